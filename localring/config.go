@@ -1,0 +1,211 @@
+package localring
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Config configures one ring node. The zero value of every field except ID
+// means "use the default of the LAN preset"; see DefaultLAN and
+// DefaultCloud for the presets and Validate for the limits.
+type Config struct {
+	// ID is the node's stable id, taken from the topology file. Ids order the
+	// ring (the token travels in ascending id order) and the smallest id of a
+	// membership is its representative. 1 to 64 bytes.
+	ID NodeID
+
+	// Incarnation distinguishes restarts of the same node id. The driver
+	// must guarantee that it never repeats for an ID (persist a counter, or
+	// derive it from a clock that only moves forward); 0 is not allowed.
+	Incarnation uint64
+
+	// RingSeq is the highest ring sequence number this node id has ever
+	// seen, persisted by the driver across restarts, so that ring ids keep
+	// increasing. 0 for a node that never ran. Read the current value with
+	// Node.RingSeq after every Ready.
+	RingSeq uint64
+
+	// TokenTimeout is how long a node waits for the token before it declares
+	// the token lost and starts the membership protocol. Default 200 ms.
+	TokenTimeout time.Duration
+
+	// TokenRetransmit is how long a node waits, after passing the token,
+	// for a sign that its successor received it (a new message on the ring
+	// or the token's return) before sending it again. Default TokenTimeout/4.2
+	// (four retransmissions fit into one token timeout, as in Corosync).
+	TokenRetransmit time.Duration
+
+	// TokenHold is how long the representative keeps the token when the ring
+	// is idle (nothing sent, nothing missing for a full rotation) before
+	// passing it on. It bounds the idle CPU cost; a Submit releases the held
+	// token at once. Default 2 ms. Must be well below TokenRetransmit.
+	TokenHold time.Duration
+
+	// JoinTimeout is the interval between join messages while gathering.
+	// Default 50 ms.
+	JoinTimeout time.Duration
+
+	// ConsensusTimeout is how long a gathering node waits for every node in
+	// its proc set to agree before it declares the silent ones failed.
+	// Default 1.2 × TokenTimeout.
+	ConsensusTimeout time.Duration
+
+	// MergeTimeout is the interval at which the representative multicasts a
+	// merge-detect message so that partitions that healed find each other.
+	// Default 200 ms.
+	MergeTimeout time.Duration
+
+	// WindowPackets is the flow-control window: the most packets (new and
+	// retransmitted) the whole ring may send in one token rotation.
+	// Default 200.
+	WindowPackets int
+
+	// MaxPacketsPerVisit is the most packets one node may send while it
+	// holds the token once. Default 50.
+	MaxPacketsPerVisit int
+
+	// MaxPacketBytes is the largest packet the core produces, header
+	// included; the transport derives it from the path MTU. Small messages
+	// are packed into one packet up to this size and larger ones are
+	// fragmented. Default 1400 bytes; at least 512.
+	MaxPacketBytes int
+
+	// MaxMessageBytes is the largest message Submit accepts. Default and
+	// upper limit 1 MiB.
+	MaxMessageBytes int
+
+	// MaxPendingMessages bounds the queue of submitted messages not yet
+	// sent; Submit returns ErrBackpressure beyond it. Default 10,000.
+	MaxPendingMessages int
+
+	// MaxRetransmitRequests bounds the retransmission request list on the
+	// token. Default 128.
+	MaxRetransmitRequests int
+
+	// Rand is the source of randomness (jitter of join timers). Inject a
+	// seeded source for deterministic runs. Default: a ChaCha8 source
+	// seeded from the node id and incarnation.
+	Rand rand.Source
+}
+
+// DefaultLAN returns the preset for a site with UDP multicast on a LAN:
+// a 200 ms token timeout, so a crashed node is excluded in well under half a
+// second.
+func DefaultLAN(id NodeID) Config {
+	c := Config{ID: id, Incarnation: 1}
+	c.setDefaults()
+	return c
+}
+
+// DefaultCloud returns the preset for UDP unicast to a static peer list in
+// clouds and container networks, whose latency jitters more than a LAN's:
+// a 1 s token timeout, longer join and merge intervals, and a smaller
+// window because every multicast is sent once per peer.
+func DefaultCloud(id NodeID) Config {
+	c := Config{
+		ID:            id,
+		Incarnation:   1,
+		TokenTimeout:  time.Second,
+		TokenHold:     5 * time.Millisecond,
+		JoinTimeout:   100 * time.Millisecond,
+		MergeTimeout:  500 * time.Millisecond,
+		WindowPackets: 100,
+	}
+	c.setDefaults()
+	return c
+}
+
+func (c *Config) setDefaults() {
+	if c.TokenTimeout == 0 {
+		c.TokenTimeout = 200 * time.Millisecond
+	}
+	if c.TokenRetransmit == 0 {
+		c.TokenRetransmit = c.TokenTimeout * 10 / 42
+	}
+	if c.TokenHold == 0 {
+		c.TokenHold = 2 * time.Millisecond
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = 50 * time.Millisecond
+	}
+	if c.ConsensusTimeout == 0 {
+		c.ConsensusTimeout = c.TokenTimeout * 12 / 10
+	}
+	if c.MergeTimeout == 0 {
+		c.MergeTimeout = 200 * time.Millisecond
+	}
+	if c.WindowPackets == 0 {
+		c.WindowPackets = 200
+	}
+	if c.MaxPacketsPerVisit == 0 {
+		c.MaxPacketsPerVisit = 50
+	}
+	if c.MaxPacketBytes == 0 {
+		c.MaxPacketBytes = 1400
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = MaxMessageBytes
+	}
+	if c.MaxPendingMessages == 0 {
+		c.MaxPendingMessages = 10000
+	}
+	if c.MaxRetransmitRequests == 0 {
+		c.MaxRetransmitRequests = 128
+	}
+	if c.Rand == nil {
+		var seed [32]byte
+		copy(seed[:], c.ID)
+		for i := 0; i < 8; i++ {
+			seed[24+i] = byte(c.Incarnation >> (8 * i))
+		}
+		c.Rand = rand.NewChaCha8(seed)
+	}
+}
+
+// MaxMessageBytes is the largest message the ring carries (1 MiB).
+const MaxMessageBytes = 1 << 20
+
+// Validate reports every setting that is out of range, with the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("localring: config: "+format, a...)) }
+	if len(c.ID) == 0 || len(c.ID) > maxNodeIDLen {
+		bad("node id %q must be 1 to %d bytes long", c.ID, maxNodeIDLen)
+	}
+	if c.Incarnation == 0 {
+		bad("incarnation of node %s must not be 0; persist a counter that grows on every start", c.ID)
+	}
+	if c.TokenTimeout < time.Millisecond {
+		bad("token timeout %v is below 1ms; use at least 10× the ring's round-trip time", c.TokenTimeout)
+	}
+	if c.TokenRetransmit <= 0 || c.TokenRetransmit >= c.TokenTimeout {
+		bad("token retransmit %v must be positive and below the token timeout %v", c.TokenRetransmit, c.TokenTimeout)
+	}
+	if c.TokenHold < 0 || c.TokenHold >= c.TokenRetransmit {
+		bad("token hold %v must be below the token retransmit interval %v", c.TokenHold, c.TokenRetransmit)
+	}
+	if c.JoinTimeout <= 0 || c.JoinTimeout >= c.ConsensusTimeout {
+		bad("join timeout %v must be positive and below the consensus timeout %v", c.JoinTimeout, c.ConsensusTimeout)
+	}
+	if c.MergeTimeout <= 0 {
+		bad("merge timeout %v must be positive", c.MergeTimeout)
+	}
+	if c.WindowPackets < 1 || c.MaxPacketsPerVisit < 1 || c.MaxPacketsPerVisit > c.WindowPackets {
+		bad("flow control: need 1 ≤ max packets per visit (%d) ≤ window (%d)", c.MaxPacketsPerVisit, c.WindowPackets)
+	}
+	if c.MaxPacketBytes < 512 || c.MaxPacketBytes > 65000 {
+		bad("max packet size %d must be between 512 and 65000 bytes; derive it from the path MTU", c.MaxPacketBytes)
+	}
+	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxMessageBytes {
+		bad("max message size %d must be between 1 and %d bytes", c.MaxMessageBytes, MaxMessageBytes)
+	}
+	if c.MaxPendingMessages < 1 {
+		bad("max pending messages %d must be at least 1", c.MaxPendingMessages)
+	}
+	if c.MaxRetransmitRequests < 1 || c.MaxRetransmitRequests > maxRTR {
+		bad("max retransmit requests %d must be between 1 and %d", c.MaxRetransmitRequests, maxRTR)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,476 @@
+package localring
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// The membership protocol: a node that loses the token, or hears of a node
+// outside its ring, gathers: it multicasts join messages carrying the set of
+// nodes it believes can form a ring (proc) and the set it has given up on
+// (fail), merging every join it receives, until every node in proc \ fail
+// sent it the same two sets (consensus). The smallest id of that membership
+// then sends the commit token around the new ring twice: in the first
+// rotation every member writes down its old ring and how far it got; in the
+// second, every member enters recovery. In recovery the members resend, on
+// the new ring, the old-ring packets that some member of their old ring
+// lacks. When every member holds them all, each installs, in order: the rest
+// of its old regular configuration, the transitional configuration (the
+// members that came from the same old ring), the old-ring messages that
+// could not be delivered in the old configuration, and the new regular
+// configuration.
+
+func (n *Node) enterGather(reason string, fromOperational bool) {
+	if fromOperational || n.proc == nil {
+		n.proc = make(map[NodeID]Member, len(n.reg.members)+1)
+		for _, m := range n.reg.members {
+			n.proc[m.ID] = m
+		}
+		n.proc[n.me.ID] = n.me
+		n.fail = map[NodeID]Member{}
+	}
+	for _, m := range n.outsiders {
+		addMember(n.proc, m)
+	}
+	n.outsiders = nil
+	n.state = stateGather
+	n.gatherSince = n.now
+	n.next, n.commitTok = nil, nil
+	n.recQueue, n.recCounted = nil, false
+	n.held, n.holdUntil = nil, time.Time{}
+	n.retransmitAt, n.tokenLossAt, n.mergeAt = time.Time{}, time.Time{}, time.Time{}
+	n.partialOff = 0 // a message cut by the ring change is sent again whole
+	n.consensus = map[NodeID]bool{n.me.ID: true}
+	n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
+	n.stats.Gathers++
+	n.emit(Event{Kind: EventGather, Reason: reason})
+	n.sendJoin()
+	n.checkConsensus()
+}
+
+func (n *Node) sendJoin() {
+	j := join{sender: n.me, ringSeq: n.maxRingSeq, proc: sortedSet(n.proc), fail: sortedSet(n.fail)}
+	n.send("", j.append(nil))
+	// A little jitter keeps the joins of many nodes from colliding forever.
+	jitter := time.Duration(n.rng.Int64N(int64(n.cfg.JoinTimeout)/5 + 1))
+	n.joinAt = n.now.Add(n.cfg.JoinTimeout + jitter)
+}
+
+func sortedSet(s map[NodeID]Member) []Member {
+	ms := make([]Member, 0, len(s))
+	for _, m := range s {
+		ms = append(ms, m)
+	}
+	sortMembers(ms)
+	return ms
+}
+
+func sameSet(list []Member, set map[NodeID]Member) bool {
+	if len(list) != len(set) {
+		return false
+	}
+	for _, m := range list {
+		if set[m.ID] != m {
+			return false
+		}
+	}
+	return true
+}
+
+// addMember adds m to set; a newer incarnation replaces an older one.
+func addMember(set map[NodeID]Member, m Member) bool {
+	old, ok := set[m.ID]
+	if ok && old.Inc >= m.Inc {
+		return false
+	}
+	set[m.ID] = m
+	return true
+}
+
+// failed reports whether m (or a newer incarnation of its id) is in the
+// fail set.
+func (n *Node) failed(m Member) bool {
+	f, ok := n.fail[m.ID]
+	return ok && f.Inc >= m.Inc
+}
+
+// members returns proc \ fail, sorted.
+func (n *Node) members() []Member {
+	ms := make([]Member, 0, len(n.proc))
+	for _, m := range n.proc {
+		if !n.failed(m) {
+			ms = append(ms, m)
+		}
+	}
+	sortMembers(ms)
+	return ms
+}
+
+func (n *Node) onJoin(j *join) {
+	if j.sender.ID == n.me.ID {
+		if j.sender.Inc > n.me.Inc {
+			// A newer incarnation of this very node is running: this one
+			// must not take part any more.
+			n.stats.ForeignRing++
+		}
+		return
+	}
+	n.maxRingSeq = max(n.maxRingSeq, j.ringSeq)
+	switch n.state {
+	case stateOperational:
+		if m, ok := n.reg.member(j.sender.ID); ok && m.Inc == j.sender.Inc && j.ringSeq < n.reg.id.Seq {
+			return // a join from before this ring formed
+		}
+		if m, ok := n.reg.member(j.sender.ID); ok && m.Inc > j.sender.Inc {
+			return // an older incarnation of a member
+		}
+		n.enterGather(fmt.Sprintf("join from %s", j.sender), true)
+	case stateCommit, stateRecovery:
+		m, ok := n.next.member(j.sender.ID)
+		switch {
+		case !ok:
+			// A node outside the ring being formed: finish forming it, then
+			// merge (see install).
+			if !n.failed(j.sender) {
+				addMember(n.outsiders, j.sender)
+			}
+			return
+		case m.Inc > j.sender.Inc || j.ringSeq < n.next.id.Seq:
+			// An old incarnation, or a join sent before the sender accepted
+			// the commit token of this ring.
+			return
+		}
+		// A member of the new ring gave up on it: so do we.
+		n.enterGather(fmt.Sprintf("join from %s while forming ring %s", j.sender, n.next.id), false)
+	}
+	n.gatherJoin(j)
+}
+
+// gatherJoin merges a join message into the proc and fail sets.
+func (n *Node) gatherJoin(j *join) {
+	if n.state != stateGather || n.failed(j.sender) {
+		return
+	}
+	if m, ok := n.reg.member(j.sender.ID); ok && m.Inc == j.sender.Inc && j.ringSeq < n.reg.id.Seq {
+		return // sent before the sender installed my current ring
+	}
+	if f, ok := n.fail[j.sender.ID]; ok && f.Inc < j.sender.Inc {
+		return // an older incarnation failed; the new one joins next round
+	}
+	for _, f := range j.fail {
+		if f.ID == n.me.ID && f.Inc == n.me.Inc {
+			// The sender gave up on me: we cannot agree, so I give up on it.
+			addMember(n.fail, j.sender)
+			n.consensus = map[NodeID]bool{n.me.ID: true}
+			n.sendJoin()
+			n.checkConsensus()
+			return
+		}
+	}
+	changed := addMember(n.proc, j.sender)
+	for _, m := range j.proc {
+		if m.ID != n.me.ID {
+			changed = addMember(n.proc, m) || changed
+		}
+	}
+	for _, m := range j.fail {
+		if m.ID != n.me.ID {
+			changed = addMember(n.fail, m) || changed
+		}
+	}
+	if changed {
+		n.consensus = map[NodeID]bool{n.me.ID: true}
+		n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
+		n.sendJoin()
+	}
+	if sameSet(j.proc, n.proc) && sameSet(j.fail, n.fail) {
+		n.consensus[j.sender.ID] = true
+	}
+	n.checkConsensus()
+}
+
+// consensusTimeout gives up on the members that did not agree in time. If
+// all agreed but no commit token came, the round starts over.
+func (n *Node) consensusTimeout() {
+	for _, m := range n.members() {
+		if !n.consensus[m.ID] {
+			addMember(n.fail, m)
+		}
+	}
+	n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
+	n.consensus = map[NodeID]bool{n.me.ID: true}
+	n.sendJoin()
+	n.checkConsensus()
+}
+
+// checkConsensus starts the commit phase when every member agrees and this
+// node is the representative.
+func (n *Node) checkConsensus() {
+	if n.state != stateGather {
+		return
+	}
+	ms := n.members()
+	for _, m := range ms {
+		if !n.consensus[m.ID] {
+			return
+		}
+	}
+	if ms[0].ID != n.me.ID {
+		return // the representative sends the commit token
+	}
+	if n.now.Before(n.gatherSince.Add(n.cfg.JoinTimeout)) {
+		// Give every node one join interval to answer before forming a
+		// ring, so that nodes starting together form one ring rather than
+		// many rings that merge later.
+		return
+	}
+	c := &commit{
+		ring:     RingID{Seq: n.maxRingSeq + 4, Rep: n.me.ID},
+		rotation: 1,
+		entries:  make([]commitEntry, len(ms)),
+	}
+	for i, m := range ms {
+		c.entries[i].member = m
+	}
+	n.acceptCommit(c)
+}
+
+// acceptCommit enters the commit state for the ring of c (rotation 1),
+// fills in this node's entry and passes the token on.
+func (n *Node) acceptCommit(c *commit) {
+	n.state = stateCommit
+	n.joinAt, n.consensusAt = time.Time{}, time.Time{}
+	ms := make([]Member, len(c.entries))
+	for i, e := range c.entries {
+		ms[i] = e.member
+	}
+	n.next = newRingState(c.ring, ms)
+	n.maxRingSeq = max(n.maxRingSeq, c.ring.Seq)
+	for i := range c.entries {
+		if e := &c.entries[i]; e.member == n.me {
+			e.filled = true
+			e.oldRing = n.reg.id
+			e.aru = n.reg.aru
+			e.highSeq = n.reg.highSeq
+			e.highDelivered = n.reg.delivered
+		}
+	}
+	if allFilled(c) {
+		if c.ring.Rep == n.me.ID {
+			c.rotation = 2 // a ring of one
+		}
+	}
+	n.commitTok = c
+	n.outsiders = map[NodeID]Member{}
+	n.forwardCommit(c)
+	if c.rotation == 2 {
+		n.enterRecovery(c)
+	}
+}
+
+func allFilled(c *commit) bool {
+	for _, e := range c.entries {
+		if !e.filled {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *Node) forwardCommit(c *commit) {
+	c.tokSeq++
+	n.lastCommit = c.tokSeq - 1 // my own copy comes back to me only in a ring of one
+	b := c.append(nil)
+	n.next.sentToken = b
+	n.send(n.next.successor(n.me.ID), b)
+	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
+	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
+}
+
+func (n *Node) onCommit(c *commit) {
+	idx := -1
+	for i, e := range c.entries {
+		if e.member == n.me {
+			idx = i
+		}
+	}
+	if idx < 0 || c.ring.Seq <= n.reg.id.Seq {
+		n.stats.ForeignRing++
+		return
+	}
+	switch n.state {
+	case stateGather:
+		if c.rotation != 1 || c.entries[idx].filled {
+			return
+		}
+		ms := make([]Member, len(c.entries))
+		for i, e := range c.entries {
+			ms[i] = e.member
+		}
+		if !slices.Equal(ms, n.members()) {
+			return // not the membership this node agreed to
+		}
+		n.lastCommit = c.tokSeq
+		n.acceptCommit(c)
+	case stateCommit, stateRecovery:
+		if c.ring != n.next.id || c.tokSeq <= n.lastCommit {
+			n.stats.DuplicateTokens++
+			return
+		}
+		n.lastCommit = c.tokSeq
+		n.retransmitAt = time.Time{}
+		n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
+		isRep := c.ring.Rep == n.me.ID
+		switch {
+		case n.state == stateCommit && c.rotation == 1 && isRep && allFilled(c):
+			c.rotation = 2
+			n.commitTok = c
+			n.forwardCommit(c)
+			n.enterRecovery(c)
+		case n.state == stateCommit && c.rotation == 2 && !isRep:
+			n.commitTok = c
+			n.forwardCommit(c)
+			n.enterRecovery(c)
+		case n.state == stateRecovery && c.rotation == 2 && isRep:
+			// The commit token is back: start the new ring's token.
+			tok := &token{ring: n.next.id, tokSeq: c.tokSeq}
+			n.next.lastTok = c.tokSeq
+			n.processToken(n.next, tok, false)
+		}
+	}
+}
+
+// enterRecovery computes which old-ring packets this node must resend on
+// the new ring and what it must deliver at install.
+func (n *Node) enterRecovery(c *commit) {
+	n.state = stateRecovery
+	n.trans = n.trans[:0]
+	low, high, delivered := n.reg.aru, n.reg.highSeq, n.reg.delivered
+	for _, e := range c.entries {
+		if e.oldRing != n.reg.id {
+			continue
+		}
+		n.trans = append(n.trans, e.member)
+		low = min(low, e.aru)
+		high = max(high, e.highSeq)
+		delivered = max(delivered, e.highDelivered)
+	}
+	n.maxDelivered = delivered
+	n.recQueue = n.recQueue[:0]
+	for s := low + 1; s <= n.reg.highSeq && s <= high; s++ {
+		if m := n.reg.store[s]; m != nil {
+			n.recQueue = append(n.recQueue, m)
+		}
+	}
+	n.recCounted = false
+	n.instPrevOK = false
+	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
+}
+
+// recoveryProgress keeps the token's count of members with old-ring packets
+// still to send, and lets the representative decide when every member holds
+// every packet: the count is zero and aru equals seq at two consecutive
+// visits with no new packet in between.
+func (n *Node) recoveryProgress(rs *ringState, tok *token) {
+	has := len(n.recQueue) > 0
+	switch {
+	case has && !n.recCounted:
+		tok.pending++
+		n.recCounted = true
+	case !has && n.recCounted:
+		tok.pending = subClamp(tok.pending, 1)
+		n.recCounted = false
+	}
+	if rs.id.Rep != n.me.ID {
+		return
+	}
+	ok := tok.pending == 0 && tok.aru == tok.seq && rs.aru == tok.seq
+	if ok && n.instPrevOK && tok.seq == n.instPrevSeq {
+		tok.install = true
+		n.install()
+		return
+	}
+	n.instPrevOK, n.instPrevSeq = ok, tok.seq
+}
+
+// install ends recovery: it delivers the rest of the old ring in EVS order
+// and makes the new ring the installed one.
+func (n *Node) install() {
+	old, nu := n.reg, n.next
+	// 1. What can still be delivered in the old regular configuration: in
+	// order up to the first hole, and Safe messages only as far as some
+	// member already delivered (so every member held them).
+	s := old.delivered + 1
+	if old.confID != "" {
+		for ; ; s++ {
+			m := old.store[s]
+			if m == nil || (s > n.maxDelivered && hasSafe(m)) {
+				break
+			}
+			n.deliverPacket(old, m, old.confID)
+		}
+	}
+	// 2. The transitional configuration.
+	trans := &Configuration{ID: transConfID(nu.id, old.id), Kind: Transitional, Ring: nu.id, Members: slices.Clone(n.trans)}
+	n.emit(Event{Kind: EventInstall, Conf: trans})
+	// 3. The remaining old-ring messages, in order; after the first hole only
+	// those whose sender is in the transitional configuration (a message
+	// after a hole may depend on the missing one only if its sender left).
+	hole := false
+	for ; s <= old.highSeq; s++ {
+		m := old.store[s]
+		if m == nil {
+			hole = true
+			continue
+		}
+		if hole && !slices.Contains(n.trans, m.sender) {
+			continue
+		}
+		n.deliverPacket(old, m, trans.ID)
+	}
+	// 4. The new regular configuration.
+	nu.confID = regConfID(nu.id)
+	n.reg, n.next = nu, nil
+	n.state = stateOperational
+	n.commitTok = nil
+	n.stats.RingsInstalled++
+	n.emit(Event{Kind: EventInstall, Conf: &Configuration{ID: nu.confID, Kind: Regular, Ring: nu.id, Members: slices.Clone(nu.members)}})
+	n.proc, n.fail = nil, nil
+	if nu.members[0].ID == n.me.ID {
+		n.mergeAt = n.now.Add(n.cfg.MergeTimeout)
+	}
+	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
+	// Packets of the new ring that arrived during recovery are now
+	// deliverable; recovery packets deliver nothing.
+	n.deliver(nu)
+	if len(n.outsiders) > 0 {
+		n.enterGather("a node outside the new ring asked to join", true)
+	}
+}
+
+func (n *Node) onMerge(m *merge) {
+	if m.sender.ID == n.me.ID {
+		return
+	}
+	switch n.state {
+	case stateOperational:
+		if m.ring == n.reg.id {
+			return
+		}
+		if mem, ok := n.reg.member(m.sender.ID); ok && mem.Inc >= m.sender.Inc && m.ring.Seq < n.reg.id.Seq {
+			return // stale: sent before the sender joined this ring
+		}
+		n.enterGather(fmt.Sprintf("merge-detect from %s of ring %s", m.sender, m.ring), true)
+		if addMember(n.proc, m.sender) {
+			n.consensus = map[NodeID]bool{n.me.ID: true}
+			n.sendJoin()
+		}
+	case stateGather:
+		if !n.failed(m.sender) && addMember(n.proc, m.sender) {
+			n.consensus = map[NodeID]bool{n.me.ID: true}
+			n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
+			n.sendJoin()
+		}
+	}
+}

@@ -1,0 +1,473 @@
+package localring
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// state is the node's place in the Totem protocol.
+type state uint8
+
+const (
+	stateGather      state = iota // exchanging join messages
+	stateCommit                   // the commit token is making its first rotation
+	stateRecovery                 // exchanging old-ring messages on the new ring
+	stateOperational              // ordering messages on an installed ring
+)
+
+func (s state) String() string {
+	return [...]string{"gather", "commit", "recovery", "operational"}[s]
+}
+
+// Errors returned by Submit.
+var (
+	ErrTooLarge     = errors.New("localring: message too large")
+	ErrBackpressure = errors.New("localring: send queue full; wait for deliveries before submitting more")
+	ErrBadService   = errors.New("localring: unknown service level")
+)
+
+// ringState is the ordering state of one ring: the installed one, or the
+// new one during recovery.
+type ringState struct {
+	id      RingID
+	members []Member // sorted by id
+	confID  string   // "" for the initial ring that was never installed
+
+	store     map[uint64]*mcast
+	highSeq   uint64 // highest sequence number received
+	aru       uint64 // all received up to
+	delivered uint64 // delivered (or passed over) up to
+	freed     uint64 // packets up to here were garbage collected
+	safeUpTo  uint64 // every member holds everything up to here
+	lastAru   uint64 // the token's aru after my previous visit
+	lastTok   uint64 // tokSeq of the last token accepted (duplicate rejection)
+	lastFCC   uint32 // packets I sent at my last visit
+	lastBack  uint32 // my backlog reported at my last visit
+	reasm     map[Member]*reassembly
+	sentToken []byte // the last token I passed on this ring, for retransmission
+	sentSeq   uint64 // the token's seq when I passed it
+}
+
+func newRingState(id RingID, members []Member) *ringState {
+	return &ringState{id: id, members: members, store: make(map[uint64]*mcast), reasm: make(map[Member]*reassembly)}
+}
+
+func (rs *ringState) has(id NodeID) bool {
+	for _, m := range rs.members {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (rs *ringState) member(id NodeID) (Member, bool) {
+	for _, m := range rs.members {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+// successor is the member after id in ring order.
+func (rs *ringState) successor(id NodeID) NodeID {
+	for i, m := range rs.members {
+		if m.ID == id {
+			return rs.members[(i+1)%len(rs.members)].ID
+		}
+	}
+	return rs.members[0].ID
+}
+
+type reassembly struct {
+	id   uint64
+	data []byte
+}
+
+// pending is a submitted message waiting to be sent.
+type pending struct {
+	id      uint64
+	svc     Service
+	payload []byte
+}
+
+// Node is one member of a Totem ring, as a state machine. It does no I/O and
+// reads no clock: feed it packets with Step, application messages with
+// Submit and the passage of time with Tick, then collect what it produced
+// with Ready and call Tick again at NextDeadline. A Node is not safe for
+// concurrent use; the driver owns it from one goroutine.
+type Node struct {
+	cfg   Config
+	me    Member
+	rng   *rand.Rand
+	state state
+
+	reg  *ringState // the last installed regular ring (or the initial one)
+	next *ringState // the ring being formed, in commit and recovery
+
+	maxRingSeq uint64
+
+	// membership protocol
+	proc, fail   map[NodeID]Member
+	consensus    map[NodeID]bool
+	commitTok    *commit // the commit token of the ring being formed
+	lastCommit   uint64  // tokSeq of the last commit token accepted
+	outsiders    map[NodeID]Member // joins from outside the new ring seen in commit/recovery
+	gatherSince  time.Time
+
+	// recovery
+	trans        []Member // members of the transitional configuration
+	maxDelivered uint64   // highest old-ring seq any trans member delivered
+	recQueue     []*mcast // old-ring packets to resend on the new ring
+	recCounted   bool     // I am counted in the token's pending count
+	instPrevOK   bool     // the representative's install condition at its last visit
+	instPrevSeq  uint64
+
+	// sending
+	queue      []pending
+	queueHead  int
+	partialOff int // bytes of queue[queueHead] already sequenced on this ring
+	nextMsgID  uint64
+	held       *token // the token kept by an idle representative
+
+	// deadlines; zero means not armed
+	tokenLossAt  time.Time
+	retransmitAt time.Time
+	holdUntil    time.Time
+	joinAt       time.Time
+	consensusAt  time.Time
+	mergeAt      time.Time
+
+	now   time.Time
+	out   Ready
+	stats Stats
+}
+
+// New returns a node in the gather state; call Start to begin.
+func New(cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	me := Member{ID: cfg.ID, Inc: cfg.Incarnation}
+	n := &Node{
+		cfg:        cfg,
+		me:         me,
+		rng:        rand.New(cfg.Rand),
+		maxRingSeq: cfg.RingSeq,
+		nextMsgID:  1,
+	}
+	// The initial ring is this node alone, numbered 0: no real ring has
+	// sequence number 0, so a fresh incarnation never shares an old ring
+	// with anyone.
+	n.reg = newRingState(RingID{Seq: 0, Rep: me.ID}, []Member{me})
+	return n, nil
+}
+
+// ID returns the node's member identity.
+func (n *Node) ID() Member { return n.me }
+
+// RingSeq returns the highest ring sequence number the node has seen; the
+// driver persists it and passes it as Config.RingSeq after a restart.
+func (n *Node) RingSeq() uint64 { return n.maxRingSeq }
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats { return n.stats }
+
+// State returns the protocol state as a word (gather, commit, recovery,
+// operational), for status displays.
+func (n *Node) State() string { return n.state.String() }
+
+// Configuration returns the installed regular configuration, or nil before
+// the first ring formed.
+func (n *Node) Configuration() *Configuration {
+	if n.reg.confID == "" {
+		return nil
+	}
+	return &Configuration{ID: n.reg.confID, Kind: Regular, Ring: n.reg.id, Members: append([]Member(nil), n.reg.members...)}
+}
+
+// Start begins the membership protocol: the node looks for others and forms
+// a ring, alone if nobody answers.
+func (n *Node) Start(now time.Time) {
+	n.now = now
+	n.proc = map[NodeID]Member{n.me.ID: n.me}
+	n.fail = map[NodeID]Member{}
+	n.enterGather("start", false)
+}
+
+// Ready returns what the node produced since the last call: packets to send
+// and events for the application, in order. The returned slices belong to
+// the caller.
+func (n *Node) Ready() Ready {
+	r := n.out
+	n.out = Ready{}
+	return r
+}
+
+// HasReady reports whether Ready would return anything.
+func (n *Node) HasReady() bool { return len(n.out.Packets) > 0 || len(n.out.Events) > 0 }
+
+// NextDeadline returns the earliest time at which Tick has work to do, or
+// the zero time when no timer is armed.
+func (n *Node) NextDeadline() time.Time {
+	var d time.Time
+	for _, t := range [...]time.Time{n.tokenLossAt, n.retransmitAt, n.holdUntil, n.joinAt, n.consensusAt, n.mergeAt} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}
+
+// Submit queues an application message for sending and returns its message
+// counter (the last part of its MessageID). The payload must not be modified
+// afterwards.
+func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error) {
+	n.now = now
+	if svc < Unreliable || svc > Safe {
+		return 0, fmt.Errorf("%w %d", ErrBadService, svc)
+	}
+	if len(payload) > n.cfg.MaxMessageBytes {
+		return 0, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(payload), n.cfg.MaxMessageBytes)
+	}
+	if len(n.queue)-n.queueHead >= n.cfg.MaxPendingMessages {
+		return 0, ErrBackpressure
+	}
+	id := n.nextMsgID
+	n.nextMsgID++
+	n.queue = append(n.queue, pending{id: id, svc: svc, payload: payload})
+	if n.held != nil {
+		tok := n.held
+		n.held, n.holdUntil = nil, time.Time{}
+		n.processToken(n.reg, tok, false)
+	}
+	return id, nil
+}
+
+// Pending returns the number of submitted messages not yet sent.
+func (n *Node) Pending() int { return len(n.queue) - n.queueHead }
+
+// Tick runs every timer whose deadline is not after now.
+func (n *Node) Tick(now time.Time) {
+	n.now = now
+	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
+	if due(n.holdUntil) {
+		tok := n.held
+		n.held, n.holdUntil = nil, time.Time{}
+		if tok != nil && n.state == stateOperational {
+			n.processToken(n.reg, tok, false)
+		}
+	}
+	if due(n.retransmitAt) {
+		n.retransmitToken()
+	}
+	if due(n.tokenLossAt) {
+		n.tokenLossAt = time.Time{}
+		n.stats.TokenLosses++
+		n.emit(Event{Kind: EventTokenLost, Reason: fmt.Sprintf("no token for %v in state %s on ring %s", n.cfg.TokenTimeout, n.state, n.ringForState().id)})
+		n.enterGather("token lost", n.state == stateOperational)
+	}
+	if due(n.joinAt) && n.state == stateGather {
+		n.sendJoin()
+		n.checkConsensus()
+	}
+	if due(n.consensusAt) && n.state == stateGather {
+		n.consensusTimeout()
+	}
+	if due(n.mergeAt) {
+		n.mergeAt = time.Time{}
+		if n.state == stateOperational && n.reg.members[0].ID == n.me.ID {
+			m := merge{ring: n.reg.id, sender: n.me}
+			n.send("", m.append(nil))
+			n.mergeAt = now.Add(n.cfg.MergeTimeout)
+		}
+	}
+}
+
+func (n *Node) ringForState() *ringState {
+	if (n.state == stateCommit || n.state == stateRecovery) && n.next != nil {
+		return n.next
+	}
+	return n.reg
+}
+
+// Step processes one packet received from the network. It returns an error
+// wrapping ErrMalformed for a packet that does not decode (the packet is
+// counted and dropped; the node is unaffected). The node keeps no reference
+// to pkt.
+func (n *Node) Step(now time.Time, pkt []byte) error {
+	n.now = now
+	n.stats.PacketsIn++
+	t, err := peekType(pkt)
+	if err != nil {
+		n.stats.Malformed++
+		return err
+	}
+	switch t {
+	case ptMcast:
+		m, err := parseMcast(bytes.Clone(pkt))
+		if err != nil {
+			n.stats.Malformed++
+			return err
+		}
+		n.onMcast(m)
+	case ptToken:
+		tok, err := parseToken(pkt)
+		if err != nil {
+			n.stats.Malformed++
+			return err
+		}
+		n.onToken(tok)
+	case ptJoin:
+		j, err := parseJoin(pkt)
+		if err != nil {
+			n.stats.Malformed++
+			return err
+		}
+		n.onJoin(j)
+	case ptCommit:
+		c, err := parseCommit(pkt)
+		if err != nil {
+			n.stats.Malformed++
+			return err
+		}
+		n.onCommit(c)
+	case ptMerge:
+		m, err := parseMerge(pkt)
+		if err != nil {
+			n.stats.Malformed++
+			return err
+		}
+		n.onMerge(m)
+	default:
+		n.stats.Malformed++
+		return fmt.Errorf("%w: unknown packet type %d", ErrMalformed, t)
+	}
+	return nil
+}
+
+func (n *Node) emit(e Event) { n.out.Events = append(n.out.Events, e) }
+
+func (n *Node) send(to NodeID, b []byte) {
+	n.stats.PacketsOut++
+	n.out.Packets = append(n.out.Packets, Packet{To: to, Data: b})
+}
+
+// ---- message packets ----
+
+func (n *Node) onMcast(m *mcast) {
+	switch {
+	case m.ring == n.reg.id:
+		n.receive(n.reg, m)
+		if n.state == stateOperational {
+			n.deliver(n.reg)
+		}
+	case n.next != nil && m.ring == n.next.id && n.state >= stateCommit:
+		n.receive(n.next, m)
+	default:
+		n.stats.ForeignRing++
+		return
+	}
+	// A new message from the ring after I passed the token shows that my
+	// successor has it.
+	if rs := n.ringForState(); m.ring == rs.id && m.seq > rs.sentSeq {
+		n.retransmitAt = time.Time{}
+	}
+}
+
+// receive stores a packet of ring rs and advances aru.
+func (n *Node) receive(rs *ringState, m *mcast) {
+	if m.seq <= rs.freed || rs.store[m.seq] != nil {
+		n.stats.DuplicateMcast++
+		return
+	}
+	rs.store[m.seq] = m
+	if m.seq > rs.highSeq {
+		rs.highSeq = m.seq
+	}
+	for rs.store[rs.aru+1] != nil {
+		rs.aru++
+	}
+	if m.flags&mcastRecovery != 0 && rs == n.next {
+		// An old-ring packet carried on the new ring: keep it if it belongs
+		// to my old ring.
+		if inner, err := parseMcast(m.inner); err == nil && inner.ring == n.reg.id {
+			n.receive(n.reg, inner)
+		} else if err != nil {
+			n.stats.Malformed++
+		}
+	}
+}
+
+func hasSafe(m *mcast) bool {
+	for i := range m.entries {
+		if m.entries[i].svc == Safe {
+			return true
+		}
+	}
+	return false
+}
+
+// deliver delivers, in sequence order, every packet of the installed ring
+// whose predecessors have all been delivered, holding Safe messages until
+// every member holds them; then frees packets every member holds.
+func (n *Node) deliver(rs *ringState) {
+	for {
+		s := rs.delivered + 1
+		m := rs.store[s]
+		if m == nil || (s > rs.safeUpTo && hasSafe(m)) {
+			break
+		}
+		n.deliverPacket(rs, m, rs.confID)
+		rs.delivered = s
+	}
+	limit := min(rs.delivered, rs.safeUpTo)
+	for s := rs.freed + 1; s <= limit; s++ {
+		delete(rs.store, s)
+	}
+	if limit > rs.freed {
+		rs.freed = limit
+	}
+}
+
+// deliverPacket hands the complete messages of one packet to the
+// application in configuration conf, reassembling fragments.
+func (n *Node) deliverPacket(rs *ringState, m *mcast, conf string) {
+	if m.delivered || m.flags&mcastRecovery != 0 {
+		return
+	}
+	m.delivered = true
+	for i := range m.entries {
+		e := &m.entries[i]
+		data := e.data
+		if e.flags&fragCont != 0 {
+			r := rs.reasm[m.sender]
+			if r == nil || r.id != e.msgID {
+				continue // the start of this message was lost with its ring
+			}
+			r.data = append(r.data, e.data...)
+			data = r.data
+		} else if e.flags&fragMore != 0 {
+			rs.reasm[m.sender] = &reassembly{id: e.msgID, data: append(make([]byte, 0, 2*len(e.data)), e.data...)}
+		}
+		if e.flags&fragMore != 0 {
+			continue
+		}
+		if e.flags&fragCont != 0 {
+			delete(rs.reasm, m.sender)
+		}
+		n.stats.MessagesDelivered++
+		n.emit(Event{Kind: EventDeliver, Msg: &Message{
+			ID:      MessageID{Sender: m.sender.ID, Inc: m.sender.Inc, Seq: e.msgID},
+			Svc:     e.svc,
+			Payload: data,
+			Conf:    conf,
+			Order:   rs.id.Seq<<40 | (m.seq&(1<<30-1))<<10 | uint64(i),
+		}})
+	}
+}

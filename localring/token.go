@@ -1,0 +1,275 @@
+package localring
+
+import (
+	"slices"
+	"time"
+)
+
+// recoveryReserve is the headroom a regular packet leaves below
+// MaxPacketBytes so that it still fits when recovery wraps it into a
+// packet of the next ring: the most bytes an mcast header can take.
+const recoveryReserve = 2 + 8 + 1 + maxNodeIDLen + 8 + 1 + maxNodeIDLen + 8 + 1 + 3
+
+func (n *Node) onToken(tok *token) {
+	var rs *ringState
+	switch {
+	case n.state == stateOperational && tok.ring == n.reg.id:
+		rs = n.reg
+	case n.state == stateRecovery && tok.ring == n.next.id:
+		rs = n.next
+	default:
+		n.stats.ForeignRing++
+		return
+	}
+	if tok.tokSeq <= rs.lastTok {
+		n.stats.DuplicateTokens++
+		return
+	}
+	rs.lastTok = tok.tokSeq
+	n.retransmitAt = time.Time{}
+	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
+	n.processToken(rs, tok, true)
+}
+
+// processToken does everything a node does while it holds the token:
+// answer retransmission requests, send new messages (or, in recovery, old
+// ring messages) within the flow-control window, update aru, ask for what
+// it misses, advance the Safe threshold, deliver, and pass the token on (or
+// keep it a moment when the ring is idle).
+func (n *Node) processToken(rs *ringState, tok *token, mayHold bool) {
+	if n.state == stateRecovery && tok.install {
+		n.install()
+		rs = n.reg
+	}
+
+	// Flow control: take back what I sent last time and see what the
+	// window allows now.
+	tok.fcc = subClamp(tok.fcc, rs.lastFCC)
+	tok.backlog = subClamp(tok.backlog, rs.lastBack)
+	myBacklog := n.backlog()
+	allowed := n.cfg.WindowPackets - int(tok.fcc)
+	allowed = min(allowed, n.cfg.MaxPacketsPerVisit)
+	if total := int(tok.backlog) + myBacklog; myBacklog > 0 && total > 0 {
+		share := max(1, n.cfg.WindowPackets*myBacklog/total)
+		allowed = min(allowed, share)
+	}
+	allowed = max(allowed, 0)
+
+	sent := 0
+	// Retransmissions first: they hold up everybody's delivery.
+	if len(tok.rtr) > 0 {
+		kept := tok.rtr[:0]
+		for _, s := range tok.rtr {
+			if s <= rs.freed && s <= tok.aru {
+				continue // everybody has it already
+			}
+			if m := rs.store[s]; m != nil && sent < allowed {
+				n.send("", m.raw)
+				n.stats.Retransmits++
+				sent++
+				continue
+			}
+			kept = append(kept, s)
+		}
+		tok.rtr = kept
+	}
+
+	// New messages.
+	if n.state == stateOperational {
+		sent += n.sendNew(rs, tok, allowed-sent)
+	} else {
+		sent += n.sendRecovery(rs, tok, allowed-sent)
+	}
+
+	// aru: lower it if I miss something, raise it if I was the one holding
+	// it down (or nobody is).
+	if rs.aru < tok.aru || tok.aruID == n.me.ID || tok.aruID == "" {
+		tok.aru = rs.aru
+		if tok.aru == tok.seq {
+			tok.aruID = ""
+		} else {
+			tok.aruID = n.me.ID
+		}
+	}
+
+	// Ask for what I miss.
+	if rs.aru < tok.seq {
+		n.requestMissing(rs, tok)
+	}
+
+	// Every member holds what the token's aru showed at both my last two
+	// visits.
+	if safe := min(rs.lastAru, tok.aru); safe > rs.safeUpTo {
+		rs.safeUpTo = safe
+	}
+	rs.lastAru = tok.aru
+
+	tok.fcc += uint32(sent)
+	rs.lastFCC = uint32(sent)
+	rs.lastBack = uint32(n.backlog())
+	tok.backlog += rs.lastBack
+
+	if n.state == stateRecovery {
+		n.recoveryProgress(rs, tok)
+	}
+	if n.state == stateOperational {
+		n.deliver(rs)
+		if mayHold && n.idle(rs, tok) {
+			n.held = tok
+			n.holdUntil = n.now.Add(n.cfg.TokenHold)
+			return
+		}
+	}
+	n.passToken(rs, tok)
+}
+
+func subClamp(a, b uint32) uint32 {
+	if b > a {
+		return 0
+	}
+	return a - b
+}
+
+// backlog is the number of packets this node would like to send.
+func (n *Node) backlog() int {
+	if n.state == stateRecovery {
+		return len(n.recQueue)
+	}
+	return len(n.queue) - n.queueHead
+}
+
+// idle reports whether the representative may hold the token: nothing was
+// sent for a rotation, nothing is missing and nothing waits to be sent.
+func (n *Node) idle(rs *ringState, tok *token) bool {
+	return n.cfg.TokenHold > 0 && rs.members[0].ID == n.me.ID &&
+		tok.fcc == 0 && len(tok.rtr) == 0 && tok.aru == tok.seq &&
+		n.queueHead == len(n.queue) && rs.delivered == tok.seq
+}
+
+func (n *Node) passToken(rs *ringState, tok *token) {
+	tok.tokSeq++
+	// A copy of the token I received is stale; my own copy may come back to
+	// me only in a ring of one.
+	rs.lastTok = tok.tokSeq - 1
+	b := tok.append(nil)
+	rs.sentToken = b
+	rs.sentSeq = tok.seq
+	n.send(rs.successor(n.me.ID), b)
+	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
+}
+
+func (n *Node) retransmitToken() {
+	n.retransmitAt = time.Time{}
+	var rs *ringState
+	switch n.state {
+	case stateOperational:
+		rs = n.reg
+	case stateCommit, stateRecovery:
+		rs = n.next
+	default:
+		return
+	}
+	if rs == nil || rs.sentToken == nil {
+		return
+	}
+	n.stats.TokenRetransmits++
+	to := rs.successor(n.me.ID)
+	n.send(to, rs.sentToken)
+	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
+}
+
+// requestMissing adds the sequence numbers this node misses to the token's
+// retransmission request list.
+func (n *Node) requestMissing(rs *ringState, tok *token) {
+	limit := n.cfg.MaxRetransmitRequests
+	if len(tok.rtr) >= limit {
+		return
+	}
+	budget := 4 * limit // bound the scan when most packets are present
+	for s := rs.aru + 1; s <= tok.seq && len(tok.rtr) < limit && budget > 0; s++ {
+		budget--
+		if rs.store[s] != nil || slices.Contains(tok.rtr, s) {
+			continue
+		}
+		tok.rtr = append(tok.rtr, s)
+		n.stats.RetransmitRequests++
+	}
+}
+
+// sendNew packs queued application messages into packets, fragmenting
+// large ones, and multicasts up to allowed packets.
+func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
+	sent := 0
+	budget := n.cfg.MaxPacketBytes - recoveryReserve
+	for sent < allowed && n.queueHead < len(n.queue) {
+		tok.seq++
+		b := appendMcastHeader(make([]byte, 0, n.cfg.MaxPacketBytes), rs.id, tok.seq, n.me, 0)
+		countAt := len(b)
+		b = append(b, 0, 0) // entry count, a two-byte uvarint filled in below
+		var entries []entry
+		for n.queueHead < len(n.queue) && len(entries) < maxEntries {
+			p := &n.queue[n.queueHead]
+			room := budget - len(b) - entryOverhead
+			rest := p.payload[n.partialOff:]
+			e := entry{msgID: p.id, svc: p.svc}
+			if n.partialOff > 0 {
+				e.flags |= fragCont
+			}
+			if len(rest) <= room {
+				e.data = rest
+			} else if room >= 64 || (len(entries) == 0 && room > 0) {
+				e.data = rest[:room]
+				e.flags |= fragMore
+			} else {
+				break // start this message in the next packet
+			}
+			b = appendEntry(b, e)
+			e.data = b[len(b)-len(e.data):]
+			entries = append(entries, e)
+			if e.flags&fragMore != 0 {
+				n.partialOff += len(e.data)
+				break
+			}
+			n.partialOff = 0
+			n.queueHead++
+			n.stats.MessagesSent++
+			n.emit(Event{Kind: EventSend, Msg: &Message{
+				ID:      MessageID{Sender: n.me.ID, Inc: n.me.Inc, Seq: p.id},
+				Svc:     p.svc,
+				Payload: p.payload,
+				Conf:    rs.confID,
+			}})
+			*p = pending{}
+		}
+		b[countAt] = byte(len(entries)) | 0x80
+		b[countAt+1] = byte(len(entries) >> 7)
+		m := &mcast{ring: rs.id, seq: tok.seq, sender: n.me, entries: entries, raw: b}
+		n.receive(rs, m)
+		n.send("", b)
+		sent++
+	}
+	if n.queueHead == len(n.queue) {
+		n.queue, n.queueHead = n.queue[:0], 0
+	} else if n.queueHead > 1024 && n.queueHead*2 > len(n.queue) {
+		n.queue = append(n.queue[:0], n.queue[n.queueHead:]...)
+		n.queueHead = 0
+	}
+	return sent
+}
+
+// sendRecovery resends old-ring packets on the new ring.
+func (n *Node) sendRecovery(rs *ringState, tok *token, allowed int) int {
+	sent := 0
+	for sent < allowed && len(n.recQueue) > 0 {
+		old := n.recQueue[0]
+		n.recQueue = n.recQueue[1:]
+		tok.seq++
+		m := &mcast{ring: rs.id, seq: tok.seq, sender: n.me, flags: mcastRecovery, inner: old.raw}
+		m.raw = m.append(make([]byte, 0, len(old.raw)+recoveryReserve))
+		n.receive(rs, m)
+		n.send("", m.raw)
+		n.stats.RecoveryPackets++
+		sent++
+	}
+	return sent
+}

@@ -1,0 +1,221 @@
+package localring
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// NodeID is a node's stable id from the topology file, e.g. "fra-1".
+type NodeID string
+
+// Member is one process in a ring: a node id and the incarnation of that
+// node's current run. A restarted node is a new member.
+type Member struct {
+	ID  NodeID
+	Inc uint64
+}
+
+func (m Member) String() string { return fmt.Sprintf("%s#%d", m.ID, m.Inc) }
+
+// RingID identifies a ring: a sequence number that grows with every new ring
+// and the representative (smallest node id) that created it.
+type RingID struct {
+	Seq uint64
+	Rep NodeID
+}
+
+func (r RingID) String() string { return fmt.Sprintf("%d:%s", r.Seq, r.Rep) }
+
+// Service is the delivery guarantee requested for a message. The ring
+// delivers every level below Safe in the total (Agreed) order, which
+// implies the weaker orders; Safe additionally waits until every member of
+// the configuration holds the message.
+type Service uint8
+
+const (
+	Unreliable Service = 1 + iota
+	Reliable
+	FIFO
+	Causal
+	Agreed
+	Safe
+)
+
+var serviceNames = [...]string{"", "unreliable", "reliable", "fifo", "causal", "agreed", "safe"}
+
+func (s Service) String() string {
+	if s >= Unreliable && s <= Safe {
+		return serviceNames[s]
+	}
+	return "service(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ParseService parses a service level name as String prints it.
+func ParseService(s string) (Service, error) {
+	for i, n := range serviceNames {
+		if i > 0 && strings.EqualFold(n, s) {
+			return Service(i), nil
+		}
+	}
+	return 0, fmt.Errorf("localring: unknown service level %q (want unreliable, reliable, fifo, causal, agreed or safe)", s)
+}
+
+// ConfKind tells regular from transitional configurations.
+type ConfKind uint8
+
+const (
+	Regular ConfKind = 1 + iota
+	Transitional
+)
+
+func (k ConfKind) String() string {
+	switch k {
+	case Regular:
+		return "reg"
+	case Transitional:
+		return "trans"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Configuration is a membership the application sees installed. A regular
+// configuration is a ring; the transitional configuration that precedes it
+// lists the members that come from the same old ring as this node.
+type Configuration struct {
+	// ID is "r:<ringseq>:<rep>" for a regular configuration and
+	// "t:<ringseq>:<rep>/<oldseq>:<oldrep>" for a transitional one, where the
+	// first ring is the regular configuration that follows.
+	ID      string
+	Kind    ConfKind
+	Ring    RingID
+	Members []Member // sorted by id
+}
+
+// MemberIDs returns the members' node ids.
+func (c *Configuration) MemberIDs() []string {
+	ids := make([]string, len(c.Members))
+	for i, m := range c.Members {
+		ids[i] = string(m.ID)
+	}
+	return ids
+}
+
+func regConfID(r RingID) string { return "r:" + r.String() }
+
+func transConfID(next, old RingID) string { return "t:" + next.String() + "/" + old.String() }
+
+// MessageID names a message uniquely forever: the sender, its incarnation
+// and the sender's message counter.
+type MessageID struct {
+	Sender NodeID
+	Inc    uint64
+	Seq    uint64
+}
+
+func (id MessageID) String() string {
+	return string(id.Sender) + "/" + strconv.FormatUint(id.Inc, 10) + "/" + strconv.FormatUint(id.Seq, 10)
+}
+
+// Message is one delivered or sent application message.
+type Message struct {
+	ID      MessageID
+	Svc     Service
+	Payload []byte
+	// Conf is the id of the configuration it was sent or delivered in.
+	Conf string
+	// Order is the message's position in the ring's total order: the ring
+	// sequence number, the packet sequence number and the index in the
+	// packet, as ringseq<<40 | seq<<10 | index. Zero on send events.
+	Order uint64
+}
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+const (
+	// EventInstall: a configuration was installed (Conf).
+	EventInstall EventKind = 1 + iota
+	// EventSend: one of this node's messages was sent in a configuration
+	// (Msg): from now on the ring is responsible for it.
+	EventSend
+	// EventDeliver: a message is delivered to the application (Msg).
+	EventDeliver
+	// EventTokenLost: the token did not come back in time (Reason).
+	EventTokenLost
+	// EventGather: the node started the membership protocol (Reason).
+	EventGather
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventInstall:
+		return "install"
+	case EventSend:
+		return "send"
+	case EventDeliver:
+		return "deliver"
+	case EventTokenLost:
+		return "token-lost"
+	case EventGather:
+		return "gather"
+	}
+	return "event(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is something the application or the operator must see, in the
+// order the node produced it: installs and deliveries in EVS order, with
+// protocol notices in between.
+type Event struct {
+	Kind   EventKind
+	Conf   *Configuration
+	Msg    *Message
+	Reason string
+}
+
+// Packet is a packet the driver must send: to every ring member (To == "")
+// or to one node. The driver must not modify Data.
+type Packet struct {
+	To   NodeID
+	Data []byte
+}
+
+// Ready is what a node produced since the last call to Ready.
+type Ready struct {
+	Packets []Packet
+	Events  []Event
+}
+
+// Stats counts what a node did; all counters only grow.
+type Stats struct {
+	PacketsIn, PacketsOut           uint64
+	Malformed                       uint64 // packets that failed to decode
+	ForeignRing                     uint64 // packets of another ring, ignored
+	DuplicateMcast                  uint64 // message packets received twice
+	DuplicateTokens                 uint64 // duplicate or stale tokens dropped
+	Retransmits                     uint64 // packets this node retransmitted on request
+	RetransmitRequests              uint64 // sequence numbers this node asked for
+	TokenRetransmits                uint64
+	TokenLosses                     uint64
+	Gathers                         uint64 // times the membership protocol started
+	RingsInstalled                  uint64
+	MessagesSent, MessagesDelivered uint64
+	RecoveryPackets                 uint64 // old-ring packets resent during recovery
+}
+
+// sortMembers sorts by id (and incarnation, for determinism).
+func sortMembers(ms []Member) {
+	slices.SortFunc(ms, func(a, b Member) int {
+		if c := strings.Compare(string(a.ID), string(b.ID)); c != 0 {
+			return c
+		}
+		switch {
+		case a.Inc < b.Inc:
+			return -1
+		case a.Inc > b.Inc:
+			return 1
+		}
+		return 0
+	})
+}

@@ -1,0 +1,491 @@
+package localring
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Wire format. Every packet starts with a version byte and a type byte;
+// integers are big-endian fixed width, counts and lengths are uvarints, and
+// strings (node ids) are a uvarint length followed by the bytes. Packet
+// security (authentication, encryption, replay protection) wraps these bytes
+// in localring/seal before they reach the network; the core sees and
+// produces plain packets.
+
+const wireVersion = 1
+
+type packetType uint8
+
+const (
+	ptMcast  packetType = 1 // a regular or recovery message packet
+	ptToken  packetType = 2 // the regular token
+	ptJoin   packetType = 3 // a join message of the membership protocol
+	ptCommit packetType = 4 // the commit token
+	ptMerge  packetType = 5 // the representative's merge-detect message
+)
+
+func (t packetType) String() string {
+	switch t {
+	case ptMcast:
+		return "mcast"
+	case ptToken:
+		return "token"
+	case ptJoin:
+		return "join"
+	case ptCommit:
+		return "commit"
+	case ptMerge:
+		return "merge-detect"
+	}
+	return fmt.Sprintf("type-%d", uint8(t))
+}
+
+const (
+	maxNodeIDLen = 64
+	maxMembers   = 1024 // members of one ring; bounds decoder allocations
+	maxRTR       = 4096 // retransmission requests on one token
+	maxEntries   = 1023 // messages packed into one packet
+)
+
+// ErrMalformed wraps every decoding error: the packet is counted and dropped.
+var ErrMalformed = errors.New("localring: malformed packet")
+
+// mcast flags.
+const (
+	mcastRecovery = 1 << 0 // the body is an old-ring packet carried during recovery
+)
+
+// entry flags: fragmentation of messages larger than a packet.
+const (
+	fragMore = 1 << 0 // more fragments of this message follow
+	fragCont = 1 << 1 // this entry continues an earlier fragment
+)
+
+// entry is one message, or one fragment of a message, in an mcast packet.
+type entry struct {
+	msgID uint64 // the sender's per-incarnation message counter
+	svc   Service
+	flags uint8
+	data  []byte
+}
+
+// mcast is a message packet of one ring.
+type mcast struct {
+	ring      RingID
+	seq       uint64
+	sender    Member
+	flags     uint8
+	entries   []entry // when not a recovery packet
+	inner     []byte  // the encoded old-ring mcast, for a recovery packet
+	raw       []byte  // the packet as received or sent, for retransmission
+	delivered bool
+}
+
+type token struct {
+	ring    RingID
+	tokSeq  uint64 // incremented on every pass; rejects duplicate and stale tokens
+	seq     uint64 // highest sequence number assigned on this ring
+	aru     uint64 // all-received-up-to, lowered by any node missing messages
+	aruID   NodeID // the node that last lowered aru, "" when aru == seq
+	fcc     uint32 // packets sent in the last rotation (flow control count)
+	backlog uint32 // sum of the nodes' queued packets at their last visit
+	pending uint32 // recovery: nodes that still have old-ring packets to send
+	install bool   // recovery done: install the new configuration
+	rtr     []uint64
+}
+
+type join struct {
+	sender  Member
+	ringSeq uint64 // the highest ring sequence number the sender knows
+	proc    []Member
+	fail    []Member
+}
+
+type commitEntry struct {
+	member        Member
+	filled        bool
+	oldRing       RingID
+	aru           uint64 // the member's all-received-up-to on its old ring
+	highSeq       uint64 // the highest sequence number it holds of its old ring
+	highDelivered uint64 // the highest sequence number it delivered on its old ring
+}
+
+type commit struct {
+	ring     RingID
+	rotation uint8 // 1: members fill in their entries; 2: members enter recovery
+	tokSeq   uint64
+	entries  []commitEntry
+}
+
+type merge struct {
+	ring   RingID
+	sender Member
+}
+
+// ---- encoding ----
+
+func appendString(b []byte, s NodeID) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendMember(b []byte, m Member) []byte {
+	b = appendString(b, m.ID)
+	return binary.BigEndian.AppendUint64(b, m.Inc)
+}
+
+func appendRing(b []byte, r RingID) []byte {
+	b = binary.BigEndian.AppendUint64(b, r.Seq)
+	return appendString(b, r.Rep)
+}
+
+func appendHeader(b []byte, t packetType) []byte { return append(b, wireVersion, byte(t)) }
+
+// appendMcastHeader writes everything of an mcast packet before its body.
+func appendMcastHeader(b []byte, ring RingID, seq uint64, sender Member, flags uint8) []byte {
+	b = appendHeader(b, ptMcast)
+	b = appendRing(b, ring)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = appendMember(b, sender)
+	return append(b, flags)
+}
+
+func appendEntry(b []byte, e entry) []byte {
+	b = binary.AppendUvarint(b, e.msgID)
+	b = append(b, byte(e.svc), e.flags)
+	b = binary.AppendUvarint(b, uint64(len(e.data)))
+	return append(b, e.data...)
+}
+
+// entryOverhead is the most bytes an entry adds besides its data.
+const entryOverhead = binary.MaxVarintLen64*2 + 2
+
+func (m *mcast) append(b []byte) []byte {
+	b = appendMcastHeader(b, m.ring, m.seq, m.sender, m.flags)
+	if m.flags&mcastRecovery != 0 {
+		b = binary.AppendUvarint(b, uint64(len(m.inner)))
+		return append(b, m.inner...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.entries)))
+	for _, e := range m.entries {
+		b = appendEntry(b, e)
+	}
+	return b
+}
+
+func (t *token) append(b []byte) []byte {
+	b = appendHeader(b, ptToken)
+	b = appendRing(b, t.ring)
+	b = binary.BigEndian.AppendUint64(b, t.tokSeq)
+	b = binary.BigEndian.AppendUint64(b, t.seq)
+	b = binary.BigEndian.AppendUint64(b, t.aru)
+	b = appendString(b, t.aruID)
+	b = binary.BigEndian.AppendUint32(b, t.fcc)
+	b = binary.BigEndian.AppendUint32(b, t.backlog)
+	b = binary.BigEndian.AppendUint32(b, t.pending)
+	var flags byte
+	if t.install {
+		flags |= 1
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(t.rtr)))
+	for _, s := range t.rtr {
+		b = binary.BigEndian.AppendUint64(b, s)
+	}
+	return b
+}
+
+func appendMembers(b []byte, ms []Member) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ms)))
+	for _, m := range ms {
+		b = appendMember(b, m)
+	}
+	return b
+}
+
+func (j *join) append(b []byte) []byte {
+	b = appendHeader(b, ptJoin)
+	b = appendMember(b, j.sender)
+	b = binary.BigEndian.AppendUint64(b, j.ringSeq)
+	b = appendMembers(b, j.proc)
+	return appendMembers(b, j.fail)
+}
+
+func (c *commit) append(b []byte) []byte {
+	b = appendHeader(b, ptCommit)
+	b = appendRing(b, c.ring)
+	b = append(b, c.rotation)
+	b = binary.BigEndian.AppendUint64(b, c.tokSeq)
+	b = binary.AppendUvarint(b, uint64(len(c.entries)))
+	for _, e := range c.entries {
+		b = appendMember(b, e.member)
+		var f byte
+		if e.filled {
+			f = 1
+		}
+		b = append(b, f)
+		b = appendRing(b, e.oldRing)
+		b = binary.BigEndian.AppendUint64(b, e.aru)
+		b = binary.BigEndian.AppendUint64(b, e.highSeq)
+		b = binary.BigEndian.AppendUint64(b, e.highDelivered)
+	}
+	return b
+}
+
+func (m *merge) append(b []byte) []byte {
+	b = appendHeader(b, ptMerge)
+	b = appendRing(b, m.ring)
+	return appendMember(b, m.sender)
+}
+
+// ---- decoding ----
+
+// reader decodes a packet; the first error sticks and every later read
+// returns zero values, so parsers check err once at the end.
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s at byte %d of %d", ErrMalformed, what, r.off, len(r.b))
+	}
+}
+
+func (r *reader) u8() uint8 {
+	if r.err != nil || r.off+1 > len(r.b) {
+		r.fail("truncated")
+		return 0
+	}
+	v := r.b[r.off]
+	r.off++
+	return v
+}
+
+func (r *reader) u32() uint32 {
+	if r.err != nil || r.off+4 > len(r.b) {
+		r.fail("truncated")
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.b[r.off:])
+	r.off += 4
+	return v
+}
+
+func (r *reader) u64() uint64 {
+	if r.err != nil || r.off+8 > len(r.b) {
+		r.fail("truncated")
+		return 0
+	}
+	v := binary.BigEndian.Uint64(r.b[r.off:])
+	r.off += 8
+	return v
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.fail("bad varint")
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+// count reads a uvarint count and checks it against max and against the
+// bytes left (each item takes at least minSize bytes), so that a forged count
+// never makes the decoder allocate.
+func (r *reader) count(max, minSize int, what string) int {
+	n := r.uvarint()
+	if r.err != nil {
+		return 0
+	}
+	if n > uint64(max) || n*uint64(minSize) > uint64(len(r.b)-r.off) {
+		r.fail(fmt.Sprintf("%s count %d out of range", what, n))
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) bytes(max int) []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(max) || n > uint64(len(r.b)-r.off) {
+		r.fail(fmt.Sprintf("length %d out of range", n))
+		return nil
+	}
+	v := r.b[r.off : r.off+int(n) : r.off+int(n)]
+	r.off += int(n)
+	return v
+}
+
+func (r *reader) nodeID() NodeID {
+	b := r.bytes(maxNodeIDLen)
+	return NodeID(b)
+}
+
+func (r *reader) member() Member {
+	id := r.nodeID()
+	return Member{ID: id, Inc: r.u64()}
+}
+
+func (r *reader) ring() RingID {
+	seq := r.u64()
+	return RingID{Seq: seq, Rep: r.nodeID()}
+}
+
+func (r *reader) members() []Member {
+	n := r.count(maxMembers, 9, "member")
+	if n == 0 {
+		return nil
+	}
+	ms := make([]Member, n)
+	for i := range ms {
+		ms[i] = r.member()
+	}
+	return ms
+}
+
+func (r *reader) done() error {
+	if r.err == nil && r.off != len(r.b) {
+		r.fail(fmt.Sprintf("%d trailing bytes", len(r.b)-r.off))
+	}
+	return r.err
+}
+
+// peekType checks the version and returns the packet type.
+func peekType(b []byte) (packetType, error) {
+	if len(b) < 2 {
+		return 0, fmt.Errorf("%w: %d bytes is shorter than a header", ErrMalformed, len(b))
+	}
+	if b[0] != wireVersion {
+		return 0, fmt.Errorf("%w: wire version %d, this node speaks %d", ErrMalformed, b[0], wireVersion)
+	}
+	return packetType(b[1]), nil
+}
+
+// parseMcast decodes an mcast packet. The entries and inner body alias b.
+func parseMcast(b []byte) (*mcast, error) {
+	r := reader{b: b, off: 2}
+	m := &mcast{raw: b}
+	m.ring = r.ring()
+	m.seq = r.u64()
+	m.sender = r.member()
+	m.flags = r.u8()
+	if m.flags&^mcastRecovery != 0 {
+		r.fail("unknown mcast flags")
+	}
+	if m.flags&mcastRecovery != 0 {
+		m.inner = r.bytes(len(b))
+		if r.err == nil {
+			if t, err := peekType(m.inner); err != nil || t != ptMcast {
+				r.fail("recovery packet does not carry an mcast")
+			}
+		}
+	} else {
+		n := r.count(maxEntries, 4, "entry")
+		if n > 0 {
+			m.entries = make([]entry, n)
+		}
+		for i := 0; i < n && r.err == nil; i++ {
+			e := &m.entries[i]
+			e.msgID = r.uvarint()
+			e.svc = Service(r.u8())
+			e.flags = r.u8()
+			e.data = r.bytes(len(b))
+			if r.err == nil && (e.svc < Unreliable || e.svc > Safe) {
+				r.fail(fmt.Sprintf("unknown service level %d", e.svc))
+			}
+			if e.flags&^(fragMore|fragCont) != 0 {
+				r.fail("unknown entry flags")
+			}
+		}
+	}
+	if m.seq == 0 {
+		r.fail("sequence number 0")
+	}
+	return m, r.done()
+}
+
+func parseToken(b []byte) (*token, error) {
+	r := reader{b: b, off: 2}
+	t := &token{}
+	t.ring = r.ring()
+	t.tokSeq = r.u64()
+	t.seq = r.u64()
+	t.aru = r.u64()
+	t.aruID = r.nodeID()
+	t.fcc = r.u32()
+	t.backlog = r.u32()
+	t.pending = r.u32()
+	flags := r.u8()
+	t.install = flags&1 != 0
+	if flags&^1 != 0 {
+		r.fail("unknown token flags")
+	}
+	n := r.count(maxRTR, 8, "retransmit request")
+	if n > 0 {
+		t.rtr = make([]uint64, n)
+		for i := range t.rtr {
+			t.rtr[i] = r.u64()
+		}
+	}
+	if r.err == nil && t.aru > t.seq {
+		r.fail("token aru above seq")
+	}
+	return t, r.done()
+}
+
+func parseJoin(b []byte) (*join, error) {
+	r := reader{b: b, off: 2}
+	j := &join{}
+	j.sender = r.member()
+	j.ringSeq = r.u64()
+	j.proc = r.members()
+	j.fail = r.members()
+	return j, r.done()
+}
+
+func parseCommit(b []byte) (*commit, error) {
+	r := reader{b: b, off: 2}
+	c := &commit{}
+	c.ring = r.ring()
+	c.rotation = r.u8()
+	c.tokSeq = r.u64()
+	n := r.count(maxMembers, 36, "commit entry")
+	if n > 0 {
+		c.entries = make([]commitEntry, n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		e := &c.entries[i]
+		e.member = r.member()
+		e.filled = r.u8() == 1
+		e.oldRing = r.ring()
+		e.aru = r.u64()
+		e.highSeq = r.u64()
+		e.highDelivered = r.u64()
+	}
+	if r.err == nil && (c.rotation < 1 || c.rotation > 2) {
+		r.fail(fmt.Sprintf("commit token rotation %d", c.rotation))
+	}
+	if r.err == nil && n == 0 {
+		r.fail("commit token without members")
+	}
+	return c, r.done()
+}
+
+func parseMerge(b []byte) (*merge, error) {
+	r := reader{b: b, off: 2}
+	m := &merge{}
+	m.ring = r.ring()
+	m.sender = r.member()
+	return m, r.done()
+}
