@@ -112,12 +112,12 @@ type Node struct {
 	maxRingSeq uint64
 
 	// membership protocol
-	proc, fail   map[NodeID]Member
-	consensus    map[NodeID]bool
-	commitTok    *commit // the commit token of the ring being formed
-	lastCommit   uint64  // tokSeq of the last commit token accepted
-	outsiders    map[NodeID]Member // joins from outside the new ring seen in commit/recovery
-	gatherSince  time.Time
+	proc, fail  map[NodeID]Member
+	consensus   map[NodeID]bool
+	commitTok   *commit           // the commit token of the ring being formed
+	lastCommit  uint64            // tokSeq of the last commit token accepted
+	outsiders   map[NodeID]Member // joins from outside the new ring seen in commit/recovery
+	gatherSince time.Time
 
 	// recovery
 	trans        []Member // members of the transitional configuration
