@@ -1,0 +1,243 @@
+package topology
+
+// This file holds the types of the topology file. Their doc comments are the
+// reference: TestSchema turns them into the descriptions of
+// docs/topology.schema.json, so write them for an operator.
+
+// File is one topology file: the whole world of one Atoll cluster.
+type File struct {
+	// Version of the file format. Must be 1.
+	Version int `yaml:"version"`
+	// Cluster is the name of the cluster, a DNS label such as "prod-eu".
+	// Nodes of different clusters never join the same ring.
+	Cluster string `yaml:"cluster"`
+	// Classes are the latency classes (QoS tiers). Every group names one.
+	Classes []Class `yaml:"classes,omitempty"`
+	// Sites are the LANs of the cluster. The nodes of one site form one local
+	// Totem ring.
+	Sites []Site `yaml:"sites"`
+	// Links are the wide-area links between sites with their round-trip
+	// times. Two sites without a declared link are assumed to talk over the
+	// shortest chain of declared links (see docs/PLANNER.md).
+	Links []Link `yaml:"links,omitempty"`
+	// Groups are the process groups (or name patterns for families of
+	// groups), each with its latency class and the sites its members run in.
+	Groups []Group `yaml:"groups,omitempty"`
+
+	name string    // file name used in errors
+	at   positions // where each key of this mapping is in the file
+}
+
+// Class is a latency class: a named budget for agreed delivery.
+type Class struct {
+	// Name of the class, a DNS label such as "realtime".
+	Name string `yaml:"name"`
+	// Budget is the longest acceptable predicted agreed-delivery latency for
+	// the groups of this class, from a member's send to delivery at every
+	// member, as a duration such as "2ms" or "500ms". The planner compares the
+	// worst case of its latency model (docs/PLANNER.md) against it.
+	Budget Duration `yaml:"budget"`
+	// Throughput is the optional peak send rate of one group of this class,
+	// summed over its senders, as a bandwidth such as "20Mbit/s" or "5MB/s".
+	// The planner checks that links declaring a bandwidth can carry the
+	// federation traffic of the groups placed on them. Zero means no need
+	// declared.
+	Throughput Bandwidth `yaml:"throughput,omitempty"`
+	// Description is free text for people.
+	Description string `yaml:"description,omitempty"`
+
+	at positions
+}
+
+// Site is one LAN (a rack or a data centre) whose nodes form one local
+// Totem ring over UDP multicast or, where multicast is unavailable, over UDP
+// unicast.
+type Site struct {
+	// Name of the site, a DNS label such as "fra".
+	Name string `yaml:"name"`
+	// Bind is the default bind address of the site's nodes, as a go-sockaddr
+	// template such as '{{ GetPrivateInterfaces | include "network"
+	// "10.1.0.0/16" | attr "address" }}' or a literal IP address. It must
+	// resolve to exactly one address on each node. Default: '{{ GetPrivateIP }}'.
+	Bind string `yaml:"bind,omitempty"`
+	// Port is the UDP port of the local ring. Default: 5405.
+	Port int `yaml:"port,omitempty"`
+	// Multicast is the IP multicast group of the local ring, such as
+	// "239.192.1.1". Set exactly one of multicast and unicast.
+	Multicast string `yaml:"multicast,omitempty"`
+	// Unicast lists the addresses of the local ring's members where multicast
+	// is unavailable (clouds), each "IP" or "IP:port" (the port defaults to
+	// the site's port). Set exactly one of multicast and unicast.
+	Unicast []string `yaml:"unicast,omitempty"`
+	// LANRTT is the round-trip time between two nodes of the site, such as
+	// "200us". Default: 200us.
+	LANRTT Duration `yaml:"lan_rtt,omitempty"`
+	// TokenHold is how long a node of this site holds a token (local or
+	// federation) before passing it on: processing plus sending its queued
+	// messages, such as "100us". Default: 100us.
+	TokenHold Duration `yaml:"token_hold,omitempty"`
+	// QUIC is the endpoint, "host:port", at which other sites reach this
+	// site's gateways over QUIC, such as "fra.gw.example.net:7400". A
+	// gateway node may override it. Required for sites that share a group
+	// with another site.
+	QUIC string `yaml:"quic,omitempty"`
+	// Nodes are the agents of this site.
+	Nodes []Node `yaml:"nodes"`
+	// Gateways lists the ids of the site's gateway-eligible nodes in order
+	// of preference. The planner makes one active per federation domain and
+	// the rest standby. Required for sites that share a group with another
+	// site.
+	Gateways []string `yaml:"gateways,omitempty"`
+
+	at positions
+}
+
+// Node is one agent process.
+type Node struct {
+	// ID is the stable node id, unique in the cluster, such as "fra-1". It
+	// names the node in traces and views.
+	ID string `yaml:"id"`
+	// Bind overrides the site's bind address template for this node.
+	Bind string `yaml:"bind,omitempty"`
+	// Port overrides the site's local ring port for this node (useful when
+	// several nodes share a host, as in demos).
+	Port int `yaml:"port,omitempty"`
+	// QUIC overrides the site's QUIC endpoint ("host:port") for this node
+	// when it is a gateway.
+	QUIC string `yaml:"quic,omitempty"`
+
+	at positions
+}
+
+// Link is a wide-area link between two sites.
+type Link struct {
+	// Between names the two sites the link joins, such as [fra, sin].
+	Between []string `yaml:"between"`
+	// RTT is the round-trip time between the sites' gateways, such as
+	// "160ms".
+	RTT Duration `yaml:"rtt"`
+	// Bandwidth is the optional capacity of the link in each direction, such
+	// as "1Gbit/s". Zero means unlimited.
+	Bandwidth Bandwidth `yaml:"bandwidth,omitempty"`
+
+	at positions
+}
+
+// Group is a process group, or a family of groups given by a name pattern.
+type Group struct {
+	// Name is the group name, such as "orders", or a pattern with "*" and
+	// "?" wildcards, such as "orders.*", that covers every group it matches.
+	// An exact name wins over a pattern; among patterns the first listed
+	// wins.
+	Name string `yaml:"name"`
+	// Class is the name of the group's latency class.
+	Class string `yaml:"class"`
+	// Sites lists the sites the group's members run in, or ["*"] for every
+	// site.
+	Sites []string `yaml:"sites"`
+	// ACL restricts who may join and send. Absent means anyone with access
+	// to an agent.
+	ACL *ACL `yaml:"acl,omitempty"`
+
+	at positions
+}
+
+// ACL lists the principals allowed to join a group and to send to it. A
+// principal is "*" (anyone), "user:NAME" or "uid:N" (local clients over the
+// Unix socket), "unixgroup:NAME" or "gid:N", "cn:NAME" (TCP clients by TLS
+// certificate common name), or "node:ID" (clients embedded in that node).
+type ACL struct {
+	// Join lists the principals that may join the group. Empty means nobody
+	// but the principals in send.
+	Join []string `yaml:"join,omitempty"`
+	// Send lists the principals that may multicast to the group (members
+	// or not). Empty means the group's members.
+	Send []string `yaml:"send,omitempty"`
+
+	at positions
+}
+
+// Defaults of optional fields.
+const (
+	// DefaultPort is the UDP port of a local ring when a site sets none.
+	DefaultPort = 5405
+	// DefaultBind is the bind template of a node when neither the node nor
+	// its site sets one.
+	DefaultBind = "{{ GetPrivateIP }}"
+	// DefaultLANRTT is a site's LAN round-trip time when it sets none.
+	DefaultLANRTT = Duration(200_000) // 200µs
+	// DefaultTokenHold is a site's token hold time when it sets none.
+	DefaultTokenHold = Duration(100_000) // 100µs
+)
+
+// Name returns the file name the topology was read from, as used in errors.
+func (f *File) Name() string { return f.name }
+
+// Site returns the site with the given name.
+func (f *File) Site(name string) (*Site, bool) {
+	for i := range f.Sites {
+		if f.Sites[i].Name == name {
+			return &f.Sites[i], true
+		}
+	}
+	return nil, false
+}
+
+// Node returns the node with the given id and the site it belongs to.
+func (f *File) Node(id string) (*Site, *Node, bool) {
+	for i := range f.Sites {
+		s := &f.Sites[i]
+		for j := range s.Nodes {
+			if s.Nodes[j].ID == id {
+				return s, &s.Nodes[j], true
+			}
+		}
+	}
+	return nil, nil, false
+}
+
+// BindTemplate returns the bind address template in force for node n of
+// site s: the node's, else the site's, else DefaultBind.
+func (s *Site) BindTemplate(n *Node) string {
+	switch {
+	case n != nil && n.Bind != "":
+		return n.Bind
+	case s.Bind != "":
+		return s.Bind
+	}
+	return DefaultBind
+}
+
+// RingPort returns the local ring UDP port in force for node n of site s.
+func (s *Site) RingPort(n *Node) int {
+	switch {
+	case n != nil && n.Port != 0:
+		return n.Port
+	case s.Port != 0:
+		return s.Port
+	}
+	return DefaultPort
+}
+
+// QUICEndpoint returns the QUIC endpoint in force for gateway n of site s:
+// the node's, else the site's (possibly empty).
+func (s *Site) QUICEndpoint(n *Node) string {
+	if n != nil && n.QUIC != "" {
+		return n.QUIC
+	}
+	return s.QUIC
+}
+
+func (s *Site) lanRTT() Duration {
+	if s.LANRTT > 0 {
+		return s.LANRTT
+	}
+	return DefaultLANRTT
+}
+
+func (s *Site) tokenHold() Duration {
+	if s.TokenHold > 0 {
+		return s.TokenHold
+	}
+	return DefaultTokenHold
+}
