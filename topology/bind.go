@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 
@@ -64,17 +65,60 @@ func ResolveBind(tmpl string) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("topology: listing this host's addresses: %w", err)
 	}
-	h := host{ifs: ifs}
+	var defaultIf string
 	if ri, err := sockaddr.NewRouteInfo(); err == nil {
-		h.defaultIf, _ = ri.GetDefaultInterfaceName()
+		defaultIf, _ = ri.GetDefaultInterfaceName()
 	}
-	return resolveBind(tmpl, h)
+	return resolveBind(tmpl, newHost(ifs, defaultIf))
 }
 
-// host is the part of a machine a bind template can see.
+// host is the part of a machine a bind template can see, with the answers
+// of the functions that are costly to compute (go-sockaddr rebuilds its RFC
+// tables on every call) worked out once.
 type host struct {
 	ifs       sockaddr.IfAddrs
 	defaultIf string // name of the interface with the default route
+
+	private, public       sockaddr.IfAddrs // as GetPrivateInterfaces, GetPublicInterfaces
+	privateIPs, publicIPs string           // as GetPrivateIPs, GetPublicIPs
+}
+
+func newHost(ifs sockaddr.IfAddrs, defaultIf string) host {
+	h := host{ifs: ifs, defaultIf: defaultIf}
+	usable, _ := sockaddr.FilterIfByType(slices.Clone(ifs), sockaddr.TypeIP)
+	usable, _, _ = sockaddr.IfByFlag("forwardable", usable)
+	usable, _, _ = sockaddr.IfByFlag("up", usable)
+	sockaddr.OrderedIfAddrBy(sockaddr.AscIfType, sockaddr.AscIfNetworkSize).Sort(usable)
+	usable = h.byDefault(usable)
+	h.private, h.public, _ = sockaddr.IfByRFC("6890", usable)
+
+	ips, _ := sockaddr.FilterIfByType(slices.Clone(ifs), sockaddr.TypeIP)
+	sockaddr.OrderedIfAddrBy(sockaddr.AscIfType, sockaddr.AscIfNetworkSize).Sort(ips)
+	priv, pub, _ := sockaddr.IfByRFC("6890", ips)
+	_, priv, _ = sockaddr.IfByRFC(sockaddr.ForwardingBlacklistRFC, priv)
+	h.privateIPs, h.publicIPs = joinIPs(priv), joinIPs(pub)
+	return h
+}
+
+// byDefault orders addresses on the default interface first, stably.
+func (h host) byDefault(ifs sockaddr.IfAddrs) sockaddr.IfAddrs {
+	out := make(sockaddr.IfAddrs, 0, len(ifs))
+	for _, first := range []bool{true, false} {
+		for _, ifa := range ifs {
+			if (ifa.Name == h.defaultIf) == first {
+				out = append(out, ifa)
+			}
+		}
+	}
+	return out
+}
+
+func joinIPs(ifs sockaddr.IfAddrs) string {
+	list := make([]string, 0, len(ifs))
+	for _, ifa := range ifs {
+		list = append(list, ipString(ifa))
+	}
+	return strings.Join(list, " ")
 }
 
 func resolveBind(tmpl string, h host) (netip.Addr, error) {
@@ -182,47 +226,14 @@ func (w *limitedWriter) Write(p []byte) (int, error) {
 }
 
 // funcs returns the go-sockaddr template functions that look at the
-// machine, reimplemented over h.
+// machine or the network, reimplemented over h and without DNS.
 func (h host) funcs() template.FuncMap {
 	all := func() sockaddr.IfAddrs { return slices.Clone(h.ifs) }
-	byDefault := func(ifs sockaddr.IfAddrs) sockaddr.IfAddrs {
-		// Stable: addresses on the default interface first.
-		out := make(sockaddr.IfAddrs, 0, len(ifs))
-		for _, first := range []bool{true, false} {
-			for _, ifa := range ifs {
-				if (ifa.Name == h.defaultIf) == first {
-					out = append(out, ifa)
-				}
-			}
-		}
-		return out
-	}
-	usable := func() sockaddr.IfAddrs {
-		ifs, _ := sockaddr.FilterIfByType(all(), sockaddr.TypeIP)
-		ifs, _, _ = sockaddr.IfByFlag("forwardable", ifs)
-		ifs, _, _ = sockaddr.IfByFlag("up", ifs)
-		sockaddr.OrderedIfAddrBy(sockaddr.AscIfType, sockaddr.AscIfNetworkSize).Sort(ifs)
-		return byDefault(ifs)
-	}
-	private := func() sockaddr.IfAddrs { ifs, _, _ := sockaddr.IfByRFC("6890", usable()); return ifs }
-	public := func() sockaddr.IfAddrs { _, ifs, _ := sockaddr.IfByRFC("6890", usable()); return ifs }
 	first := func(ifs sockaddr.IfAddrs) string {
 		if len(ifs) == 0 {
 			return ""
 		}
 		return ipString(ifs[0])
-	}
-	joined := func(ifs sockaddr.IfAddrs) string {
-		list := make([]string, 0, len(ifs))
-		for _, ifa := range ifs {
-			list = append(list, ipString(ifa))
-		}
-		return strings.Join(list, " ")
-	}
-	sortedIPs := func() sockaddr.IfAddrs {
-		ifs, _ := sockaddr.FilterIfByType(all(), sockaddr.TypeIP)
-		sockaddr.OrderedIfAddrBy(sockaddr.AscIfType, sockaddr.AscIfNetworkSize).Sort(ifs)
-		return ifs
 	}
 	named := func(re string) (sockaddr.IfAddrs, error) {
 		ifs, _, err := sockaddr.IfByName(re, all())
@@ -232,7 +243,35 @@ func (h host) funcs() template.FuncMap {
 		sockaddr.OrderedIfAddrBy(sockaddr.AscIfType, sockaddr.AscIfNetworkSize).Sort(ifs)
 		return ifs, nil
 	}
+	// The "network" selector hands its argument to sockaddr.NewIPAddr,
+	// which falls back to a DNS lookup for what is not an address; check
+	// it first so that evaluating a template never touches the network.
+	checkNetworks := func(selector, param string) error {
+		if !strings.EqualFold(selector, "network") {
+			return nil
+		}
+		for _, n := range strings.Split(param, "|") {
+			if _, err := netip.ParsePrefix(n); err != nil {
+				if _, err := netip.ParseAddr(n); err != nil {
+					return fmt.Errorf("network %q is not an IP address or CIDR prefix", n)
+				}
+			}
+		}
+		return nil
+	}
 	return template.FuncMap{
+		"include": func(selector, param string, ifs sockaddr.IfAddrs) (sockaddr.IfAddrs, error) {
+			if err := checkNetworks(selector, param); err != nil {
+				return nil, err
+			}
+			return sockaddr.IncludeIfs(selector, param, ifs)
+		},
+		"exclude": func(selector, param string, ifs sockaddr.IfAddrs) (sockaddr.IfAddrs, error) {
+			if err := checkNetworks(selector, param); err != nil {
+				return nil, err
+			}
+			return sockaddr.ExcludeIfs(selector, param, ifs)
+		},
 		"GetAllInterfaces": func() (sockaddr.IfAddrs, error) { return all(), nil },
 		"GetDefaultInterfaces": func() (sockaddr.IfAddrs, error) {
 			var out sockaddr.IfAddrs
@@ -243,19 +282,12 @@ func (h host) funcs() template.FuncMap {
 			}
 			return out, nil
 		},
-		"GetPrivateInterfaces": func() (sockaddr.IfAddrs, error) { return private(), nil },
-		"GetPublicInterfaces":  func() (sockaddr.IfAddrs, error) { return public(), nil },
-		"GetPrivateIP":         func() (string, error) { return first(private()), nil },
-		"GetPublicIP":          func() (string, error) { return first(public()), nil },
-		"GetPrivateIPs": func() (string, error) {
-			ifs, _, _ := sockaddr.IfByRFC("6890", sortedIPs())
-			_, ifs, _ = sockaddr.IfByRFC(sockaddr.ForwardingBlacklistRFC, ifs)
-			return joined(ifs), nil
-		},
-		"GetPublicIPs": func() (string, error) {
-			_, ifs, _ := sockaddr.IfByRFC("6890", sortedIPs())
-			return joined(ifs), nil
-		},
+		"GetPrivateInterfaces": func() (sockaddr.IfAddrs, error) { return slices.Clone(h.private), nil },
+		"GetPublicInterfaces":  func() (sockaddr.IfAddrs, error) { return slices.Clone(h.public), nil },
+		"GetPrivateIP":         func() (string, error) { return first(h.private), nil },
+		"GetPublicIP":          func() (string, error) { return first(h.public), nil },
+		"GetPrivateIPs":        func() (string, error) { return h.privateIPs, nil },
+		"GetPublicIPs":         func() (string, error) { return h.publicIPs, nil },
 		"GetInterfaceIP": func(re string) (string, error) {
 			ifs, err := named(re)
 			if err != nil {
@@ -266,18 +298,20 @@ func (h host) funcs() template.FuncMap {
 		},
 		"GetInterfaceIPs": func(re string) (string, error) {
 			ifs, err := named(re)
-			return joined(ifs), err
+			return joinIPs(ifs), err
 		},
 		"sort": func(keys string, ifs sockaddr.IfAddrs) (sockaddr.IfAddrs, error) {
 			// SortIfBy's "default" key asks the operating system for
 			// the default route on every comparison; sort by h's
 			// default interface instead.
 			var rest []string
-			byDef := false
+			byDef, last := false, false
 			for _, k := range strings.Split(keys, ",") {
 				switch strings.TrimSpace(strings.ToLower(k)) {
-				case "default", "+default", "-default":
+				case "default", "+default":
 					byDef = true
+				case "-default":
+					byDef, last = true, true
 				default:
 					rest = append(rest, k)
 				}
@@ -290,7 +324,15 @@ func (h host) funcs() template.FuncMap {
 				}
 			}
 			if byDef {
-				out = byDefault(out)
+				out = h.byDefault(out)
+				if last {
+					// Default interface last: rotate its block to the end.
+					n := 0
+					for n < len(out) && out[n].Name == h.defaultIf {
+						n++
+					}
+					out = append(slices.Clone(out[n:]), out[:n]...)
+				}
 			}
 			return out, nil
 		},
@@ -306,7 +348,7 @@ func ipString(ifa sockaddr.IfAddr) string {
 
 // sampleHost is the made-up machine CheckBind evaluates templates against:
 // a loopback, two private networks, a public one, and IPv6.
-func sampleHost() host {
+var sampleHost = sync.OnceValue(func() host {
 	mk := func(name string, idx int, flags net.Flags, cidrs ...string) sockaddr.IfAddrs {
 		var out sockaddr.IfAddrs
 		for _, c := range cidrs {
@@ -324,5 +366,5 @@ func sampleHost() host {
 	ifs = append(ifs, mk("eth0", 2, up, "10.1.0.10/16", "fe80::10/64")...)
 	ifs = append(ifs, mk("eth1", 3, up, "192.168.1.10/24")...)
 	ifs = append(ifs, mk("eth2", 4, up, "203.0.113.10/24", "2001:db8::10/64")...)
-	return host{ifs: ifs, defaultIf: "eth0"}
-}
+	return newHost(ifs, "eth0")
+})

@@ -401,6 +401,11 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 
 func (d *decoder) structValue(n *yaml.Node, v reflect.Value, path string, depth int) bool {
 	if n.Kind != yaml.MappingNode {
+		if l, ok := v.Addr().Interface().(located); ok {
+			// Tell validation not to report this struct's fields as
+			// missing.
+			*l.positionsPtr() = positions{"": {Line: n.Line, Col: n.Column, bad: true}}
+		}
 		what := "a mapping of keys to values"
 		if path == "" {
 			what = "the file to be a mapping of keys to values (version, cluster, classes, sites, links, groups)"

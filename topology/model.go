@@ -50,10 +50,12 @@ func PredictAgreedLatency(order []int, rtt [][]time.Duration, hold []time.Durati
 	if n == 0 {
 		return Latency{}
 	}
-	var rot time.Duration
+	var holds, around time.Duration
 	for k, i := range order {
-		rot += hold[i] + rtt[i][order[(k+1)%n]]/2
+		holds += hold[i]
+		around += rtt[i][order[(k+1)%n]]
 	}
+	rot := holds + around/2 // halve once, so equal tours give equal rotations
 	var worst, sum time.Duration
 	for _, i := range order {
 		var far time.Duration
@@ -108,25 +110,18 @@ func PredictFederatedLatency(order []int, rtt [][]time.Duration, hold []time.Dur
 }
 
 // localLatency predicts a site's local ring: n nodes, all pairs lanRTT apart,
-// each holding the token for hold.
+// each holding the token for hold. It is PredictAgreedLatency in closed form
+// (a ring of thousands of nodes needs no matrix): R = n·(hold + lanRTT/2),
+// Max = R + lanRTT/2 and Mean = R/2 + lanRTT/2 for n ≥ 2.
 func localLatency(n int, lanRTT, hold time.Duration) Latency {
 	if n <= 0 {
 		return Latency{}
 	}
-	order := make([]int, n)
-	rtt := make([][]time.Duration, n)
-	holds := make([]time.Duration, n)
-	for i := range n {
-		order[i] = i
-		holds[i] = hold
-		rtt[i] = make([]time.Duration, n)
-		for j := range n {
-			if i != j {
-				rtt[i][j] = lanRTT
-			}
-		}
+	if n == 1 {
+		return Latency{Rotation: Duration(hold), Mean: Duration((hold / 2).Round(time.Microsecond)), Max: Duration(hold)}
 	}
-	return PredictAgreedLatency(order, rtt, holds)
+	rot := time.Duration(n)*hold + time.Duration(n)*lanRTT/2
+	return Latency{Rotation: Duration(rot), Mean: Duration((rot/2 + lanRTT/2).Round(time.Microsecond)), Max: Duration(rot + lanRTT/2)}
 }
 
 // Timeouts are the timers of one ring, derived from its predicted rotation

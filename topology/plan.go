@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -149,7 +150,15 @@ const (
 	// RejectBandwidth: a link declares less bandwidth than the federation
 	// traffic that may cross it.
 	RejectBandwidth
+	// RejectLimit: the file has more than MaxSites sites; only the site
+	// domains are planned.
+	RejectLimit
 )
+
+// MaxSites is the largest number of sites the planner forms federation
+// domains for. It bounds the planner's work (forming domains evaluates
+// many candidate rings); a bigger world is better split into clusters.
+const MaxSites = 64
 
 func (k RejectionKind) String() string {
 	switch k {
@@ -161,6 +170,8 @@ func (k RejectionKind) String() string {
 		return "unreachable"
 	case RejectBandwidth:
 		return "bandwidth"
+	case RejectLimit:
+		return "limit"
 	}
 	return "RejectionKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -232,11 +243,14 @@ func (p *Plan) Domain(name string) (*Domain, bool) {
 
 // JSON returns the plan as indented JSON.
 func (p *Plan) JSON() []byte {
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(p); err != nil {
 		panic(fmt.Sprintf("topology: plan does not encode: %v", err))
 	}
-	return append(b, '\n')
+	return b.Bytes()
 }
 
 const unreachable = time.Duration(-1)
@@ -493,8 +507,14 @@ func (pl *planner) reject(r Rejection, pg planGroup, key string) {
 
 func (pl *planner) run() *Plan {
 	groups := pl.groups()
-	for _, c := range pl.classes {
-		pl.planClass(c, groups)
+	if len(pl.sites) > MaxSites {
+		pl.plan.Rejections = append(pl.plan.Rejections, Rejection{Kind: RejectLimit, Path: "sites", pos: pl.f.at.get("sites"),
+			Msg: fmt.Sprintf("%d sites are more than the planner handles (%d); groups that span sites are not planned", len(pl.sites), MaxSites),
+			Fix: "split the world into several clusters"})
+	} else {
+		for _, c := range pl.classes {
+			pl.planClass(c, groups)
+		}
 	}
 	pl.buildDomains(groups)
 	pl.bandwidth()
@@ -742,6 +762,11 @@ func (pl *planner) buildDomains(groups []planGroup) {
 	for _, pg := range groups {
 		pc := Placement{Group: pg.g.Name, Class: pg.class.Name, Budget: pg.class.Budget, Sites: pl.names(pg.sites)}
 		best := -1
+		if len(pl.sites) > MaxSites && len(pg.sites) > 1 {
+			pc.Reason = "not planned: too many sites, see rejections"
+			p.Groups = append(p.Groups, pc)
+			continue
+		}
 		if !rejected[pg.g.Name] {
 			for k := range p.Domains {
 				d := &p.Domains[k]
@@ -778,8 +803,12 @@ func (pl *planner) buildDomains(groups []planGroup) {
 	// eligible nodes in turn.
 	for _, s := range pl.sites {
 		var eligible []string
+		nodes := map[string]*Node{}
+		for k := range s.Nodes {
+			nodes[s.Nodes[k].ID] = &s.Nodes[k]
+		}
 		for _, id := range s.Gateways {
-			if site, _, ok := pl.f.Node(id); ok && site == s && !slices.Contains(eligible, id) {
+			if _, ok := nodes[id]; ok && !slices.Contains(eligible, id) {
 				eligible = append(eligible, id)
 			}
 		}
@@ -795,8 +824,7 @@ func (pl *planner) buildDomains(groups []planGroup) {
 				for x := 1; x < m; x++ {
 					gw.Standby = append(gw.Standby, eligible[(turn+x)%m])
 				}
-				_, n, _ := pl.f.Node(gw.Active)
-				gw.Endpoint = s.QUICEndpoint(n)
+				gw.Endpoint = s.QUICEndpoint(nodes[gw.Active])
 			}
 			turn++
 			d.Gateways = append(d.Gateways, gw)
@@ -835,9 +863,13 @@ func (pl *planner) addLink(a, b int) {
 // site reaches through it).
 func (pl *planner) bandwidth() {
 	p := pl.plan
-	classOf := map[string]*Class{}
-	for _, c := range pl.classes {
-		classOf[c.Name] = c
+	throughput := map[string]float64{} // group → its class's throughput
+	for _, pc := range p.Groups {
+		for _, c := range pl.classes {
+			if c.Name == pc.Class {
+				throughput[pc.Group] = float64(c.Throughput)
+			}
+		}
 	}
 	type dir struct{ link, from int }
 	need := map[dir]float64{}
@@ -848,8 +880,7 @@ func (pl *planner) bandwidth() {
 		}
 		var load float64
 		for _, g := range d.Groups {
-			pc, _ := p.Lookup(g)
-			load += float64(classOf[pc.Class].Throughput)
+			load += throughput[g]
 		}
 		if load == 0 {
 			continue

@@ -129,7 +129,10 @@ func heldKarp(w [][]time.Duration) []int {
 	return order
 }
 
-// heuristicTour builds tours by nearest neighbour from every start and by a
+// heuristicStarts is how many nearest-neighbour tours heuristicTour tries.
+const heuristicStarts = 8
+
+// heuristicTour builds tours by nearest neighbour from several starts and by a
 // preorder walk of a minimum spanning tree (at most twice the optimum on
 // metric inputs), improves each with 2-opt to a local optimum, and returns
 // the shortest.
@@ -144,8 +147,11 @@ func heuristicTour(w [][]time.Duration) []int {
 		}
 	}
 	try(mstTour(w))
-	for s := range n {
-		try(nearestNeighbour(w, s))
+	// Nearest neighbour from up to heuristicStarts members spread over
+	// the ring, to bound the work on large rings.
+	starts := min(n, heuristicStarts)
+	for k := range starts {
+		try(nearestNeighbour(w, k*n/starts))
 	}
 	return best
 }

@@ -42,9 +42,12 @@ func (f *File) Check() ErrorList {
 }
 
 type checker struct {
-	f    *File
-	errs ErrorList
+	f     *File
+	errs  ErrorList
+	nodes map[string]nodeRef // node id → where it is defined (first definition)
 }
+
+type nodeRef struct{ site, node int }
 
 // add records a mistake at key of the mapping at (whose path is path).
 func (c *checker) add(at positions, path, key, msg, fix string) {
@@ -87,7 +90,7 @@ func (c *checker) classes() {
 	seen := map[string]int{}
 	for i := range c.f.Classes {
 		cl := &c.f.Classes[i]
-		if cl.at == nil {
+		if cl.at.bad("") {
 			continue // not a mapping; reported by the decoder
 		}
 		path := index("classes", i)
@@ -117,8 +120,9 @@ func (c *checker) sites() {
 		c.add(f.at, "", "sites", "no sites", "add at least one site with its nodes (see docs/TOPOLOGY.md)")
 	}
 	seenSite := map[string]int{}
-	type nodeRef struct{ site, node int }
 	seenNode := map[string]nodeRef{}
+	c.nodes = seenNode
+
 	type mcast struct {
 		group netip.Addr
 		port  int
@@ -128,7 +132,7 @@ func (c *checker) sites() {
 	for i := range f.Sites {
 		s := &f.Sites[i]
 		path := index("sites", i)
-		if s.at == nil {
+		if s.at.bad("") {
 			continue // not a mapping; reported by the decoder
 		}
 		if c.required(s.at, path, "name", s.Name != "", "site name", "add \"name: NAME\", such as name: fra") {
@@ -139,14 +143,14 @@ func (c *checker) sites() {
 				seenSite[s.Name] = i
 			}
 		}
-		if s.at.has("bind") && !s.at.bad("bind") {
+		if (s.Bind != "" || s.at.has("bind")) && !s.at.bad("bind") {
 			c.bind(s.at, path, "bind", s.Bind)
 		}
 		c.port(s.at, path, "port", s.Port)
 		port := s.RingPort(nil)
 
 		// Transport: multicast group or unicast peers.
-		hasM, hasU := s.at.has("multicast"), s.at.has("unicast")
+		hasM, hasU := s.Multicast != "" || s.at.has("multicast"), len(s.Unicast) > 0 || s.at.has("unicast")
 		switch {
 		case hasM && hasU:
 			c.add(s.at, path, "unicast", "both multicast and unicast are set", "keep multicast on LANs that carry it, unicast elsewhere; remove the other")
@@ -214,7 +218,7 @@ func (c *checker) sites() {
 		for k := range s.Nodes {
 			n := &s.Nodes[k]
 			np := join(path, index("nodes", k))
-			if n.at == nil {
+			if n.at.bad("") {
 				continue
 			}
 			if c.required(n.at, np, "id", n.ID != "", "node id", "add \"id: ID\", such as id: "+s.Name+"-1") {
@@ -228,11 +232,11 @@ func (c *checker) sites() {
 					seenNode[n.ID] = nodeRef{i, k}
 				}
 			}
-			if n.at.has("bind") && !n.at.bad("bind") {
+			if (n.Bind != "" || n.at.has("bind")) && !n.at.bad("bind") {
 				c.bind(n.at, np, "bind", n.Bind)
 			}
 			c.port(n.at, np, "port", n.Port)
-			if n.at.has("quic") && !n.at.bad("quic") {
+			if (n.QUIC != "" || n.at.has("quic")) && !n.at.bad("quic") {
 				c.endpoint(n.at, np, "quic", n.QUIC)
 			}
 			// A literal bind address gives the node's endpoint, which a
@@ -250,7 +254,7 @@ func (c *checker) sites() {
 				}
 			}
 		}
-		if s.at.has("quic") && !s.at.bad("quic") {
+		if (s.QUIC != "" || s.at.has("quic")) && !s.at.bad("quic") {
 			c.endpoint(s.at, path, "quic", s.QUIC)
 		}
 	}
@@ -310,7 +314,7 @@ func (c *checker) bind(at positions, path, key, tmpl string) {
 }
 
 func (c *checker) port(at positions, path, key string, p int) {
-	if at.has(key) && !at.bad(key) && (p < 1 || p > 65535) {
+	if (p != 0 || at.has(key)) && !at.bad(key) && (p < 1 || p > 65535) {
 		c.add(at, path, key, fmt.Sprintf("port %d is out of range", p), "use a UDP port between 1 and 65535, such as 5405")
 	}
 }
@@ -354,7 +358,7 @@ func (c *checker) links() {
 	for i := range f.Links {
 		l := &f.Links[i]
 		path := index("links", i)
-		if l.at == nil {
+		if l.at.bad("") {
 			continue
 		}
 		if c.required(l.at, path, "between", len(l.Between) > 0, "between", "add \"between: [SITE, SITE]\"") {
@@ -402,7 +406,7 @@ func (c *checker) groups() {
 	for i := range f.Groups {
 		g := &f.Groups[i]
 		path := index("groups", i)
-		if g.at == nil {
+		if g.at.bad("") {
 			continue
 		}
 		if c.required(g.at, path, "name", g.Name != "", "group name", "add \"name: NAME\", such as name: orders") {
@@ -478,7 +482,7 @@ func (c *checker) principal(at positions, path, key, p string) {
 			c.add(at, path, key, fmt.Sprintf("%s %q is not a number", kind, v), "write a numeric id, such as "+kind+":1000")
 		}
 	case "node":
-		if _, _, ok := c.f.Node(v); !ok {
+		if _, ok := c.nodes[v]; !ok {
 			c.add(at, path, key, fmt.Sprintf("no node %q", v), "name a node id defined under sites")
 		}
 	}
@@ -521,10 +525,11 @@ func (c *checker) gatewaysNeeded() {
 			continue
 		}
 		for k, id := range s.Gateways {
-			site, n, ok := f.Node(id)
-			if !ok || site != s {
+			r, ok := c.nodes[id]
+			if !ok || r.site != i {
 				continue
 			}
+			n := &s.Nodes[r.node]
 			if s.QUICEndpoint(n) == "" {
 				key := index("gateways", k)
 				c.add(s.at, path, key, fmt.Sprintf("%s, but gateway %q has no QUIC endpoint", what, id), "set quic: HOST:PORT on the site or on the node")
