@@ -147,11 +147,11 @@ type Group struct {
 // Unix socket), "unixgroup:NAME" or "gid:N", "cn:NAME" (TCP clients by TLS
 // certificate common name), or "node:ID" (clients embedded in that node).
 type ACL struct {
-	// Join lists the principals that may join the group. Empty means nobody
-	// but the principals in send.
+	// Join lists the principals that may join the group. Empty means
+	// anyone.
 	Join []string `yaml:"join,omitempty"`
-	// Send lists the principals that may multicast to the group (members
-	// or not). Empty means the group's members.
+	// Send lists the principals that may multicast to the group, members
+	// or not. Empty means the group's members.
 	Send []string `yaml:"send,omitempty"`
 
 	at positions

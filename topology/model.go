@@ -125,7 +125,8 @@ func localLatency(n int, lanRTT, hold time.Duration) Latency {
 }
 
 // Timeouts are the timers of one ring, derived from its predicted rotation
-// time and RTTs rather than tuned by hand (docs/PLANNER.md).
+// time and RTTs rather than tuned by hand (docs/PLANNER.md). Each is rounded
+// up to a whole millisecond.
 type Timeouts struct {
 	// Token is how long a member waits without seeing the token before it
 	// declares the token lost and starts a membership change:
