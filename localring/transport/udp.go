@@ -1,0 +1,617 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// batchConn is the batched I/O of an ipv4.PacketConn or ipv6.PacketConn
+// (ipv4.Message and ipv6.Message are the same type).
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// UDP is the real Transport: UDP multicast or UDP unicast to a peer list,
+// as Config says. Create it with Listen.
+type UDP struct {
+	cfg       Config
+	local     netip.AddrPort
+	maxPacket int
+	ipv6      bool
+	ifi       *net.Interface
+
+	uc *net.UDPConn // bound to Bind: sends everything, receives unicast
+	ub batchConn
+	mc *net.UDPConn // bound to the group: receives multicast; nil in unicast mode
+
+	group *net.UDPAddr // multicast destination; nil in unicast mode
+
+	sendMu  sync.Mutex
+	peers   []*net.UDPAddr                  // unicast mode: every peer but this node
+	dests   map[netip.AddrPort]*net.UDPAddr // converted Unicast destinations
+	qms     []ipv4.Message                  // send queue; qms[:qn] are queued
+	qn      int
+	arena   []byte // the bytes of the queued packets
+	sendErr error  // first failure of an automatic flush, for the next Flush
+
+	recvMu sync.Mutex
+	rms    []ipv4.Message // ReadBatch scratch (unicast mode)
+	ready  chan *rbatch   // filled batches of the readers (multicast mode)
+	cur    *rbatch        // the batch ReadBatch is copying out
+	pos    int
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closed    atomic.Bool
+	readers   sync.WaitGroup
+
+	n struct {
+		sent, sendErrors, sendCalls                atomic.Uint64
+		recv, recvCalls, recvTruncated, recvErrors atomic.Uint64
+	}
+}
+
+var _ Transport = (*UDP)(nil)
+
+// rbatch is one recvmmsg worth of datagrams read by a multicast-mode
+// reader goroutine.
+type rbatch struct {
+	ms   []ipv4.Message
+	n    int
+	err  error
+	free chan *rbatch // where ReadBatch returns it when copied out
+}
+
+// Stats are the counters of a UDP transport since Listen.
+type Stats struct {
+	SentPackets   uint64 // datagrams the kernel accepted
+	SendErrors    uint64 // datagrams the kernel refused (dropped)
+	SendCalls     uint64 // sendmmsg system calls
+	RecvPackets   uint64 // datagrams received (own multicast excluded)
+	RecvCalls     uint64 // recvmmsg system calls
+	RecvTruncated uint64 // datagrams longer than the receive buffer
+	RecvErrors    uint64 // failed recvmmsg calls
+}
+
+// Listen opens a UDP transport: multicast when cfg.Group is set, unicast
+// to cfg.Peers otherwise. The warnings (socket buffers capped by the
+// kernel) do not stop the transport; log them.
+func Listen(cfg Config) (*UDP, []Warning, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	bind := netip.AddrPortFrom(cfg.Bind.Addr().Unmap(), cfg.Bind.Port())
+	t := &UDP{
+		cfg:   cfg,
+		ipv6:  !bind.Addr().Is4(),
+		dests: make(map[netip.AddrPort]*net.UDPAddr),
+		done:  make(chan struct{}),
+	}
+	network := "udp4"
+	if t.ipv6 {
+		network = "udp6"
+	}
+
+	var err error
+	if cfg.Interface != "" {
+		t.ifi, err = interfaceByName(cfg.Interface)
+	} else {
+		t.ifi, err = interfaceFor(bind.Addr())
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.multicast() {
+		if t.ifi.Flags&net.FlagUp == 0 {
+			return nil, nil, fmt.Errorf("transport: interface %s is down; bring it up or choose another interface", t.ifi.Name)
+		}
+		if t.ifi.Flags&net.FlagMulticast == 0 {
+			return nil, nil, fmt.Errorf("transport: interface %s does not support multicast; enable it (`ip link set dev %s multicast on`), choose another interface, or use unicast peers", t.ifi.Name, t.ifi.Name)
+		}
+	}
+	mtu := cfg.MTU
+	if mtu == 0 {
+		mtu = min(t.ifi.MTU, DefaultMaxMTU)
+		if mtu < 576 {
+			mtu = 1500 // the interface does not say; assume Ethernet
+		}
+	}
+	if t.ipv6 {
+		t.maxPacket = min(mtu-headers6, maxUDPPayload6)
+	} else {
+		t.maxPacket = min(mtu-headers4, maxUDPPayload4)
+	}
+
+	t.uc, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(bind))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("transport: %v is already in use by another node or program on this host; give each node its own address or port: %w", bind, err)
+		}
+		return nil, nil, fmt.Errorf("transport: bind %v: %w", bind, err)
+	}
+	t.local = fromAddr(t.uc.LocalAddr())
+	var warnings []Warning
+	fail := func(err error) (*UDP, []Warning, error) {
+		t.uc.Close()
+		if t.mc != nil {
+			t.mc.Close()
+		}
+		return nil, nil, err
+	}
+	if err := sizeBuffers(t.uc, cfg, true, &warnings); err != nil {
+		return fail(err)
+	}
+
+	if !cfg.multicast() {
+		if t.ipv6 {
+			t.ub = ipv6.NewPacketConn(t.uc)
+		} else {
+			t.ub = ipv4.NewPacketConn(t.uc)
+		}
+		t.setPeers(cfg.Peers)
+	} else {
+		if err := t.openGroup(network, &warnings); err != nil {
+			return fail(err)
+		}
+	}
+	t.arena = make([]byte, 0, cfg.BatchSize*t.maxPacket)
+	return t, warnings, nil
+}
+
+// openGroup opens the multicast socket, joins the group and starts the
+// reader goroutines of both sockets.
+func (t *UDP) openGroup(network string, warnings *[]Warning) error {
+	cfg := &t.cfg
+	g := cfg.Group.Addr().Unmap()
+	if g.IsLinkLocalMulticast() || g.IsInterfaceLocalMulticast() {
+		g = g.WithZone(t.ifi.Name) // binding a link-scoped group needs the interface
+	}
+	t.group = net.UDPAddrFromAddrPort(netip.AddrPortFrom(g, cfg.Group.Port()))
+	joinAddr := &net.UDPAddr{IP: t.group.IP}
+
+	ifindex := 0
+	if g.Zone() != "" {
+		ifindex = t.ifi.Index
+	}
+	var err error
+	if t.mc, err = listenGroup(netip.AddrPortFrom(g.WithZone(""), cfg.Group.Port()), ifindex); err != nil {
+		return err
+	}
+	if rc, err := t.mc.SyscallConn(); err == nil {
+		setMulticastAllOff(rc, t.ipv6)
+	}
+	if err := sizeBuffers(t.mc, *cfg, false, warnings); err != nil {
+		return err
+	}
+
+	var mb batchConn
+	if t.ipv6 {
+		up := ipv6.NewPacketConn(t.uc)
+		for _, err := range []error{up.SetMulticastInterface(t.ifi), up.SetMulticastHopLimit(cfg.MulticastTTL), up.SetMulticastLoopback(true)} {
+			if err != nil {
+				return fmt.Errorf("transport: set up IPv6 multicast sending on %s: %w", t.ifi.Name, err)
+			}
+		}
+		mp := ipv6.NewPacketConn(t.mc)
+		if err := mp.JoinGroup(t.ifi, joinAddr); err != nil {
+			return fmt.Errorf("transport: join multicast group %v on %s: %w", g, t.ifi.Name, err)
+		}
+		t.ub, mb = up, mp
+	} else {
+		up := ipv4.NewPacketConn(t.uc)
+		for _, err := range []error{up.SetMulticastInterface(t.ifi), up.SetMulticastTTL(cfg.MulticastTTL), up.SetMulticastLoopback(true)} {
+			if err != nil {
+				return fmt.Errorf("transport: set up IPv4 multicast sending on %s: %w", t.ifi.Name, err)
+			}
+		}
+		mp := ipv4.NewPacketConn(t.mc)
+		if err := mp.JoinGroup(t.ifi, joinAddr); err != nil {
+			return fmt.Errorf("transport: join multicast group %v on %s: %w", g, t.ifi.Name, err)
+		}
+		t.ub, mb = up, mp
+	}
+
+	// One reader per socket, each double-buffered, so one socket's burst
+	// never waits for the other's.
+	t.ready = make(chan *rbatch, 4)
+	for _, b := range []batchConn{t.ub, mb} {
+		free := make(chan *rbatch, 2)
+		for range 2 {
+			free <- t.newBatch(free)
+		}
+		t.readers.Add(1)
+		go t.reader(b, free)
+	}
+	return nil
+}
+
+func (t *UDP) newBatch(free chan *rbatch) *rbatch {
+	rb := &rbatch{ms: make([]ipv4.Message, t.cfg.BatchSize), free: free}
+	buf := make([]byte, t.cfg.BatchSize*t.maxPacket)
+	for i := range rb.ms {
+		rb.ms[i].Buffers = [][]byte{buf[i*t.maxPacket : (i+1)*t.maxPacket : (i+1)*t.maxPacket]}
+	}
+	return rb
+}
+
+// reader fills batches from one socket until Close.
+func (t *UDP) reader(b batchConn, free chan *rbatch) {
+	defer t.readers.Done()
+	for {
+		var rb *rbatch
+		select {
+		case rb = <-free:
+		case <-t.done:
+			return
+		}
+		n, err := b.ReadBatch(rb.ms, 0)
+		if t.closed.Load() {
+			return
+		}
+		t.n.recvCalls.Add(1)
+		rb.n, rb.err = max(n, 0), err
+		select {
+		case t.ready <- rb:
+		case <-t.done:
+			return
+		}
+	}
+}
+
+// sizeBuffers sets the receive buffer of c (and its send buffer if send),
+// appending a warning when the kernel grants less than asked.
+func sizeBuffers(c *net.UDPConn, cfg Config, send bool, warnings *[]Warning) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("transport: %w", err)
+	}
+	type want struct {
+		opt    int
+		name   string
+		bytes  int
+		sysctl string
+	}
+	wants := []want{{soRcvbuf, "SO_RCVBUF", cfg.RecvBufferBytes, "net.core.rmem_max"}}
+	if send {
+		wants = append(wants, want{soSndbuf, "SO_SNDBUF", cfg.SendBufferBytes, "net.core.wmem_max"})
+	}
+	for _, w := range wants {
+		granted, err := setBuffer(rc, w.opt, w.bytes, cfg.ForceBuffers)
+		if err != nil {
+			return fmt.Errorf("transport: set %s to %d bytes: %w", w.name, w.bytes, err)
+		}
+		if granted >= w.bytes {
+			continue
+		}
+		dup := false
+		for _, old := range *warnings {
+			dup = dup || old.Option == w.name
+		}
+		if !dup {
+			*warnings = append(*warnings, Warning{Option: w.name, Requested: w.bytes, Granted: granted, Sysctl: w.sysctl})
+		}
+	}
+	return nil
+}
+
+// LocalAddr returns this node's unicast address.
+func (t *UDP) LocalAddr() netip.AddrPort { return t.local }
+
+// MaxPacket returns the largest packet Multicast and Unicast accept.
+func (t *UDP) MaxPacket() int { return t.maxPacket }
+
+// Interface returns the interface the transport sends multicast on (in
+// unicast mode, the one holding the bind address).
+func (t *UDP) Interface() *net.Interface { return t.ifi }
+
+// SetPeers replaces the peer list of a unicast transport (after a
+// reconfiguration); it has no effect in multicast mode. Packets already
+// queued keep their destinations.
+func (t *UDP) SetPeers(peers []netip.AddrPort) {
+	t.sendMu.Lock()
+	defer t.sendMu.Unlock()
+	t.setPeers(peers)
+}
+
+func (t *UDP) setPeers(peers []netip.AddrPort) {
+	if t.group != nil {
+		return
+	}
+	t.peers = t.peers[:0]
+	seen := map[netip.AddrPort]bool{t.local: true}
+	for _, p := range peers {
+		p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		t.peers = append(t.peers, net.UDPAddrFromAddrPort(p))
+	}
+}
+
+// Multicast queues pkt for every other ring member: one datagram to the
+// group, or one per peer in unicast mode.
+func (t *UDP) Multicast(pkt []byte) error {
+	if len(pkt) > t.maxPacket {
+		return tooLarge(len(pkt), t.maxPacket)
+	}
+	t.sendMu.Lock()
+	defer t.sendMu.Unlock()
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	if t.group != nil {
+		t.enqueue(pkt, t.group)
+		return nil
+	}
+	data := t.store(pkt, len(t.peers))
+	for _, p := range t.peers {
+		t.push(data, p)
+	}
+	return nil
+}
+
+// Unicast queues pkt for the member at to.
+func (t *UDP) Unicast(to netip.AddrPort, pkt []byte) error {
+	if len(pkt) > t.maxPacket {
+		return tooLarge(len(pkt), t.maxPacket)
+	}
+	to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
+	if !to.IsValid() || to.Port() == 0 || to.Addr().Is4() == t.ipv6 {
+		return fmt.Errorf("transport: cannot send to %v from %v: not an address:port of the same IP version", to, t.local)
+	}
+	t.sendMu.Lock()
+	defer t.sendMu.Unlock()
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	dst := t.dests[to]
+	if dst == nil {
+		if len(t.dests) >= 4096 { // members come and go; keep the cache bounded
+			clear(t.dests)
+		}
+		dst = net.UDPAddrFromAddrPort(to)
+		t.dests[to] = dst
+	}
+	t.enqueue(pkt, dst)
+	return nil
+}
+
+// enqueue queues one datagram.
+func (t *UDP) enqueue(pkt []byte, to *net.UDPAddr) {
+	t.push(t.store(pkt, 1), to)
+}
+
+// store copies pkt into the arena, first flushing if the arena or the
+// queue (which needs room for msgs more datagrams) is full.
+func (t *UDP) store(pkt []byte, msgs int) []byte {
+	if cap(t.arena)-len(t.arena) < len(pkt) || (t.qn > 0 && t.qn+msgs > t.cfg.BatchSize) {
+		if err := t.flushLocked(); err != nil && t.sendErr == nil {
+			t.sendErr = err
+		}
+	}
+	start := len(t.arena)
+	t.arena = append(t.arena, pkt...)
+	return t.arena[start:len(t.arena):len(t.arena)]
+}
+
+// push appends a datagram to the queue.
+func (t *UDP) push(data []byte, to *net.UDPAddr) {
+	if t.qn == len(t.qms) {
+		t.qms = append(t.qms, ipv4.Message{Buffers: make([][]byte, 1)})
+	}
+	m := &t.qms[t.qn]
+	m.Buffers[0] = data
+	m.Addr = to
+	t.qn++
+}
+
+// Flush sends every queued datagram.
+func (t *UDP) Flush() error {
+	t.sendMu.Lock()
+	defer t.sendMu.Unlock()
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	err := t.flushLocked()
+	if t.sendErr != nil {
+		err, t.sendErr = t.sendErr, nil
+	}
+	return err
+}
+
+func (t *UDP) flushLocked() error {
+	ms := t.qms[:t.qn]
+	var first error
+	for len(ms) > 0 {
+		chunk := ms[:min(len(ms), t.cfg.BatchSize)]
+		n, err := t.ub.WriteBatch(chunk, 0)
+		t.n.sendCalls.Add(1)
+		n = max(n, 0)
+		t.n.sent.Add(uint64(n))
+		ms = ms[n:]
+		if err == nil || len(ms) == 0 {
+			continue
+		}
+		if t.closed.Load() || errors.Is(err, net.ErrClosed) {
+			first = ErrClosed
+			break
+		}
+		// The kernel refused ms[0]: drop it and send the rest.
+		t.n.sendErrors.Add(1)
+		if first == nil {
+			first = &SendError{To: fromAddr(ms[0].Addr), Err: err}
+		}
+		ms = ms[1:]
+	}
+	t.qn = 0
+	t.arena = t.arena[:0]
+	return first
+}
+
+// ReadBatch receives datagrams into ms; see Transport.
+func (t *UDP) ReadBatch(ms []Message) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	t.recvMu.Lock()
+	defer t.recvMu.Unlock()
+	if t.closed.Load() {
+		return 0, ErrClosed
+	}
+	if t.ready != nil {
+		return t.readMerged(ms)
+	}
+	return t.readDirect(ms)
+}
+
+// readDirect is ReadBatch of a unicast transport: one recvmmsg straight
+// into the caller's buffers.
+func (t *UDP) readDirect(ms []Message) (int, error) {
+	for len(t.rms) < len(ms) {
+		t.rms = append(t.rms, ipv4.Message{Buffers: make([][]byte, 1)})
+	}
+	rms := t.rms[:len(ms)]
+	for i := range ms {
+		rms[i].Buffers[0] = ms[i].Buf
+	}
+	n, err := t.ub.ReadBatch(rms, 0)
+	t.n.recvCalls.Add(1)
+	if err != nil {
+		if t.closed.Load() || errors.Is(err, net.ErrClosed) {
+			return 0, ErrClosed
+		}
+		t.n.recvErrors.Add(1)
+		return 0, fmt.Errorf("transport: receive: %w", err)
+	}
+	for i := range n {
+		m, r := &ms[i], &rms[i]
+		m.N, m.From, m.Truncated = r.N, fromAddr(r.Addr), truncated(r.Flags)
+		if m.Truncated {
+			t.n.recvTruncated.Add(1)
+		}
+	}
+	for i := range rms {
+		rms[i].Buffers[0], rms[i].Addr = nil, nil // do not pin the caller's buffers
+	}
+	t.n.recv.Add(uint64(n))
+	return n, nil
+}
+
+// readMerged is ReadBatch of a multicast transport: it copies datagrams
+// out of the batches the two readers filled, dropping this node's own
+// multicast (looped back by the kernel).
+func (t *UDP) readMerged(ms []Message) (int, error) {
+	n := 0
+	for n < len(ms) {
+		if t.cur == nil {
+			if n > 0 { // take another ready batch, but do not wait for one
+				select {
+				case t.cur = <-t.ready:
+				default:
+					t.n.recv.Add(uint64(n))
+					return n, nil
+				}
+			} else {
+				select {
+				case t.cur = <-t.ready:
+				case <-t.done:
+					return 0, ErrClosed
+				}
+			}
+			t.pos = 0
+		}
+		rb := t.cur
+		if rb.err != nil {
+			err := rb.err
+			t.release()
+			t.n.recvErrors.Add(1)
+			if n == 0 {
+				return 0, fmt.Errorf("transport: receive: %w", err)
+			}
+			continue
+		}
+		for t.pos < rb.n && n < len(ms) {
+			r := &rb.ms[t.pos]
+			t.pos++
+			from := fromAddr(r.Addr)
+			if from == t.local {
+				continue
+			}
+			m := &ms[n]
+			k := copy(m.Buf, r.Buffers[0][:r.N])
+			m.N, m.From, m.Truncated = k, from, truncated(r.Flags) || k < r.N
+			if m.Truncated {
+				t.n.recvTruncated.Add(1)
+			}
+			n++
+		}
+		if t.pos >= rb.n {
+			t.release()
+		}
+	}
+	t.n.recv.Add(uint64(n))
+	return n, nil
+}
+
+// release hands the current batch back to its reader.
+func (t *UDP) release() {
+	t.cur.err = nil
+	t.cur.free <- t.cur
+	t.cur = nil
+}
+
+// Stats returns the counters since Listen.
+func (t *UDP) Stats() Stats {
+	return Stats{
+		SentPackets:   t.n.sent.Load(),
+		SendErrors:    t.n.sendErrors.Load(),
+		SendCalls:     t.n.sendCalls.Load(),
+		RecvPackets:   t.n.recv.Load(),
+		RecvCalls:     t.n.recvCalls.Load(),
+		RecvTruncated: t.n.recvTruncated.Load(),
+		RecvErrors:    t.n.recvErrors.Load(),
+	}
+}
+
+// Close closes the sockets, which also leaves the multicast group, and
+// waits for the reader goroutines to end.
+func (t *UDP) Close() error {
+	var err error
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		close(t.done)
+		err = t.uc.Close()
+		if t.mc != nil {
+			if e := t.mc.Close(); err == nil {
+				err = e
+			}
+		}
+		t.readers.Wait()
+		if err != nil {
+			err = fmt.Errorf("transport: close: %w", err)
+		}
+	})
+	return err
+}
+
+// fromAddr converts a received *net.UDPAddr to a netip.AddrPort with IPv4
+// unmapped.
+func fromAddr(a net.Addr) netip.AddrPort {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok || ua == nil {
+		return netip.AddrPort{}
+	}
+	ap := ua.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
