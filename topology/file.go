@@ -1,5 +1,7 @@
 package topology
 
+import "time"
+
 // This file holds the types of the topology file. Their doc comments are the
 // reference: TestSchema turns them into the descriptions of
 // docs/topology.schema.json, so write them for an operator.
@@ -168,6 +170,9 @@ const (
 	DefaultLANRTT = Duration(200_000) // 200µs
 	// DefaultTokenHold is a site's token hold time when it sets none.
 	DefaultTokenHold = Duration(100_000) // 100µs
+	// MaxDelay is the longest RTT, LAN RTT or token hold time the file may
+	// declare; the planner treats longer ones as MaxDelay.
+	MaxDelay = 10 * time.Second
 )
 
 // Name returns the file name the topology was read from, as used in errors.
@@ -230,14 +235,14 @@ func (s *Site) QUICEndpoint(n *Node) string {
 
 func (s *Site) lanRTT() Duration {
 	if s.LANRTT > 0 {
-		return s.LANRTT
+		return min(s.LANRTT, Duration(MaxDelay))
 	}
 	return DefaultLANRTT
 }
 
 func (s *Site) tokenHold() Duration {
 	if s.TokenHold > 0 {
-		return s.TokenHold
+		return min(s.TokenHold, Duration(MaxDelay))
 	}
 	return DefaultTokenHold
 }

@@ -331,7 +331,8 @@ func newPlanner(f *File) *planner {
 			continue
 		}
 		pl.link[a][b], pl.link[b][a] = k, k
-		pl.rtt[a][b], pl.rtt[b][a] = l.RTT.D(), l.RTT.D()
+		r := min(l.RTT.D(), MaxDelay) // keeps the sums below far from overflow
+		pl.rtt[a][b], pl.rtt[b][a] = r, r
 		pl.next[a][b], pl.next[b][a] = b, a
 	}
 	// Floyd–Warshall over declared links fills in the pairs without a

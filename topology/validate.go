@@ -147,6 +147,8 @@ func (c *checker) sites() {
 			c.bind(s.at, path, "bind", s.Bind)
 		}
 		c.port(s.at, path, "port", s.Port)
+		c.atMost(s.at, path, "lan_rtt", s.LANRTT, "lan_rtt")
+		c.atMost(s.at, path, "token_hold", s.TokenHold, "token_hold")
 		port := s.RingPort(nil)
 
 		// Transport: multicast group or unicast peers.
@@ -313,6 +315,15 @@ func (c *checker) bind(at positions, path, key, tmpl string) {
 	}
 }
 
+// atMost rejects durations beyond MaxDelay, which are almost always a
+// wrong unit ("160h" for "160ms") and would only make the planner's sums
+// meaningless.
+func (c *checker) atMost(at positions, path, key string, d Duration, what string) {
+	if d.D() > MaxDelay {
+		c.add(at, path, key, fmt.Sprintf("%s %s is longer than %s", what, d, Duration(MaxDelay)), "check the unit: RTTs and hold times are milliseconds or microseconds, such as 160ms")
+	}
+}
+
 func (c *checker) port(at positions, path, key string, p int) {
 	if (p != 0 || at.has(key)) && !at.bad(key) && (p < 1 || p > 65535) {
 		c.add(at, path, key, fmt.Sprintf("port %d is out of range", p), "use a UDP port between 1 and 65535, such as 5405")
@@ -389,6 +400,7 @@ func (c *checker) links() {
 		if c.required(l.at, path, "rtt", l.RTT != 0 || l.at.has("rtt"), "rtt", "add the measured round-trip time, such as rtt: 8ms") && l.RTT == 0 && !l.at.bad("rtt") {
 			c.add(l.at, path, "rtt", "rtt is zero", "give the measured round-trip time, such as 8ms")
 		}
+		c.atMost(l.at, path, "rtt", l.RTT, "rtt")
 	}
 }
 

@@ -128,6 +128,8 @@ func TestMistakes(t *testing.T) {
 		{"budget fix", "class: slow", "class: fast", "move the group to class slow (budget 500ms)"},
 		{"unreachable", "links:\n  - {between: [a, b], rtt: 20ms, bandwidth: 1Gbit/s}\n", "", "20:36: groups[1].sites: group \"g2\" spans sites a and b, but no chain of links joins them; add a link: {between: [a, b], rtt: MEASURED}"},
 		{"bandwidth", "bandwidth: 1Gbit/s", "bandwidth: 5Mbit/s", "19:45: links[0].bandwidth: link a→b may have to carry 10Mbit/s of federation traffic (domains fed/slow:a+b) but declares 5Mbit/s"},
+		{"implausible rtt", "rtt: 20ms", "rtt: 20h", "19:28: links[0].rtt: rtt 20h0m0s is longer than 10s; check the unit"},
+		{"implausible hold", "multicast: 239.192.0.1", "multicast: 239.192.0.1\n    token_hold: 100s", "9:17: sites[0].token_hold: token_hold 1m40s is longer than 10s"},
 		{"merge key", "cluster: test", "cluster: test\n<<: {x: 1}", "3:1: <<: merge keys (<<) are not supported"},
 	}
 	for _, c := range cases {
