@@ -469,6 +469,9 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, path string, depth 
 // closest returns the candidate nearest to s in edit distance, if it is
 // near enough to be a likely typo.
 func closest(s string, candidates []string) string {
+	if len(candidates) > 1000 || len(s) > 100 {
+		return "" // not worth the time
+	}
 	best, bestD := "", len(s)/3+2
 	for _, c := range candidates {
 		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"path"
 	"slices"
@@ -150,8 +151,8 @@ const (
 	// RejectBandwidth: a link declares less bandwidth than the federation
 	// traffic that may cross it.
 	RejectBandwidth
-	// RejectLimit: the file has more than MaxSites sites; only the site
-	// domains are planned.
+	// RejectLimit: the file has more than MaxSites sites; nothing is
+	// planned.
 	RejectLimit
 )
 
@@ -304,6 +305,9 @@ func newPlanner(f *File) *planner {
 	}
 	slices.SortFunc(pl.sites, func(a, b *Site) int { return cmp.Compare(a.Name, b.Name) })
 	n := len(pl.sites)
+	if n > MaxSites {
+		return pl // run refuses to plan
+	}
 	for i, s := range pl.sites {
 		pl.idx[s.Name] = i
 		pl.hold = append(pl.hold, s.tokenHold().D())
@@ -507,15 +511,19 @@ func (pl *planner) reject(r Rejection, pg planGroup, key string) {
 }
 
 func (pl *planner) run() *Plan {
-	groups := pl.groups()
 	if len(pl.sites) > MaxSites {
-		pl.plan.Rejections = append(pl.plan.Rejections, Rejection{Kind: RejectLimit, Path: "sites", pos: pl.f.at.get("sites"),
-			Msg: fmt.Sprintf("%d sites are more than the planner handles (%d); groups that span sites are not planned", len(pl.sites), MaxSites),
-			Fix: "split the world into several clusters"})
-	} else {
-		for _, c := range pl.classes {
-			pl.planClass(c, groups)
-		}
+		// Refuse outright: the plan of a world this size would be as large
+		// as its sites times its groups.
+		pos := pl.f.at.get("sites")
+		pl.plan.Rejections = []Rejection{{Kind: RejectLimit, Path: "sites", pos: pos, Line: pos.Line, Col: pos.Col,
+			Msg: fmt.Sprintf("%d sites are more than the planner handles (%d); nothing is planned", len(pl.sites), MaxSites),
+			Fix: "split the world into several clusters"}}
+		pl.plan.Domains, pl.plan.Groups, pl.plan.Links = []Domain{}, []Placement{}, []PlannedLink{}
+		return pl.plan
+	}
+	groups := pl.groups()
+	for _, c := range pl.classes {
+		pl.planClass(c, groups)
 	}
 	pl.buildDomains(groups)
 	pl.bandwidth()
@@ -537,8 +545,8 @@ func (pl *planner) run() *Plan {
 func (pl *planner) planClass(c *Class, groups []planGroup) {
 	budget := c.Budget.D()
 	type comp struct {
-		sites  []int
-		groups []*Group
+		sites []int
+		owner map[int]string // site → the first group that brought it in
 	}
 	var comps []*comp
 	for _, pg := range groups {
@@ -577,17 +585,22 @@ func (pl *planner) planClass(c *Class, groups []planGroup) {
 		if len(touching) > 0 {
 			mev := pl.eval(merged)
 			if !mev.ok || mev.lat.Max.D() > budget {
-				var others []*Group
+				owners := map[int]string{}
 				for _, cp := range touching {
-					others = append(others, cp.groups...)
+					maps.Copy(owners, cp.owner)
 				}
-				pl.rejectConflict(pg, ev, mev, others)
+				pl.rejectConflict(pg, ev, mev, owners)
 				continue
 			}
 		}
-		nc := &comp{sites: merged, groups: []*Group{pg.g}}
+		nc := &comp{sites: merged, owner: map[int]string{}}
 		for _, cp := range touching {
-			nc.groups = append(nc.groups, cp.groups...)
+			maps.Copy(nc.owner, cp.owner)
+		}
+		for _, s := range pg.sites {
+			if _, ok := nc.owner[s]; !ok {
+				nc.owner[s] = pg.g.Name
+			}
 		}
 		comps = slices.DeleteFunc(comps, func(cp *comp) bool { return slices.Contains(touching, cp) })
 		comps = append(comps, nc)
@@ -609,7 +622,7 @@ func (pl *planner) planClass(c *Class, groups []planGroup) {
 			break
 		}
 		comps[bi].sites = union(comps[bi].sites, comps[bj].sites)
-		comps[bi].groups = append(comps[bi].groups, comps[bj].groups...)
+		maps.Copy(comps[bi].owner, comps[bj].owner)
 		comps = slices.Delete(comps, bj, bj+1)
 	}
 	for _, cp := range comps {
@@ -679,18 +692,21 @@ func (pl *planner) rejectLatency(pg planGroup, ev *evaluation) {
 	pl.reject(r, pg, "class")
 }
 
-func (pl *planner) rejectConflict(pg planGroup, alone, merged *evaluation, others []*Group) {
+// rejectConflict rejects a group that fits alone but not together with the
+// groups whose sites it shares; owners maps the sites of those groups'
+// component to a group that brought each in.
+func (pl *planner) rejectConflict(pg planGroup, alone, merged *evaluation, owners map[int]string) {
 	budget := pg.class.Budget
 	var shared []int
 	var otherNames []string
-	for _, o := range others {
-		otherNames = append(otherNames, strconv.Quote(o.Name))
-	}
 	for _, s := range pg.sites {
-		for _, o := range others {
-			if slices.Contains(pl.f.groupSites(o), pl.sites[s].Name) && !slices.Contains(shared, s) {
-				shared = append(shared, s)
-			}
+		o, ok := owners[s]
+		if !ok {
+			continue
+		}
+		shared = append(shared, s)
+		if q := strconv.Quote(o); !slices.Contains(otherNames, q) {
+			otherNames = append(otherNames, q)
 		}
 	}
 	r := Rejection{Kind: RejectConflict, Group: pg.g.Name, Predicted: merged.lat.Max, Budget: budget}
@@ -763,11 +779,6 @@ func (pl *planner) buildDomains(groups []planGroup) {
 	for _, pg := range groups {
 		pc := Placement{Group: pg.g.Name, Class: pg.class.Name, Budget: pg.class.Budget, Sites: pl.names(pg.sites)}
 		best := -1
-		if len(pl.sites) > MaxSites && len(pg.sites) > 1 {
-			pc.Reason = "not planned: too many sites, see rejections"
-			p.Groups = append(p.Groups, pc)
-			continue
-		}
 		if !rejected[pg.g.Name] {
 			for k := range p.Domains {
 				d := &p.Domains[k]

@@ -42,9 +42,10 @@ func (f *File) Check() ErrorList {
 }
 
 type checker struct {
-	f     *File
-	errs  ErrorList
-	nodes map[string]nodeRef // node id → where it is defined (first definition)
+	f       *File
+	errs    ErrorList
+	nodes   map[string]nodeRef // node id → where it is defined (first definition)
+	siteIdx map[string]int     // site name → index of its first definition
 }
 
 type nodeRef struct{ site, node int }
@@ -121,7 +122,7 @@ func (c *checker) sites() {
 	}
 	seenSite := map[string]int{}
 	seenNode := map[string]nodeRef{}
-	c.nodes = seenNode
+	c.nodes, c.siteIdx = seenNode, seenSite
 
 	type mcast struct {
 		group netip.Addr
@@ -265,6 +266,7 @@ func (c *checker) sites() {
 		s := &f.Sites[i]
 		path := index("sites", i)
 		seen := map[string]bool{}
+		var ids []string // the site's node ids, for suggestions
 		for k, g := range s.Gateways {
 			key := index("gateways", k)
 			if s.at.bad(key) {
@@ -278,11 +280,15 @@ func (c *checker) sites() {
 			r, ok := seenNode[g]
 			switch {
 			case !ok:
-				ids := make([]string, len(s.Nodes))
-				for j := range s.Nodes {
-					ids[j] = s.Nodes[j].ID
+				if ids == nil {
+					for j := range s.Nodes {
+						ids = append(ids, s.Nodes[j].ID)
+					}
 				}
-				fix := "list ids of this site's nodes: " + strings.Join(ids, ", ")
+				fix := "list ids of this site's nodes: " + strings.Join(ids[:min(len(ids), 20)], ", ")
+				if len(ids) > 20 {
+					fix += ", ..."
+				}
 				if m := closest(g, ids); m != "" {
 					fix = fmt.Sprintf("did you mean %q?", m)
 				}
@@ -379,7 +385,7 @@ func (c *checker) links() {
 				ok := true
 				for k, name := range l.Between {
 					key := index("between", k)
-					if _, found := f.Site(name); !found && !l.at.bad(key) {
+					if _, found := c.siteIdx[name]; !found && !l.at.bad(key) {
 						c.unknownSite(l.at, path, key, name)
 						ok = false
 					}
@@ -456,7 +462,7 @@ func (c *checker) groups() {
 					c.add(g.at, path, key, fmt.Sprintf("site %q is listed twice", s), "remove one of them")
 				default:
 					dup[s] = true
-					if _, ok := f.Site(s); !ok {
+					if _, ok := c.siteIdx[s]; !ok {
 						c.unknownSite(g.at, path, key, s)
 					}
 				}
@@ -505,9 +511,29 @@ func (c *checker) principal(at positions, path, key, p string) {
 // and a QUIC endpoint for each.
 func (c *checker) gatewaysNeeded() {
 	f := c.f
-	spans := map[string][]string{} // site → multi-site groups on it
+	known := map[string]bool{}
+	for _, s := range f.Sites {
+		if s.Name != "" {
+			known[s.Name] = true
+		}
+	}
+	// Groups on every site ("*") are kept apart so that a file with many
+	// sites and many such groups costs sites + groups, not their product.
+	var everywhere []string
+	spans := map[string][]string{} // site → multi-site groups listing it
 	for _, g := range f.Groups {
-		sites := f.groupSites(&g)
+		if slices.Contains(g.Sites, "*") {
+			if len(known) > 1 {
+				everywhere = append(everywhere, strconv.Quote(g.Name))
+			}
+			continue
+		}
+		var sites []string
+		for _, s := range g.Sites {
+			if known[s] && !slices.Contains(sites, s) {
+				sites = append(sites, s)
+			}
+		}
 		if len(sites) < 2 {
 			continue
 		}
@@ -518,14 +544,20 @@ func (c *checker) gatewaysNeeded() {
 	first := map[string]bool{}
 	for i := range f.Sites {
 		s := &f.Sites[i]
-		groups := spans[s.Name]
-		if first[s.Name] || len(groups) == 0 || s.at.bad("gateways") {
+		n := len(everywhere) + len(spans[s.Name])
+		if first[s.Name] || n == 0 || s.at.bad("gateways") {
 			continue // duplicate sites are reported elsewhere
 		}
 		first[s.Name] = true
+		// Name at most three groups.
+		groups := slices.Clone(spans[s.Name][:min(3, len(spans[s.Name]))])
+		groups = append(groups, everywhere[:min(3-len(groups), len(everywhere))]...)
+		if n > 3 {
+			groups = append(groups, fmt.Sprintf("and %d more", n-3))
+		}
 		path := index("sites", i)
 		what := fmt.Sprintf("groups %s span site %q and others", strings.Join(groups, ", "), s.Name)
-		if len(groups) == 1 {
+		if n == 1 {
 			what = fmt.Sprintf("group %s spans site %q and others", groups[0], s.Name)
 		}
 		if len(s.Gateways) == 0 {

@@ -295,3 +295,28 @@ func TestAccessors(t *testing.T) {
 		t.Errorf("Name = %q", f.Name())
 	}
 }
+
+// TestLargeFileIsQuick feeds Parse a file near the size limit with
+// thousands of sites and thousands of groups on every site: checking must
+// stay near linear, and the planner refuses the world rather than plan it.
+func TestLargeFileIsQuick(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: 1\ncluster: big\nclasses: [{name: c, budget: 1s}]\nsites:\n")
+	for i := range 8000 {
+		fmt.Fprintf(&b, "  - {name: s%d, multicast: 239.192.%d.%d, nodes: [{id: n%d}]}\n", i, i/250, i%250+1, i)
+	}
+	b.WriteString("groups:\n")
+	for i := 0; b.Len() < MaxFileBytes-100; i++ {
+		fmt.Fprintf(&b, "  - {name: g%d, class: c, sites: [\"*\"]}\n", i)
+	}
+	start := time.Now()
+	_, err := Parse("big.yaml", []byte(b.String()))
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Parse of %d bytes took %v", b.Len(), d)
+	}
+	var list ErrorList
+	if !errors.As(err, &list) || !strings.Contains(err.Error(), "8000 sites are more than the planner handles (64)") {
+		t.Fatalf("got %.300v", err)
+	}
+	t.Logf("%d bytes, %d mistakes, %v", b.Len(), len(list), time.Since(start))
+}
