@@ -734,11 +734,12 @@ func (pl *planner) buildDomains(groups []planGroup) {
 	for i, s := range pl.sites {
 		ids := make([]string, 0, len(s.Nodes))
 		for _, n := range s.Nodes {
-			if n.ID != "" && !slices.Contains(ids, n.ID) {
+			if n.ID != "" {
 				ids = append(ids, n.ID)
 			}
 		}
 		slices.Sort(ids)
+		ids = slices.Compact(ids)
 		p.Domains = append(p.Domains, Domain{
 			Name: "site/" + s.Name, Kind: SiteDomain, Sites: []string{s.Name}, Ring: ids, ExactOrder: true,
 			Latency: pl.local[i], Timeouts: DeriveTimeouts(pl.local[i].Rotation.D(), s.lanRTT().D()), Groups: []string{},
@@ -819,8 +820,10 @@ func (pl *planner) buildDomains(groups []planGroup) {
 		for k := range s.Nodes {
 			nodes[s.Nodes[k].ID] = &s.Nodes[k]
 		}
+		listed := map[string]bool{}
 		for _, id := range s.Gateways {
-			if _, ok := nodes[id]; ok && !slices.Contains(eligible, id) {
+			if _, ok := nodes[id]; ok && !listed[id] {
+				listed[id] = true
 				eligible = append(eligible, id)
 			}
 		}

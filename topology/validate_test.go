@@ -319,4 +319,30 @@ func TestLargeFileIsQuick(t *testing.T) {
 		t.Fatalf("got %.300v", err)
 	}
 	t.Logf("%d bytes, %d mistakes, %v", b.Len(), len(list), time.Since(start))
+
+	// One site with tens of thousands of nodes, all gateways, all in
+	// unicast, most of them missing from it.
+	b.Reset()
+	b.WriteString("version: 1\ncluster: big\nsites:\n  - name: a\n    bind: 10.0.0.1\n    unicast: [10.0.0.1]\n    nodes:\n")
+	n := 0
+	for ; b.Len() < MaxFileBytes/2; n++ {
+		fmt.Fprintf(&b, "      - {id: n%d, port: %d}\n", n, 1+n%65000)
+	}
+	b.WriteString("    gateways: [")
+	for i := 0; b.Len() < MaxFileBytes-100; i++ {
+		fmt.Fprintf(&b, "n%d, ", i%(n+10))
+	}
+	b.WriteString("x]\n")
+	start = time.Now()
+	f, err := Parse("nodes.yaml", []byte(b.String()))
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Parse of %d nodes took %v", n, d)
+	}
+	if f == nil || err == nil {
+		t.Fatalf("got %v, %.300v", f, err)
+	}
+	if p := f.Plan(); len(p.Domains) != 1 || len(p.Domains[0].Ring) != n {
+		t.Errorf("plan of %d nodes: %+v", n, p.Domains)
+	}
+	t.Logf("%d nodes: %v", n, time.Since(start))
 }
