@@ -311,7 +311,9 @@ func TestLargeFileIsQuick(t *testing.T) {
 	}
 	start := time.Now()
 	_, err := Parse("big.yaml", []byte(b.String()))
-	if d := time.Since(start); d > 10*time.Second {
+	// The limits catch quadratic work (minutes), not slow machines: this
+	// takes well under a second, a few under -race.
+	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("Parse of %d bytes took %v", b.Len(), d)
 	}
 	var list ErrorList
@@ -335,7 +337,7 @@ func TestLargeFileIsQuick(t *testing.T) {
 	b.WriteString("x]\n")
 	start = time.Now()
 	f, err := Parse("nodes.yaml", []byte(b.String()))
-	if d := time.Since(start); d > 10*time.Second {
+	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("Parse of %d nodes took %v", n, d)
 	}
 	if f == nil || err == nil {
