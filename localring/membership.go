@@ -281,9 +281,10 @@ func allFilled(c *commit) bool {
 func (n *Node) forwardCommit(c *commit) {
 	c.tokSeq++
 	n.lastCommit = c.tokSeq - 1 // my own copy comes back to me only in a ring of one
+	c.to = n.next.successor(n.me.ID)
 	b := c.append(nil)
 	n.next.sentToken = b
-	n.send(n.next.successor(n.me.ID), b)
+	n.send(c.to, b)
 	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
 	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
 }
@@ -295,7 +296,7 @@ func (n *Node) onCommit(c *commit) {
 			idx = i
 		}
 	}
-	if idx < 0 || c.ring.Seq <= n.reg.id.Seq {
+	if idx < 0 || c.ring.Seq <= n.reg.id.Seq || c.to != n.me.ID {
 		n.stats.ForeignRing++
 		return
 	}

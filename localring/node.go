@@ -272,12 +272,18 @@ func (n *Node) Tick(now time.Time) {
 		n.emit(Event{Kind: EventTokenLost, Reason: fmt.Sprintf("no token for %v in state %s on ring %s", n.cfg.TokenTimeout, n.state, n.ringForState().id)})
 		n.enterGather("token lost", n.state == stateOperational)
 	}
-	if due(n.joinAt) && n.state == stateGather {
-		n.sendJoin()
-		n.checkConsensus()
+	if due(n.joinAt) {
+		n.joinAt = time.Time{}
+		if n.state == stateGather {
+			n.sendJoin()
+			n.checkConsensus()
+		}
 	}
-	if due(n.consensusAt) && n.state == stateGather {
-		n.consensusTimeout()
+	if due(n.consensusAt) {
+		n.consensusAt = time.Time{}
+		if n.state == stateGather {
+			n.consensusTimeout()
+		}
 	}
 	if due(n.mergeAt) {
 		n.mergeAt = time.Time{}

@@ -8,9 +8,13 @@ import (
 // recoveryReserve is the headroom a regular packet leaves below
 // MaxPacketBytes so that it still fits when recovery wraps it into a
 // packet of the next ring: the most bytes an mcast header can take.
-const recoveryReserve = 2 + 8 + 1 + maxNodeIDLen + 8 + 1 + maxNodeIDLen + 8 + 1 + 3
+const recoveryReserve = 2 + 8 + 1 + maxNodeIDLen + 8 + 1 + maxNodeIDLen + 8 + 1 + 3 + 4
 
 func (n *Node) onToken(tok *token) {
+	if tok.to != n.me.ID {
+		n.stats.ForeignRing++
+		return
+	}
 	var rs *ringState
 	switch {
 	case n.state == stateOperational && tok.ring == n.reg.id:
@@ -148,13 +152,14 @@ func (n *Node) idle(rs *ringState, tok *token) bool {
 
 func (n *Node) passToken(rs *ringState, tok *token) {
 	tok.tokSeq++
+	tok.to = rs.successor(n.me.ID)
 	// A copy of the token I received is stale; my own copy may come back to
 	// me only in a ring of one.
 	rs.lastTok = tok.tokSeq - 1
 	b := tok.append(nil)
 	rs.sentToken = b
 	rs.sentSeq = tok.seq
-	n.send(rs.successor(n.me.ID), b)
+	n.send(tok.to, b)
 	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
 }
 
@@ -243,6 +248,7 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 		}
 		b[countAt] = byte(len(entries)) | 0x80
 		b[countAt+1] = byte(len(entries) >> 7)
+		b = appendCRC(b)
 		m := &mcast{ring: rs.id, seq: tok.seq, sender: n.me, entries: entries, raw: b}
 		n.receive(rs, m)
 		n.send("", b)

@@ -4,11 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 )
 
-// Wire format. Every packet starts with a version byte and a type byte;
-// integers are big-endian fixed width, counts and lengths are uvarints, and
-// strings (node ids) are a uvarint length followed by the bytes. Packet
+// Wire format. Every packet starts with a version byte and a type byte and
+// ends with a CRC-32C of everything before it, checked before any field is
+// parsed; integers are big-endian fixed width, counts and lengths are
+// uvarints, and strings (node ids) are a uvarint length followed by the
+// bytes. Packet
 // security (authentication, encryption, replay protection) wraps these bytes
 // in localring/seal before they reach the network; the core sees and
 // produces plain packets.
@@ -84,6 +87,7 @@ type mcast struct {
 
 type token struct {
 	ring    RingID
+	to      NodeID // the member it is passed to: a token is never taken by another
 	tokSeq  uint64 // incremented on every pass; rejects duplicate and stale tokens
 	seq     uint64 // highest sequence number assigned on this ring
 	aru     uint64 // all-received-up-to, lowered by any node missing messages
@@ -113,7 +117,8 @@ type commitEntry struct {
 
 type commit struct {
 	ring     RingID
-	rotation uint8 // 1: members fill in their entries; 2: members enter recovery
+	to       NodeID // the member it is passed to
+	rotation uint8  // 1: members fill in their entries; 2: members enter recovery
 	tokSeq   uint64
 	entries  []commitEntry
 }
@@ -124,6 +129,25 @@ type merge struct {
 }
 
 // ---- encoding ----
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// appendCRC ends a packet that starts at b[0].
+func appendCRC(b []byte) []byte {
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// frameBody checks a packet's checksum and returns it without the checksum.
+func frameBody(b []byte) ([]byte, error) {
+	if len(b) < 6 {
+		return nil, fmt.Errorf("%w: %d bytes is shorter than a header", ErrMalformed, len(b))
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[len(body):]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrMalformed)
+	}
+	return body, nil
+}
 
 func appendString(b []byte, s NodeID) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
@@ -165,18 +189,19 @@ func (m *mcast) append(b []byte) []byte {
 	b = appendMcastHeader(b, m.ring, m.seq, m.sender, m.flags)
 	if m.flags&mcastRecovery != 0 {
 		b = binary.AppendUvarint(b, uint64(len(m.inner)))
-		return append(b, m.inner...)
+		return appendCRC(append(b, m.inner...))
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.entries)))
 	for _, e := range m.entries {
 		b = appendEntry(b, e)
 	}
-	return b
+	return appendCRC(b)
 }
 
 func (t *token) append(b []byte) []byte {
 	b = appendHeader(b, ptToken)
 	b = appendRing(b, t.ring)
+	b = appendString(b, t.to)
 	b = binary.BigEndian.AppendUint64(b, t.tokSeq)
 	b = binary.BigEndian.AppendUint64(b, t.seq)
 	b = binary.BigEndian.AppendUint64(b, t.aru)
@@ -193,7 +218,7 @@ func (t *token) append(b []byte) []byte {
 	for _, s := range t.rtr {
 		b = binary.BigEndian.AppendUint64(b, s)
 	}
-	return b
+	return appendCRC(b)
 }
 
 func appendMembers(b []byte, ms []Member) []byte {
@@ -209,12 +234,13 @@ func (j *join) append(b []byte) []byte {
 	b = appendMember(b, j.sender)
 	b = binary.BigEndian.AppendUint64(b, j.ringSeq)
 	b = appendMembers(b, j.proc)
-	return appendMembers(b, j.fail)
+	return appendCRC(appendMembers(b, j.fail))
 }
 
 func (c *commit) append(b []byte) []byte {
 	b = appendHeader(b, ptCommit)
 	b = appendRing(b, c.ring)
+	b = appendString(b, c.to)
 	b = append(b, c.rotation)
 	b = binary.BigEndian.AppendUint64(b, c.tokSeq)
 	b = binary.AppendUvarint(b, uint64(len(c.entries)))
@@ -230,13 +256,13 @@ func (c *commit) append(b []byte) []byte {
 		b = binary.BigEndian.AppendUint64(b, e.highSeq)
 		b = binary.BigEndian.AppendUint64(b, e.highDelivered)
 	}
-	return b
+	return appendCRC(b)
 }
 
 func (m *merge) append(b []byte) []byte {
 	b = appendHeader(b, ptMerge)
 	b = appendRing(b, m.ring)
-	return appendMember(b, m.sender)
+	return appendCRC(appendMember(b, m.sender))
 }
 
 // ---- decoding ----
@@ -373,9 +399,13 @@ func peekType(b []byte) (packetType, error) {
 }
 
 // parseMcast decodes an mcast packet. The entries and inner body alias b.
-func parseMcast(b []byte) (*mcast, error) {
+func parseMcast(raw []byte) (*mcast, error) {
+	b, err := frameBody(raw)
+	if err != nil {
+		return nil, err
+	}
 	r := reader{b: b, off: 2}
-	m := &mcast{raw: b}
+	m := &mcast{raw: raw}
 	m.ring = r.ring()
 	m.seq = r.u64()
 	m.sender = r.member()
@@ -415,10 +445,15 @@ func parseMcast(b []byte) (*mcast, error) {
 	return m, r.done()
 }
 
-func parseToken(b []byte) (*token, error) {
+func parseToken(raw []byte) (*token, error) {
+	b, err := frameBody(raw)
+	if err != nil {
+		return nil, err
+	}
 	r := reader{b: b, off: 2}
 	t := &token{}
 	t.ring = r.ring()
+	t.to = r.nodeID()
 	t.tokSeq = r.u64()
 	t.seq = r.u64()
 	t.aru = r.u64()
@@ -444,7 +479,11 @@ func parseToken(b []byte) (*token, error) {
 	return t, r.done()
 }
 
-func parseJoin(b []byte) (*join, error) {
+func parseJoin(raw []byte) (*join, error) {
+	b, err := frameBody(raw)
+	if err != nil {
+		return nil, err
+	}
 	r := reader{b: b, off: 2}
 	j := &join{}
 	j.sender = r.member()
@@ -454,10 +493,15 @@ func parseJoin(b []byte) (*join, error) {
 	return j, r.done()
 }
 
-func parseCommit(b []byte) (*commit, error) {
+func parseCommit(raw []byte) (*commit, error) {
+	b, err := frameBody(raw)
+	if err != nil {
+		return nil, err
+	}
 	r := reader{b: b, off: 2}
 	c := &commit{}
 	c.ring = r.ring()
+	c.to = r.nodeID()
 	c.rotation = r.u8()
 	c.tokSeq = r.u64()
 	n := r.count(maxMembers, 36, "commit entry")
@@ -482,7 +526,11 @@ func parseCommit(b []byte) (*commit, error) {
 	return c, r.done()
 }
 
-func parseMerge(b []byte) (*merge, error) {
+func parseMerge(raw []byte) (*merge, error) {
+	b, err := frameBody(raw)
+	if err != nil {
+		return nil, err
+	}
 	r := reader{b: b, off: 2}
 	m := &merge{}
 	m.ring = r.ring()

@@ -1,0 +1,202 @@
+package localring
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func testNode(t *testing.T, id NodeID) *Node {
+	t.Helper()
+	cfg := DefaultLAN(id)
+	cfg.Rand = rand.NewPCG(1, 2)
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+var t0 = time.Unix(1000, 0)
+
+// pump delivers packets among nodes until none are left, advancing the clock
+// to the next deadline when idle, for at most d of virtual time.
+func pump(t *testing.T, nodes []*Node, now time.Time, d time.Duration) time.Time {
+	t.Helper()
+	return pumpEvents(t, nodes, now, d, nil)
+}
+
+// pumpEvents is pump with a callback for every event.
+func pumpEvents(t *testing.T, nodes []*Node, now time.Time, d time.Duration, onEvent func(*Node, Event)) time.Time {
+	t.Helper()
+	end := now.Add(d)
+	index := map[NodeID]*Node{}
+	for _, n := range nodes {
+		index[n.me.ID] = n
+	}
+	type pkt struct {
+		from NodeID
+		p    Packet
+	}
+	var q []pkt
+	collect := func() {
+		for _, n := range nodes {
+			rd := n.Ready()
+			for _, p := range rd.Packets {
+				q = append(q, pkt{n.me.ID, p})
+			}
+			if onEvent != nil {
+				for _, e := range rd.Events {
+					onEvent(n, e)
+				}
+			}
+		}
+	}
+	collect()
+	for now.Before(end) {
+		if len(q) == 0 {
+			next := end
+			for _, n := range nodes {
+				if dl := n.NextDeadline(); !dl.IsZero() && dl.Before(next) {
+					next = dl
+				}
+			}
+			now = next
+			for _, n := range nodes {
+				n.Tick(now)
+			}
+			collect()
+			continue
+		}
+		p := q[0]
+		q = q[1:]
+		now = now.Add(10 * time.Microsecond)
+		for _, n := range nodes {
+			if n.me.ID == p.from && p.p.To == "" || p.p.To != "" && p.p.To != n.me.ID {
+				continue
+			}
+			if err := n.Step(now, p.p.Data); err != nil {
+				t.Fatalf("%s: %v", n.me.ID, err)
+			}
+		}
+		collect()
+	}
+	return now
+}
+
+func formRing(t *testing.T, ids ...NodeID) ([]*Node, time.Time) {
+	t.Helper()
+	var nodes []*Node
+	for _, id := range ids {
+		n := testNode(t, id)
+		n.Start(t0)
+		nodes = append(nodes, n)
+	}
+	now := pump(t, nodes, t0, 300*time.Millisecond)
+	for _, n := range nodes {
+		if c := n.Configuration(); c == nil || len(c.Members) != len(ids) {
+			t.Fatalf("%s did not form the ring: %v", n.me.ID, c)
+		}
+	}
+	return nodes, now
+}
+
+// TestTokenForAnotherNodeIsDropped pins the fix for a bug the simulator
+// found: a token addressed to another member must never be taken, or two
+// tokens assign the same sequence numbers.
+func TestTokenForAnotherNodeIsDropped(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	a := nodes[1] // not the representative, which may hold an idle token
+	tok := &token{ring: a.reg.id, to: "c", tokSeq: a.reg.lastTok + 100, seq: a.reg.highSeq}
+	before := a.Stats().ForeignRing
+	if err := a.Step(now, tok.append(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Ready().Packets; len(got) != 0 {
+		t.Fatalf("a acted on a token for c: sent %d packets", len(got))
+	}
+	if a.Stats().ForeignRing != before+1 {
+		t.Fatalf("the token for c was not counted as foreign")
+	}
+	tok.to = "b"
+	_ = a.Step(now, tok.append(nil))
+	if len(a.Ready().Packets) == 0 {
+		t.Fatalf("a ignored a token addressed to it")
+	}
+}
+
+func TestSubmitErrors(t *testing.T) {
+	n := testNode(t, "a")
+	if _, err := n.Submit(t0, Service(9), nil); !errors.Is(err, ErrBadService) {
+		t.Fatalf("bad service: %v", err)
+	}
+	if _, err := n.Submit(t0, Agreed, make([]byte, MaxMessageBytes+1)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("too large: %v", err)
+	}
+	for i := 0; i < n.cfg.MaxPendingMessages; i++ {
+		if _, err := n.Submit(t0, Agreed, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := n.Submit(t0, Agreed, nil); !errors.Is(err, ErrBackpressure) {
+		t.Fatalf("full queue: %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := DefaultLAN("a")
+	c.TokenHold = time.Second
+	c.MaxPacketBytes = 100
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"token hold", "max packet size"} {
+		if !contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	for _, preset := range []Config{DefaultLAN("x"), DefaultCloud("x")} {
+		if err := preset.Validate(); err != nil {
+			t.Errorf("preset: %v", err)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLargeMessageFragments sends a 1 MiB message and checks it arrives
+// whole, once, at every member.
+func TestLargeMessageFragments(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	payload := make([]byte, MaxMessageBytes)
+	for i := range payload {
+		payload[i] = byte(i * 31)
+	}
+	if _, err := nodes[1].Submit(now, Safe, payload); err != nil {
+		t.Fatal(err)
+	}
+	got := map[NodeID]int{}
+	pumpEvents(t, nodes, now, 2*time.Second, func(n *Node, e Event) {
+		if e.Kind != EventDeliver {
+			return
+		}
+		if string(e.Msg.Payload) != string(payload) {
+			t.Fatalf("%s: payload differs (%d bytes)", n.me.ID, len(e.Msg.Payload))
+		}
+		got[n.me.ID]++
+	})
+	for _, n := range nodes {
+		if got[n.me.ID] != 1 {
+			t.Errorf("%s delivered the 1 MiB message %d times", n.me.ID, got[n.me.ID])
+		}
+	}
+}

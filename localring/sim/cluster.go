@@ -1,0 +1,450 @@
+// Package sim is Atoll's deterministic simulator for the Totem ring: it
+// runs ring nodes in one goroutine on a virtual clock, passes every packet
+// through the real codec over a network that loses, duplicates, reorders,
+// delays, corrupts and partitions, crashes, restarts and pauses nodes, and
+// records every node's EVS trace for the checker. The same seed gives the
+// same run, byte for byte.
+package sim
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// Domain is the EVS domain name the simulator writes into traces.
+const Domain = "site/sim"
+
+// epoch is the virtual clock's zero.
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Cluster is a set of simulated ring nodes on one simulated network.
+type Cluster struct {
+	rng   *rand.Rand
+	now   time.Time
+	net   *network
+	nodes []*simNode
+	// Config is applied to every node (re)started; ID, Incarnation, RingSeq
+	// and Rand are set by the cluster.
+	Config localring.Config
+	// Log, when set, receives one human-readable line per install and per
+	// protocol notice.
+	Log io.Writer
+
+	trace    []evs.Event
+	failed   map[evs.Proc]bool
+	payloads uint64
+}
+
+type simNode struct {
+	idx     int
+	id      localring.NodeID
+	node    *localring.Node // nil while crashed
+	inc     uint64
+	ringSeq uint64 // "persisted" across restarts
+	paused  bool
+	inbox   [][]byte
+	conf    *localring.Configuration
+	lastReg *localring.Configuration
+}
+
+// NewCluster returns a cluster of n nodes named n1..nN, not started.
+func NewCluster(seed uint64, n int) *Cluster {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	c := &Cluster{
+		rng:    rng,
+		now:    epoch,
+		net:    newNetwork(rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))),
+		failed: map[evs.Proc]bool{},
+		Config: localring.DefaultLAN(""),
+	}
+	c.net.faults = Faults{BaseDelay: 100 * time.Microsecond, Jitter: 50 * time.Microsecond, SocketBuffer: 512}
+	for i := 0; i < n; i++ {
+		c.nodes = append(c.nodes, &simNode{idx: i, id: localring.NodeID("n" + strconv.Itoa(i+1))})
+	}
+	return c
+}
+
+// Now returns the virtual time.
+func (c *Cluster) Now() time.Time { return c.now }
+
+// Elapsed returns the virtual time since the cluster was created.
+func (c *Cluster) Elapsed() time.Duration { return c.now.Sub(epoch) }
+
+// SetFaults replaces the network's fault settings.
+func (c *Cluster) SetFaults(f Faults) { c.net.faults = f }
+
+// Faults returns the network's fault settings.
+func (c *Cluster) Faults() Faults { return c.net.faults }
+
+// Size returns the number of node slots.
+func (c *Cluster) Size() int { return len(c.nodes) }
+
+// Node returns the ring node in slot i (nil while crashed).
+func (c *Cluster) Node(i int) *localring.Node { return c.nodes[i].node }
+
+// NodeID returns the id of slot i.
+func (c *Cluster) NodeID(i int) localring.NodeID { return c.nodes[i].id }
+
+// Index returns the slot of a node id, or -1.
+func (c *Cluster) Index(id localring.NodeID) int {
+	for i, n := range c.nodes {
+		if n.id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// Alive reports whether slot i runs (crashed nodes do not; paused ones do).
+func (c *Cluster) Alive(i int) bool { return c.nodes[i].node != nil }
+
+// Paused reports whether slot i is paused.
+func (c *Cluster) Paused(i int) bool { return c.nodes[i].paused }
+
+// Start starts (or restarts, with a new incarnation) the node in slot i.
+func (c *Cluster) Start(i int) {
+	sn := c.nodes[i]
+	if sn.node != nil {
+		return
+	}
+	sn.inc++
+	cfg := c.Config
+	cfg.ID, cfg.Incarnation, cfg.RingSeq = sn.id, sn.inc, sn.ringSeq
+	cfg.Rand = rand.NewPCG(c.rng.Uint64(), c.rng.Uint64())
+	n, err := localring.New(cfg)
+	if err != nil {
+		panic(fmt.Sprintf("sim: node %s: %v", sn.id, err))
+	}
+	sn.node, sn.paused, sn.inbox, sn.conf, sn.lastReg = n, false, nil, nil, nil
+	n.Start(c.now)
+	c.flush(sn)
+}
+
+// StartAll starts every node that is not running.
+func (c *Cluster) StartAll() {
+	for i := range c.nodes {
+		c.Start(i)
+	}
+}
+
+// Crash stops slot i at once, as kill -9 would.
+func (c *Cluster) Crash(i int) {
+	sn := c.nodes[i]
+	if sn.node == nil {
+		return
+	}
+	sn.ringSeq = max(sn.ringSeq, sn.node.RingSeq())
+	c.failed[evs.Proc{Node: string(sn.id), Inc: sn.inc}] = true
+	sn.node, sn.paused, sn.inbox = nil, false, nil
+	c.logf("%s crashed", sn.id)
+}
+
+// Pause stops slot i from running (SIGSTOP): packets queue in its socket
+// buffer and its timers do not fire until Resume.
+func (c *Cluster) Pause(i int) {
+	if c.nodes[i].node != nil {
+		c.nodes[i].paused = true
+		c.logf("%s paused", c.nodes[i].id)
+	}
+}
+
+// Resume continues a paused node (SIGCONT): it reads its socket buffer, then
+// its overdue timers fire.
+func (c *Cluster) Resume(i int) {
+	sn := c.nodes[i]
+	if sn.node == nil || !sn.paused {
+		return
+	}
+	sn.paused = false
+	c.logf("%s resumed", sn.id)
+	inbox := sn.inbox
+	sn.inbox = nil
+	for _, p := range inbox {
+		_ = sn.node.Step(c.now, p)
+		c.flush(sn)
+	}
+	sn.node.Tick(c.now)
+	c.flush(sn)
+}
+
+// Block drops every packet from slot a to slot b.
+func (c *Cluster) Block(a, b int) { c.net.blocked[link{a, b}] = true }
+
+// Unblock lets packets from a to b through again.
+func (c *Cluster) Unblock(a, b int) { delete(c.net.blocked, link{a, b}) }
+
+// Partition splits the nodes into the given groups of slots; nodes in
+// different groups cannot talk, in either direction.
+func (c *Cluster) Partition(groups ...[]int) {
+	c.Heal()
+	group := map[int]int{}
+	for g, members := range groups {
+		for _, m := range members {
+			group[m] = g
+		}
+	}
+	for a := range c.nodes {
+		for b := range c.nodes {
+			ga, oka := group[a]
+			gb, okb := group[b]
+			if a != b && (!oka || !okb || ga != gb) {
+				c.Block(a, b)
+			}
+		}
+	}
+	c.logf("partition %v", groups)
+}
+
+// Misdeliver hands a copy of the last unicast packet (normally a token)
+// sent to slot a to slot b instead, as a misrouting network or a forged
+// packet would.
+func (c *Cluster) Misdeliver(a, b int) bool {
+	p := c.net.lastUni[a]
+	if p == nil {
+		return false
+	}
+	c.net.push(c.now, a, b, p)
+	c.logf("a copy of the packet for %s is delivered to %s", c.nodes[a].id, c.nodes[b].id)
+	return true
+}
+
+// Heal removes every blocked link.
+func (c *Cluster) Heal() { clear(c.net.blocked) }
+
+// Submit submits a message at slot i with a payload of size bytes.
+func (c *Cluster) Submit(i int, svc localring.Service, size int) error {
+	sn := c.nodes[i]
+	if sn.node == nil || sn.paused {
+		return fmt.Errorf("sim: node %s is not running", sn.id)
+	}
+	c.payloads++
+	// Unique at both ends, so a mix-up or a torn reassembly changes the hash.
+	payload := make([]byte, size)
+	var tag [8]byte
+	binary.BigEndian.PutUint64(tag[:], c.payloads)
+	copy(payload, tag[:])
+	copy(payload[max(0, size-8):], tag[:])
+	_, err := sn.node.Submit(c.now, svc, payload)
+	c.flush(sn)
+	return err
+}
+
+// RunFor advances the virtual clock by d, delivering packets and firing
+// timers as they fall due.
+func (c *Cluster) RunFor(d time.Duration) { c.RunUntil(c.now.Add(d), nil) }
+
+// RunUntil advances the clock to end, calling every (if not nil) at each
+// step; it stops early when every returns true.
+func (c *Cluster) RunUntil(end time.Time, every func() bool) bool {
+	for {
+		next, ok := c.net.next()
+		for _, sn := range c.nodes {
+			if sn.node == nil || sn.paused {
+				continue
+			}
+			if d := sn.node.NextDeadline(); !d.IsZero() && (!ok || d.Before(next)) {
+				next, ok = d, true
+			}
+		}
+		if !ok || next.After(end) {
+			c.now = end
+			return every != nil && every()
+		}
+		if next.After(c.now) {
+			c.now = next
+		}
+		for {
+			at, ok := c.net.next()
+			if !ok || at.After(c.now) {
+				break
+			}
+			p := c.net.pop()
+			sn := c.nodes[p.to]
+			switch {
+			case sn.node == nil:
+			case sn.paused:
+				if len(sn.inbox) < c.net.faults.SocketBuffer {
+					sn.inbox = append(sn.inbox, p.data)
+				}
+			default:
+				_ = sn.node.Step(c.now, p.data)
+				c.flush(sn)
+			}
+		}
+		for _, sn := range c.nodes {
+			if sn.node == nil || sn.paused {
+				continue
+			}
+			if d := sn.node.NextDeadline(); !d.IsZero() && !d.After(c.now) {
+				sn.node.Tick(c.now)
+				c.flush(sn)
+				if d := sn.node.NextDeadline(); !d.IsZero() && !d.After(c.now) {
+					panic(fmt.Sprintf("sim: node %s: Tick(%v) left deadline %v due (state %s)", sn.id, c.Elapsed(), d.Sub(epoch), sn.node.State()))
+				}
+			}
+		}
+		if every != nil && every() {
+			return true
+		}
+	}
+}
+
+// flush collects a node's output: packets go to the network, events to the
+// trace.
+func (c *Cluster) flush(sn *simNode) {
+	if sn.node == nil || !sn.node.HasReady() {
+		return
+	}
+	rd := sn.node.Ready()
+	for _, e := range rd.Events {
+		c.record(sn, e)
+	}
+	for _, p := range rd.Packets {
+		if isUnicast(p) {
+			to := c.Index(p.To)
+			if to >= 0 {
+				c.net.send(c.now, sn.idx, []int{to}, p.Data, true)
+			}
+			continue
+		}
+		to := make([]int, 0, len(c.nodes)-1)
+		for j := range c.nodes {
+			if j != sn.idx {
+				to = append(to, j)
+			}
+		}
+		c.net.send(c.now, sn.idx, to, p.Data, false)
+	}
+	sn.ringSeq = max(sn.ringSeq, sn.node.RingSeq())
+}
+
+func (c *Cluster) record(sn *simNode, e localring.Event) {
+	base := evs.Event{Node: string(sn.id), Inc: sn.inc, Domain: Domain}
+	switch e.Kind {
+	case localring.EventInstall:
+		base.Ev = evs.EvInstall
+		base.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: e.Conf.MemberIDs()}
+		base.ConfID = e.Conf.ID
+		sn.conf = e.Conf
+		if e.Conf.Kind == localring.Regular {
+			sn.lastReg = e.Conf
+		}
+		c.logf("%s installs %s %s %v", sn.id, e.Conf.Kind, e.Conf.ID, e.Conf.MemberIDs())
+	case localring.EventSend, localring.EventDeliver:
+		base.Ev = evs.EvSend
+		if e.Kind == localring.EventDeliver {
+			base.Ev = evs.EvDeliver
+			if e.Msg.Svc >= localring.Agreed {
+				base.Order = e.Msg.Order
+			}
+		}
+		base.ConfID = e.Msg.Conf
+		base.Msg = e.Msg.ID.String()
+		base.Svc = e.Msg.Svc.String()
+		base.Hash = payloadHash(e.Msg.Payload)
+	default:
+		c.logf("%s %s: %s", sn.id, e.Kind, e.Reason)
+		return
+	}
+	c.trace = append(c.trace, base)
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// payloadHash is a fast, stable hash of a payload for the trace.
+func payloadHash(b []byte) string {
+	return strconv.FormatUint(uint64(crc32.Checksum(b, castagnoli))<<32|uint64(uint32(len(b))), 16)
+}
+
+func (c *Cluster) logf(format string, a ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, "%8.3fms ", float64(c.Elapsed().Microseconds())/1000)
+		fmt.Fprintf(c.Log, format, a...)
+		fmt.Fprintln(c.Log)
+	}
+}
+
+// Trace returns every node's trace events, in the order they happened.
+func (c *Cluster) Trace() []evs.Event { return c.trace }
+
+// WriteTrace writes the trace as JSON lines.
+func (c *Cluster) WriteTrace(w io.Writer) error {
+	tw := evs.NewWriter(w)
+	for _, e := range c.trace {
+		if err := tw.Write(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TraceBytes returns the trace as JSON lines.
+func (c *Cluster) TraceBytes() []byte {
+	var b bytes.Buffer
+	_ = c.WriteTrace(&b)
+	return b.Bytes()
+}
+
+// Failed returns the processes that crashed.
+func (c *Cluster) Failed() map[evs.Proc]bool { return c.failed }
+
+// Live returns the processes running now.
+func (c *Cluster) Live() []evs.Proc {
+	var ps []evs.Proc
+	for _, sn := range c.nodes {
+		if sn.node != nil {
+			ps = append(ps, evs.Proc{Node: string(sn.id), Inc: sn.inc})
+		}
+	}
+	return ps
+}
+
+// Converged reports whether every running node is operational in one
+// regular configuration whose members are exactly the running nodes.
+func (c *Cluster) Converged() bool {
+	var want []string
+	for _, sn := range c.nodes {
+		if sn.node != nil {
+			if sn.paused {
+				return false
+			}
+			want = append(want, string(sn.id))
+		}
+	}
+	var id string
+	for _, sn := range c.nodes {
+		if sn.node == nil {
+			continue
+		}
+		conf := sn.node.Configuration()
+		if conf == nil || sn.node.State() != "operational" || !slices.Equal(conf.MemberIDs(), want) {
+			return false
+		}
+		if id == "" {
+			id = conf.ID
+		} else if conf.ID != id {
+			return false
+		}
+	}
+	return id != ""
+}
+
+// Quiet reports whether no node has messages waiting to be sent.
+func (c *Cluster) Quiet() bool {
+	for _, sn := range c.nodes {
+		if sn.node != nil && sn.node.Pending() > 0 {
+			return false
+		}
+	}
+	return true
+}

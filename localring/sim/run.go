@@ -1,0 +1,323 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// Mix is the fault mix of a run, picked from the seed.
+type Mix struct {
+	Nodes      int
+	Faults     Faults
+	Crash      bool // crash and restart nodes
+	Pause      bool // pause nodes, also past the token timeout
+	Partition  bool // symmetric partitions, flapping
+	Asymmetric bool // one-way link loss, non-transitive bridges, clogging
+	BigMsgs    bool // fragmented messages up to 256 KiB
+	SafeMsgs   bool // a share of Safe messages
+	Load       int  // messages per node per second
+}
+
+func (m Mix) String() string {
+	var parts []string
+	parts = append(parts, fmt.Sprintf("nodes=%d load=%d/s", m.Nodes, m.Load))
+	f := m.Faults
+	if f.Loss+f.McastLoss+f.TokenLoss > 0 {
+		parts = append(parts, fmt.Sprintf("loss=%.2f mcast=%.2f token=%.2f burst=%.2f", f.Loss, f.McastLoss, f.TokenLoss, f.BurstLoss))
+	}
+	if f.Duplicate > 0 {
+		parts = append(parts, fmt.Sprintf("dup=%.2f", f.Duplicate))
+	}
+	if f.Reorder > 0 {
+		parts = append(parts, fmt.Sprintf("reorder=%.2f/%v", f.Reorder, f.ReorderDelay))
+	}
+	if f.CorruptBytes > 0 {
+		parts = append(parts, fmt.Sprintf("corrupt=%.3f", f.CorruptBytes))
+	}
+	if f.StaleReplay > 0 {
+		parts = append(parts, fmt.Sprintf("stale=%.3f", f.StaleReplay))
+	}
+	for _, b := range []struct {
+		on   bool
+		name string
+	}{{m.Crash, "crash"}, {m.Pause, "pause"}, {m.Partition, "partition"}, {m.Asymmetric, "asymmetric"}, {m.BigMsgs, "big"}, {m.SafeMsgs, "safe"}} {
+		if b.on {
+			parts = append(parts, b.name)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// PickMix chooses a fault mix from rng: every run gets a different
+// combination, from a perfect network to everything at once.
+func PickMix(rng *rand.Rand) Mix {
+	m := Mix{Nodes: 2 + rng.IntN(8), Load: 50 + rng.IntN(400)}
+	f := Faults{BaseDelay: time.Duration(50+rng.IntN(400)) * time.Microsecond, SocketBuffer: 64 + rng.IntN(512)}
+	f.Jitter = f.BaseDelay / 2
+	chance := func(p float64) bool { return rng.Float64() < p }
+	if chance(0.6) {
+		switch rng.IntN(4) {
+		case 0:
+			f.Loss = 0.01 + 0.29*rng.Float64()
+		case 1:
+			f.McastLoss = 0.01 + 0.29*rng.Float64()
+		case 2:
+			f.TokenLoss = 0.01 + 0.29*rng.Float64()
+		default:
+			f.Loss = 0.01 + 0.1*rng.Float64()
+			f.BurstLoss = 0.2 + 0.5*rng.Float64()
+			f.BurstPackets = 2 + rng.IntN(20)
+		}
+	}
+	if chance(0.4) {
+		f.Duplicate = 0.01 + 0.2*rng.Float64()
+	}
+	if chance(0.4) {
+		f.Reorder = 0.05 + 0.3*rng.Float64()
+		f.ReorderDelay = time.Duration(1+rng.IntN(20)) * time.Millisecond
+	}
+	if chance(0.2) {
+		f.CorruptBytes = 0.001 + 0.01*rng.Float64()
+	}
+	if chance(0.2) {
+		f.StaleReplay = 0.001 + 0.02*rng.Float64()
+	}
+	m.Faults = f
+	m.Crash = chance(0.5)
+	m.Pause = chance(0.4)
+	m.Partition = chance(0.5)
+	m.Asymmetric = chance(0.3)
+	m.BigMsgs = chance(0.3)
+	m.SafeMsgs = chance(0.6)
+	return m
+}
+
+// Result is the outcome of one random run.
+type Result struct {
+	Seed       uint64
+	Mix        Mix
+	Violations []evs.Violation
+	Events     int
+	Delivered  int
+	Installs   int
+	Elapsed    time.Duration // virtual
+	Cluster    *Cluster
+}
+
+// Failed reports whether the run broke a property.
+func (r *Result) Failed() bool { return len(r.Violations) > 0 }
+
+// RunOptions shapes a random run.
+type RunOptions struct {
+	Safety   time.Duration // virtual time under faults; default 3 s
+	Liveness time.Duration // bound for convergence with faults off; default 10 s
+	LogTo    io.Writer     // if set, a human-readable log of the run
+}
+
+// Run performs one random run: a safety phase under the seed's fault mix,
+// then a liveness phase with faults off that must converge to one ring of
+// every running node and deliver traffic sent after it, and finally runs
+// the EVS checker over all traces.
+func Run(seed uint64, opts RunOptions) *Result {
+	if opts.Safety == 0 {
+		opts.Safety = 3 * time.Second
+	}
+	if opts.Liveness == 0 {
+		opts.Liveness = 10 * time.Second
+	}
+	rng := rand.New(rand.NewPCG(seed, 0xa7011))
+	mix := PickMix(rng)
+	c := NewCluster(rng.Uint64(), mix.Nodes)
+	c.Log = opts.LogTo
+	c.SetFaults(mix.Faults)
+	c.StartAll()
+
+	// Safety phase: load and faults.
+	end := c.Now().Add(opts.Safety)
+	nextFault := c.Now().Add(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+	step := 5 * time.Millisecond
+	for c.Now().Before(end) {
+		c.offerLoad(rng, mix, step)
+		if !c.Now().Before(nextFault) {
+			c.injectFault(rng, mix)
+			nextFault = c.Now().Add(time.Duration(50+rng.IntN(600)) * time.Millisecond)
+		}
+		c.RunFor(step)
+	}
+
+	// Liveness phase: faults off, everything healed and resumed; crashed
+	// nodes come back half of the time.
+	c.SetFaults(Faults{BaseDelay: mix.Faults.BaseDelay, Jitter: mix.Faults.Jitter, SocketBuffer: mix.Faults.SocketBuffer})
+	c.Heal()
+	for i := 0; i < c.Size(); i++ {
+		c.Resume(i)
+		if !c.Alive(i) && rng.IntN(2) == 0 {
+			c.Start(i)
+		}
+	}
+	if !c.Alive(0) && !c.anyAlive() {
+		c.Start(0)
+	}
+	res := &Result{Seed: seed, Mix: mix, Cluster: c}
+	converged := c.RunUntil(c.Now().Add(opts.Liveness), c.Converged)
+	var conv []evs.Violation
+	if !converged {
+		conv = append(conv, evs.Violation{Property: evs.Liveness, Domain: Domain,
+			Detail: fmt.Sprintf("running nodes did not form one ring of all of them within %v of the faults stopping: %s", opts.Liveness, c.describe())})
+	} else {
+		// Traffic after convergence must reach everyone.
+		for i := 0; i < c.Size(); i++ {
+			if c.Alive(i) {
+				for k := 0; k < 3; k++ {
+					_ = c.Submit(i, localring.Agreed, 100)
+				}
+				_ = c.Submit(i, localring.Safe, 100)
+			}
+		}
+		c.RunFor(500 * time.Millisecond)
+		c.RunUntil(c.Now().Add(opts.Liveness), func() bool { return c.Quiet() })
+		c.RunFor(500 * time.Millisecond)
+		conv = evs.CheckConverged(c.Trace(), c.Live())
+	}
+	res.Violations = append(evs.Check(c.Trace(), evs.Options{Failed: c.Failed(), Quiescent: converged}), conv...)
+	res.Elapsed = c.Elapsed()
+	res.Events = len(c.Trace())
+	for _, e := range c.Trace() {
+		switch e.Ev {
+		case evs.EvDeliver:
+			res.Delivered++
+		case evs.EvInstall:
+			res.Installs++
+		}
+	}
+	return res
+}
+
+func (c *Cluster) anyAlive() bool {
+	for i := 0; i < c.Size(); i++ {
+		if c.Alive(i) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Cluster) describe() string {
+	var b strings.Builder
+	for _, sn := range c.nodes {
+		switch {
+		case sn.node == nil:
+			fmt.Fprintf(&b, "%s crashed; ", sn.id)
+		default:
+			conf := "none"
+			if cf := sn.node.Configuration(); cf != nil {
+				conf = fmt.Sprintf("%s %v", cf.ID, cf.MemberIDs())
+			}
+			fmt.Fprintf(&b, "%s#%d %s in %s; ", sn.id, sn.inc, sn.node.State(), conf)
+		}
+	}
+	return b.String()
+}
+
+// offerLoad submits the mix's load for one step of the given length.
+func (c *Cluster) offerLoad(rng *rand.Rand, mix Mix, step time.Duration) {
+	perStep := float64(mix.Load) * step.Seconds()
+	for i := 0; i < c.Size(); i++ {
+		if !c.Alive(i) || c.Paused(i) {
+			continue
+		}
+		n := int(perStep)
+		if rng.Float64() < perStep-float64(n) {
+			n++
+		}
+		for ; n > 0; n-- {
+			svc := localring.Agreed
+			switch r := rng.IntN(10); {
+			case mix.SafeMsgs && r < 3:
+				svc = localring.Safe
+			case r == 3:
+				svc = localring.FIFO
+			case r == 4:
+				svc = localring.Reliable
+			}
+			size := 16 + rng.IntN(1200)
+			if mix.BigMsgs && rng.IntN(20) == 0 {
+				size = 2000 + rng.IntN(256<<10)
+			}
+			_ = c.Submit(i, svc, size) // back-pressure errors are part of the game
+		}
+	}
+}
+
+// injectFault applies one fault of the mix.
+func (c *Cluster) injectFault(rng *rand.Rand, mix Mix) {
+	n := c.Size()
+	i := rng.IntN(n)
+	var actions []func()
+	if mix.Crash {
+		actions = append(actions, func() {
+			if c.Alive(i) {
+				c.Crash(i)
+			} else {
+				c.Start(i)
+			}
+		})
+	}
+	if mix.Pause {
+		actions = append(actions, func() {
+			if c.Paused(i) {
+				c.Resume(i)
+			} else {
+				c.Pause(i)
+			}
+		})
+	}
+	if mix.Partition {
+		actions = append(actions, func() {
+			if rng.IntN(3) == 0 {
+				c.Heal()
+				c.logf("heal")
+				return
+			}
+			perm := rng.Perm(n)
+			cut := 1 + rng.IntN(max(1, n-1))
+			c.Partition(perm[:cut], perm[cut:])
+		})
+	}
+	if mix.Asymmetric {
+		actions = append(actions, func() {
+			j := rng.IntN(n)
+			switch rng.IntN(3) {
+			case 0: // one direction only
+				c.Block(i, j)
+				c.logf("block %d->%d", i, j)
+			case 1: // non-transitive: i and j cannot talk, both talk to the rest
+				c.Block(i, j)
+				c.Block(j, i)
+				c.logf("bridge: cut %d<->%d only", i, j)
+			default: // clogging: cut a node's links one by one, restore at random
+				for k := 0; k < n; k++ {
+					if k != i && rng.IntN(2) == 0 {
+						c.Block(i, k)
+					}
+				}
+				for k := 0; k < n; k++ {
+					if rng.IntN(2) == 0 {
+						c.Unblock(k, rng.IntN(n))
+					}
+				}
+				c.logf("clog around %d", i)
+			}
+		})
+	}
+	if len(actions) == 0 {
+		return
+	}
+	actions[rng.IntN(len(actions))]()
+}
