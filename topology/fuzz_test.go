@@ -17,7 +17,10 @@ import (
 // cleanly must survive encoding back to YAML and parsing again with the
 // same plan (the quic-go habit: parse, re-encode, compare).
 //
-//	go test ./topology -run '^$' -fuzz FuzzParse -fuzztime 60s
+//	go test ./topology -run '^$' -fuzz FuzzParse -fuzztime 60s -fuzzminimizetime 3s
+//
+// (a short minimisation time keeps it fuzzing: minimising a multi-kilobyte
+// topology for the default minute stalls the run).
 func FuzzParse(f *testing.F) {
 	for _, path := range []string{"../deploy/examples/*.yaml", "testdata/*.yaml", "default.yaml"} {
 		files, _ := filepath.Glob(path)
