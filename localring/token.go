@@ -41,7 +41,8 @@ func (n *Node) onToken(tok *token) {
 // it misses, advance the Safe threshold, deliver, and pass the token on (or
 // keep it a moment when the ring is idle).
 func (n *Node) processToken(rs *ringState, tok *token, mayHold bool) {
-	if n.state == stateRecovery && tok.install {
+	wasRecovering := n.state == stateRecovery
+	if wasRecovering && tok.install {
 		n.install()
 		rs = n.reg
 	}
@@ -118,7 +119,9 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold bool) {
 	}
 	if n.state == stateOperational {
 		n.deliver(rs)
-		if mayHold && n.idle(rs, tok) {
+		// Never hold the token that carries the install decision: the
+		// others are waiting for it.
+		if mayHold && !wasRecovering && n.idle(rs, tok) {
 			n.held = tok
 			n.holdUntil = n.now.Add(n.cfg.TokenHold)
 			return

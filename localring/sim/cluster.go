@@ -39,6 +39,8 @@ type Cluster struct {
 	// Log, when set, receives one human-readable line per install and per
 	// protocol notice.
 	Log io.Writer
+	// OnEvent, when set, sees every event of every node as it happens.
+	OnEvent func(node localring.NodeID, inc uint64, e localring.Event)
 
 	trace    []evs.Event
 	failed   map[evs.Proc]bool
@@ -239,6 +241,17 @@ func (c *Cluster) Submit(i int, svc localring.Service, size int) error {
 	return err
 }
 
+// SubmitPayload submits a message with the given payload at slot i.
+func (c *Cluster) SubmitPayload(i int, svc localring.Service, payload []byte) error {
+	sn := c.nodes[i]
+	if sn.node == nil || sn.paused {
+		return fmt.Errorf("sim: node %s is not running", sn.id)
+	}
+	_, err := sn.node.Submit(c.now, svc, payload)
+	c.flush(sn)
+	return err
+}
+
 // RunFor advances the virtual clock by d, delivering packets and firing
 // timers as they fall due.
 func (c *Cluster) RunFor(d time.Duration) { c.RunUntil(c.now.Add(d), nil) }
@@ -308,6 +321,9 @@ func (c *Cluster) flush(sn *simNode) {
 	rd := sn.node.Ready()
 	for _, e := range rd.Events {
 		c.record(sn, e)
+		if c.OnEvent != nil {
+			c.OnEvent(sn.id, sn.inc, e)
+		}
 	}
 	for _, p := range rd.Packets {
 		if isUnicast(p) {
