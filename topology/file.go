@@ -25,6 +25,10 @@ type File struct {
 	// Groups are the process groups (or name patterns for families of
 	// groups), each with its latency class and the sites its members run in.
 	Groups []Group `yaml:"groups,omitempty"`
+	// Security is the packet security of the local rings. Absent means
+	// mode encrypt with the default cipher and the key file given to each
+	// agent with --key.
+	Security *Security `yaml:"security,omitempty"`
 
 	name string    // file name used in errors
 	at   positions // where each key of this mapping is in the file
@@ -155,6 +159,31 @@ type ACL struct {
 	// Send lists the principals that may multicast to the group, members
 	// or not. Empty means the group's members.
 	Send []string `yaml:"send,omitempty"`
+
+	at positions
+}
+
+// Security is the packet security of every local ring of the cluster. All
+// nodes must agree on it: a node with another mode, cipher, key or key epoch
+// is never admitted to a ring.
+type Security struct {
+	// Mode is "encrypt" (the default: packets are encrypted and
+	// authenticated), "auth" (authenticated, sent in the clear) or "none"
+	// (no protection: anyone who reaches the ring's port can read and
+	// inject packets; only for benchmarks and isolated test networks).
+	Mode string `yaml:"mode,omitempty"`
+	// Cipher is the AEAD of modes encrypt and auth: "aes-256-gcm" (the
+	// default) or "chacha20-poly1305" (faster on CPUs without AES
+	// instructions).
+	Cipher string `yaml:"cipher,omitempty"`
+	// KeyFile is the path of the cluster key file on every node, made once
+	// by `atoll keygen` and copied to each node with mode 0600, such as
+	// "/etc/atoll/atoll.key". An agent's --key flag overrides it. Not
+	// allowed with mode none.
+	KeyFile string `yaml:"key_file,omitempty"`
+	// KeyEpoch numbers the key: 0 for the first key, one more at every key
+	// rotation. Nodes on different epochs reject each other.
+	KeyEpoch int `yaml:"key_epoch,omitempty"`
 
 	at positions
 }

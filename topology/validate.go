@@ -85,6 +85,33 @@ func (c *checker) file() {
 	c.links()
 	c.groups()
 	c.gatewaysNeeded()
+	c.security()
+}
+
+// Security modes and ciphers, as package localring/seal names them.
+var (
+	securityModes   = []string{"encrypt", "auth", "none"}
+	securityCiphers = []string{"aes-256-gcm", "chacha20-poly1305"}
+)
+
+func (c *checker) security() {
+	s := c.f.Security
+	if s == nil || s.at.bad("") {
+		return
+	}
+	const path = "security"
+	if s.Mode != "" && !s.at.bad("mode") && !slices.Contains(securityModes, s.Mode) {
+		c.add(s.at, path, "mode", fmt.Sprintf("unknown security mode %q", s.Mode), "use encrypt (the default), auth, or none (insecure)")
+	}
+	if s.Cipher != "" && !s.at.bad("cipher") && !slices.Contains(securityCiphers, s.Cipher) {
+		c.add(s.at, path, "cipher", fmt.Sprintf("unknown cipher %q", s.Cipher), "use aes-256-gcm (the default) or chacha20-poly1305")
+	}
+	if s.Mode == "none" && s.KeyFile != "" {
+		c.add(s.at, path, "key_file", "mode none uses no key, but a key file is set", "remove key_file, or choose mode encrypt or auth to use the key")
+	}
+	if s.KeyEpoch < 0 || s.KeyEpoch > 1<<31 {
+		c.add(s.at, path, "key_epoch", fmt.Sprintf("key epoch %d is out of range", s.KeyEpoch), "use 0 for the first key and add one at every rotation")
+	}
 }
 
 func (c *checker) classes() {

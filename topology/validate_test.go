@@ -348,3 +348,22 @@ func TestLargeFileIsQuick(t *testing.T) {
 	}
 	t.Logf("%d nodes: %v", n, time.Since(start))
 }
+
+func TestSecurity(t *testing.T) {
+	f := mustParse(t, base+"security: {mode: auth, cipher: chacha20-poly1305, key_file: /etc/atoll/atoll.key, key_epoch: 2}\n")
+	if s := f.Security; s == nil || s.Mode != "auth" || s.Cipher != "chacha20-poly1305" || s.KeyFile != "/etc/atoll/atoll.key" || s.KeyEpoch != 2 {
+		t.Fatalf("security decoded as %+v", f.Security)
+	}
+	for _, c := range []struct{ src, want string }{
+		{"security: {mode: plain}\n", `test.yaml:23:18: security.mode: unknown security mode "plain"`},
+		{"security: {cipher: aes}\n", `test.yaml:23:20: security.cipher: unknown cipher "aes"`},
+		{"security: {mode: none, key_file: k}\n", "test.yaml:23:34: security.key_file: mode none uses no key"},
+		{"security: {key_epoch: -1}\n", "test.yaml:23:23: security.key_epoch: key epoch -1 is out of range"},
+		{"security: {keyfile: k}\n", "security.keyfile"},
+	} {
+		list := errorsOf(t, base+c.src)
+		if len(list) != 1 || !strings.Contains(list[0].Error(), c.want) {
+			t.Errorf("%q: got %v, want one error starting %q", c.src, list, c.want)
+		}
+	}
+}
