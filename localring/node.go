@@ -144,6 +144,7 @@ type Node struct {
 
 	now   time.Time
 	out   Ready
+	spare Ready // the buffers of the Ready before last, reused
 	stats Stats
 }
 
@@ -201,11 +202,15 @@ func (n *Node) Start(now time.Time) {
 }
 
 // Ready returns what the node produced since the last call: packets to send
-// and events for the application, in order. The returned slices belong to
-// the caller.
+// and events for the application, in order. The slices are reused: they are
+// valid until the next call to Ready (the packet bytes and message payloads
+// they point to stay valid for good).
 func (n *Node) Ready() Ready {
 	r := n.out
-	n.out = Ready{}
+	clear(n.spare.Packets)
+	clear(n.spare.Events)
+	n.out = Ready{Packets: n.spare.Packets[:0], Events: n.spare.Events[:0]}
+	n.spare = r
 	return r
 }
 
@@ -468,7 +473,7 @@ func (n *Node) deliverPacket(rs *ringState, m *mcast, conf string) {
 			delete(rs.reasm, m.sender)
 		}
 		n.stats.MessagesDelivered++
-		n.emit(Event{Kind: EventDeliver, Msg: &Message{
+		n.emit(Event{Kind: EventDeliver, Msg: Message{
 			ID:      MessageID{Sender: m.sender.ID, Inc: m.sender.Inc, Seq: e.msgID},
 			Svc:     e.svc,
 			Payload: data,

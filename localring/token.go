@@ -214,7 +214,8 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 		b := appendMcastHeader(make([]byte, 0, n.cfg.MaxPacketBytes), rs.id, tok.seq, n.me, 0)
 		countAt := len(b)
 		b = append(b, 0, 0) // entry count, a two-byte uvarint filled in below
-		var entries []entry
+		m := &mcast{ring: rs.id, seq: tok.seq, sender: n.me}
+		entries := m.one[:0]
 		for n.queueHead < len(n.queue) && len(entries) < maxEntries {
 			p := &n.queue[n.queueHead]
 			room := budget - len(b) - entryOverhead
@@ -241,7 +242,7 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 			n.partialOff = 0
 			n.queueHead++
 			n.stats.MessagesSent++
-			n.emit(Event{Kind: EventSend, Msg: &Message{
+			n.emit(Event{Kind: EventSend, Msg: Message{
 				ID:      MessageID{Sender: n.me.ID, Inc: n.me.Inc, Seq: p.id},
 				Svc:     p.svc,
 				Payload: p.payload,
@@ -252,7 +253,7 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 		b[countAt] = byte(len(entries)) | 0x80
 		b[countAt+1] = byte(len(entries) >> 7)
 		b = appendCRC(b)
-		m := &mcast{ring: rs.id, seq: tok.seq, sender: n.me, entries: entries, raw: b}
+		m.entries, m.raw = entries, b
 		n.receive(rs, m)
 		n.send("", b)
 		sent++

@@ -169,9 +169,9 @@ func (k EventKind) String() string {
 // protocol notices in between.
 type Event struct {
 	Kind   EventKind
-	Conf   *Configuration
-	Msg    *Message
-	Reason string
+	Conf   *Configuration // EventInstall
+	Msg    Message        // EventSend and EventDeliver
+	Reason string         // EventTokenLost and EventGather
 }
 
 // Packet is a packet the driver must send: to every ring member (To == "")

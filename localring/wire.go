@@ -83,6 +83,7 @@ type mcast struct {
 	inner     []byte  // the encoded old-ring mcast, for a recovery packet
 	raw       []byte  // the packet as received or sent, for retransmission
 	delivered bool
+	one       [1]entry // storage for the common single-entry packet
 }
 
 type token struct {
@@ -422,7 +423,10 @@ func parseMcast(raw []byte) (*mcast, error) {
 		}
 	} else {
 		n := r.count(maxEntries, 4, "entry")
-		if n > 0 {
+		switch {
+		case n == 1:
+			m.entries = m.one[:]
+		case n > 1:
 			m.entries = make([]entry, n)
 		}
 		for i := 0; i < n && r.err == nil; i++ {
