@@ -268,6 +268,18 @@ func (c *Cluster) injectFault(rng *rand.Rand, mix Mix) {
 				c.Start(i)
 			}
 		})
+		// Crashes inside the membership protocol (gather, commit,
+		// recovery) are where rings are most fragile: aim for them.
+		actions = append(actions, func() {
+			for k := 0; k < n; k++ {
+				j := (i + k) % n
+				if c.Alive(j) && c.Node(j).State() != "operational" {
+					c.logf("crash %s during %s", c.NodeID(j), c.Node(j).State())
+					c.Crash(j)
+					return
+				}
+			}
+		})
 	}
 	if mix.Pause {
 		actions = append(actions, func() {
