@@ -133,6 +133,7 @@ type Node struct {
 	partialOff int // bytes of queue[queueHead] already sequenced on this ring
 	nextMsgID  uint64
 	held       *token // the token kept by an idle representative
+	ringIdle   bool   // the last token this node saw showed an idle ring
 
 	// deadlines; zero means not armed
 	tokenLossAt  time.Time
@@ -245,7 +246,15 @@ func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error
 	}
 	id := n.nextMsgID
 	n.nextMsgID++
+	wasEmpty := n.queueHead == len(n.queue)
 	n.queue = append(n.queue, pending{id: id, svc: svc, payload: payload})
+	if wasEmpty && n.ringIdle && n.held == nil && n.state == stateOperational && n.cfg.TokenHold > 0 {
+		// The representative is probably holding the idle token: ask for
+		// it rather than wait out the hold.
+		n.ringIdle = false
+		w := merge{ring: n.reg.id, sender: n.me}
+		n.send("", w.appendTo(nil, ptWake))
+	}
 	if n.held != nil {
 		tok := n.held
 		n.held, n.holdUntil = nil, time.Time{}
@@ -348,18 +357,32 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 			return err
 		}
 		n.onCommit(c)
-	case ptMerge:
+	case ptMerge, ptWake:
 		m, err := parseMerge(pkt)
 		if err != nil {
 			n.stats.Malformed++
 			return err
 		}
-		n.onMerge(m)
+		if t == ptWake {
+			n.onWake(m)
+		} else {
+			n.onMerge(m)
+		}
 	default:
 		n.stats.Malformed++
 		return fmt.Errorf("%w: unknown packet type %d", ErrMalformed, t)
 	}
 	return nil
+}
+
+// onWake releases a held token when a member has something to send.
+func (n *Node) onWake(m *merge) {
+	if n.held == nil || n.state != stateOperational || m.ring != n.reg.id {
+		return
+	}
+	tok := n.held
+	n.held, n.holdUntil = nil, time.Time{}
+	n.processToken(n.reg, tok, false)
 }
 
 func (n *Node) emit(e Event) { n.out.Events = append(n.out.Events, e) }

@@ -47,6 +47,8 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold bool) {
 		rs = n.reg
 	}
 
+	n.ringIdle = tok.fcc == 0 && len(tok.rtr) == 0 && tok.aru == tok.seq
+
 	// Flow control: take back what I sent last time and see what the
 	// window allows now.
 	tok.fcc = subClamp(tok.fcc, rs.lastFCC)

@@ -26,6 +26,7 @@ const (
 	ptJoin   packetType = 3 // a join message of the membership protocol
 	ptCommit packetType = 4 // the commit token
 	ptMerge  packetType = 5 // the representative's merge-detect message
+	ptWake   packetType = 6 // asks an idle representative to release the token
 )
 
 func (t packetType) String() string {
@@ -40,6 +41,8 @@ func (t packetType) String() string {
 		return "commit"
 	case ptMerge:
 		return "merge-detect"
+	case ptWake:
+		return "wake"
 	}
 	return fmt.Sprintf("type-%d", uint8(t))
 }
@@ -258,6 +261,13 @@ func (c *commit) append(b []byte) []byte {
 		b = binary.BigEndian.AppendUint64(b, e.highDelivered)
 	}
 	return appendCRC(b)
+}
+
+// appendTo encodes a merge-shaped packet (merge-detect or wake) of type t.
+func (m *merge) appendTo(b []byte, t packetType) []byte {
+	b = appendHeader(b, t)
+	b = appendRing(b, m.ring)
+	return appendCRC(appendMember(b, m.sender))
 }
 
 func (m *merge) append(b []byte) []byte {

