@@ -1,0 +1,449 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
+)
+
+// Errors of Submit and Subscription.Err.
+var (
+	// ErrStopped: the agent is leaving or has stopped; it accepts no more
+	// messages.
+	ErrStopped = errors.New("agent: stopped; it accepts no more messages")
+	// ErrBackpressure: the submit queue is full; wait for deliveries
+	// before submitting more.
+	ErrBackpressure = errors.New("agent: send queue full; wait for deliveries before submitting more")
+	// ErrSlowSubscriber: the subscriber's buffer was full when an event
+	// arrived, so it was dropped rather than slowing the ring down.
+	ErrSlowSubscriber = errors.New("agent: subscriber evicted: its buffer was full; read faster or subscribe with a larger buffer")
+)
+
+// Agent drives one ring node. Create it with New, then call Run once; the
+// other methods are safe for concurrent use from any goroutine.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	self   localring.Member
+	domain string
+
+	node   *localring.Node // owned by the loop
+	sealer *seal.Sealer
+	tr     transport.Transport
+	udp    *transport.UDP // tr, when it is a UDP transport (for its counters)
+	lock   *os.File
+	trace  *tracer // nil without --trace
+	adminL net.Listener
+	admin  *adminServer
+
+	// peers are the site's other nodes by seal sender id, and by node id;
+	// both maps are fixed at New, their values are updated atomically.
+	peers map[uint64]*peer
+	byID  map[localring.NodeID]*peer
+
+	started  time.Time
+	ringSeq  uint64 // the ring seq persisted last (loop)
+	persistC chan uint64
+
+	// receive goroutine → loop
+	rx   chan *rxBatch
+	free chan *rxBatch
+	done chan struct{} // closed when the loop ends
+
+	// Submit and SetLoad → loop
+	mu      sync.Mutex
+	queue   []submission
+	newLoad *Load
+	leaving bool
+	wake    chan struct{} // capacity 1: "look at the queue"
+
+	subMu sync.Mutex
+	subs  []*Subscription
+
+	statMu sync.Mutex
+	snap   snapshot
+
+	ran     atomic.Bool
+	closeMu sync.Once
+
+	rejectLog seal.Limiter[netip.Addr]
+	sendLog   seal.Limiter[string]
+
+	n struct {
+		submitted, backpressure, unknownSender, truncated, evicted, rxErrors, sendErrors atomic.Uint64
+	}
+}
+
+// peer is what the agent knows about another node of its site.
+type peer struct {
+	id    localring.NodeID
+	addr  atomic.Pointer[netip.AddrPort] // where its authenticated packets come from
+	inc   atomic.Uint64                  // its incarnation, from those packets
+	heard atomic.Int64                   // wall clock of its last packet, Unix ns
+}
+
+type submission struct {
+	svc     localring.Service
+	payload []byte
+}
+
+// New prepares an agent from cfg: it takes the data dir's lock, persists a
+// new incarnation, loads the key, opens the transport, the trace file and
+// the admin socket. Nothing is sent before Run. On error everything opened
+// is closed again, cfg.Network included.
+func New(cfg Config) (a *Agent, err error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		if cfg.Network != nil {
+			cfg.Network.Close()
+		}
+		return nil, err
+	}
+	if err := cfg.Load.normalize(); err != nil {
+		return nil, err
+	}
+	a = &Agent{
+		cfg:       cfg,
+		log:       cfg.Logger.With("node", cfg.Node),
+		domain:    cfg.domain(),
+		tr:        cfg.Network,
+		peers:     make(map[uint64]*peer),
+		byID:      make(map[localring.NodeID]*peer),
+		persistC:  make(chan uint64, 1),
+		rx:        make(chan *rxBatch, rxBatches),
+		free:      make(chan *rxBatch, rxBatches),
+		done:      make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		rejectLog: seal.Limiter[netip.Addr]{Interval: time.Minute},
+		sendLog:   seal.Limiter[string]{Interval: 10 * time.Second},
+	}
+	defer func() {
+		if err != nil {
+			a.release()
+			a = nil
+		}
+	}()
+
+	a.lock, err = lockDataDir(cfg.DataDir)
+	if err != nil {
+		return a, err
+	}
+	st, err := readState(cfg.DataDir)
+	if err != nil {
+		return a, err
+	}
+	if st.Node != "" && st.Node != cfg.Node {
+		return a, fmt.Errorf("agent: data dir %s belongs to node %q, not %q; give each node its own --data-dir", cfg.DataDir, st.Node, cfg.Node)
+	}
+	inc := seal.NextIncarnation(st.Incarnation, time.Now())
+	a.ringSeq = st.RingSeq
+	if err := writeState(cfg.DataDir, state{Node: cfg.Node, Incarnation: inc, RingSeq: st.RingSeq}); err != nil {
+		return a, err // the incarnation must be durable before the first Seal
+	}
+	a.self = localring.Member{ID: localring.NodeID(cfg.Node), Inc: inc}
+
+	sec := cfg.Security
+	if sec.Mode != seal.ModeNone && sec.Key.IsZero() {
+		if sec.Key, err = seal.LoadKeyFile(sec.KeyFile); err != nil {
+			return a, fmt.Errorf("agent: %w", err)
+		}
+	}
+	a.sealer, err = seal.New(seal.Config{
+		Mode: sec.Mode, Suite: sec.Suite, Key: sec.Key, Epoch: sec.Epoch,
+		Cluster:     cfg.Cluster,
+		ConfigHash:  cfg.configHash(),
+		Sender:      seal.SenderID(cfg.Node),
+		Incarnation: inc,
+	})
+	if err != nil {
+		return a, fmt.Errorf("agent: %w", err)
+	}
+	if w := a.sealer.Warning(); w != "" {
+		a.log.Warn(w)
+	}
+
+	for _, id := range cfg.Nodes {
+		if id == cfg.Node {
+			continue
+		}
+		p := &peer{id: localring.NodeID(id)}
+		a.peers[seal.SenderID(id)] = p
+		a.byID[p.id] = p
+	}
+
+	if a.tr == nil {
+		u, warnings, err := transport.Listen(cfg.Transport)
+		if err != nil {
+			return a, fmt.Errorf("agent: node %s: %w", cfg.Node, err)
+		}
+		a.tr, a.udp = u, u
+		for _, w := range warnings {
+			a.log.Warn(w.String())
+		}
+	} else if u, ok := a.tr.(*transport.UDP); ok {
+		a.udp = u
+	}
+
+	rc := cfg.Ring
+	rc.ID = a.self.ID
+	rc.Incarnation = inc
+	rc.RingSeq = st.RingSeq
+	maxPacket := a.tr.MaxPacket() - a.sealer.Overhead()
+	if rc.MaxPacketBytes == 0 || rc.MaxPacketBytes > maxPacket {
+		rc.MaxPacketBytes = maxPacket
+	}
+	a.node, err = localring.New(rc)
+	if err != nil {
+		return a, fmt.Errorf("agent: %w", err)
+	}
+
+	if cfg.TracePath != "" {
+		if a.trace, err = openTrace(cfg.TracePath, cfg.Node, inc, a.domain); err != nil {
+			return a, err
+		}
+	}
+	if cfg.AdminSocket != "-" {
+		if a.adminL, err = listenAdmin(cfg.AdminSocket); err != nil {
+			return a, err
+		}
+	}
+	for range rxBatches {
+		a.free <- newRxBatch(a.tr.MaxPacket())
+	}
+	a.snap.state = "starting"
+	return a, nil
+}
+
+// Close releases what New opened, for an agent whose Run was never
+// called. It does nothing once Run has been called: Run releases
+// everything when it returns.
+func (a *Agent) Close() error {
+	if a.ran.CompareAndSwap(false, true) {
+		a.release()
+	}
+	return nil
+}
+
+// release closes whatever New opened. Safe to call on a partly built
+// agent, once.
+func (a *Agent) release() {
+	a.closeMu.Do(func() {
+		if a.adminL != nil {
+			a.adminL.Close()
+			os.Remove(a.cfg.AdminSocket)
+		}
+		if a.tr != nil {
+			a.tr.Close()
+		}
+		if a.trace != nil {
+			if err := a.trace.close(); err != nil {
+				a.log.Error("trace file incomplete", "path", a.cfg.TracePath, "err", err)
+			}
+		}
+		if a.lock != nil {
+			a.lock.Close() // releases the flock
+		}
+	})
+}
+
+// Self returns the node's identity: its id and this run's incarnation.
+func (a *Agent) Self() localring.Member { return a.self }
+
+// Submit hands a message to the ring for multicast to every member at
+// service level svc. It returns at once: the message is sent when the
+// node next holds the token, and delivered back to the sender like to
+// everyone else (subscribe to see it). The agent keeps payload; do not
+// modify it afterwards. Submit fails with ErrBackpressure when
+// Config.SubmitQueue messages are waiting, and with ErrStopped once the
+// agent is leaving.
+func (a *Agent) Submit(svc localring.Service, payload []byte) error {
+	if svc < localring.Unreliable || svc > localring.Safe {
+		return fmt.Errorf("%w %d", localring.ErrBadService, svc)
+	}
+	if max := a.cfg.Ring.MaxMessageBytes; len(payload) > localring.MaxMessageBytes || max > 0 && len(payload) > max {
+		return fmt.Errorf("%w: %d bytes", localring.ErrTooLarge, len(payload))
+	}
+	a.mu.Lock()
+	switch {
+	case a.leaving:
+		a.mu.Unlock()
+		return ErrStopped
+	case len(a.queue) >= a.cfg.SubmitQueue:
+		a.mu.Unlock()
+		a.n.backpressure.Add(1)
+		return ErrBackpressure
+	}
+	a.queue = append(a.queue, submission{svc, payload})
+	a.mu.Unlock()
+	a.n.submitted.Add(1)
+	a.poke()
+	return nil
+}
+
+// SetLoad changes the built-in load generator (see Load); a zero Rate
+// stops it.
+func (a *Agent) SetLoad(l Load) error {
+	if err := l.normalize(); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.newLoad = &l
+	a.mu.Unlock()
+	a.poke()
+	return nil
+}
+
+// poke wakes the loop up.
+func (a *Agent) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Subscription receives the node's events: installs of regular and
+// transitional configurations, its own sends, deliveries, and protocol
+// notices, in the order the node produced them. Events carry pointers
+// into the ring's data: read them, do not modify them.
+//
+// Delivery never waits for a subscriber: when C's buffer is full the
+// subscription is evicted (C is closed and Err returns
+// ErrSlowSubscriber), so that one slow reader cannot stall the ring.
+type Subscription struct {
+	// C delivers the events; it is closed when the subscription ends.
+	C <-chan localring.Event
+
+	c   chan localring.Event
+	a   *Agent
+	err error // why C was closed; guarded by a.subMu
+}
+
+// Subscribe returns a subscription with room for buffer events (at least
+// 1; default 1024 when 0).
+func (a *Agent) Subscribe(buffer int) *Subscription {
+	if buffer <= 0 {
+		buffer = 1024
+	}
+	c := make(chan localring.Event, buffer)
+	s := &Subscription{C: c, c: c, a: a}
+	a.subMu.Lock()
+	defer a.subMu.Unlock()
+	select {
+	case <-a.done:
+		s.err = ErrStopped
+		close(c)
+	default:
+		a.subs = append(a.subs, s)
+	}
+	return s
+}
+
+// Close ends the subscription and closes C.
+func (s *Subscription) Close() {
+	s.a.subMu.Lock()
+	defer s.a.subMu.Unlock()
+	s.a.dropSub(s, nil)
+}
+
+// Err says why C was closed: nil after Close, ErrSlowSubscriber after
+// an eviction, ErrStopped when the agent stopped.
+func (s *Subscription) Err() error {
+	s.a.subMu.Lock()
+	defer s.a.subMu.Unlock()
+	return s.err
+}
+
+// dropSub removes s and closes its channel; a.subMu is held.
+func (a *Agent) dropSub(s *Subscription, err error) {
+	if i := slices.Index(a.subs, s); i >= 0 {
+		a.subs = slices.Delete(a.subs, i, i+1)
+		s.err = err
+		close(s.c)
+	}
+}
+
+// publish hands events to the subscribers, evicting the slow ones.
+func (a *Agent) publish(evs []localring.Event) {
+	a.subMu.Lock()
+	defer a.subMu.Unlock()
+	for i := 0; i < len(a.subs); i++ {
+		s := a.subs[i]
+		for _, e := range evs {
+			select {
+			case s.c <- e:
+				continue
+			default:
+			}
+			a.n.evicted.Add(1)
+			a.log.Warn("subscriber evicted: its buffer is full", "buffer", cap(s.c))
+			a.dropSub(s, ErrSlowSubscriber)
+			i--
+			break
+		}
+	}
+}
+
+// Run drives the node until ctx is cancelled, then leaves gracefully (see
+// Config.DrainTimeout) and releases everything: the transport, the admin
+// socket, the trace file and the data dir's lock. It returns nil after a
+// graceful leave. Call it once.
+func (a *Agent) Run(ctx context.Context) error {
+	if !a.ran.CompareAndSwap(false, true) {
+		return errors.New("agent: Run called twice, or after Close")
+	}
+	var wg sync.WaitGroup
+	wg.Go(a.receive)
+	wg.Go(a.persister)
+	if a.adminL != nil {
+		a.admin = newAdminServer(a)
+		wg.Go(func() { a.admin.serve(a.adminL) })
+	}
+	err := a.loop(ctx)
+
+	a.mu.Lock()
+	a.leaving = true
+	a.mu.Unlock()
+	close(a.done)
+	if a.admin != nil {
+		a.admin.shutdown()
+	}
+	a.tr.Close() // ends the receive goroutine
+	close(a.persistC)
+	wg.Wait()
+	a.subMu.Lock()
+	for len(a.subs) > 0 {
+		a.dropSub(a.subs[0], ErrStopped)
+	}
+	a.subMu.Unlock()
+	if werr := writeState(a.cfg.DataDir, state{Node: a.cfg.Node, Incarnation: a.self.Inc, RingSeq: max(a.ringSeq, a.node.RingSeq())}); werr != nil {
+		a.log.Error("could not save the ring sequence number; the next start learns it from the ring", "err", werr)
+	}
+	a.release()
+	a.statMu.Lock()
+	a.snap.state = "stopped"
+	a.statMu.Unlock()
+	a.log.Info("agent stopped", "incarnation", a.self.Inc)
+	return err
+}
+
+// persister writes the ring sequence number to the state file off the
+// loop, latest value first.
+func (a *Agent) persister() {
+	for seq := range a.persistC {
+		if err := writeState(a.cfg.DataDir, state{Node: a.cfg.Node, Incarnation: a.self.Inc, RingSeq: seq}); err != nil {
+			a.log.Error("could not save the ring sequence number; check the data dir's disk", "err", err)
+		}
+	}
+}

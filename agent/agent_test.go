@@ -1,0 +1,290 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
+)
+
+// cluster runs agents in this process over one transport.FakeNetwork (or
+// real UDP over loopback).
+type cluster struct {
+	t      *testing.T
+	dir    string
+	key    seal.Key
+	net    *transport.FakeNetwork
+	ids    []string
+	agents map[string]*running
+	logs   *syncBuffer
+	failed map[evs.Proc]bool
+}
+
+type running struct {
+	a      *Agent
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newCluster(t *testing.T, n int) *cluster {
+	c := &cluster{
+		t:      t,
+		dir:    t.TempDir(),
+		key:    seal.GenerateKey(),
+		net:    &transport.FakeNetwork{},
+		agents: map[string]*running{},
+		logs:   &syncBuffer{},
+		failed: map[evs.Proc]bool{},
+	}
+	for i := 1; i <= n; i++ {
+		c.ids = append(c.ids, fmt.Sprintf("n%d", i))
+	}
+	t.Cleanup(func() {
+		c.stopAll()
+		if t.Failed() || os.Getenv("AGENT_LOGS") != "" {
+			t.Logf("agent logs:\n%s", c.logs)
+		}
+	})
+	return c
+}
+
+func (c *cluster) addr(id string) netip.AddrPort {
+	i := slices.Index(c.ids, id)
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 5405)
+}
+
+func (c *cluster) config(id string) Config {
+	return Config{
+		Node: id, Cluster: "test", Site: "lab", Nodes: c.ids,
+		Ring:         localring.DefaultLAN(""),
+		Security:     Security{Key: c.key},
+		DataDir:      filepath.Join(c.dir, id),
+		TracePath:    filepath.Join(c.dir, id+".trace"),
+		Logger:       slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		DrainTimeout: 500 * time.Millisecond,
+	}
+}
+
+// start starts node id with cfg (or the default config when nil).
+func (c *cluster) start(id string, edit func(*Config)) *Agent {
+	c.t.Helper()
+	f, err := c.net.Listen(c.addr(id))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg := c.config(id)
+	cfg.Network = f
+	if edit != nil {
+		edit(&cfg)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		c.t.Fatalf("New(%s): %v", id, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{a: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- a.Run(ctx) }()
+	c.agents[id] = r
+	return a
+}
+
+// stop stops node id gracefully.
+func (c *cluster) stop(id string) {
+	c.t.Helper()
+	r := c.agents[id]
+	if r == nil {
+		return
+	}
+	delete(c.agents, id)
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			c.t.Errorf("Run(%s): %v", id, err)
+		}
+	case <-time.After(5 * time.Second):
+		c.t.Fatalf("agent %s did not stop within 5s", id)
+	}
+}
+
+func (c *cluster) stopAll() {
+	for _, id := range slices.Sorted(maps.Keys(c.agents)) {
+		c.stop(id)
+	}
+}
+
+// waitHealthy waits until every running agent is operational in one ring
+// whose members are exactly want.
+func (c *cluster) waitRing(want []string, timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok := true
+		ring := ""
+		var last Status
+		for _, id := range want {
+			st := c.agents[id].a.Status()
+			last = st
+			var members []string
+			for _, m := range st.Members {
+				if m.InRing {
+					members = append(members, m.ID)
+				}
+			}
+			if st.State != "operational" || !slices.Equal(members, want) || ring != "" && st.Ring != ring {
+				ok = false
+				break
+			}
+			ring = st.Ring
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no ring of %v within %v; last status:\n%s", want, timeout, last.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// check reads every trace and runs the EVS checker.
+func (c *cluster) check(quiescent bool) []evs.Event {
+	c.t.Helper()
+	var all []evs.Event
+	for _, id := range c.ids {
+		f, err := os.Open(filepath.Join(c.dir, id+".trace"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		evs, err := evs.Read(f, f.Name())
+		f.Close()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		all = append(all, evs...)
+	}
+	if vs := evs.Check(all, evs.Options{Failed: c.failed, Quiescent: quiescent}); len(vs) > 0 {
+		var b strings.Builder
+		evs.Report(&b, vs)
+		c.t.Errorf("EVS violations:\n%s", b.String())
+	}
+	return all
+}
+
+func TestRingFormsAndDelivers(t *testing.T) {
+	before := runtime.NumGoroutine()
+	c := newCluster(t, 3)
+	var subs []*Subscription
+	for _, id := range c.ids {
+		a := c.start(id, nil)
+		subs = append(subs, a.Subscribe(4096))
+	}
+	c.waitRing(c.ids, 5*time.Second)
+	for _, id := range c.ids {
+		if st := c.agents[id].a.Status(); st.Health != Healthy || len(st.Missing) != 0 {
+			t.Errorf("%s: health %v missing %v, want healthy", id, st.Health, st.Missing)
+		}
+	}
+
+	const perNode = 50
+	for i := range perNode {
+		for _, id := range c.ids {
+			svc := localring.Agreed
+			if i%5 == 0 {
+				svc = localring.Safe
+			}
+			if err := c.agents[id].a.Submit(svc, []byte(fmt.Sprintf("%s-%d", id, i))); err != nil {
+				t.Fatalf("Submit: %v", err)
+			}
+		}
+	}
+	// Every node delivers all 150 messages in one order.
+	var orders [][]string
+	for i, s := range subs {
+		var got []string
+		timeout := time.After(5 * time.Second)
+		for len(got) < perNode*len(c.ids) {
+			select {
+			case e, ok := <-s.C:
+				if !ok {
+					t.Fatalf("%s: subscription closed: %v", c.ids[i], s.Err())
+				}
+				if e.Kind == localring.EventDeliver {
+					got = append(got, string(e.Msg.Payload))
+				}
+			case <-timeout:
+				t.Fatalf("%s delivered %d of %d messages", c.ids[i], len(got), perNode*len(c.ids))
+			}
+		}
+		orders = append(orders, got)
+	}
+	for i := 1; i < len(orders); i++ {
+		if !slices.Equal(orders[0], orders[i]) {
+			t.Errorf("%s and %s delivered in different orders", c.ids[0], c.ids[i])
+		}
+	}
+	c.check(true)
+	c.stopAll()
+	for _, s := range subs {
+		if _, ok := <-s.C; ok {
+			// drain: events may be left; the channel must end closed
+			for range s.C {
+			}
+		}
+		if !errors.Is(s.Err(), ErrStopped) {
+			t.Errorf("subscription after stop: %v, want ErrStopped", s.Err())
+		}
+	}
+	c.check(false)
+	waitGoroutines(t, before)
+}
+
+// waitGoroutines fails when goroutines started by the test outlive it.
+func waitGoroutines(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,331 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// Config configures one agent: one node of one site's local ring. Build it
+// from a topology file with FromTopology and add the node's own settings
+// (DataDir, TracePath, Logger). Zero values mean the defaults.
+type Config struct {
+	// Node is this node's id from the topology file, such as "fra-1".
+	// Required.
+	Node string
+
+	// Cluster is the cluster name from the topology file. Required: nodes
+	// of different clusters reject each other's packets.
+	Cluster string
+
+	// Site is the name of the node's site. Required. Traces name the EVS
+	// domain "site/<Site>".
+	Site string
+
+	// Nodes lists the ids of every node the topology file puts in the site,
+	// this one included. Status compares the ring with it: an agent is
+	// healthy in a ring of all of them and degraded in a ring that lacks
+	// some. Only packets from these nodes reach the ring. Required.
+	Nodes []string
+
+	// Transport configures the UDP transport: this node's Bind address
+	// and port, and the multicast Group or the unicast Peers. Ignored when
+	// Network is set.
+	Transport transport.Config
+
+	// Network, when set, is the transport the agent uses instead of
+	// opening one from Transport (tests use transport.Fake). The agent owns
+	// it from New on and closes it when Run returns or New fails.
+	Network transport.Transport
+
+	// Ring holds the ring protocol's settings (timeouts, flow control);
+	// zero fields take the values of localring.DefaultLAN. The agent sets
+	// ID, Incarnation and RingSeq, and caps MaxPacketBytes to what the
+	// transport carries after the seal's overhead. Every node of a ring
+	// must use the same settings: they are part of the configuration hash
+	// in every packet header, so a node with other settings is rejected.
+	Ring localring.Config
+
+	// Security is the packet protection.
+	Security Security
+
+	// DataDir holds the agent's state file (incarnation and ring
+	// sequence number), its lock file and, by default, the admin socket.
+	// Created with mode 0700 if missing. Required.
+	DataDir string
+
+	// TracePath, when set, is the file to which the agent appends every
+	// install, send and delivery as EVS.md trace lines (--trace).
+	TracePath string
+
+	// AdminSocket is the path of the admin API's Unix socket. Default
+	// DataDir/admin.sock; "-" runs no admin API.
+	AdminSocket string
+
+	// Logger receives the operator's log lines. Default slog.Default().
+	Logger *slog.Logger
+
+	// DrainTimeout bounds the graceful leave: after the context of Run is
+	// cancelled the agent accepts no more messages and keeps running for
+	// at most this long while the messages it already accepted are sent
+	// and delivered back to it. Default 1 s.
+	DrainTimeout time.Duration
+
+	// SubmitQueue is how many messages Submit holds before the ring takes
+	// them; Submit returns ErrBackpressure beyond it. The ring itself
+	// queues up to Ring.MaxPendingMessages more. Default 4096.
+	SubmitQueue int
+
+	// Load starts the built-in load generator (tests and benchmarks);
+	// zero Rate means none. SetLoad changes it while the agent runs.
+	Load Load
+}
+
+// Security configures packet protection (package localring/seal).
+type Security struct {
+	// Mode is seal.ModeEncrypt (the zero value), seal.ModeAuth or
+	// seal.ModeNone. ModeNone needs Insecure as well.
+	Mode seal.Mode
+
+	// Suite is the AEAD; the zero value is AES-256-GCM.
+	Suite seal.Suite
+
+	// Key is the cluster key. When it is zero and Mode is not ModeNone,
+	// New loads KeyFile.
+	Key seal.Key
+
+	// KeyFile is the path of the key file made by `atoll keygen`.
+	KeyFile string
+
+	// Epoch is the key epoch: 0 for the first key, +1 at every rotation.
+	Epoch uint32
+
+	// Insecure confirms ModeNone: packets are neither authenticated nor
+	// encrypted, and anyone who can reach the ring's port can read them
+	// and inject messages. Benchmarks and isolated test networks only.
+	Insecure bool
+}
+
+// Defaults of Config.
+const (
+	DefaultDrainTimeout = time.Second
+	DefaultSubmitQueue  = 4096
+	// AdminSocketName is the admin socket's file name in the data dir.
+	AdminSocketName = "admin.sock"
+)
+
+// maxSocketPath is the longest path a Unix socket may have on Linux
+// (sun_path is 108 bytes, NUL included).
+const maxSocketPath = 107
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.SubmitQueue == 0 {
+		c.SubmitQueue = DefaultSubmitQueue
+	}
+	if c.AdminSocket == "" && c.DataDir != "" {
+		c.AdminSocket = c.DataDir + "/" + AdminSocketName
+	}
+}
+
+// Validate reports every setting that is missing or out of range, with the
+// fix.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("agent: config: "+format, a...)) }
+	if c.Node == "" {
+		bad("the node id is empty; pass the id of this node in the topology file (--node)")
+	}
+	if c.Cluster == "" {
+		bad("the cluster name is empty; set it from the topology file")
+	}
+	if c.Site == "" {
+		bad("the site name is empty; set it from the topology file")
+	}
+	if c.Node != "" && !slices.Contains(c.Nodes, c.Node) {
+		bad("node %q is not among the site's nodes %v; add it to site %q of the topology file", c.Node, c.Nodes, c.Site)
+	}
+	if c.DataDir == "" {
+		bad("the data dir is empty; give the agent a directory of its own for its state (--data-dir)")
+	}
+	if c.AdminSocket != "-" && len(c.AdminSocket) > maxSocketPath {
+		bad("admin socket path %q is %d bytes, longer than the %d a Unix socket allows; choose a shorter --data-dir or --admin-socket", c.AdminSocket, len(c.AdminSocket), maxSocketPath)
+	}
+	if c.DrainTimeout < 0 {
+		bad("drain timeout %v is negative", c.DrainTimeout)
+	}
+	if c.SubmitQueue < 0 {
+		bad("submit queue %d is negative", c.SubmitQueue)
+	}
+	switch c.Security.Mode {
+	case seal.ModeNone:
+		if !c.Security.Insecure {
+			bad("security mode none sends every packet unauthenticated and in the clear; confirm it with --insecure (benchmarks and isolated test networks only), or use mode encrypt with a key file")
+		}
+		if c.Security.KeyFile != "" || !c.Security.Key.IsZero() {
+			bad("security mode none uses no key, but a key is set; remove it or choose mode encrypt or auth")
+		}
+	case seal.ModeEncrypt, seal.ModeAuth:
+		if c.Security.Key.IsZero() && c.Security.KeyFile == "" {
+			bad("security mode %s needs the cluster key file: make one with `atoll keygen -o atoll.key`, copy it to every node and pass --key (or set security.key_file in the topology file)", c.Security.Mode)
+		}
+	}
+	if err := c.Load.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// domain is the EVS domain name of the node's traces.
+func (c *Config) domain() string { return "site/" + c.Site }
+
+// configHash identifies the ring settings that every node of the ring must
+// share: the site and the ring protocol's timeouts and flow control. It
+// goes into every packet's header (seal.Config.ConfigHash), so a node
+// started with other settings is rejected with a clear reason rather than
+// admitted into a ring it would disturb. Settings left at zero hash as
+// zero: configure every node the same way. The node list and the transport
+// are not part of it, so a site can grow one node at a time.
+func (c *Config) configHash() uint64 {
+	r := &c.Ring
+	h := sha256.New()
+	fmt.Fprintf(h, "atoll ring v1\x00%s\x00", c.Site)
+	for _, v := range []int64{
+		int64(r.TokenTimeout), int64(r.TokenRetransmit), int64(r.TokenHold), int64(r.JoinTimeout),
+		int64(r.ConsensusTimeout), int64(r.MergeTimeout), int64(r.WindowPackets),
+		int64(r.MaxPacketsPerVisit), int64(r.MaxMessageBytes),
+	} {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(v))
+		h.Write(b[:])
+	}
+	return binary.BigEndian.Uint64(h.Sum(nil)[:8])
+}
+
+// Preset names a ring timing preset of package localring.
+type Preset string
+
+// Presets for FromTopology.
+const (
+	// PresetAuto picks PresetLAN for multicast sites and PresetCloud for
+	// unicast ones.
+	PresetAuto Preset = ""
+	// PresetLAN is localring.DefaultLAN: a 200 ms token timeout.
+	PresetLAN Preset = "lan"
+	// PresetCloud is localring.DefaultCloud: a 1 s token timeout, for the
+	// jitter of cloud and container networks.
+	PresetCloud Preset = "cloud"
+)
+
+// ParsePreset parses "auto", "lan" or "cloud".
+func ParsePreset(s string) (Preset, error) {
+	switch strings.ToLower(s) {
+	case "", "auto":
+		return PresetAuto, nil
+	case "lan":
+		return PresetLAN, nil
+	case "cloud":
+		return PresetCloud, nil
+	}
+	return "", fmt.Errorf("agent: unknown ring preset %q; use auto, lan or cloud", s)
+}
+
+// FromTopology returns the configuration of node id from the single-site
+// part of a topology file: the cluster, the node's site and its nodes, the
+// transport (the node's bind template resolved on this host with
+// transport.ResolveBind, the site's port, and its multicast group or
+// unicast peers), the ring timings of preset, and the security settings
+// (mode, cipher, key file, key epoch). The caller adds DataDir, TracePath
+// and Logger, and may override the rest (the key file, say).
+func FromTopology(f *topology.File, id string, preset Preset) (Config, error) {
+	site, node, ok := f.Node(id)
+	if !ok {
+		var ids []string
+		for _, s := range f.Sites {
+			for _, n := range s.Nodes {
+				ids = append(ids, n.ID)
+			}
+		}
+		return Config{}, fmt.Errorf("agent: node %q is not in topology file %s; its nodes are %s", id, f.Name(), strings.Join(ids, ", "))
+	}
+	c := Config{Node: id, Cluster: f.Cluster, Site: site.Name}
+	for _, n := range site.Nodes {
+		c.Nodes = append(c.Nodes, n.ID)
+	}
+
+	tmpl := site.BindTemplate(node)
+	addr, err := transport.ResolveBind(tmpl)
+	if err != nil {
+		return Config{}, fmt.Errorf("agent: node %s: bind address: %w", id, err)
+	}
+	port := uint16(site.RingPort(node))
+	c.Transport.Bind = netip.AddrPortFrom(addr, port)
+	multicast := site.Multicast != ""
+	if multicast {
+		g, err := netip.ParseAddr(site.Multicast)
+		if err != nil {
+			return Config{}, fmt.Errorf("agent: site %s: multicast group %q: %w", site.Name, site.Multicast, err)
+		}
+		c.Transport.Group = netip.AddrPortFrom(g, uint16(site.RingPort(nil)))
+	} else {
+		for _, u := range site.Unicast {
+			ap, err := netip.ParseAddrPort(u)
+			if err != nil {
+				a, err2 := netip.ParseAddr(u)
+				if err2 != nil {
+					return Config{}, fmt.Errorf("agent: site %s: unicast peer %q is not an IP address or IP:port", site.Name, u)
+				}
+				ap = netip.AddrPortFrom(a, uint16(site.RingPort(nil)))
+			}
+			c.Transport.Peers = append(c.Transport.Peers, ap)
+		}
+	}
+
+	switch preset {
+	case PresetLAN:
+		c.Ring = localring.DefaultLAN("")
+	case PresetCloud:
+		c.Ring = localring.DefaultCloud("")
+	case PresetAuto:
+		if multicast {
+			c.Ring = localring.DefaultLAN("")
+		} else {
+			c.Ring = localring.DefaultCloud("")
+		}
+	default:
+		return Config{}, fmt.Errorf("agent: unknown ring preset %q; use auto, lan or cloud", preset)
+	}
+	c.Ring.Rand = nil // seeded from the node id and incarnation by New
+
+	if s := f.Security; s != nil {
+		if s.Mode != "" {
+			if c.Security.Mode, err = seal.ParseMode(s.Mode); err != nil {
+				return Config{}, fmt.Errorf("agent: topology file %s: security.mode: %w", f.Name(), err)
+			}
+		}
+		if s.Cipher != "" {
+			if c.Security.Suite, err = seal.ParseSuite(s.Cipher); err != nil {
+				return Config{}, fmt.Errorf("agent: topology file %s: security.cipher: %w", f.Name(), err)
+			}
+		}
+		c.Security.KeyFile = s.KeyFile
+		c.Security.Epoch = uint32(s.KeyEpoch)
+	}
+	return c, nil
+}

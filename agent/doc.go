@@ -1,0 +1,97 @@
+// Package agent is the daemon around one local ring node: it drives a
+// localring.Node with real sockets, real time, packet security, a trace
+// file, a state file and an admin API, and offers the in-process API that
+// embedding programs, clients and benchmarks build on.
+//
+// # Using it
+//
+//	f, err := topology.Load("atoll.yaml")
+//	cfg, err := agent.FromTopology(f, "fra-1", agent.PresetAuto)
+//	cfg.DataDir = "/var/lib/atoll"
+//	cfg.Security.KeyFile = "/etc/atoll/atoll.key" // unless the file names it
+//	a, err := agent.New(cfg)
+//	sub := a.Subscribe(1024)         // installs and deliveries, bounded
+//	go func() { err := a.Run(ctx) }() // until ctx is cancelled
+//	a.Submit(localring.Agreed, payload)
+//	for e := range sub.C { ... }
+//	st := a.Status()                 // state, ring, members, health, counters
+//
+// New takes the data dir's lock (one agent per data dir), persists a new
+// incarnation (seal.NextIncarnation of the last one, fsynced before the
+// first packet is sealed, so nonces never repeat), loads the key, opens the
+// transport, the trace file and the admin socket. Run drives the ring until
+// its context is cancelled, then leaves gracefully: Submit fails with
+// ErrStopped, the messages already accepted are sent and delivered back for
+// at most Config.DrainTimeout, and everything is closed before Run returns
+// (no goroutine outlives it). The ring core has no leave message yet, so the
+// other nodes notice the departure by the token's loss and re-form within
+// the token timeout plus the consensus timeout.
+//
+// # The loop
+//
+// One goroutine, the loop, owns the Node. Each pass waits for one of: a
+// batch of received packets, a wake-up from Submit or SetLoad, the timer,
+// or the end of the context; then it reads the clock once (time.Now, whose
+// monotonic reading the core only compares and subtracts), feeds the
+// input to the core (Step for each packet, Submit for the queued messages
+// and the load generator, Tick when the core's deadline is due), and writes
+// what the core produced: events to the trace file (flushed before any
+// packet of the pass leaves, so a trace never lags behind what the network
+// saw), to the operator log and to the subscribers; packets sealed and
+// queued on the transport, then sent with one Flush. It re-arms one timer
+// at the earliest of the core's NextDeadline, the load generator's next
+// message and the end of the drain.
+//
+// Packets arrive through a separate receive goroutine rather than reads
+// with deadlines in the loop, for three reasons: the transport's
+// ReadBatch blocks and has no deadline (its multicast mode reads two
+// sockets), so a loop that read would stall its timers and Submits behind
+// the network; authenticating and decrypting in the receive goroutine
+// (seal.OpenInPlace) puts the cryptography on another core than the ring's
+// work; and a fixed set of batch buffers circulating between the two
+// goroutines (four of 64 datagrams) bounds memory and makes a slow loop
+// push back into the kernel's socket buffer instead of queueing without
+// limit. Only authenticated packets from the site's configured nodes reach
+// the loop; a packet that fails seal.Open is counted by the sealer and
+// explained in one log line per source address per minute (seal.Limiter),
+// naming the peer and what differs (key id, cluster, ring settings).
+//
+// Tokens are unicast to the address the successor's authenticated packets
+// come from; until a node has been heard from, packets for it are
+// multicast (everyone else ignores a token addressed to another node).
+//
+// # Operator log
+//
+// The agent logs with log/slog, one line per event an operator acts on:
+// "ring formed" with the members (a warning when configured nodes are
+// missing), "member lost" with the reason of the membership change that
+// dropped it, "member joined", "member restarted", "token lost",
+// "membership change started", rejected packets from a peer with another
+// key or other ring settings, send failures, subscriber evictions, and the
+// start and end of the agent with its incarnation, transport and security.
+//
+// # Status and health
+//
+// Status reports the protocol state, the installed ring, each configured
+// node (in the ring or not, its address and the last time it was heard),
+// the counters of the ring, the seal and the transport, and a Health:
+// Healthy in a ring with every configured node of the site, Degraded in a
+// ring lacking some, Down when not in a ring. The admin API serves it on a
+// Unix socket in the data dir (see Client), with Prometheus metrics,
+// written without the Prometheus client library.
+//
+// # Traces
+//
+// With Config.TracePath the agent appends every install, send and delivery
+// to the file in the format of EVS.md (package evs), with the node id, the
+// incarnation and the domain "site/<site>", mapped exactly as the
+// simulator maps them, so evs.Check judges real runs like simulated ones.
+// A restarted node appends to the same file under its new incarnation.
+//
+// # Load
+//
+// Load and SetLoad run a load generator inside the loop: Rate messages per
+// second of Size bytes, timestamped, submitted directly to the core. The
+// multi-host tests and benchmarks use it through `atoll agent --load-rate`
+// and the admin API's PUT /load.
+package agent

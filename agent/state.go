@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// stateFileName is the state file in the data dir.
+const stateFileName = "state.json"
+
+// lockFileName is the lock file in the data dir: an agent holds an
+// exclusive flock on it while it runs, so that two agents never share a
+// data dir (and with it an incarnation: a reused nonce).
+const lockFileName = "lock"
+
+// state is what an agent persists across restarts.
+type state struct {
+	// Node is the node id the data dir belongs to.
+	Node string `json:"node"`
+	// Incarnation is the incarnation of the last start. The next start
+	// uses seal.NextIncarnation of it.
+	Incarnation uint64 `json:"incarnation"`
+	// RingSeq is the highest ring sequence number the node has seen.
+	RingSeq uint64 `json:"ring_seq"`
+}
+
+// readState reads the state file of dir; a missing file is the zero state.
+func readState(dir string) (state, error) {
+	path := filepath.Join(dir, stateFileName)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return state{}, nil
+	}
+	if err != nil {
+		return state{}, fmt.Errorf("agent: read state file: %w", err)
+	}
+	var s state
+	if err := json.Unmarshal(b, &s); err != nil {
+		return state{}, fmt.Errorf("agent: state file %s is damaged (%v); if no agent is running with this data dir, delete the file: the next start derives a fresh incarnation from the clock", path, err)
+	}
+	return s, nil
+}
+
+// writeState replaces the state file of dir atomically and durably: it
+// writes a temporary file, syncs it, renames it over the old one and syncs
+// the directory.
+func writeState(dir string, s state) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	path := filepath.Join(dir, stateFileName)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("agent: write state file: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("agent: write state file %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("agent: sync data dir %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// lockDataDir creates dir if needed and takes its lock. The lock file
+// holds the owner's process id, for the error message of the next one.
+func lockDataDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: data dir: %w", err)
+	}
+	path := filepath.Join(dir, lockFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("agent: data dir lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		owner := "another process"
+		if b, rerr := os.ReadFile(path); rerr == nil {
+			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil {
+				owner = "process " + strconv.Itoa(pid)
+			}
+		}
+		f.Close()
+		return nil, fmt.Errorf("agent: data dir %s is in use by %s (an agent already runs with it); give each agent its own --data-dir", dir, owner)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}

@@ -1,0 +1,266 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// Health is the agent's health as `atoll status` reports it; its value is
+// the command's exit status.
+type Health int
+
+// Health values.
+const (
+	// Healthy: operational in a ring with every configured node of the
+	// site.
+	Healthy Health = 0
+	// Degraded: operational in a ring that lacks some configured nodes.
+	Degraded Health = 1
+	// Down: not in a ring (starting, forming a ring, stopped), or the
+	// agent cannot be reached.
+	Down Health = 2
+)
+
+func (h Health) String() string {
+	switch h {
+	case Healthy:
+		return "healthy"
+	case Degraded:
+		return "degraded"
+	case Down:
+		return "down"
+	}
+	return "health(" + strconv.Itoa(int(h)) + ")"
+}
+
+// MarshalText encodes the health as its name.
+func (h Health) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText decodes a health name.
+func (h *Health) UnmarshalText(b []byte) error {
+	for _, v := range []Health{Healthy, Degraded, Down} {
+		if v.String() == string(b) {
+			*h = v
+			return nil
+		}
+	}
+	return fmt.Errorf("agent: unknown health %q", b)
+}
+
+// Status is a snapshot of an agent, as Agent.Status and the admin API's
+// /status return it.
+type Status struct {
+	Node        string `json:"node"`
+	Site        string `json:"site"`
+	Cluster     string `json:"cluster"`
+	Incarnation uint64 `json:"incarnation"`
+	// State is starting, gather, commit, recovery, operational or stopped.
+	State  string `json:"state"`
+	Health Health `json:"health"`
+	// Reason explains a health other than healthy, for people.
+	Reason string `json:"reason,omitempty"`
+	// Ring is the id of the installed regular configuration, empty before
+	// the first ring formed.
+	Ring string `json:"ring,omitempty"`
+	// RingSince is when this node installed Ring (wall clock).
+	RingSince time.Time `json:"ring_since,omitzero"`
+	// Members are the site's configured nodes and any other ring member.
+	Members []MemberStatus `json:"members"`
+	// Missing lists the configured nodes that are not in the ring.
+	Missing   []string  `json:"missing,omitempty"`
+	Transport string    `json:"transport"`
+	Security  string    `json:"security"`
+	Started   time.Time `json:"started,omitzero"`
+	Counters  Counters  `json:"counters"`
+	Load      Load      `json:"load"`
+}
+
+// MemberStatus is one node as this agent sees it.
+type MemberStatus struct {
+	ID string `json:"id"`
+	// Incarnation is its incarnation in the ring, or the last one heard.
+	Incarnation uint64 `json:"incarnation,omitempty"`
+	// Address is where its authenticated packets come from.
+	Address string `json:"address,omitempty"`
+	InRing  bool   `json:"in_ring"`
+	Self    bool   `json:"self,omitempty"`
+	// Configured is false for a ring member the topology file does not
+	// list in this site.
+	Configured bool `json:"configured"`
+	// LastHeard is when its last authenticated packet arrived (wall
+	// clock); zero for this node and for nodes never heard.
+	LastHeard time.Time `json:"last_heard,omitzero"`
+}
+
+// Counters are the agent's counters since it started; they only grow,
+// except Pending and Queued.
+type Counters struct {
+	PacketsIn          uint64 `json:"packets_in"`
+	PacketsOut         uint64 `json:"packets_out"`
+	Malformed          uint64 `json:"malformed"`
+	ForeignRing        uint64 `json:"foreign_ring"`
+	Retransmits        uint64 `json:"retransmits"`
+	RetransmitRequests uint64 `json:"retransmit_requests"`
+	TokenRetransmits   uint64 `json:"token_retransmits"`
+	TokenLosses        uint64 `json:"token_losses"`
+	Gathers            uint64 `json:"gathers"`
+	RingsInstalled     uint64 `json:"rings_installed"`
+	MessagesSent       uint64 `json:"messages_sent"`
+	MessagesDelivered  uint64 `json:"messages_delivered"`
+
+	Submitted    uint64 `json:"submitted"`
+	Backpressure uint64 `json:"backpressure"`
+	LoadSent     uint64 `json:"load_submitted"`
+	LoadDropped  uint64 `json:"load_dropped"`
+	Pending      int    `json:"pending"`
+	Queued       int    `json:"queued"`
+	Evicted      uint64 `json:"subscribers_evicted"`
+
+	Sealed         uint64 `json:"sealed"`
+	Opened         uint64 `json:"opened"`
+	RejectWrongKey uint64 `json:"rejected_wrong_key"`
+	RejectMismatch uint64 `json:"rejected_mismatch"`
+	RejectAuth     uint64 `json:"rejected_auth"`
+	RejectReplay   uint64 `json:"rejected_replay"`
+	RejectOther    uint64 `json:"rejected_other"`
+	UnknownSender  uint64 `json:"unknown_sender"`
+
+	RecvTruncated uint64 `json:"recv_truncated"`
+	RecvErrors    uint64 `json:"recv_errors"`
+	SendErrors    uint64 `json:"send_errors"`
+}
+
+// Rejected is the number of packets dropped before the ring saw them
+// because they failed to authenticate or came from an unknown node.
+func (c Counters) Rejected() uint64 {
+	return c.RejectWrongKey + c.RejectMismatch + c.RejectAuth + c.RejectReplay + c.RejectOther + c.UnknownSender
+}
+
+// snapshot is what the loop publishes for Status after every pass.
+type snapshot struct {
+	state     string
+	conf      *localring.Configuration
+	since     time.Time
+	stats     localring.Stats
+	pending   int
+	load      Load
+	loadSent  uint64
+	loadDrops uint64
+}
+
+// updateSnapshot publishes the loop's view for Status.
+func (a *Agent) updateSnapshot(ls *loopState, installed bool) {
+	a.statMu.Lock()
+	defer a.statMu.Unlock()
+	s := &a.snap
+	s.state = a.node.State()
+	if installed {
+		s.conf = ls.conf
+		s.since = time.Now()
+	}
+	s.stats = a.node.Stats()
+	s.pending = a.node.Pending()
+	s.load = ls.load.cfg
+	s.loadSent = ls.loadSubs
+	s.loadDrops = ls.load.dropped
+}
+
+// Status returns the agent's state, ring, members, health and counters.
+func (a *Agent) Status() Status {
+	a.statMu.Lock()
+	snap := a.snap
+	started := a.started
+	a.statMu.Unlock()
+
+	st := Status{
+		Node: a.cfg.Node, Site: a.cfg.Site, Cluster: a.cfg.Cluster, Incarnation: a.self.Inc,
+		State: snap.state, Started: started,
+		Transport: a.transportString(), Security: a.securityString(),
+		Load: snap.load,
+	}
+	inRing := map[string]localring.Member{}
+	if snap.conf != nil {
+		st.Ring, st.RingSince = snap.conf.ID, snap.since
+		for _, m := range snap.conf.Members {
+			inRing[string(m.ID)] = m
+		}
+	}
+	for _, id := range a.cfg.Nodes {
+		ms := MemberStatus{ID: id, Configured: true, Self: id == a.cfg.Node}
+		if m, ok := inRing[id]; ok {
+			ms.InRing, ms.Incarnation = true, m.Inc
+		} else {
+			st.Missing = append(st.Missing, id)
+		}
+		if ms.Self {
+			ms.Incarnation = a.self.Inc
+			ms.Address = a.tr.LocalAddr().String()
+		} else if p := a.byID[localring.NodeID(id)]; p != nil {
+			if ap := p.addr.Load(); ap != nil {
+				ms.Address = ap.String()
+			}
+			if ms.Incarnation == 0 {
+				ms.Incarnation = p.inc.Load()
+			}
+			if ns := p.heard.Load(); ns != 0 {
+				ms.LastHeard = time.Unix(0, ns)
+			}
+		}
+		st.Members = append(st.Members, ms)
+	}
+	for id, m := range inRing {
+		if !slices.Contains(a.cfg.Nodes, id) {
+			st.Members = append(st.Members, MemberStatus{ID: id, Incarnation: m.Inc, InRing: true})
+		}
+	}
+
+	switch {
+	case snap.state != "operational" || snap.conf == nil:
+		st.Health, st.Reason = Down, "not in a ring (state "+snap.state+")"
+		if snap.conf == nil {
+			st.Missing = nil
+		}
+	case len(st.Missing) > 0:
+		st.Health, st.Reason = Degraded, fmt.Sprintf("the ring lacks %d of the %d configured nodes", len(st.Missing), len(a.cfg.Nodes))
+	default:
+		st.Health = Healthy
+	}
+
+	r := snap.stats
+	c := &st.Counters
+	c.PacketsIn, c.PacketsOut, c.Malformed, c.ForeignRing = r.PacketsIn, r.PacketsOut, r.Malformed, r.ForeignRing
+	c.Retransmits, c.RetransmitRequests, c.TokenRetransmits = r.Retransmits, r.RetransmitRequests, r.TokenRetransmits
+	c.TokenLosses, c.Gathers, c.RingsInstalled = r.TokenLosses, r.Gathers, r.RingsInstalled
+	c.MessagesSent, c.MessagesDelivered = r.MessagesSent, r.MessagesDelivered
+	c.Submitted, c.Backpressure = a.n.submitted.Load(), a.n.backpressure.Load()
+	c.LoadSent, c.LoadDropped = snap.loadSent, snap.loadDrops
+	c.Pending, c.Queued = snap.pending, a.queued()
+	c.Evicted = a.n.evicted.Load()
+	ss := a.sealer.Stats()
+	c.Sealed, c.Opened = ss.Sealed, ss.Opened
+	c.RejectWrongKey, c.RejectMismatch, c.RejectAuth, c.RejectReplay = ss.WrongKey, ss.Mismatch, ss.AuthFailed, ss.Replayed
+	c.RejectOther = ss.Truncated + ss.BadVersion
+	c.UnknownSender = a.n.unknownSender.Load()
+	c.RecvTruncated, c.RecvErrors, c.SendErrors = a.n.truncated.Load(), a.n.rxErrors.Load(), a.n.sendErrors.Load()
+	if a.udp != nil {
+		us := a.udp.Stats()
+		c.RecvTruncated += us.RecvTruncated
+		c.RecvErrors += us.RecvErrors
+	}
+	return st
+}
+
+// String formats the status for people, as `atoll status` prints it.
+func (s *Status) String() string {
+	b, _ := json.MarshalIndent(s, "", "  ")
+	return string(b)
+}
+
+func hex32(v uint32) string { return fmt.Sprintf("%08x", v) }
+func hex64(v uint64) string { return fmt.Sprintf("%016x", v) }
+func itoa(v uint64) string  { return strconv.FormatUint(v, 10) }
