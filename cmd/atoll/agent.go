@@ -1,0 +1,150 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+func init() { register(newAgentCmd) }
+
+// defaultDataDir is the agent's data dir when --data-dir is not given, and
+// where status and members look for its admin socket.
+const defaultDataDir = "/var/lib/atoll"
+
+func newAgentCmd() *cobra.Command {
+	var (
+		configPath, node, dataDir, trace, keyFile, adminSocket string
+		preset, logFormat, logLevel                            string
+		insecure                                               bool
+		load                                                   agent.Load
+	)
+	cmd := &cobra.Command{
+		Use:   "agent --config FILE --node ID",
+		Short: "Run the agent: one node of its site's local ring",
+		Long: `Agent runs one node of a site's local ring, as the topology file describes
+it: the node's site, the site's nodes, its bind address template (resolved on
+this host: it must name exactly one address), port, multicast group or
+unicast peers, and the security settings.
+
+Packets are encrypted and authenticated with the cluster key (made once with
+'atoll keygen' and copied to every node), given with --key or as
+security.key_file in the topology file. Security mode none (no protection)
+must be confirmed with --insecure.
+
+The agent keeps its state (incarnation, ring sequence number) in --data-dir,
+which must be its own, and serves 'atoll status' and 'atoll members' on the
+Unix socket admin.sock there. With --trace it appends every configuration
+install, send and delivery to FILE as JSON lines for 'atoll check'.
+
+On SIGTERM or SIGINT it stops accepting messages, lets its queue drain for
+up to a second, and exits with status 0. It exits with status 1 when it
+cannot start: the message says what to fix.`,
+		Example: `  atoll agent --config /etc/atoll/atoll.yaml --node fra-1 --key /etc/atoll/atoll.key
+  atoll agent --config lab.yaml --node lab-2 --data-dir /tmp/lab-2 --trace /tmp/lab-2.trace`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			f, err := topology.Load(configPath)
+			if err != nil {
+				var list topology.ErrorList
+				if !errors.As(err, &list) || f == nil || len(f.Check()) > 0 {
+					printMistakes(cmd.ErrOrStderr(), err)
+					return fmt.Errorf("agent: cannot start with topology file %s: fix its mistakes first", configPath)
+				}
+				// Only the planner's rejections (budgets, links): they do
+				// not concern a site's local ring.
+				log.Warn("the topology file's plan has rejections; run `atoll plan` for them", "file", configPath, "rejections", len(list))
+			}
+			p, err := agent.ParsePreset(preset)
+			if err != nil {
+				return err
+			}
+			cfg, err := agent.FromTopology(f, node, p)
+			if err != nil {
+				return err
+			}
+			cfg.DataDir, cfg.TracePath, cfg.Logger, cfg.Load = dataDir, trace, log, load
+			if adminSocket != "" {
+				cfg.AdminSocket = adminSocket
+			}
+			if keyFile != "" {
+				cfg.Security.KeyFile = keyFile
+			}
+			cfg.Security.Insecure = insecure
+			if insecure && cfg.Security.Mode != seal.ModeNone {
+				log.Warn("--insecure has no effect: the topology file asks for security mode " + cfg.Security.Mode.String())
+			}
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			a, err := agent.New(cfg)
+			if err != nil {
+				return err
+			}
+			return a.Run(ctx)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&configPath, "config", "c", "", "the topology file (`FILE`)")
+	fl.StringVar(&node, "node", "", "this node's id in the topology file")
+	fl.StringVar(&dataDir, "data-dir", defaultDataDir, "the agent's own directory for its state and admin socket")
+	fl.StringVar(&trace, "trace", "", "append every install, send and delivery to `FILE` (EVS trace, JSON lines)")
+	fl.StringVar(&keyFile, "key", "", "the cluster key `FILE` (overrides security.key_file of the topology file)")
+	fl.StringVar(&adminSocket, "admin-socket", "", "the admin API's Unix socket (default DATA-DIR/admin.sock; - for none)")
+	fl.BoolVar(&insecure, "insecure", false, "confirm security mode none: packets travel unauthenticated and in the clear")
+	fl.StringVar(&preset, "ring-preset", "auto", "ring timings: lan (token timeout 200ms), cloud (1s), or auto (lan for multicast sites, cloud for unicast)")
+	fl.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	// The load generator, for tests and benchmarks.
+	fl.Float64Var(&load.Rate, "load-rate", 0, "submit this many messages per second (testing)")
+	fl.IntVar(&load.Size, "load-size", agent.DefaultLoadSize, "size of the load generator's messages in bytes (testing)")
+	fl.StringVar(&load.Svc, "load-svc", "agreed", "service level of the load generator's messages (testing)")
+	for _, h := range []string{"load-rate", "load-size", "load-svc"} {
+		fl.MarkHidden(h)
+	}
+	cmd.MarkFlagRequired("config")
+	cmd.MarkFlagRequired("node")
+	return cmd
+}
+
+// newLogger returns the agent's logger on w.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("agent: --log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("agent: --log-format %q: use text or json", format)
+}
+
+// adminClient returns the admin API client for the --data-dir and
+// --admin-socket flags of status and members.
+func adminClient(dataDir, socket string) *agent.Client {
+	if socket == "" {
+		socket = dataDir + "/" + agent.AdminSocketName
+	}
+	return agent.NewClient(socket)
+}
+
+// unreachable is the exit of status and members when no agent answers.
+func unreachable(err error) error { return &exitError{code: int(agent.Down), err: err} }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atoll-gcs/atoll/agent"
+)
+
+func init() { register(newMembersCmd) }
+
+func newMembersCmd() *cobra.Command {
+	var dataDir, socket, output string
+	cmd := &cobra.Command{
+		Use:   "members [--data-dir DIR | --admin-socket PATH] [-o text|json]",
+		Short: "List the site's nodes as the local agent sees them",
+		Long: `Members asks the agent running with --data-dir for the nodes of its site and
+prints one line per node: whether it is in the agent's ring, its incarnation,
+the address its packets come from, and when it was last heard.
+
+Exit status as for 'atoll status': 0 healthy, 1 degraded, 2 not in a ring or
+no agent answers.`,
+		Example: `  atoll members
+  atoll members --data-dir /tmp/lab-2 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("members: --output %q: use text or json", output)
+			}
+			m, err := adminClient(dataDir, socket).Members(cmd.Context())
+			if err != nil {
+				return unreachable(err)
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(m); err != nil {
+					return err
+				}
+			} else {
+				writeMembers(w, m, time.Now())
+			}
+			if m.Health != agent.Healthy {
+				return &exitError{code: int(m.Health)}
+			}
+			return nil
+		},
+	}
+	addAdminFlags(cmd, &dataDir, &socket, &output)
+	return cmd
+}
+
+func writeMembers(w io.Writer, m *agent.MembersReply, now time.Time) {
+	ring := m.Ring
+	if ring == "" {
+		ring = "none"
+	}
+	fmt.Fprintf(w, "ring %s (%s), seen from %s\n", ring, m.Health, m.Node)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tIN RING\tINCARNATION\tADDRESS\tLAST HEARD")
+	for _, ms := range m.Members {
+		in := "no"
+		if ms.InRing {
+			in = "yes"
+		}
+		if !ms.Configured {
+			in += " (not in the topology file)"
+		}
+		heard := "never"
+		switch {
+		case ms.Self:
+			heard = "self"
+		case !ms.LastHeard.IsZero():
+			heard = now.Sub(ms.LastHeard).Round(time.Millisecond).String() + " ago"
+		}
+		inc, addr := "-", ms.Address
+		if ms.Incarnation != 0 {
+			inc = fmt.Sprint(ms.Incarnation)
+		}
+		if addr == "" {
+			addr = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ms.ID, in, inc, addr, heard)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atoll-gcs/atoll/agent"
+)
+
+func init() { register(newStatusCmd) }
+
+func newStatusCmd() *cobra.Command {
+	var dataDir, socket, output string
+	cmd := &cobra.Command{
+		Use:   "status [--data-dir DIR | --admin-socket PATH] [-o text|json]",
+		Short: "Show the local agent's ring, members and health",
+		Long: `Status asks the agent running with --data-dir (through the Unix socket
+admin.sock there, or --admin-socket) for its state and prints it: health,
+protocol state, the installed ring and since when, the configured nodes
+missing from it, transport, security and counters.
+
+Exit status: 0 healthy (operational in a ring with every node the topology
+file puts in the site), 1 degraded (in a ring that lacks some of them),
+2 not in a ring, or no agent answers.`,
+		Example: `  atoll status
+  atoll status --data-dir /tmp/lab-2 -o json | jq .counters`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("status: --output %q: use text or json", output)
+			}
+			st, err := adminClient(dataDir, socket).Status(cmd.Context())
+			if err != nil {
+				return unreachable(err)
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(st); err != nil {
+					return err
+				}
+			} else {
+				writeStatus(w, st, time.Now())
+			}
+			if st.Health != agent.Healthy {
+				return &exitError{code: int(st.Health)}
+			}
+			return nil
+		},
+	}
+	addAdminFlags(cmd, &dataDir, &socket, &output)
+	return cmd
+}
+
+func addAdminFlags(cmd *cobra.Command, dataDir, socket, output *string) {
+	fl := cmd.Flags()
+	fl.StringVar(dataDir, "data-dir", defaultDataDir, "the agent's data dir")
+	fl.StringVar(socket, "admin-socket", "", "the agent's admin socket (default DATA-DIR/admin.sock)")
+	fl.StringVarP(output, "output", "o", "text", "output format: text or json")
+}
+
+func writeStatus(w io.Writer, st *agent.Status, now time.Time) {
+	fmt.Fprintf(w, "node       %s (site %s, cluster %s, incarnation %d)\n", st.Node, st.Site, st.Cluster, st.Incarnation)
+	health := st.Health.String()
+	if st.Reason != "" {
+		health += ": " + st.Reason
+	}
+	fmt.Fprintf(w, "health     %s\n", health)
+	fmt.Fprintf(w, "state      %s\n", st.State)
+	if st.Ring != "" {
+		fmt.Fprintf(w, "ring       %s, formed %s ago\n", st.Ring, now.Sub(st.RingSince).Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(w, "ring       none yet\n")
+	}
+	var in []string
+	configured := 0
+	for _, m := range st.Members {
+		if m.InRing {
+			in = append(in, m.ID)
+		}
+		if m.Configured {
+			configured++
+		}
+	}
+	fmt.Fprintf(w, "members    %d of %d configured: %s\n", len(in), configured, strings.Join(in, " "))
+	if len(st.Missing) > 0 {
+		fmt.Fprintf(w, "missing    %s\n", strings.Join(st.Missing, " "))
+	}
+	fmt.Fprintf(w, "transport  %s\n", st.Transport)
+	fmt.Fprintf(w, "security   %s\n", st.Security)
+	c := &st.Counters
+	fmt.Fprintf(w, "messages   %d sent, %d delivered, %d waiting to be sent\n", c.MessagesSent, c.MessagesDelivered, c.Pending+c.Queued)
+	fmt.Fprintf(w, "packets    %d in, %d out, %d retransmitted\n", c.PacketsIn, c.PacketsOut, c.Retransmits)
+	fmt.Fprintf(w, "rejected   %d (wrong key %d, other settings %d, failed authentication %d, replays %d, unknown nodes %d)\n",
+		c.Rejected(), c.RejectWrongKey, c.RejectMismatch, c.RejectAuth, c.RejectReplay, c.UnknownSender)
+	fmt.Fprintf(w, "membership %d rings installed, %d token losses\n", c.RingsInstalled, c.TokenLosses)
+	if !st.Started.IsZero() {
+		fmt.Fprintf(w, "up         %s\n", now.Sub(st.Started).Round(time.Second))
+	}
+}
