@@ -396,6 +396,12 @@ func (n *Node) send(to NodeID, b []byte) {
 
 func (n *Node) onMcast(m *mcast) {
 	switch {
+	case m.ring == n.reg.id && (n.state == stateCommit || n.state == stateRecovery):
+		// This node reported what it holds of its old ring in the commit
+		// token; the members that move on with it must end up holding the
+		// same packets, so late copies arrive only through recovery.
+		n.stats.ForeignRing++
+		return
 	case m.ring == n.reg.id:
 		n.receive(n.reg, m)
 		if n.state == stateOperational {
