@@ -282,3 +282,32 @@ func TestLateOldRingPacketAfterCommit(t *testing.T) {
 		t.Fatalf("a and b did not form a ring: %+v", conf)
 	}
 }
+
+// TestPacking: many small messages travel in few packets.
+func TestPacking(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	b := nodes[1]
+	for i := 0; i < 100; i++ {
+		if _, err := b.Submit(now, Agreed, []byte("small message")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := b.Stats().PacketsOut
+	delivered := 0
+	pumpEvents(t, nodes, now, 50*time.Millisecond, func(n *Node, e Event) {
+		if e.Kind == EventDeliver && n == nodes[2] {
+			delivered++
+		}
+	})
+	if delivered != 100 {
+		t.Fatalf("c delivered %d of 100 messages", delivered)
+	}
+	// b sends the messages plus a token per rotation; without packing it
+	// would need 100 message packets.
+	if sent := b.Stats().PacketsOut - before; sent > 60 {
+		t.Fatalf("b sent %d packets for 100 small messages", sent)
+	}
+	if msgs := b.Stats().MessagesSent; msgs != 100 {
+		t.Fatalf("MessagesSent = %d", msgs)
+	}
+}
