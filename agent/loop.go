@@ -19,6 +19,13 @@ import (
 // the loop is behind.
 const rxBatches = 4
 
+// closedTimeChan is a closed channel, for a select that must not wait.
+var closedTimeChan = func() chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}()
+
 // rxBatchLen is the number of datagrams of one ReadBatch.
 const rxBatchLen = 64
 
@@ -48,6 +55,12 @@ type loopState struct {
 	inFlight int                      // own messages sent but not yet delivered back
 	sealBuf  []byte
 	loadSubs uint64 // messages the load generator submitted
+
+	// loopback holds the packets the core addressed to this node itself
+	// (the token and commit token of a ring of one): the transport never
+	// delivers a node's own packets, so the loop feeds them back at the
+	// next pass.
+	loopback [][]byte
 
 	traceFailed bool // the trace write error was logged
 }
@@ -91,10 +104,14 @@ func (a *Agent) loop(ctx context.Context) error {
 		}
 
 		var batch *rxBatch
+		var tick <-chan time.Time = ls.timer.C
+		if len(ls.loopback) > 0 {
+			tick = closedTimeChan // do not wait: the core has input
+		}
 		select {
 		case batch = <-a.rx:
 		case <-a.wake:
-		case <-ls.timer.C:
+		case <-tick:
 		case <-ctxDone:
 			ctxDone = nil
 			a.mu.Lock()
@@ -106,6 +123,13 @@ func (a *Agent) loop(ctx context.Context) error {
 		}
 		ls.now = time.Now() // the one clock reading of this pass
 
+		for len(ls.loopback) > 0 {
+			p := ls.loopback[0]
+			ls.loopback = ls.loopback[1:]
+			if err := a.node.Step(ls.now, p); err != nil {
+				a.log.Error("the ring core refused its own packet", "err", err)
+			}
+		}
 		if batch != nil {
 			for _, p := range batch.pkts {
 				if err := a.node.Step(ls.now, p); err != nil {
@@ -203,6 +227,10 @@ func (a *Agent) output(ls *loopState) {
 		}
 	}
 	for _, p := range rd.Packets {
+		if p.To == a.self.ID {
+			ls.loopback = append(ls.loopback, p.Data)
+			continue
+		}
 		pkt := a.sealer.Seal(ls.sealBuf[:0], p.Data)
 		var err error
 		if p.To == "" {

@@ -227,11 +227,42 @@ func (tb *Testbed) cleanup() {
 		for _, nd := range tb.nodes {
 			tb.t.Logf("---- log of %s (last 40 lines) ----\n%s", nd.ID, tail(nd.Log, 40))
 		}
+		// ATOLL_NETNS_KEEP=DIR keeps the logs, traces and topology file of
+		// failed tests in DIR/<test>.
+		if keep := os.Getenv("ATOLL_NETNS_KEEP"); keep != "" {
+			dst := filepath.Join(keep, strings.ReplaceAll(tb.t.Name(), "/", "_"))
+			if err := keepFiles(tb.dir, dst); err != nil {
+				tb.t.Logf("keep the test's files: %v", err)
+			} else {
+				tb.t.Logf("logs and traces kept in %s", dst)
+			}
+		}
 	}
 	for _, nd := range tb.nodes {
 		exec.Command("ip", "netns", "del", nd.NS).Run()
 	}
 	exec.Command("ip", "netns", "del", tb.hub).Run()
+}
+
+// keepFiles copies the logs, traces and topology file of dir to dst.
+func keepFiles(dir, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		if ext := filepath.Ext(f); ext != ".log" && ext != ".trace" && ext != ".yaml" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func tail(path string, n int) string {
@@ -409,7 +440,7 @@ func (nd *Node) Uncut() { nd.tb.ip(nd.tb.hub, "link", "set", nd.Port, "up") }
 func (tb *Testbed) Partition(groups ...[]string) {
 	tb.t.Helper()
 	cmds := []string{
-		"table bridge atoll { chain forward { type filter hook forward priority 0; policy accept; } }",
+		"table bridge atoll { chain forward { type filter hook forward priority 0; policy accept; }; }",
 		"flush chain bridge atoll forward",
 	}
 	for i, a := range groups {
@@ -438,7 +469,7 @@ func (tb *Testbed) DropFrom(to, from string) {
 	tb.t.Helper()
 	ns := tb.Node(to).NS
 	tb.nftIn(ns,
-		"table inet atoll { chain input { type filter hook input priority 0; policy accept; } }",
+		"table inet atoll { chain input { type filter hook input priority 0; policy accept; }; }",
 		fmt.Sprintf("add rule inet atoll input ip saddr %s drop", tb.Node(from).Addr))
 	tb.nft[ns] = true
 }

@@ -1,6 +1,8 @@
 package netns
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,3 +40,153 @@ func steady(t *testing.T, n int, tr Transport, d time.Duration) {
 func TestSteady3Multicast(t *testing.T) { steady(t, 3, Multicast, 3*time.Second) }
 
 func TestSteady5Unicast(t *testing.T) { steady(t, 5, Unicast, 3*time.Second) }
+
+// TestKillOne kills a node with SIGKILL under load: the survivors must
+// re-form without it within the token timeout plus the consensus timeout
+// (plus scheduling slack), and the node, restarted, must join again.
+func TestKillOne(t *testing.T) {
+	tb := NewTestbed(t, 3, Multicast)
+	tb.StartAll()
+	tb.WaitRing(formTimeout, all3)
+	time.Sleep(time.Second)
+	killedAt := tb.Node("n2").Kill()
+	st := tb.WaitRing(formTimeout, []string{"n1", "n3"})
+	bound := tokenTimeout + consensusTimeout + 50*time.Millisecond
+	for _, id := range []string{"n1", "n3"} {
+		took := st[id].RingSince.Sub(killedAt)
+		t.Logf("failover after kill -9 of n2: %s installed %s %v after the kill (target: token timeout + consensus timeout + 50ms = %v)", id, st[id].Ring, took.Round(time.Millisecond), bound)
+		if took > 5*time.Second {
+			t.Errorf("%s took %v to exclude a killed node", id, took)
+		}
+		if st[id].Health.String() != "degraded" {
+			t.Errorf("%s health %v without n2, want degraded", id, st[id].Health)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	tb.Node("n2").Start()
+	tb.WaitRing(formTimeout, all3)
+	time.Sleep(500 * time.Millisecond)
+	tb.Finish(true)
+}
+
+// TestPause stops a node (SIGSTOP) for longer than the token timeout: the
+// others exclude it; resumed, it finds itself alone and merges back.
+func TestPause(t *testing.T) {
+	tb := NewTestbed(t, 3, Multicast)
+	tb.StartAll()
+	tb.WaitRing(formTimeout, all3)
+	time.Sleep(500 * time.Millisecond)
+	n3 := tb.Node("n3")
+	n3.Pause()
+	tb.WaitRing(formTimeout, []string{"n1", "n2"})
+	time.Sleep(500 * time.Millisecond)
+	n3.Resume()
+	tb.WaitRing(formTimeout, all3)
+	time.Sleep(500 * time.Millisecond)
+	tb.Finish(true)
+}
+
+// TestPartition splits five nodes 2|3 under load, lets each side form its
+// own ring and carry on, then heals the network: the sides merge.
+func TestPartition(t *testing.T) {
+	tb := NewTestbed(t, 5, Multicast)
+	tb.StartAll()
+	tb.WaitRing(formTimeout, all5)
+	time.Sleep(500 * time.Millisecond)
+	a, b := []string{"n1", "n2"}, []string{"n3", "n4", "n5"}
+	tb.Partition(a, b)
+	tb.WaitRing(formTimeout, a, b)
+	time.Sleep(time.Second)
+	tb.Heal()
+	tb.WaitRing(formTimeout, all5)
+	time.Sleep(500 * time.Millisecond)
+	tb.Finish(true)
+}
+
+// TestLinkCut takes one node's link down and up again.
+func TestLinkCut(t *testing.T) {
+	tb := NewTestbed(t, 3, Multicast)
+	tb.StartAll()
+	tb.WaitRing(formTimeout, all3)
+	time.Sleep(500 * time.Millisecond)
+	n1 := tb.Node("n1")
+	n1.Cut()
+	tb.WaitRing(formTimeout, []string{"n1"}, []string{"n2", "n3"})
+	time.Sleep(500 * time.Millisecond)
+	n1.Uncut()
+	tb.WaitRing(formTimeout, all3)
+	time.Sleep(500 * time.Millisecond)
+	tb.Finish(true)
+}
+
+// TestOneWay drops one direction only (n1 stops hearing n2, n2 still hears
+// n1) for a while: the ring must stay safe, and heal once the link does.
+func TestOneWay(t *testing.T) {
+	tb := NewTestbed(t, 3, Multicast)
+	tb.StartAll()
+	tb.WaitRing(formTimeout, all3)
+	time.Sleep(500 * time.Millisecond)
+	tb.DropFrom("n1", "n2")
+	time.Sleep(2 * time.Second)
+	tb.Heal()
+	tb.WaitRing(formTimeout, all3)
+	time.Sleep(500 * time.Millisecond)
+	tb.Finish(true)
+}
+
+// TestRollingRestart restarts every node in turn under load, each
+// gracefully, waiting for the full ring in between.
+func TestRollingRestart(t *testing.T) {
+	tb := NewTestbed(t, 3, Multicast)
+	tb.StartAll()
+	tb.WaitRing(formTimeout, all3)
+	for _, nd := range tb.Nodes() {
+		time.Sleep(300 * time.Millisecond)
+		old := nd.Inc
+		nd.Restart()
+		if nd.Inc <= old {
+			t.Errorf("%s restarted with incarnation %d, not above %d", nd.ID, nd.Inc, old)
+		}
+		tb.WaitRing(formTimeout, all3)
+	}
+	time.Sleep(500 * time.Millisecond)
+	tb.Finish(true)
+}
+
+// TestWrongKey starts a fourth node with another key file: it must never
+// be admitted, and the others must count its packets as rejected.
+func TestWrongKey(t *testing.T) {
+	tb := NewTestbed(t, 4, Multicast)
+	bad := tb.Node("n4")
+	bad.Key = tb.badKey
+	good := []string{"n1", "n2", "n3"}
+	for _, nd := range tb.Nodes(good...) {
+		nd.Start()
+	}
+	tb.WaitRing(formTimeout, good)
+	bad.Start()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		st := tb.WaitRing(formTimeout, good, []string{"n4"})
+		for _, id := range good {
+			if h := st[id].Health.String(); h != "degraded" {
+				t.Fatalf("%s is %s; with n4 configured but refused it must be degraded", id, h)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	st := tb.WaitRing(formTimeout, good)
+	for _, id := range good {
+		c := st[id].Counters
+		if c.RejectWrongKey == 0 {
+			t.Errorf("%s counted no packets with the wrong key", id)
+		}
+		t.Logf("%s rejected %d packets with the wrong key", id, c.RejectWrongKey)
+	}
+	if b, err := os.ReadFile(tb.Node("n1").Log); err == nil && !strings.Contains(string(b), "another key") {
+		t.Errorf("n1 did not log the key mismatch:\n%s", b)
+	}
+	// n4 stays out: the liveness check is over the good nodes only.
+	bad.Stop()
+	tb.Finish(true)
+}
