@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -94,7 +95,7 @@ func (c *cluster) config(id string) Config {
 		Security:     Security{Key: c.key},
 		DataDir:      filepath.Join(c.dir, id),
 		TracePath:    filepath.Join(c.dir, id+".trace"),
-		Logger:       slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:       slogTo(c.logs),
 		DrainTimeout: 500 * time.Millisecond,
 	}
 }
@@ -274,6 +275,10 @@ func TestRingFormsAndDelivers(t *testing.T) {
 	}
 	c.check(false)
 	waitGoroutines(t, before)
+}
+
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // waitGoroutines fails when goroutines started by the test outlive it.

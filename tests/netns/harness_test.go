@@ -515,10 +515,12 @@ func (tb *Testbed) SetLoad(l agent.Load) {
 // whose members are exactly that group, and returns each node's status.
 func (tb *Testbed) WaitRing(timeout time.Duration, groups ...[]string) map[string]*agent.Status {
 	tb.t.Helper()
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	for {
 		got, why := tb.ringsAre(groups)
 		if why == "" {
+			tb.t.Logf("rings %v formed after %v", groups, time.Since(start).Round(time.Millisecond))
 			return got
 		}
 		if time.Now().After(deadline) {

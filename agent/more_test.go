@@ -1,0 +1,340 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// TestAlone: a node whose peers are gone forms a ring of itself (the core
+// sends its token to itself, which the agent must loop back) and reports
+// itself degraded; a site of one node is healthy alone.
+func TestAlone(t *testing.T) {
+	c := newCluster(t, 2)
+	c.start("n1", nil)
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	c.stop("n2")
+	c.waitRing([]string{"n1"}, 5*time.Second)
+	if st := c.agents["n1"].a.Status(); st.Health != Degraded || !slicesEqual(st.Missing, []string{"n2"}) {
+		t.Errorf("n1 alone: health %v, missing %v; want degraded, [n2]", st.Health, st.Missing)
+	}
+	c.stopAll()
+	c.check(false)
+
+	solo := newCluster(t, 1)
+	solo.start("n1", nil)
+	solo.waitRing([]string{"n1"}, 5*time.Second)
+	if st := solo.agents["n1"].a.Status(); st.Health != Healthy {
+		t.Errorf("single-node site: health %v, want healthy", st.Health)
+	}
+}
+
+func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
+
+// TestWrongKey: a node with another key never joins; the others count and
+// log its packets.
+func TestWrongKey(t *testing.T) {
+	c := newCluster(t, 3)
+	c.start("n1", nil)
+	c.start("n2", nil)
+	c.start("n3", func(cfg *Config) { cfg.Security.Key = seal.GenerateKey() })
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	c.waitRing([]string{"n3"}, 5*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	c.waitRing([]string{"n1", "n2"}, time.Second)
+	for _, id := range []string{"n1", "n2"} {
+		st := c.agents[id].a.Status()
+		if st.Counters.RejectWrongKey == 0 {
+			t.Errorf("%s counted no wrong-key packets", id)
+		}
+		if st.Health != Degraded {
+			t.Errorf("%s: health %v, want degraded (n3 is configured but refused)", id, st.Health)
+		}
+	}
+	if logs := c.logs.String(); !strings.Contains(logs, "another key") || !strings.Contains(logs, "copy the same key file") {
+		t.Errorf("no key mismatch line in the log:\n%s", logs)
+	}
+}
+
+// TestAdminAPI exercises the admin socket: status, members, metrics and
+// the load generator.
+func TestAdminAPI(t *testing.T) {
+	c := newCluster(t, 2)
+	a := c.start("n1", nil)
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	sub := a.Subscribe(1 << 16)
+	defer sub.Close()
+
+	cl := NewClient(filepath.Join(c.dir, "n1", AdminSocketName))
+	ctx := context.Background()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Node != "n1" || st.Health != Healthy || st.State != "operational" || st.Ring == "" || st.RingSince.IsZero() {
+		t.Errorf("status: %s", st)
+	}
+	m, err := cl.Members(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Members) != 2 || !m.Members[0].Self || !m.Members[1].InRing || m.Members[1].Address != c.addr("n2").String() || m.Members[1].LastHeard.IsZero() {
+		t.Errorf("members: %+v", m)
+	}
+	if err := cl.SetLoad(ctx, Load{Rate: 500, Size: 100, Svc: "safe"}); err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	timeout := time.After(5 * time.Second)
+	for delivered < 50 {
+		select {
+		case e := <-sub.C:
+			if e.Kind == localring.EventDeliver {
+				if e.Msg.Svc != localring.Safe || len(e.Msg.Payload) != 100 {
+					t.Fatalf("load message: %v, %d bytes", e.Msg.Svc, len(e.Msg.Payload))
+				}
+				delivered++
+			}
+		case <-timeout:
+			t.Fatalf("the load generator delivered %d messages in 5s", delivered)
+		}
+	}
+	if err := cl.SetLoad(ctx, Load{Rate: -1}); err == nil {
+		t.Error("a negative load rate was accepted")
+	}
+	if err := cl.SetLoad(ctx, Load{}); err != nil {
+		t.Fatal(err)
+	}
+	text, err := cl.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"atoll_health 0\n", "atoll_ring_members 2\n", "# TYPE atoll_messages_delivered_total counter", `atoll_packets_rejected_total{reason="wrong-key"} 0`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q:\n%s", want, text)
+		}
+	}
+	c.stopAll()
+	var ue *UnreachableError
+	if _, err := cl.Status(ctx); !errors.As(err, &ue) {
+		t.Errorf("status of a stopped agent: %v, want UnreachableError", err)
+	}
+	c.check(false)
+}
+
+// TestRestart: a restarted node gets a higher incarnation and keeps its
+// ring sequence number; a data dir serves one agent at a time.
+func TestRestart(t *testing.T) {
+	c := newCluster(t, 2)
+	a1 := c.start("n1", nil)
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+
+	f, _ := c.net.Listen(netip.MustParseAddrPort("10.0.0.9:5405"))
+	cfg := c.config("n1")
+	cfg.Network = f
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "in use by process") {
+		t.Errorf("a second agent on n1's data dir: %v, want an in-use error", err)
+	}
+
+	inc := a1.Self().Inc
+	c.stop("n1")
+	st, err := readState(filepath.Join(c.dir, "n1"))
+	if err != nil || st.Incarnation != inc || st.RingSeq == 0 || st.Node != "n1" {
+		t.Fatalf("state after stop: %+v, %v", st, err)
+	}
+	a2 := c.start("n1", nil)
+	if a2.Self().Inc <= inc {
+		t.Errorf("incarnation after restart %d, want above %d", a2.Self().Inc, inc)
+	}
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	if logs := c.logs.String(); !strings.Contains(logs, `msg="member restarted" node=n2 member=n1`) {
+		t.Errorf("n2 did not log n1's restart")
+	}
+	c.stopAll()
+	c.check(false)
+
+	cfg = c.config("n2")
+	cfg.Node = "n1"
+	cfg.DataDir = filepath.Join(c.dir, "n2")
+	cfg.Network, _ = c.net.Listen(netip.MustParseAddrPort("10.0.0.8:5405"))
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), `belongs to node "n2"`) {
+		t.Errorf("n1 on n2's data dir: %v", err)
+	}
+}
+
+// TestSlowSubscriber: a subscriber that does not read is evicted; the ring
+// goes on.
+func TestSlowSubscriber(t *testing.T) {
+	c := newCluster(t, 2)
+	a := c.start("n1", nil)
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	slow := a.Subscribe(4)
+	for i := 0; i < 20; i++ {
+		if err := a.Submit(localring.Agreed, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for slow.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !errors.Is(slow.Err(), ErrSlowSubscriber) {
+		t.Fatalf("slow subscriber: %v, want ErrSlowSubscriber", slow.Err())
+	}
+	for range slow.C {
+	}
+	if st := a.Status(); st.Counters.Evicted != 1 || st.Health != Healthy {
+		t.Errorf("after the eviction: %d evicted, health %v", st.Counters.Evicted, st.Health)
+	}
+}
+
+// TestUDP runs three agents over the real UDP unicast transport on
+// loopback.
+func TestUDP(t *testing.T) {
+	c := newCluster(t, 3)
+	var trs []*transport.UDP
+	var peers []netip.AddrPort
+	for range c.ids {
+		u, _, err := transport.Listen(transport.Config{
+			Bind:  netip.MustParseAddrPort("127.0.0.1:0"),
+			Peers: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}, // replaced below
+		})
+		if err != nil {
+			t.Skipf("no UDP on loopback: %v", err)
+		}
+		trs = append(trs, u)
+		peers = append(peers, u.LocalAddr())
+	}
+	for i, id := range c.ids {
+		trs[i].SetPeers(peers)
+		c.start(id, func(cfg *Config) {
+			cfg.Network.Close() // the fake one
+			cfg.Network = trs[i]
+			cfg.Security.Mode, cfg.Security.Suite = seal.ModeAuth, seal.ChaCha20Poly1305
+		})
+	}
+	c.waitRing(c.ids, 5*time.Second)
+	for _, id := range c.ids {
+		if err := c.agents[id].a.SetLoad(Load{Rate: 200, Size: 2000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	for _, id := range c.ids {
+		c.agents[id].a.SetLoad(Load{})
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, id := range c.ids {
+		st := c.agents[id].a.Status()
+		if st.Counters.MessagesDelivered < 300 || st.Counters.Opened == 0 {
+			t.Errorf("%s: %d delivered, %d opened", id, st.Counters.MessagesDelivered, st.Counters.Opened)
+		}
+	}
+	c.check(true)
+	c.stopAll()
+	c.check(false)
+}
+
+// TestConfig checks the errors an operator sees for a bad configuration.
+func TestConfig(t *testing.T) {
+	dir := t.TempDir()
+	base := func() Config {
+		return Config{Node: "n1", Cluster: "c", Site: "s", Nodes: []string{"n1"}, DataDir: dir, Security: Security{Key: seal.GenerateKey()}}
+	}
+	for _, tc := range []struct {
+		edit func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Security = Security{Mode: seal.ModeNone} }, "confirm it with --insecure"},
+		{func(c *Config) { c.Security = Security{} }, "atoll keygen"},
+		{func(c *Config) { c.Nodes = []string{"n2"} }, `node "n1" is not among the site's nodes`},
+		{func(c *Config) { c.DataDir = "" }, "--data-dir"},
+		{func(c *Config) { c.AdminSocket = strings.Repeat("x", 200) }, "longer than"},
+		{func(c *Config) { c.Security.KeyFile, c.Security.Key = filepath.Join(dir, "nokey"), seal.Key{} }, "nokey"},
+	} {
+		cfg := base()
+		tc.edit(&cfg)
+		cfg.Network, _ = (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort("10.0.0.1:1"))
+		a, err := New(cfg)
+		if err == nil {
+			a.Close()
+			t.Errorf("no error, want %q", tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %q does not mention %q", err, tc.want)
+		}
+	}
+	// ModeNone with Insecure works and warns.
+	var logs syncBuffer
+	cfg := base()
+	cfg.Security = Security{Mode: seal.ModeNone, Insecure: true}
+	cfg.Logger = slogTo(&logs)
+	cfg.Network, _ = (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort("10.0.0.1:1"))
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("mode none without a warning: %s", logs.String())
+	}
+}
+
+// TestFromTopology reads the single-site part of a topology file.
+func TestFromTopology(t *testing.T) {
+	src := `version: 1
+cluster: lab
+security: {mode: auth, cipher: chacha20-poly1305, key_file: /etc/atoll/atoll.key, key_epoch: 3}
+sites:
+  - name: a
+    bind: 127.0.0.1
+    multicast: 239.192.10.1
+    port: 6000
+    nodes: [{id: a-1}, {id: a-2, port: 6001}]
+  - name: b
+    bind: 127.0.0.1
+    unicast: [127.0.0.1, "10.0.0.2:7000"]
+    nodes: [{id: b-1}]
+`
+	f, err := topology.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromTopology(f, "a-2", PresetAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cluster != "lab" || c.Site != "a" || !slicesEqual(c.Nodes, []string{"a-1", "a-2"}) ||
+		c.Transport.Bind.String() != "127.0.0.1:6001" || c.Transport.Group.String() != "239.192.10.1:6000" ||
+		c.Ring.TokenTimeout != 200*time.Millisecond || c.Security.Mode != seal.ModeAuth ||
+		c.Security.Suite != seal.ChaCha20Poly1305 || c.Security.KeyFile != "/etc/atoll/atoll.key" || c.Security.Epoch != 3 {
+		t.Errorf("a-2: %+v", c)
+	}
+	c, err = FromTopology(f, "b-1", PresetAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Transport.Peers) != 2 || c.Transport.Peers[0].String() != "127.0.0.1:5405" || c.Transport.Peers[1].String() != "10.0.0.2:7000" || c.Ring.TokenTimeout != time.Second {
+		t.Errorf("b-1: %+v", c)
+	}
+	if c2, _ := FromTopology(f, "b-1", PresetLAN); c2.configHash() == c.configHash() {
+		t.Error("the lan and cloud presets hash alike")
+	}
+	if _, err := FromTopology(f, "c-1", PresetAuto); err == nil || !strings.Contains(err.Error(), "a-1, a-2, b-1") {
+		t.Errorf("unknown node: %v", err)
+	}
+}

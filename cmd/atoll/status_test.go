@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
+)
+
+// startAgents runs agents n1..nN of a site that configures the first
+// `configured` of them, over a fake network; it returns their data dirs.
+func startAgents(t *testing.T, running, configured int) []string {
+	t.Helper()
+	dir := t.TempDir()
+	key := seal.GenerateKey()
+	netw := &transport.FakeNetwork{}
+	var ids, dirs []string
+	for i := 1; i <= configured; i++ {
+		ids = append(ids, "n"+string(rune('0'+i)))
+	}
+	for i := 0; i < running; i++ {
+		f, err := netw.Listen(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 5405))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := filepath.Join(dir, ids[i])
+		a, err := agent.New(agent.Config{
+			Node: ids[i], Cluster: "c", Site: "lab", Nodes: ids, Network: f,
+			Ring: localring.DefaultLAN(""), Security: agent.Security{Key: key}, DataDir: d,
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			<-done
+		})
+		dirs = append(dirs, d)
+	}
+	// Wait for one ring of the running agents.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := agent.NewClient(filepath.Join(dirs[0], agent.AdminSocketName)).Status(context.Background())
+		if err == nil && st.State == "operational" && len(st.Members)-len(st.Missing) == running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ring of %d: %v %v", running, st, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return dirs
+}
+
+func TestStatusHealthy(t *testing.T) {
+	dirs := startAgents(t, 2, 2)
+	var out, errb bytes.Buffer
+	if code := Run([]string{"status", "--data-dir", dirs[0]}, &out, &errb); code != 0 {
+		t.Fatalf("status: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"health     healthy", "state      operational", "members    2 of 2 configured: n1 n2", "security   encrypt aes-256-gcm"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := Run([]string{"members", "--data-dir", dirs[1], "-o", "json"}, &out, &errb); code != 0 {
+		t.Fatalf("members: exit %d\n%s", code, errb.String())
+	}
+	var m agent.MembersReply
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil || len(m.Members) != 2 || m.Node != "n2" || !m.Members[0].InRing {
+		t.Errorf("members -o json: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if code := Run([]string{"members", "--admin-socket", filepath.Join(dirs[0], "admin.sock")}, &out, &errb); code != 0 || !strings.Contains(out.String(), "NODE  IN RING") {
+		t.Errorf("members: exit %d\n%s", code, out.String())
+	}
+}
+
+func TestStatusDegraded(t *testing.T) {
+	dirs := startAgents(t, 2, 3)
+	var out, errb bytes.Buffer
+	if code := Run([]string{"status", "--data-dir", dirs[0], "--output", "json"}, &out, &errb); code != 1 {
+		t.Fatalf("status with a node missing: exit %d, want 1\n%s%s", code, out.String(), errb.String())
+	}
+	var st agent.Status
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Health != agent.Degraded || strings.Join(st.Missing, ",") != "n3" {
+		t.Errorf("status -o json: %v %+v", err, st)
+	}
+}
+
+func TestStatusUnreachable(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Run([]string{"status", "--data-dir", t.TempDir()}, &out, &errb); code != 2 {
+		t.Fatalf("status without an agent: exit %d, want 2", code)
+	}
+	if !strings.Contains(errb.String(), "no agent answers on admin socket") {
+		t.Errorf("stderr: %s", errb.String())
+	}
+	if code := Run([]string{"status", "--data-dir", t.TempDir(), "-o", "yaml"}, &out, &errb); code != 1 {
+		t.Errorf("bad --output: exit %d, want 1", code)
+	}
+}
+
+func TestAgentCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "t.yaml")
+	writeFile(t, topo, "version: 1\ncluster: c\nsites:\n  - name: s\n    bind: 127.0.0.1\n    unicast: [127.0.0.1]\n    nodes: [{id: n1}]\n")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"agent", "--config", topo, "--node", "n9", "--data-dir", dir}, `node "n9" is not in topology file`},
+		{[]string{"agent", "--config", topo, "--node", "n1", "--data-dir", dir}, "atoll keygen"},
+		{[]string{"agent", "--config", filepath.Join(dir, "none.yaml"), "--node", "n1"}, "no such file"},
+		{[]string{"agent", "--config", topo, "--node", "n1", "--log-format", "xml"}, "--log-format"},
+	} {
+		var out, errb bytes.Buffer
+		if code := Run(tc.args, &out, &errb); code != 1 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tc.args, code, errb.String(), tc.want)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
