@@ -105,13 +105,14 @@ type submission struct {
 // is closed again, cfg.Network included.
 func New(cfg Config) (a *Agent, err error) {
 	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
+	err = cfg.Validate()
+	if err == nil {
+		err = cfg.Load.normalize()
+	}
+	if err != nil {
 		if cfg.Network != nil {
 			cfg.Network.Close()
 		}
-		return nil, err
-	}
-	if err := cfg.Load.normalize(); err != nil {
 		return nil, err
 	}
 	a = &Agent{

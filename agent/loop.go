@@ -411,6 +411,7 @@ func (a *Agent) receive() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		now := time.Now().UnixNano()
 		for i := range b.ms[:n] {
 			m := &b.ms[i]
 			if m.Truncated {
@@ -427,7 +428,7 @@ func (a *Agent) receive() {
 				a.unknownSender(m, origin)
 				continue
 			}
-			p.heardFrom(m.From, origin.Incarnation)
+			p.heardFrom(m.From, origin.Incarnation, now)
 			b.pkts = append(b.pkts, payload)
 		}
 		if len(b.pkts) == 0 {
@@ -442,14 +443,14 @@ func (a *Agent) receive() {
 	}
 }
 
-func (p *peer) heardFrom(from netip.AddrPort, inc uint64) {
+func (p *peer) heardFrom(from netip.AddrPort, inc uint64, now int64) {
 	if cur := p.addr.Load(); cur == nil || *cur != from {
 		p.addr.Store(&from)
 	}
 	if p.inc.Load() != inc {
 		p.inc.Store(inc)
 	}
-	p.heard.Store(time.Now().UnixNano())
+	p.heard.Store(now)
 }
 
 // rejected counts (in the sealer) and logs a packet that failed to open:

@@ -61,7 +61,10 @@ cannot start: the message says what to fix.`,
 			f, err := topology.Load(configPath)
 			if err != nil {
 				var list topology.ErrorList
-				if !errors.As(err, &list) || f == nil || len(f.Check()) > 0 {
+				if !errors.As(err, &list) {
+					return fmt.Errorf("agent: %w", err)
+				}
+				if f == nil || len(f.Check()) > 0 {
 					printMistakes(cmd.ErrOrStderr(), err)
 					return fmt.Errorf("agent: cannot start with topology file %s: fix its mistakes first", configPath)
 				}
