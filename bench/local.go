@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/atoll-gcs/atoll/localring/seal"
@@ -123,8 +124,10 @@ func RunProcs(ctx context.Context, specs []NodeSpec, argv func(i int) []string, 
 		}
 	}
 	for i, p := range procs {
-		if s := p.Stderr(); s != "" && logw != nil {
-			fmt.Fprintf(logw, "[%s] %s", specs[i].ID, s)
+		if s := strings.TrimSpace(p.Stderr()); s != "" && logw != nil {
+			for _, line := range strings.Split(s, "\n") {
+				fmt.Fprintf(logw, "[%s] %s\n", specs[i].ID, line)
+			}
 		}
 	}
 	return rs, errors.Join(errs...)

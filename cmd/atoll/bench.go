@@ -97,9 +97,6 @@ lines on standard output.`,
 			if err := dec.Decode(&spec); err != nil {
 				return fmt.Errorf("bench node: read the node spec (JSON) on stdin: %w", err)
 			}
-			if spec.Security == "none" {
-				fmt.Fprintln(cmd.ErrOrStderr(), "bench node: packet protection is off (security none)")
-			}
 			return bench.RunNode(cmd.Context(), spec, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}

@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets this test binary play a benchmark node, so that RunLocal
+// can be tested with real processes without building the atoll command.
+func TestMain(m *testing.M) {
+	if os.Getenv("ATOLL_BENCH_TEST_NODE") == "1" {
+		var spec NodeSpec
+		if err := json.NewDecoder(os.Stdin).Decode(&spec); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		if err := RunNode(context.Background(), spec, os.Stdout, os.Stderr); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestPayloadRoundTrip(t *testing.T) {
+	b := make([]byte, 1024)
+	want := Payload{Sender: 3, Seq: 1 << 40, SentNs: 123456789}
+	want.AppendTo(b)
+	got, err := ParsePayload(b)
+	if err != nil || got != want {
+		t.Fatalf("ParsePayload = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := ParsePayload(b[:PayloadHeaderLen-1]); err != ErrNotBenchPayload {
+		t.Errorf("short payload: err = %v, want ErrNotBenchPayload", err)
+	}
+	if _, err := ParsePayload(make([]byte, 64)); err != ErrNotBenchPayload {
+		t.Errorf("payload without magic: err = %v, want ErrNotBenchPayload", err)
+	}
+}
+
+func TestQuantiles(t *testing.T) {
+	var ns []int64
+	for i := 1000; i >= 1; i-- {
+		ns = append(ns, int64(i))
+	}
+	q := Quantiles(ns, 0.5, 0.99, 0.999, 1)
+	if want := []int64{500, 990, 999, 1000}; !equal(q, want) {
+		t.Errorf("Quantiles = %v, want %v", q, want)
+	}
+	if q := Quantiles(nil, 0.5); q[0] != 0 {
+		t.Errorf("Quantiles(nil) = %v, want 0", q)
+	}
+}
+
+func equal(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSummarize(t *testing.T) {
+	dir := t.TempDir()
+	var rs []NodeResult
+	for i, node := range []string{"a", "b"} {
+		f := filepath.Join(dir, node+".lat")
+		if err := WriteSamples(f, []int64{int64(i+1) * 1000, int64(i+1) * 3000}); err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, NodeResult{Node: node, Delivered: 2000, Bytes: 2000 * 1024, WindowS: 2,
+			CPUS: 0.5, CPUWindowS: 2, DaemonCPUS: 0.5, MaxRSSKiB: 1024, Retransmits: 3, Samples: f})
+	}
+	s, err := Summarize(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MsgsPerSec != 1000 || s.CPUPercent != 50 || s.Retransmits != 6 || s.Samples != 4 || s.P50 != 2*time.Microsecond || s.P99 != 6*time.Microsecond {
+		t.Errorf("Summarize = %+v", s)
+	}
+}
+
+func TestProcSelf(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	if _, err := ProcCPU(0); err != nil {
+		t.Error(err)
+	}
+	if rss, err := ProcMaxRSS(0); err != nil || rss <= 0 {
+		t.Errorf("ProcMaxRSS = %d, %v", rss, err)
+	}
+	c := newMonoClock()
+	if d := MonoNow() - c.ns(time.Now()); d < -int64(time.Millisecond) || d > int64(time.Millisecond) {
+		t.Errorf("monotonic clock conversion is off by %v", time.Duration(d))
+	}
+}
+
+// TestRunLocal runs a short benchmark of three node processes over
+// loopback, at a fixed rate and at full load.
+func TestRunLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and runs for seconds")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ATOLL_BENCH_TEST_NODE", "1")
+	for _, rate := range []float64{300, 0} {
+		var log bytes.Buffer
+		s, err := RunLocal(context.Background(), LocalConfig{
+			Nodes: 3, Rate: rate, Security: "encrypt", Size: 256,
+			Warmup: 200 * time.Millisecond, Duration: 700 * time.Millisecond,
+		}, []string{exe}, &log)
+		if err != nil {
+			t.Fatalf("rate %v: %v\n%s", rate, err, log.String())
+		}
+		if s.Nodes != 3 || s.MsgsPerSec <= 0 || s.Samples == 0 || s.P50 <= 0 || s.ConfChanges != 0 {
+			t.Fatalf("rate %v: implausible summary %+v", rate, s)
+		}
+		if rate > 0 && (s.MsgsPerSec < rate/2 || s.MsgsPerSec > rate*1.5) {
+			t.Errorf("offered %v msgs/s, delivered %.0f", rate, s.MsgsPerSec)
+		}
+		var out bytes.Buffer
+		if err := WriteReport(&out, s); err != nil || !strings.Contains(out.String(), "msgs/s") {
+			t.Errorf("WriteReport: %v\n%s", err, out.String())
+		}
+	}
+}

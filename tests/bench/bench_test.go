@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	atollbench "github.com/atoll-gcs/atoll/bench"
+)
+
+// TestCompareSmoke runs the whole comparison once, shortly, on 3 nodes.
+// It needs root, corosync and libcpg-dev, so it runs only when asked:
+//
+//	sudo ATOLL_BENCH=1 go test ./tests/bench/ -run Smoke -v
+func TestCompareSmoke(t *testing.T) {
+	if os.Getenv("ATOLL_BENCH") != "1" {
+		t.Skip("set ATOLL_BENCH=1 (as root, with corosync and libcpg-dev installed) to run the namespace benchmark smoke test")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the namespace testbed needs root")
+	}
+	for _, tool := range []string{"corosync", "gcc", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: apt-get install corosync libcpg-dev gcc iproute2 (tests/bench/compare.sh does it)", tool)
+		}
+	}
+	work := t.TempDir()
+	var log bytes.Buffer
+	o := Options{
+		Nodes: []int{3}, Duration: time.Second, Warmup: 300 * time.Millisecond, Idle: 500 * time.Millisecond,
+		Repeat: 1, Raw: true, Work: work, Log: &log,
+	}
+	o.Self = []string{testBinary(t)}
+	if err := build(context.Background(), &o); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\nprogress:\n%s", err, log.String())
+	}
+	var md bytes.Buffer
+	rep.WriteMarkdown(&md, "go test")
+	t.Log("\n" + md.String())
+	for _, row := range rep.Rows {
+		if median(row.AtollMax).MsgsPerSec <= 0 || median(row.CorosyncMax).MsgsPerSec <= 0 || row.Atoll1k.P50 <= 0 || row.Corosync1k.P50 <= 0 {
+			t.Errorf("%d nodes, crypto %v: a phase measured nothing: %+v", row.Nodes, row.Crypto, row)
+		}
+	}
+	for _, u := range rep.UDP {
+		if u.RecvPerSec <= 0 {
+			t.Errorf("raw UDP %d bytes: nothing received", u.Size)
+		}
+	}
+}
+
+// testBinary returns this test binary, which plays the udp-send and
+// udp-recv roles (see TestMain).
+func testBinary(t *testing.T) string {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && (os.Args[1] == "udp-send" || os.Args[1] == "udp-recv") {
+		if _, err := Main(os.Args[1:], os.Stdin, os.Stdout); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestWriteMarkdown checks the report's tables on made-up numbers, so that
+// the printing code runs in every `go test`.
+func TestWriteMarkdown(t *testing.T) {
+	dir := t.TempDir()
+	lat := filepath.Join(dir, "x.lat")
+	if err := atollbench.WriteSamples(lat, []int64{400e3, 500e3, 3e6}); err != nil {
+		t.Fatal(err)
+	}
+	sum := func(rate float64) atollbench.Summary {
+		s, err := atollbench.Summarize([]atollbench.NodeResult{{Node: "n1", Delivered: uint64(rate * 2), Bytes: uint64(rate * 2048), WindowS: 2, CPUS: 1, CPUWindowS: 2, Samples: lat}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	r := &Report{
+		Options: Options{Size: 1024, Warmup: time.Second, Duration: 10 * time.Second, Repeat: 2},
+		Rows: []Row{{Nodes: 3, AtollMax: []atollbench.Summary{sum(40000), sum(44000)}, CorosyncMax: []atollbench.Summary{sum(20000), sum(21000)},
+			Atoll1k: sum(1000), Corosync1k: sum(1000), AtollHalf: sum(20000), AtollIdle: sum(0)}},
+		UDP:      []UDPRow{{Nodes: 3, Size: 1024, SentPerSec: 80000, RecvPerSec: 70000}},
+		Failover: []FailoverRow{{System: "Atoll", Nodes: 3, PerNode: []time.Duration{440 * time.Millisecond, 450 * time.Millisecond}}},
+	}
+	var b bytes.Buffer
+	r.WriteMarkdown(&b, "cmd")
+	out := b.String()
+	for _, want := range []string{"| 3 | plain | 40,000 (40,000–44,000) | 20,000 (20,000–21,000) | **2.00×**", "500µs", "| 3 | 1024 B | 80,000 | 70,000 | 72 |", "| Atoll | 3 |", "450ms"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestQuietDropsOnlyTheModeNoneWarning(t *testing.T) {
+	var b bytes.Buffer
+	q := quiet{&b}
+	q.Write([]byte("[n1] level=WARN msg=\"seal: PACKET SECURITY IS OFF (mode none)\"\n[n1] level=WARN msg=\"transport: the kernel capped SO_RCVBUF\"\n"))
+	if got := b.String(); got != "[n1] level=WARN msg=\"transport: the kernel capped SO_RCVBUF\"\n" {
+		t.Errorf("quiet wrote %q", got)
+	}
+}

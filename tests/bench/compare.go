@@ -1,0 +1,503 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	atollbench "github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/localring/seal"
+)
+
+// Options configures a comparison run. Zero values mean the defaults.
+type Options struct {
+	Nodes    []int         // ring sizes; default 3 and 5
+	Duration time.Duration // measurement window of each load phase; default 10 s
+	Warmup   time.Duration // default 1 s
+	Idle     time.Duration // window of the idle CPU phases; default 5 s
+	Repeat   int           // runs of each full-load phase per system; default 2
+	Size     int           // message size; default 1024
+	Failover bool          // measure failover after kill -9
+	Raw      bool          // measure raw UDP multicast
+
+	Work       string   // working directory: configs, keys, samples, logs
+	AtollBin   string   // the atoll binary
+	CPGLoadBin string   // the Corosync load client
+	Self       []string // argv that runs this program's udp-send/udp-recv roles
+	Prefix     string   // testbed name prefix; default from the pid
+	// AtollUnicast runs Atoll with the UDP unicast transport instead of
+	// multicast.
+	AtollUnicast bool
+	Log          io.Writer
+}
+
+func (o *Options) setDefaults() {
+	if len(o.Nodes) == 0 {
+		o.Nodes = []int{3, 5}
+	}
+	if o.Duration == 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Warmup == 0 {
+		o.Warmup = time.Second
+	}
+	if o.Idle == 0 {
+		o.Idle = 5 * time.Second
+	}
+	if o.Repeat == 0 {
+		o.Repeat = 2
+	}
+	if o.Size == 0 {
+		o.Size = 1024
+	}
+	if o.Prefix == "" {
+		o.Prefix = fmt.Sprintf("atb%04x", os.Getpid()&0xffff)
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+// Row is one configuration: a ring size with or without packet protection.
+type Row struct {
+	Nodes  int
+	Crypto bool
+
+	AtollMax, CorosyncMax []atollbench.Summary // full load, one per repeat
+	Atoll1k, Corosync1k   atollbench.Summary   // 1,000 msgs/s in total
+	AtollHalf             atollbench.Summary   // 50% of Atoll's best full-load rate
+	AtollHalfRate         float64
+	AtollIdle             atollbench.Summary
+	CorosyncIdleCPU       float64 // percent of a core per daemon (mean)
+}
+
+// UDPRow is the raw multicast ceiling of one ring size and datagram size.
+type UDPRow struct {
+	Nodes, Size int
+	SentPerSec  float64 // datagrams the sender got out
+	RecvPerSec  float64 // datagrams per second at the slowest receiver
+}
+
+// FailoverRow is the time from kill -9 of one node until the survivors
+// installed the configuration without it.
+type FailoverRow struct {
+	System   string
+	Nodes    int
+	Settings string
+	PerNode  []time.Duration // per survivor
+}
+
+// Max is the slowest survivor's time.
+func (f FailoverRow) Max() time.Duration { return slices.Max(f.PerNode) }
+
+// Report is the outcome of Run.
+type Report struct {
+	Options  Options
+	Host     Host
+	Rows     []Row
+	UDP      []UDPRow
+	Failover []FailoverRow
+	Started  time.Time
+	Elapsed  time.Duration
+	LoadEnd  string
+
+	runs int // CPG runs so far, for group names
+}
+
+// Run sets up the testbed for each ring size and measures, in this order:
+// raw UDP multicast; for plain and encrypted: Corosync at full load
+// (Repeat times), at 1,000 msgs/s, idle; Atoll idle, at full load (Repeat
+// times), at 1,000 msgs/s, at half its best full load; then failover.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o.setDefaults()
+	r := &Report{Options: o, Host: hostInfo(), Started: time.Now()}
+	for _, n := range o.Nodes {
+		if err := r.runSize(ctx, n); err != nil {
+			return r, err
+		}
+	}
+	r.Elapsed = time.Since(r.Started)
+	r.LoadEnd = loadAvg()
+	return r, nil
+}
+
+func (r *Report) logf(format string, a ...any) {
+	fmt.Fprintf(r.Options.Log, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+}
+
+func (r *Report) runSize(ctx context.Context, n int) error {
+	o := r.Options
+	r.logf("testbed: %d namespaces %s-n1... on a bridge in %s-hub", n, o.Prefix, o.Prefix)
+	tb, err := NewTestbed(n, o.Prefix)
+	if err != nil {
+		return err
+	}
+	defer tb.Close()
+	dir := filepath.Join(o.Work, fmt.Sprintf("n%d", n))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if o.Raw {
+		for _, size := range []int{1024, 8192} {
+			row, err := r.rawUDP(ctx, tb, size)
+			if err != nil {
+				return err
+			}
+			r.UDP = append(r.UDP, row)
+		}
+	}
+	for _, crypto := range []bool{false, true} {
+		row := Row{Nodes: n, Crypto: crypto}
+		sub := filepath.Join(dir, map[bool]string{false: "plain", true: "crypto"}[crypto])
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		if err := r.corosyncPhases(ctx, tb, sub, &row); err != nil {
+			return err
+		}
+		if err := r.atollPhases(ctx, tb, sub, &row); err != nil {
+			return err
+		}
+		r.Rows = append(r.Rows, row)
+	}
+	if o.Failover {
+		f, err := r.atollFailover(ctx, tb, dir)
+		if err != nil {
+			return err
+		}
+		r.Failover = append(r.Failover, f)
+		tokens := []time.Duration{300 * time.Millisecond}
+		if n == o.Nodes[0] {
+			tokens = append(tokens, 0) // Corosync's defaults: once, they take seconds
+		}
+		for _, tok := range tokens {
+			f, err := r.corosyncFailover(ctx, tb, dir, tok)
+			if err != nil {
+				return err
+			}
+			r.Failover = append(r.Failover, f)
+		}
+	}
+	return nil
+}
+
+// corosyncPhases measures Corosync with the row's crypto setting.
+func (r *Report) corosyncPhases(ctx context.Context, tb *Testbed, dir string, row *Row) error {
+	o := r.Options
+	co := CorosyncOptions{Crypto: row.Crypto, Token: 300 * time.Millisecond}
+	r.logf("corosync: %d nodes, %s", row.Nodes, co)
+	c, err := StartCorosync(tb, filepath.Join(dir, "corosync"), co)
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	load := CPGLoad{Bin: o.CPGLoadBin, Send: true, Size: o.Size, Warmup: o.Warmup, Duration: o.Duration,
+		Settle: 300 * time.Millisecond, Drain: time.Second, SamplesDir: dir}
+	for k := range o.Repeat {
+		s, err := r.cpgRun(ctx, c, load)
+		if err != nil {
+			return err
+		}
+		r.logf("corosync: full load #%d: %.0f msgs/s, p50 %v, p99 %v", k+1, s.MsgsPerSec, s.P50, s.P99)
+		row.CorosyncMax = append(row.CorosyncMax, s)
+	}
+	load.RatePerNode = 1000 / float64(row.Nodes)
+	if row.Corosync1k, err = r.cpgRun(ctx, c, load); err != nil {
+		return err
+	}
+	r.logf("corosync: 1,000 msgs/s: p50 %v, p99 %v", row.Corosync1k.P50, row.Corosync1k.P99)
+	row.CorosyncIdleCPU, err = idleCPU(c.Pids, o.Idle)
+	r.logf("corosync: idle: %.2f%% CPU per daemon", row.CorosyncIdleCPU)
+	return err
+}
+
+func (r *Report) cpgRun(ctx context.Context, c *Corosync, load CPGLoad) (atollbench.Summary, error) {
+	r.runs++
+	load.Group = fmt.Sprintf("atoll-bench-%d", r.runs)
+	procs := make([]*atollbench.Proc, len(c.Pids))
+	for i := range procs {
+		p, err := atollbench.StartProc(ctx, fmt.Sprintf("cpgload n%d", i+1), load.argv(c, i), nil)
+		if err != nil {
+			return atollbench.Summary{}, err
+		}
+		procs[i] = p
+	}
+	var rs []atollbench.NodeResult
+	var errs []error
+	for i, p := range procs {
+		res, err := p.Wait()
+		if err != nil {
+			err = fmt.Errorf("%w\ncorosync log of n%d:\n%s", err, i+1, c.Log(i))
+		}
+		rs, errs = append(rs, res), append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return atollbench.Summary{}, err
+	}
+	return atollbench.Summarize(rs)
+}
+
+// idleCPU returns the mean CPU use of pids over d, in percent of a core.
+func idleCPU(pids []int, d time.Duration) (float64, error) {
+	before := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		var err error
+		if before[i], err = atollbench.ProcCPU(pid); err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	time.Sleep(d)
+	var sum float64
+	for i, pid := range pids {
+		after, err := atollbench.ProcCPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += (after - before[i]).Seconds() / time.Since(start).Seconds() * 100
+	}
+	return sum / float64(len(pids)), nil
+}
+
+// atollSpecs returns one NodeSpec per namespace.
+func (r *Report) atollSpecs(tb *Testbed, dir string, crypto bool) ([]atollbench.NodeSpec, error) {
+	o := r.Options
+	nodes := make([]atollbench.NodeAddr, len(tb.NS))
+	for i, a := range tb.Addrs {
+		nodes[i] = atollbench.NodeAddr{ID: fmt.Sprintf("n%d", i+1), Addr: netip.AddrPortFrom(a, 5405).String()}
+	}
+	security, keyFile := "none", ""
+	if crypto {
+		security, keyFile = "encrypt", filepath.Join(dir, "atoll.key")
+		if err := seal.WriteKeyFile(keyFile, seal.GenerateKey(), true); err != nil {
+			return nil, err
+		}
+	}
+	group := "239.192.77.1:5405"
+	if o.AtollUnicast {
+		group = ""
+	}
+	specs := make([]atollbench.NodeSpec, len(nodes))
+	for i := range specs {
+		specs[i] = atollbench.NodeSpec{
+			ID: nodes[i].ID, Nodes: nodes, Group: group,
+			Security: security, KeyFile: keyFile, Size: o.Size, Send: true,
+			Warmup: o.Warmup, Duration: o.Duration,
+			SamplesFile: filepath.Join(dir, fmt.Sprintf("atoll-n%d.lat", i+1)),
+		}
+	}
+	return specs, nil
+}
+
+func (r *Report) atollRun(ctx context.Context, tb *Testbed, specs []atollbench.NodeSpec) (atollbench.Summary, error) {
+	rs, err := atollbench.RunProcs(ctx, specs, func(i int) []string {
+		return tb.Cmd(i, r.Options.AtollBin, "bench", "node")
+	}, quiet{r.Options.Log})
+	if err != nil {
+		return atollbench.Summary{}, err
+	}
+	return atollbench.Summarize(rs)
+}
+
+// atollPhases measures Atoll with the row's security setting.
+func (r *Report) atollPhases(ctx context.Context, tb *Testbed, dir string, row *Row) error {
+	o := r.Options
+	mode := map[bool]string{false: "none", true: "encrypt (AES-256-GCM)"}[row.Crypto]
+	r.logf("atoll: %d nodes, %s, security %s", row.Nodes, r.atollTransport(), mode)
+	specs, err := r.atollSpecs(tb, dir, row.Crypto)
+	if err != nil {
+		return err
+	}
+	with := func(f func(s *atollbench.NodeSpec)) []atollbench.NodeSpec {
+		out := slices.Clone(specs)
+		for i := range out {
+			f(&out[i])
+		}
+		return out
+	}
+
+	idle := with(func(s *atollbench.NodeSpec) { s.Send, s.Warmup, s.Duration = false, time.Second, o.Idle })
+	if row.AtollIdle, err = r.atollRun(ctx, tb, idle); err != nil {
+		return err
+	}
+	r.logf("atoll: idle: %.2f%% CPU per node", row.AtollIdle.CPUPercent)
+	best := 0.0
+	for k := range o.Repeat {
+		s, err := r.atollRun(ctx, tb, specs)
+		if err != nil {
+			return err
+		}
+		r.logf("atoll: full load #%d: %.0f msgs/s, p50 %v, p99 %v, %d retransmits", k+1, s.MsgsPerSec, s.P50, s.P99, s.Retransmits)
+		row.AtollMax = append(row.AtollMax, s)
+		best = max(best, s.MsgsPerSec)
+	}
+	perNode := func(total float64) []atollbench.NodeSpec {
+		return with(func(s *atollbench.NodeSpec) { s.Rate = total / float64(row.Nodes) })
+	}
+	if row.Atoll1k, err = r.atollRun(ctx, tb, perNode(1000)); err != nil {
+		return err
+	}
+	r.logf("atoll: 1,000 msgs/s: p50 %v, p99 %v", row.Atoll1k.P50, row.Atoll1k.P99)
+	row.AtollHalfRate = best / 2
+	if row.AtollHalf, err = r.atollRun(ctx, tb, perNode(row.AtollHalfRate)); err != nil {
+		return err
+	}
+	r.logf("atoll: %.0f msgs/s (half of its best): p50 %v, p99 %v", row.AtollHalfRate, row.AtollHalf.P50, row.AtollHalf.P99)
+	return nil
+}
+
+// failoverLoad is the light load during failover runs, in msgs/s per node.
+const failoverLoad = 100
+
+// atollFailover kills the last node with SIGKILL under light load and
+// measures when each survivor installs the ring without it.
+func (r *Report) atollFailover(ctx context.Context, tb *Testbed, dir string) (FailoverRow, error) {
+	n := len(tb.NS)
+	row := FailoverRow{System: "Atoll", Nodes: n, Settings: "LAN preset: token 200ms, consensus 240ms"}
+	r.logf("failover: atoll, %d nodes", n)
+	specs, err := r.atollSpecs(tb, dir, false)
+	if err != nil {
+		return row, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	procs := make([]*atollbench.Proc, n)
+	for i := range specs {
+		specs[i].Rate, specs[i].Duration, specs[i].SamplesFile = failoverLoad, 30*time.Second, ""
+		in, _ := jsonMarshal(specs[i])
+		if procs[i], err = atollbench.StartProc(ctx, specs[i].ID, tb.Cmd(i, r.Options.AtollBin, "bench", "node"), in); err != nil {
+			return row, err
+		}
+	}
+	defer stopProcs(procs)
+	row.PerNode, err = killAndWatch(procs, n, func() error { return procs[n-1].Cmd.Process.Signal(syscall.SIGKILL) })
+	if err == nil {
+		r.logf("failover: atoll: %v", row.PerNode)
+	}
+	return row, err
+}
+
+// corosyncFailover does the same with Corosync, token as given (0: its
+// defaults), seen through CPG configuration changes.
+func (r *Report) corosyncFailover(ctx context.Context, tb *Testbed, dir string, token time.Duration) (FailoverRow, error) {
+	n := len(tb.NS)
+	co := CorosyncOptions{Token: token}
+	row := FailoverRow{System: "Corosync", Nodes: n, Settings: co.String()}
+	r.logf("failover: corosync, %d nodes, %s", n, co)
+	c, err := StartCorosync(tb, filepath.Join(dir, fmt.Sprintf("failover-corosync-%d", token.Milliseconds())), co)
+	if err != nil {
+		return row, err
+	}
+	defer c.Stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	load := CPGLoad{Bin: r.Options.CPGLoadBin, Send: true, RatePerNode: failoverLoad, Size: r.Options.Size,
+		Settle: 300 * time.Millisecond, Warmup: time.Second, Duration: 60 * time.Second, Drain: time.Second,
+		Group: "atoll-bench-failover"}
+	procs := make([]*atollbench.Proc, n)
+	for i := range procs {
+		if procs[i], err = atollbench.StartProc(ctx, fmt.Sprintf("cpgload n%d", i+1), load.argv(c, i), nil); err != nil {
+			return row, err
+		}
+	}
+	defer stopProcs(procs)
+	row.PerNode, err = killAndWatch(procs, n, func() error { return c.Kill(n - 1) })
+	if err == nil {
+		r.logf("failover: corosync: %v", row.PerNode)
+	}
+	return row, err
+}
+
+// killAndWatch waits until every process reports "ready", waits 2 s,
+// kills the last node with kill, and returns how long each survivor took
+// to install a configuration of n-1 members.
+func killAndWatch(procs []*atollbench.Proc, n int, kill func() error) ([]time.Duration, error) {
+	timeout := time.After(60 * time.Second)
+	for i, p := range procs {
+		if err := waitEvent(p, timeout, func(e atollbench.NodeEvent) bool { return e.Type == "ready" }); err != nil {
+			return nil, fmt.Errorf("failover: node %d never saw the full ring: %w", i+1, err)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	killed := atollbench.MonoNow()
+	if err := kill(); err != nil {
+		return nil, fmt.Errorf("failover: kill: %w", err)
+	}
+	var out []time.Duration
+	for i, p := range procs[:n-1] {
+		var at int64
+		err := waitEvent(p, timeout, func(e atollbench.NodeEvent) bool {
+			at = e.MonoNs
+			return e.Type == "install" && e.Members == n-1 && e.MonoNs > killed
+		})
+		if err != nil {
+			return nil, fmt.Errorf("failover: node %d did not install a ring without the killed node: %w", i+1, err)
+		}
+		out = append(out, time.Duration(at-killed))
+	}
+	return out, nil
+}
+
+func waitEvent(p *atollbench.Proc, timeout <-chan time.Time, match func(atollbench.NodeEvent) bool) error {
+	for {
+		select {
+		case e, ok := <-p.Events:
+			if !ok {
+				_, err := p.Wait()
+				return fmt.Errorf("%s ended: %v", p.Name, err)
+			}
+			if match(e) {
+				return nil
+			}
+		case <-timeout:
+			return fmt.Errorf("%s: timed out; its stderr: %s", p.Name, strings.TrimSpace(p.Stderr()))
+		}
+	}
+}
+
+func stopProcs(procs []*atollbench.Proc) {
+	for _, p := range procs {
+		if p != nil {
+			_ = p.Cmd.Process.Kill()
+		}
+	}
+	for _, p := range procs {
+		if p != nil {
+			_, _ = p.Wait()
+		}
+	}
+}
+
+func (r *Report) atollTransport() string {
+	if r.Options.AtollUnicast {
+		return "UDP unicast"
+	}
+	return "UDP multicast"
+}
+
+// quiet drops the agents' warning that packet protection is off, which
+// every plain run would repeat once per node.
+type quiet struct{ w io.Writer }
+
+func (q quiet) Write(p []byte) (int, error) {
+	var keep []string
+	for _, l := range strings.SplitAfter(string(p), "\n") {
+		if l != "" && !strings.Contains(l, "PACKET SECURITY IS OFF") && strings.TrimSpace(l) != "" {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) > 0 {
+		if _, err := io.WriteString(q.w, strings.Join(keep, "")); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
