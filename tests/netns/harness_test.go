@@ -74,6 +74,13 @@ const (
 	Unicast
 )
 
+func (tr Transport) String() string {
+	if tr == Unicast {
+		return "unicast"
+	}
+	return "multicast"
+}
+
 // Testbed is one test's namespaces and agents.
 type Testbed struct {
 	t      *testing.T
@@ -227,15 +234,15 @@ func (tb *Testbed) cleanup() {
 		for _, nd := range tb.nodes {
 			tb.t.Logf("---- log of %s (last 40 lines) ----\n%s", nd.ID, tail(nd.Log, 40))
 		}
-		// ATOLL_NETNS_KEEP=DIR keeps the logs, traces and topology file of
-		// failed tests in DIR/<test>.
-		if keep := os.Getenv("ATOLL_NETNS_KEEP"); keep != "" {
-			dst := filepath.Join(keep, strings.ReplaceAll(tb.t.Name(), "/", "_"))
-			if err := keepFiles(tb.dir, dst); err != nil {
-				tb.t.Logf("keep the test's files: %v", err)
-			} else {
-				tb.t.Logf("logs and traces kept in %s", dst)
-			}
+	}
+	// ATOLL_NETNS_KEEP=DIR keeps the logs, traces and topology file of
+	// every test in DIR/<test>.
+	if keep := os.Getenv("ATOLL_NETNS_KEEP"); keep != "" {
+		dst := filepath.Join(keep, strings.ReplaceAll(tb.t.Name(), "/", "_"))
+		if err := keepFiles(tb.dir, dst); err != nil {
+			tb.t.Logf("keep the test's files: %v", err)
+		} else {
+			tb.t.Logf("logs and traces kept in %s", dst)
 		}
 	}
 	for _, nd := range tb.nodes {
@@ -581,7 +588,7 @@ func (tb *Testbed) Finish(converged bool) {
 	if converged {
 		tb.SetLoad(agent.Load{})
 		live := tb.Running()
-		tb.WaitRing(15*time.Second, ids(live))
+		tb.WaitRing(20*time.Second, ids(live))
 		tb.waitIdle(live)
 		var procs []evs.Proc
 		for _, nd := range live {
