@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -16,10 +17,14 @@ import (
 // flush, before it sends that pass's packets: the file never lags behind
 // what the network has seen of the node, so a trace cut by kill -9 ends in
 // a state the node really was in.
+//
+// Lines are never split between two writes to the file (a line that does
+// not fit in the buffer's free space flushes the buffer first), so a trace
+// cut by kill -9 ends with a whole line.
 type tracer struct {
 	f    *os.File
 	buf  *bufio.Writer
-	w    *evs.Writer
+	line []byte
 	base evs.Event // Node, Inc and Domain
 	err  error     // the first write error; tracing stops after it
 }
@@ -29,9 +34,7 @@ func openTrace(path, node string, inc uint64, domain string) (*tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: trace file: %w", err)
 	}
-	t := &tracer{f: f, buf: bufio.NewWriterSize(f, 64<<10), base: evs.Event{Node: node, Inc: inc, Domain: domain}}
-	t.w = evs.NewWriter(t.buf)
-	return t, nil
+	return &tracer{f: f, buf: bufio.NewWriterSize(f, 64<<10), base: evs.Event{Node: node, Inc: inc, Domain: domain}}, nil
 }
 
 // record writes the trace line of e, if e has one.
@@ -39,9 +42,22 @@ func (t *tracer) record(e localring.Event) {
 	if t.err != nil {
 		return
 	}
-	if te, ok := traceEvent(t.base, e); ok {
-		t.err = t.w.Write(te)
+	te, ok := traceEvent(t.base, e)
+	if !ok {
+		return
 	}
+	b, err := json.Marshal(te) // the encoding of evs.Writer
+	if err != nil {
+		t.err = fmt.Errorf("agent: encode trace event: %w", err)
+		return
+	}
+	t.line = append(append(t.line[:0], b...), '\n')
+	if t.buf.Available() < len(t.line) && t.buf.Buffered() > 0 {
+		if t.err = t.buf.Flush(); t.err != nil {
+			return
+		}
+	}
+	_, t.err = t.buf.Write(t.line)
 }
 
 // flush writes the buffered lines to the file.

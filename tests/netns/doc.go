@@ -7,8 +7,9 @@
 // and the programs ip (Debian package iproute2) and nft (nftables); without
 // them they skip and say why. Run them with
 //
-//	go test ./tests/netns/            # as root
-//	go test -v ./tests/netns/ -run Kill   # with the measured failover time
+//	go test ./tests/netns/                 # as root, about a minute
+//	go test -v ./tests/netns/ -run Kill    # shows the measured failover time
+//	ATOLL_NETNS_KEEP=/tmp/k go test ./tests/netns/  # keep logs and traces in /tmp/k/<test>
 //
 // # The testbed
 //
