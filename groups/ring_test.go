@@ -1,0 +1,382 @@
+package groups
+
+import (
+	"fmt"
+	"hash/crc32"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// testRing is a fake Totem ring for unit tests: it produces the events a
+// localring.Node would (installs, sends, deliveries in one total order,
+// transitional configurations before regular ones) for a few group
+// Nodes, under the test's control, and writes each node's EVS trace.
+type testRing struct {
+	t       testing.TB
+	nodes   map[string]*tnode
+	ringSeq uint64
+	trace   []evs.Event
+	failed  map[evs.Proc]bool
+	cfg     Config // template for new nodes (Node is set per node)
+}
+
+type tnode struct {
+	id     string
+	inc    uint64
+	g      *Node
+	conf   *localring.Configuration // current regular configuration
+	ring   *tring
+	queue  []Submit   // submitted to the ring, not yet sent
+	events []Event    // everything the group node emitted
+	msgSeq uint64     // ring message counter
+	conn   bool       // alive
+	lastRd [][]Submit // for debugging
+}
+
+// tring is one installed ring: its members and the messages sent in it.
+type tring struct {
+	conf      *localring.Configuration
+	members   []*tnode
+	sent      []localring.Message // in total order
+	delivered map[*tnode]int      // prefix of sent delivered to each member
+	seq       uint64              // packet sequence numbers
+}
+
+func newTestRing(t testing.TB, ids ...string) *testRing {
+	r := &testRing{t: t, nodes: make(map[string]*tnode), failed: make(map[evs.Proc]bool), cfg: Config{AllViews: true}}
+	for _, id := range ids {
+		r.start(id)
+	}
+	return r
+}
+
+func (r *testRing) start(id string) *tnode {
+	old := r.nodes[id]
+	inc := uint64(1)
+	if old != nil {
+		inc = old.inc + 1
+	}
+	cfg := r.cfg
+	cfg.Node = localring.Member{ID: localring.NodeID(id), Inc: inc}
+	g, err := New(cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	tn := &tnode{id: id, inc: inc, g: g, conn: true}
+	r.nodes[id] = tn
+	return tn
+}
+
+// crash stops a node at once.
+func (r *testRing) crash(id string) {
+	tn := r.nodes[id]
+	tn.conn = false
+	r.failed[evs.Proc{Node: id, Inc: tn.inc}] = true
+	if tn.ring != nil {
+		tn.ring.members = slices.DeleteFunc(tn.ring.members, func(x *tnode) bool { return x == tn })
+	}
+}
+
+func (r *testRing) node(id string) *tnode { return r.nodes[id] }
+
+func (tn *tnode) member() localring.Member {
+	return localring.Member{ID: localring.NodeID(tn.id), Inc: tn.inc}
+}
+
+// step feeds one ring event to a node and collects its output.
+func (r *testRing) step(tn *tnode, e localring.Event) {
+	tn.g.Step(e)
+	r.collect(tn)
+}
+
+func (r *testRing) collect(tn *tnode) {
+	rd := tn.g.Ready()
+	tn.queue = append(tn.queue, rd.Submits...)
+	for _, e := range rd.Events {
+		tn.events = append(tn.events, e)
+		r.record(tn, e)
+	}
+}
+
+func payloadHash(b []byte) string {
+	return strconv.FormatUint(uint64(crc32.ChecksumIEEE(b)), 16) + "/" + strconv.Itoa(len(b))
+}
+
+// record writes the EVS trace line of a group event, as a driver does.
+func (r *testRing) record(tn *tnode, e Event) {
+	base := evs.Event{Node: tn.id, Inc: tn.inc, Domain: "site/test"}
+	switch e.Kind {
+	case EventConf:
+		base.Ev = evs.EvInstall
+		base.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: e.Conf.MemberIDs()}
+		base.ConfID = e.Conf.ID
+	case EventSent, EventDeliver:
+		base.Ev = evs.EvSend
+		if e.Kind == EventDeliver {
+			base.Ev = evs.EvDeliver
+			if e.Msg.Svc >= localring.Agreed {
+				base.Order = e.Msg.Order
+			}
+		}
+		base.ConfID = e.Msg.Conf
+		base.Msg = e.Msg.ID.String()
+		base.Svc = e.Msg.Svc.String()
+		base.Groups = e.Msg.Groups
+		base.Hash = payloadHash(e.Msg.Payload)
+	case EventView:
+		v := e.View
+		base.Ev = evs.EvView
+		base.Group = v.Group
+		base.View = &evs.View{ID: v.ID, Members: v.Members, Joined: v.Joined, Left: v.Left, Transitional: v.Transitional}
+		if !v.Transitional {
+			base.View.Reason = v.Reason.String()
+		}
+	default:
+		return
+	}
+	r.trace = append(r.trace, base)
+}
+
+// form installs new rings, one per set of node ids: each member first
+// installs the transitional configuration of the members that come from
+// its old ring (and delivers there what was sent in its old ring and not
+// yet delivered), then the new regular configuration.
+func (r *testRing) form(sets ...[]string) {
+	r.ringSeq += 4
+	type plan struct {
+		conf    *localring.Configuration
+		members []*tnode
+	}
+	var plans []plan
+	for _, set := range sets {
+		ids := slices.Clone(set)
+		slices.Sort(ids)
+		var ms []localring.Member
+		var tns []*tnode
+		for _, id := range ids {
+			tn := r.nodes[id]
+			if !tn.conn {
+				r.t.Fatalf("form: %s is down", id)
+			}
+			ms = append(ms, tn.member())
+			tns = append(tns, tn)
+		}
+		rid := localring.RingID{Seq: r.ringSeq, Rep: ms[0].ID}
+		plans = append(plans, plan{&localring.Configuration{ID: "r:" + rid.String(), Kind: localring.Regular, Ring: rid, Members: ms}, tns})
+	}
+	for _, p := range plans {
+		for _, tn := range p.members {
+			old := tn.ring
+			oldID := localring.RingID{Seq: 0, Rep: localring.NodeID(tn.id)}
+			var trans []localring.Member
+			if old != nil {
+				oldID = old.conf.Ring
+				for _, m := range p.members {
+					if m.ring == old {
+						trans = append(trans, m.member())
+					}
+				}
+			} else {
+				trans = []localring.Member{tn.member()}
+			}
+			tc := &localring.Configuration{ID: "t:" + p.conf.Ring.String() + "/" + oldID.String(), Kind: localring.Transitional, Ring: p.conf.Ring, Members: trans}
+			r.step(tn, localring.Event{Kind: localring.EventInstall, Conf: tc})
+			if old != nil {
+				for _, m := range old.sent[old.delivered[tn]:] {
+					m.Conf = tc.ID
+					r.step(tn, localring.Event{Kind: localring.EventDeliver, Msg: m})
+				}
+			}
+		}
+	}
+	for _, p := range plans {
+		nr := &tring{conf: p.conf, members: p.members, delivered: make(map[*tnode]int)}
+		for _, tn := range p.members {
+			tn.ring, tn.conf = nr, p.conf
+			r.step(tn, localring.Event{Kind: localring.EventInstall, Conf: p.conf})
+		}
+	}
+}
+
+// send lets every member of every ring send what it has queued (in
+// member order, as one token rotation would), without delivering.
+func (r *testRing) send() bool {
+	any := false
+	for _, tn := range r.sortedNodes() {
+		if !tn.conn || tn.ring == nil {
+			continue
+		}
+		q := tn.queue
+		tn.queue = nil
+		for _, s := range q {
+			tn.msgSeq++
+			tr := tn.ring
+			tr.seq++
+			m := localring.Message{
+				ID:      localring.MessageID{Sender: localring.NodeID(tn.id), Inc: tn.inc, Seq: tn.msgSeq},
+				Svc:     s.Svc,
+				Payload: s.Payload,
+				Conf:    tr.conf.ID,
+			}
+			r.step(tn, localring.Event{Kind: localring.EventSend, Msg: m})
+			m.Order = tr.conf.Ring.Seq<<40 | tr.seq<<10
+			tr.sent = append(tr.sent, m)
+			any = true
+		}
+	}
+	return any
+}
+
+// deliver delivers every message sent in every ring to all its members.
+func (r *testRing) deliver() bool {
+	any := false
+	for _, tr := range r.rings() {
+		for {
+			moved := false
+			for _, tn := range tr.members {
+				if i := tr.delivered[tn]; i < len(tr.sent) {
+					tr.delivered[tn]++
+					r.step(tn, localring.Event{Kind: localring.EventDeliver, Msg: tr.sent[i]})
+					moved = true
+				}
+			}
+			if !moved {
+				break
+			}
+			any = true
+		}
+	}
+	return any
+}
+
+// deliverTo delivers the ring's messages up to upto (exclusive) to the
+// given members only.
+func (r *testRing) deliverTo(upto int, ids ...string) {
+	for _, id := range ids {
+		tn := r.nodes[id]
+		tr := tn.ring
+		for tr.delivered[tn] < upto {
+			i := tr.delivered[tn]
+			tr.delivered[tn]++
+			r.step(tn, localring.Event{Kind: localring.EventDeliver, Msg: tr.sent[i]})
+		}
+	}
+}
+
+// run sends and delivers until nothing moves.
+func (r *testRing) run() {
+	for i := 0; ; i++ {
+		if i > 1000 {
+			r.t.Fatal("testRing.run: no quiescence")
+		}
+		s := r.send()
+		d := r.deliver()
+		if !s && !d {
+			return
+		}
+	}
+}
+
+func (r *testRing) sortedNodes() []*tnode {
+	var out []*tnode
+	for _, tn := range r.nodes {
+		out = append(out, tn)
+	}
+	slices.SortFunc(out, func(a, b *tnode) int { return strings.Compare(a.id, b.id) })
+	return out
+}
+
+func (r *testRing) rings() []*tring {
+	var out []*tring
+	for _, tn := range r.sortedNodes() {
+		if tn.ring != nil && !slices.Contains(out, tn.ring) {
+			out = append(out, tn.ring)
+		}
+	}
+	return out
+}
+
+// check runs the EVS checker over the trace so far.
+func (r *testRing) check(quiescent bool) {
+	r.t.Helper()
+	vs := evs.Check(r.trace, evs.Options{Failed: r.failed, Quiescent: quiescent, MaxPerProperty: -1})
+	if len(vs) > 0 {
+		var b strings.Builder
+		_ = evs.Report(&b, vs)
+		r.t.Fatalf("EVS violations:\n%s\ntrace:\n%s", b.String(), r.traceText())
+	}
+}
+
+func (r *testRing) traceText() string {
+	var b strings.Builder
+	w := evs.NewWriter(&b)
+	for _, e := range r.trace {
+		_ = w.Write(e)
+	}
+	return b.String()
+}
+
+// views returns the views of group a node emitted, as "id members... (reason)".
+func (tn *tnode) views(group string) []string {
+	var out []string
+	for _, e := range tn.events {
+		if e.Kind == EventView && e.View.Group == group {
+			out = append(out, viewString(e.View))
+		}
+	}
+	return out
+}
+
+func viewString(v *View) string {
+	s := v.ID + " [" + strings.Join(v.Members, " ") + "]"
+	if v.Transitional {
+		return s + " trans"
+	}
+	if len(v.Joined) > 0 {
+		s += " +" + strings.Join(v.Joined, ",")
+	}
+	if len(v.Left) > 0 {
+		s += " -" + strings.Join(v.Left, ",")
+	}
+	return s + " " + v.Reason.String()
+}
+
+// delivered returns, for each delivery of a multicast, "client<-payload".
+func (tn *tnode) delivered() []string {
+	var out []string
+	for _, e := range tn.events {
+		if e.Kind == EventDeliver {
+			for _, c := range e.To {
+				out = append(out, c+"<-"+string(e.Msg.Payload))
+			}
+		}
+	}
+	return out
+}
+
+func (tn *tnode) kinds(k EventKind) []Event {
+	var out []Event
+	for _, e := range tn.events {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (tn *tnode) must(err error) {
+	if err != nil {
+		panic(fmt.Sprintf("%s: %v", tn.id, err))
+	}
+}
+
+func (tn *tnode) mcast(client string, svc localring.Service, payload string, groups ...string) uint64 {
+	seq, err := tn.g.Multicast(client, svc, 7, groups, []byte(payload))
+	tn.must(err)
+	return seq
+}
