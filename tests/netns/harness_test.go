@@ -588,7 +588,7 @@ func (tb *Testbed) Finish(converged bool) {
 	if converged {
 		tb.SetLoad(agent.Load{})
 		live := tb.Running()
-		tb.WaitRing(20*time.Second, ids(live))
+		tb.WaitRing(30*time.Second, ids(live))
 		tb.waitIdle(live)
 		var procs []evs.Proc
 		for _, nd := range live {
