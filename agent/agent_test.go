@@ -182,6 +182,34 @@ func (c *cluster) waitRing(want []string, timeout time.Duration) {
 	}
 }
 
+// waitIdle waits until no running agent has messages to send and the
+// delivery counters have not moved for a while, so that a quiescent check
+// does not race with messages in flight.
+func (c *cluster) waitIdle(timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last []uint64
+	for stable := 0; stable < 3; {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the agents did not settle within %v", timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+		var cur []uint64
+		busy := false
+		for _, id := range slices.Sorted(maps.Keys(c.agents)) {
+			st := c.agents[id].a.Status()
+			busy = busy || st.Counters.Pending+st.Counters.Queued > 0 || st.State != "operational"
+			cur = append(cur, st.Counters.MessagesDelivered)
+		}
+		if !busy && slices.Equal(cur, last) {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = cur
+	}
+}
+
 // check reads every trace and runs the EVS checker.
 func (c *cluster) check(quiescent bool) []evs.Event {
 	c.t.Helper()

@@ -187,8 +187,9 @@ func (a *Agent) drained(ls *loopState) bool {
 	return a.queued() == 0 && a.node.Pending() == 0 && ls.inFlight <= 0
 }
 
-// output handles what the core produced: events to the trace, the log,
-// the subscribers and the status; then packets, sealed, to the transport.
+// output handles what the core produced: events to the trace and the
+// log; packets, sealed, to the transport; then the status and the
+// subscribers.
 func (a *Agent) output(ls *loopState) {
 	if !a.node.HasReady() {
 		a.updateSnapshot(ls, false)
@@ -218,7 +219,6 @@ func (a *Agent) output(ls *loopState) {
 		}
 	}
 	if len(rd.Events) > 0 {
-		a.publish(rd.Events)
 		if a.trace != nil {
 			if err := a.trace.flush(); err != nil && !ls.traceFailed {
 				ls.traceFailed = true
@@ -264,6 +264,10 @@ func (a *Agent) output(ls *loopState) {
 		}
 	}
 	a.updateSnapshot(ls, installed)
+	// Last, so that a subscriber's Status call sees at least this state.
+	if len(rd.Events) > 0 {
+		a.publish(rd.Events)
+	}
 }
 
 func (a *Agent) sendFailed(now time.Time, err error) {

@@ -236,7 +236,8 @@ func TestUDP(t *testing.T) {
 	for _, id := range c.ids {
 		c.agents[id].a.SetLoad(Load{})
 	}
-	time.Sleep(300 * time.Millisecond)
+	c.waitRing(c.ids, 5*time.Second)
+	c.waitIdle(5 * time.Second)
 	for _, id := range c.ids {
 		st := c.agents[id].a.Status()
 		if st.Counters.MessagesDelivered < 300 || st.Counters.Opened == 0 {
