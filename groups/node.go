@@ -160,6 +160,7 @@ type Node struct {
 	groups  map[string]*group
 	nodes   map[localring.Member]*nodeInfo
 	transGs []*group // groups that may have hasTrans set
+	forgetQ []*clientInfo
 	tops    []top
 	exch    *exchange
 
@@ -234,16 +235,21 @@ func (n *Node) lookupClient(m localring.Member, name string) *clientInfo {
 	return nil
 }
 
-// forget drops a client that is in no group, and its node when that was
-// the node's last client.
-func (n *Node) forget(c *clientInfo) {
-	if len(c.groups) > 0 || c.node.clients[c.name] != c {
-		return
+// forget drops the queued clients that are in no group, and their nodes
+// when that was a node's last client. It runs at the end of each Step: a
+// client that leaves one group may join another later in the same step.
+func (n *Node) forget() {
+	for _, c := range n.forgetQ {
+		if len(c.groups) > 0 || c.node.clients[c.name] != c {
+			continue
+		}
+		delete(c.node.clients, c.name)
+		if len(c.node.clients) == 0 && c.node != n.me && n.nodes[c.node.m] == c.node {
+			delete(n.nodes, c.node.m)
+		}
 	}
-	delete(c.node.clients, c.name)
-	if len(c.node.clients) == 0 && c.node != n.me {
-		delete(n.nodes, c.node.m)
-	}
+	clear(n.forgetQ)
+	n.forgetQ = n.forgetQ[:0]
 }
 
 func (n *Node) emit(e Event) { n.rd.Events = append(n.rd.Events, e) }
@@ -473,6 +479,9 @@ func (n *Node) Step(e localring.Event) {
 		n.onSend(&e.Msg)
 	case localring.EventDeliver:
 		n.onDeliver(&e.Msg)
+	}
+	if len(n.forgetQ) > 0 {
+		n.forget()
 	}
 	n.pump()
 }
@@ -794,7 +803,7 @@ func (n *Node) setRegular(g *group, nm []member, vid viewID, reason Reason) {
 		n.emit(Event{Kind: EventView, View: v, To: n.localNames(nm)})
 	}
 	for _, m := range left {
-		n.forget(m.c)
+		n.forgetQ = append(n.forgetQ, m.c)
 	}
 }
 
@@ -1147,12 +1156,16 @@ func (n *Node) complete() {
 		if g == nil {
 			g = n.newGroup(name)
 		}
-		if !sameMembers(g.members, nm) || g.hasTrans {
-			cur := g.cur()
-			tm := cur
-			if transIn != nil {
-				tm = filterNodes(cur, transIn)
-			}
+		cur := g.cur()
+		tm := cur
+		if transIn != nil {
+			tm = filterNodes(cur, transIn)
+		}
+		// A view is due when the members change, and also when some left
+		// through the transitional configuration and came back (a node
+		// that was exchanging state then postponed that transitional
+		// view; its peers that were not have delivered it).
+		if !sameMembers(g.members, nm) || g.hasTrans || len(tm) < len(cur) {
 			if !g.hasTrans || len(tm) < len(cur) {
 				n.setTrans(g, transID, tm)
 			}
@@ -1177,9 +1190,10 @@ func (n *Node) complete() {
 		}
 	}
 	n.tops = nil
+	// Clients the reports named but that joined nothing.
 	for _, ni := range n.nodes {
 		for _, c := range ni.clients {
-			n.forget(c)
+			n.forgetQ = append(n.forgetQ, c)
 		}
 	}
 

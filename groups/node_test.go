@@ -647,3 +647,35 @@ func TestRequestErrors(t *testing.T) {
 		t.Error("New without a node id")
 	}
 }
+
+// TestDepartureDuringExchange (found by the simulator, TestSimGroups seed
+// 93): a node exchanging state postpones the transitional views of the
+// next configuration change; when the exchange that follows ends with the
+// same members it started from, the node must still install the regular
+// view, because some members left and came back in between and the nodes
+// they left with delivered that view.
+func TestDepartureDuringExchange(t *testing.T) {
+	r := newTestRing(t, "a", "b", "c")
+	r.form([]string{"a", "b"}, []string{"c"})
+	r.join("a", "x", "g")
+	r.join("b", "y", "g")
+	r.run()
+	// a and c start a merge that b, listed, never joins: a's exchange
+	// cannot finish and it sees no departure (b is in its transitional
+	// configuration).
+	r.formAbsent([]string{"b"}, []string{"a", "b", "c"})
+	r.run()
+	if r.node("a").g.Synced() {
+		t.Fatal("a synced without b's report")
+	}
+	// b comes back from its old ring: for a, it left and returned.
+	r.form([]string{"a", "b", "c"})
+	r.run()
+	want := lastView(t, r.node("b"), "g")
+	if got := lastView(t, r.node("a"), "g"); !strings.HasPrefix(got, "r:12:a [a:x b:y]") || !strings.HasPrefix(want, "r:12:a [a:x b:y]") {
+		t.Fatalf("after the exchange: a %s, b %s", got, want)
+	}
+	r.mcast("b", "y", localring.Agreed, "m", "g")
+	r.run()
+	r.check(true)
+}

@@ -146,7 +146,12 @@ func (r *testRing) record(tn *tnode, e Event) {
 // installs the transitional configuration of the members that come from
 // its old ring (and delivers there what was sent in its old ring and not
 // yet delivered), then the new regular configuration.
-func (r *testRing) form(sets ...[]string) {
+func (r *testRing) form(sets ...[]string) { r.formAbsent(nil, sets...) }
+
+// formAbsent is form where the nodes in absent are members of the new
+// configurations but do not install them (they stay in their old ring,
+// as a node that misses the end of the membership protocol does).
+func (r *testRing) formAbsent(absent []string, sets ...[]string) {
 	r.ringSeq += 4
 	type plan struct {
 		conf    *localring.Configuration
@@ -164,7 +169,9 @@ func (r *testRing) form(sets ...[]string) {
 				r.t.Fatalf("form: %s is down", id)
 			}
 			ms = append(ms, tn.member())
-			tns = append(tns, tn)
+			if !slices.Contains(absent, id) {
+				tns = append(tns, tn)
+			}
 		}
 		rid := localring.RingID{Seq: r.ringSeq, Rep: ms[0].ID}
 		plans = append(plans, plan{&localring.Configuration{ID: "r:" + rid.String(), Kind: localring.Regular, Ring: rid, Members: ms}, tns})
@@ -176,9 +183,9 @@ func (r *testRing) form(sets ...[]string) {
 			var trans []localring.Member
 			if old != nil {
 				oldID = old.conf.Ring
-				for _, m := range p.members {
-					if m.ring == old {
-						trans = append(trans, m.member())
+				for _, m := range p.conf.Members {
+					if r.nodes[string(m.ID)].ring == old {
+						trans = append(trans, m)
 					}
 				}
 			} else {
@@ -197,6 +204,9 @@ func (r *testRing) form(sets ...[]string) {
 	for _, p := range plans {
 		nr := &tring{conf: p.conf, members: p.members, delivered: make(map[*tnode]int)}
 		for _, tn := range p.members {
+			if tn.ring != nil {
+				tn.ring.members = slices.DeleteFunc(tn.ring.members, func(x *tnode) bool { return x == tn })
+			}
 			tn.ring, tn.conf = nr, p.conf
 			r.step(tn, localring.Event{Kind: localring.EventInstall, Conf: p.conf})
 		}
@@ -379,4 +389,21 @@ func (tn *tnode) mcast(client string, svc localring.Service, payload string, gro
 	seq, err := tn.g.Multicast(client, svc, 7, groups, []byte(payload))
 	tn.must(err)
 	return seq
+}
+
+// stepRaw hands a node an arbitrary payload as a delivery from another
+// node (send == 0) or as one of its own messages being sent (send == 1).
+func (r *testRing) stepRaw(tn *tnode, payload []byte, send int) {
+	m := localring.Message{
+		ID:      localring.MessageID{Sender: "a", Inc: 1, Seq: 1 << 40},
+		Svc:     localring.Agreed,
+		Payload: payload,
+		Conf:    tn.conf.ID,
+		Order:   tn.conf.Ring.Seq<<40 | 1<<39,
+	}
+	k := localring.EventDeliver
+	if send == 1 {
+		m.ID.Sender, m.ID.Inc, k = localring.NodeID(tn.id), tn.inc, localring.EventSend
+	}
+	r.step(tn, localring.Event{Kind: k, Msg: m})
 }
