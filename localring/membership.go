@@ -158,6 +158,20 @@ func (n *Node) gatherJoin(j *join) {
 	if f, ok := n.fail[j.sender.ID]; ok && f.Inc < j.sender.Inc {
 		return // an older incarnation failed; the new one joins next round
 	}
+	if j.ringSeq < n.reg.id.Seq {
+		// The sender has not seen my current ring: its proc and fail sets
+		// come from an older round (a node that was paused, say, reading
+		// stale joins from its socket). Take the sender in, but none of its
+		// outdated opinions: merging them is how nodes come to give up on
+		// each other round after round. It adopts my sets from my joins.
+		if addMember(n.proc, j.sender) {
+			n.consensus = map[NodeID]bool{n.me.ID: true}
+			n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
+			n.sendJoin()
+		}
+		n.checkConsensus()
+		return
+	}
 	for _, f := range j.fail {
 		if f.ID == n.me.ID && f.Inc == n.me.Inc {
 			// The sender gave up on me: we cannot agree, so I give up on it.
