@@ -532,12 +532,20 @@ func (n *Node) leaveRing(o *outMsg) {
 	}
 }
 
+// knownGroup returns the stored name of a group the node knows.
+func (n *Node) knownGroup(b []byte) (string, bool) {
+	if g := n.groups[string(b)]; g != nil {
+		return g.name, true
+	}
+	return "", false
+}
+
 func (n *Node) onDeliver(msg *localring.Message) {
 	if !IsGroupPayload(msg.Payload) {
 		n.stats.Foreign++
 		return
 	}
-	w, err := parseWire(msg.Payload)
+	w, err := parseWireIntern(msg.Payload, n.knownGroup)
 	if err != nil {
 		n.stats.Malformed++
 		return

@@ -245,7 +245,24 @@ type Stats struct {
 
 // validName reports whether s is a valid group (colonOK) or client name.
 func validName(s string, max int, colonOK bool) bool {
-	if len(s) == 0 || len(s) > max || !utf8.ValidString(s) {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			ascii = false
+			break
+		}
+		if c <= ' ' || c == 0x7f || (c == ':' && !colonOK) {
+			return false
+		}
+	}
+	if ascii {
+		return true
+	}
+	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {

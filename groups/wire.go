@@ -233,8 +233,13 @@ func aclSize(a *ACL) int {
 
 // parseWire decodes a group message. The result may reference p (the data
 // of messages), which must not change afterwards.
-func parseWire(p []byte) (wireMsg, error) {
-	r := reader{b: p}
+func parseWire(p []byte) (wireMsg, error) { return parseWireIntern(p, nil) }
+
+// parseWireIntern is parseWire that takes group names from known (when
+// not nil): it returns the stored copy of a name it knows, so that
+// decoding a message to known groups allocates no names.
+func parseWireIntern(p []byte, known func([]byte) (string, bool)) (wireMsg, error) {
+	r := reader{b: p, known: known}
 	var m wireMsg
 	if r.byte() != wireMagic {
 		return m, fmt.Errorf("%w: not a group message", ErrMalformed)
@@ -271,7 +276,7 @@ func parseWire(p []byte) (wireMsg, error) {
 		if r.err == nil {
 			m.groups = make([]string, 0, n)
 			for i := 0; i < n && r.err == nil; i++ {
-				m.groups = append(m.groups, r.name(MaxGroupName, true, "group"))
+				m.groups = append(m.groups, r.group())
 			}
 		}
 		m.data = r.rest()
@@ -347,8 +352,9 @@ func (rep *report) parse(r *reader) {
 // reader decodes with a sticky error: after the first failure every read
 // returns zero values.
 type reader struct {
-	b   []byte
-	err error
+	b     []byte
+	err   error
+	known func([]byte) (string, bool)
 }
 
 func (r *reader) fail(format string, args ...any) {
@@ -450,6 +456,17 @@ func (r *reader) name(max int, colonOK bool, what string) string {
 		r.fail("bad %s name %q", what, s)
 	}
 	return s
+}
+
+// group reads a group name, taking the stored copy of a known one.
+func (r *reader) group() string {
+	if r.known != nil && len(r.b) > 0 && int(r.b[0]) < len(r.b) {
+		if s, ok := r.known(r.b[1 : 1+int(r.b[0])]); ok {
+			r.b = r.b[1+len(s):]
+			return s
+		}
+	}
+	return r.name(MaxGroupName, true, "group")
 }
 
 func (r *reader) acl() ACL {
