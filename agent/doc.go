@@ -23,9 +23,9 @@
 // its context is cancelled, then leaves gracefully: Submit fails with
 // ErrStopped, the messages already accepted are sent and delivered back for
 // at most Config.DrainTimeout, and everything is closed before Run returns
-// (no goroutine outlives it). The ring core has no leave message yet, so the
-// other nodes notice the departure by the token's loss and re-form within
-// the token timeout plus the consensus timeout.
+// (no goroutine outlives it). Last, the node multicasts a leave
+// (localring.Node.Leave), so the other nodes re-form in about one join
+// interval instead of waiting for the token and consensus timeouts.
 //
 // # The loop
 //

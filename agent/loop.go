@@ -88,6 +88,10 @@ func (a *Agent) loop(ctx context.Context) error {
 			if !a.drained(ls) {
 				a.log.Warn("left before every accepted message was delivered", "pending", a.node.Pending()+a.queued(), "in_flight", ls.inFlight)
 			}
+			// Tell the others, so they re-form at once rather than after
+			// the token and consensus timeouts.
+			a.node.Leave(ls.now)
+			a.output(ls)
 			return nil
 		}
 

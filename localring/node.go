@@ -16,10 +16,11 @@ const (
 	stateCommit                   // the commit token is making its first rotation
 	stateRecovery                 // exchanging old-ring messages on the new ring
 	stateOperational              // ordering messages on an installed ring
+	stateLeft                     // left the ring for good (Leave)
 )
 
 func (s state) String() string {
-	return [...]string{"gather", "commit", "recovery", "operational"}[s]
+	return [...]string{"gather", "commit", "recovery", "operational", "left"}[s]
 }
 
 // Errors returned by Submit.
@@ -27,6 +28,7 @@ var (
 	ErrTooLarge     = errors.New("localring: message too large")
 	ErrBackpressure = errors.New("localring: send queue full; wait for deliveries before submitting more")
 	ErrBadService   = errors.New("localring: unknown service level")
+	ErrLeft         = errors.New("localring: this node has left the ring")
 )
 
 // ringState is the ordering state of one ring: the installed one, or the
@@ -235,6 +237,9 @@ func (n *Node) NextDeadline() time.Time {
 // afterwards.
 func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error) {
 	n.now = now
+	if n.state == stateLeft {
+		return 0, ErrLeft
+	}
 	if svc < Unreliable || svc > Safe {
 		return 0, fmt.Errorf("%w %d", ErrBadService, svc)
 	}
@@ -263,12 +268,41 @@ func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error
 	return id, nil
 }
 
+// Leave makes the node leave the ring for good, for a graceful shutdown:
+// it multicasts a join message that lists itself as failed, so the others
+// re-form at once (in about one join interval) instead of waiting for the
+// token timeout and the consensus timeout, and from then on it ignores
+// every input and arms no timer. Messages not yet sent are dropped; the
+// driver should wait until Pending is zero and its own messages are
+// delivered before calling Leave.
+func (n *Node) Leave(now time.Time) {
+	n.now = now
+	if n.state == stateLeft {
+		return
+	}
+	proc := map[NodeID]Member{n.me.ID: n.me}
+	for _, m := range n.reg.members {
+		proc[m.ID] = m
+	}
+	j := join{sender: n.me, ringSeq: n.maxRingSeq, proc: sortedSet(proc), fail: []Member{n.me}}
+	b := j.append(nil)
+	n.send("", b)
+	n.send("", b) // a second copy: one lost packet would cost the others a token timeout
+	n.state = stateLeft
+	n.held = nil
+	n.tokenLossAt, n.retransmitAt, n.holdUntil = time.Time{}, time.Time{}, time.Time{}
+	n.joinAt, n.consensusAt, n.mergeAt = time.Time{}, time.Time{}, time.Time{}
+}
+
 // Pending returns the number of submitted messages not yet sent.
 func (n *Node) Pending() int { return len(n.queue) - n.queueHead }
 
 // Tick runs every timer whose deadline is not after now.
 func (n *Node) Tick(now time.Time) {
 	n.now = now
+	if n.state == stateLeft {
+		return
+	}
 	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
 	if due(n.holdUntil) {
 		tok := n.held
@@ -323,6 +357,9 @@ func (n *Node) ringForState() *ringState {
 func (n *Node) Step(now time.Time, pkt []byte) error {
 	n.now = now
 	n.stats.PacketsIn++
+	if n.state == stateLeft {
+		return nil
+	}
 	t, err := peekType(pkt)
 	if err != nil {
 		n.stats.Malformed++

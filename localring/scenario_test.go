@@ -79,6 +79,8 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		s.c.Start(s.node(t, d, "node"))
 	case "crash":
 		s.c.Crash(s.node(t, d, "node"))
+	case "leave":
+		s.c.Leave(s.node(t, d, "node"))
 	case "pause":
 		s.c.Pause(s.node(t, d, "node"))
 	case "resume":
@@ -207,7 +209,7 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		for i := 0; i < s.c.Size(); i++ {
 			n := s.c.Node(i)
 			if n == nil {
-				fmt.Fprintf(&b, "%s: crashed\n", s.c.NodeID(i))
+				fmt.Fprintf(&b, "%s: not running\n", s.c.NodeID(i))
 				continue
 			}
 			conf := "none"

@@ -151,6 +151,22 @@ func (c *Cluster) Crash(i int) {
 	c.logf("%s crashed", sn.id)
 }
 
+// Leave makes slot i leave the ring gracefully (localring.Node.Leave) and
+// stop, as an agent does on SIGTERM.
+func (c *Cluster) Leave(i int) {
+	sn := c.nodes[i]
+	if sn.node == nil {
+		return
+	}
+	sn.node.Leave(c.now)
+	c.flush(sn)
+	sn.ringSeq = max(sn.ringSeq, sn.node.RingSeq())
+	// For the checker a process that left is one whose trace ends.
+	c.failed[evs.Proc{Node: string(sn.id), Inc: sn.inc}] = true
+	sn.node, sn.paused, sn.inbox = nil, false, nil
+	c.logf("%s left", sn.id)
+}
+
 // Pause stops slot i from running (SIGSTOP): packets queue in its socket
 // buffer and its timers do not fire until Resume.
 func (c *Cluster) Pause(i int) {
