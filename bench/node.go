@@ -188,7 +188,9 @@ func (n *node) install(ctx context.Context, c *localring.Configuration, timer *t
 	now := time.Now()
 	n.event(NodeEvent{Type: "install", MonoNs: n.clock.ns(now), Members: len(c.Members), Conf: c.ID})
 	if n.ready {
-		n.res.ConfChanges++
+		if now.Before(n.windowEnd) { // not the others leaving at the end
+			n.res.ConfChanges++
+		}
 		return
 	}
 	if len(c.Members) != len(n.spec.Nodes) {

@@ -35,7 +35,8 @@ type NodeResult struct {
 	SealRejected       uint64 `json:"seal_rejected"`
 
 	// ConfChanges counts configurations installed after the ring first
-	// held every node: nonzero means the run was disturbed.
+	// held every node and before the window ended: nonzero means the run
+	// was disturbed.
 	ConfChanges int `json:"conf_changes"`
 
 	Samples string `json:"samples,omitempty"` // the latency samples file

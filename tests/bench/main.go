@@ -63,7 +63,11 @@ func CompareMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	defer stop()
 
 	o.Work = *work
-	if o.Work == "" {
+	if o.Work != "" {
+		if err := os.MkdirAll(o.Work, 0o755); err != nil {
+			return err
+		}
+	} else {
 		dir, err := os.MkdirTemp("", "atoll-compare-")
 		if err != nil {
 			return err

@@ -16,8 +16,8 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 	fmt.Fprintf(w, "Run of %s, %v, `%s`.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second), command)
 	fmt.Fprintf(w, "Host: %s, %d cores, Linux %s, %s, %s. Load average at start %s, at end %s (other work on the machine makes the numbers noisy).\n",
 		h.CPU, h.Cores, h.Kernel, h.Go, h.Corosync, h.LoadStart, r.LoadEnd)
-	fmt.Fprintf(w, "Atoll: one `atoll bench node` (an agent, package agent) per namespace, %s transport. Corosync: %s (knet unicast), one daemon and one cpgload client per namespace.\n",
-		r.atollTransport(), strings.TrimPrefix(CorosyncOptions{Token: 300 * time.Millisecond}.String(), "knet, crypto none, "))
+	fmt.Fprintf(w, "Atoll: one `atoll bench node` (an agent, package agent) per namespace, %s transport, LAN preset (token 200ms). Corosync: one daemon (knet, which sends UDP unicast to each node; %s) and one cpgload client per namespace.\n",
+		r.atollTransport(), strings.TrimPrefix(CorosyncOptions{}.String(), "knet, crypto none, "))
 	fmt.Fprintf(w, "Every load phase: %d-byte messages, %v warm-up, %v measured; full-load phases run %d times each (median, range in brackets).\n\n",
 		o.Size, o.Warmup, o.Duration, o.Repeat)
 
@@ -27,7 +27,7 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 	for _, row := range r.Rows {
 		a, c := median(row.AtollMax), median(row.CorosyncMax)
 		fmt.Fprintf(w, "| %d | %s | %s | %s | **%.2f×** | %.1f | %.1f | %s / %s | %s / %s | %d |\n", row.Nodes, security(row.Crypto),
-			rateRange(row.AtollMax), rateRange(row.CorosyncMax), a.MsgsPerSec/c.MsgsPerSec, a.MBPerSec, c.MBPerSec,
+			rateRange(row.AtollMax)+mark(row.AtollMax...), rateRange(row.CorosyncMax)+mark(row.CorosyncMax...), a.MsgsPerSec/c.MsgsPerSec, a.MBPerSec, c.MBPerSec,
 			lat(a.P50), lat(a.P99), lat(c.P50), lat(c.P99), a.Retransmits)
 	}
 	fmt.Fprintf(w, "\n### Latency from send to delivery, over every delivery at every node\n\n")
@@ -35,9 +35,9 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 	fmt.Fprintln(w, "| ---: | --- | ---: | ---: | ---: |")
 	for _, row := range r.Rows {
 		a, c, h := row.Atoll1k, row.Corosync1k, row.AtollHalf
-		fmt.Fprintf(w, "| %d | %s | %s / %s / %s | %s / %s / %s | %s / %s / %s (%s msgs/s) |\n", row.Nodes, security(row.Crypto),
-			lat(a.P50), lat(a.P99), lat(a.P999), lat(c.P50), lat(c.P99), lat(c.P999),
-			lat(h.P50), lat(h.P99), lat(h.P999), thousands(h.MsgsPerSec))
+		fmt.Fprintf(w, "| %d | %s | %s / %s / %s%s | %s / %s / %s%s | %s / %s / %s (%s msgs/s)%s |\n", row.Nodes, security(row.Crypto),
+			lat(a.P50), lat(a.P99), lat(a.P999), mark(a), lat(c.P50), lat(c.P99), lat(c.P999), mark(c),
+			lat(h.P50), lat(h.P99), lat(h.P999), thousands(h.MsgsPerSec), mark(h))
 	}
 	fmt.Fprintf(w, "\n### Cost per node (CPU in %% of one core, over the measured window; Corosync: daemon + load client)\n\n")
 	fmt.Fprintln(w, "| nodes | security | Atoll CPU full load | Corosync CPU full load | Atoll CPU at 1,000 msgs/s | Corosync CPU at 1,000 msgs/s | Atoll idle | Corosync idle (daemon) | Atoll peak RSS | Corosync peak RSS (daemon) |")
@@ -54,6 +54,9 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 		fmt.Fprintf(w, "| %d | %s | %.0f%% | %.0f%% | %.1f%% | %.1f%% | %.2f%% | %.2f%% | %.1f MiB | %.1f MiB |\n", row.Nodes, security(row.Crypto),
 			a.CPUPercent, c.CPUPercent, row.Atoll1k.CPUPercent, row.Corosync1k.CPUPercent,
 			row.AtollIdle.CPUPercent, row.CorosyncIdleCPU, float64(rss)/1024, float64(crss)/1024)
+	}
+	if r.disturbed() {
+		fmt.Fprintf(w, "\n† the membership changed during a measured window (a token was lost, typically because the busy machine did not run a node in time): that run is disturbed.\n")
 	}
 	if len(r.UDP) > 0 {
 		fmt.Fprintf(w, "\n### Raw UDP multicast between the same namespaces (node 1 sends with sendmmsg, the others receive; MTU 1500, so 8 KiB datagrams are IP-fragmented)\n\n")
@@ -75,6 +78,26 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 			fmt.Fprintf(w, "| %s | %d | %s | %v | %s |\n", f.System, f.Nodes, f.Settings, f.Max().Round(time.Millisecond), strings.Join(each, ", "))
 		}
 	}
+}
+
+// mark returns "†" when a run's membership changed during its window.
+func mark(ss ...atollbench.Summary) string {
+	for _, s := range ss {
+		if s.ConfChanges > 0 {
+			return " †"
+		}
+	}
+	return ""
+}
+
+func (r *Report) disturbed() bool {
+	for _, row := range r.Rows {
+		all := append(slices.Clone(row.AtollMax), row.CorosyncMax...)
+		if mark(append(all, row.Atoll1k, row.Corosync1k, row.AtollHalf)...) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func security(crypto bool) string {

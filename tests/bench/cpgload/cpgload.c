@@ -181,7 +181,8 @@ static void confchg(cpg_handle_t h, const struct cpg_name *g,
 	printf("{\"type\":\"install\",\"node\":\"%s\",\"mono_ns\":%" PRId64 ",\"members\":%zu,\"conf\":\"cpg\",\"reason\":\"%s\"}\n",
 	       opt.node, now, nmembers, nleft ? reason_name(left[0].reason) : njoined ? "join" : "");
 	if (st.ready) {
-		st.conf_changes++;
+		if (now < st.window_end) /* not the others leaving at the end */
+			st.conf_changes++;
 	} else if ((int)nmembers == opt.nodes) {
 		st.ready = 1;
 		st.start = now + opt.settle;
