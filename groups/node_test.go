@@ -648,12 +648,12 @@ func TestRequestErrors(t *testing.T) {
 	}
 }
 
-// TestDepartureDuringExchange (found by the simulator, TestSimGroups seed
-// 93): a node exchanging state postpones the transitional views of the
-// next configuration change; when the exchange that follows ends with the
-// same members it started from, the node must still install the regular
-// view, because some members left and came back in between and the nodes
-// they left with delivered that view.
+// TestDepartureDuringExchange (found by the simulator, TestSimGroups seeds
+// 93 and 2083): when members leave through a transitional configuration
+// while a node is exchanging state and come back before the next exchange
+// completes, the node must deliver the transitional view and then the
+// regular one, even though the group ends with the members it started
+// from, because the nodes they left with deliver that regular view.
 func TestDepartureDuringExchange(t *testing.T) {
 	r := newTestRing(t, "a", "b", "c")
 	r.form([]string{"a", "b"}, []string{"c"})
@@ -674,6 +674,32 @@ func TestDepartureDuringExchange(t *testing.T) {
 	want := lastView(t, r.node("b"), "g")
 	if got := lastView(t, r.node("a"), "g"); !strings.HasPrefix(got, "r:12:a [a:x b:y]") || !strings.HasPrefix(want, "r:12:a [a:x b:y]") {
 		t.Fatalf("after the exchange: a %s, b %s", got, want)
+	}
+	r.mcast("b", "y", localring.Agreed, "m", "g")
+	r.run()
+	r.check(true)
+}
+
+// TestDepartureBeforeInterruptedExchange: the same, when the departure
+// happens in the transitional configuration before an exchange that is
+// itself cut short, so that the exchange that completes starts with
+// everyone together again.
+func TestDepartureBeforeInterruptedExchange(t *testing.T) {
+	r := newTestRing(t, "a", "b", "d")
+	r.form([]string{"a", "b"}, []string{"d"})
+	r.join("a", "x", "g")
+	r.join("b", "y", "g")
+	r.run()
+	r.formAbsent([]string{"b"}, []string{"a", "b", "d"}) // a: exchange, b listed but absent
+	r.run()
+	r.form([]string{"a", "b", "d"}) // a leaves b behind (b comes from its old ring)
+	// Nobody sends: this exchange is cut short too.
+	r.form([]string{"a", "b", "d"}) // everyone comes from the same ring
+	r.run()
+	for _, id := range []string{"a", "b"} {
+		if got := lastView(t, r.node(id), "g"); !strings.HasPrefix(got, "r:16:a [a:x b:y]") {
+			t.Fatalf("%s after the exchange: %s", id, got)
+		}
 	}
 	r.mcast("b", "y", localring.Agreed, "m", "g")
 	r.run()

@@ -1,0 +1,418 @@
+package groups
+
+import (
+	"encoding/binary"
+	"slices"
+	"strings"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// Step consumes one event of the ring node, in the order the ring node
+// produced it. Every event must be given, including those of other ring
+// users (ignored and counted as Foreign).
+func (n *Node) Step(e localring.Event) {
+	switch e.Kind {
+	case localring.EventInstall:
+		if e.Conf != nil {
+			if e.Conf.Kind == localring.Transitional {
+				n.onTrans(e.Conf)
+			} else {
+				n.onRegular(e.Conf)
+			}
+		}
+	case localring.EventSend:
+		n.onSend(&e.Msg)
+	case localring.EventDeliver:
+		n.onDeliver(&e.Msg)
+	}
+	if len(n.forgetQ) > 0 {
+		n.forget()
+	}
+	n.pump()
+}
+
+// onSend decides the fate of one of this node's messages as the ring
+// sends it: delivered everywhere when sent in a regular configuration
+// with agreed state and the current epoch, discarded everywhere otherwise
+// (and then sent again).
+func (n *Node) onSend(msg *localring.Message) {
+	p := msg.Payload
+	if !IsGroupPayload(p) || kind(p[1]) == kindReport || len(p) < epochAt+9 {
+		return
+	}
+	seq, k := binary.Uvarint(p[epochAt+8:])
+	if k <= 0 {
+		return
+	}
+	i := slices.IndexFunc(n.out, func(o *outMsg) bool { return o.inRing && o.seq == seq })
+	if i < 0 {
+		return
+	}
+	// Messages before it still marked in the ring were never submitted
+	// (the driver broke its contract): send them again.
+	for _, o := range n.out[:i] {
+		if o.inRing {
+			n.leaveRing(o)
+		}
+	}
+	o := n.out[i]
+	accepted := n.phase == phaseRegular && n.reg != nil && msg.Conf == n.reg.ID && o.epoch == n.epoch
+	n.leaveRing(o)
+	if !accepted {
+		return
+	}
+	if i == 0 {
+		n.out[0] = nil
+		n.out = n.out[1:]
+	} else {
+		n.out = slices.Delete(n.out, i, i+1)
+	}
+	if o.msg != nil {
+		m := *o.msg
+		m.ID, m.Conf = msg.ID, msg.Conf
+		n.emit(Event{Kind: EventSent, Msg: &m})
+	}
+}
+
+func (n *Node) leaveRing(o *outMsg) {
+	o.inRing = false
+	n.inRing--
+	if o.epoch != n.epoch {
+		n.stale--
+	}
+}
+
+// knownGroup returns the stored name of a group the node knows.
+func (n *Node) knownGroup(b []byte) (string, bool) {
+	if g := n.groups[string(b)]; g != nil {
+		return g.name, true
+	}
+	return "", false
+}
+
+func (n *Node) onDeliver(msg *localring.Message) {
+	if !IsGroupPayload(msg.Payload) {
+		n.stats.Foreign++
+		return
+	}
+	w, err := parseWireIntern(msg.Payload, n.knownGroup)
+	if err != nil {
+		n.stats.Malformed++
+		return
+	}
+	origin := localring.Member{ID: msg.ID.Sender, Inc: msg.ID.Inc}
+	if w.kind == kindReport {
+		n.onReport(msg, origin, w.rep)
+		return
+	}
+	if (n.phase != phaseRegular && n.phase != phaseTrans) || w.epoch != n.epoch {
+		n.stats.Discarded++
+		return
+	}
+	switch w.kind {
+	case kindMulticast:
+		n.deliverMulticast(msg, origin, &w)
+	case kindUnicast:
+		n.deliverUnicast(msg, origin, &w)
+	default:
+		if n.phase == phaseTrans {
+			// Views change only in regular configurations: requests
+			// accepted here are applied at the next one.
+			n.tops = append(n.tops, top{origin: origin, op: w})
+			return
+		}
+		n.applyOp(origin, &w, opViewID(n.reg.ID, msg.Order), stamp{order: msg.Order})
+	}
+}
+
+func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member, w *wireMsg) {
+	m := &Message{ID: msg.ID, Seq: w.seq, Sender: MemberName(origin.ID, w.client), Svc: msg.Svc, Type: w.mtype,
+		Groups: w.groups, Payload: w.data, Conf: msg.Conf, Order: msg.Order}
+	for _, name := range w.groups {
+		if g := n.groups[name]; g != nil && g.acl != nil && !g.acl.acl.MaySend(m.Sender) {
+			err := &Error{Op: "multicast", Client: w.client, Group: name, Err: ErrDenied}
+			n.stats.Denied++
+			n.emit(Event{Kind: EventDeliver, Msg: m, Err: err})
+			if origin == n.me.m {
+				n.emit(Event{Kind: EventReject, Client: w.client, Group: name, Seq: w.seq, Err: err})
+			}
+			return
+		}
+	}
+	var to []string
+	gen := n.nextGen()
+	for _, name := range w.groups {
+		g := n.groups[name]
+		if g == nil || g.nlocal == 0 {
+			continue
+		}
+		for _, mb := range g.cur() {
+			if mb.c.node == n.me && mb.c.mark != gen {
+				mb.c.mark = gen
+				to = append(to, mb.c.name)
+			}
+		}
+	}
+	n.stats.Delivered++
+	n.emit(Event{Kind: EventDeliver, Msg: m, To: to})
+}
+
+func (n *Node) deliverUnicast(msg *localring.Message, origin localring.Member, w *wireMsg) {
+	m := &Message{ID: msg.ID, Seq: w.seq, Sender: MemberName(origin.ID, w.client), Svc: msg.Svc, Type: w.mtype,
+		To: w.to, Payload: w.data, Conf: msg.Conf, Order: msg.Order}
+	var to []string
+	if node, client, err := SplitMember(w.to); err == nil && node == n.me.m.ID {
+		to = []string{client}
+	}
+	n.stats.Delivered++
+	n.emit(Event{Kind: EventDeliver, Msg: m, To: to})
+}
+
+// applyOp applies a join, leave, disconnect or ACL change; vid names the
+// views it makes and st stamps the new member or ACL.
+func (n *Node) applyOp(origin localring.Member, op *wireMsg, vid viewID, st stamp) {
+	n.stats.Ops++
+	full := MemberName(origin.ID, op.client)
+	switch op.kind {
+	case kindJoin:
+		g := n.groups[op.group]
+		if g != nil && g.acl != nil && !g.acl.acl.MayJoin(full) {
+			n.reject(origin, op, ErrDenied)
+			return
+		}
+		c := n.clientOf(n.nodeOf(origin), op.client)
+		if g != nil && g.has(c) {
+			return
+		}
+		if g == nil {
+			g = n.newGroup(op.group)
+		}
+		nm := make([]member, len(g.members), len(g.members)+1)
+		copy(nm, g.members)
+		nm = append(nm, member{c: c, st: st})
+		sortMembers(nm)
+		n.setRegular(g, nm, vid, ReasonJoin)
+	case kindLeave:
+		g := n.groups[op.group]
+		c := n.lookupClient(origin, op.client)
+		if g == nil || c == nil || !g.has(c) {
+			n.reject(origin, op, ErrNotMember)
+			return
+		}
+		n.setRegular(g, without(g.members, c), vid, ReasonLeave)
+		n.maybeDrop(g)
+		if origin == n.me.m {
+			n.emit(Event{Kind: EventLeft, Client: op.client, Group: op.group})
+		}
+	case kindDisconnect:
+		c := n.lookupClient(origin, op.client)
+		if c == nil {
+			return
+		}
+		gs := slices.Clone(c.groups)
+		slices.SortFunc(gs, func(a, b *group) int { return strings.Compare(a.name, b.name) })
+		for _, g := range gs {
+			n.setRegular(g, without(g.members, c), vid, ReasonDisconnect)
+			n.maybeDrop(g)
+		}
+	case kindACL:
+		g := n.groups[op.group]
+		if g != nil && g.acl != nil && !g.acl.acl.MayAdmin(full) {
+			n.reject(origin, op, ErrDenied)
+			return
+		}
+		if g == nil {
+			g = n.newGroup(op.group)
+		}
+		g.acl = &aclState{acl: op.acl, st: st}
+	}
+}
+
+func (n *Node) reject(origin localring.Member, op *wireMsg, err error) {
+	if origin != n.me.m {
+		return
+	}
+	if op.kind == kindJoin {
+		if in := n.intent[op.client]; in != nil {
+			delete(in, op.group)
+			if len(in) == 0 {
+				delete(n.intent, op.client)
+			}
+		}
+	}
+	n.emit(Event{Kind: EventReject, Client: op.client, Group: op.group,
+		Err: &Error{Op: op.kind.String(), Client: op.client, Group: op.group, Err: err}})
+}
+
+func (n *Node) newGroup(name string) *group {
+	g := &group{name: name}
+	n.groups[name] = g
+	return g
+}
+
+// maybeDrop forgets a group with no members, no ACL and no pending view.
+func (n *Node) maybeDrop(g *group) {
+	if len(g.members) == 0 && g.acl == nil && !g.hasTrans && n.groups[g.name] == g {
+		delete(n.groups, g.name)
+	}
+}
+
+func without(ms []member, c *clientInfo) []member {
+	out := make([]member, 0, len(ms))
+	for _, m := range ms {
+		if m.c != c {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// sortMembers orders members by join time, ties broken by name.
+func sortMembers(ms []member) {
+	slices.SortStableFunc(ms, func(a, b member) int {
+		switch {
+		case a.st.less(b.st):
+			return -1
+		case b.st.less(a.st):
+			return 1
+		}
+		return strings.Compare(a.c.full, b.c.full)
+	})
+}
+
+func sameMembers(a, b []member) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].c != b[i].c {
+			return false
+		}
+	}
+	return true
+}
+
+func names(ms []member) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.c.full
+	}
+	return out
+}
+
+// localNames returns the names of the members on this node.
+func (n *Node) localNames(ms []member) []string {
+	var out []string
+	for _, m := range ms {
+		if m.c.node == n.me {
+			out = append(out, m.c.name)
+		}
+	}
+	return out
+}
+
+// setRegular makes nm (a fresh slice, ordered) the group's regular view
+// and emits it. It keeps the clients' group lists up to date.
+func (n *Node) setRegular(g *group, nm []member, vid viewID, reason Reason) {
+	old := g.members
+	gen := n.nextGen()
+	for _, m := range nm {
+		m.c.mark = gen
+	}
+	var left []member
+	for _, m := range old {
+		if m.c.mark != gen {
+			left = append(left, m)
+		}
+	}
+	gen = n.nextGen()
+	for _, m := range old {
+		m.c.mark = gen
+	}
+	var joined []member
+	for _, m := range nm {
+		if m.c.mark != gen {
+			joined = append(joined, m)
+		}
+	}
+	for _, m := range left {
+		m.c.groups = removeGroup(m.c.groups, g)
+	}
+	for _, m := range joined {
+		m.c.groups = append(m.c.groups, g)
+	}
+	g.members, g.vid, g.hasTrans, g.trans = nm, vid, false, nil
+	g.nlocal = 0
+	for _, m := range nm {
+		if m.c.node == n.me {
+			g.nlocal++
+		}
+	}
+	n.stats.Views++
+	if g.nlocal > 0 || n.cfg.AllViews {
+		v := &View{Group: g.name, ID: vid.String(), Members: names(nm), Joined: names(joined), Reason: reason}
+		// Left lists names: a member whose node restarted and that comes
+		// back with the same name is not listed as left (it is in Joined).
+		for _, m := range left {
+			if len(joined) == 0 || !slices.ContainsFunc(joined, func(j member) bool { return j.c.full == m.c.full }) {
+				v.Left = append(v.Left, m.c.full)
+			}
+		}
+		n.emit(Event{Kind: EventView, View: v, To: n.localNames(nm)})
+	}
+	for _, m := range left {
+		n.forgetQ = append(n.forgetQ, m.c)
+	}
+}
+
+func removeGroup(gs []*group, g *group) []*group {
+	for i, x := range gs {
+		if x == g {
+			last := len(gs) - 1
+			gs[i] = gs[last]
+			gs[last] = nil
+			return gs[:last]
+		}
+	}
+	return gs
+}
+
+// setTrans emits a transitional view of g with members tm (a subset of
+// its current view) for transitional configuration trans.
+func (n *Node) setTrans(g *group, trans string, tm []member) {
+	g.vid = viewID{conf: trans, kind: '~', a: hash64(g.vid.String())}
+	if !g.hasTrans {
+		g.hasTrans = true
+		n.transGs = append(n.transGs, g)
+	}
+	g.trans = tm
+	n.stats.Views++
+	if g.nlocal > 0 || n.cfg.AllViews {
+		n.emit(Event{Kind: EventView, To: n.localNames(tm),
+			View: &View{Group: g.name, ID: g.vid.String(), Members: names(tm), Reason: ReasonNetwork, Transitional: true}})
+	}
+}
+
+func memberSet(c *localring.Configuration) map[localring.Member]bool {
+	s := make(map[localring.Member]bool, len(c.Members))
+	for _, m := range c.Members {
+		s[m] = true
+	}
+	return s
+}
+
+func filterNodes(ms []member, in map[localring.Member]bool) []member {
+	out := make([]member, 0, len(ms))
+	for _, m := range ms {
+		if in[m.c.node.m] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func sortedGroups(gs []*group) []*group {
+	slices.SortFunc(gs, func(a, b *group) int { return strings.Compare(a.name, b.name) })
+	return gs
+}
