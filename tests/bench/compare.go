@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,7 +37,13 @@ type Options struct {
 	// AtollUnicast runs Atoll with the UDP unicast transport instead of
 	// multicast.
 	AtollUnicast bool
-	Log          io.Writer
+	// Normal runs every process of both systems at normal priority. By
+	// default they all run as Corosync does out of the box, SCHED_RR at
+	// priority 99 (Atoll's nodes under chrt; Corosync's load clients at
+	// 98, see schedClient), so that neither system competes with the
+	// machine's other work and neither gets an edge over the other.
+	Normal bool
+	Log    io.Writer
 }
 
 func (o *Options) setDefaults() {
@@ -197,12 +204,13 @@ func (r *Report) corosyncPhases(ctx context.Context, tb *Testbed, dir string, ro
 	// milliseconds; the token of 300 ms is for the failover comparison.
 	co := CorosyncOptions{Crypto: row.Crypto}
 	r.logf("corosync: %d nodes, %s", row.Nodes, co)
+	co.Normal = o.Normal
 	c, err := StartCorosync(tb, filepath.Join(dir, "corosync"), co)
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
-	load := CPGLoad{Bin: o.CPGLoadBin, Send: true, Size: o.Size, Warmup: o.Warmup, Duration: o.Duration,
+	load := CPGLoad{Sched: r.schedClient, Bin: o.CPGLoadBin, Send: true, Size: o.Size, Warmup: o.Warmup, Duration: o.Duration,
 		Settle: 300 * time.Millisecond, Drain: time.Second, SamplesDir: dir}
 	for k := range o.Repeat {
 		s, err := r.cpgRun(ctx, c, load)
@@ -302,7 +310,7 @@ func (r *Report) atollSpecs(tb *Testbed, dir string, crypto bool) ([]atollbench.
 
 func (r *Report) atollRun(ctx context.Context, tb *Testbed, specs []atollbench.NodeSpec) (atollbench.Summary, error) {
 	rs, err := atollbench.RunProcs(ctx, specs, func(i int) []string {
-		return tb.Cmd(i, r.Options.AtollBin, "bench", "node")
+		return tb.Cmd(i, r.sched(r.Options.AtollBin, "bench", "node")...)
 	}, quiet{r.Options.Log})
 	if err != nil {
 		return atollbench.Summary{}, err
@@ -376,7 +384,7 @@ func (r *Report) atollFailover(ctx context.Context, tb *Testbed, dir string) (Fa
 	for i := range specs {
 		specs[i].Rate, specs[i].Duration, specs[i].SamplesFile = failoverLoad, 30*time.Second, ""
 		in, _ := jsonMarshal(specs[i])
-		if procs[i], err = atollbench.StartProc(ctx, specs[i].ID, tb.Cmd(i, r.Options.AtollBin, "bench", "node"), in); err != nil {
+		if procs[i], err = atollbench.StartProc(ctx, specs[i].ID, tb.Cmd(i, r.sched(r.Options.AtollBin, "bench", "node")...), in); err != nil {
 			return row, err
 		}
 	}
@@ -392,7 +400,7 @@ func (r *Report) atollFailover(ctx context.Context, tb *Testbed, dir string) (Fa
 // defaults), seen through CPG configuration changes.
 func (r *Report) corosyncFailover(ctx context.Context, tb *Testbed, dir string, token time.Duration) (FailoverRow, error) {
 	n := len(tb.NS)
-	co := CorosyncOptions{Token: token}
+	co := CorosyncOptions{Token: token, Normal: r.Options.Normal}
 	row := FailoverRow{System: "Corosync", Nodes: n, Settings: co.String()}
 	r.logf("failover: corosync, %d nodes, %s", n, co)
 	c, err := StartCorosync(tb, filepath.Join(dir, fmt.Sprintf("failover-corosync-%d", token.Milliseconds())), co)
@@ -402,7 +410,7 @@ func (r *Report) corosyncFailover(ctx context.Context, tb *Testbed, dir string, 
 	defer c.Stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	load := CPGLoad{Bin: r.Options.CPGLoadBin, Send: true, RatePerNode: failoverLoad, Size: r.Options.Size,
+	load := CPGLoad{Sched: r.schedClient, Bin: r.Options.CPGLoadBin, Send: true, RatePerNode: failoverLoad, Size: r.Options.Size,
 		Settle: 300 * time.Millisecond, Warmup: time.Second, Duration: 60 * time.Second, Drain: time.Second,
 		Group: "atoll-bench-failover"}
 	procs := make([]*atollbench.Proc, n)
@@ -477,6 +485,29 @@ func stopProcs(procs []*atollbench.Proc) {
 			_, _ = p.Wait()
 		}
 	}
+}
+
+// sched returns argv under the run's scheduling policy.
+func (r *Report) sched(argv ...string) []string { return r.schedAt(99, argv...) }
+
+// schedClient is sched for Corosync's load client, one step below the
+// daemon: at the same priority, round-robin slices of 100 ms let a busy
+// client keep its daemon from running.
+func (r *Report) schedClient(argv ...string) []string { return r.schedAt(98, argv...) }
+
+func (r *Report) schedAt(prio int, argv ...string) []string {
+	if r.Options.Normal {
+		return argv
+	}
+	return append([]string{"chrt", "--rr", strconv.Itoa(prio)}, argv...)
+}
+
+// schedString describes the scheduling policy for the report.
+func (r *Report) schedString() string {
+	if r.Options.Normal {
+		return "every process at normal priority (corosync -p)"
+	}
+	return "SCHED_RR, as corosync runs by default: corosync, the atoll nodes and the raw UDP programs at priority 99, the cpgload clients at 98 (at the same priority a busy client starves its daemon)"
 }
 
 func (r *Report) atollTransport() string {

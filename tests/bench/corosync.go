@@ -22,6 +22,8 @@ type CorosyncOptions struct {
 	// token_coefficient is 0 so that the timeout is exactly Token, as
 	// Atoll's is.
 	Token time.Duration
+	// Normal runs corosync at normal priority (-p) instead of SCHED_RR.
+	Normal bool
 }
 
 func (o CorosyncOptions) String() string {
@@ -77,7 +79,11 @@ func StartCorosync(tb *Testbed, dir string, o CorosyncOptions) (*Corosync, error
 		if err := os.WriteFile(conf, []byte(c.config(i, nd, keyFile, o)), 0o644); err != nil {
 			return nil, err
 		}
-		script := fmt.Sprintf("mount --bind %s /run && exec corosync -f -c %s", filepath.Join(nd, "run"), conf)
+		flags := "-f"
+		if o.Normal {
+			flags = "-f -p"
+		}
+		script := fmt.Sprintf("mount --bind %s /run && exec corosync %s -c %s", filepath.Join(nd, "run"), flags, conf)
 		argv := tb.Cmd(i, "unshare", "--mount", "sh", "-c", script)
 		cmd := exec.Command(argv[0], argv[1:]...)
 		log, err := os.Create(filepath.Join(nd, "stderr.log"))
@@ -180,9 +186,10 @@ func (c *Corosync) Stop() {
 
 // CPGLoad describes one run of the load client on every node.
 type CPGLoad struct {
-	Bin                             string  // the cpgload binary
-	Send                            bool    // every node sends
-	RatePerNode                     float64 // msgs/s; 0: as fast as flow control allows
+	Sched                           func(argv ...string) []string // wraps the command in a scheduling policy
+	Bin                             string                        // the cpgload binary
+	Send                            bool                          // every node sends
+	RatePerNode                     float64                       // msgs/s; 0: as fast as flow control allows
 	Size                            int
 	Settle, Warmup, Duration, Drain time.Duration
 	SamplesDir                      string
@@ -203,6 +210,9 @@ func (l CPGLoad) argv(c *Corosync, i int) []string {
 	}
 	if l.SamplesDir != "" {
 		args = append(args, "--samples", filepath.Join(l.SamplesDir, fmt.Sprintf("cpg-n%d.lat", i+1)))
+	}
+	if l.Sched != nil {
+		args = l.Sched(args...)
 	}
 	return c.tb.Cmd(i, args...)
 }

@@ -18,6 +18,7 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 		h.CPU, h.Cores, h.Kernel, h.Go, h.Corosync, h.LoadStart, r.LoadEnd)
 	fmt.Fprintf(w, "Atoll: one `atoll bench node` (an agent, package agent) per namespace, %s transport, LAN preset (token 200ms). Corosync: one daemon (knet, which sends UDP unicast to each node; %s) and one cpgload client per namespace.\n",
 		r.atollTransport(), strings.TrimPrefix(CorosyncOptions{}.String(), "knet, crypto none, "))
+	fmt.Fprintf(w, "Scheduling: %s.\n", r.schedString())
 	fmt.Fprintf(w, "Every load phase: %d-byte messages, %v warm-up, %v measured; full-load phases run %d times each (median, range in brackets).\n\n",
 		o.Size, o.Warmup, o.Duration, o.Repeat)
 

@@ -147,7 +147,7 @@ func (r *Report) rawUDP(ctx context.Context, tb *Testbed, size int) (UDPRow, err
 		if err != nil {
 			return row, err
 		}
-		argv := tb.Cmd(i, append(slices.Clone(r.Options.Self), role)...)
+		argv := tb.Cmd(i, r.sched(append(slices.Clone(r.Options.Self), role)...)...)
 		results[i] = make(chan out, 1)
 		go func() {
 			cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
