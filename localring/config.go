@@ -39,8 +39,10 @@ type Config struct {
 
 	// TokenHold is how long the representative keeps the token when the ring
 	// is idle (nothing sent, nothing missing for a full rotation) before
-	// passing it on. It bounds the idle CPU cost; a Submit releases the held
-	// token at once. Default 2 ms. Must be well below TokenRetransmit.
+	// passing it on. It bounds the idle CPU cost: an idle ring rotates about
+	// once per TokenHold. It costs no latency: the representative announces
+	// the hold, and a member that gets a message to send asks for the token
+	// at once. Default 20 ms. Must be below TokenRetransmit.
 	TokenHold time.Duration
 
 	// JoinTimeout is the interval between join messages while gathering.
@@ -108,7 +110,7 @@ func DefaultCloud(id NodeID) Config {
 		ID:            id,
 		Incarnation:   1,
 		TokenTimeout:  time.Second,
-		TokenHold:     5 * time.Millisecond,
+		TokenHold:     50 * time.Millisecond,
 		JoinTimeout:   100 * time.Millisecond,
 		MergeTimeout:  500 * time.Millisecond,
 		WindowPackets: 100,
@@ -125,7 +127,7 @@ func (c *Config) setDefaults() {
 		c.TokenRetransmit = c.TokenTimeout * 10 / 42
 	}
 	if c.TokenHold == 0 {
-		c.TokenHold = 2 * time.Millisecond
+		c.TokenHold = min(20*time.Millisecond, c.TokenRetransmit/2)
 	}
 	if c.JoinTimeout == 0 {
 		c.JoinTimeout = 50 * time.Millisecond

@@ -351,7 +351,7 @@ func (n *Node) onCommit(c *commit) {
 			// The commit token is back: start the new ring's token.
 			tok := &token{ring: n.next.id, tokSeq: c.tokSeq}
 			n.next.lastTok = c.tokSeq
-			n.processToken(n.next, tok, false)
+			n.processToken(n.next, tok, false, false)
 		}
 	}
 }

@@ -51,6 +51,7 @@ type ringState struct {
 	reasm     map[Member]*reassembly
 	sentToken []byte // the last token I passed on this ring, for retransmission
 	sentSeq   uint64 // the token's seq when I passed it
+	prevSeq   uint64 // the token's seq at my previous visit
 }
 
 func newRingState(id RingID, members []Member) *ringState {
@@ -135,7 +136,7 @@ type Node struct {
 	partialOff int // bytes of queue[queueHead] already sequenced on this ring
 	nextMsgID  uint64
 	held       *token // the token kept by an idle representative
-	ringIdle   bool   // the last token this node saw showed an idle ring
+	ringIdle   bool   // the representative said it holds the idle token
 
 	// deadlines; zero means not armed
 	tokenLossAt  time.Time
@@ -261,9 +262,7 @@ func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error
 		n.send("", w.appendTo(nil, ptWake))
 	}
 	if n.held != nil {
-		tok := n.held
-		n.held, n.holdUntil = nil, time.Time{}
-		n.processToken(n.reg, tok, false)
+		n.resumeToken(n.held)
 	}
 	return id, nil
 }
@@ -305,10 +304,9 @@ func (n *Node) Tick(now time.Time) {
 	}
 	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
 	if due(n.holdUntil) {
-		tok := n.held
-		n.held, n.holdUntil = nil, time.Time{}
-		if tok != nil && n.state == stateOperational {
-			n.processToken(n.reg, tok, false)
+		n.holdUntil = time.Time{}
+		if n.held != nil {
+			n.resumeToken(n.held)
 		}
 	}
 	if due(n.retransmitAt) {
@@ -394,15 +392,21 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 			return err
 		}
 		n.onCommit(c)
-	case ptMerge, ptWake:
+	case ptMerge, ptWake, ptIdle:
 		m, err := parseMerge(pkt)
 		if err != nil {
 			n.stats.Malformed++
 			return err
 		}
-		if t == ptWake {
+		switch t {
+		case ptWake:
 			n.onWake(m)
-		} else {
+		case ptIdle:
+			if n.state == stateOperational && m.ring == n.reg.id {
+				n.ringIdle = true
+				n.retransmitAt = time.Time{} // the representative has the token
+			}
+		default:
 			n.onMerge(m)
 		}
 	default:
@@ -417,9 +421,7 @@ func (n *Node) onWake(m *merge) {
 	if n.held == nil || n.state != stateOperational || m.ring != n.reg.id {
 		return
 	}
-	tok := n.held
-	n.held, n.holdUntil = nil, time.Time{}
-	n.processToken(n.reg, tok, false)
+	n.resumeToken(n.held)
 }
 
 func (n *Node) emit(e Event) { n.out.Events = append(n.out.Events, e) }

@@ -313,3 +313,27 @@ func TestPacking(t *testing.T) {
 		t.Fatalf("MessagesSent = %d", msgs)
 	}
 }
+
+// TestResumedTokenIsNotASecondVisit pins a bug the simulator found (groups
+// simulation, seed 9): when the idle representative released the token it
+// held, the same visit was counted as a second one, so the Safe threshold
+// (which needs the token's aru at two real visits) advanced after one, and
+// packets some member lacked were freed; failure atomicity broke later.
+func TestResumedTokenIsNotASecondVisit(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	a := nodes[0]
+	now = pumpUntil(t, nodes, now, time.Second, nil, func() bool { return a.held != nil })
+	if a.held == nil {
+		t.Fatal("the idle representative never held the token")
+	}
+	lastAru, safe := a.reg.lastAru, a.reg.safeUpTo
+	if _, err := a.Submit(now, Safe, []byte("x")); err != nil { // releases the held token
+		t.Fatal(err)
+	}
+	if a.held != nil {
+		t.Fatal("Submit did not release the held token")
+	}
+	if a.reg.lastAru != lastAru || a.reg.safeUpTo != safe {
+		t.Fatalf("releasing the held token counted as a visit: lastAru %d -> %d, safeUpTo %d -> %d", lastAru, a.reg.lastAru, safe, a.reg.safeUpTo)
+	}
+}

@@ -32,7 +32,7 @@ func (n *Node) onToken(tok *token) {
 	rs.lastTok = tok.tokSeq
 	n.retransmitAt = time.Time{}
 	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
-	n.processToken(rs, tok, true)
+	n.processToken(rs, tok, true, false)
 }
 
 // processToken does everything a node does while it holds the token:
@@ -40,14 +40,18 @@ func (n *Node) onToken(tok *token) {
 // ring messages) within the flow-control window, update aru, ask for what
 // it misses, advance the Safe threshold, deliver, and pass the token on (or
 // keep it a moment when the ring is idle).
-func (n *Node) processToken(rs *ringState, tok *token, mayHold bool) {
+//
+// resumed is set when the representative releases a token it held: the
+// same visit continues, so it must not count as a second visit for the
+// Safe threshold (that needs two real rotations) nor hold again.
+func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	wasRecovering := n.state == stateRecovery
 	if wasRecovering && tok.install {
 		n.install()
 		rs = n.reg
 	}
 
-	n.ringIdle = tok.fcc == 0 && len(tok.rtr) == 0 && tok.aru == tok.seq
+	n.ringIdle = false
 
 	// Flow control: take back what I sent last time and see what the
 	// window allows now.
@@ -99,17 +103,22 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold bool) {
 		}
 	}
 
-	// Ask for what I miss.
-	if rs.aru < tok.seq {
-		n.requestMissing(rs, tok)
+	// Ask for what I miss, but only packets that were sent before my
+	// previous visit: newer ones may still be on their way (multicast and
+	// the token travel through different sockets and queues).
+	if limit := min(tok.seq, rs.prevSeq); rs.aru < limit {
+		n.requestMissing(rs, tok, limit)
 	}
+	rs.prevSeq = tok.seq
 
 	// Every member holds what the token's aru showed at both my last two
 	// visits.
-	if safe := min(rs.lastAru, tok.aru); safe > rs.safeUpTo {
-		rs.safeUpTo = safe
+	if !resumed {
+		if safe := min(rs.lastAru, tok.aru); safe > rs.safeUpTo {
+			rs.safeUpTo = safe
+		}
+		rs.lastAru = tok.aru
 	}
-	rs.lastAru = tok.aru
 
 	tok.fcc += uint32(sent)
 	rs.lastFCC = uint32(sent)
@@ -126,10 +135,24 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold bool) {
 		if mayHold && !wasRecovering && n.idle(rs, tok) {
 			n.held = tok
 			n.holdUntil = n.now.Add(n.cfg.TokenHold)
+			// Tell the members, so that one with a message to send asks
+			// for the token (a wake packet) instead of waiting out the hold.
+			idle := merge{ring: rs.id, sender: n.me}
+			n.send("", idle.appendTo(nil, ptIdle))
 			return
 		}
 	}
 	n.passToken(rs, tok)
+}
+
+// resumeToken passes on the token the idle representative held, after
+// sending whatever was submitted meanwhile.
+func (n *Node) resumeToken(tok *token) {
+	n.held, n.holdUntil = nil, time.Time{}
+	if n.state != stateOperational {
+		return
+	}
+	n.processToken(n.reg, tok, false, true)
 }
 
 func subClamp(a, b uint32) uint32 {
@@ -190,13 +213,13 @@ func (n *Node) retransmitToken() {
 
 // requestMissing adds the sequence numbers this node misses to the token's
 // retransmission request list.
-func (n *Node) requestMissing(rs *ringState, tok *token) {
+func (n *Node) requestMissing(rs *ringState, tok *token, upTo uint64) {
 	limit := n.cfg.MaxRetransmitRequests
 	if len(tok.rtr) >= limit {
 		return
 	}
 	budget := 4 * limit // bound the scan when most packets are present
-	for s := rs.aru + 1; s <= tok.seq && len(tok.rtr) < limit && budget > 0; s++ {
+	for s := rs.aru + 1; s <= upTo && len(tok.rtr) < limit && budget > 0; s++ {
 		budget--
 		if rs.store[s] != nil || slices.Contains(tok.rtr, s) {
 			continue

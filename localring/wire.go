@@ -27,6 +27,7 @@ const (
 	ptCommit packetType = 4 // the commit token
 	ptMerge  packetType = 5 // the representative's merge-detect message
 	ptWake   packetType = 6 // asks an idle representative to release the token
+	ptIdle   packetType = 7 // the representative holds the token of an idle ring
 )
 
 func (t packetType) String() string {
@@ -43,6 +44,8 @@ func (t packetType) String() string {
 		return "merge-detect"
 	case ptWake:
 		return "wake"
+	case ptIdle:
+		return "idle"
 	}
 	return fmt.Sprintf("type-%d", uint8(t))
 }
