@@ -1,0 +1,181 @@
+package clientproto
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// samples holds one frame of every type, with every field set.
+func samples() []Frame {
+	v := View{Group: "orders", ID: "r:7:fra-1@3.1", Reason: ReasonJoin,
+		Members: []string{"fra-1:a", "fra-2:b"}, Joined: []string{"fra-2:b"}}
+	return []Frame{
+		{Type: TypeHello, MinVersion: 1, MaxVersion: 3, Name: "alice"},
+		{Type: TypeHello, MinVersion: 1, MaxVersion: 1},
+		{Type: TypeJoin, Req: 1, Group: "orders"},
+		{Type: TypeLeave, Req: 2, Group: "orders"},
+		{Type: TypeMulticast, Req: 3, Svc: 5, MsgType: 0xBEEF, Groups: []string{"a", "b"}, Payload: []byte("hello")},
+		{Type: TypeMulticast, Req: 3, Svc: 6, Groups: []string{"a"}},
+		{Type: TypeSend, Req: 4, Svc: 3, MsgType: 7, To: "fra-2:b", Payload: []byte{0, 1, 2}},
+		{Type: TypeFlush, Req: 5},
+		{Type: TypeListGroups, Req: 6},
+		{Type: TypeGetView, Req: 7, Group: "orders"},
+		{Type: TypePing, Req: 8},
+		{Type: TypeWelcome, Version: 1, Name: "fra-1:alice", Node: "fra-1", MaxMessage: 1 << 20, MaxFrame: MaxFrame, QueueFrames: 4096},
+		{Type: TypeOK, Req: 3, Seq: 99},
+		{Type: TypeError, Req: 1, Code: CodeDenied, Op: TypeJoin, Seq: 0, Group: "orders", Text: "denied by the group's ACL"},
+		{Type: TypeView, View: v},
+		{Type: TypeView, View: View{Group: "orders", ID: "t:8:fra-1~00ff", Flags: FlagTransitional, Members: []string{"fra-1:a"}}},
+		{Type: TypeMessage, Svc: 5, MsgType: 2, Sender: "fra-1:a", Seq: 4, Order: 1 << 40, MsgID: "fra-1/17/4", Groups: []string{"orders", "audit"}, Payload: []byte("x")},
+		{Type: TypeMessage, Flags8: FlagPointToPoint, Svc: 4, Sender: "fra-1:a", Seq: 5, MsgID: "fra-1/17/5", To: "fra-2:b", Payload: []byte("y")},
+		{Type: TypeLeft, Group: "orders"},
+		{Type: TypeWarning, Code: CodeSlowConsumer, Queued: 2048, Limit: 4096, Text: "read faster"},
+		{Type: TypeGroupList, Req: 6, Flags8: FlagLast, Entries: []GroupEntry{{Group: "a", Members: 3, ViewID: "r:1:x"}, {Group: "b", Members: 1}}},
+		{Type: TypeGroupList, Req: 6},
+		{Type: TypeViewReply, Req: 7, Flags8: FlagFound, View: v},
+		{Type: TypeViewReply, Req: 7},
+		{Type: TypePong, Req: 8},
+		{Type: TypeGoodbye, Code: CodeShuttingDown, Text: "agent fra-1 is shutting down"},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	seen := map[Type]bool{}
+	for _, f := range samples() {
+		seen[f.Type] = true
+		b := Append(nil, &f)
+		got, err := Parse(b[LengthSize:])
+		if err != nil {
+			t.Fatalf("%s: Parse: %v", f.Type, err)
+		}
+		if !reflect.DeepEqual(normalize(got), normalize(f)) {
+			t.Errorf("%s: round trip\n got %+v\nwant %+v", f.Type, got, f)
+		}
+		if again := Append(nil, &got); !bytes.Equal(again, b) {
+			t.Errorf("%s: re-encoding differs", f.Type)
+		}
+	}
+	for ty := range typeNames {
+		if !seen[ty] {
+			t.Errorf("no sample of frame type %s", ty)
+		}
+	}
+}
+
+// normalize makes empty slices nil, as Parse returns them.
+func normalize(f Frame) Frame {
+	if len(f.Payload) == 0 {
+		f.Payload = nil
+	}
+	return f
+}
+
+func TestParseErrors(t *testing.T) {
+	join := Append(nil, &Frame{Type: TypeJoin, Req: 1, Group: "orders"})[LengthSize:]
+	hello := Append(nil, &Frame{Type: TypeHello, MinVersion: 1, MaxVersion: 1})[LengthSize:]
+	bad := func(b []byte, mutate func([]byte) []byte) []byte { return mutate(bytes.Clone(b)) }
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"empty", nil, "empty frame"},
+		{"unknown type", []byte{0x40, 1, 2}, "unknown frame type 0x40"},
+		{"truncated", join[:len(join)-2], "join frame: group: truncated"},
+		{"trailing", append(bytes.Clone(join), 0), "1 bytes after the last field"},
+		{"magic", bad(hello, func(b []byte) []byte { b[1] = 'G'; return b }), "does not speak the Atoll client protocol"},
+		{"list count", []byte{byte(TypeMulticast), 0, 0, 0, 1, 5, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF}, "groups: count 4294967295 exceeds"},
+		{"payload length", []byte{byte(TypeSend), 0, 0, 0, 1, 5, 0, 0, 0, 0, 0, 0, 9}, "payload: length 9 exceeds"},
+		{"flag bits", []byte{byte(TypeViewReply), 0, 0, 0, 1, 0x80}, "unknown bits 0x80"},
+	} {
+		_, err := Parse(c.b)
+		if err == nil || !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want ErrMalformed with %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestReader(t *testing.T) {
+	var stream []byte
+	for _, f := range samples()[:4] {
+		stream = Append(stream, &f)
+	}
+	r := NewReader(bytes.NewReader(stream))
+	for i, want := range samples()[:4] {
+		f, err := r.Next()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if f.Type != want.Type || f.Req != want.Req {
+			t.Fatalf("frame %d: %s req %d, want %s req %d", i, f.Type, f.Req, want.Type, want.Req)
+		}
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("after the last frame: %v, want io.EOF", err)
+	}
+
+	// An HTTP request is refused on its first four bytes.
+	r = NewReader(strings.NewReader("GET / HTTP/1.1\r\n\r\n"))
+	if _, err := r.Next(); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "exceeds the limit of 4096") {
+		t.Fatalf("HTTP request: %v", err)
+	}
+	// A frame cut short.
+	b := Append(nil, &Frame{Type: TypeJoin, Req: 1, Group: "orders"})
+	r = NewReader(bytes.NewReader(b[:len(b)-1]))
+	if _, err := r.Next(); err != io.ErrUnexpectedEOF {
+		t.Fatalf("cut frame: %v, want io.ErrUnexpectedEOF", err)
+	}
+	// The limit rises after the hello.
+	big := Append(nil, &Frame{Type: TypeMulticast, Req: 1, Svc: 5, Groups: []string{"g"}, Payload: make([]byte, 10000)})
+	r = NewReader(bytes.NewReader(big))
+	r.SetMax(MaxFrame)
+	if _, err := r.Next(); err != nil {
+		t.Fatalf("large frame: %v", err)
+	}
+}
+
+// FuzzParse checks that Parse never panics and that whatever it accepts
+// re-encodes to the same bytes.
+func FuzzParse(f *testing.F) {
+	for _, s := range samples() {
+		f.Add(Append(nil, &s)[LengthSize:])
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0x85, 0xFF})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := Parse(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		again := Append(nil, &fr)
+		if !bytes.Equal(again[LengthSize:], b) {
+			t.Fatalf("re-encoding differs:\n in  %x\n out %x", b, again[LengthSize:])
+		}
+	})
+}
+
+// FuzzReader feeds arbitrary streams to the Reader.
+func FuzzReader(f *testing.F) {
+	var stream []byte
+	for _, s := range samples() {
+		stream = Append(stream, &s)
+	}
+	f.Add(stream)
+	f.Add([]byte("GET / HTTP/1.1\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := NewReader(bytes.NewReader(b))
+		r.SetMax(1 << 16)
+		for range 1000 {
+			if _, err := r.Next(); err != nil {
+				return
+			}
+		}
+	})
+}
