@@ -23,6 +23,11 @@ import (
 // layer produces (installs, sends, deliveries with their groups, views of
 // every group), so the EVS checker judges group views and messages, not
 // the raw ring.
+//
+// The cluster needs no change for this: the group layers get the ring
+// events through Cluster.OnEvent, and their ring messages are handed to
+// the ring nodes from RunUntil's per-step callback (drain), between steps
+// and never inside a flush, in order, keeping what a node refuses.
 
 // Group names and client names the simulated clients use. Group "locked"
 // gets an ACL early in each run: only clients c1 and c2 may join and only
