@@ -505,7 +505,7 @@ func (r *Report) schedAt(prio int, argv ...string) []string {
 // schedString describes the scheduling policy for the report.
 func (r *Report) schedString() string {
 	if r.Options.Normal {
-		return "every process at normal priority (corosync -p)"
+		return "every process at normal priority (corosync with sched_rr: no)"
 	}
 	return "SCHED_RR, as corosync runs by default: corosync, the atoll nodes and the raw UDP programs at priority 99, the cpgload clients at 98 (at the same priority a busy client starves its daemon)"
 }

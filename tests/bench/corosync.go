@@ -22,7 +22,8 @@ type CorosyncOptions struct {
 	// token_coefficient is 0 so that the timeout is exactly Token, as
 	// Atoll's is.
 	Token time.Duration
-	// Normal runs corosync at normal priority (-p) instead of SCHED_RR.
+	// Normal runs corosync at normal priority (system.sched_rr: no)
+	// instead of SCHED_RR.
 	Normal bool
 }
 
@@ -79,11 +80,7 @@ func StartCorosync(tb *Testbed, dir string, o CorosyncOptions) (*Corosync, error
 		if err := os.WriteFile(conf, []byte(c.config(i, nd, keyFile, o)), 0o644); err != nil {
 			return nil, err
 		}
-		flags := "-f"
-		if o.Normal {
-			flags = "-f -p"
-		}
-		script := fmt.Sprintf("mount --bind %s /run && exec corosync %s -c %s", filepath.Join(nd, "run"), flags, conf)
+		script := fmt.Sprintf("mount --bind %s /run && exec corosync -f -c %s", filepath.Join(nd, "run"), conf)
 		argv := tb.Cmd(i, "unshare", "--mount", "sh", "-c", script)
 		cmd := exec.Command(argv[0], argv[1:]...)
 		log, err := os.Create(filepath.Join(nd, "stderr.log"))
@@ -144,7 +141,11 @@ func (c *Corosync) config(i int, nodeDir, keyFile string, o CorosyncOptions) str
 		fmt.Fprintf(&b, "\tnode {\n\t\tring0_addr: %s\n\t\tnodeid: %d\n\t\tname: n%d\n\t}\n", a, k+1, k+1)
 	}
 	fmt.Fprintf(&b, "}\nlogging {\n\tto_logfile: yes\n\tlogfile: %s\n\tto_syslog: no\n\tto_stderr: no\n\ttimestamp: hires\n}\n", filepath.Join(nodeDir, "corosync.log"))
-	fmt.Fprintf(&b, "system {\n\tstate_dir: %s\n}\n", filepath.Join(nodeDir, "state"))
+	fmt.Fprintf(&b, "system {\n\tstate_dir: %s\n", filepath.Join(nodeDir, "state"))
+	if o.Normal {
+		b.WriteString("\tsched_rr: no\n\tpriority: 0\n")
+	}
+	b.WriteString("}\n")
 	return b.String()
 }
 

@@ -38,7 +38,7 @@ func CompareMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	fs.IntVar(&o.Repeat, "repeat", 2, "runs of each full-load phase per system")
 	fs.BoolVar(&o.Failover, "failover", true, "measure failover after kill -9")
 	fs.BoolVar(&o.Raw, "raw", true, "measure raw UDP multicast")
-	fs.BoolVar(&o.Normal, "normal-priority", false, "run every process at normal priority instead of SCHED_RR 99 (corosync's default)")
+	fs.BoolVar(&o.Normal, "normal-priority", false, "run every process at normal priority (corosync with sched_rr: no) instead of SCHED_RR 99, corosync's default")
 	fs.BoolVar(&o.AtollUnicast, "atoll-unicast", false, "run Atoll with the UDP unicast transport instead of multicast")
 	fs.StringVar(&o.Prefix, "prefix", "", "name prefix of the namespaces, at most 7 characters (default: atb and the pid)")
 	fs.StringVar(&o.AtollBin, "atoll", "", "the atoll binary (default: go build ./cmd/atoll)")
