@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/atoll-gcs/atoll/groups"
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
@@ -40,6 +42,9 @@ type Agent struct {
 	domain string
 
 	node   *localring.Node // owned by the loop
+	g      *groups.Node    // owned by the loop
+	gl     groupLoop       // owned by the loop
+	cs     *clientServer
 	sealer *seal.Sealer
 	tr     transport.Transport
 	udp    *transport.UDP // tr, when it is a UDP transport (for its counters)
@@ -209,6 +214,9 @@ func New(cfg Config) (a *Agent, err error) {
 	if err != nil {
 		return a, fmt.Errorf("agent: %w", err)
 	}
+	if err := a.newGroups(); err != nil {
+		return a, err
+	}
 
 	if cfg.TracePath != "" {
 		if a.trace, err = openTrace(cfg.TracePath, cfg.Node, inc, a.domain); err != nil {
@@ -219,6 +227,9 @@ func New(cfg Config) (a *Agent, err error) {
 		if a.adminL, err = listenAdmin(cfg.AdminSocket); err != nil {
 			return a, err
 		}
+	}
+	if a.cs, err = newClientServer(a); err != nil {
+		return a, err
 	}
 	for range rxBatches {
 		a.free <- newRxBatch(a.tr.MaxPacket())
@@ -241,6 +252,10 @@ func (a *Agent) Close() error {
 // agent, once.
 func (a *Agent) release() {
 	a.closeMu.Do(func() {
+		if a.cs != nil {
+			a.cs.shutdown(cp.CodeShuttingDown, "agent "+a.cfg.Node+" stopped")
+			a.cs.wait()
+		}
 		if a.adminL != nil {
 			a.adminL.Close()
 			os.Remove(a.cfg.AdminSocket)
@@ -407,6 +422,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(a.receive)
 	wg.Go(a.persister)
+	a.cs.start()
 	if a.adminL != nil {
 		a.admin = newAdminServer(a)
 		wg.Go(func() { a.admin.serve(a.adminL) })
@@ -420,6 +436,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.admin != nil {
 		a.admin.shutdown()
 	}
+	a.cs.shutdown(cp.CodeShuttingDown, "agent "+a.cfg.Node+" stopped")
+	a.cs.wait()
 	a.tr.Close() // ends the receive goroutine
 	close(a.persistC)
 	wg.Wait()

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atoll-gcs/atoll/groups"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
@@ -90,6 +92,68 @@ type Config struct {
 	// Load starts the built-in load generator (tests and benchmarks);
 	// zero Rate means none. SetLoad changes it while the agent runs.
 	Load Load
+
+	// ClientSocket is the path of the Unix socket that serves the client
+	// protocol (docs/PROTOCOL.md) to local programs and the CLI. It is
+	// created with mode 0660: the agent's user and group may connect, and
+	// each client's ACL principals come from its peer credentials
+	// (SO_PEERCRED). Default DataDir/client.sock; "-" serves none.
+	ClientSocket string
+
+	// ClientListen, when set, also serves the client protocol over TCP
+	// with TLS at this address (host:port), with ClientTLS, which must
+	// hold the agent's certificate. For mutual TLS set ClientTLS.ClientAuth
+	// to tls.RequireAndVerifyClientCert and ClientTLS.ClientCAs; a
+	// verified client certificate's common name is the client's "cn:"
+	// principal. There is no plain TCP.
+	ClientListen string
+	ClientTLS    *tls.Config
+
+	// ClientQueueFrames and ClientQueueBytes bound each client session's
+	// queue of frames (views, messages, replies) not yet written to its
+	// connection. A client whose queue passes half of either bound is
+	// sent a warning; past the bound it is disconnected with the reason,
+	// so that a client that stops reading never stalls the ring or other
+	// clients. The bounds must hold the bursts a ring rotation delivers at
+	// once (a window of packets, each packing many small messages), not
+	// only the backlog of a slow client. Defaults 16,384 frames and
+	// 16 MiB.
+	ClientQueueFrames int
+	ClientQueueBytes  int
+
+	// MaxClients bounds the number of client sessions at once. Default
+	// 4096.
+	MaxClients int
+
+	// GroupACLs are the per-group access rules of the topology file
+	// (FromTopology fills them in): who may join and who may send, by
+	// principal. The agent checks them for its own clients, and applies
+	// the rules of exactly named groups to the ring (groups.Node.SetACL)
+	// when it starts.
+	GroupACLs []GroupACL
+
+	// Groups configures the group layer (package groups): WindowMsgs and
+	// MaxQueuedMsgs. The agent sets Node, MaxMessageBytes (the ring's) and
+	// AllViews (with TracePath).
+	Groups groups.Config
+}
+
+// GroupACL is the access rule of a group, or of every group a pattern
+// matches, from the topology file's groups[].acl. A principal is "*"
+// (anyone), "user:NAME", "uid:N", "unixgroup:NAME" or "gid:N" (clients on
+// the Unix socket, by their peer credentials), "cn:NAME" (TLS clients, by
+// their verified certificate's common name) or "node:ID" (clients embedded
+// in that node's agent, see Agent.LocalConn).
+type GroupACL struct {
+	// Group is a group name, or a pattern where '*' matches any run of
+	// characters and '?' one. An exact name wins over patterns; among
+	// patterns the first listed wins.
+	Group string
+	// Join lists the principals that may join; empty means anyone.
+	Join []string
+	// Send lists the principals that may multicast to the group, members
+	// or not; empty means the group's members.
+	Send []string
 }
 
 // Security configures packet protection (package localring/seal).
@@ -123,6 +187,12 @@ const (
 	DefaultSubmitQueue  = 4096
 	// AdminSocketName is the admin socket's file name in the data dir.
 	AdminSocketName = "admin.sock"
+	// ClientSocketName is the client socket's file name in the data dir.
+	ClientSocketName = "client.sock"
+
+	DefaultClientQueueFrames = 16384
+	DefaultClientQueueBytes  = 16 << 20
+	DefaultMaxClients        = 4096
 )
 
 // maxSocketPath is the longest path a Unix socket may have on Linux
@@ -141,6 +211,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.AdminSocket == "" && c.DataDir != "" {
 		c.AdminSocket = c.DataDir + "/" + AdminSocketName
+	}
+	if c.ClientSocket == "" && c.DataDir != "" {
+		c.ClientSocket = c.DataDir + "/" + ClientSocketName
+	}
+	if c.ClientQueueFrames == 0 {
+		c.ClientQueueFrames = DefaultClientQueueFrames
+	}
+	if c.ClientQueueBytes == 0 {
+		c.ClientQueueBytes = DefaultClientQueueBytes
+	}
+	if c.MaxClients == 0 {
+		c.MaxClients = DefaultMaxClients
 	}
 }
 
@@ -166,6 +248,23 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminSocket != "-" && len(c.AdminSocket) > maxSocketPath {
 		bad("admin socket path %q is %d bytes, longer than the %d a Unix socket allows; choose a shorter --data-dir or --admin-socket", c.AdminSocket, len(c.AdminSocket), maxSocketPath)
+	}
+	if c.ClientSocket != "-" && len(c.ClientSocket) > maxSocketPath {
+		bad("client socket path %q is %d bytes, longer than the %d a Unix socket allows; choose a shorter --data-dir or --client-socket", c.ClientSocket, len(c.ClientSocket), maxSocketPath)
+	}
+	if c.ClientListen != "" && (c.ClientTLS == nil || len(c.ClientTLS.Certificates) == 0 && c.ClientTLS.GetCertificate == nil) {
+		bad("the client listener %s needs a TLS certificate (--client-cert and --client-key); clients connect over TCP with TLS only", c.ClientListen)
+	}
+	if c.ClientQueueFrames < 16 || c.ClientQueueBytes < 1<<20 {
+		bad("client queue of %d frames and %d bytes is too small; allow at least 16 frames and 1 MiB", c.ClientQueueFrames, c.ClientQueueBytes)
+	}
+	if c.MaxClients < 0 {
+		bad("max clients %d is negative", c.MaxClients)
+	}
+	for _, acl := range c.GroupACLs {
+		if !groups.ValidGroupName(acl.Group) {
+			bad("group ACL for %q: not a group name or pattern", acl.Group)
+		}
 	}
 	if c.DrainTimeout < 0 {
 		bad("drain timeout %v is negative", c.DrainTimeout)
@@ -326,6 +425,11 @@ func FromTopology(f *topology.File, id string, preset Preset) (Config, error) {
 		}
 		c.Security.KeyFile = s.KeyFile
 		c.Security.Epoch = uint32(s.KeyEpoch)
+	}
+	for _, g := range f.Groups {
+		if g.ACL != nil {
+			c.GroupACLs = append(c.GroupACLs, GroupACL{Group: g.Name, Join: slices.Clone(g.ACL.Join), Send: slices.Clone(g.ACL.Send)})
+		}
 	}
 	return c, nil
 }

@@ -80,12 +80,41 @@
 // Unix socket in the data dir (see Client), with Prometheus metrics,
 // written without the Prometheus client library.
 //
+// # Groups and clients
+//
+// The loop also owns a groups.Node, the group layer: every ring event goes
+// to it in order, the ring messages it produces (joins, leaves, group
+// messages, state exchanges) are handed to the ring in order, kept in
+// order while the ring pushes back, and its views and messages go to the
+// client sessions they concern. Clients speak the client protocol
+// (docs/PROTOCOL.md; Go programs use package client) over the Unix
+// socket client.sock in the data dir (mode 0660; principals from the
+// peer's credentials), over TCP with TLS (Config.ClientListen; principals
+// from verified client certificates), or in process (LocalConn). Each
+// session has a reader goroutine that decodes requests into an inbox the
+// loop empties at each pass (a few requests per session at a time, and
+// none while the group layer's queue is over half full, so a fast sender
+// is slowed down by its own socket), and a writer goroutine that drains
+// the session's bounded queue of frames. The loop never waits for a
+// client: a client whose queue passes half its bound is warned, and past
+// the bound it is disconnected with the reason and its memberships end
+// with reason disconnect. A client that sends a malformed frame is told
+// why and disconnected. The topology file's group ACLs (Config.GroupACLs)
+// are checked by the agent for its own clients, by principal, and the
+// rules of exactly named groups are also set in the ring
+// (groups.Node.SetACL) when the agent starts. When the agent leaves, its
+// clients get a goodbye (shutting down) and their memberships are
+// disconnected while the ring drains.
+//
 // # Traces
 //
 // With Config.TracePath the agent appends every install, send and delivery
 // to the file in the format of EVS.md (package evs), with the node id, the
 // incarnation and the domain "site/<site>", mapped exactly as the
 // simulator maps them, so evs.Check judges real runs like simulated ones.
+// Group messages are traced as the group layer sends and delivers them
+// (with their groups), views of every group as view lines, and other ring
+// messages (the load generator's, Submit's) as the ring delivers them.
 // A restarted node appends to the same file under its new incarnation.
 //
 // # Load

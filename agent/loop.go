@@ -109,8 +109,8 @@ func (a *Agent) loop(ctx context.Context) error {
 
 		var batch *rxBatch
 		var tick <-chan time.Time = ls.timer.C
-		if len(ls.loopback) > 0 {
-			tick = closedTimeChan // do not wait: the core has input
+		if len(ls.loopback) > 0 || a.node.HasReady() {
+			tick = closedTimeChan // do not wait: the core has input or output
 		}
 		select {
 		case batch = <-a.rx:
@@ -122,6 +122,7 @@ func (a *Agent) loop(ctx context.Context) error {
 			a.leaving = true
 			a.mu.Unlock()
 			ls.load.set(Load{}, ls.now)
+			a.clientsLeaving()
 			leaveBy = time.Now().Add(a.cfg.DrainTimeout)
 			a.log.Info("leaving: no more messages accepted; draining the queue", "pending", a.node.Pending()+a.queued(), "drain_timeout", a.cfg.DrainTimeout)
 		}
@@ -144,6 +145,7 @@ func (a *Agent) loop(ctx context.Context) error {
 			a.free <- batch
 		}
 		a.takeSubmissions(ls)
+		a.takeClientRequests(ls)
 		if leaveBy.IsZero() {
 			ls.load.run(ls.now, a.node, &ls.loadSubs)
 		}
@@ -188,7 +190,7 @@ func (a *Agent) queued() int {
 // drained reports whether everything accepted has been sent and delivered
 // back.
 func (a *Agent) drained(ls *loopState) bool {
-	return a.queued() == 0 && a.node.Pending() == 0 && ls.inFlight <= 0
+	return a.queued() == 0 && a.node.Pending() == 0 && ls.inFlight <= 0 && a.groupsDrained()
 }
 
 // output handles what the core produced: events to the trace and the
@@ -201,8 +203,8 @@ func (a *Agent) output(ls *loopState) {
 	}
 	rd := a.node.Ready()
 	installed := false
-	for _, e := range rd.Events {
-		if a.trace != nil {
+	for i, e := range rd.Events {
+		if a.trace != nil && traceRaw(&rd.Events[i]) {
 			a.trace.record(e)
 		}
 		switch e.Kind {
@@ -221,6 +223,7 @@ func (a *Agent) output(ls *loopState) {
 			ls.gather = e.Reason
 			a.log.Info("membership change started", "reason", e.Reason, "ring", confID(ls.conf))
 		}
+		a.stepGroups(e)
 	}
 	if len(rd.Events) > 0 {
 		if a.trace != nil {
@@ -255,6 +258,7 @@ func (a *Agent) output(ls *loopState) {
 			a.sendFailed(ls.now, err)
 		}
 	}
+	a.submitGroups(ls)
 	if seq := a.node.RingSeq(); seq > a.ringSeq {
 		a.ringSeq = seq
 		select {

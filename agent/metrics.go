@@ -64,5 +64,14 @@ func writeMetrics(w io.Writer, st *Status) {
 		fmt.Fprintf(w, "atoll_packets_rejected_total{reason=%q} %d\n", r.kind, r.v)
 	}
 	counter("atoll_send_errors_total", "Packets the kernel refused to send.", c.SendErrors)
+	gauge("atoll_clients", "Client sessions open.", float64(c.Clients))
+	counter("atoll_clients_accepted_total", "Client connections accepted.", c.ClientsAccepted)
+	counter("atoll_clients_evicted_total", "Client sessions ended because the client did not read its events.", c.ClientsEvicted)
+	counter("atoll_client_warnings_total", "Warnings sent to clients whose queue passed half its bound.", c.ClientWarnings)
+	counter("atoll_client_protocol_errors_total", "Client sessions ended for a malformed or unexpected frame.", c.ClientProtocolErrors)
+	counter("atoll_group_messages_delivered_total", "Group messages delivered (multicast and point-to-point).", c.GroupDelivered)
+	counter("atoll_group_messages_denied_total", "Group messages a group's ACL denied.", c.GroupDenied)
+	counter("atoll_group_views_total", "Group views computed.", c.GroupViews)
+	gauge("atoll_group_pending_messages", "Group requests and messages accepted from clients and not yet sent.", float64(c.GroupPending))
 	counter("atoll_receive_errors_total", "Failed receive calls and truncated datagrams.", c.RecvErrors+c.RecvTruncated)
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/atoll-gcs/atoll/groups"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -133,6 +134,21 @@ type Counters struct {
 	RecvTruncated uint64 `json:"recv_truncated"`
 	RecvErrors    uint64 `json:"recv_errors"`
 	SendErrors    uint64 `json:"send_errors"`
+
+	// Client sessions (docs/PROTOCOL.md): open now, accepted, evicted for
+	// not reading, warned, and ended for breaking the protocol.
+	Clients              int    `json:"clients"`
+	ClientsAccepted      uint64 `json:"clients_accepted"`
+	ClientsEvicted       uint64 `json:"clients_evicted"`
+	ClientWarnings       uint64 `json:"client_warnings"`
+	ClientProtocolErrors uint64 `json:"client_protocol_errors"`
+
+	// The group layer (groups.Stats).
+	GroupDelivered uint64 `json:"group_messages_delivered"`
+	GroupDenied    uint64 `json:"group_messages_denied"`
+	GroupViews     uint64 `json:"group_views"`
+	GroupResent    uint64 `json:"group_messages_resent"`
+	GroupPending   int    `json:"group_pending"`
 }
 
 // Rejected is the number of packets dropped before the ring saw them
@@ -151,6 +167,8 @@ type snapshot struct {
 	load      Load
 	loadSent  uint64
 	loadDrops uint64
+	groups    groups.Stats
+	gpending  int
 }
 
 // updateSnapshot publishes the loop's view for Status.
@@ -168,6 +186,8 @@ func (a *Agent) updateSnapshot(ls *loopState, installed bool) {
 	s.load = ls.load.cfg
 	s.loadSent = ls.loadSubs
 	s.loadDrops = ls.load.dropped
+	s.groups = a.g.Stats()
+	s.gpending = a.g.Pending() + len(a.gl.queue)
 }
 
 // Status returns the agent's state, ring, members, health and counters.
@@ -247,6 +267,12 @@ func (a *Agent) Status() Status {
 	c.RejectOther = ss.Truncated + ss.BadVersion
 	c.UnknownSender = a.n.unknownSender.Load()
 	c.RecvTruncated, c.RecvErrors, c.SendErrors = a.n.truncated.Load(), a.n.rxErrors.Load(), a.n.sendErrors.Load()
+	c.Clients = a.cs.count()
+	c.ClientsAccepted, c.ClientsEvicted = a.cs.n.accepted.Load(), a.cs.n.evicted.Load()
+	c.ClientWarnings, c.ClientProtocolErrors = a.cs.n.warnings.Load(), a.cs.n.protocolErrors.Load()
+	gs := snap.groups
+	c.GroupDelivered, c.GroupDenied, c.GroupViews, c.GroupResent = gs.Delivered, gs.Denied, gs.Views, gs.Resent
+	c.GroupPending = snap.gpending
 	if a.udp != nil {
 		us := a.udp.Stats()
 		c.RecvTruncated += us.RecvTruncated

@@ -46,6 +46,14 @@ func (t *tracer) record(e localring.Event) {
 	if !ok {
 		return
 	}
+	t.write(te)
+}
+
+// write appends one trace line.
+func (t *tracer) write(te evs.Event) {
+	if t.err != nil {
+		return
+	}
 	b, err := json.Marshal(te) // the encoding of evs.Writer
 	if err != nil {
 		t.err = fmt.Errorf("agent: encode trace event: %w", err)

@@ -1,0 +1,592 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/atoll-gcs/atoll/groups"
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+)
+
+// Client sessions: the agent's side of the client protocol
+// (docs/PROTOCOL.md).
+//
+// Each connection (Unix socket, TLS, or an in-process pipe from LocalConn)
+// is a session with two goroutines. The reader does the hello exchange,
+// then decodes request frames and puts them in the server's inbox, which
+// the loop empties at each pass; a session has at most sessionCredit
+// requests in the inbox, so a client that sends faster than the ring
+// takes its messages is slowed down by its own socket, not queued without
+// bound. The loop answers requests and routes the group layer's events
+// by appending encoded frames to the session's outbound queue, which
+// never blocks it; the writer drains that queue to the connection. A
+// queue that passes half its bound gets a warning frame; past the bound
+// the session is evicted: its queue is dropped, a goodbye frame with the
+// reason is written if the connection takes it within clientWriteGrace,
+// and the connection is closed. The loop then disconnects the client's
+// memberships (groups.Node.Disconnect), so that the others see it leave
+// with reason disconnect.
+
+const (
+	// sessionCredit bounds a session's requests waiting for the loop.
+	sessionCredit = 64
+	// helloTimeout bounds the TLS handshake and the hello exchange.
+	helloTimeout = 10 * time.Second
+	// clientWriteGrace bounds the writes of a session that is ending: the
+	// frames still queued (at shutdown) and the goodbye.
+	clientWriteGrace = 2 * time.Second
+	// reservedClient is the client name the agent itself uses in the
+	// group layer (for the topology file's ACLs); sessions may not take
+	// it.
+	reservedClient = "atoll"
+)
+
+// clientServer serves the client protocol: its listeners, its sessions and
+// the inbox of requests for the loop.
+type clientServer struct {
+	a        *Agent
+	log      *slog.Logger
+	unixPath string
+	addrs    []string // Dial addresses of the listeners
+	ls       []net.Listener
+	wg       sync.WaitGroup // accept loops and session goroutines
+
+	mu       sync.Mutex
+	byName   map[string]*session // registered sessions (after a successful hello)
+	all      map[*session]bool   // every open session
+	inbox    []clientReq
+	closing  bool   // no new sessions
+	nextName uint64 // for names the agent picks
+
+	n struct {
+		accepted, evicted, protocolErrors, warnings atomic.Uint64
+	}
+}
+
+// clientReq is one request of a session for the loop, or (closed) the
+// notice that the session ended.
+type clientReq struct {
+	s      *session
+	f      cp.Frame
+	closed bool
+}
+
+// session is one client connection.
+type session struct {
+	cs         *clientServer
+	conn       net.Conn
+	via        string   // "unix", "tls" or "local"
+	peer       string   // who is connected, for log lines
+	principals []string // for the topology file's ACLs
+	name       string   // the client name, once registered
+	member     string   // "node:client"
+
+	credit chan struct{} // one token per request the session may have in the inbox
+	done   chan struct{} // closed when the session ends
+	wake   chan struct{} // capacity 1: the writer has work
+
+	mu       sync.Mutex
+	out      [][]byte // encoded frames for the writer
+	outBytes int
+	warned   bool
+	ending   bool
+	bye      []byte // the goodbye frame, written after out
+
+	// Owned by the loop.
+	joined       bool   // it joined a group: its end needs a disconnect
+	lastAccepted uint64 // Seq of its last multicast or send the group layer accepted
+	lastSent     uint64 // Seq of its last message the ring sent
+	flushes      []flushWait
+}
+
+type flushWait struct {
+	req uint32
+	seq uint64
+}
+
+// newClientServer opens the client listeners of cfg.
+func newClientServer(a *Agent) (*clientServer, error) {
+	cs := &clientServer{a: a, log: a.log, byName: map[string]*session{}, all: map[*session]bool{}}
+	cfg := &a.cfg
+	if cfg.ClientSocket != "-" {
+		l, err := listenClientSocket(cfg.ClientSocket)
+		if err != nil {
+			return nil, err
+		}
+		cs.unixPath = cfg.ClientSocket
+		cs.ls = append(cs.ls, l)
+		cs.addrs = append(cs.addrs, "unix://"+cfg.ClientSocket)
+	}
+	if cfg.ClientListen != "" {
+		l, err := net.Listen("tcp", cfg.ClientListen)
+		if err != nil {
+			cs.closeListeners()
+			return nil, fmt.Errorf("agent: client listener: %w", err)
+		}
+		tc := cfg.ClientTLS.Clone()
+		if tc.MinVersion < tls.VersionTLS12 {
+			tc.MinVersion = tls.VersionTLS12
+		}
+		cs.ls = append(cs.ls, tls.NewListener(l, tc))
+		cs.addrs = append(cs.addrs, "tcp+tls://"+l.Addr().String())
+	}
+	return cs, nil
+}
+
+// listenClientSocket opens the client socket with mode 0660, replacing a
+// stale socket file (the caller holds the data dir's lock).
+func listenClientSocket(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("agent: client socket path %s exists and is not a socket; remove it or choose another --client-socket", path)
+		}
+		os.Remove(path)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("agent: client socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("agent: client socket: %w", err)
+	}
+	return l, nil
+}
+
+// start runs the accept loops.
+func (cs *clientServer) start() {
+	for _, l := range cs.ls {
+		cs.wg.Go(func() { cs.accept(l) })
+	}
+}
+
+func (cs *clientServer) accept(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			cs.log.Warn("cannot accept client connections", "listener", l.Addr(), "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		via := "unix"
+		if _, ok := c.(*tls.Conn); ok {
+			via = "tls"
+		}
+		cs.serve(c, via, nil)
+	}
+}
+
+// serve starts a session on c; principals are known for local sessions,
+// and learnt from the connection otherwise.
+func (cs *clientServer) serve(c net.Conn, via string, principals []string) bool {
+	s := &session{cs: cs, conn: c, via: via, principals: principals,
+		credit: make(chan struct{}, sessionCredit), done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	for range sessionCredit {
+		s.credit <- struct{}{}
+	}
+	cs.mu.Lock()
+	if cs.closing {
+		cs.mu.Unlock()
+		c.Close()
+		return false
+	}
+	cs.all[s] = true
+	cs.mu.Unlock()
+	cs.n.accepted.Add(1)
+	cs.wg.Go(s.read)
+	return true
+}
+
+func (cs *clientServer) closeListeners() {
+	for _, l := range cs.ls {
+		l.Close()
+	}
+	if cs.unixPath != "" {
+		os.Remove(cs.unixPath)
+		cs.unixPath = ""
+	}
+}
+
+// shutdown stops accepting clients and ends every session with a goodbye
+// (code, text), after the frames already queued for it.
+func (cs *clientServer) shutdown(code cp.Code, text string) {
+	cs.mu.Lock()
+	if cs.closing {
+		cs.mu.Unlock()
+		return
+	}
+	cs.closing = true
+	ss := make([]*session, 0, len(cs.all))
+	for s := range cs.all {
+		ss = append(ss, s)
+	}
+	cs.closeListeners()
+	cs.mu.Unlock()
+	for _, s := range ss {
+		s.end(code, text, false)
+	}
+}
+
+// wait waits for every session goroutine to end.
+func (cs *clientServer) wait() { cs.wg.Wait() }
+
+// push hands a request to the loop.
+func (cs *clientServer) push(r clientReq) {
+	cs.mu.Lock()
+	cs.inbox = append(cs.inbox, r)
+	cs.mu.Unlock()
+	cs.a.poke()
+}
+
+// take returns the inbox's requests and empties it.
+func (cs *clientServer) take(buf []clientReq) []clientReq {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	buf = append(buf, cs.inbox...)
+	clear(cs.inbox)
+	cs.inbox = cs.inbox[:0]
+	return buf
+}
+
+// session returns the registered session of a client name.
+func (cs *clientServer) session(name string) *session {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.byName[name]
+}
+
+// count returns the number of open sessions.
+func (cs *clientServer) count() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.all)
+}
+
+// register gives the session its client name: the one it asked for, or one
+// the agent picks.
+func (cs *clientServer) register(s *session, name string) (cp.Code, string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	switch {
+	case cs.closing:
+		return cp.CodeShuttingDown, fmt.Sprintf("agent %s is shutting down", cs.a.cfg.Node)
+	case len(cs.byName) >= cs.a.cfg.MaxClients:
+		return cp.CodeBackpressure, fmt.Sprintf("agent %s serves %d clients already, its limit; retry later or raise the agent's client limit", cs.a.cfg.Node, len(cs.byName))
+	case name == "":
+		for {
+			cs.nextName++
+			name = "c" + strconv.FormatUint(cs.nextName, 10)
+			if cs.byName[name] == nil {
+				break
+			}
+		}
+	case !groups.ValidClientName(name):
+		return cp.CodeBadName, fmt.Sprintf("client name %q is not valid: use 1 to %d printable characters without spaces or ':'", name, groups.MaxClientName)
+	case name == reservedClient:
+		return cp.CodeBadName, fmt.Sprintf("client name %q is reserved for the agent; choose another", name)
+	case cs.byName[name] != nil:
+		return cp.CodeNameInUse, fmt.Sprintf("client name %q is in use by another session of agent %s (or its disconnect is still being processed); choose another name or retry", name, cs.a.cfg.Node)
+	}
+	s.name = name
+	s.member = groups.MemberName(cs.a.self.ID, name)
+	cs.byName[name] = s
+	return 0, ""
+}
+
+// unregister frees the session's name; the loop calls it once the
+// session's end has been handled.
+func (cs *clientServer) unregister(s *session) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if s.name != "" && cs.byName[s.name] == s {
+		delete(cs.byName, s.name)
+	}
+}
+
+// ---- a session's goroutines ----
+
+// read is the session's reader goroutine: the hello exchange, then the
+// requests, until the connection fails or the session ends.
+func (s *session) read() {
+	cs := s.cs
+	defer func() {
+		cs.mu.Lock()
+		delete(cs.all, s)
+		cs.mu.Unlock()
+	}()
+	r := cp.NewReader(s.conn)
+	if !s.hello(r) {
+		s.conn.Close()
+		return
+	}
+	cs.wg.Go(s.write)
+	r.SetMax(cp.MaxFrame)
+	for {
+		f, err := r.Next()
+		if err != nil {
+			switch {
+			case errors.Is(err, cp.ErrMalformed):
+				cs.n.protocolErrors.Add(1)
+				cs.log.Warn("client sent a malformed frame; disconnected", s.attrs("err", err)...)
+				s.end(cp.CodeProtocol, fmt.Sprintf("%v; closing the session", err), true)
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+				s.end(0, "", false)
+			default:
+				cs.log.Debug("client connection failed", s.attrs("err", err)...)
+				s.end(0, "", false)
+			}
+			return
+		}
+		if !f.Type.IsRequest() || f.Req == 0 {
+			cs.n.protocolErrors.Add(1)
+			why := fmt.Sprintf("a %s frame is not a request a client may send after the hello", f.Type)
+			if f.Type.IsRequest() {
+				why = fmt.Sprintf("a %s request with request id 0; request ids are 1 to 2^32-1", f.Type)
+			}
+			cs.log.Warn("client broke the protocol; disconnected", s.attrs("err", why)...)
+			s.end(cp.CodeProtocol, why+"; closing the session", true)
+			return
+		}
+		if f.Payload != nil {
+			f.Payload = append([]byte(nil), f.Payload...) // the reader reuses its buffer
+		}
+		select {
+		case <-s.credit:
+		case <-s.done:
+			return
+		}
+		cs.push(clientReq{s: s, f: f})
+	}
+}
+
+// hello runs the hello exchange: the client's Hello, the agent's Welcome
+// or Goodbye. It reports whether the session goes on.
+func (s *session) hello(r *cp.Reader) bool {
+	cs := s.cs
+	a := cs.a
+	s.conn.SetDeadline(time.Now().Add(helloTimeout))
+	if err := s.identify(); err != nil {
+		cs.log.Warn("client refused: cannot identify it", "via", s.via, "remote", s.conn.RemoteAddr(), "err", err)
+		return false
+	}
+	f, err := r.Next()
+	if err != nil {
+		if errors.Is(err, cp.ErrMalformed) {
+			cs.n.protocolErrors.Add(1)
+			cs.log.Warn("client sent a malformed hello; disconnected", s.attrs("err", err)...)
+			s.goodbye(cp.CodeProtocol, fmt.Sprintf("%v; the first frame must be a hello", err))
+		}
+		return false
+	}
+	if f.Type != cp.TypeHello {
+		cs.n.protocolErrors.Add(1)
+		s.goodbye(cp.CodeProtocol, fmt.Sprintf("the first frame must be a hello, not %s", f.Type))
+		return false
+	}
+	if f.MinVersion > cp.MaxVersion || f.MaxVersion < cp.MinVersion || f.MinVersion > f.MaxVersion {
+		s.goodbye(cp.CodeVersion, fmt.Sprintf("agent %s speaks protocol versions %d to %d, the client %d to %d; upgrade the older side", a.cfg.Node, cp.MinVersion, cp.MaxVersion, f.MinVersion, f.MaxVersion))
+		return false
+	}
+	if code, text := cs.register(s, f.Name); code != 0 {
+		s.goodbye(code, text)
+		return false
+	}
+	w := cp.Frame{Type: cp.TypeWelcome, Version: min(f.MaxVersion, cp.MaxVersion), Name: s.member, Node: a.cfg.Node,
+		MaxMessage: uint32(a.maxMessage()), MaxFrame: cp.MaxFrame, QueueFrames: uint32(a.cfg.ClientQueueFrames)}
+	if _, err := s.conn.Write(cp.Append(nil, &w)); err != nil {
+		cs.unregister(s)
+		return false
+	}
+	s.conn.SetDeadline(time.Time{})
+	cs.log.Debug("client connected", s.attrs()...)
+	return true
+}
+
+// identify learns the client's principals from its connection.
+func (s *session) identify() error {
+	switch c := s.conn.(type) {
+	case *net.UnixConn:
+		ps, peer, err := unixPrincipals(c)
+		if err != nil {
+			return err
+		}
+		s.principals, s.peer = ps, peer
+	case *tls.Conn:
+		ctx, cancel := context.WithTimeout(context.Background(), helloTimeout)
+		defer cancel()
+		if err := c.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("TLS handshake: %w", err)
+		}
+		s.peer = c.RemoteAddr().String()
+		st := c.ConnectionState()
+		if len(st.VerifiedChains) > 0 && len(st.PeerCertificates) > 0 {
+			cn := st.PeerCertificates[0].Subject.CommonName
+			s.principals = []string{"cn:" + cn}
+			s.peer += " cn " + cn
+		}
+	default:
+		if s.peer == "" {
+			s.peer = s.via
+		}
+	}
+	return nil
+}
+
+// goodbye writes a goodbye frame during the hello, before the writer
+// runs.
+func (s *session) goodbye(code cp.Code, text string) {
+	s.conn.SetWriteDeadline(time.Now().Add(clientWriteGrace))
+	s.conn.Write(cp.Append(nil, &cp.Frame{Type: cp.TypeGoodbye, Code: code, Text: text}))
+}
+
+// write is the session's writer goroutine: it writes the queued frames,
+// and at the end the goodbye, then closes the connection.
+func (s *session) write() {
+	bw := bufio.NewWriterSize(s.conn, 64<<10)
+	defer s.conn.Close()
+	for {
+		s.mu.Lock()
+		batch, ending := s.out, s.ending
+		s.out, s.outBytes = nil, 0
+		if len(batch) > 0 {
+			s.warned = false // warn again when the queue fills up again
+		}
+		bye := s.bye
+		s.mu.Unlock()
+		for _, b := range batch {
+			if _, err := bw.Write(b); err != nil {
+				s.end(0, "", true)
+				return
+			}
+		}
+		if ending {
+			if bye != nil {
+				bw.Write(bye)
+			}
+			bw.Flush()
+			return
+		}
+		if len(batch) > 0 {
+			if err := bw.Flush(); err != nil {
+				s.end(0, "", true)
+				return
+			}
+			continue
+		}
+		<-s.wake
+	}
+}
+
+// send queues an encoded frame for the client. It never blocks: a client
+// whose queue is over its bound is evicted instead. It reports whether the
+// frame was queued.
+func (s *session) send(b []byte) bool {
+	cfg := &s.cs.a.cfg
+	s.mu.Lock()
+	if s.ending {
+		s.mu.Unlock()
+		return false
+	}
+	if len(s.out)+1 > cfg.ClientQueueFrames || s.outBytes+len(b) > cfg.ClientQueueBytes {
+		n, bytes := len(s.out), s.outBytes
+		s.mu.Unlock()
+		s.cs.n.evicted.Add(1)
+		s.cs.log.Warn("client evicted: it does not read its events; it must read faster, or the agent needs a larger client queue",
+			s.attrs("queued_frames", n, "queued_bytes", bytes, "limit_frames", cfg.ClientQueueFrames, "limit_bytes", cfg.ClientQueueBytes)...)
+		s.end(cp.CodeSlowConsumer, fmt.Sprintf("evicted: %d frames (%d bytes) were waiting for this client to read them, the limit is %d frames or %d bytes; read events faster", n, bytes, cfg.ClientQueueFrames, cfg.ClientQueueBytes), true)
+		return false
+	}
+	s.out = append(s.out, b)
+	s.outBytes += len(b)
+	if !s.warned && (2*len(s.out) >= cfg.ClientQueueFrames || 2*s.outBytes >= cfg.ClientQueueBytes) {
+		s.warned = true
+		s.cs.n.warnings.Add(1)
+		w := cp.Frame{Type: cp.TypeWarning, Code: cp.CodeSlowConsumer, Queued: uint32(len(s.out)), Limit: uint32(cfg.ClientQueueFrames),
+			Text: fmt.Sprintf("%d frames (%d bytes) wait for this client to read them; at %d frames or %d bytes it is disconnected", len(s.out), s.outBytes, cfg.ClientQueueFrames, cfg.ClientQueueBytes)}
+		s.out = append(s.out, cp.Append(nil, &w))
+	}
+	s.mu.Unlock()
+	s.signal()
+	return true
+}
+
+func (s *session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// end ends the session once: with a goodbye (code, text) unless code is 0,
+// dropping the queued frames when drop is set. The writer writes what is
+// left within clientWriteGrace and closes the connection; the loop is told
+// so that it disconnects the client's memberships and frees its name.
+func (s *session) end(code cp.Code, text string, drop bool) {
+	s.mu.Lock()
+	if s.ending {
+		s.mu.Unlock()
+		return
+	}
+	s.ending = true
+	if drop {
+		s.out, s.outBytes = nil, 0
+	}
+	if code != 0 {
+		s.bye = cp.Append(nil, &cp.Frame{Type: cp.TypeGoodbye, Code: code, Text: text})
+	}
+	s.mu.Unlock()
+	close(s.done)
+	s.conn.SetWriteDeadline(time.Now().Add(clientWriteGrace))
+	if code == 0 {
+		// The client is gone or broke the connection: stop reading too.
+		s.conn.SetReadDeadline(time.Now())
+	}
+	s.signal()
+	if s.name != "" {
+		s.cs.push(clientReq{s: s, closed: true})
+	}
+}
+
+// attrs returns the session's log attributes followed by more.
+func (s *session) attrs(more ...any) []any {
+	out := []any{"client", s.name, "via", s.via}
+	if s.peer != "" {
+		out = append(out, "peer", s.peer)
+	}
+	return append(out, more...)
+}
+
+// ClientAddrs returns the addresses at which clients reach the agent, as
+// client.Dial takes them: "unix:///path/client.sock" and, with
+// Config.ClientListen, "tcp+tls://host:port" (the port chosen when the
+// configuration asked for port 0).
+func (a *Agent) ClientAddrs() []string { return slices.Clone(a.cs.addrs) }
+
+// LocalConn returns a connection to the agent's client service from
+// inside the process, for embedded clients (package client's DialAgent):
+// the client protocol over an in-memory pipe, without a socket. Such a
+// client's ACL principal is "node:<this node's id>". It fails with
+// ErrStopped once the agent is stopping.
+func (a *Agent) LocalConn() (net.Conn, error) {
+	c1, c2 := net.Pipe()
+	if !a.cs.serve(c2, "local", []string{"node:" + a.cfg.Node}) {
+		c1.Close()
+		return nil, ErrStopped
+	}
+	return c1, nil
+}

@@ -1,0 +1,575 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/evs"
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+)
+
+// rawClient speaks the client protocol frame by frame, as a client in
+// another language would.
+type rawClient struct {
+	t      *testing.T
+	conn   net.Conn
+	r      *cp.Reader
+	req    uint32
+	member string
+	events []cp.Frame // frames that were not the reply waited for
+}
+
+func dialUnix(t *testing.T, path string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// hello sends a hello on conn and returns the agent's answer.
+func hello(t *testing.T, conn net.Conn, name string, minV, maxV uint16) (*cp.Reader, cp.Frame) {
+	t.Helper()
+	if _, err := conn.Write(cp.Append(nil, &cp.Frame{Type: cp.TypeHello, MinVersion: minV, MaxVersion: maxV, Name: name})); err != nil {
+		t.Fatal(err)
+	}
+	r := cp.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := r.Next()
+	if err != nil {
+		t.Fatalf("hello as %q: %v", name, err)
+	}
+	conn.SetReadDeadline(time.Time{})
+	r.SetMax(cp.MaxFrame)
+	return r, f
+}
+
+func newRaw(t *testing.T, conn net.Conn, name string) *rawClient {
+	t.Helper()
+	r, f := hello(t, conn, name, 1, 1)
+	if f.Type != cp.TypeWelcome {
+		t.Fatalf("hello as %q: got %s %s %q, want a welcome", name, f.Type, f.Code, f.Text)
+	}
+	return &rawClient{t: t, conn: conn, r: r, member: f.Name}
+}
+
+func (c *rawClient) write(f cp.Frame) {
+	c.t.Helper()
+	if _, err := c.conn.Write(cp.Append(nil, &f)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next reads one frame.
+func (c *rawClient) next(timeout time.Duration) (cp.Frame, error) {
+	c.conn.SetReadDeadline(time.Now().Add(timeout))
+	defer c.conn.SetReadDeadline(time.Time{})
+	f, err := c.r.Next()
+	if f.Payload != nil {
+		f.Payload = bytes.Clone(f.Payload)
+	}
+	return f, err
+}
+
+// do sends a request and returns its reply; other frames are kept in
+// events.
+func (c *rawClient) do(f cp.Frame) cp.Frame {
+	c.t.Helper()
+	c.req++
+	f.Req = c.req
+	c.write(f)
+	for {
+		g, err := c.next(5 * time.Second)
+		if err != nil {
+			c.t.Fatalf("%s: waiting for the reply to %s: %v", c.member, f.Type, err)
+		}
+		if g.Req == f.Req && (g.Type == cp.TypeOK || g.Type == cp.TypeError || g.Type == cp.TypeViewReply || g.Type == cp.TypePong || g.Type == cp.TypeGroupList) {
+			return g
+		}
+		c.events = append(c.events, g)
+	}
+}
+
+func (c *rawClient) ok(f cp.Frame) cp.Frame {
+	c.t.Helper()
+	g := c.do(f)
+	if g.Type == cp.TypeError {
+		c.t.Fatalf("%s: %s %q: %s: %s", c.member, f.Type, f.Group, g.Code, g.Text)
+	}
+	return g
+}
+
+// waitFrame reads (from events first) until match returns true.
+func (c *rawClient) waitFrame(what string, match func(cp.Frame) bool) cp.Frame {
+	c.t.Helper()
+	for i, f := range c.events {
+		if match(f) {
+			c.events = slices.Delete(c.events, i, i+1)
+			return f
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f, err := c.next(time.Until(deadline))
+		if err != nil {
+			c.t.Fatalf("%s: waiting for %s: %v", c.member, what, err)
+		}
+		if match(f) {
+			return f
+		}
+		c.events = append(c.events, f)
+	}
+}
+
+// waitView waits for a view of group with exactly members.
+func (c *rawClient) waitView(group string, members ...string) cp.View {
+	c.t.Helper()
+	return c.waitFrame(fmt.Sprintf("view of %s with %v", group, members), func(f cp.Frame) bool {
+		return f.Type == cp.TypeView && f.View.Group == group && f.View.Flags&cp.FlagTransitional == 0 && slices.Equal(f.View.Members, members)
+	}).View
+}
+
+// waitEnd reads until the connection ends and returns the goodbye, if one
+// came.
+func (c *rawClient) waitEnd() *cp.Frame {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f, err := c.next(time.Until(deadline))
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.t.Fatalf("%s: the agent did not end the session", c.member)
+			}
+			return nil
+		}
+		if f.Type == cp.TypeGoodbye {
+			return &f
+		}
+	}
+}
+
+func clientSocket(c *cluster, id string) string { return filepath.Join(c.dir, id, ClientSocketName) }
+
+// TestClientHello: the socket's mode, the welcome, and the hellos the
+// agent refuses with a goodbye that says why.
+func TestClientHello(t *testing.T) {
+	c := newCluster(t, 1)
+	c.start("n1", nil)
+	path := clientSocket(c, "n1")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("client socket mode %v, want a socket with 0660", fi.Mode())
+	}
+	if got := c.agents["n1"].a.ClientAddrs(); !slices.Equal(got, []string{"unix://" + path}) {
+		t.Errorf("ClientAddrs = %v", got)
+	}
+
+	_, w := hello(t, dialUnix(t, path), "alice", 1, 5)
+	if w.Type != cp.TypeWelcome || w.Version != 1 || w.Name != "n1:alice" || w.Node != "n1" || w.MaxMessage == 0 || w.MaxFrame != cp.MaxFrame || w.QueueFrames != DefaultClientQueueFrames {
+		t.Errorf("welcome: %+v", w)
+	}
+	_, anon := hello(t, dialUnix(t, path), "", 1, 1)
+	if anon.Type != cp.TypeWelcome || !strings.HasPrefix(anon.Name, "n1:c") {
+		t.Errorf("welcome without a name: %+v", anon)
+	}
+
+	for _, tc := range []struct {
+		name       string
+		minV, maxV uint16
+		code       cp.Code
+		text       string
+	}{
+		{"alice", 1, 1, cp.CodeNameInUse, `client name "alice" is in use`},
+		{"atoll", 1, 1, cp.CodeBadName, "reserved"},
+		{"a:b", 1, 1, cp.CodeBadName, "not valid"},
+		{"bob", 2, 3, cp.CodeVersion, "agent n1 speaks protocol versions 1 to 1, the client 2 to 3"},
+	} {
+		_, f := hello(t, dialUnix(t, path), tc.name, tc.minV, tc.maxV)
+		if f.Type != cp.TypeGoodbye || f.Code != tc.code || !strings.Contains(f.Text, tc.text) {
+			t.Errorf("hello as %q (v%d-%d): %s %s %q; want a goodbye %s with %q", tc.name, tc.minV, tc.maxV, f.Type, f.Code, f.Text, tc.code, tc.text)
+		}
+	}
+
+	// Not a hello at all: an HTTP request, and a join before the hello.
+	conn := dialUnix(t, path)
+	io.WriteString(conn, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+	f, err := cp.NewReader(conn).Next()
+	if err != nil || f.Type != cp.TypeGoodbye || f.Code != cp.CodeProtocol || !strings.Contains(f.Text, "is the peer an Atoll client") {
+		t.Errorf("HTTP request: %+v %v", f, err)
+	}
+	conn = dialUnix(t, path)
+	conn.Write(cp.Append(nil, &cp.Frame{Type: cp.TypeJoin, Req: 1, Group: "g"}))
+	f, err = cp.NewReader(conn).Next()
+	if err != nil || f.Type != cp.TypeGoodbye || f.Code != cp.CodeProtocol || !strings.Contains(f.Text, "first frame must be a hello") {
+		t.Errorf("join before hello: %+v %v", f, err)
+	}
+	if n := c.agents["n1"].a.Status().Counters.ClientProtocolErrors; n != 2 {
+		t.Errorf("protocol errors counted: %d, want 2", n)
+	}
+}
+
+// TestClientRequests: each request's reply, and the errors a program
+// branches on.
+func TestClientRequests(t *testing.T) {
+	c := newCluster(t, 1)
+	c.start("n1", nil)
+	c.waitRing([]string{"n1"}, 5*time.Second)
+	path := clientSocket(c, "n1")
+	a := newRaw(t, dialUnix(t, path), "a")
+	b := newRaw(t, dialUnix(t, path), "b")
+
+	if g := a.do(cp.Frame{Type: cp.TypePing}); g.Type != cp.TypePong {
+		t.Errorf("ping: %+v", g)
+	}
+	a.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	a.waitView("g", "n1:a")
+	b.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	v := b.waitView("g", "n1:a", "n1:b")
+	if v.Reason != cp.ReasonJoin || !slices.Equal(v.Joined, []string{"n1:b"}) {
+		t.Errorf("view after b's join: %+v", v)
+	}
+	a.waitView("g", "n1:a", "n1:b")
+
+	ok := a.ok(cp.Frame{Type: cp.TypeMulticast, Svc: 5, MsgType: 9, Groups: []string{"g"}, Payload: []byte("m1")})
+	if ok.Type != cp.TypeOK || ok.Seq == 0 {
+		t.Errorf("multicast reply: %+v", ok)
+	}
+	a.ok(cp.Frame{Type: cp.TypeSend, Svc: 5, MsgType: 10, To: "n1:b", Payload: []byte("p1")})
+	if g := a.do(cp.Frame{Type: cp.TypeFlush}); g.Type != cp.TypeOK || g.Seq < ok.Seq {
+		t.Errorf("flush: %+v", g)
+	}
+	m := b.waitFrame("m1", func(f cp.Frame) bool { return f.Type == cp.TypeMessage && string(f.Payload) == "m1" })
+	if m.Sender != "n1:a" || m.MsgType != 9 || m.Svc != 5 || !slices.Equal(m.Groups, []string{"g"}) || m.Seq != ok.Seq || m.Order == 0 || m.MsgID == "" {
+		t.Errorf("message m1: %+v", m)
+	}
+	p := b.waitFrame("p1", func(f cp.Frame) bool { return f.Type == cp.TypeMessage })
+	if string(p.Payload) != "p1" || p.Flags8 != cp.FlagPointToPoint || p.To != "n1:b" || p.Order <= m.Order {
+		t.Errorf("point-to-point p1 after m1: %+v", p)
+	}
+
+	gl := a.do(cp.Frame{Type: cp.TypeListGroups})
+	if gl.Type != cp.TypeGroupList || gl.Flags8 != cp.FlagLast || len(gl.Entries) != 1 || gl.Entries[0].Group != "g" || gl.Entries[0].Members != 2 {
+		t.Errorf("list groups: %+v", gl)
+	}
+	vr := a.do(cp.Frame{Type: cp.TypeGetView, Group: "g"})
+	if vr.Flags8 != cp.FlagFound || !slices.Equal(vr.View.Members, []string{"n1:a", "n1:b"}) {
+		t.Errorf("get view: %+v", vr)
+	}
+	if vr := a.do(cp.Frame{Type: cp.TypeGetView, Group: "nobody"}); vr.Type != cp.TypeViewReply || vr.Flags8 != 0 {
+		t.Errorf("get view of an empty group: %+v", vr)
+	}
+
+	for _, tc := range []struct {
+		f    cp.Frame
+		code cp.Code
+	}{
+		{cp.Frame{Type: cp.TypeJoin, Group: "has space"}, cp.CodeBadName},
+		{cp.Frame{Type: cp.TypeLeave, Group: "other"}, cp.CodeNotMember},
+		{cp.Frame{Type: cp.TypeMulticast, Svc: 9, Groups: []string{"g"}}, cp.CodeInvalid},
+		{cp.Frame{Type: cp.TypeMulticast, Svc: 5}, cp.CodeInvalid},
+		{cp.Frame{Type: cp.TypeMulticast, Svc: 5, Groups: []string{"g"}, Payload: make([]byte, 1<<20)}, cp.CodeTooLarge},
+		{cp.Frame{Type: cp.TypeSend, Svc: 5, To: "nobody"}, cp.CodeBadName},
+		{cp.Frame{Type: cp.TypeGetView, Group: ""}, cp.CodeBadName},
+	} {
+		g := a.do(tc.f)
+		if g.Type != cp.TypeError || g.Code != tc.code || g.Op != tc.f.Type || g.Text == "" {
+			t.Errorf("%s %+v: got %s %s op %s %q; want error %s", tc.f.Type, tc.f.Groups, g.Type, g.Code, g.Op, g.Text, tc.code)
+		}
+	}
+
+	// Leave: the leaver gets its self-leave, the other a view.
+	b.ok(cp.Frame{Type: cp.TypeLeave, Group: "g"})
+	b.waitFrame("left", func(f cp.Frame) bool { return f.Type == cp.TypeLeft && f.Group == "g" })
+	v = a.waitView("g", "n1:a")
+	if v.Reason != cp.ReasonLeave || !slices.Equal(v.Left, []string{"n1:b"}) {
+		t.Errorf("view after b's leave: %+v", v)
+	}
+	// A session that ends is disconnected from its groups.
+	b.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	a.waitView("g", "n1:a", "n1:b")
+	b.conn.Close()
+	v = a.waitView("g", "n1:a")
+	if v.Reason != cp.ReasonDisconnect {
+		t.Errorf("view after b's disconnect: %+v", v)
+	}
+	c.waitIdle(5 * time.Second)
+	c.stopAll()
+	c.check(true)
+}
+
+// TestGarbageClient: a client that sends garbage after its hello is told
+// why and disconnected; the ring and the other clients go on.
+func TestGarbageClient(t *testing.T) {
+	c := newCluster(t, 2)
+	c.start("n1", nil)
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	good := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "good")
+	bad := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "bad")
+	far := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "far")
+	for _, cl := range []*rawClient{good, bad, far} {
+		cl.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	}
+	for _, cl := range []*rawClient{good, far} {
+		cl.waitFrame("all three in g", func(f cp.Frame) bool { return f.Type == cp.TypeView && len(f.View.Members) == 3 })
+	}
+
+	for i, garbage := range [][]byte{
+		{0, 0, 0, 5, 0x40, 1, 2, 3, 4},                           // an unknown frame type
+		{0, 0, 0, 2, byte(cp.TypeJoin), 1},                       // a truncated join
+		{0xFF, 0xFF, 0xFF, 0xFF},                                 // a length beyond any limit
+		cp.Append(nil, &cp.Frame{Type: cp.TypeWelcome}),          // a frame only agents send
+		cp.Append(nil, &cp.Frame{Type: cp.TypeJoin, Group: "g"}), // request id 0
+	} {
+		cl := bad
+		if i > 0 {
+			cl = newRaw(t, dialUnix(t, clientSocket(c, "n1")), "bad"+strconv.Itoa(i))
+		}
+		cl.conn.Write(garbage)
+		bye := cl.waitEnd()
+		if bye == nil || bye.Code != cp.CodeProtocol || bye.Text == "" {
+			t.Errorf("garbage %x: goodbye %+v, want code protocol with a reason", garbage, bye)
+		} else {
+			t.Logf("garbage %x: %s", garbage, bye.Text)
+		}
+	}
+	v := good.waitView("g", "n1:good", "n2:far")
+	if v.Reason != cp.ReasonDisconnect || !slices.Equal(v.Left, []string{"n1:bad"}) {
+		t.Errorf("view after the garbage client: %+v", v)
+	}
+	far.waitView("g", "n1:good", "n2:far")
+	// The others still talk.
+	good.ok(cp.Frame{Type: cp.TypeMulticast, Svc: 5, Groups: []string{"g"}, Payload: []byte("still here")})
+	far.waitFrame("message", func(f cp.Frame) bool { return f.Type == cp.TypeMessage && string(f.Payload) == "still here" })
+	if n := c.agents["n1"].a.Status().Counters.ClientProtocolErrors; n != 5 {
+		t.Errorf("protocol errors: %d, want 5", n)
+	}
+	c.waitIdle(5 * time.Second)
+	c.stopAll()
+	c.check(true)
+}
+
+// TestSlowClient: a client that never reads is disconnected once its
+// queue is full, while another client of the same group keeps receiving
+// everything and the ring goes on; a client that is slow for a while is
+// warned, and keeps everything.
+func TestSlowClient(t *testing.T) {
+	c := newCluster(t, 2)
+	const bound = 4 << 20
+	c.start("n1", func(cfg *Config) { cfg.ClientQueueBytes = bound })
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+
+	sleeper := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "sleeper")
+	reader := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "reader")
+	sender := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "sender")
+	sleeper.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	reader.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	reader.waitView("g", "n1:sleeper", "n1:reader")
+	// From here on the sleeper reads nothing.
+
+	go func() { // the sender's replies
+		for {
+			if _, err := sender.next(time.Minute); err != nil {
+				return
+			}
+		}
+	}()
+	payload := bytes.Repeat([]byte("x"), 1000)
+	send := func(group string, n, req int) {
+		for i := range n {
+			sender.write(cp.Frame{Type: cp.TypeMulticast, Req: uint32(req + i + 1), Svc: 5, Groups: []string{group}, Payload: payload})
+		}
+	}
+	const n = 2 * bound / 1000
+	got := make(chan int)
+	var others []cp.Frame // what the reader got besides messages
+	go func() {
+		count := 0
+		for count < n {
+			f, err := reader.next(30 * time.Second)
+			if err != nil {
+				break
+			}
+			if f.Type == cp.TypeMessage {
+				count++
+			} else {
+				others = append(others, f)
+			}
+		}
+		got <- count
+	}()
+	send("g", n, 0)
+	if count := <-got; count != n {
+		t.Fatalf("the reading client got %d of %d messages", count, n)
+	}
+	reader.events = append(reader.events, others...)
+	st := c.agents["n1"].a.Status()
+	if st.Counters.ClientsEvicted != 1 {
+		t.Errorf("evicted %d clients, want 1", st.Counters.ClientsEvicted)
+	}
+	if !strings.Contains(c.logs.String(), "client evicted") {
+		t.Errorf("no eviction line in the log")
+	}
+	// The sleeper finds the end of its session when it wakes up.
+	if bye := sleeper.waitEnd(); bye != nil && bye.Code != cp.CodeSlowConsumer {
+		t.Errorf("sleeper's goodbye: %+v", bye)
+	}
+	// Its membership is gone, with reason disconnect.
+	v := reader.waitView("g", "n1:reader")
+	if v.Reason != cp.ReasonDisconnect {
+		t.Errorf("view after the eviction: %+v", v)
+	}
+
+	// A client that pauses and resumes within the bound is warned and
+	// loses nothing. The in-process pipe has no kernel buffer, so the
+	// agent's queue grows from the first message.
+	conn, err := c.agents["n1"].a.LocalConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	pauser := newRaw(t, conn, "pauser")
+	pauser.ok(cp.Frame{Type: cp.TypeJoin, Group: "h"})
+	pauser.waitView("h", "n1:pauser")
+	const m = bound * 3 / 4 / 1100                              // past half the bound, not past the bound
+	warned := c.agents["n1"].a.Status().Counters.ClientWarnings // the sleeper's
+	send("h", m, n)
+	deadline := time.Now().Add(20 * time.Second)
+	for c.agents["n1"].a.Status().Counters.ClientWarnings == warned && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	msgs, warnings := 0, 0
+	for msgs < m {
+		f, err := pauser.next(10 * time.Second)
+		if err != nil {
+			t.Fatalf("pauser after %d messages: %v", msgs, err)
+		}
+		switch f.Type {
+		case cp.TypeMessage:
+			msgs++
+		case cp.TypeWarning:
+			warnings++
+			if f.Code != cp.CodeSlowConsumer || f.Text == "" {
+				t.Errorf("warning: %+v", f)
+			}
+		}
+	}
+	if warnings != 1 {
+		t.Errorf("pauser got %d warnings, want 1", warnings)
+	}
+	if st := c.agents["n1"].a.Status(); st.Counters.ClientsEvicted != 1 {
+		t.Errorf("evicted %d clients, want still 1", st.Counters.ClientsEvicted)
+	}
+	c.waitIdle(10 * time.Second)
+	c.stopAll()
+	c.check(true)
+}
+
+// TestClientACL: the topology file's ACLs, by principal: Unix socket
+// clients by their uid, embedded clients by their node; a send rule
+// without principals lets members only send.
+func TestClientACL(t *testing.T) {
+	me := strconv.Itoa(os.Getuid())
+	other := strconv.Itoa(os.Getuid() + 4242)
+	acls := []GroupACL{
+		{Group: "mine", Join: []string{"uid:" + me}, Send: []string{"uid:" + me}},
+		{Group: "theirs", Join: []string{"uid:" + other, "cn:svc"}},
+		{Group: "club.*", Send: nil},
+		{Group: "local", Join: []string{"node:n1"}, Send: []string{"node:n1"}},
+		{Group: "open", Join: []string{"*"}, Send: []string{"*"}},
+	}
+	c := newCluster(t, 1)
+	c.start("n1", func(cfg *Config) { cfg.GroupACLs = acls })
+	c.waitRing([]string{"n1"}, 5*time.Second)
+	u := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "u")
+	conn, err := c.agents["n1"].a.LocalConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	l := newRaw(t, conn, "l")
+
+	expect := func(cl *rawClient, f cp.Frame, code cp.Code, text string) {
+		t.Helper()
+		g := cl.do(f)
+		if code == 0 {
+			if g.Type != cp.TypeOK {
+				t.Errorf("%s %s %q %v: %s %s", cl.member, f.Type, f.Group, f.Groups, g.Code, g.Text)
+			}
+			return
+		}
+		if g.Type != cp.TypeError || g.Code != code || !strings.Contains(g.Text, text) {
+			t.Errorf("%s %s %q %v: got %s %s %q; want %s with %q", cl.member, f.Type, f.Group, f.Groups, g.Type, g.Code, g.Text, code, text)
+		}
+	}
+	join := func(g string) cp.Frame { return cp.Frame{Type: cp.TypeJoin, Group: g} }
+	mcast := func(g string) cp.Frame {
+		return cp.Frame{Type: cp.TypeMulticast, Svc: 5, Groups: []string{g}, Payload: []byte("x")}
+	}
+	expect(u, join("mine"), 0, "")
+	expect(u, mcast("mine"), 0, "")
+	expect(l, join("mine"), cp.CodeDenied, `client n1:l (node:n1, over local) may not join group "mine": the topology file's ACL (rule "mine") allows uid:`+me)
+	expect(u, join("theirs"), cp.CodeDenied, "allows uid:"+other+", cn:svc")
+	expect(u, join("local"), cp.CodeDenied, "uid:"+me)
+	expect(l, join("local"), 0, "")
+	expect(l, mcast("local"), 0, "")
+	expect(u, mcast("local"), cp.CodeDenied, "may not send to group")
+	expect(u, mcast("club.chess"), cp.CodeDenied, "lets only the group's members send")
+	expect(u, join("club.chess"), 0, "")
+	u.waitView("club.chess", "n1:u")
+	expect(u, mcast("club.chess"), 0, "")
+	expect(l, join("open"), 0, "")
+	expect(u, mcast("open"), 0, "")
+	// A multicast to several groups is denied as a whole.
+	expect(u, cp.Frame{Type: cp.TypeMulticast, Svc: 5, Groups: []string{"open", "local"}}, cp.CodeDenied, `group "local"`)
+}
+
+// TestClientShutdown: a stopping agent says goodbye to its clients after
+// what it queued for them, and disconnects their memberships first.
+func TestClientShutdown(t *testing.T) {
+	c := newCluster(t, 2)
+	c.start("n1", nil)
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	leaving := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "leaving")
+	staying := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "staying")
+	leaving.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	staying.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	staying.waitView("g", "n1:leaving", "n2:staying")
+	c.stop("n1")
+	bye := leaving.waitEnd()
+	if bye == nil || bye.Code != cp.CodeShuttingDown || !strings.Contains(bye.Text, "agent n1 is shutting down") {
+		t.Errorf("goodbye at shutdown: %+v", bye)
+	}
+	v := staying.waitView("g", "n2:staying")
+	if v.Reason != cp.ReasonDisconnect {
+		t.Errorf("view after n1 stopped: reason %d, want disconnect (the agent disconnected its clients before leaving)", v.Reason)
+	}
+	c.stopAll()
+	all := c.check(false)
+	views := 0
+	for _, e := range all {
+		if e.Ev == evs.EvView {
+			views++
+		}
+	}
+	if views == 0 {
+		t.Errorf("the traces hold no group views")
+	}
+}

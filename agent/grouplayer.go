@@ -1,0 +1,554 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/groups"
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// The group layer in the loop: the agent owns a groups.Node beside its
+// localring.Node, from the loop goroutine. Every ring event goes to the
+// group layer in order (stepGroups); the ring messages it produces are
+// handed to the ring in order, and on the ring's back-pressure kept, in
+// order, for the next pass (submitGroups); its events go to the trace and
+// to the client sessions (groupOutput); client requests reach it through
+// the client server's inbox (takeClientRequests).
+
+// groupLoop is the loop's state of the group layer.
+type groupLoop struct {
+	queue   []groups.Submit // ring messages the ring has not taken yet, in order
+	pending []clientReq     // requests taken from the inbox and not handled yet (back-pressure)
+	ends    []*session      // ended sessions whose disconnect the group layer has not accepted yet
+	leaving bool            // the agent is leaving: requests are refused
+	acl     aclTable
+	buf     []clientReq
+}
+
+// Defaults of the group layer the agent relies on.
+const defaultMaxQueuedMsgs = 10000
+
+// newGroups creates the group layer and asks the ring to apply the
+// topology file's ACLs of exactly named groups.
+func (a *Agent) newGroups() error {
+	gc := a.cfg.Groups
+	gc.Node = a.self
+	gc.MaxMessageBytes = a.maxMessage()
+	gc.AllViews = gc.AllViews || a.cfg.TracePath != ""
+	if gc.MaxQueuedMsgs == 0 {
+		gc.MaxQueuedMsgs = defaultMaxQueuedMsgs
+	}
+	a.cfg.Groups = gc
+	g, err := groups.New(gc)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.g = g
+	a.gl.acl = newACLTable(a.cfg.GroupACLs)
+	for _, r := range a.cfg.GroupACLs {
+		if isPattern(r.Group) {
+			continue // checked here only: the ring's ACLs name single groups
+		}
+		ra := groups.ACL{Join: nodePatterns(r.Join), Send: nodePatterns(r.Send), Admin: []string{"*:" + reservedClient}}
+		if err := a.g.SetACL(reservedClient, r.Group, ra); err != nil {
+			return fmt.Errorf("agent: group %q: ACL: %w", r.Group, err)
+		}
+	}
+	a.groupOutput()
+	return nil
+}
+
+// maxMessage is the largest ring payload, so the largest group message.
+func (a *Agent) maxMessage() int {
+	if m := a.cfg.Ring.MaxMessageBytes; m > 0 && m < localring.MaxMessageBytes {
+		return m
+	}
+	return localring.MaxMessageBytes
+}
+
+// nodePatterns turns principals into the ring ACL's member patterns: only
+// node principals can be checked by every node ("node:fra-1" is
+// "fra-1:*"); a list with any other principal is open at the ring's level
+// and checked by the client's own agent.
+func nodePatterns(principals []string) []string {
+	var out []string
+	for _, p := range principals {
+		id, ok := strings.CutPrefix(p, "node:")
+		if !ok {
+			return nil
+		}
+		out = append(out, id+":*")
+	}
+	return out
+}
+
+func isPattern(name string) bool { return strings.ContainsAny(name, "*?") }
+
+// stepGroups feeds one ring event to the group layer and handles what it
+// produced.
+func (a *Agent) stepGroups(e localring.Event) {
+	a.g.Step(e)
+	a.groupOutput()
+}
+
+// groupOutput takes the group layer's output: ring messages into the
+// queue, events to the trace and to the client sessions.
+func (a *Agent) groupOutput() {
+	if !a.g.HasReady() {
+		return
+	}
+	rd := a.g.Ready()
+	a.gl.queue = append(a.gl.queue, rd.Submits...)
+	for i := range rd.Events {
+		e := &rd.Events[i]
+		if a.trace != nil {
+			a.trace.recordGroup(e)
+		}
+		a.routeGroupEvent(e)
+	}
+}
+
+// submitGroups hands the queued group messages to the ring, in order,
+// until the ring pushes back; the rest wait for the next pass.
+func (a *Agent) submitGroups(ls *loopState) {
+	taken := 0
+	for _, s := range a.gl.queue {
+		if _, err := a.node.Submit(ls.now, s.Svc, s.Payload); err != nil {
+			if !errors.Is(err, localring.ErrBackpressure) {
+				a.log.Debug("the ring refused a group message", "err", err)
+			}
+			break
+		}
+		taken++
+	}
+	if taken > 0 {
+		n := copy(a.gl.queue, a.gl.queue[taken:])
+		clear(a.gl.queue[n:])
+		a.gl.queue = a.gl.queue[:n]
+	}
+}
+
+// groupsDrained reports whether the group layer has nothing left to send.
+func (a *Agent) groupsDrained() bool {
+	return len(a.gl.queue) == 0 && a.g.Pending() == 0
+}
+
+// traceRaw reports whether a ring event has its own trace line: installs,
+// and the sends and deliveries of messages that are not group messages
+// (the group layer's own lines stand for those).
+func traceRaw(e *localring.Event) bool {
+	switch e.Kind {
+	case localring.EventSend, localring.EventDeliver:
+		return !groups.IsGroupPayload(e.Msg.Payload)
+	}
+	return true
+}
+
+// recordGroup writes the trace line of a group event, as the simulator
+// does (localring/sim): sends, deliveries with their groups, and views.
+// Installs come from the ring's own events.
+func (t *tracer) recordGroup(e *groups.Event) {
+	te := t.base
+	switch e.Kind {
+	case groups.EventSent, groups.EventDeliver:
+		m := e.Msg
+		te.Ev = evs.EvSend
+		if e.Kind == groups.EventDeliver {
+			te.Ev = evs.EvDeliver
+			if m.Svc >= localring.Agreed {
+				te.Order = m.Order
+			}
+		}
+		te.ConfID = m.Conf
+		te.Msg = m.ID.String()
+		te.Svc = m.Svc.String()
+		te.Groups = m.Groups
+		te.Hash = payloadHash(m.Payload)
+	case groups.EventView:
+		v := e.View
+		te.Ev = evs.EvView
+		te.Group = v.Group
+		te.View = &evs.View{ID: v.ID, Members: v.Members, Joined: v.Joined, Left: v.Left, Transitional: v.Transitional}
+		if !v.Transitional {
+			te.View.Reason = v.Reason.String()
+		}
+	default:
+		return
+	}
+	t.write(te)
+}
+
+// routeGroupEvent hands a group event to the sessions it concerns.
+func (a *Agent) routeGroupEvent(e *groups.Event) {
+	cs := a.cs
+	switch e.Kind {
+	case groups.EventView:
+		if len(e.To) == 0 {
+			return
+		}
+		b := cp.Append(nil, &cp.Frame{Type: cp.TypeView, View: viewFrame(e.View)})
+		for _, c := range e.To {
+			if s := cs.session(c); s != nil {
+				s.send(b)
+			}
+		}
+	case groups.EventDeliver:
+		if len(e.To) == 0 || e.Err != nil {
+			return
+		}
+		m := e.Msg
+		f := cp.Frame{Type: cp.TypeMessage, Svc: uint8(m.Svc), MsgType: m.Type, Sender: m.Sender, Seq: m.Seq,
+			Order: m.Order, MsgID: m.ID.String(), Groups: m.Groups, Payload: m.Payload}
+		if m.To != "" {
+			f.Flags8, f.To = cp.FlagPointToPoint, m.To
+		}
+		b := cp.Append(nil, &f)
+		for _, c := range e.To {
+			if s := cs.session(c); s != nil {
+				s.send(b)
+			}
+		}
+	case groups.EventLeft:
+		if s := cs.session(e.Client); s != nil {
+			s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeLeft, Group: e.Group}))
+		}
+	case groups.EventReject:
+		if e.Client == reservedClient {
+			a.log.Warn("the ring refused this agent's ACL for a group: another agent with other ACLs set it first; give every node the same topology file",
+				"group", e.Group, "err", e.Err)
+			return
+		}
+		if s := cs.session(e.Client); s != nil {
+			var ge *groups.Error
+			op := cp.Type(0)
+			if errors.As(e.Err, &ge) {
+				op = opType(ge.Op)
+			}
+			s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeError, Code: errorCode(e.Err), Op: op, Seq: e.Seq, Group: e.Group,
+				Text: rejectText(e.Err, a.cfg.Node)}))
+		}
+	case groups.EventSent:
+		_, client, err := groups.SplitMember(e.Msg.Sender)
+		if err != nil {
+			return
+		}
+		if s := cs.session(client); s != nil && e.Msg.Seq > s.lastSent {
+			s.lastSent = e.Msg.Seq
+			s.completeFlushes()
+		}
+	}
+}
+
+func rejectText(err error, node string) string {
+	return fmt.Sprintf("%v (decided in the ring's order, reported by agent %s)", err, node)
+}
+
+// completeFlushes answers the flushes whose messages the ring has sent
+// (loop).
+func (s *session) completeFlushes() {
+	i := 0
+	for ; i < len(s.flushes) && s.flushes[i].seq <= s.lastSent; i++ {
+		s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeOK, Req: s.flushes[i].req, Seq: s.flushes[i].seq}))
+	}
+	s.flushes = s.flushes[i:]
+}
+
+func viewFrame(v *groups.View) cp.View {
+	f := cp.View{Group: v.Group, ID: v.ID, Members: v.Members, Joined: v.Joined, Left: v.Left}
+	if v.Transitional {
+		f.Flags = cp.FlagTransitional
+	} else {
+		f.Reason = uint8(v.Reason)
+	}
+	return f
+}
+
+func opType(op string) cp.Type {
+	switch op {
+	case "join":
+		return cp.TypeJoin
+	case "leave":
+		return cp.TypeLeave
+	case "multicast":
+		return cp.TypeMulticast
+	case "send":
+		return cp.TypeSend
+	}
+	return 0
+}
+
+// errorCode maps the group layer's errors to the protocol's codes.
+func errorCode(err error) cp.Code {
+	switch {
+	case errors.Is(err, groups.ErrBadName):
+		return cp.CodeBadName
+	case errors.Is(err, groups.ErrNotMember):
+		return cp.CodeNotMember
+	case errors.Is(err, groups.ErrTooLarge):
+		return cp.CodeTooLarge
+	case errors.Is(err, groups.ErrDenied):
+		return cp.CodeDenied
+	case errors.Is(err, groups.ErrBackpressure):
+		return cp.CodeBackpressure
+	case errors.Is(err, groups.ErrBadService):
+		return cp.CodeInvalid
+	}
+	return cp.CodeInternal
+}
+
+// clientsLeaving starts the agent's leave for its clients: no more
+// sessions or requests; each session gets a goodbye after its queued
+// frames, and its memberships are disconnected while the ring drains.
+func (a *Agent) clientsLeaving() {
+	a.gl.leaving = true
+	a.cs.shutdown(cp.CodeShuttingDown, fmt.Sprintf("agent %s is shutting down", a.cfg.Node))
+}
+
+// takeClientRequests handles the sessions' requests in order, as long as
+// the group layer's queue has room: beyond half of it the requests wait,
+// the sessions' credit runs out and their readers stop reading, so that
+// clients feel the ring's back-pressure in their own send queues instead
+// of getting errors.
+func (a *Agent) takeClientRequests(ls *loopState) {
+	gl := &a.gl
+	gl.pending = a.cs.take(gl.pending)
+	limit := a.cfg.Groups.MaxQueuedMsgs / 2
+	i := 0
+	for ; i < len(gl.pending); i++ {
+		r := &gl.pending[i]
+		if r.closed {
+			a.sessionEnded(r.s)
+			continue
+		}
+		if a.g.Pending() >= limit && !gl.leaving {
+			break
+		}
+		a.handleRequest(r.s, &r.f)
+		select {
+		case r.s.credit <- struct{}{}:
+		default:
+		}
+	}
+	if i > 0 {
+		n := copy(gl.pending, gl.pending[i:])
+		clear(gl.pending[n:])
+		gl.pending = gl.pending[:n]
+	}
+	// Disconnects the group layer refused with back-pressure before.
+	ends := gl.ends
+	gl.ends = nil
+	for _, s := range ends {
+		a.sessionEnded(s)
+	}
+	a.groupOutput()
+	a.submitGroups(ls)
+}
+
+// sessionEnded disconnects an ended session's memberships and frees its
+// name, or keeps it for the next pass when the group layer is full.
+func (a *Agent) sessionEnded(s *session) {
+	if s.joined {
+		if err := a.g.Disconnect(s.name); err != nil {
+			if errors.Is(err, groups.ErrBackpressure) {
+				a.gl.ends = append(a.gl.ends, s)
+				return
+			}
+			a.log.Error("cannot disconnect a client's memberships", s.attrs("err", err)...)
+		}
+		s.joined = false
+	}
+	s.flushes = nil
+	a.cs.unregister(s)
+	a.cs.log.Debug("client disconnected", s.attrs()...)
+}
+
+// handleRequest answers one request of a session (loop).
+func (a *Agent) handleRequest(s *session, f *cp.Frame) {
+	fail := func(code cp.Code, group, text string) {
+		s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeError, Req: f.Req, Code: code, Op: f.Type, Group: group, Text: text}))
+	}
+	failErr := func(group string, err error) { fail(errorCode(err), group, err.Error()) }
+	ok := func(seq uint64) { s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: seq})) }
+	if a.gl.leaving {
+		fail(cp.CodeShuttingDown, f.Group, fmt.Sprintf("agent %s is shutting down; connect to another agent or retry after it restarts", a.cfg.Node))
+		return
+	}
+	switch f.Type {
+	case cp.TypeJoin:
+		if text := a.gl.acl.check(s, f.Group, "join", nil); text != "" {
+			fail(cp.CodeDenied, f.Group, text)
+			return
+		}
+		if err := a.g.Join(s.name, f.Group); err != nil {
+			failErr(f.Group, err)
+			return
+		}
+		s.joined = true
+		ok(0)
+	case cp.TypeLeave:
+		if err := a.g.Leave(s.name, f.Group); err != nil {
+			failErr(f.Group, err)
+			return
+		}
+		ok(0)
+	case cp.TypeMulticast:
+		svc := localring.Service(f.Svc)
+		switch {
+		case svc < localring.Unreliable || svc > localring.Safe:
+			fail(cp.CodeInvalid, "", fmt.Sprintf("unknown service level %d: use 1 (unreliable) to 6 (safe)", f.Svc))
+			return
+		case len(f.Groups) == 0 || len(f.Groups) > groups.MaxGroupsPerMessage:
+			fail(cp.CodeInvalid, "", fmt.Sprintf("a multicast names %d groups: name 1 to %d", len(f.Groups), groups.MaxGroupsPerMessage))
+			return
+		}
+		var mine []string // the client's groups, when an ACL asks for members
+		for _, g := range f.Groups {
+			if text := a.gl.acl.check(s, g, "send", func() []string {
+				if mine == nil {
+					mine = a.g.ClientGroups(s.name)
+				}
+				return mine
+			}); text != "" {
+				fail(cp.CodeDenied, g, text)
+				return
+			}
+		}
+		seq, err := a.g.Multicast(s.name, svc, f.MsgType, f.Groups, f.Payload)
+		if err != nil {
+			var ge *groups.Error
+			group := ""
+			if errors.As(err, &ge) {
+				group = ge.Group
+			}
+			failErr(group, err)
+			return
+		}
+		s.lastAccepted = seq
+		ok(seq)
+	case cp.TypeSend:
+		svc := localring.Service(f.Svc)
+		if svc < localring.Unreliable || svc > localring.Safe {
+			fail(cp.CodeInvalid, "", fmt.Sprintf("unknown service level %d: use 1 (unreliable) to 6 (safe)", f.Svc))
+			return
+		}
+		seq, err := a.g.Send(s.name, f.To, svc, f.MsgType, f.Payload)
+		if err != nil {
+			failErr("", err)
+			return
+		}
+		s.lastAccepted = seq
+		ok(seq)
+	case cp.TypeFlush:
+		if s.lastSent >= s.lastAccepted {
+			ok(s.lastAccepted)
+			return
+		}
+		s.flushes = append(s.flushes, flushWait{req: f.Req, seq: s.lastAccepted})
+	case cp.TypeListGroups:
+		a.listGroups(s, f.Req)
+	case cp.TypeGetView:
+		r := cp.Frame{Type: cp.TypeViewReply, Req: f.Req}
+		if !groups.ValidGroupName(f.Group) {
+			fail(cp.CodeBadName, f.Group, fmt.Sprintf("group name %q is not valid: use 1 to %d printable characters without spaces", f.Group, groups.MaxGroupName))
+			return
+		}
+		if v, found := a.g.View(f.Group); found {
+			r.Flags8, r.View = cp.FlagFound, viewFrame(&v)
+		}
+		s.send(cp.Append(nil, &r))
+	case cp.TypePing:
+		s.send(cp.Append(nil, &cp.Frame{Type: cp.TypePong, Req: f.Req}))
+	}
+}
+
+// listGroups answers a ListGroups request with as many GroupList frames as
+// the groups need, the last flagged.
+func (a *Agent) listGroups(s *session, req uint32) {
+	const perFrame = 1000
+	names := a.g.Groups()
+	for start := 0; ; start += perFrame {
+		end := min(start+perFrame, len(names))
+		f := cp.Frame{Type: cp.TypeGroupList, Req: req, Entries: make([]cp.GroupEntry, 0, end-start)}
+		for _, name := range names[start:end] {
+			v, _ := a.g.View(name)
+			f.Entries = append(f.Entries, cp.GroupEntry{Group: name, Members: uint32(len(v.Members)), ViewID: v.ID})
+		}
+		if end == len(names) {
+			f.Flags8 = cp.FlagLast
+		}
+		if !s.send(cp.Append(nil, &f)) || end == len(names) {
+			return
+		}
+	}
+}
+
+// ---- the topology file's ACLs ----
+
+// aclTable finds a group's ACL rule: an exact name first, then the first
+// pattern that matches.
+type aclTable struct {
+	exact    map[string]*GroupACL
+	patterns []*GroupACL
+}
+
+func newACLTable(rules []GroupACL) aclTable {
+	t := aclTable{exact: map[string]*GroupACL{}}
+	for i := range rules {
+		r := &rules[i]
+		if isPattern(r.Group) {
+			t.patterns = append(t.patterns, r)
+		} else if t.exact[r.Group] == nil {
+			t.exact[r.Group] = r
+		}
+	}
+	return t
+}
+
+func (t *aclTable) rule(group string) *GroupACL {
+	if r := t.exact[group]; r != nil {
+		return r
+	}
+	for _, r := range t.patterns {
+		if groups.Match(r.Group, group) {
+			return r
+		}
+	}
+	return nil
+}
+
+// check returns why the session may not join or send to group ("" when
+// it may). For a send rule with no principals, the client must be a
+// member: memberOf returns the client's groups.
+func (t *aclTable) check(s *session, group, what string, memberOf func() []string) string {
+	r := t.rule(group)
+	if r == nil {
+		return ""
+	}
+	list := r.Join
+	if what == "send" {
+		list = r.Send
+		if len(list) == 0 {
+			if slices.Contains(memberOf(), group) {
+				return ""
+			}
+			return fmt.Sprintf("client %s may not send to group %q: the topology file's ACL (rule %q) lets only the group's members send, and the client is not in its view; join first and wait for the view", s.member, group, r.Group)
+		}
+	} else if len(list) == 0 {
+		return ""
+	}
+	for _, p := range list {
+		if p == "*" || slices.Contains(s.principals, p) {
+			return ""
+		}
+	}
+	who := "no principal"
+	if len(s.principals) > 0 {
+		who = strings.Join(s.principals, " ")
+	}
+	return fmt.Sprintf("client %s (%s, over %s) may not %s group %q: the topology file's ACL (rule %q) allows %s", s.member, who, s.via, map[string]string{"join": "join", "send": "send to"}[what], group, r.Group, strings.Join(list, ", "))
+}
