@@ -1,0 +1,605 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/atoll-gcs/atoll/groups"
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+)
+
+// Defaults of the options.
+const (
+	DefaultEventBuffer     = 1024
+	DefaultSendQueueFrames = 1024
+	DefaultSendQueueBytes  = 16 << 20
+	// closeTimeout bounds how long Close writes what is still queued.
+	closeTimeout = 2 * time.Second
+)
+
+// Option configures Dial and DialAgent.
+type Option func(*options)
+
+type options struct {
+	name        string
+	tls         *tls.Config
+	eventBuffer int
+	sendFrames  int
+	sendBytes   int
+}
+
+// WithName asks for a client name (1 to 64 printable characters without
+// spaces or ':'); the member name is then "node:name". Without it the
+// agent picks a name unique among its sessions. A name another session of
+// the agent uses fails with CodeNameInUse.
+func WithName(name string) Option { return func(o *options) { o.name = name } }
+
+// WithTLS sets the TLS configuration of a "tcp+tls://" address: the CA
+// that signed the agent's certificate (RootCAs) and, for mutual TLS, the
+// client's certificate, whose common name is the client's "cn:" principal
+// in the groups' ACLs. Without it the system's roots verify the agent.
+func WithTLS(c *tls.Config) Option { return func(o *options) { o.tls = c } }
+
+// WithEventBuffer sets the capacity of the Events channel (default 1024).
+// When it is full the client stops reading from the agent, and an agent
+// whose queue for the client overflows disconnects it (CodeSlowConsumer).
+func WithEventBuffer(n int) Option { return func(o *options) { o.eventBuffer = n } }
+
+// WithSendQueue bounds the frames waiting to be written to the agent
+// (defaults 1024 frames and 16 MiB). A request that does not fit fails at
+// once with CodeBackpressure: the client never blocks its caller on the
+// network.
+func WithSendQueue(frames, bytes int) Option {
+	return func(o *options) { o.sendFrames, o.sendBytes = frames, bytes }
+}
+
+// Embedded is an agent running in this process: *agent.Agent implements
+// it.
+type Embedded interface {
+	// LocalConn returns a connection to the agent's client service.
+	LocalConn() (net.Conn, error)
+}
+
+// Client is a session with an agent. Its methods are safe for concurrent
+// use.
+type Client struct {
+	conn       net.Conn
+	r          *cp.Reader
+	member     string
+	node       string
+	maxMessage int
+	sendFrames int
+	sendBytes  int
+
+	events  chan Event
+	done    chan struct{} // closed when the session ended
+	closing chan struct{} // closed by Close
+	wake    chan struct{}
+	wg      sync.WaitGroup
+	nextReq atomic.Uint32
+
+	mu       sync.Mutex
+	out      [][]byte
+	outBytes int
+	calls    map[uint32]*call
+	closed   bool
+	err      error // why the session ended
+}
+
+// call is a request whose reply someone waits for.
+type call struct {
+	frames []cp.Frame
+	done   chan struct{}
+}
+
+// Dial connects to the agent at addr and starts a session:
+//
+//	unix:///var/lib/atoll/client.sock   the agent's Unix socket (also a bare path)
+//	tcp+tls://agent.example:7405        TCP with TLS (see WithTLS)
+//
+// The context bounds the connection and the hello exchange only.
+func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
+	o := newOptions(opts)
+	network, address, useTLS, err := parseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, fmt.Errorf("client: cannot reach the agent at %s: %w", addr, err)
+	}
+	if useTLS {
+		cfg := o.tls.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(address)
+			cfg.ServerName = host
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("client: TLS handshake with the agent at %s: %w", addr, err)
+		}
+		conn = tc
+	}
+	return start(ctx, conn, addr, o)
+}
+
+// DialAgent starts a session with an agent running in this process, over
+// an in-memory pipe: the same protocol and API as Dial, without a socket.
+// The client's ACL principal is "node:<the agent's node id>".
+func DialAgent(ctx context.Context, a Embedded, opts ...Option) (*Client, error) {
+	conn, err := a.LocalConn()
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return start(ctx, conn, "in-process agent", newOptions(opts))
+}
+
+func newOptions(opts []Option) *options {
+	o := &options{eventBuffer: DefaultEventBuffer, sendFrames: DefaultSendQueueFrames, sendBytes: DefaultSendQueueBytes}
+	for _, opt := range opts {
+		opt(o)
+	}
+	o.eventBuffer = max(o.eventBuffer, 1)
+	o.sendFrames = max(o.sendFrames, 1)
+	o.sendBytes = max(o.sendBytes, cp.MaxFrame+cp.LengthSize)
+	return o
+}
+
+func parseAddr(addr string) (network, address string, useTLS bool, err error) {
+	switch {
+	case strings.HasPrefix(addr, "unix://"):
+		return "unix", strings.TrimPrefix(addr, "unix://"), false, nil
+	case strings.HasPrefix(addr, "tcp+tls://"):
+		hp := strings.TrimSuffix(strings.TrimPrefix(addr, "tcp+tls://"), "/")
+		if _, _, err := net.SplitHostPort(hp); err != nil {
+			return "", "", false, fmt.Errorf("client: address %q: want tcp+tls://host:port", addr)
+		}
+		return "tcp", hp, true, nil
+	case strings.HasPrefix(addr, "tcp://"):
+		return "", "", false, fmt.Errorf("client: address %q: agents serve TCP clients with TLS only; use tcp+tls://", addr)
+	case strings.HasPrefix(addr, "/"), strings.HasPrefix(addr, "./"), strings.HasPrefix(addr, "../"):
+		return "unix", addr, false, nil
+	}
+	return "", "", false, fmt.Errorf("client: address %q: use unix:///path/to/client.sock or tcp+tls://host:port", addr)
+}
+
+// start runs the hello exchange on conn and starts the session's
+// goroutines.
+func start(ctx context.Context, conn net.Conn, addr string, o *options) (*Client, error) {
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	fail := func(err error) (*Client, error) {
+		stop()
+		conn.Close()
+		if ctx.Err() != nil {
+			err = fmt.Errorf("client: hello with the agent at %s: %w", addr, ctx.Err())
+		}
+		return nil, err
+	}
+	hello := cp.Frame{Type: cp.TypeHello, MinVersion: cp.MinVersion, MaxVersion: cp.MaxVersion, Name: o.name}
+	if _, err := conn.Write(cp.Append(nil, &hello)); err != nil {
+		return fail(fmt.Errorf("client: hello with the agent at %s: %w", addr, err))
+	}
+	r := cp.NewReader(conn)
+	f, err := r.Next()
+	if err != nil {
+		return fail(fmt.Errorf("client: hello with the agent at %s: %w", addr, err))
+	}
+	switch f.Type {
+	case cp.TypeWelcome:
+	case cp.TypeGoodbye:
+		e := errorOf(&f)
+		e.Op = "hello"
+		return fail(e)
+	default:
+		return fail(&Error{Code: CodeProtocol, Op: "hello", Text: fmt.Sprintf("the agent at %s answered the hello with a %s frame", addr, f.Type)})
+	}
+	if !stop() && ctx.Err() != nil {
+		return fail(ctx.Err())
+	}
+	conn.SetDeadline(time.Time{})
+	r.SetMax(int(max(f.MaxFrame, cp.MaxHelloFrame)))
+	c := &Client{
+		conn: conn, r: r, member: f.Name, node: f.Node, maxMessage: int(f.MaxMessage),
+		sendFrames: o.sendFrames, sendBytes: o.sendBytes,
+		events: make(chan Event, o.eventBuffer), done: make(chan struct{}), closing: make(chan struct{}),
+		wake: make(chan struct{}, 1), calls: map[uint32]*call{},
+	}
+	c.wg.Go(c.read)
+	c.wg.Go(c.write)
+	return c, nil
+}
+
+// Name returns the client's member name, "node:client": how views list
+// it and how Send addresses it.
+func (c *Client) Name() string { return c.member }
+
+// Node returns the id of the client's agent's node.
+func (c *Client) Node() string { return c.node }
+
+// MaxMessage returns the largest payload the agent accepts (the exact
+// bound is a little lower: the message's headers count too).
+func (c *Client) MaxMessage() int { return c.maxMessage }
+
+// Events returns the channel of the session's events: views, messages,
+// self-leaves, errors and warnings, in the order they happened. Read it
+// continuously: when its buffer is full the client stops reading from
+// the agent, replies wait behind the events, and an agent whose queue for
+// the client overflows disconnects it. The channel is closed when the
+// session ends; Err then says why.
+func (c *Client) Events() <-chan Event { return c.events }
+
+// Err returns why the session ended: nil while it runs, ErrClosed after
+// Close, the agent's goodbye as an *Error (CodeShuttingDown,
+// CodeSlowConsumer, CodeProtocol), or the connection's error.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Join asks to join group and waits for the agent to accept the request.
+// The client is a member once an EventView lists it; a join that the
+// ring's order refuses later arrives as an EventError. Joining a group
+// again does nothing. If ctx ends first, the join may still take effect.
+func (c *Client) Join(ctx context.Context, group string) error {
+	if !groups.ValidGroupName(group) {
+		return badGroup("join", group)
+	}
+	_, err := c.roundTrip(ctx, &cp.Frame{Type: cp.TypeJoin, Group: group})
+	return err
+}
+
+// Leave asks to leave group and waits for the agent to accept the
+// request; an EventLeft follows when the leave takes effect. Leaving a
+// group the client did not join fails with CodeNotMember.
+func (c *Client) Leave(ctx context.Context, group string) error {
+	if !groups.ValidGroupName(group) {
+		return badGroup("leave", group)
+	}
+	_, err := c.roundTrip(ctx, &cp.Frame{Type: cp.TypeLeave, Group: group})
+	return err
+}
+
+// Multicast sends payload to every member of the groups at service level
+// svc, with the application's message type. Each member of any of the
+// groups receives it once, in the ring's order with everything else. The
+// client need not be a member unless an ACL says so.
+//
+// Multicast queues the message and returns: it never waits for the
+// network. It fails at once on a bad argument, or with CodeBackpressure
+// when the send queue is full (wait, for example with Flush, and retry).
+// An error the agent finds later (an ACL denial, say) arrives as an
+// EventError with the group and the message's Seq. The payload is copied.
+func (c *Client) Multicast(ctx context.Context, svc Service, msgType uint16, groupNames []string, payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.checkMessage("multicast", svc, payload); err != nil {
+		return err
+	}
+	if len(groupNames) == 0 || len(groupNames) > groups.MaxGroupsPerMessage {
+		return &Error{Code: CodeInvalid, Op: "multicast", Text: fmt.Sprintf("%d groups: name 1 to %d", len(groupNames), groups.MaxGroupsPerMessage)}
+	}
+	for _, g := range groupNames {
+		if !groups.ValidGroupName(g) {
+			return badGroup("multicast", g)
+		}
+	}
+	_, err := c.enqueue(&cp.Frame{Type: cp.TypeMulticast, Svc: uint8(svc), MsgType: msgType, Groups: groupNames, Payload: payload}, false)
+	return err
+}
+
+// Send sends payload point-to-point to one member ("node:client", as
+// views list it), ordered with this client's multicasts. Like Multicast
+// it queues the message and returns.
+func (c *Client) Send(ctx context.Context, to string, svc Service, msgType uint16, payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.checkMessage("send", svc, payload); err != nil {
+		return err
+	}
+	if _, _, err := groups.SplitMember(to); err != nil {
+		return &Error{Code: CodeBadName, Op: "send", Text: fmt.Sprintf("member %q: want node:client, as views list members", to)}
+	}
+	_, err := c.enqueue(&cp.Frame{Type: cp.TypeSend, Svc: uint8(svc), MsgType: msgType, To: to, Payload: payload}, false)
+	return err
+}
+
+func (c *Client) checkMessage(op string, svc Service, payload []byte) error {
+	if svc < Unreliable || svc > Safe {
+		return &Error{Code: CodeInvalid, Op: op, Text: fmt.Sprintf("unknown service level %d", svc)}
+	}
+	if len(payload) > c.maxMessage {
+		return &Error{Code: CodeTooLarge, Op: op, Text: fmt.Sprintf("%d bytes, the agent's limit is %d", len(payload), c.maxMessage)}
+	}
+	return nil
+}
+
+func badGroup(op, group string) error {
+	return &Error{Code: CodeBadName, Op: op, Group: group,
+		Text: fmt.Sprintf("group name %q: use 1 to %d printable characters without spaces", group, groups.MaxGroupName)}
+}
+
+// Flush waits until the ring has sent every message this client
+// multicast or sent before the call: from then on each is delivered to
+// every member that stays connected, even if this client goes away.
+func (c *Client) Flush(ctx context.Context) error {
+	_, err := c.roundTrip(ctx, &cp.Frame{Type: cp.TypeFlush})
+	return err
+}
+
+// Ping waits for the agent to answer a ping.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.roundTrip(ctx, &cp.Frame{Type: cp.TypePing})
+	return err
+}
+
+// Groups lists the groups with members, as the agent knows them.
+func (c *Client) Groups(ctx context.Context) ([]GroupInfo, error) {
+	fs, err := c.roundTrip(ctx, &cp.Frame{Type: cp.TypeListGroups})
+	if err != nil {
+		return nil, err
+	}
+	var out []GroupInfo
+	for _, f := range fs {
+		for _, e := range f.Entries {
+			out = append(out, GroupInfo{Group: e.Group, Members: int(e.Members), ViewID: e.ViewID})
+		}
+	}
+	return out, nil
+}
+
+// View returns a group's current view as the agent knows it (the
+// transitional one during a ring change), without Joined, Left and
+// Reason; found is false for a group without members.
+func (c *Client) View(ctx context.Context, group string) (v View, found bool, err error) {
+	if !groups.ValidGroupName(group) {
+		return View{}, false, badGroup("view", group)
+	}
+	fs, err := c.roundTrip(ctx, &cp.Frame{Type: cp.TypeGetView, Group: group})
+	if err != nil {
+		return View{}, false, err
+	}
+	f := fs[len(fs)-1]
+	if f.Flags8&cp.FlagFound == 0 {
+		return View{}, false, nil
+	}
+	return *viewOf(&f.View), true, nil
+}
+
+// Close ends the session: the frames still queued are written (for at
+// most a few seconds), then the connection is closed. The agent
+// disconnects the client's memberships: the other members see it leave
+// with ReasonDisconnect. The Events channel is closed. Call Flush first
+// to be sure that the messages were sent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.wg.Wait()
+		return nil
+	}
+	c.closed = true
+	if c.err == nil {
+		c.err = ErrClosed
+	}
+	c.mu.Unlock()
+	close(c.closing)
+	c.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
+	c.signal()
+	c.wg.Wait()
+	return nil
+}
+
+// roundTrip sends a request and waits for its reply (all its frames, the
+// last one an OK, an Error or a terminal reply).
+func (c *Client) roundTrip(ctx context.Context, f *cp.Frame) ([]cp.Frame, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cl, err := c.enqueue(f, true)
+	if err != nil {
+		return nil, err
+	}
+	var fs []cp.Frame
+	select {
+	case <-cl.done:
+		fs = cl.frames
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.calls, f.Req)
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	case <-c.done:
+		select {
+		case <-cl.done:
+			fs = cl.frames
+		default:
+			return nil, c.Err()
+		}
+	}
+	last := &fs[len(fs)-1]
+	if last.Type == cp.TypeError {
+		return nil, errorOf(last)
+	}
+	return fs, nil
+}
+
+// enqueue encodes a request with a new request id and queues it for the
+// writer; with wait, it registers the call whose reply the caller awaits.
+func (c *Client) enqueue(f *cp.Frame, wait bool) (*call, error) {
+	f.Req = c.nextReq.Add(1)
+	if f.Req == 0 {
+		f.Req = c.nextReq.Add(1)
+	}
+	b := cp.Append(nil, f)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, ErrClosed
+	case c.err != nil:
+		return nil, c.err
+	case len(c.out) >= c.sendFrames || c.outBytes+len(b) > c.sendBytes:
+		return nil, &Error{Code: CodeBackpressure, Op: opName(f.Type), Group: f.Group,
+			Text: fmt.Sprintf("the send queue holds %d frames (%d bytes), its limit: the agent takes requests slower than they come; wait (Flush) and retry", len(c.out), c.outBytes)}
+	}
+	var cl *call
+	if wait {
+		cl = &call{done: make(chan struct{})}
+		c.calls[f.Req] = cl
+	}
+	c.out = append(c.out, b)
+	c.outBytes += len(b)
+	c.signal()
+	return cl, nil
+}
+
+func (c *Client) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// write is the writer goroutine: it writes queued frames until the
+// session ends, and closes the connection.
+func (c *Client) write() {
+	bw := bufio.NewWriterSize(c.conn, 64<<10)
+	defer c.conn.Close()
+	for {
+		c.mu.Lock()
+		batch, closed := c.out, c.closed
+		c.out, c.outBytes = nil, 0
+		c.mu.Unlock()
+		for _, b := range batch {
+			if _, err := bw.Write(b); err != nil {
+				c.fail(fmt.Errorf("client: writing to agent %s: %w", c.node, err))
+				return
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			c.fail(fmt.Errorf("client: writing to agent %s: %w", c.node, err))
+			return
+		}
+		if closed {
+			return
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// fail records why the session ended, if nothing did before.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+}
+
+// read is the reader goroutine: it dispatches replies to their callers
+// and events to the Events channel, until the session ends.
+func (c *Client) read() {
+	defer func() {
+		close(c.done)
+		c.conn.Close()
+		close(c.events)
+	}()
+	for {
+		f, err := c.r.Next()
+		if err != nil {
+			switch {
+			case errors.Is(err, cp.ErrMalformed):
+				err = &Error{Code: CodeProtocol, Text: fmt.Sprintf("agent %s sent %v", c.node, err)}
+			case errors.Is(err, io.EOF):
+				err = fmt.Errorf("client: agent %s closed the connection", c.node)
+			default:
+				err = fmt.Errorf("client: connection to agent %s: %w", c.node, err)
+			}
+			c.fail(err)
+			return
+		}
+		switch f.Type {
+		case cp.TypeOK, cp.TypeError, cp.TypeGroupList, cp.TypeViewReply, cp.TypePong:
+			if f.Req != 0 && c.dispatch(&f) {
+				continue
+			}
+			if f.Type == cp.TypeError {
+				c.emit(Event{Kind: EventError, Group: f.Group, Err: errorOf(&f)})
+			}
+		case cp.TypeView:
+			c.emit(Event{Kind: EventView, View: viewOf(&f.View)})
+		case cp.TypeMessage:
+			m := &Message{Sender: f.Sender, Groups: f.Groups, To: f.To, Svc: Service(f.Svc), Type: f.MsgType,
+				Seq: f.Seq, Order: f.Order, ID: f.MsgID, Payload: append([]byte(nil), f.Payload...)}
+			c.emit(Event{Kind: EventMessage, Message: m})
+		case cp.TypeLeft:
+			c.emit(Event{Kind: EventLeft, Group: f.Group})
+		case cp.TypeWarning:
+			c.emit(Event{Kind: EventWarning, Err: &Error{Code: Code(f.Code), Text: f.Text}})
+		case cp.TypeGoodbye:
+			e := errorOf(&f)
+			c.fail(e)
+			return
+		default:
+			c.fail(&Error{Code: CodeProtocol, Text: fmt.Sprintf("agent %s sent a %s frame, which only clients send", c.node, f.Type)})
+			return
+		}
+	}
+}
+
+// dispatch hands a reply frame to its caller; it reports false when
+// nobody waits for it.
+func (c *Client) dispatch(f *cp.Frame) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl := c.calls[f.Req]
+	if cl == nil {
+		return false
+	}
+	cl.frames = append(cl.frames, *f)
+	if f.Type != cp.TypeGroupList || f.Flags8&cp.FlagLast != 0 {
+		delete(c.calls, f.Req)
+		close(cl.done)
+	}
+	return true
+}
+
+// emit delivers an event, waiting for room unless the client is closing.
+func (c *Client) emit(e Event) {
+	select {
+	case c.events <- e:
+	case <-c.closing:
+	}
+}
+
+func viewOf(v *cp.View) *View {
+	return &View{Group: v.Group, ID: v.ID, Members: v.Members, Joined: v.Joined, Left: v.Left,
+		Reason: Reason(v.Reason), Transitional: v.Flags&cp.FlagTransitional != 0}
+}

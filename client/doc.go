@@ -1,0 +1,67 @@
+// Package client is the Go API of Atoll for applications: a session with
+// an agent, through which a program joins groups, multicasts to them,
+// sends to single members, and receives views and messages with extended
+// virtual synchrony.
+//
+// # Connecting
+//
+// A program talks to the agent of its host, or to one it runs itself:
+//
+//	c, err := client.Dial(ctx, "unix:///var/lib/atoll/client.sock")
+//	c, err := client.Dial(ctx, "tcp+tls://agent.example:7405", client.WithTLS(cfg))
+//	c, err := client.DialAgent(ctx, a) // a *agent.Agent running in this process
+//
+// The three speak the same protocol (docs/PROTOCOL.md) and offer the same
+// API. Over the Unix socket the agent knows the program's user and groups
+// from the socket's peer credentials; over TLS, from its certificate's
+// common name (mutual TLS); in process, the client is "node:<node id>".
+// The groups' ACLs in the topology file name these principals.
+//
+// # Groups, views and messages
+//
+//	err = c.Join(ctx, "orders")                    // the agent accepted the join
+//	err = c.Multicast(ctx, client.Agreed, 1, []string{"orders"}, payload)
+//	for e := range c.Events() {
+//		switch e.Kind {
+//		case client.EventView:    // e.View: the members, oldest first
+//		case client.EventMessage: // e.Message: sender, groups, payload
+//		case client.EventLeft:    // this client's Leave took effect
+//		case client.EventError:   // e.Err: a request refused later (an ACL, say)
+//		case client.EventWarning: // the client reads too slowly
+//		}
+//	}
+//	// Events is closed when the session ends; c.Err() says why.
+//
+// A client becomes a member of a group with the view that lists it, and
+// from then on receives every message sent to the group, in the same
+// order as every other member, each in the same view everywhere: every
+// member that moves from one view to the next received the same messages
+// in the first. A ring change (a partition, a crash, a merge) first
+// delivers a transitional view with the members that move on together,
+// then a regular one; View.Reason says why members left (leave,
+// disconnect, network). Members are named "node:client"; Members[0] is the
+// oldest member, a natural leader. Groups are open: a client may
+// multicast to a group it has not joined, unless the group's ACL says
+// otherwise. A multicast may name several groups: each member of any of
+// them receives it once.
+//
+// # Never blocked by the network
+//
+// The methods are safe for concurrent use, and none waits on the network
+// beyond its context: Multicast and Send queue the message and return,
+// failing at once with CodeBackpressure when the send queue is full;
+// Join, Leave, Flush, Groups and View wait for the agent's reply, bounded
+// by their context. Errors are *Error values with a Code a program
+// branches on (CodeOf(err) == client.CodeDenied, or errors.Is(err,
+// client.ErrDenied)) and a text for people.
+//
+// The agent keeps a bounded queue per client: a client that does not read
+// its Events is warned (EventWarning), then disconnected with
+// CodeSlowConsumer, so that it never stalls the ring or other clients.
+//
+// # Embedding an agent
+//
+// A Go program can run the agent itself (package agent) and use this
+// package against it with DialAgent: the Example shows a ring of one node
+// in one process.
+package client

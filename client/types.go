@@ -1,0 +1,279 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+)
+
+// Service is a message's service level, as in Spread. The ring delivers
+// every level in one total order; Safe also waits until every member's
+// agent holds the message. See package groups for what each level
+// promises.
+type Service uint8
+
+// Service levels.
+const (
+	Unreliable Service = 1 + iota
+	Reliable
+	FIFO
+	Causal
+	Agreed
+	Safe
+)
+
+var serviceNames = [...]string{"", "unreliable", "reliable", "fifo", "causal", "agreed", "safe"}
+
+func (s Service) String() string {
+	if s >= Unreliable && s <= Safe {
+		return serviceNames[s]
+	}
+	return "service(" + strconv.Itoa(int(s)) + ")"
+}
+
+// MarshalText encodes the service level as its name.
+func (s Service) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// ParseService parses a service level's name ("agreed").
+func ParseService(s string) (Service, error) {
+	for i, n := range serviceNames {
+		if i > 0 && strings.EqualFold(n, s) {
+			return Service(i), nil
+		}
+	}
+	return 0, fmt.Errorf("client: unknown service level %q: use unreliable, reliable, fifo, causal, agreed or safe", s)
+}
+
+// Reason says why a group's view changed.
+type Reason uint8
+
+// Reasons.
+const (
+	// ReasonJoin: members joined.
+	ReasonJoin Reason = 1 + iota
+	// ReasonLeave: a member left (Leave).
+	ReasonLeave
+	// ReasonDisconnect: a member's session ended, or its agent crashed and
+	// came back.
+	ReasonDisconnect
+	// ReasonNetwork: the ring changed: a partition, a merge, an agent
+	// that vanished.
+	ReasonNetwork
+)
+
+var reasonNames = [...]string{"", "join", "leave", "disconnect", "network"}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) && r > 0 {
+		return reasonNames[r]
+	}
+	return "reason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// MarshalText encodes the reason as its name.
+func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// View is one view of a group: its members, oldest first, so Members[0]
+// is a natural leader. Every member receives the same views with the same
+// ids in the same order, and a message in the same view at every member.
+type View struct {
+	Group string `json:"group"`
+	// ID names the view: the same id has the same members everywhere.
+	ID string `json:"id"`
+	// Members are "node:client" names, ordered by join time.
+	Members []string `json:"members"`
+	// Joined and Left say what changed since the previous regular view
+	// (empty in transitional views).
+	Joined []string `json:"joined,omitempty"`
+	Left   []string `json:"left,omitempty"`
+	// Reason says why the view changed (zero in transitional views).
+	Reason Reason `json:"reason,omitzero"`
+	// Transitional views come first at a ring change: they list the
+	// members that move on together; messages delivered until the next
+	// regular view are delivered in the transitional one.
+	Transitional bool `json:"transitional"`
+}
+
+// Leader returns the oldest member, or "" for an empty view.
+func (v *View) Leader() string {
+	if len(v.Members) == 0 {
+		return ""
+	}
+	return v.Members[0]
+}
+
+// Message is a multicast or point-to-point message received.
+type Message struct {
+	// Sender is the sending member, "node:client".
+	Sender string `json:"sender"`
+	// Groups are the destination groups of a multicast; To is the
+	// destination of a point-to-point message. One of the two is set.
+	Groups []string `json:"groups,omitempty"`
+	To     string   `json:"to,omitempty"`
+	Svc    Service  `json:"svc"`
+	// Type is the application's 16-bit message type.
+	Type uint16 `json:"type"`
+	// Seq is the sender agent's sequence number of the message.
+	Seq uint64 `json:"seq"`
+	// Order is the message's position in the ring's total order.
+	Order uint64 `json:"order"`
+	// ID is the ring message's id, "node/incarnation/counter".
+	ID      string `json:"id"`
+	Payload []byte `json:"payload"`
+}
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventView: a new view of a group the client is in (View).
+	EventView EventKind = 1 + iota
+	// EventMessage: a message for the client (Message).
+	EventMessage
+	// EventLeft: the client's own leave of Group took effect: nothing more
+	// comes from the group.
+	EventLeft
+	// EventError: a request failed after it was accepted, or one nobody
+	// waits for (a Multicast, a Send) failed; Err is an *Error that says
+	// which (Op, Group, Seq) and why (Code).
+	EventError
+	// EventWarning: the agent warns that this client does not read fast
+	// enough (Err, an *Error with CodeSlowConsumer): read Events faster
+	// or be disconnected.
+	EventWarning
+)
+
+var eventNames = [...]string{"", "view", "message", "left", "error", "warning"}
+
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) && k > 0 {
+		return eventNames[k]
+	}
+	return "event(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is something the agent tells the client, in the order it
+// happened.
+type Event struct {
+	Kind    EventKind
+	View    *View    // EventView
+	Message *Message // EventMessage
+	Group   string   // EventLeft; EventError when a group is concerned
+	Err     error    // EventError, EventWarning
+}
+
+// Code is an error code of the protocol (docs/PROTOCOL.md): what a
+// program branches on, with CodeOf or errors.Is against the Err values.
+type Code uint16
+
+// Error codes.
+const (
+	CodeBadName      = Code(cp.CodeBadName)
+	CodeNotMember    = Code(cp.CodeNotMember)
+	CodeTooLarge     = Code(cp.CodeTooLarge)
+	CodeDenied       = Code(cp.CodeDenied)
+	CodeShuttingDown = Code(cp.CodeShuttingDown)
+	CodeBackpressure = Code(cp.CodeBackpressure)
+	CodeProtocol     = Code(cp.CodeProtocol)
+	CodeVersion      = Code(cp.CodeVersion)
+	CodeNameInUse    = Code(cp.CodeNameInUse)
+	CodeSlowConsumer = Code(cp.CodeSlowConsumer)
+	CodeInvalid      = Code(cp.CodeInvalid)
+	CodeInternal     = Code(cp.CodeInternal)
+)
+
+func (c Code) String() string { return cp.Code(c).String() }
+
+// Error is an error the agent reported, or one the client found before
+// asking the agent (a bad name, a message too large, a full send queue).
+type Error struct {
+	Code Code
+	// Op is the request that failed: "join", "leave", "multicast",
+	// "send", ... ("" when none: a goodbye).
+	Op string
+	// Group is the group concerned, if any.
+	Group string
+	// Seq is the sequence number of the message concerned, if any.
+	Seq uint64
+	// Text explains the error for people.
+	Text string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("client: ")
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		if e.Group != "" {
+			b.WriteString(" " + strconv.Quote(e.Group))
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Code.String())
+	if e.Text != "" {
+		b.WriteString(": " + strings.TrimPrefix(e.Text, "groups: "))
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrDenied) (and the other Err values) match any
+// *Error with the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && t.Op == "" && t.Text == "" && t.Group == ""
+}
+
+// Values to compare errors with, errors.Is(err, client.ErrDenied): they
+// match every *Error with their code.
+var (
+	ErrBadName      = &Error{Code: CodeBadName}
+	ErrNotMember    = &Error{Code: CodeNotMember}
+	ErrTooLarge     = &Error{Code: CodeTooLarge}
+	ErrDenied       = &Error{Code: CodeDenied}
+	ErrShuttingDown = &Error{Code: CodeShuttingDown}
+	ErrBackpressure = &Error{Code: CodeBackpressure}
+	ErrProtocol     = &Error{Code: CodeProtocol}
+	ErrVersion      = &Error{Code: CodeVersion}
+	ErrNameInUse    = &Error{Code: CodeNameInUse}
+	ErrSlowConsumer = &Error{Code: CodeSlowConsumer}
+	ErrInvalid      = &Error{Code: CodeInvalid}
+)
+
+// ErrClosed is returned by the methods of a Client after Close.
+var ErrClosed = errors.New("client: closed")
+
+// CodeOf returns the code of an *Error in err's chain, or 0.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+// GroupInfo is one group as Groups lists it.
+type GroupInfo struct {
+	Group   string `json:"group"`
+	Members int    `json:"members"`
+	ViewID  string `json:"view_id"`
+}
+
+func opName(t cp.Type) string {
+	switch t {
+	case 0:
+		return ""
+	case cp.TypeListGroups:
+		return "groups"
+	case cp.TypeGetView:
+		return "view"
+	}
+	return t.String()
+}
+
+func errorOf(f *cp.Frame) *Error {
+	return &Error{Code: Code(f.Code), Op: opName(f.Op), Group: f.Group, Seq: f.Seq, Text: f.Text}
+}
