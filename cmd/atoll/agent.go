@@ -28,6 +28,7 @@ func newAgentCmd() *cobra.Command {
 		preset, logFormat, logLevel                            string
 		insecure                                               bool
 		load                                                   agent.Load
+		clients                                                clientListenFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE --node ID",
@@ -44,7 +45,12 @@ must be confirmed with --insecure.
 
 The agent keeps its state (incarnation, ring sequence number) in --data-dir,
 which must be its own, and serves 'atoll status' and 'atoll members' on the
-Unix socket admin.sock there. With --trace it appends every configuration
+Unix socket admin.sock there. Applications (package client; 'atoll join',
+'send', 'recv', 'groups') connect to the client socket client.sock there
+(mode 0660: the agent's user and group), or with --client-listen over TCP
+with TLS (--client-cert, --client-key; --client-ca requires and verifies
+client certificates, whose common names are the "cn:" principals of the
+topology file's group ACLs). With --trace it appends every configuration
 install, send and delivery to FILE as JSON lines for 'atoll check'.
 
 On SIGTERM or SIGINT it stops accepting messages, lets its queue drain for
@@ -88,6 +94,9 @@ cannot start: the message says what to fix.`,
 				cfg.Security.KeyFile = keyFile
 			}
 			cfg.Security.Insecure = insecure
+			if err := clients.apply(&cfg); err != nil {
+				return err
+			}
 			if insecure && cfg.Security.Mode != seal.ModeNone {
 				log.Warn("--insecure has no effect: the topology file asks for security mode " + cfg.Security.Mode.String())
 			}
@@ -112,6 +121,11 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&preset, "ring-preset", "auto", "ring timings: lan (token timeout 200ms), cloud (1s), or auto (lan for multicast sites, cloud for unicast)")
 	fl.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&clients.socket, "client-socket", "", "the client protocol's Unix socket (default DATA-DIR/client.sock; - for none)")
+	fl.StringVar(&clients.listen, "client-listen", "", "also serve clients over TCP with TLS at `HOST:PORT`")
+	fl.StringVar(&clients.cert, "client-cert", "", "the agent's TLS certificate `FILE` (PEM) for --client-listen")
+	fl.StringVar(&clients.key, "client-key", "", "the private key `FILE` (PEM) of --client-cert")
+	fl.StringVar(&clients.ca, "client-ca", "", "require client certificates signed by the CA in `FILE` (PEM): mutual TLS")
 	// The load generator, for tests and benchmarks.
 	fl.Float64Var(&load.Rate, "load-rate", 0, "submit this many messages per second (testing)")
 	fl.IntVar(&load.Size, "load-size", agent.DefaultLoadSize, "size of the load generator's messages in bytes (testing)")

@@ -15,22 +15,32 @@ import (
 func init() { register(newMembersCmd) }
 
 func newMembersCmd() *cobra.Command {
-	var dataDir, socket, output string
+	var dataDir, socket, output, group, clientSocket string
 	cmd := &cobra.Command{
-		Use:   "members [--data-dir DIR | --admin-socket PATH] [-o text|json]",
-		Short: "List the site's nodes as the local agent sees them",
+		Use:   "members [--group G] [--data-dir DIR | --admin-socket PATH] [-o text|json]",
+		Short: "List the site's nodes as the local agent sees them, or a group's members",
 		Long: `Members asks the agent running with --data-dir for the nodes of its site and
 prints one line per node: whether it is in the agent's ring, its incarnation,
 the address its packets come from, and when it was last heard.
 
 Exit status as for 'atoll status': 0 healthy, 1 degraded, 2 not in a ring or
+no agent answers.
+
+With --group it lists the members of a group instead, through the agent's
+client socket: the group's current view (its id, and the transitional view
+during a ring change) with its members oldest first, the first being the
+group's natural leader. Exit status 1 when the group has no members, 2 when
 no agent answers.`,
 		Example: `  atoll members
-  atoll members --data-dir /tmp/lab-2 -o json`,
+  atoll members --data-dir /tmp/lab-2 -o json
+  atoll members --group orders`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("members: --output %q: use text or json", output)
+			}
+			if group != "" {
+				return groupMembers(cmd, &clientFlags{dataDir: dataDir, socket: clientSocket, output: output}, group)
 			}
 			m, err := adminClient(dataDir, socket).Members(cmd.Context())
 			if err != nil {
@@ -53,6 +63,8 @@ no agent answers.`,
 		},
 	}
 	addAdminFlags(cmd, &dataDir, &socket, &output)
+	cmd.Flags().StringVar(&group, "group", "", "list the members of this group instead of the ring's nodes")
+	cmd.Flags().StringVar(&clientSocket, "socket", "", "with --group: the agent's client socket (default DATA-DIR/"+agent.ClientSocketName+")")
 	return cmd
 }
 

@@ -1,0 +1,527 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/client"
+)
+
+// The commands of applications: join, send, recv and groups, and members
+// --group (members.go). They talk to the local agent's client socket, like
+// any program using package client.
+
+func init() {
+	register(newJoinCmd)
+	register(newSendCmd)
+	register(newRecvCmd)
+	register(newGroupsCmd)
+}
+
+// clientFlags are the connection flags of the client commands.
+type clientFlags struct {
+	dataDir, socket, name, output string
+}
+
+func (f *clientFlags) add(cmd *cobra.Command, output bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir, "the agent's data dir; its client socket is DATA-DIR/"+agent.ClientSocketName)
+	fl.StringVar(&f.socket, "socket", "", "the agent's client socket (default DATA-DIR/"+agent.ClientSocketName+")")
+	fl.StringVar(&f.name, "name", "", "the client name (default: one the agent picks)")
+	if output {
+		fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json (one object per line)")
+	}
+}
+
+func (f *clientFlags) check() error {
+	if f.output != "" && f.output != "text" && f.output != "json" {
+		return fmt.Errorf("--output %q: use text or json", f.output)
+	}
+	return nil
+}
+
+// dial connects to the agent; an agent that cannot be reached is exit
+// status 2, as for status.
+func (f *clientFlags) dial(ctx context.Context) (*client.Client, error) {
+	path := f.socket
+	if path == "" {
+		path = f.dataDir + "/" + agent.ClientSocketName
+	}
+	addr := path
+	if !strings.Contains(addr, "://") {
+		addr = "unix://" + path
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var opts []client.Option
+	if f.name != "" {
+		opts = append(opts, client.WithName(f.name))
+	}
+	c, err := client.Dial(dctx, addr, opts...)
+	if err != nil {
+		if client.CodeOf(err) == 0 {
+			return nil, &exitError{code: int(agent.Down), err: fmt.Errorf("%w (is the agent running with --data-dir %s?)", err, f.dataDir)}
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// interruptible returns a context cancelled by SIGINT and SIGTERM.
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+func newJoinCmd() *cobra.Command {
+	var (
+		f     clientFlags
+		count int
+	)
+	cmd := &cobra.Command{
+		Use:   "join GROUP... [--count N] [-o text|json]",
+		Short: "Join groups and print their views and messages until interrupted",
+		Long: `Join connects to the local agent, joins the groups and prints every view
+(members, oldest first, what changed and why) and every message the groups
+receive, until interrupted (SIGINT, SIGTERM) or, with --count, after N views.
+On the way out it leaves the groups, so the other members see reason leave.
+
+With -o json each event is one JSON object per line: {"event":"view",...},
+{"event":"message",...}, {"event":"left",...}, {"event":"error",...}.`,
+		Example: `  atoll join chat
+  atoll join orders audit --name auditor -o json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			return runMember(cmd, &f, args, count, 0, true)
+		},
+	}
+	f.add(cmd, true)
+	cmd.Flags().IntVar(&count, "count", 0, "exit after this many views (0: run until interrupted)")
+	return cmd
+}
+
+func newRecvCmd() *cobra.Command {
+	var (
+		f     clientFlags
+		count int
+	)
+	cmd := &cobra.Command{
+		Use:   "recv GROUP [--count N] [-o text|json]",
+		Short: "Join a group and print the messages it receives",
+		Long: `Recv joins the group and prints the payload of every message the group
+receives from then on, one per line (with -o json, one JSON object per line
+with the sender, groups, service level, type, sequence number, order and
+payload), until interrupted or, with --count, after N messages. It leaves
+the group on the way out.`,
+		Example: `  atoll recv chat --count 1
+  atoll recv orders -o json | jq .payload`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			return runMember(cmd, &f, args, 0, count, false)
+		},
+	}
+	f.add(cmd, true)
+	cmd.Flags().IntVar(&count, "count", 0, "exit after this many messages (0: run until interrupted)")
+	return cmd
+}
+
+// runMember joins groups and prints events until the context ends, the
+// session ends, or the counts are reached.
+func runMember(cmd *cobra.Command, f *clientFlags, groups []string, views, msgs int, showViews bool) error {
+	ctx, stop := interruptible(cmd.Context())
+	defer stop()
+	c, err := f.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, g := range groups {
+		if err := c.Join(ctx, g); err != nil {
+			return err
+		}
+	}
+	p := &printer{w: cmd.OutOrStdout(), json: f.output == "json", errw: cmd.ErrOrStderr()}
+	nviews, nmsgs := 0, 0
+	for {
+		select {
+		case <-ctx.Done():
+			leave(c, groups)
+			return nil
+		case e, ok := <-c.Events():
+			if !ok {
+				return fmt.Errorf("the session with agent %s ended: %w", c.Node(), c.Err())
+			}
+			switch e.Kind {
+			case client.EventView:
+				if showViews {
+					p.view(e.View)
+				}
+				if !e.View.Transitional {
+					nviews++
+				}
+			case client.EventMessage:
+				if showViews {
+					p.message(e.Message)
+				} else {
+					p.payload(e.Message)
+				}
+				nmsgs++
+			case client.EventLeft:
+				p.event("left", e.Group, "")
+			case client.EventError:
+				p.event("error", e.Group, e.Err.Error())
+			case client.EventWarning:
+				p.event("warning", "", e.Err.Error())
+			}
+			if views > 0 && nviews >= views || msgs > 0 && nmsgs >= msgs {
+				leave(c, groups)
+				return nil
+			}
+		}
+	}
+}
+
+// leave leaves the groups before the session closes, so that the others
+// see reason leave rather than disconnect.
+func leave(c *client.Client, groups []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, g := range groups {
+		c.Leave(ctx, g)
+	}
+	c.Flush(ctx)
+}
+
+// printer prints a client's events as text or JSON lines.
+type printer struct {
+	w    io.Writer
+	errw io.Writer
+	json bool
+}
+
+func (p *printer) jsonLine(v any) {
+	b, _ := json.Marshal(v)
+	fmt.Fprintf(p.w, "%s\n", b)
+}
+
+type jsonView struct {
+	Event string `json:"event"`
+	*client.View
+}
+
+type jsonMessage struct {
+	Event         string         `json:"event"`
+	Sender        string         `json:"sender"`
+	Groups        []string       `json:"groups,omitempty"`
+	To            string         `json:"to,omitempty"`
+	Svc           client.Service `json:"svc"`
+	Type          uint16         `json:"type"`
+	Seq           uint64         `json:"seq"`
+	Order         uint64         `json:"order"`
+	ID            string         `json:"id"`
+	Payload       *string        `json:"payload,omitempty"`
+	PayloadBase64 *string        `json:"payload_base64,omitempty"`
+}
+
+func (p *printer) view(v *client.View) {
+	if p.json {
+		p.jsonLine(jsonView{Event: "view", View: v})
+		return
+	}
+	kind := "view"
+	if v.Transitional {
+		kind = "transitional view"
+	}
+	fmt.Fprintf(p.w, "%s of %s %s: %s", kind, v.Group, v.ID, strings.Join(v.Members, " "))
+	if !v.Transitional {
+		fmt.Fprintf(p.w, " (%s", v.Reason)
+		if len(v.Joined) > 0 {
+			fmt.Fprintf(p.w, "; joined %s", strings.Join(v.Joined, " "))
+		}
+		if len(v.Left) > 0 {
+			fmt.Fprintf(p.w, "; left %s", strings.Join(v.Left, " "))
+		}
+		fmt.Fprint(p.w, ")")
+	}
+	fmt.Fprintln(p.w)
+}
+
+func jsonMsg(m *client.Message) jsonMessage {
+	j := jsonMessage{Event: "message", Sender: m.Sender, Groups: m.Groups, To: m.To, Svc: m.Svc, Type: m.Type, Seq: m.Seq, Order: m.Order, ID: m.ID}
+	if utf8.Valid(m.Payload) {
+		s := string(m.Payload)
+		j.Payload = &s
+	} else {
+		s := base64.StdEncoding.EncodeToString(m.Payload)
+		j.PayloadBase64 = &s
+	}
+	return j
+}
+
+func (p *printer) message(m *client.Message) {
+	if p.json {
+		p.jsonLine(jsonMsg(m))
+		return
+	}
+	to := strings.Join(m.Groups, ",")
+	if m.To != "" {
+		to = "to " + m.To
+	}
+	fmt.Fprintf(p.w, "message %s from %s (%s, type %d): %s\n", to, m.Sender, m.Svc, m.Type, printable(m.Payload))
+}
+
+func (p *printer) payload(m *client.Message) {
+	if p.json {
+		p.jsonLine(jsonMsg(m))
+		return
+	}
+	fmt.Fprintf(p.w, "%s\n", printable(m.Payload))
+}
+
+func (p *printer) event(kind, group, text string) {
+	if p.json {
+		p.jsonLine(map[string]string{"event": kind, "group": group, "error": text})
+		return
+	}
+	if kind == "left" {
+		fmt.Fprintf(p.w, "left %s\n", group)
+		return
+	}
+	fmt.Fprintf(p.errw, "atoll: %s\n", text)
+}
+
+func printable(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+func newSendCmd() *cobra.Command {
+	var (
+		f       clientFlags
+		svcName string
+		msgType uint16
+		to      string
+	)
+	cmd := &cobra.Command{
+		Use:   "send GROUP[,GROUP...] MESSAGE | send --to MEMBER MESSAGE",
+		Short: "Multicast a message to groups, or send it to one member",
+		Long: `Send multicasts MESSAGE ("-" reads it from standard input) to the groups
+(several, comma-separated, make one message that every member of any of
+them receives once), or with --to sends it point-to-point to one member
+("node:client", as views list members). The sender need not be a member,
+unless a group's ACL says so.
+
+Send exits 0 once the ring has sent the message: from then on it is
+delivered to every member that stays connected. It exits 1 when the
+agent refuses the message (the error says why: bad group name, too large,
+denied by the group's ACL, agent shutting down) and 2 when no agent
+answers.`,
+		Example: `  atoll send chat 'hello, world'
+  atoll send orders,audit - --svc safe --type 7 < order.json
+  atoll send --to fra-2:alice 'just for you'`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if to != "" {
+				return cobra.ExactArgs(1)(cmd, args)
+			}
+			return cobra.ExactArgs(2)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, err := client.ParseService(svcName)
+			if err != nil {
+				return err
+			}
+			msg := args[len(args)-1]
+			payload := []byte(msg)
+			if msg == "-" {
+				if payload, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20+1)); err != nil {
+					return fmt.Errorf("send: reading the message from standard input: %w", err)
+				}
+			}
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			c, err := f.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if to != "" {
+				err = c.Send(ctx, to, svc, msgType, payload)
+			} else {
+				err = c.Multicast(ctx, svc, msgType, strings.Split(args[0], ","), payload)
+			}
+			if err == nil {
+				err = c.Flush(ctx)
+			}
+			// The agent's refusal of the message arrives before the
+			// flush's reply.
+		drain:
+			for err == nil {
+				select {
+				case e, ok := <-c.Events():
+					if !ok {
+						break drain
+					}
+					if e.Kind == client.EventError {
+						err = e.Err
+					}
+				default:
+					break drain
+				}
+			}
+			return err
+		},
+	}
+	f.add(cmd, false)
+	fl := cmd.Flags()
+	fl.StringVar(&svcName, "svc", "agreed", "service level: unreliable, reliable, fifo, causal, agreed or safe")
+	fl.Uint16Var(&msgType, "type", 0, "the application's message type (0-65535)")
+	fl.StringVar(&to, "to", "", "send point-to-point to this member (node:client) instead of to groups")
+	return cmd
+}
+
+func newGroupsCmd() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "groups [-o text|json]",
+		Short: "List the groups with members, as the local agent knows them",
+		Long: `Groups lists every group that has members in the agent's ring: its name, its
+number of members and its current view id. 'atoll members --group G' lists
+one group's members.`,
+		Example: `  atoll groups
+  atoll groups -o json | jq '.[] | select(.members > 10)'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			c, err := f.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			gs, err := c.Groups(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if f.output == "json" {
+				if gs == nil {
+					gs = []client.GroupInfo{}
+				}
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(gs)
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "GROUP\tMEMBERS\tVIEW")
+			for _, g := range gs {
+				fmt.Fprintf(tw, "%s\t%d\t%s\n", g.Group, g.Members, g.ViewID)
+			}
+			return tw.Flush()
+		},
+	}
+	f.add(cmd, true)
+	return cmd
+}
+
+// groupMembers is `atoll members --group G`: the group's current view.
+func groupMembers(cmd *cobra.Command, f *clientFlags, group string) error {
+	c, err := f.dial(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	v, found, err := c.View(cmd.Context(), group)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return &exitError{code: 1, err: fmt.Errorf("members: group %q has no members at agent %s", group, c.Node())}
+	}
+	w := cmd.OutOrStdout()
+	if f.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	kind := "view"
+	if v.Transitional {
+		kind = "transitional view"
+	}
+	fmt.Fprintf(w, "group %s, %s %s, seen from %s\n", v.Group, kind, v.ID, c.Node())
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tMEMBER\tNODE\tCLIENT")
+	for i, m := range v.Members {
+		node, cl := m, ""
+		if j := strings.LastIndexByte(m, ':'); j >= 0 {
+			node, cl = m[:j], m[j+1:]
+		}
+		mark := ""
+		if i == 0 {
+			mark = " (leader)"
+		}
+		fmt.Fprintf(tw, "%d\t%s%s\t%s\t%s\n", i+1, m, mark, node, cl)
+	}
+	return tw.Flush()
+}
+
+// clientListenFlags are the agent's flags for its client listeners.
+type clientListenFlags struct {
+	socket, listen, cert, key, ca string
+}
+
+// apply sets the client listeners of cfg from the flags.
+func (f *clientListenFlags) apply(cfg *agent.Config) error {
+	if f.socket != "" {
+		cfg.ClientSocket = f.socket
+	}
+	if f.listen == "" {
+		if f.cert != "" || f.key != "" || f.ca != "" {
+			return fmt.Errorf("agent: --client-cert, --client-key and --client-ca need --client-listen")
+		}
+		return nil
+	}
+	if f.cert == "" || f.key == "" {
+		return fmt.Errorf("agent: --client-listen %s needs --client-cert and --client-key: clients connect over TCP with TLS only", f.listen)
+	}
+	cert, err := tls.LoadX509KeyPair(f.cert, f.key)
+	if err != nil {
+		return fmt.Errorf("agent: --client-cert %s, --client-key %s: %w", f.cert, f.key, err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if f.ca != "" {
+		pem, err := os.ReadFile(f.ca)
+		if err != nil {
+			return fmt.Errorf("agent: --client-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("agent: --client-ca %s holds no PEM certificate", f.ca)
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	cfg.ClientListen, cfg.ClientTLS = f.listen, tc
+	return nil
+}
