@@ -27,7 +27,7 @@ import (
 // cluster runs agents in this process over one transport.FakeNetwork,
 // each with its client socket, its trace file and its data dir.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	key    seal.Key
 	net    *transport.FakeNetwork
@@ -59,7 +59,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t testing.TB, n int) *cluster {
 	c := &cluster{t: t, dir: t.TempDir(), key: seal.GenerateKey(), net: &transport.FakeNetwork{},
 		agents: map[string]*running{}, logs: &syncBuffer{}}
 	for i := 1; i <= n; i++ {

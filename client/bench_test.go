@@ -1,0 +1,154 @@
+package client_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/client"
+)
+
+// BenchmarkLatency measures client-to-client latency: one client
+// multicasts (Agreed, 64 bytes, the send time inside), another client of
+// the group receives it, one message at a time. Over the agents' Unix
+// sockets, with both clients on one agent (a ring of one) and on two
+// agents of a ring of three (in-memory network). Reports p50 and p99 in
+// microseconds.
+//
+//	go test -run XXX -bench Latency -benchtime 2000x ./client
+func BenchmarkLatency(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		nodes    int
+		from, to string
+	}{
+		{"ipc/ring=1", 1, "n1", "n1"},
+		{"ipc/ring=3", 3, "n1", "n2"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := startBench(b, tc.nodes)
+			ctx := context.Background()
+			snd := c.benchDial(b, tc.from, "snd")
+			rcv := c.benchDial(b, tc.to, "rcv")
+			if err := rcv.Join(ctx, "bench"); err != nil {
+				b.Fatal(err)
+			}
+			waitEvent(b, rcv, func(e client.Event) bool { return e.Kind == client.EventView })
+			payload := make([]byte, 64)
+			var lat []time.Duration
+			for b.Loop() {
+				binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
+				if err := snd.Multicast(ctx, client.Agreed, 0, []string{"bench"}, payload); err != nil {
+					b.Fatal(err)
+				}
+				var sent int64
+				waitEvent(b, rcv, func(e client.Event) bool {
+					if e.Kind != client.EventMessage {
+						return false
+					}
+					sent = int64(binary.BigEndian.Uint64(e.Message.Payload))
+					return true
+				})
+				lat = append(lat, time.Since(time.Unix(0, sent)))
+			}
+			reportLatency(b, lat, "")
+		})
+	}
+}
+
+// BenchmarkJoin measures join latency: from Join to the view that lists
+// the client, in a group with one other member, over the Unix socket of a
+// ring of one and of a ring of three. Each iteration also leaves (until
+// the self-leave arrives), which is not counted.
+//
+//	go test -run XXX -bench Join -benchtime 1000x ./client
+func BenchmarkJoin(b *testing.B) {
+	for _, nodes := range []int{1, 3} {
+		b.Run(fmt.Sprintf("ring=%d", nodes), func(b *testing.B) {
+			c := startBench(b, nodes)
+			ctx := context.Background()
+			other := c.benchDial(b, "n1", "other")
+			if err := other.Join(ctx, "bench"); err != nil {
+				b.Fatal(err)
+			}
+			waitEvent(b, other, func(e client.Event) bool { return e.Kind == client.EventView })
+			go func() {
+				for range other.Events() {
+				}
+			}()
+			j := c.benchDial(b, c.ids[len(c.ids)-1], "joiner")
+			var lat []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if err := j.Join(ctx, "bench"); err != nil {
+					b.Fatal(err)
+				}
+				waitEvent(b, j, func(e client.Event) bool { return e.Kind == client.EventView && len(e.View.Members) == 2 })
+				lat = append(lat, time.Since(start))
+				b.StopTimer()
+				if err := j.Leave(ctx, "bench"); err != nil {
+					b.Fatal(err)
+				}
+				waitEvent(b, j, func(e client.Event) bool { return e.Kind == client.EventLeft })
+				b.StartTimer()
+			}
+			reportLatency(b, lat, "join-")
+		})
+	}
+}
+
+func startBench(b *testing.B, n int) *cluster {
+	b.Helper()
+	c := newCluster(b, n)
+	for _, id := range c.ids {
+		c.start(id, func(cfg *agent.Config) {
+			cfg.TracePath = ""
+			cfg.Logger = slog.New(slog.DiscardHandler)
+		})
+	}
+	c.waitRing(c.ids)
+	return c
+}
+
+func (c *cluster) benchDial(b *testing.B, id, name string) *client.Client {
+	b.Helper()
+	cl, err := client.Dial(context.Background(), "unix://"+c.dir+"/"+id+"/"+agent.ClientSocketName, client.WithName(name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func waitEvent(b *testing.B, c *client.Client, match func(client.Event) bool) {
+	b.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e, ok := <-c.Events():
+			if !ok {
+				b.Fatalf("session ended: %v", c.Err())
+			}
+			if match(e) {
+				return
+			}
+		case <-timeout:
+			b.Fatal("no event within 10s")
+		}
+	}
+}
+
+func reportLatency(b *testing.B, lat []time.Duration, prefix string) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) / 1e3 }
+	b.ReportMetric(q(0.50), prefix+"p50-µs")
+	b.ReportMetric(q(0.99), prefix+"p99-µs")
+}
