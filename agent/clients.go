@@ -105,6 +105,7 @@ type session struct {
 	bye      []byte // the goodbye frame, written after out
 
 	// Owned by the loop.
+	gone         bool   // its end was handled: later requests are ignored
 	joined       bool   // it joined a group: its end needs a disconnect
 	lastAccepted uint64 // Seq of its last multicast or send the group layer accepted
 	lastSent     uint64 // Seq of its last message the ring sent

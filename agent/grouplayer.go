@@ -352,6 +352,7 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 // sessionEnded disconnects an ended session's memberships and frees its
 // name, or keeps it for the next pass when the group layer is full.
 func (a *Agent) sessionEnded(s *session) {
+	s.gone = true
 	if s.joined {
 		if err := a.g.Disconnect(s.name); err != nil {
 			if errors.Is(err, groups.ErrBackpressure) {
@@ -374,6 +375,9 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame) {
 	}
 	failErr := func(group string, err error) { fail(errorCode(err), group, err.Error()) }
 	ok := func(seq uint64) { s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: seq})) }
+	if s.gone {
+		return // a request the reader queued as the session ended
+	}
 	if a.gl.leaving {
 		fail(cp.CodeShuttingDown, f.Group, fmt.Sprintf("agent %s is shutting down; connect to another agent or retry after it restarts", a.cfg.Node))
 		return

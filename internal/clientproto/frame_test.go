@@ -3,6 +3,7 @@ package clientproto
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -178,4 +179,19 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDocExamples keeps the examples of docs/PROTOCOL.md true.
+func TestDocExamples(t *testing.T) {
+	for _, tc := range []struct {
+		f    Frame
+		want string
+	}{
+		{Frame{Type: TypeHello, MinVersion: 1, MaxVersion: 1, Name: "alice"}, "00000013 01 41544c4c 00010001 00000000 05616c696365"},
+		{Frame{Type: TypeMulticast, Req: 2, Svc: 5, MsgType: 7, Groups: []string{"g"}, Payload: []byte("hi")}, "00000014 04 00000002 05 0007 00000001 0167 00000002 6869"},
+	} {
+		if got, want := fmt.Sprintf("%x", Append(nil, &tc.f)), strings.ReplaceAll(tc.want, " ", ""); got != want {
+			t.Errorf("%s: %s, want %s", tc.f.Type, got, want)
+		}
+	}
 }
