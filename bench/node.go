@@ -121,7 +121,9 @@ func (n *node) consume(ctx context.Context, sub *agent.Subscription) error {
 			case localring.EventDeliver:
 				n.deliver(e.Msg.Payload)
 			case localring.EventSend:
-				if e.Msg.ID.Sender == self {
+				// Only the generator's messages: the agent sends its own
+				// (group state exchanges) on the same ring.
+				if _, err := ParsePayload(e.Msg.Payload); err == nil && e.Msg.ID.Sender == self {
 					n.taken.Add(1)
 					select {
 					case n.acked <- struct{}{}:
