@@ -113,6 +113,12 @@ func TestRunLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes and runs for seconds")
 	}
+	if os.Getenv("ATOLL_BENCH") == "" {
+		// It judges throughput and latency of real processes over seconds
+		// of wall time: on a loaded 2-core machine (CI runs the simulator
+		// beside it) it flakes, and benchmarks must not be timed tests.
+		t.Skip("set ATOLL_BENCH=1 to run the local benchmark smoke test (real processes, wall-clock timing)")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
