@@ -3,6 +3,7 @@ package vs
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/atoll-gcs/atoll/client"
 )
@@ -32,12 +33,14 @@ type RSM struct {
 	m      Machine
 	tr     *Transfer
 	leader *Leader
+	member chan struct{} // closed at the first view that lists the replica
+	done   chan struct{} // closed when Run returns
 }
 
 // NewRSM returns the replica of m on group through c. onLeader, if not
 // nil, is called from Run when the group's leader changes.
 func NewRSM(c *client.Client, group string, m Machine, onLeader func(LeaderChange)) *RSM {
-	r := &RSM{c: c, group: group, m: m}
+	r := &RSM{c: c, group: group, m: m, member: make(chan struct{}), done: make(chan struct{})}
 	r.tr = NewTransfer(c, group, c.Name(), machineAdapter{m})
 	r.leader = NewLeader(group, c.Name(), onLeader)
 	return r
@@ -61,16 +64,25 @@ func (r *RSM) Leader() *Leader { return r.leader }
 func (r *RSM) Synced() bool { return r.tr.Synced() }
 
 // Submit multicasts op to every replica, itself included; it is applied
-// when it is delivered, in the group's total order. It returns once the
-// operation is queued.
+// when it is delivered, in the group's total order. It waits until the
+// replica is a member of the group (Run has seen the view that lists it),
+// then returns once the operation is queued.
 func (r *RSM) Submit(ctx context.Context, op []byte) error {
+	select {
+	case <-r.member:
+	case <-r.done:
+		return fmt.Errorf("vs: %s: the replica stopped before it joined", r.group)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	return r.c.Multicast(ctx, client.Agreed, TypeOp, []string{r.group}, op)
 }
 
 // Run joins the group, then applies what the client delivers until the
-// session ends or ctx is done. It returns the session's end (c.Err()),
-// ctx's error, or a state transfer's error.
+// session ends or ctx is done; call it once. It returns the session's
+// end (c.Err()), ctx's error, or a state transfer's error.
 func (r *RSM) Run(ctx context.Context) error {
+	defer close(r.done)
 	if err := r.c.Join(ctx, r.group); err != nil {
 		return fmt.Errorf("vs: joining %s: %w", r.group, err)
 	}
@@ -84,6 +96,13 @@ func (r *RSM) Run(ctx context.Context) error {
 			}
 			if e.Kind == client.EventView {
 				r.leader.Observe(e.View)
+				if e.View.Group == r.group && slices.Contains(e.View.Members, r.c.Name()) {
+					select {
+					case <-r.member:
+					default:
+						close(r.member)
+					}
+				}
 			}
 			if err := r.tr.Handle(ctx, e); err != nil {
 				return err

@@ -65,10 +65,12 @@ type Multicaster interface {
 //
 // A snapshot travels in one message, so it must fit in the agent's
 // largest message (client.MaxMessage). When every member with state
-// leaves before a joiner gets a snapshot, the joiner waits until one
-// joins (it never invents a state). After a network partition heals, the
-// members of the other side are seen as joiners only if the view lists
-// them in Joined; state that both sides changed apart is not reconciled.
+// leaves before a joiner gets a snapshot, the state is gone and the
+// joiner waits (it never invents a state): a program that needs the
+// state to survive keeps enough members. Only a view with ReasonJoin
+// makes joiners: after a network partition heals, both sides keep the
+// state they have, and state that they changed apart is not reconciled
+// (that is the application's choice: a primary partition, a merge).
 type Transfer struct {
 	mc          Multicaster
 	group, self string
@@ -125,7 +127,7 @@ func (t *Transfer) view(ctx context.Context, e client.Event) error {
 			return nil
 		}
 		t.member = true
-		if slices.Contains(v.Joined, t.self) && hasOlder(v) {
+		if joins(v) && slices.Contains(v.Joined, t.self) {
 			t.buf = []client.Event{e}
 			return nil
 		}
@@ -144,7 +146,7 @@ func (t *Transfer) view(ctx context.Context, e client.Event) error {
 			delete(t.pending, m)
 		}
 	}
-	if hasOlder(v) {
+	if joins(v) {
 		for _, m := range v.Joined {
 			t.pending[m] = true
 		}
@@ -212,10 +214,13 @@ func (t *Transfer) message(ctx context.Context, e client.Event) error {
 	return nil
 }
 
-// hasOlder reports whether a regular view has a member that did not just
-// join: one with state to give.
-func hasOlder(v *client.View) bool {
-	return slices.ContainsFunc(v.Members, func(m string) bool { return !slices.Contains(v.Joined, m) })
+// joins reports whether a regular view adds joiners that need the state:
+// members that joined (ReasonJoin, not a merge of partitions, whose
+// members have state of their own) into a group that has a member with
+// state to give.
+func joins(v *client.View) bool {
+	return v.Reason == client.ReasonJoin && len(v.Joined) > 0 &&
+		slices.ContainsFunc(v.Members, func(m string) bool { return !slices.Contains(v.Joined, m) })
 }
 
 func sortedKeys(m map[string]bool) []string {
