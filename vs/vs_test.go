@@ -325,3 +325,52 @@ func TestPubSub(t *testing.T) {
 		}
 	}
 }
+
+// TestRSMAgentDies runs a replica on each of three agents; the third
+// agent dies while every replica submits; the two survivors agree.
+func TestRSMAgentDies(t *testing.T) {
+	as, err := vstest.StartCluster(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, a := range as[1:] {
+			a.Stop()
+		}
+		as[0].Stop()
+	}()
+	ctx := context.Background()
+	var rs []*replica
+	for i, a := range as {
+		rs = append(rs, startReplica(t, a, fmt.Sprint("r", i)))
+	}
+	eventually(t, "every replica synced", func() bool {
+		return rs[0].rsm.Synced() && rs[1].rsm.Synced() && rs[2].rsm.Synced()
+	})
+	var wg sync.WaitGroup
+	for j, r := range rs {
+		wg.Go(func() {
+			for range 100 {
+				if r.rsm.Submit(ctx, inc(int64(j+1))) != nil {
+					return
+				}
+				time.Sleep(200 * time.Microsecond)
+			}
+		})
+	}
+	time.Sleep(5 * time.Millisecond)
+	dead := as[2]
+	as = as[:2]
+	if err := dead.Stop(); err != nil {
+		t.Error(err)
+	}
+	wg.Wait()
+	rs = rs[:2]
+	eventually(t, "survivors agree", func() bool {
+		v0, n0 := rs[0].m.get()
+		v1, n1 := rs[1].m.get()
+		return v0 == v1 && n0 == n1 && n0 >= 200
+	})
+	v, n := rs[0].m.get()
+	t.Logf("value %d after %d operations", v, n)
+}
