@@ -127,7 +127,11 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	}
 	defer a.Stop()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var runs sync.WaitGroup // the replicas' Run: nothing prints after run returns
+	defer func() {
+		cancel()
+		runs.Wait()
+	}()
 	var out sync.Mutex
 	say := func(format string, args ...any) {
 		out.Lock()
@@ -157,11 +161,11 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 				say("%s: I lead now (view %s)", name, l.ViewID)
 			}
 		})
-		go func() {
+		runs.Go(func() {
 			if err := r.rsm.Run(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, client.ErrClosed) {
 				say("%s: stopped: %v", name, err)
 			}
-		}()
+		})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
