@@ -34,7 +34,10 @@ func NewPubSub(c *client.Client, buffer int) *PubSub {
 }
 
 // Subscribe joins topic and returns a channel of its publications,
-// closed when Run returns.
+// closed when Run returns. It returns once the agent accepted the join:
+// the subscriber receives the publications ordered after the view that
+// lists it (client.View tells when the agent has installed that view),
+// none from before.
 func (p *PubSub) Subscribe(ctx context.Context, topic string) (<-chan *client.Message, error) {
 	ch := make(chan *client.Message, p.buf)
 	p.mu.Lock()
