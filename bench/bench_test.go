@@ -136,7 +136,9 @@ func TestRunLocal(t *testing.T) {
 		if s.Nodes != 3 || s.MsgsPerSec <= 0 || s.Samples == 0 || s.P50 <= 0 || s.ConfChanges != 0 {
 			t.Fatalf("rate %v: implausible summary %+v", rate, s)
 		}
-		if rate > 0 && (s.MsgsPerSec < rate/2 || s.MsgsPerSec > rate*1.5) {
+		// Loose bounds: a busy machine delays the generator, which then
+		// catches up in a burst.
+		if rate > 0 && (s.MsgsPerSec < rate/4 || s.MsgsPerSec > rate*2) {
 			t.Errorf("offered %v msgs/s, delivered %.0f", rate, s.MsgsPerSec)
 		}
 		var out bytes.Buffer

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -383,7 +384,10 @@ func (r *Report) atollFailover(ctx context.Context, tb *Testbed, dir string) (Fa
 	procs := make([]*atollbench.Proc, n)
 	for i := range specs {
 		specs[i].Rate, specs[i].Duration, specs[i].SamplesFile = failoverLoad, 30*time.Second, ""
-		in, _ := jsonMarshal(specs[i])
+		in, err := json.Marshal(specs[i])
+		if err != nil {
+			return row, err
+		}
 		if procs[i], err = atollbench.StartProc(ctx, specs[i].ID, tb.Cmd(i, r.sched(r.Options.AtollBin, "bench", "node")...), in); err != nil {
 			return row, err
 		}

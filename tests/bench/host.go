@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"runtime"
@@ -43,5 +42,3 @@ func loadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
