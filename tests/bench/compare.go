@@ -85,6 +85,10 @@ type Row struct {
 	AtollHalfRate         float64
 	AtollIdle             atollbench.Summary
 	CorosyncIdleCPU       float64 // percent of a core per daemon (mean)
+
+	// UDP datagrams the namespaces' kernels dropped during each system's
+	// load phases (Testbed.UDPDrops).
+	AtollKernelDrops, CorosyncKernelDrops uint64
 }
 
 // UDPRow is the raw multicast ceiling of one ring size and datagram size.
@@ -168,12 +172,25 @@ func (r *Report) runSize(ctx context.Context, n int) error {
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return err
 		}
+		drops0, err := tb.UDPDrops()
+		if err != nil {
+			return err
+		}
 		if err := r.corosyncPhases(ctx, tb, sub, &row); err != nil {
+			return err
+		}
+		drops1, err := tb.UDPDrops()
+		if err != nil {
 			return err
 		}
 		if err := r.atollPhases(ctx, tb, sub, &row); err != nil {
 			return err
 		}
+		drops2, err := tb.UDPDrops()
+		if err != nil {
+			return err
+		}
+		row.CorosyncKernelDrops, row.AtollKernelDrops = drops1-drops0, drops2-drops1
 		r.Rows = append(r.Rows, row)
 	}
 	if o.Failover {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"strconv"
 	"strings"
 )
 
@@ -115,4 +116,38 @@ func run(argv ...string) error {
 		return fmt.Errorf("testbed: %s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// UDPDrops returns the datagrams the kernels of the namespaces dropped so
+// far, summed over the namespaces: Udp InErrors (which include
+// RcvbufErrors, a full socket buffer) and SndbufErrors from
+// /proc/net/snmp. A ring's retransmissions without such drops are of
+// packets that were late or reordered, not lost.
+func (tb *Testbed) UDPDrops() (uint64, error) {
+	var sum uint64
+	for i := range tb.NS {
+		argv := tb.Cmd(i, "cat", "/proc/net/snmp")
+		out, err := exec.Command(argv[0], argv[1:]...).Output()
+		if err != nil {
+			return 0, fmt.Errorf("testbed: read /proc/net/snmp in %s: %w", tb.NS[i], err)
+		}
+		var names []string
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || f[0] != "Udp:" {
+				continue
+			}
+			if names == nil {
+				names = f[1:]
+				continue
+			}
+			for k, v := range f[1:] {
+				if k < len(names) && (names[k] == "InErrors" || names[k] == "SndbufErrors") {
+					n, _ := strconv.ParseUint(v, 10, 64)
+					sum += n
+				}
+			}
+		}
+	}
+	return sum, nil
 }

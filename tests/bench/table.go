@@ -23,13 +23,13 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 		o.Size, o.Warmup, o.Duration, o.Repeat)
 
 	fmt.Fprintf(w, "### Throughput: every node sends as fast as flow control allows (Agreed)\n\n")
-	fmt.Fprintln(w, "| nodes | security | Atoll msgs/s | Corosync msgs/s | Atoll / Corosync | Atoll MB/s | Corosync MB/s | Atoll p50 / p99 | Corosync p50 / p99 | Atoll retransmits |")
-	fmt.Fprintln(w, "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| nodes | security | Atoll msgs/s | Corosync msgs/s | Atoll / Corosync | Atoll MB/s | Corosync MB/s | Atoll p50 / p99 | Corosync p50 / p99 | Atoll retransmits (tokens) | kernel UDP drops, Atoll / Corosync |")
+	fmt.Fprintln(w, "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.Rows {
 		a, c := median(row.AtollMax), median(row.CorosyncMax)
-		fmt.Fprintf(w, "| %d | %s | %s | %s | **%.2f×** | %.1f | %.1f | %s / %s | %s / %s | %d |\n", row.Nodes, security(row.Crypto),
+		fmt.Fprintf(w, "| %d | %s | %s | %s | **%.2f×** | %.1f | %.1f | %s / %s | %s / %s | %d (%d) | %d / %d |\n", row.Nodes, security(row.Crypto),
 			rateRange(row.AtollMax)+mark(row.AtollMax...), rateRange(row.CorosyncMax)+mark(row.CorosyncMax...), a.MsgsPerSec/c.MsgsPerSec, a.MBPerSec, c.MBPerSec,
-			lat(a.P50), lat(a.P99), lat(c.P50), lat(c.P99), a.Retransmits)
+			lat(a.P50), lat(a.P99), lat(c.P50), lat(c.P99), a.Retransmits, a.TokenRetransmits, row.AtollKernelDrops, row.CorosyncKernelDrops)
 	}
 	fmt.Fprintf(w, "\n### Latency from send to delivery, over every delivery at every node\n\n")
 	fmt.Fprintln(w, "| nodes | security | Atoll p50 / p99 / p99.9 at 1,000 msgs/s | Corosync p50 / p99 / p99.9 at 1,000 msgs/s | Atoll p50 / p99 / p99.9 at 50% of its maximum |")
