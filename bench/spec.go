@@ -39,11 +39,11 @@ type NodeSpec struct {
 	// Send tells whether this node sends.
 	Send bool `json:"send"`
 	// Rate is this node's offered load in messages per second; 0 sends as
-	// fast as flow control allows, keeping MaxOutstanding messages queued
-	// in the ring core.
+	// fast as flow control allows, keeping MaxOutstanding messages
+	// submitted to the agent and not yet sent on the ring.
 	Rate float64 `json:"rate,omitempty"`
-	// MaxOutstanding bounds the messages queued in the core and not yet
-	// sent, at full load. Default 100.
+	// MaxOutstanding bounds the messages submitted and not yet sent on
+	// the ring, at full load. Default 100.
 	MaxOutstanding int `json:"max_outstanding,omitempty"`
 
 	// Settle is how long the node waits, after the ring holds every node,

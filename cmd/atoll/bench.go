@@ -26,9 +26,11 @@ of them offer --size byte messages at --rate messages per second in total
 msgs/s, MB/s, latency p50/p99/p99.9 from submit to delivery over every
 delivery at every node, retransmissions, and CPU and peak RSS per node.
 
-Each node is the ring core with its real transport and packet protection, in
-the agent's loop. For Atoll against Corosync on separate network namespaces
-joined by a bridge (real multicast), see docs/BENCHMARKS.md.`,
+Each node is an agent (the code of "atoll agent": ring core, transport, packet
+protection, loop) driven through its in-process API, with the load generator
+and the measurement in the same process. For Atoll against Corosync on
+network namespaces joined by a bridge (real multicast), see
+docs/BENCHMARKS.md and tests/bench/compare.sh.`,
 		Example: `  atoll bench                                  # 3 nodes, all send 1 KiB agreed messages as fast as they can
   atoll bench --rate 1000 --security none      # latency at 1,000 msgs/s in total, no packet protection
   atoll bench --nodes 5 --service safe --size 8192`,
@@ -72,7 +74,7 @@ joined by a bridge (real multicast), see docs/BENCHMARKS.md.`,
 	f.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before the window that is not measured")
 	f.StringVar(&cfg.Security, "security", "encrypt", "packet protection: none, auth or encrypt (a fresh key is made for the run)")
 	f.IntVar(&cfg.MTU, "mtu", 1500, "path MTU the nodes pack packets to")
-	f.IntVar(&cfg.MaxOutstanding, "max-outstanding", 0, "at full load, messages each sender keeps queued in the ring core (default 100)")
+	f.IntVar(&cfg.MaxOutstanding, "max-outstanding", 0, "at full load, messages each sender keeps submitted but not yet sent on the ring (default 100)")
 	f.DurationVar(&cfg.TokenTimeout, "token-timeout", 0, "token timeout (default: the LAN preset's 200ms)")
 	f.BoolVar(&asJSON, "json", false, "print the summary, with every node's result, as JSON")
 	cmd.AddCommand(newBenchNodeCmd())
