@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // Service is a message's service level, as in Spread. The ring delivers
@@ -15,7 +16,7 @@ import (
 // promises.
 type Service uint8
 
-// Service levels.
+// Service levels; the same values as localring's.
 const (
 	Unreliable Service = 1 + iota
 	Reliable
@@ -25,26 +26,18 @@ const (
 	Safe
 )
 
-var serviceNames = [...]string{"", "unreliable", "reliable", "fifo", "causal", "agreed", "safe"}
-
-func (s Service) String() string {
-	if s >= Unreliable && s <= Safe {
-		return serviceNames[s]
-	}
-	return "service(" + strconv.Itoa(int(s)) + ")"
-}
+func (s Service) String() string { return localring.Service(s).String() }
 
 // MarshalText encodes the service level as its name.
 func (s Service) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // ParseService parses a service level's name ("agreed").
 func ParseService(s string) (Service, error) {
-	for i, n := range serviceNames {
-		if i > 0 && strings.EqualFold(n, s) {
-			return Service(i), nil
-		}
+	svc, err := localring.ParseService(s)
+	if err != nil {
+		return 0, fmt.Errorf("client: unknown service level %q: use unreliable, reliable, fifo, causal, agreed or safe", s)
 	}
-	return 0, fmt.Errorf("client: unknown service level %q: use unreliable, reliable, fifo, causal, agreed or safe", s)
+	return Service(svc), nil
 }
 
 // Reason says why a group's view changed.
