@@ -12,11 +12,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/atoll-gcs/atoll/internal/securefile"
 )
 
 // KeySize is the length in bytes of the cluster key.
@@ -200,57 +201,13 @@ func WriteKeyFile(path string, k Key, overwrite bool) error {
 	if k.IsZero() {
 		return errors.New("seal: refusing to write an all-zero key")
 	}
-	data := k.MarshalFile()
-	if !overwrite {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("seal: key file %s already exists; refusing to overwrite it, since every node must hold the same key: %w", path, err)
-			}
-			return fmt.Errorf("seal: create key file: %w", err)
+	if err := securefile.Write(path, k.MarshalFile(), overwrite); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("seal: key file %s already exists; refusing to overwrite it, since every node must hold the same key: %w", path, fs.ErrExist)
 		}
-		if err := writeSync(f, data); err != nil {
-			os.Remove(path)
-			return fmt.Errorf("seal: write key file %s: %w", path, err)
-		}
-		return nil
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".atoll-key-*")
-	if err != nil {
-		return fmt.Errorf("seal: create key file in %s: %w", dir, err)
-	}
-	tmp := f.Name()
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("seal: chmod key file: %w", err)
-	}
-	if err := writeSync(f, data); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("seal: write key file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("seal: replace key file: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		d.Sync()
-		d.Close()
+		return fmt.Errorf("seal: key file: %w", err)
 	}
 	return nil
-}
-
-// writeSync writes data to f, syncs and closes it.
-func writeSync(f *os.File, data []byte) error {
-	_, err := f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // SenderID maps a ring node id to the 64-bit sender id of the packet
