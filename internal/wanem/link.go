@@ -1,0 +1,371 @@
+package wanem
+
+import (
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+)
+
+// maxInFlight bounds the packets a link holds (in its delay line and cap
+// queue together), so that a link without a cap cannot grow without bound
+// when fed faster than it drains; beyond it packets are dropped as
+// CauseQueue.
+const maxInFlight = 1 << 18
+
+// writeBatchLen is the most packets one scheduler pass writes with one
+// sendmmsg.
+const writeBatchLen = 64
+
+// Stats counts what happened to the packets of one link direction since it
+// was made. A duplicated packet counts once in Packets and twice in
+// Delivered.
+type Stats struct {
+	Packets, Bytes            uint64 // entered the link
+	Delivered, DeliveredBytes uint64 // written to the far side's socket
+	Duplicated                uint64 // packets given a second copy
+	Reordered                 uint64 // copies held back by Params.Reorder
+	Drops                     Drops
+	InFlight                  int // packets in the delay line and queue now
+}
+
+// Drops counts dropped copies by cause.
+type Drops struct {
+	Cut      uint64 // entered, or fell due, while the link was cut
+	Loss     uint64 // random loss
+	Burst    uint64 // burst loss
+	Queue    uint64 // the cap's queue was full (or the in-flight limit, 262144 packets)
+	NoPeer   uint64 // a reply from the target before any sender was known
+	WriteErr uint64 // the socket refused the packet
+}
+
+// Total returns the sum of all drops.
+func (d Drops) Total() uint64 {
+	return d.Cut + d.Loss + d.Burst + d.Queue + d.NoPeer + d.WriteErr
+}
+
+func (d *Drops) add(c Cause) {
+	switch c {
+	case CauseCut:
+		d.Cut++
+	case CauseLoss:
+		d.Loss++
+	case CauseBurst:
+		d.Burst++
+	case CauseQueue:
+		d.Queue++
+	case CauseNoPeer:
+		d.NoPeer++
+	case CauseWriteErr:
+		d.WriteErr++
+	}
+}
+
+// sock is a UDP socket with batched I/O.
+type sock struct {
+	c  *net.UDPConn
+	bc interface {
+		ReadBatch(ms []ipv4.Message, flags int) (int, error)
+		WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	}
+}
+
+// entry is one packet copy in a link's delay line.
+type entry struct {
+	at  time.Duration // delivery time on the link's clock
+	seq uint64        // entry order, to break ties
+	b   []byte
+	out *sock
+	dst *net.UDPAddr
+}
+
+// Link is one direction of an emulated network path: packets enter it from
+// a relay's socket, get their fate from the link's Params (dropped,
+// delayed, duplicated, held back, queued behind the bandwidth cap) and leave
+// through another socket at their delivery time. One goroutine per link
+// writes the packets as they fall due, woken by a monotonic timer. All
+// methods are safe for concurrent use.
+type Link struct {
+	name  string
+	start time.Time // the link's clock is time.Since(start): monotonic
+
+	mu     sync.Mutex
+	p      Params
+	cut    bool
+	closed bool
+	sh     shaper
+	q      []entry // a min-heap on (at, seq)
+	seq    uint64
+	armed  time.Duration // deadline the waker is armed for; -1 when none
+	w      *waker
+	st     Stats
+
+	done chan struct{}
+}
+
+func newLink(name string, p Params, seed1, seed2 uint64) (*Link, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	w, err := newWaker()
+	if err != nil {
+		return nil, err
+	}
+	l := &Link{
+		name:  name,
+		start: time.Now(),
+		p:     p,
+		sh:    shaper{rng: rand.New(rand.NewPCG(seed1, seed2))},
+		armed: -1,
+		w:     w,
+		done:  make(chan struct{}),
+	}
+	go l.run()
+	return l, nil
+}
+
+// Name returns the link's name, e.g. "a->b" in a Mesh.
+func (l *Link) Name() string { return l.name }
+
+// Params returns the link's current parameters.
+func (l *Link) Params() Params {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.p
+}
+
+// Set replaces the link's parameters; packets already in flight keep their
+// delivery times.
+func (l *Link) Set(p Params) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.p = p
+	return nil
+}
+
+// Update changes the link's parameters with f, atomically with respect to
+// other changes; it returns the new parameters, or the old ones and an
+// error if f made them invalid.
+func (l *Link) Update(f func(*Params)) (Params, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.p
+	f(&p)
+	if err := p.Validate(); err != nil {
+		return l.p, err
+	}
+	l.p = p
+	return p, nil
+}
+
+// Cut makes the link drop every packet that enters it or falls due while it
+// is cut (packets in flight at the cut are lost, as on a severed cable),
+// until Heal. Cutting is separate from Params: Set does not heal.
+func (l *Link) Cut() {
+	l.mu.Lock()
+	l.cut = true
+	l.mu.Unlock()
+}
+
+// Heal undoes Cut.
+func (l *Link) Heal() {
+	l.mu.Lock()
+	l.cut = false
+	l.mu.Unlock()
+}
+
+// IsCut reports whether the link is cut.
+func (l *Link) IsCut() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cut
+}
+
+// Stats returns the link's counters.
+func (l *Link) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.st
+	s.InFlight = len(l.q)
+	return s
+}
+
+func (l *Link) now() time.Duration { return time.Since(l.start) }
+
+// enqueue admits packet b, to be written to dst through out.
+func (l *Link) enqueue(b []byte, out *sock, dst *net.UDPAddr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.st.Packets++
+	l.st.Bytes += uint64(len(b))
+	switch {
+	case dst == nil:
+		l.st.Drops.NoPeer++
+		return
+	case l.cut:
+		l.st.Drops.Cut++
+		return
+	case len(l.q) >= maxInFlight:
+		l.st.Drops.Queue++
+		return
+	}
+	now := l.now()
+	v := l.sh.admit(&l.p, now, len(b))
+	l.st.Drops.add(v.cause)
+	if v.dup {
+		l.st.Duplicated++
+	}
+	l.st.Reordered += uint64(v.reordered)
+	for i := range v.n {
+		l.seq++
+		l.push(entry{at: v.at[i], seq: l.seq, b: b, out: out, dst: dst})
+	}
+	if len(l.q) > 0 && (l.armed < 0 || l.q[0].at < l.armed) {
+		l.armed = l.q[0].at
+		l.w.arm(l.armed - now)
+	}
+}
+
+// run is the link's scheduler: it sleeps until the earliest packet is due,
+// then writes every due packet, in batches.
+func (l *Link) run() {
+	defer close(l.done)
+	var (
+		batch = make([]entry, 0, writeBatchLen)
+		ms    = make([]ipv4.Message, writeBatchLen)
+	)
+	for i := range ms {
+		ms[i].Buffers = make([][]byte, 1)
+	}
+	for {
+		if err := l.w.wait(); err != nil {
+			return
+		}
+		for more := true; more; {
+			l.mu.Lock()
+			if l.closed {
+				l.mu.Unlock()
+				return
+			}
+			now := l.now()
+			batch = batch[:0]
+			for len(l.q) > 0 && l.q[0].at <= now && len(batch) < writeBatchLen {
+				e := l.pop()
+				if l.cut {
+					l.st.Drops.Cut++
+					continue
+				}
+				batch = append(batch, e)
+			}
+			more = len(l.q) > 0 && l.q[0].at <= now
+			switch {
+			case more:
+			case len(l.q) > 0:
+				l.armed = l.q[0].at
+				l.w.arm(l.armed - now)
+			default:
+				l.armed = -1
+			}
+			l.mu.Unlock()
+			l.write(batch, ms)
+		}
+	}
+}
+
+// write sends the batch, one sendmmsg per run of packets for one socket.
+func (l *Link) write(batch []entry, ms []ipv4.Message) {
+	var sent, sentBytes, failed uint64
+	for i := 0; i < len(batch); {
+		j := i
+		for j < len(batch) && batch[j].out == batch[i].out {
+			ms[j-i].Buffers[0] = batch[j].b
+			ms[j-i].Addr = batch[j].dst
+			j++
+		}
+		out := batch[i].out
+		for k := 0; k < j-i; {
+			n, err := out.bc.WriteBatch(ms[k:j-i], 0)
+			for _, m := range ms[k : k+n] {
+				sent++
+				sentBytes += uint64(len(m.Buffers[0]))
+			}
+			k += n
+			if err != nil {
+				failed++ // the first unwritten packet; go on after it
+				k++
+			}
+		}
+		i = j
+	}
+	for i := range batch {
+		batch[i] = entry{}
+	}
+	for i := range ms {
+		ms[i].Buffers[0], ms[i].Addr = nil, nil
+	}
+	l.mu.Lock()
+	l.st.Delivered += sent
+	l.st.DeliveredBytes += sentBytes
+	l.st.Drops.WriteErr += failed
+	l.mu.Unlock()
+}
+
+// close stops the scheduler and drops the packets in flight.
+func (l *Link) close() {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		l.q = nil
+		l.w.close()
+	}
+	l.mu.Unlock()
+	<-l.done
+}
+
+func (l *Link) less(i, j int) bool {
+	a, b := &l.q[i], &l.q[j]
+	return a.at < b.at || a.at == b.at && a.seq < b.seq
+}
+
+func (l *Link) push(e entry) {
+	l.q = append(l.q, e)
+	for i := len(l.q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !l.less(i, p) {
+			break
+		}
+		l.q[i], l.q[p] = l.q[p], l.q[i]
+		i = p
+	}
+}
+
+func (l *Link) pop() entry {
+	e := l.q[0]
+	n := len(l.q) - 1
+	l.q[0] = l.q[n]
+	l.q[n] = entry{}
+	l.q = l.q[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && l.less(c+1, c) {
+			c++
+		}
+		if !l.less(c, i) {
+			break
+		}
+		l.q[i], l.q[c] = l.q[c], l.q[i]
+		i = c
+	}
+	return e
+}

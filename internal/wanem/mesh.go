@@ -1,0 +1,172 @@
+package wanem
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sort"
+)
+
+// MeshConfig configures a Mesh.
+type MeshConfig struct {
+	// Sites maps each site's name to the UDP address its gateway listens
+	// on (host:port). At least two.
+	Sites map[string]string
+	// Link is the initial condition of every direction between two sites;
+	// change it per pair with SetPath or per direction with Link(a, b).Set.
+	Link Params
+	// Host is the address the relays listen on. Default 127.0.0.1.
+	Host string
+	// Seed seeds the links' random choices; zero means a random seed.
+	Seed uint64
+}
+
+// Mesh connects N sites pairwise through emulated paths: one relay per
+// ordered pair (from, to), at Addr(from, to), which from's gateway dials to
+// reach to. The two directions between a and b are two Links that both
+// relays of the pair share: the relay a->b carries a's packets to b over
+// Link(a, b) and b's replies over Link(b, a), the relay b->a the other way
+// round, so a cap or a cut of a->b holds whoever dialled.
+type Mesh struct {
+	sites  []string
+	links  map[[2]string]*Link
+	relays map[[2]string]*Relay
+}
+
+// NewMesh starts the relays of a mesh.
+func NewMesh(cfg MeshConfig) (*Mesh, error) {
+	if len(cfg.Sites) < 2 {
+		return nil, fmt.Errorf("wanem: a mesh needs at least two sites, got %d", len(cfg.Sites))
+	}
+	host := cfg.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	m := &Mesh{links: map[[2]string]*Link{}, relays: map[[2]string]*Relay{}}
+	for s := range cfg.Sites {
+		m.sites = append(m.sites, s)
+	}
+	sort.Strings(m.sites)
+	var n uint64
+	for _, a := range m.sites {
+		for _, b := range m.sites {
+			if a == b {
+				continue
+			}
+			n++
+			l, err := newLink(a+"->"+b, cfg.Link, seed, n)
+			if err != nil {
+				m.Close()
+				return nil, err
+			}
+			m.links[[2]string{a, b}] = l
+		}
+	}
+	for _, a := range m.sites {
+		for _, b := range m.sites {
+			if a == b {
+				continue
+			}
+			r, err := newRelay(Config{Listen: net.JoinHostPort(host, "0"), Target: cfg.Sites[b]},
+				m.links[[2]string{a, b}], m.links[[2]string{b, a}])
+			if err != nil {
+				m.Close()
+				return nil, fmt.Errorf("wanem: relay %s->%s: %w", a, b, err)
+			}
+			m.relays[[2]string{a, b}] = r
+		}
+	}
+	return m, nil
+}
+
+// Sites returns the site names, sorted.
+func (m *Mesh) Sites() []string { return append([]string(nil), m.sites...) }
+
+// Addr returns the address from's gateway dials to reach to's ("" if
+// either is not a site).
+func (m *Mesh) Addr(from, to string) string {
+	if r := m.relays[[2]string{from, to}]; r != nil {
+		return r.Addr()
+	}
+	return ""
+}
+
+// Link returns the direction from -> to (nil if either is not a site).
+func (m *Mesh) Link(from, to string) *Link { return m.links[[2]string{from, to}] }
+
+func (m *Mesh) pair(a, b string) (ab, ba *Link, err error) {
+	ab, ba = m.Link(a, b), m.Link(b, a)
+	if ab == nil || ba == nil {
+		return nil, nil, fmt.Errorf("wanem: no path between %q and %q in the mesh (sites %v)", a, b, m.sites)
+	}
+	return ab, ba, nil
+}
+
+// SetPath gives both directions between a and b the parameters p:
+// SetPath("a", "b", RTT(200*time.Millisecond)).
+func (m *Mesh) SetPath(a, b string, p Params) error {
+	ab, ba, err := m.pair(a, b)
+	if err != nil {
+		return err
+	}
+	return errors.Join(ab.Set(p), ba.Set(p))
+}
+
+// Cut cuts both directions between a and b.
+func (m *Mesh) Cut(a, b string) error {
+	ab, ba, err := m.pair(a, b)
+	if err == nil {
+		ab.Cut()
+		ba.Cut()
+	}
+	return err
+}
+
+// Heal heals both directions between a and b.
+func (m *Mesh) Heal(a, b string) error {
+	ab, ba, err := m.pair(a, b)
+	if err == nil {
+		ab.Heal()
+		ba.Heal()
+	}
+	return err
+}
+
+// Isolate cuts every path of site s; Rejoin heals them.
+func (m *Mesh) Isolate(s string) error { return m.each(s, (*Mesh).Cut) }
+
+// Rejoin heals every path of site s.
+func (m *Mesh) Rejoin(s string) error { return m.each(s, (*Mesh).Heal) }
+
+func (m *Mesh) each(s string, f func(*Mesh, string, string) error) error {
+	var errs []error
+	found := false
+	for _, o := range m.sites {
+		if o == s {
+			found = true
+			continue
+		}
+		errs = append(errs, f(m, s, o))
+	}
+	if !found {
+		return fmt.Errorf("wanem: no site %q in the mesh (sites %v)", s, m.sites)
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops every relay and link.
+func (m *Mesh) Close() error {
+	var errs []error
+	for _, r := range m.relays {
+		errs = append(errs, r.Close())
+	}
+	for _, l := range m.links {
+		l.close()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,281 @@
+package wanem
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func mustAddrPort(tb testing.TB, s string) netip.AddrPort {
+	tb.Helper()
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ap
+}
+
+// echo starts a UDP server on loopback that sends every datagram back.
+func echo(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, maxDatagram)
+		for {
+			n, a, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			c.WriteToUDPAddrPort(buf[:n], a)
+		}
+	}()
+	return c.LocalAddr().String()
+}
+
+func dial(t *testing.T, addr string) *net.UDPConn {
+	t.Helper()
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(mustAddrPort(t, addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// roundTrip sends one datagram and waits up to wait for the echo; it
+// returns the round-trip time, or false if nothing came back.
+func roundTrip(t *testing.T, c *net.UDPConn, wait time.Duration) (time.Duration, bool) {
+	t.Helper()
+	start := time.Now()
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(start.Add(wait))
+	buf := make([]byte, 64)
+	if _, err := c.Read(buf); err != nil {
+		return 0, false
+	}
+	return time.Since(start), true
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func TestPipeRoundTrip(t *testing.T) {
+	r, err := Pipe(echo(t), RTT(40*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c := dial(t, r.Addr())
+	for range 5 {
+		rtt, ok := roundTrip(t, c, 5*time.Second)
+		if !ok {
+			t.Fatal("no echo through a perfect 40 ms path")
+		}
+		// Never faster than the emulated path; the upper bound is generous
+		// (a loaded machine).
+		if rtt < 40*time.Millisecond || rtt > 2*time.Second {
+			t.Fatalf("round trip %v through a 40 ms path", rtt)
+		}
+	}
+	if st := r.Forward().Stats(); st.Packets != 5 || st.Delivered != 5 || st.Drops.Total() != 0 {
+		t.Fatalf("forward stats %+v, want 5 in, 5 out, no drops", st)
+	}
+}
+
+func TestCutHeal(t *testing.T) {
+	r, err := Pipe(echo(t), Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c := dial(t, r.Addr())
+	if _, ok := roundTrip(t, c, 5*time.Second); !ok {
+		t.Fatal("no echo before the cut")
+	}
+	r.Forward().Cut()
+	if !r.Forward().IsCut() || r.Reverse().IsCut() {
+		t.Fatal("Cut of the forward link is not reported by IsCut, or cut the reverse one")
+	}
+	for range 10 {
+		c.Write([]byte("lost"))
+	}
+	waitFor(t, "the cut link to take 11 packets", func() bool { return r.Forward().Stats().Packets == 11 })
+	if st := r.Forward().Stats(); st.Drops.Cut != 10 || st.Delivered != 1 {
+		t.Fatalf("forward stats after the cut: %+v, want 10 cut, 1 delivered", st)
+	}
+	// Setting parameters does not heal.
+	if err := r.Forward().Set(Params{Delay: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Forward().IsCut() {
+		t.Fatal("Set healed the link")
+	}
+	r.Heal()
+	c.SetReadDeadline(time.Now().Add(time.Millisecond)) // drain nothing: the cut packets are gone
+	if _, ok := roundTrip(t, c, 5*time.Second); !ok {
+		t.Fatal("no echo after the heal")
+	}
+}
+
+// TestCutDropsInFlight: packets already in the delay line when the link is
+// cut are lost at their delivery time.
+func TestCutDropsInFlight(t *testing.T) {
+	r, err := Pipe(echo(t), Params{Delay: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c := dial(t, r.Addr())
+	for range 5 {
+		c.Write([]byte("in flight"))
+	}
+	waitFor(t, "5 packets in flight", func() bool { return r.Forward().Stats().Packets == 5 })
+	r.Forward().Cut()
+	waitFor(t, "the in-flight packets to fall due", func() bool { return r.Forward().Stats().InFlight == 0 })
+	if st := r.Forward().Stats(); st.Drops.Cut != 5 || st.Delivered != 0 {
+		t.Fatalf("stats %+v, want the 5 packets in flight dropped at the cut", st)
+	}
+}
+
+func TestLossCountedByCause(t *testing.T) {
+	res := runProbe(t, Params{Loss: 0.2, Burst: Bursty(0.1, 3)}, 3000, 20000, 100)
+	st := res.stats
+	if st.Packets != 3000 || st.Delivered+st.Drops.Total() != 3000 {
+		t.Fatalf("stats %+v do not add up to 3000 packets", st)
+	}
+	// The fates are a seeded random sequence; the bounds are wide.
+	lossRate := float64(st.Drops.Loss) / float64(3000-st.Drops.Burst)
+	burstRate := float64(st.Drops.Burst) / 3000
+	if lossRate < 0.15 || lossRate > 0.25 || burstRate < 0.05 || burstRate > 0.15 {
+		t.Fatalf("random loss %.3f (want 0.2), burst loss %.3f (want 0.1): %+v", lossRate, burstRate, st.Drops)
+	}
+	if s := res.summarize(); s.received != int(st.Delivered) {
+		t.Fatalf("the sink got %d datagrams, the link says it delivered %d", s.received, st.Delivered)
+	}
+}
+
+func TestDelayAccurate(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	s := runProbe(t, Params{Delay: delay}, 2000, 10000, 200).summarize()
+	if s.unique != 2000 {
+		t.Fatalf("%d of 2000 datagrams arrived", s.unique)
+	}
+	// A lower bound that cannot flake: nothing arrives early. The upper one
+	// is loose for a loaded machine; the benchmark reports the real figure.
+	if s.delays[0] < delay {
+		t.Fatalf("a datagram arrived after %v, before the %v delay", s.delays[0], delay)
+	}
+	if med := s.quantile(0.5); med > delay+20*time.Millisecond {
+		t.Fatalf("median one-way delay %v for a %v link", med, delay)
+	}
+	t.Logf("one-way delay %v: min %v median %v p99 %v", delay, s.delays[0], s.quantile(0.5), s.quantile(0.99))
+}
+
+func TestSetWhileRunning(t *testing.T) {
+	r, err := Pipe(echo(t), Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c := dial(t, r.Addr())
+	if _, ok := roundTrip(t, c, 5*time.Second); !ok {
+		t.Fatal("no echo")
+	}
+	p, err := r.Forward().Update(func(p *Params) { p.Delay = 100 * time.Millisecond })
+	if err != nil || p.Delay != 100*time.Millisecond {
+		t.Fatalf("Update: %v, %v", p, err)
+	}
+	if rtt, ok := roundTrip(t, c, 5*time.Second); !ok || rtt < 100*time.Millisecond {
+		t.Fatalf("round trip %v (ok %v) after setting a 100 ms forward delay", rtt, ok)
+	}
+	if _, err := r.Forward().Update(func(p *Params) { p.Loss = 2 }); err == nil {
+		t.Fatal("Update accepted a loss of 2")
+	}
+	if got := r.Forward().Params(); got.Loss != 0 || got.Delay != 100*time.Millisecond {
+		t.Fatalf("a failed Update changed the params to %v", got)
+	}
+}
+
+// TestNoPeerAndStray: replies before any sender are counted, datagrams to
+// the target-side socket from strangers are ignored.
+func TestNoPeerAndStray(t *testing.T) {
+	target, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	r, err := New(Config{Target: target.LocalAddr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	back := net.UDPAddrFromAddrPort(mustAddrPort(t, r.SourceAddr()))
+	target.WriteToUDP([]byte("early reply"), back)
+	waitFor(t, "the no-peer drop", func() bool { return r.Reverse().Stats().Drops.NoPeer == 1 })
+	stranger := dial(t, r.SourceAddr())
+	stranger.Write([]byte("not from the target"))
+	waitFor(t, "the stray datagram", func() bool { return r.Stray() == 1 })
+	if st := r.Reverse().Stats(); st.Packets != 1 {
+		t.Fatalf("reverse link took %d packets, want 1 (the stray one is not the target's)", st.Packets)
+	}
+}
+
+func TestMesh(t *testing.T) {
+	sites := map[string]string{"a": echo(t), "b": echo(t), "c": echo(t)}
+	m, err := NewMesh(MeshConfig{Sites: sites, Link: RTT(10 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.SetPath("a", "c", RTT(100*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	ab, ac := dial(t, m.Addr("a", "b")), dial(t, m.Addr("a", "c"))
+	if rtt, ok := roundTrip(t, ab, 5*time.Second); !ok || rtt < 10*time.Millisecond {
+		t.Fatalf("a->b: round trip %v ok %v through a 10 ms path", rtt, ok)
+	}
+	if rtt, ok := roundTrip(t, ac, 5*time.Second); !ok || rtt < 100*time.Millisecond {
+		t.Fatalf("a->c: round trip %v ok %v through a 100 ms path", rtt, ok)
+	}
+	// The relay a->c carries replies over the link c->a, which the relay
+	// c->a shares.
+	if st := m.Link("c", "a").Stats(); st.Delivered != 1 {
+		t.Fatalf("link c->a delivered %d, want the one reply", st.Delivered)
+	}
+	if err := m.Isolate("c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := roundTrip(t, ac, 300*time.Millisecond); ok {
+		t.Fatal("an echo from the isolated site c")
+	}
+	if _, ok := roundTrip(t, ab, 5*time.Second); !ok {
+		t.Fatal("isolating c cut a->b")
+	}
+	if !m.Link("b", "c").IsCut() || m.Link("a", "b").IsCut() {
+		t.Fatal("Isolate(c) did not cut b->c, or cut a->b")
+	}
+	if err := m.Rejoin("c"); err != nil {
+		t.Fatal(err)
+	}
+	ac.SetReadDeadline(time.Now())
+	if _, ok := roundTrip(t, ac, 5*time.Second); !ok {
+		t.Fatal("no echo from c after Rejoin")
+	}
+	if err := m.Cut("a", "nowhere"); err == nil {
+		t.Fatal("Cut to an unknown site did not fail")
+	}
+}

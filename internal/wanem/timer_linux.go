@@ -1,0 +1,43 @@
+package wanem
+
+import (
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// waker is a one-shot timer the link's scheduler blocks on. Go's runtime
+// timers wake an idle program up to a millisecond late on Linux (the
+// poller's timeout has millisecond resolution), so on Linux the waker is a
+// timerfd on CLOCK_MONOTONIC, whose expiry wakes the poller within tens of
+// microseconds. arm and close are called with the link's mutex held; wait
+// is called by the scheduler alone.
+type waker struct {
+	fd  int
+	f   *os.File
+	buf [8]byte
+}
+
+func newWaker() (*waker, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("timerfd_create", err)
+	}
+	return &waker{fd: fd, f: os.NewFile(uintptr(fd), "wanem-timerfd")}, nil
+}
+
+// arm makes wait return after d (at least 1 ns); it replaces an earlier arm.
+func (w *waker) arm(d time.Duration) {
+	its := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(max(d, 1)))}
+	_ = unix.TimerfdSettime(w.fd, 0, &its, nil) // cannot fail on a valid timerfd
+}
+
+// wait blocks until the armed time has passed; it returns an error once
+// close has been called.
+func (w *waker) wait() error {
+	_, err := w.f.Read(w.buf[:])
+	return err
+}
+
+func (w *waker) close() { w.f.Close() }

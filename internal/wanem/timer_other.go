@@ -1,0 +1,33 @@
+//go:build !linux
+
+package wanem
+
+import (
+	"errors"
+	"time"
+)
+
+// waker is a one-shot timer the link's scheduler blocks on (a runtime timer
+// outside Linux). arm and close are called with the link's mutex held; wait
+// is called by the scheduler alone.
+type waker struct {
+	t      *time.Timer
+	closed chan struct{}
+}
+
+func newWaker() (*waker, error) {
+	return &waker{t: time.NewTimer(time.Hour), closed: make(chan struct{})}, nil
+}
+
+func (w *waker) arm(d time.Duration) { w.t.Reset(max(d, 1)) }
+
+func (w *waker) wait() error {
+	select {
+	case <-w.t.C:
+		return nil
+	case <-w.closed:
+		return errors.New("wanem: link closed")
+	}
+}
+
+func (w *waker) close() { close(w.closed) }
