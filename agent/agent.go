@@ -285,7 +285,7 @@ func (a *Agent) Self() localring.Member { return a.self }
 // Config.SubmitQueue messages are waiting, and with ErrStopped once the
 // agent is leaving.
 func (a *Agent) Submit(svc localring.Service, payload []byte) error {
-	if svc < localring.Unreliable || svc > localring.Safe {
+	if !svc.Valid() {
 		return fmt.Errorf("%w %d", localring.ErrBadService, svc)
 	}
 	if max := a.cfg.Ring.MaxMessageBytes; len(payload) > localring.MaxMessageBytes || max > 0 && len(payload) > max {

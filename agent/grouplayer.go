@@ -403,7 +403,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame) {
 	case cp.TypeMulticast:
 		svc := localring.Service(f.Svc)
 		switch {
-		case svc < localring.Unreliable || svc > localring.Safe:
+		case !svc.Valid():
 			fail(cp.CodeInvalid, "", fmt.Sprintf("unknown service level %d: use 1 (unreliable) to 6 (safe)", f.Svc))
 			return
 		case len(f.Groups) == 0 || len(f.Groups) > groups.MaxGroupsPerMessage:
@@ -436,7 +436,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame) {
 		ok(seq)
 	case cp.TypeSend:
 		svc := localring.Service(f.Svc)
-		if svc < localring.Unreliable || svc > localring.Safe {
+		if !svc.Valid() {
 			fail(cp.CodeInvalid, "", fmt.Sprintf("unknown service level %d: use 1 (unreliable) to 6 (safe)", f.Svc))
 			return
 		}

@@ -324,7 +324,7 @@ func (c *Client) Send(ctx context.Context, to string, svc Service, msgType uint1
 }
 
 func (c *Client) checkMessage(op string, svc Service, payload []byte) error {
-	if svc < Unreliable || svc > Safe {
+	if !svc.Valid() {
 		return &Error{Code: CodeInvalid, Op: op, Text: fmt.Sprintf("unknown service level %d", svc)}
 	}
 	if len(payload) > c.maxMessage {

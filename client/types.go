@@ -26,6 +26,9 @@ const (
 	Safe
 )
 
+// Valid reports whether s is one of the six service levels.
+func (s Service) Valid() bool { return localring.Service(s).Valid() }
+
 func (s Service) String() string { return localring.Service(s).String() }
 
 // MarshalText encodes the service level as its name.

@@ -394,7 +394,7 @@ func (n *Node) Multicast(client string, svc localring.Service, msgType uint16, g
 		err := n.requestError("multicast", client, "", fmt.Errorf("%w: client name %q", ErrBadName, client))
 		return 0, err
 	}
-	if svc < localring.Unreliable || svc > localring.Safe {
+	if !svc.Valid() {
 		return 0, n.requestError("multicast", client, "", fmt.Errorf("%w %d", ErrBadService, svc))
 	}
 	if len(groups) == 0 || len(groups) > MaxGroupsPerMessage {
@@ -425,7 +425,7 @@ func (n *Node) Send(client, to string, svc localring.Service, msgType uint16, pa
 	if _, _, err := SplitMember(to); err != nil {
 		return 0, n.requestError("send", client, "", err)
 	}
-	if svc < localring.Unreliable || svc > localring.Safe {
+	if !svc.Valid() {
 		return 0, n.requestError("send", client, "", fmt.Errorf("%w %d", ErrBadService, svc))
 	}
 	w := &wireMsg{kind: kindUnicast, client: client, mtype: msgType, to: to, data: payload}

@@ -241,7 +241,7 @@ func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error
 	if n.state == stateLeft {
 		return 0, ErrLeft
 	}
-	if svc < Unreliable || svc > Safe {
+	if !svc.Valid() {
 		return 0, fmt.Errorf("%w %d", ErrBadService, svc)
 	}
 	if len(payload) > n.cfg.MaxMessageBytes {

@@ -154,6 +154,20 @@ func TestSubmitErrors(t *testing.T) {
 	}
 }
 
+func TestServiceValid(t *testing.T) {
+	for s := Service(0); s < 10; s++ {
+		want := s >= 1 && s <= 6
+		if s.Valid() != want {
+			t.Errorf("Service(%d).Valid() = %v, want %v", s, s.Valid(), want)
+		}
+		if want {
+			if p, err := ParseService(s.String()); err != nil || p != s {
+				t.Errorf("ParseService(%q) = %v, %v", s, p, err)
+			}
+		}
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	c := DefaultLAN("a")
 	c.TokenHold = time.Second

@@ -45,8 +45,12 @@ const (
 
 var serviceNames = [...]string{"", "unreliable", "reliable", "fifo", "causal", "agreed", "safe"}
 
+// Valid reports whether s is one of the six service levels, Unreliable to
+// Safe.
+func (s Service) Valid() bool { return s >= Unreliable && s <= Safe }
+
 func (s Service) String() string {
-	if s >= Unreliable && s <= Safe {
+	if s.Valid() {
 		return serviceNames[s]
 	}
 	return "service(" + strconv.Itoa(int(s)) + ")"

@@ -448,7 +448,7 @@ func parseMcast(raw []byte) (*mcast, error) {
 			e.svc = Service(r.u8())
 			e.flags = r.u8()
 			e.data = r.bytes(len(b))
-			if r.err == nil && (e.svc < Unreliable || e.svc > Safe) {
+			if r.err == nil && !e.svc.Valid() {
 				r.fail(fmt.Sprintf("unknown service level %d", e.svc))
 			}
 			if e.flags&^(fragMore|fragCont) != 0 {
