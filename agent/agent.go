@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -145,6 +146,9 @@ func New(cfg Config) (a *Agent, err error) {
 	a.lock, err = lockDataDir(cfg.DataDir)
 	if err != nil {
 		return a, err
+	}
+	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o050 != 0o050 && filepath.Dir(cfg.ClientSocket) == filepath.Clean(cfg.DataDir) {
+		a.log.Info(fmt.Sprintf("data dir %s has mode %04o: only the agent's user reaches the client socket; `chmod %o %s` lets the agent's group connect", cfg.DataDir, unixMode(fi.Mode()), DataDirMode, cfg.DataDir))
 	}
 	st, err := readState(cfg.DataDir)
 	if err != nil {

@@ -64,7 +64,10 @@ type Config struct {
 
 	// DataDir holds the agent's state file (incarnation and ring
 	// sequence number), its lock file and, by default, the admin socket.
-	// Created with mode 0700 if missing. Required.
+	// Created with mode 0750 (DataDirMode) if missing, so that the
+	// agent's group reaches the client socket. New refuses a data dir
+	// that is world-writable or lies below a world-writable directory
+	// without the sticky bit. Required.
 	DataDir string
 
 	// TracePath, when set, is the file to which the agent appends every

@@ -87,11 +87,71 @@ func writeState(dir string, s state) error {
 	return nil
 }
 
-// lockDataDir creates dir if needed and takes its lock. The lock file
-// holds the owner's process id, for the error message of the next one.
+// DataDirMode is the mode of a data dir the agent creates: the agent's
+// user may write, its group may enter it to reach the client socket
+// (mode 0660), others may not.
+const DataDirMode = 0o750
+
+// checkDataDir refuses a data dir that others could tamper with: one that
+// is world-writable, or below a directory that is world-writable without
+// the sticky bit (anyone could rename the data dir away and put another
+// in its place, with a socket of theirs). A missing dir is fine.
+func checkDataDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("agent: data dir %s: %w", dir, err)
+	}
+	if fi, err := os.Stat(abs); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("agent: data dir %s is not a directory; choose a directory of the agent's own (--data-dir)", dir)
+		}
+		if m := fi.Mode(); m.Perm()&0o002 != 0 {
+			return fmt.Errorf("agent: data dir %s is world-writable (mode %04o): anyone could replace its sockets or its state; run `chmod %o %s`, or choose a directory only the agent's user can write (--data-dir)", dir, unixMode(m), DataDirMode, abs)
+		}
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil {
+			if m := fi.Mode(); m.Perm()&0o002 != 0 && m&os.ModeSticky == 0 {
+				return fmt.Errorf("agent: data dir %s is below %s, which is world-writable without the sticky bit (mode %04o): anyone could move the data dir away and plant another; run `chmod o-w %s` (or `chmod +t`), or choose another --data-dir", dir, p, unixMode(m), p)
+			}
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// unixMode returns the permission, setuid, setgid and sticky bits of m as
+// chmod writes them.
+func unixMode(m os.FileMode) uint32 {
+	u := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		u |= 0o4000
+	}
+	if m&os.ModeSetgid != 0 {
+		u |= 0o2000
+	}
+	if m&os.ModeSticky != 0 {
+		u |= 0o1000
+	}
+	return u
+}
+
+// lockDataDir checks dir (checkDataDir), creates it with DataDirMode if
+// needed and takes its lock. The lock file holds the owner's process id,
+// for the error message of the next one.
 func lockDataDir(dir string) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("agent: data dir: %w", err)
+	if err := checkDataDir(dir); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, DataDirMode); err != nil {
+			return nil, fmt.Errorf("agent: data dir: %w", err)
+		}
+		// Whatever the umask: the group must reach the client socket.
+		if err := os.Chmod(dir, DataDirMode); err != nil {
+			return nil, fmt.Errorf("agent: data dir: %w", err)
+		}
 	}
 	path := filepath.Join(dir, lockFileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)

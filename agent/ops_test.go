@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDataDirMode: the agent creates its data dir so that its group may
+// reach the client socket (docs/PROTOCOL.md), whatever the umask.
+func TestDataDirMode(t *testing.T) {
+	c := newCluster(t, 1)
+	c.start("n1", nil)
+	fi, err := os.Stat(filepath.Join(c.dir, "n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o750 {
+		t.Errorf("data dir mode %04o, want 0750", m)
+	}
+	fi, err = os.Stat(clientSocket(c, "n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o660 {
+		t.Errorf("client socket mode %04o, want 0660", m)
+	}
+}
+
+// TestDataDirUnsafe: a world-writable data dir, or one below a
+// world-writable directory without the sticky bit, is refused with the
+// fix; a sticky parent (like /tmp) is fine.
+func TestDataDirUnsafe(t *testing.T) {
+	c := newCluster(t, 1)
+	try := func(dir string) error {
+		cfg := c.config("n1")
+		cfg.DataDir = dir
+		f, err := c.net.Listen(c.addr("n1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Network = f
+		a, err := New(cfg)
+		if err == nil {
+			a.Close()
+		}
+		return err
+	}
+	mkdir := func(path string, mode os.FileMode) string {
+		if err := os.Mkdir(path, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	open := mkdir(filepath.Join(c.dir, "open"), 0o777)
+	if err := try(open); err == nil || !strings.Contains(err.Error(), "world-writable (mode 0777)") || !strings.Contains(err.Error(), "chmod 750") {
+		t.Errorf("world-writable data dir: %v", err)
+	}
+	if err := try(filepath.Join(open, "n1")); err == nil || !strings.Contains(err.Error(), "is below "+open+", which is world-writable without the sticky bit") {
+		t.Errorf("data dir below a world-writable dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(open, "n1")); err == nil {
+		t.Errorf("the refused data dir was created")
+	}
+	sticky := mkdir(filepath.Join(c.dir, "sticky"), 0o777|os.ModeSticky)
+	if err := try(filepath.Join(sticky, "n1")); err != nil {
+		t.Errorf("data dir below a sticky dir: %v", err)
+	}
+}
