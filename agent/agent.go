@@ -431,6 +431,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.admin = newAdminServer(a)
 		wg.Go(func() { a.admin.serve(a.adminL) })
 	}
+	a.logListeners()
 	err := a.loop(ctx)
 
 	a.mu.Lock()
@@ -459,6 +460,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.statMu.Unlock()
 	a.log.Info("agent stopped", "incarnation", a.self.Inc)
 	return err
+}
+
+// logListeners writes the line that says where the agent listens: the
+// ring's UDP address, the admin socket and the client listeners.
+func (a *Agent) logListeners() {
+	admin := "none"
+	if a.adminL != nil {
+		admin = "unix://" + a.cfg.AdminSocket
+	}
+	a.log.Info("listening", "ring", a.tr.LocalAddr().String(), "admin", admin, "clients", a.cs.addrs)
 }
 
 // persister writes the ring sequence number to the state file off the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -54,7 +55,8 @@ topology file's group ACLs). With --trace it appends every configuration
 install, send and delivery to FILE as JSON lines for 'atoll check'.
 
 On SIGTERM or SIGINT it stops accepting messages, lets its queue drain for
-up to a second, and exits with status 0. It exits with status 1 when it
+up to a second, and exits with status 0. SIGHUP is logged and otherwise
+ignored: reloading the configuration is not implemented yet. It exits with status 1 when it
 cannot start: the message says what to fix.`,
 		Example: `  atoll agent --config /etc/atoll/atoll.yaml --node fra-1 --key /etc/atoll/atoll.key
   atoll agent --config lab.yaml --node lab-2 --data-dir /tmp/lab-2 --trace /tmp/lab-2.trace`,
@@ -103,6 +105,22 @@ cannot start: the message says what to fix.`,
 
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
+			// SIGHUP's default action kills the process at once, without a
+			// graceful leave: the peers would see a token loss. Until reload
+			// exists, say so and keep running.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-hup:
+						log.Warn("SIGHUP received: reloading the configuration is not implemented yet; the agent keeps running with the configuration it started with (restart it to apply a change)", "node", node, "config", configPath)
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
 			a, err := agent.New(cfg)
 			if err != nil {
 				return err
