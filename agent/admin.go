@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -145,6 +147,14 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
+	switch {
+	case errors.Is(e.Err, fs.ErrPermission):
+		return fmt.Sprintf("agent: permission denied on admin socket %s: it is for the agent's user and root only (mode 0600); run this as the agent's user or with sudo", e.Socket)
+	case errors.Is(e.Err, fs.ErrNotExist):
+		return fmt.Sprintf("agent: no agent answers on admin socket %s: there is no such socket; is `atoll agent` running with this data dir (--data-dir, or --admin-socket)?", e.Socket)
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("agent: no agent answers on admin socket %s: connection refused (the socket is left over from an agent that stopped); start `atoll agent` with this data dir", e.Socket)
+	}
 	return fmt.Sprintf("agent: no agent answers on admin socket %s (%v); is `atoll agent` running with this data dir?", e.Socket, e.Err)
 }
 

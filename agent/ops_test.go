@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -69,5 +72,26 @@ func TestDataDirUnsafe(t *testing.T) {
 	sticky := mkdir(filepath.Join(c.dir, "sticky"), 0o777|os.ModeSticky)
 	if err := try(filepath.Join(sticky, "n1")); err != nil {
 		t.Errorf("data dir below a sticky dir: %v", err)
+	}
+}
+
+// TestUnreachableCause: the admin client says why it cannot reach the
+// agent, permission denied above all (as the dialler reports it through
+// net/http), not "is the agent running?".
+func TestUnreachableCause(t *testing.T) {
+	dial := func(errno syscall.Errno) error {
+		return &url.Error{Op: "Get", URL: "http://atoll/status", Err: &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", errno)}}
+	}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{dial(syscall.EACCES), "permission denied on admin socket /s: it is for the agent's user and root only"},
+		{dial(syscall.ENOENT), "there is no such socket; is `atoll agent` running"},
+		{dial(syscall.ECONNREFUSED), "connection refused (the socket is left over"},
+	} {
+		if got := (&UnreachableError{Socket: "/s", Err: tc.err}).Error(); !strings.Contains(got, tc.want) {
+			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

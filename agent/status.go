@@ -12,7 +12,7 @@ import (
 )
 
 // Health is the agent's health as `atoll status` reports it; its value is
-// the command's exit status.
+// the command's exit status (which is 3 when no agent answers).
 type Health int
 
 // Health values.
@@ -22,8 +22,7 @@ const (
 	Healthy Health = 0
 	// Degraded: operational in a ring that lacks some configured nodes.
 	Degraded Health = 1
-	// Down: not in a ring (starting, forming a ring, stopped), or the
-	// agent cannot be reached.
+	// Down: not in a ring (starting, forming a ring, stopped).
 	Down Health = 2
 )
 

@@ -181,5 +181,6 @@ func adminClient(dataDir, socket string) *agent.Client {
 	return agent.NewClient(socket)
 }
 
-// unreachable is the exit of status and members when no agent answers.
-func unreachable(err error) error { return &exitError{code: int(agent.Down), err: err} }
+// unreachable is the exit of the commands that talk to an agent when no
+// agent answers.
+func unreachable(err error) error { return &exitError{code: exitUnreachable, err: err} }

@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -56,7 +58,7 @@ func (f *clientFlags) check() error {
 }
 
 // dial connects to the agent; an agent that cannot be reached is exit
-// status 2, as for status.
+// status exitUnreachable, as for status.
 func (f *clientFlags) dial(ctx context.Context) (*client.Client, error) {
 	path := f.socket
 	if path == "" {
@@ -75,11 +77,22 @@ func (f *clientFlags) dial(ctx context.Context) (*client.Client, error) {
 	c, err := client.Dial(dctx, addr, opts...)
 	if err != nil {
 		if client.CodeOf(err) == 0 {
-			return nil, &exitError{code: int(agent.Down), err: fmt.Errorf("%w (is the agent running with --data-dir %s?)", err, f.dataDir)}
+			return nil, unreachable(fmt.Errorf("%w (%s)", err, f.unreachableHint(err)))
 		}
 		return nil, err
 	}
 	return c, nil
+}
+
+// unreachableHint says what to do about a connection error.
+func (f *clientFlags) unreachableHint(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied: the client socket is for the agent's user and group; run this as a member of the agent's group, and check that the data dir is mode 0750"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused: is the agent running?"
+	}
+	return fmt.Sprintf("is the agent running with --data-dir %s?", f.dataDir)
 }
 
 // interruptible returns a context cancelled by SIGINT and SIGTERM.
@@ -336,7 +349,7 @@ unless a group's ACL says so.
 Send exits 0 once the ring has sent the message: from then on it is
 delivered to every member that stays connected. It exits 1 when the
 agent refuses the message (the error says why: bad group name, too large,
-denied by the group's ACL, agent shutting down) and 2 when no agent
+denied by the group's ACL, agent shutting down) and 3 when no agent
 answers.`,
 		Example: `  atoll send chat 'hello, world'
   atoll send orders,audit - --svc safe --type 7 < order.json

@@ -121,8 +121,8 @@ func TestClientCommandErrors(t *testing.T) {
 		{[]string{"members", "--group", "nobody"}, 1, `group "nobody" has no members at agent n1`},
 		{[]string{"join", "g", "--name", "atoll"}, 1, "reserved"},
 		{[]string{"groups", "-o", "yaml"}, 1, "use text or json"},
-		{[]string{"send", "chat", "x", "--data-dir", "/nonexistent"}, 2, "is the agent running"},
-		{[]string{"groups", "--socket", "/nonexistent/client.sock"}, 2, "cannot reach the agent"},
+		{[]string{"send", "chat", "x", "--data-dir", "/nonexistent"}, 3, "is the agent running"},
+		{[]string{"groups", "--socket", "/nonexistent/client.sock"}, 3, "cannot reach the agent"},
 	} {
 		args := tc.args
 		if !slices.Contains(args, "--data-dir") && !slices.Contains(args, "--socket") {

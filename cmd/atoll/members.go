@@ -23,13 +23,13 @@ func newMembersCmd() *cobra.Command {
 prints one line per node: whether it is in the agent's ring, its incarnation,
 the address its packets come from, and when it was last heard.
 
-Exit status as for 'atoll status': 0 healthy, 1 degraded, 2 not in a ring or
-no agent answers.
+Exit status as for 'atoll status': 0 healthy, 1 degraded, 2 not in a ring,
+3 no agent answers, 64 usage error.
 
 With --group it lists the members of a group instead, through the agent's
 client socket: the group's current view (its id, and the transitional view
 during a ring change) with its members oldest first, the first being the
-group's natural leader. Exit status 1 when the group has no members, 2 when
+group's natural leader. Exit status 1 when the group has no members, 3 when
 no agent answers.`,
 		Example: `  atoll members
   atoll members --data-dir /tmp/lab-2 -o json
@@ -37,7 +37,7 @@ no agent answers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
-				return fmt.Errorf("members: --output %q: use text or json", output)
+				return usageError(fmt.Errorf("members: --output %q: use text or json", output))
 			}
 			if group != "" {
 				return groupMembers(cmd, &clientFlags{dataDir: dataDir, socket: clientSocket, output: output}, group)
@@ -65,6 +65,7 @@ no agent answers.`,
 	addAdminFlags(cmd, &dataDir, &socket, &output)
 	cmd.Flags().StringVar(&group, "group", "", "list the members of this group instead of the ring's nodes")
 	cmd.Flags().StringVar(&clientSocket, "socket", "", "with --group: the agent's client socket (default DATA-DIR/"+agent.ClientSocketName+")")
+	usageExits(cmd)
 	return cmd
 }
 

@@ -156,3 +156,18 @@ func TestAgentSIGHUP(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreachableHint: a client command that cannot reach the agent says
+// why (exit status 3), permission denied as such.
+func TestUnreachableHint(t *testing.T) {
+	f := &clientFlags{dataDir: "/d"}
+	dial := func(errno syscall.Errno) error {
+		return fmt.Errorf("client: cannot reach the agent at unix:///d/client.sock: %w", &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", errno)})
+	}
+	if got := f.unreachableHint(dial(syscall.EACCES)); !strings.Contains(got, "permission denied: the client socket is for the agent's user and group") {
+		t.Errorf("EACCES: %q", got)
+	}
+	if got := f.unreachableHint(dial(syscall.ENOENT)); !strings.Contains(got, "is the agent running with --data-dir /d?") {
+		t.Errorf("ENOENT: %q", got)
+	}
+}

@@ -19,6 +19,35 @@ var subcommands []func() *cobra.Command
 
 func register(f func() *cobra.Command) { subcommands = append(subcommands, f) }
 
+// Exit statuses shared by the commands that talk to an agent (status,
+// members, join, send, recv, groups); status and members also exit with
+// the agent's health (0 healthy, 1 degraded, 2 not in a ring).
+const (
+	// exitUnreachable: no agent answers (no socket, connection refused,
+	// permission denied, timeout); the message says which.
+	exitUnreachable = 3
+	// exitUsage: the command line is wrong (sysexits.h EX_USAGE).
+	exitUsage = 64
+)
+
+// usageError marks err as a mistake in the command line: exit status
+// exitUsage.
+func usageError(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// usageExits makes cmd's flag and argument mistakes exit with status
+// exitUsage, so that they cannot be taken for a health.
+func usageExits(cmd *cobra.Command) {
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	if args := cmd.Args; args != nil {
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return usageError(err)
+			}
+			return nil
+		}
+	}
+}
+
 // exitError carries a specific exit status out of a subcommand, for
 // commands whose status is part of their interface (validate, status).
 type exitError struct {

@@ -24,15 +24,21 @@ admin.sock there, or --admin-socket) for its state and prints it: health,
 protocol state, the installed ring and since when, the configured nodes
 missing from it, transport, security and counters.
 
-Exit status: 0 healthy (operational in a ring with every node the topology
-file puts in the site), 1 degraded (in a ring that lacks some of them),
-2 not in a ring, or no agent answers.`,
+Exit status, for monitoring:
+  0   healthy: operational in a ring with every node the topology file puts
+      in the site
+  1   degraded: in a ring that lacks some of them
+  2   not in a ring (starting, forming a ring, stopped)
+  3   no agent answers: no socket, connection refused, or permission denied
+      (the admin socket is for the agent's user and root); the message says
+      which
+  64  usage error (an unknown flag, a bad --output)`,
 		Example: `  atoll status
   atoll status --data-dir /tmp/lab-2 -o json | jq .counters`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
-				return fmt.Errorf("status: --output %q: use text or json", output)
+				return usageError(fmt.Errorf("status: --output %q: use text or json", output))
 			}
 			st, err := adminClient(dataDir, socket).Status(cmd.Context())
 			if err != nil {
@@ -55,6 +61,7 @@ file puts in the site), 1 degraded (in a ring that lacks some of them),
 		},
 	}
 	addAdminFlags(cmd, &dataDir, &socket, &output)
+	usageExits(cmd)
 	return cmd
 }
 

@@ -106,14 +106,23 @@ func TestStatusDegraded(t *testing.T) {
 
 func TestStatusUnreachable(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := Run([]string{"status", "--data-dir", t.TempDir()}, &out, &errb); code != 2 {
-		t.Fatalf("status without an agent: exit %d, want 2", code)
+	if code := Run([]string{"status", "--data-dir", t.TempDir()}, &out, &errb); code != 3 {
+		t.Fatalf("status without an agent: exit %d, want 3", code)
 	}
-	if !strings.Contains(errb.String(), "no agent answers on admin socket") {
+	if !strings.Contains(errb.String(), "no agent answers on admin socket") || !strings.Contains(errb.String(), "there is no such socket") {
 		t.Errorf("stderr: %s", errb.String())
 	}
-	if code := Run([]string{"status", "--data-dir", t.TempDir(), "-o", "yaml"}, &out, &errb); code != 1 {
-		t.Errorf("bad --output: exit %d, want 1", code)
+	// Usage errors have a status of their own, never a health's.
+	for _, args := range [][]string{
+		{"status", "-o", "yaml"},
+		{"status", "--no-such-flag"},
+		{"status", "extra-argument"},
+		{"members", "-o", "yaml"},
+		{"members", "--no-such-flag"},
+	} {
+		if code, _, errs := run(append(args, "--data-dir", t.TempDir())...); code != 64 || errs == "" {
+			t.Errorf("%v: exit %d, want 64 (usage) with a message", args, code)
+		}
 	}
 }
 
