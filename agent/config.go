@@ -71,7 +71,7 @@ type Config struct {
 	DataDir string
 
 	// TracePath, when set, is the file to which the agent appends every
-	// install, send and delivery as EVS.md trace lines (--trace).
+	// install, send and delivery as trace lines of docs/EVS.md (--trace).
 	TracePath string
 
 	// AdminSocket is the path of the admin API's Unix socket. Default

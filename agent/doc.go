@@ -109,7 +109,7 @@
 // # Traces
 //
 // With Config.TracePath the agent appends every install, send and delivery
-// to the file in the format of EVS.md (package evs), with the node id, the
+// to the file in the format of docs/EVS.md (package evs), with the node id, the
 // incarnation and the domain "site/<site>", mapped exactly as the
 // simulator maps them, so evs.Check judges real runs like simulated ones.
 // Group messages are traced as the group layer sends and delivers them

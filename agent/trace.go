@@ -13,7 +13,7 @@ import (
 )
 
 // tracer appends a node's installs, sends and deliveries to its --trace
-// file in EVS.md's format. The loop writes a pass's events and then calls
+// file in the format of docs/EVS.md. The loop writes a pass's events and then calls
 // flush, before it sends that pass's packets: the file never lags behind
 // what the network has seen of the node, so a trace cut by kill -9 ends in
 // a state the node really was in.

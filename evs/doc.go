@@ -1,5 +1,5 @@
-// Package evs defines the trace format of EVS.md and checks traces against
-// the extended virtual synchrony properties Atoll promises.
+// Package evs defines the trace format of docs/EVS.md and checks traces
+// against the extended virtual synchrony properties Atoll promises.
 //
 // Every node (an agent with --trace, or a simulated node) writes one JSON
 // line per event its application sees: configuration installs, sends,
@@ -10,7 +10,7 @@
 // # Writing and reading traces
 //
 // A node writes its events with a Writer, in the order its application
-// sees them; Read parses them back. EVS.md fixes the fields: "conf" is a
+// sees them; Read parses them back. docs/EVS.md fixes the fields: "conf" is a
 // configuration object on install lines and a configuration id on send and
 // deliver lines. Traces of different nodes may be concatenated or read
 // from separate files in any order; the events of one node must stay in

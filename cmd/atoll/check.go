@@ -25,7 +25,7 @@ func newCheckCmd() *cobra.Command {
 		Short: "Check EVS traces against the properties of extended virtual synchrony",
 		Long: `Check reads the traces that agents (--trace) or the simulator wrote, one file
 per node or several concatenated ("-" reads standard input), and checks every
-EVS domain in them against the properties of EVS.md: basic delivery,
+EVS domain in them against the properties of docs/EVS.md: basic delivery,
 configuration changes, self-delivery, failure atomicity, causal, agreed, Safe
 and FIFO order, and the group-view rules. It prints each violation on one
 line, then a summary.
