@@ -22,6 +22,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // The commands of applications: join, send, recv and groups, and members
@@ -40,13 +41,22 @@ type clientFlags struct {
 	dataDir, socket, name, output string
 }
 
-func (f *clientFlags) add(cmd *cobra.Command, output bool) {
+// jsonLines and jsonArray are the help of -o for commands that print a
+// stream of events and for those that print one list.
+const (
+	jsonLines = "output format: text or json (one JSON object per line, per event)"
+	jsonArray = "output format: text or json (one JSON array)"
+)
+
+// add adds the connection flags to cmd, and -o with outputHelp unless it
+// is empty.
+func (f *clientFlags) add(cmd *cobra.Command, outputHelp string) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir, "the agent's data dir; its client socket is DATA-DIR/"+agent.ClientSocketName)
 	fl.StringVar(&f.socket, "socket", "", "the agent's client socket (default DATA-DIR/"+agent.ClientSocketName+")")
 	fl.StringVar(&f.name, "name", "", "the client name (default: one the agent picks)")
-	if output {
-		fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json (one object per line)")
+	if outputHelp != "" {
+		fl.StringVarP(&f.output, "output", "o", "text", outputHelp)
 	}
 }
 
@@ -125,7 +135,7 @@ With -o json each event is one JSON object per line: {"event":"view",...},
 			return runMember(cmd, &f, args, count, 0, true)
 		},
 	}
-	f.add(cmd, true)
+	f.add(cmd, jsonLines)
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many views (0: run until interrupted)")
 	return cmd
 }
@@ -153,7 +163,7 @@ the group on the way out.`,
 			return runMember(cmd, &f, args, 0, count, false)
 		},
 	}
-	f.add(cmd, true)
+	f.add(cmd, jsonLines)
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	return cmd
 }
@@ -368,8 +378,8 @@ answers.`,
 			msg := args[len(args)-1]
 			payload := []byte(msg)
 			if msg == "-" {
-				if payload, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20+1)); err != nil {
-					return fmt.Errorf("send: reading the message from standard input: %w", err)
+				if payload, err = readMessage(cmd.InOrStdin()); err != nil {
+					return err
 				}
 			}
 			ctx, stop := interruptible(cmd.Context())
@@ -406,12 +416,31 @@ answers.`,
 			return err
 		},
 	}
-	f.add(cmd, false)
+	f.add(cmd, "")
 	fl := cmd.Flags()
 	fl.StringVar(&svcName, "svc", "agreed", "service level: unreliable, reliable, fifo, causal, agreed or safe")
 	fl.Uint16Var(&msgType, "type", 0, "the application's message type (0-65535)")
 	fl.StringVar(&to, "to", "", "send point-to-point to this member (node:client) instead of to groups")
 	return cmd
+}
+
+// readMessage reads a message from r, refusing one larger than any agent
+// accepts with its real size (the rest of r is read and counted, not
+// kept). A message that fits is checked against the agent's own limit
+// when it is sent.
+func readMessage(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, localring.MaxMessageBytes+1))
+	if err == nil && len(b) > localring.MaxMessageBytes {
+		var rest int64
+		rest, err = io.Copy(io.Discard, r)
+		if err == nil {
+			return nil, fmt.Errorf("send: the message on standard input is %d bytes; the largest message is %d bytes", int64(len(b))+rest, localring.MaxMessageBytes)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("send: reading the message from standard input: %w", err)
+	}
+	return b, nil
 }
 
 func newGroupsCmd() *cobra.Command {
@@ -421,7 +450,8 @@ func newGroupsCmd() *cobra.Command {
 		Short: "List the groups with members, as the local agent knows them",
 		Long: `Groups lists every group that has members in the agent's ring: its name, its
 number of members and its current view id. 'atoll members --group G' lists
-one group's members.`,
+one group's members. With -o json it prints one JSON array of objects
+{"group", "members", "view_id"} (an empty array when no group has members).`,
 		Example: `  atoll groups
   atoll groups -o json | jq '.[] | select(.members > 10)'`,
 		Args: cobra.NoArgs,
@@ -455,7 +485,7 @@ one group's members.`,
 			return tw.Flush()
 		},
 	}
-	f.add(cmd, true)
+	f.add(cmd, jsonArray)
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -169,5 +170,82 @@ func TestUnreachableHint(t *testing.T) {
 	}
 	if got := f.unreachableHint(dial(syscall.ENOENT)); !strings.Contains(got, "is the agent running with --data-dir /d?") {
 		t.Errorf("ENOENT: %q", got)
+	}
+}
+
+// TestVersion: `atoll version` and `atoll --version` print the same line;
+// a binary built by `go install ...@vX` reports vX from its build info.
+func TestVersion(t *testing.T) {
+	c1, v1, _ := run("version")
+	c2, v2, _ := run("--version")
+	if c1 != 0 || c2 != 0 || v1 != v2 || !strings.HasPrefix(v1, "atoll ") {
+		t.Errorf("version: exit %d %q; --version: exit %d %q", c1, v1, c2, v2)
+	}
+	installed := &debug.BuildInfo{Main: debug.Module{Path: "github.com/atoll-gcs/atoll", Version: "v1.4.2"}}
+	checkout := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}}
+	for _, tc := range []struct {
+		linked string
+		bi     *debug.BuildInfo
+		want   string
+	}{
+		{"dev", installed, "v1.4.2"},
+		{"v2.0.0", installed, "v2.0.0"},
+		{"dev", checkout, "dev-0123456789ab-dirty"},
+		{"dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+	} {
+		if got := versionOf(tc.linked, tc.bi, true); got != tc.want {
+			t.Errorf("versionOf(%q, %+v) = %q, want %q", tc.linked, tc.bi.Main, got, tc.want)
+		}
+	}
+}
+
+// TestSendStdinSize: a message on standard input larger than any agent
+// accepts is refused with its real size, not the size of what was read.
+func TestSendStdinSize(t *testing.T) {
+	_, err := readMessage(bytes.NewReader(make([]byte, 3<<20+5)))
+	if err == nil || !strings.Contains(err.Error(), "is 3145733 bytes; the largest message is 1048576 bytes") {
+		t.Errorf("3 MiB: %v", err)
+	}
+	b, err := readMessage(strings.NewReader("hello"))
+	if err != nil || string(b) != "hello" {
+		t.Errorf("small: %q %v", b, err)
+	}
+	b, err = readMessage(bytes.NewReader(make([]byte, 1<<20)))
+	if err != nil || len(b) != 1<<20 {
+		t.Errorf("exactly the largest: %d %v", len(b), err)
+	}
+}
+
+// TestOutputHelp: -o says what it prints: groups one JSON array (as it
+// does, see TestJoinSendRecv), join and recv one object per line.
+func TestOutputHelp(t *testing.T) {
+	for cmd, want := range map[string]string{"groups": "one JSON array", "join": "one JSON object per line", "recv": "one JSON object per line"} {
+		if _, out, _ := run(cmd, "--help"); !strings.Contains(out, want) {
+			t.Errorf("%s --help lacks %q:\n%s", cmd, want, out)
+		}
+	}
+}
+
+// TestEVSDoc: what README and `atoll check` cite ships in the repository:
+// docs/EVS.md with the trace format and the numbered properties.
+func TestEVSDoc(t *testing.T) {
+	b, err := os.ReadFile("../../docs/EVS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## The trace", `{"ev":"install","node":"fra-1"`, "6. Agreed (total order)", "`atoll check`"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("docs/EVS.md lacks %q", want)
+		}
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, []byte("(docs/EVS.md)")) || bytes.Contains(readme, []byte("shared/EVS.md")) {
+		t.Errorf("README does not point to docs/EVS.md")
+	}
+	if _, out, _ := run("check", "--help"); !strings.Contains(out, "docs/EVS.md") {
+		t.Errorf("check --help does not cite docs/EVS.md:\n%s", out)
 	}
 }

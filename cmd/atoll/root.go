@@ -70,8 +70,10 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short:         "Atoll: group communication with extended virtual synchrony, from one rack to many sites",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       buildVersion(),
 	}
+	// --version prints exactly what `atoll version` prints.
+	root.SetVersionTemplate(versionLine())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	cmds := make([]*cobra.Command, 0, len(subcommands))
