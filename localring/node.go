@@ -238,6 +238,9 @@ func (n *Node) NextDeadline() time.Time {
 // afterwards.
 func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error) {
 	n.now = now
+	if invariantsOn {
+		defer n.checkInvariants("Submit")
+	}
 	if n.state == stateLeft {
 		return 0, ErrLeft
 	}
@@ -299,6 +302,9 @@ func (n *Node) Pending() int { return len(n.queue) - n.queueHead }
 // Tick runs every timer whose deadline is not after now.
 func (n *Node) Tick(now time.Time) {
 	n.now = now
+	if invariantsOn {
+		defer n.checkInvariants("Tick")
+	}
 	if n.state == stateLeft {
 		return
 	}
@@ -354,6 +360,9 @@ func (n *Node) ringForState() *ringState {
 // to pkt.
 func (n *Node) Step(now time.Time, pkt []byte) error {
 	n.now = now
+	if invariantsOn {
+		defer n.checkInvariants("Step")
+	}
 	n.stats.PacketsIn++
 	if n.state == stateLeft {
 		return nil
