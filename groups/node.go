@@ -422,8 +422,15 @@ func (n *Node) Send(client, to string, svc localring.Service, msgType uint16, pa
 		err := n.requestError("send", client, "", fmt.Errorf("%w: client name %q", ErrBadName, client))
 		return 0, err
 	}
-	if _, _, err := SplitMember(to); err != nil {
+	node, toClient, err := SplitMember(to)
+	if err != nil {
 		return 0, n.requestError("send", client, "", err)
+	}
+	// Refused here rather than sent nowhere. Only once the group state is
+	// agreed: during a state exchange this node may not know every member
+	// yet. The member may still leave before the message is ordered.
+	if n.phase == phaseRegular && !n.isMember(node, toClient) {
+		return 0, n.requestError("send", client, "", fmt.Errorf("%w: %s is a member of no group; point-to-point messages go to members as views list them", ErrNotMember, to))
 	}
 	if !svc.Valid() {
 		return 0, n.requestError("send", client, "", fmt.Errorf("%w %d", ErrBadService, svc))
@@ -431,6 +438,18 @@ func (n *Node) Send(client, to string, svc localring.Service, msgType uint16, pa
 	w := &wireMsg{kind: kindUnicast, client: client, mtype: msgType, to: to, data: payload}
 	msg := &Message{Sender: MemberName(n.me.m.ID, client), Svc: svc, Type: msgType, To: to, Payload: payload}
 	return n.enqueue("send", client, "", w, svc, msg)
+}
+
+// isMember reports whether client of node is a member of some group.
+func (n *Node) isMember(node localring.NodeID, client string) bool {
+	for m, ni := range n.nodes {
+		if m.ID == node {
+			if c := ni.clients[client]; c != nil && len(c.groups) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pump hands queued messages to the ring: only in a regular configuration

@@ -354,6 +354,12 @@ func TestPointToPoint(t *testing.T) {
 	if _, err := ta.g.Send("x", "nocolon", localring.FIFO, 9, nil); !errors.Is(err, ErrBadName) {
 		t.Fatalf("send to a bad member name: %v", err)
 	}
+	// A member of no group: refused, not sent nowhere.
+	for _, to := range []string{"b:nobody", "c:z", "a:x"} {
+		if _, err := ta.g.Send("x", to, localring.FIFO, 9, nil); !errors.Is(err, ErrNotMember) || !strings.Contains(err.Error(), to+" is a member of no group") {
+			t.Errorf("send to %s: %v", to, err)
+		}
+	}
 	r.check(true)
 }
 

@@ -28,7 +28,8 @@ var (
 	// ErrBadName: a group, client or member name is empty, too long, or
 	// holds whitespace or control characters (client names also ':').
 	ErrBadName = errors.New("groups: bad name")
-	// ErrNotMember: a client left a group it is not a member of.
+	// ErrNotMember: a client left a group it is not a member of, or sent
+	// a point-to-point message to a member of no group.
 	ErrNotMember = errors.New("groups: not a member")
 	// ErrTooLarge: the message does not fit in one ring message.
 	ErrTooLarge = errors.New("groups: message too large")

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,7 @@ func init() {
 // clientFlags are the connection flags of the client commands.
 type clientFlags struct {
 	dataDir, socket, name, output string
+	raw                           bool // recv --raw
 }
 
 // jsonLines and jsonArray are the help of -o for commands that print a
@@ -149,10 +151,17 @@ func newRecvCmd() *cobra.Command {
 		Use:   "recv GROUP [--count N] [-o text|json]",
 		Short: "Join a group and print the messages it receives",
 		Long: `Recv joins the group and prints the payload of every message the group
-receives from then on, one per line (with -o json, one JSON object per line
-with the sender, groups, service level, type, sequence number, order and
-payload), until interrupted or, with --count, after N messages. It leaves
-the group on the way out.`,
+receives from then on, one per line, until interrupted or, with --count,
+after N messages. It leaves the group on the way out.
+
+A payload is printed safe for a terminal and on one line: printable UTF-8
+as it is, a backslash as \\, newline, carriage return and tab as \n, \r
+and \t, other control characters (escape sequences) and bytes that are not
+UTF-8 as \xNN, \uNNNN. With -o json each message is one JSON object per
+line with the sender, groups, service level, type, sequence number, order
+and payload (payload_base64 when it is not UTF-8). With --raw the payloads
+are written exactly as they are, with nothing between them (for one
+binary message: --count 1 --raw > FILE).`,
 		Example: `  atoll recv chat --count 1
   atoll recv orders -o json | jq .payload`,
 		Args: cobra.ExactArgs(1),
@@ -160,10 +169,14 @@ the group on the way out.`,
 			if err := f.check(); err != nil {
 				return err
 			}
+			if f.raw && f.output == "json" {
+				return fmt.Errorf("recv: --raw and -o json exclude each other")
+			}
 			return runMember(cmd, &f, args, 0, count, false)
 		},
 	}
 	f.add(cmd, jsonLines)
+	cmd.Flags().BoolVar(&f.raw, "raw", false, "write the payloads exactly as they are, with nothing between them")
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	return cmd
 }
@@ -183,7 +196,7 @@ func runMember(cmd *cobra.Command, f *clientFlags, groups []string, views, msgs 
 			return err
 		}
 	}
-	p := &printer{w: cmd.OutOrStdout(), json: f.output == "json", errw: cmd.ErrOrStderr()}
+	p := &printer{w: cmd.OutOrStdout(), json: f.output == "json", raw: f.raw, errw: cmd.ErrOrStderr()}
 	nviews, nmsgs := 0, 0
 	for {
 		select {
@@ -240,6 +253,7 @@ type printer struct {
 	w    io.Writer
 	errw io.Writer
 	json bool
+	raw  bool // payloads as they are, nothing added (recv --raw)
 }
 
 func (p *printer) jsonLine(v any) {
@@ -310,15 +324,18 @@ func (p *printer) message(m *client.Message) {
 	if m.To != "" {
 		to = "to " + m.To
 	}
-	fmt.Fprintf(p.w, "message %s from %s (%s, type %d): %s\n", to, m.Sender, m.Svc, m.Type, printable(m.Payload))
+	fmt.Fprintf(p.w, "message %s from %s (%s, type %d): %s\n", to, m.Sender, m.Svc, m.Type, escape(m.Payload))
 }
 
 func (p *printer) payload(m *client.Message) {
-	if p.json {
+	switch {
+	case p.json:
 		p.jsonLine(jsonMsg(m))
-		return
+	case p.raw:
+		p.w.Write(m.Payload)
+	default:
+		fmt.Fprintf(p.w, "%s\n", escape(m.Payload))
 	}
-	fmt.Fprintf(p.w, "%s\n", printable(m.Payload))
 }
 
 func (p *printer) event(kind, group, text string) {
@@ -333,11 +350,40 @@ func (p *printer) event(kind, group, text string) {
 	fmt.Fprintf(p.errw, "atoll: %s\n", text)
 }
 
-func printable(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
+// escape makes a payload safe for a terminal and one line long: printable
+// UTF-8 stays as it is; a backslash becomes \\, newline, carriage return
+// and tab \n, \r and \t, other control and format characters (escape
+// sequences, bidirectional overrides) \xNN, \uNNNN or \UNNNNNNNN, and
+// bytes that are not UTF-8 \xNN. The output can be read back
+// unambiguously (as a Go string literal's escapes read).
+func escape(b []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&sb, `\x%02x`, b[0])
+		case r == '\\':
+			sb.WriteString(`\\`)
+		case r == '\n':
+			sb.WriteString(`\n`)
+		case r == '\r':
+			sb.WriteString(`\r`)
+		case r == '\t':
+			sb.WriteString(`\t`)
+		case r == ' ' || unicode.IsPrint(r):
+			sb.Write(b[:size])
+		case r < 0x80:
+			fmt.Fprintf(&sb, `\x%02x`, r)
+		case r <= 0xffff:
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&sb, `\U%08x`, r)
+		}
+		b = b[size:]
 	}
-	return fmt.Sprintf("%q", b)
+	return sb.String()
 }
 
 func newSendCmd() *cobra.Command {
@@ -353,7 +399,8 @@ func newSendCmd() *cobra.Command {
 		Long: `Send multicasts MESSAGE ("-" reads it from standard input) to the groups
 (several, comma-separated, make one message that every member of any of
 them receives once), or with --to sends it point-to-point to one member
-("node:client", as views list members). The sender need not be a member,
+("node:client", as views list members; a name in no group's view is
+refused). The sender need not be a member,
 unless a group's ACL says so.
 
 Send exits 0 once the ring has sent the message: from then on it is

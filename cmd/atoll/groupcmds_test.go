@@ -54,6 +54,7 @@ func TestJoinSendRecv(t *testing.T) {
 	// A member that prints its views as JSON and stops after two.
 	join := background("join", "chat", "--name", "j", "--count", "2", "-o", "json", "--data-dir", dirs[0])
 	waitMembers(t, dirs[0], "chat", "n1:j")
+	waitMembers(t, dirs[1], "chat", "n1:j") // the view reaches n2 a moment later
 
 	code, out, errs := run("groups", "-o", "json", "--data-dir", dirs[1])
 	var gs []struct {
@@ -118,6 +119,7 @@ func TestClientCommandErrors(t *testing.T) {
 		{[]string{"send", "bad name", "x"}, 1, "bad_name"},
 		{[]string{"send", "chat", "x", "--svc", "fast"}, 1, "unknown service level"},
 		{[]string{"send", "--to", "nocolon", "x"}, 1, "want node:client"},
+		{[]string{"send", "--to", "n1:nobody", "x"}, 1, "n1:nobody is a member of no group"},
 		{[]string{"members", "--group", "nobody"}, 1, `group "nobody" has no members at agent n1`},
 		{[]string{"join", "g", "--name", "atoll"}, 1, "reserved"},
 		{[]string{"groups", "-o", "yaml"}, 1, "use text or json"},

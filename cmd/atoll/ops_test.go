@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -247,5 +248,57 @@ func TestEVSDoc(t *testing.T) {
 	}
 	if _, out, _ := run("check", "--help"); !strings.Contains(out, "docs/EVS.md") {
 		t.Errorf("check --help does not cite docs/EVS.md:\n%s", out)
+	}
+}
+
+// TestEscape: payloads reach the terminal without control characters and
+// on one line each, and can be read back.
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"hello, wörld ✓":        "hello, wörld ✓",
+		"two\nlines\r\tx":       `two\nlines\r\tx`,
+		"\x1b[2J\x1b]0;pwned\a": `\x1b[2J\x1b]0;pwned\x07`,
+		`back\slash`:            `back\\slash`,
+		"\xff\xfe":              `\xff\xfe`,
+		"rtl \u202eevil":        `rtl \u202eevil`,
+		"c1 \u009b":             `c1 \u009b`,
+		"\x7f":                  `\x7f`,
+		"tag \U000E0041":        `tag \U000e0041`,
+	} {
+		got := escape([]byte(in))
+		if got != want {
+			t.Errorf("escape(%q) = %q, want %q", in, got, want)
+		}
+		// What a Go string literal's escapes read back is the payload.
+		if back, err := strconv.Unquote(`"` + strings.ReplaceAll(got, `"`, `\"`) + `"`); err != nil || back != in {
+			t.Errorf("escape(%q) = %q reads back as %q (%v)", in, got, back, err)
+		}
+	}
+}
+
+// TestRecvEscapes: recv prints a payload with an escape sequence and a
+// newline as one escaped line; --raw writes it as it is.
+func TestRecvEscapes(t *testing.T) {
+	dirs := startAgents(t, 1, 1)
+	evil := "a\x1b[31mred\nb"
+	for i, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{nil, `a\x1b[31mred\nb` + "\n"},
+		{[]string{"--raw"}, evil},
+	} {
+		group := fmt.Sprintf("tty%d", i)
+		recv := background(append([]string{"recv", group, "--name", group, "--count", "1", "--data-dir", dirs[0]}, tc.flags...)...)
+		waitMembers(t, dirs[0], group, "n1:"+group)
+		if code, out, errs := run("send", group, evil, "--data-dir", dirs[0]); code != 0 {
+			t.Fatalf("send: exit %d %s%s", code, out, errs)
+		}
+		if code, out, errs := recv(); code != 0 || out != tc.want {
+			t.Errorf("recv %v: exit %d, output %q, want %q %s", tc.flags, code, out, tc.want, errs)
+		}
+	}
+	if code, _, errs := run("recv", "tty", "--raw", "-o", "json", "--data-dir", dirs[0]); code == 0 || !strings.Contains(errs, "exclude each other") {
+		t.Errorf("--raw -o json: exit %d %s", code, errs)
 	}
 }
