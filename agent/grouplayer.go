@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
@@ -149,38 +148,16 @@ func traceRaw(e *localring.Event) bool {
 	return true
 }
 
-// recordGroup writes the trace line of a group event, as the simulator
-// does (localring/sim): sends, deliveries with their groups, and views.
-// Installs come from the ring's own events.
+// recordGroup writes the trace line of a group event: sends, deliveries
+// with their groups, and views (package tracemap decides). Installs come
+// from the ring's own events.
 func (t *tracer) recordGroup(e *groups.Event) {
-	te := t.base
-	switch e.Kind {
-	case groups.EventSent, groups.EventDeliver:
-		m := e.Msg
-		te.Ev = evs.EvSend
-		if e.Kind == groups.EventDeliver {
-			te.Ev = evs.EvDeliver
-			if m.Svc >= localring.Agreed {
-				te.Order = m.Order
-			}
-		}
-		te.ConfID = m.Conf
-		te.Msg = m.ID.String()
-		te.Svc = m.Svc.String()
-		te.Groups = m.Groups
-		te.Hash = payloadHash(m.Payload)
-	case groups.EventView:
-		v := e.View
-		te.Ev = evs.EvView
-		te.Group = v.Group
-		te.View = &evs.View{ID: v.ID, Members: v.Members, Joined: v.Joined, Left: v.Left, Transitional: v.Transitional}
-		if !v.Transitional {
-			te.View.Reason = v.Reason.String()
-		}
-	default:
+	if e.Kind == groups.EventConf {
 		return
 	}
-	t.write(te)
+	if te, ok := t.proc.Group(e); ok {
+		t.write(te)
+	}
 }
 
 // routeGroupEvent hands a group event to the sessions it concerns.
@@ -202,8 +179,9 @@ func (a *Agent) routeGroupEvent(e *groups.Event) {
 			return
 		}
 		m := e.Msg
+		pos, _ := m.Order.Position()
 		f := cp.Frame{Type: cp.TypeMessage, Svc: uint8(m.Svc), MsgType: m.Type, Sender: m.Sender, Seq: m.Seq,
-			Order: m.Order, MsgID: m.ID.String(), Groups: m.Groups, Payload: m.Payload}
+			Order: pos, MsgID: m.ID.String(), Groups: m.Groups, Payload: m.Payload}
 		if m.To != "" {
 			f.Flags8, f.To = cp.FlagPointToPoint, m.To
 		}

@@ -4,11 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"os"
-	"strconv"
 
 	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/internal/tracemap"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -25,8 +24,8 @@ type tracer struct {
 	f    *os.File
 	buf  *bufio.Writer
 	line []byte
-	base evs.Event // Node, Inc and Domain
-	err  error     // the first write error; tracing stops after it
+	proc tracemap.Proc
+	err  error // the first write error; tracing stops after it
 }
 
 func openTrace(path, node string, inc uint64, domain string) (*tracer, error) {
@@ -34,15 +33,16 @@ func openTrace(path, node string, inc uint64, domain string) (*tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: trace file: %w", err)
 	}
-	return &tracer{f: f, buf: bufio.NewWriterSize(f, 64<<10), base: evs.Event{Node: node, Inc: inc, Domain: domain}}, nil
+	return &tracer{f: f, buf: bufio.NewWriterSize(f, 64<<10), proc: tracemap.Proc{Node: node, Inc: inc, Domain: domain}}, nil
 }
 
-// record writes the trace line of e, if e has one.
+// record writes the trace line of a ring event, if it has one
+// (package tracemap decides).
 func (t *tracer) record(e localring.Event) {
 	if t.err != nil {
 		return
 	}
-	te, ok := traceEvent(t.base, e)
+	te, ok := t.proc.Ring(&e)
 	if !ok {
 		return
 	}
@@ -82,41 +82,4 @@ func (t *tracer) close() error {
 		err = cerr
 	}
 	return err
-}
-
-// traceEvent maps a ring event to its trace line, as the simulator does
-// (localring/sim): installs become install lines, sends and deliveries
-// become send and deliver lines with the payload's hash and, for Agreed
-// and Safe deliveries, the total-order position. Protocol notices (token
-// lost, gather) have no trace line.
-func traceEvent(base evs.Event, e localring.Event) (evs.Event, bool) {
-	switch e.Kind {
-	case localring.EventInstall:
-		base.Ev = evs.EvInstall
-		base.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: e.Conf.MemberIDs()}
-		base.ConfID = e.Conf.ID
-	case localring.EventSend, localring.EventDeliver:
-		base.Ev = evs.EvSend
-		if e.Kind == localring.EventDeliver {
-			base.Ev = evs.EvDeliver
-			if e.Msg.Svc >= localring.Agreed {
-				base.Order = e.Msg.Order
-			}
-		}
-		base.ConfID = e.Msg.Conf
-		base.Msg = e.Msg.ID.String()
-		base.Svc = e.Msg.Svc.String()
-		base.Hash = payloadHash(e.Msg.Payload)
-	default:
-		return evs.Event{}, false
-	}
-	return base, true
-}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// payloadHash is the trace's hash of a payload: CRC-32C and length, the
-// simulator's hash, so traces of agents and of the simulator compare.
-func payloadHash(b []byte) string {
-	return strconv.FormatUint(uint64(crc32.Checksum(b, castagnoli))<<32|uint64(uint32(len(b))), 16)
 }

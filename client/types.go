@@ -114,7 +114,10 @@ type Message struct {
 	Type uint16 `json:"type"`
 	// Seq is the sender agent's sequence number of the message.
 	Seq uint64 `json:"seq"`
-	// Order is the message's position in the ring's total order.
+	// Order is the message's position in the total order of the ring it
+	// was sent in (localring.Order.Position, the number EVS traces write):
+	// it grows along the messages of one ring and starts again after a
+	// configuration change; 0 where it would exceed 2^53.
 	Order uint64 `json:"order"`
 	// ID is the ring message's id, "node/incarnation/counter".
 	ID      string `json:"id"`

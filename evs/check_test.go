@@ -415,6 +415,33 @@ func TestProperties(t *testing.T) {
 			want: []want{{OrderField, "r:1:a", "a/1/2", []string{"a/1"}, "(order 1) after a/1/1 (order 2)"}},
 		},
 		{
+			name: "6 order field starts again with the next ring of a ring domain",
+			trace: newTrace().reg("r:1:a", "a b", "a/1", "b/1").
+				send("a/1", "r:1:a", "a/1/1", SvcAgreed).
+				deliverOrder("a/1", "r:1:a", "a/1/1", 5120).deliverOrder("b/1", "r:1:a", "a/1/1", 5120).
+				trans("t:5:a/1:a", "a b", "a/1", "b/1").reg("r:5:a", "a b", "a/1", "b/1").
+				send("b/1", "r:5:a", "b/1/1", SvcAgreed).
+				deliverOrder("a/1", "r:5:a", "b/1/1", 1024).deliverOrder("b/1", "r:5:a", "b/1/1", 1024),
+			want: nil,
+		},
+		{
+			name: "6 order field of a federation domain decreasing across configurations",
+			trace: func() *tb {
+				b := newTrace()
+				b.domain = "fed/eu"
+				return b.reg("r:1:a", "a b", "a/1", "b/1").
+					send("a/1", "r:1:a", "a/1/1", SvcAgreed).
+					deliverOrder("a/1", "r:1:a", "a/1/1", 7).deliverOrder("b/1", "r:1:a", "a/1/1", 7).
+					trans("t:5:a/1:a", "a b", "a/1", "b/1").reg("r:5:a", "a b", "a/1", "b/1").
+					send("b/1", "r:5:a", "b/1/1", SvcAgreed).
+					deliverOrder("a/1", "r:5:a", "b/1/1", 3).deliverOrder("b/1", "r:5:a", "b/1/1", 3)
+			}(),
+			want: []want{
+				{OrderField, "r:5:a", "b/1/1", []string{"a/1"}, "(order 3) after a/1/1 (order 7)"},
+				{OrderField, "r:5:a", "b/1/1", []string{"b/1"}, "(order 3) after a/1/1 (order 7)"},
+			},
+		},
+		{
 			name: "7 safe message a member never delivered",
 			trace: start().send("a/1", "r:1:a", "a/1/1", SvcSafe).deliver("r:1:a", "a/1/1", "a/1", "b/1").
 				trans("t:2:a/1:a", "a b", "a/1", "b/1").reg("r:2:a", "a b", "a/1", "b/1").
@@ -750,8 +777,14 @@ func TestEventJSON(t *testing.T) {
 			`{"ev":"send","node":"fra-1","inc":3,"domain":"site/fra","conf":"r:12:fra-2","msg":"fra-1/3/57","svc":"agreed","groups":["orders"],"hash":"9f2c","deps":["fra-2/1/40"]}`},
 		{Event{Ev: EvDeliver, Node: "fra-2", Inc: 1, Domain: "site/fra", ConfID: "r:12:fra-2", Msg: "fra-1/3/57", Svc: SvcAgreed, Groups: []string{"orders"}, Hash: "9f2c", Order: 10412},
 			`{"ev":"deliver","node":"fra-2","inc":1,"domain":"site/fra","conf":"r:12:fra-2","msg":"fra-1/3/57","svc":"agreed","groups":["orders"],"hash":"9f2c","order":10412}`},
-		{Event{Ev: EvView, Node: "fra-2", Inc: 1, Domain: "site/fra", Group: "orders", View: &View{ID: "v7", Members: []string{"fra-1:client7", "fra-2:client1"}, Joined: []string{"fra-2:client1"}, Reason: ReasonJoin}},
-			`{"ev":"view","node":"fra-2","inc":1,"domain":"site/fra","group":"orders","view":{"id":"v7","members":["fra-1:client7","fra-2:client1"],"joined":["fra-2:client1"],"reason":"join","transitional":false}}`},
+		{Event{Ev: EvView, Node: "fra-2", Inc: 1, Domain: "site/fra", Group: "orders", View: &View{ID: "v7", Members: []string{"fra-1:client7", "fra-2:client1"}, Joined: []string{"fra-2:client1"}, Left: []string{}, Reason: ReasonJoin}},
+			`{"ev":"view","node":"fra-2","inc":1,"domain":"site/fra","group":"orders","view":{"id":"v7","members":["fra-1:client7","fra-2:client1"],"joined":["fra-2:client1"],"left":[],"reason":"join","transitional":false}}`},
+		{Event{Ev: EvView, Node: "fra-2", Inc: 1, Domain: "site/fra", Group: "orders", View: &View{ID: "v7~1", Members: []string{}, Joined: []string{}, Left: []string{}, Transitional: true}},
+			`{"ev":"view","node":"fra-2","inc":1,"domain":"site/fra","group":"orders","view":{"id":"v7~1","members":[],"joined":[],"left":[],"transitional":true}}`},
+	}
+	// Empty lists are written as [] also when they are nil.
+	if b, err := json.Marshal(View{ID: "v"}); err != nil || string(b) != `{"id":"v","members":[],"joined":[],"left":[],"transitional":false}` {
+		t.Errorf("nil lists: encoded %s, %v", b, err)
 	}
 	for _, tc := range cases {
 		b, err := json.Marshal(tc.e)

@@ -80,6 +80,21 @@
 // alternation checks only, so hand-written traces work too.
 //
 // A send names the regular configuration it was sent in; a delivery, the
-// configuration it was delivered in. The order field of Agreed and Safe
-// deliveries is the message's position in the domain's total order.
+// configuration it was delivered in.
+//
+// # Order fields
+//
+// The order field of Agreed and Safe deliveries is the message's position
+// in the domain's total order, a JSON number that readers with 53-bit
+// numbers read exactly. Every process must deliver a message with the same
+// order, and no two messages sent in one configuration may share one. In
+// a ring domain (any name but fed/...), the position is one within the
+// ring the message was sent in (localring.Order.Position): the
+// configuration ids carry the ring part, so the order must grow along a
+// process's deliveries of the messages sent in one configuration, and
+// starts again with the next. In a federation domain (fed/...), the
+// position is the domain-wide sequence number the federation assigns
+// (localring.DomainOrder), which survives reconfigurations: there it must
+// grow along all of a process's deliveries in the domain. A delivery
+// without an order field is judged by the deliveries alone.
 package evs

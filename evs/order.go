@@ -24,13 +24,22 @@ type agreedDelivery struct{ msg, conf int32 }
 
 // orderState follows the order fields along one process's deliveries.
 type orderState struct {
-	last    uint64
-	lastMsg int32
+	last     uint64
+	lastMsg  int32
+	lastConf int32 // the sending configuration of lastMsg
 }
 
 // checkOrderField checks that one message has the same order at every
-// process and that the order increases along each process's deliveries.
+// process and that the order increases along each process's deliveries:
+// of the messages sent in one configuration in a ring domain (site/...),
+// whose order numbers are positions within the ring and start again with
+// every ring; along all of them in a federation domain (fed/...), whose
+// order survives reconfigurations (see "Order fields" in the package
+// documentation).
 func (d *domain) checkOrderField(p *proc, mi int32, m *msg, order uint64, st *orderState) {
+	if st.last != 0 && m.conf != st.lastConf && !d.orderSpansConfs() {
+		st.last = 0
+	}
 	if m.order == 0 {
 		m.order, m.orderBy = order, p.ix
 	} else if m.order != order {
@@ -42,8 +51,12 @@ func (d *domain) checkOrderField(p *proc, mi int32, m *msg, order uint64, st *or
 		d.report(OrderField, d.confName(m.conf), m.id, []Proc{p.id}, "%s delivered %s (order %d) after %s (order %d): the order must increase along a process's deliveries",
 			p.id, m.id, order, d.msgs[st.lastMsg].id, st.last)
 	}
-	st.last, st.lastMsg = order, mi
+	st.last, st.lastMsg, st.lastConf = order, mi, m.conf
 }
+
+// orderSpansConfs reports whether the domain's order fields grow across
+// configurations: in a federation domain (name "fed/...").
+func (d *domain) orderSpansConfs() bool { return strings.HasPrefix(d.name, "fed/") }
 
 func (d *domain) checkAgreed() {
 	type seqs struct {

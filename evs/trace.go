@@ -47,14 +47,27 @@ type Conf struct {
 	Members []string `json:"members"`
 }
 
-// View is a group view as it appears in a view line.
+// View is a group view as it appears in a view line. Members, joined and
+// left are written also when empty ([]), as EVS.md shows them.
 type View struct {
 	ID           string   `json:"id"`
 	Members      []string `json:"members"`
-	Joined       []string `json:"joined,omitempty"`
-	Left         []string `json:"left,omitempty"`
+	Joined       []string `json:"joined"`
+	Left         []string `json:"left"`
 	Reason       string   `json:"reason,omitempty"`
 	Transitional bool     `json:"transitional"`
+}
+
+// MarshalJSON encodes the view with empty lists as [], never null.
+func (v View) MarshalJSON() ([]byte, error) {
+	type plain View
+	w := plain(v)
+	for _, l := range []*[]string{&w.Members, &w.Joined, &w.Left} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	return json.Marshal(w)
 }
 
 // Event is one line of a trace. Which fields are set depends on Ev:

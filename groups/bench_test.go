@@ -53,7 +53,7 @@ func (l *loop) deliver(from localring.Member, payload []byte, svc localring.Serv
 	l.deliv++
 	l.g.Step(localring.Event{Kind: localring.EventDeliver, Msg: localring.Message{
 		ID: localring.MessageID{Sender: from.ID, Inc: from.Inc, Seq: l.pktSeq}, Svc: svc, Payload: payload,
-		Conf: l.conf.ID, Order: l.conf.Ring.Seq<<40 | (l.pktSeq&(1<<30-1))<<10,
+		Conf: l.conf.ID, Order: localring.Order{Ring: l.conf.Ring.Seq, Seq: l.pktSeq},
 	}})
 }
 

@@ -87,12 +87,12 @@ func (n *Node) settle(c *localring.Configuration) {
 		n.setRegular(g, filterNodes(g.members, in), viewID{conf: c.ID, kind: 'r'}, ReasonNetwork)
 		n.maybeDrop(g)
 	}
-	n.applyTops(c, in, c.Ring.Seq<<40)
+	n.applyTops(c, in, localring.Order{Ring: c.Ring.Seq})
 }
 
 // applyTops applies the requests accepted in the transitional
 // configuration whose senders are in c, stamped after everything before.
-func (n *Node) applyTops(c *localring.Configuration, in map[localring.Member]bool, order uint64) {
+func (n *Node) applyTops(c *localring.Configuration, in map[localring.Member]bool, order localring.Order) {
 	k := uint64(0)
 	for i := range n.tops {
 		t := &n.tops[i]
@@ -119,7 +119,7 @@ func (n *Node) startExchange(c *localring.Configuration, prevT *localring.Config
 	if len(c.Members) == 1 && c.Members[0] == n.me.m {
 		x.got[n.me.m] = rep
 		delete(x.waiting, n.me.m)
-		x.order = c.Ring.Seq << 40
+		x.order = localring.Order{Ring: c.Ring.Seq} // before every message of the ring
 		n.complete()
 		return
 	}
@@ -205,7 +205,7 @@ func (n *Node) splitReport(rep *report) []*report {
 		size += sz
 	}
 	for _, a := range rep.acls {
-		sz := 1 + len(a.group) + 2*binary.MaxVarintLen64 + aclSize(&a.acl)
+		sz := 1 + len(a.group) + stampSize + aclSize(&a.acl)
 		if size > 0 && size+sz > budget {
 			flush()
 		}

@@ -107,8 +107,10 @@ func (v viewID) String() string {
 }
 
 // opViewID names the view a request delivered at order makes in conf.
-func opViewID(conf string, order uint64) viewID {
-	return viewID{conf: conf, kind: '@', a: (order >> 10) & (1<<30 - 1), b: order & (1<<10 - 1)}
+// The configuration names the ring, so the packet sequence number and
+// index make the id unique for good.
+func opViewID(conf string, order localring.Order) viewID {
+	return viewID{conf: conf, kind: '@', a: order.Seq, b: uint64(order.Index)}
 }
 
 // top is a request accepted in a transitional configuration, applied at
@@ -124,7 +126,7 @@ type exchange struct {
 	trans   *localring.Configuration // the transitional configuration before conf, if any
 	waiting map[localring.Member]bool
 	got     map[localring.Member]*report
-	order   uint64 // ring order of the report that completed it
+	order   localring.Order // ring order of the report that completed it
 }
 
 // outMsg is a request or message of a local client, from acceptance until

@@ -2,9 +2,7 @@ package groups
 
 import (
 	"fmt"
-	"hash/crc32"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -103,43 +101,17 @@ func (r *testRing) collect(tn *tnode) {
 	}
 }
 
-func payloadHash(b []byte) string {
-	return strconv.FormatUint(uint64(crc32.ChecksumIEEE(b)), 16) + "/" + strconv.Itoa(len(b))
-}
+// TraceLine maps a group event to its EVS trace line. It is
+// tracemap.Proc.Group, installed by trace_test.go (package groups_test):
+// tracemap imports groups, so this package's own tests reach it only
+// through the external test package of the same test binary.
+var TraceLine func(node string, inc uint64, domain string, e *Event) (evs.Event, bool)
 
 // record writes the EVS trace line of a group event, as a driver does.
 func (r *testRing) record(tn *tnode, e Event) {
-	base := evs.Event{Node: tn.id, Inc: tn.inc, Domain: "site/test"}
-	switch e.Kind {
-	case EventConf:
-		base.Ev = evs.EvInstall
-		base.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: e.Conf.MemberIDs()}
-		base.ConfID = e.Conf.ID
-	case EventSent, EventDeliver:
-		base.Ev = evs.EvSend
-		if e.Kind == EventDeliver {
-			base.Ev = evs.EvDeliver
-			if e.Msg.Svc >= localring.Agreed {
-				base.Order = e.Msg.Order
-			}
-		}
-		base.ConfID = e.Msg.Conf
-		base.Msg = e.Msg.ID.String()
-		base.Svc = e.Msg.Svc.String()
-		base.Groups = e.Msg.Groups
-		base.Hash = payloadHash(e.Msg.Payload)
-	case EventView:
-		v := e.View
-		base.Ev = evs.EvView
-		base.Group = v.Group
-		base.View = &evs.View{ID: v.ID, Members: v.Members, Joined: v.Joined, Left: v.Left, Transitional: v.Transitional}
-		if !v.Transitional {
-			base.View.Reason = v.Reason.String()
-		}
-	default:
-		return
+	if l, ok := TraceLine(tn.id, tn.inc, "site/test", &e); ok {
+		r.trace = append(r.trace, l)
 	}
-	r.trace = append(r.trace, base)
 }
 
 // form installs new rings, one per set of node ids: each member first
@@ -234,7 +206,7 @@ func (r *testRing) send() bool {
 				Conf:    tr.conf.ID,
 			}
 			r.step(tn, localring.Event{Kind: localring.EventSend, Msg: m})
-			m.Order = tr.conf.Ring.Seq<<40 | tr.seq<<10
+			m.Order = localring.Order{Ring: tr.conf.Ring.Seq, Seq: tr.seq}
 			tr.sent = append(tr.sent, m)
 			any = true
 		}
@@ -399,7 +371,7 @@ func (r *testRing) stepRaw(tn *tnode, payload []byte, send int) {
 		Svc:     localring.Agreed,
 		Payload: payload,
 		Conf:    tn.conf.ID,
-		Order:   tn.conf.Ring.Seq<<40 | 1<<39,
+		Order:   localring.Order{Ring: tn.conf.Ring.Seq, Seq: 1 << 39},
 	}
 	k := localring.EventDeliver
 	if send == 1 {

@@ -155,9 +155,9 @@ type Message struct {
 	// Conf is the ring configuration the message was sent in (EventSent)
 	// or delivered in (EventDeliver).
 	Conf string
-	// Order is the message's position in the ring's total order (zero on
+	// Order is the message's place in the ring's total order (zero on
 	// EventSent).
-	Order uint64
+	Order localring.Order
 }
 
 // EventKind says what an Event reports.

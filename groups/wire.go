@@ -3,6 +3,9 @@ package groups
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
+
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // The wire format of group messages inside ring payloads. Every group
@@ -30,11 +33,13 @@ import (
 //
 //	conf   str8: the regular configuration of the exchange
 //	part   uvarint, last byte (0 or 1)
-//	groups count uvarint, each: name str8, count uvarint (>= 1), each member: client str8, order uvarint, sub uvarint
+//	groups count uvarint, each: name str8, count uvarint (>= 1), each member: client str8, stamp
 //	ops    count uvarint, each: kind byte, client str8, group str8 (not for disconnect), acl (acl only)
-//	acls   count uvarint, each: group str8, order uvarint, sub uvarint, acl
+//	acls   count uvarint, each: group str8, stamp, acl
 //
-// with acl = three lists (join, send, admin), each a count uvarint (at
+// with stamp = four uvarints: the ring, packet sequence number and index
+// of a localring.Order (the index below 2^32), then sub;
+// acl = three lists (join, send, admin), each a count uvarint (at
 // most MaxACLPatterns) of str8 patterns, and str8 = one length byte and
 // that many bytes. Integers are canonical (minimal uvarints, 0 or 1 for
 // flags) and names are checked as the API checks them, so that a payload
@@ -87,15 +92,38 @@ type wireMsg struct {
 // request that made them, and for requests applied together at a state
 // exchange, their rank there.
 type stamp struct {
-	order uint64
+	order localring.Order
 	sub   uint64
 }
 
 func (a stamp) less(b stamp) bool {
-	if a.order != b.order {
-		return a.order < b.order
+	if c := a.order.Compare(b.order); c != 0 {
+		return c < 0
 	}
 	return a.sub < b.sub
+}
+
+// stampSize is the most bytes a stamp takes on the wire.
+const stampSize = 4 * binary.MaxVarintLen64
+
+func appendStamp(b []byte, st stamp) []byte {
+	b = binary.AppendUvarint(b, st.order.Ring)
+	b = binary.AppendUvarint(b, st.order.Seq)
+	b = binary.AppendUvarint(b, uint64(st.order.Index))
+	return binary.AppendUvarint(b, st.sub)
+}
+
+func (r *reader) stamp() stamp {
+	var st stamp
+	st.order.Ring = r.uvarint()
+	st.order.Seq = r.uvarint()
+	if i := r.uvarint(); i > math.MaxUint32 {
+		r.fail("stamp index %d above 2^32", i)
+	} else {
+		st.order.Index = uint32(i)
+	}
+	st.sub = r.uvarint()
+	return st
 }
 
 // report is one node's part of a state exchange: its own members, the
@@ -174,8 +202,7 @@ func (r *report) append(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(g.members)))
 		for _, m := range g.members {
 			b = appendStr8(b, m.client)
-			b = binary.AppendUvarint(b, m.st.order)
-			b = binary.AppendUvarint(b, m.st.sub)
+			b = appendStamp(b, m.st)
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.ops)))
@@ -194,15 +221,14 @@ func (r *report) append(b []byte) []byte {
 	for i := range r.acls {
 		a := &r.acls[i]
 		b = appendStr8(b, a.group)
-		b = binary.AppendUvarint(b, a.st.order)
-		b = binary.AppendUvarint(b, a.st.sub)
+		b = appendStamp(b, a.st)
 		b = appendACL(b, &a.acl)
 	}
 	return b
 }
 
 // reportMemberSize is an upper bound of one member's encoding.
-func reportMemberSize(client string) int { return 1 + len(client) + 2*binary.MaxVarintLen64 }
+func reportMemberSize(client string) int { return 1 + len(client) + stampSize }
 
 func appendStr8(b []byte, s string) []byte {
 	if len(s) > 255 {
@@ -321,7 +347,7 @@ func (rep *report) parse(r *reader) {
 			r.fail("group %q without members", g.name)
 		}
 		for j := 0; j < k && r.err == nil; j++ {
-			g.members = append(g.members, reportMember{client: r.name(MaxClientName, false, "client"), st: stamp{r.uvarint(), r.uvarint()}})
+			g.members = append(g.members, reportMember{client: r.name(MaxClientName, false, "client"), st: r.stamp()})
 		}
 		rep.groups = append(rep.groups, g)
 	}
@@ -343,7 +369,7 @@ func (rep *report) parse(r *reader) {
 	}
 	n = r.count(len(r.b))
 	for i := 0; i < n && r.err == nil; i++ {
-		a := reportACL{group: r.name(MaxGroupName, true, "group"), st: stamp{r.uvarint(), r.uvarint()}}
+		a := reportACL{group: r.name(MaxGroupName, true, "group"), st: r.stamp()}
 		a.acl = r.acl()
 		rep.acls = append(rep.acls, a)
 	}

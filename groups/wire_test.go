@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // wireSamples are encodings of every kind of group message.
@@ -19,9 +21,9 @@ func wireSamples() [][]byte {
 		{kind: kindMulticast, seq: 5, client: "c", groups: []string{"g"}},
 		{kind: kindUnicast, seq: 6, client: "c", mtype: 1, to: "fra-1:c2", data: []byte{0, 1, 2}},
 		{kind: kindReport, rep: &report{conf: "r:12:fra-1", part: 2, last: true,
-			groups: []reportGroup{{name: "g", members: []reportMember{{client: "a", st: stamp{1 << 50, 0}}, {client: "b", st: stamp{7, 3}}}}},
+			groups: []reportGroup{{name: "g", members: []reportMember{{client: "a", st: stamp{localring.Order{Ring: 1 << 50, Seq: 1<<63 + 5, Index: 1<<32 - 1}, 0}}, {client: "b", st: stamp{localring.Order{Ring: 7, Seq: 1}, 3}}}}},
 			ops:    []wireMsg{{kind: kindJoin, client: "a", group: "h"}, {kind: kindDisconnect, client: "b"}, {kind: kindACL, client: "a", group: "h", acl: ACL{Send: []string{"*"}}}},
-			acls:   []reportACL{{group: "h", st: stamp{9, 1}, acl: ACL{Join: []string{"x:*"}}}},
+			acls:   []reportACL{{group: "h", st: stamp{localring.Order{Ring: 9}, 1}, acl: ACL{Join: []string{"x:*"}}}},
 		}},
 		{kind: kindReport, rep: &report{conf: "r:1:a"}},
 	}

@@ -86,6 +86,13 @@ type Config struct {
 	// token. Default 128.
 	MaxRetransmitRequests int
 
+	// StartSeq is for tests only: every ring the node forms or joins
+	// numbers its packets from StartSeq+1 instead of 1, so that a test can
+	// run a ring just below a boundary of the packet sequence number
+	// (EVS.md: "sequence numbers near wrap-around"). Every node of a ring
+	// must use the same value. Default 0; at most 2^63.
+	StartSeq uint64
+
 	// Rand is the source of randomness (jitter of join timers). Inject a
 	// seeded source for deterministic runs. Default: a ChaCha8 source
 	// seeded from the node id and incarnation.
@@ -208,6 +215,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRetransmitRequests < 1 || c.MaxRetransmitRequests > maxRTR {
 		bad("max retransmit requests %d must be between 1 and %d", c.MaxRetransmitRequests, maxRTR)
+	}
+	if c.StartSeq > 1<<63 {
+		bad("start seq %d is above 2^63; it is for tests only, leave it 0", c.StartSeq)
 	}
 	return errors.Join(errs...)
 }

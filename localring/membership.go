@@ -259,7 +259,7 @@ func (n *Node) acceptCommit(c *commit) {
 	for i, e := range c.entries {
 		ms[i] = e.member
 	}
-	n.next = newRingState(c.ring, ms)
+	n.next = newRingState(c.ring, ms, n.cfg.StartSeq)
 	n.maxRingSeq = max(n.maxRingSeq, c.ring.Seq)
 	for i := range c.entries {
 		if e := &c.entries[i]; e.member == n.me {
@@ -349,7 +349,7 @@ func (n *Node) onCommit(c *commit) {
 			n.enterRecovery(c)
 		case n.state == stateRecovery && c.rotation == 2 && isRep:
 			// The commit token is back: start the new ring's token.
-			tok := &token{ring: n.next.id, tokSeq: c.tokSeq}
+			tok := &token{ring: n.next.id, tokSeq: c.tokSeq, seq: n.cfg.StartSeq, aru: n.cfg.StartSeq}
 			n.next.lastTok = c.tokSeq
 			n.processToken(n.next, tok, false, false)
 		}

@@ -54,8 +54,11 @@ type ringState struct {
 	prevSeq   uint64 // the token's seq at my previous visit
 }
 
-func newRingState(id RingID, members []Member) *ringState {
-	return &ringState{id: id, members: members, store: make(map[uint64]*mcast), reasm: make(map[Member]*reassembly)}
+// newRingState returns the state of a ring whose packets are numbered
+// from base+1 (base is Config.StartSeq, 0 outside tests).
+func newRingState(id RingID, members []Member, base uint64) *ringState {
+	return &ringState{id: id, members: members, store: make(map[uint64]*mcast), reasm: make(map[Member]*reassembly),
+		highSeq: base, aru: base, delivered: base, freed: base, safeUpTo: base, lastAru: base, sentSeq: base, prevSeq: base}
 }
 
 func (rs *ringState) has(id NodeID) bool {
@@ -169,7 +172,7 @@ func New(cfg Config) (*Node, error) {
 	// The initial ring is this node alone, numbered 0: no real ring has
 	// sequence number 0, so a fresh incarnation never shares an old ring
 	// with anyone.
-	n.reg = newRingState(RingID{Seq: 0, Rep: me.ID}, []Member{me})
+	n.reg = newRingState(RingID{Seq: 0, Rep: me.ID}, []Member{me}, cfg.StartSeq)
 	return n, nil
 }
 
@@ -555,7 +558,7 @@ func (n *Node) deliverPacket(rs *ringState, m *mcast, conf string) {
 			Svc:     e.svc,
 			Payload: data,
 			Conf:    conf,
-			Order:   rs.id.Seq<<40 | (m.seq&(1<<30-1))<<10 | uint64(i),
+			Order:   Order{Ring: rs.id.Seq, Seq: m.seq, Index: uint32(i)},
 		}})
 	}
 }

@@ -129,10 +129,9 @@ type Message struct {
 	Payload []byte
 	// Conf is the id of the configuration it was sent or delivered in.
 	Conf string
-	// Order is the message's position in the ring's total order: the ring
-	// sequence number, the packet sequence number and the index in the
-	// packet, as ringseq<<40 | seq<<10 | index. Zero on send events.
-	Order uint64
+	// Order is the message's place in the ring's total order (see Order).
+	// Zero on send events.
+	Order Order
 }
 
 // EventKind says what an Event reports.

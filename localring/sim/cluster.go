@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/internal/tracemap"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -361,41 +361,19 @@ func (c *Cluster) flush(sn *simNode) {
 }
 
 func (c *Cluster) record(sn *simNode, e localring.Event) {
-	base := evs.Event{Node: string(sn.id), Inc: sn.inc, Domain: Domain}
-	switch e.Kind {
-	case localring.EventInstall:
-		base.Ev = evs.EvInstall
-		base.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: e.Conf.MemberIDs()}
-		base.ConfID = e.Conf.ID
+	if e.Kind == localring.EventInstall {
 		sn.conf = e.Conf
 		if e.Conf.Kind == localring.Regular {
 			sn.lastReg = e.Conf
 		}
 		c.logf("%s installs %s %s %v", sn.id, e.Conf.Kind, e.Conf.ID, e.Conf.MemberIDs())
-	case localring.EventSend, localring.EventDeliver:
-		base.Ev = evs.EvSend
-		if e.Kind == localring.EventDeliver {
-			base.Ev = evs.EvDeliver
-			if e.Msg.Svc >= localring.Agreed {
-				base.Order = e.Msg.Order
-			}
-		}
-		base.ConfID = e.Msg.Conf
-		base.Msg = e.Msg.ID.String()
-		base.Svc = e.Msg.Svc.String()
-		base.Hash = payloadHash(e.Msg.Payload)
-	default:
+	}
+	line, ok := tracemap.Proc{Node: string(sn.id), Inc: sn.inc, Domain: Domain}.Ring(&e)
+	if !ok {
 		c.logf("%s %s: %s", sn.id, e.Kind, e.Reason)
 		return
 	}
-	c.trace = append(c.trace, base)
-}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// payloadHash is a fast, stable hash of a payload for the trace.
-func payloadHash(b []byte) string {
-	return strconv.FormatUint(uint64(crc32.Checksum(b, castagnoli))<<32|uint64(uint32(len(b))), 16)
+	c.trace = append(c.trace, line)
 }
 
 func (c *Cluster) logf(format string, a ...any) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/groups"
+	"github.com/atoll-gcs/atoll/internal/tracemap"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -101,54 +102,33 @@ func (gs *groupSim) collect(i int, s *groupSlot) {
 	rd := s.g.Ready()
 	s.queue = append(s.queue, rd.Submits...)
 	sn := gs.c.nodes[i]
-	for _, e := range rd.Events {
-		base := evs.Event{Node: string(sn.id), Inc: s.inc, Domain: Domain}
+	p := tracemap.Proc{Node: string(sn.id), Inc: s.inc, Domain: Domain}
+	for i := range rd.Events {
+		e := &rd.Events[i]
 		switch e.Kind {
 		case groups.EventConf:
-			base.Ev = evs.EvInstall
-			base.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: e.Conf.MemberIDs()}
-			base.ConfID = e.Conf.ID
 			s.recent = s.recent[:0]
-		case groups.EventSent, groups.EventDeliver:
-			m := e.Msg
-			base.Ev = evs.EvSend
-			if e.Kind == groups.EventDeliver {
-				base.Ev = evs.EvDeliver
-				if m.Svc >= localring.Agreed {
-					base.Order = m.Order
-				}
-				if len(s.recent) == 8 {
-					s.recent = append(s.recent[:0], s.recent[1:]...)
-				}
-				s.recent = append(s.recent, m.ID.String())
-			} else if m.Svc == localring.Causal {
-				base.Deps = s.deps[m.Seq]
-				delete(s.deps, m.Seq)
+		case groups.EventDeliver:
+			if len(s.recent) == 8 {
+				s.recent = append(s.recent[:0], s.recent[1:]...)
 			}
-			base.ConfID = m.Conf
-			base.Msg = m.ID.String()
-			base.Svc = m.Svc.String()
-			base.Groups = m.Groups
-			base.Hash = payloadHash(m.Payload)
-		case groups.EventView:
-			v := e.View
-			base.Ev = evs.EvView
-			base.Group = v.Group
-			base.View = &evs.View{ID: v.ID, Members: v.Members, Joined: v.Joined, Left: v.Left, Transitional: v.Transitional}
-			if !v.Transitional {
-				base.View.Reason = v.Reason.String()
-			}
+			s.recent = append(s.recent, e.Msg.ID.String())
 		case groups.EventReject:
 			if e.Group != "" && errors.Is(e.Err, groups.ErrDenied) {
 				if in := s.joined[e.Client]; in != nil {
 					delete(in, e.Group)
 				}
 			}
-			continue
-		default:
+		}
+		line, ok := p.Group(e)
+		if !ok {
 			continue
 		}
-		gs.trace = append(gs.trace, base)
+		if e.Kind == groups.EventSent && e.Msg.Svc == localring.Causal {
+			line.Deps = s.deps[e.Msg.Seq]
+			delete(s.deps, e.Msg.Seq)
+		}
+		gs.trace = append(gs.trace, line)
 	}
 }
 
