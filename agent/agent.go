@@ -221,6 +221,7 @@ func New(cfg Config) (a *Agent, err error) {
 	if err := a.newGroups(); err != nil {
 		return a, err
 	}
+	a.setSendQueueLimits(&rc)
 
 	if cfg.TracePath != "" {
 		if a.trace, err = openTrace(cfg.TracePath, cfg.Node, inc, a.domain); err != nil {

@@ -26,22 +26,35 @@ import (
 // Each connection (Unix socket, TLS, or an in-process pipe from LocalConn)
 // is a session with two goroutines. The reader does the hello exchange,
 // then decodes request frames and puts them in the server's inbox, which
-// the loop empties at each pass; a session has at most sessionCredit
-// requests in the inbox, so a client that sends faster than the ring
-// takes its messages is slowed down by its own socket, not queued without
-// bound. The loop answers requests and routes the group layer's events
-// by appending encoded frames to the session's outbound queue, which
-// never blocks it; the writer drains that queue to the connection. A
-// queue that passes half its bound gets a warning frame; past the bound
-// the session is evicted: its queue is dropped, a goodbye frame with the
-// reason is written if the connection takes it within clientWriteGrace,
-// and the connection is closed. The loop then disconnects the client's
-// memberships (groups.Node.Disconnect), so that the others see it leave
-// with reason disconnect.
+// the loop empties at each pass. The loop admits requests into the group
+// layer only while the messages waiting for the ring stay under
+// Config.SendQueueVisits token visits' worth (takeClientRequests); the
+// others wait in the inbox, and their replies with them. A client of
+// protocol version 2 keeps at most its window (Config.ClientWindowMsgs and
+// ClientWindowBytes, sent in the Welcome) of messages unanswered, so it
+// waits for the ring there; for any client, a session has at most its
+// window plus controlCredit requests in the inbox, beyond which its reader
+// stops reading and the client feels its socket fill. The loop answers
+// requests and routes the group layer's events by appending encoded frames
+// to the session's outbound queue, which never blocks it; the writer
+// drains that queue to the connection. A queue that passes half its bound
+// gets a warning frame; a queue over its bound for longer than
+// Config.ClientSlowGrace, or over four times its bound, gets the session
+// evicted: its queue is dropped, a goodbye frame with the reason is written
+// if the connection takes it within clientWriteGrace, and the connection is
+// closed. The loop then disconnects the client's memberships
+// (groups.Node.Disconnect), so that the others see it leave with reason
+// disconnect.
 
 const (
-	// sessionCredit bounds a session's requests waiting for the loop.
-	sessionCredit = 64
+	// controlCredit is how many requests beyond its window of messages a
+	// session may have waiting for the loop (joins, flushes, pings).
+	controlCredit = 16
+	// maxClientWindowMsgs bounds Config.ClientWindowMsgs.
+	maxClientWindowMsgs = 1 << 16
+	// hardQueueFactor: a session's queue over this many times its bound
+	// gets it evicted at once, whatever the grace.
+	hardQueueFactor = 4
 	// helloTimeout bounds the TLS handshake and the hello exchange.
 	helloTimeout = 10 * time.Second
 	// clientWriteGrace bounds the writes of a session that is ending: the
@@ -97,12 +110,14 @@ type session struct {
 	done   chan struct{} // closed when the session ends
 	wake   chan struct{} // capacity 1: the writer has work
 
-	mu       sync.Mutex
-	out      [][]byte // encoded frames for the writer
-	outBytes int
-	warned   bool
-	ending   bool
-	bye      []byte // the goodbye frame, written after out
+	mu        sync.Mutex
+	out       [][]byte // encoded frames for the writer
+	qFrames   int      // frames queued and not yet written: out and the writer's batch
+	qBytes    int
+	overSince time.Time // when the queue went over its bound; zero while under
+	warned    bool
+	ending    bool
+	bye       []byte // the goodbye frame, written after out
 
 	// Owned by the loop.
 	gone         bool   // its end was handled: later requests are ignored
@@ -195,9 +210,10 @@ func (cs *clientServer) accept(l net.Listener) {
 // serve starts a session on c; principals are known for local sessions,
 // and learnt from the connection otherwise.
 func (cs *clientServer) serve(c net.Conn, via string, principals []string) bool {
+	credit := cs.a.cfg.ClientWindowMsgs + controlCredit
 	s := &session{cs: cs, conn: c, via: via, principals: principals,
-		credit: make(chan struct{}, sessionCredit), done: make(chan struct{}), wake: make(chan struct{}, 1)}
-	for range sessionCredit {
+		credit: make(chan struct{}, credit), done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	for range credit {
 		s.credit <- struct{}{}
 	}
 	cs.mu.Lock()
@@ -408,7 +424,8 @@ func (s *session) hello(r *cp.Reader) bool {
 		return false
 	}
 	w := cp.Frame{Type: cp.TypeWelcome, Version: min(f.MaxVersion, cp.MaxVersion), Name: s.member, Node: a.cfg.Node,
-		MaxMessage: uint32(a.maxMessage()), MaxFrame: cp.MaxFrame, QueueFrames: uint32(a.cfg.ClientQueueFrames)}
+		MaxMessage: uint32(a.maxMessage()), MaxFrame: cp.MaxFrame, QueueFrames: uint32(a.cfg.ClientQueueFrames),
+		WindowMsgs: uint32(a.cfg.ClientWindowMsgs), WindowBytes: uint32(a.cfg.ClientWindowBytes)}
 	if _, err := s.conn.Write(cp.Append(nil, &w)); err != nil {
 		cs.unregister(s)
 		return false
@@ -460,20 +477,20 @@ func (s *session) goodbye(code cp.Code, text string) {
 func (s *session) write() {
 	bw := bufio.NewWriterSize(s.conn, 64<<10)
 	defer s.conn.Close()
+	cfg := &s.cs.a.cfg
 	for {
 		s.mu.Lock()
 		batch, ending := s.out, s.ending
-		s.out, s.outBytes = nil, 0
-		if len(batch) > 0 {
-			s.warned = false // warn again when the queue fills up again
-		}
+		s.out = nil
 		bye := s.bye
 		s.mu.Unlock()
+		n := 0
 		for _, b := range batch {
 			if _, err := bw.Write(b); err != nil {
 				s.end(0, "", true)
 				return
 			}
+			n += len(b)
 		}
 		if ending {
 			if bye != nil {
@@ -487,6 +504,16 @@ func (s *session) write() {
 				s.end(0, "", true)
 				return
 			}
+			s.mu.Lock()
+			s.qFrames -= len(batch)
+			s.qBytes -= n
+			if s.qFrames <= cfg.ClientQueueFrames && s.qBytes <= cfg.ClientQueueBytes {
+				s.overSince = time.Time{}
+			}
+			if 2*s.qFrames < cfg.ClientQueueFrames && 2*s.qBytes < cfg.ClientQueueBytes {
+				s.warned = false // warn again when the queue fills up again
+			}
+			s.mu.Unlock()
 			continue
 		}
 		<-s.wake
@@ -494,8 +521,9 @@ func (s *session) write() {
 }
 
 // send queues an encoded frame for the client. It never blocks: a client
-// whose queue is over its bound is evicted instead. It reports whether the
-// frame was queued.
+// whose queue stays over its bound for longer than Config.ClientSlowGrace,
+// or passes four times its bound, is evicted instead. It reports whether
+// the frame was queued.
 func (s *session) send(b []byte) bool {
 	cfg := &s.cs.a.cfg
 	s.mu.Lock()
@@ -503,27 +531,50 @@ func (s *session) send(b []byte) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.out)+1 > cfg.ClientQueueFrames || s.outBytes+len(b) > cfg.ClientQueueBytes {
-		n, bytes := len(s.out), s.outBytes
-		s.mu.Unlock()
-		s.cs.n.evicted.Add(1)
-		s.cs.log.Warn("client evicted: it does not read its events; it must read faster, or the agent needs a larger client queue",
-			s.attrs("queued_frames", n, "queued_bytes", bytes, "limit_frames", cfg.ClientQueueFrames, "limit_bytes", cfg.ClientQueueBytes)...)
-		s.end(cp.CodeSlowConsumer, fmt.Sprintf("evicted: %d frames (%d bytes) were waiting for this client to read them, the limit is %d frames or %d bytes; read events faster", n, bytes, cfg.ClientQueueFrames, cfg.ClientQueueBytes), true)
-		return false
+	frames, bytes := s.qFrames+1, s.qBytes+len(b)
+	if frames > cfg.ClientQueueFrames || bytes > cfg.ClientQueueBytes {
+		now := time.Now()
+		if s.overSince.IsZero() {
+			s.overSince = now
+		}
+		over := now.Sub(s.overSince)
+		hard := frames > hardQueueFactor*cfg.ClientQueueFrames || bytes > hardQueueFactor*cfg.ClientQueueBytes
+		if hard || over >= cfg.ClientSlowGrace {
+			s.mu.Unlock()
+			s.evict(frames-1, bytes-len(b), over, hard)
+			return false
+		}
 	}
 	s.out = append(s.out, b)
-	s.outBytes += len(b)
-	if !s.warned && (2*len(s.out) >= cfg.ClientQueueFrames || 2*s.outBytes >= cfg.ClientQueueBytes) {
+	s.qFrames, s.qBytes = frames, bytes
+	if !s.warned && (2*s.qFrames >= cfg.ClientQueueFrames || 2*s.qBytes >= cfg.ClientQueueBytes) {
 		s.warned = true
 		s.cs.n.warnings.Add(1)
-		w := cp.Frame{Type: cp.TypeWarning, Code: cp.CodeSlowConsumer, Queued: uint32(len(s.out)), Limit: uint32(cfg.ClientQueueFrames),
-			Text: fmt.Sprintf("%d frames (%d bytes) wait for this client to read them; at %d frames or %d bytes it is disconnected", len(s.out), s.outBytes, cfg.ClientQueueFrames, cfg.ClientQueueBytes)}
-		s.out = append(s.out, cp.Append(nil, &w))
+		w := cp.Append(nil, &cp.Frame{Type: cp.TypeWarning, Code: cp.CodeSlowConsumer, Queued: uint32(s.qFrames), Limit: uint32(cfg.ClientQueueFrames),
+			Text: fmt.Sprintf("%d frames (%d bytes) wait for this client to read them; over %d frames or %d bytes for %v (or over %d times that at once) it is disconnected",
+				s.qFrames, s.qBytes, cfg.ClientQueueFrames, cfg.ClientQueueBytes, cfg.ClientSlowGrace, hardQueueFactor)})
+		s.out = append(s.out, w)
+		s.qFrames++
+		s.qBytes += len(w)
 	}
 	s.mu.Unlock()
 	s.signal()
 	return true
+}
+
+// evict ends a session whose queue stayed over its bound for the grace
+// (over is how long), or passed hardQueueFactor times it (hard).
+func (s *session) evict(frames, bytes int, over time.Duration, hard bool) {
+	cfg := &s.cs.a.cfg
+	s.cs.n.evicted.Add(1)
+	why := fmt.Sprintf("over the bound of %d frames or %d bytes for %v, the grace is %v", cfg.ClientQueueFrames, cfg.ClientQueueBytes, over.Round(time.Millisecond), cfg.ClientSlowGrace)
+	if hard {
+		why = fmt.Sprintf("%d times the bound of %d frames or %d bytes", hardQueueFactor, cfg.ClientQueueFrames, cfg.ClientQueueBytes)
+	}
+	s.cs.log.Warn("client evicted: it does not read its events fast enough; it must read faster, or the agent needs a larger client queue or grace",
+		s.attrs("queued_frames", frames, "queued_bytes", bytes, "limit_frames", cfg.ClientQueueFrames, "limit_bytes", cfg.ClientQueueBytes,
+			"over_for", over.Round(time.Millisecond), "grace", cfg.ClientSlowGrace)...)
+	s.end(cp.CodeSlowConsumer, fmt.Sprintf("evicted by agent %s: %d frames (%d bytes) were waiting for this client to read them, %s; read events faster", cfg.Node, frames, bytes, why), true)
 }
 
 func (s *session) signal() {
@@ -545,7 +596,7 @@ func (s *session) end(code cp.Code, text string, drop bool) {
 	}
 	s.ending = true
 	if drop {
-		s.out, s.outBytes = nil, 0
+		s.out = nil
 	}
 	if code != 0 {
 		s.bye = cp.Append(nil, &cp.Frame{Type: cp.TypeGoodbye, Code: code, Text: text})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/evs"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // rawClient speaks the client protocol frame by frame, as a client in
@@ -180,11 +181,14 @@ func TestClientHello(t *testing.T) {
 	}
 
 	_, w := hello(t, dialUnix(t, path), "alice", 1, 5)
-	if w.Type != cp.TypeWelcome || w.Version != 1 || w.Name != "n1:alice" || w.Node != "n1" || w.MaxMessage == 0 || w.MaxFrame != cp.MaxFrame || w.QueueFrames != DefaultClientQueueFrames {
+	if w.Type != cp.TypeWelcome || w.Version != 2 || w.Name != "n1:alice" || w.Node != "n1" || w.MaxMessage == 0 || w.MaxFrame != cp.MaxFrame || w.QueueFrames != DefaultClientQueueFrames ||
+		w.WindowMsgs != DefaultClientWindowMsgs || w.WindowBytes != DefaultClientWindowBytes {
 		t.Errorf("welcome: %+v", w)
 	}
+	// A client of version 1 only gets a version 1 welcome, without the
+	// window.
 	_, anon := hello(t, dialUnix(t, path), "", 1, 1)
-	if anon.Type != cp.TypeWelcome || !strings.HasPrefix(anon.Name, "n1:c") {
+	if anon.Type != cp.TypeWelcome || !strings.HasPrefix(anon.Name, "n1:c") || anon.Version != 1 || anon.WindowMsgs != 0 {
 		t.Errorf("welcome without a name: %+v", anon)
 	}
 
@@ -197,7 +201,7 @@ func TestClientHello(t *testing.T) {
 		{"alice", 1, 1, cp.CodeNameInUse, `client name "alice" is in use`},
 		{"atoll", 1, 1, cp.CodeBadName, "reserved"},
 		{"a:b", 1, 1, cp.CodeBadName, "not valid"},
-		{"bob", 2, 3, cp.CodeVersion, "agent n1 speaks protocol versions 1 to 1, the client 2 to 3"},
+		{"bob", 3, 4, cp.CodeVersion, "agent n1 speaks protocol versions 1 to 2, the client 3 to 4"},
 	} {
 		_, f := hello(t, dialUnix(t, path), tc.name, tc.minV, tc.maxV)
 		if f.Type != cp.TypeGoodbye || f.Code != tc.code || !strings.Contains(f.Text, tc.text) {
@@ -366,13 +370,14 @@ func TestGarbageClient(t *testing.T) {
 }
 
 // TestSlowClient: a client that never reads is disconnected once its
-// queue is full, while another client of the same group keeps receiving
-// everything and the ring goes on; a client that is slow for a while is
-// warned, and keeps everything.
+// queue passes four times its bound, while another client of the same
+// group keeps receiving everything and the ring goes on; a client that
+// pauses while a burst twice its bound arrives, and then reads, is warned
+// and keeps everything: within the grace, being outrun is no eviction.
 func TestSlowClient(t *testing.T) {
 	c := newCluster(t, 2)
-	const bound = 4 << 20
-	c.start("n1", func(cfg *Config) { cfg.ClientQueueBytes = bound })
+	const bound = 1 << 20
+	c.start("n1", func(cfg *Config) { cfg.ClientQueueBytes, cfg.ClientSlowGrace = bound, time.Hour })
 	c.start("n2", nil)
 	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
 
@@ -397,7 +402,7 @@ func TestSlowClient(t *testing.T) {
 			sender.write(cp.Frame{Type: cp.TypeMulticast, Req: uint32(req + i + 1), Svc: 5, Groups: []string{group}, Payload: payload})
 		}
 	}
-	const n = 2 * bound / 1000
+	const n = (hardQueueFactor + 1) * bound / 1000
 	got := make(chan int)
 	var others []cp.Frame // what the reader got besides messages
 	go func() {
@@ -437,9 +442,10 @@ func TestSlowClient(t *testing.T) {
 		t.Errorf("view after the eviction: %+v", v)
 	}
 
-	// A client that pauses and resumes within the bound is warned and
-	// loses nothing. The in-process pipe has no kernel buffer, so the
-	// agent's queue grows from the first message.
+	// A client that pauses while twice its bound arrives, and resumes
+	// within the grace, is warned and loses nothing. The in-process pipe
+	// has no kernel buffer, so the agent's queue grows from the first
+	// message.
 	conn, err := c.agents["n1"].a.LocalConn()
 	if err != nil {
 		t.Fatal(err)
@@ -448,12 +454,18 @@ func TestSlowClient(t *testing.T) {
 	pauser := newRaw(t, conn, "pauser")
 	pauser.ok(cp.Frame{Type: cp.TypeJoin, Group: "h"})
 	pauser.waitView("h", "n1:pauser")
-	const m = bound * 3 / 4 / 1100                              // past half the bound, not past the bound
+	const m = 2 * bound / 1000                                  // past the bound, not past the hard bound
 	warned := c.agents["n1"].a.Status().Counters.ClientWarnings // the sleeper's
+	delivered := c.agents["n1"].a.Status().Counters.MessagesDelivered
 	send("h", m, n)
+	// Read nothing until n1 delivered every message: the pauser's queue is
+	// then over its bound.
 	deadline := time.Now().Add(20 * time.Second)
-	for c.agents["n1"].a.Status().Counters.ClientWarnings == warned && time.Now().Before(deadline) {
+	for c.agents["n1"].a.Status().Counters.MessagesDelivered < delivered+m && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
+	}
+	if c.agents["n1"].a.Status().Counters.ClientWarnings == warned {
+		t.Errorf("the pauser was not warned")
 	}
 	msgs, warnings := 0, 0
 	for msgs < m {
@@ -580,4 +592,101 @@ func TestClientShutdown(t *testing.T) {
 	if views == 0 {
 		t.Errorf("the traces hold no group views")
 	}
+}
+
+// TestSlowClientGrace: a client whose queue stays over its bound (but
+// under four times it) for longer than the grace is evicted, with a
+// goodbye that says so.
+func TestSlowClientGrace(t *testing.T) {
+	c := newCluster(t, 2)
+	const bound, grace = 1 << 20, 300 * time.Millisecond
+	c.start("n1", func(cfg *Config) { cfg.ClientQueueBytes, cfg.ClientSlowGrace = bound, grace })
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	conn, err := c.agents["n1"].a.LocalConn() // no kernel buffer
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	sleeper := newRaw(t, conn, "sleeper")
+	sleeper.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	sleeper.waitView("g", "n1:sleeper")
+	sender := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "sender")
+	go func() {
+		for {
+			if _, err := sender.next(time.Minute); err != nil {
+				return
+			}
+		}
+	}()
+	payload := bytes.Repeat([]byte("x"), 1000)
+	req := uint32(0)
+	send := func(n int) {
+		for range n {
+			req++
+			sender.write(cp.Frame{Type: cp.TypeMulticast, Req: req, Svc: 5, Groups: []string{"g"}, Payload: payload})
+		}
+	}
+	send(bound * 3 / 2 / 1000)
+	deadline := time.Now().Add(30 * time.Second)
+	for c.agents["n1"].a.Status().Counters.ClientsEvicted == 0 && time.Now().Before(deadline) {
+		time.Sleep(grace / 2)
+		send(1) // the eviction is decided as frames are queued
+	}
+	if n := c.agents["n1"].a.Status().Counters.ClientsEvicted; n != 1 {
+		t.Fatalf("evicted %d clients, want 1", n)
+	}
+	bye := sleeper.waitEnd()
+	if bye == nil || bye.Code != cp.CodeSlowConsumer || !strings.Contains(bye.Text, "the grace is 300ms") {
+		t.Errorf("goodbye: %+v", bye)
+	}
+	c.stopAll()
+}
+
+// TestSendQueueBound: a version-1 client that writes as fast as it can
+// does not fill the group layer beyond SendQueueVisits token visits'
+// worth: its requests wait unanswered instead.
+func TestSendQueueBound(t *testing.T) {
+	c := newCluster(t, 2)
+	c.start("n1", nil)
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	a := c.agents["n1"].a
+	lim := a.Status().ClientLimits
+	if lim.SendQueueMsgs != DefaultSendQueueVisits*localring.DefaultLAN("").MaxPacketsPerVisit || lim.WindowMsgs != DefaultClientWindowMsgs {
+		t.Fatalf("client limits %+v", lim)
+	}
+	sender := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "sender")
+	sender.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	const n = 5000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		payload := bytes.Repeat([]byte("x"), 1000)
+		for i := range n {
+			sender.write(cp.Frame{Type: cp.TypeMulticast, Req: uint32(100 + i), Svc: 5, Groups: []string{"g"}, Payload: payload})
+		}
+	}()
+	oks, most := 0, 0
+	for oks < n {
+		f, err := sender.next(30 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d replies: %v", oks, err)
+		}
+		if f.Type == cp.TypeError {
+			t.Fatalf("error: %s %s", f.Code, f.Text)
+		}
+		if f.Type == cp.TypeOK {
+			oks++
+			if oks%100 == 0 {
+				most = max(most, a.Status().Counters.GroupPending)
+			}
+		}
+	}
+	<-done
+	if most > lim.SendQueueMsgs {
+		t.Errorf("the group layer held %d messages, more than the bound %d", most, lim.SendQueueMsgs)
+	}
+	t.Logf("at most %d of %d messages waited in the group layer", most, lim.SendQueueMsgs)
+	c.stopAll()
 }

@@ -115,14 +115,45 @@ type Config struct {
 	// ClientQueueFrames and ClientQueueBytes bound each client session's
 	// queue of frames (views, messages, replies) not yet written to its
 	// connection. A client whose queue passes half of either bound is
-	// sent a warning; past the bound it is disconnected with the reason,
-	// so that a client that stops reading never stalls the ring or other
-	// clients. The bounds must hold the bursts a ring rotation delivers at
-	// once (a window of packets, each packing many small messages), not
-	// only the backlog of a slow client. Defaults 16,384 frames and
+	// sent a warning. Past the bound the queue keeps growing for
+	// ClientSlowGrace, so that a client that reads as fast as it can but
+	// was outrun for a moment (a burst, a scheduling delay) catches up;
+	// a queue still over the bound after the grace, or over four times
+	// the bound at any time, gets the client disconnected with the
+	// reason, so that a client that stops reading never stalls the ring
+	// or other clients and its memory stays bounded. The bounds must hold
+	// the bursts a ring rotation delivers at once (a window of packets,
+	// each packing many small messages). Defaults 16,384 frames and
 	// 16 MiB.
 	ClientQueueFrames int
 	ClientQueueBytes  int
+
+	// ClientSlowGrace is how long a session's queue may stay over
+	// ClientQueueFrames or ClientQueueBytes before the client is
+	// disconnected as a slow consumer. Default 2 s.
+	ClientSlowGrace time.Duration
+
+	// ClientWindowMsgs and ClientWindowBytes are each session's
+	// flow-control window (protocol version 2, docs/PROTOCOL.md): how
+	// many Multicast and Send requests, and how many payload bytes, a
+	// client may have sent and not yet seen answered. The agent answers a
+	// message when the group layer accepts it, which it does only while
+	// the messages waiting for the ring stay under SendQueueVisits token
+	// visits' worth; so a client that sends faster than the ring carries
+	// waits for its window, and the agent holds at most one window per
+	// client. A message larger than the bytes window goes alone.
+	// Defaults 64 messages and 256 KiB.
+	ClientWindowMsgs  int
+	ClientWindowBytes int
+
+	// SendQueueVisits bounds the client messages accepted by the group
+	// layer and not yet sent by the ring, in token visits of this node:
+	// at most SendQueueVisits × Ring.MaxPacketsPerVisit messages and
+	// SendQueueVisits × Ring.MaxPacketsPerVisit × Ring.MaxPacketBytes
+	// bytes. With the windows this bounds how long a message waits at the
+	// agent before the ring sends it (docs/PROTOCOL.md, "Back-pressure and
+	// flow control"). Default 4.
+	SendQueueVisits int
 
 	// MaxClients bounds the number of client sessions at once. Default
 	// 4096.
@@ -195,6 +226,10 @@ const (
 
 	DefaultClientQueueFrames = 16384
 	DefaultClientQueueBytes  = 16 << 20
+	DefaultClientSlowGrace   = 2 * time.Second
+	DefaultClientWindowMsgs  = 64
+	DefaultClientWindowBytes = 256 << 10
+	DefaultSendQueueVisits   = 4
 	DefaultMaxClients        = 4096
 )
 
@@ -223,6 +258,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.ClientQueueBytes == 0 {
 		c.ClientQueueBytes = DefaultClientQueueBytes
+	}
+	if c.ClientSlowGrace == 0 {
+		c.ClientSlowGrace = DefaultClientSlowGrace
+	}
+	if c.ClientWindowMsgs == 0 {
+		c.ClientWindowMsgs = DefaultClientWindowMsgs
+	}
+	if c.ClientWindowBytes == 0 {
+		c.ClientWindowBytes = DefaultClientWindowBytes
+	}
+	if c.SendQueueVisits == 0 {
+		c.SendQueueVisits = DefaultSendQueueVisits
 	}
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
@@ -260,6 +307,15 @@ func (c *Config) Validate() error {
 	}
 	if c.ClientQueueFrames < 16 || c.ClientQueueBytes < 1<<20 {
 		bad("client queue of %d frames and %d bytes is too small; allow at least 16 frames and 1 MiB", c.ClientQueueFrames, c.ClientQueueBytes)
+	}
+	if c.ClientSlowGrace < 0 {
+		bad("client slow-consumer grace %v is negative", c.ClientSlowGrace)
+	}
+	if c.ClientWindowMsgs < 1 || c.ClientWindowMsgs > maxClientWindowMsgs || c.ClientWindowBytes < 1<<10 {
+		bad("client window of %d messages and %d bytes is out of range; allow 1 to %d messages and at least 1 KiB", c.ClientWindowMsgs, c.ClientWindowBytes, maxClientWindowMsgs)
+	}
+	if c.SendQueueVisits < 1 {
+		bad("send queue of %d token visits is too small; allow at least 1 (default %d)", c.SendQueueVisits, DefaultSendQueueVisits)
 	}
 	if c.MaxClients < 0 {
 		bad("max clients %d is negative", c.MaxClients)

@@ -21,12 +21,14 @@ import (
 
 // groupLoop is the loop's state of the group layer.
 type groupLoop struct {
-	queue   []groups.Submit // ring messages the ring has not taken yet, in order
-	pending []clientReq     // requests taken from the inbox and not handled yet (back-pressure)
-	ends    []*session      // ended sessions whose disconnect the group layer has not accepted yet
-	leaving bool            // the agent is leaving: requests are refused
-	acl     aclTable
-	buf     []clientReq
+	queue    []groups.Submit // ring messages the ring has not taken yet, in order
+	pending  []clientReq     // requests taken from the inbox and not handled yet (back-pressure)
+	ends     []*session      // ended sessions whose disconnect the group layer has not accepted yet
+	leaving  bool            // the agent is leaving: requests are refused
+	maxMsgs  int             // bounds of the messages waiting for the ring (setSendQueueLimits)
+	maxBytes int
+	acl      aclTable
+	buf      []clientReq
 }
 
 // Defaults of the group layer the agent relies on.
@@ -288,14 +290,17 @@ func (a *Agent) clientsLeaving() {
 }
 
 // takeClientRequests handles the sessions' requests in order, as long as
-// the group layer's queue has room: beyond half of it the requests wait,
-// the sessions' credit runs out and their readers stop reading, so that
-// clients feel the ring's back-pressure in their own send queues instead
-// of getting errors.
+// the group layer's queue for the ring holds less than SendQueueVisits
+// token visits' worth (sendQueueLimits): beyond, the requests wait
+// unanswered, so that clients of protocol version 2 wait for their windows
+// and the others' sessions run out of credit and their readers stop
+// reading. Clients feel the ring's back-pressure instead of getting
+// errors, and a message waits at the agent for a few token rotations, not
+// behind a deep queue.
 func (a *Agent) takeClientRequests(ls *loopState) {
 	gl := &a.gl
 	gl.pending = a.cs.take(gl.pending)
-	limit := a.cfg.Groups.MaxQueuedMsgs / 2
+	maxMsgs, maxBytes := gl.maxMsgs, gl.maxBytes
 	i := 0
 	for ; i < len(gl.pending); i++ {
 		r := &gl.pending[i]
@@ -303,7 +308,7 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 			a.sessionEnded(r.s)
 			continue
 		}
-		if a.g.Pending() >= limit && !gl.leaving {
+		if (a.g.Pending() >= maxMsgs || a.g.PendingBytes() >= maxBytes) && !gl.leaving {
 			break
 		}
 		a.handleRequest(r.s, &r.f)
@@ -325,6 +330,20 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 	}
 	a.groupOutput()
 	a.submitGroups(ls)
+}
+
+// setSendQueueLimits sets how many client messages, and bytes, the group
+// layer may hold not yet sent by the ring (takeClientRequests):
+// Config.SendQueueVisits visits of the ring's flow control
+// (MaxPacketsPerVisit packets of MaxPacketBytes), and never more than half
+// the group layer's own bound.
+func (a *Agent) setSendQueueLimits(rc *localring.Config) {
+	perVisit := rc.MaxPacketsPerVisit
+	if perVisit == 0 {
+		perVisit = localring.DefaultLAN("").MaxPacketsPerVisit
+	}
+	a.gl.maxMsgs = max(min(a.cfg.SendQueueVisits*perVisit, a.cfg.Groups.MaxQueuedMsgs/2), 1)
+	a.gl.maxBytes = a.cfg.SendQueueVisits * perVisit * rc.MaxPacketBytes
 }
 
 // sessionEnded disconnects an ended session's memberships and frees its

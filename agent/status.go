@@ -78,6 +78,25 @@ type Status struct {
 	Started   time.Time `json:"started,omitzero"`
 	Counters  Counters  `json:"counters"`
 	Load      Load      `json:"load"`
+	// ClientLimits are the bounds of the client sessions' queues.
+	ClientLimits ClientLimits `json:"client_limits"`
+}
+
+// ClientLimits are the agent's bounds of its client sessions' queues
+// (Config, docs/PROTOCOL.md "Back-pressure and flow control").
+type ClientLimits struct {
+	// WindowMsgs and WindowBytes: each session's flow-control window.
+	WindowMsgs  int `json:"window_msgs"`
+	WindowBytes int `json:"window_bytes"`
+	// SendQueueMsgs and SendQueueBytes bound the client messages waiting
+	// for the ring (Config.SendQueueVisits token visits' worth).
+	SendQueueMsgs  int `json:"send_queue_msgs"`
+	SendQueueBytes int `json:"send_queue_bytes"`
+	// QueueFrames and QueueBytes bound each session's queue of frames to
+	// write; SlowGrace is how long it may stay over them.
+	QueueFrames int           `json:"queue_frames"`
+	QueueBytes  int           `json:"queue_bytes"`
+	SlowGrace   time.Duration `json:"slow_grace_ns"`
 }
 
 // MemberStatus is one node as this agent sees it.
@@ -267,6 +286,9 @@ func (a *Agent) Status() Status {
 	c.UnknownSender = a.n.unknownSender.Load()
 	c.RecvTruncated, c.RecvErrors, c.SendErrors = a.n.truncated.Load(), a.n.rxErrors.Load(), a.n.sendErrors.Load()
 	c.Clients = a.cs.count()
+	st.ClientLimits = ClientLimits{WindowMsgs: a.cfg.ClientWindowMsgs, WindowBytes: a.cfg.ClientWindowBytes,
+		SendQueueMsgs: a.gl.maxMsgs, SendQueueBytes: a.gl.maxBytes,
+		QueueFrames: a.cfg.ClientQueueFrames, QueueBytes: a.cfg.ClientQueueBytes, SlowGrace: a.cfg.ClientSlowGrace}
 	c.ClientsAccepted, c.ClientsEvicted = a.cs.n.accepted.Load(), a.cs.n.evicted.Load()
 	c.ClientWarnings, c.ClientProtocolErrors = a.cs.n.warnings.Load(), a.cs.n.protocolErrors.Load()
 	gs := snap.groups

@@ -165,11 +165,12 @@ type Node struct {
 	tops    []top
 	exch    *exchange
 
-	out     []*outMsg
-	inRing  int
-	stale   int // messages in the ring handed with an older epoch
-	nextSeq uint64
-	intent  map[string]map[string]bool // local client → groups it asked to join
+	out      []*outMsg
+	outBytes int // the encoded size of out
+	inRing   int
+	stale    int // messages in the ring handed with an older epoch
+	nextSeq  uint64
+	intent   map[string]map[string]bool // local client → groups it asked to join
 
 	gen   uint64
 	rd    Ready
@@ -278,6 +279,9 @@ func (n *Node) Synced() bool { return n.phase == phaseRegular }
 // in a state that delivers them.
 func (n *Node) Pending() int { return len(n.out) }
 
+// PendingBytes returns the encoded size of what Pending counts.
+func (n *Node) PendingBytes() int { return n.outBytes }
+
 // ---- client requests ----
 
 func (n *Node) requestError(op, client, group string, err error) error {
@@ -309,6 +313,7 @@ func (n *Node) enqueue(op, client, group string, w *wireMsg, svc localring.Servi
 		msg.Seq = w.seq
 	}
 	n.out = append(n.out, &outMsg{seq: w.seq, svc: svc, data: data, msg: msg})
+	n.outBytes += len(data)
 	n.pump()
 	return w.seq, nil
 }

@@ -375,9 +375,16 @@ func TestResendAfterMerge(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		r.mcast("a", "x", localring.Agreed, string(rune('0'+i)), "g")
 	}
+	ga := r.node("a").g
+	if ga.Pending() != 5 || ga.PendingBytes() < 5*len("0") {
+		t.Fatalf("pending %d messages, %d bytes: want 5 and their encoding", ga.Pending(), ga.PendingBytes())
+	}
 	// The ring takes the messages, but the merge comes before it sends them.
 	r.form([]string{"a", "b"})
 	r.run()
+	if ga.Pending() != 0 || ga.PendingBytes() != 0 {
+		t.Fatalf("after the resend: pending %d messages, %d bytes; want none", ga.Pending(), ga.PendingBytes())
+	}
 	wantStrings(t, "b deliveries", r.node("b").delivered(), []string{"y<-0", "y<-1", "y<-2", "y<-3", "y<-4"})
 	wantStrings(t, "a deliveries", r.node("a").delivered(), []string{"x<-0", "x<-1", "x<-2", "x<-3", "x<-4"})
 	if s := r.node("a").g.Stats(); s.Resent != 5 || r.node("b").g.Stats().Discarded != 5 {

@@ -62,6 +62,7 @@ func (n *Node) onSend(msg *localring.Message) {
 	if !accepted {
 		return
 	}
+	n.outBytes -= len(o.data)
 	if i == 0 {
 		n.out[0] = nil
 		n.out = n.out[1:]

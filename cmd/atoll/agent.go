@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +31,7 @@ func newAgentCmd() *cobra.Command {
 		insecure                                               bool
 		load                                                   agent.Load
 		clients                                                clientListenFlags
+		limits                                                 clientLimitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE --node ID",
@@ -99,6 +101,7 @@ cannot start: the message says what to fix.`,
 			if err := clients.apply(&cfg); err != nil {
 				return err
 			}
+			limits.apply(&cfg)
 			if insecure && cfg.Security.Mode != seal.ModeNone {
 				log.Warn("--insecure has no effect: the topology file asks for security mode " + cfg.Security.Mode.String())
 			}
@@ -144,6 +147,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&clients.cert, "client-cert", "", "the agent's TLS certificate `FILE` (PEM) for --client-listen")
 	fl.StringVar(&clients.key, "client-key", "", "the private key `FILE` (PEM) of --client-cert")
 	fl.StringVar(&clients.ca, "client-ca", "", "require client certificates signed by the CA in `FILE` (PEM): mutual TLS")
+	limits.add(cmd)
 	// The load generator, for tests and benchmarks.
 	fl.Float64Var(&load.Rate, "load-rate", 0, "submit this many messages per second (testing)")
 	fl.IntVar(&load.Size, "load-size", agent.DefaultLoadSize, "size of the load generator's messages in bytes (testing)")
@@ -184,3 +188,25 @@ func adminClient(dataDir, socket string) *agent.Client {
 // unreachable is the exit of the commands that talk to an agent when no
 // agent answers.
 func unreachable(err error) error { return &exitError{code: exitUnreachable, err: err} }
+
+// clientLimitFlags are the agent's bounds of its client sessions' queues
+// (agent.Config); zero keeps the default.
+type clientLimitFlags struct {
+	windowMsgs, windowBytes, queueFrames, queueBytes, sendVisits int
+	grace                                                        time.Duration
+}
+
+func (f *clientLimitFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.IntVar(&f.windowMsgs, "client-window", agent.DefaultClientWindowMsgs, "each client's flow-control window: messages sent and not yet accepted")
+	fl.IntVar(&f.windowBytes, "client-window-bytes", agent.DefaultClientWindowBytes, "each client's flow-control window in payload bytes")
+	fl.IntVar(&f.sendVisits, "send-queue-visits", agent.DefaultSendQueueVisits, "client messages waiting for the ring, in token visits' worth (max packets per visit each)")
+	fl.IntVar(&f.queueFrames, "client-queue-frames", agent.DefaultClientQueueFrames, "frames waiting for a client to read them before its grace starts")
+	fl.IntVar(&f.queueBytes, "client-queue-bytes", agent.DefaultClientQueueBytes, "bytes waiting for a client to read them before its grace starts")
+	fl.DurationVar(&f.grace, "client-slow-grace", agent.DefaultClientSlowGrace, "how long a client's queue may stay over its bound before it is disconnected")
+}
+
+func (f *clientLimitFlags) apply(cfg *agent.Config) {
+	cfg.ClientWindowMsgs, cfg.ClientWindowBytes, cfg.SendQueueVisits = f.windowMsgs, f.windowBytes, f.sendVisits
+	cfg.ClientQueueFrames, cfg.ClientQueueBytes, cfg.ClientSlowGrace = f.queueFrames, f.queueBytes, f.grace
+}

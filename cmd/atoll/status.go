@@ -107,6 +107,10 @@ func writeStatus(w io.Writer, st *agent.Status, now time.Time) {
 	fmt.Fprintf(w, "rejected   %d (wrong key %d, other settings %d, failed authentication %d, replays %d, unknown nodes %d)\n",
 		c.Rejected(), c.RejectWrongKey, c.RejectMismatch, c.RejectAuth, c.RejectReplay, c.UnknownSender)
 	fmt.Fprintf(w, "membership %d rings installed, %d token losses\n", c.RingsInstalled, c.TokenLosses)
+	if l := st.ClientLimits; l.WindowMsgs > 0 {
+		fmt.Fprintf(w, "clients    %d open, %d evicted; window %d msgs or %d bytes each, send queue %d msgs or %d bytes, client queue %d frames or %d bytes (grace %v)\n",
+			c.Clients, c.ClientsEvicted, l.WindowMsgs, l.WindowBytes, l.SendQueueMsgs, l.SendQueueBytes, l.QueueFrames, l.QueueBytes, l.SlowGrace)
+	}
 	if !st.Started.IsZero() {
 		fmt.Fprintf(w, "up         %s\n", now.Sub(st.Started).Round(time.Second))
 	}

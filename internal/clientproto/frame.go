@@ -11,10 +11,14 @@ import (
 const (
 	// Magic opens the Hello and Welcome bodies: "ATLL".
 	Magic uint32 = 0x41544C4C
-	// Version1 is the only protocol version so far.
+	// Version1 is the first protocol version.
 	Version1 uint16 = 1
+	// Version2 adds credit-based flow control: the Welcome's window_msgs
+	// and window_bytes bound the Multicast and Send requests a client
+	// has unanswered (docs/PROTOCOL.md, "Back-pressure and flow control").
+	Version2 uint16 = 2
 	// MinVersion and MaxVersion are the versions this package speaks.
-	MinVersion, MaxVersion = Version1, Version1
+	MinVersion, MaxVersion = Version1, Version2
 	// MaxHelloFrame bounds the length of a frame before the Welcome: a
 	// peer that is not an Atoll client (an HTTP request, say) is refused
 	// after four bytes.
@@ -174,7 +178,8 @@ type GroupEntry struct {
 //	Send       Req, Svc, MsgType, To, Payload
 //	Flush, ListGroups, Ping   Req
 //	GetView    Req, Group
-//	Welcome    Version, Flags, Name (the member name "node:client"), Node, MaxMessage, MaxFrame, QueueFrames
+//	Welcome    Version, Flags, Name (the member name "node:client"), Node, MaxMessage, MaxFrame, QueueFrames,
+//	           and from Version2 on WindowMsgs, WindowBytes
 //	OK         Req, Seq
 //	Error      Req, Code, Op, Seq, Group, Text
 //	View       View
@@ -195,6 +200,7 @@ type Frame struct {
 	Name, Node                      string
 	MaxMessage, MaxFrame            uint32
 	QueueFrames                     uint32
+	WindowMsgs, WindowBytes         uint32 // Welcome, version 2 and later
 
 	Group   string
 	Svc     uint8
@@ -259,6 +265,10 @@ func Append(b []byte, f *Frame) []byte {
 		b = binary.BigEndian.AppendUint32(b, f.MaxMessage)
 		b = binary.BigEndian.AppendUint32(b, f.MaxFrame)
 		b = binary.BigEndian.AppendUint32(b, f.QueueFrames)
+		if f.Version >= Version2 {
+			b = binary.BigEndian.AppendUint32(b, f.WindowMsgs)
+			b = binary.BigEndian.AppendUint32(b, f.WindowBytes)
+		}
 	case TypeOK:
 		b = binary.BigEndian.AppendUint32(b, f.Req)
 		b = binary.BigEndian.AppendUint64(b, f.Seq)
@@ -398,6 +408,10 @@ func Parse(b []byte) (Frame, error) {
 		f.MaxMessage = r.u32("max_message")
 		f.MaxFrame = r.u32("max_frame")
 		f.QueueFrames = r.u32("queue_frames")
+		if f.Version >= Version2 {
+			f.WindowMsgs = r.u32("window_msgs")
+			f.WindowBytes = r.u32("window_bytes")
+		}
 	case TypeOK:
 		f.Req = r.u32("req")
 		f.Seq = r.u64("seq")

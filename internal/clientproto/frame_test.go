@@ -27,6 +27,7 @@ func samples() []Frame {
 		{Type: TypeGetView, Req: 7, Group: "orders"},
 		{Type: TypePing, Req: 8},
 		{Type: TypeWelcome, Version: 1, Name: "fra-1:alice", Node: "fra-1", MaxMessage: 1 << 20, MaxFrame: MaxFrame, QueueFrames: 4096},
+		{Type: TypeWelcome, Version: 2, Name: "fra-1:alice", Node: "fra-1", MaxMessage: 1 << 20, MaxFrame: MaxFrame, QueueFrames: 4096, WindowMsgs: 64, WindowBytes: 256 << 10},
 		{Type: TypeOK, Req: 3, Seq: 99},
 		{Type: TypeError, Req: 1, Code: CodeDenied, Op: TypeJoin, Seq: 0, Group: "orders", Text: "denied by the group's ACL"},
 		{Type: TypeView, View: v},
@@ -193,5 +194,32 @@ func TestDocExamples(t *testing.T) {
 		if got, want := fmt.Sprintf("%x", Append(nil, &tc.f)), strings.ReplaceAll(tc.want, " ", ""); got != want {
 			t.Errorf("%s: %s, want %s", tc.f.Type, got, want)
 		}
+	}
+}
+
+// TestWelcomeVersions: the window fields exist from version 2 on; a
+// version-1 Welcome is byte for byte what version-1 peers expect, and a
+// version-1 Welcome with the window fields appended is malformed for them.
+func TestWelcomeVersions(t *testing.T) {
+	v1 := Frame{Type: TypeWelcome, Version: 1, Name: "n:c", Node: "n", MaxMessage: 1, MaxFrame: 2, QueueFrames: 3, WindowMsgs: 64, WindowBytes: 1024}
+	b1 := Append(nil, &v1)
+	v2 := v1
+	v2.Version = 2
+	b2 := Append(nil, &v2)
+	if len(b2) != len(b1)+8 {
+		t.Fatalf("version 2 Welcome is %d bytes, version 1 %d: want 8 more", len(b2), len(b1))
+	}
+	got, err := Parse(b1[LengthSize:])
+	if err != nil || got.WindowMsgs != 0 || got.WindowBytes != 0 {
+		t.Fatalf("version 1 Welcome parsed as %+v, %v: want no window", got, err)
+	}
+	got, err = Parse(b2[LengthSize:])
+	if err != nil || got.WindowMsgs != 64 || got.WindowBytes != 1024 {
+		t.Fatalf("version 2 Welcome parsed as %+v, %v: want window 64 msgs 1024 bytes", got, err)
+	}
+	mixed := append([]byte(nil), b2[LengthSize:]...)
+	mixed[1+4+1] = 1 // version 1 with the window fields after queue_frames
+	if _, err := Parse(mixed); err == nil {
+		t.Fatal("a version 1 Welcome with trailing window fields parsed")
 	}
 }
