@@ -17,11 +17,14 @@ import (
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 )
 
-// Defaults of the options.
+// Defaults of the options, and of the window with an agent that does
+// not announce one (protocol version 1).
 const (
 	DefaultEventBuffer     = 1024
-	DefaultSendQueueFrames = 1024
-	DefaultSendQueueBytes  = 16 << 20
+	DefaultSendQueueFrames = 128
+	DefaultSendQueueBytes  = 4 << 20
+	DefaultWindowMsgs      = 64
+	DefaultWindowBytes     = 256 << 10
 	// closeTimeout bounds how long Close writes what is still queued.
 	closeTimeout = 2 * time.Second
 )
@@ -54,10 +57,12 @@ func WithTLS(c *tls.Config) Option { return func(o *options) { o.tls = c } }
 // whose queue for the client overflows disconnects it (CodeSlowConsumer).
 func WithEventBuffer(n int) Option { return func(o *options) { o.eventBuffer = n } }
 
-// WithSendQueue bounds the frames waiting to be written to the agent
-// (defaults 1024 frames and 16 MiB). A request that does not fit fails at
-// once with CodeBackpressure: the client never blocks its caller on the
-// network.
+// WithSendQueue bounds the requests waiting in the client to be written
+// to the agent (defaults 128 frames and 4 MiB): the messages beyond the
+// agent's window, and what is behind them. Multicast and Send fail at once
+// with CodeBackpressure when it is full; MulticastWait, SendWait and the
+// requests that wait for a reply (Join, Flush, ...) wait for room. Keep it
+// small: a message waits behind everything queued before it.
 func WithSendQueue(frames, bytes int) Option {
 	return func(o *options) { o.sendFrames, o.sendBytes = frames, bytes }
 }
@@ -88,11 +93,36 @@ type Client struct {
 	nextReq atomic.Uint32
 
 	mu       sync.Mutex
-	out      [][]byte
+	out      []outFrame // requests not yet written, in order
 	outBytes int
+	room     chan struct{} // closed (and replaced) when room appears in out
+	window   window        // the agent's flow-control window
+	inflight []inflight    // messages written and not yet answered, in order
+	inBytes  int           // their payload bytes
 	calls    map[uint32]*call
 	closed   bool
-	err      error // why the session ended
+	closeBy  time.Time // set by Close: when the writer gives up
+	err      error     // why the session ended
+	writeErr error     // why the writer stopped; err once the reader ends
+}
+
+// outFrame is an encoded request waiting for the writer; a message (msg)
+// is written only when the window has room for its payload (size).
+type outFrame struct {
+	b    []byte
+	req  uint32
+	msg  bool
+	size int
+}
+
+// window is the agent's flow-control window (protocol version 2): the
+// messages, and their payload bytes, written and not yet answered.
+type window struct{ msgs, bytes int }
+
+// inflight is a message written and not yet answered.
+type inflight struct {
+	req  uint32
+	size int
 }
 
 // call is a request whose reply someone waits for.
@@ -215,11 +245,15 @@ func start(ctx context.Context, conn net.Conn, addr string, o *options) (*Client
 	}
 	conn.SetDeadline(time.Time{})
 	r.SetMax(int(max(f.MaxFrame, cp.MaxHelloFrame)))
+	win := window{DefaultWindowMsgs, DefaultWindowBytes}
+	if f.Version >= cp.Version2 && f.WindowMsgs > 0 {
+		win = window{int(f.WindowMsgs), int(f.WindowBytes)}
+	}
 	c := &Client{
 		conn: conn, r: r, member: f.Name, node: f.Node, maxMessage: int(f.MaxMessage),
 		sendFrames: o.sendFrames, sendBytes: o.sendBytes,
 		events: make(chan Event, o.eventBuffer), done: make(chan struct{}), closing: make(chan struct{}),
-		wake: make(chan struct{}, 1), calls: map[uint32]*call{},
+		wake: make(chan struct{}, 1), calls: map[uint32]*call{}, room: make(chan struct{}), window: win,
 	}
 	c.wg.Go(c.read)
 	c.wg.Go(c.write)
@@ -247,7 +281,9 @@ func (c *Client) Events() <-chan Event { return c.events }
 
 // Err returns why the session ended: nil while it runs, ErrClosed after
 // Close, the agent's goodbye as an *Error (CodeShuttingDown,
-// CodeSlowConsumer, CodeProtocol), or the connection's error.
+// CodeSlowConsumer with the agent's reason, CodeProtocol), or the
+// connection's error. A goodbye wins over the errors of writing to a
+// connection the agent closed after it.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -284,10 +320,27 @@ func (c *Client) Leave(ctx context.Context, group string) error {
 //
 // Multicast queues the message and returns: it never waits for the
 // network. It fails at once on a bad argument, or with CodeBackpressure
-// when the send queue is full (wait, for example with Flush, and retry).
-// An error the agent finds later (an ACL denial, say) arrives as an
-// EventError with the group and the message's Seq. The payload is copied.
+// when the send queue is full: the ring carries less than is offered
+// (MulticastWait waits for room instead). An error the agent finds later
+// (an ACL denial, say) arrives as an EventError with the group and the
+// message's Seq. The payload is copied.
+//
+// The agent accepts a client's messages as fast as the ring sends them,
+// and the client writes at most the agent's window of messages ahead of
+// its acceptance; the rest wait in the send queue (WithSendQueue).
 func (c *Client) Multicast(ctx context.Context, svc Service, msgType uint16, groupNames []string, payload []byte) error {
+	return c.multicast(ctx, false, svc, msgType, groupNames, payload)
+}
+
+// MulticastWait is Multicast that waits for room in the send queue, so
+// that a sender goes at the rate the ring carries its messages. It
+// returns ctx.Err() if ctx ends first (the message is then not sent), and
+// the session's error (Err) if it ends.
+func (c *Client) MulticastWait(ctx context.Context, svc Service, msgType uint16, groupNames []string, payload []byte) error {
+	return c.multicast(ctx, true, svc, msgType, groupNames, payload)
+}
+
+func (c *Client) multicast(ctx context.Context, wait bool, svc Service, msgType uint16, groupNames []string, payload []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -302,14 +355,24 @@ func (c *Client) Multicast(ctx context.Context, svc Service, msgType uint16, gro
 			return badGroup("multicast", g)
 		}
 	}
-	_, err := c.enqueue(&cp.Frame{Type: cp.TypeMulticast, Svc: uint8(svc), MsgType: msgType, Groups: groupNames, Payload: payload}, false)
+	_, err := c.enqueue(ctx, &cp.Frame{Type: cp.TypeMulticast, Svc: uint8(svc), MsgType: msgType, Groups: groupNames, Payload: payload}, false, wait)
 	return err
 }
 
 // Send sends payload point-to-point to one member ("node:client", as
 // views list it), ordered with this client's multicasts. Like Multicast
-// it queues the message and returns.
+// it queues the message and returns, or fails with CodeBackpressure.
 func (c *Client) Send(ctx context.Context, to string, svc Service, msgType uint16, payload []byte) error {
+	return c.send(ctx, false, to, svc, msgType, payload)
+}
+
+// SendWait is Send that waits for room in the send queue, like
+// MulticastWait.
+func (c *Client) SendWait(ctx context.Context, to string, svc Service, msgType uint16, payload []byte) error {
+	return c.send(ctx, true, to, svc, msgType, payload)
+}
+
+func (c *Client) send(ctx context.Context, wait bool, to string, svc Service, msgType uint16, payload []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -319,7 +382,7 @@ func (c *Client) Send(ctx context.Context, to string, svc Service, msgType uint1
 	if _, _, err := groups.SplitMember(to); err != nil {
 		return &Error{Code: CodeBadName, Op: "send", Text: fmt.Sprintf("member %q: want node:client, as views list members", to)}
 	}
-	_, err := c.enqueue(&cp.Frame{Type: cp.TypeSend, Svc: uint8(svc), MsgType: msgType, To: to, Payload: payload}, false)
+	_, err := c.enqueue(ctx, &cp.Frame{Type: cp.TypeSend, Svc: uint8(svc), MsgType: msgType, To: to, Payload: payload}, false, wait)
 	return err
 }
 
@@ -340,7 +403,8 @@ func badGroup(op, group string) error {
 
 // Flush waits until the ring has sent every message this client
 // multicast or sent before the call: from then on each is delivered to
-// every member that stays connected, even if this client goes away.
+// every member that stays connected, even if this client goes away. It
+// waits for room in a full send queue too, bounded by ctx (ctx.Err()).
 func (c *Client) Flush(ctx context.Context) error {
 	_, err := c.roundTrip(ctx, &cp.Frame{Type: cp.TypeFlush})
 	return err
@@ -401,9 +465,10 @@ func (c *Client) Close() error {
 	if c.err == nil {
 		c.err = ErrClosed
 	}
+	c.closeBy = time.Now().Add(closeTimeout)
 	c.mu.Unlock()
 	close(c.closing)
-	c.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
+	c.conn.SetWriteDeadline(c.closeBy)
 	c.signal()
 	c.wg.Wait()
 	return nil
@@ -415,7 +480,7 @@ func (c *Client) roundTrip(ctx context.Context, f *cp.Frame) ([]cp.Frame, error)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cl, err := c.enqueue(f, true)
+	cl, err := c.enqueue(ctx, f, true, true)
 	if err != nil {
 		return nil, err
 	}
@@ -444,33 +509,108 @@ func (c *Client) roundTrip(ctx context.Context, f *cp.Frame) ([]cp.Frame, error)
 }
 
 // enqueue encodes a request with a new request id and queues it for the
-// writer; with wait, it registers the call whose reply the caller awaits.
-func (c *Client) enqueue(f *cp.Frame, wait bool) (*call, error) {
+// writer; with reply, it registers the call whose reply the caller awaits.
+// When the send queue is full it fails with CodeBackpressure, or with
+// wait, waits for room until ctx or the session ends.
+func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*call, error) {
 	f.Req = c.nextReq.Add(1)
 	if f.Req == 0 {
 		f.Req = c.nextReq.Add(1)
 	}
-	b := cp.Append(nil, f)
+	of := outFrame{b: cp.Append(nil, f), req: f.Req}
+	if f.Type == cp.TypeMulticast || f.Type == cp.TypeSend {
+		of.msg, of.size = true, len(f.Payload)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case c.closed:
-		return nil, ErrClosed
-	case c.err != nil:
-		return nil, c.err
-	case len(c.out) >= c.sendFrames || c.outBytes+len(b) > c.sendBytes:
-		return nil, &Error{Code: CodeBackpressure, Op: opName(f.Type), Group: f.Group,
-			Text: fmt.Sprintf("the send queue holds %d frames (%d bytes), its limit: the agent takes requests slower than they come; wait (Flush) and retry", len(c.out), c.outBytes)}
+	for {
+		switch {
+		case c.closed:
+			return nil, ErrClosed
+		case c.err != nil:
+			return nil, c.err
+		case c.writeErr != nil:
+			return nil, c.writeErr
+		}
+		if len(c.out) < c.sendFrames && c.outBytes+len(of.b) <= c.sendBytes || len(c.out) == 0 {
+			break
+		}
+		if !wait {
+			return nil, &Error{Code: CodeBackpressure, Op: opName(f.Type), Group: f.Group,
+				Text: fmt.Sprintf("the send queue holds %d requests (%d bytes), its limit: the ring carries less than is offered; use MulticastWait or SendWait to wait for room, or retry later", len(c.out), c.outBytes)}
+		}
+		room := c.room
+		c.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			c.mu.Lock()
+			return nil, ctx.Err()
+		case <-c.done:
+		}
+		c.mu.Lock()
 	}
 	var cl *call
-	if wait {
+	if reply {
 		cl = &call{done: make(chan struct{})}
 		c.calls[f.Req] = cl
 	}
-	c.out = append(c.out, b)
-	c.outBytes += len(b)
+	c.out = append(c.out, of)
+	c.outBytes += len(of.b)
 	c.signal()
 	return cl, nil
+}
+
+// roomLocked wakes the callers waiting for room in the send queue (c.mu
+// held).
+func (c *Client) roomLocked() {
+	close(c.room)
+	c.room = make(chan struct{})
+}
+
+// takeLocked returns the queued requests the writer may write now, in
+// order: up to the first message for which the window has no room
+// (c.mu held).
+func (c *Client) takeLocked() [][]byte {
+	var batch [][]byte
+	i := 0
+	for ; i < len(c.out); i++ {
+		of := &c.out[i]
+		if of.msg {
+			if len(c.inflight) >= c.window.msgs || len(c.inflight) > 0 && c.inBytes+of.size > c.window.bytes {
+				break
+			}
+			c.inflight = append(c.inflight, inflight{req: of.req, size: of.size})
+			c.inBytes += of.size
+		}
+		batch = append(batch, of.b)
+		c.outBytes -= len(of.b)
+	}
+	if i > 0 {
+		n := copy(c.out, c.out[i:])
+		clear(c.out[n:])
+		c.out = c.out[:n]
+		c.roomLocked()
+	}
+	return batch
+}
+
+// answered frees the window of the message a reply answers: replies come
+// in the order of the requests, so it is the oldest one unanswered.
+func (c *Client) answered(req uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.inflight) == 0 || c.inflight[0].req != req {
+		return
+	}
+	c.inBytes -= c.inflight[0].size
+	c.inflight = c.inflight[1:]
+	if len(c.inflight) == 0 {
+		c.inflight = nil // let the array go
+	}
+	if len(c.out) > 0 {
+		c.signal()
+	}
 }
 
 func (c *Client) signal() {
@@ -480,38 +620,62 @@ func (c *Client) signal() {
 	}
 }
 
-// write is the writer goroutine: it writes queued frames until the
-// session ends, and closes the connection.
+// write is the writer goroutine: it writes queued requests, messages
+// within the window, until the session ends, and closes the connection.
 func (c *Client) write() {
 	bw := bufio.NewWriterSize(c.conn, 64<<10)
 	defer c.conn.Close()
 	for {
 		c.mu.Lock()
-		batch, closed := c.out, c.closed
-		c.out, c.outBytes = nil, 0
+		batch, closed, left := c.takeLocked(), c.closed, len(c.out)
 		c.mu.Unlock()
 		for _, b := range batch {
 			if _, err := bw.Write(b); err != nil {
-				c.fail(fmt.Errorf("client: writing to agent %s: %w", c.node, err))
+				c.writeFailed(err)
+				<-c.done
 				return
 			}
 		}
 		if err := bw.Flush(); err != nil {
-			c.fail(fmt.Errorf("client: writing to agent %s: %w", c.node, err))
+			c.writeFailed(err)
+			<-c.done
 			return
 		}
-		if closed {
+		if closed && left == 0 {
 			return
 		}
 		if len(batch) > 0 {
 			continue
 		}
+		var timeout <-chan time.Time
+		if closed { // messages wait for the window: for closeTimeout at most
+			t := time.NewTimer(time.Until(c.closeBy))
+			defer t.Stop()
+			timeout = t.C
+		}
 		select {
 		case <-c.wake:
 		case <-c.done:
 			return
+		case <-timeout:
+			return
 		}
 	}
+}
+
+// writeFailed records why the writer stopped. The reader decides the
+// session's error: a goodbye the agent wrote before it closed the
+// connection says more than the broken pipe. The reader is given
+// closeTimeout to find it; the writer waits for it to end before it
+// closes the connection.
+func (c *Client) writeFailed(err error) {
+	c.mu.Lock()
+	if c.writeErr == nil {
+		c.writeErr = fmt.Errorf("client: writing to agent %s: %w", c.node, err)
+	}
+	c.roomLocked()
+	c.mu.Unlock()
+	c.conn.SetReadDeadline(time.Now().Add(closeTimeout))
 }
 
 // fail records why the session ended, if nothing did before.
@@ -542,11 +706,19 @@ func (c *Client) read() {
 			default:
 				err = fmt.Errorf("client: connection to agent %s: %w", c.node, err)
 			}
+			c.mu.Lock()
+			if c.writeErr != nil {
+				err = c.writeErr
+			}
+			c.mu.Unlock()
 			c.fail(err)
 			return
 		}
 		switch f.Type {
 		case cp.TypeOK, cp.TypeError, cp.TypeGroupList, cp.TypeViewReply, cp.TypePong:
+			if f.Req != 0 && (f.Type == cp.TypeOK || f.Type == cp.TypeError) {
+				c.answered(f.Req)
+			}
 			if f.Req != 0 && c.dispatch(&f) {
 				continue
 			}

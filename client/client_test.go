@@ -317,11 +317,7 @@ func TestSlowConsumer(t *testing.T) {
 		if sent > 5000 {
 			t.Fatalf("no eviction after %d messages", sent)
 		}
-		if err := fast.Multicast(ctx, client.Agreed, 0, []string{"g"}, payload); err != nil {
-			if errors.Is(err, client.ErrBackpressure) {
-				time.Sleep(time.Millisecond)
-				continue
-			}
+		if err := fast.MulticastWait(ctx, client.Agreed, 0, []string{"g"}, payload); err != nil {
 			t.Fatal(err)
 		}
 		sent++
@@ -342,8 +338,8 @@ func TestSlowConsumer(t *testing.T) {
 		t.Errorf("the evicted client's session ended with %v", err)
 	}
 	t.Logf("evicted client's error: %v", err)
-	if client.CodeOf(err) != 0 && !errors.Is(err, client.ErrSlowConsumer) {
-		t.Errorf("evicted with %v, want CodeSlowConsumer", err)
+	if !errors.Is(err, client.ErrSlowConsumer) || !strings.Contains(err.Error(), "evicted by agent n1") {
+		t.Errorf("evicted with %v, want CodeSlowConsumer with the agent's reason", err)
 	}
 }
 

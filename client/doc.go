@@ -50,14 +50,27 @@
 // The methods are safe for concurrent use, and none waits on the network
 // beyond its context: Multicast and Send queue the message and return,
 // failing at once with CodeBackpressure when the send queue is full;
-// Join, Leave, Flush, Groups and View wait for the agent's reply, bounded
-// by their context. Errors are *Error values with a Code a program
-// branches on (CodeOf(err) == client.CodeDenied, or errors.Is(err,
-// client.ErrDenied)) and a text for people.
+// MulticastWait and SendWait wait for room, so that a sender goes at the
+// rate the ring carries its messages; Join, Leave, Flush, Groups and View
+// wait for room and for the agent's reply, bounded by their context.
+// Errors are *Error values with a Code a program branches on
+// (CodeOf(err) == client.CodeDenied, or errors.Is(err, client.ErrDenied))
+// and a text for people.
+//
+// # Flow control
+//
+// The client writes at most the agent's window of messages (64 by
+// default) ahead of the agent's acceptance, and the agent accepts them as
+// fast as the ring sends them, keeping only a few token visits' worth
+// waiting: a message waits for a few token rotations between Multicast and
+// the ring, not for deep queues to drain (docs/PROTOCOL.md, "Back-pressure
+// and flow control").
 //
 // The agent keeps a bounded queue per client: a client that does not read
-// its Events is warned (EventWarning), then disconnected with
-// CodeSlowConsumer, so that it never stalls the ring or other clients.
+// its Events is warned (EventWarning), then, if its queue stays over the
+// bound for the agent's grace (2 s by default), disconnected with
+// CodeSlowConsumer, so that it never stalls the ring or other clients; Err
+// then returns the agent's reason.
 //
 // # Embedding an agent
 //

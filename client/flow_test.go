@@ -1,0 +1,244 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/client"
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+)
+
+// fakeAgent is the agent's end of a Unix socket pair, played by the test:
+// it answers the hello with a Welcome of the given version and window,
+// then the test reads the client's requests and writes the replies.
+type fakeAgent struct {
+	t       *testing.T
+	version uint16
+	win     uint32
+	conn    chan net.Conn // the agent's end, after the Welcome
+}
+
+func newFakeAgent(t *testing.T, version uint16, win uint32) *fakeAgent {
+	return &fakeAgent{t: t, version: version, win: win, conn: make(chan net.Conn, 1)}
+}
+
+func (a *fakeAgent) LocalConn() (net.Conn, error) {
+	path := filepath.Join(a.t.TempDir(), "s")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	c1, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	c2, err := l.Accept()
+	if err != nil {
+		c1.Close()
+		return nil, err
+	}
+	a.t.Cleanup(func() { c2.Close() })
+	go func() {
+		if _, err := cp.NewReader(c2).Next(); err != nil {
+			return
+		}
+		w := cp.Frame{Type: cp.TypeWelcome, Version: a.version, Name: "n1:x", Node: "n1", MaxMessage: 1 << 20, MaxFrame: cp.MaxFrame}
+		if a.version >= cp.Version2 {
+			w.WindowMsgs, w.WindowBytes = a.win, 1<<20
+		}
+		c2.Write(cp.Append(nil, &w))
+		a.conn <- c2
+	}()
+	return c1, nil
+}
+
+// session dials the fake agent and returns the client, and the agent's
+// end with a reader.
+func (a *fakeAgent) session(opts ...client.Option) (*client.Client, net.Conn, *cp.Reader) {
+	a.t.Helper()
+	cl, err := client.DialAgent(context.Background(), a, opts...)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { cl.Close() })
+	conn := <-a.conn
+	r := cp.NewReader(conn)
+	r.SetMax(cp.MaxFrame)
+	return cl, conn, r
+}
+
+// requests reads n requests from the client.
+func requests(t *testing.T, conn net.Conn, r *cp.Reader, n int) []cp.Frame {
+	t.Helper()
+	var out []cp.Frame
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer conn.SetReadDeadline(time.Time{})
+	for range n {
+		f, err := r.Next()
+		if err != nil {
+			t.Fatalf("after %d requests: %v", len(out), err)
+		}
+		f.Payload = append([]byte(nil), f.Payload...) // the reader reuses its buffer
+		out = append(out, f)
+	}
+	return out
+}
+
+// nothingMore checks that the client writes nothing for a while (it
+// cannot fail when the client behaves).
+func nothingMore(t *testing.T, conn net.Conn, r *cp.Reader, why string) {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	defer conn.SetReadDeadline(time.Time{})
+	if f, err := r.Next(); err == nil {
+		t.Fatalf("the client wrote a %s request (req %d): %s", f.Type, f.Req, why)
+	}
+}
+
+func ok(t *testing.T, conn net.Conn, req uint32) {
+	t.Helper()
+	if _, err := conn.Write(cp.Append(nil, &cp.Frame{Type: cp.TypeOK, Req: req})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mcast(cl *client.Client, ctx context.Context, wait bool, b byte) error {
+	if wait {
+		return cl.MulticastWait(ctx, client.Agreed, 0, []string{"g"}, []byte{b})
+	}
+	return cl.Multicast(ctx, client.Agreed, 0, []string{"g"}, []byte{b})
+}
+
+// TestWindow: the client writes no more messages than the agent's window
+// ahead of the agent's replies; beyond the window and a full send queue,
+// Multicast fails with back-pressure and MulticastWait waits, resumes
+// when a reply makes room, and returns ctx.Err() when its context ends.
+func TestWindow(t *testing.T) {
+	ctx := context.Background()
+	a := newFakeAgent(t, cp.Version2, 2)
+	cl, conn, r := a.session(client.WithSendQueue(2, 0))
+	var got []cp.Frame
+	for i := range 4 { // two written, two queued
+		if err := mcast(cl, ctx, false, byte(i)); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if i == 1 {
+			got = requests(t, conn, r, 2)
+		}
+	}
+	nothingMore(t, conn, r, "beyond the window of 2")
+	if err := mcast(cl, ctx, false, 4); !errors.Is(err, client.ErrBackpressure) || !strings.Contains(err.Error(), "MulticastWait") {
+		t.Fatalf("Multicast with a full window and queue: %v, want back-pressure that names MulticastWait", err)
+	}
+
+	// A sender that waits, and one whose context ends while it waits.
+	resumed := make(chan error, 1)
+	go func() { resumed <- mcast(cl, ctx, true, 5) }()
+	cctx, cancel := context.WithCancel(ctx)
+	cancelled := make(chan error, 1)
+	go func() { cancelled <- mcast(cl, cctx, true, 6) }()
+	cancel()
+	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("MulticastWait whose context ended: %v, want context.Canceled", err)
+	}
+	select {
+	case err := <-resumed:
+		t.Fatalf("MulticastWait returned %v with no room", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+
+	// One reply: one more message written, one more queued.
+	ok(t, conn, got[0].Req)
+	got = append(got, requests(t, conn, r, 1)...)
+	if err := <-resumed; err != nil {
+		t.Fatalf("MulticastWait after room appeared: %v", err)
+	}
+	nothingMore(t, conn, r, "beyond the window of 2 after one reply")
+
+	// Flush waits for room too, then for its reply.
+	flushed := make(chan error, 1)
+	go func() { flushed <- cl.Flush(ctx) }()
+	for len(got) < 6 {
+		ok(t, conn, got[len(got)-2].Req)
+		got = append(got, requests(t, conn, r, 1)...)
+	}
+	if got[5].Type != cp.TypeFlush {
+		t.Fatalf("sixth request %s, want the flush", got[5].Type)
+	}
+	var payloads []byte
+	for _, f := range got[:5] {
+		payloads = append(payloads, f.Payload...)
+	}
+	if string(payloads) != "\x00\x01\x02\x03\x05" {
+		t.Fatalf("messages %x, want 00 01 02 03 05 in order", payloads)
+	}
+	ok(t, conn, got[4].Req)
+	ok(t, conn, got[5].Req)
+	if err := <-flushed; err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	conn.Close()
+}
+
+// TestWindowOfVersion1Agent: an agent of protocol version 1 announces no
+// window; the client keeps DefaultWindowMsgs unanswered.
+func TestWindowOfVersion1Agent(t *testing.T) {
+	ctx := context.Background()
+	a := newFakeAgent(t, cp.Version1, 0)
+	cl, conn, r := a.session(client.WithSendQueue(1000, 0))
+	for i := range client.DefaultWindowMsgs + 10 {
+		if err := mcast(cl, ctx, false, byte(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := requests(t, conn, r, client.DefaultWindowMsgs)
+	nothingMore(t, conn, r, "beyond the default window")
+	ok(t, conn, got[0].Req)
+	requests(t, conn, r, 1)
+	conn.Close()
+}
+
+// TestEvictionReason: the agent writes a goodbye and closes the
+// connection while the client still has events to read and requests to
+// write; the writer's broken pipe does not hide the agent's reason.
+func TestEvictionReason(t *testing.T) {
+	ctx := context.Background()
+	a := newFakeAgent(t, cp.Version2, 64)
+	cl, conn, r := a.session(client.WithEventBuffer(1))
+	if err := mcast(cl, ctx, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	requests(t, conn, r, 1)
+	// Events the client does not read yet, then the goodbye.
+	var b []byte
+	for i := range 200 {
+		b = cp.Append(b, &cp.Frame{Type: cp.TypeMessage, Svc: 5, Sender: "n2:y", Seq: uint64(i), MsgID: "n2/1/1", Groups: []string{"g"}, Payload: make([]byte, 100)})
+	}
+	const why = "evicted by agent n1: 9 frames (9 bytes) were waiting for this client to read them"
+	b = cp.Append(b, &cp.Frame{Type: cp.TypeGoodbye, Code: cp.CodeSlowConsumer, Text: why})
+	if _, err := conn.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	// The writer finds the connection closed while the events wait.
+	for i := range 50 {
+		if err := mcast(cl, ctx, false, byte(i)); err != nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	n := 0
+	for range cl.Events() {
+		n++
+	}
+	err := cl.Err()
+	if !errors.Is(err, client.ErrSlowConsumer) || !strings.Contains(err.Error(), why) {
+		t.Fatalf("after %d events, the session ended with %v; want the agent's goodbye", n, err)
+	}
+}
