@@ -1,0 +1,290 @@
+package transport
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/atoll-gcs/atoll/internal/pki"
+)
+
+// Cause is why a connection was refused.
+type Cause int
+
+// Causes of refusal, each counted in Stats.Refused.
+const (
+	// CauseBadCertificate: the certificate failed verification for
+	// another reason (a malformed chain, a wrong key usage).
+	CauseBadCertificate Cause = iota
+	// CauseUnknownCA: not signed by the cluster CA.
+	CauseUnknownCA
+	// CauseExpired: expired, or not valid yet.
+	CauseExpired
+	// CauseIdentity: a valid certificate of a cluster, site or node the
+	// ring does not admit, or of another site than the one dialed.
+	CauseIdentity
+	// CauseALPN: the peer speaks another protocol version, transport mode
+	// or configuration hash.
+	CauseALPN
+	// CauseRefusedByPeer: the peer refused this gateway's certificate (the
+	// peer's log names why).
+	CauseRefusedByPeer
+	numCauses
+)
+
+func (c Cause) String() string {
+	switch c {
+	case CauseUnknownCA:
+		return "unknown CA"
+	case CauseExpired:
+		return "expired certificate"
+	case CauseIdentity:
+		return "wrong identity"
+	case CauseALPN:
+		return "ALPN mismatch"
+	case CauseRefusedByPeer:
+		return "refused by peer"
+	}
+	return "bad certificate"
+}
+
+// fix says what an operator does about a refusal.
+func (c Cause) fix() string {
+	switch c {
+	case CauseUnknownCA:
+		return "the peer's certificate is not signed by this cluster's CA: issue it with `atoll certs` from the cluster's ca.key, or give both gateways the same ca.crt"
+	case CauseExpired:
+		return "the certificate has expired or is not valid yet: renew it with `atoll certs --node NODE --force`, and check both clocks"
+	case CauseIdentity:
+		return "the certificate names a cluster, site or node this ring does not admit: check the topology's sites[].gateways and issue the node's certificate with `atoll certs`"
+	case CauseALPN:
+		return "the gateways run different configurations (topology file, transport mode or version): deploy the same topology file and version to both"
+	case CauseRefusedByPeer:
+		return ""
+	}
+	return "issue the certificate with `atoll certs`"
+}
+
+// counters are the transport's statistics.
+type counters struct {
+	connects, disconnects, replaced, dialFailures atomic.Uint64
+	sent, received, sendDrops, sendNoConn         atomic.Uint64
+	recvDrops                                     atomic.Uint64
+	refused                                       [numCauses]atomic.Uint64
+}
+
+// Stats are the transport's counters since New.
+type Stats struct {
+	// Connects counts established connections; Disconnects those that
+	// ended; Replaced those replaced by a newer connection of the same
+	// site (a restarted or standby gateway).
+	Connects, Disconnects, Replaced uint64
+	// DialFailures counts connection attempts that failed without a
+	// refusal (no answer, unreachable).
+	DialFailures uint64
+	// Refused counts refused connections by cause: index it with the
+	// Cause constants.
+	Refused [numCauses]uint64
+	// PacketsSent and PacketsReceived count ring packets.
+	PacketsSent, PacketsReceived uint64
+	// SendDrops counts packets dropped because a peer's send queue was
+	// full or a datagram no longer fit the path; SendNoConn packets for a
+	// peer without a connection; RecvDrops malformed received packets.
+	SendDrops, SendNoConn, RecvDrops uint64
+}
+
+// Stats returns the counters.
+func (t *Transport) Stats() Stats {
+	s := &t.stats
+	st := Stats{
+		Connects: s.connects.Load(), Disconnects: s.disconnects.Load(), Replaced: s.replaced.Load(),
+		DialFailures: s.dialFailures.Load(),
+		PacketsSent:  s.sent.Load(), PacketsReceived: s.received.Load(),
+		SendDrops: s.sendDrops.Load(), SendNoConn: s.sendNoConn.Load(), RecvDrops: s.recvDrops.Load(),
+	}
+	for i := range st.Refused {
+		st.Refused[i] = s.refused[i].Load()
+	}
+	return st
+}
+
+// refusal is the error a verification callback returns; the handshake
+// fails with it.
+type refusal struct {
+	cause Cause
+	err   error
+}
+
+func (r *refusal) Error() string {
+	return "transport: refused: " + r.cause.String() + ": " + r.err.Error()
+}
+func (r *refusal) Unwrap() error { return r.err }
+
+// refuse logs one line for a refused connection and counts it.
+func (t *Transport) refuse(c Cause, addr net.Addr, id pki.Identity, err error) *refusal {
+	t.stats.refused[c].Add(1)
+	args := []any{"cause", c.String()}
+	if addr != nil {
+		args = append(args, "addr", addr.String())
+	}
+	switch {
+	case id.Node != "":
+		args = append(args, "peer", id.Site+"/"+id.Node, "peer_cluster", id.Cluster)
+	case id.Site != "":
+		args = append(args, "site", id.Site)
+	}
+	args = append(args, "err", err.Error())
+	if f := c.fix(); f != "" {
+		args = append(args, "fix", f)
+	}
+	t.log.Warn("federation: gateway connection refused: "+c.String(), args...)
+	return &refusal{cause: c, err: err}
+}
+
+// baseTLS is what both ends of a connection share.
+func (t *Transport) baseTLS() *tls.Config {
+	return &tls.Config{
+		MinVersion:             tls.VersionTLS13,
+		Certificates:           []tls.Certificate{t.cfg.Certificate},
+		NextProtos:             []string{t.alpn},
+		SessionTicketsDisabled: true, // every connection verifies the full chain
+	}
+}
+
+// serverTLS is the listener's configuration: it requires a client
+// certificate and checks the ALPN and the certificate itself, per
+// connection, so that it can name the remote address in its log line.
+func (t *Transport) serverTLS() *tls.Config {
+	base := t.baseTLS()
+	base.ClientAuth = tls.RequireAnyClientCert
+	base.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+		var addr net.Addr
+		if hi.Conn != nil {
+			addr = hi.Conn.RemoteAddr()
+		}
+		if !slices.Contains(hi.SupportedProtos, t.alpn) {
+			err := fmt.Errorf("the peer offers ALPN %s, this gateway speaks %s%s", strings.Join(hi.SupportedProtos, ","), t.alpn, alpnDiff(hi.SupportedProtos, t.alpn))
+			t.refuse(CauseALPN, addr, pki.Identity{}, err)
+			if len(hi.SupportedProtos) == 0 {
+				return nil, err // Go would accept a client without ALPN
+			}
+			return nil, nil // crypto/tls refuses with alert no_application_protocol
+		}
+		c := t.baseTLS()
+		c.ClientAuth = tls.RequireAnyClientCert
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			_, err := t.verify(cs, "", addr)
+			return err
+		}
+		return c, nil
+	}
+	return base
+}
+
+// alpnDiff explains an ALPN mismatch: another version, mode or
+// configuration.
+func alpnDiff(offered []string, want string) string {
+	w := strings.Split(want, "/")
+	for _, o := range offered {
+		p := strings.Split(o, "/")
+		if len(p) != len(w) || p[0] != w[0] {
+			continue
+		}
+		switch {
+		case p[1] != w[1]:
+			return " (another protocol version)"
+		case p[2] != w[2]:
+			return " (the other transport mode: datagrams against streams)"
+		}
+		return " (another configuration hash: the gateways were started from different topology files)"
+	}
+	return " (not an atoll federation gateway)"
+}
+
+// clientTLS is the dialer's configuration for site's endpoint addr: it
+// verifies the server's certificate itself (identity, not host name).
+func (t *Transport) clientTLS(site string, addr net.Addr, att *attempt) *tls.Config {
+	c := t.baseTLS()
+	c.ServerName = site
+	c.InsecureSkipVerify = true // replaced by VerifyConnection: the chain, and the identity instead of a host name
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		_, err := t.verify(cs, site, addr)
+		if err != nil {
+			att.refused.Store(true)
+		}
+		return err
+	}
+	return c
+}
+
+// verify checks the peer's certificate chain against the cluster CA and
+// its identity against the ring's sites and gateways; wantSite, when set,
+// is the site this side dialed. A refusal is logged and counted.
+func (t *Transport) verify(cs tls.ConnectionState, wantSite string, addr net.Addr) (pki.Identity, error) {
+	id, err := pki.Verify(cs.PeerCertificates, t.cfg.Roots, t.cfg.Now())
+	if err != nil {
+		var c Cause
+		switch pki.Classify(err) {
+		case pki.CauseUnknownCA:
+			c = CauseUnknownCA
+		case pki.CauseExpired:
+			c = CauseExpired
+		case pki.CauseIdentity:
+			c = CauseIdentity
+		default:
+			c = CauseBadCertificate
+		}
+		if len(cs.PeerCertificates) > 0 {
+			if who, werr := pki.IdentityOf(cs.PeerCertificates[0]); werr == nil {
+				err = fmt.Errorf("a certificate claiming to be %s: %w", who, err)
+			}
+		}
+		return pki.Identity{}, t.refuse(c, addr, pki.Identity{}, err)
+	}
+	if err := t.admit(id, wantSite); err != nil {
+		return pki.Identity{}, t.refuse(CauseIdentity, addr, id, err)
+	}
+	return id, nil
+}
+
+// identify returns the identity of an established connection's peer.
+func (t *Transport) identify(cs tls.ConnectionState, wantSite string) (pki.Identity, error) {
+	if len(cs.PeerCertificates) == 0 {
+		return pki.Identity{}, errors.New("transport: no peer certificate")
+	}
+	id, err := pki.IdentityOf(cs.PeerCertificates[0])
+	if err != nil {
+		return pki.Identity{}, err
+	}
+	return id, t.admit(id, wantSite)
+}
+
+// admit checks an authenticated identity against the ring's membership.
+func (t *Transport) admit(id pki.Identity, wantSite string) error {
+	self := t.cfg.self
+	if id.Cluster != self.Cluster {
+		return fmt.Errorf("the certificate is of cluster %q, this is cluster %q", id.Cluster, self.Cluster)
+	}
+	if id.Site == self.Site {
+		return fmt.Errorf("the certificate is of this gateway's own site %s (node %s); two gateways of one site never talk over the federation ring", id.Site, id.Node)
+	}
+	p := t.peers[id.Site]
+	if p == nil {
+		sites := make([]string, 0, len(t.order))
+		for _, q := range t.order {
+			sites = append(sites, q.site)
+		}
+		return fmt.Errorf("site %s is not a member of this federation ring (peers: %s)", id.Site, strings.Join(sites, ", "))
+	}
+	if !slices.Contains(p.allowed, id.Node) {
+		return fmt.Errorf("node %s is not a gateway-eligible node of site %s (gateways: %s)", id.Node, id.Site, strings.Join(p.allowed, ", "))
+	}
+	if wantSite != "" && id.Site != wantSite {
+		return fmt.Errorf("dialed site %s's endpoint, but the certificate is of site %s", wantSite, id.Site)
+	}
+	return nil
+}

@@ -1,0 +1,294 @@
+package transport
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// Mode says how ring packets travel inside a QUIC connection.
+type Mode int
+
+// Modes.
+const (
+	// ModeDefault is the measured better of the two; see the package
+	// documentation for the figures.
+	ModeDefault Mode = iota
+	// ModeDatagrams sends each ring packet as one unreliable QUIC DATAGRAM
+	// frame (RFC 9221): a lost packet is lost, as on UDP, and the ring
+	// retransmits it. MaxPacket is bounded by the path MTU.
+	ModeDatagrams
+	// ModeStreams sends ring packets length-prefixed on one unidirectional
+	// stream per direction: QUIC retransmits losses, and a loss delays
+	// every later packet of that direction until it is repaired.
+	ModeStreams
+)
+
+// DefaultMode is what ModeDefault means.
+const DefaultMode = ModeDatagrams
+
+func (m Mode) String() string {
+	switch m {
+	case ModeDefault:
+		return "default (" + DefaultMode.String() + ")"
+	case ModeDatagrams:
+		return "datagrams"
+	case ModeStreams:
+		return "streams"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// alpnTag is the mode's letter in the ALPN protocol name.
+func (m Mode) alpnTag() string {
+	if m == ModeStreams {
+		return "s"
+	}
+	return "d"
+}
+
+// Defaults.
+const (
+	// DefaultDatagramPacket is MaxPacket in datagram mode, and its
+	// maximum: a ring packet with its length fits in one DATAGRAM frame of
+	// a QUIC packet of 1280 bytes, the IPv6 minimum MTU.
+	DefaultDatagramPacket = datagramPayload - 2
+	// DefaultStreamPacket is MaxPacket in stream mode.
+	DefaultStreamPacket = 16 << 10
+	// MaxStreamPacket is the largest MaxPacket of stream mode (the frame
+	// length is 16 bits).
+	MaxStreamPacket = 1<<16 - 1
+)
+
+// Config configures one gateway's transport of one federation ring.
+// Zero fields take the defaults given.
+type Config struct {
+	// Certificate is this gateway's certificate and key, issued by the
+	// cluster CA (`atoll certs`). Its identity (atoll://CLUSTER/SITE/NODE)
+	// says which site this transport speaks for: the site name is this
+	// member's ring member id. Required.
+	Certificate tls.Certificate
+	// Roots are the cluster CA certificates peers' certificates must
+	// chain to (pki.LoadRoots of ca.crt). Required.
+	Roots *x509.CertPool
+	// Peers are the other sites of the ring, each with its
+	// gateway-eligible nodes and their endpoints (Peers builds them from
+	// the topology). Required: at least one.
+	Peers []Peer
+	// ConfigHash identifies the settings every gateway of the ring must
+	// share (topology.Plan.ConfigHash of the domain). It is part of the
+	// ALPN protocol name, so gateways with different configurations refuse
+	// each other.
+	ConfigHash uint64
+
+	// Listen is the UDP address ("host:port") to listen and dial from, such
+	// as ":7400". Ignored when Conn is set.
+	Listen string
+	// Conn, when set, is the UDP socket to use instead of listening on
+	// Listen (tests, a relay in between). Close does not close it.
+	Conn net.PacketConn
+
+	// Mode is datagrams or streams. Default: DefaultMode. Every gateway of
+	// a ring must use the same mode (it is part of the ALPN).
+	Mode Mode
+	// MaxPacket is the largest ring packet in bytes. Default:
+	// DefaultDatagramPacket (datagrams, also the maximum) or
+	// DefaultStreamPacket (streams, at most MaxStreamPacket).
+	MaxPacket int
+	// QueuePackets bounds each peer's send queue and the receive queue, in
+	// packets; a packet beyond it is dropped and counted (the ring
+	// retransmits). Default: 4096.
+	QueuePackets int
+
+	// IdleTimeout closes a connection that heard nothing for this long.
+	// Default: 15 s.
+	IdleTimeout time.Duration
+	// KeepAlive is how often an idle connection sends a keep-alive; it
+	// must be below IdleTimeout. Default: IdleTimeout/3.
+	KeepAlive time.Duration
+	// HandshakeTimeout bounds a connection attempt. Default: 5 s.
+	HandshakeTimeout time.Duration
+	// RedialMin and RedialMax bound the backoff between connection
+	// attempts to a peer, which doubles from RedialMin to RedialMax (with
+	// ±20 % jitter) and starts over after a success. Defaults: 100 ms and
+	// 10 s.
+	RedialMin, RedialMax time.Duration
+
+	// Logger receives one line per connection, disconnection and refusal.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock certificates are checked against. Default:
+	// time.Now.
+	Now func() time.Time
+}
+
+// Peer is another site of the ring.
+type Peer struct {
+	// Site is the site name: the peer's ring member id.
+	Site string
+	// Gateways are the site's gateway-eligible node ids. A certificate of
+	// any other node is refused.
+	Gateways []string
+	// Endpoints are the UDP addresses ("host:port") of the site's
+	// gateways, tried in order. Needed only when this site dials the
+	// peer (the site whose name sorts first dials).
+	Endpoints []string
+}
+
+// Peers returns the peers of selfSite in federation domain d of the
+// topology f: every other site of d with its gateway-eligible nodes, the
+// active one first, and their QUIC endpoints.
+func Peers(f *topology.File, d *topology.Domain, selfSite string) []Peer {
+	var ps []Peer
+	for _, g := range d.Gateways {
+		if g.Site == selfSite {
+			continue
+		}
+		s, _ := f.Site(g.Site)
+		p := Peer{Site: g.Site}
+		for _, id := range append([]string{g.Active}, g.Standby...) {
+			if id == "" {
+				continue
+			}
+			p.Gateways = append(p.Gateways, id)
+			var n *topology.Node
+			if s != nil {
+				_, n, _ = f.Node(id)
+				if ep := s.QUICEndpoint(n); ep != "" && !slices.Contains(p.Endpoints, ep) {
+					p.Endpoints = append(p.Endpoints, ep)
+				}
+			}
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// resolved is a validated Config with its defaults filled in.
+type resolved struct {
+	Config
+	self pki.Identity
+}
+
+func (c *Config) resolve() (*resolved, error) {
+	r := &resolved{Config: *c}
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("transport: "+format, a...)) }
+	leaf := c.Certificate.Leaf
+	if leaf == nil && len(c.Certificate.Certificate) > 0 {
+		l, err := x509.ParseCertificate(c.Certificate.Certificate[0])
+		if err != nil {
+			bad("the gateway certificate does not parse: %v", err)
+		}
+		leaf = l
+		r.Certificate.Leaf = l
+	}
+	if leaf == nil {
+		bad("no gateway certificate: make one with `atoll certs` and load it (pki.LoadCertificate)")
+	} else if id, err := pki.IdentityOf(leaf); err != nil {
+		bad("this gateway's own certificate: %v", err)
+	} else {
+		r.self = id
+	}
+	if c.Roots == nil {
+		bad("no cluster CA (Roots): load ca.crt with pki.LoadRoots")
+	}
+	if r.Mode == ModeDefault {
+		r.Mode = DefaultMode
+	}
+	switch r.Mode {
+	case ModeDatagrams:
+		if r.MaxPacket == 0 {
+			r.MaxPacket = DefaultDatagramPacket
+		}
+		if r.MaxPacket > DefaultDatagramPacket {
+			bad("MaxPacket %d is more than a QUIC datagram carries on every path (%d); use streams for larger packets", r.MaxPacket, DefaultDatagramPacket)
+		}
+	case ModeStreams:
+		if r.MaxPacket == 0 {
+			r.MaxPacket = DefaultStreamPacket
+		}
+		if r.MaxPacket > MaxStreamPacket {
+			bad("MaxPacket %d is more than a stream frame carries (%d)", r.MaxPacket, MaxStreamPacket)
+		}
+	default:
+		bad("unknown mode %v", r.Mode)
+	}
+	if r.MaxPacket < 64 {
+		bad("MaxPacket %d is too small for a ring packet (at least 64)", r.MaxPacket)
+	}
+	if r.QueuePackets == 0 {
+		r.QueuePackets = 4096
+	}
+	if r.IdleTimeout == 0 {
+		r.IdleTimeout = 15 * time.Second
+	}
+	if r.KeepAlive == 0 {
+		r.KeepAlive = r.IdleTimeout / 3
+	}
+	if r.KeepAlive >= r.IdleTimeout {
+		bad("KeepAlive %v must be below IdleTimeout %v, or idle connections close", r.KeepAlive, r.IdleTimeout)
+	}
+	if r.HandshakeTimeout == 0 {
+		r.HandshakeTimeout = 5 * time.Second
+	}
+	if r.RedialMin == 0 {
+		r.RedialMin = 100 * time.Millisecond
+	}
+	if r.RedialMax == 0 {
+		r.RedialMax = 10 * time.Second
+	}
+	if r.RedialMax < r.RedialMin {
+		bad("RedialMax %v is below RedialMin %v", r.RedialMax, r.RedialMin)
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if c.Conn == nil && c.Listen == "" {
+		bad("no UDP address to listen on (Listen, such as \":7400\")")
+	}
+	if len(c.Peers) == 0 {
+		bad("no peers: a federation ring needs at least two sites")
+	}
+	seen := map[string]bool{}
+	for _, p := range c.Peers {
+		switch {
+		case p.Site == "":
+			bad("a peer without a site name")
+		case p.Site == r.self.Site:
+			bad("peer %s is this gateway's own site", p.Site)
+		case seen[p.Site]:
+			bad("peer site %s is listed twice", p.Site)
+		case len(p.Gateways) == 0:
+			bad("peer site %s has no gateway-eligible node", p.Site)
+		case r.self.Site != "" && r.self.Site < p.Site && len(p.Endpoints) == 0:
+			bad("peer site %s has no QUIC endpoint, and site %s dials it (the site whose name sorts first dials): set sites[].quic in the topology", p.Site, r.self.Site)
+		}
+		seen[p.Site] = true
+	}
+	return r, errors.Join(errs...)
+}
+
+// ALPN returns the ALPN protocol name of a ring: the protocol version, the
+// mode and the configuration hash, such as "atoll-fed/1/d/0123456789abcdef".
+func ALPN(mode Mode, configHash uint64) string {
+	if mode == ModeDefault {
+		mode = DefaultMode
+	}
+	return fmt.Sprintf("%s/%s/%016x", alpnPrefix, mode.alpnTag(), configHash)
+}
+
+// alpnPrefix names the protocol and its version.
+const alpnPrefix = "atoll-fed/1"

@@ -1,0 +1,690 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/driver"
+)
+
+// Transport is one gateway's end of a federation ring over QUIC. It
+// implements driver.Transport with the sites as member ids.
+type Transport struct {
+	cfg   *resolved
+	alpn  string
+	log   *slog.Logger
+	peers map[string]*peer
+	order []*peer // sorted by site
+
+	udp     net.PacketConn
+	ownUDP  bool
+	qt      *quic.Transport
+	ln      *quic.Listener
+	qconf   *quic.Config
+	in      chan inPacket
+	ctx     context.Context
+	cancel  context.CancelFunc
+	closed  atomic.Bool
+	closeMu sync.Once
+	wg      sync.WaitGroup
+
+	stats counters
+}
+
+var _ driver.Transport = (*Transport)(nil)
+
+// peer is another site: its current connection and its send queue, which
+// outlives connections.
+type peer struct {
+	site    string
+	allowed []string
+	eps     []string
+	dials   bool // this side dials (its site sorts first)
+	out     chan []byte
+	mu      sync.Mutex
+	cur     *conn
+	changed chan struct{} // closed and replaced when cur changes
+}
+
+// conn is one established QUIC connection to a peer site.
+type conn struct {
+	qc   *quic.Conn
+	ctl  *quic.Stream // the hello stream; in stream mode it carries the packets
+	id   pki.Identity
+	addr net.Addr
+	done <-chan struct{}
+}
+
+type inPacket struct {
+	from string
+	data []byte
+}
+
+// New starts the transport: it listens on cfg.Listen (or cfg.Conn),
+// accepts the peers' connections and dials those whose site sorts after
+// its own. It returns at once; Connected reports which peers are up.
+func New(cfg Config) (*Transport, error) {
+	r, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	t := &Transport{
+		cfg:   r,
+		alpn:  ALPN(r.Mode, r.ConfigHash),
+		log:   r.Logger.With("ring_member", r.self.Site, "node", r.self.Node),
+		peers: map[string]*peer{},
+		in:    make(chan inPacket, r.QueuePackets),
+	}
+	for _, p := range r.Peers {
+		pp := &peer{
+			site:    p.Site,
+			allowed: slices.Clone(p.Gateways),
+			eps:     slices.Clone(p.Endpoints),
+			dials:   r.self.Site < p.Site,
+			out:     make(chan []byte, r.QueuePackets),
+			changed: make(chan struct{}),
+		}
+		t.peers[p.Site] = pp
+		t.order = append(t.order, pp)
+	}
+	slices.SortFunc(t.order, func(a, b *peer) int { return strings.Compare(a.site, b.site) })
+
+	t.udp = r.Conn
+	if t.udp == nil {
+		t.udp, err = net.ListenPacket("udp", r.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("transport: listen for the federation ring on %s: %w", r.Listen, err)
+		}
+		t.ownUDP = true
+	}
+	resetKey := statelessResetKey(r.Certificate)
+	t.qt = &quic.Transport{Conn: t.udp, StatelessResetKey: &resetKey}
+	t.qconf = &quic.Config{
+		HandshakeIdleTimeout:  r.HandshakeTimeout,
+		MaxIdleTimeout:        r.IdleTimeout,
+		KeepAlivePeriod:       r.KeepAlive,
+		EnableDatagrams:       r.Mode == ModeDatagrams,
+		MaxIncomingStreams:    -1,
+		InitialPacketSize:     initialPacketSize,
+		MaxIncomingUniStreams: -1,
+	}
+	t.qconf.MaxIncomingStreams = 1 // the hello stream
+	t.ln, err = t.qt.Listen(t.serverTLS(), t.qconf)
+	if err != nil {
+		t.closeUDP()
+		return nil, fmt.Errorf("transport: listen: %w", err)
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.wg.Go(t.acceptLoop)
+	for _, p := range t.order {
+		if p.dials {
+			t.wg.Go(func() { t.dialLoop(p) })
+		}
+	}
+	t.log.Info("federation transport listening", "addr", t.udp.LocalAddr().String(), "alpn", t.alpn, "mode", r.Mode.String(), "max_packet", r.MaxPacket)
+	return t, nil
+}
+
+// statelessResetKey derives the key of stateless resets from the
+// gateway's certificate, so that a gateway restarted with the same
+// certificate resets its peers' connections to its previous incarnation at
+// once instead of leaving them to time out.
+func statelessResetKey(c tls.Certificate) quic.StatelessResetKey {
+	h := sha256.New()
+	h.Write([]byte("atoll federation stateless reset v1\x00"))
+	if der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey); err == nil {
+		h.Write(der)
+	} else {
+		var rnd [32]byte
+		for i := range rnd {
+			rnd[i] = byte(rand.Uint32())
+		}
+		h.Write(rnd[:])
+	}
+	var k quic.StatelessResetKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// Addr returns the local UDP address.
+func (t *Transport) Addr() net.Addr { return t.udp.LocalAddr() }
+
+// Self returns the identity this transport speaks for, from its
+// certificate.
+func (t *Transport) Self() pki.Identity { return t.cfg.self }
+
+// ALPN returns the ALPN protocol name this transport speaks.
+func (t *Transport) ALPN() string { return t.alpn }
+
+// MaxPacket implements driver.Transport.
+func (t *Transport) MaxPacket() int { return t.cfg.MaxPacket }
+
+// Connected reports whether a connection to site is established, and the
+// node id that speaks for it.
+func (t *Transport) Connected(site string) (node string, ok bool) {
+	p := t.peers[site]
+	if p == nil {
+		return "", false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return "", false
+	}
+	return p.cur.id.Node, true
+}
+
+// Send implements driver.Transport: it queues pkt for the peer site to.
+// A site that is not a peer, or has no connection now, is a
+// *driver.SendError; a full queue drops the packet and counts it.
+func (t *Transport) Send(to localring.NodeID, pkt []byte) error {
+	if err := t.check(pkt); err != nil {
+		return err
+	}
+	p := t.peers[string(to)]
+	if p == nil {
+		return &driver.SendError{To: to, Err: fmt.Errorf("transport: %s is not a site of this federation ring", to)}
+	}
+	if !t.queue(p, pkt) {
+		return &driver.SendError{To: to, Err: errors.New("transport: no connection to the site's gateway")}
+	}
+	return nil
+}
+
+// SendAll implements driver.Transport: it queues pkt for every peer site
+// that is connected now; the others miss it, as on a lossy network.
+func (t *Transport) SendAll(pkt []byte) error {
+	if err := t.check(pkt); err != nil {
+		return err
+	}
+	for _, p := range t.order {
+		t.queue(p, pkt)
+	}
+	return nil
+}
+
+func (t *Transport) check(pkt []byte) error {
+	if t.closed.Load() {
+		return driver.ErrClosed
+	}
+	if len(pkt) > t.cfg.MaxPacket {
+		return fmt.Errorf("transport: packet of %d bytes, at most %d (MaxPacket)", len(pkt), t.cfg.MaxPacket)
+	}
+	return nil
+}
+
+// queue copies pkt into p's send queue; false if p has no connection.
+func (t *Transport) queue(p *peer, pkt []byte) bool {
+	p.mu.Lock()
+	up := p.cur != nil
+	p.mu.Unlock()
+	if !up {
+		t.stats.sendNoConn.Add(1)
+		return false
+	}
+	select {
+	case p.out <- slices.Clone(pkt):
+	default:
+		t.stats.sendDrops.Add(1)
+	}
+	return true
+}
+
+// Flush implements driver.Transport. Packets are sent as they are queued,
+// by one writer per connection, so there is nothing left to do.
+func (t *Transport) Flush() error {
+	if t.closed.Load() {
+		return driver.ErrClosed
+	}
+	return nil
+}
+
+// Recv implements driver.Transport.
+func (t *Transport) Recv(ps []driver.Packet) (int, error) {
+	if len(ps) == 0 {
+		return 0, nil
+	}
+	if t.closed.Load() {
+		return 0, driver.ErrClosed
+	}
+	var p inPacket
+	select {
+	case p = <-t.in:
+	case <-t.ctx.Done():
+		return 0, driver.ErrClosed
+	}
+	i := 0
+	for {
+		ps[i].From = localring.NodeID(p.from)
+		ps[i].N = copy(ps[i].Buf, p.data)
+		i++
+		if i == len(ps) {
+			return i, nil
+		}
+		select {
+		case p = <-t.in:
+		default:
+			return i, nil
+		}
+	}
+}
+
+// Close implements driver.Transport: it closes every connection and the
+// socket (unless Config.Conn was given) and waits for its goroutines.
+func (t *Transport) Close() error {
+	t.closeMu.Do(func() {
+		t.closed.Store(true)
+		t.cancel()
+		for _, p := range t.order {
+			p.mu.Lock()
+			c := p.cur
+			p.mu.Unlock()
+			if c != nil {
+				c.qc.CloseWithError(codeClosing, "gateway shutting down")
+			}
+		}
+		t.ln.Close()
+		t.wg.Wait()
+		t.qt.Close()
+		t.closeUDP()
+		t.log.Info("federation transport closed")
+	})
+	return nil
+}
+
+func (t *Transport) closeUDP() {
+	if t.ownUDP {
+		t.udp.Close()
+	}
+}
+
+// Application error codes of CONNECTION_CLOSE.
+const (
+	codeClosing  quic.ApplicationErrorCode = 0x0
+	codeReplaced quic.ApplicationErrorCode = 0x1
+	codeProtocol quic.ApplicationErrorCode = 0x2
+)
+
+// acceptLoop accepts the peers' connections.
+func (t *Transport) acceptLoop() {
+	for {
+		qc, err := t.ln.Accept(t.ctx)
+		if err != nil {
+			return // closed
+		}
+		t.wg.Go(func() {
+			c, err := t.established(qc, "")
+			if err != nil {
+				return
+			}
+			ctx, cancel := context.WithTimeout(t.ctx, t.cfg.HandshakeTimeout)
+			defer cancel()
+			s, err := qc.AcceptStream(ctx)
+			if err == nil {
+				err = hello(s, t.cfg.HandshakeTimeout)
+			}
+			if err != nil {
+				t.log.Debug("federation: a peer gateway connected but sent no hello", "site", c.id.Site, "addr", c.addr.String(), "err", err)
+				qc.CloseWithError(codeProtocol, "no hello")
+				return
+			}
+			c.ctl = s
+			t.install(t.peers[c.id.Site], c)
+		})
+	}
+}
+
+// dialLoop keeps a connection to p, which this side dials: it dials p's
+// endpoints in turn, with backoff between failures, and again when the
+// connection ends.
+func (t *Transport) dialLoop(p *peer) {
+	backoff := t.cfg.RedialMin
+	next := 0
+	for t.ctx.Err() == nil {
+		ep := p.eps[next%len(p.eps)]
+		c, err := t.dial(p, ep)
+		if err != nil {
+			next++
+			d := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+			backoff = min(2*backoff, t.cfg.RedialMax)
+			select {
+			case <-time.After(d):
+			case <-t.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = t.cfg.RedialMin
+		t.install(p, c)
+		select {
+		case <-c.done:
+		case <-t.ctx.Done():
+			return
+		}
+	}
+}
+
+func (t *Transport) dial(p *peer, ep string) (*conn, error) {
+	addr, err := net.ResolveUDPAddr("udp", ep)
+	if err != nil {
+		t.stats.dialFailures.Add(1)
+		t.log.Warn("federation: cannot resolve a peer gateway's endpoint; check sites[].quic in the topology", "site", p.site, "endpoint", ep, "err", err)
+		return nil, err
+	}
+	att := &attempt{}
+	ctx, cancel := context.WithTimeout(t.ctx, 2*t.cfg.HandshakeTimeout)
+	defer cancel()
+	qc, err := t.qt.Dial(ctx, addr, t.clientTLS(p.site, addr, att), t.qconf)
+	if err != nil {
+		if !att.refused.Load() && t.ctx.Err() == nil {
+			t.dialFailed(p.site, addr, err)
+		}
+		return nil, err
+	}
+	c, err := t.established(qc, p.site)
+	if err != nil {
+		return nil, err
+	}
+	// The client's handshake completes before the server has checked the
+	// client's certificate: only the server's answer to the hello proves
+	// that it admitted this gateway.
+	s, err := qc.OpenStreamSync(ctx)
+	if err == nil {
+		err = hello(s, t.cfg.HandshakeTimeout)
+	}
+	if err != nil {
+		if t.ctx.Err() == nil {
+			t.dialFailed(p.site, addr, err)
+		}
+		qc.CloseWithError(codeProtocol, "no hello")
+		return nil, err
+	}
+	c.ctl = s
+	return c, nil
+}
+
+// helloMagic opens the hello stream in both directions.
+var helloMagic = []byte("atoll-fed hello\n")
+
+// hello writes the magic on s and reads the peer's.
+func hello(s *quic.Stream, timeout time.Duration) error {
+	s.SetDeadline(time.Now().Add(timeout))
+	defer s.SetDeadline(time.Time{})
+	if _, err := s.Write(helloMagic); err != nil {
+		return err
+	}
+	got := make([]byte, len(helloMagic))
+	if _, err := io.ReadFull(s, got); err != nil {
+		return err
+	}
+	if !bytes.Equal(got, helloMagic) {
+		return fmt.Errorf("transport: bad hello %q", got)
+	}
+	return nil
+}
+
+// attempt notes whether this side's verification refused the peer (and
+// already logged and counted it).
+type attempt struct{ refused atomic.Bool }
+
+// dialFailed logs and counts a failed connection attempt that this side's
+// verification did not refuse: the peer refused us, or could not be
+// reached.
+func (t *Transport) dialFailed(site string, addr net.Addr, err error) {
+	var te *quic.TransportError
+	if errors.As(err, &te) && te.Remote && te.ErrorCode.IsCryptoError() {
+		who := pki.Identity{Site: site}
+		if alert := uint8(te.ErrorCode - 0x100); alert == alertNoApplicationProtocol {
+			t.refuse(CauseALPN, addr, who, fmt.Errorf("the peer gateway of site %s does not speak %s (TLS alert %s)", site, t.alpn, te.ErrorCode.Message()))
+			return
+		}
+		t.refuse(CauseRefusedByPeer, addr, who, fmt.Errorf("the peer gateway of site %s does not accept this gateway's certificate (TLS alert %s); its log names the cause", site, te.ErrorCode.Message()))
+		return
+	}
+	t.stats.dialFailures.Add(1)
+	t.log.Debug("federation: cannot reach a peer gateway; retrying with backoff", "site", site, "addr", addr.String(), "err", err)
+}
+
+// alertNoApplicationProtocol is the TLS alert of an ALPN mismatch.
+const alertNoApplicationProtocol = 120
+
+// established checks a handshaken connection (the certificate was
+// verified in the handshake) and wraps it.
+func (t *Transport) established(qc *quic.Conn, wantSite string) (*conn, error) {
+	st := qc.ConnectionState()
+	if st.TLS.NegotiatedProtocol != t.alpn {
+		t.refuse(CauseALPN, qc.RemoteAddr(), pki.Identity{}, fmt.Errorf("the peer negotiated ALPN %q", st.TLS.NegotiatedProtocol))
+		qc.CloseWithError(codeProtocol, "ALPN mismatch")
+		return nil, errors.New("transport: ALPN mismatch")
+	}
+	if t.cfg.Mode == ModeDatagrams && !st.SupportsDatagrams.Remote {
+		t.refuse(CauseALPN, qc.RemoteAddr(), pki.Identity{}, errors.New("the peer does not support QUIC datagrams"))
+		qc.CloseWithError(codeProtocol, "no datagram support")
+		return nil, errors.New("transport: no datagram support")
+	}
+	id, err := t.identify(st.TLS, wantSite)
+	if err != nil { // cannot happen: VerifyConnection checked it
+		qc.CloseWithError(codeProtocol, "identity")
+		return nil, err
+	}
+	return &conn{qc: qc, id: id, addr: qc.RemoteAddr(), done: qc.Context().Done()}, nil
+}
+
+// install makes c the connection of p, replacing (and closing) the one
+// before, and starts c's writer and reader.
+func (t *Transport) install(p *peer, c *conn) {
+	p.mu.Lock()
+	if t.closed.Load() {
+		p.mu.Unlock()
+		c.qc.CloseWithError(codeClosing, "gateway shutting down")
+		return
+	}
+	old := p.cur
+	p.cur = c
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+	t.stats.connects.Add(1)
+	if old != nil {
+		t.stats.replaced.Add(1)
+		t.log.Info("federation: a new connection replaces the previous one of the site", "site", p.site, "old_node", old.id.Node, "new_node", c.id.Node, "addr", c.addr.String())
+		old.qc.CloseWithError(codeReplaced, "replaced by a newer connection of site "+p.site)
+	} else {
+		t.log.Info("federation: connected to a peer gateway", "site", p.site, "node", c.id.Node, "addr", c.addr.String())
+	}
+	t.wg.Go(func() { t.writer(p, c) })
+	t.wg.Go(func() { t.reader(p, c) })
+	t.wg.Go(func() {
+		<-c.done
+		p.mu.Lock()
+		cur := p.cur == c
+		if cur {
+			p.cur = nil
+			close(p.changed)
+			p.changed = make(chan struct{})
+		}
+		p.mu.Unlock()
+		if cur {
+			t.stats.disconnects.Add(1)
+			if !t.closed.Load() {
+				t.log.Warn("federation: lost the connection to a peer gateway", "site", p.site, "node", c.id.Node, "addr", c.addr.String(), "err", context.Cause(c.qc.Context()))
+			}
+		}
+	})
+}
+
+// writer sends p's queued packets on c until c ends.
+func (t *Transport) writer(p *peer, c *conn) {
+	if t.cfg.Mode == ModeDatagrams {
+		// Ring packets are coalesced, each with its 16-bit length, into
+		// datagrams of up to datagramPayload bytes: quic-go keeps at most
+		// 128 received datagrams for the reader, and a burst of small
+		// packets would overflow it.
+		var held []byte // a packet that did not fit the last datagram
+		buf := make([]byte, 0, datagramPayload)
+		for {
+			if held == nil {
+				select {
+				case held = <-p.out:
+				case <-c.done:
+					return
+				}
+			}
+			buf = appendFrame(buf[:0], held)
+			n := 1
+			held = nil
+		fill:
+			for {
+				select {
+				case pkt := <-p.out:
+					if len(buf)+2+len(pkt) > datagramPayload {
+						held = pkt
+						break fill
+					}
+					buf = appendFrame(buf, pkt)
+					n++
+				default:
+					break fill
+				}
+			}
+			if err := c.qc.SendDatagram(buf); err != nil {
+				var tl *quic.DatagramTooLargeError
+				if errors.As(err, &tl) {
+					t.stats.sendDrops.Add(uint64(n))
+					continue
+				}
+				return
+			}
+			t.stats.sent.Add(uint64(n))
+		}
+	}
+	s := c.ctl
+	defer s.Close()
+	bw := bufio.NewWriterSize(s, 64<<10)
+	var hdr [2]byte
+	for {
+		var pkt []byte
+		select {
+		case pkt = <-p.out:
+		case <-c.done:
+			return
+		}
+		for {
+			binary.BigEndian.PutUint16(hdr[:], uint16(len(pkt)))
+			bw.Write(hdr[:])
+			bw.Write(pkt)
+			t.stats.sent.Add(1)
+			select {
+			case pkt = <-p.out:
+				continue
+			default:
+			}
+			break
+		}
+		if err := bw.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+// reader passes the packets c receives on to Recv until c ends.
+func (t *Transport) reader(p *peer, c *conn) {
+	if t.cfg.Mode == ModeDatagrams {
+		ctx := c.qc.Context()
+		for {
+			d, err := c.qc.ReceiveDatagram(ctx)
+			if err != nil {
+				return
+			}
+			for len(d) > 0 {
+				if len(d) < 2 {
+					t.stats.recvDrops.Add(1)
+					break
+				}
+				n := int(binary.BigEndian.Uint16(d))
+				if n == 0 || n > len(d)-2 {
+					t.stats.recvDrops.Add(1)
+					break
+				}
+				if !t.deliver(p, c, d[2:2+n:2+n]) {
+					return
+				}
+				d = d[2+n:]
+			}
+		}
+	}
+	br := bufio.NewReaderSize(c.ctl, 64<<10)
+	var hdr [2]byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(hdr[:]))
+		if n == 0 || n > t.cfg.MaxPacket {
+			t.log.Error("federation: a peer gateway sent a frame larger than MaxPacket; closing the connection (do both gateways run the same version?)", "site", p.site, "node", c.id.Node, "bytes", n, "max_packet", t.cfg.MaxPacket)
+			c.qc.CloseWithError(codeProtocol, "frame too large")
+			return
+		}
+		d := make([]byte, n)
+		if _, err := io.ReadFull(br, d); err != nil {
+			return
+		}
+		if !t.deliver(p, c, d) {
+			return
+		}
+	}
+}
+
+// datagramPayload is the largest DATAGRAM payload this transport sends:
+// what fits in a QUIC packet of initialPacketSize bytes after the short
+// header (at most 1+20 bytes), the AEAD tag (16) and the frame's type
+// and length (3).
+const datagramPayload = initialPacketSize - 1 - 20 - 16 - 3
+
+// initialPacketSize is the smallest QUIC packet size this transport uses
+// (quic-go's default, set explicitly so that it is kept as the floor).
+const initialPacketSize = 1280
+
+// appendFrame appends pkt with its 16-bit length.
+func appendFrame(b, pkt []byte) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(pkt)))
+	return append(b, pkt...)
+}
+
+// deliver queues a received packet for Recv; false once the transport or
+// the connection is closed.
+func (t *Transport) deliver(p *peer, c *conn, d []byte) bool {
+	if len(d) == 0 || len(d) > t.cfg.MaxPacket {
+		t.stats.recvDrops.Add(1)
+		return true
+	}
+	select {
+	case t.in <- inPacket{from: p.site, data: d}:
+		t.stats.received.Add(1)
+		return true
+	case <-t.ctx.Done():
+		return false
+	case <-c.done:
+		return false
+	}
+}

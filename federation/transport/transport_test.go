@@ -1,0 +1,458 @@
+package transport_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/federation/transport"
+	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/driver"
+	"github.com/atoll-gcs/atoll/localring/driver/drivertest"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+const cluster = "test"
+
+// world is a cluster CA and the sites of a test ring, each with one
+// gateway-eligible node "SITE-gw" (and "SITE-gw2").
+type world struct {
+	t     *testing.T
+	ca    *pki.CA
+	roots *x509.CertPool
+	sites []string
+	hash  uint64
+}
+
+func newWorld(t *testing.T, sites ...string) *world {
+	t.Helper()
+	ca, err := pki.MakeCA(cluster, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	return &world{t: t, ca: ca, roots: roots, sites: sites, hash: 0x1234}
+}
+
+// cert issues a certificate for id from ca, valid from start for d.
+func (w *world) cert(ca *pki.CA, id pki.Identity, start time.Time, d time.Duration) tls.Certificate {
+	w.t.Helper()
+	c, k, err := ca.Issue(id, nil, start, d)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return pki.TLSCertificate(c, k)
+}
+
+func (w *world) goodCert(site string) tls.Certificate {
+	return w.cert(w.ca, pki.Identity{Cluster: cluster, Site: site, Node: site + "-gw"}, time.Now(), time.Hour)
+}
+
+// logBuf collects log lines.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) lines(substr string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// config returns a transport config for site on socket pc, whose peers
+// are the other sites at addrs.
+func (w *world) config(site string, pc net.PacketConn, addrs map[string]string, mode transport.Mode, log *logBuf) transport.Config {
+	var peers []transport.Peer
+	for _, s := range w.sites {
+		if s == site {
+			continue
+		}
+		peers = append(peers, transport.Peer{Site: s, Gateways: []string{s + "-gw", s + "-gw2"}, Endpoints: []string{addrs[s]}})
+	}
+	var out = &logBuf{}
+	if log != nil {
+		out = log
+	}
+	return transport.Config{
+		Certificate:      w.goodCert(site),
+		Roots:            w.roots,
+		Peers:            peers,
+		ConfigHash:       w.hash,
+		Conn:             pc,
+		Mode:             mode,
+		IdleTimeout:      5 * time.Second,
+		HandshakeTimeout: 2 * time.Second,
+		RedialMin:        20 * time.Millisecond,
+		RedialMax:        200 * time.Millisecond,
+		Logger:           slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+}
+
+// sockets opens one loopback UDP socket per site.
+func (w *world) sockets() (map[string]net.PacketConn, map[string]string) {
+	w.t.Helper()
+	pcs, addrs := map[string]net.PacketConn{}, map[string]string{}
+	for _, s := range w.sites {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.t.Cleanup(func() { pc.Close() })
+		pcs[s], addrs[s] = pc, pc.LocalAddr().String()
+	}
+	return pcs, addrs
+}
+
+func start(t *testing.T, cfg transport.Config) *transport.Transport {
+	t.Helper()
+	tr, err := transport.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func TestContract(t *testing.T) {
+	for _, mode := range []transport.Mode{transport.ModeDatagrams, transport.ModeStreams} {
+		t.Run(mode.String(), func(t *testing.T) {
+			drivertest.TestTransport(t, func(t *testing.T, ids []localring.NodeID) []driver.Transport {
+				sites := make([]string, len(ids))
+				for i, id := range ids {
+					sites[i] = string(id)
+				}
+				w := newWorld(t, sites...)
+				pcs, addrs := w.sockets()
+				var ts []driver.Transport
+				for _, s := range sites {
+					ts = append(ts, start(t, w.config(s, pcs[s], addrs, mode, nil)))
+				}
+				return ts
+			})
+		})
+	}
+}
+
+// waitFor polls cond every 10 ms for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// exchange sends a packet each way between a and b and waits for both.
+func exchange(t *testing.T, a, b *transport.Transport, tag string) {
+	t.Helper()
+	for _, dir := range [][2]*transport.Transport{{a, b}, {b, a}} {
+		from, to := dir[0], dir[1]
+		want := []byte(tag + " from " + from.Self().Site)
+		got := make(chan driver.Packet, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			ps := []driver.Packet{{Buf: make([]byte, to.MaxPacket())}}
+			for ctx.Err() == nil {
+				n, err := to.Recv(ps)
+				if err != nil {
+					return
+				}
+				if n == 1 && bytes.Equal(ps[0].Data(), want) {
+					got <- ps[0]
+					return
+				}
+			}
+		}()
+		deadline := time.After(10 * time.Second)
+	send:
+		for {
+			from.Send(localring.NodeID(to.Self().Site), want)
+			select {
+			case p := <-got:
+				if string(p.From) != from.Self().Site {
+					t.Fatalf("packet from %s arrived with From %q", from.Self().Site, p.From)
+				}
+				break send
+			case <-time.After(50 * time.Millisecond):
+			case <-deadline:
+				cancel()
+				t.Fatalf("%s: %s → %s did not arrive", tag, from.Self().Site, to.Self().Site)
+			}
+		}
+		cancel()
+	}
+}
+
+// TestRefusals makes real QUIC connections over loopback from a gateway
+// whose credentials are wrong in one way, and checks that the good
+// gateway refuses it for that cause, logs one line per refusal naming it,
+// counts it, and never admits it; each case both as dialer and as
+// listener.
+func TestRefusals(t *testing.T) {
+	type tweak func(w *world, cfg *transport.Config)
+	other, err := pki.MakeCA(cluster, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		cause transport.Cause
+		bad   tweak
+		// roles are the roles the bad gateway is tested in; a gateway of
+		// another cluster refuses the good one itself when it dials.
+		roles []string
+	}{
+		{"unknown CA", transport.CauseUnknownCA, func(w *world, c *transport.Config) {
+			c.Certificate = w.cert(other, pki.Identity{Cluster: cluster, Site: w.sites[badIdx(w, c)], Node: w.sites[badIdx(w, c)] + "-gw"}, time.Now(), time.Hour)
+		}, nil},
+		{"expired certificate", transport.CauseExpired, func(w *world, c *transport.Config) {
+			s := w.sites[badIdx(w, c)]
+			c.Certificate = w.cert(w.ca, pki.Identity{Cluster: cluster, Site: s, Node: s + "-gw"}, time.Now().Add(-30*time.Minute), 10*time.Minute)
+		}, nil},
+		{"node not gateway-eligible", transport.CauseIdentity, func(w *world, c *transport.Config) {
+			s := w.sites[badIdx(w, c)]
+			c.Certificate = w.cert(w.ca, pki.Identity{Cluster: cluster, Site: s, Node: s + "-9"}, time.Now(), time.Hour)
+		}, nil},
+		{"other cluster", transport.CauseIdentity, func(w *world, c *transport.Config) {
+			s := w.sites[badIdx(w, c)]
+			c.Certificate = w.cert(w.ca, pki.Identity{Cluster: "elsewhere", Site: s, Node: s + "-gw"}, time.Now(), time.Hour)
+		}, []string{"b"}},
+		{"ALPN: another configuration", transport.CauseALPN, func(w *world, c *transport.Config) {
+			c.ConfigHash = w.hash + 1
+		}, nil},
+	}
+	for _, tc := range cases {
+		roles := tc.roles
+		if roles == nil {
+			roles = []string{"a", "b"} // a dials b
+		}
+		for _, badSite := range roles {
+			name := tc.name + "/bad " + map[string]string{"a": "dialer", "b": "listener"}[badSite]
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				w := newWorld(t, "a", "b")
+				pcs, addrs := w.sockets()
+				logs := map[string]*logBuf{"a": {}, "b": {}}
+				cfgs := map[string]transport.Config{}
+				for _, s := range w.sites {
+					cfgs[s] = w.config(s, pcs[s], addrs, transport.ModeDatagrams, logs[s])
+				}
+				bc := cfgs[badSite]
+				tc.bad(w, &bc)
+				cfgs[badSite] = bc
+				trs := map[string]*transport.Transport{}
+				for _, s := range w.sites {
+					trs[s] = start(t, cfgs[s])
+				}
+				good := "a"
+				if badSite == "a" {
+					good = "b"
+				}
+				g, bd := trs[good], trs[badSite]
+				waitFor(t, "a refusal", func() bool { return g.Stats().Refused[tc.cause] >= 2 })
+				bd.Close()
+				g.Close()
+				gs, bs := g.Stats(), bd.Stats()
+				if gs.Connects != 0 || bs.Connects != 0 {
+					t.Fatalf("a connection was established: good %+v, bad %+v", gs, bs)
+				}
+				for c, n := range gs.Refused {
+					if transport.Cause(c) != tc.cause && n != 0 {
+						t.Errorf("good gateway counted %d refusals for %v too", n, transport.Cause(c))
+					}
+				}
+				lines := logs[good].lines("gateway connection refused")
+				if uint64(len(lines)) != gs.Refused[tc.cause] {
+					t.Errorf("%d refusal log lines for %d refusals:\n%s", len(lines), gs.Refused[tc.cause], strings.Join(lines, "\n"))
+				}
+				for _, l := range lines {
+					if !strings.Contains(l, "cause=\""+tc.cause.String()+"\"") {
+						t.Errorf("log line does not name the cause %q: %s", tc.cause, l)
+					}
+				}
+				// A refused dialer learns it was refused from the TLS
+				// alert (a refused listener does not: the handshake fails
+				// inside QUIC before a connection is accepted).
+				want := transport.CauseRefusedByPeer
+				if tc.cause == transport.CauseALPN {
+					want = transport.CauseALPN
+				}
+				if badSite == "a" && bs.Refused[want] == 0 {
+					t.Errorf("the refused dialer did not count %v: %+v", want, bs)
+				}
+				t.Logf("good: %s", lines[0])
+			})
+		}
+	}
+}
+
+func badIdx(w *world, c *transport.Config) int {
+	self, err := pki.IdentityOf(c.Certificate.Leaf)
+	if err != nil {
+		panic(err)
+	}
+	for i, s := range w.sites {
+		if s == self.Site {
+			return i
+		}
+	}
+	panic("no site " + self.Site)
+}
+
+// TestWrongSiteAtEndpoint: the endpoint a dials for b answers with a valid
+// certificate of site c; a refuses it (identity from the certificate, not
+// the address).
+func TestWrongSiteAtEndpoint(t *testing.T) {
+	w := newWorld(t, "a", "b", "c")
+	pcs, addrs := w.sockets()
+	la := &logBuf{}
+	wrong := map[string]string{"b": addrs["c"], "c": addrs["c"]}
+	a := start(t, w.config("a", pcs["a"], wrong, transport.ModeDatagrams, la))
+	c := start(t, w.config("c", pcs["c"], addrs, transport.ModeDatagrams, nil))
+	waitFor(t, "a refuses c at b's endpoint", func() bool { return a.Stats().Refused[transport.CauseIdentity] >= 1 })
+	if _, ok := a.Connected("b"); ok {
+		t.Fatal("a believes it is connected to b")
+	}
+	exchange(t, a, c, "a-c")
+	if l := la.lines("refused"); len(l) == 0 || !strings.Contains(l[0], "dialed site b") {
+		t.Fatalf("log: %q", l)
+	}
+}
+
+// TestReconnect: the listener restarts on the same address with the same
+// certificate; the dialer reconnects and packets flow both ways again. A
+// standby gateway of the same site then takes over, and its connection
+// replaces the old one.
+func TestReconnect(t *testing.T) {
+	for _, mode := range []transport.Mode{transport.ModeDatagrams, transport.ModeStreams} {
+		t.Run(mode.String(), func(t *testing.T) {
+			w := newWorld(t, "a", "b")
+			pcs, addrs := w.sockets()
+			a := start(t, w.config("a", pcs["a"], addrs, mode, nil))
+			bcfg := w.config("b", pcs["b"], addrs, mode, nil)
+			b := start(t, bcfg)
+			exchange(t, a, b, "first")
+			b.Close()
+			waitFor(t, "a notices", func() bool { _, ok := a.Connected("b"); return !ok })
+			b2 := start(t, bcfg)
+			exchange(t, a, b2, "second")
+			if st := a.Stats(); st.Connects < 2 || st.Disconnects < 1 {
+				t.Fatalf("a: %+v", st)
+			}
+
+			// b's standby gateway b-gw2 answers at b's endpoint.
+			b2.Close()
+			scfg := bcfg
+			scfg.Certificate = w.cert(w.ca, pki.Identity{Cluster: cluster, Site: "b", Node: "b-gw2"}, time.Now(), time.Hour)
+			s := start(t, scfg)
+			waitFor(t, "a connects to the standby", func() bool { n, _ := a.Connected("b"); return n == "b-gw2" })
+			exchange(t, a, s, "standby")
+		})
+	}
+}
+
+// TestKeepAlive: a quiet connection outlives several idle timeouts.
+func TestKeepAlive(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	ca, cb := w.config("a", pcs["a"], addrs, 0, nil), w.config("b", pcs["b"], addrs, 0, nil)
+	for _, c := range []*transport.Config{&ca, &cb} {
+		c.IdleTimeout, c.KeepAlive = 300*time.Millisecond, 80*time.Millisecond
+	}
+	a, b := start(t, ca), start(t, cb)
+	exchange(t, a, b, "before")
+	time.Sleep(time.Second)
+	exchange(t, a, b, "after")
+	if st := a.Stats(); st.Disconnects != 0 || st.Connects != 1 {
+		t.Fatalf("the idle connection was lost: %+v", st)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	good := w.config("a", pcs["a"], addrs, 0, nil)
+	for _, c := range []struct {
+		want string
+		mod  func(c *transport.Config)
+	}{
+		{"no gateway certificate", func(c *transport.Config) { c.Certificate = tls.Certificate{} }},
+		{"no cluster CA", func(c *transport.Config) { c.Roots = nil }},
+		{"no peers", func(c *transport.Config) { c.Peers = nil }},
+		{"own site", func(c *transport.Config) {
+			c.Peers = append(c.Peers, transport.Peer{Site: "a", Gateways: []string{"x"}})
+		}},
+		{"no QUIC endpoint", func(c *transport.Config) { c.Peers[0].Endpoints = nil }},
+		{"KeepAlive", func(c *transport.Config) { c.IdleTimeout, c.KeepAlive = time.Second, 2*time.Second }},
+		{"more than a QUIC datagram", func(c *transport.Config) { c.MaxPacket = 5000 }},
+	} {
+		cfg := good
+		cfg.Peers = append([]transport.Peer(nil), good.Peers...)
+		c.mod(&cfg)
+		if _, err := transport.New(cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want an error with %q, got %v", c.want, err)
+		}
+	}
+	if got := transport.ALPN(transport.ModeStreams, 0xab); got != "atoll-fed/1/s/00000000000000ab" {
+		t.Errorf("ALPN = %q", got)
+	}
+}
+
+func TestPeersFromTopology(t *testing.T) {
+	f, err := topology.Load("../../deploy/examples/europe-asia.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.Plan()
+	var d *topology.Domain
+	for i := range p.Domains {
+		if p.Domains[i].Kind == topology.FederationDomain && slices.Contains(p.Domains[i].Sites, "sin") {
+			d = &p.Domains[i]
+		}
+	}
+	if d == nil {
+		t.Fatal("no federation domain with sin")
+	}
+	peers := transport.Peers(f, d, "fra")
+	var sin *transport.Peer
+	for i := range peers {
+		if peers[i].Site == "fra" {
+			t.Fatal("fra is its own peer")
+		}
+		if peers[i].Site == "sin" {
+			sin = &peers[i]
+		}
+	}
+	if len(peers) != len(d.Sites)-1 || sin == nil {
+		t.Fatalf("peers %+v of domain %s", peers, d.Name)
+	}
+	if !slices.Equal(sin.Gateways, []string{"sin-1", "sin-2"}) || !slices.Equal(sin.Endpoints, []string{"sin-1.gw.example.net:7400", "sin-2.gw.example.net:7400"}) {
+		t.Fatalf("sin: %+v", *sin)
+	}
+}
