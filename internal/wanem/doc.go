@@ -21,7 +21,14 @@
 // NewMesh starts a relay per ordered pair of sites: site a dials
 // m.Addr("a", "b") to reach b, and m.SetPath, m.Cut, m.Isolate change the
 // paths between sites. Params can also be written as a spec
-// ("rtt=200ms loss=1% rate=10mbit", see ParseParams).
+// ("rtt=200ms loss=1% rate=10mbit", see ParseParams), which is what the
+// `atoll relay` command takes on its command line; its control socket
+// (Control) changes a running relay from another process, e.g. to cut and
+// heal a path between network namespaces:
+//
+//	atoll relay --listen 10.0.1.1:7000 --target 10.0.2.2:7000 --link rtt=200ms --control /run/ab.sock &
+//	atoll relay ctl /run/ab.sock cut all
+//	atoll relay ctl /run/ab.sock set forward loss=1%
 //
 // # Model
 //

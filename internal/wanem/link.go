@@ -24,7 +24,7 @@ const writeBatchLen = 64
 // Delivered.
 type Stats struct {
 	Packets, Bytes            uint64 // entered the link
-	Delivered, DeliveredBytes uint64 // written to the far side's socket
+	Delivered, DeliveredBytes uint64 // handed to the socket toward the far side
 	Duplicated                uint64 // packets given a second copy
 	Reordered                 uint64 // copies held back by Params.Reorder
 	Drops                     Drops
@@ -263,6 +263,10 @@ func (l *Link) run() {
 					l.st.Drops.Cut++
 					continue
 				}
+				// Counted before the write, so that a packet seen at the far
+				// end is always in Delivered; write takes back the failures.
+				l.st.Delivered++
+				l.st.DeliveredBytes += uint64(len(e.b))
 				batch = append(batch, e)
 			}
 			more = len(l.q) > 0 && l.q[0].at <= now
@@ -282,7 +286,7 @@ func (l *Link) run() {
 
 // write sends the batch, one sendmmsg per run of packets for one socket.
 func (l *Link) write(batch []entry, ms []ipv4.Message) {
-	var sent, sentBytes, failed uint64
+	var failed, failedBytes uint64
 	for i := 0; i < len(batch); {
 		j := i
 		for j < len(batch) && batch[j].out == batch[i].out {
@@ -293,13 +297,10 @@ func (l *Link) write(batch []entry, ms []ipv4.Message) {
 		out := batch[i].out
 		for k := 0; k < j-i; {
 			n, err := out.bc.WriteBatch(ms[k:j-i], 0)
-			for _, m := range ms[k : k+n] {
-				sent++
-				sentBytes += uint64(len(m.Buffers[0]))
-			}
 			k += n
-			if err != nil {
+			if err != nil && k < j-i {
 				failed++ // the first unwritten packet; go on after it
+				failedBytes += uint64(len(ms[k].Buffers[0]))
 				k++
 			}
 		}
@@ -311,11 +312,13 @@ func (l *Link) write(batch []entry, ms []ipv4.Message) {
 	for i := range ms {
 		ms[i].Buffers[0], ms[i].Addr = nil, nil
 	}
-	l.mu.Lock()
-	l.st.Delivered += sent
-	l.st.DeliveredBytes += sentBytes
-	l.st.Drops.WriteErr += failed
-	l.mu.Unlock()
+	if failed > 0 {
+		l.mu.Lock()
+		l.st.Delivered -= failed
+		l.st.DeliveredBytes -= failedBytes
+		l.st.Drops.WriteErr += failed
+		l.mu.Unlock()
+	}
 }
 
 // close stops the scheduler and drops the packets in flight.

@@ -170,3 +170,12 @@ func (m *Mesh) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Control returns a Control over the mesh's links, named "from->to".
+func (m *Mesh) Control() *Control {
+	c := &Control{Links: map[string]*Link{}}
+	for _, l := range m.links {
+		c.Links[l.Name()] = l
+	}
+	return c
+}

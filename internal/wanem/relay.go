@@ -151,8 +151,7 @@ func listenSock(addr string) (*sock, error) {
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetReadBuffer(socketBuffer) // best effort: the kernel caps it at rmem_max
-	_ = c.SetWriteBuffer(socketBuffer)
+	setBuffers(c, socketBuffer)
 	s := &sock{c: c}
 	if la := c.LocalAddr().(*net.UDPAddr); la.IP.To4() != nil {
 		s.bc = ipv4.NewPacketConn(c)

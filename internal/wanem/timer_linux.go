@@ -1,6 +1,7 @@
 package wanem
 
 import (
+	"net"
 	"os"
 	"time"
 
@@ -41,3 +42,17 @@ func (w *waker) wait() error {
 }
 
 func (w *waker) close() { w.f.Close() }
+
+// setBuffers asks for kernel socket buffers of n bytes each way: forced past
+// rmem_max/wmem_max when the process may (root, as in namespace tests),
+// else as far as those limits allow.
+func setBuffers(c *net.UDPConn, n int) {
+	_ = c.SetReadBuffer(n)
+	_ = c.SetWriteBuffer(n)
+	if rc, err := c.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, n)
+		})
+	}
+}

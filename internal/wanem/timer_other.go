@@ -4,6 +4,7 @@ package wanem
 
 import (
 	"errors"
+	"net"
 	"time"
 )
 
@@ -31,3 +32,9 @@ func (w *waker) wait() error {
 }
 
 func (w *waker) close() { close(w.closed) }
+
+// setBuffers asks for kernel socket buffers of n bytes each way.
+func setBuffers(c *net.UDPConn, n int) {
+	_ = c.SetReadBuffer(n)
+	_ = c.SetWriteBuffer(n)
+}

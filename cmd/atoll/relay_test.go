@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/internal/wanem"
+)
+
+func TestRelayCommand(t *testing.T) {
+	server, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := server.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			server.WriteToUDP(buf[:n], from)
+		}
+	}()
+	// A free port for --listen.
+	probe, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := probe.LocalAddr().String()
+	probe.Close()
+	ctl := filepath.Join(t.TempDir(), "relay.sock")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- RunContext(ctx, []string{"relay", "--listen", listen, "--target", server.LocalAddr().String(),
+			"--link", "rtt=40ms", "--reverse", "loss=0", "--control", ctl}, &out, &errb)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := wanem.ControlRequest(ctl, "show"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the relay's control socket never answered")
+		}
+	}
+	raddr, _ := net.ResolveUDPAddr("udp", listen)
+	c, err := net.DialUDP("udp", nil, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ping := func(wait time.Duration) (time.Duration, bool) {
+		start := time.Now()
+		c.Write([]byte("ping"))
+		c.SetReadDeadline(start.Add(wait))
+		if _, err := c.Read(make([]byte, 64)); err != nil {
+			return 0, false
+		}
+		return time.Since(start), true
+	}
+	if rtt, ok := ping(5 * time.Second); !ok || rtt < 40*time.Millisecond {
+		t.Fatalf("round trip %v (ok %v) through rtt=40ms", rtt, ok)
+	}
+	if code, o, e := run("relay", "ctl", ctl, "cut", "all"); code != 0 {
+		t.Fatalf("relay ctl cut all: %d %s %s", code, o, e)
+	}
+	if _, ok := ping(300 * time.Millisecond); ok {
+		t.Fatal("an echo through a cut relay")
+	}
+	if code, o, _ := run("relay", "ctl", ctl, "show"); code != 0 || !strings.Contains(o, "forward: delay=20ms cut") {
+		t.Fatalf("relay ctl show: %d %q", code, o)
+	}
+	run("relay", "ctl", ctl, "heal", "all")
+	run("relay", "ctl", ctl, "set", "all", "rtt=0")
+	c.SetReadDeadline(time.Now()) // forget a late echo, if any
+	if _, ok := ping(5 * time.Second); !ok {
+		t.Fatal("no echo after heal")
+	}
+	if code, _, e := run("relay", "ctl", ctl, "set", "all", "loss=7"); code == 0 || !strings.Contains(e, "probability") {
+		t.Fatalf("a bad set: exit %d, stderr %q", code, e)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("relay exited %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"relay " + listen + " -> ", "forward delay=20ms; reverse delay=20ms",
+		"forward: 3 packets in, 2 delivered", "drops: cut 1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("relay output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRelayCommandErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"relay", "--target", "127.0.0.1:9"}, "needs --listen"},
+		{[]string{"relay", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9", "--link", "loss=2"}, "--link"},
+		{[]string{"relay", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9", "--forward", "wobble=1"}, "--forward"},
+		{[]string{"relay", "ctl", filepath.Join(t.TempDir(), "none.sock"), "show"}, "is the relay running"},
+	} {
+		code, _, e := run(tc.args...)
+		if code == 0 || !strings.Contains(e, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want an error with %q", tc.args, code, e, tc.want)
+		}
+	}
+}

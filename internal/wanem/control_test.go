@@ -1,0 +1,114 @@
+package wanem
+
+import (
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestControl(t *testing.T) {
+	r, err := Pipe(echo(t), Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go r.Control().Serve(ln)
+
+	do := func(cmd string) string {
+		t.Helper()
+		out, err := ControlRequest(path, cmd)
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		return out
+	}
+	do("set all rtt=100ms loss=1%")
+	do("set reverse loss=0 rate=10mbit")
+	if p := r.Forward().Params(); p.Delay != 50*time.Millisecond || p.Loss != 0.01 {
+		t.Fatalf("forward after set: %v", p)
+	}
+	if p := r.Reverse().Params(); p.Delay != 50*time.Millisecond || p.Loss != 0 || p.BitsPerSec != 10_000_000 {
+		t.Fatalf("reverse after set: %v", p)
+	}
+	do("cut forward")
+	if !r.Forward().IsCut() || r.Reverse().IsCut() {
+		t.Fatal("cut forward did not cut only the forward link")
+	}
+	want := "forward: delay=50ms loss=1% cut\nreverse: delay=50ms rate=10mbit"
+	if got := do("show"); got != want {
+		t.Fatalf("show = %q, want %q", got, want)
+	}
+	do("heal all")
+	if r.Forward().IsCut() {
+		t.Fatal("heal all did not heal forward")
+	}
+	c := dial(t, r.Addr())
+	if _, ok := roundTrip(t, c, 5*time.Second); !ok {
+		t.Fatal("no echo")
+	}
+	var st map[string]Stats
+	if err := json.Unmarshal([]byte(do("stats")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st["forward"].Delivered != 1 || st["reverse"].Delivered != 1 {
+		t.Fatalf("stats %+v, want one packet each way", st)
+	}
+	for _, bad := range []string{"", "frobnicate", "cut", "cut sideways", "set all", "set all loss=2", "set all colour=blue"} {
+		if _, err := ControlRequest(path, bad); err == nil {
+			t.Errorf("command %q accepted", bad)
+		}
+	}
+	// A bad spec changes no link.
+	if _, err := ControlRequest(path, "set all delay=1s loss=x"); err == nil || r.Forward().Params().Delay != 50*time.Millisecond {
+		t.Fatalf("a rejected set changed the link (err %v, params %v)", err, r.Forward().Params())
+	}
+	if _, err := ControlRequest(filepath.Join(t.TempDir(), "none.sock"), "show"); err == nil || !strings.Contains(err.Error(), "--control") {
+		t.Fatalf("request to a missing socket: %v", err)
+	}
+}
+
+func TestParseParams(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		want Params
+	}{
+		{"", Params{}},
+		{"perfect", Params{}},
+		{"rtt=200ms", Params{Delay: 100 * time.Millisecond}},
+		{"delay=10ms jitter=1ms loss=0.5% dup=0.01 reorder=2% reorderdelay=3ms",
+			Params{Delay: 10 * time.Millisecond, Jitter: time.Millisecond, Loss: 0.005, Duplicate: 0.01, Reorder: 0.02, ReorderDelay: 3 * time.Millisecond}},
+		{"rate=1.5mbit,queue=64KiB", Params{BitsPerSec: 1_500_000, QueueBytes: 65536}},
+		{"rate=1gbit queue=2MB", Params{BitsPerSec: 1e9, QueueBytes: 2e6}},
+		{"burst=1% burstlen=5", Params{Burst: Bursty(0.01, 5)}},
+		{"ge=0.1/0.5/0.01/0.8", Params{Burst: GilbertElliott{0.1, 0.5, 0.01, 0.8}}},
+	} {
+		got, err := ParseParams(Params{}, tc.spec)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseParams(%q) = %+v, %v; want %+v", tc.spec, got, err, tc.want)
+			continue
+		}
+		// String reads back to the same Params.
+		back, err := ParseParams(Params{Loss: 0.3}, "perfect "+got.String())
+		if err != nil || back != got {
+			t.Errorf("ParseParams(String() = %q) = %+v, %v; want %+v", got.String(), back, err, got)
+		}
+	}
+	base := Params{Delay: time.Second, Loss: 0.1}
+	if got, _ := ParseParams(base, "loss=0"); got != (Params{Delay: time.Second}) {
+		t.Errorf("a spec changed keys it does not name: %+v", got)
+	}
+	for _, bad := range []string{"delay", "delay=-1s", "loss=101%", "loss=x", "rate=fast", "queue=-1", "burst=100%", "burstlen=0.5", "colour=blue"} {
+		if got, err := ParseParams(base, bad); err == nil || got != base {
+			t.Errorf("ParseParams(%q) = %+v, %v; want base and an error", bad, got, err)
+		}
+	}
+}
