@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestDataDirMode: the agent creates its data dir so that its group may
@@ -92,6 +93,32 @@ func TestUnreachableCause(t *testing.T) {
 	} {
 		if got := (&UnreachableError{Socket: "/s", Err: tc.err}).Error(); !strings.Contains(got, tc.want) {
 			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestLastHeardIdleRing: in a healthy idle ring every member was heard
+// within a token rotation, directly or through the token that passed it;
+// "last heard" does not grow for the members whose packets this node does
+// not receive directly (on an idle ring only its predecessor's token).
+func TestLastHeardIdleRing(t *testing.T) {
+	c := newCluster(t, 4)
+	for _, id := range c.ids {
+		c.start(id, nil)
+	}
+	c.waitRing(c.ids, 10*time.Second)
+	c.waitIdle(10 * time.Second)
+	time.Sleep(1500 * time.Millisecond) // idle: only the token moves
+	for _, id := range c.ids {
+		st := c.agents[id].a.Status()
+		now := time.Now()
+		for _, m := range st.Members {
+			if m.Self {
+				continue
+			}
+			if age := now.Sub(m.LastHeard); m.LastHeard.IsZero() || age > time.Second {
+				t.Errorf("%s: member %s last heard %v ago (%s), want within the last second", id, m.ID, age, m.LastHeard)
+			}
 		}
 	}
 }

@@ -111,9 +111,16 @@ type MemberStatus struct {
 	// Configured is false for a ring member the topology file does not
 	// list in this site.
 	Configured bool `json:"configured"`
-	// LastHeard is when its last authenticated packet arrived (wall
-	// clock); zero for this node and for nodes never heard.
+	// LastHeard is when this node last heard of it (wall clock): its
+	// last authenticated packet or, for a member of the operational ring,
+	// the last packet of the ring (on an idle ring, the token from this
+	// node's predecessor, which every member passed on within one
+	// rotation), whichever is later. Zero for this node and for nodes
+	// never heard.
 	LastHeard time.Time `json:"last_heard,omitzero"`
+	// HeardVia says how: "packet" (its own) or "ring" (a later packet of
+	// the ring it is a member of).
+	HeardVia string `json:"heard_via,omitempty"`
 }
 
 // Counters are the agent's counters since it started; they only grow,
@@ -246,10 +253,28 @@ func (a *Agent) Status() Status {
 				ms.Incarnation = p.inc.Load()
 			}
 			if ns := p.heard.Load(); ns != 0 {
-				ms.LastHeard = time.Unix(0, ns)
+				ms.LastHeard, ms.HeardVia = time.Unix(0, ns), "packet"
 			}
 		}
 		st.Members = append(st.Members, ms)
+	}
+	if snap.state == "operational" && snap.conf != nil {
+		// The ring's packets (the token above all) pass every member in
+		// turn: a packet from any member proves the others alive within a
+		// rotation, else the token would have been lost and the ring left
+		// operational.
+		var ringHeard time.Time
+		for _, ms := range st.Members {
+			if ms.InRing && ms.LastHeard.After(ringHeard) {
+				ringHeard = ms.LastHeard
+			}
+		}
+		for i := range st.Members {
+			ms := &st.Members[i]
+			if ms.InRing && !ms.Self && ringHeard.After(ms.LastHeard) {
+				ms.LastHeard, ms.HeardVia = ringHeard, "ring"
+			}
+		}
 	}
 	for id, m := range inRing {
 		if !slices.Contains(a.cfg.Nodes, id) {

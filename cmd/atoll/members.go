@@ -21,7 +21,9 @@ func newMembersCmd() *cobra.Command {
 		Short: "List the site's nodes as the local agent sees them, or a group's members",
 		Long: `Members asks the agent running with --data-dir for the nodes of its site and
 prints one line per node: whether it is in the agent's ring, its incarnation,
-the address its packets come from, and when it was last heard.
+the address its packets come from, and when it was last heard: its own
+last packet, or "(ring)" the ring's last packet, which passed it (on an
+idle ring only the token moves, and it comes from one neighbour).
 
 Exit status as for 'atoll status': 0 healthy, 1 degraded, 2 not in a ring,
 3 no agent answers, 64 usage error.
@@ -91,6 +93,9 @@ func writeMembers(w io.Writer, m *agent.MembersReply, now time.Time) {
 			heard = "self"
 		case !ms.LastHeard.IsZero():
 			heard = now.Sub(ms.LastHeard).Round(time.Millisecond).String() + " ago"
+			if ms.HeardVia == "ring" {
+				heard += " (ring)"
+			}
 		}
 		inc, addr := "-", ms.Address
 		if ms.Incarnation != 0 {
