@@ -466,7 +466,9 @@ func (p *peer) heardFrom(from netip.AddrPort, inc uint64, now int64) {
 }
 
 // rejected counts (in the sealer) and logs a packet that failed to open:
-// at most one line per source address per minute.
+// one Warn line per source address per minute, whatever the kind, so that
+// an operator at the default level sees every source of rejected packets
+// (with the number suppressed since its last line).
 func (a *Agent) rejected(m *transport.Message, err error) {
 	var se *seal.Error
 	kind := seal.Kind(0)
@@ -479,8 +481,12 @@ func (a *Agent) rejected(m *transport.Message, err error) {
 	}
 	attrs := []any{"peer", m.From, "kind", kind.String(), "detail", a.sealer.Diagnose(m.Payload(), err), "suppressed", more}
 	switch kind {
-	case seal.KindReplay, seal.KindTruncated:
-		a.log.Debug("rejected a packet", attrs...)
+	case seal.KindReplay:
+		a.log.Warn("rejected a replayed packet: duplicated by the network, or replayed by someone who can reach the ring's port", attrs...)
+	case seal.KindTruncated:
+		a.log.Warn("rejected a packet too short to be an Atoll packet: another program sends to the ring's port, or the network truncates datagrams", attrs...)
+	case seal.KindVersion:
+		a.log.Warn("rejected a packet of another packet format version: another Atoll release, or another program sending to the ring's port", attrs...)
 	case seal.KindWrongKey:
 		a.log.Warn("rejected packets from a peer with another key: it cannot join this ring", attrs...)
 	case seal.KindMismatch:

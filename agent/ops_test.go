@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -9,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
 )
 
 // TestDataDirMode: the agent creates its data dir so that its group may
@@ -119,6 +124,77 @@ func TestLastHeardIdleRing(t *testing.T) {
 			if age := now.Sub(m.LastHeard); m.LastHeard.IsZero() || age > time.Second {
 				t.Errorf("%s: member %s last heard %v ago (%s), want within the last second", id, m.ID, age, m.LastHeard)
 			}
+		}
+	}
+}
+
+// TestRejectedPacketsLogged: at the default log level (info), rejected
+// packets of every kind give one Warn line per source per minute: short
+// garbage, a replay, a wrong key. More from the same sources within the
+// minute give none.
+func TestRejectedPacketsLogged(t *testing.T) {
+	c := newCluster(t, 2)
+	var logs syncBuffer
+	c.start("n1", func(cfg *Config) {
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	c.waitRing([]string{"n1"}, 5*time.Second)
+	source := func(i byte) *transport.Fake {
+		f, err := c.net.Listen(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, 9, i}), 5405))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	sealer := func(key seal.Key) *seal.Sealer {
+		cfg := c.config("n2")
+		s, err := seal.New(seal.Config{Key: key, Cluster: cfg.Cluster, ConfigHash: cfg.configHash(), Sender: seal.SenderID("n2"), Incarnation: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	garbage, replayer, stranger := source(1), source(2), source(3)
+	good := sealer(c.key).Seal(nil, []byte("not a ring packet"))
+	other := sealer(seal.GenerateKey()).Seal(nil, []byte("x"))
+	for range 20 {
+		garbage.Unicast(c.addr("n1"), []byte("junk"))
+		replayer.Unicast(c.addr("n1"), good) // the first opens, the rest are replays
+		stranger.Unicast(c.addr("n1"), other)
+	}
+	for _, f := range []*transport.Fake{garbage, replayer, stranger} {
+		f.Flush()
+	}
+	want := map[string]string{
+		"10.9.9.1": "too short to be an Atoll packet",
+		"10.9.9.2": "rejected a replayed packet",
+		"10.9.9.3": "with another key",
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := c.agents["n1"].a.Status()
+		if st.Counters.RejectReplay >= 19 && st.Counters.RejectOther >= 20 && st.Counters.RejectWrongKey >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counters: %+v", st.Counters)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	lines := strings.Split(logs.String(), "\n")
+	for src, msg := range want {
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, "peer="+src+":") {
+				n++
+				if !strings.Contains(l, "level=WARN") || !strings.Contains(l, msg) {
+					t.Errorf("line for %s: %s; want a WARN with %q", src, l, msg)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d lines for source %s, want 1:\n%s", n, src, logs.String())
 		}
 	}
 }
