@@ -69,13 +69,15 @@ type Config struct {
 	MaxPacketsPerVisit int
 
 	// MaxPacketBytes is the largest packet the core produces, header
-	// included; the transport derives it from the path MTU. Small messages
-	// are packed into one packet up to this size and larger ones are
-	// fragmented. Default 1400 bytes; at least 512.
+	// included; the transport derives it from the path MTU (UDP, QUIC
+	// datagrams) or its frame size (QUIC streams). Small messages are packed
+	// into one packet up to this size and larger ones are fragmented.
+	// Default 1400 bytes; 512 to MaxPacketLimit (256 KiB).
 	MaxPacketBytes int
 
-	// MaxMessageBytes is the largest message Submit accepts. Default and
-	// upper limit 1 MiB.
+	// MaxMessageBytes is the largest message Submit accepts. Default 1 MiB
+	// (MaxMessageBytes); at most MaxMessageBytes + MaxEnvelopeBytes, for a
+	// ring that carries other rings' messages in an envelope.
 	MaxMessageBytes int
 
 	// MaxPendingMessages bounds the queue of submitted messages not yet
@@ -125,6 +127,106 @@ func DefaultCloud(id NodeID) Config {
 	c.setDefaults()
 	return c
 }
+
+// DefaultWAN returns the preset for a federation ring: one member per site
+// (spoken for by the site's active gateway), over QUIC between sites 10 to
+// 300 ms apart. Its timers are what topology.DeriveTimeouts gives a ring of
+// three sites with a 600 ms rotation and a 300 ms largest RTT (token
+// timeout 5.04 s, retransmit 1.2 s, consensus 6.05 s, join 600 ms, merge
+// 2.4 s); its packets are QUIC stream frames of WANPacketBytes (a transport
+// that carries less, such as QUIC datagrams, caps MaxPacketBytes); its
+// window is the bandwidth-delay product of a 100 Mbit/s link over that
+// rotation (WindowForBDP); and its largest message is a maximum-size local
+// message inside a federation envelope of up to MaxEnvelopeBytes. Use
+// WithTimings and WindowForBDP to fit a ring the planner derived.
+func DefaultWAN(id NodeID) Config {
+	c := Config{ID: id, Incarnation: 1, TokenHold: 50 * time.Millisecond, MaxPacketBytes: WANPacketBytes, MaxMessageBytes: MaxMessageBytes + MaxEnvelopeBytes}
+	c = c.WithTimings(Timings{
+		Token: 5040 * time.Millisecond, Retransmit: 1200 * time.Millisecond,
+		Consensus: 6048 * time.Millisecond, Join: 600 * time.Millisecond,
+	})
+	c.WindowPackets = WindowForBDP(100_000_000, 600*time.Millisecond, WANPacketBytes)
+	c.MaxPacketsPerVisit = c.WindowPackets
+	c.setDefaults()
+	return c
+}
+
+// Timings are the timers of one ring as the planner derives them from the
+// ring's predicted rotation time and RTTs (topology.DeriveTimeouts; the
+// plan's Domain.Timeouts). Zero fields keep the value they replace.
+type Timings struct {
+	Token      time.Duration // Config.TokenTimeout
+	Retransmit time.Duration // Config.TokenRetransmit
+	Consensus  time.Duration // Config.ConsensusTimeout
+	Join       time.Duration // Config.JoinTimeout
+	// Merge is Config.MergeTimeout. Zero derives it as MergeJoins × Join:
+	// a healed partition is found within a few join intervals, and on a
+	// WAN the representative's merge-detect multicast (one copy per peer)
+	// stays rare.
+	Merge time.Duration
+}
+
+// MergeJoins is the merge-detect interval in join intervals when Timings
+// leave Merge zero (the LAN preset's 200 ms is 4 × its 50 ms join).
+const MergeJoins = 4
+
+// WithTimings returns c with the timers of t. TokenHold is lowered to half
+// the retransmit interval when it would not fit below it (Validate).
+func (c Config) WithTimings(t Timings) Config {
+	set := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&c.TokenTimeout, t.Token)
+	set(&c.TokenRetransmit, t.Retransmit)
+	set(&c.ConsensusTimeout, t.Consensus)
+	set(&c.JoinTimeout, t.Join)
+	if t.Merge == 0 && t.Join > 0 {
+		t.Merge = MergeJoins * t.Join
+	}
+	set(&c.MergeTimeout, t.Merge)
+	if c.TokenRetransmit > 0 && c.TokenHold >= c.TokenRetransmit {
+		c.TokenHold = c.TokenRetransmit / 2
+	}
+	return c
+}
+
+// WindowForBDP sizes a flow-control window (Config.WindowPackets) to the
+// bandwidth-delay product of a ring: the packets of packetBytes that a link
+// of bitsPerSecond carries in one token rotation, so that one sender can
+// keep the ring's slowest link busy. The result is at least MinWANWindow
+// and at most MaxWindowBytes/packetBytes (the ring keeps a window of packets
+// until every member holds them, so the window is also memory). A
+// bitsPerSecond of 0 means unknown and gives the LAN default of 200.
+func WindowForBDP(bitsPerSecond int64, rotation time.Duration, packetBytes int) int {
+	if bitsPerSecond <= 0 || rotation <= 0 || packetBytes <= 0 {
+		return 200
+	}
+	bytes := float64(bitsPerSecond) / 8 * rotation.Seconds()
+	w := int(bytes/float64(packetBytes)) + 1
+	return max(MinWANWindow, min(w, MaxWindowBytes/packetBytes))
+}
+
+// Limits and sizes of the WAN preset.
+const (
+	// WANPacketBytes is the federation ring's packet size: one frame on a
+	// QUIC stream, far above the LAN MTU, so that a WAN rotation carries a
+	// window's worth of data in few packets.
+	WANPacketBytes = 16 << 10
+	// MaxPacketLimit is the largest MaxPacketBytes Validate accepts. The
+	// core allocates one buffer of MaxPacketBytes per packet it sends.
+	MaxPacketLimit = 256 << 10
+	// MaxEnvelopeBytes is the room above MaxMessageBytes that a ring may
+	// allow for one envelope around a maximum-size message of another ring
+	// (the federation ring carries local messages in the envelope of
+	// package federation, whose EnvelopeOverhead must fit).
+	MaxEnvelopeBytes = 1 << 10
+	// MinWANWindow is WindowForBDP's floor.
+	MinWANWindow = 16
+	// MaxWindowBytes is WindowForBDP's cap on the bytes of one window.
+	MaxWindowBytes = 64 << 20
+)
 
 func (c *Config) setDefaults() {
 	if c.TokenTimeout == 0 {
@@ -204,11 +306,11 @@ func (c *Config) Validate() error {
 	if c.WindowPackets < 1 || c.MaxPacketsPerVisit < 1 || c.MaxPacketsPerVisit > c.WindowPackets {
 		bad("flow control: need 1 ≤ max packets per visit (%d) ≤ window (%d)", c.MaxPacketsPerVisit, c.WindowPackets)
 	}
-	if c.MaxPacketBytes < 512 || c.MaxPacketBytes > 65000 {
-		bad("max packet size %d must be between 512 and 65000 bytes; derive it from the path MTU", c.MaxPacketBytes)
+	if c.MaxPacketBytes < 512 || c.MaxPacketBytes > MaxPacketLimit {
+		bad("max packet size %d must be between 512 and %d bytes; derive it from the path MTU or the transport's frame size", c.MaxPacketBytes, MaxPacketLimit)
 	}
-	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxMessageBytes {
-		bad("max message size %d must be between 1 and %d bytes", c.MaxMessageBytes, MaxMessageBytes)
+	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxMessageBytes+MaxEnvelopeBytes {
+		bad("max message size %d must be between 1 and %d bytes (%d for a ring that carries enveloped messages of other rings)", c.MaxMessageBytes, MaxMessageBytes, MaxMessageBytes+MaxEnvelopeBytes)
 	}
 	if c.MaxPendingMessages < 1 {
 		bad("max pending messages %d must be at least 1", c.MaxPendingMessages)

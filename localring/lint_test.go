@@ -12,7 +12,8 @@ import (
 // TestPureStateMachine keeps the protocol core free of I/O, goroutines,
 // locks, the wall clock and global randomness, so that the simulator can
 // drive it deterministically. Subpackages (transports, seal, sim) are
-// exempt.
+// exempt; package federation, which configures the same core for the
+// federation ring, is held to the same rule.
 func TestPureStateMachine(t *testing.T) {
 	forbidden := map[string]string{
 		"net":       "sockets belong in localring/transport",
@@ -27,6 +28,11 @@ func TestPureStateMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fed, err := filepath.Glob("../federation/*.go")
+	if err != nil || len(fed) == 0 {
+		t.Fatalf("no files of package federation to check (%v)", err)
+	}
+	files = append(files, fed...)
 	fset := gotoken.NewFileSet()
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {

@@ -34,6 +34,7 @@ func (n *Node) enterGather(reason string, fromOperational bool) {
 		addMember(n.proc, m)
 	}
 	n.outsiders = nil
+	n.purgeStale()
 	n.state = stateGather
 	n.gatherSince = n.now
 	n.next, n.commitTok = nil, nil
@@ -107,14 +108,34 @@ func (n *Node) members() []Member {
 	return ms
 }
 
+// purgeStale moves the members of proc of which a newer incarnation was
+// seen into fail, so that the joins say so and every node agrees to leave
+// them out (fencing). It reports whether it changed anything.
+func (n *Node) purgeStale() bool {
+	changed := false
+	for id, m := range n.proc {
+		if m.Inc < n.incs[id] && !n.failed(m) {
+			addMember(n.fail, m)
+			changed = true
+		}
+	}
+	return changed
+}
+
 func (n *Node) onJoin(j *join) {
 	if j.sender.ID == n.me.ID {
-		if j.sender.Inc > n.me.Inc {
-			// A newer incarnation of this very node is running: this one
-			// must not take part any more.
-			n.stats.ForeignRing++
-		}
+		// An older copy of my own join, or a newer incarnation of this
+		// very node, which supersedes this one (seeInc).
+		n.seeInc(j.sender)
 		return
+	}
+	if n.fenced(j.sender) {
+		return // a superseded incarnation: never a member again
+	}
+	for _, m := range j.proc {
+		if n.seeInc(m); n.stopped() {
+			return
+		}
 	}
 	n.maxRingSeq = max(n.maxRingSeq, j.ringSeq)
 	switch n.state {
@@ -184,7 +205,13 @@ func (n *Node) gatherJoin(j *join) {
 	}
 	changed := addMember(n.proc, j.sender)
 	for _, m := range j.proc {
-		if m.ID != n.me.ID {
+		switch {
+		case m.ID == n.me.ID:
+		case m.Inc < n.incs[m.ID]:
+			// The sender has not heard of the newer incarnation: tell it
+			// through my fail set.
+			changed = addMember(n.fail, m) || changed
+		default:
 			changed = addMember(n.proc, m) || changed
 		}
 	}
@@ -304,6 +331,11 @@ func (n *Node) forwardCommit(c *commit) {
 }
 
 func (n *Node) onCommit(c *commit) {
+	for _, e := range c.entries {
+		if n.fenced(e.member) || n.stopped() {
+			return // a ring with a superseded incarnation in it, or one that supersedes me
+		}
+	}
 	idx := -1
 	for i, e := range c.entries {
 		if e.member == n.me {
@@ -466,6 +498,10 @@ func (n *Node) install() {
 
 func (n *Node) onMerge(m *merge) {
 	if m.sender.ID == n.me.ID {
+		n.seeInc(m.sender)
+		return
+	}
+	if n.fenced(m.sender) {
 		return
 	}
 	switch n.state {

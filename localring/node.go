@@ -17,10 +17,11 @@ const (
 	stateRecovery                 // exchanging old-ring messages on the new ring
 	stateOperational              // ordering messages on an installed ring
 	stateLeft                     // left the ring for good (Leave)
+	stateSuperseded               // a newer incarnation of this node id runs (fenced)
 )
 
 func (s state) String() string {
-	return [...]string{"gather", "commit", "recovery", "operational", "left"}[s]
+	return [...]string{"gather", "commit", "recovery", "operational", "left", "superseded"}[s]
 }
 
 // Errors returned by Submit.
@@ -29,6 +30,7 @@ var (
 	ErrBackpressure = errors.New("localring: send queue full; wait for deliveries before submitting more")
 	ErrBadService   = errors.New("localring: unknown service level")
 	ErrLeft         = errors.New("localring: this node has left the ring")
+	ErrSuperseded   = errors.New("localring: a newer incarnation of this node id is running; this one was fenced off and must stop")
 )
 
 // ringState is the ordering state of one ring: the installed one, or the
@@ -117,6 +119,11 @@ type Node struct {
 
 	maxRingSeq uint64
 
+	// incs is the highest incarnation seen of every node id (fencing): a
+	// lower one is refused once a higher one was seen. In memory only; a
+	// driver that knows more tells the node with Fence.
+	incs map[NodeID]uint64
+
 	// membership protocol
 	proc, fail  map[NodeID]Member
 	consensus   map[NodeID]bool
@@ -168,6 +175,7 @@ func New(cfg Config) (*Node, error) {
 		rng:        rand.New(cfg.Rand),
 		maxRingSeq: cfg.RingSeq,
 		nextMsgID:  1,
+		incs:       map[NodeID]uint64{me.ID: me.Inc},
 	}
 	// The initial ring is this node alone, numbered 0: no real ring has
 	// sequence number 0, so a fresh incarnation never shares an old ring
@@ -244,8 +252,11 @@ func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error
 	if invariantsOn {
 		defer n.checkInvariants("Submit")
 	}
-	if n.state == stateLeft {
+	switch n.state {
+	case stateLeft:
 		return 0, ErrLeft
+	case stateSuperseded:
+		return 0, ErrSuperseded
 	}
 	if !svc.Valid() {
 		return 0, fmt.Errorf("%w %d", ErrBadService, svc)
@@ -282,7 +293,7 @@ func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error
 // delivered before calling Leave.
 func (n *Node) Leave(now time.Time) {
 	n.now = now
-	if n.state == stateLeft {
+	if n.stopped() {
 		return
 	}
 	proc := map[NodeID]Member{n.me.ID: n.me}
@@ -293,10 +304,72 @@ func (n *Node) Leave(now time.Time) {
 	b := j.append(nil)
 	n.send("", b)
 	n.send("", b) // a second copy: one lost packet would cost the others a token timeout
-	n.state = stateLeft
+	n.stop(stateLeft)
+}
+
+// stop ends the node's part in the protocol for good.
+func (n *Node) stop(s state) {
+	n.state = s
 	n.held = nil
 	n.tokenLossAt, n.retransmitAt, n.holdUntil = time.Time{}, time.Time{}, time.Time{}
 	n.joinAt, n.consensusAt, n.mergeAt = time.Time{}, time.Time{}, time.Time{}
+}
+
+func (n *Node) stopped() bool { return n.state == stateLeft || n.state == stateSuperseded }
+
+// Fence tells the node that incarnation inc of node id runs (or ran): from
+// now on it refuses every lower incarnation of id in the membership
+// protocol (joins, merge-detect messages, commit tokens), exactly as after
+// receiving a packet from id#inc. The node learns incarnations from the
+// packets it receives by itself and keeps them in memory only; a driver
+// that knows of a newer incarnation by other means (the federation
+// gateway learns from its site's local ring that another gateway of the
+// site took over) passes it here. When id is this node's own id and inc
+// is higher than its incarnation, the node is superseded: it stops at
+// once, as after Leave but without sending anything, and reports
+// EventSuperseded; the driver must then exit or start a new incarnation.
+func (n *Node) Fence(now time.Time, id NodeID, inc uint64) {
+	n.now = now
+	if n.stopped() {
+		return
+	}
+	n.seeInc(Member{ID: id, Inc: inc})
+	if n.state == stateGather && n.purgeStale() {
+		n.consensus = map[NodeID]bool{n.me.ID: true}
+		n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
+		n.sendJoin()
+		n.checkConsensus()
+	}
+}
+
+// seeInc records an incarnation seen in a packet and reports whether it is
+// stale: lower than one seen before for the same id. Seeing a newer
+// incarnation of this node's own id supersedes the node.
+func (n *Node) seeInc(m Member) (stale bool) {
+	hi := n.incs[m.ID]
+	switch {
+	case m.Inc < hi:
+		return true
+	case m.Inc == hi:
+		return false
+	}
+	n.incs[m.ID] = m.Inc
+	if m.ID == n.me.ID && !n.stopped() {
+		n.stop(stateSuperseded)
+		n.stats.Superseded++
+		n.emit(Event{Kind: EventSuperseded, Reason: fmt.Sprintf("incarnation %d of node %s is running; this incarnation %d stops (fenced)", m.Inc, m.ID, n.me.Inc)})
+	}
+	return false
+}
+
+// fenced counts and reports a membership packet from (or naming) a
+// superseded incarnation.
+func (n *Node) fenced(m Member) bool {
+	if n.seeInc(m) {
+		n.stats.Fenced++
+		return true
+	}
+	return false
 }
 
 // Pending returns the number of submitted messages not yet sent.
@@ -308,7 +381,7 @@ func (n *Node) Tick(now time.Time) {
 	if invariantsOn {
 		defer n.checkInvariants("Tick")
 	}
-	if n.state == stateLeft {
+	if n.stopped() {
 		return
 	}
 	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
@@ -367,7 +440,7 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 		defer n.checkInvariants("Step")
 	}
 	n.stats.PacketsIn++
-	if n.state == stateLeft {
+	if n.stopped() {
 		return nil
 	}
 	t, err := peekType(pkt)
@@ -446,6 +519,9 @@ func (n *Node) send(to NodeID, b []byte) {
 // ---- message packets ----
 
 func (n *Node) onMcast(m *mcast) {
+	if n.seeInc(m.sender); n.stopped() {
+		return // a newer incarnation of my id sends: I am superseded
+	}
 	switch {
 	case m.ring == n.reg.id && (n.state == stateCommit || n.state == stateRecovery):
 		// This node reported what it holds of its old ring in the commit

@@ -149,6 +149,10 @@ const (
 	EventTokenLost
 	// EventGather: the node started the membership protocol (Reason).
 	EventGather
+	// EventSuperseded: a newer incarnation of this node's id is running, so
+	// this node stopped for good (Reason); see Node.Fence. The driver must
+	// exit: two incarnations of one id are never members together.
+	EventSuperseded
 )
 
 func (k EventKind) String() string {
@@ -163,6 +167,8 @@ func (k EventKind) String() string {
 		return "token-lost"
 	case EventGather:
 		return "gather"
+	case EventSuperseded:
+		return "superseded"
 	}
 	return "event(" + strconv.Itoa(int(k)) + ")"
 }
@@ -205,6 +211,8 @@ type Stats struct {
 	RingsInstalled                  uint64
 	MessagesSent, MessagesDelivered uint64
 	RecoveryPackets                 uint64 // old-ring packets resent during recovery
+	Fenced                          uint64 // membership packets of superseded incarnations refused
+	Superseded                      uint64 // 1 once a newer incarnation of this node id was seen
 }
 
 // sortMembers sorts by id (and incarnation, for determinism).

@@ -2,6 +2,8 @@ package topology
 
 import (
 	"time"
+
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // The latency model. docs/PLANNER.md states it with its assumptions; in
@@ -167,6 +169,13 @@ func DeriveTimeouts(rotation, maxRTT time.Duration) Timeouts {
 		Consensus:  Duration(ceilMs(token + token/5)),
 		Join:       Duration(ceilMs(max(2*maxRTT, MinJoin))),
 	}
+}
+
+// Ring returns the timeouts as the ring core's timers, for
+// localring.Config.WithTimings. The merge-detect interval is left to the
+// core's derivation from the join timeout (localring.MergeJoins).
+func (t Timeouts) Ring() localring.Timings {
+	return localring.Timings{Token: t.Token.D(), Retransmit: t.Retransmit.D(), Consensus: t.Consensus.D(), Join: t.Join.D()}
 }
 
 // ceilMs rounds d up to a whole millisecond.

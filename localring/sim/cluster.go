@@ -42,9 +42,12 @@ type Cluster struct {
 	// OnEvent, when set, sees every event of every node as it happens.
 	OnEvent func(node localring.NodeID, inc uint64, e localring.Event)
 
-	trace    []evs.Event
-	failed   map[evs.Proc]bool
-	payloads uint64
+	trace      []evs.Event
+	failed     map[evs.Proc]bool
+	payloads   uint64
+	superseded int // processes that stopped because a newer incarnation of their id ran
+	fence      fenceCheck
+	domain     string
 }
 
 type simNode struct {
@@ -61,6 +64,19 @@ type simNode struct {
 
 // NewCluster returns a cluster of n nodes named n1..nN, not started.
 func NewCluster(seed uint64, n int) *Cluster {
+	ids := make([]localring.NodeID, n)
+	for i := range ids {
+		ids[i] = localring.NodeID("n" + strconv.Itoa(i+1))
+	}
+	return NewClusterOf(seed, ids)
+}
+
+// NewClusterOf returns a cluster with one slot per entry of ids, not
+// started. Several slots may share an id: they are processes that speak for
+// the same ring member one after the other (a site's gateways in a
+// federation ring), each start taking the next incarnation of the id. A
+// packet addressed to an id reaches every running slot with that id.
+func NewClusterOf(seed uint64, ids []localring.NodeID) *Cluster {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	c := &Cluster{
 		rng:    rng,
@@ -70,8 +86,8 @@ func NewCluster(seed uint64, n int) *Cluster {
 		Config: localring.DefaultLAN(""),
 	}
 	c.net.faults = Faults{BaseDelay: 100 * time.Microsecond, Jitter: 50 * time.Microsecond, SocketBuffer: 512}
-	for i := 0; i < n; i++ {
-		c.nodes = append(c.nodes, &simNode{idx: i, id: localring.NodeID("n" + strconv.Itoa(i+1))})
+	for i, id := range ids {
+		c.nodes = append(c.nodes, &simNode{idx: i, id: id})
 	}
 	return c
 }
@@ -84,6 +100,16 @@ func (c *Cluster) Elapsed() time.Duration { return c.now.Sub(epoch) }
 
 // SetFaults replaces the network's fault settings.
 func (c *Cluster) SetFaults(f Faults) { c.net.faults = f }
+
+// SetDelays sets the one-way delay of every directed link, slot i to slot
+// j, in place of Faults.BaseDelay (jitter and reordering still add to it);
+// the delays may differ per direction. nil goes back to BaseDelay.
+func (c *Cluster) SetDelays(d [][]time.Duration) {
+	if d != nil && len(d) != len(c.nodes) {
+		panic(fmt.Sprintf("sim: delay matrix of %d rows for %d slots", len(d), len(c.nodes)))
+	}
+	c.net.delays = d
+}
 
 // Faults returns the network's fault settings.
 func (c *Cluster) Faults() Faults { return c.net.faults }
@@ -118,6 +144,11 @@ func (c *Cluster) Start(i int) {
 	sn := c.nodes[i]
 	if sn.node != nil {
 		return
+	}
+	for _, o := range c.nodes {
+		if o.id == sn.id {
+			sn.inc = max(sn.inc, o.inc) // incarnations of an id only grow, across slots too
+		}
 	}
 	sn.inc++
 	cfg := c.Config
@@ -188,11 +219,16 @@ func (c *Cluster) Resume(i int) {
 	inbox := sn.inbox
 	sn.inbox = nil
 	for _, p := range inbox {
+		if sn.node == nil {
+			return // superseded by a newer incarnation of its id
+		}
 		_ = sn.node.Step(c.now, p)
 		c.flush(sn)
 	}
-	sn.node.Tick(c.now)
-	c.flush(sn)
+	if sn.node != nil {
+		sn.node.Tick(c.now)
+		c.flush(sn)
+	}
 }
 
 // Block drops every packet from slot a to slot b.
@@ -317,6 +353,9 @@ func (c *Cluster) RunUntil(end time.Time, every func() bool) bool {
 			if d := sn.node.NextDeadline(); !d.IsZero() && !d.After(c.now) {
 				sn.node.Tick(c.now)
 				c.flush(sn)
+				if sn.node == nil {
+					continue // superseded
+				}
 				if d := sn.node.NextDeadline(); !d.IsZero() && !d.After(c.now) {
 					panic(fmt.Sprintf("sim: node %s: Tick(%v) left deadline %v due (state %s)", sn.id, c.Elapsed(), d.Sub(epoch), sn.node.State()))
 				}
@@ -335,17 +374,20 @@ func (c *Cluster) flush(sn *simNode) {
 		return
 	}
 	rd := sn.node.Ready()
+	superseded := false
 	for _, e := range rd.Events {
 		c.record(sn, e)
 		if c.OnEvent != nil {
 			c.OnEvent(sn.id, sn.inc, e)
 		}
+		superseded = superseded || e.Kind == localring.EventSuperseded
 	}
 	for _, p := range rd.Packets {
 		if isUnicast(p) {
-			to := c.Index(p.To)
-			if to >= 0 {
-				c.net.send(c.now, sn.idx, []int{to}, p.Data, true)
+			for _, o := range c.nodes {
+				if o.id == p.To {
+					c.net.send(c.now, sn.idx, []int{o.idx}, p.Data, true)
+				}
 			}
 			continue
 		}
@@ -358,17 +400,24 @@ func (c *Cluster) flush(sn *simNode) {
 		c.net.send(c.now, sn.idx, to, p.Data, false)
 	}
 	sn.ringSeq = max(sn.ringSeq, sn.node.RingSeq())
+	if superseded {
+		// The driver of a fenced node exits: its trace ends.
+		c.failed[evs.Proc{Node: string(sn.id), Inc: sn.inc}] = true
+		sn.node, sn.paused, sn.inbox = nil, false, nil
+		c.superseded++
+	}
 }
 
 func (c *Cluster) record(sn *simNode, e localring.Event) {
 	if e.Kind == localring.EventInstall {
+		c.fence.install(c.Domain(), sn.id, sn.inc, e.Conf)
 		sn.conf = e.Conf
 		if e.Conf.Kind == localring.Regular {
 			sn.lastReg = e.Conf
 		}
 		c.logf("%s installs %s %s %v", sn.id, e.Conf.Kind, e.Conf.ID, e.Conf.MemberIDs())
 	}
-	line, ok := tracemap.Proc{Node: string(sn.id), Inc: sn.inc, Domain: Domain}.Ring(&e)
+	line, ok := tracemap.Proc{Node: string(sn.id), Inc: sn.inc, Domain: c.Domain()}.Ring(&e)
 	if !ok {
 		c.logf("%s %s: %s", sn.id, e.Kind, e.Reason)
 		return
@@ -421,6 +470,9 @@ func (c *Cluster) Live() []evs.Proc {
 
 // Converged reports whether every running node is operational in one
 // regular configuration whose members are exactly the running nodes.
+//
+// Of several running slots with one id (an old incarnation not yet fenced
+// off), only the newest counts, and the others must have stopped.
 func (c *Cluster) Converged() bool {
 	var want []string
 	for _, sn := range c.nodes {
@@ -428,13 +480,19 @@ func (c *Cluster) Converged() bool {
 			if sn.paused {
 				return false
 			}
-			want = append(want, string(sn.id))
+			if !slices.Contains(want, string(sn.id)) {
+				want = append(want, string(sn.id))
+			}
 		}
 	}
+	slices.Sort(want)
 	var id string
 	for _, sn := range c.nodes {
 		if sn.node == nil {
 			continue
+		}
+		if c.newest(sn.id) != sn {
+			return false // an old incarnation still runs
 		}
 		conf := sn.node.Configuration()
 		if conf == nil || sn.node.State() != "operational" || !slices.Equal(conf.MemberIDs(), want) {
@@ -448,6 +506,34 @@ func (c *Cluster) Converged() bool {
 	}
 	return id != ""
 }
+
+// newest returns the running slot of id with the highest incarnation.
+func (c *Cluster) newest(id localring.NodeID) *simNode {
+	var best *simNode
+	for _, sn := range c.nodes {
+		if sn.id == id && sn.node != nil && (best == nil || sn.inc > best.inc) {
+			best = sn
+		}
+	}
+	return best
+}
+
+// Domain returns the EVS domain the cluster's traces name: Domain unless
+// SetDomain changed it.
+func (c *Cluster) Domain() string {
+	if c.domain == "" {
+		return Domain
+	}
+	return c.domain
+}
+
+// SetDomain sets the EVS domain of the traces, such as "fed/NAME" for a
+// federation ring.
+func (c *Cluster) SetDomain(d string) { c.domain = d }
+
+// Superseded returns how many processes stopped because a newer
+// incarnation of their id was running (localring.EventSuperseded).
+func (c *Cluster) Superseded() int { return c.superseded }
 
 // Quiet reports whether no node has messages waiting to be sent.
 func (c *Cluster) Quiet() bool {

@@ -40,6 +40,9 @@ type network struct {
 	old     []stale        // a few past packets for stale replays
 	lastUni map[int][]byte // the last unicast packet (token) sent to each node
 	dropped uint64
+	// delays, when set, is the one-way delay from slot i to slot j, used
+	// instead of Faults.BaseDelay (a WAN's delay matrix).
+	delays [][]time.Duration
 }
 
 type inflight struct {
@@ -112,6 +115,9 @@ func (nw *network) send(now time.Time, from int, to []int, data []byte, unicast 
 		}
 		for c := 0; c < copies; c++ {
 			d := f.BaseDelay
+			if nw.delays != nil {
+				d = nw.delays[from][t]
+			}
 			if f.Jitter > 0 {
 				d += time.Duration(nw.rng.Int64N(int64(f.Jitter)))
 			}

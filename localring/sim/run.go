@@ -168,7 +168,7 @@ func Run(seed uint64, opts RunOptions) *Result {
 	converged := c.RunUntil(c.Now().Add(opts.Liveness), c.Converged)
 	var conv []evs.Violation
 	if !converged {
-		conv = append(conv, evs.Violation{Property: evs.Liveness, Domain: Domain,
+		conv = append(conv, evs.Violation{Property: evs.Liveness, Domain: c.Domain(),
 			Detail: fmt.Sprintf("running nodes did not form one ring of all of them within %v of the faults stopping: %s", opts.Liveness, c.describe())})
 	} else {
 		// Traffic after convergence must reach everyone.
@@ -186,6 +186,7 @@ func Run(seed uint64, opts RunOptions) *Result {
 		conv = evs.CheckConverged(c.Trace(), c.Live())
 	}
 	res.Violations = append(evs.Check(c.Trace(), evs.Options{Failed: c.Failed(), Quiescent: converged}), conv...)
+	res.Violations = append(res.Violations, c.FenceViolations()...)
 	res.Elapsed = c.Elapsed()
 	res.Events = len(c.Trace())
 	for _, e := range c.Trace() {

@@ -1,0 +1,181 @@
+package federation
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// EnvelopeOverhead is the most bytes the federation envelope adds around a
+// local ring message (the gateway's encoding): format version and kind (2),
+// origin site (a uvarint length and up to 64 bytes), origin node (the
+// same), origin incarnation and message counter (8 + 8), the domain order
+// (16), service level and flags (2), payload length (a uvarint, 4) and a
+// CRC-32C (4), rounded up to leave room. A federation ring accepts
+// messages of localring.MaxMessageBytes + EnvelopeOverhead, so that a
+// maximum-size local message fits.
+const EnvelopeOverhead = 256
+
+// The envelope must fit into the room the ring core allows above its
+// largest message: this fails to compile otherwise.
+var _ [localring.MaxEnvelopeBytes - EnvelopeOverhead]struct{}
+
+// MaxMessageBytes is the largest message of a federation ring.
+const MaxMessageBytes = localring.MaxMessageBytes + EnvelopeOverhead
+
+// RankBits is the number of low bits of an incarnation that hold the
+// gateway's rank in its site's gateway list: at most 256 gateways per site.
+const RankBits = 8
+
+// MaxLocalSeq is the largest local ring sequence number Incarnation takes:
+// the rank takes the low RankBits of 64.
+const MaxLocalSeq = 1<<(64-RankBits) - 1
+
+// Incarnation returns the federation incarnation of a gateway that became
+// active in the local ring configuration local, at place rank of its site's
+// gateway list (0 for the plan's active gateway): local.Seq<<RankBits |
+// rank. See the package documentation for why it only grows.
+func Incarnation(local localring.RingID, rank int) (uint64, error) {
+	switch {
+	case local.Seq == 0:
+		return 0, errors.New("federation: a gateway becomes active in an installed local ring, whose sequence number is never 0")
+	case local.Seq > MaxLocalSeq:
+		return 0, fmt.Errorf("federation: local ring sequence number %d exceeds %d; incarnations cannot grow further", local.Seq, uint64(MaxLocalSeq))
+	case rank < 0 || rank >= 1<<RankBits:
+		return 0, fmt.Errorf("federation: gateway rank %d out of range 0 to %d", rank, 1<<RankBits-1)
+	}
+	return local.Seq<<RankBits | uint64(rank), nil
+}
+
+// ActiveGateway returns the node that speaks for site in the federation
+// domain d when the site's local ring configuration has the given members
+// (node ids): the first of the site's Active and Standby gateways that is a
+// member, and its rank in that list. ok is false when none is a member.
+func ActiveGateway(d *topology.Domain, site string, members []string) (node string, rank int, ok bool) {
+	for _, g := range d.Gateways {
+		if g.Site != site || g.Active == "" {
+			continue
+		}
+		for i, id := range append([]string{g.Active}, g.Standby...) {
+			if slices.Contains(members, id) {
+				return id, i, true
+			}
+		}
+	}
+	return "", 0, false
+}
+
+// Config is one site's member of one federation domain's ring.
+type Config struct {
+	// Domain is the domain's name, "fed/CLASS:SITE+SITE+...": the EVS
+	// domain of its traces.
+	Domain string
+	// Site is this member's site: the ring member id.
+	Site string
+	// Gateway is the node id of the gateway that speaks for the site.
+	Gateway string
+	// Sites are the ring's members (site names) in the plan's ring order.
+	Sites []string
+	// Endpoints maps every site of the domain to its active gateway's QUIC
+	// endpoint ("host:port") from the plan.
+	Endpoints map[string]string
+	// Ring is the core's configuration: ID is Site, Incarnation derived
+	// from the local ring (Incarnation), timers, window, packet and message
+	// sizes from RingConfig. The driver sets RingSeq from its state and
+	// caps MaxPacketBytes to what its transport carries.
+	Ring localring.Config
+}
+
+// RingConfig returns the ring settings every member of federation domain d
+// of the topology file f must share (ID and Incarnation unset): the
+// localring.DefaultWAN preset with the domain's derived timeouts, a window
+// of the bandwidth-delay product of the slowest link the file declares
+// between two sites of the domain over the domain's predicted rotation
+// (the preset's window when no link declares a bandwidth), and messages up
+// to MaxMessageBytes.
+func RingConfig(f *topology.File, d *topology.Domain) localring.Config {
+	c := localring.DefaultWAN("").WithTimings(d.Timeouts.Ring())
+	c.ID, c.Rand = "", nil
+	var slowest topology.Bandwidth
+	for _, l := range f.Links {
+		if l.Bandwidth > 0 && len(l.Between) == 2 && l.Between[0] != l.Between[1] &&
+			slices.Contains(d.Sites, l.Between[0]) && slices.Contains(d.Sites, l.Between[1]) &&
+			(slowest == 0 || l.Bandwidth < slowest) {
+			slowest = l.Bandwidth
+		}
+	}
+	if slowest > 0 {
+		c.WindowPackets = localring.WindowForBDP(slowest.BitsPerSecond(), d.Latency.Rotation.D(), c.MaxPacketBytes)
+		c.MaxPacketsPerVisit = c.WindowPackets
+	}
+	c.MaxMessageBytes = MaxMessageBytes
+	return c
+}
+
+// NewConfig returns the configuration of gateway node gateway as the
+// member of its site in federation domain domain of plan p (made from
+// file f), having become active in the local ring configuration local.
+func NewConfig(f *topology.File, p *topology.Plan, domain, gateway string, local localring.RingID) (Config, error) {
+	d, ok := p.Domain(domain)
+	if !ok || d.Kind != topology.FederationDomain {
+		var names []string
+		for _, x := range p.Domains {
+			if x.Kind == topology.FederationDomain {
+				names = append(names, x.Name)
+			}
+		}
+		return Config{}, fmt.Errorf("federation: %q is not a federation domain of the plan of %s; its federation domains are: %s", domain, f.Name(), strings.Join(names, ", "))
+	}
+	site, _, ok := f.Node(gateway)
+	if !ok {
+		return Config{}, fmt.Errorf("federation: node %q is not in topology file %s", gateway, f.Name())
+	}
+	if !slices.Contains(d.Sites, site.Name) {
+		return Config{}, fmt.Errorf("federation: node %s is in site %s, which is not in domain %s (sites %s)", gateway, site.Name, d.Name, strings.Join(d.Sites, ", "))
+	}
+	rank := -1
+	c := Config{Domain: d.Name, Site: site.Name, Gateway: gateway, Sites: slices.Clone(d.Ring), Endpoints: map[string]string{}}
+	for _, g := range d.Gateways {
+		c.Endpoints[g.Site] = g.Endpoint
+		if g.Site == site.Name && g.Active != "" {
+			rank = slices.Index(append([]string{g.Active}, g.Standby...), gateway)
+		}
+	}
+	if rank < 0 {
+		return Config{}, fmt.Errorf("federation: node %s is not a gateway of site %s for domain %s; list it in the site's gateways in %s", gateway, site.Name, d.Name, f.Name())
+	}
+	inc, err := Incarnation(local, rank)
+	if err != nil {
+		return Config{}, fmt.Errorf("federation: gateway %s of site %s: %w", gateway, site.Name, err)
+	}
+	c.Ring = RingConfig(f, d)
+	c.Ring.ID = localring.NodeID(site.Name)
+	c.Ring.Incarnation = inc
+	return c, c.Validate()
+}
+
+// Validate reports what is missing or inconsistent, with the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("federation: config: "+format, a...)) }
+	if !strings.HasPrefix(c.Domain, "fed/") {
+		bad("domain %q must be a federation domain name, fed/CLASS:SITES", c.Domain)
+	}
+	if string(c.Ring.ID) != c.Site {
+		bad("the ring member id %q must be the site %q: a federation ring's members are sites", c.Ring.ID, c.Site)
+	}
+	if !slices.Contains(c.Sites, c.Site) {
+		bad("site %q is not among the domain's sites %v", c.Site, c.Sites)
+	}
+	if c.Ring.MaxMessageBytes != 0 && c.Ring.MaxMessageBytes < MaxMessageBytes {
+		bad("max message size %d is below %d: a maximum-size local message in its envelope would not fit", c.Ring.MaxMessageBytes, MaxMessageBytes)
+	}
+	if err := c.Ring.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

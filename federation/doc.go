@@ -1,0 +1,63 @@
+// Package federation configures the federation ring of a federation domain:
+// the Totem ring among the sites of the domain, each spoken for by its
+// active gateway. It is the same protocol core as a site's local ring
+// (localring.Node), with WAN settings, not a second protocol; this package
+// is pure like the core (no sockets, goroutines or clock, see
+// localring's TestPureStateMachine): a driver runs the node over QUIC.
+//
+// # Member identity is the site
+//
+// A federation ring's member ids are site names (Config.Ring.ID). The node
+// that speaks for a site is the site's active gateway for the domain: the
+// first node of the plan's gateway list for the site (topology.Gateway:
+// Active, then Standby in takeover order) that is a member of the site's
+// current local ring configuration (ActiveGateway). Every node of the site
+// sees the same configurations in the same order (EVS), so all agree on
+// who is active without another protocol.
+//
+// # Incarnations only grow
+//
+// A gateway that becomes active is a new incarnation of its site's member:
+//
+//	Incarnation(local ring id, rank) = local.Seq << RankBits | rank
+//
+// where local is the id of the local ring configuration in which the
+// gateway became active and rank its place in the site's gateway list. A
+// gateway keeps its incarnation while it stays active through later local
+// configurations. Local ring sequence numbers are agreed by every member
+// of a configuration and grow at every node from configuration to
+// configuration, so a later takeover (which needs a later local
+// configuration: the old gateway's failure, or its return, changes the
+// membership) always has a higher incarnation. Two local rings of one site
+// that exist at once (a site split in two) may carry the same sequence
+// number, but they hold different gateways, so the rank makes their
+// incarnations differ: the core then fences the lower one off as soon as
+// it has seen the higher.
+//
+// # Fencing
+//
+// Two gateways of one site are never both members of a federation
+// configuration. The core keeps, per member id, the highest incarnation it
+// has seen in a join, merge-detect, commit token or message packet, and
+// refuses every lower one from then on (localring.Node.Fence). A gateway
+// that sees a newer incarnation of its own site stops for good
+// (localring.EventSuperseded): the case of an old gateway that was only
+// paused (SIGSTOP) while a standby took over, and then resumes. The
+// gateway's driver adds what the core cannot see: when the local ring
+// installs a configuration in which this gateway is no longer the active
+// one, it stops its federation node, and when it learns of the new active
+// gateway's incarnation it passes it to Fence. Nothing of this is
+// persisted by the core; incarnations come from the local ring.
+//
+// # WAN settings
+//
+// RingConfig derives everything that differs on a WAN from the topology
+// file and the plan: the timers from the domain's derived timeouts
+// (topology.DeriveTimeouts over the domain's rotation and largest RTT), the
+// merge-detect interval from the join timeout, the flow-control window from
+// the bandwidth-delay product of the domain's slowest declared link
+// (localring.WindowForBDP), the packet size of QUIC stream frames
+// (localring.WANPacketBytes; a transport that carries less caps it), and the
+// largest message: a maximum-size local message inside the federation
+// envelope (EnvelopeOverhead).
+package federation
