@@ -245,3 +245,46 @@ func (f *Fake) Close() error {
 	})
 	return nil
 }
+
+// Store is an in-memory driver.StateStore for tests: it keeps the saved
+// ring sequence numbers in order, and fails every save while Err is set.
+type Store struct {
+	mu    sync.Mutex
+	saves []uint64
+	err   error
+}
+
+// SaveRingSeq implements driver.StateStore.
+func (s *Store) SaveRingSeq(seq uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	s.saves = append(s.saves, seq)
+	return nil
+}
+
+// Fail makes every later save fail with err (nil: succeed again).
+func (s *Store) Fail(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+// Saved returns the last saved ring sequence number (0 before any).
+func (s *Store) Saved() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.saves) == 0 {
+		return 0
+	}
+	return s.saves[len(s.saves)-1]
+}
+
+// Saves returns every saved ring sequence number, in order.
+func (s *Store) Saves() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint64(nil), s.saves...)
+}

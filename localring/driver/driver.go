@@ -1,0 +1,453 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/seal"
+)
+
+// StateStore keeps what a ring node must remember across restarts: the
+// highest ring sequence number it has seen. Pass the saved value as
+// localring.Config.RingSeq when the node restarts.
+type StateStore interface {
+	// SaveRingSeq makes seq durable before it returns (write and fsync, or
+	// whatever the store's medium needs). The driver calls it from its
+	// loop, only when the node's ring sequence number grew, and before any
+	// packet or event of that Ready leaves the driver. An error stops the
+	// driver (see Driver.Run).
+	SaveRingSeq(seq uint64) error
+}
+
+// Hooks let the code around a driver (the agent's group layer, clients
+// and load generator; the federation ring's gateway) act inside the loop.
+// Every hook runs on the loop goroutine, so it may use the Node freely
+// (Driver.Node) and must not block. Each may be nil.
+type Hooks struct {
+	// Events receives the events of each Ready, in order, after the ring
+	// sequence number was saved and before the Ready's packets are sent.
+	// evs is valid only during the call.
+	Events func(now time.Time, evs []localring.Event)
+
+	// Output runs at the end of every output step, after the packets were
+	// flushed, with the same events (none when the node produced none):
+	// publish status, hand events on, submit what the events caused.
+	Output func(now time.Time, evs []localring.Event)
+
+	// Pass runs once per pass, after the received packets went into the
+	// node and before its due timers run, with the pass's clock reading:
+	// the place to Submit.
+	Pass func(now time.Time)
+
+	// Deadline returns when the loop must run a pass even without input
+	// (a load generator's next message), or the zero time. It is called
+	// once per pass.
+	Deadline func() time.Time
+
+	// Leaving runs once when Run's context is cancelled, before the
+	// drain: refuse new work from here on.
+	Leaving func(now time.Time)
+
+	// Drained reports, during the drain, whether the caller has nothing
+	// left to submit. The node's own queue and this node's messages sent
+	// but not yet delivered back are the driver's to check.
+	Drained func() bool
+}
+
+// Config is what New needs.
+type Config struct {
+	// Node is the ring node to drive; Run starts it. Required.
+	Node *localring.Node
+	// Transport carries the node's packets; Run closes it when it returns.
+	// Required.
+	Transport Transport
+	// Store saves the ring sequence number (see StateStore). Required.
+	Store StateStore
+	// Logger receives the driver's lines; every line names the node.
+	// Default slog.Default().
+	Logger *slog.Logger
+	// DrainTimeout is how long Run, once its context is cancelled, waits
+	// for the queued messages to be sent and this node's own messages to
+	// be delivered before the node leaves the ring. 0 leaves at once.
+	DrainTimeout time.Duration
+	// RecvBatches is how many receive batches circulate between the
+	// receive goroutine and the loop: the receiver fills one while the
+	// loop works on another, and stops reading (the socket buffer absorbs
+	// the burst) when the loop is behind. Default 4.
+	RecvBatches int
+	// RecvBatchPackets is the number of packets of one Transport.Recv.
+	// Default 64.
+	RecvBatchPackets int
+	// Hooks are the caller's work inside the loop.
+	Hooks Hooks
+}
+
+// Validate reports a missing required field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Node == nil:
+		return errors.New("driver: Config.Node is required")
+	case c.Transport == nil:
+		return errors.New("driver: Config.Transport is required")
+	case c.Store == nil:
+		return errors.New("driver: Config.Store is required: the ring sequence number must be saved before it is sent")
+	case c.DrainTimeout < 0 || c.RecvBatches < 0 || c.RecvBatchPackets < 0:
+		return errors.New("driver: DrainTimeout, RecvBatches and RecvBatchPackets must not be negative")
+	}
+	return nil
+}
+
+// Stats counts what a driver did; all counters only grow.
+type Stats struct {
+	// RecvErrors are failed Transport.Recv calls (other than after Close).
+	RecvErrors uint64
+	// SendErrors are packets Send, SendAll or Flush reported as not sent.
+	SendErrors uint64
+	// RingSeqSaves are calls of StateStore.SaveRingSeq that succeeded.
+	RingSeqSaves uint64
+}
+
+// ErrStateNotSaved is wrapped by Run's error when the ring sequence
+// number could not be saved.
+var ErrStateNotSaved = errors.New("driver: ring sequence number not saved")
+
+// Driver runs one localring.Node: see the package doc. Create it with New
+// and call Run once; Wake, Stats and Saved are safe from any goroutine,
+// Node only from the hooks.
+type Driver struct {
+	cfg   Config
+	node  *localring.Node
+	tr    Transport
+	log   *slog.Logger
+	hooks Hooks
+	self  localring.NodeID
+
+	rx   chan *rxBatch
+	free chan *rxBatch
+	wake chan struct{} // capacity 1: "look at the queues"
+	done chan struct{} // closed when the loop ends
+
+	// Owned by the loop.
+	timer    *time.Timer
+	saved    uint64   // the ring seq the store holds
+	inFlight int      // own messages sent but not yet delivered back
+	loopback [][]byte // packets the node addressed to itself, for the next pass
+
+	savedSeq atomic.Uint64 // saved, for Saved
+	ran      atomic.Bool
+	sendLog  seal.Limiter[string]
+	n        struct{ recvErrors, sendErrors, saves atomic.Uint64 }
+}
+
+// rxBatch is one Transport.Recv worth of packets.
+type rxBatch struct {
+	ps []Packet
+	n  int
+}
+
+// closedTimeChan is a closed channel, for a select that must not wait.
+var closedTimeChan = func() chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}()
+
+// New prepares a driver; nothing runs before Run. The ring sequence
+// number the node starts with (localring.Config.RingSeq) counts as saved.
+func New(cfg Config) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RecvBatches == 0 {
+		cfg.RecvBatches = 4
+	}
+	if cfg.RecvBatchPackets == 0 {
+		cfg.RecvBatchPackets = 64
+	}
+	d := &Driver{
+		cfg:     cfg,
+		node:    cfg.Node,
+		tr:      cfg.Transport,
+		log:     cfg.Logger,
+		hooks:   cfg.Hooks,
+		self:    cfg.Node.ID().ID,
+		rx:      make(chan *rxBatch, cfg.RecvBatches),
+		free:    make(chan *rxBatch, cfg.RecvBatches),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		saved:   cfg.Node.RingSeq(),
+		sendLog: seal.Limiter[string]{Interval: 10 * time.Second},
+	}
+	d.savedSeq.Store(d.saved)
+	maxPacket := d.tr.MaxPacket()
+	for range cfg.RecvBatches {
+		b := &rxBatch{ps: make([]Packet, cfg.RecvBatchPackets)}
+		buf := make([]byte, cfg.RecvBatchPackets*maxPacket)
+		for i := range b.ps {
+			b.ps[i].Buf = buf[i*maxPacket : (i+1)*maxPacket : (i+1)*maxPacket]
+		}
+		d.free <- b
+	}
+	return d, nil
+}
+
+// Node returns the driven node, for the hooks (which run on the loop).
+func (d *Driver) Node() *localring.Node { return d.node }
+
+// Wake makes the loop run a pass soon (it calls Hooks.Pass): call it when
+// there is something to submit. Safe from any goroutine; never blocks.
+func (d *Driver) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Done is closed when Run has returned (or will, having stopped its loop).
+func (d *Driver) Done() <-chan struct{} { return d.done }
+
+// Saved returns the ring sequence number the store holds.
+func (d *Driver) Saved() uint64 { return d.savedSeq.Load() }
+
+// InFlight returns how many of this node's messages were sent in the
+// current configuration and not delivered back yet; for the hooks.
+func (d *Driver) InFlight() int { return d.inFlight }
+
+// Stats returns the driver's counters.
+func (d *Driver) Stats() Stats {
+	return Stats{RecvErrors: d.n.recvErrors.Load(), SendErrors: d.n.sendErrors.Load(), RingSeqSaves: d.n.saves.Load()}
+}
+
+// Run starts the node and drives it until ctx is cancelled; then it stops
+// taking new work (Hooks.Leaving), drains for at most DrainTimeout, makes
+// the node leave the ring so that the others re-form at once, closes the
+// transport and returns nil. It returns an error wrapping
+// ErrStateNotSaved, without sending the packets that would have revealed
+// the new ring sequence number, when the store fails. Call it once.
+func (d *Driver) Run(ctx context.Context) error {
+	if !d.ran.CompareAndSwap(false, true) {
+		return errors.New("driver: Run called twice")
+	}
+	var wg sync.WaitGroup
+	wg.Go(d.receive)
+	defer func() {
+		close(d.done)
+		d.tr.Close() // ends the receive goroutine
+		wg.Wait()
+	}()
+
+	d.timer = time.NewTimer(time.Hour)
+	defer d.timer.Stop()
+	now := time.Now()
+	d.node.Start(now)
+	ctxDone := ctx.Done()
+	var leaveBy time.Time // zero until the leave starts
+	for {
+		if err := d.output(now); err != nil {
+			return err
+		}
+		if !leaveBy.IsZero() {
+			drained := d.drained()
+			if drained || !now.Before(leaveBy) {
+				if !drained {
+					d.log.Warn("left the ring before every accepted message was delivered", "pending", d.node.Pending(), "in_flight", d.inFlight, "drain_timeout", d.cfg.DrainTimeout)
+				}
+				d.node.Leave(now)
+				return d.output(now)
+			}
+		}
+
+		next := d.node.NextDeadline()
+		extra := leaveBy
+		if d.hooks.Deadline != nil {
+			if t := d.hooks.Deadline(); !t.IsZero() && (extra.IsZero() || t.Before(extra)) {
+				extra = t
+			}
+		}
+		if !extra.IsZero() && (next.IsZero() || extra.Before(next)) {
+			next = extra
+		}
+		if !next.IsZero() {
+			d.timer.Reset(max(next.Sub(now), 0))
+		} else {
+			d.timer.Stop()
+		}
+
+		var batch *rxBatch
+		tick := d.timer.C
+		if len(d.loopback) > 0 || d.node.HasReady() {
+			tick = closedTimeChan // do not wait: the node has input or output
+		}
+		select {
+		case batch = <-d.rx:
+		case <-d.wake:
+		case <-tick:
+		case <-ctxDone:
+			ctxDone = nil
+			leaveBy = time.Now().Add(d.cfg.DrainTimeout)
+			if d.hooks.Leaving != nil {
+				d.hooks.Leaving(now)
+			}
+		}
+		now = time.Now() // the one clock reading of this pass
+
+		for len(d.loopback) > 0 {
+			p := d.loopback[0]
+			d.loopback = d.loopback[1:]
+			if err := d.node.Step(now, p); err != nil {
+				d.log.Error("the ring core refused its own packet", "err", err)
+			}
+		}
+		if batch != nil {
+			for i := range batch.ps[:batch.n] {
+				if err := d.node.Step(now, batch.ps[i].Data()); err != nil {
+					d.log.Debug("malformed ring packet dropped", "from", batch.ps[i].From, "err", err)
+				}
+			}
+			batch.n = 0
+			d.free <- batch
+		}
+		if d.hooks.Pass != nil {
+			d.hooks.Pass(now)
+		}
+		if t := d.node.NextDeadline(); !t.IsZero() && !t.After(now) {
+			d.node.Tick(now)
+		}
+	}
+}
+
+// drained reports whether everything accepted has been sent and this
+// node's messages delivered back.
+func (d *Driver) drained() bool {
+	return d.node.Pending() == 0 && d.inFlight <= 0 && (d.hooks.Drained == nil || d.hooks.Drained())
+}
+
+// output writes what the node produced, in the order the package doc
+// states: the ring sequence number, the events, the packets, one Flush.
+func (d *Driver) output(now time.Time) error {
+	if !d.node.HasReady() {
+		if d.hooks.Output != nil {
+			d.hooks.Output(now, nil)
+		}
+		return nil
+	}
+	if seq := d.node.RingSeq(); seq > d.saved {
+		if err := d.cfg.Store.SaveRingSeq(seq); err != nil {
+			err = fmt.Errorf("%w: node %s stopped before sending anything that reveals ring sequence number %d, because it could not be saved (%w); a restart without it could reuse a ring id. Fix the state storage (disk full? read-only? permissions?), then restart the node",
+				ErrStateNotSaved, d.self, seq, err)
+			d.log.Error("cannot save the ring sequence number; the node stops", "ring_seq", seq, "saved", d.saved, "err", err)
+			return err
+		}
+		d.saved = seq
+		d.savedSeq.Store(seq)
+		d.n.saves.Add(1)
+	}
+	rd := d.node.Ready()
+	me := d.node.ID()
+	for i := range rd.Events {
+		e := &rd.Events[i]
+		switch e.Kind {
+		case localring.EventSend:
+			d.inFlight++
+		case localring.EventDeliver:
+			if e.Msg.ID.Sender == me.ID && e.Msg.ID.Inc == me.Inc {
+				d.inFlight--
+			}
+		case localring.EventInstall:
+			if e.Conf.Kind == localring.Regular {
+				d.inFlight = 0 // messages of earlier configurations are settled
+			}
+		}
+	}
+	if len(rd.Events) > 0 && d.hooks.Events != nil {
+		d.hooks.Events(now, rd.Events)
+	}
+	for _, p := range rd.Packets {
+		var err error
+		switch p.To {
+		case d.self:
+			d.loopback = append(d.loopback, p.Data)
+			continue
+		case "":
+			err = d.tr.SendAll(p.Data)
+		default:
+			err = d.tr.Send(p.To, p.Data)
+		}
+		if err != nil {
+			d.sendFailed(now, err)
+		}
+	}
+	if len(rd.Packets) > 0 {
+		if err := d.tr.Flush(); err != nil {
+			d.sendFailed(now, err)
+		}
+	}
+	if d.hooks.Output != nil {
+		d.hooks.Output(now, rd.Events)
+	}
+	return nil
+}
+
+func (d *Driver) sendFailed(now time.Time, err error) {
+	d.n.sendErrors.Add(1)
+	if errors.Is(err, ErrClosed) {
+		return
+	}
+	key := err.Error()
+	var se *SendError
+	if errors.As(err, &se) {
+		key = string(se.To)
+	}
+	if ok, more := d.sendLog.Allow(key, now); ok {
+		d.log.Warn("cannot send ring packets; check the node's network interface, firewall and peers", "err", err, "suppressed", more)
+	}
+}
+
+// receive is the receive goroutine: it fills free batches with
+// Transport.Recv and hands them to the loop.
+func (d *Driver) receive() {
+	for {
+		var b *rxBatch
+		select {
+		case b = <-d.free:
+		case <-d.done:
+			return
+		}
+		n, err := d.tr.Recv(b.ps)
+		if err != nil {
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			d.n.recvErrors.Add(1)
+			if ok, more := d.sendLog.Allow("receive", time.Now()); ok {
+				d.log.Warn("cannot receive ring packets", "err", err, "suppressed", more)
+			}
+			d.free <- b
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-d.done:
+				return
+			}
+			continue
+		}
+		if n == 0 {
+			d.free <- b
+			continue
+		}
+		b.n = n
+		select {
+		case d.rx <- b:
+		case <-d.done:
+			return
+		}
+	}
+}

@@ -1,0 +1,334 @@
+package driver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/driver"
+	"github.com/atoll-gcs/atoll/localring/driver/drivertest"
+)
+
+// member is one driven node of a test ring, with what its hooks saw.
+type member struct {
+	id    localring.NodeID
+	node  *localring.Node
+	d     *driver.Driver
+	store *drivertest.Store
+	tr    *checked
+
+	mu       sync.Mutex
+	conf     *localring.Configuration // last regular configuration
+	delivers []string                 // payloads, in delivery order
+	toSend   [][]byte
+	bad      []string // broken expectations seen inside the loop
+
+	err chan error // Run's result
+}
+
+// checked wraps a transport and checks, at every send, the persistence
+// contract: the store holds at least the node's ring sequence number, so
+// no packet can reveal one that is not saved.
+type checked struct {
+	driver.Transport
+	m    *member
+	sent int
+}
+
+func (c *checked) check() {
+	if seq, saved := c.m.node.RingSeq(), c.m.store.Saved(); seq > saved {
+		c.m.fail(fmt.Sprintf("a packet was sent with ring seq %d while the store held %d", seq, saved))
+	}
+	c.sent++
+}
+
+func (c *checked) Send(to localring.NodeID, pkt []byte) error {
+	c.check()
+	return c.Transport.Send(to, pkt)
+}
+
+func (c *checked) SendAll(pkt []byte) error {
+	c.check()
+	return c.Transport.SendAll(pkt)
+}
+
+func (m *member) fail(s string) {
+	m.mu.Lock()
+	m.bad = append(m.bad, s)
+	m.mu.Unlock()
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newMember(t *testing.T, net *drivertest.Network, id localring.NodeID, drain time.Duration) *member {
+	t.Helper()
+	node, err := localring.New(localring.Config{ID: id, Incarnation: 1, MaxPacketBytes: 1400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := net.Join(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &member{id: id, node: node, store: &drivertest.Store{}, err: make(chan error, 1)}
+	m.tr = &checked{Transport: f, m: m}
+	m.d, err = driver.New(driver.Config{
+		Node: node, Transport: m.tr, Store: m.store, Logger: quiet(), DrainTimeout: drain,
+		Hooks: driver.Hooks{
+			Events: func(now time.Time, evs []localring.Event) {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				for _, e := range evs {
+					switch e.Kind {
+					case localring.EventInstall:
+						if saved := m.store.Saved(); e.Conf.Ring.Seq > saved {
+							m.bad = append(m.bad, fmt.Sprintf("configuration %s installed while the store held ring seq %d", e.Conf.ID, saved))
+						}
+						if e.Conf.Kind == localring.Regular {
+							m.conf = e.Conf
+						}
+					case localring.EventDeliver:
+						m.delivers = append(m.delivers, string(e.Msg.Payload))
+					}
+				}
+			},
+			Pass: func(now time.Time) {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				for len(m.toSend) > 0 {
+					if _, err := node.Submit(now, localring.Agreed, m.toSend[0]); err != nil {
+						break
+					}
+					m.toSend = m.toSend[1:]
+				}
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (m *member) run(ctx context.Context) { go func() { m.err <- m.d.Run(ctx) }() }
+
+func (m *member) submit(payloads ...string) {
+	m.mu.Lock()
+	for _, p := range payloads {
+		m.toSend = append(m.toSend, []byte(p))
+	}
+	m.mu.Unlock()
+	m.d.Wake()
+}
+
+// waitFor polls cond until it holds, failing after a generous timeout.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func ring(t *testing.T, n int, drain time.Duration) (*drivertest.Network, []*member) {
+	net := &drivertest.Network{}
+	var ms []*member
+	for i := range n {
+		ms = append(ms, newMember(t, net, localring.NodeID(fmt.Sprintf("n%d", i+1)), drain))
+	}
+	return net, ms
+}
+
+// formed reports whether every member installed the same regular
+// configuration of all of them.
+func formed(ms []*member) bool {
+	var id string
+	for _, m := range ms {
+		m.mu.Lock()
+		c := m.conf
+		m.mu.Unlock()
+		if c == nil || len(c.Members) != len(ms) || (id != "" && c.ID != id) {
+			return false
+		}
+		id = c.ID
+	}
+	return true
+}
+
+func (m *member) check(t *testing.T) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, b := range m.bad {
+		t.Errorf("%s: %s", m.id, b)
+	}
+}
+
+// TestRing runs four drivers over the in-memory transport: they form one
+// ring, deliver every member's messages in one order, keep the
+// persistence order at every send, and leave when cancelled.
+func TestRing(t *testing.T) {
+	_, ms := ring(t, 4, 5*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, m := range ms {
+		m.run(ctx)
+	}
+	waitFor(t, "the four drivers form one ring", func() bool { return formed(ms) })
+
+	const each = 50
+	for _, m := range ms {
+		var ps []string
+		for k := range each {
+			ps = append(ps, fmt.Sprintf("%s-%d", m.id, k))
+		}
+		m.submit(ps...)
+	}
+	total := each * len(ms)
+	waitFor(t, "every member delivered every message", func() bool {
+		for _, m := range ms {
+			m.mu.Lock()
+			n := len(m.delivers)
+			m.mu.Unlock()
+			if n < total {
+				return false
+			}
+		}
+		return true
+	})
+	first := ms[0]
+	for _, m := range ms {
+		m.mu.Lock()
+		if !slices.Equal(m.delivers, first.delivers) {
+			t.Errorf("%s delivered in another order than %s:\n%v\n%v", m.id, first.id, m.delivers, first.delivers)
+		}
+		if len(m.delivers) != total {
+			t.Errorf("%s delivered %d messages, want %d", m.id, len(m.delivers), total)
+		}
+		m.mu.Unlock()
+		if m.tr.sent == 0 || len(m.store.Saves()) == 0 {
+			t.Errorf("%s sent %d packets and saved %v", m.id, m.tr.sent, m.store.Saves())
+		}
+		if m.d.Saved() < m.node.RingSeq() && m.node.HasReady() {
+			t.Errorf("%s: saved %d below the node's %d", m.id, m.d.Saved(), m.node.RingSeq())
+		}
+	}
+
+	cancel()
+	for _, m := range ms {
+		select {
+		case err := <-m.err:
+			if err != nil {
+				t.Errorf("%s: Run: %v", m.id, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: Run did not return after cancel", m.id)
+		}
+		m.check(t)
+	}
+}
+
+// TestSaveFails: a node whose store fails stops with ErrStateNotSaved and
+// sends nothing that reveals the ring sequence number it could not save;
+// the other node forms a ring alone.
+func TestSaveFails(t *testing.T) {
+	_, ms := ring(t, 2, 0)
+	a, b := ms[0], ms[1]
+	a.store.Fail(errors.New("disk full"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.run(ctx)
+	b.run(ctx)
+	var err error
+	select {
+	case err = <-a.err:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the driver with a failing store did not stop")
+	}
+	if !errors.Is(err, driver.ErrStateNotSaved) {
+		t.Fatalf("Run returned %v, want ErrStateNotSaved", err)
+	}
+	for _, s := range []string{"node n1", "disk full", "restart"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("the error %q does not say %q", err, s)
+		}
+	}
+	if a.node.RingSeq() == 0 {
+		t.Errorf("the node's ring seq did not grow; the test did not reach a save")
+	}
+	if a.tr.sent == 0 {
+		t.Errorf("the node sent nothing before its ring seq grew (its joins); the test saw no send")
+	}
+	a.check(t) // no send with an unsaved ring seq
+	a.mu.Lock()
+	if a.conf != nil {
+		t.Errorf("the node installed %s without saving it", a.conf.ID)
+	}
+	a.mu.Unlock()
+
+	waitFor(t, "the other node forms a ring alone", func() bool { return formed([]*member{b}) })
+	cancel()
+	if err := <-b.err; err != nil {
+		t.Errorf("%s: Run: %v", b.id, err)
+	}
+	b.check(t)
+}
+
+// TestLeaveDrains: a cancelled driver delivers what was submitted before
+// it leaves; with no drain time it leaves at once.
+func TestLeaveDrains(t *testing.T) {
+	_, ms := ring(t, 1, 20*time.Second)
+	m := ms[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	var ps []string
+	for k := range 100 {
+		ps = append(ps, fmt.Sprint(k))
+	}
+	m.submit(ps...)
+	m.run(ctx)
+	cancel()
+	select {
+	case err := <-m.err:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	m.mu.Lock()
+	if !slices.Equal(m.delivers, ps) {
+		t.Errorf("a ring of one delivered %d of its %d messages before leaving (or out of order)", len(m.delivers), len(ps))
+	}
+	m.mu.Unlock()
+	m.check(t)
+}
+
+func TestConfigValidate(t *testing.T) {
+	node, err := localring.New(localring.Config{ID: "a", Incarnation: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var net drivertest.Network
+	f, _ := net.Join("a")
+	for _, c := range []driver.Config{
+		{Transport: f, Store: &drivertest.Store{}},
+		{Node: node, Store: &drivertest.Store{}},
+		{Node: node, Transport: f},
+		{Node: node, Transport: f, Store: &drivertest.Store{}, DrainTimeout: -1},
+	} {
+		if _, err := driver.New(c); err == nil || !strings.HasPrefix(err.Error(), "driver: ") {
+			t.Errorf("New(%+v) = %v, want a driver: error", c, err)
+		}
+	}
+}
