@@ -353,6 +353,7 @@ func (d *Driver) output(now time.Time) error {
 	}
 	rd := d.node.Ready()
 	me := d.node.ID()
+	superseded := ""
 	for i := range rd.Events {
 		e := &rd.Events[i]
 		switch e.Kind {
@@ -366,10 +367,21 @@ func (d *Driver) output(now time.Time) error {
 			if e.Conf.Kind == localring.Regular {
 				d.inFlight = 0 // messages of earlier configurations are settled
 			}
+		case localring.EventSuperseded:
+			superseded = e.Reason
 		}
 	}
 	if len(rd.Events) > 0 && d.hooks.Events != nil {
 		d.hooks.Events(now, rd.Events)
+	}
+	if superseded != "" {
+		// A fenced incarnation falls silent at once: not even the packets
+		// it produced before it learnt of its successor leave.
+		if d.hooks.Output != nil {
+			d.hooks.Output(now, rd.Events)
+		}
+		d.log.Error("a newer incarnation of this node runs; this one stops without sending", "reason", superseded)
+		return fmt.Errorf("driver: node %s stopped: %s; if no other process runs with this node id, restart it (a new incarnation): %w", d.self, superseded, localring.ErrSuperseded)
 	}
 	for _, p := range rd.Packets {
 		var err error

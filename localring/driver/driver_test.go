@@ -29,7 +29,8 @@ type member struct {
 	conf     *localring.Configuration // last regular configuration
 	delivers []string                 // payloads, in delivery order
 	toSend   [][]byte
-	bad      []string // broken expectations seen inside the loop
+	fence    func(now time.Time) // run once by Pass, when set
+	bad      []string            // broken expectations seen inside the loop
 
 	err chan error // Run's result
 }
@@ -103,6 +104,10 @@ func newMember(t *testing.T, net *drivertest.Network, id localring.NodeID, drain
 			Pass: func(now time.Time) {
 				m.mu.Lock()
 				defer m.mu.Unlock()
+				if f := m.fence; f != nil {
+					m.fence = nil
+					f(now)
+				}
 				for len(m.toSend) > 0 {
 					if _, err := node.Submit(now, localring.Agreed, m.toSend[0]); err != nil {
 						break
@@ -331,4 +336,49 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("New(%+v) = %v, want a driver: error", c, err)
 		}
 	}
+}
+
+// TestSuperseded: a node fenced by a newer incarnation of its own id stops
+// the driver with localring.ErrSuperseded and sends nothing more.
+func TestSuperseded(t *testing.T) {
+	_, ms := ring(t, 2, time.Minute)
+	a, b := ms[0], ms[1]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.run(ctx)
+	b.run(ctx)
+	waitFor(t, "the two drivers form a ring", func() bool { return formed(ms) })
+
+	fenced := make(chan int, 1) // packets sent when fenced
+	(&fencer{m: a, fenced: fenced}).arm()
+	var err error
+	select {
+	case err = <-a.err:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fenced driver did not stop")
+	}
+	if !errors.Is(err, localring.ErrSuperseded) || !strings.Contains(err.Error(), "node n1") {
+		t.Fatalf("Run returned %v, want localring.ErrSuperseded naming the node", err)
+	}
+	if sent := <-fenced; a.tr.sent != sent {
+		t.Errorf("the fenced node sent %d packets after it was fenced", a.tr.sent-sent)
+	}
+	waitFor(t, "the other node re-forms alone", func() bool { return formed([]*member{b}) })
+}
+
+// fencer fences its member's node, from the member's Pass hook, with a
+// newer incarnation of its own id.
+type fencer struct {
+	m      *member
+	fenced chan int
+}
+
+func (f *fencer) arm() {
+	f.m.mu.Lock()
+	f.m.fence = func(now time.Time) {
+		f.fenced <- f.m.tr.sent
+		f.m.node.Fence(now, f.m.id, 2)
+	}
+	f.m.mu.Unlock()
+	f.m.d.Wake()
 }
