@@ -69,7 +69,7 @@ type Transport struct {
 	byID     map[localring.NodeID]*peer // fixed at New; values updated atomically
 	bySender map[uint64]*peer
 
-	sealBuf []byte               // sending goroutine
+	sealBuf []byte              // sending goroutine
 	rms     []transport.Message // Recv's raw datagrams
 
 	rejectLog seal.Limiter[netip.Addr]
