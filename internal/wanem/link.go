@@ -1,6 +1,8 @@
 package wanem
 
 import (
+	"math"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -29,6 +31,48 @@ type Stats struct {
 	Reordered                 uint64 // copies held back by Params.Reorder
 	Drops                     Drops
 	InFlight                  int // packets in the delay line and queue now
+	// Late is how late the scheduler handed each packet to the socket
+	// after its delivery time: the emulator's own error, apart from the
+	// network stack's. On an overloaded machine its tail grows.
+	Late Histogram
+}
+
+// Histogram counts durations in buckets of powers of two microseconds:
+// bucket 0 holds those under 1 µs, bucket i those in [2^(i-1), 2^i) µs,
+// the last one everything longer.
+type Histogram [24]uint64
+
+func (h *Histogram) add(d time.Duration) {
+	us := uint64(max(d, 0) / time.Microsecond)
+	h[min(bits.Len64(us), len(h)-1)]++
+}
+
+// Count returns the number of durations counted.
+func (h *Histogram) Count() uint64 {
+	var n uint64
+	for _, c := range h {
+		n += c
+	}
+	return n
+}
+
+// Quantile returns the upper bound of the bucket that holds the q-th
+// quantile (0 < q <= 1): a duration at least as long as that fraction of the
+// counted ones. It returns 0 for an empty histogram.
+func (h *Histogram) Quantile(q float64) time.Duration {
+	n := h.Count()
+	if n == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(n)))
+	var seen uint64
+	for i, c := range h {
+		seen += c
+		if seen >= rank {
+			return time.Duration(uint64(1)<<i) * time.Microsecond
+		}
+	}
+	return time.Duration(uint64(1)<<(len(h)-1)) * time.Microsecond
 }
 
 // Drops counts dropped copies by cause.
@@ -265,6 +309,7 @@ func (l *Link) run() {
 				}
 				// Counted before the write, so that a packet seen at the far
 				// end is always in Delivered; write takes back the failures.
+				l.st.Late.add(now - e.at)
 				l.st.Delivered++
 				l.st.DeliveredBytes += uint64(len(e.b))
 				batch = append(batch, e)

@@ -187,3 +187,29 @@ func TestShaperDefaultQueue(t *testing.T) {
 		t.Fatalf("default queue at 8 kbit/s = %d bytes, want the 3000-byte floor", q)
 	}
 }
+
+func TestHistogram(t *testing.T) {
+	var h Histogram
+	if h.Quantile(0.5) != 0 {
+		t.Fatal("quantile of an empty histogram")
+	}
+	for range 90 {
+		h.add(30 * time.Microsecond) // bucket [16, 32) µs
+	}
+	for range 10 {
+		h.add(3 * time.Millisecond) // bucket [2048, 4096) µs
+	}
+	h.add(-time.Second) // clamped to 0
+	h.add(time.Hour)    // the last bucket
+	if h.Count() != 102 {
+		t.Fatalf("count %d", h.Count())
+	}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.005, time.Microsecond}, {0.5, 32 * time.Microsecond}, {0.9, 4096 * time.Microsecond}, {1, (1 << 23) * time.Microsecond}} {
+		if got := h.Quantile(tc.q); got != tc.want {
+			t.Errorf("Quantile(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+}
