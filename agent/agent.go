@@ -42,17 +42,18 @@ type Agent struct {
 	self   localring.Member
 	domain string
 
-	node   *localring.Node // owned by the loop
-	g      *groups.Node    // owned by the loop
-	gl     groupLoop       // owned by the loop
-	cs     *clientServer
-	sealer *seal.Sealer
-	tr     transport.Transport
-	udp    *transport.UDP // tr, when it is a UDP transport (for its counters)
-	lock   *os.File
-	trace  *tracer // nil without --trace
-	adminL net.Listener
-	admin  *adminServer
+	node         *localring.Node  // owned by the loop
+	ringSettings localring.Config // node's effective settings, fixed at New
+	g            *groups.Node     // owned by the loop
+	gl           groupLoop        // owned by the loop
+	cs           *clientServer
+	sealer       *seal.Sealer
+	tr           transport.Transport
+	udp          *transport.UDP // tr, when it is a UDP transport (for its counters)
+	lock         *os.File
+	trace        *tracer // nil without --trace
+	adminL       net.Listener
+	admin        *adminServer
 
 	// peers are the site's other nodes by seal sender id, and by node id;
 	// both maps are fixed at New, their values are updated atomically.
@@ -218,6 +219,7 @@ func New(cfg Config) (a *Agent, err error) {
 	if err != nil {
 		return a, fmt.Errorf("agent: %w", err)
 	}
+	a.ringSettings = a.node.Settings()
 	if err := a.newGroups(); err != nil {
 		return a, err
 	}

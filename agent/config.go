@@ -70,6 +70,12 @@ type Config struct {
 	// without the sticky bit. Required.
 	DataDir string
 
+	// Version and ConfigFile are the agent binary's version and the
+	// topology file this configuration came from; Status shows them
+	// (informational only).
+	Version    string
+	ConfigFile string
+
 	// TracePath, when set, is the file to which the agent appends every
 	// install, send and delivery as trace lines of docs/EVS.md (--trace).
 	TracePath string

@@ -490,6 +490,9 @@ func (a *Agent) rejected(m *transport.Message, err error) {
 	case seal.KindWrongKey:
 		a.log.Warn("rejected packets from a peer with another key: it cannot join this ring", attrs...)
 	case seal.KindMismatch:
+		if h, ok := seal.ConfigHashOf(m.Payload()); ok && errors.Is(err, seal.ErrConfig) {
+			attrs = append(attrs, "cause", a.configMismatchCause(h))
+		}
 		a.log.Warn("rejected packets from a peer with other ring settings: it cannot join this ring", attrs...)
 	default:
 		a.log.Warn("rejected a packet that failed authentication", attrs...)

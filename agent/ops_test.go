@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
 )
@@ -196,5 +197,34 @@ func TestRejectedPacketsLogged(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%d lines for source %s, want 1:\n%s", n, src, logs.String())
 		}
+	}
+}
+
+// TestPresetMismatchCause: a node started with another ring preset is
+// rejected with the real cause, the preset flag, named in the log; the
+// effective settings are in Status.
+func TestPresetMismatchCause(t *testing.T) {
+	c := newCluster(t, 2)
+	a1 := c.start("n1", nil)
+	c.start("n2", func(cfg *Config) { cfg.Ring = localring.DefaultCloud("") })
+	deadline := time.Now().Add(5 * time.Second)
+	want := "cause=\"the peer runs ring preset cloud (token timeout 1s) and this node ring preset lan (token timeout 200ms): start every node of site lab with the same --ring-preset"
+	for !strings.Contains(c.logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q:\n%s", want, c.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rs := a1.Status().Config.RingSettings
+	cfg1 := c.config("n1")
+	if rs.Preset != "lan" || rs.TokenTimeout != Duration(200*time.Millisecond) || rs.WindowPackets != 200 || rs.ConfigHash != hex64(cfg1.configHash()) {
+		t.Errorf("ring settings of n1: %+v", rs)
+	}
+	if p := c.agents["n2"].a.Status().Config.RingSettings.Preset; p != "cloud" {
+		t.Errorf("preset of n2: %q", p)
+	}
+	// Another site (same timings): not a preset of this site.
+	if got := a1.configMismatchCause((&Config{Site: "other", Ring: localring.DefaultLAN("")}).configHash()); !strings.Contains(got, "are those of no preset of site lab") {
+		t.Errorf("cause for another site: %s", got)
 	}
 }

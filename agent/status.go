@@ -76,8 +76,10 @@ type Status struct {
 	Transport string    `json:"transport"`
 	Security  string    `json:"security"`
 	Started   time.Time `json:"started,omitzero"`
-	Counters  Counters  `json:"counters"`
-	Load      Load      `json:"load"`
+	// Config is the effective configuration.
+	Config   Effective `json:"config"`
+	Counters Counters  `json:"counters"`
+	Load     Load      `json:"load"`
 	// ClientLimits are the bounds of the client sessions' queues.
 	ClientLimits ClientLimits `json:"client_limits"`
 }
@@ -226,7 +228,7 @@ func (a *Agent) Status() Status {
 		Node: a.cfg.Node, Site: a.cfg.Site, Cluster: a.cfg.Cluster, Incarnation: a.self.Inc,
 		State: snap.state, Started: started,
 		Transport: a.transportString(), Security: a.securityString(),
-		Load: snap.load,
+		Load: snap.load, Config: a.effective(),
 	}
 	inRing := map[string]localring.Member{}
 	if snap.conf != nil {

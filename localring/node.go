@@ -198,6 +198,10 @@ func (n *Node) Stats() Stats { return n.stats }
 // operational), for status displays.
 func (n *Node) State() string { return n.state.String() }
 
+// Settings returns the node's configuration with every default filled
+// in: the effective timeouts and limits.
+func (n *Node) Settings() Config { return n.cfg }
+
 // Configuration returns the installed regular configuration, or nil before
 // the first ring formed.
 func (n *Node) Configuration() *Configuration {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -91,6 +92,10 @@ cannot start: the message says what to fix.`,
 				return err
 			}
 			cfg.DataDir, cfg.TracePath, cfg.Logger, cfg.Load = dataDir, trace, log, load
+			cfg.Version, cfg.ConfigFile = buildVersion(), configPath
+			if abs, err := filepath.Abs(configPath); err == nil {
+				cfg.ConfigFile = abs
+			}
 			if adminSocket != "" {
 				cfg.AdminSocket = adminSocket
 			}

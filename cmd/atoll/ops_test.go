@@ -132,8 +132,23 @@ func TestAgentSIGHUP(t *testing.T) {
 			t.Fatalf("no log line for SIGHUP:\n%s", p.stderr)
 		}
 	}
-	if code, out, errs := run("status", "--data-dir", p.dataDir); code != 0 {
+	code, out, errs := run("status", "--data-dir", p.dataDir)
+	if code != 0 {
 		t.Fatalf("status after SIGHUP: exit %d\n%s%s", code, out, errs)
+	}
+	// The effective configuration, as an operator needs it.
+	for _, want := range []string{
+		"\nversion    dev",
+		"\nconfig     " + filepath.Join(filepath.Dir(p.dataDir), "one.yaml") + "\n",
+		"\ndata dir   " + p.dataDir + "\n",
+		"\nlistening  ring udp://127.0.0.1:",
+		"admin unix://" + filepath.Join(p.dataDir, agent.AdminSocketName) + ", clients unix://" + filepath.Join(p.dataDir, agent.ClientSocketName) + "\n",
+		"\nring conf  preset cloud, hash ",
+		": token timeout 1s, retransmit 238.095238ms, hold 50ms; join 100ms, consensus 1.2s, merge 500ms; window 100 packets, 50 per visit; packets up to ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -22,7 +22,9 @@ func newStatusCmd() *cobra.Command {
 		Long: `Status asks the agent running with --data-dir (through the Unix socket
 admin.sock there, or --admin-socket) for its state and prints it: health,
 protocol state, the installed ring and since when, the configured nodes
-missing from it, transport, security and counters.
+missing from it, transport, security, the effective configuration (version,
+topology file, data dir, listeners, ring timings and their preset) and
+counters.
 
 Exit status, for monitoring:
   0   healthy: operational in a ring with every node the topology file puts
@@ -101,6 +103,7 @@ func writeStatus(w io.Writer, st *agent.Status, now time.Time) {
 	}
 	fmt.Fprintf(w, "transport  %s\n", st.Transport)
 	fmt.Fprintf(w, "security   %s\n", st.Security)
+	writeEffective(w, &st.Config)
 	c := &st.Counters
 	fmt.Fprintf(w, "messages   %d sent, %d delivered, %d waiting to be sent\n", c.MessagesSent, c.MessagesDelivered, c.Pending+c.Queued)
 	fmt.Fprintf(w, "packets    %d in, %d out, %d retransmitted\n", c.PacketsIn, c.PacketsOut, c.Retransmits)
@@ -114,4 +117,32 @@ func writeStatus(w io.Writer, st *agent.Status, now time.Time) {
 	if !st.Started.IsZero() {
 		fmt.Fprintf(w, "up         %s\n", now.Sub(st.Started).Round(time.Second))
 	}
+}
+
+// writeEffective prints the effective configuration of Status.
+func writeEffective(w io.Writer, e *agent.Effective) {
+	version := e.Version
+	if version == "" {
+		version = "unknown"
+	}
+	fmt.Fprintf(w, "version    %s\n", version)
+	if e.ConfigFile != "" {
+		fmt.Fprintf(w, "config     %s\n", e.ConfigFile)
+	}
+	fmt.Fprintf(w, "data dir   %s\n", e.DataDir)
+	listen := []string{"ring udp://" + e.Ring}
+	if e.Admin != "" {
+		listen = append(listen, "admin "+e.Admin)
+	}
+	for _, c := range e.Clients {
+		if strings.HasPrefix(c, "tcp") && e.ClientAuth != "" {
+			c += " (" + e.ClientAuth + ")"
+		}
+		listen = append(listen, "clients "+c)
+	}
+	fmt.Fprintf(w, "listening  %s\n", strings.Join(listen, ", "))
+	r := &e.RingSettings
+	fmt.Fprintf(w, "ring conf  preset %s, hash %s: token timeout %v, retransmit %v, hold %v; join %v, consensus %v, merge %v; window %d packets, %d per visit; packets up to %d bytes, messages up to %d bytes\n",
+		r.Preset, r.ConfigHash, r.TokenTimeout, r.TokenRetransmit, r.TokenHold, r.JoinTimeout, r.ConsensusTimeout, r.MergeTimeout,
+		r.WindowPackets, r.MaxPacketsPerVisit, r.MaxPacketBytes, r.MaxMessageBytes)
 }

@@ -100,7 +100,7 @@ func (s *Sealer) Diagnose(pkt []byte, err error) string {
 	case ErrCluster:
 		fmt.Fprintf(&b, "%s is from a cluster whose name hashes to %08x; this node's cluster %q hashes to %08x: another cluster shares this multicast group or port; give each cluster its own group or port", from, h.cluster, s.clusterName, s.cluster)
 	case ErrConfig:
-		fmt.Fprintf(&b, "%s runs ring configuration %016x; this node runs %016x: the nodes have different ring settings; make the topology file identical on every node", from, h.config, s.configHash)
+		fmt.Fprintf(&b, "%s runs ring configuration %016x; this node runs %016x: the nodes have different ring settings (the site, or the ring timings and flow control); give every node of the ring the same", from, h.config, s.configHash)
 	case ErrEpoch:
 		fmt.Fprintf(&b, "%s uses key epoch %d; this node uses %d: finish the key rotation on every node", from, h.epoch, s.epoch)
 	case ErrWrongKey:
@@ -117,6 +117,16 @@ func (s *Sealer) Diagnose(pkt []byte, err error) string {
 		fmt.Fprintf(&b, "%s: %v", from, err)
 	}
 	return b.String()
+}
+
+// ConfigHashOf returns the ring configuration hash that the header of pkt
+// claims (unauthenticated when Open rejected it), for diagnosing
+// ErrConfig; false when pkt is shorter than a header.
+func ConfigHashOf(pkt []byte) (uint64, bool) {
+	if len(pkt) < HeaderLen {
+		return 0, false
+	}
+	return parseHeader(pkt).config, true
 }
 
 // header is the parsed fixed-size header of a packet.

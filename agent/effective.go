@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// Effective is the configuration an agent runs with, defaults filled in,
+// as Status reports it (like corosync-cmapctl or consul info): what was
+// asked for, from where, and where the agent listens.
+type Effective struct {
+	// Version is the agent binary's version (Config.Version).
+	Version string `json:"version,omitempty"`
+	// ConfigFile is the topology file the configuration came from
+	// (Config.ConfigFile).
+	ConfigFile string `json:"config_file,omitempty"`
+	DataDir    string `json:"data_dir"`
+	// Ring is the UDP address the ring's packets come from.
+	Ring string `json:"ring"`
+	// Admin is the admin API's address, empty without one.
+	Admin string `json:"admin,omitempty"`
+	// Clients are the client listeners' dial addresses.
+	Clients []string `json:"clients,omitempty"`
+	// ClientAuth says who may connect over TCP: "mutual TLS" (a client
+	// certificate signed by --client-ca) or "anonymous TLS" (anyone who
+	// reaches the port); empty without a TCP listener.
+	ClientAuth string `json:"client_auth,omitempty"`
+	// RingSettings are the ring protocol's effective timings and limits.
+	RingSettings RingSettings `json:"ring_settings"`
+}
+
+// RingSettings are the effective ring timings and flow control. Every node
+// of a ring must run the same: ConfigHash, which every packet carries,
+// covers them and the site.
+type RingSettings struct {
+	// Preset is the preset they match: "lan", "cloud", or "custom".
+	Preset             string   `json:"preset"`
+	ConfigHash         string   `json:"config_hash"`
+	TokenTimeout       Duration `json:"token_timeout"`
+	TokenRetransmit    Duration `json:"token_retransmit"`
+	TokenHold          Duration `json:"token_hold"`
+	JoinTimeout        Duration `json:"join_timeout"`
+	ConsensusTimeout   Duration `json:"consensus_timeout"`
+	MergeTimeout       Duration `json:"merge_timeout"`
+	WindowPackets      int      `json:"window_packets"`
+	MaxPacketsPerVisit int      `json:"max_packets_per_visit"`
+	MaxPacketBytes     int      `json:"max_packet_bytes"`
+	MaxMessageBytes    int      `json:"max_message_bytes"`
+}
+
+// Duration is a time.Duration that JSON writes as "200ms".
+type Duration time.Duration
+
+// MarshalText writes the duration as time.Duration.String does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// presets are the ring presets by name, as FromTopology applies them.
+var presets = []struct {
+	name Preset
+	ring func() localring.Config
+}{
+	{PresetLAN, func() localring.Config { return localring.DefaultLAN("") }},
+	{PresetCloud, func() localring.Config { return localring.DefaultCloud("") }},
+}
+
+// presetOf names the preset whose ring settings, in site, hash to h:
+// "lan", "cloud", or "" for none.
+func presetOf(site string, h uint64) Preset {
+	for _, p := range presets {
+		c := Config{Site: site, Ring: p.ring()}
+		if c.configHash() == h {
+			return p.name
+		}
+	}
+	return ""
+}
+
+// presetDesc describes a preset for a log line: its name and token timeout.
+func presetDesc(p Preset) string {
+	for _, q := range presets {
+		if q.name == p {
+			return fmt.Sprintf("ring preset %s (token timeout %v)", p, q.ring().TokenTimeout)
+		}
+	}
+	return "custom ring settings"
+}
+
+// configMismatchCause explains a packet rejected for another ring
+// configuration hash (seal.ErrConfig) by the setting that differs: the
+// ring preset (--ring-preset) when the peer's hash is that of a preset in
+// this site, else the site or custom timings.
+func (a *Agent) configMismatchCause(peerHash uint64) string {
+	mine := presetOf(a.cfg.Site, a.cfg.configHash())
+	theirs := presetOf(a.cfg.Site, peerHash)
+	if theirs != "" && theirs != mine {
+		return fmt.Sprintf("the peer runs %s and this node %s: start every node of site %s with the same --ring-preset (auto picks lan for a multicast site, cloud for a unicast one)", presetDesc(theirs), presetDesc(mine), a.cfg.Site)
+	}
+	return fmt.Sprintf("the peer's ring settings are those of no preset of site %s: it is configured for another site (its --node or topology file), or with other ring timings; this node runs %s", a.cfg.Site, presetDesc(mine))
+}
+
+// effective returns the agent's effective configuration.
+func (a *Agent) effective() Effective {
+	e := Effective{
+		Version: a.cfg.Version, ConfigFile: a.cfg.ConfigFile, DataDir: a.cfg.DataDir,
+		Ring: a.tr.LocalAddr().String(), Clients: a.cs.addrs,
+	}
+	if a.adminL != nil {
+		e.Admin = "unix://" + a.cfg.AdminSocket
+	}
+	if a.cfg.ClientListen != "" {
+		e.ClientAuth = "anonymous TLS"
+		if a.cfg.ClientTLS != nil && a.cfg.ClientTLS.ClientAuth == tls.RequireAndVerifyClientCert {
+			e.ClientAuth = "mutual TLS"
+		}
+	}
+	r := a.ringSettings
+	h := a.cfg.configHash()
+	e.RingSettings = RingSettings{
+		Preset: string(presetOf(a.cfg.Site, h)), ConfigHash: hex64(h),
+		TokenTimeout: Duration(r.TokenTimeout), TokenRetransmit: Duration(r.TokenRetransmit), TokenHold: Duration(r.TokenHold),
+		JoinTimeout: Duration(r.JoinTimeout), ConsensusTimeout: Duration(r.ConsensusTimeout), MergeTimeout: Duration(r.MergeTimeout),
+		WindowPackets: r.WindowPackets, MaxPacketsPerVisit: r.MaxPacketsPerVisit,
+		MaxPacketBytes: r.MaxPacketBytes, MaxMessageBytes: r.MaxMessageBytes,
+	}
+	if e.RingSettings.Preset == "" {
+		e.RingSettings.Preset = "custom"
+	}
+	return e
+}
