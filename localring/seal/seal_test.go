@@ -413,7 +413,7 @@ func TestDiagnose(t *testing.T) {
 	cfg.ConfigHash = 0xfeed
 	pkt = mustNew(t, cfg).Seal(nil, nil)
 	_, _, err = b.Open(nil, pkt)
-	if line := b.Diagnose(pkt, err); !strings.Contains(line, "000000000000feed") || !strings.Contains(line, "topology file") {
+	if line := b.Diagnose(pkt, err); !strings.Contains(line, "000000000000feed") || !strings.Contains(line, "ring timings") {
 		t.Errorf("Diagnose(config) = %q", line)
 	}
 }
