@@ -34,7 +34,7 @@ const (
 )
 
 // DefaultMode is what ModeDefault means.
-const DefaultMode = ModeDatagrams
+const DefaultMode = ModeStreams
 
 func (m Mode) String() string {
 	switch m {
@@ -64,6 +64,15 @@ const (
 	DefaultDatagramPacket = datagramPayload - 2
 	// DefaultStreamPacket is MaxPacket in stream mode.
 	DefaultStreamPacket = 16 << 10
+	// DefaultQueueBytes sizes the default queues: 4 MiB each, so a
+	// gateway's memory stays bounded whatever the packet size.
+	DefaultQueueBytes = 4 << 20
+	// ReceiveWindow is QUIC's flow-control window of a stream and of a
+	// connection: 32 MiB, the bandwidth-delay product of 1 Gbit/s at
+	// 270 ms, so flow control never limits a ring on a declared link
+	// before its own window does. quic-go grows the window up to it only
+	// as needed.
+	ReceiveWindow = 32 << 20
 	// MaxStreamPacket is the largest MaxPacket of stream mode (the frame
 	// length is 16 bits).
 	MaxStreamPacket = 1<<16 - 1
@@ -101,12 +110,13 @@ type Config struct {
 	// a ring must use the same mode (it is part of the ALPN).
 	Mode Mode
 	// MaxPacket is the largest ring packet in bytes. Default:
-	// DefaultDatagramPacket (datagrams, also the maximum) or
-	// DefaultStreamPacket (streams, at most MaxStreamPacket).
+	// DefaultStreamPacket (streams, at most MaxStreamPacket) or
+	// DefaultDatagramPacket (datagrams, also the maximum).
 	MaxPacket int
 	// QueuePackets bounds each peer's send queue and the receive queue, in
 	// packets; a packet beyond it is dropped and counted (the ring
-	// retransmits). Default: 4096.
+	// retransmits). Default: DefaultQueueBytes/MaxPacket (3,388 packets of
+	// 1,238 bytes, 256 of 16 KiB), at least 64.
 	QueuePackets int
 
 	// IdleTimeout closes a connection that heard nothing for this long.
@@ -227,7 +237,7 @@ func (c *Config) resolve() (*resolved, error) {
 		bad("MaxPacket %d is too small for a ring packet (at least 64)", r.MaxPacket)
 	}
 	if r.QueuePackets == 0 {
-		r.QueuePackets = 4096
+		r.QueuePackets = max(64, DefaultQueueBytes/r.MaxPacket)
 	}
 	if r.IdleTimeout == 0 {
 		r.IdleTimeout = 15 * time.Second

@@ -120,13 +120,15 @@ func New(cfg Config) (*Transport, error) {
 	resetKey := statelessResetKey(r.Certificate)
 	t.qt = &quic.Transport{Conn: t.udp, StatelessResetKey: &resetKey}
 	t.qconf = &quic.Config{
-		HandshakeIdleTimeout:  r.HandshakeTimeout,
-		MaxIdleTimeout:        r.IdleTimeout,
-		KeepAlivePeriod:       r.KeepAlive,
-		EnableDatagrams:       r.Mode == ModeDatagrams,
-		MaxIncomingStreams:    -1,
-		InitialPacketSize:     initialPacketSize,
-		MaxIncomingUniStreams: -1,
+		HandshakeIdleTimeout:       r.HandshakeTimeout,
+		MaxIdleTimeout:             r.IdleTimeout,
+		KeepAlivePeriod:            r.KeepAlive,
+		EnableDatagrams:            r.Mode == ModeDatagrams,
+		MaxIncomingStreams:         -1,
+		InitialPacketSize:          initialPacketSize,
+		MaxStreamReceiveWindow:     ReceiveWindow,
+		MaxConnectionReceiveWindow: ReceiveWindow,
+		MaxIncomingUniStreams:      -1,
 	}
 	t.qconf.MaxIncomingStreams = 1 // the hello stream
 	t.ln, err = t.qt.Listen(t.serverTLS(), t.qconf)

@@ -26,14 +26,14 @@ const cluster = "test"
 // world is a cluster CA and the sites of a test ring, each with one
 // gateway-eligible node "SITE-gw" (and "SITE-gw2").
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	ca    *pki.CA
 	roots *x509.CertPool
 	sites []string
 	hash  uint64
 }
 
-func newWorld(t *testing.T, sites ...string) *world {
+func newWorld(t testing.TB, sites ...string) *world {
 	t.Helper()
 	ca, err := pki.MakeCA(cluster, time.Now(), time.Hour)
 	if err != nil {
@@ -126,7 +126,7 @@ func (w *world) sockets() (map[string]net.PacketConn, map[string]string) {
 	return pcs, addrs
 }
 
-func start(t *testing.T, cfg transport.Config) *transport.Transport {
+func start(t testing.TB, cfg transport.Config) *transport.Transport {
 	t.Helper()
 	tr, err := transport.New(cfg)
 	if err != nil {
@@ -410,7 +410,8 @@ func TestConfigValidate(t *testing.T) {
 		}},
 		{"no QUIC endpoint", func(c *transport.Config) { c.Peers[0].Endpoints = nil }},
 		{"KeepAlive", func(c *transport.Config) { c.IdleTimeout, c.KeepAlive = time.Second, 2*time.Second }},
-		{"more than a QUIC datagram", func(c *transport.Config) { c.MaxPacket = 5000 }},
+		{"more than a QUIC datagram", func(c *transport.Config) { c.Mode, c.MaxPacket = transport.ModeDatagrams, 5000 }},
+		{"more than a stream frame", func(c *transport.Config) { c.MaxPacket = 70000 }},
 	} {
 		cfg := good
 		cfg.Peers = append([]transport.Peer(nil), good.Peers...)
