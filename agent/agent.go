@@ -164,6 +164,9 @@ func New(cfg Config) (a *Agent, err error) {
 		return a, err // the incarnation must be durable before the first Seal
 	}
 	a.self = localring.Member{ID: localring.NodeID(cfg.Node), Inc: inc}
+	if !seal.ExactIncarnation(inc) {
+		a.log.Warn(fmt.Sprintf("incarnation %d of node %s is above 2^53 (an earlier version counted nanoseconds): trace and status readers with 53-bit numbers (jq, JavaScript) misread it; to move to microsecond incarnations, stop every agent of the cluster, set \"incarnation\" to 0 in each data dir's %s, and start them again", inc, cfg.Node, stateFileName))
+	}
 
 	sec := cfg.Security
 	if sec.Mode != seal.ModeNone && sec.Key.IsZero() {

@@ -297,6 +297,36 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+// TestIncarnationExact: a fresh agent's incarnation is exact for readers
+// with 53-bit numbers; one whose state file holds a nanosecond incarnation
+// of an earlier version keeps growing from it and warns with the way back.
+func TestIncarnationExact(t *testing.T) {
+	dir := t.TempDir()
+	start := func() (*Agent, string) {
+		var logs syncBuffer
+		cfg := Config{Node: "n1", Cluster: "c", Site: "s", Nodes: []string{"n1"}, DataDir: dir, Security: Security{Key: seal.GenerateKey()}, Logger: slogTo(&logs)}
+		cfg.Network, _ = (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort("10.0.0.1:1"))
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		return a, logs.String()
+	}
+	a, logs := start()
+	if inc := a.Self().Inc; !seal.ExactIncarnation(inc) || strings.Contains(logs, "above 2^53") {
+		t.Errorf("fresh incarnation %d: exact %t; logs: %s", inc, seal.ExactIncarnation(inc), logs)
+	}
+	legacy := uint64(time.Now().UnixNano())
+	if err := writeState(dir, state{Node: "n1", Incarnation: legacy, RingSeq: 8}); err != nil {
+		t.Fatal(err)
+	}
+	a, logs = start()
+	if a.Self().Inc != legacy+1 || !strings.Contains(logs, "above 2^53") || !strings.Contains(logs, `set \"incarnation\" to 0`) {
+		t.Errorf("after a nanosecond incarnation %d: %d; logs: %s", legacy, a.Self().Inc, logs)
+	}
+}
+
 // TestFromTopology reads the single-site part of a topology file.
 func TestFromTopology(t *testing.T) {
 	src := `version: 1

@@ -104,7 +104,7 @@
 //   - Incarnation never repeats for a Sender and grows across restarts of
 //     the node. Persist the last incarnation and fsync it before the first
 //     Seal; NextIncarnation(prev, now) returns max(prev+1, now in
-//     nanoseconds), which also survives a lost state file as long as the
+//     microseconds), which also survives a lost state file as long as the
 //     clock did not step back by more than the node was down. Two
 //     processes must never run with the same Sender and Incarnation: that
 //     reuses nonces, and for AES-GCM a reused nonce leaks the

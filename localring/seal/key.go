@@ -224,17 +224,36 @@ func SenderID(nodeID string) uint64 {
 
 // NextIncarnation returns the incarnation for a node starting now, given
 // the last one it persisted (0 if none): max(prev+1, now in Unix
-// nanoseconds). The driver must persist the result, and fsync it, before
+// microseconds). The driver must persist the result, and fsync it, before
 // the first Seal. Taking the clock into account keeps incarnations growing
 // even when the state file is lost, provided the clock has not stepped back
 // by more than the time the node was down.
+//
+// Microseconds keep incarnations below MaxExactIncarnation (2^53 - 1)
+// until the year 2255, so traces and JSON status output, which write them
+// as numbers, stay exact for readers with 53-bit numbers (jq, JavaScript).
+// Earlier versions counted nanoseconds (about 1.8e18 in 2026); a node
+// whose persisted incarnation is such a value keeps counting up from it
+// (incarnations must grow), and ExactIncarnation reports false for it.
 func NextIncarnation(prev uint64, now time.Time) uint64 {
 	next := prev + 1
-	if ns := now.UnixNano(); ns > 0 && uint64(ns) > next {
-		next = uint64(ns)
+	if us := now.UnixMicro(); us > 0 && uint64(us) > next {
+		next = uint64(us)
 	}
-	if next == 0 { // prev was the maximum; cannot happen before the year 2554
+	if next == 0 { // prev was the maximum
 		panic("seal: incarnation space exhausted")
 	}
 	return next
 }
+
+// MaxExactIncarnation is the largest incarnation a reader with 53-bit
+// numbers reads exactly.
+const MaxExactIncarnation = 1<<53 - 1
+
+// ExactIncarnation reports whether inc is at most MaxExactIncarnation. An
+// agent whose incarnation is not (a nanosecond incarnation of an earlier
+// version) says so at start with the way back: stop every agent of the
+// cluster, set the incarnation in each state file to 0, start them again.
+// Stopping them all first matters: a running peer rejects a lower
+// incarnation of a sender it has heard (ErrStaleIncarnation).
+func ExactIncarnation(inc uint64) bool { return inc <= MaxExactIncarnation }

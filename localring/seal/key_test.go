@@ -174,17 +174,32 @@ func TestSenderID(t *testing.T) {
 func TestNextIncarnation(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	first := seal.NextIncarnation(0, now)
-	if first != uint64(now.UnixNano()) {
-		t.Fatalf("first incarnation %d, want the clock %d", first, now.UnixNano())
+	if first != uint64(now.UnixMicro()) {
+		t.Fatalf("first incarnation %d, want the clock in microseconds %d", first, now.UnixMicro())
 	}
-	// Restart within the same nanosecond, or with a clock that stepped back.
+	// Restart within the same microsecond, or with a clock that stepped back.
 	if got := seal.NextIncarnation(first, now.Add(-time.Hour)); got != first+1 {
 		t.Fatalf("clock stepped back: %d, want %d", got, first+1)
 	}
-	if got := seal.NextIncarnation(first, now.Add(time.Second)); got != first+uint64(time.Second) {
+	if got := seal.NextIncarnation(first, now.Add(time.Second)); got != first+uint64(time.Second/time.Microsecond) {
 		t.Fatalf("clock moved on: %d", got)
 	}
 	if got := seal.NextIncarnation(41, time.Unix(0, 0)); got != 42 {
 		t.Fatalf("clock at the epoch: %d, want 42", got)
+	}
+	// A nanosecond incarnation of an earlier version keeps growing.
+	legacy := uint64(now.UnixNano())
+	if got := seal.NextIncarnation(legacy, now.Add(time.Hour)); got != legacy+1 {
+		t.Fatalf("after a nanosecond incarnation: %d, want %d", got, legacy+1)
+	}
+	if seal.ExactIncarnation(legacy) || !seal.ExactIncarnation(first) {
+		t.Fatalf("ExactIncarnation(%d) or ExactIncarnation(%d) wrong", legacy, first)
+	}
+	// Exact for 53-bit readers until 2255.
+	if inc := seal.NextIncarnation(0, time.Date(2255, 1, 1, 0, 0, 0, 0, time.UTC)); !seal.ExactIncarnation(inc) || uint64(float64(inc)) != inc {
+		t.Fatalf("incarnation in 2255: %d not exact", inc)
+	}
+	if inc := seal.NextIncarnation(0, time.Date(2256, 1, 1, 0, 0, 0, 0, time.UTC)); seal.ExactIncarnation(inc) {
+		t.Fatalf("incarnation in 2256: %d still below 2^53; the documented bound is wrong", inc)
 	}
 }
