@@ -56,4 +56,54 @@
 // A node that does not see the token for TokenTimeout, or hears a join or a
 // merge-detect message from outside its ring, starts the membership
 // protocol described at enterGather in membership.go.
+//
+// # Total order
+//
+// A ring orders its messages by packet: the token hands out packet
+// sequence numbers 1, 2, 3, ... on every new ring, and each packet carries
+// up to 1023 messages. A message's place in a ring domain's total order is
+// therefore the triple Order{Ring, Seq, Index}: the sequence number of the
+// ring it was sent in (ring ids only grow, by 4 or more per
+// reconfiguration), its packet's sequence number in that ring and its
+// index in the packet. Every field is as wide as the counter it copies, so
+// the order cannot wrap: at a million packets a second a ring would have
+// to stay installed for 580,000 years to exhaust Seq. Messages delivered
+// in a transitional configuration keep the order of the old ring they
+// were sent in, which is below every message of the next ring.
+//
+// Order is compared only through its methods (Compare, Less); layers above
+// (groups, the agent) never take it apart into bits.
+//
+// # A domain's order that survives reconfigurations
+//
+// A ring's order restarts with every ring: it totally orders one domain
+// only together with the ring ids. A federation domain needs more: its
+// sites deliver in one order across federation ring reconfigurations and
+// gateway failovers (DESIGN.md, "Hierarchy"), and a gateway that takes
+// over must tell which positions its site already injected. The federation
+// therefore assigns each message a DomainOrder when a gateway holds the
+// federation ring's token: a domain-wide sequence number that the next
+// federation ring continues from the highest number any of its members
+// assigned or delivered, so it only grows. The federation ring itself is
+// this package's ring and delivers with an Order; DomainOrder is the layer
+// above it.
+//
+// # The trace's order field
+//
+// EVS.md's trace writes `order` as a JSON number, which readers with
+// 53-bit (float64) numbers must read exactly. Neither type fits 53 bits
+// whole, so the trace carries, for a ring domain (site/...), the position
+// within the ring, Seq·1024 + Index (Order.Position): the same at every
+// process, growing along a process's deliveries of the messages sent in
+// one configuration, and exact while Seq < 2^43 (8.8·10^12 packets in one
+// installed ring: 2.8 years at 100,000 packets a second without a single
+// reconfiguration). Beyond that bound Position reports false and the trace
+// omits the field; the checker then judges the order from the deliveries
+// alone. The ring part of the order is in the trace already: the
+// configuration id names the ring, and the checker compares order numbers
+// only between messages sent in the same configuration. For a federation
+// domain (fed/...) the trace carries DomainOrder.Seq, which is exact below
+// 2^53 (285 years at a million messages a second) and grows across
+// configurations, so the checker compares it along a process's whole
+// domain.
 package localring

@@ -48,6 +48,8 @@ type Cluster struct {
 	superseded int // processes that stopped because a newer incarnation of their id ran
 	fence      fenceCheck
 	domain     string
+	highSeq    uint64 // the highest packet sequence number delivered
+	highRing   uint64 // the highest ring sequence number installed
 }
 
 type simNode struct {
@@ -409,8 +411,12 @@ func (c *Cluster) flush(sn *simNode) {
 }
 
 func (c *Cluster) record(sn *simNode, e localring.Event) {
+	if e.Kind == localring.EventDeliver {
+		c.highSeq = max(c.highSeq, e.Msg.Order.Seq)
+	}
 	if e.Kind == localring.EventInstall {
 		c.fence.install(c.Domain(), sn.id, sn.inc, e.Conf)
+		c.highRing = max(c.highRing, e.Conf.Ring.Seq)
 		sn.conf = e.Conf
 		if e.Conf.Kind == localring.Regular {
 			sn.lastReg = e.Conf
@@ -432,6 +438,10 @@ func (c *Cluster) logf(format string, a ...any) {
 		fmt.Fprintln(c.Log)
 	}
 }
+
+// Highest returns the highest packet sequence number any node delivered
+// and the highest ring sequence number any node installed.
+func (c *Cluster) Highest() (seq, ring uint64) { return c.highSeq, c.highRing }
 
 // Trace returns every node's trace events, in the order they happened.
 func (c *Cluster) Trace() []evs.Event { return c.trace }

@@ -336,6 +336,7 @@ func RunGroups(seed uint64, opts RunOptions) *GroupsResult {
 	c := NewCluster(rng.Uint64(), mix.Nodes)
 	c.Log = opts.LogTo
 	c.SetFaults(mix.Faults)
+	c.startAt(opts)
 	gs := newGroupSim(c, rand.New(rand.NewPCG(rng.Uint64(), 0x9e0c)))
 	c.StartAll()
 	if s := gs.slot(0); s != nil {

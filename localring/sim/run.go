@@ -118,6 +118,22 @@ type RunOptions struct {
 	Safety   time.Duration // virtual time under faults; default 3 s
 	Liveness time.Duration // bound for convergence with faults off; default 10 s
 	LogTo    io.Writer     // if set, a human-readable log of the run
+
+	// RingSeq and StartSeq start every node's ring sequence number (as if
+	// persisted) and every ring's packet sequence numbers
+	// (localring.Config.StartSeq) just below a boundary, for the
+	// wrap-around tests (EVS.md: "sequence numbers near wrap-around").
+	// Default 0.
+	RingSeq, StartSeq uint64
+}
+
+// startAt applies RunOptions.RingSeq and StartSeq to a cluster whose nodes
+// have not started.
+func (c *Cluster) startAt(opts RunOptions) {
+	c.Config.StartSeq = opts.StartSeq
+	for _, sn := range c.nodes {
+		sn.ringSeq = opts.RingSeq
+	}
 }
 
 // Run performs one random run: a safety phase under the seed's fault mix,
@@ -136,6 +152,7 @@ func Run(seed uint64, opts RunOptions) *Result {
 	c := NewCluster(rng.Uint64(), mix.Nodes)
 	c.Log = opts.LogTo
 	c.SetFaults(mix.Faults)
+	c.startAt(opts)
 	c.StartAll()
 
 	// Safety phase: load and faults.
