@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -476,6 +477,10 @@ func (a *Agent) logListeners() {
 		admin = "unix://" + a.cfg.AdminSocket
 	}
 	a.log.Info("listening", "ring", a.tr.LocalAddr().String(), "admin", admin, "clients", a.cs.addrs)
+	if tc := a.cfg.ClientTLS; a.cfg.ClientListen != "" && (tc == nil || tc.ClientAuth != tls.RequireAndVerifyClientCert) {
+		a.log.Warn("ANONYMOUS CLIENTS: the TCP client listener requires no client certificate: anyone who reaches "+a.cfg.ClientListen+" can connect, join any group and send to any group whose ACL does not forbid it; require client certificates (--client-ca) or firewall the port",
+			"listen", a.cfg.ClientListen)
+	}
 }
 
 // persister writes the ring sequence number to the state file off the

@@ -54,7 +54,9 @@ Unix socket admin.sock there. Applications (package client; 'atoll join',
 (mode 0660: the agent's user and group), or with --client-listen over TCP
 with TLS (--client-cert, --client-key; --client-ca requires and verifies
 client certificates, whose common names are the "cn:" principals of the
-topology file's group ACLs). With --trace it appends every configuration
+topology file's group ACLs). A TCP listener without --client-ca admits
+anonymous clients: it must be confirmed with --insecure-clients, and the
+agent warns about it at every start. With --trace it appends every configuration
 install, send and delivery to FILE as JSON lines for 'atoll check'.
 
 On SIGTERM or SIGINT it stops accepting messages, lets its queue drain for
@@ -152,6 +154,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&clients.cert, "client-cert", "", "the agent's TLS certificate `FILE` (PEM) for --client-listen")
 	fl.StringVar(&clients.key, "client-key", "", "the private key `FILE` (PEM) of --client-cert")
 	fl.StringVar(&clients.ca, "client-ca", "", "require client certificates signed by the CA in `FILE` (PEM): mutual TLS")
+	fl.BoolVar(&clients.anonymous, "insecure-clients", false, "confirm --client-listen without --client-ca: anyone who reaches the port may connect, join groups and send where no ACL forbids it")
 	limits.add(cmd)
 	// The load generator, for tests and benchmarks.
 	fl.Float64Var(&load.Rate, "load-rate", 0, "submit this many messages per second (testing)")

@@ -41,6 +41,8 @@ func init() {
 type clientFlags struct {
 	dataDir, socket, name, output string
 	raw                           bool // recv --raw
+	// connect is the agent's address; the TLS files are for tcp+tls://.
+	connect, tlsCA, tlsCert, tlsKey, tlsServerName string
 }
 
 // jsonLines and jsonArray are the help of -o for commands that print a
@@ -56,6 +58,11 @@ func (f *clientFlags) add(cmd *cobra.Command, outputHelp string) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir, "the agent's data dir; its client socket is DATA-DIR/"+agent.ClientSocketName)
 	fl.StringVar(&f.socket, "socket", "", "the agent's client socket (default DATA-DIR/"+agent.ClientSocketName+")")
+	fl.StringVar(&f.connect, "connect", "", "the agent's `ADDRESS`: unix:///path/client.sock, or tcp+tls://HOST:PORT for an agent's --client-listen (default: the client socket of --data-dir)")
+	fl.StringVar(&f.tlsCA, "tls-ca", "", "with --connect tcp+tls://: verify the agent's certificate against the CA in `FILE` (PEM; default: the system's roots)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "with --connect tcp+tls://: this client's certificate `FILE` (PEM), for an agent that requires one (--client-ca); its common name is the client's cn: principal")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "the private key `FILE` (PEM) of --tls-cert")
+	fl.StringVar(&f.tlsServerName, "tls-server-name", "", "with --connect tcp+tls://: the name the agent's certificate must carry (default: HOST)")
 	fl.StringVar(&f.name, "name", "", "the client name (default: one the agent picks)")
 	if outputHelp != "" {
 		fl.StringVarP(&f.output, "output", "o", "text", outputHelp)
@@ -72,17 +79,12 @@ func (f *clientFlags) check() error {
 // dial connects to the agent; an agent that cannot be reached is exit
 // status exitUnreachable, as for status.
 func (f *clientFlags) dial(ctx context.Context) (*client.Client, error) {
-	path := f.socket
-	if path == "" {
-		path = f.dataDir + "/" + agent.ClientSocketName
-	}
-	addr := path
-	if !strings.Contains(addr, "://") {
-		addr = "unix://" + path
+	addr, opts, err := f.address()
+	if err != nil {
+		return nil, usageError(err)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var opts []client.Option
 	if f.name != "" {
 		opts = append(opts, client.WithName(f.name))
 	}
@@ -96,6 +98,53 @@ func (f *clientFlags) dial(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// address returns the agent's address from --connect, --socket or
+// --data-dir, with the TLS option of --tls-* for a tcp+tls:// address.
+func (f *clientFlags) address() (string, []client.Option, error) {
+	addr := f.connect
+	switch {
+	case addr != "" && f.socket != "":
+		return "", nil, fmt.Errorf("--connect and --socket both name the agent; give one")
+	case addr == "":
+		addr = f.socket
+		if addr == "" {
+			addr = f.dataDir + "/" + agent.ClientSocketName
+		}
+		if !strings.Contains(addr, "://") {
+			addr = "unix://" + addr
+		}
+	}
+	useTLS := f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "" || f.tlsServerName != ""
+	if !strings.HasPrefix(addr, "tcp+tls://") {
+		if useTLS {
+			return "", nil, fmt.Errorf("--tls-ca, --tls-cert, --tls-key and --tls-server-name need --connect tcp+tls://HOST:PORT")
+		}
+		return addr, nil, nil
+	}
+	tc := &tls.Config{ServerName: f.tlsServerName, MinVersion: tls.VersionTLS12}
+	if f.tlsCA != "" {
+		pem, err := os.ReadFile(f.tlsCA)
+		if err != nil {
+			return "", nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return "", nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", f.tlsCA)
+		}
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return "", nil, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return "", nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", f.tlsCert, f.tlsKey, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return addr, []client.Option{client.WithTLS(tc)}, nil
+}
+
 // unreachableHint says what to do about a connection error.
 func (f *clientFlags) unreachableHint(err error) string {
 	switch {
@@ -103,6 +152,9 @@ func (f *clientFlags) unreachableHint(err error) string {
 		return "permission denied: the client socket is for the agent's user and group; run this as a member of the agent's group, and check that the data dir is mode 0750"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused: is the agent running?"
+	}
+	if f.connect != "" {
+		return fmt.Sprintf("is an agent serving clients at %s?", f.connect)
 	}
 	return fmt.Sprintf("is the agent running with --data-dir %s?", f.dataDir)
 }
@@ -580,6 +632,7 @@ func groupMembers(cmd *cobra.Command, f *clientFlags, group string) error {
 // clientListenFlags are the agent's flags for its client listeners.
 type clientListenFlags struct {
 	socket, listen, cert, key, ca string
+	anonymous                     bool // --insecure-clients
 }
 
 // apply sets the client listeners of cfg from the flags.
@@ -588,8 +641,8 @@ func (f *clientListenFlags) apply(cfg *agent.Config) error {
 		cfg.ClientSocket = f.socket
 	}
 	if f.listen == "" {
-		if f.cert != "" || f.key != "" || f.ca != "" {
-			return fmt.Errorf("agent: --client-cert, --client-key and --client-ca need --client-listen")
+		if f.cert != "" || f.key != "" || f.ca != "" || f.anonymous {
+			return fmt.Errorf("agent: --client-cert, --client-key, --client-ca and --insecure-clients need --client-listen")
 		}
 		return nil
 	}
@@ -611,6 +664,8 @@ func (f *clientListenFlags) apply(cfg *agent.Config) error {
 			return fmt.Errorf("agent: --client-ca %s holds no PEM certificate", f.ca)
 		}
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	} else if !f.anonymous {
+		return fmt.Errorf("agent: --client-listen %s without --client-ca would let anyone who reaches the port connect, join groups and send to every group without an ACL; give --client-ca FILE to require client certificates (mutual TLS), or confirm anonymous clients with --insecure-clients", f.listen)
 	}
 	cfg.ClientListen, cfg.ClientTLS = f.listen, tc
 	return nil

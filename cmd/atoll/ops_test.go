@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/internal/pki"
 )
 
 // TestMain lets a test run the atoll binary as a separate process: the
@@ -315,5 +316,93 @@ func TestRecvEscapes(t *testing.T) {
 	}
 	if code, _, errs := run("recv", "tty", "--raw", "-o", "json", "--data-dir", dirs[0]); code == 0 || !strings.Contains(errs, "exclude each other") {
 		t.Errorf("--raw -o json: exit %d %s", code, errs)
+	}
+}
+
+// writeTLSFiles writes a CA, a server certificate for 127.0.0.1 and a
+// client certificate with common name cn into dir; it returns their paths.
+func writeTLSFiles(t *testing.T, dir, cn string) (ca, serverCert, serverKey, clientCert, clientKey string) {
+	t.Helper()
+	now := time.Now()
+	c, err := pki.MakeCA("c", now, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pair := func(node string, hosts []string) (string, string) {
+		cert, key, err := c.Issue(pki.Identity{Cluster: "c", Site: "s", Node: node}, hosts, now, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kp, err := pki.KeyPEM(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(node+".crt", pki.CertPEM(cert)), write(node+".key", kp)
+	}
+	ca = write("ca.crt", pki.CertPEM(c.Cert))
+	serverCert, serverKey = pair("server", []string{"127.0.0.1"})
+	clientCert, clientKey = pair(cn, nil)
+	return
+}
+
+// freeTCPPort returns a TCP port of 127.0.0.1 that nothing uses now.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestTCPClients: the agent refuses a TCP client listener without client
+// certificates unless --insecure-clients confirms it, and then warns; the
+// CLI reaches an agent over TCP with mutual TLS (--connect tcp+tls://).
+func TestTCPClients(t *testing.T) {
+	dir := t.TempDir()
+	ca, scert, skey, ccert, ckey := writeTLSFiles(t, dir, "alice")
+
+	// Without --client-ca: refused, with the fix.
+	f := clientListenFlags{listen: "127.0.0.1:1", cert: scert, key: skey}
+	var cfg agent.Config
+	if err := f.apply(&cfg); err == nil || !strings.Contains(err.Error(), "without --client-ca would let anyone") || !strings.Contains(err.Error(), "--insecure-clients") {
+		t.Errorf("--client-listen without --client-ca: %v", err)
+	}
+	f.anonymous = true
+	if err := f.apply(&cfg); err != nil || cfg.ClientListen == "" {
+		t.Errorf("--insecure-clients: %v", err)
+	}
+
+	// Confirmed anonymous clients: the agent warns at start.
+	anon := startAgentProcess(t, "--client-listen", fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), "--client-cert", scert, "--client-key", skey, "--insecure-clients")
+	if logs := anon.stderr.String(); !strings.Contains(logs, "level=WARN msg=\"ANONYMOUS CLIENTS: the TCP client listener requires no client certificate") {
+		t.Errorf("no warning about anonymous clients:\n%s", logs)
+	}
+	if st, err := agent.NewClient(filepath.Join(anon.dataDir, agent.AdminSocketName)).Status(context.Background()); err != nil || st.Config.ClientAuth != "anonymous TLS" {
+		t.Errorf("status of the anonymous listener: %v %+v", err, st)
+	}
+
+	// Mutual TLS: the CLI connects with its certificate, and only with it.
+	addr := fmt.Sprintf("tcp+tls://127.0.0.1:%d", freeTCPPort(t))
+	mtls := startAgentProcess(t, "--client-listen", strings.TrimPrefix(addr, "tcp+tls://"), "--client-cert", scert, "--client-key", skey, "--client-ca", ca)
+	if strings.Contains(mtls.stderr.String(), "ANONYMOUS") {
+		t.Errorf("warning with --client-ca:\n%s", mtls.stderr)
+	}
+	if code, out, errs := run("groups", "--connect", addr, "--tls-ca", ca, "--tls-cert", ccert, "--tls-key", ckey); code != 0 || !strings.Contains(out, "GROUP") {
+		t.Errorf("groups over TCP with mutual TLS: exit %d %s%s", code, out, errs)
+	}
+	if code, _, errs := run("groups", "--connect", addr, "--tls-ca", ca); code != 3 {
+		t.Errorf("groups over TCP without a client certificate: exit %d, want 3 %s", code, errs)
+	}
+	if code, _, errs := run("groups", "--tls-ca", ca, "--data-dir", mtls.dataDir); code != 64 || !strings.Contains(errs, "need --connect tcp+tls://") {
+		t.Errorf("--tls-ca without --connect: exit %d %s", code, errs)
 	}
 }
