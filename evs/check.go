@@ -59,6 +59,14 @@ type Options struct {
 	// listed carries the number left out in Violation.More. Zero means
 	// DefaultMaxPerProperty; a negative value lists everything.
 	MaxPerProperty int
+
+	// DomainOrder says the order fields of federation domains (fed/...)
+	// are domain-wide sequence numbers (localring.DomainOrder), which must
+	// grow along each process's deliveries across configurations (EVS.md
+	// property 9). When false, the default, they are judged like a ring
+	// domain's, per sending configuration: the traces of a bare
+	// federation ring carry ring positions (localring.Order.Position).
+	DomainOrder bool
 }
 
 func (o Options) maxPer() int {

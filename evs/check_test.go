@@ -436,10 +436,25 @@ func TestProperties(t *testing.T) {
 					send("b/1", "r:5:a", "b/1/1", SvcAgreed).
 					deliverOrder("a/1", "r:5:a", "b/1/1", 3).deliverOrder("b/1", "r:5:a", "b/1/1", 3)
 			}(),
+			opts: Options{DomainOrder: true},
 			want: []want{
 				{OrderField, "r:5:a", "b/1/1", []string{"a/1"}, "(order 3) after a/1/1 (order 7)"},
 				{OrderField, "r:5:a", "b/1/1", []string{"b/1"}, "(order 3) after a/1/1 (order 7)"},
 			},
+		},
+		{
+			name: "6 order field of a bare federation ring starts again with the next ring",
+			trace: func() *tb {
+				b := newTrace()
+				b.domain = "fed/eu"
+				return b.reg("r:1:a", "a b", "a/1", "b/1").
+					send("a/1", "r:1:a", "a/1/1", SvcAgreed).
+					deliverOrder("a/1", "r:1:a", "a/1/1", 7).deliverOrder("b/1", "r:1:a", "a/1/1", 7).
+					trans("t:5:a/1:a", "a b", "a/1", "b/1").reg("r:5:a", "a b", "a/1", "b/1").
+					send("b/1", "r:5:a", "b/1/1", SvcAgreed).
+					deliverOrder("a/1", "r:5:a", "b/1/1", 3).deliverOrder("b/1", "r:5:a", "b/1/1", 3)
+			}(),
+			want: nil,
 		},
 		{
 			name: "7 safe message a member never delivered",

@@ -92,9 +92,12 @@
 // ring the message was sent in (localring.Order.Position): the
 // configuration ids carry the ring part, so the order must grow along a
 // process's deliveries of the messages sent in one configuration, and
-// starts again with the next. In a federation domain (fed/...), the
-// position is the domain-wide sequence number the federation assigns
-// (localring.DomainOrder), which survives reconfigurations: there it must
-// grow along all of a process's deliveries in the domain. A delivery
-// without an order field is judged by the deliveries alone.
+// starts again with the next. In a federation domain (fed/...) of the
+// hierarchy, the position is the domain-wide sequence number the
+// federation assigns (localring.DomainOrder), which survives
+// reconfigurations: with Options.DomainOrder it must grow along all of a
+// process's deliveries in the domain. Without it (the traces of a bare
+// federation ring, whose order fields are ring positions), fed/ domains
+// are judged like ring domains. A delivery without an order field is
+// judged by the deliveries alone.
 package evs

@@ -33,9 +33,9 @@ type orderState struct {
 // process and that the order increases along each process's deliveries:
 // of the messages sent in one configuration in a ring domain (site/...),
 // whose order numbers are positions within the ring and start again with
-// every ring; along all of them in a federation domain (fed/...), whose
-// order survives reconfigurations (see "Order fields" in the package
-// documentation).
+// every ring; along all of them in a federation domain (fed/...) when
+// Options.DomainOrder says its order survives reconfigurations (see
+// "Order fields" in the package documentation).
 func (d *domain) checkOrderField(p *proc, mi int32, m *msg, order uint64, st *orderState) {
 	if st.last != 0 && m.conf != st.lastConf && !d.orderSpansConfs() {
 		st.last = 0
@@ -55,8 +55,11 @@ func (d *domain) checkOrderField(p *proc, mi int32, m *msg, order uint64, st *or
 }
 
 // orderSpansConfs reports whether the domain's order fields grow across
-// configurations: in a federation domain (name "fed/...").
-func (d *domain) orderSpansConfs() bool { return strings.HasPrefix(d.name, "fed/") }
+// configurations: in a federation domain (name "fed/...") whose order
+// fields are domain-wide (Options.DomainOrder).
+func (d *domain) orderSpansConfs() bool {
+	return d.c.opts.DomainOrder && strings.HasPrefix(d.name, "fed/")
+}
 
 func (d *domain) checkAgreed() {
 	type seqs struct {

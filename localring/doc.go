@@ -102,8 +102,10 @@
 // alone. The ring part of the order is in the trace already: the
 // configuration id names the ring, and the checker compares order numbers
 // only between messages sent in the same configuration. For a federation
-// domain (fed/...) the trace carries DomainOrder.Seq, which is exact below
-// 2^53 (285 years at a million messages a second) and grows across
-// configurations, so the checker compares it along a process's whole
-// domain.
+// domain (fed/...) of the hierarchy the trace carries DomainOrder.Seq,
+// which is exact below 2^53 (285 years at a million messages a second)
+// and grows across configurations, so the checker compares it along a
+// process's whole domain (evs.Options.DomainOrder). The traces of a bare
+// federation ring, below the layer that assigns DomainOrder, carry ring
+// positions like a site's.
 package localring
