@@ -172,11 +172,12 @@ func TestConfigValidate(t *testing.T) {
 	c := DefaultLAN("a")
 	c.TokenHold = time.Second
 	c.MaxPacketBytes = 100
+	c.StartSeq = 1<<63 + 1
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"token hold", "max packet size"} {
+	for _, want := range []string{"token hold", "max packet size", "start seq"} {
 		if !contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
