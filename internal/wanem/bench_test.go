@@ -150,3 +150,23 @@ func BenchmarkMachineTimer(b *testing.B) {
 	b.ReportMetric(float64(h.Quantile(0.99))/1e3, "late-p99-µs")
 	b.ReportMetric(float64(h.Quantile(0.999))/1e3, "late-p999-µs")
 }
+
+// BenchmarkCapacity: how many 1200-byte datagrams per second a relay with
+// a 1 ms delay carries when offered 50,000/s (sender, relay and sink share
+// the machine's cores), with the share the relay passed on and the CPU
+// time this process spent per relayed datagram.
+func BenchmarkCapacity(b *testing.B) {
+	var ru0, ru1 unixRusage
+	getRusage(&ru0)
+	start := time.Now()
+	res := runProbe(b, Params{Delay: time.Millisecond}, b.N, 50000, 1200)
+	wall := time.Since(start)
+	getRusage(&ru1)
+	s := res.summarize()
+	b.ReportMetric(s.throughput/1200/8, "delivered/s")
+	b.ReportMetric(float64(s.unique)/float64(res.sent), "delivered-fraction")
+	b.ReportMetric(float64(uint64(res.sent)-res.stats.Packets)/float64(res.sent), "lost-before-relay")
+	b.ReportMetric(float64(res.stats.Delivered-uint64(s.unique))/float64(res.sent), "lost-after-relay")
+	b.ReportMetric(float64(ru1.cpu()-ru0.cpu())/float64(max(s.unique, 1))/1e3, "cpu-µs/datagram")
+	b.ReportMetric(float64(ru1.cpu()-ru0.cpu())/float64(wall), "cores")
+}
