@@ -15,41 +15,36 @@ import (
 // Cause is why a connection was refused.
 type Cause int
 
-// Causes of refusal, each counted in Stats.Refused.
+// Causes of refusal, each counted in Stats.Refused. The certificate's
+// causes are pki's, with the same values.
 const (
 	// CauseBadCertificate: the certificate failed verification for
 	// another reason (a malformed chain, a wrong key usage).
-	CauseBadCertificate Cause = iota
+	CauseBadCertificate = Cause(pki.CauseOther)
 	// CauseUnknownCA: not signed by the cluster CA.
-	CauseUnknownCA
+	CauseUnknownCA = Cause(pki.CauseUnknownCA)
 	// CauseExpired: expired, or not valid yet.
-	CauseExpired
+	CauseExpired = Cause(pki.CauseExpired)
 	// CauseIdentity: a valid certificate of a cluster, site or node the
 	// ring does not admit, or of another site than the one dialed.
-	CauseIdentity
+	CauseIdentity = Cause(pki.CauseIdentity)
 	// CauseALPN: the peer speaks another protocol version, transport mode
 	// or configuration hash.
-	CauseALPN
+	CauseALPN = CauseIdentity + 1
 	// CauseRefusedByPeer: the peer refused this gateway's certificate (the
 	// peer's log names why).
-	CauseRefusedByPeer
-	numCauses
+	CauseRefusedByPeer = CauseALPN + 1
+	numCauses          = int(CauseRefusedByPeer) + 1
 )
 
 func (c Cause) String() string {
 	switch c {
-	case CauseUnknownCA:
-		return "unknown CA"
-	case CauseExpired:
-		return "expired certificate"
-	case CauseIdentity:
-		return "wrong identity"
 	case CauseALPN:
 		return "ALPN mismatch"
 	case CauseRefusedByPeer:
 		return "refused by peer"
 	}
-	return "bad certificate"
+	return pki.Cause(c).String() // the certificate's causes share pki's values
 }
 
 // fix says what an operator does about a refusal.
@@ -227,17 +222,7 @@ func (t *Transport) clientTLS(site string, addr net.Addr, att *attempt) *tls.Con
 func (t *Transport) verify(cs tls.ConnectionState, wantSite string, addr net.Addr) (pki.Identity, error) {
 	id, err := pki.Verify(cs.PeerCertificates, t.cfg.Roots, t.cfg.Now())
 	if err != nil {
-		var c Cause
-		switch pki.Classify(err) {
-		case pki.CauseUnknownCA:
-			c = CauseUnknownCA
-		case pki.CauseExpired:
-			c = CauseExpired
-		case pki.CauseIdentity:
-			c = CauseIdentity
-		default:
-			c = CauseBadCertificate
-		}
+		c := Cause(pki.Classify(err))
 		if len(cs.PeerCertificates) > 0 {
 			if who, werr := pki.IdentityOf(cs.PeerCertificates[0]); werr == nil {
 				err = fmt.Errorf("a certificate claiming to be %s: %w", who, err)

@@ -618,20 +618,15 @@ func (t *Transport) reader(p *peer, c *conn) {
 			if err != nil {
 				return
 			}
-			for len(d) > 0 {
-				if len(d) < 2 {
-					t.stats.recvDrops.Add(1)
-					break
-				}
-				n := int(binary.BigEndian.Uint16(d))
-				if n == 0 || n > len(d)-2 {
-					t.stats.recvDrops.Add(1)
-					break
-				}
-				if !t.deliver(p, c, d[2:2+n:2+n]) {
-					return
-				}
-				d = d[2+n:]
+			closed := false
+			if err := splitFrames(d, func(pkt []byte) bool {
+				closed = !t.deliver(p, c, pkt)
+				return !closed
+			}); err != nil {
+				t.stats.recvDrops.Add(1)
+			}
+			if closed {
+				return
 			}
 		}
 	}
@@ -671,6 +666,30 @@ const initialPacketSize = 1280
 func appendFrame(b, pkt []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(pkt)))
 	return append(b, pkt...)
+}
+
+// errBadFrame is a datagram whose frames do not add up.
+var errBadFrame = errors.New("transport: malformed datagram")
+
+// splitFrames calls f with each packet of a datagram of frames written by
+// appendFrame, until f returns false. It returns errBadFrame at the first
+// frame that is empty or longer than what is left; the frames before it
+// were passed to f.
+func splitFrames(d []byte, f func(pkt []byte) bool) error {
+	for len(d) > 0 {
+		if len(d) < 2 {
+			return errBadFrame
+		}
+		n := int(binary.BigEndian.Uint16(d))
+		if n == 0 || n > len(d)-2 {
+			return errBadFrame
+		}
+		if !f(d[2 : 2+n : 2+n]) {
+			return nil
+		}
+		d = d[2+n:]
+	}
+	return nil
 }
 
 // deliver queues a received packet for Recv; false once the transport or

@@ -246,6 +246,9 @@ func TestRefusals(t *testing.T) {
 		{"ALPN: another configuration", transport.CauseALPN, func(w *world, c *transport.Config) {
 			c.ConfigHash = w.hash + 1
 		}, nil},
+		{"ALPN: another mode", transport.CauseALPN, func(w *world, c *transport.Config) {
+			c.Mode = transport.ModeStreams
+		}, nil},
 	}
 	for _, tc := range cases {
 		roles := tc.roles
@@ -374,6 +377,36 @@ func TestReconnect(t *testing.T) {
 			waitFor(t, "a connects to the standby", func() bool { n, _ := a.Connected("b"); return n == "b-gw2" })
 			exchange(t, a, s, "standby")
 		})
+	}
+}
+
+// TestRestartAfterCrash: the listener dies without closing its
+// connections (as under kill -9) and a new process with the same
+// certificate starts on the same port. Its stateless resets, keyed by the
+// certificate, end the dialer's stale connection at once: the dialer
+// reconnects well within the 60 s idle timeout that would otherwise
+// have to pass.
+func TestRestartAfterCrash(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	ca := w.config("a", pcs["a"], addrs, 0, nil)
+	cb := w.config("b", pcs["b"], addrs, 0, nil)
+	for _, c := range []*transport.Config{&ca, &cb} {
+		c.IdleTimeout = time.Minute
+	}
+	a, b := start(t, ca), start(t, cb)
+	exchange(t, a, b, "before")
+	pcs["b"].Close() // the process is gone: no CONNECTION_CLOSE
+	pc, err := net.ListenPacket("udp", addrs["b"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	cb.Conn = pc
+	b2 := start(t, cb)
+	exchange(t, a, b2, "after")
+	if st := a.Stats(); st.Connects != 2 || st.Disconnects != 1 {
+		t.Fatalf("a: %+v", st)
 	}
 }
 
