@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +17,8 @@ import (
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/driver"
+	"github.com/atoll-gcs/atoll/localring/driver/sealed"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
 )
@@ -47,35 +48,26 @@ type Agent struct {
 	ringSettings localring.Config // node's effective settings, fixed at New
 	g            *groups.Node     // owned by the loop
 	gl           groupLoop        // owned by the loop
+	ls           loopState        // owned by the loop
+	d            *driver.Driver   // runs the loop
 	cs           *clientServer
 	sealer       *seal.Sealer
 	tr           transport.Transport
-	udp          *transport.UDP // tr, when it is a UDP transport (for its counters)
+	st           *sealed.Transport // tr behind the sealer, as the driver sees it
+	udp          *transport.UDP    // tr, when it is a UDP transport (for its counters)
 	lock         *os.File
 	trace        *tracer // nil without --trace
 	adminL       net.Listener
 	admin        *adminServer
 
-	// peers are the site's other nodes by seal sender id, and by node id;
-	// both maps are fixed at New, their values are updated atomically.
-	peers map[uint64]*peer
-	byID  map[localring.NodeID]*peer
-
-	started  time.Time
-	ringSeq  uint64 // the ring seq persisted last (loop)
-	persistC chan uint64
-
-	// receive goroutine → loop
-	rx   chan *rxBatch
-	free chan *rxBatch
-	done chan struct{} // closed when the loop ends
+	started time.Time
+	done    chan struct{} // closed when the loop ends
 
 	// Submit and SetLoad → loop
 	mu      sync.Mutex
 	queue   []submission
 	newLoad *Load
 	leaving bool
-	wake    chan struct{} // capacity 1: "look at the queue"
 
 	subMu sync.Mutex
 	subs  []*Subscription
@@ -86,20 +78,9 @@ type Agent struct {
 	ran     atomic.Bool
 	closeMu sync.Once
 
-	rejectLog seal.Limiter[netip.Addr]
-	sendLog   seal.Limiter[string]
-
 	n struct {
-		submitted, backpressure, unknownSender, truncated, evicted, rxErrors, sendErrors atomic.Uint64
+		submitted, backpressure, evicted atomic.Uint64
 	}
-}
-
-// peer is what the agent knows about another node of its site.
-type peer struct {
-	id    localring.NodeID
-	addr  atomic.Pointer[netip.AddrPort] // where its authenticated packets come from
-	inc   atomic.Uint64                  // its incarnation, from those packets
-	heard atomic.Int64                   // wall clock of its last packet, Unix ns
 }
 
 type submission struct {
@@ -124,19 +105,11 @@ func New(cfg Config) (a *Agent, err error) {
 		return nil, err
 	}
 	a = &Agent{
-		cfg:       cfg,
-		log:       cfg.Logger.With("node", cfg.Node),
-		domain:    cfg.domain(),
-		tr:        cfg.Network,
-		peers:     make(map[uint64]*peer),
-		byID:      make(map[localring.NodeID]*peer),
-		persistC:  make(chan uint64, 1),
-		rx:        make(chan *rxBatch, rxBatches),
-		free:      make(chan *rxBatch, rxBatches),
-		done:      make(chan struct{}),
-		wake:      make(chan struct{}, 1),
-		rejectLog: seal.Limiter[netip.Addr]{Interval: time.Minute},
-		sendLog:   seal.Limiter[string]{Interval: 10 * time.Second},
+		cfg:    cfg,
+		log:    cfg.Logger.With("node", cfg.Node),
+		domain: cfg.domain(),
+		tr:     cfg.Network,
+		done:   make(chan struct{}),
 	}
 	defer func() {
 		if err != nil {
@@ -160,7 +133,6 @@ func New(cfg Config) (a *Agent, err error) {
 		return a, fmt.Errorf("agent: data dir %s belongs to node %q, not %q; give each node its own --data-dir", cfg.DataDir, st.Node, cfg.Node)
 	}
 	inc := seal.NextIncarnation(st.Incarnation, time.Now())
-	a.ringSeq = st.RingSeq
 	if err := writeState(cfg.DataDir, state{Node: cfg.Node, Incarnation: inc, RingSeq: st.RingSeq}); err != nil {
 		return a, err // the incarnation must be durable before the first Seal
 	}
@@ -189,15 +161,6 @@ func New(cfg Config) (a *Agent, err error) {
 		a.log.Warn(w)
 	}
 
-	for _, id := range cfg.Nodes {
-		if id == cfg.Node {
-			continue
-		}
-		p := &peer{id: localring.NodeID(id)}
-		a.peers[seal.SenderID(id)] = p
-		a.byID[p.id] = p
-	}
-
 	if a.tr == nil {
 		u, warnings, err := transport.Listen(cfg.Transport)
 		if err != nil {
@@ -211,12 +174,21 @@ func New(cfg Config) (a *Agent, err error) {
 		a.udp = u
 	}
 
+	members := make([]localring.NodeID, len(cfg.Nodes))
+	for i, id := range cfg.Nodes {
+		members[i] = localring.NodeID(id)
+	}
+	a.st, err = sealed.New(sealed.Config{Transport: a.tr, Sealer: a.sealer, Self: a.self.ID, Members: members, Site: cfg.Site, Logger: a.log,
+		MismatchCause: a.configMismatchCause})
+	if err != nil {
+		return a, fmt.Errorf("agent: node %s: %w", cfg.Node, err)
+	}
+
 	rc := cfg.Ring
 	rc.ID = a.self.ID
 	rc.Incarnation = inc
 	rc.RingSeq = st.RingSeq
-	maxPacket := a.tr.MaxPacket() - a.sealer.Overhead()
-	if rc.MaxPacketBytes == 0 || rc.MaxPacketBytes > maxPacket {
+	if maxPacket := a.st.MaxPacket(); rc.MaxPacketBytes == 0 || rc.MaxPacketBytes > maxPacket {
 		rc.MaxPacketBytes = maxPacket
 	}
 	a.node, err = localring.New(rc)
@@ -224,6 +196,9 @@ func New(cfg Config) (a *Agent, err error) {
 		return a, fmt.Errorf("agent: %w", err)
 	}
 	a.ringSettings = a.node.Settings()
+	if err := a.newDriver(); err != nil {
+		return a, err
+	}
 	if err := a.newGroups(); err != nil {
 		return a, err
 	}
@@ -241,9 +216,6 @@ func New(cfg Config) (a *Agent, err error) {
 	}
 	if a.cs, err = newClientServer(a); err != nil {
 		return a, err
-	}
-	for range rxBatches {
-		a.free <- newRxBatch(a.tr.MaxPacket())
 	}
 	a.snap.state = "starting"
 	return a, nil
@@ -333,12 +305,7 @@ func (a *Agent) SetLoad(l Load) error {
 }
 
 // poke wakes the loop up.
-func (a *Agent) poke() {
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
-}
+func (a *Agent) poke() { a.d.Wake() }
 
 // Subscription receives the node's events: installs of regular and
 // transitional configurations, its own sends, deliveries, and protocol
@@ -431,15 +398,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		return errors.New("agent: Run called twice, or after Close")
 	}
 	var wg sync.WaitGroup
-	wg.Go(a.receive)
-	wg.Go(a.persister)
+	a.statMu.Lock()
+	a.started = time.Now()
+	a.statMu.Unlock()
+	a.ls.load.set(a.cfg.Load, time.Now())
+	a.log.Info("agent starting", "site", a.cfg.Site, "incarnation", a.self.Inc,
+		"transport", a.transportString(), "security", a.securityString(), "configured", a.cfg.Nodes)
 	a.cs.start()
 	if a.adminL != nil {
 		a.admin = newAdminServer(a)
 		wg.Go(func() { a.admin.serve(a.adminL) })
 	}
 	a.logListeners()
-	err := a.loop(ctx)
+	err := a.d.Run(ctx) // closes the transport when it returns
 
 	a.mu.Lock()
 	a.leaving = true
@@ -450,16 +421,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.cs.shutdown(cp.CodeShuttingDown, "agent "+a.cfg.Node+" stopped")
 	a.cs.wait()
-	a.tr.Close() // ends the receive goroutine
-	close(a.persistC)
 	wg.Wait()
 	a.subMu.Lock()
 	for len(a.subs) > 0 {
 		a.dropSub(a.subs[0], ErrStopped)
 	}
 	a.subMu.Unlock()
-	if werr := writeState(a.cfg.DataDir, state{Node: a.cfg.Node, Incarnation: a.self.Inc, RingSeq: max(a.ringSeq, a.node.RingSeq())}); werr != nil {
-		a.log.Error("could not save the ring sequence number; the next start learns it from the ring", "err", werr)
+	if seq := a.node.RingSeq(); seq > a.d.Saved() { // seen, never sent
+		if werr := writeState(a.cfg.DataDir, state{Node: a.cfg.Node, Incarnation: a.self.Inc, RingSeq: seq}); werr != nil {
+			a.log.Error("could not save the ring sequence number; the next start learns it from the ring", "err", werr)
+		}
 	}
 	a.release()
 	a.statMu.Lock()
@@ -480,15 +451,5 @@ func (a *Agent) logListeners() {
 	if tc := a.cfg.ClientTLS; a.cfg.ClientListen != "" && (tc == nil || tc.ClientAuth != tls.RequireAndVerifyClientCert) {
 		a.log.Warn("ANONYMOUS CLIENTS: the TCP client listener requires no client certificate: anyone who reaches "+a.cfg.ClientListen+" can connect, join any group and send to any group whose ACL does not forbid it; require client certificates (--client-ca) or firewall the port",
 			"listen", a.cfg.ClientListen)
-	}
-}
-
-// persister writes the ring sequence number to the state file off the
-// loop, latest value first.
-func (a *Agent) persister() {
-	for seq := range a.persistC {
-		if err := writeState(a.cfg.DataDir, state{Node: a.cfg.Node, Incarnation: a.self.Inc, RingSeq: seq}); err != nil {
-			a.log.Error("could not save the ring sequence number; check the data dir's disk", "err", err)
-		}
 	}
 }

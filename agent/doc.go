@@ -29,36 +29,31 @@
 //
 // # The loop
 //
-// One goroutine, the loop, owns the Node. Each pass waits for one of: a
-// batch of received packets, a wake-up from Submit or SetLoad, the timer,
-// or the end of the context; then it reads the clock once (time.Now, whose
-// monotonic reading the core only compares and subtracts), feeds the
-// input to the core (Step for each packet, Submit for the queued messages
-// and the load generator, Tick when the core's deadline is due), and writes
-// what the core produced: events to the trace file (flushed before any
-// packet of the pass leaves, so a trace never lags behind what the network
-// saw), to the operator log and to the subscribers; packets sealed and
-// queued on the transport, then sent with one Flush. It re-arms one timer
-// at the earliest of the core's NextDeadline, the load generator's next
-// message and the end of the drain.
+// The loop is localring/driver's Driver: one goroutine owns the Node,
+// reads the clock once per pass, arms one timer, feeds the core the
+// batches of a receive goroutine, and writes what it produced with one
+// Flush per pass. The transport it sees is localring/driver/sealed: the
+// UDP transport behind the sealer, which authenticates and decrypts in the
+// receive goroutine (so the cryptography runs on another core than the
+// ring's work, and only authenticated packets from the site's configured
+// nodes reach the loop), names each packet's sender from the sealed
+// header, and sends tokens to the address the successor's authenticated
+// packets come from (multicast until it has been heard from). A packet
+// that fails to open is counted by the sealer and explained in one log
+// line per source address per minute, naming the peer and what differs
+// (key id, cluster, ring settings).
 //
-// Packets arrive through a separate receive goroutine rather than reads
-// with deadlines in the loop, for three reasons: the transport's
-// ReadBatch blocks and has no deadline (its multicast mode reads two
-// sockets), so a loop that read would stall its timers and Submits behind
-// the network; authenticating and decrypting in the receive goroutine
-// (seal.OpenInPlace) puts the cryptography on another core than the ring's
-// work; and a fixed set of batch buffers circulating between the two
-// goroutines (four of 64 datagrams) bounds memory and makes a slow loop
-// push back into the kernel's socket buffer instead of queueing without
-// limit. Only authenticated packets from the site's configured nodes reach
-// the loop; a packet that fails seal.Open is counted by the sealer and
-// explained in one log line per source address per minute (seal.Limiter),
-// naming the peer and what differs (key id, cluster, ring settings).
-//
-// Tokens are unicast to the address the successor's authenticated packets
-// come from; until a node has been heard from, packets for it are
-// multicast (everyone else ignores a token addressed to another node).
+// The agent's work runs in the driver's hooks, on its loop: each pass
+// takes the queued Submits, the client sessions' requests and the load
+// generator's due messages into the core (Hooks.Pass); the core's events
+// go to the trace file (flushed before any packet of the pass leaves, so
+// a trace never lags behind what the network saw), the operator log and
+// the group layer (Hooks.Events); after the packets, the group layer's
+// messages go to the ring, the status snapshot is updated and the
+// subscribers get the events (Hooks.Output). The ring sequence number is
+// written to the state file (fsynced) before any packet or event that
+// reveals a new one, as the driver's persistence contract says; the agent
+// stops with an error naming the data dir problem when it cannot be.
 //
 // # Operator log
 //

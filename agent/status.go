@@ -247,15 +247,15 @@ func (a *Agent) Status() Status {
 		if ms.Self {
 			ms.Incarnation = a.self.Inc
 			ms.Address = a.tr.LocalAddr().String()
-		} else if p := a.byID[localring.NodeID(id)]; p != nil {
-			if ap := p.addr.Load(); ap != nil {
-				ms.Address = ap.String()
+		} else if p, ok := a.st.Peer(localring.NodeID(id)); ok {
+			if p.Addr.IsValid() {
+				ms.Address = p.Addr.String()
 			}
 			if ms.Incarnation == 0 {
-				ms.Incarnation = p.inc.Load()
+				ms.Incarnation = p.Incarnation
 			}
-			if ns := p.heard.Load(); ns != 0 {
-				ms.LastHeard, ms.HeardVia = time.Unix(0, ns), "packet"
+			if !p.Heard.IsZero() {
+				ms.LastHeard, ms.HeardVia = p.Heard, "packet"
 			}
 		}
 		st.Members = append(st.Members, ms)
@@ -310,8 +310,9 @@ func (a *Agent) Status() Status {
 	c.Sealed, c.Opened = ss.Sealed, ss.Opened
 	c.RejectWrongKey, c.RejectMismatch, c.RejectAuth, c.RejectReplay = ss.WrongKey, ss.Mismatch, ss.AuthFailed, ss.Replayed
 	c.RejectOther = ss.Truncated + ss.BadVersion
-	c.UnknownSender = a.n.unknownSender.Load()
-	c.RecvTruncated, c.RecvErrors, c.SendErrors = a.n.truncated.Load(), a.n.rxErrors.Load(), a.n.sendErrors.Load()
+	sts, ds := a.st.Stats(), a.d.Stats()
+	c.UnknownSender = sts.UnknownSender
+	c.RecvTruncated, c.RecvErrors, c.SendErrors = sts.Truncated, ds.RecvErrors, ds.SendErrors
 	c.Clients = a.cs.count()
 	st.ClientLimits = ClientLimits{WindowMsgs: a.cfg.ClientWindowMsgs, WindowBytes: a.cfg.ClientWindowBytes,
 		SendQueueMsgs: a.gl.maxMsgs, SendQueueBytes: a.gl.maxBytes,

@@ -54,6 +54,11 @@ type Config struct {
 	// Logger receives the lines about rejected packets. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// MismatchCause, when set, explains a packet rejected because its
+	// header claims another ring configuration hash (seal.ErrConfig): its
+	// result is logged as "cause" (the agent names the preset that
+	// differs).
+	MismatchCause func(peerHash uint64) string
 }
 
 // Transport is a UDP transport behind packet sealing; it implements
@@ -64,6 +69,7 @@ type Transport struct {
 	sealer    *seal.Sealer
 	log       *slog.Logger
 	site      string
+	cause     func(uint64) string
 	maxPacket int
 
 	byID     map[localring.NodeID]*peer // fixed at New; values updated atomically
@@ -132,6 +138,7 @@ func New(cfg Config) (*Transport, error) {
 		sealer:    cfg.Sealer,
 		log:       cfg.Logger,
 		site:      cfg.Site,
+		cause:     cfg.MismatchCause,
 		maxPacket: raw - cfg.Sealer.Overhead(),
 		byID:      make(map[localring.NodeID]*peer),
 		bySender:  make(map[uint64]*peer),
@@ -331,6 +338,9 @@ func (t *Transport) rejected(m *transport.Message, err error, now time.Time) {
 	case seal.KindWrongKey:
 		t.log.Warn("rejected packets from a peer with another key: it cannot join this ring", attrs...)
 	case seal.KindMismatch:
+		if h, ok := seal.ConfigHashOf(m.Payload()); ok && t.cause != nil && errors.Is(err, seal.ErrConfig) {
+			attrs = append(attrs, "cause", t.cause(h))
+		}
 		t.log.Warn("rejected packets from a peer with other ring settings: it cannot join this ring", attrs...)
 	default:
 		t.log.Warn("rejected a packet that failed authentication", attrs...)
