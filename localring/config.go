@@ -24,7 +24,8 @@ type Config struct {
 	// RingSeq is the highest ring sequence number this node id has ever
 	// seen, persisted by the driver across restarts, so that ring ids keep
 	// increasing. 0 for a node that never ran. Read the current value with
-	// Node.RingSeq after every Ready.
+	// Node.RingSeq before every Ready and make it durable before sending
+	// the Ready's packets (package localring/driver does).
 	RingSeq uint64
 
 	// TokenTimeout is how long a node waits for the token before it declares

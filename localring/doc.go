@@ -17,15 +17,16 @@
 // # Driving a node
 //
 // A Node does no I/O, reads no clock and starts no goroutine. The driver
-// owns the sockets, the clock and one timer, and runs a loop like this:
+// (package localring/driver is the one Atoll uses) owns the sockets, the
+// clock and one timer, and runs a loop like this:
 //
 //	n, err := localring.New(cfg)
 //	n.Start(now)
 //	for {
+//		if n.RingSeq() grew { persist it, durably, before anything below }
 //		rd := n.Ready()
-//		for _, p := range rd.Packets { send p.Data to p.To, or multicast when p.To == "" }
 //		for _, e := range rd.Events  { hand installs and deliveries to the application }
-//		persist n.RingSeq()
+//		for _, p := range rd.Packets { send p.Data to p.To, or multicast when p.To == "" }
 //		wait for a packet, a message to submit, or n.NextDeadline()
 //		now = clock.Now()
 //		n.Step(now, packet) | n.Submit(now, svc, payload) | n.Tick(now)

@@ -18,7 +18,8 @@
 // ctx; then reads the clock once and feeds the node, with that reading:
 // the packets the node addressed to itself (the token of a ring of one;
 // transports never deliver a member's own packets), the received batch,
-// Hooks.Pass (where the caller submits), and Tick when a deadline is due.
+// the functions other goroutines handed to Do, Hooks.Pass (where the
+// caller submits), and Tick when a deadline is due.
 // A receive goroutine fills a few recycled batches (Config.RecvBatches of
 // Config.RecvBatchPackets packets, allocated once) with Transport.Recv and
 // stops reading while the loop is behind, so the transport's buffers

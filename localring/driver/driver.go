@@ -139,6 +139,10 @@ type Driver struct {
 	inFlight int      // own messages sent but not yet delivered back
 	loopback [][]byte // packets the node addressed to itself, for the next pass
 
+	doMu sync.Mutex
+	do   []func(now time.Time) // Do's functions for the next pass
+	runs []func(now time.Time) // the loop's copy, reused
+
 	savedSeq atomic.Uint64 // saved, for Saved
 	ran      atomic.Bool
 	sendLog  seal.Limiter[string]
@@ -210,6 +214,17 @@ func (d *Driver) Wake() {
 	case d.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Do runs f on the loop at its next pass, with the pass's clock reading,
+// before Hooks.Pass: the way for other goroutines to act on the node
+// (Submit, Fence) without hooks of their own. Functions run in the order
+// of the calls; those pending when Run returns never run.
+func (d *Driver) Do(f func(now time.Time)) {
+	d.doMu.Lock()
+	d.do = append(d.do, f)
+	d.doMu.Unlock()
+	d.Wake()
 }
 
 // Done is closed when Run has returned (or will, having stopped its loop).
@@ -315,6 +330,13 @@ func (d *Driver) Run(ctx context.Context) error {
 			}
 			batch.n = 0
 			d.free <- batch
+		}
+		d.doMu.Lock()
+		d.runs, d.do = d.do, d.runs[:0]
+		d.doMu.Unlock()
+		for i, f := range d.runs {
+			f(now)
+			d.runs[i] = nil
 		}
 		if d.hooks.Pass != nil {
 			d.hooks.Pass(now)

@@ -382,3 +382,38 @@ func (f *fencer) arm() {
 	f.m.mu.Unlock()
 	f.m.d.Wake()
 }
+
+// TestDo: functions handed to Do run on the loop, in order, with the
+// pass's clock reading; a Submit through Do is delivered.
+func TestDo(t *testing.T) {
+	_, ms := ring(t, 1, time.Second)
+	m := ms[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m.run(ctx)
+	var mu sync.Mutex
+	var got []int
+	for i := range 5 {
+		m.d.Do(func(now time.Time) {
+			if now.IsZero() {
+				t.Error("Do ran without the pass's clock reading")
+			}
+			mu.Lock()
+			got = append(got, i)
+			mu.Unlock()
+			if _, err := m.d.Node().Submit(now, localring.Agreed, []byte(fmt.Sprint("do-", i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitFor(t, "the submits through Do are delivered", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.delivers) == 5
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, []int{0, 1, 2, 3, 4}) {
+		t.Errorf("Do ran %v, want 0..4 in order", got)
+	}
+}
