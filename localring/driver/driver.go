@@ -308,9 +308,10 @@ func (d *Driver) Run(ctx context.Context) error {
 		case <-tick:
 		case <-ctxDone:
 			ctxDone = nil
-			leaveBy = time.Now().Add(d.cfg.DrainTimeout)
+			t := time.Now()
+			leaveBy = t.Add(d.cfg.DrainTimeout)
 			if d.hooks.Leaving != nil {
-				d.hooks.Leaving(now)
+				d.hooks.Leaving(t)
 			}
 		}
 		now = time.Now() // the one clock reading of this pass
