@@ -241,8 +241,9 @@ func (l *Link) Stats() Stats {
 
 func (l *Link) now() time.Duration { return time.Since(l.start) }
 
-// enqueue admits packet b, to be written to dst through out.
-func (l *Link) enqueue(b []byte, out *sock, dst *net.UDPAddr) {
+// enqueue admits packet b, which arrived age ago, to be written to dst
+// through out.
+func (l *Link) enqueue(b []byte, age time.Duration, out *sock, dst *net.UDPAddr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -262,7 +263,7 @@ func (l *Link) enqueue(b []byte, out *sock, dst *net.UDPAddr) {
 		return
 	}
 	now := l.now()
-	v := l.sh.admit(&l.p, now, len(b))
+	v := l.sh.admit(&l.p, now-age, len(b))
 	l.st.Drops.add(v.cause)
 	if v.dup {
 		l.st.Duplicated++

@@ -152,6 +152,7 @@ func listenSock(addr string) (*sock, error) {
 		return nil, err
 	}
 	setBuffers(c, socketBuffer)
+	enableRxTimestamps(c)
 	s := &sock{c: c}
 	if la := c.LocalAddr().(*net.UDPAddr); la.IP.To4() != nil {
 		s.bc = ipv4.NewPacketConn(c)
@@ -169,6 +170,7 @@ func (r *Relay) read(in *sock, front bool) {
 	ms := make([]ipv4.Message, readBatchLen)
 	for i := range ms {
 		ms[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+		ms[i].OOB = make([]byte, oobLen)
 	}
 	for {
 		n, err := in.bc.ReadBatch(ms, 0)
@@ -179,8 +181,10 @@ func (r *Relay) read(in *sock, front bool) {
 			time.Sleep(time.Millisecond) // a transient error: don't spin on it
 			continue
 		}
+		nowWall := time.Now()
 		for i := range ms[:n] {
 			m := &ms[i]
+			age := rxAge(m.OOB[:m.NN], nowWall)
 			src, _ := m.Addr.(*net.UDPAddr)
 			if src == nil {
 				continue
@@ -190,7 +194,7 @@ func (r *Relay) read(in *sock, front bool) {
 				if p := r.peer.Load(); p == nil || p.Port != src.Port || !p.IP.Equal(src.IP) {
 					r.peer.Store(src)
 				}
-				r.fwd.enqueue(b, r.back, r.target)
+				r.fwd.enqueue(b, age, r.back, r.target)
 				continue
 			}
 			ap := src.AddrPort()
@@ -198,7 +202,7 @@ func (r *Relay) read(in *sock, front bool) {
 				r.stray.Add(1)
 				continue
 			}
-			r.rev.enqueue(b, r.front, r.peer.Load())
+			r.rev.enqueue(b, age, r.front, r.peer.Load())
 		}
 	}
 }

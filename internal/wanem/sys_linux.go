@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,4 +56,41 @@ func setBuffers(c *net.UDPConn, n int) {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, n)
 		})
 	}
+}
+
+// oobLen is the control-message space each read datagram gets, for its
+// kernel receive timestamp.
+const oobLen = 64
+
+// enableRxTimestamps asks the kernel to stamp each received datagram with
+// its arrival time (SO_TIMESTAMPNS), so that a relay whose reader was
+// descheduled for a while still gives each datagram the delay and the
+// place behind the bandwidth cap it would have had on arrival.
+func enableRxTimestamps(c *net.UDPConn) {
+	if rc, err := c.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		})
+	}
+}
+
+// rxAge returns how long ago, before nowWall, the datagram whose control
+// messages are oob arrived, by its SO_TIMESTAMPNS stamp (wall clock, hence
+// only the difference to the current wall clock is used, bounded to
+// [0, 1 s] against clock steps); 0 without a stamp.
+func rxAge(oob []byte, nowWall time.Time) time.Duration {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			return 0
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l >= unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{}))) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			age := nowWall.Sub(time.Unix(ts.Sec, ts.Nsec))
+			return min(max(age, 0), time.Second)
+		}
+		oob = oob[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(oob)):]
+	}
+	return 0
 }

@@ -38,3 +38,9 @@ func setBuffers(c *net.UDPConn, n int) {
 	_ = c.SetReadBuffer(n)
 	_ = c.SetWriteBuffer(n)
 }
+
+const oobLen = 0
+
+func enableRxTimestamps(*net.UDPConn) {}
+
+func rxAge([]byte, time.Time) time.Duration { return 0 }
