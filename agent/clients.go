@@ -313,7 +313,7 @@ func (cs *clientServer) register(s *session, name string) (cp.Code, string) {
 			}
 		}
 	case !groups.ValidClientName(name):
-		return cp.CodeBadName, fmt.Sprintf("client name %q is not valid: use 1 to %d printable characters without spaces or ':'", name, groups.MaxClientName)
+		return cp.CodeBadName, fmt.Sprintf("client name %q is not valid: use 1 to %d bytes of printable UTF-8 without spaces or ':'", name, groups.MaxClientName)
 	case name == reservedClient:
 		return cp.CodeBadName, fmt.Sprintf("client name %q is reserved for the agent; choose another", name)
 	case cs.byName[name] != nil:

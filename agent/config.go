@@ -327,8 +327,8 @@ func (c *Config) Validate() error {
 		bad("max clients %d is negative", c.MaxClients)
 	}
 	for _, acl := range c.GroupACLs {
-		if !groups.ValidGroupName(acl.Group) {
-			bad("group ACL for %q: not a group name or pattern", acl.Group)
+		if !groups.ValidGroupPattern(acl.Group) {
+			bad("group ACL for %q: not a group name or pattern: %s, with '*' and '?' for patterns", acl.Group, groups.GroupNameRule)
 		}
 	}
 	if c.DrainTimeout < 0 {

@@ -455,7 +455,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame) {
 	case cp.TypeGetView:
 		r := cp.Frame{Type: cp.TypeViewReply, Req: f.Req}
 		if !groups.ValidGroupName(f.Group) {
-			fail(cp.CodeBadName, f.Group, fmt.Sprintf("group name %q is not valid: use 1 to %d printable characters without spaces", f.Group, groups.MaxGroupName))
+			fail(cp.CodeBadName, f.Group, fmt.Sprintf("group name %q is not valid: %s", f.Group, groups.GroupNameRule))
 			return
 		}
 		if v, found := a.g.View(f.Group); found {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/groups"
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
@@ -227,4 +229,30 @@ func TestPresetMismatchCause(t *testing.T) {
 	if got := a1.configMismatchCause((&Config{Site: "other", Ring: localring.DefaultLAN("")}).configHash()); !strings.Contains(got, "are those of no preset of site lab") {
 		t.Errorf("cause for another site: %s", got)
 	}
+}
+
+// TestGroupNameRule: the agent refuses the group names the topology file
+// refuses, whatever the client library lets through: paths, patterns,
+// control characters, Unicode; and says the rule.
+func TestGroupNameRule(t *testing.T) {
+	c := newCluster(t, 1)
+	c.start("n1", nil)
+	c.waitRing([]string{"n1"}, 5*time.Second)
+	a := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "a")
+	for _, f := range []cp.Frame{
+		{Type: cp.TypeJoin, Group: "../../etc"},
+		{Type: cp.TypeJoin, Group: "*"},
+		{Type: cp.TypeJoin, Group: "ord?rs"},
+		{Type: cp.TypeJoin, Group: "bell\a"},
+		{Type: cp.TypeJoin, Group: "ordérs"},
+		{Type: cp.TypeJoin, Group: ".hidden"},
+		{Type: cp.TypeJoin, Group: strings.Repeat("g", 129)},
+		{Type: cp.TypeMulticast, Svc: 5, Groups: []string{"ok", "*"}},
+	} {
+		g := a.do(f)
+		if g.Type != cp.TypeError || g.Code != cp.CodeBadName || !strings.Contains(g.Text, groups.GroupNameRule) {
+			t.Errorf("%s %q %q: got %s %s %q; want bad_name with the rule", f.Type, f.Group, f.Groups, g.Type, g.Code, g.Text)
+		}
+	}
+	a.ok(cp.Frame{Type: cp.TypeJoin, Group: "orders.eu-1:v2_x"})
 }

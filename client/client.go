@@ -40,8 +40,8 @@ type options struct {
 	sendBytes   int
 }
 
-// WithName asks for a client name (1 to 64 printable characters without
-// spaces or ':'); the member name is then "node:name". Without it the
+// WithName asks for a client name (1 to 64 bytes of printable UTF-8
+// without spaces or ':'); the member name is then "node:name". Without it the
 // agent picks a name unique among its sessions. A name another session of
 // the agent uses fails with CodeNameInUse.
 func WithName(name string) Option { return func(o *options) { o.name = name } }
@@ -398,7 +398,7 @@ func (c *Client) checkMessage(op string, svc Service, payload []byte) error {
 
 func badGroup(op, group string) error {
 	return &Error{Code: CodeBadName, Op: op, Group: group,
-		Text: fmt.Sprintf("group name %q: use 1 to %d printable characters without spaces", group, groups.MaxGroupName)}
+		Text: fmt.Sprintf("group name %q is not valid: %s", group, groups.GroupNameRule)}
 }
 
 // Flush waits until the ring has sent every message this client

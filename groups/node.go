@@ -293,7 +293,7 @@ func (n *Node) checkClient(op, client, group string) error {
 		return n.requestError(op, client, group, fmt.Errorf("%w: client name %q", ErrBadName, client))
 	}
 	if op != "disconnect" && !ValidGroupName(group) {
-		return n.requestError(op, client, group, fmt.Errorf("%w: group name %q", ErrBadName, group))
+		return n.requestError(op, client, group, fmt.Errorf("%w: group name %q: %s", ErrBadName, group, GroupNameRule))
 	}
 	return nil
 }
@@ -410,7 +410,7 @@ func (n *Node) Multicast(client string, svc localring.Service, msgType uint16, g
 	gs := make([]string, 0, len(groups))
 	for i, g := range groups {
 		if !ValidGroupName(g) {
-			return 0, n.requestError("multicast", client, g, fmt.Errorf("%w: group name %q", ErrBadName, g))
+			return 0, n.requestError("multicast", client, g, fmt.Errorf("%w: group name %q: %s", ErrBadName, g, GroupNameRule))
 		}
 		if !slices.Contains(groups[:i], g) {
 			gs = append(gs, g)

@@ -274,9 +274,52 @@ func validName(s string, max int, colonOK bool) bool {
 	return true
 }
 
-// ValidGroupName reports whether s may name a group: 1 to MaxGroupName
-// bytes of printable UTF-8 without whitespace.
-func ValidGroupName(s string) bool { return validName(s, MaxGroupName, true) }
+// The rule for group names, one for the topology file, clients and the
+// agent: 1 to MaxGroupName ASCII letters, digits, '.', '_', ':' and '-',
+// beginning with a letter or a digit. Nothing a path, a shell or a
+// terminal treats specially ("../../etc", "*", control characters), and
+// no Unicode: names appear in logs, metrics, ACLs and file names, where
+// look-alike characters would deceive. Being ASCII, their length in bytes
+// is their length in characters. Patterns (the topology file's groups and
+// their ACLs) may also hold '*' (any run of characters) and '?' (any one),
+// and begin with them.
+const (
+	// GroupNameSyntax is the rule for group names as a regular
+	// expression.
+	GroupNameSyntax = `^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`
+	// GroupPatternSyntax is the rule for group name patterns.
+	GroupPatternSyntax = `^[A-Za-z0-9*?][A-Za-z0-9._:*?-]{0,127}$`
+	// GroupNameRule says the rule to people, for error messages.
+	GroupNameRule = "use 1 to 128 ASCII letters, digits, '.', '_', ':' and '-', beginning with a letter or a digit"
+)
+
+// ValidGroupName reports whether s may name a group (GroupNameRule). The
+// ring itself carries any name of printable UTF-8 without whitespace (the
+// rule of earlier versions), so that nodes of different versions agree on
+// the group state; this rule is enforced where names enter: clients, the
+// agent and the topology file.
+func ValidGroupName(s string) bool { return validGroupName(s, false) }
+
+// ValidGroupPattern reports whether s is a group name or a pattern of
+// them, with '*' and '?' (GroupPatternSyntax).
+func ValidGroupPattern(s string) bool { return validGroupName(s, true) }
+
+func validGroupName(s string, pattern bool) bool {
+	if len(s) == 0 || len(s) > MaxGroupName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case pattern && (c == '*' || c == '?'):
+		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ValidClientName reports whether s may name a client: 1 to MaxClientName
 // bytes of printable UTF-8 without whitespace or ':'.

@@ -9,12 +9,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/atoll-gcs/atoll/groups"
 )
 
 var (
 	labelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	nodeIDRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
-	groupRE  = regexp.MustCompile(`^[A-Za-z0-9._:*?-]{1,128}$`)
+	groupRE  = regexp.MustCompile(groups.GroupPatternSyntax)
 	hostRE   = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 )
 
@@ -456,7 +458,7 @@ func (c *checker) groups() {
 		}
 		if c.required(g.at, path, "name", g.Name != "", "group name", "add \"name: NAME\", such as name: orders") {
 			if !groupRE.MatchString(g.Name) {
-				c.add(g.at, path, "name", fmt.Sprintf("group name %q is not valid", g.Name), "use up to 128 letters, digits, '.', '_', ':' and '-', with '*' and '?' for patterns")
+				c.add(g.at, path, "name", fmt.Sprintf("group name %q is not valid", g.Name), groups.GroupNameRule+", with '*' and '?' for patterns")
 			}
 			if j, dup := seen[g.Name]; dup {
 				c.add(g.at, path, "name", fmt.Sprintf("group %q is defined twice (first at line %d)", g.Name, f.Groups[j].at.get("name").Line), "remove or rename one of them")

@@ -406,3 +406,25 @@ func TestTCPClients(t *testing.T) {
 		t.Errorf("--tls-ca without --connect: exit %d %s", code, errs)
 	}
 }
+
+// TestGroupNameRuleCLI: the client commands refuse what the topology file
+// refuses, and say the rule in characters that are bytes.
+func TestGroupNameRuleCLI(t *testing.T) {
+	dirs := startAgents(t, 1, 1)
+	for _, g := range []string{"../../etc", "*", "ordérs"} {
+		if code, _, errs := run("send", g, "x", "--data-dir", dirs[0]); code != 1 || !strings.Contains(errs, "1 to 128 ASCII letters, digits") {
+			t.Errorf("send %q: exit %d %s", g, code, errs)
+		}
+	}
+	if code, out, errs := run("validate", writeTopology(t, "orders/../x")); code != 1 || !strings.Contains(out+errs, "1 to 128 ASCII letters, digits") {
+		t.Errorf("validate: exit %d %s%s", code, out, errs)
+	}
+}
+
+// writeTopology writes a valid one-site topology file with a group named
+// group.
+func writeTopology(t *testing.T, group string) string {
+	path := filepath.Join(t.TempDir(), "g.yaml")
+	writeFile(t, path, fmt.Sprintf("version: 1\ncluster: c\nclasses: [{name: local, budget: 10ms}]\nsites:\n  - name: s\n    bind: 127.0.0.1\n    unicast: [127.0.0.1]\n    nodes: [{id: n1}]\ngroups:\n  - {name: %q, class: local, sites: [s]}\n", group))
+	return path
+}
