@@ -108,7 +108,8 @@ type Peer struct {
 
 // Stats counts the datagrams the transport dropped before opening them.
 type Stats struct {
-	// Truncated are datagrams longer than MaxPacket of the UDP transport.
+	// Truncated are datagrams longer than MaxPacket of the UDP transport
+	// (or than the caller's buffer).
 	Truncated uint64
 	// UnknownSender are authenticated packets of a node that is not a
 	// member: it has the ring's key but is missing from the topology's
@@ -264,6 +265,9 @@ func (t *Transport) Flush() error {
 // Recv reads datagrams until at least one opens as a member's packet and
 // fills ps with the payloads and their authenticated senders.
 func (t *Transport) Recv(ps []driver.Packet) (int, error) {
+	if len(ps) == 0 {
+		return 0, nil
+	}
 	ms := t.rms[:min(len(ps), len(t.rms))]
 	for {
 		n, err := t.tr.ReadBatch(ms)
@@ -274,8 +278,8 @@ func (t *Transport) Recv(ps []driver.Packet) (int, error) {
 		k := 0
 		for i := range ms[:n] {
 			m := &ms[i]
-			if m.Truncated {
-				t.n.truncated.Add(1)
+			if m.Truncated || m.N-t.sealer.Overhead() > cap(ps[k].Buf) {
+				t.n.truncated.Add(1) // longer than the transport's or the caller's buffer
 				continue
 			}
 			out, origin, err := t.sealer.Open(ps[k].Buf[:0], m.Payload())
