@@ -106,16 +106,7 @@ func TestRelayBetweenNamespaces(t *testing.T) {
 	}
 
 	server := udpIn(t, nsB, "10.251.2.2:7000")
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := server.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			server.WriteToUDP(buf[:n], from)
-		}
-	}()
+	go serveEcho(server)
 	ctl := filepath.Join(t.TempDir(), "relay.sock")
 	relay := exec.Command("ip", "netns", "exec", nsR, os.Args[0], "-test.run=^TestRelayHelperProcess$")
 	relay.Env = append(os.Environ(), "ATOLL_RELAY_HELPER_ARGS=relay --listen 10.251.1.1:7000 --target 10.251.2.2:7000 --link rtt=20ms --control "+ctl)

@@ -12,22 +12,25 @@ import (
 	"github.com/atoll-gcs/atoll/internal/wanem"
 )
 
+// serveEcho sends every datagram c receives back, until c is closed.
+func serveEcho(c *net.UDPConn) {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		c.WriteToUDP(buf[:n], from)
+	}
+}
+
 func TestRelayCommand(t *testing.T) {
 	server, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer server.Close()
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := server.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			server.WriteToUDP(buf[:n], from)
-		}
-	}()
+	go serveEcho(server)
 	// A free port for --listen.
 	probe, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -10,11 +10,7 @@ import (
 )
 
 func TestControl(t *testing.T) {
-	r, err := Pipe(echo(t), Params{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, c := echoPipe(t, Params{})
 	path := filepath.Join(t.TempDir(), "ctl.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -51,7 +47,6 @@ func TestControl(t *testing.T) {
 	if r.Forward().IsCut() {
 		t.Fatal("heal all did not heal forward")
 	}
-	c := dial(t, r.Addr())
 	if _, ok := roundTrip(t, c, 5*time.Second); !ok {
 		t.Fatal("no echo")
 	}

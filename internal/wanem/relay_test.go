@@ -47,6 +47,18 @@ func dial(t *testing.T, addr string) *net.UDPConn {
 	return c
 }
 
+// echoPipe starts an echo server behind a relay with p both ways and
+// returns the relay and a client socket connected to it.
+func echoPipe(t *testing.T, p Params) (*Relay, *net.UDPConn) {
+	t.Helper()
+	r, err := Pipe(echo(t), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r, dial(t, r.Addr())
+}
+
 // roundTrip sends one datagram and waits up to wait for the echo; it
 // returns the round-trip time, or false if nothing came back.
 func roundTrip(t *testing.T, c *net.UDPConn, wait time.Duration) (time.Duration, bool) {
@@ -74,12 +86,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestPipeRoundTrip(t *testing.T) {
-	r, err := Pipe(echo(t), RTT(40*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	c := dial(t, r.Addr())
+	r, c := echoPipe(t, RTT(40*time.Millisecond))
 	for range 5 {
 		rtt, ok := roundTrip(t, c, 5*time.Second)
 		if !ok {
@@ -97,12 +104,7 @@ func TestPipeRoundTrip(t *testing.T) {
 }
 
 func TestCutHeal(t *testing.T) {
-	r, err := Pipe(echo(t), Params{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	c := dial(t, r.Addr())
+	r, c := echoPipe(t, Params{})
 	if _, ok := roundTrip(t, c, 5*time.Second); !ok {
 		t.Fatal("no echo before the cut")
 	}
@@ -133,12 +135,7 @@ func TestCutHeal(t *testing.T) {
 // TestCutDropsInFlight: packets already in the delay line when the link is
 // cut are lost at their delivery time.
 func TestCutDropsInFlight(t *testing.T) {
-	r, err := Pipe(echo(t), Params{Delay: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	c := dial(t, r.Addr())
+	r, c := echoPipe(t, Params{Delay: 300 * time.Millisecond})
 	for range 5 {
 		c.Write([]byte("in flight"))
 	}
@@ -188,12 +185,7 @@ func TestDelayNeverEarly(t *testing.T) {
 }
 
 func TestSetWhileRunning(t *testing.T) {
-	r, err := Pipe(echo(t), Params{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	c := dial(t, r.Addr())
+	r, c := echoPipe(t, Params{})
 	if _, ok := roundTrip(t, c, 5*time.Second); !ok {
 		t.Fatal("no echo")
 	}
