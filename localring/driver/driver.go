@@ -247,7 +247,10 @@ func (d *Driver) Stats() Stats {
 // the node leave the ring so that the others re-form at once, closes the
 // transport and returns nil. It returns an error wrapping
 // ErrStateNotSaved, without sending the packets that would have revealed
-// the new ring sequence number, when the store fails. Call it once.
+// the new ring sequence number, when the store fails, and one wrapping
+// localring.ErrSuperseded, without sending anything more, when a newer
+// incarnation of the node's id fenced it (EventSuperseded). It closes the
+// transport in every case. Call it once.
 func (d *Driver) Run(ctx context.Context) error {
 	if !d.ran.CompareAndSwap(false, true) {
 		return errors.New("driver: Run called twice")
@@ -316,13 +319,13 @@ func (d *Driver) Run(ctx context.Context) error {
 		}
 		now = time.Now() // the one clock reading of this pass
 
-		for len(d.loopback) > 0 {
-			p := d.loopback[0]
-			d.loopback = d.loopback[1:]
+		for _, p := range d.loopback { // Step adds none: only output does
 			if err := d.node.Step(now, p); err != nil {
 				d.log.Error("the ring core refused its own packet", "err", err)
 			}
 		}
+		clear(d.loopback)
+		d.loopback = d.loopback[:0]
 		if batch != nil {
 			for i := range batch.ps[:batch.n] {
 				if err := d.node.Step(now, batch.ps[i].Data()); err != nil {
