@@ -55,6 +55,11 @@ const (
 	// hardQueueFactor: a session's queue over this many times its bound
 	// gets it evicted at once, whatever the grace.
 	hardQueueFactor = 4
+	// readingWindow: a backlogged session whose connection took bytes
+	// within this time is reading, and holds back the local senders
+	// (holdBack); one that took nothing for longer may have stopped
+	// reading, and must not stall them.
+	readingWindow = 100 * time.Millisecond
 	// helloTimeout bounds the TLS handshake and the hello exchange.
 	helloTimeout = 10 * time.Second
 	// clientWriteGrace bounds the writes of a session that is ending: the
@@ -83,8 +88,13 @@ type clientServer struct {
 	closing  bool   // no new sessions
 	nextName uint64 // for names the agent picks
 
-	n struct {
-		accepted, evicted, protocolErrors, warnings atomic.Uint64
+	// Sessions whose queue is over the backlog threshold (the send
+	// queue's bounds), which hold back the local senders while they read.
+	blMu              sync.Mutex
+	backlogged        map[*session]bool
+	blFrames, blBytes int
+	n                 struct {
+		accepted, evicted, protocolErrors, warnings, held atomic.Uint64
 	}
 }
 
@@ -114,7 +124,9 @@ type session struct {
 	out       [][]byte // encoded frames for the writer
 	qFrames   int      // frames queued and not yet written: out and the writer's batch
 	qBytes    int
-	overSince time.Time // when the queue went over its bound; zero while under
+	overSince time.Time    // when the queue went over its bound; zero while under
+	backlog   bool         // in cs.backlogged
+	lastWrite atomic.Int64 // when the writer last wrote (Unix ns)
 	warned    bool
 	ending    bool
 	bye       []byte // the goodbye frame, written after out
@@ -134,7 +146,8 @@ type flushWait struct {
 
 // newClientServer opens the client listeners of cfg.
 func newClientServer(a *Agent) (*clientServer, error) {
-	cs := &clientServer{a: a, log: a.log, byName: map[string]*session{}, all: map[*session]bool{}}
+	cs := &clientServer{a: a, log: a.log, byName: map[string]*session{}, all: map[*session]bool{},
+		backlogged: map[*session]bool{}, blFrames: a.gl.maxMsgs, blBytes: a.gl.maxBytes}
 	cfg := &a.cfg
 	if cfg.ClientSocket != "-" {
 		l, err := listenClientSocket(cfg.ClientSocket)
@@ -491,6 +504,7 @@ func (s *session) write() {
 				return
 			}
 			n += len(b)
+			s.lastWrite.Store(time.Now().UnixNano())
 		}
 		if ending {
 			if bye != nil {
@@ -504,11 +518,17 @@ func (s *session) write() {
 				s.end(0, "", true)
 				return
 			}
+			s.lastWrite.Store(time.Now().UnixNano())
 			s.mu.Lock()
 			s.qFrames -= len(batch)
 			s.qBytes -= n
 			if s.qFrames <= cfg.ClientQueueFrames && s.qBytes <= cfg.ClientQueueBytes {
 				s.overSince = time.Time{}
+			}
+			if s.backlog && s.qFrames <= s.cs.blFrames && s.qBytes <= s.cs.blBytes {
+				s.backlog = false
+				s.cs.setBacklog(s, false)
+				s.cs.a.poke() // the loop may take the held requests
 			}
 			if 2*s.qFrames < cfg.ClientQueueFrames && 2*s.qBytes < cfg.ClientQueueBytes {
 				s.warned = false // warn again when the queue fills up again
@@ -547,6 +567,10 @@ func (s *session) send(b []byte) bool {
 	}
 	s.out = append(s.out, b)
 	s.qFrames, s.qBytes = frames, bytes
+	if !s.backlog && (frames > s.cs.blFrames || bytes > s.cs.blBytes) {
+		s.backlog = true
+		s.cs.setBacklog(s, true)
+	}
 	if !s.warned && (2*s.qFrames >= cfg.ClientQueueFrames || 2*s.qBytes >= cfg.ClientQueueBytes) {
 		s.warned = true
 		s.cs.n.warnings.Add(1)
@@ -598,6 +622,10 @@ func (s *session) end(code cp.Code, text string, drop bool) {
 	if drop {
 		s.out = nil
 	}
+	if s.backlog {
+		s.backlog = false
+		s.cs.setBacklog(s, false)
+	}
 	if code != 0 {
 		s.bye = cp.Append(nil, &cp.Frame{Type: cp.TypeGoodbye, Code: code, Text: text})
 	}
@@ -612,6 +640,33 @@ func (s *session) end(code cp.Code, text string, drop bool) {
 	if s.name != "" {
 		s.cs.push(clientReq{s: s, closed: true})
 	}
+}
+
+func (cs *clientServer) setBacklog(s *session, on bool) {
+	cs.blMu.Lock()
+	defer cs.blMu.Unlock()
+	if on {
+		cs.backlogged[s] = true
+	} else {
+		delete(cs.backlogged, s)
+	}
+}
+
+// holdBack reports whether a session that reads has more than the
+// backlog threshold waiting for it: the loop then takes no more client
+// requests, so that local senders go at the rate their local readers take
+// the messages, and what waits for a reader stays bounded. A session that
+// took nothing for readingWindow does not hold anyone back: it may have
+// stopped reading (its grace then runs).
+func (cs *clientServer) holdBack(now time.Time) bool {
+	cs.blMu.Lock()
+	defer cs.blMu.Unlock()
+	for s := range cs.backlogged {
+		if now.UnixNano()-s.lastWrite.Load() < int64(readingWindow) {
+			return true
+		}
+	}
+	return false
 }
 
 // attrs returns the session's log attributes followed by more.

@@ -690,3 +690,52 @@ func TestSendQueueBound(t *testing.T) {
 	t.Logf("at most %d of %d messages waited in the group layer", most, lim.SendQueueMsgs)
 	c.stopAll()
 }
+
+// TestReadersHoldSenders: a local client that reads slower than a local
+// sender sends holds the sender back instead of letting its queue grow;
+// it gets everything and is not evicted.
+func TestReadersHoldSenders(t *testing.T) {
+	c := newCluster(t, 2)
+	c.start("n1", nil)
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	a := c.agents["n1"].a
+	conn, err := a.LocalConn() // no kernel buffer: the agent's queue is all there is
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	reader := newRaw(t, conn, "reader")
+	reader.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	reader.waitView("g", "n1:reader")
+	sender := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "sender")
+	go func() {
+		for {
+			if _, err := sender.next(time.Minute); err != nil {
+				return
+			}
+		}
+	}()
+	const n = 600
+	go func() {
+		payload := bytes.Repeat([]byte("x"), 1000)
+		for i := range n {
+			sender.write(cp.Frame{Type: cp.TypeMulticast, Req: uint32(i + 1), Svc: 5, Groups: []string{"g"}, Payload: payload})
+		}
+	}()
+	for got := 0; got < n; {
+		f, err := reader.next(30 * time.Second)
+		if err != nil {
+			t.Fatalf("reader after %d of %d messages: %v", got, n, err)
+		}
+		if f.Type == cp.TypeMessage {
+			got++
+			time.Sleep(2 * time.Millisecond) // a slow reader: at most 500 messages/s
+		}
+	}
+	st := a.Status()
+	if st.Counters.ClientsHeld == 0 || st.Counters.ClientsEvicted != 0 {
+		t.Errorf("held %d times, evicted %d clients: want the sender held back and nobody evicted", st.Counters.ClientsHeld, st.Counters.ClientsEvicted)
+	}
+	c.stopAll()
+}

@@ -158,7 +158,7 @@ type Config struct {
 	// SendQueueVisits × Ring.MaxPacketsPerVisit × Ring.MaxPacketBytes
 	// bytes. With the windows this bounds how long a message waits at the
 	// agent before the ring sends it (docs/PROTOCOL.md, "Back-pressure and
-	// flow control"). Default 4.
+	// flow control"). Default 2.
 	SendQueueVisits int
 
 	// MaxClients bounds the number of client sessions at once. Default
@@ -235,7 +235,7 @@ const (
 	DefaultClientSlowGrace   = 2 * time.Second
 	DefaultClientWindowMsgs  = 64
 	DefaultClientWindowBytes = 256 << 10
-	DefaultSendQueueVisits   = 4
+	DefaultSendQueueVisits   = 2
 	DefaultMaxClients        = 4096
 )
 

@@ -291,7 +291,9 @@ func (a *Agent) clientsLeaving() {
 
 // takeClientRequests handles the sessions' requests in order, as long as
 // the group layer's queue for the ring holds less than SendQueueVisits
-// token visits' worth (sendQueueLimits): beyond, the requests wait
+// token visits' worth (setSendQueueLimits), and no local client that reads
+// has more than that waiting for it (clientServer.holdBack): beyond, the
+// requests wait
 // unanswered, so that clients of protocol version 2 wait for their windows
 // and the others' sessions run out of credit and their readers stop
 // reading. Clients feel the ring's back-pressure instead of getting
@@ -301,6 +303,7 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 	gl := &a.gl
 	gl.pending = a.cs.take(gl.pending)
 	maxMsgs, maxBytes := gl.maxMsgs, gl.maxBytes
+	held := len(gl.pending) > 0 && a.cs.holdBack(ls.now)
 	i := 0
 	for ; i < len(gl.pending); i++ {
 		r := &gl.pending[i]
@@ -308,7 +311,10 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 			a.sessionEnded(r.s)
 			continue
 		}
-		if (a.g.Pending() >= maxMsgs || a.g.PendingBytes() >= maxBytes) && !gl.leaving {
+		if (held || a.g.Pending() >= maxMsgs || a.g.PendingBytes() >= maxBytes) && !gl.leaving {
+			if held {
+				a.cs.n.held.Add(1)
+			}
 			break
 		}
 		a.handleRequest(r.s, &r.f)

@@ -169,6 +169,10 @@ type Counters struct {
 	ClientsEvicted       uint64 `json:"clients_evicted"`
 	ClientWarnings       uint64 `json:"client_warnings"`
 	ClientProtocolErrors uint64 `json:"client_protocol_errors"`
+	// ClientsHeld counts the loop's passes that held the local clients'
+	// messages back because a local client that reads had more than the
+	// send queue's bounds waiting for it.
+	ClientsHeld uint64 `json:"clients_held"`
 
 	// The group layer (groups.Stats).
 	GroupDelivered uint64 `json:"group_messages_delivered"`
@@ -319,6 +323,7 @@ func (a *Agent) Status() Status {
 		QueueFrames: a.cfg.ClientQueueFrames, QueueBytes: a.cfg.ClientQueueBytes, SlowGrace: a.cfg.ClientSlowGrace}
 	c.ClientsAccepted, c.ClientsEvicted = a.cs.n.accepted.Load(), a.cs.n.evicted.Load()
 	c.ClientWarnings, c.ClientProtocolErrors = a.cs.n.warnings.Load(), a.cs.n.protocolErrors.Load()
+	c.ClientsHeld = a.cs.n.held.Load()
 	gs := snap.groups
 	c.GroupDelivered, c.GroupDenied, c.GroupViews, c.GroupResent = gs.Delivered, gs.Denied, gs.Views, gs.Resent
 	c.GroupPending = snap.gpending

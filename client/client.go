@@ -332,8 +332,9 @@ func (c *Client) Multicast(ctx context.Context, svc Service, msgType uint16, gro
 	return c.multicast(ctx, false, svc, msgType, groupNames, payload)
 }
 
-// MulticastWait is Multicast that waits for room in the send queue, so
-// that a sender goes at the rate the ring carries its messages. It
+// MulticastWait is Multicast that waits for the send queue to empty, so
+// that a sender goes at the rate the ring carries its messages and its
+// message waits only behind the window (not behind a queue as well). It
 // returns ctx.Err() if ctx ends first (the message is then not sent), and
 // the session's error (Err) if it ends.
 func (c *Client) MulticastWait(ctx context.Context, svc Service, msgType uint16, groupNames []string, payload []byte) error {
@@ -511,7 +512,9 @@ func (c *Client) roundTrip(ctx context.Context, f *cp.Frame) ([]cp.Frame, error)
 // enqueue encodes a request with a new request id and queues it for the
 // writer; with reply, it registers the call whose reply the caller awaits.
 // When the send queue is full it fails with CodeBackpressure, or with
-// wait, waits for room until ctx or the session ends.
+// wait, waits for room until ctx or the session ends. A message that
+// waits (MulticastWait, SendWait) waits until the queue is empty: a
+// sender that waits for the ring does not also wait behind a queue.
 func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*call, error) {
 	f.Req = c.nextReq.Add(1)
 	if f.Req == 0 {
@@ -532,7 +535,7 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 		case c.writeErr != nil:
 			return nil, c.writeErr
 		}
-		if len(c.out) < c.sendFrames && c.outBytes+len(of.b) <= c.sendBytes || len(c.out) == 0 {
+		if len(c.out) == 0 || !(wait && of.msg) && len(c.out) < c.sendFrames && c.outBytes+len(of.b) <= c.sendBytes {
 			break
 		}
 		if !wait {

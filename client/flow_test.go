@@ -117,8 +117,9 @@ func mcast(cl *client.Client, ctx context.Context, wait bool, b byte) error {
 
 // TestWindow: the client writes no more messages than the agent's window
 // ahead of the agent's replies; beyond the window and a full send queue,
-// Multicast fails with back-pressure and MulticastWait waits, resumes
-// when a reply makes room, and returns ctx.Err() when its context ends.
+// Multicast fails with back-pressure, Flush and MulticastWait wait, resume
+// when replies make room, and MulticastWait returns ctx.Err() when its
+// context ends.
 func TestWindow(t *testing.T) {
 	ctx := context.Background()
 	a := newFakeAgent(t, cp.Version2, 2)
@@ -137,53 +138,66 @@ func TestWindow(t *testing.T) {
 		t.Fatalf("Multicast with a full window and queue: %v, want back-pressure that names MulticastWait", err)
 	}
 
-	// A sender that waits, and one whose context ends while it waits.
+	// A flush and a sender that wait, and a sender whose context ends
+	// while it waits.
+	flushed := make(chan error, 1)
+	go func() { flushed <- cl.Flush(ctx) }()
 	resumed := make(chan error, 1)
 	go func() { resumed <- mcast(cl, ctx, true, 5) }()
 	cctx, cancel := context.WithCancel(ctx)
 	cancelled := make(chan error, 1)
 	go func() { cancelled <- mcast(cl, cctx, true, 6) }()
 	cancel()
-	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+	if err := wait(t, cancelled); !errors.Is(err, context.Canceled) {
 		t.Fatalf("MulticastWait whose context ended: %v, want context.Canceled", err)
 	}
 	select {
 	case err := <-resumed:
 		t.Fatalf("MulticastWait returned %v with no room", err)
+	case err := <-flushed:
+		t.Fatalf("Flush returned %v with no room", err)
 	case <-time.After(20 * time.Millisecond):
 	}
 
-	// One reply: one more message written, one more queued.
-	ok(t, conn, got[0].Req)
-	got = append(got, requests(t, conn, r, 1)...)
-	if err := <-resumed; err != nil {
+	// The agent answers each request as it reads it: room appears.
+	for _, f := range got {
+		ok(t, conn, f.Req)
+	}
+	for len(got) < 6 {
+		f := requests(t, conn, r, 1)[0]
+		ok(t, conn, f.Req)
+		got = append(got, f)
+	}
+	if err := wait(t, resumed); err != nil {
 		t.Fatalf("MulticastWait after room appeared: %v", err)
 	}
-	nothingMore(t, conn, r, "beyond the window of 2 after one reply")
-
-	// Flush waits for room too, then for its reply.
-	flushed := make(chan error, 1)
-	go func() { flushed <- cl.Flush(ctx) }()
-	for len(got) < 6 {
-		ok(t, conn, got[len(got)-2].Req)
-		got = append(got, requests(t, conn, r, 1)...)
-	}
-	if got[5].Type != cp.TypeFlush {
-		t.Fatalf("sixth request %s, want the flush", got[5].Type)
-	}
-	var payloads []byte
-	for _, f := range got[:5] {
-		payloads = append(payloads, f.Payload...)
-	}
-	if string(payloads) != "\x00\x01\x02\x03\x05" {
-		t.Fatalf("messages %x, want 00 01 02 03 05 in order", payloads)
-	}
-	ok(t, conn, got[4].Req)
-	ok(t, conn, got[5].Req)
-	if err := <-flushed; err != nil {
+	if err := wait(t, flushed); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
+	var payloads []byte
+	flushAt := -1
+	for i, f := range got {
+		if f.Type == cp.TypeFlush {
+			flushAt = i
+		}
+		payloads = append(payloads, f.Payload...)
+	}
+	if string(payloads) != "\x00\x01\x02\x03\x05" || flushAt < 4 {
+		t.Fatalf("messages %x, flush at %d; want 00 01 02 03 05 in order, the flush after 03", payloads, flushAt)
+	}
 	conn.Close()
+}
+
+// wait receives from c, or fails the test after 10 s.
+func wait(t *testing.T, c <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-c:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer within 10 s")
+		return nil
+	}
 }
 
 // TestWindowOfVersion1Agent: an agent of protocol version 1 announces no
