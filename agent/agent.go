@@ -202,7 +202,7 @@ func New(cfg Config) (a *Agent, err error) {
 	if err := a.newGroups(); err != nil {
 		return a, err
 	}
-	a.setSendQueueLimits(&rc)
+	a.setSendQueueLimits()
 
 	if cfg.TracePath != "" {
 		if a.trace, err = openTrace(cfg.TracePath, cfg.Node, inc, a.domain); err != nil {

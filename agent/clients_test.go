@@ -16,7 +16,6 @@ import (
 
 	"github.com/atoll-gcs/atoll/evs"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
-	"github.com/atoll-gcs/atoll/localring"
 )
 
 // rawClient speaks the client protocol frame by frame, as a client in
@@ -653,7 +652,7 @@ func TestSendQueueBound(t *testing.T) {
 	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
 	a := c.agents["n1"].a
 	lim := a.Status().ClientLimits
-	if lim.SendQueueMsgs != DefaultSendQueueVisits*localring.DefaultLAN("").MaxPacketsPerVisit || lim.WindowMsgs != DefaultClientWindowMsgs {
+	if lim.SendQueueMsgs != DefaultSendQueueVisits*a.node.Settings().MaxPacketsPerVisit || lim.WindowMsgs != DefaultClientWindowMsgs {
 		t.Fatalf("client limits %+v", lim)
 	}
 	sender := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "sender")

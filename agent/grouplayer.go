@@ -343,13 +343,10 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 // Config.SendQueueVisits visits of the ring's flow control
 // (MaxPacketsPerVisit packets of MaxPacketBytes), and never more than half
 // the group layer's own bound.
-func (a *Agent) setSendQueueLimits(rc *localring.Config) {
-	perVisit := rc.MaxPacketsPerVisit
-	if perVisit == 0 {
-		perVisit = localring.DefaultLAN("").MaxPacketsPerVisit
-	}
-	a.gl.maxMsgs = max(min(a.cfg.SendQueueVisits*perVisit, a.cfg.Groups.MaxQueuedMsgs/2), 1)
-	a.gl.maxBytes = a.cfg.SendQueueVisits * perVisit * rc.MaxPacketBytes
+func (a *Agent) setSendQueueLimits() {
+	r := a.node.Settings()
+	a.gl.maxMsgs = max(min(a.cfg.SendQueueVisits*r.MaxPacketsPerVisit, a.cfg.Groups.MaxQueuedMsgs/2), 1)
+	a.gl.maxBytes = a.cfg.SendQueueVisits * r.MaxPacketsPerVisit * r.MaxPacketBytes
 }
 
 // sessionEnded disconnects an ended session's memberships and frees its
