@@ -113,6 +113,19 @@ func (b *tb) view(id string, v View, procs ...string) *tb {
 func members(s string) []string { return strings.Fields(s) }
 
 // start has a/1, b/1 and c/1 install r:1:a.
+// twoRings is a trace of domain where a and b deliver a message of ring 1
+// with order first, then one of ring 5 with order second.
+func twoRings(domain string, first, second uint64) *tb {
+	b := newTrace()
+	b.domain = domain
+	return b.reg("r:1:a", "a b", "a/1", "b/1").
+		send("a/1", "r:1:a", "a/1/1", SvcAgreed).
+		deliverOrder("a/1", "r:1:a", "a/1/1", first).deliverOrder("b/1", "r:1:a", "a/1/1", first).
+		trans("t:5:a/1:a", "a b", "a/1", "b/1").reg("r:5:a", "a b", "a/1", "b/1").
+		send("b/1", "r:5:a", "b/1/1", SvcAgreed).
+		deliverOrder("a/1", "r:5:a", "b/1/1", second).deliverOrder("b/1", "r:5:a", "b/1/1", second)
+}
+
 func start() *tb { return newTrace().reg("r:1:a", "a b c", "a/1", "b/1", "c/1") }
 
 // want is one violation a test expects.
@@ -415,46 +428,23 @@ func TestProperties(t *testing.T) {
 			want: []want{{OrderField, "r:1:a", "a/1/2", []string{"a/1"}, "(order 1) after a/1/1 (order 2)"}},
 		},
 		{
-			name: "6 order field starts again with the next ring of a ring domain",
-			trace: newTrace().reg("r:1:a", "a b", "a/1", "b/1").
-				send("a/1", "r:1:a", "a/1/1", SvcAgreed).
-				deliverOrder("a/1", "r:1:a", "a/1/1", 5120).deliverOrder("b/1", "r:1:a", "a/1/1", 5120).
-				trans("t:5:a/1:a", "a b", "a/1", "b/1").reg("r:5:a", "a b", "a/1", "b/1").
-				send("b/1", "r:5:a", "b/1/1", SvcAgreed).
-				deliverOrder("a/1", "r:5:a", "b/1/1", 1024).deliverOrder("b/1", "r:5:a", "b/1/1", 1024),
-			want: nil,
+			name:  "6 order field starts again with the next ring of a ring domain",
+			trace: twoRings("site/fra", 5120, 1024),
+			want:  nil,
 		},
 		{
-			name: "6 order field of a federation domain decreasing across configurations",
-			trace: func() *tb {
-				b := newTrace()
-				b.domain = "fed/eu"
-				return b.reg("r:1:a", "a b", "a/1", "b/1").
-					send("a/1", "r:1:a", "a/1/1", SvcAgreed).
-					deliverOrder("a/1", "r:1:a", "a/1/1", 7).deliverOrder("b/1", "r:1:a", "a/1/1", 7).
-					trans("t:5:a/1:a", "a b", "a/1", "b/1").reg("r:5:a", "a b", "a/1", "b/1").
-					send("b/1", "r:5:a", "b/1/1", SvcAgreed).
-					deliverOrder("a/1", "r:5:a", "b/1/1", 3).deliverOrder("b/1", "r:5:a", "b/1/1", 3)
-			}(),
-			opts: Options{DomainOrder: true},
+			name:  "6 order field of a federation domain decreasing across configurations",
+			trace: twoRings("fed/eu", 7, 3),
+			opts:  Options{DomainOrder: true},
 			want: []want{
 				{OrderField, "r:5:a", "b/1/1", []string{"a/1"}, "(order 3) after a/1/1 (order 7)"},
 				{OrderField, "r:5:a", "b/1/1", []string{"b/1"}, "(order 3) after a/1/1 (order 7)"},
 			},
 		},
 		{
-			name: "6 order field of a bare federation ring starts again with the next ring",
-			trace: func() *tb {
-				b := newTrace()
-				b.domain = "fed/eu"
-				return b.reg("r:1:a", "a b", "a/1", "b/1").
-					send("a/1", "r:1:a", "a/1/1", SvcAgreed).
-					deliverOrder("a/1", "r:1:a", "a/1/1", 7).deliverOrder("b/1", "r:1:a", "a/1/1", 7).
-					trans("t:5:a/1:a", "a b", "a/1", "b/1").reg("r:5:a", "a b", "a/1", "b/1").
-					send("b/1", "r:5:a", "b/1/1", SvcAgreed).
-					deliverOrder("a/1", "r:5:a", "b/1/1", 3).deliverOrder("b/1", "r:5:a", "b/1/1", 3)
-			}(),
-			want: nil,
+			name:  "6 order field of a bare federation ring starts again with the next ring",
+			trace: twoRings("fed/eu", 7, 3),
+			want:  nil,
 		},
 		{
 			name: "7 safe message a member never delivered",

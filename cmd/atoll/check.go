@@ -19,6 +19,7 @@ func newCheckCmd() *cobra.Command {
 		failed    []string
 		live      []string
 		max       int
+		domainOrd bool
 	)
 	cmd := &cobra.Command{
 		Use:   "check FILE...",
@@ -35,6 +36,10 @@ Name other crashed processes with --failed. With --quiescent (the run ended
 after all traffic settled) a live process's last configuration must be
 complete too. With --live, check also that exactly those processes converged
 on one configuration and delivered everything sent in it (liveness).
+With --domain-order, the order fields of fed/ domains are domain-wide
+sequence numbers (traces of gateways and the hierarchy) and must grow across
+configurations; without it they are judged per configuration, as the ring
+positions of site/ domains and of a bare federation ring's traces are.
 
 Exit status: 0 when every property holds, 1 on violations, 2 when a trace
 cannot be read.`,
@@ -45,7 +50,7 @@ cannot be read.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := evs.Options{Quiescent: quiescent, MaxPerProperty: max, Failed: make(map[evs.Proc]bool)}
+			opts := evs.Options{Quiescent: quiescent, MaxPerProperty: max, DomainOrder: domainOrd, Failed: make(map[evs.Proc]bool)}
 			for _, s := range failed {
 				p, err := evs.ParseProc(s)
 				if err != nil {
@@ -97,6 +102,7 @@ cannot be read.`,
 	f.BoolVar(&quiescent, "quiescent", false, "the run ended after all traffic settled: live processes' last configurations must be complete")
 	f.StringSliceVar(&failed, "failed", nil, "processes (node/inc) known to have crashed, comma-separated or repeated")
 	f.StringSliceVar(&live, "live", nil, "processes (node/inc) up at the end: also check that they converged (liveness)")
+	f.BoolVar(&domainOrd, "domain-order", false, "fed/ domains' order fields are domain-wide sequence numbers: they must grow across configurations")
 	f.IntVar(&max, "max", evs.DefaultMaxPerProperty, "violations listed per property (-1: all)")
 	return cmd
 }

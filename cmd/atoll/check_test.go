@@ -26,7 +26,19 @@ const (
 `
 )
 
+// checkTraceFed is a federation domain whose order field falls from one
+// ring to the next: fine for ring positions, wrong for a domain order.
+const checkTraceFed = `{"ev":"install","node":"a","inc":1,"domain":"fed/eu","conf":{"id":"r:1:a","kind":"reg","members":["a"]}}
+{"ev":"send","node":"a","inc":1,"domain":"fed/eu","conf":"r:1:a","msg":"a/1/1","svc":"agreed","hash":"h1"}
+{"ev":"deliver","node":"a","inc":1,"domain":"fed/eu","conf":"r:1:a","msg":"a/1/1","svc":"agreed","hash":"h1","order":7}
+{"ev":"install","node":"a","inc":1,"domain":"fed/eu","conf":{"id":"t:5:a/1:a","kind":"trans","members":["a"]}}
+{"ev":"install","node":"a","inc":1,"domain":"fed/eu","conf":{"id":"r:5:a","kind":"reg","members":["a"]}}
+{"ev":"send","node":"a","inc":1,"domain":"fed/eu","conf":"r:5:a","msg":"a/1/2","svc":"agreed","hash":"h2"}
+{"ev":"deliver","node":"a","inc":1,"domain":"fed/eu","conf":"r:5:a","msg":"a/1/2","svc":"agreed","hash":"h2","order":3}
+`
+
 func TestCheckCommand(t *testing.T) {
+	fed := writeCheckTrace(t, "fed.jsonl", checkTraceFed)
 	a, b := writeCheckTrace(t, "a.jsonl", checkTraceA), writeCheckTrace(t, "b.jsonl", checkTraceB)
 	bad := writeCheckTrace(t, "bad.jsonl", strings.Replace(checkTraceB, `"hash":"h1"`, `"hash":"XX"`, 1))
 	lagging := writeCheckTrace(t, "lagging.jsonl", strings.SplitAfter(checkTraceB, "\n")[0])
@@ -51,6 +63,10 @@ func TestCheckCommand(t *testing.T) {
 			[]string{"4 failure atomicity: site/fra conf r:1:a: b/1 did not deliver a/1/1 in r:1:a but a/1 did"}, ""},
 		{"b did not deliver but failed", []string{"check", "--quiescent", "--failed", "b/1", a, lagging}, 0,
 			[]string{"0 violations"}, ""},
+		{"ring positions in a fed domain", []string{"check", "--quiescent", fed}, 0,
+			[]string{"0 violations"}, ""},
+		{"domain order falls", []string{"check", "--quiescent", "--domain-order", fed}, 1,
+			[]string{"6 order field: fed/eu conf r:5:a: a/1 delivered a/1/2 (order 3) after a/1/1 (order 7)", "1 violation"}, ""},
 		{"missing file", []string{"check", a, filepath.Join(t.TempDir(), "nope.jsonl")}, 2, nil, "nope.jsonl"},
 		{"unreadable", []string{"check", garbage}, 2, nil, "evs: " + garbage + ":1: not a trace event"},
 		{"no files", []string{"check"}, 2, nil, "at least one trace file"},
