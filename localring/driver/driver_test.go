@@ -417,3 +417,106 @@ func TestDo(t *testing.T) {
 		t.Errorf("Do ran %v, want 0..4 in order", got)
 	}
 }
+
+// orderLog records saves and sends of one node in one sequence.
+type orderLog struct {
+	driver.Transport
+	node *localring.Node
+	mu   sync.Mutex
+	log  []string
+	fail error
+}
+
+func (o *orderLog) add(s string) {
+	o.mu.Lock()
+	o.log = append(o.log, s)
+	o.mu.Unlock()
+}
+
+func (o *orderLog) SaveRingSeq(seq uint64) error {
+	o.add(fmt.Sprintf("save %d", seq))
+	return o.fail
+}
+
+func (o *orderLog) Send(to localring.NodeID, pkt []byte) error {
+	o.add(fmt.Sprintf("send %d", o.node.RingSeq()))
+	return o.Transport.Send(to, pkt)
+}
+
+func (o *orderLog) SendAll(pkt []byte) error {
+	o.add(fmt.Sprintf("send %d", o.node.RingSeq()))
+	return o.Transport.SendAll(pkt)
+}
+
+// TestSaveBeforeSend records one node's saves and sends in one log: the
+// first send once the ring seq is 4 comes right after "save 4"; with a
+// store that fails, "save 4" is the last entry.
+func TestSaveBeforeSend(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprint("fail=", fail), func(t *testing.T) {
+			var net drivertest.Network
+			node, err := localring.New(localring.Config{ID: "a", Incarnation: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, _ := net.Join("a")
+			o := &orderLog{Transport: f, node: node}
+			if fail {
+				o.fail = errors.New("read-only file system")
+			}
+			installed := make(chan struct{}, 1)
+			d, err := driver.New(driver.Config{Node: node, Transport: o, Store: o, Logger: quiet(), Hooks: driver.Hooks{
+				Events: func(now time.Time, evs []localring.Event) {
+					for _, e := range evs {
+						if e.Kind == localring.EventInstall && e.Conf.Kind == localring.Regular {
+							select {
+							case installed <- struct{}{}:
+							default:
+							}
+						}
+					}
+				},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- d.Run(ctx) }()
+			if !fail {
+				select {
+				case <-installed:
+				case <-time.After(30 * time.Second):
+					t.Fatal("the ring of one did not form")
+				}
+				cancel()
+			}
+			defer cancel()
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return")
+			}
+			if fail != (err != nil) {
+				t.Fatalf("Run = %v", err)
+			}
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			i := slices.Index(o.log, "save 4")
+			if i < 0 {
+				t.Fatalf("no save of ring seq 4: %v", o.log)
+			}
+			for j, e := range o.log {
+				if e == "send 4" && j < i {
+					t.Fatalf("ring seq 4 sent before it was saved: %v", o.log)
+				}
+			}
+			if fail && i != len(o.log)-1 {
+				t.Errorf("sends after the failed save: %v", o.log[i:])
+			}
+			if !fail && !slices.Contains(o.log[i:], "send 4") {
+				t.Errorf("nothing sent after the save: %v", o.log)
+			}
+		})
+	}
+}
