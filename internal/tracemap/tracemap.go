@@ -21,7 +21,11 @@
 // the message was sent in (see localring's "The trace's order field": it
 // is omitted past 2^43 packets in one ring, where it would stop being
 // exact), and `inc` is an incarnation from seal.NextIncarnation, which
-// counts microseconds and stays below 2^53 until the year 2255.
+// counts microseconds and stays below 2^53 until the year 2255. A writer
+// of a federation domain of the hierarchy, where messages have a
+// localring.DomainOrder, maps the event here and replaces the line's Order
+// with DomainOrder(o); evs.Options.DomainOrder then checks it across
+// configurations.
 package tracemap
 
 import (
