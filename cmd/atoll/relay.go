@@ -25,7 +25,7 @@ func newRelayCmd() *cobra.Command {
 		Use:   "relay --listen ADDR --target ADDR [--link SPEC] [--forward SPEC] [--reverse SPEC] [--control PATH]",
 		Short: "Emulate a WAN path: a UDP relay with delay, jitter, loss, reordering, duplication, a bandwidth cap and cuts",
 		Long: `relay forwards UDP datagrams sent to --listen on to --target, and the
-target's replies back to the last sender, through an emulated WAN path
+target's replies back to their sender, through an emulated WAN path
 (netem in user space; QUIC runs over UDP, so gateways dial the relay
 instead of their peer). Each direction has its own conditions, given as a
 spec of key=value settings:
@@ -84,15 +84,14 @@ The relay runs until interrupted and prints its counters when it stops.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "relay %s -> %s (from %s): forward %v; reverse %v\n",
-				r.Addr(), cfg.Target, r.SourceAddr(), cfg.Forward, cfg.Reverse)
+			fmt.Fprintf(out, "relay %s -> %s: forward %v; reverse %v\n", r.Addr(), cfg.Target, cfg.Forward, cfg.Reverse)
 			<-ctx.Done()
 			r.Close() // the counters are final once the links have stopped
 			for _, l := range []*wanem.Link{r.Forward(), r.Reverse()} {
 				st := l.Stats()
-				fmt.Fprintf(out, "%s: %d packets in, %d delivered, %d duplicated, %d reordered; drops: cut %d, loss %d, burst %d, queue %d, no-peer %d, write %d\n",
+				fmt.Fprintf(out, "%s: %d packets in, %d delivered, %d duplicated, %d reordered; drops: cut %d, loss %d, burst %d, queue %d, no-socket %d, write %d\n",
 					l.Name(), st.Packets, st.Delivered, st.Duplicated, st.Reordered, st.Drops.Cut, st.Drops.Loss,
-					st.Drops.Burst, st.Drops.Queue, st.Drops.NoPeer, st.Drops.WriteErr)
+					st.Drops.Burst, st.Drops.Queue, st.Drops.NoSocket, st.Drops.WriteErr)
 			}
 			return nil
 		},

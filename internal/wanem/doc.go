@@ -17,7 +17,10 @@
 //	r.Cut()  // both directions
 //	r.Heal()
 //
-// New takes a Config with different conditions each way. Between N sites,
+// Like a NAT, a relay gives each sender its own socket toward the target,
+// so a restarted gateway on a new port, or a standby beside a paused
+// gateway, has a path of its own through the same links. New takes a
+// Config with different conditions each way. Between N sites,
 // NewMesh starts a relay per ordered pair of sites: site a dials
 // m.Addr("a", "b") to reach b, and m.SetPath, m.Cut, m.Isolate change the
 // paths between sites. Params can also be written as a spec

@@ -81,13 +81,13 @@ type Drops struct {
 	Loss     uint64 // random loss
 	Burst    uint64 // burst loss
 	Queue    uint64 // the cap's queue was full (or the in-flight limit, 262144 packets)
-	NoPeer   uint64 // a reply from the target before any sender was known
+	NoSocket uint64 // no socket toward the target could be opened for the sender
 	WriteErr uint64 // the socket refused the packet
 }
 
 // Total returns the sum of all drops.
 func (d Drops) Total() uint64 {
-	return d.Cut + d.Loss + d.Burst + d.Queue + d.NoPeer + d.WriteErr
+	return d.Cut + d.Loss + d.Burst + d.Queue + d.NoSocket + d.WriteErr
 }
 
 func (d *Drops) add(c Cause) {
@@ -100,8 +100,8 @@ func (d *Drops) add(c Cause) {
 		d.Burst++
 	case CauseQueue:
 		d.Queue++
-	case CauseNoPeer:
-		d.NoPeer++
+	case CauseNoSocket:
+		d.NoSocket++
 	case CauseWriteErr:
 		d.WriteErr++
 	}
@@ -253,7 +253,7 @@ func (l *Link) enqueue(b []byte, age time.Duration, out *sock, dst *net.UDPAddr)
 	l.st.Bytes += uint64(len(b))
 	switch {
 	case dst == nil:
-		l.st.Drops.NoPeer++
+		l.st.Drops.NoSocket++
 		return
 	case l.cut:
 		l.st.Drops.Cut++

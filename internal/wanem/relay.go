@@ -47,24 +47,49 @@ type Config struct {
 	Seed uint64
 }
 
+// maxSessions bounds the senders a relay keeps a socket toward the target
+// for; beyond it the least recently active one is closed.
+const maxSessions = 64
+
+// sessionIdle is how long a sender's session lasts without a datagram
+// either way before a new sender may reclaim it.
+const sessionIdle = 5 * time.Minute
+
 // Relay is a UDP relay that emulates a WAN path between a near side and a
 // target: datagrams sent to Addr go to Target through the Forward link, and
-// Target's replies go back through the Reverse link to the last address
-// that sent to Addr (a relay serves one peer at a time, like a
-// point-to-point link; a peer that restarts on a new port takes the path
-// over). Datagrams reaching the relay's target-side socket from anywhere
-// but Target are ignored.
+// Target's replies go back through the Reverse link. Like a NAT, the relay
+// gives each sender its own socket toward Target (a session), so Target
+// tells senders apart by address and each gets its own replies: a restarted
+// gateway on a new port, or a standby next to a paused gateway, gets a path
+// of its own. All senders share the two links (one path, one cap). With a
+// fixed Config.Source port there can be one session only, and a new sender
+// takes it over. Datagrams reaching a session's socket from anywhere but
+// Target are ignored (counted by Stray).
 type Relay struct {
-	front, back *sock
-	target      *net.UDPAddr
-	targetAP    netip.AddrPort
-	fwd, rev    *Link
-	ownLinks    bool
+	front    *sock
+	source   string // address of the sessions' sockets
+	oneOnly  bool   // source has a fixed port: one session at a time
+	target   *net.UDPAddr
+	targetAP netip.AddrPort
+	fwd, rev *Link
+	ownLinks bool
+	start    time.Time
 
-	peer   atomic.Pointer[net.UDPAddr]
+	mu       sync.Mutex
+	sessions map[netip.AddrPort]*session
+	last     atomic.Pointer[session] // the session of the latest new sender or datagram
+
 	stray  atomic.Uint64
 	closed atomic.Bool
 	wg     sync.WaitGroup
+}
+
+// session is one sender's socket toward the target.
+type session struct {
+	key    netip.AddrPort // the sender, unmapped
+	peer   *net.UDPAddr   // the sender, where replies go
+	back   *sock
+	active atomic.Int64 // time of the last datagram either way, since Relay.start
 }
 
 // Pipe starts a relay on a free loopback port toward target with the same
@@ -121,24 +146,24 @@ func newRelay(cfg Config, fwd, rev *Link) (*Relay, error) {
 			source = net.JoinHostPort(target.IP.String(), "0")
 		}
 	}
+	sa, err := net.ResolveUDPAddr("udp", source)
+	if err != nil {
+		return nil, fmt.Errorf("wanem: source address %q: %w", source, err)
+	}
 	front, err := listenSock(listen)
 	if err != nil {
 		return nil, fmt.Errorf("wanem: listen address %q: %w", listen, err)
 	}
-	back, err := listenSock(source)
-	if err != nil {
-		front.c.Close()
-		return nil, fmt.Errorf("wanem: source address %q: %w", source, err)
-	}
 	ap := target.AddrPort()
 	r := &Relay{
-		front: front, back: back,
+		front: front, source: source, oneOnly: sa.Port != 0,
 		target: target, targetAP: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()),
 		fwd: fwd, rev: rev,
+		start:    time.Now(),
+		sessions: map[netip.AddrPort]*session{},
 	}
-	r.wg.Add(2)
-	go r.read(front, true)
-	go r.read(back, false)
+	r.wg.Add(1)
+	go r.read(front, nil)
 	return r, nil
 }
 
@@ -162,10 +187,63 @@ func listenSock(addr string) (*sock, error) {
 	return s, nil
 }
 
-// read moves the datagrams arriving on in into a link: from the near side
-// (front) into Forward toward Target, from Target (back) into Reverse
-// toward the peer.
-func (r *Relay) read(in *sock, front bool) {
+func unmap(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) }
+
+// session returns the session of sender src, opening one if needed; nil if
+// no socket toward the target can be opened or the relay is closing.
+func (r *Relay) session(key netip.AddrPort, src *net.UDPAddr) *session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return nil
+	}
+	if s := r.sessions[key]; s != nil {
+		return s
+	}
+	now := int64(time.Since(r.start))
+	limit := maxSessions
+	if r.oneOnly {
+		limit = 1
+	}
+	for k, s := range r.sessions {
+		if now-s.active.Load() > int64(sessionIdle) {
+			r.endSession(k, s)
+		}
+	}
+	for len(r.sessions) >= limit {
+		var oldest *session
+		for _, s := range r.sessions {
+			if oldest == nil || s.active.Load() < oldest.active.Load() {
+				oldest = s
+			}
+		}
+		r.endSession(oldest.key, oldest)
+	}
+	back, err := listenSock(r.source)
+	if err != nil {
+		return nil
+	}
+	s := &session{key: key, peer: &net.UDPAddr{IP: append(net.IP(nil), src.IP...), Port: src.Port, Zone: src.Zone}, back: back}
+	s.active.Store(now)
+	r.sessions[key] = s
+	r.wg.Add(1)
+	go r.read(back, s)
+	return s
+}
+
+// endSession closes a session's socket; its reader ends. Called with mu
+// held.
+func (r *Relay) endSession(k netip.AddrPort, s *session) {
+	delete(r.sessions, k)
+	r.last.CompareAndSwap(s, nil)
+	s.back.c.Close()
+}
+
+// read moves the datagrams arriving on in into a link: from senders on the
+// relay's address (s nil) into Forward toward Target, each through its
+// session's socket; from Target on session s's socket into Reverse toward
+// s's sender.
+func (r *Relay) read(in *sock, s *session) {
 	defer r.wg.Done()
 	ms := make([]ipv4.Message, readBatchLen)
 	for i := range ms {
@@ -182,27 +260,35 @@ func (r *Relay) read(in *sock, front bool) {
 			continue
 		}
 		nowWall := time.Now()
+		now := int64(time.Since(r.start))
 		for i := range ms[:n] {
 			m := &ms[i]
-			age := rxAge(m.OOB[:m.NN], nowWall)
 			src, _ := m.Addr.(*net.UDPAddr)
 			if src == nil {
 				continue
 			}
+			age := rxAge(m.OOB[:m.NN], nowWall)
+			key := unmap(src.AddrPort())
 			b := append([]byte(nil), m.Buffers[0][:m.N]...)
-			if front {
-				if p := r.peer.Load(); p == nil || p.Port != src.Port || !p.IP.Equal(src.IP) {
-					r.peer.Store(src)
+			if s != nil { // a reply
+				if key != r.targetAP {
+					r.stray.Add(1)
+					continue
 				}
-				r.fwd.enqueue(b, age, r.back, r.target)
+				s.active.Store(now)
+				r.rev.enqueue(b, age, r.front, s.peer)
 				continue
 			}
-			ap := src.AddrPort()
-			if netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) != r.targetAP {
-				r.stray.Add(1)
-				continue
+			ss := r.last.Load()
+			if ss == nil || ss.key != key {
+				if ss = r.session(key, src); ss == nil {
+					r.fwd.enqueue(b, age, nil, nil) // counted as Drops.NoSocket
+					continue
+				}
+				r.last.Store(ss)
 			}
-			r.rev.enqueue(b, age, r.front, r.peer.Load())
+			ss.active.Store(now)
+			r.fwd.enqueue(b, age, ss.back, r.target)
 		}
 	}
 }
@@ -210,8 +296,22 @@ func (r *Relay) read(in *sock, front bool) {
 // Addr returns the address the near side sends to (host:port).
 func (r *Relay) Addr() string { return r.front.c.LocalAddr().String() }
 
-// SourceAddr returns the address Target sees the relayed traffic come from.
-func (r *Relay) SourceAddr() string { return r.back.c.LocalAddr().String() }
+// SourceAddr returns the address Target sees the latest sender's traffic
+// come from ("" before anyone sent).
+func (r *Relay) SourceAddr() string {
+	if s := r.last.Load(); s != nil {
+		return s.back.c.LocalAddr().String()
+	}
+	return ""
+}
+
+// Sessions returns the number of senders the relay has a socket toward the
+// target for.
+func (r *Relay) Sessions() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sessions)
+}
 
 // Forward returns the link from the near side to Target.
 func (r *Relay) Forward() *Link { return r.fwd }
@@ -235,17 +335,23 @@ func (r *Relay) Set(p Params) error {
 	return nil
 }
 
-// Stray returns how many datagrams reached the target-side socket from
-// another address than Target and were ignored.
+// Stray returns how many datagrams reached a session's socket from another
+// address than Target and were ignored.
 func (r *Relay) Stray() uint64 { return r.stray.Load() }
 
 // Close stops the relay, closes its sockets and drops the packets in flight
 // on the links it owns (a Mesh closes the shared ones).
 func (r *Relay) Close() error {
+	r.mu.Lock()
 	if r.closed.Swap(true) {
+		r.mu.Unlock()
 		return nil
 	}
-	err := errors.Join(r.front.c.Close(), r.back.c.Close())
+	err := r.front.c.Close()
+	for k, s := range r.sessions {
+		r.endSession(k, s)
+	}
+	r.mu.Unlock()
 	r.wg.Wait()
 	if r.ownLinks {
 		r.fwd.close()

@@ -204,27 +204,111 @@ func TestSetWhileRunning(t *testing.T) {
 	}
 }
 
-// TestNoPeerAndStray: replies before any sender are counted, datagrams to
-// the target-side socket from strangers are ignored.
-func TestNoPeerAndStray(t *testing.T) {
-	target, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
+// TestStray: datagrams to a session's socket from strangers are ignored.
+func TestStray(t *testing.T) {
+	r, c := echoPipe(t, Params{})
+	if r.SourceAddr() != "" {
+		t.Fatalf("a source address %s before anyone sent", r.SourceAddr())
 	}
-	defer target.Close()
-	r, err := New(Config{Target: target.LocalAddr().String()})
-	if err != nil {
-		t.Fatal(err)
+	if _, ok := roundTrip(t, c, 5*time.Second); !ok {
+		t.Fatal("no echo")
 	}
-	defer r.Close()
-	back := net.UDPAddrFromAddrPort(mustAddrPort(t, r.SourceAddr()))
-	target.WriteToUDP([]byte("early reply"), back)
-	waitFor(t, "the no-peer drop", func() bool { return r.Reverse().Stats().Drops.NoPeer == 1 })
 	stranger := dial(t, r.SourceAddr())
 	stranger.Write([]byte("not from the target"))
 	waitFor(t, "the stray datagram", func() bool { return r.Stray() == 1 })
 	if st := r.Reverse().Stats(); st.Packets != 1 {
 		t.Fatalf("reverse link took %d packets, want 1 (the stray one is not the target's)", st.Packets)
+	}
+}
+
+// recorder is a UDP server that answers each datagram with the address it
+// came from.
+func recorder(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			_, a, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			c.WriteToUDPAddrPort([]byte(a.String()), a)
+		}
+	}()
+	return c.LocalAddr().String()
+}
+
+// ask sends a datagram on c and returns the answer.
+func ask(t *testing.T, c *net.UDPConn) string {
+	t.Helper()
+	c.Write([]byte("who am I"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1500)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer through the relay: %v", err)
+	}
+	return string(buf[:n])
+}
+
+// TestSessions: each sender gets its own socket toward the target and its
+// own replies, through the same links.
+func TestSessions(t *testing.T) {
+	r, err := Pipe(recorder(t), Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c1, c2 := dial(t, r.Addr()), dial(t, r.Addr())
+	a1, a2 := ask(t, c1), ask(t, c2)
+	if a1 == a2 {
+		t.Fatalf("two senders reach the target from one address %s", a1)
+	}
+	// Interleaved: each still gets the answer for its own address.
+	for range 3 {
+		if got := ask(t, c1); got != a1 {
+			t.Fatalf("sender 1 got %s, want %s", got, a1)
+		}
+		if got := ask(t, c2); got != a2 {
+			t.Fatalf("sender 2 got %s, want %s", got, a2)
+		}
+	}
+	if r.Sessions() != 2 || r.SourceAddr() != a2 {
+		t.Fatalf("%d sessions, latest source %s; want 2 and %s", r.Sessions(), r.SourceAddr(), a2)
+	}
+	if st := r.Forward().Stats(); st.Packets != 8 || st.Delivered != 8 {
+		t.Fatalf("forward stats %+v, want both senders' 8 datagrams on the one link", st)
+	}
+}
+
+// TestSessionFixedSource: with a fixed source port there is one session,
+// and a new sender takes it over.
+func TestSessionFixedSource(t *testing.T) {
+	free, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := free.LocalAddr().String()
+	free.Close()
+	r, err := New(Config{Target: recorder(t), Source: source})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c1, c2 := dial(t, r.Addr()), dial(t, r.Addr())
+	if got := ask(t, c1); got != source {
+		t.Fatalf("the target saw %s, want the fixed source %s", got, source)
+	}
+	if got := ask(t, c2); got != source {
+		t.Fatalf("the target saw %s, want the fixed source %s", got, source)
+	}
+	if r.Sessions() != 1 {
+		t.Fatalf("%d sessions with a fixed source port, want 1", r.Sessions())
 	}
 }
 
@@ -271,5 +355,29 @@ func TestMesh(t *testing.T) {
 	}
 	if err := m.Cut("a", "nowhere"); err == nil {
 		t.Fatal("Cut to an unknown site did not fail")
+	}
+}
+
+// TestSessionLimit: beyond maxSessions senders the least recently active
+// session is closed; its sender gets a new one when it sends again.
+func TestSessionLimit(t *testing.T) {
+	r, err := Pipe(recorder(t), Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var cs []*net.UDPConn
+	var first string
+	for i := range maxSessions + 1 {
+		cs = append(cs, dial(t, r.Addr()))
+		if a := ask(t, cs[i]); i == 0 {
+			first = a
+		}
+	}
+	if r.Sessions() != maxSessions {
+		t.Fatalf("%d sessions after %d senders, want the limit %d", r.Sessions(), maxSessions+1, maxSessions)
+	}
+	if again := ask(t, cs[0]); again == first {
+		t.Fatalf("the evicted first sender still reaches the target from %s", first)
 	}
 }

@@ -15,7 +15,7 @@ const (
 	CauseLoss           // random loss (Params.Loss)
 	CauseBurst          // burst loss (Params.Burst)
 	CauseQueue          // the cap's queue was full (tail drop), or the in-flight limit
-	CauseNoPeer         // a reply arrived before anyone had sent to the relay
+	CauseNoSocket       // no socket toward the target could be opened for the sender
 	CauseWriteErr       // the socket refused the packet
 )
 
@@ -31,8 +31,8 @@ func (c Cause) String() string {
 		return "burst"
 	case CauseQueue:
 		return "queue"
-	case CauseNoPeer:
-		return "no-peer"
+	case CauseNoSocket:
+		return "no-socket"
 	case CauseWriteErr:
 		return "write-error"
 	}
