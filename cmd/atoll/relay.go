@@ -88,10 +88,7 @@ The relay runs until interrupted and prints its counters when it stops.`,
 			<-ctx.Done()
 			r.Close() // the counters are final once the links have stopped
 			for _, l := range []*wanem.Link{r.Forward(), r.Reverse()} {
-				st := l.Stats()
-				fmt.Fprintf(out, "%s: %d packets in, %d delivered, %d duplicated, %d reordered; drops: cut %d, loss %d, burst %d, queue %d, no-socket %d, write %d\n",
-					l.Name(), st.Packets, st.Delivered, st.Duplicated, st.Reordered, st.Drops.Cut, st.Drops.Loss,
-					st.Drops.Burst, st.Drops.Queue, st.Drops.NoSocket, st.Drops.WriteErr)
+				fmt.Fprintf(out, "%s: %v\n", l.Name(), l.Stats())
 			}
 			return nil
 		},

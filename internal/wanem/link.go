@@ -1,6 +1,7 @@
 package wanem
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -35,6 +36,15 @@ type Stats struct {
 	// after its delivery time: the emulator's own error, apart from the
 	// network stack's. On an overloaded machine its tail grows.
 	Late Histogram
+}
+
+// String summarises the counters on one line, for logs and test failures.
+func (s Stats) String() string {
+	d := s.Drops
+	return fmt.Sprintf("%d packets in, %d delivered, %d duplicated, %d reordered, %d in flight; "+
+		"drops: cut %d, loss %d, burst %d, queue %d, no-socket %d, write %d; late p50 <= %v, p99 <= %v",
+		s.Packets, s.Delivered, s.Duplicated, s.Reordered, s.InFlight,
+		d.Cut, d.Loss, d.Burst, d.Queue, d.NoSocket, d.WriteErr, s.Late.Quantile(0.5), s.Late.Quantile(0.99))
 }
 
 // Histogram counts durations in buckets of powers of two microseconds:
@@ -181,7 +191,10 @@ func (l *Link) Params() Params {
 }
 
 // Set replaces the link's parameters; packets already in flight keep their
-// delivery times.
+// delivery times. Packets never overtake the ones sent before them (but
+// for Reorder), so after Delay is lowered the packets sent during the next
+// old-delay span leave right behind the last packet of the old delay, as
+// on a queue that drains.
 func (l *Link) Set(p Params) error {
 	if err := p.Validate(); err != nil {
 		return err
