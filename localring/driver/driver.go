@@ -69,8 +69,9 @@ type Config struct {
 	Transport Transport
 	// Store saves the ring sequence number (see StateStore). Required.
 	Store StateStore
-	// Logger receives the driver's lines; every line names the node.
-	// Default slog.Default().
+	// Logger receives the driver's lines; give it the attributes that
+	// name the node and its ring (the driver adds none). Default
+	// slog.Default().
 	Logger *slog.Logger
 	// DrainTimeout is how long Run, once its context is cancelled, waits
 	// for the queued messages to be sent and this node's own messages to
@@ -118,8 +119,8 @@ type Stats struct {
 var ErrStateNotSaved = errors.New("driver: ring sequence number not saved")
 
 // Driver runs one localring.Node: see the package doc. Create it with New
-// and call Run once; Wake, Stats and Saved are safe from any goroutine,
-// Node only from the hooks.
+// and call Run once; Wake, Do, Done, Stats and Saved are safe from any
+// goroutine, Node and InFlight only from the hooks and Do's functions.
 type Driver struct {
 	cfg   Config
 	node  *localring.Node
