@@ -96,6 +96,36 @@ type Config struct {
 	// must use the same value. Default 0; at most 2^63.
 	StartSeq uint64
 
+	// FailRecvRotations is how many token rotations a packet may stay
+	// missing at some members while others hold it before the ring takes
+	// the members at fault out (Corosync's fail_recv_const, whose 2,500
+	// rotations last a fraction of a second to minutes depending on load).
+	// The side that is the smaller one goes: the members that hold the
+	// packet when they are fewer (their multicasts do not arrive), else
+	// the members that miss it (they do not receive). While a packet stays
+	// missing the representative holds the token for StallHold on every
+	// rotation, so the bound is also one of time: on a LAN with the
+	// defaults, 50 rotations take at least 46 × 10 ms ≈ 0.5 s. Default 50;
+	// at least 8.
+	FailRecvRotations int
+
+	// StallHold is how long the representative keeps the token at each
+	// rotation while the ring is stalled: the lowest missing packet has not
+	// arrived for 4 rotations and StallHold. Meanwhile no member sends new
+	// packets and each retransmits at most 4 per visit, so a stalled ring
+	// costs at most 4 retransmissions per member per StallHold (400/s with
+	// the default) instead of a core. Default 10 ms; below TokenRetransmit/2.
+	StallHold time.Duration
+
+	// EvictQuarantine is how long the ring ignores the joins and
+	// merge-detect messages of a member it took out for failing to receive
+	// (or to be received), so that a node whose fault persists does not
+	// disturb the ring again and again. It doubles each time the same
+	// member is taken out again or fails to answer joins after a
+	// quarantine, up to 16 times; a member that healed rejoins at the next
+	// merge-detect after the quarantine. Default 1 s.
+	EvictQuarantine time.Duration
+
 	// Rand is the source of randomness (jitter of join timers). Inject a
 	// seeded source for deterministic runs. Default: a ChaCha8 source
 	// seeded from the node id and incarnation.
@@ -266,6 +296,15 @@ func (c *Config) setDefaults() {
 	if c.MaxRetransmitRequests == 0 {
 		c.MaxRetransmitRequests = 128
 	}
+	if c.FailRecvRotations == 0 {
+		c.FailRecvRotations = 50
+	}
+	if c.StallHold == 0 {
+		c.StallHold = min(10*time.Millisecond, c.TokenRetransmit/4)
+	}
+	if c.EvictQuarantine == 0 {
+		c.EvictQuarantine = time.Second
+	}
 	if c.Rand == nil {
 		var seed [32]byte
 		copy(seed[:], c.ID)
@@ -321,6 +360,15 @@ func (c *Config) Validate() error {
 	}
 	if c.StartSeq > 1<<63 {
 		bad("start seq %d is above 2^63; it is for tests only, leave it 0", c.StartSeq)
+	}
+	if c.FailRecvRotations < 2*stallRotations {
+		bad("fail-to-receive rotations %d must be at least %d", c.FailRecvRotations, 2*stallRotations)
+	}
+	if c.StallHold <= 0 || c.StallHold >= c.TokenRetransmit/2 {
+		bad("stall hold %v must be positive and below half the token retransmit interval %v", c.StallHold, c.TokenRetransmit)
+	}
+	if c.EvictQuarantine <= 0 {
+		bad("eviction quarantine %v must be positive", c.EvictQuarantine)
 	}
 	return errors.Join(errs...)
 }

@@ -58,6 +58,16 @@
 // merge-detect message from outside its ring, starts the membership
 // protocol described at enterGather in membership.go.
 //
+// A member whose multicasts never arrive, or that receives none, while its
+// tokens still pass breaks no timeout. Every member writes its aru on the
+// token; when the lowest one stays put for FailRecvRotations rotations
+// (about 0.5 s on a LAN: a stalled ring rotates once per StallHold), the
+// smaller side of the members that hold the missing packet and those that
+// do not is taken out of the ring, with an EventEvict that names each
+// member and the cause, and quarantined for EvictQuarantine before a
+// merge-detect may bring it back. While stalled, members send no new
+// packets and retransmit at most four per visit. See stall.go.
+//
 // # Total order
 //
 // A ring orders its messages by packet: the token hands out packet

@@ -30,16 +30,27 @@ func (n *Node) enterGather(reason string, fromOperational bool) {
 		n.proc[n.me.ID] = n.me
 		n.fail = map[NodeID]Member{}
 	}
+	if n.evictedSelf {
+		// The ring took me out: form a ring alone, and rejoin by the
+		// merge-detect protocol once the fault heals.
+		n.evictedSelf = false
+		for _, m := range n.proc {
+			if m.ID != n.me.ID {
+				addMember(n.fail, m)
+			}
+		}
+	}
 	for _, m := range n.outsiders {
 		addMember(n.proc, m)
 	}
+	n.failQuarantined()
 	n.outsiders = nil
 	n.purgeStale()
 	n.state = stateGather
 	n.gatherSince = n.now
 	n.next, n.commitTok = nil, nil
 	n.recQueue, n.recCounted = nil, false
-	n.held, n.holdUntil = nil, time.Time{}
+	n.held, n.stallTok, n.holdUntil = nil, nil, time.Time{}
 	n.retransmitAt, n.tokenLossAt, n.mergeAt = time.Time{}, time.Time{}, time.Time{}
 	n.partialOff = 0 // a message cut by the ring change is sent again whole
 	n.consensus = map[NodeID]bool{n.me.ID: true}
@@ -137,6 +148,10 @@ func (n *Node) onJoin(j *join) {
 			return
 		}
 	}
+	if n.isQuarantined(j.sender) {
+		n.stats.ForeignRing++
+		return // taken out for failing to receive: not yet
+	}
 	n.maxRingSeq = max(n.maxRingSeq, j.ringSeq)
 	switch n.state {
 	case stateOperational:
@@ -221,6 +236,7 @@ func (n *Node) gatherJoin(j *join) {
 		}
 	}
 	if changed {
+		n.failQuarantined()
 		n.consensus = map[NodeID]bool{n.me.ID: true}
 		n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
 		n.sendJoin()
@@ -237,6 +253,7 @@ func (n *Node) consensusTimeout() {
 	for _, m := range n.members() {
 		if !n.consensus[m.ID] {
 			addMember(n.fail, m)
+			n.requarantine(m)
 		}
 	}
 	n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
@@ -482,6 +499,7 @@ func (n *Node) install() {
 	n.state = stateOperational
 	n.commitTok = nil
 	n.stats.RingsInstalled++
+	n.admitted(nu.members)
 	n.emit(Event{Kind: EventInstall, Conf: &Configuration{ID: nu.confID, Kind: Regular, Ring: nu.id, Members: slices.Clone(nu.members)}})
 	n.proc, n.fail = nil, nil
 	if nu.members[0].ID == n.me.ID {
@@ -502,6 +520,10 @@ func (n *Node) onMerge(m *merge) {
 		return
 	}
 	if n.fenced(m.sender) {
+		return
+	}
+	if n.isQuarantined(m.sender) {
+		n.stats.ForeignRing++
 		return
 	}
 	switch n.state {

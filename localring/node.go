@@ -54,6 +54,7 @@ type ringState struct {
 	sentToken []byte // the last token I passed on this ring, for retransmission
 	sentSeq   uint64 // the token's seq when I passed it
 	prevSeq   uint64 // the token's seq at my previous visit
+	stall     stallWatch
 }
 
 // newRingState returns the state of a ring whose packets are numbered
@@ -146,7 +147,12 @@ type Node struct {
 	partialOff int // bytes of queue[queueHead] already sequenced on this ring
 	nextMsgID  uint64
 	held       *token // the token kept by an idle representative
+	stallTok   *token // the token the representative keeps for StallHold while stalled
 	ringIdle   bool   // the representative said it holds the idle token
+
+	// failure to receive (stall.go)
+	evictedSelf bool                   // the ring is taking me out: gather alone
+	quarantined map[NodeID]*quarantine // members taken out, whose joins are ignored for a while
 
 	// deadlines; zero means not armed
 	tokenLossAt  time.Time
@@ -314,7 +320,7 @@ func (n *Node) Leave(now time.Time) {
 // stop ends the node's part in the protocol for good.
 func (n *Node) stop(s state) {
 	n.state = s
-	n.held = nil
+	n.held, n.stallTok = nil, nil
 	n.tokenLossAt, n.retransmitAt, n.holdUntil = time.Time{}, time.Time{}, time.Time{}
 	n.joinAt, n.consensusAt, n.mergeAt = time.Time{}, time.Time{}, time.Time{}
 }
@@ -393,6 +399,11 @@ func (n *Node) Tick(now time.Time) {
 		n.holdUntil = time.Time{}
 		if n.held != nil {
 			n.resumeToken(n.held)
+		} else if tok := n.stallTok; tok != nil {
+			n.stallTok = nil
+			if n.state == stateOperational && tok.ring == n.reg.id {
+				n.processToken(n.reg, tok, true, false)
+			}
 		}
 	}
 	if due(n.retransmitAt) {

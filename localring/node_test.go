@@ -173,11 +173,14 @@ func TestConfigValidate(t *testing.T) {
 	c.TokenHold = time.Second
 	c.MaxPacketBytes = 100
 	c.StartSeq = 1<<63 + 1
+	c.FailRecvRotations = 3
+	c.StallHold = time.Second
+	c.EvictQuarantine = -time.Second
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"token hold", "max packet size", "start seq"} {
+	for _, want := range []string{"token hold", "max packet size", "start seq", "fail-to-receive rotations 3", "stall hold 1s", "eviction quarantine"} {
 		if !contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

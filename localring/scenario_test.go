@@ -57,6 +57,21 @@ func (s *scenario) duration(t *testing.T, d *datadriven.TestData, key string) ti
 	return dur
 }
 
+// prob reads the optional p=P argument, 1 if absent.
+func (s *scenario) prob(t *testing.T, d *datadriven.TestData) float64 {
+	p := 1.0
+	if d.HasArg("p") {
+		var v string
+		d.ScanArgs(t, "p", &v)
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 {
+			d.Fatalf(t, "p=%s: want a probability", v)
+		}
+		p = f
+	}
+	return p
+}
+
 func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 	if d.Cmd != "cluster" && s.c == nil {
 		d.Fatalf(t, "the first command must be cluster")
@@ -119,6 +134,15 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		s.c.Log = log
 		fmt.Fprintf(&s.log, "%d copies of packets for %s delivered to %s\n", count, s.c.NodeID(from), s.c.NodeID(to))
+	case "mute":
+		// mute node=A [p=P]: A's multicasts are lost (tokens pass) until heal.
+		s.c.MuteMulticast(s.node(t, d, "node"), s.prob(t, d))
+	case "deaf":
+		// deaf node=A [p=P]: multicasts to A are lost (tokens pass) until heal.
+		s.c.DeafMulticast(s.node(t, d, "node"), s.prob(t, d))
+	case "lossy":
+		// lossy from=A to=B p=P: every packet from A to B is lost with P until heal.
+		s.c.LossyLink(s.node(t, d, "from"), s.node(t, d, "to"), s.prob(t, d))
 	case "heal":
 		s.c.Heal()
 		fmt.Fprintln(&s.log, "healed")
@@ -202,8 +226,8 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 	case "stats":
 		i := s.node(t, d, "node")
 		st := s.c.Node(i).Stats()
-		return fmt.Sprintf("retransmit-requests>0: %v\nretransmits-by-others-or-me>0: %v\ntoken-losses: %d\n",
-			st.RetransmitRequests > 0, st.Retransmits > 0, st.TokenLosses)
+		return fmt.Sprintf("retransmit-requests>0: %v\nretransmits-by-others-or-me>0: %v\ntoken-losses: %d\nevictions: %d\n",
+			st.RetransmitRequests > 0, st.Retransmits > 0, st.TokenLosses, st.Evictions)
 	case "status":
 		var b strings.Builder
 		for i := 0; i < s.c.Size(); i++ {

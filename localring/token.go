@@ -32,6 +32,14 @@ func (n *Node) onToken(tok *token) {
 	rs.lastTok = tok.tokSeq
 	n.retransmitAt = time.Time{}
 	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
+	if n.state == stateOperational && tok.evict == nil && rs.members[0] == n.me && n.stalled(rs) {
+		// A packet stays missing: slow the ring down rather than spin
+		// retransmitting it (stall.go).
+		n.stallTok = tok
+		n.holdUntil = n.now.Add(n.cfg.StallHold)
+		n.stats.StallHolds++
+		return
+	}
 	n.processToken(rs, tok, true, false)
 }
 
@@ -52,6 +60,10 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	}
 
 	n.ringIdle = false
+	if n.state == stateOperational && tok.evict != nil && n.onEviction(rs, tok) {
+		return
+	}
+	stalled := n.state == stateOperational && n.stalled(rs)
 
 	// Flow control: take back what I sent last time and see what the
 	// window allows now.
@@ -65,6 +77,10 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		allowed = min(allowed, share)
 	}
 	allowed = max(allowed, 0)
+	retransmits := allowed
+	if stalled {
+		retransmits = min(allowed, stallRetransmits)
+	}
 
 	sent := 0
 	// Retransmissions first: they hold up everybody's delivery.
@@ -74,7 +90,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 			if s <= rs.freed && s <= tok.aru {
 				continue // everybody has it already
 			}
-			if m := rs.store[s]; m != nil && sent < allowed {
+			if m := rs.store[s]; m != nil && sent < retransmits {
 				n.send("", m.raw)
 				n.stats.Retransmits++
 				sent++
@@ -85,9 +101,12 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		tok.rtr = kept
 	}
 
-	// New messages.
+	// New messages, unless a packet stays missing: nothing after it can be
+	// delivered by the members that miss it.
 	if n.state == stateOperational {
-		sent += n.sendNew(rs, tok, allowed-sent)
+		if !stalled {
+			sent += n.sendNew(rs, tok, allowed-sent)
+		}
 	} else {
 		sent += n.sendRecovery(rs, tok, allowed-sent)
 	}
@@ -110,6 +129,9 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		n.requestMissing(rs, tok, limit)
 	}
 	rs.prevSeq = tok.seq
+	if n.state == stateOperational {
+		n.watchStall(rs, tok)
+	}
 
 	// Every member holds what the token's aru showed at both my last two
 	// visits.
@@ -132,7 +154,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		n.deliver(rs)
 		// Never hold the token that carries the install decision: the
 		// others are waiting for it.
-		if mayHold && !wasRecovering && n.idle(rs, tok) {
+		if mayHold && !wasRecovering && !n.evictedSelf && n.idle(rs, tok) {
 			n.held = tok
 			n.holdUntil = n.now.Add(n.cfg.TokenHold)
 			// Tell the members, so that one with a message to send asks
@@ -143,6 +165,9 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		}
 	}
 	n.passToken(rs, tok)
+	if n.evictedSelf {
+		n.enterGather("taken out of the ring: "+causeText(tok.evict.cause), true)
+	}
 }
 
 // resumeToken passes on the token the idle representative held, after

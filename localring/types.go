@@ -153,6 +153,10 @@ const (
 	// this node stopped for good (Reason); see Node.Fence. The driver must
 	// exit: two incarnations of one id are never members together.
 	EventSuperseded
+	// EventEvict: a member is being taken out of the ring because it keeps
+	// failing to receive multicasts or its multicasts keep not arriving
+	// (Reason names it and the cause; Evicted is the member).
+	EventEvict
 )
 
 func (k EventKind) String() string {
@@ -169,6 +173,8 @@ func (k EventKind) String() string {
 		return "gather"
 	case EventSuperseded:
 		return "superseded"
+	case EventEvict:
+		return "evict"
 	}
 	return "event(" + strconv.Itoa(int(k)) + ")"
 }
@@ -177,10 +183,11 @@ func (k EventKind) String() string {
 // order the node produced it: installs and deliveries in EVS order, with
 // protocol notices in between.
 type Event struct {
-	Kind   EventKind
-	Conf   *Configuration // EventInstall
-	Msg    Message        // EventSend and EventDeliver
-	Reason string         // EventTokenLost and EventGather
+	Kind    EventKind
+	Conf    *Configuration // EventInstall
+	Msg     Message        // EventSend and EventDeliver
+	Reason  string         // EventTokenLost, EventGather, EventSuperseded and EventEvict
+	Evicted Member         // EventEvict
 }
 
 // Packet is a packet the driver must send: to every ring member (To == "")
@@ -213,6 +220,8 @@ type Stats struct {
 	RecoveryPackets                 uint64 // old-ring packets resent during recovery
 	Fenced                          uint64 // membership packets of superseded incarnations refused
 	Superseded                      uint64 // 1 once a newer incarnation of this node id was seen
+	StallHolds                      uint64 // rotations the representative slowed down while a packet stayed missing
+	Evictions                       uint64 // members this node saw taken out for failing to receive (or be received)
 }
 
 // sortMembers sorts by id (and incarnation, for determinism).

@@ -104,7 +104,30 @@ type token struct {
 	pending uint32 // recovery: nodes that still have old-ring packets to send
 	install bool   // recovery done: install the new configuration
 	rtr     []uint64
+	// arus holds every member's aru at its last visit, in member order: the
+	// failure-to-receive detector reads which members hold the lowest
+	// missing packet and which do not (see watchStall).
+	arus  []uint64
+	evict *eviction // members being taken out of the ring, nil if none
 }
+
+// eviction travels on the token for one rotation, so that every member
+// learns which members are being taken out and why before the node that
+// started it gathers.
+type eviction struct {
+	by        NodeID // the member that started it; it gathers when the token is back
+	cause     uint8  // causeMute or causeDeaf
+	seq       uint64 // the packet that stayed missing
+	rotations uint32 // rotations it stayed missing
+	millis    uint32 // for how long
+	members   []Member
+}
+
+// Causes of an eviction.
+const (
+	causeMute uint8 = 1 // the members' multicasts do not arrive at the others
+	causeDeaf uint8 = 2 // the members do not receive the others' multicasts
+)
 
 type join struct {
 	sender  Member
@@ -220,10 +243,25 @@ func (t *token) append(b []byte) []byte {
 	if t.install {
 		flags |= 1
 	}
+	if t.evict != nil {
+		flags |= 2
+	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(t.rtr)))
 	for _, s := range t.rtr {
 		b = binary.BigEndian.AppendUint64(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(t.arus)))
+	for _, a := range t.arus {
+		b = binary.BigEndian.AppendUint64(b, a)
+	}
+	if e := t.evict; e != nil {
+		b = appendString(b, e.by)
+		b = append(b, e.cause)
+		b = binary.BigEndian.AppendUint64(b, e.seq)
+		b = binary.BigEndian.AppendUint32(b, e.rotations)
+		b = binary.BigEndian.AppendUint32(b, e.millis)
+		b = appendMembers(b, e.members)
 	}
 	return appendCRC(b)
 }
@@ -480,7 +518,7 @@ func parseToken(raw []byte) (*token, error) {
 	t.pending = r.u32()
 	flags := r.u8()
 	t.install = flags&1 != 0
-	if flags&^1 != 0 {
+	if flags&^3 != 0 {
 		r.fail("unknown token flags")
 	}
 	n := r.count(maxRTR, 8, "retransmit request")
@@ -489,6 +527,19 @@ func parseToken(raw []byte) (*token, error) {
 		for i := range t.rtr {
 			t.rtr[i] = r.u64()
 		}
+	}
+	if n := r.count(maxMembers, 8, "member aru"); n > 0 {
+		t.arus = make([]uint64, n)
+		for i := range t.arus {
+			t.arus[i] = r.u64()
+		}
+	}
+	if flags&2 != 0 {
+		e := &eviction{by: r.nodeID(), cause: r.u8(), seq: r.u64(), rotations: r.u32(), millis: r.u32(), members: r.members()}
+		if r.err == nil && (e.cause != causeMute && e.cause != causeDeaf || len(e.members) == 0 || e.by == "") {
+			r.fail("bad eviction")
+		}
+		t.evict = e
 	}
 	if r.err == nil && t.aru > t.seq {
 		r.fail("token aru above seq")

@@ -274,8 +274,35 @@ func (c *Cluster) Misdeliver(a, b int) bool {
 	return true
 }
 
-// Heal removes every blocked link.
-func (c *Cluster) Heal() { clear(c.net.blocked) }
+// Heal removes every blocked link and every persistent partial fault.
+func (c *Cluster) Heal() {
+	clear(c.net.blocked)
+	clear(c.net.mcastOut)
+	clear(c.net.mcastIn)
+	clear(c.net.linkLoss)
+}
+
+// MuteMulticast makes the multicasts slot i sends get lost with probability
+// p (1: none arrives) until Heal; its tokens and other unicasts still pass,
+// as when one node's multicast route or group membership breaks.
+func (c *Cluster) MuteMulticast(i int, p float64) {
+	c.net.mcastOut[i] = p
+	c.logf("multicasts from %s lost with p=%.2f until healed", c.nodes[i].id, p)
+}
+
+// DeafMulticast makes the multicasts sent to slot i get lost with
+// probability p (1: it receives none) until Heal; tokens to it still pass.
+func (c *Cluster) DeafMulticast(i int, p float64) {
+	c.net.mcastIn[i] = p
+	c.logf("multicasts to %s lost with p=%.2f until healed", c.nodes[i].id, p)
+}
+
+// LossyLink makes every packet from slot a to slot b get lost with
+// probability p until Heal: a link that never heals by itself.
+func (c *Cluster) LossyLink(a, b int, p float64) {
+	c.net.linkLoss[link{a, b}] = p
+	c.logf("link %s->%s loses p=%.2f until healed", c.nodes[a].id, c.nodes[b].id, p)
+}
 
 // Submit submits a message at slot i with a payload of size bytes.
 func (c *Cluster) Submit(i int, svc localring.Service, size int) error {

@@ -43,6 +43,13 @@ type network struct {
 	// delays, when set, is the one-way delay from slot i to slot j, used
 	// instead of Faults.BaseDelay (a WAN's delay matrix).
 	delays [][]time.Duration
+
+	// Persistent partial faults: they last until Heal, unlike Faults' loss
+	// draws that every packet survives with some chance. Probabilities; 1
+	// drops everything (and draws nothing from rng).
+	mcastOut map[int]float64  // multicasts this node sends (its tokens pass)
+	mcastIn  map[int]float64  // multicasts to this node (tokens to it pass)
+	linkLoss map[link]float64 // every packet on a directed link
 }
 
 type inflight struct {
@@ -72,7 +79,8 @@ func (q *packetQueue) Pop() any {
 }
 
 func newNetwork(rng *rand.Rand) *network {
-	return &network{rng: rng, blocked: map[link]bool{}, burst: map[link]int{}, lastUni: map[int][]byte{}}
+	return &network{rng: rng, blocked: map[link]bool{}, burst: map[link]int{}, lastUni: map[int][]byte{},
+		mcastOut: map[int]float64{}, mcastIn: map[int]float64{}, linkLoss: map[link]float64{}}
 }
 
 // send schedules a packet from node `from` to the nodes in `to`.
@@ -87,6 +95,10 @@ func (nw *network) send(now time.Time, from int, to []int, data []byte, unicast 
 		l := link{from, t}
 		if from != t {
 			if nw.blocked[l] {
+				nw.dropped++
+				continue
+			}
+			if nw.persistentLoss(l, unicast) {
 				nw.dropped++
 				continue
 			}
@@ -147,6 +159,16 @@ func (nw *network) send(now time.Time, from int, to []int, data []byte, unicast 
 			nw.push(now.Add(f.BaseDelay+time.Duration(nw.rng.Int64N(int64(50*time.Millisecond)))), from, s.to, s.data)
 		}
 	}
+}
+
+// persistentLoss decides whether a persistent partial fault drops a packet
+// on link l.
+func (nw *network) persistentLoss(l link, unicast bool) bool {
+	lost := func(p float64) bool { return p >= 1 || p > 0 && nw.rng.Float64() < p }
+	if !unicast && (lost(nw.mcastOut[l.from]) || lost(nw.mcastIn[l.to])) {
+		return true
+	}
+	return lost(nw.linkLoss[l])
 }
 
 type stale struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,9 @@ type Mix struct {
 	BigMsgs    bool // fragmented messages up to 256 KiB
 	SafeMsgs   bool // a share of Safe messages
 	Load       int  // messages per node per second
+	// Persistent is a partial fault that stays on through the liveness
+	// phase (PickPersistent), "" for none.
+	Persistent string
 }
 
 func (m Mix) String() string {
@@ -50,6 +54,9 @@ func (m Mix) String() string {
 		if b.on {
 			parts = append(parts, b.name)
 		}
+	}
+	if m.Persistent != "" {
+		parts = append(parts, "persistent: "+m.Persistent)
 	}
 	return strings.Join(parts, " ")
 }
@@ -149,6 +156,10 @@ func Run(seed uint64, opts RunOptions) *Result {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0xa7011))
 	mix := PickMix(rng)
+	// From its own source, so that the other faults of a seed stay those
+	// it had before persistent faults existed.
+	pers := PickPersistent(rand.New(rand.NewPCG(seed, 0x9e15)), mix.Nodes)
+	mix.Persistent = pers.String()
 	c := NewCluster(rng.Uint64(), mix.Nodes)
 	c.Log = opts.LogTo
 	c.SetFaults(mix.Faults)
@@ -181,16 +192,21 @@ func Run(seed uint64, opts RunOptions) *Result {
 	if !c.Alive(0) && !c.anyAlive() {
 		c.Start(0)
 	}
+	// A persistent fault stays on: the ring must work around it (a lossy
+	// link) or take its victim out (a node whose multicasts never arrive,
+	// or that receives none), and the others must form one ring that
+	// delivers.
+	victim := pers.apply(c)
 	res := &Result{Seed: seed, Mix: mix, Cluster: c}
-	converged := c.RunUntil(c.Now().Add(opts.Liveness), c.Converged)
+	converged := c.RunUntil(c.Now().Add(opts.Liveness), func() bool { return c.convergedExcept(victim) })
 	var conv []evs.Violation
 	if !converged {
 		conv = append(conv, evs.Violation{Property: evs.Liveness, Domain: c.Domain(),
-			Detail: fmt.Sprintf("running nodes did not form one ring of all of them within %v of the faults stopping: %s", opts.Liveness, c.describe())})
+			Detail: fmt.Sprintf("running nodes (but the victim of %q) did not form one ring of all of them within %v of the faults stopping: %s", mix.Persistent, opts.Liveness, c.describe())})
 	} else {
 		// Traffic after convergence must reach everyone.
 		for i := 0; i < c.Size(); i++ {
-			if c.Alive(i) {
+			if c.Alive(i) && i != victim {
 				for k := 0; k < 3; k++ {
 					_ = c.Submit(i, localring.Agreed, 100)
 				}
@@ -200,7 +216,11 @@ func Run(seed uint64, opts RunOptions) *Result {
 		c.RunFor(500 * time.Millisecond)
 		c.RunUntil(c.Now().Add(opts.Liveness), func() bool { return c.Quiet() })
 		c.RunFor(500 * time.Millisecond)
-		conv = evs.CheckConverged(c.Trace(), c.Live())
+		live := c.Live()
+		if victim >= 0 && !c.inHealthyRing(victim) {
+			live = slices.DeleteFunc(live, func(p evs.Proc) bool { return p.Node == string(c.NodeID(victim)) })
+		}
+		conv = evs.CheckConverged(c.Trace(), live)
 	}
 	res.Violations = append(evs.Check(c.Trace(), evs.Options{Failed: c.Failed(), Quiescent: converged}), conv...)
 	res.Violations = append(res.Violations, c.FenceViolations()...)
@@ -215,6 +235,125 @@ func Run(seed uint64, opts RunOptions) *Result {
 		}
 	}
 	return res
+}
+
+// Persistent is a partial fault that lasts through the liveness phase.
+type Persistent struct {
+	Kind   string  // "mute", "deaf", "lossy-link" or "" for none
+	Node   int     // the victim (mute, deaf) or the link's receiver
+	From   int     // the lossy link's sender
+	Loss   float64 // the lossy link's loss probability
+	victim bool
+}
+
+func (p Persistent) String() string {
+	switch p.Kind {
+	case "mute":
+		return fmt.Sprintf("multicasts from n%d never arrive", p.Node+1)
+	case "deaf":
+		return fmt.Sprintf("n%d receives no multicasts", p.Node+1)
+	case "lossy-link":
+		return fmt.Sprintf("link n%d->n%d loses %.2f", p.From+1, p.Node+1, p.Loss)
+	}
+	return ""
+}
+
+// PickPersistent chooses, for a third of the seeds, a partial fault that
+// persists through the liveness phase: one node's multicasts lost (its
+// tokens pass), one node receiving no multicasts, or a lossy link that
+// never heals. In a ring of two the first two cannot tell the victim from
+// the healthy node, so it gets only lossy links.
+func PickPersistent(rng *rand.Rand, nodes int) Persistent {
+	if rng.IntN(3) != 0 {
+		return Persistent{}
+	}
+	p := Persistent{Node: rng.IntN(nodes)}
+	k := rng.IntN(3)
+	if nodes < 3 {
+		k = 2
+	}
+	switch k {
+	case 0:
+		p.Kind, p.victim = "mute", true
+	case 1:
+		p.Kind, p.victim = "deaf", true
+	default:
+		p.Kind = "lossy-link"
+		p.From = (p.Node + 1 + rng.IntN(nodes-1)) % nodes
+		p.Loss = 0.1 + 0.5*rng.Float64()
+	}
+	return p
+}
+
+// apply switches the fault on and returns the slot of the node the ring
+// must take out, or -1.
+func (p Persistent) apply(c *Cluster) int {
+	switch p.Kind {
+	case "mute":
+		c.MuteMulticast(p.Node, 1)
+	case "deaf":
+		c.DeafMulticast(p.Node, 1)
+	case "lossy-link":
+		c.LossyLink(p.From, p.Node, p.Loss)
+	}
+	if !p.victim {
+		return -1
+	}
+	return p.Node
+}
+
+// convergedExcept is Converged, except that the node in slot victim (if
+// not -1) may be in a ring of its own: the others must be operational in
+// one regular configuration of all of them (with the victim or without).
+func (c *Cluster) convergedExcept(victim int) bool {
+	if victim < 0 || !c.Alive(victim) {
+		return c.Converged()
+	}
+	var want []string
+	for i, sn := range c.nodes {
+		if sn.node != nil && i != victim {
+			if sn.paused {
+				return false
+			}
+			want = append(want, string(sn.id))
+		}
+	}
+	var id string
+	for i, sn := range c.nodes {
+		if sn.node == nil || i == victim {
+			continue
+		}
+		conf := sn.node.Configuration()
+		if conf == nil || sn.node.State() != "operational" {
+			return false
+		}
+		got := slices.DeleteFunc(conf.MemberIDs(), func(m string) bool { return m == string(c.NodeID(victim)) })
+		if !slices.Equal(got, want) {
+			return false
+		}
+		if id == "" {
+			id = conf.ID
+		} else if conf.ID != id {
+			return false
+		}
+	}
+	return id != ""
+}
+
+// inHealthyRing reports whether the victim of a persistent fault is in the
+// same ring as the other running nodes (a mute node that sends nothing may
+// stay in it: the ring has nothing to miss).
+func (c *Cluster) inHealthyRing(victim int) bool {
+	v := c.Node(victim)
+	if v == nil || v.Configuration() == nil {
+		return false
+	}
+	for i := 0; i < c.Size(); i++ {
+		if n := c.Node(i); i != victim && n != nil {
+			return n.Configuration() != nil && n.Configuration().ID == v.Configuration().ID && v.State() == n.State()
+		}
+	}
+	return false
 }
 
 func (c *Cluster) anyAlive() bool {

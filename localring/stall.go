@@ -1,0 +1,246 @@
+package localring
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Progress under persistent partial faults.
+//
+// A member whose multicasts never arrive, or that never receives the
+// others', while its tokens still pass, breaks no timeout: the token keeps
+// rotating, the packet stays missing, and without more the whole ring
+// stops delivering and spins retransmitting it. Three measures keep the
+// ring going:
+//
+//   - Detection. Every member writes its aru on the token (token.arus).
+//     A member that sees the lowest of them stay put while a packet is
+//     missing for Config.FailRecvRotations of its visits tells the members
+//     that hold the lowest missing packet from those that do not. The
+//     smaller side is at fault: the holders if they are fewer (their
+//     multicasts do not arrive), else the members that miss it (they do
+//     not receive).
+//   - Eviction. The detecting member (never one at fault) puts an eviction
+//     on the token. For one rotation every member learns who goes and why
+//     (one EventEvict each); the members at fault gather alone; when the
+//     token is back, the detecting member gathers without them, and the
+//     others follow its join.
+//   - Quarantine and rate limits. For Config.EvictQuarantine (doubling on
+//     repeats) the ring ignores the joins and merge-detect messages of the
+//     members it took out, so a node whose fault persists does not disturb
+//     it; after that, the next merge-detect lets a healed node back in.
+//     While a packet stays missing (stalled), the representative holds the
+//     token for Config.StallHold per rotation, members send no new packets
+//     and retransmit at most stallRetransmits per visit.
+
+const (
+	// stallRotations is how many visits the lowest missing packet must stay
+	// missing (and StallHold must pass) before the ring counts as stalled.
+	stallRotations = 4
+	// stallRetransmits bounds a member's retransmissions per visit while
+	// the ring is stalled.
+	stallRetransmits = 4
+	// maxQuarantineDoublings bounds the quarantine at 16 × EvictQuarantine.
+	maxQuarantineDoublings = 4
+)
+
+// stallWatch is a ring's failure-to-receive detector state at one member.
+type stallWatch struct {
+	lo     uint64    // the lowest aru on the token at my last visit
+	visits int       // my visits since lo last moved while a packet was missing
+	since  time.Time // when lo last moved
+}
+
+// stalled reports whether the lowest missing packet of rs has stayed
+// missing long enough to slow the ring down.
+func (n *Node) stalled(rs *ringState) bool {
+	return rs.stall.visits >= stallRotations && n.now.Sub(rs.stall.since) >= n.cfg.StallHold
+}
+
+// watchStall records my aru on the token and starts an eviction when the
+// lowest missing packet has stayed missing for FailRecvRotations visits.
+func (n *Node) watchStall(rs *ringState, tok *token) {
+	if len(tok.arus) != len(rs.members) {
+		tok.arus = make([]uint64, len(rs.members))
+		for i := range tok.arus {
+			tok.arus[i] = tok.aru
+		}
+	}
+	me := slices.Index(rs.members, n.me)
+	if me < 0 {
+		return
+	}
+	tok.arus[me] = rs.aru
+	lo := slices.Min(tok.arus)
+	w := &rs.stall
+	if lo >= tok.seq || lo != w.lo || w.since.IsZero() {
+		*w = stallWatch{lo: lo, since: n.now}
+		return
+	}
+	w.visits++
+	if w.visits < n.cfg.FailRecvRotations || tok.evict != nil || len(rs.members) < 2 {
+		return
+	}
+	var miss, hold []Member
+	for i, m := range rs.members {
+		if tok.arus[i] <= lo {
+			miss = append(miss, m)
+		} else {
+			hold = append(hold, m)
+		}
+	}
+	if len(hold) == 0 {
+		return // nobody has it: nothing to blame on anyone
+	}
+	e := &eviction{by: n.me.ID, cause: causeDeaf, seq: lo + 1, rotations: uint32(w.visits), members: miss}
+	if len(hold) < len(miss) {
+		e.cause, e.members = causeMute, hold
+	}
+	if slices.Contains(e.members, n.me) {
+		return // a member on the other side starts it
+	}
+	e.millis = uint32(min(n.now.Sub(w.since).Milliseconds(), 1<<32-1))
+	tok.evict = e
+	n.noteEviction(rs, tok)
+}
+
+// onEviction handles a token that carries an eviction; it reports whether
+// the token was consumed (this node gathered instead of passing it).
+func (n *Node) onEviction(rs *ringState, tok *token) bool {
+	e := tok.evict
+	if e.by == n.me.ID {
+		// The eviction went round: every member knows. Form the ring
+		// without the members at fault (enterGather fails them).
+		n.enterGather(fmt.Sprintf("taking %s out of ring %s", memberList(e.members), rs.id), true)
+		return true
+	}
+	n.noteEviction(rs, tok)
+	return false
+}
+
+// noteEviction emits one EventEvict per member going and quarantines them,
+// or, at a member that goes, marks it for gathering alone.
+func (n *Node) noteEviction(rs *ringState, tok *token) {
+	e := tok.evict
+	var miss, hold []NodeID
+	for i, m := range rs.members {
+		if i < len(tok.arus) && tok.arus[i] < e.seq {
+			miss = append(miss, m.ID)
+		} else {
+			hold = append(hold, m.ID)
+		}
+	}
+	for _, m := range e.members {
+		var why string
+		if e.cause == causeMute {
+			why = fmt.Sprintf("its multicasts have not arrived at %s for %d rotations (%dms; packet %d still missing)",
+				idList(without(miss, m.ID)), e.rotations, e.millis, e.seq)
+		} else {
+			why = fmt.Sprintf("it has not received the multicasts of %s for %d rotations (%dms; packet %d still missing there)",
+				idList(without(hold, m.ID)), e.rotations, e.millis, e.seq)
+		}
+		var reason string
+		if m == n.me {
+			n.evictedSelf = true
+			reason = fmt.Sprintf("this node (%s) is taken out of ring %s by %s: %s; check its multicast route, firewall and group membership; it rejoins once the fault heals", m, rs.id, e.by, why)
+		} else {
+			d := n.quarantine(m)
+			reason = fmt.Sprintf("node %s removed from ring %s: %s; it is let back in once the fault heals, %v from now at the earliest", m, rs.id, why, d)
+		}
+		n.stats.Evictions++
+		n.emit(Event{Kind: EventEvict, Reason: reason, Evicted: m})
+	}
+}
+
+// quarantine starts (or renews, with twice the duration) the quarantine of
+// m and returns its length.
+type quarantine struct {
+	m        Member
+	until    time.Time
+	strikes  int
+	admitted time.Time // when it was last installed in a ring with me
+}
+
+func (n *Node) quarantine(m Member) time.Duration {
+	if n.quarantined == nil {
+		n.quarantined = map[NodeID]*quarantine{}
+	}
+	q := n.quarantined[m.ID]
+	maxD := n.cfg.EvictQuarantine << maxQuarantineDoublings
+	if q == nil || q.m != m || !q.admitted.IsZero() && n.now.Sub(q.admitted) > maxD {
+		q = &quarantine{m: m}
+		n.quarantined[m.ID] = q
+	}
+	d := n.cfg.EvictQuarantine << min(q.strikes, maxQuarantineDoublings)
+	q.strikes++
+	q.until, q.admitted = n.now.Add(d), time.Time{}
+	return d
+}
+
+// isQuarantined reports whether m's joins and merge-detects are ignored.
+func (n *Node) isQuarantined(m Member) bool {
+	q := n.quarantined[m.ID]
+	return q != nil && q.m == m && n.now.Before(q.until)
+}
+
+// failQuarantined adds every quarantined member of proc to fail.
+func (n *Node) failQuarantined() {
+	for _, m := range n.proc {
+		if n.isQuarantined(m) {
+			addMember(n.fail, m)
+		}
+	}
+}
+
+// requarantine renews the quarantine of a member that was taken out before
+// and now failed to agree on a membership after its quarantine.
+func (n *Node) requarantine(m Member) {
+	if q := n.quarantined[m.ID]; q == nil || q.m != m || !q.admitted.IsZero() {
+		return
+	}
+	d := n.quarantine(m)
+	n.stats.Evictions++
+	n.emit(Event{Kind: EventEvict, Evicted: m, Reason: fmt.Sprintf(
+		"node %s, taken out of the ring earlier, still does not answer joins; ignored for another %v", m, d)})
+}
+
+// admitted notes the quarantined members that are back in a ring with me.
+func (n *Node) admitted(ms []Member) {
+	for _, m := range ms {
+		if q := n.quarantined[m.ID]; q != nil && q.m == m && q.admitted.IsZero() {
+			q.admitted = n.now
+		}
+	}
+}
+
+func memberList(ms []Member) string {
+	s := make([]string, len(ms))
+	for i, m := range ms {
+		s[i] = m.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func idList(ids []NodeID) string {
+	if len(ids) == 0 {
+		return "any member"
+	}
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = string(id)
+	}
+	return strings.Join(s, ", ")
+}
+
+func without(ids []NodeID, id NodeID) []NodeID {
+	return slices.DeleteFunc(slices.Clone(ids), func(x NodeID) bool { return x == id })
+}
+
+func causeText(cause uint8) string {
+	if cause == causeMute {
+		return "its multicasts do not arrive at the others"
+	}
+	return "it does not receive the others' multicasts"
+}
