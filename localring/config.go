@@ -202,7 +202,8 @@ type Timings struct {
 const MergeJoins = 4
 
 // WithTimings returns c with the timers of t. TokenHold is lowered to half
-// the retransmit interval when it would not fit below it (Validate).
+// the retransmit interval and StallHold to a quarter when they would not
+// fit below it (Validate).
 func (c Config) WithTimings(t Timings) Config {
 	set := func(dst *time.Duration, v time.Duration) {
 		if v > 0 {
@@ -219,6 +220,9 @@ func (c Config) WithTimings(t Timings) Config {
 	set(&c.MergeTimeout, t.Merge)
 	if c.TokenRetransmit > 0 && c.TokenHold >= c.TokenRetransmit {
 		c.TokenHold = c.TokenRetransmit / 2
+	}
+	if c.TokenRetransmit > 0 && c.StallHold >= c.TokenRetransmit/2 {
+		c.StallHold = c.TokenRetransmit / 4
 	}
 	return c
 }
