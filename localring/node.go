@@ -401,8 +401,8 @@ func (n *Node) Tick(now time.Time) {
 			n.resumeToken(n.held)
 		} else if tok := n.stallTok; tok != nil {
 			n.stallTok = nil
-			if n.state == stateOperational && tok.ring == n.reg.id {
-				n.processToken(n.reg, tok, true, false)
+			if rs := n.ringForState(); (n.state == stateOperational || n.state == stateRecovery) && tok.ring == rs.id {
+				n.processToken(rs, tok, true, false)
 			}
 		}
 	}

@@ -113,7 +113,7 @@ func (n *Node) onEviction(rs *ringState, tok *token) bool {
 	if e.by == n.me.ID {
 		// The eviction went round: every member knows. Form the ring
 		// without the members at fault (enterGather fails them).
-		n.enterGather(fmt.Sprintf("taking %s out of ring %s", memberList(e.members), rs.id), true)
+		n.enterGather(fmt.Sprintf("taking %s out of ring %s", memberList(e.members), rs.id), n.state == stateOperational)
 		return true
 	}
 	n.noteEviction(rs, tok)

@@ -32,7 +32,7 @@ func (n *Node) onToken(tok *token) {
 	rs.lastTok = tok.tokSeq
 	n.retransmitAt = time.Time{}
 	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
-	if n.state == stateOperational && tok.evict == nil && rs.members[0] == n.me && n.stalled(rs) {
+	if tok.evict == nil && rs.members[0] == n.me && n.stalled(rs) {
 		// A packet stays missing: slow the ring down rather than spin
 		// retransmitting it (stall.go).
 		n.stallTok = tok
@@ -60,10 +60,12 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	}
 
 	n.ringIdle = false
-	if n.state == stateOperational && tok.evict != nil && n.onEviction(rs, tok) {
+	// Operational or in recovery (whose packets a member may fail to
+	// receive just the same): the failure-to-receive detector (stall.go).
+	if tok.evict != nil && n.onEviction(rs, tok) {
 		return
 	}
-	stalled := n.state == stateOperational && n.stalled(rs)
+	stalled := n.stalled(rs)
 
 	// Flow control: take back what I sent last time and see what the
 	// window allows now.
@@ -129,9 +131,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		n.requestMissing(rs, tok, limit)
 	}
 	rs.prevSeq = tok.seq
-	if n.state == stateOperational {
-		n.watchStall(rs, tok)
-	}
+	n.watchStall(rs, tok)
 
 	// Every member holds what the token's aru showed at both my last two
 	// visits.
@@ -166,7 +166,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	}
 	n.passToken(rs, tok)
 	if n.evictedSelf {
-		n.enterGather("taken out of the ring: "+causeText(tok.evict.cause), true)
+		n.enterGather("taken out of the ring: "+causeText(tok.evict.cause), n.state == stateOperational)
 	}
 }
 
