@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -519,4 +520,91 @@ func TestSaveBeforeSend(t *testing.T) {
 			}
 		})
 	}
+}
+
+// flaky fails its first Recv calls and every SendAll.
+type flaky struct {
+	driver.Transport
+	recvFails atomic.Int32
+}
+
+func (f *flaky) Recv(ps []driver.Packet) (int, error) {
+	if f.recvFails.Add(-1) >= 0 {
+		return 0, errors.New("recvmmsg: no buffer space available")
+	}
+	return f.Transport.Recv(ps)
+}
+
+func (f *flaky) SendAll(pkt []byte) error {
+	return errors.New("sendmmsg: network is unreachable")
+}
+
+// TestTransportErrors: failed receives and sends are counted and logged
+// (a line per kind, not per packet), and the driver goes on: here a node
+// whose multicasts all fail still forms a ring of itself.
+func TestTransportErrors(t *testing.T) {
+	var net drivertest.Network
+	node, err := localring.New(localring.Config{ID: "a", Incarnation: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := net.Join("a")
+	tr := &flaky{Transport: f}
+	tr.recvFails.Store(3)
+	var logs syncBuffer
+	formed := make(chan struct{}, 1)
+	d, err := driver.New(driver.Config{Node: node, Transport: tr, Store: &drivertest.Store{},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Hooks: driver.Hooks{Events: func(now time.Time, evs []localring.Event) {
+			for _, e := range evs {
+				if e.Kind == localring.EventInstall && e.Conf.Kind == localring.Regular {
+					select {
+					case formed <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	select {
+	case <-formed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no ring formed")
+	}
+	waitFor(t, "the receive errors are counted", func() bool { return d.Stats().RecvErrors == 3 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := d.Stats(); s.SendErrors < 2 {
+		t.Errorf("SendErrors = %d, want every failed multicast counted", s.SendErrors)
+	}
+	out := logs.String()
+	for _, want := range []string{"cannot receive ring packets", "cannot send ring packets", "network is unreachable"} {
+		if n := strings.Count(out, want); n != 1 {
+			t.Errorf("%d lines say %q, want 1:\n%s", n, want, out)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
