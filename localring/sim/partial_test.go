@@ -220,3 +220,60 @@ func TestPersistentPartialFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestNoEvictionUnderTransientLoss checks the other side of the detector:
+// heavy but transient loss, late packets and loss bursts, for seconds at
+// full load, must cost retransmissions, never an eviction.
+func TestNoEvictionUnderTransientLoss(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    Faults
+	}{
+		{"30% multicast loss", Faults{McastLoss: 0.3}},
+		{"20% loss of everything", Faults{Loss: 0.2}},
+		{"late packets", Faults{Reorder: 0.3, ReorderDelay: 20 * time.Millisecond}},
+		{"loss bursts", Faults{McastLoss: 0.05, BurstLoss: 0.5, BurstPackets: 10}},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			c := NewCluster(7, 5)
+			c.StartAll()
+			if !c.RunUntil(c.Now().Add(5*time.Second), c.Converged) {
+				t.Fatalf("no ring at start: %s", c.describe())
+			}
+			var evicted []string
+			delivered := 0
+			c.OnEvent = func(node localring.NodeID, inc uint64, e localring.Event) {
+				switch e.Kind {
+				case localring.EventEvict:
+					evicted = append(evicted, fmt.Sprintf("%s: %s", node, e.Reason))
+				case localring.EventDeliver:
+					delivered++
+				}
+			}
+			f := c.Faults()
+			f.Loss, f.McastLoss, f.Reorder, f.ReorderDelay = tc.f.Loss, tc.f.McastLoss, tc.f.Reorder, tc.f.ReorderDelay
+			f.BurstLoss, f.BurstPackets = tc.f.BurstLoss, tc.f.BurstPackets
+			c.SetFaults(f)
+			for end := c.Now().Add(3 * time.Second); c.Now().Before(end); {
+				for i := 0; i < c.Size(); i++ {
+					_ = c.Submit(i, localring.Agreed, 1000)
+				}
+				c.RunFor(2 * time.Millisecond)
+			}
+			var st localring.Stats
+			for i := 0; i < c.Size(); i++ {
+				s := c.Node(i).Stats()
+				st.Retransmits += s.Retransmits
+				st.StallHolds += s.StallHolds
+				st.TokenLosses += s.TokenLosses
+			}
+			t.Logf("%d deliveries, %d retransmissions, %d stall holds, %d token losses", delivered, st.Retransmits, st.StallHolds, st.TokenLosses)
+			if len(evicted) > 0 {
+				t.Errorf("%d evictions under transient faults, the first: %s", len(evicted), evicted[0])
+			}
+			if st.Retransmits == 0 || delivered < 1000 {
+				t.Errorf("the faults did not bite or nothing was delivered: %d retransmissions, %d deliveries", st.Retransmits, delivered)
+			}
+		})
+	}
+}
