@@ -56,9 +56,11 @@ func (p *PubSub) Subscribe(ctx context.Context, topic string) (<-chan *client.Me
 	return ch, nil
 }
 
-// Publish sends msg to every subscriber of topic.
+// Publish sends msg to every subscriber of topic. It waits for room while
+// the ring carries less than is offered (client.MulticastWait), as long
+// as ctx allows.
 func (p *PubSub) Publish(ctx context.Context, topic string, msg []byte) error {
-	return p.c.Multicast(ctx, client.Agreed, TypePublish, []string{topic}, msg)
+	return p.c.MulticastWait(ctx, client.Agreed, TypePublish, []string{topic}, msg)
 }
 
 // Run delivers publications to the subscribers until the session ends or

@@ -66,7 +66,9 @@ func (r *RSM) Synced() bool { return r.tr.Synced() }
 // Submit multicasts op to every replica, itself included; it is applied
 // when it is delivered, in the group's total order. It waits until the
 // replica is a member of the group (Run has seen the view that lists it),
-// then returns once the operation is queued.
+// then returns once the operation is queued, waiting for room while the
+// ring carries less than is offered (client.MulticastWait), as long as ctx
+// allows.
 func (r *RSM) Submit(ctx context.Context, op []byte) error {
 	select {
 	case <-r.member:
@@ -75,7 +77,7 @@ func (r *RSM) Submit(ctx context.Context, op []byte) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return r.c.Multicast(ctx, client.Agreed, TypeOp, []string{r.group}, op)
+	return r.c.MulticastWait(ctx, client.Agreed, TypeOp, []string{r.group}, op)
 }
 
 // Run joins the group, then applies what the client delivers until the
