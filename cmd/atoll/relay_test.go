@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,6 +118,109 @@ func TestRelayCommandErrors(t *testing.T) {
 		code, _, e := run(tc.args...)
 		if code == 0 || !strings.Contains(e, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want an error with %q", tc.args, code, e, tc.want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader in different
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRelayMeshCommand(t *testing.T) {
+	args := []string{"relay", "mesh", "--link", "rtt=20ms", "--set", "a:c,c:a rtt=60ms"}
+	for _, s := range []string{"a", "b", "c"} {
+		server, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer server.Close()
+		go serveEcho(server)
+		args = append(args, "--site", s+"="+server.LocalAddr().String())
+	}
+	ctl := filepath.Join(t.TempDir(), "mesh.sock")
+	args = append(args, "--control", ctl)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() { done <- RunContext(ctx, args, &out, &errb) }()
+	// The table ("a:c 127.0.0.1:PORT -> ...") is printed once the relays run.
+	var ac string
+	for deadline := time.Now().Add(10 * time.Second); ac == ""; time.Sleep(10 * time.Millisecond) {
+		for _, line := range strings.Split(out.String(), "\n") {
+			if f := strings.Fields(line); len(f) == 4 && f[0] == "a:c" {
+				ac = f[1]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no relay table; output %q, errors %q", out.String(), errb.String())
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := wanem.ControlRequest(ctl, "show"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the mesh's control socket never answered")
+		}
+	}
+	raddr, _ := net.ResolveUDPAddr("udp", ac)
+	c, err := net.DialUDP("udp", nil, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ping := func(wait time.Duration) (time.Duration, bool) {
+		start := time.Now()
+		c.Write([]byte("ping"))
+		c.SetReadDeadline(start.Add(wait))
+		if _, err := c.Read(make([]byte, 64)); err != nil {
+			return 0, false
+		}
+		return time.Since(start), true
+	}
+	if rtt, ok := ping(5 * time.Second); !ok || rtt < 60*time.Millisecond {
+		t.Fatalf("a to c: round trip %v (ok %v), want at least the 60 ms set for a:c,c:a", rtt, ok)
+	}
+	if code, o, e := run("relay", "ctl", ctl, "cut", "c:*,*:c"); code != 0 {
+		t.Fatalf("cut: %s %s", o, e)
+	}
+	if _, ok := ping(300 * time.Millisecond); ok {
+		t.Fatal("an echo from the isolated site c")
+	}
+	if code, o, _ := run("relay", "ctl", ctl, "show"); code != 0 || !strings.Contains(o, "a:b: delay=10ms\n") || !strings.Contains(o, "c:a: delay=30ms cut") {
+		t.Fatalf("show: %d %q", code, o)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("relay mesh exited %d: %s", code, errb.String())
+	}
+	if o := out.String(); !strings.Contains(o, "a:c: 2 packets in, 1 delivered") || !strings.Contains(o, "drops: cut 1") {
+		t.Fatalf("mesh counters:\n%s", o)
+	}
+	for _, bad := range [][]string{
+		{"relay", "mesh", "--site", "a=127.0.0.1:9"},
+		{"relay", "mesh", "--site", "a=127.0.0.1:9", "--site", "a=127.0.0.1:8"},
+		{"relay", "mesh", "--site", "a:x=127.0.0.1:9", "--site", "b=127.0.0.1:8"},
+		{"relay", "mesh", "--site", "a=127.0.0.1:9", "--site", "b=127.0.0.1:8", "--set", "a:z rtt=1s"},
+	} {
+		if code, _, e := run(bad...); code == 0 || e == "" {
+			t.Errorf("%v: exit %d, stderr %q", bad, code, e)
 		}
 	}
 }

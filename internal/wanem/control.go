@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -23,7 +24,9 @@ import (
 //	cut LINK             cut the link (Link.Cut)
 //	heal LINK            heal it
 //
-// where LINK is a link name, or "all" (or "both") for every link. The reply
+// where LINK is a comma-separated list of link names or glob patterns
+// ("a:*" is every link of a Mesh from a, "a:*,*:a" isolates a), or "all"
+// (or "both") for every link. The reply
 // to a command is "ok" followed by its output, or "error: " and the reason.
 type Control struct {
 	// Links are the links the commands address, by name.
@@ -51,23 +54,36 @@ func (c *Control) names() []string {
 	return ns
 }
 
-// pick returns the links a command names.
+// pick returns the links a command names: a comma-separated list of link
+// names or glob patterns (path.Match: "c:*" is every link from c, "*:c"
+// every link to c), "all" or "both" for every link.
 func (c *Control) pick(args []string) ([]*Link, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("name a link (%s) or all", strings.Join(c.names(), ", "))
 	}
-	if args[0] == "all" || args[0] == "both" {
-		var ls []*Link
-		for _, n := range c.names() {
-			ls = append(ls, c.Links[n])
+	var ls []*Link
+	seen := map[string]bool{}
+	for _, pat := range strings.Split(args[0], ",") {
+		if pat == "all" || pat == "both" {
+			pat = "*"
 		}
-		return ls, nil
+		matched := false
+		for _, n := range c.names() {
+			if ok, err := path.Match(pat, n); err != nil {
+				return nil, fmt.Errorf("bad link pattern %q: %w", pat, err)
+			} else if ok {
+				matched = true
+				if !seen[n] {
+					seen[n] = true
+					ls = append(ls, c.Links[n])
+				}
+			}
+		}
+		if !matched {
+			return nil, fmt.Errorf("no link %q (links: %s, all)", pat, strings.Join(c.names(), ", "))
+		}
 	}
-	l := c.Links[args[0]]
-	if l == nil {
-		return nil, fmt.Errorf("no link %q (links: %s, all)", args[0], strings.Join(c.names(), ", "))
-	}
-	return []*Link{l}, nil
+	return ls, nil
 }
 
 func (c *Control) do(f []string) (string, error) {

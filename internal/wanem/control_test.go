@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,58 @@ func TestParseParams(t *testing.T) {
 		if got, err := ParseParams(base, bad); err == nil || got != base {
 			t.Errorf("ParseParams(%q) = %+v, %v; want base and an error", bad, got, err)
 		}
+	}
+}
+
+func TestMeshControl(t *testing.T) {
+	sites := map[string]string{"a": echo(t), "b": echo(t), "c": echo(t)}
+	free, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := free.LocalAddr().(*net.UDPAddr).Port
+	free.Close()
+	m, err := NewMesh(MeshConfig{Sites: sites, BasePort: base})
+	if err != nil {
+		t.Skipf("ports from %d not free: %v", base, err)
+	}
+	defer m.Close()
+	// Sorted sites a, b, c: from i to j listens on base + 3i + j.
+	for _, tc := range []struct {
+		from, to string
+		port     int
+	}{{"a", "b", base + 1}, {"a", "c", base + 2}, {"b", "a", base + 3}, {"c", "b", base + 7}} {
+		if got, want := m.Addr(tc.from, tc.to), "127.0.0.1:"+strconv.Itoa(tc.port); got != want {
+			t.Errorf("Addr(%s, %s) = %s, want %s", tc.from, tc.to, got, want)
+		}
+	}
+	if tab := m.Table(); !strings.Contains(tab, "a:c 127.0.0.1:"+strconv.Itoa(base+2)+" -> "+sites["c"]+"\n") {
+		t.Errorf("Table:\n%s", tab)
+	}
+	ctl := m.Control()
+	if out := ctl.Do("cut c:*,*:c"); out != "ok" {
+		t.Fatal(out)
+	}
+	for _, l := range []string{"a:c", "c:a", "b:c", "c:b"} {
+		if !m.Link(l[:1], l[2:]).IsCut() {
+			t.Errorf("cut c:*,*:c left %s up", l)
+		}
+	}
+	if m.Link("a", "b").IsCut() || m.Link("b", "a").IsCut() {
+		t.Error("cut c:*,*:c cut a:b or b:a")
+	}
+	if out := ctl.Do("set a:c,c:a rtt=200ms"); out != "ok" {
+		t.Fatal(out)
+	}
+	if m.Link("a", "c").Params().Delay != 100*time.Millisecond || m.Link("c", "a").Params().Delay != 100*time.Millisecond || m.Link("a", "b").Params().Delay != 0 {
+		t.Error("set a:c,c:a rtt=200ms did not set exactly a:c and c:a")
+	}
+	for _, bad := range []string{"cut x:*", "cut [", "heal a:c,nowhere"} {
+		if out := ctl.Do(bad); !strings.HasPrefix(out, "error: ") {
+			t.Errorf("%q: %q", bad, out)
+		}
+	}
+	if !m.Link("a", "c").IsCut() {
+		t.Error("a failed heal with a bad pattern healed a:c anyway")
 	}
 }

@@ -33,6 +33,9 @@
 //	atoll relay ctl /run/ab.sock cut all
 //	atoll relay ctl /run/ab.sock set forward loss=1%
 //
+// and `atoll relay mesh` runs a Mesh as one process, its links named
+// "a:b", so that `atoll relay ctl SOCK cut 'c:*,*:c'` isolates site c.
+//
 // # Model
 //
 // Each direction of a path is a Link. A packet entering a link that is cut

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // MeshConfig configures a Mesh.
@@ -18,16 +20,21 @@ type MeshConfig struct {
 	Link Params
 	// Host is the address the relays listen on. Default 127.0.0.1.
 	Host string
+	// BasePort, when set, gives the relays fixed ports: the relay from
+	// the i-th to the j-th site (in sorted order, from 0) listens on
+	// BasePort + i*len(Sites) + j. Default 0: free ports.
+	BasePort int
 	// Seed seeds the links' random choices; zero means a random seed.
 	Seed uint64
 }
 
 // Mesh connects N sites pairwise through emulated paths: one relay per
 // ordered pair (from, to), at Addr(from, to), which from's gateway dials to
-// reach to. The two directions between a and b are two Links that both
-// relays of the pair share: the relay a->b carries a's packets to b over
-// Link(a, b) and b's replies over Link(b, a), the relay b->a the other way
-// round, so a cap or a cut of a->b holds whoever dialled.
+// reach to. The two directions between a and b are two Links, named "a:b"
+// and "b:a", that both relays of the pair share: the relay from a to b
+// carries a's packets over Link(a, b) and b's replies over Link(b, a), the
+// relay from b to a the other way round, so a cap or a cut of a:b holds
+// whoever dialled.
 type Mesh struct {
 	sites  []string
 	links  map[[2]string]*Link
@@ -47,6 +54,9 @@ func NewMesh(cfg MeshConfig) (*Mesh, error) {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	if cfg.BasePort < 0 || cfg.BasePort+len(cfg.Sites)*len(cfg.Sites) > 65535 {
+		return nil, fmt.Errorf("wanem: base port %d leaves no room for the %d relays of %d sites", cfg.BasePort, len(cfg.Sites)*(len(cfg.Sites)-1), len(cfg.Sites))
+	}
 	m := &Mesh{links: map[[2]string]*Link{}, relays: map[[2]string]*Relay{}}
 	for s := range cfg.Sites {
 		m.sites = append(m.sites, s)
@@ -59,7 +69,7 @@ func NewMesh(cfg MeshConfig) (*Mesh, error) {
 				continue
 			}
 			n++
-			l, err := newLink(a+"->"+b, cfg.Link, seed, n)
+			l, err := newLink(a+":"+b, cfg.Link, seed, n)
 			if err != nil {
 				m.Close()
 				return nil, err
@@ -67,16 +77,20 @@ func NewMesh(cfg MeshConfig) (*Mesh, error) {
 			m.links[[2]string{a, b}] = l
 		}
 	}
-	for _, a := range m.sites {
-		for _, b := range m.sites {
+	for i, a := range m.sites {
+		for j, b := range m.sites {
 			if a == b {
 				continue
 			}
-			r, err := newRelay(Config{Listen: net.JoinHostPort(host, "0"), Target: cfg.Sites[b]},
+			port := 0
+			if cfg.BasePort > 0 {
+				port = cfg.BasePort + i*len(m.sites) + j
+			}
+			r, err := newRelay(Config{Listen: net.JoinHostPort(host, strconv.Itoa(port)), Target: cfg.Sites[b]},
 				m.links[[2]string{a, b}], m.links[[2]string{b, a}])
 			if err != nil {
 				m.Close()
-				return nil, fmt.Errorf("wanem: relay %s->%s: %w", a, b, err)
+				return nil, fmt.Errorf("wanem: relay from %s to %s: %w", a, b, err)
 			}
 			m.relays[[2]string{a, b}] = r
 		}
@@ -171,7 +185,21 @@ func (m *Mesh) Close() error {
 	return errors.Join(errs...)
 }
 
-// Control returns a Control over the mesh's links, named "from->to".
+// Table returns the mesh's relays, one line each: "a:b 127.0.0.1:7501 ->
+// 10.0.0.2:7400", the address a dials to reach b and b's address.
+func (m *Mesh) Table() string {
+	var b strings.Builder
+	for _, from := range m.sites {
+		for _, to := range m.sites {
+			if r := m.relays[[2]string{from, to}]; r != nil {
+				fmt.Fprintf(&b, "%s:%s %s -> %s\n", from, to, r.Addr(), r.target)
+			}
+		}
+	}
+	return b.String()
+}
+
+// Control returns a Control over the mesh's links, named "from:to".
 func (m *Mesh) Control() *Control {
 	c := &Control{Links: map[string]*Link{}}
 	for _, l := range m.links {

@@ -324,15 +324,15 @@ func TestMesh(t *testing.T) {
 	}
 	ab, ac := dial(t, m.Addr("a", "b")), dial(t, m.Addr("a", "c"))
 	if rtt, ok := roundTrip(t, ab, 5*time.Second); !ok || rtt < 10*time.Millisecond {
-		t.Fatalf("a->b: round trip %v ok %v through a 10 ms path", rtt, ok)
+		t.Fatalf("a to b: round trip %v ok %v through a 10 ms path", rtt, ok)
 	}
 	if rtt, ok := roundTrip(t, ac, 5*time.Second); !ok || rtt < 100*time.Millisecond {
-		t.Fatalf("a->c: round trip %v ok %v through a 100 ms path", rtt, ok)
+		t.Fatalf("a to c: round trip %v ok %v through a 100 ms path", rtt, ok)
 	}
-	// The relay a->c carries replies over the link c->a, which the relay
-	// c->a shares.
+	// The relay from a to c carries replies over the link c:a, which the
+	// relay from c to a shares.
 	if st := m.Link("c", "a").Stats(); st.Delivered != 1 {
-		t.Fatalf("link c->a delivered %d, want the one reply", st.Delivered)
+		t.Fatalf("link c:a delivered %d, want the one reply", st.Delivered)
 	}
 	if err := m.Isolate("c"); err != nil {
 		t.Fatal(err)
@@ -341,10 +341,10 @@ func TestMesh(t *testing.T) {
 		t.Fatal("an echo from the isolated site c")
 	}
 	if _, ok := roundTrip(t, ab, 5*time.Second); !ok {
-		t.Fatal("isolating c cut a->b")
+		t.Fatal("isolating c cut a:b")
 	}
 	if !m.Link("b", "c").IsCut() || m.Link("a", "b").IsCut() {
-		t.Fatal("Isolate(c) did not cut b->c, or cut a->b")
+		t.Fatal("Isolate(c) did not cut b:c, or cut a:b")
 	}
 	if err := m.Rejoin("c"); err != nil {
 		t.Fatal(err)
