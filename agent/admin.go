@@ -22,7 +22,7 @@ import (
 //
 //	GET  /status         Status
 //	GET  /members        the Members of Status (configured nodes and ring members)
-//	GET  /metrics        Prometheus text format (version 0.0.4)
+//	GET  /metrics        Prometheus metrics (Agent.Metrics), in the format the scraper asks for
 //	GET  /load, PUT /load  the built-in load generator (Load as JSON), for tests and benchmarks
 //	GET  /debug/pprof/   the Go profiler
 //
@@ -61,11 +61,7 @@ func newAdminServer(a *Agent) *adminServer {
 		st := a.Status()
 		writeJSON(w, MembersReply{Node: st.Node, Ring: st.Ring, Health: st.Health, Members: st.Members})
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		st := a.Status()
-		writeMetrics(w, &st)
-	})
+	mux.Handle("GET /metrics", metricsHandler(a, a.Metrics()))
 	mux.HandleFunc("GET /load", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.Status().Load) })
 	mux.HandleFunc("PUT /load", func(w http.ResponseWriter, r *http.Request) {
 		var l Load

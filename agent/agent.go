@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
@@ -77,6 +79,8 @@ type Agent struct {
 
 	ran     atomic.Bool
 	closeMu sync.Once
+
+	metrics *prometheus.Registry
 
 	n struct {
 		submitted, backpressure, evicted atomic.Uint64
@@ -218,8 +222,15 @@ func New(cfg Config) (a *Agent, err error) {
 		return a, err
 	}
 	a.snap.state = "starting"
+	a.metrics = newRegistry(a)
 	return a, nil
 }
+
+// Metrics returns the agent's own Prometheus registry (see the admin
+// API's /metrics): the agent's metrics, the Go runtime's and the
+// process's. A program that embeds the agent may serve it, or gather it
+// into its own registry.
+func (a *Agent) Metrics() *prometheus.Registry { return a.metrics }
 
 // Close releases what New opened, for an agent whose Run was never
 // called. It does nothing once Run has been called: Run releases

@@ -1,77 +1,160 @@
 package agent
 
 import (
-	"fmt"
-	"io"
+	"net/http"
 	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// writeMetrics writes st in the Prometheus text exposition format
-// (version 0.0.4). It is written by hand to keep the agent free of the
-// Prometheus client library's dependencies; the format is stable and
-// small.
-func writeMetrics(w io.Writer, st *Status) {
-	gauge := func(name, help string, v float64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n", name, help, name, name, strconv.FormatFloat(v, 'g', -1, 64))
+// The agent's metrics are served by the admin API at /metrics from a
+// registry of its own (never the global one, so that several agents in
+// one process, and the programs that embed one, keep theirs apart): the
+// Go runtime's and the process's collectors, and the agent's collector,
+// which reads Status at every scrape, so that metrics, `atoll status` and
+// the admin API never disagree. Names follow Prometheus conventions: an
+// atoll_ prefix, base units (seconds, bytes), _total for counters.
+
+// newRegistry returns the agent's metrics registry.
+func newRegistry(a *Agent) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newStatusCollector(a),
+	)
+	return reg
+}
+
+// metricsHandler serves reg in the exposition format the scraper asks for.
+func metricsHandler(a *Agent, reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{a}, ErrorHandling: promhttp.ContinueOnError})
+}
+
+// slogPrinter hands promhttp's errors to the agent's log.
+type slogPrinter struct{ a *Agent }
+
+func (p slogPrinter) Println(v ...any) {
+	p.a.log.Warn("metrics: cannot serve a scrape", "err", v)
+}
+
+// statusMetric is one metric taken from Status.
+type statusMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(*Status) float64
+}
+
+// statusCollector collects the agent's metrics from one Status per scrape.
+type statusCollector struct {
+	a        *Agent
+	info     *prometheus.Desc
+	rejected *prometheus.Desc
+	since    *prometheus.Desc
+	metrics  []statusMetric
+}
+
+func newStatusCollector(a *Agent) *statusCollector {
+	c := &statusCollector{
+		a: a,
+		info: prometheus.NewDesc("atoll_info", "The agent's identity and version; always 1.",
+			[]string{"node", "site", "cluster", "incarnation", "version", "ring_preset"}, nil),
+		rejected: prometheus.NewDesc("atoll_packets_rejected_total", "Packets dropped before the ring saw them, by reason.", []string{"reason"}, nil),
+		since:    prometheus.NewDesc("atoll_ring_installed_timestamp_seconds", "When the installed ring formed (Unix time).", nil, nil),
 	}
-	counter := func(name, help string, v uint64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	gauge := func(name, help string, f func(*Status) float64) {
+		c.metrics = append(c.metrics, statusMetric{prometheus.NewDesc(name, help, nil, nil), prometheus.GaugeValue, f})
 	}
-	inRing := 0
-	for _, m := range st.Members {
-		if m.InRing {
-			inRing++
+	counter := func(name, help string, f func(*Counters) uint64) {
+		c.metrics = append(c.metrics, statusMetric{prometheus.NewDesc(name, help, nil, nil), prometheus.CounterValue,
+			func(st *Status) float64 { return float64(f(&st.Counters)) }})
+	}
+	gauge("atoll_health", "0 healthy (in a ring with every configured node), 1 degraded (in a ring lacking some), 2 not in a ring.",
+		func(st *Status) float64 { return float64(st.Health) })
+	gauge("atoll_ring_operational", "1 when the node is operational in a ring.", func(st *Status) float64 {
+		if st.State == "operational" {
+			return 1
 		}
-	}
-	configured := len(st.Members)
-	for _, m := range st.Members {
-		if !m.Configured {
-			configured--
+		return 0
+	})
+	gauge("atoll_ring_members", "Members of the installed ring.", func(st *Status) float64 {
+		n := 0
+		for _, m := range st.Members {
+			if m.InRing {
+				n++
+			}
 		}
+		return float64(n)
+	})
+	gauge("atoll_ring_configured_nodes", "Nodes the topology file puts in this site.", func(st *Status) float64 {
+		n := 0
+		for _, m := range st.Members {
+			if m.Configured {
+				n++
+			}
+		}
+		return float64(n)
+	})
+	gauge("atoll_ring_token_timeout_seconds", "The ring's token timeout: how long a lost token takes to notice.",
+		func(st *Status) float64 { return float64(st.Config.RingSettings.TokenTimeout) / 1e9 })
+	gauge("atoll_send_pending_messages", "Messages accepted and not yet sent on the ring.",
+		func(st *Status) float64 { return float64(st.Counters.Pending + st.Counters.Queued) })
+	counter("atoll_packets_received_total", "Ring packets received and authenticated.", func(c *Counters) uint64 { return c.PacketsIn })
+	counter("atoll_packets_sent_total", "Ring packets sent (before sealing).", func(c *Counters) uint64 { return c.PacketsOut })
+	counter("atoll_packets_malformed_total", "Authenticated packets the ring could not decode.", func(c *Counters) uint64 { return c.Malformed })
+	counter("atoll_retransmits_total", "Packets this node retransmitted on request.", func(c *Counters) uint64 { return c.Retransmits })
+	counter("atoll_retransmit_requests_total", "Sequence numbers this node asked to be retransmitted.", func(c *Counters) uint64 { return c.RetransmitRequests })
+	counter("atoll_token_retransmits_total", "Tokens this node sent again.", func(c *Counters) uint64 { return c.TokenRetransmits })
+	counter("atoll_token_losses_total", "Times the token did not come back in time.", func(c *Counters) uint64 { return c.TokenLosses })
+	counter("atoll_membership_changes_total", "Times the membership protocol started.", func(c *Counters) uint64 { return c.Gathers })
+	counter("atoll_rings_installed_total", "Rings this node installed.", func(c *Counters) uint64 { return c.RingsInstalled })
+	counter("atoll_messages_sent_total", "Messages this node sent on the ring.", func(c *Counters) uint64 { return c.MessagesSent })
+	counter("atoll_messages_delivered_total", "Messages delivered to this node's applications.", func(c *Counters) uint64 { return c.MessagesDelivered })
+	counter("atoll_submit_backpressure_total", "Submits refused because the queue was full.", func(c *Counters) uint64 { return c.Backpressure })
+	counter("atoll_subscribers_evicted_total", "Subscribers dropped because they did not keep up.", func(c *Counters) uint64 { return c.Evicted })
+	counter("atoll_send_errors_total", "Packets the kernel refused to send.", func(c *Counters) uint64 { return c.SendErrors })
+	counter("atoll_receive_errors_total", "Failed receive calls and truncated datagrams.", func(c *Counters) uint64 { return c.RecvErrors + c.RecvTruncated })
+	gauge("atoll_clients", "Client sessions open.", func(st *Status) float64 { return float64(st.Counters.Clients) })
+	counter("atoll_clients_accepted_total", "Client connections accepted.", func(c *Counters) uint64 { return c.ClientsAccepted })
+	counter("atoll_clients_evicted_total", "Client sessions ended because the client did not read its events.", func(c *Counters) uint64 { return c.ClientsEvicted })
+	counter("atoll_client_warnings_total", "Warnings sent to clients whose queue passed half its bound.", func(c *Counters) uint64 { return c.ClientWarnings })
+	counter("atoll_client_protocol_errors_total", "Client sessions ended for a malformed or unexpected frame.", func(c *Counters) uint64 { return c.ClientProtocolErrors })
+	counter("atoll_group_messages_delivered_total", "Group messages delivered (multicast and point-to-point).", func(c *Counters) uint64 { return c.GroupDelivered })
+	counter("atoll_group_messages_denied_total", "Group messages a group's ACL denied.", func(c *Counters) uint64 { return c.GroupDenied })
+	counter("atoll_group_views_total", "Group views computed.", func(c *Counters) uint64 { return c.GroupViews })
+	gauge("atoll_group_pending_messages", "Group requests and messages accepted from clients and not yet sent.",
+		func(st *Status) float64 { return float64(st.Counters.GroupPending) })
+	return c
+}
+
+// Describe sends every metric's description.
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.info
+	ch <- c.rejected
+	ch <- c.since
+	for _, m := range c.metrics {
+		ch <- m.desc
 	}
-	fmt.Fprintf(w, "# HELP atoll_info The agent's identity.\n# TYPE atoll_info gauge\natoll_info{node=%q,site=%q,cluster=%q,incarnation=\"%d\"} 1\n", st.Node, st.Site, st.Cluster, st.Incarnation)
-	gauge("atoll_health", "0 healthy (in a ring with every configured node), 1 degraded (in a ring lacking some), 2 not in a ring.", float64(st.Health))
-	operational := 0.0
-	if st.State == "operational" {
-		operational = 1
-	}
-	gauge("atoll_ring_operational", "1 when the node is operational in a ring.", operational)
-	gauge("atoll_ring_members", "Members of the installed ring.", float64(inRing))
-	gauge("atoll_ring_configured_nodes", "Nodes the topology file puts in this site.", float64(configured))
+}
+
+// Collect reads Status once and sends every metric.
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.a.Status()
+	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
+		st.Node, st.Site, st.Cluster, strconv.FormatUint(st.Incarnation, 10), st.Config.Version, st.Config.RingSettings.Preset)
 	if !st.RingSince.IsZero() {
-		gauge("atoll_ring_installed_timestamp_seconds", "When the installed ring formed (Unix time).", float64(st.RingSince.UnixNano())/1e9)
+		ch <- prometheus.MustNewConstMetric(c.since, prometheus.GaugeValue, float64(st.RingSince.UnixNano())/1e9)
 	}
-	c := &st.Counters
-	gauge("atoll_send_pending_messages", "Messages accepted and not yet sent on the ring.", float64(c.Pending+c.Queued))
-	counter("atoll_packets_received_total", "Ring packets received and authenticated.", c.PacketsIn)
-	counter("atoll_packets_sent_total", "Ring packets sent (before sealing).", c.PacketsOut)
-	counter("atoll_packets_malformed_total", "Authenticated packets the ring could not decode.", c.Malformed)
-	counter("atoll_retransmits_total", "Packets this node retransmitted on request.", c.Retransmits)
-	counter("atoll_retransmit_requests_total", "Sequence numbers this node asked to be retransmitted.", c.RetransmitRequests)
-	counter("atoll_token_retransmits_total", "Tokens this node sent again.", c.TokenRetransmits)
-	counter("atoll_token_losses_total", "Times the token did not come back in time.", c.TokenLosses)
-	counter("atoll_membership_changes_total", "Times the membership protocol started.", c.Gathers)
-	counter("atoll_rings_installed_total", "Rings this node installed.", c.RingsInstalled)
-	counter("atoll_messages_sent_total", "Messages this node sent on the ring.", c.MessagesSent)
-	counter("atoll_messages_delivered_total", "Messages delivered to this node's applications.", c.MessagesDelivered)
-	counter("atoll_submit_backpressure_total", "Submits refused because the queue was full.", c.Backpressure)
-	counter("atoll_subscribers_evicted_total", "Subscribers dropped because they did not keep up.", c.Evicted)
-	fmt.Fprintf(w, "# HELP atoll_packets_rejected_total Packets dropped before the ring saw them, by reason.\n# TYPE atoll_packets_rejected_total counter\n")
+	for _, m := range c.metrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&st))
+	}
+	k := &st.Counters
 	for _, r := range []struct {
-		kind string
-		v    uint64
-	}{{"wrong-key", c.RejectWrongKey}, {"mismatch", c.RejectMismatch}, {"auth", c.RejectAuth}, {"replay", c.RejectReplay}, {"other", c.RejectOther}, {"unknown-sender", c.UnknownSender}} {
-		fmt.Fprintf(w, "atoll_packets_rejected_total{reason=%q} %d\n", r.kind, r.v)
+		reason string
+		v      uint64
+	}{{"wrong-key", k.RejectWrongKey}, {"mismatch", k.RejectMismatch}, {"auth", k.RejectAuth}, {"replay", k.RejectReplay}, {"other", k.RejectOther}, {"unknown-sender", k.UnknownSender}} {
+		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(r.v), r.reason)
 	}
-	counter("atoll_send_errors_total", "Packets the kernel refused to send.", c.SendErrors)
-	gauge("atoll_clients", "Client sessions open.", float64(c.Clients))
-	counter("atoll_clients_accepted_total", "Client connections accepted.", c.ClientsAccepted)
-	counter("atoll_clients_evicted_total", "Client sessions ended because the client did not read its events.", c.ClientsEvicted)
-	counter("atoll_client_warnings_total", "Warnings sent to clients whose queue passed half its bound.", c.ClientWarnings)
-	counter("atoll_client_protocol_errors_total", "Client sessions ended for a malformed or unexpected frame.", c.ClientProtocolErrors)
-	counter("atoll_group_messages_delivered_total", "Group messages delivered (multicast and point-to-point).", c.GroupDelivered)
-	counter("atoll_group_messages_denied_total", "Group messages a group's ACL denied.", c.GroupDenied)
-	counter("atoll_group_views_total", "Group views computed.", c.GroupViews)
-	gauge("atoll_group_pending_messages", "Group requests and messages accepted from clients and not yet sent.", float64(c.GroupPending))
-	counter("atoll_receive_errors_total", "Failed receive calls and truncated datagrams.", c.RecvErrors+c.RecvTruncated)
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
@@ -255,4 +259,54 @@ func TestGroupNameRule(t *testing.T) {
 		}
 	}
 	a.ok(cp.Frame{Type: cp.TypeJoin, Group: "orders.eu-1:v2_x"})
+}
+
+// TestMetricsRegistry: each agent has a private Prometheus registry with
+// the Go and process collectors, whose metrics pass Prometheus' linter
+// (names, units, help) and agree with Status; /metrics serves it.
+func TestMetricsRegistry(t *testing.T) {
+	c := newCluster(t, 2)
+	a1 := c.start("n1", func(cfg *Config) { cfg.Version = "v9.8.7" })
+	a2 := c.start("n2", nil)
+	c.waitRing(c.ids, 5*time.Second)
+	if a1.Metrics() == a2.Metrics() {
+		t.Fatal("two agents share a registry")
+	}
+	problems, err := testutil.GatherAndLint(a1.Metrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	mfs, err := a1.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = mf
+	}
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "process_start_time_seconds", "atoll_health", "atoll_ring_members", "atoll_packets_rejected_total", "atoll_ring_token_timeout_seconds"} {
+		if got[name] == nil {
+			t.Errorf("no metric %s", name)
+		}
+	}
+	labels := map[string]string{}
+	for _, l := range got["atoll_info"].GetMetric()[0].GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	if labels["node"] != "n1" || labels["version"] != "v9.8.7" || labels["ring_preset"] != "lan" || labels["site"] != "lab" {
+		t.Errorf("atoll_info labels: %v", labels)
+	}
+	if v := got["atoll_ring_members"].GetMetric()[0].GetGauge().GetValue(); v != 2 {
+		t.Errorf("atoll_ring_members = %v, want 2", v)
+	}
+	if v := got["atoll_ring_token_timeout_seconds"].GetMetric()[0].GetGauge().GetValue(); v != 0.2 {
+		t.Errorf("atoll_ring_token_timeout_seconds = %v, want 0.2", v)
+	}
+	text, err := NewClient(filepath.Join(c.dir, "n1", AdminSocketName)).Metrics(context.Background())
+	if err != nil || !strings.Contains(text, "\nprocess_start_time_seconds ") || !strings.Contains(text, `atoll_info{cluster="test",incarnation=`) {
+		t.Errorf("/metrics: %v\n%s", err, text)
+	}
 }
