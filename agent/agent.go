@@ -110,7 +110,7 @@ func New(cfg Config) (a *Agent, err error) {
 	}
 	a = &Agent{
 		cfg:    cfg,
-		log:    cfg.Logger.With("node", cfg.Node),
+		log:    cfg.Logger.With("node", cfg.Node, "site", cfg.Site),
 		domain: cfg.domain(),
 		tr:     cfg.Network,
 		done:   make(chan struct{}),
@@ -413,7 +413,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.started = time.Now()
 	a.statMu.Unlock()
 	a.ls.load.set(a.cfg.Load, time.Now())
-	a.log.Info("agent starting", "site", a.cfg.Site, "incarnation", a.self.Inc,
+	a.log.Info("agent starting", "incarnation", a.self.Inc,
 		"transport", a.transportString(), "security", a.securityString(), "configured", a.cfg.Nodes)
 	a.cs.start()
 	if a.adminL != nil {

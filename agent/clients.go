@@ -411,7 +411,7 @@ func (s *session) hello(r *cp.Reader) bool {
 	a := cs.a
 	s.conn.SetDeadline(time.Now().Add(helloTimeout))
 	if err := s.identify(); err != nil {
-		cs.log.Warn("client refused: cannot identify it", "via", s.via, "remote", s.conn.RemoteAddr(), "err", err)
+		cs.log.Warn("client refused: cannot identify it", "via", s.via, "peer", s.conn.RemoteAddr().String(), "err", err)
 		return false
 	}
 	f, err := r.Next()

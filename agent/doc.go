@@ -72,8 +72,19 @@
 // the counters of the ring, the seal and the transport, and a Health:
 // Healthy in a ring with every configured node of the site, Degraded in a
 // ring lacking some, Down when not in a ring. The admin API serves it on a
-// Unix socket in the data dir (see Client), with Prometheus metrics,
-// written without the Prometheus client library.
+// Unix socket in the data dir (see Client), with Prometheus metrics from a
+// registry of the agent's own (Agent.Metrics).
+//
+// # Logs
+//
+// The agent logs with log/slog (Config.Logger) under fixed keys, so that
+// log pipelines can index them: every line carries node (this node's id)
+// and site; lines about a ring carry ring (the configuration id, such as
+// r:12:fra-2) and member (another node's id); lines about a group carry
+// group; lines about a client session carry client (its name), via (unix,
+// tcp or local) and peer (its address or credentials); a packet's source
+// is peer; an error is err. Operators' lines are at Info and Warn; Debug
+// is for developers.
 //
 // # Groups and clients
 //

@@ -153,7 +153,7 @@ func (a *Agent) events(ls *loopState, evs []localring.Event) {
 // restarted.
 func (a *Agent) logInstall(ls *loopState, c *localring.Configuration) {
 	if c.Kind == localring.Transitional {
-		a.log.Debug("transitional configuration", "conf", c.ID, "members", c.MemberIDs())
+		a.log.Debug("transitional configuration", "ring", c.ID, "members", c.MemberIDs())
 		return
 	}
 	prev := ls.conf

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -308,5 +309,49 @@ func TestMetricsRegistry(t *testing.T) {
 	text, err := NewClient(filepath.Join(c.dir, "n1", AdminSocketName)).Metrics(context.Background())
 	if err != nil || !strings.Contains(text, "\nprocess_start_time_seconds ") || !strings.Contains(text, `atoll_info{cluster="test",incarnation=`) {
 		t.Errorf("/metrics: %v\n%s", err, text)
+	}
+}
+
+// TestLogKeys: every log line carries the fixed keys node and site; ring
+// lines carry ring, client lines client (agent/doc.go, "Logs").
+func TestLogKeys(t *testing.T) {
+	c := newCluster(t, 2)
+	var logs syncBuffer
+	jsonLog := func(cfg *Config) {
+		cfg.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	c.start("n1", jsonLog)
+	c.start("n2", jsonLog)
+	c.waitRing(c.ids, 5*time.Second)
+	a := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "alice")
+	a.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	a.waitView("g", "n1:alice")
+	a.conn.Close()
+	c.stopAll()
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		msg, _ := m["msg"].(string)
+		if m["node"] == nil || m["site"] != "lab" {
+			t.Errorf("line without node and site: %s", line)
+		}
+		if strings.Contains(msg, "ring formed") || strings.Contains(msg, "transitional configuration") {
+			seen["ring"] = true
+			if m["ring"] == nil {
+				t.Errorf("ring line without ring: %s", line)
+			}
+		}
+		if strings.HasPrefix(msg, "client ") {
+			seen["client"] = true
+			if m["client"] == nil {
+				t.Errorf("client line without client: %s", line)
+			}
+		}
+	}
+	if !seen["ring"] || !seen["client"] {
+		t.Errorf("no ring or client lines:\n%s", logs.String())
 	}
 }
