@@ -161,7 +161,7 @@ func TestRestart(t *testing.T) {
 	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
 	// n1 left gracefully, so n2 re-formed alone before n1 came back: it
 	// logs a join (a restart shows when the old incarnation never left).
-	if logs := c.logs.String(); !strings.Contains(logs, `msg="member joined" node=n2 member=n1`) && !strings.Contains(logs, `msg="member restarted" node=n2 member=n1`) {
+	if logs := c.logs.String(); !strings.Contains(logs, `msg="member joined" node=n2 site=lab member=n1`) && !strings.Contains(logs, `msg="member restarted" node=n2 site=lab member=n1`) {
 		t.Errorf("n2 did not log n1's return")
 	}
 	c.stopAll()

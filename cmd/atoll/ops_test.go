@@ -164,7 +164,7 @@ func TestAgentSIGHUP(t *testing.T) {
 	}
 	logs := p.stderr.String()
 	for _, want := range []string{
-		`msg=listening node=n1 ring=127.0.0.1:`,
+		`msg=listening node=n1 site=s ring=127.0.0.1:`,
 		`admin=unix://` + filepath.Join(p.dataDir, agent.AdminSocketName),
 		`clients=[unix://` + filepath.Join(p.dataDir, agent.ClientSocketName) + `]`,
 		"agent stopped",
