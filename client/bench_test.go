@@ -5,7 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,6 +172,68 @@ func reportLatency(b *testing.B, lat []time.Duration, prefix string) {
 //	go test -run XXX -bench FullLoad -benchtime 20000x ./client
 func BenchmarkFullLoad(b *testing.B) {
 	c := startBench(b, 3)
+	var addrs []string
+	for _, id := range c.ids {
+		addrs = append(addrs, "unix://"+c.dir+"/"+id+"/"+agent.ClientSocketName)
+	}
+	fullLoad(b, addrs)
+}
+
+// BenchmarkFullLoadProcs is BenchmarkFullLoad with each agent an `atoll
+// agent` process of its own, on UDP over loopback (unicast, no packet
+// security); the clients run in the benchmark's process. It builds the
+// atoll binary first, and runs only with ATOLL_BENCH=1.
+//
+//	ATOLL_BENCH=1 go test -run XXX -bench FullLoadProcs -benchtime 20000x ./client
+func BenchmarkFullLoadProcs(b *testing.B) {
+	if os.Getenv("ATOLL_BENCH") != "1" {
+		b.Skip("set ATOLL_BENCH=1 to run agents as processes")
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "atoll")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/atoll").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	var peers, nodes []string
+	for i := 1; i <= 3; i++ {
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		l.Close()
+		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", port))
+		nodes = append(nodes, fmt.Sprintf("{id: n%d, port: %d}", i, port))
+	}
+	topo := filepath.Join(dir, "topology.yaml")
+	yaml := fmt.Sprintf("version: 1\ncluster: c\nsecurity: {mode: none}\nsites:\n  - name: s\n    bind: 127.0.0.1\n    unicast: [%s]\n    nodes: [%s]\n",
+		strings.Join(peers, ", "), strings.Join(nodes, ", "))
+	if err := os.WriteFile(topo, []byte(yaml), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var addrs []string
+	for i := 1; i <= 3; i++ {
+		data := filepath.Join(dir, fmt.Sprintf("n%d", i))
+		cmd := exec.Command(bin, "agent", "--config", topo, "--node", fmt.Sprintf("n%d", i), "--data-dir", data, "--insecure", "--log-level", "warn")
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			cmd.Process.Signal(os.Interrupt)
+			cmd.Wait()
+			if b.Failed() || os.Getenv("AGENT_LOGS") != "" {
+				b.Logf("agent n%d:\n%s", i, stderr.String())
+			}
+		})
+		addrs = append(addrs, "unix://"+data+"/"+agent.ClientSocketName)
+	}
+	fullLoad(b, addrs)
+}
+
+// fullLoad runs the load of BenchmarkFullLoad through the agents at addrs.
+func fullLoad(b *testing.B, addrs []string) {
 	ctx := context.Background()
 	type member struct {
 		cl      *client.Client
@@ -175,8 +242,18 @@ func BenchmarkFullLoad(b *testing.B) {
 		got     int
 	}
 	var ms []*member
-	for _, id := range c.ids {
-		cl := c.benchDial(b, id, "load", benchEventBuffer)
+	for _, addr := range addrs {
+		var cl *client.Client
+		var err error
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if cl, err = client.Dial(ctx, addr, client.WithName("load"), benchEventBuffer); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cl.Close() })
 		if err := cl.Join(ctx, "bench"); err != nil {
 			b.Fatal(err)
 		}
