@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,8 @@ import (
 type StateStore interface {
 	// SaveRingSeq makes seq durable before it returns (write and fsync, or
 	// whatever the store's medium needs). The driver calls it from its
-	// loop, only when the node's ring sequence number grew, and before any
+	// loop, when the node's ring sequence number grew past the value saved
+	// last, with that number plus Config.RingSeqReserve, and before any
 	// packet or event of that Ready leaves the driver. An error stops the
 	// driver (see Driver.Run).
 	SaveRingSeq(seq uint64) error
@@ -77,6 +79,15 @@ type Config struct {
 	// for the queued messages to be sent and this node's own messages to
 	// be delivered before the node leaves the ring. 0 leaves at once.
 	DrainTimeout time.Duration
+	// RingSeqReserve is how far beyond the node's ring sequence number a
+	// save reaches, so that the ring changes after it need no save until
+	// the node's number passes the saved one: one synchronous save per
+	// RingSeqReserve/4 ring changes instead of one per change (each new
+	// ring adds 4), and none on most passes of a commit token, whose
+	// rotation the token timeout bounds. After a restart the node's ring
+	// sequence numbers jump by up to the reserve; they only need to grow.
+	// Default 1024.
+	RingSeqReserve uint64
 	// RecvBatches is how many receive batches circulate between the
 	// receive goroutine and the loop: the receiver fills one while the
 	// loop works on another, and stops reading (the socket buffer absorbs
@@ -171,6 +182,9 @@ func New(cfg Config) (*Driver, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.RingSeqReserve == 0 {
+		cfg.RingSeqReserve = 1024
 	}
 	if cfg.RecvBatches == 0 {
 		cfg.RecvBatches = 4
@@ -368,14 +382,18 @@ func (d *Driver) output(now time.Time) error {
 		return nil
 	}
 	if seq := d.node.RingSeq(); seq > d.saved {
-		if err := d.cfg.Store.SaveRingSeq(seq); err != nil {
+		save := seq + d.cfg.RingSeqReserve
+		if save < seq {
+			save = math.MaxUint64
+		}
+		if err := d.cfg.Store.SaveRingSeq(save); err != nil {
 			err = fmt.Errorf("%w: node %s stopped before sending anything that reveals ring sequence number %d, because it could not be saved (%w); a restart without it could reuse a ring id. Fix the state storage (disk full? read-only? permissions?), then restart the node",
 				ErrStateNotSaved, d.self, seq, err)
 			d.log.Error("cannot save the ring sequence number; the node stops", "ring_seq", seq, "saved", d.saved, "err", err)
 			return err
 		}
-		d.saved = seq
-		d.savedSeq.Store(seq)
+		d.saved = save
+		d.savedSeq.Store(save)
 		d.n.saves.Add(1)
 	}
 	rd := d.node.Ready()

@@ -223,8 +223,8 @@ func TestRing(t *testing.T) {
 			t.Errorf("%s delivered %d messages, want %d", m.id, len(m.delivers), total)
 		}
 		m.mu.Unlock()
-		if m.tr.sent == 0 || len(m.store.Saves()) == 0 {
-			t.Errorf("%s sent %d packets and saved %v", m.id, m.tr.sent, m.store.Saves())
+		if saves := m.store.Saves(); m.tr.sent == 0 || len(saves) != 1 || saves[0] < 1024 {
+			t.Errorf("%s sent %d packets and saved %v; want one save with the reserve", m.id, m.tr.sent, saves)
 		}
 		if m.d.Saved() < m.node.RingSeq() && m.node.HasReady() {
 			t.Errorf("%s: saved %d below the node's %d", m.id, m.d.Saved(), m.node.RingSeq())
@@ -449,9 +449,10 @@ func (o *orderLog) SendAll(pkt []byte) error {
 	return o.Transport.SendAll(pkt)
 }
 
-// TestSaveBeforeSend records one node's saves and sends in one log: the
-// first send once the ring seq is 4 comes right after "save 4"; with a
-// store that fails, "save 4" is the last entry.
+// TestSaveBeforeSend records one node's saves and sends in one log: no
+// send reveals a ring seq above the value saved before it, the first
+// ring's seq (4) is saved with the reserve (4+1024) and then not again;
+// with a store that fails, the failed save is the last entry.
 func TestSaveBeforeSend(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		t.Run(fmt.Sprint("fail=", fail), func(t *testing.T) {
@@ -482,6 +483,7 @@ func TestSaveBeforeSend(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- d.Run(ctx) }()
 			if !fail {
@@ -492,7 +494,6 @@ func TestSaveBeforeSend(t *testing.T) {
 				}
 				cancel()
 			}
-			defer cancel()
 			select {
 			case err = <-done:
 			case <-time.After(30 * time.Second):
@@ -503,20 +504,33 @@ func TestSaveBeforeSend(t *testing.T) {
 			}
 			o.mu.Lock()
 			defer o.mu.Unlock()
-			i := slices.Index(o.log, "save 4")
-			if i < 0 {
-				t.Fatalf("no save of ring seq 4: %v", o.log)
-			}
-			for j, e := range o.log {
-				if e == "send 4" && j < i {
-					t.Fatalf("ring seq 4 sent before it was saved: %v", o.log)
+			var saved, sent4 uint64
+			var saves []uint64
+			for _, e := range o.log {
+				var n uint64
+				if _, err := fmt.Sscanf(e, "save %d", &n); err == nil {
+					saves = append(saves, n)
+					if !fail {
+						saved = n
+					}
+					continue
+				}
+				fmt.Sscanf(e, "send %d", &n)
+				if n > saved {
+					t.Fatalf("ring seq %d sent while %d was saved: %v", n, saved, o.log)
+				}
+				if n == 4 {
+					sent4++
 				}
 			}
-			if fail && i != len(o.log)-1 {
-				t.Errorf("sends after the failed save: %v", o.log[i:])
+			if !slices.Equal(saves, []uint64{4 + 1024}) {
+				t.Errorf("saves %v, want [1028] (the first ring's seq and the reserve)", saves)
 			}
-			if !fail && !slices.Contains(o.log[i:], "send 4") {
-				t.Errorf("nothing sent after the save: %v", o.log)
+			if fail && o.log[len(o.log)-1] != "save 1028" {
+				t.Errorf("sends after the failed save: %v", o.log)
+			}
+			if !fail && sent4 == 0 {
+				t.Errorf("nothing of ring 4 sent after the save: %v", o.log)
 			}
 		})
 	}
