@@ -27,7 +27,9 @@ type state struct {
 	// Incarnation is the incarnation of the last start. The next start
 	// uses seal.NextIncarnation of it.
 	Incarnation uint64 `json:"incarnation"`
-	// RingSeq is the highest ring sequence number the node has seen.
+	// RingSeq is at least the highest ring sequence number the node has
+	// sent or seen: the driver saves it ahead (driver.Config.RingSeqReserve)
+	// before anything reveals a higher one.
 	RingSeq uint64 `json:"ring_seq"`
 }
 
