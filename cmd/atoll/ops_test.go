@@ -11,7 +11,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,24 +27,6 @@ func TestMain(m *testing.M) {
 		os.Exit(Run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
-}
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // freeUDPPort returns a UDP port of 127.0.0.1 that nothing uses now.
@@ -71,7 +52,7 @@ func oneNodeTopology(t *testing.T, dir string) string {
 // agentProcess runs `atoll agent` as a process of its own.
 type agentProcess struct {
 	cmd     *exec.Cmd
-	stderr  *lockedBuffer
+	stderr  *syncBuffer
 	dataDir string
 	done    chan error
 }
@@ -79,7 +60,7 @@ type agentProcess struct {
 func startAgentProcess(t *testing.T, args ...string) *agentProcess {
 	t.Helper()
 	dir := t.TempDir()
-	p := &agentProcess{stderr: &lockedBuffer{}, dataDir: filepath.Join(dir, "data"), done: make(chan error, 1)}
+	p := &agentProcess{stderr: &syncBuffer{}, dataDir: filepath.Join(dir, "data"), done: make(chan error, 1)}
 	args = append([]string{"agent", "--config", oneNodeTopology(t, dir), "--node", "n1", "--insecure", "--data-dir", p.dataDir}, args...)
 	p.cmd = exec.Command(os.Args[0], args...)
 	p.cmd.Env = append(os.Environ(), "ATOLL_TEST_MAIN=1")
