@@ -79,24 +79,10 @@ func newStatusCollector(a *Agent) *statusCollector {
 		}
 		return 0
 	})
-	gauge("atoll_ring_members", "Members of the installed ring.", func(st *Status) float64 {
-		n := 0
-		for _, m := range st.Members {
-			if m.InRing {
-				n++
-			}
-		}
-		return float64(n)
-	})
-	gauge("atoll_ring_configured_nodes", "Nodes the topology file puts in this site.", func(st *Status) float64 {
-		n := 0
-		for _, m := range st.Members {
-			if m.Configured {
-				n++
-			}
-		}
-		return float64(n)
-	})
+	gauge("atoll_ring_members", "Members of the installed ring.",
+		func(st *Status) float64 { return countMembers(st, func(m *MemberStatus) bool { return m.InRing }) })
+	gauge("atoll_ring_configured_nodes", "Nodes the topology file puts in this site.",
+		func(st *Status) float64 { return countMembers(st, func(m *MemberStatus) bool { return m.Configured }) })
 	gauge("atoll_ring_token_timeout_seconds", "The ring's token timeout: how long a lost token takes to notice.",
 		func(st *Status) float64 { return float64(st.Config.RingSettings.TokenTimeout) / 1e9 })
 	gauge("atoll_send_pending_messages", "Messages accepted and not yet sent on the ring.",
@@ -127,6 +113,17 @@ func newStatusCollector(a *Agent) *statusCollector {
 	gauge("atoll_group_pending_messages", "Group requests and messages accepted from clients and not yet sent.",
 		func(st *Status) float64 { return float64(st.Counters.GroupPending) })
 	return c
+}
+
+// countMembers counts the members of st for which f holds.
+func countMembers(st *Status, f func(*MemberStatus) bool) float64 {
+	n := 0
+	for i := range st.Members {
+		if f(&st.Members[i]) {
+			n++
+		}
+	}
+	return float64(n)
 }
 
 // Describe sends every metric's description.
