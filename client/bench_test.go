@@ -182,7 +182,9 @@ func BenchmarkFullLoad(b *testing.B) {
 // BenchmarkFullLoadProcs is BenchmarkFullLoad with each agent an `atoll
 // agent` process of its own, on UDP over loopback (unicast, no packet
 // security); the clients run in the benchmark's process. It builds the
-// atoll binary first, and runs only with ATOLL_BENCH=1.
+// atoll binary first, and runs only with ATOLL_BENCH=1;
+// ATOLL_BENCH_AGENT_FLAGS adds flags to the agents' command lines
+// (--send-queue-visits 1, say).
 //
 //	ATOLL_BENCH=1 go test -run XXX -bench FullLoadProcs -benchtime 20000x ./client
 func BenchmarkFullLoadProcs(b *testing.B) {
@@ -214,7 +216,8 @@ func BenchmarkFullLoadProcs(b *testing.B) {
 	var addrs []string
 	for i := 1; i <= 3; i++ {
 		data := filepath.Join(dir, fmt.Sprintf("n%d", i))
-		cmd := exec.Command(bin, "agent", "--config", topo, "--node", fmt.Sprintf("n%d", i), "--data-dir", data, "--insecure", "--log-level", "warn")
+		args := []string{"agent", "--config", topo, "--node", fmt.Sprintf("n%d", i), "--data-dir", data, "--insecure", "--log-level", "warn"}
+		cmd := exec.Command(bin, append(args, strings.Fields(os.Getenv("ATOLL_BENCH_AGENT_FLAGS"))...)...)
 		var stderr syncBuffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
