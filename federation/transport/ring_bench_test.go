@@ -33,8 +33,10 @@ import (
 //   - saturated: every site keeps its send queue full for 12 s; msgs/s is
 //     the rate delivered at every site from second 4 to 12.
 //
-// reconfigs counts the configurations installed after the first (token
-// losses that became membership changes), over both phases.
+// reconfigs counts the configurations installed after the first, and
+// token-losses the members' token loss timeouts, over both phases; the
+// log gives each transport's counters (packets dropped by a full send
+// queue among them).
 //
 //	go test -run '^$' -bench RingWAN -benchtime 1x ./federation/transport
 func BenchmarkRingWAN(b *testing.B) {
@@ -52,6 +54,7 @@ func BenchmarkRingWAN(b *testing.B) {
 				b.ReportMetric(100*float64(paced.submitted-len(paced.lat))/float64(paced.submitted), "undelivered%")
 				b.ReportMetric(sat.rate(4*time.Second, 12*time.Second), "msgs/s")
 				b.ReportMetric(float64(paced.reconfigs+sat.reconfigs), "reconfigs")
+				b.ReportMetric(float64(paced.tokenLost+sat.tokenLost), "token-losses")
 			})
 		}
 	}
@@ -64,6 +67,7 @@ type ringResult struct {
 	lat       []time.Duration // agreed latency of each message delivered everywhere
 	done      []time.Duration // when each of them was delivered everywhere
 	reconfigs int
+	tokenLost int
 }
 
 func (r *ringResult) pct(p float64) float64 {
@@ -89,6 +93,7 @@ type ringTrack struct {
 	seen      map[uint64]int           // members that delivered it
 	last      map[uint64]time.Duration // latest delivery
 	installs  int
+	tokenLost int      // token losses while measuring
 	conf      []string // each member's regular configuration: id and size
 	size      []int
 }
@@ -128,12 +133,14 @@ func runRing(b *testing.B, mode transport.Mode, path wanem.Params, d time.Durati
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	drivers := make([]*driver.Driver, len(sites))
+	trs := make([]*transport.Transport, len(sites))
 	for i, s := range sites {
 		via := map[string]string{}
 		for _, o := range sites {
 			via[o] = mesh.Addr(s, o)
 		}
 		t := start(b, w.config(s, pcs[s], via, mode, nil))
+		trs[i] = t
 		cfg := localring.DefaultWAN(localring.NodeID(s)).WithTimings(localring.Timings{
 			Token: tm.Token.D(), Retransmit: tm.Retransmit.D(), Consensus: tm.Consensus.D(), Join: tm.Join.D(),
 		})
@@ -170,6 +177,8 @@ func runRing(b *testing.B, mode transport.Mode, path wanem.Params, d time.Durati
 					defer tr.mu.Unlock()
 					for _, e := range evs {
 						switch {
+						case e.Kind == localring.EventTokenLost && running():
+							tr.tokenLost++
 						case e.Kind == localring.EventInstall && e.Conf.Kind == localring.Regular:
 							tr.installs++
 							tr.conf[idx], tr.size[idx] = e.Conf.ID, len(e.Conf.Members)
@@ -248,7 +257,11 @@ func runRing(b *testing.B, mode transport.Mode, path wanem.Params, d time.Durati
 
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	res := ringResult{submitted: len(tr.submitted), reconfigs: (tr.installs - firstInstalls) / len(sites)}
+	for i, t := range trs {
+		st := t.Stats()
+		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d, no connection %d", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.SendNoConn)
+	}
+	res := ringResult{submitted: len(tr.submitted), reconfigs: (tr.installs - firstInstalls) / len(sites), tokenLost: tr.tokenLost}
 	for key, at := range tr.submitted {
 		if tr.seen[key] == len(sites) {
 			res.lat = append(res.lat, tr.last[key]-at)
