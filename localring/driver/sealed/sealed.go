@@ -304,7 +304,9 @@ func (t *Transport) Recv(ps []driver.Packet) (int, error) {
 
 func (p *peer) heardFrom(from netip.AddrPort, inc uint64, now int64) {
 	if cur := p.addr.Load(); cur == nil || *cur != from {
-		p.addr.Store(&from)
+		ap := new(netip.AddrPort) // only here: &from would move every call's from to the heap
+		*ap = from
+		p.addr.Store(ap)
 	}
 	if p.inc.Load() != inc {
 		p.inc.Store(inc)

@@ -21,7 +21,7 @@ import (
 
 var key = seal.GenerateKey()
 
-func sealer(t *testing.T, id localring.NodeID, k seal.Key) *seal.Sealer {
+func sealer(t testing.TB, id localring.NodeID, k seal.Key) *seal.Sealer {
 	t.Helper()
 	s, err := seal.New(seal.Config{Mode: seal.ModeEncrypt, Key: k, Cluster: "test", ConfigHash: 1, Sender: seal.SenderID(string(id)), Incarnation: 7})
 	if err != nil {
@@ -33,7 +33,7 @@ func sealer(t *testing.T, id localring.NodeID, k seal.Key) *seal.Sealer {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // freePorts returns n UDP ports of 127.0.0.1 that were free a moment ago.
-func freePorts(t *testing.T, n int) []netip.AddrPort {
+func freePorts(t testing.TB, n int) []netip.AddrPort {
 	t.Helper()
 	var out []netip.AddrPort
 	var cs []*net.UDPConn
@@ -51,7 +51,7 @@ func freePorts(t *testing.T, n int) []netip.AddrPort {
 	return out
 }
 
-func wrap(t *testing.T, ids []localring.NodeID, raw []transport.Transport) []driver.Transport {
+func wrap(t testing.TB, ids []localring.NodeID, raw []transport.Transport) []driver.Transport {
 	t.Helper()
 	var ts []driver.Transport
 	for i, id := range ids {
