@@ -1,0 +1,260 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/gateway"
+	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/internal/wanem"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// A three-site world: sites a, b, c with gateways a-1 (standby a-2), b-1,
+// c-1; the topology file declares the RTTs and bandwidth the wanem mesh
+// emulates between the gateways, so the planner's timeouts and prediction
+// are those of the emulated paths.
+type world struct {
+	t      testing.TB
+	file   *topology.File
+	plan   *topology.Plan
+	domain *topology.Domain
+	certs  string
+	mesh   *wanem.Mesh
+	conns  map[string]net.PacketConn // each node's socket, kept across restarts
+	log    *syncBuf
+	traces []*syncBuf
+}
+
+const topoTemplate = `version: 1
+cluster: fi
+classes:
+  - {name: global, budget: 30s}
+sites:
+  - name: a
+    unicast: ["127.0.1.1:5405", "127.0.1.2:5405"]
+    quic: "127.0.0.1:7401"
+    nodes: [{id: a-1}, {id: a-2}]
+    gateways: [a-1, a-2]
+  - name: b
+    unicast: ["127.0.2.1:5405"]
+    quic: "127.0.0.1:7402"
+    nodes: [{id: b-1}]
+    gateways: [b-1]
+  - name: c
+    unicast: ["127.0.3.1:5405"]
+    quic: "127.0.0.1:7403"
+    nodes: [{id: c-1}]
+    gateways: [c-1]
+links:
+  - {between: [a, b], rtt: %v, bandwidth: %s}
+  - {between: [a, c], rtt: %v, bandwidth: %s}
+  - {between: [b, c], rtt: %v, bandwidth: %s}
+groups:
+  - {name: orders, class: global, sites: ["*"]}
+`
+
+// newWorld builds the world with RTT ab between a and b and ac between c
+// and the others, bandwidth bw on every link (a topology bandwidth such
+// as "50Mbit/s"), and the emulated paths: each direction delays rtt/2,
+// caps at capBits (0: none) and loses loss.
+func newWorld(t testing.TB, ab, ac time.Duration, bw string, capBits int64, loss float64) *world {
+	t.Helper()
+	dir := t.TempDir()
+	f, err := topology.Parse("fi.yaml", fmt.Appendf(nil, topoTemplate, ab, bw, ac, bw, ac, bw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.Plan()
+	var d *topology.Domain
+	for i := range p.Domains {
+		if p.Domains[i].Kind == topology.FederationDomain {
+			d = &p.Domains[i]
+		}
+	}
+	if d == nil {
+		t.Fatal("no federation domain in the plan")
+	}
+	w := &world{t: t, file: f, plan: p, domain: d, certs: filepath.Join(dir, "certs"), conns: map[string]net.PacketConn{}, log: &syncBuf{}}
+	if _, err := pki.Make(f, pki.Options{Dir: w.certs}); err != nil {
+		t.Fatal(err)
+	}
+	addrs := map[string]string{}
+	for _, n := range []string{"a-1", "a-2", "b-1", "c-1"} {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		w.conns[n] = pc
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		addrs[s] = w.conns[s+"-1"].LocalAddr().String()
+	}
+	w.mesh, err = wanem.NewMesh(wanem.MeshConfig{Sites: addrs, Link: wanem.Params{Delay: ac / 2, BitsPerSec: capBits, Loss: loss}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.mesh.Close() })
+	if err := w.mesh.SetPath("a", "b", wanem.Params{Delay: ab / 2, BitsPerSec: capBits, Loss: loss}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// member is one running runner.
+type member struct {
+	r      *gateway.Runner
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// stop cancels the runner (a graceful leave) and returns Run's error.
+func (m *member) stop() error {
+	m.cancel()
+	return <-m.done
+}
+
+// start runs node's runner, active since local ring seq localSeq, with
+// its own trace buffer; cfg (optional) adds hooks.
+func (w *world) start(node string, localSeq uint64, edit func(*gateway.Config)) *member {
+	w.t.Helper()
+	site := node[:1]
+	cert, roots, err := gateway.LoadCertificates(w.certs, node)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	dataDir := filepath.Join(w.certs, "..", node)
+	os.MkdirAll(dataDir, 0o700)
+	tb := &syncBuf{}
+	w.traces = append(w.traces, tb)
+	dial := map[string]string{}
+	for _, o := range []string{"a", "b", "c"} {
+		if o != site {
+			dial[o] = w.mesh.Addr(site, o)
+		}
+	}
+	cfg := gateway.Config{
+		File: w.file, Plan: w.plan, Domain: w.domain.Name, Node: node,
+		Local:       localring.RingID{Seq: localSeq, Rep: localring.NodeID(node)},
+		Certificate: cert, Roots: roots, Conn: w.conns[node], Dial: dial,
+		DataDir: dataDir, Trace: tb,
+		Logger: slog.New(slog.NewTextHandler(w.log, nil)).With("node", node),
+	}
+	cfg.Transport.RedialMin, cfg.Transport.RedialMax = 20*time.Millisecond, 500*time.Millisecond
+	cfg.Transport.IdleTimeout = 3 * time.Second
+	if edit != nil {
+		edit(&cfg)
+	}
+	r, err := gateway.New(cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &member{r: r, cancel: cancel, done: make(chan error, 1)}
+	go func() { m.done <- r.Run(ctx) }()
+	w.t.Cleanup(func() {
+		cancel()
+		<-r.Done()
+	})
+	return m
+}
+
+// waitRing waits until every given member's last regular configuration
+// is the same and has exactly sites, and returns its id.
+func (w *world) waitRing(timeout time.Duration, sites []string, ms ...*member) (string, time.Duration) {
+	w.t.Helper()
+	start := time.Now()
+	want := strings.Join(sites, ",")
+	for time.Since(start) < timeout {
+		ring, same := "", true
+		for i, m := range ms {
+			st := m.r.Stats()
+			if st.State != "operational" || strings.Join(st.Members, ",") != want || (i > 0 && st.Ring != ring) {
+				same = false
+				break
+			}
+			ring = st.Ring
+		}
+		if same {
+			return ring, time.Since(start)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var got []string
+	for _, m := range ms {
+		st := m.r.Stats()
+		got = append(got, fmt.Sprintf("%s: %s %s %v", st.Site, st.State, st.Ring, st.Members))
+	}
+	w.t.Fatalf("no federation ring of %s within %v: %s\nlog:\n%s", want, timeout, strings.Join(got, "; "), w.log.tail(40))
+	return "", 0
+}
+
+// check runs the EVS checker over every trace written so far.
+func (w *world) check(quiescent bool) int {
+	w.t.Helper()
+	var all []evs.Event
+	for i, tb := range w.traces {
+		es, err := evs.Read(bytes.NewReader(tb.bytes()), fmt.Sprintf("trace %d", i))
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		all = append(all, es...)
+	}
+	if vs := evs.Check(all, evs.Options{Quiescent: quiescent}); len(vs) > 0 {
+		var b strings.Builder
+		evs.Report(&b, vs)
+		w.t.Fatalf("EVS violations in the federation ring's traces (%d events):\n%s", len(all), b.String())
+	}
+	return len(all)
+}
+
+// syncBuf is a buffer written by several goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
+
+// count returns the number of lines holding every one of substrs.
+func (s *syncBuf) count(substrs ...string) int {
+	n := 0
+	for _, l := range strings.Split(string(s.bytes()), "\n") {
+		all := true
+		for _, sub := range substrs {
+			all = all && strings.Contains(l, sub)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *syncBuf) tail(n int) string {
+	lines := strings.Split(strings.TrimSpace(string(s.bytes())), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}

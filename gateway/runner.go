@@ -1,0 +1,548 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/federation"
+	"github.com/atoll-gcs/atoll/federation/transport"
+	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/internal/securefile"
+	"github.com/atoll-gcs/atoll/internal/tracemap"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/driver"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// ErrBackpressure is Submit's answer when Config.SubmitQueue messages
+// wait for the ring.
+var ErrBackpressure = errors.New("gateway: federation send queue full; wait for deliveries before submitting more")
+
+// ErrStopped is Submit's answer once the runner is leaving or has stopped.
+var ErrStopped = errors.New("gateway: the federation ring member has stopped; it accepts no more messages")
+
+// Config is one gateway's member of one federation domain's ring.
+type Config struct {
+	// File and Plan are the topology file and its plan (File.Plan()).
+	// Required.
+	File *topology.File
+	Plan *topology.Plan
+	// Domain is the federation domain's name ("fed/CLASS:SITES"). Required.
+	Domain string
+	// Node is this gateway's node id. Required.
+	Node string
+	// Local is the id of the local ring configuration in which this node
+	// became its site's active gateway: it gives the incarnation
+	// (federation.Incarnation). Required (its Seq is never 0).
+	Local localring.RingID
+
+	// KnownRingSeq is the highest federation ring sequence number of this
+	// domain the site knows of (the previous gateway's, as its local ring
+	// heard it; 0 when none). A new incarnation numbers its rings above
+	// it and above what this node saved, so that rings represented by two
+	// gateways of one site never share an id.
+	KnownRingSeq uint64
+
+	// Certificate and Roots are the gateway's certificate and the cluster
+	// CA (LoadCertificates reads them from `atoll certs`' directory).
+	// Required.
+	Certificate tls.Certificate
+	Roots       *x509.CertPool
+	// Listen is the UDP address of the QUIC transport. Default: ":PORT"
+	// with the port of the node's QUIC endpoint in the topology file.
+	Listen string
+	// Conn, when set, is the UDP socket to use instead of Listen (tests).
+	Conn net.PacketConn
+	// Dial, when set, overrides the endpoint this gateway dials to reach a
+	// site (site name → "host:port"): a WAN emulator in between (tests,
+	// benchmarks). Default: the endpoints of the topology file.
+	Dial map[string]string
+	// Transport overrides settings of the QUIC transport (mode, timeouts,
+	// queue sizes; see transport.Config). Its Certificate, Roots, Peers,
+	// ConfigHash, Listen, Conn and Logger are set by the runner.
+	Transport transport.Config
+
+	// DataDir holds the ring sequence number of the domain's ring (file
+	// StateFile(Domain)); it must exist. Required.
+	DataDir string
+	// Trace, when set, receives the ring's EVS trace (JSON lines,
+	// docs/EVS.md), written before the packets of the same pass leave.
+	Trace io.Writer
+	// Logger receives the operator's lines. Default slog.Default().
+	Logger *slog.Logger
+	// DrainTimeout bounds the drain of a graceful stop. Default 0: leave
+	// at once.
+	DrainTimeout time.Duration
+	// SubmitQueue bounds the messages Submit queues before the ring takes
+	// them. Default 4096.
+	SubmitQueue int
+
+	// Events, Pass and Deadline are the caller's hooks in the ring's loop
+	// (see driver.Hooks): Events sees every event of the node after the
+	// runner handled it; Pass may submit to the node directly (a load
+	// generator). Optional.
+	Events   func(now time.Time, evs []localring.Event)
+	Pass     func(now time.Time, n *localring.Node)
+	Deadline func() time.Time
+}
+
+// StateFile returns the name of the file in the data dir that keeps the
+// ring sequence number of federation domain domain's ring.
+func StateFile(domain string) string {
+	b := []byte(domain)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return "federation-" + string(b) + ".json"
+}
+
+// CertFiles returns the files `atoll certs` wrote into dir for node: the
+// cluster CA certificate, the node's certificate and its key.
+func CertFiles(dir, node string) (ca, cert, key string) {
+	return filepath.Join(dir, "ca.crt"), filepath.Join(dir, pki.CertFile(node)), filepath.Join(dir, pki.KeyFile(node))
+}
+
+// LoadCertificates reads node's certificate and key and the cluster CA
+// from dir, as `atoll certs` writes them.
+func LoadCertificates(dir, node string) (tls.Certificate, *x509.CertPool, error) {
+	ca, cert, key := CertFiles(dir, node)
+	roots, err := pki.LoadRoots(ca)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("gateway: cluster CA: %w (make it with `atoll certs`)", err)
+	}
+	c, err := pki.LoadCertificate(cert, key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("gateway: certificate of node %s: %w (make it with `atoll certs --node %s`)", node, err, node)
+	}
+	return c, roots, nil
+}
+
+// Stats describe a runner for status.
+type Stats struct {
+	Domain      string `json:"domain"`
+	Site        string `json:"site"`
+	Node        string `json:"node"`
+	Incarnation uint64 `json:"incarnation"`
+	// State is starting, operational (a configuration installed and not
+	// gathering), gathering, superseded or stopped.
+	State string `json:"state"`
+	// Ring is the regular configuration installed last, Members its sites.
+	Ring string `json:"ring,omitempty"`
+	// RingSeq is the highest ring sequence number saved in the data dir.
+	RingSeq uint64   `json:"ring_seq"`
+	Members []string `json:"members,omitempty"`
+	// Missing are the domain's sites not in Ring.
+	Missing []string `json:"missing,omitempty"`
+	// Installs counts regular configurations; SitesLost and SitesJoined
+	// the sites that left and joined across them.
+	Installs    uint64 `json:"installs"`
+	SitesLost   uint64 `json:"sites_lost"`
+	SitesJoined uint64 `json:"sites_joined"`
+	// Submitted counts the messages the ring took; Delivered its
+	// deliveries at this member; Backpressure Submit's refusals.
+	Submitted    uint64 `json:"submitted"`
+	Delivered    uint64 `json:"delivered"`
+	Backpressure uint64 `json:"backpressure"`
+	// Connected are the peer sites with a connection, each with the
+	// gateway node speaking for it.
+	Connected map[string]string `json:"connected,omitempty"`
+	// Refused counts refused gateway connections by cause.
+	Refused   map[string]uint64 `json:"refused,omitempty"`
+	Transport transport.Stats   `json:"-"`
+	Driver    driver.Stats      `json:"-"`
+}
+
+// Runner is one federation ring member. Create it with New, call Run once.
+type Runner struct {
+	cfg   Config
+	fc    federation.Config
+	log   *slog.Logger
+	tr    *transport.Transport
+	node  *localring.Node
+	d     *driver.Driver
+	trace *evs.Writer
+	proc  tracemap.Proc
+
+	mu      sync.Mutex // guards queue, leaving, st
+	queue   [][]byte
+	svc     []localring.Service
+	leaving bool
+	st      Stats
+	gather  string            // reason of the last gather, for "site lost"; loop only
+	incs    map[string]uint64 // members of the last regular configuration; loop only
+	traceOK bool
+}
+
+// New prepares the runner: the federation configuration, the saved ring
+// sequence number, the QUIC transport (listening) and the driver. Nothing
+// is sent before Run.
+func New(cfg Config) (*Runner, error) {
+	switch {
+	case cfg.File == nil || cfg.Plan == nil:
+		return nil, errors.New("gateway: Config.File and Config.Plan are required")
+	case cfg.DataDir == "":
+		return nil, errors.New("gateway: Config.DataDir is required: the federation ring's sequence number must be saved")
+	case cfg.Roots == nil || len(cfg.Certificate.Certificate) == 0:
+		return nil, errors.New("gateway: the gateway certificate and the cluster CA are required (`atoll certs`, LoadCertificates)")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SubmitQueue == 0 {
+		cfg.SubmitQueue = 4096
+	}
+	fc, err := federation.NewConfig(cfg.File, cfg.Plan, cfg.Domain, cfg.Node, cfg.Local)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	d, _ := cfg.Plan.Domain(cfg.Domain)
+	r := &Runner{cfg: cfg, fc: fc,
+		log:  cfg.Logger.With("domain", fc.Domain, "ring_member", fc.Site, "incarnation", fc.Ring.Incarnation),
+		proc: tracemap.Proc{Node: fc.Site, Inc: fc.Ring.Incarnation, Domain: fc.Domain}}
+	r.st = Stats{Domain: fc.Domain, Site: fc.Site, Node: cfg.Node, Incarnation: fc.Ring.Incarnation, State: "starting", Missing: slices.Clone(fc.Sites)}
+	if cfg.Trace != nil {
+		r.trace, r.traceOK = evs.NewWriter(cfg.Trace), true
+	}
+
+	seq, err := readSeq(cfg.DataDir, fc.Domain)
+	if err != nil {
+		return nil, err
+	}
+	tc := cfg.Transport
+	tc.Certificate, tc.Roots, tc.Logger = cfg.Certificate, cfg.Roots, cfg.Logger.With("domain", fc.Domain)
+	tc.Peers = transport.Peers(cfg.File, d, fc.Site)
+	for i, p := range tc.Peers {
+		if ep, ok := cfg.Dial[p.Site]; ok {
+			tc.Peers[i].Endpoints = []string{ep}
+		}
+	}
+	tc.ConfigHash = cfg.Plan.ConfigHash(d)
+	tc.Conn, tc.Listen = cfg.Conn, cfg.Listen
+	if tc.Conn == nil && tc.Listen == "" {
+		site, n, _ := cfg.File.Node(cfg.Node)
+		ep := site.QUICEndpoint(n)
+		_, port, err := net.SplitHostPort(ep)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: node %s has no QUIC endpoint (host:port) in %s (%q): set sites[].quic or nodes[].quic", cfg.Node, cfg.File.Name(), ep)
+		}
+		tc.Listen = ":" + port
+	}
+	if r.tr, err = transport.New(tc); err != nil {
+		return nil, fmt.Errorf("gateway: domain %s: %w", fc.Domain, err)
+	}
+	if self := r.tr.Self(); self.Site != fc.Site || self.Node != cfg.Node {
+		r.tr.Close()
+		return nil, fmt.Errorf("gateway: the certificate is of %s/%s, not of node %s of site %s: load %s's certificate", self.Site, self.Node, cfg.Node, fc.Site, cfg.Node)
+	}
+	rc := fc.Ring
+	rc.RingSeq = max(seq, cfg.KnownRingSeq, rc.RingSeq)
+	rc.MaxPacketBytes = min(rc.MaxPacketBytes, r.tr.MaxPacket())
+	if r.node, err = localring.New(rc); err != nil {
+		r.tr.Close()
+		return nil, fmt.Errorf("gateway: domain %s: %w", fc.Domain, err)
+	}
+	r.d, err = driver.New(driver.Config{
+		Node: r.node, Transport: r.tr, Store: seqStore{dir: cfg.DataDir, domain: fc.Domain},
+		Logger: r.log, DrainTimeout: cfg.DrainTimeout,
+		Hooks: driver.Hooks{
+			Events: r.events,
+			Pass:   r.pass,
+			Deadline: func() time.Time {
+				if cfg.Deadline != nil {
+					return cfg.Deadline()
+				}
+				return time.Time{}
+			},
+			Leaving: func(time.Time) {
+				r.mu.Lock()
+				r.leaving = true
+				r.mu.Unlock()
+			},
+			Drained: func() bool {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				return len(r.queue) == 0
+			},
+		},
+	})
+	if err != nil {
+		r.tr.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return r, nil
+}
+
+// Config returns the federation configuration the runner runs with.
+func (r *Runner) Config() federation.Config { return r.fc }
+
+// Addr returns the UDP address the QUIC transport listens on.
+func (r *Runner) Addr() net.Addr { return r.tr.Addr() }
+
+// Node returns the ring node: use it only inside the hooks (Pass, Events).
+func (r *Runner) Node() *localring.Node { return r.node }
+
+// Wake makes the loop run a pass soon (after a change the Deadline hook
+// reports).
+func (r *Runner) Wake() { r.d.Wake() }
+
+// Run drives the member until ctx is cancelled (then it drains and
+// leaves, and returns nil) or it is superseded by a newer gateway of its
+// site (an error wrapping localring.ErrSuperseded), or the ring sequence
+// number cannot be saved (driver.ErrStateNotSaved). It closes the
+// transport when it returns.
+func (r *Runner) Run(ctx context.Context) error {
+	r.log.Info("federation ring member starting", "node", r.cfg.Node, "sites", r.fc.Sites, "listen", r.tr.Addr().String(), "alpn", r.tr.ALPN(),
+		"token_timeout", r.fc.Ring.TokenTimeout, "consensus_timeout", r.fc.Ring.ConsensusTimeout, "window", r.fc.Ring.WindowPackets)
+	err := r.d.Run(ctx)
+	r.mu.Lock()
+	r.leaving = true
+	if r.st.State != "superseded" {
+		r.st.State = "stopped"
+	}
+	r.mu.Unlock()
+	if err != nil && !errors.Is(err, localring.ErrSuperseded) {
+		r.log.Error("federation ring member stopped", "err", err)
+	} else {
+		r.log.Info("federation ring member stopped", "superseded", err != nil)
+	}
+	return err
+}
+
+// Submit queues a message for the federation ring at service level svc;
+// the runner keeps payload. It fails with ErrBackpressure when
+// Config.SubmitQueue messages wait and with ErrStopped once leaving.
+func (r *Runner) Submit(svc localring.Service, payload []byte) error {
+	if !svc.Valid() {
+		return fmt.Errorf("%w %d", localring.ErrBadService, svc)
+	}
+	if len(payload) > federation.MaxMessageBytes {
+		return fmt.Errorf("%w: %d bytes", localring.ErrTooLarge, len(payload))
+	}
+	r.mu.Lock()
+	switch {
+	case r.leaving:
+		r.mu.Unlock()
+		return ErrStopped
+	case len(r.queue) >= r.cfg.SubmitQueue:
+		r.st.Backpressure++
+		r.mu.Unlock()
+		return ErrBackpressure
+	}
+	r.queue = append(r.queue, payload)
+	r.svc = append(r.svc, svc)
+	r.mu.Unlock()
+	r.d.Wake()
+	return nil
+}
+
+// Fence tells the member that incarnation inc of site's member runs: a
+// lower one is refused from now on, and a higher one of its own site
+// stops this member at once (it is superseded). Safe from any goroutine.
+func (r *Runner) Fence(site string, inc uint64) {
+	r.d.Do(func(now time.Time) { r.node.Fence(now, localring.NodeID(site), inc) })
+}
+
+// Done is closed when Run has returned.
+func (r *Runner) Done() <-chan struct{} { return r.d.Done() }
+
+// Stats returns the runner's state and counters.
+func (r *Runner) Stats() Stats {
+	r.mu.Lock()
+	st := r.st
+	st.Members, st.Missing = slices.Clone(st.Members), slices.Clone(st.Missing)
+	r.mu.Unlock()
+	st.Transport, st.Driver, st.RingSeq = r.tr.Stats(), r.d.Stats(), r.d.Saved()
+	st.Connected = map[string]string{}
+	for _, s := range r.fc.Sites {
+		if n, ok := r.tr.Connected(s); ok {
+			st.Connected[s] = n
+		}
+	}
+	st.Refused = map[string]uint64{}
+	for c, n := range st.Transport.Refused {
+		if n > 0 {
+			st.Refused[transport.Cause(c).String()] = n
+		}
+	}
+	return st
+}
+
+// pass moves queued messages into the node, then runs the caller's Pass.
+func (r *Runner) pass(now time.Time) {
+	r.mu.Lock()
+	taken := 0
+	for i, p := range r.queue {
+		if _, err := r.node.Submit(now, r.svc[i], p); err != nil {
+			break
+		}
+		taken++
+	}
+	if taken > 0 {
+		n := copy(r.queue, r.queue[taken:])
+		copy(r.svc, r.svc[taken:])
+		clear(r.queue[n:])
+		r.queue, r.svc = r.queue[:n], r.svc[:n]
+	}
+	r.mu.Unlock()
+	if r.cfg.Pass != nil {
+		r.cfg.Pass(now, r.node)
+	}
+}
+
+// events writes the trace and the operator's lines, and counts.
+func (r *Runner) events(now time.Time, es []localring.Event) {
+	for i := range es {
+		e := &es[i]
+		if r.traceOK {
+			if l, ok := r.proc.Ring(e); ok {
+				if err := r.trace.Write(l); err != nil {
+					r.traceOK = false
+					r.log.Error("cannot write the federation ring's trace; tracing stopped", "err", err)
+				}
+			}
+		}
+		switch e.Kind {
+		case localring.EventInstall:
+			if e.Conf.Kind == localring.Regular {
+				r.install(e.Conf)
+			}
+		case localring.EventSend:
+			r.mu.Lock()
+			r.st.Submitted++
+			r.mu.Unlock()
+		case localring.EventDeliver:
+			r.mu.Lock()
+			r.st.Delivered++
+			r.mu.Unlock()
+		case localring.EventGather:
+			r.gather = e.Reason
+			r.setState("gathering")
+			r.log.Info("federation ring membership change started", "reason", e.Reason)
+		case localring.EventTokenLost:
+			r.log.Warn("federation token lost: the ring re-forms without the sites that stopped answering", "reason", e.Reason)
+		case localring.EventEvict:
+			r.log.Warn("site taken out of the federation ring for failing to receive or to be received", "site", e.Evicted.String(), "reason", e.Reason)
+		case localring.EventSuperseded:
+			r.setState("superseded")
+			r.log.Warn("superseded: a newer gateway of this site speaks for it in the federation ring; this one stops", "reason", e.Reason)
+		}
+	}
+	if r.cfg.Events != nil {
+		r.cfg.Events(now, es)
+	}
+}
+
+func (r *Runner) setState(s string) {
+	r.mu.Lock()
+	r.st.State = s
+	r.mu.Unlock()
+}
+
+// install logs a regular configuration: the ring with its sites, and
+// every site lost, joined or whose gateway changed.
+func (r *Runner) install(c *localring.Configuration) {
+	r.mu.Lock()
+	prev := r.incs
+	r.incs = map[string]uint64{}
+	for _, m := range c.Members {
+		r.incs[string(m.ID)] = m.Inc
+	}
+	members := c.MemberIDs()
+	var missing []string
+	for _, s := range r.fc.Sites {
+		if !slices.Contains(members, s) {
+			missing = append(missing, s)
+		}
+	}
+	r.st.Ring, r.st.Members, r.st.Missing, r.st.State = c.ID, members, missing, "operational"
+	r.st.Installs++
+	r.mu.Unlock()
+
+	attrs := []any{"ring", c.ID, "sites", members}
+	if len(missing) > 0 {
+		r.log.Warn("federation ring formed without every site", append(attrs, "missing", missing)...)
+	} else {
+		r.log.Info("federation ring formed", attrs...)
+	}
+	if prev == nil {
+		return
+	}
+	var lost, joined uint64
+	for _, m := range c.Members {
+		s := string(m.ID)
+		inc, was := prev[s]
+		switch {
+		case !was:
+			joined++
+			r.log.Info("site joined the federation ring", "site", s, "ring", c.ID, "incarnation", m.Inc)
+		case inc != m.Inc:
+			r.log.Info("site's gateway changed (a standby took over, or the gateway restarted)", "site", s, "ring", c.ID, "incarnation", m.Inc, "previous_incarnation", inc)
+		}
+	}
+	for _, s := range slices.Sorted(maps.Keys(prev)) {
+		if _, still := r.incs[s]; !still {
+			lost++
+			reason := r.gather
+			if reason == "" {
+				reason = "stopped answering"
+			}
+			r.log.Warn("site lost from the federation ring", "site", s, "ring", c.ID, "reason", reason)
+		}
+	}
+	r.gather = ""
+	r.mu.Lock()
+	r.st.SitesLost += lost
+	r.st.SitesJoined += joined
+	r.mu.Unlock()
+}
+
+// seqStore saves the federation ring's sequence number in the data dir.
+type seqStore struct{ dir, domain string }
+
+type seqState struct {
+	Domain  string `json:"domain"`
+	RingSeq uint64 `json:"ring_seq"`
+}
+
+func (s seqStore) SaveRingSeq(seq uint64) error {
+	b, _ := json.Marshal(seqState{Domain: s.domain, RingSeq: seq})
+	if err := securefile.Write(filepath.Join(s.dir, StateFile(s.domain)), append(b, '\n'), true); err != nil {
+		return fmt.Errorf("gateway: save the federation ring sequence number of %s: %w", s.domain, err)
+	}
+	return nil
+}
+
+// readSeq returns the saved ring sequence number of domain; 0 when none
+// was saved.
+func readSeq(dir, domain string) (uint64, error) {
+	path := filepath.Join(dir, StateFile(domain))
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("gateway: read %s: %w", path, err)
+	}
+	var st seqState
+	if err := json.Unmarshal(b, &st); err != nil || st.Domain != domain {
+		return 0, fmt.Errorf("gateway: %s is damaged or of another domain (%v); stop this gateway, delete the file and start it again (it learns the ring sequence number from the other sites)", path, err)
+	}
+	return st.RingSeq, nil
+}
