@@ -3,6 +3,7 @@ package wanem
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -379,5 +380,36 @@ func TestSessionLimit(t *testing.T) {
 	}
 	if again := ask(t, cs[0]); again == first {
 		t.Fatalf("the evicted first sender still reaches the target from %s", first)
+	}
+}
+
+// TestIPv6: a relay between IPv6 endpoints (skipped where ::1 is missing).
+func TestIPv6(t *testing.T) {
+	server, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer server.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, a, err := server.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			server.WriteToUDPAddrPort(buf[:n], a)
+		}
+	}()
+	r, err := New(Config{Listen: "[::1]:0", Target: server.LocalAddr().String(), Forward: Params{Delay: 5 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c := dial(t, r.Addr())
+	if rtt, ok := roundTrip(t, c, 5*time.Second); !ok || rtt < 5*time.Millisecond {
+		t.Fatalf("IPv6 round trip %v (ok %v) through a 5 ms link", rtt, ok)
+	}
+	if src := r.SourceAddr(); !strings.HasPrefix(src, "[::1]:") {
+		t.Fatalf("the target sees the relay at %s, want [::1]", src)
 	}
 }
