@@ -183,6 +183,12 @@ func Peers(f *topology.File, d *topology.Domain, selfSite string) []Peer {
 	return ps
 }
 
+// Validate reports every mistake of c at once, as New would.
+func (c *Config) Validate() error {
+	_, err := c.resolve()
+	return err
+}
+
 // resolved is a validated Config with its defaults filled in.
 type resolved struct {
 	Config

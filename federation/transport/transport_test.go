@@ -449,9 +449,15 @@ func TestConfigValidate(t *testing.T) {
 		cfg := good
 		cfg.Peers = append([]transport.Peer(nil), good.Peers...)
 		c.mod(&cfg)
-		if _, err := transport.New(cfg); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("want an error with %q, got %v", c.want, err)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Validate: want an error with %q, got %v", c.want, err)
 		}
+		if _, err := transport.New(cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("New: want an error with %q, got %v", c.want, err)
+		}
+	}
+	if err := good.Validate(); err != nil {
+		t.Errorf("a good config: %v", err)
 	}
 	if got := transport.ALPN(transport.ModeStreams, 0xab); got != "atoll-fed/1/s/00000000000000ab" {
 		t.Errorf("ALPN = %q", got)
