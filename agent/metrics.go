@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // The agent's metrics are served by the admin API at /metrics from a
@@ -53,6 +55,7 @@ type statusCollector struct {
 	info     *prometheus.Desc
 	rejected *prometheus.Desc
 	since    *prometheus.Desc
+	rotation *prometheus.Desc
 	metrics  []statusMetric
 }
 
@@ -63,6 +66,7 @@ func newStatusCollector(a *Agent) *statusCollector {
 			[]string{"node", "site", "cluster", "incarnation", "version", "ring_preset"}, nil),
 		rejected: prometheus.NewDesc("atoll_packets_rejected_total", "Packets dropped before the ring saw them, by reason.", []string{"reason"}, nil),
 		since:    prometheus.NewDesc("atoll_ring_installed_timestamp_seconds", "When the installed ring formed (Unix time).", nil, nil),
+		rotation: prometheus.NewDesc("atoll_token_rotation_seconds", "Time between two tokens this node accepted in the operational ring: the token's rotation, holds included.", nil, nil),
 	}
 	gauge := func(name, help string, f func(*Status) float64) {
 		c.metrics = append(c.metrics, statusMetric{prometheus.NewDesc(name, help, nil, nil), prometheus.GaugeValue, f})
@@ -131,6 +135,7 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.info
 	ch <- c.rejected
 	ch <- c.since
+	ch <- c.rotation
 	for _, m := range c.metrics {
 		ch <- m.desc
 	}
@@ -147,6 +152,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c.metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&st))
 	}
+	ch <- prometheus.MustNewConstHistogram(c.rotation, st.TokenRotation.Count, st.TokenRotation.Sum.Seconds(), rotationBuckets(&st.TokenRotation))
 	k := &st.Counters
 	for _, r := range []struct {
 		reason string
@@ -154,4 +160,16 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}{{"wrong-key", k.RejectWrongKey}, {"mismatch", k.RejectMismatch}, {"auth", k.RejectAuth}, {"replay", k.RejectReplay}, {"other", k.RejectOther}, {"unknown-sender", k.UnknownSender}} {
 		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(r.v), r.reason)
 	}
+}
+
+// rotationBuckets returns h's buckets as Prometheus counts them:
+// cumulative, by upper bound in seconds.
+func rotationBuckets(h *localring.Histogram) map[float64]uint64 {
+	m := make(map[float64]uint64, len(h.Buckets))
+	var sum uint64
+	for i, b := range localring.RotationBounds {
+		sum += h.Buckets[i]
+		m[b.Seconds()] = sum
+	}
+	return m
 }

@@ -270,6 +270,11 @@ func TestMetricsRegistry(t *testing.T) {
 	a1 := c.start("n1", func(cfg *Config) { cfg.Version = "v9.8.7" })
 	a2 := c.start("n2", nil)
 	c.waitRing(c.ids, 5*time.Second)
+	for deadline := time.Now().Add(5 * time.Second); a1.Status().TokenRotation.Count < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no token rotations in 5s")
+		}
+	}
 	if a1.Metrics() == a2.Metrics() {
 		t.Fatal("two agents share a registry")
 	}
@@ -305,6 +310,16 @@ func TestMetricsRegistry(t *testing.T) {
 	}
 	if v := got["atoll_ring_token_timeout_seconds"].GetMetric()[0].GetGauge().GetValue(); v != 0.2 {
 		t.Errorf("atoll_ring_token_timeout_seconds = %v, want 0.2", v)
+	}
+	// The token's rotation: a histogram in seconds, cumulative buckets.
+	rot := got["atoll_token_rotation_seconds"].GetMetric()[0].GetHistogram()
+	if rot.GetSampleCount() == 0 || rot.GetSampleSum() <= 0 || len(rot.GetBucket()) != len(localring.RotationBounds) {
+		t.Errorf("atoll_token_rotation_seconds: %v", rot)
+	}
+	for i, b := range rot.GetBucket() {
+		if i > 0 && b.GetCumulativeCount() < rot.GetBucket()[i-1].GetCumulativeCount() || b.GetUpperBound() != localring.RotationBounds[i].Seconds() {
+			t.Errorf("bucket %d: %v", i, b)
+		}
 	}
 	text, err := NewClient(filepath.Join(c.dir, "n1", AdminSocketName)).Metrics(context.Background())
 	if err != nil || !strings.Contains(text, "\nprocess_start_time_seconds ") || !strings.Contains(text, `atoll_info{cluster="test",incarnation=`) {

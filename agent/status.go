@@ -77,9 +77,13 @@ type Status struct {
 	Security  string    `json:"security"`
 	Started   time.Time `json:"started,omitzero"`
 	// Config is the effective configuration.
-	Config   Effective `json:"config"`
-	Counters Counters  `json:"counters"`
-	Load     Load      `json:"load"`
+	Config Effective `json:"config"`
+	// TokenRotation is the distribution of the token's rotation times
+	// while operational (localring.Stats.Rotation, in the buckets of
+	// localring.RotationBounds).
+	TokenRotation localring.Histogram `json:"token_rotation"`
+	Counters      Counters            `json:"counters"`
+	Load          Load                `json:"load"`
 	// ClientLimits are the bounds of the client sessions' queues.
 	ClientLimits ClientLimits `json:"client_limits"`
 }
@@ -301,6 +305,7 @@ func (a *Agent) Status() Status {
 	}
 
 	r := snap.stats
+	st.TokenRotation = r.Rotation
 	c := &st.Counters
 	c.PacketsIn, c.PacketsOut, c.Malformed, c.ForeignRing = r.PacketsIn, r.PacketsOut, r.Malformed, r.ForeignRing
 	c.Retransmits, c.RetransmitRequests, c.TokenRetransmits = r.Retransmits, r.RetransmitRequests, r.TokenRetransmits

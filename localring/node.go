@@ -41,15 +41,16 @@ type ringState struct {
 	confID  string   // "" for the initial ring that was never installed
 
 	store     map[uint64]*mcast
-	highSeq   uint64 // highest sequence number received
-	aru       uint64 // all received up to
-	delivered uint64 // delivered (or passed over) up to
-	freed     uint64 // packets up to here were garbage collected
-	safeUpTo  uint64 // every member holds everything up to here
-	lastAru   uint64 // the token's aru after my previous visit
-	lastTok   uint64 // tokSeq of the last token accepted (duplicate rejection)
-	lastFCC   uint32 // packets I sent at my last visit
-	lastBack  uint32 // my backlog reported at my last visit
+	highSeq   uint64    // highest sequence number received
+	aru       uint64    // all received up to
+	delivered uint64    // delivered (or passed over) up to
+	freed     uint64    // packets up to here were garbage collected
+	safeUpTo  uint64    // every member holds everything up to here
+	lastAru   uint64    // the token's aru after my previous visit
+	lastTok   uint64    // tokSeq of the last token accepted (duplicate rejection)
+	lastTokAt time.Time // when it was accepted, operational (Stats.Rotation)
+	lastFCC   uint32    // packets I sent at my last visit
+	lastBack  uint32    // my backlog reported at my last visit
 	reasm     map[Member]*reassembly
 	sentToken []byte // the last token I passed on this ring, for retransmission
 	sentSeq   uint64 // the token's seq when I passed it

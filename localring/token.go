@@ -30,6 +30,12 @@ func (n *Node) onToken(tok *token) {
 		return
 	}
 	rs.lastTok = tok.tokSeq
+	if n.state == stateOperational {
+		if !rs.lastTokAt.IsZero() {
+			n.stats.Rotation.observe(n.now.Sub(rs.lastTokAt))
+		}
+		rs.lastTokAt = n.now
+	}
 	n.retransmitAt = time.Time{}
 	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
 	if tok.evict == nil && rs.members[0] == n.me && n.stalled(rs) {

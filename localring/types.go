@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // NodeID is a node's stable id from the topology file, e.g. "fra-1".
@@ -222,6 +223,44 @@ type Stats struct {
 	Superseded                      uint64 // 1 once a newer incarnation of this node id was seen
 	StallHolds                      uint64 // rotations the representative slowed down while a packet stayed missing
 	Evictions                       uint64 // members this node saw taken out for failing to receive (or be received)
+
+	// Rotation is the distribution of token rotation times in the
+	// operational state: the time between two tokens this node accepted
+	// on the same ring (its own hold included).
+	Rotation Histogram
+}
+
+// RotationBounds are the upper bounds of the buckets of
+// Stats.Rotation: from 100 µs (a small idle LAN ring) to 10 s (a loaded
+// WAN ring).
+var RotationBounds = [...]time.Duration{
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
+
+// Histogram counts durations in the buckets of RotationBounds.
+type Histogram struct {
+	Count uint64        `json:"count"`  // observations
+	Sum   time.Duration `json:"sum_ns"` // their sum
+	// Buckets[i] counts the observations of at most RotationBounds[i] and
+	// more than RotationBounds[i-1] (not cumulative); longer ones count
+	// in Count only.
+	Buckets [len(RotationBounds)]uint64 `json:"buckets"`
+}
+
+// observe counts d.
+func (h *Histogram) observe(d time.Duration) {
+	h.Count++
+	h.Sum += d
+	for i, b := range RotationBounds {
+		if d <= b {
+			h.Buckets[i]++
+			return
+		}
+	}
 }
 
 // sortMembers sorts by id (and incarnation, for determinism).

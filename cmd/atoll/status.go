@@ -110,6 +110,9 @@ func writeStatus(w io.Writer, st *agent.Status, now time.Time) {
 	fmt.Fprintf(w, "rejected   %d (wrong key %d, other settings %d, failed authentication %d, replays %d, unknown nodes %d)\n",
 		c.Rejected(), c.RejectWrongKey, c.RejectMismatch, c.RejectAuth, c.RejectReplay, c.UnknownSender)
 	fmt.Fprintf(w, "membership %d rings installed, %d token losses\n", c.RingsInstalled, c.TokenLosses)
+	if r := &st.TokenRotation; r.Count > 0 {
+		fmt.Fprintf(w, "rotation   token rotation %v on average over %d rotations\n", (r.Sum / time.Duration(r.Count)).Round(time.Microsecond), r.Count)
+	}
 	if l := st.ClientLimits; l.WindowMsgs > 0 {
 		fmt.Fprintf(w, "clients    %d open, %d evicted; window %d msgs or %d bytes each, send queue %d msgs or %d bytes, client queue %d frames or %d bytes (grace %v)\n",
 			c.Clients, c.ClientsEvicted, l.WindowMsgs, l.WindowBytes, l.SendQueueMsgs, l.SendQueueBytes, l.QueueFrames, l.QueueBytes, l.SlowGrace)
