@@ -180,7 +180,7 @@ func newLink(name string, p Params, seed1, seed2 uint64) (*Link, error) {
 	return l, nil
 }
 
-// Name returns the link's name, e.g. "a->b" in a Mesh.
+// Name returns the link's name: "forward" or "reverse" in a Relay, "a:b" in a Mesh.
 func (l *Link) Name() string { return l.name }
 
 // Params returns the link's current parameters.
