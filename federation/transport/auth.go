@@ -67,6 +67,7 @@ func (c Cause) fix() string {
 // counters are the transport's statistics.
 type counters struct {
 	connects, disconnects, replaced, dialFailures atomic.Uint64
+	superseded                                    atomic.Uint64
 	sent, received, sendDrops, sendNoConn         atomic.Uint64
 	recvDrops                                     atomic.Uint64
 	refused                                       [numCauses]atomic.Uint64
@@ -78,6 +79,10 @@ type Stats struct {
 	// ended; Replaced those replaced by a newer connection of the same
 	// site (a restarted or standby gateway).
 	Connects, Disconnects, Replaced uint64
+	// Superseded counts this side's dialed connections that the peer
+	// replaced with one from another gateway of this site (after which
+	// this side waits RedialMax before dialing again).
+	Superseded uint64
 	// DialFailures counts connection attempts that failed without a
 	// refusal (no answer, unreachable).
 	DialFailures uint64
@@ -97,6 +102,7 @@ func (t *Transport) Stats() Stats {
 	s := &t.stats
 	st := Stats{
 		Connects: s.connects.Load(), Disconnects: s.disconnects.Load(), Replaced: s.replaced.Load(),
+		Superseded:   s.superseded.Load(),
 		DialFailures: s.dialFailures.Load(),
 		PacketsSent:  s.sent.Load(), PacketsReceived: s.received.Load(),
 		SendDrops: s.sendDrops.Load(), SendNoConn: s.sendNoConn.Load(), RecvDrops: s.recvDrops.Load(),

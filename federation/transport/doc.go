@@ -9,7 +9,10 @@
 //   - One connection per peer site. The site whose name sorts first dials,
 //     trying the peer's gateway endpoints in order with backoff, and dials
 //     again when the connection ends; a newer connection of a site replaces
-//     the older one. Keep-alives (Config.KeepAlive) run below the idle
+//     the older one (a restarted or standby gateway), and the gateway so
+//     replaced waits RedialMax before dialing again, so two gateways of
+//     one site that both act as active do not flap (fencing one of them
+//     is the ring's job). Keep-alives (Config.KeepAlive) run below the idle
 //     timeout, so a quiet ring keeps its connections.
 //   - TLS 1.3 with mutual authentication against the cluster CA
 //     (`atoll certs`, package internal/pki). The peer's identity — cluster,

@@ -383,6 +383,21 @@ func (t *Transport) dialLoop(p *peer) {
 		case <-t.ctx.Done():
 			return
 		}
+		var ae *quic.ApplicationError
+		if errors.As(context.Cause(c.qc.Context()), &ae) && ae.Remote && ae.ErrorCode == codeReplaced {
+			// Another gateway of this site connected to p after us: two
+			// gateways of one site believe they are active. Redialing at
+			// once would make the two take the connection from each other
+			// in a loop; the ring above must fence one of them.
+			t.stats.superseded.Add(1)
+			t.log.Warn("federation: the peer site took a newer connection from another gateway of this site; two gateways of this site act as active, backing off for RedialMax",
+				"site", p.site, "redial_in", t.cfg.RedialMax.String())
+			select {
+			case <-time.After(t.cfg.RedialMax):
+			case <-t.ctx.Done():
+				return
+			}
+		}
 	}
 }
 

@@ -410,6 +410,35 @@ func TestRestartAfterCrash(t *testing.T) {
 	}
 }
 
+// TestTwoActiveGatewaysBackOff: two gateways of site a both dial b. b
+// keeps the newer connection, and the older gateway, told it was
+// replaced, waits RedialMax instead of taking the connection back at once
+// (which would make the two flap).
+func TestTwoActiveGatewaysBackOff(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	b := start(t, w.config("b", pcs["b"], addrs, 0, nil))
+	c1 := w.config("a", pcs["a"], addrs, 0, nil)
+	c1.RedialMax = time.Minute
+	a1 := start(t, c1)
+	exchange(t, a1, b, "first")
+	pc2, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc2.Close() })
+	c2 := c1
+	c2.Conn = pc2
+	c2.Certificate = w.cert(w.ca, pki.Identity{Cluster: cluster, Site: "a", Node: "a-gw2"}, time.Now(), time.Hour)
+	a2 := start(t, c2)
+	waitFor(t, "a1 is superseded", func() bool { return a1.Stats().Superseded == 1 })
+	time.Sleep(300 * time.Millisecond) // ≫ RedialMin: a1 would have redialed
+	if n, _ := b.Connected("a"); n != "a-gw2" || b.Stats().Replaced != 1 {
+		t.Fatalf("b speaks to %q, replaced %d times", n, b.Stats().Replaced)
+	}
+	exchange(t, a2, b, "second")
+}
+
 // TestKeepAlive: a quiet connection outlives several idle timeouts.
 func TestKeepAlive(t *testing.T) {
 	w := newWorld(t, "a", "b")
