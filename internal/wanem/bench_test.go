@@ -170,3 +170,21 @@ func BenchmarkCapacity(b *testing.B) {
 	b.ReportMetric(float64(ru1.cpu()-ru0.cpu())/float64(max(s.unique, 1))/1e3, "cpu-µs/datagram")
 	b.ReportMetric(float64(ru1.cpu()-ru0.cpu())/float64(wall), "cores")
 }
+
+// BenchmarkDelayProcess is BenchmarkDelay/10ms with the relay in a child
+// process, as between network namespaces, so that a stall of the probe
+// (sender and sink) and one of the relay are separate; Stats.Late is the
+// relay process's own lateness.
+func BenchmarkDelayProcess(b *testing.B) {
+	const d = 10 * time.Millisecond
+	p := Params{Delay: d}
+	res := runProbeVia(b, func(target string) probeRelay { return startRelayProcess(b, target, p) }, p, b.N, 10000, 200)
+	s := res.summarize()
+	us := func(x time.Duration) float64 { return float64(x-d) / 1e3 }
+	ratio(b, float64(s.quantile(0.5)), float64(d))
+	b.ReportMetric(float64(res.stats.Late.Quantile(0.5))/1e3, "late-p50-µs")
+	b.ReportMetric(float64(res.stats.Late.Quantile(0.99))/1e3, "late-p99-µs")
+	b.ReportMetric(us(s.quantile(0.5)), "p50-excess-µs")
+	b.ReportMetric(us(s.quantile(0.99)), "p99-excess-µs")
+	b.ReportMetric(us(s.delays[len(s.delays)-1]), "max-excess-µs")
+}

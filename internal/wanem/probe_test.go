@@ -27,10 +27,33 @@ type probeResult struct {
 	stats    Stats // of the forward link, after the run
 }
 
+// probeRelay is the relay a probe goes through: in this process, or in
+// another (relayProcess).
+type probeRelay interface {
+	Addr() string
+	forwardStats(tb testing.TB) Stats
+	Close() error
+}
+
+func (r *Relay) forwardStats(testing.TB) Stats { return r.fwd.Stats() }
+
 // runProbe sends n datagrams of size bytes at pps per second through a
-// relay whose forward link has p, and waits until the link has delivered or
-// dropped all of them.
+// relay in this process whose forward link has p, and waits until the link
+// has delivered or dropped all of them.
 func runProbe(tb testing.TB, p Params, n, pps, size int) probeResult {
+	tb.Helper()
+	return runProbeVia(tb, func(target string) probeRelay {
+		r, err := New(Config{Target: target, Forward: p, Seed: 42})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return r
+	}, p, n, pps, size)
+}
+
+// runProbeVia is runProbe through the relay that start returns for a
+// target.
+func runProbeVia(tb testing.TB, start func(target string) probeRelay, p Params, n, pps, size int) probeResult {
 	tb.Helper()
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -38,10 +61,7 @@ func runProbe(tb testing.TB, p Params, n, pps, size int) probeResult {
 	}
 	defer sink.Close()
 	sink.SetReadBuffer(socketBuffer)
-	r, err := New(Config{Target: sink.LocalAddr().String(), Forward: p, Seed: 42})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	r := start(sink.LocalAddr().String())
 	defer r.Close()
 	src, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(mustAddrPort(tb, r.Addr())))
 	if err != nil {
@@ -50,7 +70,7 @@ func runProbe(tb testing.TB, p Params, n, pps, size int) probeResult {
 	defer src.Close()
 	src.SetWriteBuffer(socketBuffer)
 
-	start := time.Now()
+	begin := time.Now()
 	var (
 		mu   sync.Mutex
 		res  = probeResult{sent: n}
@@ -61,7 +81,7 @@ func runProbe(tb testing.TB, p Params, n, pps, size int) probeResult {
 		buf := make([]byte, maxDatagram)
 		for {
 			m, err := sink.Read(buf)
-			now := time.Since(start)
+			now := time.Since(begin)
 			if err != nil {
 				return
 			}
@@ -79,16 +99,16 @@ func runProbe(tb testing.TB, p Params, n, pps, size int) probeResult {
 	pkt := make([]byte, max(size, 16))
 	interval := time.Second / time.Duration(pps)
 	for i := 0; i < n; {
-		due := int(time.Since(start)/interval) + 1
+		due := int(time.Since(begin)/interval) + 1
 		for ; i < min(due, n); i++ {
 			binary.BigEndian.PutUint64(pkt, uint64(i))
-			binary.BigEndian.PutUint64(pkt[8:], uint64(time.Since(start)))
+			binary.BigEndian.PutUint64(pkt[8:], uint64(time.Since(begin)))
 			if _, err := src.Write(pkt); err != nil {
 				tb.Fatal(err)
 			}
 		}
 		if i < n {
-			time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+			time.Sleep(time.Until(begin.Add(time.Duration(i) * interval)))
 		}
 	}
 	// Wait until the link has taken every datagram in and let out all of
@@ -100,7 +120,7 @@ func runProbe(tb testing.TB, p Params, n, pps, size int) probeResult {
 	lastGot := -1
 	lastChange := time.Now()
 	for {
-		st := r.Forward().Stats()
+		st := r.forwardStats(tb)
 		mu.Lock()
 		got := len(res.arrivals)
 		mu.Unlock()
@@ -117,7 +137,7 @@ func runProbe(tb testing.TB, p Params, n, pps, size int) probeResult {
 	}
 	sink.Close()
 	<-done
-	res.stats = r.Forward().Stats()
+	res.stats = r.forwardStats(tb)
 	return res
 }
 
