@@ -72,6 +72,18 @@ func (c *rawClient) write(f cp.Frame) {
 	}
 }
 
+// discard reads and drops the frames the agent sends, in a goroutine,
+// until the connection ends (a sender's replies).
+func (c *rawClient) discard() {
+	go func() {
+		for {
+			if _, err := c.next(time.Minute); err != nil {
+				return
+			}
+		}
+	}()
+}
+
 // next reads one frame.
 func (c *rawClient) next(timeout time.Duration) (cp.Frame, error) {
 	c.conn.SetReadDeadline(time.Now().Add(timeout))
@@ -388,13 +400,7 @@ func TestSlowClient(t *testing.T) {
 	reader.waitView("g", "n1:sleeper", "n1:reader")
 	// From here on the sleeper reads nothing.
 
-	go func() { // the sender's replies
-		for {
-			if _, err := sender.next(time.Minute); err != nil {
-				return
-			}
-		}
-	}()
+	sender.discard()
 	payload := bytes.Repeat([]byte("x"), 1000)
 	send := func(group string, n, req int) {
 		for i := range n {
@@ -611,13 +617,7 @@ func TestSlowClientGrace(t *testing.T) {
 	sleeper.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
 	sleeper.waitView("g", "n1:sleeper")
 	sender := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "sender")
-	go func() {
-		for {
-			if _, err := sender.next(time.Minute); err != nil {
-				return
-			}
-		}
-	}()
+	sender.discard()
 	payload := bytes.Repeat([]byte("x"), 1000)
 	req := uint32(0)
 	send := func(n int) {
@@ -708,13 +708,7 @@ func TestReadersHoldSenders(t *testing.T) {
 	reader.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
 	reader.waitView("g", "n1:reader")
 	sender := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "sender")
-	go func() {
-		for {
-			if _, err := sender.next(time.Minute); err != nil {
-				return
-			}
-		}
-	}()
+	sender.discard()
 	const n = 600
 	go func() {
 		payload := bytes.Repeat([]byte("x"), 1000)
