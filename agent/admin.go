@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -23,7 +24,8 @@ import (
 //	GET  /status         Status
 //	GET  /members        the Members of Status (configured nodes and ring members)
 //	GET  /metrics        Prometheus metrics (Agent.Metrics), in the format the scraper asks for
-//	GET  /load, PUT /load  the built-in load generator (Load as JSON), for tests and benchmarks
+//	GET  /load, PUT /load  the built-in load generator (Load as JSON), for tests and benchmarks;
+//	                       PUT /load?domain=FED sets the load of the node's federation ring member
 //	GET  /debug/pprof/   the Go profiler
 //
 // Client talks to it.
@@ -69,6 +71,22 @@ func newAdminServer(a *Agent) *adminServer {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&l); err != nil {
 			http.Error(w, "agent: load: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if d := r.URL.Query().Get("domain"); d != "" {
+			if err := l.normalize(); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			if a.fed == nil {
+				http.Error(w, "agent: node "+a.cfg.Node+" runs no federation ring", http.StatusBadRequest)
+				return
+			}
+			if err := a.fed.setLoad(d, l); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		if err := a.SetLoad(l); err != nil {
@@ -214,6 +232,17 @@ func (c *Client) SetLoad(ctx context.Context, l Load) error {
 		l.Svc = l.Service.String()
 	}
 	return c.do(ctx, http.MethodPut, "/load", l, nil)
+}
+
+// SetFederationLoad changes the load generator of the node's member of
+// federation domain domain's ring through PUT /load?domain=DOMAIN (it
+// applies while the node is the site's active gateway, and to later
+// activations).
+func (c *Client) SetFederationLoad(ctx context.Context, domain string, l Load) error {
+	if l.Svc == "" && l.Service != 0 {
+		l.Svc = l.Service.String()
+	}
+	return c.do(ctx, http.MethodPut, "/load?domain="+url.QueryEscape(domain), l, nil)
 }
 
 // Metrics fetches /metrics as text.

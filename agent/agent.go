@@ -61,6 +61,7 @@ type Agent struct {
 	trace        *tracer // nil without --trace
 	adminL       net.Listener
 	admin        *adminServer
+	fed          *fedManager // nil unless the node is a gateway with certificates
 
 	started time.Time
 	done    chan struct{} // closed when the loop ends
@@ -220,6 +221,11 @@ func New(cfg Config) (a *Agent, err error) {
 	}
 	if a.cs, err = newClientServer(a); err != nil {
 		return a, err
+	}
+	if cfg.Federation != nil {
+		if a.fed, err = newFedManager(a, *cfg.Federation); err != nil {
+			return a, err
+		}
 	}
 	a.snap.state = "starting"
 	a.metrics = newRegistry(a)
@@ -422,6 +428,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.logListeners()
 	err := a.d.Run(ctx) // closes the transport when it returns
+	a.fed.close()
 
 	a.mu.Lock()
 	a.leaving = true

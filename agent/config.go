@@ -76,6 +76,10 @@ type Config struct {
 	Version    string
 	ConfigFile string
 
+	// Federation, when set, gives the node its gateway role in the
+	// plan's federation domains (see Federation). Nil: none.
+	Federation *Federation
+
 	// TracePath, when set, is the file to which the agent appends every
 	// install, send and delivery as trace lines of docs/EVS.md (--trace).
 	TracePath string

@@ -130,6 +130,9 @@ func (a *Agent) events(ls *loopState, evs []localring.Event) {
 		case localring.EventInstall:
 			ls.installed = true
 			a.logInstall(ls, e.Conf)
+			if a.fed != nil && e.Conf.Kind == localring.Regular {
+				a.fed.install(e.Conf)
+			}
 		case localring.EventTokenLost:
 			a.log.Warn("token lost: the ring will re-form without the nodes that stopped answering", "reason", e.Reason, "ring", confID(ls.conf))
 		case localring.EventEvict:

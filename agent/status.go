@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/groups"
 	"github.com/atoll-gcs/atoll/localring"
 )
@@ -86,6 +87,9 @@ type Status struct {
 	Load          Load                `json:"load"`
 	// ClientLimits are the bounds of the client sessions' queues.
 	ClientLimits ClientLimits `json:"client_limits"`
+	// Federation are the federation ring members this node runs as its
+	// site's active gateway (none when it is not active).
+	Federation []gateway.Stats `json:"federation,omitempty"`
 }
 
 // ClientLimits are the agent's bounds of its client sessions' queues
@@ -237,6 +241,7 @@ func (a *Agent) Status() Status {
 		State: snap.state, Started: started,
 		Transport: a.transportString(), Security: a.securityString(),
 		Load: snap.load, Config: a.effective(),
+		Federation: a.fed.stats(),
 	}
 	inRing := map[string]localring.Member{}
 	if snap.conf != nil {

@@ -29,6 +29,7 @@ func newAgentCmd() *cobra.Command {
 	var (
 		configPath, node, dataDir, trace, keyFile, adminSocket string
 		preset, logFormat, logLevel                            string
+		fed                                                    agent.Federation
 		insecure                                               bool
 		load                                                   agent.Load
 		clients                                                clientListenFlags
@@ -58,6 +59,13 @@ topology file's group ACLs). A TCP listener without --client-ca admits
 anonymous clients: it must be confirmed with --insecure-clients, and the
 agent warns about it at every start. With --trace it appends every configuration
 install, send and delivery to FILE as JSON lines for 'atoll check'.
+
+A node listed among its site's gateways for a federation domain of the plan
+runs the site's member of that domain's federation ring (QUIC, mutual TLS
+with the certificates of 'atoll certs' in --cert-dir) while it is the site's
+active gateway: the first of the site's gateways in the local ring. It warns
+at start when its certificate expires within 30 days. Groups the plan puts
+in a federation domain get no cross-site delivery yet: the agent says so.
 
 On SIGTERM or SIGINT it stops accepting messages, lets its queue drain for
 up to a second, and exits with status 0. SIGHUP is logged and otherwise
@@ -105,6 +113,8 @@ cannot start: the message says what to fix.`,
 				cfg.Security.KeyFile = keyFile
 			}
 			cfg.Security.Insecure = insecure
+			fed.File, fed.Plan = f, f.Plan()
+			cfg.Federation = &fed
 			if err := clients.apply(&cfg); err != nil {
 				return err
 			}
@@ -155,6 +165,9 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&clients.key, "client-key", "", "the private key `FILE` (PEM) of --client-cert")
 	fl.StringVar(&clients.ca, "client-ca", "", "require client certificates signed by the CA in `FILE` (PEM): mutual TLS")
 	fl.BoolVar(&clients.anonymous, "insecure-clients", false, "confirm --client-listen without --client-ca: anyone who reaches the port may connect, join groups and send where no ACL forbids it")
+	fl.StringVar(&fed.CertDir, "cert-dir", "", "the gateway certificates `DIR` of 'atoll certs' (ca.crt, NODE.crt, NODE.key): a gateway-eligible node runs its site's federation ring member while it is the active gateway")
+	fl.StringVar(&fed.Listen, "quic-listen", "", "the federation ring's UDP `ADDR` (default :PORT of the node's QUIC endpoint in the topology file)")
+	fl.StringVar(&fed.TracePath, "fed-trace", "", "append the federation ring's installs, sends and deliveries to `FILE` (EVS trace, domain fed/...)")
 	limits.add(cmd)
 	// The load generator, for tests and benchmarks.
 	fl.Float64Var(&load.Rate, "load-rate", 0, "submit this many messages per second (testing)")

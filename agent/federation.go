@@ -1,0 +1,284 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/atoll-gcs/atoll/federation"
+	"github.com/atoll-gcs/atoll/gateway"
+	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// Federation configures the node's gateway role: the federation domains
+// of the plan in which it is a gateway of its site. While the node is its
+// site's active gateway for a domain (federation.ActiveGateway over the
+// local ring's regular configuration), it runs the site's member of that
+// domain's federation ring (package gateway).
+type Federation struct {
+	// File and Plan are the topology file and its plan. Required.
+	File *topology.File
+	Plan *topology.Plan
+	// CertDir holds the cluster CA and this gateway's certificate as
+	// `atoll certs` writes them: ca.crt, NODE.crt, NODE.key. Without it a
+	// gateway-eligible node does not take part in federation rings (and
+	// says so at start).
+	CertDir string
+	// Listen is the UDP address of the QUIC transport (default ":PORT"
+	// with the port of the node's QUIC endpoint in the topology file).
+	Listen string
+	// TracePath, when set, is the file the federation rings' EVS trace is
+	// appended to (domain fed/...).
+	TracePath string
+	// DrainTimeout bounds the drain when a federation member stops
+	// because its node is no longer the active gateway. Default 1 s.
+	DrainTimeout time.Duration
+}
+
+// fedDomains lists the federation domains in which node is a gateway of
+// its site.
+func fedDomains(p *topology.Plan, site, node string) []*topology.Domain {
+	var out []*topology.Domain
+	for i := range p.Domains {
+		d := &p.Domains[i]
+		if d.Kind != topology.FederationDomain {
+			continue
+		}
+		for _, g := range d.Gateways {
+			if g.Site == site && (g.Active == node || slices.Contains(g.Standby, node)) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+// fedManager starts and stops the node's federation ring members as the
+// local ring's configurations make it its site's active gateway or not.
+type fedManager struct {
+	a       *Agent
+	cfg     Federation
+	log     *slog.Logger
+	domains []*topology.Domain
+	trace   *os.File
+
+	mu      sync.Mutex
+	runners map[string]*fedRun // by domain name
+	loads   map[string]*Load   // the load generator of each domain
+	wg      sync.WaitGroup
+	closed  bool
+}
+
+type fedRun struct {
+	r       *gateway.Runner
+	cancel  context.CancelFunc
+	newLoad atomic.Pointer[Load]
+}
+
+// newFedManager checks the certificates and says what the node's gateway
+// role will be. It returns nil when the node is a gateway of no domain.
+func newFedManager(a *Agent, cfg Federation) (*fedManager, error) {
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = time.Second
+	}
+	m := &fedManager{a: a, cfg: cfg, log: a.log.With("role", "gateway"), runners: map[string]*fedRun{}, loads: map[string]*Load{}}
+	m.refuseFederatedGroups()
+	m.domains = fedDomains(cfg.Plan, a.cfg.Site, a.cfg.Node)
+	if len(m.domains) == 0 {
+		return nil, nil
+	}
+	var names []string
+	for _, d := range m.domains {
+		names = append(names, d.Name)
+	}
+	if cfg.CertDir == "" {
+		m.log.Warn("this node is a gateway of its site for federation domains but has no certificate directory (--cert-dir); it will not take part in the federation rings even when it is the active gateway", "domains", names)
+		return nil, nil
+	}
+	if len(m.domains) > 1 {
+		m.log.Warn("this node is a gateway for several federation domains, but one QUIC endpoint carries one federation ring: only the first runs", "run", names[0], "not_run", names[1:])
+		m.domains = m.domains[:1]
+	}
+	_, certFile, _ := gateway.CertFiles(cfg.CertDir, a.cfg.Node)
+	if _, _, err := gateway.LoadCertificates(cfg.CertDir, a.cfg.Node); err != nil {
+		return nil, fmt.Errorf("agent: node %s: %w", a.cfg.Node, err)
+	}
+	for _, f := range []string{certFile, certFile[:len(certFile)-len(pki.CertFile(a.cfg.Node))] + "ca.crt"} {
+		if w, err := pki.ExpiryWarning(f, time.Now()); err == nil && w != "" {
+			m.log.Warn(w)
+		}
+	}
+	if cfg.TracePath != "" {
+		var err error
+		if m.trace, err = os.OpenFile(cfg.TracePath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+			return nil, fmt.Errorf("agent: federation trace file: %w", err)
+		}
+	}
+	m.log.Info("gateway-eligible for federation domains: runs the site's federation ring member while this node is the site's active gateway", "domains", names, "cert_dir", cfg.CertDir)
+	return m, nil
+}
+
+// refuseFederatedGroups says, once at start, that groups the plan places
+// in a federation domain with this site get no cross-site delivery yet.
+func (m *fedManager) refuseFederatedGroups() {
+	for _, pl := range m.cfg.Plan.Groups {
+		d, ok := m.cfg.Plan.Domain(pl.Domain)
+		if !ok || d.Kind != topology.FederationDomain || !slices.Contains(pl.Sites, m.a.cfg.Site) {
+			continue
+		}
+		m.log.Warn("the plan places this group in a federation domain, but cross-site group delivery is not implemented yet: its members at this site see only this site's members and messages", "group", pl.Group, "domain", pl.Domain, "sites", pl.Sites)
+	}
+}
+
+// install runs on the local ring's loop for every regular configuration:
+// it starts the member of each domain in which this node became the
+// active gateway, and fences and stops the member of each domain in which
+// another node now is.
+func (m *fedManager) install(c *localring.Configuration) {
+	ids := c.MemberIDs()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	for _, d := range m.domains {
+		active, rank, ok := federation.ActiveGateway(d, m.a.cfg.Site, ids)
+		run := m.runners[d.Name]
+		switch {
+		case ok && active == m.a.cfg.Node && run == nil:
+			m.start(d, c.Ring)
+		case run != nil && (!ok || active != m.a.cfg.Node):
+			if ok {
+				if inc, err := federation.Incarnation(c.Ring, rank); err == nil {
+					run.r.Fence(m.a.cfg.Site, inc)
+				}
+			}
+			m.log.Info("no longer the site's active gateway: stopping the federation ring member", "domain", d.Name, "active", active, "local_ring", c.ID)
+			run.cancel()
+			delete(m.runners, d.Name)
+		}
+	}
+}
+
+// start starts the member of domain d; m.mu is held.
+func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
+	cert, roots, err := gateway.LoadCertificates(m.cfg.CertDir, m.a.cfg.Node)
+	if err != nil {
+		m.log.Error("cannot start the federation ring member", "domain", d.Name, "err", err)
+		return
+	}
+	run := &fedRun{}
+	if l := m.loads[d.Name]; l != nil {
+		run.newLoad.Store(l)
+	}
+	var gen loadGen
+	var submitted uint64
+	cfg := gateway.Config{
+		File: m.cfg.File, Plan: m.cfg.Plan, Domain: d.Name, Node: m.a.cfg.Node, Local: local,
+		Certificate: cert, Roots: roots, Listen: m.cfg.Listen,
+		DataDir: m.a.cfg.DataDir, Logger: m.a.log, DrainTimeout: m.cfg.DrainTimeout,
+		Pass: func(now time.Time, n *localring.Node) {
+			if l := run.newLoad.Swap(nil); l != nil {
+				gen.set(*l, now)
+			}
+			gen.run(now, n, &submitted)
+		},
+		Deadline: func() time.Time {
+			if run.newLoad.Load() != nil {
+				return time.Now()
+			}
+			return gen.deadline()
+		},
+	}
+	if m.trace != nil {
+		cfg.Trace = m.trace
+	}
+	r, err := gateway.New(cfg)
+	if err != nil {
+		m.log.Error("cannot start the federation ring member", "domain", d.Name, "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	run.r, run.cancel = r, cancel
+	m.runners[d.Name] = run
+	m.log.Info("this node is the site's active gateway: federation ring member started", "domain", d.Name, "local_ring", "r:"+local.String(), "incarnation", r.Config().Ring.Incarnation)
+	m.wg.Go(func() {
+		err := r.Run(ctx)
+		m.mu.Lock()
+		if m.runners[d.Name] == run {
+			delete(m.runners, d.Name)
+		}
+		m.mu.Unlock()
+		if err != nil && !errors.Is(err, localring.ErrSuperseded) {
+			m.log.Error("federation ring member ended; it starts again at the next local ring configuration that makes this node the active gateway", "domain", d.Name, "err", err)
+		}
+	})
+}
+
+// setLoad sets the load generator of domain's federation ring member.
+func (m *fedManager) setLoad(domain string, l Load) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	known := false
+	for _, d := range m.domains {
+		known = known || d.Name == domain
+	}
+	if !known {
+		return fmt.Errorf("agent: node %s runs no federation ring of domain %q", m.a.cfg.Node, domain)
+	}
+	m.loads[domain] = &l
+	if run := m.runners[domain]; run != nil {
+		run.newLoad.Store(&l)
+		run.r.Wake()
+	}
+	return nil
+}
+
+// stats returns the running members' stats.
+func (m *fedManager) stats() []gateway.Stats {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	runs := make([]*fedRun, 0, len(m.runners))
+	for _, r := range m.runners {
+		runs = append(runs, r)
+	}
+	m.mu.Unlock()
+	out := make([]gateway.Stats, len(runs))
+	for i, r := range runs {
+		out[i] = r.r.Stats()
+	}
+	slices.SortFunc(out, func(a, b gateway.Stats) int {
+		if a.Domain < b.Domain {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// close stops every member (gracefully) and waits for them.
+func (m *fedManager) close() {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.closed = true
+	for _, r := range m.runners {
+		r.cancel()
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+	if m.trace != nil {
+		m.trace.Close()
+	}
+}

@@ -1,0 +1,288 @@
+package gateway_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/gateway"
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// BenchmarkFederation runs the federation ring of three sites — one
+// gateway Runner each, over QUIC, through a wanem mesh with the same RTT
+// between every two sites, a bandwidth cap per direction (benchCap) and
+// random loss each way — and prints one table row per RTT (10 ms, 200 ms)
+// and loss (0 %, 1 %):
+//
+//   - paced: every site submits 20 Agreed messages of 1000 bytes per
+//     second for 10 s, and site a keeps one more message waiting at all
+//     times; rotation is the median time between two of a's sends (one
+//     token visit each), p50/p99 the Agreed latency from submission to
+//     delivery at the last of the three sites, set against the plan's
+//     prediction for the same topology (topology.PredictAgreedLatency:
+//     Rotation, Mean, Max);
+//   - saturated: every site keeps its ring's send queue full for 10 s;
+//     msgs/s are delivered at all three sites in seconds 3–10, Mbit/s
+//     their payload against the cap (only the token holder sends, so the
+//     ring carries at most the cap of a sender's links), "link Mbit" the
+//     busiest emulated direction's delivered bytes (packets with their
+//     headers; each direction carries one sender's share), and CPU (cores)
+//     and RSS those of the whole process (three gateways, six relays and
+//     this bookkeeping) over that window.
+//
+// reconfigs counts configurations installed after the first, over both
+// phases. Run it with
+//
+//	go test -run '^$' -bench Federation -benchtime 1x ./gateway
+func BenchmarkFederation(b *testing.B) {
+	type row struct {
+		rtt  time.Duration
+		loss float64
+		res  fedResult
+	}
+	var rows []row
+	for range b.N {
+		for _, rtt := range []time.Duration{10 * time.Millisecond, 200 * time.Millisecond} {
+			for _, loss := range []float64{0, 0.01} {
+				rows = append(rows, row{rtt, loss, runFed(b, rtt, loss)})
+			}
+		}
+	}
+	var t strings.Builder
+	fmt.Fprintf(&t, "\nfederation ring, 3 sites, cap %d Mbit/s per direction, 1000-byte Agreed messages\n", benchCap/1_000_000)
+	fmt.Fprintf(&t, "%-6s %-5s | %-8s %-8s %-8s %-9s %-8s %-8s | %-7s %-7s %-6s %-9s %-6s %-5s %-7s | %s\n",
+		"RTT", "loss", "rot ms", "pred rot", "p50 ms", "pred mean", "p99 ms", "pred max",
+		"msgs/s", "Mbit/s", "% cap", "link Mbit", "% cap", "CPU", "RSS MiB", "reconfigs")
+	for _, r := range rows {
+		x := r.res
+		ringMbps := x.msgsPerSec * benchMsg * 8 / 1e6
+		fmt.Fprintf(&t, "%-6v %-5s | %-8.1f %-8.1f %-8.1f %-9.1f %-8.1f %-8.1f | %-7.0f %-7.2f %-6.1f %-9.2f %-6.1f %-5.2f %-7.0f | %d\n",
+			r.rtt, strconv.FormatFloat(100*r.loss, 'g', -1, 64)+"%", x.rotation, x.predRot, x.p50, x.predMean, x.p99, x.predMax,
+			x.msgsPerSec, ringMbps, 100*ringMbps*1e6/float64(benchCap), x.linkMbps, 100*x.linkMbps*1e6/float64(benchCap), x.cpu, x.rssMiB, x.reconfigs)
+	}
+	fmt.Print(t.String())
+}
+
+// benchCap is the emulated links' bandwidth cap, bits per second.
+const benchCap = 20_000_000
+
+const benchMsg = 1000
+
+type fedResult struct {
+	rotation, predRot, p50, predMean, p99, predMax float64 // ms
+	msgsPerSec, linkMbps, cpu, rssMiB              float64
+	reconfigs                                      int
+}
+
+// fedTrack records submissions and deliveries at every site.
+type fedTrack struct {
+	mu       sync.Mutex
+	base     time.Time
+	sub      map[uint64]time.Duration
+	seen     map[uint64]int
+	last     map[uint64]time.Duration
+	installs int
+	sends    []time.Duration // site a's sends
+}
+
+func runFed(b *testing.B, rtt time.Duration, loss float64) fedResult {
+	debug.FreeOSMemory() // RSS: this run's, not what earlier runs left
+	w := newWorld(b, rtt, rtt, fmt.Sprintf("%dMbit/s", benchCap/1_000_000), benchCap, loss)
+	tr := &fedTrack{base: time.Now(), sub: map[uint64]time.Duration{}, seen: map[uint64]int{}, last: map[uint64]time.Duration{}}
+	var mode atomic.Int32 // 0 off, 1 paced, 2 saturated
+	ms := make([]*member, 3)
+	for i, node := range []string{"a-1", "b-1", "c-1"} {
+		idx := uint64(i)
+		var seq uint64
+		var next time.Time
+		probe := i == 0
+		submit := func(now time.Time, n *localring.Node) bool {
+			key := idx<<40 | seq
+			p := make([]byte, benchMsg)
+			binary.BigEndian.PutUint64(p, key)
+			if _, err := n.Submit(now, localring.Agreed, p); err != nil {
+				return false
+			}
+			seq++
+			tr.mu.Lock()
+			tr.sub[key] = now.Sub(tr.base)
+			tr.mu.Unlock()
+			return true
+		}
+		ms[i] = w.start(node, 1, func(c *gateway.Config) {
+			c.Transport.IdleTimeout = 15 * time.Second
+			c.Trace = nil // the tests' in-memory traces would be the process's largest user of memory and CPU
+			c.Pass = func(now time.Time, n *localring.Node) {
+				switch mode.Load() {
+				case 1:
+					if next.IsZero() {
+						next = now
+					}
+					for ; !next.After(now); next = next.Add(50 * time.Millisecond) {
+						submit(now, n)
+					}
+					if probe && n.Pending() == 0 {
+						submit(now, n)
+					}
+				case 2:
+					for n.Pending() < 2000 && submit(now, n) {
+					}
+				default:
+					next = time.Time{}
+				}
+			}
+			c.Deadline = func() time.Time {
+				switch mode.Load() {
+				case 1:
+					if !next.IsZero() {
+						return next
+					}
+				case 2:
+					return time.Now().Add(5 * time.Millisecond)
+				}
+				return time.Now().Add(20 * time.Millisecond)
+			}
+			c.Events = func(now time.Time, es []localring.Event) {
+				at := now.Sub(tr.base)
+				tr.mu.Lock()
+				defer tr.mu.Unlock()
+				for _, e := range es {
+					switch e.Kind {
+					case localring.EventInstall:
+						if e.Conf.Kind == localring.Regular {
+							tr.installs++
+						}
+					case localring.EventSend:
+						if probe && mode.Load() == 1 {
+							tr.sends = append(tr.sends, at)
+						}
+					case localring.EventDeliver:
+						key := binary.BigEndian.Uint64(e.Msg.Payload)
+						tr.seen[key]++
+						tr.last[key] = max(tr.last[key], at)
+					}
+				}
+			}
+		})
+	}
+	w.waitRing(60*time.Second, []string{"a", "b", "c"}, ms...)
+	tr.mu.Lock()
+	first := tr.installs
+	tr.mu.Unlock()
+
+	res := fedResult{
+		predRot: ms2(w.domain.Latency.Rotation.D()), predMean: ms2(w.domain.Latency.Mean.D()), predMax: ms2(w.domain.Latency.Max.D()),
+	}
+	// Paced.
+	mode.Store(1)
+	for _, m := range ms {
+		m.r.Wake()
+	}
+	pacedFrom := time.Since(tr.base)
+	time.Sleep(10 * time.Second)
+	mode.Store(0)
+	time.Sleep(3 * time.Second)
+	tr.mu.Lock()
+	var lat []float64
+	for k, at := range tr.sub {
+		if at >= pacedFrom && tr.seen[k] == 3 {
+			lat = append(lat, ms2(tr.last[k]-at))
+		}
+	}
+	var gaps []float64
+	for i := 1; i < len(tr.sends); i++ {
+		if d := tr.sends[i] - tr.sends[i-1]; d > 0 {
+			gaps = append(gaps, ms2(d))
+		}
+	}
+	clear(tr.sub)
+	clear(tr.seen)
+	clear(tr.last)
+	tr.mu.Unlock()
+	res.p50, res.p99, res.rotation = pct(lat, 50), pct(lat, 99), pct(gaps, 50)
+
+	// Saturated.
+	mode.Store(2)
+	for _, m := range ms {
+		m.r.Wake()
+	}
+	satFrom := time.Since(tr.base)
+	time.Sleep(3 * time.Second)
+	bytes0 := w.busiest()
+	ru0, t0 := rusage(), time.Now()
+	time.Sleep(7 * time.Second)
+	bytes1, ru1, t1 := w.busiest(), rusage(), time.Now()
+	res.rssMiB = rssMiB()
+	mode.Store(0)
+	time.Sleep(2 * time.Second)
+	win := t1.Sub(t0)
+	res.cpu = (ru1 - ru0).Seconds() / win.Seconds()
+	res.linkMbps = float64(bytes1-bytes0) * 8 / win.Seconds() / 1e6
+	tr.mu.Lock()
+	n := 0
+	for k, at := range tr.last {
+		if tr.seen[k] == 3 && at >= satFrom+3*time.Second && at < satFrom+10*time.Second {
+			n++
+		}
+	}
+	res.msgsPerSec = float64(n) / 7
+	res.reconfigs = (tr.installs - first) / 3
+	tr.mu.Unlock()
+	for _, m := range ms {
+		m.stop()
+	}
+	return res
+}
+
+// busiest returns the delivered bytes of the emulated direction that
+// delivered most.
+func (w *world) busiest() uint64 {
+	var best uint64
+	for _, s := range []string{"a", "b", "c"} {
+		for _, o := range []string{"a", "b", "c"} {
+			if s != o {
+				best = max(best, w.mesh.Link(s, o).Stats().DeliveredBytes)
+			}
+		}
+	}
+	return best
+}
+
+func ms2(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func pct(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	return xs[min(len(xs)-1, int(float64(len(xs))*p/100))]
+}
+
+// rusage returns the process's CPU time so far (user + system).
+func rusage() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rssMiB returns the process's resident set size.
+func rssMiB() float64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
