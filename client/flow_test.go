@@ -256,3 +256,30 @@ func TestEvictionReason(t *testing.T) {
 		t.Fatalf("after %d events, the session ended with %v; want the agent's goodbye", n, err)
 	}
 }
+
+// TestWaitEndsWithSession: a sender waiting for room learns why the
+// session ended: the agent's goodbye.
+func TestWaitEndsWithSession(t *testing.T) {
+	ctx := context.Background()
+	a := newFakeAgent(t, cp.Version2, 1)
+	cl, conn, r := a.session(client.WithSendQueue(1, 0))
+	if err := mcast(cl, ctx, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	requests(t, conn, r, 1) // the window is full
+	if err := mcast(cl, ctx, false, 1); err != nil {
+		t.Fatal(err) // queued
+	}
+	waiting := make(chan error, 1)
+	go func() { waiting <- mcast(cl, ctx, true, 2) }()
+	select {
+	case err := <-waiting:
+		t.Fatalf("MulticastWait returned %v with no room", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	conn.Write(cp.Append(nil, &cp.Frame{Type: cp.TypeGoodbye, Code: cp.CodeShuttingDown, Text: "agent n1 is shutting down"}))
+	conn.Close()
+	if err := wait(t, waiting); !errors.Is(err, client.ErrShuttingDown) {
+		t.Fatalf("MulticastWait when the session ended: %v, want the agent's goodbye", err)
+	}
+}
