@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -63,7 +64,6 @@ type peer struct {
 	out     chan []byte
 	mu      sync.Mutex
 	cur     *conn
-	changed chan struct{} // closed and replaced when cur changes
 }
 
 // conn is one established QUIC connection to a peer site.
@@ -102,7 +102,6 @@ func New(cfg Config) (*Transport, error) {
 			eps:     slices.Clone(p.Endpoints),
 			dials:   r.self.Site < p.Site,
 			out:     make(chan []byte, r.QueuePackets),
-			changed: make(chan struct{}),
 		}
 		t.peers[p.Site] = pp
 		t.order = append(t.order, pp)
@@ -124,13 +123,12 @@ func New(cfg Config) (*Transport, error) {
 		MaxIdleTimeout:             r.IdleTimeout,
 		KeepAlivePeriod:            r.KeepAlive,
 		EnableDatagrams:            r.Mode == ModeDatagrams,
-		MaxIncomingStreams:         -1,
+		MaxIncomingStreams:         1, // the hello stream
+		MaxIncomingUniStreams:      -1,
 		InitialPacketSize:          initialPacketSize,
 		MaxStreamReceiveWindow:     ReceiveWindow,
 		MaxConnectionReceiveWindow: ReceiveWindow,
-		MaxIncomingUniStreams:      -1,
 	}
-	t.qconf.MaxIncomingStreams = 1 // the hello stream
 	t.ln, err = t.qt.Listen(t.serverTLS(), t.qconf)
 	if err != nil {
 		t.closeUDP()
@@ -156,11 +154,9 @@ func statelessResetKey(c tls.Certificate) quic.StatelessResetKey {
 	h.Write([]byte("atoll federation stateless reset v1\x00"))
 	if der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey); err == nil {
 		h.Write(der)
-	} else {
+	} else { // a key that cannot be exported (a hardware key): resets work within this process only
 		var rnd [32]byte
-		for i := range rnd {
-			rnd[i] = byte(rand.Uint32())
-		}
+		crand.Read(rnd[:])
 		h.Write(rnd[:])
 	}
 	var k quic.StatelessResetKey
@@ -518,8 +514,6 @@ func (t *Transport) install(p *peer, c *conn) {
 	}
 	old := p.cur
 	p.cur = c
-	close(p.changed)
-	p.changed = make(chan struct{})
 	p.mu.Unlock()
 	t.stats.connects.Add(1)
 	if old != nil {
@@ -537,8 +531,16 @@ func (t *Transport) install(p *peer, c *conn) {
 		cur := p.cur == c
 		if cur {
 			p.cur = nil
-			close(p.changed)
-			p.changed = make(chan struct{})
+			// What was queued for this connection is stale by the time
+			// another one is up; the ring retransmits what matters.
+		drain:
+			for {
+				select {
+				case <-p.out:
+				default:
+					break drain
+				}
+			}
 		}
 		p.mu.Unlock()
 		if cur {
