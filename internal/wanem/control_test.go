@@ -161,3 +161,30 @@ func TestMeshControl(t *testing.T) {
 		t.Error("a failed heal with a bad pattern healed a:c anyway")
 	}
 }
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{Params{Loss: 2}.Validate(), "wanem: loss 2 is not a probability"},
+		{Params{Delay: -1}.Validate(), "wanem: delay -1ns is negative"},
+		{Params{Burst: GilbertElliott{LossBad: 1.5}}.Validate(), "burst loss in bad state 1.5"},
+		{Config{}.Validate(), "needs a target"},
+		{Config{Target: "127.0.0.1:9", Reverse: Params{Duplicate: -0.1}}.Validate(), "wanem: reverse link: duplicate -0.1"},
+		{MeshConfig{Sites: map[string]string{"a": "x"}}.Validate(), "at least two sites"},
+		{MeshConfig{Sites: map[string]string{"a": "x", "b": ""}}.Validate(), "needs a name and an address"},
+		{MeshConfig{Sites: map[string]string{"a": "x", "b": "y"}, BasePort: 65533}.Validate(), "base port 65533"},
+		{MeshConfig{Sites: map[string]string{"a": "x", "b": "y"}, Link: Params{QueueBytes: -1}}.Validate(), "wanem: mesh link: queue -1"},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("error %v, want one with %q", tc.err, tc.want)
+		}
+	}
+	if err := (Config{Target: "127.0.0.1:9", Forward: RTT(time.Second)}).Validate(); err != nil {
+		t.Errorf("a valid config: %v", err)
+	}
+	if _, err := New(Config{Target: "127.0.0.1:9", Forward: Params{Loss: 2}}); err == nil || strings.Count(err.Error(), "wanem:") != 1 {
+		t.Errorf("New with a bad link: %v (want one package prefix)", err)
+	}
+}

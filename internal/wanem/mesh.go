@@ -41,10 +41,29 @@ type Mesh struct {
 	relays map[[2]string]*Relay
 }
 
+// Validate reports what is missing or out of range in cfg.
+func (cfg MeshConfig) Validate() error {
+	if len(cfg.Sites) < 2 {
+		return fmt.Errorf("wanem: a mesh needs at least two sites, got %d", len(cfg.Sites))
+	}
+	for s, a := range cfg.Sites {
+		if s == "" || a == "" {
+			return fmt.Errorf("wanem: mesh site %q at %q: a site needs a name and an address", s, a)
+		}
+	}
+	if n := len(cfg.Sites); cfg.BasePort < 0 || cfg.BasePort+n*n > 65535 {
+		return fmt.Errorf("wanem: base port %d leaves no room for the %d relays of %d sites", cfg.BasePort, n*(n-1), n)
+	}
+	if err := cfg.Link.check(); err != nil {
+		return fmt.Errorf("wanem: mesh link: %w", err)
+	}
+	return nil
+}
+
 // NewMesh starts the relays of a mesh.
 func NewMesh(cfg MeshConfig) (*Mesh, error) {
-	if len(cfg.Sites) < 2 {
-		return nil, fmt.Errorf("wanem: a mesh needs at least two sites, got %d", len(cfg.Sites))
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	host := cfg.Host
 	if host == "" {
@@ -53,9 +72,6 @@ func NewMesh(cfg MeshConfig) (*Mesh, error) {
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
-	}
-	if cfg.BasePort < 0 || cfg.BasePort+len(cfg.Sites)*len(cfg.Sites) > 65535 {
-		return nil, fmt.Errorf("wanem: base port %d leaves no room for the %d relays of %d sites", cfg.BasePort, len(cfg.Sites)*(len(cfg.Sites)-1), len(cfg.Sites))
 	}
 	m := &Mesh{links: map[[2]string]*Link{}, relays: map[[2]string]*Relay{}}
 	for s := range cfg.Sites {

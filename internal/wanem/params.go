@@ -110,25 +110,34 @@ func (p *Params) reorderDelay() time.Duration {
 	return time.Millisecond
 }
 
-// Validate reports the first field out of range.
+// Validate reports the fields out of range.
 func (p Params) Validate() error {
+	if err := p.check(); err != nil {
+		return fmt.Errorf("wanem: %w", err)
+	}
+	return nil
+}
+
+// check is Validate without the package prefix, for callers that add
+// their own context.
+func (p Params) check() error {
 	prob := func(name string, v float64) error {
 		if !(v >= 0 && v <= 1) {
-			return fmt.Errorf("wanem: %s %v is not a probability in [0, 1]", name, v)
+			return fmt.Errorf("%s %v is not a probability in [0, 1]", name, v)
 		}
 		return nil
 	}
 	switch {
 	case p.Delay < 0:
-		return fmt.Errorf("wanem: delay %v is negative", p.Delay)
+		return fmt.Errorf("delay %v is negative", p.Delay)
 	case p.Jitter < 0:
-		return fmt.Errorf("wanem: jitter %v is negative", p.Jitter)
+		return fmt.Errorf("jitter %v is negative", p.Jitter)
 	case p.ReorderDelay < 0:
-		return fmt.Errorf("wanem: reorder delay %v is negative", p.ReorderDelay)
+		return fmt.Errorf("reorder delay %v is negative", p.ReorderDelay)
 	case p.BitsPerSec < 0:
-		return fmt.Errorf("wanem: rate %d bit/s is negative", p.BitsPerSec)
+		return fmt.Errorf("rate %d bit/s is negative", p.BitsPerSec)
 	case p.QueueBytes < 0:
-		return fmt.Errorf("wanem: queue %d bytes is negative", p.QueueBytes)
+		return fmt.Errorf("queue %d bytes is negative", p.QueueBytes)
 	}
 	return errors.Join(prob("loss", p.Loss), prob("reorder", p.Reorder), prob("duplicate", p.Duplicate),
 		prob("burst good-to-bad", p.Burst.GoodToBad), prob("burst bad-to-good", p.Burst.BadToGood),
@@ -280,8 +289,8 @@ func ParseParams(base Params, spec string) (Params, error) {
 		}
 		p.Burst = Bursty(burstRate, burstLen)
 	}
-	if err := p.Validate(); err != nil {
-		return base, err
+	if err := p.check(); err != nil {
+		return base, fmt.Errorf("wanem: link spec %q: %w", spec, err)
 	}
 	return p, nil
 }

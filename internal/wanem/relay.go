@@ -99,20 +99,37 @@ func Pipe(target string, p Params) (*Relay, error) {
 	return New(Config{Target: target, Forward: p, Reverse: p})
 }
 
+// Validate reports what is missing or out of range in cfg.
+func (cfg Config) Validate() error {
+	if cfg.Target == "" {
+		return errors.New("wanem: a relay needs a target address (Config.Target)")
+	}
+	if err := cfg.Forward.check(); err != nil {
+		return fmt.Errorf("wanem: forward link: %w", err)
+	}
+	if err := cfg.Reverse.check(); err != nil {
+		return fmt.Errorf("wanem: reverse link: %w", err)
+	}
+	return nil
+}
+
 // New starts a relay.
 func New(cfg Config) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
 	fwd, err := newLink("forward", cfg.Forward, seed, 1)
 	if err != nil {
-		return nil, fmt.Errorf("wanem: forward link: %w", err)
+		return nil, err
 	}
 	rev, err := newLink("reverse", cfg.Reverse, seed, 2)
 	if err != nil {
 		fwd.close()
-		return nil, fmt.Errorf("wanem: reverse link: %w", err)
+		return nil, err
 	}
 	r, err := newRelay(cfg, fwd, rev)
 	if err != nil {
@@ -125,8 +142,8 @@ func New(cfg Config) (*Relay, error) {
 }
 
 // newRelay starts a relay whose directions go through the given links,
-// which may be shared with other relays (a Mesh's relays a->b and b->a
-// share their links).
+// which may be shared with other relays (a Mesh's relays from a to b and
+// from b to a share their links).
 func newRelay(cfg Config, fwd, rev *Link) (*Relay, error) {
 	if cfg.Target == "" {
 		return nil, errors.New("wanem: a relay needs a target address")
