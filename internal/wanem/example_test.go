@@ -33,20 +33,21 @@ func Example() {
 	client, _ := net.DialUDP("udp", nil, raddr)
 	defer client.Close()
 
-	ping := func() string {
+	// ping waits up to wait for the answer.
+	ping := func(wait time.Duration) string {
 		start := time.Now()
 		client.Write([]byte("ping"))
-		client.SetReadDeadline(start.Add(time.Second))
+		client.SetReadDeadline(start.Add(wait))
 		if _, err := client.Read(make([]byte, 64)); err != nil {
 			return "no answer"
 		}
 		return fmt.Sprintf("answer after at least 200 ms: %v", time.Since(start) >= 200*time.Millisecond)
 	}
-	fmt.Println(ping())
+	fmt.Println(ping(10 * time.Second))
 	path.Cut()
-	fmt.Println(ping())
+	fmt.Println(ping(500 * time.Millisecond))
 	path.Heal()
-	fmt.Println(ping())
+	fmt.Println(ping(10 * time.Second))
 	fmt.Println("cut drops:", path.Forward().Stats().Drops.Cut)
 	// Output:
 	// answer after at least 200 ms: true
@@ -85,20 +86,21 @@ func ExampleNewMesh() {
 	raddr, _ := net.ResolveUDPAddr("udp", m.Addr("a", "c"))
 	conn, _ := net.DialUDP("udp", nil, raddr)
 	defer conn.Close()
-	ping := func() string {
+	// ping waits up to wait for the answer.
+	ping := func(wait time.Duration) string {
 		start := time.Now()
 		conn.Write([]byte("ping"))
-		conn.SetReadDeadline(start.Add(time.Second))
+		conn.SetReadDeadline(start.Add(wait))
 		if _, err := conn.Read(make([]byte, 64)); err != nil {
 			return "no answer"
 		}
 		return fmt.Sprintf("answer after at least 200 ms: %v", time.Since(start) >= 200*time.Millisecond)
 	}
-	fmt.Println(ping())
+	fmt.Println(ping(10 * time.Second))
 	m.Isolate("c")
-	fmt.Println(ping())
+	fmt.Println(ping(500 * time.Millisecond))
 	m.Rejoin("c")
-	fmt.Println(ping())
+	fmt.Println(ping(10 * time.Second))
 	fmt.Println(m.Link("a", "c").Params(), "| cut drops a:c:", m.Link("a", "c").Stats().Drops.Cut)
 	// Output:
 	// answer after at least 200 ms: true
