@@ -29,6 +29,23 @@
 //   - Send never blocks: packets go to a bounded per-peer queue drained by
 //     one writer per connection; a full queue drops (the ring retransmits).
 //
+// # Use
+//
+// A gateway of site fra in federation domain d of the plan p of topology
+// file f, with the files `atoll certs` made:
+//
+//	cert, _ := pki.LoadCertificate("certs/fra-1.crt", "certs/fra-1.key")
+//	roots, _ := pki.LoadRoots("certs/ca.crt")
+//	t, err := transport.New(transport.Config{
+//		Certificate: cert,
+//		Roots:       roots,
+//		Peers:       transport.Peers(f, d, "fra"),
+//		ConfigHash:  p.ConfigHash(d),
+//		Listen:      ":7400", // the port of the site's (or node's) quic endpoint
+//	})
+//	// t is the driver.Transport of the ring node localring.NodeID("fra"),
+//	// whose MaxPacketBytes must not exceed t.MaxPacket().
+//
 // Ring packets travel length-prefixed on one bidirectional stream per
 // connection (ModeStreams, the default) or as QUIC DATAGRAM frames
 // (RFC 9221, ModeDatagrams). In datagram mode small ring packets are
