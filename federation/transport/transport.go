@@ -357,12 +357,16 @@ func (t *Transport) acceptLoop() {
 // connection ends.
 func (t *Transport) dialLoop(p *peer) {
 	backoff := t.cfg.RedialMin
-	next := 0
+	next, failed := 0, 0
 	for t.ctx.Err() == nil {
 		ep := p.eps[next%len(p.eps)]
 		c, err := t.dial(p, ep)
 		if err != nil {
 			next++
+			if failed++; failed == len(p.eps) { // once per outage, when every endpoint failed
+				t.log.Warn("federation: cannot connect to any gateway of a peer site; retrying with backoff (check the network, the site's quic endpoints and its gateway)",
+					"site", p.site, "endpoints", strings.Join(p.eps, ","), "err", err.Error())
+			}
 			d := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
 			backoff = min(2*backoff, t.cfg.RedialMax)
 			select {
@@ -372,7 +376,7 @@ func (t *Transport) dialLoop(p *peer) {
 			}
 			continue
 		}
-		backoff = t.cfg.RedialMin
+		backoff, failed = t.cfg.RedialMin, 0
 		t.install(p, c)
 		select {
 		case <-c.done:

@@ -525,3 +525,20 @@ func TestPeersFromTopology(t *testing.T) {
 		t.Fatalf("sin: %+v", *sin)
 	}
 }
+
+// TestUnreachableWarnsOnce: a peer site that does not answer is one
+// warning per outage, not one per attempt.
+func TestUnreachableWarnsOnce(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	pcs["b"].Close() // nobody at b's endpoint
+	log := &logBuf{}
+	c := w.config("a", pcs["a"], addrs, 0, log)
+	c.HandshakeTimeout = 100 * time.Millisecond
+	c.RedialMin, c.RedialMax = 10*time.Millisecond, 20*time.Millisecond
+	a := start(t, c)
+	waitFor(t, "several attempts", func() bool { return a.Stats().DialFailures >= 3 })
+	if l := log.lines("cannot connect to any gateway"); len(l) != 1 || !strings.Contains(l[0], "site=b") {
+		t.Fatalf("warnings: %q", l)
+	}
+}
