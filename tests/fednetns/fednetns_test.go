@@ -1,0 +1,566 @@
+// Package fednetns runs the federation ring between three sites in
+// network namespaces: one `atoll agent` per site (its site's only node and
+// active gateway), the sites behind a router namespace whose `atoll relay`
+// processes give the paths their RTTs, and gateways with bad certificates
+// that must be refused. It needs root and iproute2, and skips otherwise.
+package fednetns
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/federation/transport"
+	"github.com/atoll-gcs/atoll/gateway"
+	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+var atollBin, skipReason string
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		if os.Getenv("FI_IMPOSTOR") != "" {
+			return m.Run() // the impostor helper process
+		}
+		switch {
+		case os.Geteuid() != 0:
+			skipReason = "needs root to create network namespaces; run `go test ./tests/fednetns/` as root"
+		default:
+			if _, err := exec.LookPath("ip"); err != nil {
+				skipReason = "needs ip (Debian package iproute2)"
+			}
+		}
+		if skipReason != "" {
+			return m.Run()
+		}
+		dir, err := os.MkdirTemp("", "fi-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		atollBin = filepath.Join(dir, "atoll")
+		if out, err := exec.Command("go", "build", "-o", atollBin, "github.com/atoll-gcs/atoll/cmd/atoll").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "fednetns: building atoll: %v\n%s", err, out)
+			return 1
+		}
+		return m.Run()
+	}())
+}
+
+// The world: site X (a, b, c, and d for impostors) lives in namespace
+// NAME-X at 10.253.N.2, behind the router namespace NAME-r at 10.253.N.1.
+// The QUIC transport dials from the site whose name sorts first (a dials
+// b and c, b dials c), so a relay in front of b (10 ms RTT) serves a–b and
+// a relay in front of c (200 ms RTT) serves a–c and b–c; the topology's
+// QUIC endpoints of b and c are those relays.
+const topoYAML = `version: 1
+cluster: fi
+security: {mode: none}
+classes:
+  - {name: global, budget: 30s}
+sites:
+  - name: a
+    unicast: ["10.253.1.2:5405"]
+    quic: "10.253.1.2:7400"
+    nodes: [{id: a-1}]
+    gateways: [a-1]
+  - name: b
+    unicast: ["10.253.2.2:5405"]
+    quic: "10.253.2.1:7500"
+    nodes: [{id: b-1}]
+    gateways: [b-1]
+  - name: c
+    unicast: ["10.253.3.2:5405"]
+    quic: "10.253.3.1:7500"
+    nodes: [{id: c-1}]
+    gateways: [c-1]
+links:
+  - {between: [a, b], rtt: 10ms, bandwidth: 50Mbit/s}
+  - {between: [a, c], rtt: 200ms, bandwidth: 50Mbit/s}
+  - {between: [b, c], rtt: 200ms, bandwidth: 50Mbit/s}
+groups:
+  - {name: orders, class: global, sites: ["*"]}
+`
+
+type world struct {
+	t       *testing.T
+	name    string
+	dir     string
+	topo    string
+	file    *topology.File
+	domain  *topology.Domain
+	agents  map[string]*proc
+	relays  map[string]*proc // by site whose endpoint they front
+	killed  []evs.Proc
+	traces  []string
+	cleanup []func()
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	out  syncBuf
+	done chan struct{}
+}
+
+// String returns the process's output so far.
+func (p *proc) String() string { return p.out.String() }
+
+// syncBuf is a buffer written by a process's output copiers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func (w *world) sh(args ...string) {
+	w.t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		w.t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+func newWorld(t *testing.T) *world {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	var rnd [2]byte
+	rand.Read(rnd[:])
+	w := &world{t: t, name: "fi-" + hex.EncodeToString(rnd[:]), dir: t.TempDir(), agents: map[string]*proc{}, relays: map[string]*proc{}}
+	t.Cleanup(w.close)
+	w.topo = filepath.Join(w.dir, "topo.yaml")
+	if err := os.WriteFile(w.topo, []byte(topoYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := topology.Load(w.topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.file = f
+	p := f.Plan()
+	for i := range p.Domains {
+		if p.Domains[i].Kind == topology.FederationDomain {
+			w.domain = &p.Domains[i]
+		}
+	}
+	if w.domain == nil {
+		t.Fatal("no federation domain in the plan")
+	}
+	w.sh(atollBin, "certs", w.topo, "-d", filepath.Join(w.dir, "certs"))
+
+	r := w.name + "-r"
+	w.sh("ip", "netns", "add", r)
+	w.cleanup = append(w.cleanup, func() { exec.Command("ip", "netns", "del", r).Run() })
+	w.sh("ip", "-n", r, "link", "set", "lo", "up")
+	for i, s := range []string{"a", "b", "c", "d"} {
+		ns := w.name + "-" + s
+		w.sh("ip", "netns", "add", ns)
+		w.cleanup = append(w.cleanup, func() { exec.Command("ip", "netns", "del", ns).Run() })
+		w.sh("ip", "-n", ns, "link", "set", "lo", "up")
+		veth := w.name + s
+		w.sh("ip", "link", "add", veth, "netns", r, "type", "veth", "peer", "name", "eth0", "netns", ns)
+		w.sh("ip", "-n", r, "addr", "add", fmt.Sprintf("10.253.%d.1/24", i+1), "dev", veth)
+		w.sh("ip", "-n", r, "link", "set", veth, "up")
+		w.sh("ip", "-n", ns, "addr", "add", fmt.Sprintf("10.253.%d.2/24", i+1), "dev", "eth0")
+		w.sh("ip", "-n", ns, "link", "set", "eth0", "up")
+		w.sh("ip", "-n", ns, "route", "add", "default", "via", fmt.Sprintf("10.253.%d.1", i+1))
+	}
+	// Relays in the router namespace, in front of b (10 ms) and c (200 ms).
+	for _, x := range []struct{ site, rtt, n string }{{"b", "10ms", "2"}, {"c", "200ms", "3"}} {
+		w.relays[x.site] = w.spawn(r, "relay-"+x.site, atollBin, "relay", "--listen", "10.253."+x.n+".1:7500", "--target", "10.253."+x.n+".2:7400",
+			"--link", "rtt="+x.rtt, "--control", w.ctl(x.site))
+	}
+	return w
+}
+
+func (w *world) ctl(site string) string { return filepath.Join(w.dir, "relay-"+site+".sock") }
+
+// spawn starts a command in namespace ns with its output in a buffer.
+func (w *world) spawn(ns, what string, args ...string) *proc {
+	w.t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	if err := cmd.Start(); err != nil {
+		w.t.Fatalf("%s: %v", what, err)
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	w.cleanup = append(w.cleanup, func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// startAgent starts site's agent (node SITE-1) with its federation trace.
+func (w *world) startAgent(site string) {
+	w.t.Helper()
+	node := site + "-1"
+	data := filepath.Join(w.dir, node)
+	os.MkdirAll(data, 0o750)
+	trace := filepath.Join(w.dir, fmt.Sprintf("fed-%s-%d.trace", site, len(w.traces)))
+	w.traces = append(w.traces, trace)
+	w.agents[site] = w.spawn(w.name+"-"+site, "agent "+node, atollBin, "agent", "--config", w.topo, "--node", node, "--data-dir", data,
+		"--insecure", "--cert-dir", filepath.Join(w.dir, "certs"), "--quic-listen", ":7400", "--fed-trace", trace)
+}
+
+func (w *world) client(site string) *agent.Client {
+	return agent.NewClient(filepath.Join(w.dir, site+"-1", agent.AdminSocketName))
+}
+
+// fed returns site's federation member status, if it runs one.
+func (w *world) fed(site string) (gateway.Stats, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := w.client(site).Status(ctx)
+	if err != nil || len(st.Federation) == 0 {
+		return gateway.Stats{}, false
+	}
+	return st.Federation[0], true
+}
+
+// waitRing waits until the given sites' federation members are all
+// operational in one configuration of exactly members.
+func (w *world) waitRing(timeout time.Duration, members []string, sites ...string) (string, time.Duration) {
+	w.t.Helper()
+	start := time.Now()
+	for time.Since(start) < timeout {
+		ring, ok := "", true
+		for _, s := range sites {
+			select {
+			case <-w.agents[s].done:
+				w.t.Fatalf("agent of %s exited:\n%s", s, tailLines(w.agents[s].String(), 20))
+			default:
+			}
+		}
+		for i, s := range sites {
+			st, up := w.fed(s)
+			if !up || st.State != "operational" || !slices.Equal(st.Members, members) || (i > 0 && st.Ring != ring) {
+				ok = false
+				break
+			}
+			ring = st.Ring
+		}
+		if ok {
+			return ring, time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var got []string
+	for _, s := range sites {
+		st, _ := w.fed(s)
+		got = append(got, fmt.Sprintf("%s: %s %s %v", s, st.State, st.Ring, st.Members))
+	}
+	w.t.Fatalf("no federation ring %v within %v: %s\n%s", members, timeout, strings.Join(got, "; "), w.logs())
+	return "", 0
+}
+
+func (w *world) logs() string {
+	var b strings.Builder
+	for s, p := range w.agents {
+		fmt.Fprintf(&b, "--- agent %s:\n%s\n", s, tailLines(p.String(), 25))
+	}
+	return b.String()
+}
+
+// check runs the EVS checker over the federation traces.
+func (w *world) check(quiescent bool) {
+	w.t.Helper()
+	var all []evs.Event
+	for _, path := range w.traces {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		es, err := evs.Read(bytes.NewReader(b), path)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		all = append(all, es...)
+	}
+	failed := map[evs.Proc]bool{}
+	for _, p := range w.killed {
+		failed[p] = true
+	}
+	if vs := evs.Check(all, evs.Options{Failed: failed, Quiescent: quiescent}); len(vs) > 0 {
+		var b strings.Builder
+		evs.Report(&b, vs)
+		w.t.Fatalf("EVS violations in the federation traces (%d events):\n%s", len(all), b.String())
+	}
+	w.t.Logf("EVS check: %d federation trace events, no violation", len(all))
+}
+
+func (w *world) close() {
+	for i := len(w.cleanup) - 1; i >= 0; i-- {
+		w.cleanup[i]()
+	}
+	if w.t.Failed() {
+		w.t.Logf("logs:\n%s", w.logs())
+	}
+}
+
+func (w *world) setLoad(rate float64, sites ...string) {
+	w.t.Helper()
+	for _, s := range sites {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := w.client(s).SetFederationLoad(ctx, w.domain.Name, agent.Load{Rate: rate, Size: 200})
+		cancel()
+		if err != nil {
+			w.t.Fatalf("load on %s: %v", s, err)
+		}
+	}
+}
+
+// TestFederationNetns: the federation ring forms among three sites;
+// kill -9 of a gateway and its restart; site c cut off and healed; then
+// gateways with a certificate from another CA, an expired one and one of
+// a node that is not a gateway (a wrong identity), each refused and never in a configuration. EVS is
+// checked after every scenario, with load flowing through the ring.
+func TestFederationNetns(t *testing.T) {
+	w := newWorld(t)
+	for _, s := range []string{"a", "b", "c"} {
+		w.startAgent(s)
+	}
+	all := []string{"a", "b", "c"}
+	_, took := w.waitRing(60*time.Second, all, all...)
+	t.Logf("federation ring of a, b, c formed %v after the agents started", took.Round(time.Millisecond))
+	w.setLoad(20, all...)
+	time.Sleep(2 * time.Second)
+	for _, s := range all {
+		if st, _ := w.fed(s); st.Delivered == 0 {
+			t.Fatalf("%s delivered nothing of the federation load: %+v", s, st)
+		}
+	}
+	w.check(false)
+
+	// kill -9 b: a and c form without it within token + consensus +
+	// slowest RTT (the issue's target); b restarts and rejoins.
+	tm := w.domain.Timeouts
+	target := tm.Token.D() + tm.Consensus.D() + 200*time.Millisecond
+	bst, _ := w.fed("b")
+	w.agents["b"].cmd.Process.Signal(syscall.SIGKILL)
+	<-w.agents["b"].done
+	w.killed = append(w.killed, evs.Proc{Node: "b", Inc: bst.Incarnation})
+	_, took = w.waitRing(30*time.Second, []string{"a", "c"}, "a", "c")
+	t.Logf("kill -9 of b's gateway: new federation configuration [a c] after %v (target: token %v + consensus %v + slowest RTT 200ms = %v)",
+		took.Round(time.Millisecond), tm.Token, tm.Consensus, target)
+	if took > target+2*time.Second {
+		t.Errorf("the new configuration took %v, beyond the target %v by more than 2 s of slack for this shared machine", took, target)
+	}
+	w.startAgent("b")
+	w.setLoadWhenUp("b")
+	_, took = w.waitRing(60*time.Second, all, all...)
+	t.Logf("b restarted: federation ring of a, b, c again after %v", took.Round(time.Millisecond))
+	time.Sleep(time.Second)
+	w.check(false)
+
+	// Cut c off at its relay, then heal.
+	w.sh(atollBin, "relay", "ctl", w.ctl("c"), "cut", "all")
+	_, tookAB := w.waitRing(30*time.Second, []string{"a", "b"}, "a", "b")
+	_, tookC := w.waitRing(30*time.Second, []string{"c"}, "c")
+	t.Logf("c cut off: [a b] after %v, [c] alone after %v", tookAB.Round(time.Millisecond), tookC.Round(time.Millisecond))
+	w.check(false)
+	w.sh(atollBin, "relay", "ctl", w.ctl("c"), "heal", "all")
+	_, took = w.waitRing(60*time.Second, all, all...)
+	t.Logf("c healed: [a b c] after %v", took.Round(time.Millisecond))
+	time.Sleep(time.Second)
+	w.check(false)
+
+	// Impostors: gateways of site a with bad certificates dial b and c.
+	ring, _ := w.waitRing(5*time.Second, all, all...)
+	before := map[string]gateway.Stats{}
+	for _, s := range []string{"b", "c"} {
+		before[s], _ = w.fed(s)
+	}
+	w.impostors()
+	for _, s := range []string{"b", "c"} {
+		st, _ := w.fed(s)
+		for _, cause := range []string{pki.CauseUnknownCA.String(), pki.CauseExpired.String(), pki.CauseIdentity.String()} {
+			if st.Refused[cause] <= before[s].Refused[cause] {
+				t.Errorf("%s did not count a refusal for %q: before %v, after %v", s, cause, before[s].Refused, st.Refused)
+			}
+		}
+		log := w.agents[s].String()
+		for _, cause := range []string{pki.CauseUnknownCA.String(), pki.CauseExpired.String(), pki.CauseIdentity.String()} {
+			if !strings.Contains(log, "gateway connection refused: "+cause) {
+				t.Errorf("%s's log has no refusal line naming %q", s, cause)
+			}
+		}
+	}
+	if now, _ := w.waitRing(5*time.Second, all, all...); now != ring {
+		t.Errorf("the impostors changed the federation configuration: %s → %s", ring, now)
+	}
+	if st, _ := w.fed("a"); st.State == "superseded" {
+		t.Error("a real gateway was superseded by an impostor")
+	}
+
+	// Quiet, stop, final check.
+	w.setLoad(0, all...)
+	time.Sleep(2 * time.Second)
+	for _, s := range all {
+		w.agents[s].cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, s := range all {
+		<-w.agents[s].done
+	}
+	w.check(true)
+	for _, s := range all {
+		if !strings.Contains(w.agents[s].String(), "cross-site group delivery is not implemented yet") {
+			t.Errorf("agent %s did not say that group orders, placed in %s, gets no cross-site delivery yet", s, w.domain.Name)
+		}
+	}
+}
+
+// setLoadWhenUp sets the load of a restarted site once its member runs.
+func (w *world) setLoadWhenUp(site string) {
+	for range 200 {
+		if _, ok := w.fed(site); ok {
+			w.setLoad(20, site)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// impostors runs, one after the other in namespace d, a gateway of site a
+// with a certificate from another CA, an expired one, and one of node a-9,
+// which is no gateway (a wrong identity), each for a few seconds (helper process:
+// TestImpostorHelper).
+func (w *world) impostors() {
+	w.t.Helper()
+	now := time.Now()
+	other, err := pki.MakeCA("fi", now.Add(-time.Hour), 24*time.Hour)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ca, err := pki.LoadCA(filepath.Join(w.dir, "certs", "ca.crt"), filepath.Join(w.dir, "certs", "ca.key"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		what string
+		ca   *pki.CA
+		id   pki.Identity
+		from time.Time
+		life time.Duration
+	}{
+		{"another CA", other, pki.Identity{Cluster: "fi", Site: "a", Node: "a-1"}, now.Add(-time.Hour), 24 * time.Hour},
+		{"expired", ca, pki.Identity{Cluster: "fi", Site: "a", Node: "a-1"}, now.Add(-48 * time.Hour), 24 * time.Hour},
+		{"a node that is no gateway", ca, pki.Identity{Cluster: "fi", Site: "a", Node: "a-9"}, now.Add(-time.Hour), 24 * time.Hour},
+	} {
+		dir := filepath.Join(w.dir, "bad-"+strings.ReplaceAll(bad.what, " ", "-"))
+		os.MkdirAll(dir, 0o700)
+		cert, key, err := bad.ca.Issue(bad.id, nil, bad.from, bad.life)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		kp, _ := pki.KeyPEM(key)
+		os.WriteFile(filepath.Join(dir, "ca.crt"), pki.CertPEM(ca.Cert), 0o600)
+		os.WriteFile(filepath.Join(dir, "a-1.crt"), pki.CertPEM(cert), 0o600)
+		os.WriteFile(filepath.Join(dir, "a-1.key"), kp, 0o600)
+		p := w.spawn(w.name+"-d", "impostor "+bad.what, "env", "FI_IMPOSTOR="+dir, "FI_TOPO="+w.topo, os.Args[0], "-test.run=^TestImpostorHelper$")
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			w.t.Fatalf("impostor %s did not end:\n%s", bad.what, p.String())
+		}
+		w.t.Logf("impostor with a certificate of %s:\n%s", bad.what, tailLines(p.String(), 6))
+	}
+}
+
+// TestImpostorHelper is not a test: it is the bad gateway of
+// TestFederationNetns, run in a namespace of its own with its certificate
+// directory in FI_IMPOSTOR. It runs site a's federation member with a
+// very high incarnation (it would fence the real one off if admitted) for
+// 4 s.
+func TestImpostorHelper(t *testing.T) {
+	dir := os.Getenv("FI_IMPOSTOR")
+	if dir == "" {
+		t.Skip("only run by TestFederationNetns")
+	}
+	f, err := topology.Load(os.Getenv("FI_TOPO"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.Plan()
+	var domain string
+	for _, d := range p.Domains {
+		if d.Kind == topology.FederationDomain {
+			domain = d.Name
+		}
+	}
+	cert, roots, err := gateway.LoadCertificates(dir, "a-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := pki.IdentityOf(cert.Leaf); id.Node != "a-1" {
+		// A node that is no gateway: gateway.New refuses its own
+		// certificate, so run the bare transport, which dials b and c.
+		d, _ := p.Domain(domain)
+		tr, err := transport.New(transport.Config{Certificate: cert, Roots: roots, Peers: transport.Peers(f, d, "a"),
+			ConfigHash: p.ConfigHash(d), Listen: ":7400", Logger: slog.New(slog.NewTextHandler(os.Stdout, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * time.Second)
+		tr.Close()
+		_, b := tr.Connected("b")
+		_, c := tr.Connected("c")
+		fmt.Printf("impostor %s: connected to b %v, c %v, refused %v\n", id, b, c, tr.Stats().Refused)
+		if b || c {
+			t.Fatal("the impostor was admitted")
+		}
+		return
+	}
+	r, err := gateway.New(gateway.Config{File: f, Plan: p, Domain: domain, Node: "a-1", Local: localring.RingID{Seq: 1 << 40, Rep: "a-1"},
+		Certificate: cert, Roots: roots, Listen: ":7400", DataDir: dir,
+		Logger: slog.New(slog.NewTextHandler(os.Stdout, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	r.Run(ctx)
+	st := r.Stats()
+	fmt.Printf("impostor: connected %v, installs %d, members %v, refused %v\n", st.Connected, st.Installs, st.Members, st.Refused)
+	if len(st.Connected) > 0 || len(st.Members) > 1 {
+		t.Fatalf("the impostor was admitted: %+v", st)
+	}
+}
