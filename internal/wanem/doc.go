@@ -62,9 +62,9 @@
 //
 // The benchmarks measure what the relay delivers against what it is set
 // to (go test -run '^$' -bench . -benchtime 20000x ./internal/wanem). On
-// the 2-core development machine, shared by a load average of about 17, a
+// the 2-core development machine, shared by a load average of 11 to 17, a
 // 10 ms one-way delay at 10,000 datagrams per second came out with a
-// median excess of 85-130 µs end to end (two loopback hops included); the
+// median excess of 60-130 µs end to end (two loopback hops included); the
 // p99 there is the machine's, not the relay's: whenever the process is
 // descheduled for tens of milliseconds, every datagram due meanwhile is
 // late by the rest of the stall. Loss, duplication, reordering and the
