@@ -12,7 +12,9 @@
 // (federation/transport), with
 //
 //   - the ring sequence number saved in the data dir before it is sent
-//     (the driver's persistence contract), in a file of its own per domain;
+//     (the driver's persistence contract), in a file of its own per domain,
+//     and never below the incarnation's floor (RingSeqOf), so that a
+//     standby taking over does not reuse the ids of its predecessor's rings;
 //   - the EVS trace of the ring (domain "fed/CLASS:SITES", processes named
 //     by site and incarnation) through internal/tracemap;
 //   - the operator's lines: "federation ring formed" with the sites, "site

@@ -113,6 +113,28 @@ func StateFile(domain string) string {
 	return "federation-" + string(b) + ".json"
 }
 
+// IncarnationShift is how far RingSeqOf shifts an incarnation: each
+// incarnation gets 2^16 ring sequence numbers of its own before it could
+// reach the next one's floor, 16,384 membership changes (four numbers
+// each), hours of a ring re-forming at its consensus timeout.
+const IncarnationShift = 16
+
+// RingSeqOf returns the lowest ring sequence number a federation member of
+// incarnation inc starts from, whatever it saved: inc << IncarnationShift
+// (saturating). A ring's id is its sequence number and its
+// representative's member id, the site, without the incarnation; a
+// standby that takes over has not seen the rings its predecessor formed
+// (it never saved them), and both would otherwise start at the same
+// numbers — the first ring of each, of the site alone, would share its
+// id. Incarnations only grow from one gateway of a site to the next
+// (federation.Incarnation), so the floors do, 2^16 apart at least.
+func RingSeqOf(inc uint64) uint64 {
+	if inc >= 1<<(64-IncarnationShift-1) {
+		return 1 << 62 // far above any number a ring reaches by counting
+	}
+	return inc << IncarnationShift
+}
+
 // CertFiles returns the files `atoll certs` wrote into dir for node: the
 // cluster CA certificate, the node's certificate and its key.
 func CertFiles(dir, node string) (ca, cert, key string) {
@@ -252,7 +274,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("gateway: the certificate is of %s/%s, not of node %s of site %s: load %s's certificate", self.Site, self.Node, cfg.Node, fc.Site, cfg.Node)
 	}
 	rc := fc.Ring
-	rc.RingSeq = max(seq, cfg.KnownRingSeq, rc.RingSeq)
+	rc.RingSeq = max(seq, cfg.KnownRingSeq, rc.RingSeq, RingSeqOf(rc.Incarnation))
 	rc.MaxPacketBytes = min(rc.MaxPacketBytes, r.tr.MaxPacket())
 	if r.node, err = localring.New(rc); err != nil {
 		r.tr.Close()
