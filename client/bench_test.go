@@ -176,7 +176,23 @@ func BenchmarkFullLoad(b *testing.B) {
 	for _, id := range c.ids {
 		addrs = append(addrs, "unix://"+c.dir+"/"+id+"/"+agent.ClientSocketName)
 	}
+	counters := func() (tokenRetransmits, rings, held uint64) {
+		for _, id := range c.ids {
+			st := c.agents[id].a.Status().Counters
+			tokenRetransmits += st.TokenRetransmits
+			rings += st.RingsInstalled
+			held += st.ClientsHeld
+		}
+		return
+	}
+	tr0, r0, h0 := counters()
 	fullLoad(b, addrs)
+	tr, r, h := counters()
+	// Token retransmissions and new rings are stalls of the ring: they
+	// make the tail, not the queues.
+	b.ReportMetric(float64(tr-tr0), "token-retransmits")
+	b.ReportMetric(float64(r-r0), "rings")
+	b.ReportMetric(float64(h-h0), "held-passes")
 }
 
 // BenchmarkFullLoadProcs is BenchmarkFullLoad with each agent an `atoll
