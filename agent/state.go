@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/atoll-gcs/atoll/internal/securefile"
 )
 
 // stateFileName is the state file in the data dir.
@@ -50,41 +52,16 @@ func readState(dir string) (state, error) {
 	return s, nil
 }
 
-// writeState replaces the state file of dir atomically and durably: it
-// writes a temporary file, syncs it, renames it over the old one and syncs
-// the directory.
+// writeState replaces the state file of dir atomically and durably
+// (securefile.Write: a synced temporary file renamed over the old one,
+// the directory synced).
 func writeState(dir string, s state) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	path := filepath.Join(dir, stateFileName)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := securefile.Write(filepath.Join(dir, stateFileName), append(b, '\n'), true); err != nil {
 		return fmt.Errorf("agent: write state file: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("agent: write state file %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("agent: sync data dir %s: %w", dir, err)
-		}
 	}
 	return nil
 }

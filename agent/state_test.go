@@ -51,8 +51,12 @@ func TestStateNotSaved(t *testing.T) {
 	c := newCluster(t, 2)
 	c.start("n1", nil)
 	// Break the state file's writes after New wrote the incarnation: the
-	// temporary file the writer creates is a directory.
-	if err := os.Mkdir(filepath.Join(c.dir, "n1", stateFileName+".tmp"), 0o700); err != nil {
+	// state file becomes a directory, which no file can be renamed over.
+	path := filepath.Join(c.dir, "n1", stateFileName)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	r := c.agents["n1"]
