@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atoll-gcs/atoll/internal/wanem"
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 func init() { register(newRelayCmd) }
@@ -123,10 +124,10 @@ func serveRelay(cmd *cobra.Command, ctl string, c *wanem.Control, banner string,
 
 func newRelayMeshCmd() *cobra.Command {
 	var (
-		cfg       wanem.MeshConfig
-		sites     []string
-		link, ctl string
-		sets      []string
+		cfg             wanem.MeshConfig
+		sites           []string
+		link, ctl, topo string
+		sets            []string
 	)
 	cmd := &cobra.Command{
 		Use:   "mesh --site NAME=ADDR... [--host IP] [--base-port N] [--link SPEC] [--set 'LINKS SPEC']... [--control PATH]",
@@ -137,7 +138,9 @@ directions between two sites are the links "a:b" and "b:a", which both
 relays of the pair share (a cap or a cut holds whichever side dialled).
 With --base-port the relay from the i-th to the j-th site (sorted by name,
 from 0) listens on base-port + i*N + j; the table of addresses is printed
-at the start. --link sets every link, each --set then changes some (the
+at the start. --link sets every link; --topology then gives each pair the
+RTT and bandwidth the topology file declares for it (or the RTT the
+planner derives from a chain of links); each --set then changes some (the
 control socket's set command: LINKS is a comma-separated list of link
 names or patterns such as a:*,*:a). The control socket takes the
 commands of 'atoll relay ctl': cut c:*,*:c isolates site c.`,
@@ -167,13 +170,25 @@ commands of 'atoll relay ctl': cut c:*,*:c isolates site c.`,
 				return err
 			}
 			defer m.Close()
+			banner := m.Table()
+			if topo != "" {
+				f, err := topology.Load(topo)
+				if err != nil {
+					return err
+				}
+				n, err := m.ApplyTopology(f)
+				if err != nil {
+					return fmt.Errorf("--topology %s: %w", topo, err)
+				}
+				banner += fmt.Sprintf("%s: the RTTs and bandwidths of %d site pairs\n", topo, n)
+			}
 			c := m.Control()
 			for _, s := range sets {
 				if r := c.Do("set " + s); strings.HasPrefix(r, "error: ") {
 					return fmt.Errorf("--set %q: %s", s, strings.TrimPrefix(r, "error: "))
 				}
 			}
-			return serveRelay(cmd, ctl, c, m.Table()+strings.TrimPrefix(c.Do("show"), "ok\n"), m.Close)
+			return serveRelay(cmd, ctl, c, banner+strings.TrimPrefix(c.Do("show"), "ok\n"), m.Close)
 		},
 	}
 	f := cmd.Flags()
@@ -181,6 +196,7 @@ commands of 'atoll relay ctl': cut c:*,*:c isolates site c.`,
 	f.StringVar(&cfg.Host, "host", "127.0.0.1", "`IP` the relays listen on")
 	f.IntVar(&cfg.BasePort, "base-port", 0, "first of the relays' fixed ports, `N` (0: free ports)")
 	f.StringVar(&link, "link", "", "conditions of every link, a `SPEC` such as \"rtt=10ms loss=1%\"")
+	f.StringVar(&topo, "topology", "", "then give the pairs the RTTs and bandwidths a topology `FILE` declares (or the planner derives)")
 	f.StringArrayVar(&sets, "set", nil, "then change some links: `'LINKS SPEC'`, e.g. 'a:c,c:a rtt=200ms'")
 	f.StringVar(&ctl, "control", "", "Unix socket `PATH` for commands that change the running mesh")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the random choices (0: random)")

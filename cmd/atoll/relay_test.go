@@ -213,7 +213,36 @@ func TestRelayMeshCommand(t *testing.T) {
 	if o := out.String(); !strings.Contains(o, "a:c: 2 packets in, 1 delivered") || !strings.Contains(o, "drops: cut 1") {
 		t.Fatalf("mesh counters:\n%s", o)
 	}
+	// --topology: the declared RTTs and bandwidths, then --set on top.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	var out2, errb2 syncBuffer
+	done2 := make(chan int)
+	ctl2 := filepath.Join(t.TempDir(), "mesh2.sock")
+	go func() {
+		done2 <- RunContext(ctx2, []string{"relay", "mesh", "--site", "fra=127.0.0.1:9", "--site", "sin=127.0.0.1:9",
+			"--link", "loss=1%", "--topology", "../../deploy/examples/europe-asia.yaml", "--set", "sin:fra jitter=1ms", "--control", ctl2}, &out2, &errb2)
+	}()
+	var show string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if show, err = wanem.ControlRequest(ctl2, "show"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel2()
+			t.Fatalf("the second mesh never answered: %v %s", <-done2, errb2.String())
+		}
+	}
+	cancel2()
+	<-done2
+	if want := "fra:sin: delay=79ms loss=1% rate=1gbit\nsin:fra: delay=79ms jitter=1ms loss=1% rate=1gbit"; show != want {
+		t.Errorf("mesh with --topology: show = %q, want %q", show, want)
+	}
+	if !strings.Contains(out2.String(), "europe-asia.yaml: the RTTs and bandwidths of 1 site pairs") {
+		t.Errorf("mesh with --topology printed:\n%s", out2.String())
+	}
+
 	for _, bad := range [][]string{
+		{"relay", "mesh", "--site", "a=127.0.0.1:9", "--site", "b=127.0.0.1:8", "--topology", "/nonexistent.yaml"},
 		{"relay", "mesh", "--site", "a=127.0.0.1:9"},
 		{"relay", "mesh", "--site", "a=127.0.0.1:9", "--site", "a=127.0.0.1:8"},
 		{"relay", "mesh", "--site", "a:x=127.0.0.1:9", "--site", "b=127.0.0.1:8"},

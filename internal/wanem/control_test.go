@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 func TestControl(t *testing.T) {
@@ -186,5 +188,63 @@ func TestValidate(t *testing.T) {
 	}
 	if _, err := New(Config{Target: "127.0.0.1:9", Forward: Params{Loss: 2}}); err == nil || strings.Count(err.Error(), "wanem:") != 1 {
 		t.Errorf("New with a bad link: %v (want one package prefix)", err)
+	}
+}
+
+func TestApplyTopology(t *testing.T) {
+	f, err := topology.Load("../../deploy/examples/europe-asia.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := map[string]string{}
+	for _, s := range []string{"fra", "ams", "par", "sin"} {
+		sites[s] = "127.0.0.1:9" // nothing is sent
+	}
+	m, err := NewMesh(MeshConfig{Sites: sites, Link: Params{Loss: 0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	n, err := m.ApplyTopology(f)
+	if err != nil || n != 6 {
+		t.Fatalf("ApplyTopology set %d pairs (%v), want the 6 declared links", n, err)
+	}
+	for _, tc := range []struct {
+		a, b string
+		want Params
+	}{
+		{"fra", "sin", Params{Delay: 79 * time.Millisecond, BitsPerSec: 1e9, Loss: 0.5}},
+		{"sin", "fra", Params{Delay: 79 * time.Millisecond, BitsPerSec: 1e9, Loss: 0.5}},
+		{"ams", "par", Params{Delay: 4500 * time.Microsecond, BitsPerSec: 10e9, Loss: 0.5}},
+	} {
+		if got := m.Link(tc.a, tc.b).Params(); got != tc.want {
+			t.Errorf("%s:%s = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+	// A mesh of a subset of the sites takes only its own pairs.
+	sub, err := NewMesh(MeshConfig{Sites: map[string]string{"fra": "127.0.0.1:9", "sin": "127.0.0.1:9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if n, err := sub.ApplyTopology(f); err != nil || n != 1 {
+		t.Fatalf("a two-site mesh: %d pairs set (%v), want 1", n, err)
+	}
+	// A pair without a declared link gets the RTT the planner derived for
+	// it: ams and lon are 18 ms apart via the hub.
+	hs, err := topology.Load("../../deploy/examples/hub-and-spoke.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spokes, err := NewMesh(MeshConfig{Sites: map[string]string{"ams": "127.0.0.1:9", "lon": "127.0.0.1:9"}, Link: Params{BitsPerSec: 5e6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spokes.Close()
+	if n, err := spokes.ApplyTopology(hs); err != nil || n != 1 {
+		t.Fatalf("ams and lon: %d pairs set (%v), want 1", n, err)
+	}
+	if got, want := spokes.Link("lon", "ams").Params(), (Params{Delay: 9 * time.Millisecond, BitsPerSec: 5e6}); got != want {
+		t.Errorf("lon:ams = %v, want %v (the derived RTT, the cap kept)", got, want)
 	}
 }

@@ -22,8 +22,9 @@
 // gateway, has a path of its own through the same links. New takes a
 // Config with different conditions each way. Between N sites,
 // NewMesh starts a relay per ordered pair of sites: site a dials
-// m.Addr("a", "b") to reach b, and m.SetPath, m.Cut, m.Isolate change the
-// paths between sites. Params can also be written as a spec
+// m.Addr("a", "b") to reach b, m.ApplyTopology gives the paths the RTTs
+// and bandwidths a topology file declares, and m.SetPath, m.Cut, m.Isolate
+// change them. Params can also be written as a spec
 // ("rtt=200ms loss=1% rate=10mbit", see ParseParams), which is what the
 // `atoll relay` command takes on its command line; its control socket
 // (Control) changes a running relay from another process, e.g. to cut and

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 // MeshConfig configures a Mesh.
@@ -222,4 +224,44 @@ func (m *Mesh) Control() *Control {
 		c.Links[l.Name()] = l
 	}
 	return c
+}
+
+// ApplyTopology gives the paths between the mesh's sites the conditions a
+// topology file declares, each way, keeping the other parameters (loss,
+// jitter, ...): for each link of f between two sites of the mesh, a
+// one-way Delay of half its RTT and its bandwidth as the cap (BitsPerSec;
+// none if it declares none); for a pair with no declared link whose RTT
+// the planner derived from a chain of links (Plan.Links), that Delay
+// alone. Pairs neither declares nor plans keep their conditions. It
+// returns how many pairs it set.
+func (m *Mesh) ApplyTopology(f *topology.File) (int, error) {
+	set := map[[2]string]bool{}
+	apply := func(a, b string, change func(*Params)) error {
+		k := [2]string{min(a, b), max(a, b)}
+		ab, ba := m.Link(a, b), m.Link(b, a)
+		if set[k] || ab == nil || ba == nil {
+			return nil
+		}
+		set[k] = true
+		_, err1 := ab.Update(change)
+		_, err2 := ba.Update(change)
+		return errors.Join(err1, err2)
+	}
+	for _, l := range f.Links {
+		if len(l.Between) != 2 {
+			continue
+		}
+		err := apply(l.Between[0], l.Between[1], func(p *Params) {
+			p.Delay, p.BitsPerSec = l.RTT.D()/2, l.Bandwidth.BitsPerSecond()
+		})
+		if err != nil {
+			return len(set), err
+		}
+	}
+	for _, l := range f.Plan().Links {
+		if err := apply(l.Between[0], l.Between[1], func(p *Params) { p.Delay = l.RTT.D() / 2 }); err != nil {
+			return len(set), err
+		}
+	}
+	return len(set), nil
 }
