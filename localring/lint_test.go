@@ -13,7 +13,8 @@ import (
 // locks, the wall clock and global randomness, so that the simulator can
 // drive it deterministically. Subpackages (transports, seal, sim) are
 // exempt; package federation, which configures the same core for the
-// federation ring, is held to the same rule.
+// federation ring, and package gateway/bridge, the gateway's state machine
+// between the local and the federation ring, are held to the same rule.
 func TestPureStateMachine(t *testing.T) {
 	forbidden := map[string]string{
 		"net":       "sockets belong in localring/transport",
@@ -33,6 +34,11 @@ func TestPureStateMachine(t *testing.T) {
 		t.Fatalf("no files of package federation to check (%v)", err)
 	}
 	files = append(files, fed...)
+	bridge, err := filepath.Glob("../gateway/bridge/*.go")
+	if err != nil || len(bridge) == 0 {
+		t.Fatalf("no files of package gateway/bridge to check (%v)", err)
+	}
+	files = append(files, bridge...)
 	fset := gotoken.NewFileSet()
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {

@@ -1,0 +1,247 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// Up then down: every node of every site delivers every message once, at
+// the same position, after the domain's regular configuration.
+func TestUpDown(t *testing.T) {
+	h := newHarness(t, 0, 2, 3, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	for i := range 5 {
+		for _, id := range []string{"a1", "a2", "b2", "b3", "c2"} {
+			h.send(id, fmt.Sprintf("%s-%d", id, i))
+		}
+		h.settle()
+	}
+	h.checkOrder()
+	want := h.messages(h.node("a1"))
+	if len(want) != len(h.sent) {
+		t.Fatalf("a1 delivered %d messages, %d were sent", len(want), len(h.sent))
+	}
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if got := h.messages(n); !slices.Equal(got, want) {
+				t.Errorf("%s delivered %v, a1 %v", n.id, got, want)
+			}
+			if c := confs(n); c != "reg[a b c]" {
+				t.Errorf("%s configurations %q, want reg[a b c]", n.id, c)
+			}
+			if n.b.Pending() != 0 {
+				t.Errorf("%s still holds %d Ups pending", n.id, n.b.Pending())
+			}
+		}
+	}
+	// The payload arrives as sent.
+	for _, e := range h.node("c1").stream {
+		if e.Kind == EntryMessage && string(e.Payload) != fmt.Sprintf("%s-", e.Origin.ID.Sender)+string(e.Payload[len(e.Payload)-1]) {
+			t.Errorf("payload %q of %s", e.Payload, e.Origin)
+		}
+	}
+}
+
+// A Down applied twice (a new gateway re-injecting what the old one did)
+// reaches the stream once; a message ordered twice (re-submitted) once.
+func TestStaleAndDuplicate(t *testing.T) {
+	s, err := New(Config{Domain: "fed/test", Site: "a", Node: "a1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Origin{Site: "b", ID: localring.MessageID{Sender: "b1", Inc: 7, Seq: 3}}
+	down := func(seq uint64, o Origin) *localring.Message {
+		e := Entry{Pos: localring.DomainOrder{Seq: seq, Ring: 4}, Kind: EntryMessage, Origin: o, Svc: localring.Agreed, Payload: []byte("x")}
+		return &localring.Message{Payload: encodeDown(&e)}
+	}
+	s.LocalDeliver(down(1, o))
+	s.LocalDeliver(down(1, o)) // re-injected
+	s.LocalDeliver(down(2, o)) // ordered twice
+	older := o
+	older.ID.Seq = 2
+	s.LocalDeliver(down(3, older)) // FIFO: below the highest of its origin
+	next := o
+	next.ID.Seq = 4
+	s.LocalDeliver(down(4, next))
+	r := s.Ready()
+	if len(r.Stream) != 2 || r.Stream[0].Origin != o || r.Stream[1].Origin != next {
+		t.Fatalf("stream %+v, want %s then %s", r.Stream, o, next)
+	}
+	if st := s.Stats(); st.Stale != 1 || st.Duplicates != 2 || st.Applied != 4 {
+		t.Errorf("stats %+v, want 1 stale, 2 duplicates, 4 applied", st)
+	}
+	if s.Last().Seq != 4 {
+		t.Errorf("last applied %s, want 4@4", s.Last())
+	}
+}
+
+// Gateway failover: a's gateway dies after the federation ordered some of
+// a's Ups whose Downs it had not injected, and with other Ups submitted but
+// not ordered. b and c go on without a; a's next gateway rejoins, catches
+// up on what was ordered while a was still a member, re-submits a's
+// pending Ups, and nothing is lost or delivered twice at any live node.
+func TestFailoverResubmit(t *testing.T) {
+	h := newHarness(t, 0, 3, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "before")
+	h.send("b1", "before")
+	h.settle()
+
+	// a's Ups reach every node of a and the gateway submits them ...
+	for i := range 4 {
+		h.send("a2", fmt.Sprint("up-", i))
+		h.send("a3", fmt.Sprint("up-", i))
+	}
+	h.send("b2", "from-b")
+	h.localStep(h.site("a"))
+	h.localStep(h.site("b"))
+	// ... the federation orders them; b and c inject, a1 freezes before it
+	// injects, gets one more Up, submits it, and dies: that one is lost in
+	// flight.
+	h.frozen[h.node("a1")] = true
+	h.fedStep()
+	h.send("a3", "late")
+	h.localStep(h.site("a"))
+	h.crash("a1")
+	h.fedConfig("b", "c")
+	h.send("c1", "while-a-is-away")
+	away := h.sent[len(h.sent)-1]
+	h.settle()
+
+	h.localConfig(h.site("a")) // a2 takes over
+	if !h.node("a2").b.Active() {
+		t.Fatal("a2 is not the active gateway")
+	}
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "after")
+	h.send("c2", "after")
+	h.settle()
+
+	h.checkOrder()
+	a2 := h.node("a2")
+	if st := a2.b.Stats(); st.CatchUps != 1 || st.Resubmitted != 9 {
+		t.Errorf("a2 stats %+v: want one catch-up and 9 re-submissions", st)
+	}
+	if d := h.node("b1").b.Stats().Duplicates; d == 0 {
+		t.Error("b1 dropped no duplicate: the test did not order a re-submitted Up twice")
+	}
+	// Every Up reaches every live node once, but the one c sent while a
+	// was not in the domain's configuration: a does not deliver it.
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if !n.alive {
+				continue
+			}
+			got := h.messages(n)
+			for _, o := range h.sent {
+				if want := s.name != "a" || o != away; want != slices.Contains(got, o) {
+					t.Errorf("%s delivered %s: %v, want %v", n.id, o, !want, want)
+				}
+			}
+		}
+	}
+	if c := confs(a2); c != "reg[a b c] trans[a] reg[a b c]" {
+		t.Errorf("a2 configurations %q, want reg[a b c] trans[a] reg[a b c]", c)
+	}
+	if c := confs(h.node("b1")); c != "reg[a b c] trans[b c] reg[b c] trans[b c] reg[a b c]" {
+		t.Errorf("b1 configurations %q", c)
+	}
+}
+
+func payloadOf(n *hnode, o Origin) []byte {
+	for _, e := range n.stream {
+		if e.Kind == EntryMessage && e.Origin == o {
+			return e.Payload
+		}
+	}
+	return nil
+}
+
+// A gap beyond the log: while a has no gateway, b and c order more than
+// the log holds, so a's new gateway gets a refusal, and a goes through a
+// partition (a transitional configuration of its own) and a merge; what
+// comes after is delivered everywhere.
+func TestGapBeyondLog(t *testing.T) {
+	h := newHarness(t, 4, 2, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "first")
+	h.settle()
+	h.send("b1", "missed")
+	h.localStep(h.site("b"))
+	h.frozen[h.node("a1")] = true
+	h.fedStep() // a1 numbers it but dies before injecting
+	h.crash("a1")
+	h.fedConfig("b", "c")
+	for i := range 6 {
+		h.send("c1", fmt.Sprint("away-", i))
+	}
+	h.settle()
+	h.localConfig(h.site("a"))
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "after")
+	h.send("b2", "after")
+	h.settle()
+
+	h.checkOrder()
+	a2 := h.node("a2")
+	if st := a2.b.Stats(); st.Gaps != 1 || st.CatchUps != 0 {
+		t.Errorf("a2 stats %+v, want one gap and no catch-up", st)
+	}
+	if c := confs(a2); c != "reg[a b c] trans[a] reg[a b c]" {
+		t.Errorf("a2 configurations %q, want reg[a b c] trans[a] reg[a b c]", c)
+	}
+	got := h.messages(a2)
+	if len(got) != 3 {
+		t.Errorf("a2 delivered %v, want first and the two after the merge", got)
+	}
+	if n := len(h.messages(h.node("b2"))); n != 10 {
+		t.Errorf("b2 delivered %d messages, want 10", n)
+	}
+}
+
+func TestCodecs(t *testing.T) {
+	e := Entry{Pos: localring.DomainOrder{Seq: 9, Ring: 12}, Kind: EntryConfig,
+		Conf: DomainConf{ID: "r:12:a", Kind: localring.Regular, Sites: []string{"a", "b"}}}
+	m := Entry{Pos: localring.DomainOrder{Seq: 10, Ring: 12}, Kind: EntryMessage, Svc: localring.Safe,
+		Origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a1", Inc: 1 << 60, Seq: 3}}, Payload: []byte("hi")}
+	for _, x := range []*Entry{&e, &m} {
+		_, d, err := decodeLocal(encodeDown(x))
+		if err != nil || fmt.Sprint(*d) != fmt.Sprint(*x) {
+			t.Errorf("Down %+v decoded as %+v, %v", x, d, err)
+		}
+	}
+	c := &catchUp{to: "a", from: localring.DomainOrder{Seq: 8, Ring: 4}, entries: []Entry{e, m}}
+	got, err := decodeFed(encodeCatchUp(c))
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
+		t.Errorf("catch-up %+v decoded as %+v, %v", c, got, err)
+	}
+	b := encodeDown(&m)
+	for i := range len(b) {
+		if _, _, err := decodeLocal(b[:i]); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a Down cut at %d of %d bytes decoded (%v)", i, len(b), err)
+		}
+	}
+	s, _ := New(Config{Site: "a", Node: "a1"})
+	s.LocalDeliver(&localring.Message{Payload: b[:5]})
+	if s.Stats().Malformed != 1 {
+		t.Error("a malformed Down was not counted")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(EncodeUp(localring.Agreed, []byte("x")))
+	f.Add(encodeSync(&syncMsg{site: "a", last: localring.DomainOrder{Seq: 3, Ring: 4}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		decodeLocal(b)
+		decodeFed(b)
+	})
+}

@@ -1,0 +1,319 @@
+package bridge
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// The harness drives bridges over ideal rings: a site's local ring
+// delivers every submitted message to every live node of the site in one
+// order, and the federation ring does the same among the active gateways
+// that joined it. Configuration changes and crashes happen only when a test
+// says so, between deliveries, which is where the bridge's failover cases
+// live (an Up ordered whose Down was not injected yet, Ups not yet
+// ordered). The ring protocol's own faults are the hierarchy simulator's.
+
+type hnode struct {
+	id     localring.NodeID
+	site   *hsite
+	b      *Site
+	alive  bool
+	seq    uint64 // local message counter
+	stream []Entry
+}
+
+type hmsg struct {
+	id      localring.MessageID
+	payload []byte
+}
+
+type hsite struct {
+	name  string
+	nodes []*hnode
+	ring  uint64
+	queue []hmsg
+	gw    *hnode // active gateway, nil when none
+	inFed bool   // its gateway is a member of the federation ring
+}
+
+type harness struct {
+	t       *testing.T
+	sites   []*hsite
+	fedRing uint64
+	fedConf *localring.Configuration
+	fedQ    []hmsg
+	fedSeq  map[string]uint64
+	sent    []Origin // every Up sent, in sending order
+	// frozen nodes keep what they must do uncollected: their crash
+	// follows, so nothing they were about to send is sent.
+	frozen map[*hnode]bool
+}
+
+func newHarness(t *testing.T, logEntries int, layout ...int) *harness {
+	h := &harness{t: t, fedSeq: make(map[string]uint64), frozen: make(map[*hnode]bool)}
+	for i, n := range layout {
+		s := &hsite{name: string(rune('a' + i))}
+		for j := range n {
+			id := localring.NodeID(fmt.Sprintf("%s%d", s.name, j+1))
+			b, err := New(Config{Domain: "fed/test", Site: s.name, Node: id, LogEntries: logEntries})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.nodes = append(s.nodes, &hnode{id: id, site: s, b: b, alive: true})
+		}
+		h.sites = append(h.sites, s)
+		h.localConfig(s)
+	}
+	return h
+}
+
+func (h *harness) site(name string) *hsite {
+	for _, s := range h.sites {
+		if s.name == name {
+			return s
+		}
+	}
+	h.t.Fatalf("no site %s", name)
+	return nil
+}
+
+func (h *harness) node(id string) *hnode {
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if string(n.id) == id {
+				return n
+			}
+		}
+	}
+	h.t.Fatalf("no node %s", id)
+	return nil
+}
+
+// collect takes a node's Ready: local messages join its site's ring, and
+// federation messages the federation ring while its site is a member.
+func (h *harness) collect(n *hnode) {
+	if h.frozen[n] {
+		return
+	}
+	r := n.b.Ready()
+	if !n.alive {
+		return
+	}
+	for _, p := range r.Local {
+		n.seq++
+		n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}, p})
+	}
+	if len(r.Fed) > 0 && !(n.site.inFed && n.site.gw == n) {
+		h.t.Fatalf("%s has federation messages but is not its site's member of the federation ring", n.id)
+	}
+	for _, p := range r.Fed {
+		h.fedSeq[n.site.name]++
+		h.fedQ = append(h.fedQ, hmsg{localring.MessageID{Sender: localring.NodeID(n.site.name), Inc: 1, Seq: h.fedSeq[n.site.name]}, p})
+	}
+	n.stream = append(n.stream, r.Stream...)
+}
+
+// send submits an Up from node id.
+func (h *harness) send(id string, payload string) {
+	n := h.node(id)
+	n.seq++
+	mid := localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}
+	n.site.queue = append(n.site.queue, hmsg{mid, EncodeUp(localring.Agreed, []byte(payload))})
+	h.sent = append(h.sent, Origin{Site: n.site.name, ID: mid})
+}
+
+// localConfig installs a new local ring at s among its live nodes; the
+// first live node is the active gateway.
+func (h *harness) localConfig(s *hsite) {
+	s.ring += 4
+	var live []*hnode
+	c := &localring.Configuration{Kind: localring.Regular, Ring: localring.RingID{Seq: s.ring}}
+	for _, n := range s.nodes {
+		if n.alive {
+			live = append(live, n)
+			c.Members = append(c.Members, localring.Member{ID: n.id, Inc: 1})
+		}
+	}
+	c.ID = fmt.Sprintf("r:%d", s.ring)
+	old := s.gw
+	s.gw = nil
+	if len(live) > 0 {
+		s.gw = live[0]
+	}
+	if old != s.gw {
+		s.inFed = false
+	}
+	for _, n := range live {
+		n.b.LocalInstall(c, n == s.gw)
+		h.collect(n)
+	}
+}
+
+// localStep delivers site s's queue to its live nodes.
+func (h *harness) localStep(s *hsite) bool {
+	q := s.queue
+	s.queue = nil
+	for _, m := range q {
+		for _, n := range s.nodes {
+			if n.alive {
+				n.b.LocalDeliver(&localring.Message{ID: m.id, Svc: localring.Agreed, Payload: m.payload})
+			}
+		}
+	}
+	for _, n := range s.nodes {
+		h.collect(n)
+	}
+	return len(q) > 0
+}
+
+func (h *harness) fedMembers() []*hnode {
+	var g []*hnode
+	for _, s := range h.sites {
+		if s.inFed && s.gw != nil && s.gw.alive {
+			g = append(g, s.gw)
+		}
+	}
+	return g
+}
+
+// fedStep delivers the federation queue to the federation members.
+func (h *harness) fedStep() bool {
+	q := h.fedQ
+	h.fedQ = nil
+	for _, m := range q {
+		for _, g := range h.fedMembers() {
+			g.b.FedDeliver(&localring.Message{ID: m.id, Svc: localring.Agreed, Payload: m.payload})
+		}
+	}
+	for _, g := range h.fedMembers() {
+		h.collect(g)
+	}
+	return len(q) > 0
+}
+
+// settle runs every ring until nothing is left to deliver.
+func (h *harness) settle() {
+	for range 1000 {
+		moved := h.fedStep()
+		for _, s := range h.sites {
+			if h.localStep(s) {
+				moved = true
+			}
+		}
+		if !moved {
+			return
+		}
+	}
+	h.t.Fatal("the rings never settle")
+}
+
+// fedConfig installs a new federation ring among the given sites (their
+// active gateways): a transitional configuration first at the members
+// that come from the previous ring, then the regular one.
+func (h *harness) fedConfig(sites ...string) {
+	h.fedRing += 4
+	old := h.fedConf
+	oldIn := map[string]bool{}
+	for _, s := range h.sites {
+		oldIn[s.name] = s.inFed && s.gw != nil && s.gw.alive
+	}
+	reg := &localring.Configuration{Kind: localring.Regular, Ring: localring.RingID{Seq: h.fedRing, Rep: localring.NodeID(sites[0])},
+		ID: fmt.Sprintf("r:%d:%s", h.fedRing, sites[0])}
+	for _, name := range sites {
+		reg.Members = append(reg.Members, localring.Member{ID: localring.NodeID(name), Inc: 1})
+	}
+	if old != nil {
+		trans := &localring.Configuration{Kind: localring.Transitional, Ring: reg.Ring,
+			ID: fmt.Sprintf("t:%d/%s", h.fedRing, old.ID)}
+		for _, m := range old.Members {
+			if oldIn[string(m.ID)] && slices.Contains(sites, string(m.ID)) {
+				trans.Members = append(trans.Members, m)
+			}
+		}
+		for _, g := range h.fedMembers() {
+			if slices.Contains(sites, g.site.name) {
+				g.b.FedInstall(trans)
+			}
+		}
+	}
+	for _, s := range h.sites {
+		s.inFed = slices.Contains(sites, s.name) && s.gw != nil
+	}
+	for _, g := range h.fedMembers() {
+		g.b.FedInstall(reg)
+		h.collect(g)
+	}
+	h.fedConf = reg
+}
+
+// crash stops node id; messages it submitted on the federation ring and
+// not yet delivered are lost with it.
+func (h *harness) crash(id string) {
+	n := h.node(id)
+	n.alive = false
+	n.b.Ready() // what it was about to do dies with it
+	if n.site.gw == n {
+		h.fedQ = slices.DeleteFunc(h.fedQ, func(m hmsg) bool { return string(m.id.Sender) == n.site.name })
+	}
+}
+
+// messages returns the origins of a node's delivered messages, in order,
+// and fails on an origin delivered twice.
+func (h *harness) messages(n *hnode) []Origin {
+	var o []Origin
+	seen := map[Origin]bool{}
+	for _, e := range n.stream {
+		if e.Kind != EntryMessage {
+			continue
+		}
+		if seen[e.Origin] {
+			h.t.Errorf("%s delivered %s twice", n.id, e.Origin)
+		}
+		seen[e.Origin] = true
+		o = append(o, e.Origin)
+	}
+	return o
+}
+
+// checkOrder fails unless every two live nodes deliver their common
+// messages at the same positions and in the same order, and every node's
+// stream grows.
+func (h *harness) checkOrder() {
+	pos := map[Origin]localring.DomainOrder{}
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if !n.alive {
+				continue
+			}
+			var last localring.DomainOrder
+			for _, e := range n.stream {
+				if !last.Less(e.Pos) {
+					h.t.Errorf("%s: position %s after %s", n.id, e.Pos, last)
+				}
+				last = e.Pos
+				if e.Kind != EntryMessage {
+					continue
+				}
+				if p, ok := pos[e.Origin]; ok && p != e.Pos {
+					h.t.Errorf("%s delivered %s at %s, another node at %s", n.id, e.Origin, e.Pos, p)
+				}
+				pos[e.Origin] = e.Pos
+			}
+		}
+	}
+}
+
+// confs renders a node's configuration entries, e.g. "reg[a b c] trans[a]".
+func confs(n *hnode) string {
+	var b []string
+	for _, e := range n.stream {
+		if e.Kind == EntryConfig {
+			b = append(b, fmt.Sprintf("%s%v", e.Conf.Kind, e.Conf.Sites))
+		}
+	}
+	return strings.Join(b, " ")
+}

@@ -1,0 +1,332 @@
+package bridge
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// ErrMalformed is wrapped by every decoding error: a local or federation
+// ring message that is not a bridge message this version understands.
+var ErrMalformed = errors.New("bridge: malformed message")
+
+// Message kinds, the first byte of every bridge message. Local ring
+// messages are Up and Down; federation ring messages are FedUp, Sync and
+// CatchUp.
+const (
+	kindUp byte = 0xB1 + iota
+	kindDown
+	kindFedUp
+	kindSync
+	kindCatchUp
+)
+
+// EntryKind tells a message of the domain from a configuration change.
+type EntryKind uint8
+
+const (
+	// EntryMessage is a message a site sent up, in the domain's order.
+	EntryMessage EntryKind = 1 + iota
+	// EntryConfig is a change of the domain's configuration (the sites
+	// connected through the federation ring).
+	EntryConfig
+)
+
+// Origin names a message of the domain forever: the site that sent it up
+// and the id its sender's local ring gave it (node, incarnation, seq).
+// Seq grows along each (Site, Sender, Inc), which is what deduplication
+// relies on.
+type Origin struct {
+	Site string
+	ID   localring.MessageID
+}
+
+func (o Origin) String() string { return o.Site + ":" + o.ID.String() }
+
+// DomainConf is a configuration of the domain: the sites whose gateways
+// are members of one federation ring configuration.
+type DomainConf struct {
+	// ID is the federation configuration's id (localring.Configuration.ID),
+	// or, for the transitional configuration a site installs alone after
+	// it lost the federation (see Site), "t:site:<SITE>/<ring>".
+	ID    string
+	Kind  localring.ConfKind
+	Sites []string // sorted
+}
+
+// Entry is one item of the domain's ordered stream: what a Down carries,
+// what a site's log holds and what Ready hands to the domain's groups.Node.
+type Entry struct {
+	Pos     localring.DomainOrder
+	Kind    EntryKind
+	Origin  Origin // EntryMessage
+	Svc     localring.Service
+	Payload []byte     // EntryMessage
+	Conf    DomainConf // EntryConfig
+}
+
+// EncodeUp returns the local ring message that sends payload up to the
+// domain: submit it on the local ring (any service; the bridge forwards
+// it with svc). Its origin id is the id the local ring gives it.
+func EncodeUp(svc localring.Service, payload []byte) []byte {
+	b := make([]byte, 0, 2+len(payload))
+	b = append(b, kindUp, byte(svc))
+	return append(b, payload...)
+}
+
+type up struct {
+	svc     localring.Service
+	payload []byte
+}
+
+type fedUp struct {
+	origin  Origin
+	svc     localring.Service
+	payload []byte
+}
+
+type syncMsg struct {
+	site string
+	last localring.DomainOrder
+}
+
+// catchUp answers a site whose Sync named a position below the ring's
+// base: entries after that position (Gap false), or Gap when the
+// answering site's log does not reach back to it.
+type catchUp struct {
+	to      string
+	from    localring.DomainOrder
+	gap     bool
+	entries []Entry
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendBytes(b []byte, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+func appendPos(b []byte, p localring.DomainOrder) []byte {
+	b = binary.AppendUvarint(b, p.Seq)
+	return binary.AppendUvarint(b, p.Ring)
+}
+
+func appendOrigin(b []byte, o Origin) []byte {
+	b = appendString(b, o.Site)
+	b = appendString(b, string(o.ID.Sender))
+	b = binary.AppendUvarint(b, o.ID.Inc)
+	return binary.AppendUvarint(b, o.ID.Seq)
+}
+
+func appendEntry(b []byte, e *Entry) []byte {
+	b = appendPos(b, e.Pos)
+	b = append(b, byte(e.Kind))
+	switch e.Kind {
+	case EntryMessage:
+		b = appendOrigin(b, e.Origin)
+		b = append(b, byte(e.Svc))
+		b = appendBytes(b, e.Payload)
+	case EntryConfig:
+		b = appendString(b, e.Conf.ID)
+		b = append(b, byte(e.Conf.Kind))
+		b = binary.AppendUvarint(b, uint64(len(e.Conf.Sites)))
+		for _, s := range e.Conf.Sites {
+			b = appendString(b, s)
+		}
+	}
+	return b
+}
+
+func encodeDown(e *Entry) []byte { return appendEntry([]byte{kindDown}, e) }
+
+func encodeFedUp(u *fedUp) []byte {
+	b := appendOrigin([]byte{kindFedUp}, u.origin)
+	b = append(b, byte(u.svc))
+	return append(b, u.payload...)
+}
+
+func encodeSync(s *syncMsg) []byte {
+	return appendPos(appendString([]byte{kindSync}, s.site), s.last)
+}
+
+func encodeCatchUp(c *catchUp) []byte {
+	b := appendString([]byte{kindCatchUp}, c.to)
+	b = appendPos(b, c.from)
+	if c.gap {
+		return append(b, 1)
+	}
+	b = append(b, 0)
+	b = binary.AppendUvarint(b, uint64(len(c.entries)))
+	for i := range c.entries {
+		b = appendEntry(b, &c.entries[i])
+	}
+	return b
+}
+
+// reader decodes with a bounds check on every field; the first error
+// sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s", ErrMalformed, what)
+	}
+}
+
+func (r *reader) uvarint(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte1(what string) byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) == 0 {
+		r.fail(what)
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) bytes(what string) []byte {
+	n := r.uvarint(what)
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.fail(what + " length")
+		return nil
+	}
+	p := slices.Clone(r.b[:n])
+	r.b = r.b[n:]
+	return p
+}
+
+func (r *reader) str(what string) string { return string(r.bytes(what)) }
+
+func (r *reader) pos() localring.DomainOrder {
+	return localring.DomainOrder{Seq: r.uvarint("position"), Ring: r.uvarint("position ring")}
+}
+
+func (r *reader) origin() Origin {
+	return Origin{Site: r.str("origin site"), ID: localring.MessageID{
+		Sender: localring.NodeID(r.str("origin sender")), Inc: r.uvarint("origin inc"), Seq: r.uvarint("origin seq")}}
+}
+
+func (r *reader) svc() localring.Service {
+	s := localring.Service(r.byte1("service"))
+	if r.err == nil && !s.Valid() {
+		r.fail("service level")
+	}
+	return s
+}
+
+func (r *reader) entry() Entry {
+	e := Entry{Pos: r.pos(), Kind: EntryKind(r.byte1("entry kind"))}
+	switch {
+	case r.err != nil:
+	case e.Kind == EntryMessage:
+		e.Origin = r.origin()
+		e.Svc = r.svc()
+		e.Payload = r.bytes("payload")
+	case e.Kind == EntryConfig:
+		e.Conf.ID = r.str("configuration id")
+		e.Conf.Kind = localring.ConfKind(r.byte1("configuration kind"))
+		if r.err == nil && e.Conf.Kind != localring.Regular && e.Conf.Kind != localring.Transitional {
+			r.fail("configuration kind")
+		}
+		n := r.uvarint("site count")
+		if n > uint64(len(r.b)) {
+			r.fail("site count")
+		}
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			e.Conf.Sites = append(e.Conf.Sites, r.str("site"))
+		}
+	default:
+		r.fail("entry kind")
+	}
+	return e
+}
+
+func (r *reader) done() error {
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes")
+	}
+	return r.err
+}
+
+// decodeLocal decodes a bridge message delivered by the local ring: an Up
+// (u) or a Down (d).
+func decodeLocal(b []byte) (u *up, d *Entry, err error) {
+	if len(b) == 0 {
+		return nil, nil, fmt.Errorf("%w: empty", ErrMalformed)
+	}
+	r := &reader{b: b[1:]}
+	switch b[0] {
+	case kindUp:
+		x := &up{svc: r.svc()}
+		if r.err == nil {
+			x.payload = slices.Clone(r.b)
+			r.b = nil
+		}
+		return x, nil, r.done()
+	case kindDown:
+		e := r.entry()
+		return nil, &e, r.done()
+	}
+	return nil, nil, fmt.Errorf("%w: kind %#x on the local ring", ErrMalformed, b[0])
+}
+
+// decodeFed decodes a bridge message delivered by the federation ring.
+func decodeFed(b []byte) (any, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrMalformed)
+	}
+	r := &reader{b: b[1:]}
+	switch b[0] {
+	case kindFedUp:
+		u := &fedUp{origin: r.origin(), svc: r.svc()}
+		if r.err == nil {
+			u.payload = slices.Clone(r.b)
+			r.b = nil
+		}
+		return u, r.done()
+	case kindSync:
+		s := &syncMsg{site: r.str("site"), last: r.pos()}
+		return s, r.done()
+	case kindCatchUp:
+		c := &catchUp{to: r.str("site"), from: r.pos(), gap: r.byte1("gap") == 1}
+		if !c.gap {
+			n := r.uvarint("entry count")
+			if n > uint64(len(r.b)) {
+				r.fail("entry count")
+			}
+			for i := uint64(0); i < n && r.err == nil; i++ {
+				c.entries = append(c.entries, r.entry())
+			}
+		}
+		return c, r.done()
+	}
+	return nil, fmt.Errorf("%w: kind %#x on the federation ring", ErrMalformed, b[0])
+}
