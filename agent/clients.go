@@ -498,13 +498,15 @@ func (s *session) write() {
 		bye := s.bye
 		s.mu.Unlock()
 		n := 0
-		for _, b := range batch {
+		for i, b := range batch {
 			if _, err := bw.Write(b); err != nil {
 				s.end(0, "", true)
 				return
 			}
 			n += len(b)
-			s.lastWrite.Store(time.Now().UnixNano())
+			if i%64 == 63 { // progress within a long batch (holdBack)
+				s.lastWrite.Store(time.Now().UnixNano())
+			}
 		}
 		if ending {
 			if bye != nil {
