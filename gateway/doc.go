@@ -1,7 +1,9 @@
 // Package gateway runs a gateway node's part of the hierarchy. Today that
-// is the member of its site in a federation domain's ring (Runner); the
-// bridge that carries a domain's group traffic from the local ring to the
-// federation ring and back is not built yet (issue 9).
+// is the member of its site in a federation domain's ring (Runner). The
+// bridge that carries a domain's traffic from the local ring to the
+// federation ring and back is package gateway/bridge (a pure state
+// machine, judged by the hierarchy simulator gateway/hiersim); the agent
+// does not run it yet.
 //
 // # The federation ring member
 //

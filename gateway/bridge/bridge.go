@@ -3,6 +3,7 @@ package bridge
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/atoll-gcs/atoll/localring"
 )
@@ -155,6 +156,10 @@ func (s *Site) Last() localring.DomainOrder { return s.last }
 // Pending returns how many of its site's Ups this node holds that have not
 // come down yet.
 func (s *Site) Pending() int { return len(s.pending) }
+
+// Conf returns the domain configuration this node applied last (zero
+// before the first).
+func (s *Site) Conf() DomainConf { return s.conf }
 
 // Active reports whether this node is the site's active gateway.
 func (s *Site) Active() bool { return s.active }
@@ -448,11 +453,18 @@ func (s *Site) caughtUp(c *catchUp) {
 	}
 	if s.injected.Less(trans) {
 		s.inject(Entry{Pos: trans, Kind: EntryConfig, Conf: DomainConf{
-			ID: "t:site:" + s.cfg.Site + "/" + s.conf.ID, Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
+			ID: transID(f.id, s.conf.ID), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
 	}
 	q := f.queued
 	f.queued = nil
 	for _, e := range q {
 		s.inject(e)
 	}
+}
+
+// transID names the transitional configuration a site installs alone
+// between its old regular configuration old and the new one next, in the
+// rings' convention: "t:<next ring>/<old ring>".
+func transID(next, old string) string {
+	return "t:" + strings.TrimPrefix(next, "r:") + "/" + strings.TrimPrefix(old, "r:")
 }

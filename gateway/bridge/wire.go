@@ -49,9 +49,10 @@ func (o Origin) String() string { return o.Site + ":" + o.ID.String() }
 // DomainConf is a configuration of the domain: the sites whose gateways
 // are members of one federation ring configuration.
 type DomainConf struct {
-	// ID is the federation configuration's id (localring.Configuration.ID),
-	// or, for the transitional configuration a site installs alone after
-	// it lost the federation (see Site), "t:site:<SITE>/<ring>".
+	// ID is the federation configuration's id (localring.Configuration.ID);
+	// the transitional configuration a site installs alone after it lost
+	// the federation (see the package comment) is named like a ring's,
+	// "t:<next ring>/<old ring>".
 	ID    string
 	Kind  localring.ConfKind
 	Sites []string // sorted
@@ -75,6 +76,18 @@ func EncodeUp(svc localring.Service, payload []byte) []byte {
 	b := make([]byte, 0, 2+len(payload))
 	b = append(b, kindUp, byte(svc))
 	return append(b, payload...)
+}
+
+// UpKind is the first byte of every Up (EncodeUp): a driver tells the
+// bridge's messages on the local ring from others by it.
+const UpKind = kindUp
+
+// UpPayload returns the payload of an Up message (EncodeUp), or nil.
+func UpPayload(b []byte) []byte {
+	if len(b) < 2 || b[0] != kindUp {
+		return nil
+	}
+	return b[2:]
 }
 
 type up struct {

@@ -1,0 +1,410 @@
+// Package hiersim simulates the hierarchy of one federation domain: every
+// site's local ring and the federation ring among the sites' active
+// gateways are real localring.Node cores in localring/sim clusters
+// (every packet through the real codec, per-link delays from the topology
+// file), and every node of every site runs a gateway/bridge.Site. The
+// clusters advance together in steps of Options.Step of virtual time;
+// what a bridge asks to submit on one ring is submitted at the end of the
+// step that produced it.
+//
+// Every node writes the trace of the domain (domain "fed/<name>", order =
+// localring.DomainOrder.Seq) besides its local ring's; Run checks the
+// domain traces with evs.Options.DomainOrder, the local rings' and the
+// federation ring's with the ring rules, and counts the messages each
+// live node lost or delivered twice.
+//
+// It lives above localring/sim, so that localring/sim stays ring-only.
+package hiersim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/federation"
+	"github.com/atoll-gcs/atoll/gateway/bridge"
+	"github.com/atoll-gcs/atoll/internal/tracemap"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/sim"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// Options configure a run.
+type Options struct {
+	// Topology is the topology file; Domain the federation domain of its
+	// plan to run ("" for the first one).
+	Topology string
+	Domain   string
+	// Form is the virtual time the rings get to form before any load
+	// (default 20 s: a federation ring over 200 ms links takes seconds).
+	Form time.Duration
+	// Load is how long clients send (default 5 s), Settle how long the
+	// run goes on after (default 20 s).
+	Load, Settle time.Duration
+	// Rate is the messages per second clients send, over all nodes
+	// (default 50).
+	Rate int
+	// Step is the quantum the clusters advance by together (default 1 ms).
+	Step time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Form == 0 {
+		o.Form = 20 * time.Second
+	}
+	if o.Load == 0 {
+		o.Load = 5 * time.Second
+	}
+	if o.Settle == 0 {
+		o.Settle = 20 * time.Second
+	}
+	if o.Rate == 0 {
+		o.Rate = 50
+	}
+	if o.Step == 0 {
+		o.Step = time.Millisecond
+	}
+}
+
+// Result is what a run found.
+type Result struct {
+	Seed       uint64
+	Domain     string
+	Violations []evs.Violation // of the domain's traces and of every ring's
+	Sent       int             // messages clients sent to the domain
+	// Lost and Duplicated count, over the live nodes whose site stayed in
+	// the domain's configuration, messages sent that a node did not
+	// deliver and deliveries of a message a node had delivered already.
+	Lost, Duplicated int
+	Trace            []evs.Event // the domain's trace, every node
+}
+
+// Failed reports whether the run found anything wrong.
+func (r *Result) Failed() bool { return len(r.Violations) > 0 || r.Lost > 0 || r.Duplicated > 0 }
+
+type node struct {
+	id    localring.NodeID
+	site  *site
+	slot  int // in site.ring
+	fslot int // in the federation cluster, -1 when not a gateway
+	inc   uint64
+	b     *bridge.Site
+	conf  bridge.DomainConf // the domain configuration it installed last
+	local [][]byte          // to submit on the local ring
+	fed   [][]byte          // to submit on the federation ring
+	seen  map[string]int    // deliveries per message id
+}
+
+type site struct {
+	name  string
+	ring  *sim.Cluster
+	nodes []*node
+}
+
+type hier struct {
+	opts   Options
+	rng    *rand.Rand
+	dom    *topology.Domain
+	sites  []*site
+	byID   map[localring.NodeID]*node
+	fed    *sim.Cluster
+	fslots []*node // federation slot -> gateway node
+	trace  []evs.Event
+	sent   []string
+}
+
+// Run runs one seed.
+func Run(seed uint64, opts Options) (*Result, error) {
+	opts.defaults()
+	f, err := topology.Load(opts.Topology)
+	if err != nil {
+		return nil, err
+	}
+	plan := f.Plan()
+	var dom *topology.Domain
+	for i := range plan.Domains {
+		d := &plan.Domains[i]
+		if d.Kind == topology.FederationDomain && (opts.Domain == "" || d.Name == opts.Domain) {
+			dom = d
+			break
+		}
+	}
+	if dom == nil {
+		return nil, fmt.Errorf("hiersim: %s has no federation domain %q", opts.Topology, opts.Domain)
+	}
+	h := &hier{opts: opts, rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), dom: dom, byID: map[localring.NodeID]*node{}}
+	if err := h.build(f, seed); err != nil {
+		return nil, err
+	}
+	for _, s := range h.sites {
+		s.ring.StartAll()
+	}
+	h.run(opts.Form, false)
+	h.run(opts.Load, true)
+	h.run(opts.Settle, false)
+	return h.result(seed), nil
+}
+
+func rtt(f *topology.File, a, b string) time.Duration {
+	for _, l := range f.Links {
+		if len(l.Between) == 2 && (l.Between[0] == a && l.Between[1] == b || l.Between[0] == b && l.Between[1] == a) {
+			return l.RTT.D()
+		}
+	}
+	return 100 * time.Millisecond
+}
+
+func (h *hier) build(f *topology.File, seed uint64) error {
+	var fids []localring.NodeID
+	for _, name := range h.dom.Sites {
+		var ts *topology.Site
+		for i := range f.Sites {
+			if f.Sites[i].Name == name {
+				ts = &f.Sites[i]
+			}
+		}
+		if ts == nil {
+			return fmt.Errorf("hiersim: site %s of domain %s is not in %s", name, h.dom.Name, h.opts.Topology)
+		}
+		s := &site{name: name}
+		var ids []localring.NodeID
+		for _, tn := range ts.Nodes {
+			ids = append(ids, localring.NodeID(tn.ID))
+		}
+		s.ring = sim.NewClusterOf(seed^uint64(len(h.sites)+1)*0x9e37, ids)
+		s.ring.SetDomain("site/" + name)
+		for i, id := range ids {
+			b, err := bridge.New(bridge.Config{Domain: h.dom.Name, Site: name, Node: id})
+			if err != nil {
+				return err
+			}
+			n := &node{id: id, site: s, slot: i, fslot: -1, b: b, seen: map[string]int{}}
+			s.nodes = append(s.nodes, n)
+			h.byID[id] = n
+		}
+		for _, g := range h.dom.Gateways {
+			if g.Site != name || g.Active == "" {
+				continue
+			}
+			for _, id := range append([]string{g.Active}, g.Standby...) {
+				n := h.byID[localring.NodeID(id)]
+				if n == nil {
+					return fmt.Errorf("hiersim: gateway %s of site %s is not one of its nodes", id, name)
+				}
+				n.fslot = len(fids)
+				fids = append(fids, localring.NodeID(name))
+				h.fslots = append(h.fslots, n)
+			}
+		}
+		s.ring.OnEvent = h.localEvent(s)
+		h.sites = append(h.sites, s)
+	}
+	h.fed = sim.NewClusterOf(seed^0xfed, fids)
+	h.fed.Config = federation.RingConfig(f, h.dom)
+	h.fed.SetDomain(h.dom.Name)
+	delays := make([][]time.Duration, len(fids))
+	for i := range fids {
+		delays[i] = make([]time.Duration, len(fids))
+		for j := range fids {
+			if fids[i] != fids[j] {
+				delays[i][j] = rtt(f, string(fids[i]), string(fids[j])) / 2
+			} else {
+				delays[i][j] = 100 * time.Microsecond
+			}
+		}
+	}
+	h.fed.SetDelays(delays)
+	h.fed.OnEvent = h.fedEvent
+	return nil
+}
+
+// localEvent feeds a site's local ring events to the node's bridge.
+func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Event) {
+	return func(id localring.NodeID, inc uint64, e localring.Event) {
+		n := h.byID[id]
+		n.inc = inc
+		switch e.Kind {
+		case localring.EventInstall:
+			active := false
+			if e.Conf.Kind == localring.Regular {
+				gw, _, ok := federation.ActiveGateway(h.dom, s.name, e.Conf.MemberIDs())
+				active = ok && gw == string(id)
+			}
+			was := n.b.Active()
+			n.b.LocalInstall(e.Conf, active)
+			if e.Conf.Kind == localring.Regular && n.fslot >= 0 {
+				switch {
+				case active && !was:
+					h.fed.Start(n.fslot)
+				case !active && was:
+					h.fed.Crash(n.fslot)
+				}
+			}
+		case localring.EventSend:
+			if len(e.Msg.Payload) > 0 && e.Msg.Payload[0] == bridge.UpKind {
+				l := h.line(n, evs.EvSend)
+				l.ConfID = n.conf.ID
+				l.Msg = e.Msg.ID.String()
+				l.Svc = localring.Agreed.String()
+				l.Hash = tracemap.Hash(bridge.UpPayload(e.Msg.Payload))
+				h.trace = append(h.trace, l)
+			}
+		case localring.EventDeliver:
+			n.b.LocalDeliver(&e.Msg)
+		}
+		h.drain(n)
+	}
+}
+
+// fedEvent feeds the federation ring's events to the active gateway's
+// bridge.
+func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
+	var n *node
+	for i, g := range h.fslots {
+		if g.site.name == string(id) && h.fed.Alive(i) {
+			n = g
+		}
+	}
+	if n == nil {
+		return
+	}
+	switch e.Kind {
+	case localring.EventInstall:
+		n.b.FedInstall(e.Conf)
+	case localring.EventDeliver:
+		n.b.FedDeliver(&e.Msg)
+	}
+	h.drain(n)
+}
+
+func (h *hier) line(n *node, ev string) evs.Event {
+	return evs.Event{Ev: ev, Node: string(n.id), Inc: n.inc, Domain: h.dom.Name}
+}
+
+// drain takes a bridge's output: the stream goes to the trace at once (it
+// is what the node's application sees, in order), submissions wait for
+// the end of the step.
+func (h *hier) drain(n *node) {
+	r := n.b.Ready()
+	n.local = append(n.local, r.Local...)
+	n.fed = append(n.fed, r.Fed...)
+	for _, e := range r.Stream {
+		switch e.Kind {
+		case bridge.EntryConfig:
+			n.conf = e.Conf
+			l := h.line(n, evs.EvInstall)
+			var members []string
+			for _, s := range h.sites {
+				if slices.Contains(e.Conf.Sites, s.name) {
+					for _, m := range s.nodes {
+						members = append(members, string(m.id))
+					}
+				}
+			}
+			slices.Sort(members)
+			l.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: members}
+			l.ConfID = e.Conf.ID
+			h.trace = append(h.trace, l)
+		case bridge.EntryMessage:
+			l := h.line(n, evs.EvDeliver)
+			l.ConfID = n.conf.ID
+			l.Msg = e.Origin.ID.String()
+			l.Svc = localring.Agreed.String()
+			l.Hash = tracemap.Hash(e.Payload)
+			l.Order = tracemap.DomainOrder(e.Pos)
+			h.trace = append(h.trace, l)
+			n.seen[l.Msg]++
+		}
+	}
+}
+
+// flushSubmissions submits what the bridges asked for during the step.
+func (h *hier) flushSubmissions() {
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			for _, p := range n.local {
+				_ = s.ring.SubmitPayload(n.slot, localring.Agreed, p)
+			}
+			n.local = nil
+			if n.fslot >= 0 && h.fed.Alive(n.fslot) {
+				for _, p := range n.fed {
+					_ = h.fed.SubmitPayload(n.fslot, localring.Agreed, p)
+				}
+			}
+			n.fed = nil
+		}
+	}
+}
+
+func (h *hier) run(d time.Duration, load bool) {
+	steps := int(d / h.opts.Step)
+	perStep := float64(h.opts.Rate) * h.opts.Step.Seconds()
+	for range steps {
+		for _, s := range h.sites {
+			s.ring.RunFor(h.opts.Step)
+		}
+		h.fed.RunFor(h.opts.Step)
+		if load && h.rng.Float64() < perStep {
+			h.send()
+		}
+		h.flushSubmissions()
+	}
+}
+
+// send has a random node whose domain configuration is regular send one
+// message up.
+func (h *hier) send() {
+	s := h.sites[h.rng.IntN(len(h.sites))]
+	n := s.nodes[h.rng.IntN(len(s.nodes))]
+	if n.conf.Kind != localring.Regular || !s.ring.Alive(n.slot) {
+		return
+	}
+	payload := []byte("m" + strconv.Itoa(len(h.sent)) + "@" + string(n.id))
+	if s.ring.SubmitPayload(n.slot, localring.Agreed, bridge.EncodeUp(localring.Agreed, payload)) == nil {
+		h.sent = append(h.sent, string(payload))
+	}
+}
+
+func (h *hier) result(seed uint64) *Result {
+	r := &Result{Seed: seed, Domain: h.dom.Name, Trace: h.trace}
+	var failed = map[evs.Proc]bool{}
+	var ring []evs.Event
+	for _, s := range h.sites {
+		ring = append(ring, s.ring.Trace()...)
+		for p := range s.ring.Failed() {
+			failed[p] = true
+		}
+	}
+	fedFailed := h.fed.Failed()
+	r.Violations = append(r.Violations, evs.Check(ring, evs.Options{Failed: failed, Quiescent: true})...)
+	r.Violations = append(r.Violations, evs.Check(h.fed.Trace(), evs.Options{Failed: fedFailed})...)
+	r.Violations = append(r.Violations, evs.Check(h.trace, evs.Options{Failed: failed, Quiescent: true, DomainOrder: true})...)
+	// Messages are counted by send lines: every live node of a site that
+	// is in the domain's last configuration delivers each once.
+	var sends []string
+	for _, l := range h.trace {
+		if l.Ev == evs.EvSend {
+			sends = append(sends, l.Msg)
+		}
+	}
+	r.Sent = len(sends)
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if !s.ring.Alive(n.slot) || !slices.Contains(n.conf.Sites, s.name) {
+				continue
+			}
+			for _, m := range sends {
+				switch c := n.seen[m]; {
+				case c == 0:
+					r.Lost++
+				case c > 1:
+					r.Duplicated += c - 1
+				}
+			}
+		}
+	}
+	return r
+}

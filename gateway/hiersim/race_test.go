@@ -1,0 +1,5 @@
+//go:build race
+
+package hiersim
+
+func init() { raceEnabled = true }
