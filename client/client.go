@@ -54,7 +54,11 @@ func WithTLS(c *tls.Config) Option { return func(o *options) { o.tls = c } }
 
 // WithEventBuffer sets the capacity of the Events channel (default 1024).
 // When it is full the client stops reading from the agent, and an agent
-// whose queue for the client overflows disconnects it (CodeSlowConsumer).
+// whose queue for the client stays over its bound for the agent's grace
+// disconnects it (CodeSlowConsumer). Events in the buffer are latency the
+// agent does not see: a smaller buffer makes a slow reader hold its
+// agent's senders back sooner (docs/PROTOCOL.md, "Back-pressure and flow
+// control").
 func WithEventBuffer(n int) Option { return func(o *options) { o.eventBuffer = n } }
 
 // WithSendQueue bounds the requests waiting in the client to be written
@@ -275,8 +279,8 @@ func (c *Client) MaxMessage() int { return c.maxMessage }
 // self-leaves, errors and warnings, in the order they happened. Read it
 // continuously: when its buffer is full the client stops reading from
 // the agent, replies wait behind the events, and an agent whose queue for
-// the client overflows disconnects it. The channel is closed when the
-// session ends; Err then says why.
+// the client stays over its bound for the agent's grace disconnects it.
+// The channel is closed when the session ends; Err then says why.
 func (c *Client) Events() <-chan Event { return c.events }
 
 // Err returns why the session ended: nil while it runs, ErrClosed after
