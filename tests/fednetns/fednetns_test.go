@@ -431,6 +431,48 @@ func TestFederationNetns(t *testing.T) {
 		t.Error("a real gateway was superseded by an impostor")
 	}
 
+	w.setLoad(0, all...)
+	time.Sleep(2 * time.Second)
+	w.check(true)
+
+	// High load: every gateway offers 300 messages of 1000 bytes per
+	// second (an offer above what the ring carries makes it re-form again
+	// and again: see /work/notes/fedint.md); each agent process's CPU and
+	// RSS over 6 s (reported, not judged: this machine is shared).
+	for _, s := range all {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := w.client(s).SetFederationLoad(ctx, w.domain.Name, agent.Load{Rate: highRate, Size: 1000}); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	time.Sleep(2 * time.Second)
+	cpu0, t0 := map[string]time.Duration{}, time.Now()
+	before = map[string]gateway.Stats{}
+	for _, s := range all {
+		before[s], _ = w.fed(s)
+	}
+	for _, s := range all {
+		cpu0[s] = cpuTime(t, w.agents[s].cmd.Process.Pid)
+	}
+	time.Sleep(6 * time.Second)
+	el := time.Since(t0)
+	for _, s := range all {
+		pid := w.agents[s].cmd.Process.Pid
+		st, _ := w.fed(s)
+		t.Logf("load %d msgs/s of 1000 B per site: gateway agent %s: CPU %.2f cores, RSS %s (peak %s); federation ring delivered %.0f msgs/s here, %d configurations installed meanwhile, state %s",
+			highRate, s, (cpuTime(t, pid)-cpu0[s]).Seconds()/el.Seconds(), procStatus(pid, "VmRSS"), procStatus(pid, "VmHWM"),
+			float64(st.Delivered-before[s].Delivered)/el.Seconds(), st.Installs-before[s].Installs, st.State)
+	}
+
+	for _, site := range []string{"b", "c"} {
+		out, _ := exec.Command(atollBin, "relay", "ctl", w.ctl(site), "stats").CombinedOutput()
+		t.Logf("relay in front of %s: %s", site, out)
+	}
+	if os.Getenv("FI_DEBUG") != "" { // the agents' logs
+		t.Logf("%s", w.logs())
+	}
+
 	// Quiet, stop, final check.
 	w.setLoad(0, all...)
 	time.Sleep(2 * time.Second)
@@ -440,12 +482,42 @@ func TestFederationNetns(t *testing.T) {
 	for _, s := range all {
 		<-w.agents[s].done
 	}
-	w.check(true)
+	w.check(false) // stopped with messages in flight: not quiescent
 	for _, s := range all {
 		if !strings.Contains(w.agents[s].String(), "cross-site group delivery is not implemented yet") {
 			t.Errorf("agent %s did not say that group orders, placed in %s, gets no cross-site delivery yet", s, w.domain.Name)
 		}
 	}
+}
+
+// highRate is the federation load of the resource measurement, messages
+// per second per site.
+const highRate = 300
+
+// cpuTime returns the CPU time (user + system) process pid used so far.
+func cpuTime(t *testing.T, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces): utime and
+	// stime are the 14th and 15th fields of the line, in clock ticks.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// procStatus returns a field of /proc/PID/status, such as "VmRSS".
+func procStatus(pid int, field string) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
 }
 
 // setLoadWhenUp sets the load of a restarted site once its member runs.
