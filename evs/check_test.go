@@ -913,3 +913,24 @@ func TestParseLineCoversTraces(t *testing.T) {
 		}
 	}
 }
+
+// TestFederationOldIncarnationRunsOn: in a federation domain a node is a
+// site, and the gateway that spoke for it may write events after the next
+// one started (it was paused or cut off, and is fenced off later), which
+// a ring domain forbids; two of them installing one configuration is still
+// a violation.
+func TestFederationOldIncarnationRunsOn(t *testing.T) {
+	b := start()
+	b.domain = "fed/global:a+b+c"
+	for i := range b.events {
+		b.events[i].Domain = b.domain
+	}
+	b.trans("t:5:b/1:a", "b c", "b/1", "c/1").reg("r:5:b", "a b c", "b/1", "c/1").
+		trans("t:5:b/0:a", "a", "a/2").reg("r:5:b", "a b c", "a/2").
+		trans("t:6:a/1:a", "a", "a/1").reg("r:6:a", "a", "a/1")
+	if vs := Check(b.events, Options{}); len(vs) > 0 {
+		t.Errorf("an old gateway alone after its successor took over: want no violations, got:\n%s", dump(vs))
+	}
+	b.trans("t:9:a/6:a", "a", "a/1").reg("r:5:b", "a b c", "a/1")
+	expect(t, Check(b.events, Options{}), []want{{ConfAgreement, "r:5:b", "", nil, "incarnation"}}, ConfOrder, TransShape, LocalSanity)
+}

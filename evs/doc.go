@@ -32,7 +32,8 @@
 //   - 1.4 local sanity: sends and deliveries happen in the process's
 //     current configuration (sends in a regular one), after its first
 //     install; no process writes after its node's later incarnation has
-//     started;
+//     started (except in a federation domain, fed/..., whose nodes are
+//     sites: an old gateway may run on until it is fenced off);
 //   - 2.1 self-inclusion; 2.2 agreement (one configuration id, one kind and
 //     one membership, installed by one incarnation per node); 2.3 regular
 //     and transitional configurations alternate, no id repeats, and ids in

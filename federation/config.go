@@ -51,6 +51,28 @@ func Incarnation(local localring.RingID, rank int) (uint64, error) {
 	return local.Seq<<RankBits | uint64(rank), nil
 }
 
+// RingSeqMargin is how far above the highest federation ring sequence
+// number its site knows a new incarnation starts numbering its rings
+// (RingSeqFloor).
+const RingSeqMargin = 1 << 16
+
+// RingSeqFloor is the ring sequence number a new federation incarnation
+// starts from (Config.Ring.RingSeq; the driver passes the larger of it and
+// its own persisted value), given known, the highest federation ring
+// sequence number its site's local ring has heard of: the active gateway
+// publishes the sequence number of every federation ring it installs on
+// the local ring, so the standby that takes over knows it. A ring's id is
+// its sequence number and its representative's member id, which is the
+// site; without the margin, a new gateway that starts cut off from every
+// other site and forms a ring of its own could pick the id of a ring its
+// predecessor formed after its last publication, or while paused
+// and resumed, and two configurations would share an id. The margin
+// exceeds what an old gateway can add on its own (four per ring, one ring
+// per consensus timeout: 16,384 rings, hours of isolation).
+func RingSeqFloor(known uint64) uint64 {
+	return min(known, ^uint64(0)-2*RingSeqMargin) + RingSeqMargin
+}
+
 // ActiveGateway returns the node that speaks for site in the federation
 // domain d when the site's local ring configuration has the given members
 // (node ids): the first of the site's Active and Standby gateways that is a
@@ -84,9 +106,10 @@ type Config struct {
 	// endpoint ("host:port") from the plan.
 	Endpoints map[string]string
 	// Ring is the core's configuration: ID is Site, Incarnation derived
-	// from the local ring (Incarnation), timers, window, packet and message
-	// sizes from RingConfig. The driver sets RingSeq from its state and
-	// caps MaxPacketBytes to what its transport carries.
+	// from the local ring (Incarnation), RingSeq from RingSeqFloor, timers,
+	// window, packet and message sizes from RingConfig. The driver raises
+	// RingSeq to its persisted value when that is higher and caps
+	// MaxPacketBytes to what its transport carries.
 	Ring localring.Config
 }
 
@@ -118,8 +141,10 @@ func RingConfig(f *topology.File, d *topology.Domain) localring.Config {
 
 // NewConfig returns the configuration of gateway node gateway as the
 // member of its site in federation domain domain of plan p (made from
-// file f), having become active in the local ring configuration local.
-func NewConfig(f *topology.File, p *topology.Plan, domain, gateway string, local localring.RingID) (Config, error) {
+// file f), having become active in the local ring configuration local,
+// when the highest federation ring sequence number its site knows is known
+// (0 when none; see RingSeqFloor).
+func NewConfig(f *topology.File, p *topology.Plan, domain, gateway string, local localring.RingID, known uint64) (Config, error) {
 	d, ok := p.Domain(domain)
 	if !ok || d.Kind != topology.FederationDomain {
 		var names []string
@@ -155,6 +180,7 @@ func NewConfig(f *topology.File, p *topology.Plan, domain, gateway string, local
 	c.Ring = RingConfig(f, d)
 	c.Ring.ID = localring.NodeID(site.Name)
 	c.Ring.Incarnation = inc
+	c.Ring.RingSeq = RingSeqFloor(known)
 	return c, c.Validate()
 }
 

@@ -26,7 +26,7 @@ func load(t *testing.T, name string) (*topology.File, *topology.Plan) {
 // packet and message sizes are the WAN ones the plan implies.
 func TestNewConfig(t *testing.T) {
 	f, p := load(t, "three-sites.yaml")
-	c, err := NewConfig(f, p, threeSites, "fra-2", localring.RingID{Seq: 12, Rep: "fra-2"})
+	c, err := NewConfig(f, p, threeSites, "fra-2", localring.RingID{Seq: 12, Rep: "fra-2"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,15 +53,18 @@ func TestNewConfig(t *testing.T) {
 	if r.MaxPacketBytes != localring.WANPacketBytes || r.MaxMessageBytes != localring.MaxMessageBytes+EnvelopeOverhead {
 		t.Errorf("packet %d, message %d bytes", r.MaxPacketBytes, r.MaxMessageBytes)
 	}
+	if r.RingSeq != RingSeqMargin {
+		t.Errorf("first ring sequence number %d, want the margin %d above none known", r.RingSeq, RingSeqMargin)
+	}
 	if c.Endpoints["sin"] != "sin.gw.example.net:7400" || len(c.Sites) != 3 || c.Domain != threeSites {
 		t.Errorf("domain %s, sites %v, endpoints %v", c.Domain, c.Sites, c.Endpoints)
 	}
 	// Every member of the domain shares the ring settings.
-	o, err := NewConfig(f, p, threeSites, "sin-2", localring.RingID{Seq: 40, Rep: "sin-1"})
+	o, err := NewConfig(f, p, threeSites, "sin-2", localring.RingID{Seq: 40, Rep: "sin-1"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Ring.ID, o.Ring.Incarnation = r.ID, r.Incarnation
+	o.Ring.ID, o.Ring.Incarnation, o.Ring.RingSeq = r.ID, r.Incarnation, r.RingSeq
 	if o.Ring != r {
 		t.Errorf("members of one domain got different ring settings:\n%+v\n%+v", o.Ring, r)
 	}
@@ -77,12 +80,12 @@ func TestNewConfigRefuses(t *testing.T) {
 		{"fed/nope", "fra-1", "its federation domains are: " + threeSites},
 		{threeSites, "lon-1", "not in topology file"},
 	} {
-		_, err := NewConfig(f, p, tc.domain, tc.node, ring)
+		_, err := NewConfig(f, p, tc.domain, tc.node, ring, 0)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s in %s: %v, want %q", tc.node, tc.domain, err, tc.want)
 		}
 	}
-	if _, err := NewConfig(f, p, threeSites, "fra-1", localring.RingID{}); err == nil {
+	if _, err := NewConfig(f, p, threeSites, "fra-1", localring.RingID{}, 0); err == nil {
 		t.Error("an incarnation from local ring sequence number 0 was accepted")
 	}
 }
@@ -147,7 +150,7 @@ func TestIncarnationsOnlyGrow(t *testing.T) {
 // envelope to a federation ring node, and one byte more.
 func TestEnvelopeFits(t *testing.T) {
 	f, p := load(t, "three-sites.yaml")
-	c, err := NewConfig(f, p, threeSites, "ams-1", localring.RingID{Seq: 4, Rep: "ams-1"})
+	c, err := NewConfig(f, p, threeSites, "ams-1", localring.RingID{Seq: 4, Rep: "ams-1"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +171,7 @@ func TestEnvelopeFits(t *testing.T) {
 // TestValidate catches a member id that is not the site.
 func TestValidate(t *testing.T) {
 	f, p := load(t, "three-sites.yaml")
-	c, err := NewConfig(f, p, threeSites, "ams-1", localring.RingID{Seq: 4, Rep: "ams-1"})
+	c, err := NewConfig(f, p, threeSites, "ams-1", localring.RingID{Seq: 4, Rep: "ams-1"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,10 @@
 // installs a configuration in which this gateway is no longer the active
 // one, it stops its federation node, and when it learns of the new active
 // gateway's incarnation it passes it to Fence. Nothing of this is
-// persisted by the core; incarnations come from the local ring.
+// persisted by the core; incarnations come from the local ring, and each
+// new incarnation starts numbering its rings well above the highest
+// federation ring its site knows of (RingSeqFloor), so that rings
+// represented by two incarnations of one site do not share an id.
 //
 // # WAN settings
 //

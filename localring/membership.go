@@ -143,9 +143,9 @@ func (n *Node) onJoin(j *join) {
 	if n.fenced(j.sender) {
 		return // a superseded incarnation: never a member again
 	}
-	for _, m := range j.proc {
+	for _, m := range append(j.proc, j.fail...) {
 		if n.seeInc(m); n.stopped() {
-			return
+			return // the sender knows of a newer incarnation of me
 		}
 	}
 	if n.isQuarantined(j.sender) {

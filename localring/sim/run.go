@@ -165,16 +165,37 @@ func Run(seed uint64, opts RunOptions) *Result {
 	c.SetFaults(mix.Faults)
 	c.startAt(opts)
 	c.StartAll()
+	return c.play(seed, rng, mix, pers, opts, lanPacing)
+}
 
+// pacing is the time scale of a random run: how often faults come and
+// how long the phases last, in proportion to the ring's timers.
+type pacing struct {
+	step                    time.Duration // load and faults are applied every step
+	firstFault, firstSpread time.Duration // the first fault after firstFault + [0, firstSpread)
+	faultGap, gapSpread     time.Duration // later faults after faultGap + [0, gapSpread)
+	settle                  time.Duration // traffic after convergence runs this long first
+}
+
+// lanPacing is the pace of local ring runs.
+var lanPacing = pacing{step: 5 * time.Millisecond, firstFault: 100 * time.Millisecond, firstSpread: 400 * time.Millisecond,
+	faultGap: 50 * time.Millisecond, gapSpread: 600 * time.Millisecond, settle: 500 * time.Millisecond}
+
+// play runs the safety phase, the liveness phase and the checks on a
+// started cluster.
+func (c *Cluster) play(seed uint64, rng *rand.Rand, mix Mix, pers Persistent, opts RunOptions, pc pacing) *Result {
+	ms := func(spread time.Duration) time.Duration {
+		return time.Duration(rng.IntN(int(spread/time.Millisecond))) * time.Millisecond
+	}
 	// Safety phase: load and faults.
 	end := c.Now().Add(opts.Safety)
-	nextFault := c.Now().Add(time.Duration(100+rng.IntN(400)) * time.Millisecond)
-	step := 5 * time.Millisecond
+	nextFault := c.Now().Add(pc.firstFault + ms(pc.firstSpread))
+	step := pc.step
 	for c.Now().Before(end) {
 		c.offerLoad(rng, mix, step)
 		if !c.Now().Before(nextFault) {
 			c.injectFault(rng, mix)
-			nextFault = c.Now().Add(time.Duration(50+rng.IntN(600)) * time.Millisecond)
+			nextFault = c.Now().Add(pc.faultGap + ms(pc.gapSpread))
 		}
 		c.RunFor(step)
 	}
@@ -213,9 +234,9 @@ func Run(seed uint64, opts RunOptions) *Result {
 				_ = c.Submit(i, localring.Safe, 100)
 			}
 		}
-		c.RunFor(500 * time.Millisecond)
+		c.RunFor(pc.settle)
 		c.RunUntil(c.Now().Add(opts.Liveness), func() bool { return c.Quiet() })
-		c.RunFor(500 * time.Millisecond)
+		c.RunFor(pc.settle)
 		if pers.Kind != "" {
 			// A persistent fault may still change the ring now and then (a
 			// token lost on the lossy link, a quarantine that ran out): end

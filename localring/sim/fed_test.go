@@ -1,0 +1,181 @@
+package sim
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+var (
+	fedSeeds     = flag.Int("fed-seeds", 300, "number of random federation ring runs for TestFedSimSeeds")
+	fedFirstSeed = flag.Uint64("fed-first-seed", 1, "first seed of TestFedSimSeeds")
+	fedSeed      = flag.Uint64("fed-seed", 0, "run only this federation seed, verbosely (replays a failure)")
+)
+
+// fedTopologies are the topology files whose federation rings the seeds
+// take turns at; every third seed generates one of its own.
+var fedTopologies = []string{"../../federation/testdata/three-sites.yaml", "../../federation/testdata/world.yaml"}
+
+// genTopology writes a topology file of 2 to 5 sites with RTTs from 5 to
+// 300 ms, some pairs without a declared link (the planner assumes the
+// chain) and some links with a bandwidth.
+func genTopology(seed uint64) string {
+	rng := rand.New(rand.NewPCG(seed, 0x7090))
+	n := 2 + rng.IntN(4)
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\ncluster: gen-%d\nclasses: [{name: wan, budget: 10s}]\nsites:\n", seed)
+	for i := 0; i < n; i++ {
+		s := fmt.Sprintf("s%d", i)
+		fmt.Fprintf(&b, "  - {name: %s, unicast: [10.%d.0.1, 10.%d.0.2], quic: \"%s:7400\", nodes: [{id: %s-1}, {id: %s-2}], gateways: [%s-1, %s-2]}\n", s, i, i, s, s, s, s, s)
+	}
+	b.WriteString("links:\n")
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			if j > i+1 && rng.IntN(4) == 0 {
+				continue // the chain through the sites between
+			}
+			fmt.Fprintf(&b, "  - {between: [s%d, s%d], rtt: %dms", i, j, 5+rng.IntN(296))
+			if rng.IntN(3) == 0 {
+				fmt.Fprintf(&b, ", bandwidth: %dMbit/s", 10+rng.IntN(990))
+			}
+			b.WriteString("}\n")
+		}
+	}
+	b.WriteString("groups: [{name: g, class: wan, sites: [\"*\"]}]\n")
+	return b.String()
+}
+
+// fedSpecFor returns the federation ring that seed runs.
+func fedSpecFor(t testing.TB, seed uint64) FedSpec {
+	var f *topology.File
+	var err error
+	if k := seed % 3; k < uint64(len(fedTopologies)) {
+		f, err = topology.Load(fedTopologies[k])
+	} else {
+		f, err = topology.Parse(fmt.Sprintf("gen-%d.yaml", seed), []byte(genTopology(seed)))
+	}
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	p := f.Plan()
+	for _, d := range p.Domains {
+		if d.Kind == topology.FederationDomain {
+			spec, err := FedSpecFromPlan(f, p, d.Name)
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			return spec
+		}
+	}
+	t.Fatalf("seed %d: the plan of %s has no federation domain", seed, f.Name())
+	return FedSpec{}
+}
+
+func fedReplay(seed uint64) string {
+	return fmt.Sprintf("go test ./localring/sim -run 'TestFedSimSeeds$' -fed-seed %d -v", seed)
+}
+
+// TestFedSimSeeds runs federation rings (members are sites, WAN timers
+// from the plan, one-way delays from the topology's RTTs split unevenly
+// per direction) under the local rings' random fault mixes, with standby
+// gateways taking over as newer incarnations, and checks every run with
+// the EVS checker in the domain fed/... and the Fencing property. A long
+// run:
+//
+//	nice go test ./localring/sim -run 'TestFedSimSeeds$' -fed-seeds 2000 -timeout 0 -v
+func TestFedSimSeeds(t *testing.T) {
+	if *fedSeed != 0 {
+		var log bytes.Buffer
+		r := RunFed(*fedSeed, fedSpecFor(t, *fedSeed), RunOptions{LogTo: &log})
+		t.Logf("seed %d, mix: %s\n%s", r.Seed, r.Mix, log.String())
+		fedReport(t, r)
+		if *traceOut != "" {
+			if err := os.WriteFile(*traceOut, r.Cluster.TraceBytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	n := *fedSeeds
+	if testing.Short() {
+		n = min(n, 10)
+	}
+	var (
+		next                        atomic.Uint64
+		wg                          sync.WaitGroup
+		mu                          sync.Mutex
+		failed                      []*Result
+		deliv, installs, superseded atomic.Int64
+	)
+	next.Store(*fedFirstSeed)
+	last := *fedFirstSeed + uint64(n)
+	start := time.Now()
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				seed := next.Add(1) - 1
+				if seed >= last {
+					return
+				}
+				r := RunFed(seed, fedSpecFor(t, seed), RunOptions{})
+				deliv.Add(int64(r.Delivered))
+				installs.Add(int64(r.Installs))
+				superseded.Add(int64(r.Cluster.Superseded()))
+				if r.Failed() {
+					r.Cluster = nil
+					mu.Lock()
+					failed = append(failed, r)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d federation seeds from %d in %v: %d deliveries, %d installs, %d old incarnations superseded, %d failed",
+		n, *fedFirstSeed, time.Since(start).Round(time.Millisecond), deliv.Load(), installs.Load(), superseded.Load(), len(failed))
+	for _, r := range failed {
+		fedReport(t, r)
+	}
+}
+
+func fedReport(t *testing.T, r *Result) {
+	t.Helper()
+	if !r.Failed() {
+		return
+	}
+	for i, v := range r.Violations {
+		if i == 10 {
+			t.Errorf("... and %d more", len(r.Violations)-10)
+			break
+		}
+		t.Errorf("seed %d: %s", r.Seed, v)
+	}
+	t.Errorf("federation seed %d failed (mix: %s); replay with:\n\t%s", r.Seed, r.Mix, fedReplay(r.Seed))
+}
+
+// TestFedSimDeterministic runs federation seeds twice and compares the
+// traces byte for byte: a failing seed replays exactly.
+func TestFedSimDeterministic(t *testing.T) {
+	for _, seed := range []uint64{2, 7, 12} {
+		a := RunFed(seed, fedSpecFor(t, seed), RunOptions{}).Cluster.TraceBytes()
+		b := RunFed(seed, fedSpecFor(t, seed), RunOptions{}).Cluster.TraceBytes()
+		if !bytes.Equal(a, b) || len(a) == 0 {
+			t.Fatalf("seed %d: two runs gave different or empty traces (%d and %d bytes)", seed, len(a), len(b))
+		}
+		if !bytes.Contains(a, []byte(`"domain":"fed/`)) {
+			t.Fatalf("seed %d: the trace names no federation domain", seed)
+		}
+	}
+}
