@@ -177,8 +177,14 @@ func (n *Node) onJoin(j *join) {
 			// the commit token of this ring.
 			return
 		}
-		// A member of the new ring gave up on it: so do we.
-		n.enterGather(fmt.Sprintf("join from %s while forming ring %s", j.sender, n.next.id), false)
+		// A member of the new ring gave up on it: so do we, and start
+		// afresh as from an installed ring, with no one failed. Keeping
+		// the fail set of the round that made the abandoned ring would
+		// carry it into every later round of a node that never gets to
+		// install one (seen on WAN rings: a far member abandons each new
+		// ring as the others already move on, and its old fail set splits
+		// the rest in two, round after round).
+		n.enterGather(fmt.Sprintf("join from %s while forming ring %s", j.sender, n.next.id), true)
 	}
 	n.gatherJoin(j)
 }
