@@ -201,6 +201,14 @@ func New(cfg Config) (a *Agent, err error) {
 		return a, fmt.Errorf("agent: %w", err)
 	}
 	a.ringSettings = a.node.Settings()
+	src, eff := cfg.RingSource, a.ringSettings
+	if src == "" {
+		src = "defaults (lan preset where unset)"
+	}
+	a.log.Info("ring timings", "node", cfg.Node, "site", cfg.Site, "from", src,
+		"token", eff.TokenTimeout, "retransmit", eff.TokenRetransmit, "hold", eff.TokenHold, "join", eff.JoinTimeout,
+		"consensus", eff.ConsensusTimeout, "merge", eff.MergeTimeout, "window", eff.WindowPackets, "per_visit", eff.MaxPacketsPerVisit,
+		"max_packet", eff.MaxPacketBytes)
 	if err := a.newDriver(); err != nil {
 		return a, err
 	}

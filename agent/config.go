@@ -52,12 +52,19 @@ type Config struct {
 	Network transport.Transport
 
 	// Ring holds the ring protocol's settings (timeouts, flow control);
-	// zero fields take the values of localring.DefaultLAN. The agent sets
+	// zero fields take the values of localring.DefaultLAN. FromTopology
+	// fills in the timers the planner derived for the site's ring, or a
+	// preset's. The agent sets
 	// ID, Incarnation and RingSeq, and caps MaxPacketBytes to what the
 	// transport carries after the seal's overhead. Every node of a ring
 	// must use the same settings: they are part of the configuration hash
 	// in every packet header, so a node with other settings is rejected.
 	Ring localring.Config
+
+	// RingSource says where Ring's timers come from, for the log line
+	// that states them at start, such as "plan of lab.yaml, domain site/a"
+	// or "preset lan". Empty means the defaults.
+	RingSource string
 
 	// Security is the packet protection.
 	Security Security
@@ -391,9 +398,15 @@ type Preset string
 
 // Presets for FromTopology.
 const (
-	// PresetAuto picks PresetLAN for multicast sites and PresetCloud for
-	// unicast ones.
+	// PresetAuto is PresetPlan.
 	PresetAuto Preset = ""
+	// PresetPlan takes the timers the planner derives for the site's ring
+	// from its predicted rotation and LAN RTT (topology.DeriveTimeouts,
+	// shown by `atoll plan`), on the flow control of PresetLAN for a
+	// multicast site and of PresetCloud for a unicast one. Declare a
+	// site's lan_rtt (and token_hold) to fit a slower network, or choose
+	// a preset.
+	PresetPlan Preset = "plan"
 	// PresetLAN is localring.DefaultLAN: a 200 ms token timeout.
 	PresetLAN Preset = "lan"
 	// PresetCloud is localring.DefaultCloud: a 1 s token timeout, for the
@@ -401,24 +414,27 @@ const (
 	PresetCloud Preset = "cloud"
 )
 
-// ParsePreset parses "auto", "lan" or "cloud".
+// ParsePreset parses "auto", "plan", "lan" or "cloud".
 func ParsePreset(s string) (Preset, error) {
 	switch strings.ToLower(s) {
 	case "", "auto":
 		return PresetAuto, nil
+	case "plan":
+		return PresetPlan, nil
 	case "lan":
 		return PresetLAN, nil
 	case "cloud":
 		return PresetCloud, nil
 	}
-	return "", fmt.Errorf("agent: unknown ring preset %q; use auto, lan or cloud", s)
+	return "", fmt.Errorf("agent: unknown ring preset %q; use plan (or auto), lan or cloud", s)
 }
 
 // FromTopology returns the configuration of node id from the single-site
 // part of a topology file: the cluster, the node's site and its nodes, the
 // transport (the node's bind template resolved on this host with
 // transport.ResolveBind, the site's port, and its multicast group or
-// unicast peers), the ring timings of preset, and the security settings
+// unicast peers), the ring timings of preset (by default the plan's for the
+// site's ring), and the security settings
 // (mode, cipher, key file, key epoch). The caller adds DataDir, TracePath
 // and Logger, and may override the rest (the key file, say).
 func FromTopology(f *topology.File, id string, preset Preset) (Config, error) {
@@ -467,17 +483,23 @@ func FromTopology(f *topology.File, id string, preset Preset) (Config, error) {
 
 	switch preset {
 	case PresetLAN:
-		c.Ring = localring.DefaultLAN("")
+		c.Ring, c.RingSource = localring.DefaultLAN(""), "preset lan"
 	case PresetCloud:
-		c.Ring = localring.DefaultCloud("")
-	case PresetAuto:
-		if multicast {
-			c.Ring = localring.DefaultLAN("")
-		} else {
+		c.Ring, c.RingSource = localring.DefaultCloud(""), "preset cloud"
+	case PresetAuto, PresetPlan:
+		c.Ring = localring.DefaultLAN("")
+		if !multicast {
 			c.Ring = localring.DefaultCloud("")
 		}
+		name := "site/" + site.Name
+		d, ok := f.Plan().Domain(name)
+		if !ok {
+			return Config{}, fmt.Errorf("agent: the plan of %s has no domain %s for node %s; run `atoll plan %s`", f.Name(), name, id, f.Name())
+		}
+		c.Ring = c.Ring.WithTimings(d.Timeouts.Ring())
+		c.RingSource = fmt.Sprintf("plan of %s, domain %s", f.Name(), name)
 	default:
-		return Config{}, fmt.Errorf("agent: unknown ring preset %q; use auto, lan or cloud", preset)
+		return Config{}, fmt.Errorf("agent: unknown ring preset %q; use plan (or auto), lan or cloud", preset)
 	}
 	c.Ring.Rand = nil // seeded from the node id and incarnation by New
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"crypto/tls"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/atoll-gcs/atoll/localring"
@@ -36,7 +37,8 @@ type Effective struct {
 // of a ring must run the same: ConfigHash, which every packet carries,
 // covers them and the site.
 type RingSettings struct {
-	// Preset is the preset they match: "lan", "cloud", or "custom".
+	// Preset is the preset they match: "lan", "cloud", "plan" (the
+	// planner's timers for the site, FromTopology's default) or "custom".
 	Preset             string   `json:"preset"`
 	ConfigHash         string   `json:"config_hash"`
 	TokenTimeout       Duration `json:"token_timeout"`
@@ -105,7 +107,7 @@ func (a *Agent) configMismatchCause(peerHash uint64) string {
 	mine := presetOf(a.cfg.Site, a.cfg.configHash())
 	theirs := presetOf(a.cfg.Site, peerHash)
 	if theirs != "" && theirs != mine {
-		return fmt.Sprintf("the peer runs %s and this node %s: start every node of site %s with the same --ring-preset (auto picks lan for a multicast site, cloud for a unicast one)", presetDesc(theirs), presetDesc(mine), a.cfg.Site)
+		return fmt.Sprintf("the peer runs %s and this node %s: start every node of site %s with the same --ring-preset (the default, plan, takes the timers atoll plan derives for the site)", presetDesc(theirs), presetDesc(mine), a.cfg.Site)
 	}
 	return fmt.Sprintf("the peer's ring settings are those of no preset of site %s: it is configured for another site (its --node or topology file), or with other ring timings; this node runs %s", a.cfg.Site, presetDesc(mine))
 }
@@ -136,6 +138,9 @@ func (a *Agent) effective() Effective {
 	}
 	if e.RingSettings.Preset == "" {
 		e.RingSettings.Preset = "custom"
+		if strings.HasPrefix(a.cfg.RingSource, "plan") {
+			e.RingSettings.Preset = string(PresetPlan)
+		}
 	}
 	return e
 }

@@ -353,7 +353,7 @@ sites:
 	}
 	if c.Cluster != "lab" || c.Site != "a" || !slicesEqual(c.Nodes, []string{"a-1", "a-2"}) ||
 		c.Transport.Bind.String() != "127.0.0.1:6001" || c.Transport.Group.String() != "239.192.10.1:6000" ||
-		c.Ring.TokenTimeout != 200*time.Millisecond || c.Security.Mode != seal.ModeAuth ||
+		c.Ring.TokenTimeout != 42*time.Millisecond || c.Security.Mode != seal.ModeAuth ||
 		c.Security.Suite != seal.ChaCha20Poly1305 || c.Security.KeyFile != "/etc/atoll/atoll.key" || c.Security.Epoch != 3 {
 		t.Errorf("a-2: %+v", c)
 	}
@@ -361,11 +361,26 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Transport.Peers) != 2 || c.Transport.Peers[0].String() != "127.0.0.1:5405" || c.Transport.Peers[1].String() != "10.0.0.2:7000" || c.Ring.TokenTimeout != time.Second {
+	// The plan's timers for site b (one node, LAN RTT 200µs: rotation
+	// 100µs, retransmit at its 10 ms floor, token 4.2 × that), on the
+	// cloud preset's flow control for a unicast site.
+	if len(c.Transport.Peers) != 2 || c.Transport.Peers[0].String() != "127.0.0.1:5405" || c.Transport.Peers[1].String() != "10.0.0.2:7000" ||
+		c.Ring.TokenTimeout != 42*time.Millisecond || c.Ring.TokenRetransmit != 10*time.Millisecond || c.Ring.ConsensusTimeout != 51*time.Millisecond ||
+		c.Ring.JoinTimeout != 50*time.Millisecond || c.Ring.WindowPackets != 100 || c.RingSource != "plan of t.yaml, domain site/b" {
 		t.Errorf("b-1: %+v", c)
 	}
-	if c2, _ := FromTopology(f, "b-1", PresetLAN); c2.configHash() == c.configHash() {
-		t.Error("the lan and cloud presets hash alike")
+	r := c.Ring
+	r.ID = "b-1"
+	if err := r.Validate(); err != nil {
+		t.Errorf("the plan's ring settings: %v", err)
+	}
+	cloud, _ := FromTopology(f, "b-1", PresetCloud)
+	lan, _ := FromTopology(f, "b-1", PresetLAN)
+	if cloud.Ring.TokenTimeout != time.Second || lan.Ring.TokenTimeout != 200*time.Millisecond || lan.RingSource != "preset lan" {
+		t.Errorf("presets that override the plan: cloud %v, lan %v (%s)", cloud.Ring.TokenTimeout, lan.Ring.TokenTimeout, lan.RingSource)
+	}
+	if lan.configHash() == cloud.configHash() || lan.configHash() == c.configHash() {
+		t.Error("the plan's timers and the lan and cloud presets hash alike")
 	}
 	if _, err := FromTopology(f, "c-1", PresetAuto); err == nil || !strings.Contains(err.Error(), "a-1, a-2, b-1") {
 		t.Errorf("unknown node: %v", err)

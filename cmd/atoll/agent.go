@@ -48,6 +48,11 @@ Packets are encrypted and authenticated with the cluster key (made once with
 security.key_file in the topology file. Security mode none (no protection)
 must be confirmed with --insecure.
 
+The ring's timers (token, retransmit, consensus, join and merge-detect
+intervals) are the ones 'atoll plan' derives for the site's ring from its
+node count, lan_rtt and token_hold; --ring-preset lan or cloud overrides
+them with a fixed preset. The agent logs the timings in force at start.
+
 The agent keeps its state (incarnation, ring sequence number) in --data-dir,
 which must be its own, and serves 'atoll status' and 'atoll members' on the
 Unix socket admin.sock there. Applications (package client; 'atoll join',
@@ -156,7 +161,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&keyFile, "key", "", "the cluster key `FILE` (overrides security.key_file of the topology file)")
 	fl.StringVar(&adminSocket, "admin-socket", "", "the admin API's Unix socket (default DATA-DIR/admin.sock; - for none)")
 	fl.BoolVar(&insecure, "insecure", false, "confirm security mode none: packets travel unauthenticated and in the clear")
-	fl.StringVar(&preset, "ring-preset", "auto", "ring timings: lan (token timeout 200ms), cloud (1s), or auto (lan for multicast sites, cloud for unicast)")
+	fl.StringVar(&preset, "ring-preset", "plan", "ring timings: plan (the timeouts atoll plan derives for the site's ring; also auto), or a preset that overrides them: lan (token timeout 200ms) or cloud (1s)")
 	fl.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&clients.socket, "client-socket", "", "the client protocol's Unix socket (default DATA-DIR/client.sock; - for none)")
