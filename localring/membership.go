@@ -78,16 +78,28 @@ func sortedSet(s map[NodeID]Member) []Member {
 	return ms
 }
 
-func sameSet(list []Member, set map[NodeID]Member) bool {
-	if len(list) != len(set) {
-		return false
-	}
+// sameView reports whether list and set hold the same members, leaving
+// out on both sides the incarnations older than one this node has seen
+// (fencing): nodes that learned of a newer incarnation at different times
+// list the old one in their fail sets or not, and a node never lists an
+// older incarnation of itself, yet they must agree.
+func (n *Node) sameView(list []Member, set map[NodeID]Member) bool {
+	k := 0
 	for _, m := range list {
+		if m.Inc < n.incs[m.ID] {
+			continue
+		}
 		if set[m.ID] != m {
 			return false
 		}
+		k++
 	}
-	return true
+	for _, m := range set {
+		if m.Inc >= n.incs[m.ID] {
+			k--
+		}
+	}
+	return k == 0
 }
 
 // addMember adds m to set; a newer incarnation replaces an older one.
@@ -197,8 +209,11 @@ func (n *Node) gatherJoin(j *join) {
 	if m, ok := n.reg.member(j.sender.ID); ok && m.Inc == j.sender.Inc && j.ringSeq < n.reg.id.Seq {
 		return // sent before the sender installed my current ring
 	}
-	if f, ok := n.fail[j.sender.ID]; ok && f.Inc < j.sender.Inc {
-		return // an older incarnation failed; the new one joins next round
+	if f, ok := n.fail[j.sender.ID]; ok && f.Inc < j.sender.Inc && n.proc[j.sender.ID] != j.sender {
+		// An older incarnation failed (or was fenced off): the new one
+		// joins next round, unless the others already brought it into
+		// this one (ignoring its joins then would only time it out).
+		return
 	}
 	if j.ringSeq < n.reg.id.Seq {
 		// The sender has not seen my current ring: its proc and fail sets
@@ -247,7 +262,7 @@ func (n *Node) gatherJoin(j *join) {
 		n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
 		n.sendJoin()
 	}
-	if sameSet(j.proc, n.proc) && sameSet(j.fail, n.fail) {
+	if n.sameView(j.proc, n.proc) && n.sameView(j.fail, n.fail) {
 		n.consensus[j.sender.ID] = true
 	}
 	n.checkConsensus()

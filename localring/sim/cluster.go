@@ -66,8 +66,11 @@ type simNode struct {
 	ringSeq uint64 // "persisted" across restarts
 	paused  bool
 	inbox   [][]byte
-	conf    *localring.Configuration
-	lastReg *localring.Configuration
+	// unicasts counts the packets sent to one node (tokens, commit
+	// tokens, their retransmissions)
+	unicasts int
+	conf     *localring.Configuration
+	lastReg  *localring.Configuration
 }
 
 // NewCluster returns a cluster of n nodes named n1..nN, not started.
@@ -431,6 +434,7 @@ func (c *Cluster) flush(sn *simNode) {
 	}
 	for _, p := range rd.Packets {
 		if isUnicast(p) {
+			sn.unicasts++
 			for _, o := range c.nodes {
 				if o.id == p.To {
 					c.net.send(c.now, sn.idx, []int{o.idx}, p.Data, true)
@@ -579,6 +583,12 @@ func (c *Cluster) newest(id localring.NodeID) *simNode {
 	}
 	return best
 }
+
+// Unicasts returns how many packets slot i sent to one node: tokens and
+// commit tokens (and their retransmissions), so that over a quiet,
+// lossless stretch the difference divided by the time is the token's
+// visits to the slot (the rotation rate).
+func (c *Cluster) Unicasts(i int) int { return c.nodes[i].unicasts }
 
 // Domain returns the EVS domain the cluster's traces name: Domain unless
 // SetDomain changed it.
