@@ -230,7 +230,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.SubmitQueue == 0 {
 		cfg.SubmitQueue = 4096
 	}
-	fc, err := federation.NewConfig(cfg.File, cfg.Plan, cfg.Domain, cfg.Node, cfg.Local)
+	fc, err := federation.NewConfig(cfg.File, cfg.Plan, cfg.Domain, cfg.Node, cfg.Local, cfg.KnownRingSeq)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
