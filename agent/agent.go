@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,6 +61,8 @@ type Agent struct {
 	lock         *os.File
 	trace        *tracer // nil without --trace
 	adminL       net.Listener
+	metricsL     net.Listener // Config.MetricsListen
+	metricsSrv   *http.Server
 	admin        *adminServer
 	fed          *fedManager // nil unless the node is a gateway with certificates
 
@@ -227,6 +230,11 @@ func New(cfg Config) (a *Agent, err error) {
 			return a, err
 		}
 	}
+	if cfg.MetricsListen != "" {
+		if a.metricsL, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return a, fmt.Errorf("agent: metrics listener: %w; choose another --metrics-listen", err)
+		}
+	}
 	if a.cs, err = newClientServer(a); err != nil {
 		return a, err
 	}
@@ -267,6 +275,9 @@ func (a *Agent) release() {
 		if a.adminL != nil {
 			a.adminL.Close()
 			os.Remove(a.cfg.AdminSocket)
+		}
+		if a.metricsL != nil {
+			a.metricsL.Close()
 		}
 		if a.tr != nil {
 			a.tr.Close()
@@ -434,6 +445,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.admin = newAdminServer(a)
 		wg.Go(func() { a.admin.serve(a.adminL) })
 	}
+	if a.metricsL != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metricsHandler(a, a.metrics))
+		a.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() {
+			if err := a.metricsSrv.Serve(a.metricsL); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("metrics listener stopped", "err", err)
+			}
+		})
+	}
 	a.logListeners()
 	err := a.d.Run(ctx) // closes the transport when it returns
 	a.fed.close()
@@ -444,6 +465,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	close(a.done)
 	if a.admin != nil {
 		a.admin.shutdown()
+	}
+	if a.metricsSrv != nil {
+		a.metricsSrv.Close()
 	}
 	a.cs.shutdown(cp.CodeShuttingDown, "agent "+a.cfg.Node+" stopped")
 	a.cs.wait()
@@ -473,7 +497,11 @@ func (a *Agent) logListeners() {
 	if a.adminL != nil {
 		admin = "unix://" + a.cfg.AdminSocket
 	}
-	a.log.Info("listening", "ring", a.tr.LocalAddr().String(), "admin", admin, "clients", a.cs.addrs)
+	attrs := []any{"ring", a.tr.LocalAddr().String(), "admin", admin, "clients", a.cs.addrs}
+	if a.metricsL != nil {
+		attrs = append(attrs, "metrics", "http://"+a.metricsL.Addr().String()+"/metrics")
+	}
+	a.log.Info("listening", attrs...)
 	if tc := a.cfg.ClientTLS; a.cfg.ClientListen != "" && (tc == nil || tc.ClientAuth != tls.RequireAndVerifyClientCert) {
 		a.log.Warn("ANONYMOUS CLIENTS: the TCP client listener requires no client certificate: anyone who reaches "+a.cfg.ClientListen+" can connect, join any group and send to any group whose ACL does not forbid it; require client certificates (--client-ca) or firewall the port",
 			"listen", a.cfg.ClientListen)

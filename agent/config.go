@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -94,6 +95,14 @@ type Config struct {
 	// AdminSocket is the path of the admin API's Unix socket. Default
 	// DataDir/admin.sock; "-" runs no admin API.
 	AdminSocket string
+
+	// MetricsListen, when set, also serves the Prometheus metrics of the
+	// admin API's /metrics (and nothing else) over plain HTTP on TCP at
+	// this address (host:port; port 0 picks one), for scrapers that
+	// cannot reach a Unix socket. The metrics are read-only but tell
+	// about the cluster: prefer a loopback or management address.
+	// Default none.
+	MetricsListen string
 
 	// Logger receives the operator's log lines. Default slog.Default().
 	Logger *slog.Logger
@@ -333,6 +342,11 @@ func (c *Config) Validate() error {
 	}
 	if c.SendQueueVisits < 1 {
 		bad("send queue of %d token visits is too small; allow at least 1 (default %d)", c.SendQueueVisits, DefaultSendQueueVisits)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metrics listener %q is not host:port, such as 127.0.0.1:9405 (--metrics-listen)", c.MetricsListen)
+		}
 	}
 	if c.MaxClients < 0 {
 		bad("max clients %d is negative", c.MaxClients)

@@ -25,6 +25,9 @@ type Effective struct {
 	Admin string `json:"admin,omitempty"`
 	// Clients are the client listeners' dial addresses.
 	Clients []string `json:"clients,omitempty"`
+	// Metrics is the URL of the metrics listener (Config.MetricsListen),
+	// empty without one.
+	Metrics string `json:"metrics,omitempty"`
 	// ClientAuth says who may connect over TCP: "mutual TLS" (a client
 	// certificate signed by --client-ca) or "anonymous TLS" (anyone who
 	// reaches the port); empty without a TCP listener.
@@ -120,6 +123,9 @@ func (a *Agent) effective() Effective {
 	}
 	if a.adminL != nil {
 		e.Admin = "unix://" + a.cfg.AdminSocket
+	}
+	if a.metricsL != nil {
+		e.Metrics = "http://" + a.metricsL.Addr().String() + "/metrics"
 	}
 	if a.cfg.ClientListen != "" {
 		e.ClientAuth = "anonymous TLS"

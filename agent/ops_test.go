@@ -370,3 +370,19 @@ func TestLogKeys(t *testing.T) {
 		t.Errorf("no ring or client lines:\n%s", logs.String())
 	}
 }
+
+// TestMetricsListenValidate: a metrics listener that is not host:port is
+// refused with an example.
+func TestMetricsListenValidate(t *testing.T) {
+	c := newCluster(t, 1)
+	cfg := c.config("n1")
+	cfg.setDefaults()
+	cfg.MetricsListen = "nonsense"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `metrics listener "nonsense" is not host:port, such as 127.0.0.1:9405`) {
+		t.Errorf("Validate: %v", err)
+	}
+	cfg.MetricsListen = "127.0.0.1:0"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}

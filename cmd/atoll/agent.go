@@ -28,6 +28,7 @@ const defaultDataDir = "/var/lib/atoll"
 func newAgentCmd() *cobra.Command {
 	var (
 		configPath, node, dataDir, trace, keyFile, adminSocket string
+		metricsListen                                          string
 		preset, logFormat, logLevel                            string
 		fed                                                    agent.Federation
 		insecure                                               bool
@@ -55,7 +56,8 @@ them with a fixed preset. The agent logs the timings in force at start.
 
 The agent keeps its state (incarnation, ring sequence number) in --data-dir,
 which must be its own, and serves 'atoll status' and 'atoll members' on the
-Unix socket admin.sock there. Applications (package client; 'atoll join',
+Unix socket admin.sock there, with its Prometheus metrics at /metrics
+(--metrics-listen also serves them over HTTP on TCP). Applications (package client; 'atoll join',
 'send', 'recv', 'groups') connect to the client socket client.sock there
 (mode 0660: the agent's user and group), or with --client-listen over TCP
 with TLS (--client-cert, --client-key; --client-ca requires and verifies
@@ -114,6 +116,7 @@ cannot start: the message says what to fix.`,
 			if adminSocket != "" {
 				cfg.AdminSocket = adminSocket
 			}
+			cfg.MetricsListen = metricsListen
 			if keyFile != "" {
 				cfg.Security.KeyFile = keyFile
 			}
@@ -160,6 +163,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&trace, "trace", "", "append every install, send and delivery to `FILE` (EVS trace, JSON lines)")
 	fl.StringVar(&keyFile, "key", "", "the cluster key `FILE` (overrides security.key_file of the topology file)")
 	fl.StringVar(&adminSocket, "admin-socket", "", "the admin API's Unix socket (default DATA-DIR/admin.sock; - for none)")
+	fl.StringVar(&metricsListen, "metrics-listen", "", "also serve the Prometheus metrics over HTTP at `HOST:PORT` (GET /metrics only; prefer a loopback or management address)")
 	fl.BoolVar(&insecure, "insecure", false, "confirm security mode none: packets travel unauthenticated and in the clear")
 	fl.StringVar(&preset, "ring-preset", "plan", "ring timings: plan (the timeouts atoll plan derives for the site's ring; also auto), or a preset that overrides them: lan (token timeout 200ms) or cloud (1s)")
 	fl.StringVar(&logFormat, "log-format", "text", "log format: text or json")

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -410,4 +412,32 @@ func writeTopology(t *testing.T, group string) string {
 	path := filepath.Join(t.TempDir(), "g.yaml")
 	writeFile(t, path, fmt.Sprintf("version: 1\ncluster: c\nclasses: [{name: local, budget: 10ms}]\nsites:\n  - name: s\n    bind: 127.0.0.1\n    unicast: [127.0.0.1]\n    nodes: [{id: n1}]\ngroups:\n  - {name: %q, class: local, sites: [s]}\n", group))
 	return path
+}
+
+// TestMetricsListen: --metrics-listen serves the metrics over HTTP (and
+// nothing else there); status and the log show the listener.
+func TestMetricsListen(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+	p := startAgentProcess(t, "--metrics-listen", addr)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "\natoll_health 0\n") || !strings.Contains(string(body), "\ngo_goroutines ") {
+		t.Errorf("GET /metrics: %s\n%s", resp.Status, body)
+	}
+	if resp, err := http.Get("http://" + addr + "/status"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /status on the metrics listener: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	code, out, _ := run("status", "--data-dir", p.dataDir)
+	if code != 0 || !strings.Contains(out, ", metrics http://"+addr+"/metrics") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(p.stderr.String(), "metrics=http://"+addr+"/metrics") {
+		t.Errorf("the listening line lacks the metrics listener:\n%s", p.stderr)
+	}
 }

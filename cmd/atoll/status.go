@@ -137,6 +137,9 @@ func writeEffective(w io.Writer, e *agent.Effective) {
 	if e.Admin != "" {
 		listen = append(listen, "admin "+e.Admin)
 	}
+	if e.Metrics != "" {
+		listen = append(listen, "metrics "+e.Metrics)
+	}
 	for _, c := range e.Clients {
 		if strings.HasPrefix(c, "tcp") && e.ClientAuth != "" {
 			c += " (" + e.ClientAuth + ")"
