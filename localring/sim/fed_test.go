@@ -57,6 +57,15 @@ func genTopology(seed uint64) string {
 
 // fedSpecFor returns the federation ring that seed runs.
 func fedSpecFor(t testing.TB, seed uint64) FedSpec {
+	t.Helper()
+	spec, err := fedSpec(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+func fedSpec(seed uint64) (FedSpec, error) {
 	var f *topology.File
 	var err error
 	if k := seed % 3; k < uint64(len(fedTopologies)) {
@@ -65,20 +74,15 @@ func fedSpecFor(t testing.TB, seed uint64) FedSpec {
 		f, err = topology.Parse(fmt.Sprintf("gen-%d.yaml", seed), []byte(genTopology(seed)))
 	}
 	if err != nil {
-		t.Fatalf("seed %d: %v", seed, err)
+		return FedSpec{}, fmt.Errorf("seed %d: %w", seed, err)
 	}
 	p := f.Plan()
 	for _, d := range p.Domains {
 		if d.Kind == topology.FederationDomain {
-			spec, err := FedSpecFromPlan(f, p, d.Name)
-			if err != nil {
-				t.Fatalf("seed %d: %v", seed, err)
-			}
-			return spec
+			return FedSpecFromPlan(f, p, d.Name)
 		}
 	}
-	t.Fatalf("seed %d: the plan of %s has no federation domain", seed, f.Name())
-	return FedSpec{}
+	return FedSpec{}, fmt.Errorf("seed %d: the plan of %s has no federation domain", seed, f.Name())
 }
 
 func fedReplay(seed uint64) string {
@@ -129,7 +133,12 @@ func TestFedSimSeeds(t *testing.T) {
 				if seed >= last {
 					return
 				}
-				r := RunFed(seed, fedSpecFor(t, seed), RunOptions{})
+				spec, err := fedSpec(seed)
+				if err != nil {
+					t.Error(err) // Fatal only from the test's own goroutine
+					return
+				}
+				r := RunFed(seed, spec, RunOptions{})
 				deliv.Add(int64(r.Delivered))
 				installs.Add(int64(r.Installs))
 				superseded.Add(int64(r.Cluster.Superseded()))
