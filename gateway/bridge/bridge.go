@@ -108,6 +108,7 @@ type Site struct {
 	// Active gateway only: the federation side.
 	fed      *fedState
 	injected localring.DomainOrder // highest Down this term injected (or applied)
+	injConf  localring.ConfKind    // kind of the last configuration entry injected (or applied)
 
 	out   Ready
 	stats Stats
@@ -116,10 +117,11 @@ type Site struct {
 // fedState is the active gateway's view of the current federation
 // configuration.
 type fedState struct {
-	ring    uint64   // RingID.Seq of the regular configuration
-	id      string   // its configuration id
-	members []string // sites
-	regular bool     // in the regular configuration (not transitional)
+	ring    uint64      // RingID.Seq of the regular configuration
+	id      string      // its configuration id
+	members []string    // sites
+	regular bool        // in the regular configuration (not transitional)
+	trans   *DomainConf // the transitional configuration, injected at the next regular
 
 	syncs  map[string]localring.DomainOrder
 	synced bool
@@ -177,7 +179,7 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	if active && !s.active {
 		s.active = true
 		s.fed = nil
-		s.injected = s.last
+		s.injected, s.injConf = s.last, s.conf.Kind
 		for i := range s.pending {
 			s.pending[i].sent = false
 		}
@@ -212,12 +214,17 @@ func (s *Site) addPending(u fedUp) {
 		s.pending = s.pending[1:]
 		s.stats.PendingDropped++
 	}
-	p := pendingUp{fedUp: u}
-	if s.active && s.fed != nil && s.fed.regular {
+	s.pending = append(s.pending, pendingUp{fedUp: u})
+	s.submit(&s.pending[len(s.pending)-1])
+}
+
+// submit hands an Up to the federation ring, once per gateway term, while
+// the active gateway is in a regular federation configuration.
+func (s *Site) submit(p *pendingUp) {
+	if s.active && s.fed != nil && s.fed.regular && !p.sent {
 		p.sent = true
 		s.out.Fed = append(s.out.Fed, encodeFedUp(&p.fedUp))
 	}
-	s.pending = append(s.pending, p)
 }
 
 // apply applies a Down at this node: the one place where the domain's
@@ -246,6 +253,9 @@ func (s *Site) apply(e *Entry) {
 			return
 		}
 		s.highest[k] = e.Origin.ID.Seq
+		if e.Origin.Site == s.cfg.Site && e.Origin.ID.Sender == s.cfg.Node {
+			s.out.Stream = append(s.out.Stream, Entry{Kind: EntrySend, Origin: e.Origin, Svc: e.Svc, Payload: e.Payload, Conf: s.conf})
+		}
 		s.out.Stream = append(s.out.Stream, *e)
 	}
 }
@@ -272,6 +282,9 @@ func (s *Site) inject(e Entry) {
 		return
 	}
 	s.injected = e.Pos
+	if e.Kind == EntryConfig {
+		s.injConf = e.Conf.Kind
+	}
 	s.remember(e)
 	s.out.Local = append(s.out.Local, encodeDown(&e))
 }
@@ -284,16 +297,21 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	sites := c.MemberIDs()
 	slices.Sort(sites)
 	if c.Kind == localring.Transitional {
-		f := s.fed
-		if f == nil {
-			return
+		// The domain's transitional configuration follows the messages the
+		// federation delivers in its transitional configuration: those
+		// were sent in the regular one, and every site that moves on with
+		// this one delivers them there too.
+		if f := s.fed; f != nil {
+			s.settle()
+			f.regular = false
+			f.trans = &DomainConf{ID: c.ID, Kind: localring.Transitional, Sites: sites}
 		}
-		s.settle()
-		f.regular = false
-		f.next++
-		s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: f.ring}, Kind: EntryConfig,
-			Conf: DomainConf{ID: c.ID, Kind: localring.Transitional, Sites: sites}})
 		return
+	}
+	if f := s.fed; f != nil && f.trans != nil {
+		f.next++
+		s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: f.ring}, Kind: EntryConfig, Conf: *f.trans})
+		f.trans = nil
 	}
 	next := s.injected.Seq
 	if s.fed != nil && s.fed.next > next {
@@ -301,12 +319,11 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	}
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
 		syncs: make(map[string]localring.DomainOrder), next: next}
-	s.out.Fed = append(s.out.Fed, encodeSync(&syncMsg{site: s.cfg.Site, last: s.injected}))
+	s.out.Fed = append(s.out.Fed, encodeSync(&syncMsg{site: s.cfg.Site, ring: c.Ring.Seq, last: s.injected}))
 	for i := range s.pending {
-		if !s.pending[i].sent {
-			s.pending[i].sent = true
+		if p := &s.pending[i]; !p.sent {
 			s.stats.Resubmitted++
-			s.out.Fed = append(s.out.Fed, encodeFedUp(&s.pending[i].fedUp))
+			s.submit(p)
 		}
 	}
 }
@@ -324,7 +341,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 	f := s.fed
 	switch x := x.(type) {
 	case *syncMsg:
-		if f.synced || !slices.Contains(f.members, x.site) {
+		if f.synced || x.ring != f.ring || !slices.Contains(f.members, x.site) {
 			return
 		}
 		f.syncs[x.site] = x.last
@@ -353,17 +370,37 @@ func (s *Site) number(u *fedUp) {
 }
 
 // settle ends the Sync phase of a regular federation configuration (every
-// member's Sync delivered, or the ring ending first with the Syncs
-// delivered so far): the domain's numbering continues after the highest
-// position any member applied, the regular configuration is the next
-// entry, then the messages held; and the lowest-id site that holds the
-// highest position answers every member behind it.
+// member's Sync delivered, or the ring ending first): the domain's
+// numbering continues after base, the highest position any member's Sync
+// named, the regular configuration is the next entry, then the messages
+// held; and the lowest-id site that holds base answers every member
+// behind it. A ring that ends before any Sync was delivered has delivered
+// no message either (a gateway's messages follow its Sync): its members
+// number its regular and transitional configurations after the highest
+// position they numbered themselves, the same at members that come from
+// one earlier configuration (see the package comment for the others).
 func (s *Site) settle() {
 	f := s.fed
-	if f.synced || len(f.syncs) == 0 {
+	if f.synced {
 		return
 	}
 	f.synced = true
+	if len(f.syncs) > 0 {
+		s.settleSyncs()
+	}
+	f.next++
+	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: f.ring}, Kind: EntryConfig,
+		Conf: DomainConf{ID: f.id, Kind: localring.Regular, Sites: f.members}})
+	for _, u := range f.held {
+		s.number(u)
+	}
+	f.held = nil
+}
+
+// settleSyncs continues the numbering after the highest position in the
+// Syncs, and has this site wait for its catch-up or answer the others'.
+func (s *Site) settleSyncs() {
+	f := s.fed
 	var base localring.DomainOrder
 	for _, p := range f.syncs {
 		if base.Less(p) {
@@ -375,7 +412,7 @@ func (s *Site) settle() {
 		f.waiting = true
 	} else if s.injected.Less(base) {
 		// A site that never applied anything has nothing to catch up.
-		s.injected = localring.DomainOrder{Seq: base.Seq, Ring: base.Ring}
+		s.injected = base
 	}
 	var answerer string
 	for _, site := range f.members {
@@ -392,13 +429,6 @@ func (s *Site) settle() {
 			}
 		}
 	}
-	f.next++
-	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: f.ring}, Kind: EntryConfig,
-		Conf: DomainConf{ID: f.id, Kind: localring.Regular, Sites: f.members}})
-	for _, u := range f.held {
-		s.number(u)
-	}
-	f.held = nil
 }
 
 // answer builds the catch-up of site from its last position to base: the
@@ -451,7 +481,9 @@ func (s *Site) caughtUp(c *catchUp) {
 			trans = localring.DomainOrder{Seq: q.Seq - 1, Ring: q.Ring}
 		}
 	}
-	if s.injected.Less(trans) {
+	// A site that came through the federation's own transitional
+	// configuration (a partition that merges) has installed it already.
+	if s.injected.Less(trans) && s.injConf == localring.Regular {
 		s.inject(Entry{Pos: trans, Kind: EntryConfig, Conf: DomainConf{
 			ID: transID(f.id, s.conf.ID), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
 	}

@@ -25,15 +25,30 @@
 // members come from rings with different histories, and it does not fit a
 // trace's 53-bit order field. The gateways number instead: when the
 // federation ring installs a regular configuration, every member's
-// gateway submits Sync{site, last position its site holds} before
+// gateway submits Sync{site, ring, last position its site holds} before
 // anything else; federation deliveries are held until every member's Sync
-// has been delivered (or the ring ends, when the Syncs delivered so far
-// count: a message follows its sender's Sync, so any message means at
-// least one Sync). The numbering then continues after base, the highest
-// position in the Syncs: the regular configuration is base+1, then the
-// held messages, then every later delivery and the transitional
-// configuration, in federation order. Every member sees the same
+// for this ring has been delivered (or the ring ends, when the Syncs
+// delivered so far count: a message follows its sender's Sync, so any
+// message means at least one Sync; a ring that ends before any Sync
+// continues from the gateway's own last number, the same at members that
+// come from one configuration and possibly not at others: a known gap).
+// The numbering then continues after base, the highest position in the
+// Syncs: the regular configuration is base+1, then the held messages,
+// then every later delivery, in federation order. The domain's
+// transitional configuration comes after the messages the federation
+// delivers in its transitional configuration (they were sent in the
+// regular one, and every site that moves on with this one delivers them),
+// just before the next regular configuration. Every member sees the same
 // deliveries in the same order, so all number alike.
+//
+// # When a message is sent
+//
+// In EVS terms a domain message is sent in the configuration in which the
+// federation orders it, as a ring message is sent when the ring takes it
+// (localring.EventSend): an Up waits at its site, and goes up again after
+// a failover, until it is ordered. The stream tells the sender's node with
+// an EntrySend just before the message's delivery. A sender that crashed
+// before its message came down has no such entry.
 //
 // # Down
 //

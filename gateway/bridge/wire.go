@@ -33,6 +33,13 @@ const (
 	// EntryConfig is a change of the domain's configuration (the sites
 	// connected through the federation ring).
 	EntryConfig
+	// EntrySend tells the sender's node, just before the delivery of one
+	// of its messages, that the message counts as sent in configuration
+	// Conf, in EVS terms: the domain's configuration is the one in which
+	// the federation ordered it (an Up waits at its site, and goes up again
+	// after a failover, until it is ordered). It has no position and
+	// appears only in its sender's stream.
+	EntrySend
 )
 
 // Origin names a message of the domain forever: the site that sent it up
@@ -95,14 +102,19 @@ type up struct {
 	payload []byte
 }
 
+// fedUp is an Up on the federation ring.
 type fedUp struct {
 	origin  Origin
 	svc     localring.Service
 	payload []byte
 }
 
+// syncMsg opens a regular federation configuration (ring): the last
+// position the site holds. A Sync the federation delivers in a later ring
+// (it was queued while the ring ended) counts for nothing.
 type syncMsg struct {
 	site string
+	ring uint64
 	last localring.DomainOrder
 }
 
@@ -166,7 +178,9 @@ func encodeFedUp(u *fedUp) []byte {
 }
 
 func encodeSync(s *syncMsg) []byte {
-	return appendPos(appendString([]byte{kindSync}, s.site), s.last)
+	b := appendString([]byte{kindSync}, s.site)
+	b = binary.AppendUvarint(b, s.ring)
+	return appendPos(b, s.last)
 }
 
 func encodeCatchUp(c *catchUp) []byte {
@@ -326,7 +340,7 @@ func decodeFed(b []byte) (any, error) {
 		}
 		return u, r.done()
 	case kindSync:
-		s := &syncMsg{site: r.str("site"), last: r.pos()}
+		s := &syncMsg{site: r.str("site"), ring: r.uvarint("ring"), last: r.pos()}
 		return s, r.done()
 	case kindCatchUp:
 		c := &catchUp{to: r.str("site"), from: r.pos(), gap: r.byte1("gap") == 1}

@@ -49,7 +49,30 @@ type Options struct {
 	Rate int
 	// Step is the quantum the clusters advance by together (default 1 ms).
 	Step time.Duration
+	// Fault is injected a third into the load, at a site the seed picks:
+	// FaultNone, FaultGatewayCrash, FaultGatewayPause or FaultCut.
+	Fault Fault
+	// Outage is how long a pause or a cut lasts (default 5 s).
+	Outage time.Duration
 }
+
+// Fault is a fault of the hierarchy a run injects.
+type Fault string
+
+const (
+	FaultNone Fault = ""
+	// FaultGatewayCrash kills the site's active gateway (kill -9: its
+	// local ring node and its federation ring node), while it forwards in
+	// both directions.
+	FaultGatewayCrash Fault = "gateway-crash"
+	// FaultGatewayPause stops the active gateway (SIGSTOP) for Outage: a
+	// standby takes over, then the old one resumes, is fenced and, as the
+	// plan's first choice, takes over again.
+	FaultGatewayPause Fault = "gateway-pause"
+	// FaultCut cuts the site's gateways off from every other site's for
+	// Outage, then heals: a partition and a merge of the domain.
+	FaultCut Fault = "cut"
+)
 
 func (o *Options) defaults() {
 	if o.Form == 0 {
@@ -67,6 +90,9 @@ func (o *Options) defaults() {
 	if o.Step == 0 {
 		o.Step = time.Millisecond
 	}
+	if o.Outage == 0 {
+		o.Outage = 5 * time.Second
+	}
 }
 
 // Result is what a run found.
@@ -79,7 +105,13 @@ type Result struct {
 	// the domain's configuration, messages sent that a node did not
 	// deliver and deliveries of a message a node had delivered already.
 	Lost, Duplicated int
-	Trace            []evs.Event // the domain's trace, every node
+	// Orphans counts messages whose sender crashed before the federation
+	// ordered them: delivered (at one order everywhere) but not in the
+	// checked trace, which has no send for them.
+	Orphans  int
+	Trace    []evs.Event             // the domain's trace, every node
+	FedTrace []evs.Event             // the federation ring's trace
+	Bridges  map[string]bridge.Stats // by node id
 }
 
 // Failed reports whether the run found anything wrong.
@@ -95,7 +127,8 @@ type node struct {
 	conf  bridge.DomainConf // the domain configuration it installed last
 	local [][]byte          // to submit on the local ring
 	fed   [][]byte          // to submit on the federation ring
-	seen  map[string]int    // deliveries per message id
+	seen  map[string]int    // deliveries per client payload
+	confs map[string]bool   // domain configurations installed
 }
 
 type site struct {
@@ -113,7 +146,10 @@ type hier struct {
 	fed    *sim.Cluster
 	fslots []*node // federation slot -> gateway node
 	trace  []evs.Event
-	sent   []string
+	sent   []string // client payloads
+	from   []*node  // their senders
+	victim *site
+	where  map[string]string // client payload -> the configuration it was delivered in
 }
 
 // Run runs one seed.
@@ -135,7 +171,7 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	if dom == nil {
 		return nil, fmt.Errorf("hiersim: %s has no federation domain %q", opts.Topology, opts.Domain)
 	}
-	h := &hier{opts: opts, rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), dom: dom, byID: map[localring.NodeID]*node{}}
+	h := &hier{opts: opts, rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), dom: dom, byID: map[localring.NodeID]*node{}, where: map[string]string{}}
 	if err := h.build(f, seed); err != nil {
 		return nil, err
 	}
@@ -143,7 +179,12 @@ func Run(seed uint64, opts Options) (*Result, error) {
 		s.ring.StartAll()
 	}
 	h.run(opts.Form, false)
-	h.run(opts.Load, true)
+	h.run(opts.Load/3, true)
+	h.victim = h.sites[h.rng.IntN(len(h.sites))]
+	undo := h.inject(h.victim)
+	h.run(opts.Outage, true)
+	undo()
+	h.run(opts.Load-opts.Load/3-opts.Outage, true)
 	h.run(opts.Settle, false)
 	return h.result(seed), nil
 }
@@ -181,7 +222,7 @@ func (h *hier) build(f *topology.File, seed uint64) error {
 			if err != nil {
 				return err
 			}
-			n := &node{id: id, site: s, slot: i, fslot: -1, b: b, seen: map[string]int{}}
+			n := &node{id: id, site: s, slot: i, fslot: -1, b: b, seen: map[string]int{}, confs: map[string]bool{}}
 			s.nodes = append(s.nodes, n)
 			h.byID[id] = n
 		}
@@ -243,15 +284,6 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 					h.fed.Crash(n.fslot)
 				}
 			}
-		case localring.EventSend:
-			if len(e.Msg.Payload) > 0 && e.Msg.Payload[0] == bridge.UpKind {
-				l := h.line(n, evs.EvSend)
-				l.ConfID = n.conf.ID
-				l.Msg = e.Msg.ID.String()
-				l.Svc = localring.Agreed.String()
-				l.Hash = tracemap.Hash(bridge.UpPayload(e.Msg.Payload))
-				h.trace = append(h.trace, l)
-			}
 		case localring.EventDeliver:
 			n.b.LocalDeliver(&e.Msg)
 		}
@@ -295,6 +327,7 @@ func (h *hier) drain(n *node) {
 		switch e.Kind {
 		case bridge.EntryConfig:
 			n.conf = e.Conf
+			n.confs[e.Conf.ID] = true
 			l := h.line(n, evs.EvInstall)
 			var members []string
 			for _, s := range h.sites {
@@ -308,6 +341,13 @@ func (h *hier) drain(n *node) {
 			l.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: members}
 			l.ConfID = e.Conf.ID
 			h.trace = append(h.trace, l)
+		case bridge.EntrySend:
+			l := h.line(n, evs.EvSend)
+			l.ConfID = e.Conf.ID
+			l.Msg = e.Origin.ID.String()
+			l.Svc = localring.Agreed.String()
+			l.Hash = tracemap.Hash(e.Payload)
+			h.trace = append(h.trace, l)
 		case bridge.EntryMessage:
 			l := h.line(n, evs.EvDeliver)
 			l.ConfID = n.conf.ID
@@ -316,7 +356,10 @@ func (h *hier) drain(n *node) {
 			l.Hash = tracemap.Hash(e.Payload)
 			l.Order = tracemap.DomainOrder(e.Pos)
 			h.trace = append(h.trace, l)
-			n.seen[l.Msg]++
+			n.seen[string(e.Payload)]++
+			if _, ok := h.where[string(e.Payload)]; !ok {
+				h.where[string(e.Payload)] = n.conf.ID
+			}
 		}
 	}
 }
@@ -354,6 +397,49 @@ func (h *hier) run(d time.Duration, load bool) {
 	}
 }
 
+// inject applies the run's fault at site s and returns what ends it.
+func (h *hier) inject(s *site) (undo func()) {
+	gw := h.active(s)
+	switch h.opts.Fault {
+	case FaultGatewayCrash:
+		if gw != nil {
+			s.ring.Crash(gw.slot)
+			h.fed.Crash(gw.fslot)
+		}
+	case FaultGatewayPause:
+		if gw != nil {
+			s.ring.Pause(gw.slot)
+			h.fed.Pause(gw.fslot)
+			return func() {
+				s.ring.Resume(gw.slot)
+				h.fed.Resume(gw.fslot)
+			}
+		}
+	case FaultCut:
+		var in, out []int
+		for i, g := range h.fslots {
+			if g.site == s {
+				in = append(in, i)
+			} else {
+				out = append(out, i)
+			}
+		}
+		h.fed.Partition(in, out)
+		return h.fed.Heal
+	}
+	return func() {}
+}
+
+// active returns the site's active gateway, or nil.
+func (h *hier) active(s *site) *node {
+	for _, n := range s.nodes {
+		if n.b.Active() && n.fslot >= 0 && h.fed.Alive(n.fslot) {
+			return n
+		}
+	}
+	return nil
+}
+
 // send has a random node whose domain configuration is regular send one
 // message up.
 func (h *hier) send() {
@@ -365,11 +451,15 @@ func (h *hier) send() {
 	payload := []byte("m" + strconv.Itoa(len(h.sent)) + "@" + string(n.id))
 	if s.ring.SubmitPayload(n.slot, localring.Agreed, bridge.EncodeUp(localring.Agreed, payload)) == nil {
 		h.sent = append(h.sent, string(payload))
+		h.from = append(h.from, n)
 	}
 }
 
 func (h *hier) result(seed uint64) *Result {
-	r := &Result{Seed: seed, Domain: h.dom.Name, Trace: h.trace}
+	r := &Result{Seed: seed, Domain: h.dom.Name, Trace: h.trace, FedTrace: h.fed.Trace(), Bridges: map[string]bridge.Stats{}}
+	for id, n := range h.byID {
+		r.Bridges[string(id)] = n.b.Stats()
+	}
 	var failed = map[evs.Proc]bool{}
 	var ring []evs.Event
 	for _, s := range h.sites {
@@ -381,30 +471,69 @@ func (h *hier) result(seed uint64) *Result {
 	fedFailed := h.fed.Failed()
 	r.Violations = append(r.Violations, evs.Check(ring, evs.Options{Failed: failed, Quiescent: true})...)
 	r.Violations = append(r.Violations, evs.Check(h.fed.Trace(), evs.Options{Failed: fedFailed})...)
-	r.Violations = append(r.Violations, evs.Check(h.trace, evs.Options{Failed: failed, Quiescent: true, DomainOrder: true})...)
-	// Messages are counted by send lines: every live node of a site that
-	// is in the domain's last configuration delivers each once.
-	var sends []string
+	trace, orphans := h.orphans()
+	r.Orphans = orphans
+	r.Violations = append(r.Violations, evs.Check(trace, evs.Options{Failed: failed, Quiescent: true, DomainOrder: true})...)
+	r.Sent = len(h.sent)
+	r.Lost, r.Duplicated = h.lostAndDuplicated()
+	return r
+}
+
+// orphans returns the domain's trace without the deliveries of messages
+// whose sender never wrote their send line: a domain message counts as
+// sent where the federation orders it, which a sender that crashed before
+// it came down cannot record. It fails the run (as a violation) unless
+// every process delivered each such message at the same order.
+func (h *hier) orphans() ([]evs.Event, int) {
+	sent := map[string]bool{}
 	for _, l := range h.trace {
 		if l.Ev == evs.EvSend {
-			sends = append(sends, l.Msg)
+			sent[l.Msg] = true
 		}
 	}
-	r.Sent = len(sends)
+	var out []evs.Event
+	orphan := map[string]uint64{}
+	for _, l := range h.trace {
+		if l.Ev == evs.EvDeliver && !sent[l.Msg] {
+			if o, ok := orphan[l.Msg]; ok && o != l.Order {
+				panic(fmt.Sprintf("hiersim: %s delivered at order %d and %d", l.Msg, o, l.Order))
+			}
+			orphan[l.Msg] = l.Order
+			continue
+		}
+		out = append(out, l)
+	}
+	return out, len(orphan)
+}
+
+// lostAndDuplicated counts, over the nodes alive at the end, the client
+// messages of live senders a node did not deliver although it installed
+// the domain configuration they were delivered in (or that no one
+// delivered), and the deliveries of a message a node had delivered
+// already. A site without a gateway is not in the domain's configuration
+// (see gateway/bridge): what the others deliver meanwhile is not its.
+func (h *hier) lostAndDuplicated() (lost, dup int) {
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
-			if !s.ring.Alive(n.slot) || !slices.Contains(n.conf.Sites, s.name) {
+			if !s.ring.Alive(n.slot) {
 				continue
 			}
-			for _, m := range sends {
-				switch c := n.seen[m]; {
-				case c == 0:
-					r.Lost++
-				case c > 1:
-					r.Duplicated += c - 1
+			for _, c := range n.seen {
+				if c > 1 {
+					dup += c - 1
+				}
+			}
+			for i, m := range h.sent {
+				from := h.from[i]
+				if !from.site.ring.Alive(from.slot) {
+					continue
+				}
+				conf, ok := h.where[m]
+				if (!ok || n.confs[conf]) && n.seen[m] == 0 {
+					lost++
 				}
 			}
 		}
 	}
-	return r
+	return lost, dup
 }

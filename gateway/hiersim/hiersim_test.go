@@ -10,6 +10,11 @@ var (
 	first = flag.Uint64("hiersim.seed", 1, "first seed")
 )
 
+// faults runs the fault tests, which do not pass yet (see
+// /work/notes/bridge.md and the package comment of gateway/bridge): they
+// are the next session's work list, not CI's.
+var faults = flag.Bool("hiersim.faults", false, "run the fault tests (gateway crash, pause, cut), which do not pass yet")
+
 // raceEnabled is set by race_test.go: the race detector slows the
 // simulator about tenfold.
 var raceEnabled bool
@@ -27,9 +32,23 @@ func seedCount() int {
 // Three sites (ams and fra 10 ms apart, sin 200 ms from both), clients at
 // every node multicast to the domain: every node delivers every message
 // once, in one order, and every trace passes the EVS checker.
-func TestHierarchy(t *testing.T) {
+func TestHierarchy(t *testing.T) { runSeeds(t, FaultNone) }
+
+// The active gateway of a site the seed picks dies while it forwards.
+func TestGatewayCrash(t *testing.T) { runSeeds(t, FaultGatewayCrash) }
+
+// The active gateway is paused past every timeout, then resumes.
+func TestGatewayPause(t *testing.T) { runSeeds(t, FaultGatewayPause) }
+
+// A site is cut off from the others and heals.
+func TestCut(t *testing.T) { runSeeds(t, FaultCut) }
+
+func runSeeds(t *testing.T, fault Fault) {
+	if fault != FaultNone && !*faults {
+		t.Skip("the fault tests do not pass yet; run them with -hiersim.faults")
+	}
 	for seed := *first; seed < *first+uint64(seedCount()); seed++ {
-		r, err := Run(seed, Options{Topology: "../../federation/testdata/three-sites.yaml"})
+		r, err := Run(seed, Options{Topology: "../../federation/testdata/three-sites.yaml", Fault: fault})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +62,7 @@ func TestHierarchy(t *testing.T) {
 			t.Errorf("seed %d: %d lost, %d duplicated of %d sent", seed, r.Lost, r.Duplicated, r.Sent)
 		}
 		if t.Failed() {
-			t.Fatalf("replay: go test ./gateway/hiersim -run TestHierarchy -hiersim.seed=%d -hiersim.seeds=1", seed)
+			t.Fatalf("replay: go test ./gateway/hiersim -run %s -hiersim.seed=%d -hiersim.seeds=1", t.Name(), seed)
 		}
 		t.Logf("seed %d: %d sent, %d trace lines", seed, r.Sent, len(r.Trace))
 	}
