@@ -147,6 +147,8 @@ type Node struct {
 	queueHead  int
 	partialOff int // bytes of queue[queueHead] already sequenced on this ring
 	nextMsgID  uint64
+	sendLimit  int    // SetSendLimit's bound on new packets per visit,
+	limited    bool   // when set
 	held       *token // the token kept by an idle representative
 	stallTok   *token // the token the representative keeps for StallHold while stalled
 	ringIdle   bool   // the representative said it holds the idle token
@@ -204,6 +206,20 @@ func (n *Node) Stats() Stats { return n.stats }
 // State returns the protocol state as a word (gather, commit, recovery,
 // operational), for status displays.
 func (n *Node) State() string { return n.state.String() }
+
+// SetSendLimit bounds how many new message packets the node sends per
+// token visit, from its next visit on, below what the flow-control window
+// (WindowPackets, MaxPacketsPerVisit) allows; a negative limit removes
+// the bound. Retransmissions and, during recovery, the old ring's packets
+// are not bounded: the ring needs them to make progress. The driver sets
+// it from its transport's send backlog (driver.BacklogReporter), so that a
+// node on a connection that carries less than the window sized from the
+// declared bandwidth puts out only what the connection drains, instead
+// of filling the transport's queues until they drop packets. With 0 the
+// node still takes and passes the token, and its messages wait.
+func (n *Node) SetSendLimit(packets int) {
+	n.sendLimit, n.limited = packets, packets >= 0
+}
 
 // Settings returns the node's configuration with every default filled
 // in: the effective timeouts and limits.

@@ -355,3 +355,49 @@ func TestResumedTokenIsNotASecondVisit(t *testing.T) {
 		t.Fatalf("releasing the held token counted as a visit: lastAru %d -> %d, safeUpTo %d -> %d", lastAru, a.reg.lastAru, safe, a.reg.safeUpTo)
 	}
 }
+
+// TestSendLimit: SetSendLimit bounds the new packets per token visit
+// below the window; with 0 the node keeps the token going and sends none
+// of its messages, which wait in its queue; removing the bound sends them.
+func TestSendLimit(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	b := nodes[1]
+	conf := b.Configuration().ID
+	for range 40 {
+		if _, err := b.Submit(now, Agreed, make([]byte, 300)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost := 0
+	count := func(n *Node, e Event) {
+		if e.Kind == EventTokenLost || e.Kind == EventInstall {
+			lost++
+		}
+	}
+	b.SetSendLimit(0)
+	now = pumpEvents(t, nodes, now, 20*time.Millisecond, count)
+	if got := b.Stats().MessagesSent; got != 0 || b.Pending() != 40 {
+		t.Fatalf("limit 0: b sent %d messages, %d pending; want 0 and 40", got, b.Pending())
+	}
+
+	b.SetSendLimit(1)
+	visits, out := b.Stats().Rotation.Count, b.Stats().PacketsOut
+	now = pumpEvents(t, nodes, now, 2*time.Millisecond, count)
+	visits, out = b.Stats().Rotation.Count-visits, b.Stats().PacketsOut-out
+	if visits == 0 || b.Stats().MessagesSent == 0 {
+		t.Fatalf("limit 1: %d visits, %d messages sent", visits, b.Stats().MessagesSent)
+	}
+	// A token and at most one message packet per visit.
+	if out > 2*visits+2 {
+		t.Fatalf("limit 1: b sent %d packets in %d visits", out, visits)
+	}
+
+	b.SetSendLimit(-1)
+	pumpEvents(t, nodes, now, 20*time.Millisecond, count)
+	if b.Pending() != 0 || b.Stats().MessagesSent != 40 {
+		t.Fatalf("no limit: %d pending, %d sent", b.Pending(), b.Stats().MessagesSent)
+	}
+	if lost != 0 || b.Configuration().ID != conf {
+		t.Fatalf("the ring changed (%d token losses or installs)", lost)
+	}
+}

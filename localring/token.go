@@ -113,7 +113,11 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	// delivered by the members that miss it.
 	if n.state == stateOperational {
 		if !stalled {
-			sent += n.sendNew(rs, tok, allowed-sent)
+			room := allowed - sent
+			if n.limited {
+				room = min(room, n.sendLimit)
+			}
+			sent += n.sendNew(rs, tok, room)
 		}
 	} else {
 		sent += n.sendRecovery(rs, tok, allowed-sent)

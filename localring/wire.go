@@ -450,6 +450,16 @@ func peekType(b []byte) (packetType, error) {
 	return packetType(b[1]), nil
 }
 
+// IsMessagePacket reports whether pkt is a message packet (regular, or an
+// old ring's carried in recovery), as opposed to a token or membership
+// packet. A transport that queues may use it to keep the ring's control
+// packets ahead of its messages. It looks at the header only and checks
+// nothing else.
+func IsMessagePacket(pkt []byte) bool {
+	t, err := peekType(pkt)
+	return err == nil && t == ptMcast
+}
+
 // parseMcast decodes an mcast packet. The entries and inner body alias b.
 func parseMcast(raw []byte) (*mcast, error) {
 	b, err := frameBody(raw)

@@ -69,7 +69,7 @@ type counters struct {
 	connects, disconnects, replaced, dialFailures atomic.Uint64
 	superseded                                    atomic.Uint64
 	sent, received, sendDrops, sendNoConn         atomic.Uint64
-	recvDrops                                     atomic.Uint64
+	recvDrops, controlDrops                       atomic.Uint64
 	refused                                       [numCauses]atomic.Uint64
 }
 
@@ -95,6 +95,11 @@ type Stats struct {
 	// full or a datagram no longer fit the path; SendNoConn packets for a
 	// peer without a connection; RecvDrops malformed received packets.
 	SendDrops, SendNoConn, RecvDrops uint64
+	// ControlDrops counts tokens and membership packets dropped because
+	// a peer's control queue (ControlQueuePackets) was full; message
+	// packets never delay them, so this stays 0 unless the connection
+	// carries nothing at all.
+	ControlDrops uint64
 }
 
 // Stats returns the counters.
@@ -106,6 +111,7 @@ func (t *Transport) Stats() Stats {
 		DialFailures: s.dialFailures.Load(),
 		PacketsSent:  s.sent.Load(), PacketsReceived: s.received.Load(),
 		SendDrops: s.sendDrops.Load(), SendNoConn: s.sendNoConn.Load(), RecvDrops: s.recvDrops.Load(),
+		ControlDrops: s.controlDrops.Load(),
 	}
 	for i := range st.Refused {
 		st.Refused[i] = s.refused[i].Load()

@@ -298,7 +298,7 @@ func (c *Config) resolve() (*resolved, error) {
 }
 
 // ALPN returns the ALPN protocol name of a ring: the protocol version, the
-// mode and the configuration hash, such as "atoll-fed/1/d/0123456789abcdef".
+// mode and the configuration hash, such as "atoll-fed/2/d/0123456789abcdef".
 func ALPN(mode Mode, configHash uint64) string {
 	if mode == ModeDefault {
 		mode = DefaultMode
@@ -306,5 +306,8 @@ func ALPN(mode Mode, configHash uint64) string {
 	return fmt.Sprintf("%s/%s/%016x", alpnPrefix, mode.alpnTag(), configHash)
 }
 
-// alpnPrefix names the protocol and its version.
-const alpnPrefix = "atoll-fed/1"
+// alpnPrefix names the protocol and its version. Version 2 carries, in
+// stream mode, the ring's control packets on the hello stream and its
+// message packets on a unidirectional stream of each side (version 1 had
+// one stream for both).
+const alpnPrefix = "atoll-fed/2"

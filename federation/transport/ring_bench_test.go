@@ -33,10 +33,11 @@ import (
 //   - saturated: every site keeps its send queue full for 12 s; msgs/s is
 //     the rate delivered at every site from second 4 to 12.
 //
-// reconfigs counts the configurations installed after the first, and
-// token-losses the members' token loss timeouts, over both phases; the
-// log gives each transport's counters (packets dropped by a full send
-// queue among them).
+// reconfigs counts the configurations installed after the first,
+// token-losses the members' token loss timeouts, and queue-drops the
+// packets the transports dropped because a send queue was full (message
+// and control queues), over both phases; the log gives each transport's
+// counters.
 //
 //	go test -run '^$' -bench RingWAN -benchtime 1x ./federation/transport
 func BenchmarkRingWAN(b *testing.B) {
@@ -46,8 +47,8 @@ func BenchmarkRingWAN(b *testing.B) {
 				path := wanem.Params{Delay: 100 * time.Millisecond, Loss: loss, BitsPerSec: wanCap}
 				var paced, sat ringResult
 				for range b.N {
-					paced = runRing(b, mode, path, 15*time.Second, 20)
-					sat = runRing(b, mode, path, 12*time.Second, 0)
+					paced = runRing(b, mode, path, wanCap, 15*time.Second, 20)
+					sat = runRing(b, mode, path, wanCap, 12*time.Second, 0)
 				}
 				b.ReportMetric(paced.pct(50), "p50-ms")
 				b.ReportMetric(paced.pct(99), "p99-ms")
@@ -55,6 +56,7 @@ func BenchmarkRingWAN(b *testing.B) {
 				b.ReportMetric(sat.rate(4*time.Second, 12*time.Second), "msgs/s")
 				b.ReportMetric(float64(paced.reconfigs+sat.reconfigs), "reconfigs")
 				b.ReportMetric(float64(paced.tokenLost+sat.tokenLost), "token-losses")
+				b.ReportMetric(float64(paced.queueDrops+sat.queueDrops), "queue-drops")
 			})
 		}
 	}
@@ -63,11 +65,12 @@ func BenchmarkRingWAN(b *testing.B) {
 const ringMsgBytes = 1000
 
 type ringResult struct {
-	submitted int
-	lat       []time.Duration // agreed latency of each message delivered everywhere
-	done      []time.Duration // when each of them was delivered everywhere
-	reconfigs int
-	tokenLost int
+	submitted  int
+	lat        []time.Duration // agreed latency of each message delivered everywhere
+	done       []time.Duration // when each of them was delivered everywhere
+	reconfigs  int
+	tokenLost  int
+	queueDrops uint64 // packets dropped by the transports' full send queues
 }
 
 func (r *ringResult) pct(p float64) float64 {
@@ -98,7 +101,12 @@ type ringTrack struct {
 	size      []int
 }
 
-func runRing(b *testing.B, mode transport.Mode, path wanem.Params, d time.Duration, rate int) ringResult {
+// runRing runs the ring of three sites through a mesh of path for d after
+// it formed, each site submitting rate messages/s (0: as many as its
+// queue takes), and 5 s more for what was submitted to be delivered. The
+// window is sized from declared bits/s over the rotation, as the
+// federation ring sizes it from the topology's declared bandwidth.
+func runRing(b testing.TB, mode transport.Mode, path wanem.Params, declared int64, d time.Duration, rate int) ringResult {
 	sites := []string{"a", "b", "c"}
 	w := newWorld(b, sites...)
 	pcs, addrs := w.sockets()
@@ -145,7 +153,7 @@ func runRing(b *testing.B, mode transport.Mode, path wanem.Params, d time.Durati
 			Token: tm.Token.D(), Retransmit: tm.Retransmit.D(), Consensus: tm.Consensus.D(), Join: tm.Join.D(),
 		})
 		cfg.MaxPacketBytes = t.MaxPacket()
-		cfg.WindowPackets = localring.WindowForBDP(wanCap, 3*path.Delay, cfg.MaxPacketBytes)
+		cfg.WindowPackets = localring.WindowForBDP(declared, 3*path.Delay, cfg.MaxPacketBytes)
 		cfg.MaxPacketsPerVisit = cfg.WindowPackets
 		node, err := localring.New(cfg)
 		if err != nil {
@@ -257,11 +265,12 @@ func runRing(b *testing.B, mode transport.Mode, path wanem.Params, d time.Durati
 
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
+	res := ringResult{submitted: len(tr.submitted), reconfigs: (tr.installs - firstInstalls) / len(sites), tokenLost: tr.tokenLost}
 	for i, t := range trs {
 		st := t.Stats()
-		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d, no connection %d", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.SendNoConn)
+		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d messages, %d control, no connection %d", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.ControlDrops, st.SendNoConn)
+		res.queueDrops += st.SendDrops + st.ControlDrops
 	}
-	res := ringResult{submitted: len(tr.submitted), reconfigs: (tr.installs - firstInstalls) / len(sites), tokenLost: tr.tokenLost}
 	for key, at := range tr.submitted {
 		if tr.seen[key] == len(sites) {
 			res.lat = append(res.lat, tr.last[key]-at)

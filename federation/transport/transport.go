@@ -54,17 +54,27 @@ type Transport struct {
 
 var _ driver.Transport = (*Transport)(nil)
 
-// peer is another site: its current connection and its send queue, which
-// outlives connections.
+// peer is another site: its current connection and its send queues,
+// which outlive connections. Message packets (localring.IsMessagePacket)
+// go to out, the ring's control packets (tokens, membership) to ctl,
+// which the writers serve first and in stream mode send on a stream of
+// their own, so a backlog of messages never delays or drops a token.
 type peer struct {
 	site    string
 	allowed []string
 	eps     []string
 	dials   bool // this side dials (its site sorts first)
 	out     chan []byte
+	ctl     chan []byte
+	queued  atomic.Int64 // bytes in out
 	mu      sync.Mutex
 	cur     *conn
 }
+
+// controlQueuePackets bounds a peer's control queue: a ring sends a
+// handful of control packets per token visit, so this is only reached
+// when the connection carries nothing.
+const controlQueuePackets = 256
 
 // conn is one established QUIC connection to a peer site.
 type conn struct {
@@ -102,6 +112,7 @@ func New(cfg Config) (*Transport, error) {
 			eps:     slices.Clone(p.Endpoints),
 			dials:   r.self.Site < p.Site,
 			out:     make(chan []byte, r.QueuePackets),
+			ctl:     make(chan []byte, controlQueuePackets),
 		}
 		t.peers[p.Site] = pp
 		t.order = append(t.order, pp)
@@ -124,7 +135,7 @@ func New(cfg Config) (*Transport, error) {
 		KeepAlivePeriod:            r.KeepAlive,
 		EnableDatagrams:            r.Mode == ModeDatagrams,
 		MaxIncomingStreams:         1, // the hello stream
-		MaxIncomingUniStreams:      -1,
+		MaxIncomingUniStreams:      1, // the peer's message stream (stream mode)
 		InitialPacketSize:          initialPacketSize,
 		MaxStreamReceiveWindow:     ReceiveWindow,
 		MaxConnectionReceiveWindow: ReceiveWindow,
@@ -231,7 +242,8 @@ func (t *Transport) check(pkt []byte) error {
 	return nil
 }
 
-// queue copies pkt into p's send queue; false if p has no connection.
+// queue copies pkt into p's send queue (control packets into the control
+// queue); false if p has no connection.
 func (t *Transport) queue(p *peer, pkt []byte) bool {
 	p.mu.Lock()
 	up := p.cur != nil
@@ -240,13 +252,40 @@ func (t *Transport) queue(p *peer, pkt []byte) bool {
 		t.stats.sendNoConn.Add(1)
 		return false
 	}
+	if !localring.IsMessagePacket(pkt) {
+		select {
+		case p.ctl <- slices.Clone(pkt):
+		default:
+			t.stats.controlDrops.Add(1)
+		}
+		return true
+	}
+	p.queued.Add(int64(len(pkt)))
 	select {
 	case p.out <- slices.Clone(pkt):
 	default:
+		p.queued.Add(-int64(len(pkt)))
 		t.stats.sendDrops.Add(1)
 	}
 	return true
 }
+
+// Backlog implements driver.BacklogReporter: the bytes of message packets
+// queued for the connected peer with the most. The driver bounds the
+// ring's sending by it, so that the queues hold what the connections
+// carry (QUIC's congestion control) and do not overflow.
+func (t *Transport) Backlog() int {
+	n := int64(0)
+	for _, p := range t.order {
+		n = max(n, p.queued.Load())
+	}
+	return int(n)
+}
+
+var _ driver.BacklogReporter = (*Transport)(nil)
+
+// took accounts for a message packet taken from p.out.
+func (p *peer) took(pkt []byte) { p.queued.Add(-int64(len(pkt))) }
 
 // Flush implements driver.Transport. Packets are sent as they are queued,
 // by one writer per connection, so there is nothing left to do.
@@ -540,7 +579,9 @@ func (t *Transport) install(p *peer, c *conn) {
 		drain:
 			for {
 				select {
-				case <-p.out:
+				case pkt := <-p.out:
+					p.took(pkt)
+				case <-p.ctl:
 				default:
 					break drain
 				}
@@ -556,69 +597,52 @@ func (t *Transport) install(p *peer, c *conn) {
 	})
 }
 
-// writer sends p's queued packets on c until c ends.
+// writer sends p's queued packets on c until c ends: in datagram mode
+// one writer, control packets first; in stream mode the control packets
+// on the hello stream and, from a second goroutine, the message packets
+// on a unidirectional stream of their own, so that a token is never
+// held back behind messages, neither in this side's queue nor by QUIC's
+// in-order delivery of a stream whose packet was lost.
 func (t *Transport) writer(p *peer, c *conn) {
 	if t.cfg.Mode == ModeDatagrams {
-		// Ring packets are coalesced, each with its 16-bit length, into
-		// datagrams of up to datagramPayload bytes: quic-go keeps at most
-		// 128 received datagrams for the reader, and a burst of small
-		// packets would overflow it.
-		var held []byte // a packet that did not fit the last datagram
-		buf := make([]byte, 0, datagramPayload)
-		for {
-			if held == nil {
-				select {
-				case held = <-p.out:
-				case <-c.done:
-					return
-				}
-			}
-			buf = appendFrame(buf[:0], held)
-			n := 1
-			held = nil
-		fill:
-			for {
-				select {
-				case pkt := <-p.out:
-					if len(buf)+2+len(pkt) > datagramPayload {
-						held = pkt
-						break fill
-					}
-					buf = appendFrame(buf, pkt)
-					n++
-				default:
-					break fill
-				}
-			}
-			if err := c.qc.SendDatagram(buf); err != nil {
-				var tl *quic.DatagramTooLargeError
-				if errors.As(err, &tl) {
-					t.stats.sendDrops.Add(uint64(n))
-					continue
-				}
-				return
-			}
-			t.stats.sent.Add(uint64(n))
-		}
+		t.datagramWriter(p, c)
+		return
 	}
-	s := c.ctl
-	defer s.Close()
-	bw := bufio.NewWriterSize(s, 64<<10)
+	t.wg.Go(func() {
+		s, err := c.qc.OpenUniStreamSync(c.qc.Context())
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		t.writeFrames(s, p.out, p, c)
+	})
+	defer c.ctl.Close()
+	t.writeFrames(c.ctl, p.ctl, nil, c)
+}
+
+// writeFrames writes the packets of q, each with its 16-bit length, on w
+// until c ends; acct, when set, accounts for the packets taken (the
+// message queue).
+func (t *Transport) writeFrames(w io.Writer, q chan []byte, acct *peer, c *conn) {
+	bw := bufio.NewWriterSize(w, 64<<10)
 	var hdr [2]byte
 	for {
 		var pkt []byte
 		select {
-		case pkt = <-p.out:
+		case pkt = <-q:
 		case <-c.done:
 			return
 		}
 		for {
+			if acct != nil {
+				acct.took(pkt)
+			}
 			binary.BigEndian.PutUint16(hdr[:], uint16(len(pkt)))
 			bw.Write(hdr[:])
 			bw.Write(pkt)
 			t.stats.sent.Add(1)
 			select {
-			case pkt = <-p.out:
+			case pkt = <-q:
 				continue
 			default:
 			}
@@ -630,7 +654,77 @@ func (t *Transport) writer(p *peer, c *conn) {
 	}
 }
 
-// reader passes the packets c receives on to Recv until c ends.
+// datagramWriter sends p's queued packets as datagrams, control packets
+// first. Ring packets are coalesced, each with its 16-bit length, into
+// datagrams of up to datagramPayload bytes: quic-go keeps at most 128
+// received datagrams for the reader, and a burst of small packets would
+// overflow it.
+func (t *Transport) datagramWriter(p *peer, c *conn) {
+	// poll takes the next packet, a control packet if there is one;
+	// without wait it returns nil when both queues are empty.
+	poll := func(wait bool) []byte {
+		select {
+		case pkt := <-p.ctl:
+			return pkt
+		default:
+		}
+		if !wait {
+			select {
+			case pkt := <-p.out:
+				p.took(pkt)
+				return pkt
+			default:
+				return nil
+			}
+		}
+		select {
+		case pkt := <-p.ctl:
+			return pkt
+		case pkt := <-p.out:
+			p.took(pkt)
+			return pkt
+		case <-c.done:
+			return nil
+		}
+	}
+	var held []byte // a packet that did not fit the last datagram
+	buf := make([]byte, 0, datagramPayload)
+	for {
+		if held == nil {
+			if held = poll(true); held == nil {
+				return
+			}
+		}
+		buf = appendFrame(buf[:0], held)
+		n := 1
+		held = nil
+		for {
+			pkt := poll(false)
+			if pkt == nil {
+				break
+			}
+			if len(buf)+2+len(pkt) > datagramPayload {
+				held = pkt
+				break
+			}
+			buf = appendFrame(buf, pkt)
+			n++
+		}
+		if err := c.qc.SendDatagram(buf); err != nil {
+			var tl *quic.DatagramTooLargeError
+			if errors.As(err, &tl) {
+				t.stats.sendDrops.Add(uint64(n))
+				continue
+			}
+			return
+		}
+		t.stats.sent.Add(uint64(n))
+	}
+}
+
+// reader passes the packets c receives on to Recv until c ends: the
+// datagrams, or in stream mode the frames of the hello stream and, from a
+// second goroutine, of the peer's message stream.
 func (t *Transport) reader(p *peer, c *conn) {
 	if t.cfg.Mode == ModeDatagrams {
 		ctx := c.qc.Context()
@@ -651,7 +745,19 @@ func (t *Transport) reader(p *peer, c *conn) {
 			}
 		}
 	}
-	br := bufio.NewReaderSize(c.ctl, 64<<10)
+	t.wg.Go(func() {
+		s, err := c.qc.AcceptUniStream(c.qc.Context())
+		if err != nil {
+			return
+		}
+		t.readFrames(s, p, c)
+	})
+	t.readFrames(c.ctl, p, c)
+}
+
+// readFrames reads length-prefixed packets from r until it or c ends.
+func (t *Transport) readFrames(r io.Reader, p *peer, c *conn) {
+	br := bufio.NewReaderSize(r, 64<<10)
 	var hdr [2]byte
 	for {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {

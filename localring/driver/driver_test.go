@@ -72,6 +72,13 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func newMember(t *testing.T, net *drivertest.Network, id localring.NodeID, drain time.Duration) *member {
 	t.Helper()
+	return newMemberOver(t, net, id, drain, nil)
+}
+
+// newMemberOver is newMember whose driver uses wrap(transport) when wrap
+// is set.
+func newMemberOver(t *testing.T, net *drivertest.Network, id localring.NodeID, drain time.Duration, wrap func(*checked) driver.Transport) *member {
+	t.Helper()
 	node, err := localring.New(localring.Config{ID: id, Incarnation: 1, MaxPacketBytes: 1400})
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +89,12 @@ func newMember(t *testing.T, net *drivertest.Network, id localring.NodeID, drain
 	}
 	m := &member{id: id, node: node, store: &drivertest.Store{}, err: make(chan error, 1)}
 	m.tr = &checked{Transport: f, m: m}
+	var tr driver.Transport = m.tr
+	if wrap != nil {
+		tr = wrap(m.tr)
+	}
 	m.d, err = driver.New(driver.Config{
-		Node: node, Transport: m.tr, Store: m.store, Logger: quiet(), DrainTimeout: drain,
+		Node: node, Transport: tr, Store: m.store, Logger: quiet(), DrainTimeout: drain,
 		Hooks: driver.Hooks{
 			Events: func(now time.Time, evs []localring.Event) {
 				m.mu.Lock()
@@ -621,4 +632,62 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// backlogged is a transport that reports a send backlog the test sets.
+type backlogged struct {
+	*checked
+	bytes atomic.Int64
+}
+
+func (b *backlogged) Backlog() int { return int(b.bytes.Load()) }
+
+// TestBacklogBound: while its transport reports a backlog over
+// Config.MaxBacklogBytes, a node sends none of its messages yet keeps the
+// ring going (the other member's messages are delivered, no new
+// configuration); when the backlog drains, its messages go out.
+func TestBacklogBound(t *testing.T) {
+	net := &drivertest.Network{}
+	var bl *backlogged
+	m1 := newMemberOver(t, net, "n1", 0, func(c *checked) driver.Transport {
+		bl = &backlogged{checked: c}
+		return bl
+	})
+	m2 := newMember(t, net, "n2", 0)
+	ms := []*member{m1, m2}
+	bl.bytes.Store(driver.DefaultMaxBacklogBytes)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, m := range ms {
+		m.run(ctx)
+	}
+	waitFor(t, "the ring formed", func() bool { return formed(ms) })
+	confID := func() string {
+		m1.mu.Lock()
+		defer m1.mu.Unlock()
+		return m1.conf.ID
+	}
+	conf := confID()
+	delivered := func(m *member, p string) bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return slices.Contains(m.delivers, p)
+	}
+	m1.submit("held-1", "held-2")
+	m2.submit("n2-1")
+	waitFor(t, "n2's message delivered at n1", func() bool { return delivered(m1, "n2-1") })
+	m2.submit("n2-2")
+	waitFor(t, "n2's second message delivered at n1", func() bool { return delivered(m1, "n2-2") })
+	if delivered(m2, "held-1") || delivered(m1, "held-1") {
+		t.Fatal("n1 sent a message while its transport's backlog was over MaxBacklogBytes")
+	}
+	bl.bytes.Store(0)
+	m1.d.Wake()
+	waitFor(t, "n1's messages delivered after the backlog drained", func() bool { return delivered(m2, "held-2") && delivered(m1, "held-2") })
+	if !formed(ms) || confID() != conf {
+		t.Fatal("the ring changed configuration")
+	}
+	for _, m := range ms {
+		m.check(t)
+	}
 }

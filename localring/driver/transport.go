@@ -41,6 +41,19 @@ type Transport interface {
 	Close() error
 }
 
+// BacklogReporter is implemented by a Transport with send queues of its
+// own that can grow: one whose connections run under congestion control
+// (the federation ring's QUIC transport), and so may carry less than the
+// ring's window was sized for. The driver bounds the node's new packets
+// by it (Config.MaxBacklogBytes). A transport that hands packets to the
+// network at once (UDP) need not implement it.
+type BacklogReporter interface {
+	// Backlog returns the bytes of ring message packets queued and not
+	// yet handed to the network, towards the member with the most.
+	// Safe from the driver's loop while the transport sends.
+	Backlog() int
+}
+
 // Packet is one received ring packet.
 type Packet struct {
 	// From is the authenticated sender.
