@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -439,5 +440,71 @@ func TestMetricsListen(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "metrics=http://"+addr+"/metrics") {
 		t.Errorf("the listening line lacks the metrics listener:\n%s", p.stderr)
+	}
+}
+
+// TestStatusPermissionDenied: run as a user outside the agent's group,
+// status reports permission denied as such, with exit status 3, and so do
+// the client commands; the agent's group may use the client socket but not
+// the admin socket (mode 0600). Needs root, to run the binary as others.
+func TestStatusPermissionDenied(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run commands as another user")
+	}
+	p := startAgentProcess(t)
+	// A copy of the test binary that other users may run.
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "atoll.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	as := func(uid, gid uint32, args ...string) (int, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "ATOLL_TEST_MAIN=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), string(out)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	// The data dir's parents must let others and the agent's group
+	// through to it (t.TempDir makes them 0700).
+	for d := filepath.Dir(p.dataDir); d != "/"; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o011 != 0o011 {
+			if err := os.Chmod(d, fi.Mode().Perm()|0o055); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const nobody, other = 65534, 65534
+	code, out := as(nobody, other, "status", "--data-dir", p.dataDir)
+	if code != 3 || !strings.Contains(out, "permission denied on admin socket") {
+		t.Errorf("status as another user: exit %d\n%s", code, out)
+	}
+	code, out = as(nobody, other, "groups", "--data-dir", p.dataDir)
+	if code != 3 || !strings.Contains(out, "permission denied: the client socket is for the agent's user and group") {
+		t.Errorf("groups as another user: exit %d\n%s", code, out)
+	}
+	// The agent's group (root's, 0) reaches the client socket: data dir
+	// 0750, socket 0660.
+	code, out = as(nobody, 0, "groups", "--data-dir", p.dataDir)
+	if code != 0 || !strings.Contains(out, "GROUP") {
+		t.Errorf("groups as a member of the agent's group: exit %d\n%s", code, out)
 	}
 }
