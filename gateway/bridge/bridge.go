@@ -309,8 +309,11 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 		return
 	}
 	if f := s.fed; f != nil && f.trans != nil {
+		// Numbered with the new ring: two components of a federation that
+		// split number their transitional configurations alike, and a
+		// catch-up must tell them apart.
 		f.next++
-		s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: f.ring}, Kind: EntryConfig, Conf: *f.trans})
+		s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: c.Ring.Seq}, Kind: EntryConfig, Conf: *f.trans})
 		f.trans = nil
 	}
 	next := s.injected.Seq
@@ -485,7 +488,7 @@ func (s *Site) caughtUp(c *catchUp) {
 	// configuration (a partition that merges) has installed it already.
 	if s.injected.Less(trans) && s.injConf == localring.Regular {
 		s.inject(Entry{Pos: trans, Kind: EntryConfig, Conf: DomainConf{
-			ID: transID(f.id, s.conf.ID), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
+			ID: transID(s.cfg.Site, f.id, s.conf.ID), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
 	}
 	q := f.queued
 	f.queued = nil
@@ -495,8 +498,11 @@ func (s *Site) caughtUp(c *catchUp) {
 }
 
 // transID names the transitional configuration a site installs alone
-// between its old regular configuration old and the new one next, in the
-// rings' convention: "t:<next ring>/<old ring>".
-func transID(next, old string) string {
-	return "t:" + strings.TrimPrefix(next, "r:") + "/" + strings.TrimPrefix(old, "r:")
+// between its old regular configuration old and the new one next:
+// "site:<SITE>:t:<next ring>/<old ring>". It is not in the rings'
+// convention on purpose: a site that came from the same old ring through
+// the federation's own transitional configuration has that one's id, with
+// other members.
+func transID(site, next, old string) string {
+	return "site:" + site + ":t:" + strings.TrimPrefix(next, "r:") + "/" + strings.TrimPrefix(old, "r:")
 }

@@ -58,8 +58,8 @@ func (o Origin) String() string { return o.Site + ":" + o.ID.String() }
 type DomainConf struct {
 	// ID is the federation configuration's id (localring.Configuration.ID);
 	// the transitional configuration a site installs alone after it lost
-	// the federation (see the package comment) is named like a ring's,
-	// "t:<next ring>/<old ring>".
+	// the federation (see the package comment) is
+	// "site:<SITE>:t:<next ring>/<old ring>".
 	ID    string
 	Kind  localring.ConfKind
 	Sites []string // sorted
