@@ -69,6 +69,10 @@ type Agent struct {
 	started time.Time
 	done    chan struct{} // closed when the loop ends
 
+	ready     chan struct{} // closed at the first regular configuration
+	readyOnce sync.Once
+	lastPass  atomic.Int64 // the loop's last pass, Unix nanoseconds
+
 	// Submit and SetLoad → loop
 	mu      sync.Mutex
 	queue   []submission
@@ -118,6 +122,7 @@ func New(cfg Config) (a *Agent, err error) {
 		domain: cfg.domain(),
 		tr:     cfg.Network,
 		done:   make(chan struct{}),
+		ready:  make(chan struct{}),
 	}
 	defer func() {
 		if err != nil {

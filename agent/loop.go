@@ -45,6 +45,9 @@ func (a *Agent) newDriver() (err error) {
 				a.submitGroups(ls)
 				a.updateSnapshot(ls, ls.installed)
 				ls.installed = false
+				if ls.conf != nil { // after the snapshot: Status shows the ring
+					a.readyOnce.Do(func() { close(a.ready) })
+				}
 				// Last, so that a subscriber's Status call sees at least
 				// this state.
 				if len(evs) > 0 {
@@ -53,6 +56,7 @@ func (a *Agent) newDriver() (err error) {
 			},
 			Pass: func(now time.Time) {
 				ls.now = now
+				a.lastPass.Store(now.UnixNano())
 				a.takeSubmissions(ls)
 				a.takeClientRequests(ls)
 				ls.load.run(now, a.node, &ls.loadSubs)

@@ -386,3 +386,56 @@ func TestMetricsListenValidate(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// TestReady: Ready is closed only once the node has installed a regular
+// configuration, and Status shows it then; Probe sees the loop's passes.
+func TestReady(t *testing.T) {
+	c := newCluster(t, 2)
+	f, err := c.net.Listen(c.addr("n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.config("n1")
+	cfg.Network = f
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.Ready():
+		t.Fatal("Ready closed before Run")
+	default:
+	}
+	if !a.Probe().IsZero() {
+		t.Fatal("Probe: a pass before Run")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-a.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("Ready not closed 20 s after Run: no regular configuration installed")
+	}
+	st := a.Status()
+	if st.Ring == "" {
+		t.Fatalf("Ready closed while Status shows no ring: state %s", st.State)
+	}
+	p1 := a.Probe()
+	if p1.IsZero() {
+		t.Fatal("Probe: no pass after the ring formed")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !a.Probe().After(p1) {
+		if time.Now().After(deadline) {
+			t.Fatal("Probe: no new pass within 10 s of asking for one")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

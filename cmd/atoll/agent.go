@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/internal/sdnotify"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/topology"
 )
@@ -153,6 +154,10 @@ cannot start: the message says what to fix.`,
 			if err != nil {
 				return err
 			}
+			if sdnotify.Enabled() {
+				n := systemdNotifier(a, log)
+				go n.Run(ctx)
+			}
 			return a.Run(ctx)
 		},
 	}
@@ -188,6 +193,35 @@ cannot start: the message says what to fix.`,
 	cmd.MarkFlagRequired("config")
 	cmd.MarkFlagRequired("node")
 	return cmd
+}
+
+// systemdNotifier tells systemd (Type=notify) that the agent is ready once
+// it has installed its first regular configuration, and pings the
+// watchdog while the agent's loop keeps running passes.
+func systemdNotifier(a *agent.Agent, log *slog.Logger) *sdnotify.Notifier {
+	var last time.Time
+	return &sdnotify.Notifier{
+		Ready: a.Ready(),
+		Status: func() string {
+			st := a.Status()
+			in := 0
+			for _, m := range st.Members {
+				if m.InRing {
+					in++
+				}
+			}
+			return fmt.Sprintf("ring %s formed: %d members, %d configured nodes missing", st.Ring, in, len(st.Missing))
+		},
+		Alive: func() error {
+			p := a.Probe() // and asks for the next pass
+			if !last.IsZero() && !p.After(last) {
+				return fmt.Errorf("agent: the ring loop has run no pass for %v", time.Since(last).Round(time.Millisecond))
+			}
+			last = p
+			return nil
+		},
+		Logger: log,
+	}
 }
 
 // newLogger returns the agent's logger on w.

@@ -1,0 +1,6 @@
+// Package deploy tests the files under deploy/: the systemd unit, its
+// sysctl drop-in and configuration example, the container image with the
+// compose project of three sites, and the Kubernetes manifests. Tests that
+// need a tool (systemd-analyze, the Docker engine) skip, saying why, when it
+// is not there.
+package deploy
