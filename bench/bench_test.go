@@ -101,8 +101,8 @@ func TestProcSelf(t *testing.T) {
 	if rss, err := ProcMaxRSS(0); err != nil || rss <= 0 {
 		t.Errorf("ProcMaxRSS = %d, %v", rss, err)
 	}
-	c := newMonoClock()
-	if d := MonoNow() - c.ns(time.Now()); d < -int64(time.Millisecond) || d > int64(time.Millisecond) {
+	c := NewMonoClock()
+	if d := MonoNow() - c.Ns(time.Now()); d < -int64(time.Millisecond) || d > int64(time.Millisecond) {
 		t.Errorf("monotonic clock conversion is off by %v", time.Duration(d))
 	}
 }

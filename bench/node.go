@@ -66,7 +66,7 @@ func RunNode(ctx context.Context, spec NodeSpec, out, logw io.Writer) error {
 		spec:  spec,
 		p:     p,
 		a:     a,
-		clock: newMonoClock(),
+		clock: NewMonoClock(),
 		out:   bufio.NewWriter(out),
 		res:   NodeResult{Type: "result", Node: spec.ID},
 		acked: make(chan struct{}, 1),
@@ -92,7 +92,7 @@ type node struct {
 	spec  NodeSpec
 	p     parsed
 	a     *agent.Agent
-	clock monoClock
+	clock MonoClock
 	out   *bufio.Writer
 	res   NodeResult
 	wg    sync.WaitGroup
@@ -135,7 +135,7 @@ func (n *node) consume(ctx context.Context, sub *agent.Subscription) error {
 					n.install(ctx, e.Conf, timer)
 				}
 			case localring.EventTokenLost:
-				n.event(NodeEvent{Type: "token-lost", MonoNs: n.clock.ns(time.Now()), Reason: e.Reason})
+				n.event(NodeEvent{Type: "token-lost", MonoNs: n.clock.Ns(time.Now()), Reason: e.Reason})
 			}
 		case <-timer.C:
 			now := time.Now()
@@ -183,12 +183,12 @@ func (n *node) deliver(payload []byte) {
 	}
 	n.res.Delivered++
 	n.res.Bytes += uint64(len(payload))
-	n.latencies = append(n.latencies, n.clock.ns(now)-h.SentNs)
+	n.latencies = append(n.latencies, n.clock.Ns(now)-h.SentNs)
 }
 
 func (n *node) install(ctx context.Context, c *localring.Configuration, timer *time.Timer) {
 	now := time.Now()
-	n.event(NodeEvent{Type: "install", MonoNs: n.clock.ns(now), Members: len(c.Members), Conf: c.ID})
+	n.event(NodeEvent{Type: "install", MonoNs: n.clock.Ns(now), Members: len(c.Members), Conf: c.ID})
 	if n.ready {
 		if now.Before(n.windowEnd) { // not the others leaving at the end
 			n.res.ConfChanges++
@@ -204,7 +204,7 @@ func (n *node) install(ctx context.Context, c *localring.Configuration, timer *t
 	n.windowEnd = n.windowStart.Add(n.spec.Duration)
 	n.stop = n.windowEnd.Add(n.spec.Drain)
 	timer.Reset(n.windowStart.Sub(now))
-	n.event(NodeEvent{Type: "ready", MonoNs: n.clock.ns(now), Members: len(c.Members), Conf: c.ID})
+	n.event(NodeEvent{Type: "ready", MonoNs: n.clock.Ns(now), Members: len(c.Members), Conf: c.ID})
 	if n.spec.Send {
 		n.wg.Go(func() { n.generate(ctx) })
 	}
@@ -235,7 +235,7 @@ func (n *node) generate(ctx context.Context) {
 		b := slab[:n.spec.Size:n.spec.Size]
 		slab = slab[n.spec.Size:]
 		seq := n.submitted.Load() + 1
-		Payload{Sender: uint32(n.p.self), Seq: seq, SentNs: n.clock.ns(now)}.AppendTo(b)
+		Payload{Sender: uint32(n.p.self), Seq: seq, SentNs: n.clock.Ns(now)}.AppendTo(b)
 		if err := n.a.Submit(n.p.service, b); err != nil {
 			if errors.Is(err, agent.ErrBackpressure) {
 				n.backpressured.Add(1)

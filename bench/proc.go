@@ -76,23 +76,25 @@ func MonoNow() int64 {
 	return ts.Nano()
 }
 
-// monoClock converts Go's monotonic time readings (which come from
+// MonoClock converts Go's monotonic time readings (which come from
 // CLOCK_MONOTONIC through the vDSO, without a system call) to
-// CLOCK_MONOTONIC nanoseconds.
-type monoClock struct {
+// CLOCK_MONOTONIC nanoseconds, the clock of the payload timestamps, without
+// a system call per reading. The benchmark's load clients use it.
+type MonoClock struct {
 	base   time.Time
 	offset int64
 }
 
-func newMonoClock() monoClock {
+// NewMonoClock reads the offset between the two clocks.
+func NewMonoClock() MonoClock {
 	// Take the offset between two readings of time.Now so that the error
 	// is at most the time of one clock_gettime system call.
 	t0 := time.Now()
 	m := MonoNow()
 	t1 := time.Now()
 	mid := t0.Add(t1.Sub(t0) / 2)
-	return monoClock{base: mid, offset: m}
+	return MonoClock{base: mid, offset: m}
 }
 
-// ns returns t as CLOCK_MONOTONIC nanoseconds.
-func (c monoClock) ns(t time.Time) int64 { return c.offset + int64(t.Sub(c.base)) }
+// Ns returns t as CLOCK_MONOTONIC nanoseconds.
+func (c MonoClock) Ns(t time.Time) int64 { return c.offset + int64(t.Sub(c.base)) }

@@ -1,0 +1,366 @@
+// Command clientload is Atoll's application-side load client of the
+// benchmark (tests/bench/compare.sh), the counterpart of Corosync's
+// cpgload (tests/bench/cpgload/cpgload.c): a separate process that talks
+// to its node's agent over the client socket with the public client
+// package, as an application does.
+//
+// It joins a group, waits until the group's view has -nodes members (one
+// clientload per node), then (with -send) multicasts -size byte Agreed
+// messages at -rate messages per second, or as fast as the agent takes
+// them (-rate 0, MulticastWait in a loop), for -warmup plus -duration, and
+// keeps receiving for -drain. Every message starts with the benchmark
+// header (bench/payload.go) holding its CLOCK_MONOTONIC time taken just
+// before the Multicast call, so the latency of every delivery, its own and
+// the others' messages, is measured from Multicast to delivery to the
+// application, including any wait for room.
+//
+// Output: JSON lines on stdout, as `atoll bench node` and cpgload write
+// them: "install" for every view of the group, "ready" when it is
+// complete, and one "result" (bench.NodeResult) with the deliveries in the
+// window, their latency percentiles, and the CPU time of this process and
+// of the agent (-agent-pid) over the window.
+//
+//	clientload -agent /var/lib/atoll/client.sock -nodes 3 -send -rate 0
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	atollbench "github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/client"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// config is the command line.
+type config struct {
+	agent, group, node, name, samples string
+	nodes, index, size                int
+	agentPid, eventBuffer             int
+	send                              bool
+	rate                              float64
+
+	settle, warmup, duration, drain, formTimeout time.Duration
+}
+
+func parse(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("clientload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.agent, "agent", "", "the agent's client socket (unix:///path, or a path); required")
+	fs.StringVar(&c.group, "group", "atoll-bench", "the group to join and multicast to")
+	fs.StringVar(&c.node, "node", "?", "this node's name, for the output")
+	fs.StringVar(&c.name, "name", "clientload", "the client's name at its agent (unique per agent)")
+	fs.StringVar(&c.samples, "samples", "", "write the latency of every delivery in the window to this file (bench.ReadSamples)")
+	fs.IntVar(&c.nodes, "nodes", 1, "members the group must have before the load starts (one clientload per node)")
+	fs.IntVar(&c.index, "index", 0, "this sender's index in the payload header")
+	fs.IntVar(&c.size, "size", 1024, "message size in bytes")
+	fs.IntVar(&c.agentPid, "agent-pid", 0, "the agent's pid, to report its CPU time with this process's (0: not reported)")
+	fs.IntVar(&c.eventBuffer, "event-buffer", 0, "the client's event buffer in events (0: the client package's default)")
+	fs.BoolVar(&c.send, "send", false, "send (otherwise only receive)")
+	fs.Float64Var(&c.rate, "rate", 0, "messages per second this client offers; 0: as fast as MulticastWait returns")
+	fs.DurationVar(&c.settle, "settle", 300*time.Millisecond, "wait after the group is complete before sending")
+	fs.DurationVar(&c.warmup, "warmup", time.Second, "sent but not measured")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measurement window")
+	fs.DurationVar(&c.drain, "drain", time.Second, "keep receiving this long after the window")
+	fs.DurationVar(&c.formTimeout, "form-timeout", 30*time.Second, "give up if the agent is not reachable or the group not complete by then")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	var errs []error
+	if c.agent == "" {
+		errs = append(errs, errors.New("-agent is required (the agent's client socket, DATA_DIR/client.sock)"))
+	}
+	if c.nodes < 1 {
+		errs = append(errs, fmt.Errorf("-nodes %d: want at least 1", c.nodes))
+	}
+	if c.size < atollbench.PayloadHeaderLen {
+		errs = append(errs, fmt.Errorf("-size %d: want at least %d bytes (the benchmark header)", c.size, atollbench.PayloadHeaderLen))
+	}
+	if c.rate < 0 {
+		errs = append(errs, fmt.Errorf("-rate %v: must not be negative (0 means as fast as possible)", c.rate))
+	}
+	if c.duration <= 0 {
+		errs = append(errs, fmt.Errorf("-duration %v: must be positive", c.duration))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("clientload: %w", err)
+	}
+	return c, nil
+}
+
+// load is one run: the reader (the calling goroutine) and the sender.
+type load struct {
+	c     config
+	cl    *client.Client
+	out   *bufio.Writer
+	clock atollbench.MonoClock
+	res   atollbench.NodeResult
+
+	ready                               bool
+	start, windowStart, windowEnd, stop time.Time
+	cpuStart, agentCPUStart             time.Duration
+	cpuStartAt                          time.Time
+	latencies                           []int64
+	sent                                chan uint64 // the sender's count when it ends
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opts := []client.Option{client.WithName(c.name)}
+	if c.eventBuffer > 0 {
+		opts = append(opts, client.WithEventBuffer(c.eventBuffer))
+	}
+	var cl *client.Client
+	deadline := time.Now().Add(c.formTimeout)
+	for {
+		if cl, err = client.Dial(ctx, c.agent, opts...); err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("clientload %s: no agent at %s within %v: %w", c.node, c.agent, c.formTimeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer cl.Close()
+	if err := cl.Join(ctx, c.group); err != nil {
+		return fmt.Errorf("clientload %s: join %s: %w", c.node, c.group, err)
+	}
+	l := &load{c: c, cl: cl, out: bufio.NewWriter(stdout), clock: atollbench.NewMonoClock(),
+		res: atollbench.NodeResult{Type: "result", Node: c.node}, sent: make(chan uint64, 1)}
+	err = l.consume(ctx, deadline)
+	cancel()
+	return err
+}
+
+// consume reads the client's events until the run is over.
+func (l *load) consume(ctx context.Context, formDeadline time.Time) error {
+	timer := time.NewTimer(time.Until(formDeadline))
+	defer timer.Stop()
+	for {
+		select {
+		case e, ok := <-l.cl.Events():
+			if !ok {
+				return fmt.Errorf("clientload %s: the session ended: %v", l.c.node, l.cl.Err())
+			}
+			switch e.Kind {
+			case client.EventMessage:
+				l.deliver(e.Message.Payload)
+			case client.EventView:
+				if e.View.Group == l.c.group && !e.View.Transitional {
+					l.view(ctx, e.View, timer)
+				}
+			case client.EventError, client.EventWarning:
+				fmt.Fprintf(os.Stderr, "clientload %s: %s: %v\n", l.c.node, e.Kind, e.Err)
+			}
+		case <-timer.C:
+			now := time.Now()
+			if !l.ready {
+				return fmt.Errorf("clientload %s: group %s did not have %d members within %v; is a clientload running at every node, and does the ring hold every node?",
+					l.c.node, l.c.group, l.c.nodes, l.c.formTimeout)
+			}
+			switch {
+			case l.cpuStartAt.IsZero():
+				if err := l.cpuWindowStart(now); err != nil {
+					return err
+				}
+				timer.Reset(l.windowEnd.Sub(now))
+			case l.res.CPUWindowS == 0:
+				if err := l.cpuWindowEnd(now); err != nil {
+					return err
+				}
+				timer.Reset(l.stop.Sub(now))
+			default:
+				return l.finish()
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (l *load) deliver(payload []byte) {
+	if !l.ready {
+		return
+	}
+	now := time.Now()
+	if now.Before(l.windowStart) || !now.Before(l.windowEnd) {
+		return
+	}
+	h, err := atollbench.ParsePayload(payload)
+	if err != nil {
+		return
+	}
+	l.res.Delivered++
+	l.res.Bytes += uint64(len(payload))
+	l.latencies = append(l.latencies, l.clock.Ns(now)-h.SentNs)
+}
+
+func (l *load) view(ctx context.Context, v *client.View, timer *time.Timer) {
+	now := time.Now()
+	l.event(atollbench.NodeEvent{Type: "install", MonoNs: l.clock.Ns(now), Members: len(v.Members), Conf: v.ID})
+	if l.ready {
+		if now.Before(l.windowEnd) { // not the others leaving at the end
+			l.res.ConfChanges++
+		}
+		return
+	}
+	if len(v.Members) < l.c.nodes {
+		return
+	}
+	l.ready = true
+	l.start = now.Add(l.c.settle)
+	l.windowStart = l.start.Add(l.c.warmup)
+	l.windowEnd = l.windowStart.Add(l.c.duration)
+	l.stop = l.windowEnd.Add(l.c.drain)
+	timer.Reset(l.windowStart.Sub(now))
+	l.event(atollbench.NodeEvent{Type: "ready", MonoNs: l.clock.Ns(now), Members: len(v.Members), Conf: v.ID})
+	if l.c.send {
+		go func() { l.sent <- l.generate(ctx) }()
+	} else {
+		l.sent <- 0
+	}
+}
+
+// generate sends from start to the end of the window and returns how many
+// messages it sent.
+func (l *load) generate(ctx context.Context) uint64 {
+	var seq uint64
+	b := make([]byte, l.c.size) // the client copies it at each call
+	groups := []string{l.c.group}
+	send := func(now time.Time) bool {
+		seq++
+		atollbench.Payload{Sender: uint32(l.c.index), Seq: seq, SentNs: l.clock.Ns(now)}.AppendTo(b)
+		if err := l.cl.MulticastWait(ctx, client.Agreed, 0, groups, b); err != nil {
+			seq--
+			if ctx.Err() == nil {
+				fmt.Fprintf(os.Stderr, "clientload %s: multicast: %v\n", l.c.node, err)
+			}
+			return false
+		}
+		return true
+	}
+	sleep := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !sleep(time.Until(l.start)) {
+		return seq
+	}
+	if l.c.rate == 0 {
+		for now := time.Now(); now.Before(l.windowEnd); now = time.Now() {
+			if !send(now) {
+				return seq
+			}
+		}
+		return seq
+	}
+	interval := time.Duration(float64(time.Second) / l.c.rate)
+	next := l.start
+	for {
+		now := time.Now()
+		if !now.Before(l.windowEnd) {
+			return seq
+		}
+		// A sender that fell behind sends what is due at once: its
+		// messages are stamped when sent, so the delay is the caller's.
+		for !next.After(now) {
+			if !send(time.Now()) {
+				return seq
+			}
+			next = next.Add(interval)
+		}
+		if !sleep(time.Until(next)) {
+			return seq
+		}
+	}
+}
+
+func (l *load) cpuWindowStart(now time.Time) error {
+	var err error
+	l.cpuStartAt = now
+	if l.cpuStart, err = atollbench.ProcCPU(0); err != nil {
+		return err
+	}
+	if l.c.agentPid != 0 {
+		if l.agentCPUStart, err = atollbench.ProcCPU(l.c.agentPid); err != nil {
+			return fmt.Errorf("clientload %s: the agent's CPU time (-agent-pid %d): %w", l.c.node, l.c.agentPid, err)
+		}
+	}
+	return nil
+}
+
+func (l *load) cpuWindowEnd(now time.Time) error {
+	cpu, err := atollbench.ProcCPU(0)
+	if err != nil {
+		return err
+	}
+	l.res.CPUS = (cpu - l.cpuStart).Seconds()
+	if l.c.agentPid != 0 {
+		acpu, err := atollbench.ProcCPU(l.c.agentPid)
+		if err != nil {
+			return fmt.Errorf("clientload %s: the agent's CPU time (-agent-pid %d): %w", l.c.node, l.c.agentPid, err)
+		}
+		l.res.DaemonCPUS = (acpu - l.agentCPUStart).Seconds()
+		l.res.DaemonMaxRSSKiB, _ = atollbench.ProcMaxRSS(l.c.agentPid)
+	}
+	l.res.CPUWindowS = now.Sub(l.cpuStartAt).Seconds()
+	return nil
+}
+
+func (l *load) finish() error {
+	l.res.Sent = <-l.sent
+	l.res.WindowS = l.c.duration.Seconds()
+	l.res.MaxRSSKiB, _ = atollbench.ProcMaxRSS(0)
+	q := atollbench.Quantiles(l.latencies, 0.5, 0.99, 0.999)
+	l.res.P50Us, l.res.P99Us, l.res.P999Us = float64(q[0])/1e3, float64(q[1])/1e3, float64(q[2])/1e3
+	if l.c.samples != "" {
+		if err := atollbench.WriteSamples(l.c.samples, l.latencies); err != nil {
+			return err
+		}
+		l.res.Samples = l.c.samples
+	}
+	return l.write(l.res)
+}
+
+func (l *load) event(e atollbench.NodeEvent) {
+	e.Node = l.c.node
+	_ = l.write(e)
+}
+
+func (l *load) write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	l.out.Write(append(b, '\n'))
+	return l.out.Flush()
+}

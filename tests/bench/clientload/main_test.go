@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/agent"
+	atollbench "github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
+)
+
+// startAgent runs a one-node agent in this process, on an in-memory
+// network, and returns its client socket.
+func startAgent(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	nw, err := (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort("10.0.0.1:5405"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Config{
+		Node: "n1", Cluster: "test", Site: "lab", Nodes: []string{"n1"},
+		Network:     nw,
+		Ring:        localring.DefaultLAN(""),
+		Security:    agent.Security{Key: seal.GenerateKey()},
+		DataDir:     dir,
+		AdminSocket: "-",
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	return "unix://" + filepath.Join(dir, agent.ClientSocketName)
+}
+
+// runLoads runs one clientload per argv at once and returns their results.
+func runLoads(t *testing.T, argvs ...[]string) []atollbench.NodeResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	outs := make([]bytes.Buffer, len(argvs))
+	errs := make([]error, len(argvs))
+	var wg sync.WaitGroup
+	for i, argv := range argvs {
+		wg.Go(func() {
+			var stderr bytes.Buffer
+			errs[i] = run(ctx, argv, &outs[i], &stderr)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("%w; stderr: %s", errs[i], stderr.String())
+			}
+		})
+	}
+	wg.Wait()
+	var rs []atollbench.NodeResult
+	for i := range argvs {
+		if errs[i] != nil {
+			t.Fatalf("clientload %d: %v", i, errs[i])
+		}
+		var res *atollbench.NodeResult
+		var types []string
+		sc := bufio.NewScanner(&outs[i])
+		for sc.Scan() {
+			var r atollbench.NodeResult
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Fatalf("clientload %d: output line %q: %v", i, sc.Text(), err)
+			}
+			types = append(types, r.Type)
+			if r.Type == "result" {
+				res = &r
+			}
+		}
+		if res == nil || !strings.Contains(strings.Join(types, " "), "ready") {
+			t.Fatalf("clientload %d: output %v has no ready and result lines", i, types)
+		}
+		rs = append(rs, *res)
+	}
+	return rs
+}
+
+func args(addr, node string, extra ...string) []string {
+	return append([]string{"-agent", addr, "-node", node, "-name", node, "-nodes", "2", "-settle", "0s", "-warmup", "200ms",
+		"-duration", "1s", "-drain", "300ms", "-agent-pid", fmt.Sprint(os.Getpid()), "-size", "1024"}, extra...)
+}
+
+// TestClientLoad runs two clientloads at one agent for a second, one
+// sending as fast as it can and one only receiving, and checks that their
+// reports are consistent: both deliver the sender's messages, no more than
+// were sent, with ordered, plausible latencies and CPU time.
+func TestClientLoad(t *testing.T) {
+	addr := startAgent(t)
+	dir := t.TempDir()
+	rs := runLoads(t,
+		args(addr, "a", "-send", "-index", "0", "-samples", filepath.Join(dir, "a.lat")),
+		args(addr, "b"))
+	for i, r := range rs {
+		t.Logf("%s: sent %d delivered %d p50 %.0fµs p99 %.0fµs p99.9 %.0fµs cpu %.2fs agent %.2fs over %.2fs",
+			r.Node, r.Sent, r.Delivered, r.P50Us, r.P99Us, r.P999Us, r.CPUS, r.DaemonCPUS, r.CPUWindowS)
+		if r.Delivered == 0 || r.Bytes != 1024*r.Delivered {
+			t.Errorf("%s: delivered %d messages, %d bytes; want some, of 1024 bytes each", r.Node, r.Delivered, r.Bytes)
+		}
+		if r.Delivered > rs[0].Sent {
+			t.Errorf("%s: delivered %d in the window, more than the %d sent", r.Node, r.Delivered, rs[0].Sent)
+		}
+		if !(r.P50Us > 0 && r.P50Us <= r.P99Us && r.P99Us <= r.P999Us && r.P999Us < 10e6) {
+			t.Errorf("%s: latency p50 %vµs p99 %vµs p99.9 %vµs: want 0 < p50 ≤ p99 ≤ p99.9 < 10 s", r.Node, r.P50Us, r.P99Us, r.P999Us)
+		}
+		if r.CPUWindowS < 0.9 || r.CPUS <= 0 || r.DaemonCPUS < r.CPUS {
+			t.Errorf("%s: CPU %vs, agent %vs over %vs: want a window of about 1 s, CPU used, the agent's pid (this process) at least as much", r.Node, r.CPUS, r.DaemonCPUS, r.CPUWindowS)
+		}
+		if r.WindowS != 1 || r.ConfChanges != 0 {
+			t.Errorf("%s: window %vs, %d view changes; want 1 s, 0", r.Node, r.WindowS, r.ConfChanges)
+		}
+		if i == 1 && r.Sent != 0 {
+			t.Errorf("%s: a receiver sent %d messages", r.Node, r.Sent)
+		}
+	}
+	ns, err := atollbench.ReadSamples(rs[0].Samples)
+	if err != nil || uint64(len(ns)) != rs[0].Delivered {
+		t.Errorf("samples file %q: %d samples, %v; want one per delivery (%d)", rs[0].Samples, len(ns), err, rs[0].Delivered)
+	}
+}
+
+// TestClientLoadRate paces two senders at 200 msgs/s each: every member
+// delivers both senders' messages, about 400 in the second.
+func TestClientLoadRate(t *testing.T) {
+	addr := startAgent(t)
+	rs := runLoads(t,
+		args(addr, "a", "-send", "-index", "0", "-rate", "200"),
+		args(addr, "b", "-send", "-index", "1", "-rate", "200"))
+	for _, r := range rs {
+		t.Logf("%s: sent %d delivered %d p50 %.0fµs p99 %.0fµs", r.Node, r.Sent, r.Delivered, r.P50Us, r.P99Us)
+		// Sent counts warm-up and window: 200 × 1.2 s; the window holds
+		// about 400 deliveries, fewer only if the machine stalled.
+		if r.Sent < 200 || r.Sent > 250 {
+			t.Errorf("%s: sent %d at 200 msgs/s for 1.2 s; want 240", r.Node, r.Sent)
+		}
+		if r.Delivered < 200 || r.Delivered > rs[0].Sent+rs[1].Sent {
+			t.Errorf("%s: delivered %d in the window; want about 400 (both senders' messages)", r.Node, r.Delivered)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	_, err := parse([]string{"-size", "8", "-rate", "-1", "-nodes", "0"}, io.Discard)
+	for _, want := range []string{"-agent is required", "-size 8", "-rate -1", "-nodes 0"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parse: %v; want it to name %q", err, want)
+		}
+	}
+}
