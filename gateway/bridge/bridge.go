@@ -63,7 +63,9 @@ type Stats struct {
 	PendingDropped uint64 // Ups dropped from a full pending log
 	Resubmitted    uint64 // Ups a new gateway term submitted again
 	CatchUps       uint64 // catch-up answers applied
-	Gaps           uint64 // catch-ups refused (gap beyond the log): partition and merge
+	Gaps           uint64 // catch-ups refused: partition and merge
+	BeyondLog      uint64 // refusals this site answered: the position is older than the log
+	Diverged       uint64 // refusals this site answered: another component's history
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -442,6 +444,11 @@ func (s *Site) answer(site string, from, base localring.DomainOrder) *catchUp {
 	i, found := slices.BinarySearchFunc(s.log, from, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
 	if !found {
 		c.gap = true
+		if len(s.log) == 0 || from.Less(s.log[0].Pos) {
+			s.stats.BeyondLog++
+		} else {
+			s.stats.Diverged++
+		}
 		return c
 	}
 	for _, e := range s.log[i+1:] {

@@ -198,6 +198,9 @@ func TestGapBeyondLog(t *testing.T) {
 	if st := a2.b.Stats(); st.Gaps != 1 || st.CatchUps != 0 {
 		t.Errorf("a2 stats %+v, want one gap and no catch-up", st)
 	}
+	if st := h.node("b1").b.Stats(); st.BeyondLog != 1 {
+		t.Errorf("b1 (the answering gateway) stats %+v, want one refusal beyond its log", st)
+	}
 	if c := confs(a2); c != "reg[a b c] trans[a] reg[a b c]" {
 		t.Errorf("a2 configurations %q, want reg[a b c] trans[a] reg[a b c]", c)
 	}

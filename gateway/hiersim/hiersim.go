@@ -101,14 +101,18 @@ type Result struct {
 	Domain     string
 	Violations []evs.Violation // of the domain's traces and of every ring's
 	Sent       int             // messages clients sent to the domain
-	// Lost and Duplicated count, over the live nodes whose site stayed in
-	// the domain's configuration, messages sent that a node did not
-	// deliver and deliveries of a message a node had delivered already.
+	// Lost and Duplicated count, over the nodes alive at the end, client
+	// messages of live senders that a node did not deliver although it
+	// installed the domain configuration they were delivered in (or that
+	// no one delivered), and deliveries of a message a node had delivered
+	// already.
 	Lost, Duplicated int
 	// Orphans counts messages whose sender crashed before the federation
 	// ordered them: delivered (at one order everywhere) but not in the
 	// checked trace, which has no send for them.
-	Orphans  int
+	Orphans int
+	// LostLog names each lost message and the node that lost it.
+	LostLog  []string
 	Trace    []evs.Event             // the domain's trace, every node
 	FedTrace []evs.Event             // the federation ring's trace
 	Bridges  map[string]bridge.Stats // by node id
@@ -124,11 +128,11 @@ type node struct {
 	fslot int // in the federation cluster, -1 when not a gateway
 	inc   uint64
 	b     *bridge.Site
-	conf  bridge.DomainConf // the domain configuration it installed last
-	local [][]byte          // to submit on the local ring
-	fed   [][]byte          // to submit on the federation ring
-	seen  map[string]int    // deliveries per client payload
-	confs map[string]bool   // domain configurations installed
+	conf  bridge.DomainConf   // the domain configuration it installed last
+	local [][]byte            // to submit on the local ring
+	fed   [][]byte            // to submit on the federation ring
+	seen  map[string]int      // deliveries per client payload
+	confs []bridge.DomainConf // domain configurations installed, in order
 }
 
 type site struct {
@@ -138,18 +142,19 @@ type site struct {
 }
 
 type hier struct {
-	opts   Options
-	rng    *rand.Rand
-	dom    *topology.Domain
-	sites  []*site
-	byID   map[localring.NodeID]*node
-	fed    *sim.Cluster
-	fslots []*node // federation slot -> gateway node
-	trace  []evs.Event
-	sent   []string // client payloads
-	from   []*node  // their senders
-	victim *site
-	where  map[string]string // client payload -> the configuration it was delivered in
+	opts    Options
+	rng     *rand.Rand
+	dom     *topology.Domain
+	sites   []*site
+	byID    map[localring.NodeID]*node
+	fed     *sim.Cluster
+	fslots  []*node // federation slot -> gateway node
+	trace   []evs.Event
+	sent    []string // client payloads
+	from    []*node  // their senders
+	victim  *site
+	where   map[string]string // client payload -> the configuration it was delivered in
+	lostLog []string
 }
 
 // Run runs one seed.
@@ -222,7 +227,7 @@ func (h *hier) build(f *topology.File, seed uint64) error {
 			if err != nil {
 				return err
 			}
-			n := &node{id: id, site: s, slot: i, fslot: -1, b: b, seen: map[string]int{}, confs: map[string]bool{}}
+			n := &node{id: id, site: s, slot: i, fslot: -1, b: b, seen: map[string]int{}}
 			s.nodes = append(s.nodes, n)
 			h.byID[id] = n
 		}
@@ -327,7 +332,7 @@ func (h *hier) drain(n *node) {
 		switch e.Kind {
 		case bridge.EntryConfig:
 			n.conf = e.Conf
-			n.confs[e.Conf.ID] = true
+			n.confs = append(n.confs, e.Conf)
 			l := h.line(n, evs.EvInstall)
 			var members []string
 			for _, s := range h.sites {
@@ -476,6 +481,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.Violations = append(r.Violations, evs.Check(trace, evs.Options{Failed: failed, Quiescent: true, DomainOrder: true})...)
 	r.Sent = len(h.sent)
 	r.Lost, r.Duplicated = h.lostAndDuplicated()
+	r.LostLog = h.lostLog
 	return r
 }
 
@@ -506,12 +512,25 @@ func (h *hier) orphans() ([]evs.Event, int) {
 	return out, len(orphan)
 }
 
+// owes reports whether n must deliver a message of a sender at site from
+// that was delivered in configuration conf: n installed conf and stayed
+// connected with the sender's site (conf is n's last configuration, or
+// the next one includes that site). A site without a gateway is not in the
+// domain's configuration (see gateway/bridge): what the others deliver
+// meanwhile is not its.
+func (n *node) owes(conf, from string) bool {
+	for i, c := range n.confs {
+		if c.ID == conf {
+			return i == len(n.confs)-1 || slices.Contains(n.confs[i+1].Sites, from)
+		}
+	}
+	return false
+}
+
 // lostAndDuplicated counts, over the nodes alive at the end, the client
-// messages of live senders a node did not deliver although it installed
-// the domain configuration they were delivered in (or that no one
-// delivered), and the deliveries of a message a node had delivered
-// already. A site without a gateway is not in the domain's configuration
-// (see gateway/bridge): what the others deliver meanwhile is not its.
+// messages of live senders a node did not deliver although it owed them
+// (or that no one delivered), and the deliveries of a message a node had
+// delivered already.
 func (h *hier) lostAndDuplicated() (lost, dup int) {
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
@@ -529,8 +548,9 @@ func (h *hier) lostAndDuplicated() (lost, dup int) {
 					continue
 				}
 				conf, ok := h.where[m]
-				if (!ok || n.confs[conf]) && n.seen[m] == 0 {
+				if (!ok || n.owes(conf, from.site.name)) && n.seen[m] == 0 {
 					lost++
+					h.lostLog = append(h.lostLog, fmt.Sprintf("%s lost %s (delivered in %q)", n.id, m, conf))
 				}
 			}
 		}
