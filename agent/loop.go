@@ -140,7 +140,7 @@ func (a *Agent) events(ls *loopState, evs []localring.Event) {
 		case localring.EventTokenLost:
 			a.log.Warn("token lost: the ring will re-form without the nodes that stopped answering", "reason", e.Reason, "ring", confID(ls.conf))
 		case localring.EventEvict:
-			a.log.Warn("ring member taken out for failing to receive or to be received", "node", e.Evicted.String(), "reason", e.Reason, "ring", confID(ls.conf))
+			a.log.Warn("ring member taken out for failing to receive or to be received", "member", e.Evicted.String(), "reason", e.Reason, "ring", confID(ls.conf))
 		case localring.EventGather:
 			ls.gather = e.Reason
 			a.log.Info("membership change started", "reason", e.Reason, "ring", confID(ls.conf))

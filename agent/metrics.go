@@ -100,6 +100,8 @@ func newStatusCollector(a *Agent) *statusCollector {
 	counter("atoll_token_losses_total", "Times the token did not come back in time.", func(c *Counters) uint64 { return c.TokenLosses })
 	counter("atoll_membership_changes_total", "Times the membership protocol started.", func(c *Counters) uint64 { return c.Gathers })
 	counter("atoll_rings_installed_total", "Rings this node installed.", func(c *Counters) uint64 { return c.RingsInstalled })
+	counter("atoll_ring_evictions_total", "Members taken out of the ring for failing to receive multicasts or to be received.", func(c *Counters) uint64 { return c.RingEvictions })
+	counter("atoll_ring_stall_holds_total", "Token rotations slowed down while a packet stayed missing.", func(c *Counters) uint64 { return c.StallHolds })
 	counter("atoll_messages_sent_total", "Messages this node sent on the ring.", func(c *Counters) uint64 { return c.MessagesSent })
 	counter("atoll_messages_delivered_total", "Messages delivered to this node's applications.", func(c *Counters) uint64 { return c.MessagesDelivered })
 	counter("atoll_submit_backpressure_total", "Submits refused because the queue was full.", func(c *Counters) uint64 { return c.Backpressure })

@@ -148,6 +148,11 @@ type Counters struct {
 	RingsInstalled     uint64 `json:"rings_installed"`
 	MessagesSent       uint64 `json:"messages_sent"`
 	MessagesDelivered  uint64 `json:"messages_delivered"`
+	// RingEvictions counts members this node saw taken out of the ring for
+	// failing to receive multicasts or to be received (localring
+	// EventEvict); StallHolds, rotations it slowed down meanwhile.
+	RingEvictions uint64 `json:"ring_evictions"`
+	StallHolds    uint64 `json:"stall_holds"`
 
 	Submitted    uint64 `json:"submitted"`
 	Backpressure uint64 `json:"backpressure"`
@@ -316,6 +321,7 @@ func (a *Agent) Status() Status {
 	c.Retransmits, c.RetransmitRequests, c.TokenRetransmits = r.Retransmits, r.RetransmitRequests, r.TokenRetransmits
 	c.TokenLosses, c.Gathers, c.RingsInstalled = r.TokenLosses, r.Gathers, r.RingsInstalled
 	c.MessagesSent, c.MessagesDelivered = r.MessagesSent, r.MessagesDelivered
+	c.RingEvictions, c.StallHolds = r.Evictions, r.StallHolds
 	c.Submitted, c.Backpressure = a.n.submitted.Load(), a.n.backpressure.Load()
 	c.LoadSent, c.LoadDropped = snap.loadSent, snap.loadDrops
 	c.Pending, c.Queued = snap.pending, a.queued()

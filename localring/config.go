@@ -96,17 +96,17 @@ type Config struct {
 	// must use the same value. Default 0; at most 2^63.
 	StartSeq uint64
 
-	// FailRecvRotations is how many token rotations a packet may stay
-	// missing at some members while others hold it before the ring takes
-	// the members at fault out (Corosync's fail_recv_const, whose 2,500
-	// rotations last a fraction of a second to minutes depending on load).
-	// The side that is the smaller one goes: the members that hold the
-	// packet when they are fewer (their multicasts do not arrive), else
-	// the members that miss it (they do not receive). While a packet stays
-	// missing the representative holds the token for StallHold on every
-	// rotation, so the bound is also one of time: on a LAN with the
-	// defaults, 50 rotations take at least 46 × 10 ms ≈ 0.5 s. Default 50;
-	// at least 8.
+	// FailRecvRotations is how many token rotations of a stalled ring (see
+	// StallHold) a packet may stay missing at some members while others
+	// hold it before the ring takes the members at fault out (Corosync's
+	// fail_recv_const, whose 2,500 rotations last a fraction of a second
+	// to minutes depending on load). The side that is the smaller one
+	// goes: the members that hold the packet when they are fewer (their
+	// multicasts do not arrive), else the members that miss it (they do
+	// not receive). A stalled ring's rotations last StallHold at least, so
+	// the bound is one of time too: with the defaults a member is taken
+	// out after 50 × 10 ms plus the 10 ms it takes to stall, about 0.5 s,
+	// however fast the token went around before. Default 50; at least 8.
 	FailRecvRotations int
 
 	// StallHold is how long the representative keeps the token at each

@@ -17,7 +17,9 @@ import (
 //
 //   - Detection. Every member writes its aru on the token (token.arus).
 //     A member that sees the lowest of them stay put while a packet is
-//     missing for Config.FailRecvRotations of its visits tells the members
+//     missing for Config.FailRecvRotations of its visits after the ring
+//     stalled (below), each of which lasts Config.StallHold at least,
+//     tells the members
 //     that hold the lowest missing packet from those that do not. The
 //     smaller side is at fault: the holders if they are fewer (their
 //     multicasts do not arrive), else the members that miss it (they do
@@ -48,9 +50,10 @@ const (
 
 // stallWatch is a ring's failure-to-receive detector state at one member.
 type stallWatch struct {
-	lo     uint64    // the lowest aru on the token at my last visit
-	visits int       // my visits since lo last moved while a packet was missing
-	since  time.Time // when lo last moved
+	lo      uint64    // the lowest aru on the token at my last visit
+	visits  int       // my visits since lo last moved while a packet was missing
+	stalled int       // those of them made while the ring was stalled
+	since   time.Time // when lo last moved
 }
 
 // stalled reports whether the lowest missing packet of rs has stayed
@@ -79,8 +82,16 @@ func (n *Node) watchStall(rs *ringState, tok *token) {
 		*w = stallWatch{lo: lo, since: n.now}
 		return
 	}
+	if n.stalled(rs) {
+		// Counted only once the ring is stalled, whose rotations last
+		// StallHold at least; and FailRecvRotations × StallHold must have
+		// passed too, so the bound holds in time however fast the token
+		// goes around.
+		w.stalled++
+	}
 	w.visits++
-	if w.visits < n.cfg.FailRecvRotations || tok.evict != nil || len(rs.members) < 2 {
+	if w.stalled < n.cfg.FailRecvRotations || n.now.Sub(w.since) < time.Duration(n.cfg.FailRecvRotations)*n.cfg.StallHold ||
+		tok.evict != nil || len(rs.members) < 2 {
 		return
 	}
 	var miss, hold []Member

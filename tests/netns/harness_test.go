@@ -481,6 +481,18 @@ func (tb *Testbed) DropFrom(to, from string) {
 	tb.nft[ns] = true
 }
 
+// MuteMulticast drops every multicast packet node id sends (its unicast
+// tokens still pass), as a broken multicast route or group membership
+// would: an nft output rule in its namespace. Heal undoes it.
+func (tb *Testbed) MuteMulticast(id string) {
+	tb.t.Helper()
+	ns := tb.Node(id).NS
+	tb.nftIn(ns,
+		"table inet atoll { chain output { type filter hook output priority 0; policy accept; }; }",
+		"add rule inet atoll output ip daddr 224.0.0.0/4 drop")
+	tb.nft[ns] = true
+}
+
 // Heal removes every partition and dropped direction.
 func (tb *Testbed) Heal() {
 	tb.t.Helper()
