@@ -55,6 +55,7 @@ func (n *Node) enterGather(reason string, fromOperational bool) {
 	n.partialOff = 0 // a message cut by the ring change is sent again whole
 	n.consensus = map[NodeID]bool{n.me.ID: true}
 	n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
+	n.heard = map[NodeID]Member{}
 	n.stats.Gathers++
 	n.emit(Event{Kind: EventGather, Reason: reason})
 	n.sendJoin()
@@ -215,6 +216,7 @@ func (n *Node) gatherJoin(j *join) {
 		// this one (ignoring its joins then would only time it out).
 		return
 	}
+	n.heard[j.sender.ID] = j.sender
 	if j.ringSeq < n.reg.id.Seq {
 		// The sender has not seen my current ring: its proc and fail sets
 		// come from an older round (a node that was paused, say, reading
@@ -274,7 +276,9 @@ func (n *Node) consensusTimeout() {
 	for _, m := range n.members() {
 		if !n.consensus[m.ID] {
 			addMember(n.fail, m)
-			n.requarantine(m)
+			if !n.requarantine(m) && n.heard[m.ID] == m {
+				n.disagreed(m)
+			}
 		}
 	}
 	n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
@@ -395,6 +399,14 @@ func (n *Node) onCommit(c *commit) {
 		}
 		if !slices.Equal(ms, n.members()) {
 			return // not the membership this node agreed to
+		}
+		if rep := ms[0]; n.heard[rep.ID] != rep {
+			// A representative whose joins never reach me (its multicasts
+			// are lost, its tokens pass) must not pull me into a ring in
+			// which I would never receive its packets; I fail it at the
+			// consensus timeout instead.
+			n.stats.ForeignRing++
+			return
 		}
 		n.lastCommit = c.tokSeq
 		n.acceptCommit(c)

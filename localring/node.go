@@ -156,6 +156,8 @@ type Node struct {
 	// failure to receive (stall.go)
 	evictedSelf bool                   // the ring is taking me out: gather alone
 	quarantined map[NodeID]*quarantine // members taken out, whose joins are ignored for a while
+	heard       map[NodeID]Member      // members whose joins arrived in this gather round
+	disagree    map[Member]int         // consensus timeouts in a row of members whose joins arrive
 
 	// deadlines; zero means not armed
 	tokenLossAt  time.Time

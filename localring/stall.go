@@ -206,20 +206,43 @@ func (n *Node) failQuarantined() {
 }
 
 // requarantine renews the quarantine of a member that was taken out before
-// and now failed to agree on a membership after its quarantine.
-func (n *Node) requarantine(m Member) {
+// and now failed to agree on a membership after its quarantine; it reports
+// whether it did.
+func (n *Node) requarantine(m Member) bool {
 	if q := n.quarantined[m.ID]; q == nil || q.m != m || !q.admitted.IsZero() {
-		return
+		return false
 	}
 	d := n.quarantine(m)
 	n.stats.Evictions++
 	n.emit(Event{Kind: EventEvict, Evicted: m, Reason: fmt.Sprintf(
 		"node %s, taken out of the ring earlier, still does not answer joins; ignored for another %v", m, d)})
+	return true
+}
+
+// disagreed counts a consensus timeout of a member whose joins arrive: it
+// does not receive ours (a node that receives no multicasts never gets
+// into a ring with traffic, where the detector above would find it). On
+// the second in a row it is quarantined, so that its joins and
+// merge-detects stop pulling the ring into rounds it cannot finish.
+func (n *Node) disagreed(m Member) {
+	if n.disagree == nil {
+		n.disagree = map[Member]int{}
+	}
+	n.disagree[m]++
+	if n.disagree[m] < 2 {
+		return
+	}
+	delete(n.disagree, m)
+	d := n.quarantine(m)
+	n.stats.Evictions++
+	n.emit(Event{Kind: EventEvict, Evicted: m, Reason: fmt.Sprintf(
+		"node %s sends joins but has not agreed to a membership in two rounds (it does not receive the others' multicasts); its joins are ignored for %v", m, d)})
 }
 
 // admitted notes the quarantined members that are back in a ring with me.
 func (n *Node) admitted(ms []Member) {
 	for _, m := range ms {
+		delete(n.disagree, m)
 		if q := n.quarantined[m.ID]; q != nil && q.m == m && q.admitted.IsZero() {
 			q.admitted = n.now
 		}
