@@ -277,3 +277,19 @@ func TestNoEvictionUnderTransientLoss(t *testing.T) {
 		})
 	}
 }
+
+// TestPersistentFaultSeeds replays seeds whose persistent fault once kept
+// the liveness phase from converging: 2207, a node that receives nothing
+// pulled the others into gather rounds it could not finish (now it is
+// quarantined after two); 2370, a representative whose multicasts never
+// arrive pulled nodes into rings by its commit token (now a node accepts a
+// commit token only from a representative whose join it heard).
+func TestPersistentFaultSeeds(t *testing.T) {
+	for _, seed := range []uint64{2207, 2370} {
+		r := Run(seed, RunOptions{})
+		if r.Mix.Persistent == "" {
+			t.Fatalf("seed %d has no persistent fault any more: pick another", seed)
+		}
+		report(t, r)
+	}
+}
