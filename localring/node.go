@@ -209,11 +209,15 @@ func (n *Node) Stats() Stats { return n.stats }
 // operational), for status displays.
 func (n *Node) State() string { return n.state.String() }
 
-// SetSendLimit bounds how many new message packets the node sends per
-// token visit, from its next visit on, below what the flow-control window
-// (WindowPackets, MaxPacketsPerVisit) allows; a negative limit removes
-// the bound. Retransmissions and, during recovery, the old ring's packets
-// are not bounded: the ring needs them to make progress. The driver sets
+// SetSendLimit bounds how many new message packets, and separately how
+// many retransmissions, the node sends per token visit, from its next
+// visit on, below what the flow-control window (WindowPackets,
+// MaxPacketsPerVisit) allows; a negative limit removes the bound. On a
+// congested connection the token overtakes the messages still queued, and
+// the members ask for those as if they were lost: unbounded, the answers
+// would queue duplicates of what the connection is still carrying. During
+// recovery the old ring's packets are not bounded: the new ring needs
+// them to form. The driver sets
 // it from its transport's send backlog (driver.BacklogReporter), so that a
 // node on a connection that carries less than the window sized from the
 // declared bandwidth puts out only what the connection drains, instead

@@ -89,6 +89,9 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	if stalled {
 		retransmits = min(allowed, stallRetransmits)
 	}
+	if n.limited {
+		retransmits = min(retransmits, n.sendLimit)
+	}
 
 	sent := 0
 	// Retransmissions first: they hold up everybody's delivery.

@@ -59,6 +59,23 @@
 // The price is that ring sequence numbers jump by up to the reserve after
 // a restart, which is harmless: they only need to grow.
 //
+// # Back-pressure from the transport
+//
+// A transport whose connections run under congestion control (the
+// federation ring's QUIC) may carry far less than the ring's window,
+// which is sized from the declared bandwidth: QUIC carries about
+// 1 Mbit/s at 1 % loss and 200 ms RTT whatever the link's capacity. Such
+// a transport implements BacklogReporter, and at every pass the driver
+// lets the node put out at most (Config.MaxBacklogBytes − Backlog()) /
+// MaxPacketBytes new packets per token visit (localring.Node.SetSendLimit;
+// the core stays free of time and I/O). The node then sends what the
+// connection drains: its messages wait in its own queue, where the
+// application's back-pressure sees them, the transport's queues never
+// overflow, and (with the transport keeping tokens ahead of messages) the
+// token is never late because of them. A transport that writes to the
+// network at once (UDP: the local ring) does not implement it, and
+// nothing changes for it.
+//
 // # Leaving
 //
 // When Run's context is cancelled the driver calls Hooks.Leaving, then
