@@ -67,6 +67,11 @@ type Config struct {
 	// or "preset lan". Empty means the defaults.
 	RingSource string
 
+	// planRing is the ring the planner derives for the site, whatever the
+	// preset (FromTopology), for naming the preset of a peer whose ring
+	// settings differ; nil without a plan.
+	planRing *localring.Config
+
 	// Security is the packet protection.
 	Security Security
 
@@ -495,22 +500,26 @@ func FromTopology(f *topology.File, id string, preset Preset) (Config, error) {
 		}
 	}
 
+	name := "site/" + site.Name
+	if d, ok := f.Plan().Domain(name); ok {
+		base := localring.DefaultLAN("")
+		if !multicast {
+			base = localring.DefaultCloud("")
+		}
+		r := base.WithTimings(d.Timeouts.Ring())
+		r.Rand = nil
+		c.planRing = &r
+	}
 	switch preset {
 	case PresetLAN:
 		c.Ring, c.RingSource = localring.DefaultLAN(""), "preset lan"
 	case PresetCloud:
 		c.Ring, c.RingSource = localring.DefaultCloud(""), "preset cloud"
 	case PresetAuto, PresetPlan:
-		c.Ring = localring.DefaultLAN("")
-		if !multicast {
-			c.Ring = localring.DefaultCloud("")
-		}
-		name := "site/" + site.Name
-		d, ok := f.Plan().Domain(name)
-		if !ok {
+		if c.planRing == nil {
 			return Config{}, fmt.Errorf("agent: the plan of %s has no domain %s for node %s; run `atoll plan %s`", f.Name(), name, id, f.Name())
 		}
-		c.Ring = c.Ring.WithTimings(d.Timeouts.Ring())
+		c.Ring = *c.planRing
 		c.RingSource = fmt.Sprintf("plan of %s, domain %s", f.Name(), name)
 	default:
 		return Config{}, fmt.Errorf("agent: unknown ring preset %q; use plan (or auto), lan or cloud", preset)

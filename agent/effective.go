@@ -80,11 +80,17 @@ var presets = []struct {
 	{PresetCloud, func() localring.Config { return localring.DefaultCloud("") }},
 }
 
-// presetOf names the preset whose ring settings, in site, hash to h:
-// "lan", "cloud", or "" for none.
-func presetOf(site string, h uint64) Preset {
+// presetOf names the preset whose ring settings, in the agent's site, hash
+// to h: "plan" (the planner's timers for the site, when FromTopology
+// found them), "lan", "cloud", or "" for none.
+func (a *Agent) presetOf(h uint64) Preset {
+	if r := a.cfg.planRing; r != nil {
+		if c := (Config{Site: a.cfg.Site, Ring: *r}); c.configHash() == h {
+			return PresetPlan
+		}
+	}
 	for _, p := range presets {
-		c := Config{Site: site, Ring: p.ring()}
+		c := Config{Site: a.cfg.Site, Ring: p.ring()}
 		if c.configHash() == h {
 			return p.name
 		}
@@ -93,7 +99,10 @@ func presetOf(site string, h uint64) Preset {
 }
 
 // presetDesc describes a preset for a log line: its name and token timeout.
-func presetDesc(p Preset) string {
+func (a *Agent) presetDesc(p Preset) string {
+	if r := a.cfg.planRing; p == PresetPlan && r != nil {
+		return fmt.Sprintf("ring preset plan (the planner's timers for site %s, token timeout %v)", a.cfg.Site, r.TokenTimeout)
+	}
 	for _, q := range presets {
 		if q.name == p {
 			return fmt.Sprintf("ring preset %s (token timeout %v)", p, q.ring().TokenTimeout)
@@ -107,12 +116,12 @@ func presetDesc(p Preset) string {
 // ring preset (--ring-preset) when the peer's hash is that of a preset in
 // this site, else the site or custom timings.
 func (a *Agent) configMismatchCause(peerHash uint64) string {
-	mine := presetOf(a.cfg.Site, a.cfg.configHash())
-	theirs := presetOf(a.cfg.Site, peerHash)
+	mine := a.presetOf(a.cfg.configHash())
+	theirs := a.presetOf(peerHash)
 	if theirs != "" && theirs != mine {
-		return fmt.Sprintf("the peer runs %s and this node %s: start every node of site %s with the same --ring-preset (the default, plan, takes the timers atoll plan derives for the site)", presetDesc(theirs), presetDesc(mine), a.cfg.Site)
+		return fmt.Sprintf("the peer runs %s and this node %s: start every node of site %s with the same --ring-preset (the default, plan, takes the timers atoll plan derives for the site)", a.presetDesc(theirs), a.presetDesc(mine), a.cfg.Site)
 	}
-	return fmt.Sprintf("the peer's ring settings are those of no preset of site %s: it is configured for another site (its --node or topology file), or with other ring timings; this node runs %s", a.cfg.Site, presetDesc(mine))
+	return fmt.Sprintf("the peer's ring settings are those of no preset of site %s: it is configured for another site (its --node or topology file, or a topology file whose plan differs), or with other ring timings; this node runs %s", a.cfg.Site, a.presetDesc(mine))
 }
 
 // effective returns the agent's effective configuration.
@@ -136,7 +145,7 @@ func (a *Agent) effective() Effective {
 	r := a.ringSettings
 	h := a.cfg.configHash()
 	e.RingSettings = RingSettings{
-		Preset: string(presetOf(a.cfg.Site, h)), ConfigHash: hex64(h),
+		Preset: string(a.presetOf(h)), ConfigHash: hex64(h),
 		TokenTimeout: Duration(r.TokenTimeout), TokenRetransmit: Duration(r.TokenRetransmit), TokenHold: Duration(r.TokenHold),
 		JoinTimeout: Duration(r.JoinTimeout), ConsensusTimeout: Duration(r.ConsensusTimeout), MergeTimeout: Duration(r.MergeTimeout),
 		WindowPackets: r.WindowPackets, MaxPacketsPerVisit: r.MaxPacketsPerVisit,

@@ -382,6 +382,10 @@ sites:
 	if lan.configHash() == cloud.configHash() || lan.configHash() == c.configHash() {
 		t.Error("the plan's timers and the lan and cloud presets hash alike")
 	}
+	// The plan's timers are kept under another preset, to name a peer's.
+	if lan.planRing == nil || (&Config{Site: lan.Site, Ring: *lan.planRing}).configHash() != c.configHash() {
+		t.Error("a node on preset lan does not know the plan's timers")
+	}
 	if _, err := FromTopology(f, "c-1", PresetAuto); err == nil || !strings.Contains(err.Error(), "a-1, a-2, b-1") {
 		t.Errorf("unknown node: %v", err)
 	}

@@ -230,6 +230,15 @@ func TestPresetMismatchCause(t *testing.T) {
 	if p := c.agents["n2"].a.Status().Config.RingSettings.Preset; p != "cloud" {
 		t.Errorf("preset of n2: %q", p)
 	}
+	// The planner's timers, which FromTopology keeps whatever the preset:
+	// a peer on the default preset plan is named as such.
+	plan := localring.DefaultLAN("")
+	plan.TokenTimeout = 300 * time.Millisecond
+	onLAN := &Agent{cfg: Config{Site: "lab", Ring: localring.DefaultLAN(""), planRing: &plan}}
+	peer := Config{Site: "lab", Ring: plan}
+	if got := onLAN.configMismatchCause(peer.configHash()); !strings.Contains(got, "the peer runs ring preset plan (the planner's timers for site lab, token timeout 300ms) and this node ring preset lan (token timeout 200ms)") {
+		t.Errorf("cause for a peer on the plan: %s", got)
+	}
 	// Another site (same timings): not a preset of this site.
 	if got := a1.configMismatchCause((&Config{Site: "other", Ring: localring.DefaultLAN("")}).configHash()); !strings.Contains(got, "are those of no preset of site lab") {
 		t.Errorf("cause for another site: %s", got)
