@@ -33,10 +33,11 @@ import (
 //     Rotation, Mean, Max);
 //   - saturated: every site keeps its ring's send queue full for 10 s;
 //     msgs/s are delivered at all three sites in seconds 3–10, Mbit/s
-//     their payload against the cap (only the token holder sends, so the
-//     ring carries at most the cap of a sender's links), "link Mbit" the
-//     busiest emulated direction's delivered bytes (packets with their
-//     headers; each direction carries one sender's share), and CPU (cores)
+//     their payload, the ring's throughput, against one link's cap (each
+//     direction carries only its sender's share, and a burst queued at a
+//     relay drains while the token moves on, so the ring can carry more
+//     than one link's cap), "link Mbit" the busiest emulated direction's
+//     delivered bytes (packets with their headers), and CPU (cores)
 //     and RSS those of the whole process (three gateways, six relays and
 //     this bookkeeping) over that window.
 //
