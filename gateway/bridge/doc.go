@@ -70,9 +70,13 @@
 // position the site holds. The lowest-id member whose Sync is base
 // answers every member behind it with a CatchUp: the entries of its log
 // after that position up to base, if its log holds that exact position
-// (the two sites then share the history up to it), or a refusal. Every
-// node keeps the last Config.LogEntries entries (default 8192 entries,
-// DefaultLogEntries): that is the bound. The gateway that waits for its
+// (the two sites then share the history up to it), or a refusal: when the
+// position is older than the log (Stats.BeyondLog), or when the log does
+// not hold it because the asking site comes from another component of a
+// split federation, which numbered its own entries (Stats.Diverged; every
+// position carries the ring that numbered it, so two components never
+// share one). Every node keeps the last Config.LogEntries entries (default
+// 8192 entries, DefaultLogEntries): that is the bound. The gateway that waits for its
 // CatchUp holds the new ring's entries back until it arrives.
 //
 // The site injects the entries of configurations it was still a member of,

@@ -8,7 +8,7 @@ import (
 )
 
 var (
-	seeds = flag.Int("hiersim.seeds", 0, "seeds each simulator test runs (default 40; 4 with -short or -race)")
+	seeds = flag.Int("hiersim.seeds", 0, "seeds each simulator test runs (default 40; 4 with -short, 1 with -race)")
 	first = flag.Uint64("hiersim.seed", 1, "first seed")
 )
 
@@ -24,7 +24,9 @@ func seedCount() int {
 	switch {
 	case *seeds > 0:
 		return *seeds
-	case testing.Short() || raceEnabled:
+	case raceEnabled:
+		return 1 // no goroutines here: the race detector only slows it
+	case testing.Short():
 		return 4
 	}
 	return 40
