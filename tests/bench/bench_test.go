@@ -33,7 +33,7 @@ func TestCompareSmoke(t *testing.T) {
 	var log bytes.Buffer
 	o := Options{
 		Nodes: []int{3}, Duration: time.Second, Warmup: 300 * time.Millisecond, Idle: 500 * time.Millisecond,
-		Repeat: 1, Raw: true, Work: work, Log: &log,
+		Repeat: 1, Raw: true, Work: work, Log: &log, Sizes: []int{1024}, Senders: []bool{false}, Security: []bool{false},
 	}
 	o.Self = []string{testBinary(t)}
 	if err := build(context.Background(), &o); err != nil {
@@ -47,7 +47,8 @@ func TestCompareSmoke(t *testing.T) {
 	rep.WriteMarkdown(&md, "go test")
 	t.Log("\n" + md.String())
 	for _, row := range rep.Rows {
-		if median(row.AtollMax).MsgsPerSec <= 0 || median(row.CorosyncMax).MsgsPerSec <= 0 || row.Atoll1k.P50 <= 0 || row.Corosync1k.P50 <= 0 {
+		if median(row.AtollMax).MsgsPerSec <= 0 || median(row.CorosyncMax).MsgsPerSec <= 0 || row.Atoll1k.P50 <= 0 || row.Corosync1k.P50 <= 0 ||
+			median(row.APIMax).MsgsPerSec <= 0 || row.API1k.P50 <= 0 || row.APIHalf.P50 <= 0 || median(row.APIMax).CPUPercent <= 0 {
 			t.Errorf("%d nodes, crypto %v: a phase measured nothing: %+v", row.Nodes, row.Crypto, row)
 		}
 	}
@@ -95,8 +96,8 @@ func TestWriteMarkdown(t *testing.T) {
 		return s
 	}
 	r := &Report{
-		Options: Options{Size: 1024, Warmup: time.Second, Duration: 10 * time.Second, Repeat: 2},
-		Rows: []Row{{Nodes: 3, AtollMax: []atollbench.Summary{sum(40000), sum(44000)}, CorosyncMax: []atollbench.Summary{sum(20000), sum(21000)},
+		Options: Options{Sizes: []int{1024}, Warmup: time.Second, Duration: 10 * time.Second, Repeat: 2},
+		Rows: []Row{{Nodes: 3, Size: 1024, APIMax: []atollbench.Summary{sum(42000), sum(46000)}, API1k: sum(1000), APIHalf: sum(23000), AtollMax: []atollbench.Summary{sum(40000), sum(44000)}, CorosyncMax: []atollbench.Summary{sum(20000), sum(21000)},
 			Atoll1k: sum(1000), Corosync1k: sum(1000), AtollHalf: sum(20000), AtollIdle: sum(0)}},
 		UDP:      []UDPRow{{Nodes: 3, Size: 1024, SentPerSec: 80000, RecvPerSec: 70000}},
 		Failover: []FailoverRow{{System: "Atoll", Nodes: 3, PerNode: []time.Duration{440 * time.Millisecond, 450 * time.Millisecond}}},
@@ -104,7 +105,7 @@ func TestWriteMarkdown(t *testing.T) {
 	var b bytes.Buffer
 	r.WriteMarkdown(&b, "cmd")
 	out := b.String()
-	for _, want := range []string{"| 3 | plain | 40,000 (40,000–44,000) | 20,000 (20,000–21,000) | **2.00×**", "500µs", "| 3 | 1024 B | 80,000 | 70,000 | 72 |", "| Atoll | 3 |", "450ms"} {
+	for _, want := range []string{"| 3 | 1024 B | all | plain | 42,000 (42,000–46,000) | 20,000 (20,000–21,000) | **2.10×** | 40,000 (40,000–44,000) |", "500µs", "| 3 | 1024 B | 80,000 | 70,000 | 72 |", "| Atoll | 3 |", "450ms"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}

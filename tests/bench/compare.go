@@ -26,15 +26,23 @@ type Options struct {
 	Warmup   time.Duration // default 1 s
 	Idle     time.Duration // window of the idle CPU phases; default 5 s
 	Repeat   int           // runs of each full-load phase per system; default 2
-	Size     int           // message size; default 1024
-	Failover bool          // measure failover after kill -9
-	Raw      bool          // measure raw UDP multicast
+	Sizes    []int         // message sizes; default 1024 and 8192
+	// Senders selects the load shapes: false every node sends, true only
+	// node 1 does. Default both.
+	Senders []bool
+	// Security selects packet protection: false none, true encrypted.
+	// Default both.
+	Security []bool
+	Failover bool // measure failover after kill -9
+	Raw      bool // measure raw UDP multicast
 
-	Work       string   // working directory: configs, keys, samples, logs
-	AtollBin   string   // the atoll binary
-	CPGLoadBin string   // the Corosync load client
-	Self       []string // argv that runs this program's udp-send/udp-recv roles
-	Prefix     string   // testbed name prefix; default from the pid
+	Work       string // working directory: configs, keys, samples, logs
+	AtollBin   string // the atoll binary
+	CPGLoadBin string // the Corosync load client
+	// ClientLoadBin is the client-API load client (tests/bench/clientload).
+	ClientLoadBin string
+	Self          []string // argv that runs this program's udp-send/udp-recv roles
+	Prefix        string   // testbed name prefix; default from the pid
 	// AtollUnicast runs Atoll with the UDP unicast transport instead of
 	// multicast.
 	AtollUnicast bool
@@ -63,8 +71,14 @@ func (o *Options) setDefaults() {
 	if o.Repeat == 0 {
 		o.Repeat = 2
 	}
-	if o.Size == 0 {
-		o.Size = 1024
+	if len(o.Sizes) == 0 {
+		o.Sizes = []int{1024, 8192}
+	}
+	if len(o.Senders) == 0 {
+		o.Senders = []bool{false, true}
+	}
+	if len(o.Security) == 0 {
+		o.Security = []bool{false, true}
 	}
 	if o.Prefix == "" {
 		o.Prefix = fmt.Sprintf("atb%04x", os.Getpid()&0xffff)
@@ -74,11 +88,24 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Row is one configuration: a ring size with or without packet protection.
+// Row is one configuration: a ring size, a message size, every node or
+// one sending, with or without packet protection.
 type Row struct {
-	Nodes  int
-	Crypto bool
+	Nodes     int
+	Size      int
+	OneSender bool
+	Crypto    bool
 
+	// Atoll through the client API, the benchmark of record: one `atoll
+	// agent` process and one clientload process per node.
+	APIMax      []atollbench.Summary // full load, one per repeat
+	API1k       atollbench.Summary   // 1,000 msgs/s in total
+	APIHalf     atollbench.Summary   // 50% of the API's best full-load rate
+	APIHalfRate float64
+	APIIdleCPU  float64 // percent of a core per agent (mean), no clients
+
+	// Atoll's in-process load generator (`atoll bench node`) and Corosync
+	// with its cpgload clients.
 	AtollMax, CorosyncMax []atollbench.Summary // full load, one per repeat
 	Atoll1k, Corosync1k   atollbench.Summary   // 1,000 msgs/s in total
 	AtollHalf             atollbench.Summary   // 50% of Atoll's best full-load rate
@@ -88,7 +115,7 @@ type Row struct {
 
 	// UDP datagrams the namespaces' kernels dropped during each system's
 	// load phases (Testbed.UDPDrops).
-	AtollKernelDrops, CorosyncKernelDrops uint64
+	APIKernelDrops, AtollKernelDrops, CorosyncKernelDrops uint64
 }
 
 // UDPRow is the raw multicast ceiling of one ring size and datagram size.
@@ -166,32 +193,16 @@ func (r *Report) runSize(ctx context.Context, n int) error {
 			r.UDP = append(r.UDP, row)
 		}
 	}
-	for _, crypto := range []bool{false, true} {
-		row := Row{Nodes: n, Crypto: crypto}
-		sub := filepath.Join(dir, map[bool]string{false: "plain", true: "crypto"}[crypto])
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			return err
+	for _, size := range o.Sizes {
+		for _, one := range o.Senders {
+			for _, crypto := range o.Security {
+				row := Row{Nodes: n, Size: size, OneSender: one, Crypto: crypto}
+				if err := r.runRow(ctx, tb, dir, &row); err != nil {
+					return err
+				}
+				r.Rows = append(r.Rows, row)
+			}
 		}
-		drops0, err := tb.UDPDrops()
-		if err != nil {
-			return err
-		}
-		if err := r.corosyncPhases(ctx, tb, sub, &row); err != nil {
-			return err
-		}
-		drops1, err := tb.UDPDrops()
-		if err != nil {
-			return err
-		}
-		if err := r.atollPhases(ctx, tb, sub, &row); err != nil {
-			return err
-		}
-		drops2, err := tb.UDPDrops()
-		if err != nil {
-			return err
-		}
-		row.CorosyncKernelDrops, row.AtollKernelDrops = drops1-drops0, drops2-drops1
-		r.Rows = append(r.Rows, row)
 	}
 	if o.Failover {
 		f, err := r.atollFailover(ctx, tb, dir)
@@ -214,6 +225,51 @@ func (r *Report) runSize(ctx context.Context, n int) error {
 	return nil
 }
 
+// runRow measures one configuration: Corosync, Atoll in process, Atoll
+// through the client API.
+func (r *Report) runRow(ctx context.Context, tb *Testbed, dir string, row *Row) error {
+	sub := filepath.Join(dir, fmt.Sprintf("%s-%d-%s", map[bool]string{false: "plain", true: "crypto"}[row.Crypto], row.Size, senders(row.OneSender)))
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		return err
+	}
+	r.logf("row: %d nodes, %d-byte messages, %s sending, %s", row.Nodes, row.Size, senders(row.OneSender), security(row.Crypto))
+	phases := []struct {
+		run   func(context.Context, *Testbed, string, *Row) error
+		drops *uint64
+	}{{r.corosyncPhases, &row.CorosyncKernelDrops}, {r.atollPhases, &row.AtollKernelDrops}, {r.apiPhases, &row.APIKernelDrops}}
+	for _, p := range phases {
+		d0, err := tb.UDPDrops()
+		if err != nil {
+			return err
+		}
+		if err := p.run(ctx, tb, sub, row); err != nil {
+			return err
+		}
+		d1, err := tb.UDPDrops()
+		if err != nil {
+			return err
+		}
+		*p.drops = d1 - d0
+	}
+	return nil
+}
+
+// senders names the load shape.
+func senders(one bool) string {
+	if one {
+		return "one"
+	}
+	return "all"
+}
+
+// sendersOf is the number of sending nodes of row.
+func sendersOf(row *Row) int {
+	if row.OneSender {
+		return 1
+	}
+	return row.Nodes
+}
+
 // corosyncPhases measures Corosync with the row's crypto setting.
 func (r *Report) corosyncPhases(ctx context.Context, tb *Testbed, dir string, row *Row) error {
 	o := r.Options
@@ -228,7 +284,7 @@ func (r *Report) corosyncPhases(ctx context.Context, tb *Testbed, dir string, ro
 		return err
 	}
 	defer c.Stop()
-	load := CPGLoad{Sched: r.schedClient, Bin: o.CPGLoadBin, Send: true, Size: o.Size, Warmup: o.Warmup, Duration: o.Duration,
+	load := CPGLoad{Sched: r.schedClient, Bin: o.CPGLoadBin, Send: true, OneSender: row.OneSender, Size: row.Size, Warmup: o.Warmup, Duration: o.Duration,
 		Settle: 300 * time.Millisecond, Drain: time.Second, SamplesDir: dir}
 	for k := range o.Repeat {
 		s, err := r.cpgRun(ctx, c, load)
@@ -238,7 +294,7 @@ func (r *Report) corosyncPhases(ctx context.Context, tb *Testbed, dir string, ro
 		r.logf("corosync: full load #%d: %.0f msgs/s, p50 %v, p99 %v", k+1, s.MsgsPerSec, s.P50, s.P99)
 		row.CorosyncMax = append(row.CorosyncMax, s)
 	}
-	load.RatePerNode = 1000 / float64(row.Nodes)
+	load.RatePerNode = 1000 / float64(sendersOf(row))
 	if row.Corosync1k, err = r.cpgRun(ctx, c, load); err != nil {
 		return err
 	}
@@ -297,7 +353,7 @@ func idleCPU(pids []int, d time.Duration) (float64, error) {
 }
 
 // atollSpecs returns one NodeSpec per namespace.
-func (r *Report) atollSpecs(tb *Testbed, dir string, crypto bool) ([]atollbench.NodeSpec, error) {
+func (r *Report) atollSpecs(tb *Testbed, dir string, crypto bool, size int, oneSender bool) ([]atollbench.NodeSpec, error) {
 	o := r.Options
 	nodes := make([]atollbench.NodeAddr, len(tb.NS))
 	for i, a := range tb.Addrs {
@@ -318,7 +374,7 @@ func (r *Report) atollSpecs(tb *Testbed, dir string, crypto bool) ([]atollbench.
 	for i := range specs {
 		specs[i] = atollbench.NodeSpec{
 			ID: nodes[i].ID, Nodes: nodes, Group: group,
-			Security: security, KeyFile: keyFile, Size: o.Size, Send: true,
+			Security: security, KeyFile: keyFile, Size: size, Send: !oneSender || i == 0,
 			Warmup: o.Warmup, Duration: o.Duration,
 			SamplesFile: filepath.Join(dir, fmt.Sprintf("atoll-n%d.lat", i+1)),
 		}
@@ -341,7 +397,7 @@ func (r *Report) atollPhases(ctx context.Context, tb *Testbed, dir string, row *
 	o := r.Options
 	mode := map[bool]string{false: "none", true: "encrypt (AES-256-GCM)"}[row.Crypto]
 	r.logf("atoll: %d nodes, %s, security %s", row.Nodes, r.atollTransport(), mode)
-	specs, err := r.atollSpecs(tb, dir, row.Crypto)
+	specs, err := r.atollSpecs(tb, dir, row.Crypto, row.Size, row.OneSender)
 	if err != nil {
 		return err
 	}
@@ -369,7 +425,7 @@ func (r *Report) atollPhases(ctx context.Context, tb *Testbed, dir string, row *
 		best = max(best, s.MsgsPerSec)
 	}
 	perNode := func(total float64) []atollbench.NodeSpec {
-		return with(func(s *atollbench.NodeSpec) { s.Rate = total / float64(row.Nodes) })
+		return with(func(s *atollbench.NodeSpec) { s.Rate = total / float64(sendersOf(row)) })
 	}
 	if row.Atoll1k, err = r.atollRun(ctx, tb, perNode(1000)); err != nil {
 		return err
@@ -383,6 +439,73 @@ func (r *Report) atollPhases(ctx context.Context, tb *Testbed, dir string, row *
 	return nil
 }
 
+// apiPhases measures Atoll through the client API: an `atoll agent`
+// process and a clientload process per namespace, at full load (Repeat
+// times), at 1,000 msgs/s, at half the API's best full load, then the
+// agents idle without clients.
+func (r *Report) apiPhases(ctx context.Context, tb *Testbed, dir string, row *Row) error {
+	o := r.Options
+	r.logf("atoll api: %d nodes, %s, %s, clientload over the client socket", row.Nodes, r.atollTransport(), security(row.Crypto))
+	ag, err := StartAgents(tb, filepath.Join(dir, "agents"), AgentOptions{Bin: o.AtollBin, Crypto: row.Crypto, Unicast: o.AtollUnicast, Sched: r.sched})
+	if err != nil {
+		return err
+	}
+	defer ag.Stop()
+	load := ClientLoad{Sched: r.schedClient, Bin: o.ClientLoadBin, OneSender: row.OneSender, Size: row.Size,
+		Settle: 300 * time.Millisecond, Warmup: o.Warmup, Duration: o.Duration, Drain: time.Second, SamplesDir: dir}
+	best := 0.0
+	for k := range o.Repeat {
+		s, err := r.clientRun(ctx, ag, load)
+		if err != nil {
+			return err
+		}
+		r.logf("atoll api: full load #%d: %.0f msgs/s, p50 %v, p99 %v", k+1, s.MsgsPerSec, s.P50, s.P99)
+		row.APIMax = append(row.APIMax, s)
+		best = max(best, s.MsgsPerSec)
+	}
+	load.RatePerNode = 1000 / float64(sendersOf(row))
+	if row.API1k, err = r.clientRun(ctx, ag, load); err != nil {
+		return err
+	}
+	r.logf("atoll api: 1,000 msgs/s: p50 %v, p99 %v", row.API1k.P50, row.API1k.P99)
+	row.APIHalfRate = best / 2
+	load.RatePerNode = row.APIHalfRate / float64(sendersOf(row))
+	if row.APIHalf, err = r.clientRun(ctx, ag, load); err != nil {
+		return err
+	}
+	r.logf("atoll api: %.0f msgs/s (half of its best): p50 %v, p99 %v", row.APIHalfRate, row.APIHalf.P50, row.APIHalf.P99)
+	row.APIIdleCPU, err = idleCPU(ag.Pids, o.Idle)
+	r.logf("atoll api: idle: %.2f%% CPU per agent", row.APIIdleCPU)
+	return err
+}
+
+func (r *Report) clientRun(ctx context.Context, ag *Agents, load ClientLoad) (atollbench.Summary, error) {
+	r.runs++
+	load.Group = fmt.Sprintf("atoll-bench-%d", r.runs)
+	procs := make([]*atollbench.Proc, len(ag.Pids))
+	for i := range procs {
+		p, err := atollbench.StartProc(ctx, fmt.Sprintf("clientload n%d", i+1), load.argv(ag, i), nil)
+		if err != nil {
+			stopProcs(procs)
+			return atollbench.Summary{}, err
+		}
+		procs[i] = p
+	}
+	var rs []atollbench.NodeResult
+	var errs []error
+	for i, p := range procs {
+		res, err := p.Wait()
+		if err != nil {
+			err = fmt.Errorf("%w\nagent log of n%d:\n%s", err, i+1, ag.Log(i))
+		}
+		rs, errs = append(rs, res), append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return atollbench.Summary{}, err
+	}
+	return atollbench.Summarize(rs)
+}
+
 // failoverLoad is the light load during failover runs, in msgs/s per node.
 const failoverLoad = 100
 
@@ -390,9 +513,10 @@ const failoverLoad = 100
 // measures when each survivor installs the ring without it.
 func (r *Report) atollFailover(ctx context.Context, tb *Testbed, dir string) (FailoverRow, error) {
 	n := len(tb.NS)
+	o := r.Options
 	row := FailoverRow{System: "Atoll", Nodes: n, Settings: "LAN preset: token 200ms, consensus 240ms"}
 	r.logf("failover: atoll, %d nodes", n)
-	specs, err := r.atollSpecs(tb, dir, false)
+	specs, err := r.atollSpecs(tb, dir, false, o.Sizes[0], false)
 	if err != nil {
 		return row, err
 	}
@@ -431,7 +555,7 @@ func (r *Report) corosyncFailover(ctx context.Context, tb *Testbed, dir string, 
 	defer c.Stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	load := CPGLoad{Sched: r.schedClient, Bin: r.Options.CPGLoadBin, Send: true, RatePerNode: failoverLoad, Size: r.Options.Size,
+	load := CPGLoad{Sched: r.schedClient, Bin: r.Options.CPGLoadBin, Send: true, RatePerNode: failoverLoad, Size: r.Options.Sizes[0],
 		Settle: 300 * time.Millisecond, Warmup: time.Second, Duration: 60 * time.Second, Drain: time.Second,
 		Group: "atoll-bench-failover"}
 	procs := make([]*atollbench.Proc, n)

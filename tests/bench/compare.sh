@@ -2,13 +2,14 @@
 # Atoll against Corosync 3 on the same Linux network namespaces, in one run.
 # See docs/BENCHMARKS.md for what it measures and how to read the tables.
 #
-#   sudo bash tests/bench/compare.sh                 # 3 and 5 nodes, ~15 minutes
-#   sudo bash tests/bench/compare.sh -nodes 3 -duration 5s -repeat 1
+#   sudo bash tests/bench/compare.sh                 # 3 and 5 nodes, every row, ~45 minutes
+#   sudo bash tests/bench/compare.sh -nodes 3 -sizes 1024 -senders all -duration 5s -repeat 1
+#   sudo bash tests/bench/compare.sh -nodes 3,5,9    # the whole matrix
 #
 # Flags after the script's name go to tests/bench/cmd/compare (-h lists them).
 # It installs corosync, libcpg-dev and gcc with apt-get when missing, builds
-# atoll and the libcpg load client, and removes its namespaces, processes and
-# files on exit, also when interrupted.
+# atoll, the client-API load client and the libcpg load client, and removes
+# its namespaces, processes and files on exit, also when interrupted.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -51,4 +52,5 @@ trap 'exit 130' INT TERM
 
 go build -o "$work/compare" ./tests/bench/cmd/compare
 go build -o "$work/atoll" ./cmd/atoll
-"$work/compare" -prefix "$prefix" -work "$work" -atoll "$work/atoll" "$@"
+go build -o "$work/clientload" ./tests/bench/clientload
+"$work/compare" -prefix "$prefix" -work "$work" -atoll "$work/atoll" -clientload "$work/clientload" "$@"

@@ -101,26 +101,9 @@ func StartCorosync(tb *Testbed, dir string, o CorosyncOptions) (*Corosync, error
 	}
 	// The pid is corosync's once the exec chain (ip netns exec, unshare,
 	// sh) has run: wait for it, and fail early if a daemon died.
-	deadline := time.Now().Add(10 * time.Second)
-	for i, pid := range c.Pids {
-		for {
-			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-			if strings.TrimSpace(string(comm)) == "corosync" {
-				break
-			}
-			select {
-			case err := <-c.exits[i]:
-				c.exits[i] <- err
-				c.Stop()
-				return nil, fmt.Errorf("corosync: node %d exited at start (%v): %s", i+1, err, c.Log(i))
-			default:
-			}
-			if time.Now().After(deadline) {
-				c.Stop()
-				return nil, fmt.Errorf("corosync: node %d did not start within 10s: %s", i+1, c.Log(i))
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+	if err := waitExec(c.Pids, c.exits, "corosync", "corosync", c.Log); err != nil {
+		c.Stop()
+		return nil, err
 	}
 	return c, nil
 }
@@ -171,17 +154,7 @@ func (c *Corosync) Kill(i int) error { return c.cmds[i].Process.Signal(syscall.S
 
 // Stop stops every daemon: SIGTERM, then SIGKILL after 5 s.
 func (c *Corosync) Stop() {
-	for _, cmd := range c.cmds {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for i, exit := range c.exits {
-		select {
-		case <-exit:
-		case <-time.After(5 * time.Second):
-			_ = c.cmds[i].Process.Kill()
-			<-exit
-		}
-	}
+	stopCmds(c.cmds, c.exits)
 	c.cmds, c.exits = nil, nil
 }
 
@@ -190,7 +163,8 @@ type CPGLoad struct {
 	Sched                           func(argv ...string) []string // wraps the command in a scheduling policy
 	Bin                             string                        // the cpgload binary
 	Send                            bool                          // every node sends
-	RatePerNode                     float64                       // msgs/s; 0: as fast as flow control allows
+	OneSender                       bool                          // with Send: only node 1 sends
+	RatePerNode                     float64                       // msgs/s per sender; 0: as fast as flow control allows
 	Size                            int
 	Settle, Warmup, Duration, Drain time.Duration
 	SamplesDir                      string
@@ -206,7 +180,7 @@ func (l CPGLoad) argv(c *Corosync, i int) []string {
 		"--settle-ms", fmt.Sprint(l.Settle.Milliseconds()), "--warmup-ms", fmt.Sprint(l.Warmup.Milliseconds()),
 		"--duration-ms", fmt.Sprint(l.Duration.Milliseconds()), "--drain-ms", fmt.Sprint(l.Drain.Milliseconds()),
 		"--daemon-pid", fmt.Sprint(c.Pids[i])}
-	if l.Send {
+	if l.Send && (!l.OneSender || i == 0) {
 		args = append(args, "--send")
 	}
 	if l.SamplesDir != "" {

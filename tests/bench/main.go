@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	atollbench "github.com/atoll-gcs/atoll/bench"
 )
 
 // CompareMain is the command line of tests/bench/cmd/compare.
@@ -26,7 +28,10 @@ func CompareMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	var (
 		o        Options
-		nodes    = fs.String("nodes", "3,5", "ring sizes, comma-separated")
+		nodes    = fs.String("nodes", "3,5", "ring sizes, comma-separated (3,5,9 for the whole matrix)")
+		sizes    = fs.String("sizes", "1024,8192", "message sizes in bytes, comma-separated")
+		sendersF = fs.String("senders", "all,one", "load shapes, comma-separated: all (every node sends), one (node 1 sends)")
+		secF     = fs.String("security", "plain,encrypted", "packet protection, comma-separated: plain, encrypted")
 		work     = fs.String("work", "", "working directory for configs, logs and samples (default: a new temporary directory, removed unless -keep)")
 		keep     = fs.Bool("keep", false, "keep the working directory")
 		outFile  = fs.String("o", "", "also write the Markdown report to this file")
@@ -42,6 +47,7 @@ func CompareMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.AtollUnicast, "atoll-unicast", false, "run Atoll with the UDP unicast transport instead of multicast")
 	fs.StringVar(&o.Prefix, "prefix", "", "name prefix of the namespaces, at most 7 characters (default: atb and the pid)")
 	fs.StringVar(&o.AtollBin, "atoll", "", "the atoll binary (default: go build ./cmd/atoll)")
+	fs.StringVar(&o.ClientLoadBin, "clientload", "", "the client-API load client (default: go build ./tests/bench/clientload)")
 	fs.StringVar(&o.CPGLoadBin, "cpgload", "", "the Corosync load client (default: gcc tests/bench/cpgload/cpgload.c)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sudo compare [flags]\n\nRuns Atoll and Corosync on the same network namespaces and prints both side by side (docs/BENCHMARKS.md).")
@@ -56,6 +62,33 @@ func CompareMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 			return fmt.Errorf("-nodes %q: want ring sizes of at least 2, e.g. 3,5", *nodes)
 		}
 		o.Nodes = append(o.Nodes, n)
+	}
+	for _, v := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < atollbench.PayloadHeaderLen {
+			return fmt.Errorf("-sizes %q: want message sizes of at least %d bytes, e.g. 1024,8192", *sizes, atollbench.PayloadHeaderLen)
+		}
+		o.Sizes = append(o.Sizes, n)
+	}
+	for _, v := range strings.Split(*sendersF, ",") {
+		switch strings.TrimSpace(v) {
+		case "all":
+			o.Senders = append(o.Senders, false)
+		case "one":
+			o.Senders = append(o.Senders, true)
+		default:
+			return fmt.Errorf("-senders %q: want all, one or all,one", *sendersF)
+		}
+	}
+	for _, v := range strings.Split(*secF, ",") {
+		switch strings.TrimSpace(v) {
+		case "plain":
+			o.Security = append(o.Security, false)
+		case "encrypted":
+			o.Security = append(o.Security, true)
+		default:
+			return fmt.Errorf("-security %q: want plain, encrypted or plain,encrypted", *secF)
+		}
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("creating network namespaces needs root: run `sudo bash tests/bench/compare.sh`")
@@ -95,7 +128,7 @@ func CompareMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	command := []string{"sudo bash tests/bench/compare.sh"}
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "prefix", "work", "keep", "atoll", "cpgload", "o", "json":
+		case "prefix", "work", "keep", "atoll", "cpgload", "clientload", "o", "json":
 			// where things go, not what is measured
 		default:
 			command = append(command, "-"+f.Name+"="+f.Value.String())
@@ -120,9 +153,9 @@ func CompareMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	return nil
 }
 
-// build builds the atoll binary and the Corosync load client unless given.
+// build builds the atoll binary and the load clients unless given.
 func build(ctx context.Context, o *Options) error {
-	if o.AtollBin != "" && o.CPGLoadBin != "" {
+	if o.AtollBin != "" && o.CPGLoadBin != "" && o.ClientLoadBin != "" {
 		return nil
 	}
 	root, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}").Output()
@@ -136,6 +169,14 @@ func build(ctx context.Context, o *Options) error {
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build ./cmd/atoll: %v: %s", err, out)
+		}
+	}
+	if o.ClientLoadBin == "" {
+		o.ClientLoadBin = filepath.Join(o.Work, "clientload")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", o.ClientLoadBin, "./tests/bench/clientload")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./tests/bench/clientload: %v: %s", err, out)
 		}
 	}
 	if o.CPGLoadBin == "" {

@@ -16,45 +16,50 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 	fmt.Fprintf(w, "Run of %s, %v, `%s`.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second), command)
 	fmt.Fprintf(w, "Host: %s, %d cores, Linux %s, %s, %s. Load average at start %s, at end %s (other work on the machine makes the numbers noisy).\n",
 		h.CPU, h.Cores, h.Kernel, h.Go, h.Corosync, h.LoadStart, r.LoadEnd)
-	fmt.Fprintf(w, "Atoll: one `atoll bench node` (an agent, package agent) per namespace, %s transport, LAN preset (token 200ms). Corosync: one daemon (knet, which sends UDP unicast to each node; %s) and one cpgload client per namespace.\n",
+	fmt.Fprintf(w, "Atoll through the client API (the benchmark of record): one `atoll agent` process and one tests/bench/clientload process per namespace, the client on the agent's Unix socket with the `client` package, sending with `MulticastWait`. Atoll in process: one `atoll bench node` (an agent, package agent, and its load generator in one process) per namespace. Both with the %s transport, LAN preset (token 200ms). Corosync: one daemon (knet, which sends UDP unicast to each node; %s) and one cpgload client per namespace.\n",
 		r.atollTransport(), strings.TrimPrefix(CorosyncOptions{}.String(), "knet, crypto none, "))
 	fmt.Fprintf(w, "Scheduling: %s.\n", r.schedString())
-	fmt.Fprintf(w, "Every load phase: %d-byte messages, %v warm-up, %v measured; full-load phases run %d times each (median, range in brackets).\n\n",
-		o.Size, o.Warmup, o.Duration, o.Repeat)
+	fmt.Fprintf(w, "Every load phase: Agreed messages, %v warm-up, %v measured; full-load phases run %d times each (median, range in brackets). Latency: from just before the send call (`MulticastWait`, `cpg_mcast_joined`, the agent's `Submit`) to delivery to the application, over every delivery at every node. \"all\": every node sends; \"one\": only node 1 sends, every node receives.\n\n",
+		o.Warmup, o.Duration, o.Repeat)
 
-	fmt.Fprintf(w, "### Throughput: every node sends as fast as flow control allows (Agreed)\n\n")
-	fmt.Fprintln(w, "| nodes | security | Atoll msgs/s | Corosync msgs/s | Atoll / Corosync | Atoll MB/s | Corosync MB/s | Atoll p50 / p99 | Corosync p50 / p99 | Atoll retransmits (tokens) | kernel UDP drops, Atoll / Corosync |")
-	fmt.Fprintln(w, "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintf(w, "### Throughput: the senders send as fast as flow control allows\n\n")
+	fmt.Fprintln(w, "| nodes | size | senders | security | Atoll API msgs/s | Corosync msgs/s | API / Corosync | Atoll in-process msgs/s | API MB/s | Corosync MB/s | API p50 / p99 / p99.9 at full load | Corosync p50 / p99 at full load | kernel UDP drops, API / in-process / Corosync |")
+	fmt.Fprintln(w, "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.Rows {
-		a, c := median(row.AtollMax), median(row.CorosyncMax)
-		fmt.Fprintf(w, "| %d | %s | %s | %s | **%.2f×** | %.1f | %.1f | %s / %s | %s / %s | %d (%d) | %d / %d |\n", row.Nodes, security(row.Crypto),
-			rateRange(row.AtollMax)+mark(row.AtollMax...), rateRange(row.CorosyncMax)+mark(row.CorosyncMax...), a.MsgsPerSec/c.MsgsPerSec, a.MBPerSec, c.MBPerSec,
-			lat(a.P50), lat(a.P99), lat(c.P50), lat(c.P99), a.Retransmits, a.TokenRetransmits, row.AtollKernelDrops, row.CorosyncKernelDrops)
+		api, c := median(row.APIMax), median(row.CorosyncMax)
+		fmt.Fprintf(w, "| %d | %d B | %s | %s | %s | %s | **%s×** | %s | %.1f | %.1f | %s / %s / %s | %s / %s | %d / %d / %d |\n", row.Nodes, row.Size, senders(row.OneSender), security(row.Crypto),
+			rateRange(row.APIMax)+mark(row.APIMax...), rateRange(row.CorosyncMax)+mark(row.CorosyncMax...), ratio(api.MsgsPerSec, c.MsgsPerSec),
+			rateRange(row.AtollMax)+mark(row.AtollMax...), api.MBPerSec, c.MBPerSec,
+			lat(api.P50), lat(api.P99), lat(api.P999), lat(c.P50), lat(c.P99), row.APIKernelDrops, row.AtollKernelDrops, row.CorosyncKernelDrops)
 	}
-	fmt.Fprintf(w, "\n### Latency from send to delivery, over every delivery at every node\n\n")
-	fmt.Fprintln(w, "| nodes | security | Atoll p50 / p99 / p99.9 at 1,000 msgs/s | Corosync p50 / p99 / p99.9 at 1,000 msgs/s | Atoll p50 / p99 / p99.9 at 50% of its maximum |")
-	fmt.Fprintln(w, "| ---: | --- | ---: | ---: | ---: |")
+	fmt.Fprintf(w, "\n### Latency from send to delivery at 1,000 msgs/s in total and at half of the maximum\n\n")
+	fmt.Fprintln(w, "| nodes | size | senders | security | Atoll API p50 / p99 / p99.9 at 1,000 msgs/s | Corosync p50 / p99 / p99.9 at 1,000 msgs/s | Atoll API at 50% of its maximum | Atoll in-process at 1,000 msgs/s | Atoll in-process at 50% of its maximum |")
+	fmt.Fprintln(w, "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.Rows {
-		a, c, h := row.Atoll1k, row.Corosync1k, row.AtollHalf
-		fmt.Fprintf(w, "| %d | %s | %s / %s / %s%s | %s / %s / %s%s | %s / %s / %s (%s msgs/s)%s |\n", row.Nodes, security(row.Crypto),
-			lat(a.P50), lat(a.P99), lat(a.P999), mark(a), lat(c.P50), lat(c.P99), lat(c.P999), mark(c),
-			lat(h.P50), lat(h.P99), lat(h.P999), thousands(h.MsgsPerSec), mark(h))
+		api, c, ah, a, h := row.API1k, row.Corosync1k, row.APIHalf, row.Atoll1k, row.AtollHalf
+		fmt.Fprintf(w, "| %d | %d B | %s | %s | %s%s | %s%s | %s (%s msgs/s)%s | %s%s | %s (%s msgs/s)%s |\n", row.Nodes, row.Size, senders(row.OneSender), security(row.Crypto),
+			lat3(api), mark(api), lat3(c), mark(c), lat3(ah), thousands(ah.MsgsPerSec), mark(ah), lat3(a), mark(a), lat3(h), thousands(h.MsgsPerSec), mark(h))
 	}
-	fmt.Fprintf(w, "\n### Cost per node (CPU in %% of one core, over the measured window; Corosync: daemon + load client)\n\n")
-	fmt.Fprintln(w, "| nodes | security | Atoll CPU full load | Corosync CPU full load | Atoll CPU at 1,000 msgs/s | Corosync CPU at 1,000 msgs/s | Atoll idle | Corosync idle (daemon) | Atoll peak RSS | Corosync peak RSS (daemon) |")
-	fmt.Fprintln(w, "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintf(w, "\n### Cost per node (CPU in %% of one core over the measured window; API: agent + clientload; Corosync: daemon + cpgload; per 1,000 msgs/s: at full load, summed over the nodes)\n\n")
+	fmt.Fprintln(w, "| nodes | size | senders | security | API CPU full load | in-process CPU full load | Corosync CPU full load | API / in-process / Corosync per 1,000 msgs/s | API CPU at 1,000 msgs/s | Corosync CPU at 1,000 msgs/s | idle: agent / in-process / Corosync daemon | peak RSS: agent / in-process / Corosync daemon |")
+	fmt.Fprintln(w, "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.Rows {
-		a, c := median(row.AtollMax), median(row.CorosyncMax)
+		api, a, c := median(row.APIMax), median(row.AtollMax), median(row.CorosyncMax)
 		rss := max(a.MaxRSSKiB, row.Atoll1k.MaxRSSKiB, row.AtollHalf.MaxRSSKiB)
-		var crss int64
+		var crss, arss int64
 		for _, s := range append(slices.Clone(row.CorosyncMax), row.Corosync1k) {
 			for _, n := range s.PerNode {
 				crss = max(crss, n.DaemonMaxRSSKiB)
 			}
 		}
-		fmt.Fprintf(w, "| %d | %s | %.0f%% | %.0f%% | %.1f%% | %.1f%% | %.2f%% | %.2f%% | %.1f MiB | %.1f MiB |\n", row.Nodes, security(row.Crypto),
-			a.CPUPercent, c.CPUPercent, row.Atoll1k.CPUPercent, row.Corosync1k.CPUPercent,
-			row.AtollIdle.CPUPercent, row.CorosyncIdleCPU, float64(rss)/1024, float64(crss)/1024)
+		for _, s := range append(slices.Clone(row.APIMax), row.API1k, row.APIHalf) {
+			for _, n := range s.PerNode {
+				arss = max(arss, n.DaemonMaxRSSKiB)
+			}
+		}
+		fmt.Fprintf(w, "| %d | %d B | %s | %s | %.0f%% | %.0f%% | %.0f%% | %s / %s / %s | %.1f%% | %.1f%% | %.2f%% / %.2f%% / %.2f%% | %.1f / %.1f / %.1f MiB |\n", row.Nodes, row.Size, senders(row.OneSender), security(row.Crypto),
+			api.CPUPercent, a.CPUPercent, c.CPUPercent, perK(api), perK(a), perK(c), row.API1k.CPUPercent, row.Corosync1k.CPUPercent,
+			row.APIIdleCPU, row.AtollIdle.CPUPercent, row.CorosyncIdleCPU, float64(arss)/1024, float64(rss)/1024, float64(crss)/1024)
 	}
 	if r.disturbed() {
 		fmt.Fprintf(w, "\n† the membership changed during a measured window (a token was lost, typically because the busy machine did not run a node in time): that run is disturbed.\n")
@@ -93,8 +98,8 @@ func mark(ss ...atollbench.Summary) string {
 
 func (r *Report) disturbed() bool {
 	for _, row := range r.Rows {
-		all := append(slices.Clone(row.AtollMax), row.CorosyncMax...)
-		if mark(append(all, row.Atoll1k, row.Corosync1k, row.AtollHalf)...) != "" {
+		all := append(slices.Concat(row.AtollMax, row.CorosyncMax, row.APIMax), row.Atoll1k, row.Corosync1k, row.AtollHalf, row.API1k, row.APIHalf)
+		if mark(all...) != "" {
 			return true
 		}
 	}
@@ -140,6 +145,28 @@ func rateRange(ss []atollbench.Summary) string {
 }
 
 func lat(d time.Duration) string { return atollbench.FormatLatency(d) }
+
+// lat3 is p50 / p99 / p99.9 of a run.
+func lat3(s atollbench.Summary) string {
+	return lat(s.P50) + " / " + lat(s.P99) + " / " + lat(s.P999)
+}
+
+// perK is the CPU of the whole ring, in % of a core, per 1,000 msgs/s
+// delivered.
+func perK(s atollbench.Summary) string {
+	if s.MsgsPerSec <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f%%", s.CPUPercent*float64(s.Nodes)/(s.MsgsPerSec/1000))
+}
+
+// ratio is a / b, or "–" without b.
+func ratio(a, b float64) string {
+	if b <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
 
 func thousands(v float64) string {
 	n := int64(v + 0.5)
