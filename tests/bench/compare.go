@@ -498,6 +498,9 @@ func (r *Report) clientRun(ctx context.Context, ag *Agents, load ClientLoad) (at
 		if err != nil {
 			err = fmt.Errorf("%w\nagent log of n%d:\n%s", err, i+1, ag.Log(i))
 		}
+		if res.ConfChanges > 0 {
+			r.logf("atoll api: n%d: %s", i+1, strings.TrimSpace(p.Stderr()))
+		}
 		rs, errs = append(rs, res), append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

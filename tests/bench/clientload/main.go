@@ -220,10 +220,12 @@ func (l *load) deliver(payload []byte) {
 
 func (l *load) view(ctx context.Context, v *client.View, timer *time.Timer) {
 	now := time.Now()
-	l.event(atollbench.NodeEvent{Type: "install", MonoNs: l.clock.Ns(now), Members: len(v.Members), Conf: v.ID})
+	l.event(atollbench.NodeEvent{Type: "install", MonoNs: l.clock.Ns(now), Members: len(v.Members), Conf: v.ID, Reason: v.Reason.String()})
 	if l.ready {
 		if now.Before(l.windowEnd) { // not the others leaving at the end
 			l.res.ConfChanges++
+			fmt.Fprintf(os.Stderr, "clientload %s: the view of %s changed during the run (%s): %d members, joined %v, left %v\n",
+				l.c.node, l.c.group, v.Reason, len(v.Members), v.Joined, v.Left)
 		}
 		return
 	}
