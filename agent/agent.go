@@ -213,7 +213,7 @@ func New(cfg Config) (a *Agent, err error) {
 	if src == "" {
 		src = "defaults (lan preset where unset)"
 	}
-	a.log.Info("ring timings", "node", cfg.Node, "site", cfg.Site, "from", src,
+	a.log.Info("ring timings", "from", src,
 		"token", eff.TokenTimeout, "retransmit", eff.TokenRetransmit, "hold", eff.TokenHold, "join", eff.JoinTimeout,
 		"consensus", eff.ConsensusTimeout, "merge", eff.MergeTimeout, "window", eff.WindowPackets, "per_visit", eff.MaxPacketsPerVisit,
 		"max_packet", eff.MaxPacketBytes)

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -144,7 +145,7 @@ cannot start: the message says what to fix.`,
 				for {
 					select {
 					case <-hup:
-						log.Warn("SIGHUP received: reloading the configuration is not implemented yet; the agent keeps running with the configuration it started with (restart it to apply a change)", "node", node, "config", configPath)
+						log.Warn("SIGHUP received: reloading the configuration is not implemented yet; the agent keeps running with the configuration it started with (restart it to apply a change)", "node", cfg.Node, "site", cfg.Site, "config", configPath)
 					case <-ctx.Done():
 						return
 					}
@@ -154,11 +155,17 @@ cannot start: the message says what to fix.`,
 			if err != nil {
 				return err
 			}
+			var notifier sync.WaitGroup
 			if sdnotify.Enabled() {
 				n := systemdNotifier(a, log)
-				go n.Run(ctx)
+				notifier.Go(func() { n.Run(ctx) })
 			}
-			return a.Run(ctx)
+			err = a.Run(ctx)
+			// The notifier says STOPPING=1 when ctx ends; wait for it, or
+			// the process may exit first.
+			stop()
+			notifier.Wait()
+			return err
 		},
 	}
 	fl := cmd.Flags()
