@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
+	atollbench "github.com/atoll-gcs/atoll/bench"
 	"github.com/atoll-gcs/atoll/localring/seal"
 )
 
@@ -78,21 +81,11 @@ func StartAgents(tb *Testbed, dir string, o AgentOptions) (*Agents, error) {
 			args = o.Sched(args...)
 		}
 		argv := tb.Cmd(i, args...)
-		cmd := exec.Command(argv[0], argv[1:]...)
-		log, err := os.Create(filepath.Join(dir, fmt.Sprintf("n%d.log", i+1)))
+		cmd, exit, err := startLogged(argv, filepath.Join(dir, fmt.Sprintf("n%d.log", i+1)))
 		if err != nil {
-			ag.Stop()
-			return nil, err
-		}
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			log.Close()
 			ag.Stop()
 			return nil, fmt.Errorf("atoll agent: start node %d: %w", i+1, err)
 		}
-		log.Close()
-		exit := make(chan error, 1)
-		go func() { exit <- cmd.Wait() }()
 		ag.cmds = append(ag.cmds, cmd)
 		ag.Pids = append(ag.Pids, cmd.Process.Pid)
 		ag.exits = append(ag.exits, exit)
@@ -198,4 +191,48 @@ func stopCmds(cmds []*exec.Cmd, exits []chan error) {
 			<-exit
 		}
 	}
+}
+
+// startLogged starts argv with its output in logPath; exit receives the
+// result of Wait.
+func startLogged(argv []string, logPath string) (*exec.Cmd, chan error, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer log.Close()
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	exit := make(chan error, 1)
+	go func() { exit <- cmd.Wait() }()
+	return cmd, exit, nil
+}
+
+// runClients starts one load client per node (name and argv of node i),
+// waits for every one, and returns their results and their stderr; an
+// error names the node and holds the end of its daemon's log.
+func runClients(ctx context.Context, n int, name string, argv func(i int) []string, daemonLog func(i int) string) ([]atollbench.NodeResult, []string, error) {
+	procs := make([]*atollbench.Proc, n)
+	for i := range procs {
+		p, err := atollbench.StartProc(ctx, fmt.Sprintf("%s n%d", name, i+1), argv(i), nil)
+		if err != nil {
+			stopProcs(procs)
+			return nil, nil, err
+		}
+		procs[i] = p
+	}
+	var rs []atollbench.NodeResult
+	var stderrs []string
+	var errs []error
+	for i, p := range procs {
+		res, err := p.Wait()
+		if err != nil {
+			err = fmt.Errorf("%w\ndaemon log of n%d:\n%s", err, i+1, daemonLog(i))
+		}
+		rs, stderrs, errs = append(rs, res), append(stderrs, strings.TrimSpace(p.Stderr())), append(errs, err)
+	}
+	return rs, stderrs, errors.Join(errs...)
 }

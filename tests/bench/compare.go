@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -307,24 +306,8 @@ func (r *Report) corosyncPhases(ctx context.Context, tb *Testbed, dir string, ro
 func (r *Report) cpgRun(ctx context.Context, c *Corosync, load CPGLoad) (atollbench.Summary, error) {
 	r.runs++
 	load.Group = fmt.Sprintf("atoll-bench-%d", r.runs)
-	procs := make([]*atollbench.Proc, len(c.Pids))
-	for i := range procs {
-		p, err := atollbench.StartProc(ctx, fmt.Sprintf("cpgload n%d", i+1), load.argv(c, i), nil)
-		if err != nil {
-			return atollbench.Summary{}, err
-		}
-		procs[i] = p
-	}
-	var rs []atollbench.NodeResult
-	var errs []error
-	for i, p := range procs {
-		res, err := p.Wait()
-		if err != nil {
-			err = fmt.Errorf("%w\ncorosync log of n%d:\n%s", err, i+1, c.Log(i))
-		}
-		rs, errs = append(rs, res), append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	rs, _, err := runClients(ctx, len(c.Pids), "cpgload", func(i int) []string { return load.argv(c, i) }, c.Log)
+	if err != nil {
 		return atollbench.Summary{}, err
 	}
 	return atollbench.Summarize(rs)
@@ -482,29 +465,14 @@ func (r *Report) apiPhases(ctx context.Context, tb *Testbed, dir string, row *Ro
 func (r *Report) clientRun(ctx context.Context, ag *Agents, load ClientLoad) (atollbench.Summary, error) {
 	r.runs++
 	load.Group = fmt.Sprintf("atoll-bench-%d", r.runs)
-	procs := make([]*atollbench.Proc, len(ag.Pids))
-	for i := range procs {
-		p, err := atollbench.StartProc(ctx, fmt.Sprintf("clientload n%d", i+1), load.argv(ag, i), nil)
-		if err != nil {
-			stopProcs(procs)
-			return atollbench.Summary{}, err
-		}
-		procs[i] = p
-	}
-	var rs []atollbench.NodeResult
-	var errs []error
-	for i, p := range procs {
-		res, err := p.Wait()
-		if err != nil {
-			err = fmt.Errorf("%w\nagent log of n%d:\n%s", err, i+1, ag.Log(i))
-		}
-		if res.ConfChanges > 0 {
-			r.logf("atoll api: n%d: %s", i+1, strings.TrimSpace(p.Stderr()))
-		}
-		rs, errs = append(rs, res), append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	rs, stderrs, err := runClients(ctx, len(ag.Pids), "clientload", func(i int) []string { return load.argv(ag, i) }, ag.Log)
+	if err != nil {
 		return atollbench.Summary{}, err
+	}
+	for i, res := range rs {
+		if res.ConfChanges > 0 {
+			r.logf("atoll api: n%d: %s", i+1, stderrs[i])
+		}
 	}
 	return atollbench.Summarize(rs)
 }

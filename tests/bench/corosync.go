@@ -82,19 +82,11 @@ func StartCorosync(tb *Testbed, dir string, o CorosyncOptions) (*Corosync, error
 		}
 		script := fmt.Sprintf("mount --bind %s /run && exec corosync -f -c %s", filepath.Join(nd, "run"), conf)
 		argv := tb.Cmd(i, "unshare", "--mount", "sh", "-c", script)
-		cmd := exec.Command(argv[0], argv[1:]...)
-		log, err := os.Create(filepath.Join(nd, "stderr.log"))
+		cmd, exit, err := startLogged(argv, filepath.Join(nd, "stderr.log"))
 		if err != nil {
-			return nil, err
-		}
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
 			c.Stop()
 			return nil, fmt.Errorf("corosync: start node %d: %w", i+1, err)
 		}
-		log.Close()
-		exit := make(chan error, 1)
-		go func() { exit <- cmd.Wait() }()
 		c.cmds = append(c.cmds, cmd)
 		c.Pids = append(c.Pids, cmd.Process.Pid)
 		c.exits = append(c.exits, exit)
