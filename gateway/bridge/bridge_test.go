@@ -250,3 +250,35 @@ func FuzzDecode(f *testing.F) {
 		decodeFed(b)
 	})
 }
+
+// A federation ring that ends before any Sync was delivered still gets its
+// regular configuration in the domain (the transitional one that follows
+// must lead somewhere), and its Syncs, delivered by the next ring, count
+// for nothing there.
+func TestRingEndsBeforeSync(t *testing.T) {
+	h := newHarness(t, 0, 2, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "before")
+	h.settle()
+	h.crash("a1")
+	h.fedConfig("b", "c") // its Syncs stay queued: the ring ends first
+	h.localConfig(h.site("a"))
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "after")
+	h.send("c1", "after")
+	h.settle()
+	h.checkOrder()
+	if c := confs(h.node("b1")); c != "reg[a b c] trans[b c] reg[b c] trans[b c] reg[a b c]" {
+		t.Errorf("b1 configurations %q", c)
+	}
+	if c := confs(h.node("a2")); c != "reg[a b c] trans[a] reg[a b c]" {
+		t.Errorf("a2 configurations %q", c)
+	}
+	for _, id := range []string{"a2", "b1", "b2", "c1", "c2"} {
+		if n := len(h.messages(h.node(id))); n != 3 {
+			t.Errorf("%s delivered %d messages, want 3", id, n)
+		}
+	}
+}
