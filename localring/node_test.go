@@ -86,6 +86,9 @@ func pumpUntil(t *testing.T, nodes []*Node, now time.Time, d time.Duration, onEv
 			if n.me.ID == p.from && p.p.To == "" || p.p.To != "" && p.p.To != n.me.ID {
 				continue
 			}
+			if pumpDrop != nil && pumpDrop(p.from, n.me.ID, p.p.Data) {
+				continue
+			}
 			if err := n.Step(now, p.p.Data); err != nil {
 				t.Fatalf("%s: %v", n.me.ID, err)
 			}
@@ -94,6 +97,10 @@ func pumpUntil(t *testing.T, nodes []*Node, now time.Time, d time.Duration, onEv
 	}
 	return now
 }
+
+// pumpDrop, when set, drops the packets from → to for which it returns
+// true in pump and its variants. Tests that set it must not be parallel.
+var pumpDrop func(from, to NodeID, pkt []byte) bool
 
 func formRing(t *testing.T, ids ...NodeID) ([]*Node, time.Time) {
 	t.Helper()
@@ -399,5 +406,52 @@ func TestSendLimit(t *testing.T) {
 	}
 	if lost != 0 || b.Configuration().ID != conf {
 		t.Fatalf("the ring changed (%d token losses or installs)", lost)
+	}
+}
+
+// TestSendLimitRetransmits: SetSendLimit bounds retransmissions too: a
+// member that misses a packet asks for it, and members limited to 0 do
+// not answer (on a congested connection the packet is most likely still
+// queued); lifted, the limit lets them answer and the packet arrives.
+func TestSendLimitRetransmits(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	dropped := 0
+	pumpDrop = func(from, to NodeID, pkt []byte) bool {
+		if from == "b" && to == "c" && IsMessagePacket(pkt) && dropped == 0 {
+			dropped++
+			b.SetSendLimit(0) // from b's next visit, which answers c's request
+			return true
+		}
+		return false
+	}
+	defer func() { pumpDrop = nil }()
+	for _, n := range nodes {
+		n.SetSendLimit(0)
+	}
+	b.SetSendLimit(1)
+	if _, err := b.Submit(now, Agreed, []byte("once")); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	onC := func(n *Node, e Event) {
+		if n == c && e.Kind == EventDeliver {
+			got++
+		}
+	}
+	now = pumpEvents(t, nodes, now, 4*time.Millisecond, onC)
+	if dropped != 1 || c.Stats().RetransmitRequests == 0 {
+		t.Fatalf("setup: dropped %d, c asked %d times", dropped, c.Stats().RetransmitRequests)
+	}
+	if r := a.Stats().Retransmits + b.Stats().Retransmits; r != 0 || got != 0 {
+		t.Fatalf("with the limit at 0 the members retransmitted %d packets (c delivered %d)", r, got)
+	}
+	for _, n := range nodes {
+		n.SetSendLimit(-1)
+	}
+	conf := c.Configuration().ID
+	pumpEvents(t, nodes, now, 100*time.Millisecond, onC)
+	if got != 1 || c.Configuration().ID != conf {
+		t.Fatalf("c delivered %d messages after the limit was lifted, want 1", got)
 	}
 }

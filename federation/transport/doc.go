@@ -26,8 +26,14 @@
 //   - Every refusal — unknown CA, expired certificate, wrong identity,
 //     ALPN mismatch — is one log line naming the cause and what to do, and
 //     is counted in Stats.Refused.
-//   - Send never blocks: packets go to a bounded per-peer queue drained by
-//     one writer per connection; a full queue drops (the ring retransmits).
+//   - Send never blocks: packets go to bounded per-peer queues drained by
+//     the connection's writers; a full queue drops (the ring retransmits).
+//     The ring's control packets (tokens, membership) have a queue of
+//     their own, served first, and in stream mode a stream of their own,
+//     so a backlog of messages neither drops nor delays them. Backlog
+//     reports the message bytes queued (driver.BacklogReporter): the
+//     driver bounds the ring's sending by it, so the queues hold what the
+//     connections carry and do not overflow.
 //
 // # Use
 //
@@ -46,9 +52,10 @@
 //	// t is the driver.Transport of the ring node localring.NodeID("fra"),
 //	// whose MaxPacketBytes must not exceed t.MaxPacket().
 //
-// Ring packets travel length-prefixed on one bidirectional stream per
-// connection (ModeStreams, the default) or as QUIC DATAGRAM frames
-// (RFC 9221, ModeDatagrams). In datagram mode small ring packets are
+// Ring packets travel length-prefixed on streams (ModeStreams, the
+// default: control packets on the bidirectional hello stream, message
+// packets on one unidirectional stream per side) or as QUIC DATAGRAM
+// frames (RFC 9221, ModeDatagrams). In datagram mode small ring packets are
 // coalesced, each with its 16-bit length, into datagrams of at most 1240
 // bytes (a QUIC packet of 1280 bytes): quic-go keeps at most 128 received
 // datagrams waiting for the reader and drops the rest, which a burst of
