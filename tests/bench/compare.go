@@ -471,7 +471,7 @@ func (r *Report) clientRun(ctx context.Context, ag *Agents, load ClientLoad) (at
 	}
 	for i, res := range rs {
 		if res.ConfChanges > 0 {
-			r.logf("atoll api: n%d: %s", i+1, stderrs[i])
+			r.logf("atoll api: n%d: %s\nthe end of its agent's log:\n%s", i+1, stderrs[i], ag.Log(i))
 		}
 	}
 	return atollbench.Summarize(rs)
