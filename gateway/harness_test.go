@@ -206,8 +206,8 @@ func (w *world) waitRing(timeout time.Duration, sites []string, ms ...*member) (
 func (w *world) check(quiescent bool) int {
 	w.t.Helper()
 	var all []evs.Event
-	for i, tb := range w.traces {
-		es, err := evs.Read(bytes.NewReader(tb.bytes()), fmt.Sprintf("trace %d", i))
+	for i, b := range snapshot(w.traces) {
+		es, err := evs.Read(bytes.NewReader(b), fmt.Sprintf("trace %d", i))
 		if err != nil {
 			w.t.Fatal(err)
 		}
@@ -237,6 +237,26 @@ func (s *syncBuf) bytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return bytes.Clone(s.b.Bytes())
+}
+
+// snapshot copies the traces at one instant: it holds every buffer's lock
+// before copying any, so a delivery in the copy has its send in the copy
+// too (a runner writes its send lines before its packets leave, and a
+// runner whose buffer is locked cannot write). Copied one after the other,
+// a message sent after the sender's copy and delivered before the
+// receiver's would look created from nothing.
+func snapshot(bufs []*syncBuf) [][]byte {
+	for _, b := range bufs {
+		b.mu.Lock()
+	}
+	out := make([][]byte, len(bufs))
+	for i, b := range bufs {
+		out[i] = bytes.Clone(b.b.Bytes())
+	}
+	for _, b := range bufs {
+		b.mu.Unlock()
+	}
+	return out
 }
 
 // count returns the number of lines holding every one of substrs.
