@@ -67,6 +67,16 @@ func TestFederationRing(t *testing.T) {
 	w := newWorld(t, 10*time.Millisecond, 200*time.Millisecond, "50Mbit/s", 0, 0)
 	var on atomic.Bool
 	on.Store(true)
+	// check pauses the load first: traces read one after the other while
+	// messages flow could hold a delivery whose send was written after
+	// its sender's trace was read.
+	check := func() {
+		t.Helper()
+		on.Store(false)
+		time.Sleep(time.Second)
+		w.check(false)
+		on.Store(true)
+	}
 	a := startLoaded(w, "a-1", 1, &on)
 	b := startLoaded(w, "b-1", 1, &on)
 	c := startLoaded(w, "c-1", 1, &on)
@@ -81,7 +91,7 @@ func TestFederationRing(t *testing.T) {
 	if n := w.log.count("federation ring formed"); n < 3 {
 		t.Fatalf("%d 'federation ring formed' lines, want one per site at least", n)
 	}
-	w.check(false)
+	check()
 
 	// Cut c off: a and b form without it, c alone; heal: all three again.
 	if err := w.mesh.Isolate("c"); err != nil {
@@ -94,7 +104,7 @@ func TestFederationRing(t *testing.T) {
 	if w.log.count("site lost from the federation ring", "site=c") == 0 {
 		t.Fatalf("no 'site lost' line for c:\n%s", w.log.tail(30))
 	}
-	w.check(false)
+	check()
 	if err := w.mesh.Rejoin("c"); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +113,7 @@ func TestFederationRing(t *testing.T) {
 		t.Fatalf("no 'site joined' line for c:\n%s", w.log.tail(30))
 	}
 	time.Sleep(500 * time.Millisecond)
-	w.check(false)
+	check()
 
 	// b restarts (a new activation in its local ring: a higher
 	// incarnation); its ring sequence number was saved.
