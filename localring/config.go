@@ -114,7 +114,7 @@ type Config struct {
 	// arrived for 4 rotations and StallHold. Meanwhile no member sends new
 	// packets and each retransmits at most 4 per visit, so a stalled ring
 	// costs at most 4 retransmissions per member per StallHold (400/s with
-	// the default) instead of a core. Default 10 ms; below TokenRetransmit/2.
+	// the default) instead of a core. Default 10 ms; below TokenRetransmit.
 	StallHold time.Duration
 
 	// EvictQuarantine is how long the ring ignores the joins and
@@ -201,9 +201,9 @@ type Timings struct {
 // leave Merge zero (the LAN preset's 200 ms is 4 × its 50 ms join).
 const MergeJoins = 4
 
-// WithTimings returns c with the timers of t. TokenHold is lowered to half
-// the retransmit interval and StallHold to a quarter when they would not
-// fit below it (Validate).
+// WithTimings returns c with the timers of t. TokenHold and StallHold are
+// lowered to half the retransmit interval when they would not fit below it
+// (Validate).
 func (c Config) WithTimings(t Timings) Config {
 	set := func(dst *time.Duration, v time.Duration) {
 		if v > 0 {
@@ -221,8 +221,8 @@ func (c Config) WithTimings(t Timings) Config {
 	if c.TokenRetransmit > 0 && c.TokenHold >= c.TokenRetransmit {
 		c.TokenHold = c.TokenRetransmit / 2
 	}
-	if c.TokenRetransmit > 0 && c.StallHold >= c.TokenRetransmit/2 {
-		c.StallHold = c.TokenRetransmit / 4
+	if c.TokenRetransmit > 0 && c.StallHold >= c.TokenRetransmit {
+		c.StallHold = c.TokenRetransmit / 2
 	}
 	return c
 }
@@ -304,7 +304,7 @@ func (c *Config) setDefaults() {
 		c.FailRecvRotations = 50
 	}
 	if c.StallHold == 0 {
-		c.StallHold = min(10*time.Millisecond, c.TokenRetransmit/4)
+		c.StallHold = min(10*time.Millisecond, c.TokenRetransmit/2)
 	}
 	if c.EvictQuarantine == 0 {
 		c.EvictQuarantine = time.Second
@@ -368,8 +368,8 @@ func (c *Config) Validate() error {
 	if c.FailRecvRotations < 2*stallRotations {
 		bad("fail-to-receive rotations %d must be at least %d", c.FailRecvRotations, 2*stallRotations)
 	}
-	if c.StallHold <= 0 || c.StallHold >= c.TokenRetransmit/2 {
-		bad("stall hold %v must be positive and below half the token retransmit interval %v", c.StallHold, c.TokenRetransmit)
+	if c.StallHold <= 0 || c.StallHold >= c.TokenRetransmit {
+		bad("stall hold %v must be positive and below the token retransmit interval %v", c.StallHold, c.TokenRetransmit)
 	}
 	if c.EvictQuarantine <= 0 {
 		bad("eviction quarantine %v must be positive", c.EvictQuarantine)

@@ -43,6 +43,9 @@ func TestWithTimings(t *testing.T) {
 	if c.TokenHold != 5*time.Millisecond || c.MergeTimeout != 200*time.Millisecond || c.TokenTimeout != 42*time.Millisecond {
 		t.Errorf("hold %v, merge %v, token %v", c.TokenHold, c.MergeTimeout, c.TokenTimeout)
 	}
+	if c.StallHold != 5*time.Millisecond {
+		t.Errorf("stall hold %v, want 5ms: half the 10ms retransmit interval it did not fit below", c.StallHold)
+	}
 	d := c.WithTimings(Timings{Merge: time.Second})
 	if d.MergeTimeout != time.Second || d.TokenTimeout != c.TokenTimeout || d.JoinTimeout != c.JoinTimeout {
 		t.Errorf("a partial Timings changed other timers: %+v", d)
