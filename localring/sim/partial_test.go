@@ -285,6 +285,8 @@ func TestNoEvictionUnderTransientLoss(t *testing.T) {
 // arrive pulled nodes into rings by its commit token (now a node accepts a
 // commit token only from a representative whose join it heard).
 func TestPersistentFaultSeeds(t *testing.T) {
+	deafInLiveness = true
+	defer func() { deafInLiveness = false }()
 	for _, seed := range []uint64{2207, 2370} {
 		r := Run(seed, RunOptions{})
 		if r.Mix.Persistent == "" {
