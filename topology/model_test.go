@@ -123,7 +123,7 @@ func TestDeriveTimeouts(t *testing.T) {
 		want             Timeouts
 	}{
 		// A LAN ring: the floors.
-		{600 * time.Microsecond, 200 * time.Microsecond, Timeouts{Token: Duration(42 * ms), Retransmit: Duration(10 * ms), Consensus: Duration(51 * ms), Join: Duration(50 * ms)}},
+		{600 * time.Microsecond, 200 * time.Microsecond, Timeouts{Token: Duration(202 * ms), Retransmit: Duration(48 * ms), Consensus: Duration(243 * ms), Join: Duration(50 * ms)}},
 		// A WAN ring rotating in 170ms with a 165ms RTT.
 		{170 * ms, 165 * ms, Timeouts{Token: Duration(1428 * ms), Retransmit: Duration(340 * ms), Consensus: Duration(1714 * ms), Join: Duration(330 * ms)}},
 	}

@@ -131,7 +131,7 @@ func TestAgentSIGHUP(t *testing.T) {
 		"\nring conf  preset plan, hash ",
 		// The planner's timers for a one-node site (atoll plan), on the
 		// cloud preset's flow control for a unicast site.
-		": token timeout 42ms, retransmit 10ms, hold 5ms; join 50ms, consensus 51ms, merge 200ms; window 100 packets, 50 per visit; packets up to ",
+		": token timeout 202ms, retransmit 48ms, hold 24ms; join 50ms, consensus 243ms, merge 200ms; window 100 packets, 50 per visit; packets up to ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
