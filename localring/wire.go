@@ -16,7 +16,10 @@ import (
 // in localring/seal before they reach the network; the core sees and
 // produces plain packets.
 
-const wireVersion = 1
+// wireVersion names this layout. Version 2 added the members' arus and
+// the eviction record to the token; a version-1 node's packets are refused
+// as malformed with both versions named, instead of being misread.
+const wireVersion = 2
 
 type packetType uint8
 
