@@ -3,6 +3,8 @@ package localring
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -143,4 +145,19 @@ func FuzzParse(f *testing.F) {
 		_ = n.Step(t0.Add(time.Millisecond), b)
 		n.Tick(t0.Add(time.Second))
 	})
+}
+
+// TestWireRefusesOtherVersion: a well-formed packet (checksum intact) of
+// another wire version is refused with both versions named, never parsed
+// with this version's layout.
+func TestWireRefusesOtherVersion(t *testing.T) {
+	for _, p := range samplePackets() {
+		old := bytes.Clone(p[:len(p)-4])
+		old[0] = wireVersion - 1
+		old = appendCRC(old)
+		_, err := reencode(old)
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), fmt.Sprintf("wire version %d, this node speaks %d", wireVersion-1, wireVersion)) {
+			t.Fatalf("%v of wire version %d: err %v, want a refusal naming both versions", packetType(p[1]), wireVersion-1, err)
+		}
+	}
 }
