@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -56,9 +58,10 @@ gateway-eligible node with --cert-dir, its certificate and the CA's
 
 Each check prints one line: ok, warn or FAIL, the check, and what to do.
 Doctor exits 0 when nothing failed (warnings included), 1 when a check
-failed, 64 on a usage error. It does not yet check multicast reachability
-between nodes, the path MTU, the firewall, the clock or QUIC reachability:
-they need the peers' cooperation.`,
+failed, 64 on a usage error. It also shows the MTU of the bind address's
+interface and whether the kernel says the clock is synchronized. It does
+not yet check multicast reachability between nodes, the path MTU, the
+firewall or QUIC reachability: they need the peers' cooperation.`,
 		Example: `  atoll doctor --config /etc/atoll/atoll.yaml --node fra-1 --key /etc/atoll/atoll.key`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -134,6 +137,16 @@ func (d *doctor) run(configPath, node, keyFile, certDir, procSys string, now tim
 		}
 	}
 
+	d.mtu(cfg)
+	switch synced, known := clockSynced(); {
+	case !known:
+		d.line(docWarn, "clock", "cannot tell whether the system clock is synchronized")
+	case !synced:
+		d.line(docWarn, "clock", "the kernel says the system clock is not synchronized: certificates may look expired or not yet valid, and logs of different nodes do not line up; run an NTP client (chrony, systemd-timesyncd)")
+	default:
+		d.line(docOK, "clock", "the system clock is synchronized (NTP)")
+	}
+
 	gateway := false
 	for _, g := range pki.Gateways(f) {
 		gateway = gateway || g.Node == node
@@ -175,6 +188,33 @@ func (d *doctor) certs(dir, node string, now time.Time) {
 			d.line(docOK, "certificates", fmt.Sprintf("%s valid until %s", m.CertPath, e.NotAfter.Format(time.DateOnly)))
 		}
 	}
+}
+
+// mtu reports the MTU of the interface holding the node's bind address,
+// from which the ring sizes its packets.
+func (d *doctor) mtu(cfg agent.Config) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		d.line(docWarn, "mtu", "cannot list the interfaces: "+err.Error())
+		return
+	}
+	bind := cfg.Transport.Bind.Addr()
+	for _, ifc := range ifs {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			p, err := netip.ParsePrefix(a.String())
+			if err != nil || p.Addr().Unmap() != bind.Unmap() {
+				continue
+			}
+			if ifc.MTU < 1280 {
+				d.line(docWarn, "mtu", fmt.Sprintf("%s (%s) has MTU %d: ring packets are small; check the interface", ifc.Name, bind, ifc.MTU))
+			} else {
+				d.line(docOK, "mtu", fmt.Sprintf("%s (%s) has MTU %d; on a tunnel, VPN or overlay with a smaller path MTU, set it lower (docs/OPERATIONS.md)", ifc.Name, bind, ifc.MTU))
+			}
+			return
+		}
+	}
+	d.line(docWarn, "mtu", fmt.Sprintf("no interface holds %s", bind))
 }
 
 // transportMode says how the node's ring travels.

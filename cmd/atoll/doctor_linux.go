@@ -1,0 +1,16 @@
+package main
+
+import "golang.org/x/sys/unix"
+
+// clockSynced asks the kernel whether the system clock is synchronized
+// (adjtimex: not TIME_ERROR, STA_UNSYNC clear); known is false when it
+// cannot tell.
+func clockSynced() (synced, known bool) {
+	var tx unix.Timex
+	state, err := unix.Adjtimex(&tx)
+	if err != nil {
+		return false, false
+	}
+	const timeError, staUnsync = 5, 0x40
+	return state != timeError && tx.Status&staUnsync == 0, true
+}
