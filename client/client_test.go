@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -533,4 +534,44 @@ func (ca *testCA) issue(t *testing.T, cn string, server bool) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestDuplicateName: a second session asking for a name the agent's
+// first session uses fails promptly with CodeNameInUse, naming the agent
+// and the name, over the socket and in process; the first goes on.
+func TestDuplicateName(t *testing.T) {
+	c := newCluster(t, 1)
+	c.startAll(nil)
+	first := c.dial("n1", "dup")
+	path := "unix://" + filepath.Join(c.dir, "n1", agent.ClientSocketName)
+	dials := map[string]func(context.Context) (*client.Client, error){
+		"Dial": func(ctx context.Context) (*client.Client, error) {
+			return client.Dial(ctx, path, client.WithName("dup"))
+		},
+		"DialAgent": func(ctx context.Context) (*client.Client, error) {
+			return client.DialAgent(ctx, c.agents["n1"].a, client.WithName("dup"))
+		},
+	}
+	for how, dial := range dials {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cl, err := dial(ctx)
+		cancel()
+		if err == nil {
+			cl.Close()
+			t.Fatalf("%s as dup a second time: no error", how)
+		}
+		var e *client.Error
+		if !errors.As(err, &e) || !errors.Is(err, client.ErrNameInUse) || e.Op != "hello" ||
+			!strings.Contains(err.Error(), `"dup"`) || !strings.Contains(err.Error(), "agent n1") {
+			t.Errorf("%s as dup a second time: %v; want a hello error name_in_use naming dup and agent n1", how, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := first.Join(ctx, "g"); err != nil {
+		t.Fatalf("first session after the refused ones: %v", err)
+	}
+	if first.Err() != nil {
+		t.Errorf("first session ended: %v", first.Err())
+	}
 }

@@ -139,6 +139,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cl, err = client.Dial(ctx, c.agent, opts...); err == nil {
 			break
 		}
+		// Only an agent not reachable yet is worth waiting for; one that
+		// answered with a goodbye refuses the session for a reason that
+		// retrying does not change.
+		if client.CodeOf(err) != 0 && ctx.Err() == nil {
+			hint := ""
+			if errors.Is(err, client.ErrNameInUse) {
+				hint = "; give each clientload at an agent its own --name"
+			}
+			return fmt.Errorf("clientload %s: the agent at %s refused the session: %w%s", c.node, c.agent, err, hint)
+		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("clientload %s: no agent at %s within %v: %w", c.node, c.agent, c.formTimeout, err)
 		}

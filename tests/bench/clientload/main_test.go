@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	atollbench "github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
@@ -169,5 +171,31 @@ func TestParseErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parse: %v; want it to name %q", err, want)
 		}
+	}
+}
+
+// TestNameInUse: a clientload whose name another session of the agent
+// uses fails at once with the agent's refusal (name_in_use, naming the
+// agent and the name) instead of retrying until --form-timeout as if the
+// agent were unreachable; the session holding the name goes on.
+func TestNameInUse(t *testing.T) {
+	addr := startAgent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := client.Dial(ctx, addr, client.WithName("dup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	var stdout, stderr bytes.Buffer
+	err = run(ctx, append(args(addr, "n1"), "-name", "dup", "-form-timeout", "1h"), &stdout, &stderr)
+	if !errors.Is(err, client.ErrNameInUse) || !strings.Contains(err.Error(), `"dup"`) || !strings.Contains(err.Error(), "agent n1") ||
+		!strings.Contains(err.Error(), "--name") || strings.Contains(err.Error(), "no agent") {
+		t.Errorf("clientload as dup while another session has it: %v; want a name_in_use refusal naming dup, agent n1 and --name", err)
+	}
+	jctx, jcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer jcancel()
+	if err := first.Join(jctx, "g"); err != nil || first.Err() != nil {
+		t.Errorf("the session holding the name: join %v, session %v", err, first.Err())
 	}
 }
