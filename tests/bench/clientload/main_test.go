@@ -129,8 +129,10 @@ func TestClientLoad(t *testing.T) {
 		if !(r.P50Us > 0 && r.P50Us <= r.P99Us && r.P99Us <= r.P999Us && r.P999Us < 10e6) {
 			t.Errorf("%s: latency p50 %vµs p99 %vµs p99.9 %vµs: want 0 < p50 ≤ p99 ≤ p99.9 < 10 s", r.Node, r.P50Us, r.P99Us, r.P999Us)
 		}
-		if r.CPUWindowS < 0.9 || r.CPUS <= 0 || r.DaemonCPUS < r.CPUS {
-			t.Errorf("%s: CPU %vs, agent %vs over %vs: want a window of about 1 s, CPU used, the agent's pid (this process) at least as much", r.Node, r.CPUS, r.DaemonCPUS, r.CPUWindowS)
+		// Both CPU figures are this process's, read a moment apart: the
+		// agent's may trail the client's by a scheduler tick or two.
+		if r.CPUWindowS < 0.9 || r.CPUS <= 0 || r.DaemonCPUS < 0.9*r.CPUS-0.05 {
+			t.Errorf("%s: CPU %vs, agent %vs over %vs: want a window of about 1 s, CPU used, and the agent's pid (this process) about as much or more", r.Node, r.CPUS, r.DaemonCPUS, r.CPUWindowS)
 		}
 		if r.WindowS != 1 || r.ConfChanges != 0 {
 			t.Errorf("%s: window %vs, %d view changes; want 1 s, 0", r.Node, r.WindowS, r.ConfChanges)
