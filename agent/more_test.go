@@ -353,7 +353,7 @@ sites:
 	}
 	if c.Cluster != "lab" || c.Site != "a" || !slicesEqual(c.Nodes, []string{"a-1", "a-2"}) ||
 		c.Transport.Bind.String() != "127.0.0.1:6001" || c.Transport.Group.String() != "239.192.10.1:6000" ||
-		c.Ring.TokenTimeout != 42*time.Millisecond || c.Security.Mode != seal.ModeAuth ||
+		c.Ring.TokenTimeout != 202*time.Millisecond || c.Security.Mode != seal.ModeAuth ||
 		c.Security.Suite != seal.ChaCha20Poly1305 || c.Security.KeyFile != "/etc/atoll/atoll.key" || c.Security.Epoch != 3 {
 		t.Errorf("a-2: %+v", c)
 	}
@@ -362,10 +362,10 @@ sites:
 		t.Fatal(err)
 	}
 	// The plan's timers for site b (one node, LAN RTT 200µs: rotation
-	// 100µs, retransmit at its 10 ms floor, token 4.2 × that), on the
+	// 100µs, retransmit at its 48 ms floor, token 4.2 × that), on the
 	// cloud preset's flow control for a unicast site.
 	if len(c.Transport.Peers) != 2 || c.Transport.Peers[0].String() != "127.0.0.1:5405" || c.Transport.Peers[1].String() != "10.0.0.2:7000" ||
-		c.Ring.TokenTimeout != 42*time.Millisecond || c.Ring.TokenRetransmit != 10*time.Millisecond || c.Ring.ConsensusTimeout != 51*time.Millisecond ||
+		c.Ring.TokenTimeout != 202*time.Millisecond || c.Ring.TokenRetransmit != 48*time.Millisecond || c.Ring.ConsensusTimeout != 243*time.Millisecond ||
 		c.Ring.JoinTimeout != 50*time.Millisecond || c.Ring.WindowPackets != 100 || c.RingSource != "plan of t.yaml, domain site/b" {
 		t.Errorf("b-1: %+v", c)
 	}
