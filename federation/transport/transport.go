@@ -46,6 +46,7 @@ type Transport struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	closed  atomic.Bool
+	closing chan struct{} // closed when Close starts: the writers flush and end their streams
 	closeMu sync.Once
 	wg      sync.WaitGroup
 
@@ -99,11 +100,12 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t := &Transport{
-		cfg:   r,
-		alpn:  ALPN(r.Mode, r.ConfigHash),
-		log:   r.Logger.With("ring_member", r.self.Site, "node", r.self.Node),
-		peers: map[string]*peer{},
-		in:    make(chan inPacket, r.QueuePackets),
+		cfg:     r,
+		alpn:    ALPN(r.Mode, r.ConfigHash),
+		log:     r.Logger.With("ring_member", r.self.Site, "node", r.self.Node),
+		peers:   map[string]*peer{},
+		in:      make(chan inPacket, r.QueuePackets),
+		closing: make(chan struct{}),
 	}
 	for _, p := range r.Peers {
 		pp := &peer{
@@ -328,9 +330,38 @@ func (t *Transport) Recv(ps []driver.Packet) (int, error) {
 
 // Close implements driver.Transport: it closes every connection and the
 // socket (unless Config.Conn was given) and waits for its goroutines.
+//
+// Before closing the connections it gives what is queued for the peers —
+// above all the join packets of Node.Leave, which the driver sends just
+// before it closes the transport — at most closeFlushTimeout to reach
+// them: the writers send their queues and end their streams, and the peer
+// closes the connection once it has read the end of the control stream
+// (everything before it arrived). A peer that does not answer within the
+// bound (gone, or slower than the bound) is closed on anyway. QUIC's
+// CONNECTION_CLOSE discards unsent and unacknowledged stream data, so
+// closing at once lost the leave about half the time, and the others
+// re-formed only after the token and consensus timeouts. In datagram mode
+// the queued datagrams are sent but not acknowledged; the peer closes
+// when it reads the end of the hello stream.
 func (t *Transport) Close() error {
 	t.closeMu.Do(func() {
 		t.closed.Store(true)
+		t.ln.Close()
+		close(t.closing)
+		deadline := time.NewTimer(closeFlushTimeout)
+		for _, p := range t.order {
+			p.mu.Lock()
+			c := p.cur
+			p.mu.Unlock()
+			if c == nil {
+				continue
+			}
+			select {
+			case <-c.done:
+			case <-deadline.C:
+			}
+		}
+		deadline.Stop()
 		t.cancel()
 		for _, p := range t.order {
 			p.mu.Lock()
@@ -340,7 +371,6 @@ func (t *Transport) Close() error {
 				c.qc.CloseWithError(codeClosing, "gateway shutting down")
 			}
 		}
-		t.ln.Close()
 		t.wg.Wait()
 		t.qt.Close()
 		t.closeUDP()
@@ -348,6 +378,22 @@ func (t *Transport) Close() error {
 	})
 	return nil
 }
+
+// closeFlushTimeout bounds how long Close waits for the peers to receive
+// what is queued for them (see Close): a few join intervals of a ring
+// whose sites are within ~100 ms of each other, and short next to the
+// token timeout a lost leave costs the others.
+const closeFlushTimeout = 300 * time.Millisecond
+
+// peerEndGrace is how long a datagram-mode reader still takes datagrams
+// after the peer ended its hello stream: those sent before the end, which
+// QUIC packs no later than it, reach the reader's queue at about the same
+// time.
+const peerEndGrace = 20 * time.Millisecond
+
+// codePeerLeft closes a connection whose peer ended its control stream:
+// it is closing and has sent everything (see Close).
+const codePeerLeft quic.ApplicationErrorCode = 0x3
 
 func (t *Transport) closeUDP() {
 	if t.ownUDP {
@@ -606,6 +652,7 @@ func (t *Transport) install(p *peer, c *conn) {
 func (t *Transport) writer(p *peer, c *conn) {
 	if t.cfg.Mode == ModeDatagrams {
 		t.datagramWriter(p, c)
+		c.ctl.Close() // tells the peer this side is closing (see Close)
 		return
 	}
 	t.wg.Go(func() {
@@ -632,6 +679,22 @@ func (t *Transport) writeFrames(w io.Writer, q chan []byte, acct *peer, c *conn)
 		case pkt = <-q:
 		case <-c.done:
 			return
+		case <-t.closing:
+			// Send what is left, then end the stream (the caller closes it).
+			for {
+				select {
+				case pkt = <-q:
+				default:
+					bw.Flush()
+					return
+				}
+				if acct != nil {
+					acct.took(pkt)
+				}
+				bw.Write(binary.BigEndian.AppendUint16(hdr[:0], uint16(len(pkt))))
+				bw.Write(pkt)
+				t.stats.sent.Add(1)
+			}
 		}
 		for {
 			if acct != nil {
@@ -685,13 +748,21 @@ func (t *Transport) datagramWriter(p *peer, c *conn) {
 			return pkt
 		case <-c.done:
 			return nil
+		case <-t.closing:
+			return nil
 		}
 	}
 	var held []byte // a packet that did not fit the last datagram
 	buf := make([]byte, 0, datagramPayload)
 	for {
 		if held == nil {
-			if held = poll(true); held == nil {
+			select {
+			case <-t.closing: // send what is left, then end
+				held = poll(false)
+			default:
+				held = poll(true)
+			}
+			if held == nil {
 				return
 			}
 		}
@@ -727,23 +798,26 @@ func (t *Transport) datagramWriter(p *peer, c *conn) {
 // second goroutine, of the peer's message stream.
 func (t *Transport) reader(p *peer, c *conn) {
 	if t.cfg.Mode == ModeDatagrams {
-		ctx := c.qc.Context()
-		for {
-			d, err := c.qc.ReceiveDatagram(ctx)
-			if err != nil {
-				return
+		// Nothing follows the hello on the hello stream but its end, when
+		// the peer closes (see Close). Then the reader takes the datagrams
+		// that arrive within peerEndGrace, which the peer sent before the
+		// end, and closes the connection.
+		ctx, ended := context.WithCancel(c.qc.Context())
+		defer ended()
+		t.wg.Go(func() {
+			if _, err := io.Copy(io.Discard, c.ctl); err == nil {
+				ended()
 			}
-			closed := false
-			if err := splitFrames(d, func(pkt []byte) bool {
-				closed = !t.deliver(p, c, pkt)
-				return !closed
-			}); err != nil {
-				t.stats.recvDrops.Add(1)
-			}
-			if closed {
-				return
-			}
+		})
+		if !t.readDatagrams(ctx, p, c) || c.qc.Context().Err() != nil {
+			return
 		}
+		grace, cancel := context.WithTimeout(c.qc.Context(), peerEndGrace)
+		defer cancel()
+		if t.readDatagrams(grace, p, c) {
+			c.qc.CloseWithError(codePeerLeft, "peer gateway closing")
+		}
+		return
 	}
 	t.wg.Go(func() {
 		s, err := c.qc.AcceptUniStream(c.qc.Context())
@@ -752,29 +826,55 @@ func (t *Transport) reader(p *peer, c *conn) {
 		}
 		t.readFrames(s, p, c)
 	})
-	t.readFrames(c.ctl, p, c)
+	if err := t.readFrames(c.ctl, p, c); errors.Is(err, io.EOF) {
+		// The peer ended its control stream: it is closing and everything
+		// it sent before has arrived (see Close).
+		c.qc.CloseWithError(codePeerLeft, "peer gateway closing")
+	}
 }
 
-// readFrames reads length-prefixed packets from r until it or c ends.
-func (t *Transport) readFrames(r io.Reader, p *peer, c *conn) {
+// readDatagrams passes the datagrams c receives on to Recv until ctx
+// ends; false once the transport or the connection is closed.
+func (t *Transport) readDatagrams(ctx context.Context, p *peer, c *conn) bool {
+	for {
+		d, err := c.qc.ReceiveDatagram(ctx)
+		if err != nil {
+			return c.qc.Context().Err() == nil
+		}
+		closed := false
+		if err := splitFrames(d, func(pkt []byte) bool {
+			closed = !t.deliver(p, c, pkt)
+			return !closed
+		}); err != nil {
+			t.stats.recvDrops.Add(1)
+		}
+		if closed {
+			return false
+		}
+	}
+}
+
+// readFrames reads length-prefixed packets from r until it or c ends. It
+// returns io.EOF when r ended cleanly between two frames.
+func (t *Transport) readFrames(r io.Reader, p *peer, c *conn) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var hdr [2]byte
 	for {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return
+			return err
 		}
 		n := int(binary.BigEndian.Uint16(hdr[:]))
 		if n == 0 || n > t.cfg.MaxPacket {
 			t.log.Error("federation: a peer gateway sent a frame larger than MaxPacket; closing the connection (do both gateways run the same version?)", "site", p.site, "node", c.id.Node, "bytes", n, "max_packet", t.cfg.MaxPacket)
 			c.qc.CloseWithError(codeProtocol, "frame too large")
-			return
+			return errBadFrame
 		}
 		d := make([]byte, n)
 		if _, err := io.ReadFull(br, d); err != nil {
-			return
+			return err
 		}
 		if !t.deliver(p, c, d) {
-			return
+			return driver.ErrClosed
 		}
 	}
 }
