@@ -173,4 +173,19 @@
 // path: a full backlog is 512 KiB at the connection's rate (about 4 s at
 // 1 Mbit/s), which a bound derived from the measured drain rate would
 // shorten.
+//
+// # Closing: the leave must reach the peers
+//
+// A graceful stop ends with Node.Leave's two joins, queued just before
+// the driver closes the transport. QUIC's CONNECTION_CLOSE discards
+// stream data not yet sent or acknowledged, so Close first lets the
+// writers send their queues and end their streams (the hello stream
+// included, in both modes), and waits until each peer, having read that
+// end, closes the connection (application error 0x3) — at most
+// closeFlushTimeout (300 ms) in all; then it closes what is left. A
+// datagram-mode peer takes the datagrams that arrive within 20 ms after
+// the end (peerEndGrace) before it closes. TestGracefulLeaveReachesPeers
+// (100 ms RTT, token timeout 1.26 s): before, the others re-formed after
+// 3.17 s in 4 of 5 runs over streams and 1 of 5 over datagrams (the
+// leave lost, the crash path); after, in 0.63–0.64 s in every run.
 package transport
