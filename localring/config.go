@@ -46,6 +46,18 @@ type Config struct {
 	// at once. Default 20 ms. Must be below TokenRetransmit.
 	TokenHold time.Duration
 
+	// IdleTokenHold is the longer hold the representative uses once the
+	// ring has been idle for IdleHoldAfter holds in a row (about 0.25 s
+	// with the default hold): an idle ring then rotates about once per
+	// IdleTokenHold, which is what an idle node costs in CPU. Like
+	// TokenHold it costs no latency (a member with something to send
+	// wakes the representative), and it does not change failure
+	// detection: the members' token timeout runs as before, so the hold
+	// must leave room for a rotation within it. 0 (the default) keeps
+	// TokenHold throughout; otherwise it must be at least TokenHold and at
+	// most TokenTimeout/2.
+	IdleTokenHold time.Duration
+
 	// JoinTimeout is the interval between join messages while gathering.
 	// Default 50 ms.
 	JoinTimeout time.Duration
@@ -340,6 +352,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenHold < 0 || c.TokenHold >= c.TokenRetransmit {
 		bad("token hold %v must be below the token retransmit interval %v", c.TokenHold, c.TokenRetransmit)
+	}
+	if c.IdleTokenHold != 0 && (c.IdleTokenHold < c.TokenHold || c.IdleTokenHold > c.TokenTimeout/2) {
+		bad("idle token hold %v must be 0 or between the token hold %v and half the token timeout %v", c.IdleTokenHold, c.TokenHold, c.TokenTimeout)
 	}
 	if c.JoinTimeout <= 0 || c.JoinTimeout >= c.ConsensusTimeout {
 		bad("join timeout %v must be positive and below the consensus timeout %v", c.JoinTimeout, c.ConsensusTimeout)

@@ -152,6 +152,7 @@ type Node struct {
 	held       *token // the token kept by an idle representative
 	stallTok   *token // the token the representative keeps for StallHold while stalled
 	ringIdle   bool   // the representative said it holds the idle token
+	idleHolds  int    // holds in a row of the idle token (IdleTokenHold)
 
 	// failure to receive (stall.go)
 	evictedSelf bool                   // the ring is taking me out: gather alone

@@ -169,7 +169,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		// others are waiting for it.
 		if mayHold && !wasRecovering && !n.evictedSelf && n.idle(rs, tok) {
 			n.held = tok
-			n.holdUntil = n.now.Add(n.cfg.TokenHold)
+			n.holdUntil = n.now.Add(n.holdFor())
 			// Tell the members, so that one with a message to send asks
 			// for the token (a wake packet) instead of waiting out the hold.
 			idle := merge{ring: rs.id, sender: n.me}
@@ -177,10 +177,28 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 			return
 		}
 	}
+	if !resumed {
+		n.idleHolds = 0 // the ring carried something, or this is not the representative
+	}
 	n.passToken(rs, tok)
 	if n.evictedSelf {
 		n.enterGather("taken out of the ring: "+causeText(tok.evict.cause), n.state == stateOperational)
 	}
+}
+
+// IdleHoldAfter is the number of idle holds in a row after which the
+// representative holds the token for Config.IdleTokenHold instead of
+// Config.TokenHold.
+const IdleHoldAfter = 10
+
+// holdFor returns how long the representative holds the idle token now
+// and counts the hold.
+func (n *Node) holdFor() time.Duration {
+	n.idleHolds++
+	if n.cfg.IdleTokenHold > 0 && n.idleHolds > IdleHoldAfter {
+		return n.cfg.IdleTokenHold
+	}
+	return n.cfg.TokenHold
 }
 
 // resumeToken passes on the token the idle representative held, after

@@ -1,0 +1,103 @@
+package localring
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// idleRotations returns how many times the representative took the token
+// in d of an idle ring.
+func idleRotations(t *testing.T, nodes []*Node, now time.Time, d time.Duration) (int, time.Time) {
+	t.Helper()
+	rep := nodes[0]
+	before := rep.Stats().Rotation.Count
+	now = pump(t, nodes, now, d)
+	return int(rep.Stats().Rotation.Count - before), now
+}
+
+// TestIdleTokenHold: once an idle ring has been idle for IdleHoldAfter
+// holds, the representative holds the token for IdleTokenHold, so the ring
+// rotates about once per IdleTokenHold instead of once per TokenHold; with
+// IdleTokenHold 0 it keeps TokenHold.
+func TestIdleTokenHold(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	now = pump(t, nodes, now, time.Second) // idle for longer than IdleHoldAfter holds
+	short, now := idleRotations(t, nodes, now, time.Second)
+	if want := int(time.Second / nodes[0].cfg.TokenHold); short < want-2 {
+		t.Fatalf("without IdleTokenHold: %d rotations in 1s, want about %d", short, want)
+	}
+	for _, n := range nodes {
+		n.cfg.IdleTokenHold = 80 * time.Millisecond
+	}
+	now = pump(t, nodes, now, time.Second)
+	long, _ := idleRotations(t, nodes, now, time.Second)
+	if long > int(time.Second/(80*time.Millisecond))+1 {
+		t.Fatalf("with IdleTokenHold 80ms: %d rotations in 1s of an idle ring (%d without)", long, short)
+	}
+}
+
+// TestIdleTokenHoldWake: a member with a message to send wakes the
+// representative that holds the token for IdleTokenHold, so the message is
+// delivered at once (the pump's hops take no time), not after the hold;
+// after the traffic the representative holds for TokenHold again until the
+// ring has been idle for IdleHoldAfter holds.
+func TestIdleTokenHoldWake(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	for _, n := range nodes {
+		n.cfg.IdleTokenHold = 80 * time.Millisecond
+	}
+	a, b := nodes[0], nodes[1]
+	// pumpUntil drops the packets in flight when it stops; pump in steps
+	// of 1ms instead (every packet is handled at once), until a holds.
+	holding := func(long bool) {
+		t.Helper()
+		for range 1000 {
+			if a.held != nil && (a.idleHolds > IdleHoldAfter) == long {
+				return
+			}
+			now = pump(t, nodes, now, time.Millisecond)
+		}
+		t.Fatalf("the representative did not hold the idle token (long %v) within 1s", long)
+	}
+	now = pump(t, nodes, now, time.Second)
+	holding(true)
+	if left := a.holdUntil.Sub(now); left <= a.cfg.TokenHold {
+		t.Fatalf("the representative holds the idle token for %v more, want up to IdleTokenHold 80ms", left)
+	}
+	if !b.ringIdle {
+		t.Fatal("b did not hear that the representative holds the idle token")
+	}
+	if _, err := b.Submit(now, Agreed, []byte("wake")); err != nil {
+		t.Fatal(err)
+	}
+	// Within TokenHold of virtual time, well before the hold's end.
+	delivered := map[NodeID]bool{}
+	now = pumpEvents(t, nodes, now, a.cfg.TokenHold/2, func(n *Node, e Event) {
+		if e.Kind == EventDeliver && string(e.Msg.Payload) == "wake" {
+			delivered[n.me.ID] = true
+		}
+	})
+	if len(delivered) != len(nodes) {
+		t.Fatalf("delivered at %d of %d members within %v of the submit: the hold was waited out", len(delivered), len(nodes), a.cfg.TokenHold/2)
+	}
+	holding(false)
+	if left := a.holdUntil.Sub(now); left > a.cfg.TokenHold {
+		t.Fatalf("the first idle hold after traffic has %v left, want at most TokenHold %v", left, a.cfg.TokenHold)
+	}
+}
+
+func TestIdleTokenHoldValidate(t *testing.T) {
+	for _, h := range []time.Duration{time.Millisecond, 101 * time.Millisecond} {
+		c := DefaultLAN("a")
+		c.IdleTokenHold = h
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "idle token hold") {
+			t.Errorf("idle token hold %v: %v", h, err)
+		}
+	}
+	c := DefaultLAN("a")
+	c.IdleTokenHold = 100 * time.Millisecond
+	if err := c.Validate(); err != nil {
+		t.Errorf("idle token hold 100ms: %v", err)
+	}
+}
