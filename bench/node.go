@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,9 +64,7 @@ func RunNode(ctx context.Context, spec NodeSpec, out, logw io.Writer) error {
 		spec:  spec,
 		p:     p,
 		a:     a,
-		clock: NewMonoClock(),
-		out:   bufio.NewWriter(out),
-		res:   NodeResult{Type: "result", Node: spec.ID},
+		rec:   NewRecorder(spec.ID, out),
 		acked: make(chan struct{}, 1),
 	}
 	sub := a.Subscribe(1 << 16)
@@ -89,21 +85,14 @@ func RunNode(ctx context.Context, spec NodeSpec, out, logw io.Writer) error {
 // node measures one agent: the consumer reads its events in the calling
 // goroutine, a generator goroutine submits the load.
 type node struct {
-	spec  NodeSpec
-	p     parsed
-	a     *agent.Agent
-	clock MonoClock
-	out   *bufio.Writer
-	res   NodeResult
-	wg    sync.WaitGroup
+	spec NodeSpec
+	p    parsed
+	a    *agent.Agent
+	rec  *Recorder // the phases and the measurement; the consumer's
+	wg   sync.WaitGroup
 
-	ready                               bool
-	start, windowStart, windowEnd, stop time.Time
-	cpuStart                            time.Duration
-	cpuStartAt                          time.Time
-	latencies                           []int64
-	submitted, taken, backpressured     atomic.Uint64 // by the generator; taken: sent on the ring
-	acked                               chan struct{} // the ring took messages of this node
+	submitted, taken, backpressured atomic.Uint64 // by the generator; taken: sent on the ring
+	acked                           chan struct{} // the ring took messages of this node
 }
 
 // consume handles the agent's events until the run is over.
@@ -119,7 +108,7 @@ func (n *node) consume(ctx context.Context, sub *agent.Subscription) error {
 			}
 			switch e.Kind {
 			case localring.EventDeliver:
-				n.deliver(e.Msg.Payload)
+				n.rec.Deliver(time.Now(), e.Msg.Payload)
 			case localring.EventSend:
 				// Only the generator's messages: the agent sends its own
 				// (group state exchanges) on the same ring.
@@ -135,76 +124,43 @@ func (n *node) consume(ctx context.Context, sub *agent.Subscription) error {
 					n.install(ctx, e.Conf, timer)
 				}
 			case localring.EventTokenLost:
-				n.event(NodeEvent{Type: "token-lost", MonoNs: n.clock.Ns(time.Now()), Reason: e.Reason})
+				n.rec.Event(NodeEvent{Type: "token-lost", MonoNs: n.rec.Clock.Ns(time.Now()), Reason: e.Reason})
 			}
 		case <-timer.C:
-			now := time.Now()
-			if !n.ready {
+			if !n.rec.Ready() {
 				return fmt.Errorf("bench: node %s: the ring did not hold all %d nodes within %v (status: %s); check that every node runs and that multicast reaches them",
 					n.spec.ID, len(n.spec.Nodes), n.spec.FormTimeout, n.a.Status().Reason)
 			}
-			switch {
-			case n.cpuStartAt.IsZero():
-				n.cpuStartAt = now
-				cpu, err := ProcCPU(0)
-				if err != nil {
-					return err
-				}
-				n.cpuStart = cpu
-				timer.Reset(n.windowEnd.Sub(now))
-			case n.res.CPUWindowS == 0:
-				cpu, err := ProcCPU(0)
-				if err != nil {
-					return err
-				}
-				n.res.CPUS = (cpu - n.cpuStart).Seconds()
-				n.res.CPUWindowS = now.Sub(n.cpuStartAt).Seconds()
-				timer.Reset(n.stop.Sub(now))
-			default:
+			now := time.Now()
+			next, done, err := n.rec.Advance(now)
+			if err != nil {
+				return err
+			}
+			if done {
 				return n.finish()
 			}
+			timer.Reset(next.Sub(now))
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
-func (n *node) deliver(payload []byte) {
-	if !n.ready {
-		return
-	}
-	now := time.Now()
-	if now.Before(n.windowStart) || !now.Before(n.windowEnd) {
-		return
-	}
-	h, err := ParsePayload(payload)
-	if err != nil {
-		return
-	}
-	n.res.Delivered++
-	n.res.Bytes += uint64(len(payload))
-	n.latencies = append(n.latencies, n.clock.Ns(now)-h.SentNs)
-}
-
 func (n *node) install(ctx context.Context, c *localring.Configuration, timer *time.Timer) {
 	now := time.Now()
-	n.event(NodeEvent{Type: "install", MonoNs: n.clock.Ns(now), Members: len(c.Members), Conf: c.ID})
-	if n.ready {
-		if now.Before(n.windowEnd) { // not the others leaving at the end
-			n.res.ConfChanges++
+	n.rec.Event(NodeEvent{Type: "install", MonoNs: n.rec.Clock.Ns(now), Members: len(c.Members), Conf: c.ID})
+	if n.rec.Ready() {
+		if now.Before(n.rec.WindowEnd) { // not the others leaving at the end
+			n.rec.Res.ConfChanges++
 		}
 		return
 	}
 	if len(c.Members) != len(n.spec.Nodes) {
 		return
 	}
-	n.ready = true
-	n.start = now.Add(n.spec.Settle)
-	n.windowStart = n.start.Add(n.spec.Warmup)
-	n.windowEnd = n.windowStart.Add(n.spec.Duration)
-	n.stop = n.windowEnd.Add(n.spec.Drain)
-	timer.Reset(n.windowStart.Sub(now))
-	n.event(NodeEvent{Type: "ready", MonoNs: n.clock.Ns(now), Members: len(c.Members), Conf: c.ID})
+	next := n.rec.Begin(now, n.spec.Settle, n.spec.Warmup, n.spec.Duration, n.spec.Drain)
+	timer.Reset(next.Sub(now))
+	n.rec.Event(NodeEvent{Type: "ready", MonoNs: n.rec.Clock.Ns(now), Members: len(c.Members), Conf: c.ID})
 	if n.spec.Send {
 		n.wg.Go(func() { n.generate(ctx) })
 	}
@@ -224,7 +180,8 @@ func (n *node) generate(ctx context.Context) {
 			return false
 		}
 	}
-	if !sleep(time.Until(n.start)) {
+	start, windowEnd := n.rec.Start, n.rec.WindowEnd // set before this goroutine started
+	if !sleep(time.Until(start)) {
 		return
 	}
 	var slab []byte
@@ -235,7 +192,7 @@ func (n *node) generate(ctx context.Context) {
 		b := slab[:n.spec.Size:n.spec.Size]
 		slab = slab[n.spec.Size:]
 		seq := n.submitted.Load() + 1
-		Payload{Sender: uint32(n.p.self), Seq: seq, SentNs: n.clock.Ns(now)}.AppendTo(b)
+		Payload{Sender: uint32(n.p.self), Seq: seq, SentNs: n.rec.Clock.Ns(now)}.AppendTo(b)
 		if err := n.a.Submit(n.p.service, b); err != nil {
 			if errors.Is(err, agent.ErrBackpressure) {
 				n.backpressured.Add(1)
@@ -248,7 +205,7 @@ func (n *node) generate(ctx context.Context) {
 	if n.spec.Rate == 0 {
 		for {
 			now := time.Now()
-			if !now.Before(n.windowEnd) {
+			if !now.Before(windowEnd) {
 				return
 			}
 			for n.submitted.Load()-n.taken.Load() < uint64(n.spec.MaxOutstanding) && submit(now) {
@@ -262,10 +219,10 @@ func (n *node) generate(ctx context.Context) {
 		}
 	}
 	interval := time.Duration(float64(time.Second) / n.spec.Rate)
-	next := n.start
+	next := start
 	for {
 		now := time.Now()
-		if !now.Before(n.windowEnd) {
+		if !now.Before(windowEnd) {
 			return
 		}
 		for !next.After(now) {
@@ -280,38 +237,12 @@ func (n *node) generate(ctx context.Context) {
 
 func (n *node) finish() error {
 	st := n.a.Status().Counters
-	n.res.Sent = n.submitted.Load()
-	n.res.Backpressured = n.backpressured.Load()
-	n.res.Retransmits = st.Retransmits
-	n.res.RetransmitRequests = st.RetransmitRequests
-	n.res.TokenRetransmits = st.TokenRetransmits
-	n.res.TokenLosses = st.TokenLosses
-	n.res.SealRejected = st.Rejected()
-	n.res.WindowS = n.spec.Duration.Seconds()
-	n.res.MaxRSSKiB, _ = ProcMaxRSS(0)
-	q := Quantiles(n.latencies, 0.5, 0.99, 0.999)
-	n.res.P50Us, n.res.P99Us, n.res.P999Us = us(q[0]), us(q[1]), us(q[2])
-	if n.spec.SamplesFile != "" {
-		if err := WriteSamples(n.spec.SamplesFile, n.latencies); err != nil {
-			return err
-		}
-		n.res.Samples = n.spec.SamplesFile
-	}
-	return n.write(n.res)
+	r := &n.rec.Res
+	r.Backpressured = n.backpressured.Load()
+	r.Retransmits = st.Retransmits
+	r.RetransmitRequests = st.RetransmitRequests
+	r.TokenRetransmits = st.TokenRetransmits
+	r.TokenLosses = st.TokenLosses
+	r.SealRejected = st.Rejected()
+	return n.rec.Finish(n.submitted.Load(), n.spec.SamplesFile)
 }
-
-func (n *node) event(e NodeEvent) {
-	e.Node = n.spec.ID
-	_ = n.write(e)
-}
-
-func (n *node) write(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	n.out.Write(append(b, '\n'))
-	return n.out.Flush()
-}
-
-func us(ns int64) float64 { return float64(ns) / 1e3 }

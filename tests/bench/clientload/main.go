@@ -24,9 +24,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -108,18 +106,10 @@ func parse(args []string, stderr io.Writer) (config, error) {
 
 // load is one run: the reader (the calling goroutine) and the sender.
 type load struct {
-	c     config
-	cl    *client.Client
-	out   *bufio.Writer
-	clock atollbench.MonoClock
-	res   atollbench.NodeResult
-
-	ready                               bool
-	start, windowStart, windowEnd, stop time.Time
-	cpuStart, agentCPUStart             time.Duration
-	cpuStartAt                          time.Time
-	latencies                           []int64
-	sent                                chan uint64 // the sender's count when it ends
+	c    config
+	cl   *client.Client
+	rec  *atollbench.Recorder // the phases and the measurement; the reader's
+	sent chan uint64          // the sender's count when it ends
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -158,8 +148,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cl.Join(ctx, c.group); err != nil {
 		return fmt.Errorf("clientload %s: join %s: %w", c.node, c.group, err)
 	}
-	l := &load{c: c, cl: cl, out: bufio.NewWriter(stdout), clock: atollbench.NewMonoClock(),
-		res: atollbench.NodeResult{Type: "result", Node: c.node}, sent: make(chan uint64, 1)}
+	l := &load{c: c, cl: cl, rec: atollbench.NewRecorder(c.node, stdout), sent: make(chan uint64, 1)}
+	l.rec.DaemonPID = c.agentPid
+	l.rec.DaemonErr = func(err error) error {
+		return fmt.Errorf("clientload %s: the agent's CPU time (-agent-pid %d): %w", c.node, c.agentPid, err)
+	}
 	err = l.consume(ctx, deadline)
 	cancel()
 	return err
@@ -177,7 +170,7 @@ func (l *load) consume(ctx context.Context, formDeadline time.Time) error {
 			}
 			switch e.Kind {
 			case client.EventMessage:
-				l.deliver(e.Message.Payload)
+				l.rec.Deliver(time.Now(), e.Message.Payload)
 			case client.EventView:
 				if e.View.Group == l.c.group && !e.View.Transitional {
 					l.view(ctx, e.View, timer)
@@ -186,54 +179,31 @@ func (l *load) consume(ctx context.Context, formDeadline time.Time) error {
 				fmt.Fprintf(os.Stderr, "clientload %s: %s: %v\n", l.c.node, e.Kind, e.Err)
 			}
 		case <-timer.C:
-			now := time.Now()
-			if !l.ready {
+			if !l.rec.Ready() {
 				return fmt.Errorf("clientload %s: group %s did not have %d members within %v; is a clientload running at every node, and does the ring hold every node?",
 					l.c.node, l.c.group, l.c.nodes, l.c.formTimeout)
 			}
-			switch {
-			case l.cpuStartAt.IsZero():
-				if err := l.cpuWindowStart(now); err != nil {
-					return err
-				}
-				timer.Reset(l.windowEnd.Sub(now))
-			case l.res.CPUWindowS == 0:
-				if err := l.cpuWindowEnd(now); err != nil {
-					return err
-				}
-				timer.Reset(l.stop.Sub(now))
-			default:
-				return l.finish()
+			now := time.Now()
+			next, done, err := l.rec.Advance(now)
+			if err != nil {
+				return err
 			}
+			if done {
+				return l.rec.Finish(<-l.sent, l.c.samples)
+			}
+			timer.Reset(next.Sub(now))
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
-func (l *load) deliver(payload []byte) {
-	if !l.ready {
-		return
-	}
-	now := time.Now()
-	if now.Before(l.windowStart) || !now.Before(l.windowEnd) {
-		return
-	}
-	h, err := atollbench.ParsePayload(payload)
-	if err != nil {
-		return
-	}
-	l.res.Delivered++
-	l.res.Bytes += uint64(len(payload))
-	l.latencies = append(l.latencies, l.clock.Ns(now)-h.SentNs)
-}
-
 func (l *load) view(ctx context.Context, v *client.View, timer *time.Timer) {
 	now := time.Now()
-	l.event(atollbench.NodeEvent{Type: "install", MonoNs: l.clock.Ns(now), Members: len(v.Members), Conf: v.ID, Reason: v.Reason.String()})
-	if l.ready {
-		if now.Before(l.windowEnd) { // not the others leaving at the end
-			l.res.ConfChanges++
+	l.rec.Event(atollbench.NodeEvent{Type: "install", MonoNs: l.rec.Clock.Ns(now), Members: len(v.Members), Conf: v.ID, Reason: v.Reason.String()})
+	if l.rec.Ready() {
+		if now.Before(l.rec.WindowEnd) { // not the others leaving at the end
+			l.rec.Res.ConfChanges++
 			fmt.Fprintf(os.Stderr, "clientload %s: the view of %s changed during the run (%s): %d members, joined %v, left %v\n",
 				l.c.node, l.c.group, v.Reason, len(v.Members), v.Joined, v.Left)
 		}
@@ -242,13 +212,9 @@ func (l *load) view(ctx context.Context, v *client.View, timer *time.Timer) {
 	if len(v.Members) < l.c.nodes {
 		return
 	}
-	l.ready = true
-	l.start = now.Add(l.c.settle)
-	l.windowStart = l.start.Add(l.c.warmup)
-	l.windowEnd = l.windowStart.Add(l.c.duration)
-	l.stop = l.windowEnd.Add(l.c.drain)
-	timer.Reset(l.windowStart.Sub(now))
-	l.event(atollbench.NodeEvent{Type: "ready", MonoNs: l.clock.Ns(now), Members: len(v.Members), Conf: v.ID})
+	next := l.rec.Begin(now, l.c.settle, l.c.warmup, l.c.duration, l.c.drain)
+	timer.Reset(next.Sub(now))
+	l.rec.Event(atollbench.NodeEvent{Type: "ready", MonoNs: l.rec.Clock.Ns(now), Members: len(v.Members), Conf: v.ID})
 	if l.c.send {
 		go func() { l.sent <- l.generate(ctx) }()
 	} else {
@@ -264,7 +230,7 @@ func (l *load) generate(ctx context.Context) uint64 {
 	groups := []string{l.c.group}
 	send := func(now time.Time) bool {
 		seq++
-		atollbench.Payload{Sender: uint32(l.c.index), Seq: seq, SentNs: l.clock.Ns(now)}.AppendTo(b)
+		atollbench.Payload{Sender: uint32(l.c.index), Seq: seq, SentNs: l.rec.Clock.Ns(now)}.AppendTo(b)
 		if err := l.cl.MulticastWait(ctx, client.Agreed, 0, groups, b); err != nil {
 			seq--
 			if ctx.Err() == nil {
@@ -284,11 +250,12 @@ func (l *load) generate(ctx context.Context) uint64 {
 			return false
 		}
 	}
-	if !sleep(time.Until(l.start)) {
+	start, windowEnd := l.rec.Start, l.rec.WindowEnd // set before this goroutine started
+	if !sleep(time.Until(start)) {
 		return seq
 	}
 	if l.c.rate == 0 {
-		for now := time.Now(); now.Before(l.windowEnd); now = time.Now() {
+		for now := time.Now(); now.Before(windowEnd); now = time.Now() {
 			if !send(now) {
 				return seq
 			}
@@ -296,10 +263,10 @@ func (l *load) generate(ctx context.Context) uint64 {
 		return seq
 	}
 	interval := time.Duration(float64(time.Second) / l.c.rate)
-	next := l.start
+	next := start
 	for {
 		now := time.Now()
-		if !now.Before(l.windowEnd) {
+		if !now.Before(windowEnd) {
 			return seq
 		}
 		// A sender that fell behind sends what is due at once: its
@@ -314,65 +281,4 @@ func (l *load) generate(ctx context.Context) uint64 {
 			return seq
 		}
 	}
-}
-
-func (l *load) cpuWindowStart(now time.Time) error {
-	var err error
-	l.cpuStartAt = now
-	if l.cpuStart, err = atollbench.ProcCPU(0); err != nil {
-		return err
-	}
-	if l.c.agentPid != 0 {
-		if l.agentCPUStart, err = atollbench.ProcCPU(l.c.agentPid); err != nil {
-			return fmt.Errorf("clientload %s: the agent's CPU time (-agent-pid %d): %w", l.c.node, l.c.agentPid, err)
-		}
-	}
-	return nil
-}
-
-func (l *load) cpuWindowEnd(now time.Time) error {
-	cpu, err := atollbench.ProcCPU(0)
-	if err != nil {
-		return err
-	}
-	l.res.CPUS = (cpu - l.cpuStart).Seconds()
-	if l.c.agentPid != 0 {
-		acpu, err := atollbench.ProcCPU(l.c.agentPid)
-		if err != nil {
-			return fmt.Errorf("clientload %s: the agent's CPU time (-agent-pid %d): %w", l.c.node, l.c.agentPid, err)
-		}
-		l.res.DaemonCPUS = (acpu - l.agentCPUStart).Seconds()
-		l.res.DaemonMaxRSSKiB, _ = atollbench.ProcMaxRSS(l.c.agentPid)
-	}
-	l.res.CPUWindowS = now.Sub(l.cpuStartAt).Seconds()
-	return nil
-}
-
-func (l *load) finish() error {
-	l.res.Sent = <-l.sent
-	l.res.WindowS = l.c.duration.Seconds()
-	l.res.MaxRSSKiB, _ = atollbench.ProcMaxRSS(0)
-	q := atollbench.Quantiles(l.latencies, 0.5, 0.99, 0.999)
-	l.res.P50Us, l.res.P99Us, l.res.P999Us = float64(q[0])/1e3, float64(q[1])/1e3, float64(q[2])/1e3
-	if l.c.samples != "" {
-		if err := atollbench.WriteSamples(l.c.samples, l.latencies); err != nil {
-			return err
-		}
-		l.res.Samples = l.c.samples
-	}
-	return l.write(l.res)
-}
-
-func (l *load) event(e atollbench.NodeEvent) {
-	e.Node = l.c.node
-	_ = l.write(e)
-}
-
-func (l *load) write(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	l.out.Write(append(b, '\n'))
-	return l.out.Flush()
 }

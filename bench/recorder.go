@@ -1,0 +1,174 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"time"
+)
+
+// Recorder measures one load node of a run, the same way for `atoll bench
+// node` (RunNode) and the client-API load program (tests/bench/clientload):
+// it lays out the run's phases once the group is complete, keeps the
+// deliveries in the measurement window, takes the CPU time around the
+// window, and writes the node's JSON lines (NodeEvent, then NodeResult).
+// It is used from one goroutine, the node's event consumer.
+type Recorder struct {
+	// Res is the result Finish writes; callers add their own fields
+	// (ring counters, ConfChanges, ...) before calling it.
+	Res   NodeResult
+	Clock MonoClock
+
+	// DaemonPID, if not 0, is a separate daemon process whose CPU time
+	// over the window and peak RSS go to Res.DaemonCPUS and
+	// Res.DaemonMaxRSSKiB. DaemonErr, if set, wraps the errors of reading
+	// them.
+	DaemonPID int
+	DaemonErr func(error) error
+
+	// The phases, set by Begin: sending starts at Start, the measurement
+	// window is [WindowStart, WindowEnd), and the run is over at Stop.
+	Start, WindowStart, WindowEnd, Stop time.Time
+
+	ready                    bool
+	window                   time.Duration
+	cpuStart, daemonCPUStart time.Duration
+	cpuStartAt               time.Time
+	cpuDone                  bool
+	latencies                []int64
+	out                      *bufio.Writer
+}
+
+// NewRecorder returns a Recorder for the node named node that writes its
+// JSON lines to out.
+func NewRecorder(node string, out io.Writer) *Recorder {
+	return &Recorder{
+		Res:   NodeResult{Type: "result", Node: node},
+		Clock: NewMonoClock(),
+		out:   bufio.NewWriter(out),
+	}
+}
+
+// Ready reports whether Begin was called: the group was complete.
+func (r *Recorder) Ready() bool { return r.ready }
+
+// Begin lays out the run when the group is complete at now: sending
+// starts after settle, the window after a further warmup and lasts
+// duration, and the run ends drain after the window. It returns when to
+// call Advance first (the start of the window).
+func (r *Recorder) Begin(now time.Time, settle, warmup, duration, drain time.Duration) time.Time {
+	r.ready = true
+	r.window = duration
+	r.Start = now.Add(settle)
+	r.WindowStart = r.Start.Add(warmup)
+	r.WindowEnd = r.WindowStart.Add(duration)
+	r.Stop = r.WindowEnd.Add(drain)
+	return r.WindowStart
+}
+
+// Deliver records a message delivered at now: if it is a benchmark
+// message (ParsePayload) delivered in the window, it counts it and its
+// bytes and keeps its latency from its send time.
+func (r *Recorder) Deliver(now time.Time, payload []byte) {
+	if !r.ready || now.Before(r.WindowStart) || !now.Before(r.WindowEnd) {
+		return
+	}
+	h, err := ParsePayload(payload)
+	if err != nil {
+		return
+	}
+	r.Res.Delivered++
+	r.Res.Bytes += uint64(len(payload))
+	r.latencies = append(r.latencies, r.Clock.Ns(now)-h.SentNs)
+}
+
+// Advance moves the run on at now, when the timer set to the time Begin or
+// the previous Advance returned fires: first it starts the CPU window
+// (at the start of the measurement window), then it ends it (at the end
+// of the window), and after the drain it reports done.
+func (r *Recorder) Advance(now time.Time) (next time.Time, done bool, err error) {
+	switch {
+	case r.cpuStartAt.IsZero():
+		return r.WindowEnd, false, r.startCPU(now)
+	case !r.cpuDone:
+		return r.Stop, false, r.endCPU(now)
+	default:
+		return time.Time{}, true, nil
+	}
+}
+
+func (r *Recorder) startCPU(now time.Time) error {
+	var err error
+	r.cpuStartAt = now
+	if r.cpuStart, err = ProcCPU(0); err != nil {
+		return err
+	}
+	if r.DaemonPID != 0 {
+		if r.daemonCPUStart, err = ProcCPU(r.DaemonPID); err != nil {
+			return r.daemonErr(err)
+		}
+	}
+	return nil
+}
+
+func (r *Recorder) endCPU(now time.Time) error {
+	cpu, err := ProcCPU(0)
+	if err != nil {
+		return err
+	}
+	r.Res.CPUS = (cpu - r.cpuStart).Seconds()
+	if r.DaemonPID != 0 {
+		dcpu, err := ProcCPU(r.DaemonPID)
+		if err != nil {
+			return r.daemonErr(err)
+		}
+		r.Res.DaemonCPUS = (dcpu - r.daemonCPUStart).Seconds()
+		r.Res.DaemonMaxRSSKiB, _ = ProcMaxRSS(r.DaemonPID)
+	}
+	r.Res.CPUWindowS = now.Sub(r.cpuStartAt).Seconds()
+	r.cpuDone = true
+	return nil
+}
+
+func (r *Recorder) daemonErr(err error) error {
+	if r.DaemonErr != nil {
+		return r.DaemonErr(err)
+	}
+	return err
+}
+
+// Finish completes Res with sent (the messages this node sent), the
+// window's length, this process's peak RSS and the latency percentiles,
+// writes the latency samples to samplesFile unless it is "", and writes
+// Res as the node's last JSON line.
+func (r *Recorder) Finish(sent uint64, samplesFile string) error {
+	r.Res.Sent = sent
+	r.Res.WindowS = r.window.Seconds()
+	r.Res.MaxRSSKiB, _ = ProcMaxRSS(0)
+	q := Quantiles(r.latencies, 0.5, 0.99, 0.999)
+	r.Res.P50Us, r.Res.P99Us, r.Res.P999Us = us(q[0]), us(q[1]), us(q[2])
+	if samplesFile != "" {
+		if err := WriteSamples(samplesFile, r.latencies); err != nil {
+			return err
+		}
+		r.Res.Samples = samplesFile
+	}
+	return r.write(r.Res)
+}
+
+// Event writes a progress line, stamped with this node's name.
+func (r *Recorder) Event(e NodeEvent) {
+	e.Node = r.Res.Node
+	_ = r.write(e)
+}
+
+func (r *Recorder) write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	r.out.Write(append(b, '\n'))
+	return r.out.Flush()
+}
+
+func us(ns int64) float64 { return float64(ns) / 1e3 }
