@@ -170,18 +170,8 @@ func (n *node) install(ctx context.Context, c *localring.Configuration, timer *t
 // spec.Rate, or keeping spec.MaxOutstanding messages that the ring has not
 // sent yet.
 func (n *node) generate(ctx context.Context) {
-	sleep := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
 	start, windowEnd := n.rec.Start, n.rec.WindowEnd // set before this goroutine started
-	if !sleep(time.Until(start)) {
+	if !Sleep(ctx, time.Until(start)) {
 		return
 	}
 	var slab []byte
@@ -229,7 +219,7 @@ func (n *node) generate(ctx context.Context) {
 			submit(now) // a refused message counts as offered and refused
 			next = next.Add(interval)
 		}
-		if !sleep(next.Sub(now)) {
+		if !Sleep(ctx, next.Sub(now)) {
 			return
 		}
 	}

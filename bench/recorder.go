@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"time"
@@ -172,3 +173,16 @@ func (r *Recorder) write(v any) error {
 }
 
 func us(ns int64) float64 { return float64(ns) / 1e3 }
+
+// Sleep waits for d, or until ctx ends; it reports whether it slept the
+// whole d.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -67,5 +68,16 @@ func TestRecorder(t *testing.T) {
 	}
 	if ns, err := ReadSamples(samples); err != nil || len(ns) != 2 {
 		t.Fatalf("samples %v, %v", ns, err)
+	}
+}
+
+func TestSleep(t *testing.T) {
+	if !Sleep(context.Background(), time.Millisecond) {
+		t.Error("Sleep(1ms) = false without cancellation")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if Sleep(ctx, time.Hour) {
+		t.Error("Sleep with an ended context = true")
 	}
 }

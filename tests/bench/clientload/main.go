@@ -240,18 +240,8 @@ func (l *load) generate(ctx context.Context) uint64 {
 		}
 		return true
 	}
-	sleep := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
 	start, windowEnd := l.rec.Start, l.rec.WindowEnd // set before this goroutine started
-	if !sleep(time.Until(start)) {
+	if !atollbench.Sleep(ctx, time.Until(start)) {
 		return seq
 	}
 	if l.c.rate == 0 {
@@ -277,7 +267,7 @@ func (l *load) generate(ctx context.Context) uint64 {
 			}
 			next = next.Add(interval)
 		}
-		if !sleep(time.Until(next)) {
+		if !atollbench.Sleep(ctx, time.Until(next)) {
 			return seq
 		}
 	}
