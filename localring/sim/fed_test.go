@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,43 +114,28 @@ func TestFedSimSeeds(t *testing.T) {
 		n = min(n, 10)
 	}
 	var (
-		next                        atomic.Uint64
-		wg                          sync.WaitGroup
 		mu                          sync.Mutex
 		failed                      []*Result
 		deliv, installs, superseded atomic.Int64
 	)
-	next.Store(*fedFirstSeed)
-	last := *fedFirstSeed + uint64(n)
 	start := time.Now()
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				seed := next.Add(1) - 1
-				if seed >= last {
-					return
-				}
-				spec, err := fedSpec(seed)
-				if err != nil {
-					t.Error(err) // Fatal only from the test's own goroutine
-					return
-				}
-				r := RunFed(seed, spec, RunOptions{})
-				deliv.Add(int64(r.Delivered))
-				installs.Add(int64(r.Installs))
-				superseded.Add(int64(r.Cluster.Superseded()))
-				if r.Failed() {
-					r.Cluster = nil
-					mu.Lock()
-					failed = append(failed, r)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	eachSeed(*fedFirstSeed, n, func(seed uint64) {
+		spec, err := fedSpec(seed)
+		if err != nil {
+			t.Error(err) // Fatal only from the test's own goroutine
+			return
+		}
+		r := RunFed(seed, spec, RunOptions{})
+		deliv.Add(int64(r.Delivered))
+		installs.Add(int64(r.Installs))
+		superseded.Add(int64(r.Cluster.Superseded()))
+		if r.Failed() {
+			r.Cluster = nil
+			mu.Lock()
+			failed = append(failed, r)
+			mu.Unlock()
+		}
+	})
 	t.Logf("%d federation seeds from %d in %v: %d deliveries, %d installs, %d old incarnations superseded, %d failed",
 		n, *fedFirstSeed, time.Since(start).Round(time.Millisecond), deliv.Load(), installs.Load(), superseded.Load(), len(failed))
 	for _, r := range failed {
@@ -161,17 +145,7 @@ func TestFedSimSeeds(t *testing.T) {
 
 func fedReport(t *testing.T, r *Result) {
 	t.Helper()
-	if !r.Failed() {
-		return
-	}
-	for i, v := range r.Violations {
-		if i == 10 {
-			t.Errorf("... and %d more", len(r.Violations)-10)
-			break
-		}
-		t.Errorf("seed %d: %s", r.Seed, v)
-	}
-	t.Errorf("federation seed %d failed (mix: %s); replay with:\n\t%s", r.Seed, r.Mix, fedReplay(r.Seed))
+	reportAs(t, r, "federation seed", fedReplay(r.Seed))
 }
 
 // TestFedSimDeterministic runs federation seeds twice and compares the

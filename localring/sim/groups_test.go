@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,38 +41,23 @@ func TestSimGroups(t *testing.T) {
 		n = min(n, 20)
 	}
 	var (
-		next                 atomic.Uint64
-		wg                   sync.WaitGroup
 		mu                   sync.Mutex
 		failed               []*GroupsResult
 		events, deliv, views atomic.Int64
 	)
-	next.Store(*firstSeed)
-	last := *firstSeed + uint64(n)
 	start := time.Now()
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				seed := next.Add(1) - 1
-				if seed >= last {
-					return
-				}
-				r := RunGroups(seed, RunOptions{})
-				events.Add(int64(r.Events))
-				deliv.Add(int64(r.Delivered))
-				views.Add(int64(r.Views))
-				if r.Failed() {
-					r.Cluster, r.Trace = nil, nil
-					mu.Lock()
-					failed = append(failed, r)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	eachSeed(*firstSeed, n, func(seed uint64) {
+		r := RunGroups(seed, RunOptions{})
+		events.Add(int64(r.Events))
+		deliv.Add(int64(r.Delivered))
+		views.Add(int64(r.Views))
+		if r.Failed() {
+			r.Cluster, r.Trace = nil, nil
+			mu.Lock()
+			failed = append(failed, r)
+			mu.Unlock()
+		}
+	})
 	t.Logf("%d seeds from %d in %v: %d trace events, %d deliveries, %d views",
 		n, *firstSeed, time.Since(start).Round(time.Millisecond), events.Load(), deliv.Load(), views.Load())
 	for _, r := range failed {

@@ -46,44 +46,29 @@ func TestSimSeeds(t *testing.T) {
 		n = min(n, 50)
 	}
 	var (
-		next          atomic.Uint64
-		wg            sync.WaitGroup
 		mu            sync.Mutex
 		failed        []*Result
 		events, deliv atomic.Int64
 		longest       atomic.Int64
 		longestSeed   atomic.Uint64
 	)
-	next.Store(*firstSeed)
-	last := *firstSeed + uint64(n)
 	start := time.Now()
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				seed := next.Add(1) - 1
-				if seed >= last {
-					return
-				}
-				st := time.Now()
-				r := Run(seed, RunOptions{})
-				if d := time.Since(st); int64(d) > longest.Load() {
-					longest.Store(int64(d))
-					longestSeed.Store(seed)
-				}
-				events.Add(int64(r.Events))
-				deliv.Add(int64(r.Delivered))
-				if r.Failed() {
-					r.Cluster = nil
-					mu.Lock()
-					failed = append(failed, r)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	eachSeed(*firstSeed, n, func(seed uint64) {
+		st := time.Now()
+		r := Run(seed, RunOptions{})
+		if d := time.Since(st); int64(d) > longest.Load() {
+			longest.Store(int64(d))
+			longestSeed.Store(seed)
+		}
+		events.Add(int64(r.Events))
+		deliv.Add(int64(r.Delivered))
+		if r.Failed() {
+			r.Cluster = nil
+			mu.Lock()
+			failed = append(failed, r)
+			mu.Unlock()
+		}
+	})
 	t.Logf("%d seeds from %d in %v: %d trace events, %d deliveries; longest run: seed %d, %v",
 		n, *firstSeed, time.Since(start).Round(time.Millisecond), events.Load(), deliv.Load(), longestSeed.Load(), time.Duration(longest.Load()).Round(time.Millisecond))
 	for _, r := range failed {
@@ -98,7 +83,32 @@ func runLogged(seed uint64, log *bytes.Buffer) *Result {
 	return r
 }
 
-func report(t *testing.T, r *Result) {
+// eachSeed calls f for the seeds first to first+n-1, on one worker per
+// GOMAXPROCS; f must be safe for concurrent calls.
+func eachSeed(first uint64, n int, f func(seed uint64)) {
+	var (
+		next atomic.Uint64
+		wg   sync.WaitGroup
+	)
+	next.Store(first)
+	last := first + uint64(n)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seed := next.Add(1) - 1; seed < last; seed = next.Add(1) - 1 {
+				f(seed)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func report(t *testing.T, r *Result) { reportAs(t, r, "seed", replay(r.Seed)) }
+
+// reportAs writes a failed run's first violations and the command that
+// replays it; what names the kind of run ("seed", "federation seed").
+func reportAs(t *testing.T, r *Result, what, replayCmd string) {
 	t.Helper()
 	if !r.Failed() {
 		return
@@ -110,7 +120,7 @@ func report(t *testing.T, r *Result) {
 		}
 		t.Errorf("seed %d: %s", r.Seed, v)
 	}
-	t.Errorf("seed %d failed (mix: %s); replay with:\n\t%s", r.Seed, r.Mix, replay(r.Seed))
+	t.Errorf("%s %d failed (mix: %s); replay with:\n\t%s", what, r.Seed, r.Mix, replayCmd)
 }
 
 // TestSimDeterministic runs seeds twice and compares the traces byte for
