@@ -89,6 +89,7 @@ type Agent struct {
 	closeMu sync.Once
 
 	metrics *prometheus.Registry
+	lat     *latency // owned by the loop; its histograms are in metrics
 
 	n struct {
 		submitted, backpressure, evicted atomic.Uint64
@@ -249,6 +250,7 @@ func New(cfg Config) (a *Agent, err error) {
 		}
 	}
 	a.snap.state = "starting"
+	a.lat = newLatency(cfg.Node, cfg.GroupClasses)
 	a.metrics = newRegistry(a)
 	return a, nil
 }

@@ -103,6 +103,7 @@ type clientServer struct {
 type clientReq struct {
 	s      *session
 	f      cp.Frame
+	read   time.Time // when the reader decoded f
 	closed bool
 }
 
@@ -392,6 +393,7 @@ func (s *session) read() {
 			s.end(cp.CodeProtocol, why+"; closing the session", true)
 			return
 		}
+		read := time.Now()
 		if f.Payload != nil {
 			f.Payload = append([]byte(nil), f.Payload...) // the reader reuses its buffer
 		}
@@ -400,7 +402,7 @@ func (s *session) read() {
 		case <-s.done:
 			return
 		}
-		cs.push(clientReq{s: s, f: f})
+		cs.push(clientReq{s: s, f: f, read: read})
 	}
 }
 

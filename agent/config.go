@@ -197,6 +197,11 @@ type Config struct {
 	// when it starts.
 	GroupACLs []GroupACL
 
+	// GroupClasses are the latency classes of the topology file's groups
+	// (FromTopology fills them in), by which the delivery latency
+	// histogram is labelled.
+	GroupClasses []GroupClass
+
 	// Groups configures the group layer (package groups): WindowMsgs and
 	// MaxQueuedMsgs. The agent sets Node, MaxMessageBytes (the ring's) and
 	// AllViews (with TracePath).
@@ -549,6 +554,7 @@ func FromTopology(f *topology.File, id string, preset Preset) (Config, error) {
 		c.Security.Epoch = uint32(s.KeyEpoch)
 	}
 	for _, g := range f.Groups {
+		c.GroupClasses = append(c.GroupClasses, GroupClass{Group: g.Name, Class: g.Class})
 		if g.ACL != nil {
 			c.GroupACLs = append(c.GroupACLs, GroupACL{Group: g.Name, Join: slices.Clone(g.ACL.Join), Send: slices.Clone(g.ACL.Send)})
 		}

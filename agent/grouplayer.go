@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
@@ -110,6 +111,7 @@ func (a *Agent) groupOutput() {
 		if a.trace != nil {
 			a.trace.recordGroup(e)
 		}
+		a.lat.event(e, time.Now())
 		a.routeGroupEvent(e)
 	}
 }
@@ -317,7 +319,7 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 			}
 			break
 		}
-		a.handleRequest(r.s, &r.f)
+		a.handleRequest(r.s, &r.f, r.read)
 		select {
 		case r.s.credit <- struct{}{}:
 		default:
@@ -368,8 +370,8 @@ func (a *Agent) sessionEnded(s *session) {
 	a.cs.log.Debug("client disconnected", s.attrs()...)
 }
 
-// handleRequest answers one request of a session (loop).
-func (a *Agent) handleRequest(s *session, f *cp.Frame) {
+// handleRequest answers one request of a session, read at read (loop).
+func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 	fail := func(code cp.Code, group, text string) {
 		s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeError, Req: f.Req, Code: code, Op: f.Type, Group: group, Text: text}))
 	}
@@ -433,6 +435,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame) {
 			return
 		}
 		s.lastAccepted = seq
+		a.lat.accepted(seq, read, svc, f.Groups)
 		ok(seq)
 	case cp.TypeSend:
 		svc := localring.Service(f.Svc)
@@ -446,6 +449,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame) {
 			return
 		}
 		s.lastAccepted = seq
+		a.lat.accepted(seq, read, svc, nil)
 		ok(seq)
 	case cp.TypeFlush:
 		if s.lastSent >= s.lastAccepted {

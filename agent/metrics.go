@@ -27,6 +27,7 @@ func newRegistry(a *Agent) *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newStatusCollector(a),
 	)
+	reg.MustRegister(a.lat.collectors()...)
 	return reg
 }
 

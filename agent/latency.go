@@ -1,0 +1,170 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/atoll-gcs/atoll/groups"
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// The latency histograms follow the agent's own clients' messages through
+// the agent (loop): a multicast or send accepted from a client is
+// remembered by its sequence number with the time its frame was read;
+// the group layer's EventSent (the ring sent it) observes the queue wait,
+// and its EventDeliver at this agent (every agent delivers its own
+// messages, in the ring's order) observes the delivery latency. Both are
+// measured at the sending agent, on its monotonic clock: no clocks of
+// different nodes are compared.
+
+// latencyBuckets are the histograms' upper bounds in seconds: 100 µs to
+// about 13 s, doubling.
+var latencyBuckets = prometheus.ExponentialBuckets(100e-6, 2, 18)
+
+// maxTracked bounds the messages followed at once; beyond, the oldest
+// half is forgotten (a message the ring never delivers, such as one
+// whose ring configuration ended, must not stay forever).
+const maxTracked = 1 << 16
+
+// GroupClass gives a group, or every group a pattern matches, its latency
+// class (the topology file's groups[].class). The delivery latency
+// histogram is labelled with it.
+type GroupClass struct {
+	// Group is a group name or a pattern, as in GroupACL.
+	Group string
+	Class string
+}
+
+// latency holds the latency histograms and the messages they follow
+// (loop).
+type latency struct {
+	node      string
+	delivery  *prometheus.HistogramVec
+	queueWait prometheus.Histogram
+	classes   classTable
+	tracked   map[uint64]*tracked
+}
+
+// tracked is one message of a local client between its frame and its
+// delivery.
+type tracked struct {
+	read  time.Time // when the agent read the client's frame
+	class string
+	svc   string
+	sent  bool
+}
+
+func newLatency(node string, classes []GroupClass) *latency {
+	return &latency{
+		node: node,
+		delivery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "atoll_delivery_latency_seconds",
+			Help: "Time from reading a local client's multicast or send to delivering it at this, the sending, agent (in the ring's total order), " +
+				"by the latency class of its first group (\"none\" without one) and its service level. Measured at the sender only: " +
+				"delivery at other nodes is not included.",
+			Buckets: latencyBuckets,
+		}, []string{"class", "service"}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "atoll_client_queue_wait_seconds",
+			Help: "Time a local client's message waited in this agent: from reading its frame to the ring sending it " +
+				"(flow control, the group layer's queue and the wait for the token).",
+			Buckets: latencyBuckets,
+		}),
+		classes: newClassTable(classes),
+		tracked: map[uint64]*tracked{},
+	}
+}
+
+// collectors returns the histograms to register.
+func (l *latency) collectors() []prometheus.Collector {
+	return []prometheus.Collector{l.delivery, l.queueWait}
+}
+
+// accepted starts following the message seq of this node, whose frame
+// was read at read.
+func (l *latency) accepted(seq uint64, read time.Time, svc localring.Service, to []string) {
+	if read.IsZero() {
+		return
+	}
+	if len(l.tracked) >= maxTracked {
+		l.forgetOldest()
+	}
+	class := "none"
+	for _, g := range to {
+		if c := l.classes.class(g); c != "" {
+			class = c
+			break
+		}
+	}
+	l.tracked[seq] = &tracked{read: read, class: class, svc: svc.String()}
+}
+
+// forgetOldest drops the older half of the followed messages.
+func (l *latency) forgetOldest() {
+	var cut uint64
+	for seq := range l.tracked {
+		cut = max(cut, seq)
+	}
+	cut -= maxTracked / 2
+	for seq := range l.tracked {
+		if seq <= cut {
+			delete(l.tracked, seq)
+		}
+	}
+}
+
+// event observes a group event of one of this node's messages.
+func (l *latency) event(e *groups.Event, now time.Time) {
+	if e.Msg == nil || (e.Kind != groups.EventSent && e.Kind != groups.EventDeliver) {
+		return
+	}
+	node, _, err := groups.SplitMember(e.Msg.Sender)
+	if err != nil || string(node) != l.node {
+		return
+	}
+	m := l.tracked[e.Msg.Seq]
+	if m == nil {
+		return
+	}
+	if e.Kind == groups.EventSent {
+		if !m.sent { // a message sent again after a configuration change counts once
+			m.sent = true
+			l.queueWait.Observe(now.Sub(m.read).Seconds())
+		}
+		return
+	}
+	delete(l.tracked, e.Msg.Seq)
+	l.delivery.WithLabelValues(m.class, m.svc).Observe(now.Sub(m.read).Seconds())
+}
+
+// classTable finds a group's latency class: an exact name first, then the
+// first pattern that matches (as aclTable).
+type classTable struct {
+	exact    map[string]string
+	patterns []GroupClass
+}
+
+func newClassTable(classes []GroupClass) classTable {
+	t := classTable{exact: map[string]string{}}
+	for _, c := range classes {
+		if isPattern(c.Group) {
+			t.patterns = append(t.patterns, c)
+		} else if _, dup := t.exact[c.Group]; !dup {
+			t.exact[c.Group] = c.Class
+		}
+	}
+	return t
+}
+
+func (t *classTable) class(group string) string {
+	if c, ok := t.exact[group]; ok {
+		return c
+	}
+	for _, p := range t.patterns {
+		if groups.Match(p.Group, group) {
+			return p.Class
+		}
+	}
+	return ""
+}

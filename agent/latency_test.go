@@ -1,0 +1,157 @@
+package agent
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/atoll-gcs/atoll/groups"
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// scrape fetches url and parses the exposition text.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", url, err, b)
+	}
+	return mfs
+}
+
+// histogramCount returns the sample count of the series of mf whose
+// labels include want (0 when there is none).
+func histogramCount(mf *dto.MetricFamily, want map[string]string) uint64 {
+	for _, m := range mf.GetMetric() {
+		match := 0
+		for _, l := range m.GetLabel() {
+			if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+				match++
+			}
+		}
+		if match == len(want) {
+			return m.GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
+}
+
+// TestLatencyMetrics: scraped over --metrics-listen, the delivery latency
+// histogram counts every message a local client sent, once, under the
+// latency class of its group and its service level, and the queue wait
+// histogram counts each once too; no series before the traffic.
+func TestLatencyMetrics(t *testing.T) {
+	c := newCluster(t, 2)
+	a1 := c.start("n1", func(cfg *Config) {
+		cfg.MetricsListen = "127.0.0.1:0"
+		cfg.GroupClasses = []GroupClass{{Group: "rt.*", Class: "realtime"}, {Group: "rt.slow", Class: "bulk"}}
+	})
+	c.start("n2", nil)
+	c.waitRing(c.ids, 5*time.Second)
+	url := a1.Status().Config.Metrics
+	if url == "" {
+		t.Fatal("no metrics URL in the effective configuration")
+	}
+
+	before := scrape(t, url)
+	if mf := before["atoll_delivery_latency_seconds"]; mf != nil && len(mf.GetMetric()) > 0 {
+		t.Errorf("delivery latency series before any message: %v", mf)
+	}
+	if n := histogramCount(before["atoll_client_queue_wait_seconds"], nil); n != 0 {
+		t.Errorf("queue wait count before any message: %d", n)
+	}
+
+	a := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "a")
+	a.ok(cp.Frame{Type: cp.TypeJoin, Group: "rt.fast"})
+	a.waitView("rt.fast", "n1:a")
+	const agreed, safe = uint8(localring.Agreed), uint8(localring.Safe)
+	for range 7 {
+		a.ok(cp.Frame{Type: cp.TypeMulticast, Svc: agreed, Groups: []string{"rt.fast"}, Payload: []byte("x")})
+	}
+	for range 3 {
+		a.ok(cp.Frame{Type: cp.TypeMulticast, Svc: safe, Groups: []string{"rt.slow"}, Payload: []byte("y")})
+	}
+	a.ok(cp.Frame{Type: cp.TypeMulticast, Svc: agreed, Groups: []string{"other"}, Payload: []byte("z")})
+	a.ok(cp.Frame{Type: cp.TypeSend, Svc: agreed, To: "n1:a", Payload: []byte("p")})
+	a.ok(cp.Frame{Type: cp.TypeFlush})
+
+	want := []struct {
+		class, svc string
+		n          uint64
+	}{{"realtime", "agreed", 7}, {"bulk", "safe", 3}, {"none", "agreed", 2}}
+	var after map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		after = scrape(t, url)
+		done := true
+		for _, w := range want {
+			done = done && histogramCount(after["atoll_delivery_latency_seconds"], map[string]string{"class": w.class, "service": w.svc}) >= w.n
+		}
+		if done || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, w := range want {
+		if n := histogramCount(after["atoll_delivery_latency_seconds"], map[string]string{"class": w.class, "service": w.svc}); n != w.n {
+			t.Errorf("atoll_delivery_latency_seconds{class=%q,service=%q} count %d, want %d", w.class, w.svc, n, w.n)
+		}
+	}
+	if n := len(after["atoll_delivery_latency_seconds"].GetMetric()); n != len(want) {
+		t.Errorf("%d delivery latency series, want %d", n, len(want))
+	}
+	qw := after["atoll_client_queue_wait_seconds"].GetMetric()[0].GetHistogram()
+	if qw.GetSampleCount() != 12 || qw.GetSampleSum() <= 0 {
+		t.Errorf("atoll_client_queue_wait_seconds: count %d sum %v, want 12 messages and a positive sum", qw.GetSampleCount(), qw.GetSampleSum())
+	}
+	for _, m := range after["atoll_delivery_latency_seconds"].GetMetric() {
+		h := m.GetHistogram()
+		if h.GetSampleSum() <= 0 || h.GetSampleSum() > 10*float64(h.GetSampleCount()) {
+			t.Errorf("delivery latency %v: sum %v s for %d messages", m.GetLabel(), h.GetSampleSum(), h.GetSampleCount())
+		}
+	}
+}
+
+// TestLatencyForgets: the messages followed are bounded; the oldest are
+// forgotten, the newest still observed.
+func TestLatencyForgets(t *testing.T) {
+	l := newLatency("n1", nil)
+	t0 := time.Now()
+	for seq := uint64(1); seq <= maxTracked+10; seq++ {
+		l.accepted(seq, t0, localring.Agreed, []string{"g"})
+	}
+	if len(l.tracked) > maxTracked {
+		t.Fatalf("%d messages followed, bound %d", len(l.tracked), maxTracked)
+	}
+	if l.tracked[1] != nil || l.tracked[maxTracked+10] == nil {
+		t.Error("forgot the wrong messages")
+	}
+	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n1:a", Seq: maxTracked + 10}}, t0.Add(time.Millisecond))
+	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n2:a", Seq: maxTracked + 9}}, t0.Add(time.Millisecond))
+	var m dto.Metric
+	if err := l.delivery.WithLabelValues("none", "agreed").(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m.GetHistogram().GetSampleCount() != 1 || m.GetHistogram().GetSampleSum() != 0.001 {
+		t.Errorf("after one own delivery and one of another node: %v", m.GetHistogram())
+	}
+	if l.tracked[maxTracked+9] == nil {
+		t.Error("another node's delivery ended this node's message")
+	}
+}
