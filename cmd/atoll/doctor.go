@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +27,7 @@ func init() { register(newDoctorCmd) }
 
 // doctor's verdicts, in the order of their weight.
 const (
+	docInfo = "info" // a note: nothing to fix
 	docOK   = "ok"
 	docWarn = "warn"
 	docFail = "FAIL"
@@ -34,6 +37,12 @@ const (
 type doctor struct {
 	w     io.Writer
 	fails int
+
+	// What the checks found out, for the later ones.
+	topo  *topology.File
+	node  string
+	cfg   agent.Config
+	keyID uint32 // the cluster key's id; 0 without a key
 }
 
 func (d *doctor) line(verdict, check, msg string) {
@@ -43,30 +52,58 @@ func (d *doctor) line(verdict, check, msg string) {
 	fmt.Fprintf(d.w, "%-4s  %-12s %s\n", verdict, check, msg)
 }
 
-func newDoctorCmd() *cobra.Command {
-	var configPath, node, keyFile, certDir, procSys string
-	cmd := &cobra.Command{
-		Use:   "doctor --config FILE --node ID [--key FILE] [--cert-dir DIR]",
-		Short: "Check this host for what usually goes wrong before starting an agent",
-		Long: `Doctor checks, on the host where the agent of --node is to run, what
-usually keeps a ring from forming, and says what to do: the topology file;
-the node's bind template (it must name exactly one address here); the
-kernel's socket buffer limits against what the ring's socket asks for; the
-cluster key (readable, mode 0600, the length the cipher needs); and, on a
-gateway-eligible node with --cert-dir, its certificate and the CA's
-(present, not expired, not within 30 days of expiry).
+// doctorFlags are the flags of atoll doctor.
+type doctorFlags struct {
+	configPath, node, keyFile, certDir, procSys string
+	dataDir, adminSocket                        string
+	probe                                       time.Duration
+	probePort                                   int
+	noFirewall                                  bool
+}
 
-Each check prints one line: ok, warn or FAIL, the check, and what to do.
-Doctor exits 0 when nothing failed (warnings included), 1 when a check
-failed, 64 on a usage error. It also shows the MTU of the bind address's
-interface and whether the kernel says the clock is synchronized. It does
-not yet check multicast reachability between nodes, the path MTU, the
-firewall or QUIC reachability: they need the peers' cooperation.`,
-		Example: `  atoll doctor --config /etc/atoll/atoll.yaml --node fra-1 --key /etc/atoll/atoll.key`,
-		Args:    cobra.NoArgs,
+func newDoctorCmd() *cobra.Command {
+	var o doctorFlags
+	cmd := &cobra.Command{
+		Use:   "doctor --config FILE --node ID [--key FILE] [--cert-dir DIR] [--probe DURATION]",
+		Short: "Check this host and its ring for what usually goes wrong",
+		Long: `Doctor checks, on the host of node --node, what usually keeps a ring
+from forming, and says what to do:
+
+  topology      the topology file is valid
+  bind          the node's bind template names exactly one address here
+  sysctl        the kernel's socket buffer limits (net.core.rmem_max,
+                wmem_max) against what the ring's socket asks for
+  key           the cluster key: readable, mode 0600, the right length
+  mtu           the MTU of the bind address's interface
+  clock         whether the kernel says the clock is synchronized (adjtimex)
+  certificates  on a gateway-eligible node with --cert-dir: its certificate
+                and the CA's, present, valid, not within 30 days of expiry
+  firewall      nftables (or iptables) rules of the input and output hooks
+                that drop the ring's UDP port or the gateway's QUIC port
+  agent, settings, key, peers
+                when the node's agent runs (its admin socket in --data-dir):
+                that it runs the topology file's ring settings (their hash)
+                and key, the packets it rejected for another key or other
+                settings, and which of the site's nodes it hears and has in
+                its ring (the multicast reachability the ring sees)
+  probe         with --probe DURATION, run on every node of the site at the
+                same time with the agents stopped (or on a free
+                --probe-port): probes over the ring's own transport
+                (multicast to the site's group, or unicast to its peers),
+                small and full-size, saying which nodes were heard, with
+                which settings and key, and whether full-size packets pass
+                (the path MTU)
+
+Each check prints a line: info, ok, warn or FAIL, the check, and what is
+wrong and what to do. Exit status: 0 when nothing failed (warnings
+included), 1 when a check failed, 64 on a usage error.`,
+		Example: `  atoll doctor --config /etc/atoll/atoll.yaml --node fra-1 --key /etc/atoll/atoll.key
+  # before the first start, on every node of the site at once:
+  atoll doctor --config /etc/atoll/atoll.yaml --node fra-1 --probe 5s`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d := &doctor{w: cmd.OutOrStdout()}
-			d.run(configPath, node, keyFile, certDir, procSys, time.Now())
+			d.all(cmd.Context(), &o, time.Now())
 			if d.fails > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("doctor: %d check(s) failed", d.fails)}
 			}
@@ -74,15 +111,42 @@ firewall or QUIC reachability: they need the peers' cooperation.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&configPath, "config", "c", "", "the topology `FILE`")
-	fl.StringVar(&node, "node", "", "this host's node id in the topology file")
-	fl.StringVar(&keyFile, "key", "", "the cluster key `FILE` (default security.key_file of the topology file)")
-	fl.StringVar(&certDir, "cert-dir", "", "the gateway certificates `DIR` (ca.crt, NODE.crt, NODE.key)")
-	fl.StringVar(&procSys, "proc-sys", "/proc/sys", "where the kernel's settings are read (testing)")
+	fl.StringVarP(&o.configPath, "config", "c", "", "the topology `FILE`")
+	fl.StringVar(&o.node, "node", "", "this host's node id in the topology file")
+	fl.StringVar(&o.keyFile, "key", "", "the cluster key `FILE` (default security.key_file of the topology file)")
+	fl.StringVar(&o.certDir, "cert-dir", "", "the gateway certificates `DIR` (ca.crt, NODE.crt, NODE.key)")
+	fl.StringVar(&o.dataDir, "data-dir", defaultDataDir, "the agent's data dir, where its admin socket is")
+	fl.StringVar(&o.adminSocket, "admin-socket", "", "the agent's admin socket (default DATA-DIR/admin.sock)")
+	fl.DurationVar(&o.probe, "probe", 0, "probe the site's other nodes over the ring's transport for `DURATION` (run on every node at once, agents stopped)")
+	fl.IntVar(&o.probePort, "probe-port", 0, "the UDP port of --probe (default the ring's port)")
+	fl.StringVar(&o.procSys, "proc-sys", "/proc/sys", "where the kernel's settings are read (testing)")
+	fl.BoolVar(&o.noFirewall, "no-firewall", false, "do not read the firewall rules (testing)")
 	fl.MarkHidden("proc-sys")
+	fl.MarkHidden("no-firewall")
 	cmd.MarkFlagRequired("config")
 	cmd.MarkFlagRequired("node")
 	return cmd
+}
+
+// all runs every check that applies.
+func (d *doctor) all(ctx context.Context, o *doctorFlags, now time.Time) {
+	d.run(o.configPath, o.node, o.keyFile, o.certDir, o.procSys, now)
+	if d.topo == nil {
+		return // no node configuration to check against
+	}
+	if !o.noFirewall {
+		d.firewall(func(name string, args ...string) ([]byte, error) {
+			return exec.CommandContext(ctx, name, args...).Output()
+		})
+	}
+	socket := o.adminSocket
+	if socket == "" {
+		socket = filepath.Join(o.dataDir, agent.AdminSocketName)
+	}
+	d.agentChecks(ctx, socket)
+	if o.probe > 0 {
+		d.probe(o.probePort, o.probe)
+	}
 }
 
 func (d *doctor) run(configPath, node, keyFile, certDir, procSys string, now time.Time) {
@@ -102,6 +166,7 @@ func (d *doctor) run(configPath, node, keyFile, certDir, procSys string, now tim
 		d.line(docFail, "node", err.Error())
 		return
 	}
+	d.topo, d.node, d.cfg = f, node, cfg
 	d.line(docOK, "bind", fmt.Sprintf("node %s binds %s (%s)", node, cfg.Transport.Bind, strings.TrimPrefix(transportMode(cfg), " ")))
 
 	for _, b := range []struct {
@@ -133,6 +198,7 @@ func (d *doctor) run(configPath, node, keyFile, certDir, procSys string, now tim
 		} else if k, err := seal.LoadKeyFile(keyFile); err != nil {
 			d.line(docFail, "key", err.Error())
 		} else {
+			d.keyID = k.ID()
 			d.line(docOK, "key", fmt.Sprintf("%s: key id %08x", keyFile, k.ID()))
 		}
 	}
