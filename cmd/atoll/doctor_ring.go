@@ -62,7 +62,7 @@ func (d *doctor) agentChecks(ctx context.Context, socket string) {
 // peersHeard reports, for each configured node of the site, whether the
 // agent hears it: the multicast (or unicast) reachability the ring sees.
 func (d *doctor) peersHeard(st *agent.Status) {
-	path := "the ring's packets"
+	path := "unicast"
 	if g := d.cfg.Transport.Group; g.IsValid() {
 		path = "multicast " + g.String()
 	}
@@ -77,7 +77,7 @@ func (d *doctor) peersHeard(st *agent.Status) {
 			d.line(docWarn, "peers", fmt.Sprintf("%s (%s) was last heard %s ago and is not in the ring: it stopped, or its packets stopped reaching this node; run `atoll doctor` on %s",
 				m.ID, m.Address, time.Since(m.LastHeard).Round(time.Second), m.ID))
 		default:
-			d.line(docFail, "peers", fmt.Sprintf("%s was never heard: its agent is not running, or %s does not reach this node from it (firewall, IGMP snooping without a querier, another group, port or key); with both agents stopped, run `atoll doctor --probe 5s` on both nodes at once",
+			d.line(docFail, "peers", fmt.Sprintf("%s was never heard over %s: its agent is not running, or its packets do not reach this node (firewall, IGMP snooping without a querier, another group, port or key); with both agents stopped, run `atoll doctor --probe 5s` on both nodes at once",
 				m.ID, path))
 		}
 	}

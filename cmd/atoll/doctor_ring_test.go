@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// writeKey writes a new cluster key file (mode 0600) and returns its path
+// and id.
+func writeKey(t *testing.T, path string) uint32 {
+	t.Helper()
+	k := seal.GenerateKey()
+	if err := seal.WriteKeyFile(path, k, false); err != nil {
+		t.Fatal(err)
+	}
+	return k.ID()
+}
+
+// TestDoctorRunningAgent: with node n1's agent running and n2 configured
+// but never started, doctor says n1 runs the file's settings and key and
+// that n2 was never heard (exit 1); against a file with other ring
+// settings, or another key, it says the agent differs and what to do.
+func TestDoctorRunningAgent(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "atoll.key")
+	keyID := writeKey(t, key)
+	port := freeUDPPort(t)
+	topoText := func(extra string) string {
+		return fmt.Sprintf("version: 1\ncluster: c\nsecurity: {key_file: %s}\nsites:\n  - name: s\n    port: %d\n%s    unicast: [127.0.0.1, 127.0.0.2]\n    nodes: [{id: n1, bind: 127.0.0.1}, {id: n2, bind: 127.0.0.2}]\n", key, port, extra)
+	}
+	topo := filepath.Join(dir, "t.yaml")
+	writeFile(t, topo, topoText(""))
+	f, err := topology.Load(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := agent.FromTopology(f, "n1", agent.PresetAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.ConfigFile = topo
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	a, err := agent.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for deadline := time.Now().Add(10 * time.Second); a.Status().State != "operational"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("n1 is not operational after 10s")
+		}
+	}
+
+	doctor := func(args ...string) (int, string) {
+		code, out, errs := run(append([]string{"doctor", "--node", "n1", "--data-dir", cfg.DataDir, "--no-firewall"}, args...)...)
+		return code, out + errs
+	}
+	code, out := doctor("--config", topo)
+	for _, want := range []string{
+		"ok    agent        node n1's agent is operational (degraded)",
+		"ok    settings     the agent runs the ring settings of " + topo + " (hash " + cfg.RingHash(),
+		fmt.Sprintf("ok    key          %s: key id %08x", key, keyID),
+		"FAIL  peers        n2 was never heard over unicast: its agent is not running, or its packets do not reach this node",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (n2 never heard)\n%s", code, out)
+	}
+	t.Logf("atoll doctor on a node whose peer is never heard:\n%s", out)
+
+	// Another token hold: other ring settings than the agent's.
+	other := filepath.Join(dir, "other.yaml")
+	writeFile(t, other, topoText("    lan_rtt: 40ms\n"))
+	code, out = doctor("--config", other)
+	if code != 1 || !strings.Contains(out, "FAIL  settings     the agent runs ring settings "+cfg.RingHash()) || !strings.Contains(out, "restart it with `atoll agent --config "+other) {
+		t.Errorf("other settings: exit %d\n%s", code, out)
+	}
+
+	// Another key file.
+	key2 := filepath.Join(dir, "new.key")
+	id2 := writeKey(t, key2)
+	code, out = doctor("--config", topo, "--key", key2)
+	if code != 1 || !strings.Contains(out, fmt.Sprintf("FAIL  key          the agent uses key id %08x, the key file has %08x", keyID, id2)) {
+		t.Errorf("another key: exit %d\n%s", code, out)
+	}
+
+	// No agent on the socket: a note, not a failure.
+	code, out = doctor("--config", topo, "--admin-socket", filepath.Join(dir, "none.sock"))
+	if !strings.Contains(out, "info  agent        no agent answers on "+filepath.Join(dir, "none.sock")) || strings.Contains(out, "  peers ") {
+		t.Errorf("no agent: exit %d\n%s", code, out)
+	}
+}
+
+// TestFirewallRules: the rules that drop the ring's or the QUIC port
+// before accepting it, and chains whose policy drops them, are found;
+// the firewall of docs/OPERATIONS.md (accepts from the site, then drops)
+// and rules of other ports, TCP or other hooks are not.
+func TestFirewallRules(t *testing.T) {
+	ports := []udpPort{{5405, "the ring's port"}, {7400, "the QUIC endpoint 10.0.0.1:7400"}}
+	for _, tc := range []struct {
+		name, rules string
+		want        []string // findings, in order: verdict and a part of the text
+	}{
+		{"empty", "", nil},
+		{"operations.md", `table inet atoll {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ip saddr 10.1.0.0/24 udp dport 5405 accept
+		ip daddr 239.192.10.1 udp dport 5405 accept
+		ip protocol igmp accept
+		ip saddr { 192.0.2.10, 198.51.100.10 } udp dport 7400 accept
+		udp dport { 5405, 7400 } drop
+	}
+}`, []string{"info accepts UDP 5405 (the ring's port) from some sources only", "info accepts UDP 7400"}},
+		{"drop", `table inet filter {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		tcp dport 5405 drop
+		udp dport 5400-5410 drop
+		udp dport 7400 accept
+	}
+	chain fwd {
+		type filter hook forward priority filter; policy drop;
+	}
+}`, []string{"FAIL nftables chain inet filter input drops UDP 5405, the ring's port: \"udp dport 5400-5410 drop\""}},
+		{"policy", `table ip t {
+	chain out {
+		type filter hook output priority filter; policy drop;
+		udp dport 5405 accept
+	}
+}`, []string{"FAIL nftables chain ip t out has policy drop and no rule accepts UDP 7400 (the QUIC endpoint"}},
+	} {
+		got := nftFindings(tc.rules, ports)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: %d findings, want %d: %v", tc.name, len(got), len(tc.want), got)
+			continue
+		}
+		for i, w := range tc.want {
+			verdict, text, _ := strings.Cut(w, " ")
+			if got[i].verdict != verdict || !strings.Contains(got[i].msg, text) {
+				t.Errorf("%s: finding %d is %s %q, want %s %q", tc.name, i, got[i].verdict, got[i].msg, verdict, text)
+			}
+		}
+	}
+
+	save := `*nat
+-A PREROUTING -p udp --dport 5405 -j DROP
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp --dport 7400 -j ACCEPT
+-A INPUT -p udp -m multiport --dports 5405,7400 -j REJECT
+COMMIT
+`
+	got := iptablesFindings(save, ports)
+	var texts []string
+	for _, f := range got {
+		texts = append(texts, f.verdict+" "+f.msg)
+	}
+	all := strings.Join(texts, "\n")
+	if len(got) != 4 || !strings.Contains(all, "FAIL iptables chain INPUT drops UDP 5405") || !strings.Contains(all, "FAIL iptables chain INPUT drops UDP 7400") ||
+		!strings.Contains(all, "FAIL iptables chain INPUT has policy drop and no rule accepts UDP 5405") {
+		t.Errorf("iptables findings:\n%s", all)
+	}
+}
