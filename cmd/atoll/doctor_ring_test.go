@@ -25,6 +25,36 @@ func writeKey(t *testing.T, path string) uint32 {
 	return k.ID()
 }
 
+// startTopologyAgent runs node's agent of topology file topo in this
+// process until the test ends, and waits until it is operational.
+func startTopologyAgent(t *testing.T, topo, node, dataDir string) agent.Config {
+	t.Helper()
+	f, err := topology.Load(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := agent.FromTopology(f, node, agent.PresetAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir, cfg.ConfigFile = dataDir, topo
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	a, err := agent.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for deadline := time.Now().Add(10 * time.Second); a.Status().State != "operational"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not operational after 10s", node)
+		}
+	}
+	return cfg
+}
+
 // TestDoctorRunningAgent: with node n1's agent running and n2 configured
 // but never started, doctor says n1 runs the file's settings and key and
 // that n2 was never heard (exit 1); against a file with other ring
@@ -39,30 +69,7 @@ func TestDoctorRunningAgent(t *testing.T) {
 	}
 	topo := filepath.Join(dir, "t.yaml")
 	writeFile(t, topo, topoText(""))
-	f, err := topology.Load(topo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := agent.FromTopology(f, "n1", agent.PresetAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DataDir = filepath.Join(dir, "data")
-	cfg.ConfigFile = topo
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	a, err := agent.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	for deadline := time.Now().Add(10 * time.Second); a.Status().State != "operational"; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("n1 is not operational after 10s")
-		}
-	}
+	cfg := startTopologyAgent(t, topo, "n1", filepath.Join(dir, "data"))
 
 	doctor := func(args ...string) (int, string) {
 		code, out, errs := run(append([]string{"doctor", "--node", "n1", "--data-dir", cfg.DataDir, "--no-firewall"}, args...)...)
