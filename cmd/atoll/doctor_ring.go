@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,6 +59,52 @@ func (d *doctor) agentChecks(ctx context.Context, socket string) {
 		d.line(docWarn, "settings", fmt.Sprintf("the agent rejected %d packets of nodes with other ring settings or of another site since it started (its log names their sources): run `atoll doctor` on those nodes", k.RejectMismatch))
 	}
 	d.peersHeard(st)
+	d.federation(st)
+}
+
+// federation reports, on a gateway-eligible node, the QUIC connections of
+// the federation ring members its agent runs: which other sites' gateways
+// it reaches, and the connections refused.
+func (d *doctor) federation(st *agent.Status) {
+	site, _, _ := d.topo.Node(d.node)
+	if !slices.Contains(site.Gateways, d.node) {
+		return
+	}
+	if len(st.Federation) == 0 {
+		d.line(docInfo, "federation", fmt.Sprintf("node %s is gateway-eligible but runs no federation ring member now: it is a standby gateway, or its agent has no --cert-dir (its log says which); QUIC reachability shows on the active gateway", d.node))
+		return
+	}
+	for _, fs := range st.Federation {
+		for _, s := range slices.Sorted(slices.Values(append(slices.Clone(fs.Members), fs.Missing...))) {
+			if s == site.Name {
+				continue
+			}
+			if gw, ok := fs.Connected[s]; ok {
+				d.line(docOK, "federation", fmt.Sprintf("domain %s: connected to site %s's gateway %s over QUIC", fs.Domain, s, gw))
+				continue
+			}
+			d.line(docFail, "federation", fmt.Sprintf("domain %s: no QUIC connection to site %s's gateways (%s): they are down, their UDP port is blocked on the way (firewall, NAT), or one side refuses the other's certificate; run `atoll doctor` on them and `atoll certs check` on both",
+				fs.Domain, s, strings.Join(d.quicEndpoints(s), ", ")))
+		}
+		for _, cause := range slices.Sorted(maps.Keys(fs.Refused)) {
+			d.line(docWarn, "federation", fmt.Sprintf("domain %s: %d gateway connection(s) refused since it started: %s; the log names the peers; check the certificates with `atoll certs check` (one CA, not expired, a gateway-eligible node)", fs.Domain, fs.Refused[cause], cause))
+		}
+	}
+}
+
+// quicEndpoints lists the QUIC endpoints of site's gateways.
+func (d *doctor) quicEndpoints(site string) []string {
+	s, ok := d.topo.Site(site)
+	if !ok {
+		return nil
+	}
+	var eps []string
+	for _, id := range s.Gateways {
+		if _, n, ok := d.topo.Node(id); ok {
+			eps = append(eps, id+" at "+s.QUICEndpoint(n))
+		}
+	}
+	return eps
 }
 
 // peersHeard reports, for each configured node of the site, whether the

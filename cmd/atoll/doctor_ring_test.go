@@ -27,7 +27,7 @@ func writeKey(t *testing.T, path string) uint32 {
 
 // startTopologyAgent runs node's agent of topology file topo in this
 // process until the test ends, and waits until it is operational.
-func startTopologyAgent(t *testing.T, topo, node, dataDir string) agent.Config {
+func startTopologyAgent(t *testing.T, topo, node, dataDir string, edit ...func(*agent.Config)) agent.Config {
 	t.Helper()
 	f, err := topology.Load(topo)
 	if err != nil {
@@ -39,6 +39,9 @@ func startTopologyAgent(t *testing.T, topo, node, dataDir string) agent.Config {
 	}
 	cfg.DataDir, cfg.ConfigFile = dataDir, topo
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	for _, e := range edit {
+		e(&cfg)
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -185,5 +188,88 @@ COMMIT
 	if len(got) != 4 || !strings.Contains(all, "FAIL iptables chain INPUT drops UDP 5405") || !strings.Contains(all, "FAIL iptables chain INPUT drops UDP 7400") ||
 		!strings.Contains(all, "FAIL iptables chain INPUT has policy drop and no rule accepts UDP 5405") {
 		t.Errorf("iptables findings:\n%s", all)
+	}
+}
+
+// TestDoctorFederation: on the active gateway of site a, doctor says that
+// site b's gateway is not connected over QUIC while b's agent is down,
+// naming b's endpoint, and that it is connected once b runs.
+func TestDoctorFederation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a federation ring over QUIC")
+	}
+	dir := t.TempDir()
+	key := filepath.Join(dir, "atoll.key")
+	writeKey(t, key)
+	bQUIC := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
+	topo := filepath.Join(dir, "t.yaml")
+	writeFile(t, topo, fmt.Sprintf(`version: 1
+cluster: c
+security: {key_file: %s}
+classes:
+  - {name: global, budget: 30s}
+sites:
+  - name: a
+    bind: 127.0.0.1
+    port: %d
+    unicast: [127.0.0.1]
+    quic: 127.0.0.1:%d
+    nodes: [{id: a-1}]
+    gateways: [a-1]
+  - name: b
+    bind: 127.0.0.1
+    port: %d
+    unicast: [127.0.0.1]
+    quic: %s
+    nodes: [{id: b-1}]
+    gateways: [b-1]
+links:
+  - {between: [a, b], rtt: 2ms}
+groups:
+  - {name: orders, class: global, sites: ["*"]}
+`, key, freeUDPPort(t), freeUDPPort(t), freeUDPPort(t), bQUIC))
+	certs := filepath.Join(dir, "certs")
+	if code, o, e := run("certs", topo, "-d", certs); code != 0 {
+		t.Fatalf("certs: %d %s%s", code, o, e)
+	}
+	f, err := topology.Load(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway := func(cfg *agent.Config) {
+		cfg.Federation = &agent.Federation{File: f, Plan: f.Plan(), CertDir: certs}
+	}
+	aData := filepath.Join(dir, "a-1")
+	startTopologyAgent(t, topo, "a-1", aData, gateway)
+	doctor := func() (int, string) {
+		code, out, errs := run("doctor", "--config", topo, "--node", "a-1", "--data-dir", aData, "--cert-dir", certs, "--no-firewall")
+		return code, out + errs
+	}
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, "  federation "); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no federation line in 10s:\n%s", out)
+		}
+		_, out = doctor()
+	}
+	code, out := doctor()
+	want := "FAIL  federation   domain fed/global:a+b: no QUIC connection to site b's gateways (b-1 at " + bQUIC + "): they are down"
+	if code != 1 || !strings.Contains(out, want) {
+		t.Errorf("b down: exit %d, want 1 and %q\n%s", code, want, out)
+	}
+	t.Logf("atoll doctor on a gateway whose peer site is unreachable:\n%s", out)
+
+	startTopologyAgent(t, topo, "b-1", filepath.Join(dir, "b-1"), gateway)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		code, out = doctor()
+		if strings.Contains(out, "ok    federation   domain fed/global:a+b: connected to site b's gateway b-1 over QUIC") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b-1 not connected in 20s: exit %d\n%s", code, out)
+		}
+	}
+	if strings.Contains(out, "FAIL") {
+		t.Errorf("both gateways up: %s", out)
 	}
 }
