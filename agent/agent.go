@@ -64,7 +64,11 @@ type Agent struct {
 	metricsL     net.Listener // Config.MetricsListen
 	metricsSrv   *http.Server
 	admin        *adminServer
-	fed          *fedManager // nil unless the node is a gateway with certificates
+	httpL        net.Listener // Config.API.HTTPListen
+	apiTokens    tokens       // its bearer tokens
+	operatorsGID string       // Config.API.OperatorsGroup's id
+	evlog        eventLog     // recent membership events
+	fed          *fedManager  // nil unless the node is a gateway with certificates
 
 	started time.Time
 	done    chan struct{} // closed when the loop ends
@@ -78,6 +82,7 @@ type Agent struct {
 	queue   []submission
 	newLoad *Load
 	leaving bool
+	calls   []func() // onLoop
 
 	subMu sync.Mutex
 	subs  []*Subscription
@@ -231,10 +236,8 @@ func New(cfg Config) (a *Agent, err error) {
 			return a, err
 		}
 	}
-	if cfg.AdminSocket != "-" {
-		if a.adminL, err = listenAdmin(cfg.AdminSocket); err != nil {
-			return a, err
-		}
+	if err := a.listenAPI(); err != nil {
+		return a, err
 	}
 	if cfg.MetricsListen != "" {
 		if a.metricsL, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
@@ -282,6 +285,9 @@ func (a *Agent) release() {
 		if a.adminL != nil {
 			a.adminL.Close()
 			os.Remove(a.cfg.AdminSocket)
+		}
+		if a.httpL != nil {
+			a.httpL.Close()
 		}
 		if a.metricsL != nil {
 			a.metricsL.Close()
@@ -448,9 +454,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent starting", "incarnation", a.self.Inc,
 		"transport", a.transportString(), "security", a.securityString(), "configured", a.cfg.Nodes)
 	a.cs.start()
+	a.admin = newAdminServer(a)
 	if a.adminL != nil {
-		a.admin = newAdminServer(a)
-		wg.Go(func() { a.admin.serve(a.adminL) })
+		a.admin.start(&wg, a.adminL, a.admin.unixServer(a.operatorsGID))
+	}
+	if a.httpL != nil {
+		a.admin.start(&wg, a.httpL, a.admin.httpServer(a.apiTokens))
 	}
 	if a.metricsL != nil {
 		mux := http.NewServeMux()
@@ -470,9 +479,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.leaving = true
 	a.mu.Unlock()
 	close(a.done)
-	if a.admin != nil {
-		a.admin.shutdown()
-	}
+	a.admin.shutdown()
 	if a.metricsSrv != nil {
 		a.metricsSrv.Close()
 	}
@@ -508,7 +515,13 @@ func (a *Agent) logListeners() {
 	if a.metricsL != nil {
 		attrs = append(attrs, "metrics", "http://"+a.metricsL.Addr().String()+"/metrics")
 	}
+	if a.httpL != nil {
+		attrs = append(attrs, "api", "http://"+a.httpL.Addr().String())
+	}
 	a.log.Info("listening", attrs...)
+	if a.httpL != nil && !isLoopback(a.httpL.Addr().String()) {
+		a.log.Warn("the introspection API listens on a non-loopback address over plain HTTP: its bearer tokens and answers cross the network in the clear; prefer a loopback address, or reach it through an SSH tunnel or a TLS proxy", "api", a.httpL.Addr().String())
+	}
 	if tc := a.cfg.ClientTLS; a.cfg.ClientListen != "" && (tc == nil || tc.ClientAuth != tls.RequireAndVerifyClientCert) {
 		a.log.Warn("ANONYMOUS CLIENTS: the TCP client listener requires no client certificate: anyone who reaches "+a.cfg.ClientListen+" can connect, join any group and send to any group whose ACL does not forbid it; require client certificates (--client-ca) or firewall the port",
 			"listen", a.cfg.ClientListen)

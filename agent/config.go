@@ -112,6 +112,15 @@ type Config struct {
 	// Logger receives the operator's log lines. Default slog.Default().
 	Logger *slog.Logger
 
+	// LogLevel, when set, is the level of Logger's handler: the
+	// introspection API's PUT /v1/log-level changes it at run time.
+	// Without it the level cannot be changed.
+	LogLevel *slog.LevelVar
+
+	// API configures who may use the introspection API, and its HTTP
+	// listener (see API).
+	API API
+
 	// DrainTimeout bounds the graceful leave: after the context of Run is
 	// cancelled the agent accepts no more messages and keeps running for
 	// at most this long while the messages it already accepted are sent
@@ -357,6 +366,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			bad("metrics listener %q is not host:port, such as 127.0.0.1:9405 (--metrics-listen)", c.MetricsListen)
 		}
+	}
+	if err := c.API.validate(); err != nil {
+		bad("%v", err)
 	}
 	if c.MaxClients < 0 {
 		bad("max clients %d is negative", c.MaxClients)

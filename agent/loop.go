@@ -58,6 +58,7 @@ func (a *Agent) newDriver() (err error) {
 				ls.now = now
 				a.lastPass.Store(now.UnixNano())
 				a.takeSubmissions(ls)
+				a.runLoopCalls()
 				a.takeClientRequests(ls)
 				ls.load.run(now, a.node, &ls.loadSubs)
 			},
@@ -139,11 +140,14 @@ func (a *Agent) events(ls *loopState, evs []localring.Event) {
 			}
 		case localring.EventTokenLost:
 			a.log.Warn("token lost: the ring will re-form without the nodes that stopped answering", "reason", e.Reason, "ring", confID(ls.conf))
+			a.evlog.add(ls.now, MembershipEvent{Kind: EventTokenLost, Ring: confID(ls.conf), Reason: e.Reason})
 		case localring.EventEvict:
 			a.log.Warn("ring member taken out for failing to receive or to be received", "member", e.Evicted.String(), "reason", e.Reason, "ring", confID(ls.conf))
+			a.evlog.add(ls.now, MembershipEvent{Kind: EventMemberEvicted, Ring: confID(ls.conf), Member: e.Evicted.String(), Reason: e.Reason})
 		case localring.EventGather:
 			ls.gather = e.Reason
 			a.log.Info("membership change started", "reason", e.Reason, "ring", confID(ls.conf))
+			a.evlog.add(ls.now, MembershipEvent{Kind: EventGather, Ring: confID(ls.conf), Reason: e.Reason})
 		}
 		a.stepGroups(e)
 	}
@@ -175,6 +179,7 @@ func (a *Agent) logInstall(ls *loopState, c *localring.Configuration) {
 	} else {
 		a.log.Info("ring formed", attrs...)
 	}
+	a.evlog.add(ls.now, MembershipEvent{Kind: EventRingFormed, Ring: c.ID, Members: c.MemberIDs(), Missing: missing})
 	if prev == nil {
 		return
 	}
@@ -188,8 +193,10 @@ func (a *Agent) logInstall(ls *loopState, c *localring.Configuration) {
 		switch {
 		case !was:
 			a.log.Info("member joined", "member", m.ID, "ring", c.ID)
+			a.evlog.add(ls.now, MembershipEvent{Kind: EventMemberJoined, Ring: c.ID, Member: string(m.ID)})
 		case inc != m.Inc:
 			a.log.Info("member restarted", "member", m.ID, "ring", c.ID, "incarnation", m.Inc)
+			a.evlog.add(ls.now, MembershipEvent{Kind: EventMemberRestarted, Ring: c.ID, Member: string(m.ID)})
 		}
 	}
 	for _, m := range prev.Members {
@@ -199,6 +206,7 @@ func (a *Agent) logInstall(ls *loopState, c *localring.Configuration) {
 				reason = "stopped answering"
 			}
 			a.log.Warn("member lost", "member", m.ID, "ring", c.ID, "reason", reason)
+			a.evlog.add(ls.now, MembershipEvent{Kind: EventMemberLost, Ring: c.ID, Member: string(m.ID), Reason: reason})
 		}
 	}
 	ls.gather = ""

@@ -1,0 +1,322 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+)
+
+func TestEventLog(t *testing.T) {
+	var l eventLog
+	now := time.Unix(1, 0)
+	for i := range eventLogSize + 44 {
+		l.add(now, MembershipEvent{Kind: EventGather, Reason: strconv.Itoa(i)})
+	}
+	all := l.since(0)
+	if len(all) != eventLogSize || all[0].Seq != 45 || all[len(all)-1].Seq != eventLogSize+44 {
+		t.Fatalf("since(0): %d events, seq %d to %d; want %d, 45 to %d", len(all), all[0].Seq, all[len(all)-1].Seq, eventLogSize, eventLogSize+44)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Seq != all[i-1].Seq+1 {
+			t.Fatalf("gap between %d and %d", all[i-1].Seq, all[i].Seq)
+		}
+	}
+	if got := l.since(eventLogSize + 40); len(got) != 4 || got[0].Seq != eventLogSize+41 {
+		t.Fatalf("since(%d): %v", eventLogSize+40, got)
+	}
+	if got := l.since(eventLogSize + 44); len(got) != 0 {
+		t.Fatalf("since the last: %v", got)
+	}
+}
+
+// apiStatus returns the HTTP status of err (an *APIError), 0 for none.
+func apiStatus(err error) int {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+// writeToken writes a token file of mode 0600.
+func writeToken(t *testing.T, dir, name, tok string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestIntrospectionAPI: every resource of the API, over the admin socket
+// and over HTTP with the roles of the two tokens, and the manipulations.
+func TestIntrospectionAPI(t *testing.T) {
+	c := newCluster(t, 2)
+	tokDir := t.TempDir()
+	readTok, adminTok := "read-token-0123456789", "admin-token-0123456789"
+	level := &slog.LevelVar{}
+	a := c.start("n1", func(cfg *Config) {
+		cfg.LogLevel = level
+		cfg.Logger = slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: level}))
+		cfg.API = API{HTTPListen: ":0", ReadTokenFile: writeToken(t, tokDir, "read", readTok), AdminTokenFile: writeToken(t, tokDir, "admin", adminTok)}
+	})
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	ctx := context.Background()
+	api := NewClient(filepath.Join(c.dir, "n1", AdminSocketName))
+
+	ring, err := api.Ring(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := a.Status()
+	if ring.ID == "" || ring.ID != st.Ring || ring.State != "operational" || len(ring.Members) != 2 || ring.FlowControl.WindowPackets != st.Config.RingSettings.WindowPackets || ring.FlowControl.WindowPackets == 0 {
+		t.Errorf("ring %+v does not match the status (ring %s, window %d)", ring, st.Ring, st.Config.RingSettings.WindowPackets)
+	}
+	ev, err := api.Events(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	formed := slices.IndexFunc(ev.Events, func(e MembershipEvent) bool {
+		return e.Kind == EventRingFormed && e.Ring == st.Ring && slices.Equal(e.Members, []string{"n1", "n2"})
+	})
+	if formed < 0 || ev.Events[0].Seq != 1 {
+		t.Errorf("events lack the ring formed of %s with n1 n2, or do not start at 1: %+v", st.Ring, ev.Events)
+	}
+	if later, err := api.Events(ctx, ev.Events[len(ev.Events)-1].Seq); err != nil || len(later.Events) != 0 {
+		t.Errorf("events since the last: %v %v", later, err)
+	}
+
+	// A client that joins a group shows in groups and clients.
+	app := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "app")
+	app.ok(cp.Frame{Type: cp.TypeJoin, Group: "orders"})
+	app.waitView("orders", "n1:app")
+	gs, err := api.Groups(ctx)
+	if err != nil || len(gs.Groups) != 1 || gs.Groups[0].Name != "orders" || !slices.Equal(gs.Groups[0].Members, []string{"n1:app"}) || gs.Groups[0].ViewID == "" {
+		t.Fatalf("groups: %+v %v", gs, err)
+	}
+	cs, err := api.Clients(ctx)
+	if err != nil || len(cs.Clients) != 1 || cs.Clients[0].Name != "app" || cs.Clients[0].Via != "unix" || !slices.Equal(cs.Clients[0].Groups, []string{"orders"}) {
+		t.Fatalf("clients: %+v %v", cs, err)
+	}
+
+	// Evicting it ends its session with a goodbye, and its membership.
+	if err := api.EvictClient(ctx, "nobody", ""); apiStatus(err) != http.StatusNotFound {
+		t.Errorf("evicting an unknown client: %v, want 404", err)
+	}
+	if err := api.EvictClient(ctx, "app", "maintenance"); err != nil {
+		t.Fatal(err)
+	}
+	bye := app.waitEnd()
+	if bye == nil || bye.Code != cp.CodeDenied || !strings.Contains(bye.Text, "evicted by an operator of agent n1: maintenance") {
+		t.Fatalf("goodbye after the eviction: %+v", bye)
+	}
+	waitFor(t, "the evicted client's group to empty", func() bool {
+		gs, err := api.Groups(ctx)
+		return err == nil && len(gs.Groups) == 0
+	})
+
+	if err := api.Handover(ctx, "fed/x"); apiStatus(err) != http.StatusNotImplemented || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("handover: %v, want 501 not supported", err)
+	}
+	if _, err := api.Plan(ctx); apiStatus(err) != http.StatusNotFound {
+		t.Errorf("plan of an agent without one: %v, want 404", err)
+	}
+
+	// The log level.
+	a.log.Debug("before-debug-line")
+	if err := api.SetLogLevel(ctx, "loud"); apiStatus(err) != http.StatusBadRequest {
+		t.Errorf("log level loud: %v, want 400", err)
+	}
+	if err := api.SetLogLevel(ctx, "debug"); err != nil {
+		t.Fatal(err)
+	}
+	a.log.Debug("after-debug-line")
+	if lv, err := api.LogLevel(ctx); err != nil || lv.Level != "debug" || level.Level() != slog.LevelDebug {
+		t.Errorf("log level after setting debug: %+v %v (var %v)", lv, err, level.Level())
+	}
+	if logs := c.logs.String(); strings.Contains(logs, "before-debug-line") || !strings.Contains(logs, "after-debug-line") {
+		t.Errorf("debug lines: want only the one after the change:\n%s", logs)
+	}
+
+	// Over HTTP, the tokens' roles.
+	base := "http://" + a.httpL.Addr().String()
+	if !strings.HasPrefix(a.httpL.Addr().String(), "127.0.0.1:") {
+		t.Errorf("HTTP listener with an empty host on %s, want loopback", a.httpL.Addr())
+	}
+	for _, tc := range []struct {
+		token, method, path string
+		want                int
+	}{
+		{"", "GET", "/v1/ring", 401},
+		{"wrong-token-0123456789", "GET", "/v1/ring", 401},
+		{readTok, "GET", "/v1/ring", 200},
+		{readTok, "GET", "/metrics", 200},
+		{readTok, "PUT", "/v1/log-level", 403},
+		{readTok, "POST", "/v1/clients/x/evict", 403},
+		{readTok, "GET", "/debug/pprof/", 403},
+		{adminTok, "PUT", "/v1/log-level", 200},
+		{adminTok, "GET", "/v1/status", 200},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(`{"level":"info"}`))
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s with token %q: %d %s, want %d", tc.method, tc.path, tc.token, resp.StatusCode, body, tc.want)
+		}
+	}
+	if r, err := NewHTTPClient(base, readTok).Ring(ctx); err != nil || r.ID != st.Ring && r.ID == "" {
+		t.Errorf("ring over HTTP: %+v %v", r, err)
+	}
+	if level.Level() != slog.LevelInfo {
+		t.Errorf("the admin token's PUT left the level at %v", level.Level())
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAPIConfigErrors: an HTTP listener without tokens, a token file
+// others may read, a short token.
+func TestAPIConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose")
+	os.WriteFile(loose, []byte("0123456789abcdef0123"), 0o644)
+	short := writeToken(t, dir, "short", "abc")
+	for _, tc := range []struct {
+		api  API
+		want string
+	}{
+		{API{HTTPListen: "127.0.0.1:0"}, "needs bearer tokens"},
+		{API{HTTPListen: "nonsense"}, "not host:port"},
+		{API{HTTPListen: "127.0.0.1:0", ReadTokenFile: loose}, "chmod 600"},
+		{API{HTTPListen: "127.0.0.1:0", AdminTokenFile: short}, "at least 16"},
+		{API{OperatorsGroup: "no-such-group-atoll"}, "operators' group"},
+	} {
+		c := newCluster(t, 1)
+		f, _ := c.net.Listen(c.addr("n1"))
+		cfg := c.config("n1")
+		cfg.Network, cfg.API = f, tc.api
+		a, err := New(cfg)
+		if err == nil {
+			a.Close()
+			t.Errorf("%+v: started", tc.api)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.api, err, tc.want)
+		}
+	}
+}
+
+// TestAPIOperatorsGroup: over the admin socket a member of the operators'
+// group may read and not change; the agent's own user may change. Needs
+// root, to run a client as another user.
+func TestAPIOperatorsGroup(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a client as another user and group")
+	}
+	grp, err := user.LookupGroup("nogroup")
+	if err != nil {
+		t.Skip("no group nogroup to act as the operators' group: ", err)
+	}
+	gid, _ := strconv.Atoi(grp.Gid)
+	// A directory the other user can traverse, with a copy of the test
+	// binary it can run.
+	dir, err := os.MkdirTemp("", "atoll-ops-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "agent.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "admin.sock")
+	c := newCluster(t, 1)
+	c.start("n1", func(cfg *Config) {
+		cfg.AdminSocket = sock
+		cfg.LogLevel = &slog.LevelVar{}
+		cfg.API.OperatorsGroup = "nogroup"
+	})
+	c.waitRing([]string{"n1"}, 5*time.Second)
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); fi.Mode().Perm() != 0o660 || int(st.Gid) != gid {
+		t.Fatalf("admin socket mode %04o group %d, want 0660 and %d", fi.Mode().Perm(), st.Gid, gid)
+	}
+	run := func(uid, gid int) string {
+		cmd := exec.Command(bin, "-test.run=^TestAPIChild$")
+		cmd.Env = append(os.Environ(), "ATOLL_API_CHILD="+sock)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	if out := run(65534, gid); !strings.Contains(out, "read=ok") || !strings.Contains(out, "change=403") {
+		t.Errorf("a member of the operators' group: %s", out)
+	}
+	if out := run(65534, 65533); !strings.Contains(out, "read=unreachable") {
+		t.Errorf("a user outside the operators' group: %s", out)
+	}
+	if err := NewClient(sock).SetLogLevel(context.Background(), "warn"); err != nil {
+		t.Errorf("the agent's own user (root) cannot change the log level: %v", err)
+	}
+}
+
+// TestAPIChild is TestAPIOperatorsGroup's client, run as another user.
+func TestAPIChild(t *testing.T) {
+	sock := os.Getenv("ATOLL_API_CHILD")
+	if sock == "" {
+		t.Skip("run by TestAPIOperatorsGroup only")
+	}
+	api := NewClient(sock)
+	ctx := context.Background()
+	var ue *UnreachableError
+	switch _, err := api.Ring(ctx); {
+	case err == nil:
+		fmt.Println("read=ok")
+	case errors.As(err, &ue):
+		fmt.Println("read=unreachable", err)
+		return
+	default:
+		fmt.Println("read=", err)
+	}
+	fmt.Printf("change=%d\n", apiStatus(api.SetLogLevel(ctx, "debug")))
+}
