@@ -100,7 +100,7 @@ func TestUnreachableCause(t *testing.T) {
 		err  error
 		want string
 	}{
-		{dial(syscall.EACCES), "permission denied on admin socket /s: it is for the agent's user and root only"},
+		{dial(syscall.EACCES), "permission denied on admin socket /s: it is for the agent's user, root and the agent's --operators-group"},
 		{dial(syscall.ENOENT), "there is no such socket; is `atoll agent` running"},
 		{dial(syscall.ECONNREFUSED), "connection refused (the socket is left over"},
 	} {

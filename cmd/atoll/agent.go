@@ -31,6 +31,7 @@ func newAgentCmd() *cobra.Command {
 	var (
 		configPath, node, dataDir, trace, keyFile, adminSocket string
 		metricsListen                                          string
+		api                                                    agent.API
 		preset, logFormat, logLevel                            string
 		fed                                                    agent.Federation
 		insecure                                               bool
@@ -84,7 +85,8 @@ cannot start: the message says what to fix.`,
   atoll agent --config lab.yaml --node lab-2 --data-dir /tmp/lab-2 --trace /tmp/lab-2.trace`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
+			level := new(slog.LevelVar)
+			log, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel, level)
 			if err != nil {
 				return err
 			}
@@ -119,6 +121,7 @@ cannot start: the message says what to fix.`,
 				cfg.AdminSocket = adminSocket
 			}
 			cfg.MetricsListen = metricsListen
+			cfg.API, cfg.LogLevel = api, level
 			if keyFile != "" {
 				cfg.Security.KeyFile = keyFile
 			}
@@ -176,6 +179,10 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&keyFile, "key", "", "the cluster key `FILE` (overrides security.key_file of the topology file)")
 	fl.StringVar(&adminSocket, "admin-socket", "", "the admin API's Unix socket (default DATA-DIR/admin.sock; - for none)")
 	fl.StringVar(&metricsListen, "metrics-listen", "", "also serve the Prometheus metrics over HTTP at `HOST:PORT` (GET /metrics only; prefer a loopback or management address)")
+	fl.StringVar(&api.OperatorsGroup, "operators-group", "", "a Unix `GROUP` whose members may read the introspection API over the admin socket (status, inspect, console; not change anything)")
+	fl.StringVar(&api.HTTPListen, "http-listen", "", "also serve the introspection API over HTTP at `HOST:PORT` (an empty host is 127.0.0.1); needs --http-read-token or --http-admin-token")
+	fl.StringVar(&api.ReadTokenFile, "http-read-token", "", "the `FILE` holding the bearer token of the HTTP API's read-only role (mode 0600)")
+	fl.StringVar(&api.AdminTokenFile, "http-admin-token", "", "the `FILE` holding the bearer token of the HTTP API's admin role (mode 0600)")
 	fl.BoolVar(&insecure, "insecure", false, "confirm security mode none: packets travel unauthenticated and in the clear")
 	fl.StringVar(&preset, "ring-preset", "plan", "ring timings: plan (the timeouts atoll plan derives for the site's ring; also auto), or a preset that overrides them: lan (token timeout 200ms) or cloud (1s)")
 	fl.StringVar(&logFormat, "log-format", "text", "log format: text or json")
@@ -231,9 +238,9 @@ func systemdNotifier(a *agent.Agent, log *slog.Logger) *sdnotify.Notifier {
 	}
 }
 
-// newLogger returns the agent's logger on w.
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
+// newLogger returns the agent's logger on w, at a level lv holds (which
+// `atoll admin log-level` changes).
+func newLogger(w io.Writer, format, level string, lv *slog.LevelVar) (*slog.Logger, error) {
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("agent: --log-level %q: use debug, info, warn or error", level)
 	}

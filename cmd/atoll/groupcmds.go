@@ -544,18 +544,23 @@ func readMessage(r io.Reader) ([]byte, error) {
 
 func newGroupsCmd() *cobra.Command {
 	var f clientFlags
+	var out readFlags
 	cmd := &cobra.Command{
-		Use:   "groups [-o text|json]",
+		Use:   "groups [-o table|json] [--watch]",
 		Short: "List the groups with members, as the local agent knows them",
 		Long: `Groups lists every group that has members in the agent's ring: its name, its
 number of members and its current view id. 'atoll members --group G' lists
 one group's members. With -o json it prints one JSON array of objects
-{"group", "members", "view_id"} (an empty array when no group has members).`,
+{"group", "members", "view_id"} (an empty array when no group has members).
+It asks over the client socket, so any client may run it; 'atoll inspect
+groups' reads the same from the introspection API, with the members.
+--watch prints it again every --interval, in place, until interrupted.`,
 		Example: `  atoll groups
-  atoll groups -o json | jq '.[] | select(.members > 10)'`,
+  atoll groups -o json | jq '.[] | select(.members > 10)'
+  atoll groups --watch`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.check(); err != nil {
+			if err := out.check("groups"); err != nil {
 				return err
 			}
 			c, err := f.dial(cmd.Context())
@@ -563,56 +568,59 @@ one group's members. With -o json it prints one JSON array of objects
 				return err
 			}
 			defer c.Close()
-			gs, err := c.Groups(cmd.Context())
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if f.output == "json" {
-				if gs == nil {
+			_, err = show(cmd, &out, func(ctx context.Context) ([]client.GroupInfo, error) {
+				gs, err := c.Groups(ctx)
+				if gs == nil && err == nil {
 					gs = []client.GroupInfo{}
 				}
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(gs)
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "GROUP\tMEMBERS\tVIEW")
-			for _, g := range gs {
-				fmt.Fprintf(tw, "%s\t%d\t%s\n", g.Group, g.Members, g.ViewID)
-			}
-			return tw.Flush()
+				return gs, err
+			}, func(w io.Writer, gs []client.GroupInfo) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "GROUP\tMEMBERS\tVIEW")
+				for _, g := range gs {
+					fmt.Fprintf(tw, "%s\t%d\t%s\n", g.Group, g.Members, g.ViewID)
+				}
+				tw.Flush()
+			})
+			return err
 		},
 	}
-	f.add(cmd, jsonArray)
+	f.add(cmd, "")
+	out.add(cmd, "one JSON array")
+	usageExits(cmd)
 	return cmd
 }
 
+// errNoMembers: the group of `members --group` has no members.
+var errNoMembers = errors.New("no members")
+
 // groupMembers is `atoll members --group G`: the group's current view.
-func groupMembers(cmd *cobra.Command, f *clientFlags, group string) error {
+func groupMembers(cmd *cobra.Command, f *clientFlags, out *readFlags, group string) error {
 	c, err := f.dial(cmd.Context())
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	v, found, err := c.View(cmd.Context(), group)
-	if err != nil {
-		return err
+	_, err = show(cmd, out, func(ctx context.Context) (client.View, error) {
+		v, found, err := c.View(ctx, group)
+		if err == nil && !found {
+			err = fmt.Errorf("members: group %q has no members at agent %s: %w", group, c.Node(), errNoMembers)
+		}
+		return v, err
+	}, func(w io.Writer, v client.View) { writeView(w, v, c.Node()) })
+	if errors.Is(err, errNoMembers) {
+		return &exitError{code: 1, err: err}
 	}
-	if !found {
-		return &exitError{code: 1, err: fmt.Errorf("members: group %q has no members at agent %s", group, c.Node())}
-	}
-	w := cmd.OutOrStdout()
-	if f.output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	}
+	return err
+}
+
+// writeView prints a group's view, as `members --group` does.
+func writeView(w io.Writer, v client.View, node string) {
 	kind := "view"
 	if v.Transitional {
 		kind = "transitional view"
 	}
-	fmt.Fprintf(w, "group %s, %s %s, seen from %s\n", v.Group, kind, v.ID, c.Node())
+	fmt.Fprintf(w, "group %s, %s %s, seen from %s\n", v.Group, kind, v.ID, node)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tMEMBER\tNODE\tCLIENT")
 	for i, m := range v.Members {
@@ -626,7 +634,7 @@ func groupMembers(cmd *cobra.Command, f *clientFlags, group string) error {
 		}
 		fmt.Fprintf(tw, "%d\t%s%s\t%s\t%s\n", i+1, m, mark, node, cl)
 	}
-	return tw.Flush()
+	tw.Flush()
 }
 
 // clientListenFlags are the agent's flags for its client listeners.

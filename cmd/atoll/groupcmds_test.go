@@ -122,7 +122,7 @@ func TestClientCommandErrors(t *testing.T) {
 		{[]string{"send", "--to", "n1:nobody", "x"}, 1, "n1:nobody is a member of no group"},
 		{[]string{"members", "--group", "nobody"}, 1, `group "nobody" has no members at agent n1`},
 		{[]string{"join", "g", "--name", "atoll"}, 1, "reserved"},
-		{[]string{"groups", "-o", "yaml"}, 1, "use text or json"},
+		{[]string{"groups", "-o", "yaml"}, exitUsage, "use table or json"},
 		{[]string{"send", "chat", "x", "--data-dir", "/nonexistent"}, 3, "is the agent running"},
 		{[]string{"groups", "--socket", "/nonexistent/client.sock"}, 3, "cannot reach the agent"},
 	} {

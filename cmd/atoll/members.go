@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -15,15 +14,18 @@ import (
 func init() { register(newMembersCmd) }
 
 func newMembersCmd() *cobra.Command {
-	var dataDir, socket, output, group, clientSocket string
+	var api apiFlags
+	var out readFlags
+	var group, clientSocket string
 	cmd := &cobra.Command{
-		Use:   "members [--group G] [--data-dir DIR | --admin-socket PATH] [-o text|json]",
+		Use:   "members [--group G] [--data-dir DIR | --admin-socket PATH | --api-url URL] [-o table|json] [--watch]",
 		Short: "List the site's nodes as the local agent sees them, or a group's members",
 		Long: `Members asks the agent running with --data-dir for the nodes of its site and
 prints one line per node: whether it is in the agent's ring, its incarnation,
 the address its packets come from, and when it was last heard: its own
 last packet, or "(ring)" the ring's last packet, which passed it (on an
 idle ring only the token moves, and it comes from one neighbour).
+--watch prints them again every --interval, in place, until interrupted.
 
 Exit status as for 'atoll status': 0 healthy, 1 degraded, 2 not in a ring,
 3 no agent answers, 64 usage error.
@@ -38,33 +40,32 @@ no agent answers.`,
   atoll members --group orders`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return usageError(fmt.Errorf("members: --output %q: use text or json", output))
+			if err := out.check("members"); err != nil {
+				return err
 			}
 			if group != "" {
-				return groupMembers(cmd, &clientFlags{dataDir: dataDir, socket: clientSocket, output: output}, group)
-			}
-			m, err := adminClient(dataDir, socket).Members(cmd.Context())
-			if err != nil {
-				return unreachable(err)
-			}
-			w := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(m); err != nil {
-					return err
+				f := &clientFlags{dataDir: api.dataDir, socket: clientSocket, output: out.output}
+				if out.output == "table" {
+					f.output = "text"
 				}
-			} else {
-				writeMembers(w, m, time.Now())
+				return groupMembers(cmd, f, &out, group)
 			}
-			if m.Health != agent.Healthy {
+			c, err := api.client()
+			if err != nil {
+				return err
+			}
+			m, err := show(cmd, &out, c.Members, func(w io.Writer, m *agent.MembersReply) { writeMembers(w, m, time.Now()) })
+			if err != nil {
+				return apiError(err)
+			}
+			if m != nil && m.Health != agent.Healthy {
 				return &exitError{code: int(m.Health)}
 			}
 			return nil
 		},
 	}
-	addAdminFlags(cmd, &dataDir, &socket, &output)
+	api.add(cmd)
+	out.add(cmd, "the site's nodes, indented")
 	cmd.Flags().StringVar(&group, "group", "", "list the members of this group instead of the ring's nodes")
 	cmd.Flags().StringVar(&clientSocket, "socket", "", "with --group: the agent's client socket (default DATA-DIR/"+agent.ClientSocketName+")")
 	usageExits(cmd)
@@ -77,9 +78,14 @@ func writeMembers(w io.Writer, m *agent.MembersReply, now time.Time) {
 		ring = "none"
 	}
 	fmt.Fprintf(w, "ring %s (%s), seen from %s\n", ring, m.Health, m.Node)
+	writeNodes(w, m.Members, now)
+}
+
+// writeNodes prints the table of a ring's nodes.
+func writeNodes(w io.Writer, members []agent.MemberStatus, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tIN RING\tINCARNATION\tADDRESS\tLAST HEARD")
-	for _, ms := range m.Members {
+	for _, ms := range members {
 		in := "no"
 		if ms.InRing {
 			in = "yes"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -15,16 +14,19 @@ import (
 func init() { register(newStatusCmd) }
 
 func newStatusCmd() *cobra.Command {
-	var dataDir, socket, output string
+	var api apiFlags
+	var out readFlags
 	cmd := &cobra.Command{
-		Use:   "status [--data-dir DIR | --admin-socket PATH] [-o text|json]",
+		Use:   "status [--data-dir DIR | --admin-socket PATH | --api-url URL] [-o table|json] [--watch]",
 		Short: "Show the local agent's ring, members and health",
 		Long: `Status asks the agent running with --data-dir (through the Unix socket
 admin.sock there, or --admin-socket) for its state and prints it: health,
 protocol state, the installed ring and since when, the configured nodes
 missing from it, transport, security, the effective configuration (version,
 topology file, data dir, listeners, ring timings and their preset) and
-counters.
+counters. It reads the agent's introspection API (docs/OPERATIONS.md), over
+the admin socket or, with --api-url, over HTTP. --watch prints it again
+every --interval, in place, until interrupted (exit status 0).
 
 Exit status, for monitoring:
   0   healthy: operational in a ring with every node the topology file puts
@@ -36,42 +38,32 @@ Exit status, for monitoring:
       which
   64  usage error (an unknown flag, a bad --output)`,
 		Example: `  atoll status
-  atoll status --data-dir /tmp/lab-2 -o json | jq .counters`,
+  atoll status --data-dir /tmp/lab-2 -o json | jq .counters
+  atoll status --watch
+  atoll status --api-url http://127.0.0.1:9406 --api-token-file /etc/atoll/read.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return usageError(fmt.Errorf("status: --output %q: use text or json", output))
+			if err := out.check("status"); err != nil {
+				return err
 			}
-			st, err := adminClient(dataDir, socket).Status(cmd.Context())
+			c, err := api.client()
 			if err != nil {
-				return unreachable(err)
+				return err
 			}
-			w := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(st); err != nil {
-					return err
-				}
-			} else {
-				writeStatus(w, st, time.Now())
+			st, err := show(cmd, &out, c.Status, func(w io.Writer, st *agent.Status) { writeStatus(w, st, time.Now()) })
+			if err != nil {
+				return apiError(err)
 			}
-			if st.Health != agent.Healthy {
+			if st != nil && st.Health != agent.Healthy {
 				return &exitError{code: int(st.Health)}
 			}
 			return nil
 		},
 	}
-	addAdminFlags(cmd, &dataDir, &socket, &output)
+	api.add(cmd)
+	out.add(cmd, "the agent's Status, indented")
 	usageExits(cmd)
 	return cmd
-}
-
-func addAdminFlags(cmd *cobra.Command, dataDir, socket, output *string) {
-	fl := cmd.Flags()
-	fl.StringVar(dataDir, "data-dir", defaultDataDir, "the agent's data dir")
-	fl.StringVar(socket, "admin-socket", "", "the agent's admin socket (default DATA-DIR/admin.sock)")
-	fl.StringVarP(output, "output", "o", "text", "output format: text or json")
 }
 
 func writeStatus(w io.Writer, st *agent.Status, now time.Time) {
