@@ -432,7 +432,7 @@ func (c *Client) call(ctx context.Context, method, path string, body any) ([]byt
 		return nil, c.unreachable(err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, &APIError{Method: method, Path: path, Status: resp.StatusCode, Text: strings.TrimSpace(string(b))}
+		return nil, &APIError{Method: method, Path: req.URL.Path, Status: resp.StatusCode, Text: strings.TrimSpace(string(b))}
 	}
 	return b, nil
 }
