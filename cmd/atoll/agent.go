@@ -60,7 +60,12 @@ them with a fixed preset. The agent logs the timings in force at start.
 The agent keeps its state (incarnation, ring sequence number) in --data-dir,
 which must be its own, and serves 'atoll status' and 'atoll members' on the
 Unix socket admin.sock there, with its Prometheus metrics at /metrics
-(--metrics-listen also serves them over HTTP on TCP). Applications (package client; 'atoll join',
+(--metrics-listen also serves them over HTTP on TCP). That socket serves
+the introspection API that status, members, inspect, admin and console read
+(docs/OPERATIONS.md): the agent's user and root may change the agent, the
+members of --operators-group only read it; --http-listen also serves it over
+HTTP with the bearer tokens of --http-read-token and --http-admin-token.
+Applications (package client; 'atoll join',
 'send', 'recv', 'groups') connect to the client socket client.sock there
 (mode 0660: the agent's user and group), or with --client-listen over TCP
 with TLS (--client-cert, --client-key; --client-ca requires and verifies
