@@ -33,7 +33,7 @@ type API struct {
 	// (role admin) or ReadTokenFile (role read): at least one is required.
 	HTTPListen string
 	// ReadTokenFile and AdminTokenFile each hold one token (at least 16
-	// characters, surrounding whitespace ignored); the files must not be
+	// bytes, surrounding whitespace ignored); the files must not be
 	// readable by group or others.
 	ReadTokenFile, AdminTokenFile string
 }
@@ -73,7 +73,7 @@ func (c *API) validate() error {
 		return fmt.Errorf("API listener %q is not host:port, such as 127.0.0.1:9406 (--http-listen)", c.HTTPListen)
 	}
 	if c.ReadTokenFile == "" && c.AdminTokenFile == "" {
-		return fmt.Errorf("API listener %s needs bearer tokens: give --http-read-token FILE, --http-admin-token FILE or both (each file holds one token of at least %d characters, e.g. `head -c 24 /dev/urandom | base64 > FILE; chmod 600 FILE`)", c.HTTPListen, minTokenLen)
+		return fmt.Errorf("API listener %s needs bearer tokens: give --http-read-token FILE, --http-admin-token FILE or both (each file holds one token of at least %d bytes, e.g. `head -c 24 /dev/urandom | base64 > FILE; chmod 600 FILE`)", c.HTTPListen, minTokenLen)
 	}
 	return nil
 }
@@ -125,7 +125,7 @@ func readToken(path string) ([]byte, error) {
 	}
 	tok := []byte(strings.TrimSpace(string(b)))
 	if len(tok) < minTokenLen {
-		return nil, fmt.Errorf("agent: API token file %s holds %d characters; use at least %d random ones (`head -c 24 /dev/urandom | base64 > %s`)", path, len(tok), minTokenLen, path)
+		return nil, fmt.Errorf("agent: API token file %s holds a token of %d bytes; use at least %d random ones (`head -c 24 /dev/urandom | base64 > %s`)", path, len(tok), minTokenLen, path)
 	}
 	return tok, nil
 }

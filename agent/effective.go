@@ -28,6 +28,9 @@ type Effective struct {
 	// Metrics is the URL of the metrics listener (Config.MetricsListen),
 	// empty without one.
 	Metrics string `json:"metrics,omitempty"`
+	// API is the URL of the introspection API's HTTP listener
+	// (Config.API.HTTPListen), empty without one.
+	API string `json:"api,omitempty"`
 	// ClientAuth says who may connect over TCP: "mutual TLS" (a client
 	// certificate signed by --client-ca) or "anonymous TLS" (anyone who
 	// reaches the port); empty without a TCP listener.
@@ -135,6 +138,9 @@ func (a *Agent) effective() Effective {
 	}
 	if a.metricsL != nil {
 		e.Metrics = "http://" + a.metricsL.Addr().String() + "/metrics"
+	}
+	if a.httpL != nil {
+		e.API = "http://" + a.httpL.Addr().String()
 	}
 	if a.cfg.ClientListen != "" {
 		e.ClientAuth = "anonymous TLS"

@@ -256,7 +256,6 @@ func (a *Agent) EvictClient(name, reason string) error {
 	if reason == "" {
 		reason = "no reason given"
 	}
-	a.cs.n.evicted.Add(1)
 	a.log.Warn("client evicted by an operator", s.attrs("reason", reason)...)
 	s.end(cp.CodeDenied, fmt.Sprintf("evicted by an operator of agent %s: %s", a.cfg.Node, reason), true)
 	return nil

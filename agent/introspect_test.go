@@ -220,7 +220,7 @@ func TestAPIConfigErrors(t *testing.T) {
 		{API{HTTPListen: "127.0.0.1:0"}, "needs bearer tokens"},
 		{API{HTTPListen: "nonsense"}, "not host:port"},
 		{API{HTTPListen: "127.0.0.1:0", ReadTokenFile: loose}, "chmod 600"},
-		{API{HTTPListen: "127.0.0.1:0", AdminTokenFile: short}, "at least 16"},
+		{API{HTTPListen: "127.0.0.1:0", AdminTokenFile: short}, "a token of 3 bytes; use at least 16"},
 		{API{OperatorsGroup: "no-such-group-atoll"}, "operators' group"},
 	} {
 		c := newCluster(t, 1)

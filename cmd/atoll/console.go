@@ -134,6 +134,7 @@ type console struct {
 	history []string
 	histAt  int
 	cl      *client.Client // the console's client session, from the first join or send
+	dialMu  sync.Mutex     // one dial at a time
 	quit    bool
 	dirty   chan struct{} // capacity 1: redraw
 }
@@ -410,21 +411,34 @@ func (c *console) withClient(ctx context.Context, group string, f func(*client.C
 	if group == "" {
 		return errors.New("name a group")
 	}
+	cl, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	return f(cl)
+}
+
+// session returns the console's client session, connecting it at the
+// first call.
+func (c *console) session(ctx context.Context) (*client.Client, error) {
+	c.dialMu.Lock()
+	defer c.dialMu.Unlock()
 	c.mu.Lock()
 	cl := c.cl
 	c.mu.Unlock()
-	if cl == nil {
-		var err error
-		if cl, err = c.cf.dial(ctx); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		c.cl = cl
-		c.mu.Unlock()
-		c.print("connected to agent %s as %s", cl.Node(), cl.Name())
-		go c.follow(cl)
+	if cl != nil {
+		return cl, nil
 	}
-	return f(cl)
+	cl, err := c.cf.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.cl = cl
+	c.mu.Unlock()
+	c.print("connected to agent %s as %s", cl.Node(), cl.Name())
+	go c.follow(cl)
+	return cl, nil
 }
 
 // follow prints the client's events until its session ends.

@@ -132,6 +132,9 @@ func writeEffective(w io.Writer, e *agent.Effective) {
 	if e.Metrics != "" {
 		listen = append(listen, "metrics "+e.Metrics)
 	}
+	if e.API != "" {
+		listen = append(listen, "api "+e.API)
+	}
 	for _, c := range e.Clients {
 		if strings.HasPrefix(c, "tcp") && e.ClientAuth != "" {
 			c += " (" + e.ClientAuth + ")"
