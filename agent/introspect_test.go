@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -19,6 +22,9 @@ import (
 	"time"
 
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 func TestEventLog(t *testing.T) {
@@ -319,4 +325,77 @@ func TestAPIChild(t *testing.T) {
 		fmt.Println("read=", err)
 	}
 	fmt.Printf("change=%d\n", apiStatus(api.SetLogLevel(ctx, "debug")))
+}
+
+// TestFederationAndPlan: /v1/federation names the site's gateways and
+// the active one in the local ring; /v1/plan hashes the plan's JSON.
+func TestFederationAndPlan(t *testing.T) {
+	f, err := topology.Parse("fp.yaml", []byte(`version: 1
+cluster: fp
+classes:
+  - {name: global, budget: 30s}
+sites:
+  - name: a
+    unicast: ["10.1.0.1:5405", "10.1.0.2:5405"]
+    quic: "127.0.0.1:1"
+    nodes: [{id: a-1}, {id: a-2}]
+    gateways: [a-1, a-2]
+  - name: b
+    unicast: ["10.2.0.1:5405"]
+    quic: "127.0.0.1:2"
+    nodes: [{id: b-1}]
+    gateways: [b-1]
+links:
+  - {between: [a, b], rtt: 2ms}
+groups:
+  - {name: orders, class: global, sites: ["*"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := f.Plan()
+	cfg, err := FromTopology(f, "a-1", PresetLAN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nw, err := (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort("10.1.0.1:5405"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg.Network, cfg.Security, cfg.DataDir = nw, Security{Key: seal.GenerateKey()}, filepath.Join(dir, "a-1")
+	cfg.Logger, cfg.ClientSocket = slog.New(slog.DiscardHandler), "-"
+	cfg.Federation = &Federation{File: f, Plan: plan} // no certificates: it runs no federation ring
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "a ring", func() bool { return a.Status().State == "operational" })
+
+	api := NewClient(filepath.Join(cfg.DataDir, AdminSocketName))
+	fed, err := api.Federation(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fed.Domains) != 1 || !slices.Equal(fed.Domains[0].Sites, []string{"a", "b"}) || fed.Domains[0].Active != "a-1" ||
+		!slices.Contains(fed.Domains[0].Gateways, "a-2") || len(fed.Domains[0].Gateways) != 2 || fed.Domains[0].Running || len(fed.Rings) != 0 {
+		t.Errorf("federation: %+v", fed)
+	}
+	p, err := api.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(plan.JSON())
+	if p.Hash != hex.EncodeToString(sum[:]) || len(p.Domains) != len(plan.Domains) {
+		t.Errorf("plan hash %s, want %x; %d domains, want %d", p.Hash, sum, len(p.Domains), len(plan.Domains))
+	}
+	for i, d := range p.Domains {
+		if want := hex64(plan.ConfigHash(&plan.Domains[i])); d.ConfigHash != want {
+			t.Errorf("domain %s: config hash %s, want %s", d.Name, d.ConfigHash, want)
+		}
+	}
 }
