@@ -136,7 +136,7 @@ func (b *bundle) collect(ctx context.Context, o *bundleFlags) error {
 	parts := map[string][]byte{"version.txt": []byte(versionLine())}
 	var st agent.Status
 	admin := unixHTTP(socket)
-	for _, p := range []struct{ path, file string }{{"/status", "status.json"}, {"/members", "members.json"}, {"/events", "events.json"}, {"/metrics", "metrics.txt"}} {
+	for _, p := range []struct{ path, file string }{{"/status", "status.json"}, {"/members", "members.json"}, {"/v1/events", "events.json"}, {"/metrics", "metrics.txt"}} {
 		body, err := admin(ctx, p.path)
 		if err != nil {
 			b.problem("admin API "+p.path, err)

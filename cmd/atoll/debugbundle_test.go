@@ -84,6 +84,7 @@ func TestDebugBundle(t *testing.T) {
 		"version.txt":   "atoll ",
 		"status.json":   `"node": "n1"`,
 		"members.json":  `"id": "n1"`,
+		"events.json":   `"kind": "ring_formed"`,
 		"metrics.txt":   "atoll_client_queue_wait_seconds_count 0",
 		"doctor.txt":    "ok    agent        node n1's agent is operational",
 		"topology.yaml": "gateways: [n1]",
