@@ -61,11 +61,15 @@ type Stats struct {
 	Duplicates     uint64 // messages dropped: origin seq at or below the highest delivered
 	Malformed      uint64 // local or federation messages that did not decode
 	PendingDropped uint64 // Ups dropped from a full pending log
-	Resubmitted    uint64 // Ups a new gateway term submitted again
+	Resubmitted    uint64 // Ups submitted again: after a failover, a ring that ended before its Sync phase, or carried over
 	CatchUps       uint64 // catch-up answers applied
 	Gaps           uint64 // catch-ups refused: partition and merge
 	BeyondLog      uint64 // refusals this site answered: the position is older than the log
 	Diverged       uint64 // refusals this site answered: another component's history
+	OutOfOrder     uint64 // Downs dropped: they do not follow the last applied (a node that missed some waits for the site's re-injection)
+	Reinjected     uint64 // Downs this node injected again for members of its local ring that missed them
+	LocalGaps      uint64 // members of the local ring behind this node's log: they cannot catch up from it
+	Carried        uint64 // Ups delivered in a later federation ring than the one they were submitted in: not numbered
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -82,7 +86,12 @@ type Ready struct {
 
 type pendingUp struct {
 	fedUp
-	sent bool // submitted in the current gateway term
+	// ring is the federation ring this gateway term last submitted it in
+	// (0: to submit); ordered says the ring delivered it where it counts
+	// (it is numbered, or held for numbering).
+	ring      uint64
+	ordered   bool
+	submitted bool // at least once, or before this gateway term
 }
 
 type originKey struct {
@@ -107,10 +116,27 @@ type Site struct {
 	conf    DomainConf            // the last domain configuration applied
 	active  bool                  // this node is the active gateway
 
+	// The Have phase of the local ring's regular configuration.
+	ring    uint64                // its RingID.Seq
+	members []string              // its members, sorted
+	haves   map[string]have       // the Haves delivered so far; nil once every member's is in
+	siteMax localring.DomainOrder // the highest position a member held, once every Have is in
+
 	// Active gateway only: the federation side.
 	fed      *fedState
 	injected localring.DomainOrder // highest Down this term injected (or applied)
 	injConf  localring.ConfKind    // kind of the last configuration entry injected (or applied)
+	injReg   string                // id of the last regular configuration injected (or applied)
+	// The domain's transitional configuration after the last federation
+	// ring that settled, injected before the next one that settles.
+	trans *DomainConf
+
+	// inflight counts this term's Ups submitted in an earlier
+	// federation ring and not delivered yet: the ring carries them over
+	// to the current one, where they are not numbered. Nothing is
+	// submitted until they are through, so that each origin's Ups go up
+	// again in order.
+	inflight int
 
 	out   Ready
 	stats Stats
@@ -119,16 +145,19 @@ type Site struct {
 // fedState is the active gateway's view of the current federation
 // configuration.
 type fedState struct {
-	ring    uint64      // RingID.Seq of the regular configuration
-	id      string      // its configuration id
-	members []string    // sites
-	regular bool        // in the regular configuration (not transitional)
-	trans   *DomainConf // the transitional configuration, injected at the next regular
+	ring    uint64   // RingID.Seq of the regular configuration
+	id      string   // its configuration id
+	members []string // sites
+	regular bool     // in the regular configuration (not transitional)
 
-	syncs  map[string]localring.DomainOrder
-	synced bool
-	held   []*fedUp // messages delivered before every member's Sync
-	next   uint64   // the last Seq numbered
+	syncs    map[string]localring.DomainOrder
+	transOf  map[string]string // per site, the transitional configuration its Sync named
+	regOf    map[string]string // per site, the regular configuration its Sync named
+	syncSent bool              // this site's Sync was submitted (it waits for the site's Have phase)
+	synced   bool
+	dropped  bool     // the ring ended before its Sync phase: it is not the domain's
+	held     []*fedUp // messages delivered before every member's Sync
+	next     uint64   // the last Seq numbered
 
 	// Catching up: Downs numbered in this ring wait until the catch-up
 	// answer (or the refusal) for this site was applied.
@@ -173,42 +202,203 @@ func (s *Site) Active() bool { return s.active }
 // the configuration's members; false for transitional configurations). A
 // node that becomes active starts a gateway term: its federation member
 // must join the federation ring, and Pending Ups are submitted once more
-// at its first federation configuration.
+// at its first federation configuration. Every regular configuration
+// opens a Have phase (see the package comment).
 func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	if c.Kind != localring.Regular {
 		return
 	}
-	if active && !s.active {
+	switch {
+	case active && !s.active:
 		s.active = true
 		s.fed = nil
-		s.injected, s.injConf = s.last, s.conf.Kind
-		for i := range s.pending {
-			s.pending[i].sent = false
-		}
-		return
-	}
-	if !active && s.active {
+		s.injected, s.injConf, s.injReg, s.trans = s.last, s.conf.Kind, s.regAt(len(s.log)-1), nil
+		s.newTerm()
+	case !active && s.active:
 		s.active = false
 		s.fed = nil
+	}
+	s.ring = c.Ring.Seq
+	s.members = c.MemberIDs()
+	slices.Sort(s.members)
+	s.haves = make(map[string]have, len(s.members))
+	s.out.Local = append(s.out.Local, encodeHave(&have{ring: s.ring, last: s.last, active: s.active}))
+	for i := range s.pending {
+		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
+			s.out.Local = append(s.out.Local, encodeAgain(&p.fedUp))
+		}
+	}
+}
+
+// FedStopped tells the bridge that its node's federation ring member
+// stopped while it was the active gateway: fenced by a newer incarnation
+// of its site's member (localring.EventSuperseded), or failed. Its gateway
+// term ends; it starts a new one (with a new federation member) at the
+// next regular local configuration in which it is active. Until then it
+// neither submits to the federation ring nor injects Downs.
+func (s *Site) FedStopped() {
+	s.active = false
+	s.fed = nil
+	s.trans = nil
+	s.newTerm()
+}
+
+// newTerm forgets what an earlier gateway term submitted: every pending
+// Up goes up again (the domain drops the copies already ordered).
+func (s *Site) newTerm() {
+	s.inflight = 0
+	for i := range s.pending {
+		// The previous gateway may have submitted it.
+		s.pending[i].ring, s.pending[i].ordered, s.pending[i].submitted = 0, false, true
 	}
 }
 
 // LocalDeliver is a local ring delivery, in local order. Messages that are
 // not bridge messages are not its business and are ignored.
 func (s *Site) LocalDeliver(m *localring.Message) {
-	if len(m.Payload) == 0 || (m.Payload[0] != kindUp && m.Payload[0] != kindDown) {
+	if len(m.Payload) == 0 || !slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain}, m.Payload[0]) {
 		return
 	}
-	u, d, err := decodeLocal(m.Payload)
-	if err != nil {
+	x, err := decodeLocal(m.Payload)
+	switch {
+	case err != nil:
 		s.stats.Malformed++
+	case x.up != nil:
+		s.addPending(fedUp{origin: Origin{Site: s.cfg.Site, ID: m.ID}, svc: x.up.svc, payload: x.up.payload})
+	case x.down != nil:
+		s.applyDown(x.down)
+	case x.have != nil:
+		s.have(string(m.ID.Sender), x.have)
+	case x.again != nil:
+		if x.again.origin.Site == s.cfg.Site && x.again.origin.ID.Sender == m.ID.Sender && !s.known(x.again.origin) {
+			s.addPending(*x.again)
+		}
+	}
+}
+
+// known reports whether an Up is pending here or came down already.
+func (s *Site) known(o Origin) bool {
+	if h, ok := s.highest[originKey{o.Site, o.ID.Sender, o.ID.Inc}]; ok && o.ID.Seq <= h {
+		return true
+	}
+	return slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.origin == o })
+}
+
+// applyDown applies a Down that follows the last one applied. A node with
+// nothing applied yet starts at a regular configuration.
+func (s *Site) applyDown(d *down) {
+	e := &d.entry
+	if !s.last.Less(e.Pos) {
+		s.stats.Stale++
 		return
 	}
-	if u != nil {
-		s.addPending(fedUp{origin: Origin{Site: s.cfg.Site, ID: m.ID}, svc: u.svc, payload: u.payload})
+	start := s.last.IsZero() && e.Kind == EntryConfig && e.Conf.Kind == localring.Regular
+	if d.prev != s.last && !start {
+		s.stats.OutOfOrder++
 		return
 	}
-	s.apply(d)
+	s.apply(e)
+	s.open()
+}
+
+// have records a member's Have. Once every member's is in, every node
+// knows the site's highest position; one node holding it injects again
+// what the members behind it miss (the active gateway if it holds it, so
+// that what it injected and not yet applied is included, else the lowest
+// id), and a new gateway term submits its Sync once this node holds it.
+func (s *Site) have(from string, h *have) {
+	if s.haves == nil || h.ring != s.ring || !slices.Contains(s.members, from) {
+		return
+	}
+	s.haves[from] = *h
+	if len(s.haves) < len(s.members) {
+		return
+	}
+	haves := s.haves
+	s.haves = nil
+	s.siteMax = localring.DomainOrder{}
+	for _, h := range haves {
+		if s.siteMax.Less(h.last) {
+			s.siteMax = h.last
+		}
+	}
+	answerer := ""
+	for id, h := range haves {
+		if h.active && h.last == s.siteMax {
+			answerer = id
+		}
+	}
+	for _, id := range s.members {
+		if answerer == "" && haves[id].last == s.siteMax {
+			answerer = id
+		}
+	}
+	if answerer == string(s.cfg.Node) {
+		s.reinject(haves)
+	}
+	s.open()
+}
+
+// reinject injects again, from this node's log, every entry after the
+// lowest position a member behind holds (a member with nothing applied
+// starts at the log's last regular configuration).
+func (s *Site) reinject(haves map[string]have) {
+	start := len(s.log)
+	for _, h := range haves {
+		if !h.last.Less(s.siteMax) {
+			continue
+		}
+		i := s.after(h.last)
+		if i < 0 {
+			s.stats.LocalGaps++
+			continue
+		}
+		start = min(start, i)
+	}
+	for i := start; i < len(s.log); i++ {
+		var prev localring.DomainOrder
+		if i > 0 {
+			prev = s.log[i-1].Pos
+		}
+		s.out.Local = append(s.out.Local, encodeDown(prev, &s.log[i]))
+		s.stats.Reinjected++
+	}
+}
+
+// after returns the index in the log of the entry that follows position
+// p, or -1 when the log does not hold p.
+func (s *Site) after(p localring.DomainOrder) int {
+	if p.IsZero() {
+		for i := len(s.log) - 1; i >= 0; i-- {
+			if e := &s.log[i]; e.Kind == EntryConfig && e.Conf.Kind == localring.Regular {
+				return i
+			}
+		}
+		return -1
+	}
+	i, found := slices.BinarySearchFunc(s.log, p, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
+	if !found {
+		return -1
+	}
+	return i + 1
+}
+
+// open submits the active gateway's Sync for its federation configuration
+// once the site's Have phase is over and this node holds the site's
+// highest position (a new gateway catches up from its site first), then
+// the pending Ups.
+func (s *Site) open() {
+	f := s.fed
+	if !s.active || f == nil || !f.regular || f.syncSent || s.haves != nil || s.last.Less(s.siteMax) {
+		return
+	}
+	f.syncSent = true
+	sync := &syncMsg{site: s.cfg.Site, ring: f.ring, last: s.injected, reg: s.injReg}
+	if s.trans != nil {
+		sync.trans = s.trans.ID
+	}
+	s.out.Fed = append(s.out.Fed, encodeSync(sync))
+	s.submitPending()
 }
 
 func (s *Site) addPending(u fedUp) {
@@ -220,12 +410,18 @@ func (s *Site) addPending(u fedUp) {
 	s.submit(&s.pending[len(s.pending)-1])
 }
 
-// submit hands an Up to the federation ring, once per gateway term, while
-// the active gateway is in a regular federation configuration.
+// submit hands an Up to the federation ring, once per ring, while the
+// active gateway is in a regular federation configuration.
 func (s *Site) submit(p *pendingUp) {
-	if s.active && s.fed != nil && s.fed.regular && !p.sent {
-		p.sent = true
-		s.out.Fed = append(s.out.Fed, encodeFedUp(&p.fedUp))
+	if s.active && s.fed != nil && s.fed.regular && s.fed.syncSent && s.inflight == 0 && p.ring == 0 {
+		p.ring = s.fed.ring
+		if p.submitted {
+			s.stats.Resubmitted++
+		}
+		p.submitted = true
+		u := p.fedUp
+		u.ring = s.fed.ring
+		s.out.Fed = append(s.out.Fed, encodeFedUp(&u))
 	}
 }
 
@@ -239,6 +435,12 @@ func (s *Site) apply(e *Entry) {
 	s.last = e.Pos
 	s.stats.Applied++
 	s.remember(*e)
+	if s.active && s.injected.Less(e.Pos) {
+		// Another node injected it again for the site (a new gateway
+		// catching up from its site).
+		s.injected = e.Pos
+		s.injectedConf(e)
+	}
 	switch e.Kind {
 	case EntryConfig:
 		s.conf = e.Conf
@@ -283,12 +485,25 @@ func (s *Site) inject(e Entry) {
 	if !s.injected.Less(e.Pos) {
 		return
 	}
-	s.injected = e.Pos
-	if e.Kind == EntryConfig {
-		s.injConf = e.Conf.Kind
+	if e.Kind == EntryConfig && e.Conf.Kind == localring.Transitional && s.injConf == localring.Transitional {
+		return // the site left its configuration already (leave)
 	}
+	prev := s.injected
+	s.injected = e.Pos
+	s.injectedConf(&e)
 	s.remember(e)
-	s.out.Local = append(s.out.Local, encodeDown(&e))
+	s.out.Local = append(s.out.Local, encodeDown(prev, &e))
+}
+
+// injectedConf notes the kind and id of a configuration entry injected.
+func (s *Site) injectedConf(e *Entry) {
+	if e.Kind != EntryConfig {
+		return
+	}
+	s.injConf = e.Conf.Kind
+	if e.Conf.Kind == localring.Regular {
+		s.injReg = e.Conf.ID
+	}
 }
 
 // FedInstall is a federation ring configuration, at the active gateway.
@@ -302,35 +517,32 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 		// The domain's transitional configuration follows the messages the
 		// federation delivers in its transitional configuration: those
 		// were sent in the regular one, and every site that moves on with
-		// this one delivers them there too.
+		// this one delivers them there too. It is injected just before
+		// the next ring that settles (rings that do not settle deliver
+		// nothing to the domain).
 		if f := s.fed; f != nil {
-			s.settle()
 			f.regular = false
-			f.trans = &DomainConf{ID: c.ID, Kind: localring.Transitional, Sites: sites}
+			if f.synced {
+				s.trans = &DomainConf{ID: c.ID, Kind: localring.Transitional, Sites: sites}
+			} else {
+				s.drop()
+			}
 		}
 		return
-	}
-	if f := s.fed; f != nil && f.trans != nil {
-		// Numbered with the new ring: two components of a federation that
-		// split number their transitional configurations alike, and a
-		// catch-up must tell them apart.
-		f.next++
-		s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: c.Ring.Seq}, Kind: EntryConfig, Conf: *f.trans})
-		f.trans = nil
 	}
 	next := s.injected.Seq
 	if s.fed != nil && s.fed.next > next {
 		next = s.fed.next
 	}
-	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
-		syncs: make(map[string]localring.DomainOrder), next: next}
-	s.out.Fed = append(s.out.Fed, encodeSync(&syncMsg{site: s.cfg.Site, ring: c.Ring.Seq, last: s.injected}))
+	s.inflight = 0
 	for i := range s.pending {
-		if p := &s.pending[i]; !p.sent {
-			s.stats.Resubmitted++
-			s.submit(p)
+		if p := &s.pending[i]; p.ring != 0 && !p.ordered {
+			s.inflight++
 		}
 	}
+	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
+		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), regOf: make(map[string]string), next: next}
+	s.open()
 }
 
 // FedDeliver is a federation ring delivery, at the active gateway.
@@ -344,16 +556,28 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		return
 	}
 	f := s.fed
+	if u, ok := x.(*fedUp); ok && u.origin.Site == s.cfg.Site {
+		s.ownUp(u)
+	}
+	if f.dropped {
+		return
+	}
 	switch x := x.(type) {
 	case *syncMsg:
-		if f.synced || x.ring != f.ring || !slices.Contains(f.members, x.site) {
+		if f.synced || !f.regular || x.ring != f.ring || !slices.Contains(f.members, x.site) {
 			return
 		}
 		f.syncs[x.site] = x.last
+		f.transOf[x.site] = x.trans
+		f.regOf[x.site] = x.reg
 		if len(f.syncs) == len(f.members) {
 			s.settle()
 		}
 	case *fedUp:
+		if x.ring != f.ring {
+			s.stats.Carried++
+			return
+		}
 		if !f.synced {
 			f.held = append(f.held, x)
 			return
@@ -374,24 +598,37 @@ func (s *Site) number(u *fedUp) {
 		Origin: u.origin, Svc: u.svc, Payload: u.payload})
 }
 
-// settle ends the Sync phase of a regular federation configuration (every
-// member's Sync delivered, or the ring ending first): the domain's
-// numbering continues after base, the highest position any member's Sync
-// named, the regular configuration is the next entry, then the messages
-// held; and the lowest-id site that holds base answers every member
-// behind it. A ring that ends before any Sync was delivered has delivered
-// no message either (a gateway's messages follow its Sync): its members
-// number its regular and transitional configurations after the highest
-// position they numbered themselves, the same at members that come from
-// one earlier configuration (see the package comment for the others).
+// settle ends the Sync phase of a regular federation configuration,
+// once every member's Sync is delivered in it: the domain's numbering
+// continues after base, the highest position any member's Sync named, the
+// regular configuration is the next entry, then the messages held; and
+// the lowest-id site that holds base answers every member behind it.
 func (s *Site) settle() {
 	f := s.fed
-	if f.synced {
-		return
-	}
 	f.synced = true
-	if len(f.syncs) > 0 {
-		s.settleSyncs()
+	s.settleSyncs()
+	// base+1 is the transitional configuration's, whether this site has
+	// one or not (a site that catches up leaves its old configuration
+	// there). Numbered with the new ring: two components of a federation
+	// that split number their transitional configurations alike, and a
+	// catch-up must tell them apart.
+	f.next++
+	if t := s.trans; t != nil {
+		s.trans = nil
+		// The sites that came with this one: through the same
+		// transitional configuration into this ring (one that came
+		// another way was cut off from that one's next ring).
+		t.Sites = slices.DeleteFunc(t.Sites, func(x string) bool { return f.transOf[x] != t.ID })
+		if !strings.HasPrefix(t.ID, "t:"+strings.TrimPrefix(f.id, "r:")+"/") {
+			// Rings that did not settle came between: the federation's
+			// id leads into one of them.
+			t.ID = "fed:" + t.ID + ">" + f.id
+		}
+		s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: f.ring}, Kind: EntryConfig, Conf: *t})
+	} else if !f.waiting {
+		// A new gateway term, or rings that did not settle: the site
+		// left its configuration alone.
+		s.leave(localring.DomainOrder{Seq: f.next, Ring: f.ring})
 	}
 	f.next++
 	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: f.ring}, Kind: EntryConfig,
@@ -400,6 +637,54 @@ func (s *Site) settle() {
 		s.number(u)
 	}
 	f.held = nil
+}
+
+// drop ends a federation ring whose Sync phase did not end in its regular
+// configuration: it is no configuration of the domain, and what it
+// delivered is not numbered. Its members number alike only what follows
+// the same Syncs, and those that go on together delivered the same ones;
+// a member that got every Sync (it settled) and another that did not go
+// on apart, and the second learns the first's history by catch-up. The
+// site's pending Ups go up again in the next ring.
+func (s *Site) drop() {
+	f := s.fed
+	f.dropped = true
+	f.held = nil
+	for i := range s.pending {
+		if p := &s.pending[i]; p.ring == f.ring && p.ordered {
+			p.ring, p.ordered = 0, false
+		}
+	}
+}
+
+// ownUp notes the federation ring's delivery of one of this site's Ups:
+// ordered where it counts, delivered in a ring that ended before its
+// Sync phase (it goes up again), or carried over from an earlier ring
+// (it goes up again once every Up carried is through).
+func (s *Site) ownUp(u *fedUp) {
+	i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == u.origin && p.ring == u.ring })
+	if i < 0 {
+		return
+	}
+	p, f := &s.pending[i], s.fed
+	switch {
+	case u.ring == f.ring && !f.dropped:
+		p.ordered = true
+	case u.ring == f.ring:
+		p.ring = 0
+	case !p.ordered:
+		p.ring = 0
+		if s.inflight--; s.inflight == 0 {
+			s.submitPending()
+		}
+	}
+}
+
+// submitPending submits every pending Up not submitted in this ring.
+func (s *Site) submitPending() {
+	for i := range s.pending {
+		s.submit(&s.pending[i])
+	}
 }
 
 // settleSyncs continues the numbering after the highest position in the
@@ -430,7 +715,7 @@ func (s *Site) settleSyncs() {
 		for _, site := range f.members {
 			p, ok := f.syncs[site]
 			if ok && p.Less(base) && !p.IsZero() {
-				s.out.Fed = append(s.out.Fed, encodeCatchUp(s.answer(site, p, base)))
+				s.out.Fed = append(s.out.Fed, encodeCatchUp(s.answer(site, p, f.regOf[site], base)))
 			}
 		}
 	}
@@ -439,9 +724,12 @@ func (s *Site) settleSyncs() {
 // answer builds the catch-up of site from its last position to base: the
 // log's entries after from if the log holds from itself (then the two
 // sites share the history up to it), else a refusal.
-func (s *Site) answer(site string, from, base localring.DomainOrder) *catchUp {
+func (s *Site) answer(site string, from localring.DomainOrder, reg string, base localring.DomainOrder) *catchUp {
 	c := &catchUp{to: site, from: from}
 	i, found := slices.BinarySearchFunc(s.log, from, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
+	if found {
+		found = s.regAt(i) == reg || s.regAt(i) == ""
+	}
 	if !found {
 		c.gap = true
 		if len(s.log) == 0 || from.Less(s.log[0].Pos) {
@@ -460,11 +748,25 @@ func (s *Site) answer(site string, from, base localring.DomainOrder) *catchUp {
 	return c
 }
 
+// regAt returns the id of the regular configuration the log's entry i is
+// in ("" when the log does not reach back to it).
+func (s *Site) regAt(i int) string {
+	for ; i >= 0; i-- {
+		if e := &s.log[i]; e.Kind == EntryConfig && e.Conf.Kind == localring.Regular {
+			return e.Conf.ID
+		}
+	}
+	return ""
+}
+
 // caughtUp applies a catch-up answer at the gateway that asked: the
-// entries of configurations this site was still a member of are injected;
-// at the first configuration without it (or at once on a refusal) the site
-// installs a transitional configuration of its own, and then the numbered
-// entries of the new ring follow.
+// entries of configurations this site was a member of are injected; at
+// each configuration without it (or at once on a refusal) the site
+// installs a transitional configuration of its own, and skips what
+// follows until a regular configuration with it again (its federation
+// member may have joined one that the site never installed: the other
+// sites delivered messages in it that name this site's members); then the
+// numbered entries of the new ring follow.
 func (s *Site) caughtUp(c *catchUp) {
 	f := s.fed
 	f.waiting = false
@@ -473,34 +775,46 @@ func (s *Site) caughtUp(c *catchUp) {
 	} else {
 		s.stats.CatchUps++
 	}
-	trans := localring.DomainOrder{}
-	if !c.gap {
-		for _, e := range c.entries {
-			if e.Kind == EntryConfig && !slices.Contains(e.Conf.Sites, s.cfg.Site) {
-				trans = e.Pos
-				break
+	out := false // in a configuration without this site
+	for _, e := range c.entries {
+		if e.Kind == EntryConfig {
+			in := slices.Contains(e.Conf.Sites, s.cfg.Site)
+			switch {
+			case !in && !out:
+				s.leave(e.Pos)
+				out = true
+				continue
+			case out && (!in || e.Conf.Kind != localring.Regular):
+				continue
 			}
-			s.inject(e)
+			out = false
+		} else if out {
+			continue
 		}
+		s.inject(e)
 	}
-	if trans.IsZero() {
-		// No configuration without this site in the answer: the site
-		// leaves its old configuration just before the new ring's.
-		if len(f.queued) > 0 {
-			q := f.queued[0].Pos
-			trans = localring.DomainOrder{Seq: q.Seq - 1, Ring: q.Ring}
-		}
-	}
-	// A site that came through the federation's own transitional
-	// configuration (a partition that merges) has installed it already.
-	if s.injected.Less(trans) && s.injConf == localring.Regular {
-		s.inject(Entry{Pos: trans, Kind: EntryConfig, Conf: DomainConf{
-			ID: transID(s.cfg.Site, f.id, s.conf.ID), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
+	if len(f.queued) > 0 {
+		// The site leaves its old configuration (if it has not yet) just
+		// before the new ring's.
+		q := f.queued[0].Pos
+		s.leave(localring.DomainOrder{Seq: q.Seq - 1, Ring: q.Ring})
 	}
 	q := f.queued
 	f.queued = nil
 	for _, e := range q {
 		s.inject(e)
+	}
+}
+
+// leave injects, at position at, the transitional configuration the site
+// installs alone when it leaves its regular configuration without the
+// federation's. A site that came through the federation's own
+// transitional configuration (a partition that merges) has installed it
+// already.
+func (s *Site) leave(at localring.DomainOrder) {
+	if s.injected.Less(at) && s.injConf == localring.Regular {
+		s.inject(Entry{Pos: at, Kind: EntryConfig, Conf: DomainConf{
+			ID: transID(s.cfg.Site, s.fed.id, s.injReg), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
 	}
 }
 

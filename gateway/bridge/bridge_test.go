@@ -57,8 +57,10 @@ func TestStaleAndDuplicate(t *testing.T) {
 	o := Origin{Site: "b", ID: localring.MessageID{Sender: "b1", Inc: 7, Seq: 3}}
 	down := func(seq uint64, o Origin) *localring.Message {
 		e := Entry{Pos: localring.DomainOrder{Seq: seq, Ring: 4}, Kind: EntryMessage, Origin: o, Svc: localring.Agreed, Payload: []byte("x")}
-		return &localring.Message{Payload: encodeDown(&e)}
+		return &localring.Message{Payload: encodeDown(localring.DomainOrder{Seq: seq - 1, Ring: 4}, &e)}
 	}
+	start := Entry{Pos: localring.DomainOrder{Seq: 0, Ring: 4}, Kind: EntryConfig, Conf: DomainConf{ID: "r:4:a", Kind: localring.Regular, Sites: []string{"a", "b"}}}
+	s.LocalDeliver(&localring.Message{Payload: encodeDown(localring.DomainOrder{}, &start)})
 	s.LocalDeliver(down(1, o))
 	s.LocalDeliver(down(1, o)) // re-injected
 	s.LocalDeliver(down(2, o)) // ordered twice
@@ -69,11 +71,11 @@ func TestStaleAndDuplicate(t *testing.T) {
 	next.ID.Seq = 4
 	s.LocalDeliver(down(4, next))
 	r := s.Ready()
-	if len(r.Stream) != 2 || r.Stream[0].Origin != o || r.Stream[1].Origin != next {
-		t.Fatalf("stream %+v, want %s then %s", r.Stream, o, next)
+	if len(r.Stream) != 3 || r.Stream[1].Origin != o || r.Stream[2].Origin != next {
+		t.Fatalf("stream %+v, want the configuration, %s, then %s", r.Stream, o, next)
 	}
-	if st := s.Stats(); st.Stale != 1 || st.Duplicates != 2 || st.Applied != 4 {
-		t.Errorf("stats %+v, want 1 stale, 2 duplicates, 4 applied", st)
+	if st := s.Stats(); st.Stale != 1 || st.Duplicates != 2 || st.Applied != 5 {
+		t.Errorf("stats %+v, want 1 stale, 2 duplicates, 5 applied", st)
 	}
 	if s.Last().Seq != 4 {
 		t.Errorf("last applied %s, want 4@4", s.Last())
@@ -218,20 +220,25 @@ func TestCodecs(t *testing.T) {
 		Conf: DomainConf{ID: "r:12:a", Kind: localring.Regular, Sites: []string{"a", "b"}}}
 	m := Entry{Pos: localring.DomainOrder{Seq: 10, Ring: 12}, Kind: EntryMessage, Svc: localring.Safe,
 		Origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a1", Inc: 1 << 60, Seq: 3}}, Payload: []byte("hi")}
+	prev := localring.DomainOrder{Seq: 8, Ring: 4}
 	for _, x := range []*Entry{&e, &m} {
-		_, d, err := decodeLocal(encodeDown(x))
-		if err != nil || fmt.Sprint(*d) != fmt.Sprint(*x) {
-			t.Errorf("Down %+v decoded as %+v, %v", x, d, err)
+		d, err := decodeLocal(encodeDown(prev, x))
+		if err != nil || d.down == nil || d.down.prev != prev || fmt.Sprint(d.down.entry) != fmt.Sprint(*x) {
+			t.Errorf("Down %+v after %s decoded as %+v, %v", x, prev, d.down, err)
 		}
+	}
+	hv := &have{ring: 12, last: prev, active: true}
+	if d, err := decodeLocal(encodeHave(hv)); err != nil || d.have == nil || *d.have != *hv {
+		t.Errorf("Have %+v decoded as %+v, %v", hv, d.have, err)
 	}
 	c := &catchUp{to: "a", from: localring.DomainOrder{Seq: 8, Ring: 4}, entries: []Entry{e, m}}
 	got, err := decodeFed(encodeCatchUp(c))
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
 		t.Errorf("catch-up %+v decoded as %+v, %v", c, got, err)
 	}
-	b := encodeDown(&m)
+	b := encodeDown(prev, &m)
 	for i := range len(b) {
-		if _, _, err := decodeLocal(b[:i]); !errors.Is(err, ErrMalformed) {
+		if _, err := decodeLocal(b[:i]); !errors.Is(err, ErrMalformed) {
 			t.Errorf("a Down cut at %d of %d bytes decoded (%v)", i, len(b), err)
 		}
 	}
@@ -251,10 +258,10 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// A federation ring that ends before any Sync was delivered still gets its
-// regular configuration in the domain (the transitional one that follows
-// must lead somewhere), and its Syncs, delivered by the next ring, count
-// for nothing there.
+// A federation ring that ends before its Sync phase is over is no
+// configuration of the domain: nothing it delivered is numbered, its
+// Syncs count for nothing in the next ring, and the Ups it may have
+// carried go up again; nothing is lost.
 func TestRingEndsBeforeSync(t *testing.T) {
 	h := newHarness(t, 0, 2, 2, 2)
 	h.fedConfig("a", "b", "c")
@@ -270,7 +277,7 @@ func TestRingEndsBeforeSync(t *testing.T) {
 	h.send("c1", "after")
 	h.settle()
 	h.checkOrder()
-	if c := confs(h.node("b1")); c != "reg[a b c] trans[b c] reg[b c] trans[b c] reg[a b c]" {
+	if c := confs(h.node("b1")); c != "reg[a b c] trans[b c] reg[a b c]" {
 		t.Errorf("b1 configurations %q", c)
 	}
 	if c := confs(h.node("a2")); c != "reg[a b c] trans[a] reg[a b c]" {
@@ -280,5 +287,88 @@ func TestRingEndsBeforeSync(t *testing.T) {
 		if n := len(h.messages(h.node(id))); n != 3 {
 			t.Errorf("%s delivered %d messages, want 3", id, n)
 		}
+	}
+}
+
+// The active gateway is paused: a2 takes over and the domain goes on; a1
+// resumes, is fenced, and, as the site's first choice, takes over again.
+// It missed the Downs a2 injected: the Have phase has a2 inject them again
+// before a1 submits its Sync, so a1 delivers what a2 and a3 delivered, in
+// the same order, and the site's Sync names what the site holds.
+func TestPausedGatewayReturns(t *testing.T) {
+	h := newHarness(t, 0, 3, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "before")
+	h.send("b1", "before")
+	h.settle()
+
+	a1 := h.node("a1")
+	a1.out = true
+	h.localConfig(h.site("a"))
+	a1.b.FedStopped() // its federation member resumes later and is fenced
+	if !h.node("a2").b.Active() || a1.b.Active() {
+		t.Fatal("a2 did not take over from the fenced a1")
+	}
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	for i := range 3 {
+		h.send("a3", fmt.Sprint("while-paused-", i))
+		h.send("c1", fmt.Sprint("while-paused-", i))
+	}
+	h.settle()
+
+	a1.out = false
+	h.localConfig(h.site("a"))
+	if !a1.b.Active() {
+		t.Fatal("a1 did not take over again")
+	}
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a1", "after")
+	h.send("b2", "after")
+	h.settle()
+
+	h.checkOrder()
+	a2 := h.node("a2")
+	if got, want := h.messages(a1), h.messages(a2); !slices.Equal(got, want) || len(got) != len(h.sent) {
+		t.Errorf("a1 delivered %v\na2 delivered %v\n%d sent", got, want, len(h.sent))
+	}
+	if c1, c2 := confs(a1), confs(a2); c1 != c2 {
+		t.Errorf("a1 configurations %q, a2 %q", c1, c2)
+	}
+	if st := a2.b.Stats(); st.Reinjected == 0 {
+		t.Errorf("a2 stats %+v: it injected nothing again for a1", st)
+	}
+	if st := a1.b.Stats(); st.LocalGaps != 0 || st.Gaps != 0 {
+		t.Errorf("a1 stats %+v: want no gap", st)
+	}
+}
+
+// An Up still queued at the federation member when its ring ends is
+// carried over and delivered in the next ring: it is not numbered there,
+// the gateway submits it again once it is through, and every node
+// delivers it once.
+func TestCarriedOver(t *testing.T) {
+	h := newHarness(t, 0, 2, 2)
+	h.fedConfig("a", "b")
+	h.settle()
+	h.send("a2", "carried")
+	h.localStep(h.site("a")) // a1 submits it; it waits in the federation queue
+	h.fedConfig("a", "b")    // a new ring before it is sent
+	h.settle()
+	h.send("b1", "after")
+	h.settle()
+
+	h.checkOrder()
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if got := h.messages(n); len(got) != 2 || got[0] != h.sent[0] {
+				t.Errorf("%s delivered %v, want %v", n.id, got, h.sent)
+			}
+		}
+	}
+	if st := h.node("a1").b.Stats(); st.Carried != 1 || st.Resubmitted != 1 {
+		t.Errorf("a1 stats %+v, want one Up carried over and submitted again", st)
 	}
 }

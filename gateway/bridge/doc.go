@@ -11,10 +11,24 @@
 // payload) on its local ring. Its origin id is the id the local ring gives
 // it (node, incarnation, seq), qualified by the site, so Seq grows along
 // each origin. Every node of the site keeps the Up as pending (at most
-// Config.MaxPending) until it sees it come down. The active gateway
-// submits each pending Up to the federation ring once per gateway term, in
-// local order; a node that becomes the active gateway (a new term)
-// submits again every Up still pending.
+// Config.MaxPending) until it sees it come down; at every regular
+// configuration of the local ring a sender announces its own pending Ups
+// again (Again), for members that were not there when it sent them. The
+// active gateway submits each pending Up to the federation ring once per
+// federation ring, in local order, tagged with that ring: a copy the ring
+// carries over into a later ring (it was still queued when its ring
+// ended) is not numbered (Stats.Carried), and the gateway submits nothing
+// in a new ring until its carried copies are through, then again every Up
+// not yet ordered, so that the domain delivers each origin's Ups in
+// order. A node that becomes the active gateway (a new term) submits again
+// every Up still pending.
+//
+// Everything a gateway submits on the federation ring must be submitted
+// Safe (localring.Safe): the gateway numbers a message only once every
+// member of the federation configuration holds it. With Agreed, a gateway
+// delivers its own message before the others received it; if it then
+// dies or is paused and fenced, its site has the message at a place the
+// other sites never give it.
 //
 // # Positions and the Sync phase
 //
@@ -25,20 +39,24 @@
 // members come from rings with different histories, and it does not fit a
 // trace's 53-bit order field. The gateways number instead: when the
 // federation ring installs a regular configuration, every member's
-// gateway submits Sync{site, ring, last position its site holds} before
-// anything else; federation deliveries are held until every member's Sync
-// for this ring has been delivered (or the ring ends, when the Syncs
-// delivered so far count: a message follows its sender's Sync, so any
-// message means at least one Sync; a ring that ends before any Sync
-// continues from the gateway's own last number, the same at members that
-// come from one configuration and possibly not at others: a known gap).
-// The numbering then continues after base, the highest position in the
-// Syncs: the regular configuration is base+1, then the held messages,
-// then every later delivery, in federation order. The domain's
-// transitional configuration comes after the messages the federation
-// delivers in its transitional configuration (they were sent in the
-// regular one, and every site that moves on with this one delivers them),
-// just before the next regular configuration. Every member sees the same
+// gateway submits Sync{site, ring, last position its site holds, the id
+// of the regular configuration that position is in, the federation's
+// transitional configuration it came through} before anything else (a
+// new gateway first catches up from its own site: see Have below);
+// federation deliveries are held until every member's Sync for this ring
+// has been delivered in its regular configuration. A ring that ends
+// before (it settles at no member, or at members that go on apart from
+// those where it did not) is no configuration of the domain: nothing it
+// delivered is numbered, and its Ups go up again in the next ring. The
+// numbering then continues after base, the highest position in the
+// Syncs: base+1 is the domain's transitional configuration (the sites
+// whose Syncs name the same federation transitional configuration; a site
+// without one leaves its old configuration alone there), base+2 the
+// regular configuration, then the held messages, then every later
+// delivery, in federation order. The transitional configuration comes
+// after the messages the federation delivers in its own transitional
+// configuration (they were sent in the regular one, and every site that
+// moves on with this one delivers them). Every member sees the same
 // deliveries in the same order, so all number alike.
 //
 // # When a message is sent
@@ -54,10 +72,26 @@
 //
 // The active gateway injects every numbered entry (messages and
 // configuration changes) into its local ring as a Down, in position
-// order. Every node applies Downs in local order and drops every position
-// at or below the last it applied, so a new gateway's re-injection is
-// harmless; the applied Downs are the domain's stream (Ready.Stream) for
-// the domain's groups.Node. A message whose origin seq is at or below the
+// order; each Down names the position before it. Every node applies Downs
+// in local order, drops every position at or below the last it applied
+// (so a re-injection is harmless), and drops a Down that does not follow
+// the last it applied (Stats.OutOfOrder): it missed some while it was out
+// of the local ring (paused, partitioned). The applied Downs are the
+// domain's stream (Ready.Stream) for the domain's groups.Node.
+//
+// # Have: catching up inside the site
+//
+// At every regular configuration of the local ring every node submits
+// Have{ring, last position applied, active}. Once every member's Have is
+// delivered, every node knows the site's highest position; the active
+// gateway if it holds it (its log also has what it injected and not yet
+// applied), else the lowest id that holds it, injects again from its log
+// every entry after the lowest position a member holds (a member with
+// nothing applied starts at the log's last regular configuration; one
+// whose position the log does not hold is counted, Stats.LocalGaps). A
+// new gateway submits its Sync only once it holds the site's highest
+// position, so its Sync names what its site holds, not what it alone
+// holds. A message whose origin seq is at or below the
 // highest already delivered for its origin is dropped (Stats.Duplicates):
 // the copy a new gateway re-submitted of an Up the old one got ordered.
 // Every site drops the same copies, since all see one federation order.
@@ -79,16 +113,32 @@
 // 8192 entries, DefaultLogEntries): that is the bound. The gateway that waits for its
 // CatchUp holds the new ring's entries back until it arrives.
 //
-// The site injects the entries of configurations it was still a member of,
-// up to the first configuration change that excludes it; at that position,
-// where the other sites installed a transitional configuration without it,
-// it installs a transitional configuration of its own (only its site), and
-// then the new ring's regular configuration at base+1 with everyone. On a
-// refusal (the gap exceeds the log) it installs the same transitional
-// configuration at once and misses what it did not hold: a partition and a
-// merge. Either way, what the other sites delivered in configurations
-// without this site is not delivered here (EVS: a message is delivered in
-// the configuration it was sent in, to its members).
+// The site injects the entries of configurations it was a member of; at
+// each configuration change that excludes it, where the other sites
+// installed a transitional configuration without it, it installs a
+// transitional configuration of its own (only its site) and skips what
+// follows until a regular configuration that names it again (its
+// federation member may have joined a ring its site never installed: the
+// other sites delivered messages there that name its members); then the
+// new ring's configurations. On a refusal (the gap exceeds the log, or the
+// asking site's position is in another regular configuration than the
+// answerer's entry there: a split federation's components number alike)
+// it installs the same transitional configuration at once and misses what
+// it did not hold: a partition and a merge. Either way, what the other
+// sites delivered in configurations without this site is not delivered
+// here (EVS: a message is delivered in the configuration it was sent in,
+// to its members).
+//
+// # Fencing
+//
+// Two gateways of a site are never members of the federation ring at
+// once: a new gateway's federation member has a newer incarnation, and
+// the old one, when it resumes, is fenced (localring.EventSuperseded).
+// The driver then calls Site.FedStopped: the old gateway's term ends, it
+// submits and injects nothing more, and starts a new term only at the
+// next regular local configuration in which it is active. What it
+// numbered before it learned is what every member held (Safe), at the
+// places the others give it.
 //
 // # Views
 //

@@ -22,6 +22,7 @@ type hnode struct {
 	site   *hsite
 	b      *Site
 	alive  bool
+	out    bool   // alive but cut off from its local ring (paused)
 	seq    uint64 // local message counter
 	stream []Entry
 }
@@ -133,7 +134,7 @@ func (h *harness) localConfig(s *hsite) {
 	var live []*hnode
 	c := &localring.Configuration{Kind: localring.Regular, Ring: localring.RingID{Seq: s.ring}}
 	for _, n := range s.nodes {
-		if n.alive {
+		if n.alive && !n.out {
 			live = append(live, n)
 			c.Members = append(c.Members, localring.Member{ID: n.id, Inc: 1})
 		}
@@ -159,7 +160,7 @@ func (h *harness) localStep(s *hsite) bool {
 	s.queue = nil
 	for _, m := range q {
 		for _, n := range s.nodes {
-			if n.alive {
+			if n.alive && !n.out {
 				n.b.LocalDeliver(&localring.Message{ID: m.id, Svc: localring.Agreed, Payload: m.payload})
 			}
 		}

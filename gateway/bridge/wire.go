@@ -14,14 +14,16 @@ import (
 var ErrMalformed = errors.New("bridge: malformed message")
 
 // Message kinds, the first byte of every bridge message. Local ring
-// messages are Up and Down; federation ring messages are FedUp, Sync and
-// CatchUp.
+// messages are Up, Down, Have and Again; federation ring messages are
+// FedUp, Sync and CatchUp.
 const (
 	kindUp byte = 0xB1 + iota
 	kindDown
 	kindFedUp
 	kindSync
 	kindCatchUp
+	kindHave
+	kindAgain
 )
 
 // EntryKind tells a message of the domain from a configuration change.
@@ -102,8 +104,40 @@ type up struct {
 	payload []byte
 }
 
+// down is a Down: an entry of the domain's stream and the position of the
+// entry before it in the stream (zero for the first), so that a node
+// applies the stream without holes.
+type down struct {
+	prev  localring.DomainOrder
+	entry Entry
+}
+
+// have opens a regular configuration of the local ring at every node: the
+// last position the node applied, and whether it is the active gateway.
+type have struct {
+	ring   uint64 // the local ring's RingID.Seq
+	last   localring.DomainOrder
+	active bool
+}
+
+// localMsg is a decoded bridge message of the local ring: one of its
+// fields is set. again is an Up its sender announces again, with its
+// origin, in a new regular configuration of the local ring, for members
+// that were not there when it was sent.
+type localMsg struct {
+	up    *up
+	down  *down
+	have  *have
+	again *fedUp
+}
+
 // fedUp is an Up on the federation ring.
 type fedUp struct {
+	// ring is the federation ring (RingID.Seq) the gateway submitted it
+	// in: a copy the ring carried over into a later one is not numbered
+	// (the gateway submits every pending Up again in each ring, in
+	// order, so that the domain delivers each origin's Ups in order).
+	ring    uint64
 	origin  Origin
 	svc     localring.Service
 	payload []byte
@@ -113,9 +147,14 @@ type fedUp struct {
 // position the site holds. A Sync the federation delivers in a later ring
 // (it was queued while the ring ended) counts for nothing.
 type syncMsg struct {
-	site string
-	ring uint64
-	last localring.DomainOrder
+	site  string
+	ring  uint64
+	last  localring.DomainOrder
+	trans string // the federation's transitional configuration the site came through to this ring, if any
+	// reg is the id of the regular configuration last holds a place in:
+	// two components of a split federation may number alike, and a
+	// catch-up must not take the one's history for the other's.
+	reg string
 }
 
 // catchUp answers a site whose Sync named a position below the ring's
@@ -169,10 +208,26 @@ func appendEntry(b []byte, e *Entry) []byte {
 	return b
 }
 
-func encodeDown(e *Entry) []byte { return appendEntry([]byte{kindDown}, e) }
+func encodeDown(prev localring.DomainOrder, e *Entry) []byte {
+	return appendEntry(appendPos([]byte{kindDown}, prev), e)
+}
 
-func encodeFedUp(u *fedUp) []byte {
-	b := appendOrigin([]byte{kindFedUp}, u.origin)
+func encodeHave(h *have) []byte {
+	b := binary.AppendUvarint([]byte{kindHave}, h.ring)
+	b = appendPos(b, h.last)
+	if h.active {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func encodeFedUp(u *fedUp) []byte { return appendUp(kindFedUp, u) }
+
+func encodeAgain(u *fedUp) []byte { return appendUp(kindAgain, u) }
+
+func appendUp(kind byte, u *fedUp) []byte {
+	b := binary.AppendUvarint([]byte{kind}, u.ring)
+	b = appendOrigin(b, u.origin)
 	b = append(b, byte(u.svc))
 	return append(b, u.payload...)
 }
@@ -180,7 +235,9 @@ func encodeFedUp(u *fedUp) []byte {
 func encodeSync(s *syncMsg) []byte {
 	b := appendString([]byte{kindSync}, s.site)
 	b = binary.AppendUvarint(b, s.ring)
-	return appendPos(b, s.last)
+	b = appendPos(b, s.last)
+	b = appendString(b, s.trans)
+	return appendString(b, s.reg)
 }
 
 func encodeCatchUp(c *catchUp) []byte {
@@ -296,6 +353,17 @@ func (r *reader) entry() Entry {
 	return e
 }
 
+func (r *reader) fedUp() *fedUp {
+	u := &fedUp{ring: r.uvarint("ring")}
+	u.origin = r.origin()
+	u.svc = r.svc()
+	if r.err == nil {
+		u.payload = slices.Clone(r.b)
+		r.b = nil
+	}
+	return u
+}
+
 func (r *reader) done() error {
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing bytes")
@@ -303,11 +371,10 @@ func (r *reader) done() error {
 	return r.err
 }
 
-// decodeLocal decodes a bridge message delivered by the local ring: an Up
-// (u) or a Down (d).
-func decodeLocal(b []byte) (u *up, d *Entry, err error) {
+// decodeLocal decodes a bridge message delivered by the local ring.
+func decodeLocal(b []byte) (localMsg, error) {
 	if len(b) == 0 {
-		return nil, nil, fmt.Errorf("%w: empty", ErrMalformed)
+		return localMsg{}, fmt.Errorf("%w: empty", ErrMalformed)
 	}
 	r := &reader{b: b[1:]}
 	switch b[0] {
@@ -317,12 +384,25 @@ func decodeLocal(b []byte) (u *up, d *Entry, err error) {
 			x.payload = slices.Clone(r.b)
 			r.b = nil
 		}
-		return x, nil, r.done()
+		return localMsg{up: x}, r.done()
 	case kindDown:
-		e := r.entry()
-		return nil, &e, r.done()
+		d := &down{prev: r.pos()}
+		d.entry = r.entry()
+		return localMsg{down: d}, r.done()
+	case kindHave:
+		h := &have{ring: r.uvarint("ring"), last: r.pos()}
+		switch r.byte1("active") {
+		case 0:
+		case 1:
+			h.active = true
+		default:
+			r.fail("active flag")
+		}
+		return localMsg{have: h}, r.done()
+	case kindAgain:
+		return localMsg{again: r.fedUp()}, r.done()
 	}
-	return nil, nil, fmt.Errorf("%w: kind %#x on the local ring", ErrMalformed, b[0])
+	return localMsg{}, fmt.Errorf("%w: kind %#x on the local ring", ErrMalformed, b[0])
 }
 
 // decodeFed decodes a bridge message delivered by the federation ring.
@@ -333,14 +413,12 @@ func decodeFed(b []byte) (any, error) {
 	r := &reader{b: b[1:]}
 	switch b[0] {
 	case kindFedUp:
-		u := &fedUp{origin: r.origin(), svc: r.svc()}
-		if r.err == nil {
-			u.payload = slices.Clone(r.b)
-			r.b = nil
-		}
+		u := r.fedUp()
 		return u, r.done()
 	case kindSync:
 		s := &syncMsg{site: r.str("site"), ring: r.uvarint("ring"), last: r.pos()}
+		s.trans = r.str("transitional configuration")
+		s.reg = r.str("regular configuration")
 		return s, r.done()
 	case kindCatchUp:
 		c := &catchUp{to: r.str("site"), from: r.pos(), gap: r.byte1("gap") == 1}

@@ -18,6 +18,7 @@ package hiersim
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -54,6 +55,9 @@ type Options struct {
 	Fault Fault
 	// Outage is how long a pause or a cut lasts (default 5 s).
 	Outage time.Duration
+	// Log, when set, receives one line per ring install, fault and
+	// domain stream entry (for replaying a failed seed).
+	Log io.Writer
 }
 
 // Fault is a fault of the hierarchy a run injects.
@@ -222,6 +226,7 @@ func (h *hier) build(f *topology.File, seed uint64) error {
 		}
 		s.ring = sim.NewClusterOf(seed^uint64(len(h.sites)+1)*0x9e37, ids)
 		s.ring.SetDomain("site/" + name)
+		s.ring.Log = h.opts.Log
 		for i, id := range ids {
 			b, err := bridge.New(bridge.Config{Domain: h.dom.Name, Site: name, Node: id})
 			if err != nil {
@@ -251,6 +256,7 @@ func (h *hier) build(f *topology.File, seed uint64) error {
 	h.fed = sim.NewClusterOf(seed^0xfed, fids)
 	h.fed.Config = federation.RingConfig(f, h.dom)
 	h.fed.SetDomain(h.dom.Name)
+	h.fed.Log = h.opts.Log
 	delays := make([][]time.Duration, len(fids))
 	for i := range fids {
 		delays[i] = make([]time.Duration, len(fids))
@@ -301,7 +307,7 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 	var n *node
 	for i, g := range h.fslots {
-		if g.site.name == string(id) && h.fed.Alive(i) {
+		if fn := h.fed.Node(i); fn != nil && fn.ID() == (localring.Member{ID: id, Inc: inc}) {
 			n = g
 		}
 	}
@@ -313,6 +319,9 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 		n.b.FedInstall(e.Conf)
 	case localring.EventDeliver:
 		n.b.FedDeliver(&e.Msg)
+	case localring.EventSuperseded:
+		h.logf("%s: federation member %s#%d fenced", n.id, id, inc)
+		n.b.FedStopped()
 	}
 	h.drain(n)
 }
@@ -328,7 +337,11 @@ func (h *hier) drain(n *node) {
 	r := n.b.Ready()
 	n.local = append(n.local, r.Local...)
 	n.fed = append(n.fed, r.Fed...)
+	if len(r.Local) > 0 || len(r.Fed) > 0 {
+		h.logf("%s submits %d local, %d federation", n.id, len(r.Local), len(r.Fed))
+	}
 	for _, e := range r.Stream {
+		h.logf("%s stream %d %s %s %s", n.id, e.Kind, e.Pos, e.Conf.ID, e.Origin)
 		switch e.Kind {
 		case bridge.EntryConfig:
 			n.conf = e.Conf
@@ -369,6 +382,14 @@ func (h *hier) drain(n *node) {
 	}
 }
 
+func (h *hier) logf(format string, a ...any) {
+	if h.opts.Log != nil {
+		fmt.Fprintf(h.opts.Log, "%8.3fms ", float64(h.fed.Elapsed().Microseconds())/1000)
+		fmt.Fprintf(h.opts.Log, format, a...)
+		fmt.Fprintln(h.opts.Log)
+	}
+}
+
 // flushSubmissions submits what the bridges asked for during the step.
 func (h *hier) flushSubmissions() {
 	for _, s := range h.sites {
@@ -379,7 +400,7 @@ func (h *hier) flushSubmissions() {
 			n.local = nil
 			if n.fslot >= 0 && h.fed.Alive(n.fslot) {
 				for _, p := range n.fed {
-					_ = h.fed.SubmitPayload(n.fslot, localring.Agreed, p)
+					_ = h.fed.SubmitPayload(n.fslot, localring.Safe, p)
 				}
 			}
 			n.fed = nil
@@ -405,6 +426,7 @@ func (h *hier) run(d time.Duration, load bool) {
 // inject applies the run's fault at site s and returns what ends it.
 func (h *hier) inject(s *site) (undo func()) {
 	gw := h.active(s)
+	h.logf("fault %s at site %s (gateway %v)", h.opts.Fault, s.name, gw != nil)
 	switch h.opts.Fault {
 	case FaultGatewayCrash:
 		if gw != nil {
@@ -455,6 +477,7 @@ func (h *hier) send() {
 	}
 	payload := []byte("m" + strconv.Itoa(len(h.sent)) + "@" + string(n.id))
 	if s.ring.SubmitPayload(n.slot, localring.Agreed, bridge.EncodeUp(localring.Agreed, payload)) == nil {
+		h.logf("%s sends %s", n.id, payload)
 		h.sent = append(h.sent, string(payload))
 		h.from = append(h.from, n)
 	}
@@ -476,6 +499,7 @@ func (h *hier) result(seed uint64) *Result {
 	fedFailed := h.fed.Failed()
 	r.Violations = append(r.Violations, evs.Check(ring, evs.Options{Failed: failed, Quiescent: true})...)
 	r.Violations = append(r.Violations, evs.Check(h.fed.Trace(), evs.Options{Failed: fedFailed})...)
+	r.Violations = append(r.Violations, h.fed.FenceViolations()...)
 	trace, orphans := h.orphans()
 	r.Orphans = orphans
 	r.Violations = append(r.Violations, evs.Check(trace, evs.Options{Failed: failed, Quiescent: true, DomainOrder: true})...)
