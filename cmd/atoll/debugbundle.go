@@ -53,7 +53,9 @@ func newBundleCmd() *cobra.Command {
   version.txt    this binary's version
   status.json    the agent's status with its effective configuration
   members.json   the site's nodes as the agent sees them
-  events.json    the agent's recent events, when its admin API serves them
+  events.json    its recent events, and ring.json, groups.json,
+                 clients.json, federation.json, plan.json, when its admin
+                 API serves them (/v1/...)
   metrics.txt    a snapshot of its Prometheus metrics
   doctor.txt     the output of atoll doctor for the agent's node and
                  topology file (from the status, or --config and --node)
@@ -136,8 +138,12 @@ func (b *bundle) collect(ctx context.Context, o *bundleFlags) error {
 	parts := map[string][]byte{"version.txt": []byte(versionLine())}
 	var st agent.Status
 	admin := unixHTTP(socket)
-	for _, p := range []struct{ path, file string }{{"/status", "status.json"}, {"/members", "members.json"}, {"/v1/events", "events.json"}, {"/metrics", "metrics.txt"}} {
+	for _, p := range adminParts {
 		body, err := admin(ctx, p.path)
+		if errors.Is(err, errNotServed) {
+			b.problem("admin API "+p.path, errors.New("this agent does not serve it"))
+			continue
+		}
 		if err != nil {
 			b.problem("admin API "+p.path, err)
 			continue
@@ -172,7 +178,11 @@ func (b *bundle) collect(ctx context.Context, o *bundleFlags) error {
 	} else {
 		parts["agent.log"] = logs
 	}
-	for _, name := range []string{"version.txt", "status.json", "members.json", "events.json", "metrics.txt", "doctor.txt", "topology.yaml", "agent.log"} {
+	names := []string{"version.txt"}
+	for _, p := range adminParts {
+		names = append(names, p.file)
+	}
+	for _, name := range append(names, "doctor.txt", "topology.yaml", "agent.log") {
 		if data, ok := parts[name]; ok {
 			if err := b.add(name, data); err != nil {
 				return err
@@ -183,6 +193,15 @@ func (b *bundle) collect(ctx context.Context, o *bundleFlags) error {
 		return b.add("errors.txt", []byte(strings.Join(b.problems, "\n")+"\n"))
 	}
 	return nil
+}
+
+// adminParts are the admin API's paths the bundle takes, and their
+// files. The /v1 paths beyond status and members are served by newer
+// agents only; an older agent's lack of them is noted in errors.txt.
+var adminParts = []struct{ path, file string }{
+	{"/status", "status.json"}, {"/members", "members.json"}, {"/v1/events", "events.json"},
+	{"/v1/ring", "ring.json"}, {"/v1/groups", "groups.json"}, {"/v1/clients", "clients.json"},
+	{"/v1/federation", "federation.json"}, {"/v1/plan", "plan.json"}, {"/metrics", "metrics.txt"},
 }
 
 // unixHTTP returns a getter of the admin API's paths over its socket.
@@ -204,12 +223,19 @@ func unixHTTP(socket string) func(ctx context.Context, path string) ([]byte, err
 		}
 		defer resp.Body.Close()
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("%s", resp.Status)
+		switch {
+		case err != nil:
+		case resp.StatusCode == http.StatusNotFound:
+			err = errNotServed
+		case resp.StatusCode != http.StatusOK:
+			err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
 		}
 		return body, err
 	}
 }
+
+// errNotServed: the agent's admin API has no such path (an older agent).
+var errNotServed = errors.New("not served")
 
 // maxLogBytes bounds the log file's part.
 const maxLogBytes = 4 << 20

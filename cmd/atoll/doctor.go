@@ -143,7 +143,7 @@ func (d *doctor) all(ctx context.Context, o *doctorFlags, now time.Time) {
 	if socket == "" {
 		socket = filepath.Join(o.dataDir, agent.AdminSocketName)
 	}
-	d.agentChecks(ctx, socket)
+	d.agentChecks(ctx, socket, o.probe > 0)
 	if o.probe > 0 {
 		d.probe(o.probePort, o.probe)
 	}

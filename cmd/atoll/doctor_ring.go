@@ -16,6 +16,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/localring/transport"
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 // The checks that need the other nodes: what the running agent hears
@@ -24,11 +25,15 @@ import (
 
 // agentChecks asks the agent on the admin socket which peers it hears and
 // what it runs, and compares that with the topology file and key.
-func (d *doctor) agentChecks(ctx context.Context, socket string) {
+func (d *doctor) agentChecks(ctx context.Context, socket string, probing bool) {
 	st, err := agent.NewClient(socket).Status(ctx)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			d.line(docInfo, "agent", fmt.Sprintf("no agent answers on %s: the running ring's checks (peers heard, settings, key) are skipped; to test reachability before starting the agents, run `atoll doctor --probe 5s` on every node at once", socket))
+			hint := "; to test reachability before starting the agents, run `atoll doctor --probe 5s` on every node at once"
+			if probing {
+				hint = ""
+			}
+			d.line(docInfo, "agent", fmt.Sprintf("no agent answers on %s: the running ring's checks (peers heard, settings, key) are skipped%s", socket, hint))
 			return
 		}
 		d.line(docWarn, "agent", err.Error())
@@ -164,13 +169,26 @@ type probeMsg struct {
 	// Size is the datagram's size: small ones, and ones of the sender's
 	// largest ring packet, which the path MTU must let through.
 	Size int `json:"size"`
+	// Time is the sender's wall clock when it sent the probe (Unix
+	// nanoseconds).
+	Time int64 `json:"time"`
 }
+
+// maxSkew is the clock difference between two nodes beyond which the
+// probe warns: certificates' validity and the nodes' logs need the clocks
+// within a second.
+const maxSkew = time.Second
+
+// maxHeard bounds the nodes a probe keeps apart (against a flood of
+// probes with made-up names).
+const maxHeard = 1024
 
 // heard is what a probe heard of one node.
 type heard struct {
 	from       netip.AddrPort
 	msg        probeMsg
 	small, big bool
+	skew       time.Duration // the sender's clock minus this node's, at its last probe
 }
 
 // probe sends probes over the ring's own transport (multicast to the
@@ -221,7 +239,7 @@ func (d *doctor) probe(port int, dur time.Duration) {
 
 // probeDatagram encodes m, padded to size bytes (at least its own length).
 func probeDatagram(m probeMsg, size int) []byte {
-	m.Size = size
+	m.Size, m.Time = size, time.Now().UnixNano()
 	b, _ := json.Marshal(m)
 	b = append([]byte(probeMagic), b...)
 	if len(b) < size {
@@ -250,12 +268,18 @@ func receiveProbes(tr transport.Transport, mu *sync.Mutex, got map[string]*heard
 			if err := json.NewDecoder(strings.NewReader(p)).Decode(&pm); err != nil {
 				continue
 			}
+			now := time.Now()
 			mu.Lock()
 			h := got[pm.Node]
-			if h == nil {
+			if h == nil && len(got) < maxHeard {
 				h = &heard{from: m.From, msg: pm}
 				got[pm.Node] = h
 			}
+			if h == nil {
+				mu.Unlock()
+				continue
+			}
+			h.skew = time.Unix(0, pm.Time).Sub(now)
 			if pm.Size == 0 {
 				h.small = true
 			} else {
@@ -279,6 +303,13 @@ func (d *doctor) probeReport(tc transport.Config, dur time.Duration, got map[str
 			continue
 		}
 		h := got[n.ID]
+		if h != nil && h.skew.Abs() > maxSkew {
+			rel := "ahead of"
+			if h.skew < 0 {
+				rel = "behind"
+			}
+			d.line(docWarn, "clock", fmt.Sprintf("%s's clock is %s %s this node's: certificates may look expired or not yet valid on one of them, and their logs do not line up; run an NTP client on both", n.ID, h.skew.Abs().Round(time.Millisecond), rel))
+		}
 		switch {
 		case h == nil:
 			d.line(docFail, "probe", fmt.Sprintf("did not hear %s in %s over %s: either %s did not run `atoll doctor --probe` at the same time, or its packets do not reach this node (firewall on either node, IGMP snooping without a querier, a router between them with multicast TTL 1)",
@@ -295,9 +326,11 @@ func (d *doctor) probeReport(tc transport.Config, dur time.Duration, got map[str
 			d.line(docOK, "probe", fmt.Sprintf("heard %s (%s) over %s, full-size packets (%d bytes) included", n.ID, h.from, path, h.msg.Size))
 		}
 	}
-	for id, h := range got {
-		if _, _, ok := d.topo.Node(id); !ok && id != d.node {
-			d.line(docWarn, "probe", fmt.Sprintf("heard %s (%s) of cluster %s, site %s, which this topology file does not list, on the same %s: two sites on one group and port merge; give each its own", id, h.from, h.msg.Cluster, h.msg.Site, path))
+	for _, id := range slices.Sorted(maps.Keys(got)) {
+		h := got[id]
+		listed := slices.ContainsFunc(site.Nodes, func(n topology.Node) bool { return n.ID == id })
+		if !listed && (h.msg.Cluster != d.topo.Cluster || h.msg.Site != d.cfg.Site) {
+			d.line(docWarn, "probe", fmt.Sprintf("heard %s (%s) of cluster %s, site %s on the same %s: two sites on one group and port would merge their rings; give each its own", id, h.from, h.msg.Cluster, h.msg.Site, path))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -271,5 +272,62 @@ groups:
 	}
 	if strings.Contains(out, "FAIL") {
 		t.Errorf("both gateways up: %s", out)
+	}
+}
+
+// TestProbeReport: what a probe heard becomes one line per node of the
+// site: heard with full-size packets, not heard, no full-size packets,
+// other settings, another key; a clock more than a second off and a
+// node of another site on the same group are warned about.
+func TestProbeReport(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "t.yaml")
+	writeFile(t, topo, "version: 1\ncluster: c\nsecurity: {mode: none}\nsites:\n  - name: s\n    multicast: 239.192.1.1\n    nodes: [{id: n1, bind: 127.0.0.1}, {id: n2, bind: 127.0.0.2}, {id: n3, bind: 127.0.0.3}, {id: n4, bind: 127.0.0.4}, {id: n5, bind: 127.0.0.5}, {id: n6, bind: 127.0.0.6}]\n")
+	f, err := topology.Load(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := agent.FromTopology(f, "n1", agent.PresetAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	d := &doctor{w: &out, topo: f, node: "n1", cfg: cfg, keyID: 0xabcd}
+	from := netip.MustParseAddrPort("10.0.0.9:5405")
+	same := probeMsg{Cluster: "c", Site: "s", RingHash: cfg.RingHash(), Key: "0000abcd", Size: 1472}
+	with := func(edit func(*probeMsg)) probeMsg {
+		m := same
+		edit(&m)
+		return m
+	}
+	got := map[string]*heard{
+		"n1": {from: from, msg: same, small: true, big: true},
+		"n2": {from: from, msg: same, small: true, big: true, skew: 3 * time.Second},
+		"n3": {from: from, msg: same, small: true},
+		"n5": {from: from, msg: with(func(m *probeMsg) { m.RingHash = "0123456789abcdef" }), small: true, big: true},
+		"n6": {from: from, msg: with(func(m *probeMsg) { m.Key = "12345678" }), small: true, big: true},
+		"x9": {from: from, msg: with(func(m *probeMsg) { m.Site = "other" }), small: true, big: true},
+	}
+	d.probeReport(cfg.Transport, 2*time.Second, got)
+	want := []string{
+		"warn  clock        n2's clock is 3s ahead of this node's",
+		"ok    probe        heard n2 (10.0.0.9:5405) over multicast 239.192.1.1:5405, full-size packets (1472 bytes) included",
+		"FAIL  probe        heard n3 (10.0.0.9:5405), but none of its full-size packets",
+		"FAIL  probe        did not hear n4 in 2s over multicast 239.192.1.1:5405",
+		"FAIL  probe        n5 (10.0.0.9:5405) has ring settings 0123456789abcdef, this node " + cfg.RingHash(),
+		"FAIL  probe        n6 (10.0.0.9:5405) has cluster key id 12345678, this node 0000abcd",
+		"warn  probe        heard x9 (10.0.0.9:5405) of cluster c, site other on the same multicast 239.192.1.1:5405",
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), out.String())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: %q, want it to start %q", i, lines[i], w)
+		}
+	}
+	if d.fails != 4 {
+		t.Errorf("%d failures, want 4", d.fails)
 	}
 }
