@@ -39,10 +39,11 @@ type doctor struct {
 	fails int
 
 	// What the checks found out, for the later ones.
-	topo  *topology.File
-	node  string
-	cfg   agent.Config
-	keyID uint32 // the cluster key's id; 0 without a key
+	topo    *topology.File
+	node    string
+	cfg     agent.Config
+	keyID   uint32 // the cluster key's id; 0 without a key
+	gateway bool   // the node is gateway-eligible
 }
 
 func (d *doctor) line(verdict, check, msg string) {
@@ -78,14 +79,21 @@ from forming, and says what to do:
   clock         whether the kernel says the clock is synchronized (adjtimex)
   certificates  on a gateway-eligible node with --cert-dir: its certificate
                 and the CA's, present, valid, not within 30 days of expiry
+  quic          on a gateway-eligible node with --cert-dir: a QUIC handshake
+                with a gateway of every other site of its federation
+                domains (their endpoints answer, with a certificate of the
+                cluster CA naming their site); no hello is sent, so the
+                running federation ring is not disturbed
   firewall      nftables (or iptables) rules of the input and output hooks
                 that drop the ring's UDP port or the gateway's QUIC port
-  agent, settings, key, peers
+  agent, settings, key, peers, federation
                 when the node's agent runs (its admin socket in --data-dir):
                 that it runs the topology file's ring settings (their hash)
                 and key, the packets it rejected for another key or other
                 settings, and which of the site's nodes it hears and has in
-                its ring (the multicast reachability the ring sees)
+                its ring (the multicast reachability the ring sees); on the
+                active gateway, the other sites' gateways it is connected to
+                over QUIC and the connections refused
   probe         with --probe DURATION, run on every node of the site at the
                 same time with the agents stopped (or on a free
                 --probe-port): probes over the ring's own transport
@@ -144,6 +152,9 @@ func (d *doctor) all(ctx context.Context, o *doctorFlags, now time.Time) {
 		socket = filepath.Join(o.dataDir, agent.AdminSocketName)
 	}
 	d.agentChecks(ctx, socket, o.probe > 0)
+	if d.gateway && o.certDir != "" {
+		d.quicReach(ctx, o.certDir)
+	}
 	if o.probe > 0 {
 		d.probe(o.probePort, o.probe)
 	}
@@ -217,6 +228,7 @@ func (d *doctor) run(configPath, node, keyFile, certDir, procSys string, now tim
 	for _, g := range pki.Gateways(f) {
 		gateway = gateway || g.Node == node
 	}
+	d.gateway = gateway
 	switch {
 	case !gateway:
 		d.line(docOK, "certificates", "node "+node+" is not gateway-eligible: none needed")

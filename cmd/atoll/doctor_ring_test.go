@@ -270,9 +270,34 @@ groups:
 			t.Fatalf("b-1 not connected in 20s: exit %d\n%s", code, out)
 		}
 	}
-	if strings.Contains(out, "FAIL") {
+	if strings.Contains(out, "FAIL") || !strings.Contains(out, "ok    quic         domain fed/global:a+b: site b's gateway b-1 at "+bQUIC+" completes a QUIC handshake and presents a valid certificate") {
 		t.Errorf("both gateways up: %s", out)
 	}
+	// Doctor's handshakes do not disturb the federation ring: a-1 keeps
+	// its one connection to b, installed once.
+	st, err := agent.NewClient(filepath.Join(aData, agent.AdminSocketName)).Status(context.Background())
+	if err != nil || len(st.Federation) != 1 {
+		t.Fatalf("a-1's status: %v %+v", err, st)
+	}
+	before := st.Federation[0]
+	for range 3 {
+		doctor()
+	}
+	st, _ = agent.NewClient(filepath.Join(aData, agent.AdminSocketName)).Status(context.Background())
+	if after := st.Federation[0]; after.Installs != before.Installs || after.Connected["b"] != "b-1" || len(after.Refused) != 0 {
+		t.Errorf("after doctor: federation %+v, before %+v", after, before)
+	}
+
+	// Certificates of another CA: b-1's certificate is not accepted.
+	other := filepath.Join(dir, "other")
+	if code, o, e := run("certs", topo, "-d", other); code != 0 {
+		t.Fatalf("certs: %d %s%s", code, o, e)
+	}
+	code, out, _ = run("doctor", "--config", topo, "--node", "a-1", "--data-dir", aData, "--cert-dir", other, "--no-firewall")
+	if code != 1 || !strings.Contains(out, "FAIL  quic         domain fed/global:a+b: no gateway of site b completes a QUIC handshake: b-1 at "+bQUIC+": it presents a certificate this node does not accept") {
+		t.Errorf("another CA: exit %d\n%s", code, out)
+	}
+	t.Logf("atoll doctor on a gateway with certificates of another CA:\n%s", out)
 }
 
 // TestProbeReport: what a probe heard becomes one line per node of the
