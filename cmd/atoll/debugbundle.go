@@ -225,8 +225,8 @@ func unixHTTP(socket string) func(ctx context.Context, path string) ([]byte, err
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 		switch {
 		case err != nil:
-		case resp.StatusCode == http.StatusNotFound:
-			err = errNotServed
+		case resp.StatusCode == http.StatusNotFound && string(bytes.TrimSpace(body)) == "404 page not found":
+			err = errNotServed // net/http's answer for a path it does not route
 		case resp.StatusCode != http.StatusOK:
 			err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
 		}
