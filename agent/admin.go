@@ -118,8 +118,11 @@ func newAdminServer(a *Agent) *adminServer {
 		writeJSON(w, EventsReply{Node: a.cfg.Node, Events: nonNil(a.Events(since))})
 	})
 	read("GET /v1/log-level", func(w http.ResponseWriter, r *http.Request) {
-		l, ok := a.LogLevel()
-		reply(w, LogLevelReply{Level: levelName(l), Changeable: ok}, nil)
+		lv := LogLevelReply{Level: "unknown"}
+		if l, ok := a.LogLevel(); ok {
+			lv = LogLevelReply{Level: levelName(l), Changeable: true}
+		}
+		reply(w, lv, nil)
 	})
 	admin("PUT /v1/log-level", func(w http.ResponseWriter, r *http.Request) {
 		var req LogLevelReply
@@ -319,7 +322,8 @@ type EventsReply struct {
 }
 
 // LogLevelReply is the body of GET and PUT /v1/log-level: the level
-// (debug, info, warn, error) and whether it can be changed.
+// (debug, info, warn, error; unknown when the agent was started without
+// Config.LogLevel) and whether it can be changed.
 type LogLevelReply struct {
 	Level      string `json:"level"`
 	Changeable bool   `json:"changeable,omitempty"`

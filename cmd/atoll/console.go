@@ -374,7 +374,7 @@ func (c *console) exec(ctx context.Context, line string) {
 		if err == nil {
 			var lv *agent.LogLevelReply
 			if lv, err = c.api.LogLevel(ctx); err == nil {
-				c.print("log level %s", lv.Level)
+				c.print("log level %s%s", lv.Level, fixedLevel(lv))
 			}
 		}
 	case "handover":

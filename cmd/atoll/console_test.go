@@ -14,6 +14,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/gateway"
 )
 
 // tmux drives a program in a terminal of its own tmux server, as a
@@ -76,9 +77,10 @@ func (tm *tmux) waitScreen(re string) string {
 // the ring, the groups and the clients and follows their changes; the
 // commands join, send, evict, loglevel and handover do what they say.
 func TestConsole(t *testing.T) {
-	p := startAgentProcess(t)
+	dirs := startAgents(t, 2, 3) // n1 and n2 of n1..n3: degraded
+	dataDir := dirs[0]
 	ctx := context.Background()
-	app, err := client.Dial(ctx, "unix://"+filepath.Join(p.dataDir, agent.ClientSocketName), client.WithName("app"))
+	app, err := client.Dial(ctx, "unix://"+filepath.Join(dataDir, agent.ClientSocketName), client.WithName("app"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +92,11 @@ func TestConsole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := newTmux(t, 130, 40, fmt.Sprintf("env ATOLL_TEST_MAIN=1 %s console --data-dir %s --interval 300ms --name ops", bin, p.dataDir))
+	tm := newTmux(t, 130, 40, fmt.Sprintf("env ATOLL_TEST_MAIN=1 %s console --data-dir %s --interval 300ms --name ops", bin, dataDir))
 
 	// The live view.
-	tm.waitScreen(`node n1 +site s +cluster c +HEALTHY`)
-	tm.waitScreen(`RING r:\S+ +operational .* members 1 of 1: n1`)
+	tm.waitScreen(`node n1 +site lab +cluster c +DEGRADED`)
+	tm.waitScreen(`RING r:\S+ +operational .* members 2 of 3: n1 n2\n  missing n3`)
 	tm.waitScreen(`(?m)^  orders +1 +\S+ +n1:app$`)
 	tm.waitScreen(`(?m)^  app +unix +queued 0 frames 0 bytes +groups orders$`)
 	tm.waitScreen(`rotation \d\S*s +delivered`) // a rate, after two readings
@@ -109,8 +111,10 @@ func TestConsole(t *testing.T) {
 	waitMessage(t, app, "hello from tmux")
 
 	// The manipulations.
-	tm.typeLine("loglevel debug")
-	tm.waitScreen(`log level debug`)
+	tm.typeLine("loglevel")
+	tm.waitScreen(`log level unknown \(fixed: the agent was started without a changeable level\)`)
+	tm.typeLine("loglevel debug") // an agent embedded without Config.LogLevel
+	tm.waitScreen(`error: .*501 Not Implemented: not supported: agent n1 was started without a changeable log level`)
 	tm.typeLine("handover fed/x")
 	tm.waitScreen(`error: .*501 Not Implemented: not supported: gateway handover`)
 	tm.typeLine("frobnicate")
@@ -172,7 +176,9 @@ func TestConsoleRender(t *testing.T) {
 	st2 := *st
 	st2.TokenRotation.Count, st2.TokenRotation.Sum = 20, 30*time.Millisecond
 	st2.Counters.MessagesDelivered = 50
-	c.cur = snapshot{at: now, st: &st2, groups: &agent.GroupsReply{Groups: []agent.GroupInfo{{Name: "orders", ViewID: "v1", Members: []string{"n1:a"}}}}}
+	c.cur = snapshot{at: now, st: &st2, groups: &agent.GroupsReply{Groups: []agent.GroupInfo{{Name: "orders", ViewID: "v1", Members: []string{"n1:a"}}}},
+		fed: &agent.FederationInfo{Domains: []agent.FederationDomain{{Name: "fed/g:a+b", Gateways: []string{"n1", "n2"}, Active: "n1", Running: true}},
+			Rings: []gateway.Stats{{Domain: "fed/g:a+b", State: "operational", Ring: "f:1", Members: []string{"a", "b"}}}}}
 	for i := range 30 {
 		c.output = append(c.output, fmt.Sprintf("line %d %s", i, strings.Repeat("x", 100)))
 	}
@@ -188,7 +194,7 @@ func TestConsoleRender(t *testing.T) {
 			t.Errorf("line %d has %d columns on a screen of 60: %q", i, n, l)
 		}
 	}
-	for _, want := range []string{"missing n2", "rotation 2ms", "delivered 50.0 msg/s", "line 29 xxxx", "> join orders\x1b[K"} {
+	for _, want := range []string{"fed/g:a+b  gateways n1 n2  active n1  ring f:1", "missing n2", "rotation 2ms", "delivered 50.0 msg/s", "line 29 xxxx", "> join orders\x1b[K"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("the screen lacks %q:\n%s", want, screen)
 		}

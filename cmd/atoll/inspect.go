@@ -294,7 +294,7 @@ supported: the message says why), 3 no agent answers, 64 usage error.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "log level %s\n", lv.Level)
+			fmt.Fprintf(w, "log level %s%s\n", lv.Level, fixedLevel(lv))
 			return nil
 		})
 	handover := adminCommand("handover DOMAIN", "Hand the site's active gateway role for a federation domain to the next gateway (not supported yet: the message says what to do)", cobra.ExactArgs(1),
@@ -303,6 +303,14 @@ supported: the message says why), 3 no agent answers, 64 usage error.`,
 		})
 	cmd.AddCommand(evict, logLevel, handover)
 	return cmd
+}
+
+// fixedLevel says when the agent's log level cannot be changed.
+func fixedLevel(lv *agent.LogLevelReply) string {
+	if lv.Changeable {
+		return ""
+	}
+	return " (fixed: the agent was started without a changeable level)"
 }
 
 // adminCommand is one subcommand of admin.
