@@ -57,6 +57,9 @@ type group struct {
 	nlocal   int32    // members on this node
 	acl      *aclState
 	mark     uint64
+	// delivered counts the multicasts naming the group that this node
+	// delivered since it last created the group (GroupStats).
+	delivered uint64
 }
 
 func (g *group) cur() []member {
@@ -510,6 +513,33 @@ func (n *Node) Groups() []string {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// GroupStats are one group's numbers at this node.
+type GroupStats struct {
+	Group string
+	// ViewID names the group's current view; Members and LocalMembers
+	// count its members, on every node and on this one.
+	ViewID       string
+	Members      int
+	LocalMembers int
+	// Delivered counts the multicasts naming the group that the ring
+	// delivered at this node (whether or not a local member received
+	// them) since the group last got its first member here: a group
+	// without members is forgotten, and its count starts again at 0.
+	Delivered uint64
+}
+
+// GroupStats returns the numbers of the groups with members, sorted by
+// name (the groups of Groups).
+func (n *Node) GroupStats() []GroupStats {
+	out := make([]GroupStats, 0, len(n.groups))
+	for _, name := range n.Groups() {
+		g := n.groups[name]
+		out = append(out, GroupStats{Group: name, ViewID: g.vid.String(), Members: len(g.cur()),
+			LocalMembers: int(g.nlocal), Delivered: g.delivered})
+	}
 	return out
 }
 

@@ -331,6 +331,55 @@ func TestMultiGroup(t *testing.T) {
 	r.check(true)
 }
 
+// TestGroupStats: every node counts, per group, the multicasts naming it
+// that it delivered, local members or not, and the members of its view;
+// a group forgotten when its last member leaves starts again at zero.
+func TestGroupStats(t *testing.T) {
+	r := newTestRing(t, "a", "b")
+	r.form([]string{"a", "b"})
+	r.join("a", "x", "g1")
+	r.join("a", "x", "g2")
+	r.join("a", "y", "g2")
+	r.join("b", "z", "g1")
+	r.run()
+	r.mcast("a", "x", localring.Agreed, "1", "g1", "g2")
+	r.mcast("b", "z", localring.FIFO, "2", "g2", "g1")
+	r.mcast("a", "y", localring.Safe, "3", "g2")
+	r.run()
+	want := []GroupStats{
+		{Group: "g1", Members: 2, Delivered: 2},
+		{Group: "g2", Members: 2, Delivered: 3},
+	}
+	for _, id := range []string{"a", "b"} {
+		got := r.node(id).g.GroupStats()
+		if len(got) != len(want) {
+			t.Fatalf("%s: GroupStats %+v, want %d groups", id, got, len(want))
+		}
+		for i, w := range want {
+			g := got[i]
+			v, _ := r.node(id).g.View(g.Group)
+			if g.Group != w.Group || g.Members != w.Members || g.Delivered != w.Delivered || g.ViewID != v.ID {
+				t.Errorf("%s: GroupStats[%d] = %+v, want %+v with view %s", id, i, g, w, v.ID)
+			}
+		}
+	}
+	if got := r.node("a").g.GroupStats(); got[0].LocalMembers != 1 || got[1].LocalMembers != 2 {
+		t.Errorf("a: local members %+v, want 1 in g1 and 2 in g2", got)
+	}
+	if got := r.node("b").g.GroupStats(); got[0].LocalMembers != 1 || got[1].LocalMembers != 0 {
+		t.Errorf("b: local members %+v, want 1 in g1 and 0 in g2", got)
+	}
+	r.leave("a", "x", "g1")
+	r.leave("b", "z", "g1")
+	r.run()
+	r.join("b", "z", "g1")
+	r.run()
+	if got := r.node("a").g.GroupStats(); got[0].Group != "g1" || got[0].Delivered != 0 || got[0].Members != 1 {
+		t.Errorf("a: g1 after it emptied and got a member again: %+v, want 1 member and 0 delivered", got[0])
+	}
+	r.check(true)
+}
+
 // TestPointToPoint: a message to one member reaches only it, in order with
 // the sender's multicasts.
 func TestPointToPoint(t *testing.T) {

@@ -145,7 +145,11 @@ func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member,
 	gen := n.nextGen()
 	for _, name := range w.groups {
 		g := n.groups[name]
-		if g == nil || g.nlocal == 0 {
+		if g == nil {
+			continue
+		}
+		g.delivered++
+		if g.nlocal == 0 {
 			continue
 		}
 		for _, mb := range g.cur() {
