@@ -97,8 +97,14 @@ type GroupInfo struct {
 	// Transitional is set while the view is a transitional one (a ring
 	// change in progress).
 	Transitional bool `json:"transitional,omitempty"`
-	// Members are "node:client" names, oldest first.
-	Members []string `json:"members"`
+	// Members are "node:client" names, oldest first; LocalMembers counts
+	// those that are clients of this agent.
+	Members      []string `json:"members"`
+	LocalMembers int      `json:"local_members"`
+	// Delivered counts the multicasts naming the group that this node
+	// delivered since the group last got its first member
+	// (groups.GroupStats).
+	Delivered uint64 `json:"delivered"`
 }
 
 // ClientInfo is one client session of this agent (/v1/clients).
@@ -204,9 +210,10 @@ func (a *Agent) runLoopCalls() {
 func (a *Agent) Groups(ctx context.Context) ([]GroupInfo, error) {
 	var out []GroupInfo
 	err := a.onLoop(ctx, func() {
-		for _, name := range a.g.Groups() {
-			v, _ := a.g.View(name)
-			out = append(out, GroupInfo{Name: name, ViewID: v.ID, Transitional: v.Transitional, Members: v.Members})
+		for _, gs := range a.g.GroupStats() {
+			v, _ := a.g.View(gs.Group)
+			out = append(out, GroupInfo{Name: gs.Group, ViewID: v.ID, Transitional: v.Transitional, Members: v.Members,
+				LocalMembers: gs.LocalMembers, Delivered: gs.Delivered})
 		}
 	})
 	return out, err
