@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/agent/snmp"
 	"github.com/atoll-gcs/atoll/internal/sdnotify"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/topology"
@@ -30,7 +31,7 @@ const defaultDataDir = "/var/lib/atoll"
 func newAgentCmd() *cobra.Command {
 	var (
 		configPath, node, dataDir, trace, keyFile, adminSocket string
-		metricsListen                                          string
+		metricsListen, agentX                                  string
 		api                                                    agent.API
 		preset, logFormat, logLevel                            string
 		fed                                                    agent.Federation
@@ -65,7 +66,9 @@ the introspection API that status, members, inspect, admin and console read
 (docs/OPERATIONS.md): the agent's user and root may change the agent, the
 members of --operators-group only read it; --http-listen also serves it over
 HTTP with the bearer tokens of --http-read-token and --http-admin-token.
-Applications (package client; 'atoll join',
+With --agentx the agent is also an AgentX subagent of an SNMP master agent such as
+snmpd, serving ATOLL-MIB (deploy/snmp/ATOLL-MIB.txt). Applications (package
+client; 'atoll join',
 'send', 'recv', 'groups') connect to the client socket client.sock there
 (mode 0660: the agent's user and group), or with --client-listen over TCP
 with TLS (--client-cert, --client-key; --client-ca requires and verifies
@@ -159,6 +162,11 @@ cannot start: the message says what to fix.`,
 					}
 				}
 			}()
+			if agentX != "" {
+				if _, _, err := snmp.ParseMaster(agentX); err != nil {
+					return fmt.Errorf("--agentx: %w", err)
+				}
+			}
 			a, err := agent.New(cfg)
 			if err != nil {
 				return err
@@ -168,9 +176,18 @@ cannot start: the message says what to fix.`,
 				n := systemdNotifier(a, log)
 				notifier.Go(func() { n.Run(ctx) })
 			}
+			if agentX != "" {
+				sub, err := snmp.New(snmp.Config{Master: agentX, Source: a, Logger: log})
+				if err != nil {
+					a.Close()
+					return fmt.Errorf("--agentx: %w", err)
+				}
+				notifier.Go(func() { sub.Run(ctx) })
+			}
 			err = a.Run(ctx)
-			// The notifier says STOPPING=1 when ctx ends; wait for it, or
-			// the process may exit first.
+			// The notifier says STOPPING=1 and the subagent closes its
+			// session when ctx ends; wait for them, or the process may exit
+			// first.
 			stop()
 			notifier.Wait()
 			return err
@@ -188,6 +205,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&api.HTTPListen, "http-listen", "", "also serve the introspection API over HTTP at `HOST:PORT` (an empty host is 127.0.0.1); needs --http-read-token or --http-admin-token")
 	fl.StringVar(&api.ReadTokenFile, "http-read-token", "", "the `FILE` holding the bearer token of the HTTP API's read-only role (mode 0600)")
 	fl.StringVar(&api.AdminTokenFile, "http-admin-token", "", "the `FILE` holding the bearer token of the HTTP API's admin role (mode 0600)")
+	fl.StringVar(&agentX, "agentx", "", "also serve ATOLL-MIB as an AgentX subagent of the SNMP master agent at `SOCKET`: tcp:HOST:PORT or unix:PATH, as snmpd.conf's agentXSocket (e.g. tcp:localhost:705, unix:/var/agentx/master)")
 	fl.BoolVar(&insecure, "insecure", false, "confirm security mode none: packets travel unauthenticated and in the clear")
 	fl.StringVar(&preset, "ring-preset", "plan", "ring timings: plan (the timeouts atoll plan derives for the site's ring; also auto), or a preset that overrides them: lan (token timeout 200ms) or cloud (1s)")
 	fl.StringVar(&logFormat, "log-format", "text", "log format: text or json")

@@ -1,0 +1,430 @@
+package snmp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
+)
+
+// The tests against net-snmp run its snmpd as the master agent on
+// loopback ports of their own, with a private configuration, and read
+// ATOLL-MIB with snmpget, snmpwalk and snmpset as an operator would.
+
+// mibFile is ATOLL-MIB, from this package's directory.
+const mibFile = "../../deploy/snmp/ATOLL-MIB.txt"
+
+// The test master's communities: read-only, and read-write (for snmpset
+// to reach the subagent).
+const (
+	community   = "atolltest"
+	rwCommunity = "atolltest-rw"
+)
+
+// netSNMP finds net-snmp's tools and the IETF base modules (SNMPv2-SMI,
+// -TC, -CONF) that any SMIv2 MIB imports; it skips the test without them.
+func netSNMP(t *testing.T) (snmpd, mibDirs string) {
+	t.Helper()
+	snmpd, err := exec.LookPath("snmpd")
+	if err != nil {
+		if _, err := os.Stat("/usr/sbin/snmpd"); err != nil {
+			t.Skip("net-snmp's snmpd is not installed (Debian: apt-get install snmpd snmp; .ci/run installs it)")
+		}
+		snmpd = "/usr/sbin/snmpd"
+	}
+	for _, tool := range []string{"snmpget", "snmpwalk", "snmpbulkwalk", "snmpset", "snmptranslate"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("net-snmp's %s is not installed (Debian: apt-get install snmp; .ci/run installs it)", tool)
+		}
+	}
+	// Debian's snmp package leaves the IETF modules to the non-free
+	// snmp-mibs-downloader; Debian's erlang-snmp ships them.
+	candidates := []string{"/usr/share/snmp/mibs/ietf", "/usr/share/snmp/mibs"}
+	erl, _ := filepath.Glob("/usr/lib/erlang/lib/snmp-*/mibs")
+	for _, dir := range append(candidates, erl...) {
+		for _, name := range []string{"SNMPv2-SMI", "SNMPv2-SMI.txt", "SNMPv2-SMI.mib"} {
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				abs, err := filepath.Abs(filepath.Dir(mibFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return snmpd, dir + ":" + abs
+			}
+		}
+	}
+	t.Skip("the IETF base MIB modules (SNMPv2-SMI, SNMPv2-TC, SNMPv2-CONF) are not installed (Debian: apt-get install erlang-snmp, or snmp-mibs-downloader; .ci/run installs erlang-snmp)")
+	return "", ""
+}
+
+// freePort returns a loopback port free on network (tcp or udp) now.
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	var addr net.Addr
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = c.LocalAddr()
+		c.Close()
+	} else {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = l.Addr()
+		l.Close()
+	}
+	return int(netip.MustParseAddrPort(addr.String()).Port())
+}
+
+// master is a net-snmp snmpd run as the AgentX master agent.
+type master struct {
+	t              *testing.T
+	snmpd, mibDirs string
+	dir            string
+	port, agentX   int
+	cmd            *exec.Cmd
+	out            *syncBuffer
+}
+
+func newMaster(t *testing.T) *master {
+	snmpd, mibDirs := netSNMP(t)
+	m := &master{t: t, snmpd: snmpd, mibDirs: mibDirs, dir: t.TempDir(), port: freePort(t, "udp"), agentX: freePort(t, "tcp")}
+	conf := fmt.Sprintf("master agentx\nagentXSocket tcp:127.0.0.1:%d\nrocommunity %s 127.0.0.1\nrwcommunity %s 127.0.0.1\n[snmp] persistentDir %s\n",
+		m.agentX, community, rwCommunity, filepath.Join(m.dir, "persist"))
+	if err := os.WriteFile(filepath.Join(m.dir, "snmpd.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.stop)
+	return m
+}
+
+// start starts snmpd and waits until it answers.
+func (m *master) start() {
+	m.t.Helper()
+	m.out = &syncBuffer{}
+	m.cmd = exec.Command(m.snmpd, "-f", "-Lo", "-C", "-c", filepath.Join(m.dir, "snmpd.conf"), fmt.Sprintf("udp:127.0.0.1:%d", m.port))
+	m.cmd.Env = append(os.Environ(), "MIBS=") // snmpd itself needs no MIB
+	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	m.waitFor("snmpd to answer", func() bool {
+		_, err := m.run("snmpget", ".1.3.6.1.2.1.1.3.0") // sysUpTime.0
+		return err == nil
+	})
+}
+
+// stop stops snmpd.
+func (m *master) stop() {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return
+	}
+	m.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { m.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		m.cmd.Process.Kill()
+		<-done
+	}
+	m.cmd = nil
+}
+
+// run runs an SNMP tool against the master with ATOLL-MIB loaded and
+// short names ("atollRingId.0 = ring"); its output and error.
+func (m *master) run(tool string, args ...string) (string, error) {
+	return m.runAs(community, tool, args...)
+}
+
+// runAs is run with another community.
+func (m *master) runAs(community, tool string, args ...string) (string, error) {
+	base := []string{"-v2c", "-c", community, "-M", m.mibDirs, "-m", "ATOLL-MIB", "-OQs", "-t", "2", "-r", "1"}
+	if tool == "snmpbulkwalk" || tool == "snmpwalk" {
+		base = append(base, "-Cc") // fail on an OID that does not increase
+	}
+	args = append(append(base, fmt.Sprintf("udp:127.0.0.1:%d", m.port)), args...)
+	cmd := exec.Command(tool, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if stderr.Len() > 0 {
+		return string(out) + stderr.String(), fmt.Errorf("%s wrote to stderr (exit: %v)", tool, err)
+	}
+	return string(out), err
+}
+
+func (m *master) waitFor(what string, cond func() bool) {
+	m.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			m.t.Fatalf("timed out waiting for %s; snmpd's output:\n%s", what, m.out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startAgent runs a site of one node on an in-memory network until the
+// test ends, and waits for its ring.
+func startAgent(t *testing.T) *agent.Agent {
+	t.Helper()
+	network, err := (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort("10.0.0.1:5405"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Config{
+		Node: "lab-1", Cluster: "lab", Site: "lab", Nodes: []string{"lab-1"},
+		Network: network, Security: agent.Security{Key: seal.GenerateKey()},
+		DataDir: t.TempDir(), AdminSocket: "-", Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	select {
+	case <-a.Ready():
+	case <-time.After(10 * time.Second):
+		st := a.Status()
+		t.Fatalf("the agent formed no ring within 10s: %s", st.String())
+	}
+	return a
+}
+
+// parseOutput maps the names of snmpget's or snmpwalk's -OQs lines to
+// their values.
+func parseOutput(t *testing.T, out string) (map[string]string, []string) {
+	t.Helper()
+	vals := map[string]string{}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		name, val, ok := strings.Cut(line, " = ")
+		if !ok {
+			t.Fatalf("unexpected line %q in:\n%s", line, out)
+		}
+		vals[name] = strings.Trim(val, `"`)
+		names = append(names, name)
+	}
+	return vals, names
+}
+
+func atoi(t *testing.T, s string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return v
+}
+
+// TestMIBParses: snmptranslate reads ATOLL-MIB without a word and finds
+// its objects where the subagent serves them.
+func TestMIBParses(t *testing.T) {
+	_, mibDirs := netSNMP(t)
+	for name, want := range map[string]string{
+		"ATOLL-MIB::atollMIB":             Root.String(),
+		"ATOLL-MIB::atollRingTokenLosses": sub(ringArc, 9).String(),
+		"ATOLL-MIB::atollGroupDelivered":  sub(groupTable, 4).String(),
+		"ATOLL-MIB::atollFedDelivered":    sub(fedTable, 10).String(),
+	} {
+		cmd := exec.Command("snmptranslate", "-M", mibDirs, "-m", "ATOLL-MIB", "-On", name)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || stderr.Len() > 0 || strings.TrimSpace(string(out)) != "."+want {
+			t.Errorf("snmptranslate -On %s: %q, %v, stderr:\n%s\nwant .%s", name, out, err, stderr.String(), want)
+		}
+	}
+}
+
+// TestSnmpd: snmpget and snmpwalk through net-snmp's snmpd read the
+// agent's own status and groups; snmpset is refused and harms nothing;
+// when snmpd restarts the subagent logs one line and registers again.
+func TestSnmpd(t *testing.T) {
+	m := newMaster(t)
+	m.start()
+	a := startAgent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// Two groups, three multicasts to one of them.
+	var clients []*client.Client
+	for _, name := range []string{"alice", "bob"} {
+		c, err := client.DialAgent(ctx, a, client.WithName(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+		if err := c.Join(ctx, "chat"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := clients[1].Join(ctx, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := clients[0].MulticastWait(ctx, client.Agreed, 1, []string{"chat"}, []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.waitFor("the agent's groups", func() bool {
+		gs, err := a.Groups(ctx)
+		return err == nil && len(gs) == 2 && len(gs[0].Members) == 2 && gs[0].Delivered == 3 && len(gs[1].Members) == 1
+	})
+
+	logs := &syncBuffer{}
+	sa, err := New(Config{Master: fmt.Sprintf("tcp:127.0.0.1:%d", m.agentX), Source: a,
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), MinRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subCtx, stopSub := context.WithCancel(ctx)
+	subDone := make(chan struct{})
+	go func() { sa.Run(subCtx); close(subDone) }()
+	defer func() { stopSub(); <-subDone }()
+	m.waitFor("the subagent's registration", func() bool {
+		out, err := m.run("snmpget", "ATOLL-MIB::atollNodeName.0")
+		return err == nil && strings.Contains(out, "atollNodeName.0 = lab-1")
+	})
+
+	before := a.Status()
+	out, err := m.run("snmpget", "ATOLL-MIB::atollNodeName.0", "ATOLL-MIB::atollRingId.0", "ATOLL-MIB::atollRingMembers.0",
+		"ATOLL-MIB::atollNodeHealth.0", "ATOLL-MIB::atollRingRotations.0", "ATOLL-MIB::atollRingPacketsRejected.0", "ATOLL-MIB::atollRingId.1")
+	if err != nil {
+		t.Fatalf("snmpget: %v\n%s", err, out)
+	}
+	after := a.Status()
+	got, _ := parseOutput(t, out)
+	for name, want := range map[string]string{
+		"atollNodeName.0": "lab-1", "atollRingId.0": before.Ring, "atollRingMembers.0": "1", "atollNodeHealth.0": "healthy",
+		"atollRingPacketsRejected.0": "0", "atollRingId.1": "No Such Instance currently exists at this OID",
+	} {
+		if got[name] != want {
+			t.Errorf("snmpget %s = %q, want %q (status: %s)", name, got[name], want, before.String())
+		}
+	}
+	if r := atoi(t, got["atollRingRotations.0"]); r < before.TokenRotation.Count || r > after.TokenRotation.Count || r == 0 {
+		t.Errorf("snmpget atollRingRotations.0 = %d, want between the status's %d and %d", r, before.TokenRotation.Count, after.TokenRotation.Count)
+	}
+
+	for _, tool := range []string{"snmpwalk", "snmpbulkwalk"} {
+		out, err := m.run(tool, "ATOLL-MIB::atollMIB")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tool, err, out)
+		}
+		t.Logf("%s:\n%s", tool, out)
+		walk, names := parseOutput(t, out)
+		if n := len(scalars) + 1 + 2*len(groupColumns); len(names) != n {
+			t.Errorf("%s: %d objects, want %d (%d scalars, the group count, 2 groups of %d columns)", tool, len(names), n, len(scalars), len(groupColumns))
+		}
+		for _, name := range names {
+			if !strings.HasPrefix(name, "atoll") {
+				t.Errorf("%s: %s is not an object of ATOLL-MIB", tool, name)
+			}
+		}
+		st := a.Status()
+		for name, want := range map[string]string{
+			"atollNodeName.0": st.Node, "atollNodeSite.0": st.Site, "atollNodeCluster.0": st.Cluster, "atollNodeState.0": "operational",
+			"atollRingId.0": st.Ring, "atollRingMembers.0": "1", "atollRingConfiguredNodes.0": "1", "atollRingMissingNodes.0": "0",
+			"atollRingTokenLosses.0":   strconv.FormatUint(st.Counters.TokenLosses, 10),
+			"atollRingInstalls.0":      strconv.FormatUint(st.Counters.RingsInstalled, 10),
+			"atollGroupCount.0":        "2",
+			`atollGroupMembers."chat"`: "2", `atollGroupLocalMembers."chat"`: "2", `atollGroupDelivered."chat"`: "3",
+			`atollGroupMembers."ops"`: "1", `atollGroupDelivered."ops"`: "0",
+		} {
+			if walk[name] != want {
+				t.Errorf("%s: %s = %q, want %q", tool, name, walk[name], want)
+			}
+		}
+		if walk[`atollGroupViewId."chat"`] == "" {
+			t.Errorf("%s: no view id for chat", tool)
+		}
+	}
+
+	// Every object is read-only: the master says so, and the session
+	// goes on.
+	if out, err := m.runAs(rwCommunity, "snmpset", "ATOLL-MIB::atollNodeName.0", "s", "evil"); err == nil || !strings.Contains(out, "notWritable") {
+		t.Errorf("snmpset: %v\n%s\nwant notWritable", err, out)
+	}
+	if out, err := m.run("snmpget", "ATOLL-MIB::atollNodeName.0"); err != nil || !strings.Contains(out, "lab-1") {
+		t.Errorf("snmpget after snmpset: %v\n%s", err, out)
+	}
+
+	// A second subagent for the same subtree is refused, and says why.
+	logs2 := &syncBuffer{}
+	sa2, err := New(Config{Master: fmt.Sprintf("tcp:127.0.0.1:%d", m.agentX), Source: a,
+		Logger: slog.New(slog.NewTextHandler(logs2, nil)), MinRetry: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, stop2 := context.WithCancel(ctx)
+	done2 := make(chan struct{})
+	go func() { sa2.Run(ctx2); close(done2) }()
+	m.waitFor("the second subagent's refusal", func() bool { return strings.Contains(logs2.String(), "another subagent serves") })
+	stop2()
+	<-done2
+	if out, err := m.run("snmpget", "ATOLL-MIB::atollNodeName.0"); err != nil || !strings.Contains(out, "lab-1") {
+		t.Errorf("snmpget after a second subagent was refused: %v\n%s", err, out)
+	}
+
+	// snmpd restarts: one line while it is away, one when registered again.
+	m.stop()
+	unreachable := func() int { return strings.Count(logs.String(), "master agent is unreachable") }
+	m.waitFor("the subagent's log line", func() bool { return unreachable() == 1 })
+	time.Sleep(time.Second) // several attempts with MaxRetry 200ms
+	if n := unreachable(); n != 1 {
+		t.Errorf("%d lines say the master is unreachable during one outage, want 1:\n%s", n, logs)
+	}
+	m.start()
+	m.waitFor("the subagent's registration after snmpd restarted", func() bool {
+		out, err := m.run("snmpget", "ATOLL-MIB::atollRingMembers.0")
+		return err == nil && strings.Contains(out, "atollRingMembers.0 = 1")
+	})
+	if strings.Count(logs.String(), "registered with the master agent") != 1 || strings.Count(logs.String(), "registered again with the master agent") != 1 {
+		t.Errorf("want one line for the first registration and one for the second:\n%s", logs)
+	}
+}
