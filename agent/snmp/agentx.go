@@ -222,10 +222,11 @@ func (s *session) open(descr string) error {
 	return err
 }
 
-// close ends the session, telling the master why (best effort).
-func (s *session) close(reason pdu.Reason) {
+// shutdown closes the session, telling the master the subagent shuts
+// down (best effort: the master answers, but nothing waits for it).
+func (s *session) shutdown() {
 	s.packet++
-	s.send(&pdu.Header{PacketID: s.packet}, &pdu.Close{Reason: reason})
+	s.send(&pdu.Header{PacketID: s.packet}, &pdu.Close{Reason: pdu.ReasonShutdown})
 	s.conn.Close()
 }
 

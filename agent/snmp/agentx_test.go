@@ -331,3 +331,60 @@ func TestParseMaster(t *testing.T) {
 		}
 	}
 }
+
+// TestRunBackoff: against a master that drops every connection, the
+// subagent retries with a growing delay (not at its shortest one), logs
+// one line for the whole outage, and Run returns soon after ctx ends,
+// also while a master that accepted has not answered Open.
+func TestRunBackoff(t *testing.T) {
+	for _, answer := range []bool{false, true} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		attempts := make(chan net.Conn, 1000)
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				if !answer {
+					c.Close() // drop at once
+				}
+				attempts <- c // with answer: hold it open, silent
+			}
+		}()
+		logs := &syncBuffer{}
+		sa, err := New(Config{Master: "tcp:" + l.Addr().String(), Source: testSource(), Timeout: 5 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(logs, nil)), MinRetry: 20 * time.Millisecond, MaxRetry: 160 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { sa.Run(ctx); close(done) }()
+		time.Sleep(1500 * time.Millisecond)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("Run did not return within 2s after ctx ended (master answers: %v)", answer)
+		}
+		if answer {
+			if len(attempts) != 1 {
+				t.Errorf("%d connections to a silent master, want 1 (still opening when ctx ended)", len(attempts))
+			}
+			continue
+		}
+		// Delays of 10-20, 20-40, 40-80, then 80-160ms: 1.5s holds 3 to
+		// about 20 attempts; without backoff (10-20ms) it would be 75+.
+		if n := len(attempts); n < 3 || n > 25 {
+			t.Errorf("%d connection attempts in 1.5s, want 3 to 25 with the delay doubling from 20ms to 160ms", n)
+		}
+		if n := strings.Count(logs.String(), "master agent is unreachable"); n != 1 {
+			t.Errorf("%d lines say the master is unreachable, want 1:\n%s", n, logs)
+		}
+	}
+}

@@ -19,8 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/posteo/go-agentx/pdu"
-
 	"github.com/atoll-gcs/atoll/agent"
 )
 
@@ -151,7 +149,11 @@ func (s *Subagent) session(ctx context.Context, registered func()) error {
 		return err
 	}
 	ss := &session{conn: conn, timeout: s.cfg.Timeout, src: s.cfg.Source, log: s.log}
-	if err := ss.open(s.descr); err != nil {
+	// A master that accepts and does not answer holds Open up to the
+	// timeout: ctx ends it sooner.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	err = ss.open(s.descr)
+	if !stop() || err != nil {
 		conn.Close()
 		return err
 	}
@@ -160,6 +162,6 @@ func (s *Subagent) session(ctx context.Context, registered func()) error {
 		conn.Close()
 		return err
 	}
-	ss.close(pdu.ReasonShutdown)
+	ss.shutdown()
 	return nil
 }
