@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/subtle"
 	"fmt"
 	"net"
@@ -32,6 +33,10 @@ type API struct {
 	// bearer token ("Authorization: Bearer TOKEN") from AdminTokenFile
 	// (role admin) or ReadTokenFile (role read): at least one is required.
 	HTTPListen string
+	// TLS, when set, makes the HTTP listener serve HTTPS with it (its
+	// certificate), so that tokens and answers do not cross the network
+	// in the clear.
+	TLS *tls.Config
 	// ReadTokenFile and AdminTokenFile each hold one token (at least 16
 	// bytes, surrounding whitespace ignored); the files must not be
 	// readable by group or others.
@@ -236,5 +241,19 @@ func (a *Agent) listenAPI() (err error) {
 	if a.httpL, err = net.Listen("tcp", c.httpAddr()); err != nil {
 		return fmt.Errorf("agent: API listener: %w; choose another --http-listen", err)
 	}
+	if c.TLS != nil {
+		tc := c.TLS.Clone()
+		tc.MinVersion = max(tc.MinVersion, tls.VersionTLS12)
+		a.httpL = tls.NewListener(a.httpL, tc)
+	}
 	return nil
+}
+
+// apiURL is the base URL of the API's HTTP listener.
+func (a *Agent) apiURL() string {
+	scheme := "http://"
+	if a.cfg.API.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + a.httpL.Addr().String()
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -357,9 +358,13 @@ func NewClient(path string) *Client {
 }
 
 // NewHTTPClient returns a client for the API's HTTP listener at base
-// ("http://127.0.0.1:9406") that sends token as its bearer token.
-func NewHTTPClient(base, token string) *Client {
-	return &Client{url: strings.TrimSuffix(base, "/"), token: token, hc: &http.Client{Timeout: 5 * time.Second}}
+// ("http://127.0.0.1:9406", or https:// for a listener with a
+// certificate, verified with tc, nil for the system's roots) that sends
+// token as its bearer token.
+func NewHTTPClient(base, token string, tc *tls.Config) *Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &Client{url: strings.TrimSuffix(base, "/"), token: token, hc: &http.Client{Transport: tr, Timeout: 5 * time.Second}}
 }
 
 // UnreachableError says the agent's admin socket, or its HTTP listener,

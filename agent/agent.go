@@ -516,11 +516,11 @@ func (a *Agent) logListeners() {
 		attrs = append(attrs, "metrics", "http://"+a.metricsL.Addr().String()+"/metrics")
 	}
 	if a.httpL != nil {
-		attrs = append(attrs, "api", "http://"+a.httpL.Addr().String())
+		attrs = append(attrs, "api", a.apiURL())
 	}
 	a.log.Info("listening", attrs...)
-	if a.httpL != nil && !isLoopback(a.httpL.Addr().String()) {
-		a.log.Warn("the introspection API listens on a non-loopback address over plain HTTP: its bearer tokens and answers cross the network in the clear; prefer a loopback address, or reach it through an SSH tunnel or a TLS proxy", "api", a.httpL.Addr().String())
+	if a.httpL != nil && a.cfg.API.TLS == nil && !isLoopback(a.httpL.Addr().String()) {
+		a.log.Warn("the introspection API listens on a non-loopback address over plain HTTP: its bearer tokens and answers cross the network in the clear; give it a certificate (--http-cert, --http-key), or keep it on loopback and reach it through an SSH tunnel", "api", a.httpL.Addr().String())
 	}
 	if tc := a.cfg.ClientTLS; a.cfg.ClientListen != "" && (tc == nil || tc.ClientAuth != tls.RequireAndVerifyClientCert) {
 		a.log.Warn("ANONYMOUS CLIENTS: the TCP client listener requires no client certificate: anyone who reaches "+a.cfg.ClientListen+" can connect, join any group and send to any group whose ACL does not forbid it; require client certificates (--client-ca) or firewall the port",

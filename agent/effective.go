@@ -140,7 +140,7 @@ func (a *Agent) effective() Effective {
 		e.Metrics = "http://" + a.metricsL.Addr().String() + "/metrics"
 	}
 	if a.httpL != nil {
-		e.API = "http://" + a.httpL.Addr().String()
+		e.API = a.apiURL()
 	}
 	if a.cfg.ClientListen != "" {
 		e.ClientAuth = "anonymous TLS"

@@ -193,7 +193,7 @@ func TestIntrospectionAPI(t *testing.T) {
 			t.Errorf("%s %s with token %q: %d %s, want %d", tc.method, tc.path, tc.token, resp.StatusCode, body, tc.want)
 		}
 	}
-	if r, err := NewHTTPClient(base, readTok).Ring(ctx); err != nil || r.ID != st.Ring && r.ID == "" {
+	if r, err := NewHTTPClient(base, readTok, nil).Ring(ctx); err != nil || r.ID != st.Ring && r.ID == "" {
 		t.Errorf("ring over HTTP: %+v %v", r, err)
 	}
 	if level.Level() != slog.LevelInfo {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ func newAgentCmd() *cobra.Command {
 		configPath, node, dataDir, trace, keyFile, adminSocket string
 		metricsListen, agentX                                  string
 		api                                                    agent.API
+		apiCert, apiKey                                        string
 		preset, logFormat, logLevel                            string
 		fed                                                    agent.Federation
 		insecure                                               bool
@@ -130,6 +132,9 @@ cannot start: the message says what to fix.`,
 			}
 			cfg.MetricsListen = metricsListen
 			cfg.API, cfg.LogLevel = api, level
+			if cfg.API.TLS, err = apiTLS(api.HTTPListen, apiCert, apiKey); err != nil {
+				return err
+			}
 			if keyFile != "" {
 				cfg.Security.KeyFile = keyFile
 			}
@@ -203,6 +208,8 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&metricsListen, "metrics-listen", "", "also serve the Prometheus metrics over HTTP at `HOST:PORT` (GET /metrics only; prefer a loopback or management address)")
 	fl.StringVar(&api.OperatorsGroup, "operators-group", "", "a Unix `GROUP` whose members may read the introspection API over the admin socket (status, inspect, console; not change anything)")
 	fl.StringVar(&api.HTTPListen, "http-listen", "", "also serve the introspection API over HTTP at `HOST:PORT` (an empty host is 127.0.0.1); needs --http-read-token or --http-admin-token")
+	fl.StringVar(&apiCert, "http-cert", "", "serve the --http-listen API over HTTPS with this certificate `FILE` (PEM)")
+	fl.StringVar(&apiKey, "http-key", "", "the private key `FILE` (PEM) of --http-cert")
 	fl.StringVar(&api.ReadTokenFile, "http-read-token", "", "the `FILE` holding the bearer token of the HTTP API's read-only role (mode 0600)")
 	fl.StringVar(&api.AdminTokenFile, "http-admin-token", "", "the `FILE` holding the bearer token of the HTTP API's admin role (mode 0600)")
 	fl.StringVar(&agentX, "agentx", "", "also serve ATOLL-MIB as an AgentX subagent of the SNMP master agent at `SOCKET`: tcp:HOST:PORT or unix:PATH, as snmpd.conf's agentXSocket (e.g. tcp:localhost:705, unix:/var/agentx/master)")
@@ -259,6 +266,24 @@ func systemdNotifier(a *agent.Agent, log *slog.Logger) *sdnotify.Notifier {
 		},
 		Logger: log,
 	}
+}
+
+// apiTLS returns the TLS configuration of the API's HTTP listener from
+// --http-cert and --http-key, nil without them.
+func apiTLS(listen, cert, key string) (*tls.Config, error) {
+	switch {
+	case cert == "" && key == "":
+		return nil, nil
+	case listen == "":
+		return nil, fmt.Errorf("agent: --http-cert and --http-key need --http-listen")
+	case cert == "" || key == "":
+		return nil, fmt.Errorf("agent: give both --http-cert and --http-key, or neither")
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return nil, fmt.Errorf("agent: --http-cert %s, --http-key %s: %w", cert, key, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // newLogger returns the agent's logger on w, at a level lv holds (which

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -123,13 +122,9 @@ func (f *clientFlags) address() (string, []client.Option, error) {
 	}
 	tc := &tls.Config{ServerName: f.tlsServerName, MinVersion: tls.VersionTLS12}
 	if f.tlsCA != "" {
-		pem, err := os.ReadFile(f.tlsCA)
-		if err != nil {
-			return "", nil, fmt.Errorf("--tls-ca: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return "", nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", f.tlsCA)
+		var err error
+		if tc.RootCAs, err = certPool("--tls-ca", f.tlsCA); err != nil {
+			return "", nil, err
 		}
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
@@ -663,13 +658,9 @@ func (f *clientListenFlags) apply(cfg *agent.Config) error {
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if f.ca != "" {
-		pem, err := os.ReadFile(f.ca)
+		pool, err := certPool("--client-ca", f.ca)
 		if err != nil {
-			return fmt.Errorf("agent: --client-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("agent: --client-ca %s holds no PEM certificate", f.ca)
+			return fmt.Errorf("agent: %w", err)
 		}
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	} else if !f.anonymous {

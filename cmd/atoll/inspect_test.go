@@ -74,7 +74,7 @@ func TestInspectAndAdmin(t *testing.T) {
 		{[]string{"admin", "log-level", "loud"}, 1, "use debug, info, warn or error"},
 		{[]string{"inspect", "ring", "-o", "yaml"}, exitUsage, "use table or json"},
 		{[]string{"inspect", "ring", "--api-url", "http://127.0.0.1:1"}, exitUsage, "needs --api-token-file"},
-		{[]string{"inspect", "ring", "--api-token-file", readTok}, exitUsage, "needs --api-url"},
+		{[]string{"inspect", "ring", "--api-token-file", readTok}, exitUsage, "need --api-url"},
 		{[]string{"inspect", "ring", "--admin-socket", filepath.Join(dir, "none.sock")}, exitUnreachable, "no agent answers"},
 	} {
 		args := tc.args
@@ -168,5 +168,32 @@ func TestWatch(t *testing.T) {
 				t.Errorf("%v: %d refreshes in 15s at 100ms:\n%s", args, n, out.String())
 			}
 		}
+	}
+}
+
+// TestAPIOverHTTPS: with --http-cert the API serves HTTPS, which the CLI
+// verifies with --api-ca; plain HTTP gets nothing from it.
+func TestAPIOverHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	ca, cert, key, _, _ := writeTLSFiles(t, dir, "unused")
+	tok := filepath.Join(dir, "read.token")
+	os.WriteFile(tok, []byte("read-token-0123456789\n"), 0o600)
+	p := startAgentProcess(t, "--http-listen", "127.0.0.1:0", "--http-read-token", tok, "--http-cert", cert, "--http-key", key)
+	st, err := agent.NewClient(filepath.Join(p.dataDir, agent.AdminSocketName)).Status(context.Background())
+	if err != nil || !strings.HasPrefix(st.Config.API, "https://127.0.0.1:") {
+		t.Fatalf("status: API %q, want https://127.0.0.1:PORT (%v)", st.Config.API, err)
+	}
+	if code, out, errs := run("inspect", "ring", "--api-url", st.Config.API, "--api-token-file", tok, "--api-ca", ca); code != 0 || !strings.Contains(out, "ring "+st.Ring) {
+		t.Errorf("inspect ring over HTTPS: exit %d %q%q", code, out, errs)
+	}
+	if code, _, errs := run("inspect", "ring", "--api-url", st.Config.API, "--api-token-file", tok); code != exitUnreachable || !strings.Contains(errs, "certificate") {
+		t.Errorf("HTTPS without the CA: exit %d %q, want %d and a certificate error", code, errs, exitUnreachable)
+	}
+	plain := "http://" + strings.TrimPrefix(st.Config.API, "https://")
+	if code, _, _ := run("inspect", "ring", "--api-url", plain, "--api-token-file", tok); code == 0 {
+		t.Errorf("plain HTTP to the HTTPS listener succeeded")
+	}
+	if code, _, errs := run("agent", "--config", oneNodeTopology(t, dir), "--node", "n1", "--insecure", "--data-dir", filepath.Join(dir, "d2"), "--http-cert", cert, "--http-key", key); code != 1 || !strings.Contains(errs, "need --http-listen") {
+		t.Errorf("--http-cert without --http-listen: exit %d %q", code, errs)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,7 +119,7 @@ func isTerminal(w io.Writer) bool {
 // socket (--data-dir, --admin-socket) or its HTTP listener (--api-url
 // with --api-token-file).
 type apiFlags struct {
-	dataDir, socket, url, tokenFile string
+	dataDir, socket, url, tokenFile, ca string
 }
 
 func (f *apiFlags) add(cmd *cobra.Command) {
@@ -126,13 +128,14 @@ func (f *apiFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.socket, "admin-socket", "", "the agent's admin socket (default DATA-DIR/admin.sock)")
 	fl.StringVar(&f.url, "api-url", "", "reach the agent's API over HTTP at `URL` (its --http-listen, e.g. http://127.0.0.1:9406) instead of its admin socket")
 	fl.StringVar(&f.tokenFile, "api-token-file", "", "with --api-url: the `FILE` holding the read or admin token")
+	fl.StringVar(&f.ca, "api-ca", "", "with an https:// --api-url: verify the agent's certificate against the CA in `FILE` (PEM; default: the system's roots)")
 }
 
 // client returns the API client the flags name.
 func (f *apiFlags) client() (*agent.Client, error) {
 	if f.url == "" {
-		if f.tokenFile != "" {
-			return nil, usageError(errors.New("--api-token-file needs --api-url"))
+		if f.tokenFile != "" || f.ca != "" {
+			return nil, usageError(errors.New("--api-token-file and --api-ca need --api-url"))
 		}
 		return adminClient(f.dataDir, f.socket), nil
 	}
@@ -146,7 +149,15 @@ func (f *apiFlags) client() (*agent.Client, error) {
 	if err != nil {
 		return nil, usageError(fmt.Errorf("--api-token-file: %w", err))
 	}
-	return agent.NewHTTPClient(f.url, strings.TrimSpace(string(b))), nil
+	var tc *tls.Config
+	if f.ca != "" {
+		roots, err := certPool("--api-ca", f.ca)
+		if err != nil {
+			return nil, usageError(err)
+		}
+		tc = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	return agent.NewHTTPClient(f.url, strings.TrimSpace(string(b)), tc), nil
 }
 
 // apiError is the exit of a command whose API call failed: exit status
@@ -157,4 +168,17 @@ func apiError(err error) error {
 		return unreachable(err)
 	}
 	return err
+}
+
+// certPool reads the CA certificates of a flag's PEM file.
+func certPool(flag, path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s holds no PEM certificate", flag, path)
+	}
+	return pool, nil
 }
