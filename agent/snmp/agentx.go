@@ -146,8 +146,7 @@ type session struct {
 	id      uint32 // given by the master in its answer to Open
 	packet  uint32 // the last packet id the subagent used
 	timeout time.Duration
-	src     Source
-	log     *slog.Logger
+	snaps   *snapshots
 }
 
 // send writes one PDU with the session's id.
@@ -302,7 +301,7 @@ func (s *session) handle(ctx context.Context, h *header, b []byte) (*pdu.Respons
 	if err != nil {
 		return nil, fmt.Errorf("malformed AgentX %s PDU from the master agent: %w", h.typ, err)
 	}
-	v, ok := s.view(ctx, h.typ, ranges)
+	v, ok := s.snaps.view(ctx, h.typ, ranges)
 	if !ok {
 		resp.Error, resp.Index = errGenErr, 1
 		return resp, nil
@@ -330,34 +329,56 @@ func (s *session) handle(ctx context.Context, h *header, b []byte) (*pdu.Respons
 // the session's timeout at the master.
 const groupsTimeout = 2 * time.Second
 
-// view reads what the request needs from the source: the status, and the
-// group table when a range reaches the group layer. It fails when the
-// agent does not answer for its groups (it is stopping, or its loop is
-// stuck): that request fails with genErr, the session goes on.
-func (s *session) view(ctx context.Context, typ pdu.Type, ranges []searchRange) (*mibView, bool) {
-	st := s.src.Status()
-	var groups []agent.GroupInfo
-	needGroups := false
+// needsGroups reports whether a request reaches the group layer.
+func needsGroups(typ pdu.Type, ranges []searchRange) bool {
 	for _, r := range ranges {
-		if typ == pdu.TypeGet {
-			needGroups = needGroups || hasPrefix(r.from, groupArc)
-		} else {
-			needGroups = needGroups || slices.Compare(r.from, groupEnd) < 0 && (len(r.to) == 0 || slices.Compare(r.to, groupArc) > 0)
+		if typ == pdu.TypeGet && hasPrefix(r.from, groupArc) ||
+			typ != pdu.TypeGet && slices.Compare(r.from, groupEnd) < 0 && (len(r.to) == 0 || slices.Compare(r.to, groupArc) > 0) {
+			return true
 		}
 	}
+	return false
+}
+
+// snapshots reads the source for the requests and keeps what it read for
+// a while (Config.CacheFor), so that a walk reads one consistent snapshot
+// and a table of thousands of groups is built once, not once per row. It
+// reads the group table only for requests that reach it. One session at a
+// time uses it.
+type snapshots struct {
+	src    Source
+	ttl    time.Duration
+	log    *slog.Logger
+	at     time.Time
+	groups bool // cur holds the group layer
+	cur    *mibView
+}
+
+// view returns the snapshot for a request. It fails when the agent does
+// not answer for its groups (it is stopping, or its loop is stuck): that
+// request fails with genErr, the session goes on.
+func (c *snapshots) view(ctx context.Context, typ pdu.Type, ranges []searchRange) (*mibView, bool) {
+	needGroups := needsGroups(typ, ranges)
+	if c.cur != nil && time.Since(c.at) < c.ttl && (c.groups || !needGroups) {
+		return c.cur, true
+	}
+	at := time.Now()
+	st := c.src.Status()
+	var groups []agent.GroupInfo
 	if needGroups {
 		gctx, cancel := context.WithTimeout(ctx, groupsTimeout)
 		defer cancel()
 		var err error
-		if groups, err = s.src.Groups(gctx); err != nil {
-			s.log.Debug("AgentX: cannot read the agent's groups; the request fails with genErr", "err", err)
+		if groups, err = c.src.Groups(gctx); err != nil {
+			c.log.Debug("AgentX: cannot read the agent's groups; the request fails with genErr", "err", err)
 			return nil, false
 		}
 		if groups == nil {
 			groups = []agent.GroupInfo{}
 		}
 	}
-	return &mibView{vbs: instances(&st, groups)}, true
+	c.at, c.groups, c.cur = at, needGroups, &mibView{vbs: instances(&st, groups)}
+	return c.cur, true
 }
 
 // mibView is ATOLL-MIB's instances for one request.

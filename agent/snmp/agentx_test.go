@@ -17,15 +17,18 @@ import (
 	"github.com/atoll-gcs/atoll/gateway"
 )
 
-// fakeSource is a Source with a fixed status and group table.
+// fakeSource is a Source with a status and group table set by the test;
+// it counts the calls of Groups.
 type fakeSource struct {
-	st     agent.Status
-	groups []agent.GroupInfo
-	err    error
+	st          agent.Status
+	groups      []agent.GroupInfo
+	err         error
+	groupsCalls int
 }
 
 func (f *fakeSource) Status() agent.Status { return f.st }
 func (f *fakeSource) Groups(context.Context) ([]agent.GroupInfo, error) {
+	f.groupsCalls++
 	return f.groups, f.err
 }
 
@@ -135,7 +138,7 @@ func decodeVarbinds(t *testing.T, b []byte) []varbind {
 // channel.
 func startSession(t *testing.T, src Source, order binary.AppendByteOrder) (*fakeMaster, <-chan error) {
 	c1, c2 := net.Pipe()
-	ss := &session{conn: c1, timeout: 5 * time.Second, src: src, log: slog.New(slog.DiscardHandler)}
+	ss := &session{conn: c1, timeout: 5 * time.Second, snaps: &snapshots{src: src, log: slog.New(slog.DiscardHandler)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -385,6 +388,51 @@ func TestRunBackoff(t *testing.T) {
 		}
 		if n := strings.Count(logs.String(), "master agent is unreachable"); n != 1 {
 			t.Errorf("%d lines say the master is unreachable, want 1:\n%s", n, logs)
+		}
+	}
+}
+
+// TestSnapshots: within CacheFor the requests read one snapshot; a request
+// that reaches the groups reads them once (not for scalars only); without
+// a cache every request reads the agent.
+func TestSnapshots(t *testing.T) {
+	src := testSource()
+	ctx := context.Background()
+	losses := searchRange{from: sub(ringArc, 9, 0)}
+	read := func(c *snapshots, r searchRange, typ pdu.Type) varbind {
+		t.Helper()
+		v, ok := c.view(ctx, typ, []searchRange{r})
+		if !ok {
+			t.Fatal("view failed")
+		}
+		if typ == pdu.TypeGet {
+			return v.get(r.from)
+		}
+		return v.next(r)
+	}
+	c := &snapshots{src: src, ttl: time.Hour, log: slog.New(slog.DiscardHandler)}
+	if vb := read(c, losses, pdu.TypeGet); vb.val != uint64(4) || src.groupsCalls != 0 {
+		t.Fatalf("first read: %v, %d calls of Groups; want 4 and none", vb.val, src.groupsCalls)
+	}
+	src.st.Counters.TokenLosses = 5
+	if vb := read(c, losses, pdu.TypeGet); vb.val != uint64(4) {
+		t.Errorf("second read within CacheFor: %v, want the snapshot's 4", vb.val)
+	}
+	// The groups are not in the snapshot: it is read again, with them.
+	if vb := read(c, searchRange{from: sub(groupArc, 1, 0)}, pdu.TypeGet); vb.val != uint32(3) || src.groupsCalls != 1 {
+		t.Errorf("group count: %v, %d calls of Groups; want 3 and 1", vb.val, src.groupsCalls)
+	}
+	if vb := read(c, losses, pdu.TypeGetNext); vb.val != uint64(0) || src.groupsCalls != 1 { // the next is atollRing.10
+		t.Errorf("GetNext within CacheFor: %v, %d calls of Groups; want 0 and 1", vb.val, src.groupsCalls)
+	}
+	if vb := read(c, losses, pdu.TypeGet); vb.val != uint64(5) {
+		t.Errorf("read after the snapshot with groups: %v, want 5", vb.val)
+	}
+	fresh := &snapshots{src: src, ttl: -1, log: slog.New(slog.DiscardHandler)}
+	for want := range uint64(3) {
+		src.st.Counters.TokenLosses = want
+		if vb := read(fresh, losses, pdu.TypeGet); vb.val != want {
+			t.Errorf("without a cache: %v, want %d", vb.val, want)
 		}
 	}
 }

@@ -316,6 +316,9 @@ func TestSnmpd(t *testing.T) {
 		return err == nil && len(gs) == 2 && len(gs[0].Members) == 2 && gs[0].Delivered == 3 && len(gs[1].Members) == 1
 	})
 
+	// The subagent answers from snapshots of up to a second
+	// (Config.CacheFor), all taken after this status.
+	before := a.Status()
 	logs := &syncBuffer{}
 	sa, err := New(Config{Master: fmt.Sprintf("tcp:127.0.0.1:%d", m.agentX), Source: a,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), MinRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond})
@@ -331,7 +334,6 @@ func TestSnmpd(t *testing.T) {
 		return err == nil && strings.Contains(out, "atollNodeName.0 = lab-1")
 	})
 
-	before := a.Status()
 	out, err := m.run("snmpget", "ATOLL-MIB::atollNodeName.0", "ATOLL-MIB::atollRingId.0", "ATOLL-MIB::atollRingMembers.0",
 		"ATOLL-MIB::atollNodeHealth.0", "ATOLL-MIB::atollRingRotations.0", "ATOLL-MIB::atollRingPacketsRejected.0", "ATOLL-MIB::atollRingId.1")
 	if err != nil {
@@ -426,5 +428,58 @@ func TestSnmpd(t *testing.T) {
 	})
 	if strings.Count(logs.String(), "registered with the master agent") != 1 || strings.Count(logs.String(), "registered again with the master agent") != 1 {
 		t.Errorf("want one line for the first registration and one for the second:\n%s", logs)
+	}
+}
+
+// TestSnmpdManyGroups: a walk of a table of hundreds of groups returns
+// every row (the subagent reads the agent once per snapshot, not once per
+// row; the test logs how long the walks took).
+func TestSnmpdManyGroups(t *testing.T) {
+	m := newMaster(t)
+	m.start()
+	a := startAgent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := client.DialAgent(ctx, a, client.WithName("many"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 300
+	for i := range n {
+		if err := c.Join(ctx, fmt.Sprintf("group-%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.waitFor("the agent's groups", func() bool {
+		gs, err := a.Groups(ctx)
+		return err == nil && len(gs) == n
+	})
+	sa, err := New(Config{Master: fmt.Sprintf("tcp:127.0.0.1:%d", m.agentX), Source: a, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subCtx, stopSub := context.WithCancel(ctx)
+	subDone := make(chan struct{})
+	go func() { sa.Run(subCtx); close(subDone) }()
+	defer func() { stopSub(); <-subDone }()
+	m.waitFor("the subagent's registration", func() bool {
+		out, err := m.run("snmpget", "ATOLL-MIB::atollGroupCount.0")
+		return err == nil && strings.Contains(out, fmt.Sprintf("atollGroupCount.0 = %d", n))
+	})
+	for _, tool := range []string{"snmpwalk", "snmpbulkwalk"} {
+		start := time.Now()
+		out, err := m.run(tool, "ATOLL-MIB::atollGroupTable")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tool, err, out)
+		}
+		walk, names := parseOutput(t, out)
+		t.Logf("%s of %d groups: %d objects in %v", tool, n, len(names), time.Since(start).Round(time.Millisecond))
+		if len(names) != n*len(groupColumns) {
+			t.Errorf("%s: %d objects, want %d", tool, len(names), n*len(groupColumns))
+		}
+		if walk[`atollGroupMembers."group-123"`] != "1" || walk[`atollGroupLocalMembers."group-299"`] != "1" {
+			t.Errorf("%s: rows of group-123 and group-299 missing or wrong", tool)
+		}
 	}
 }

@@ -42,6 +42,11 @@ type Config struct {
 	// Register, and each write; it is also the session's timeout the
 	// master waits for an answer (whole seconds, default 5s).
 	Timeout time.Duration
+	// CacheFor is how long one reading of the agent's state answers the
+	// master's requests (default 1s; negative: every request reads the
+	// agent): a walk then sees one consistent snapshot, and a table of
+	// thousands of groups is read from the agent once, not once per row.
+	CacheFor time.Duration
 	// MinRetry and MaxRetry bound the delay between connection attempts:
 	// it starts at MinRetry and doubles up to MaxRetry (defaults 1s and
 	// 30s).
@@ -54,6 +59,7 @@ type Subagent struct {
 	network, address string
 	log              *slog.Logger
 	descr            string
+	snaps            *snapshots
 }
 
 // ParseMaster splits an AgentX socket address (Config.Master) into a
@@ -90,6 +96,9 @@ func New(cfg Config) (*Subagent, error) {
 		cfg.Timeout = 5 * time.Second
 	}
 	cfg.Timeout = max(cfg.Timeout.Round(time.Second), time.Second) // the Open PDU carries whole seconds
+	if cfg.CacheFor == 0 {
+		cfg.CacheFor = time.Second
+	}
 	if cfg.MinRetry <= 0 {
 		cfg.MinRetry = time.Second
 	}
@@ -97,10 +106,11 @@ func New(cfg Config) (*Subagent, error) {
 		cfg.MaxRetry = max(30*time.Second, cfg.MinRetry)
 	}
 	st := cfg.Source.Status()
+	log := cfg.Logger.With("master", cfg.Master)
 	return &Subagent{
-		cfg: cfg, network: network, address: address,
-		log:   cfg.Logger.With("master", cfg.Master),
+		cfg: cfg, network: network, address: address, log: log,
 		descr: fmt.Sprintf("Atoll agent %s (site %s)", st.Node, st.Site),
+		snaps: &snapshots{src: cfg.Source, ttl: cfg.CacheFor, log: log},
 	}, nil
 }
 
@@ -148,7 +158,7 @@ func (s *Subagent) session(ctx context.Context, registered func()) error {
 	if err != nil {
 		return err
 	}
-	ss := &session{conn: conn, timeout: s.cfg.Timeout, src: s.cfg.Source, log: s.log}
+	ss := &session{conn: conn, timeout: s.cfg.Timeout, snaps: s.snaps}
 	// A master that accepts and does not answer holds Open up to the
 	// timeout: ctx ends it sooner.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
