@@ -87,6 +87,46 @@ func TestIdleTokenHoldWake(t *testing.T) {
 	}
 }
 
+// TestIdleTokenHoldWakeRace: a message submitted at a member after the
+// token left it and before the representative's news of the hold arrived
+// (so Submit sent no wake) is not left waiting out the hold: the news
+// itself makes the member ask for the token.
+func TestIdleTokenHoldWakeRace(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	for _, n := range nodes {
+		n.cfg.IdleTokenHold = 80 * time.Millisecond
+	}
+	a, b := nodes[0], nodes[1]
+	now = pump(t, nodes, now, time.Second)
+	// Wait for a to release the token (b hears of it with the token), then
+	// stop as soon as a holds it again: its news of the hold is still in
+	// flight (pumpUntil drops it), so b does not know of the hold yet.
+	now = pumpUntil(t, nodes, now, time.Second, nil, func() bool { return a.held == nil })
+	now = pumpUntil(t, nodes, now, time.Second, nil, func() bool { return a.held != nil && a.idleHolds > IdleHoldAfter })
+	if a.held == nil || b.ringIdle {
+		t.Fatalf("setup: a holds %v, b knows of the hold %v; want a holding and b not knowing", a.held != nil, b.ringIdle)
+	}
+	if _, err := b.Submit(now, Agreed, []byte("race")); err != nil {
+		t.Fatal(err)
+	}
+	if rd := b.Ready(); len(rd.Packets) != 0 {
+		t.Fatalf("b sent %d packets on Submit without knowing of the hold", len(rd.Packets))
+	}
+	idle := merge{ring: a.reg.id, sender: a.me}
+	if err := b.Step(now, idle.appendTo(nil, ptIdle)); err != nil { // the news arrives late
+		t.Fatal(err)
+	}
+	delivered := map[NodeID]bool{}
+	pumpEvents(t, nodes, now, a.cfg.TokenHold/2, func(n *Node, e Event) {
+		if e.Kind == EventDeliver && string(e.Msg.Payload) == "race" {
+			delivered[n.me.ID] = true
+		}
+	})
+	if len(delivered) != len(nodes) {
+		t.Fatalf("delivered at %d of %d members within %v of the submit: the hold (%v left) was waited out", len(delivered), len(nodes), a.cfg.TokenHold/2, a.holdUntil.Sub(now))
+	}
+}
+
 func TestIdleTokenHoldValidate(t *testing.T) {
 	for _, h := range []time.Duration{time.Millisecond, 101 * time.Millisecond} {
 		c := DefaultLAN("a")

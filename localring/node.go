@@ -308,9 +308,7 @@ func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error
 	if wasEmpty && n.ringIdle && n.held == nil && n.state == stateOperational && n.cfg.TokenHold > 0 {
 		// The representative is probably holding the idle token: ask for
 		// it rather than wait out the hold.
-		n.ringIdle = false
-		w := merge{ring: n.reg.id, sender: n.me}
-		n.send("", w.appendTo(nil, ptWake))
+		n.sendWake()
 	}
 	if n.held != nil {
 		n.resumeToken(n.held)
@@ -526,10 +524,7 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 		case ptWake:
 			n.onWake(m)
 		case ptIdle:
-			if n.state == stateOperational && m.ring == n.reg.id {
-				n.ringIdle = true
-				n.retransmitAt = time.Time{} // the representative has the token
-			}
+			n.onIdle(m)
 		default:
 			n.onMerge(m)
 		}
@@ -538,6 +533,31 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 		return fmt.Errorf("%w: unknown packet type %d", ErrMalformed, t)
 	}
 	return nil
+}
+
+// onIdle hears that the representative holds the token of an idle ring.
+// A member that has something to send already (it was submitted after the
+// token left this node and before this news came) asks for the token at
+// once (unless SetSendLimit forbids it to send): Submit sends a wake only
+// when it knows of the hold, so waiting for the next Submit would leave the
+// message waiting out the hold.
+func (n *Node) onIdle(m *merge) {
+	if n.state != stateOperational || m.ring != n.reg.id {
+		return
+	}
+	n.retransmitAt = time.Time{} // the representative has the token
+	if n.backlog() > 0 && (!n.limited || n.sendLimit > 0) {
+		n.sendWake()
+		return
+	}
+	n.ringIdle = true
+}
+
+// sendWake asks the representative to release the token it holds.
+func (n *Node) sendWake() {
+	n.ringIdle = false
+	w := merge{ring: n.reg.id, sender: n.me}
+	n.send("", w.appendTo(nil, ptWake))
 }
 
 // onWake releases a held token when a member has something to send.
