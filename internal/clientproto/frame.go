@@ -368,13 +368,17 @@ func appendView(b []byte, v *View) []byte {
 
 // Parse decodes one frame from b: its type and body, without the length
 // prefix. The frame's strings are copies; Payload aliases b.
-func Parse(b []byte) (Frame, error) {
+func Parse(b []byte) (Frame, error) { return parse(b, nil) }
+
+// parse is Parse, with the names of members and groups taken from names
+// when it is not nil.
+func parse(b []byte, names *names) (Frame, error) {
 	var f Frame
 	if len(b) == 0 {
 		return f, fmt.Errorf("%w: empty frame (no type byte)", ErrMalformed)
 	}
 	f.Type = Type(b[0])
-	r := reader{b: b[1:], t: f.Type}
+	r := reader{b: b[1:], t: f.Type, names: names}
 	switch f.Type {
 	case TypeHello:
 		r.magic()
@@ -389,7 +393,7 @@ func Parse(b []byte) (Frame, error) {
 		f.Req = r.u32("req")
 		f.Svc = r.u8("svc")
 		f.MsgType = r.u16("msg_type")
-		f.Groups = r.list("groups")
+		f.Groups = r.nameList("groups")
 		f.Payload = r.bytes32("payload")
 	case TypeSend:
 		f.Req = r.u32("req")
@@ -428,14 +432,14 @@ func Parse(b []byte) (Frame, error) {
 		f.Flags8 = r.flags("flags", FlagPointToPoint)
 		f.Svc = r.u8("svc")
 		f.MsgType = r.u16("msg_type")
-		f.Sender = r.str8("sender")
+		f.Sender = r.name("sender")
 		f.Seq = r.u64("seq")
 		f.Order = r.u64("order")
 		f.MsgID = r.str8("msg_id")
 		if f.Flags8&FlagPointToPoint != 0 {
-			f.To = r.str8("to")
+			f.To = r.name("to")
 		} else {
-			f.Groups = r.list("groups")
+			f.Groups = r.nameList("groups")
 		}
 		f.Payload = r.bytes32("payload")
 	case TypeLeft:
@@ -478,9 +482,61 @@ func Parse(b []byte) (Frame, error) {
 }
 
 type reader struct {
-	b   []byte
-	t   Type
-	err error
+	b     []byte
+	t     Type
+	err   error
+	names *names
+}
+
+// names holds the member and group names a Reader has decoded, so that a
+// stream of messages among the same members and groups does not allocate
+// its names again and again.
+type names struct{ m map[string]string }
+
+// maxNames bounds the names kept: past it they are forgotten and learnt
+// again.
+const maxNames = 4096
+
+func (n *names) get(b []byte) string {
+	if s, ok := n.m[string(b)]; ok {
+		return s
+	}
+	if n.m == nil || len(n.m) >= maxNames {
+		n.m = make(map[string]string)
+	}
+	s := string(b)
+	n.m[s] = s
+	return s
+}
+
+// name reads a str8 that names a member or group.
+func (r *reader) name(field string) string {
+	if r.names == nil {
+		return r.str8(field)
+	}
+	n := int(r.u8(field))
+	if !r.need(field, n) {
+		return ""
+	}
+	s := r.names.get(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+// nameList reads a list of names (name).
+func (r *reader) nameList(field string) []string {
+	n := r.count(field, 1)
+	if n == 0 || r.err != nil {
+		return nil
+	}
+	l := make([]string, n)
+	for i := range l {
+		l[i] = r.name(field)
+	}
+	if r.err != nil {
+		return nil
+	}
+	return l
 }
 
 func (r *reader) fail(field, format string, args ...any) {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // samples holds one frame of every type, with every field set.
@@ -161,6 +163,64 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("re-encoding differs:\n in  %x\n out %x", b, again[LengthSize:])
 		}
 	})
+}
+
+// TestReaderBuffered: Buffered says whether the next frame is whole in the
+// buffer, so that Next will not block.
+func TestReaderBuffered(t *testing.T) {
+	a := Append(nil, &Frame{Type: TypePing, Req: 1})
+	b := Append(nil, &Frame{Type: TypeMulticast, Req: 2, Svc: 3, Groups: []string{"g"}, Payload: []byte("hello")})
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write(append(slices.Clone(a), b[:len(b)-1]...)) // the second frame is cut short
+		pw.Write(b[len(b)-1:])
+		pw.Close()
+	}()
+	r := NewReader(pr)
+	r.SetMax(MaxFrame)
+	if r.Buffered() {
+		t.Fatal("Buffered before anything was read")
+	}
+	if f, err := r.Next(); err != nil || f.Req != 1 {
+		t.Fatalf("first frame: %+v, %v", f, err)
+	}
+	if r.Buffered() {
+		t.Fatal("Buffered with a frame cut short in the buffer")
+	}
+	if f, err := r.Next(); err != nil || f.Req != 2 {
+		t.Fatalf("second frame: %+v, %v", f, err)
+	}
+	if r.Buffered() {
+		t.Fatal("Buffered with nothing left")
+	}
+}
+
+// TestReaderNames: a Reader decodes the names of a stream's messages once
+// (the frames share them), and still decodes every name right once it
+// holds more than it keeps.
+func TestReaderNames(t *testing.T) {
+	var stream []byte
+	for i := range maxNames + 10 {
+		stream = Append(stream, &Frame{Type: TypeMessage, Svc: 3, Sender: "n1:app", MsgID: fmt.Sprint(i),
+			Groups: []string{"orders", fmt.Sprintf("g%d", i)}, Payload: []byte("x")})
+	}
+	r := NewReader(bytes.NewReader(stream))
+	r.SetMax(MaxFrame)
+	var first Frame
+	for i := range maxNames + 10 {
+		f, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Sender != "n1:app" || f.MsgID != fmt.Sprint(i) || !slices.Equal(f.Groups, []string{"orders", fmt.Sprintf("g%d", i)}) {
+			t.Fatalf("frame %d: %+v", i, f)
+		}
+		if i == 0 {
+			first = f
+		} else if i == 1 && unsafe.StringData(f.Sender) != unsafe.StringData(first.Sender) {
+			t.Fatal("the second frame's sender was allocated again")
+		}
+	}
 }
 
 // FuzzReader feeds arbitrary streams to the Reader.

@@ -10,9 +10,10 @@ import (
 
 // Reader reads frames from a stream. It is not safe for concurrent use.
 type Reader struct {
-	r   *bufio.Reader
-	max int
-	buf []byte
+	r     *bufio.Reader
+	max   int
+	buf   []byte
+	names names // the member and group names seen, shared by the frames
 }
 
 // NewReader returns a Reader of r that accepts frames of at most
@@ -24,9 +25,22 @@ func NewReader(r io.Reader) *Reader {
 // SetMax sets the largest frame length (type and body) Next accepts.
 func (r *Reader) SetMax(n int) { r.max = n }
 
+// Buffered reports whether a whole frame is buffered, so that Next
+// returns it without reading from the stream (and without blocking): a
+// reader that batches the frames it reads hands on its batch when this is
+// false, before Next waits for the peer.
+func (r *Reader) Buffered() bool {
+	if r.r.Buffered() < LengthSize {
+		return false
+	}
+	hdr, _ := r.r.Peek(LengthSize)
+	return uint64(r.r.Buffered()) >= LengthSize+uint64(binary.BigEndian.Uint32(hdr))
+}
+
 // Next reads and parses the next frame. The frame's Payload aliases the
 // Reader's buffer: it is valid until the next call, so copy it to keep
-// it. At the end of the stream Next returns io.EOF (io.ErrUnexpectedEOF
+// it. Its names of members and groups may be shared with earlier frames
+// (strings are immutable; the slices that hold them are the frame's own). At the end of the stream Next returns io.EOF (io.ErrUnexpectedEOF
 // inside a frame); a frame that is too long or does not parse yields an
 // error that wraps ErrMalformed.
 func (r *Reader) Next() (Frame, error) {
@@ -51,5 +65,5 @@ func (r *Reader) Next() (Frame, error) {
 		}
 		return Frame{}, err
 	}
-	return Parse(b)
+	return parse(b, &r.names)
 }

@@ -31,6 +31,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -50,6 +51,7 @@ func main() {
 // config is the command line.
 type config struct {
 	agent, group, node, name, samples string
+	cpuProfile                        string
 	nodes, index, size                int
 	agentPid, eventBuffer             int
 	send                              bool
@@ -67,6 +69,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.node, "node", "?", "this node's name, for the output")
 	fs.StringVar(&c.name, "name", "clientload", "the client's name at its agent (unique per agent)")
 	fs.StringVar(&c.samples, "samples", "", "write the latency of every delivery in the window to this file (bench.ReadSamples)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (runtime/pprof) to this file")
 	fs.IntVar(&c.nodes, "nodes", 1, "members the group must have before the load starts (one clientload per node)")
 	fs.IntVar(&c.index, "index", 0, "this sender's index in the payload header")
 	fs.IntVar(&c.size, "size", 1024, "message size in bytes")
@@ -117,6 +120,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("clientload %s: %w", c.node, err)
+		}
+		defer stop()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	opts := []client.Option{client.WithName(c.name)}
@@ -156,6 +166,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err = l.consume(ctx, deadline)
 	cancel()
 	return err
+}
+
+// startCPUProfile starts writing a CPU profile to path; stop ends it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // consume reads the client's events until the run is over.
