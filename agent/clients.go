@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -87,6 +86,13 @@ type clientServer struct {
 	inbox    []clientReq
 	closing  bool   // no new sessions
 	nextName uint64 // for names the agent picks
+	scratch  []byte // the loop's buffer for encoding frames (encode)
+
+	// Sessions whose queue grew during the loop's pass: their writers are
+	// signalled once, at its end (flushSessions), not at every frame.
+	dirtyMu  sync.Mutex
+	dirty    []*session
+	dirtyBuf []*session // the loop's: dirty's other buffer
 
 	// Sessions whose queue is over the backlog threshold (the send
 	// queue's bounds), which hold back the local senders while they read.
@@ -122,8 +128,11 @@ type session struct {
 	wake   chan struct{} // capacity 1: the writer has work
 
 	mu        sync.Mutex
-	out       [][]byte // encoded frames for the writer
-	qFrames   int      // frames queued and not yet written: out and the writer's batch
+	out       []byte // encoded frames for the writer, back to back
+	outFrames int    // how many frames out holds
+	spare     []byte // the writer's last batch, written: out's next buffer
+	dirty     bool   // out grew since the writer was last signalled (flushSessions)
+	qFrames   int    // frames queued and not yet written: out and the writer's batch
 	qBytes    int
 	overSince time.Time    // when the queue went over its bound; zero while under
 	backlog   bool         // in cs.backlogged
@@ -276,10 +285,10 @@ func (cs *clientServer) shutdown(code cp.Code, text string) {
 // wait waits for every session goroutine to end.
 func (cs *clientServer) wait() { cs.wg.Wait() }
 
-// push hands a request to the loop.
-func (cs *clientServer) push(r clientReq) {
+// push hands requests to the loop.
+func (cs *clientServer) push(rs ...clientReq) {
 	cs.mu.Lock()
-	cs.inbox = append(cs.inbox, r)
+	cs.inbox = append(cs.inbox, rs...)
 	cs.mu.Unlock()
 	cs.a.poke()
 }
@@ -367,7 +376,16 @@ func (s *session) read() {
 	}
 	cs.wg.Go(s.write)
 	r.SetMax(cp.MaxFrame)
+	var batch []clientReq
+	var slab []byte    // the batch's payloads, copied out of the reader's buffer
+	var read time.Time // when the frames in the reader's buffer were read
 	for {
+		fresh := !r.Buffered() // Next reads from the connection
+		if len(batch) > 0 && (fresh || len(batch) >= maxReadBatch) {
+			cs.push(batch...)
+			clear(batch)
+			batch = batch[:0]
+		}
 		f, err := r.Next()
 		if err != nil {
 			switch {
@@ -393,17 +411,48 @@ func (s *session) read() {
 			s.end(cp.CodeProtocol, why+"; closing the session", true)
 			return
 		}
-		read := time.Now()
-		if f.Payload != nil {
-			f.Payload = append([]byte(nil), f.Payload...) // the reader reuses its buffer
+		if fresh || read.IsZero() {
+			read = time.Now() // one clock reading for the frames of one read
+		}
+		if f.Payload != nil { // the reader reuses its buffer
+			f.Payload, slab = copyPayload(slab, f.Payload)
 		}
 		select {
 		case <-s.credit:
-		case <-s.done:
-			return
+		default:
+			if len(batch) > 0 { // the loop must take these to give credit back
+				cs.push(batch...)
+				clear(batch)
+				batch = batch[:0]
+			}
+			select {
+			case <-s.credit:
+			case <-s.done:
+				return
+			}
 		}
-		cs.push(clientReq{s: s, f: f, read: read})
+		batch = append(batch, clientReq{s: s, f: f, read: read})
 	}
+}
+
+// maxReadBatch bounds the requests a session's reader hands to the loop at
+// once.
+const maxReadBatch = 256
+
+// copyPayload copies p into slab, which it returns, allocating a new slab
+// when p does not fit: one allocation for the many small payloads of a
+// batch of requests instead of one each.
+func copyPayload(slab, p []byte) (cp, rest []byte) {
+	const slabSize = 64 << 10
+	if cap(slab)-len(slab) < len(p) {
+		if len(p) > slabSize/4 {
+			return append([]byte(nil), p...), slab
+		}
+		slab = make([]byte, 0, slabSize)
+	}
+	start := len(slab)
+	slab = append(slab, p...)
+	return slab[start:len(slab):len(slab)], slab
 }
 
 // hello runs the hello exchange: the client's Hello, the agent's Welcome
@@ -490,58 +539,66 @@ func (s *session) goodbye(code cp.Code, text string) {
 // write is the session's writer goroutine: it writes the queued frames,
 // and at the end the goodbye, then closes the connection.
 func (s *session) write() {
-	bw := bufio.NewWriterSize(s.conn, 64<<10)
 	defer s.conn.Close()
 	cfg := &s.cs.a.cfg
 	for {
 		s.mu.Lock()
-		batch, ending := s.out, s.ending
-		s.out = nil
-		bye := s.bye
+		batch, frames, ending, bye := s.out, s.outFrames, s.ending, s.bye
+		s.out, s.outFrames, s.spare = s.spare[:0], 0, nil
 		s.mu.Unlock()
-		n := 0
-		for i, b := range batch {
-			if _, err := bw.Write(b); err != nil {
-				s.end(0, "", true)
-				return
-			}
-			n += len(b)
-			if i%64 == 63 { // progress within a long batch (holdBack)
-				s.lastWrite.Store(time.Now().UnixNano())
-			}
+		if err := s.writeOut(batch); err != nil {
+			s.end(0, "", true)
+			return
 		}
 		if ending {
 			if bye != nil {
-				bw.Write(bye)
+				s.conn.Write(bye)
 			}
-			bw.Flush()
 			return
 		}
-		if len(batch) > 0 {
-			if err := bw.Flush(); err != nil {
-				s.end(0, "", true)
-				return
-			}
-			s.lastWrite.Store(time.Now().UnixNano())
-			s.mu.Lock()
-			s.qFrames -= len(batch)
-			s.qBytes -= n
-			if s.qFrames <= cfg.ClientQueueFrames && s.qBytes <= cfg.ClientQueueBytes {
-				s.overSince = time.Time{}
-			}
-			if s.backlog && s.qFrames <= s.cs.blFrames && s.qBytes <= s.cs.blBytes {
-				s.backlog = false
-				s.cs.setBacklog(s, false)
-				s.cs.a.poke() // the loop may take the held requests
-			}
-			if 2*s.qFrames < cfg.ClientQueueFrames && 2*s.qBytes < cfg.ClientQueueBytes {
-				s.warned = false // warn again when the queue fills up again
-			}
+		s.mu.Lock()
+		if cap(batch) <= maxSpareBytes {
+			s.spare = batch
+		}
+		if frames == 0 {
 			s.mu.Unlock()
+			<-s.wake
 			continue
 		}
-		<-s.wake
+		s.qFrames -= frames
+		s.qBytes -= len(batch)
+		if s.qFrames <= cfg.ClientQueueFrames && s.qBytes <= cfg.ClientQueueBytes {
+			s.overSince = time.Time{}
+		}
+		if s.backlog && s.qFrames <= s.cs.blFrames && s.qBytes <= s.cs.blBytes {
+			s.backlog = false
+			s.cs.setBacklog(s, false)
+			s.cs.a.poke() // the loop may take the held requests
+		}
+		if 2*s.qFrames < cfg.ClientQueueFrames && 2*s.qBytes < cfg.ClientQueueBytes {
+			s.warned = false // warn again when the queue fills up again
+		}
+		s.mu.Unlock()
 	}
+}
+
+// maxSpareBytes bounds the buffer a session keeps for its next batch.
+const maxSpareBytes = 1 << 20
+
+// writeOut writes a batch of frames in pieces of writeChunk bytes, so that
+// a long batch shows progress (lastWrite, for holdBack) as the client
+// takes it.
+func (s *session) writeOut(b []byte) error {
+	const writeChunk = 64 << 10
+	for len(b) > 0 {
+		n := min(len(b), writeChunk)
+		if _, err := s.conn.Write(b[:n]); err != nil {
+			return err
+		}
+		s.lastWrite.Store(time.Now().UnixNano())
+		b = b[n:]
+	}
+	return nil
 }
 
 // send queues an encoded frame for the client. It never blocks: a client
@@ -569,7 +626,8 @@ func (s *session) send(b []byte) bool {
 			return false
 		}
 	}
-	s.out = append(s.out, b)
+	s.out = append(s.out, b...)
+	s.outFrames++
 	s.qFrames, s.qBytes = frames, bytes
 	if !s.backlog && (frames > s.cs.blFrames || bytes > s.cs.blBytes) {
 		s.backlog = true
@@ -581,13 +639,49 @@ func (s *session) send(b []byte) bool {
 		w := cp.Append(nil, &cp.Frame{Type: cp.TypeWarning, Code: cp.CodeSlowConsumer, Queued: uint32(s.qFrames), Limit: uint32(cfg.ClientQueueFrames),
 			Text: fmt.Sprintf("%d frames (%d bytes) wait for this client to read them; over %d frames or %d bytes for %v (or over %d times that at once) it is disconnected",
 				s.qFrames, s.qBytes, cfg.ClientQueueFrames, cfg.ClientQueueBytes, cfg.ClientSlowGrace, hardQueueFactor)})
-		s.out = append(s.out, w)
+		s.out = append(s.out, w...)
+		s.outFrames++
 		s.qFrames++
 		s.qBytes += len(w)
 	}
+	mark := !s.dirty
+	s.dirty = true
 	s.mu.Unlock()
-	s.signal()
+	if mark {
+		s.cs.dirtyMu.Lock()
+		s.cs.dirty = append(s.cs.dirty, s)
+		s.cs.dirtyMu.Unlock()
+	}
 	return true
+}
+
+// encode encodes f into the loop's scratch buffer, which is valid until
+// the next call (loop): send copies it.
+func (cs *clientServer) encode(f *cp.Frame) []byte {
+	cs.scratch = cp.Append(cs.scratch[:0], f)
+	return cs.scratch
+}
+
+// sendFrame queues f for the client, as send (loop).
+func (s *session) sendFrame(f *cp.Frame) bool { return s.send(s.cs.encode(f)) }
+
+// flushSessions signals the writers of the sessions whose queues grew
+// since the last call: the loop calls it at the end of each of its
+// steps, so that a writer wakes once for what a step queued, not once per
+// frame.
+func (cs *clientServer) flushSessions() {
+	cs.dirtyMu.Lock()
+	ss := cs.dirty
+	cs.dirty = cs.dirtyBuf[:0]
+	cs.dirtyBuf = ss
+	cs.dirtyMu.Unlock()
+	for i, s := range ss {
+		s.mu.Lock()
+		s.dirty = false
+		s.mu.Unlock()
+		s.signal()
+		ss[i] = nil
+	}
 }
 
 // evict ends a session whose queue stayed over its bound for the grace
@@ -624,7 +718,7 @@ func (s *session) end(code cp.Code, text string, drop bool) {
 	}
 	s.ending = true
 	if drop {
-		s.out = nil
+		s.out, s.outFrames = nil, 0
 	}
 	if s.backlog {
 		s.backlog = false

@@ -172,7 +172,7 @@ func (a *Agent) routeGroupEvent(e *groups.Event) {
 		if len(e.To) == 0 {
 			return
 		}
-		b := cp.Append(nil, &cp.Frame{Type: cp.TypeView, View: viewFrame(e.View)})
+		b := cs.encode(&cp.Frame{Type: cp.TypeView, View: viewFrame(e.View)})
 		for _, c := range e.To {
 			if s := cs.session(c); s != nil {
 				s.send(b)
@@ -189,7 +189,7 @@ func (a *Agent) routeGroupEvent(e *groups.Event) {
 		if m.To != "" {
 			f.Flags8, f.To = cp.FlagPointToPoint, m.To
 		}
-		b := cp.Append(nil, &f)
+		b := cs.encode(&f)
 		for _, c := range e.To {
 			if s := cs.session(c); s != nil {
 				s.send(b)
@@ -197,7 +197,7 @@ func (a *Agent) routeGroupEvent(e *groups.Event) {
 		}
 	case groups.EventLeft:
 		if s := cs.session(e.Client); s != nil {
-			s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeLeft, Group: e.Group}))
+			s.sendFrame(&cp.Frame{Type: cp.TypeLeft, Group: e.Group})
 		}
 	case groups.EventReject:
 		if e.Client == reservedClient {
@@ -211,8 +211,8 @@ func (a *Agent) routeGroupEvent(e *groups.Event) {
 			if errors.As(e.Err, &ge) {
 				op = opType(ge.Op)
 			}
-			s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeError, Code: errorCode(e.Err), Op: op, Seq: e.Seq, Group: e.Group,
-				Text: rejectText(e.Err, a.cfg.Node)}))
+			s.sendFrame(&cp.Frame{Type: cp.TypeError, Code: errorCode(e.Err), Op: op, Seq: e.Seq, Group: e.Group,
+				Text: rejectText(e.Err, a.cfg.Node)})
 		}
 	case groups.EventSent:
 		_, client, err := groups.SplitMember(e.Msg.Sender)
@@ -235,7 +235,7 @@ func rejectText(err error, node string) string {
 func (s *session) completeFlushes() {
 	i := 0
 	for ; i < len(s.flushes) && s.flushes[i].seq <= s.lastSent; i++ {
-		s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeOK, Req: s.flushes[i].req, Seq: s.flushes[i].seq}))
+		s.sendFrame(&cp.Frame{Type: cp.TypeOK, Req: s.flushes[i].req, Seq: s.flushes[i].seq})
 	}
 	s.flushes = s.flushes[i:]
 }
@@ -373,10 +373,10 @@ func (a *Agent) sessionEnded(s *session) {
 // handleRequest answers one request of a session, read at read (loop).
 func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 	fail := func(code cp.Code, group, text string) {
-		s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeError, Req: f.Req, Code: code, Op: f.Type, Group: group, Text: text}))
+		s.sendFrame(&cp.Frame{Type: cp.TypeError, Req: f.Req, Code: code, Op: f.Type, Group: group, Text: text})
 	}
 	failErr := func(group string, err error) { fail(errorCode(err), group, err.Error()) }
-	ok := func(seq uint64) { s.send(cp.Append(nil, &cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: seq})) }
+	ok := func(seq uint64) { s.sendFrame(&cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: seq}) }
 	if s.gone {
 		return // a request the reader queued as the session ended
 	}
@@ -468,9 +468,9 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 		if v, found := a.g.View(f.Group); found {
 			r.Flags8, r.View = cp.FlagFound, viewFrame(&v)
 		}
-		s.send(cp.Append(nil, &r))
+		s.sendFrame(&r)
 	case cp.TypePing:
-		s.send(cp.Append(nil, &cp.Frame{Type: cp.TypePong, Req: f.Req}))
+		s.sendFrame(&cp.Frame{Type: cp.TypePong, Req: f.Req})
 	}
 }
 
@@ -489,7 +489,7 @@ func (a *Agent) listGroups(s *session, req uint32) {
 		if end == len(names) {
 			f.Flags8 = cp.FlagLast
 		}
-		if !s.send(cp.Append(nil, &f)) || end == len(names) {
+		if !s.sendFrame(&f) || end == len(names) {
 			return
 		}
 	}

@@ -43,6 +43,7 @@ func (a *Agent) newDriver() (err error) {
 			Output: func(now time.Time, evs []localring.Event) {
 				ls.now = now
 				a.submitGroups(ls)
+				a.cs.flushSessions()
 				a.updateSnapshot(ls, ls.installed)
 				ls.installed = false
 				if ls.conf != nil { // after the snapshot: Status shows the ring

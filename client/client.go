@@ -105,6 +105,7 @@ type Client struct {
 	inBytes  int           // their payload bytes
 	calls    map[uint32]*call
 	closed   bool
+	opened   bool      // answers made room in the window for queued requests: the reader wakes the writer
 	closeBy  time.Time // set by Close: when the writer gives up
 	err      error     // why the session ended
 	writeErr error     // why the writer stopped; err once the reader ends
@@ -615,9 +616,7 @@ func (c *Client) answered(req uint32) {
 	if len(c.inflight) == 0 {
 		c.inflight = nil // let the array go
 	}
-	if len(c.out) > 0 {
-		c.signal()
-	}
+	c.opened = c.opened || len(c.out) > 0
 }
 
 func (c *Client) signal() {
@@ -703,6 +702,17 @@ func (c *Client) read() {
 		close(c.events)
 	}()
 	for {
+		if !c.r.Buffered() {
+			// Before waiting for the agent: wake the writer for what the
+			// answers read so far let go, once for all of them.
+			c.mu.Lock()
+			opened := c.opened
+			c.opened = false
+			c.mu.Unlock()
+			if opened {
+				c.signal()
+			}
+		}
 		f, err := c.r.Next()
 		if err != nil {
 			switch {
