@@ -98,16 +98,23 @@ type master struct {
 	t              *testing.T
 	snmpd, mibDirs string
 	dir            string
-	port, agentX   int
+	port           int
+	socket         string // the AgentX socket, as agentXSocket names it
 	cmd            *exec.Cmd
 	out            *syncBuffer
 }
 
-func newMaster(t *testing.T) *master {
+// newMaster prepares a master whose AgentX socket is on TCP, or a Unix
+// socket (net-snmp's default kind) when unix is set.
+func newMaster(t *testing.T, unix bool) *master {
 	snmpd, mibDirs := netSNMP(t)
-	m := &master{t: t, snmpd: snmpd, mibDirs: mibDirs, dir: t.TempDir(), port: freePort(t, "udp"), agentX: freePort(t, "tcp")}
-	conf := fmt.Sprintf("master agentx\nagentXSocket tcp:127.0.0.1:%d\nrocommunity %s 127.0.0.1\nrwcommunity %s 127.0.0.1\n[snmp] persistentDir %s\n",
-		m.agentX, community, rwCommunity, filepath.Join(m.dir, "persist"))
+	m := &master{t: t, snmpd: snmpd, mibDirs: mibDirs, dir: t.TempDir(), port: freePort(t, "udp")}
+	m.socket = fmt.Sprintf("tcp:127.0.0.1:%d", freePort(t, "tcp"))
+	if unix {
+		m.socket = "unix:" + filepath.Join(m.dir, "master")
+	}
+	conf := fmt.Sprintf("master agentx\nagentXSocket %s\nrocommunity %s 127.0.0.1\nrwcommunity %s 127.0.0.1\n[snmp] persistentDir %s\n",
+		m.socket, community, rwCommunity, filepath.Join(m.dir, "persist"))
 	if err := os.WriteFile(filepath.Join(m.dir, "snmpd.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +291,7 @@ func TestMIBParses(t *testing.T) {
 // agent's own status and groups; snmpset is refused and harms nothing;
 // when snmpd restarts the subagent logs one line and registers again.
 func TestSnmpd(t *testing.T) {
-	m := newMaster(t)
+	m := newMaster(t, false)
 	m.start()
 	a := startAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -320,7 +327,7 @@ func TestSnmpd(t *testing.T) {
 	// (Config.CacheFor), all taken after this status.
 	before := a.Status()
 	logs := &syncBuffer{}
-	sa, err := New(Config{Master: fmt.Sprintf("tcp:127.0.0.1:%d", m.agentX), Source: a,
+	sa, err := New(Config{Master: m.socket, Source: a,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), MinRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +405,7 @@ func TestSnmpd(t *testing.T) {
 
 	// A second subagent for the same subtree is refused, and says why.
 	logs2 := &syncBuffer{}
-	sa2, err := New(Config{Master: fmt.Sprintf("tcp:127.0.0.1:%d", m.agentX), Source: a,
+	sa2, err := New(Config{Master: m.socket, Source: a,
 		Logger: slog.New(slog.NewTextHandler(logs2, nil)), MinRetry: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -435,7 +442,7 @@ func TestSnmpd(t *testing.T) {
 // every row (the subagent reads the agent once per snapshot, not once per
 // row; the test logs how long the walks took).
 func TestSnmpdManyGroups(t *testing.T) {
-	m := newMaster(t)
+	m := newMaster(t, false)
 	m.start()
 	a := startAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -455,7 +462,7 @@ func TestSnmpdManyGroups(t *testing.T) {
 		gs, err := a.Groups(ctx)
 		return err == nil && len(gs) == n
 	})
-	sa, err := New(Config{Master: fmt.Sprintf("tcp:127.0.0.1:%d", m.agentX), Source: a, Logger: slog.New(slog.DiscardHandler)})
+	sa, err := New(Config{Master: m.socket, Source: a, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,4 +489,24 @@ func TestSnmpdManyGroups(t *testing.T) {
 			t.Errorf("%s: rows of group-123 and group-299 missing or wrong", tool)
 		}
 	}
+}
+
+// TestSnmpdUnixSocket: the subagent registers over a Unix socket, the
+// kind of net-snmp's default master socket (/var/agentx/master).
+func TestSnmpdUnixSocket(t *testing.T) {
+	m := newMaster(t, true)
+	m.start()
+	a := startAgent(t)
+	sa, err := New(Config{Master: m.socket, Source: a, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sa.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+	m.waitFor("the subagent's registration over "+m.socket, func() bool {
+		out, err := m.run("snmpget", "ATOLL-MIB::atollNodeName.0", "ATOLL-MIB::atollRingMembers.0")
+		return err == nil && strings.Contains(out, "atollNodeName.0 = lab-1") && strings.Contains(out, "atollRingMembers.0 = 1")
+	})
 }
