@@ -70,14 +70,17 @@ type Stats struct {
 	Reinjected     uint64 // Downs this node injected again for members of its local ring that missed them
 	LocalGaps      uint64 // members of the local ring behind this node's log: they cannot catch up from it
 	Carried        uint64 // Ups delivered in a later federation ring than the one they were submitted in: not numbered
+	NotSafe        uint64 // federation messages delivered below Safe: the driver must submit Ready.Fed with localring.Safe
 }
 
 // Ready is what a bridge asks its driver to do, in order.
 type Ready struct {
 	// Local are messages to submit on the local ring (Agreed).
 	Local [][]byte
-	// Fed are messages to submit on the federation ring (Agreed); only an
-	// active gateway has any.
+	// Fed are messages to submit on the federation ring with
+	// localring.Safe (see the package comment: a gateway numbers a
+	// message only once every member holds it); only an active gateway
+	// has any.
 	Fed [][]byte
 	// Stream is the domain's ordered stream for this node: deliveries and
 	// configuration changes, for the domain's groups.Node.
@@ -554,6 +557,9 @@ func (s *Site) FedDeliver(m *localring.Message) {
 	if err != nil {
 		s.stats.Malformed++
 		return
+	}
+	if m.Svc != localring.Safe {
+		s.stats.NotSafe++
 	}
 	f := s.fed
 	if u, ok := x.(*fedUp); ok && u.origin.Site == s.cfg.Site {

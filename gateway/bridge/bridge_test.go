@@ -368,7 +368,12 @@ func TestCarriedOver(t *testing.T) {
 			}
 		}
 	}
-	if st := h.node("a1").b.Stats(); st.Carried != 1 || st.Resubmitted != 1 {
-		t.Errorf("a1 stats %+v, want one Up carried over and submitted again", st)
+	if st := h.node("a1").b.Stats(); st.Carried != 1 || st.Resubmitted != 1 || st.NotSafe != 0 {
+		t.Errorf("a1 stats %+v, want one Up carried over and submitted again, all Safe", st)
+	}
+	a1 := h.node("a1").b
+	a1.FedDeliver(&localring.Message{Svc: localring.Agreed, Payload: encodeSync(&syncMsg{site: "b"})})
+	if st := a1.Stats(); st.NotSafe != 1 {
+		t.Errorf("a federation message delivered Agreed was not counted: %+v", st)
 	}
 }

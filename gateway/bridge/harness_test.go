@@ -187,7 +187,7 @@ func (h *harness) fedStep() bool {
 	h.fedQ = nil
 	for _, m := range q {
 		for _, g := range h.fedMembers() {
-			g.b.FedDeliver(&localring.Message{ID: m.id, Svc: localring.Agreed, Payload: m.payload})
+			g.b.FedDeliver(&localring.Message{ID: m.id, Svc: localring.Safe, Payload: m.payload})
 		}
 	}
 	for _, g := range h.fedMembers() {

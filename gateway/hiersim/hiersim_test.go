@@ -163,9 +163,9 @@ func report(t *testing.T, fault Fault, r *Result) {
 		bad = append(bad, v.String())
 	}
 	for id, st := range r.Bridges {
-		if st.BeyondLog != 0 || st.Malformed != 0 || st.LocalGaps != 0 {
-			bad = append(bad, fmt.Sprintf("%s: %d catch-ups refused beyond the log of %d entries, %d members behind its log, %d malformed messages",
-				id, st.BeyondLog, bridge.DefaultLogEntries, st.LocalGaps, st.Malformed))
+		if st.BeyondLog != 0 || st.Malformed != 0 || st.LocalGaps != 0 || st.NotSafe != 0 {
+			bad = append(bad, fmt.Sprintf("%s: %d catch-ups refused beyond the log of %d entries, %d members behind its log, %d malformed messages, %d federation messages not Safe",
+				id, st.BeyondLog, bridge.DefaultLogEntries, st.LocalGaps, st.Malformed, st.NotSafe))
 		}
 	}
 	if r.Lost != 0 || r.Duplicated != 0 {
