@@ -118,3 +118,31 @@ func TestDebugBundle(t *testing.T) {
 		t.Errorf("errors.txt without an agent:\n%s", errs)
 	}
 }
+
+// TestDebugBundleJournal: when the unit is active under systemd, the
+// bundle takes the unit's journal (since --since), redacted, instead of
+// the log file.
+func TestDebugBundleJournal(t *testing.T) {
+	bin := t.TempDir()
+	args := filepath.Join(bin, "journalctl.args")
+	writeFile(t, filepath.Join(bin, "systemctl"), "#!/bin/sh\n[ \"$*\" = \"is-active --quiet atoll-test\" ]\n")
+	writeFile(t, filepath.Join(bin, "journalctl"), "#!/bin/sh\necho \"$*\" > "+args+"\necho 'atoll[1]: ring installed'\nprintf -- '-----BEGIN EC PRIVATE KEY-----\\nMHcCAQEE\\n-----END EC PRIVATE KEY-----\\n'\n")
+	for _, f := range []string{"systemctl", "journalctl"} {
+		if err := os.Chmod(filepath.Join(bin, f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	dir := t.TempDir()
+	out := filepath.Join(dir, "b.tar.gz")
+	if code, o, e := run("debug", "bundle", "--admin-socket", filepath.Join(dir, "none.sock"), "--unit", "atoll-test", "--since", "30m", "--log-file", filepath.Join(dir, "unused.log"), "-o", out); code != 0 {
+		t.Fatalf("exit %d %s%s", code, o, e)
+	}
+	log := readBundle(t, out)["agent.log"]
+	if !strings.Contains(log, "atoll[1]: ring installed") || strings.Contains(log, "MHcCAQEE") || !strings.Contains(log, "[key removed by atoll debug bundle]") {
+		t.Errorf("agent.log from the journal:\n%s", log)
+	}
+	if a, _ := os.ReadFile(args); strings.TrimSpace(string(a)) != "--unit atoll-test --no-pager --output short-iso --since -1800s" {
+		t.Errorf("journalctl %s", a)
+	}
+}

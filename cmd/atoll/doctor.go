@@ -215,13 +215,14 @@ func (d *doctor) run(configPath, node, keyFile, certDir, procSys string, now tim
 	}
 
 	d.mtu(cfg)
-	switch synced, known := clockSynced(); {
+	synced, esterror, known := clockSynced()
+	switch {
 	case !known:
 		d.line(docWarn, "clock", "cannot tell whether the system clock is synchronized")
 	case !synced:
 		d.line(docWarn, "clock", "the kernel says the system clock is not synchronized: certificates may look expired or not yet valid, and logs of different nodes do not line up; run an NTP client (chrony, systemd-timesyncd)")
 	default:
-		d.line(docOK, "clock", "the system clock is synchronized (NTP)")
+		d.line(docOK, "clock", fmt.Sprintf("the system clock is synchronized (NTP), estimated error %s", esterror))
 	}
 
 	gateway := false

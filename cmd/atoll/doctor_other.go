@@ -2,5 +2,7 @@
 
 package main
 
+import "time"
+
 // clockSynced cannot tell outside Linux.
-func clockSynced() (synced, known bool) { return false, false }
+func clockSynced() (synced bool, esterror time.Duration, known bool) { return false, 0, false }
