@@ -83,7 +83,7 @@ sites:
 		for i, n := range ns {
 			wg.Go(func() {
 				args := append([]string{"netns", "exec", n, os.Args[0], "doctor", "--config", topo, "--node", fmt.Sprintf("n%d", i+1),
-					"--data-dir", filepath.Join(dir, n), "--probe", "1500ms"}, extra[i]...)
+					"--data-dir", filepath.Join(dir, n), "--probe", "3s"}, extra[i]...)
 				cmd := exec.Command("ip", args...)
 				cmd.Env = append(os.Environ(), "ATOLL_TEST_MAIN=1")
 				out, _ := cmd.CombinedOutput()
@@ -112,7 +112,7 @@ sites:
 	sh("ip", "netns", "exec", ns[1], "nft", "add table inet t; add chain inet t input { type filter hook input priority 0; policy accept; }; add rule inet t input udp dport 5405 drop")
 	outs = probe([2][]string{})
 	has("n2 behind a firewall", outs[1], `FAIL  firewall     nftables chain inet t input drops UDP 5405, the ring's port: "udp dport 5405 drop"`,
-		"FAIL  probe        did not hear n1 in 1.5s over multicast 239.192.77.1:5405")
+		"FAIL  probe        did not hear n1 in 3s over multicast 239.192.77.1:5405")
 	has("n1 beside a firewall", outs[0], "ok    probe        heard n2")
 	t.Logf("atoll doctor --probe on a node whose firewall drops the ring's port:\n%s", outs[1])
 	sh("ip", "netns", "exec", ns[1], "nft", "delete table inet t")

@@ -247,7 +247,9 @@ groups:
 		return code, out + errs
 	}
 	var out string
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, "  federation "); time.Sleep(100 * time.Millisecond) {
+	// Until a-1 runs its federation member: before, doctor notes that it
+	// runs none.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, "FAIL  federation "); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no federation line in 10s:\n%s", out)
 		}
@@ -275,16 +277,22 @@ groups:
 	}
 	// Doctor's handshakes do not disturb the federation ring: a-1 keeps
 	// its one connection to b, installed once.
-	st, err := agent.NewClient(filepath.Join(aData, agent.AdminSocketName)).Status(context.Background())
-	if err != nil || len(st.Federation) != 1 {
-		t.Fatalf("a-1's status: %v %+v", err, st)
+	var st *agent.Status
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, err = agent.NewClient(filepath.Join(aData, agent.AdminSocketName)).Status(context.Background())
+		if err == nil && len(st.Federation) == 1 && st.Federation[0].State == "operational" && len(st.Federation[0].Missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no federation ring of a and b in 20s: %v %+v", err, st)
+		}
 	}
 	before := st.Federation[0]
 	for range 3 {
 		doctor()
 	}
 	st, _ = agent.NewClient(filepath.Join(aData, agent.AdminSocketName)).Status(context.Background())
-	if after := st.Federation[0]; after.Installs != before.Installs || after.Connected["b"] != "b-1" || len(after.Refused) != 0 {
+	if after := st.Federation[0]; after.Installs != before.Installs || after.State != "operational" || after.Connected["b"] != "b-1" || len(after.Refused) != 0 {
 		t.Errorf("after doctor: federation %+v, before %+v", after, before)
 	}
 
