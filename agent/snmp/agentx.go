@@ -20,11 +20,12 @@ import (
 // The AgentX protocol (RFC 2741) as a subagent speaks it, over one
 // connection to the master agent. The PDUs the subagent sends are encoded
 // by go-agentx's pdu package; the session itself (reading, dispatching,
-// closing) is here, because go-agentx's Client panics on a PDU it does not
-// know (the testSet an snmpset sends), on a read error other than EOF and
-// on a short read, and shares its session map between goroutines without
-// a lock. Everything the master sends is decoded here, with its length
-// checked first.
+// closing) is here, because go-agentx v0.2.1's Client panics, taking the
+// whole process down, on a PDU it does not know (the testSet of an
+// snmpset with a read-write community) and on a read error other than
+// EOF; it reads a PDU with single Read calls, which may return part of
+// one; and it shares its session map between goroutines without a lock.
+// Everything the master sends is decoded here, its length checked first.
 
 const (
 	headerSize = 20
