@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/atoll-gcs/atoll/federation"
@@ -243,12 +244,7 @@ func (cs *clientServer) registered() []*session {
 	for _, s := range cs.byName {
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(x, y *session) int {
-		if x.name < y.name {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(out, func(x, y *session) int { return strings.Compare(x.name, y.name) })
 	return out
 }
 
