@@ -593,9 +593,10 @@ func (c *console) viewLines(now time.Time) []string {
 		}
 	}
 	if g := s.groups; g != nil {
-		lines = append(lines, "", fmt.Sprintf("GROUPS (%d)", len(g.Groups)))
+		lines = append(lines, "", fmt.Sprintf("GROUPS (%d)    members, local, messages/s, view, members oldest first", len(g.Groups)))
+		rate := groupRates(p, s)
 		for _, gi := range g.Groups {
-			lines = append(lines, fmt.Sprintf("  %-20s %3d  %-14s %s", gi.Name, len(gi.Members), gi.ViewID, strings.Join(gi.Members, " ")))
+			lines = append(lines, fmt.Sprintf("  %-20s %3d %3d %8s  %-14s %s", gi.Name, len(gi.Members), gi.LocalMembers, rate(gi), gi.ViewID, strings.Join(gi.Members, " ")))
 		}
 	}
 	if cl := s.clients; cl != nil {
@@ -611,6 +612,25 @@ func (c *console) viewLines(now time.Time) []string {
 		}
 	}
 	return lines
+}
+
+// groupRates returns the rate of a group's deliveries between two
+// snapshots, "-" for a group that was not in the earlier one.
+func groupRates(p, s *snapshot) func(agent.GroupInfo) string {
+	before := map[string]uint64{}
+	if p.groups != nil {
+		for _, g := range p.groups.Groups {
+			before[g.Name] = g.Delivered
+		}
+	}
+	dt := s.at.Sub(p.at).Seconds()
+	return func(g agent.GroupInfo) string {
+		d, ok := before[g.Name]
+		if !ok || dt <= 0 || g.Delivered < d {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", float64(g.Delivered-d)/dt)
+	}
 }
 
 // rates says what moved between two snapshots: the token's rotation time

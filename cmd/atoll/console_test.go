@@ -97,7 +97,7 @@ func TestConsole(t *testing.T) {
 	// The live view.
 	tm.waitScreen(`node n1 +site lab +cluster c +DEGRADED`)
 	tm.waitScreen(`RING r:\S+ +operational .* members 2 of 3: n1 n2\n  missing n3`)
-	tm.waitScreen(`(?m)^  orders +1 +\S+ +n1:app$`)
+	tm.waitScreen(`(?m)^  orders +1 +1 +[-0-9.]+ +\S+ +n1:app$`)
 	tm.waitScreen(`(?m)^  app +unix +queued 0 frames 0 bytes +groups orders$`)
 	tm.waitScreen(`rotation \d\S*s +delivered`) // a rate, after two readings
 
@@ -105,7 +105,7 @@ func TestConsole(t *testing.T) {
 	// the message.
 	tm.typeLine("join orders")
 	tm.waitScreen(`joined orders`)
-	tm.waitScreen(`(?m)^  orders +2 +\S+ +n1:app n1:ops$`)
+	tm.waitScreen(`(?m)^  orders +2 +2 +[-0-9.]+ +\S+ +n1:app n1:ops$`)
 	tm.typeLine("send orders hello from tmux")
 	tm.waitScreen(`\[orders\] n1:ops: hello from tmux`)
 	waitMessage(t, app, "hello from tmux")
@@ -172,11 +172,11 @@ func TestConsoleRender(t *testing.T) {
 	st := &agent.Status{Node: "n1", Site: "s", Cluster: "c", State: "operational", Ring: "r:4:n1", RingSince: now.Add(-time.Minute),
 		Members: []agent.MemberStatus{{ID: "n1", InRing: true, Self: true}, {ID: "n2"}}, Missing: []string{"n2"}}
 	st.TokenRotation.Count, st.TokenRotation.Sum = 10, 10*time.Millisecond
-	c.prev = snapshot{at: now.Add(-time.Second), st: st}
+	c.prev = snapshot{at: now.Add(-time.Second), st: st, groups: &agent.GroupsReply{Groups: []agent.GroupInfo{{Name: "orders", Delivered: 10}}}}
 	st2 := *st
 	st2.TokenRotation.Count, st2.TokenRotation.Sum = 20, 30*time.Millisecond
 	st2.Counters.MessagesDelivered = 50
-	c.cur = snapshot{at: now, st: &st2, groups: &agent.GroupsReply{Groups: []agent.GroupInfo{{Name: "orders", ViewID: "v1", Members: []string{"n1:a"}}}},
+	c.cur = snapshot{at: now, st: &st2, groups: &agent.GroupsReply{Groups: []agent.GroupInfo{{Name: "orders", ViewID: "v1", Members: []string{"n1:a"}, LocalMembers: 1, Delivered: 30}}},
 		fed: &agent.FederationInfo{Domains: []agent.FederationDomain{{Name: "fed/g:a+b", Gateways: []string{"n1", "n2"}, Active: "n1", Running: true}},
 			Rings: []gateway.Stats{{Domain: "fed/g:a+b", State: "operational", Ring: "f:1", Members: []string{"a", "b"}}}}}
 	for i := range 30 {
@@ -194,7 +194,7 @@ func TestConsoleRender(t *testing.T) {
 			t.Errorf("line %d has %d columns on a screen of 60: %q", i, n, l)
 		}
 	}
-	for _, want := range []string{"fed/g:a+b  gateways n1 n2  active n1  ring f:1", "missing n2", "rotation 2ms", "delivered 50.0 msg/s", "line 29 xxxx", "> join orders\x1b[K"} {
+	for _, want := range []string{"fed/g:a+b  gateways n1 n2  active n1  ring f:1", "missing n2", "rotation 2ms", "delivered 50.0 msg/s", "orders                 1   1     20.0  v1", "line 29 xxxx", "> join orders\x1b[K"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("the screen lacks %q:\n%s", want, screen)
 		}

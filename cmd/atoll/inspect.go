@@ -123,13 +123,13 @@ func writeRing(w io.Writer, r *agent.RingInfo, now time.Time) {
 func writeGroups(w io.Writer, g *agent.GroupsReply, _ time.Time) {
 	fmt.Fprintf(w, "%d groups with members, seen from %s\n", len(g.Groups), g.Node)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tVIEW\tN\tMEMBERS (oldest first)")
+	fmt.Fprintln(tw, "GROUP\tVIEW\tN\tLOCAL\tDELIVERED\tMEMBERS (oldest first)")
 	for _, gi := range g.Groups {
 		view := gi.ViewID
 		if gi.Transitional {
 			view += " (transitional)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", gi.Name, view, len(gi.Members), strings.Join(gi.Members, " "))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", gi.Name, view, len(gi.Members), gi.LocalMembers, gi.Delivered, strings.Join(gi.Members, " "))
 	}
 	tw.Flush()
 }
