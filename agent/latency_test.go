@@ -117,6 +117,7 @@ func TestLatencyMetrics(t *testing.T) {
 		t.Errorf("%d delivery latency series, want %d", n, len(want))
 	}
 	qw := after["atoll_client_queue_wait_seconds"].GetMetric()[0].GetHistogram()
+	t.Logf("atoll_client_queue_wait_seconds: %d messages, mean %.3f ms", qw.GetSampleCount(), 1e3*qw.GetSampleSum()/float64(max(qw.GetSampleCount(), 1)))
 	if qw.GetSampleCount() != 12 || qw.GetSampleSum() <= 0 {
 		t.Errorf("atoll_client_queue_wait_seconds: count %d sum %v, want 12 messages and a positive sum", qw.GetSampleCount(), qw.GetSampleSum())
 	}
@@ -125,6 +126,7 @@ func TestLatencyMetrics(t *testing.T) {
 		if h.GetSampleSum() <= 0 || h.GetSampleSum() > 10*float64(h.GetSampleCount()) {
 			t.Errorf("delivery latency %v: sum %v s for %d messages", m.GetLabel(), h.GetSampleSum(), h.GetSampleCount())
 		}
+		t.Logf("atoll_delivery_latency_seconds%v: %d messages, mean %.3f ms", m.GetLabel(), h.GetSampleCount(), 1e3*h.GetSampleSum()/float64(h.GetSampleCount()))
 	}
 }
 
