@@ -377,3 +377,33 @@ func TestCarriedOver(t *testing.T) {
 		t.Errorf("a federation message delivered Agreed was not counted: %+v", st)
 	}
 }
+
+// An Up that only its sender and a gateway that dies knew of reaches the
+// domain through the next gateway, which never saw it: its sender
+// announces it again (Again) in the new local configuration.
+func TestAgainForANewGateway(t *testing.T) {
+	h := newHarness(t, 0, 3, 2)
+	h.fedConfig("a", "b")
+	h.settle()
+	a1 := h.node("a1")
+	a1.out = true
+	h.localConfig(h.site("a")) // a2 takes over
+	a1.b.FedStopped()
+	h.fedConfig("a", "b")
+	h.settle()
+
+	h.send("a3", "u")
+	h.localStep(h.site("a")) // a2 and a3 hold it; a2 submits it ...
+	h.crash("a2")            // ... and dies before the federation orders it
+	a1.out = false
+	h.localConfig(h.site("a")) // a1, which never saw it, takes over
+	h.fedConfig("a", "b")
+	h.settle()
+
+	h.checkOrder()
+	for _, id := range []string{"a1", "a3", "b1", "b2"} {
+		if got := h.messages(h.node(id)); !slices.Contains(got, h.sent[0]) {
+			t.Errorf("%s did not deliver %s: %v", id, h.sent[0], got)
+		}
+	}
+}
