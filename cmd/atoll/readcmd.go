@@ -74,7 +74,7 @@ func show[T any](cmd *cobra.Command, f *readFlags, fetch func(context.Context) (
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	inPlace := isTerminal(w)
-	title := "atoll " + strings.Join(os.Args[1:], " ")
+	title := cmd.CommandPath()
 	var zero T
 	for {
 		v, err := fetch(ctx)
