@@ -232,13 +232,11 @@ func TestAliases(t *testing.T) {
 	for range 2000 {
 		b.WriteString("  - *s\n")
 	}
-	start := time.Now()
+	// The error proves the walk stopped at maxValues; a wall-clock bound
+	// here would only measure the machine's load.
 	_, err := Parse("bomb.yaml", []byte(b.String()))
 	if err == nil || !strings.Contains(err.Error(), "expands to more than") {
 		t.Errorf("alias bomb: got %v", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("alias bomb took %v", d)
 	}
 }
 
