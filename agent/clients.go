@@ -17,6 +17,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/trywrite"
 )
 
 // Client sessions: the agent's side of the client protocol
@@ -128,11 +129,13 @@ type session struct {
 	wake   chan struct{} // capacity 1: the writer has work
 
 	mu        sync.Mutex
-	out       []byte // encoded frames for the writer, back to back
-	outFrames int    // how many frames out holds
-	spare     []byte // the writer's last batch, written: out's next buffer
-	dirty     bool   // out grew since the writer was last signalled (flushSessions)
-	qFrames   int    // frames queued and not yet written: out and the writer's batch
+	out       []byte        // encoded frames for the writer, back to back
+	outFrames int           // how many frames out holds
+	spare     []byte        // the writer's last batch, written: out's next buffer
+	writing   bool          // the writer holds a batch: only it writes
+	tw        trywrite.Conn // writes from the loop that never wait (writeNow)
+	dirty     bool          // out grew since the writer was last signalled (flushSessions)
+	qFrames   int           // frames queued and not yet written: out and the writer's batch
 	qBytes    int
 	overSince time.Time    // when the queue went over its bound; zero while under
 	backlog   bool         // in cs.backlogged
@@ -235,7 +238,7 @@ func (cs *clientServer) accept(l net.Listener) {
 func (cs *clientServer) serve(c net.Conn, via string, principals []string) bool {
 	credit := cs.a.cfg.ClientWindowMsgs + controlCredit
 	s := &session{cs: cs, conn: c, via: via, principals: principals,
-		credit: make(chan struct{}, credit), done: make(chan struct{}), wake: make(chan struct{}, 1)}
+		credit: make(chan struct{}, credit), done: make(chan struct{}), wake: make(chan struct{}, 1), tw: trywrite.New(c)}
 	for range credit {
 		s.credit <- struct{}{}
 	}
@@ -540,11 +543,11 @@ func (s *session) goodbye(code cp.Code, text string) {
 // and at the end the goodbye, then closes the connection.
 func (s *session) write() {
 	defer s.conn.Close()
-	cfg := &s.cs.a.cfg
 	for {
 		s.mu.Lock()
 		batch, frames, ending, bye := s.out, s.outFrames, s.ending, s.bye
 		s.out, s.outFrames, s.spare = s.spare[:0], 0, nil
+		s.writing = true
 		s.mu.Unlock()
 		if err := s.writeOut(batch); err != nil {
 			s.end(0, "", true)
@@ -557,6 +560,7 @@ func (s *session) write() {
 			return
 		}
 		s.mu.Lock()
+		s.writing = false
 		if cap(batch) <= maxSpareBytes {
 			s.spare = batch
 		}
@@ -565,20 +569,26 @@ func (s *session) write() {
 			<-s.wake
 			continue
 		}
-		s.qFrames -= frames
-		s.qBytes -= len(batch)
-		if s.qFrames <= cfg.ClientQueueFrames && s.qBytes <= cfg.ClientQueueBytes {
-			s.overSince = time.Time{}
-		}
-		if s.backlog && s.qFrames <= s.cs.blFrames && s.qBytes <= s.cs.blBytes {
-			s.backlog = false
-			s.cs.setBacklog(s, false)
-			s.cs.a.poke() // the loop may take the held requests
-		}
-		if 2*s.qFrames < cfg.ClientQueueFrames && 2*s.qBytes < cfg.ClientQueueBytes {
-			s.warned = false // warn again when the queue fills up again
-		}
+		s.wrote(frames, len(batch))
 		s.mu.Unlock()
+	}
+}
+
+// wrote accounts for frames (bytes) the connection took (s.mu held).
+func (s *session) wrote(frames, bytes int) {
+	cfg := &s.cs.a.cfg
+	s.qFrames -= frames
+	s.qBytes -= bytes
+	if s.qFrames <= cfg.ClientQueueFrames && s.qBytes <= cfg.ClientQueueBytes {
+		s.overSince = time.Time{}
+	}
+	if s.backlog && s.qFrames <= s.cs.blFrames && s.qBytes <= s.cs.blBytes {
+		s.backlog = false
+		s.cs.setBacklog(s, false)
+		s.cs.a.poke() // the loop may take the held requests
+	}
+	if 2*s.qFrames < cfg.ClientQueueFrames && 2*s.qBytes < cfg.ClientQueueBytes {
+		s.warned = false // warn again when the queue fills up again
 	}
 }
 
@@ -665,10 +675,11 @@ func (cs *clientServer) encode(f *cp.Frame) []byte {
 // sendFrame queues f for the client, as send (loop).
 func (s *session) sendFrame(f *cp.Frame) bool { return s.send(s.cs.encode(f)) }
 
-// flushSessions signals the writers of the sessions whose queues grew
-// since the last call: the loop calls it at the end of each of its
-// steps, so that a writer wakes once for what a step queued, not once per
-// frame.
+// flushSessions writes the frames queued for the sessions since the last
+// call (writeNow), and wakes the writers of those whose connection did not
+// take them all: the loop calls it at the end of each of its steps, so
+// that a client gets what a step queued in one write, and a writer wakes
+// at most once per step, not once per frame.
 func (cs *clientServer) flushSessions() {
 	cs.dirtyMu.Lock()
 	ss := cs.dirty
@@ -676,12 +687,45 @@ func (cs *clientServer) flushSessions() {
 	cs.dirtyBuf = ss
 	cs.dirtyMu.Unlock()
 	for i, s := range ss {
+		ss[i] = nil
 		s.mu.Lock()
 		s.dirty = false
+		done, err := s.writeNow()
 		s.mu.Unlock()
-		s.signal()
-		ss[i] = nil
+		switch {
+		case err != nil:
+			s.end(0, "", true)
+		case !done:
+			s.signal()
+		}
 	}
+}
+
+// writeNow writes the queued frames from the loop, as much as the
+// connection takes without waiting, when the writer is not writing (its
+// write would hold the connection); it reports whether nothing is left
+// for the writer (s.mu held). Most of the time the socket buffer has room
+// and the writer need not wake at all.
+func (s *session) writeNow() (done bool, err error) {
+	if s.writing || s.ending || !s.tw.Supported() || len(s.out) == 0 {
+		return len(s.out) == 0 && !s.ending, nil
+	}
+	n, err := s.tw.Write(s.out)
+	if err != nil {
+		return false, err
+	}
+	if n > 0 {
+		s.lastWrite.Store(time.Now().UnixNano())
+	}
+	if n == len(s.out) {
+		s.wrote(s.outFrames, n)
+		s.out, s.outFrames = s.out[:0], 0
+		return true, nil
+	}
+	// The writer writes the rest; its frames count as queued until then.
+	s.qBytes -= n
+	s.out = append(s.out[:0], s.out[n:]...)
+	return false, nil
 }
 
 // evict ends a session whose queue stayed over its bound for the grace

@@ -1,0 +1,61 @@
+// Package trywrite writes to a connection without waiting: as much as the
+// kernel's socket buffer takes at once. A goroutine that must never block
+// (an event loop) writes directly this way when the buffer has room, which
+// is nearly always, and hands only what is left to a writer goroutine,
+// instead of waking that goroutine for every write.
+package trywrite
+
+import (
+	"errors"
+	"net"
+	"syscall"
+)
+
+// Conn writes to one connection without waiting.
+type Conn struct {
+	rc syscall.RawConn // nil: the connection cannot be written this way
+}
+
+// New returns a Conn for c. Connections without a file descriptor of
+// their own (net.Pipe, TLS) get a Conn whose Supported is false.
+func New(c net.Conn) Conn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return Conn{}
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return Conn{}
+	}
+	return Conn{rc: rc}
+}
+
+// Supported reports whether Write can write without waiting.
+func (c Conn) Supported() bool { return c.rc != nil }
+
+// Write writes as much of b as the connection takes without waiting and
+// returns how much that was (0 when the socket buffer is full, or when
+// the connection is not Supported). The caller must make sure that no
+// other goroutine writes to the connection meanwhile: a write that waits
+// holds the connection's write lock, and Write would wait for it.
+func (c Conn) Write(b []byte) (int, error) {
+	if c.rc == nil || len(b) == 0 {
+		return 0, nil
+	}
+	var n int
+	var werr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		n, werr = write(fd, b)
+		return true // done, whatever was written: never wait
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		n = 0
+	}
+	if werr != nil && !errors.Is(werr, syscall.EAGAIN) && !errors.Is(werr, syscall.EINTR) {
+		return n, werr
+	}
+	return n, nil
+}

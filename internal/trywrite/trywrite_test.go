@@ -1,0 +1,96 @@
+package trywrite
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// unixPair returns both ends of a Unix socket connection.
+func unixPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// TestWrite: what fits in the socket buffer is written at once; a full
+// buffer takes nothing and Write returns without waiting; the bytes
+// arrive in order.
+func TestWrite(t *testing.T) {
+	c, s := unixPair(t)
+	w := New(c)
+	if !w.Supported() {
+		t.Fatal("a Unix socket is not Supported")
+	}
+	if n, err := w.Write([]byte("hello")); n != 5 || err != nil {
+		t.Fatalf("Write to an empty buffer: %d, %v", n, err)
+	}
+	big := bytes.Repeat([]byte{7}, 64<<20) // more than any socket buffer
+	start := time.Now()
+	n, err := w.Write(big)
+	if err != nil || n <= 0 || n >= len(big) {
+		t.Fatalf("Write of %d bytes: %d, %v; want part of it", len(big), n, err)
+	}
+	if m, err := w.Write(big[n:]); m != 0 || err != nil {
+		t.Fatalf("Write to a full buffer: %d, %v; want 0, nil", m, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the writes took %v", d)
+	}
+	got := make([]byte, 5+n)
+	if _, err := io.ReadFull(s, got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got[:5]) != "hello" || !bytes.Equal(got[5:], big[:n]) {
+		t.Fatal("the bytes arrived changed")
+	}
+}
+
+// TestUnsupported: a connection without a descriptor of its own is not
+// Supported, and Write writes nothing.
+func TestUnsupported(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	w := New(a)
+	if w.Supported() {
+		t.Fatal("net.Pipe is Supported")
+	}
+	if n, err := w.Write([]byte("x")); n != 0 || err != nil {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+}
+
+// TestClosed: writing to a connection the peer closed fails.
+func TestClosed(t *testing.T) {
+	c, s := unixPair(t)
+	s.Close()
+	w := New(c)
+	var err error
+	for range 10 {
+		if _, err = w.Write([]byte("x")); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		t.Fatal("writes to a closed peer did not fail")
+	}
+}
