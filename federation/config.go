@@ -61,14 +61,16 @@ const RingSeqMargin = 1 << 16
 // its own persisted value), given known, the highest federation ring
 // sequence number its site's local ring has heard of: the active gateway
 // publishes the sequence number of every federation ring it installs on
-// the local ring, so the standby that takes over knows it. A ring's id is
-// its sequence number and its representative's member id, which is the
-// site; without the margin, a new gateway that starts cut off from every
-// other site and forms a ring of its own could pick the id of a ring its
-// predecessor formed after its last publication, or while paused
-// and resumed, and two configurations would share an id. The margin
-// exceeds what an old gateway can add on its own (four per ring, one ring
-// per consensus timeout: 16,384 rings, hours of isolation).
+// the local ring, so the standby that takes over knows it. The margin keeps
+// a site's ring numbers growing across a takeover: a new gateway that
+// starts cut off from every other site numbers its rings above those its
+// predecessor formed after its last publication, or while paused and
+// resumed. It exceeds what an old gateway can add on its own (four per
+// ring, one ring per consensus timeout: 16,384 rings, hours of isolation).
+// It does not by itself keep ring ids apart: an old gateway still running
+// can learn its successor's numbers through another site and form a ring
+// numbered alike, so federation ring ids also carry the representative's
+// incarnation (localring.Config.SharedIDs, set by RingConfig).
 func RingSeqFloor(known uint64) uint64 {
 	return min(known, ^uint64(0)-2*RingSeqMargin) + RingSeqMargin
 }
@@ -115,7 +117,8 @@ type Config struct {
 
 // RingConfig returns the ring settings every member of federation domain d
 // of the topology file f must share (ID and Incarnation unset): the
-// localring.DefaultWAN preset with the domain's derived timeouts, a window
+// localring.DefaultWAN preset with the domain's derived timeouts, ring ids
+// that carry the representative's incarnation (SharedIDs), a window
 // of the bandwidth-delay product of the slowest link the file declares
 // between two sites of the domain over the domain's predicted rotation
 // (the preset's window when no link declares a bandwidth), and messages up
@@ -136,6 +139,9 @@ func RingConfig(f *topology.File, d *topology.Domain) localring.Config {
 		c.MaxPacketsPerVisit = c.WindowPackets
 	}
 	c.MaxMessageBytes = MaxMessageBytes
+	// A site's gateways speak for it one after another, and an old one
+	// may still run (paused, cut off) when its successor starts.
+	c.SharedIDs = true
 	return c
 }
 

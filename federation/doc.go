@@ -49,8 +49,15 @@
 // gateway's incarnation it passes it to Fence. Nothing of this is
 // persisted by the core; incarnations come from the local ring, and each
 // new incarnation starts numbering its rings well above the highest
-// federation ring its site knows of (RingSeqFloor), so that rings
-// represented by two incarnations of one site do not share an id.
+// federation ring its site knows of (RingSeqFloor).
+//
+// Fencing needs the newer incarnation to be heard, and until then an old
+// gateway still runs: it can learn its successor's ring numbers through
+// another site (in a join that names the old gateway, not the new one) and,
+// cut off, form a ring of its own numbered like one its successor forms.
+// So a federation ring's id carries its representative's incarnation
+// (localring.Config.SharedIDs; trace ids "r:SEQ:SITE#INC"): two
+// incarnations of one site never form rings with one id.
 //
 // # WAN settings
 //

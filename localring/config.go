@@ -28,6 +28,17 @@ type Config struct {
 	// the Ready's packets (package localring/driver does).
 	RingSeq uint64
 
+	// SharedIDs marks a ring whose member ids are not one process each but
+	// spoken for by one process after another, which may overlap in time:
+	// a federation ring, whose members are sites and whose processes are
+	// their gateways. Its ring ids carry the representative's incarnation
+	// (RingID.RepInc), so that an old incarnation that is still running
+	// (paused, cut off) and its successor never form two rings with one
+	// id. Every member of a ring must use the same value. Default false:
+	// a local ring's node id is one process at a time, and its ring ids
+	// (and trace configuration ids) stay "seq:rep".
+	SharedIDs bool
+
 	// TokenTimeout is how long a node waits for the token before it declares
 	// the token lost and starts the membership protocol. Default 200 ms.
 	TokenTimeout time.Duration

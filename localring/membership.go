@@ -310,7 +310,7 @@ func (n *Node) checkConsensus() {
 		return
 	}
 	c := &commit{
-		ring:     RingID{Seq: n.maxRingSeq + 4, Rep: n.me.ID},
+		ring:     n.ringID(n.maxRingSeq + 4),
 		rotation: 1,
 		entries:  make([]commitEntry, len(ms)),
 	}
@@ -341,7 +341,7 @@ func (n *Node) acceptCommit(c *commit) {
 		}
 	}
 	if allFilled(c) {
-		if c.ring.Rep == n.me.ID {
+		if n.represents(c.ring) {
 			c.rotation = 2 // a ring of one
 		}
 	}
@@ -419,7 +419,7 @@ func (n *Node) onCommit(c *commit) {
 		n.lastCommit = c.tokSeq
 		n.retransmitAt = time.Time{}
 		n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
-		isRep := c.ring.Rep == n.me.ID
+		isRep := n.represents(c.ring)
 		switch {
 		case n.state == stateCommit && c.rotation == 1 && isRep && allFilled(c):
 			c.rotation = 2
@@ -480,7 +480,7 @@ func (n *Node) recoveryProgress(rs *ringState, tok *token) {
 		tok.pending = subClamp(tok.pending, 1)
 		n.recCounted = false
 	}
-	if rs.id.Rep != n.me.ID {
+	if !n.represents(rs.id) {
 		return
 	}
 	ok := tok.pending == 0 && tok.aru == tok.seq && rs.aru == tok.seq

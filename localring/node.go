@@ -192,7 +192,7 @@ func New(cfg Config) (*Node, error) {
 	// The initial ring is this node alone, numbered 0: no real ring has
 	// sequence number 0, so a fresh incarnation never shares an old ring
 	// with anyone.
-	n.reg = newRingState(RingID{Seq: 0, Rep: me.ID}, []Member{me}, cfg.StartSeq)
+	n.reg = newRingState(n.ringID(0), []Member{me}, cfg.StartSeq)
 	return n, nil
 }
 
@@ -346,6 +346,19 @@ func (n *Node) stop(s state) {
 	n.tokenLossAt, n.retransmitAt, n.holdUntil = time.Time{}, time.Time{}, time.Time{}
 	n.joinAt, n.consensusAt, n.mergeAt = time.Time{}, time.Time{}, time.Time{}
 }
+
+// ringID returns the id of a ring with sequence number seq that this node
+// represents.
+func (n *Node) ringID(seq uint64) RingID {
+	r := RingID{Seq: seq, Rep: n.me.ID}
+	if n.cfg.SharedIDs {
+		r.RepInc = n.me.Inc
+	}
+	return r
+}
+
+// represents reports whether this node created ring r.
+func (n *Node) represents(r RingID) bool { return r == n.ringID(r.Seq) }
 
 func (n *Node) stopped() bool { return n.state == stateLeft || n.state == stateSuperseded }
 

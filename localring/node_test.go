@@ -455,3 +455,60 @@ func TestSendLimitRetransmits(t *testing.T) {
 		t.Fatalf("c delivered %d messages after the limit was lifted, want 1", got)
 	}
 }
+
+// TestSharedIDsKeepRingIDsApart pins the fix for a bug the federation
+// simulator found (seeds 1955 and 1962): a site's old gateway s#3, still
+// running, learns through a third member a the ring sequence number its
+// successor s#4 started from, in a join that names s#3 and not s#4, so it
+// is not fenced; cut off from each other, both then form rings of their
+// own numbered alike. With ring ids of seq and representative id alone, two
+// different configurations shared one id (EVS 2.2). SharedIDs puts the
+// representative's incarnation into the id.
+func TestSharedIDsKeepRingIDsApart(t *testing.T) {
+	node := func(id NodeID, inc, ringSeq uint64) *Node {
+		cfg := DefaultLAN(id)
+		cfg.SharedIDs = true
+		cfg.Incarnation, cfg.RingSeq = inc, ringSeq
+		cfg.Rand = rand.NewPCG(inc, 7)
+		n, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a, old := node("a", 1, 0), node("s", 3, 0)
+	a.Start(t0)
+	old.Start(t0)
+	now := pump(t, []*Node{a, old}, t0, 300*time.Millisecond)
+	if c := old.Configuration(); c == nil || len(c.Members) != 2 {
+		t.Fatalf("a and s#3 did not form a ring: %v", c)
+	}
+	succ := node("s", 4, old.RingSeq()+1000)
+	succ.Start(now)
+	relay := func(from, to *Node) {
+		for _, p := range from.Ready().Packets {
+			if p.To == "" || p.To == to.me.ID {
+				if err := to.Step(now, p.Data); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	relay(succ, a) // s#4's join reaches a only
+	relay(a, old)  // a's join reaches s#3 only
+	if old.stopped() || old.RingSeq() != succ.RingSeq() {
+		t.Fatalf("set-up: s#3 stopped %v, ring seq %d; want running at s#4's %d", old.stopped(), old.RingSeq(), succ.RingSeq())
+	}
+	pump(t, []*Node{old}, now, 5*time.Second)
+	pump(t, []*Node{succ}, now, 5*time.Second)
+	co, cs := old.Configuration(), succ.Configuration()
+	if co == nil || cs == nil || co.Ring.Seq != cs.Ring.Seq {
+		t.Fatalf("set-up: s#3 and s#4 should each form a ring of one with the same sequence number: %v and %v", co, cs)
+	}
+	if co.Ring == cs.Ring || co.Ring.String() == cs.Ring.String() {
+		t.Fatalf("two incarnations of s formed different rings with one id: %v and %v", co.Ring, cs.Ring)
+	}
+	if co.Ring.RepInc != 3 || cs.Ring.RepInc != 4 {
+		t.Fatalf("ring ids %v and %v: want the representatives' incarnations 3 and 4", co.Ring, cs.Ring)
+	}
+}

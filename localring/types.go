@@ -21,13 +21,29 @@ type Member struct {
 func (m Member) String() string { return fmt.Sprintf("%s#%d", m.ID, m.Inc) }
 
 // RingID identifies a ring: a sequence number that grows with every new ring
-// and the representative (smallest node id) that created it.
+// and the representative (smallest node id) that created it, and, in a ring
+// whose member ids several processes speak for one after the other
+// (Config.SharedIDs), the representative's incarnation.
 type RingID struct {
 	Seq uint64
 	Rep NodeID
+	// RepInc is the representative's incarnation when its ring's config
+	// sets SharedIDs, else 0. Two incarnations of one id may run at once
+	// there (a site's old gateway, paused, and its successor) and learn
+	// the same highest ring sequence number through a third member: only
+	// the incarnation keeps the rings they form apart.
+	RepInc uint64
 }
 
-func (r RingID) String() string { return fmt.Sprintf("%d:%s", r.Seq, r.Rep) }
+// String renders r as "seq:rep", or "seq:rep#inc" when r carries the
+// representative's incarnation: the form of EVS trace configuration ids
+// ("r:" or "t:" before it).
+func (r RingID) String() string {
+	if r.RepInc != 0 {
+		return fmt.Sprintf("%d:%s#%d", r.Seq, r.Rep, r.RepInc)
+	}
+	return fmt.Sprintf("%d:%s", r.Seq, r.Rep)
+}
 
 // Service is the delivery guarantee requested for a message. The ring
 // delivers every level below Safe in the total (Agreed) order, which

@@ -17,9 +17,11 @@ import (
 // produces plain packets.
 
 // wireVersion names this layout. Version 2 added the members' arus and
-// the eviction record to the token; a version-1 node's packets are refused
-// as malformed with both versions named, instead of being misread.
-const wireVersion = 2
+// the eviction record to the token, version 3 the representative's
+// incarnation to ring ids (a uvarint after the node id, 0 unless the ring
+// sets Config.SharedIDs); an older node's packets are refused as malformed
+// with both versions named, instead of being misread.
+const wireVersion = 3
 
 type packetType uint8
 
@@ -194,7 +196,8 @@ func appendMember(b []byte, m Member) []byte {
 
 func appendRing(b []byte, r RingID) []byte {
 	b = binary.BigEndian.AppendUint64(b, r.Seq)
-	return appendString(b, r.Rep)
+	b = appendString(b, r.Rep)
+	return binary.AppendUvarint(b, r.RepInc)
 }
 
 func appendHeader(b []byte, t packetType) []byte { return append(b, wireVersion, byte(t)) }
@@ -420,7 +423,8 @@ func (r *reader) member() Member {
 
 func (r *reader) ring() RingID {
 	seq := r.u64()
-	return RingID{Seq: seq, Rep: r.nodeID()}
+	rep := r.nodeID()
+	return RingID{Seq: seq, Rep: rep, RepInc: r.uvarint()}
 }
 
 func (r *reader) members() []Member {

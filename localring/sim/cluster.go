@@ -58,12 +58,22 @@ type Cluster struct {
 	highRing   uint64 // the highest ring sequence number installed
 }
 
+// String names the process in slot n in run logs: its id, and its
+// incarnation when several slots share the id.
+func (n *simNode) String() string {
+	if n.shared {
+		return fmt.Sprintf("%s#%d", n.id, n.inc)
+	}
+	return string(n.id)
+}
+
 type simNode struct {
 	idx     int
 	id      localring.NodeID
 	node    *localring.Node // nil while crashed
 	inc     uint64
 	ringSeq uint64 // "persisted" across restarts
+	shared  bool   // other slots have the same id
 	paused  bool
 	inbox   [][]byte
 	// unicasts counts the packets sent to one node (tokens, commit
@@ -97,8 +107,12 @@ func NewClusterOf(seed uint64, ids []localring.NodeID) *Cluster {
 		Config: localring.DefaultLAN(""),
 	}
 	c.net.faults = Faults{BaseDelay: 100 * time.Microsecond, Jitter: 50 * time.Microsecond, SocketBuffer: 512}
+	slots := map[localring.NodeID]int{}
+	for _, id := range ids {
+		slots[id]++
+	}
 	for i, id := range ids {
-		c.nodes = append(c.nodes, &simNode{idx: i, id: id})
+		c.nodes = append(c.nodes, &simNode{idx: i, id: id, shared: slots[id] > 1})
 	}
 	return c
 }
@@ -182,6 +196,9 @@ func (c *Cluster) Start(i int) {
 		panic(fmt.Sprintf("sim: node %s: %v", sn.id, err))
 	}
 	sn.node, sn.paused, sn.inbox, sn.conf, sn.lastReg = n, false, nil, nil, nil
+	if sn.shared {
+		c.logf("%s starts from ring seq %d", sn, cfg.RingSeq)
+	}
 	n.Start(c.now)
 	c.flush(sn)
 }
@@ -202,7 +219,7 @@ func (c *Cluster) Crash(i int) {
 	sn.ringSeq = max(sn.ringSeq, sn.node.RingSeq())
 	c.failed[evs.Proc{Node: string(sn.id), Inc: sn.inc}] = true
 	sn.node, sn.paused, sn.inbox = nil, false, nil
-	c.logf("%s crashed", sn.id)
+	c.logf("%s crashed", sn)
 }
 
 // Leave makes slot i leave the ring gracefully (localring.Node.Leave) and
@@ -218,7 +235,7 @@ func (c *Cluster) Leave(i int) {
 	// For the checker a process that left is one whose trace ends.
 	c.failed[evs.Proc{Node: string(sn.id), Inc: sn.inc}] = true
 	sn.node, sn.paused, sn.inbox = nil, false, nil
-	c.logf("%s left", sn.id)
+	c.logf("%s left", sn)
 }
 
 // Pause stops slot i from running (SIGSTOP): packets queue in its socket
@@ -226,7 +243,7 @@ func (c *Cluster) Leave(i int) {
 func (c *Cluster) Pause(i int) {
 	if c.nodes[i].node != nil {
 		c.nodes[i].paused = true
-		c.logf("%s paused", c.nodes[i].id)
+		c.logf("%s paused", c.nodes[i])
 	}
 }
 
@@ -238,7 +255,7 @@ func (c *Cluster) Resume(i int) {
 		return
 	}
 	sn.paused = false
-	c.logf("%s resumed", sn.id)
+	c.logf("%s resumed", sn)
 	inbox := sn.inbox
 	sn.inbox = nil
 	for _, p := range inbox {
@@ -470,11 +487,11 @@ func (c *Cluster) record(sn *simNode, e localring.Event) {
 		if e.Conf.Kind == localring.Regular {
 			sn.lastReg = e.Conf
 		}
-		c.logf("%s installs %s %s %v", sn.id, e.Conf.Kind, e.Conf.ID, e.Conf.MemberIDs())
+		c.logf("%s installs %s %s %v", sn, e.Conf.Kind, e.Conf.ID, e.Conf.MemberIDs())
 	}
 	line, ok := tracemap.Proc{Node: string(sn.id), Inc: sn.inc, Domain: c.Domain()}.Ring(&e)
 	if !ok {
-		c.logf("%s %s: %s", sn.id, e.Kind, e.Reason)
+		c.logf("%s %s: %s", sn, e.Kind, e.Reason)
 		return
 	}
 	if strings.HasPrefix(c.Domain(), "fed/") {
