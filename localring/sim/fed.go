@@ -121,8 +121,12 @@ var fedPacing = pacing{step: 50 * time.Millisecond, firstFault: time.Second, fir
 // partitions, asymmetric links, big and Safe messages) over the spec's
 // delays with the seed's asymmetry, with one gateway per site started and
 // the standbys taking over as newer incarnations when a fault starts them,
-// then checks it like Run (EVS, convergence, Fencing), in domain
-// spec.Domain. Defaults: 20 s of faults, 60 s to converge (virtual).
+// and, for a third of the seeds, a persistent fault through the liveness
+// phase (a site's gateway whose multicasts never arrive or that receives
+// none, or a lossy link between two sites; PickPersistent), then checks it
+// like Run (EVS, convergence of the others and delivery of their traffic,
+// Fencing), in domain spec.Domain. Defaults: 20 s of faults, 60 s to
+// converge (virtual).
 func RunFed(seed uint64, spec FedSpec, opts RunOptions) *Result {
 	if opts.Safety == 0 {
 		opts.Safety = 20 * time.Second
@@ -141,14 +145,18 @@ func RunFed(seed uint64, spec FedSpec, opts RunOptions) *Result {
 	mix.Load = max(10, mix.Load/4)
 	// WAN jitter is of milliseconds; the mix's is of a LAN.
 	mix.Faults.Jitter = time.Duration(1+rng.IntN(5)) * time.Millisecond
+	// A persistent fault of a site's gateway (its multicasts lost, or it
+	// receiving none) or of a link between two sites, through the liveness
+	// phase; from a source of its own, so that the other faults of a seed
+	// stay those it had before.
+	pers := PickPersistent(rand.New(rand.NewPCG(seed, 0xfed15)), len(spec.Sites))
+	pers.names = spec.Sites
+	mix.Persistent = pers.String()
 	c.Log = opts.LogTo
 	c.logf("federation ring %s: sites %v, asymmetry %.2f, mix: %s", spec.Domain, spec.Sites, asym, mix)
 	c.SetFaults(mix.Faults)
 	for i := 0; i < c.Size(); i += max(spec.Gateways, 1) {
 		c.Start(i)
 	}
-	// Persistent faults (Run's mute, deaf and lossy-link victims through
-	// the liveness phase) are not applied yet: their convergence check
-	// does not know of slots that share an id.
-	return c.play(seed, rng, mix, Persistent{}, opts, fedPacing)
+	return c.play(seed, rng, mix, pers, opts, fedPacing)
 }
