@@ -19,8 +19,8 @@ import (
 // deploy/systemd/atoll-agent.service (Type=notify, WatchdogSec=), with a
 // fake $NOTIFY_SOCKET: READY=1 comes when the agent's status already
 // shows its ring, WATCHDOG=1 keeps coming (also after a SIGHUP), and
-// SIGTERM sends STOPPING=1 and exits 0. systemd itself is not run: it is
-// not PID 1 in this container.
+// SIGTERM sends STOPPING=1 and exits 0. systemd itself is not run here;
+// tests/deploy TestSystemdBoot runs the unit under a real systemd.
 func TestAgentSystemdNotify(t *testing.T) {
 	dir := t.TempDir()
 	sockPath := filepath.Join(dir, "notify.sock")

@@ -72,12 +72,7 @@ func TestCompose(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the compose test builds an image and runs six containers")
 	}
-	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("docker is not installed: the image and the compose project are not tested")
-	}
-	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		t.Skipf("the Docker daemon is not reachable (docker info: %v: %s): the image and the compose project are not tested", err, bytes.TrimSpace(out))
-	}
+	needDocker(t, "the image and the compose project are not tested")
 	cc := composeCommand()
 	if cc == nil {
 		t.Skip("neither docker-compose nor the docker compose plugin is installed: the compose project is not tested")
@@ -92,18 +87,8 @@ func TestCompose(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(ctxDir, "atoll")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/atoll")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build (static): %v\n%s", err, out)
-	}
-	df, err := os.ReadFile("../../deploy/docker/Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), df, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	copyFile(t, staticAtoll(t), bin, 0o755)
+	copyFile(t, "../../deploy/docker/Dockerfile", filepath.Join(ctxDir, "Dockerfile"), 0o644)
 	if out, err := exec.Command("docker", "build", "-q", "-t", tag, ctxDir).CombinedOutput(); err != nil {
 		t.Fatalf("docker build: %v\n%s", err, out)
 	}

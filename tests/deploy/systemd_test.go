@@ -26,7 +26,7 @@ func read(t *testing.T, path string) string {
 
 // TestSystemdUnit: systemd-analyze verify accepts the unit without a
 // single remark (run against /bin/true as the binary and the example
-// environment file: systemd is not PID 1 here, the unit is not started);
+// environment file; TestSystemdBoot starts it under systemd);
 // it is Type=notify with a watchdog; every variable ExecStart uses is set
 // by the example environment file.
 func TestSystemdUnit(t *testing.T) {
