@@ -116,6 +116,7 @@ func TestSystemdBoot(t *testing.T) {
 	}
 
 	image := rootImage(t, name, unit)
+	t.Logf("image %s imported %v after the start (static build included)", image, time.Since(start).Round(100*time.Millisecond))
 	if out, err := exec.Command("docker", "network", "create", "--subnet", "10.1.0.0/24", name).CombinedOutput(); err != nil {
 		t.Fatalf("docker network create --subnet 10.1.0.0/24 (the subnet of deploy/systemd/atoll.yaml): %v\n%s", err, out)
 	}
