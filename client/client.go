@@ -15,6 +15,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/trywrite"
 )
 
 // Defaults of the options, and of the window with an agent that does
@@ -105,7 +106,11 @@ type Client struct {
 	inBytes  int           // their payload bytes
 	calls    map[uint32]*call
 	closed   bool
-	opened   bool      // answers made room in the window for queued requests: the reader wakes the writer
+	opened   bool   // answers made room in the window for queued requests: the reader writes them
+	writing  bool   // the writer goroutine holds a batch: only it writes
+	rest     []byte // what a direct write (writeNow) left: the writer writes it first
+	direct   []byte // writeNow's buffer
+	tw       trywrite.Conn
 	closeBy  time.Time // set by Close: when the writer gives up
 	err      error     // why the session ended
 	writeErr error     // why the writer stopped; err once the reader ends
@@ -259,6 +264,7 @@ func start(ctx context.Context, conn net.Conn, addr string, o *options) (*Client
 		sendFrames: o.sendFrames, sendBytes: o.sendBytes,
 		events: make(chan Event, o.eventBuffer), done: make(chan struct{}), closing: make(chan struct{}),
 		wake: make(chan struct{}, 1), calls: map[uint32]*call{}, room: make(chan struct{}), window: win,
+		tw: trywrite.New(conn),
 	}
 	c.wg.Go(c.read)
 	c.wg.Go(c.write)
@@ -565,8 +571,42 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 	}
 	c.out = append(c.out, of)
 	c.outBytes += len(of.b)
-	c.signal()
+	c.writeNowLocked()
 	return cl, nil
+}
+
+// writeNowLocked writes what the window lets go from the calling
+// goroutine, as much as the socket takes without waiting (package
+// trywrite), when the writer goroutine is not writing; it wakes the writer
+// for the rest. So a message usually goes out without a hand-off to the
+// writer, and no call ever waits for the network (c.mu held).
+func (c *Client) writeNowLocked() {
+	if c.writing || len(c.rest) > 0 || c.writeErr != nil || !c.tw.Supported() {
+		c.signal()
+		return
+	}
+	batch := c.takeLocked()
+	if len(batch) == 0 {
+		return
+	}
+	b := c.direct[:0]
+	for _, f := range batch {
+		b = append(b, f...)
+	}
+	n, err := c.tw.Write(b)
+	if err != nil {
+		// The writer finds the error again and ends the session.
+		c.rest = append(c.rest, b...)
+		c.signal()
+		return
+	}
+	if n < len(b) {
+		c.rest = append(c.rest, b[n:]...)
+		c.signal()
+	}
+	if cap(b) <= 1<<20 {
+		c.direct = b
+	}
 }
 
 // roomLocked wakes the callers waiting for room in the send queue (c.mu
@@ -633,8 +673,14 @@ func (c *Client) write() {
 	defer c.conn.Close()
 	for {
 		c.mu.Lock()
+		rest := c.rest
+		c.rest = nil
 		batch, closed, left := c.takeLocked(), c.closed, len(c.out)
+		c.writing = true
 		c.mu.Unlock()
+		if len(rest) > 0 {
+			batch = append([][]byte{rest}, batch...)
+		}
 		for _, b := range batch {
 			if _, err := bw.Write(b); err != nil {
 				c.writeFailed(err)
@@ -642,7 +688,11 @@ func (c *Client) write() {
 				return
 			}
 		}
-		if err := bw.Flush(); err != nil {
+		err := bw.Flush()
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
+		if err != nil {
 			c.writeFailed(err)
 			<-c.done
 			return
@@ -703,15 +753,14 @@ func (c *Client) read() {
 	}()
 	for {
 		if !c.r.Buffered() {
-			// Before waiting for the agent: wake the writer for what the
-			// answers read so far let go, once for all of them.
+			// Before waiting for the agent: write what the answers read
+			// so far let go, once for all of them (without waiting).
 			c.mu.Lock()
-			opened := c.opened
-			c.opened = false
-			c.mu.Unlock()
-			if opened {
-				c.signal()
+			if c.opened {
+				c.opened = false
+				c.writeNowLocked()
 			}
+			c.mu.Unlock()
 		}
 		f, err := c.r.Next()
 		if err != nil {
