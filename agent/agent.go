@@ -64,11 +64,12 @@ type Agent struct {
 	metricsL     net.Listener // Config.MetricsListen
 	metricsSrv   *http.Server
 	admin        *adminServer
-	httpL        net.Listener // Config.API.HTTPListen
-	apiTokens    tokens       // its bearer tokens
-	operatorsGID string       // Config.API.OperatorsGroup's id
-	evlog        eventLog     // recent membership events
-	fed          *fedManager  // nil unless the node is a gateway with certificates
+	httpL        net.Listener   // Config.API.HTTPListen
+	apiTokens    tokens         // its bearer tokens
+	operatorsGID string         // Config.API.OperatorsGroup's id
+	evlog        eventLog       // recent membership events
+	fed          *fedManager    // nil unless the node is a gateway with certificates
+	doms         []*domainLayer // the federation domains of the node's site; owned by the loop
 
 	started time.Time
 	done    chan struct{} // closed when the loop ends
@@ -227,6 +228,9 @@ func New(cfg Config) (a *Agent, err error) {
 		return a, err
 	}
 	if err := a.newGroups(); err != nil {
+		return a, err
+	}
+	if err := a.newDomains(); err != nil {
 		return a, err
 	}
 	a.setSendQueueLimits()

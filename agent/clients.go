@@ -145,16 +145,21 @@ type session struct {
 	bye       []byte // the goodbye frame, written after out
 
 	// Owned by the loop.
-	gone         bool   // its end was handled: later requests are ignored
-	joined       bool   // it joined a group: its end needs a disconnect
-	lastAccepted uint64 // Seq of its last multicast or send the group layer accepted
-	lastSent     uint64 // Seq of its last message the ring sent
-	flushes      []flushWait
+	gone    bool                       // its end was handled: later requests are ignored
+	joined  []*groups.Node             // the group layers in which it joined a group: its end needs a disconnect there
+	seqs    map[*groups.Node]*layerSeq // its messages in each group layer
+	flushes []flushWait
 }
 
+// layerSeq is what a group layer did with a session's messages: the Seq of
+// the last one it accepted, and of the last one its ring sent.
+type layerSeq struct{ accepted, sent uint64 }
+
+// flushWait is a flush waiting for the ring to send, in each group layer,
+// the session's messages up to want.
 type flushWait struct {
-	req uint32
-	seq uint64
+	req  uint32
+	want map[*groups.Node]uint64
 }
 
 // newClientServer opens the client listeners of cfg.

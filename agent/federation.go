@@ -90,7 +90,6 @@ func newFedManager(a *Agent, cfg Federation) (*fedManager, error) {
 		cfg.DrainTimeout = time.Second
 	}
 	m := &fedManager{a: a, cfg: cfg, log: a.log.With("role", "gateway"), runners: map[string]*fedRun{}, loads: map[string]*Load{}}
-	m.refuseFederatedGroups()
 	m.domains = fedDomains(cfg.Plan, a.cfg.Site, a.cfg.Node)
 	if len(m.domains) == 0 {
 		return nil, nil
@@ -124,18 +123,6 @@ func newFedManager(a *Agent, cfg Federation) (*fedManager, error) {
 	}
 	m.log.Info("gateway-eligible for federation domains: runs the site's federation ring member while this node is the site's active gateway", "domains", names, "cert_dir", cfg.CertDir)
 	return m, nil
-}
-
-// refuseFederatedGroups says, once at start, that groups the plan places
-// in a federation domain with this site get no cross-site delivery yet.
-func (m *fedManager) refuseFederatedGroups() {
-	for _, pl := range m.cfg.Plan.Groups {
-		d, ok := m.cfg.Plan.Domain(pl.Domain)
-		if !ok || d.Kind != topology.FederationDomain || !slices.Contains(pl.Sites, m.a.cfg.Site) {
-			continue
-		}
-		m.log.Warn("the plan places this group in a federation domain, but cross-site group delivery is not implemented yet: its members at this site see only this site's members and messages", "group", pl.Group, "domain", pl.Domain, "sites", pl.Sites)
-	}
 }
 
 // install runs on the local ring's loop for every regular configuration:
@@ -197,6 +184,7 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
 			}
 			return gen.deadline()
 		},
+		Events: func(_ time.Time, evs []localring.Event) { m.a.fedEvents(d.Name, run, evs) },
 	}
 	if m.trace != nil {
 		cfg.Trace = m.trace
@@ -212,6 +200,7 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
 	m.log.Info("this node is the site's active gateway: federation ring member started", "domain", d.Name, "local_ring", "r:"+local.String(), "incarnation", r.Config().Ring.Incarnation)
 	m.wg.Go(func() {
 		err := r.Run(ctx)
+		m.a.fedStopped(d.Name, run)
 		m.mu.Lock()
 		if m.runners[d.Name] == run {
 			delete(m.runners, d.Name)
@@ -221,6 +210,16 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
 			m.log.Error("federation ring member ended; it starts again at the next local ring configuration that makes this node the active gateway", "domain", d.Name, "err", err)
 		}
 	})
+}
+
+// runner returns the running member of domain, or nil.
+func (m *fedManager) runner(domain string) *fedRun {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runners[domain]
 }
 
 // setLoad sets the load generator of domain's federation ring member.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atoll-gcs/atoll/gateway/domconf"
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
@@ -52,16 +53,25 @@ func (a *Agent) newGroups() error {
 	}
 	a.g = g
 	a.gl.acl = newACLTable(a.cfg.GroupACLs)
+	if err := a.setRingACLs(a.g, func(string) bool { return true }); err != nil {
+		return err
+	}
+	a.groupOutput()
+	return nil
+}
+
+// setRingACLs asks layer's ring to apply the topology file's ACLs of the
+// exactly named groups that mine says the layer runs.
+func (a *Agent) setRingACLs(layer *groups.Node, mine func(group string) bool) error {
 	for _, r := range a.cfg.GroupACLs {
-		if isPattern(r.Group) {
-			continue // checked here only: the ring's ACLs name single groups
+		if isPattern(r.Group) || !mine(r.Group) {
+			continue // patterns are checked here only: the ring's ACLs name single groups
 		}
 		ra := groups.ACL{Join: nodePatterns(r.Join), Send: nodePatterns(r.Send), Admin: []string{"*:" + reservedClient}}
-		if err := a.g.SetACL(reservedClient, r.Group, ra); err != nil {
+		if err := layer.SetACL(reservedClient, r.Group, ra); err != nil {
 			return fmt.Errorf("agent: group %q: ACL: %w", r.Group, err)
 		}
 	}
-	a.groupOutput()
 	return nil
 }
 
@@ -112,7 +122,7 @@ func (a *Agent) groupOutput() {
 			a.trace.recordGroup(e)
 		}
 		a.lat.event(e, time.Now())
-		a.routeGroupEvent(e)
+		a.routeGroupEvent(a.g, e)
 	}
 }
 
@@ -164,8 +174,9 @@ func (t *tracer) recordGroup(e *groups.Event) {
 	}
 }
 
-// routeGroupEvent hands a group event to the sessions it concerns.
-func (a *Agent) routeGroupEvent(e *groups.Event) {
+// routeGroupEvent hands a group event of layer to the sessions it
+// concerns.
+func (a *Agent) routeGroupEvent(layer *groups.Node, e *groups.Event) {
 	cs := a.cs
 	switch e.Kind {
 	case groups.EventView:
@@ -184,6 +195,9 @@ func (a *Agent) routeGroupEvent(e *groups.Event) {
 		}
 		m := e.Msg
 		pos, _ := m.Order.Position()
+		if layer != a.g {
+			pos, _ = domconf.Position(m.Order).Position()
+		}
 		f := cp.Frame{Type: cp.TypeMessage, Svc: uint8(m.Svc), MsgType: m.Type, Sender: m.Sender, Seq: m.Seq,
 			Order: pos, MsgID: m.ID.String(), Groups: m.Groups, Payload: m.Payload}
 		if m.To != "" {
@@ -219,9 +233,11 @@ func (a *Agent) routeGroupEvent(e *groups.Event) {
 		if err != nil {
 			return
 		}
-		if s := cs.session(client); s != nil && e.Msg.Seq > s.lastSent {
-			s.lastSent = e.Msg.Seq
-			s.completeFlushes()
+		if s := cs.session(client); s != nil {
+			if ls := s.seq(layer); e.Msg.Seq > ls.sent {
+				ls.sent = e.Msg.Seq
+				s.completeFlushes()
+			}
 		}
 	}
 }
@@ -230,12 +246,47 @@ func rejectText(err error, node string) string {
 	return fmt.Sprintf("%v (decided in the ring's order, reported by agent %s)", err, node)
 }
 
-// completeFlushes answers the flushes whose messages the ring has sent
+// seq returns what layer did with the session's messages (loop).
+func (s *session) seq(layer *groups.Node) *layerSeq {
+	ls := s.seqs[layer]
+	if ls == nil {
+		if s.seqs == nil {
+			s.seqs = map[*groups.Node]*layerSeq{}
+		}
+		ls = &layerSeq{}
+		s.seqs[layer] = ls
+	}
+	return ls
+}
+
+// unsent returns, per group layer, the session's last accepted message
+// that the layer's ring has not sent yet (loop).
+func (s *session) unsent() map[*groups.Node]uint64 {
+	var want map[*groups.Node]uint64
+	for g, ls := range s.seqs {
+		if ls.accepted > ls.sent {
+			if want == nil {
+				want = map[*groups.Node]uint64{}
+			}
+			want[g] = ls.accepted
+		}
+	}
+	return want
+}
+
+// completeFlushes answers the flushes whose messages the rings have sent
 // (loop).
 func (s *session) completeFlushes() {
 	i := 0
-	for ; i < len(s.flushes) && s.flushes[i].seq <= s.lastSent; i++ {
-		s.sendFrame(&cp.Frame{Type: cp.TypeOK, Req: s.flushes[i].req, Seq: s.flushes[i].seq})
+	for ; i < len(s.flushes); i++ {
+		done := true
+		for g, seq := range s.flushes[i].want {
+			done = done && s.seq(g).sent >= seq
+		}
+		if !done {
+			break
+		}
+		s.sendFrame(&cp.Frame{Type: cp.TypeOK, Req: s.flushes[i].req})
 	}
 	s.flushes = s.flushes[i:]
 }
@@ -313,7 +364,7 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 			a.sessionEnded(r.s)
 			continue
 		}
-		if (held || a.g.Pending() >= maxMsgs || a.g.PendingBytes() >= maxBytes) && !gl.leaving {
+		if (held || a.layersPending() >= maxMsgs || a.layersPendingBytes() >= maxBytes) && !gl.leaving {
 			if held {
 				a.cs.n.held.Add(1)
 			}
@@ -337,7 +388,28 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 		a.sessionEnded(s)
 	}
 	a.groupOutput()
+	for _, dl := range a.doms {
+		a.domainOutput(dl)
+	}
 	a.submitGroups(ls)
+}
+
+// layersPending returns the client messages the group layers hold that
+// their rings have not sent, and layersPendingBytes their size.
+func (a *Agent) layersPending() int {
+	n := 0
+	for _, g := range a.layers() {
+		n += g.Pending()
+	}
+	return n
+}
+
+func (a *Agent) layersPendingBytes() int {
+	n := 0
+	for _, g := range a.layers() {
+		n += g.PendingBytes()
+	}
+	return n
 }
 
 // setSendQueueLimits sets how many client messages, and bytes, the group
@@ -355,15 +427,15 @@ func (a *Agent) setSendQueueLimits() {
 // name, or keeps it for the next pass when the group layer is full.
 func (a *Agent) sessionEnded(s *session) {
 	s.gone = true
-	if s.joined {
-		if err := a.g.Disconnect(s.name); err != nil {
+	for len(s.joined) > 0 {
+		if err := s.joined[0].Disconnect(s.name); err != nil {
 			if errors.Is(err, groups.ErrBackpressure) {
 				a.gl.ends = append(a.gl.ends, s)
 				return
 			}
 			a.log.Error("cannot disconnect a client's memberships", s.attrs("err", err)...)
 		}
-		s.joined = false
+		s.joined = s.joined[1:]
 	}
 	s.flushes = nil
 	a.cs.unregister(s)
@@ -390,14 +462,17 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 			fail(cp.CodeDenied, f.Group, text)
 			return
 		}
-		if err := a.g.Join(s.name, f.Group); err != nil {
+		layer := a.layerOf(f.Group)
+		if err := layer.Join(s.name, f.Group); err != nil {
 			failErr(f.Group, err)
 			return
 		}
-		s.joined = true
+		if !slices.Contains(s.joined, layer) {
+			s.joined = append(s.joined, layer)
+		}
 		ok(0)
 	case cp.TypeLeave:
-		if err := a.g.Leave(s.name, f.Group); err != nil {
+		if err := a.layerOf(f.Group).Leave(s.name, f.Group); err != nil {
 			failErr(f.Group, err)
 			return
 		}
@@ -412,11 +487,16 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 			fail(cp.CodeInvalid, "", fmt.Sprintf("a multicast names %d groups: name 1 to %d", len(f.Groups), groups.MaxGroupsPerMessage))
 			return
 		}
+		layer, group, text := a.multicastLayer(svc, f.Groups)
+		if text != "" {
+			fail(cp.CodeInvalid, group, text)
+			return
+		}
 		var mine []string // the client's groups, when an ACL asks for members
 		for _, g := range f.Groups {
 			if text := a.gl.acl.check(s, g, "send", func() []string {
 				if mine == nil {
-					mine = a.g.ClientGroups(s.name)
+					mine = layer.ClientGroups(s.name)
 				}
 				return mine
 			}); text != "" {
@@ -424,7 +504,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 				return
 			}
 		}
-		seq, err := a.g.Multicast(s.name, svc, f.MsgType, f.Groups, f.Payload)
+		seq, err := layer.Multicast(s.name, svc, f.MsgType, f.Groups, f.Payload)
 		if err != nil {
 			var ge *groups.Error
 			group := ""
@@ -434,8 +514,10 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 			failErr(group, err)
 			return
 		}
-		s.lastAccepted = seq
-		a.lat.accepted(seq, read, svc, f.Groups)
+		s.seq(layer).accepted = seq
+		if layer == a.g { // the latency histograms follow the site's group layer's sequence numbers
+			a.lat.accepted(seq, read, svc, f.Groups)
+		}
 		ok(seq)
 	case cp.TypeSend:
 		svc := localring.Service(f.Svc)
@@ -443,20 +525,25 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 			fail(cp.CodeInvalid, "", fmt.Sprintf("unknown service level %d: use 1 (unreliable) to 6 (safe)", f.Svc))
 			return
 		}
+		if text := a.remoteMember(f.To); text != "" {
+			fail(cp.CodeInvalid, "", text)
+			return
+		}
 		seq, err := a.g.Send(s.name, f.To, svc, f.MsgType, f.Payload)
 		if err != nil {
 			failErr("", err)
 			return
 		}
-		s.lastAccepted = seq
+		s.seq(a.g).accepted = seq
 		a.lat.accepted(seq, read, svc, nil)
 		ok(seq)
 	case cp.TypeFlush:
-		if s.lastSent >= s.lastAccepted {
-			ok(s.lastAccepted)
+		want := s.unsent()
+		if len(want) == 0 {
+			ok(0)
 			return
 		}
-		s.flushes = append(s.flushes, flushWait{req: f.Req, seq: s.lastAccepted})
+		s.flushes = append(s.flushes, flushWait{req: f.Req, want: want})
 	case cp.TypeListGroups:
 		a.listGroups(s, f.Req)
 	case cp.TypeGetView:
@@ -465,7 +552,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 			fail(cp.CodeBadName, f.Group, fmt.Sprintf("group name %q is not valid: %s", f.Group, groups.GroupNameRule))
 			return
 		}
-		if v, found := a.g.View(f.Group); found {
+		if v, found := a.layerOf(f.Group).View(f.Group); found {
 			r.Flags8, r.View = cp.FlagFound, viewFrame(&v)
 		}
 		s.sendFrame(&r)
@@ -474,16 +561,69 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 	}
 }
 
+// multicastLayer returns the group layer a multicast to names at service
+// level svc goes to, or why the agent refuses it (and the group that
+// makes it refuse): one message reaches one domain's order, and the
+// federation ring orders a domain's messages as Agreed, so no Safe
+// delivery can be promised across sites.
+func (a *Agent) multicastLayer(svc localring.Service, names []string) (*groups.Node, string, string) {
+	first := a.domainOf(names[0])
+	for _, g := range names[1:] {
+		if dl := a.domainOf(g); dl != first {
+			return nil, g, fmt.Sprintf("groups %q (%s) and %q (%s) are in different domains: one multicast is ordered in one domain; send one multicast per domain",
+				names[0], a.domainName(first), g, a.domainName(dl))
+		}
+	}
+	if first == nil {
+		return a.g, "", ""
+	}
+	if svc == localring.Safe {
+		return nil, names[0], fmt.Sprintf("safe service is not supported across sites yet: group %q spans the sites of domain %s, whose federation ring orders its messages as agreed without telling when every site holds one; use agreed (or a group local to one site)", names[0], first.d.Name)
+	}
+	return first.g, "", ""
+}
+
+// domainName names a group's domain for errors: the federation domain, or
+// the site's own.
+func (a *Agent) domainName(dl *domainLayer) string {
+	if dl == nil {
+		return "local to site " + a.cfg.Site
+	}
+	return "spans sites in domain " + dl.d.Name
+}
+
+// remoteMember says why a point-to-point message to member is refused:
+// the member's node is at another site, and point-to-point messages do
+// not cross sites yet ("" when they may be sent).
+func (a *Agent) remoteMember(member string) string {
+	if a.cfg.Federation == nil || a.cfg.Federation.File == nil {
+		return ""
+	}
+	node, _, err := groups.SplitMember(member)
+	if err != nil {
+		return "" // the group layer says what is wrong with the name
+	}
+	site, _, ok := a.cfg.Federation.File.Node(string(node))
+	if !ok || site.Name == a.cfg.Site {
+		return ""
+	}
+	return fmt.Sprintf("point-to-point messages to a member at another site are not supported yet: %s is on node %s of site %s, this agent is at site %s; multicast to a group that spans both sites instead", member, node, site.Name, a.cfg.Site)
+}
+
 // listGroups answers a ListGroups request with as many GroupList frames as
 // the groups need, the last flagged.
 func (a *Agent) listGroups(s *session, req uint32) {
 	const perFrame = 1000
-	names := a.g.Groups()
+	var names []string
+	for _, g := range a.layers() {
+		names = append(names, g.Groups()...)
+	}
+	slices.Sort(names)
 	for start := 0; ; start += perFrame {
 		end := min(start+perFrame, len(names))
 		f := cp.Frame{Type: cp.TypeGroupList, Req: req, Entries: make([]cp.GroupEntry, 0, end-start)}
 		for _, name := range names[start:end] {
-			v, _ := a.g.View(name)
+			v, _ := a.layerOf(name).View(name)
 			f.Entries = append(f.Entries, cp.GroupEntry{Group: name, Members: uint32(len(v.Members)), ViewID: v.ID})
 		}
 		if end == len(names) {

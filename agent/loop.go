@@ -60,6 +60,7 @@ func (a *Agent) newDriver() (err error) {
 				a.lastPass.Store(now.UnixNano())
 				a.takeSubmissions(ls)
 				a.runLoopCalls()
+				a.takeFederation()
 				a.takeClientRequests(ls)
 				ls.load.run(now, a.node, &ls.loadSubs)
 			},
@@ -73,7 +74,7 @@ func (a *Agent) newDriver() (err error) {
 				a.clientsLeaving()
 				a.log.Info("leaving: no more messages accepted; draining the queue", "pending", a.node.Pending()+a.queued(), "drain_timeout", a.cfg.DrainTimeout)
 			},
-			Drained: func() bool { return a.queued() == 0 && a.groupsDrained() },
+			Drained: func() bool { return a.queued() == 0 && a.groupsDrained() && a.domainsDrained() },
 		},
 	})
 	if err != nil {
@@ -139,6 +140,9 @@ func (a *Agent) events(ls *loopState, evs []localring.Event) {
 			if a.fed != nil && e.Conf.Kind == localring.Regular {
 				a.fed.install(e.Conf)
 			}
+			a.domainsLocalEvent(&evs[i])
+		case localring.EventDeliver:
+			a.domainsLocalEvent(&evs[i])
 		case localring.EventTokenLost:
 			a.log.Warn("token lost: the ring will re-form without the nodes that stopped answering", "reason", e.Reason, "ring", confID(ls.conf))
 			a.evlog.add(ls.now, MembershipEvent{Kind: EventTokenLost, Ring: confID(ls.conf), Reason: e.Reason})

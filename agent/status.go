@@ -90,6 +90,12 @@ type Status struct {
 	// Federation are the federation ring members this node runs as its
 	// site's active gateway (none when it is not active).
 	Federation []gateway.Stats `json:"federation,omitempty"`
+	// PlanHash identifies the topology plan the agent runs (PlanHash):
+	// every node of the cluster should show the same.
+	PlanHash string `json:"plan_hash,omitempty"`
+	// Domains are the federation domains of the node's site, with this
+	// node's role in each.
+	Domains []DomainStatus `json:"domains,omitempty"`
 }
 
 // ClientLimits are the agent's bounds of its client sessions' queues
@@ -213,6 +219,7 @@ type snapshot struct {
 	loadDrops uint64
 	groups    groups.Stats
 	gpending  int
+	domains   []DomainStatus
 }
 
 // updateSnapshot publishes the loop's view for Status.
@@ -232,6 +239,9 @@ func (a *Agent) updateSnapshot(ls *loopState, installed bool) {
 	s.loadDrops = ls.load.dropped
 	s.groups = a.g.Stats()
 	s.gpending = a.g.Pending() + len(a.gl.queue)
+	if len(a.doms) > 0 {
+		s.domains = a.domainStatus(ls.conf)
+	}
 }
 
 // Status returns the agent's state, ring, members, health and counters.
@@ -247,6 +257,10 @@ func (a *Agent) Status() Status {
 		Transport: a.transportString(), Security: a.securityString(),
 		Load: snap.load, Config: a.effective(),
 		Federation: a.fed.stats(),
+		Domains:    snap.domains,
+	}
+	if f := a.cfg.Federation; f != nil && f.Plan != nil {
+		st.PlanHash = PlanHash(f.Plan)
 	}
 	inRing := map[string]localring.Member{}
 	if snap.conf != nil {

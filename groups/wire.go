@@ -158,6 +158,11 @@ type reportACL struct {
 // still be malformed).
 func IsGroupPayload(p []byte) bool { return len(p) >= 2 && p[0] == wireMagic }
 
+// IsReport reports whether a ring payload is a node's report of a state
+// exchange rather than a client's request or message: a driver that holds
+// back client traffic while a configuration settles lets reports through.
+func IsReport(p []byte) bool { return IsGroupPayload(p) && kind(p[1]) == kindReport }
+
 // append encodes m after b.
 func (m *wireMsg) append(b []byte) []byte {
 	b = append(b, wireMagic, byte(m.kind))

@@ -39,6 +39,11 @@ func TestPureStateMachine(t *testing.T) {
 		t.Fatalf("no files of package gateway/bridge to check (%v)", err)
 	}
 	files = append(files, bridge...)
+	domconf, err := filepath.Glob("../gateway/domconf/*.go")
+	if err != nil || len(domconf) == 0 {
+		t.Fatalf("no files of package gateway/domconf to check (%v)", err)
+	}
+	files = append(files, domconf...)
 	fset := gotoken.NewFileSet()
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {

@@ -109,9 +109,29 @@ func writeStatus(w io.Writer, st *agent.Status, now time.Time) {
 		fmt.Fprintf(w, "clients    %d open, %d evicted; window %d msgs or %d bytes each, send queue %d msgs or %d bytes, client queue %d frames or %d bytes (grace %v)\n",
 			c.Clients, c.ClientsEvicted, l.WindowMsgs, l.WindowBytes, l.SendQueueMsgs, l.SendQueueBytes, l.QueueFrames, l.QueueBytes, l.SlowGrace)
 	}
+	if st.PlanHash != "" {
+		fmt.Fprintf(w, "plan       %s\n", st.PlanHash)
+	}
+	for _, d := range st.Domains {
+		conf := d.Configuration
+		if conf == "" {
+			conf = "none yet"
+		} else if d.Round {
+			conf += " (waiting for sites to announce their nodes)"
+		}
+		fmt.Fprintf(w, "domain     %s: %s (active gateway %s); sites %s connected of %s; configuration %s, %d nodes; position %s, %d waiting to come down\n",
+			d.Domain, d.Role, noneIfEmpty(d.Active), noneIfEmpty(strings.Join(d.Connected, " ")), strings.Join(d.Sites, " "), conf, d.Members, d.Position, d.Pending)
+	}
 	if !st.Started.IsZero() {
 		fmt.Fprintf(w, "up         %s\n", now.Sub(st.Started).Round(time.Second))
 	}
+}
+
+func noneIfEmpty(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 // writeEffective prints the effective configuration of Status.

@@ -1,0 +1,403 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/atoll-gcs/atoll/federation"
+	"github.com/atoll-gcs/atoll/gateway"
+	"github.com/atoll-gcs/atoll/gateway/bridge"
+	"github.com/atoll-gcs/atoll/gateway/domconf"
+	"github.com/atoll-gcs/atoll/groups"
+	"github.com/atoll-gcs/atoll/internal/tracemap"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// Groups that span sites. Every node of a site runs, for each federation
+// domain of its site, the composition gateway/hiersim simulates:
+//
+//   - a bridge.Site between the local ring and the domain's federation
+//     ring: it sees every local ring event; while this node is the site's
+//     active gateway, it also sees the federation ring's events (from the
+//     gateway.Runner of fedManager) and hands it the Ups to order;
+//   - a domconf.View that turns the bridge's stream into node-level
+//     configurations and deliveries;
+//   - a groups.Node of the domain fed with them, whose ring messages go up
+//     through the local ring (bridge.EncodeUp) and whose views and
+//     deliveries go to the node's clients like a site group's.
+//
+// Everything runs on the agent's loop; the federation ring's events come
+// from the runner's goroutine through fedIn.
+
+// domainLayer is this node's part of one federation domain.
+type domainLayer struct {
+	d    *topology.Domain
+	b    *bridge.Site
+	v    *domconf.View
+	g    *groups.Node
+	proc tracemap.Proc
+
+	fedOut [][]byte // Ups for the federation ring the runner has not taken (loop)
+	alone  bool     // the federation ring holds only this site, and the domain's stream has not started (loop)
+
+	mu    sync.Mutex
+	fedIn []fedInput // the runner's events, for the loop
+}
+
+// fedInput is a batch of federation ring events of one gateway term, or
+// (stopped) the end of its federation ring member.
+type fedInput struct {
+	run     *fedRun
+	evs     []localring.Event
+	stopped bool
+}
+
+// newDomains creates the layers of the federation domains of the node's
+// site (none without a plan).
+func (a *Agent) newDomains() error {
+	if a.cfg.Federation == nil || a.cfg.Federation.Plan == nil {
+		return nil
+	}
+	maxMsg := min(a.maxMessage(), federation.MaxMessageBytes) - domainOverhead
+	for i := range a.cfg.Federation.Plan.Domains {
+		d := &a.cfg.Federation.Plan.Domains[i]
+		if d.Kind != topology.FederationDomain || !slices.Contains(d.Sites, a.cfg.Site) {
+			continue
+		}
+		b, err := bridge.New(bridge.Config{Domain: d.Name, Site: a.cfg.Site, Node: a.self.ID})
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		v, err := domconf.New(domconf.Config{Domain: d.Name, Site: a.cfg.Site, Self: a.self})
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		gc := a.cfg.Groups
+		gc.MaxMessageBytes = maxMsg
+		g, err := groups.New(gc)
+		if err != nil {
+			return fmt.Errorf("agent: domain %s: %w", d.Name, err)
+		}
+		dl := &domainLayer{d: d, b: b, v: v, g: g, proc: tracemap.Proc{Node: a.cfg.Node, Inc: a.self.Inc, Domain: d.Name}}
+		a.doms = append(a.doms, dl)
+		if err := a.setRingACLs(g, func(group string) bool { return a.domainOf(group) == dl }); err != nil {
+			return err
+		}
+		a.domainOutput(dl)
+	}
+	return nil
+}
+
+// domainOverhead is what a group message gains on its way through the
+// bridge (Up, federation Up with its origin, Down with its position),
+// with room to spare: the domain's group layer keeps its messages this
+// much below the rings' limit.
+const domainOverhead = 512
+
+// domainOf returns the layer of group's federation domain, or nil when
+// the group is local to the site: not named in the topology file (a
+// group not named in the file is local to the sender's site), or placed
+// in a site domain.
+func (a *Agent) domainOf(group string) *domainLayer {
+	if a.cfg.Federation == nil || a.cfg.Federation.Plan == nil {
+		return nil
+	}
+	pl, ok := a.cfg.Federation.Plan.Lookup(group)
+	if !ok {
+		return nil
+	}
+	for _, dl := range a.doms {
+		if dl.d.Name == pl.Domain {
+			return dl
+		}
+	}
+	return nil
+}
+
+// layerOf returns the group layer that runs group.
+func (a *Agent) layerOf(group string) *groups.Node {
+	if dl := a.domainOf(group); dl != nil {
+		return dl.g
+	}
+	return a.g
+}
+
+// layers returns every group layer of the node: the site's, then the
+// domains'.
+func (a *Agent) layers() []*groups.Node {
+	out := []*groups.Node{a.g}
+	for _, dl := range a.doms {
+		out = append(out, dl.g)
+	}
+	return out
+}
+
+// domainsLocalEvent feeds one local ring event to every domain layer.
+func (a *Agent) domainsLocalEvent(e *localring.Event) {
+	for _, dl := range a.doms {
+		switch e.Kind {
+		case localring.EventInstall:
+			active := false
+			if e.Conf.Kind == localring.Regular {
+				gw, _, ok := federation.ActiveGateway(dl.d, a.cfg.Site, e.Conf.MemberIDs())
+				active = ok && gw == a.cfg.Node
+				dl.v.LocalInstall(e.Conf)
+			}
+			dl.b.LocalInstall(e.Conf, active)
+		case localring.EventDeliver:
+			dl.b.LocalDeliver(&e.Msg)
+		default:
+			continue
+		}
+		a.domainOutput(dl)
+	}
+}
+
+// fedEvents is the runner's Events hook (runner goroutine): the events go
+// to the loop. They are copied: the ring reuses its event buffer, and
+// its payloads, once the hook returns.
+func (a *Agent) fedEvents(domain string, run *fedRun, evs []localring.Event) {
+	for _, dl := range a.doms {
+		if dl.d.Name == domain {
+			own := make([]localring.Event, 0, len(evs))
+			for _, e := range evs {
+				switch e.Kind {
+				case localring.EventInstall:
+				case localring.EventDeliver:
+					e.Msg.Payload = slices.Clone(e.Msg.Payload)
+				case localring.EventSuperseded:
+				default:
+					continue // the bridge needs installs, deliveries and the end of the member
+				}
+				own = append(own, e)
+			}
+			dl.mu.Lock()
+			dl.fedIn = append(dl.fedIn, fedInput{run: run, evs: own})
+			dl.mu.Unlock()
+			a.poke()
+			return
+		}
+	}
+}
+
+// fedStopped says that the federation ring member of a gateway term
+// ended (runner goroutine).
+func (a *Agent) fedStopped(domain string, run *fedRun) {
+	for _, dl := range a.doms {
+		if dl.d.Name == domain {
+			dl.mu.Lock()
+			dl.fedIn = append(dl.fedIn, fedInput{run: run, stopped: true})
+			dl.mu.Unlock()
+			a.poke()
+		}
+	}
+}
+
+// takeFederation feeds the federation ring's events of the current
+// gateway term to the bridges, and hands their Ups to the runner (loop).
+func (a *Agent) takeFederation() {
+	for _, dl := range a.doms {
+		dl.mu.Lock()
+		in := dl.fedIn
+		dl.fedIn = nil
+		dl.mu.Unlock()
+		run := a.fed.runner(dl.d.Name)
+		for _, fi := range in {
+			if fi.stopped && dl.b.Active() && (run == nil || run == fi.run) {
+				dl.b.FedStopped() // the member of this term ended: the next term starts a new one
+				a.domainOutput(dl)
+				continue
+			}
+			if fi.run != run || !dl.b.Active() {
+				continue // an earlier term's member, still draining
+			}
+			for i := range fi.evs {
+				switch e := &fi.evs[i]; {
+				case e.Kind == localring.EventInstall && dl.startsAlone(e.Conf):
+				case e.Kind == localring.EventInstall:
+					dl.b.FedInstall(e.Conf)
+				case e.Kind == localring.EventDeliver && !dl.alone:
+					dl.b.FedDeliver(&e.Msg)
+				case e.Kind == localring.EventSuperseded:
+					dl.b.FedStopped()
+				default:
+					continue
+				}
+				a.domainOutput(dl)
+			}
+		}
+		a.submitFederation(dl, run)
+	}
+	if a.trace != nil && len(a.doms) > 0 {
+		_ = a.trace.flush() // an error is logged with the ring's next events
+	}
+}
+
+// startsAlone reports whether a federation ring configuration is one the
+// bridge does not see: the gateway alone, before the domain's stream
+// started (the site has applied nothing). Every gateway starts alone; if
+// its bridge numbered that ring's entries, the sites would come to the
+// first common ring with histories of their own, to be merged as a
+// partition (with the bridge before its Have phase, TestCrossSiteGroup
+// lost and duplicated messages after such a start). A site that is alone
+// later goes through the bridge.
+func (dl *domainLayer) startsAlone(c *localring.Configuration) bool {
+	if c.Kind == localring.Regular {
+		dl.alone = len(c.Members) == 1 && dl.b.Last().IsZero()
+		return dl.alone
+	}
+	return dl.alone
+}
+
+// submitFederation hands the bridge's Ups to the federation ring member,
+// in order, until it pushes back.
+func (a *Agent) submitFederation(dl *domainLayer, run *fedRun) {
+	if run == nil || !dl.b.Active() {
+		dl.fedOut = nil // the next term submits every pending Up again
+		return
+	}
+	taken := 0
+	for _, p := range dl.fedOut {
+		if err := run.r.Submit(localring.Agreed, p); err != nil {
+			if errors.Is(err, gateway.ErrStopped) {
+				taken = len(dl.fedOut)
+			}
+			break
+		}
+		taken++
+	}
+	dl.fedOut = dl.fedOut[taken:]
+}
+
+// domainOutput moves what a domain layer's parts produced along: the
+// bridge's local messages to the ring queue, its federation messages to
+// fedOut, its stream through the View into the groups.Node, and the
+// group layer's messages up and its events to the trace and the clients.
+func (a *Agent) domainOutput(dl *domainLayer) {
+	up := func(svc localring.Service, p []byte) {
+		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: bridge.EncodeUp(svc, p)})
+	}
+	br := dl.b.Ready()
+	for _, p := range br.Local {
+		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: p})
+	}
+	dl.fedOut = append(dl.fedOut, br.Fed...)
+	for i := range br.Stream {
+		dl.v.Entry(&br.Stream[i])
+	}
+	vr := dl.v.Ready()
+	for _, p := range vr.Up {
+		up(localring.Agreed, p)
+	}
+	for _, e := range vr.Events {
+		dl.g.Step(e)
+	}
+	if !dl.g.HasReady() {
+		return
+	}
+	rd := dl.g.Ready()
+	for _, s := range rd.Submits {
+		up(s.Svc, s.Payload)
+	}
+	for i := range rd.Events {
+		e := &rd.Events[i]
+		if a.trace != nil {
+			a.trace.recordDomain(dl, e)
+		}
+		a.routeGroupEvent(dl.g, e)
+	}
+}
+
+// recordDomain writes the trace line of a domain's group event: its
+// installs too (they come from the View, not from a ring), and the
+// domain's position as the order of a delivery.
+func (t *tracer) recordDomain(dl *domainLayer, e *groups.Event) {
+	te, ok := dl.proc.Group(e)
+	if !ok {
+		return
+	}
+	if e.Kind == groups.EventDeliver && te.Order != 0 {
+		te.Order = tracemap.DomainOrder(domconf.Position(e.Msg.Order))
+	}
+	t.write(te)
+}
+
+// domainsDrained reports whether the domain layers have nothing left to
+// send.
+func (a *Agent) domainsDrained() bool {
+	for _, dl := range a.doms {
+		if dl.g.Pending() > 0 || dl.b.Pending() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// DomainStatus is this node's part of one federation domain of its site.
+type DomainStatus struct {
+	Domain string   `json:"domain"`
+	Sites  []string `json:"sites"`
+	// Role is this node's role: "active gateway" (it speaks for the site
+	// in the domain's federation ring), "standby" (a gateway of the site
+	// that is not active) or "member".
+	Role string `json:"role"`
+	// Active is the site's active gateway as this node's local ring
+	// decides it (empty when none of the site's gateways is in it).
+	Active string `json:"active,omitempty"`
+	// Configuration is the domain's node-level configuration this node
+	// installed last, and Members its size; Round says the node waits for
+	// sites' announcements to install the next one.
+	Configuration string `json:"configuration,omitempty"`
+	Members       int    `json:"members"`
+	Round         bool   `json:"round,omitempty"`
+	// Connected are the sites of the domain configuration this node
+	// applied last.
+	Connected []string `json:"connected,omitempty"`
+	// Position is the domain position this node applied last; Pending the
+	// site's messages it holds that have not come down yet.
+	Position string        `json:"position"`
+	Pending  int           `json:"pending"`
+	Bridge   bridge.Stats  `json:"bridge"`
+	View     domconf.Stats `json:"view"`
+	Layer    groups.Stats  `json:"layer"`
+}
+
+// domainStatus returns the domains' status (loop).
+func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
+	out := make([]DomainStatus, 0, len(a.doms))
+	for _, dl := range a.doms {
+		st := DomainStatus{Domain: dl.d.Name, Sites: dl.d.Sites, Role: "member",
+			Position: dl.b.Last().String(), Pending: dl.b.Pending(),
+			Connected: dl.b.Conf().Sites, Round: dl.v.InRound(),
+			Bridge: dl.b.Stats(), View: dl.v.Stats(), Layer: dl.g.Stats()}
+		for _, g := range dl.d.Gateways {
+			if g.Site == a.cfg.Site && (g.Active == a.cfg.Node || slices.Contains(g.Standby, a.cfg.Node)) {
+				st.Role = "standby"
+			}
+		}
+		if dl.b.Active() {
+			st.Role = "active gateway"
+		}
+		if local != nil {
+			st.Active, _, _ = federation.ActiveGateway(dl.d, a.cfg.Site, local.MemberIDs())
+		}
+		if c := dl.v.Current(); c != nil {
+			st.Configuration, st.Members = c.ID, len(c.Members)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// PlanHash identifies a topology plan: the first 16 hex digits of the
+// SHA-256 of its JSON form (topology.Plan.JSON), the same at every node
+// that computed the plan from the same file.
+func PlanHash(p *topology.Plan) string {
+	h := sha256.Sum256(p.JSON())
+	return hex.EncodeToString(h[:8])
+}

@@ -1,0 +1,67 @@
+// Package domconf turns a federation domain's ordered stream (the
+// gateway/bridge entries every node of a site applies) into the ring
+// events a groups.Node takes, so that the groups of the domain run on the
+// same group layer as a site's groups, over every node of every site of
+// the domain. It is a pure state machine (no sockets, goroutines, clock,
+// os or sync), driven beside the node's bridge.Site.
+//
+// # Node-level configurations
+//
+// The bridge's configurations name sites; the group layer needs nodes
+// with their incarnations (a client is "node:client", and a message's
+// origin is the node that sent it). Each site therefore announces its
+// nodes in the domain's order: an announcement (an ordinary Up of the
+// bridge, kind byte AnnounceKind) lists the members of its local ring's
+// regular configuration. Its sender is the site's announcer, the member
+// with the lowest id of that configuration: it announces at every regular
+// local configuration, and whenever a round (below) opens. Every node
+// keeps the last announcement of every site as the stream delivers it, so
+// every node of every site knows the same node sets at the same position.
+//
+// A configuration for the group layer is derived at a position of the
+// stream:
+//
+//   - a regular configuration of the domain (bridge EntryConfig) opens a
+//     round: the node installs at once the transitional configuration
+//     "dt:<position>/<previous regular id>/<local configuration id>" of the
+//     members it knows go on (its site's nodes in its local ring), and
+//     waits until every site of the new configuration has announced after
+//     this position; at the last announcement it installs the regular
+//     configuration "dr:<position>" of all the announced nodes;
+//   - an announcement that only removes nodes (an agent crashed or left)
+//     installs the transitional configuration "dt:<position>/<previous
+//     regular id>" without them and the regular configuration
+//     "dr:<position>" at once;
+//   - an announcement that adds nodes opens a round as above (a node that
+//     joins knows nothing of the other sites before it).
+//
+// Every node derives the same configurations from the same stream,
+// so the group layer's guarantees (one view order, views at the same
+// place of the order everywhere, transitional views before regular ones,
+// reason network for the members of a site that was cut off) carry over
+// to the domain.
+//
+// # Messages while a round is open
+//
+// While a round is open (the node is in its transitional configuration), group messages and requests of the stream are
+// discarded (counted) at every node alike, and their senders are told
+// that they were not sent in the regular configuration, so their group
+// layer sends them again once the new one is agreed; state exchange
+// reports go through. A message is never delivered in a configuration in
+// which its sender did not see it sent.
+//
+// # Orders
+//
+// A delivered message's localring.Order is {Ring: the regular
+// configuration's position, Seq: the message's domain position}: it grows
+// along the stream, as the group layer's join stamps need. Position
+// returns the domain position back, for the trace's order field.
+//
+// # Known gaps
+//
+// A node that joins its site after the domain formed learns the domain's
+// sites from the announcement that lists it (the announcer's view when it
+// sent it): a domain configuration change ordered between that send and
+// its delivery may give it a different configuration than the others for
+// one round.
+package domconf

@@ -1,0 +1,353 @@
+package domconf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/atoll-gcs/atoll/gateway/bridge"
+	"github.com/atoll-gcs/atoll/groups"
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// AnnounceKind is the first byte of an announcement (see the package
+// comment); it is neither a group payload nor a bridge message.
+const AnnounceKind byte = 0xA9
+
+// ErrMalformed is wrapped by the error of an announcement that does not
+// decode.
+var ErrMalformed = errors.New("domconf: malformed announcement")
+
+// Config is one node's view of one federation domain.
+type Config struct {
+	// Domain is the federation domain's name (for errors).
+	Domain string
+	// Site is this node's site.
+	Site string
+	// Self is this node and its incarnation.
+	Self localring.Member
+}
+
+// Stats counts what a View did.
+type Stats struct {
+	Announcements uint64 // announcements applied
+	Rounds        uint64 // rounds opened
+	Installs      uint64 // configurations installed (transitional and regular)
+	Discarded     uint64 // client messages and requests discarded while a round was open
+	NotMember     uint64 // stream messages dropped because this node is in no configuration of the domain yet
+	Malformed     uint64 // announcements that did not decode
+}
+
+// Ready is what a View asks its driver to do.
+type Ready struct {
+	// Events go to the domain's groups.Node, in order.
+	Events []localring.Event
+	// Up are announcements to send up to the domain (bridge.EncodeUp).
+	Up [][]byte
+}
+
+// View derives one node's configurations of a domain from the domain's
+// stream (see the package comment).
+type View struct {
+	cfg Config
+
+	sites  []string                      // the domain configuration's sites (bridge), sorted
+	known  map[string][]localring.Member // site -> its last announced nodes
+	siteOf map[localring.NodeID]string   // node -> site, from announcements
+	fresh  map[string]bool               // sites announced since the round opened
+	round  bool                          // a round is open
+	local  *localring.Configuration      // this site's local regular configuration
+	cur    *localring.Configuration      // the configuration installed last
+	reg    *localring.Configuration      // the regular configuration installed last
+	out    Ready
+	stats  Stats
+}
+
+// New returns a View for one node and one domain.
+func New(cfg Config) (*View, error) {
+	if cfg.Site == "" || cfg.Self.ID == "" {
+		return nil, fmt.Errorf("domconf: domain %s: Site and Self are required", cfg.Domain)
+	}
+	return &View{cfg: cfg, known: map[string][]localring.Member{}, siteOf: map[localring.NodeID]string{}, fresh: map[string]bool{}}, nil
+}
+
+// Ready returns and clears what the driver must do.
+func (v *View) Ready() Ready {
+	r := v.out
+	v.out = Ready{}
+	return r
+}
+
+// Stats returns the counters.
+func (v *View) Stats() Stats { return v.stats }
+
+// Current returns the configuration installed last (nil before the
+// first).
+func (v *View) Current() *localring.Configuration { return v.cur }
+
+// InRound reports whether a round is open: the node waits for sites'
+// announcements before it installs the next regular configuration.
+func (v *View) InRound() bool { return v.round }
+
+// LocalInstall is a regular configuration of this node's local ring: the
+// site's announcer (its lowest member) announces it.
+func (v *View) LocalInstall(c *localring.Configuration) {
+	if c.Kind != localring.Regular {
+		return
+	}
+	v.local = c
+	v.announce()
+}
+
+// announce queues an announcement of the local configuration if this node
+// is the site's announcer.
+func (v *View) announce() {
+	c := v.local
+	if c == nil || len(c.Members) == 0 || c.Members[0].ID != v.cfg.Self.ID {
+		return
+	}
+	v.out.Up = append(v.out.Up, encodeAnnounce(&announcement{site: v.cfg.Site, sites: v.sites, members: c.Members}))
+}
+
+// Entry is one entry of the domain's stream (bridge.Ready.Stream), in
+// order.
+func (v *View) Entry(e *bridge.Entry) {
+	switch e.Kind {
+	case bridge.EntryConfig:
+		if e.Conf.Kind == localring.Transitional {
+			return // the round of the next regular configuration says who goes on
+		}
+		v.sites = slices.Clone(e.Conf.Sites)
+		v.openRound(e.Pos)
+	case bridge.EntrySend:
+		if isAnnounce(e.Payload) {
+			return
+		}
+		conf := ""
+		if v.cur != nil && v.cur.Kind == localring.Regular && !v.round {
+			conf = v.cur.ID
+		}
+		v.emit(localring.Event{Kind: localring.EventSend, Msg: localring.Message{ID: e.Origin.ID, Svc: e.Svc, Payload: e.Payload, Conf: conf}})
+	case bridge.EntryMessage:
+		if isAnnounce(e.Payload) {
+			a, err := decodeAnnounce(e.Payload)
+			if err != nil {
+				v.stats.Malformed++
+				return
+			}
+			v.announced(e.Pos, a)
+			return
+		}
+		switch {
+		case v.cur == nil:
+			v.stats.NotMember++
+			return
+		case (v.round || v.cur.Kind == localring.Transitional) && !groups.IsReport(e.Payload):
+			v.stats.Discarded++
+			return
+		}
+		v.emit(localring.Event{Kind: localring.EventDeliver, Msg: localring.Message{ID: e.Origin.ID, Svc: e.Svc, Payload: e.Payload,
+			Conf: v.cur.ID, Order: localring.Order{Ring: v.reg.Ring.Seq, Seq: e.Pos.Seq}}})
+	}
+}
+
+func (v *View) emit(e localring.Event) { v.out.Events = append(v.out.Events, e) }
+
+// openRound opens a round at pos: the node waits for every site's
+// announcement and asks its own site to announce. It leaves its regular
+// configuration at once for a transitional one of the members it knows
+// go on: its site's nodes in its local ring (the other sites' are known
+// only from their announcements). The id names the local configuration,
+// so that the nodes of one site that install it agree on its members.
+func (v *View) openRound(pos localring.DomainOrder) {
+	v.stats.Rounds++
+	v.round = true
+	clear(v.fresh)
+	v.announce()
+	if v.cur == nil || v.cur.Kind != localring.Regular || v.local == nil {
+		return
+	}
+	var tm []localring.Member
+	for _, m := range v.cur.Members {
+		if slices.Contains(v.local.Members, m) {
+			tm = append(tm, m)
+		}
+	}
+	v.install(&localring.Configuration{ID: "dt:" + pos.String() + "/" + v.reg.ID + "/" + v.local.ID, Kind: localring.Transitional,
+		Ring: localring.RingID{Seq: pos.Seq, Rep: v.cfg.Self.ID}, Members: tm})
+}
+
+// announced applies a site's announcement delivered at pos.
+func (v *View) announced(pos localring.DomainOrder, a *announcement) {
+	v.stats.Announcements++
+	if v.sites == nil {
+		v.sites = slices.Clone(a.sites) // a node that joined after the domain formed
+	}
+	if !slices.Contains(v.sites, a.site) {
+		return // a site that is not in the domain's configuration
+	}
+	for _, m := range a.members {
+		v.siteOf[m.ID] = a.site
+	}
+	old, had := v.known[a.site]
+	v.known[a.site] = a.members
+	if v.round {
+		v.fresh[a.site] = true
+		v.maybeComplete(pos)
+		return
+	}
+	if had && slices.Equal(old, a.members) {
+		return
+	}
+	if !had || slices.ContainsFunc(a.members, func(m localring.Member) bool { return !slices.Contains(old, m) }) {
+		v.openRound(pos) // a node joined: it knows nothing of the other sites
+		v.fresh[a.site] = true
+		v.maybeComplete(pos)
+		return
+	}
+	v.complete(pos)
+}
+
+// maybeComplete installs the round's regular configuration once every
+// site of the domain configuration has announced.
+func (v *View) maybeComplete(pos localring.DomainOrder) {
+	for _, s := range v.sites {
+		if !v.fresh[s] {
+			return
+		}
+	}
+	v.complete(pos)
+}
+
+// complete installs the regular configuration of every site's announced
+// nodes at pos, if this node is one of them.
+func (v *View) complete(pos localring.DomainOrder) {
+	v.round = false
+	var ms []localring.Member
+	for _, s := range v.sites {
+		ms = append(ms, v.known[s]...)
+	}
+	slices.SortFunc(ms, func(a, b localring.Member) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	ms = slices.Compact(ms)
+	if !slices.Contains(ms, v.cfg.Self) {
+		return // not (yet) announced by its own site
+	}
+	if v.cur != nil && v.cur.Kind == localring.Regular {
+		// The members that go on together: those of the current
+		// configuration that are in the new one.
+		var tm []localring.Member
+		for _, m := range v.cur.Members {
+			if slices.Contains(ms, m) {
+				tm = append(tm, m)
+			}
+		}
+		v.install(&localring.Configuration{ID: "dt:" + pos.String() + "/" + v.reg.ID, Kind: localring.Transitional,
+			Ring: localring.RingID{Seq: pos.Seq, Rep: v.cfg.Self.ID}, Members: tm})
+	}
+	c := &localring.Configuration{ID: "dr:" + pos.String(), Kind: localring.Regular, Ring: localring.RingID{Seq: pos.Seq, Rep: localring.NodeID(v.cfg.Site)}, Members: ms}
+	v.reg = c
+	v.install(c)
+}
+
+func (v *View) install(c *localring.Configuration) {
+	v.stats.Installs++
+	v.cur = c
+	v.emit(localring.Event{Kind: localring.EventInstall, Conf: c})
+}
+
+// Position returns the domain position of a message this package handed
+// to the group layer (its Order.Seq), for the trace's order field
+// (tracemap.DomainOrder).
+func Position(o localring.Order) localring.DomainOrder {
+	return localring.DomainOrder{Seq: o.Seq, Ring: o.Ring}
+}
+
+// announcement lists a site's nodes, and the domain configuration's sites
+// as its announcer knew them (for a node that joins later).
+type announcement struct {
+	site    string
+	sites   []string
+	members []localring.Member
+}
+
+func isAnnounce(p []byte) bool { return len(p) > 0 && p[0] == AnnounceKind }
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func encodeAnnounce(a *announcement) []byte {
+	b := appendString([]byte{AnnounceKind}, a.site)
+	b = binary.AppendUvarint(b, uint64(len(a.sites)))
+	for _, s := range a.sites {
+		b = appendString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(a.members)))
+	for _, m := range a.members {
+		b = appendString(b, string(m.ID))
+		b = binary.AppendUvarint(b, m.Inc)
+	}
+	return b
+}
+
+func decodeAnnounce(p []byte) (*announcement, error) {
+	if !isAnnounce(p) {
+		return nil, fmt.Errorf("%w: kind byte", ErrMalformed)
+	}
+	b := p[1:]
+	fail := func(what string) (*announcement, error) { return nil, fmt.Errorf("%w: %s", ErrMalformed, what) }
+	uvarint := func() (uint64, bool) {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return v, true
+	}
+	str := func() (string, bool) {
+		n, ok := uvarint()
+		if !ok || n > uint64(len(b)) {
+			return "", false
+		}
+		s := string(b[:n])
+		b = b[n:]
+		return s, true
+	}
+	a := &announcement{}
+	var ok bool
+	if a.site, ok = str(); !ok || a.site == "" {
+		return fail("site")
+	}
+	n, ok := uvarint()
+	if !ok || n > uint64(len(b)) {
+		return fail("site count")
+	}
+	for range n {
+		s, ok := str()
+		if !ok {
+			return fail("sites")
+		}
+		a.sites = append(a.sites, s)
+	}
+	if n, ok = uvarint(); !ok || n > uint64(len(b)) {
+		return fail("member count")
+	}
+	for range n {
+		id, ok := str()
+		if !ok || id == "" {
+			return fail("member id")
+		}
+		inc, ok := uvarint()
+		if !ok {
+			return fail("member incarnation")
+		}
+		a.members = append(a.members, localring.Member{ID: localring.NodeID(id), Inc: inc})
+	}
+	if len(b) != 0 {
+		return fail("trailing bytes")
+	}
+	return a, nil
+}
