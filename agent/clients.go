@@ -159,6 +159,7 @@ type layerSeq struct{ accepted, sent uint64 }
 // the session's messages up to want.
 type flushWait struct {
 	req  uint32
+	seq  uint64 // the answer's Seq: the last message the session had handed over
 	want map[*groups.Node]uint64
 }
 

@@ -260,10 +260,11 @@ func (s *session) seq(layer *groups.Node) *layerSeq {
 }
 
 // unsent returns, per group layer, the session's last accepted message
-// that the layer's ring has not sent yet (loop).
-func (s *session) unsent() map[*groups.Node]uint64 {
-	var want map[*groups.Node]uint64
+// that the layer's ring has not sent yet, and the highest Seq accepted in
+// any layer (a flush's answer) (loop).
+func (s *session) unsent() (want map[*groups.Node]uint64, last uint64) {
 	for g, ls := range s.seqs {
+		last = max(last, ls.accepted)
 		if ls.accepted > ls.sent {
 			if want == nil {
 				want = map[*groups.Node]uint64{}
@@ -271,7 +272,7 @@ func (s *session) unsent() map[*groups.Node]uint64 {
 			want[g] = ls.accepted
 		}
 	}
-	return want
+	return want, last
 }
 
 // completeFlushes answers the flushes whose messages the rings have sent
@@ -286,7 +287,7 @@ func (s *session) completeFlushes() {
 		if !done {
 			break
 		}
-		s.sendFrame(&cp.Frame{Type: cp.TypeOK, Req: s.flushes[i].req})
+		s.sendFrame(&cp.Frame{Type: cp.TypeOK, Req: s.flushes[i].req, Seq: s.flushes[i].seq})
 	}
 	s.flushes = s.flushes[i:]
 }
@@ -538,12 +539,12 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 		a.lat.accepted(seq, read, svc, nil)
 		ok(seq)
 	case cp.TypeFlush:
-		want := s.unsent()
+		want, last := s.unsent()
 		if len(want) == 0 {
-			ok(0)
+			ok(last)
 			return
 		}
-		s.flushes = append(s.flushes, flushWait{req: f.Req, want: want})
+		s.flushes = append(s.flushes, flushWait{req: f.Req, seq: last, want: want})
 	case cp.TypeListGroups:
 		a.listGroups(s, f.Req)
 	case cp.TypeGetView:
