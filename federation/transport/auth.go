@@ -70,6 +70,8 @@ type counters struct {
 	superseded                                    atomic.Uint64
 	sent, received, sendDrops, sendNoConn         atomic.Uint64
 	recvDrops, controlDrops                       atomic.Uint64
+	stripeConnects, stripeDisconnects             atomic.Uint64
+	stripeRefused                                 atomic.Uint64
 	refused                                       [numCauses]atomic.Uint64
 }
 
@@ -100,6 +102,11 @@ type Stats struct {
 	// packets never delay them, so this stays 0 unless the connection
 	// carries nothing at all.
 	ControlDrops uint64
+	// StripeConnects counts stripes (Config.Stripes) attached to a
+	// connection, StripeDisconnects those that ended, and StripeRefused
+	// the stripes accepted that found no connection of their gateway to
+	// join (the peer dials them again).
+	StripeConnects, StripeDisconnects, StripeRefused uint64
 }
 
 // Stats returns the counters.
@@ -111,7 +118,8 @@ func (t *Transport) Stats() Stats {
 		DialFailures: s.dialFailures.Load(),
 		PacketsSent:  s.sent.Load(), PacketsReceived: s.received.Load(),
 		SendDrops: s.sendDrops.Load(), SendNoConn: s.sendNoConn.Load(), RecvDrops: s.recvDrops.Load(),
-		ControlDrops: s.controlDrops.Load(),
+		ControlDrops:   s.controlDrops.Load(),
+		StripeConnects: s.stripeConnects.Load(), StripeDisconnects: s.stripeDisconnects.Load(), StripeRefused: s.stripeRefused.Load(),
 	}
 	for i := range st.Refused {
 		st.Refused[i] = s.refused[i].Load()

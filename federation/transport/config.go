@@ -73,6 +73,12 @@ const (
 	// before its own window does. quic-go grows the window up to it only
 	// as needed.
 	ReceiveWindow = 32 << 20
+	// DefaultStripes is Stripes' default: one connection per peer, no
+	// stripes (see the package doc, "Stripes").
+	DefaultStripes = 1
+	// MaxStripes bounds Stripes, and the stripes a gateway accepts per
+	// peer connection.
+	MaxStripes = 64
 	// MaxStreamPacket is the largest MaxPacket of stream mode (the frame
 	// length is 16 bits).
 	MaxStreamPacket = 1<<16 - 1
@@ -118,6 +124,23 @@ type Config struct {
 	// retransmits). Default: DefaultQueueBytes/MaxPacket (3,388 packets of
 	// 1,238 bytes, 256 of 16 KiB), at least 64.
 	QueuePackets int
+
+	// Stripes is how many QUIC connections to each peer carry the ring's
+	// message packets in stream mode: the connection the control packets
+	// use and Stripes-1 more to the same gateway (stripes), which the side
+	// that dials opens. Each connection has its own loss-based congestion
+	// window, which at 1 % random loss and 200 ms RTT carries only about
+	// 1–2 Mbit/s whatever the link, so a long path with random loss
+	// needs several (parallel TCP streams do the same). The ring orders
+	// messages by their sequence number, so the stripes' reordering costs
+	// nothing; tokens and membership stay on the one ordered control
+	// stream. Stripes send only while the main connection's RTT shows no
+	// standing queue (see the package doc, "Stripes"), but a path that is
+	// really congested has been measured to fare worse with them, so they
+	// are off by default: set it for links known to lose packets at random
+	// rather than by congestion. Ignored in datagram mode. Default:
+	// DefaultStripes (1, no stripes); at most MaxStripes.
+	Stripes int
 
 	// IdleTimeout closes a connection that heard nothing for this long.
 	// Default: 15 s.
@@ -239,6 +262,12 @@ func (c *Config) resolve() (*resolved, error) {
 	default:
 		bad("unknown mode %v", r.Mode)
 	}
+	switch {
+	case r.Stripes == 0:
+		r.Stripes = DefaultStripes
+	case r.Stripes < 0 || r.Stripes > MaxStripes:
+		bad("Stripes %d is not between 1 and %d", r.Stripes, MaxStripes)
+	}
 	if r.MaxPacket < 64 {
 		bad("MaxPacket %d is too small for a ring packet (at least 64)", r.MaxPacket)
 	}
@@ -298,7 +327,7 @@ func (c *Config) resolve() (*resolved, error) {
 }
 
 // ALPN returns the ALPN protocol name of a ring: the protocol version, the
-// mode and the configuration hash, such as "atoll-fed/2/d/0123456789abcdef".
+// mode and the configuration hash, such as "atoll-fed/3/d/0123456789abcdef".
 func ALPN(mode Mode, configHash uint64) string {
 	if mode == ModeDefault {
 		mode = DefaultMode
@@ -309,5 +338,7 @@ func ALPN(mode Mode, configHash uint64) string {
 // alpnPrefix names the protocol and its version. Version 2 carries, in
 // stream mode, the ring's control packets on the hello stream and its
 // message packets on a unidirectional stream of each side (version 1 had
-// one stream for both).
-const alpnPrefix = "atoll-fed/2"
+// one stream for both). Version 3 adds stripes: more connections to the
+// same gateway, opened with stripeMagic, whose hello stream carries
+// message packets both ways.
+const alpnPrefix = "atoll-fed/3"

@@ -41,14 +41,23 @@ import (
 //
 //	go test -run '^$' -bench RingWAN -benchtime 1x ./federation/transport
 func BenchmarkRingWAN(b *testing.B) {
-	for _, mode := range []transport.Mode{transport.ModeDatagrams, transport.ModeStreams} {
+	type variant struct {
+		name    string
+		mode    transport.Mode
+		stripes int
+	}
+	for _, v := range []variant{
+		{"datagrams", transport.ModeDatagrams, 1},
+		{"streams", transport.ModeStreams, 1},
+		{"streams-16stripes", transport.ModeStreams, 16},
+	} {
 		for _, loss := range []float64{0, 0.01} {
-			b.Run(fmt.Sprintf("%s/loss=%g%%", mode, 100*loss), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/loss=%g%%", v.name, 100*loss), func(b *testing.B) {
 				path := wanem.Params{Delay: 100 * time.Millisecond, Loss: loss, BitsPerSec: wanCap}
 				var paced, sat ringResult
 				for range b.N {
-					paced = runRing(b, mode, path, wanCap, 15*time.Second, 20)
-					sat = runRing(b, mode, path, wanCap, 12*time.Second, 0)
+					paced = runRing(b, v.mode, v.stripes, path, wanCap, 15*time.Second, 20)
+					sat = runRing(b, v.mode, v.stripes, path, wanCap, 12*time.Second, 0)
 				}
 				b.ReportMetric(paced.pct(50), "p50-ms")
 				b.ReportMetric(paced.pct(99), "p99-ms")
@@ -106,7 +115,7 @@ type ringTrack struct {
 // queue takes), and 5 s more for what was submitted to be delivered. The
 // window is sized from declared bits/s over the rotation, as the
 // federation ring sizes it from the topology's declared bandwidth.
-func runRing(b testing.TB, mode transport.Mode, path wanem.Params, declared int64, d time.Duration, rate int) ringResult {
+func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, declared int64, d time.Duration, rate int) ringResult {
 	sites := []string{"a", "b", "c"}
 	w := newWorld(b, sites...)
 	pcs, addrs := w.sockets()
@@ -147,15 +156,17 @@ func runRing(b testing.TB, mode transport.Mode, path wanem.Params, declared int6
 		for _, o := range sites {
 			via[o] = mesh.Addr(s, o)
 		}
-		t := start(b, w.config(s, pcs[s], via, mode, nil))
+		cfg := w.config(s, pcs[s], via, mode, nil)
+		cfg.Stripes = stripes
+		t := start(b, cfg)
 		trs[i] = t
-		cfg := localring.DefaultWAN(localring.NodeID(s)).WithTimings(localring.Timings{
+		rcfg := localring.DefaultWAN(localring.NodeID(s)).WithTimings(localring.Timings{
 			Token: tm.Token.D(), Retransmit: tm.Retransmit.D(), Consensus: tm.Consensus.D(), Join: tm.Join.D(),
 		})
-		cfg.MaxPacketBytes = t.MaxPacket()
-		cfg.WindowPackets = localring.WindowForBDP(declared, 3*path.Delay, cfg.MaxPacketBytes)
-		cfg.MaxPacketsPerVisit = cfg.WindowPackets
-		node, err := localring.New(cfg)
+		rcfg.MaxPacketBytes = t.MaxPacket()
+		rcfg.WindowPackets = localring.WindowForBDP(declared, 3*path.Delay, rcfg.MaxPacketBytes)
+		rcfg.MaxPacketsPerVisit = rcfg.WindowPackets
+		node, err := localring.New(rcfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -258,6 +269,16 @@ func runRing(b testing.TB, mode transport.Mode, path wanem.Params, declared int6
 		drv.Wake()
 	}
 	time.Sleep(d)
+	for i, t := range trs {
+		for _, o := range sites {
+			if o == sites[i] {
+				continue
+			}
+			for j, cs := range t.ConnStats(o) {
+				b.Logf("%s→%s conn %d: cwnd %d B, srtt %v, sent %d pkts, lost %d pkts (%.2f %%), %.2f Mbit/s sent over the run", sites[i], o, j, cs.CongestionWindow, cs.SmoothedRTT, cs.PacketsSent, cs.PacketsLost, 100*float64(cs.PacketsLost)/float64(max(cs.PacketsSent, 1)), float64(cs.BytesSent)*8/1e6/time.Since(tr.base).Seconds())
+			}
+		}
+	}
 	close(stop)
 	time.Sleep(5 * time.Second)
 	cancel()

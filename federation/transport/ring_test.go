@@ -26,7 +26,7 @@ func TestRingOverCongestedPath(t *testing.T) {
 	}
 	const capBits = 2_000_000
 	path := wanem.Params{Delay: 20 * time.Millisecond, Loss: 0.01, BitsPerSec: capBits}
-	r := runRing(t, transport.ModeStreams, path, 50_000_000, 8*time.Second, 0)
+	r := runRing(t, transport.ModeStreams, 1, path, 50_000_000, 8*time.Second, 0)
 	rate := r.rate(2*time.Second, 8*time.Second)
 	t.Logf("delivered %.0f msgs/s everywhere, %d token losses, %d new configurations, %d packets dropped by send queues", rate, r.tokenLost, r.reconfigs, r.queueDrops)
 	if r.tokenLost != 0 || r.reconfigs != 0 {

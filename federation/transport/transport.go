@@ -84,6 +84,9 @@ type conn struct {
 	id   pki.Identity
 	addr net.Addr
 	done <-chan struct{}
+
+	stripes []*conn      // the stripes of this connection (guarded by the peer's mu)
+	active  atomic.Int32 // how many of them may send (paceStripes)
 }
 
 type inPacket struct {
@@ -423,8 +426,9 @@ func (t *Transport) acceptLoop() {
 			ctx, cancel := context.WithTimeout(t.ctx, t.cfg.HandshakeTimeout)
 			defer cancel()
 			s, err := qc.AcceptStream(ctx)
+			var kind []byte
 			if err == nil {
-				err = hello(s, t.cfg.HandshakeTimeout)
+				kind, err = hello(s, helloMagic, t.cfg.HandshakeTimeout)
 			}
 			if err != nil {
 				t.log.Debug("federation: a peer gateway connected but sent no hello", "site", c.id.Site, "addr", c.addr.String(), "err", err)
@@ -432,6 +436,10 @@ func (t *Transport) acceptLoop() {
 				return
 			}
 			c.ctl = s
+			if bytes.Equal(kind, stripeMagic) {
+				t.acceptStripe(t.peers[c.id.Site], c)
+				return
+			}
 			t.install(t.peers[c.id.Site], c)
 		})
 	}
@@ -445,7 +453,7 @@ func (t *Transport) dialLoop(p *peer) {
 	next, failed := 0, 0
 	for t.ctx.Err() == nil {
 		ep := p.eps[next%len(p.eps)]
-		c, err := t.dial(p, ep)
+		c, err := t.dial(p, ep, helloMagic)
 		if err != nil {
 			next++
 			if failed++; failed == len(p.eps) { // once per outage, when every endpoint failed
@@ -463,6 +471,9 @@ func (t *Transport) dialLoop(p *peer) {
 		}
 		backoff, failed = t.cfg.RedialMin, 0
 		t.install(p, c)
+		for range t.stripes() - 1 {
+			t.wg.Go(func() { t.stripeLoop(p, c) })
+		}
 		select {
 		case <-c.done:
 		case <-t.ctx.Done():
@@ -486,7 +497,9 @@ func (t *Transport) dialLoop(p *peer) {
 	}
 }
 
-func (t *Transport) dial(p *peer, ep string) (*conn, error) {
+// dial connects to the gateway of p at ep and says hello with magic:
+// helloMagic for p's connection, stripeMagic for a stripe of it.
+func (t *Transport) dial(p *peer, ep string, magic []byte) (*conn, error) {
 	addr, err := net.ResolveUDPAddr("udp", ep)
 	if err != nil {
 		t.stats.dialFailures.Add(1)
@@ -512,7 +525,11 @@ func (t *Transport) dial(p *peer, ep string) (*conn, error) {
 	// that it admitted this gateway.
 	s, err := qc.OpenStreamSync(ctx)
 	if err == nil {
-		err = hello(s, t.cfg.HandshakeTimeout)
+		var answer []byte
+		answer, err = hello(s, magic, t.cfg.HandshakeTimeout)
+		if err == nil && !bytes.Equal(answer, helloMagic) {
+			err = fmt.Errorf("transport: the peer answered hello with %q", answer)
+		}
 	}
 	if err != nil {
 		if t.ctx.Err() == nil {
@@ -525,24 +542,30 @@ func (t *Transport) dial(p *peer, ep string) (*conn, error) {
 	return c, nil
 }
 
-// helloMagic opens the hello stream in both directions.
-var helloMagic = []byte("atoll-fed hello\n")
+// helloMagic opens the hello stream of a peer's connection in both
+// directions; stripeMagic opens that of a stripe (from the side that
+// dials; the other answers helloMagic).
+var (
+	helloMagic  = []byte("atoll-fed hello\n")
+	stripeMagic = []byte("atoll-fed strip\n")
+)
 
-// hello writes the magic on s and reads the peer's.
-func hello(s *quic.Stream, timeout time.Duration) error {
+// hello writes mine on s and returns the peer's magic, helloMagic or
+// stripeMagic.
+func hello(s *quic.Stream, mine []byte, timeout time.Duration) ([]byte, error) {
 	s.SetDeadline(time.Now().Add(timeout))
 	defer s.SetDeadline(time.Time{})
-	if _, err := s.Write(helloMagic); err != nil {
-		return err
+	if _, err := s.Write(mine); err != nil {
+		return nil, err
 	}
 	got := make([]byte, len(helloMagic))
 	if _, err := io.ReadFull(s, got); err != nil {
-		return err
+		return nil, err
 	}
-	if !bytes.Equal(got, helloMagic) {
-		return fmt.Errorf("transport: bad hello %q", got)
+	if !bytes.Equal(got, helloMagic) && !bytes.Equal(got, stripeMagic) {
+		return nil, fmt.Errorf("transport: bad hello %q", got)
 	}
-	return nil
+	return got, nil
 }
 
 // attempt notes whether this side's verification refused the peer (and
@@ -614,6 +637,9 @@ func (t *Transport) install(p *peer, c *conn) {
 	}
 	t.wg.Go(func() { t.writer(p, c) })
 	t.wg.Go(func() { t.reader(p, c) })
+	if t.stripes() > 1 {
+		t.wg.Go(func() { t.paceStripes(c) })
+	}
 	t.wg.Go(func() {
 		<-c.done
 		p.mu.Lock()
@@ -661,19 +687,29 @@ func (t *Transport) writer(p *peer, c *conn) {
 			return
 		}
 		defer s.Close()
-		t.writeFrames(s, p.out, p, c)
+		t.writeFrames(s, p.out, p, c, nil)
 	})
 	defer c.ctl.Close()
-	t.writeFrames(c.ctl, p.ctl, nil, c)
+	t.writeFrames(c.ctl, p.ctl, nil, c, nil)
 }
 
 // writeFrames writes the packets of q, each with its 16-bit length, on w
 // until c ends; acct, when set, accounts for the packets taken (the
-// message queue).
-func (t *Transport) writeFrames(w io.Writer, q chan []byte, acct *peer, c *conn) {
+// message queue). While yield, when set, reports true, it takes nothing
+// (a stripe on a path that queues, see stripeYields).
+func (t *Transport) writeFrames(w io.Writer, q chan []byte, acct *peer, c *conn, yield func() bool) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var hdr [2]byte
 	for {
+		for yield != nil && yield() {
+			select {
+			case <-time.After(stripeYieldPoll):
+			case <-c.done:
+				return
+			case <-t.closing:
+				return // the main connection sends what is left
+			}
+		}
 		var pkt []byte
 		select {
 		case pkt = <-q:

@@ -137,8 +137,16 @@ func start(t testing.TB, cfg transport.Config) *transport.Transport {
 }
 
 func TestContract(t *testing.T) {
-	for _, mode := range []transport.Mode{transport.ModeDatagrams, transport.ModeStreams} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, v := range []struct {
+		name    string
+		mode    transport.Mode
+		stripes int
+	}{
+		{"datagrams", transport.ModeDatagrams, 0},
+		{"streams", transport.ModeStreams, 0},
+		{"streams-4stripes", transport.ModeStreams, 4},
+	} {
+		t.Run(v.name, func(t *testing.T) {
 			drivertest.TestTransport(t, func(t *testing.T, ids []localring.NodeID) []driver.Transport {
 				sites := make([]string, len(ids))
 				for i, id := range ids {
@@ -148,7 +156,9 @@ func TestContract(t *testing.T) {
 				pcs, addrs := w.sockets()
 				var ts []driver.Transport
 				for _, s := range sites {
-					ts = append(ts, start(t, w.config(s, pcs[s], addrs, mode, nil)))
+					cfg := w.config(s, pcs[s], addrs, v.mode, nil)
+					cfg.Stripes = v.stripes
+					ts = append(ts, start(t, cfg))
 				}
 				return ts
 			})
@@ -474,6 +484,8 @@ func TestConfigValidate(t *testing.T) {
 		{"KeepAlive", func(c *transport.Config) { c.IdleTimeout, c.KeepAlive = time.Second, 2*time.Second }},
 		{"more than a QUIC datagram", func(c *transport.Config) { c.Mode, c.MaxPacket = transport.ModeDatagrams, 5000 }},
 		{"more than a stream frame", func(c *transport.Config) { c.MaxPacket = 70000 }},
+		{"Stripes 65 is not between 1 and 64", func(c *transport.Config) { c.Stripes = 65 }},
+		{"Stripes -1 is not between 1 and 64", func(c *transport.Config) { c.Stripes = -1 }},
 	} {
 		cfg := good
 		cfg.Peers = append([]transport.Peer(nil), good.Peers...)
@@ -488,7 +500,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Errorf("a good config: %v", err)
 	}
-	if got := transport.ALPN(transport.ModeStreams, 0xab); got != "atoll-fed/2/s/00000000000000ab" {
+	if got := transport.ALPN(transport.ModeStreams, 0xab); got != "atoll-fed/3/s/00000000000000ab" {
 		t.Errorf("ALPN = %q", got)
 	}
 }

@@ -1,0 +1,32 @@
+package transport
+
+import "github.com/quic-go/quic-go"
+
+// ConnStats returns the QUIC statistics of the connections to site: the
+// main connection first, then its stripes.
+func (t *Transport) ConnStats(site string) []quic.ConnectionStats {
+	p := t.peers[site]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return nil
+	}
+	cs := []quic.ConnectionStats{p.cur.qc.ConnectionStats()}
+	for _, sc := range p.cur.stripes {
+		cs = append(cs, sc.qc.ConnectionStats())
+	}
+	return cs
+}
+
+// CloseStripe closes the connection of the i-th stripe to site, as a
+// network failure would; false when there is no such stripe.
+func (t *Transport) CloseStripe(site string, i int) bool {
+	p := t.peers[site]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil || i >= len(p.cur.stripes) {
+		return false
+	}
+	p.cur.stripes[i].qc.CloseWithError(0x7, "closed by the test")
+	return true
+}

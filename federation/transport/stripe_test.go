@@ -1,0 +1,125 @@
+package transport_test
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/federation/transport"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/driver"
+)
+
+// messageHeader is the first two bytes of a ring message packet (its wire
+// version and type), found through localring.IsMessagePacket so that the
+// test follows localring's wire format.
+func messageHeader(t *testing.T) [2]byte {
+	for v := range 256 {
+		for typ := range 256 {
+			if h := [2]byte{byte(v), byte(typ)}; localring.IsMessagePacket(h[:]) {
+				return h
+			}
+		}
+	}
+	t.Fatal("no message packet header")
+	return [2]byte{}
+}
+
+// TestStripes: with Stripes 4 the side that dials opens three stripes
+// besides the connection, the other attaches them; message packets cross
+// them all and arrive once each with the sender's site; a stripe closed on
+// either side is dialed again; and the stripes end with their connection.
+func TestStripes(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	acfg := w.config("a", pcs["a"], addrs, transport.ModeStreams, nil)
+	bcfg := w.config("b", pcs["b"], addrs, transport.ModeStreams, nil)
+	for _, c := range []*transport.Config{&acfg, &bcfg} {
+		c.Stripes, c.QueuePackets = 4, 4096
+	}
+	a := start(t, acfg)
+	b := start(t, bcfg)
+	up := func(tr *transport.Transport, site string) func() bool {
+		return func() bool { return len(tr.ConnStats(site)) == 4 }
+	}
+	waitFor(t, "a has its three stripes", up(a, "b"))
+	waitFor(t, "b attached three stripes", up(b, "a"))
+	if st := a.Stats(); st.Connects != 1 || st.StripeConnects != 3 {
+		t.Fatalf("a: %d connections and %d stripes, want 1 and 3", st.Connects, st.StripeConnects)
+	}
+
+	carries := func(from, to *transport.Transport, n int) {
+		t.Helper()
+		h := messageHeader(t)
+		got := make(map[uint32]int)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			ps := make([]driver.Packet, 64)
+			for i := range ps {
+				ps[i].Buf = make([]byte, to.MaxPacket())
+			}
+			for len(got) < n && ctx.Err() == nil {
+				k, err := to.Recv(ps)
+				if err != nil {
+					done <- err
+					return
+				}
+				for _, p := range ps[:k] {
+					if string(p.From) != from.Self().Site {
+						done <- nil
+						t.Errorf("a packet from %s arrived from %q", from.Self().Site, p.From)
+						return
+					}
+					got[binary.BigEndian.Uint32(p.Data()[2:])]++
+				}
+			}
+			done <- ctx.Err()
+		}()
+		for i := range n {
+			pkt := make([]byte, 1000)
+			copy(pkt, h[:])
+			binary.BigEndian.PutUint32(pkt[2:], uint32(i))
+			if err := from.Send(localring.NodeID(to.Self().Site), pkt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("%d of %d message packets arrived: %v", len(got), n, err)
+		}
+		for k, c := range got {
+			if c != 1 {
+				t.Fatalf("packet %d arrived %d times", k, c)
+			}
+		}
+	}
+	carries(a, b, 2000)
+	carries(b, a, 2000)
+	if st := b.Stats(); st.SendDrops != 0 {
+		t.Fatalf("b dropped %d packets", st.SendDrops)
+	}
+
+	// A stripe fails on the dialing side, then on the other: a dials it again.
+	for i, tr := range []*transport.Transport{a, b} {
+		site := map[*transport.Transport]string{a: "b", b: "a"}[tr]
+		if !tr.CloseStripe(site, 0) {
+			t.Fatal("no stripe to close")
+		}
+		waitFor(t, "a dials the lost stripe again", func() bool {
+			return a.Stats().StripeConnects >= uint64(4+i) && len(a.ConnStats("b")) == 4 && len(b.ConnStats("a")) == 4
+		})
+		carries(a, b, 500)
+	}
+	if st := a.Stats(); st.Connects != 1 || st.Disconnects != 0 {
+		t.Fatalf("a lost its connection: %+v", st)
+	}
+
+	// The connection ends: so do its stripes.
+	b.Close()
+	waitFor(t, "a's stripes end with the connection", func() bool {
+		st := a.Stats()
+		return st.StripeDisconnects == st.StripeConnects
+	})
+}
