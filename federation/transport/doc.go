@@ -183,10 +183,10 @@
 // BenchmarkRingWAN logs each connection's quic-go ConnectionStats: in
 // the saturated phase at 1 % loss, one connection per peer, the
 // congestion windows were 18–28 KB (the bandwidth-delay product of the
-// cap is 1.25 MB), smoothed RTTs 203–210 ms (no queue at the relay, whose
-// queue holds 100 ms), measured loss 0.7–1.0 % (the emulated loss, not
-// drops), no send-queue drops and no ring retransmission backlog: the
-// congestion window of each connection is the bottleneck.
+// cap is 1.25 MB), smoothed RTTs 202–209 ms (no queue at the relay, whose
+// queue holds 100 ms), measured loss 0.66–0.96 % (the emulated loss, not
+// tail drops) and no send-queue drops: the congestion window of each
+// connection is the bottleneck, not the relay or the transport's queues.
 //
 // Config.Stripes opens more connections to the same gateway, each with
 // its own congestion window, which take message packets from the peer's
