@@ -81,10 +81,15 @@ func (t *Transport) stripes() int {
 	return t.cfg.Stripes
 }
 
-// stripeLoop keeps one stripe of main up while main lasts.
+// stripeLoop keeps one stripe of main up while main lasts. Between two
+// attempts it waits a backoff that doubles from RedialMin to RedialMax
+// and starts over after a stripe that lasted RedialMax or more, so a peer
+// that refuses stripes (not yet attached to its main connection) is not
+// dialed in a loop.
 func (t *Transport) stripeLoop(p *peer, main *conn) {
 	backoff := t.cfg.RedialMin
 	for {
+		began := time.Now()
 		sc, err := t.dial(p, main.addr.String(), stripeMagic)
 		if err == nil && sc.id.Node != main.id.Node {
 			// Another gateway of the site answers at that address now: the
@@ -93,38 +98,35 @@ func (t *Transport) stripeLoop(p *peer, main *conn) {
 			err = errors.New("transport: the stripe reached another gateway")
 		}
 		if err == nil {
-			backoff = t.cfg.RedialMin
-			if !t.addStripe(p, main, sc) {
+			if !t.addStripe(p, main, sc, t.stripes()-1) {
 				return
 			}
 			<-sc.done
-		} else {
-			d := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
-			backoff = min(2*backoff, t.cfg.RedialMax)
-			select {
-			case <-time.After(d):
-			case <-main.done:
-			case <-t.ctx.Done():
+			if time.Since(began) >= t.cfg.RedialMax {
+				backoff = t.cfg.RedialMin
 			}
 		}
+		d := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+		backoff = min(2*backoff, t.cfg.RedialMax)
 		select {
+		case <-time.After(d):
 		case <-main.done:
 			return
 		case <-t.ctx.Done():
 			return
-		default:
 		}
 	}
 }
 
 // acceptStripe attaches an accepted stripe to the current connection of
-// its gateway, or refuses it when there is none or it has all its
-// stripes.
+// its gateway, or refuses it when there is none or it has MaxStripes-1
+// stripes. The side that dials decides how many stripes there are; this
+// side's own Stripes says how many of them it sends on (paceStripes).
 func (t *Transport) acceptStripe(p *peer, sc *conn) {
 	p.mu.Lock()
 	main := p.cur
 	p.mu.Unlock()
-	if main == nil || main.id.Node != sc.id.Node || !t.addStripe(p, main, sc) {
+	if main == nil || main.id.Node != sc.id.Node || !t.addStripe(p, main, sc, MaxStripes-1) {
 		t.stats.stripeRefused.Add(1)
 		t.log.Debug("federation: refused a stripe: no connection of its gateway, or it has all its stripes; the peer dials it again", "site", p.site, "node", sc.id.Node, "addr", sc.addr.String())
 		sc.qc.CloseWithError(codeProtocol, "no connection for this stripe")
@@ -134,10 +136,10 @@ func (t *Transport) acceptStripe(p *peer, sc *conn) {
 // addStripe attaches sc to main and runs it: a writer of p's message
 // queue, a reader, and a watcher that closes sc when main, sc or the
 // transport ends. It returns false, closing sc, when main has ended or
-// has t.stripes()-1 stripes already.
-func (t *Transport) addStripe(p *peer, main *conn, sc *conn) bool {
+// has limit stripes already.
+func (t *Transport) addStripe(p *peer, main *conn, sc *conn, limit int) bool {
 	p.mu.Lock()
-	ok := p.cur == main && len(main.stripes) < t.stripes()-1 && !t.closed.Load()
+	ok := p.cur == main && len(main.stripes) < limit && !t.closed.Load()
 	if ok {
 		main.stripes = append(main.stripes, sc)
 	}
