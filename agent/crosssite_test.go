@@ -328,6 +328,13 @@ func TestCrossSiteGroup(t *testing.T) {
 		t.Errorf("a-2's status after the failover: %+v", st.Domains)
 	}
 
+	for _, id := range live {
+		for _, d := range nodes[id].a.Status().Domains {
+			if d.Bridge.NotSafe > 0 {
+				t.Errorf("%s: %d federation messages delivered below Safe (the bridge needs Safe to number alike at every site)", id, d.Bridge.NotSafe)
+			}
+		}
+	}
 	for _, id := range ids {
 		stop(nodes[id])
 	}
