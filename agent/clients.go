@@ -25,8 +25,8 @@ import (
 //
 // Each connection (Unix socket, TLS, or an in-process pipe from LocalConn)
 // is a session with two goroutines. The reader does the hello exchange,
-// then decodes request frames and puts them in the server's inbox, which
-// the loop empties at each pass. The loop admits requests into the group
+// then decodes request frames and puts them in the server's inbox, all
+// those of one read at once, which the loop empties at each pass. The loop admits requests into the group
 // layer only while the messages waiting for the ring stay under
 // Config.SendQueueVisits token visits' worth (takeClientRequests); the
 // others wait in the inbox, and their replies with them. A client of
@@ -36,8 +36,10 @@ import (
 // window plus controlCredit requests in the inbox, beyond which its reader
 // stops reading and the client feels its socket fill. The loop answers
 // requests and routes the group layer's events by appending encoded frames
-// to the session's outbound queue, which never blocks it; the writer
-// drains that queue to the connection. A queue that passes half its bound
+// to the session's outbound queue, which never blocks it; at the end of
+// its step the loop writes the queue to the connection as far as the
+// socket takes it without waiting (flushSessions), and the writer drains
+// the rest. A queue that passes half its bound
 // gets a warning frame; a queue over its bound for longer than
 // Config.ClientSlowGrace, or over four times its bound, gets the session
 // evicted: its queue is dropped, a goodbye frame with the reason is written

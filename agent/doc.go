@@ -100,9 +100,11 @@
 // session has a reader goroutine that decodes requests into an inbox the
 // loop empties at each pass (a few requests per session at a time, and
 // none while the group layer's queue is over half full, so a fast sender
-// is slowed down by its own socket), and a writer goroutine that drains
-// the session's bounded queue of frames. The loop never waits for a
-// client: a client whose queue passes half its bound is warned, and past
+// is slowed down by its own socket), handing it all the requests it read
+// at once, and a bounded queue of frames encoded back to back: at the end
+// of each step the loop writes it to the socket as far as the socket takes
+// it without waiting, and a writer goroutine writes the rest. The loop
+// never waits for a client: a client whose queue passes half its bound is warned, and past
 // the bound it is disconnected with the reason and its memberships end
 // with reason disconnect. A client that sends a malformed frame is told
 // why and disconnected. The topology file's group ACLs (Config.GroupACLs)
