@@ -423,28 +423,55 @@ func (c *Cluster) convergedExcept(victim int) bool {
 
 // deliveredSince returns a condition that holds once every running process
 // but the one in slot victim has delivered every message that those
-// processes sent from position mark of the trace on. It reads only the
-// trace events added since its last call.
+// processes sent from position mark of the trace on, and, while the victim
+// is still in their ring, every member of it has delivered as many
+// messages in it as the others (the victim's own, queued before mark,
+// included: until the ring takes a mute victim out, its messages reach
+// itself only). It reads only the trace events added since its last call.
 func (c *Cluster) deliveredSince(mark, victim int) func() bool {
 	sent := map[string]bool{}
 	got := map[evs.Proc]int{}
+	inConf := map[evs.Proc]map[string]int{} // deliveries per configuration
 	isVictim := func(e evs.Event) bool {
 		return victim >= 0 && e.Node == string(c.nodes[victim].id) && e.Inc == c.nodes[victim].inc
 	}
 	return func() bool {
 		for ; mark < len(c.trace); mark++ {
 			e := c.trace[mark]
+			p := evs.Proc{Node: e.Node, Inc: e.Inc}
+			if e.Ev == evs.EvDeliver {
+				if inConf[p] == nil {
+					inConf[p] = map[string]int{}
+				}
+				inConf[p][e.ConfID]++
+			}
 			switch {
 			case isVictim(e):
 			case e.Ev == evs.EvSend:
 				sent[e.Msg] = true
 			case e.Ev == evs.EvDeliver && sent[e.Msg]:
-				got[evs.Proc{Node: e.Node, Inc: e.Inc}]++
+				got[p]++
 			}
 		}
+		want := -1
 		for i, sn := range c.nodes {
-			if sn.node != nil && i != victim && got[evs.Proc{Node: string(sn.id), Inc: sn.inc}] < len(sent) {
+			if sn.node == nil {
+				continue
+			}
+			p := evs.Proc{Node: string(sn.id), Inc: sn.inc}
+			if i != victim && got[p] < len(sent) {
 				return false
+			}
+			if victim >= 0 && c.inHealthyRing(victim) {
+				conf := sn.node.Configuration()
+				if conf == nil {
+					return false
+				}
+				n := inConf[p][conf.ID]
+				if want >= 0 && n != want {
+					return false
+				}
+				want = n
 			}
 		}
 		return true
