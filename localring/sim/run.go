@@ -424,36 +424,44 @@ func (c *Cluster) convergedExcept(victim int) bool {
 // deliveredSince returns a condition that holds once every running process
 // but the one in slot victim has delivered every message that those
 // processes sent from position mark of the trace on, and, while the victim
-// is still in their ring, every member of it has delivered as many
-// messages in it as the others (the victim's own, queued before mark,
-// included: until the ring takes a mute victim out, its messages reach
-// itself only). It reads only the trace events added since its last call.
+// is still in their ring, every member of it has delivered every message
+// sent in it (the victim's own, queued before mark, included: until the
+// ring takes a mute victim out, its messages stay missing at the others,
+// and the ring's order holds everything after them back). It reads only
+// the trace events added since its last call.
 func (c *Cluster) deliveredSince(mark, victim int) func() bool {
 	sent := map[string]bool{}
 	got := map[evs.Proc]int{}
-	inConf := map[evs.Proc]map[string]int{} // deliveries per configuration
+	all := 0                                // the whole trace, for the two below
+	sentIn := map[string]int{}              // messages sent per configuration
+	inConf := map[evs.Proc]map[string]int{} // deliveries per process and configuration
 	isVictim := func(e evs.Event) bool {
 		return victim >= 0 && e.Node == string(c.nodes[victim].id) && e.Inc == c.nodes[victim].inc
 	}
 	return func() bool {
-		for ; mark < len(c.trace); mark++ {
-			e := c.trace[mark]
-			p := evs.Proc{Node: e.Node, Inc: e.Inc}
-			if e.Ev == evs.EvDeliver {
+		for ; all < len(c.trace); all++ {
+			switch e := c.trace[all]; e.Ev {
+			case evs.EvSend:
+				sentIn[e.ConfID]++
+			case evs.EvDeliver:
+				p := evs.Proc{Node: e.Node, Inc: e.Inc}
 				if inConf[p] == nil {
 					inConf[p] = map[string]int{}
 				}
 				inConf[p][e.ConfID]++
 			}
+		}
+		for ; mark < len(c.trace); mark++ {
+			e := c.trace[mark]
 			switch {
 			case isVictim(e):
 			case e.Ev == evs.EvSend:
 				sent[e.Msg] = true
 			case e.Ev == evs.EvDeliver && sent[e.Msg]:
-				got[p]++
+				got[evs.Proc{Node: e.Node, Inc: e.Inc}]++
 			}
 		}
-		want := -1
+		whole := c.victimInRing(victim)
 		for i, sn := range c.nodes {
 			if sn.node == nil {
 				continue
@@ -462,20 +470,33 @@ func (c *Cluster) deliveredSince(mark, victim int) func() bool {
 			if i != victim && got[p] < len(sent) {
 				return false
 			}
-			if victim >= 0 && c.inHealthyRing(victim) {
+			if whole {
 				conf := sn.node.Configuration()
-				if conf == nil {
+				if conf == nil || inConf[p][conf.ID] < sentIn[conf.ID] {
 					return false
 				}
-				n := inConf[p][conf.ID]
-				if want >= 0 && n != want {
-					return false
-				}
-				want = n
 			}
 		}
 		return true
 	}
+}
+
+// victimInRing reports whether the others' configuration (the first
+// running slot's but the victim's) still has the victim in slot victim as
+// a member, whatever state the victim is in.
+func (c *Cluster) victimInRing(victim int) bool {
+	if victim < 0 || !c.Alive(victim) {
+		return false
+	}
+	v := c.nodes[victim]
+	for i, sn := range c.nodes {
+		if sn.node == nil || i == victim {
+			continue
+		}
+		conf := sn.node.Configuration()
+		return conf != nil && slices.Contains(conf.Members, localring.Member{ID: v.id, Inc: v.inc})
+	}
+	return false
 }
 
 // inHealthyRing reports whether the victim of a persistent fault is in the
