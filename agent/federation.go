@@ -35,6 +35,10 @@ type Federation struct {
 	// Listen is the UDP address of the QUIC transport (default ":PORT"
 	// with the port of the node's QUIC endpoint in the topology file).
 	Listen string
+	// Dial, when set, overrides the endpoint the gateway dials to reach a
+	// site (site name → "host:port"): a WAN emulator in between (the
+	// demo, tests). Default: the endpoints of the topology file.
+	Dial map[string]string
 	// TracePath, when set, is the file the federation rings' EVS trace is
 	// appended to (domain fed/...).
 	TracePath string
@@ -170,7 +174,7 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
 	var submitted uint64
 	cfg := gateway.Config{
 		File: m.cfg.File, Plan: m.cfg.Plan, Domain: d.Name, Node: m.a.cfg.Node, Local: local,
-		Certificate: cert, Roots: roots, Listen: m.cfg.Listen,
+		Certificate: cert, Roots: roots, Listen: m.cfg.Listen, Dial: m.cfg.Dial,
 		DataDir: m.a.cfg.DataDir, Logger: m.a.log, DrainTimeout: m.cfg.DrainTimeout,
 		Pass: func(now time.Time, n *localring.Node) {
 			if l := run.newLoad.Swap(nil); l != nil {
