@@ -451,7 +451,12 @@ func (t *Transport) acceptLoop() {
 func (t *Transport) dialLoop(p *peer) {
 	backoff := t.cfg.RedialMin
 	next, failed := 0, 0
-	for t.ctx.Err() == nil {
+	// Not once Close began: its flush ends the connections (the peer
+	// closes a connection whose control stream ended), and a connection
+	// dialed then would reach the peer and replace the one a successor
+	// gateway of this site has just opened, which would then wait
+	// RedialMax as if two gateways of the site were active.
+	for t.ctx.Err() == nil && !t.closed.Load() {
 		ep := p.eps[next%len(p.eps)]
 		c, err := t.dial(p, ep, helloMagic)
 		if err != nil {
