@@ -85,7 +85,9 @@ runs the site's member of that domain's federation ring (QUIC, mutual TLS
 with the certificates of 'atoll certs' in --cert-dir) while it is the site's
 active gateway: the first of the site's gateways in the local ring. It warns
 at start when its certificate expires within 30 days. Groups the plan puts
-in a federation domain get no cross-site delivery yet: the agent says so.
+in a federation domain are delivered at every site of the domain, in the
+domain's order; Safe multicast and point-to-point messages to members at
+other sites are refused (not implemented).
 
 On SIGTERM or SIGINT it stops accepting messages, lets its queue drain for
 up to a second, and exits with status 0. SIGHUP is logged and otherwise
