@@ -42,14 +42,14 @@ type member struct {
 type checked struct {
 	driver.Transport
 	m    *member
-	sent int
+	sent atomic.Int64 // read by the test while the loop sends
 }
 
 func (c *checked) check() {
 	if seq, saved := c.m.node.RingSeq(), c.m.store.Saved(); seq > saved {
 		c.m.fail(fmt.Sprintf("a packet was sent with ring seq %d while the store held %d", seq, saved))
 	}
-	c.sent++
+	c.sent.Add(1)
 }
 
 func (c *checked) Send(to localring.NodeID, pkt []byte) error {
@@ -234,8 +234,8 @@ func TestRing(t *testing.T) {
 			t.Errorf("%s delivered %d messages, want %d", m.id, len(m.delivers), total)
 		}
 		m.mu.Unlock()
-		if saves := m.store.Saves(); m.tr.sent == 0 || len(saves) != 1 || saves[0] < 1024 {
-			t.Errorf("%s sent %d packets and saved %v; want one save with the reserve", m.id, m.tr.sent, saves)
+		if saves := m.store.Saves(); m.tr.sent.Load() == 0 || len(saves) != 1 || saves[0] < 1024 {
+			t.Errorf("%s sent %d packets and saved %v; want one save with the reserve", m.id, m.tr.sent.Load(), saves)
 		}
 		if m.d.Saved() < m.node.RingSeq() && m.node.HasReady() {
 			t.Errorf("%s: saved %d below the node's %d", m.id, m.d.Saved(), m.node.RingSeq())
@@ -284,7 +284,7 @@ func TestSaveFails(t *testing.T) {
 	if a.node.RingSeq() == 0 {
 		t.Errorf("the node's ring seq did not grow; the test did not reach a save")
 	}
-	if a.tr.sent == 0 {
+	if a.tr.sent.Load() == 0 {
 		t.Errorf("the node sent nothing before its ring seq grew (its joins); the test saw no send")
 	}
 	a.check(t) // no send with an unsaved ring seq
@@ -361,7 +361,7 @@ func TestSuperseded(t *testing.T) {
 	b.run(ctx)
 	waitFor(t, "the two drivers form a ring", func() bool { return formed(ms) })
 
-	fenced := make(chan int, 1) // packets sent when fenced
+	fenced := make(chan int64, 1) // packets sent when fenced
 	(&fencer{m: a, fenced: fenced}).arm()
 	var err error
 	select {
@@ -372,8 +372,8 @@ func TestSuperseded(t *testing.T) {
 	if !errors.Is(err, localring.ErrSuperseded) || !strings.Contains(err.Error(), "node n1") {
 		t.Fatalf("Run returned %v, want localring.ErrSuperseded naming the node", err)
 	}
-	if sent := <-fenced; a.tr.sent != sent {
-		t.Errorf("the fenced node sent %d packets after it was fenced", a.tr.sent-sent)
+	if sent := <-fenced; a.tr.sent.Load() != sent {
+		t.Errorf("the fenced node sent %d packets after it was fenced", a.tr.sent.Load()-sent)
 	}
 	waitFor(t, "the other node re-forms alone", func() bool { return formed([]*member{b}) })
 }
@@ -382,13 +382,13 @@ func TestSuperseded(t *testing.T) {
 // newer incarnation of its own id.
 type fencer struct {
 	m      *member
-	fenced chan int
+	fenced chan int64
 }
 
 func (f *fencer) arm() {
 	f.m.mu.Lock()
 	f.m.fence = func(now time.Time) {
-		f.fenced <- f.m.tr.sent
+		f.fenced <- f.m.tr.sent.Load()
 		f.m.node.Fence(now, f.m.id, 2)
 	}
 	f.m.mu.Unlock()
