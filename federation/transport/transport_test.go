@@ -395,7 +395,12 @@ func TestReconnect(t *testing.T) {
 // certificate starts on the same port. Its stateless resets, keyed by the
 // certificate, end the dialer's stale connection at once: the dialer
 // reconnects well within the 60 s idle timeout that would otherwise
-// have to pass.
+// have to pass. A server answers with a reset only a packet longer than
+// 42 bytes (quic-go's protocol.MinStatelessResetSize, so that two ends
+// cannot reset each other in a loop); a ring's tokens and messages are
+// longer, so the test sends packets of a token's size: with a 12-byte
+// payload, the stale connection's 40-byte packets drew no reset and it
+// lived on until its idle timeout (CI, under load, once).
 func TestRestartAfterCrash(t *testing.T) {
 	w := newWorld(t, "a", "b")
 	pcs, addrs := w.sockets()
@@ -414,7 +419,7 @@ func TestRestartAfterCrash(t *testing.T) {
 	t.Cleanup(func() { pc.Close() })
 	cb.Conn = pc
 	b2 := start(t, cb)
-	exchange(t, a, b2, "after")
+	exchange(t, a, b2, "after the restart, a packet the size of a ring token")
 	if st := a.Stats(); st.Connects != 2 || st.Disconnects != 1 {
 		t.Fatalf("a: %+v", st)
 	}
