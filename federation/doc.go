@@ -51,6 +51,14 @@
 // new incarnation starts numbering its rings well above the highest
 // federation ring its site knows of (RingSeqFloor).
 //
+// A node that refuses a membership packet of a superseded incarnation
+// answers it with a fence notice naming the newest incarnation it knows of
+// (at most once per join interval): the old gateway stops on hearing it,
+// even when its successor has since failed too (a gateway paused, replaced,
+// and resumed after its replacement crashed would otherwise run on, refused
+// by the sites that saw the replacement and taken in by those that did
+// not, and the ring would never again hold every site).
+//
 // Fencing needs the newer incarnation to be heard, and until then an old
 // gateway still runs: it can learn its successor's ring numbers through
 // another site (in a join that names the old gateway, not the new one) and,

@@ -160,6 +160,10 @@ type Node struct {
 	heard       map[NodeID]Member      // members whose joins arrived in this gather round
 	disagree    map[Member]int         // consensus timeouts in a row of members whose joins arrive
 
+	// fenceNext is, per node id, when this node may next send a fence
+	// notice about it (noticeFenced).
+	fenceNext map[NodeID]time.Time
+
 	// deadlines; zero means not armed
 	tokenLossAt  time.Time
 	retransmitAt time.Time
@@ -408,13 +412,43 @@ func (n *Node) seeInc(m Member) (stale bool) {
 }
 
 // fenced counts and reports a membership packet from (or naming) a
-// superseded incarnation.
+// superseded incarnation, and tells that incarnation so (noticeFenced).
 func (n *Node) fenced(m Member) bool {
 	if n.seeInc(m) {
 		n.stats.Fenced++
+		n.noticeFenced(m.ID)
 		return true
 	}
 	return false
+}
+
+// noticeFenced multicasts the newest incarnation of id this node knows of,
+// at most once per JoinTimeout per id: a superseded incarnation that hears
+// it stops (seeInc), and the other nodes learn of the newer incarnation
+// and fence the old one too. Without it, an old incarnation whose
+// successor has crashed (a paused process that resumes after its
+// replacement died, say) is never told: the nodes that saw the successor
+// ignore its packets, those that did not take it into their rings, and
+// the two groups never agree on one ring again (federation seeds 2747,
+// 3186, 7484 and 10782 of TestFedSimSeeds).
+func (n *Node) noticeFenced(id NodeID) {
+	if next, ok := n.fenceNext[id]; ok && n.now.Before(next) {
+		return
+	}
+	if n.fenceNext == nil {
+		n.fenceNext = map[NodeID]time.Time{}
+	}
+	n.fenceNext[id] = n.now.Add(n.cfg.JoinTimeout)
+	f := fenceNotice{sender: n.me, newest: Member{ID: id, Inc: n.incs[id]}}
+	n.stats.FenceNotices++
+	n.send("", f.append(nil))
+}
+
+// onFence learns the newest incarnation a fence notice names; the notice
+// stops this node if it names a newer incarnation of it.
+func (n *Node) onFence(f *fenceNotice) {
+	n.seeInc(f.sender)
+	n.seeInc(f.newest)
 }
 
 // Pending returns the number of submitted messages not yet sent.
@@ -527,6 +561,13 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 			return err
 		}
 		n.onCommit(c)
+	case ptFence:
+		f, err := parseFence(pkt)
+		if err != nil {
+			n.stats.Malformed++
+			return err
+		}
+		n.onFence(f)
 	case ptMerge, ptWake, ptIdle:
 		m, err := parseMerge(pkt)
 		if err != nil {

@@ -512,3 +512,70 @@ func TestSharedIDsKeepRingIDsApart(t *testing.T) {
 		t.Fatalf("ring ids %v and %v: want the representatives' incarnations 3 and 4", co.Ring, cs.Ring)
 	}
 }
+
+// TestFenceNotice: a node that gets a join from an incarnation older than
+// one it has seen answers with one fence notice naming the newest (and no
+// more within a join interval); the old incarnation stops on hearing it,
+// and a notice naming an older or equal incarnation changes nothing.
+func TestFenceNotice(t *testing.T) {
+	newJoin := func(sender Member) []byte {
+		return (&join{sender: sender, ringSeq: 4, proc: []Member{sender}}).append(nil)
+	}
+	n := testNode(t, "b")
+	n.Start(t0)
+	n.Ready()
+	now := t0.Add(time.Millisecond)
+	if err := n.Step(now, newJoin(Member{ID: "a", Inc: 2})); err != nil {
+		t.Fatal(err)
+	}
+	n.Ready()
+	notices := func() (out []*fenceNotice) {
+		for _, p := range n.Ready().Packets {
+			if t, _ := peekType(p.Data); t == ptFence {
+				f, err := parseFence(p.Data)
+				if err != nil {
+					panic(err)
+				}
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	// a#1's joins: one notice naming a#2, then none within JoinTimeout.
+	for i := range 3 {
+		if err := n.Step(now.Add(time.Duration(i)*time.Millisecond), newJoin(Member{ID: "a", Inc: 1})); err != nil {
+			t.Fatal(err)
+		}
+		got := notices()
+		if want := map[bool]int{true: 1, false: 0}[i == 0]; len(got) != want {
+			t.Fatalf("join %d of a#1: %d fence notices, want %d", i, len(got), want)
+		}
+		if i == 0 && (got[0].newest != Member{ID: "a", Inc: 2} || got[0].sender != n.me) {
+			t.Fatalf("notice %+v, want b#1 naming a#2", got[0])
+		}
+	}
+	if err := n.Step(now.Add(n.cfg.JoinTimeout+time.Millisecond), newJoin(Member{ID: "a", Inc: 1})); err != nil {
+		t.Fatal(err)
+	}
+	if got := notices(); len(got) != 1 {
+		t.Fatalf("a join interval later: %d notices, want 1", len(got))
+	}
+	if s := n.Stats(); s.Fenced != 4 || s.FenceNotices != 2 {
+		t.Fatalf("fenced %d, notices %d; want 4 and 2", s.Fenced, s.FenceNotices)
+	}
+
+	// At the old incarnation: a notice of itself or an older one changes
+	// nothing; one naming a newer incarnation stops it.
+	old := testNode(t, "a")
+	old.Start(t0)
+	for _, inc := range []uint64{0, 1} {
+		f := (&fenceNotice{sender: Member{ID: "b", Inc: 1}, newest: Member{ID: "a", Inc: inc}}).append(nil)
+		if err := old.Step(now, f); err != nil || old.stopped() {
+			t.Fatalf("notice naming a#%d: err %v, stopped %v", inc, err, old.stopped())
+		}
+	}
+	f := (&fenceNotice{sender: Member{ID: "b", Inc: 1}, newest: Member{ID: "a", Inc: 2}}).append(nil)
+	if err := old.Step(now, f); err != nil || !old.stopped() || old.Stats().Superseded != 1 {
+		t.Fatalf("notice naming a#2: err %v, stopped %v, stats %+v", err, old.stopped(), old.Stats())
+	}
+}

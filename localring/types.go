@@ -236,6 +236,7 @@ type Stats struct {
 	MessagesSent, MessagesDelivered uint64
 	RecoveryPackets                 uint64 // old-ring packets resent during recovery
 	Fenced                          uint64 // membership packets of superseded incarnations refused
+	FenceNotices                    uint64 // notices sent to superseded incarnations that they are (noticeFenced)
 	Superseded                      uint64 // 1 once a newer incarnation of this node id was seen
 	StallHolds                      uint64 // rotations the representative slowed down while a packet stayed missing
 	Evictions                       uint64 // members this node saw taken out for failing to receive (or be received)

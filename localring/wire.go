@@ -19,9 +19,10 @@ import (
 // wireVersion names this layout. Version 2 added the members' arus and
 // the eviction record to the token, version 3 the representative's
 // incarnation to ring ids (a uvarint after the node id, 0 unless the ring
-// sets Config.SharedIDs); an older node's packets are refused as malformed
-// with both versions named, instead of being misread.
-const wireVersion = 3
+// sets Config.SharedIDs), version 4 the fence notice; an older node's
+// packets are refused as malformed with both versions named, instead of
+// being misread.
+const wireVersion = 4
 
 type packetType uint8
 
@@ -33,6 +34,7 @@ const (
 	ptMerge  packetType = 5 // the representative's merge-detect message
 	ptWake   packetType = 6 // asks an idle representative to release the token
 	ptIdle   packetType = 7 // the representative holds the token of an idle ring
+	ptFence  packetType = 8 // tells a superseded incarnation that a newer one exists
 )
 
 func (t packetType) String() string {
@@ -51,6 +53,8 @@ func (t packetType) String() string {
 		return "wake"
 	case ptIdle:
 		return "idle"
+	case ptFence:
+		return "fence"
 	}
 	return fmt.Sprintf("type-%d", uint8(t))
 }
@@ -609,6 +613,31 @@ func parseCommit(raw []byte) (*commit, error) {
 		r.fail("commit token without members")
 	}
 	return c, r.done()
+}
+
+// fenceNotice tells the incarnations of newest.ID older than newest that
+// they are superseded (see Node.noticeFenced).
+type fenceNotice struct {
+	sender Member
+	newest Member
+}
+
+func (f *fenceNotice) append(b []byte) []byte {
+	b = appendHeader(b, ptFence)
+	b = appendMember(b, f.sender)
+	return appendCRC(appendMember(b, f.newest))
+}
+
+func parseFence(raw []byte) (*fenceNotice, error) {
+	b, err := frameBody(raw)
+	if err != nil {
+		return nil, err
+	}
+	r := reader{b: b, off: 2}
+	f := &fenceNotice{}
+	f.sender = r.member()
+	f.newest = r.member()
+	return f, r.done()
 }
 
 func parseMerge(raw []byte) (*merge, error) {

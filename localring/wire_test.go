@@ -28,6 +28,7 @@ func samplePackets() [][]byte {
 		(&join{sender: me, ringSeq: 12, proc: []Member{me, {ID: "n2", Inc: 1}}, fail: []Member{{ID: "n3", Inc: 2}}}).append(nil),
 		(&commit{ring: ring, to: "n2", rotation: 1, tokSeq: 3, entries: []commitEntry{{member: me, filled: true, oldRing: RingID{Seq: 8, Rep: "n1", RepInc: 7}, aru: 4, highSeq: 6, highDelivered: 4}}}).append(nil),
 		(&merge{ring: ring, sender: me}).append(nil),
+		(&fenceNotice{sender: me, newest: Member{ID: "n2", Inc: 9}}).append(nil),
 	}
 }
 
@@ -68,6 +69,12 @@ func reencode(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		return m.append(nil), nil
+	case ptFence:
+		f, err := parseFence(b)
+		if err != nil {
+			return nil, err
+		}
+		return f.append(nil), nil
 	}
 	return nil, ErrMalformed
 }

@@ -327,7 +327,7 @@ func (c *Config) resolve() (*resolved, error) {
 }
 
 // ALPN returns the ALPN protocol name of a ring: the protocol version, the
-// mode and the configuration hash, such as "atoll-fed/3/d/0123456789abcdef".
+// mode and the configuration hash, such as "atoll-fed/4/d/0123456789abcdef".
 func ALPN(mode Mode, configHash uint64) string {
 	if mode == ModeDefault {
 		mode = DefaultMode
@@ -340,5 +340,9 @@ func ALPN(mode Mode, configHash uint64) string {
 // message packets on a unidirectional stream of each side (version 1 had
 // one stream for both). Version 3 adds stripes: more connections to the
 // same gateway, opened with stripeMagic, whose hello stream carries
-// message packets both ways.
-const alpnPrefix = "atoll-fed/3"
+// message packets both ways. Version 4 carries the ring's wire version 4
+// (localring's fence notice): the version follows the ring's wire
+// version too, so that gateways whose ring packets would not decode at
+// each other refuse each other in the handshake, with a log line naming
+// the cause, instead of dropping every packet as malformed.
+const alpnPrefix = "atoll-fed/4"

@@ -28,14 +28,21 @@ func regularOf(c *Cluster, i int) []localring.Member {
 // configuration may hold two incarnations of "a", the ring must settle
 // with the new one, and the EVS checker must pass. With partitioned set,
 // the old one resumes cut off from the new one and hears only b and c,
-// which must refuse it.
+// which must refuse it. With successorCrashed set, a#2 crashes before the
+// old one resumes: b and c, which saw a#2, must tell a#1 that it is
+// superseded (the fence notice), or a#1 would run on, refused by b and c,
+// and the ring would never again hold every running node.
 func TestPausedIncarnationResumes(t *testing.T) {
-	for _, partitioned := range []bool{false, true} {
-		name := "together"
-		if partitioned {
-			name = "cut-off-from-new"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name                          string
+		partitioned, successorCrashed bool
+	}{
+		{name: "together"},
+		{name: "cut-off-from-new", partitioned: true},
+		{name: "successor-crashed", successorCrashed: true},
+	} {
+		partitioned := tc.partitioned
+		t.Run(tc.name, func(t *testing.T) {
 			var log bytes.Buffer
 			c := NewClusterOf(7, []localring.NodeID{"a", "a", "b", "c"})
 			c.Log = &log
@@ -66,11 +73,25 @@ func TestPausedIncarnationResumes(t *testing.T) {
 			if got := regularOf(c, 2); len(got) != 2 {
 				t.Fatalf("b's ring while a#1 is paused: %v", got)
 			}
+			if tc.successorCrashed {
+				// Nothing of a#2's time reaches a#1: not a#2's packets,
+				// nor b's and c's joins that name a#2.
+				for i := 1; i < c.Size(); i++ {
+					c.Block(i, 0)
+				}
+			}
 			c.Start(1)
 			if !c.RunUntil(c.Now().Add(5*time.Second), func() bool {
 				return slices.Equal(regularOf(c, 2), []localring.Member{{ID: "a", Inc: 2}, {ID: "b", Inc: 1}, {ID: "c", Inc: 1}})
 			}) {
 				t.Fatalf("a#2 did not join b and c: b has %v", regularOf(c, 2))
+			}
+			if tc.successorCrashed {
+				c.Crash(1)
+				if !c.RunUntil(c.Now().Add(5*time.Second), func() bool { return len(regularOf(c, 2)) == 2 && len(regularOf(c, 3)) == 2 }) {
+					t.Fatalf("b and c did not re-form without a#2: b has %v", regularOf(c, 2))
+				}
+				c.Heal()
 			}
 			installsBefore := c.Node(2).Stats().RingsInstalled
 			if partitioned {
@@ -80,6 +101,9 @@ func TestPausedIncarnationResumes(t *testing.T) {
 			c.Resume(0)
 			load(5 * time.Second)
 			c.Heal()
+			if tc.successorCrashed && c.Node(2).Stats().FenceNotices+c.Node(3).Stats().FenceNotices == 0 {
+				t.Error("b and c sent a#1 no fence notice")
+			}
 			if !partitioned && (c.Alive(0) || c.Superseded() != 1) {
 				t.Errorf("a#1 still runs after hearing of a#2 (state %v, superseded %d)", c.Alive(0) && c.Node(0) != nil, c.Superseded())
 			}
