@@ -59,7 +59,7 @@ type Stats struct {
 	Applied        uint64 // Downs applied (not stale)
 	Stale          uint64 // Downs dropped: position at or below the last applied
 	Duplicates     uint64 // messages dropped: origin seq at or below the highest delivered
-	Malformed      uint64 // local or federation messages that did not decode
+	Malformed      uint64 // local or federation messages that did not decode, federation deliveries without their ring's order
 	PendingDropped uint64 // Ups dropped from a full pending log
 	Resubmitted    uint64 // Ups submitted again: after a failover, a ring that ended before its Sync phase, or carried over
 	CatchUps       uint64 // catch-up answers applied
@@ -117,7 +117,13 @@ type Site struct {
 	pending []pendingUp           // this site's Ups not yet seen coming down, local order
 	highest map[originKey]uint64  // per origin, the highest seq delivered
 	conf    DomainConf            // the last domain configuration applied
-	active  bool                  // this node is the active gateway
+	regConf DomainConf            // the last regular one: the configuration messages are sent in
+	// A transitional configuration applied and the messages applied after
+	// it, not yet in the stream: the node's own among them were sent in
+	// the regular configuration before it, so their EntrySends go first.
+	// The next regular configuration lets them out.
+	transOut []Entry
+	active   bool // this node is the active gateway
 
 	// The Have phase of the local ring's regular configuration.
 	ring    uint64                // its RingID.Seq
@@ -126,13 +132,19 @@ type Site struct {
 	siteMax localring.DomainOrder // the highest position a member held, once every Have is in
 
 	// Active gateway only: the federation side.
-	fed      *fedState
-	injected localring.DomainOrder // highest Down this term injected (or applied)
-	injConf  localring.ConfKind    // kind of the last configuration entry injected (or applied)
-	injReg   string                // id of the last regular configuration injected (or applied)
+	fed       *fedState
+	injected  localring.DomainOrder // highest Down this term injected (or applied)
+	injConf   localring.ConfKind    // kind of the last configuration entry injected (or applied)
+	injReg    string                // id of the last regular configuration injected (or applied)
+	injConfID string                // id of the last configuration injected (or applied), of either kind
 	// The domain's transitional configuration after the last federation
-	// ring that settled, injected before the next one that settles.
-	trans *DomainConf
+	// ring that settled, injected before the next one that settles, and
+	// the messages the federation delivered in its own transitional
+	// configuration (numbered, held until then): transPos is the place
+	// before the first of them that the configuration takes.
+	trans     *DomainConf
+	transMsgs []Entry
+	transPos  localring.DomainOrder
 
 	// inflight counts this term's Ups submitted in an earlier
 	// federation ring and not delivered yet: the ring carries them over
@@ -155,17 +167,24 @@ type fedState struct {
 
 	syncs    map[string]localring.DomainOrder
 	transOf  map[string]string // per site, the transitional configuration its Sync named
-	regOf    map[string]string // per site, the regular configuration its Sync named
+	confOf   map[string]string // per site, the configuration its Sync's position is in
 	syncSent bool              // this site's Sync was submitted (it waits for the site's Have phase)
 	synced   bool
 	dropped  bool     // the ring ended before its Sync phase: it is not the domain's
-	held     []*fedUp // messages delivered before every member's Sync
-	next     uint64   // the last Seq numbered
+	held     []heldUp // messages delivered before every member's Sync
+	base     uint64   // the Seq of the ring's regular configuration, once settled
 
 	// Catching up: Downs numbered in this ring wait until the catch-up
 	// answer (or the refusal) for this site was applied.
 	waiting bool
 	queued  []Entry
+}
+
+// heldUp is a message delivered before the Sync phase ended, with its
+// place in the ring.
+type heldUp struct {
+	u     *fedUp
+	order localring.Order
 }
 
 // New returns a bridge for one node and one domain.
@@ -215,7 +234,8 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	case active && !s.active:
 		s.active = true
 		s.fed = nil
-		s.injected, s.injConf, s.injReg, s.trans = s.last, s.conf.Kind, s.regAt(len(s.log)-1), nil
+		s.injected, s.injConf, s.injReg, s.injConfID = s.last, s.conf.Kind, s.regAt(len(s.log)-1), s.conf.ID
+		s.forgetTrans()
 		s.newTerm()
 	case !active && s.active:
 		s.active = false
@@ -242,8 +262,26 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 func (s *Site) FedStopped() {
 	s.active = false
 	s.fed = nil
-	s.trans = nil
+	s.forgetTrans()
 	s.newTerm()
+}
+
+// forgetTrans forgets the federation's transitional configuration and the
+// messages it delivered there: a gateway term ended before a ring settled
+// after it. The site leaves its configuration alone instead, and its Ups
+// among those messages go up again.
+func (s *Site) forgetTrans() {
+	s.trans, s.transMsgs, s.transPos = nil, nil, localring.DomainOrder{}
+}
+
+// end is the last position this gateway holds: the last it injected, or
+// the last message the federation delivered in its transitional
+// configuration, which it injects once the next ring settles.
+func (s *Site) end() localring.DomainOrder {
+	if n := len(s.transMsgs); n > 0 {
+		return s.transMsgs[n-1].Pos
+	}
+	return s.injected
 }
 
 // newTerm forgets what an earlier gateway term submitted: every pending
@@ -396,7 +434,7 @@ func (s *Site) open() {
 		return
 	}
 	f.syncSent = true
-	sync := &syncMsg{site: s.cfg.Site, ring: f.ring, last: s.injected, reg: s.injReg}
+	sync := &syncMsg{site: s.cfg.Site, ring: f.ring, last: s.end(), conf: s.injConfID}
 	if s.trans != nil {
 		sync.trans = s.trans.ID
 	}
@@ -447,6 +485,12 @@ func (s *Site) apply(e *Entry) {
 	switch e.Kind {
 	case EntryConfig:
 		s.conf = e.Conf
+		if e.Conf.Kind == localring.Transitional {
+			s.transOut = append(s.transOut[:0], *e)
+			return
+		}
+		s.flushTrans()
+		s.regConf = e.Conf
 		s.out.Stream = append(s.out.Stream, *e)
 	case EntryMessage:
 		k := originKey{e.Origin.Site, e.Origin.ID.Sender, e.Origin.ID.Inc}
@@ -460,11 +504,33 @@ func (s *Site) apply(e *Entry) {
 			return
 		}
 		s.highest[k] = e.Origin.ID.Seq
-		if e.Origin.Site == s.cfg.Site && e.Origin.ID.Sender == s.cfg.Node {
-			s.out.Stream = append(s.out.Stream, Entry{Kind: EntrySend, Origin: e.Origin, Svc: e.Svc, Payload: e.Payload, Conf: s.conf})
+		if len(s.transOut) > 0 {
+			s.transOut = append(s.transOut, *e)
+			return
 		}
+		s.sent(e)
 		s.out.Stream = append(s.out.Stream, *e)
 	}
+}
+
+// sent puts the EntrySend of message e in the stream if this node sent it.
+func (s *Site) sent(e *Entry) {
+	if e.Origin.Site == s.cfg.Site && e.Origin.ID.Sender == s.cfg.Node {
+		s.out.Stream = append(s.out.Stream, Entry{Kind: EntrySend, Origin: e.Origin, Svc: e.Svc, Payload: e.Payload, Conf: s.regConf})
+	}
+}
+
+// flushTrans puts a transitional configuration and its messages in the
+// stream, after the EntrySends of this node's own messages among them.
+func (s *Site) flushTrans() {
+	if len(s.transOut) == 0 {
+		return
+	}
+	for i := range s.transOut[1:] {
+		s.sent(&s.transOut[1+i])
+	}
+	s.out.Stream = append(s.out.Stream, s.transOut...)
+	s.transOut = s.transOut[:0]
 }
 
 // remember appends e to the bounded log if it is past the log's end.
@@ -503,7 +569,7 @@ func (s *Site) injectedConf(e *Entry) {
 	if e.Kind != EntryConfig {
 		return
 	}
-	s.injConf = e.Conf.Kind
+	s.injConf, s.injConfID = e.Conf.Kind, e.Conf.ID
 	if e.Conf.Kind == localring.Regular {
 		s.injReg = e.Conf.ID
 	}
@@ -517,25 +583,24 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	sites := c.MemberIDs()
 	slices.Sort(sites)
 	if c.Kind == localring.Transitional {
-		// The domain's transitional configuration follows the messages the
-		// federation delivers in its transitional configuration: those
-		// were sent in the regular one, and every site that moves on with
-		// this one delivers them there too. It is injected just before
-		// the next ring that settles (rings that do not settle deliver
-		// nothing to the domain).
+		// The messages the federation delivers in its transitional
+		// configuration are the domain's transitional configuration's:
+		// the components of a split federation deliver different sets
+		// there (a site cut off from some sites but not others holds
+		// messages they miss, and the reverse). Which sites it has is
+		// known only once the next ring settles (rings that do not settle
+		// deliver nothing to the domain): it is injected then, with those
+		// messages after it.
 		if f := s.fed; f != nil {
 			f.regular = false
 			if f.synced {
 				s.trans = &DomainConf{ID: c.ID, Kind: localring.Transitional, Sites: sites}
+				s.transMsgs, s.transPos = nil, localring.DomainOrder{}
 			} else {
 				s.drop()
 			}
 		}
 		return
-	}
-	next := s.injected.Seq
-	if s.fed != nil && s.fed.next > next {
-		next = s.fed.next
 	}
 	s.inflight = 0
 	for i := range s.pending {
@@ -544,7 +609,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 		}
 	}
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
-		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), regOf: make(map[string]string), next: next}
+		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string)}
 	s.open()
 }
 
@@ -575,7 +640,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		}
 		f.syncs[x.site] = x.last
 		f.transOf[x.site] = x.trans
-		f.regOf[x.site] = x.reg
+		f.confOf[x.site] = x.conf
 		if len(f.syncs) == len(f.members) {
 			s.settle()
 		}
@@ -585,10 +650,10 @@ func (s *Site) FedDeliver(m *localring.Message) {
 			return
 		}
 		if !f.synced {
-			f.held = append(f.held, x)
+			f.held = append(f.held, heldUp{x, m.Order})
 			return
 		}
-		s.number(x)
+		s.number(x, m.Order)
 	case *catchUp:
 		if x.to != s.cfg.Site || !f.waiting || x.from != s.injected {
 			return
@@ -597,11 +662,34 @@ func (s *Site) FedDeliver(m *localring.Message) {
 	}
 }
 
-func (s *Site) number(u *fedUp) {
+// number gives a message the federation delivered in a settled ring its
+// place in the domain: the ring's regular configuration's place plus the
+// message's position in the ring (localring.Order.Position), which every
+// member that delivers it sees alike, in the regular configuration or in
+// any component's transitional one. A message delivered in the
+// transitional configuration waits for the next ring that settles.
+func (s *Site) number(u *fedUp, o localring.Order) {
 	f := s.fed
-	f.next++
-	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: f.ring}, Kind: EntryMessage,
-		Origin: u.origin, Svc: u.svc, Payload: u.payload})
+	p, ok := o.Position()
+	if !ok || o.Ring != f.ring {
+		// The driver handed over a delivery without its ring's order.
+		s.stats.Malformed++
+		return
+	}
+	e := Entry{Pos: localring.DomainOrder{Seq: f.base + p, Ring: f.ring}, Kind: EntryMessage,
+		Origin: u.origin, Svc: u.svc, Payload: u.payload}
+	if f.regular {
+		s.inject(e)
+		return
+	}
+	if len(s.transMsgs) == 0 {
+		// The place before it: the ring delivers whole packets, so the
+		// transitional configuration begins at a packet and no message
+		// the regular one delivered has that place (a packet's index
+		// stays below 1023).
+		s.transPos = localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: f.ring}
+	}
+	s.transMsgs = append(s.transMsgs, e)
 }
 
 // settle ends the Sync phase of a regular federation configuration,
@@ -612,35 +700,44 @@ func (s *Site) number(u *fedUp) {
 func (s *Site) settle() {
 	f := s.fed
 	f.synced = true
-	s.settleSyncs()
+	base := s.settleSyncs()
 	// base+1 is the transitional configuration's, whether this site has
 	// one or not (a site that catches up leaves its old configuration
-	// there). Numbered with the new ring: two components of a federation
-	// that split number their transitional configurations alike, and a
-	// catch-up must tell them apart.
-	f.next++
+	// there), unless the federation delivered messages in it: then it
+	// takes the place before the first of them. Numbered with the new
+	// ring: two components of a federation that split number their
+	// transitional configurations alike, and a catch-up must tell them
+	// apart.
 	if t := s.trans; t != nil {
-		s.trans = nil
 		// The sites that came with this one: through the same
 		// transitional configuration into this ring (one that came
-		// another way was cut off from that one's next ring).
+		// another way was cut off from that one's next ring). They
+		// delivered the same messages there.
 		t.Sites = slices.DeleteFunc(t.Sites, func(x string) bool { return f.transOf[x] != t.ID })
 		if !strings.HasPrefix(t.ID, "t:"+strings.TrimPrefix(f.id, "r:")+"/") {
 			// Rings that did not settle came between: the federation's
 			// id leads into one of them.
 			t.ID = "fed:" + t.ID + ">" + f.id
 		}
-		s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: f.ring}, Kind: EntryConfig, Conf: *t})
+		pos := localring.DomainOrder{Seq: base.Seq + 1, Ring: f.ring}
+		if len(s.transMsgs) > 0 {
+			pos = s.transPos
+		}
+		s.inject(Entry{Pos: pos, Kind: EntryConfig, Conf: *t})
+		for _, e := range s.transMsgs {
+			s.inject(e)
+		}
+		s.forgetTrans()
 	} else if !f.waiting {
 		// A new gateway term, or rings that did not settle: the site
 		// left its configuration alone.
-		s.leave(localring.DomainOrder{Seq: f.next, Ring: f.ring})
+		s.leave(localring.DomainOrder{Seq: base.Seq + 1, Ring: f.ring})
 	}
-	f.next++
-	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.next, Ring: f.ring}, Kind: EntryConfig,
+	s.answerBehind(base)
+	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.base, Ring: f.ring}, Kind: EntryConfig,
 		Conf: DomainConf{ID: f.id, Kind: localring.Regular, Sites: f.members}})
-	for _, u := range f.held {
-		s.number(u)
+	for _, h := range f.held {
+		s.number(h.u, h.order)
 	}
 	f.held = nil
 }
@@ -693,23 +790,38 @@ func (s *Site) submitPending() {
 	}
 }
 
-// settleSyncs continues the numbering after the highest position in the
-// Syncs, and has this site wait for its catch-up or answer the others'.
-func (s *Site) settleSyncs() {
+// settleSyncs continues the numbering after base, the highest position in
+// the Syncs (the ring's regular configuration takes base+2), and has this
+// site wait for its catch-up or answer the others'. A site that holds
+// messages the federation delivered in its transitional configuration
+// does not wait: no other site shares its history up to them (the sites
+// that came through the same transitional configuration hold the same
+// ones, so they are all behind or none is), and what follows in another's
+// is another component's.
+func (s *Site) settleSyncs() (base localring.DomainOrder) {
 	f := s.fed
-	var base localring.DomainOrder
 	for _, p := range f.syncs {
 		if base.Less(p) {
 			base = p
 		}
 	}
-	f.next = base.Seq
-	if s.injected.Less(base) && !s.injected.IsZero() {
+	f.base = base.Seq + 2
+	switch {
+	case len(s.transMsgs) > 0:
+	case s.injected.Less(base) && !s.injected.IsZero():
 		f.waiting = true
-	} else if s.injected.Less(base) {
+	case s.injected.Less(base):
 		// A site that never applied anything has nothing to catch up.
 		s.injected = base
 	}
+	return base
+}
+
+// answerBehind has the lowest-id site that holds base answer every member
+// behind it, once it injected what it holds up to base (the messages the
+// federation delivered in its transitional configuration too).
+func (s *Site) answerBehind(base localring.DomainOrder) {
+	f := s.fed
 	var answerer string
 	for _, site := range f.members {
 		if f.syncs[site] == base {
@@ -721,20 +833,37 @@ func (s *Site) settleSyncs() {
 		for _, site := range f.members {
 			p, ok := f.syncs[site]
 			if ok && p.Less(base) && !p.IsZero() {
-				s.out.Fed = append(s.out.Fed, encodeCatchUp(s.answer(site, p, f.regOf[site], base)))
+				s.out.Fed = append(s.out.Fed, encodeCatchUp(s.answer(site, p, f.confOf[site], base)))
 			}
 		}
 	}
 }
 
 // answer builds the catch-up of site from its last position to base: the
-// log's entries after from if the log holds from itself (then the two
-// sites share the history up to it), else a refusal.
-func (s *Site) answer(site string, from localring.DomainOrder, reg string, base localring.DomainOrder) *catchUp {
+// log's entries after from if the log holds from itself in the same
+// configuration conf (then the two sites share the history up to it: two
+// components of a split federation number alike, and give a message the
+// same place in their transitional configurations), else a refusal.
+//
+// One case more: from is in a transitional configuration here that does
+// not have site, right after conf. The asking site's gateway was paused
+// or cut off, and numbered in conf messages the federation delivered to
+// it in its regular configuration and here in the transitional one (at
+// the same places: they were Safe, every member held them). The answer
+// then begins with that transitional configuration, which the asking site
+// does not install: it goes on in conf with the messages, then leaves.
+func (s *Site) answer(site string, from localring.DomainOrder, conf string, base localring.DomainOrder) *catchUp {
 	c := &catchUp{to: site, from: from}
 	i, found := slices.BinarySearchFunc(s.log, from, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
 	if found {
-		found = s.regAt(i) == reg || s.regAt(i) == ""
+		j := s.confAt(i)
+		switch {
+		case j < 0 || s.log[j].Conf.ID == conf:
+		case s.log[j].Conf.Kind == localring.Transitional && !slices.Contains(s.log[j].Conf.Sites, site) && s.regAt(j) == conf:
+			c.entries = append(c.entries, s.log[j])
+		default:
+			found = false
+		}
 	}
 	if !found {
 		c.gap = true
@@ -765,6 +894,18 @@ func (s *Site) regAt(i int) string {
 	return ""
 }
 
+// confAt returns the index in the log of the configuration, of either
+// kind, the log's entry i is in (-1 when the log does not reach back to
+// it).
+func (s *Site) confAt(i int) int {
+	for ; i >= 0; i-- {
+		if s.log[i].Kind == EntryConfig {
+			return i
+		}
+	}
+	return -1
+}
+
 // caughtUp applies a catch-up answer at the gateway that asked: the
 // entries of configurations this site was a member of are injected; at
 // each configuration without it (or at once on a refusal) the site
@@ -772,7 +913,14 @@ func (s *Site) regAt(i int) string {
 // follows until a regular configuration with it again (its federation
 // member may have joined one that the site never installed: the other
 // sites delivered messages in it that name this site's members); then the
-// numbered entries of the new ring follow.
+// numbered entries of the new ring follow. The messages of the others'
+// transitional configuration right after a regular one with this site
+// were sent in that one, and the site delivers them there, before it
+// leaves: a gateway of this site that was paused or cut off meanwhile
+// may have numbered some of them in it itself (the federation delivered
+// them to it in its regular configuration, at the same places), and the
+// site's nodes must not install a configuration change at different
+// places. What that configuration skipped, no member of it delivered.
 func (s *Site) caughtUp(c *catchUp) {
 	f := s.fed
 	f.waiting = false
@@ -781,19 +929,28 @@ func (s *Site) caughtUp(c *catchUp) {
 	} else {
 		s.stats.CatchUps++
 	}
-	out := false // in a configuration without this site
+	out := false   // in a configuration without this site
+	trans := false // in the others' transitional configuration, after a regular one with this site
 	for _, e := range c.entries {
 		if e.Kind == EntryConfig {
 			in := slices.Contains(e.Conf.Sites, s.cfg.Site)
 			switch {
+			case !in && !out && !trans && e.Conf.Kind == localring.Transitional:
+				trans = true
+				continue
 			case !in && !out:
 				s.leave(e.Pos)
-				out = true
+				out, trans = true, false
 				continue
 			case out && (!in || e.Conf.Kind != localring.Regular):
 				continue
+			case trans:
+				// A regular configuration with this site right after the
+				// others' transitional one: the site leaves its own just
+				// before (base+1, a place the others' Syncs left free).
+				s.leave(localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: e.Pos.Ring})
 			}
-			out = false
+			out, trans = false, false
 		} else if out {
 			continue
 		}

@@ -407,3 +407,56 @@ func TestAgainForANewGateway(t *testing.T) {
 		}
 	}
 }
+
+// A cut that is not transitive splits the federation ring into components
+// that deliver different messages in their transitional configurations
+// (hiersim's partial-cut): a component skips what it never received from
+// the sites outside it. Each message still has one place in the domain
+// (its place in the old ring), and the components' transitional
+// configurations come before the messages delivered in them, after the
+// EntrySends of their senders (sent in the regular configuration).
+func TestSplitTransitional(t *testing.T) {
+	h := newHarness(t, 0, 2, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "x")
+	h.send("b2", "z")
+	h.send("c2", "y")
+	for _, s := range h.sites {
+		h.localStep(s) // up to the gateways, queued on the federation ring
+	}
+	// Component c never got x and z: after that hole its transitional
+	// configuration delivers only messages of its own members (y).
+	h.fedSplit(map[int][]int{1: {0, 1}}, []string{"a", "b"}, []string{"c"})
+	h.settle()
+	h.checkOrder()
+	for _, c := range []struct {
+		node, confs, stream string
+	}{
+		{"a1", "reg[a b c] trans[a b] reg[a b]", "reg trans x z y reg"},
+		{"b2", "reg[a b c] trans[a b] reg[a b]", "reg send:z trans x z y reg"},
+		{"c2", "reg[a b c] trans[c] reg[c]", "reg send:y trans y reg"},
+	} {
+		n := h.node(c.node)
+		if got := confs(n); got != c.confs {
+			t.Errorf("%s configurations %q, want %q", n.id, got, c.confs)
+		}
+		var got []string
+		for _, e := range n.stream {
+			switch e.Kind {
+			case EntryConfig:
+				got = append(got, map[localring.ConfKind]string{localring.Regular: "reg", localring.Transitional: "trans"}[e.Conf.Kind])
+			case EntrySend:
+				got = append(got, "send:"+string(e.Payload))
+				if e.Conf.Kind != localring.Regular {
+					t.Errorf("%s: the send of %s is in %s, want the regular configuration", n.id, e.Payload, e.Conf.ID)
+				}
+			case EntryMessage:
+				got = append(got, string(e.Payload))
+			}
+		}
+		if s := fmt.Sprint(got); s != "["+c.stream+"]" {
+			t.Errorf("%s stream %s, want [%s]", n.id, s, c.stream)
+		}
+	}
+}

@@ -35,12 +35,12 @@
 // A message's place in the domain is a localring.DomainOrder: Seq, a
 // domain-wide number, and Ring, the federation ring that assigned it
 // (which tells apart the numbers two partitioned components assign). The
-// federation ring's own localring.Order is not used: after a merge the
-// members come from rings with different histories, and it does not fit a
-// trace's 53-bit order field. The gateways number instead: when the
+// federation ring's own localring.Order is not enough: after a merge the
+// members come from rings with different histories, and it does not grow
+// across rings. The gateways number with it: when the
 // federation ring installs a regular configuration, every member's
 // gateway submits Sync{site, ring, last position its site holds, the id
-// of the regular configuration that position is in, the federation's
+// of the configuration that position is in, the federation's
 // transitional configuration it came through} before anything else (a
 // new gateway first catches up from its own site: see Have below);
 // federation deliveries are held until every member's Sync for this ring
@@ -53,11 +53,22 @@
 // whose Syncs name the same federation transitional configuration; a site
 // without one leaves its old configuration alone there), base+2 the
 // regular configuration, then the held messages, then every later
-// delivery, in federation order. The transitional configuration comes
-// after the messages the federation delivers in its own transitional
-// configuration (they were sent in the regular one, and every site that
-// moves on with this one delivers them). Every member sees the same
-// deliveries in the same order, so all number alike.
+// delivery, in federation order. A message takes base+2 plus its place in
+// the ring (localring.Order.Position; the numbers have gaps), which it has
+// at every member that delivers it. Every member sees the same deliveries
+// in the same order, so all number alike.
+//
+// The messages the federation delivers in its transitional configuration
+// belong to the domain's transitional configuration: the components of a
+// federation that splits deliver different sets there (a site cut off
+// from some sites but not from others holds messages they miss, and the
+// reverse; hiersim's partial-cut), each message at its one place. The
+// gateway numbers them and holds them until the next ring settles (only
+// then is it known which sites came along), and its Sync names the last
+// of them. It then injects the transitional configuration at the place
+// just before the first of them (the ring delivers whole packets, and a
+// packet's index stays below 1023, so no message of the regular
+// configuration has that place), then them, then the new ring's entries.
 //
 // # When a message is sent
 //
@@ -66,7 +77,11 @@
 // (localring.EventSend): an Up waits at its site, and goes up again after
 // a failover, until it is ordered. The stream tells the sender's node with
 // an EntrySend just before the message's delivery. A sender that crashed
-// before its message came down has no such entry.
+// before its message came down has no such entry. A message delivered in
+// a transitional configuration was sent in the regular one before it: a
+// node puts a transitional configuration and its messages in its stream
+// once the next regular configuration is applied (the gateway injects
+// them together), after the EntrySends of its own messages among them.
 //
 // # Down
 //
@@ -102,15 +117,28 @@
 // ordered while the site was still a member (its old gateway died before
 // injecting them). When its new gateway joins, its Sync names the last
 // position the site holds. The lowest-id member whose Sync is base
-// answers every member behind it with a CatchUp: the entries of its log
-// after that position up to base, if its log holds that exact position
-// (the two sites then share the history up to it), or a refusal: when the
-// position is older than the log (Stats.BeyondLog), or when the log does
-// not hold it because the asking site comes from another component of a
-// split federation, which numbered its own entries (Stats.Diverged; every
-// position carries the ring that numbered it, so two components never
-// share one). Every node keeps the last Config.LogEntries entries (default
-// 8192 entries, DefaultLogEntries): that is the bound. The gateway that waits for its
+// answers every member behind it, once it injected what it holds up to
+// base, with a CatchUp: the entries of its log after that position up to
+// base, if its log holds that exact position in the configuration the
+// Sync names (the two sites then share the history up to it), or a
+// refusal: when the position is older than the log (Stats.BeyondLog), or
+// when the log does not hold it because the asking site comes from
+// another component of a split federation, which numbered its own entries
+// (Stats.Diverged; the entries of two components' regular configurations
+// carry the rings that numbered them, but a message has its one place in
+// any component's transitional configuration). One case more: the
+// position is in a transitional configuration of the answering site that
+// does not have the asking site, right after the regular configuration
+// the Sync names. The asking site's gateway was paused or cut off, and
+// numbered there messages the federation delivered to it in its regular
+// configuration (Safe: every member held them, at the same places); the
+// answer begins with that transitional configuration. A site that holds
+// messages of the federation's transitional configuration does not wait
+// for a catch-up: the sites that came through the same transitional
+// configuration hold the same ones (all of them are behind base, or
+// none), and what follows in another's log is another component's. Every
+// node keeps the last Config.LogEntries entries (default 8192 entries,
+// DefaultLogEntries): that is the bound. The gateway that waits for its
 // CatchUp holds the new ring's entries back until it arrives.
 //
 // The site injects the entries of configurations it was a member of; at
@@ -120,8 +148,14 @@
 // follows until a regular configuration that names it again (its
 // federation member may have joined a ring its site never installed: the
 // other sites delivered messages there that name its members); then the
-// new ring's configurations. On a refusal (the gap exceeds the log, or the
-// asking site's position is in another regular configuration than the
+// new ring's configurations. The messages of such a transitional
+// configuration of the others, right after a regular one with the site,
+// were sent in that regular one, and the site delivers them there before
+// it leaves: a gateway of the site that was paused or cut off may have
+// numbered some of them there itself, and the site's nodes must all
+// install the change at one place (what that transitional configuration
+// skipped, no member of it delivered). On a refusal (the gap exceeds the
+// log, or the asking site's position is in another configuration than the
 // answerer's entry there: a split federation's components number alike)
 // it installs the same transitional configuration at once and misses what
 // it did not hold: a partition and a merge. Either way, what the other

@@ -48,7 +48,12 @@ type harness struct {
 	fedConf *localring.Configuration
 	fedQ    []hmsg
 	fedSeq  map[string]uint64
-	sent    []Origin // every Up sent, in sending order
+	fedPkt  uint64 // the federation ring's packet counter: every delivery its own packet
+	// After fedSplit: each site's component of the federation, and each
+	// component's ring; nil while the federation is one ring.
+	comp     map[string]int
+	compRing []uint64
+	sent     []Origin // every Up sent, in sending order
 	// frozen nodes keep what they must do uncollected: their crash
 	// follows, so nothing they were about to send is sent.
 	frozen map[*hnode]bool
@@ -186,8 +191,17 @@ func (h *harness) fedStep() bool {
 	q := h.fedQ
 	h.fedQ = nil
 	for _, m := range q {
+		h.fedPkt++
 		for _, g := range h.fedMembers() {
-			g.b.FedDeliver(&localring.Message{ID: m.id, Svc: localring.Safe, Payload: m.payload})
+			ring := h.fedRing
+			if h.comp != nil {
+				c := h.comp[g.site.name]
+				if c != h.comp[string(m.id.Sender)] {
+					continue
+				}
+				ring = h.compRing[c]
+			}
+			g.b.FedDeliver(&localring.Message{ID: m.id, Svc: localring.Safe, Payload: m.payload, Order: localring.Order{Ring: ring, Seq: h.fedPkt}})
 		}
 	}
 	for _, g := range h.fedMembers() {
@@ -249,6 +263,53 @@ func (h *harness) fedConfig(sites ...string) {
 		h.collect(g)
 	}
 	h.fedConf = reg
+	h.comp, h.compRing = nil, nil
+}
+
+// fedSplit ends the federation ring in components that go on apart, each
+// with its own transitional and regular configuration, as a cut that is
+// not transitive leaves it. The federation messages still queued are
+// delivered in every component's transitional configuration (at their
+// places in the old ring), except those its members never received:
+// missed[i] lists their indexes in the queue for component i.
+func (h *harness) fedSplit(missed map[int][]int, components ...[]string) {
+	old, q, first := h.fedConf, h.fedQ, h.fedPkt
+	h.fedQ = nil
+	h.fedPkt += uint64(len(q))
+	h.comp = map[string]int{}
+	h.compRing = nil
+	for i, sites := range components {
+		h.fedRing += 4
+		ring := localring.RingID{Seq: h.fedRing, Rep: localring.NodeID(sites[0])}
+		trans := &localring.Configuration{Kind: localring.Transitional, Ring: ring, ID: fmt.Sprintf("t:%d:%s/%s", h.fedRing, sites[0], old.ID)}
+		reg := &localring.Configuration{Kind: localring.Regular, Ring: ring, ID: fmt.Sprintf("r:%d:%s", h.fedRing, sites[0])}
+		for _, name := range sites {
+			m := localring.Member{ID: localring.NodeID(name), Inc: 1}
+			trans.Members = append(trans.Members, m)
+			reg.Members = append(reg.Members, m)
+		}
+		var gws []*hnode
+		for _, g := range h.fedMembers() {
+			if slices.Contains(sites, g.site.name) {
+				gws = append(gws, g)
+			}
+		}
+		for _, g := range gws {
+			g.b.FedInstall(trans)
+			for k, m := range q {
+				if !slices.Contains(missed[i], k) {
+					g.b.FedDeliver(&localring.Message{ID: m.id, Svc: localring.Safe, Payload: m.payload,
+						Order: localring.Order{Ring: old.Ring.Seq, Seq: first + uint64(k) + 1}})
+				}
+			}
+			g.b.FedInstall(reg)
+			h.collect(g)
+		}
+		for _, name := range sites {
+			h.comp[name] = i
+		}
+		h.compRing = append(h.compRing, h.fedRing)
+	}
 }
 
 // crash stops node id; messages it submitted on the federation ring and

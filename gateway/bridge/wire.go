@@ -151,10 +151,11 @@ type syncMsg struct {
 	ring  uint64
 	last  localring.DomainOrder
 	trans string // the federation's transitional configuration the site came through to this ring, if any
-	// reg is the id of the regular configuration last holds a place in:
-	// two components of a split federation may number alike, and a
-	// catch-up must not take the one's history for the other's.
-	reg string
+	// conf is the id of the configuration (regular or transitional) last
+	// holds a place in: two components of a split federation may number
+	// alike, and a catch-up must not take the one's history for the
+	// other's.
+	conf string
 }
 
 // catchUp answers a site whose Sync named a position below the ring's
@@ -237,7 +238,7 @@ func encodeSync(s *syncMsg) []byte {
 	b = binary.AppendUvarint(b, s.ring)
 	b = appendPos(b, s.last)
 	b = appendString(b, s.trans)
-	return appendString(b, s.reg)
+	return appendString(b, s.conf)
 }
 
 func encodeCatchUp(c *catchUp) []byte {
@@ -418,7 +419,7 @@ func decodeFed(b []byte) (any, error) {
 	case kindSync:
 		s := &syncMsg{site: r.str("site"), ring: r.uvarint("ring"), last: r.pos()}
 		s.trans = r.str("transitional configuration")
-		s.reg = r.str("regular configuration")
+		s.conf = r.str("configuration")
 		return s, r.done()
 	case kindCatchUp:
 		c := &catchUp{to: r.str("site"), from: r.pos(), gap: r.byte1("gap") == 1}
