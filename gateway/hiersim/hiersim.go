@@ -120,15 +120,6 @@ const (
 // Faults lists every fault a run can inject.
 var Faults = []Fault{FaultGatewayCrash, FaultGatewayPause, FaultCut, FaultPartialCut, FaultLocalCut, FaultWANDelay}
 
-// KnownFailing lists the faults the bridge does not handle yet, with the
-// reason; the tests run them only when asked.
-var KnownFailing = map[Fault]string{
-	FaultPartialCut: "after a cut that is not transitive, sites leave one federation configuration " +
-		"through different transitional configurations; the bridge numbers the messages the federation " +
-		"delivers in its transitional configuration as part of the regular one, so the sites number " +
-		"different sets of messages at the same places (about 12 seeds in 30 fail)",
-}
-
 func (o *Options) defaults() {
 	if o.Form == 0 {
 		o.Form = 20 * time.Second
