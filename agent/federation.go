@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"sync"
@@ -45,6 +46,11 @@ type Federation struct {
 	// DrainTimeout bounds the drain when a federation member stops
 	// because its node is no longer the active gateway. Default 1 s.
 	DrainTimeout time.Duration
+	// ListenPacket, when set, opens the UDP socket of a federation ring
+	// member at Listen instead of the transport (the in-process world of
+	// internal/sites wraps the socket to emulate a crash). The agent
+	// closes it when the member ends.
+	ListenPacket func(listen string) (net.PacketConn, error)
 }
 
 // fedDomains lists the federation domains in which node is a gateway of
@@ -172,9 +178,16 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
 	}
 	var gen loadGen
 	var submitted uint64
+	var conn net.PacketConn
+	if m.cfg.ListenPacket != nil {
+		if conn, err = m.cfg.ListenPacket(m.cfg.Listen); err != nil {
+			m.log.Error("cannot start the federation ring member: its UDP socket", "domain", d.Name, "listen", m.cfg.Listen, "err", err)
+			return
+		}
+	}
 	cfg := gateway.Config{
 		File: m.cfg.File, Plan: m.cfg.Plan, Domain: d.Name, Node: m.a.cfg.Node, Local: local,
-		Certificate: cert, Roots: roots, Listen: m.cfg.Listen, Dial: m.cfg.Dial,
+		Certificate: cert, Roots: roots, Listen: m.cfg.Listen, Dial: m.cfg.Dial, Conn: conn,
 		DataDir: m.a.cfg.DataDir, Logger: m.a.log, DrainTimeout: m.cfg.DrainTimeout,
 		Pass: func(now time.Time, n *localring.Node) {
 			if l := run.newLoad.Swap(nil); l != nil {
@@ -195,6 +208,9 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
 	}
 	r, err := gateway.New(cfg)
 	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
 		m.log.Error("cannot start the federation ring member", "domain", d.Name, "err", err)
 		return
 	}
@@ -204,6 +220,9 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
 	m.log.Info("this node is the site's active gateway: federation ring member started", "domain", d.Name, "local_ring", "r:"+local.String(), "incarnation", r.Config().Ring.Incarnation)
 	m.wg.Go(func() {
 		err := r.Run(ctx)
+		if conn != nil {
+			conn.Close()
+		}
 		m.a.fedStopped(d.Name, run)
 		m.mu.Lock()
 		if m.runners[d.Name] == run {

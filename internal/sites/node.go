@@ -1,0 +1,449 @@
+package sites
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/evs"
+)
+
+// Node is one agent of the world and its client.
+type Node struct {
+	// ID and Site name the node.
+	ID, Site string
+
+	w    *World
+	addr netip.AddrPort // on its site's simulated LAN
+	dead atomic.Bool    // killed: its packets are dropped
+
+	mu      sync.Mutex
+	running bool
+	agent   *agent.Agent
+	client  *client.Client
+	cancel  context.CancelFunc
+	done    chan error
+	next    int            // the number of its next payload
+	got     map[string]int // payload -> deliveries
+	views   map[string][]View
+	groups  map[string]bool // the groups its client joined
+	errs    []string        // the errors the agent reported to the client
+}
+
+// View is a view of a group that a node's client got, and when.
+type View struct {
+	client.View
+	At time.Time
+}
+
+func (n *Node) isDead() bool { return n != nil && n.dead.Load() }
+
+// Running reports whether the node's agent runs.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.running
+}
+
+// Agent returns the node's agent (nil before it started; the last one
+// after it stopped).
+func (n *Node) Agent() *agent.Agent {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.agent
+}
+
+// Client returns the node's client (nil when it is not running).
+func (n *Node) Client() *client.Client {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.running {
+		return nil
+	}
+	return n.client
+}
+
+// Got returns how many times the node's client got payload.
+func (n *Node) Got(payload string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.got[payload]
+}
+
+// Views returns the views of group the node's client got since it
+// started, in order, transitional ones included.
+func (n *Node) Views(group string) []View {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.views[group])
+}
+
+// LastView returns the last regular view of group the node's client got.
+func (n *Node) LastView(group string) (client.View, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	vs := n.views[group]
+	for i := len(vs) - 1; i >= 0; i-- {
+		if !vs[i].Transitional {
+			return vs[i].View, true
+		}
+	}
+	return client.View{}, false
+}
+
+// Errors returns the errors the agent reported to the node's client.
+func (n *Node) Errors() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.errs)
+}
+
+// read records the deliveries, views and errors of client c.
+func (n *Node) read(c *client.Client) {
+	for e := range c.Events() {
+		switch e.Kind {
+		case client.EventMessage:
+			d := Delivery{Node: n.ID, Payload: string(e.Message.Payload), At: time.Now()}
+			if len(e.Message.Groups) > 0 {
+				d.Group = e.Message.Groups[0]
+			}
+			d.Sender, d.Phase, _, d.Sent = parsePayload(d.Payload)
+			if !d.Sent.IsZero() {
+				d.Latency = d.At.Sub(d.Sent)
+				n.w.mu.Lock()
+				n.w.lat[d.Group] = append(n.w.lat[d.Group], d.Latency)
+				n.w.mu.Unlock()
+			}
+			n.mu.Lock()
+			if n.client == c {
+				n.got[d.Payload]++
+			}
+			n.mu.Unlock()
+			if n.w.cfg.OnDeliver != nil {
+				n.w.cfg.OnDeliver(d)
+			}
+		case client.EventView:
+			n.mu.Lock()
+			if n.client == c {
+				n.views[e.View.Group] = append(n.views[e.View.Group], View{View: *e.View, At: time.Now()})
+			}
+			n.mu.Unlock()
+		case client.EventError:
+			n.mu.Lock()
+			if n.client == c {
+				n.errs = append(n.errs, e.Err.Error())
+			}
+			n.mu.Unlock()
+		}
+	}
+}
+
+// stop closes the client and stops the agent; early says the run goes on
+// without it (it counts as failed for Check).
+func (n *Node) stop(early bool) error {
+	n.mu.Lock()
+	if !n.running {
+		n.mu.Unlock()
+		return nil
+	}
+	n.running = false
+	a, c, cancel, done := n.agent, n.client, n.cancel, n.done
+	n.mu.Unlock()
+	if early {
+		n.w.mu.Lock()
+		n.w.ended[evs.Proc{Node: n.ID, Inc: a.Self().Inc}] = true
+		n.w.mu.Unlock()
+	}
+	c.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("sites: agent %s stopped with an error: %w", n.ID, err)
+		}
+		return nil
+	case <-time.After(15 * time.Second):
+		return fmt.Errorf("sites: agent %s did not stop within 15s", n.ID)
+	}
+}
+
+// listenPacket opens the UDP socket of one of the node's federation ring
+// members; it goes silent when the node is killed.
+func (n *Node) listenPacket(addr string) (net.PacketConn, error) {
+	pc, err := listenUDP(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &deadConn{PacketConn: pc, dead: &n.dead}, nil
+}
+
+// payload returns the node's next payload for group in phase, at least
+// size bytes long.
+func (n *Node) payload(group, phase string, size int) string {
+	n.mu.Lock()
+	i := n.next
+	n.next++
+	n.mu.Unlock()
+	p := fmt.Sprintf("%s/%s/%s/%d %d", n.ID, phase, group, i, time.Now().UnixNano())
+	if len(p) < size {
+		p += " " + strings.Repeat(".", size-len(p)-1)
+	}
+	return p
+}
+
+// parsePayload reads "<node>/<phase>/<group>/<i> <unix nanoseconds>[ pad]".
+func parsePayload(p string) (node, phase, group string, at time.Time) {
+	f := strings.Fields(p)
+	if len(f) < 2 {
+		return "", "", "", time.Time{}
+	}
+	parts := strings.Split(f[0], "/")
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	if len(parts) != 4 || err != nil {
+		return "", "", "", time.Time{}
+	}
+	return parts[0], parts[1], parts[2], time.Unix(0, ns)
+}
+
+// Send has node id's client multicast one payload of the world's to group
+// (Agreed) and waits until the agent accepted it; it returns the payload.
+func (w *World) Send(ctx context.Context, id, group, phase string) (string, error) {
+	return w.send(ctx, id, group, phase, 0, client.Agreed)
+}
+
+func (w *World) send(ctx context.Context, id, group, phase string, size int, svc client.Service) (string, error) {
+	n := w.nodes[id]
+	if n == nil {
+		return "", fmt.Errorf("sites: no node %q", id)
+	}
+	c := n.Client()
+	if c == nil {
+		return "", fmt.Errorf("sites: node %s is not running", id)
+	}
+	p := n.payload(group, phase, size)
+	if err := c.MulticastWait(ctx, svc, 0, []string{group}, []byte(p)); err != nil {
+		return "", fmt.Errorf("sites: %s multicasts to %s: %w", id, group, err)
+	}
+	w.mu.Lock()
+	w.sent = append(w.sent, sent{payload: p, node: id, phase: phase, group: group})
+	w.mu.Unlock()
+	return p, nil
+}
+
+// Flush waits until node id's agent handled every request of its client.
+func (w *World) Flush(ctx context.Context, id string) error {
+	n := w.nodes[id]
+	if n == nil {
+		return fmt.Errorf("sites: no node %q", id)
+	}
+	c := n.Client()
+	if c == nil {
+		return fmt.Errorf("sites: node %s is not running", id)
+	}
+	if err := c.Flush(ctx); err != nil {
+		return fmt.Errorf("sites: %s flushes: %w", id, err)
+	}
+	return nil
+}
+
+// Load is a load generator's work.
+type Load struct {
+	// Phase names the messages (Count judges a phase).
+	Phase string
+	// Senders are the nodes whose clients send; Groups the groups each
+	// of them sends to, one message to each in turn.
+	Senders []string
+	Groups  []string
+	// Every is the time between two rounds of a sender (one message to
+	// each group). Default 50 ms.
+	Every time.Duration
+	// Size pads each payload to this many bytes (a bandwidth to fill).
+	Size int
+	// For stops the generator after this long; Count after this many
+	// rounds per sender. Neither: until Stop.
+	For   time.Duration
+	Count int
+	// Service is the messages' service. Default client.Agreed.
+	Service client.Service
+}
+
+// Generator runs a Load.
+type Generator struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+	sent   atomic.Int64
+}
+
+// Load starts a load generator: each sender's client multicasts a round
+// every Every (as soon as it can when late), until For or Count is
+// reached or Stop, then flushes. A sender that is stopped or killed
+// meanwhile stops sending without an error.
+func (w *World) Load(l Load) *Generator {
+	if l.Every <= 0 {
+		l.Every = 50 * time.Millisecond
+	}
+	if l.Service == 0 {
+		l.Service = client.Agreed
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if l.For > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), l.For)
+	}
+	g := &Generator{cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fail := func(err error) {
+		mu.Lock()
+		if g.err == nil {
+			g.err = err
+		}
+		mu.Unlock()
+	}
+	for _, id := range l.Senders {
+		wg.Go(func() {
+			next := time.Now()
+			for round := 0; l.Count == 0 || round < l.Count; round++ {
+				for _, group := range l.Groups {
+					if ctx.Err() != nil {
+						break
+					}
+					if _, err := w.send(ctx, id, group, l.Phase, l.Size, l.Service); err != nil {
+						if ctx.Err() == nil && w.nodes[id].Running() {
+							fail(err)
+						}
+						return
+					}
+					g.sent.Add(1)
+				}
+				next = next.Add(l.Every)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Until(next)):
+				}
+				if ctx.Err() != nil {
+					break
+				}
+			}
+			fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer fcancel()
+			if err := w.Flush(fctx, id); err != nil && w.nodes[id].Running() {
+				fail(err)
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		cancel()
+		close(g.done)
+	}()
+	return g
+}
+
+// Sent returns how many messages the generator's senders had accepted.
+func (g *Generator) Sent() int { return int(g.sent.Load()) }
+
+// Wait waits until the generator ended (For, Count) and its senders
+// flushed, and returns the first error of a sender that still runs.
+func (g *Generator) Wait() error {
+	<-g.done
+	return g.err
+}
+
+// Stop stops the generator and waits as Wait does.
+func (g *Generator) Stop() error {
+	g.cancel()
+	return g.Wait()
+}
+
+// Run runs loads together until each ended (each needs For or Count).
+func (w *World) Run(loads ...Load) error {
+	gs := make([]*Generator, len(loads))
+	for i, l := range loads {
+		if l.For <= 0 && l.Count <= 0 {
+			return fmt.Errorf("sites: load %s runs until stopped: give it For or Count", l.Phase)
+		}
+		gs[i] = w.Load(l)
+	}
+	var first error
+	for _, g := range gs {
+		if err := g.Wait(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Count is the outcome of a phase for the nodes Count judged.
+type Count struct {
+	Phase string
+	// Sent counts the messages the judged nodes sent in the phase.
+	Sent int
+	// Lost counts the deliveries missing (one per message and node that
+	// should have got it); Dup the deliveries of a payload beyond the
+	// first at a node (of any sender).
+	Lost, Dup int
+	// Missing names a few of the lost deliveries ("b-1 lacks a-2/...").
+	Missing []string
+}
+
+// OK reports whether nothing was lost or duplicated.
+func (c Count) OK() bool { return c.Lost == 0 && c.Dup == 0 }
+
+func (c Count) String() string {
+	s := fmt.Sprintf("%s: %d sent, %d lost, %d duplicated", c.Phase, c.Sent, c.Lost, c.Dup)
+	if len(c.Missing) > 0 {
+		s += " (e.g. " + strings.Join(c.Missing, ", ") + ")"
+	}
+	return s
+}
+
+// Count waits up to timeout until every message that a node of ids sent
+// in phase reached every node of ids whose client is in its group, and
+// counts what is missing then and what was delivered twice. ids are the
+// nodes that stayed connected through the phase.
+func (w *World) Count(phase string, ids []string, timeout time.Duration) Count {
+	w.mu.Lock()
+	var want []sent
+	for _, s := range w.sent {
+		if s.phase == phase && slices.Contains(ids, s.node) {
+			want = append(want, s)
+		}
+	}
+	w.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	for {
+		c := Count{Phase: phase, Sent: len(want)}
+		for _, id := range ids {
+			n := w.nodes[id]
+			n.mu.Lock()
+			for _, s := range want {
+				if n.groups[s.group] && n.got[s.payload] == 0 {
+					c.Lost++
+					if len(c.Missing) < 4 {
+						c.Missing = append(c.Missing, id+" lacks "+strings.Fields(s.payload)[0])
+					}
+				}
+			}
+			for p, k := range n.got {
+				if _, ph, _, _ := parsePayload(p); ph == phase {
+					c.Dup += max(k-1, 0)
+				}
+			}
+			n.mu.Unlock()
+		}
+		if c.Lost == 0 || time.Now().After(deadline) {
+			return c
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

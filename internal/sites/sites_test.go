@@ -1,0 +1,293 @@
+package sites_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/internal/sites"
+)
+
+// worldYAML is the isolation benchmark's shape with short WAN delays: a
+// and b close, c farther. Group ab-regional is in the global domain too:
+// an agent runs one federation domain per site.
+const worldYAML = `version: 1
+cluster: world
+classes:
+  - {name: realtime, budget: 5ms}
+  - {name: regional, budget: 100ms}
+  - {name: global, budget: 30s}
+sites:
+  - name: a
+    unicast: ["10.1.0.1:5405", "10.1.0.2:5405", "10.1.0.3:5405"]
+    nodes: [{id: a-1}, {id: a-2}, {id: a-3}]
+    gateways: [a-1, a-2]
+  - name: b
+    unicast: ["10.2.0.1:5405", "10.2.0.2:5405", "10.2.0.3:5405"]
+    nodes: [{id: b-1}, {id: b-2}, {id: b-3}]
+    gateways: [b-1, b-2]
+  - name: c
+    unicast: ["10.3.0.1:5405", "10.3.0.2:5405"]
+    nodes: [{id: c-1}, {id: c-2}]
+    gateways: [c-1, c-2]
+links:
+  - {between: [a, b], rtt: 4ms, bandwidth: 100Mbit/s}
+  - {between: [a, c], rtt: 30ms, bandwidth: 20Mbit/s}
+  - {between: [b, c], rtt: 30ms, bandwidth: 20Mbit/s}
+groups:
+  - {name: a-local, class: realtime, sites: [a]}
+  - {name: ab-regional, class: global, sites: [a, b]}
+  - {name: abc-global, class: global, sites: ["*"]}
+`
+
+// TestWorld runs the three sites with a group of each class under load:
+// the active gateway of a is stopped, a plain member of b is killed
+// (kill -9), then site c is cut off and healed. Members that stay connected lose nothing and get
+// nothing twice; the global group's views at a and b show c leaving with
+// reason network and coming back; the traces pass the EVS checker.
+func TestWorld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs eight agents and two federation rings over the WAN emulator")
+	}
+	if sites.RaceEnabled {
+		t.Skip("judges real-time federation rings: runs without the race detector only")
+	}
+	w, err := sites.New(sites.Config{Topology: []byte(worldYAML), FedTrace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, id := range w.Running() {
+				t.Logf("%s: %+v", id, w.Node(id).Agent().Status().Domains)
+			}
+			w.StopAll()
+			t.Logf("logs:\n%s", w.Logs())
+		}
+		w.Close()
+	})
+	if len(w.Plan().Domains) != 4 {
+		t.Fatalf("plan: %d domains, want 3 sites and 1 federation domain", len(w.Plan().Domains))
+	}
+	if err := w.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitDomains(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	all := w.Nodes()
+	a, ab := w.SiteNodes("a"), append(w.SiteNodes("a"), w.SiteNodes("b")...)
+	for g, ids := range map[string][]string{"a-local": a, "ab-regional": ab, "abc-global": all} {
+		if err := w.Join(ctx, g, ids...); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WaitView(g, ids, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func(phase string, a, ab, all []string) {
+		t.Helper()
+		err := w.Run(
+			sites.Load{Phase: phase, Senders: a, Groups: []string{"a-local"}, Every: 10 * time.Millisecond, For: 2 * time.Second},
+			sites.Load{Phase: phase, Senders: ab, Groups: []string{"ab-regional"}, Every: 20 * time.Millisecond, For: 2 * time.Second},
+			sites.Load{Phase: phase, Senders: all, Groups: []string{"abc-global"}, Every: 40 * time.Millisecond, Size: 1000, For: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	judge := func(phase string, ids []string) {
+		t.Helper()
+		c := w.Count(phase, ids, 30*time.Second)
+		t.Log(c)
+		if c.Sent == 0 || !c.OK() {
+			t.Errorf("%v", c)
+		}
+	}
+	load("steady", a, ab, all)
+	judge("steady", all)
+	lat := w.TakeLatencies()
+	for _, g := range []string{"a-local", "ab-regional", "abc-global"} {
+		if len(lat[g]) == 0 {
+			t.Errorf("no latency recorded for %s", g)
+		}
+	}
+
+	// Stop a's active gateway while b and c send to the global group and
+	// a's members to their local group (a's members sending to the global
+	// group through the failover: TestFailoverWhileSiteSends).
+	victim := activeGateway(t, w, "a")
+	live := slices.DeleteFunc(slices.Clone(all), func(id string) bool { return id == victim })
+	liveA := slices.DeleteFunc(slices.Clone(a), func(id string) bool { return id == victim })
+	liveAB := slices.DeleteFunc(slices.Clone(ab), func(id string) bool { return id == victim })
+	bc := slices.Concat(w.SiteNodes("b"), w.SiteNodes("c"))
+	gens := []*sites.Generator{
+		w.Load(sites.Load{Phase: "failover", Senders: bc, Groups: []string{"abc-global"}, Every: 30 * time.Millisecond, For: 3 * time.Second}),
+		w.Load(sites.Load{Phase: "failover", Senders: liveA, Groups: []string{"a-local"}, Every: 10 * time.Millisecond, For: 3 * time.Second}),
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := w.Stop(victim); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gens {
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	judge("failover", live)
+	if err := w.WaitView("abc-global", live, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := activeGateway(t, w, "a"); got == victim {
+		t.Errorf("%s is still a's active gateway after it stopped", got)
+	}
+
+	// Kill b-3 while the others send: they see it leave with reason
+	// network. (It does not send itself: the agent writes the trace line
+	// of a domain message's send when its sender delivers it, so a sender
+	// killed before that leaves deliveries that the EVS checker finds no
+	// send for.)
+	others := slices.DeleteFunc(slices.Clone(live), func(id string) bool { return id == "b-3" })
+	gen := w.Load(sites.Load{Phase: "crash", Senders: others, Groups: []string{"abc-global"}, Every: 30 * time.Millisecond, For: 3 * time.Second})
+	time.Sleep(500 * time.Millisecond)
+	if err := w.Kill("b-3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	live = slices.DeleteFunc(live, func(id string) bool { return id == "b-3" })
+	liveAB = slices.DeleteFunc(liveAB, func(id string) bool { return id == "b-3" })
+	judge("crash", live)
+	if err := w.WaitView("abc-global", live, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := w.Node("c-1").LastView("abc-global"); v.Reason != client.ReasonNetwork || !slices.Equal(v.Left, []string{"b-3:app"}) {
+		t.Errorf("c-1's view after b-3 was killed: %+v, want b-3 left with reason network", v)
+	}
+	if w.Node("b-3").Running() || w.Node("b-3").Client() != nil {
+		t.Error("b-3 runs after Kill")
+	}
+
+	// Cut c off: a and b see c's members leave with reason network; c
+	// comes back after the heal.
+	if err := w.Isolate("c"); err != nil {
+		t.Fatal(err)
+	}
+	liveAB2 := slices.Concat(liveA, []string{"b-1", "b-2"})
+	if err := w.WaitView("abc-global", liveAB2, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := w.Node("b-2").LastView("abc-global")
+	if v.Reason != client.ReasonNetwork || len(v.Left) != 2 {
+		t.Errorf("b-2's view after c was cut off: %+v, want c's two members left with reason network", v)
+	}
+	load("cut", liveA, liveAB, liveAB2)
+	judge("cut", liveAB2)
+	if err := w.Rejoin("c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitView("abc-global", live, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	load("healed", liveA, liveAB, live)
+	judge("healed", live)
+
+	res, err := w.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("agents' traces: %d lines by domain %v", res.Events, res.ByDomain)
+	if len(res.Violations) > 0 {
+		t.Errorf("EVS violations in the agents' traces: %v", res.Violations)
+	}
+	for _, d := range []string{"fed/global:a+b+c"} {
+		if res.ByDomain[d] == 0 {
+			t.Errorf("no trace line of domain %s: its ring did not run", d)
+		}
+	}
+	fed, err := w.CheckFederation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fed.Violations) > 0 {
+		t.Errorf("EVS violations in the federation rings' traces: %v", fed.Violations)
+	}
+}
+
+// activeGateway returns the node that site's running nodes name as its
+// active gateway of the global domain.
+func activeGateway(t *testing.T, w *sites.World, site string) string {
+	t.Helper()
+	for _, id := range w.SiteNodes(site) {
+		if n := w.Node(id); n.Running() {
+			for _, d := range n.Agent().Status().Domains {
+				if d.Active != "" {
+					return d.Active
+				}
+			}
+		}
+	}
+	t.Fatalf("site %s names no active gateway", site)
+	return ""
+}
+
+// TestFailoverWhileSiteSends stops site a's active gateway while every
+// member, a's included, multicasts to the global group. It fails today
+// (about 80 to 1,200 deliveries missing at the new active gateway's client,
+// tens duplicated, and "no creation" EVS violations: the new gateway's own
+// messages reach the other sites but never come back to it), with a
+// graceful stop and with Kill alike; set ATOLL_KNOWN_BUGS=1 to run it.
+func TestFailoverWhileSiteSends(t *testing.T) {
+	if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
+		t.Skip("known bug (gateway failover while the site's own members send): set ATOLL_KNOWN_BUGS=1 to run")
+	}
+	w, err := sites.New(sites.Config{Topology: []byte(worldYAML)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitDomains(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	all := w.Nodes()
+	if err := w.Join(ctx, "abc-global", all...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitView("abc-global", all, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	victim := activeGateway(t, w, "a")
+	live := slices.DeleteFunc(slices.Clone(all), func(id string) bool { return id == victim })
+	gen := w.Load(sites.Load{Phase: "failover", Senders: live, Groups: []string{"abc-global"}, Every: 30 * time.Millisecond, For: 3 * time.Second})
+	time.Sleep(500 * time.Millisecond)
+	kill := w.Stop
+	if os.Getenv("ATOLL_KILL") != "" {
+		kill = w.Kill
+	}
+	if err := kill(victim); err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.Count("failover", live, 30*time.Second); !c.OK() {
+		t.Errorf("%v", c)
+	}
+	res, err := w.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Violations) > 0 {
+		t.Errorf("%d EVS violations, first %v", len(res.Violations), res.Violations[0])
+	}
+}

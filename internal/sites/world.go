@@ -1,0 +1,738 @@
+package sites
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/internal/wanem"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// Config configures a World.
+type Config struct {
+	// Topology is the topology file (YAML). Its QUIC endpoints are
+	// replaced with loopback ports; every site lists its nodes' unicast
+	// addresses. Required.
+	Topology []byte
+	// Name is the file name in errors. Default "sites.yaml".
+	Name string
+	// Dir holds the certificates, the agents' data dirs and the traces
+	// (NODE.trace, NODE.fed). Default: a temporary directory that Close
+	// removes.
+	Dir string
+	// Logs receives the agents' logs. Default: a buffer that Logs returns.
+	Logs io.Writer
+	// LogLevel is the agents' log level. Default Info.
+	LogLevel slog.Level
+	// Preset is the agents' ring preset. Default agent.PresetLAN.
+	Preset agent.Preset
+	// DrainTimeout is the agents' drain on a graceful stop. Default 500 ms.
+	DrainTimeout time.Duration
+	// FedTrace makes the gateways write their federation rings' traces
+	// (NODE.fed) for CheckFederation.
+	FedTrace bool
+	// Seed seeds the WAN emulator's random choices; zero is random.
+	Seed uint64
+	// ClientName is the name of each node's client: its members are
+	// "NODE:NAME". Default "app".
+	ClientName string
+	// OnDeliver, when set, is called for every delivery of a message to a
+	// node's client, on that client's reader goroutine.
+	OnDeliver func(Delivery)
+}
+
+// World is a set of sites in one process. Its methods are safe for
+// concurrent use, except that a node is started, stopped, killed or
+// restarted by one goroutine at a time.
+type World struct {
+	cfg      Config
+	dir      string
+	tempDir  bool
+	file     *topology.File
+	plan     *topology.Plan
+	mesh     *wanem.Mesh
+	certs    string
+	key      seal.Key
+	nets     map[string]*transport.FakeNetwork
+	endpoint map[string]string            // site -> its gateways' QUIC address
+	dial     map[string]map[string]string // site -> other site -> the relay its gateways dial
+	ids      []string
+	nodes    map[string]*Node
+	byAddr   map[string]map[netip.AddrPort]*Node // site -> LAN address -> node
+	logBuf   *syncBuffer
+	log      io.Writer
+	start    time.Time
+
+	mu     sync.Mutex
+	ended  map[evs.Proc]bool // processes stopped or killed before the end
+	sent   []sent
+	lat    map[string][]time.Duration // by group, since TakeLatencies
+	closed bool
+}
+
+// sent is a message a node's agent accepted.
+type sent struct {
+	payload, node, phase, group string
+}
+
+// Delivery is one message delivered to a node's client.
+type Delivery struct {
+	// Node is the receiving node.
+	Node string
+	// Group is the message's first destination group; Payload its payload.
+	Group, Payload string
+	// Sender, Phase and Sent are read from a payload of the world's
+	// (Send, Load); empty and zero for other payloads.
+	Sender, Phase string
+	Sent          time.Time
+	// At is when the client read it; Latency is At - Sent (zero when
+	// Sent is).
+	At      time.Time
+	Latency time.Duration
+}
+
+// New sets up a world from cfg: the plan, the certificates, the key, the
+// simulated LANs and the WAN mesh. It starts no node.
+func New(cfg Config) (w *World, err error) {
+	if cfg.Name == "" {
+		cfg.Name = "sites.yaml"
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 500 * time.Millisecond
+	}
+	if cfg.Preset == "" {
+		cfg.Preset = agent.PresetLAN
+	}
+	if cfg.ClientName == "" {
+		cfg.ClientName = "app"
+	}
+	w = &World{cfg: cfg, nodes: map[string]*Node{}, nets: map[string]*transport.FakeNetwork{},
+		dial: map[string]map[string]string{}, byAddr: map[string]map[netip.AddrPort]*Node{},
+		ended: map[evs.Proc]bool{}, lat: map[string][]time.Duration{}, start: time.Now()}
+	w.log = cfg.Logs
+	if w.log == nil {
+		w.logBuf = &syncBuffer{}
+		w.log = w.logBuf
+	}
+	if w.dir = cfg.Dir; w.dir == "" {
+		if w.dir, err = os.MkdirTemp("", "atoll-sites-"); err != nil {
+			return nil, err
+		}
+		w.tempDir = true
+	}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+	f, errs := topology.Decode(cfg.Name, cfg.Topology)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("sites: %w", errs)
+	}
+	// One loopback endpoint per site of a federation domain. An agent
+	// runs one federation domain per site: its bridge's messages on the
+	// local ring do not say which domain they are of.
+	eps := map[string]string{} // site -> endpoint
+	plan0 := f.Plan()
+	for _, d := range plan0.Domains {
+		if d.Kind != topology.FederationDomain {
+			continue
+		}
+		for _, s := range d.Sites {
+			if eps[s] != "" {
+				return nil, fmt.Errorf("sites: site %s is in more than one federation domain of the plan, which an agent does not run yet (the bridge's local ring messages carry no domain): place the groups so that each site is in one", s)
+			}
+			if eps[s], err = freeUDP(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range f.Sites {
+		s := &f.Sites[i]
+		if len(s.Unicast) != len(s.Nodes) {
+			return nil, fmt.Errorf("sites: site %s lists %d unicast addresses for %d nodes: give each node its address (they name the nodes on the simulated LAN)", s.Name, len(s.Unicast), len(s.Nodes))
+		}
+		if ep := eps[s.Name]; ep != "" {
+			s.QUIC = ep
+		}
+		for k := range s.Nodes {
+			s.Nodes[k].QUIC = ""
+		}
+	}
+	if errs := f.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("sites: %w", errs)
+	}
+	w.file, w.plan = f, f.Plan()
+	if len(w.plan.Rejections) > 0 {
+		var b bytes.Buffer
+		for _, r := range w.plan.Rejections {
+			fmt.Fprintf(&b, "; %s: %s (%s)", r.Path, r.Msg, r.Fix)
+		}
+		return nil, fmt.Errorf("sites: the planner rejects the topology%s", b.String())
+	}
+	for _, s := range f.Sites {
+		for _, n := range s.Nodes {
+			w.ids = append(w.ids, n.ID)
+		}
+		w.nets[s.Name] = &transport.FakeNetwork{}
+		w.byAddr[s.Name] = map[netip.AddrPort]*Node{}
+	}
+	for i := range f.Sites {
+		s := &f.Sites[i]
+		lan, byAddr := w.nets[s.Name], w.byAddr[s.Name]
+		lan.SetDrop(func(from, to netip.AddrPort, _ []byte) bool {
+			return byAddr[from].isDead() || byAddr[to].isDead()
+		})
+		for k, nd := range s.Nodes {
+			ap, err := netip.ParseAddrPort(s.Unicast[k])
+			if err != nil {
+				if a, err2 := netip.ParseAddr(s.Unicast[k]); err2 == nil {
+					ap, err = netip.AddrPortFrom(a, uint16(max(s.Port, topology.DefaultPort))), nil
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("sites: site %s: unicast address %q: %w", s.Name, s.Unicast[k], err)
+			}
+			n := &Node{ID: nd.ID, Site: s.Name, w: w, addr: ap}
+			w.nodes[nd.ID] = n
+			byAddr[ap] = n
+		}
+	}
+	w.certs = filepath.Join(w.dir, "certs")
+	if len(eps) > 0 {
+		if _, err := pki.Make(f, pki.Options{Dir: w.certs}); err != nil {
+			return nil, fmt.Errorf("sites: certificates: %w", err)
+		}
+	}
+	w.key = seal.GenerateKey()
+	if err := w.setUpMesh(eps); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// setUpMesh starts the WAN mesh between the sites of federation domains
+// (eps: each one's endpoint) and fills in what each gateway dials.
+func (w *World) setUpMesh(eps map[string]string) error {
+	if len(eps) < 2 {
+		return nil
+	}
+	var err error
+	if w.mesh, err = wanem.NewMesh(wanem.MeshConfig{Sites: eps, Seed: w.cfg.Seed}); err != nil {
+		return fmt.Errorf("sites: WAN mesh: %w", err)
+	}
+	if _, err := w.mesh.ApplyTopology(w.file); err != nil {
+		return fmt.Errorf("sites: WAN mesh: %w", err)
+	}
+	for from := range eps {
+		dial := map[string]string{}
+		for to := range eps {
+			if to != from {
+				dial[to] = w.mesh.Addr(from, to)
+			}
+		}
+		w.dial[from] = dial
+	}
+	w.endpoint = eps
+	return nil
+}
+
+// File returns the topology file, with the world's QUIC endpoints.
+func (w *World) File() *topology.File { return w.file }
+
+// Plan returns the plan of the file.
+func (w *World) Plan() *topology.Plan { return w.plan }
+
+// Mesh returns the WAN emulator between the sites (nil with fewer than
+// two sites in federation domains): SetPath, Link(a, b).Set and Stats
+// change and read its paths.
+func (w *World) Mesh() *wanem.Mesh { return w.mesh }
+
+// Dir returns the directory of the certificates, data dirs and traces.
+func (w *World) Dir() string { return w.dir }
+
+// Nodes returns every node's id, site by site in the file's order.
+func (w *World) Nodes() []string { return slices.Clone(w.ids) }
+
+// SiteNodes returns the ids of site's nodes.
+func (w *World) SiteNodes(site string) []string {
+	var out []string
+	for _, id := range w.ids {
+		if w.nodes[id].Site == site {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Node returns node id (nil if there is none).
+func (w *World) Node(id string) *Node { return w.nodes[id] }
+
+// Running returns the ids of the running nodes.
+func (w *World) Running() []string {
+	var out []string
+	for _, id := range w.ids {
+		if w.nodes[id].Running() {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Member returns the member name of node id's client ("id:app").
+func (w *World) Member(id string) string { return id + ":" + w.cfg.ClientName }
+
+// Since returns the time since New.
+func (w *World) Since() time.Duration { return time.Since(w.start) }
+
+// Logs returns the agents' logs when Config.Logs was not set.
+func (w *World) Logs() string {
+	if w.logBuf == nil {
+		return ""
+	}
+	return w.logBuf.String()
+}
+
+// StartAll starts every node that is not running.
+func (w *World) StartAll() error {
+	for _, id := range w.ids {
+		if !w.nodes[id].Running() {
+			if err := w.Start(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Start starts node id's agent (with a new incarnation when it ran
+// before) and connects its client.
+func (w *World) Start(id string) error {
+	n := w.nodes[id]
+	if n == nil {
+		return fmt.Errorf("sites: no node %q (nodes %v)", id, w.ids)
+	}
+	if n.Running() {
+		return fmt.Errorf("sites: node %s is running", id)
+	}
+	cfg, err := agent.FromTopology(w.file, id, w.cfg.Preset)
+	if err != nil {
+		return err
+	}
+	n.dead.Store(false)
+	nw, err := w.nets[n.Site].Listen(n.addr)
+	if err != nil {
+		return fmt.Errorf("sites: node %s on its LAN: %w", id, err)
+	}
+	cfg.Network, cfg.Security = nw, agent.Security{Key: w.key}
+	cfg.DataDir, cfg.DrainTimeout = filepath.Join(w.dir, id), w.cfg.DrainTimeout
+	cfg.Logger = slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: w.cfg.LogLevel}))
+	cfg.AdminSocket, cfg.ClientSocket, cfg.TracePath = "-", "-", filepath.Join(w.dir, id+".trace")
+	if ep := w.endpoint[n.Site]; ep != "" {
+		cfg.Federation = &agent.Federation{File: w.file, Plan: w.plan, CertDir: w.certs, Listen: ep, Dial: w.dial[n.Site],
+			ListenPacket: n.listenPacket}
+		if w.cfg.FedTrace {
+			cfg.Federation.TracePath = filepath.Join(w.dir, id+".fed")
+		}
+	} else {
+		cfg.Federation = &agent.Federation{File: w.file, Plan: w.plan}
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		nw.Close()
+		return fmt.Errorf("sites: agent %s: %w", id, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	c, err := client.DialAgent(dctx, a, client.WithName(w.cfg.ClientName), client.WithEventBuffer(1<<16))
+	if err != nil {
+		cancel()
+		<-done
+		return fmt.Errorf("sites: client of %s: %w", id, err)
+	}
+	n.mu.Lock()
+	n.agent, n.client, n.cancel, n.done = a, c, cancel, done
+	n.got, n.views, n.groups, n.errs = map[string]int{}, map[string][]View{}, map[string]bool{}, nil
+	n.running = true
+	n.mu.Unlock()
+	go n.read(c)
+	return nil
+}
+
+// Stop stops node id gracefully: its client disconnects and its agent
+// leaves its rings. The process counts as failed for Check.
+func (w *World) Stop(id string) error {
+	n := w.nodes[id]
+	if n == nil {
+		return fmt.Errorf("sites: no node %q", id)
+	}
+	return n.stop(true)
+}
+
+// Kill crashes node id as kill -9 would: from this instant nothing it
+// sends reaches its LAN or the WAN, then its agent is stopped. The
+// process counts as failed for Check.
+func (w *World) Kill(id string) error {
+	n := w.nodes[id]
+	if n == nil {
+		return fmt.Errorf("sites: no node %q", id)
+	}
+	if !n.Running() {
+		return fmt.Errorf("sites: node %s is not running", id)
+	}
+	n.dead.Store(true)
+	return n.stop(true)
+}
+
+// Restart starts node id again after Stop or Kill (a new incarnation and a
+// new client that has joined no group).
+func (w *World) Restart(id string) error { return w.Start(id) }
+
+// StopAll stops every running node gracefully (they do not count as
+// failed: the run ends).
+func (w *World) StopAll() error {
+	var errs []error
+	for _, id := range w.ids {
+		if n := w.nodes[id]; n.Running() {
+			errs = append(errs, n.stop(false))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops every node, the mesh, and removes the temporary directory.
+func (w *World) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	w.mu.Unlock()
+	err := w.StopAll()
+	if w.mesh != nil {
+		err = errors.Join(err, w.mesh.Close())
+	}
+	if w.tempDir {
+		os.RemoveAll(w.dir)
+	}
+	return err
+}
+
+// Isolate cuts every WAN path of site; Rejoin heals them.
+func (w *World) Isolate(site string) error {
+	if w.mesh == nil {
+		return errors.New("sites: no WAN mesh")
+	}
+	return w.mesh.Isolate(site)
+}
+
+// Rejoin heals every WAN path of site.
+func (w *World) Rejoin(site string) error {
+	if w.mesh == nil {
+		return errors.New("sites: no WAN mesh")
+	}
+	return w.mesh.Rejoin(site)
+}
+
+// Cut cuts the WAN path between sites a and b (both ways).
+func (w *World) Cut(a, b string) error {
+	if w.mesh == nil {
+		return errors.New("sites: no WAN mesh")
+	}
+	return w.mesh.Cut(a, b)
+}
+
+// Heal heals the WAN path between sites a and b.
+func (w *World) Heal(a, b string) error {
+	if w.mesh == nil {
+		return errors.New("sites: no WAN mesh")
+	}
+	return w.mesh.Heal(a, b)
+}
+
+// Join has the clients of ids join group.
+func (w *World) Join(ctx context.Context, group string, ids ...string) error {
+	for _, id := range ids {
+		n := w.nodes[id]
+		if n == nil {
+			return fmt.Errorf("sites: no node %q", id)
+		}
+		c := n.Client()
+		if c == nil {
+			return fmt.Errorf("sites: node %s is not running", id)
+		}
+		if err := c.Join(ctx, group); err != nil {
+			return fmt.Errorf("sites: %s joins %s: %w", id, group, err)
+		}
+		n.mu.Lock()
+		n.groups[group] = true
+		n.mu.Unlock()
+	}
+	return nil
+}
+
+// WaitDomains waits until, in every federation domain, the running nodes
+// of its sites share one configuration of all of them.
+func (w *World) WaitDomains(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, d := range w.plan.Domains {
+		if d.Kind != topology.FederationDomain {
+			continue
+		}
+		var ids []string
+		for _, id := range w.Running() {
+			if slices.Contains(d.Sites, w.nodes[id].Site) {
+				ids = append(ids, id)
+			}
+		}
+		if err := w.WaitDomain(d.Name, ids, time.Until(deadline)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitDomain waits until the nodes ids share one configuration of domain
+// with exactly len(ids) members, out of any round.
+func (w *World) WaitDomain(domain string, ids []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		conf, last := "", ""
+		ok := len(ids) > 0
+		for _, id := range ids {
+			a := w.nodes[id].Agent()
+			if a == nil {
+				return fmt.Errorf("sites: node %s is not running", id)
+			}
+			i := slices.IndexFunc(a.Status().Domains, func(s agent.DomainStatus) bool { return s.Domain == domain })
+			if i < 0 {
+				return fmt.Errorf("sites: node %s is in no domain %s", id, domain)
+			}
+			ds := a.Status().Domains[i]
+			last = fmt.Sprintf("%s: configuration %s of %d members, round %v", id, ds.Configuration, ds.Members, ds.Round)
+			if ds.Members != len(ids) || ds.Round || (conf != "" && ds.Configuration != conf) {
+				ok = false
+				break
+			}
+			conf = ds.Configuration
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sites: %v did not come to one configuration of domain %s with all %d of them within %v (%s)", ids, domain, len(ids), timeout, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WaitView waits until the clients of ids have a regular view of group
+// whose members are exactly their clients.
+func (w *World) WaitView(group string, ids []string, timeout time.Duration) error {
+	var want []string
+	for _, id := range ids {
+		want = append(want, w.Member(id))
+	}
+	slices.Sort(want)
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, last := true, ""
+		for _, id := range ids {
+			v, _ := w.nodes[id].LastView(group)
+			ms := slices.Sorted(slices.Values(v.Members))
+			if !slices.Equal(ms, want) {
+				ok, last = false, fmt.Sprintf("%s has view %s with %v", id, v.ID, ms)
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sites: the clients of %v saw no view of %s with exactly %v within %v (%s)", ids, group, want, timeout, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TakeLatencies returns the latencies of the deliveries of the world's
+// payloads since the last call, by group, and forgets them.
+func (w *World) TakeLatencies() map[string][]time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.lat
+	w.lat = map[string][]time.Duration{}
+	return out
+}
+
+// Result is the outcome of an EVS check over traces.
+type Result struct {
+	// Events counts the trace lines, ByDomain by their domain.
+	Events   int
+	ByDomain map[string]int
+	// Violations are the checker's findings: none when EVS held.
+	Violations []evs.Violation
+}
+
+// Check stops every node and runs the EVS checker over every agent's
+// trace, with the federation domains' domain-wide order; the processes
+// stopped or killed before the end count as failed.
+func (w *World) Check() (Result, error) {
+	if err := w.StopAll(); err != nil {
+		return Result{}, err
+	}
+	w.mu.Lock()
+	failed := maps.Clone(w.ended)
+	w.mu.Unlock()
+	return w.check(".trace", evs.Options{Failed: failed, DomainOrder: true})
+}
+
+// CheckFederation stops every node and runs the EVS checker over the
+// federation rings' own traces (Config.FedTrace).
+func (w *World) CheckFederation() (Result, error) {
+	if !w.cfg.FedTrace {
+		return Result{}, errors.New("sites: the federation rings write no trace (set Config.FedTrace)")
+	}
+	if err := w.StopAll(); err != nil {
+		return Result{}, err
+	}
+	return w.check(".fed", evs.Options{})
+}
+
+func (w *World) check(ext string, opts evs.Options) (Result, error) {
+	res := Result{ByDomain: map[string]int{}}
+	var all []evs.Event
+	for _, id := range w.ids {
+		p := filepath.Join(w.dir, id+ext)
+		b, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // never started, or no federation ring
+		}
+		if err != nil {
+			return res, err
+		}
+		es, err := evs.Read(bytes.NewReader(b), p)
+		if err != nil {
+			return res, err
+		}
+		for _, e := range es {
+			res.ByDomain[e.Domain]++
+		}
+		all = append(all, es...)
+	}
+	res.Events = len(all)
+	res.Violations = evs.Check(all, opts)
+	return res, nil
+}
+
+// freeUDP returns a loopback UDP address that was free a moment ago.
+func freeUDP() (string, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer pc.Close()
+	return pc.LocalAddr().String(), nil
+}
+
+// listenUDP binds addr, waiting up to 5 s while it is in use: the gateways
+// of a site share its endpoint, and one taking over may start while the
+// one it replaces still closes.
+func listenUDP(addr string) (net.PacketConn, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pc, err := net.ListenPacket("udp", addr)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return pc, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// deadConn is a gateway's QUIC socket that drops everything, both ways,
+// once its node is killed.
+type deadConn struct {
+	net.PacketConn
+	dead *atomic.Bool
+}
+
+func (c *deadConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.dead.Load() {
+		return len(p), nil
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+func (c *deadConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil || !c.dead.Load() {
+			return n, addr, err
+		}
+	}
+}
+
+// SetReadBuffer and SetWriteBuffer let quic-go size the socket's buffers
+// as it does a UDP socket's.
+func (c *deadConn) SetReadBuffer(n int) error {
+	if u, ok := c.PacketConn.(*net.UDPConn); ok {
+		return u.SetReadBuffer(n)
+	}
+	return nil
+}
+
+func (c *deadConn) SetWriteBuffer(n int) error {
+	if u, ok := c.PacketConn.(*net.UDPConn); ok {
+		return u.SetWriteBuffer(n)
+	}
+	return nil
+}
+
+// SyscallConn lets quic-go check the buffers' sizes.
+func (c *deadConn) SyscallConn() (syscall.RawConn, error) {
+	if u, ok := c.PacketConn.(*net.UDPConn); ok {
+		return u.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
