@@ -671,16 +671,22 @@ func (h *hier) result(seed uint64) *Result {
 	return r
 }
 
-// orphans returns the domain's trace without the deliveries of messages
-// whose sender never wrote their send line: a domain message counts as
-// sent where the federation orders it, which a sender that crashed before
-// it came down cannot record. It fails the run (as a violation of the
-// order field) unless every process delivered each such message at the
-// same order.
+// orphans returns the domain's trace without its orphans (Orphans).
 func (h *hier) orphans() ([]evs.Event, int, []evs.Violation) {
+	return Orphans(h.dom.Name, h.trace)
+}
+
+// Orphans returns trace without the deliveries in federation domain
+// domain of messages whose sender never wrote their send line, and how
+// many such messages there were: a domain message counts as sent where
+// the federation orders it (gateway/bridge, "When a message is sent"),
+// which a sender that crashed before it came down cannot record. Lines of
+// other domains pass unchanged. Unless every process delivered each such
+// message at the same order, it returns violations of the order field.
+func Orphans(domain string, trace []evs.Event) ([]evs.Event, int, []evs.Violation) {
 	sent := map[string]bool{}
-	for _, l := range h.trace {
-		if l.Ev == evs.EvSend {
+	for _, l := range trace {
+		if l.Ev == evs.EvSend && l.Domain == domain {
 			sent[l.Msg] = true
 		}
 	}
@@ -690,11 +696,11 @@ func (h *hier) orphans() ([]evs.Event, int, []evs.Violation) {
 		at   = map[string]evs.Event{}
 		seen = map[string]bool{}
 	)
-	for _, l := range h.trace {
-		if l.Ev == evs.EvDeliver && !sent[l.Msg] {
+	for _, l := range trace {
+		if l.Ev == evs.EvDeliver && l.Domain == domain && !sent[l.Msg] {
 			if o, ok := at[l.Msg]; ok && o.Order != l.Order && !seen[l.Msg] {
 				seen[l.Msg] = true
-				bad = append(bad, evs.Violation{Property: evs.OrderField, Domain: h.dom.Name, Msg: l.Msg,
+				bad = append(bad, evs.Violation{Property: evs.OrderField, Domain: domain, Msg: l.Msg,
 					Procs:  []evs.Proc{{Node: l.Node, Inc: l.Inc}, {Node: o.Node, Inc: o.Inc}},
 					Detail: fmt.Sprintf("%s/%d delivered %s (its sender crashed before it was ordered) at order %d, %s/%d at %d", l.Node, l.Inc, l.Msg, l.Order, o.Node, o.Inc, o.Order)})
 			}

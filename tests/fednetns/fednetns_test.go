@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,40 +27,15 @@ import (
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/internal/pki"
 	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/tests/internal/nstest"
 	"github.com/atoll-gcs/atoll/topology"
 )
 
-var atollBin, skipReason string
-
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		if os.Getenv("FI_IMPOSTOR") != "" {
-			return m.Run() // the impostor helper process
-		}
-		switch {
-		case os.Geteuid() != 0:
-			skipReason = "needs root to create network namespaces; run `go test ./tests/fednetns/` as root"
-		default:
-			if _, err := exec.LookPath("ip"); err != nil {
-				skipReason = "needs ip (Debian package iproute2)"
-			}
-		}
-		if skipReason != "" {
-			return m.Run()
-		}
-		dir, err := os.MkdirTemp("", "fi-bin")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		atollBin = filepath.Join(dir, "atoll")
-		if out, err := exec.Command("go", "build", "-o", atollBin, "github.com/atoll-gcs/atoll/cmd/atoll").CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "fednetns: building atoll: %v\n%s", err, out)
-			return 1
-		}
-		return m.Run()
-	}())
+	if os.Getenv("FI_IMPOSTOR") != "" {
+		os.Exit(m.Run()) // the impostor helper process
+	}
+	os.Exit(nstest.Main(m, "tests/fednetns", map[string]string{"ip": "iproute2"}))
 }
 
 // The world: site X (a, b, c, and d for impostors) lives in namespace
@@ -106,70 +80,21 @@ type world struct {
 	topo    string
 	file    *topology.File
 	domain  *topology.Domain
-	agents  map[string]*proc
-	relays  map[string]*proc // by site whose endpoint they front
+	agents  map[string]*nstest.Proc
+	relays  map[string]*nstest.Proc // by site whose endpoint they front
 	killed  []evs.Proc
 	traces  []string
 	rate    float64 // the federation load of the scenarios, msgs/s per site
 	cleanup []func()
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	out  syncBuf
-	done chan struct{}
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// String returns the process's output so far.
-func (p *proc) String() string { return p.out.String() }
-
-// syncBuf is a buffer written by a process's output copiers.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-func (w *world) sh(args ...string) {
-	w.t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		w.t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
 func newWorld(t *testing.T) *world {
-	if skipReason != "" {
-		t.Skip(skipReason)
+	if nstest.SkipReason != "" {
+		t.Skip(nstest.SkipReason)
 	}
 	var rnd [2]byte
 	rand.Read(rnd[:])
-	w := &world{t: t, name: "fi-" + hex.EncodeToString(rnd[:]), dir: t.TempDir(), agents: map[string]*proc{}, relays: map[string]*proc{}}
+	w := &world{t: t, name: "fi-" + hex.EncodeToString(rnd[:]), dir: t.TempDir(), agents: map[string]*nstest.Proc{}, relays: map[string]*nstest.Proc{}}
 	t.Cleanup(w.close)
 	w.topo = filepath.Join(w.dir, "topo.yaml")
 	if err := os.WriteFile(w.topo, []byte(topoYAML), 0o644); err != nil {
@@ -189,56 +114,34 @@ func newWorld(t *testing.T) *world {
 	if w.domain == nil {
 		t.Fatal("no federation domain in the plan")
 	}
-	w.sh(atollBin, "certs", w.topo, "-d", filepath.Join(w.dir, "certs"))
+	nstest.Sh(w.t, nstest.Bin, "certs", w.topo, "-d", filepath.Join(w.dir, "certs"))
 
 	r := w.name + "-r"
-	w.sh("ip", "netns", "add", r)
+	nstest.Sh(w.t, "ip", "netns", "add", r)
 	w.cleanup = append(w.cleanup, func() { exec.Command("ip", "netns", "del", r).Run() })
-	w.sh("ip", "-n", r, "link", "set", "lo", "up")
+	nstest.Sh(w.t, "ip", "-n", r, "link", "set", "lo", "up")
 	for i, s := range []string{"a", "b", "c", "d"} {
 		ns := w.name + "-" + s
-		w.sh("ip", "netns", "add", ns)
+		nstest.Sh(w.t, "ip", "netns", "add", ns)
 		w.cleanup = append(w.cleanup, func() { exec.Command("ip", "netns", "del", ns).Run() })
-		w.sh("ip", "-n", ns, "link", "set", "lo", "up")
+		nstest.Sh(w.t, "ip", "-n", ns, "link", "set", "lo", "up")
 		veth := w.name + s
-		w.sh("ip", "link", "add", veth, "netns", r, "type", "veth", "peer", "name", "eth0", "netns", ns)
-		w.sh("ip", "-n", r, "addr", "add", fmt.Sprintf("10.253.%d.1/24", i+1), "dev", veth)
-		w.sh("ip", "-n", r, "link", "set", veth, "up")
-		w.sh("ip", "-n", ns, "addr", "add", fmt.Sprintf("10.253.%d.2/24", i+1), "dev", "eth0")
-		w.sh("ip", "-n", ns, "link", "set", "eth0", "up")
-		w.sh("ip", "-n", ns, "route", "add", "default", "via", fmt.Sprintf("10.253.%d.1", i+1))
+		nstest.Sh(w.t, "ip", "link", "add", veth, "netns", r, "type", "veth", "peer", "name", "eth0", "netns", ns)
+		nstest.Sh(w.t, "ip", "-n", r, "addr", "add", fmt.Sprintf("10.253.%d.1/24", i+1), "dev", veth)
+		nstest.Sh(w.t, "ip", "-n", r, "link", "set", veth, "up")
+		nstest.Sh(w.t, "ip", "-n", ns, "addr", "add", fmt.Sprintf("10.253.%d.2/24", i+1), "dev", "eth0")
+		nstest.Sh(w.t, "ip", "-n", ns, "link", "set", "eth0", "up")
+		nstest.Sh(w.t, "ip", "-n", ns, "route", "add", "default", "via", fmt.Sprintf("10.253.%d.1", i+1))
 	}
 	// Relays in the router namespace, in front of b (10 ms) and c (200 ms).
 	for _, x := range []struct{ site, rtt, n string }{{"b", "10ms", "2"}, {"c", "200ms", "3"}} {
-		w.relays[x.site] = w.spawn(r, "relay-"+x.site, atollBin, "relay", "--listen", "10.253."+x.n+".1:7500", "--target", "10.253."+x.n+".2:7400",
+		w.relays[x.site] = nstest.Spawn(w.t, r, "relay-"+x.site, nstest.Bin, "relay", "--listen", "10.253."+x.n+".1:7500", "--target", "10.253."+x.n+".2:7400",
 			"--link", "rtt="+x.rtt, "--control", w.ctl(x.site))
 	}
 	return w
 }
 
 func (w *world) ctl(site string) string { return filepath.Join(w.dir, "relay-"+site+".sock") }
-
-// spawn starts a command in namespace ns with its output in a buffer.
-func (w *world) spawn(ns, what string, args ...string) *proc {
-	w.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = &p.out, &p.out
-	if err := cmd.Start(); err != nil {
-		w.t.Fatalf("%s: %v", what, err)
-	}
-	go func() { cmd.Wait(); close(p.done) }()
-	w.cleanup = append(w.cleanup, func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
 
 // startAgent starts site's agent (node SITE-1) with its federation trace.
 func (w *world) startAgent(site string) {
@@ -248,7 +151,7 @@ func (w *world) startAgent(site string) {
 	os.MkdirAll(data, 0o750)
 	trace := filepath.Join(w.dir, fmt.Sprintf("fed-%s-%d.trace", site, len(w.traces)))
 	w.traces = append(w.traces, trace)
-	w.agents[site] = w.spawn(w.name+"-"+site, "agent "+node, atollBin, "agent", "--config", w.topo, "--node", node, "--data-dir", data,
+	w.agents[site] = nstest.Spawn(w.t, w.name+"-"+site, "agent "+node, nstest.Bin, "agent", "--config", w.topo, "--node", node, "--data-dir", data,
 		"--insecure", "--cert-dir", filepath.Join(w.dir, "certs"), "--quic-listen", ":7400", "--fed-trace", trace)
 }
 
@@ -276,8 +179,8 @@ func (w *world) waitRing(timeout time.Duration, members []string, sites ...strin
 		ring, ok := "", true
 		for _, s := range sites {
 			select {
-			case <-w.agents[s].done:
-				w.t.Fatalf("agent of %s exited:\n%s", s, tailLines(w.agents[s].String(), 20))
+			case <-w.agents[s].Done:
+				w.t.Fatalf("agent of %s exited:\n%s", s, nstest.Tail(w.agents[s].String(), 20))
 			default:
 			}
 		}
@@ -306,7 +209,7 @@ func (w *world) waitRing(timeout time.Duration, members []string, sites ...strin
 func (w *world) logs() string {
 	var b strings.Builder
 	for s, p := range w.agents {
-		fmt.Fprintf(&b, "--- agent %s:\n%s\n", s, tailLines(p.String(), 25))
+		fmt.Fprintf(&b, "--- agent %s:\n%s\n", s, nstest.Tail(p.String(), 25))
 	}
 	return b.String()
 }
@@ -319,7 +222,7 @@ func (w *world) check(quiescent bool) {
 	w.t.Helper()
 	var paused []string
 	for _, s := range []string{"a", "b", "c"} {
-		if p := w.agents[s]; p != nil && !p.exited() && w.rate > 0 {
+		if p := w.agents[s]; p != nil && !p.Exited() && w.rate > 0 {
 			if _, ok := w.fed(s); ok {
 				w.setLoad(0, s)
 				paused = append(paused, s)
@@ -414,8 +317,8 @@ func TestFederationNetns(t *testing.T) {
 	tm := w.domain.Timeouts
 	target := tm.Token.D() + tm.Consensus.D() + 200*time.Millisecond
 	bst, _ := w.fed("b")
-	w.agents["b"].cmd.Process.Signal(syscall.SIGKILL)
-	<-w.agents["b"].done
+	w.agents["b"].Cmd.Process.Signal(syscall.SIGKILL)
+	<-w.agents["b"].Done
 	w.killed = append(w.killed, evs.Proc{Node: "b", Inc: bst.Incarnation})
 	_, took = w.waitRing(30*time.Second, []string{"a", "c"}, "a", "c")
 	t.Logf("kill -9 of b's gateway: new federation configuration [a c] after %v (target: token %v + consensus %v + slowest RTT 200ms = %v)",
@@ -435,12 +338,12 @@ func TestFederationNetns(t *testing.T) {
 	}
 
 	// Cut c off at its relay, then heal.
-	w.sh(atollBin, "relay", "ctl", w.ctl("c"), "cut", "all")
+	nstest.Sh(w.t, nstest.Bin, "relay", "ctl", w.ctl("c"), "cut", "all")
 	_, tookAB := w.waitRing(30*time.Second, []string{"a", "b"}, "a", "b")
 	_, tookC := w.waitRing(30*time.Second, []string{"c"}, "c")
 	t.Logf("c cut off: [a b] after %v, [c] alone after %v", tookAB.Round(time.Millisecond), tookC.Round(time.Millisecond))
 	w.check(false)
-	w.sh(atollBin, "relay", "ctl", w.ctl("c"), "heal", "all")
+	nstest.Sh(w.t, nstest.Bin, "relay", "ctl", w.ctl("c"), "heal", "all")
 	_, took = w.waitRing(60*time.Second, all, all...)
 	t.Logf("c healed: [a b c] after %v", took.Round(time.Millisecond))
 	time.Sleep(time.Second)
@@ -488,10 +391,10 @@ func TestFederationNetns(t *testing.T) {
 	w.load(0, all...)
 	time.Sleep(2 * time.Second)
 	for _, s := range all {
-		w.agents[s].cmd.Process.Signal(syscall.SIGTERM)
+		w.agents[s].Cmd.Process.Signal(syscall.SIGTERM)
 	}
 	for _, s := range all {
-		<-w.agents[s].done
+		<-w.agents[s].Done
 	}
 	w.check(false) // stopped with messages in flight: not quiescent
 }
@@ -520,12 +423,12 @@ func (w *world) highLoad(when string, all []string) {
 		before[s], _ = w.fed(s)
 	}
 	for _, s := range all {
-		cpu0[s] = cpuTime(t, w.agents[s].cmd.Process.Pid)
+		cpu0[s] = cpuTime(t, w.agents[s].Cmd.Process.Pid)
 	}
 	time.Sleep(6 * time.Second)
 	el := time.Since(t0)
 	for _, s := range all {
-		pid := w.agents[s].cmd.Process.Pid
+		pid := w.agents[s].Cmd.Process.Pid
 		st, _ := w.fed(s)
 		t.Logf("%s, load %d msgs/s of 1000 B per site: gateway agent %s: CPU %.2f cores, RSS %s (peak %s); federation ring delivered %.0f msgs/s here, %d configurations installed meanwhile, state %s",
 			when, highRate, s, (cpuTime(t, pid)-cpu0[s]).Seconds()/el.Seconds(), procStatus(pid, "VmRSS"), procStatus(pid, "VmHWM"),
@@ -533,7 +436,7 @@ func (w *world) highLoad(when string, all []string) {
 	}
 
 	for _, site := range []string{"b", "c"} {
-		out, _ := exec.Command(atollBin, "relay", "ctl", w.ctl(site), "stats").CombinedOutput()
+		out, _ := exec.Command(nstest.Bin, "relay", "ctl", w.ctl(site), "stats").CombinedOutput()
 		t.Logf("relay in front of %s: %s", site, out)
 	}
 	if os.Getenv("FI_DEBUG") != "" { // the agents' logs
@@ -620,13 +523,13 @@ func (w *world) impostors() {
 		os.WriteFile(filepath.Join(dir, "ca.crt"), pki.CertPEM(ca.Cert), 0o600)
 		os.WriteFile(filepath.Join(dir, "a-1.crt"), pki.CertPEM(cert), 0o600)
 		os.WriteFile(filepath.Join(dir, "a-1.key"), kp, 0o600)
-		p := w.spawn(w.name+"-d", "impostor "+bad.what, "env", "FI_IMPOSTOR="+dir, "FI_TOPO="+w.topo, os.Args[0], "-test.run=^TestImpostorHelper$")
+		p := nstest.Spawn(w.t, w.name+"-d", "impostor "+bad.what, "env", "FI_IMPOSTOR="+dir, "FI_TOPO="+w.topo, os.Args[0], "-test.run=^TestImpostorHelper$")
 		select {
-		case <-p.done:
+		case <-p.Done:
 		case <-time.After(30 * time.Second):
 			w.t.Fatalf("impostor %s did not end:\n%s", bad.what, p.String())
 		}
-		w.t.Logf("impostor with a certificate of %s:\n%s", bad.what, tailLines(p.String(), 6))
+		w.t.Logf("impostor with a certificate of %s:\n%s", bad.what, nstest.Tail(p.String(), 6))
 	}
 }
 

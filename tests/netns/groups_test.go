@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/atoll-gcs/atoll/tests/internal/nstest"
 )
 
 // Group clients in the testbed: `atoll join` processes on the agents'
@@ -51,7 +53,7 @@ type cliEvent struct {
 func (tb *Testbed) JoinCLI(nd *Node, name, group string) *cliMember {
 	tb.t.Helper()
 	m := &cliMember{t: tb.t, nd: nd, name: name, done: make(chan error, 1), more: make(chan struct{})}
-	m.cmd = exec.Command(atollBin, "join", group, "--name", name, "--data-dir", nd.DataDir, "-o", "json")
+	m.cmd = exec.Command(nstest.Bin, "join", group, "--name", name, "--data-dir", nd.DataDir, "-o", "json")
 	out, err := m.cmd.StdoutPipe()
 	if err != nil {
 		tb.t.Fatal(err)
@@ -176,7 +178,7 @@ func (m *cliMember) exitErr(timeout time.Duration) (error, bool) {
 // SendCLI runs `atoll send group payload` on node nd.
 func (tb *Testbed) SendCLI(nd *Node, group, payload string) {
 	tb.t.Helper()
-	out, err := exec.Command(atollBin, "send", group, payload, "--data-dir", nd.DataDir).CombinedOutput()
+	out, err := exec.Command(nstest.Bin, "send", group, payload, "--data-dir", nd.DataDir).CombinedOutput()
 	if err != nil {
 		tb.t.Fatalf("atoll send on %s: %v\n%s", nd.ID, err, out)
 	}

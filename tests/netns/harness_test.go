@@ -20,44 +20,11 @@ import (
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/localring/seal"
-)
-
-// atollBin is the atoll binary built once by TestMain; skipReason is set
-// when the tests cannot run here.
-var (
-	atollBin   string
-	skipReason string
+	"github.com/atoll-gcs/atoll/tests/internal/nstest"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		switch {
-		case os.Geteuid() != 0:
-			skipReason = "the multi-host tests create network namespaces and need root; run `go test ./tests/netns/` as root"
-		default:
-			for prog, pkg := range map[string]string{"ip": "iproute2", "nft": "nftables"} {
-				if _, err := exec.LookPath(prog); err != nil {
-					skipReason = fmt.Sprintf("the multi-host tests need %s (Debian package %s): apt-get install %s", prog, pkg, pkg)
-				}
-			}
-		}
-		if skipReason != "" {
-			return m.Run()
-		}
-		dir, err := os.MkdirTemp("", "atoll-netns-bin")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		atollBin = filepath.Join(dir, "atoll")
-		out, err := exec.Command("go", "build", "-o", atollBin, "github.com/atoll-gcs/atoll/cmd/atoll").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "netns: building the atoll binary: %v\n%s", err, out)
-			return 1
-		}
-		return m.Run()
-	}())
+	os.Exit(nstest.Main(m, "tests/netns", map[string]string{"ip": "iproute2", "nft": "nftables"}))
 }
 
 // Timings of the LAN preset the agents run with.
@@ -119,8 +86,8 @@ type Node struct {
 // file (with the transport) and a key, and starts no agent yet.
 func NewTestbed(t *testing.T, n int, tr Transport) *Testbed {
 	t.Helper()
-	if skipReason != "" {
-		t.Skip(skipReason)
+	if nstest.SkipReason != "" {
+		t.Skip(nstest.SkipReason)
 	}
 	var rnd [3]byte
 	rand.Read(rnd[:])
@@ -232,7 +199,7 @@ func (tb *Testbed) cleanup() {
 	}
 	if tb.t.Failed() {
 		for _, nd := range tb.nodes {
-			tb.t.Logf("---- log of %s (last 40 lines) ----\n%s", nd.ID, tail(nd.Log, 40))
+			tb.t.Logf("---- log of %s (last 40 lines) ----\n%s", nd.ID, nstest.TailFile(nd.Log, 40))
 		}
 	}
 	// ATOLL_NETNS_KEEP=DIR keeps the logs, traces and topology file of
@@ -270,15 +237,6 @@ func keepFiles(dir, dst string) error {
 		}
 	}
 	return nil
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // Node returns the node with id.
@@ -329,7 +287,7 @@ func (nd *Node) Start() {
 		tb.t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command("ip", "netns", "exec", nd.NS, atollBin, "agent",
+	cmd := exec.Command("ip", "netns", "exec", nd.NS, nstest.Bin, "agent",
 		"--config", tb.topo, "--node", nd.ID, "--data-dir", nd.DataDir, "--trace", nd.Trace, "--key", key,
 		"--ring-preset", "lan",
 		"--load-rate", fmt.Sprint(tb.load.Rate), "--load-size", fmt.Sprint(tb.load.Size), "--load-svc", tb.load.Svc)
@@ -352,11 +310,11 @@ func (nd *Node) Start() {
 		select {
 		case err := <-nd.exited:
 			nd.cmd = nil
-			tb.t.Fatalf("agent %s exited at start (%v):\n%s", nd.ID, err, tail(nd.Log, 20))
+			tb.t.Fatalf("agent %s exited at start (%v):\n%s", nd.ID, err, nstest.TailFile(nd.Log, 20))
 		default:
 		}
 		if time.Now().After(deadline) {
-			tb.t.Fatalf("agent %s does not answer on its admin socket after 10s: %v\n%s", nd.ID, err, tail(nd.Log, 20))
+			tb.t.Fatalf("agent %s does not answer on its admin socket after 10s: %v\n%s", nd.ID, err, nstest.TailFile(nd.Log, 20))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
