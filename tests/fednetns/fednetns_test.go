@@ -1,8 +1,22 @@
-// Package fednetns runs the federation ring between three sites in
-// network namespaces: one `atoll agent` per site (its site's only node and
-// active gateway), the sites behind a router namespace whose `atoll relay`
-// processes give the paths their RTTs, and gateways with bad certificates
-// that must be refused. It needs root and iproute2, and skips otherwise.
+// Package fednetns runs sites federated over WAN paths in network
+// namespaces, behind a router namespace whose `atoll relay` processes give
+// the paths between the gateways their RTTs (10 ms a–b, 200 ms to c). It
+// needs root and iproute2, and skips otherwise.
+//
+// TestFederationNetns runs the federation ring alone: one `atoll agent`
+// per site (its site's only node and active gateway), kill -9, a cut and
+// its heal, and gateways with bad certificates that must be refused.
+//
+// TestSitesNetns runs whole sites (3, 3 and 2 nodes, multicast inside
+// each) with Go clients in a group across the sites and in a site-local
+// one, under load, through kill -9 of a site's active gateway, a site cut
+// off and healed, and a whole site killed and restarted; then the EVS
+// checker judges every agent's trace, and lostAndDuplicated counts from
+// the traces the messages lost or delivered twice at nodes that stayed
+// connected with their senders (the test fails on any).
+//
+//	go test -v -run Sites ./tests/fednetns/                # as root, about a minute
+//	ATOLL_NETNS_KEEP=/tmp/k go test -run Sites ./tests/fednetns/  # keep traces and logs in /tmp/k/<test>
 package fednetns
 
 import (

@@ -22,13 +22,14 @@ type lossReport struct {
 	// Excused is the pairs a process did not deliver and did not owe: it
 	// went on to its next configuration without the sender (a site cut
 	// off, a crash), as EVS allows.
-	Excused  int
-	Examples []string
+	Excused   int
+	ExcusedAt map[string]int // by receiving node
+	Examples  []string
 }
 
 func (r lossReport) String() string {
-	return fmt.Sprintf("domain %s: %d client messages sent, %d deliveries owed at processes that stayed connected with the sender: %d lost, %d duplicated; %d not delivered where the receiver went on without the sender (EVS allows it)",
-		r.Domain, r.Sent, r.Owed, r.Lost, r.Duplicated, r.Excused)
+	return fmt.Sprintf("domain %s: %d client messages sent, %d deliveries owed at processes that stayed connected with the sender: %d lost, %d duplicated; %d not delivered where the receiver went on without the sender (EVS allows it), by receiver %v",
+		r.Domain, r.Sent, r.Owed, r.Lost, r.Duplicated, r.Excused, r.ExcusedAt)
 }
 
 // lostAndDuplicated counts, from the traces, the client messages (send
@@ -98,7 +99,7 @@ func lostAndDuplicated(events []evs.Event, failed map[evs.Proc]bool) []lossRepor
 		}
 	}) {
 		ps := byDomain[dom]
-		r := lossReport{Domain: dom, Sent: len(sends[dom])}
+		r := lossReport{Domain: dom, Sent: len(sends[dom]), ExcusedAt: map[string]int{}}
 		var live []evs.Proc
 		for p := range ps {
 			if !isFailed(p) {
@@ -154,6 +155,7 @@ func lostAndDuplicated(events []evs.Event, failed map[evs.Proc]bool) []lossRepor
 					r.Owed++
 				case st.got[m.msg] == 0:
 					r.Excused++
+					r.ExcusedAt[p.Node]++
 				}
 			}
 		}

@@ -90,7 +90,8 @@ type siteNode struct {
 	id, site, ns string
 	data         string
 	gateway      bool
-	p            *nstest.Proc
+	p            *nstest.Proc   // the running agent
+	procs        []*nstest.Proc // every agent started
 	inc          uint64
 	runs         int // agents started so far
 	admin        *agent.Client
@@ -185,12 +186,31 @@ func newSites(t *testing.T) *sites {
 				}
 			}
 		}
+		// ATOLL_NETNS_KEEP=DIR keeps the traces, the topology file and
+		// the agents' logs in DIR/<test>.
 		if keep := os.Getenv("ATOLL_NETNS_KEEP"); keep != "" {
 			dst := filepath.Join(keep, t.Name())
-			if err := os.CopyFS(dst, os.DirFS(s.dir)); err != nil {
+			err := os.MkdirAll(dst, 0o755)
+			files, _ := filepath.Glob(filepath.Join(s.dir, "*"))
+			for _, f := range files {
+				if ext := filepath.Ext(f); err == nil && (ext == ".trace" || ext == ".fed" || ext == ".yaml") {
+					var b []byte
+					if b, err = os.ReadFile(f); err == nil {
+						err = os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644)
+					}
+				}
+			}
+			for _, id := range s.ids {
+				for i, p := range s.nodes[id].procs {
+					if err == nil {
+						err = os.WriteFile(filepath.Join(dst, fmt.Sprintf("%s.%d.log", id, i)), []byte(p.String()), 0o644)
+					}
+				}
+			}
+			if err != nil {
 				t.Logf("keep the test's files: %v", err)
 			} else {
-				t.Logf("traces kept in %s", dst)
+				t.Logf("traces and logs kept in %s", dst)
 			}
 		}
 	})
@@ -216,6 +236,7 @@ func (s *sites) start(id string) {
 		args = append(args, "--cert-dir", filepath.Join(s.dir, "certs"), "--quic-listen", ":7400", "--fed-trace", fedTrace)
 	}
 	n.p = nstest.Spawn(s.t, n.ns, "agent "+id, args...)
+	n.procs = append(n.procs, n.p)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if st, err := s.status(id); err == nil {
@@ -498,6 +519,8 @@ func TestSitesNetns(t *testing.T) {
 	if d.Active != "a-1" {
 		t.Fatalf("a-3 sees %q as site a's active gateway, want a-1", d.Active)
 	}
+	survivors := []string{"a-2", "a-3"}
+	atKill := s.traceSizes(survivors)
 	s.kill("a-1")
 	noA1 := slices.DeleteFunc(slices.Clone(all), func(id string) bool { return id == "a-1" })
 	took = s.waitDomain(60*time.Second, noA1)
@@ -507,6 +530,7 @@ func TestSitesNetns(t *testing.T) {
 	t.Logf("kill -9 of a-1 (a's active gateway): the domain's configuration of the 7 others after %v", took.Round(time.Millisecond))
 	s.waitViews(30*time.Second, globalGroup, noA1, noA1)
 	time.Sleep(2 * time.Second)
+	afterFailover := s.traceSizes(survivors)
 
 	// Site c cut off at its relay, then healed.
 	nstest.Sh(t, nstest.Bin, "relay", "ctl", s.ctl("c"), "cut", "all")
@@ -580,6 +604,75 @@ func TestSitesNetns(t *testing.T) {
 			t.Errorf("domain %s: %d messages lost and %d duplicated at nodes that stayed connected with their senders, e.g. %v", r.Domain, r.Lost, r.Duplicated, r.Examples)
 		}
 	}
+
+	// Issue 9 item 4: across the failover, site a's members that stayed
+	// connected miss nothing and see no configuration without b and c.
+	t.Run("failover without a partition", func(t *testing.T) {
+		others := []string{"b-1", "b-2", "b-3", "c-1", "c-2"}
+		var confs []string
+		missed := 0
+		for _, id := range survivors {
+			file := s.nodes[id].traces[0]
+			before := readTraceRange(t, file, 0, atKill[id])
+			at := ""
+			for _, e := range before {
+				if e.Ev == evs.EvInstall && e.Domain == s.domain && e.Conf.Kind == "reg" {
+					at = e.Conf.ID
+				}
+			}
+			for _, e := range readTraceRange(t, file, atKill[id], afterFailover[id]) {
+				if e.Ev == evs.EvInstall && e.Domain == s.domain && e.Conf.Kind == "reg" && slices.ContainsFunc(others, func(o string) bool { return !slices.Contains(e.Conf.Members, o) }) {
+					confs = append(confs, fmt.Sprintf("%s installed %s of %v", id, e.Conf.ID, e.Conf.Members))
+				}
+			}
+			// The messages of b and c sent in the configuration id was
+			// in at the kill that id did not deliver.
+			got := map[string]bool{}
+			for _, e := range events {
+				if e.Ev == evs.EvDeliver && e.Node == id && e.Domain == s.domain {
+					got[e.Msg] = true
+				}
+			}
+			for _, e := range events {
+				if e.Ev == evs.EvSend && e.Domain == s.domain && e.ConfID == at && slices.Contains(others, e.Node) && !got[e.Msg] {
+					missed++
+				}
+			}
+		}
+		t.Logf("failover: site a's members that stayed connected installed %d configurations without b and c %v, and missed %d messages of b and c sent in the configuration they were in at the kill", len(confs), confs, missed)
+		t.Skip("known bug, issue 9 item 4 (gateway failover without loss) is not implemented: a-2's new federation ring member forms a ring of site a alone before it joins b and c, and since a's bridge has a history it numbers that ring as a domain configuration (a's members install [a-2 a-3]: a partition, then a merge); and what the federation ordered in the old configuration after the last position a-1 brought down reaches b and c but never a (the bridge has no catch-up from other sites), so a-2 and a-3 miss those messages of b and c")
+		if len(confs) > 0 || missed > 0 {
+			t.Errorf("site a's members went through a partition at the failover")
+		}
+	})
+}
+
+// traceSizes returns the current sizes of the first trace files of ids.
+func (s *sites) traceSizes(ids []string) map[string]int64 {
+	out := map[string]int64{}
+	for _, id := range ids {
+		fi, err := os.Stat(s.nodes[id].traces[0])
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		out[id] = fi.Size()
+	}
+	return out
+}
+
+// readTraceRange reads the trace lines of file between offsets from and
+// to, which end whole lines (the agent writes whole lines).
+func readTraceRange(t *testing.T, file string, from, to int64) []evs.Event {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := evs.Read(bytes.NewReader(b[from:to]), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
 }
 
 // readTraces reads the trace files that exist.
