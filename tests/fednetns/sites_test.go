@@ -592,8 +592,10 @@ func TestSitesNetns(t *testing.T) {
 	// A domain message counts as sent where the federation orders it: a
 	// sender killed before its message came down never wrote the send
 	// line of a message the others deliver (hiersim.Orphans).
+	full := events
 	events, orphans, bad := hiersim.Orphans(s.domain, events)
 	report("the orphans' orders", bad)
+	report("the orphans' senders", liveOrphans(full, events, s.killed))
 	report("the agents' traces", evs.Check(events, evs.Options{Failed: s.killed, DomainOrder: true}))
 	report("the domain's one order (EVS.md property 9)", hiersim.OneOrder(s.domain, slices.DeleteFunc(slices.Clone(events), func(e evs.Event) bool { return e.Domain != s.domain })))
 	report("the federation rings' traces", evs.Check(fedEvents, evs.Options{}))
@@ -640,7 +642,7 @@ func TestSitesNetns(t *testing.T) {
 			}
 		}
 		t.Logf("failover: site a's members that stayed connected installed %d configurations without b and c %v, and missed %d messages of b and c sent in the configuration they were in at the kill", len(confs), confs, missed)
-		t.Skip("known bug, issue 9 item 4 (gateway failover without loss) is not implemented: a-2's new federation ring member forms a ring of site a alone before it joins b and c, and since a's bridge has a history it numbers that ring as a domain configuration (a's members install [a-2 a-3]: a partition, then a merge); and what the federation ordered in the old configuration after the last position a-1 brought down reaches b and c but never a (the bridge has no catch-up from other sites), so a-2 and a-3 miss those messages of b and c")
+		t.Skip("known bug (issue 9 item 4, gateway failover without a partition): a-2's new federation ring member forms a ring of site a alone about 0.4 s after it starts, before b and c even drop a-1's member (token timeout 1.7 s); site a's bridge has a history, so unlike a gateway's first ring (agent: startsAlone) that ring is numbered as a domain configuration, and a-2 and a-3 install [a-2 a-3]: a partition, then a merge, missing the messages of b and c that the federation ordered in the old configuration after the last one a-1 brought down (about 60 per node per run)")
 		if len(confs) > 0 || missed > 0 {
 			t.Errorf("site a's members went through a partition at the failover")
 		}
@@ -694,4 +696,40 @@ func readTraces(t *testing.T, files []string) []evs.Event {
 		all = append(all, es...)
 	}
 	return all
+}
+
+// liveOrphans returns a violation of no creation (EVS.md 1.1) for every
+// message delivered in full but not in kept (hiersim.Orphans took it out:
+// no process recorded its send) whose sender did not fail: only a sender
+// killed before its message came down may lack the send line.
+func liveOrphans(full, kept []evs.Event, failed map[evs.Proc]bool) []evs.Violation {
+	latest := map[string]uint64{}
+	for _, e := range full {
+		latest[e.Node] = max(latest[e.Node], e.Inc)
+	}
+	in := map[string]bool{}
+	for _, e := range kept {
+		if e.Ev == evs.EvDeliver {
+			in[e.Msg] = true
+		}
+	}
+	var out []evs.Violation
+	seen := map[string]bool{}
+	for _, e := range full {
+		if e.Ev != evs.EvDeliver || in[e.Msg] || seen[e.Msg] {
+			continue
+		}
+		seen[e.Msg] = true
+		f := strings.Split(e.Msg, "/")
+		var inc uint64
+		if len(f) == 3 {
+			fmt.Sscan(f[1], &inc)
+		}
+		sender := evs.Proc{Node: f[0], Inc: inc}
+		if len(f) != 3 || !failed[sender] && latest[sender.Node] <= inc {
+			out = append(out, evs.Violation{Property: evs.NoCreation, Domain: e.Domain, Msg: e.Msg, Procs: []evs.Proc{{Node: e.Node, Inc: e.Inc}},
+				Detail: fmt.Sprintf("%s/%d delivered %s, which its sender, still running, never recorded as sent", e.Node, e.Inc, e.Msg)})
+		}
+	}
+	return out
 }
