@@ -20,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/atoll-gcs/atoll/federation"
 )
 
 // The admin API is HTTP with JSON bodies on a Unix socket in the data dir
@@ -37,7 +39,9 @@ import (
 //	GET  /v1/log-level   r  LogLevelReply
 //	PUT  /v1/log-level   a  LogLevelReply: set the log level
 //	POST /v1/clients/{name}/evict      a  EvictRequest: disconnect a client
-//	POST /v1/federation/{domain}/handover  a  501: not supported (Agent.Handover)
+//	POST /v1/federation/{domain}/handover  a  HandoverRequest (optional) → HandoverReply: move the
+//	                     site's active gateway role (Agent.Handover); 200 once it took effect, 202
+//	                     when not within HandoverWait, 409 refused (the text says why and what to do)
 //	GET  /metrics        r  Prometheus metrics (Agent.Metrics), in the format the scraper asks for
 //	GET  /load, PUT /load  a  the built-in load generator (Load as JSON), for tests and benchmarks;
 //	                       PUT /load?domain=FED sets the load of the node's federation ring member
@@ -46,7 +50,8 @@ import (
 // /status and /members are the same as their /v1 forms. Errors are plain
 // text for people, with status 400 (bad request), 401 (no or a wrong
 // token), 403 (the role does not allow it), 404 (no such client or
-// domain), 501 (not supported) or 503 (the agent is stopping). Client
+// domain), 409 (a handover refused), 501 (not supported) or 503 (the
+// agent is stopping). Client
 // talks to it.
 
 // listenAdmin opens the admin socket, replacing a stale socket file (the
@@ -146,7 +151,16 @@ func newAdminServer(a *Agent) *adminServer {
 		reply(w, nil, a.EvictClient(r.PathValue("name"), req.Reason))
 	})
 	admin("POST /v1/federation/{domain}/handover", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, nil, a.Handover(r.PathValue("domain")))
+		var req HandoverRequest
+		if r.ContentLength != 0 && !decode(w, r, &req) {
+			return
+		}
+		hr, err := a.Handover(r.Context(), r.PathValue("domain"), req.To)
+		if err == nil && !hr.Agreed {
+			writeJSONStatus(w, http.StatusAccepted, hr)
+			return
+		}
+		reply(w, hr, err)
 	})
 	s.mux.Handle("GET /metrics", need(RoleRead, metricsHandler(a, a.Metrics()).ServeHTTP))
 	admin("GET /load", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.Status().Load) })
@@ -225,6 +239,8 @@ func reply(w http.ResponseWriter, v any, err error) {
 		http.Error(w, err.Error(), http.StatusNotFound)
 	case errors.Is(err, ErrNotSupported):
 		http.Error(w, err.Error(), http.StatusNotImplemented)
+	case errors.Is(err, federation.ErrHandoverRefused):
+		http.Error(w, "agent: "+err.Error(), http.StatusConflict)
 	case errors.Is(err, ErrStopped), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		http.Error(w, "agent: "+err.Error(), http.StatusServiceUnavailable)
 	case err != nil:
@@ -286,13 +302,17 @@ func (s *adminServer) shutdown() {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
+
+// writeJSONStatus writes v with the status code.
+func writeJSONStatus(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	w.WriteHeader(code)
 	w.Write(append(b, '\n'))
 }
 
@@ -521,10 +541,16 @@ func (c *Client) EvictClient(ctx context.Context, name, reason string) error {
 	return c.do(ctx, http.MethodPost, "/v1/clients/"+url.PathEscape(name)+"/evict", EvictRequest{Reason: reason}, nil)
 }
 
-// Handover asks for a gateway handover of domain (not supported: see
-// Agent.Handover).
-func (c *Client) Handover(ctx context.Context, domain string) error {
-	return c.do(ctx, http.MethodPost, "/v1/federation/"+url.PathEscape(domain)+"/handover", nil, nil)
+// Handover moves the site's active gateway role for domain to gateway to
+// (empty: the next in takeover order) and returns the outcome: Agreed
+// once it took effect, false when it had not yet when the agent stopped
+// waiting (202).
+func (c *Client) Handover(ctx context.Context, domain, to string) (*HandoverReply, error) {
+	var r HandoverReply
+	if err := c.do(ctx, http.MethodPost, "/v1/federation/"+url.PathEscape(domain)+"/handover", HandoverRequest{To: to}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // SetLoad changes the agent's load generator through PUT /load.

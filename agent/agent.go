@@ -70,6 +70,7 @@ type Agent struct {
 	evlog        eventLog       // recent membership events
 	fed          *fedManager    // nil unless the node is a gateway with certificates
 	doms         []*domainLayer // the federation domains of the node's site; owned by the loop
+	hov          handovers      // this node's handover requests waiting for the ring; owned by the loop
 
 	started time.Time
 	done    chan struct{} // closed when the loop ends

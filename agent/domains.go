@@ -40,10 +40,12 @@ type domainLayer struct {
 	b    *bridge.Site
 	v    *domconf.View
 	g    *groups.Node
+	role *federation.Role // the site's active gateway, as the local ring decides it (loop)
 	proc tracemap.Proc
 
-	fedOut [][]byte // Ups for the federation ring the runner has not taken (loop)
-	alone  bool     // the federation ring holds only this site, and the domain's stream has not started (loop)
+	fedOut   [][]byte // Ups for the federation ring the runner has not taken (loop)
+	draining *fedRun  // this node's member, stopping for a handover: released when it stopped (loop)
+	alone    bool     // the federation ring holds only this site, and the domain's stream has not started (loop)
 
 	mu    sync.Mutex
 	fedIn []fedInput // the runner's events, for the loop
@@ -83,7 +85,7 @@ func (a *Agent) newDomains() error {
 		if err != nil {
 			return fmt.Errorf("agent: domain %s: %w", d.Name, err)
 		}
-		dl := &domainLayer{d: d, b: b, v: v, g: g, proc: tracemap.Proc{Node: a.cfg.Node, Inc: a.self.Inc, Domain: d.Name}}
+		dl := &domainLayer{d: d, b: b, v: v, g: g, role: federation.NewRole(d, a.cfg.Site), proc: tracemap.Proc{Node: a.cfg.Node, Inc: a.self.Inc, Domain: d.Name}}
 		a.doms = append(a.doms, dl)
 		if err := a.setRingACLs(g, func(group string) bool { return a.domainOf(group) == dl }); err != nil {
 			return err
@@ -137,15 +139,28 @@ func (a *Agent) layers() []*groups.Node {
 	return out
 }
 
-// domainsLocalEvent feeds one local ring event to every domain layer.
+// domainsLocalEvent feeds one local ring event to every domain layer:
+// configurations decide the site's active gateway (federation.Role), and
+// start or stop this node's federation ring member (fedManager); a
+// handover message moves the role at its delivery (handoverDelivered).
 func (a *Agent) domainsLocalEvent(e *localring.Event) {
+	if e.Kind == localring.EventDeliver && federation.IsHandover(e.Msg.Payload) {
+		a.handoverDelivered(&e.Msg)
+		return
+	}
 	for _, dl := range a.doms {
 		switch e.Kind {
 		case localring.EventInstall:
+			p, pending := dl.role.Pending()
+			dl.role.Install(e.Conf)
+			if _, still := dl.role.Pending(); pending && !still {
+				a.answerHandover(p, handoverOutcome{err: fmt.Errorf("%w: domain %s, site %s: a local ring configuration change ended the handover from %s to %s before it took effect; ask again", federation.ErrHandoverRefused, dl.d.Name, a.cfg.Site, p.From, p.To)})
+			}
 			active := false
 			if e.Conf.Kind == localring.Regular {
-				gw, _, ok := federation.ActiveGateway(dl.d, a.cfg.Site, e.Conf.MemberIDs())
+				gw, _, ok := dl.role.Active()
 				active = ok && gw == a.cfg.Node
+				a.fed.roleChanged(dl.d.Name, dl.role)
 				dl.v.LocalInstall(e.Conf)
 			}
 			dl.b.LocalInstall(e.Conf, active)
@@ -208,12 +223,16 @@ func (a *Agent) takeFederation() {
 		dl.mu.Unlock()
 		run := a.fed.runner(dl.d.Name)
 		for _, fi := range in {
+			if fi.stopped && fi.run == dl.draining {
+				a.drained(dl)
+				continue
+			}
 			if fi.stopped && dl.b.Active() && (run == nil || run == fi.run) {
 				dl.b.FedStopped() // the member of this term ended: the next term starts a new one
 				a.domainOutput(dl)
 				continue
 			}
-			if fi.run != run || !dl.b.Active() {
+			if fi.run != run && fi.run != dl.draining || !dl.b.Active() {
 				continue // an earlier term's member, still draining
 			}
 			for i := range fi.evs {
@@ -349,8 +368,12 @@ type DomainStatus struct {
 	// that is not active) or "member".
 	Role string `json:"role"`
 	// Active is the site's active gateway as this node's local ring
-	// decides it (empty when none of the site's gateways is in it).
-	Active string `json:"active,omitempty"`
+	// decides it (federation.Role: the plan's takeover order, or where an
+	// agreed handover moved it; empty when none of the site's gateways is
+	// in the ring). Handover is a handover under way ("a-1 to a-2": the
+	// active gateway drains its federation ring member).
+	Active   string `json:"active,omitempty"`
+	Handover string `json:"handover,omitempty"`
 	// Configuration is the domain's node-level configuration this node
 	// installed last, and Members its size; Round says the node waits for
 	// sites' announcements to install the next one.
@@ -386,7 +409,10 @@ func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
 			st.Role = "active gateway"
 		}
 		if local != nil {
-			st.Active, _, _ = federation.ActiveGateway(dl.d, a.cfg.Site, local.MemberIDs())
+			st.Active, _, _ = dl.role.Active()
+		}
+		if p, ok := dl.role.Pending(); ok {
+			st.Handover = p.From + " to " + p.To
 		}
 		if c := dl.v.Current(); c != nil {
 			st.Configuration, st.Members = c.ID, len(c.Members)

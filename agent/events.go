@@ -38,6 +38,10 @@ const (
 	EventMemberEvicted   = "member_evicted"
 	EventTokenLost       = "token_lost"
 	EventGather          = "gather"
+	// EventHandover: the site's active gateway of a federation domain
+	// moved by an agreed handover (Member is the new one, Reason says
+	// from whom and for which domain).
+	EventHandover = "gateway_handover"
 )
 
 // eventLogSize is how many membership events the agent keeps.

@@ -135,30 +135,36 @@ func newFedManager(a *Agent, cfg Federation) (*fedManager, error) {
 	return m, nil
 }
 
-// install runs on the local ring's loop for every regular configuration:
-// it starts the member of each domain in which this node became the
-// active gateway, and fences and stops the member of each domain in which
-// another node now is.
-func (m *fedManager) install(c *localring.Configuration) {
-	ids := c.MemberIDs()
+// roleChanged runs on the local ring's loop at every regular
+// configuration and every agreed handover, with the site's role for
+// domain: it starts the member when this node became the active gateway,
+// and fences and stops it when another node now is.
+func (m *fedManager) roleChanged(domain string, role *federation.Role) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return
 	}
 	for _, d := range m.domains {
-		active, rank, ok := federation.ActiveGateway(d, m.a.cfg.Site, ids)
+		if d.Name != domain {
+			continue
+		}
+		active, rank, ok := role.Active()
+		local, epoch := role.Term()
 		run := m.runners[d.Name]
 		switch {
 		case ok && active == m.a.cfg.Node && run == nil:
-			m.start(d, c.Ring)
+			m.start(d, local, epoch)
 		case run != nil && (!ok || active != m.a.cfg.Node):
 			if ok {
-				if inc, err := federation.Incarnation(c.Ring, rank); err == nil {
+				if inc, err := role.Incarnation(rank); err == nil {
 					run.r.Fence(m.a.cfg.Site, inc)
 				}
 			}
-			m.log.Info("no longer the site's active gateway: stopping the federation ring member", "domain", d.Name, "active", active, "local_ring", c.ID)
+			m.log.Info("no longer the site's active gateway: stopping the federation ring member", "domain", d.Name, "active", active, "local_ring", "r:"+local.String(), "epoch", epoch)
 			run.cancel()
 			delete(m.runners, d.Name)
 		}
@@ -166,7 +172,7 @@ func (m *fedManager) install(c *localring.Configuration) {
 }
 
 // start starts the member of domain d; m.mu is held.
-func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
+func (m *fedManager) start(d *topology.Domain, local localring.RingID, epoch int) {
 	cert, roots, err := gateway.LoadCertificates(m.cfg.CertDir, m.a.cfg.Node)
 	if err != nil {
 		m.log.Error("cannot start the federation ring member", "domain", d.Name, "err", err)
@@ -186,7 +192,7 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
 		}
 	}
 	cfg := gateway.Config{
-		File: m.cfg.File, Plan: m.cfg.Plan, Domain: d.Name, Node: m.a.cfg.Node, Local: local,
+		File: m.cfg.File, Plan: m.cfg.Plan, Domain: d.Name, Node: m.a.cfg.Node, Local: local, Epoch: epoch,
 		Certificate: cert, Roots: roots, Listen: m.cfg.Listen, Dial: m.cfg.Dial, Conn: conn,
 		DataDir: m.a.cfg.DataDir, Logger: m.a.log, DrainTimeout: m.cfg.DrainTimeout,
 		Pass: func(now time.Time, n *localring.Node) {
@@ -217,22 +223,39 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID) {
 	ctx, cancel := context.WithCancel(context.Background())
 	run.r, run.cancel = r, cancel
 	m.runners[d.Name] = run
-	m.log.Info("this node is the site's active gateway: federation ring member started", "domain", d.Name, "local_ring", "r:"+local.String(), "incarnation", r.Config().Ring.Incarnation)
+	m.log.Info("this node is the site's active gateway: federation ring member started", "domain", d.Name, "local_ring", "r:"+local.String(), "epoch", epoch, "incarnation", r.Config().Ring.Incarnation)
 	m.wg.Go(func() {
 		err := r.Run(ctx)
 		if conn != nil {
 			conn.Close()
 		}
-		m.a.fedStopped(d.Name, run)
 		m.mu.Lock()
 		if m.runners[d.Name] == run {
 			delete(m.runners, d.Name)
 		}
 		m.mu.Unlock()
+		m.a.fedStopped(d.Name, run)
 		if err != nil && !errors.Is(err, localring.ErrSuperseded) {
 			m.log.Error("federation ring member ended; it starts again at the next local ring configuration that makes this node the active gateway", "domain", d.Name, "err", err)
 		}
 	})
+}
+
+// drain stops the running member of domain gracefully for a handover
+// (the driver drains what it submitted, then leaves the ring) and returns
+// it; nil when none runs. It stays the domain's runner until it stopped.
+func (m *fedManager) drain(domain string) *fedRun {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	run := m.runners[domain]
+	if run != nil {
+		m.log.Info("handing the gateway role over: the federation ring member drains and leaves the ring", "domain", domain)
+		run.cancel()
+	}
+	return run
 }
 
 // runner returns the running member of domain, or nil.

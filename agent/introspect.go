@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/atoll-gcs/atoll/federation"
 	"github.com/atoll-gcs/atoll/gateway"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
@@ -273,12 +272,6 @@ func (a *Agent) Federation() FederationInfo {
 	if plan == nil {
 		return info
 	}
-	var inRing []string
-	for _, m := range st.Members {
-		if m.InRing {
-			inRing = append(inRing, m.ID)
-		}
-	}
 	for i := range plan.Domains {
 		d := &plan.Domains[i]
 		if d.Kind != topology.FederationDomain || !slices.Contains(d.Sites, a.cfg.Site) {
@@ -290,21 +283,15 @@ func (a *Agent) Federation() FederationInfo {
 				fd.Gateways = append(append(fd.Gateways, g.Active), g.Standby...)
 			}
 		}
-		if active, _, ok := federation.ActiveGateway(d, a.cfg.Site, inRing); ok {
-			fd.Active = active
+		for _, ds := range st.Domains {
+			if ds.Domain == d.Name {
+				fd.Active = ds.Active
+			}
 		}
 		fd.Running = slices.ContainsFunc(st.Federation, func(s gateway.Stats) bool { return s.Domain == d.Name })
 		info.Domains = append(info.Domains, fd)
 	}
 	return info
-}
-
-// Handover would move the site's active gateway role for domain to
-// another node. The current gateway design cannot: the active gateway is
-// a function of the local ring's membership (federation.ActiveGateway),
-// the same at every node, so no one node can hand it over alone.
-func (a *Agent) Handover(domain string) error {
-	return fmt.Errorf("%w: gateway handover on demand: the site's active gateway of domain %q is the first of its gateways, in the plan's takeover order, that is in the local ring, so every node agrees on it without a vote; to move the role, stop the active gateway's agent gracefully (its standby takes over at the next ring configuration) and start it again afterwards", ErrNotSupported, domain)
 }
 
 // plan returns the topology plan the agent was started with, nil without

@@ -137,8 +137,8 @@ func TestIntrospectionAPI(t *testing.T) {
 		return err == nil && len(gs.Groups) == 0
 	})
 
-	if err := api.Handover(ctx, "fed/x"); apiStatus(err) != http.StatusNotImplemented || !strings.Contains(err.Error(), "not supported") {
-		t.Errorf("handover: %v, want 501 not supported", err)
+	if _, err := api.Handover(ctx, "fed/x", ""); apiStatus(err) != http.StatusNotFound || !strings.Contains(err.Error(), `"fed/x" is not a federation domain of site`) {
+		t.Errorf("handover of a domain the site is not in: %v, want 404 that says so", err)
 	}
 	if _, err := api.Plan(ctx); apiStatus(err) != http.StatusNotFound {
 		t.Errorf("plan of an agent without one: %v, want 404", err)
@@ -384,6 +384,14 @@ groups:
 	if len(fed.Domains) != 1 || !slices.Equal(fed.Domains[0].Sites, []string{"a", "b"}) || fed.Domains[0].Active != "a-1" ||
 		!slices.Contains(fed.Domains[0].Gateways, "a-2") || len(fed.Domains[0].Gateways) != 2 || fed.Domains[0].Running || len(fed.Rings) != 0 {
 		t.Errorf("federation: %+v", fed)
+	}
+	// A handover with no other gateway in the ring, and to a node that is
+	// not a gateway, is refused with the reason.
+	dom := fed.Domains[0].Name
+	for to, want := range map[string]string{"": "no other gateway in its local ring than the active one, a-1", "b-1": "b-1 is not a gateway of the site"} {
+		if _, err := api.Handover(context.Background(), dom, to); apiStatus(err) != http.StatusConflict || !strings.Contains(err.Error(), want) {
+			t.Errorf("handover to %q: %v, want 409 %q", to, err, want)
+		}
 	}
 	p, err := api.Plan(context.Background())
 	if err != nil {

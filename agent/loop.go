@@ -137,9 +137,6 @@ func (a *Agent) events(ls *loopState, evs []localring.Event) {
 		case localring.EventInstall:
 			ls.installed = true
 			a.logInstall(ls, e.Conf)
-			if a.fed != nil && e.Conf.Kind == localring.Regular {
-				a.fed.install(e.Conf)
-			}
 			a.domainsLocalEvent(&evs[i])
 		case localring.EventDeliver:
 			a.domainsLocalEvent(&evs[i])

@@ -31,24 +31,41 @@ const MaxMessageBytes = localring.MaxMessageBytes + EnvelopeOverhead
 // gateway's rank in its site's gateway list: at most 256 gateways per site.
 const RankBits = 8
 
+// EpochBits is the number of bits above the rank that hold the handover
+// epoch: how many handovers the site agreed in the local ring
+// configuration before the gateway became active (Role.Handover), at most
+// MaxEpoch in one configuration.
+const EpochBits = 8
+
+// MaxEpoch is the most handovers one local ring configuration takes; the
+// next configuration starts again at 0.
+const MaxEpoch = 1<<EpochBits - 1
+
 // MaxLocalSeq is the largest local ring sequence number Incarnation takes:
-// the rank takes the low RankBits of 64.
-const MaxLocalSeq = 1<<(64-RankBits) - 1
+// the epoch and the rank take the low EpochBits+RankBits bits, and an
+// incarnation stays below 2^53, exact for readers of the trace and of the
+// JSON status with 53-bit numbers (a local ring adds 4 to its sequence
+// number per configuration: 34 billion configurations).
+const MaxLocalSeq = 1<<(53-EpochBits-RankBits) - 1
 
 // Incarnation returns the federation incarnation of a gateway that became
-// active in the local ring configuration local, at place rank of its site's
-// gateway list (0 for the plan's active gateway): local.Seq<<RankBits |
-// rank. See the package documentation for why it only grows.
-func Incarnation(local localring.RingID, rank int) (uint64, error) {
+// active in the local ring configuration local, after epoch handovers
+// agreed in it (0 when the configuration's install made it active), at
+// place rank of its site's gateway list (0 for the plan's active gateway):
+// local.Seq<<(EpochBits+RankBits) | epoch<<RankBits | rank. See the package
+// documentation for why it only grows.
+func Incarnation(local localring.RingID, epoch, rank int) (uint64, error) {
 	switch {
 	case local.Seq == 0:
 		return 0, errors.New("federation: a gateway becomes active in an installed local ring, whose sequence number is never 0")
 	case local.Seq > MaxLocalSeq:
 		return 0, fmt.Errorf("federation: local ring sequence number %d exceeds %d; incarnations cannot grow further", local.Seq, uint64(MaxLocalSeq))
+	case epoch < 0 || epoch > MaxEpoch:
+		return 0, fmt.Errorf("federation: handover epoch %d out of range 0 to %d", epoch, MaxEpoch)
 	case rank < 0 || rank >= 1<<RankBits:
 		return 0, fmt.Errorf("federation: gateway rank %d out of range 0 to %d", rank, 1<<RankBits-1)
 	}
-	return local.Seq<<RankBits | uint64(rank), nil
+	return local.Seq<<(EpochBits+RankBits) | uint64(epoch)<<RankBits | uint64(rank), nil
 }
 
 // RingSeqMargin is how far above the highest federation ring sequence
@@ -148,9 +165,10 @@ func RingConfig(f *topology.File, d *topology.Domain) localring.Config {
 // NewConfig returns the configuration of gateway node gateway as the
 // member of its site in federation domain domain of plan p (made from
 // file f), having become active in the local ring configuration local,
-// when the highest federation ring sequence number its site knows is known
-// (0 when none; see RingSeqFloor).
-func NewConfig(f *topology.File, p *topology.Plan, domain, gateway string, local localring.RingID, known uint64) (Config, error) {
+// after epoch handovers agreed in it (Incarnation), when the highest
+// federation ring sequence number its site knows is known (0 when none;
+// see RingSeqFloor).
+func NewConfig(f *topology.File, p *topology.Plan, domain, gateway string, local localring.RingID, epoch int, known uint64) (Config, error) {
 	d, ok := p.Domain(domain)
 	if !ok || d.Kind != topology.FederationDomain {
 		var names []string
@@ -179,7 +197,7 @@ func NewConfig(f *topology.File, p *topology.Plan, domain, gateway string, local
 	if rank < 0 {
 		return Config{}, fmt.Errorf("federation: node %s is not a gateway of site %s for domain %s; list it in the site's gateways in %s", gateway, site.Name, d.Name, f.Name())
 	}
-	inc, err := Incarnation(local, rank)
+	inc, err := Incarnation(local, epoch, rank)
 	if err != nil {
 		return Config{}, fmt.Errorf("federation: gateway %s of site %s: %w", gateway, site.Name, err)
 	}

@@ -26,14 +26,14 @@ func load(t *testing.T, name string) (*topology.File, *topology.Plan) {
 // packet and message sizes are the WAN ones the plan implies.
 func TestNewConfig(t *testing.T) {
 	f, p := load(t, "three-sites.yaml")
-	c, err := NewConfig(f, p, threeSites, "fra-2", localring.RingID{Seq: 12, Rep: "fra-2"}, 0)
+	c, err := NewConfig(f, p, threeSites, "fra-2", localring.RingID{Seq: 12, Rep: "fra-2"}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, _ := p.Domain(threeSites)
 	r := c.Ring
-	if c.Site != "fra" || r.ID != "fra" || c.Gateway != "fra-2" || r.Incarnation != 12<<RankBits|1 {
-		t.Errorf("member %s#%d (site %s, gateway %s), want fra#%d by fra-2", r.ID, r.Incarnation, c.Site, c.Gateway, 12<<RankBits|1)
+	if c.Site != "fra" || r.ID != "fra" || c.Gateway != "fra-2" || r.Incarnation != 12<<(EpochBits+RankBits)|1 {
+		t.Errorf("member %s#%d (site %s, gateway %s), want fra#%d by fra-2", r.ID, r.Incarnation, c.Site, c.Gateway, 12<<(EpochBits+RankBits)|1)
 	}
 	if r.TokenTimeout != d.Timeouts.Token.D() || r.TokenRetransmit != d.Timeouts.Retransmit.D() ||
 		r.ConsensusTimeout != d.Timeouts.Consensus.D() || r.JoinTimeout != d.Timeouts.Join.D() {
@@ -60,7 +60,7 @@ func TestNewConfig(t *testing.T) {
 		t.Errorf("domain %s, sites %v, endpoints %v", c.Domain, c.Sites, c.Endpoints)
 	}
 	// Every member of the domain shares the ring settings.
-	o, err := NewConfig(f, p, threeSites, "sin-2", localring.RingID{Seq: 40, Rep: "sin-1"}, 0)
+	o, err := NewConfig(f, p, threeSites, "sin-2", localring.RingID{Seq: 40, Rep: "sin-1"}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,12 +80,12 @@ func TestNewConfigRefuses(t *testing.T) {
 		{"fed/nope", "fra-1", "its federation domains are: " + threeSites},
 		{threeSites, "lon-1", "not in topology file"},
 	} {
-		_, err := NewConfig(f, p, tc.domain, tc.node, ring, 0)
+		_, err := NewConfig(f, p, tc.domain, tc.node, ring, 0, 0)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s in %s: %v, want %q", tc.node, tc.domain, err, tc.want)
 		}
 	}
-	if _, err := NewConfig(f, p, threeSites, "fra-1", localring.RingID{}, 0); err == nil {
+	if _, err := NewConfig(f, p, threeSites, "fra-1", localring.RingID{}, 0, 0); err == nil {
 		t.Error("an incarnation from local ring sequence number 0 was accepted")
 	}
 }
@@ -118,7 +118,7 @@ func TestIncarnationsOnlyGrow(t *testing.T) {
 		if gw == active {
 			continue // stays active with its incarnation
 		}
-		inc, err := Incarnation(localring.RingID{Seq: s.seq, Rep: localring.NodeID(s.members[0])}, rank)
+		inc, err := Incarnation(localring.RingID{Seq: s.seq, Rep: localring.NodeID(s.members[0])}, 0, rank)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,21 +127,21 @@ func TestIncarnationsOnlyGrow(t *testing.T) {
 		}
 		last, active = inc, gw
 	}
-	if active != "fra-2" || last != 20<<RankBits|1 {
+	if active != "fra-2" || last != 20<<(EpochBits+RankBits)|1 {
 		t.Errorf("ends with %s#%d", active, last)
 	}
-	a, _ := Incarnation(localring.RingID{Seq: 24, Rep: "fra-1"}, 0)
-	b, _ := Incarnation(localring.RingID{Seq: 24, Rep: "fra-2"}, 1)
+	a, _ := Incarnation(localring.RingID{Seq: 24, Rep: "fra-1"}, 0, 0)
+	b, _ := Incarnation(localring.RingID{Seq: 24, Rep: "fra-2"}, 0, 1)
 	if a == b {
 		t.Errorf("the gateways of two halves of a split site share incarnation %d", a)
 	}
 	if _, _, ok := ActiveGateway(d, "fra", []string{"fra-3"}); ok {
 		t.Error("fra-3, not eligible, was made a gateway")
 	}
-	if _, err := Incarnation(localring.RingID{Seq: MaxLocalSeq + 1}, 0); err == nil {
+	if _, err := Incarnation(localring.RingID{Seq: MaxLocalSeq + 1}, 0, 0); err == nil {
 		t.Error("a sequence number that overflows the incarnation was accepted")
 	}
-	if _, err := Incarnation(localring.RingID{Seq: 4}, 1<<RankBits); err == nil {
+	if _, err := Incarnation(localring.RingID{Seq: 4}, 0, 1<<RankBits); err == nil {
 		t.Error("a rank beyond RankBits was accepted")
 	}
 }
@@ -150,7 +150,7 @@ func TestIncarnationsOnlyGrow(t *testing.T) {
 // envelope to a federation ring node, and one byte more.
 func TestEnvelopeFits(t *testing.T) {
 	f, p := load(t, "three-sites.yaml")
-	c, err := NewConfig(f, p, threeSites, "ams-1", localring.RingID{Seq: 4, Rep: "ams-1"}, 0)
+	c, err := NewConfig(f, p, threeSites, "ams-1", localring.RingID{Seq: 4, Rep: "ams-1"}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestEnvelopeFits(t *testing.T) {
 // TestValidate catches a member id that is not the site.
 func TestValidate(t *testing.T) {
 	f, p := load(t, "three-sites.yaml")
-	c, err := NewConfig(f, p, threeSites, "ams-1", localring.RingID{Seq: 4, Rep: "ams-1"}, 0)
+	c, err := NewConfig(f, p, threeSites, "ams-1", localring.RingID{Seq: 4, Rep: "ams-1"}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,28 +11,64 @@
 // that speaks for a site is the site's active gateway for the domain: the
 // first node of the plan's gateway list for the site (topology.Gateway:
 // Active, then Standby in takeover order) that is a member of the site's
-// current local ring configuration (ActiveGateway). Every node of the site
-// sees the same configurations in the same order (EVS), so all agree on
-// who is active without another protocol.
+// current local ring configuration (ActiveGateway), unless an operator
+// handed the role over (see Handover below). Every node of the site sees
+// the same configurations and messages in the same order (EVS), so all
+// agree on who is active without another protocol (Role).
 //
 // # Incarnations only grow
 //
 // A gateway that becomes active is a new incarnation of its site's member:
 //
-//	Incarnation(local ring id, rank) = local.Seq << RankBits | rank
+//	Incarnation(local, epoch, rank) = local.Seq << (EpochBits+RankBits) | epoch << RankBits | rank
 //
 // where local is the id of the local ring configuration in which the
-// gateway became active and rank its place in the site's gateway list. A
-// gateway keeps its incarnation while it stays active through later local
+// gateway became active, epoch the number of handovers agreed in that
+// configuration before it (0 when the configuration's install made it
+// active) and rank its place in the site's gateway list. A gateway keeps
+// its incarnation while it stays active through later local
 // configurations. Local ring sequence numbers are agreed by every member
 // of a configuration and grow at every node from configuration to
-// configuration, so a later takeover (which needs a later local
-// configuration: the old gateway's failure, or its return, changes the
-// membership) always has a higher incarnation. Two local rings of one site
+// configuration, and the epoch grows within one, so a later takeover (a
+// later local configuration: the old gateway's failure, or its return,
+// changes the membership; or a later handover in the same one) always has
+// a higher incarnation, also when the role goes back to a lower rank.
+// Incarnations stay below 2^53 (MaxLocalSeq), exact in the JSON of the
+// traces and the status. Two local rings of one site
 // that exist at once (a site split in two) may carry the same sequence
 // number, but they hold different gateways, so the rank makes their
 // incarnations differ: the core then fences the lower one off as soon as
 // it has seen the higher.
+//
+// # Handover
+//
+// An operator may move the role to another gateway of the site in the
+// local ring (agent.Agent.Handover, `atoll admin handover`). The request
+// is a message of the site's local ring (EncodeHandover), so every member
+// of the configuration applies it at the same point of the agreed stream
+// (Role.Handover): if the gateway it names as the old one is still active
+// there, the handover is agreed and the epoch grows. The old gateway then
+// stops submitting to the federation ring and stops its member gracefully,
+// numbering and injecting what the member still delivers, so that its site
+// learns the fate of everything it submitted; once the member has left the
+// ring it submits the release, and at the release's delivery the role
+// moves (Role.Release): the new gateway starts its member with the
+// incarnation of that epoch. The federation ring sees the old incarnation
+// leave and the new one join: the site leaves the domain's configuration
+// and joins it again, as at a failover. A handover delivered in a
+// transitional configuration, or whose old gateway is no longer active,
+// is refused alike at every member; one at a time per domain, at most
+// MaxEpoch per local configuration.
+//
+// The choice holds across later configurations while its gateway stays in
+// the local ring and every member of the new configuration comes from the
+// previous one together (the transitional configuration before it has
+// the same members: they all applied the same handovers). At a
+// configuration a node joins (it could not know of the handover: no
+// state is handed to joiners) or its gateway left, the plan's takeover
+// order applies again. Each node computes this from its own
+// configurations, and all agree; a configuration change during a
+// handover ends it (its release is refused) without moving the role.
 //
 // # Fencing
 //

@@ -32,5 +32,8 @@
 // gives (federation.Incarnation), and stops it when a later configuration
 // makes another node active, after passing that node's newer incarnation
 // to Fence, so that the old member stops at once even if its context is
-// slow to end.
+// slow to end. An operator's handover (federation.Role) moves the role
+// between configurations: the old member is stopped gracefully (its
+// context cancelled, the driver drains it), and the new one starts with
+// the handover's epoch (Config.Epoch) once the old one has left.
 package gateway

@@ -50,6 +50,10 @@ type Config struct {
 	// became its site's active gateway: it gives the incarnation
 	// (federation.Incarnation). Required (its Seq is never 0).
 	Local localring.RingID
+	// Epoch is the number of handovers its site agreed in Local before
+	// this node became active (federation.Role): 0 when Local's install
+	// made it active.
+	Epoch int
 
 	// KnownRingSeq is the highest federation ring sequence number of this
 	// domain the site knows of (the previous gateway's, as its local ring
@@ -230,7 +234,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.SubmitQueue == 0 {
 		cfg.SubmitQueue = 4096
 	}
-	fc, err := federation.NewConfig(cfg.File, cfg.Plan, cfg.Domain, cfg.Node, cfg.Local, cfg.KnownRingSeq)
+	fc, err := federation.NewConfig(cfg.File, cfg.Plan, cfg.Domain, cfg.Node, cfg.Local, cfg.Epoch, cfg.KnownRingSeq)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}

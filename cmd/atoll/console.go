@@ -44,7 +44,7 @@ Type a command at the prompt and press Enter:
   watch GROUP           join GROUP to see its messages and views (same as join)
   evict CLIENT [WHY]    disconnect a client of the agent (admin role)
   loglevel [LEVEL]      show or set the agent's log level: debug, info, warn, error (admin role)
-  handover DOMAIN       hand the site's gateway role over (not supported yet: says what to do)
+  handover DOMAIN [TO]  hand the site's gateway role for DOMAIN to gateway TO, or the next (admin role)
   clear                 clear the output
   help                  list the commands
   quit                  leave (also Ctrl-D on an empty line, or Ctrl-C)
@@ -336,7 +336,7 @@ func (c *console) exec(ctx context.Context, line string) {
 	var err error
 	switch cmd {
 	case "help", "?":
-		c.print("commands: join GROUP, leave GROUP, send GROUP TEXT, watch GROUP, evict CLIENT [WHY], loglevel [LEVEL], handover DOMAIN, clear, quit")
+		c.print("commands: join GROUP, leave GROUP, send GROUP TEXT, watch GROUP, evict CLIENT [WHY], loglevel [LEVEL], handover DOMAIN [TO], clear, quit")
 	case "quit", "exit", "q":
 		c.mu.Lock()
 		c.quit = true
@@ -378,8 +378,15 @@ func (c *console) exec(ctx context.Context, line string) {
 			}
 		}
 	case "handover":
-		if err = needArg(arg, "handover DOMAIN"); err == nil {
-			err = c.api.Handover(ctx, arg)
+		if err = needArg(arg, "handover DOMAIN [TO]"); err == nil {
+			var r *agent.HandoverReply
+			if r, err = c.api.Handover(ctx, arg, strings.TrimSpace(text)); err == nil {
+				var b strings.Builder
+				printHandover(&b, r)
+				for l := range strings.Lines(b.String()) {
+					c.print("%s", strings.TrimSuffix(l, "\n"))
+				}
+			}
 		}
 	default:
 		err = fmt.Errorf("unknown command %q; type help", cmd)

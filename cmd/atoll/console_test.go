@@ -116,7 +116,7 @@ func TestConsole(t *testing.T) {
 	tm.typeLine("loglevel debug") // an agent embedded without Config.LogLevel
 	tm.waitScreen(`error: .*501 Not Implemented: not supported: agent n1 was started without a changeable log level`)
 	tm.typeLine("handover fed/x")
-	tm.waitScreen(`error: .*501 Not Implemented: not supported: gateway handover`)
+	tm.waitScreen(`error: .*404 Not Found: not found: "fed/x" is not a federation domain of site`)
 	tm.typeLine("frobnicate")
 	tm.waitScreen(`unknown command "frobnicate"; type help`)
 	tm.typeLine("evict app operator test")

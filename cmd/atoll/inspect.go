@@ -270,8 +270,9 @@ func newAdminCmd() *cobra.Command {
 admin role: the agent's user or root over the admin socket, or the admin
 token over HTTP (--api-url, --api-token-file).
 
-Exit status: 0 done, 1 refused (not allowed, no such client, not
-supported: the message says why), 3 no agent answers, 64 usage error.`,
+Exit status: 0 done, 1 refused (not allowed, no such client or domain,
+a handover refused, not supported: the message says why), 3 no agent
+answers, 64 usage error.`,
 	}
 	var reason string
 	evict := adminCommand("evict CLIENT [--reason TEXT]", "Disconnect a client of the agent (its memberships end as on a disconnect)", cobra.ExactArgs(1),
@@ -297,12 +298,44 @@ supported: the message says why), 3 no agent answers, 64 usage error.`,
 			fmt.Fprintf(w, "log level %s%s\n", lv.Level, fixedLevel(lv))
 			return nil
 		})
-	handover := adminCommand("handover DOMAIN", "Hand the site's active gateway role for a federation domain to the next gateway (not supported yet: the message says what to do)", cobra.ExactArgs(1),
+	var to string
+	handover := adminCommand("handover DOMAIN [--to NODE]", "Hand the site's active gateway role for a federation domain to another gateway of the site (default: the next in takeover order)", cobra.ExactArgs(1),
 		func(ctx context.Context, c *agent.Client, w io.Writer, args []string) error {
-			return c.Handover(ctx, args[0])
+			r, err := c.Handover(ctx, args[0], to)
+			if err != nil {
+				return err
+			}
+			printHandover(w, r)
+			return nil
 		})
+	handover.Flags().StringVar(&to, "to", "", "the gateway to hand the role to (a gateway of the site for the domain, in the local ring)")
+	handover.Long = `Handover moves the site's active gateway role for a federation domain from
+the active gateway to another gateway of the site, by a message every node
+of the site's local ring applies at the same point of its stream: the old
+gateway's federation ring member stops, the new one's joins with a higher
+incarnation, and the site leaves the domain's configuration and joins it
+again, as at a failover (no message of a connected member is lost or
+duplicated). Any node of the site may ask. It prints the outcome once the
+ring agreed, or that the request is on its way.
+
+The role stays where it was handed while its gateway stays in the local
+ring and no node joins the ring; at a configuration that a node joins (it
+could not know of the handover) the plan's takeover order applies again.
+Refused (exit 1, with the reason) when the domain is not one of the site's,
+no other gateway of the site is in the local ring, or the local ring is
+changing.`
 	cmd.AddCommand(evict, logLevel, handover)
 	return cmd
+}
+
+// printHandover prints the outcome of a handover request.
+func printHandover(w io.Writer, r *agent.HandoverReply) {
+	if !r.Agreed {
+		fmt.Fprintf(w, "domain %s, site %s: handover from %s to %s submitted, not agreed yet\n%s\n", r.Domain, r.Site, r.From, r.To, r.Note)
+		return
+	}
+	fmt.Fprintf(w, "domain %s, site %s: gateway role moved from %s to %s (local ring %s, handover %d in it, incarnation %d)\n%s\n",
+		r.Domain, r.Site, r.From, r.To, r.LocalRing, r.Epoch, r.Incarnation, r.Note)
 }
 
 // fixedLevel says when the agent's log level cannot be changed.

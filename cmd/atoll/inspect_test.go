@@ -70,7 +70,7 @@ func TestInspectAndAdmin(t *testing.T) {
 		want string
 	}{
 		{[]string{"admin", "evict", "nobody"}, 1, `404 Not Found: not found: agent n1 has no client named "nobody"`},
-		{[]string{"admin", "handover", "fed/x"}, 1, "501 Not Implemented: not supported"},
+		{[]string{"admin", "handover", "fed/x"}, 1, `404 Not Found: not found: "fed/x" is not a federation domain of site`},
 		{[]string{"admin", "log-level", "loud"}, 1, "use debug, info, warn or error"},
 		{[]string{"inspect", "ring", "-o", "yaml"}, exitUsage, "use table or json"},
 		{[]string{"inspect", "ring", "--api-url", "http://127.0.0.1:1"}, exitUsage, "needs --api-token-file"},

@@ -124,9 +124,13 @@ type Site struct {
 	// The next regular configuration lets them out.
 	transOut []Entry
 	active   bool // this node is the active gateway
+	// draining: a handover away from this gateway was agreed; it submits
+	// no more Ups until its federation member stopped (Handover).
+	draining bool
 
 	// The Have phase of the local ring's regular configuration.
 	ring    uint64                // its RingID.Seq
+	epoch   uint64                // handovers agreed in it (Handover); each opens a Have phase of its own
 	members []string              // its members, sorted
 	haves   map[string]have       // the Haves delivered so far; nil once every member's is in
 	siteMax localring.DomainOrder // the highest position a member held, once every Have is in
@@ -230,27 +234,68 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	if c.Kind != localring.Regular {
 		return
 	}
-	switch {
-	case active && !s.active:
-		s.active = true
-		s.fed = nil
-		s.injected, s.injConf, s.injReg, s.injConfID = s.last, s.conf.Kind, s.regAt(len(s.log)-1), s.conf.ID
-		s.forgetTrans()
-		s.newTerm()
-	case !active && s.active:
-		s.active = false
-		s.fed = nil
-	}
-	s.ring = c.Ring.Seq
+	s.setActive(active)
+	s.ring, s.epoch = c.Ring.Seq, 0
 	s.members = c.MemberIDs()
 	slices.Sort(s.members)
-	s.haves = make(map[string]have, len(s.members))
-	s.out.Local = append(s.out.Local, encodeHave(&have{ring: s.ring, last: s.last, active: s.active}))
+	s.openHave()
 	for i := range s.pending {
 		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
 			s.out.Local = append(s.out.Local, encodeAgain(&p.fedUp))
 		}
 	}
+}
+
+// Handover is a change of the site's active gateway agreed at a point of
+// the local ring's stream, inside the current regular configuration
+// (federation.Role). It takes two calls at every member. Handover, at the
+// delivery of the agreed request: the active gateway drains, it submits
+// no more Ups to the federation ring, but goes on numbering and injecting
+// what its federation member delivers until the member has left the ring
+// (FedStopped), so that the site learns the fate of every Up it submitted.
+// Release, at the delivery of the old gateway's release (after its
+// member stopped): the bridge takes the change as it takes an install
+// that changes the active gateway, the old term ends, the new gateway
+// starts one, and a Have phase of its own (keyed by the handover's epoch,
+// > 0) opens, so that the new gateway's Sync waits until it holds the
+// site's highest position, the Downs its predecessor injected included.
+func (s *Site) Handover() {
+	if s.active {
+		s.draining = true
+	}
+}
+
+// Release ends a handover (see Handover): active says whether this node
+// is the active gateway from here on; epoch is the handover's.
+func (s *Site) Release(active bool, epoch uint64) {
+	if s.members == nil || epoch <= s.epoch {
+		return // no regular configuration, or not a later handover
+	}
+	s.setActive(active)
+	s.epoch = epoch
+	s.openHave()
+}
+
+// setActive starts a gateway term when the node becomes active and ends
+// it when it stops being active.
+func (s *Site) setActive(active bool) {
+	switch {
+	case active && !s.active:
+		s.active, s.draining = true, false
+		s.fed = nil
+		s.injected, s.injConf, s.injReg, s.injConfID = s.last, s.conf.Kind, s.regAt(len(s.log)-1), s.conf.ID
+		s.forgetTrans()
+		s.newTerm()
+	case !active && s.active:
+		s.active, s.draining = false, false
+		s.fed = nil
+	}
+}
+
+// openHave opens the Have phase of the current configuration and epoch.
+func (s *Site) openHave() {
+	s.haves = make(map[string]have, len(s.members))
+	s.out.Local = append(s.out.Local, encodeHave(&have{ring: s.ring, epoch: s.epoch, last: s.last, active: s.active}))
 }
 
 // FedStopped tells the bridge that its node's federation ring member
@@ -260,7 +305,7 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 // next regular local configuration in which it is active. Until then it
 // neither submits to the federation ring nor injects Downs.
 func (s *Site) FedStopped() {
-	s.active = false
+	s.active, s.draining = false, false
 	s.fed = nil
 	s.forgetTrans()
 	s.newTerm()
@@ -348,7 +393,7 @@ func (s *Site) applyDown(d *down) {
 // that what it injected and not yet applied is included, else the lowest
 // id), and a new gateway term submits its Sync once this node holds it.
 func (s *Site) have(from string, h *have) {
-	if s.haves == nil || h.ring != s.ring || !slices.Contains(s.members, from) {
+	if s.haves == nil || h.ring != s.ring || h.epoch != s.epoch || !slices.Contains(s.members, from) {
 		return
 	}
 	s.haves[from] = *h
@@ -454,7 +499,7 @@ func (s *Site) addPending(u fedUp) {
 // submit hands an Up to the federation ring, once per ring, while the
 // active gateway is in a regular federation configuration.
 func (s *Site) submit(p *pendingUp) {
-	if s.active && s.fed != nil && s.fed.regular && s.fed.syncSent && s.inflight == 0 && p.ring == 0 {
+	if s.active && !s.draining && s.fed != nil && s.fed.regular && s.fed.syncSent && s.inflight == 0 && p.ring == 0 {
 		p.ring = s.fed.ring
 		if p.submitted {
 			s.stats.Resubmitted++

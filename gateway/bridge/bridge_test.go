@@ -159,6 +159,101 @@ func TestFailoverResubmit(t *testing.T) {
 	}
 }
 
+// TestHandover moves site a's gateway role from a1 to a2 and back inside
+// one local configuration, each time while the federation has ordered
+// Ups whose Downs a1 injected but the local ring has not delivered, and
+// while Ups wait at a. Between the agreed handover and the release the
+// old gateway submits no Up but numbers and injects what the federation
+// delivers; at the release the new gateway takes over, its Sync waiting
+// for the Have phase the release opens (so it names the Downs its
+// predecessor injected), and every Up reaches every node once, but those
+// b sent while a had no member in the federation ring, which a does not
+// deliver (a partition and a merge of a, as at a failover).
+func TestHandover(t *testing.T) {
+	h := newHarness(t, 0, 3, 2)
+	a := h.site("a")
+	h.fedConfig("a", "b")
+	h.settle()
+	var away []Origin
+	fedUps := func() int {
+		n := 0
+		for _, m := range h.fedQ {
+			if m.id.Sender == "a" && len(m.payload) > 0 && m.payload[0] == kindFedUp {
+				n++
+			}
+		}
+		return n
+	}
+	for k, to := range []string{"a2", "a1"} {
+		old := a.gw
+		h.send("a2", fmt.Sprint("before-", k))
+		h.send("b1", fmt.Sprint("before-", k))
+		h.settle()
+		for i := range 3 {
+			h.send("a2", fmt.Sprint("up-", k, i))
+			h.send("a3", fmt.Sprint("up-", k, i))
+			h.send("b2", fmt.Sprint("up-", k, i))
+		}
+		h.localStep(a)
+		h.localStep(h.site("b"))
+		h.fedStep() // ordered: the gateway injects Downs its site has not delivered yet
+		h.send("a3", fmt.Sprint("in-flight-", k))
+		h.handover(a)
+		h.send("a2", fmt.Sprint("draining-", k))
+		h.send("b1", fmt.Sprint("draining-", k))
+		// The old gateway's member drains: what b sends is numbered and
+		// injected at a, what a sends waits.
+		h.localStep(a)
+		if n := fedUps(); n > 0 {
+			t.Errorf("%s submitted %d Ups to the federation ring after the handover was agreed", old.id, n)
+		}
+		h.settle()
+		h.release(a, to, uint64(k+1))
+		if !h.node(to).b.Active() || slices.ContainsFunc(a.nodes, func(n *hnode) bool { return n != h.node(to) && n.b.Active() }) {
+			t.Fatalf("after the handover to %s, the active gateways are wrong", to)
+		}
+		h.fedConfig("b") // the old gateway's member left
+		h.send("b1", fmt.Sprint("while-away-", k))
+		away = append(away, h.sent[len(h.sent)-1])
+		h.localStep(h.site("b"))
+		h.fedStep()
+		// The new gateway's member joins before a's local ring delivered
+		// the release's Haves.
+		h.fedConfig("a", "b")
+		if slices.ContainsFunc(h.fedQ, func(m hmsg) bool { return m.id.Sender == "a" }) {
+			t.Errorf("%s submitted its Sync before the Have phase of the handover was over", to)
+		}
+		h.settle()
+		h.send("a1", fmt.Sprint("after-", k))
+		h.send("b2", fmt.Sprint("after-", k))
+		h.settle()
+	}
+	h.checkOrder()
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			got := h.messages(n)
+			for _, o := range h.sent {
+				want := s.name != "a" || !slices.Contains(away, o)
+				if want != slices.Contains(got, o) {
+					t.Errorf("%s delivered %s: %v, want %v", n.id, o, !want, want)
+				}
+			}
+			if st := n.b.Stats(); st.OutOfOrder > 0 || st.LocalGaps > 0 {
+				t.Errorf("%s: %d Downs out of order, %d local gaps", n.id, st.OutOfOrder, st.LocalGaps)
+			}
+		}
+	}
+	if c := confs(h.node("a3")); c != "reg[a b] trans[a] reg[a b] trans[a] reg[a b]" {
+		t.Errorf("a3 configurations %q", c)
+	}
+	// A release that is not later than the last one applied changes
+	// nothing.
+	h.node("a2").b.Release(true, 2)
+	if h.node("a2").b.Active() {
+		t.Error("a repeated handover epoch moved the role")
+	}
+}
+
 func payloadOf(n *hnode, o Origin) []byte {
 	for _, e := range n.stream {
 		if e.Kind == EntryMessage && e.Origin == o {
@@ -227,9 +322,13 @@ func TestCodecs(t *testing.T) {
 			t.Errorf("Down %+v after %s decoded as %+v, %v", x, prev, d.down, err)
 		}
 	}
-	hv := &have{ring: 12, last: prev, active: true}
-	if d, err := decodeLocal(encodeHave(hv)); err != nil || d.have == nil || *d.have != *hv {
-		t.Errorf("Have %+v decoded as %+v, %v", hv, d.have, err)
+	for _, hv := range []*have{{ring: 12, last: prev, active: true}, {ring: 12, epoch: 3, last: prev}} {
+		if d, err := decodeLocal(encodeHave(hv)); err != nil || d.have == nil || *d.have != *hv {
+			t.Errorf("Have %+v decoded as %+v, %v", hv, d.have, err)
+		}
+	}
+	if _, err := decodeLocal(append(encodeHave(&have{ring: 12}), 0)); err == nil {
+		t.Error("a Have with epoch 0 sent decoded")
 	}
 	c := &catchUp{to: "a", from: localring.DomainOrder{Seq: 8, Ring: 4}, entries: []Entry{e, m}}
 	got, err := decodeFed(encodeCatchUp(c))

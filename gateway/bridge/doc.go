@@ -174,6 +174,25 @@
 // numbered before it learned is what every member held (Safe), at the
 // places the others give it.
 //
+// # Handover
+//
+// An operator's handover moves the active gateway inside one local
+// configuration, at points of the local ring's agreed stream that every
+// node sees alike (federation.Role). At the agreed request (Site.Handover)
+// the active gateway drains: it submits nothing more to the federation
+// ring, and goes on numbering and injecting what its federation member
+// delivers until the member has left the ring (FedStopped). At the old
+// gateway's release (Site.Release) every node takes the change as it
+// takes an install that changes the active gateway: the old term ends,
+// the new gateway starts one (it submits every pending Up again), and a
+// Have phase keyed by the handover's epoch (a Have carries it when it is
+// not 0) opens, so that the new gateway's Sync waits until it holds the
+// site's highest position, the Downs its predecessor injected before its
+// release included (a sender's messages are delivered in the order it
+// submitted them). Without the drain the new gateway could number, in a
+// federation ring of its own, an Up its predecessor's member got ordered
+// with the other sites: delivered in two configurations.
+//
 // # Views
 //
 // The stream's configuration entries are the domain's configuration

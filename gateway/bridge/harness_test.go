@@ -382,3 +382,33 @@ func confs(n *hnode) string {
 	}
 	return strings.Join(b, " ")
 }
+
+// handover agrees a handover of site s's gateway role at this point of
+// its local ring's stream: every live node applies it (the active
+// gateway drains).
+func (h *harness) handover(s *hsite) {
+	for _, n := range s.nodes {
+		if n.alive && !n.out {
+			n.b.Handover()
+			h.collect(n)
+		}
+	}
+}
+
+// release ends the handover: the old gateway's federation member has
+// left the ring (FedStopped), and every live node applies the release
+// (the epoch-th handover in the configuration) at this point of the
+// stream; the new gateway's member joins at the next fedConfig.
+func (h *harness) release(s *hsite, to string, epoch uint64) {
+	if old := s.gw; old != nil {
+		old.b.FedStopped()
+		h.collect(old)
+	}
+	s.gw, s.inFed = h.node(to), false
+	for _, n := range s.nodes {
+		if n.alive && !n.out {
+			n.b.Release(n == s.gw, epoch)
+			h.collect(n)
+		}
+	}
+}

@@ -116,6 +116,7 @@ type down struct {
 // last position the node applied, and whether it is the active gateway.
 type have struct {
 	ring   uint64 // the local ring's RingID.Seq
+	epoch  uint64 // the handover epoch in it (Site.Handover); sent only when not 0
 	last   localring.DomainOrder
 	active bool
 }
@@ -217,9 +218,14 @@ func encodeHave(h *have) []byte {
 	b := binary.AppendUvarint([]byte{kindHave}, h.ring)
 	b = appendPos(b, h.last)
 	if h.active {
-		return append(b, 1)
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
 	}
-	return append(b, 0)
+	if h.epoch > 0 {
+		b = binary.AppendUvarint(b, h.epoch)
+	}
+	return b
 }
 
 func encodeFedUp(u *fedUp) []byte { return appendUp(kindFedUp, u) }
@@ -398,6 +404,11 @@ func decodeLocal(b []byte) (localMsg, error) {
 			h.active = true
 		default:
 			r.fail("active flag")
+		}
+		if r.err == nil && len(r.b) > 0 {
+			if h.epoch = r.uvarint("epoch"); h.epoch == 0 {
+				r.fail("epoch 0 is not sent")
+			}
 		}
 		return localMsg{have: h}, r.done()
 	case kindAgain:
