@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -329,8 +330,8 @@ func TestAPIChild(t *testing.T) {
 
 // TestFederationAndPlan: /v1/federation names the site's gateways and
 // the active one in the local ring; /v1/plan hashes the plan's JSON.
-func TestFederationAndPlan(t *testing.T) {
-	f, err := topology.Parse("fp.yaml", []byte(`version: 1
+// fpYAML is two sites: a with two gateways (a-1, then a-2), b with one.
+const fpYAML = `version: 1
 cluster: fp
 classes:
   - {name: global, budget: 30s}
@@ -349,7 +350,10 @@ links:
   - {between: [a, b], rtt: 2ms}
 groups:
   - {name: orders, class: global, sites: ["*"]}
-`))
+`
+
+func TestFederationAndPlan(t *testing.T) {
+	f, err := topology.Parse("fp.yaml", []byte(fpYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,4 +410,86 @@ groups:
 			t.Errorf("domain %s: config hash %s, want %s", d.Name, d.ConfigHash, want)
 		}
 	}
+}
+
+// TestHandoverAPI hands site a's gateway role over through the admin
+// socket of a-2 (the standby asks) and back by name, on two agents
+// without certificates (no federation ring member runs, so the old
+// gateway releases at once): 200 with from and to once it took effect,
+// both nodes' status and /v1/federation name the new active gateway, the
+// events list it; when a-2 leaves the ring, the plan's order gives the
+// role back to a-1.
+func TestHandoverAPI(t *testing.T) {
+	f, err := topology.Parse("fp.yaml", []byte(fpYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := f.Plan()
+	net, key, dir := &transport.FakeNetwork{}, seal.GenerateKey(), t.TempDir()
+	agents := map[string]*Agent{}
+	stops := map[string]func(){}
+	for i, id := range []string{"a-1", "a-2"} {
+		cfg, err := FromTopology(f, id, PresetLAN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nw, err := net.Listen(netip.MustParseAddrPort(fmt.Sprintf("10.1.0.%d:5405", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Network, cfg.Security, cfg.DataDir = nw, Security{Key: key}, filepath.Join(dir, id)
+		cfg.Logger, cfg.ClientSocket = slog.New(slog.DiscardHandler), "-"
+		cfg.Federation = &Federation{File: f, Plan: plan}
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		stop := sync.OnceFunc(func() { cancel(); <-done })
+		t.Cleanup(stop)
+		agents[id], stops[id] = a, stop
+	}
+	active := func(id string) string {
+		ds := agents[id].Status().Domains
+		if len(ds) != 1 {
+			return ""
+		}
+		return ds[0].Active
+	}
+	waitFor(t, "a ring of a-1 and a-2", func() bool {
+		st := agents["a-2"].Status()
+		in := 0
+		for _, m := range st.Members {
+			if m.InRing {
+				in++
+			}
+		}
+		return in == 2 && st.State == "operational" && active("a-2") == "a-1"
+	})
+	api := NewClient(filepath.Join(dir, "a-2", AdminSocketName))
+	ctx := context.Background()
+	dom := plan.Domains[slices.IndexFunc(plan.Domains, func(d topology.Domain) bool { return d.Kind == topology.FederationDomain })].Name
+	for _, step := range []struct{ to, from, want string }{{"", "a-1", "a-2"}, {"a-1", "a-2", "a-1"}, {"a-2", "a-1", "a-2"}} {
+		r, err := api.Handover(ctx, dom, step.to)
+		if err != nil {
+			t.Fatalf("handover to %q: %v", step.to, err)
+		}
+		if !r.Agreed || r.From != step.from || r.To != step.want || r.Site != "a" || r.Incarnation == 0 || r.LocalRing == "" {
+			t.Errorf("handover to %q: %+v, want it took effect, from %s to %s", step.to, r, step.from, step.want)
+		}
+		waitFor(t, "both nodes to name "+step.want, func() bool { return active("a-1") == step.want && active("a-2") == step.want })
+		if fed, err := api.Federation(ctx); err != nil || fed.Domains[0].Active != step.want {
+			t.Errorf("/v1/federation after the handover to %s: %+v, %v", step.want, fed, err)
+		}
+	}
+	if evs := agents["a-1"].Events(0); !slices.ContainsFunc(evs, func(e MembershipEvent) bool {
+		return e.Kind == EventHandover && e.Member == "a-2" && strings.Contains(e.Reason, "from a-1 to a-2, requested at a-2")
+	}) {
+		t.Errorf("a-1's events have no handover to a-2: %+v", evs)
+	}
+	// a-2 leaves: the plan's order applies again.
+	stops["a-2"]()
+	waitFor(t, "a-1 to take the role back", func() bool { return active("a-1") == "a-1" })
 }
