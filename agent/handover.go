@@ -152,12 +152,22 @@ func (a *Agent) handoverDelivered(m *localring.Message) {
 	}
 	dl := a.domainNamed(h.Domain)
 	switch {
-	case h.Release && string(m.ID.Sender) != h.From, !h.Release && string(m.ID.Sender) != h.Requester:
+	case (h.Release || h.Resume) && string(m.ID.Sender) != h.From, !h.Release && !h.Resume && string(m.ID.Sender) != h.Requester:
 		a.log.Warn("gateway handover message ignored: its sender is not the node it names", "from", string(m.ID.Sender), "domain", h.Domain, "release", h.Release)
 	case dl == nil:
 		a.answerHandover(h, handoverOutcome{err: fmt.Errorf("%w: %q is not a federation domain of site %s", ErrNotFound, h.Domain, a.cfg.Site)})
 	case h.Release:
 		a.releaseDelivered(dl, h)
+	case h.Resume:
+		if err := dl.role.Resume(h); err != nil {
+			a.log.Info("gateway term resumption ignored", "domain", h.Domain, "gateway", h.From, "reason", err)
+			return
+		}
+		local, epoch := dl.role.Term()
+		a.log.Info("the active gateway resumes its term: a new federation ring member", "domain", h.Domain, "gateway", h.From, "local_ring", "r:"+local.String(), "epoch", epoch)
+		a.fed.roleChanged(dl.d.Name, dl.role)
+		dl.b.Release(h.From == a.cfg.Node, uint64(epoch))
+		a.domainOutput(dl)
 	default:
 		if err := dl.role.Handover(h); err != nil {
 			a.log.Info("gateway handover not agreed", "domain", h.Domain, "from", h.From, "to", h.To, "requested_by", h.Requester, "reason", err)
@@ -221,18 +231,25 @@ func (a *Agent) answerHandover(h federation.HandoverRequest, out handoverOutcome
 }
 
 // drained handles the end of a draining federation ring member (loop):
-// the release of the handover, or, when a configuration change ended the
-// handover, nothing until the next configuration that makes this node
-// active starts a member again.
+// the release of the handover; or, when a configuration change ended the
+// handover and this node stayed the active gateway, a resumption: its
+// gateway term ended with the member, and a new one starts (a new member,
+// a Have phase) where every node applies the resumption (Role.Resume).
 func (a *Agent) drained(dl *domainLayer) {
 	dl.draining = nil
 	if dl.b.Active() {
 		dl.b.FedStopped()
 	}
-	if p, ok := dl.role.Pending(); ok && p.From == a.cfg.Node {
+	p, pending := dl.role.Pending()
+	gw, _, ok := dl.role.Active()
+	switch {
+	case pending && p.From == a.cfg.Node:
 		a.submitRelease(dl, p)
-	} else {
-		a.log.Warn("a local ring configuration change ended the gateway handover while this gateway drained its federation ring member; it runs none until the next configuration that makes it the active gateway", "domain", dl.d.Name)
+	case ok && gw == a.cfg.Node:
+		a.hov.nonce++
+		r := federation.HandoverRequest{Resume: true, Domain: dl.d.Name, From: gw, To: gw, Requester: gw, Nonce: a.hov.nonce}
+		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: federation.EncodeHandover(r)})
+		a.log.Warn("a local ring configuration change ended the gateway handover while this gateway drained its federation ring member, and it stayed active: it resumes with a new member", "domain", dl.d.Name)
 	}
 	a.domainOutput(dl)
 }

@@ -68,7 +68,10 @@
 // state is handed to joiners) or its gateway left, the plan's takeover
 // order applies again. Each node computes this from its own
 // configurations, and all agree; a configuration change during a
-// handover ends it (its release is refused) without moving the role.
+// handover ends it (its release is refused) without moving the role. If
+// the old gateway stays active and its member stopped meanwhile, it
+// submits a resumption (Role.Resume): a new term with the next epoch,
+// applied by every node at its delivery, as a release to itself.
 //
 // # Fencing
 //

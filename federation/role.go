@@ -151,7 +151,7 @@ func (r *Role) Handover(h HandoverRequest) error {
 	if r.regular && r.ok && r.active != h.From {
 		return fmt.Errorf("%w: domain %s, site %s: the role moved to %s before this handover from %s was agreed; ask again if %s should still hand it over", ErrHandoverRefused, r.d.Name, r.site, r.active, h.From, r.active)
 	}
-	if h.To == "" || h.Release {
+	if h.To == "" || h.Release || h.Resume {
 		return fmt.Errorf("%w: domain %s, site %s: the request names no gateway to hand the role to", ErrHandoverRefused, r.d.Name, r.site)
 	}
 	if _, _, err := r.Check(h.To); err != nil {
@@ -189,14 +189,34 @@ func (r *Role) Release(h HandoverRequest) error {
 	return nil
 }
 
+// Resume applies a resumption the local ring delivered: the active
+// gateway h.From, whose federation ring member stopped for a handover that
+// a configuration change then ended while it stayed active, starts a new
+// term at this point of the stream, with the next epoch (its incarnation
+// is Incarnation(rank) from here). Refused when h.From is not the active
+// gateway, a handover is under way, or the epochs of the configuration
+// are spent (the next configuration starts a member anyway).
+func (r *Role) Resume(h HandoverRequest) error {
+	switch {
+	case !r.regular || !r.ok || r.active != h.From || r.pending != nil:
+		return fmt.Errorf("%w: domain %s, site %s: %s resumes its gateway term, but the role is %s's here (handover under way: %v)", ErrHandoverRefused, r.d.Name, r.site, h.From, r.active, r.pending != nil)
+	case r.epoch >= MaxEpoch:
+		return fmt.Errorf("%w: domain %s, site %s: %d handovers were agreed in local ring configuration r:%s; %s resumes at the next configuration", ErrHandoverRefused, r.d.Name, r.site, MaxEpoch, r.ring, h.From)
+	}
+	r.epoch++
+	return nil
+}
+
 // HandoverRequest is the local ring message that asks every node of a
 // site to move domain Domain's gateway role from From to To
 // (EncodeHandover), or, with Release, the old gateway's message that its
-// federation ring member stopped and the role moves now. Requester and
+// federation ring member stopped and the role moves now, or, with Resume,
+// the active gateway's message that it starts a new term (Role.Resume).
+// Requester and
 // Nonce name the request, so that the node that asked learns its outcome
 // when the ring delivers it.
 type HandoverRequest struct {
-	Release          bool
+	Release, Resume  bool
 	Domain, From, To string
 	Requester        string
 	Nonce            uint64
@@ -210,9 +230,12 @@ var handoverMagic = []byte{0xC1, 'h', 'o', 'v'}
 // release.
 func EncodeHandover(h HandoverRequest) []byte {
 	b := slices.Clone(handoverMagic)
-	if h.Release {
+	switch {
+	case h.Release:
 		b = append(b, 2)
-	} else {
+	case h.Resume:
+		b = append(b, 3)
+	default:
 		b = append(b, 1)
 	}
 	for _, s := range []string{h.Domain, h.From, h.To, h.Requester} {
@@ -233,10 +256,10 @@ func DecodeHandover(p []byte) (HandoverRequest, error) {
 		return HandoverRequest{}, errors.New("federation: not a handover message")
 	}
 	b := p[len(handoverMagic):]
-	if len(b) == 0 || (b[0] != 1 && b[0] != 2) {
+	if len(b) == 0 || b[0] < 1 || b[0] > 3 {
 		return HandoverRequest{}, errors.New("federation: malformed handover message (kind)")
 	}
-	release := b[0] == 2
+	release, resume := b[0] == 2, b[0] == 3
 	b = b[1:]
 	var f [4]string
 	for i := range f {
@@ -250,5 +273,5 @@ func DecodeHandover(p []byte) (HandoverRequest, error) {
 	if k <= 0 || k != len(b) {
 		return HandoverRequest{}, errors.New("federation: malformed handover message (nonce or trailing bytes)")
 	}
-	return HandoverRequest{Release: release, Domain: f[0], From: f[1], To: f[2], Requester: f[3], Nonce: nonce}, nil
+	return HandoverRequest{Release: release, Resume: resume, Domain: f[0], From: f[1], To: f[2], Requester: f[3], Nonce: nonce}, nil
 }

@@ -149,6 +149,20 @@ func TestRole(t *testing.T) {
 		t.Errorf("a release after a configuration change: %v", err)
 	}
 	step("a release refused", "fra-1")
+	// fra-1's member stopped for that handover: it resumes with a new
+	// term and a higher incarnation; fra-2 cannot.
+	if err := r.Resume(HandoverRequest{Resume: true, From: "fra-2", To: "fra-2"}); !errors.Is(err, ErrHandoverRefused) {
+		t.Errorf("a resumption by a node that is not active: %v", err)
+	}
+	if err := r.Resume(HandoverRequest{Resume: true, From: "fra-1", To: "fra-1"}); err != nil {
+		t.Fatal(err)
+	}
+	_, rank, _ := r.Active()
+	if inc, _ := r.Incarnation(rank); inc <= last {
+		t.Errorf("fra-1 resumes with incarnation %#x, not above %#x", inc, last)
+	} else {
+		last = inc
+	}
 
 	// The handover's node leaves: the plan's order.
 	handover("fra-2")
@@ -201,8 +215,8 @@ func fmtActive(r *Role) string {
 // one.
 func TestHandoverWire(t *testing.T) {
 	h := HandoverRequest{Domain: threeSites, From: "fra-1", To: "fra-2", Requester: "fra-3", Nonce: 1 << 40}
-	for _, release := range []bool{false, true} {
-		h.Release = release
+	for _, kind := range [][2]bool{{false, false}, {true, false}, {false, true}} {
+		h.Release, h.Resume = kind[0], kind[1]
 		got, err := DecodeHandover(EncodeHandover(h))
 		if err != nil || got != h {
 			t.Fatalf("DecodeHandover = %+v, %v; want %+v", got, err, h)
@@ -212,7 +226,7 @@ func TestHandoverWire(t *testing.T) {
 	if !IsHandover(b) {
 		t.Fatal("not recognised")
 	}
-	for _, bad := range [][]byte{b[:len(b)-1], append(b, 0), b[:6], b[:4], {0xC1, 'h', 'o', 'v', 3}, {0xA7, 1}, {0xB1}} {
+	for _, bad := range [][]byte{b[:len(b)-1], append(b, 0), b[:6], b[:4], {0xC1, 'h', 'o', 'v', 4}, {0xA7, 1}, {0xB1}} {
 		if _, err := DecodeHandover(bad); err == nil {
 			t.Errorf("DecodeHandover(%x) accepted", bad)
 		}
