@@ -482,6 +482,9 @@ func (s *Site) open() {
 	sync := &syncMsg{site: s.cfg.Site, ring: f.ring, last: s.end(), conf: s.injConfID}
 	if s.trans != nil {
 		sync.trans = s.trans.ID
+		if len(s.transMsgs) > 0 {
+			sync.conf = s.trans.ID
+		}
 	}
 	s.out.Fed = append(s.out.Fed, encodeSync(sync))
 	s.submitPending()
@@ -749,10 +752,10 @@ func (s *Site) settle() {
 	// base+1 is the transitional configuration's, whether this site has
 	// one or not (a site that catches up leaves its old configuration
 	// there), unless the federation delivered messages in it: then it
-	// takes the place before the first of them. Numbered with the new
-	// ring: two components of a federation that split number their
-	// transitional configurations alike, and a catch-up must tell them
-	// apart.
+	// takes the place before the first of them, in the old ring. Two
+	// components of a federation that split give their transitional
+	// configurations places alike; a catch-up tells them apart by the
+	// configuration the Sync names.
 	if t := s.trans; t != nil {
 		// The sites that came with this one: through the same
 		// transitional configuration into this ring (one that came
