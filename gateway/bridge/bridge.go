@@ -170,9 +170,10 @@ type fedState struct {
 	regular bool     // in the regular configuration (not transitional)
 
 	syncs    map[string]localring.DomainOrder
-	transOf  map[string]string // per site, the transitional configuration its Sync named
-	confOf   map[string]string // per site, the configuration its Sync's position is in
-	syncSent bool              // this site's Sync was submitted (it waits for the site's Have phase)
+	transOf  map[string]string     // per site, the transitional configuration its Sync named
+	confOf   map[string]string     // per site, the configuration its Sync's position is in
+	syncSent bool                  // this site's Sync was submitted (it waits for the site's Have phase)
+	syncLast localring.DomainOrder // the position this site's Sync named: a catch-up answers from it
 	synced   bool
 	dropped  bool     // the ring ended before its Sync phase: it is not the domain's
 	held     []heldUp // messages delivered before every member's Sync
@@ -479,7 +480,8 @@ func (s *Site) open() {
 		return
 	}
 	f.syncSent = true
-	sync := &syncMsg{site: s.cfg.Site, ring: f.ring, last: s.end(), conf: s.injConfID}
+	f.syncLast = s.end()
+	sync := &syncMsg{site: s.cfg.Site, ring: f.ring, last: f.syncLast, conf: s.injConfID}
 	if s.trans != nil {
 		sync.trans = s.trans.ID
 		if len(s.transMsgs) > 0 {
@@ -703,7 +705,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		}
 		s.number(x, m.Order)
 	case *catchUp:
-		if x.to != s.cfg.Site || !f.waiting || x.from != s.injected {
+		if x.to != s.cfg.Site || !f.waiting || x.from != f.syncLast {
 			return
 		}
 		s.caughtUp(x)
@@ -764,7 +766,7 @@ func (s *Site) settle() {
 		t.Sites = slices.DeleteFunc(t.Sites, func(x string) bool { return f.transOf[x] != t.ID })
 		if !strings.HasPrefix(t.ID, "t:"+strings.TrimPrefix(f.id, "r:")+"/") {
 			// Rings that did not settle came between: the federation's
-			// id leads into one of them.
+			// id leads into one of them (fedTransID undoes this).
 			t.ID = "fed:" + t.ID + ">" + f.id
 		}
 		pos := localring.DomainOrder{Seq: base.Seq + 1, Ring: f.ring}
@@ -840,12 +842,7 @@ func (s *Site) submitPending() {
 
 // settleSyncs continues the numbering after base, the highest position in
 // the Syncs (the ring's regular configuration takes base+2), and has this
-// site wait for its catch-up or answer the others'. A site that holds
-// messages the federation delivered in its transitional configuration
-// does not wait: no other site shares its history up to them (the sites
-// that came through the same transitional configuration hold the same
-// ones, so they are all behind or none is), and what follows in another's
-// is another component's.
+// site wait for its catch-up if it is behind.
 func (s *Site) settleSyncs() (base localring.DomainOrder) {
 	f := s.fed
 	for _, p := range f.syncs {
@@ -855,10 +852,9 @@ func (s *Site) settleSyncs() (base localring.DomainOrder) {
 	}
 	f.base = base.Seq + 2
 	switch {
-	case len(s.transMsgs) > 0:
-	case s.injected.Less(base) && !s.injected.IsZero():
+	case f.syncLast.Less(base) && !s.injected.IsZero():
 		f.waiting = true
-	case s.injected.Less(base):
+	case s.injected.IsZero():
 		// A site that never applied anything has nothing to catch up.
 		s.injected = base
 	}
@@ -881,7 +877,8 @@ func (s *Site) answerBehind(base localring.DomainOrder) {
 		for _, site := range f.members {
 			p, ok := f.syncs[site]
 			if ok && p.Less(base) && !p.IsZero() {
-				s.out.Fed = append(s.out.Fed, encodeCatchUp(s.answer(site, p, f.confOf[site], base)))
+				held := f.transOf[site] != "" && f.transOf[site] == f.confOf[site]
+				s.out.Fed = append(s.out.Fed, encodeCatchUp(s.answer(site, p, f.confOf[site], held, base)))
 			}
 		}
 	}
@@ -900,12 +897,19 @@ func (s *Site) answerBehind(base localring.DomainOrder) {
 // the same places: they were Safe, every member held them). The answer
 // then begins with that transitional configuration, which the asking site
 // does not install: it goes on in conf with the messages, then leaves.
-func (s *Site) answer(site string, from localring.DomainOrder, conf string, base localring.DomainOrder) *catchUp {
+func (s *Site) answer(site string, from localring.DomainOrder, conf string, held bool, base localring.DomainOrder) *catchUp {
 	c := &catchUp{to: site, from: from}
 	i, found := slices.BinarySearchFunc(s.log, from, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
 	if found {
 		j := s.confAt(i)
 		switch {
+		case j >= 0 && held && fedTransID(s.log[j].Conf.ID) == conf:
+			// The asking site holds that transitional configuration's
+			// messages, and has not injected them: it settled no ring
+			// since, this site did (and named it after that ring).
+			c.entries = append(c.entries, s.log[j:i+1]...)
+		case held:
+			found = false
 		case j < 0 || s.log[j].Conf.ID == conf:
 		case s.log[j].Conf.Kind == localring.Transitional && !slices.Contains(s.log[j].Conf.Sites, site) && s.regAt(j) == conf:
 			c.entries = append(c.entries, s.log[j])
@@ -1004,15 +1008,17 @@ func (s *Site) caughtUp(c *catchUp) {
 		}
 		s.inject(e)
 	}
-	if len(f.queued) > 0 {
-		// The site leaves its old configuration (if it has not yet) just
-		// before the new ring's.
-		q := f.queued[0].Pos
-		s.leave(localring.DomainOrder{Seq: q.Seq - 1, Ring: q.Ring})
-	}
 	q := f.queued
 	f.queued = nil
 	for _, e := range q {
+		if e.Kind == EntryConfig && s.injected.Less(e.Pos) {
+			// The site leaves its old configuration (if it has not yet)
+			// just before its own transitional configuration (with the
+			// messages it holds from the federation's) or the new ring's
+			// regular one: the catch-up may have taken it past the
+			// configuration its own transitional one comes from.
+			s.leave(localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: e.Pos.Ring})
+		}
 		s.inject(e)
 	}
 }
@@ -1027,6 +1033,18 @@ func (s *Site) leave(at localring.DomainOrder) {
 		s.inject(Entry{Pos: at, Kind: EntryConfig, Conf: DomainConf{
 			ID: transID(s.cfg.Site, s.fed.id, s.injReg), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
 	}
+}
+
+// fedTransID returns the id of the federation's transitional configuration
+// a domain's transitional configuration comes from: its own id, or the
+// part between "fed:" and ">" when rings that did not settle came between
+// (settle).
+func fedTransID(id string) string {
+	if t, ok := strings.CutPrefix(id, "fed:"); ok {
+		t, _, _ = strings.Cut(t, ">")
+		return t
+	}
+	return id
 }
 
 // transID names the transitional configuration a site installs alone

@@ -126,17 +126,18 @@
 // another component of a split federation, which numbered its own entries
 // (Stats.Diverged; the entries of two components' regular configurations
 // carry the rings that numbered them, but a message has its one place in
-// any component's transitional configuration). One case more: the
+// any component's transitional configuration). Two cases more. The
 // position is in a transitional configuration of the answering site that
 // does not have the asking site, right after the regular configuration
 // the Sync names. The asking site's gateway was paused or cut off, and
 // numbered there messages the federation delivered to it in its regular
 // configuration (Safe: every member held them, at the same places); the
-// answer begins with that transitional configuration. A site that holds
-// messages of the federation's transitional configuration does not wait
-// for a catch-up: the sites that came through the same transitional
-// configuration hold the same ones (all of them are behind base, or
-// none), and what follows in another's log is another component's. Every
+// answer begins with that transitional configuration. A site that
+// holds messages of the federation's transitional configuration (it
+// settled no ring since) names that configuration in its Sync: a site
+// that came through it too and settled a ring after it (the ring did not
+// settle at the asking site) answers from its entry of that configuration
+// on, the same messages at the same places. Every
 // node keeps the last Config.LogEntries entries (default 8192 entries,
 // DefaultLogEntries): that is the bound. The gateway that waits for its
 // CatchUp holds the new ring's entries back until it arrives.

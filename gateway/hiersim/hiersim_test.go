@@ -57,6 +57,30 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// Seeds that long runs found failing, replayed on every run.
+func TestRegressions(t *testing.T) {
+	for _, c := range []struct {
+		fault Fault
+		seed  uint64
+	}{
+		// A ring settled at fra but not at sin, which held the messages
+		// of the federation's transitional configuration before it; sin
+		// fell behind, and fra, which had named that configuration after
+		// the ring, refused the catch-up: sin sent again Ups fra had
+		// ordered in the ring.
+		{FaultGatewayPause, 1025},
+		{FaultGatewayPause, 1317},
+	} {
+		t.Run(fmt.Sprintf("%s/%d", c.fault, c.seed), func(t *testing.T) {
+			r, err := Run(c.seed, Options{Topology: topologyFile, Fault: c.fault})
+			if err != nil {
+				t.Fatal(err)
+			}
+			report(t, c.fault, r)
+		})
+	}
+}
+
 // effects sums what the fault did over a test's seeds.
 type effects struct {
 	mu                                                   sync.Mutex
