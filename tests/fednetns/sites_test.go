@@ -642,7 +642,9 @@ func TestSitesNetns(t *testing.T) {
 			}
 		}
 		t.Logf("failover: site a's members that stayed connected installed %d configurations without b and c %v, and missed %d messages of b and c sent in the configuration they were in at the kill", len(confs), confs, missed)
-		t.Skip("known bug (issue 9 item 4, gateway failover without a partition): a-2's new federation ring member forms a ring of site a alone about 0.4 s after it starts, before b and c even drop a-1's member (token timeout 1.7 s); site a's bridge has a history, so unlike a gateway's first ring (agent: startsAlone) that ring is numbered as a domain configuration, and a-2 and a-3 install [a-2 a-3]: a partition, then a merge, missing the messages of b and c that the federation ordered in the old configuration after the last one a-1 brought down (about 60 per node per run)")
+		if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
+			t.Skip("known bug (issue 9 item 4, gateway failover without a partition; internal/sites TestFailoverKeepsConfiguration): a-2's new federation ring member forms a ring of site a alone about 0.4 s after it starts, before b and c even drop a-1's member (token timeout 1.7 s); site a's bridge has a history, so unlike a gateway's first ring (agent: startsAlone) that ring is numbered as a domain configuration, and a-2 and a-3 install [a-2 a-3]: a partition, then a merge, missing the messages of b and c that the federation ordered in the old configuration after the last one a-1 brought down (about 60 per node per run); set ATOLL_KNOWN_BUGS=1 to run it")
+		}
 		if len(confs) > 0 || missed > 0 {
 			t.Errorf("site a's members went through a partition at the failover")
 		}

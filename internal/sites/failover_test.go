@@ -1,0 +1,173 @@
+package sites_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/internal/sites"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// TestFailoverKeepsConfiguration kills a site's active gateway (issue 9
+// item 4): the site's members that stay connected must install no
+// configuration of the domain without the other sites (a partition and a
+// merge, in which they miss what the federation ordered after the last
+// entry the old gateway brought down). Then the site is cut off as its
+// gateway dies: its members must go on alone, and merge back when healed;
+// the traces must pass the EVS checker.
+//
+// It fails today: the new gateway's federation ring member forms a ring
+// of its site alone before it joins the others', and the bridge numbers
+// that ring as a domain configuration of the site alone (b-2 and b-3
+// install [b-2 b-3], even [b-2]). Holding that ring back from the bridge
+// until the others admit the member (or a timeout passes) removes the
+// partition, but then the site's nodes install different configurations
+// when the other sites dropped it first (b-3 installs one without b-2
+// that b-2 skips: EVS 2.4). Set ATOLL_KNOWN_BUGS=1 to run it.
+func TestFailoverKeepsConfiguration(t *testing.T) {
+	if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
+		t.Skip("known bug (issue 9 item 4: a new active gateway's lone federation ring makes its site a partition of the domain): set ATOLL_KNOWN_BUGS=1 to run")
+	}
+	if testing.Short() {
+		t.Skip("runs eight agents and a federation ring over the WAN emulator")
+	}
+	if sites.RaceEnabled {
+		t.Skip("judges real-time federation rings: runs without the race detector only")
+	}
+	w, err := sites.New(sites.Config{Topology: []byte(worldYAML)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, id := range w.Running() {
+				t.Logf("%s: %+v", id, w.Node(id).Agent().Status().Domains)
+			}
+			w.StopAll()
+			t.Logf("logs:\n%s", w.Logs())
+		}
+		w.Close()
+	})
+	var dom *topology.Domain
+	for i, d := range w.Plan().Domains {
+		if d.Kind == topology.FederationDomain && len(d.Sites) == 3 {
+			dom = &w.Plan().Domains[i]
+		}
+	}
+	if dom == nil {
+		t.Fatal("no federation domain of the three sites in the plan")
+	}
+	if err := w.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitDomains(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	without := func(ids []string, gone ...string) []string {
+		return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return slices.Contains(gone, id) })
+	}
+	all := w.Nodes()
+
+	// b's active gateway killed: b's other members stay in the domain's
+	// configurations with a and c.
+	victim := activeGateway(t, w, "b")
+	liveB := without(w.SiteNodes("b"), victim)
+	at := traceSizes(t, w, liveB)
+	if err := w.Kill(victim); err != nil {
+		t.Fatal(err)
+	}
+	live := without(all, victim)
+	if err := w.WaitDomain(dom.Name, live, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := activeGateway(t, w, "b"); got == victim {
+		t.Fatalf("%s is still b's active gateway", got)
+	}
+	others := slices.Concat(w.SiteNodes("a"), w.SiteNodes("c"))
+	for _, id := range liveB {
+		for _, c := range installsSince(t, w, id, at[id], dom.Name) {
+			if slices.ContainsFunc(others, func(o string) bool { return !slices.Contains(c.Members, o) }) {
+				t.Errorf("%s installed %s of %v after b's gateway died: a partition of b", id, c.ID, c.Members)
+			}
+		}
+	}
+
+	// a cut off as its active gateway dies: a's members go on alone, b
+	// and c without a; healed, a merges back.
+	victim = activeGateway(t, w, "a")
+	if err := w.Isolate("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Kill(victim); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	live = without(live, victim)
+	liveA := without(w.SiteNodes("a"), victim)
+	if err := w.WaitDomain(dom.Name, liveA, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a cut off as its gateway died: a's members alone after %v", time.Since(start).Round(time.Millisecond))
+	if err := w.WaitDomain(dom.Name, without(live, liveA...), 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Rejoin("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitDomain(dom.Name, live, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("EVS check: %d trace lines %v", res.Events, res.ByDomain)
+	if len(res.Violations) > 0 {
+		t.Errorf("%d EVS violations, first %v", len(res.Violations), res.Violations[0])
+	}
+}
+
+// traceSizes returns the sizes of the traces of ids.
+func traceSizes(t *testing.T, w *sites.World, ids []string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, id := range ids {
+		b, err := os.ReadFile(filepath.Join(w.Dir(), id+".trace"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[id] = len(b)
+	}
+	return out
+}
+
+// installsSince returns the regular configurations of domain that node
+// id's trace holds after offset from.
+func installsSince(t *testing.T, w *sites.World, id string, from int, domain string) []evs.Conf {
+	t.Helper()
+	path := filepath.Join(w.Dir(), id+".trace")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1] // whole lines: the agent may be writing
+	}
+	es, err := evs.Read(bytes.NewReader(b[from:]), fmt.Sprintf("%s from %d", path, from))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []evs.Conf
+	for _, e := range es {
+		if e.Ev == evs.EvInstall && e.Domain == domain && e.Conf.Kind == "reg" {
+			out = append(out, *e.Conf)
+		}
+	}
+	return out
+}
