@@ -46,11 +46,49 @@ type Federation struct {
 	// DrainTimeout bounds the drain when a federation member stops
 	// because its node is no longer the active gateway. Default 1 s.
 	DrainTimeout time.Duration
+	// Rings, when set, gives the federation ring of a domain (by domain
+	// name) its own Listen and Dial instead of the ones above. One QUIC
+	// endpoint carries one federation ring, so a node that is a gateway
+	// of several domains runs the members of all of them only when each
+	// of its domains has an entry here with an address of its own (sites
+	// in one process: internal/sites); otherwise it runs the first and
+	// says so at start.
+	Rings map[string]Ring
 	// ListenPacket, when set, opens the UDP socket of a federation ring
-	// member at Listen instead of the transport (the in-process world of
-	// internal/sites wraps the socket to emulate a crash). The agent
-	// closes it when the member ends.
+	// member at its Listen address instead of the transport (the
+	// in-process world of internal/sites wraps the socket to emulate a
+	// crash). The agent closes it when the member ends.
 	ListenPacket func(listen string) (net.PacketConn, error)
+}
+
+// Ring is where the federation ring of one domain listens and dials.
+type Ring struct {
+	// Listen is the UDP address of the ring's QUIC transport.
+	Listen string
+	// Dial overrides the endpoint of each other site, as Federation.Dial.
+	Dial map[string]string
+}
+
+// ring returns the Listen and Dial of domain's federation ring.
+func (f *Federation) ring(domain string) (listen string, dial map[string]string) {
+	if r, ok := f.Rings[domain]; ok {
+		return r.Listen, r.Dial
+	}
+	return f.Listen, f.Dial
+}
+
+// ownAddresses reports whether each of ds has an entry in Rings with an
+// address of its own.
+func (f *Federation) ownAddresses(ds []*topology.Domain) bool {
+	seen := map[string]bool{}
+	for _, d := range ds {
+		r, ok := f.Rings[d.Name]
+		if !ok || r.Listen == "" || seen[r.Listen] {
+			return false
+		}
+		seen[r.Listen] = true
+	}
+	return true
 }
 
 // fedDomains lists the federation domains in which node is a gateway of
@@ -112,7 +150,7 @@ func newFedManager(a *Agent, cfg Federation) (*fedManager, error) {
 		m.log.Warn("this node is a gateway of its site for federation domains but has no certificate directory (--cert-dir); it will not take part in the federation rings even when it is the active gateway", "domains", names)
 		return nil, nil
 	}
-	if len(m.domains) > 1 {
+	if len(m.domains) > 1 && !cfg.ownAddresses(m.domains) {
 		m.log.Warn("this node is a gateway for several federation domains, but one QUIC endpoint carries one federation ring: only the first runs", "run", names[0], "not_run", names[1:])
 		m.domains = m.domains[:1]
 	}
@@ -184,16 +222,17 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID, epoch int
 	}
 	var gen loadGen
 	var submitted uint64
+	listen, dial := m.cfg.ring(d.Name)
 	var conn net.PacketConn
 	if m.cfg.ListenPacket != nil {
-		if conn, err = m.cfg.ListenPacket(m.cfg.Listen); err != nil {
-			m.log.Error("cannot start the federation ring member: its UDP socket", "domain", d.Name, "listen", m.cfg.Listen, "err", err)
+		if conn, err = m.cfg.ListenPacket(listen); err != nil {
+			m.log.Error("cannot start the federation ring member: its UDP socket", "domain", d.Name, "listen", listen, "err", err)
 			return
 		}
 	}
 	cfg := gateway.Config{
 		File: m.cfg.File, Plan: m.cfg.Plan, Domain: d.Name, Node: m.a.cfg.Node, Local: local, Epoch: epoch,
-		Certificate: cert, Roots: roots, Listen: m.cfg.Listen, Dial: m.cfg.Dial, Conn: conn,
+		Certificate: cert, Roots: roots, Listen: listen, Dial: dial, Conn: conn,
 		DataDir: m.a.cfg.DataDir, Logger: m.a.log, DrainTimeout: m.cfg.DrainTimeout,
 		Pass: func(now time.Time, n *localring.Node) {
 			if l := run.newLoad.Swap(nil); l != nil {

@@ -26,16 +26,18 @@
 // # The world
 //
 // New parses the file, replaces the QUIC endpoints with loopback ports
-// (one per site: an agent runs one federation domain per site today, and
-// New refuses a plan that puts a site in two), makes
+// (one per site and federation domain: one QUIC endpoint carries one
+// federation ring, and a gateway may be in several domains; the agents
+// get them as agent.Federation.Rings), makes
 // the cluster CA and the gateways' certificates and a cluster key in a
 // temporary directory, starts the mesh of relays between the sites and
 // gives each path the file's RTT (half each way) and bandwidth. Every site
 // must list its nodes' unicast addresses: they name the nodes on the
-// simulated LAN. The gateways of a site listen on the site's endpoint in
-// turn (only the active one runs the ring; one taking over waits for the
-// port while the one it replaces closes); the relays from the other sites
-// lead there.
+// simulated LAN. The gateways of a site listen on the site's endpoint of
+// a domain in turn (only the active one runs the ring; one taking over
+// waits for the port while the one it replaces closes); the relays from
+// the other sites lead there, and every flow between two sites shares the
+// pair's two links (their delay, cap and cuts).
 //
 // Kill emulates kill -9: the node's packets on its LAN and on its QUIC
 // sockets are dropped from that instant (nothing it would send on leaving

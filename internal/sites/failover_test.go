@@ -76,7 +76,7 @@ func TestFailoverKeepsConfiguration(t *testing.T) {
 
 	// b's active gateway killed: b's other members stay in the domain's
 	// configurations with a and c.
-	victim := activeGateway(t, w, "b")
+	victim := activeGateway(t, w, "b", dom.Name)
 	liveB := without(w.SiteNodes("b"), victim)
 	at := traceSizes(t, w, liveB)
 	if err := w.Kill(victim); err != nil {
@@ -86,7 +86,7 @@ func TestFailoverKeepsConfiguration(t *testing.T) {
 	if err := w.WaitDomain(dom.Name, live, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if got := activeGateway(t, w, "b"); got == victim {
+	if got := activeGateway(t, w, "b", dom.Name); got == victim {
 		t.Fatalf("%s is still b's active gateway", got)
 	}
 	others := slices.Concat(w.SiteNodes("a"), w.SiteNodes("c"))
@@ -100,7 +100,7 @@ func TestFailoverKeepsConfiguration(t *testing.T) {
 
 	// a cut off as its active gateway dies: a's members go on alone, b
 	// and c without a; healed, a merges back.
-	victim = activeGateway(t, w, "a")
+	victim = activeGateway(t, w, "a", dom.Name)
 	if err := w.Isolate("a"); err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,10 @@ import (
 )
 
 // worldYAML is the isolation benchmark's shape with short WAN delays: a
-// and b close, c farther. Group ab-regional is in the global domain too:
-// an agent runs one federation domain per site.
+// and b close, c farther. Sites a and b are in two federation domains
+// (regional a+b and global a+b+c), each with its own active gateway; a's
+// third gateway takes over the global domain when its active gateway
+// stops (a-1, active for the regional domain, is its last standby).
 const worldYAML = `version: 1
 cluster: world
 classes:
@@ -24,7 +26,7 @@ sites:
   - name: a
     unicast: ["10.1.0.1:5405", "10.1.0.2:5405", "10.1.0.3:5405"]
     nodes: [{id: a-1}, {id: a-2}, {id: a-3}]
-    gateways: [a-1, a-2]
+    gateways: [a-1, a-2, a-3]
   - name: b
     unicast: ["10.2.0.1:5405", "10.2.0.2:5405", "10.2.0.3:5405"]
     nodes: [{id: b-1}, {id: b-2}, {id: b-3}]
@@ -39,7 +41,7 @@ links:
   - {between: [b, c], rtt: 30ms, bandwidth: 20Mbit/s}
 groups:
   - {name: a-local, class: realtime, sites: [a]}
-  - {name: ab-regional, class: global, sites: [a, b]}
+  - {name: ab-regional, class: regional, sites: [a, b]}
   - {name: abc-global, class: global, sites: ["*"]}
 `
 
@@ -69,8 +71,8 @@ func TestWorld(t *testing.T) {
 		}
 		w.Close()
 	})
-	if len(w.Plan().Domains) != 4 {
-		t.Fatalf("plan: %d domains, want 3 sites and 1 federation domain", len(w.Plan().Domains))
+	if len(w.Plan().Domains) != 5 {
+		t.Fatalf("plan: %d domains, want 3 sites and 2 federation domains", len(w.Plan().Domains))
 	}
 	if err := w.StartAll(); err != nil {
 		t.Fatal(err)
@@ -93,9 +95,9 @@ func TestWorld(t *testing.T) {
 	load := func(phase string, a, ab, all []string) {
 		t.Helper()
 		err := w.Run(
-			sites.Load{Phase: phase, Senders: a, Groups: []string{"a-local"}, Every: 10 * time.Millisecond, For: 2 * time.Second},
-			sites.Load{Phase: phase, Senders: ab, Groups: []string{"ab-regional"}, Every: 20 * time.Millisecond, For: 2 * time.Second},
-			sites.Load{Phase: phase, Senders: all, Groups: []string{"abc-global"}, Every: 40 * time.Millisecond, Size: 1000, For: 2 * time.Second})
+			sites.Load{Phase: phase, Senders: a, Groups: []string{"a-local"}, Every: 20 * time.Millisecond, For: 2 * time.Second},
+			sites.Load{Phase: phase, Senders: ab, Groups: []string{"ab-regional"}, Every: 50 * time.Millisecond, For: 2 * time.Second},
+			sites.Load{Phase: phase, Senders: all, Groups: []string{"abc-global"}, Every: 100 * time.Millisecond, Size: 1000, For: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,14 +122,14 @@ func TestWorld(t *testing.T) {
 	// Stop a's active gateway while b and c send to the global group and
 	// a's members to their local group (a's members sending to the global
 	// group through the failover: TestFailoverWhileSiteSends).
-	victim := activeGateway(t, w, "a")
+	victim := activeGateway(t, w, "a", "fed/global:a+b+c")
 	live := slices.DeleteFunc(slices.Clone(all), func(id string) bool { return id == victim })
 	liveA := slices.DeleteFunc(slices.Clone(a), func(id string) bool { return id == victim })
 	liveAB := slices.DeleteFunc(slices.Clone(ab), func(id string) bool { return id == victim })
 	bc := slices.Concat(w.SiteNodes("b"), w.SiteNodes("c"))
 	gens := []*sites.Generator{
-		w.Load(sites.Load{Phase: "failover", Senders: bc, Groups: []string{"abc-global"}, Every: 30 * time.Millisecond, For: 3 * time.Second}),
-		w.Load(sites.Load{Phase: "failover", Senders: liveA, Groups: []string{"a-local"}, Every: 10 * time.Millisecond, For: 3 * time.Second}),
+		w.Load(sites.Load{Phase: "failover", Senders: bc, Groups: []string{"abc-global"}, Every: 60 * time.Millisecond, For: 3 * time.Second}),
+		w.Load(sites.Load{Phase: "failover", Senders: liveA, Groups: []string{"a-local"}, Every: 20 * time.Millisecond, For: 3 * time.Second}),
 	}
 	time.Sleep(500 * time.Millisecond)
 	if err := w.Stop(victim); err != nil {
@@ -142,8 +144,8 @@ func TestWorld(t *testing.T) {
 	if err := w.WaitView("abc-global", live, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if got := activeGateway(t, w, "a"); got == victim {
-		t.Errorf("%s is still a's active gateway after it stopped", got)
+	if gw := activeGateway(t, w, "a", "fed/global:a+b+c"); gw != "a-3" {
+		t.Errorf("a's active gateway of the global domain after %s stopped: %s, want a-3", victim, gw)
 	}
 
 	// Kill b-3 while the others send: they see it leave with reason
@@ -152,7 +154,7 @@ func TestWorld(t *testing.T) {
 	// killed before that leaves deliveries that the EVS checker finds no
 	// send for.)
 	others := slices.DeleteFunc(slices.Clone(live), func(id string) bool { return id == "b-3" })
-	gen := w.Load(sites.Load{Phase: "crash", Senders: others, Groups: []string{"abc-global"}, Every: 30 * time.Millisecond, For: 3 * time.Second})
+	gen := w.Load(sites.Load{Phase: "crash", Senders: others, Groups: []string{"abc-global"}, Every: 60 * time.Millisecond, For: 3 * time.Second})
 	time.Sleep(500 * time.Millisecond)
 	if err := w.Kill("b-3"); err != nil {
 		t.Fatal(err)
@@ -205,7 +207,7 @@ func TestWorld(t *testing.T) {
 	if len(res.Violations) > 0 {
 		t.Errorf("EVS violations in the agents' traces: %v", res.Violations)
 	}
-	for _, d := range []string{"fed/global:a+b+c"} {
+	for _, d := range []string{"fed/regional:a+b", "fed/global:a+b+c"} {
 		if res.ByDomain[d] == 0 {
 			t.Errorf("no trace line of domain %s: its ring did not run", d)
 		}
@@ -220,19 +222,19 @@ func TestWorld(t *testing.T) {
 }
 
 // activeGateway returns the node that site's running nodes name as its
-// active gateway of the global domain.
-func activeGateway(t *testing.T, w *sites.World, site string) string {
+// active gateway of domain.
+func activeGateway(t *testing.T, w *sites.World, site, domain string) string {
 	t.Helper()
 	for _, id := range w.SiteNodes(site) {
 		if n := w.Node(id); n.Running() {
 			for _, d := range n.Agent().Status().Domains {
-				if d.Active != "" {
+				if d.Domain == domain && d.Active != "" {
 					return d.Active
 				}
 			}
 		}
 	}
-	t.Fatalf("site %s names no active gateway", site)
+	t.Fatalf("site %s names no active gateway of %s", site, domain)
 	return ""
 }
 
@@ -266,7 +268,7 @@ func TestFailoverWhileSiteSends(t *testing.T) {
 	if err := w.WaitView("abc-global", all, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	victim := activeGateway(t, w, "a")
+	victim := activeGateway(t, w, "a", "fed/global:a+b+c")
 	live := slices.DeleteFunc(slices.Clone(all), func(id string) bool { return id == victim })
 	gen := w.Load(sites.Load{Phase: "failover", Senders: live, Groups: []string{"abc-global"}, Every: 30 * time.Millisecond, For: 3 * time.Second})
 	time.Sleep(500 * time.Millisecond)

@@ -65,23 +65,22 @@ type Config struct {
 // concurrent use, except that a node is started, stopped, killed or
 // restarted by one goroutine at a time.
 type World struct {
-	cfg      Config
-	dir      string
-	tempDir  bool
-	file     *topology.File
-	plan     *topology.Plan
-	mesh     *wanem.Mesh
-	certs    string
-	key      seal.Key
-	nets     map[string]*transport.FakeNetwork
-	endpoint map[string]string            // site -> its gateways' QUIC address
-	dial     map[string]map[string]string // site -> other site -> the relay its gateways dial
-	ids      []string
-	nodes    map[string]*Node
-	byAddr   map[string]map[netip.AddrPort]*Node // site -> LAN address -> node
-	logBuf   *syncBuffer
-	log      io.Writer
-	start    time.Time
+	cfg     Config
+	dir     string
+	tempDir bool
+	file    *topology.File
+	plan    *topology.Plan
+	mesh    *wanem.Mesh
+	certs   string
+	key     seal.Key
+	nets    map[string]*transport.FakeNetwork
+	rings   map[string]map[string]agent.Ring // node -> domain -> its federation ring's addresses
+	ids     []string
+	nodes   map[string]*Node
+	byAddr  map[string]map[netip.AddrPort]*Node // site -> LAN address -> node
+	logBuf  *syncBuffer
+	log     io.Writer
+	start   time.Time
 
 	mu     sync.Mutex
 	ended  map[evs.Proc]bool // processes stopped or killed before the end
@@ -127,7 +126,7 @@ func New(cfg Config) (w *World, err error) {
 		cfg.ClientName = "app"
 	}
 	w = &World{cfg: cfg, nodes: map[string]*Node{}, nets: map[string]*transport.FakeNetwork{},
-		dial: map[string]map[string]string{}, byAddr: map[string]map[netip.AddrPort]*Node{},
+		rings: map[string]map[string]agent.Ring{}, byAddr: map[string]map[netip.AddrPort]*Node{},
 		ended: map[evs.Proc]bool{}, lat: map[string][]time.Duration{}, start: time.Now()}
 	w.log = cfg.Logs
 	if w.log == nil {
@@ -149,21 +148,22 @@ func New(cfg Config) (w *World, err error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("sites: %w", errs)
 	}
-	// One loopback endpoint per site of a federation domain. An agent
-	// runs one federation domain per site: its bridge's messages on the
-	// local ring do not say which domain they are of.
-	eps := map[string]string{} // site -> endpoint
-	plan0 := f.Plan()
-	for _, d := range plan0.Domains {
+	// One loopback endpoint per site and federation domain: one QUIC
+	// endpoint carries one federation ring, and a gateway may be in
+	// several domains.
+	eps := map[string]map[string]string{} // domain -> site -> endpoint
+	first := map[string]string{}          // site -> its first domain's endpoint
+	for _, d := range f.Plan().Domains {
 		if d.Kind != topology.FederationDomain {
 			continue
 		}
+		eps[d.Name] = map[string]string{}
 		for _, s := range d.Sites {
-			if eps[s] != "" {
-				return nil, fmt.Errorf("sites: site %s is in more than one federation domain of the plan, which an agent does not run yet (the bridge's local ring messages carry no domain): place the groups so that each site is in one", s)
-			}
-			if eps[s], err = freeUDP(); err != nil {
+			if eps[d.Name][s], err = freeUDP(); err != nil {
 				return nil, err
+			}
+			if first[s] == "" {
+				first[s] = eps[d.Name][s]
 			}
 		}
 	}
@@ -172,7 +172,7 @@ func New(cfg Config) (w *World, err error) {
 		if len(s.Unicast) != len(s.Nodes) {
 			return nil, fmt.Errorf("sites: site %s lists %d unicast addresses for %d nodes: give each node its address (they name the nodes on the simulated LAN)", s.Name, len(s.Unicast), len(s.Nodes))
 		}
-		if ep := eps[s.Name]; ep != "" {
+		if ep := first[s.Name]; ep != "" {
 			s.QUIC = ep
 		}
 		for k := range s.Nodes {
@@ -219,41 +219,59 @@ func New(cfg Config) (w *World, err error) {
 		}
 	}
 	w.certs = filepath.Join(w.dir, "certs")
-	if len(eps) > 0 {
+	if len(first) > 0 {
 		if _, err := pki.Make(f, pki.Options{Dir: w.certs}); err != nil {
 			return nil, fmt.Errorf("sites: certificates: %w", err)
 		}
 	}
 	w.key = seal.GenerateKey()
-	if err := w.setUpMesh(eps); err != nil {
+	if err := w.setUpMesh(eps, first); err != nil {
 		return nil, err
 	}
 	return w, nil
 }
 
 // setUpMesh starts the WAN mesh between the sites of federation domains
-// (eps: each one's endpoint) and fills in what each gateway dials.
-func (w *World) setUpMesh(eps map[string]string) error {
-	if len(eps) < 2 {
+// and fills in each gateway's rings: where it listens and what it dials.
+// eps are the endpoints by domain and site, base each site's first one:
+// the mesh's relays lead there, and AddRelay's to the others, over the
+// same links.
+func (w *World) setUpMesh(eps map[string]map[string]string, base map[string]string) error {
+	if len(base) < 2 {
 		return nil
 	}
 	var err error
-	if w.mesh, err = wanem.NewMesh(wanem.MeshConfig{Sites: eps, Seed: w.cfg.Seed}); err != nil {
+	if w.mesh, err = wanem.NewMesh(wanem.MeshConfig{Sites: base, Seed: w.cfg.Seed}); err != nil {
 		return fmt.Errorf("sites: WAN mesh: %w", err)
 	}
 	if _, err := w.mesh.ApplyTopology(w.file); err != nil {
 		return fmt.Errorf("sites: WAN mesh: %w", err)
 	}
-	for from := range eps {
-		dial := map[string]string{}
-		for to := range eps {
-			if to != from {
-				dial[to] = w.mesh.Addr(from, to)
+	for _, d := range w.plan.Domains {
+		if d.Kind != topology.FederationDomain {
+			continue
+		}
+		for _, from := range d.Sites {
+			dial := map[string]string{}
+			for _, to := range d.Sites {
+				switch {
+				case to == from:
+				case eps[d.Name][to] == base[to]:
+					dial[to] = w.mesh.Addr(from, to)
+				default:
+					if dial[to], err = w.mesh.AddRelay(from, to, eps[d.Name][to]); err != nil {
+						return fmt.Errorf("sites: WAN mesh: %w", err)
+					}
+				}
+			}
+			for _, id := range w.SiteNodes(from) {
+				if w.rings[id] == nil {
+					w.rings[id] = map[string]agent.Ring{}
+				}
+				w.rings[id][d.Name] = agent.Ring{Listen: eps[d.Name][from], Dial: dial}
 			}
 		}
-		w.dial[from] = dial
 	}
-	w.endpoint = eps
 	return nil
 }
 
@@ -348,9 +366,8 @@ func (w *World) Start(id string) error {
 	cfg.DataDir, cfg.DrainTimeout = filepath.Join(w.dir, id), w.cfg.DrainTimeout
 	cfg.Logger = slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: w.cfg.LogLevel}))
 	cfg.AdminSocket, cfg.ClientSocket, cfg.TracePath = "-", "-", filepath.Join(w.dir, id+".trace")
-	if ep := w.endpoint[n.Site]; ep != "" {
-		cfg.Federation = &agent.Federation{File: w.file, Plan: w.plan, CertDir: w.certs, Listen: ep, Dial: w.dial[n.Site],
-			ListenPacket: n.listenPacket}
+	if rings := w.rings[id]; len(rings) > 0 {
+		cfg.Federation = &agent.Federation{File: w.file, Plan: w.plan, CertDir: w.certs, Rings: rings, ListenPacket: n.listenPacket}
 		if w.cfg.FedTrace {
 			cfg.Federation.TracePath = filepath.Join(w.dir, id+".fed")
 		}

@@ -39,8 +39,15 @@ type MeshConfig struct {
 // whoever dialled.
 type Mesh struct {
 	sites  []string
+	host   string
 	links  map[[2]string]*Link
 	relays map[[2]string]*Relay
+	extra  []extraRelay // AddRelay's, in order
+}
+
+type extraRelay struct {
+	from, to string
+	r        *Relay
 }
 
 // Validate reports what is missing or out of range in cfg.
@@ -75,7 +82,7 @@ func NewMesh(cfg MeshConfig) (*Mesh, error) {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	m := &Mesh{links: map[[2]string]*Link{}, relays: map[[2]string]*Relay{}}
+	m := &Mesh{host: host, links: map[[2]string]*Link{}, relays: map[[2]string]*Relay{}}
 	for s := range cfg.Sites {
 		m.sites = append(m.sites, s)
 	}
@@ -126,6 +133,25 @@ func (m *Mesh) Addr(from, to string) string {
 		return r.Addr()
 	}
 	return ""
+}
+
+// AddRelay starts another relay from site from to site to, toward target
+// instead of to's address, over the same two links as the pair's relays:
+// a second address of site to (the endpoint of another federation ring of
+// its gateways) behind the same emulated path, so that every flow between
+// the two sites shares its delay, its bandwidth cap and its cuts. It
+// returns the address from dials; Close stops the relay.
+func (m *Mesh) AddRelay(from, to, target string) (string, error) {
+	ab, ba, err := m.pair(from, to)
+	if err != nil {
+		return "", err
+	}
+	r, err := newRelay(Config{Listen: net.JoinHostPort(m.host, "0"), Target: target}, ab, ba)
+	if err != nil {
+		return "", fmt.Errorf("wanem: relay from %s to %s at %s: %w", from, to, target, err)
+	}
+	m.extra = append(m.extra, extraRelay{from: from, to: to, r: r})
+	return r.Addr(), nil
 }
 
 // Link returns the direction from -> to (nil if either is not a site).
@@ -197,6 +223,9 @@ func (m *Mesh) Close() error {
 	for _, r := range m.relays {
 		errs = append(errs, r.Close())
 	}
+	for _, x := range m.extra {
+		errs = append(errs, x.r.Close())
+	}
 	for _, l := range m.links {
 		l.close()
 	}
@@ -213,6 +242,9 @@ func (m *Mesh) Table() string {
 				fmt.Fprintf(&b, "%s:%s %s -> %s\n", from, to, r.Addr(), r.target)
 			}
 		}
+	}
+	for _, x := range m.extra {
+		fmt.Fprintf(&b, "%s:%s %s -> %s\n", x.from, x.to, x.r.Addr(), x.r.target)
 	}
 	return b.String()
 }

@@ -358,6 +358,31 @@ func TestMesh(t *testing.T) {
 	if err := m.Cut("a", "nowhere"); err == nil {
 		t.Fatal("Cut to an unknown site did not fail")
 	}
+
+	// A second address of c behind the same path: its relay shares the
+	// links a:c and c:a, their delay and their cuts.
+	addr, err := m.AddRelay("a", "c", echo(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac2 := dial(t, addr)
+	before := m.Link("c", "a").Stats().Delivered
+	if rtt, ok := roundTrip(t, ac2, 5*time.Second); !ok || rtt < 100*time.Millisecond {
+		t.Fatalf("a to c's second address: round trip %v ok %v through the 100 ms path", rtt, ok)
+	}
+	if got := m.Link("c", "a").Stats().Delivered; got != before+1 {
+		t.Fatalf("link c:a delivered %d more, want the second address's reply", got-before)
+	}
+	m.Isolate("c")
+	if _, ok := roundTrip(t, ac2, 300*time.Millisecond); ok {
+		t.Fatal("an echo from c's second address while c is isolated")
+	}
+	if !strings.Contains(m.Table(), "a:c "+addr+" -> ") {
+		t.Fatalf("the table lacks the added relay %s:\n%s", addr, m.Table())
+	}
+	if _, err := m.AddRelay("a", "nowhere", echo(t)); err == nil {
+		t.Fatal("AddRelay to an unknown site did not fail")
+	}
 }
 
 // TestSessionLimit: beyond maxSessions senders the least recently active
