@@ -1,0 +1,201 @@
+package isolation
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// Config is one run of the benchmark.
+type Config struct {
+	// Duration is how long each phase is measured; Warmup runs before it
+	// in every phase, with the same load, and is not measured.
+	Duration, Warmup time.Duration
+	// Groups are the groups to run: ALocal and ABCGlobal always,
+	// ABRegional when listed. Default: all three.
+	Groups []string
+	// CapBits is the relay's bandwidth cap on the links to site c, in
+	// bits per second of UDP payload each way. Default 1 Mbit/s.
+	CapBits int64
+	// LocalRate, RegionalRate and GlobalRate are the messages per second
+	// every phase offers to each group, summed over its senders (every
+	// member sends). Defaults 300, 120 and 24.
+	LocalRate, RegionalRate, GlobalRate float64
+	// Size is the payload of a-local's and ab-regional's messages,
+	// GlobalSize abc-global's. Defaults 256 and 1024 bytes.
+	Size, GlobalSize int
+	// Saturation is the factor by which abc-global's offered load exceeds
+	// the cap in the saturating phase. Default 2.
+	Saturation float64
+	// DeliveryWait bounds the wait, after each phase's senders flushed,
+	// for every receiver to get every message; what is missing then
+	// counts as lost. Default 60 s.
+	DeliveryWait time.Duration
+	// Log receives the progress lines; nil discards them.
+	Log io.Writer
+	// AgentLogs receives the agents' logs; nil keeps them in memory and
+	// shows their end on Log if the run fails.
+	AgentLogs io.Writer
+}
+
+func (c *Config) defaults() {
+	if c.Duration <= 0 {
+		c.Duration = 20 * time.Second
+	}
+	if c.Warmup <= 0 {
+		c.Warmup = c.Duration / 5
+	}
+	if len(c.Groups) == 0 {
+		c.Groups = slices.Clone(Groups)
+	}
+	if c.CapBits <= 0 {
+		c.CapBits = 1_000_000
+	}
+	if c.LocalRate <= 0 {
+		c.LocalRate = 300
+	}
+	if c.RegionalRate <= 0 {
+		c.RegionalRate = 120
+	}
+	if c.GlobalRate <= 0 {
+		c.GlobalRate = 24
+	}
+	if c.Size <= 0 {
+		c.Size = 256
+	}
+	if c.GlobalSize <= 0 {
+		c.GlobalSize = 1024
+	}
+	if c.Saturation <= 0 {
+		c.Saturation = 2
+	}
+	if c.DeliveryWait <= 0 {
+		c.DeliveryWait = time.Minute
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// Validate reports a configuration the benchmark cannot run.
+func (c Config) Validate() error {
+	for _, g := range c.Groups {
+		if !slices.Contains(Groups, g) {
+			return fmt.Errorf("isolation: unknown group %q; the groups are %s", g, strings.Join(Groups, ", "))
+		}
+	}
+	if len(c.Groups) > 0 && (!slices.Contains(c.Groups, ALocal) || !slices.Contains(c.Groups, ABCGlobal)) {
+		return fmt.Errorf("isolation: the groups must include %s and %s (only %s can be left out)", ALocal, ABCGlobal, ABRegional)
+	}
+	if c.Size > 0 && c.Size < headerLen || c.GlobalSize > 0 && c.GlobalSize < headerLen {
+		return fmt.Errorf("isolation: messages must have at least %d bytes", headerLen)
+	}
+	return nil
+}
+
+// The phases, in the order they run.
+const (
+	PhaseDetached  = iota // c cut off from a and b
+	PhaseAttached         // c attached, abc-global at a light load
+	PhaseSaturated        // c attached, abc-global offered more than the cap
+	PhaseFailover         // as attached; a's active gateway of abc-global killed
+	nPhases
+)
+
+// PhaseNames name the phases in the report.
+var PhaseNames = [nPhases]string{"C detached", "C attached", "C attached, abc-global saturating", "gateway killed"}
+
+// Phase is what one phase measured.
+type Phase struct {
+	Name   string       `json:"name"`
+	Groups []GroupStats `json:"groups"`
+	// Links are the relay's counters of the links from a and b to c (and
+	// back) over the phase: what the cap let through and dropped.
+	Links []LinkStats `json:"links,omitempty"`
+}
+
+// LinkStats is one link direction's traffic over a phase.
+type LinkStats struct {
+	Link       string  `json:"link"`
+	BitsPerSec float64 `json:"bits_per_sec"`
+	QueueDrops uint64  `json:"queue_drops"`
+}
+
+// Failover is what the gateway kill measured.
+type Failover struct {
+	Killed string `json:"killed"` // the node killed: a's active gateway of abc-global
+	// Gap is the longest time without a delivery of abc-global at any
+	// receiver that stayed connected, from the kill on; GapBySite the
+	// same per site; Before the longest such time in the phase before the
+	// kill (the steady state's gaps, about one federation rotation).
+	Gap       time.Duration            `json:"gap_ns"`
+	GapBySite map[string]time.Duration `json:"gap_by_site_ns"`
+	Before    time.Duration            `json:"before_ns"`
+	// TokenTimeout is the federation token timeout of abc-global's domain
+	// from the plan: the target is Gap ≤ 2× it.
+	TokenTimeout time.Duration `json:"token_timeout_ns"`
+}
+
+// Report is a run's result.
+type Report struct {
+	Config    Config        `json:"config"`
+	Started   time.Time     `json:"started"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
+	Cores     int           `json:"cores"`
+	LoadStart string        `json:"load_start"` // /proc/loadavg at start and end
+	LoadEnd   string        `json:"load_end"`
+	// Predicted is the planner's prediction for abc-global's domain.
+	Predicted topology.Latency `json:"predicted"`
+	Domain    string           `json:"domain"`
+	Phases    []Phase          `json:"phases"`
+	Failover  Failover         `json:"failover"`
+	// EVSEvents and Violations are the EVS check over every agent's trace.
+	EVSEvents  int      `json:"evs_events"`
+	Violations []string `json:"violations"`
+}
+
+// Lost and Duplicated sum the counts over every phase and group.
+func (r *Report) Lost() (lost, dup int) {
+	for _, p := range r.Phases {
+		for _, g := range p.Groups {
+			lost += g.Lost
+			dup += g.Duplicated
+		}
+	}
+	return lost, dup
+}
+
+// Err says what makes the run fail: lost or duplicated messages, EVS
+// violations.
+func (r *Report) Err() error {
+	var bad []string
+	if lost, dup := r.Lost(); lost > 0 || dup > 0 {
+		bad = append(bad, fmt.Sprintf("%d messages lost and %d duplicated at receivers that stayed connected", lost, dup))
+	}
+	if len(r.Violations) > 0 {
+		bad = append(bad, fmt.Sprintf("%d violations of extended virtual synchrony", len(r.Violations)))
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return errors.New("isolation: " + strings.Join(bad, "; "))
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// wanLinks are the link directions whose traffic the report shows: to
+// and from site c, where the cap is.
+var wanLinks = [][2]string{{"a", "c"}, {"b", "c"}, {"c", "a"}, {"c", "b"}}

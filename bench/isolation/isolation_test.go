@@ -1,0 +1,211 @@
+package isolation
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// TestTopologyPlansThreeDomains: the benchmark's topology, through the
+// planner, puts a-local in site a's ring, ab-regional in a federation
+// domain of a and b, abc-global in one of a, b and c; without
+// ab-regional the regional domain is not formed.
+func TestTopologyPlansThreeDomains(t *testing.T) {
+	y := Topology(1_000_000, Groups)
+	_, p, err := Plan(y, Groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fed []string
+	for _, d := range p.Domains {
+		if d.Kind == topology.FederationDomain {
+			fed = append(fed, d.Name)
+		}
+	}
+	if strings.Join(fed, " ") != "fed/regional:a+b fed/global:a+b+c" {
+		t.Errorf("federation domains %v, want fed/regional:a+b and fed/global:a+b+c", fed)
+	}
+	for g, want := range wantDomain {
+		if pc, ok := p.Lookup(g); !ok || pc.Domain != want {
+			t.Errorf("%s in %+v, want %s", g, pc, want)
+		}
+	}
+	d, _ := p.Domain("fed/global:a+b+c")
+	if d.Latency.Mean.D() < 150*time.Millisecond || d.Latency.Mean.D() > 400*time.Millisecond {
+		t.Errorf("global domain predicts a mean of %s; the 200ms links should dominate it", d.Latency.Mean.D())
+	}
+
+	two := []string{ALocal, ABCGlobal}
+	_, p, err = Plan(Topology(1_000_000, two), two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Domain("fed/regional:a+b"); ok {
+		t.Error("without ab-regional the plan still has the regional domain")
+	}
+}
+
+// TestPlanRefusesMisplacedGroups: a topology whose plan puts a group
+// elsewhere than the benchmark needs is refused with the group named.
+func TestPlanRefusesMisplacedGroups(t *testing.T) {
+	y := bytes.Replace(Topology(1_000_000, Groups), []byte("class: regional, sites: [a, b]"), []byte("class: global, sites: [a, b]"), 1)
+	_, _, err := Plan(y, Groups)
+	if err == nil || !strings.Contains(err.Error(), "ab-regional") {
+		t.Fatalf("got %v, want the misplaced ab-regional named", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{
+		{Groups: []string{ALocal, "nope", ABCGlobal}},
+		{Groups: []string{ALocal, ABRegional}},
+		{Size: 8},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+	if err := (Config{Groups: []string{ALocal, ABCGlobal}}).Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestPayload(t *testing.T) {
+	b := make([]byte, 64)
+	k := key{2, 3, 7, 123456}
+	encode(b, k, 987654321)
+	got, sent, err := decode(b)
+	if err != nil || got != k || sent != 987654321 {
+		t.Fatalf("decode = %v %v %v", got, sent, err)
+	}
+	if _, _, err := decode([]byte("hello, this is not ours")); err == nil {
+		t.Error("a foreign payload decoded")
+	}
+	if _, _, err := decode(b[:10]); err == nil {
+		t.Error("a short payload decoded")
+	}
+}
+
+// TestGroupStats: lost counts (message, receiver) pairs missing, a
+// second delivery counts as duplicated, the warm-up's messages count for
+// loss but not for latency, and the last-member latency is the median of
+// the per-message maxima over messages every receiver got.
+func TestGroupStats(t *testing.T) {
+	s := newMember("a-1", 0, nil, clock{})
+	s.sent[1] = []uint32{0, 1, 2, 3}
+	r1, r2 := newMember("a-2", 0, nil, clock{}), newMember("a-3", 0, nil, clock{})
+	ms := func(v int) int64 { return int64(v) * 1e6 }
+	// seq 0 is warm-up (sent at 0 < from = 5ms).
+	for seq, sent := range []int64{0, ms(10), ms(20), ms(30)} {
+		r1.got[key{0, 1, 0, uint32(seq)}] = &delivery{sent: sent, at: sent + ms(1), count: 1}
+	}
+	r2.got[key{0, 1, 0, 0}] = &delivery{sent: 0, at: ms(3), count: 1}
+	r2.got[key{0, 1, 0, 1}] = &delivery{sent: ms(10), at: ms(13), count: 2}
+	r2.got[key{0, 1, 0, 2}] = &delivery{sent: ms(20), at: ms(25), count: 1}
+	// seq 3 never reached r2; another phase's duplicate does not count.
+	r2.got[key{0, 2, 0, 0}] = &delivery{count: 5}
+	// r3 got nothing, but was in a view without a-1 during the phase:
+	// its missing messages are not owed.
+	r3 := newMember("b-1", 0, nil, clock{})
+	r3.views = []viewRec{{at: -ms(10), members: []string{"a-1:a-local", "b-1:a-local"}}, {at: ms(50), members: []string{"b-1:a-local"}}}
+	st := groupStats(0, 1, 0, ms(5), ms(100), []sender{{s, 0}}, []*member{r1, r2, r3})
+	if st.Sent != 4 || st.Lost != 1 || st.Duplicated != 1 || st.Delivered != 7 || st.Measured != 5 || st.Separated != 4 {
+		t.Errorf("got %+v; want 4 sent, 1 lost, 1 duplicated, 7 delivered, 5 measured, 4 separated", st)
+	}
+	// last-member latencies of seq 1 and 2: 3ms and 5ms; nearest-rank median 3ms.
+	if st.LastP50 != 3*time.Millisecond {
+		t.Errorf("last-member median %v, want 3ms", st.LastP50)
+	}
+	if st.Max != 5*time.Millisecond || st.P50 != time.Millisecond {
+		t.Errorf("p50 %v max %v, want 1ms and 5ms", st.P50, st.Max)
+	}
+}
+
+// TestApart: a member is apart from another if the view current at the
+// phase's start, or one installed during it, lacks the other.
+func TestApart(t *testing.T) {
+	m := newMember("a-1", 0, nil, clock{})
+	all, alone := []string{"a-1:a-local", "a-2:a-local"}, []string{"a-1:a-local"}
+	m.views = []viewRec{{at: 0, members: alone}, {at: 10, members: all}, {at: 50, members: alone}, {at: 60, members: all}}
+	for _, c := range []struct {
+		from, to int64
+		want     bool
+	}{
+		{20, 40, false}, // the view current at 20 (from 10) has both
+		{5, 40, true},   // the view current at 5 lacks a-2
+		{20, 55, true},  // a view without a-2 installed at 50
+		{65, 90, false},
+		{-10, -5, false}, // no view yet
+	} {
+		if got := m.apart("a-2:a-local", c.from, c.to); got != c.want {
+			t.Errorf("apart in [%d, %d] = %v, want %v", c.from, c.to, got, c.want)
+		}
+	}
+}
+
+func TestLongestGap(t *testing.T) {
+	for _, c := range []struct {
+		times       []int64
+		from, until int64
+		want        int64
+	}{
+		{[]int64{10, 20, 30, 100, 110}, 35, 120, 70}, // from the last before the kill (30) to 100
+		{[]int64{10, 20, 30}, 35, 100, 70},           // nothing after: up to until
+		{[]int64{50, 60}, 0, 70, 50},                 // none before: from from
+		{[]int64{10, 20, 30, 40, 200}, 25, 150, 110}, // a delivery after until does not end the gap
+		{[]int64{110, 100, 30, 20, 10}, 35, 120, 70}, // unsorted
+		{nil, 10, 30, 20},
+	} {
+		if got := longestGap(c.times, c.from, c.until); got != time.Duration(c.want) {
+			t.Errorf("longestGap(%v, %d, %d) = %d, want %d", c.times, c.from, c.until, got, c.want)
+		}
+	}
+}
+
+// TestTargets: the report judges the targets from the phases' figures
+// and says which it could not judge.
+func TestTargets(t *testing.T) {
+	ms := time.Millisecond
+	g := func(name string, p99, last time.Duration) GroupStats {
+		return GroupStats{Group: name, Measured: 10, P50: p99 / 2, P99: p99, LastP50: last}
+	}
+	r := &Report{Config: Config{Groups: []string{ALocal, ABCGlobal}}}
+	r.Predicted.Mean = topology.Duration(200 * ms)
+	r.Failover.TokenTimeout = time.Second
+	r.Failover.Gap = 1500 * ms
+	r.Phases = []Phase{
+		{Groups: []GroupStats{g(ALocal, 10*ms, 0)}},
+		{Groups: []GroupStats{g(ALocal, 10*ms, 0), g(ABCGlobal, 400*ms, 240*ms)}},
+		{Groups: []GroupStats{g(ALocal, 12*ms, 0), g(ABCGlobal, 4000*ms, 3000*ms)}},
+		{Groups: []GroupStats{g(ALocal, 10*ms, 0), {Group: ABCGlobal, Measured: 5, Duplicated: 1}}},
+	}
+	ts := r.Targets()
+	if len(ts) != 4 {
+		t.Fatalf("%d targets", len(ts))
+	}
+	if ts[0].Met || !strings.Contains(ts[0].Measured, "1.20×") {
+		t.Errorf("a-local: %+v, want 1.20× not met", ts[0])
+	}
+	if ts[1].Missing == "" {
+		t.Errorf("ab-regional was not run but judged: %+v", ts[1])
+	}
+	if !ts[2].Met || !strings.Contains(ts[2].Measured, "+20%") {
+		t.Errorf("prediction: %+v, want +20%% met", ts[2])
+	}
+	if ts[3].Met || !strings.Contains(ts[3].Measured, "1 duplicated") {
+		t.Errorf("failover: %+v, want not met for the duplicate", ts[3])
+	}
+	if r.Err() == nil {
+		t.Error("a duplicate does not fail the run")
+	}
+	var out bytes.Buffer
+	r.WriteTable(&out, "atoll bench isolation")
+	for _, want := range []string{"| a-local (site/a) | p50 / p99 |", "not measured: ab-regional was not run", "| abc-global | median to the last member | – | 240.0ms | 3000.0ms |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}

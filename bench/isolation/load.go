@@ -1,0 +1,198 @@
+package isolation
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/atoll-gcs/atoll/client"
+)
+
+// A message's payload starts with its key and send time:
+//
+//	[0]     'I'
+//	[1]     group index (in Groups)
+//	[2]     phase index
+//	[3]     sender index (in allNodes)
+//	[4:8]   sequence number within (group, phase, sender), big endian
+//	[8:16]  send time in ns since the run's clock started
+//
+// and is padded to the phase's message size.
+const headerLen = 16
+
+// key identifies one message: group, phase, sender, sequence number.
+type key struct {
+	group, phase, sender uint8
+	seq                  uint32
+}
+
+func encode(b []byte, k key, sent int64) {
+	b[0], b[1], b[2], b[3] = 'I', k.group, k.phase, k.sender
+	binary.BigEndian.PutUint32(b[4:], k.seq)
+	binary.BigEndian.PutUint64(b[8:], uint64(sent))
+}
+
+func decode(b []byte) (key, int64, error) {
+	if len(b) < headerLen || b[0] != 'I' {
+		return key{}, 0, fmt.Errorf("isolation: a delivery of %d bytes is not a benchmark message", len(b))
+	}
+	return key{b[1], b[2], b[3], binary.BigEndian.Uint32(b[4:])}, int64(binary.BigEndian.Uint64(b[8:])), nil
+}
+
+// clock gives monotonic nanoseconds since the run started; every sender
+// and receiver is in this process, so send and delivery times compare
+// exactly.
+type clock struct{ base time.Time }
+
+func (c clock) now() int64 { return int64(time.Since(c.base)) }
+
+// delivery is what one receiver saw of one message.
+type delivery struct {
+	sent, at int64 // send and first delivery times, ns on the run's clock
+	count    int
+}
+
+// member is one client in one group: it receives the group's messages
+// and, when it sends, records what the agent accepted.
+type member struct {
+	node  string
+	group int
+	c     *client.Client
+	clk   clock
+
+	mu    sync.Mutex
+	got   map[key]*delivery
+	times []int64   // delivery times in arrival order, ns
+	view  []string  // the last regular view's members
+	views []viewRec // every regular view, in order
+	errs  []string
+	bad   int // deliveries that are not benchmark messages
+	sent  map[uint8][]uint32
+}
+
+func newMember(node string, group int, c *client.Client, clk clock) *member {
+	return &member{node: node, group: group, c: c, clk: clk, got: map[key]*delivery{}, sent: map[uint8][]uint32{}}
+}
+
+// read records the client's deliveries and views until its session ends.
+func (m *member) read() {
+	for e := range m.c.Events() {
+		now := m.clk.now()
+		m.mu.Lock()
+		switch e.Kind {
+		case client.EventMessage:
+			k, sent, err := decode(e.Message.Payload)
+			if err != nil {
+				m.bad++
+				break
+			}
+			d := m.got[k]
+			if d == nil {
+				d = &delivery{sent: sent, at: now}
+				m.got[k] = d
+				m.times = append(m.times, now)
+			}
+			d.count++
+		case client.EventView:
+			if !e.View.Transitional {
+				m.view = slices.Sorted(slices.Values(e.View.Members))
+				m.views = append(m.views, viewRec{at: now, members: m.view})
+			}
+		case client.EventError:
+			m.errs = append(m.errs, e.Err.Error())
+		}
+		m.mu.Unlock()
+	}
+}
+
+// viewRec is a regular view a member installed and when.
+type viewRec struct {
+	at      int64
+	members []string
+}
+
+// apart reports whether m was, at some time in [from, to], in a regular
+// view without other (a member name): the view current at from or one
+// installed up to to.
+func (m *member) apart(other string, from, to int64) bool {
+	for i, v := range m.views {
+		if v.at > to {
+			break
+		}
+		if (v.at >= from || i+1 == len(m.views) || m.views[i+1].at > from) && !slices.Contains(v.members, other) {
+			return true
+		}
+	}
+	return false
+}
+
+// name is the member's name in views.
+func (m *member) name() string { return m.node + ":" + Groups[m.group] }
+
+// load is one sender's schedule in a phase.
+type load struct {
+	rate float64       // messages per second; 0: as fast as MulticastWait returns
+	size int           // payload bytes
+	dur  time.Duration // how long to send
+}
+
+// send multicasts to the member's group at l's rate for l.dur, each
+// message Agreed with MulticastWait, and records what the agent accepted.
+// A slot missed while MulticastWait waited is skipped, not made up, so
+// that a stall does not turn into a burst. It returns the first error
+// other than the context's end.
+func (m *member) send(ctx context.Context, phase, sender uint8, l load) error {
+	buf := make([]byte, max(l.size, headerLen))
+	group := []string{Groups[m.group]}
+	start := time.Now()
+	var interval time.Duration
+	if l.rate > 0 {
+		interval = time.Duration(float64(time.Second) / l.rate)
+	}
+	next := start
+	for seq := uint32(0); ; seq++ {
+		now := time.Now()
+		if now.Sub(start) >= l.dur {
+			return nil
+		}
+		if interval > 0 {
+			if d := next.Sub(now); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
+			} else if -d > interval {
+				next = now
+			}
+			next = next.Add(interval)
+		}
+		k := key{uint8(m.group), phase, sender, seq}
+		encode(buf, k, m.clk.now())
+		if err := m.c.MulticastWait(ctx, client.Agreed, 0, group, buf); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("isolation: %s multicasts to %s: %w", m.node, group[0], err)
+		}
+		m.mu.Lock()
+		m.sent[phase] = append(m.sent[phase], seq)
+		m.mu.Unlock()
+	}
+}
+
+// flush waits until the agent handed on everything the member sent.
+func (m *member) flush(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := m.c.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("isolation: %s flushes its messages to %s: %w", m.node, Groups[m.group], err)
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package isolation
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/atoll-gcs/atoll/bench"
+)
+
+// The targets of issue 9.
+const (
+	// p99 of a-local (saturating) and ab-regional (attached) over their
+	// p99 with c detached.
+	targetRatio = 1.1
+	// abc-global's median agreed latency off the planner's prediction.
+	targetPrediction = 0.25
+	// the failover gap over the federation token timeout.
+	targetGap = 2
+)
+
+// group returns g's figures in phase ph, if measured.
+func (r *Report) group(ph int, g string) (GroupStats, bool) {
+	if ph >= len(r.Phases) {
+		return GroupStats{}, false
+	}
+	i := slices.IndexFunc(r.Phases[ph].Groups, func(s GroupStats) bool { return s.Group == g })
+	if i < 0 || r.Phases[ph].Groups[i].Measured == 0 {
+		return GroupStats{}, false
+	}
+	return r.Phases[ph].Groups[i], true
+}
+
+// Target is one of issue 9's targets with what the run measured.
+type Target struct {
+	What     string `json:"what"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+	// Missing says why the run could not judge it (then Met is false).
+	Missing string `json:"missing,omitempty"`
+}
+
+// Targets judges the run against issue 9's targets.
+func (r *Report) Targets() []Target {
+	var out []Target
+	ratio := func(what, g string, ph int) {
+		t := Target{What: what}
+		base, ok1 := r.group(PhaseDetached, g)
+		with, ok2 := r.group(ph, g)
+		switch {
+		case !slices.Contains(r.Config.Groups, g):
+			t.Missing = g + " was not run"
+		case !ok1 || !ok2:
+			t.Missing = "no deliveries measured"
+		default:
+			x := float64(with.P99) / float64(base.P99)
+			t.Measured = fmt.Sprintf("%s / %s = %.2f×", bench.FormatLatency(with.P99), bench.FormatLatency(base.P99), x)
+			t.Met = x <= targetRatio
+		}
+		out = append(out, t)
+	}
+	ratio(fmt.Sprintf("a-local p99 with c attached and abc-global saturating ≤ %g× with c detached", targetRatio), ALocal, PhaseSaturated)
+	ratio(fmt.Sprintf("ab-regional p99 with c attached ≤ %g× without c", targetRatio), ABRegional, PhaseAttached)
+
+	t := Target{What: fmt.Sprintf("abc-global median agreed latency (to the last member) within %.0f%% of the planner's prediction (mean %s)", targetPrediction*100, r.Predicted.Mean.D())}
+	if g, ok := r.group(PhaseAttached, ABCGlobal); ok && g.LastP50 > 0 {
+		off := float64(g.LastP50-r.Predicted.Mean.D()) / float64(r.Predicted.Mean.D())
+		t.Measured = fmt.Sprintf("%s (%+.0f%%)", bench.FormatLatency(g.LastP50), off*100)
+		t.Met = off <= targetPrediction && off >= -targetPrediction
+	} else {
+		t.Missing = "no message reached every member"
+	}
+	out = append(out, t)
+
+	f := r.Failover
+	lost, dup := 0, 0
+	if g, ok := r.group(PhaseFailover, ABCGlobal); ok {
+		lost, dup = g.Lost, g.Duplicated
+	}
+	t = Target{What: fmt.Sprintf("gateway kill under load: 0 lost, 0 duplicated, delivering again within %d× the federation token timeout (%s)", targetGap, f.TokenTimeout)}
+	if len(r.Phases) <= PhaseFailover {
+		t.Missing = "the failover phase did not run"
+	} else {
+		t.Measured = fmt.Sprintf("gap %s, %d lost, %d duplicated", bench.FormatLatency(f.Gap), lost, dup)
+		t.Met = lost == 0 && dup == 0 && f.Gap <= targetGap*f.TokenTimeout
+	}
+	out = append(out, t)
+	return out
+}
+
+// WriteTable prints the report as Markdown: how the run was made, the
+// latency table, the targets, the failover, the relay's links and the
+// lost and duplicated counts.
+func (r *Report) WriteTable(w io.Writer, command string) {
+	c := r.Config
+	fmt.Fprintf(w, "Isolation benchmark, run of %s, %v, `%s`.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second), command)
+	fmt.Fprintf(w, "Host: %d cores; load average (1, 5, 15 min) at start %s, at end %s. Every site runs in this one process, so other work on the machine and the sites' own work share the same cores.\n\n", r.Cores, r.LoadStart, r.LoadEnd)
+	fmt.Fprintf(w, "World: sites a (3 nodes), b (3 nodes), c (2 nodes), each site's ring on an in-process network; the gateways federate over QUIC on loopback through the WAN emulator: a–b 10ms RTT, c 200ms RTT from a and b with a cap of %s each way. ", rate(float64(c.CapBits)))
+	fmt.Fprintf(w, "Load through the client API (one session per member and group, Agreed, MulticastWait), every member sending: a-local %g msgs/s and ab-regional %g msgs/s in total (%d B), abc-global %g msgs/s (%d B), while saturating %s from each of a and b. ",
+		c.LocalRate, c.RegionalRate, c.Size, c.GlobalRate, c.GlobalSize, perSec(c.Saturation*float64(c.CapBits)/float64(8*c.GlobalSize)))
+	fmt.Fprintf(w, "Every phase: %v warm-up, %v measured. Latency: from just before the sender's MulticastWait to the delivery event at a member, over every delivery at every member; for abc-global also the median over messages of the time to the last member (the planner's agreed latency).\n\n", c.Warmup, c.Duration)
+
+	fmt.Fprintf(w, "| group (domain) | latency | %s |\n", strings.Join(PhaseNames[:], " | "))
+	fmt.Fprintf(w, "| --- | --- |%s\n", strings.Repeat(" ---: |", nPhases))
+	dom := map[string]string{ALocal: "site/a", ABRegional: "fed/regional:a+b", ABCGlobal: r.Domain}
+	for _, g := range Groups {
+		if !slices.Contains(c.Groups, g) {
+			continue
+		}
+		cells := []string{}
+		for ph := range nPhases {
+			if s, ok := r.group(ph, g); ok {
+				cells = append(cells, fmt.Sprintf("%s / %s", bench.FormatLatency(s.P50), bench.FormatLatency(s.P99)))
+			} else {
+				cells = append(cells, "–")
+			}
+		}
+		fmt.Fprintf(w, "| %s (%s) | p50 / p99 | %s |\n", g, dom[g], strings.Join(cells, " | "))
+	}
+	cells := []string{}
+	for ph := range nPhases {
+		if s, ok := r.group(ph, ABCGlobal); ok && s.LastP50 > 0 {
+			cells = append(cells, bench.FormatLatency(s.LastP50))
+		} else {
+			cells = append(cells, "–")
+		}
+	}
+	fmt.Fprintf(w, "| abc-global | median to the last member | %s |\n", strings.Join(cells, " | "))
+	fmt.Fprintf(w, "| abc-global | planner's prediction | mean %s, max %s, rotation %s | | | |\n\n", r.Predicted.Mean.D(), r.Predicted.Max.D(), r.Predicted.Rotation.D())
+
+	fmt.Fprintln(w, "| target (issue 9) | measured | met |")
+	fmt.Fprintln(w, "| --- | --- | --- |")
+	for _, t := range r.Targets() {
+		m, met := t.Measured, "no"
+		if t.Met {
+			met = "**yes**"
+		}
+		if t.Missing != "" {
+			m, met = "not measured: "+t.Missing, "–"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", t.What, m, met)
+	}
+
+	f := r.Failover
+	var sites []string
+	for s := range f.GapBySite {
+		sites = append(sites, s)
+	}
+	slices.Sort(sites)
+	var gaps []string
+	for _, s := range sites {
+		gaps = append(gaps, fmt.Sprintf("%s %s", s, bench.FormatLatency(f.GapBySite[s])))
+	}
+	fmt.Fprintf(w, "\nGateway failover: %s (site a's active gateway of %s) killed %v into the measured part of the last phase; longest time without an abc-global delivery at a member that stayed connected, from the kill on: %s (by site: %s); before the kill: %s.\n",
+		f.Killed, r.Domain, c.Duration/3, bench.FormatLatency(f.Gap), strings.Join(gaps, ", "), bench.FormatLatency(f.Before))
+
+	fmt.Fprintf(w, "\nThe relay's links to and from c (cap %s each way), delivered rate and tail drops at the cap's queue per phase:\n\n", rate(float64(c.CapBits)))
+	fmt.Fprintf(w, "| link | %s |\n", strings.Join(PhaseNames[:], " | "))
+	fmt.Fprintf(w, "| --- |%s\n", strings.Repeat(" ---: |", nPhases))
+	for i, l := range wanLinks {
+		cells := []string{}
+		for _, p := range r.Phases {
+			if i < len(p.Links) {
+				cells = append(cells, fmt.Sprintf("%s, %d drops", rate(p.Links[i].BitsPerSec), p.Links[i].QueueDrops))
+			}
+		}
+		fmt.Fprintf(w, "| %s→%s | %s |\n", l[0], l[1], strings.Join(cells, " | "))
+	}
+
+	fmt.Fprintln(w, "\nMessages per phase (sent: accepted by the senders' agents, the killed node's not counted; lost: a message missing at a member that stayed connected to its sender; duplicated: deliveries beyond the first; separated: messages not owed to a member because it and the sender were in views without each other during the phase, as after a partition):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| phase | group | sent | deliveries | lost | duplicated | separated |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+	for _, p := range r.Phases {
+		for _, g := range p.Groups {
+			if g.Sent == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d | %d |\n", p.Name, g.Group, g.Sent, g.Delivered, g.Lost, g.Duplicated, g.Separated)
+		}
+	}
+	fmt.Fprintf(w, "\nEVS check over every agent's trace: %d events, %d violations.\n", r.EVSEvents, len(r.Violations))
+	for _, v := range r.Violations {
+		fmt.Fprintf(w, "  %s\n", v)
+	}
+}
+
+// rate formats bits per second.
+func rate(bps float64) string {
+	switch {
+	case bps >= 1e6:
+		return fmt.Sprintf("%.2f Mbit/s", bps/1e6)
+	case bps >= 1e3:
+		return fmt.Sprintf("%.0f kbit/s", bps/1e3)
+	}
+	return fmt.Sprintf("%.0f bit/s", bps)
+}
+
+func perSec(v float64) string { return fmt.Sprintf("%.0f msgs/s", v) }

@@ -1,0 +1,152 @@
+package isolation
+
+import (
+	"slices"
+	"time"
+
+	"github.com/atoll-gcs/atoll/bench"
+)
+
+// GroupStats are one group's figures in one phase.
+type GroupStats struct {
+	Group string `json:"group"`
+	// Sent is how many messages the agents accepted from the group's
+	// senders; Delivered how many of them the receivers got (each
+	// message once per receiver), Measured how many of those count in
+	// the latencies (sent after the warm-up).
+	Sent      int `json:"sent"`
+	Delivered int `json:"delivered"`
+	Measured  int `json:"measured"`
+	// P50, P99 and Max are over every delivery at every receiver, from
+	// just before the sender's MulticastWait to the receiver's event.
+	P50 time.Duration `json:"p50_ns"`
+	P99 time.Duration `json:"p99_ns"`
+	Max time.Duration `json:"max_ns"`
+	// LastP50 is the median over messages of the latency to the last
+	// receiver (the planner's definition of agreed latency), over the
+	// messages every receiver owed them got.
+	LastP50 time.Duration `json:"last_p50_ns"`
+	// Lost counts (message, receiver) pairs of a message a sender sent
+	// and a receiver that stayed connected to it never got; Duplicated
+	// the deliveries beyond the first. Separated counts the pairs not
+	// owed because sender and receiver were, in the phase, in views
+	// without each other (a partition, which EVS allows to split the
+	// deliveries); on a healthy run it is 0 outside the failover phase
+	// (the killed node's messages are not counted at all).
+	Lost       int `json:"lost"`
+	Duplicated int `json:"duplicated"`
+	Separated  int `json:"separated"`
+}
+
+// sender is a member that sends in a phase, with its sender index.
+type sender struct {
+	m   *member
+	idx uint8
+}
+
+// groupStats computes group's figures in phase, which ran in [start,
+// end], from what senders sent and receivers got; latencies count the
+// messages sent at from or later (the ones before are the warm-up), lost
+// and duplicated count every message.
+func groupStats(group int, phase uint8, start, from, end int64, senders []sender, receivers []*member) GroupStats {
+	st := GroupStats{Group: Groups[group]}
+	var want []key
+	var by []*member // the sender of each wanted message
+	for _, s := range senders {
+		s.m.mu.Lock()
+		for _, seq := range s.m.sent[phase] {
+			want = append(want, key{uint8(group), phase, s.idx, seq})
+			by = append(by, s.m)
+		}
+		s.m.mu.Unlock()
+	}
+	apart := separated(senders, receivers, start, end)
+	st.Sent = len(want)
+	var all, last []int64
+	lastOf := make([]int64, len(want))
+	complete := make([]bool, len(want))
+	for i := range complete {
+		complete[i] = true
+	}
+	for _, r := range receivers {
+		r.mu.Lock()
+		for i, k := range want {
+			d := r.got[k]
+			if d == nil {
+				if apart[by[i]][r] {
+					st.Separated++
+				} else {
+					st.Lost++
+					complete[i] = false
+				}
+				continue
+			}
+			st.Delivered++
+			if d.sent < from {
+				complete[i] = false
+				continue
+			}
+			l := d.at - d.sent
+			all = append(all, l)
+			lastOf[i] = max(lastOf[i], l)
+		}
+		for k, d := range r.got {
+			if int(k.group) == group && k.phase == phase && d.count > 1 {
+				st.Duplicated += d.count - 1
+			}
+		}
+		r.mu.Unlock()
+	}
+	for i, ok := range complete {
+		if ok && len(receivers) > 0 {
+			last = append(last, lastOf[i])
+		}
+	}
+	st.Measured = len(all)
+	q := bench.Quantiles(all, 0.5, 0.99, 1)
+	st.P50, st.P99, st.Max = time.Duration(q[0]), time.Duration(q[1]), time.Duration(q[2])
+	st.LastP50 = time.Duration(bench.Quantiles(last, 0.5)[0])
+	return st
+}
+
+// longestGap returns the longest time between consecutive deliveries in
+// times (sorted in place) that ends after from: counting from the last
+// delivery before from (or from itself if there is none) up to the first
+// delivery after it, and on to until if nothing came after the last one.
+func longestGap(times []int64, from, until int64) time.Duration {
+	slices.Sort(times)
+	i, _ := slices.BinarySearch(times, from)
+	prev := from
+	if i > 0 {
+		prev = times[i-1]
+	}
+	var gap int64
+	for _, t := range times[i:] {
+		if t > until {
+			break
+		}
+		gap = max(gap, t-prev)
+		prev = t
+	}
+	gap = max(gap, until-prev)
+	return time.Duration(gap)
+}
+
+// separated returns, for every sender and receiver, whether the two were
+// in views without each other in [start, end].
+func separated(senders []sender, receivers []*member, start, end int64) map[*member]map[*member]bool {
+	apart := map[*member]map[*member]bool{}
+	for _, s := range senders {
+		apart[s.m] = map[*member]bool{}
+		for _, r := range receivers {
+			s.m.mu.Lock()
+			a := s.m.apart(r.name(), start, end)
+			s.m.mu.Unlock()
+			r.mu.Lock()
+			a = a || r.apart(s.m.name(), start, end)
+			r.mu.Unlock()
+			apart[s.m][r] = a
+		}
+	}
+	return apart
+}
