@@ -154,7 +154,7 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 		gaps = append(gaps, fmt.Sprintf("%s %s", s, bench.FormatLatency(f.GapBySite[s])))
 	}
 	fmt.Fprintf(w, "\nGateway failover: %s (site a's active gateway of %s) killed %v into the measured part of the last phase; longest time without an abc-global delivery at a member that stayed connected, from the kill on: %s (by site: %s); before the kill: %s.\n",
-		f.Killed, r.Domain, c.Duration/3, bench.FormatLatency(f.Gap), strings.Join(gaps, ", "), bench.FormatLatency(f.Before))
+		f.Killed, r.Domain, (c.Duration / 3).Round(time.Millisecond), bench.FormatLatency(f.Gap), strings.Join(gaps, ", "), bench.FormatLatency(f.Before))
 
 	fmt.Fprintf(w, "\nThe relay's links to and from c (cap %s each way), delivered rate and tail drops at the cap's queue per phase:\n\n", rate(float64(c.CapBits)))
 	fmt.Fprintf(w, "| link | %s |\n", strings.Join(PhaseNames[:], " | "))
@@ -182,7 +182,11 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 		}
 	}
 	fmt.Fprintf(w, "\nEVS check over every agent's trace: %d events, %d violations.\n", r.EVSEvents, len(r.Violations))
-	for _, v := range r.Violations {
+	for i, v := range r.Violations {
+		if i == 10 {
+			fmt.Fprintf(w, "  ... and %d more (--json keeps them all)\n", len(r.Violations)-i)
+			break
+		}
 		fmt.Fprintf(w, "  %s\n", v)
 	}
 }
