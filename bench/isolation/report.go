@@ -63,6 +63,7 @@ func (r *Report) Targets() []Target {
 	}
 	ratio(fmt.Sprintf("a-local p99 with c attached and abc-global saturating ≤ %g× with c detached", targetRatio), ALocal, PhaseSaturated)
 	ratio(fmt.Sprintf("ab-regional p99 with c attached ≤ %g× without c", targetRatio), ABRegional, PhaseAttached)
+	ratio(fmt.Sprintf("ab-regional p99 with c attached and abc-global saturating ≤ %g× without c", targetRatio), ABRegional, PhaseSaturated)
 
 	t := Target{What: fmt.Sprintf("abc-global median agreed latency (to the last member) within %.0f%% of the planner's prediction (mean %s)", targetPrediction*100, r.Predicted.Mean.D())}
 	if g, ok := r.group(PhaseAttached, ABCGlobal); ok && g.LastP50 > 0 {
