@@ -77,7 +77,7 @@ docs/BENCHMARKS.md and tests/bench/compare.sh.`,
 	f.IntVar(&cfg.MaxOutstanding, "max-outstanding", 0, "at full load, messages each sender keeps submitted but not yet sent on the ring (default 100)")
 	f.DurationVar(&cfg.TokenTimeout, "token-timeout", 0, "token timeout (default: the LAN preset's 200ms)")
 	f.BoolVar(&asJSON, "json", false, "print the summary, with every node's result, as JSON")
-	cmd.AddCommand(newBenchNodeCmd())
+	cmd.AddCommand(newBenchNodeCmd(), newBenchIsolationCmd())
 	return cmd
 }
 

@@ -1,0 +1,427 @@
+package isolation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/internal/sites"
+	"github.com/atoll-gcs/atoll/internal/wanem"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// runner is the state of one run.
+type runner struct {
+	cfg     Config
+	w       *sites.World
+	clk     clock
+	start   time.Time
+	members map[string][]*member // by group
+	killed  string
+	// kill is when the gateway was killed; phaseFrom and sendEnd are the
+	// start of the measured part and the end of the sending of the phase
+	// that ran last (ns on clk).
+	kill, phaseFrom, sendEnd int64
+}
+
+func (b *runner) logf(format string, a ...any) {
+	fmt.Fprintf(b.cfg.Log, "%6.1fs  %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, a...))
+}
+
+// connect gives every member of every group its own client (one session
+// per group, so that a group's backlog never waits in another group's
+// send queue), joins it and waits for every member to see the full view.
+func (b *runner) connect(ctx context.Context) error {
+	b.members = map[string][]*member{}
+	for gi, g := range Groups {
+		if !slices.Contains(b.cfg.Groups, g) {
+			continue
+		}
+		for _, n := range members(g) {
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			c, err := client.DialAgent(dctx, b.w.Node(n).Agent(), client.WithName(g), client.WithEventBuffer(1<<16))
+			cancel()
+			if err != nil {
+				return fmt.Errorf("isolation: a client of %s for %s: %w", n, g, err)
+			}
+			m := newMember(n, gi, c, b.clk)
+			go m.read()
+			b.members[g] = append(b.members[g], m)
+			jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err = c.Join(jctx, g)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("isolation: %s joins %s: %w", n, g, err)
+			}
+		}
+	}
+	return b.waitViews(ctx, nil)
+}
+
+// closeClients ends every client's session.
+func (b *runner) closeClients() {
+	for _, ms := range b.members {
+		for _, m := range ms {
+			m.c.Close()
+		}
+	}
+}
+
+// waitViews waits until every member of every group outside the sites
+// in without sees a regular view of exactly the group's members outside
+// them.
+func (b *runner) waitViews(ctx context.Context, without []string) error {
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var missing []string
+		for g, ms := range b.members {
+			var want []string
+			for _, m := range ms {
+				if m.node != b.killed && !slices.Contains(without, siteOf(m.node)) {
+					want = append(want, m.node+":"+g)
+				}
+			}
+			slices.Sort(want)
+			for _, m := range ms {
+				if m.node == b.killed || slices.Contains(without, siteOf(m.node)) {
+					continue
+				}
+				m.mu.Lock()
+				ok := slices.Equal(m.view, want)
+				m.mu.Unlock()
+				if !ok {
+					missing = append(missing, m.node+" in "+g)
+				}
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			slices.Sort(missing)
+			return fmt.Errorf("isolation: no view with every member within 90s at %s", strings.Join(missing, ", "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func siteOf(node string) string { s, _, _ := strings.Cut(node, "-"); return s }
+
+func nodeIndex(node string) uint8 { return uint8(slices.Index(allNodes(), node)) }
+
+// phaseLoad is the load of one phase: the total rate offered to each
+// group (0: the group is idle), and abc-global's rate per site when set.
+type phaseLoad struct {
+	rate     map[string]float64
+	siteRate map[string]float64 // abc-global's offered rate by site, overriding rate
+}
+
+// runPhase offers the phase's load for Warmup+Duration, calls during (if
+// set) at its offset after the start, flushes the senders, waits until
+// every receiver got everything, and computes the phase's figures.
+func (b *runner) runPhase(ctx context.Context, ph int, pl phaseLoad, at time.Duration, during func()) (Phase, error) {
+	p := Phase{Name: PhaseNames[ph]}
+	start := b.clk.now()
+	from := start + int64(b.cfg.Warmup)
+	b.phaseFrom, b.sendEnd = from, from+int64(b.cfg.Duration)
+	before := b.linkStats()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	senders := map[string][]sender{}
+	for gi, g := range Groups {
+		ms := b.members[g]
+		if len(ms) == 0 || pl.rate[g] == 0 {
+			continue
+		}
+		count := map[string]int{}
+		for _, m := range ms {
+			count[siteOf(m.node)]++
+		}
+		for _, m := range ms {
+			if m.node == b.killed {
+				continue
+			}
+			rate := pl.rate[g] / float64(len(ms))
+			if r, ok := pl.siteRate[siteOf(m.node)]; ok && gi == slices.Index(Groups, ABCGlobal) {
+				rate = r / float64(count[siteOf(m.node)])
+			}
+			size := b.cfg.Size
+			if g == ABCGlobal {
+				size = b.cfg.GlobalSize
+			}
+			senders[g] = append(senders[g], sender{m, nodeIndex(m.node)})
+			wg.Go(func() {
+				err := m.send(ctx, uint8(ph), nodeIndex(m.node), load{rate: rate, size: size, dur: b.cfg.Warmup + b.cfg.Duration})
+				if err == nil {
+					err = m.flush(ctx)
+				}
+				if err != nil && m.node != b.killed {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	if during != nil {
+		t := time.NewTimer(at)
+		select {
+		case <-t.C:
+			during()
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	wg.Wait()
+	end := b.clk.now()
+	after := b.linkStats()
+	p.Links = linkRates(before, after, time.Duration(end-start))
+	if err := errors.Join(errs...); err != nil {
+		return p, err
+	}
+	// The killed node's messages are not owed to anyone; its clients
+	// receive nothing more.
+	for gi, g := range Groups {
+		var live []sender
+		for _, s := range senders[g] {
+			if s.m.node != b.killed {
+				live = append(live, s)
+			}
+		}
+		if len(b.members[g]) == 0 {
+			continue
+		}
+		recv := b.receivers(g)
+		if err := b.waitDelivered(ctx, gi, uint8(ph), start, live, recv); err != nil {
+			b.logf("%v", err)
+		}
+		p.Groups = append(p.Groups, groupStats(gi, uint8(ph), start, from, b.clk.now(), live, recv))
+	}
+	return p, nil
+}
+
+// receivers are group's members that are still connected.
+func (b *runner) receivers(g string) []*member {
+	var out []*member
+	for _, m := range b.members[g] {
+		if m.node != b.killed {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitDelivered waits (up to DeliveryWait) until every receiver got every
+// message the senders sent in the phase, but for the pairs that were in
+// views without each other; the lost count is what is missing then.
+func (b *runner) waitDelivered(ctx context.Context, group int, ph uint8, start int64, senders []sender, recv []*member) error {
+	deadline := time.Now().Add(b.cfg.DeliveryWait)
+	for {
+		missing := 0
+		apart := separated(senders, recv, start, b.clk.now())
+		for _, s := range senders {
+			s.m.mu.Lock()
+			seqs := slices.Clone(s.m.sent[ph])
+			s.m.mu.Unlock()
+			for _, r := range recv {
+				if apart[s.m][r] {
+					continue
+				}
+				r.mu.Lock()
+				for _, seq := range seqs {
+					if r.got[key{uint8(group), ph, s.idx, seq}] == nil {
+						missing++
+					}
+				}
+				r.mu.Unlock()
+			}
+		}
+		if missing == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("isolation: %s, phase %q: %d deliveries still missing after %v", Groups[group], PhaseNames[ph], missing, b.cfg.DeliveryWait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (b *runner) linkStats() []wanem.Stats {
+	out := make([]wanem.Stats, len(wanLinks))
+	for i, l := range wanLinks {
+		if k := b.w.Mesh().Link(l[0], l[1]); k != nil {
+			out[i] = k.Stats()
+		}
+	}
+	return out
+}
+
+func linkRates(before, after []wanem.Stats, d time.Duration) []LinkStats {
+	var out []LinkStats
+	for i, l := range wanLinks {
+		out = append(out, LinkStats{
+			Link:       l[0] + "→" + l[1],
+			BitsPerSec: float64(after[i].DeliveredBytes-before[i].DeliveredBytes) * 8 / d.Seconds(),
+			QueueDrops: after[i].Drops.Queue - before[i].Drops.Queue,
+		})
+	}
+	return out
+}
+
+// Run runs the benchmark once: it starts the world of sites (package
+// internal/sites), connects the clients, runs the phases in order, checks
+// EVS over every agent's trace and returns the report. The error is for
+// a run that could not be carried out; a run that lost or duplicated
+// messages or broke EVS returns its report, whose Err says so.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	cfg.defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	yaml := Topology(cfg.CapBits, cfg.Groups)
+	if _, _, err := Plan(yaml, cfg.Groups); err != nil {
+		return nil, err
+	}
+	w, err := sites.New(sites.Config{Topology: yaml, Name: "isolation.yaml", Logs: cfg.AgentLogs})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	defer func() {
+		if err != nil {
+			fmt.Fprintf(cfg.Log, "\nthe agents' logs:\n%s", tail(w.Logs(), 60))
+		}
+	}()
+	p := w.Plan()
+	r := &Report{Config: cfg, Started: time.Now(), Cores: runtime.NumCPU(), LoadStart: loadAvg()}
+	gd, _ := p.Domain(wantDomain[ABCGlobal])
+	r.Domain, r.Predicted, r.Failover.TokenTimeout = gd.Name, gd.Latency, gd.Timeouts.Token.D()
+	for _, g := range gd.Gateways {
+		if g.Site == "a" {
+			r.Failover.Killed = g.Active
+		}
+	}
+	b := &runner{cfg: cfg, w: w, start: r.Started, clk: clock{base: r.Started}}
+	if err := w.StartAll(); err != nil {
+		return nil, err
+	}
+	if err := w.WaitDomains(90 * time.Second); err != nil {
+		return nil, err
+	}
+	b.logf("the sites' rings and federation domains formed: %s", strings.Join(fedDomains(p), ", "))
+	if err := b.connect(ctx); err != nil {
+		return nil, err
+	}
+	b.logf("every client joined its group: %s", strings.Join(cfg.Groups, ", "))
+
+	light := phaseLoad{rate: map[string]float64{ALocal: cfg.LocalRate, ABRegional: cfg.RegionalRate, ABCGlobal: cfg.GlobalRate}}
+	perSite := cfg.Saturation * float64(cfg.CapBits) / float64(8*cfg.GlobalSize)
+	saturating := phaseLoad{rate: light.rate, siteRate: map[string]float64{"a": perSite, "b": perSite}}
+	detached := phaseLoad{rate: map[string]float64{ALocal: cfg.LocalRate, ABRegional: cfg.RegionalRate}}
+
+	b.logf("cutting site c off from a and b")
+	if err := w.Mesh().Isolate("c"); err != nil {
+		return nil, err
+	}
+	if err := b.waitViews(ctx, []string{"c"}); err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		ph     int
+		load   phaseLoad
+		before func() error
+	}{
+		{PhaseDetached, detached, nil},
+		{PhaseAttached, light, func() error {
+			b.logf("attaching site c again")
+			if err := w.Mesh().Rejoin("c"); err != nil {
+				return err
+			}
+			return b.waitViews(ctx, nil)
+		}},
+		{PhaseSaturated, saturating, nil},
+		{PhaseFailover, light, nil},
+	}
+	for _, s := range steps {
+		if s.before != nil {
+			if err := s.before(); err != nil {
+				return nil, err
+			}
+		}
+		var during func()
+		at := cfg.Warmup + cfg.Duration/3
+		if s.ph == PhaseFailover {
+			during = func() {
+				b.logf("killing %s, site a's active gateway of %s", r.Failover.Killed, r.Domain)
+				b.killed = r.Failover.Killed
+				b.kill = b.clk.now()
+				if err := w.Kill(r.Failover.Killed); err != nil {
+					b.logf("kill %s: %v", r.Failover.Killed, err)
+				}
+			}
+		}
+		b.logf("phase %q: %v", PhaseNames[s.ph], cfg.Warmup+cfg.Duration)
+		ph, err := b.runPhase(ctx, s.ph, s.load, at, during)
+		if err != nil {
+			return nil, fmt.Errorf("isolation: phase %q: %w", PhaseNames[s.ph], err)
+		}
+		r.Phases = append(r.Phases, ph)
+		for _, g := range ph.Groups {
+			b.logf("  %-12s sent %6d  p50 %-9s p99 %-9s lost %d dup %d", g.Group, g.Sent, bench.FormatLatency(g.P50), bench.FormatLatency(g.P99), g.Lost, g.Duplicated)
+		}
+		if s.ph == PhaseFailover {
+			b.failover(&r.Failover)
+		}
+	}
+	b.closeClients()
+	res, err := w.Check()
+	if err != nil {
+		return nil, err
+	}
+	r.EVSEvents = res.Events
+	r.Violations = []string{}
+	for _, v := range res.Violations {
+		r.Violations = append(r.Violations, v.String())
+	}
+	r.Elapsed, r.LoadEnd = time.Since(r.Started), loadAvg()
+	return r, nil
+}
+
+// failover measures the delivery gaps of abc-global around the kill.
+func (b *runner) failover(f *Failover) {
+	f.GapBySite = map[string]time.Duration{}
+	for _, m := range b.receivers(ABCGlobal) {
+		m.mu.Lock()
+		times := slices.Clone(m.times)
+		m.mu.Unlock()
+		g := longestGap(times, b.kill, b.sendEnd)
+		f.GapBySite[siteOf(m.node)] = max(f.GapBySite[siteOf(m.node)], g)
+		f.Gap = max(f.Gap, g)
+		f.Before = max(f.Before, longestGap(times, b.phaseFrom, b.kill))
+	}
+}
+
+// fedDomains lists the plan's federation domains.
+func fedDomains(p *topology.Plan) []string {
+	var out []string
+	for _, d := range p.Domains {
+		if d.Kind == topology.FederationDomain {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "")
+}

@@ -1,0 +1,74 @@
+package isolation
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/internal/sites"
+)
+
+// TestSmoke runs the whole benchmark with short phases: the world forms
+// with its three domains, every phase runs, every loaded group gets
+// deliveries measured in every phase, the failover is measured, the EVS
+// check reads the traces, and the table shows it all. It judges no
+// figure: latencies on a loaded CI machine say nothing, and lost,
+// duplicated and EVS are judged by the cross-site tests (agent,
+// cmd/atoll's TestDemoSites, tests/fednetns); it logs them.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs eight agents in three sites for about 50 s")
+	}
+	if sites.RaceEnabled {
+		// As TestCrossSiteGroup in agent: the race detector's slowdown
+		// makes the federation rings miss tokens in real time.
+		t.Skip("runs real-time federation rings: without the race detector only")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	start := time.Now()
+	// Short phases, and a saturation just over the cap: the backlog it
+	// leaves drains in seconds.
+	r, err := Run(ctx, Config{Duration: 1500 * time.Millisecond, Warmup: 500 * time.Millisecond, DeliveryWait: 10 * time.Second,
+		LocalRate: 100, RegionalRate: 40, GlobalRate: 12, Saturation: 1.25, Log: &log,
+		// internal/sites refuses a site in two federation domains (the
+		// agent runs one per site): ab-regional is left out.
+		Groups: []string{ALocal, ABCGlobal}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	t.Logf("ran in %v:\n%s", time.Since(start).Round(time.Second), log.String())
+	if len(r.Phases) != nPhases {
+		t.Fatalf("%d phases ran, want %d", len(r.Phases), nPhases)
+	}
+	for ph, p := range r.Phases {
+		for _, g := range r.Config.Groups {
+			if g == ABCGlobal && ph == PhaseDetached {
+				continue // idle while c is cut off
+			}
+			if s, ok := r.group(ph, g); !ok || s.Sent == 0 {
+				t.Errorf("phase %q: %s has no measured deliveries (%+v)", p.Name, g, s)
+			}
+		}
+	}
+	if r.Failover.Killed == "" || r.Failover.Gap <= 0 || r.Failover.TokenTimeout <= 0 {
+		t.Errorf("failover not measured: %+v", r.Failover)
+	}
+	if r.EVSEvents == 0 {
+		t.Error("the EVS check read no trace event")
+	}
+	var out bytes.Buffer
+	r.WriteTable(&out, "go test")
+	for _, want := range append(PhaseNames[:], "| a-local (site/a) |", "| abc-global (fed/global:a+b+c) |", "Gateway failover:", "EVS check") {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the table lacks %q", want)
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Logf("the run reports: %v", err)
+	}
+	t.Logf("\n%s", out.String())
+}
