@@ -33,10 +33,7 @@ func TestSmoke(t *testing.T) {
 	// Short phases, and a saturation just over the cap: the backlog it
 	// leaves drains in seconds.
 	r, err := Run(ctx, Config{Duration: 1500 * time.Millisecond, Warmup: 500 * time.Millisecond, DeliveryWait: 10 * time.Second,
-		LocalRate: 100, RegionalRate: 40, GlobalRate: 12, Saturation: 1.25, Log: &log,
-		// internal/sites refuses a site in two federation domains (the
-		// agent runs one per site): ab-regional is left out.
-		Groups: []string{ALocal, ABCGlobal}})
+		LocalRate: 100, RegionalRate: 40, GlobalRate: 12, Saturation: 1.25, Log: &log})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
@@ -62,7 +59,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.WriteTable(&out, "go test")
-	for _, want := range append(PhaseNames[:], "| a-local (site/a) |", "| abc-global (fed/global:a+b+c) |", "Gateway failover:", "EVS check") {
+	for _, want := range append(PhaseNames[:], "| a-local (site/a) |", "| ab-regional (fed/regional:a+b) |", "| abc-global (fed/global:a+b+c) |", "Gateway failover:", "EVS check") {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table lacks %q", want)
 		}

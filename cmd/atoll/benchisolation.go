@@ -27,9 +27,7 @@ ring on a simulated LAN and the gateways' federation rings over QUIC on
 loopback through the WAN emulator, planned from one topology file in which
 a-local (class realtime) lives in site a's ring, ab-regional (regional) in a
 federation domain of a and b, and abc-global (global) in one of all three.
-ab-regional is left out by default: it puts sites a and b in two federation
-domains, which the agent does not run yet. Every member of every group sends
-through the client API. The phases:
+Every member of every group sends through the client API. The phases:
 
   C detached             c cut off the WAN; a-local and ab-regional under load
   C attached             c back; abc-global at a light load too
@@ -82,7 +80,7 @@ docs/BENCHMARKS.md says how to read the table.`,
 	f := cmd.Flags()
 	f.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measured time of each phase")
 	f.DurationVar(&cfg.Warmup, "warmup", 0, "load before each phase's measurement that is not measured (default: a fifth of --duration)")
-	f.StringVar(&groups, "groups", "a-local,abc-global", "the groups to run, comma-separated: a-local and abc-global, and ab-regional once the agent runs several federation domains at a site (the plan then puts a and b in two)")
+	f.StringVar(&groups, "groups", "a-local,ab-regional,abc-global", "the groups to run, comma-separated; ab-regional can be left out")
 	f.Int64Var(&cfg.CapBits, "cap", 1_000_000, "bandwidth cap of the links to c, bits per second each way")
 	f.Float64Var(&cfg.LocalRate, "local-rate", 300, "a-local's offered load, msgs/s over its senders")
 	f.Float64Var(&cfg.RegionalRate, "regional-rate", 120, "ab-regional's offered load, msgs/s over its senders")
