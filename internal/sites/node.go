@@ -2,6 +2,7 @@ package sites
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -37,6 +38,7 @@ type Node struct {
 	views   map[string][]View
 	groups  map[string]bool // the groups its client joined
 	errs    []string        // the errors the agent reported to the client
+	conns   []*gatewayConn  // its federation ring members' sockets
 }
 
 // View is a view of a group that a node's client got, and when.
@@ -179,11 +181,31 @@ func (n *Node) stop(early bool) error {
 // listenPacket opens the UDP socket of one of the node's federation ring
 // members; it goes silent when the node is killed.
 func (n *Node) listenPacket(addr string) (net.PacketConn, error) {
-	pc, err := listenUDP(addr)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.dead.Load() {
+		return nil, errors.New("sites: the node was killed")
+	}
+	c, err := openGatewayConn(addr, &n.dead)
 	if err != nil {
 		return nil, err
 	}
-	return &deadConn{PacketConn: pc, dead: &n.dead}, nil
+	n.conns = slices.DeleteFunc(n.conns, (*gatewayConn).isClosed)
+	n.conns = append(n.conns, c)
+	return c, nil
+}
+
+// kill drops the node's packets from now on, on its LAN and the WAN, and
+// closes its gateways' sockets, as the end of its process would.
+func (n *Node) kill() {
+	n.mu.Lock()
+	n.dead.Store(true)
+	conns := n.conns
+	n.conns = nil
+	n.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
 // payload returns the node's next payload for group in phase, at least

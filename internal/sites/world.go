@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
@@ -420,7 +418,7 @@ func (w *World) Kill(id string) error {
 	if !n.Running() {
 		return fmt.Errorf("sites: node %s is not running", id)
 	}
-	n.dead.Store(true)
+	n.kill()
 	return n.stop(true)
 }
 
@@ -674,67 +672,6 @@ func freeUDP() (string, error) {
 	}
 	defer pc.Close()
 	return pc.LocalAddr().String(), nil
-}
-
-// listenUDP binds addr, waiting up to 5 s while it is in use: the gateways
-// of a site share its endpoint, and one taking over may start while the
-// one it replaces still closes.
-func listenUDP(addr string) (net.PacketConn, error) {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		pc, err := net.ListenPacket("udp", addr)
-		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			return pc, err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// deadConn is a gateway's QUIC socket that drops everything, both ways,
-// once its node is killed.
-type deadConn struct {
-	net.PacketConn
-	dead *atomic.Bool
-}
-
-func (c *deadConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if c.dead.Load() {
-		return len(p), nil
-	}
-	return c.PacketConn.WriteTo(p, addr)
-}
-
-func (c *deadConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
-		if err != nil || !c.dead.Load() {
-			return n, addr, err
-		}
-	}
-}
-
-// SetReadBuffer and SetWriteBuffer let quic-go size the socket's buffers
-// as it does a UDP socket's.
-func (c *deadConn) SetReadBuffer(n int) error {
-	if u, ok := c.PacketConn.(*net.UDPConn); ok {
-		return u.SetReadBuffer(n)
-	}
-	return nil
-}
-
-func (c *deadConn) SetWriteBuffer(n int) error {
-	if u, ok := c.PacketConn.(*net.UDPConn); ok {
-		return u.SetWriteBuffer(n)
-	}
-	return nil
-}
-
-// SyscallConn lets quic-go check the buffers' sizes.
-func (c *deadConn) SyscallConn() (syscall.RawConn, error) {
-	if u, ok := c.PacketConn.(*net.UDPConn); ok {
-		return u.SyscallConn()
-	}
-	return nil, errors.ErrUnsupported
 }
 
 type syncBuffer struct {
