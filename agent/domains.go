@@ -28,8 +28,13 @@ import (
 //   - a domconf.View that turns the bridge's stream into node-level
 //     configurations and deliveries;
 //   - a groups.Node of the domain fed with them, whose ring messages go up
-//     through the local ring (bridge.EncodeUp) and whose views and
+//     through the local ring (bridge.Site.EncodeUp) and whose views and
 //     deliveries go to the node's clients like a site group's.
+//
+// A site in several federation domains carries all their bridges'
+// messages on its one local ring; each message names its domain
+// (bridge.DomainTag), every bridge sees every local ring event and takes
+// only its own domain's.
 //
 // Everything runs on the agent's loop; the federation ring's events come
 // from the runner's goroutine through fedIn.
@@ -43,7 +48,6 @@ type domainLayer struct {
 	role *federation.Role // the site's active gateway, as the local ring decides it (loop)
 	proc tracemap.Proc
 
-	idx      int      // its index among the node's domain layers: its tag on the local ring
 	fedOut   [][]byte // Ups for the federation ring the runner has not taken (loop)
 	draining *fedRun  // this node's member, stopping for a handover: released when it stopped (loop)
 	alone    bool     // the federation ring holds only this site, and the domain's stream has not started (loop)
@@ -67,6 +71,15 @@ func (a *Agent) newDomains() error {
 		return nil
 	}
 	maxMsg := min(a.maxMessage(), federation.MaxMessageBytes) - domainOverhead
+	var names []string
+	for _, d := range a.cfg.Federation.Plan.Domains {
+		if d.Kind == topology.FederationDomain && slices.Contains(d.Sites, a.cfg.Site) {
+			names = append(names, d.Name)
+		}
+	}
+	if err := bridge.DistinctTags(names); err != nil {
+		return fmt.Errorf("agent: site %s: %w", a.cfg.Site, err)
+	}
 	for i := range a.cfg.Federation.Plan.Domains {
 		d := &a.cfg.Federation.Plan.Domains[i]
 		if d.Kind != topology.FederationDomain || !slices.Contains(d.Sites, a.cfg.Site) {
@@ -86,10 +99,7 @@ func (a *Agent) newDomains() error {
 		if err != nil {
 			return fmt.Errorf("agent: domain %s: %w", d.Name, err)
 		}
-		if len(a.doms) > 255 {
-			return fmt.Errorf("agent: site %s is in more than 256 federation domains of the plan", a.cfg.Site)
-		}
-		dl := &domainLayer{d: d, b: b, v: v, g: g, idx: len(a.doms), role: federation.NewRole(d, a.cfg.Site), proc: tracemap.Proc{Node: a.cfg.Node, Inc: a.self.Inc, Domain: d.Name}}
+		dl := &domainLayer{d: d, b: b, v: v, g: g, role: federation.NewRole(d, a.cfg.Site), proc: tracemap.Proc{Node: a.cfg.Node, Inc: a.self.Inc, Domain: d.Name}}
 		a.doms = append(a.doms, dl)
 		if err := a.setRingACLs(g, func(group string) bool { return a.domainOf(group) == dl }); err != nil {
 			return err
@@ -97,35 +107,6 @@ func (a *Agent) newDomains() error {
 		a.domainOutput(dl)
 	}
 	return nil
-}
-
-// domainTag is the first byte of a bridge message on the local ring of a
-// site in several federation domains, followed by the index of its
-// domain among the site's (in plan order, which every node of the site
-// shares): each domain's bridge takes only its own messages. A site in
-// one federation domain sends them untagged.
-const domainTag = 0xBA
-
-// toLocal returns a bridge message of dl as it goes on the local ring.
-func (a *Agent) toLocal(dl *domainLayer, p []byte) []byte {
-	if len(a.doms) < 2 {
-		return p
-	}
-	return append([]byte{domainTag, byte(dl.idx)}, p...)
-}
-
-// fromLocal returns a local ring message as dl's bridge takes it, or nil
-// when it is another domain's.
-func (a *Agent) fromLocal(dl *domainLayer, m *localring.Message) *localring.Message {
-	if len(a.doms) < 2 {
-		return m
-	}
-	if len(m.Payload) < 2 || m.Payload[0] != domainTag || int(m.Payload[1]) != dl.idx {
-		return nil
-	}
-	own := *m
-	own.Payload = m.Payload[2:]
-	return &own
 }
 
 // domainOverhead is what a group message gains on its way through the
@@ -198,11 +179,7 @@ func (a *Agent) domainsLocalEvent(e *localring.Event) {
 			}
 			dl.b.LocalInstall(e.Conf, active)
 		case localring.EventDeliver:
-			m := a.fromLocal(dl, &e.Msg)
-			if m == nil {
-				continue
-			}
-			dl.b.LocalDeliver(m)
+			dl.b.LocalDeliver(&e.Msg)
 		default:
 			continue
 		}
@@ -338,11 +315,11 @@ func (a *Agent) submitFederation(dl *domainLayer, run *fedRun) {
 // group layer's messages up and its events to the trace and the clients.
 func (a *Agent) domainOutput(dl *domainLayer) {
 	up := func(svc localring.Service, p []byte) {
-		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: a.toLocal(dl, bridge.EncodeUp(svc, p))})
+		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: dl.b.EncodeUp(svc, p)})
 	}
 	br := dl.b.Ready()
 	for _, p := range br.Local {
-		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: a.toLocal(dl, p)})
+		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: p})
 	}
 	dl.fedOut = append(dl.fedOut, br.Fed...)
 	for i := range br.Stream {

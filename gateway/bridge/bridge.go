@@ -16,8 +16,9 @@ const (
 
 // Config is one node's bridge for one federation domain.
 type Config struct {
-	// Domain is the federation domain, "fed/CLASS:SITE+SITE+..." (for
-	// errors).
+	// Domain is the federation domain, "fed/CLASS:SITE+SITE+...": it
+	// names the domain in errors, and its DomainTag is on the bridge's
+	// local ring messages.
 	Domain string
 	// Site is this node's site: its federation ring member id.
 	Site string
@@ -60,6 +61,7 @@ type Stats struct {
 	Stale          uint64 // Downs dropped: position at or below the last applied
 	Duplicates     uint64 // messages dropped: origin seq at or below the highest delivered
 	Malformed      uint64 // local or federation messages that did not decode, federation deliveries without their ring's order
+	OtherDomain    uint64 // local ring messages of another federation domain of the site (their tag is not DomainTag(Config.Domain)): not this bridge's, ignored
 	PendingDropped uint64 // Ups dropped from a full pending log
 	Resubmitted    uint64 // Ups submitted again: after a failover, a ring that ended before its Sync phase, or carried over
 	CatchUps       uint64 // catch-up answers applied
@@ -110,6 +112,7 @@ type originKey struct {
 // federation ring's; it calls Ready after each input.
 type Site struct {
 	cfg Config
+	tag uint32 // DomainTag(cfg.Domain): on its local ring messages
 
 	// Every node.
 	last    localring.DomainOrder // last applied Down
@@ -197,7 +200,7 @@ func New(cfg Config) (*Site, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Site{cfg: cfg, highest: make(map[originKey]uint64)}, nil
+	return &Site{cfg: cfg, tag: DomainTag(cfg.Domain), highest: make(map[originKey]uint64)}, nil
 }
 
 // Ready returns and clears what the driver must do.
@@ -242,7 +245,7 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	s.openHave()
 	for i := range s.pending {
 		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
-			s.out.Local = append(s.out.Local, encodeAgain(&p.fedUp))
+			s.out.Local = append(s.out.Local, encodeAgain(s.tag, &p.fedUp))
 		}
 	}
 }
@@ -296,7 +299,7 @@ func (s *Site) setActive(active bool) {
 // openHave opens the Have phase of the current configuration and epoch.
 func (s *Site) openHave() {
 	s.haves = make(map[string]have, len(s.members))
-	s.out.Local = append(s.out.Local, encodeHave(&have{ring: s.ring, epoch: s.epoch, last: s.last, active: s.active}))
+	s.out.Local = append(s.out.Local, encodeHave(s.tag, &have{ring: s.ring, epoch: s.epoch, last: s.last, active: s.active}))
 }
 
 // FedStopped tells the bridge that its node's federation ring member
@@ -343,10 +346,18 @@ func (s *Site) newTerm() {
 // LocalDeliver is a local ring delivery, in local order. Messages that are
 // not bridge messages are not its business and are ignored.
 func (s *Site) LocalDeliver(m *localring.Message) {
-	if len(m.Payload) == 0 || !slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain}, m.Payload[0]) {
+	if !isLocal(m.Payload) {
 		return
 	}
-	x, err := decodeLocal(m.Payload)
+	switch tag, err := localTag(m.Payload); {
+	case err != nil:
+		s.stats.Malformed++
+		return
+	case tag != s.tag:
+		s.stats.OtherDomain++
+		return
+	}
+	x, err := decodeLocalBody(m.Payload[0], m.Payload[1+tagLen:])
 	switch {
 	case err != nil:
 		s.stats.Malformed++
@@ -447,7 +458,7 @@ func (s *Site) reinject(haves map[string]have) {
 		if i > 0 {
 			prev = s.log[i-1].Pos
 		}
-		s.out.Local = append(s.out.Local, encodeDown(prev, &s.log[i]))
+		s.out.Local = append(s.out.Local, encodeDown(s.tag, prev, &s.log[i]))
 		s.stats.Reinjected++
 	}
 }
@@ -611,7 +622,7 @@ func (s *Site) inject(e Entry) {
 	s.injected = e.Pos
 	s.injectedConf(&e)
 	s.remember(e)
-	s.out.Local = append(s.out.Local, encodeDown(prev, &e))
+	s.out.Local = append(s.out.Local, encodeDown(s.tag, prev, &e))
 }
 
 // injectedConf notes the kind and id of a configuration entry injected.

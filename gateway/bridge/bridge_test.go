@@ -57,10 +57,10 @@ func TestStaleAndDuplicate(t *testing.T) {
 	o := Origin{Site: "b", ID: localring.MessageID{Sender: "b1", Inc: 7, Seq: 3}}
 	down := func(seq uint64, o Origin) *localring.Message {
 		e := Entry{Pos: localring.DomainOrder{Seq: seq, Ring: 4}, Kind: EntryMessage, Origin: o, Svc: localring.Agreed, Payload: []byte("x")}
-		return &localring.Message{Payload: encodeDown(localring.DomainOrder{Seq: seq - 1, Ring: 4}, &e)}
+		return &localring.Message{Payload: encodeDown(s.tag, localring.DomainOrder{Seq: seq - 1, Ring: 4}, &e)}
 	}
 	start := Entry{Pos: localring.DomainOrder{Seq: 0, Ring: 4}, Kind: EntryConfig, Conf: DomainConf{ID: "r:4:a", Kind: localring.Regular, Sites: []string{"a", "b"}}}
-	s.LocalDeliver(&localring.Message{Payload: encodeDown(localring.DomainOrder{}, &start)})
+	s.LocalDeliver(&localring.Message{Payload: encodeDown(s.tag, localring.DomainOrder{}, &start)})
 	s.LocalDeliver(down(1, o))
 	s.LocalDeliver(down(1, o)) // re-injected
 	s.LocalDeliver(down(2, o)) // ordered twice
@@ -316,42 +316,101 @@ func TestCodecs(t *testing.T) {
 	m := Entry{Pos: localring.DomainOrder{Seq: 10, Ring: 12}, Kind: EntryMessage, Svc: localring.Safe,
 		Origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a1", Inc: 1 << 60, Seq: 3}}, Payload: []byte("hi")}
 	prev := localring.DomainOrder{Seq: 8, Ring: 4}
+	tag := DomainTag("fed/test")
 	for _, x := range []*Entry{&e, &m} {
-		d, err := decodeLocal(encodeDown(prev, x))
-		if err != nil || d.down == nil || d.down.prev != prev || fmt.Sprint(d.down.entry) != fmt.Sprint(*x) {
-			t.Errorf("Down %+v after %s decoded as %+v, %v", x, prev, d.down, err)
+		gt, d, err := decodeLocal(encodeDown(tag, prev, x))
+		if err != nil || gt != tag || d.down == nil || d.down.prev != prev || fmt.Sprint(d.down.entry) != fmt.Sprint(*x) {
+			t.Errorf("Down %+v after %s decoded as %+v of tag %#x, %v", x, prev, d.down, gt, err)
 		}
 	}
 	for _, hv := range []*have{{ring: 12, last: prev, active: true}, {ring: 12, epoch: 3, last: prev}} {
-		if d, err := decodeLocal(encodeHave(hv)); err != nil || d.have == nil || *d.have != *hv {
-			t.Errorf("Have %+v decoded as %+v, %v", hv, d.have, err)
+		if gt, d, err := decodeLocal(encodeHave(tag, hv)); err != nil || gt != tag || d.have == nil || *d.have != *hv {
+			t.Errorf("Have %+v decoded as %+v of tag %#x, %v", hv, d.have, gt, err)
 		}
 	}
-	if _, err := decodeLocal(append(encodeHave(&have{ring: 12}), 0)); err == nil {
+	if _, _, err := decodeLocal(append(encodeHave(tag, &have{ring: 12}), 0)); err == nil {
 		t.Error("a Have with epoch 0 sent decoded")
+	}
+	u := &fedUp{ring: 3, origin: m.Origin, svc: localring.Safe, payload: []byte("again")}
+	if gt, d, err := decodeLocal(encodeAgain(tag, u)); err != nil || gt != tag || d.again == nil || fmt.Sprint(*d.again) != fmt.Sprint(*u) {
+		t.Errorf("Again %+v decoded as %+v of tag %#x, %v", u, d.again, gt, err)
+	}
+	if gt, d, err := decodeLocal(encodeUp(tag, localring.Safe, []byte("up"))); err != nil || gt != tag || d.up == nil || d.up.svc != localring.Safe || string(d.up.payload) != "up" {
+		t.Errorf("Up decoded as %+v of tag %#x, %v", d.up, gt, err)
 	}
 	c := &catchUp{to: "a", from: localring.DomainOrder{Seq: 8, Ring: 4}, entries: []Entry{e, m}}
 	got, err := decodeFed(encodeCatchUp(c))
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
 		t.Errorf("catch-up %+v decoded as %+v, %v", c, got, err)
 	}
-	b := encodeDown(prev, &m)
+	b := encodeDown(tag, prev, &m)
 	for i := range len(b) {
-		if _, err := decodeLocal(b[:i]); !errors.Is(err, ErrMalformed) {
+		if _, _, err := decodeLocal(b[:i]); !errors.Is(err, ErrMalformed) {
 			t.Errorf("a Down cut at %d of %d bytes decoded (%v)", i, len(b), err)
 		}
 	}
-	s, _ := New(Config{Site: "a", Node: "a1"})
-	s.LocalDeliver(&localring.Message{Payload: b[:5]})
-	if s.Stats().Malformed != 1 {
-		t.Error("a malformed Down was not counted")
+	// A bridge counts a malformed message of its domain as malformed, and
+	// a message of another domain (malformed or not) as another domain's.
+	s, _ := New(Config{Domain: "fed/test", Site: "a", Node: "a1"})
+	s.LocalDeliver(&localring.Message{Payload: b[:7]})
+	s.LocalDeliver(&localring.Message{Payload: b[:3]})
+	other := encodeDown(DomainTag("fed/other"), prev, &m)
+	s.LocalDeliver(&localring.Message{Payload: other})
+	s.LocalDeliver(&localring.Message{Payload: other[:7]})
+	if st := s.Stats(); st.Malformed != 2 || st.OtherDomain != 2 || st.Applied != 0 {
+		t.Errorf("stats %+v, want 2 malformed (a cut Down, a cut header) and 2 of another domain", st)
+	}
+}
+
+// Two domains of a site share its local ring: each bridge takes only its
+// own domain's Haves, Downs, Ups and Agains, through a failover, and
+// counts the others apart (not as malformed).
+func TestTwoDomainsOneLocalRing(t *testing.T) {
+	h := newHarness(t, 0, 2, 2, 2)
+	h.shareLocalRings("fed/other")
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	for i := range 3 {
+		h.send("a2", fmt.Sprint("m", i))
+		h.send("b1", fmt.Sprint("m", i))
+	}
+	h.settle()
+	h.crash("a1")
+	h.send("a2", "after")
+	h.localConfig(h.site("a"))
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("c2", "last")
+	h.settle()
+	h.checkOrder()
+	if n := len(h.messages(h.node("b2"))); n != 8 {
+		t.Errorf("b2 delivered %d messages, want the 8 of its domain", n)
+	}
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if !n.alive {
+				continue
+			}
+			st, fst := n.b.Stats(), n.foreign.Stats()
+			if st.Malformed != 0 || fst.Malformed != 0 || st.OtherDomain == 0 || fst.OtherDomain == 0 {
+				t.Errorf("%s: the domain's bridge %+v, the other's %+v: want none malformed, both counting the other's messages", n.id, st, fst)
+			}
+			if st.Applied == 0 || fst.Applied != 0 {
+				t.Errorf("%s applied %d Downs of its domain and %d of the other (which has no federation ring)", n.id, st.Applied, fst.Applied)
+			}
+		}
 	}
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add(EncodeUp(localring.Agreed, []byte("x")))
+	tag := DomainTag("fed/test")
+	f.Add(encodeUp(tag, localring.Agreed, []byte("x")))
+	f.Add(encodeHave(tag, &have{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, active: true}))
+	f.Add(encodeAgain(tag, &fedUp{ring: 3, origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a1", Inc: 1, Seq: 2}}, svc: localring.Safe, payload: []byte("y")}))
 	f.Add(encodeSync(&syncMsg{site: "a", last: localring.DomainOrder{Seq: 3, Ring: 4}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		s, _ := New(Config{Domain: "fed/test", Site: "a", Node: "a1"})
+		s.LocalDeliver(&localring.Message{ID: localring.MessageID{Sender: "a2", Inc: 1, Seq: 1}, Payload: b})
 		decodeLocal(b)
 		decodeFed(b)
 	})

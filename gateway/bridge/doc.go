@@ -7,7 +7,7 @@
 //
 // # Up
 //
-// A node sends a message to the domain by submitting EncodeUp(svc,
+// A node sends a message to the domain by submitting Site.EncodeUp(svc,
 // payload) on its local ring. Its origin id is the id the local ring gives
 // it (node, incarnation, seq), qualified by the site, so Seq grows along
 // each origin. Every node of the site keeps the Up as pending (at most
@@ -29,6 +29,20 @@
 // delivers its own message before the others received it; if it then
 // dies or is paused and fenced, its site has the message at a place the
 // other sites never give it.
+//
+// # Several domains on one local ring
+//
+// A site in several federation domains (the planner makes one per
+// latency class: a site may be in a regional and a global one) runs one
+// Site per domain, and all their messages go round its one local ring.
+// Every local message (Up, Down, Have, Again) carries, after its kind
+// byte, its domain's tag: DomainTag, the 32-bit FNV-1a hash of the
+// domain's name, which every node computes alike from the plan. A Site
+// takes only the local messages of its own tag and counts the others in
+// Stats.OtherDomain (not as malformed): the driver hands every local ring
+// event to every domain's Site. A driver checks that the domains of its
+// site have distinct tags (DistinctTags). Federation ring messages carry
+// no tag: each domain has its own federation ring.
 //
 // # Positions and the Sync phase
 //

@@ -25,6 +25,9 @@ type hnode struct {
 	out    bool   // alive but cut off from its local ring (paused)
 	seq    uint64 // local message counter
 	stream []Entry
+	// foreign is the node's bridge of another federation domain of its
+	// site (shareLocalRings): its messages share the local ring.
+	foreign *Site
 }
 
 type hmsg struct {
@@ -109,6 +112,12 @@ func (h *harness) collect(n *hnode) {
 	if !n.alive {
 		return
 	}
+	if n.foreign != nil {
+		for _, p := range n.foreign.Ready().Local {
+			n.seq++
+			n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}, p})
+		}
+	}
 	for _, p := range r.Local {
 		n.seq++
 		n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}, p})
@@ -128,8 +137,29 @@ func (h *harness) send(id string, payload string) {
 	n := h.node(id)
 	n.seq++
 	mid := localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}
-	n.site.queue = append(n.site.queue, hmsg{mid, EncodeUp(localring.Agreed, []byte(payload))})
+	n.site.queue = append(n.site.queue, hmsg{mid, n.b.EncodeUp(localring.Agreed, []byte(payload))})
 	h.sent = append(h.sent, Origin{Site: n.site.name, ID: mid})
+	if n.foreign != nil {
+		n.seq++
+		n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}, n.foreign.EncodeUp(localring.Agreed, []byte("foreign "+payload))})
+	}
+}
+
+// shareLocalRings gives every node a bridge of another federation domain
+// of its site, on the same local ring: its Haves, Agains and Ups (send
+// sends one with each of the domain's) go round with the domain's own,
+// as on a site in two federation domains. It has no federation ring.
+func (h *harness) shareLocalRings(domain string) {
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			b, err := New(Config{Domain: domain, Site: s.name, Node: n.id})
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			n.foreign = b
+		}
+		h.localConfig(s)
+	}
 }
 
 // localConfig installs a new local ring at s among its live nodes; the
@@ -155,6 +185,9 @@ func (h *harness) localConfig(s *hsite) {
 	}
 	for _, n := range live {
 		n.b.LocalInstall(c, n == s.gw)
+		if n.foreign != nil {
+			n.foreign.LocalInstall(c, n == s.gw)
+		}
 		h.collect(n)
 	}
 }
@@ -167,6 +200,9 @@ func (h *harness) localStep(s *hsite) bool {
 		for _, n := range s.nodes {
 			if n.alive && !n.out {
 				n.b.LocalDeliver(&localring.Message{ID: m.id, Svc: localring.Agreed, Payload: m.payload})
+				if n.foreign != nil {
+					n.foreign.LocalDeliver(&localring.Message{ID: m.id, Svc: localring.Agreed, Payload: m.payload})
+				}
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 
 	"github.com/atoll-gcs/atoll/localring"
@@ -15,7 +16,10 @@ var ErrMalformed = errors.New("bridge: malformed message")
 
 // Message kinds, the first byte of every bridge message. Local ring
 // messages are Up, Down, Have and Again; federation ring messages are
-// FedUp, Sync and CatchUp.
+// FedUp, Sync and CatchUp. A local ring message's kind is followed by its
+// domain's tag (DomainTag, 4 bytes big-endian): a site in several
+// federation domains carries all their bridges' messages on its one local
+// ring, and each bridge takes only its own.
 const (
 	kindUp byte = 0xB1 + iota
 	kindDown
@@ -78,25 +82,53 @@ type Entry struct {
 	Conf    DomainConf // EntryConfig
 }
 
+// tagLen is the length of a domain tag in a local ring message.
+const tagLen = 4
+
+// DomainTag is the tag of federation domain's bridge messages on the
+// local ring: the 32-bit FNV-1a hash of the domain's name (the plan's
+// "fed/CLASS:SITE+SITE+..."), the same at every node that has the plan.
+// The domains of one site must have distinct tags (a driver checks it
+// with DistinctTags); two domains of different sites never share a local
+// ring.
+func DomainTag(domain string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(domain))
+	return h.Sum32()
+}
+
+// DistinctTags returns an error naming two of domains whose tags
+// (DomainTag) are equal: their bridges could not tell their messages on
+// one local ring apart.
+func DistinctTags(domains []string) error {
+	seen := map[uint32]string{}
+	for _, d := range domains {
+		t := DomainTag(d)
+		if o, ok := seen[t]; ok && o != d {
+			return fmt.Errorf("bridge: federation domains %s and %s have the same tag %#08x on the local ring: rename a class of the topology file so that their names differ otherwise", o, d, t)
+		}
+		seen[t] = d
+	}
+	return nil
+}
+
+// localHeader returns the start of a local ring message of kind.
+func localHeader(kind byte, tag uint32, room int) []byte {
+	b := make([]byte, 0, 1+tagLen+room)
+	b = append(b, kind)
+	return binary.BigEndian.AppendUint32(b, tag)
+}
+
 // EncodeUp returns the local ring message that sends payload up to the
 // domain: submit it on the local ring (any service; the bridge forwards
 // it with svc). Its origin id is the id the local ring gives it.
-func EncodeUp(svc localring.Service, payload []byte) []byte {
-	b := make([]byte, 0, 2+len(payload))
-	b = append(b, kindUp, byte(svc))
-	return append(b, payload...)
+func (s *Site) EncodeUp(svc localring.Service, payload []byte) []byte {
+	return encodeUp(s.tag, svc, payload)
 }
 
-// UpKind is the first byte of every Up (EncodeUp): a driver tells the
-// bridge's messages on the local ring from others by it.
-const UpKind = kindUp
-
-// UpPayload returns the payload of an Up message (EncodeUp), or nil.
-func UpPayload(b []byte) []byte {
-	if len(b) < 2 || b[0] != kindUp {
-		return nil
-	}
-	return b[2:]
+func encodeUp(tag uint32, svc localring.Service, payload []byte) []byte {
+	b := append(localHeader(kindUp, tag, 1+len(payload)), byte(svc))
+	return append(b, payload...)
 }
 
 type up struct {
@@ -210,12 +242,12 @@ func appendEntry(b []byte, e *Entry) []byte {
 	return b
 }
 
-func encodeDown(prev localring.DomainOrder, e *Entry) []byte {
-	return appendEntry(appendPos([]byte{kindDown}, prev), e)
+func encodeDown(tag uint32, prev localring.DomainOrder, e *Entry) []byte {
+	return appendEntry(appendPos(localHeader(kindDown, tag, 64+len(e.Payload)), prev), e)
 }
 
-func encodeHave(h *have) []byte {
-	b := binary.AppendUvarint([]byte{kindHave}, h.ring)
+func encodeHave(tag uint32, h *have) []byte {
+	b := binary.AppendUvarint(localHeader(kindHave, tag, 32), h.ring)
 	b = appendPos(b, h.last)
 	if h.active {
 		b = append(b, 1)
@@ -228,12 +260,14 @@ func encodeHave(h *have) []byte {
 	return b
 }
 
-func encodeFedUp(u *fedUp) []byte { return appendUp(kindFedUp, u) }
+func encodeFedUp(u *fedUp) []byte { return appendUp([]byte{kindFedUp}, u) }
 
-func encodeAgain(u *fedUp) []byte { return appendUp(kindAgain, u) }
+func encodeAgain(tag uint32, u *fedUp) []byte {
+	return appendUp(localHeader(kindAgain, tag, 64+len(u.payload)), u)
+}
 
-func appendUp(kind byte, u *fedUp) []byte {
-	b := binary.AppendUvarint([]byte{kind}, u.ring)
+func appendUp(b []byte, u *fedUp) []byte {
+	b = binary.AppendUvarint(b, u.ring)
 	b = appendOrigin(b, u.origin)
 	b = append(b, byte(u.svc))
 	return append(b, u.payload...)
@@ -378,13 +412,40 @@ func (r *reader) done() error {
 	return r.err
 }
 
-// decodeLocal decodes a bridge message delivered by the local ring.
-func decodeLocal(b []byte) (localMsg, error) {
-	if len(b) == 0 {
-		return localMsg{}, fmt.Errorf("%w: empty", ErrMalformed)
+// isLocal reports whether b is a bridge message of the local ring, of
+// any domain, by its kind.
+func isLocal(b []byte) bool {
+	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain}, b[0])
+}
+
+// localTag returns the domain tag of a local ring message of the bridge.
+func localTag(b []byte) (uint32, error) {
+	switch {
+	case len(b) == 0:
+		return 0, fmt.Errorf("%w: empty", ErrMalformed)
+	case !isLocal(b):
+		return 0, fmt.Errorf("%w: kind %#x on the local ring", ErrMalformed, b[0])
+	case len(b) < 1+tagLen:
+		return 0, fmt.Errorf("%w: %d bytes, shorter than a local message's kind and domain tag", ErrMalformed, len(b))
 	}
-	r := &reader{b: b[1:]}
-	switch b[0] {
+	return binary.BigEndian.Uint32(b[1:]), nil
+}
+
+// decodeLocal decodes a bridge message delivered by the local ring and
+// returns its domain's tag.
+func decodeLocal(b []byte) (uint32, localMsg, error) {
+	tag, err := localTag(b)
+	if err != nil {
+		return 0, localMsg{}, err
+	}
+	m, err := decodeLocalBody(b[0], b[1+tagLen:])
+	return tag, m, err
+}
+
+// decodeLocalBody decodes what follows a local message's kind and tag.
+func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
+	r := &reader{b: body}
+	switch kind {
 	case kindUp:
 		x := &up{svc: r.svc()}
 		if r.err == nil {
@@ -414,7 +475,7 @@ func decodeLocal(b []byte) (localMsg, error) {
 	case kindAgain:
 		return localMsg{again: r.fedUp()}, r.done()
 	}
-	return localMsg{}, fmt.Errorf("%w: kind %#x on the local ring", ErrMalformed, b[0])
+	return localMsg{}, fmt.Errorf("%w: kind %#x on the local ring", ErrMalformed, kind)
 }
 
 // decodeFed decodes a bridge message delivered by the federation ring.

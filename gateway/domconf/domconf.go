@@ -44,7 +44,7 @@ type Stats struct {
 type Ready struct {
 	// Events go to the domain's groups.Node, in order.
 	Events []localring.Event
-	// Up are announcements to send up to the domain (bridge.EncodeUp).
+	// Up are announcements to send up to the domain (bridge.Site.EncodeUp).
 	Up [][]byte
 }
 

@@ -634,7 +634,7 @@ func (h *hier) send() {
 		return
 	}
 	payload := []byte("m" + strconv.Itoa(len(h.sent)) + "@" + string(n.id))
-	if s.ring.SubmitPayload(n.slot, localring.Agreed, bridge.EncodeUp(localring.Agreed, payload)) == nil {
+	if s.ring.SubmitPayload(n.slot, localring.Agreed, n.b.EncodeUp(localring.Agreed, payload)) == nil {
 		h.logf("%s sends %s", n.id, payload)
 		h.sent = append(h.sent, string(payload))
 		h.from = append(h.from, n)
