@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/atoll-gcs/atoll/federation"
 	"github.com/atoll-gcs/atoll/gateway"
@@ -48,9 +49,10 @@ type domainLayer struct {
 	role *federation.Role // the site's active gateway, as the local ring decides it (loop)
 	proc tracemap.Proc
 
-	fedOut   [][]byte // Ups for the federation ring the runner has not taken (loop)
-	draining *fedRun  // this node's member, stopping for a handover: released when it stopped (loop)
-	alone    bool     // the federation ring holds only this site, and the domain's stream has not started (loop)
+	fedOut   [][]byte   // Ups for the federation ring the runner has not taken (loop)
+	draining *fedRun    // this node's member, stopping for a handover: released when it stopped (loop)
+	solo     *soloGrace // a handover's new member, until it first rings with another site (loop)
+	alone    bool       // the federation ring holds only this site, and the domain's stream has not started (loop)
 
 	mu    sync.Mutex
 	fedIn []fedInput // the runner's events, for the loop
@@ -251,7 +253,7 @@ func (a *Agent) takeFederation() {
 			}
 			for i := range fi.evs {
 				switch e := &fi.evs[i]; {
-				case e.Kind == localring.EventInstall && dl.startsAlone(e.Conf):
+				case e.Kind == localring.EventInstall && dl.startsAlone(e.Conf, fi.run):
 				case e.Kind == localring.EventInstall:
 					dl.b.FedInstall(e.Conf)
 				case e.Kind == localring.EventDeliver && !dl.alone:
@@ -264,6 +266,7 @@ func (a *Agent) takeFederation() {
 				a.domainOutput(dl)
 			}
 		}
+		a.endSolo(dl, run)
 		a.submitFederation(dl, run)
 	}
 	if a.trace != nil && len(a.doms) > 0 {
@@ -279,12 +282,70 @@ func (a *Agent) takeFederation() {
 // partition (with the bridge before its Have phase, TestCrossSiteGroup
 // lost and duplicated messages after such a start). A site that is alone
 // later goes through the bridge.
-func (dl *domainLayer) startsAlone(c *localring.Configuration) bool {
+//
+// A member started by a handover (soloGrace) also starts alone, while its
+// site's stream goes on: its first rings hold only itself until it joins
+// the other sites, and if its bridge numbered there, the site's history
+// would part from theirs exactly where its predecessor's last ring left
+// entries the site has not applied yet (the other sites delivered them
+// while the predecessor left); joining them first, the site catches up
+// (bridge CatchUp). It waits at most the grace; then a ring of its own
+// goes through the bridge, as at a failover.
+func (dl *domainLayer) startsAlone(c *localring.Configuration, run *fedRun) bool {
 	if c.Kind == localring.Regular {
-		dl.alone = len(c.Members) == 1 && dl.b.Last().IsZero()
+		g := dl.solo
+		fresh := g != nil && g.run == run
+		if len(c.Members) > 1 && fresh {
+			dl.solo = nil
+		}
+		dl.alone = len(c.Members) == 1 && (dl.b.Last().IsZero() || fresh)
+		if dl.alone && fresh {
+			g.held = c
+		}
 		return dl.alone
 	}
 	return dl.alone
+}
+
+// soloGrace is how long a member started by a handover keeps its rings
+// of itself alone out of the bridge (startsAlone): until, the last such
+// regular configuration held back.
+type soloGrace struct {
+	run   *fedRun
+	until time.Time
+	held  *localring.Configuration
+}
+
+// soloGraceRounds is the grace in membership rounds of the federation
+// ring (merge, consensus and token timeouts): a member that starts joins
+// the other sites' ring within one or two when they are reachable.
+const soloGraceRounds = 4
+
+// startSolo starts the grace of this node's new member of dl (loop).
+func (a *Agent) startSolo(dl *domainLayer) {
+	run := a.fed.runner(dl.d.Name)
+	if run == nil {
+		return
+	}
+	rc := run.r.Config().Ring
+	dl.solo = &soloGrace{run: run, until: time.Now().Add(soloGraceRounds * (rc.MergeTimeout + rc.ConsensusTimeout + rc.TokenTimeout))}
+}
+
+// endSolo lets a configuration held back by the grace through to the
+// bridge once the grace is over (loop).
+func (a *Agent) endSolo(dl *domainLayer, run *fedRun) {
+	g := dl.solo
+	if g == nil || g.held == nil || time.Now().Before(g.until) {
+		return
+	}
+	dl.solo = nil
+	if run != g.run || !dl.b.Active() {
+		return
+	}
+	a.log.Warn("the new gateway's federation ring member has found no other site since the handover; the site goes on alone in the domain", "domain", dl.d.Name, "ring", g.held.ID)
+	dl.alone = false
+	dl.b.FedInstall(g.held)
+	a.domainOutput(dl)
 }
 
 // submitFederation hands the bridge's Ups to the federation ring member,

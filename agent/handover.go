@@ -167,6 +167,9 @@ func (a *Agent) handoverDelivered(m *localring.Message) {
 		a.log.Info("the active gateway resumes its term: a new federation ring member", "domain", h.Domain, "gateway", h.From, "local_ring", "r:"+local.String(), "epoch", epoch)
 		a.fed.roleChanged(dl.d.Name, dl.role)
 		dl.b.Release(h.From == a.cfg.Node, uint64(epoch))
+		if h.From == a.cfg.Node {
+			a.startSolo(dl)
+		}
 		a.domainOutput(dl)
 	default:
 		if err := dl.role.Handover(h); err != nil {
@@ -214,6 +217,9 @@ func (a *Agent) releaseDelivered(dl *domainLayer, h federation.HandoverRequest) 
 		Reason: fmt.Sprintf("domain %s: from %s to %s, requested at %s", h.Domain, h.From, h.To, h.Requester)})
 	a.fed.roleChanged(dl.d.Name, dl.role)
 	dl.b.Release(h.To == a.cfg.Node, uint64(epoch))
+	if h.To == a.cfg.Node {
+		a.startSolo(dl)
+	}
 	a.domainOutput(dl)
 	a.answerHandover(h, handoverOutcome{reply: r})
 }
