@@ -179,7 +179,11 @@ func (a *Agent) domainsLocalEvent(e *localring.Event) {
 				a.fed.roleChanged(dl.d.Name, dl.role)
 				dl.v.LocalInstall(e.Conf)
 			}
+			starts := active && !dl.b.Active()
 			dl.b.LocalInstall(e.Conf, active)
+			if starts {
+				a.startSolo(dl) // a failover's new member, as a handover's
+			}
 		case localring.EventDeliver:
 			dl.b.LocalDeliver(&e.Msg)
 		default:
@@ -283,14 +287,15 @@ func (a *Agent) takeFederation() {
 // lost and duplicated messages after such a start). A site that is alone
 // later goes through the bridge.
 //
-// A member started by a handover (soloGrace) also starts alone, while its
-// site's stream goes on: its first rings hold only itself until it joins
-// the other sites, and if its bridge numbered there, the site's history
-// would part from theirs exactly where its predecessor's last ring left
-// entries the site has not applied yet (the other sites delivered them
-// while the predecessor left); joining them first, the site catches up
-// (bridge CatchUp). It waits at most the grace; then a ring of its own
-// goes through the bridge, as at a failover.
+// A member started by a handover or a failover once the site's stream
+// has started (soloGrace) also starts alone: its first rings hold only
+// itself until it joins the other sites, and if its bridge numbered
+// there, the site's history would part from theirs exactly where its
+// predecessor's last ring left entries the site has not applied yet (the
+// other sites delivered them while the predecessor left, and the Ups the
+// predecessor had submitted went up twice: "no creation"); joining them
+// first, the site catches up (bridge CatchUp). It waits at most the
+// grace; then a ring of its own goes through the bridge.
 func (dl *domainLayer) startsAlone(c *localring.Configuration, run *fedRun) bool {
 	if c.Kind == localring.Regular {
 		g := dl.solo
@@ -324,8 +329,8 @@ const soloGraceRounds = 4
 // startSolo starts the grace of this node's new member of dl (loop).
 func (a *Agent) startSolo(dl *domainLayer) {
 	run := a.fed.runner(dl.d.Name)
-	if run == nil {
-		return
+	if run == nil || dl.b.Last().IsZero() {
+		return // no member, or the domain's stream has not started: alone until it does (startsAlone)
 	}
 	rc := run.r.Config().Ring
 	dl.solo = &soloGrace{run: run, until: time.Now().Add(soloGraceRounds * (rc.MergeTimeout + rc.ConsensusTimeout + rc.TokenTimeout))}
