@@ -72,7 +72,8 @@ const (
 
 // sites is TestSitesNetns's world: a router namespace NAME-r with a
 // bridge per site (br-X at 10.253.N.1, multicast snooping off) and the
-// relays, and a namespace per node (NAME-a1 ...) at 10.253.N.(10+i).
+// relays, and a namespace per node (NAME-a1 ...) at 10.253.N.(10+i) for
+// the site's i-th node.
 type sites struct {
 	t      *testing.T
 	name   string
@@ -111,8 +112,7 @@ type siteClient struct {
 	done   chan struct{}
 
 	mu    sync.Mutex
-	sent  int
-	err   error
+	err   error // why the load stopped before it was stopped
 	views map[string]client.View
 }
 
@@ -321,7 +321,7 @@ func (s *sites) waitDomain(timeout time.Duration, groups ...[]string) time.Durat
 }
 
 // connect starts node id's client: it joins orders (and a-local at site
-// a), waits for nothing, and starts its load.
+// a) and starts its load.
 func (s *sites) connect(id string) {
 	s.t.Helper()
 	n := s.nodes[id]
@@ -379,9 +379,6 @@ func (cl *siteClient) load(ctx context.Context) {
 				}
 				return
 			}
-			cl.mu.Lock()
-			cl.sent++
-			cl.mu.Unlock()
 		}
 	}
 }
