@@ -19,7 +19,7 @@ import (
 // cmd/atoll's TestDemoSites, tests/fednetns); it logs them.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs eight agents in three sites for about 50 s")
+		t.Skip("runs eight agents in three sites for about 40 s")
 	}
 	if sites.RaceEnabled {
 		// As TestCrossSiteGroup in agent: the race detector's slowdown
