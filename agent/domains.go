@@ -454,6 +454,11 @@ type DomainStatus struct {
 	// active gateway drains its federation ring member).
 	Active   string `json:"active,omitempty"`
 	Handover string `json:"handover,omitempty"`
+	// Endpoint is this node's QUIC endpoint for the domain's federation
+	// ring when it is a gateway of its site for it: its endpoint in the
+	// topology file with the port offset by the domain's place among the
+	// site's federation domains (topology.Plan.GatewayEndpoint).
+	Endpoint string `json:"endpoint,omitempty"`
 	// Configuration is the domain's node-level configuration this node
 	// installed last, and Members its size; Round says the node waits for
 	// sites' announcements to install the next one.
@@ -483,6 +488,7 @@ func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
 		for _, g := range dl.d.Gateways {
 			if g.Site == a.cfg.Site && (g.Active == a.cfg.Node || slices.Contains(g.Standby, a.cfg.Node)) {
 				st.Role = "standby"
+				st.Endpoint, _ = a.cfg.Federation.Plan.GatewayEndpoint(a.cfg.Federation.File, dl.d.Name, a.cfg.Node)
 			}
 		}
 		if dl.b.Active() {

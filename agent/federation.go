@@ -33,12 +33,17 @@ type Federation struct {
 	// gateway-eligible node does not take part in federation rings (and
 	// says so at start).
 	CertDir string
-	// Listen is the UDP address of the QUIC transport (default ":PORT"
-	// with the port of the node's QUIC endpoint in the topology file).
+	// Listen is the UDP address of the QUIC transport of the site's first
+	// federation domain (default ":PORT" with the port of the node's QUIC
+	// endpoint in the topology file). A gateway runs one federation ring
+	// per domain, each on its own port: the site's k-th federation domain
+	// (plan order, from 0) listens on the port plus k, as the plan's
+	// endpoints say (topology.Plan.GatewayEndpoint).
 	Listen string
 	// Dial, when set, overrides the endpoint the gateway dials to reach a
-	// site (site name → "host:port"): a WAN emulator in between (the
-	// demo, tests). Default: the endpoints of the topology file.
+	// site (site name → "host:port" of the site's first federation
+	// domain; its k-th is at the port plus k): a WAN emulator in between
+	// (the demo, tests). Default: the plan's endpoints.
 	Dial map[string]string
 	// TracePath, when set, is the file the federation rings' EVS trace is
 	// appended to (domain fed/...).
@@ -47,12 +52,10 @@ type Federation struct {
 	// because its node is no longer the active gateway. Default 1 s.
 	DrainTimeout time.Duration
 	// Rings, when set, gives the federation ring of a domain (by domain
-	// name) its own Listen and Dial instead of the ones above. One QUIC
-	// endpoint carries one federation ring, so a node that is a gateway
-	// of several domains runs the members of all of them only when each
-	// of its domains has an entry here with an address of its own (sites
-	// in one process: internal/sites); otherwise it runs the first and
-	// says so at start.
+	// name) its own Listen and Dial instead of the ones above and their
+	// port offsets (sites in one process, whose ports are not
+	// consecutive: internal/sites). One QUIC endpoint carries one
+	// federation ring: the domains' Listen addresses must differ.
 	Rings map[string]Ring
 	// ListenPacket, when set, opens the UDP socket of a federation ring
 	// member at its Listen address instead of the transport (the
@@ -69,26 +72,53 @@ type Ring struct {
 	Dial map[string]string
 }
 
-// ring returns the Listen and Dial of domain's federation ring.
-func (f *Federation) ring(domain string) (listen string, dial map[string]string) {
+// ring returns the Listen and Dial of the federation ring of domain at
+// site: its entry in Rings, else Listen and Dial with each port offset by
+// the domain's place among the federation domains of the site it is of
+// (topology.DomainEndpoint, as the plan's endpoints). An empty Listen
+// stays empty: the gateway then listens on the plan's endpoint.
+func (f *Federation) ring(domain, site string) (listen string, dial map[string]string, err error) {
 	if r, ok := f.Rings[domain]; ok {
-		return r.Listen, r.Dial
+		return r.Listen, r.Dial, nil
 	}
-	return f.Listen, f.Dial
+	if f.Listen != "" {
+		if listen, err = topology.DomainEndpoint(f.Listen, f.Plan.SiteDomainIndex(domain, site)); err != nil {
+			return "", nil, fmt.Errorf("agent: federation listen address of domain %s: %w", domain, err)
+		}
+	}
+	if f.Dial != nil {
+		dial = map[string]string{}
+		for s, ep := range f.Dial {
+			k := f.Plan.SiteDomainIndex(domain, s)
+			if k < 0 {
+				continue // not in the domain
+			}
+			if dial[s], err = topology.DomainEndpoint(ep, k); err != nil {
+				return "", nil, fmt.Errorf("agent: federation dial address of site %s in domain %s: %w", s, domain, err)
+			}
+		}
+	}
+	return listen, dial, nil
 }
 
-// ownAddresses reports whether each of ds has an entry in Rings with an
-// address of its own.
-func (f *Federation) ownAddresses(ds []*topology.Domain) bool {
-	seen := map[string]bool{}
+// checkRings checks the Listen and Dial of each of ds at site: they are
+// valid, and no two domains listen on the same address.
+func (f *Federation) checkRings(ds []*topology.Domain, site string) error {
+	seen := map[string]string{}
 	for _, d := range ds {
-		r, ok := f.Rings[d.Name]
-		if !ok || r.Listen == "" || seen[r.Listen] {
-			return false
+		listen, _, err := f.ring(d.Name, site)
+		if err != nil {
+			return err
 		}
-		seen[r.Listen] = true
+		if _, port, _ := net.SplitHostPort(listen); port == "0" || listen == "" {
+			continue // any free port, or the plan's endpoint of the domain
+		}
+		if o, ok := seen[listen]; ok {
+			return fmt.Errorf("agent: federation domains %s and %s both listen on %s: one QUIC endpoint carries one federation ring; give each its own address", o, d.Name, listen)
+		}
+		seen[listen] = d.Name
 	}
-	return true
+	return nil
 }
 
 // fedDomains lists the federation domains in which node is a gateway of
@@ -150,9 +180,8 @@ func newFedManager(a *Agent, cfg Federation) (*fedManager, error) {
 		m.log.Warn("this node is a gateway of its site for federation domains but has no certificate directory (--cert-dir); it will not take part in the federation rings even when it is the active gateway", "domains", names)
 		return nil, nil
 	}
-	if len(m.domains) > 1 && !cfg.ownAddresses(m.domains) {
-		m.log.Warn("this node is a gateway for several federation domains, but one QUIC endpoint carries one federation ring: only the first runs", "run", names[0], "not_run", names[1:])
-		m.domains = m.domains[:1]
+	if err := cfg.checkRings(m.domains, a.cfg.Site); err != nil {
+		return nil, err
 	}
 	_, certFile, _ := gateway.CertFiles(cfg.CertDir, a.cfg.Node)
 	if _, _, err := gateway.LoadCertificates(cfg.CertDir, a.cfg.Node); err != nil {
@@ -222,7 +251,11 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID, epoch int
 	}
 	var gen loadGen
 	var submitted uint64
-	listen, dial := m.cfg.ring(d.Name)
+	listen, dial, err := m.cfg.ring(d.Name, m.a.cfg.Site)
+	if err != nil {
+		m.log.Error("cannot start the federation ring member", "domain", d.Name, "err", err)
+		return
+	}
 	var conn net.PacketConn
 	if m.cfg.ListenPacket != nil {
 		if conn, err = m.cfg.ListenPacket(listen); err != nil {

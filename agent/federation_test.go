@@ -241,3 +241,158 @@ groups:
 	}
 	check()
 }
+
+// freeUDPPair returns a loopback port p such that p and p+1 are free right
+// now.
+func freeUDPPair(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		a, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := a.LocalAddr().(*net.UDPAddr).Port
+		b, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		a.Close()
+		if err == nil {
+			b.Close()
+			return p
+		}
+	}
+	t.Fatal("no two consecutive free UDP ports on loopback")
+	return 0
+}
+
+// TestTwoFederationRings: sites a and b are in two federation domains
+// (regional a+b, global a+b+c), each gateway runs both rings, the site's
+// first domain at its QUIC endpoint's port and the second at the next
+// (topology.Plan.GatewayEndpoint), with no per-domain addresses given: a-1
+// listens where Federation.Listen says (offset for its second domain),
+// b-1 and c-1 where the plan says, and every gateway dials its peers at
+// the plan's endpoints. Both rings form; status names each domain's
+// endpoint.
+func TestTwoFederationRings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two federation rings over QUIC")
+	}
+	dir := t.TempDir()
+	pa, pb, pc := freeUDPPair(t), freeUDPPair(t), freeUDP(t)
+	yaml := fmt.Sprintf(`version: 1
+cluster: two
+classes:
+  - {name: regional, budget: 1s}
+  - {name: global, budget: 30s}
+sites:
+  - {name: a, unicast: ["10.1.0.1:5405"], quic: "127.0.0.1:%d", nodes: [{id: a-1}], gateways: [a-1]}
+  - {name: b, unicast: ["10.2.0.1:5405"], quic: "127.0.0.1:%d", nodes: [{id: b-1}], gateways: [b-1]}
+  - {name: c, unicast: ["10.3.0.1:5405"], quic: %q, nodes: [{id: c-1}], gateways: [c-1]}
+links:
+  - {between: [a, b], rtt: 2ms}
+  - {between: [a, c], rtt: 20ms}
+  - {between: [b, c], rtt: 20ms}
+groups:
+  - {name: ab, class: regional, sites: [a, b]}
+  - {name: abc, class: global, sites: ["*"]}
+`, pa, pb, pc)
+	f, err := topology.Parse("two.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := f.Plan()
+	const reg, glob = "fed/regional:a+b", "fed/global:a+b+c"
+	if _, ok := plan.Domain(reg); !ok {
+		t.Fatalf("the plan has no domain %s", reg)
+	}
+	certs := filepath.Join(dir, "certs")
+	if _, err := pki.Make(f, pki.Options{Dir: certs}); err != nil {
+		t.Fatal(err)
+	}
+	key := seal.GenerateKey()
+	logs := &syncBuffer{}
+	agents := map[string]*Agent{}
+	for _, node := range []string{"a-1", "b-1", "c-1"} {
+		site, _, _ := f.Node(node)
+		cfg, err := FromTopology(f, node, PresetLAN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nw, err := (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort(site.Unicast[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Network, cfg.Security = nw, Security{Key: key}
+		cfg.DataDir, cfg.Logger, cfg.DrainTimeout = filepath.Join(dir, node), slogTo(logs), 200*time.Millisecond
+		cfg.AdminSocket, cfg.ClientSocket = "-", "-"
+		cfg.Federation = &Federation{File: f, Plan: plan, CertDir: certs}
+		if node == "a-1" {
+			cfg.Federation.Listen = fmt.Sprintf("127.0.0.1:%d", pa)
+		}
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatalf("New(%s): %v", node, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		agents[node] = a
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run(%s): %v", node, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("agent %s did not stop", node)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", logs)
+		}
+	})
+	want := map[string]map[string][]string{
+		"a-1": {reg: {"a", "b"}, glob: {"a", "b", "c"}},
+		"b-1": {reg: {"a", "b"}, glob: {"a", "b", "c"}},
+		"c-1": {glob: {"a", "b", "c"}},
+	}
+	formed := func() string {
+		for node, doms := range want {
+			fs := agents[node].Status().Federation
+			got := map[string][]string{}
+			for _, s := range fs {
+				if s.State == "operational" {
+					got[s.Domain] = s.Members
+				}
+			}
+			for d, m := range doms {
+				if !slices.Equal(got[d], m) {
+					return fmt.Sprintf("%s: domain %s members %v (want %v); federation status %+v", node, d, got[d], m, fs)
+				}
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for formed() != "" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if msg := formed(); msg != "" {
+		t.Fatalf("the two federation rings did not form: %s", msg)
+	}
+	endpoints := map[string]string{}
+	for node := range want {
+		for _, d := range agents[node].Status().Domains {
+			endpoints[node+" "+d.Domain] = d.Endpoint
+		}
+	}
+	wantEP := map[string]string{
+		"a-1 " + reg: fmt.Sprintf("127.0.0.1:%d", pa), "a-1 " + glob: fmt.Sprintf("127.0.0.1:%d", pa+1),
+		"b-1 " + reg: fmt.Sprintf("127.0.0.1:%d", pb), "b-1 " + glob: fmt.Sprintf("127.0.0.1:%d", pb+1),
+		"c-1 " + glob: pc,
+	}
+	if fmt.Sprint(endpoints) != fmt.Sprint(wantEP) {
+		t.Errorf("status endpoints %v, want %v", endpoints, wantEP)
+	}
+}

@@ -253,7 +253,7 @@ func New(cfg Config) (*Runner, error) {
 	}
 	tc := cfg.Transport
 	tc.Certificate, tc.Roots, tc.Logger = cfg.Certificate, cfg.Roots, cfg.Logger.With("domain", fc.Domain)
-	tc.Peers = transport.Peers(cfg.File, d, fc.Site)
+	tc.Peers = transport.Peers(cfg.File, cfg.Plan, d, fc.Site)
 	for i, p := range tc.Peers {
 		if ep, ok := cfg.Dial[p.Site]; ok {
 			tc.Peers[i].Endpoints = []string{ep}
@@ -262,12 +262,11 @@ func New(cfg Config) (*Runner, error) {
 	tc.ConfigHash = cfg.Plan.ConfigHash(d)
 	tc.Conn, tc.Listen = cfg.Conn, cfg.Listen
 	if tc.Conn == nil && tc.Listen == "" {
-		site, n, _ := cfg.File.Node(cfg.Node)
-		ep := site.QUICEndpoint(n)
-		_, port, err := net.SplitHostPort(ep)
+		ep, err := cfg.Plan.GatewayEndpoint(cfg.File, fc.Domain, cfg.Node)
 		if err != nil {
-			return nil, fmt.Errorf("gateway: node %s has no QUIC endpoint (host:port) in %s (%q): set sites[].quic or nodes[].quic", cfg.Node, cfg.File.Name(), ep)
+			return nil, fmt.Errorf("gateway: %w", err)
 		}
+		_, port, _ := net.SplitHostPort(ep)
 		tc.Listen = ":" + port
 	}
 	if r.tr, err = transport.New(tc); err != nil {

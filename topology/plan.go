@@ -99,7 +99,9 @@ type Gateway struct {
 	Active string `json:"active"`
 	// Standby are the other eligible nodes, in takeover order.
 	Standby []string `json:"standby"`
-	// Endpoint is the active gateway's QUIC endpoint.
+	// Endpoint is the active gateway's QUIC endpoint for this domain: its
+	// endpoint in the file with the port offset by the domain's place
+	// among the site's federation domains (Plan.GatewayEndpoint).
 	Endpoint string `json:"endpoint"`
 }
 
@@ -154,6 +156,9 @@ const (
 	// RejectLimit: the file has more than MaxSites sites; nothing is
 	// planned.
 	RejectLimit
+	// RejectEndpoint: a site's QUIC port plus the number of its other
+	// federation domains passes 65535 (DomainEndpoint).
+	RejectEndpoint
 )
 
 // MaxSites is the largest number of sites the planner forms federation
@@ -173,6 +178,8 @@ func (k RejectionKind) String() string {
 		return "bandwidth"
 	case RejectLimit:
 		return "limit"
+	case RejectEndpoint:
+		return "endpoint"
 	}
 	return "RejectionKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -502,6 +509,20 @@ func subset(a, b []int) bool { // a ⊆ b, both sorted
 		}
 	}
 	return true
+}
+
+// rejectEndpoint rejects the plan's QUIC endpoint of site s for its
+// federation domain d: the port offset passes 65535 (DomainEndpoint).
+func (pl *planner) rejectEndpoint(s *Site, d *Domain, err error) {
+	r := Rejection{Kind: RejectEndpoint, Msg: fmt.Sprintf("site %s, domain %s: %v", s.Name, d.Name, err),
+		Fix: "give the site's QUIC endpoint a lower port: its k-th federation domain uses the port plus k"}
+	for i := range pl.f.Sites {
+		if pl.f.Sites[i].Name == s.Name {
+			r.Path, r.pos = join(index("sites", i), "quic"), s.at.get("quic")
+			break
+		}
+	}
+	pl.plan.Rejections = append(pl.plan.Rejections, r)
 }
 
 func (pl *planner) reject(r Rejection, pg planGroup, key string) {
@@ -840,6 +861,11 @@ func (pl *planner) buildDomains(groups []planGroup) {
 					gw.Standby = append(gw.Standby, eligible[(turn+x)%m])
 				}
 				gw.Endpoint = s.QUICEndpoint(nodes[gw.Active])
+				if ep, err := DomainEndpoint(gw.Endpoint, turn); err == nil {
+					gw.Endpoint = ep
+				} else if quicPort(gw.Endpoint) > 0 {
+					pl.rejectEndpoint(s, d, err)
+				}
 			}
 			turn++
 			d.Gateways = append(d.Gateways, gw)

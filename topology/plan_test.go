@@ -231,11 +231,13 @@ func TestPlanCrossClassPlacementAndGateways(t *testing.T) {
 	if pc.Domain != "fed/regional:ams+fra+par" || !strings.Contains(pc.Reason, "formed for class regional") {
 		t.Errorf("presence placed %+v", pc)
 	}
+	// ams, fra and par are in the regional domain first: their endpoints
+	// of the global one are at the next port.
 	d, _ := p.Domain("fed/global:ams+fra+par+sin")
 	want := []Gateway{
-		{Site: "ams", Active: "ams-2", Standby: []string{"ams-1"}, Endpoint: "gw.ams.example.net:7400"},
-		{Site: "fra", Active: "fra-2", Standby: []string{"fra-1"}, Endpoint: "gw.fra.example.net:7400"},
-		{Site: "par", Active: "par-2", Standby: []string{"par-1"}, Endpoint: "gw.par.example.net:7400"},
+		{Site: "ams", Active: "ams-2", Standby: []string{"ams-1"}, Endpoint: "gw.ams.example.net:7401"},
+		{Site: "fra", Active: "fra-2", Standby: []string{"fra-1"}, Endpoint: "gw.fra.example.net:7401"},
+		{Site: "par", Active: "par-2", Standby: []string{"par-1"}, Endpoint: "gw.par.example.net:7401"},
 		{Site: "sin", Active: "sin-1", Standby: []string{"sin-2"}, Endpoint: "sin-1.gw.example.net:7400"},
 	}
 	if fmt.Sprint(d.Gateways) != fmt.Sprint(want) {

@@ -226,7 +226,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&clients.ca, "client-ca", "", "require client certificates signed by the CA in `FILE` (PEM): mutual TLS")
 	fl.BoolVar(&clients.anonymous, "insecure-clients", false, "confirm --client-listen without --client-ca: anyone who reaches the port may connect, join groups and send where no ACL forbids it")
 	fl.StringVar(&fed.CertDir, "cert-dir", "", "the gateway certificates `DIR` of 'atoll certs' (ca.crt, NODE.crt, NODE.key): a gateway-eligible node runs its site's federation ring member while it is the active gateway")
-	fl.StringVar(&fed.Listen, "quic-listen", "", "the federation ring's UDP `ADDR` (default :PORT of the node's QUIC endpoint in the topology file)")
+	fl.StringVar(&fed.Listen, "quic-listen", "", "the UDP `ADDR` of the federation ring of the site's first federation domain; its k-th domain's ring listens at the port plus k (default :PORT of the node's QUIC endpoint in the topology file)")
 	fl.StringVar(&fed.TracePath, "fed-trace", "", "append the federation ring's installs, sends and deliveries to `FILE` (EVS trace, domain fed/...)")
 	limits.add(cmd)
 	// The load generator, for tests and benchmarks.

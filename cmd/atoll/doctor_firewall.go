@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 // The firewall check reads the host's rules (`nft list ruleset`, or
@@ -30,11 +32,22 @@ func (d *doctor) nodePorts() []udpPort {
 	if g := d.cfg.Transport.Group; g.IsValid() && int(g.Port()) != ports[0].port {
 		ports = append(ports, udpPort{int(g.Port()), "the ring's multicast port"})
 	}
-	if s, n, ok := d.topo.Node(d.node); ok && slices.Contains(s.Gateways, d.node) {
-		if ep := s.QUICEndpoint(n); ep != "" {
+	if s, _, ok := d.topo.Node(d.node); ok && slices.Contains(s.Gateways, d.node) {
+		// One QUIC port per federation domain of the site (the first
+		// domain's is the file's endpoint, the k-th's its port plus k).
+		p := d.topo.Plan()
+		for i := range p.Domains {
+			dom := &p.Domains[i]
+			if dom.Kind != topology.FederationDomain || !slices.Contains(dom.Sites, s.Name) {
+				continue
+			}
+			ep, err := p.GatewayEndpoint(d.topo, dom.Name, d.node)
+			if err != nil {
+				continue
+			}
 			if i := strings.LastIndexByte(ep, ':'); i >= 0 {
-				if p, err := strconv.Atoi(ep[i+1:]); err == nil {
-					ports = append(ports, udpPort{p, "the QUIC endpoint " + ep})
+				if port, err := strconv.Atoi(ep[i+1:]); err == nil {
+					ports = append(ports, udpPort{port, "the QUIC endpoint " + ep + " of domain " + dom.Name})
 				}
 			}
 		}

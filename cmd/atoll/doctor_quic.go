@@ -85,10 +85,9 @@ func quicTargets(f *topology.File, site string) []quicTarget {
 			if g.Site == site || g.Active == "" {
 				continue
 			}
-			s, _ := f.Site(g.Site)
 			for _, id := range append([]string{g.Active}, g.Standby...) {
-				_, n, _ := f.Node(id)
-				out = append(out, quicTarget{domain: dom.Name, site: g.Site, node: id, endpoint: s.QUICEndpoint(n), alpns: alpns})
+				ep, _ := p.GatewayEndpoint(f, dom.Name, id)
+				out = append(out, quicTarget{domain: dom.Name, site: g.Site, node: id, endpoint: ep, alpns: alpns})
 			}
 		}
 	}

@@ -89,7 +89,7 @@ func (d *doctor) federation(st *agent.Status) {
 				continue
 			}
 			d.line(docFail, "federation", fmt.Sprintf("domain %s: no QUIC connection to site %s's gateways (%s): they are down, their UDP port is blocked on the way (firewall, NAT), or one side refuses the other's certificate; run `atoll doctor` on them and `atoll certs check` on both",
-				fs.Domain, s, strings.Join(d.quicEndpoints(s), ", ")))
+				fs.Domain, s, strings.Join(d.quicEndpoints(fs.Domain, s), ", ")))
 		}
 		for _, cause := range slices.Sorted(maps.Keys(fs.Refused)) {
 			d.line(docWarn, "federation", fmt.Sprintf("domain %s: %d gateway connection(s) refused since it started: %s; the log names the peers; check the certificates with `atoll certs check` (one CA, not expired, a gateway-eligible node)", fs.Domain, fs.Refused[cause], cause))
@@ -97,16 +97,18 @@ func (d *doctor) federation(st *agent.Status) {
 	}
 }
 
-// quicEndpoints lists the QUIC endpoints of site's gateways.
-func (d *doctor) quicEndpoints(site string) []string {
+// quicEndpoints lists the QUIC endpoints of site's gateways for
+// federation domain (topology.Plan.GatewayEndpoint).
+func (d *doctor) quicEndpoints(domain, site string) []string {
 	s, ok := d.topo.Site(site)
 	if !ok {
 		return nil
 	}
+	p := d.topo.Plan()
 	var eps []string
 	for _, id := range s.Gateways {
-		if _, n, ok := d.topo.Node(id); ok {
-			eps = append(eps, id+" at "+s.QUICEndpoint(n))
+		if ep, err := p.GatewayEndpoint(d.topo, domain, id); err == nil {
+			eps = append(eps, id+" at "+ep)
 		}
 	}
 	return eps

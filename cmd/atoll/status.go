@@ -119,8 +119,12 @@ func writeStatus(w io.Writer, st *agent.Status, now time.Time) {
 		} else if d.Round {
 			conf += " (waiting for sites to announce their nodes)"
 		}
+		role := d.Role
+		if d.Endpoint != "" {
+			role += " at " + d.Endpoint
+		}
 		fmt.Fprintf(w, "domain     %s: %s (active gateway %s); sites %s connected of %s; configuration %s, %d nodes; position %s, %d waiting to come down\n",
-			d.Domain, d.Role, noneIfEmpty(d.Active), noneIfEmpty(strings.Join(d.Connected, " ")), strings.Join(d.Sites, " "), conf, d.Members, d.Position, d.Pending)
+			d.Domain, role, noneIfEmpty(d.Active), noneIfEmpty(strings.Join(d.Connected, " ")), strings.Join(d.Sites, " "), conf, d.Members, d.Position, d.Pending)
 	}
 	if !st.Started.IsZero() {
 		fmt.Fprintf(w, "up         %s\n", now.Sub(st.Started).Round(time.Second))

@@ -177,31 +177,28 @@ type Peer struct {
 	Endpoints []string
 }
 
-// Peers returns the peers of selfSite in federation domain d of the
-// topology f: every other site of d with its gateway-eligible nodes, the
-// active one first, and their QUIC endpoints.
-func Peers(f *topology.File, d *topology.Domain, selfSite string) []Peer {
+// Peers returns the peers of selfSite in federation domain d of plan p of
+// the topology f: every other site of d with its gateway-eligible nodes,
+// the active one first, and their QUIC endpoints for d
+// (topology.Plan.GatewayEndpoint: a site in several federation domains
+// has one port per domain).
+func Peers(f *topology.File, p *topology.Plan, d *topology.Domain, selfSite string) []Peer {
 	var ps []Peer
 	for _, g := range d.Gateways {
 		if g.Site == selfSite {
 			continue
 		}
-		s, _ := f.Site(g.Site)
-		p := Peer{Site: g.Site}
+		pr := Peer{Site: g.Site}
 		for _, id := range append([]string{g.Active}, g.Standby...) {
 			if id == "" {
 				continue
 			}
-			p.Gateways = append(p.Gateways, id)
-			var n *topology.Node
-			if s != nil {
-				_, n, _ = f.Node(id)
-				if ep := s.QUICEndpoint(n); ep != "" && !slices.Contains(p.Endpoints, ep) {
-					p.Endpoints = append(p.Endpoints, ep)
-				}
+			pr.Gateways = append(pr.Gateways, id)
+			if ep, err := p.GatewayEndpoint(f, d.Name, id); err == nil && !slices.Contains(pr.Endpoints, ep) {
+				pr.Endpoints = append(pr.Endpoints, ep)
 			}
 		}
-		ps = append(ps, p)
+		ps = append(ps, pr)
 	}
 	return ps
 }

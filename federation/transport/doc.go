@@ -47,9 +47,9 @@
 //	t, err := transport.New(transport.Config{
 //		Certificate: cert,
 //		Roots:       roots,
-//		Peers:       transport.Peers(f, d, "fra"),
+//		Peers:       transport.Peers(f, p, d, "fra"),
 //		ConfigHash:  p.ConfigHash(d),
-//		Listen:      ":7400", // the port of the site's (or node's) quic endpoint
+//		Listen:      ":7400", // the port of p.GatewayEndpoint(f, d.Name, "fra-1")
 //	})
 //	// t is the driver.Transport of the ring node localring.NodeID("fra"),
 //	// whose MaxPacketBytes must not exceed t.MaxPacket().

@@ -525,7 +525,7 @@ func TestPeersFromTopology(t *testing.T) {
 	if d == nil {
 		t.Fatal("no federation domain with sin")
 	}
-	peers := transport.Peers(f, d, "fra")
+	peers := transport.Peers(f, f.Plan(), d, "fra")
 	var sin *transport.Peer
 	for i := range peers {
 		if peers[i].Site == "fra" {

@@ -576,7 +576,7 @@ func TestImpostorHelper(t *testing.T) {
 		// A node that is no gateway: gateway.New refuses its own
 		// certificate, so run the bare transport, which dials b and c.
 		d, _ := p.Domain(domain)
-		tr, err := transport.New(transport.Config{Certificate: cert, Roots: roots, Peers: transport.Peers(f, d, "a"),
+		tr, err := transport.New(transport.Config{Certificate: cert, Roots: roots, Peers: transport.Peers(f, f.Plan(), d, "a"),
 			ConfigHash: p.ConfigHash(d), Listen: ":7400", Logger: slog.New(slog.NewTextHandler(os.Stdout, nil))})
 		if err != nil {
 			t.Fatal(err)
