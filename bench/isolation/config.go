@@ -33,6 +33,11 @@ type Config struct {
 	// Saturation is the factor by which abc-global's offered load exceeds
 	// the cap in the saturating phase. Default 2.
 	Saturation float64
+	// SaturateFrom are the sites whose abc-global members offer the
+	// saturating load (each site Saturation times the cap). Default a
+	// and b; with b alone, site a's agents hold none of abc-global's
+	// backlog while the links to c are as full.
+	SaturateFrom []string
 	// DeliveryWait bounds the wait, after each phase's senders flushed,
 	// for every receiver to get every message; what is missing then
 	// counts as lost. Default 60 s.
@@ -75,6 +80,9 @@ func (c *Config) defaults() {
 	if c.Saturation <= 0 {
 		c.Saturation = 2
 	}
+	if len(c.SaturateFrom) == 0 {
+		c.SaturateFrom = []string{"a", "b"}
+	}
 	if c.DeliveryWait <= 0 {
 		c.DeliveryWait = time.Minute
 	}
@@ -92,6 +100,11 @@ func (c Config) Validate() error {
 	}
 	if len(c.Groups) > 0 && (!slices.Contains(c.Groups, ALocal) || !slices.Contains(c.Groups, ABCGlobal)) {
 		return fmt.Errorf("isolation: the groups must include %s and %s (only %s can be left out)", ALocal, ABCGlobal, ABRegional)
+	}
+	for _, s := range c.SaturateFrom {
+		if s != "a" && s != "b" {
+			return fmt.Errorf("isolation: the saturating load comes from sites a and b (the links to c are capped), not %q", s)
+		}
 	}
 	if c.Size > 0 && c.Size < headerLen || c.GlobalSize > 0 && c.GlobalSize < headerLen {
 		return fmt.Errorf("isolation: messages must have at least %d bytes", headerLen)

@@ -99,8 +99,8 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 	fmt.Fprintf(w, "Isolation benchmark, run of %s, %v, `%s`.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second), command)
 	fmt.Fprintf(w, "Host: %d cores; load average (1, 5, 15 min) at start %s, at end %s. Every site runs in this one process, so other work on the machine and the sites' own work share the same cores.\n\n", r.Cores, r.LoadStart, r.LoadEnd)
 	fmt.Fprintf(w, "World: sites a (3 nodes), b (3 nodes), c (2 nodes), each site's ring on an in-process network; the gateways federate over QUIC on loopback through the WAN emulator: a–b 10ms RTT, c 200ms RTT from a and b with a cap of %s each way. ", rate(float64(c.CapBits)))
-	fmt.Fprintf(w, "Load through the client API (one session per member and group, Agreed, MulticastWait), every member sending: a-local %g msgs/s and ab-regional %g msgs/s in total (%d B), abc-global %g msgs/s (%d B), while saturating %s from each of a and b. ",
-		c.LocalRate, c.RegionalRate, c.Size, c.GlobalRate, c.GlobalSize, perSec(c.Saturation*float64(c.CapBits)/float64(8*c.GlobalSize)))
+	fmt.Fprintf(w, "Load through the client API (one session per member and group, Agreed, MulticastWait), every member sending: a-local %g msgs/s and ab-regional %g msgs/s in total (%d B), abc-global %g msgs/s (%d B), while saturating %s from each of %s. ",
+		c.LocalRate, c.RegionalRate, c.Size, c.GlobalRate, c.GlobalSize, perSec(c.Saturation*float64(c.CapBits)/float64(8*c.GlobalSize)), strings.Join(c.SaturateFrom, " and "))
 	fmt.Fprintf(w, "Every phase: %v warm-up, %v measured. Latency: from just before the sender's MulticastWait to the delivery event at a member, over every delivery at every member; for abc-global also the median over messages of the time to the last member (the planner's agreed latency).\n\n", c.Warmup, c.Duration)
 
 	fmt.Fprintf(w, "| group (domain) | latency | %s |\n", strings.Join(PhaseNames[:], " | "))

@@ -324,7 +324,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 
 	light := phaseLoad{rate: map[string]float64{ALocal: cfg.LocalRate, ABRegional: cfg.RegionalRate, ABCGlobal: cfg.GlobalRate}}
 	perSite := cfg.Saturation * float64(cfg.CapBits) / float64(8*cfg.GlobalSize)
-	saturating := phaseLoad{rate: light.rate, siteRate: map[string]float64{"a": perSite, "b": perSite}}
+	saturating := phaseLoad{rate: light.rate, siteRate: map[string]float64{}}
+	for _, s := range cfg.SaturateFrom {
+		saturating.siteRate[s] = perSite
+	}
 	detached := phaseLoad{rate: map[string]float64{ALocal: cfg.LocalRate, ABRegional: cfg.RegionalRate}}
 
 	b.logf("cutting site c off from a and b")

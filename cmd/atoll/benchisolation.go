@@ -17,7 +17,7 @@ import (
 // benchmark of docs/BENCHMARKS.md.
 func newBenchIsolationCmd() *cobra.Command {
 	var cfg isolation.Config
-	var groups, jsonFile, logFile string
+	var groups, saturateFrom, jsonFile, logFile string
 	cmd := &cobra.Command{
 		Use:   "isolation",
 		Short: "Measure how well a site-local and a regional group are isolated from a far, saturated site (three sites in this process)",
@@ -46,6 +46,7 @@ docs/BENCHMARKS.md says how to read the table.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Groups = strings.Split(groups, ",")
+			cfg.SaturateFrom = strings.Split(saturateFrom, ",")
 			cfg.Log = cmd.ErrOrStderr()
 			if logFile != "" {
 				f, err := os.Create(logFile)
@@ -90,6 +91,7 @@ docs/BENCHMARKS.md says how to read the table.`,
 	f.Float64Var(&cfg.Saturation, "saturation", 2, "in the saturating phase, abc-global's offered load from each of a and b over the cap")
 	f.DurationVar(&cfg.DeliveryWait, "delivery-wait", time.Minute, "after each phase, how long to wait for every message to reach every member before counting the missing ones as lost")
 	f.StringVar(&logFile, "agent-logs", "", "write the agents' logs to this file (default: shown only if the run fails)")
+	f.StringVar(&saturateFrom, "saturate-from", "a,b", "the sites whose abc-global members offer the saturating load, comma-separated (b alone: site a's agents carry none of its backlog)")
 	f.StringVar(&jsonFile, "json", "", "also write the report with every figure as JSON to this file")
 	return cmd
 }

@@ -16,6 +16,7 @@ func TestBenchIsolationFlags(t *testing.T) {
 		{[]string{"--groups", "a-local,ab-regional"}, "must include a-local and abc-global"},
 		{[]string{"--groups", "a-local,abc-global,nope"}, `unknown group "nope"`},
 		{[]string{"--size", "8"}, "at least 16 bytes"},
+		{[]string{"--saturate-from", "c"}, `not "c"`},
 	} {
 		code, _, errOut := run(append([]string{"bench", "isolation"}, c.args...)...)
 		if code == 0 || !strings.Contains(errOut, c.want) {
