@@ -323,7 +323,7 @@ groups:
 		cfg.Network, cfg.Security = nw, Security{Key: key}
 		cfg.DataDir, cfg.Logger, cfg.DrainTimeout = filepath.Join(dir, node), slogTo(logs), 200*time.Millisecond
 		cfg.AdminSocket, cfg.ClientSocket = "-", "-"
-		cfg.Federation = &Federation{File: f, Plan: plan, CertDir: certs}
+		cfg.Federation = &Federation{File: f, Plan: plan, CertDir: certs, TracePath: filepath.Join(dir, node+".fed")}
 		if node == "a-1" {
 			cfg.Federation.Listen = fmt.Sprintf("127.0.0.1:%d", pa)
 		}
@@ -394,5 +394,34 @@ groups:
 	}
 	if fmt.Sprint(endpoints) != fmt.Sprint(wantEP) {
 		t.Errorf("status endpoints %v, want %v", endpoints, wantEP)
+	}
+	// One federation trace per node: a-1's and b-1's hold both rings'
+	// lines, each naming its domain; together they pass the EVS checker.
+	var all []evs.Event
+	for node, doms := range want {
+		p := filepath.Join(dir, node+".fed")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, err := evs.Read(bytes.NewReader(b), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, e := range es {
+			seen[e.Domain] = true
+		}
+		for d := range doms {
+			if !seen[d] {
+				t.Errorf("%s's federation trace has no line of domain %s", node, d)
+			}
+		}
+		all = append(all, es...)
+	}
+	if vs := evs.Check(all, evs.Options{}); len(vs) > 0 {
+		var b strings.Builder
+		evs.Report(&b, vs)
+		t.Errorf("EVS violations in the federation traces:\n%s", b.String())
 	}
 }
