@@ -35,9 +35,12 @@
 // must list its nodes' unicast addresses: they name the nodes on the
 // simulated LAN. The gateways of a site listen on the site's endpoint of
 // a domain in turn (only the active one runs the ring; one taking over
-// waits for the port while the one it replaces closes); the relays from
-// the other sites lead there, and every flow between two sites shares the
-// pair's two links (their delay, cap and cuts).
+// binds the port in the background while the one it replaces closes);
+// the relays from the other sites lead there, and every flow between two
+// sites shares the pair's two links (their delay, cap and cuts). The site
+// that sorts first in a domain is dialled by no other (a gateway dials the
+// sites after its own), so its gateways each listen on a port of their
+// own.
 //
 // Kill emulates kill -9: the node's packets on its LAN and on its QUIC
 // sockets are dropped from that instant (nothing it would send on leaving

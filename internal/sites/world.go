@@ -262,11 +262,22 @@ func (w *World) setUpMesh(eps map[string]map[string]string, base map[string]stri
 					}
 				}
 			}
+			// The site that sorts first is dialled by none (a gateway
+			// dials the sites after its own): each of its gateways gets a
+			// port of its own, and one taking over never waits for the
+			// port of the one it replaces.
+			first := from == slices.Min(d.Sites)
 			for _, id := range w.SiteNodes(from) {
 				if w.rings[id] == nil {
 					w.rings[id] = map[string]agent.Ring{}
 				}
-				w.rings[id][d.Name] = agent.Ring{Listen: eps[d.Name][from], Dial: dial}
+				listen := eps[d.Name][from]
+				if first {
+					if listen, err = freeUDP(); err != nil {
+						return err
+					}
+				}
+				w.rings[id][d.Name] = agent.Ring{Listen: listen, Dial: dial}
 			}
 		}
 	}
