@@ -205,7 +205,11 @@ func New(cfg Config) (w *World, err error) {
 			ap, err := netip.ParseAddrPort(s.Unicast[k])
 			if err != nil {
 				if a, err2 := netip.ParseAddr(s.Unicast[k]); err2 == nil {
-					ap, err = netip.AddrPortFrom(a, uint16(max(s.Port, topology.DefaultPort))), nil
+					port := s.Port
+					if port == 0 {
+						port = topology.DefaultPort
+					}
+					ap, err = netip.AddrPortFrom(a, uint16(port)), nil
 				}
 			}
 			if err != nil {
