@@ -229,8 +229,15 @@ func (s *sites) start(id string) {
 	fedTrace := filepath.Join(s.dir, fmt.Sprintf("%s.%d.fed", id, n.runs))
 	n.runs++
 	n.traces = append(n.traces, trace)
+	// The cloud preset (1 s token timeout): with the lan preset's 200 ms, a
+	// scheduler stall on a loaded machine split a site's ring for a moment
+	// in 2 of about 15 runs, which is no scenario of this test, and
+	// exposed a known bug: a node that drops out of its site's ring while
+	// the domain changes configuration delivers the next configuration's
+	// messages in the one before (EVS 1.3), or installs a transitional
+	// configuration without itself (2.4).
 	args := []string{nstest.Bin, "agent", "--config", s.topo, "--node", id, "--data-dir", n.data, "--insecure",
-		"--ring-preset", "lan", "--trace", trace}
+		"--ring-preset", "cloud", "--trace", trace}
 	if n.gateway {
 		n.fedTraces = append(n.fedTraces, fedTrace)
 		args = append(args, "--cert-dir", filepath.Join(s.dir, "certs"), "--quic-listen", ":7400", "--fed-trace", fedTrace)
@@ -605,7 +612,9 @@ func TestSitesNetns(t *testing.T) {
 	}
 
 	// Issue 9 item 4: across the failover, site a's members that stayed
-	// connected miss nothing and see no configuration without b and c.
+	// connected miss nothing and see no configuration without b and c
+	// (a new gateway's rings of its site alone stay out of the bridge
+	// until it joins the other sites: agent, startsAlone).
 	t.Run("failover without a partition", func(t *testing.T) {
 		others := []string{"b-1", "b-2", "b-3", "c-1", "c-2"}
 		var confs []string
@@ -639,9 +648,6 @@ func TestSitesNetns(t *testing.T) {
 			}
 		}
 		t.Logf("failover: site a's members that stayed connected installed %d configurations without b and c %v, and missed %d messages of b and c sent in the configuration they were in at the kill", len(confs), confs, missed)
-		if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
-			t.Skip("known bug (issue 9 item 4, gateway failover without a partition; internal/sites TestFailoverKeepsConfiguration): a-2's new federation ring member forms a ring of site a alone about 0.4 s after it starts, before b and c even drop a-1's member (token timeout 1.7 s); site a's bridge has a history, so unlike a gateway's first ring (agent: startsAlone) that ring is numbered as a domain configuration, and a-2 and a-3 install [a-2 a-3]: a partition, then a merge, missing the messages of b and c that the federation ordered in the old configuration after the last one a-1 brought down (about 60 per node per run); set ATOLL_KNOWN_BUGS=1 to run it")
-		}
 		if len(confs) > 0 || missed > 0 {
 			t.Errorf("site a's members went through a partition at the failover")
 		}
