@@ -470,11 +470,16 @@ type DomainStatus struct {
 	Connected []string `json:"connected,omitempty"`
 	// Position is the domain position this node applied last; Pending the
 	// site's messages it holds that have not come down yet.
-	Position string        `json:"position"`
-	Pending  int           `json:"pending"`
-	Bridge   bridge.Stats  `json:"bridge"`
-	View     domconf.Stats `json:"view"`
-	Layer    groups.Stats  `json:"layer"`
+	Position string `json:"position"`
+	Pending  int    `json:"pending"`
+	// Queued are this node's clients' messages to the domain's groups
+	// that the domain has not ordered yet; each domain's layer takes
+	// client messages up to the send queue's bound
+	// (Status.ClientLimits.SendQueueMsgs) on its own.
+	Queued int           `json:"queued"`
+	Bridge bridge.Stats  `json:"bridge"`
+	View   domconf.Stats `json:"view"`
+	Layer  groups.Stats  `json:"layer"`
 }
 
 // domainStatus returns the domains' status (loop).
@@ -482,7 +487,7 @@ func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
 	out := make([]DomainStatus, 0, len(a.doms))
 	for _, dl := range a.doms {
 		st := DomainStatus{Domain: dl.d.Name, Sites: dl.d.Sites, Role: "member",
-			Position: dl.b.Last().String(), Pending: dl.b.Pending(),
+			Position: dl.b.Last().String(), Pending: dl.b.Pending(), Queued: dl.g.Pending(),
 			Connected: dl.b.Conf().Sites, Round: dl.v.InRound(),
 			Bridge: dl.b.Stats(), View: dl.v.Stats(), Layer: dl.g.Stats()}
 		for _, g := range dl.d.Gateways {
