@@ -20,7 +20,7 @@ func newDemoCmd() *cobra.Command {
 		nodes int
 		seed  uint64
 		lan   bool
-		kill  bool
+		stop  bool
 		far   time.Duration
 	)
 	cmd := &cobra.Command{
@@ -34,7 +34,9 @@ client API: a-local inside site a, ab-regional over the two close sites,
 abc-global over all three. Every second it prints each group's
 deliveries and latencies: the local group's stay flat while the global
 one's follow the far links. Site a's active gateway of the global domain
-is killed (kill -9) and replaced; site c is cut off the WAN and healed,
+is killed (as kill -9 would: from one instant nothing it sends gets out)
+and replaced (--stop stops it gracefully instead); site c is cut off the
+WAN and healed,
 with the views that says; the lost and duplicated messages of the
 members that stayed connected are counted at the clients; the EVS
 checker reads every agent's trace; a legend says what you saw. It runs
@@ -58,14 +60,14 @@ node's trace.`,
 			if far < 10*time.Millisecond || far > time.Second {
 				return usageError(fmt.Errorf("--far-rtt %v: the demo runs 10ms to 1s", far))
 			}
-			return runSitesDemo(cmd.OutOrStdout(), far, kill)
+			return runSitesDemo(cmd.OutOrStdout(), far, !stop)
 		},
 	}
 	cmd.Flags().BoolVar(&lan, "lan", false, "run the ring nodes of one site on a simulated LAN with a virtual clock instead")
 	cmd.Flags().IntVar(&nodes, "nodes", 5, "with --lan: number of ring nodes (3-9)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "with --lan: simulation seed: the same seed gives the same run")
 	cmd.Flags().DurationVar(&far, "far-rtt", 200*time.Millisecond, "the round-trip time between site c and the others")
-	cmd.Flags().BoolVar(&kill, "kill", false, "kill site a's gateway (kill -9) instead of stopping it: members at a miss messages today (issue 9 item 4)")
+	cmd.Flags().BoolVar(&stop, "stop", false, "stop site a's gateway gracefully instead of killing it")
 	var sites bool
 	cmd.Flags().BoolVar(&sites, "sites", false, "the three sites (the default now)")
 	_ = cmd.Flags().MarkHidden("sites")

@@ -49,6 +49,7 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{
 		"domain fed/regional:a+b", "domain fed/global:a+b+c",
 		"a-local ", "ab-regional ", "abc-global ",
+		"a-2 killed: nothing it sends gets out any more",
 		"took over for site a",
 		"steady:", "gateway:", "cut:", "healed:",
 		"no violation of extended virtual synchrony",

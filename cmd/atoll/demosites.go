@@ -84,7 +84,7 @@ func (d *sitesDemo) section(format string, a ...any) {
 
 // runSitesDemo runs the demo of three sites; farRTT is the round-trip
 // time between site c and the others. With kill, site a's gateway is
-// killed (kill -9) rather than stopped.
+// killed (kill -9) rather than stopped gracefully.
 func runSitesDemo(out io.Writer, farRTT time.Duration, kill bool) (err error) {
 	far := farRTT.String()
 	w, err := sites.New(sites.Config{Name: "demo.yaml", Topology: fmt.Appendf(nil, sitesYAML, far, far)})
@@ -270,11 +270,10 @@ What you saw (%.0fs):
 
 const (
 	sitesLegendStop = `  stop         site a's active gateway of the global domain stopped; the next gateway of a took
-               over: the members that stayed connected lost nothing and got nothing twice
-               (--kill kills it instead, which loses messages at a today: issue 9 item 4).
+               over: the members that stayed connected lost nothing and got nothing twice.
 `
 	sitesLegendKill = `  kill -9      site a's active gateway of the global domain crashed; the next gateway of a took
-               over: the members that stayed connected must lose nothing and get nothing twice.
+               over: the members that stayed connected lost nothing and got nothing twice.
 `
 )
 
