@@ -37,6 +37,7 @@ type Stats struct {
 	Installs      uint64 // configurations installed (transitional and regular)
 	Discarded     uint64 // client messages and requests discarded while a round was open
 	NotMember     uint64 // stream messages dropped because this node is in no configuration of the domain yet
+	Missed        uint64 // gaps: a message of a federation ring whose configuration this node did not apply
 	Malformed     uint64 // announcements that did not decode
 }
 
@@ -58,6 +59,7 @@ type View struct {
 	siteOf map[localring.NodeID]string   // node -> site, from announcements
 	fresh  map[string]bool               // sites announced since the round opened
 	round  bool                          // a round is open
+	ring   uint64                        // the federation ring of the stream's last entry (DomainOrder.Ring), 0 before any
 	local  *localring.Configuration      // this site's local regular configuration
 	cur    *localring.Configuration      // the configuration installed last
 	reg    *localring.Configuration      // the regular configuration installed last
@@ -120,6 +122,7 @@ func (v *View) Entry(e *bridge.Entry) {
 			return // the round of the next regular configuration says who goes on
 		}
 		v.sites = slices.Clone(e.Conf.Sites)
+		v.ring = e.Pos.Ring
 		v.openRound(e.Pos)
 	case bridge.EntrySend:
 		if isAnnounce(e.Payload) {
@@ -131,6 +134,7 @@ func (v *View) Entry(e *bridge.Entry) {
 		}
 		v.emit(localring.Event{Kind: localring.EventSend, Msg: localring.Message{ID: e.Origin.ID, Svc: e.Svc, Payload: e.Payload, Conf: conf}})
 	case bridge.EntryMessage:
+		v.follow(e.Pos)
 		if isAnnounce(e.Payload) {
 			a, err := decodeAnnounce(e.Payload)
 			if err != nil {
@@ -154,6 +158,33 @@ func (v *View) Entry(e *bridge.Entry) {
 }
 
 func (v *View) emit(e localring.Event) { v.out.Events = append(v.out.Events, e) }
+
+// follow checks that a message at pos belongs to the federation ring of
+// the configuration this node applied last. A message of another ring
+// means that the node's stream skipped that ring's configuration: the
+// node was out of its site's local ring (a moment's split of the site)
+// while the gateway brought it down, and its site's ring took it back
+// after. Its configuration is then not the one the message was sent in,
+// and it does not know the domain's: it opens a round as at a change it
+// missed (its transitional configuration of the members it knows go on,
+// client traffic discarded until the round completes), and learns the
+// domain's sites from the next announcement, as a node that joins does.
+// The others open their round when its site announces it back in.
+// Delivering on in the old configuration broke EVS (tests/fednetns
+// TestSitesNetns, a site's ring split for half a second under load: 69
+// messages sent in one domain configuration delivered in the one before).
+func (v *View) follow(pos localring.DomainOrder) {
+	switch {
+	case pos.Ring == v.ring:
+	case v.ring == 0 || v.cur == nil:
+		v.ring = pos.Ring // a node that joins learns the ring from the stream
+	default:
+		v.stats.Missed++
+		v.ring = pos.Ring
+		v.sites = nil
+		v.openRound(pos)
+	}
+}
 
 // openRound opens a round at pos: the node waits for every site's
 // announcement and asks its own site to announce. It leaves its regular

@@ -19,14 +19,22 @@ func pos(seq uint64) localring.DomainOrder { return localring.DomainOrder{Seq: s
 // domain applies one stream.
 type stream struct {
 	seq   uint64
+	ring  uint64 // the federation ring of the entries, 7 if unset
 	views []*View
+	away  []*View // views that miss the entries for now (out of their site's ring)
 	evs   map[*View][]localring.Event
 }
 
 func (s *stream) entry(e bridge.Entry) {
 	s.seq++
 	e.Pos = pos(s.seq)
+	if s.ring != 0 {
+		e.Pos.Ring = s.ring
+	}
 	for _, v := range s.views {
+		if slices.Contains(s.away, v) {
+			continue
+		}
 		v.Entry(&e)
 		s.evs[v] = append(s.evs[v], v.Ready().Events...)
 	}
@@ -138,5 +146,76 @@ func TestAnnounceCodec(t *testing.T) {
 	}
 	if _, err := decodeAnnounce(append(b, 0)); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("trailing byte: %v", err)
+	}
+}
+
+// TestMissedConfiguration: a node out of its site's local ring for a
+// moment misses a configuration of the domain (a new federation ring) and
+// the entries after it; when its site's ring takes it back, the stream
+// goes on at it with a message of the new ring. It must not deliver that
+// message in its old configuration: it opens a round, discards client
+// traffic, and installs the next regular configuration, the same as the
+// others', once its site announces it back in and the others answer.
+func TestMissedConfiguration(t *testing.T) {
+	a1, a2, b1 := member("a-1", 1), member("a-2", 1), member("b-1", 1)
+	va1, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
+	va2, _ := New(Config{Domain: "fed/x", Site: "a", Self: a2})
+	vb, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+	s := &stream{views: []*View{va1, va2, vb}, evs: map[*View][]localring.Event{}}
+	la := &localring.Configuration{ID: "r:a", Kind: localring.Regular, Members: []localring.Member{a1, a2}}
+	va1.LocalInstall(la)
+	va2.LocalInstall(la)
+	s.conf("a", "b")
+	s.announce("a", a1, a2)
+	s.announce("b", b1)
+	old := va2.Current()
+	if old == nil || old.Kind != localring.Regular || len(old.Members) != 3 {
+		t.Fatalf("a-2 installed %+v", old)
+	}
+
+	// a-2 is out of a's ring while the federation forms ring 8.
+	s.away, s.ring = []*View{va2}, 8
+	va1.LocalInstall(&localring.Configuration{ID: "r:a1", Kind: localring.Regular, Members: []localring.Member{a1}})
+	s.conf("a", "b")
+	s.announce("a", a1)
+	s.announce("b", b1)
+	if c := vb.Current(); c.Kind != localring.Regular || len(c.Members) != 2 {
+		t.Fatalf("b-1 installed %+v, want a-1 and b-1", c)
+	}
+
+	// Back in a's ring: the next entry a-2 gets is a message of ring 8.
+	s.away = nil
+	la2 := &localring.Configuration{ID: "r:a2", Kind: localring.Regular, Members: []localring.Member{a1, a2}}
+	va1.LocalInstall(la2)
+	va2.LocalInstall(la2)
+	before := len(s.evs[va2])
+	msg := []byte{0xA7, 5, 0}
+	s.entry(bridge.Entry{Kind: bridge.EntryMessage, Origin: bridge.Origin{Site: "b", ID: localring.MessageID{Sender: "b-1", Inc: 1, Seq: 50}}, Payload: msg})
+	for _, e := range s.evs[va2][before:] {
+		if e.Kind == localring.EventDeliver {
+			t.Fatalf("a-2 delivered a message of ring 8 in %s, a configuration of ring 7", e.Msg.Conf)
+		}
+	}
+	if va2.Stats().Missed != 1 || !va2.InRound() || va2.Current().Kind != localring.Transitional {
+		t.Fatalf("a-2 after the gap: missed %d, in round %v, current %+v", va2.Stats().Missed, va2.InRound(), va2.Current())
+	}
+	if tc := va2.Current(); !slices.Equal(tc.Members, []localring.Member{a1, a2}) {
+		t.Fatalf("a-2's transitional configuration %v, want the members of its local ring it knew: a-1, a-2", tc.Members)
+	}
+
+	// a announces a-2 back; b answers the round that opens.
+	s.announce("a", a1, a2)
+	s.announce("b", b1)
+	for _, v := range s.views {
+		c := v.Current()
+		if c.Kind != localring.Regular || !slices.Equal(c.Members, []localring.Member{a1, a2, b1}) || c.ID != vb.Current().ID {
+			t.Fatalf("%s installed %+v, want %s of a-1, a-2, b-1", v.cfg.Self.ID, c, vb.Current().ID)
+		}
+	}
+	s.entry(bridge.Entry{Kind: bridge.EntryMessage, Origin: bridge.Origin{Site: "b", ID: localring.MessageID{Sender: "b-1", Inc: 1, Seq: 51}}, Payload: msg})
+	for _, v := range s.views {
+		if d := s.evs[v][len(s.evs[v])-1]; d.Kind != localring.EventDeliver || d.Msg.Conf != vb.Current().ID {
+			t.Fatalf("%s: last event %+v, want the delivery in %s", v.cfg.Self.ID, d, vb.Current().ID)
+		}
 	}
 }
