@@ -26,6 +26,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/atoll-gcs/atoll/evs"
@@ -710,6 +711,42 @@ func Orphans(domain string, trace []evs.Event) ([]evs.Event, int, []evs.Violatio
 		out = append(out, l)
 	}
 	return out, len(at), bad
+}
+
+// LiveOrphans returns a violation of no creation (EVS.md 1.1) for every
+// message delivered in full but not in kept (Orphans took it out:
+// no process recorded its send) whose sender did not fail: only a sender
+// killed before its message came down may lack the send line.
+func LiveOrphans(full, kept []evs.Event, failed map[evs.Proc]bool) []evs.Violation {
+	latest := map[string]uint64{}
+	for _, e := range full {
+		latest[e.Node] = max(latest[e.Node], e.Inc)
+	}
+	in := map[string]bool{}
+	for _, e := range kept {
+		if e.Ev == evs.EvDeliver {
+			in[e.Msg] = true
+		}
+	}
+	var out []evs.Violation
+	seen := map[string]bool{}
+	for _, e := range full {
+		if e.Ev != evs.EvDeliver || in[e.Msg] || seen[e.Msg] {
+			continue
+		}
+		seen[e.Msg] = true
+		f := strings.Split(e.Msg, "/")
+		var inc uint64
+		if len(f) == 3 {
+			fmt.Sscan(f[1], &inc)
+		}
+		sender := evs.Proc{Node: f[0], Inc: inc}
+		if len(f) != 3 || !failed[sender] && latest[sender.Node] <= inc {
+			out = append(out, evs.Violation{Property: evs.NoCreation, Domain: e.Domain, Msg: e.Msg, Procs: []evs.Proc{{Node: e.Node, Inc: e.Inc}},
+				Detail: fmt.Sprintf("%s/%d delivered %s, which its sender, still running, never recorded as sent", e.Node, e.Inc, e.Msg)})
+		}
+	}
+	return out
 }
 
 // owes reports whether n must deliver a message of a sender at site from

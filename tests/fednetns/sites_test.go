@@ -599,7 +599,7 @@ func TestSitesNetns(t *testing.T) {
 	full := events
 	events, orphans, bad := hiersim.Orphans(s.domain, events)
 	report("the orphans' orders", bad)
-	report("the orphans' senders", liveOrphans(full, events, s.killed))
+	report("the orphans' senders", hiersim.LiveOrphans(full, events, s.killed))
 	report("the agents' traces", evs.Check(events, evs.Options{Failed: s.killed, DomainOrder: true}))
 	report("the domain's one order (EVS.md property 9)", hiersim.OneOrder(s.domain, slices.DeleteFunc(slices.Clone(events), func(e evs.Event) bool { return e.Domain != s.domain })))
 	report("the federation rings' traces", evs.Check(fedEvents, evs.Options{}))
@@ -701,40 +701,4 @@ func readTraces(t *testing.T, files []string) []evs.Event {
 		all = append(all, es...)
 	}
 	return all
-}
-
-// liveOrphans returns a violation of no creation (EVS.md 1.1) for every
-// message delivered in full but not in kept (hiersim.Orphans took it out:
-// no process recorded its send) whose sender did not fail: only a sender
-// killed before its message came down may lack the send line.
-func liveOrphans(full, kept []evs.Event, failed map[evs.Proc]bool) []evs.Violation {
-	latest := map[string]uint64{}
-	for _, e := range full {
-		latest[e.Node] = max(latest[e.Node], e.Inc)
-	}
-	in := map[string]bool{}
-	for _, e := range kept {
-		if e.Ev == evs.EvDeliver {
-			in[e.Msg] = true
-		}
-	}
-	var out []evs.Violation
-	seen := map[string]bool{}
-	for _, e := range full {
-		if e.Ev != evs.EvDeliver || in[e.Msg] || seen[e.Msg] {
-			continue
-		}
-		seen[e.Msg] = true
-		f := strings.Split(e.Msg, "/")
-		var inc uint64
-		if len(f) == 3 {
-			fmt.Sscan(f[1], &inc)
-		}
-		sender := evs.Proc{Node: f[0], Inc: inc}
-		if len(f) != 3 || !failed[sender] && latest[sender.Node] <= inc {
-			out = append(out, evs.Violation{Property: evs.NoCreation, Domain: e.Domain, Msg: e.Msg, Procs: []evs.Proc{{Node: e.Node, Inc: e.Inc}},
-				Detail: fmt.Sprintf("%s/%d delivered %s, which its sender, still running, never recorded as sent", e.Node, e.Inc, e.Msg)})
-		}
-	}
-	return out
 }
