@@ -255,7 +255,8 @@ func runSitesDemo(out io.Writer, farRTT time.Duration, kill bool) (err error) {
 const sitesLegend = `
 What you saw (%.0fs):
   a-local      a group inside site a: ordered by a's ring alone, its latency stays at LAN scale
-               whatever the WAN does: while a's gateway is replaced, while c is cut off.
+               whatever the WAN does, while c is cut off too; its one spike is a's own ring
+               re-forming without the node that went away (a few hundred ms).
   ab-regional  a group of the two close sites: ordered by the federation ring of a's and b's
                gateways, about the a–b round trip, never waiting for c.
   abc-global   a group of all three sites: ordered by the gateways' ring over the far links, slow;
