@@ -138,9 +138,10 @@ func New(cfg Config) (w *World, err error) {
 		}
 		w.tempDir = true
 	}
+	world := w // the error returns below set w to nil
 	defer func() {
 		if err != nil {
-			w.Close()
+			world.Close()
 		}
 	}()
 	f, errs := topology.Decode(cfg.Name, cfg.Topology)
