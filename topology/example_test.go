@@ -51,7 +51,7 @@ func Example() {
 	}
 	// Output:
 	// matching → site/fra (predicted max 700us, budget 2ms)
-	// orders → fed/regional:ams+fra (predicted max 13.4ms, budget 40ms)
+	// orders → fed/regional:ams+fra (predicted max 29.8ms, budget 40ms)
 	// ring: [ams fra] token timeout: 202ms
 	// ams active ams-1 standby []
 	// fra active fra-1 standby [fra-2]

@@ -38,10 +38,12 @@ type File struct {
 type Class struct {
 	// Name of the class, a DNS label such as "realtime".
 	Name string `yaml:"name"`
-	// Budget is the longest acceptable predicted agreed-delivery latency for
-	// the groups of this class, from a member's send to delivery at every
-	// member, as a duration such as "2ms" or "500ms". The planner compares the
-	// worst case of its latency model (docs/PLANNER.md) against it.
+	// Budget is the longest acceptable predicted delivery latency for the
+	// groups of this class, from a member's send to delivery at every
+	// member, as a duration such as "2ms" or "500ms": agreed delivery on a
+	// site's ring; across sites, the federation ring's Safe delivery (two
+	// rotations more). The planner compares the worst case of its latency
+	// model (docs/PLANNER.md) against it.
 	Budget Duration `yaml:"budget"`
 	// Throughput is the optional peak send rate of one group of this class,
 	// summed over its senders, as a bandwidth such as "20Mbit/s" or "5MB/s".

@@ -110,8 +110,8 @@ func TestPredictAgreedLatencyByHand(t *testing.T) {
 		t.Errorf("localLatency = %+v", local)
 	}
 	fed := PredictFederatedLatency([]int{0, 1, 2}, rtt, hold, []Latency{local, local, local})
-	// max = 0.54 + 13.8 + 5 + 0.54 = 19.88ms.
-	if fed.Rotation.D() != 13800*time.Microsecond || fed.Max.D() != 19880*time.Microsecond {
+	// max = 0.54 + 13.8 + 2 × 13.8 (Safe) + 5 + 0.54 = 47.48ms.
+	if fed.Rotation.D() != 13800*time.Microsecond || fed.Max.D() != 47480*time.Microsecond {
 		t.Errorf("PredictFederatedLatency = %+v", fed)
 	}
 }

@@ -77,9 +77,11 @@ type Domain struct {
 	// ExactOrder reports whether Ring is proven to minimise the rotation
 	// time (see RingOrder).
 	ExactOrder bool `json:"exact_order"`
-	// Latency is the predicted agreed-delivery latency of the domain, end
-	// to end through the local rings for a federation domain. Its Rotation
-	// is the rotation of the domain's own ring.
+	// Latency is the predicted delivery latency of the domain: agreed on a
+	// site's ring; for a federation domain, end to end through the local
+	// rings with the federation ring's Safe delivery
+	// (PredictFederatedLatency). Its Rotation is the rotation of the
+	// domain's own ring.
 	Latency Latency `json:"latency"`
 	// Timeouts are the derived timers of the domain's ring.
 	Timeouts Timeouts `json:"timeouts"`

@@ -171,9 +171,10 @@ func world(pos map[string][2]float64, classes map[string]time.Duration, groups .
 }
 
 func TestPlanConflict(t *testing.T) {
-	// a–b and b–c are 10ms apart, a–c 20ms: each pair meets 25ms alone,
-	// but the one domain holding both groups would span a, b, c.
-	f := world(map[string][2]float64{"a": {0, 0}, "b": {10, 0}, "c": {20, 0}}, map[string]time.Duration{"tight": 25 * time.Millisecond, "loose": time.Second},
+	// a–b and b–c are 10ms apart, a–c 20ms: each pair meets 50ms alone
+	// (36.6ms), but the one domain holding both groups would span a, b, c
+	// (71.9ms).
+	f := world(map[string][2]float64{"a": {0, 0}, "b": {10, 0}, "c": {20, 0}}, map[string]time.Duration{"tight": 50 * time.Millisecond, "loose": time.Second},
 		Group{Name: "ab", Class: "tight", Sites: []string{"a", "b"}},
 		Group{Name: "bc", Class: "tight", Sites: []string{"b", "c"}})
 	if errs := f.Check(); len(errs) > 0 {
@@ -184,7 +185,7 @@ func TestPlanConflict(t *testing.T) {
 		t.Fatalf("rejections = %+v", p.Rejections)
 	}
 	r := p.Rejections[0]
-	for _, want := range []string{`group "bc" (class tight) meets its budget alone`, `shares site b with group "ab"`, "span a, b, c", "> budget 25ms", "link a–c rtt 20ms"} {
+	for _, want := range []string{`group "bc" (class tight) meets its budget alone`, `shares site b with group "ab"`, "span a, b, c", "> budget 50ms", "link a–c rtt 20ms"} {
 		if !strings.Contains(r.Msg, want) {
 			t.Errorf("message %q lacks %q", r.Msg, want)
 		}
@@ -211,8 +212,9 @@ func TestPlanPrefersFewerDomains(t *testing.T) {
 	if !slices.Equal(feds, []string{"fed/c:a+b+c+d"}) {
 		t.Errorf("federation domains = %v, want one", feds)
 	}
-	// With a tight budget they stay apart.
-	f.Classes[0].Budget = Duration(12 * time.Millisecond)
+	// With a tighter budget they stay apart (a pair predicts 19.1ms, the
+	// four 35.7ms).
+	f.Classes[0].Budget = Duration(25 * time.Millisecond)
 	feds = feds[:0]
 	for _, d := range f.Plan().Domains {
 		if d.Kind == FederationDomain {

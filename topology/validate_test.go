@@ -124,7 +124,7 @@ func TestMistakes(t *testing.T) {
 		{"bad group name", "name: g2", "name: \"g 2\"", "groups[1].name: group name \"g 2\" is not valid"},
 		{"empty sites", "sites: [a, b]", "sites: []", "22:36: groups[1].sites: sites is empty"},
 		{"bad principal", "sites: [a, b]}", "sites: [a, b], acl: {join: [root, \"uid:x\", \"node:zz\", \"cn:svc\"]}}", "groups[1].acl.join[0]: principal \"root\" is not valid"},
-		{"budget not met", "class: slow", "class: fast", "22:23: groups[1].class: group \"g2\" (class fast) spans a, b: predicted 31.2ms > budget 2ms; its farthest link is a–b rtt 20ms and its ring a→b alone rotates in 20.2ms"},
+		{"budget not met", "class: slow", "class: fast", "22:23: groups[1].class: group \"g2\" (class fast) spans a, b: predicted 71.6ms > budget 2ms; its farthest link is a–b rtt 20ms and its ring a→b alone rotates in 20.2ms"},
 		{"budget fix", "class: slow", "class: fast", "move the group to class slow (budget 500ms)"},
 		{"unreachable", "links:\n  - {between: [a, b], rtt: 20ms, bandwidth: 1Gbit/s}\n", "", "20:36: groups[1].sites: group \"g2\" spans sites a and b, but no chain of links joins them; add a link: {between: [a, b], rtt: MEASURED}"},
 		{"bandwidth", "bandwidth: 1Gbit/s", "bandwidth: 5Mbit/s", "19:45: links[0].bandwidth: link a→b may have to carry 10Mbit/s of federation traffic (domains fed/slow:a+b) but declares 5Mbit/s"},

@@ -108,7 +108,7 @@ func TestPlanWithRejections(t *testing.T) {
 		t.Errorf("stdout:\n%s\nstderr:\n%s", out, errOut)
 	}
 	code, out, _ = runAtoll(t, "plan", path)
-	if code != 1 || !strings.Contains(out, "REJECTIONS") || !strings.Contains(out, "fix: move the group to class global (budget 500ms)") {
+	if code != 1 || !strings.Contains(out, "REJECTIONS") || !strings.Contains(out, "fix: move the group to class global (budget 800ms)") {
 		t.Errorf("table: exit %d\n%s", code, out)
 	}
 }
