@@ -355,17 +355,17 @@ func (a *Agent) clientsLeaving() {
 //
 // Each group layer (the site's, and each federation domain's) has its own
 // bound: a domain whose far sites hold its messages back (a saturated WAN
-// link) stops the requests for its own groups only. A session's request
-// waits behind an earlier one of the session that waits for the same
-// layer (each layer orders the client's messages as it sent them), and a
-// request that adds to no layer (a flush, a view, a ping) or the session's
-// end behind any: a flush answers only once everything before it was
-// sent. Across layers a client's messages are in no common order anyway
-// (each domain orders its own), so the client's site-local messages go
-// on while its messages to a far domain wait. With one bound for all
-// layers, a global group saturating its links held a site-local group's
-// senders on the same node for seconds (atoll bench isolation: a-local's
-// p99 12.5 s with abc-global saturating, 20 ms without).
+// link) stops the requests for its own groups only, and the sessions that
+// have no request waiting go on. A session's requests stay in the order
+// it sent them: one that waits holds every later request of the session
+// (a client that sends to a site-local and a far group waits for the far
+// one; give them separate sessions to keep them apart). With one bound for
+// all layers, a global group saturating its links held a site-local
+// group's senders on the same node for seconds (atoll bench isolation:
+// a-local's p99 12.5 s with abc-global saturating, 20 ms without). Letting
+// a session's later requests for another layer pass one that waits left a
+// flush unanswered for good in tests/fednetns TestSitesNetns (one client
+// in a site-local and a cross-site group, through a gateway failover).
 func (a *Agent) takeClientRequests(ls *loopState) {
 	gl := &a.gl
 	gl.pending = a.cs.take(gl.pending)
@@ -373,23 +373,15 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 	if held && !gl.leaving {
 		a.cs.n.held.Add(1)
 	}
-	var waiting map[*session][]*groups.Node // per session, the layers its waiting requests are for
+	var waiting map[*session]bool // sessions with a request that waits
 	rest := gl.pending[:0]
 	for i := range gl.pending {
 		r := gl.pending[i]
-		var layer *groups.Node
-		if !r.closed {
-			layer = a.requestLayer(&r.f)
-		}
-		w := waiting[r.s]
-		if len(w) > 0 && (layer == nil || slices.Contains(w, layer)) ||
-			!gl.leaving && !r.closed && (held || a.layerFull(layer)) {
+		if waiting[r.s] || !gl.leaving && !r.closed && (held || a.layerFull(a.requestLayer(&r.f))) {
 			if waiting == nil {
-				waiting = map[*session][]*groups.Node{}
+				waiting = map[*session]bool{}
 			}
-			if !slices.Contains(w, layer) {
-				waiting[r.s] = append(w, layer)
-			}
+			waiting[r.s] = true
 			rest = append(rest, r)
 			continue
 		}

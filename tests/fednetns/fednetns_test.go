@@ -37,6 +37,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/federation"
 	"github.com/atoll-gcs/atoll/federation/transport"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/internal/pki"
@@ -591,7 +592,9 @@ func TestImpostorHelper(t *testing.T) {
 		}
 		return
 	}
-	r, err := gateway.New(gateway.Config{File: f, Plan: p, Domain: domain, Node: "a-1", Local: localring.RingID{Seq: 1 << 40, Rep: "a-1"},
+	// The highest local sequence number an incarnation takes: admitted,
+	// the impostor would supersede a's real gateway.
+	r, err := gateway.New(gateway.Config{File: f, Plan: p, Domain: domain, Node: "a-1", Local: localring.RingID{Seq: federation.MaxLocalSeq, Rep: "a-1"},
 		Certificate: cert, Roots: roots, Listen: ":7400", DataDir: dir,
 		Logger: slog.New(slog.NewTextHandler(os.Stdout, nil))})
 	if err != nil {
