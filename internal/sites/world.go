@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -703,15 +704,40 @@ func (w *World) check(ext string, opts evs.Options, orphans bool) (Result, error
 	return res, nil
 }
 
-// freeUDP returns a loopback UDP address that was free a moment ago.
+// freeUDP returns a loopback UDP address that was free a moment ago, for
+// an agent to bind later. It is taken below the kernel's ephemeral range
+// (32768 and up by default), where the relays of the WAN emulator and
+// every other socket bound to port 0 meanwhile take theirs: one such
+// socket that got a port handed out here before the agent bound it made a
+// gateway dial a relay that led to another domain's ring (atoll demo in
+// CI, once: "ALPN mismatch" until the run gave up). No port is handed out
+// twice in one process.
 func freeUDP() (string, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := freePortMin + rand.IntN(freePortMax-freePortMin)
+		if portsTaken[port] {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // in use
+		}
+		pc.Close()
+		portsTaken[port] = true
+		return pc.LocalAddr().String(), nil
 	}
-	defer pc.Close()
-	return pc.LocalAddr().String(), nil
+	return "", fmt.Errorf("sites: no free loopback UDP port between %d and %d", freePortMin, freePortMax)
 }
+
+// The ports freeUDP hands out, below the default ephemeral range.
+const freePortMin, freePortMax = 20000, 32000
+
+var (
+	portsMu    sync.Mutex
+	portsTaken = map[int]bool{}
+)
 
 type syncBuffer struct {
 	mu sync.Mutex
