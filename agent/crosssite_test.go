@@ -62,20 +62,7 @@ func TestCrossSiteGroup(t *testing.T) {
 		// this test judges.
 		t.Skip("judges a real-time federation ring: runs without the race detector only")
 	}
-	w, err := sites.New(sites.Config{Topology: []byte(crossSiteYAML), FedTrace: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, id := range w.Running() {
-				t.Logf("%s: %+v", id, w.Node(id).Agent().Status().Domains)
-			}
-			w.StopAll()
-			t.Logf("logs:\n%s", w.Logs())
-		}
-		w.Close()
-	})
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML), FedTrace: true})
 	if err := w.StartAll(); err != nil {
 		t.Fatal(err)
 	}

@@ -79,21 +79,7 @@ func TestHandover(t *testing.T) {
 			gaps[d.Node][d.Payload] = true
 		}
 	}
-	var err error
-	w, err = sites.New(sites.Config{Topology: []byte(handoverYAML), FedTrace: true, OnDeliver: onDeliver})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, id := range w.Running() {
-				t.Logf("%s: %+v", id, w.Node(id).Agent().Status().Domains)
-			}
-			w.StopAll()
-			t.Logf("logs:\n%s", w.Logs())
-		}
-		w.Close()
-	})
+	w = sites.NewForTest(t, sites.Config{Topology: []byte(handoverYAML), FedTrace: true, OnDeliver: onDeliver})
 	if err := w.StartAll(); err != nil {
 		t.Fatal(err)
 	}

@@ -43,16 +43,7 @@ func TestDomainBacklogSparesLocalGroups(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three agents and a federation ring")
 	}
-	w, err := sites.New(sites.Config{Topology: []byte(stallYAML)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", w.Logs())
-		}
-		w.Close()
-	})
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(stallYAML)})
 	if err := w.StartAll(); err != nil {
 		t.Fatal(err)
 	}

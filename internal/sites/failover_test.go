@@ -41,20 +41,7 @@ func TestFailoverKeepsConfiguration(t *testing.T) {
 	if sites.RaceEnabled {
 		t.Skip("judges real-time federation rings: runs without the race detector only")
 	}
-	w, err := sites.New(sites.Config{Topology: []byte(worldYAML)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, id := range w.Running() {
-				t.Logf("%s: %+v", id, w.Node(id).Agent().Status().Domains)
-			}
-			w.StopAll()
-			t.Logf("logs:\n%s", w.Logs())
-		}
-		w.Close()
-	})
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(worldYAML)})
 	var dom *topology.Domain
 	for i, d := range w.Plan().Domains {
 		if d.Kind == topology.FederationDomain && len(d.Sites) == 3 {

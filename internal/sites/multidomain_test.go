@@ -42,17 +42,7 @@ func TestTwoDomainsShareSites(t *testing.T) {
 	if sites.RaceEnabled {
 		t.Skip("judges real-time federation rings: runs without the race detector only")
 	}
-	w, err := sites.New(sites.Config{Topology: []byte(twoDomainsYAML), FedTrace: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			w.StopAll()
-			t.Logf("logs:\n%s", w.Logs())
-		}
-		w.Close()
-	})
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(twoDomainsYAML), FedTrace: true})
 	const reg, glob = "fed/regional:a+b", "fed/global:a+b+c"
 	for _, d := range []string{reg, glob} {
 		if _, ok := w.Plan().Domain(d); !ok {
@@ -76,7 +66,7 @@ func TestTwoDomainsShareSites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = w.Run(
+	err := w.Run(
 		sites.Load{Phase: "load", Senders: ab, Groups: []string{"ab-regional"}, Every: 20 * time.Millisecond, For: 3 * time.Second},
 		sites.Load{Phase: "load", Senders: all, Groups: []string{"abc-global"}, Every: 50 * time.Millisecond, Size: 500, For: 3 * time.Second})
 	if err != nil {

@@ -56,20 +56,7 @@ func TestWorld(t *testing.T) {
 	if sites.RaceEnabled {
 		t.Skip("judges real-time federation rings: runs without the race detector only")
 	}
-	w, err := sites.New(sites.Config{Topology: []byte(worldYAML), FedTrace: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, id := range w.Running() {
-				t.Logf("%s: %+v", id, w.Node(id).Agent().Status().Domains)
-			}
-			w.StopAll()
-			t.Logf("logs:\n%s", w.Logs())
-		}
-		w.Close()
-	})
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(worldYAML), FedTrace: true})
 	if len(w.Plan().Domains) != 5 {
 		t.Fatalf("plan: %d domains, want 3 sites and 2 federation domains", len(w.Plan().Domains))
 	}
@@ -270,17 +257,7 @@ func TestFailoverWhileSiteSends(t *testing.T) {
 }
 
 func failoverWhileSiteSends(t *testing.T, kill bool) {
-	w, err := sites.New(sites.Config{Topology: []byte(worldYAML)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			w.StopAll()
-			t.Logf("logs:\n%s", w.Logs())
-		}
-		w.Close()
-	})
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(worldYAML)})
 	if err := w.StartAll(); err != nil {
 		t.Fatal(err)
 	}
