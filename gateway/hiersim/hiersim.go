@@ -26,7 +26,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/atoll-gcs/atoll/evs"
@@ -672,81 +671,9 @@ func (h *hier) result(seed uint64) *Result {
 	return r
 }
 
-// orphans returns the domain's trace without its orphans (Orphans).
+// orphans returns the domain's trace without its orphans (evs.Orphans).
 func (h *hier) orphans() ([]evs.Event, int, []evs.Violation) {
-	return Orphans(h.dom.Name, h.trace)
-}
-
-// Orphans returns trace without the deliveries in federation domain
-// domain of messages whose sender never wrote their send line, and how
-// many such messages there were: a domain message counts as sent where
-// the federation orders it (gateway/bridge, "When a message is sent"),
-// which a sender that crashed before it came down cannot record. Lines of
-// other domains pass unchanged. Unless every process delivered each such
-// message at the same order, it returns violations of the order field.
-func Orphans(domain string, trace []evs.Event) ([]evs.Event, int, []evs.Violation) {
-	sent := map[string]bool{}
-	for _, l := range trace {
-		if l.Ev == evs.EvSend && l.Domain == domain {
-			sent[l.Msg] = true
-		}
-	}
-	var (
-		out  []evs.Event
-		bad  []evs.Violation
-		at   = map[string]evs.Event{}
-		seen = map[string]bool{}
-	)
-	for _, l := range trace {
-		if l.Ev == evs.EvDeliver && l.Domain == domain && !sent[l.Msg] {
-			if o, ok := at[l.Msg]; ok && o.Order != l.Order && !seen[l.Msg] {
-				seen[l.Msg] = true
-				bad = append(bad, evs.Violation{Property: evs.OrderField, Domain: domain, Msg: l.Msg,
-					Procs:  []evs.Proc{{Node: l.Node, Inc: l.Inc}, {Node: o.Node, Inc: o.Inc}},
-					Detail: fmt.Sprintf("%s/%d delivered %s (its sender crashed before it was ordered) at order %d, %s/%d at %d", l.Node, l.Inc, l.Msg, l.Order, o.Node, o.Inc, o.Order)})
-			}
-			at[l.Msg] = l
-			continue
-		}
-		out = append(out, l)
-	}
-	return out, len(at), bad
-}
-
-// LiveOrphans returns a violation of no creation (EVS.md 1.1) for every
-// message delivered in full but not in kept (Orphans took it out:
-// no process recorded its send) whose sender did not fail: only a sender
-// killed before its message came down may lack the send line.
-func LiveOrphans(full, kept []evs.Event, failed map[evs.Proc]bool) []evs.Violation {
-	latest := map[string]uint64{}
-	for _, e := range full {
-		latest[e.Node] = max(latest[e.Node], e.Inc)
-	}
-	in := map[string]bool{}
-	for _, e := range kept {
-		if e.Ev == evs.EvDeliver {
-			in[e.Msg] = true
-		}
-	}
-	var out []evs.Violation
-	seen := map[string]bool{}
-	for _, e := range full {
-		if e.Ev != evs.EvDeliver || in[e.Msg] || seen[e.Msg] {
-			continue
-		}
-		seen[e.Msg] = true
-		f := strings.Split(e.Msg, "/")
-		var inc uint64
-		if len(f) == 3 {
-			fmt.Sscan(f[1], &inc)
-		}
-		sender := evs.Proc{Node: f[0], Inc: inc}
-		if len(f) != 3 || !failed[sender] && latest[sender.Node] <= inc {
-			out = append(out, evs.Violation{Property: evs.NoCreation, Domain: e.Domain, Msg: e.Msg, Procs: []evs.Proc{{Node: e.Node, Inc: e.Inc}},
-				Detail: fmt.Sprintf("%s/%d delivered %s, which its sender, still running, never recorded as sent", e.Node, e.Inc, e.Msg)})
-		}
-	}
-	return out
+	return evs.Orphans(h.dom.Name, h.trace)
 }
 
 // owes reports whether n must deliver a message of a sender at site from

@@ -20,7 +20,6 @@ import (
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/evs"
-	"github.com/atoll-gcs/atoll/gateway/hiersim"
 	"github.com/atoll-gcs/atoll/internal/pki"
 	"github.com/atoll-gcs/atoll/internal/wanem"
 	"github.com/atoll-gcs/atoll/localring/seal"
@@ -631,7 +630,7 @@ type Result struct {
 	Violations []evs.Violation
 	// Orphans counts the messages of senders killed before the federation
 	// ordered them: delivered, at one order everywhere, but with no send
-	// line (hiersim.Orphans), so left out of the check.
+	// line (evs.Orphans), so left out of the check.
 	Orphans int
 }
 
@@ -685,8 +684,8 @@ func (w *World) check(ext string, opts evs.Options, orphans bool) (Result, error
 	if orphans {
 		// A domain message counts as sent where the federation orders it:
 		// a sender killed before its message came down never wrote the
-		// send line of a message the others deliver (hiersim.Orphans).
-		// Only a failed sender may lack it (hiersim.LiveOrphans).
+		// send line of a message the others deliver (evs.Orphans).
+		// Only a failed sender may lack it (evs.LiveOrphans).
 		full := all
 		for _, d := range w.plan.Domains {
 			if d.Kind != topology.FederationDomain {
@@ -694,11 +693,11 @@ func (w *World) check(ext string, opts evs.Options, orphans bool) (Result, error
 			}
 			var n int
 			var bad []evs.Violation
-			all, n, bad = hiersim.Orphans(d.Name, all)
+			all, n, bad = evs.Orphans(d.Name, all)
 			res.Orphans += n
 			res.Violations = append(res.Violations, bad...)
 		}
-		res.Violations = append(res.Violations, hiersim.LiveOrphans(full, all, opts.Failed)...)
+		res.Violations = append(res.Violations, evs.LiveOrphans(full, all, opts.Failed)...)
 	}
 	res.Violations = append(res.Violations, evs.Check(all, opts)...)
 	return res, nil

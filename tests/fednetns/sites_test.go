@@ -595,11 +595,11 @@ func TestSitesNetns(t *testing.T) {
 	}
 	// A domain message counts as sent where the federation orders it: a
 	// sender killed before its message came down never wrote the send
-	// line of a message the others deliver (hiersim.Orphans).
+	// line of a message the others deliver (evs.Orphans).
 	full := events
-	events, orphans, bad := hiersim.Orphans(s.domain, events)
+	events, orphans, bad := evs.Orphans(s.domain, events)
 	report("the orphans' orders", bad)
-	report("the orphans' senders", hiersim.LiveOrphans(full, events, s.killed))
+	report("the orphans' senders", evs.LiveOrphans(full, events, s.killed))
 	report("the agents' traces", evs.Check(events, evs.Options{Failed: s.killed, DomainOrder: true}))
 	report("the domain's one order (EVS.md property 9)", hiersim.OneOrder(s.domain, slices.DeleteFunc(slices.Clone(events), func(e evs.Event) bool { return e.Domain != s.domain })))
 	report("the federation rings' traces", evs.Check(fedEvents, evs.Options{}))
