@@ -86,8 +86,8 @@ const RingSeqMargin = 1 << 16
 // ring, one ring per consensus timeout: 16,384 rings, hours of isolation).
 // It does not by itself keep ring ids apart: an old gateway still running
 // can learn its successor's numbers through another site and form a ring
-// numbered alike, so federation ring ids also carry the representative's
-// incarnation (localring.Config.SharedIDs, set by RingConfig).
+// numbered alike, so each gateway of a site numbers the rings it forms in
+// a lane of its own (localring.Config.RingSeqLanes, set by NewConfig).
 func RingSeqFloor(known uint64) uint64 {
 	return min(known, ^uint64(0)-2*RingSeqMargin) + RingSeqMargin
 }
@@ -186,12 +186,12 @@ func NewConfig(f *topology.File, p *topology.Plan, domain, gateway string, local
 	if !slices.Contains(d.Sites, site.Name) {
 		return Config{}, fmt.Errorf("federation: node %s is in site %s, which is not in domain %s (sites %s)", gateway, site.Name, d.Name, strings.Join(d.Sites, ", "))
 	}
-	rank := -1
+	rank, lanes := -1, 0
 	c := Config{Domain: d.Name, Site: site.Name, Gateway: gateway, Sites: slices.Clone(d.Ring), Endpoints: map[string]string{}}
 	for _, g := range d.Gateways {
 		c.Endpoints[g.Site] = g.Endpoint
 		if g.Site == site.Name && g.Active != "" {
-			rank = slices.Index(append([]string{g.Active}, g.Standby...), gateway)
+			rank, lanes = slices.Index(append([]string{g.Active}, g.Standby...), gateway), 1+len(g.Standby)
 		}
 	}
 	if rank < 0 {
@@ -205,6 +205,9 @@ func NewConfig(f *topology.File, p *topology.Plan, domain, gateway string, local
 	c.Ring.ID = localring.NodeID(site.Name)
 	c.Ring.Incarnation = inc
 	c.Ring.RingSeq = RingSeqFloor(known)
+	// The site's gateways may run at once (an old one paused or cut off,
+	// its successor): each numbers the rings it forms in its own lane.
+	c.Ring.RingSeqLanes, c.Ring.RingSeqLane = lanes, rank
 	return c, c.Validate()
 }
 

@@ -64,7 +64,12 @@ func TestNewConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Ring.ID, o.Ring.Incarnation, o.Ring.RingSeq = r.ID, r.Incarnation, r.RingSeq
+	// Each gateway of a site numbers its rings in a lane of its own, its
+	// rank: fra-2 and sin-2 are rank 1 and 0 of sites with two gateways.
+	if r.RingSeqLanes != 2 || r.RingSeqLane != 1 || o.Ring.RingSeqLanes != 2 || o.Ring.RingSeqLane != 0 {
+		t.Errorf("ring sequence lanes %d/%d and %d/%d, want lane 1 and 0 of 2", r.RingSeqLane, r.RingSeqLanes, o.Ring.RingSeqLane, o.Ring.RingSeqLanes)
+	}
+	o.Ring.ID, o.Ring.Incarnation, o.Ring.RingSeq, o.Ring.RingSeqLane = r.ID, r.Incarnation, r.RingSeq, r.RingSeqLane
 	if o.Ring != r {
 		t.Errorf("members of one domain got different ring settings:\n%+v\n%+v", o.Ring, r)
 	}

@@ -105,9 +105,11 @@
 // gateway still runs: it can learn its successor's ring numbers through
 // another site (in a join that names the old gateway, not the new one) and,
 // cut off, form a ring of its own numbered like one its successor forms.
-// So a federation ring's id carries its representative's incarnation
-// (localring.Config.SharedIDs; trace ids "r:SEQ:SITE#INC"): two
-// incarnations of one site never form rings with one id.
+// So each gateway of a site numbers the rings it forms in a lane of its
+// own, its rank among the site's gateways (localring.Config.RingSeqLanes):
+// two incarnations of one site that may run at once never form rings with
+// one id, and ring ids keep the trace form "r:SEQ:SITE". (Two incarnations
+// of one gateway never overlap: a gateway runs one member per domain.)
 //
 // # WAN settings
 //

@@ -32,12 +32,27 @@ type Config struct {
 	// spoken for by one process after another, which may overlap in time:
 	// a federation ring, whose members are sites and whose processes are
 	// their gateways. Its ring ids carry the representative's incarnation
-	// (RingID.RepInc), so that an old incarnation that is still running
-	// (paused, cut off) and its successor never form two rings with one
-	// id. Every member of a ring must use the same value. Default false:
-	// a local ring's node id is one process at a time, and its ring ids
-	// (and trace configuration ids) stay "seq:rep".
+	// on the wire (RingID.RepInc), so that a process never takes a ring
+	// another incarnation of its id formed for its own; the ids' text (EVS
+	// trace configuration ids) stays "seq:rep", kept apart between
+	// incarnations that may overlap by RingSeqLanes. Every member of a
+	// ring must use the same value. Default false: a local ring's node id
+	// is one process at a time.
 	SharedIDs bool
+
+	// RingSeqLanes and RingSeqLane keep the rings formed by processes that
+	// speak for one member id apart when they may run at once (SharedIDs:
+	// a site's old gateway, paused or cut off, and its successor). A
+	// representative numbers a new ring with the smallest sequence number
+	// above every one it has seen, four at least, that lies in its lane:
+	// (seq/4) mod RingSeqLanes = RingSeqLane. Give the processes of one id
+	// the same number of lanes and each its own lane (a site's gateways:
+	// their rank in the site's gateway list, and its length): two of them
+	// never choose one number, even after learning the same highest one
+	// through a third member, so their ring ids (sequence number and
+	// member id) differ. A new ring's number then grows by up to
+	// 4×RingSeqLanes. Default 0 and 0: one lane.
+	RingSeqLanes, RingSeqLane int
 
 	// TokenTimeout is how long a node waits for the token before it declares
 	// the token lost and starts the membership protocol. Default 200 ms.
@@ -342,6 +357,10 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// MaxRingSeqLanes is the largest Config.RingSeqLanes: one lane per gateway
+// rank (federation incarnations keep the rank in 8 bits).
+const MaxRingSeqLanes = 256
+
 // MaxMessageBytes is the largest message the ring carries (1 MiB).
 const MaxMessageBytes = 1 << 20
 
@@ -396,6 +415,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StallHold <= 0 || c.StallHold >= c.TokenRetransmit {
 		bad("stall hold %v must be positive and below the token retransmit interval %v", c.StallHold, c.TokenRetransmit)
+	}
+	if c.RingSeqLanes < 0 || c.RingSeqLanes > MaxRingSeqLanes || c.RingSeqLane < 0 || c.RingSeqLane >= max(c.RingSeqLanes, 1) {
+		bad("ring sequence lane %d of %d lanes: need 0 ≤ lane < lanes ≤ %d (one lane per process of the member id, e.g. per gateway of a site)", c.RingSeqLane, c.RingSeqLanes, MaxRingSeqLanes)
 	}
 	if c.EvictQuarantine <= 0 {
 		bad("eviction quarantine %v must be positive", c.EvictQuarantine)

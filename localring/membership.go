@@ -310,7 +310,7 @@ func (n *Node) checkConsensus() {
 		return
 	}
 	c := &commit{
-		ring:     n.ringID(n.maxRingSeq + 4),
+		ring:     n.ringID(n.nextRingSeq()),
 		rotation: 1,
 		entries:  make([]commitEntry, len(ms)),
 	}

@@ -361,6 +361,17 @@ func (n *Node) ringID(seq uint64) RingID {
 	return r
 }
 
+// nextRingSeq returns the sequence number of the next ring this node
+// represents: at least four above every one it has seen, in its lane
+// (Config.RingSeqLanes).
+func (n *Node) nextRingSeq() uint64 {
+	s := n.maxRingSeq + 4
+	if k := uint64(n.cfg.RingSeqLanes); k > 1 {
+		s += 4 * ((uint64(n.cfg.RingSeqLane) + k - (s/4)%k) % k)
+	}
+	return s
+}
+
 // represents reports whether this node created ring r.
 func (n *Node) represents(r RingID) bool { return r == n.ringID(r.Seq) }
 

@@ -2,6 +2,7 @@ package localring
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -461,13 +462,15 @@ func TestSendLimitRetransmits(t *testing.T) {
 // running, learns through a third member a the ring sequence number its
 // successor s#4 started from, in a join that names s#3 and not s#4, so it
 // is not fenced; cut off from each other, both then form rings of their
-// own numbered alike. With ring ids of seq and representative id alone, two
-// different configurations shared one id (EVS 2.2). SharedIDs puts the
-// representative's incarnation into the id.
+// own. With both numbering the next ring "highest seen + 4", two different
+// configurations shared one id (EVS 2.2). The site's gateways number their
+// rings in lanes of their own (RingSeqLanes), so the ids differ, and the
+// text of the ids stays "seq:rep" (the EVS trace form).
 func TestSharedIDsKeepRingIDsApart(t *testing.T) {
-	node := func(id NodeID, inc, ringSeq uint64) *Node {
+	node := func(id NodeID, inc, ringSeq uint64, lane int) *Node {
 		cfg := DefaultLAN(id)
 		cfg.SharedIDs = true
+		cfg.RingSeqLanes, cfg.RingSeqLane = 3, lane
 		cfg.Incarnation, cfg.RingSeq = inc, ringSeq
 		cfg.Rand = rand.NewPCG(inc, 7)
 		n, err := New(cfg)
@@ -476,40 +479,47 @@ func TestSharedIDsKeepRingIDsApart(t *testing.T) {
 		}
 		return n
 	}
-	a, old := node("a", 1, 0), node("s", 3, 0)
-	a.Start(t0)
-	old.Start(t0)
-	now := pump(t, []*Node{a, old}, t0, 300*time.Millisecond)
-	if c := old.Configuration(); c == nil || len(c.Members) != 2 {
-		t.Fatalf("a and s#3 did not form a ring: %v", c)
-	}
-	succ := node("s", 4, old.RingSeq()+1000)
-	succ.Start(now)
-	relay := func(from, to *Node) {
-		for _, p := range from.Ready().Packets {
-			if p.To == "" || p.To == to.me.ID {
-				if err := to.Step(now, p.Data); err != nil {
-					t.Fatal(err)
+	for _, lanes := range [][2]int{{0, 1}, {1, 0}, {2, 1}, {0, 2}} {
+		a, old := node("a", 1, 0, 0), node("s", 3, 0, lanes[0])
+		a.Start(t0)
+		old.Start(t0)
+		now := pump(t, []*Node{a, old}, t0, 300*time.Millisecond)
+		if c := old.Configuration(); c == nil || len(c.Members) != 2 {
+			t.Fatalf("a and s#3 did not form a ring: %v", c)
+		}
+		succ := node("s", 4, old.RingSeq()+1000, lanes[1])
+		succ.Start(now)
+		relay := func(from, to *Node) {
+			for _, p := range from.Ready().Packets {
+				if p.To == "" || p.To == to.me.ID {
+					if err := to.Step(now, p.Data); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 		}
-	}
-	relay(succ, a) // s#4's join reaches a only
-	relay(a, old)  // a's join reaches s#3 only
-	if old.stopped() || old.RingSeq() != succ.RingSeq() {
-		t.Fatalf("set-up: s#3 stopped %v, ring seq %d; want running at s#4's %d", old.stopped(), old.RingSeq(), succ.RingSeq())
-	}
-	pump(t, []*Node{old}, now, 5*time.Second)
-	pump(t, []*Node{succ}, now, 5*time.Second)
-	co, cs := old.Configuration(), succ.Configuration()
-	if co == nil || cs == nil || co.Ring.Seq != cs.Ring.Seq {
-		t.Fatalf("set-up: s#3 and s#4 should each form a ring of one with the same sequence number: %v and %v", co, cs)
-	}
-	if co.Ring == cs.Ring || co.Ring.String() == cs.Ring.String() {
-		t.Fatalf("two incarnations of s formed different rings with one id: %v and %v", co.Ring, cs.Ring)
-	}
-	if co.Ring.RepInc != 3 || cs.Ring.RepInc != 4 {
-		t.Fatalf("ring ids %v and %v: want the representatives' incarnations 3 and 4", co.Ring, cs.Ring)
+		relay(succ, a) // s#4's join reaches a only
+		relay(a, old)  // a's join reaches s#3 only
+		if old.stopped() || old.RingSeq() != succ.RingSeq() {
+			t.Fatalf("set-up: s#3 stopped %v, ring seq %d; want running at s#4's %d", old.stopped(), old.RingSeq(), succ.RingSeq())
+		}
+		pump(t, []*Node{old}, now, 5*time.Second)
+		pump(t, []*Node{succ}, now, 5*time.Second)
+		co, cs := old.Configuration(), succ.Configuration()
+		if co == nil || cs == nil || len(co.Members) != 1 || len(cs.Members) != 1 {
+			t.Fatalf("set-up: s#3 and s#4 should each form a ring of one: %v and %v", co, cs)
+		}
+		if co.Ring.String() == cs.Ring.String() {
+			t.Fatalf("lanes %v: two incarnations of s formed different rings with one id: %v and %v", lanes, co.Ring, cs.Ring)
+		}
+		for i, c := range []*Configuration{co, cs} {
+			if got := int(c.Ring.Seq/4) % 3; got != lanes[i] || c.Ring.Seq <= succ.cfg.RingSeq || c.Ring.Seq > succ.cfg.RingSeq+12 {
+				t.Fatalf("ring %v: want a number above %d by at most 12, in lane %d of 3 (got lane %d)", c.Ring, succ.cfg.RingSeq, lanes[i], got)
+			}
+		}
+		if want := fmt.Sprintf("%d:s", co.Ring.Seq); co.Ring.String() != want {
+			t.Fatalf("ring id text %q, want %q (the EVS trace form seq:rep)", co.Ring.String(), want)
+		}
 	}
 }
 

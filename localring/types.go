@@ -29,21 +29,16 @@ type RingID struct {
 	Rep NodeID
 	// RepInc is the representative's incarnation when its ring's config
 	// sets SharedIDs, else 0. Two incarnations of one id may run at once
-	// there (a site's old gateway, paused, and its successor) and learn
-	// the same highest ring sequence number through a third member: only
-	// the incarnation keeps the rings they form apart.
+	// there (a site's old gateway, paused, and its successor); RepInc
+	// tells a process which rings it formed itself. It is not part of the
+	// id's text: the incarnations' sequence number lanes
+	// (Config.RingSeqLanes) keep their rings' numbers apart.
 	RepInc uint64
 }
 
-// String renders r as "seq:rep", or "seq:rep#inc" when r carries the
-// representative's incarnation: the form of EVS trace configuration ids
+// String renders r as "seq:rep", the form of EVS trace configuration ids
 // ("r:" or "t:" before it).
-func (r RingID) String() string {
-	if r.RepInc != 0 {
-		return fmt.Sprintf("%d:%s#%d", r.Seq, r.Rep, r.RepInc)
-	}
-	return fmt.Sprintf("%d:%s", r.Seq, r.Rep)
-}
+func (r RingID) String() string { return fmt.Sprintf("%d:%s", r.Seq, r.Rep) }
 
 // Service is the delivery guarantee requested for a message. The ring
 // delivers every level below Safe in the total (Agreed) order, which

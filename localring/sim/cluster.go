@@ -74,6 +74,7 @@ type simNode struct {
 	inc     uint64
 	ringSeq uint64 // "persisted" across restarts
 	shared  bool   // other slots have the same id
+	lane    int    // the slot's ring sequence lane among its id's slots (Config.RingSeqLane)
 	paused  bool
 	inbox   [][]byte
 	// unicasts counts the packets sent to one node (tokens, commit
@@ -178,6 +179,9 @@ func (c *Cluster) Start(i int) {
 	sn.inc++
 	cfg := c.Config
 	cfg.ID, cfg.Incarnation, cfg.RingSeq = sn.id, sn.inc, sn.ringSeq
+	if cfg.RingSeqLanes > 1 {
+		cfg.RingSeqLane = sn.lane
+	}
 	if c.RingSeqFloor != nil {
 		var known uint64
 		for _, o := range c.nodes {

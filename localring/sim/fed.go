@@ -79,6 +79,12 @@ func NewFedCluster(seed uint64, spec FedSpec, asymmetry float64) *Cluster {
 	}
 	c := NewClusterOf(seed, ids)
 	c.Config = spec.Ring
+	// Each gateway slot of a site numbers its rings in its own lane, as
+	// federation.NewConfig has a site's gateways do by rank.
+	c.Config.RingSeqLanes = g
+	for i := range c.nodes {
+		c.nodes[i].lane = i % g
+	}
 	c.RingSeqFloor = federation.RingSeqFloor
 	c.SetDomain(spec.Domain)
 	rng := rand.New(rand.NewPCG(seed, 0xfed))

@@ -182,3 +182,18 @@ func TestFedPersistentFaultSeeds(t *testing.T) {
 		fedReport(t, r)
 	}
 }
+
+// TestFedRingIDSeeds replays federation seeds where two incarnations of one
+// site, the old one still running, learned the same highest ring number
+// through a third site and each formed a ring of its own numbered alike:
+// one ring id, two configurations (EVS 2.2, F.1). A site's gateways number
+// their rings in lanes of their own (localring.Config.RingSeqLanes).
+func TestFedRingIDSeeds(t *testing.T) {
+	for _, seed := range []uint64{1962} {
+		r := RunFed(seed, fedSpecFor(t, seed), RunOptions{})
+		if r.Cluster.Superseded() == 0 {
+			t.Fatalf("seed %d no longer runs two incarnations of a site: pick another", seed)
+		}
+		fedReport(t, r)
+	}
+}
