@@ -23,8 +23,7 @@
 //
 //   - a regular configuration of the domain (bridge EntryConfig) opens a
 //     round: the node installs at once the transitional configuration
-//     "dt:<position>/<previous regular id>/<local configuration id>" of the
-//     members it knows go on (its site's nodes in its local ring), and
+//     "dt:<position>/<previous regular id>/<node>" of itself alone, and
 //     waits until every site of the new configuration has announced after
 //     this position; at the last announcement it installs the regular
 //     configuration "dr:<position>" of all the announced nodes;
@@ -40,6 +39,25 @@
 // place of the order everywhere, transitional views before regular ones,
 // reason network for the members of a site that was cut off) carry over
 // to the domain.
+//
+// A round's transitional configuration holds the node alone: which of
+// the others go on with it is known only when the round completes, and
+// nothing the node derives may depend on its local ring at the moment it
+// applies an entry: a node back in its site's ring after a moment out of
+// it applies the entries it missed later than the others (its site
+// re-injects them: bridge, "Have"), under another local configuration.
+// The same holds for a node whose site announced it out (it left its
+// site's ring; it applies the announcement late) and for one whose
+// stream skipped a configuration of the domain (see View.Entry): each
+// leaves its regular configuration for a transitional one of itself, and
+// comes back through a round.
+//
+// An announcement names the local ring it lists (its sequence number),
+// and one older than a ring already announced for one of its nodes is
+// stale and ignored: the announcer of a part of a site split from its
+// active gateway sends its announcement when the site's ring is whole
+// again (the bridge sends pending Ups again), possibly after the whole
+// ring's.
 //
 // # Messages while a round is open
 //

@@ -39,6 +39,7 @@ type Stats struct {
 	NotMember     uint64 // stream messages dropped because this node is in no configuration of the domain yet
 	Missed        uint64 // gaps: a message of a federation ring whose configuration this node did not apply
 	Malformed     uint64 // announcements that did not decode
+	Stale         uint64 // announcements of a local ring older than one already announced (ignored)
 }
 
 // Ready is what a View asks its driver to do.
@@ -58,6 +59,7 @@ type View struct {
 	known  map[string][]localring.Member // site -> its last announced nodes
 	siteOf map[localring.NodeID]string   // node -> site, from announcements
 	fresh  map[string]bool               // sites announced since the round opened
+	seen   map[localring.NodeID]seenAt   // node -> its newest incarnation announced, and the newest local ring that held it
 	round  bool                          // a round is open
 	ring   uint64                        // the federation ring of the stream's last entry (DomainOrder.Ring), 0 before any
 	local  *localring.Configuration      // this site's local regular configuration
@@ -72,7 +74,8 @@ func New(cfg Config) (*View, error) {
 	if cfg.Site == "" || cfg.Self.ID == "" {
 		return nil, fmt.Errorf("domconf: domain %s: Site and Self are required", cfg.Domain)
 	}
-	return &View{cfg: cfg, known: map[string][]localring.Member{}, siteOf: map[localring.NodeID]string{}, fresh: map[string]bool{}}, nil
+	return &View{cfg: cfg, known: map[string][]localring.Member{}, siteOf: map[localring.NodeID]string{}, fresh: map[string]bool{},
+		seen: map[localring.NodeID]seenAt{}}, nil
 }
 
 // Ready returns and clears what the driver must do.
@@ -110,7 +113,7 @@ func (v *View) announce() {
 	if c == nil || len(c.Members) == 0 || c.Members[0].ID != v.cfg.Self.ID {
 		return
 	}
-	v.out.Up = append(v.out.Up, encodeAnnounce(&announcement{site: v.cfg.Site, sites: v.sites, members: c.Members}))
+	v.out.Up = append(v.out.Up, encodeAnnounce(&announcement{site: v.cfg.Site, ring: c.Ring.Seq, sites: v.sites, members: c.Members}))
 }
 
 // Entry is one entry of the domain's stream (bridge.Ready.Stream), in
@@ -166,7 +169,7 @@ func (v *View) emit(e localring.Event) { v.out.Events = append(v.out.Events, e) 
 // while the gateway brought it down, and its site's ring took it back
 // after. Its configuration is then not the one the message was sent in,
 // and it does not know the domain's: it opens a round as at a change it
-// missed (its transitional configuration of the members it knows go on,
+// missed (a transitional configuration of itself alone (leave),
 // client traffic discarded until the round completes), and learns the
 // domain's sites from the next announcement, as a node that joins does.
 // The others open their round when its site announces it back in.
@@ -188,30 +191,44 @@ func (v *View) follow(pos localring.DomainOrder) {
 
 // openRound opens a round at pos: the node waits for every site's
 // announcement and asks its own site to announce. It leaves its regular
-// configuration at once for a transitional one of the members it knows
-// go on: its site's nodes in its local ring (the other sites' are known
-// only from their announcements). The id names the local configuration,
-// so that the nodes of one site that install it agree on its members.
+// configuration at once (leave).
 func (v *View) openRound(pos localring.DomainOrder) {
 	v.stats.Rounds++
 	v.round = true
 	clear(v.fresh)
 	v.announce()
-	if v.cur == nil || v.cur.Kind != localring.Regular || v.local == nil {
+	v.leave(pos)
+}
+
+// leave moves a node that leaves its regular configuration before it
+// knows the next one (a round opens, or it learns that it is not in the
+// domain's configuration any more) into a transitional configuration of
+// itself alone, "dt:<position>/<previous regular id>/<node>": the one
+// member it knows goes on with it. Which others do, it learns only when
+// the next regular configuration is known, and a transitional
+// configuration installed before that cannot be right for all of them
+// (EVS 2.4). One of the members of the node's local ring, as it was,
+// named b's old local ring at b-1 and its new one at b-2, which applied
+// the entry late, re-injected by its site after a moment out of b's
+// ring: b-2, a member of b-1's transitional configuration, installed
+// another and then the same regular configuration (tests/fednetns
+// TestSitesNetns with a 200 ms token under load; TestCaughtUpRound); and
+// it held members that left the site before the round completed
+// (TestLeaveInRound).
+func (v *View) leave(pos localring.DomainOrder) {
+	if v.cur == nil || v.cur.Kind != localring.Regular {
 		return
 	}
-	var tm []localring.Member
-	for _, m := range v.cur.Members {
-		if slices.Contains(v.local.Members, m) {
-			tm = append(tm, m)
-		}
-	}
-	v.install(&localring.Configuration{ID: "dt:" + pos.String() + "/" + v.reg.ID + "/" + v.local.ID, Kind: localring.Transitional,
-		Ring: localring.RingID{Seq: pos.Seq, Rep: v.cfg.Self.ID}, Members: tm})
+	v.install(&localring.Configuration{ID: "dt:" + pos.String() + "/" + v.reg.ID + "/" + string(v.cfg.Self.ID), Kind: localring.Transitional,
+		Ring: localring.RingID{Seq: pos.Seq, Rep: v.cfg.Self.ID}, Members: []localring.Member{v.cfg.Self}})
 }
 
 // announced applies a site's announcement delivered at pos.
 func (v *View) announced(pos localring.DomainOrder, a *announcement) {
+	if v.stale(a) {
+		v.stats.Stale++
+		return
+	}
 	v.stats.Announcements++
 	if v.sites == nil {
 		v.sites = slices.Clone(a.sites) // a node that joined after the domain formed
@@ -241,6 +258,39 @@ func (v *View) announced(pos localring.DomainOrder, a *announcement) {
 	v.complete(pos)
 }
 
+// seenAt is what the stream said of a node last: its newest incarnation
+// announced, and the newest local ring (sequence number) of that
+// incarnation an announcement listed it in.
+type seenAt struct{ inc, ring uint64 }
+
+// stale reports whether announcement a describes a local ring older than
+// one already announced, and records its members otherwise. An
+// announcement is an Up: one sent by the announcer of a part of its site
+// without the active gateway (a moment's split of the site's ring) waits
+// at its sender, and goes up when the site's ring is whole again (the
+// bridge sends a node's pending Ups again at every local configuration),
+// possibly after the announcement of the whole ring. Applied, it took the
+// other part's nodes out of the domain, the active gateway included
+// (tests/fednetns TestSitesNetns with a 200 ms token under load: b-1 out
+// of the domain's configuration until the next change; TestStaleAnnouncement).
+// A node's local rings have increasing sequence numbers, so an
+// announcement that lists a node in a ring older than one it was
+// announced in, or an incarnation older than one announced, is stale.
+// Every node that applies the stream judges alike.
+func (v *View) stale(a *announcement) bool {
+	for _, m := range a.members {
+		if s, ok := v.seen[m.ID]; ok && (s.inc > m.Inc || s.inc == m.Inc && s.ring > a.ring) {
+			return true
+		}
+	}
+	for _, m := range a.members {
+		if s, ok := v.seen[m.ID]; !ok || s.inc < m.Inc || s.ring < a.ring {
+			v.seen[m.ID] = seenAt{inc: m.Inc, ring: a.ring}
+		}
+	}
+	return false
+}
+
 // maybeComplete installs the round's regular configuration once every
 // site of the domain configuration has announced.
 func (v *View) maybeComplete(pos localring.DomainOrder) {
@@ -263,7 +313,15 @@ func (v *View) complete(pos localring.DomainOrder) {
 	slices.SortFunc(ms, func(a, b localring.Member) int { return strings.Compare(string(a.ID), string(b.ID)) })
 	ms = slices.Compact(ms)
 	if !slices.Contains(ms, v.cfg.Self) {
-		return // not (yet) announced by its own site
+		// Not (yet) announced by its own site: a node that joins waits
+		// for the announcement that lists it. A member that its site
+		// announced without it (it applies the stream late, re-injected
+		// after a moment out of its site's ring) leaves its regular
+		// configuration, whose messages go on without it
+		// (TestAnnouncedWithout), and comes back through a round when its
+		// site announces it again.
+		v.leave(pos)
+		return
 	}
 	if v.cur != nil && v.cur.Kind == localring.Regular {
 		// The members that go on together: those of the current
@@ -299,6 +357,7 @@ func Position(o localring.Order) localring.DomainOrder {
 // as its announcer knew them (for a node that joins later).
 type announcement struct {
 	site    string
+	ring    uint64 // the sequence number of the local ring whose members it lists
 	sites   []string
 	members []localring.Member
 }
@@ -312,6 +371,7 @@ func appendString(b []byte, s string) []byte {
 
 func encodeAnnounce(a *announcement) []byte {
 	b := appendString([]byte{AnnounceKind}, a.site)
+	b = binary.AppendUvarint(b, a.ring)
 	b = binary.AppendUvarint(b, uint64(len(a.sites)))
 	for _, s := range a.sites {
 		b = appendString(b, s)
@@ -351,6 +411,9 @@ func decodeAnnounce(p []byte) (*announcement, error) {
 	var ok bool
 	if a.site, ok = str(); !ok || a.site == "" {
 		return fail("site")
+	}
+	if a.ring, ok = uvarint(); !ok {
+		return fail("ring")
 	}
 	n, ok := uvarint()
 	if !ok || n > uint64(len(b)) {

@@ -1,7 +1,12 @@
 package domconf
 
 import (
+	"fmt"
+	"strings"
+
 	"errors"
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/internal/tracemap"
 	"slices"
 	"testing"
 
@@ -23,6 +28,12 @@ type stream struct {
 	views []*View
 	away  []*View // views that miss the entries for now (out of their site's ring)
 	evs   map[*View][]localring.Event
+	// catchUp: a view that was away applies the entries it missed before
+	// the next one, as the bridge's Have phase re-injects them to a node
+	// back in its site's ring; without it, it never gets them.
+	catchUp bool
+	log     []bridge.Entry
+	applied map[*View]int // log entries each view applied (with catchUp)
 }
 
 func (s *stream) entry(e bridge.Entry) {
@@ -31,12 +42,23 @@ func (s *stream) entry(e bridge.Entry) {
 	if s.ring != 0 {
 		e.Pos.Ring = s.ring
 	}
+	s.log = append(s.log, e)
+	if s.applied == nil {
+		s.applied = map[*View]int{}
+	}
 	for _, v := range s.views {
 		if slices.Contains(s.away, v) {
 			continue
 		}
-		v.Entry(&e)
-		s.evs[v] = append(s.evs[v], v.Ready().Events...)
+		from := len(s.log) - 1
+		if s.catchUp {
+			from = s.applied[v]
+		}
+		for i := from; i < len(s.log); i++ {
+			v.Entry(&s.log[i])
+			s.evs[v] = append(s.evs[v], v.Ready().Events...)
+		}
+		s.applied[v] = len(s.log)
 	}
 }
 
@@ -44,8 +66,12 @@ func (s *stream) conf(sites ...string) {
 	s.entry(bridge.Entry{Kind: bridge.EntryConfig, Conf: bridge.DomainConf{ID: "r", Kind: localring.Regular, Sites: sites}})
 }
 
-func (s *stream) announce(site string, ms ...localring.Member) {
-	p := encodeAnnounce(&announcement{site: site, sites: []string{"a", "b"}, members: ms})
+func (s *stream) announce(site string, ms ...localring.Member) { s.announceRing(site, 0, ms...) }
+
+// announceRing puts in the stream site's announcement of its local ring
+// with sequence number ring and members ms.
+func (s *stream) announceRing(site string, ring uint64, ms ...localring.Member) {
+	p := encodeAnnounce(&announcement{site: site, ring: ring, sites: []string{"a", "b"}, members: ms})
 	s.entry(bridge.Entry{Kind: bridge.EntryMessage, Origin: bridge.Origin{Site: site, ID: localring.MessageID{Sender: ms[0].ID, Inc: ms[0].Inc, Seq: s.seq}}, Payload: p})
 }
 
@@ -117,9 +143,9 @@ func TestRounds(t *testing.T) {
 	if c := va.Current(); c.Kind != localring.Regular || len(c.Members) != 3 || c.ID != vb.Current().ID {
 		t.Fatalf("after the round: a-1 %+v, b-1 %+v", c, vb.Current())
 	}
-	// a-1's transitional configuration holds the members it knows go on:
-	// its site's in its local ring (a-1; a-2 is not in it).
-	if got := s.installs(va); !slices.Equal(got[len(got)-2:], []string{"dt:5@7/dr:4@7/r:a", "dr:8@7"}) {
+	// a-1's transitional configuration, installed when the round opened,
+	// holds the one member it knew goes on: itself.
+	if got := s.installs(va); !slices.Equal(got[len(got)-2:], []string{"dt:5@7/dr:4@7/a-1", "dr:8@7"}) {
 		t.Fatalf("installs %v", got)
 	}
 	// A message in a regular configuration is delivered at its position.
@@ -133,10 +159,10 @@ func TestRounds(t *testing.T) {
 // TestAnnounceCodec checks that announcements decode to what was encoded
 // and that every truncation is refused, not panicked on.
 func TestAnnounceCodec(t *testing.T) {
-	a := &announcement{site: "a", sites: []string{"a", "b"}, members: []localring.Member{member("a-1", 3), member("a-2", 1<<40)}}
+	a := &announcement{site: "a", ring: 1 << 33, sites: []string{"a", "b"}, members: []localring.Member{member("a-1", 3), member("a-2", 1<<40)}}
 	b := encodeAnnounce(a)
 	got, err := decodeAnnounce(b)
-	if err != nil || got.site != a.site || !slices.Equal(got.sites, a.sites) || !slices.Equal(got.members, a.members) {
+	if err != nil || got.site != a.site || got.ring != a.ring || !slices.Equal(got.sites, a.sites) || !slices.Equal(got.members, a.members) {
 		t.Fatalf("decode: %+v, %v", got, err)
 	}
 	for i := range len(b) {
@@ -199,8 +225,8 @@ func TestMissedConfiguration(t *testing.T) {
 	if va2.Stats().Missed != 1 || !va2.InRound() || va2.Current().Kind != localring.Transitional {
 		t.Fatalf("a-2 after the gap: missed %d, in round %v, current %+v", va2.Stats().Missed, va2.InRound(), va2.Current())
 	}
-	if tc := va2.Current(); !slices.Equal(tc.Members, []localring.Member{a1, a2}) {
-		t.Fatalf("a-2's transitional configuration %v, want the members of its local ring it knew: a-1, a-2", tc.Members)
+	if tc := va2.Current(); !slices.Equal(tc.Members, []localring.Member{a2}) {
+		t.Fatalf("a-2's transitional configuration %v, want a-2 alone (a-1 went on through ring 8)", tc.Members)
 	}
 
 	// a announces a-2 back; b answers the round that opens.
@@ -217,5 +243,194 @@ func TestMissedConfiguration(t *testing.T) {
 		if d := s.evs[v][len(s.evs[v])-1]; d.Kind != localring.EventDeliver || d.Msg.Conf != vb.Current().ID {
 			t.Fatalf("%s: last event %+v, want the delivery in %s", v.cfg.Self.ID, d, vb.Current().ID)
 		}
+	}
+}
+
+// checkInstalls runs the EVS checker over the configurations the views
+// installed (the traces' install lines) and fails on any violation.
+func (s *stream) checkInstalls(t *testing.T) {
+	t.Helper()
+	var lines []evs.Event
+	for _, v := range s.views {
+		p := tracemap.Proc{Node: string(v.cfg.Self.ID), Inc: v.cfg.Self.Inc, Domain: "fed/x"}
+		for _, e := range s.evs[v] {
+			if e.Kind == localring.EventInstall {
+				lines = append(lines, p.Install(e.Conf))
+			}
+		}
+	}
+	if vs := evs.Check(lines, evs.Options{}); len(vs) > 0 {
+		var b strings.Builder
+		evs.Report(&b, vs)
+		for _, v := range s.views {
+			b.WriteString(fmt.Sprintf("%s installed %v\n", v.cfg.Self.ID, s.installs(v)))
+		}
+		t.Fatalf("EVS violations:\n%s", b.String())
+	}
+}
+
+// TestCaughtUpRound: b-2 is out of site b's local ring for a moment while
+// the domain opens a round (a new federation ring) and b announces its
+// ring without it; back in b's ring, it applies the entries it missed
+// (the bridge's Have phase re-injects them), now with b's ring of b-1 and
+// b-2 as its local configuration, and the round completes with it. Every
+// node that goes from the old regular configuration to the new one
+// installs the same transitional configuration between them (EVS 2.2,
+// 2.4): a transitional configuration derived from the local ring at the
+// moment a node applies the entry named b's old local ring at b-1 and its
+// new one at b-2 (tests/fednetns TestSitesNetns with a 200 ms token under
+// load: b-2, a member of b-1's transitional configuration, installed one
+// of its own and then the same regular configuration).
+func TestCaughtUpRound(t *testing.T) {
+	a1, b1, b2 := member("a-1", 1), member("b-1", 1), member("b-2", 1)
+	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
+	vb1, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+	vb2, _ := New(Config{Domain: "fed/x", Site: "b", Self: b2})
+	s := &stream{views: []*View{va, vb1, vb2}, evs: map[*View][]localring.Event{}, catchUp: true}
+	local := func(id string, ms []localring.Member, vs ...*View) {
+		for _, v := range vs {
+			v.LocalInstall(&localring.Configuration{ID: id, Kind: localring.Regular, Members: ms})
+			v.Ready()
+		}
+	}
+	local("r:a", []localring.Member{a1}, va)
+	local("r:b", []localring.Member{b1, b2}, vb1, vb2)
+	s.conf("a", "b")
+	s.announce("a", a1)
+	s.announce("b", b1, b2)
+	for _, v := range s.views {
+		if c := v.Current(); c == nil || c.ID != "dr:3@7" || len(c.Members) != 3 {
+			t.Fatalf("%s installed %+v, want dr:3@7 of 3 members", v.cfg.Self.ID, c)
+		}
+	}
+
+	// b-2 drops out of b's ring while the federation forms ring 8.
+	s.away, s.ring = []*View{vb2}, 8
+	s.conf("a", "b")
+	local("r:b1", []localring.Member{b1}, vb1)
+	s.announce("b", b1)
+	// Back in b's ring before a answers the round.
+	local("r:b2", []localring.Member{b1, b2}, vb1, vb2)
+	s.away = nil
+	s.announce("b", b1, b2)
+	s.announce("a", a1)
+	for _, v := range s.views {
+		if c := v.Current(); c == nil || c.Kind != localring.Regular || c.ID != va.Current().ID || len(c.Members) != 3 {
+			t.Fatalf("%s installed %+v, want %s of 3 members", v.cfg.Self.ID, c, va.Current().ID)
+		}
+	}
+	s.checkInstalls(t)
+}
+
+// TestLeaveInRound: a node that leaves its site while a round is open is
+// not in the round's transitional configuration, which holds only members
+// of the next regular one (EVS 2.4).
+func TestLeaveInRound(t *testing.T) {
+	a1, b1, b2 := member("a-1", 1), member("b-1", 1), member("b-2", 1)
+	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
+	vb1, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+	s := &stream{views: []*View{va, vb1}, evs: map[*View][]localring.Event{}}
+	va.LocalInstall(&localring.Configuration{ID: "r:a", Kind: localring.Regular, Members: []localring.Member{a1}})
+	vb1.LocalInstall(&localring.Configuration{ID: "r:b", Kind: localring.Regular, Members: []localring.Member{b1, b2}})
+	s.conf("a", "b")
+	s.announce("a", a1)
+	s.announce("b", b1, b2)
+	s.ring = 8
+	s.conf("a", "b")
+	// b-2 crashes: b's ring goes on without it, and b announces that.
+	vb1.LocalInstall(&localring.Configuration{ID: "r:b1", Kind: localring.Regular, Members: []localring.Member{b1}})
+	s.announce("b", b1)
+	s.announce("a", a1)
+	if c := vb1.Current(); c.Kind != localring.Regular || len(c.Members) != 2 {
+		t.Fatalf("b-1 installed %+v, want a-1 and b-1", c)
+	}
+	s.checkInstalls(t)
+}
+
+// TestAnnouncedWithout: b-2 applies late (re-injected by its site) the
+// announcement of b's ring without it and a message after it. It must not
+// deliver that message in its old configuration, whose members went on
+// without it: it leaves it for a transitional configuration of its own,
+// and installs the next regular configuration when b announces it again.
+func TestAnnouncedWithout(t *testing.T) {
+	a1, b1, b2 := member("a-1", 1), member("b-1", 1), member("b-2", 1)
+	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
+	vb1, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+	vb2, _ := New(Config{Domain: "fed/x", Site: "b", Self: b2})
+	s := &stream{views: []*View{va, vb1, vb2}, evs: map[*View][]localring.Event{}, catchUp: true}
+	va.LocalInstall(&localring.Configuration{ID: "r:a", Kind: localring.Regular, Members: []localring.Member{a1}})
+	for _, v := range []*View{vb1, vb2} {
+		v.LocalInstall(&localring.Configuration{ID: "r:b", Kind: localring.Regular, Members: []localring.Member{b1, b2}})
+	}
+	s.conf("a", "b")
+	s.announce("a", a1)
+	s.announce("b", b1, b2)
+	old := vb2.Current().ID
+
+	s.away = []*View{vb2}
+	vb1.LocalInstall(&localring.Configuration{ID: "r:b1", Kind: localring.Regular, Members: []localring.Member{b1}})
+	s.announce("b", b1)
+	msg := []byte{0xA7, 5, 0}
+	s.entry(bridge.Entry{Kind: bridge.EntryMessage, Origin: bridge.Origin{Site: "a", ID: localring.MessageID{Sender: "a-1", Inc: 1, Seq: 50}}, Payload: msg})
+	for _, v := range []*View{vb1, vb2} {
+		v.LocalInstall(&localring.Configuration{ID: "r:b2", Kind: localring.Regular, Members: []localring.Member{b1, b2}})
+	}
+	s.away = nil
+	s.announce("b", b1, b2)
+	for _, e := range s.evs[vb2] {
+		if e.Kind == localring.EventDeliver && e.Msg.Conf == old {
+			t.Fatalf("b-2 delivered %v in %s, which went on without it", e.Msg.ID, old)
+		}
+	}
+	s.announce("a", a1)
+	for _, v := range s.views {
+		if c := v.Current(); c == nil || c.Kind != localring.Regular || c.ID != va.Current().ID || len(c.Members) != 3 {
+			t.Fatalf("%s installed %+v, want %s of 3 members", v.cfg.Self.ID, c, va.Current().ID)
+		}
+	}
+	s.checkInstalls(t)
+}
+
+// TestStaleAnnouncement: site b's ring splits for a moment into b-1 (the
+// active gateway) and b-2, b-3; b-2, the lowest of its part, announces
+// ring 12 of b-2 and b-3, which waits at b-2 until b's ring is whole
+// again (ring 16), and then goes up, after or before b-1's announcement
+// of ring 16. Applied, it took b-1 out of the domain. It is stale: it
+// changes nothing after ring 16's, and ring 16's takes b-1 back in
+// through a round before it.
+func TestStaleAnnouncement(t *testing.T) {
+	a1, b1, b2, b3 := member("a-1", 1), member("b-1", 1), member("b-2", 1), member("b-3", 1)
+	all := []localring.Member{a1, b1, b2, b3}
+	for _, staleFirst := range []bool{false, true} {
+		va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
+		vb1, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+		vb2, _ := New(Config{Domain: "fed/x", Site: "b", Self: b2})
+		vb3, _ := New(Config{Domain: "fed/x", Site: "b", Self: b3})
+		s := &stream{views: []*View{va, vb1, vb2, vb3}, evs: map[*View][]localring.Event{}}
+		s.conf("a", "b")
+		s.announceRing("a", 3, a1)
+		s.announceRing("b", 8, b1, b2, b3)
+		first := va.Current().ID
+		if staleFirst {
+			s.announceRing("b", 12, b2, b3)
+			s.announceRing("b", 16, b1, b2, b3)
+			s.announceRing("a", 3, a1)
+		} else {
+			s.announceRing("b", 16, b1, b2, b3)
+			s.announceRing("b", 12, b2, b3)
+		}
+		for _, v := range s.views {
+			c := v.Current()
+			if c == nil || c.Kind != localring.Regular || !slices.Equal(c.Members, all) || c.ID != va.Current().ID {
+				t.Fatalf("stale first %v: %s installed %+v, want %s of %v", staleFirst, v.cfg.Self.ID, c, va.Current().ID, all)
+			}
+			if !staleFirst && c.ID != first {
+				t.Fatalf("%s left %s for %s at a stale announcement", v.cfg.Self.ID, first, c.ID)
+			}
+			if want := uint64(1); !staleFirst && v.Stats().Stale != want {
+				t.Fatalf("%s counted %d stale announcements, want %d", v.cfg.Self.ID, v.Stats().Stale, want)
+			}
+		}
+		s.checkInstalls(t)
 	}
 }
