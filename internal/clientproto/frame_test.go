@@ -283,3 +283,72 @@ func TestWelcomeVersions(t *testing.T) {
 		t.Fatal("a version 1 Welcome with trailing window fields parsed")
 	}
 }
+
+// TestReaderSplits reads every sample, and frames larger than the
+// buffered reader's buffer, from streams cut into reads of every size:
+// Next parses a frame in the buffer when it is there whole, and copies it
+// out otherwise; both give the same frames.
+func TestReaderSplits(t *testing.T) {
+	want := samples()
+	for _, size := range []int{100, 70 << 10, MaxFrame - 64} {
+		want = append(want, Frame{Type: TypeMulticast, Req: 9, Svc: 5, Groups: []string{"g"}, Payload: bytes.Repeat([]byte{7}, size)})
+	}
+	var stream []byte
+	for i := range want {
+		stream = Append(stream, &want[i])
+	}
+	for _, chunk := range []int{1, 3, 1000, 64 << 10, len(stream)} {
+		r := NewReader(&chunkReader{b: stream, n: chunk})
+		r.SetMax(MaxFrame)
+		for i := range want {
+			f, err := r.Next()
+			if err != nil {
+				t.Fatalf("reads of %d bytes, frame %d: %v", chunk, i, err)
+			}
+			if got, w := normalize(f), normalize(want[i]); !reflect.DeepEqual(got, w) {
+				t.Fatalf("reads of %d bytes, frame %d (%s): got %+v, want %+v", chunk, i, w.Type, got.Type, w.Type)
+			}
+		}
+		if _, err := r.Next(); err != io.EOF {
+			t.Fatalf("reads of %d bytes, after the last frame: %v, want io.EOF", chunk, err)
+		}
+	}
+}
+
+// chunkReader returns at most n bytes per Read.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[k:]
+	return k, nil
+}
+
+// BenchmarkReaderNext reads 1 KiB multicasts, many to a read, as the
+// agent's session reader does.
+func BenchmarkReaderNext(b *testing.B) {
+	f := Frame{Type: TypeMulticast, Req: 1, Svc: 5, Groups: []string{"bench"}, Payload: make([]byte, 1024)}
+	var stream []byte
+	for range 64 {
+		stream = Append(stream, &f)
+	}
+	src := bytes.NewReader(nil)
+	r := NewReader(src)
+	r.SetMax(MaxFrame)
+	b.SetBytes(int64(len(stream) / 64))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%64 == 0 {
+			src.Reset(stream)
+		}
+		if _, err := r.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

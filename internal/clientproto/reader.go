@@ -13,6 +13,7 @@ type Reader struct {
 	r     *bufio.Reader
 	max   int
 	buf   []byte
+	hdr   [LengthSize]byte
 	names names // the member and group names seen, shared by the frames
 }
 
@@ -39,16 +40,30 @@ func (r *Reader) Buffered() bool {
 
 // Next reads and parses the next frame. The frame's Payload aliases the
 // Reader's buffer: it is valid until the next call, so copy it to keep
-// it. Its names of members and groups may be shared with earlier frames
+// it (it may alias the buffered reader's buffer, which the next call
+// reuses). Its names of members and groups may be shared with earlier frames
 // (strings are immutable; the slices that hold them are the frame's own). At the end of the stream Next returns io.EOF (io.ErrUnexpectedEOF
 // inside a frame); a frame that is too long or does not parse yields an
 // error that wraps ErrMalformed.
 func (r *Reader) Next() (Frame, error) {
-	var hdr [LengthSize]byte
-	if _, err := io.ReadFull(r.r, hdr[:]); err != nil {
+	var n uint32
+	if p, err := r.r.Peek(LengthSize); err == nil {
+		n = binary.BigEndian.Uint32(p)
+	}
+	if n != 0 && uint64(n) <= uint64(r.max) && r.r.Buffered() >= LengthSize+int(n) {
+		// The whole frame is in the buffered reader's buffer: parse it
+		// there, without copying it out (the common case: most frames
+		// are small, and arrive many to a read).
+		b, _ := r.r.Peek(LengthSize + int(n))
+		f, err := parse(b[LengthSize:], &r.names)
+		r.r.Discard(LengthSize + int(n))
+		return f, err
+	}
+	hdr := r.hdr[:]
+	if _, err := io.ReadFull(r.r, hdr); err != nil {
 		return Frame{}, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
+	n = binary.BigEndian.Uint32(hdr)
 	if n == 0 {
 		return Frame{}, fmt.Errorf("%w: zero frame length", ErrMalformed)
 	}

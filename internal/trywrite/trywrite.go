@@ -11,9 +11,20 @@ import (
 	"syscall"
 )
 
-// Conn writes to one connection without waiting.
+// Conn writes to one connection without waiting. Its Write is not safe
+// for concurrent use: its callers hold the lock of what they write.
 type Conn struct {
-	rc syscall.RawConn // nil: the connection cannot be written this way
+	s *state // nil: the connection cannot be written this way
+}
+
+// state is a Conn's: the write in progress, and the function that the
+// raw connection calls, made once so that a write allocates nothing.
+type state struct {
+	rc  syscall.RawConn
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
 }
 
 // New returns a Conn for c. Connections without a file descriptor of
@@ -27,11 +38,16 @@ func New(c net.Conn) Conn {
 	if err != nil {
 		return Conn{}
 	}
-	return Conn{rc: rc}
+	s := &state{rc: rc}
+	s.fn = func(fd uintptr) bool {
+		s.n, s.err = write(fd, s.b)
+		return true // done, whatever was written: never wait
+	}
+	return Conn{s: s}
 }
 
 // Supported reports whether Write can write without waiting.
-func (c Conn) Supported() bool { return c.rc != nil }
+func (c Conn) Supported() bool { return c.s != nil }
 
 // Write writes as much of b as the connection takes without waiting and
 // returns how much that was (0 when the socket buffer is full, or when
@@ -39,15 +55,14 @@ func (c Conn) Supported() bool { return c.rc != nil }
 // other goroutine writes to the connection meanwhile: a write that waits
 // holds the connection's write lock, and Write would wait for it.
 func (c Conn) Write(b []byte) (int, error) {
-	if c.rc == nil || len(b) == 0 {
+	s := c.s
+	if s == nil || len(b) == 0 {
 		return 0, nil
 	}
-	var n int
-	var werr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		n, werr = write(fd, b)
-		return true // done, whatever was written: never wait
-	})
+	s.b = b
+	err := s.rc.Write(s.fn)
+	n, werr := s.n, s.err
+	s.b, s.n, s.err = nil, 0, nil
 	if err != nil {
 		return 0, err
 	}

@@ -94,3 +94,19 @@ func TestClosed(t *testing.T) {
 		t.Fatal("writes to a closed peer did not fail")
 	}
 }
+
+// TestWriteAllocs: a write allocates nothing (the loops write once per
+// step and per batch; a closure per write was an allocation each).
+func TestWriteAllocs(t *testing.T) {
+	c, s := unixPair(t)
+	tw := New(c)
+	go io.Copy(io.Discard, s)
+	b := make([]byte, 64)
+	if allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := tw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("%.1f allocations per write, want 0", allocs)
+	}
+}
