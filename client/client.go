@@ -100,9 +100,12 @@ type Client struct {
 	mu       sync.Mutex
 	out      []outFrame // requests not yet written, in order
 	outBytes int
-	room     chan struct{} // closed (and replaced) when room appears in out
+	room     chan struct{} // closed (and replaced) when room appears in out, if someone waits
+	roomWait bool          // someone waits on room
+	batch    []*[]byte     // takeLocked's result, reused
 	window   window        // the agent's flow-control window
-	inflight []inflight    // messages written and not yet answered, in order
+	inflight []inflight    // messages written and not yet answered, in order, from inHead on
+	inHead   int           // the oldest unanswered one in inflight
 	inBytes  int           // their payload bytes
 	calls    map[uint32]*call
 	closed   bool
@@ -119,7 +122,7 @@ type Client struct {
 // outFrame is an encoded request waiting for the writer; a message (msg)
 // is written only when the window has room for its payload (size).
 type outFrame struct {
-	b    []byte
+	b    *[]byte // from framePool
 	req  uint32
 	msg  bool
 	size int
@@ -531,10 +534,13 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 	if f.Req == 0 {
 		f.Req = c.nextReq.Add(1)
 	}
-	of := outFrame{b: cp.Append(nil, f), req: f.Req}
+	buf := getFrameBuf()
+	*buf = cp.Append((*buf)[:0], f)
+	of := outFrame{b: buf, req: f.Req}
 	if f.Type == cp.TypeMulticast || f.Type == cp.TypeSend {
 		of.msg, of.size = true, len(f.Payload)
 	}
+	size := len(*of.b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
@@ -546,7 +552,7 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 		case c.writeErr != nil:
 			return nil, c.writeErr
 		}
-		if len(c.out) == 0 || !(wait && of.msg) && len(c.out) < c.sendFrames && c.outBytes+len(of.b) <= c.sendBytes {
+		if len(c.out) == 0 || !(wait && of.msg) && len(c.out) < c.sendFrames && c.outBytes+size <= c.sendBytes {
 			break
 		}
 		if !wait {
@@ -554,6 +560,7 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 				Text: fmt.Sprintf("the send queue holds %d requests (%d bytes), its limit: the ring carries less than is offered; use MulticastWait or SendWait to wait for room, or retry later", len(c.out), c.outBytes)}
 		}
 		room := c.room
+		c.roomWait = true
 		c.mu.Unlock()
 		select {
 		case <-room:
@@ -570,7 +577,7 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 		c.calls[f.Req] = cl
 	}
 	c.out = append(c.out, of)
-	c.outBytes += len(of.b)
+	c.outBytes += size
 	c.writeNowLocked()
 	return cl, nil
 }
@@ -591,8 +598,10 @@ func (c *Client) writeNowLocked() {
 	}
 	b := c.direct[:0]
 	for _, f := range batch {
-		b = append(b, f...)
+		b = append(b, *f...)
+		putFrameBuf(f)
 	}
+	clear(batch)
 	n, err := c.tw.Write(b)
 	if err != nil {
 		// The writer finds the error again and ends the session.
@@ -612,27 +621,54 @@ func (c *Client) writeNowLocked() {
 // roomLocked wakes the callers waiting for room in the send queue (c.mu
 // held).
 func (c *Client) roomLocked() {
+	if !c.roomWait {
+		return
+	}
+	c.roomWait = false
 	close(c.room)
 	c.room = make(chan struct{})
+}
+
+// framePool holds the buffers of encoded requests, which enqueue fills
+// and the writers give back once written: a request costs no allocation.
+var framePool sync.Pool
+
+// maxPooledFrame bounds the buffers framePool keeps.
+const maxPooledFrame = 64 << 10
+
+func getFrameBuf() *[]byte {
+	if p, ok := framePool.Get().(*[]byte); ok {
+		return p
+	}
+	b := make([]byte, 0, 2048)
+	return &b
+}
+
+func putFrameBuf(p *[]byte) {
+	if cap(*p) > maxPooledFrame {
+		return
+	}
+	*p = (*p)[:0]
+	framePool.Put(p)
 }
 
 // takeLocked returns the queued requests the writer may write now, in
 // order: up to the first message for which the window has no room
 // (c.mu held).
-func (c *Client) takeLocked() [][]byte {
-	var batch [][]byte
+func (c *Client) takeLocked() []*[]byte {
+	batch := c.batch[:0]
 	i := 0
 	for ; i < len(c.out); i++ {
 		of := &c.out[i]
 		if of.msg {
-			if len(c.inflight) >= c.window.msgs || len(c.inflight) > 0 && c.inBytes+of.size > c.window.bytes {
+			if n := len(c.inflight) - c.inHead; n >= c.window.msgs || n > 0 && c.inBytes+of.size > c.window.bytes {
 				break
 			}
 			c.inflight = append(c.inflight, inflight{req: of.req, size: of.size})
 			c.inBytes += of.size
 		}
 		batch = append(batch, of.b)
-		c.outBytes -= len(of.b)
+		c.outBytes -= len(*of.b)
 	}
 	if i > 0 {
 		n := copy(c.out, c.out[i:])
@@ -640,6 +676,7 @@ func (c *Client) takeLocked() [][]byte {
 		c.out = c.out[:n]
 		c.roomLocked()
 	}
+	c.batch = batch
 	return batch
 }
 
@@ -648,13 +685,13 @@ func (c *Client) takeLocked() [][]byte {
 func (c *Client) answered(req uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.inflight) == 0 || c.inflight[0].req != req {
+	if c.inHead == len(c.inflight) || c.inflight[c.inHead].req != req {
 		return
 	}
-	c.inBytes -= c.inflight[0].size
-	c.inflight = c.inflight[1:]
-	if len(c.inflight) == 0 {
-		c.inflight = nil // let the array go
+	c.inBytes -= c.inflight[c.inHead].size
+	c.inHead++
+	if c.inHead == len(c.inflight) { // reuse the array from its start
+		c.inflight, c.inHead = c.inflight[:0], 0
 	}
 	c.opened = c.opened || len(c.out) > 0
 }
@@ -678,17 +715,23 @@ func (c *Client) write() {
 		batch, closed, left := c.takeLocked(), c.closed, len(c.out)
 		c.writing = true
 		c.mu.Unlock()
+		var err error
 		if len(rest) > 0 {
-			batch = append([][]byte{rest}, batch...)
+			_, err = bw.Write(rest)
 		}
 		for _, b := range batch {
-			if _, err := bw.Write(b); err != nil {
-				c.writeFailed(err)
-				<-c.done
-				return
+			if err == nil {
+				_, err = bw.Write(*b)
 			}
+			putFrameBuf(b)
 		}
-		err := bw.Flush()
+		clear(batch)
+		if err != nil {
+			c.writeFailed(err)
+			<-c.done
+			return
+		}
+		err = bw.Flush()
 		c.mu.Lock()
 		c.writing = false
 		c.mu.Unlock()
@@ -700,7 +743,7 @@ func (c *Client) write() {
 		if closed && left == 0 {
 			return
 		}
-		if len(batch) > 0 {
+		if len(batch) > 0 || len(rest) > 0 {
 			continue
 		}
 		var timeout <-chan time.Time
@@ -751,6 +794,7 @@ func (c *Client) read() {
 		c.conn.Close()
 		close(c.events)
 	}()
+	var slab []byte // the messages' payloads, copied out of the reader's buffer
 	for {
 		if !c.r.Buffered() {
 			// Before waiting for the agent: write what the answers read
@@ -794,8 +838,10 @@ func (c *Client) read() {
 		case cp.TypeView:
 			c.emit(Event{Kind: EventView, View: viewOf(&f.View)})
 		case cp.TypeMessage:
+			var p []byte
+			p, slab = copyPayload(slab, f.Payload)
 			m := &Message{Sender: f.Sender, Groups: f.Groups, To: f.To, Svc: Service(f.Svc), Type: f.MsgType,
-				Seq: f.Seq, Order: f.Order, ID: f.MsgID, Payload: append([]byte(nil), f.Payload...)}
+				Seq: f.Seq, Order: f.Order, ID: f.MsgID, Payload: p}
 			c.emit(Event{Kind: EventMessage, Message: m})
 		case cp.TypeLeft:
 			c.emit(Event{Kind: EventLeft, Group: f.Group})
@@ -810,6 +856,28 @@ func (c *Client) read() {
 			return
 		}
 	}
+}
+
+// copyPayload copies p into slab, which it returns, allocating a new slab
+// when p does not fit: one allocation for the many small payloads of a
+// burst of messages instead of one each. Each copy has its own capacity,
+// so an application that appends to a payload does not touch the next
+// one. A large payload gets an allocation of its own, so that a message
+// kept does not hold a slab much larger than itself.
+func copyPayload(slab, p []byte) (cp, rest []byte) {
+	const slabSize = 32 << 10
+	if len(p) == 0 {
+		return nil, slab
+	}
+	if cap(slab)-len(slab) < len(p) {
+		if len(p) > slabSize/8 {
+			return append([]byte(nil), p...), slab
+		}
+		slab = make([]byte, 0, slabSize)
+	}
+	start := len(slab)
+	slab = append(slab, p...)
+	return slab[start:len(slab):len(slab)], slab
 }
 
 // dispatch hands a reply frame to its caller; it reports false when

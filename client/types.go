@@ -120,7 +120,10 @@ type Message struct {
 	// configuration change; 0 where it would exceed 2^53.
 	Order uint64 `json:"order"`
 	// ID is the ring message's id, "node/incarnation/counter".
-	ID      string `json:"id"`
+	ID string `json:"id"`
+	// Payload is the application's data, the message's own: the client
+	// copies payloads of up to 4 KiB into shared 32 KiB blocks, so a
+	// small payload kept long holds its block (copy it to keep it alone).
 	Payload []byte `json:"payload"`
 }
 

@@ -1,0 +1,65 @@
+package client_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/atoll-gcs/atoll/client"
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+)
+
+// TestAllocsPerMessage bounds the allocations of the client path per
+// message: a Multicast of 1 KiB to a fake agent that answers it and
+// sends it back as a delivery, read from Events. Counted in the whole
+// process (the client's goroutines and the fake agent's), so the bound
+// catches a copy or a buffer per message coming back: the client's
+// request buffers are pooled, the delivered payloads share slabs, and
+// what is left is the Message, its Groups and its ID, and the fake
+// agent's Groups: 4 (18 before the pools, the slabs and the allocation-free
+// trywrite).
+func TestAllocsPerMessage(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under the race detector mean nothing")
+	}
+	ctx := context.Background()
+	a := newFakeAgent(t, cp.Version2, 64)
+	cl, conn, r := a.session()
+	go func() { // the agent: answer each multicast, then deliver it
+		var out []byte
+		for {
+			f, err := r.Next()
+			if err != nil {
+				return
+			}
+			out = cp.Append(out[:0], &cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: uint64(f.Req)})
+			out = cp.Append(out, &cp.Frame{Type: cp.TypeMessage, Svc: f.Svc, Sender: "n1:x", Seq: uint64(f.Req),
+				Order: uint64(f.Req), MsgID: "n1/1/7", Groups: f.Groups, Payload: f.Payload})
+			if _, err := conn.Write(out); err != nil {
+				return
+			}
+		}
+	}()
+	payload := make([]byte, 1024)
+	groups := []string{"g"}
+	round := func() {
+		if err := cl.MulticastWait(ctx, client.Agreed, 0, groups, payload); err != nil {
+			t.Fatal(err)
+		}
+		for e := range cl.Events() {
+			if e.Kind == client.EventMessage {
+				return
+			}
+		}
+		t.Fatalf("session ended: %v", cl.Err())
+	}
+	for range 100 { // warm the pools and the reader's names
+		round()
+	}
+	allocs := testing.AllocsPerRun(2000, round)
+	t.Logf("%.1f allocations per message", allocs)
+	if allocs > maxAllocsPerMessage {
+		t.Errorf("%.1f allocations per message through the client, want at most %d", allocs, maxAllocsPerMessage)
+	}
+}
+
+const maxAllocsPerMessage = 5
