@@ -14,11 +14,15 @@ import (
 // Agreed messages as fast as flow control lets it. One op is one message
 // ordered and delivered at every node, so ns/op is the CPU the whole ring
 // spends per message on one core, msgs/s is messages ordered per second per
-// core, and allocs/op counts the allocations of all n nodes per message.
+// core, and allocs/op counts the allocations of all n nodes per message;
+// ns/msg/node is ns/op divided by n (the CPU one node spends per message),
+// mcasts/msg and tokens/msg count the packets the ring sent per message
+// (multicast data packets; unicast tokens). The ring sizes 3 to 9 are the
+// curve of docs/BENCHMARKS.md ("Scale").
 //
 //	go test ./localring -run '^$' -bench Ordering -benchmem
 func BenchmarkOrdering(b *testing.B) {
-	for _, n := range []int{3, 5} {
+	for _, n := range []int{3, 5, 7, 9} {
 		b.Run(fmt.Sprintf("nodes=%d/size=1KiB/agreed", n), func(b *testing.B) {
 			benchRing(b, n, 1024, localring.Agreed)
 		})
@@ -46,11 +50,16 @@ func benchRing(b *testing.B, n, size int, svc localring.Service) {
 		index[cfg.ID] = i
 	}
 	var queue []benchPacket
-	delivered := 0
+	delivered, mcasts, tokens := 0, 0, 0
 	collect := func(i int) {
 		rd := nodes[i].Ready()
 		for _, p := range rd.Packets {
 			queue = append(queue, benchPacket{i, p})
+			if p.To == "" {
+				mcasts++
+			} else {
+				tokens++
+			}
 		}
 		if i == 0 {
 			for _, e := range rd.Events {
@@ -100,7 +109,7 @@ func benchRing(b *testing.B, n, size int, svc localring.Service) {
 	b.ReportAllocs()
 	b.SetBytes(int64(size))
 	b.ResetTimer()
-	delivered = 0
+	delivered, mcasts, tokens = 0, 0, 0
 	for delivered < b.N {
 		for i, nd := range nodes {
 			for nd.Pending() < 64 {
@@ -114,4 +123,7 @@ func benchRing(b *testing.B, n, size int, svc localring.Service) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/msg/node")
+	b.ReportMetric(float64(mcasts)/float64(delivered), "mcasts/msg")
+	b.ReportMetric(float64(tokens)/float64(delivered), "tokens/msg")
 }
