@@ -211,12 +211,15 @@ func (n *Node) gatherJoin(j *join) {
 	if m, ok := n.reg.member(j.sender.ID); ok && m.Inc == j.sender.Inc && j.ringSeq < n.reg.id.Seq {
 		return // sent before the sender installed my current ring
 	}
-	if f, ok := n.fail[j.sender.ID]; ok && f.Inc < j.sender.Inc && n.proc[j.sender.ID] != j.sender {
-		// An older incarnation failed (or was fenced off): the new one
-		// joins next round, unless the others already brought it into
-		// this one (ignoring its joins then would only time it out).
-		return
-	}
+	// A newer incarnation of a member in the fail set joins this round:
+	// its own join is what started the round at the others (a standby
+	// taking over a federation member, a node restarted), and they just
+	// moved the old incarnation to the fail set because the join named the
+	// newer one (purgeStale). Keeping it out until the next round made the
+	// others form a ring without it and the newcomer wait out a token
+	// timeout in a ring that never formed (a gateway failover took T + C
+	// more than it needs; TestFedTakeoverBound). The fail set holds the old
+	// incarnation only (failed compares incarnations), so both are right.
 	n.heard[j.sender.ID] = j.sender
 	if j.ringSeq < n.reg.id.Seq {
 		// The sender has not seen my current ring: its proc and fail sets
