@@ -213,6 +213,9 @@ type Runner struct {
 	st      Stats
 	gather  string            // reason of the last gather, for "site lost"; loop only
 	incs    map[string]uint64 // members of the last regular configuration; loop only
+	// seen is, per peer site, the highest incarnation of it the node had
+	// heard of at the last check (redialStale); loop only.
+	seen    map[string]uint64
 	traceOK bool
 }
 
@@ -469,8 +472,41 @@ func (r *Runner) events(now time.Time, es []localring.Event) {
 			r.log.Warn("superseded: a newer gateway of this site speaks for it in the federation ring; this one stops", "reason", e.Reason)
 		}
 	}
+	r.redialStale()
 	if r.cfg.Events != nil {
 		r.cfg.Events(now, es)
+	}
+}
+
+// redialStale has the transport dial again a peer site whose newer
+// incarnation the node has heard of (through a third site: its joins
+// name it), if the connection this side dialed leads to another of the
+// site's gateways: the one the incarnation's rank names took over
+// (federation.Incarnation), and since the site whose name sorts first
+// dials, it cannot reach this side by itself. The old connection would
+// stay up, to a gateway that was killed, until the idle timeout, and the
+// site's new gateway could not join the ring with this one until then
+// (internal/sites TestFailoverKeepsConfiguration: 15 s, and the site went
+// on alone in the domain). The first incarnation seen of a site is taken
+// as it is: only a newer one says that the gateway changed.
+func (r *Runner) redialStale() {
+	if r.seen == nil {
+		r.seen = map[string]uint64{}
+	}
+	for _, s := range r.fc.Sites {
+		if s == r.fc.Site {
+			continue
+		}
+		inc := r.node.Incarnation(localring.NodeID(s))
+		prev, ok := r.seen[s]
+		if inc == 0 || inc <= prev {
+			continue
+		}
+		r.seen[s] = inc
+		if ok {
+			rank := int(inc & (1<<federation.RankBits - 1))
+			r.tr.Redial(s, rank, fmt.Sprintf("the ring heard of incarnation %d of site %s (previously %d)", inc, s, prev))
+		}
 	}
 }
 

@@ -377,6 +377,10 @@ func (n *Node) represents(r RingID) bool { return r == n.ringID(r.Seq) }
 
 func (n *Node) stopped() bool { return n.state == stateLeft || n.state == stateSuperseded }
 
+// Incarnation returns the highest incarnation of node id this node has
+// seen (in a packet, or from Fence), 0 if none.
+func (n *Node) Incarnation(id NodeID) uint64 { return n.incs[id] }
+
 // Fence tells the node that incarnation inc of node id runs (or ran): from
 // now on it refuses every lower incarnation of id in the membership
 // protocol (joins, merge-detect messages, commit tokens), exactly as after

@@ -67,7 +67,7 @@ func (c Cause) fix() string {
 // counters are the transport's statistics.
 type counters struct {
 	connects, disconnects, replaced, dialFailures atomic.Uint64
-	superseded                                    atomic.Uint64
+	superseded, redials                           atomic.Uint64
 	sent, received, sendDrops, sendNoConn         atomic.Uint64
 	recvDrops, controlDrops                       atomic.Uint64
 	stripeConnects, stripeDisconnects             atomic.Uint64
@@ -85,6 +85,9 @@ type Stats struct {
 	// replaced with one from another gateway of this site (after which
 	// this side waits RedialMax before dialing again).
 	Superseded uint64
+	// Redials counts connections closed by Redial: to a gateway that no
+	// longer speaks for its site.
+	Redials uint64
 	// DialFailures counts connection attempts that failed without a
 	// refusal (no answer, unreachable).
 	DialFailures uint64
@@ -115,6 +118,7 @@ func (t *Transport) Stats() Stats {
 	st := Stats{
 		Connects: s.connects.Load(), Disconnects: s.disconnects.Load(), Replaced: s.replaced.Load(),
 		Superseded:   s.superseded.Load(),
+		Redials:      s.redials.Load(),
 		DialFailures: s.dialFailures.Load(),
 		PacketsSent:  s.sent.Load(), PacketsReceived: s.received.Load(),
 		SendDrops: s.sendDrops.Load(), SendNoConn: s.sendNoConn.Load(), RecvDrops: s.recvDrops.Load(),

@@ -70,6 +70,9 @@ type peer struct {
 	queued  atomic.Int64 // bytes in out
 	mu      sync.Mutex
 	cur     *conn
+	// redialTo is, after Redial closed the connection, the index in eps
+	// that dialLoop tries first (-1: none).
+	redialTo atomic.Int32
 }
 
 // controlQueuePackets bounds a peer's control queue: a ring sends a
@@ -83,6 +86,7 @@ type conn struct {
 	ctl  *quic.Stream // the hello stream; in stream mode it carries the packets
 	id   pki.Identity
 	addr net.Addr
+	ep   string // the endpoint dialed, if this side dialed
 	done <-chan struct{}
 
 	stripes []*conn      // the stripes of this connection (guarded by the peer's mu)
@@ -119,6 +123,7 @@ func New(cfg Config) (*Transport, error) {
 			out:     make(chan []byte, r.QueuePackets),
 			ctl:     make(chan []byte, controlQueuePackets),
 		}
+		pp.redialTo.Store(-1)
 		t.peers[p.Site] = pp
 		t.order = append(t.order, pp)
 	}
@@ -206,6 +211,38 @@ func (t *Transport) Connected(site string) (node string, ok bool) {
 		return "", false
 	}
 	return p.cur.id.Node, true
+}
+
+// Redial closes the connection to site if this side dials it and the
+// gateway at its other end is not the one of rank rank in the site's
+// gateway list (Peer.Gateways): the ring heard of a newer incarnation of
+// the site, started by that gateway, which cannot reach this side by
+// itself (the site whose name sorts first dials). Without it, a
+// connection to a gateway that was killed stays up until the idle
+// timeout, and the site's new gateway is kept out of the ring that long.
+// The dial loop dials again at once, first the endpoint of that gateway
+// if each gateway has one of its own, else the one after the endpoint of
+// the closed connection. It reports whether it closed a connection.
+func (t *Transport) Redial(site string, rank int, why string) bool {
+	p := t.peers[site]
+	if p == nil || !p.dials || rank < 0 || rank >= len(p.allowed) {
+		return false
+	}
+	p.mu.Lock()
+	c := p.cur
+	p.mu.Unlock()
+	if c == nil || c.id.Node == p.allowed[rank] {
+		return false
+	}
+	if len(p.eps) == len(p.allowed) {
+		p.redialTo.Store(int32(rank))
+	} else {
+		p.redialTo.Store(int32(slices.Index(p.eps, c.ep) + 1))
+	}
+	t.stats.redials.Add(1)
+	t.log.Info("federation: closing the connection to a peer gateway that no longer speaks for its site; dialing its successor", "site", site, "node", c.id.Node, "successor", p.allowed[rank], "why", why)
+	c.qc.CloseWithError(codeStale, "this gateway no longer speaks for site "+site)
+	return true
 }
 
 // Send implements driver.Transport: it queues pkt for the peer site to.
@@ -409,6 +446,7 @@ const (
 	codeClosing  quic.ApplicationErrorCode = 0x0
 	codeReplaced quic.ApplicationErrorCode = 0x1
 	codeProtocol quic.ApplicationErrorCode = 0x2
+	codeStale    quic.ApplicationErrorCode = 0x4 // Redial (0x3 is codePeerLeft)
 )
 
 // acceptLoop accepts the peers' connections.
@@ -484,6 +522,10 @@ func (t *Transport) dialLoop(p *peer) {
 		case <-t.ctx.Done():
 			return
 		}
+		if i := p.redialTo.Swap(-1); i >= 0 {
+			next = int(i) // Redial: the site's new gateway
+			continue
+		}
 		var ae *quic.ApplicationError
 		if errors.As(context.Cause(c.qc.Context()), &ae) && ae.Remote && ae.ErrorCode == codeReplaced {
 			// Another gateway of this site connected to p after us: two
@@ -543,7 +585,7 @@ func (t *Transport) dial(p *peer, ep string, magic []byte) (*conn, error) {
 		qc.CloseWithError(codeProtocol, "no hello")
 		return nil, err
 	}
-	c.ctl = s
+	c.ctl, c.ep = s, ep
 	return c, nil
 }
 

@@ -559,3 +559,46 @@ func TestUnreachableWarnsOnce(t *testing.T) {
 		t.Fatalf("warnings: %q", l)
 	}
 }
+
+// TestRedialSuccessor: b's active gateway dies without closing its
+// connection (kill -9) and its standby takes over at an endpoint of its
+// own. b sorts after a, so only a dials, and a's connection to the dead
+// gateway would live until the idle timeout (a minute here); told by its
+// ring which gateway speaks for b now (Redial), a closes it and dials the
+// standby at once.
+func TestRedialSuccessor(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	pc2, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc2.Close() })
+	ca, cb := w.config("a", pcs["a"], addrs, 0, nil), w.config("b", pcs["b"], addrs, 0, nil)
+	ca.Peers[0].Endpoints = []string{addrs["b"], pc2.LocalAddr().String()}
+	for _, c := range []*transport.Config{&ca, &cb} {
+		c.IdleTimeout = time.Minute
+	}
+	a, b := start(t, ca), start(t, cb)
+	exchange(t, a, b, "before")
+	if a.Redial("b", 0, "test") || b.Redial("a", 1, "test") {
+		t.Fatal("Redial closed a connection to the gateway it names, or one this side does not dial")
+	}
+	pcs["b"].Close() // b-gw is gone: no CONNECTION_CLOSE
+	cs := cb
+	cs.Conn = pc2
+	cs.Certificate = w.cert(w.ca, pki.Identity{Cluster: cluster, Site: "b", Node: "b-gw2"}, time.Now(), time.Hour)
+	s := start(t, cs)
+	time.Sleep(200 * time.Millisecond)
+	if n, ok := a.Connected("b"); !ok || n != "b-gw" {
+		t.Fatalf("set-up: a's connection to b leads to %q (%v), want the dead b-gw's until the idle timeout", n, ok)
+	}
+	if !a.Redial("b", 1, "test") {
+		t.Fatal("Redial did not close the connection to b-gw")
+	}
+	waitFor(t, "a connects to b's standby", func() bool { n, _ := a.Connected("b"); return n == "b-gw2" })
+	exchange(t, a, s, "after the takeover")
+	if st := a.Stats(); st.Redials != 1 || st.Connects != 2 {
+		t.Fatalf("a: %+v", st)
+	}
+}

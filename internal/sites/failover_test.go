@@ -22,19 +22,14 @@ import (
 // gateway dies: its members must go on alone, and merge back when healed;
 // the traces must pass the EVS checker.
 //
-// It fails today, in this process's timing, also since the agent keeps a
-// new gateway's rings of its site alone out of the bridge for a grace
-// (startsAlone): b's members that stay connected install configurations
-// of b alone ([b-1 b-3], again and again) after b's active gateway dies.
-// (tests/fednetns TestSitesNetns, with real processes and the relay's
-// delays, passes the same check.) Holding the lone ring back without a
-// grace bound gave, in this test, a transitional configuration installed
-// by a member that was not in it (EVS 2.4). Set ATOLL_KNOWN_BUGS=1 to run
-// it.
+// It failed, until two fixes: b's new gateway was kept out of the round
+// its own join started (localring: TestFedTakeoverBound), and a, which
+// dials b (the site whose name sorts first dials), kept its connection to
+// the killed gateway until the idle timeout, so b's new gateway formed
+// rings of b alone ([b-1 b-3], again and again) and went on alone in the
+// domain after the grace (gateway.Runner redials when the ring hears of
+// the new incarnation: transport.Redial).
 func TestFailoverKeepsConfiguration(t *testing.T) {
-	if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
-		t.Skip("known bug (issue 9 item 4: after its active gateway dies, a site's members install configurations of the domain without the other sites): set ATOLL_KNOWN_BUGS=1 to run")
-	}
 	if testing.Short() {
 		t.Skip("runs eight agents and a federation ring over the WAN emulator")
 	}
