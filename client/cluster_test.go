@@ -1,15 +1,10 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"maps"
-	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,56 +14,32 @@ import (
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/evs"
-	"github.com/atoll-gcs/atoll/localring"
-	"github.com/atoll-gcs/atoll/localring/seal"
-	"github.com/atoll-gcs/atoll/localring/transport"
+	"github.com/atoll-gcs/atoll/internal/agenttest"
 )
 
-// cluster runs agents in this process over one transport.FakeNetwork,
-// each with its client socket, its trace file and its data dir.
+// cluster runs agents in this process over one in-memory network (the
+// shared harness internal/agenttest), each with its client socket, its
+// trace file and its data dir, and fails the test on their errors.
 type cluster struct {
+	*agenttest.Cluster
 	t      testing.TB
 	dir    string
-	key    seal.Key
-	net    *transport.FakeNetwork
 	ids    []string
-	agents map[string]*running
-	logs   *syncBuffer
+	agents map[string]*running // the agents started and not stopped
 }
 
-type running struct {
-	a      *agent.Agent
-	cancel context.CancelFunc
-	done   chan error
-}
+type running struct{ a *agent.Agent }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = agenttest.SyncBuffer
 
 func newCluster(t testing.TB, n int) *cluster {
-	c := &cluster{t: t, dir: t.TempDir(), key: seal.GenerateKey(), net: &transport.FakeNetwork{},
-		agents: map[string]*running{}, logs: &syncBuffer{}}
-	for i := 1; i <= n; i++ {
-		c.ids = append(c.ids, fmt.Sprintf("n%d", i))
-	}
+	ac := agenttest.New(t.TempDir(), n)
+	c := &cluster{Cluster: ac, t: t, dir: ac.Dir, ids: ac.IDs, agents: map[string]*running{}}
 	t.Cleanup(func() {
 		c.stopAll()
 		if t.Failed() || os.Getenv("AGENT_LOGS") != "" {
-			t.Logf("agent logs:\n%s", c.logs)
+			t.Logf("agent logs:\n%s", c.Logs)
 		}
 	})
 	return c
@@ -77,33 +48,11 @@ func newCluster(t testing.TB, n int) *cluster {
 // start starts node id, with edit applied to its configuration.
 func (c *cluster) start(id string, edit func(*agent.Config)) *agent.Agent {
 	c.t.Helper()
-	i := slices.Index(c.ids, id)
-	nw, err := c.net.Listen(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 5405))
+	a, err := c.Start(id, edit)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cfg := agent.Config{
-		Node: id, Cluster: "test", Site: "lab", Nodes: c.ids,
-		Network:      nw,
-		Ring:         localring.DefaultLAN(""),
-		Security:     agent.Security{Key: c.key},
-		DataDir:      filepath.Join(c.dir, id),
-		TracePath:    filepath.Join(c.dir, id+".trace"),
-		AdminSocket:  "-",
-		Logger:       slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		DrainTimeout: 500 * time.Millisecond,
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	a, err := agent.New(cfg)
-	if err != nil {
-		c.t.Fatalf("agent.New(%s): %v", id, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{a: a, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- a.Run(ctx) }()
-	c.agents[id] = r
+	c.agents[id] = &running{a: a}
 	return a
 }
 
@@ -117,25 +66,17 @@ func (c *cluster) startAll(edit func(*agent.Config)) {
 
 func (c *cluster) stop(id string) {
 	c.t.Helper()
-	r := c.agents[id]
-	if r == nil {
-		return
-	}
 	delete(c.agents, id)
-	r.cancel()
-	select {
-	case err := <-r.done:
-		if err != nil {
-			c.t.Errorf("Run(%s): %v", id, err)
-		}
-	case <-time.After(10 * time.Second):
-		c.t.Fatalf("agent %s did not stop within 10s", id)
+	if err := c.Stop(id, 10*time.Second); err != nil {
+		c.t.Error(err)
 	}
 }
 
 func (c *cluster) stopAll() {
-	for _, id := range slices.Sorted(maps.Keys(c.agents)) {
-		c.stop(id)
+	c.t.Helper()
+	clear(c.agents)
+	if err := c.StopAll(10 * time.Second); err != nil {
+		c.t.Error(err)
 	}
 }
 
@@ -143,30 +84,8 @@ func (c *cluster) stopAll() {
 // exactly them.
 func (c *cluster) waitRing(want []string) {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok, ring := true, ""
-		for _, id := range want {
-			st := c.agents[id].a.Status()
-			var in []string
-			for _, m := range st.Members {
-				if m.InRing {
-					in = append(in, m.ID)
-				}
-			}
-			if st.State != "operational" || !slices.Equal(in, want) || ring != "" && st.Ring != ring {
-				ok = false
-				break
-			}
-			ring = st.Ring
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("no ring of %v within 10s", want)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := c.WaitRing(want, 10*time.Second); err != nil {
+		c.t.Fatal(err)
 	}
 }
 
@@ -175,7 +94,7 @@ func (c *cluster) dial(id, name string, opts ...client.Option) *client.Client {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, "unix://"+filepath.Join(c.dir, id, agent.ClientSocketName), append(opts, client.WithName(name))...)
+	cl, err := client.Dial(ctx, c.ClientSocket(id), append(opts, client.WithName(name))...)
 	if err != nil {
 		c.t.Fatalf("Dial(%s as %s): %v", id, name, err)
 	}
@@ -197,21 +116,9 @@ func (c *cluster) local(id, name string, opts ...client.Option) *client.Client {
 // check runs the EVS checker on every agent's trace.
 func (c *cluster) check(quiescent bool) []evs.Event {
 	c.t.Helper()
-	var all []evs.Event
-	for _, id := range c.ids {
-		f, err := os.Open(filepath.Join(c.dir, id+".trace"))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		es, err := evs.Read(f, f.Name())
-		f.Close()
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		all = append(all, es...)
+	all, err := c.Traces()
+	if err != nil {
+		c.t.Fatal(err)
 	}
 	if vs := evs.Check(all, evs.Options{Quiescent: quiescent}); len(vs) > 0 {
 		var b strings.Builder

@@ -10,26 +10,25 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
-	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/internal/agenttest"
 	"github.com/atoll-gcs/atoll/localring"
-	"github.com/atoll-gcs/atoll/localring/seal"
-	"github.com/atoll-gcs/atoll/localring/transport"
 )
 
 // Agent is an agent running in this process.
 type Agent struct {
-	A      *agent.Agent
-	dir    string
-	cancel context.CancelFunc
-	done   chan error
+	A   *agent.Agent
+	c   *agenttest.Cluster
+	id  string
+	dir string // removed by Stop
 }
+
+// stopTimeout bounds how long Stop waits for an agent to finish.
+const stopTimeout = time.Minute
 
 // Start starts an agent named node and runs it until Stop.
 func Start(node string) (*Agent, error) {
@@ -37,28 +36,21 @@ func Start(node string) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vstest: %w", err)
 	}
-	network, err := (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort("10.0.0.1:5405"))
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("vstest: %w", err)
-	}
-	a, err := agent.New(agent.Config{
-		Node: node, Cluster: "vs", Site: "lab", Nodes: []string{node},
-		Network:      network,
-		Security:     agent.Security{Key: seal.GenerateKey()},
-		DataDir:      dir,
-		AdminSocket:  "-",
-		ClientSocket: "-",
-		Logger:       slog.New(slog.DiscardHandler),
+	c := agenttest.NewOf(dir, node)
+	a, err := c.Start(node, func(cfg *agent.Config) {
+		cfg.Cluster = "vs"
+		cfg.Ring = localring.Config{} // the agent's default
+		cfg.DataDir = dir
+		cfg.TracePath = ""
+		cfg.ClientSocket = "-"
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.DrainTimeout = 0
 	})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("vstest: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &Agent{A: a, dir: dir, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- a.Run(ctx) }()
-	return r, nil
+	return &Agent{A: a, c: c, id: node, dir: dir}, nil
 }
 
 // Dial connects a client named name to the agent.
@@ -68,8 +60,7 @@ func (a *Agent) Dial(ctx context.Context, name string) (*client.Client, error) {
 
 // Stop stops the agent and removes its data directory.
 func (a *Agent) Stop() error {
-	a.cancel()
-	err := <-a.done
+	err := a.c.Stop(a.id, stopTimeout)
 	if a.dir != "" {
 		os.RemoveAll(a.dir)
 	}
@@ -83,66 +74,29 @@ func StartCluster(n int) ([]*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vstest: %w", err)
 	}
-	var ids []string
-	for i := range n {
-		ids = append(ids, fmt.Sprintf("n%d", i+1))
-	}
-	network, key := &transport.FakeNetwork{}, seal.GenerateKey()
-	var as []*Agent
+	c := agenttest.New(dir, n)
 	fail := func(err error) ([]*Agent, error) {
-		for _, a := range as {
-			a.Stop()
-		}
+		c.StopAll(stopTimeout)
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("vstest: %w", err)
 	}
-	for i, id := range ids {
-		nw, err := network.Listen(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 5405))
-		if err != nil {
-			return fail(err)
-		}
-		a, err := agent.New(agent.Config{
-			Node: id, Cluster: "vs", Site: "lab", Nodes: ids,
-			Network:      nw,
-			Ring:         localring.DefaultLAN(""),
-			Security:     agent.Security{Key: key},
-			DataDir:      filepath.Join(dir, id),
-			AdminSocket:  "-",
-			ClientSocket: "-",
-			Logger:       slog.New(slog.DiscardHandler),
-			DrainTimeout: 200 * time.Millisecond,
+	var as []*Agent
+	for _, id := range c.IDs {
+		a, err := c.Start(id, func(cfg *agent.Config) {
+			cfg.Cluster = "vs"
+			cfg.TracePath = ""
+			cfg.ClientSocket = "-"
+			cfg.Logger = slog.New(slog.DiscardHandler)
+			cfg.DrainTimeout = 200 * time.Millisecond
 		})
 		if err != nil {
 			return fail(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		r := &Agent{A: a, cancel: cancel, done: make(chan error, 1)}
-		go func() { r.done <- a.Run(ctx) }()
-		as = append(as, r)
+		as = append(as, &Agent{A: a, c: c, id: id})
 	}
 	as[0].dir = dir // removed with the first agent's Stop
-	for deadline := time.Now().Add(20 * time.Second); !inOneRing(as, ids); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return fail(fmt.Errorf("no ring of %v within 20s", ids))
-		}
+	if err := c.WaitRing(c.IDs, 20*time.Second); err != nil {
+		return fail(err)
 	}
 	return as, nil
-}
-
-func inOneRing(as []*Agent, ids []string) bool {
-	ring := ""
-	for _, a := range as {
-		st := a.A.Status()
-		var in []string
-		for _, m := range st.Members {
-			if m.InRing {
-				in = append(in, m.ID)
-			}
-		}
-		if st.State != "operational" || !slices.Equal(in, ids) || ring != "" && st.Ring != ring {
-			return false
-		}
-		ring = st.Ring
-	}
-	return true
 }
