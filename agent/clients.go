@@ -90,6 +90,7 @@ type clientServer struct {
 	closing  bool   // no new sessions
 	nextName uint64 // for names the agent picks
 	scratch  []byte // the loop's buffer for encoding frames (encode)
+	idBuf    []byte // the loop's buffer for a delivery's message id
 
 	// Sessions whose queue grew during the loop's pass: their writers are
 	// signalled once, at its end (flushSessions), not at every frame.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -198,8 +199,9 @@ func (a *Agent) routeGroupEvent(layer *groups.Node, e *groups.Event) {
 		if layer != a.g {
 			pos, _ = domconf.Position(m.Order).Position()
 		}
+		cs.idBuf = appendMsgID(cs.idBuf[:0], m.ID)
 		f := cp.Frame{Type: cp.TypeMessage, Svc: uint8(m.Svc), MsgType: m.Type, Sender: m.Sender, Seq: m.Seq,
-			Order: pos, MsgID: m.ID.String(), Groups: m.Groups, Payload: m.Payload}
+			Order: pos, MsgIDBytes: cs.idBuf, Groups: m.Groups, Payload: m.Payload}
 		if m.To != "" {
 			f.Flags8, f.To = cp.FlagPointToPoint, m.To
 		}
@@ -240,6 +242,16 @@ func (a *Agent) routeGroupEvent(layer *groups.Node, e *groups.Event) {
 			}
 		}
 	}
+}
+
+// appendMsgID appends id as localring.MessageID.String writes it,
+// "sender/incarnation/seq", without a string per delivery.
+func appendMsgID(b []byte, id localring.MessageID) []byte {
+	b = append(b, id.Sender...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, id.Inc, 10)
+	b = append(b, '/')
+	return strconv.AppendUint(b, id.Seq, 10)
 }
 
 func rejectText(err error, node string) string {

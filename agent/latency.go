@@ -43,16 +43,22 @@ type latency struct {
 	delivery  *prometheus.HistogramVec
 	queueWait prometheus.Histogram
 	classes   classTable
-	tracked   map[uint64]*tracked
+	tracked   map[uint64]tracked
+	observers map[obsKey]prometheus.Observer // delivery's, by labels
+}
+
+// obsKey is the labels of a delivery latency histogram.
+type obsKey struct {
+	class string
+	svc   localring.Service
 }
 
 // tracked is one message of a local client between its frame and its
 // delivery.
 type tracked struct {
-	read  time.Time // when the agent read the client's frame
-	class string
-	svc   string
-	sent  bool
+	read time.Time // when the agent read the client's frame
+	obs  prometheus.Observer
+	sent bool
 }
 
 func newLatency(node string, classes []GroupClass) *latency {
@@ -71,8 +77,9 @@ func newLatency(node string, classes []GroupClass) *latency {
 				"(flow control, the group layer's queue and the wait for the token).",
 			Buckets: latencyBuckets,
 		}),
-		classes: newClassTable(classes),
-		tracked: map[uint64]*tracked{},
+		classes:   newClassTable(classes),
+		tracked:   map[uint64]tracked{},
+		observers: map[obsKey]prometheus.Observer{},
 	}
 }
 
@@ -97,7 +104,13 @@ func (l *latency) accepted(seq uint64, read time.Time, svc localring.Service, to
 			break
 		}
 	}
-	l.tracked[seq] = &tracked{read: read, class: class, svc: svc.String()}
+	k := obsKey{class, svc}
+	obs := l.observers[k]
+	if obs == nil {
+		obs = l.delivery.WithLabelValues(class, svc.String())
+		l.observers[k] = obs
+	}
+	l.tracked[seq] = tracked{read: read, obs: obs}
 }
 
 // forgetOldest drops the older half of the followed messages.
@@ -123,19 +136,20 @@ func (l *latency) event(e *groups.Event, now time.Time) {
 	if err != nil || string(node) != l.node {
 		return
 	}
-	m := l.tracked[e.Msg.Seq]
-	if m == nil {
+	m, ok := l.tracked[e.Msg.Seq]
+	if !ok {
 		return
 	}
 	if e.Kind == groups.EventSent {
 		if !m.sent { // a message sent again after a configuration change counts once
 			m.sent = true
+			l.tracked[e.Msg.Seq] = m
 			l.queueWait.Observe(now.Sub(m.read).Seconds())
 		}
 		return
 	}
 	delete(l.tracked, e.Msg.Seq)
-	l.delivery.WithLabelValues(m.class, m.svc).Observe(now.Sub(m.read).Seconds())
+	m.obs.Observe(now.Sub(m.read).Seconds())
 }
 
 // classTable finds a group's latency class: an exact name first, then the

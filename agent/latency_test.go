@@ -141,7 +141,9 @@ func TestLatencyForgets(t *testing.T) {
 	if len(l.tracked) > maxTracked {
 		t.Fatalf("%d messages followed, bound %d", len(l.tracked), maxTracked)
 	}
-	if l.tracked[1] != nil || l.tracked[maxTracked+10] == nil {
+	_, first := l.tracked[1]
+	_, last := l.tracked[maxTracked+10]
+	if first || !last {
 		t.Error("forgot the wrong messages")
 	}
 	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n1:a", Seq: maxTracked + 10}}, t0.Add(time.Millisecond))
@@ -153,7 +155,7 @@ func TestLatencyForgets(t *testing.T) {
 	if m.GetHistogram().GetSampleCount() != 1 || m.GetHistogram().GetSampleSum() != 0.001 {
 		t.Errorf("after one own delivery and one of another node: %v", m.GetHistogram())
 	}
-	if l.tracked[maxTracked+9] == nil {
+	if _, ok := l.tracked[maxTracked+9]; !ok {
 		t.Error("another node's delivery ended this node's message")
 	}
 }

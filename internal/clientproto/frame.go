@@ -213,6 +213,10 @@ type Frame struct {
 	Seq    uint64
 	Order  uint64
 	MsgID  string
+	// MsgIDBytes, when set, is encoded instead of MsgID: an encoder that
+	// formats ids per message (the agent) spares a string each. Parse
+	// never sets it.
+	MsgIDBytes []byte
 
 	Code          Code
 	Op            Type
@@ -287,7 +291,11 @@ func Append(b []byte, f *Frame) []byte {
 		b = appendStr8(b, f.Sender)
 		b = binary.BigEndian.AppendUint64(b, f.Seq)
 		b = binary.BigEndian.AppendUint64(b, f.Order)
-		b = appendStr8(b, f.MsgID)
+		if f.MsgIDBytes != nil {
+			b = appendBytes8(b, f.MsgIDBytes)
+		} else {
+			b = appendStr8(b, f.MsgID)
+		}
 		if f.Flags8&FlagPointToPoint != 0 {
 			b = appendStr8(b, f.To)
 		} else {
@@ -328,6 +336,14 @@ func Append(b []byte, f *Frame) []byte {
 // appendStr8 appends a string of at most 255 bytes; longer strings are
 // cut (callers validate names before encoding them).
 func appendStr8(b []byte, s string) []byte {
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	return append(append(b, byte(len(s))), s...)
+}
+
+// appendBytes8 is appendStr8 of bytes.
+func appendBytes8(b, s []byte) []byte {
 	if len(s) > 255 {
 		s = s[:255]
 	}

@@ -352,3 +352,14 @@ func BenchmarkReaderNext(b *testing.B) {
 		}
 	}
 }
+
+// TestMsgIDBytes: a Message frame with MsgIDBytes encodes as one with the
+// same MsgID.
+func TestMsgIDBytes(t *testing.T) {
+	f := Frame{Type: TypeMessage, Svc: 5, Sender: "n1:a", Seq: 3, Order: 4, MsgID: "n1/7/3", Groups: []string{"g"}, Payload: []byte("p")}
+	want := Append(nil, &f)
+	f.MsgID, f.MsgIDBytes = "", []byte("n1/7/3")
+	if got := Append(nil, &f); !bytes.Equal(got, want) {
+		t.Fatalf("with MsgIDBytes: %x, want %x", got, want)
+	}
+}
