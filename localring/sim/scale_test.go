@@ -11,7 +11,7 @@ import (
 )
 
 // BenchmarkRingSize measures how latency grows with the ring: rings of 3
-// to 9 nodes on the simulator's LAN (one-way delay 100 µs ± 50 µs, no
+// to 9 nodes on the simulator's LAN (one-way delay 100 µs, jitter 50 µs, no
 // loss, the LAN preset), 1 KiB Agreed messages sent round-robin by every
 // node, at 1,000 msgs/s in total (rate=1000) and with every node keeping
 // 64 messages queued in its ring (rate=full). One op is one message
