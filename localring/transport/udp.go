@@ -45,9 +45,15 @@ type UDP struct {
 
 	recvMu sync.Mutex
 	rms    []ipv4.Message // ReadBatch scratch (unicast mode)
-	ready  chan *rbatch   // filled batches of the readers (multicast mode)
-	cur    *rbatch        // the batch ReadBatch is copying out
-	pos    int
+	// Multicast mode: the batches the readers filled, of the group socket
+	// (messages) and of the unicast socket (tokens); see readMerged.
+	mcReady, ucReady chan *rbatch
+	cur              *rbatch // the batch ReadBatch is copying out
+	pos              int
+	held             *rbatch // a unicast batch waiting for the group socket to drain
+	heldWaits        int     // group batches handed out while held waited
+	groupPending     func() bool
+	mcRead, mcTaken  atomic.Uint64 // group batches read by the reader, and taken from mcReady
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -223,16 +229,31 @@ func (t *UDP) openGroup(network string, warnings *[]Warning) error {
 
 	// One reader per socket, each double-buffered, so one socket's burst
 	// never waits for the other's.
-	t.ready = make(chan *rbatch, 4)
-	for _, b := range []batchConn{t.ub, mb} {
+	t.mcReady, t.ucReady = make(chan *rbatch, 2), make(chan *rbatch, 2)
+	peek, err := peeker(t.mc)
+	if err != nil {
+		return err
+	}
+	t.groupPending = func() bool { return t.mcRead.Load() != t.mcTaken.Load() || peek() }
+	t.startReaders(mb, t.ub)
+	return nil
+}
+
+// startReaders starts the reader goroutines of the group socket mb and the
+// unicast socket ub.
+func (t *UDP) startReaders(mb, ub batchConn) {
+	for _, r := range []struct {
+		b     batchConn
+		ready chan *rbatch
+		group bool
+	}{{mb, t.mcReady, true}, {ub, t.ucReady, false}} {
 		free := make(chan *rbatch, 2)
 		for range 2 {
 			free <- t.newBatch(free)
 		}
 		t.readers.Add(1)
-		go t.reader(b, free)
+		go t.reader(r.b, free, r.ready, r.group)
 	}
-	return nil
 }
 
 func (t *UDP) newBatch(free chan *rbatch) *rbatch {
@@ -244,8 +265,9 @@ func (t *UDP) newBatch(free chan *rbatch) *rbatch {
 	return rb
 }
 
-// reader fills batches from one socket until Close.
-func (t *UDP) reader(b batchConn, free chan *rbatch) {
+// reader fills batches from one socket until Close and hands them to
+// ready; the group socket's reader counts its batches (groupPending).
+func (t *UDP) reader(b batchConn, free, ready chan *rbatch, group bool) {
 	defer t.readers.Done()
 	for {
 		var rb *rbatch
@@ -260,8 +282,11 @@ func (t *UDP) reader(b batchConn, free chan *rbatch) {
 		}
 		t.n.recvCalls.Add(1)
 		rb.n, rb.err = max(n, 0), err
+		if group {
+			t.mcRead.Add(1)
+		}
 		select {
-		case t.ready <- rb:
+		case ready <- rb:
 		case <-t.done:
 			return
 		}
@@ -469,7 +494,7 @@ func (t *UDP) ReadBatch(ms []Message) (int, error) {
 	if t.closed.Load() {
 		return 0, ErrClosed
 	}
-	if t.ready != nil {
+	if t.mcReady != nil {
 		return t.readMerged(ms)
 	}
 	return t.readDirect(ms)
@@ -511,25 +536,31 @@ func (t *UDP) readDirect(ms []Message) (int, error) {
 // readMerged is ReadBatch of a multicast transport: it copies datagrams
 // out of the batches the two readers filled, dropping this node's own
 // multicast (looped back by the kernel).
+//
+// The group socket comes first, as Totem requires and Corosync does: a
+// batch of the unicast socket (the tokens) is handed out only once the
+// group socket holds no datagram and its reader no batch that was not
+// taken yet (groupPending), so after every multicast that arrived before
+// the token. A node that acted on a token while messages sent before it
+// still sat in the group socket's buffer would ask for them again as if
+// they were lost, and the token would run ahead of a receiver that falls
+// behind instead of waiting for it. (A datagram the group's reader takes
+// from the socket just before the check and has not counted yet can
+// still come after the token: a rare reordering, which the ring
+// tolerates.) A group socket that never drains (a flood) holds a token
+// back for at most maxHeldReads of its batches.
 func (t *UDP) readMerged(ms []Message) (int, error) {
 	n := 0
 	for n < len(ms) {
 		if t.cur == nil {
-			if n > 0 { // take another ready batch, but do not wait for one
-				select {
-				case t.cur = <-t.ready:
-				default:
-					t.n.recv.Add(uint64(n))
-					return n, nil
-				}
-			} else {
-				select {
-				case t.cur = <-t.ready:
-				case <-t.done:
-					return 0, ErrClosed
-				}
+			rb, err := t.nextBatch(n > 0)
+			if err != nil {
+				return 0, err
 			}
-			t.pos = 0
+			if rb == nil {
+				break
+			}
+			t.cur, t.pos = rb, 0
 		}
 		rb := t.cur
 		if rb.err != nil {
@@ -562,6 +593,63 @@ func (t *UDP) readMerged(ms []Message) (int, error) {
 	}
 	t.n.recv.Add(uint64(n))
 	return n, nil
+}
+
+// maxHeldReads bounds how many batches of the group socket may be handed
+// out while a unicast batch waits for it to drain.
+const maxHeldReads = 16
+
+// nextBatch returns the next batch to copy out, group batches first (see
+// readMerged); with nowait it returns nil rather than wait for one.
+func (t *UDP) nextBatch(nowait bool) (*rbatch, error) {
+	if t.held == nil {
+		select {
+		case t.held = <-t.ucReady:
+		default:
+		}
+	}
+	for {
+		if t.held != nil && (t.heldWaits >= maxHeldReads || !t.groupPending()) {
+			rb := t.held
+			t.held, t.heldWaits = nil, 0
+			return rb, nil
+		}
+		select {
+		case rb := <-t.mcReady:
+			return t.fromGroup(rb), nil
+		default:
+		}
+		if nowait {
+			return nil, nil
+		}
+		if t.held != nil {
+			// The group socket holds datagrams that came before the
+			// held ones: its reader hands them on next.
+			select {
+			case rb := <-t.mcReady:
+				return t.fromGroup(rb), nil
+			case <-t.done:
+				return nil, ErrClosed
+			}
+		}
+		select {
+		case rb := <-t.mcReady:
+			return t.fromGroup(rb), nil
+		case t.held = <-t.ucReady:
+		case <-t.done:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// fromGroup counts a group batch taken from mcReady, and those handed out
+// while a unicast batch waits.
+func (t *UDP) fromGroup(rb *rbatch) *rbatch {
+	t.mcTaken.Add(1)
+	if t.held != nil {
+		t.heldWaits++
+	}
+	return rb
 }
 
 // release hands the current batch back to its reader.
