@@ -471,6 +471,16 @@ func IsMessagePacket(pkt []byte) bool {
 	return err == nil && t == ptMcast
 }
 
+// IsToken reports whether pkt is a regular token. A driver steps the
+// message packets it has received before the tokens among them (Totem's
+// rule: a node acts on the token only after the messages that arrived
+// before it), so that it does not ask for messages it already holds. It
+// looks at the header only and checks nothing else.
+func IsToken(pkt []byte) bool {
+	t, err := peekType(pkt)
+	return err == nil && t == ptToken
+}
+
 // parseMcast decodes an mcast packet. The entries and inner body alias b.
 func parseMcast(raw []byte) (*mcast, error) {
 	b, err := frameBody(raw)

@@ -17,9 +17,13 @@
 // the timer (the node's NextDeadline or Hooks.Deadline), or the end of
 // ctx; then reads the clock once and feeds the node, with that reading:
 // the packets the node addressed to itself (the token of a ring of one;
-// transports never deliver a member's own packets), the received batch,
-// the functions other goroutines handed to Do, Hooks.Pass (where the
-// caller submits), and Tick when a deadline is due.
+// transports never deliver a member's own packets), every received batch
+// that is waiting, whatever woke the pass (so that no timer fires while
+// packets that would have stopped it wait), with the tokens last (Totem's
+// rule, as in Corosync: a node acts on the token only after the messages
+// that arrived before it, so it does not ask for messages it holds), the
+// functions other goroutines handed to Do, Hooks.Pass (where the caller
+// submits), and Tick when a deadline is due.
 // A receive goroutine fills a few recycled batches (Config.RecvBatches of
 // Config.RecvBatchPackets packets, allocated once) with Transport.Recv and
 // stops reading while the loop is behind, so the transport's buffers

@@ -90,8 +90,9 @@ type Config struct {
 	RingSeqReserve uint64
 	// RecvBatches is how many receive batches circulate between the
 	// receive goroutine and the loop: the receiver fills one while the
-	// loop works on another, and stops reading (the socket buffer absorbs
-	// the burst) when the loop is behind. Default 4.
+	// loop works on others, and stops reading (the socket buffer absorbs
+	// the burst) when the loop is behind. A pass takes every batch that
+	// is waiting. Default 4.
 	RecvBatches int
 	// RecvBatchPackets is the number of packets of one Transport.Recv.
 	// Default 64.
@@ -166,6 +167,9 @@ type Driver struct {
 	done chan struct{} // closed when the loop ends
 
 	// Owned by the loop.
+	step     func(now time.Time, pkt []byte) error // the node's Step; tests record the order
+	batches  []*rxBatch                            // the batches of the current pass
+	tokens   []Packet                              // their tokens, stepped after everything else
 	timer    *time.Timer
 	saved    uint64   // the ring seq the store holds
 	inFlight int      // own messages sent but not yet delivered back
@@ -228,6 +232,7 @@ func New(cfg Config) (*Driver, error) {
 		saved:   cfg.Node.RingSeq(),
 		sendLog: seal.Limiter[string]{Interval: 10 * time.Second},
 	}
+	d.step = d.node.Step
 	d.savedSeq.Store(d.saved)
 	if br, ok := cfg.Transport.(BacklogReporter); ok && cfg.MaxBacklogBytes >= 0 {
 		if d.cfg.MaxBacklogBytes == 0 {
@@ -344,13 +349,13 @@ func (d *Driver) Run(ctx context.Context) error {
 			d.timer.Stop()
 		}
 
-		var batch *rxBatch
 		tick := d.timer.C
 		if len(d.loopback) > 0 || d.node.HasReady() {
 			tick = closedTimeChan // do not wait: the node has input or output
 		}
 		select {
-		case batch = <-d.rx:
+		case b := <-d.rx:
+			d.batches = append(d.batches, b)
 		case <-d.wake:
 		case <-tick:
 		case <-ctxDone:
@@ -362,6 +367,19 @@ func (d *Driver) Run(ctx context.Context) error {
 			}
 		}
 		now = time.Now() // the one clock reading of this pass
+		// Every batch received by now goes in, whatever woke the pass, so
+		// that neither a token nor a timer is acted on while packets that
+		// arrived before it wait (a late message would be asked for again,
+		// a token that came back would be sent again).
+	collect:
+		for len(d.batches) < d.cfg.RecvBatches {
+			select {
+			case b := <-d.rx:
+				d.batches = append(d.batches, b)
+			default:
+				break collect
+			}
+		}
 		if d.backlog != nil {
 			d.node.SetSendLimit(d.sendLimit())
 		}
@@ -373,15 +391,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		}
 		clear(d.loopback)
 		d.loopback = d.loopback[:0]
-		if batch != nil {
-			for i := range batch.ps[:batch.n] {
-				if err := d.node.Step(now, batch.ps[i].Data()); err != nil {
-					d.log.Debug("malformed ring packet dropped", "from", batch.ps[i].From, "err", err)
-				}
-			}
-			batch.n = 0
-			d.free <- batch
-		}
+		d.stepReceived(now)
 		d.doMu.Lock()
 		d.runs, d.do = d.do, d.runs[:0]
 		d.doMu.Unlock()
@@ -395,6 +405,43 @@ func (d *Driver) Run(ctx context.Context) error {
 		if t := d.node.NextDeadline(); !t.IsZero() && !t.After(now) {
 			d.node.Tick(now)
 		}
+	}
+}
+
+// stepReceived steps the packets of the pass's batches into the node in
+// the order they arrived, except the tokens, which go in last: Totem's
+// rule (Corosync drains its multicast socket before it handles a token)
+// that a node acts on the token only after the messages that arrived
+// before it, so that it neither asks for messages it holds already nor
+// lowers the token's aru for them. Then it hands the batches back to the
+// receive goroutine.
+func (d *Driver) stepReceived(now time.Time) {
+	for _, b := range d.batches {
+		for i := range b.ps[:b.n] {
+			p := &b.ps[i]
+			if localring.IsToken(p.Data()) {
+				d.tokens = append(d.tokens, *p)
+				continue
+			}
+			d.stepOne(now, p)
+		}
+	}
+	for i := range d.tokens {
+		d.stepOne(now, &d.tokens[i])
+	}
+	clear(d.tokens)
+	d.tokens = d.tokens[:0]
+	for i, b := range d.batches {
+		b.n = 0
+		d.free <- b
+		d.batches[i] = nil
+	}
+	d.batches = d.batches[:0]
+}
+
+func (d *Driver) stepOne(now time.Time, p *Packet) {
+	if err := d.step(now, p.Data()); err != nil {
+		d.log.Debug("malformed ring packet dropped", "from", p.From, "err", err)
 	}
 }
 
