@@ -125,6 +125,7 @@ type session struct {
 	peer       string   // who is connected, for log lines
 	principals []string // for the topology file's ACLs
 	name       string   // the client name, once registered
+	version    uint16   // the session's protocol version
 	member     string   // "node:client"
 
 	credit chan struct{} // one token per request the session may have in the inbox
@@ -146,6 +147,8 @@ type session struct {
 	warned    bool
 	ending    bool
 	bye       []byte // the goodbye frame, written after out
+	heldMsgs  int    // answers in out that wait for the next frame (sendHeld)
+	heldBytes int    // the payload bytes of their messages
 
 	// Owned by the loop.
 	gone    bool                       // its end was handled: later requests are ignored
@@ -506,6 +509,7 @@ func (s *session) hello(r *cp.Reader) bool {
 		cs.unregister(s)
 		return false
 	}
+	s.version = w.Version
 	s.conn.SetDeadline(time.Time{})
 	cs.log.Debug("client connected", s.attrs()...)
 	return true
@@ -624,7 +628,18 @@ func (s *session) writeOut(b []byte) error {
 // whose queue stays over its bound for longer than Config.ClientSlowGrace,
 // or passes four times its bound, is evicted instead. It reports whether
 // the frame was queued.
-func (s *session) send(b []byte) bool {
+func (s *session) send(b []byte) bool { return s.queue(b, false, 0) }
+
+// sendHeld queues the OK of an accepted message of size payload bytes that
+// comes back to this session (protocol version 3): it waits in the queue
+// for the session's next frame, which its writing carries along, unless
+// the answers waiting reach a quarter of the client's window (messages or
+// bytes), so that the client keeps three quarters of its window to send
+// with. At low rate the OK and the message's delivery reach the client in
+// one write instead of two.
+func (s *session) sendHeld(b []byte, size int) bool { return s.queue(b, true, size) }
+
+func (s *session) queue(b []byte, hold bool, size int) bool {
 	cfg := &s.cs.a.cfg
 	s.mu.Lock()
 	if s.ending {
@@ -663,6 +678,13 @@ func (s *session) send(b []byte) bool {
 		s.qFrames++
 		s.qBytes += len(w)
 	}
+	if hold && !s.dirty && 4*(s.heldMsgs+1) < cfg.ClientWindowMsgs && 4*(s.heldBytes+size) < cfg.ClientWindowBytes {
+		s.heldMsgs++
+		s.heldBytes += size
+		s.mu.Unlock()
+		return true
+	}
+	s.heldMsgs, s.heldBytes = 0, 0 // the next flush writes them
 	mark := !s.dirty
 	s.dirty = true
 	s.mu.Unlock()

@@ -192,7 +192,7 @@ func TestClientHello(t *testing.T) {
 	}
 
 	_, w := hello(t, dialUnix(t, path), "alice", 1, 5)
-	if w.Type != cp.TypeWelcome || w.Version != 2 || w.Name != "n1:alice" || w.Node != "n1" || w.MaxMessage == 0 || w.MaxFrame != cp.MaxFrame || w.QueueFrames != DefaultClientQueueFrames ||
+	if w.Type != cp.TypeWelcome || w.Version != cp.Version3 || w.Name != "n1:alice" || w.Node != "n1" || w.MaxMessage == 0 || w.MaxFrame != cp.MaxFrame || w.QueueFrames != DefaultClientQueueFrames ||
 		w.WindowMsgs != DefaultClientWindowMsgs || w.WindowBytes != DefaultClientWindowBytes {
 		t.Errorf("welcome: %+v", w)
 	}
@@ -212,7 +212,7 @@ func TestClientHello(t *testing.T) {
 		{"alice", 1, 1, cp.CodeNameInUse, `client name "alice" is in use`},
 		{"atoll", 1, 1, cp.CodeBadName, "reserved"},
 		{"a:b", 1, 1, cp.CodeBadName, "not valid"},
-		{"bob", 3, 4, cp.CodeVersion, "agent n1 speaks protocol versions 1 to 2, the client 3 to 4"},
+		{"bob", 4, 5, cp.CodeVersion, "agent n1 speaks protocol versions 1 to 3, the client 4 to 5"},
 	} {
 		_, f := hello(t, dialUnix(t, path), tc.name, tc.minV, tc.maxV)
 		if f.Type != cp.TypeGoodbye || f.Code != tc.code || !strings.Contains(f.Text, tc.text) {
@@ -731,4 +731,46 @@ func TestReadersHoldSenders(t *testing.T) {
 		t.Errorf("held %d times, evicted %d clients: want the sender held back and nobody evicted", st.Counters.ClientsHeld, st.Counters.ClientsEvicted)
 	}
 	c.stopAll()
+}
+
+// TestAnswersVersions: a client of protocol version 3 that is a member of
+// the group gets its multicast's OK in one write with the message's
+// delivery (sendHeld; TestHeldAnswers checks the holding itself); one
+// that is not a member, and a client of version 2, get the OK at once
+// (the OK of a message that does not come back must not wait).
+func TestAnswersVersions(t *testing.T) {
+	c := newCluster(t, 1)
+	c.start("n1", nil)
+	c.waitRing([]string{"n1"}, 5*time.Second)
+	path := clientSocket(c, "n1")
+	raw := func(name string, maxV uint16) *rawClient {
+		conn := dialUnix(t, path)
+		r, f := hello(t, conn, name, 1, maxV)
+		if f.Type != cp.TypeWelcome || f.Version != maxV {
+			t.Fatalf("hello as %q up to version %d: %s version %d", name, maxV, f.Type, f.Version)
+		}
+		return &rawClient{t: t, conn: conn, r: r, member: f.Name}
+	}
+	v3, v2, out := raw("v3", cp.Version3), raw("v2", cp.Version2), raw("out", cp.Version3)
+	v3.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	v3.waitView("g", "n1:v3")
+	v2.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	v3.waitView("g", "n1:v3", "n1:v2")
+	v2.waitView("g", "n1:v3", "n1:v2")
+
+	// The member of version 3: OK, then its delivery in the same write.
+	v3.ok(cp.Frame{Type: cp.TypeMulticast, Svc: 5, Groups: []string{"g"}, Payload: []byte("m1")})
+	if !v3.r.Buffered() {
+		t.Error("version 3: the OK came without the message's delivery")
+	}
+	v3.waitFrame("its delivery", func(f cp.Frame) bool { return f.Type == cp.TypeMessage && string(f.Payload) == "m1" })
+	v2.waitFrame("m1", func(f cp.Frame) bool { return f.Type == cp.TypeMessage && string(f.Payload) == "m1" })
+
+	// A client that is not a member, and one of version 2: the OK comes
+	// without waiting for anything else (do fails after 5 s).
+	out.ok(cp.Frame{Type: cp.TypeMulticast, Svc: 5, Groups: []string{"g"}, Payload: []byte("m2")})
+	v2.ok(cp.Frame{Type: cp.TypeMulticast, Svc: 5, Groups: []string{"g"}, Payload: []byte("m3")})
+	for _, m := range []string{"m2", "m3"} {
+		v3.waitFrame(m, func(f cp.Frame) bool { return f.Type == cp.TypeMessage && string(f.Payload) == m })
+	}
 }

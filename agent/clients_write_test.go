@@ -4,6 +4,7 @@ import (
 	"net"
 	"path/filepath"
 	"testing"
+	"time"
 
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/internal/trywrite"
@@ -71,4 +72,67 @@ func TestFlushSessionsWrites(t *testing.T) {
 	if len(p.wake) != 1 || p.outFrames != 2 {
 		t.Fatalf("net.Pipe: writer woken %v with %d frames queued; want woken with 2", len(p.wake) == 1, p.outFrames)
 	}
+}
+
+// TestHeldAnswers: an answer held for the next frame (sendHeld, protocol
+// version 3) is not written at the end of the step, goes out in one write
+// with the next frame, and no more than a quarter of the window's messages
+// or bytes wait: the next answer beyond is written at once.
+func TestHeldAnswers(t *testing.T) {
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "c.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	clientSide, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clientSide.Close()
+	agentSide, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agentSide.Close()
+	s := testSession(agentSide)
+	s.cs.a.cfg.ClientWindowMsgs, s.cs.a.cfg.ClientWindowBytes = 16, 4096 // hold at most 3 answers, under 1 KiB
+	r := cp.NewReader(clientSide)
+	ok := func(req uint32) []byte { return cp.Append(nil, &cp.Frame{Type: cp.TypeOK, Req: req}) }
+	expect := func(reqs ...uint32) {
+		t.Helper()
+		clientSide.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for i, req := range reqs {
+			f, err := r.Next()
+			if err != nil || f.Req != req {
+				t.Fatalf("frame %d: %+v, %v; want req %d", i, f, err, req)
+			}
+			if last := i == len(reqs)-1; r.Buffered() == last {
+				t.Fatalf("after frame %d (req %d) of %d: buffered %v; want the frames of one write", i, req, len(reqs), !last)
+			}
+		}
+	}
+
+	// Held answers wait for the next frame and go out with it.
+	s.sendHeld(ok(1), 100)
+	s.sendHeld(ok(2), 100)
+	s.cs.flushSessions()
+	if len(s.out) == 0 || s.dirty {
+		t.Fatal("held answers were written at the end of the step")
+	}
+	s.sendFrame(&cp.Frame{Type: cp.TypePong, Req: 3})
+	s.cs.flushSessions()
+	expect(1, 2, 3)
+
+	// A quarter of the window's messages: the fourth answer is written.
+	for req := uint32(4); req <= 7; req++ {
+		s.sendHeld(ok(req), 10)
+	}
+	s.cs.flushSessions()
+	expect(4, 5, 6, 7)
+
+	// A quarter of its bytes: an answer for 1 KiB is written at once.
+	s.sendHeld(ok(8), 500)
+	s.sendHeld(ok(9), 524)
+	s.cs.flushSessions()
+	expect(8, 9)
 }

@@ -551,6 +551,10 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 		if layer == a.g { // the latency histograms follow the site's group layer's sequence numbers
 			a.lat.accepted(seq, read, svc, f.Groups)
 		}
+		if s.version >= cp.Version3 && comesBack(layer, s.name, f.Groups) {
+			s.sendHeld(s.cs.encode(&cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: seq}), len(f.Payload))
+			return
+		}
 		ok(seq)
 	case cp.TypeSend:
 		svc := localring.Service(f.Svc)
@@ -592,6 +596,20 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 	case cp.TypePing:
 		s.sendFrame(&cp.Frame{Type: cp.TypePong, Req: f.Req})
 	}
+}
+
+// comesBack reports whether a multicast of client to groups is delivered
+// back to its session (it is a member of one of them), so that its OK may
+// wait for that delivery (session.sendHeld): whatever else happens to the
+// message or the membership (a view, a rejection) writes a frame to the
+// session too.
+func comesBack(layer *groups.Node, client string, groups []string) bool {
+	for _, g := range groups {
+		if layer.IsMember(client, g) {
+			return true
+		}
+	}
+	return false
 }
 
 // multicastLayer returns the group layer a multicast to names at service

@@ -557,6 +557,21 @@ func (n *Node) ClientGroups(client string) []string {
 	return out
 }
 
+// IsMember reports whether this node's client is in group's last regular
+// view, without building a list as ClientGroups does.
+func (n *Node) IsMember(client, group string) bool {
+	c := n.me.clients[client]
+	if c == nil {
+		return false
+	}
+	for _, g := range c.groups {
+		if g.name == group {
+			return true
+		}
+	}
+	return false
+}
+
 // ACL returns a group's ACL, if it has one.
 func (n *Node) ACL(group string) (ACL, bool) {
 	if g := n.groups[group]; g != nil && g.acl != nil {

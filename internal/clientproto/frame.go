@@ -17,8 +17,16 @@ const (
 	// and window_bytes bound the Multicast and Send requests a client
 	// has unanswered (docs/PROTOCOL.md, "Back-pressure and flow control").
 	Version2 uint16 = 2
+	// Version3 lets the agent hold the OK of an accepted Multicast or
+	// Send whose message comes back to the session (the client is a
+	// member of one of its groups) until it writes the session's next
+	// other frame, at most a quarter of the window's messages or bytes:
+	// the OK and the delivery then reach the client in one write, and the
+	// client wakes once (docs/PROTOCOL.md, "Versioning"). Frames are
+	// those of version 2.
+	Version3 uint16 = 3
 	// MinVersion and MaxVersion are the versions this package speaks.
-	MinVersion, MaxVersion = Version1, Version2
+	MinVersion, MaxVersion = Version1, Version3
 	// MaxHelloFrame bounds the length of a frame before the Welcome: a
 	// peer that is not an Atoll client (an HTTP request, say) is refused
 	// after four bytes.
