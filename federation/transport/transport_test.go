@@ -602,3 +602,44 @@ func TestRedialSuccessor(t *testing.T) {
 		t.Fatalf("a: %+v", st)
 	}
 }
+
+// TestRedialQuiet: as TestRedialSuccessor, in a domain of two sites, where
+// no third site tells a of b's new gateway: a closes a connection that
+// carried nothing for the given time (its ring formed without b), and not
+// one that carried packets, and dials b again, its next endpoint first.
+func TestRedialQuiet(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	pc2, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc2.Close() })
+	ca, cb := w.config("a", pcs["a"], addrs, 0, nil), w.config("b", pcs["b"], addrs, 0, nil)
+	ca.Peers[0].Endpoints = []string{addrs["b"], pc2.LocalAddr().String()}
+	for _, c := range []*transport.Config{&ca, &cb} {
+		c.IdleTimeout = time.Minute
+	}
+	a, b := start(t, ca), start(t, cb)
+	exchange(t, a, b, "before")
+	if a.RedialQuiet("b", time.Second, "test") || b.RedialQuiet("a", 0, "test") {
+		t.Fatal("RedialQuiet closed a connection that carried a packet within the bound, or one this side does not dial")
+	}
+	pcs["b"].Close() // b-gw is gone: no CONNECTION_CLOSE
+	cs := cb
+	cs.Conn = pc2
+	cs.Certificate = w.cert(w.ca, pki.Identity{Cluster: cluster, Site: "b", Node: "b-gw2"}, time.Now(), time.Hour)
+	s := start(t, cs)
+	time.Sleep(300 * time.Millisecond)
+	if n, ok := a.Connected("b"); !ok || n != "b-gw" {
+		t.Fatalf("set-up: a's connection to b leads to %q (%v), want the dead b-gw's until the idle timeout", n, ok)
+	}
+	if !a.RedialQuiet("b", 250*time.Millisecond, "test") {
+		t.Fatal("RedialQuiet did not close the silent connection to b-gw")
+	}
+	waitFor(t, "a connects to b's standby", func() bool { n, _ := a.Connected("b"); return n == "b-gw2" })
+	exchange(t, a, s, "after the takeover")
+	if st := a.Stats(); st.Redials != 1 || st.Connects != 2 {
+		t.Fatalf("a: %+v", st)
+	}
+}
