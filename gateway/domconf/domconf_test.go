@@ -2,6 +2,7 @@ package domconf
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"errors"
@@ -432,5 +433,98 @@ func TestStaleAnnouncement(t *testing.T) {
 			}
 		}
 		s.checkInstalls(t)
+	}
+}
+
+// TestTransitionalMessages: the federation splits (b cut off), and each
+// component's stream has the federation's transitional configuration and
+// the messages it delivered there, with a hole where the other component
+// holds a message (a's has a-2's message after b-1's, which only b's
+// has). EVS allows the holes only in a transitional configuration (6).
+// Known bug: a View ignores the bridge's transitional entry and delivers
+// those messages in the regular configuration (tests/fednetns
+// TestSitesNetns with the lan preset, c cut off: c-1 and c-2 delivered
+// c-1's message without b-1's before it, 1 run of 10). Delivering them in
+// a transitional configuration of the node alone passes this test but
+// broke 2.4 and 3 in TestSitesNetns and internal/sites: a site's stream
+// can hold a transitional entry that the other sites' streams do not
+// (their removal of a node then installs the transitional configuration
+// of the previous regular one's members that go on, the site's nodes
+// included).
+func TestTransitionalMessages(t *testing.T) {
+	if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
+		t.Skip("known bug: the messages of the federation's transitional configuration are delivered in the domain's regular one (EVS 6, holes); set ATOLL_KNOWN_BUGS=1 to run it")
+	}
+	a1, a2, b1 := member("a-1", 1), member("a-2", 1), member("b-1", 1)
+	va1, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
+	va2, _ := New(Config{Domain: "fed/x", Site: "a", Self: a2})
+	vb, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+	s := &stream{views: []*View{va1, va2, vb}, evs: map[*View][]localring.Event{}}
+	s.conf("a", "b")
+	s.announce("a", a1, a2)
+	s.announce("b", b1)
+	payload := func(seq uint64) []byte { return []byte{0xA7, 5, byte(seq)} }
+	origin := func(m localring.Member, seq uint64) bridge.Origin {
+		return bridge.Origin{Site: string(m.ID[:1]), ID: localring.MessageID{Sender: m.ID, Inc: m.Inc, Seq: seq}}
+	}
+	// sent tells v that its message was sent (the stream's EntrySend
+	// at the sender only, before the message; for one delivered in the
+	// federation's transitional configuration, before that).
+	sent := func(from *View, seq uint64) {
+		away := s.away
+		s.away = slices.DeleteFunc(slices.Clone(s.views), func(v *View) bool { return v == from })
+		s.entry(bridge.Entry{Kind: bridge.EntrySend, Svc: localring.Agreed, Origin: origin(from.cfg.Self, seq), Payload: payload(seq)})
+		s.away = away
+		s.seq--
+	}
+	deliver := func(from *View, seq uint64) {
+		s.entry(bridge.Entry{Kind: bridge.EntryMessage, Svc: localring.Agreed, Origin: origin(from.cfg.Self, seq), Payload: payload(seq)})
+	}
+	sent(vb, 10)
+	deliver(vb, 10)
+	split := s.seq
+
+	// a's component: the transitional configuration, b-1's message 11 at
+	// split+2 missing, a-2's at split+3; then the ring of a alone.
+	s.away = []*View{vb}
+	sent(va2, 12)
+	s.entry(bridge.Entry{Kind: bridge.EntryConfig, Conf: bridge.DomainConf{ID: "t", Kind: localring.Transitional, Sites: []string{"a"}}})
+	s.seq++
+	deliver(va2, 12)
+	s.ring = 8
+	s.conf("a")
+	s.announce("a", a1, a2)
+
+	// b's component: the same positions, b-1's message 11 at split+2.
+	s.away, s.seq, s.ring = []*View{va1, va2}, split, 0
+	sent(vb, 11)
+	s.entry(bridge.Entry{Kind: bridge.EntryConfig, Conf: bridge.DomainConf{ID: "t", Kind: localring.Transitional, Sites: []string{"b"}}})
+	deliver(vb, 11)
+	s.seq++
+	s.ring = 9
+	s.conf("b")
+	s.announce("b", b1)
+
+	for _, v := range s.views {
+		if c := v.Current(); c.Kind != localring.Regular || v.InRound() {
+			t.Fatalf("%s: %+v, in round %v", v.cfg.Self.ID, c, v.InRound())
+		}
+	}
+	var lines []evs.Event
+	for _, v := range s.views {
+		p := tracemap.Proc{Node: string(v.cfg.Self.ID), Inc: v.cfg.Self.Inc, Domain: "fed/x"}
+		for _, e := range s.evs[v] {
+			if l, ok := p.Ring(&e); ok {
+				if l.Ev == evs.EvDeliver {
+					l.Order = tracemap.DomainOrder(Position(e.Msg.Order))
+				}
+				lines = append(lines, l)
+			}
+		}
+	}
+	if vs := evs.Check(lines, evs.Options{DomainOrder: true}); len(vs) > 0 {
+		var b strings.Builder
+		evs.Report(&b, vs)
+		t.Fatalf("EVS violations:\n%s", b.String())
 	}
 }
