@@ -391,6 +391,7 @@ func (s *session) read() {
 	}
 	cs.wg.Go(s.write)
 	r.SetMax(cp.MaxFrame)
+	r.SetShareLists(true) // the loop only reads the requests' groups
 	var batch []clientReq
 	var slab []byte    // the batch's payloads, copied out of the reader's buffer
 	var read time.Time // when the frames in the reader's buffer were read

@@ -515,7 +515,11 @@ type reader struct {
 // names holds the member and group names a Reader has decoded, so that a
 // stream of messages among the same members and groups does not allocate
 // its names again and again.
-type names struct{ m map[string]string }
+type names struct {
+	m     map[string]string
+	share bool     // nameList returns last for the same names (Reader.SetShareLists)
+	last  []string // the last list nameList made
+}
 
 // maxNames bounds the names kept: past it they are forgotten and learnt
 // again.
@@ -553,12 +557,31 @@ func (r *reader) nameList(field string) []string {
 	if n == 0 || r.err != nil {
 		return nil
 	}
+	if r.names != nil && r.names.share && n == len(r.names.last) {
+		save, same := r.b, true
+		for _, s := range r.names.last {
+			if r.name(field) != s || r.err != nil {
+				same = false
+				break
+			}
+		}
+		if r.err != nil {
+			return nil
+		}
+		if same {
+			return r.names.last
+		}
+		r.b = save
+	}
 	l := make([]string, n)
 	for i := range l {
 		l[i] = r.name(field)
 	}
 	if r.err != nil {
 		return nil
+	}
+	if r.names != nil && r.names.share {
+		r.names.last = l
 	}
 	return l
 }

@@ -363,3 +363,54 @@ func TestMsgIDBytes(t *testing.T) {
 		t.Fatalf("with MsgIDBytes: %x, want %x", got, want)
 	}
 }
+
+// TestReaderShareLists: with SetShareLists, consecutive frames with the
+// same groups share one slice and cost no allocation; other groups get a
+// slice of their own; without it every frame has its own.
+func TestReaderShareLists(t *testing.T) {
+	frame := func(groups ...string) []byte {
+		return Append(nil, &Frame{Type: TypeMulticast, Req: 1, Svc: 5, Groups: groups, Payload: []byte("p")})
+	}
+	var stream []byte
+	for _, gs := range [][]string{{"a", "b"}, {"a", "b"}, {"a", "c"}, {"a", "c"}, {"a"}} {
+		stream = append(stream, frame(gs...)...)
+	}
+	read := func(share bool) [][]string {
+		r := NewReader(bytes.NewReader(stream))
+		r.SetShareLists(share)
+		var out [][]string
+		for range 5 {
+			f, err := r.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, f.Groups)
+		}
+		return out
+	}
+	same := func(a, b []string) bool { return unsafe.SliceData(a) == unsafe.SliceData(b) }
+	gs := read(true)
+	want := [][]string{{"a", "b"}, {"a", "b"}, {"a", "c"}, {"a", "c"}, {"a"}}
+	if !reflect.DeepEqual(gs, want) {
+		t.Fatalf("shared: %v, want %v", gs, want)
+	}
+	if !same(gs[0], gs[1]) || same(gs[1], gs[2]) || !same(gs[2], gs[3]) || same(gs[3], gs[4]) {
+		t.Error("shared: the same groups do not share one slice, or other groups do")
+	}
+	if gs := read(false); same(gs[0], gs[1]) || !reflect.DeepEqual(gs, want) {
+		t.Errorf("not shared: %v, one slice for two frames %v", gs, same(gs[0], gs[1]))
+	}
+
+	one := frame("g")
+	src := bytes.NewReader(nil)
+	r := NewReader(src)
+	r.SetShareLists(true)
+	if allocs := testing.AllocsPerRun(100, func() {
+		src.Reset(one)
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("%.1f allocations per multicast to the same group, want 0", allocs)
+	}
+}

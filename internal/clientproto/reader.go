@@ -23,6 +23,14 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{r: bufio.NewReaderSize(r, 64<<10), max: MaxHelloFrame}
 }
 
+// SetShareLists makes the frames' lists of names (the Groups of a
+// Multicast or a Message) share one slice with the previous list when
+// they hold the same names, instead of a slice each: for a reader whose
+// frames are read and never modified (the agent's), which saves an
+// allocation per message. Do not modify the lists of such a reader's
+// frames.
+func (r *Reader) SetShareLists(on bool) { r.names.share = on }
+
 // SetMax sets the largest frame length (type and body) Next accepts.
 func (r *Reader) SetMax(n int) { r.max = n }
 
