@@ -141,3 +141,84 @@ func TestIdleTokenHoldValidate(t *testing.T) {
 		t.Errorf("idle token hold 100ms: %v", err)
 	}
 }
+
+// TestIdleMergeDetectRidesWithIdle: the representative of an idle ring
+// sends each merge-detect in the same Ready as an idle packet (when it
+// would fall due during the hold) instead of on its own, so the members
+// wake up once per hold, not once more per MergeTimeout; merge-detects
+// still go out at least every MergeTimeout.
+func TestIdleMergeDetectRidesWithIdle(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	for _, n := range nodes {
+		n.cfg.IdleTokenHold = 80 * time.Millisecond
+	}
+	now = pump(t, nodes, now, time.Second)
+	a := nodes[0]
+	// A pump that numbers the representative's Readys: merge-detects and
+	// idle packets of one Ready share a number.
+	type sent struct {
+		from  NodeID
+		p     Packet
+		ready int
+	}
+	var q []sent
+	readys, merges, alone := 0, 0, 0
+	collect := func() {
+		for _, n := range nodes {
+			rd := n.Ready()
+			if n == a && len(rd.Packets) > 0 {
+				readys++
+				types := map[packetType]bool{}
+				for _, p := range rd.Packets {
+					types[packetType(p.Data[1])] = true
+				}
+				if types[ptMerge] {
+					merges++
+					if !types[ptIdle] {
+						alone++
+					}
+				}
+			}
+			for _, p := range rd.Packets {
+				q = append(q, sent{n.me.ID, p, readys})
+			}
+		}
+	}
+	const window = 2 * time.Second
+	end := now.Add(window)
+	collect()
+	for now.Before(end) {
+		if len(q) == 0 {
+			next := end
+			for _, n := range nodes {
+				if dl := n.NextDeadline(); !dl.IsZero() && dl.Before(next) {
+					next = dl
+				}
+			}
+			now = next
+			for _, n := range nodes {
+				n.Tick(now)
+			}
+			collect()
+			continue
+		}
+		p := q[0]
+		q = q[1:]
+		now = now.Add(10 * time.Microsecond)
+		for _, n := range nodes {
+			if n.me.ID == p.from && p.p.To == "" || p.p.To != "" && p.p.To != n.me.ID {
+				continue
+			}
+			if err := n.Step(now, p.p.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		collect()
+	}
+	if alone > 0 {
+		t.Fatalf("%d of %d merge-detects of the idle representative went out on their own, not with an idle packet", alone, merges)
+	}
+	if want := int(window/a.cfg.MergeTimeout) - 1; merges < want {
+		t.Fatalf("%d merge-detects in %v, want at least %d (one per MergeTimeout %v)", merges, window, want, a.cfg.MergeTimeout)
+	}
+}

@@ -174,6 +174,14 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 			// for the token (a wake packet) instead of waiting out the hold.
 			idle := merge{ring: rs.id, sender: n.me}
 			n.send("", idle.appendTo(nil, ptIdle))
+			if !n.mergeAt.IsZero() && n.mergeAt.Before(n.holdUntil) {
+				// The merge-detect falls due during the hold: send it now,
+				// with the idle packet, rather than wake every member once
+				// more for it (an idle ring's members would wake twice per
+				// MergeTimeout instead of once).
+				n.send("", idle.append(nil))
+				n.mergeAt = n.now.Add(n.cfg.MergeTimeout)
+			}
 			return
 		}
 	}
