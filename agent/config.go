@@ -282,6 +282,17 @@ const (
 // (sun_path is 108 bytes, NUL included).
 const maxSocketPath = 107
 
+// IdleTokenHold is the localring.Config.IdleTokenHold an agent started
+// from a topology file uses for a ring with these timers. An idle ring
+// costs CPU per rotation: after a while idle, the representative holds
+// the token for a third of the token timeout (66 ms with the LAN preset's
+// 200 ms) instead of TokenHold. A member with something to send wakes
+// it, and the token timeout keeps two thirds of itself as margin for the
+// rotation.
+func IdleTokenHold(tokenTimeout, tokenHold time.Duration) time.Duration {
+	return max(tokenHold, tokenTimeout/3)
+}
+
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -543,12 +554,7 @@ func FromTopology(f *topology.File, id string, preset Preset) (Config, error) {
 	}
 	c.Ring.Rand = nil // seeded from the node id and incarnation by New
 	if c.Ring.IdleTokenHold == 0 && c.Ring.TokenTimeout > 0 {
-		// An idle ring costs CPU per rotation: after a while idle, hold
-		// the token for a third of the token timeout (66 ms with the LAN
-		// preset's 200 ms) instead of TokenHold. A member with something
-		// to send wakes the representative, and the token timeout keeps
-		// two thirds of itself as margin for the rotation.
-		c.Ring.IdleTokenHold = max(c.Ring.TokenHold, c.Ring.TokenTimeout/3)
+		c.Ring.IdleTokenHold = IdleTokenHold(c.Ring.TokenTimeout, c.Ring.TokenHold)
 	}
 
 	if s := f.Security; s != nil {

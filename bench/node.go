@@ -44,7 +44,7 @@ func RunNode(ctx context.Context, spec NodeSpec, out, logw io.Writer) error {
 		Site:        "bench",
 		Nodes:       ids,
 		Transport:   transport.Config{Bind: p.addrs[p.self], MTU: spec.MTU},
-		Ring:        localring.Config{TokenTimeout: spec.TokenTimeout},
+		Ring:        ringConfig(spec.TokenTimeout),
 		Security:    agent.Security{Mode: p.mode, KeyFile: spec.KeyFile, Insecure: p.mode == seal.ModeNone},
 		DataDir:     dataDir,
 		AdminSocket: "-",
@@ -235,4 +235,16 @@ func (n *node) finish() error {
 	r.TokenLosses = st.TokenLosses
 	r.SealRejected = st.Rejected()
 	return n.rec.Finish(n.submitted.Load(), n.spec.SamplesFile)
+}
+
+// ringConfig is the ring of a benchmark node: the LAN preset, with the
+// token timeout of the spec (0: the preset's) and the idle token hold
+// `atoll agent` uses, so that the idle ring costs what an agent's does.
+func ringConfig(tokenTimeout time.Duration) localring.Config {
+	lan := localring.DefaultLAN("")
+	if tokenTimeout == 0 {
+		tokenTimeout = lan.TokenTimeout
+	}
+	hold := min(lan.TokenHold, tokenTimeout*10/42/2) // localring's default TokenHold
+	return localring.Config{TokenTimeout: tokenTimeout, IdleTokenHold: agent.IdleTokenHold(tokenTimeout, hold)}
 }
