@@ -181,3 +181,72 @@ func TestFedTakeoverBound(t *testing.T) {
 		}
 	}
 }
+
+// TestFedTakeoverLateLinks: as TestFedTakeoverBound, but the standby's
+// connections come up after it started its member, as QUIC's do: to the
+// near site after 30 ms, to the far one after 450 ms (its handshake over
+// the 200 ms path); the joins it sent before went nowhere. Told that a
+// link came up (localring.Node.Reachable, which the gateway runner calls
+// at each new connection), it sends its join again at once, and a
+// installs the ring of three within L + 450 ms + RTT + 3·R + R/2 of the
+// kill (its join to c and c's answer, then the commit and recovery
+// tokens). Without it the join went out at the next join interval:
+// 2.08–2.17 s, above the bound of 1.81 s.
+func TestFedTakeoverLateLinks(t *testing.T) {
+	const ms = time.Millisecond
+	oldRot, slow := 205*ms, 200*ms
+	tm := topology.DeriveTimeouts(oldRot, slow)
+	lan := localring.DefaultLAN("")
+	detect := lan.TokenTimeout + lan.ConsensusTimeout
+	spec := FedSpec{Domain: "fed/takeover", Sites: []string{"a", "b", "c"}, Gateways: 2,
+		RTT:  [][]time.Duration{{0, 10 * ms, slow}, {10 * ms, 0, slow}, {slow, slow, 0}},
+		Ring: localring.DefaultWAN("").WithTimings(tm.Ring())}
+	rot := spec.RTT[0][1]/2 + spec.RTT[1][2]/2 + spec.RTT[2][0]/2
+	const near, far = 30 * ms, 450 * ms
+	bound := detect + far + slow + 3*rot + rot/2
+	link := func(c *Cluster, up bool, peers ...int) {
+		for _, o := range peers {
+			if up {
+				c.Unblock(1, o)
+				c.Unblock(o, 1)
+			} else {
+				c.Block(1, o)
+				c.Block(o, 1)
+			}
+		}
+		if up {
+			c.Node(1).Reachable(c.Now())
+			c.flush(c.nodes[1])
+		}
+	}
+	for phase := range 6 {
+		c := NewFedCluster(uint64(1+phase), spec, 0)
+		for s := range 3 {
+			c.Start(2 * s)
+		}
+		if !c.RunUntil(c.Now().Add(time.Minute), c.Converged) {
+			t.Fatalf("the ring did not form: %s", c.describe())
+		}
+		c.RunFor(time.Second + time.Duration(phase)*oldRot/6)
+		kill := c.Now()
+		var installed time.Duration
+		c.OnEvent = func(id localring.NodeID, _ uint64, e localring.Event) {
+			if id == "a" && installed == 0 && e.Kind == localring.EventInstall && e.Conf.Kind == localring.Regular && len(e.Conf.Members) == 3 {
+				installed = c.Now().Sub(kill)
+			}
+		}
+		c.Crash(0) // a's active gateway; slot 1 is its standby
+		c.RunFor(detect)
+		link(c, false, 2, 3, 4, 5)
+		c.Start(1)
+		c.RunFor(near)
+		link(c, true, 2, 3) // b's gateways
+		c.RunFor(far - near)
+		link(c, true, 4, 5) // c's
+		c.RunFor(2 * bound)
+		t.Logf("phase %d: a installed the ring of three %v after the kill (bound %v)", phase, installed, bound)
+		if installed == 0 || installed > bound {
+			t.Errorf("phase %d: a installed the ring of three %v after the kill, want within %v", phase, installed, bound)
+		}
+	}
+}
