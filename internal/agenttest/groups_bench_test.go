@@ -13,10 +13,12 @@ import (
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/internal/agenttest"
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // BenchmarkGroupsConfChange measures what a configuration change costs
-// three agents that hold many groups: G groups with a member at every
+// three agents that hold many groups, with the LAN ring preset (200 ms
+// token timeout) and the cloud one (1 s): G groups with a member at every
 // node (100 in-process clients per node, each in G/100 groups), then node
 // n3 stops (every group loses a member) and starts again without members
 // (a state exchange of every group). leave-s and rejoin-s are the times
@@ -24,22 +26,27 @@ import (
 // token-losses and rings count n1's token losses and installed rings
 // during the two changes (one ring each when nothing stalls).
 //
-//	go test ./internal/agenttest -run '^$' -bench GroupsConfChange -benchtime 1x
+//	go test ./internal/agenttest -run '^$' -bench 'GroupsConfChange/preset=lan/groups=10000$' -benchtime 1x
 func BenchmarkGroupsConfChange(b *testing.B) {
-	for _, g := range []int{1000, 10000, 30000, 100000} {
-		b.Run(fmt.Sprintf("groups=%d", g), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				groupsConfChange(b, g)
-			}
-		})
+	for _, preset := range []string{"lan", "cloud"} {
+		for _, g := range []int{1000, 10000, 30000, 100000} {
+			b.Run(fmt.Sprintf("preset=%s/groups=%d", preset, g), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					groupsConfChange(b, preset, g)
+				}
+			})
+		}
 	}
 }
 
-func groupsConfChange(b *testing.B, groups int) {
+func groupsConfChange(b *testing.B, preset string, groups int) {
 	const perNode = 100
 	c := agenttest.New(b.TempDir(), 3)
 	b.Cleanup(func() { c.StopAll(time.Minute) })
 	quiet := func(cfg *agent.Config) {
+		if preset == "cloud" {
+			cfg.Ring = localring.DefaultCloud("")
+		}
 		cfg.TracePath = ""
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
