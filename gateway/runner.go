@@ -558,14 +558,6 @@ func (r *Runner) install(c *localring.Configuration) {
 	r.st.Installs++
 	r.mu.Unlock()
 
-	for _, s := range missing {
-		// A peer site left out although this side holds a connection to
-		// it that carried nothing through the round: its gateway is gone
-		// (transport.RedialQuiet).
-		if s != r.fc.Site {
-			r.tr.RedialQuiet(s, r.fc.Ring.ConsensusTimeout, fmt.Sprintf("the federation ring formed without site %s (ring %s)", s, c.ID))
-		}
-	}
 	attrs := []any{"ring", c.ID, "sites", members}
 	if len(missing) > 0 {
 		r.log.Warn("federation ring formed without every site", append(attrs, "missing", missing)...)

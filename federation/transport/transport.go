@@ -87,10 +87,7 @@ type conn struct {
 	id   pki.Identity
 	addr net.Addr
 	ep   string // the endpoint dialed, if this side dialed
-	// lastRecv is when a ring packet last arrived on it (or it was
-	// established), in Unix nanoseconds (RedialQuiet).
-	lastRecv atomic.Int64
-	done     <-chan struct{}
+	done <-chan struct{}
 
 	stripes []*conn      // the stripes of this connection (guarded by the peer's mu)
 	active  atomic.Int32 // how many of them may send (paceStripes)
@@ -245,38 +242,6 @@ func (t *Transport) Redial(site string, rank int, why string) bool {
 	t.stats.redials.Add(1)
 	t.log.Info("federation: closing the connection to a peer gateway that no longer speaks for its site; dialing its successor", "site", site, "node", c.id.Node, "successor", p.allowed[rank], "why", why)
 	c.qc.CloseWithError(codeStale, "this gateway no longer speaks for site "+site)
-	return true
-}
-
-// RedialQuiet closes the connection to site if this side dials it and no
-// ring packet arrived on it for quiet: the ring formed without the site
-// after a membership round in which a gateway of it that could reach this
-// one would have sent joins, so the gateway at the other end is gone, and
-// the site's new one (which cannot dial a site that sorts before its own)
-// is reached only by dialing again. Redial is the fast way, when the ring
-// heard of the new gateway through a third site; in a domain of two sites
-// only this one, or the idle timeout, ends the old connection. The dial
-// loop dials again at once, from the endpoint after that of the closed
-// connection. It reports whether it closed a connection.
-func (t *Transport) RedialQuiet(site string, quiet time.Duration, why string) bool {
-	p := t.peers[site]
-	if p == nil || !p.dials {
-		return false
-	}
-	p.mu.Lock()
-	c := p.cur
-	p.mu.Unlock()
-	if c == nil {
-		return false
-	}
-	silent := time.Since(time.Unix(0, c.lastRecv.Load()))
-	if silent < quiet {
-		return false
-	}
-	p.redialTo.Store(int32(slices.Index(p.eps, c.ep) + 1))
-	t.stats.redials.Add(1)
-	t.log.Info("federation: closing a connection to a peer gateway that sent nothing since before the ring formed without its site; dialing the site again", "site", site, "node", c.id.Node, "silent", silent.Round(time.Millisecond).String(), "why", why)
-	c.qc.CloseWithError(codeStale, "nothing heard from site "+site)
 	return true
 }
 
@@ -694,9 +659,7 @@ func (t *Transport) established(qc *quic.Conn, wantSite string) (*conn, error) {
 		qc.CloseWithError(codeProtocol, "identity")
 		return nil, err
 	}
-	c := &conn{qc: qc, id: id, addr: qc.RemoteAddr(), done: qc.Context().Done()}
-	c.lastRecv.Store(time.Now().UnixNano())
-	return c, nil
+	return &conn{qc: qc, id: id, addr: qc.RemoteAddr(), done: qc.Context().Done()}, nil
 }
 
 // install makes c the connection of p, replacing (and closing) the one
@@ -1052,7 +1015,6 @@ func (t *Transport) deliver(p *peer, c *conn, d []byte) bool {
 	select {
 	case t.in <- inPacket{from: p.site, data: d}:
 		t.stats.received.Add(1)
-		c.lastRecv.Store(time.Now().UnixNano())
 		return true
 	case <-t.ctx.Done():
 		return false
