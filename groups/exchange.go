@@ -44,6 +44,7 @@ func (n *Node) transViews(c *localring.Configuration) {
 			}
 		}
 	}
+	n.growEvents(len(affected))
 	for _, g := range sortedGroups(affected) {
 		cur := g.cur()
 		if tm := filterNodes(cur, in); len(tm) < len(cur) {
@@ -83,6 +84,7 @@ func (n *Node) settle(c *localring.Configuration) {
 			todo = append(todo, g)
 		}
 	}
+	n.growEvents(len(todo))
 	for _, g := range sortedGroups(todo) {
 		n.setRegular(g, filterNodes(g.members, in), viewID{conf: c.ID, kind: 'r'}, ReasonNetwork)
 		n.maybeDrop(g)
@@ -256,7 +258,7 @@ func (n *Node) complete() {
 	n.stats.Exchanges++
 	wasTrans := n.phase == phaseTransLost
 
-	merged := make(map[string][]member)
+	merged := make(map[string][]member, len(n.groups))
 	aclBest := make(map[string]*aclState)
 	newInc := make(map[localring.NodeID]uint64, len(x.conf.Members))
 	for _, m := range x.conf.Members {
@@ -300,6 +302,7 @@ func (n *Node) complete() {
 		transID, transIn = x.trans.ID, memberSet(x.trans)
 	}
 	vid := viewID{conf: x.conf.ID, kind: 'r'}
+	n.growEvents(len(all))
 	for _, name := range all {
 		nm := dedupMembers(merged[name], n.nextGen())
 		sortMembers(nm)
@@ -358,9 +361,9 @@ func (n *Node) complete() {
 }
 
 // dedupMembers drops repeated clients (a report lists each once; this
-// guards against a faulty one).
+// guards against a faulty one), in place.
 func dedupMembers(ms []member, gen uint64) []member {
-	out := ms[:0:0]
+	out := ms[:0]
 	for _, m := range ms {
 		if m.c.mark != gen {
 			m.c.mark = gen

@@ -96,17 +96,33 @@ type viewID struct {
 }
 
 func (v viewID) String() string {
+	if v.kind == 'r' {
+		return v.conf
+	}
+	return string(v.appendTo(make([]byte, 0, len(v.conf)+24)))
+}
+
+// appendTo appends the id as String renders it, without allocating when
+// b has room (setTrans hashes ids in a scratch buffer).
+func (v viewID) appendTo(b []byte) []byte {
 	switch v.kind {
 	case 'r':
-		return v.conf
+		return append(b, v.conf...)
 	case '@':
-		return v.conf + "@" + strconv.FormatUint(v.a, 10) + "." + strconv.FormatUint(v.b, 10)
+		b = append(append(b, v.conf...), '@')
+		b = append(strconv.AppendUint(b, v.a, 10), '.')
+		return strconv.AppendUint(b, v.b, 10)
 	case '+':
-		return v.conf + "+" + strconv.FormatUint(v.a, 10)
+		return strconv.AppendUint(append(append(b, v.conf...), '+'), v.a, 10)
 	case '~':
-		return fmt.Sprintf("%s~%016x", v.conf, v.a)
+		b = append(append(b, v.conf...), '~')
+		const hex = "0123456789abcdef"
+		for sh := 60; sh >= 0; sh -= 4 {
+			b = append(b, hex[v.a>>uint(sh)&0xf])
+		}
+		return b
 	}
-	return ""
+	return b
 }
 
 // opViewID names the view a request delivered at order makes in conf.
@@ -175,9 +191,10 @@ type Node struct {
 	nextSeq  uint64
 	intent   map[string]map[string]bool // local client → groups it asked to join
 
-	gen   uint64
-	rd    Ready
-	stats Stats
+	gen     uint64
+	scratch []byte // setTrans's buffer for view ids
+	rd      Ready
+	stats   Stats
 }
 
 // New returns a Node that waits for its ring node's first configuration.
@@ -204,10 +221,16 @@ func epochOf(syncPoint string) uint64 {
 	return h.Sum64()
 }
 
-func hash64(s string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(s))
-	return h.Sum64()
+// hash64 is FNV-1a (64 bits) of b, as hash/fnv's New64a computes it,
+// without its allocation.
+func hash64(b []byte) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= prime
+	}
+	return h
 }
 
 func (n *Node) nextGen() uint64 {
@@ -258,6 +281,11 @@ func (n *Node) forget() {
 }
 
 func (n *Node) emit(e Event) { n.rd.Events = append(n.rd.Events, e) }
+
+// growEvents makes room for k more events: a configuration change emits a
+// view per group, and growing the slice by doubling copies (and leaves to
+// the garbage collector) about as much again.
+func (n *Node) growEvents(k int) { n.rd.Events = slices.Grow(n.rd.Events, k) }
 
 // Ready returns what the node produced since the last call: ring messages
 // to submit and events, in order. The returned slices belong to the

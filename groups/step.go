@@ -386,7 +386,8 @@ func removeGroup(gs []*group, g *group) []*group {
 // setTrans emits a transitional view of g with members tm (a subset of
 // its current view) for transitional configuration trans.
 func (n *Node) setTrans(g *group, trans string, tm []member) {
-	g.vid = viewID{conf: trans, kind: '~', a: hash64(g.vid.String())}
+	n.scratch = g.vid.appendTo(n.scratch[:0])
+	g.vid = viewID{conf: trans, kind: '~', a: hash64(n.scratch)}
 	if !g.hasTrans {
 		g.hasTrans = true
 		n.transGs = append(n.transGs, g)
@@ -407,9 +408,20 @@ func memberSet(c *localring.Configuration) map[localring.Member]bool {
 	return s
 }
 
+// filterNodes returns the members on nodes in in: ms itself when that is
+// all of them (member lists are never modified in place), a new slice
+// otherwise.
 func filterNodes(ms []member, in map[localring.Member]bool) []member {
-	out := make([]member, 0, len(ms))
-	for _, m := range ms {
+	i := 0
+	for i < len(ms) && in[ms[i].c.node.m] {
+		i++
+	}
+	if i == len(ms) {
+		return ms
+	}
+	out := make([]member, i, len(ms)-1)
+	copy(out, ms[:i])
+	for _, m := range ms[i+1:] {
 		if in[m.c.node.m] {
 			out = append(out, m)
 		}
