@@ -144,14 +144,21 @@ func (n *Node) ownReport(conf string) *report {
 			}
 		}
 	}
+	// One array holds the members of every group (nlocal counts them).
+	total := 0
+	for _, g := range gs {
+		total += int(g.nlocal)
+	}
+	all := make([]reportMember, 0, total)
+	rep.groups = make([]reportGroup, 0, len(gs))
 	for _, g := range sortedGroups(gs) {
-		rg := reportGroup{name: g.name}
+		start := len(all)
 		for _, m := range g.members {
 			if m.c.node == n.me {
-				rg.members = append(rg.members, reportMember{client: m.c.name, st: m.st})
+				all = append(all, reportMember{client: m.c.name, st: m.st})
 			}
 		}
-		rep.groups = append(rep.groups, rg)
+		rep.groups = append(rep.groups, reportGroup{name: g.name, members: all[start:len(all):len(all)]})
 	}
 	for _, t := range n.tops {
 		if t.origin == n.me.m {
@@ -188,14 +195,14 @@ func (n *Node) splitReport(rep *report) []*report {
 			if size > 0 && size+head+reportMemberSize(g.members[i].client) > budget {
 				flush()
 			}
-			rg := reportGroup{name: g.name}
 			size += head
-			for i < len(g.members) && (len(rg.members) == 0 || size+reportMemberSize(g.members[i].client) <= budget) {
-				rg.members = append(rg.members, g.members[i])
-				size += reportMemberSize(g.members[i].client)
-				i++
+			j := i // the part takes members i..j-1, at least one
+			for j < len(g.members) && (j == i || size+reportMemberSize(g.members[j].client) <= budget) {
+				size += reportMemberSize(g.members[j].client)
+				j++
 			}
-			cur.groups = append(cur.groups, rg)
+			cur.groups = append(cur.groups, reportGroup{name: g.name, members: g.members[i:j:j]})
+			i = j
 		}
 	}
 	for _, op := range rep.ops {

@@ -345,11 +345,17 @@ func (rep *report) parse(r *reader) {
 		r.fail("bad last flag")
 	}
 	n := r.count(len(r.b))
+	if r.err == nil && n > 0 {
+		rep.groups = make([]reportGroup, 0, n) // count bounds n by the bytes left
+	}
 	for i := 0; i < n && r.err == nil; i++ {
 		g := reportGroup{name: r.name(MaxGroupName, true, "group")}
 		k := r.count(len(r.b))
 		if r.err == nil && k == 0 {
 			r.fail("group %q without members", g.name)
+		}
+		if r.err == nil && k > 0 {
+			g.members = make([]reportMember, 0, k)
 		}
 		for j := 0; j < k && r.err == nil; j++ {
 			g.members = append(g.members, reportMember{client: r.name(MaxClientName, false, "client"), st: r.stamp()})
