@@ -45,7 +45,7 @@ func (n *Node) transViews(c *localring.Configuration) {
 		}
 	}
 	n.growEvents(len(affected))
-	for _, g := range sortedGroups(affected) {
+	for _, g := range n.sortGroups(affected) {
 		cur := g.cur()
 		if tm := filterNodes(cur, in); len(tm) < len(cur) {
 			n.setTrans(g, c.ID, tm)
@@ -85,7 +85,7 @@ func (n *Node) settle(c *localring.Configuration) {
 		}
 	}
 	n.growEvents(len(todo))
-	for _, g := range sortedGroups(todo) {
+	for _, g := range n.sortGroups(todo) {
 		n.setRegular(g, filterNodes(g.members, in), viewID{conf: c.ID, kind: 'r'}, ReasonNetwork)
 		n.maybeDrop(g)
 	}
@@ -151,7 +151,7 @@ func (n *Node) ownReport(conf string) *report {
 	}
 	all := make([]reportMember, 0, total)
 	rep.groups = make([]reportGroup, 0, len(gs))
-	for _, g := range sortedGroups(gs) {
+	for _, g := range n.sortGroups(gs) {
 		start := len(all)
 		for _, m := range g.members {
 			if m.c.node == n.me {
@@ -265,7 +265,8 @@ func (n *Node) complete() {
 	n.stats.Exchanges++
 	wasTrans := n.phase == phaseTransLost
 
-	merged := make(map[string][]member, len(n.groups))
+	// Each group's reported members collect in its xm; a group only the
+	// reports know is created here (as the loop below would).
 	aclBest := make(map[string]*aclState)
 	newInc := make(map[localring.NodeID]uint64, len(x.conf.Members))
 	for _, m := range x.conf.Members {
@@ -276,8 +277,12 @@ func (n *Node) complete() {
 		}
 		ni := n.nodeOf(m)
 		for _, rg := range rep.groups {
+			g := n.groups[rg.name]
+			if g == nil {
+				g = n.newGroup(rg.name)
+			}
 			for _, rm := range rg.members {
-				merged[rg.name] = append(merged[rg.name], member{c: n.clientOf(ni, rm.client), st: rm.st})
+				g.xm = append(g.xm, member{c: n.clientOf(ni, rm.client), st: rm.st})
 			}
 		}
 		for i := range rep.acls {
@@ -287,21 +292,12 @@ func (n *Node) complete() {
 			}
 		}
 	}
-	all := make([]string, 0, len(n.groups)+len(merged))
-	for name := range n.groups {
-		all = append(all, name)
-	}
-	for name := range merged {
-		if n.groups[name] == nil {
-			all = append(all, name)
-		}
-	}
 	for name := range aclBest {
-		if n.groups[name] == nil && merged[name] == nil {
-			all = append(all, name)
+		if n.groups[name] == nil {
+			n.newGroup(name)
 		}
 	}
-	slices.Sort(all)
+	all := n.allSorted()
 
 	transID := "t:" + x.conf.ID + "/-"
 	var transIn map[localring.Member]bool
@@ -310,13 +306,10 @@ func (n *Node) complete() {
 	}
 	vid := viewID{conf: x.conf.ID, kind: 'r'}
 	n.growEvents(len(all))
-	for _, name := range all {
-		nm := dedupMembers(merged[name], n.nextGen())
+	for _, g := range all {
+		nm := dedupMembers(g.xm, n.nextGen())
+		g.xm = nil
 		sortMembers(nm)
-		g := n.groups[name]
-		if g == nil {
-			g = n.newGroup(name)
-		}
 		cur := g.cur()
 		tm := cur
 		if transIn != nil {
@@ -333,7 +326,7 @@ func (n *Node) complete() {
 		} else {
 			g.vid = vid // agreed everywhere, even where nothing changed
 		}
-		g.acl = aclBest[name]
+		g.acl = aclBest[g.name]
 		n.maybeDrop(g)
 	}
 	n.transGs = nil

@@ -57,6 +57,7 @@ type group struct {
 	nlocal   int32    // members on this node
 	acl      *aclState
 	mark     uint64
+	xm       []member // complete's scratch: the members the reports list
 	// delivered counts the multicasts naming the group that this node
 	// delivered since it last created the group (GroupStats).
 	delivered uint64
@@ -177,12 +178,16 @@ type Node struct {
 	syncPoint string                   // the configuration of the last state exchange
 	epoch     uint64                   // epochOf(syncPoint)
 
-	groups  map[string]*group
-	nodes   map[localring.Member]*nodeInfo
-	transGs []*group // groups that may have hasTrans set
-	forgetQ []*clientInfo
-	tops    []top
-	exch    *exchange
+	groups map[string]*group
+	byName []*group // every group of groups, sorted by name, while byNameOK
+	// byNameOK says byName is up to date: a group's creation or removal
+	// clears it, allSorted sorts again.
+	byNameOK bool
+	nodes    map[localring.Member]*nodeInfo
+	transGs  []*group // groups that may have hasTrans set
+	forgetQ  []*clientInfo
+	tops     []top
+	exch     *exchange
 
 	out      []*outMsg
 	outBytes int // the encoded size of out

@@ -253,6 +253,7 @@ func (n *Node) reject(origin localring.Member, op *wireMsg, err error) {
 func (n *Node) newGroup(name string) *group {
 	g := &group{name: name}
 	n.groups[name] = g
+	n.byNameOK = false
 	return g
 }
 
@@ -260,6 +261,7 @@ func (n *Node) newGroup(name string) *group {
 func (n *Node) maybeDrop(g *group) {
 	if len(g.members) == 0 && g.acl == nil && !g.hasTrans && n.groups[g.name] == g {
 		delete(n.groups, g.name)
+		n.byNameOK = false
 	}
 }
 
@@ -432,4 +434,45 @@ func filterNodes(ms []member, in map[localring.Member]bool) []member {
 func sortedGroups(gs []*group) []*group {
 	slices.SortFunc(gs, func(a, b *group) int { return strings.Compare(a.name, b.name) })
 	return gs
+}
+
+// allSorted returns every group, sorted by name. The slice is the node's
+// until the next creation or removal of a group; the caller must not
+// modify it.
+func (n *Node) allSorted() []*group {
+	if !n.byNameOK {
+		n.byName = make([]*group, 0, len(n.groups)) // callers may still hold the old one
+		for _, g := range n.groups {
+			n.byName = append(n.byName, g)
+		}
+		sortedGroups(n.byName)
+		n.byNameOK = true
+	}
+	return n.byName
+}
+
+// sortGroups returns the groups of gs (groups of the node, each once)
+// sorted by name. When gs is a good share of all groups (a configuration
+// change affects every group with a member on some node), it picks them
+// out of allSorted instead of sorting them: a configuration change then
+// sorts nothing unless groups came or went since the last one.
+func (n *Node) sortGroups(gs []*group) []*group {
+	if len(gs) < 64 || len(gs) < len(n.groups)/8 {
+		return sortedGroups(gs)
+	}
+	all := n.allSorted()
+	gen := n.nextGen()
+	for _, g := range gs {
+		g.mark = gen
+	}
+	out := make([]*group, 0, len(gs))
+	for _, g := range all {
+		if g.mark == gen {
+			out = append(out, g)
+		}
+	}
+	if len(out) != len(gs) { // a group not in n.groups, or one twice
+		return sortedGroups(gs)
+	}
+	return out
 }
