@@ -549,7 +549,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 		}
 		s.seq(layer).accepted = seq
 		if layer == a.g { // the latency histograms follow the site's group layer's sequence numbers
-			a.lat.accepted(seq, read, svc, f.Groups)
+			a.lat.accepted(seq, read, time.Now(), svc, f.Groups)
 		}
 		if s.version >= cp.Version3 && comesBack(layer, s.name, f.Groups) {
 			s.sendHeld(s.cs.encode(&cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: seq}), len(f.Payload))
@@ -572,7 +572,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 			return
 		}
 		s.seq(a.g).accepted = seq
-		a.lat.accepted(seq, read, svc, nil)
+		a.lat.accepted(seq, read, time.Now(), svc, nil)
 		ok(seq)
 	case cp.TypeFlush:
 		want, last := s.unsent()

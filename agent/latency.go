@@ -12,7 +12,8 @@ import (
 // The latency histograms follow the agent's own clients' messages through
 // the agent (loop): a multicast or send accepted from a client is
 // remembered by its sequence number with the time its frame was read;
-// the group layer's EventSent (the ring sent it) observes the queue wait,
+// its acceptance by the group layer observes the admission wait, the
+// group layer's EventSent (the ring sent it) observes the queue wait,
 // and its EventDeliver at this agent (every agent delivers its own
 // messages, in the ring's order) observes the delivery latency. Both are
 // measured at the sending agent, on its monotonic clock: no clocks of
@@ -42,6 +43,7 @@ type latency struct {
 	node      string
 	delivery  *prometheus.HistogramVec
 	queueWait prometheus.Histogram
+	admission prometheus.Histogram
 	classes   classTable
 	tracked   map[uint64]tracked
 	observers map[obsKey]prometheus.Observer // delivery's, by labels
@@ -77,6 +79,13 @@ func newLatency(node string, classes []GroupClass) *latency {
 				"(flow control, the group layer's queue and the wait for the token).",
 			Buckets: latencyBuckets,
 		}),
+		admission: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "atoll_client_admission_wait_seconds",
+			Help: "Time a local client's message waited in this agent before the group layer accepted it: from reading its frame to " +
+				"its acceptance (the send-queue bound, local readers holding senders back, the agent loop's turn). " +
+				"The rest of atoll_client_queue_wait_seconds is the wait in the group layer and the ring for the token.",
+			Buckets: latencyBuckets,
+		}),
 		classes:   newClassTable(classes),
 		tracked:   map[uint64]tracked{},
 		observers: map[obsKey]prometheus.Observer{},
@@ -85,15 +94,16 @@ func newLatency(node string, classes []GroupClass) *latency {
 
 // collectors returns the histograms to register.
 func (l *latency) collectors() []prometheus.Collector {
-	return []prometheus.Collector{l.delivery, l.queueWait}
+	return []prometheus.Collector{l.delivery, l.queueWait, l.admission}
 }
 
 // accepted starts following the message seq of this node, whose frame
-// was read at read.
-func (l *latency) accepted(seq uint64, read time.Time, svc localring.Service, to []string) {
+// was read at read and which the group layer accepted at now.
+func (l *latency) accepted(seq uint64, read, now time.Time, svc localring.Service, to []string) {
 	if read.IsZero() {
 		return
 	}
+	l.admission.Observe(now.Sub(read).Seconds())
 	if len(l.tracked) >= maxTracked {
 		l.forgetOldest()
 	}

@@ -78,6 +78,9 @@ func TestLatencyMetrics(t *testing.T) {
 	if n := histogramCount(before["atoll_client_queue_wait_seconds"], nil); n != 0 {
 		t.Errorf("queue wait count before any message: %d", n)
 	}
+	if n := histogramCount(before["atoll_client_admission_wait_seconds"], nil); n != 0 {
+		t.Errorf("admission wait count before any message: %d", n)
+	}
 
 	a := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "a")
 	a.ok(cp.Frame{Type: cp.TypeJoin, Group: "rt.fast"})
@@ -121,6 +124,11 @@ func TestLatencyMetrics(t *testing.T) {
 	if qw.GetSampleCount() != 12 || qw.GetSampleSum() <= 0 {
 		t.Errorf("atoll_client_queue_wait_seconds: count %d sum %v, want 12 messages and a positive sum", qw.GetSampleCount(), qw.GetSampleSum())
 	}
+	aw := after["atoll_client_admission_wait_seconds"].GetMetric()[0].GetHistogram()
+	t.Logf("atoll_client_admission_wait_seconds: %d messages, mean %.3f ms", aw.GetSampleCount(), 1e3*aw.GetSampleSum()/float64(max(aw.GetSampleCount(), 1)))
+	if aw.GetSampleCount() != 12 || aw.GetSampleSum() > qw.GetSampleSum() {
+		t.Errorf("atoll_client_admission_wait_seconds: count %d sum %v, want 12 messages and at most the queue wait's sum %v (admission is part of it)", aw.GetSampleCount(), aw.GetSampleSum(), qw.GetSampleSum())
+	}
 	for _, m := range after["atoll_delivery_latency_seconds"].GetMetric() {
 		h := m.GetHistogram()
 		if h.GetSampleSum() <= 0 || h.GetSampleSum() > 10*float64(h.GetSampleCount()) {
@@ -136,7 +144,7 @@ func TestLatencyForgets(t *testing.T) {
 	l := newLatency("n1", nil)
 	t0 := time.Now()
 	for seq := uint64(1); seq <= maxTracked+10; seq++ {
-		l.accepted(seq, t0, localring.Agreed, []string{"g"})
+		l.accepted(seq, t0, t0, localring.Agreed, []string{"g"})
 	}
 	if len(l.tracked) > maxTracked {
 		t.Fatalf("%d messages followed, bound %d", len(l.tracked), maxTracked)
@@ -157,5 +165,30 @@ func TestLatencyForgets(t *testing.T) {
 	}
 	if _, ok := l.tracked[maxTracked+9]; !ok {
 		t.Error("another node's delivery ended this node's message")
+	}
+}
+
+// TestLatencyAdmissionWait: the admission wait is the time from reading a
+// message's frame to its acceptance, and the queue wait (to the ring's
+// sending) includes it; a message without a read time is not followed.
+func TestLatencyAdmissionWait(t *testing.T) {
+	l := newLatency("n1", nil)
+	t0 := time.Now()
+	l.accepted(1, t0, t0.Add(3*time.Millisecond), localring.Agreed, []string{"g"})
+	l.accepted(2, time.Time{}, t0.Add(4*time.Millisecond), localring.Agreed, []string{"g"})
+	l.event(&groups.Event{Kind: groups.EventSent, Msg: &groups.Message{Sender: "n1:a", Seq: 1}}, t0.Add(5*time.Millisecond))
+	l.event(&groups.Event{Kind: groups.EventSent, Msg: &groups.Message{Sender: "n1:a", Seq: 2}}, t0.Add(5*time.Millisecond))
+	for _, c := range []struct {
+		name string
+		h    prometheus.Histogram
+		sum  float64
+	}{{"admission", l.admission, 0.003}, {"queue", l.queueWait, 0.005}} {
+		var m dto.Metric
+		if err := c.h.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if h := m.GetHistogram(); h.GetSampleCount() != 1 || h.GetSampleSum() != c.sum {
+			t.Errorf("%s wait: count %d sum %v, want 1 message of %v s", c.name, h.GetSampleCount(), h.GetSampleSum(), c.sum)
+		}
 	}
 }
