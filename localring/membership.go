@@ -572,15 +572,31 @@ func (n *Node) onMerge(m *merge) {
 			return // stale: sent before the sender joined this ring
 		}
 		n.enterGather(fmt.Sprintf("merge-detect from %s of ring %s", m.sender, m.ring), true)
+		n.heardMerge(m.sender)
 		if addMember(n.proc, m.sender) {
 			n.consensus = map[NodeID]bool{n.me.ID: true}
 			n.sendJoin()
 		}
 	case stateGather:
-		if !n.failed(m.sender) && addMember(n.proc, m.sender) {
-			n.consensus = map[NodeID]bool{n.me.ID: true}
-			n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
-			n.sendJoin()
+		if !n.failed(m.sender) {
+			n.heardMerge(m.sender)
+			if addMember(n.proc, m.sender) {
+				n.consensus = map[NodeID]bool{n.me.ID: true}
+				n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
+				n.sendJoin()
+			}
 		}
+	}
+}
+
+// heardMerge counts a merge-detect message of m in this round as heard, as
+// a join: m's multicasts reach me. A node that receives no multicasts (deaf)
+// never answers the round its merge-detects start, and it sends no joins
+// (it never hears of the round); counted as heard, it is quarantined after
+// two such rounds like a deaf node whose joins arrive (disagreed), instead
+// of pulling the ring into a round at every merge interval for good.
+func (n *Node) heardMerge(m Member) {
+	if _, ok := n.heard[m.ID]; !ok {
+		n.heard[m.ID] = m
 	}
 }

@@ -157,7 +157,7 @@ type Node struct {
 	// failure to receive (stall.go)
 	evictedSelf bool                   // the ring is taking me out: gather alone
 	quarantined map[NodeID]*quarantine // members taken out, whose joins are ignored for a while
-	heard       map[NodeID]Member      // members whose joins arrived in this gather round
+	heard       map[NodeID]Member      // members whose joins (or merge-detects) arrived in this gather round
 	disagree    map[Member]int         // consensus timeouts in a row of members whose joins arrive
 
 	// fenceNext is, per node id, when this node may next send a fence

@@ -172,8 +172,6 @@ func TestFedSimDeterministic(t *testing.T) {
 // the run stopped at the first quiet moment instead of when the ring had
 // delivered what was sent in it.
 func TestFedPersistentFaultSeeds(t *testing.T) {
-	deafInLiveness = true
-	defer func() { deafInLiveness = false }()
 	for _, seed := range []uint64{141, 237, 6246} {
 		r := RunFed(seed, fedSpecFor(t, seed), RunOptions{})
 		if !strings.Contains(r.Mix.Persistent, "multicasts") {

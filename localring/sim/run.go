@@ -301,25 +301,11 @@ func (p Persistent) name(i int) string {
 	return fmt.Sprintf("n%d", i+1)
 }
 
-// deafInLiveness lets PickPersistent choose a node that receives no
-// multicasts. It is off: a deaf node in a ring without traffic is never
-// found by the failure-to-receive detector, and its joins and merge-detects
-// can keep the others from converging (seed 158: nine nodes, two groups
-// pulled into rounds every 200 ms; federation seed 11: five sites, one
-// deaf, and one site whose rounds drift out of phase with the others' is
-// shut out for good, because each side's fail set, from a round the other
-// has left, makes the other give up on it in its next round).
-// TestPersistentPartialFaults covers the deaf node under traffic;
-// TestPersistentFaultSeeds and TestFedPersistentFaultSeeds switch it on
-// for seeds it converges in.
-var deafInLiveness = false
-
 // PickPersistent chooses, for a third of the seeds, a partial fault that
 // persists through the liveness phase: one node's multicasts lost (its
-// tokens pass), one node receiving no multicasts (only when deafInLiveness
-// is on), or a lossy link that never heals. In a ring of two the first two
-// cannot tell the victim from the healthy node, so it gets only lossy
-// links.
+// tokens pass), one node receiving no multicasts (deaf), or a lossy link
+// that never heals. In a ring of two the first two cannot tell the victim
+// from the healthy node, so it gets only lossy links.
 func PickPersistent(rng *rand.Rand, nodes int) Persistent {
 	if rng.IntN(3) != 0 {
 		return Persistent{}
@@ -333,9 +319,6 @@ func PickPersistent(rng *rand.Rand, nodes int) Persistent {
 	case 0:
 		p.Kind, p.victim = "mute", true
 	case 1:
-		if !deafInLiveness {
-			return Persistent{}
-		}
 		p.Kind, p.victim = "deaf", true
 	default:
 		p.Kind = "lossy-link"
