@@ -127,6 +127,14 @@ type Link struct {
 	// Bandwidth is the optional capacity of the link in each direction, such
 	// as "1Gbit/s". Zero means unlimited.
 	Bandwidth Bandwidth `yaml:"bandwidth,omitempty"`
+	// Stripes is how many QUIC connections carry the federation rings'
+	// messages between the two sites' gateways, 1 to 64 (MaxStripes); absent
+	// means 1. Each connection has its own loss-based congestion window,
+	// which at 1 % random loss and 200 ms RTT carries only 1–2 Mbit/s, so
+	// a long path that loses packets at random needs several; a path that
+	// is congested fares worse with them. Stripes carry messages only in
+	// the transport's stream mode (the default).
+	Stripes int `yaml:"stripes,omitempty"`
 
 	at positions
 }

@@ -135,6 +135,10 @@ type PlannedLink struct {
 	// Via lists the sites the chain passes through; empty for a declared
 	// link.
 	Via []string `json:"via,omitempty"`
+	// Stripes is the declared link's stripes (links[].stripes): how many
+	// QUIC connections carry the federation rings between the two sites.
+	// 0 (left out) means one.
+	Stripes int `json:"stripes,omitempty"`
 }
 
 // RejectionKind classifies a rejection.
@@ -889,8 +893,10 @@ func (pl *planner) addLink(a, b int) {
 		a, b = b, a
 	}
 	l := PlannedLink{Between: [2]string{pl.sites[a].Name, pl.sites[b].Name}, RTT: Duration(pl.rtt[a][b])}
-	if pl.link[a][b] < 0 {
+	if k := pl.link[a][b]; k < 0 {
 		l.Via = pl.names(pl.chain(a, b))
+	} else if st := pl.f.Links[k].Stripes; st > 1 {
+		l.Stripes = st
 	}
 	if !slices.ContainsFunc(pl.plan.Links, func(x PlannedLink) bool { return x.Between == l.Between }) {
 		pl.plan.Links = append(pl.plan.Links, l)

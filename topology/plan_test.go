@@ -583,3 +583,32 @@ func TestPlanLimits(t *testing.T) {
 		t.Errorf("too many sites: rejections %+v, %d domains", p.Rejections, len(p.Domains))
 	}
 }
+
+// TestPlanShowsStripes: a link's stripes (links[].stripes) reach the plan's
+// link, its JSON and its table (atoll plan); a derived link has none.
+func TestPlanShowsStripes(t *testing.T) {
+	src := strings.Replace(mustRead(t, "../deploy/examples/hub-and-spoke.yaml"), "between: [hub, sao], rtt:", "stripes: 4, between: [hub, sao], rtt:", 1)
+	if !strings.Contains(src, "stripes: 4") {
+		t.Fatal("set-up: no hub–sao link in hub-and-spoke.yaml")
+	}
+	p := mustParse(t, src).Plan()
+	for _, l := range p.Links {
+		want := 0
+		if l.Between == [2]string{"hub", "sao"} {
+			want = 4
+		}
+		if l.Stripes != want {
+			t.Errorf("link %v: %d stripes, want %d", l.Between, l.Stripes, want)
+		}
+	}
+	var table, js strings.Builder
+	if err := p.Write(&table, FormatTable); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(&js, FormatJSON); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(table.String(), "4 QUIC stripes"); n != 1 || !strings.Contains(js.String(), `"stripes": 4`) {
+		t.Errorf("the plan shows the stripes %d times in its table (want 1), JSON has them: %v\n%s", n, strings.Contains(js.String(), `"stripes": 4`), table.String())
+	}
+}

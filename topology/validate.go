@@ -436,8 +436,16 @@ func (c *checker) links() {
 			c.add(l.at, path, "rtt", "rtt is zero", "give the measured round-trip time, such as 8ms")
 		}
 		c.atMost(l.at, path, "rtt", l.RTT, "rtt")
+		if (l.Stripes != 0 || l.at.has("stripes")) && !l.at.bad("stripes") && (l.Stripes < 1 || l.Stripes > MaxStripes) {
+			c.add(l.at, path, "stripes", fmt.Sprintf("stripes %d is not between 1 and %d", l.Stripes, MaxStripes),
+				"give the number of QUIC connections between the two sites' gateways, such as stripes: 4, or leave it out for one")
+		}
 	}
 }
+
+// MaxStripes is the most QUIC connections a link may declare
+// (links[].stripes); the federation transport accepts as many per peer.
+const MaxStripes = 64
 
 var principalKinds = []string{"user", "uid", "unixgroup", "gid", "cn", "node"}
 

@@ -78,7 +78,7 @@ const (
 	DefaultStripes = 1
 	// MaxStripes bounds Stripes, and the stripes a gateway accepts per
 	// peer connection.
-	MaxStripes = 64
+	MaxStripes = topology.MaxStripes
 	// MaxStreamPacket is the largest MaxPacket of stream mode (the frame
 	// length is 16 bits).
 	MaxStreamPacket = 1<<16 - 1
@@ -180,6 +180,11 @@ type Peer struct {
 	// gateways, tried in order. Needed only when this site dials the
 	// peer (the site whose name sorts first dials).
 	Endpoints []string
+	// Stripes, when not 0, replaces Config.Stripes for this peer: the
+	// topology file sets it per link (links[].stripes), so that only the
+	// paths known to lose packets at random get stripes. At most
+	// MaxStripes.
+	Stripes int
 }
 
 // Peers returns the peers of selfSite in federation domain d of plan p of
@@ -193,7 +198,7 @@ func Peers(f *topology.File, p *topology.Plan, d *topology.Domain, selfSite stri
 		if g.Site == selfSite {
 			continue
 		}
-		pr := Peer{Site: g.Site}
+		pr := Peer{Site: g.Site, Stripes: linkStripes(p, selfSite, g.Site)}
 		for _, id := range append([]string{g.Active}, g.Standby...) {
 			if id == "" {
 				continue
@@ -206,6 +211,18 @@ func Peers(f *topology.File, p *topology.Plan, d *topology.Domain, selfSite stri
 		ps = append(ps, pr)
 	}
 	return ps
+}
+
+// linkStripes returns the stripes the topology file declares on the link
+// between sites a and b (links[].stripes), 0 when it declares none or the
+// plan derives their RTT along a chain of links.
+func linkStripes(p *topology.Plan, a, b string) int {
+	for _, l := range p.Links {
+		if len(l.Via) == 0 && (l.Between == [2]string{a, b} || l.Between == [2]string{b, a}) {
+			return l.Stripes
+		}
+	}
+	return 0
 }
 
 // Validate reports every mistake of c at once, as New would.
@@ -320,6 +337,8 @@ func (c *Config) resolve() (*resolved, error) {
 			bad("peer site %s is listed twice", p.Site)
 		case len(p.Gateways) == 0:
 			bad("peer site %s has no gateway-eligible node", p.Site)
+		case p.Stripes < 0 || p.Stripes > MaxStripes:
+			bad("peer site %s: Stripes %d is not between 1 and %d", p.Site, p.Stripes, MaxStripes)
 		case r.self.Site != "" && r.self.Site < p.Site && len(p.Endpoints) == 0:
 			bad("peer site %s has no QUIC endpoint, and site %s dials it (the site whose name sorts first dials): set sites[].quic in the topology", p.Site, r.self.Site)
 		}

@@ -40,13 +40,13 @@ import (
 // smoothed RTT exceeds the minimum by more than half the minimum (or
 // stripeQueueFloor, on short paths that jitter by more than they last),
 // one more per round trip otherwise.
-func (t *Transport) paceStripes(main *conn) {
+func (t *Transport) paceStripes(p *peer, main *conn) {
 	for {
 		st := main.qc.ConnectionStats()
 		switch {
 		case st.SmoothedRTT-st.MinRTT > max(st.MinRTT/2, stripeQueueFloor):
 			main.active.Store(0)
-		case int(main.active.Load()) < t.stripes()-1:
+		case int(main.active.Load()) < t.stripes(p)-1:
 			main.active.Add(1)
 		}
 		select {
@@ -73,10 +73,13 @@ const (
 	stripeYieldPoll = 20 * time.Millisecond
 )
 
-// stripes is how many connections carry a peer's messages.
-func (t *Transport) stripes() int {
-	if t.cfg.Mode == ModeDatagrams {
+// stripes is how many connections carry peer p's messages.
+func (t *Transport) stripes(p *peer) int {
+	switch {
+	case t.cfg.Mode == ModeDatagrams:
 		return 1
+	case p.stripes > 0:
+		return p.stripes
 	}
 	return t.cfg.Stripes
 }
@@ -98,7 +101,7 @@ func (t *Transport) stripeLoop(p *peer, main *conn) {
 			err = errors.New("transport: the stripe reached another gateway")
 		}
 		if err == nil {
-			if !t.addStripe(p, main, sc, t.stripes()-1) {
+			if !t.addStripe(p, main, sc, t.stripes(p)-1) {
 				return
 			}
 			<-sc.done

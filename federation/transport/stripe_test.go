@@ -26,6 +26,32 @@ func messageHeader(t *testing.T) [2]byte {
 	return [2]byte{}
 }
 
+// TestStripesPerPeer: a peer's Stripes (the topology's links[].stripes)
+// replaces Config.Stripes for that peer only: a dials three connections to
+// b and one to c.
+func TestStripesPerPeer(t *testing.T) {
+	w := newWorld(t, "a", "b", "c")
+	pcs, addrs := w.sockets()
+	var trs []*transport.Transport
+	for _, site := range []string{"a", "b", "c"} {
+		cfg := w.config(site, pcs[site], addrs, transport.ModeStreams, nil)
+		for i, p := range cfg.Peers {
+			if site+p.Site == "ab" || site+p.Site == "ba" {
+				cfg.Peers[i].Stripes = 3
+			}
+		}
+		trs = append(trs, start(t, cfg))
+	}
+	a := trs[0]
+	waitFor(t, "a has two stripes to b and none to c", func() bool {
+		return len(a.ConnStats("b")) == 3 && len(a.ConnStats("c")) == 1
+	})
+	time.Sleep(200 * time.Millisecond)
+	if st := a.Stats(); st.StripeConnects != 2 || len(a.ConnStats("c")) != 1 {
+		t.Fatalf("a opened %d stripes, %d connections to c; want 2 stripes (to b only) and 1", st.StripeConnects, len(a.ConnStats("c")))
+	}
+}
+
 // TestStripes: with Stripes 4 the side that dials opens three stripes
 // besides the connection, the other attaches them; message packets cross
 // them all and arrive once each with the sender's site; a stripe closed on

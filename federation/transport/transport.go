@@ -65,6 +65,7 @@ type peer struct {
 	allowed []string
 	eps     []string
 	dials   bool // this side dials (its site sorts first)
+	stripes int  // Peer.Stripes (0: Config.Stripes)
 	out     chan []byte
 	ctl     chan []byte
 	queued  atomic.Int64 // bytes in out
@@ -120,6 +121,7 @@ func New(cfg Config) (*Transport, error) {
 			allowed: slices.Clone(p.Gateways),
 			eps:     slices.Clone(p.Endpoints),
 			dials:   r.self.Site < p.Site,
+			stripes: p.Stripes,
 			out:     make(chan []byte, r.QueuePackets),
 			ctl:     make(chan []byte, controlQueuePackets),
 		}
@@ -514,7 +516,7 @@ func (t *Transport) dialLoop(p *peer) {
 		}
 		backoff, failed = t.cfg.RedialMin, 0
 		t.install(p, c)
-		for range t.stripes() - 1 {
+		for range t.stripes(p) - 1 {
 			t.wg.Go(func() { t.stripeLoop(p, c) })
 		}
 		select {
@@ -687,8 +689,8 @@ func (t *Transport) install(p *peer, c *conn) {
 	if t.cfg.Connected != nil {
 		t.cfg.Connected(p.site, c.id.Node)
 	}
-	if t.stripes() > 1 {
-		t.wg.Go(func() { t.paceStripes(c) })
+	if t.stripes(p) > 1 {
+		t.wg.Go(func() { t.paceStripes(p, c) })
 	}
 	t.wg.Go(func() {
 		<-c.done

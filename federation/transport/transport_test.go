@@ -491,6 +491,7 @@ func TestConfigValidate(t *testing.T) {
 		{"more than a stream frame", func(c *transport.Config) { c.MaxPacket = 70000 }},
 		{"Stripes 65 is not between 1 and 64", func(c *transport.Config) { c.Stripes = 65 }},
 		{"Stripes -1 is not between 1 and 64", func(c *transport.Config) { c.Stripes = -1 }},
+		{"peer site b: Stripes 65 is not between 1 and 64", func(c *transport.Config) { c.Peers[0].Stripes = 65 }},
 	} {
 		cfg := good
 		cfg.Peers = append([]transport.Peer(nil), good.Peers...)
@@ -525,7 +526,21 @@ func TestPeersFromTopology(t *testing.T) {
 	if d == nil {
 		t.Fatal("no federation domain with sin")
 	}
+	// links[].stripes reaches the peer of a declared link, and only it.
+	for i := range f.Links {
+		if slices.Equal(f.Links[i].Between, []string{"fra", "sin"}) {
+			f.Links[i].Stripes = 4
+		}
+	}
 	peers := transport.Peers(f, f.Plan(), d, "fra")
+	for _, p := range peers {
+		if want := map[bool]int{true: 4, false: 0}[p.Site == "sin"]; p.Stripes != want {
+			t.Errorf("peer %s: %d stripes, want %d", p.Site, p.Stripes, want)
+		}
+	}
+	if ps := transport.Peers(f, f.Plan(), d, "sin"); !slices.ContainsFunc(ps, func(p transport.Peer) bool { return p.Site == "fra" && p.Stripes == 4 }) {
+		t.Errorf("sin's peers %+v: want fra with 4 stripes", ps)
+	}
 	var sin *transport.Peer
 	for i := range peers {
 		if peers[i].Site == "fra" {
