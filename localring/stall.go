@@ -36,6 +36,23 @@ import (
 //     While a packet stays missing (stalled), the representative holds the
 //     token for Config.StallHold per rotation, members send no new packets
 //     and retransmit at most stallRetransmits per visit.
+//   - Outside a ring with traffic. A node that receives no multicasts (deaf)
+//     never answers a membership round, but its joins and merge-detect
+//     messages arrive and pull the others into rounds. A member that was
+//     heard in a round (a join or a merge-detect) and did not agree by its
+//     consensus timeout, twice in a row, is quarantined (disagreed); after
+//     its quarantine, one more such round renews it (requarantine).
+//
+// What a persistent fault of this kind costs, by design: a victim outside
+// the ring two membership rounds (each up to ConsensusTimeout plus a join
+// interval) before the others ignore it; a victim in a ring with traffic,
+// FailRecvRotations stalled rotations (at least FailRecvRotations ×
+// StallHold) and one round; afterwards one round per quarantine
+// (EvictQuarantine, doubling to 16×). The bound the tests check (EVS 2.5):
+// with every persistent fault of the simulator's mix (mute, deaf, lossy
+// link), the others form one ring within RunOptions.Liveness of the other
+// faults stopping (10 s for local rings at the LAN preset, 60 s for
+// federation rings at WAN timers), and deliver the traffic sent in it.
 
 const (
 	// stallRotations is how many visits the lowest missing packet must stay
