@@ -56,7 +56,7 @@ func (n *Node) enterGather(reason string, fromOperational bool) {
 	n.partialOff = 0 // a message cut by the ring change is sent again whole
 	n.consensus = map[NodeID]bool{n.me.ID: true}
 	n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
-	n.heard = map[NodeID]Member{}
+	n.heard, n.mergeHeard = map[NodeID]Member{}, map[NodeID]Member{}
 	n.stats.Gathers++
 	n.emit(Event{Kind: EventGather, Reason: reason})
 	n.sendJoin()
@@ -221,6 +221,7 @@ func (n *Node) gatherJoin(j *join) {
 	// more than it needs; TestFedTakeoverBound). The fail set holds the old
 	// incarnation only (failed compares incarnations), so both are right.
 	n.heard[j.sender.ID] = j.sender
+	delete(n.mergeHeard, j.sender.ID)
 	if j.ringSeq < n.reg.id.Seq {
 		// The sender has not seen my current ring: its proc and fail sets
 		// come from an older round (a node that was paused, say, reading
@@ -281,7 +282,7 @@ func (n *Node) consensusTimeout() {
 		if !n.consensus[m.ID] {
 			addMember(n.fail, m)
 			if !n.requarantine(m) && n.heard[m.ID] == m {
-				n.disagreed(m)
+				n.disagreed(m, n.mergeHeard[m.ID] == m)
 			}
 		}
 	}
@@ -559,7 +560,7 @@ func (n *Node) onMerge(m *merge) {
 	if n.fenced(m.sender) {
 		return
 	}
-	if n.isQuarantined(m.sender) {
+	if n.ignoresMerges(m.sender) {
 		n.stats.ForeignRing++
 		return
 	}
@@ -592,11 +593,12 @@ func (n *Node) onMerge(m *merge) {
 // heardMerge counts a merge-detect message of m in this round as heard, as
 // a join: m's multicasts reach me. A node that receives no multicasts (deaf)
 // never answers the round its merge-detects start, and it sends no joins
-// (it never hears of the round); counted as heard, it is quarantined after
-// two such rounds like a deaf node whose joins arrive (disagreed), instead
-// of pulling the ring into a round at every merge interval for good.
+// (it never hears of the round); counted as heard, its merge-detects are
+// ignored after two such rounds (disagreed), instead of pulling the ring
+// into a round at every merge interval for good.
 func (n *Node) heardMerge(m Member) {
 	if _, ok := n.heard[m.ID]; !ok {
 		n.heard[m.ID] = m
+		n.mergeHeard[m.ID] = m
 	}
 }

@@ -158,6 +158,7 @@ type Node struct {
 	evictedSelf bool                   // the ring is taking me out: gather alone
 	quarantined map[NodeID]*quarantine // members taken out, whose joins are ignored for a while
 	heard       map[NodeID]Member      // members whose joins (or merge-detects) arrived in this gather round
+	mergeHeard  map[NodeID]Member      // those of heard whose merge-detects, not joins, arrived first
 	disagree    map[Member]int         // consensus timeouts in a row of members whose joins arrive
 
 	// fenceNext is, per node id, when this node may next send a fence

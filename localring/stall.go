@@ -189,6 +189,13 @@ type quarantine struct {
 	until    time.Time
 	strikes  int
 	admitted time.Time // when it was last installed in a ring with me
+	// mergesOnly marks a quarantine that ignores only m's merge-detect
+	// messages (disagreed, heard by those alone): the node that cannot
+	// agree may be m (deaf) or me (mute); ignoring m's joins and failing
+	// it in my rounds would keep a mute node from merging back with the
+	// healthy ones once its fault heals, while their merge-detects are
+	// what pulled it into rounds for nothing.
+	mergesOnly bool
 }
 
 func (n *Node) quarantine(m Member) time.Duration {
@@ -201,6 +208,7 @@ func (n *Node) quarantine(m Member) time.Duration {
 		q = &quarantine{m: m}
 		n.quarantined[m.ID] = q
 	}
+	q.mergesOnly = false
 	d := n.cfg.EvictQuarantine << min(q.strikes, maxQuarantineDoublings)
 	q.strikes++
 	q.until, q.admitted = n.now.Add(d), time.Time{}
@@ -209,6 +217,12 @@ func (n *Node) quarantine(m Member) time.Duration {
 
 // isQuarantined reports whether m's joins and merge-detects are ignored.
 func (n *Node) isQuarantined(m Member) bool {
+	q := n.quarantined[m.ID]
+	return q != nil && q.m == m && n.now.Before(q.until) && !q.mergesOnly
+}
+
+// ignoresMerges reports whether m's merge-detects are ignored.
+func (n *Node) ignoresMerges(m Member) bool {
 	q := n.quarantined[m.ID]
 	return q != nil && q.m == m && n.now.Before(q.until)
 }
@@ -226,22 +240,27 @@ func (n *Node) failQuarantined() {
 // and now failed to agree on a membership after its quarantine; it reports
 // whether it did.
 func (n *Node) requarantine(m Member) bool {
-	if q := n.quarantined[m.ID]; q == nil || q.m != m || !q.admitted.IsZero() {
+	q := n.quarantined[m.ID]
+	if q == nil || q.m != m || !q.admitted.IsZero() {
 		return false
 	}
+	mergesOnly := q.mergesOnly
 	d := n.quarantine(m)
+	q.mergesOnly = mergesOnly
 	n.stats.Evictions++
 	n.emit(Event{Kind: EventEvict, Evicted: m, Reason: fmt.Sprintf(
 		"node %s, taken out of the ring earlier, still does not answer joins; ignored for another %v", m, d)})
 	return true
 }
 
-// disagreed counts a consensus timeout of a member whose joins arrive: it
-// does not receive ours (a node that receives no multicasts never gets
-// into a ring with traffic, where the detector above would find it). On
-// the second in a row it is quarantined, so that its joins and
-// merge-detects stop pulling the ring into rounds it cannot finish.
-func (n *Node) disagreed(m Member) {
+// disagreed counts a consensus timeout of a member whose joins or
+// merge-detect messages arrive: it does not receive ours (a node that
+// receives no multicasts never gets into a ring with traffic, where the
+// detector above would find it), or ours do not reach it. On the second in
+// a row it is quarantined, so that its joins and merge-detects stop
+// pulling the ring into rounds it cannot finish; only its merge-detects
+// when byMerge (heard by those alone: see quarantine.mergesOnly).
+func (n *Node) disagreed(m Member, byMerge bool) {
 	if n.disagree == nil {
 		n.disagree = map[Member]int{}
 	}
@@ -251,9 +270,14 @@ func (n *Node) disagreed(m Member) {
 	}
 	delete(n.disagree, m)
 	d := n.quarantine(m)
+	what := "joins are"
+	if byMerge {
+		n.quarantined[m.ID].mergesOnly = true
+		what = "merge-detect messages are"
+	}
 	n.stats.Evictions++
 	n.emit(Event{Kind: EventEvict, Evicted: m, Reason: fmt.Sprintf(
-		"node %s sends joins but has not agreed to a membership in two rounds (it does not receive the others' multicasts); its joins are ignored for %v", m, d)})
+		"node %s sends joins or merge-detect messages but has not agreed to a membership in two rounds (it does not receive the others' multicasts, or this node's multicasts do not reach it); its %s ignored for %v", m, what, d)})
 }
 
 // admitted notes the quarantined members that are back in a ring with me.
