@@ -40,8 +40,11 @@ import (
 //     never answers a membership round, but its joins and merge-detect
 //     messages arrive and pull the others into rounds. A member that was
 //     heard in a round (a join or a merge-detect) and did not agree by its
-//     consensus timeout, twice in a row, is quarantined (disagreed); after
-//     its quarantine, one more such round renews it (requarantine).
+//     consensus timeout, twice in a row, is quarantined (disagreed); when
+//     only its merge-detects were heard, only they are ignored (the one
+//     that cannot agree may be this node, mute, which must still merge
+//     back when it heals); after its quarantine, one more such round
+//     renews it (requarantine).
 //
 // What a persistent fault of this kind costs, by design: a victim outside
 // the ring two membership rounds (each up to ConsensusTimeout plus a join
