@@ -155,7 +155,7 @@ func RunFed(seed uint64, spec FedSpec, opts RunOptions) *Result {
 	// receiving none) or of a link between two sites, through the liveness
 	// phase; from a source of its own, so that the other faults of a seed
 	// stay those it had before.
-	pers := PickPersistent(rand.New(rand.NewPCG(seed, 0xfed15)), len(spec.Sites))
+	pers := PickPersistent(rand.New(rand.NewPCG(seed, 0xfed15)), len(spec.Sites), true)
 	pers.names = spec.Sites
 	mix.Persistent = pers.String()
 	c.Log = opts.LogTo

@@ -289,6 +289,8 @@ func TestNoEvictionUnderTransientLoss(t *testing.T) {
 // (now a merge-detect counts as a join heard, and the node is quarantined
 // after two such rounds).
 func TestPersistentFaultSeeds(t *testing.T) {
+	deafInLiveness = true
+	defer func() { deafInLiveness = false }()
 	for _, seed := range []uint64{2207, 2370, 426, 888, 936} {
 		r := Run(seed, RunOptions{})
 		if r.Mix.Persistent == "" {
