@@ -52,10 +52,12 @@ import (
 // FailRecvRotations stalled rotations (at least FailRecvRotations ×
 // StallHold) and one round; afterwards one round per quarantine
 // (EvictQuarantine, doubling to 16×). The bound the tests check (EVS 2.5):
-// with every persistent fault of the simulator's mix (mute, deaf, lossy
-// link), the others form one ring within RunOptions.Liveness of the other
-// faults stopping (10 s for local rings at the LAN preset, 60 s for
-// federation rings at WAN timers), and deliver the traffic sent in it.
+// with a persistent fault of the simulator's mix (mute, lossy link, and
+// deaf in federation runs and the listed local seeds), the others form one
+// ring within RunOptions.Liveness of the other faults stopping (10 s for
+// local rings at the LAN preset, 60 s for federation rings at WAN timers),
+// and deliver the traffic sent in it. Not yet: a deaf node in a local ring
+// of three can keep the two healthy nodes apart (sim deafInLiveness).
 
 const (
 	// stallRotations is how many visits the lowest missing packet must stay
