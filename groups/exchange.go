@@ -241,7 +241,9 @@ func (n *Node) onReport(msg *localring.Message, origin localring.Member, rep *re
 		return
 	}
 	acc.part++
-	acc.groups = append(acc.groups, rep.groups...)
+	// The groups stay in their parts (a report of many groups has many;
+	// appending them to one slice would copy them again and again).
+	acc.groupParts = append(acc.groupParts, rep.groups)
 	acc.ops = append(acc.ops, rep.ops...)
 	acc.acls = append(acc.acls, rep.acls...)
 	if !rep.last {
@@ -276,13 +278,19 @@ func (n *Node) complete() {
 			continue
 		}
 		ni := n.nodeOf(m)
-		for _, rg := range rep.groups {
-			g := n.groups[rg.name]
-			if g == nil {
-				g = n.newGroup(rg.name)
+		for i := -1; i < len(rep.groupParts); i++ {
+			gs := rep.groups
+			if i >= 0 {
+				gs = rep.groupParts[i]
 			}
-			for _, rm := range rg.members {
-				g.xm = append(g.xm, member{c: n.clientOf(ni, rm.client), st: rm.st})
+			for _, rg := range gs {
+				g := n.groups[rg.name]
+				if g == nil {
+					g = n.newGroup(rg.name)
+				}
+				for _, rm := range rg.members {
+					g.xm = append(g.xm, member{c: n.clientOf(ni, rm.client), st: rm.st})
+				}
 			}
 		}
 		for i := range rep.acls {

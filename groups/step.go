@@ -327,7 +327,8 @@ func (n *Node) setRegular(g *group, nm []member, vid viewID, reason Reason) {
 	for _, m := range nm {
 		m.c.mark = gen
 	}
-	var left []member
+	var leftBuf, joinedBuf [4]member // most changes add or remove a few
+	left := leftBuf[:0]
 	for _, m := range old {
 		if m.c.mark != gen {
 			left = append(left, m)
@@ -337,7 +338,7 @@ func (n *Node) setRegular(g *group, nm []member, vid viewID, reason Reason) {
 	for _, m := range old {
 		m.c.mark = gen
 	}
-	var joined []member
+	joined := joinedBuf[:0]
 	for _, m := range nm {
 		if m.c.mark != gen {
 			joined = append(joined, m)

@@ -136,6 +136,9 @@ type report struct {
 	groups []reportGroup
 	ops    []wireMsg // kind, client, group and acl only
 	acls   []reportACL
+	// groupParts holds the groups of each part received, after groups,
+	// in a report onReport assembles.
+	groupParts [][]reportGroup
 }
 
 type reportGroup struct {
