@@ -216,7 +216,6 @@ type Runner struct {
 	// seen is, per peer site, the highest incarnation of it the node had
 	// heard of at the last check (redialStale); loop only.
 	seen    map[string]uint64
-	reach   chan struct{} // a connection to a peer came up (transport.Config.Connected)
 	traceOK bool
 }
 
@@ -264,13 +263,6 @@ func New(cfg Config) (*Runner, error) {
 		}
 	}
 	tc.ConfigHash = cfg.Plan.ConfigHash(d)
-	r.reach = make(chan struct{}, 1)
-	tc.Connected = func(string, string) {
-		select {
-		case r.reach <- struct{}{}:
-		default:
-		}
-	}
 	tc.Conn, tc.Listen = cfg.Conn, cfg.Listen
 	if tc.Conn == nil && tc.Listen == "" {
 		ep, err := cfg.Plan.GatewayEndpoint(cfg.File, fc.Domain, cfg.Node)
@@ -346,21 +338,7 @@ func (r *Runner) Wake() { r.d.Wake() }
 func (r *Runner) Run(ctx context.Context) error {
 	r.log.Info("federation ring member starting", "node", r.cfg.Node, "sites", r.fc.Sites, "listen", r.tr.Addr().String(), "alpn", r.tr.ALPN(),
 		"token_timeout", r.fc.Ring.TokenTimeout, "consensus_timeout", r.fc.Ring.ConsensusTimeout, "window", r.fc.Ring.WindowPackets)
-	rctx, stop := context.WithCancel(ctx)
-	go func() {
-		// A connection came up: the node sends its join again at once
-		// if it is gathering (localring.Node.Reachable).
-		for {
-			select {
-			case <-r.reach:
-				r.d.Do(func(now time.Time) { r.node.Reachable(now) })
-			case <-rctx.Done():
-				return
-			}
-		}
-	}()
 	err := r.d.Run(ctx)
-	stop()
 	r.mu.Lock()
 	r.leaving = true
 	if r.st.State != "superseded" {

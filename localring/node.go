@@ -378,20 +378,6 @@ func (n *Node) represents(r RingID) bool { return r == n.ringID(r.Seq) }
 
 func (n *Node) stopped() bool { return n.state == stateLeft || n.state == stateSuperseded }
 
-// Reachable tells the node that its transport can now reach a member it
-// could not before (a connection came up): while gathering, it sends its
-// join again at once rather than at the next join interval, since the
-// join it sent before the connection existed never arrived. A federation
-// gateway that takes over starts its member before its connections are
-// up; without this its first join reached the other sites a join timeout
-// late, after it had formed a ring of itself alone.
-func (n *Node) Reachable(now time.Time) {
-	n.now = now
-	if n.state == stateGather {
-		n.sendJoin()
-	}
-}
-
 // Incarnation returns the highest incarnation of node id this node has
 // seen (in a packet, or from Fence), 0 if none.
 func (n *Node) Incarnation(id NodeID) uint64 { return n.incs[id] }

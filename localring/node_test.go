@@ -592,33 +592,3 @@ func TestFenceNotice(t *testing.T) {
 		t.Fatalf("notice naming a#2: err %v, stopped %v, stats %+v", err, old.stopped(), old.Stats())
 	}
 }
-
-// TestReachable: a gathering node told that a member became reachable
-// sends its join again at once (the one it sent before went nowhere);
-// an operational node sends nothing.
-func TestReachable(t *testing.T) {
-	n, err := New(DefaultLAN("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Start(t0)
-	if got := len(n.Ready().Packets); got != 1 {
-		t.Fatalf("a starting node sent %d packets, want its join", got)
-	}
-	n.Reachable(t0.Add(time.Millisecond))
-	ps := n.Ready().Packets
-	if len(ps) != 1 || ps[0].To != "" {
-		t.Fatalf("a gathering node told a member is reachable sent %v, want one join to all", ps)
-	}
-	if j, err := parseJoin(ps[0].Data); err != nil || j.sender != n.me {
-		t.Fatalf("not its join: %v %v", j, err)
-	}
-	now := pump(t, []*Node{n}, t0, time.Second)
-	if n.State() != stateOperational.String() {
-		t.Fatalf("state %s after a second alone, want operational", n.State())
-	}
-	n.Reachable(now)
-	if ps := n.Ready().Packets; len(ps) != 0 {
-		t.Fatalf("an operational node told a member is reachable sent %d packets", len(ps))
-	}
-}

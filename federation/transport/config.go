@@ -159,11 +159,6 @@ type Config struct {
 	// Logger receives one line per connection, disconnection and refusal.
 	// Default: slog.Default().
 	Logger *slog.Logger
-	// Connected, if set, is called (from the transport's goroutines, and
-	// must not block) each time a connection to a peer site is
-	// established: what the ring sent to that site before was dropped
-	// (gateway.Runner has its node send its join again at once).
-	Connected func(site, node string)
 	// Now is the clock certificates are checked against. Default:
 	// time.Now.
 	Now func() time.Time

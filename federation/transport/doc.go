@@ -23,9 +23,7 @@
 //     connection and dial the new gateway (Redial); in a domain of two
 //     sites no one tells it, and the old connection ends at the idle
 //     timeout (or at once, by a stateless reset, when the same gateway
-//     restarts on its port). Config.Connected
-//     tells the runner of every new connection, so that a gathering ring
-//     member sends its join again at once.
+//     restarts on its port).
 //   - TLS 1.3 with mutual authentication against the cluster CA
 //     (`atoll certs`, package internal/pki). The peer's identity — cluster,
 //     site and gateway node id — comes from its certificate's

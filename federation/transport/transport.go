@@ -686,9 +686,6 @@ func (t *Transport) install(p *peer, c *conn) {
 	}
 	t.wg.Go(func() { t.writer(p, c) })
 	t.wg.Go(func() { t.reader(p, c) })
-	if t.cfg.Connected != nil {
-		t.cfg.Connected(p.site, c.id.Node)
-	}
 	if t.stripes(p) > 1 {
 		t.wg.Go(func() { t.paceStripes(p, c) })
 	}
