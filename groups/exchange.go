@@ -288,6 +288,11 @@ func (n *Node) complete() {
 				if g == nil {
 					g = n.newGroup(rg.name)
 				}
+				if g.xm == nil {
+					// Room for a member per reporting node: the usual
+					// case, one allocation instead of one per doubling.
+					g.xm = make([]member, 0, max(len(x.got), len(rg.members)))
+				}
 				for _, rm := range rg.members {
 					g.xm = append(g.xm, member{c: n.clientOf(ni, rm.client), st: rm.st})
 				}

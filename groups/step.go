@@ -308,15 +308,31 @@ func names(ms []member) []string {
 	return out
 }
 
-// localNames returns the names of the members on this node.
-func (n *Node) localNames(ms []member) []string {
-	var out []string
+// memberNames returns the names of ms and the client names of those on
+// this node (nil when none), in one allocation (each list with its own
+// capacity, so that appending to one cannot write into the other).
+func (n *Node) memberNames(ms []member) (all, local []string) {
+	k := 0
 	for _, m := range ms {
 		if m.c.node == n.me {
-			out = append(out, m.c.name)
+			k++
 		}
 	}
-	return out
+	buf := make([]string, len(ms)+k)
+	all = buf[:len(ms):len(ms)]
+	for i, m := range ms {
+		all[i] = m.c.full
+	}
+	if k == 0 {
+		return all, nil
+	}
+	local = buf[len(ms):len(ms)]
+	for _, m := range ms {
+		if m.c.node == n.me {
+			local = append(local, m.c.name)
+		}
+	}
+	return all, local
 }
 
 // setRegular makes nm (a fresh slice, ordered) the group's regular view
@@ -359,7 +375,8 @@ func (n *Node) setRegular(g *group, nm []member, vid viewID, reason Reason) {
 	}
 	n.stats.Views++
 	if g.nlocal > 0 || n.cfg.AllViews {
-		v := &View{Group: g.name, ID: vid.String(), Members: names(nm), Joined: names(joined), Reason: reason}
+		all, local := n.memberNames(nm)
+		v := &View{Group: g.name, ID: vid.String(), Members: all, Joined: names(joined), Reason: reason}
 		// Left lists names: a member whose node restarted and that comes
 		// back with the same name is not listed as left (it is in Joined).
 		for _, m := range left {
@@ -367,7 +384,7 @@ func (n *Node) setRegular(g *group, nm []member, vid viewID, reason Reason) {
 				v.Left = append(v.Left, m.c.full)
 			}
 		}
-		n.emit(Event{Kind: EventView, View: v, To: n.localNames(nm)})
+		n.emit(Event{Kind: EventView, View: v, To: local})
 	}
 	for _, m := range left {
 		n.forgetQ = append(n.forgetQ, m.c)
@@ -398,8 +415,9 @@ func (n *Node) setTrans(g *group, trans string, tm []member) {
 	g.trans = tm
 	n.stats.Views++
 	if g.nlocal > 0 || n.cfg.AllViews {
-		n.emit(Event{Kind: EventView, To: n.localNames(tm),
-			View: &View{Group: g.name, ID: g.vid.String(), Members: names(tm), Reason: ReasonNetwork, Transitional: true}})
+		all, local := n.memberNames(tm)
+		n.emit(Event{Kind: EventView, To: local,
+			View: &View{Group: g.name, ID: g.vid.String(), Members: all, Reason: ReasonNetwork, Transitional: true}})
 	}
 }
 

@@ -3,8 +3,11 @@ package groups
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // TestViewIDString checks the allocation-free rendering of view ids and
@@ -43,5 +46,33 @@ func TestViewIDString(t *testing.T) {
 		if got := hash64([]byte(want)); got != h.Sum64() {
 			t.Errorf("hash64(%q) = %x, want FNV-1a %x", want, got, h.Sum64())
 		}
+	}
+}
+
+// TestMemberNames checks memberNames against the lists it makes in one
+// allocation, and that appending to one list leaves the other alone.
+func TestMemberNames(t *testing.T) {
+	n, err := New(Config{Node: localring.Member{ID: "a", Inc: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := n.nodeOf(localring.Member{ID: "b", Inc: 1})
+	var ms []member
+	for _, c := range []*clientInfo{n.clientOf(other, "x"), n.clientOf(n.me, "y"), n.clientOf(other, "z"), n.clientOf(n.me, "w")} {
+		ms = append(ms, member{c: c})
+	}
+	all, local := n.memberNames(ms)
+	if !slices.Equal(all, []string{"b:x", "a:y", "b:z", "a:w"}) || !slices.Equal(local, []string{"y", "w"}) {
+		t.Fatalf("memberNames = %q, %q", all, local)
+	}
+	_ = append(all, "b:extra")
+	if !slices.Equal(local, []string{"y", "w"}) {
+		t.Fatalf("appending to the members changed the local names: %q", local)
+	}
+	if all, local := n.memberNames(ms[2:3]); !slices.Equal(all, []string{"b:z"}) || local != nil {
+		t.Fatalf("memberNames without local members = %q, %#v, want [b:z] and nil", all, local)
+	}
+	if all, local := n.memberNames(nil); all == nil || len(all) != 0 || local != nil {
+		t.Fatalf("memberNames(nil) = %#v, %#v, want an empty list and nil", all, local)
 	}
 }
