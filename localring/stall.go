@@ -243,13 +243,17 @@ func (n *Node) failQuarantined() {
 
 // requarantine renews the quarantine of a member that was taken out before
 // and now failed to agree on a membership after its quarantine; it reports
-// whether it did.
+// whether it did. Unless the member's joins arrived in this round, the
+// renewal ignores only its merge-detects: it may not have answered because
+// it still ignored mine (two healthy nodes that quarantined each other's
+// joins, their quarantines running out at different times, renewed them
+// for good: simulator seed 9, a deaf node in a ring of three).
 func (n *Node) requarantine(m Member) bool {
 	q := n.quarantined[m.ID]
 	if q == nil || q.m != m || !q.admitted.IsZero() {
 		return false
 	}
-	mergesOnly := q.mergesOnly
+	mergesOnly := q.mergesOnly || n.heard[m.ID] != m || n.mergeHeard[m.ID] == m
 	d := n.quarantine(m)
 	q.mergesOnly = mergesOnly
 	n.stats.Evictions++
