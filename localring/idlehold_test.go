@@ -154,67 +154,25 @@ func TestIdleMergeDetectRidesWithIdle(t *testing.T) {
 	}
 	now = pump(t, nodes, now, time.Second)
 	a := nodes[0]
-	// A pump that numbers the representative's Readys: merge-detects and
-	// idle packets of one Ready share a number.
-	type sent struct {
-		from  NodeID
-		p     Packet
-		ready int
-	}
-	var q []sent
-	readys, merges, alone := 0, 0, 0
-	collect := func() {
-		for _, n := range nodes {
-			rd := n.Ready()
-			if n == a && len(rd.Packets) > 0 {
-				readys++
-				types := map[packetType]bool{}
-				for _, p := range rd.Packets {
-					types[packetType(p.Data[1])] = true
-				}
-				if types[ptMerge] {
-					merges++
-					if !types[ptIdle] {
-						alone++
-					}
-				}
-			}
-			for _, p := range rd.Packets {
-				q = append(q, sent{n.me.ID, p, readys})
+	merges, alone := 0, 0
+	pumpReady = func(n *Node, rd Ready) {
+		if n != a {
+			return
+		}
+		types := map[packetType]bool{}
+		for _, p := range rd.Packets {
+			types[packetType(p.Data[1])] = true
+		}
+		if types[ptMerge] {
+			merges++
+			if !types[ptIdle] {
+				alone++
 			}
 		}
 	}
+	defer func() { pumpReady = nil }()
 	const window = 2 * time.Second
-	end := now.Add(window)
-	collect()
-	for now.Before(end) {
-		if len(q) == 0 {
-			next := end
-			for _, n := range nodes {
-				if dl := n.NextDeadline(); !dl.IsZero() && dl.Before(next) {
-					next = dl
-				}
-			}
-			now = next
-			for _, n := range nodes {
-				n.Tick(now)
-			}
-			collect()
-			continue
-		}
-		p := q[0]
-		q = q[1:]
-		now = now.Add(10 * time.Microsecond)
-		for _, n := range nodes {
-			if n.me.ID == p.from && p.p.To == "" || p.p.To != "" && p.p.To != n.me.ID {
-				continue
-			}
-			if err := n.Step(now, p.p.Data); err != nil {
-				t.Fatal(err)
-			}
-		}
-		collect()
-	}
+	pump(t, nodes, now, window)
 	if alone > 0 {
 		t.Fatalf("%d of %d merge-detects of the idle representative went out on their own, not with an idle packet", alone, merges)
 	}

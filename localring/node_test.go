@@ -51,6 +51,9 @@ func pumpUntil(t *testing.T, nodes []*Node, now time.Time, d time.Duration, onEv
 	collect := func() {
 		for _, n := range nodes {
 			rd := n.Ready()
+			if pumpReady != nil {
+				pumpReady(n, rd)
+			}
 			for _, p := range rd.Packets {
 				q = append(q, pkt{n.me.ID, p})
 			}
@@ -102,6 +105,11 @@ func pumpUntil(t *testing.T, nodes []*Node, now time.Time, d time.Duration, onEv
 // pumpDrop, when set, drops the packets from → to for which it returns
 // true in pump and its variants. Tests that set it must not be parallel.
 var pumpDrop func(from, to NodeID, pkt []byte) bool
+
+// pumpReady, when set, sees every Ready that pump and its variants take
+// from a node, before its packets are queued. Tests that set it must not
+// be parallel.
+var pumpReady func(n *Node, rd Ready)
 
 func formRing(t *testing.T, ids ...NodeID) ([]*Node, time.Time) {
 	t.Helper()
