@@ -68,6 +68,11 @@ func Incarnation(local localring.RingID, epoch, rank int) (uint64, error) {
 	return local.Seq<<(EpochBits+RankBits) | uint64(epoch)<<RankBits | uint64(rank), nil
 }
 
+// IncarnationRank returns the gateway rank an incarnation names: the
+// place in its site's gateway list of the gateway that speaks for the
+// site with it (the inverse of Incarnation's last field).
+func IncarnationRank(inc uint64) int { return int(inc & (1<<RankBits - 1)) }
+
 // RingSeqMargin is how far above the highest federation ring sequence
 // number its site knows a new incarnation starts numbering its rings
 // (RingSeqFloor).

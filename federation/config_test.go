@@ -187,3 +187,19 @@ func TestValidate(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// IncarnationRank reads back the rank Incarnation put in, at every rank
+// and epoch bound.
+func TestIncarnationRank(t *testing.T) {
+	for _, epoch := range []int{0, 1, MaxEpoch} {
+		for rank := range 1 << RankBits {
+			inc, err := Incarnation(localring.RingID{Seq: MaxLocalSeq, Rep: "a-1"}, epoch, rank)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := IncarnationRank(inc); got != rank {
+				t.Fatalf("IncarnationRank(Incarnation(max, %d, %d)) = %d", epoch, rank, got)
+			}
+		}
+	}
+}

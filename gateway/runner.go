@@ -504,8 +504,7 @@ func (r *Runner) redialStale() {
 		}
 		r.seen[s] = inc
 		if ok {
-			rank := int(inc & (1<<federation.RankBits - 1))
-			r.tr.Redial(s, rank, fmt.Sprintf("the ring heard of incarnation %d of site %s (previously %d)", inc, s, prev))
+			r.tr.Redial(s, federation.IncarnationRank(inc), fmt.Sprintf("the ring heard of incarnation %d of site %s (previously %d)", inc, s, prev))
 		}
 	}
 }
