@@ -61,6 +61,7 @@ type View struct {
 	fresh  map[string]bool               // sites announced since the round opened
 	seen   map[localring.NodeID]seenAt   // node -> its newest incarnation announced, and the newest local ring that held it
 	round  bool                          // a round is open
+	trans  bool                          // in the federation's transitional configuration (fedTrans), its messages delivered
 	ring   uint64                        // the federation ring of the stream's last entry (DomainOrder.Ring), 0 before any
 	local  *localring.Configuration      // this site's local regular configuration
 	cur    *localring.Configuration      // the configuration installed last
@@ -122,8 +123,10 @@ func (v *View) Entry(e *bridge.Entry) {
 	switch e.Kind {
 	case bridge.EntryConfig:
 		if e.Conf.Kind == localring.Transitional {
-			return // the round of the next regular configuration says who goes on
+			v.fedTrans(e.Pos)
+			return
 		}
+		v.trans = false
 		v.sites = slices.Clone(e.Conf.Sites)
 		v.ring = e.Pos.Ring
 		v.openRound(e.Pos)
@@ -151,7 +154,7 @@ func (v *View) Entry(e *bridge.Entry) {
 		case v.cur == nil:
 			v.stats.NotMember++
 			return
-		case (v.round || v.cur.Kind == localring.Transitional) && !groups.IsReport(e.Payload):
+		case (v.round || v.cur.Kind == localring.Transitional) && !v.trans && !groups.IsReport(e.Payload):
 			v.stats.Discarded++
 			return
 		}
@@ -161,6 +164,29 @@ func (v *View) Entry(e *bridge.Entry) {
 }
 
 func (v *View) emit(e localring.Event) { v.out.Events = append(v.out.Events, e) }
+
+// fedTrans is the bridge's transitional configuration entry at pos: the
+// messages after it, up to the next regular configuration, are those the
+// federation delivered in its transitional configuration, which the
+// components of a split federation deliver with holes (the other
+// component's messages; EVS 6 allows them only in a transitional
+// configuration). A node in a regular configuration leaves it there
+// (leave: a transitional configuration of itself alone; which others go
+// on is known at the round's end) and delivers them in it; its own among
+// them were sent in the regular one (the bridge's EntrySends come before
+// the entry). An announcement among them waits for the round of the next
+// regular configuration (announced). Delivered in the regular
+// configuration, a message after b-1's hole broke 6 (tests/fednetns
+// TestSitesNetns with the lan preset, c cut off; TestTransitionalMessages).
+// A node already out of its regular configuration (a round is open)
+// discards them, as its own were told unsent.
+func (v *View) fedTrans(pos localring.DomainOrder) {
+	if v.round || v.cur == nil || v.cur.Kind != localring.Regular {
+		return
+	}
+	v.leave(pos)
+	v.trans = true
+}
 
 // follow checks that a message at pos belongs to the federation ring of
 // the configuration this node applied last. A message of another ring
@@ -183,6 +209,7 @@ func (v *View) follow(pos localring.DomainOrder) {
 		v.ring = pos.Ring // a node that joins learns the ring from the stream
 	default:
 		v.stats.Missed++
+		v.trans = false
 		v.ring = pos.Ring
 		v.sites = nil
 		v.openRound(pos)
@@ -244,6 +271,16 @@ func (v *View) announced(pos localring.DomainOrder, a *announcement) {
 	if v.round {
 		v.fresh[a.site] = true
 		v.maybeComplete(pos)
+		return
+	}
+	if v.trans {
+		// In the federation's transitional configuration: the members it
+		// lists are known (above), and the next regular configuration's
+		// round takes them. Applied at once, one that adds a node opened
+		// a round there, and the messages after it, their senders told
+		// they were sent, were discarded everywhere (EVS 3); one that
+		// removes a node installed a regular configuration among them
+		// (6, 1.3; TestAnnounceInTransitional).
 		return
 	}
 	if had && slices.Equal(old, a.members) {
