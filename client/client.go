@@ -109,7 +109,7 @@ type Client struct {
 	inBytes  int           // their payload bytes
 	calls    map[uint32]*call
 	closed   bool
-	opened   bool   // answers made room in the window for queued requests: the reader writes them
+	opened   bool   // answers made room in the window for queued requests, or messages wait to go out together (batchLocked): the reader writes them
 	writing  bool   // the writer goroutine holds a batch: only it writes
 	rest     []byte // what a direct write (writeNow) left: the writer writes it first
 	direct   []byte // writeNow's buffer
@@ -348,7 +348,10 @@ func (c *Client) Multicast(ctx context.Context, svc Service, msgType uint16, gro
 
 // MulticastWait is Multicast that waits for the send queue to empty, so
 // that a sender goes at the rate the ring carries its messages and its
-// message waits only behind the window (not behind a queue as well). It
+// message waits only behind the window (not behind a queue as well).
+// While the agent is behind (half of the window or more unanswered) it
+// returns once its message is queued within the window, and the client
+// writes a quarter of the window of messages at once (see batchLocked). It
 // returns ctx.Err() if ctx ends first (the message is then not sent), and
 // the session's error (Err) if it ends.
 func (c *Client) MulticastWait(ctx context.Context, svc Service, msgType uint16, groupNames []string, payload []byte) error {
@@ -527,8 +530,10 @@ func (c *Client) roundTrip(ctx context.Context, f *cp.Frame) ([]cp.Frame, error)
 // writer; with reply, it registers the call whose reply the caller awaits.
 // When the send queue is full it fails with CodeBackpressure, or with
 // wait, waits for room until ctx or the session ends. A message that
-// waits (MulticastWait, SendWait) waits until the queue is empty: a
-// sender that waits for the ring does not also wait behind a queue.
+// waits (MulticastWait, SendWait) waits until the queue is empty, or
+// only for room in the window while messages go out in batches
+// (batchLocked): a sender that waits for the ring does not also wait
+// behind a queue.
 func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*call, error) {
 	f.Req = c.nextReq.Add(1)
 	if f.Req == 0 {
@@ -552,7 +557,8 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 		case c.writeErr != nil:
 			return nil, c.writeErr
 		}
-		if len(c.out) == 0 || !(wait && of.msg) && len(c.out) < c.sendFrames && c.outBytes+size <= c.sendBytes {
+		if len(c.out) == 0 || !(wait && of.msg) && len(c.out) < c.sendFrames && c.outBytes+size <= c.sendBytes ||
+			wait && of.msg && len(c.out) < c.batchLocked() && len(c.inflight)-c.inHead+len(c.out) < c.window.msgs {
 			break
 		}
 		if !wait {
@@ -578,8 +584,33 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 	}
 	c.out = append(c.out, of)
 	c.outBytes += size
+	if of.msg && len(c.out) < c.batchLocked() {
+		c.opened = true // the reader writes it, with those that join it
+		return cl, nil
+	}
 	c.writeNowLocked()
 	return cl, nil
+}
+
+// batchLocked returns how many messages go out together in one write
+// while the agent is behind: half of the window or more unanswered (the
+// ring carries less than is offered). A message then gains nothing by
+// going out alone, and a write (and a wake-up of the agent's reader) per
+// message costs the sender and its agent more CPU than the ring does. A
+// new message waits in the send queue until a quarter of the window of
+// them waits, or until the reader has read what the agent sent (replies,
+// deliveries) and is about to wait for more: the unanswered messages
+// guarantee that the agent writes again. It returns 1 (every message goes
+// out at once) below half the window, so a sender that the ring keeps up
+// with gets no added latency, and with a window under 8 messages.
+// MulticastWait and SendWait batch only messages the window has room for,
+// so a message still waits behind at most a window and one message
+// (c.mu held).
+func (c *Client) batchLocked() int {
+	if 2*(len(c.inflight)-c.inHead) < c.window.msgs {
+		return 1
+	}
+	return max(c.window.msgs/4, 1)
 }
 
 // writeNowLocked writes what the window lets go from the calling

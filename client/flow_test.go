@@ -188,6 +188,48 @@ func TestWindow(t *testing.T) {
 	conn.Close()
 }
 
+// TestBatchWhileBehind: while half of the window or more is unanswered,
+// messages go out a quarter of the window at a time, or when the agent
+// writes something; below half the window each goes out at once.
+func TestBatchWhileBehind(t *testing.T) {
+	ctx := context.Background()
+	a := newFakeAgent(t, cp.Version3, 16) // batches of 4 from 8 unanswered on
+	cl, conn, r := a.session()
+	var got []cp.Frame
+	for i := range 8 {
+		if err := mcast(cl, ctx, true, byte(i)); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, requests(t, conn, r, 1)...) // at once
+	}
+	// The reader writes what waits whenever it is about to read again: let
+	// it start (on a loaded machine it may not have run yet) and wait in
+	// its read, where it stays while the agent writes nothing.
+	time.Sleep(50 * time.Millisecond)
+	for i := range 3 {
+		if err := mcast(cl, ctx, true, byte(8+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nothingMore(t, conn, r, "3 messages with half the window unanswered wait for a fourth")
+	if err := mcast(cl, ctx, true, 11); err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, requests(t, conn, r, 4)...)
+	if err := mcast(cl, ctx, true, 12); err != nil {
+		t.Fatal(err)
+	}
+	nothingMore(t, conn, r, "a message with 12 of 16 unanswered waits for others or for the agent")
+	ok(t, conn, got[0].Req) // the reader reads it, then writes what waits
+	got = append(got, requests(t, conn, r, 1)...)
+	for i, f := range got {
+		if f.Type != cp.TypeMulticast || len(f.Payload) != 1 || f.Payload[0] != byte(i) {
+			t.Fatalf("request %d: %s %x, want multicast %02x", i, f.Type, f.Payload, i)
+		}
+	}
+	conn.Close()
+}
+
 // wait receives from c, or fails the test after 10 s.
 func wait(t *testing.T, c <-chan error) error {
 	t.Helper()
