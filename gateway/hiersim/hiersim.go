@@ -167,9 +167,12 @@ type Result struct {
 	// a newer incarnation of their site stopped, FedConfs the regular
 	// federation configurations installed after the rings formed.
 	Injected, UpInFlight, Terms, Fenced, FedConfs int
-	Trace                                         []evs.Event             // the domain's trace, every node
-	FedTrace                                      []evs.Event             // the federation ring's trace
-	Bridges                                       map[string]bridge.Stats // by node id
+	// Takeover is the timeline of a gateway crash (FaultGatewayCrash),
+	// nil for the other faults.
+	Takeover *Takeover
+	Trace    []evs.Event             // the domain's trace, every node
+	FedTrace []evs.Event             // the federation ring's trace
+	Bridges  map[string]bridge.Stats // by node id
 }
 
 // Failed reports whether the run found anything wrong.
@@ -214,6 +217,8 @@ type hier struct {
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
 	fx      struct{ injected, upInFlight, terms, fedConfs int }
+	tl      *timeline               // a gateway crash's, from the kill on
+	lastAt  map[*node]time.Duration // every node's last delivery
 }
 
 // Run runs one seed.
@@ -235,7 +240,7 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	if dom == nil {
 		return nil, fmt.Errorf("hiersim: %s has no federation domain %q", opts.Topology, opts.Domain)
 	}
-	h := &hier{opts: opts, rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), dom: dom, byID: map[localring.NodeID]*node{}, where: map[string]string{}}
+	h := &hier{opts: opts, rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), dom: dom, byID: map[localring.NodeID]*node{}, where: map[string]string{}, lastAt: map[*node]time.Duration{}}
 	if err := h.build(f, seed); err != nil {
 		return nil, err
 	}
@@ -250,6 +255,7 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	h.run(opts.Outage, true)
 	undo()
 	h.run(opts.Load-opts.Load/3-opts.Outage, true)
+	h.tl.close(h.fed.Elapsed())
 	h.run(opts.Settle, false)
 	return h.result(seed), nil
 }
@@ -337,6 +343,7 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 		n.inc = inc
 		switch e.Kind {
 		case localring.EventInstall:
+			h.tl.localInstall(s, e.Conf, s.ring.Elapsed())
 			active := false
 			if e.Conf.Kind == localring.Regular {
 				gw, _, ok := federation.ActiveGateway(h.dom, s.name, e.Conf.MemberIDs())
@@ -350,6 +357,7 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 					if h.formed {
 						h.fx.terms++
 					}
+					h.tl.term(s.ring.Elapsed())
 					h.fed.Start(n.fslot)
 				case !active && was:
 					h.fed.Crash(n.fslot)
@@ -379,9 +387,16 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 		if h.formed && e.Conf.Kind == localring.Regular {
 			h.fx.fedConfs++
 		}
+		if e.Conf.Kind == localring.Regular && len(e.Conf.Members) == len(h.sites) {
+			h.tl.mark(markFedRing, n.site, h.fed.Elapsed())
+		}
 		n.b.FedInstall(e.Conf)
 	case localring.EventDeliver:
+		before := n.b.Stats()
 		n.b.FedDeliver(&e.Msg)
+		if after := n.b.Stats(); after.CatchUps+after.Gaps > before.CatchUps+before.Gaps {
+			h.tl.mark(markCaughtUp, n.site, h.fed.Elapsed())
+		}
 	case localring.EventSuperseded:
 		h.logf("%s: federation member %s#%d fenced", n.id, id, inc)
 		n.b.FedStopped()
@@ -423,6 +438,9 @@ func (h *hier) drain(n *node) {
 				}
 			}
 			slices.Sort(members)
+			if e.Conf.Kind == localring.Regular && len(e.Conf.Sites) == len(h.sites) {
+				h.tl.mark(markSynced, n.site, n.site.ring.Elapsed())
+			}
 			l.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: members}
 			l.ConfID = e.Conf.ID
 			h.trace = append(h.trace, l)
@@ -442,6 +460,8 @@ func (h *hier) drain(n *node) {
 			l.Order = tracemap.DomainOrder(e.Pos)
 			h.trace = append(h.trace, l)
 			n.seen[string(e.Payload)]++
+			h.tl.deliver(n, n.site.ring.Elapsed())
+			h.lastAt[n] = n.site.ring.Elapsed()
 			if _, ok := h.where[string(e.Payload)]; !ok {
 				h.where[string(e.Payload)] = n.conf.ID
 			}
@@ -539,6 +559,7 @@ func (h *hier) inject(s *site) (undo func()) {
 		s.ring.Crash(gw.slot)
 		h.fed.Crash(gw.fslot)
 		h.fx.injected++
+		h.tl = newTimeline(h, gw)
 	case f == FaultGatewayPause:
 		s.ring.Pause(gw.slot)
 		h.fed.Pause(gw.fslot)
@@ -668,6 +689,9 @@ func (h *hier) result(seed uint64) *Result {
 	r.Violations = append(r.Violations, h.oneOrder()...)
 	r.Injected, r.UpInFlight, r.Terms, r.FedConfs = h.fx.injected, h.fx.upInFlight, h.fx.terms, h.fx.fedConfs
 	r.Fenced = h.fed.Superseded()
+	if h.tl != nil {
+		r.Takeover = h.tl.result(h)
+	}
 	return r
 }
 

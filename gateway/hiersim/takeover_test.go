@@ -1,0 +1,67 @@
+package hiersim
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestTakeoverTimeline kills the active gateway of a site under load (the
+// seed picks the site and the moment) and takes the failover apart: the
+// site's local ring forms without it, the standby becomes the active
+// gateway, the federation ring of every site forms, the Sync phase (and
+// the victim site's catch-up) ends, and each site delivers again. It logs
+// each seed's timeline and the spread over the seeds, and fails unless
+// every site of every seed delivers again, and goes without deliveries no
+// longer than twice the federation token timeout from the kill on (issue
+// 9's target).
+func TestTakeoverTimeline(t *testing.T) {
+	var (
+		runs  []*Takeover
+		steps = map[string][]time.Duration{}
+	)
+	for seed := *first; seed < *first+uint64(seedCount()); seed++ {
+		r, err := Run(seed, Options{Topology: topologyFile, Fault: FaultGatewayCrash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		report(t, FaultGatewayCrash, r)
+		tk := r.Takeover
+		if tk == nil {
+			t.Fatalf("seed %d: the gateway crash left no timeline", seed)
+		}
+		t.Logf("seed %d: %v", seed, tk)
+		runs = append(runs, tk)
+		add := func(step string, d time.Duration) { steps[step] = append(steps[step], d) }
+		add("local ring without the gateway", tk.LocalRing)
+		add("standby active", tk.Term)
+		for s := range tk.Gap {
+			role := "survivor"
+			if s == tk.Victim {
+				role = "victim"
+				add("victim's gateway caught up", tk.CaughtUp[s])
+			}
+			add(role+" federation ring", tk.FedRing[s])
+			add(role+" new configuration", tk.Synced[s])
+			add(role+" delivering again", tk.Delivered[s])
+			add(role+" gap from the kill", tk.Gap[s])
+			add(role+" idle at the kill", tk.Idle[s])
+			limit := 2 * tk.TokenTimeout
+			if tk.Term == 0 || tk.FedRing[s] == 0 || tk.Delivered[s] == 0 {
+				t.Errorf("seed %d: the takeover did not complete at %s: %v", seed, s, tk)
+			} else if tk.Gap[s] > limit {
+				t.Errorf("seed %d: %s went %v without a delivery from the kill on, want at most 2× the token timeout, %v: %v", seed, s, tk.Gap[s], limit, tk)
+			}
+		}
+	}
+	names := make([]string, 0, len(steps))
+	for s := range steps {
+		names = append(names, s)
+	}
+	slices.Sort(names)
+	for _, s := range names {
+		d := steps[s]
+		slices.Sort(d)
+		t.Logf("%-32s min %-8v median %-8v max %v", s, ms(d[0]), ms(d[len(d)/2]), ms(d[len(d)-1]))
+	}
+}
