@@ -144,12 +144,22 @@ type LinkStats struct {
 type Failover struct {
 	Killed string `json:"killed"` // the node killed: a's active gateway of abc-global
 	// Gap is the longest time without a delivery of abc-global at any
-	// receiver that stayed connected, from the kill on; GapBySite the
-	// same per site; Before the longest such time in the phase before the
-	// kill (the steady state's gaps, about one federation rotation).
+	// receiver that stayed connected, from the kill to the end of sending,
+	// counted from the kill: a time without deliveries that was already
+	// running at the kill counts from the kill on only (IdleAtKill says
+	// how long it had run). GapBySite is the same per site; Before the
+	// longest such time in the phase's measured part before the kill (the
+	// steady state's gaps, about one federation rotation).
 	Gap       time.Duration            `json:"gap_ns"`
 	GapBySite map[string]time.Duration `json:"gap_by_site_ns"`
 	Before    time.Duration            `json:"before_ns"`
+	// IdleAtKill is, over those receivers, the longest time since their
+	// last delivery at the moment of the kill. GapWithIdle is Gap counted
+	// from each receiver's last delivery before the kill instead (what
+	// runs before this field reported as the gap): it adds to Gap time
+	// without deliveries that the kill did not cause.
+	IdleAtKill  time.Duration `json:"idle_at_kill_ns"`
+	GapWithIdle time.Duration `json:"gap_with_idle_ns"`
 	// TokenTimeout is the federation token timeout of abc-global's domain
 	// from the plan: the target is Gap ≤ 2× it.
 	TokenTimeout time.Duration `json:"token_timeout_ns"`

@@ -152,15 +152,32 @@ func TestLongestGap(t *testing.T) {
 		from, until int64
 		want        int64
 	}{
-		{[]int64{10, 20, 30, 100, 110}, 35, 120, 70}, // from the last before the kill (30) to 100
-		{[]int64{10, 20, 30}, 35, 100, 70},           // nothing after: up to until
+		{[]int64{10, 20, 30, 100, 110}, 35, 120, 65}, // from the kill (35), not the last delivery before it (30), to 100
+		{[]int64{10, 20, 30}, 35, 100, 65},           // nothing after: up to until
 		{[]int64{50, 60}, 0, 70, 50},                 // none before: from from
 		{[]int64{10, 20, 30, 40, 200}, 25, 150, 110}, // a delivery after until does not end the gap
-		{[]int64{110, 100, 30, 20, 10}, 35, 120, 70}, // unsorted
+		{[]int64{110, 100, 30, 20, 10}, 35, 120, 65}, // unsorted
+		{[]int64{10, 35, 36, 90}, 35, 100, 54},       // a delivery at the kill itself
 		{nil, 10, 30, 20},
 	} {
 		if got := longestGap(c.times, c.from, c.until); got != time.Duration(c.want) {
 			t.Errorf("longestGap(%v, %d, %d) = %d, want %d", c.times, c.from, c.until, got, c.want)
+		}
+	}
+}
+
+func TestIdleAt(t *testing.T) {
+	for _, c := range []struct {
+		times    []int64
+		at, want int64
+	}{
+		{[]int64{10, 20, 30, 100}, 35, 5}, // the last before 35 came at 30
+		{[]int64{10, 20, 30, 100}, 30, 0}, // one at the instant itself
+		{[]int64{50, 60}, 40, 0},          // none before
+		{nil, 40, 0},
+	} {
+		if got := idleAt(c.times, c.at); got != time.Duration(c.want) {
+			t.Errorf("idleAt(%v, %d) = %d, want %d", c.times, c.at, got, c.want)
 		}
 	}
 }

@@ -84,7 +84,8 @@ func (r *Report) Targets() []Target {
 	if len(r.Phases) <= PhaseFailover {
 		t.Missing = "the failover phase did not run"
 	} else {
-		t.Measured = fmt.Sprintf("gap %s, %d lost, %d duplicated", bench.FormatLatency(f.Gap), lost, dup)
+		t.Measured = fmt.Sprintf("gap %s from the kill (%s from the last delivery before it), %d lost, %d duplicated",
+			bench.FormatLatency(f.Gap), bench.FormatLatency(f.GapWithIdle), lost, dup)
 		t.Met = lost == 0 && dup == 0 && f.Gap <= targetGap*f.TokenTimeout
 	}
 	out = append(out, t)
@@ -154,8 +155,9 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 	for _, s := range sites {
 		gaps = append(gaps, fmt.Sprintf("%s %s", s, bench.FormatLatency(f.GapBySite[s])))
 	}
-	fmt.Fprintf(w, "\nGateway failover: %s (site a's active gateway of %s) killed %v into the measured part of the last phase; longest time without an abc-global delivery at a member that stayed connected, from the kill on: %s (by site: %s); before the kill: %s.\n",
-		f.Killed, r.Domain, (c.Duration / 3).Round(time.Millisecond), bench.FormatLatency(f.Gap), strings.Join(gaps, ", "), bench.FormatLatency(f.Before))
+	fmt.Fprintf(w, "\nGateway failover: %s (site a's active gateway of %s) killed %v into the measured part of the last phase; longest time without an abc-global delivery at a member that stayed connected, from the kill to the end of sending, counted from the kill: %s (by site: %s). At the kill the members had gone up to %s without a delivery (counted from their last delivery before the kill instead, the gap is %s); the longest time without one in the measured part before the kill: %s.\n",
+		f.Killed, r.Domain, (c.Duration / 3).Round(time.Millisecond), bench.FormatLatency(f.Gap), strings.Join(gaps, ", "),
+		bench.FormatLatency(f.IdleAtKill), bench.FormatLatency(f.GapWithIdle), bench.FormatLatency(f.Before))
 
 	fmt.Fprintf(w, "\nThe relay's links to and from c (cap %s each way), delivered rate and tail drops at the cap's queue per phase:\n\n", rate(float64(c.CapBits)))
 	fmt.Fprintf(w, "| link | %s |\n", strings.Join(PhaseNames[:], " | "))

@@ -409,6 +409,9 @@ func (b *runner) failover(f *Failover) {
 		f.GapBySite[siteOf(m.node)] = max(f.GapBySite[siteOf(m.node)], g)
 		f.Gap = max(f.Gap, g)
 		f.Before = max(f.Before, longestGap(times, b.phaseFrom, b.kill))
+		idle := idleAt(times, b.kill)
+		f.IdleAtKill = max(f.IdleAtKill, idle)
+		f.GapWithIdle = max(f.GapWithIdle, longestGap(times, b.kill-int64(idle), b.sendEnd))
 	}
 }
 

@@ -110,16 +110,13 @@ func groupStats(group int, phase uint8, start, from, end int64, senders []sender
 }
 
 // longestGap returns the longest time between consecutive deliveries in
-// times (sorted in place) that ends after from: counting from the last
-// delivery before from (or from itself if there is none) up to the first
-// delivery after it, and on to until if nothing came after the last one.
+// times (sorted in place) in [from, until]: counting from from itself (not
+// from the last delivery before it: see idleAt) up to the first delivery
+// after it, and on to until if nothing came after the last one.
 func longestGap(times []int64, from, until int64) time.Duration {
 	slices.Sort(times)
 	i, _ := slices.BinarySearch(times, from)
 	prev := from
-	if i > 0 {
-		prev = times[i-1]
-	}
 	var gap int64
 	for _, t := range times[i:] {
 		if t > until {
@@ -130,6 +127,17 @@ func longestGap(times []int64, from, until int64) time.Duration {
 	}
 	gap = max(gap, until-prev)
 	return time.Duration(gap)
+}
+
+// idleAt returns how long before at the last delivery in times (sorted)
+// came: the time without deliveries that was already running at at (0
+// when none came before it).
+func idleAt(times []int64, at int64) time.Duration {
+	i, _ := slices.BinarySearch(times, at+1) // the first after at
+	if i == 0 {
+		return 0
+	}
+	return time.Duration(at - times[i-1])
 }
 
 // separated returns, for every sender and receiver, whether the two were

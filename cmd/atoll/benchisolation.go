@@ -35,7 +35,10 @@ Every member of every group sends through the client API. The phases:
   gateway killed         as attached; site a's active gateway of abc-global crashes
 
 It prints the latencies of each group in each phase, issue 9's targets with
-what was measured, the failover gap, the relay's traffic and the lost and
+what was measured, the failover gap (the longest time without an abc-global
+delivery at a member that stayed connected, from the kill to the end of
+sending, counted from the kill; beside it how long the members had already
+gone without one at the kill), the relay's traffic and the lost and
 duplicated counts, then runs the EVS checker over every agent's trace. It
 exits 1 if a message was lost or duplicated at a member that stayed
 connected or EVS was violated; missed targets are reported, not failed.
