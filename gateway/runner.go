@@ -264,6 +264,13 @@ func New(cfg Config) (*Runner, error) {
 	}
 	tc.ConfigHash = cfg.Plan.ConfigHash(d)
 	tc.Conn, tc.Listen = cfg.Conn, cfg.Listen
+	// A runner starts when its node becomes the site's active gateway,
+	// often taking over from one that died: the sites that dial this one
+	// may hold connections to it until the idle timeout, and in a domain
+	// of two sites no third one tells them of this incarnation
+	// (redialStale). At a first start the announcement races the peer's
+	// own dial, and the two settle on one connection.
+	tc.Announce = true
 	if tc.Conn == nil && tc.Listen == "" {
 		ep, err := cfg.Plan.GatewayEndpoint(cfg.File, fc.Domain, cfg.Node)
 		if err != nil {

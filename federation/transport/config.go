@@ -156,6 +156,15 @@ type Config struct {
 	// 10 s.
 	RedialMin, RedialMax time.Duration
 
+	// Announce has the transport dial, once at its start, every peer
+	// site that dials it (a site whose name sorts before its own; the
+	// peer's Endpoints are needed for it). A gateway that takes over for
+	// its site sets it: such a peer's connection may lead to the site's
+	// previous gateway, killed without closing it, and would last until
+	// the idle timeout. The peer takes the announced connection in place
+	// of its own and dials again only once it ends.
+	Announce bool
+
 	// Logger receives one line per connection, disconnection and refusal.
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -173,7 +182,8 @@ type Peer struct {
 	Gateways []string
 	// Endpoints are the UDP addresses ("host:port") of the site's
 	// gateways, tried in order. Needed only when this site dials the
-	// peer (the site whose name sorts first dials).
+	// peer (the site whose name sorts first dials), or announces itself
+	// to it (Config.Announce).
 	Endpoints []string
 	// Stripes, when not 0, replaces Config.Stripes for this peer: the
 	// topology file sets it per link (links[].stripes), so that only the

@@ -15,15 +15,17 @@
 //     replaced waits RedialMax before dialing again, so two gateways of
 //     one site that both act as active do not flap (fencing one of them
 //     is the ring's job). Keep-alives (Config.KeepAlive) run below the idle
-//     timeout, so a quiet ring keeps its connections. A site's new gateway
-//     cannot dial a site that sorts before its own, and that site's
-//     connection to the old gateway, killed, would last until the idle
-//     timeout: when the ring hears of the new gateway's incarnation (from
-//     a third site), the gateway runner has the transport drop that
-//     connection and dial the new gateway (Redial); in a domain of two
-//     sites no one tells it, and the old connection ends at the idle
-//     timeout (or at once, by a stateless reset, when the same gateway
-//     restarts on its port).
+//     timeout, so a quiet ring keeps its connections. A site that sorts
+//     before a site's new gateway holds its connection to the old
+//     gateway, which, killed, would last until the idle timeout (unless
+//     the same gateway restarts on its port: its stateless reset ends it
+//     at once). So a gateway that takes over announces itself
+//     (Config.Announce; the gateway runner always sets it): it dials once
+//     every site that dials it, which takes that connection in place of
+//     its own and dials again only once it ends. And when the ring hears
+//     of the new gateway's incarnation (from a third site), the gateway
+//     runner has the transport drop a connection to another gateway of
+//     that site and dial the new one (Redial).
 //   - TLS 1.3 with mutual authentication against the cluster CA
 //     (`atoll certs`, package internal/pki). The peer's identity — cluster,
 //     site and gateway node id — comes from its certificate's

@@ -160,8 +160,11 @@ func New(cfg Config) (*Transport, error) {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Go(t.acceptLoop)
 	for _, p := range t.order {
-		if p.dials {
+		switch {
+		case p.dials:
 			t.wg.Go(func() { t.dialLoop(p) })
+		case r.Announce:
+			t.announce(p)
 		}
 	}
 	t.log.Info("federation transport listening", "addr", t.udp.LocalAddr().String(), "alpn", t.alpn, "mode", r.Mode.String(), "max_packet", r.MaxPacket)
@@ -476,11 +479,16 @@ func (t *Transport) acceptLoop() {
 				return
 			}
 			c.ctl = s
+			p := t.peers[c.id.Site]
 			if bytes.Equal(kind, stripeMagic) {
-				t.acceptStripe(t.peers[c.id.Site], c)
+				t.acceptStripe(p, c)
 				return
 			}
-			t.install(t.peers[c.id.Site], c)
+			// The announcement (Config.Announce) of the gateway this
+			// side's connection leads to already: both sides keep the
+			// one this side dialed.
+			sameGateway := func(cur *conn) bool { return p.dials && cur.id.Node == c.id.Node }
+			t.installUnless(p, c, sameGateway, "connected to this gateway already")
 		})
 	}
 }
@@ -497,6 +505,25 @@ func (t *Transport) dialLoop(p *peer) {
 	// gateway of this site has just opened, which would then wait
 	// RedialMax as if two gateways of the site were active.
 	for t.ctx.Err() == nil && !t.closed.Load() {
+		if in := p.accepted(); in != nil {
+			// The peer's gateway dialed this side (Config.Announce: it
+			// took over for its site) and its connection replaced the one
+			// this side dialed, which may have led to a gateway that died:
+			// keep it, and dial again, that gateway's endpoint first,
+			// once it ends.
+			if i := slices.Index(p.allowed, in.id.Node); i >= 0 && len(p.eps) == len(p.allowed) {
+				next = i
+			}
+			select {
+			case <-in.done:
+			case <-t.ctx.Done():
+				return
+			}
+			if i := p.redialTo.Swap(-1); i >= 0 {
+				next = int(i)
+			}
+			continue
+		}
 		ep := p.eps[next%len(p.eps)]
 		c, err := t.dial(p, ep, helloMagic)
 		if err != nil {
@@ -543,6 +570,64 @@ func (t *Transport) dialLoop(p *peer) {
 				return
 			}
 		}
+	}
+}
+
+// live returns p's current connection if it has not ended, else nil.
+func (p *peer) live() *conn {
+	p.mu.Lock()
+	c := p.cur
+	p.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	select {
+	case <-c.done:
+		return nil
+	default:
+		return c
+	}
+}
+
+// accepted returns p's current connection if the peer dialed it and it
+// has not ended, else nil.
+func (p *peer) accepted() *conn {
+	if c := p.live(); c != nil && c.ep == "" {
+		return c
+	}
+	return nil
+}
+
+// announce dials p, a site that dials this one, once (Config.Announce):
+// every endpoint at once, since only the site's active gateway answers and
+// one that died would hold the others up for the handshake timeout; the
+// first connection made is kept, any other closed. The peer takes the
+// connection in place of its own, which may lead to a gateway of this
+// site that died; this side opens the connection's stripes, as the side
+// that dialed it.
+func (t *Transport) announce(p *peer) {
+	var won atomic.Bool
+	for _, ep := range p.eps {
+		t.wg.Go(func() {
+			c, err := t.dial(p, ep, helloMagic)
+			if err != nil {
+				return
+			}
+			if !won.CompareAndSwap(false, true) {
+				c.qc.CloseWithError(codeClosing, "announced at another endpoint")
+				return
+			}
+			// The peer dialed this gateway meanwhile: nothing of its is
+			// stale, and its connection stays.
+			always := func(*conn) bool { return true }
+			if !t.installUnless(p, c, always, "the peer connected to this gateway already") {
+				return
+			}
+			t.log.Info("federation: announced this gateway to a peer site that dials this one: its connection may lead to a gateway of this site that died", "site", p.site, "node", c.id.Node)
+			for range t.stripes(p) - 1 {
+				t.wg.Go(func() { t.stripeLoop(p, c) })
+			}
+		})
 	}
 }
 
@@ -666,12 +751,26 @@ func (t *Transport) established(qc *quic.Conn, wantSite string) (*conn, error) {
 
 // install makes c the connection of p, replacing (and closing) the one
 // before, and starts c's writer and reader.
-func (t *Transport) install(p *peer, c *conn) {
+func (t *Transport) install(p *peer, c *conn) { t.installUnless(p, c, nil, "") }
+
+// installUnless installs c as install does, unless p's current
+// connection has not ended and keep says to keep it: then it closes c
+// with reason why and reports false.
+func (t *Transport) installUnless(p *peer, c *conn, keep func(cur *conn) bool, why string) bool {
 	p.mu.Lock()
 	if t.closed.Load() {
 		p.mu.Unlock()
 		c.qc.CloseWithError(codeClosing, "gateway shutting down")
-		return
+		return false
+	}
+	if cur := p.cur; keep != nil && cur != nil && keep(cur) {
+		select {
+		case <-cur.done:
+		default:
+			p.mu.Unlock()
+			c.qc.CloseWithError(codeClosing, why)
+			return false
+		}
 	}
 	old := p.cur
 	p.cur = c
@@ -716,6 +815,7 @@ func (t *Transport) install(p *peer, c *conn) {
 			}
 		}
 	})
+	return true
 }
 
 // writer sends p's queued packets on c until c ends: in datagram mode

@@ -617,3 +617,82 @@ func TestRedialSuccessor(t *testing.T) {
 		t.Fatalf("a: %+v", st)
 	}
 }
+
+// TestAnnounceReplacesStale: as TestRedialSuccessor, b's active gateway
+// dies without closing its connection and its standby takes over, at an
+// endpoint of its own or at the site's one endpoint, but no third site
+// tells a (a domain of two sites). The standby announces itself
+// (Config.Announce): it dials a, which takes that connection in place of
+// its own to the dead gateway at once rather than at the idle timeout (a
+// minute here), and keeps it: it dials neither the dead gateway again nor
+// the standby a second time.
+func TestAnnounceReplacesStale(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(map[bool]string{false: "own endpoint", true: "site endpoint"}[shared], func(t *testing.T) {
+			w := newWorld(t, "a", "b")
+			pcs, addrs := w.sockets()
+			ca, cb := w.config("a", pcs["a"], addrs, 0, nil), w.config("b", pcs["b"], addrs, 0, nil)
+			for _, c := range []*transport.Config{&ca, &cb} {
+				c.IdleTimeout = time.Minute
+			}
+			listen := "127.0.0.1:0"
+			if shared {
+				listen = addrs["b"]
+			}
+			a, b := start(t, ca), start(t, cb)
+			exchange(t, a, b, "before")
+			pcs["b"].Close() // b-gw is gone: no CONNECTION_CLOSE
+			pc2, err := net.ListenPacket("udp", listen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { pc2.Close() })
+			if !shared {
+				ca.Peers[0].Endpoints = []string{addrs["b"], pc2.LocalAddr().String()}
+			}
+			cs := cb
+			cs.Conn, cs.Announce = pc2, true
+			cs.Certificate = w.cert(w.ca, pki.Identity{Cluster: cluster, Site: "b", Node: "b-gw2"}, time.Now(), time.Hour)
+			began := time.Now()
+			s := start(t, cs)
+			waitFor(t, "a takes b's standby's connection", func() bool { n, _ := a.Connected("b"); return n == "b-gw2" })
+			t.Logf("a connected to b's standby %v after it started", time.Since(began).Round(time.Millisecond))
+			exchange(t, a, s, "after the takeover")
+			time.Sleep(300 * time.Millisecond) // ≫ RedialMin: a would have dialed again
+			if n, _ := a.Connected("b"); n != "b-gw2" {
+				t.Fatalf("a's connection to b leads to %q, want b-gw2", n)
+			}
+			if st := a.Stats(); st.Connects != 2 || st.Replaced != 1 || st.Redials != 0 {
+				t.Fatalf("a: %+v; want the connection it dialed and the standby's, which replaced it, and nothing more", st)
+			}
+			exchange(t, a, s, "still")
+		})
+	}
+}
+
+// TestAnnounceAtStart: when both sites start together, the announcement
+// and the connection the first site dials race; the two sites settle on
+// one connection and stay on it.
+func TestAnnounceAtStart(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	ca, cb := w.config("a", pcs["a"], addrs, 0, nil), w.config("b", pcs["b"], addrs, 0, nil)
+	cb.Announce = true
+	a, b := start(t, ca), start(t, cb)
+	exchange(t, a, b, "first")
+	time.Sleep(300 * time.Millisecond)
+	conns := func(tr *transport.Transport) [3]uint64 {
+		st := tr.Stats()
+		return [3]uint64{st.Connects, st.Disconnects, st.Replaced}
+	}
+	sa, sb := conns(a), conns(b)
+	exchange(t, a, b, "second")
+	time.Sleep(300 * time.Millisecond)
+	if conns(a) != sa || conns(b) != sb {
+		t.Fatalf("the connections changed after they settled (connects, disconnects, replaced): a %v then %v, b %v then %v", sa, conns(a), sb, conns(b))
+	}
+	if sa[0] > 2 || sb[0] > 2 {
+		t.Fatalf("a %v, b %v (connects, disconnects, replaced): more than the two connections", sa, sb)
+	}
+	t.Logf("connects, disconnects, replaced: a %v, b %v", sa, sb)
+}

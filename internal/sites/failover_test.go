@@ -30,28 +30,7 @@ import (
 // domain after the grace (gateway.Runner redials when the ring hears of
 // the new incarnation: transport.Redial).
 func TestFailoverKeepsConfiguration(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs eight agents and a federation ring over the WAN emulator")
-	}
-	if sites.RaceEnabled {
-		t.Skip("judges real-time federation rings: runs without the race detector only")
-	}
-	w := sites.NewForTest(t, sites.Config{Topology: []byte(worldYAML)})
-	var dom *topology.Domain
-	for i, d := range w.Plan().Domains {
-		if d.Kind == topology.FederationDomain && len(d.Sites) == 3 {
-			dom = &w.Plan().Domains[i]
-		}
-	}
-	if dom == nil {
-		t.Fatal("no federation domain of the three sites in the plan")
-	}
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(60 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w, dom := startGlobal(t)
 	without := func(ids []string, gone ...string) []string {
 		return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return slices.Contains(gone, id) })
 	}
@@ -106,6 +85,43 @@ func TestFailoverKeepsConfiguration(t *testing.T) {
 	if err := w.WaitDomain(dom.Name, live, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	checkEVS(t, w)
+}
+
+// startGlobal starts worldYAML's sites, waits for their domains, and
+// returns the world and its domain of the three sites. It skips with
+// -short and under the race detector.
+func startGlobal(t *testing.T) (*sites.World, *topology.Domain) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs eight agents and a federation ring over the WAN emulator")
+	}
+	if sites.RaceEnabled {
+		t.Skip("judges real-time federation rings: runs without the race detector only")
+	}
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(worldYAML)})
+	var dom *topology.Domain
+	for i, d := range w.Plan().Domains {
+		if d.Kind == topology.FederationDomain && len(d.Sites) == 3 {
+			dom = &w.Plan().Domains[i]
+		}
+	}
+	if dom == nil {
+		t.Fatal("no federation domain of the three sites in the plan")
+	}
+	if err := w.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitDomains(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return w, dom
+}
+
+// checkEVS runs the EVS checker over the world's traces and fails the
+// test on a violation.
+func checkEVS(t *testing.T, w *sites.World) {
+	t.Helper()
 	res, err := w.Check()
 	if err != nil {
 		t.Fatal(err)
@@ -153,4 +169,39 @@ func installsSince(t *testing.T, w *sites.World, id string, from int, domain str
 		}
 	}
 	return out
+}
+
+// TestFailoverLastSite kills the active gateway of c, the site whose
+// name sorts last, in the global domain: a and b dial c, and c's new
+// gateway dials neither. Their connections to the killed gateway lasted
+// until the QUIC idle timeout (15 s): no site heard of c's new
+// incarnation to tell the others (gateway.Runner's redial), and c went on
+// alone in the domain that long. c's new gateway announces itself
+// (transport Config.Announce) to b (in this world a's gateways listen at
+// ports of their own, which c cannot know: a learns of c's new gateway
+// through b and redials), and the domain is whole again within seconds.
+// The traces must pass the EVS checker.
+func TestFailoverLastSite(t *testing.T) {
+	w, dom := startGlobal(t)
+	victim := activeGateway(t, w, "c", dom.Name)
+	var live []string
+	for _, id := range w.Nodes() {
+		if id != victim {
+			live = append(live, id)
+		}
+	}
+	if err := w.Kill(victim); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// Well below the 15 s idle timeout, with room for a loaded machine.
+	const within = 8 * time.Second
+	if err := w.WaitDomain(dom.Name, live, within); err != nil {
+		t.Fatalf("after c's gateway %s was killed: %v", victim, err)
+	}
+	t.Logf("c's gateway %s killed: the global domain whole again after %v", victim, time.Since(start).Round(time.Millisecond))
+	if got := activeGateway(t, w, "c", dom.Name); got == victim {
+		t.Fatalf("%s is still c's active gateway", got)
+	}
+	checkEVS(t, w)
 }
