@@ -162,7 +162,9 @@ type Config struct {
 	// its site sets it: such a peer's connection may lead to the site's
 	// previous gateway, killed without closing it, and would last until
 	// the idle timeout. The peer takes the announced connection in place
-	// of its own and dials again only once it ends.
+	// of its own and dials again only once it ends, unless its own leads
+	// to the same gateway (both started together; a gateway restarted on
+	// its port ends its old connections by a stateless reset).
 	Announce bool
 
 	// Logger receives one line per connection, disconnection and refusal.
