@@ -13,5 +13,6 @@
 // client; the Atoll side runs `atoll bench node` through package bench
 // (github.com/atoll-gcs/atoll/bench); UDPSend and UDPReceive (udp.go) measure
 // raw multicast; Run (compare.go) orders the phases; WriteMarkdown
-// (table.go) prints the report.
+// (table.go) prints the report. RunAB (ab.go, command cmd/apiab) runs the
+// client-API row for several builds in turn, an A/B on a shared machine.
 package bench

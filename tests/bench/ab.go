@@ -1,0 +1,321 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atoll-gcs/atoll/agent"
+	atollbench "github.com/atoll-gcs/atoll/bench"
+)
+
+// ABVariant is one build under test in an A/B run of the client API: an
+// atoll binary, a clientload binary, and what changes their runs.
+type ABVariant struct {
+	Name       string
+	Atoll      string   // the atoll binary
+	ClientLoad string   // the clientload binary
+	AgentEnv   []string // NAME=VALUE set for the agents (GOMAXPROCS=1, ...)
+	AgentArgs  []string // flags appended to `atoll agent` (--client-window=256, ...)
+	ClientEnv  []string // NAME=VALUE set for the load clients
+}
+
+// ParseVariant reads a variant from the command line of apiab:
+//
+//	NAME=ATOLL:CLIENTLOAD[:AGENT-SETTINGS[:CLIENT-ENV]]
+//
+// where AGENT-SETTINGS and CLIENT-ENV are lists joined by '+': NAME=VALUE
+// sets an environment variable, --flag=value adds a flag of `atoll agent`.
+func ParseVariant(s string) (ABVariant, error) {
+	name, rest, ok := strings.Cut(s, "=")
+	p := strings.Split(rest, ":")
+	if !ok || name == "" || len(p) < 2 || len(p) > 4 || p[0] == "" || p[1] == "" {
+		return ABVariant{}, fmt.Errorf("variant %q: want NAME=ATOLL:CLIENTLOAD[:AGENT-SETTINGS[:CLIENT-ENV]], e.g. new=/tmp/atoll:/tmp/clientload:GOMAXPROCS=1+--client-window=256", s)
+	}
+	v := ABVariant{Name: name, Atoll: p[0], ClientLoad: p[1]}
+	if len(p) > 2 {
+		for _, e := range splitList(p[2]) {
+			switch {
+			case strings.HasPrefix(e, "--"):
+				v.AgentArgs = append(v.AgentArgs, e)
+			case strings.Contains(e, "="):
+				v.AgentEnv = append(v.AgentEnv, e)
+			default:
+				return ABVariant{}, fmt.Errorf("variant %q: agent setting %q is neither NAME=VALUE nor --flag=value", s, e)
+			}
+		}
+	}
+	if len(p) > 3 {
+		for _, e := range splitList(p[3]) {
+			if !strings.Contains(e, "=") {
+				return ABVariant{}, fmt.Errorf("variant %q: client setting %q is not NAME=VALUE", s, e)
+			}
+			v.ClientEnv = append(v.ClientEnv, e)
+		}
+	}
+	return v, nil
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "+")
+}
+
+// withEnv wraps argv in env(1) with the variables, if any.
+func withEnv(env []string, argv []string) []string {
+	if len(env) == 0 {
+		return argv
+	}
+	return append(append([]string{"env"}, env...), argv...)
+}
+
+// ABOptions configures an A/B run of the client-API row.
+type ABOptions struct {
+	Nodes     int
+	Rounds    int           // runs of each variant, interleaved: A B A B ...
+	OneSender bool          // only node 1 sends; else every node
+	Crypto    bool          // security mode encrypt
+	Size      int           // message bytes
+	Rate      float64       // msgs/s per sender; 0: as fast as MulticastWait returns
+	Duration  time.Duration // measurement window of each run
+	Variants  []ABVariant
+	Work      string    // configs, logs, samples and profiles, one directory per run
+	Profile   bool      // CPU profiles of agents n1, n2 (over their admin sockets) and clientloads n1, n2
+	Out       io.Writer // one line per run
+}
+
+// ABResult is one run of one variant.
+type ABResult struct {
+	Variant string
+	Round   int
+	atollbench.Summary
+	// PerK is the CPU of the whole ring (agents and clients) per 1,000
+	// msgs/s, in percent of a core, as compare.sh's tables give it.
+	PerK float64
+	// AgentUs and ClientUs are the CPU microseconds each node's agent and
+	// clientload used per message delivered at that node.
+	AgentUs, ClientUs []float64
+	LoadAvg           string // /proc/loadavg at the end of the run
+}
+
+// String is the run's line: throughput, latency, CPU per message.
+func (r ABResult) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "round %d %-8s %7.0f msgs/s  CPU per 1k msgs/s %5.2f%%  p50 %v p99 %v  µs CPU/msg:", r.Round, r.Variant, r.MsgsPerSec, r.PerK,
+		r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond))
+	for i := range r.AgentUs {
+		fmt.Fprintf(&b, " n%d agent %.1f client %.1f", i+1, r.AgentUs[i], r.ClientUs[i])
+	}
+	fmt.Fprintf(&b, "  retx %d tokretx %d  loadavg %s", r.Retransmits, r.TokenRetransmits, r.LoadAvg)
+	return b.String()
+}
+
+// RunAB builds one testbed and runs the variants alternately, Rounds
+// times each, each run with fresh agents: an interleaved A/B, so that the
+// machine's other work weighs on every variant alike.
+func RunAB(ctx context.Context, o ABOptions, prefix string) ([]ABResult, error) {
+	if len(o.Variants) == 0 {
+		return nil, errors.New("apiab: no variant to run")
+	}
+	tb, err := NewTestbed(o.Nodes, prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer tb.Close()
+	var out []ABResult
+	for round := range o.Rounds {
+		for _, v := range o.Variants {
+			r, err := runABOnce(ctx, tb, o, v, round, len(out))
+			if err != nil {
+				return out, fmt.Errorf("apiab: %s, round %d: %w", v.Name, round, err)
+			}
+			if o.Out != nil {
+				fmt.Fprintf(o.Out, "%s  %s\n", time.Now().Format("15:04:05"), r)
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round, run int) (ABResult, error) {
+	dir := filepath.Join(o.Work, fmt.Sprintf("r%d-%s", round, v.Name))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return ABResult{}, err
+	}
+	ag, err := StartAgents(tb, filepath.Join(dir, "agents"), AgentOptions{Bin: v.Atoll, Crypto: o.Crypto,
+		Sched: func(argv ...string) []string { return withEnv(v.AgentEnv, append(argv, v.AgentArgs...)) }})
+	if err != nil {
+		return ABResult{}, err
+	}
+	defer ag.Stop()
+	load := ClientLoad{Bin: v.ClientLoad, OneSender: o.OneSender, Size: o.Size, RatePerNode: o.Rate,
+		Sched:  func(argv ...string) []string { return withEnv(v.ClientEnv, argv) },
+		Settle: 300 * time.Millisecond, Warmup: time.Second, Duration: o.Duration, Drain: time.Second, SamplesDir: dir,
+		Group: fmt.Sprintf("atoll-ab-%d", run)}
+	var profiles sync.WaitGroup
+	profErrs := make([]error, min(2, o.Nodes))
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if o.Profile {
+		for i := range profErrs {
+			profiles.Go(func() {
+				// From the end of the warm-up (the ring forms within about
+				// a second) to the end of the window.
+				if !atollbench.Sleep(pctx, load.Settle+load.Warmup+time.Second) {
+					return
+				}
+				profErrs[i] = agentProfile(pctx, filepath.Join(ag.DataDir(i), agent.AdminSocketName),
+					max(o.Duration-time.Second, time.Second), filepath.Join(dir, fmt.Sprintf("agent%d.pprof", i+1)))
+			})
+		}
+	}
+	rs, _, err := runClients(ctx, o.Nodes, "clientload", func(i int) []string {
+		argv := load.argv(ag, i)
+		if o.Profile && i < 2 {
+			argv = append(argv, "-cpuprofile", filepath.Join(dir, fmt.Sprintf("client%d.pprof", i+1)))
+		}
+		return argv
+	}, ag.Log)
+	if err != nil {
+		cancel() // no profile to wait for
+		profiles.Wait()
+		return ABResult{}, err
+	}
+	profiles.Wait()
+	if err := errors.Join(profErrs...); err != nil {
+		return ABResult{}, err
+	}
+	s, err := atollbench.Summarize(rs)
+	if err != nil {
+		return ABResult{}, err
+	}
+	r := ABResult{Variant: v.Name, Round: round, Summary: s, LoadAvg: loadAvg()}
+	if s.MsgsPerSec > 0 {
+		r.PerK = s.CPUPercent * float64(s.Nodes) / (s.MsgsPerSec / 1000)
+	}
+	for _, n := range rs {
+		r.AgentUs = append(r.AgentUs, cpuPerMessage(n.DaemonCPUS, n))
+		r.ClientUs = append(r.ClientUs, cpuPerMessage(n.CPUS, n))
+	}
+	return r, nil
+}
+
+// cpuPerMessage is cpu seconds over a node's CPU window, scaled to its
+// delivery window, per message delivered, in microseconds.
+func cpuPerMessage(cpu float64, n atollbench.NodeResult) float64 {
+	if n.CPUWindowS <= 0 || n.Delivered == 0 {
+		return 0
+	}
+	return cpu / n.CPUWindowS * n.WindowS / float64(n.Delivered) * 1e6
+}
+
+// agentProfile writes a CPU profile of d from an agent's admin socket
+// (/debug/pprof/profile) to path.
+func agentProfile(ctx context.Context, socket string, d time.Duration, path string) error {
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", socket)
+	}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://agent/debug/pprof/profile?seconds=%d", int(d/time.Second)), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("CPU profile of the agent at %s: %w", socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("CPU profile of the agent at %s: %s: %s", socket, resp.Status, strings.TrimSpace(string(b)))
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ABMain is the command line of tests/bench/cmd/apiab.
+func ABMain(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("apiab", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		o        ABOptions
+		variants stringsFlag
+		keep     bool
+	)
+	fs.Var(&variants, "v", "a variant, NAME=ATOLL:CLIENTLOAD[:AGENT-SETTINGS[:CLIENT-ENV]] (settings joined by '+': NAME=VALUE for the environment, --flag=value for `atoll agent`); repeat for each")
+	fs.IntVar(&o.Nodes, "nodes", 3, "ring size")
+	fs.IntVar(&o.Rounds, "rounds", 3, "runs of each variant, interleaved")
+	fs.BoolVar(&o.OneSender, "one", true, "only node 1 sends (false: every node)")
+	fs.BoolVar(&o.Crypto, "crypto", false, "security mode encrypt")
+	fs.IntVar(&o.Size, "size", 1024, "message bytes")
+	fs.Float64Var(&o.Rate, "rate", 0, "msgs/s per sender (0: as fast as MulticastWait returns)")
+	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "measurement window of each run")
+	fs.StringVar(&o.Work, "work", "", "directory for configs, logs, samples and profiles (default: a temporary one, removed unless -keep)")
+	fs.BoolVar(&keep, "keep", false, "keep the work directory")
+	fs.BoolVar(&o.Profile, "profile", false, "CPU profiles of agents n1, n2 (agentN.pprof) and clientloads n1, n2 (clientN.pprof) in each run's directory; implies -keep")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sudo apiab -v A=ATOLL:CLIENTLOAD -v B=ATOLL2:CLIENTLOAD2 [flags]\n\nRuns the client-API row of compare.sh (an `atoll agent` and a clientload per namespace) for each variant in turn, and prints one line per run (docs/BENCHMARKS.md, \"A/B of the client API\").")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, s := range variants {
+		v, err := ParseVariant(s)
+		if err != nil {
+			return err
+		}
+		o.Variants = append(o.Variants, v)
+	}
+	switch {
+	case len(o.Variants) == 0:
+		return errors.New("name at least one variant with -v NAME=ATOLL:CLIENTLOAD")
+	case o.Nodes < 2 || o.Rounds < 1 || o.Duration < time.Second:
+		return fmt.Errorf("-nodes %d, -rounds %d, -duration %v: want at least 2 nodes, 1 round and 1s", o.Nodes, o.Rounds, o.Duration)
+	case o.Size < atollbench.PayloadHeaderLen:
+		return fmt.Errorf("-size %d: want at least %d bytes (the benchmark header)", o.Size, atollbench.PayloadHeaderLen)
+	case os.Geteuid() != 0:
+		return errors.New("creating network namespaces needs root: run it with sudo")
+	}
+	if o.Work == "" {
+		dir, err := os.MkdirTemp("", "atoll-apiab-")
+		if err != nil {
+			return err
+		}
+		o.Work = dir
+		if !keep && !o.Profile {
+			defer os.RemoveAll(dir)
+		}
+	}
+	if o.Profile {
+		fmt.Fprintf(stderr, "apiab: profiles under %s\n", o.Work)
+	}
+	o.Out = stdout
+	_, err := RunAB(context.Background(), o, fmt.Sprintf("ab%04x", os.Getpid()&0xffff))
+	return err
+}
+
+// stringsFlag is a repeatable string flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, " ") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }

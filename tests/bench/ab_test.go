@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseVariant(t *testing.T) {
+	v, err := ParseVariant("new=/tmp/atoll:/tmp/cl:GOMAXPROCS=1+--client-window=256:GOGC=200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ABVariant{Name: "new", Atoll: "/tmp/atoll", ClientLoad: "/tmp/cl", AgentEnv: []string{"GOMAXPROCS=1"},
+		AgentArgs: []string{"--client-window=256"}, ClientEnv: []string{"GOGC=200"}}
+	if !slices.Equal(v.AgentEnv, want.AgentEnv) || !slices.Equal(v.AgentArgs, want.AgentArgs) || !slices.Equal(v.ClientEnv, want.ClientEnv) ||
+		v.Name != want.Name || v.Atoll != want.Atoll || v.ClientLoad != want.ClientLoad {
+		t.Errorf("got %+v, want %+v", v, want)
+	}
+	if v, err := ParseVariant("old=/a:/b"); err != nil || v.AgentEnv != nil || v.AgentArgs != nil || v.ClientEnv != nil {
+		t.Errorf("old=/a:/b: %+v, %v", v, err)
+	}
+	if got := withEnv([]string{"GOMAXPROCS=1"}, []string{"atoll", "agent"}); !slices.Equal(got, []string{"env", "GOMAXPROCS=1", "atoll", "agent"}) {
+		t.Errorf("withEnv: %q", got)
+	}
+	for _, bad := range []string{"", "new", "new=/a", "=/a:/b", "new=/a:", "new=/a:/b:GOMAXPROCS", "new=/a:/b::--flag", "new=/a:/b:c:d:e"} {
+		if _, err := ParseVariant(bad); err == nil {
+			t.Errorf("ParseVariant(%q) accepted it", bad)
+		}
+	}
+}
+
+// TestABSmoke runs apiab's A/B once, shortly, on 3 nodes: two variants
+// of the same build, one with its agents at GOMAXPROCS=1 and a larger
+// client window, with profiles. It needs root, so it runs only when asked:
+//
+//	sudo ATOLL_BENCH=1 go test ./tests/bench/ -run ABSmoke -v
+func TestABSmoke(t *testing.T) {
+	if os.Getenv("ATOLL_BENCH") != "1" {
+		t.Skip("set ATOLL_BENCH=1 (as root) to run the namespace A/B smoke test")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the namespace testbed needs root")
+	}
+	work := t.TempDir()
+	o := Options{Work: work, CPGLoadBin: "unused"} // build builds atoll and clientload
+	if err := build(context.Background(), &o); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ParseVariant("a=" + o.AtollBin + ":" + o.ClientLoadBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseVariant("b=" + o.AtollBin + ":" + o.ClientLoadBin + ":GOMAXPROCS=1+--client-window=128:GOMAXPROCS=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	rs, err := RunAB(context.Background(), ABOptions{Nodes: 3, Rounds: 1, OneSender: true, Size: 1024, Duration: 2 * time.Second,
+		Variants: []ABVariant{a, b}, Work: work, Profile: true, Out: &out}, fmt.Sprintf("abt%04x", os.Getpid()&0xffff))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Log("\n" + out.String())
+	if len(rs) != 2 || rs[0].Variant != "a" || rs[1].Variant != "b" {
+		t.Fatalf("results %+v, want a then b", rs)
+	}
+	for _, r := range rs {
+		if r.MsgsPerSec <= 0 || r.PerK <= 0 || r.P50 <= 0 || len(r.AgentUs) != 3 || r.AgentUs[0] <= 0 || r.ClientUs[0] <= 0 {
+			t.Errorf("%s measured nothing: %s", r.Variant, r)
+		}
+		for _, f := range []string{"agent1.pprof", "agent2.pprof", "client1.pprof", "client2.pprof"} {
+			if fi, err := os.Stat(filepath.Join(work, "r0-"+r.Variant, f)); err != nil || fi.Size() == 0 {
+				t.Errorf("%s: profile %s: %v", r.Variant, f, err)
+			}
+		}
+	}
+}
