@@ -47,6 +47,11 @@ type Config struct {
 	// AgentLogs receives the agents' logs; nil keeps them in memory and
 	// shows their end on Log if the run fails.
 	AgentLogs io.Writer
+	// Dir, when set, holds the world's certificates, the agents' data
+	// dirs and their traces (NODE.trace), and is kept after the run, so
+	// that a failing run's traces can be read again (atoll check).
+	// Default: a temporary directory removed at the end.
+	Dir string
 }
 
 func (c *Config) defaults() {

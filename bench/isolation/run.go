@@ -290,7 +290,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if _, _, err := Plan(yaml, cfg.Groups); err != nil {
 		return nil, err
 	}
-	w, err := sites.New(sites.Config{Topology: yaml, Name: "isolation.yaml", Logs: cfg.AgentLogs})
+	w, err := sites.New(sites.Config{Topology: yaml, Name: "isolation.yaml", Logs: cfg.AgentLogs, Dir: cfg.Dir})
 	if err != nil {
 		return nil, err
 	}

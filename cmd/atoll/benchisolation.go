@@ -95,6 +95,7 @@ docs/BENCHMARKS.md says how to read the table.`,
 	f.DurationVar(&cfg.DeliveryWait, "delivery-wait", time.Minute, "after each phase, how long to wait for every message to reach every member before counting the missing ones as lost")
 	f.StringVar(&logFile, "agent-logs", "", "write the agents' logs to this file (default: shown only if the run fails)")
 	f.StringVar(&saturateFrom, "saturate-from", "a,b", "the sites whose abc-global members offer the saturating load, comma-separated (b alone: site a's agents carry none of its backlog)")
+	f.StringVar(&cfg.Dir, "dir", "", "keep the agents' data dirs and EVS traces (NODE.trace) in this directory, for atoll check (default: a temporary directory, removed)")
 	f.StringVar(&jsonFile, "json", "", "also write the report with every figure as JSON to this file")
 	return cmd
 }
