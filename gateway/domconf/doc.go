@@ -80,7 +80,12 @@
 // that they were not sent in the regular configuration, so their group
 // layer sends them again once the new one is agreed; state exchange
 // reports go through. A message is never delivered in a configuration in
-// which its sender did not see it sent.
+// which its sender did not see it sent, and a sender is told at its
+// message's position (the bridge's EntrySend is held until the message
+// comes, or until the bridge's transitional entry for the messages the
+// federation delivered in its transitional configuration): a message
+// that opens a round there (its stream skipped a configuration) is not
+// sent.
 //
 // # Orders
 //

@@ -246,6 +246,71 @@ func TestMissedConfiguration(t *testing.T) {
 	}
 }
 
+// abDomain returns the stream of a domain of sites a (a-1, a-2) and b
+// (b-1) and its three views, in the regular configuration of all three.
+func abDomain() (s *stream, va1, va2, vb *View) {
+	a1, a2, b1 := member("a-1", 1), member("a-2", 1), member("b-1", 1)
+	va1, _ = New(Config{Domain: "fed/x", Site: "a", Self: a1})
+	va2, _ = New(Config{Domain: "fed/x", Site: "a", Self: a2})
+	vb, _ = New(Config{Domain: "fed/x", Site: "b", Self: b1})
+	s = &stream{views: []*View{va1, va2, vb}, evs: map[*View][]localring.Event{}}
+	s.conf("a", "b")
+	s.announce("a", a1, a2)
+	s.announce("b", b1)
+	return s, va1, va2, vb
+}
+
+// TestMissedConfigurationOwnSend: the first entry a-2 gets after a moment
+// out of its site's ring is the EntrySend of its own message, numbered in
+// a federation ring whose configuration it did not apply. The message
+// opens a round at a-2 and is discarded there, so the send must be judged
+// after that, where the message is: not sent in a regular configuration,
+// and the group layer sends it again. Judged before (the old regular
+// configuration), a-2's group layer counted the message as sent and
+// dropped it, and no node delivered it (atoll bench isolation under load
+// 9–15: one ab-regional message lost, EVS 3 at its sender in
+// fed/regional:a+b).
+func TestMissedConfigurationOwnSend(t *testing.T) {
+	s, va1, va2, vb := abDomain()
+	a1, b1 := va1.cfg.Self, vb.cfg.Self
+	old := va2.Current()
+
+	// a-2 is out of a's ring while the federation forms ring 8.
+	s.away, s.ring = []*View{va2}, 8
+	s.conf("a", "b")
+	s.announce("a", a1)
+	s.announce("b", b1)
+
+	// Back in a's ring, a-2's own message of ring 8 comes down: its
+	// EntrySend (at a-2 only), then the message.
+	s.away = nil
+	before := len(s.evs[va2])
+	s.sent(va2, 60)
+	s.deliver(va2, 60)
+
+	var send *localring.Event
+	delivered := ""
+	for i, e := range s.evs[va2][before:] {
+		switch e.Kind {
+		case localring.EventSend:
+			send = &s.evs[va2][before+i]
+		case localring.EventDeliver:
+			delivered = e.Msg.Conf
+		}
+	}
+	if send == nil {
+		t.Fatalf("a-2 was not told of its message's send: %+v", s.evs[va2][before:])
+	}
+	if send.Msg.Conf != delivered {
+		t.Fatalf("a-2 was told its message was sent in %q (the configuration before the gap: %s) and delivered it in %q: "+
+			"its group layer counts it as sent and no node delivers it", send.Msg.Conf, old.ID, delivered)
+	}
+	if send.Msg.Conf != "" || va2.Stats().Missed != 1 || va2.Stats().Discarded != 1 {
+		t.Fatalf("a-2: sent in %q, missed %d, discarded %d; want a send outside any regular configuration, one gap, the message discarded",
+			send.Msg.Conf, va2.Stats().Missed, va2.Stats().Discarded)
+	}
+}
+
 // checkInstalls runs the EVS checker over the configurations the views
 // installed (the traces' install lines) and fails on any violation.
 func (s *stream) checkInstalls(t *testing.T) {
@@ -500,14 +565,8 @@ func TestStaleAnnouncement(t *testing.T) {
 // lan preset, c cut off: c-1 and c-2 delivered c-1's message in the
 // regular configuration without b-1's before it, 1 run of 10).
 func TestTransitionalMessages(t *testing.T) {
-	a1, a2, b1 := member("a-1", 1), member("a-2", 1), member("b-1", 1)
-	va1, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
-	va2, _ := New(Config{Domain: "fed/x", Site: "a", Self: a2})
-	vb, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-	s := &stream{views: []*View{va1, va2, vb}, evs: map[*View][]localring.Event{}}
-	s.conf("a", "b")
-	s.announce("a", a1, a2)
-	s.announce("b", b1)
+	s, va1, va2, vb := abDomain()
+	a1, a2, b1 := va1.cfg.Self, va2.cfg.Self, vb.cfg.Self
 	s.sent(vb, 10)
 	s.deliver(vb, 10)
 	split := s.seq
