@@ -85,7 +85,13 @@
 // comes, or until the bridge's transitional entry for the messages the
 // federation delivered in its transitional configuration): a message
 // that opens a round there (its stream skipped a configuration) is not
-// sent.
+// sent. A message whose sender is not a member of the configuration at
+// its position (the regular one, or the one the node left for the
+// federation's transitional messages) is discarded too: an Up waits at
+// its site until it is ordered, so one can come down after its sender
+// left the configuration (a moment out of its site's ring: its site
+// announced it out), where the sender, which applies the announcement
+// before its message, was told that it was not sent.
 //
 // # Orders
 //

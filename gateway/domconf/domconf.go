@@ -35,7 +35,7 @@ type Stats struct {
 	Announcements uint64 // announcements applied
 	Rounds        uint64 // rounds opened
 	Installs      uint64 // configurations installed (transitional and regular)
-	Discarded     uint64 // client messages and requests discarded while a round was open
+	Discarded     uint64 // client messages and requests discarded while a round was open, or of a sender not in the configuration
 	NotMember     uint64 // stream messages dropped because this node is in no configuration of the domain yet
 	Missed        uint64 // gaps: a message of a federation ring whose configuration this node did not apply
 	Malformed     uint64 // announcements that did not decode
@@ -155,6 +155,16 @@ func (v *View) Entry(e *bridge.Entry) {
 			return
 		case groups.IsReport(e.Payload):
 		case (v.round || v.cur.Kind == localring.Transitional) && !v.trans:
+			v.stats.Discarded++
+			return
+		case !slices.Contains(v.reg.Members, localring.Member{ID: e.Origin.ID.Sender, Inc: e.Origin.ID.Inc}):
+			// Its sender left the configuration before the message came
+			// down (an Up waits at its site until it is ordered): the
+			// sender, at this position, is in another configuration and
+			// was told that it was not sent here; its group layer sends it
+			// again (TestSenderLeft). In the federation's transitional
+			// configuration (v.trans) the regular one it ends is the one
+			// the messages were sent in.
 			v.stats.Discarded++
 			return
 		}

@@ -311,6 +311,49 @@ func TestMissedConfigurationOwnSend(t *testing.T) {
 	}
 }
 
+// TestSenderLeft: b-2 is out of site b's ring for a moment, and b
+// announces its ring of b-1 alone: a configuration that only removes b-2,
+// installed at once, with no round (the group layer keeps its agreed
+// state: no exchange). An Up of b-2's comes down after that (it waited at
+// its site). b-2, applying the announcement late, left its configuration
+// and is told its message was not sent, so its group layer sends it
+// again; the others must not deliver it in a configuration without its
+// sender. They did (atoll bench isolation under load 10–18: b-1, alone in
+// fed/regional:a+b's dr:249091, delivered b-2's and b-3's messages that
+// no process had sent there, EVS 1.1, and their copies sent again later:
+// duplicates).
+func TestSenderLeft(t *testing.T) {
+	a1, b1, b2 := member("a-1", 1), member("b-1", 1), member("b-2", 1)
+	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
+	vb1, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+	vb2, _ := New(Config{Domain: "fed/x", Site: "b", Self: b2})
+	s := &stream{views: []*View{va, vb1, vb2}, evs: map[*View][]localring.Event{}}
+	s.conf("a", "b")
+	s.announce("a", a1)
+	s.announce("b", b1, b2)
+
+	s.away = []*View{vb2}
+	s.announce("b", b1)
+	if c := vb1.Current(); c.Kind != localring.Regular || !slices.Equal(c.Members, []localring.Member{a1, b1}) || vb1.InRound() {
+		t.Fatalf("b-1 after b's announcement without b-2: %+v, in round %v", c, vb1.InRound())
+	}
+	msg := []byte{0xA7, 5, 0}
+	origin := bridge.Origin{Site: "b", ID: localring.MessageID{Sender: "b-2", Inc: 1, Seq: 70}}
+	before := map[*View]int{va: len(s.evs[va]), vb1: len(s.evs[vb1])}
+	s.entry(bridge.Entry{Kind: bridge.EntryMessage, Svc: localring.Agreed, Origin: origin, Payload: msg})
+	for _, v := range []*View{va, vb1} {
+		for _, e := range s.evs[v][before[v]:] {
+			if e.Kind == localring.EventDeliver {
+				t.Errorf("%s delivered b-2's message in %s, whose members are %v", v.cfg.Self.ID, e.Msg.Conf, v.Current().Members)
+			}
+		}
+	}
+
+	if va.Stats().Discarded != 1 || vb1.Stats().Discarded != 1 {
+		t.Errorf("discarded %d at a-1 and %d at b-1, want 1 each", va.Stats().Discarded, vb1.Stats().Discarded)
+	}
+}
+
 // checkInstalls runs the EVS checker over the configurations the views
 // installed (the traces' install lines) and fails on any violation.
 func (s *stream) checkInstalls(t *testing.T) {
