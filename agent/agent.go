@@ -49,9 +49,10 @@ type Agent struct {
 
 	node         *localring.Node  // owned by the loop
 	ringSettings localring.Config // node's effective settings, fixed at New
-	g            *groups.Node     // owned by the loop
-	gl           groupLoop        // owned by the loop
-	ls           loopState        // owned by the loop
+	g            *groups.Node     // owned by the group loop
+	gl           groupLoop        // owned by the group loop
+	gr           groupRunner      // shared by the driver's loop and the group loop
+	ls           loopState        // owned by the driver's loop
 	d            *driver.Driver   // runs the loop
 	cs           *clientServer
 	sealer       *seal.Sealer
@@ -69,8 +70,8 @@ type Agent struct {
 	operatorsGID string         // Config.API.OperatorsGroup's id
 	evlog        eventLog       // recent membership events
 	fed          *fedManager    // nil unless the node is a gateway with certificates
-	doms         []*domainLayer // the federation domains of the node's site; owned by the loop
-	hov          handovers      // this node's handover requests waiting for the ring; owned by the loop
+	doms         []*domainLayer // the federation domains of the node's site; owned by the group loop
+	hov          handovers      // this node's handover requests waiting for the ring; owned by the group loop
 
 	started time.Time
 	done    chan struct{} // closed when the loop ends
@@ -84,7 +85,7 @@ type Agent struct {
 	queue   []submission
 	newLoad *Load
 	leaving bool
-	calls   []func() // onLoop
+	calls   []func() // onLoop, for the group loop
 
 	subMu sync.Mutex
 	subs  []*Subscription
@@ -96,7 +97,7 @@ type Agent struct {
 	closeMu sync.Once
 
 	metrics *prometheus.Registry
-	lat     *latency // owned by the loop; its histograms are in metrics
+	lat     *latency // owned by the group loop; its histograms are in metrics
 
 	n struct {
 		submitted, backpressure, evicted atomic.Uint64
@@ -132,6 +133,7 @@ func New(cfg Config) (a *Agent, err error) {
 		done:   make(chan struct{}),
 		ready:  make(chan struct{}),
 	}
+	a.gr.init()
 	defer func() {
 		if err != nil {
 			a.release()
@@ -477,7 +479,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		})
 	}
 	a.logListeners()
+	stopGroups := make(chan struct{})
+	go a.runGroups(stopGroups)
 	err := a.d.Run(ctx) // closes the transport when it returns
+	close(stopGroups)
+	<-a.gr.done // after its last pass: the events the driver handed last
 	a.fed.close()
 
 	a.mu.Lock()

@@ -104,6 +104,13 @@ func (c *cluster) config(id string) Config {
 // start starts node id with cfg (or the default config when nil).
 func (c *cluster) start(id string, edit func(*Config)) *Agent {
 	c.t.Helper()
+	return c.startPrepared(id, edit, nil)
+}
+
+// startPrepared starts node id as start does, calling prepare (when not
+// nil) between New and Run.
+func (c *cluster) startPrepared(id string, edit func(*Config), prepare func(*Agent)) *Agent {
+	c.t.Helper()
 	f, err := c.net.Listen(c.addr(id))
 	if err != nil {
 		c.t.Fatal(err)
@@ -116,6 +123,9 @@ func (c *cluster) start(id string, edit func(*Config)) *Agent {
 	a, err := New(cfg)
 	if err != nil {
 		c.t.Fatalf("New(%s): %v", id, err)
+	}
+	if prepare != nil {
+		prepare(a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{a: a, cancel: cancel, done: make(chan error, 1)}

@@ -26,7 +26,7 @@ import (
 // Each connection (Unix socket, TLS, or an in-process pipe from LocalConn)
 // is a session with two goroutines. The reader does the hello exchange,
 // then decodes request frames and puts them in the server's inbox, all
-// those of one read at once, which the loop empties at each pass. The loop admits requests into the group
+// those of one read at once, which the group loop empties at each pass. The loop admits requests into the group
 // layer only while the messages waiting for the ring stay under
 // Config.SendQueueVisits token visits' worth (takeClientRequests); the
 // others wait in the inbox, and their replies with them. A client of
@@ -37,7 +37,7 @@ import (
 // stops reading and the client feels its socket fill. The loop answers
 // requests and routes the group layer's events by appending encoded frames
 // to the session's outbound queue, which never blocks it; at the end of
-// its step the loop writes the queue to the connection as far as the
+// its step the group loop writes the queue to the connection as far as the
 // socket takes it without waiting (flushSessions), and the writer drains
 // the rest. A queue that passes half its bound
 // gets a warning frame; a queue over its bound for longer than
@@ -50,7 +50,7 @@ import (
 
 const (
 	// controlCredit is how many requests beyond its window of messages a
-	// session may have waiting for the loop (joins, flushes, pings).
+	// session may have waiting for the group loop (joins, flushes, pings).
 	controlCredit = 16
 	// maxClientWindowMsgs bounds Config.ClientWindowMsgs.
 	maxClientWindowMsgs = 1 << 16
@@ -74,7 +74,7 @@ const (
 )
 
 // clientServer serves the client protocol: its listeners, its sessions and
-// the inbox of requests for the loop.
+// the inbox of requests for the group loop.
 type clientServer struct {
 	a        *Agent
 	log      *slog.Logger
@@ -89,14 +89,14 @@ type clientServer struct {
 	inbox    []clientReq
 	closing  bool   // no new sessions
 	nextName uint64 // for names the agent picks
-	scratch  []byte // the loop's buffer for encoding frames (encode)
-	idBuf    []byte // the loop's buffer for a delivery's message id
+	scratch  []byte // the group loop's buffer for encoding frames (encode)
+	idBuf    []byte // the group loop's buffer for a delivery's message id
 
-	// Sessions whose queue grew during the loop's pass: their writers are
+	// Sessions whose queue grew during the group loop's pass: their writers are
 	// signalled once, at its end (flushSessions), not at every frame.
 	dirtyMu  sync.Mutex
 	dirty    []*session
-	dirtyBuf []*session // the loop's: dirty's other buffer
+	dirtyBuf []*session // the group loop's: dirty's other buffer
 
 	// Sessions whose queue is over the backlog threshold (the send
 	// queue's bounds), which hold back the local senders while they read.
@@ -108,7 +108,7 @@ type clientServer struct {
 	}
 }
 
-// clientReq is one request of a session for the loop, or (closed) the
+// clientReq is one request of a session for the group loop, or (closed) the
 // notice that the session ended.
 type clientReq struct {
 	s      *session
@@ -137,7 +137,7 @@ type session struct {
 	outFrames int           // how many frames out holds
 	spare     []byte        // the writer's last batch, written: out's next buffer
 	writing   bool          // the writer holds a batch: only it writes
-	tw        trywrite.Conn // writes from the loop that never wait (writeNow)
+	tw        trywrite.Conn // writes from the group loop that never wait (writeNow)
 	dirty     bool          // out grew since the writer was last signalled (flushSessions)
 	qFrames   int           // frames queued and not yet written: out and the writer's batch
 	qBytes    int
@@ -150,7 +150,7 @@ type session struct {
 	heldMsgs  int    // answers in out that wait for the next frame (sendHeld)
 	heldBytes int    // the payload bytes of their messages
 
-	// Owned by the loop.
+	// Owned by the group loop.
 	gone    bool                       // its end was handled: later requests are ignored
 	joined  []*groups.Node             // the group layers in which it joined a group: its end needs a disconnect there
 	seqs    map[*groups.Node]*layerSeq // its messages in each group layer
@@ -300,12 +300,12 @@ func (cs *clientServer) shutdown(code cp.Code, text string) {
 // wait waits for every session goroutine to end.
 func (cs *clientServer) wait() { cs.wg.Wait() }
 
-// push hands requests to the loop.
+// push hands requests to the group loop.
 func (cs *clientServer) push(rs ...clientReq) {
 	cs.mu.Lock()
 	cs.inbox = append(cs.inbox, rs...)
 	cs.mu.Unlock()
-	cs.a.poke()
+	cs.a.wakeGroups()
 }
 
 // take returns the inbox's requests and empties it.
@@ -363,7 +363,7 @@ func (cs *clientServer) register(s *session, name string) (cp.Code, string) {
 	return 0, ""
 }
 
-// unregister frees the session's name; the loop calls it once the
+// unregister frees the session's name; the group loop calls it once the
 // session's end has been handled.
 func (cs *clientServer) unregister(s *session) {
 	cs.mu.Lock()
@@ -391,7 +391,7 @@ func (s *session) read() {
 	}
 	cs.wg.Go(s.write)
 	r.SetMax(cp.MaxFrame)
-	r.SetShareLists(true) // the loop only reads the requests' groups
+	r.SetShareLists(true) // the group loop only reads the requests' groups
 	var batch []clientReq
 	var slab []byte    // the batch's payloads, copied out of the reader's buffer
 	var read time.Time // when the frames in the reader's buffer were read
@@ -436,7 +436,7 @@ func (s *session) read() {
 		select {
 		case <-s.credit:
 		default:
-			if len(batch) > 0 { // the loop must take these to give credit back
+			if len(batch) > 0 { // the group loop must take these to give credit back
 				cs.push(batch...)
 				clear(batch)
 				batch = batch[:0]
@@ -451,7 +451,7 @@ func (s *session) read() {
 	}
 }
 
-// maxReadBatch bounds the requests a session's reader hands to the loop at
+// maxReadBatch bounds the requests a session's reader hands to the group loop at
 // once.
 const maxReadBatch = 256
 
@@ -599,7 +599,7 @@ func (s *session) wrote(frames, bytes int) {
 	if s.backlog && s.qFrames <= s.cs.blFrames && s.qBytes <= s.cs.blBytes {
 		s.backlog = false
 		s.cs.setBacklog(s, false)
-		s.cs.a.poke() // the loop may take the held requests
+		s.cs.a.wakeGroups() // the group loop may take the held requests
 	}
 	if 2*s.qFrames < cfg.ClientQueueFrames && 2*s.qBytes < cfg.ClientQueueBytes {
 		s.warned = false // warn again when the queue fills up again
@@ -697,19 +697,19 @@ func (s *session) queue(b []byte, hold bool, size int) bool {
 	return true
 }
 
-// encode encodes f into the loop's scratch buffer, which is valid until
-// the next call (loop): send copies it.
+// encode encodes f into the group loop's scratch buffer, which is valid until
+// the next call (group loop): send copies it.
 func (cs *clientServer) encode(f *cp.Frame) []byte {
 	cs.scratch = cp.Append(cs.scratch[:0], f)
 	return cs.scratch
 }
 
-// sendFrame queues f for the client, as send (loop).
+// sendFrame queues f for the client, as send (group loop).
 func (s *session) sendFrame(f *cp.Frame) bool { return s.send(s.cs.encode(f)) }
 
 // flushSessions writes the frames queued for the sessions since the last
 // call (writeNow), and wakes the writers of those whose connection did not
-// take them all: the loop calls it at the end of each of its steps, so
+// take them all: the group loop calls it at the end of each of its steps, so
 // that a client gets what a step queued in one write, and a writer wakes
 // at most once per step, not once per frame.
 func (cs *clientServer) flushSessions() {
@@ -733,7 +733,7 @@ func (cs *clientServer) flushSessions() {
 	}
 }
 
-// writeNow writes the queued frames from the loop, as much as the
+// writeNow writes the queued frames from the group loop, as much as the
 // connection takes without waiting, when the writer is not writing (its
 // write would hold the connection); it reports whether nothing is left
 // for the writer (s.mu held). Most of the time the socket buffer has room
@@ -784,7 +784,7 @@ func (s *session) signal() {
 
 // end ends the session once: with a goodbye (code, text) unless code is 0,
 // dropping the queued frames when drop is set. The writer writes what is
-// left within clientWriteGrace and closes the connection; the loop is told
+// left within clientWriteGrace and closes the connection; the group loop is told
 // so that it disconnects the client's memberships and frees its name.
 func (s *session) end(code cp.Code, text string, drop bool) {
 	s.mu.Lock()
@@ -827,7 +827,7 @@ func (cs *clientServer) setBacklog(s *session, on bool) {
 }
 
 // holdBack reports whether a session that reads has more than the
-// backlog threshold waiting for it: the loop then takes no more client
+// backlog threshold waiting for it: the group loop then takes no more client
 // requests, so that local senders go at the rate their local readers take
 // the messages, and what waits for a reader stays bounded. A session that
 // took nothing for readingWindow does not hold anyone back: it may have

@@ -37,8 +37,8 @@ import (
 // (bridge.DomainTag), every bridge sees every local ring event and takes
 // only its own domain's.
 //
-// Everything runs on the agent's loop; the federation ring's events come
-// from the runner's goroutine through fedIn.
+// Everything runs on the agent's group loop (grouploop.go); the
+// federation ring's events come from the runner's goroutine through fedIn.
 
 // domainLayer is this node's part of one federation domain.
 type domainLayer struct {
@@ -46,16 +46,16 @@ type domainLayer struct {
 	b    *bridge.Site
 	v    *domconf.View
 	g    *groups.Node
-	role *federation.Role // the site's active gateway, as the local ring decides it (loop)
+	role *federation.Role // the site's active gateway, as the local ring decides it (group loop)
 	proc tracemap.Proc
 
-	fedOut   [][]byte   // Ups for the federation ring the runner has not taken (loop)
-	draining *fedRun    // this node's member, stopping for a handover: released when it stopped (loop)
-	solo     *soloGrace // a handover's new member, until it first rings with another site (loop)
-	alone    bool       // the federation ring holds only this site, and the domain's stream has not started (loop)
+	fedOut   [][]byte   // Ups for the federation ring the runner has not taken (group loop)
+	draining *fedRun    // this node's member, stopping for a handover: released when it stopped (group loop)
+	solo     *soloGrace // a handover's new member, until it first rings with another site (group loop)
+	alone    bool       // the federation ring holds only this site, and the domain's stream has not started (group loop)
 
 	mu    sync.Mutex
-	fedIn []fedInput // the runner's events, for the loop
+	fedIn []fedInput // the runner's events, for the group loop
 }
 
 // fedInput is a batch of federation ring events of one gateway term, or
@@ -194,7 +194,7 @@ func (a *Agent) domainsLocalEvent(e *localring.Event) {
 }
 
 // fedEvents is the runner's Events hook (runner goroutine): the events go
-// to the loop. They are copied: the ring reuses its event buffer, and
+// to the group loop. They are copied: the ring reuses its event buffer, and
 // its payloads, once the hook returns.
 func (a *Agent) fedEvents(domain string, run *fedRun, evs []localring.Event) {
 	for _, dl := range a.doms {
@@ -214,7 +214,7 @@ func (a *Agent) fedEvents(domain string, run *fedRun, evs []localring.Event) {
 			dl.mu.Lock()
 			dl.fedIn = append(dl.fedIn, fedInput{run: run, evs: own})
 			dl.mu.Unlock()
-			a.poke()
+			a.wakeGroups()
 			return
 		}
 	}
@@ -228,13 +228,13 @@ func (a *Agent) fedStopped(domain string, run *fedRun) {
 			dl.mu.Lock()
 			dl.fedIn = append(dl.fedIn, fedInput{run: run, stopped: true})
 			dl.mu.Unlock()
-			a.poke()
+			a.wakeGroups()
 		}
 	}
 }
 
 // takeFederation feeds the federation ring's events of the current
-// gateway term to the bridges, and hands their Ups to the runner (loop).
+// gateway term to the bridges, and hands their Ups to the runner (group loop).
 func (a *Agent) takeFederation() {
 	for _, dl := range a.doms {
 		dl.mu.Lock()
@@ -326,7 +326,7 @@ type soloGrace struct {
 // the other sites' ring within one or two when they are reachable.
 const soloGraceRounds = 4
 
-// startSolo starts the grace of this node's new member of dl (loop).
+// startSolo starts the grace of this node's new member of dl (group loop).
 func (a *Agent) startSolo(dl *domainLayer) {
 	run := a.fed.runner(dl.d.Name)
 	if run == nil || dl.b.Last().IsZero() {
@@ -337,7 +337,7 @@ func (a *Agent) startSolo(dl *domainLayer) {
 }
 
 // endSolo lets a configuration held back by the grace through to the
-// bridge once the grace is over (loop).
+// bridge once the grace is over (group loop).
 func (a *Agent) endSolo(dl *domainLayer, run *fedRun) {
 	g := dl.solo
 	if g == nil || g.held == nil || time.Now().Before(g.until) {
@@ -482,7 +482,7 @@ type DomainStatus struct {
 	Layer  groups.Stats  `json:"layer"`
 }
 
-// domainStatus returns the domains' status (loop).
+// domainStatus returns the domains' status (group loop).
 func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
 	out := make([]DomainStatus, 0, len(a.doms))
 	for _, dl := range a.doms {

@@ -202,7 +202,7 @@ func newFedManager(a *Agent, cfg Federation) (*fedManager, error) {
 	return m, nil
 }
 
-// roleChanged runs on the local ring's loop at every regular
+// roleChanged runs on the group loop at every regular
 // configuration and every agreed handover, with the site's role for
 // domain: it starts the member when this node became the active gateway,
 // and fences and stops it when another node now is.

@@ -14,24 +14,28 @@ import (
 	"github.com/atoll-gcs/atoll/localring"
 )
 
-// The group layer in the loop: the agent owns a groups.Node beside its
-// localring.Node, from the loop goroutine. Every ring event goes to the
-// group layer in order (stepGroups); the ring messages it produces are
-// handed to the ring in order, and on the ring's back-pressure kept, in
-// order, for the next pass (submitGroups); its events go to the trace and
-// to the client sessions (groupOutput); client requests reach it through
-// the client server's inbox (takeClientRequests).
+// The group layer: the agent owns a groups.Node beside its
+// localring.Node, on the group loop (grouploop.go). Every ring event goes
+// to the group layer in order (stepGroups); the ring messages it produces
+// are handed to the driver in order, which submits them and on the ring's
+// back-pressure keeps them, in order, for its next pass (submitGroups);
+// its events go to the trace and to the client sessions (groupOutput);
+// client requests reach it through the client server's inbox
+// (takeClientRequests).
 
-// groupLoop is the loop's state of the group layer.
+// groupLoop is the group loop's state of the group layer.
 type groupLoop struct {
-	queue    []groups.Submit // ring messages the ring has not taken yet, in order
-	pending  []clientReq     // requests taken from the inbox and not handled yet (back-pressure)
-	ends     []*session      // ended sessions whose disconnect the group layer has not accepted yet
-	leaving  bool            // the agent is leaving: requests are refused
-	maxMsgs  int             // bounds of the messages waiting for the ring (setSendQueueLimits)
-	maxBytes int
-	acl      aclTable
-	buf      []clientReq
+	queue       []groups.Submit          // ring messages the ring has not taken yet, in order
+	pending     []clientReq              // requests taken from the inbox and not handled yet (back-pressure)
+	ends        []*session               // ended sessions whose disconnect the group layer has not accepted yet
+	leaving     bool                     // the agent is leaving: requests are refused
+	conf        *localring.Configuration // the last regular configuration the group loop saw
+	traceFailed bool                     // the trace write error was logged
+	stepped     func(e *localring.Event) // tests: runs after the group layer stepped e
+	maxMsgs     int                      // bounds of the messages waiting for the ring (setSendQueueLimits)
+	maxBytes    int
+	acl         aclTable
+	buf         []clientReq
 }
 
 // Defaults of the group layer the agent relies on.
@@ -106,6 +110,9 @@ func isPattern(name string) bool { return strings.ContainsAny(name, "*?") }
 // produced.
 func (a *Agent) stepGroups(e localring.Event) {
 	a.g.Step(e)
+	if a.gl.stepped != nil {
+		a.gl.stepped(&e)
+	}
 	a.groupOutput()
 }
 
@@ -125,31 +132,6 @@ func (a *Agent) groupOutput() {
 		a.lat.event(e, time.Now())
 		a.routeGroupEvent(a.g, e)
 	}
-}
-
-// submitGroups hands the queued group messages to the ring, in order,
-// until the ring pushes back; the rest wait for the next pass.
-func (a *Agent) submitGroups(ls *loopState) {
-	taken := 0
-	for _, s := range a.gl.queue {
-		if _, err := a.node.Submit(ls.now, s.Svc, s.Payload); err != nil {
-			if !errors.Is(err, localring.ErrBackpressure) {
-				a.log.Debug("the ring refused a group message", "err", err)
-			}
-			break
-		}
-		taken++
-	}
-	if taken > 0 {
-		n := copy(a.gl.queue, a.gl.queue[taken:])
-		clear(a.gl.queue[n:])
-		a.gl.queue = a.gl.queue[:n]
-	}
-}
-
-// groupsDrained reports whether the group layer has nothing left to send.
-func (a *Agent) groupsDrained() bool {
-	return len(a.gl.queue) == 0 && a.g.Pending() == 0
 }
 
 // traceRaw reports whether a ring event has its own trace line: installs,
@@ -258,7 +240,7 @@ func rejectText(err error, node string) string {
 	return fmt.Sprintf("%v (decided in the ring's order, reported by agent %s)", err, node)
 }
 
-// seq returns what layer did with the session's messages (loop).
+// seq returns what layer did with the session's messages (group loop).
 func (s *session) seq(layer *groups.Node) *layerSeq {
 	ls := s.seqs[layer]
 	if ls == nil {
@@ -273,7 +255,7 @@ func (s *session) seq(layer *groups.Node) *layerSeq {
 
 // unsent returns, per group layer, the session's last accepted message
 // that the layer's ring has not sent yet, and the highest Seq accepted in
-// any layer (a flush's answer) (loop).
+// any layer (a flush's answer) (group loop).
 func (s *session) unsent() (want map[*groups.Node]uint64, last uint64) {
 	for g, ls := range s.seqs {
 		last = max(last, ls.accepted)
@@ -288,7 +270,7 @@ func (s *session) unsent() (want map[*groups.Node]uint64, last uint64) {
 }
 
 // completeFlushes answers the flushes whose messages the rings have sent
-// (loop).
+// (group loop).
 func (s *session) completeFlushes() {
 	i := 0
 	for ; i < len(s.flushes); i++ {
@@ -378,10 +360,10 @@ func (a *Agent) clientsLeaving() {
 // a session's later requests for another layer pass one that waits left a
 // flush unanswered for good in tests/fednetns TestSitesNetns (one client
 // in a site-local and a cross-site group, through a gateway failover).
-func (a *Agent) takeClientRequests(ls *loopState) {
+func (a *Agent) takeClientRequests(now time.Time) {
 	gl := &a.gl
 	gl.pending = a.cs.take(gl.pending)
-	held := len(gl.pending) > 0 && a.cs.holdBack(ls.now)
+	held := len(gl.pending) > 0 && a.cs.holdBack(now)
 	if held && !gl.leaving {
 		a.cs.n.held.Add(1)
 	}
@@ -419,7 +401,6 @@ func (a *Agent) takeClientRequests(ls *loopState) {
 	for _, dl := range a.doms {
 		a.domainOutput(dl)
 	}
-	a.submitGroups(ls)
 }
 
 // requestLayer returns the group layer a client request adds a message
@@ -475,7 +456,7 @@ func (a *Agent) sessionEnded(s *session) {
 	a.cs.log.Debug("client disconnected", s.attrs()...)
 }
 
-// handleRequest answers one request of a session, read at read (loop).
+// handleRequest answers one request of a session, read at read (group loop).
 func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 	fail := func(code cp.Code, group, text string) {
 		s.sendFrame(&cp.Frame{Type: cp.TypeError, Req: f.Req, Code: code, Op: f.Type, Group: group, Text: text})

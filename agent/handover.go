@@ -62,7 +62,7 @@ type HandoverRequest struct {
 // membership change under way can hold it longer.
 const HandoverWait = 3 * time.Second
 
-// handovers are a node's requests waiting for their delivery (loop).
+// handovers are a node's requests waiting for their delivery (group loop).
 type handovers struct {
 	nonce uint64
 	wait  map[uint64]chan handoverOutcome
@@ -143,7 +143,7 @@ func (a *Agent) Handover(ctx context.Context, domain, to string) (HandoverReply,
 }
 
 // handoverDelivered applies a handover or release message the local ring
-// delivered (loop): at every node, at this point of the stream.
+// delivered (group loop): at every node, at this point of the stream.
 func (a *Agent) handoverDelivered(m *localring.Message) {
 	h, err := federation.DecodeHandover(m.Payload)
 	if err != nil {
@@ -191,14 +191,14 @@ func (a *Agent) handoverDelivered(m *localring.Message) {
 	}
 }
 
-// submitRelease submits the release of handover h (loop).
+// submitRelease submits the release of handover h (group loop).
 func (a *Agent) submitRelease(dl *domainLayer, h federation.HandoverRequest) {
 	h.Release = true
 	a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: federation.EncodeHandover(h)})
 	a.log.Info("gateway handover: the federation ring member stopped, releasing the role", "domain", h.Domain, "to", h.To)
 }
 
-// releaseDelivered moves the role at the release of a handover (loop).
+// releaseDelivered moves the role at the release of a handover (group loop).
 func (a *Agent) releaseDelivered(dl *domainLayer, h federation.HandoverRequest) {
 	if err := dl.role.Release(h); err != nil {
 		a.log.Info("gateway handover release ignored", "domain", h.Domain, "from", h.From, "to", h.To, "reason", err)
@@ -236,7 +236,7 @@ func (a *Agent) answerHandover(h federation.HandoverRequest, out handoverOutcome
 	}
 }
 
-// drained handles the end of a draining federation ring member (loop):
+// drained handles the end of a draining federation ring member (group loop):
 // the release of the handover; or, when a configuration change ended the
 // handover and this node stayed the active gateway, a resumption: its
 // gateway term ended with the member, and a new one starts (a new member,

@@ -177,14 +177,14 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
-// onLoop runs f on the agent's loop at its next pass and waits for it. It
+// onLoop runs f on the agent's group loop at its next pass and waits for it. It
 // fails when ctx ends first or the agent stops.
 func (a *Agent) onLoop(ctx context.Context, f func()) error {
 	done := make(chan struct{})
 	a.mu.Lock()
 	a.calls = append(a.calls, func() { f(); close(done) })
 	a.mu.Unlock()
-	a.poke()
+	a.wakeGroups()
 	select {
 	case <-done:
 		return nil
@@ -195,7 +195,7 @@ func (a *Agent) onLoop(ctx context.Context, f func()) error {
 	}
 }
 
-// runLoopCalls runs the calls of onLoop (loop).
+// runLoopCalls runs the calls of onLoop (group loop).
 func (a *Agent) runLoopCalls() {
 	a.mu.Lock()
 	calls := a.calls

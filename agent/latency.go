@@ -10,7 +10,7 @@ import (
 )
 
 // The latency histograms follow the agent's own clients' messages through
-// the agent (loop): a multicast or send accepted from a client is
+// the agent (group loop): a multicast or send accepted from a client is
 // remembered by its sequence number with the time its frame was read;
 // its acceptance by the group layer observes the admission wait, the
 // group layer's EventSent (the ring sent it) observes the queue wait,
@@ -38,7 +38,7 @@ type GroupClass struct {
 }
 
 // latency holds the latency histograms and the messages they follow
-// (loop).
+// (group loop).
 type latency struct {
 	node      string
 	delivery  *prometheus.HistogramVec

@@ -20,13 +20,14 @@ type loopState struct {
 	gather    string                   // the reason of the last gather, for "member lost"
 	installed bool                     // a configuration was installed in this output
 	loadSubs  uint64                   // messages the load generator submitted
-
-	traceFailed bool // the trace write error was logged
 }
 
 // newDriver builds the driver of the agent's node: the hooks put the
-// trace, the logs, the group layer, the client requests, the load
-// generator, the status snapshot and the subscribers into its loop.
+// ring's log lines, the hand-over to and from the group loop (events in,
+// ring messages out), the agent's own submissions, the load generator,
+// the status snapshot and the subscribers into its loop. The group layer,
+// the clients, the domains and the trace run on the group loop
+// (grouploop.go).
 func (a *Agent) newDriver() (err error) {
 	ls := &a.ls
 	a.d, err = driver.New(driver.Config{
@@ -39,11 +40,11 @@ func (a *Agent) newDriver() (err error) {
 			Events: func(now time.Time, evs []localring.Event) {
 				ls.now = now
 				a.events(ls, evs)
+				a.handEvents(now, evs)
 			},
 			Output: func(now time.Time, evs []localring.Event) {
 				ls.now = now
-				a.submitGroups(ls)
-				a.cs.flushSessions()
+				a.submitGroups(now)
 				a.updateSnapshot(ls, ls.installed)
 				ls.installed = false
 				if ls.conf != nil { // after the snapshot: Status shows the ring
@@ -59,9 +60,7 @@ func (a *Agent) newDriver() (err error) {
 				ls.now = now
 				a.lastPass.Store(now.UnixNano())
 				a.takeSubmissions(ls)
-				a.runLoopCalls()
-				a.takeFederation()
-				a.takeClientRequests(ls)
+				a.submitGroups(now)
 				ls.load.run(now, a.node, &ls.loadSubs)
 			},
 			Deadline: ls.load.deadline,
@@ -71,10 +70,10 @@ func (a *Agent) newDriver() (err error) {
 				a.leaving = true
 				a.mu.Unlock()
 				ls.load.set(Load{}, now)
-				a.clientsLeaving()
+				a.groupsLeaving()
 				a.log.Info("leaving: no more messages accepted; draining the queue", "pending", a.node.Pending()+a.queued(), "drain_timeout", a.cfg.DrainTimeout)
 			},
-			Drained: func() bool { return a.queued() == 0 && a.groupsDrained() && a.domainsDrained() },
+			Drained: func() bool { return a.queued() == 0 && a.groupLoopDrained() },
 		},
 	})
 	if err != nil {
@@ -126,20 +125,15 @@ func (a *Agent) queued() int {
 	return len(a.queue)
 }
 
-// events handles the node's events: the trace, the operator's log lines
-// and the group layer.
+// events writes the operator's log lines of the node's events (driver's
+// loop); the group loop handles them for the trace, the domains and the
+// group layer (groupEvents).
 func (a *Agent) events(ls *loopState, evs []localring.Event) {
 	for i, e := range evs {
-		if a.trace != nil && traceRaw(&evs[i]) {
-			a.trace.record(e)
-		}
 		switch e.Kind {
 		case localring.EventInstall:
 			ls.installed = true
-			a.logInstall(ls, e.Conf)
-			a.domainsLocalEvent(&evs[i])
-		case localring.EventDeliver:
-			a.domainsLocalEvent(&evs[i])
+			a.logInstall(ls, evs[i].Conf)
 		case localring.EventTokenLost:
 			a.log.Warn("token lost: the ring will re-form without the nodes that stopped answering", "reason", e.Reason, "ring", confID(ls.conf))
 			a.evlog.add(ls.now, MembershipEvent{Kind: EventTokenLost, Ring: confID(ls.conf), Reason: e.Reason})
@@ -150,13 +144,6 @@ func (a *Agent) events(ls *loopState, evs []localring.Event) {
 			ls.gather = e.Reason
 			a.log.Info("membership change started", "reason", e.Reason, "ring", confID(ls.conf))
 			a.evlog.add(ls.now, MembershipEvent{Kind: EventGather, Ring: confID(ls.conf), Reason: e.Reason})
-		}
-		a.stepGroups(e)
-	}
-	if a.trace != nil {
-		if err := a.trace.flush(); err != nil && !ls.traceFailed {
-			ls.traceFailed = true
-			a.log.Error("cannot write the trace file; tracing stopped", "path", a.cfg.TracePath, "err", err)
 		}
 	}
 }

@@ -207,22 +207,24 @@ func (c Counters) Rejected() uint64 {
 	return c.RejectWrongKey + c.RejectMismatch + c.RejectAuth + c.RejectReplay + c.RejectOther + c.UnknownSender
 }
 
-// snapshot is what the loop publishes for Status after every pass.
+// snapshot is what the driver's loop (the ring's part) and the group loop
+// (the groups' and domains') publish for Status after every pass.
 type snapshot struct {
-	state     string
-	conf      *localring.Configuration
-	since     time.Time
-	stats     localring.Stats
-	pending   int
-	load      Load
-	loadSent  uint64
-	loadDrops uint64
-	groups    groups.Stats
-	gpending  int
-	domains   []DomainStatus
+	state         string
+	conf          *localring.Configuration
+	since         time.Time
+	stats         localring.Stats
+	pending       int
+	load          Load
+	loadSent      uint64
+	loadDrops     uint64
+	groups        groups.Stats
+	gpending      int // glayerPending and the group messages the ring refused (driver)
+	glayerPending int // the group layer's (group loop)
+	domains       []DomainStatus
 }
 
-// updateSnapshot publishes the loop's view for Status.
+// updateSnapshot publishes the driver's view for Status: the ring's.
 func (a *Agent) updateSnapshot(ls *loopState, installed bool) {
 	a.statMu.Lock()
 	defer a.statMu.Unlock()
@@ -237,10 +239,25 @@ func (a *Agent) updateSnapshot(ls *loopState, installed bool) {
 	s.load = ls.load.cfg
 	s.loadSent = ls.loadSubs
 	s.loadDrops = ls.load.dropped
-	s.groups = a.g.Stats()
-	s.gpending = a.g.Pending() + len(a.gl.queue)
+	a.gr.mu.Lock()
+	s.gpending = s.glayerPending + len(a.gr.out)
+	a.gr.mu.Unlock()
+}
+
+// updateGroupSnapshot publishes the group loop's view for Status.
+func (a *Agent) updateGroupSnapshot() {
+	gs := a.g.Stats()
+	pending := a.g.Pending()
+	var ds []DomainStatus
 	if len(a.doms) > 0 {
-		s.domains = a.domainStatus(ls.conf)
+		ds = a.domainStatus(a.gl.conf)
+	}
+	a.statMu.Lock()
+	defer a.statMu.Unlock()
+	s := &a.snap
+	s.groups, s.glayerPending = gs, pending
+	if len(a.doms) > 0 {
+		s.domains = ds
 	}
 }
 

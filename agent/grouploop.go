@@ -1,0 +1,260 @@
+package agent
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/atoll-gcs/atoll/groups"
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// The group loop: the group layer, the client requests and sessions, the
+// federation domains, the introspection calls (onLoop) and the trace run
+// on a goroutine of their own, not on the ring driver's loop. The
+// driver's Events hook hands them the ring's events, in order (a copy of
+// each Ready's events: their payloads and configurations stay valid for
+// good); the group loop hands the driver the ring messages they produce,
+// in order, which the driver submits at its next pass until the ring
+// pushes back (submitGroups).
+//
+// So the ring keeps passing the token and answering the membership
+// protocol while the group layer works: a configuration change costs the
+// group layer O(groups) (at 100,000 groups, seconds of CPU for the state
+// exchange and the views; docs/BENCHMARKS.md), far more than a token
+// timeout. On the driver's loop that time stopped the token, the ring
+// re-formed, and each re-formation was another configuration change.
+//
+// The order the group layer sees is unchanged: every ring event, in the
+// ring's order. What it submits reaches the ring later than before (one
+// hand-over between goroutines, or the time the group layer takes), which
+// it already had to bear: messages wait in its queue while the ring
+// pushes back, and a report of a state exchange that reaches another
+// configuration is ignored there.
+//
+// The events waiting for the group loop are bounded (maxGroupBacklog):
+// beyond, the driver's Events hook waits for the group loop, so a group
+// layer that cannot keep up with the ring slows the ring down, as it did
+// on the driver's loop, instead of growing without bound.
+
+// groupRunner is what the driver's loop and the group loop share.
+type groupRunner struct {
+	wake chan struct{} // capacity 1: the group loop has work
+	done chan struct{} // closed when the group loop ended
+
+	mu      sync.Mutex
+	space   sync.Cond         // signalled when the group loop took the events
+	in      []localring.Event // ring events the group loop has not taken, in order
+	inBytes int               // their payload bytes
+	spare   []localring.Event // in's other buffer
+	out     []groups.Submit   // ring messages for the driver, in order
+	busy    bool              // the group loop works on events it took
+	drained bool              // after its last pass: the group layers have nothing left to send
+	leave   bool              // the agent is leaving (the driver's Leaving hook)
+	waited  time.Time         // when the driver last waited for the group loop (for the log)
+}
+
+// maxGroupBacklog bounds the ring events waiting for the group loop:
+// their number, and their payload bytes. At 100,000 groups a
+// configuration change keeps the group layer busy for seconds, during
+// which an idle ring hands it a few events and a loaded one tens of
+// thousands.
+const (
+	maxGroupBacklog      = 1 << 17
+	maxGroupBacklogBytes = 128 << 20
+)
+
+// groupRetry is how soon the group loop runs another pass while client
+// requests wait for room (takeClientRequests): a reader's backlog may end
+// by the clock (readingWindow), not by an event.
+const groupRetry = 5 * time.Millisecond
+
+func (gr *groupRunner) init() {
+	gr.wake = make(chan struct{}, 1)
+	gr.done = make(chan struct{})
+	gr.space.L = &gr.mu
+}
+
+// wakeGroups makes the group loop run a pass soon. Safe from any
+// goroutine; never blocks.
+func (a *Agent) wakeGroups() {
+	select {
+	case a.gr.wake <- struct{}{}:
+	default:
+	}
+}
+
+// handEvents gives a Ready's events to the group loop (driver's loop). It
+// waits while the group loop is maxGroupBacklog behind.
+func (a *Agent) handEvents(now time.Time, evs []localring.Event) {
+	gr := &a.gr
+	bytes := 0
+	for i := range evs {
+		bytes += len(evs[i].Msg.Payload)
+	}
+	gr.mu.Lock()
+	if len(gr.in) > 0 && (len(gr.in)+len(evs) > maxGroupBacklog || gr.inBytes+bytes > maxGroupBacklogBytes) {
+		if now.Sub(gr.waited) > 10*time.Second {
+			a.log.Warn("the group layer is far behind the ring: the ring waits for it; a configuration change with this many groups, or this message rate, needs more CPU",
+				"events_waiting", len(gr.in), "bytes_waiting", gr.inBytes)
+		}
+		gr.waited = now
+		a.wakeGroups()
+		for len(gr.in) > 0 && (len(gr.in)+len(evs) > maxGroupBacklog || gr.inBytes+bytes > maxGroupBacklogBytes) {
+			gr.space.Wait()
+		}
+	}
+	gr.in = append(gr.in, evs...)
+	gr.inBytes += bytes
+	gr.mu.Unlock()
+	a.wakeGroups()
+}
+
+// groupsLeaving tells the group loop that the agent leaves (driver's
+// loop): from its next pass it refuses client requests, and the driver's
+// drain waits for that pass.
+func (a *Agent) groupsLeaving() {
+	gr := &a.gr
+	gr.mu.Lock()
+	gr.leave, gr.drained = true, false
+	gr.mu.Unlock()
+	a.wakeGroups()
+}
+
+// groupLoopDrained reports whether the group loop has taken every event
+// handed to it and its group layers have nothing left to send (driver's
+// loop).
+func (a *Agent) groupLoopDrained() bool {
+	gr := &a.gr
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	return gr.drained && !gr.busy && len(gr.in) == 0 && len(gr.out) == 0
+}
+
+// runGroups is the group loop: a pass at the start (what New queued), at
+// every wake, and a last one once stop is closed (after the driver
+// returned: the events it handed last).
+func (a *Agent) runGroups(stop <-chan struct{}) {
+	defer close(a.gr.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if next := a.groupPass(); !next.IsZero() {
+			timer.Reset(max(time.Until(next), 0))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-a.gr.wake:
+		case <-timer.C:
+		case <-stop:
+			a.groupPass()
+			return
+		}
+	}
+}
+
+// groupPass does the group loop's work once: the ring's events, the
+// introspection calls, the federation rings' events, the client requests;
+// then it hands the ring messages to the driver, writes to the sessions
+// and publishes the status. It returns when the group loop must run its
+// next pass even without a wake, or the zero time: soon while client
+// requests wait for room, at the end of a new gateway's grace (endSolo).
+func (a *Agent) groupPass() (next time.Time) {
+	gr := &a.gr
+	gr.mu.Lock()
+	evs := gr.in
+	gr.in, gr.spare, gr.inBytes = gr.spare, nil, 0
+	gr.busy = true
+	leave := gr.leave
+	gr.mu.Unlock()
+	gr.space.Broadcast()
+
+	if leave && !a.gl.leaving {
+		a.clientsLeaving()
+	}
+	if len(evs) > 0 {
+		a.groupEvents(evs)
+	}
+	a.runLoopCalls()
+	a.takeFederation()
+	a.takeClientRequests(time.Now())
+	drained := len(a.gl.queue) == 0 && a.g.Pending() == 0 && a.domainsDrained()
+
+	clear(evs)
+	gr.mu.Lock()
+	gr.spare = evs[:0]
+	gr.out = append(gr.out, a.gl.queue...)
+	out := len(gr.out)
+	gr.busy = false
+	became := drained && !gr.drained
+	gr.drained = drained
+	gr.mu.Unlock()
+	clear(a.gl.queue)
+	a.gl.queue = a.gl.queue[:0]
+	if out > 0 || became {
+		a.d.Wake()
+	}
+	a.cs.flushSessions()
+	a.updateGroupSnapshot()
+	if len(a.gl.pending) > 0 {
+		next = time.Now().Add(groupRetry)
+	}
+	for _, dl := range a.doms {
+		if g := dl.solo; g != nil && g.held != nil && (next.IsZero() || g.until.Before(next)) {
+			next = g.until
+		}
+	}
+	return next
+}
+
+// groupEvents hands the ring's events to the trace, the domains and the
+// group layer, in order (group loop).
+func (a *Agent) groupEvents(evs []localring.Event) {
+	for i := range evs {
+		e := &evs[i]
+		if a.trace != nil && traceRaw(e) {
+			a.trace.record(*e)
+		}
+		switch e.Kind {
+		case localring.EventInstall:
+			if e.Conf.Kind == localring.Regular {
+				a.gl.conf = e.Conf
+			}
+			a.domainsLocalEvent(e)
+		case localring.EventDeliver:
+			a.domainsLocalEvent(e)
+		}
+		a.stepGroups(*e)
+	}
+	if a.trace != nil {
+		if err := a.trace.flush(); err != nil && !a.gl.traceFailed {
+			a.gl.traceFailed = true
+			a.log.Error("cannot write the trace file; tracing stopped", "path", a.cfg.TracePath, "err", err)
+		}
+	}
+}
+
+// submitGroups hands the group loop's ring messages to the ring, in
+// order, until the ring pushes back; the rest wait for the next pass
+// (driver's loop).
+func (a *Agent) submitGroups(now time.Time) {
+	gr := &a.gr
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	taken := 0
+	for _, s := range gr.out {
+		if _, err := a.node.Submit(now, s.Svc, s.Payload); err != nil {
+			if !errors.Is(err, localring.ErrBackpressure) {
+				a.log.Debug("the ring refused a group message", "err", err)
+			}
+			break
+		}
+		taken++
+	}
+	if taken > 0 {
+		n := copy(gr.out, gr.out[taken:])
+		clear(gr.out[n:])
+		gr.out = gr.out[:n]
+	}
+}
