@@ -43,8 +43,11 @@ type groupRunner struct {
 	done chan struct{} // closed when the group loop ended
 
 	mu      sync.Mutex
-	space   sync.Cond         // signalled when the group loop took the events
+	cond    sync.Cond         // broadcast when the group loop took events, and when it traced them
 	in      []localring.Event // ring events the group loop has not taken, in order
+	handed  uint64            // events handed to the group loop so far
+	traced  uint64            // events the group loop has handled, their trace lines written
+	limited bool              // the driver holds the node's new messages back until traced == handed
 	inBytes int               // their payload bytes
 	spare   []localring.Event // in's other buffer
 	out     []groups.Submit   // ring messages for the driver, in order
@@ -72,7 +75,7 @@ const groupRetry = 5 * time.Millisecond
 func (gr *groupRunner) init() {
 	gr.wake = make(chan struct{}, 1)
 	gr.done = make(chan struct{})
-	gr.space.L = &gr.mu
+	gr.cond.L = &gr.mu
 }
 
 // wakeGroups makes the group loop run a pass soon. Safe from any
@@ -85,12 +88,15 @@ func (a *Agent) wakeGroups() {
 }
 
 // handEvents gives a Ready's events to the group loop (driver's loop). It
-// waits while the group loop is maxGroupBacklog behind.
+// waits while the group loop is maxGroupBacklog behind; and with a trace,
+// when the node sent messages in this Ready, until the group loop has
+// written their trace lines (traceSends).
 func (a *Agent) handEvents(now time.Time, evs []localring.Event) {
 	gr := &a.gr
-	bytes := 0
+	bytes, sends := 0, false
 	for i := range evs {
 		bytes += len(evs[i].Msg.Payload)
+		sends = sends || evs[i].Kind == localring.EventSend
 	}
 	gr.mu.Lock()
 	if len(gr.in) > 0 && (len(gr.in)+len(evs) > maxGroupBacklog || gr.inBytes+bytes > maxGroupBacklogBytes) {
@@ -101,13 +107,48 @@ func (a *Agent) handEvents(now time.Time, evs []localring.Event) {
 		gr.waited = now
 		a.wakeGroups()
 		for len(gr.in) > 0 && (len(gr.in)+len(evs) > maxGroupBacklog || gr.inBytes+bytes > maxGroupBacklogBytes) {
-			gr.space.Wait()
+			gr.cond.Wait()
 		}
 	}
 	gr.in = append(gr.in, evs...)
 	gr.inBytes += bytes
-	gr.mu.Unlock()
+	gr.handed += uint64(len(evs))
 	a.wakeGroups()
+	if a.trace != nil && sends {
+		for gr.traced < gr.handed {
+			gr.cond.Wait()
+		}
+	}
+	gr.mu.Unlock()
+}
+
+// traceSends keeps the trace ahead of the network (driver's loop, at the
+// end of each output step): a trace cut by kill -9 must end in a state
+// the node was in, so the send line of a message must be in the file
+// before the message's packet leaves, or the others could deliver a
+// message its sender's trace never sent (EVS 1.1). The group loop writes
+// the trace, in the order it sees the events, after the ring produced
+// them. So while it has events left to trace, the node sends no new
+// messages (localring.Node.SetSendLimit 0; it still passes the token and
+// answers the membership protocol), and a Ready in which it did send
+// waits in handEvents until the group loop traced it, which then takes
+// the group loop only that Ready's events. Without a trace, neither.
+func (a *Agent) traceSends() {
+	if a.trace == nil {
+		return
+	}
+	gr := &a.gr
+	gr.mu.Lock()
+	lag := gr.traced < gr.handed
+	change := lag != gr.limited
+	gr.limited = lag
+	gr.mu.Unlock()
+	switch {
+	case change && lag:
+		a.node.SetSendLimit(0)
+	case change:
+		a.node.SetSendLimit(-1)
+	}
 }
 
 // groupsLeaving tells the group loop that the agent leaves (driver's
@@ -168,13 +209,21 @@ func (a *Agent) groupPass() (next time.Time) {
 	gr.busy = true
 	leave := gr.leave
 	gr.mu.Unlock()
-	gr.space.Broadcast()
+	gr.cond.Broadcast()
 
 	if leave && !a.gl.leaving {
 		a.clientsLeaving()
 	}
 	if len(evs) > 0 {
 		a.groupEvents(evs)
+		gr.mu.Lock()
+		gr.traced += uint64(len(evs))
+		caughtUp := gr.limited && gr.traced == gr.handed
+		gr.mu.Unlock()
+		gr.cond.Broadcast()
+		if caughtUp {
+			a.d.Wake() // the driver lets the node send again (traceSends)
+		}
 	}
 	a.runLoopCalls()
 	a.takeFederation()

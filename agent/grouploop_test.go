@@ -1,10 +1,15 @@
 package agent
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/groups"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -53,6 +58,60 @@ func TestSlowGroupLayerKeepsRing(t *testing.T) {
 		if n.TokenLosses != b.TokenLosses || n.RingsInstalled != b.RingsInstalled+1 {
 			t.Errorf("%s: %d token losses and %d rings installed while n1's group layer worked for %v; want none and 1 (n3's leave)",
 				id, n.TokenLosses-b.TokenLosses, n.RingsInstalled-b.RingsInstalled, slow)
+		}
+	}
+	c.stopAll()
+	c.check(false)
+}
+
+// TestTraceAheadOfNetwork: the group loop writes the trace after the ring
+// produced the events, but the send line of a message is in the file
+// before the message leaves (traceSends), so a trace cut by kill -9 never
+// lacks the send of a message others delivered. n1's group loop is slowed
+// down (30 ms per delivery, for 10 deliveries) while n1 sends; whenever n2
+// delivers one of n1's messages, n1's trace file already holds its send
+// line.
+func TestTraceAheadOfNetwork(t *testing.T) {
+	c := newCluster(t, 2)
+	var slowFor atomic.Int32
+	c.startPrepared("n1", nil, func(a *Agent) {
+		a.gl.stepped = func(e *localring.Event) {
+			if e.Kind == localring.EventDeliver && slowFor.Add(-1) >= 0 {
+				time.Sleep(30 * time.Millisecond)
+			}
+		}
+	})
+	n2 := c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 10*time.Second)
+	sub := n2.Subscribe(1 << 12)
+	slowFor.Store(10)
+	const n = 30
+	n1 := c.agents["n1"].a
+	for i := range n {
+		if err := n1.Submit(localring.Agreed, []byte(fmt.Sprintf("m%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	trace := filepath.Join(c.dir, "n1.trace")
+	got := 0
+	deadline := time.After(20 * time.Second)
+	for got < n {
+		select {
+		case e := <-sub.C:
+			if e.Kind != localring.EventDeliver || e.Msg.ID.Sender != "n1" || groups.IsGroupPayload(e.Msg.Payload) {
+				continue
+			}
+			got++
+			b, err := os.ReadFile(trace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(b, []byte(`"ev":"send"`)) || !bytes.Contains(b, []byte(`"msg":"`+e.Msg.ID.String()+`"`)) {
+				t.Fatalf("n2 delivered %s, and n1's trace has no line of it yet", e.Msg.ID)
+			}
+		case <-deadline:
+			t.Fatalf("n2 delivered %d of n1's %d messages", got, n)
 		}
 	}
 	c.stopAll()

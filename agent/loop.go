@@ -45,6 +45,7 @@ func (a *Agent) newDriver() (err error) {
 			Output: func(now time.Time, evs []localring.Event) {
 				ls.now = now
 				a.submitGroups(now)
+				a.traceSends()
 				a.updateSnapshot(ls, ls.installed)
 				ls.installed = false
 				if ls.conf != nil { // after the snapshot: Status shows the ring
