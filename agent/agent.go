@@ -47,13 +47,13 @@ type Agent struct {
 	self   localring.Member
 	domain string
 
-	node         *localring.Node  // owned by the loop
+	node         *localring.Node  // owned by the driver's loop
 	ringSettings localring.Config // node's effective settings, fixed at New
 	g            *groups.Node     // owned by the group loop
 	gl           groupLoop        // owned by the group loop
 	gr           groupRunner      // shared by the driver's loop and the group loop
 	ls           loopState        // owned by the driver's loop
-	d            *driver.Driver   // runs the loop
+	d            *driver.Driver   // runs the driver's loop
 	cs           *clientServer
 	sealer       *seal.Sealer
 	tr           transport.Transport
@@ -78,7 +78,7 @@ type Agent struct {
 
 	ready     chan struct{} // closed at the first regular configuration
 	readyOnce sync.Once
-	lastPass  atomic.Int64 // the loop's last pass, Unix nanoseconds
+	lastPass  atomic.Int64 // the driver loop's last pass, Unix nanoseconds
 
 	// Submit and SetLoad → loop
 	mu      sync.Mutex
@@ -360,7 +360,7 @@ func (a *Agent) SetLoad(l Load) error {
 	return nil
 }
 
-// poke wakes the loop up.
+// poke wakes the driver's loop up.
 func (a *Agent) poke() { a.d.Wake() }
 
 // Subscription receives the node's events: installs of regular and

@@ -43,17 +43,27 @@
 // line per source address per minute, naming the peer and what differs
 // (key id, cluster, ring settings).
 //
-// The agent's work runs in the driver's hooks, on its loop: each pass
-// takes the queued Submits, the client sessions' requests and the load
+// The ring's work runs in the driver's hooks, on its loop: each pass
+// takes the queued Submits, the group loop's ring messages and the load
 // generator's due messages into the core (Hooks.Pass); the core's events
-// go to the trace file (flushed before any packet of the pass leaves, so
-// a trace never lags behind what the network saw), the operator log and
-// the group layer (Hooks.Events); after the packets, the group layer's
-// messages go to the ring, the status snapshot is updated and the
-// subscribers get the events (Hooks.Output). The ring sequence number is
-// written to the state file (fsynced) before any packet or event that
-// reveals a new one, as the driver's persistence contract says; the agent
-// stops with an error naming the data dir problem when it cannot be.
+// go to the operator log and, copied, to the group loop (Hooks.Events);
+// after the packets, the group loop's messages go to the ring, the status
+// snapshot is updated and the subscribers get the events (Hooks.Output).
+// The ring sequence number is written to the state file (fsynced) before
+// any packet or event that reveals a new one, as the driver's persistence
+// contract says; the agent stops with an error naming the data dir
+// problem when it cannot be.
+//
+// The group layer, the client sessions' requests, the federation domains,
+// the introspection calls and the trace run on a second goroutine, the
+// group loop (grouploop.go), which gets every ring event in order: a
+// configuration change costs the group layer time in proportion to the
+// groups (seconds at 100,000), and on the driver's loop that time stopped
+// the token. The events waiting for the group loop are bounded; beyond,
+// the driver waits for it. With a trace, the trace file never lags behind
+// what the network saw of the node's sends: while the group loop has
+// events left to trace, the node sends no new messages (it still passes
+// the token), and a pass in which it sent waits until they are traced.
 //
 // # Operator log
 //
@@ -88,7 +98,7 @@
 //
 // # Groups and clients
 //
-// The loop also owns a groups.Node, the group layer: every ring event goes
+// The group loop owns a groups.Node, the group layer: every ring event goes
 // to it in order, the ring messages it produces (joins, leaves, group
 // messages, state exchanges) are handed to the ring in order, kept in
 // order while the ring pushes back, and its views and messages go to the
@@ -98,13 +108,13 @@
 // peer's credentials), over TCP with TLS (Config.ClientListen; principals
 // from verified client certificates), or in process (LocalConn). Each
 // session has a reader goroutine that decodes requests into an inbox the
-// loop empties at each pass (a few requests per session at a time, and
+// group loop empties at each pass (a few requests per session at a time, and
 // none while the group layer's queue is over half full, so a fast sender
 // is slowed down by its own socket), handing it all the requests it read
 // at once, and a bounded queue of frames encoded back to back: at the end
-// of each step the loop writes it to the socket as far as the socket takes
-// it without waiting, and a writer goroutine writes the rest. The loop
-// never waits for a client: a client whose queue passes half its bound is warned, and past
+// of each step the group loop writes it to the socket as far as the
+// socket takes it without waiting, and a writer goroutine writes the rest.
+// The group loop never waits for a client: a client whose queue passes half its bound is warned, and past
 // the bound it is disconnected with the reason and its memberships end
 // with reason disconnect. A client that sends a malformed frame is told
 // why and disconnected. The topology file's group ACLs (Config.GroupACLs)

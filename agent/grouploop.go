@@ -133,6 +133,10 @@ func (a *Agent) handEvents(now time.Time, evs []localring.Event) {
 // answers the membership protocol), and a Ready in which it did send
 // waits in handEvents until the group loop traced it, which then takes
 // the group loop only that Ready's events. Without a trace, neither.
+// The price, with a trace only: when the Ready that sends also holds an
+// event the group layer takes long over (a configuration change's views,
+// the end of a state exchange), the driver waits for it, as it did when
+// the group layer ran on its loop.
 func (a *Agent) traceSends() {
 	if a.trace == nil {
 		return

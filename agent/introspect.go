@@ -21,7 +21,7 @@ import (
 // The introspection API's resources (docs/OPERATIONS.md, "Introspection
 // API"): what `atoll status`, `members`, `inspect` and `console` show,
 // built here once so that no two tools disagree. Status and RingInfo come
-// from the loop's snapshot; groups and clients are read on the loop
+// from the loops' snapshot; groups and clients are read on the group loop
 // itself (onLoop), which owns them.
 
 // RingInfo is the local ring as this node sees it (/v1/ring).

@@ -66,7 +66,7 @@ func (l *Load) validate() error {
 	return nil
 }
 
-// loadGen is the generator's state, owned by the loop.
+// loadGen is the generator's state, owned by the driver's loop.
 type loadGen struct {
 	cfg     Load
 	next    time.Time // when the next message is due; zero when stopped
@@ -83,7 +83,7 @@ func (g *loadGen) set(l Load, now time.Time) {
 	}
 }
 
-// deadline is when the loop must wake up for the generator.
+// deadline is when the driver's loop must wake up for the generator.
 func (g *loadGen) deadline() time.Time { return g.next }
 
 // run submits the messages due at now.

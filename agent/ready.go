@@ -8,7 +8,7 @@ import "time"
 // notification (systemd's READY=1) waits for it.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
-// Probe returns when the loop last ran a pass (the zero time before its
+// Probe returns when the driver's loop (the ring's) last ran a pass (the zero time before its
 // first) and asks it for another one. A watchdog that probes every
 // interval sees a pass newer than its previous probe while the loop is
 // alive, however idle the ring is; a loop that is stuck keeps the old

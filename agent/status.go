@@ -188,7 +188,7 @@ type Counters struct {
 	ClientsEvicted       uint64 `json:"clients_evicted"`
 	ClientWarnings       uint64 `json:"client_warnings"`
 	ClientProtocolErrors uint64 `json:"client_protocol_errors"`
-	// ClientsHeld counts the loop's passes that held the local clients'
+	// ClientsHeld counts the group loop's passes that held the local clients'
 	// messages back because a local client that reads had more than the
 	// send queue's bounds waiting for it.
 	ClientsHeld uint64 `json:"clients_held"`

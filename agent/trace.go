@@ -12,10 +12,12 @@ import (
 )
 
 // tracer appends a node's installs, sends and deliveries to its --trace
-// file in the format of docs/EVS.md. The loop writes a pass's events and then calls
-// flush, before it sends that pass's packets: the file never lags behind
-// what the network has seen of the node, so a trace cut by kill -9 ends in
-// a state the node really was in.
+// file in the format of docs/EVS.md. The group loop writes the events it
+// took and then calls flush; the driver sends no packet that carries a new
+// message of the node before that message's send line is flushed
+// (traceSends), so a trace cut by kill -9 ends in a state the node really
+// was in (it may end before events the ring had produced, never without
+// the send of a message the others could deliver).
 //
 // Lines are never split between two writes to the file (a line that does
 // not fit in the buffer's free space flushes the buffer first), so a trace
