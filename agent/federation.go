@@ -121,6 +121,12 @@ func (f *Federation) checkRings(ds []*topology.Domain, site string) error {
 	return nil
 }
 
+// GatewayEligible says whether node is one of its site's gateways (active
+// or standby) in a federation domain of the plan.
+func GatewayEligible(p *topology.Plan, site, node string) bool {
+	return len(fedDomains(p, site, node)) > 0
+}
+
 // fedDomains lists the federation domains in which node is a gateway of
 // its site.
 func fedDomains(p *topology.Plan, site, node string) []*topology.Domain {

@@ -41,6 +41,7 @@ func newAgentCmd() *cobra.Command {
 		load                                                   agent.Load
 		clients                                                clientListenFlags
 		limits                                                 clientLimitFlags
+		procs                                                  int
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE --node ID",
@@ -147,6 +148,11 @@ cannot start: the message says what to fix.`,
 				return err
 			}
 			limits.apply(&cfg)
+			pc, err := chooseProcs(procs, os.Getenv("GOMAXPROCS"), agent.GatewayEligible(fed.Plan, cfg.Site, cfg.Node), clients.listen != "")
+			if err != nil {
+				return err
+			}
+			log.Info("threads running Go code at once (GOMAXPROCS)", "node", cfg.Node, "threads", pc.apply(), "why", pc.reason)
 			if insecure && cfg.Security.Mode != seal.ModeNone {
 				log.Warn("--insecure has no effect: the topology file asks for security mode " + cfg.Security.Mode.String())
 			}
@@ -228,6 +234,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&fed.CertDir, "cert-dir", "", "the gateway certificates `DIR` of 'atoll certs' (ca.crt, NODE.crt, NODE.key): a gateway-eligible node runs its site's federation ring member while it is the active gateway")
 	fl.StringVar(&fed.Listen, "quic-listen", "", "the UDP `ADDR` of the federation ring of the site's first federation domain; its k-th domain's ring listens at the port plus k (default :PORT of the node's QUIC endpoint in the topology file)")
 	fl.StringVar(&fed.TracePath, "fed-trace", "", "append the federation ring's installs, sends and deliveries to `FILE` (EVS trace, domain fed/...)")
+	fl.IntVar(&procs, "procs", 0, "threads that may run the agent's Go code at once (GOMAXPROCS); 0: 1 on a node that is not gateway-eligible and serves no TLS clients, the Go runtime's default otherwise or when GOMAXPROCS is set")
 	limits.add(cmd)
 	// The load generator, for tests and benchmarks.
 	fl.Float64Var(&load.Rate, "load-rate", 0, "submit this many messages per second (testing)")

@@ -90,7 +90,9 @@ func newBenchNodeCmd() *cobra.Command {
 		Long: `node runs one node of a benchmark ring, as started by "atoll bench" and by
 the namespace testbed (tests/bench/compare.sh): it reads a bench.NodeSpec as
 JSON on standard input and writes progress events and its result as JSON
-lines on standard output.`,
+lines on standard output. It runs on as many threads as a ring node started
+by "atoll agent" with --procs 0 (one, unless GOMAXPROCS is set), so the
+in-process figures and the client API's compare like for like.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var spec bench.NodeSpec
@@ -99,6 +101,11 @@ lines on standard output.`,
 			if err := dec.Decode(&spec); err != nil {
 				return fmt.Errorf("bench node: read the node spec (JSON) on stdin: %w", err)
 			}
+			pc, err := chooseProcs(0, os.Getenv("GOMAXPROCS"), false, false)
+			if err != nil {
+				return err
+			}
+			pc.apply()
 			return bench.RunNode(cmd.Context(), spec, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
