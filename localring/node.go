@@ -52,9 +52,11 @@ type ringState struct {
 	lastFCC   uint32    // packets I sent at my last visit
 	lastBack  uint32    // my backlog reported at my last visit
 	reasm     map[Member]*reassembly
-	sentToken []byte // the last token I passed on this ring, for retransmission
-	sentSeq   uint64 // the token's seq when I passed it
-	prevSeq   uint64 // the token's seq at my previous visit
+	sentToken []byte   // the last token I passed on this ring, for retransmission
+	sentSeq   uint64   // the token's seq when I passed it
+	prevSeq   uint64   // the token's seq at my previous visit
+	answered  []uint64 // the retransmission requests I answered at my previous visit
+	spareAns  []uint64 // answered's buffer before last, reused
 	stall     stallWatch
 }
 

@@ -95,8 +95,9 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 
 	sent := 0
 	// Retransmissions first: they hold up everybody's delivery.
-	if len(tok.rtr) > 0 {
+	if len(tok.rtr) > 0 || len(rs.answered) > 0 {
 		kept := tok.rtr[:0]
+		answered := rs.spareAns[:0]
 		for _, s := range tok.rtr {
 			if s <= rs.freed && s <= tok.aru {
 				continue // everybody has it already
@@ -105,11 +106,26 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 				n.send("", m.raw)
 				n.stats.Retransmits++
 				sent++
+				answered = append(answered, s)
+				if slices.Contains(rs.answered, s) {
+					// I answered this request at my last visit too, and
+					// it is back: my retransmission did not arrive (my
+					// multicasts may be lost while my tokens pass). Leave
+					// it for the next member that holds the packet as
+					// well. Else a member whose successor's multicasts
+					// never arrive, and which missed an older packet that
+					// the successor holds, could never get it (the
+					// successor is the first to see its request, every
+					// time), and the ring took that healthy member out as
+					// deaf (simulator seed 197).
+					kept = append(kept, s)
+				}
 				continue
 			}
 			kept = append(kept, s)
 		}
 		tok.rtr = kept
+		rs.spareAns, rs.answered = rs.answered, answered
 	}
 
 	// New messages, unless a packet stays missing: nothing after it can be
