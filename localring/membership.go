@@ -57,6 +57,7 @@ func (n *Node) enterGather(reason string, fromOperational bool) {
 	n.consensus = map[NodeID]bool{n.me.ID: true}
 	n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
 	n.heard, n.mergeHeard = map[NodeID]Member{}, map[NodeID]Member{}
+	n.judged = nil
 	n.stats.Gathers++
 	n.emit(Event{Kind: EventGather, Reason: reason})
 	n.sendJoin()
@@ -335,6 +336,7 @@ func (n *Node) acceptCommit(c *commit) {
 	}
 	n.next = newRingState(c.ring, ms, n.cfg.StartSeq)
 	n.maxRingSeq = max(n.maxRingSeq, c.ring.Seq)
+	n.leftOut(ms)
 	for i := range c.entries {
 		if e := &c.entries[i]; e.member == n.me {
 			e.filled = true

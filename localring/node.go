@@ -161,7 +161,8 @@ type Node struct {
 	quarantined map[NodeID]*quarantine // members taken out, whose joins are ignored for a while
 	heard       map[NodeID]Member      // members whose joins (or merge-detects) arrived in this gather round
 	mergeHeard  map[NodeID]Member      // those of heard whose merge-detects, not joins, arrived first
-	disagree    map[Member]int         // consensus timeouts in a row of members whose joins arrive
+	disagree    map[Member]int         // rounds in a row that members whose joins arrive did not agree in
+	judged      map[NodeID]bool        // members whose failure to agree this round was counted (disagreed, requarantine)
 
 	// fenceNext is, per node id, when this node may next send a fence
 	// notice about it (noticeFenced).

@@ -254,6 +254,7 @@ func (n *Node) requarantine(m Member) bool {
 		return false
 	}
 	mergesOnly := q.mergesOnly || n.heard[m.ID] != m || n.mergeHeard[m.ID] == m
+	n.judge(m)
 	d := n.quarantine(m)
 	q.mergesOnly = mergesOnly
 	n.stats.Evictions++
@@ -273,6 +274,7 @@ func (n *Node) disagreed(m Member, byMerge bool) {
 	if n.disagree == nil {
 		n.disagree = map[Member]int{}
 	}
+	n.judge(m)
 	n.disagree[m]++
 	if n.disagree[m] < 2 {
 		return
@@ -287,6 +289,36 @@ func (n *Node) disagreed(m Member, byMerge bool) {
 	n.stats.Evictions++
 	n.emit(Event{Kind: EventEvict, Evicted: m, Reason: fmt.Sprintf(
 		"node %s sends joins or merge-detect messages but has not agreed to a membership in two rounds (it does not receive the others' multicasts, or this node's multicasts do not reach it); its %s ignored for %v", m, what, d)})
+}
+
+// judge notes that m's failure to agree was counted in this round.
+func (n *Node) judge(m Member) {
+	if n.judged == nil {
+		n.judged = map[NodeID]bool{}
+	}
+	n.judged[m.ID] = true
+}
+
+// leftOut counts, as the round ends in the ring ms, a member that was heard
+// in it only by its merge-detect messages and is left out: it pulled this
+// node into the round and did not join it (disagreed, or requarantine once
+// it was quarantined before), unless a consensus timeout of this round
+// counted it already. Without it, a node that receives no multicasts
+// (deaf) kept pulling the members that had not quarantined it (they
+// entered the round on its join before the token carrying its eviction
+// reached them) into a round at every merge interval for good: the
+// members that had quarantined it failed it in their joins, so the round
+// ended in a ring without it before any consensus timeout (simulator seed
+// 1404: eight nodes, the ring re-formed every merge interval).
+func (n *Node) leftOut(ms []Member) {
+	for _, m := range sortedSet(n.mergeHeard) {
+		if n.judged[m.ID] || slices.Contains(ms, m) {
+			continue
+		}
+		if !n.requarantine(m) {
+			n.disagreed(m, true)
+		}
+	}
 }
 
 // admitted notes the quarantined members that are back in a ring with me.
