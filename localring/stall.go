@@ -35,7 +35,10 @@ import (
 //     it; after that, the next merge-detect lets a healed node back in.
 //     While a packet stays missing (stalled), the representative holds the
 //     token for Config.StallHold per rotation, members send no new packets
-//     and retransmit at most stallRetransmits per visit.
+//     and retransmit at most stallRetransmits per visit. A member that
+//     answered a retransmission request at its previous visit and finds it
+//     on the token again leaves it there for the next member that holds
+//     the packet: its own multicasts may be the ones that are lost.
 //   - Outside a ring with traffic. A node that receives no multicasts (deaf)
 //     never answers a membership round, but its joins and merge-detect
 //     messages arrive and pull the others into rounds. A member that was
@@ -44,7 +47,10 @@ import (
 //     only its merge-detects were heard, only they are ignored (the one
 //     that cannot agree may be this node, mute, which must still merge
 //     back when it heals); after its quarantine, one more such round
-//     renews it (requarantine).
+//     renews it (requarantine). A round that a member started by its
+//     merge-detects alone and that ends in a ring without it counts the
+//     same (leftOut): the members that had quarantined it fail it in
+//     their joins, so such a round ends before any consensus timeout.
 //
 // What a persistent fault of this kind costs, by design: a victim outside
 // the ring two membership rounds (each up to ConsensusTimeout plus a join
@@ -52,12 +58,12 @@ import (
 // FailRecvRotations stalled rotations (at least FailRecvRotations ×
 // StallHold) and one round; afterwards one round per quarantine
 // (EvictQuarantine, doubling to 16×). The bound the tests check (EVS 2.5):
-// with a persistent fault of the simulator's mix (mute, lossy link, and
-// deaf in federation runs and the listed local seeds), the others form one
-// ring within RunOptions.Liveness of the other faults stopping (10 s for
-// local rings at the LAN preset, 60 s for federation rings at WAN timers),
-// and deliver the traffic sent in it. Not yet: a deaf node in a local ring
-// of three can keep the two healthy nodes apart (sim deafInLiveness).
+// with a persistent fault of the simulator's mix (a mute node, a deaf
+// node, a lossy link), the others form one ring within RunOptions.Liveness
+// of the other faults stopping (10 s for local rings at the LAN preset,
+// 60 s for federation rings at WAN timers), deliver the traffic sent in
+// it, and then keep it unchanged for a while (1 s local, 3 s federation)
+// within another RunOptions.Liveness.
 
 const (
 	// stallRotations is how many visits the lowest missing packet must stay

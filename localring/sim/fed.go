@@ -119,7 +119,8 @@ func NewFedCluster(seed uint64, spec FedSpec, asymmetry float64) *Cluster {
 // apart, so that WAN token and consensus timeouts of seconds can expire
 // between them, and also not.
 var fedPacing = pacing{step: 50 * time.Millisecond, firstFault: time.Second, firstSpread: 4 * time.Second,
-	faultGap: 500 * time.Millisecond, gapSpread: 6 * time.Second, settle: 3 * time.Second}
+	faultGap: 500 * time.Millisecond, gapSpread: 6 * time.Second, settle: 3 * time.Second,
+	steady: 3 * time.Second}
 
 // RunFed performs one random run of the federation ring of spec under the
 // seed's fault mix (PickMix, as for local rings: losses, duplicates,
@@ -155,7 +156,7 @@ func RunFed(seed uint64, spec FedSpec, opts RunOptions) *Result {
 	// receiving none) or of a link between two sites, through the liveness
 	// phase; from a source of its own, so that the other faults of a seed
 	// stay those it had before.
-	pers := PickPersistent(rand.New(rand.NewPCG(seed, 0xfed15)), len(spec.Sites), true)
+	pers := PickPersistent(rand.New(rand.NewPCG(seed, 0xfed15)), len(spec.Sites))
 	pers.names = spec.Sites
 	mix.Persistent = pers.String()
 	c.Log = opts.LogTo
