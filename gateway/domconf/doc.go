@@ -26,13 +26,18 @@
 //     "dt:<position>/<previous regular id>/<node>" of itself alone, and
 //     waits until every site of the new configuration has announced after
 //     this position; at the last announcement it installs the regular
-//     configuration "dr:<position>" of all the announced nodes;
+//     configuration "dr:<at>" of all the announced nodes, where <at> is
+//     "<position>/<announcement's origin>";
 //   - an announcement that only removes nodes (an agent crashed or left)
-//     installs the transitional configuration "dt:<position>/<previous
-//     regular id>" without them and the regular configuration
-//     "dr:<position>" at once;
+//     installs the transitional configuration "dt:<at>/<previous regular
+//     id>" without them and the regular configuration "dr:<at>" at once;
 //   - an announcement that adds nodes opens a round as above (a node that
 //     joins knows nothing of the other sites before it).
+//
+// The origin tells apart the streams of two components of a split
+// federation whose rings have the same sequence number: their positions
+// are alike (localring.DomainOrder.Ring is the ring's sequence number),
+// their messages there are not.
 //
 // Every node derives the same configurations from the same stream,
 // so the group layer's guarantees (one view order, views at the same

@@ -146,7 +146,7 @@ func (v *View) Entry(e *bridge.Entry) {
 				v.stats.Malformed++
 				return
 			}
-			v.announced(e.Pos, a)
+			v.announced(e.Pos, e.Pos.String()+"/"+e.Origin.String(), a)
 			return
 		}
 		switch {
@@ -294,8 +294,15 @@ func (v *View) leave(pos localring.DomainOrder) {
 		Ring: localring.RingID{Seq: pos.Seq, Rep: v.cfg.Self.ID}, Members: []localring.Member{v.cfg.Self}})
 }
 
-// announced applies a site's announcement delivered at pos.
-func (v *View) announced(pos localring.DomainOrder, a *announcement) {
+// announced applies a site's announcement delivered at pos; at names
+// that place of the stream in configuration ids: its position and the
+// announcement's origin. A position alone does not tell apart the
+// streams of two components of a split federation whose rings have the
+// same sequence number (DomainOrder.Ring is the ring's sequence number:
+// gateway/hiersim's partial cut, r:16:fra and r:16:sin), and the
+// configurations the two derive there are different ones (EVS 2.2;
+// TestSameRingComponents).
+func (v *View) announced(pos localring.DomainOrder, at string, a *announcement) {
 	if v.stale(a) {
 		v.stats.Stale++
 		return
@@ -314,7 +321,7 @@ func (v *View) announced(pos localring.DomainOrder, a *announcement) {
 	v.known[a.site] = a.members
 	if v.round {
 		v.fresh[a.site] = true
-		v.maybeComplete(pos)
+		v.maybeComplete(pos, at)
 		return
 	}
 	if v.trans {
@@ -333,10 +340,10 @@ func (v *View) announced(pos localring.DomainOrder, a *announcement) {
 	if !had || slices.ContainsFunc(a.members, func(m localring.Member) bool { return !slices.Contains(old, m) }) {
 		v.openRound(pos) // a node joined: it knows nothing of the other sites
 		v.fresh[a.site] = true
-		v.maybeComplete(pos)
+		v.maybeComplete(pos, at)
 		return
 	}
-	v.complete(pos)
+	v.complete(pos, at)
 }
 
 // seenAt is what the stream said of a node last: its newest incarnation
@@ -374,18 +381,18 @@ func (v *View) stale(a *announcement) bool {
 
 // maybeComplete installs the round's regular configuration once every
 // site of the domain configuration has announced.
-func (v *View) maybeComplete(pos localring.DomainOrder) {
+func (v *View) maybeComplete(pos localring.DomainOrder, at string) {
 	for _, s := range v.sites {
 		if !v.fresh[s] {
 			return
 		}
 	}
-	v.complete(pos)
+	v.complete(pos, at)
 }
 
 // complete installs the regular configuration of every site's announced
-// nodes at pos, if this node is one of them.
-func (v *View) complete(pos localring.DomainOrder) {
+// nodes at pos (named after at), if this node is one of them.
+func (v *View) complete(pos localring.DomainOrder, at string) {
 	v.round = false
 	var ms []localring.Member
 	for _, s := range v.sites {
@@ -413,10 +420,10 @@ func (v *View) complete(pos localring.DomainOrder) {
 				tm = append(tm, m)
 			}
 		}
-		v.install(&localring.Configuration{ID: "dt:" + pos.String() + "/" + v.reg.ID, Kind: localring.Transitional,
+		v.install(&localring.Configuration{ID: "dt:" + at + "/" + v.reg.ID, Kind: localring.Transitional,
 			Ring: localring.RingID{Seq: pos.Seq, Rep: v.cfg.Self.ID}, Members: tm})
 	}
-	c := &localring.Configuration{ID: "dr:" + pos.String(), Kind: localring.Regular, Ring: localring.RingID{Seq: pos.Seq, Rep: localring.NodeID(v.cfg.Site)}, Members: ms}
+	c := &localring.Configuration{ID: "dr:" + at, Kind: localring.Regular, Ring: localring.RingID{Seq: pos.Seq, Rep: localring.NodeID(v.cfg.Site)}, Members: ms}
 	v.reg = c
 	v.install(c)
 }

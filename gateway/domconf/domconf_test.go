@@ -109,17 +109,17 @@ func TestRounds(t *testing.T) {
 	s.announce("b", b1)
 	for _, v := range s.views {
 		c := v.Current()
-		if c == nil || c.ID != "dr:3@7" || c.Kind != localring.Regular || !slices.Equal(c.Members, []localring.Member{a1, a2, b1}) {
-			t.Fatalf("%s installed %+v, want dr:3@7 of a-1, a-2, b-1", v.cfg.Self.ID, c)
+		if c == nil || c.ID != "dr:3@7/b:b-1/1/2" || c.Kind != localring.Regular || !slices.Equal(c.Members, []localring.Member{a1, a2, b1}) {
+			t.Fatalf("%s installed %+v, want dr:3@7/b:b-1/1/2 (b-1's announcement at 3) of a-1, a-2, b-1", v.cfg.Self.ID, c)
 		}
 	}
 
 	// a-2 leaves a: transitional and regular configuration without it.
 	s.announce("a", a1)
-	if got := s.installs(va); !slices.Equal(got, []string{"dr:3@7", "dt:4@7/dr:3@7", "dr:4@7"}) {
+	if got := s.installs(va); !slices.Equal(got, []string{"dr:3@7/b:b-1/1/2", "dt:4@7/a:a-1/1/3/dr:3@7/b:b-1/1/2", "dr:4@7/a:a-1/1/3"}) {
 		t.Fatalf("installs %v", got)
 	}
-	if c := vb.Current(); c.ID != "dr:4@7" || len(c.Members) != 2 {
+	if c := vb.Current(); c.ID != "dr:4@7/a:a-1/1/3" || len(c.Members) != 2 {
 		t.Fatalf("b-1 installed %+v", c)
 	}
 
@@ -145,7 +145,7 @@ func TestRounds(t *testing.T) {
 	}
 	// a-1's transitional configuration, installed when the round opened,
 	// holds the one member it knew goes on: itself.
-	if got := s.installs(va); !slices.Equal(got[len(got)-2:], []string{"dt:5@7/dr:4@7/a-1", "dr:8@7"}) {
+	if got := s.installs(va); !slices.Equal(got[len(got)-2:], []string{"dt:5@7/dr:4@7/a:a-1/1/3/a-1", "dr:8@7/b:b-1/1/7"}) {
 		t.Fatalf("installs %v", got)
 	}
 	// A message in a regular configuration is delivered at its position.
@@ -462,8 +462,8 @@ func TestCaughtUpRound(t *testing.T) {
 	s.announce("a", a1)
 	s.announce("b", b1, b2)
 	for _, v := range s.views {
-		if c := v.Current(); c == nil || c.ID != "dr:3@7" || len(c.Members) != 3 {
-			t.Fatalf("%s installed %+v, want dr:3@7 of 3 members", v.cfg.Self.ID, c)
+		if c := v.Current(); c == nil || c.ID != "dr:3@7/b:b-1/1/2" || len(c.Members) != 3 {
+			t.Fatalf("%s installed %+v, want dr:3@7/b:b-1/1/2 of 3 members", v.cfg.Self.ID, c)
 		}
 	}
 
@@ -757,4 +757,33 @@ func TestAnnounceInTransitional(t *testing.T) {
 			s.checkAll(t)
 		})
 	}
+}
+
+// TestSameRingComponents: the federation splits into two components whose
+// rings have the same sequence number (gateway/hiersim's partial cut:
+// r:16:fra and r:16:sin; DomainOrder.Ring is the ring's sequence number),
+// so their streams number the same positions in "ring 16", each with its
+// own messages there. The configurations each derives are different ones
+// and must have different ids (EVS 2.2): named by position alone, fra's
+// and sin's nodes installed dr:34825@16 with different members.
+func TestSameRingComponents(t *testing.T) {
+	f1, s1 := member("f-1", 1), member("s-1", 1)
+	vf, _ := New(Config{Domain: "fed/x", Site: "f", Self: f1})
+	vs, _ := New(Config{Domain: "fed/x", Site: "s", Self: s1})
+	s := &stream{views: []*View{vf, vs}, evs: map[*View][]localring.Event{}}
+	s.conf("f", "s")
+	s.announce("f", f1)
+	s.announce("s", s1)
+	split := s.seq
+
+	s.away, s.ring = []*View{vs}, 16
+	s.conf("f")
+	s.announce("f", f1)
+	s.away, s.seq = []*View{vf}, split
+	s.conf("s")
+	s.announce("s", s1)
+	if vf.Current().ID == vs.Current().ID {
+		t.Fatalf("f-1 and s-1 both installed %s, of %v and of %v", vf.Current().ID, vf.Current().Members, vs.Current().Members)
+	}
+	s.checkInstalls(t)
 }
