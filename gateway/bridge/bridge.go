@@ -183,8 +183,13 @@ type fedState struct {
 	base     uint64   // the Seq of the ring's regular configuration, once settled
 
 	// Catching up: Downs numbered in this ring wait until the catch-up
-	// answer (or the refusal) for this site was applied.
+	// answer (or the refusal) for this site was applied; the answer is
+	// the one from askFrom. A ring that ends first hands the wait on to
+	// the next one (carried): the answer may still come, in the
+	// transitional configuration or in the next ring (see FedInstall).
 	waiting bool
+	carried bool
+	askFrom localring.DomainOrder
 	queued  []Entry
 }
 
@@ -323,14 +328,24 @@ func (s *Site) forgetTrans() {
 	s.trans, s.transMsgs, s.transPos = nil, nil, localring.DomainOrder{}
 }
 
-// end is the last position this gateway holds: the last it injected, or
-// the last message the federation delivered in its transitional
-// configuration, which it injects once the next ring settles.
-func (s *Site) end() localring.DomainOrder {
+// end is the last position this gateway holds, and the id of the
+// configuration it is in: the last it injected, the last it numbered and
+// holds back until its catch-up answer (a ring that ended first carried
+// the wait over), or the last message the federation delivered in its
+// transitional configuration, which it injects once the next ring
+// settles.
+func (s *Site) end() (localring.DomainOrder, string) {
 	if n := len(s.transMsgs); n > 0 {
-		return s.transMsgs[n-1].Pos
+		return s.transMsgs[n-1].Pos, s.trans.ID
 	}
-	return s.injected
+	if f := s.fed; f != nil && f.waiting {
+		for i := len(f.queued) - 1; i >= 0; i-- {
+			if e := &f.queued[i]; e.Kind == EntryConfig {
+				return f.queued[len(f.queued)-1].Pos, e.Conf.ID
+			}
+		}
+	}
+	return s.injected, s.injConfID
 }
 
 // newTerm forgets what an earlier gateway term submitted: every pending
@@ -491,13 +506,11 @@ func (s *Site) open() {
 		return
 	}
 	f.syncSent = true
-	f.syncLast = s.end()
-	sync := &syncMsg{site: s.cfg.Site, ring: f.ring, last: f.syncLast, conf: s.injConfID}
+	sync := &syncMsg{site: s.cfg.Site, ring: f.ring}
+	f.syncLast, sync.conf = s.end()
+	sync.last = f.syncLast
 	if s.trans != nil {
 		sync.trans = s.trans.ID
-		if len(s.transMsgs) > 0 {
-			sync.conf = s.trans.ID
-		}
 	}
 	s.out.Fed = append(s.out.Fed, encodeSync(sync))
 	s.submitPending()
@@ -669,8 +682,19 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 			s.inflight++
 		}
 	}
+	old := s.fed
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
 		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string)}
+	if old != nil && old.waiting {
+		// The last ring settled here, but ended before this site's
+		// catch-up answer came: the site has not installed it. What it
+		// numbered there waits on, and its Sync names the last of it
+		// (end): the site holds it once the answer is in. The answerer's
+		// federation member, if it came along, delivers the answer here
+		// before its Sync (it was queued first); settle refuses it if it
+		// has not come by then.
+		s.fed.waiting, s.fed.carried, s.fed.askFrom, s.fed.queued = true, true, old.askFrom, old.queued
+	}
 	s.open()
 }
 
@@ -690,6 +714,14 @@ func (s *Site) FedDeliver(m *localring.Message) {
 	f := s.fed
 	if u, ok := x.(*fedUp); ok && u.origin.Site == s.cfg.Site {
 		s.ownUp(u)
+	}
+	if c, ok := x.(*catchUp); ok {
+		// Also in a ring that ends before its Sync phase: the answer
+		// to a catch-up carried over from an earlier one.
+		if c.to == s.cfg.Site && f.waiting && c.from == f.askFrom {
+			s.caughtUp(c)
+		}
+		return
 	}
 	if f.dropped {
 		return
@@ -715,11 +747,6 @@ func (s *Site) FedDeliver(m *localring.Message) {
 			return
 		}
 		s.number(x, m.Order)
-	case *catchUp:
-		if x.to != s.cfg.Site || !f.waiting || x.from != f.syncLast {
-			return
-		}
-		s.caughtUp(x)
 	}
 }
 
@@ -761,6 +788,13 @@ func (s *Site) number(u *fedUp, o localring.Order) {
 func (s *Site) settle() {
 	f := s.fed
 	f.synced = true
+	if f.carried && f.waiting {
+		// The catch-up answer of an earlier ring did not come: its
+		// answerer's federation member would have delivered it before its
+		// Sync. The site takes it as a refusal: it installs a
+		// transitional configuration of its own, then what it numbered.
+		s.caughtUp(&catchUp{to: s.cfg.Site, from: f.askFrom, gap: true})
+	}
 	base := s.settleSyncs()
 	// base+1 is the transitional configuration's, whether this site has
 	// one or not (a site that catches up leaves its old configuration
@@ -792,7 +826,7 @@ func (s *Site) settle() {
 	} else if !f.waiting {
 		// A new gateway term, or rings that did not settle: the site
 		// left its configuration alone.
-		s.leave(localring.DomainOrder{Seq: base.Seq + 1, Ring: f.ring})
+		s.leave(localring.DomainOrder{Seq: base.Seq + 1, Ring: f.ring}, f.id)
 	}
 	s.answerBehind(base)
 	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.base, Ring: f.ring}, Kind: EntryConfig,
@@ -864,7 +898,7 @@ func (s *Site) settleSyncs() (base localring.DomainOrder) {
 	f.base = base.Seq + 2
 	switch {
 	case f.syncLast.Less(base) && !s.injected.IsZero():
-		f.waiting = true
+		f.waiting, f.askFrom = true, f.syncLast
 	case s.injected.IsZero():
 		// A site that never applied anything has nothing to catch up.
 		s.injected = base
@@ -1002,7 +1036,7 @@ func (s *Site) caughtUp(c *catchUp) {
 				trans = true
 				continue
 			case !in && !out:
-				s.leave(e.Pos)
+				s.leave(e.Pos, f.id)
 				out, trans = true, false
 				continue
 			case out && (!in || e.Conf.Kind != localring.Regular):
@@ -1011,7 +1045,7 @@ func (s *Site) caughtUp(c *catchUp) {
 				// A regular configuration with this site right after the
 				// others' transitional one: the site leaves its own just
 				// before (base+1, a place the others' Syncs left free).
-				s.leave(localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: e.Pos.Ring})
+				s.leave(localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: e.Pos.Ring}, f.id)
 			}
 			out, trans = false, false
 		} else if out {
@@ -1021,14 +1055,20 @@ func (s *Site) caughtUp(c *catchUp) {
 	}
 	q := f.queued
 	f.queued = nil
-	for _, e := range q {
+	for i, e := range q {
 		if e.Kind == EntryConfig && s.injected.Less(e.Pos) {
 			// The site leaves its old configuration (if it has not yet)
 			// just before its own transitional configuration (with the
-			// messages it holds from the federation's) or the new ring's
+			// messages it holds from the federation's) or the next ring's
 			// regular one: the catch-up may have taken it past the
-			// configuration its own transitional one comes from.
-			s.leave(localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: e.Pos.Ring})
+			// configuration its own transitional one comes from. The next
+			// ring is the first in q: a ring that ended before the answer
+			// came carried its entries over into this one's.
+			next := f.id
+			if j := slices.IndexFunc(q[i:], func(e Entry) bool { return e.Kind == EntryConfig && e.Conf.Kind == localring.Regular }); j >= 0 {
+				next = q[i+j].Conf.ID
+			}
+			s.leave(localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: e.Pos.Ring}, next)
 		}
 		s.inject(e)
 	}
@@ -1036,13 +1076,14 @@ func (s *Site) caughtUp(c *catchUp) {
 
 // leave injects, at position at, the transitional configuration the site
 // installs alone when it leaves its regular configuration without the
-// federation's. A site that came through the federation's own
+// federation's, on its way into the federation's regular configuration
+// next. A site that came through the federation's own
 // transitional configuration (a partition that merges) has installed it
 // already.
-func (s *Site) leave(at localring.DomainOrder) {
+func (s *Site) leave(at localring.DomainOrder, next string) {
 	if s.injected.Less(at) && s.injConf == localring.Regular {
 		s.inject(Entry{Pos: at, Kind: EntryConfig, Conf: DomainConf{
-			ID: transID(s.cfg.Site, s.fed.id, s.injReg), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
+			ID: transID(s.cfg.Site, next, s.injReg), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
 	}
 }
 

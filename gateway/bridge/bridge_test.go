@@ -618,3 +618,119 @@ func TestSplitTransitional(t *testing.T) {
 		}
 	}
 }
+
+// A ring settles at a and b, b behind a, and ends before a's catch-up
+// answer reaches b: what b numbered in the ring waits on, and the
+// messages of the ring's transitional configuration after it. b must
+// install the ring before them (EVS 1.3: a message is delivered in the
+// configuration it was sent in or the transitional one after it), not
+// deliver them after its old configuration (hiersim partial-cut seeds 15
+// and 21). If a's federation member comes along, it delivers the answer
+// before its Sync in the next ring, or in that ring's transitional
+// configuration if the ring ends first; if it does not (a crashed), b
+// takes the answer as refused once the next ring settles.
+func TestCatchUpAfterItsRing(t *testing.T) {
+	// split: b comes from another component of a split federation, a
+	// refuses the catch-up. missed: b's component missed a message k of
+	// the old ring that a delivered in its transitional configuration; a
+	// answers with it, and b delivers it in the old ring.
+	split := func(h *harness) {
+		h.fedSplit(nil, []string{"a", "c"}, []string{"b"})
+		h.settle()
+		h.send("a2", "x") // a's component numbers on: b falls behind it
+		h.settle()
+		h.fedConfig("a", "b")
+	}
+	missed := func(h *harness) {
+		h.send("a2", "k")
+		h.localStep(h.site("a"))
+		h.fedSplit(map[int][]int{1: {0}}, []string{"a", "c"}, []string{"b"})
+		h.fedConfig("a", "b") // the components' rings end before their Sync phase
+	}
+	for _, c := range []struct {
+		name   string
+		setup  func(*harness)
+		after  string // carried: a comes along into the next ring; dropped: which ends before its Sync phase; gone: a crashed
+		inRing bool   // y and z are delivered in the ring, not in its transitional configuration
+		a, b   string // configurations
+		y      bool   // b delivers y (a's message the transitional configuration has)
+		k      string // the regular configuration b delivers k in, if any
+		gaps   uint64 // refusals b's gateway applied
+	}{
+		{"refused, answer carried over", split, "carried", false,
+			"reg[a b c] trans[a c] reg[a c] trans[a] reg[a b] trans[a b] reg[a b]",
+			"reg[a b c] trans[b] reg[b] trans[b] reg[a b] trans[a b] reg[a b]", true, "", 1},
+		{"refused, answer carried over, the transitional configuration empty", split, "carried", true,
+			"reg[a b c] trans[a c] reg[a c] trans[a] reg[a b] trans[a b] reg[a b]",
+			"reg[a b c] trans[b] reg[b] trans[b] reg[a b] trans[a b] reg[a b]", true, "", 1},
+		{"refused, answerer gone", split, "gone", false, "",
+			"reg[a b c] trans[b] reg[b] trans[b] reg[a b] trans[b] reg[b]", false, "", 1},
+		{"answered, next ring dropped", missed, "dropped", false,
+			"reg[a b c] trans[a] reg[a b] trans[a b] reg[a b]",
+			"reg[a b c] trans[b] reg[a b] trans[a b] reg[a b]", true, "r:4:a", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, 0, 2, 2, 2)
+			h.fedConfig("a", "b", "c")
+			h.settle()
+			h.send("a2", "w")
+			h.settle()
+			c.setup(h)
+			h.send("a2", "y")
+			h.localStep(h.site("a"))
+			h.send("b2", "z")
+			h.localStep(h.site("b"))
+			// The Syncs: the ring settles at a and b, b waits for its
+			// catch-up; a's answer is queued behind y and z.
+			h.fedStepFirst(slices.IndexFunc(h.fedQ, func(m hmsg) bool { return m.payload[0] != kindSync }))
+			ring := h.fedConf.ID
+			switch {
+			case c.inRing:
+				h.fedStepFirst(2) // y and z; the answer is still queued
+				h.fedConfig("a", "b")
+			case c.after == "gone":
+				h.crash("a1") // its federation member, the answer and y with it
+				h.fedConfigAfter(1, "b")
+			case c.after == "carried":
+				h.fedConfigAfter(2, "a", "b") // y and z in the transitional configuration
+			case c.after == "dropped":
+				h.fedConfigAfter(2, "a", "b")
+				h.fedConfigAfter(1, "a", "b") // the answer in the transitional configuration
+			}
+			h.settle()
+			h.checkOrder()
+			if c.a != "" {
+				if got := confs(h.node("a1")); got != c.a {
+					t.Errorf("a1 configurations %q, want %q", got, c.a)
+				}
+			}
+			b2 := h.node("b2")
+			if got := confs(b2); got != c.b {
+				t.Errorf("b2 configurations %q, want %q", got, c.b)
+			}
+			// b delivers y and z after the ring's regular configuration,
+			// and sends z in it; k in the old ring.
+			var reg string
+			in := map[string]string{}
+			for _, e := range b2.stream {
+				switch {
+				case e.Kind == EntryConfig && e.Conf.Kind == localring.Regular:
+					reg = e.Conf.ID
+				case e.Kind == EntryMessage:
+					in[string(e.Payload)] = reg
+				case e.Kind == EntrySend && e.Conf.ID != ring:
+					t.Errorf("b2 sent %s in %s, want %s, the ring the federation ordered it in", e.Payload, e.Conf.ID, ring)
+				}
+			}
+			if in["z"] != ring || (c.y && in["y"] != ring) {
+				t.Errorf("b2 delivered y after %q and z after %q, want both after %s", in["y"], in["z"], ring)
+			}
+			if in["k"] != c.k {
+				t.Errorf("b2 delivered k after %q, want %q", in["k"], c.k)
+			}
+			if st := h.node("b1").b.Stats(); st.Gaps != c.gaps || st.Gaps+st.CatchUps != 1 {
+				t.Errorf("b's gateway applied %d catch-ups and %d refused, want %d refused of 1", st.CatchUps, st.Gaps, c.gaps)
+			}
+		})
+	}
+}

@@ -156,6 +156,17 @@
 // DefaultLogEntries): that is the bound. The gateway that waits for its
 // CatchUp holds the new ring's entries back until it arrives.
 //
+// The ring may end before the answer reaches the asking site, which then
+// has not installed it: the wait goes on into the next ring, with the
+// entries held back (and the messages of the federation's transitional
+// configuration after them), and the site's Sync there names the last of
+// them, which it holds once the answer is in. The answerer's federation
+// member, if it came along, delivers the answer in the ring's
+// transitional configuration or in the next ring before its Sync (it
+// queued the answer first); when the next ring settles without it, the
+// site takes it as a refusal and installs its own transitional
+// configuration before what it held back.
+//
 // The site injects the entries of configurations it was a member of; at
 // each configuration change that excludes it, where the other sites
 // installed a transitional configuration without it, it installs a

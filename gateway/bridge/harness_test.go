@@ -56,7 +56,8 @@ type harness struct {
 	// component's ring; nil while the federation is one ring.
 	comp     map[string]int
 	compRing []uint64
-	sent     []Origin // every Up sent, in sending order
+	compConf []*localring.Configuration // each component's regular configuration
+	sent     []Origin                   // every Up sent, in sending order
 	// frozen nodes keep what they must do uncollected: their crash
 	// follows, so nothing they were about to send is sent.
 	frozen map[*hnode]bool
@@ -223,9 +224,13 @@ func (h *harness) fedMembers() []*hnode {
 }
 
 // fedStep delivers the federation queue to the federation members.
-func (h *harness) fedStep() bool {
-	q := h.fedQ
-	h.fedQ = nil
+func (h *harness) fedStep() bool { return h.fedStepFirst(len(h.fedQ)) }
+
+// fedStepFirst delivers the first n messages of the federation queue to
+// the federation members; the rest stay queued.
+func (h *harness) fedStepFirst(n int) bool {
+	q := h.fedQ[:n]
+	h.fedQ = slices.Clone(h.fedQ[n:])
 	for _, m := range q {
 		h.fedPkt++
 		for _, g := range h.fedMembers() {
@@ -264,10 +269,17 @@ func (h *harness) settle() {
 
 // fedConfig installs a new federation ring among the given sites (their
 // active gateways): a transitional configuration first at the members
-// that come from the previous ring, then the regular one.
-func (h *harness) fedConfig(sites ...string) {
+// that come from the previous ring (after fedSplit, from their
+// component's ring), then the regular one. Messages still queued go
+// round the new ring.
+func (h *harness) fedConfig(sites ...string) { h.fedConfigAfter(0, sites...) }
+
+// fedConfigAfter is fedConfig, with the first inTrans messages still
+// queued delivered in the transitional configurations (at their places in
+// the old ring) to the members their sender's ring reaches; the rest stay
+// queued at their senders and go round the new ring.
+func (h *harness) fedConfigAfter(inTrans int, sites ...string) {
 	h.fedRing += 4
-	old := h.fedConf
 	oldIn := map[string]bool{}
 	for _, s := range h.sites {
 		oldIn[s.name] = s.inFed && s.gw != nil && s.gw.alive
@@ -277,17 +289,34 @@ func (h *harness) fedConfig(sites ...string) {
 	for _, name := range sites {
 		reg.Members = append(reg.Members, localring.Member{ID: localring.NodeID(name), Inc: 1})
 	}
-	if old != nil {
+	// The old ring of site x, and whether y was in it.
+	oldOf := func(x string) *localring.Configuration {
+		if h.comp != nil {
+			return h.compConf[h.comp[x]]
+		}
+		return h.fedConf
+	}
+	sameOld := func(x, y string) bool { return h.comp == nil || h.comp[x] == h.comp[y] }
+	q, first := h.fedQ[:inTrans], h.fedPkt
+	h.fedQ = slices.Clone(h.fedQ[inTrans:])
+	h.fedPkt += uint64(inTrans)
+	for _, g := range h.fedMembers() {
+		old := oldOf(g.site.name)
+		if old == nil || !slices.Contains(sites, g.site.name) {
+			continue
+		}
 		trans := &localring.Configuration{Kind: localring.Transitional, Ring: reg.Ring,
 			ID: fmt.Sprintf("t:%d/%s", h.fedRing, old.ID)}
 		for _, m := range old.Members {
-			if oldIn[string(m.ID)] && slices.Contains(sites, string(m.ID)) {
+			if oldIn[string(m.ID)] && slices.Contains(sites, string(m.ID)) && sameOld(g.site.name, string(m.ID)) {
 				trans.Members = append(trans.Members, m)
 			}
 		}
-		for _, g := range h.fedMembers() {
-			if slices.Contains(sites, g.site.name) {
-				g.b.FedInstall(trans)
+		g.b.FedInstall(trans)
+		for k, m := range q {
+			if sameOld(g.site.name, string(m.id.Sender)) {
+				g.b.FedDeliver(&localring.Message{ID: m.id, Svc: localring.Safe, Payload: m.payload,
+					Order: localring.Order{Ring: old.Ring.Seq, Seq: first + uint64(k) + 1}})
 			}
 		}
 	}
@@ -299,7 +328,7 @@ func (h *harness) fedConfig(sites ...string) {
 		h.collect(g)
 	}
 	h.fedConf = reg
-	h.comp, h.compRing = nil, nil
+	h.comp, h.compRing, h.compConf = nil, nil, nil
 }
 
 // fedSplit ends the federation ring in components that go on apart, each
@@ -313,7 +342,7 @@ func (h *harness) fedSplit(missed map[int][]int, components ...[]string) {
 	h.fedQ = nil
 	h.fedPkt += uint64(len(q))
 	h.comp = map[string]int{}
-	h.compRing = nil
+	h.compRing, h.compConf = nil, nil
 	for i, sites := range components {
 		h.fedRing += 4
 		ring := localring.RingID{Seq: h.fedRing, Rep: localring.NodeID(sites[0])}
@@ -345,6 +374,7 @@ func (h *harness) fedSplit(missed map[int][]int, components ...[]string) {
 			h.comp[name] = i
 		}
 		h.compRing = append(h.compRing, h.fedRing)
+		h.compConf = append(h.compConf, reg)
 	}
 }
 
