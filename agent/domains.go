@@ -53,17 +53,26 @@ type domainLayer struct {
 	draining *fedRun    // this node's member, stopping for a handover: released when it stopped (group loop)
 	solo     *soloGrace // a handover's new member, until it first rings with another site (group loop)
 	alone    bool       // the federation ring holds only this site, and the domain's stream has not started (group loop)
+	// resumed is the term (local ring configuration, epoch) in which this
+	// node submitted a resumption after its member was fenced: one per
+	// term (group loop).
+	resumed struct {
+		local localring.RingID
+		epoch int
+	}
 
 	mu    sync.Mutex
 	fedIn []fedInput // the runner's events, for the group loop
 }
 
 // fedInput is a batch of federation ring events of one gateway term, or
-// (stopped) the end of its federation ring member.
+// (stopped) the end of its federation ring member, with the incarnation
+// of the site's member that fenced it (fencedBy; 0 when none did).
 type fedInput struct {
-	run     *fedRun
-	evs     []localring.Event
-	stopped bool
+	run      *fedRun
+	evs      []localring.Event
+	stopped  bool
+	fencedBy uint64
 }
 
 // newDomains creates the layers of the federation domains of the node's
@@ -221,12 +230,13 @@ func (a *Agent) fedEvents(domain string, run *fedRun, evs []localring.Event) {
 }
 
 // fedStopped says that the federation ring member of a gateway term
-// ended (runner goroutine).
-func (a *Agent) fedStopped(domain string, run *fedRun) {
+// ended, fenced by incarnation fencedBy of the site's member (0: not
+// fenced) (runner goroutine).
+func (a *Agent) fedStopped(domain string, run *fedRun, fencedBy uint64) {
 	for _, dl := range a.doms {
 		if dl.d.Name == domain {
 			dl.mu.Lock()
-			dl.fedIn = append(dl.fedIn, fedInput{run: run, stopped: true})
+			dl.fedIn = append(dl.fedIn, fedInput{run: run, stopped: true, fencedBy: fencedBy})
 			dl.mu.Unlock()
 			a.wakeGroups()
 		}
@@ -247,9 +257,14 @@ func (a *Agent) takeFederation() {
 				a.drained(dl)
 				continue
 			}
-			if fi.stopped && dl.b.Active() && (run == nil || run == fi.run) {
-				dl.b.FedStopped() // the member of this term ended: the next term starts a new one
-				a.domainOutput(dl)
+			if fi.stopped {
+				if dl.b.Active() && (run == nil || run == fi.run) {
+					dl.b.FedStopped() // the member of this term ended: the next term starts a new one
+					a.domainOutput(dl)
+				}
+				if fi.fencedBy != 0 && run == nil {
+					a.resumeFenced(dl, fi.fencedBy)
+				}
 				continue
 			}
 			if fi.run != run && fi.run != dl.draining || !dl.b.Active() {

@@ -312,7 +312,7 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID, epoch int
 			delete(m.runners, d.Name)
 		}
 		m.mu.Unlock()
-		m.a.fedStopped(d.Name, run)
+		m.a.fedStopped(d.Name, run, r.SupersededBy())
 		if err != nil && !errors.Is(err, localring.ErrSuperseded) {
 			m.log.Error("federation ring member ended; it starts again at the next local ring configuration that makes this node the active gateway", "domain", d.Name, "err", err)
 		}

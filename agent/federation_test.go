@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/federation"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/internal/pki"
 	"github.com/atoll-gcs/atoll/localring/seal"
@@ -38,8 +39,10 @@ func freeUDP(t *testing.T) string {
 // The federation ring forms with a-1 speaking for a; when a-1 stops,
 // a-2's local ring makes it active and it speaks for a with a higher
 // incarnation; when a-1 comes back, a-2 is no longer active and stops its
-// member, and a-1 takes over again. The federation traces pass the EVS
-// checker; the gateways warn that their certificates expire in 10 days.
+// member, and a-1 takes over again. Fenced by a-2's incarnation of an
+// older configuration, a-1 resumes with the next epoch. The federation
+// traces pass the EVS checker; the gateways warn that their certificates
+// expire in 10 days.
 func TestGatewayRole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three federation ring changes over QUIC")
@@ -231,6 +234,34 @@ groups:
 	}
 	if !strings.Contains(logs.String(), "no longer the site's active gateway") {
 		t.Error("no line saying a-2 is no longer the active gateway")
+	}
+
+	// a-1's member is fenced by an incarnation of its own site above its
+	// own, of a-2 (rank 1) in a-1's local ring configuration, as when a-2
+	// was active in its part of a split local ring, the other sites heard
+	// of its member, and the merged ring kept a-1 active with its older
+	// member (loadevs "Flush timeouts"). The role is still a-1's: it
+	// resumes at once with the next epoch, above the fencer, instead of
+	// leaving a without a gateway until its local ring changes again.
+	dom := agents["a-1"].a.doms[0].d.Name
+	fencer := third.Incarnation | 1
+	agents["a-1"].a.fed.runner(dom).r.Fence("a", fencer)
+	fourth := third
+	for deadline := time.Now().Add(30 * time.Second); fourth.Incarnation <= fencer; {
+		if time.Now().After(deadline) {
+			t.Fatalf("a-1 did not resume after its member was fenced by %d: a is spoken for by %s#%d", fencer, fourth.Node, fourth.Incarnation)
+		}
+		time.Sleep(20 * time.Millisecond)
+		fourth = fedRing("a-1", "b-1", "c-1")
+	}
+	if fourth.Node != "a-1" || fourth.Incarnation != third.Incarnation+1<<federation.RankBits {
+		t.Fatalf("after the fence a is spoken for by %s#%d, want a-1 with the next epoch of #%d", fourth.Node, fourth.Incarnation, third.Incarnation)
+	}
+	if len(agents["a-2"].a.Status().Federation) != 0 {
+		t.Fatal("a-2 runs a federation member while a-1 is active")
+	}
+	if !strings.Contains(logs.String(), "it resumes with a new member") {
+		t.Error("no line saying a-1 resumes after it was fenced")
 	}
 	// The traces are checked once every agent stopped: the federation ring
 	// carries the bridges' messages, and the trace files of running

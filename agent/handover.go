@@ -252,12 +252,63 @@ func (a *Agent) drained(dl *domainLayer) {
 	case pending && p.From == a.cfg.Node:
 		a.submitRelease(dl, p)
 	case ok && gw == a.cfg.Node:
-		a.hov.nonce++
-		r := federation.HandoverRequest{Resume: true, Domain: dl.d.Name, From: gw, To: gw, Requester: gw, Nonce: a.hov.nonce}
-		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: federation.EncodeHandover(r)})
+		a.submitResume(dl)
 		a.log.Warn("a local ring configuration change ended the gateway handover while this gateway drained its federation ring member, and it stayed active: it resumes with a new member", "domain", dl.d.Name)
 	}
 	a.domainOutput(dl)
+}
+
+// submitResume submits this node's resumption of its gateway term
+// (Role.Resume) on the local ring (group loop).
+func (a *Agent) submitResume(dl *domainLayer) {
+	a.hov.nonce++
+	r := federation.HandoverRequest{Resume: true, Domain: dl.d.Name, From: a.cfg.Node, To: a.cfg.Node, Requester: a.cfg.Node, Nonce: a.hov.nonce}
+	a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: federation.EncodeHandover(r)})
+}
+
+// resumeFenced handles the end of this node's federation ring member,
+// fenced by incarnation by of its own site's member, once no member runs
+// here (group loop). If the local ring still makes this node the active
+// gateway, with no handover under way, the fencer is another gateway of
+// the site that was active in an older configuration: in a part of a
+// split local ring, whose incarnation the other sites heard of, while
+// this node's member went on with an incarnation from before the split
+// (the merged ring kept this node active, and a node that stays active
+// keeps its member). This
+// node resumes at once with the next epoch (Role.Resume), whose
+// incarnation is above the fencer's (the ring the parts merged into has
+// a higher sequence number than either part's): without it, the site had
+// no gateway in the domain until its local ring changed again, and its
+// clients' Flush waited that long. A fencer that is not below the
+// resumed incarnation speaks for the site from a newer configuration
+// (its ring is split, and the other part is newer): this node does not
+// resume, and two members of the site never fence each other in turn. One
+// resumption per term: a second fenced member of the same term waits for
+// the first one's.
+func (a *Agent) resumeFenced(dl *domainLayer, by uint64) {
+	gw, rank, ok := dl.role.Active()
+	if !ok || gw != a.cfg.Node {
+		return // another node is active: roleChanged fenced this member
+	}
+	local, epoch := dl.role.Term()
+	if _, pending := dl.role.Pending(); pending || dl.draining != nil {
+		return // the handover moves the role, or a configuration change ends it (drained)
+	}
+	if dl.resumed.local == local && dl.resumed.epoch == epoch {
+		return
+	}
+	next, err := federation.Incarnation(local, epoch+1, rank)
+	switch {
+	case err != nil:
+		a.log.Warn("this gateway's federation ring member was fenced by another of its site's, and it cannot resume in this local ring configuration; it starts again at the next configuration that makes it active", "domain", dl.d.Name, "superseded_by", by, "local_ring", "r:"+local.String(), "reason", err)
+		return
+	case next <= by:
+		a.log.Warn("this gateway's federation ring member was fenced by a newer one of its site while its local ring still makes it active (the site's local ring is split, and the other part's configuration is newer); it starts again at the next configuration that makes it active", "domain", dl.d.Name, "superseded_by", by, "local_ring", "r:"+local.String())
+		return
+	}
+	dl.resumed.local, dl.resumed.epoch = local, epoch
+	a.submitResume(dl)
+	a.log.Warn("this gateway's federation ring member was fenced by another gateway of its site that was active in an older local ring configuration, and its local ring still makes it active: it resumes with a new member", "domain", dl.d.Name, "superseded_by", by, "local_ring", "r:"+local.String(), "epoch", epoch+1, "incarnation", next)
 }
 
 func orNone(names []string) string {

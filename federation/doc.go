@@ -101,6 +101,17 @@
 // by the sites that saw the replacement and taken in by those that did
 // not, and the ring would never again hold every site).
 //
+// A gateway fenced by an incarnation of its site while its local ring
+// still makes it the active gateway resumes at once (Role.Resume) when
+// the resumed incarnation is above the fencer's: the fencer was active
+// in an older configuration, in a part of a split local ring whose merge
+// kept this gateway active with the member it already ran. Without it
+// the site had no gateway in the domain until its local ring changed
+// again. A fencer at or above the resumed incarnation speaks for the
+// site from a newer configuration (the other part of a split ring): the
+// gateway waits for its next configuration, so two gateways of a site
+// never fence each other in turn.
+//
 // Fencing needs the newer incarnation to be heard, and until then an old
 // gateway still runs: it can learn its successor's ring numbers through
 // another site (in a join that names the old gateway, not the new one) and,

@@ -190,8 +190,10 @@ func (r *Role) Release(h HandoverRequest) error {
 }
 
 // Resume applies a resumption the local ring delivered: the active
-// gateway h.From, whose federation ring member stopped for a handover that
-// a configuration change then ended while it stayed active, starts a new
+// gateway h.From, whose federation ring member stopped while it stayed
+// active (for a handover that a configuration change then ended, or
+// fenced by a gateway of its site that was active in an older
+// configuration: see the package documentation, "Fencing"), starts a new
 // term at this point of the stream, with the next epoch (its incarnation
 // is Incarnation(rank) from here). Refused when h.From is not the active
 // gateway, a handover is under way, or the epochs of the configuration

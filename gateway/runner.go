@@ -169,6 +169,9 @@ type Stats struct {
 	// State is starting, operational (a configuration installed and not
 	// gathering), gathering, superseded or stopped.
 	State string `json:"state"`
+	// SupersededBy is the incarnation of the site's member that fenced
+	// this one (State superseded); 0 otherwise.
+	SupersededBy uint64 `json:"superseded_by,omitempty"`
 	// Ring is the regular configuration installed last, Members its sites.
 	Ring string `json:"ring,omitempty"`
 	// RingSeq is the highest ring sequence number saved in the data dir.
@@ -394,6 +397,14 @@ func (r *Runner) Fence(site string, inc uint64) {
 	r.d.Do(func(now time.Time) { r.node.Fence(now, localring.NodeID(site), inc) })
 }
 
+// SupersededBy returns the incarnation of the site's member that fenced
+// this one, 0 when none did (Stats.SupersededBy). Safe from any goroutine.
+func (r *Runner) SupersededBy() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st.SupersededBy
+}
+
 // Done is closed when Run has returned.
 func (r *Runner) Done() <-chan struct{} { return r.d.Done() }
 
@@ -475,8 +486,11 @@ func (r *Runner) events(now time.Time, es []localring.Event) {
 		case localring.EventEvict:
 			r.log.Warn("site taken out of the federation ring for failing to receive or to be received", "site", e.Evicted.String(), "reason", e.Reason)
 		case localring.EventSuperseded:
-			r.setState("superseded")
-			r.log.Warn("superseded: a newer gateway of this site speaks for it in the federation ring; this one stops", "reason", e.Reason)
+			by := r.node.Incarnation(localring.NodeID(r.fc.Site))
+			r.mu.Lock()
+			r.st.State, r.st.SupersededBy = "superseded", by
+			r.mu.Unlock()
+			r.log.Warn("superseded: a newer gateway of this site speaks for it in the federation ring; this one stops", "reason", e.Reason, "superseded_by", by)
 		}
 	}
 	r.redialStale()

@@ -144,7 +144,9 @@ func TestFederationRing(t *testing.T) {
 // the old gateway is still running, as after a pause: the old one is
 // fenced (superseded, Run ends with ErrSuperseded), and the new one is
 // a's member of the ring; Fence from the local ring stops the old one at
-// once as well.
+// once as well. Each fenced member names the incarnation that fenced it
+// (SupersededBy: the agent resumes with a higher one if it is still
+// active).
 func TestFencing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs about 15 s of emulated WAN")
@@ -172,8 +174,8 @@ func TestFencing(t *testing.T) {
 		t.Fatalf("old gateway of a never superseded:\n%s", w.log.tail(40))
 	}
 	a.done <- nil // for cleanup's stop
-	if st := a.r.Stats(); st.State != "superseded" {
-		t.Fatalf("old gateway state %q", st.State)
+	if st := a.r.Stats(); st.State != "superseded" || st.SupersededBy != a2.r.Stats().Incarnation {
+		t.Fatalf("old gateway state %q, superseded by %d (a-2's incarnation: %d)", st.State, st.SupersededBy, a2.r.Stats().Incarnation)
 	}
 	w.waitRing(20*time.Second, []string{"a", "b", "c"}, a2, b, c)
 	for _, m := range []*member{b, c} {
@@ -188,7 +190,8 @@ func TestFencing(t *testing.T) {
 	w.check(false)
 
 	// Fence from outside: c is told a newer incarnation of itself runs.
-	c.r.Fence("c", c.r.Stats().Incarnation+1)
+	fencer := c.r.Stats().Incarnation + 1
+	c.r.Fence("c", fencer)
 	select {
 	case err := <-c.done:
 		if !errors.Is(err, localring.ErrSuperseded) {
@@ -196,6 +199,9 @@ func TestFencing(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Fence did not stop the member")
+	}
+	if by := c.r.SupersededBy(); by != fencer {
+		t.Fatalf("SupersededBy = %d, want %d", by, fencer)
 	}
 	c.done <- nil
 }

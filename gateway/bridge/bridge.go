@@ -311,7 +311,9 @@ func (s *Site) openHave() {
 // stopped while it was the active gateway: fenced by a newer incarnation
 // of its site's member (localring.EventSuperseded), or failed. Its gateway
 // term ends; it starts a new one (with a new federation member) at the
-// next regular local configuration in which it is active. Until then it
+// next regular local configuration in which it is active, or at a
+// resumption (Release with the next epoch: the agent resumes a gateway
+// fenced by an older configuration's gateway of its site). Until then it
 // neither submits to the federation ring nor injects Downs.
 func (s *Site) FedStopped() {
 	s.active, s.draining = false, false
