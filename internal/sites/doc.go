@@ -60,7 +60,9 @@
 // latencies of each group until TakeLatencies, and Config.OnDeliver sees
 // every delivery as it happens. Count judges a phase: every message that
 // a node of the given set sent in the phase must reach every node of the
-// set whose client is in its group, exactly once.
+// set whose client is in its group, exactly once, unless the two were
+// apart after the send (Apart: views without each other, as EVS allows),
+// and no payload may reach a node twice.
 //
 // # The check
 //

@@ -16,6 +16,7 @@ import (
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 // Node is one agent of the world and its client.
@@ -411,9 +412,13 @@ type Count struct {
 	// Sent counts the messages the judged nodes sent in the phase.
 	Sent int
 	// Lost counts the deliveries missing (one per message and node that
-	// should have got it); Dup the deliveries of a payload beyond the
-	// first at a node (of any sender).
+	// should have got it: it stayed connected with the sender); Dup the
+	// deliveries of a payload beyond the first at a node (of any sender).
 	Lost, Dup int
+	// Separated counts the deliveries missing at a node that was apart
+	// from the message's sender after the send (Apart): EVS does not make
+	// it deliver them, and they are not lost.
+	Separated int
 	// Missing names a few of the lost deliveries ("b-1 lacks a-2/...").
 	Missing []string
 }
@@ -423,6 +428,9 @@ func (c Count) OK() bool { return c.Lost == 0 && c.Dup == 0 }
 
 func (c Count) String() string {
 	s := fmt.Sprintf("%s: %d sent, %d lost, %d duplicated", c.Phase, c.Sent, c.Lost, c.Dup)
+	if c.Separated > 0 {
+		s += fmt.Sprintf(", %d not delivered where the receiver was apart from the sender", c.Separated)
+	}
 	if len(c.Missing) > 0 {
 		s += " (e.g. " + strings.Join(c.Missing, ", ") + ")"
 	}
@@ -430,9 +438,12 @@ func (c Count) String() string {
 }
 
 // Count waits up to timeout until every message that a node of ids sent
-// in phase reached every node of ids whose client is in its group, and
-// counts what is missing then and what was delivered twice. ids are the
-// nodes that stayed connected through the phase.
+// in phase reached every node of ids whose client is in its group and
+// that stayed connected with the sender, and counts what is missing then
+// and what was delivered twice. A message is not owed to a node that was
+// apart from its sender at some time from the send on (Apart, in the
+// receiver's views or the sender's: a view without the other, or in a
+// site's group a transitional view without it); every duplicate counts.
 func (w *World) Count(phase string, ids []string, timeout time.Duration) Count {
 	w.mu.Lock()
 	var want []sent
@@ -444,28 +455,62 @@ func (w *World) Count(phase string, ids []string, timeout time.Duration) Count {
 	w.mu.Unlock()
 	deadline := time.Now().Add(timeout)
 	for {
-		c := Count{Phase: phase, Sent: len(want)}
-		for _, id := range ids {
-			n := w.nodes[id]
-			n.mu.Lock()
-			for _, s := range want {
-				if n.groups[s.group] && n.got[s.payload] == 0 {
-					c.Lost++
-					if len(c.Missing) < 4 {
-						c.Missing = append(c.Missing, id+" lacks "+strings.Fields(s.payload)[0])
-					}
-				}
-			}
-			for p, k := range n.got {
-				if _, ph, _, _ := parsePayload(p); ph == phase {
-					c.Dup += max(k-1, 0)
-				}
-			}
-			n.mu.Unlock()
-		}
+		c := w.count(phase, want, ids, time.Now())
 		if c.Lost == 0 || time.Now().After(deadline) {
 			return c
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// count judges want (messages of phase) at the nodes ids as of now.
+func (w *World) count(phase string, want []sent, ids []string, now time.Time) Count {
+	views := map[string]map[string][]View{} // node -> group -> its views
+	for _, id := range ids {
+		n := w.nodes[id]
+		n.mu.Lock()
+		views[id] = map[string][]View{}
+		for g, vs := range n.views {
+			views[id][g] = slices.Clone(vs)
+		}
+		n.mu.Unlock()
+	}
+	c := Count{Phase: phase, Sent: len(want)}
+	for _, id := range ids {
+		n := w.nodes[id]
+		n.mu.Lock()
+		for _, s := range want {
+			if !n.groups[s.group] || n.got[s.payload] > 0 {
+				continue
+			}
+			_, _, _, at := parsePayload(s.payload)
+			fed := w.federated(s.group)
+			if Apart(views[id][s.group], w.Member(s.node), at, now, fed) || Apart(views[s.node][s.group], w.Member(id), at, now, fed) {
+				c.Separated++
+				continue
+			}
+			c.Lost++
+			if len(c.Missing) < 4 {
+				c.Missing = append(c.Missing, id+" lacks "+strings.Fields(s.payload)[0])
+			}
+		}
+		for p, k := range n.got {
+			if _, ph, _, _ := parsePayload(p); ph == phase {
+				c.Dup += max(k-1, 0)
+			}
+		}
+		n.mu.Unlock()
+	}
+	return c
+}
+
+// federated reports whether the plan puts group in a federation domain
+// (a group it does not name is local to the sender's site).
+func (w *World) federated(group string) bool {
+	pl, ok := w.plan.Lookup(group)
+	if !ok {
+		return false
+	}
+	d, ok := w.plan.Domain(pl.Domain)
+	return ok && d.Kind == topology.FederationDomain
 }

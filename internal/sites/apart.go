@@ -1,0 +1,44 @@
+package sites
+
+import (
+	"slices"
+	"time"
+)
+
+// Apart reports whether a member whose views of a group were views (in the
+// order its client got them) was apart from other (a member name, as views
+// list it) at some time in [from, to]: whether the view current at from,
+// or one installed up to to, lacks other. Such a member does not owe
+// other's messages of that time, and other does not owe it its own: EVS
+// makes a member deliver what a sender sent only while the two stay
+// connected.
+//
+// Regular views always count. In a site's ring (federated false) so do
+// transitional views: one lists the members that move on together, and
+// the others were cut off from this one. A member cut off at the install
+// of a ring goes through a transitional view of itself alone into the
+// next regular view of everyone; no regular view lacks the others, but
+// what they sent in the ring it missed is not owed to it. In a federation
+// domain (federated true) transitional views do not count: gateway/domconf
+// gives each node a transitional view of itself alone at every change,
+// whoever moves on with it, so they say nothing of who was cut off.
+func Apart(views []View, other string, from, to time.Time, federated bool) bool {
+	var cur *View // the last view that counts installed at or before from
+	for i := range views {
+		v := &views[i]
+		if v.Transitional && federated {
+			continue
+		}
+		if v.At.After(to) {
+			break
+		}
+		if !v.At.After(from) {
+			cur = v
+			continue
+		}
+		if !slices.Contains(v.Members, other) {
+			return true
+		}
+	}
+	return cur != nil && !slices.Contains(cur.Members, other)
+}
