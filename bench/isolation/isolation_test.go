@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/internal/sites"
 	"github.com/atoll-gcs/atoll/topology"
 )
 
@@ -112,7 +113,7 @@ func TestGroupStats(t *testing.T) {
 	// r3 got nothing, but was in a view without a-1 during the phase:
 	// its missing messages are not owed.
 	r3 := newMember("b-1", 0, nil, clock{})
-	r3.views = []viewRec{{at: -ms(10), members: []string{"a-1:a-local", "b-1:a-local"}}, {at: ms(50), members: []string{"b-1:a-local"}}}
+	r3.views = []sites.View{regular(-ms(10), "a-1:a-local", "b-1:a-local"), regular(ms(50), "b-1:a-local")}
 	st := groupStats(0, 1, 0, ms(5), ms(100), []sender{{s, 0}}, []*member{r1, r2, r3})
 	if st.Sent != 4 || st.Lost != 1 || st.Duplicated != 1 || st.Delivered != 7 || st.Measured != 5 || st.Separated != 4 {
 		t.Errorf("got %+v; want 4 sent, 1 lost, 1 duplicated, 7 delivered, 5 measured, 4 separated", st)
@@ -126,12 +127,17 @@ func TestGroupStats(t *testing.T) {
 	}
 }
 
+// regular is a regular view of members installed at ns on clock{}.
+func regular(ns int64, members ...string) sites.View {
+	return sites.View{View: client.View{Members: members}, At: clock{}.at(ns)}
+}
+
 // TestApart: a member is apart from another if the view current at the
 // phase's start, or one installed during it, lacks the other.
 func TestApart(t *testing.T) {
 	m := newMember("a-1", 0, nil, clock{})
 	all, alone := []string{"a-1:a-local", "a-2:a-local"}, []string{"a-1:a-local"}
-	m.views = []viewRec{{at: 0, members: alone}, {at: 10, members: all}, {at: 50, members: alone}, {at: 60, members: all}}
+	m.views = []sites.View{regular(0, alone...), regular(10, all...), regular(50, alone...), regular(60, all...)}
 	for _, c := range []struct {
 		from, to int64
 		want     bool

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/internal/sites"
 )
 
 // A message's payload starts with its key and send time:
@@ -51,6 +52,9 @@ type clock struct{ base time.Time }
 
 func (c clock) now() int64 { return int64(time.Since(c.base)) }
 
+// at is the time of ns on the clock.
+func (c clock) at(ns int64) time.Time { return c.base.Add(time.Duration(ns)) }
+
 // delivery is what one receiver saw of one message.
 type delivery struct {
 	sent, at int64 // send and first delivery times, ns on the run's clock
@@ -67,9 +71,9 @@ type member struct {
 
 	mu    sync.Mutex
 	got   map[key]*delivery
-	times []int64   // delivery times in arrival order, ns
-	view  []string  // the last regular view's members
-	views []viewRec // every regular view, in order
+	times []int64      // delivery times in arrival order, ns
+	view  []string     // the last regular view's members
+	views []sites.View // every view, transitional ones included, in order
 	errs  []string
 	bad   int // deliveries that are not benchmark messages
 	sent  map[uint8][]uint32
@@ -105,47 +109,22 @@ func (m *member) record(e *client.Event, now int64) {
 		}
 		d.count++
 	case client.EventView:
-		members := slices.Sorted(slices.Values(e.View.Members))
 		if !e.View.Transitional {
-			m.view = members
-			m.views = append(m.views, viewRec{at: now, members: members})
-		} else if strings.HasPrefix(wantDomain[Groups[m.group]], "site/") {
-			// In a site's ring a transitional view lists the members
-			// that move on together: the others were cut off from this
-			// one, and what they sent in the regular view before is not
-			// owed to it (a node cut off at a ring's install goes
-			// through a transitional view of itself alone into the next
-			// regular view of everyone, and no regular view lacks the
-			// others: TestTransitionalApart). A federation domain's
-			// transitional views hold the node alone at every change
-			// (gateway/domconf), whoever moves on with it, and say
-			// nothing of who was cut off.
-			m.views = append(m.views, viewRec{at: now, members: members})
+			m.view = slices.Sorted(slices.Values(e.View.Members))
 		}
+		m.views = append(m.views, sites.View{View: *e.View, At: m.clk.at(now)})
 	case client.EventError:
 		m.errs = append(m.errs, e.Err.Error())
 	}
 }
 
-// viewRec is a view (regular or transitional) a member installed and when.
-type viewRec struct {
-	at      int64
-	members []string
-}
-
-// apart reports whether m was, at some time in [from, to], in a regular
-// view without other (a member name): the view current at from or one
-// installed up to to.
+// apart reports whether m was apart from other (a member name) at some
+// time in [from, to] (sites.Apart: a regular view without other, or in a
+// site's group a transitional one; a federation domain's transitional
+// views hold the node alone at every change and say nothing).
 func (m *member) apart(other string, from, to int64) bool {
-	for i, v := range m.views {
-		if v.at > to {
-			break
-		}
-		if (v.at >= from || i+1 == len(m.views) || m.views[i+1].at > from) && !slices.Contains(v.members, other) {
-			return true
-		}
-	}
-	return false
+	federated := !strings.HasPrefix(wantDomain[Groups[m.group]], "site/")
+	return sites.Apart(m.views, other, m.clk.at(from), m.clk.at(to), federated)
 }
 
 // name is the member's name in views.
