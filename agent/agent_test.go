@@ -224,6 +224,7 @@ func (c *cluster) waitIdle(timeout time.Duration) {
 // check reads every trace and runs the EVS checker.
 func (c *cluster) check(quiescent bool) []evs.Event {
 	c.t.Helper()
+	c.waitTraced(5 * time.Second)
 	var all []evs.Event
 	for _, id := range c.ids {
 		f, err := os.Open(filepath.Join(c.dir, id+".trace"))
@@ -246,6 +247,31 @@ func (c *cluster) check(quiescent bool) []evs.Event {
 		c.t.Errorf("EVS violations:\n%s", b.String())
 	}
 	return all
+}
+
+// waitTraced waits until every running agent's group loop has written
+// the trace of every event its driver handed it. A subscriber sees the
+// ring's events on the driver's loop, before the group loop traces them,
+// so a check right after the subscribers saw a delivery could read a
+// trace that does not have it yet.
+func (c *cluster) waitTraced(timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, id := range slices.Sorted(maps.Keys(c.agents)) {
+		gr := &c.agents[id].a.gr
+		for {
+			gr.mu.Lock()
+			traced, handed := gr.traced, gr.handed
+			gr.mu.Unlock()
+			if traced >= handed {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("%s: the group loop traced %d of the %d events the driver handed it within %v", id, traced, handed, timeout)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 }
 
 func TestRingFormsAndDelivers(t *testing.T) {
