@@ -42,6 +42,10 @@ type Config struct {
 	// for every receiver to get every message; what is missing then
 	// counts as lost. Default 60 s.
 	DeliveryWait time.Duration
+	// FailoverOnly runs the gateway-killed phase alone, with c attached
+	// from the start (no saturating phase before it): a quicker look at
+	// the failover. The other phases are in the report, empty.
+	FailoverOnly bool
 	// Log receives the progress lines; nil discards them.
 	Log io.Writer
 	// AgentLogs receives the agents' logs; nil keeps them in memory and
@@ -158,6 +162,10 @@ type Failover struct {
 	Gap       time.Duration            `json:"gap_ns"`
 	GapBySite map[string]time.Duration `json:"gap_by_site_ns"`
 	Before    time.Duration            `json:"before_ns"`
+	// AgainBySite is, by site, when the last of its receivers delivered
+	// again: the end of its longest time without an abc-global delivery
+	// after the kill, counted from the kill.
+	AgainBySite map[string]time.Duration `json:"again_by_site_ns"`
 	// IdleAtKill is, over those receivers, the longest time since their
 	// last delivery at the moment of the kill. GapWithIdle is Gap counted
 	// from each receiver's last delivery before the kill instead (what

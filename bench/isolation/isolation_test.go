@@ -209,6 +209,24 @@ func TestLongestGap(t *testing.T) {
 	}
 }
 
+func TestAgainAfter(t *testing.T) {
+	for _, c := range []struct {
+		times       []int64
+		from, until int64
+		want        int64
+	}{
+		{[]int64{10, 20, 30, 40, 100, 110}, 35, 120, 65}, // one at 40 right after the kill; the longest gap ends at 100
+		{[]int64{10, 20, 30}, 35, 100, 65},               // nothing after: until
+		{[]int64{50, 60}, 0, 70, 50},                     // the first gap, from from, is the longest
+		{[]int64{10, 40, 200}, 25, 150, 125},             // a delivery after until does not end the gap
+		{nil, 10, 30, 20},
+	} {
+		if got := againAfter(c.times, c.from, c.until); got != time.Duration(c.want) {
+			t.Errorf("againAfter(%v, %d, %d) = %d, want %d", c.times, c.from, c.until, got, c.want)
+		}
+	}
+}
+
 func TestIdleAt(t *testing.T) {
 	for _, c := range []struct {
 		times    []int64

@@ -167,6 +167,8 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 		for _, p := range r.Phases {
 			if i < len(p.Links) {
 				cells = append(cells, fmt.Sprintf("%s, %d drops", rate(p.Links[i].BitsPerSec), p.Links[i].QueueDrops))
+			} else {
+				cells = append(cells, "–") // a phase not run (FailoverOnly)
 			}
 		}
 		fmt.Fprintf(w, "| %s→%s | %s |\n", l[0], l[1], strings.Join(cells, " | "))

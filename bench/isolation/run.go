@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -330,28 +331,37 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	detached := phaseLoad{rate: map[string]float64{ALocal: cfg.LocalRate, ABRegional: cfg.RegionalRate}}
 
-	b.logf("cutting site c off from a and b")
-	if err := w.Mesh().Isolate("c"); err != nil {
-		return nil, err
-	}
-	if err := b.waitViews(ctx, []string{"c"}); err != nil {
-		return nil, err
-	}
-	steps := []struct {
+	type step struct {
 		ph     int
 		load   phaseLoad
 		before func() error
-	}{
-		{PhaseDetached, detached, nil},
-		{PhaseAttached, light, func() error {
-			b.logf("attaching site c again")
-			if err := w.Mesh().Rejoin("c"); err != nil {
-				return err
-			}
-			return b.waitViews(ctx, nil)
-		}},
-		{PhaseSaturated, saturating, nil},
-		{PhaseFailover, light, nil},
+	}
+	steps := []step{{PhaseFailover, light, nil}}
+	if cfg.FailoverOnly {
+		// The other phases stay in the report, empty, at their places.
+		for ph := range PhaseFailover {
+			r.Phases = append(r.Phases, Phase{Name: PhaseNames[ph]})
+		}
+	} else {
+		b.logf("cutting site c off from a and b")
+		if err := w.Mesh().Isolate("c"); err != nil {
+			return nil, err
+		}
+		if err := b.waitViews(ctx, []string{"c"}); err != nil {
+			return nil, err
+		}
+		steps = []step{
+			{PhaseDetached, detached, nil},
+			{PhaseAttached, light, func() error {
+				b.logf("attaching site c again")
+				if err := w.Mesh().Rejoin("c"); err != nil {
+					return err
+				}
+				return b.waitViews(ctx, nil)
+			}},
+			{PhaseSaturated, saturating, nil},
+			{PhaseFailover, light, nil},
+		}
 	}
 	for _, s := range steps {
 		if s.before != nil {
@@ -363,7 +373,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		at := cfg.Warmup + cfg.Duration/3
 		if s.ph == PhaseFailover {
 			during = func() {
-				b.logf("killing %s, site a's active gateway of %s", r.Failover.Killed, r.Domain)
+				b.logf("killing %s, site a's active gateway of %s, at %s", r.Failover.Killed, r.Domain, time.Now().UTC().Format("15:04:05.000"))
 				b.killed = r.Failover.Killed
 				b.kill = b.clk.now()
 				if err := w.Kill(r.Failover.Killed); err != nil {
@@ -382,6 +392,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 		if s.ph == PhaseFailover {
 			b.failover(&r.Failover)
+			for _, site := range slices.Sorted(maps.Keys(r.Failover.AgainBySite)) {
+				b.logf("  abc-global at site %s: delivering again %v after the kill (the end of its longest time without a delivery, the last of its members), gap %v", site,
+					r.Failover.AgainBySite[site].Round(time.Millisecond), r.Failover.GapBySite[site].Round(time.Millisecond))
+			}
 		}
 	}
 	b.closeClients()
@@ -400,13 +414,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 
 // failover measures the delivery gaps of abc-global around the kill.
 func (b *runner) failover(f *Failover) {
-	f.GapBySite = map[string]time.Duration{}
+	f.GapBySite, f.AgainBySite = map[string]time.Duration{}, map[string]time.Duration{}
 	for _, m := range b.receivers(ABCGlobal) {
 		m.mu.Lock()
 		times := slices.Clone(m.times)
 		m.mu.Unlock()
 		g := longestGap(times, b.kill, b.sendEnd)
 		f.GapBySite[siteOf(m.node)] = max(f.GapBySite[siteOf(m.node)], g)
+		f.AgainBySite[siteOf(m.node)] = max(f.AgainBySite[siteOf(m.node)], againAfter(times, b.kill, b.sendEnd))
 		f.Gap = max(f.Gap, g)
 		f.Before = max(f.Before, longestGap(times, b.phaseFrom, b.kill))
 		idle := idleAt(times, b.kill)

@@ -129,6 +129,27 @@ func longestGap(times []int64, from, until int64) time.Duration {
 	return time.Duration(gap)
 }
 
+// againAfter returns when, counted from from, the longest time without a
+// delivery in times (sorted) after from ended: when the member delivered
+// again after the kill (until, if it never did).
+func againAfter(times []int64, from, until int64) time.Duration {
+	i, _ := slices.BinarySearch(times, from+1)
+	prev, gap, end := from, int64(-1), until
+	for _, t := range times[i:] {
+		if t > until {
+			break
+		}
+		if t-prev > gap {
+			gap, end = t-prev, t
+		}
+		prev = t
+	}
+	if until-prev > gap {
+		end = until
+	}
+	return time.Duration(end - from)
+}
+
 // idleAt returns how long before at the last delivery in times (sorted)
 // came: the time without deliveries that was already running at at (0
 // when none came before it).

@@ -96,6 +96,7 @@ docs/BENCHMARKS.md says how to read the table.`,
 	f.StringVar(&logFile, "agent-logs", "", "write the agents' logs to this file (default: shown only if the run fails)")
 	f.StringVar(&saturateFrom, "saturate-from", "a,b", "the sites whose abc-global members offer the saturating load, comma-separated (b alone: site a's agents carry none of its backlog)")
 	f.StringVar(&cfg.Dir, "dir", "", "keep the agents' data dirs and EVS traces (NODE.trace) in this directory, for atoll check (default: a temporary directory, removed)")
+	f.BoolVar(&cfg.FailoverOnly, "failover-only", false, "run only the gateway-killed phase, with c attached from the start and no saturating phase before it (a quicker look at the failover; the other phases' figures stay empty)")
 	f.StringVar(&jsonFile, "json", "", "also write the report with every figure as JSON to this file")
 	return cmd
 }
