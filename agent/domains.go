@@ -53,6 +53,9 @@ type domainLayer struct {
 	draining *fedRun    // this node's member, stopping for a handover: released when it stopped (group loop)
 	solo     *soloGrace // a handover's new member, until it first rings with another site (group loop)
 	alone    bool       // the federation ring holds only this site, and the domain's stream has not started (group loop)
+	// caught holds the bridge's catch-up counters at the last log line
+	// about them (group loop).
+	caught bridge.Stats
 	// resumed is the term (local ring configuration, epoch) in which this
 	// node submitted a resumption after its member was fenced: one per
 	// term (group loop).
@@ -403,7 +406,18 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: p})
 	}
 	dl.fedOut = append(dl.fedOut, br.Fed...)
+	if st := dl.b.Stats(); st.CatchUps != dl.caught.CatchUps || st.Gaps != dl.caught.Gaps {
+		how := "caught up with what the domain ordered while it was away"
+		if st.Gaps != dl.caught.Gaps {
+			how = "could not catch up (the gap is beyond the other sites' logs, or their history differs): the site goes through a partition and a merge"
+		}
+		a.log.Info("federation domain: the site's gateway "+how, "domain", dl.d.Name, "position", dl.b.Last().String(), "pending", dl.b.Pending(), "resubmitted", st.Resubmitted)
+		dl.caught = st
+	}
 	for i := range br.Stream {
+		if e := &br.Stream[i]; e.Kind == bridge.EntryConfig {
+			a.log.Info("federation domain configuration applied", "domain", dl.d.Name, "configuration", e.Conf.ID, "kind", e.Conf.Kind.String(), "sites", e.Conf.Sites, "position", e.Pos.String())
+		}
 		dl.v.Entry(&br.Stream[i])
 	}
 	vr := dl.v.Ready()
