@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/atoll-gcs/atoll/evs"
@@ -206,6 +207,7 @@ type Runner struct {
 	tr    *transport.Transport
 	node  *localring.Node
 	d     *driver.Driver
+	drv   atomic.Pointer[driver.Driver] // d, once made: for the transport's OnConnect
 	trace *evs.Writer
 	proc  tracemap.Proc
 
@@ -274,6 +276,17 @@ func New(cfg Config) (*Runner, error) {
 	// (redialStale). At a first start the announcement races the peer's
 	// own dial, and the two settle on one connection.
 	tc.Announce = true
+	// A member that starts (a standby taking over above all) sends its
+	// first joins before its connections are up, and they go nowhere: a
+	// gathering node sends its join again as soon as a peer is reachable
+	// rather than a join timeout later (localring.Node.Reachable). The
+	// driver is made after the transport; a connection set up before it
+	// needs nothing, the node's start sends a join.
+	tc.OnConnect = func(site string) {
+		if d := r.drv.Load(); d != nil {
+			d.Do(func(now time.Time) { r.node.Reachable(now, localring.NodeID(site)) })
+		}
+	}
 	if tc.Conn == nil && tc.Listen == "" {
 		ep, err := cfg.Plan.GatewayEndpoint(cfg.File, fc.Domain, cfg.Node)
 		if err != nil {
@@ -324,6 +337,7 @@ func New(cfg Config) (*Runner, error) {
 		r.tr.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	r.drv.Store(r.d)
 	return r, nil
 }
 

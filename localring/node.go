@@ -410,6 +410,23 @@ func (n *Node) Fence(now time.Time, id NodeID, inc uint64) {
 	}
 }
 
+// Reachable tells the node that its transport can now reach node id (a
+// connection to it was just set up, as over QUIC in a federation ring): a
+// gathering node sends its join again at once. The joins it sent before
+// found no way to id, and the next would go out only at the join timeout
+// (a standby gateway that takes over dials the other sites as its member
+// starts, and its first join went nowhere: the others heard of it a join
+// timeout late, hundreds of milliseconds on a WAN preset). In any other
+// state it does nothing: an operational ring finds a node outside it by
+// its merge-detect messages.
+func (n *Node) Reachable(now time.Time, id NodeID) {
+	n.now = now
+	if n.state != stateGather || n.proc == nil || id == n.me.ID {
+		return // not gathering, or not started
+	}
+	n.sendJoin()
+}
+
 // seeInc records an incarnation seen in a packet and reports whether it is
 // stale: lower than one seen before for the same id. Seeing a newer
 // incarnation of this node's own id supersedes the node.

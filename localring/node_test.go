@@ -600,3 +600,52 @@ func TestFenceNotice(t *testing.T) {
 		t.Fatalf("notice naming a#2: err %v, stopped %v, stats %+v", err, old.stopped(), old.Stats())
 	}
 }
+
+// TestReachable: a gathering node sends its join at once when its
+// transport tells it a node became reachable (its earlier joins found no
+// way there), not only at the join timeout; in any other state, or for
+// itself, nothing is sent.
+func TestReachable(t *testing.T) {
+	joins := func(n *Node) int {
+		k := 0
+		for _, p := range n.Ready().Packets {
+			if typ, _ := peekType(p.Data); typ == ptJoin {
+				k++
+			}
+		}
+		return k
+	}
+	n := testNode(t, "a")
+	n.Reachable(t0, "b")
+	if got := joins(n); got != 0 {
+		t.Fatalf("not started: %d joins, want 0", got)
+	}
+	n.Start(t0)
+	if got := joins(n); got != 1 {
+		t.Fatalf("start: %d joins, want 1", got)
+	}
+	now := t0.Add(n.cfg.JoinTimeout / 4) // well before the next join falls due
+	n.Tick(now)
+	if got := joins(n); got != 0 {
+		t.Fatalf("before the join timeout: %d joins, want 0", got)
+	}
+	n.Reachable(now, "b")
+	if got := joins(n); got != 1 {
+		t.Fatalf("gathering, b reachable: %d joins, want 1 at once", got)
+	}
+	n.Reachable(now, "a")
+	if got := joins(n); got != 0 {
+		t.Fatalf("itself reachable: %d joins, want 0", got)
+	}
+
+	// Operational (a ring of one): nothing.
+	pump(t, []*Node{n}, now, 5*time.Second)
+	if n.State() != "operational" {
+		t.Fatalf("state %s, want operational", n.State())
+	}
+	n.Ready()
+	n.Reachable(now.Add(5*time.Second), "b")
+	if got := joins(n); got != 0 {
+		t.Fatalf("operational, b reachable: %d joins, want 0", got)
+	}
+}

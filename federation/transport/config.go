@@ -167,6 +167,13 @@ type Config struct {
 	// its port ends its old connections by a stateless reset).
 	Announce bool
 
+	// OnConnect, when set, is called with the peer's site each time a
+	// connection to it is set up (dialed or accepted, and the peer
+	// admitted), from a goroutine of the transport; it must not block.
+	// The ring's driver passes it on to the node (localring.Node.
+	// Reachable): packets it sent before went nowhere.
+	OnConnect func(site string)
+
 	// Logger receives one line per connection, disconnection and refusal.
 	// Default: slog.Default().
 	Logger *slog.Logger

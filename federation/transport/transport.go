@@ -783,6 +783,9 @@ func (t *Transport) installUnless(p *peer, c *conn, keep func(cur *conn) bool, w
 	} else {
 		t.log.Info("federation: connected to a peer gateway", "site", p.site, "node", c.id.Node, "addr", c.addr.String())
 	}
+	if t.cfg.OnConnect != nil {
+		t.cfg.OnConnect(p.site)
+	}
 	t.wg.Go(func() { t.writer(p, c) })
 	t.wg.Go(func() { t.reader(p, c) })
 	if t.stripes(p) > 1 {

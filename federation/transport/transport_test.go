@@ -696,3 +696,47 @@ func TestAnnounceAtStart(t *testing.T) {
 	}
 	t.Logf("connects, disconnects, replaced: a %v, b %v", sa, sb)
 }
+
+// TestOnConnect: Config.OnConnect hears of every connection set up, on
+// the side that dialed and on the side that accepted, with the peer's
+// site, and again after a reconnection.
+func TestOnConnect(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	var mu sync.Mutex
+	got := map[string][]string{}
+	hook := func(self string) func(string) {
+		return func(site string) {
+			mu.Lock()
+			got[self] = append(got[self], site)
+			mu.Unlock()
+		}
+	}
+	count := func(self string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range got[self] {
+			if s == self {
+				t.Errorf("%s heard of a connection to itself", self)
+			}
+		}
+		return len(got[self])
+	}
+	acfg := w.config("a", pcs["a"], addrs, transport.ModeStreams, nil)
+	acfg.OnConnect = hook("a")
+	a := start(t, acfg)
+	bcfg := w.config("b", pcs["b"], addrs, transport.ModeStreams, nil)
+	bcfg.OnConnect = hook("b")
+	b := start(t, bcfg)
+	exchange(t, a, b, "first")
+	waitFor(t, "both sides hear of the connection", func() bool { return count("a") == 1 && count("b") == 1 })
+	mu.Lock()
+	if got["a"][0] != "b" || got["b"][0] != "a" {
+		t.Fatalf("OnConnect heard %v, want a: [b], b: [a]", got)
+	}
+	mu.Unlock()
+	b.Close()
+	waitFor(t, "a notices", func() bool { _, ok := a.Connected("b"); return !ok })
+	start(t, bcfg)
+	waitFor(t, "a hears of the new connection", func() bool { return count("a") == 2 })
+}
