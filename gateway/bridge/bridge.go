@@ -173,10 +173,13 @@ type fedState struct {
 	regular bool     // in the regular configuration (not transitional)
 
 	syncs    map[string]localring.DomainOrder
-	transOf  map[string]string     // per site, the transitional configuration its Sync named
-	confOf   map[string]string     // per site, the configuration its Sync's position is in
-	syncSent bool                  // this site's Sync was submitted (it waits for the site's Have phase)
-	syncLast localring.DomainOrder // the position this site's Sync named: a catch-up answers from it
+	transOf  map[string]string // per site, the transitional configuration its Sync named
+	confOf   map[string]string // per site, the configuration its Sync's position is in
+	holdOf   map[string]hold   // per site, the held position its Sync named, if any
+	syncSent bool              // this site's Sync was submitted (it waits for the site's Have phase)
+	// syncLast is the position this site's Sync named, with its
+	// configuration: a catch-up answers from it.
+	syncLast hold
 	synced   bool
 	dropped  bool     // the ring ended before its Sync phase: it is not the domain's
 	held     []heldUp // messages delivered before every member's Sync
@@ -184,13 +187,21 @@ type fedState struct {
 
 	// Catching up: Downs numbered in this ring wait until the catch-up
 	// answer (or the refusal) for this site was applied; the answer is
-	// the one from askFrom. A ring that ends first hands the wait on to
+	// the one from ask.pos. A ring that ends first hands the wait on to
 	// the next one (carried): the answer may still come, in the
-	// transitional configuration or in the next ring (see FedInstall).
-	waiting bool
-	carried bool
-	askFrom localring.DomainOrder
-	queued  []Entry
+	// transitional configuration or in the next ring (see FedInstall),
+	// and the site's Sync there names ask as its held position, which a
+	// member that shares the history answers if the old answerer does
+	// not come along (answerHold). Once that answer is in, the entries
+	// carried over (the first carriedN queued) go down, and the site waits
+	// on for the answer from next, the position its Sync named, if that is
+	// below the ring's base.
+	waiting  bool
+	carried  bool
+	ask      hold
+	next     hold
+	carriedN int
+	queued   []Entry
 }
 
 // heldUp is a message delivered before the Sync phase ended, with its
@@ -509,10 +520,13 @@ func (s *Site) open() {
 	}
 	f.syncSent = true
 	sync := &syncMsg{site: s.cfg.Site, ring: f.ring}
-	f.syncLast, sync.conf = s.end()
-	sync.last = f.syncLast
+	sync.last, sync.conf = s.end()
 	if s.trans != nil {
 		sync.trans = s.trans.ID
+	}
+	f.syncLast = hold{pos: sync.last, conf: sync.conf, held: sync.trans != "" && sync.trans == sync.conf}
+	if f.waiting {
+		sync.hold = f.ask
 	}
 	s.out.Fed = append(s.out.Fed, encodeSync(sync))
 	s.submitPending()
@@ -686,16 +700,20 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	}
 	old := s.fed
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
-		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string)}
+		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string),
+		holdOf: make(map[string]hold)}
 	if old != nil && old.waiting {
 		// The last ring settled here, but ended before this site's
 		// catch-up answer came: the site has not installed it. What it
 		// numbered there waits on, and its Sync names the last of it
-		// (end): the site holds it once the answer is in. The answerer's
-		// federation member, if it came along, delivers the answer here
-		// before its Sync (it was queued first); settle refuses it if it
-		// has not come by then.
-		s.fed.waiting, s.fed.carried, s.fed.askFrom, s.fed.queued = true, true, old.askFrom, old.queued
+		// (end): the site holds it once the answer is in; and the
+		// position it holds (its held position), which any member that
+		// shares its history may answer. The answerer's federation
+		// member, if it came along, delivers the answer here before its
+		// Sync (it was queued first); settle refuses it if it has not
+		// come by then and no member answers the held position.
+		s.fed.waiting, s.fed.carried, s.fed.ask, s.fed.queued = true, true, old.ask, old.queued
+		s.fed.carriedN = len(old.queued)
 	}
 	s.open()
 }
@@ -720,7 +738,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 	if c, ok := x.(*catchUp); ok {
 		// Also in a ring that ends before its Sync phase: the answer
 		// to a catch-up carried over from an earlier one.
-		if c.to == s.cfg.Site && f.waiting && c.from == f.askFrom {
+		if c.to == s.cfg.Site && f.waiting && c.from == f.ask.pos {
 			s.caughtUp(c)
 		}
 		return
@@ -736,6 +754,9 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		f.syncs[x.site] = x.last
 		f.transOf[x.site] = x.trans
 		f.confOf[x.site] = x.conf
+		if !x.hold.pos.IsZero() {
+			f.holdOf[x.site] = x.hold
+		}
 		if len(f.syncs) == len(f.members) {
 			s.settle()
 		}
@@ -790,14 +811,23 @@ func (s *Site) number(u *fedUp, o localring.Order) {
 func (s *Site) settle() {
 	f := s.fed
 	f.synced = true
-	if f.carried && f.waiting {
+	var base localring.DomainOrder
+	for _, p := range f.syncs {
+		if base.Less(p) {
+			base = p
+		}
+	}
+	answerer := s.answerer(base)
+	if _, held := f.holdOf[answerer]; f.carried && f.waiting && (held || answerer == s.cfg.Site) {
 		// The catch-up answer of an earlier ring did not come: its
 		// answerer's federation member would have delivered it before its
-		// Sync. The site takes it as a refusal: it installs a
-		// transitional configuration of its own, then what it numbered.
-		s.caughtUp(&catchUp{to: s.cfg.Site, from: f.askFrom, gap: true})
+		// Sync, and no member that holds the ring's base without waiting
+		// itself answers this site's held position. The site takes it as
+		// a refusal: it installs a transitional configuration of its own,
+		// then what it numbered.
+		s.caughtUp(&catchUp{to: s.cfg.Site, from: f.ask.pos, gap: true})
 	}
-	base := s.settleSyncs()
+	s.settleSyncs(base)
 	// base+1 is the transitional configuration's, whether this site has
 	// one or not (a site that catches up leaves its old configuration
 	// there), unless the federation delivered messages in it: then it
@@ -830,7 +860,9 @@ func (s *Site) settle() {
 		// left its configuration alone.
 		s.leave(localring.DomainOrder{Seq: base.Seq + 1, Ring: f.ring}, f.id)
 	}
-	s.answerBehind(base)
+	if answerer == s.cfg.Site {
+		s.answerBehind(base)
+	}
 	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.base, Ring: f.ring}, Kind: EntryConfig,
 		Conf: DomainConf{ID: f.id, Kind: localring.Regular, Sites: f.members}})
 	for _, h := range f.held {
@@ -889,46 +921,83 @@ func (s *Site) submitPending() {
 
 // settleSyncs continues the numbering after base, the highest position in
 // the Syncs (the ring's regular configuration takes base+2), and has this
-// site wait for its catch-up if it is behind.
-func (s *Site) settleSyncs() (base localring.DomainOrder) {
+// site wait for its catch-up if it is behind: at once, or once the answer
+// to its held position is in (caughtUp).
+func (s *Site) settleSyncs(base localring.DomainOrder) {
 	f := s.fed
-	for _, p := range f.syncs {
-		if base.Less(p) {
-			base = p
-		}
-	}
 	f.base = base.Seq + 2
 	switch {
-	case f.syncLast.Less(base) && !s.injected.IsZero():
-		f.waiting, f.askFrom = true, f.syncLast
+	case f.syncLast.pos.Less(base) && f.waiting:
+		f.next = f.syncLast
+	case f.syncLast.pos.Less(base) && !s.injected.IsZero():
+		f.waiting, f.ask = true, f.syncLast
 	case s.injected.IsZero():
 		// A site that never applied anything has nothing to catch up.
 		s.injected = base
 	}
-	return base
 }
 
-// answerBehind has the lowest-id site that holds base answer every member
-// behind it, once it injected what it holds up to base (the messages the
-// federation delivered in its transitional configuration too).
+// answerer returns the site that answers the catch-ups of a settled ring:
+// the lowest-id site whose Sync named base and no held position, else the
+// lowest-id site whose Sync named base (it takes its own held position as
+// refused, and no held position is answered).
+func (s *Site) answerer(base localring.DomainOrder) string {
+	f := s.fed
+	first := ""
+	for _, site := range f.members {
+		if f.syncs[site] != base {
+			continue
+		}
+		if _, held := f.holdOf[site]; !held {
+			return site
+		}
+		if first == "" {
+			first = site
+		}
+	}
+	return first
+}
+
+// answerBehind, at the answerer (see answerer), answers every member with
+// a held position (answerHold; not when the answerer has one too), then
+// every member behind base, once it injected what it holds up to base (the
+// messages the federation delivered in its transitional configuration
+// too). Each answer names the position it answers from.
 func (s *Site) answerBehind(base localring.DomainOrder) {
 	f := s.fed
-	var answerer string
 	for _, site := range f.members {
-		if f.syncs[site] == base {
-			answerer = site
-			break
+		p, ok := f.syncs[site]
+		if !ok {
+			continue
+		}
+		if h, held := f.holdOf[site]; held && f.holdOf[s.cfg.Site] == (hold{}) {
+			last := hold{pos: p, conf: f.confOf[site], held: f.transOf[site] != "" && f.transOf[site] == f.confOf[site]}
+			s.out.Fed = append(s.out.Fed, encodeCatchUp(s.answerHold(site, h, last)))
+		}
+		if p.Less(base) && !p.IsZero() {
+			held := f.transOf[site] != "" && f.transOf[site] == f.confOf[site]
+			s.out.Fed = append(s.out.Fed, encodeCatchUp(s.answer(site, p, f.confOf[site], held, base)))
 		}
 	}
-	if answerer == s.cfg.Site {
-		for _, site := range f.members {
-			p, ok := f.syncs[site]
-			if ok && p.Less(base) && !p.IsZero() {
-				held := f.transOf[site] != "" && f.transOf[site] == f.confOf[site]
-				s.out.Fed = append(s.out.Fed, encodeCatchUp(s.answer(site, p, f.confOf[site], held, base)))
-			}
-		}
+}
+
+// answerHold answers the held position h of site, whose Sync named last:
+// the site holds back what it numbered after h up to last, in a ring that
+// ended before its answer came. The log's entries after h up to last, if
+// the log holds both h and last in the configurations the Sync names
+// (then what the site holds back is what this log holds there: every
+// member of a ring numbers alike), else a refusal. What lies beyond last,
+// up to base, is the ordinary answer (answer), which follows.
+func (s *Site) answerHold(site string, h, last hold) *catchUp {
+	c := &catchUp{to: site, from: h.pos}
+	var ok bool
+	if _, ok = s.lookup(site, last.pos, last.conf, last.held, last.pos); ok {
+		c.entries, ok = s.lookup(site, h.pos, h.conf, h.held, last.pos)
 	}
+	if !ok {
+		s.refuse(c)
+	}
+	return c
 }
 
 // answer builds the catch-up of site from its last position to base: the
@@ -946,40 +1015,54 @@ func (s *Site) answerBehind(base localring.DomainOrder) {
 // does not install: it goes on in conf with the messages, then leaves.
 func (s *Site) answer(site string, from localring.DomainOrder, conf string, held bool, base localring.DomainOrder) *catchUp {
 	c := &catchUp{to: site, from: from}
-	i, found := slices.BinarySearchFunc(s.log, from, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
-	if found {
-		j := s.confAt(i)
-		switch {
-		case j >= 0 && held && fedTransID(s.log[j].Conf.ID) == conf:
-			// The asking site holds that transitional configuration's
-			// messages, and has not injected them: it settled no ring
-			// since, this site did (and named it after that ring).
-			c.entries = append(c.entries, s.log[j:i+1]...)
-		case held:
-			found = false
-		case j < 0 || s.log[j].Conf.ID == conf:
-		case s.log[j].Conf.Kind == localring.Transitional && !slices.Contains(s.log[j].Conf.Sites, site) && s.regAt(j) == conf:
-			c.entries = append(c.entries, s.log[j])
-		default:
-			found = false
-		}
+	var ok bool
+	if c.entries, ok = s.lookup(site, from, conf, held, base); !ok {
+		s.refuse(c)
 	}
+	return c
+}
+
+// refuse makes c a refusal and counts why: its position is older than the
+// log, or another history's.
+func (s *Site) refuse(c *catchUp) {
+	c.gap, c.entries = true, nil
+	if len(s.log) == 0 || c.from.Less(s.log[0].Pos) {
+		s.stats.BeyondLog++
+	} else {
+		s.stats.Diverged++
+	}
+}
+
+// lookup returns the entries of answer (see there) for site from from up
+// to base, and false when the log does not hold from as answer requires.
+func (s *Site) lookup(site string, from localring.DomainOrder, conf string, held bool, base localring.DomainOrder) ([]Entry, bool) {
+	var entries []Entry
+	i, found := slices.BinarySearchFunc(s.log, from, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
 	if !found {
-		c.gap = true
-		if len(s.log) == 0 || from.Less(s.log[0].Pos) {
-			s.stats.BeyondLog++
-		} else {
-			s.stats.Diverged++
-		}
-		return c
+		return nil, false
+	}
+	j := s.confAt(i)
+	switch {
+	case j >= 0 && held && fedTransID(s.log[j].Conf.ID) == conf:
+		// The asking site holds that transitional configuration's
+		// messages, and has not injected them: it settled no ring
+		// since, this site did (and named it after that ring).
+		entries = append(entries, s.log[j:i+1]...)
+	case held:
+		return nil, false
+	case j < 0 || s.log[j].Conf.ID == conf:
+	case s.log[j].Conf.Kind == localring.Transitional && !slices.Contains(s.log[j].Conf.Sites, site) && s.regAt(j) == conf:
+		entries = append(entries, s.log[j])
+	default:
+		return nil, false
 	}
 	for _, e := range s.log[i+1:] {
 		if base.Less(e.Pos) {
 			break
 		}
-		c.entries = append(c.entries, e)
+		entries = append(entries, e)
 	}
-	return c
+	return entries, true
 }
 
 // regAt returns the id of the regular configuration the log's entry i is
@@ -1023,6 +1106,9 @@ func (s *Site) confAt(i int) int {
 func (s *Site) caughtUp(c *catchUp) {
 	f := s.fed
 	f.waiting = false
+	// The regular configuration the first of the entries held back comes
+	// after (see below).
+	reg := s.injReg
 	if c.gap {
 		s.stats.Gaps++
 	} else {
@@ -1055,15 +1141,25 @@ func (s *Site) caughtUp(c *catchUp) {
 		}
 		s.inject(e)
 	}
-	q := f.queued
+	q, rest := f.queued, []Entry(nil)
+	if !f.next.pos.IsZero() {
+		// The answer to the held position: what the rings that ended
+		// carried over goes down, then the site waits on for the answer
+		// from the position its Sync here named.
+		q, rest = q[:f.carriedN], q[f.carriedN:]
+	}
 	f.queued = nil
 	for i, e := range q {
-		if e.Kind == EntryConfig && s.injected.Less(e.Pos) {
+		if e.Kind == EntryConfig && s.injected.Less(e.Pos) &&
+			!(e.Conf.Kind == localring.Transitional && slices.Contains(e.Conf.Sites, s.cfg.Site) && s.injReg == reg) {
 			// The site leaves its old configuration (if it has not yet)
 			// just before its own transitional configuration (with the
 			// messages it holds from the federation's) or the next ring's
 			// regular one: the catch-up may have taken it past the
-			// configuration its own transitional one comes from. The next
+			// configuration its own transitional one comes from. Not when
+			// it is in the regular configuration that transitional one
+			// comes from and a member of it: a ring this site settled, whose
+			// entries the answer brought or it held back itself. The next
 			// ring is the first in q: a ring that ended before the answer
 			// came carried its entries over into this one's.
 			next := f.id
@@ -1072,7 +1168,14 @@ func (s *Site) caughtUp(c *catchUp) {
 			}
 			s.leave(localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: e.Pos.Ring}, next)
 		}
+		if e.Kind == EntryConfig && e.Conf.Kind == localring.Regular {
+			reg = e.Conf.ID
+		}
 		s.inject(e)
+	}
+	if !f.next.pos.IsZero() {
+		f.waiting, f.ask, f.queued = true, f.next, rest
+		f.next, f.carriedN = hold{}, 0
 	}
 }
 

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -343,6 +344,34 @@ func TestCodecs(t *testing.T) {
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
 		t.Errorf("catch-up %+v decoded as %+v, %v", c, got, err)
 	}
+	// A Sync without a held position has the layout it had before there
+	// was one: nothing after its configuration.
+	plain := &syncMsg{site: "b", ring: 12, last: prev, trans: "t:12:a/8:a", conf: "r:8:a"}
+	held := *plain
+	held.hold = hold{pos: localring.DomainOrder{Seq: 5, Ring: 4}, conf: "r:4:a", held: true}
+	for _, x := range []*syncMsg{plain, &held} {
+		if got, err := decodeFed(encodeSync(x)); err != nil || fmt.Sprint(got) != fmt.Sprint(x) {
+			t.Errorf("Sync %+v decoded as %+v, %v", x, got, err)
+		}
+	}
+	if n, old := len(encodeSync(plain)), len(appendString(appendString(appendPos(binary.AppendUvarint(appendString([]byte{kindSync}, "b"), 12), prev), "t:12:a/8:a"), "r:8:a")); n != old {
+		t.Errorf("a Sync without a held position is %d bytes, the old layout %d", n, old)
+	}
+	hb := encodeSync(&held)
+	for i := len(encodeSync(plain)) + 1; i < len(hb); i++ {
+		if _, err := decodeFed(hb[:i]); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a Sync with a held position cut at %d of %d bytes decoded (%v)", i, len(hb), err)
+		}
+	}
+	zero := append(encodeSync(plain), appendFlag(appendString(appendPos(nil, localring.DomainOrder{}), "r:4:a"), false)...)
+	if _, err := decodeFed(zero); err == nil {
+		t.Error("a Sync with a zero held position decoded")
+	}
+	bad := slices.Clone(hb)
+	bad[len(bad)-1] = 2
+	if _, err := decodeFed(bad); err == nil {
+		t.Error("a Sync with a held flag of 2 decoded")
+	}
 	b := encodeDown(tag, prev, &m)
 	for i := range len(b) {
 		if _, _, err := decodeLocal(b[:i]); !errors.Is(err, ErrMalformed) {
@@ -408,11 +437,32 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeHave(tag, &have{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, active: true}))
 	f.Add(encodeAgain(tag, &fedUp{ring: 3, origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a1", Inc: 1, Seq: 2}}, svc: localring.Safe, payload: []byte("y")}))
 	f.Add(encodeSync(&syncMsg{site: "a", last: localring.DomainOrder{Seq: 3, Ring: 4}}))
+	f.Add(encodeSync(&syncMsg{site: "a", ring: 8, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a",
+		hold: hold{pos: localring.DomainOrder{Seq: 2, Ring: 4}, conf: "r:4:a", held: true}}))
+	f.Add(encodeCatchUp(&catchUp{to: "a", from: localring.DomainOrder{Seq: 2, Ring: 4}, entries: []Entry{{Pos: localring.DomainOrder{Seq: 3, Ring: 4},
+		Kind: EntryConfig, Conf: DomainConf{ID: "r:4:a", Kind: localring.Regular, Sites: []string{"a", "b"}}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, _ := New(Config{Domain: "fed/test", Site: "a", Node: "a1"})
 		s.LocalDeliver(&localring.Message{ID: localring.MessageID{Sender: "a2", Inc: 1, Seq: 1}, Payload: b})
 		decodeLocal(b)
-		decodeFed(b)
+		// Whatever decodes re-encodes to what decodes alike (the bytes may
+		// differ: a uvarint may come longer than it needs).
+		x, err := decodeFed(b)
+		var again []byte
+		switch x := x.(type) {
+		case *syncMsg:
+			again = encodeSync(x)
+		case *catchUp:
+			again = encodeCatchUp(x)
+		case *fedUp:
+			again = encodeFedUp(x)
+		}
+		if err == nil {
+			y, err := decodeFed(again)
+			if err != nil || fmt.Sprint(y) != fmt.Sprint(x) {
+				t.Fatalf("%x decoded as %+v, re-encoded as %x, which decoded as %+v, %v", b, x, again, y, err)
+			}
+		}
 	})
 }
 
@@ -730,6 +780,113 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 			}
 			if st := h.node("b1").b.Stats(); st.Gaps != c.gaps || st.Gaps+st.CatchUps != 1 {
 				t.Errorf("b's gateway applied %d catch-ups and %d refused, want %d refused of 1", st.CatchUps, st.Gaps, c.gaps)
+			}
+		})
+	}
+}
+
+// A ring settles at a, b and c, c behind (its gateway died before it
+// injected a message the others delivered in their regular
+// configuration), and ends before the answerer a's catch-up reaches c: a
+// crashed with it. The next ring has b, which holds what c misses: c's
+// Sync there names the position it holds as well as the end of what it
+// holds back (the held position), and b answers from it. Before, c took
+// the lost answer as a refusal and missed the message, though b could
+// have sent it: c's members, in the configuration the message was
+// delivered in with them, never delivered it.
+func TestCatchUpHeldPosition(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		again bool // the next ring ends before its answer reaches c too
+		ahead bool // b numbers z in a ring without c first: c waits for the rest too
+	}{
+		{"answered in the next ring", false, false},
+		{"answered two rings on", true, false},
+		{"answered, then the rest", false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, 0, 2, 2, 2)
+			h.fedConfig("a", "b", "c")
+			h.settle()
+			h.send("a2", "w")
+			h.settle()
+			h.send("b2", "missed")
+			h.localStep(h.site("b"))
+			h.frozen[h.node("c1")] = true
+			h.fedStep() // c1 numbers it but dies before injecting
+			h.crash("c1")
+			h.localConfig(h.site("c")) // c2 takes over
+			h.fedConfig("a", "b", "c")
+			h.localStep(h.site("c")) // the Have phase: c2 submits its Sync
+			h.fedStep()              // the Syncs: the ring settles, a queues its answer to c
+			ring := h.fedConf.ID
+			if st := h.node("c2").b.Stats(); st.CatchUps+st.Gaps != 0 {
+				t.Fatalf("c2 stats %+v: the answer came before a crashed", st)
+			}
+			h.crash("a1") // its answer is lost with its federation member
+			if c.ahead {
+				// b and c go on apart: b's ring settles and numbers z, c's
+				// ends before its Sync phase.
+				h.fedSplit(nil, []string{"c"}, []string{"b"})
+				cq := slices.DeleteFunc(slices.Clone(h.fedQ), func(m hmsg) bool { return m.id.Sender != "c" })
+				h.fedQ = slices.DeleteFunc(h.fedQ, func(m hmsg) bool { return m.id.Sender == "c" })
+				h.send("b1", "z")
+				h.settle()
+				h.fedQ = append(cq, h.fedQ...)
+			}
+			h.fedConfig("b", "c")
+			if c.again {
+				// Every Sync, then the ring ends before b's answer.
+				h.localStep(h.site("b"))
+				h.localStep(h.site("c"))
+				h.fedStep() // the Syncs
+				if !slices.ContainsFunc(h.fedQ, func(m hmsg) bool { return m.payload[0] == kindCatchUp }) {
+					t.Fatal("b sent no catch-up answer for c's held position")
+				}
+				h.fedQ = slices.DeleteFunc(h.fedQ, func(m hmsg) bool { return m.payload[0] == kindCatchUp })
+				h.fedConfig("b", "c")
+			}
+			h.settle()
+			h.send("b1", "after")
+			h.send("c2", "after")
+			h.settle()
+			h.checkOrder()
+			c2, b1 := h.node("c2"), h.node("b1")
+			if st, want := c2.b.Stats(), map[bool]uint64{false: 1, true: 2}[c.ahead]; st.CatchUps != want || st.Gaps != 0 {
+				t.Errorf("c2 stats %+v, want %d catch-ups and no refusal", st, want)
+			}
+			// Every message b delivered but z, numbered without c.
+			want := slices.DeleteFunc(h.messages(b1), func(o Origin) bool { return string(payloadOf(b1, o)) == "z" })
+			if got := h.messages(c2); !slices.Equal(got, want) {
+				t.Errorf("c2 delivered %v, want %v", got, want)
+			}
+			// c delivers the message in the configuration it was sent in,
+			// with c (EVS 1.3 and 7), then leaves it alone and comes into
+			// the ring that settled.
+			var reg string
+			for _, e := range c2.stream {
+				switch {
+				case e.Kind == EntryConfig && e.Conf.Kind == localring.Regular:
+					reg = e.Conf.ID
+				case e.Kind == EntryMessage && string(e.Payload) == "missed" && (reg == "" || reg == ring):
+					t.Errorf("c2 delivered the missed message after %q, want the first ring", reg)
+				}
+			}
+			wantC, wantB := "reg[a b c] trans[c] reg[a b c] trans[b c] reg[b c]", "reg[a b c] trans[a b] reg[a b c] trans[b c] reg[b c]"
+			switch {
+			case c.again:
+				wantC += " trans[b c] reg[b c]"
+				wantB += " trans[b c] reg[b c]"
+			case c.ahead:
+				// c leaves the ring without b's next (where b numbered z).
+				wantC = "reg[a b c] trans[c] reg[a b c] trans[c] reg[b c]"
+				wantB = "reg[a b c] trans[a b] reg[a b c] trans[b] reg[b] trans[b] reg[b c]"
+			}
+			if got := confs(c2); got != wantC {
+				t.Errorf("c2 configurations %q, want %q", got, wantC)
+			}
+			if got := confs(b1); got != wantB {
+				t.Errorf("b1 configurations %q, want %q", got, wantB)
 			}
 		})
 	}

@@ -163,9 +163,22 @@
 // them, which it holds once the answer is in. The answerer's federation
 // member, if it came along, delivers the answer in the ring's
 // transitional configuration or in the next ring before its Sync (it
-// queued the answer first); when the next ring settles without it, the
-// site takes it as a refusal and installs its own transitional
-// configuration before what it held back.
+// queued the answer first). The Sync also names the held position: the
+// last position the site holds, before what it holds back, with its
+// configuration. When the next ring settles without the answer, its
+// answerer (the lowest-id site whose Sync names base and no held position
+// of its own) answers the held position: the entries after it up to the
+// end the Sync names, if its log holds both in the configurations named
+// (every member of a ring numbers alike, so what the site holds back is
+// what that log holds there), else a refusal; then, if that end is below
+// base, the ordinary answer from it, for which the site waits on. A ring
+// that ends first hands the wait on again. Only when no such answerer
+// exists (every site at base waits itself) does the site take the lost
+// answer as a refusal, and install its own transitional configuration
+// before what it held back. The held position is a field after the Sync's
+// configuration, sent only while the site waits: a bridge older than it
+// drops such a Sync as malformed (Stats.Malformed), and its ring does not
+// settle there.
 //
 // The site injects the entries of configurations it was a member of; at
 // each configuration change that excludes it, where the other sites

@@ -189,6 +189,22 @@ type syncMsg struct {
 	// alike, and a catch-up must not take the one's history for the
 	// other's.
 	conf string
+	// hold is set when the site still waits for the catch-up answer of an
+	// earlier ring, which ended first: it holds back what it numbered
+	// after hold.pos up to last, and any member that shares that history
+	// may answer it (see Site.answerHold). Sent only when set, after conf;
+	// a Sync without it has the layout of the bridges before it.
+	hold hold
+}
+
+// hold is the position a waiting site holds (the last it injected before
+// the entries it holds back), the configuration it is in, and whether it
+// is in a federation transitional configuration the site came through and
+// holds messages of (the case of Site.lookup's held).
+type hold struct {
+	pos  localring.DomainOrder
+	conf string
+	held bool
 }
 
 // catchUp answers a site whose Sync named a position below the ring's
@@ -249,11 +265,7 @@ func encodeDown(tag uint32, prev localring.DomainOrder, e *Entry) []byte {
 func encodeHave(tag uint32, h *have) []byte {
 	b := binary.AppendUvarint(localHeader(kindHave, tag, 32), h.ring)
 	b = appendPos(b, h.last)
-	if h.active {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
-	}
+	b = appendFlag(b, h.active)
 	if h.epoch > 0 {
 		b = binary.AppendUvarint(b, h.epoch)
 	}
@@ -278,7 +290,31 @@ func encodeSync(s *syncMsg) []byte {
 	b = binary.AppendUvarint(b, s.ring)
 	b = appendPos(b, s.last)
 	b = appendString(b, s.trans)
-	return appendString(b, s.conf)
+	b = appendString(b, s.conf)
+	if s.hold.pos.IsZero() {
+		return b
+	}
+	b = appendPos(b, s.hold.pos)
+	b = appendString(b, s.hold.conf)
+	return appendFlag(b, s.hold.held)
+}
+
+func appendFlag(b []byte, f bool) []byte {
+	if f {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func (r *reader) flag(what string) bool {
+	switch r.byte1(what) {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	r.fail(what)
+	return false
 }
 
 func encodeCatchUp(c *catchUp) []byte {
@@ -459,13 +495,7 @@ func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
 		return localMsg{down: d}, r.done()
 	case kindHave:
 		h := &have{ring: r.uvarint("ring"), last: r.pos()}
-		switch r.byte1("active") {
-		case 0:
-		case 1:
-			h.active = true
-		default:
-			r.fail("active flag")
-		}
+		h.active = r.flag("active flag")
 		if r.err == nil && len(r.b) > 0 {
 			if h.epoch = r.uvarint("epoch"); h.epoch == 0 {
 				r.fail("epoch 0 is not sent")
@@ -492,6 +522,13 @@ func decodeFed(b []byte) (any, error) {
 		s := &syncMsg{site: r.str("site"), ring: r.uvarint("ring"), last: r.pos()}
 		s.trans = r.str("transitional configuration")
 		s.conf = r.str("configuration")
+		if r.err == nil && len(r.b) > 0 {
+			if s.hold.pos = r.pos(); r.err == nil && s.hold.pos.IsZero() {
+				r.fail("a zero held position is not sent")
+			}
+			s.hold.conf = r.str("held position's configuration")
+			s.hold.held = r.flag("held position's transitional flag")
+		}
 		return s, r.done()
 	case kindCatchUp:
 		c := &catchUp{to: r.str("site"), from: r.pos(), gap: r.byte1("gap") == 1}
