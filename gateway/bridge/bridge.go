@@ -1138,6 +1138,8 @@ func (s *Site) caughtUp(c *catchUp) {
 			out, trans = false, false
 		} else if out {
 			continue
+		} else if trans {
+			e.FedTrans = true
 		}
 		s.inject(e)
 	}

@@ -318,7 +318,9 @@ func TestCodecs(t *testing.T) {
 		Origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a1", Inc: 1 << 60, Seq: 3}}, Payload: []byte("hi")}
 	prev := localring.DomainOrder{Seq: 8, Ring: 4}
 	tag := DomainTag("fed/test")
-	for _, x := range []*Entry{&e, &m} {
+	mt := m
+	mt.FedTrans = true
+	for _, x := range []*Entry{&e, &m, &mt} {
 		gt, d, err := decodeLocal(encodeDown(tag, prev, x))
 		if err != nil || gt != tag || d.down == nil || d.down.prev != prev || fmt.Sprint(d.down.entry) != fmt.Sprint(*x) {
 			t.Errorf("Down %+v after %s decoded as %+v of tag %#x, %v", x, prev, d.down, gt, err)
@@ -371,6 +373,14 @@ func TestCodecs(t *testing.T) {
 	bad[len(bad)-1] = 2
 	if _, err := decodeFed(bad); err == nil {
 		t.Error("a Sync with a held flag of 2 decoded")
+	}
+	if n := len(encodeDown(tag, prev, &mt)); n != len(encodeDown(tag, prev, &m))+1 {
+		t.Errorf("a marked Down is %d bytes, want one more than an unmarked one", n)
+	}
+	for _, x := range [][]byte{append(encodeDown(tag, prev, &m), 0), append(encodeDown(tag, prev, &e), 1)} {
+		if _, _, err := decodeLocal(x); err == nil {
+			t.Errorf("a Down with a transitional mark of 0, or one on a configuration, decoded: %x", x)
+		}
 	}
 	b := encodeDown(tag, prev, &m)
 	for i := range len(b) {
@@ -441,10 +451,17 @@ func FuzzDecode(f *testing.F) {
 		hold: hold{pos: localring.DomainOrder{Seq: 2, Ring: 4}, conf: "r:4:a", held: true}}))
 	f.Add(encodeCatchUp(&catchUp{to: "a", from: localring.DomainOrder{Seq: 2, Ring: 4}, entries: []Entry{{Pos: localring.DomainOrder{Seq: 3, Ring: 4},
 		Kind: EntryConfig, Conf: DomainConf{ID: "r:4:a", Kind: localring.Regular, Sites: []string{"a", "b"}}}}}))
+	f.Add(encodeDown(tag, localring.DomainOrder{Seq: 3, Ring: 4}, &Entry{Pos: localring.DomainOrder{Seq: 4, Ring: 4}, Kind: EntryMessage,
+		Origin: Origin{Site: "b", ID: localring.MessageID{Sender: "b1", Inc: 1, Seq: 2}}, Svc: localring.Agreed, Payload: []byte("z"), FedTrans: true}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, _ := New(Config{Domain: "fed/test", Site: "a", Node: "a1"})
 		s.LocalDeliver(&localring.Message{ID: localring.MessageID{Sender: "a2", Inc: 1, Seq: 1}, Payload: b})
-		decodeLocal(b)
+		if gt, l, err := decodeLocal(b); err == nil && l.down != nil {
+			again := encodeDown(gt, l.down.prev, &l.down.entry)
+			if gt2, l2, err := decodeLocal(again); err != nil || gt2 != gt || fmt.Sprint(l2.down) != fmt.Sprint(l.down) {
+				t.Fatalf("Down %x decoded as %+v, re-encoded as %x, which decoded as %+v, %v", b, l.down, again, l2.down, err)
+			}
+		}
 		// Whatever decodes re-encodes to what decodes alike (the bytes may
 		// differ: a uvarint may come longer than it needs).
 		x, err := decodeFed(b)
@@ -777,6 +794,14 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 			}
 			if in["k"] != c.k {
 				t.Errorf("b2 delivered k after %q, want %q", in["k"], c.k)
+			}
+			// k, which a delivered in the federation's transitional
+			// configuration, is marked so (domconf holds an announcement
+			// there back); nothing else is.
+			for _, e := range b2.stream {
+				if e.Kind == EntryMessage && e.FedTrans != (string(e.Payload) == "k") {
+					t.Errorf("b2 delivered %s with the transitional mark %v", e.Payload, e.FedTrans)
+				}
 			}
 			if st := h.node("b1").b.Stats(); st.Gaps != c.gaps || st.Gaps+st.CatchUps != 1 {
 				t.Errorf("b's gateway applied %d catch-ups and %d refused, want %d refused of 1", st.CatchUps, st.Gaps, c.gaps)

@@ -80,6 +80,17 @@ type Entry struct {
 	Svc     localring.Service
 	Payload []byte     // EntryMessage
 	Conf    DomainConf // EntryConfig
+	// FedTrans marks an EntryMessage that the other sites delivered in
+	// the federation's transitional configuration, right after a regular
+	// configuration with this site, and that this site delivers in that
+	// regular one, with no transitional entry before it: its gateway
+	// caught up from another site (see the package comment). The domain's
+	// view (gateway/domconf) treats it as it treats the messages after a
+	// transitional entry: an announcement among them waits for the next
+	// round. A Down carries it (a byte after the entry, sent only when
+	// set); a catch-up answer does not: the asking site marks what it
+	// injects itself.
+	FedTrans bool
 }
 
 // tagLen is the length of a domain tag in a local ring message.
@@ -259,7 +270,11 @@ func appendEntry(b []byte, e *Entry) []byte {
 }
 
 func encodeDown(tag uint32, prev localring.DomainOrder, e *Entry) []byte {
-	return appendEntry(appendPos(localHeader(kindDown, tag, 64+len(e.Payload)), prev), e)
+	b := appendEntry(appendPos(localHeader(kindDown, tag, 64+len(e.Payload)), prev), e)
+	if e.FedTrans && e.Kind == EntryMessage {
+		b = append(b, 1)
+	}
+	return b
 }
 
 func encodeHave(tag uint32, h *have) []byte {
@@ -492,6 +507,11 @@ func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
 	case kindDown:
 		d := &down{prev: r.pos()}
 		d.entry = r.entry()
+		if r.err == nil && len(r.b) > 0 {
+			if d.entry.FedTrans = r.flag("transitional mark"); r.err == nil && (!d.entry.FedTrans || d.entry.Kind != EntryMessage) {
+				r.fail("transitional mark is sent only as 1, on a message")
+			}
+		}
 		return localMsg{down: d}, r.done()
 	case kindHave:
 		h := &have{ring: r.uvarint("ring"), last: r.pos()}

@@ -78,6 +78,15 @@
 // updates the site's nodes: the round of the next regular configuration
 // installs what it says.
 //
+// A site whose gateway catches up from another site after it was cut off
+// gets the others' transitional configuration's messages in its regular
+// configuration (bridge, "Catch-up"), without the entry; the bridge marks
+// them (bridge.Entry.FedTrans), and an announcement among them waits for
+// the next round as in the transitional configuration: one that removes a
+// node installed a regular configuration there, and the messages after it
+// were delivered in that one, not in the one their senders were told they
+// were sent in (EVS 1.3; TestAnnounceInTransitional's removes/skip case).
+//
 // # Messages while a round is open
 //
 // While a round is open (the node is in its transitional configuration), group messages and requests of the stream are
@@ -112,14 +121,4 @@
 // sent it): a domain configuration change ordered between that send and
 // its delivery may give it a different configuration than the others for
 // one round.
-//
-// A site whose gateway catches up from another site after it was cut off
-// gets the others' transitional configuration's messages in its regular
-// configuration (bridge, "Catch-up"), without the entry: an announcement
-// among them that removes a node installs a regular configuration there,
-// and the messages after it are delivered in that one, not in the one
-// their senders were told they were sent in (EVS 1.3;
-// TestAnnounceInTransitional's removes/skip case, run with
-// ATOLL_KNOWN_BUGS=1). The site's stream does not tell those messages
-// from its regular ones.
 package domconf

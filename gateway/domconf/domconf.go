@@ -146,7 +146,7 @@ func (v *View) Entry(e *bridge.Entry) {
 				v.stats.Malformed++
 				return
 			}
-			v.announced(e.Pos, e.Pos.String()+"/"+e.Origin.String(), a)
+			v.announced(e.Pos, e.Pos.String()+"/"+e.Origin.String(), a, e.FedTrans)
 			return
 		}
 		switch {
@@ -302,7 +302,13 @@ func (v *View) leave(pos localring.DomainOrder) {
 // gateway/hiersim's partial cut, r:16:fra and r:16:sin), and the
 // configurations the two derive there are different ones (EVS 2.2;
 // TestSameRingComponents).
-func (v *View) announced(pos localring.DomainOrder, at string, a *announcement) {
+//
+// fedTrans says that the bridge marked the announcement as one the other
+// sites delivered in the federation's transitional configuration, which
+// this site delivers in its regular one (its gateway caught up from
+// another site: bridge.Entry.FedTrans); it waits for the next round as in
+// the transitional configuration.
+func (v *View) announced(pos localring.DomainOrder, at string, a *announcement, fedTrans bool) {
 	if v.stale(a) {
 		v.stats.Stale++
 		return
@@ -324,14 +330,18 @@ func (v *View) announced(pos localring.DomainOrder, at string, a *announcement) 
 		v.maybeComplete(pos, at)
 		return
 	}
-	if v.trans {
+	if v.trans || fedTrans {
 		// In the federation's transitional configuration: the members it
 		// lists are known (above), and the next regular configuration's
 		// round takes them. Applied at once, one that adds a node opened
 		// a round there, and the messages after it, their senders told
 		// they were sent, were discarded everywhere (EVS 3); one that
 		// removes a node installed a regular configuration among them
-		// (6, 1.3; TestAnnounceInTransitional).
+		// (6, 1.3; TestAnnounceInTransitional). The same at a site that
+		// caught up and delivers those messages in its regular
+		// configuration (fedTrans): there, one that removes a node made
+		// the messages after it delivered in a configuration their
+		// senders were not told they were sent in (1.3).
 		return
 	}
 	if had && slices.Equal(old, a.members) {
