@@ -68,6 +68,7 @@ type Stats struct {
 	Gaps           uint64 // catch-ups refused: partition and merge
 	BeyondLog      uint64 // refusals this site answered: the position is older than the log
 	Diverged       uint64 // refusals this site answered: another component's history
+	HeldAnswers    uint64 // answers (refusals too) this site sent to a held position: a site whose catch-up answer was lost with the ring that ended first
 	OutOfOrder     uint64 // Downs dropped: they do not follow the last applied (a node that missed some waits for the site's re-injection)
 	Reinjected     uint64 // Downs this node injected again for members of its local ring that missed them
 	LocalGaps      uint64 // members of the local ring behind this node's log: they cannot catch up from it
@@ -989,6 +990,7 @@ func (s *Site) answerBehind(base localring.DomainOrder) {
 // member of a ring numbers alike), else a refusal. What lies beyond last,
 // up to base, is the ordinary answer (answer), which follows.
 func (s *Site) answerHold(site string, h, last hold) *catchUp {
+	s.stats.HeldAnswers++
 	c := &catchUp{to: site, from: h.pos}
 	var ok bool
 	if _, ok = s.lookup(site, last.pos, last.conf, last.held, last.pos); ok {

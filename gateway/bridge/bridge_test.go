@@ -880,6 +880,9 @@ func TestCatchUpHeldPosition(t *testing.T) {
 			if st, want := c2.b.Stats(), map[bool]uint64{false: 1, true: 2}[c.ahead]; st.CatchUps != want || st.Gaps != 0 {
 				t.Errorf("c2 stats %+v, want %d catch-ups and no refusal", st, want)
 			}
+			if st, want := b1.b.Stats(), map[bool]uint64{false: 1, true: 2}[c.again]; st.HeldAnswers != want {
+				t.Errorf("b1 answered %d held positions, want %d", st.HeldAnswers, want)
+			}
 			// Every message b delivered but z, numbered without c.
 			want := slices.DeleteFunc(h.messages(b1), func(o Origin) bool { return string(payloadOf(b1, o)) == "z" })
 			if got := h.messages(c2); !slices.Equal(got, want) {
