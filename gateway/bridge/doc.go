@@ -131,7 +131,7 @@
 // ordered while the site was still a member (its old gateway died before
 // injecting them). When its new gateway joins, its Sync names the last
 // position the site holds. The lowest-id member whose Sync is base
-// answers every member behind it, once it injected what it holds up to
+// (and names no held position, below) answers every member behind it, once it injected what it holds up to
 // base, with a CatchUp: the entries of its log after that position up to
 // base, if its log holds that exact position in the configuration the
 // Sync names (the two sites then share the history up to it), or a
