@@ -127,6 +127,48 @@ func TestIdleTokenHoldWakeRace(t *testing.T) {
 	}
 }
 
+// TestIdleTokenHoldWakeAfterLimit: a member whose send limit was 0 when
+// the representative's news of the hold came (so it did not ask for the
+// token: it could not send) asks for it as soon as the limit lets it
+// send, instead of leaving its messages to wait out the hold. The agent
+// sets the limit to 0 while its group loop writes the trace (agent
+// traceSends): its messages waited up to IdleTokenHold (66 ms on the LAN
+// preset) whenever that coincided with an idle rotation.
+func TestIdleTokenHoldWakeAfterLimit(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	for _, n := range nodes {
+		n.cfg.IdleTokenHold = 80 * time.Millisecond
+	}
+	a, b := nodes[0], nodes[1]
+	now = pump(t, nodes, now, time.Second)
+	b.SetSendLimit(0)
+	if _, err := b.Submit(now, Agreed, []byte("limited")); err != nil {
+		t.Fatal(err)
+	}
+	// b asks for the token, takes it and passes it on without sending;
+	// a, idle still, holds it again and b hears of it with its limit 0.
+	now = pumpUntil(t, nodes, now, time.Second, nil, func() bool { return a.held == nil })
+	for range 1000 {
+		if a.held != nil && b.ringIdle {
+			break
+		}
+		now = pump(t, nodes, now, time.Millisecond)
+	}
+	if a.held == nil || !b.ringIdle || b.backlog() == 0 {
+		t.Fatalf("setup: a holds %v, b knows of the hold %v, b's backlog %d; want a holding, b knowing, 1", a.held != nil, b.ringIdle, b.backlog())
+	}
+	b.SetSendLimit(-1)
+	delivered := map[NodeID]bool{}
+	pumpEvents(t, nodes, now, a.cfg.TokenHold/2, func(n *Node, e Event) {
+		if e.Kind == EventDeliver && string(e.Msg.Payload) == "limited" {
+			delivered[n.me.ID] = true
+		}
+	})
+	if len(delivered) != len(nodes) {
+		t.Fatalf("delivered at %d of %d members within %v of lifting the limit: the hold (%v left) was waited out", len(delivered), len(nodes), a.cfg.TokenHold/2, a.holdUntil.Sub(now))
+	}
+}
+
 func TestIdleTokenHoldValidate(t *testing.T) {
 	for _, h := range []time.Duration{time.Millisecond, 101 * time.Millisecond} {
 		c := DefaultLAN("a")

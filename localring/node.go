@@ -231,9 +231,18 @@ func (n *Node) State() string { return n.state.String() }
 // node on a connection that carries less than the window sized from the
 // declared bandwidth puts out only what the connection drains, instead
 // of filling the transport's queues until they drop packets. With 0 the
-// node still takes and passes the token, and its messages wait.
+// node still takes and passes the token, and its messages wait; when a
+// later limit lets it send and the representative holds the idle token
+// meanwhile (the news of the hold found this node unable to send, so it
+// did not ask for the token: onIdle), it asks for the token at once
+// rather than leave its messages to wait out the hold.
 func (n *Node) SetSendLimit(packets int) {
+	blocked := n.limited && n.sendLimit == 0
 	n.sendLimit, n.limited = packets, packets >= 0
+	if blocked && (!n.limited || n.sendLimit > 0) && n.ringIdle && n.held == nil &&
+		n.state == stateOperational && n.backlog() > 0 {
+		n.sendWake()
+	}
 }
 
 // Settings returns the node's configuration with every default filled
