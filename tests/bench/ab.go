@@ -90,9 +90,10 @@ type ABOptions struct {
 	Rate      float64       // msgs/s per sender; 0: as fast as MulticastWait returns
 	Duration  time.Duration // measurement window of each run
 	Variants  []ABVariant
-	Work      string    // configs, logs, samples and profiles, one directory per run
-	Profile   bool      // CPU profiles of agents n1, n2 (over their admin sockets) and clientloads n1, n2
-	Out       io.Writer // one line per run
+	Work      string        // configs, logs, samples and profiles, one directory per run
+	Profile   bool          // CPU profiles of agents n1, n2 (over their admin sockets) and clientloads n1, n2
+	Idle      time.Duration // after the load, each agent's CPU over this long without clients (0: not measured)
+	Out       io.Writer     // one line per run
 }
 
 // ABResult is one run of one variant.
@@ -106,7 +107,10 @@ type ABResult struct {
 	// AgentUs and ClientUs are the CPU microseconds each node's agent and
 	// clientload used per message delivered at that node.
 	AgentUs, ClientUs []float64
-	LoadAvg           string // /proc/loadavg at the end of the run
+	// IdlePct is each agent's CPU, in percent of a core, over
+	// ABOptions.Idle after the load ended and its clients left.
+	IdlePct []float64
+	LoadAvg string // /proc/loadavg at the end of the run
 }
 
 // String is the run's line: throughput, latency, CPU per message.
@@ -116,6 +120,12 @@ func (r ABResult) String() string {
 		r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond))
 	for i := range r.AgentUs {
 		fmt.Fprintf(&b, " n%d agent %.1f client %.1f", i+1, r.AgentUs[i], r.ClientUs[i])
+	}
+	if len(r.IdlePct) > 0 {
+		fmt.Fprintf(&b, "  idle %%CPU:")
+		for i, p := range r.IdlePct {
+			fmt.Fprintf(&b, " n%d %.2f", i+1, p)
+		}
 	}
 	fmt.Fprintf(&b, "  retx %d tokretx %d  loadavg %s", r.Retransmits, r.TokenRetransmits, r.LoadAvg)
 	return b.String()
@@ -201,7 +211,13 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 	if err != nil {
 		return ABResult{}, err
 	}
-	r := ABResult{Variant: v.Name, Round: round, Summary: s, LoadAvg: loadAvg()}
+	r := ABResult{Variant: v.Name, Round: round, Summary: s}
+	if o.Idle > 0 {
+		if r.IdlePct, err = agentsCPU(ag.Pids, o.Idle); err != nil {
+			return ABResult{}, err
+		}
+	}
+	r.LoadAvg = loadAvg()
 	if s.MsgsPerSec > 0 {
 		r.PerK = s.CPUPercent * float64(s.Nodes) / (s.MsgsPerSec / 1000)
 	}
@@ -219,6 +235,28 @@ func cpuPerMessage(cpu float64, n atollbench.NodeResult) float64 {
 		return 0
 	}
 	return cpu / n.CPUWindowS * n.WindowS / float64(n.Delivered) * 1e6
+}
+
+// agentsCPU returns each process's CPU over d, in percent of a core.
+func agentsCPU(pids []int, d time.Duration) ([]float64, error) {
+	before := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		var err error
+		if before[i], err = atollbench.ProcCPU(pid); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	time.Sleep(d)
+	out := make([]float64, len(pids))
+	for i, pid := range pids {
+		after, err := atollbench.ProcCPU(pid)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = (after - before[i]).Seconds() / time.Since(start).Seconds() * 100
+	}
+	return out, nil
 }
 
 // agentProfile writes a CPU profile of d from an agent's admin socket
@@ -269,6 +307,7 @@ func ABMain(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Size, "size", 1024, "message bytes")
 	fs.Float64Var(&o.Rate, "rate", 0, "msgs/s per sender (0: as fast as MulticastWait returns)")
 	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "measurement window of each run")
+	fs.DurationVar(&o.Idle, "idle", 0, "after the load, measure each agent's CPU without clients over this window (compare.sh's idle column; 0: not measured)")
 	fs.StringVar(&o.Work, "work", "", "directory for configs, logs, samples and profiles (default: a temporary one, removed unless -keep)")
 	fs.BoolVar(&keep, "keep", false, "keep the work directory")
 	fs.BoolVar(&o.Profile, "profile", false, "CPU profiles of agents n1, n2 (agentN.pprof) and clientloads n1, n2 (clientN.pprof) in each run's directory; implies -keep")

@@ -62,7 +62,7 @@ func TestABSmoke(t *testing.T) {
 	}
 	var out strings.Builder
 	rs, err := RunAB(context.Background(), ABOptions{Nodes: 3, Rounds: 1, OneSender: true, Size: 1024, Duration: 2 * time.Second,
-		Variants: []ABVariant{a, b}, Work: work, Profile: true, Out: &out}, fmt.Sprintf("abt%04x", os.Getpid()&0xffff))
+		Variants: []ABVariant{a, b}, Work: work, Profile: true, Idle: time.Second, Out: &out}, fmt.Sprintf("abt%04x", os.Getpid()&0xffff))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -71,7 +71,7 @@ func TestABSmoke(t *testing.T) {
 		t.Fatalf("results %+v, want a then b", rs)
 	}
 	for _, r := range rs {
-		if r.MsgsPerSec <= 0 || r.PerK <= 0 || r.P50 <= 0 || len(r.AgentUs) != 3 || r.AgentUs[0] <= 0 || r.ClientUs[0] <= 0 {
+		if r.MsgsPerSec <= 0 || r.PerK <= 0 || r.P50 <= 0 || len(r.AgentUs) != 3 || r.AgentUs[0] <= 0 || r.ClientUs[0] <= 0 || len(r.IdlePct) != 3 {
 			t.Errorf("%s measured nothing: %s", r.Variant, r)
 		}
 		for _, f := range []string{"agent1.pprof", "agent2.pprof", "client1.pprof", "client2.pprof"} {

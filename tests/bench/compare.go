@@ -315,22 +315,13 @@ func (r *Report) cpgRun(ctx context.Context, c *Corosync, load CPGLoad) (atollbe
 
 // idleCPU returns the mean CPU use of pids over d, in percent of a core.
 func idleCPU(pids []int, d time.Duration) (float64, error) {
-	before := make([]time.Duration, len(pids))
-	for i, pid := range pids {
-		var err error
-		if before[i], err = atollbench.ProcCPU(pid); err != nil {
-			return 0, err
-		}
+	each, err := agentsCPU(pids, d)
+	if err != nil {
+		return 0, err
 	}
-	start := time.Now()
-	time.Sleep(d)
 	var sum float64
-	for i, pid := range pids {
-		after, err := atollbench.ProcCPU(pid)
-		if err != nil {
-			return 0, err
-		}
-		sum += (after - before[i]).Seconds() / time.Since(start).Seconds() * 100
+	for _, p := range each {
+		sum += p
 	}
 	return sum / float64(len(pids)), nil
 }
