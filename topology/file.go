@@ -127,13 +127,17 @@ type Link struct {
 	// Bandwidth is the optional capacity of the link in each direction, such
 	// as "1Gbit/s". Zero means unlimited.
 	Bandwidth Bandwidth `yaml:"bandwidth,omitempty"`
-	// Stripes is how many QUIC connections carry the federation rings'
-	// messages between the two sites' gateways, 1 to 64 (MaxStripes); absent
-	// means 1. Each connection has its own loss-based congestion window,
-	// which at 1 % random loss and 200 ms RTT carries only 1–2 Mbit/s, so
-	// a long path that loses packets at random needs several; a path that
-	// is congested fares worse with them. Stripes carry messages only in
-	// the transport's stream mode (the default).
+	// Stripes is at most how many QUIC connections carry the federation
+	// rings' messages between the two sites' gateways, 1 to 64
+	// (MaxStripes); absent means the transport's default
+	// (transport.DefaultStripes: 8 on a path of 100 ms RTT or more, else
+	// 1). Each connection has its own
+	// loss-based congestion window, which at 1 % random loss and 200 ms
+	// RTT carries only 1–2 Mbit/s, so a long path that loses packets at
+	// random needs several; the extra ones send only while the path loses
+	// packets, shows no standing queue and the others do not keep up. 1
+	// keeps one connection. Stripes carry messages only in the
+	// transport's stream mode (the default).
 	Stripes int `yaml:"stripes,omitempty"`
 
 	at positions

@@ -136,8 +136,9 @@ type PlannedLink struct {
 	// link.
 	Via []string `json:"via,omitempty"`
 	// Stripes is the declared link's stripes (links[].stripes): how many
-	// QUIC connections carry the federation rings between the two sites.
-	// 0 (left out) means one.
+	// QUIC connections at most carry the federation rings between the two
+	// sites. 0 (left out) means the transport's default
+	// (transport.DefaultStripes).
 	Stripes int `json:"stripes,omitempty"`
 }
 
@@ -895,7 +896,7 @@ func (pl *planner) addLink(a, b int) {
 	l := PlannedLink{Between: [2]string{pl.sites[a].Name, pl.sites[b].Name}, RTT: Duration(pl.rtt[a][b])}
 	if k := pl.link[a][b]; k < 0 {
 		l.Via = pl.names(pl.chain(a, b))
-	} else if st := pl.f.Links[k].Stripes; st > 1 {
+	} else if st := pl.f.Links[k].Stripes; st > 0 {
 		l.Stripes = st
 	}
 	if !slices.ContainsFunc(pl.plan.Links, func(x PlannedLink) bool { return x.Between == l.Between }) {

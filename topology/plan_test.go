@@ -588,14 +588,18 @@ func TestPlanLimits(t *testing.T) {
 // link, its JSON and its table (atoll plan); a derived link has none.
 func TestPlanShowsStripes(t *testing.T) {
 	src := strings.Replace(mustRead(t, "../deploy/examples/hub-and-spoke.yaml"), "between: [hub, sao], rtt:", "stripes: 4, between: [hub, sao], rtt:", 1)
-	if !strings.Contains(src, "stripes: 4") {
-		t.Fatal("set-up: no hub–sao link in hub-and-spoke.yaml")
+	src = strings.Replace(src, "between: [hub, lon], rtt:", "stripes: 1, between: [hub, lon], rtt:", 1)
+	if !strings.Contains(src, "stripes: 4") || !strings.Contains(src, "stripes: 1") {
+		t.Fatal("set-up: no hub–sao or hub–lon link in hub-and-spoke.yaml")
 	}
 	p := mustParse(t, src).Plan()
 	for _, l := range p.Links {
 		want := 0
-		if l.Between == [2]string{"hub", "sao"} {
+		switch l.Between {
+		case [2]string{"hub", "sao"}:
 			want = 4
+		case [2]string{"hub", "lon"}: // declared 1: one connection, not the transport's default
+			want = 1
 		}
 		if l.Stripes != want {
 			t.Errorf("link %v: %d stripes, want %d", l.Between, l.Stripes, want)
@@ -608,7 +612,7 @@ func TestPlanShowsStripes(t *testing.T) {
 	if err := p.Write(&js, FormatJSON); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(table.String(), "4 QUIC stripes"); n != 1 || !strings.Contains(js.String(), `"stripes": 4`) {
+	if n := strings.Count(table.String(), "4 QUIC stripes"); n != 1 || !strings.Contains(js.String(), `"stripes": 4`) || strings.Count(table.String(), "1 QUIC connection") != 1 {
 		t.Errorf("the plan shows the stripes %d times in its table (want 1), JSON has them: %v\n%s", n, strings.Contains(js.String(), `"stripes": 4`), table.String())
 	}
 }

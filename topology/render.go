@@ -134,8 +134,11 @@ func (p *Plan) writeTable(w io.Writer) {
 			if len(l.Via) > 0 {
 				src = "derived via " + strings.Join(l.Via, ",")
 			}
-			if l.Stripes > 1 {
+			switch {
+			case l.Stripes > 1:
 				src += fmt.Sprintf(", %d QUIC stripes", l.Stripes)
+			case l.Stripes == 1:
+				src += ", 1 QUIC connection"
 			}
 			fmt.Fprintf(t, "%s–%s\t%s\t%s\n", l.Between[0], l.Between[1], l.RTT, src)
 		}

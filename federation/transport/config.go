@@ -73,9 +73,10 @@ const (
 	// before its own window does. quic-go grows the window up to it only
 	// as needed.
 	ReceiveWindow = 32 << 20
-	// DefaultStripes is Stripes' default: one connection per peer, no
-	// stripes (see the package doc, "Stripes").
-	DefaultStripes = 1
+	// DefaultStripes is Stripes' default: the connection and, on a path
+	// of 100 ms RTT or more, up to seven stripes, which send only while
+	// the path loses packets at random (see the package doc, "Stripes").
+	DefaultStripes = 8
 	// MaxStripes bounds Stripes, and the stripes a gateway accepts per
 	// peer connection.
 	MaxStripes = topology.MaxStripes
@@ -125,21 +126,25 @@ type Config struct {
 	// 1,238 bytes, 256 of 16 KiB), at least 64.
 	QueuePackets int
 
-	// Stripes is how many QUIC connections to each peer carry the ring's
-	// message packets in stream mode: the connection the control packets
-	// use and Stripes-1 more to the same gateway (stripes), which the side
-	// that dials opens. Each connection has its own loss-based congestion
-	// window, which at 1 % random loss and 200 ms RTT carries only about
-	// 1–2 Mbit/s whatever the link, so a long path with random loss
-	// needs several (parallel TCP streams do the same). The ring orders
-	// messages by their sequence number, so the stripes' reordering costs
-	// nothing; tokens and membership stay on the one ordered control
-	// stream. Stripes send only while the main connection's RTT shows no
-	// standing queue (see the package doc, "Stripes"), but a path that is
-	// really congested has been measured to fare worse with them, so they
-	// are off by default: set it for links known to lose packets at random
-	// rather than by congestion. Ignored in datagram mode. Default:
-	// DefaultStripes (1, no stripes); at most MaxStripes.
+	// Stripes is at most how many QUIC connections to each peer carry the
+	// ring's message packets in stream mode: the connection the control
+	// packets use and Stripes-1 more to the same gateway (stripes), which
+	// the side that dials opens. Each connection has its own loss-based
+	// congestion window, which at 1 % random loss and 200 ms RTT carries
+	// only about 1–2 Mbit/s whatever the link, so a long path with random
+	// loss needs several (parallel TCP streams do the same). The ring
+	// orders messages by their sequence number, so the stripes' reordering
+	// costs nothing; tokens and membership stay on the one ordered control
+	// stream. A stripe sends only while the connections lose packets, the
+	// peer's message queue has a backlog and the main connection's RTT
+	// shows no standing queue, one more per round trip (see the package
+	// doc, "Stripes"): on a clean path and on a congested one the
+	// connection carries the messages alone. Left at its default, stripes
+	// are opened only to peers whose path has a minimum RTT of 100 ms or
+	// more (on shorter paths one connection carries several times more,
+	// and stripes cost a congested short path's ring its token); set, it
+	// applies to every peer. 1 keeps one connection. Ignored in datagram
+	// mode. Default: DefaultStripes (8); at most MaxStripes.
 	Stripes int
 
 	// IdleTimeout closes a connection that heard nothing for this long.
@@ -249,6 +254,10 @@ func (c *Config) Validate() error {
 type resolved struct {
 	Config
 	self pki.Identity
+	// defaultStripes: Stripes was not set (DefaultStripes), so a peer
+	// without Peer.Stripes gets stripes only on a long path
+	// (stripeMinRTT).
+	defaultStripes bool
 }
 
 func (c *Config) resolve() (*resolved, error) {
@@ -297,7 +306,7 @@ func (c *Config) resolve() (*resolved, error) {
 	}
 	switch {
 	case r.Stripes == 0:
-		r.Stripes = DefaultStripes
+		r.Stripes, r.defaultStripes = DefaultStripes, true
 	case r.Stripes < 0 || r.Stripes > MaxStripes:
 		bad("Stripes %d is not between 1 and %d", r.Stripes, MaxStripes)
 	}

@@ -49,6 +49,7 @@ func BenchmarkRingWAN(b *testing.B) {
 	for _, v := range []variant{
 		{"datagrams", transport.ModeDatagrams, 1},
 		{"streams", transport.ModeStreams, 1},
+		{"streams-default", transport.ModeStreams, 0}, // DefaultStripes, adaptive
 		{"streams-16stripes", transport.ModeStreams, 16},
 	} {
 		for _, loss := range []float64{0, 0.01} {

@@ -36,25 +36,84 @@ import (
 // not.
 
 // paceStripes sets how many of main's stripes may send (main.active),
-// once per smoothed round trip of main, until main ends: none while the
-// smoothed RTT exceeds the minimum by more than half the minimum (or
-// stripeQueueFloor, on short paths that jitter by more than they last),
-// one more per round trip otherwise.
+// once per smoothed round trip of main, until main ends (stripeStep): none
+// while the smoothed RTT shows a standing queue, one more per round trip
+// while the connections to the peer lose packets and the peer's message
+// queue still holds a backlog, one fewer after stripeIdleRounds round
+// trips without a loss.
 func (t *Transport) paceStripes(p *peer, main *conn) {
+	var prevSent, prevLost uint64
+	calm := 0
 	for {
 		st := main.qc.ConnectionStats()
-		switch {
-		case st.SmoothedRTT-st.MinRTT > max(st.MinRTT/2, stripeQueueFloor):
-			main.active.Store(0)
-		case int(main.active.Load()) < t.stripes(p)-1:
-			main.active.Add(1)
+		sent, lost := st.PacketsSent, st.PacketsLost
+		p.mu.Lock()
+		for _, sc := range main.stripes {
+			cs := sc.qc.ConnectionStats()
+			sent += cs.PacketsSent
+			lost += cs.PacketsLost
 		}
+		p.mu.Unlock()
+		// A stripe that ended takes its counts with it: the sums can fall.
+		var dSent, dLost uint64
+		if sent > prevSent && lost >= prevLost {
+			dSent, dLost = sent-prevSent, lost-prevLost
+		}
+		prevSent, prevLost = sent, lost
+		s := stripeSample{
+			queue:   st.SmoothedRTT-st.MinRTT > max(st.MinRTT/stripeQueueDivisor, stripeQueueFloor),
+			lost:    dLost > 0,
+			burst:   dLost > uint64(stripeBurstLoss*float64(dSent)),
+			backlog: p.queued.Load() > 0,
+		}
+		if s.lost {
+			calm = 0
+		} else {
+			calm++
+		}
+		s.calm = calm
+		main.active.Store(int32(stripeStep(int(main.active.Load()), t.stripes(p)-1, s)))
 		select {
 		case <-time.After(max(st.SmoothedRTT, stripeQueueFloor)):
 		case <-main.done:
 			return
 		}
 	}
+}
+
+// stripeSample is what paceStripes saw in one round trip of a main
+// connection.
+type stripeSample struct {
+	queue   bool // the smoothed RTT exceeds the minimum by a standing queue
+	lost    bool // the connections to the peer lost packets
+	burst   bool // they lost more than stripeBurstLoss of what they sent
+	backlog bool // message packets wait in the peer's queue
+	calm    int  // round trips since the last one with a loss
+}
+
+// stripeStep returns how many stripes may send after a round trip that
+// saw s, of at most limit, active of them sending before. Stripes are for
+// random loss, not for congestion: each connection's loss-based
+// congestion window carries only a few Mbit/s at 1 % loss on a long path,
+// so while packets are lost, the path shows no queue and the connections
+// sending do not keep up (a backlog), one more stripe sends per round
+// trip. A standing queue, or a loss too heavy to be random
+// (stripeBurstLoss: the tail drops of a full queue), stops them all at
+// once (the path is full: more connections would only fill its queue,
+// where the ring's tokens wait and are dropped);
+// stripeIdleRounds round trips without a loss stop one per round trip (a
+// clean path: one connection's window grows to what it carries, and the
+// ring runs as without stripes).
+func stripeStep(active, limit int, s stripeSample) int {
+	switch {
+	case s.queue || s.burst:
+		return 0
+	case s.lost && s.backlog && active < limit:
+		return active + 1
+	case s.calm >= stripeIdleRounds && active > 0:
+		return active - 1
+	}
+	return min(active, limit)
 }
 
 // stripeYields reports whether stripe sc of main must not send now: its
@@ -67,11 +126,39 @@ func (p *peer) stripeYields(main, sc *conn) bool {
 
 const (
 	// stripeQueueFloor is the least queueing delay paceStripes takes for
-	// a standing queue.
-	stripeQueueFloor = 20 * time.Millisecond
+	// a standing queue, and stripeQueueDivisor the part of the minimum
+	// RTT it takes if more: 25 ms at 200 ms. Half the minimum, as
+	// before, was more than a router's queue of 100 ms adds to a path of
+	// 200 ms RTT, and stripes kept a full path full.
+	stripeQueueFloor   = 20 * time.Millisecond
+	stripeQueueDivisor = 8
+	// stripeBurstLoss is the share of a round trip's packets lost beyond
+	// which paceStripes takes the loss for congestion, not random loss.
+	stripeBurstLoss = 0.05
 	// stripeYieldPoll is how often a yielding stripe looks again.
 	stripeYieldPoll = 20 * time.Millisecond
+	// stripeIdleRounds is how many round trips without a loss stop one
+	// sending stripe.
+	stripeIdleRounds = 8
+	// stripeMinRTT is the least minimum RTT of a path that gets stripes
+	// by default (longPath).
+	stripeMinRTT = 100 * time.Millisecond
 )
+
+// longPath reports whether main's path is long enough for stripes by
+// default: stripes were set for p (Peer.Stripes) or for every peer
+// (Config.Stripes), or main's minimum RTT is stripeMinRTT or more. On a
+// shorter path one connection's congestion window carries several
+// times more at the same loss (the window a loss rate allows is sent
+// once per round trip), and on a short congested path stripes were
+// measured to cost the ring its token; the minimum RTT only falls, so
+// a path found short stays short.
+func (t *Transport) longPath(p *peer, main *conn) bool {
+	if p.stripes > 0 || !t.cfg.defaultStripes {
+		return true
+	}
+	return main.qc.ConnectionStats().MinRTT >= stripeMinRTT
+}
 
 // stripes is how many connections carry peer p's messages.
 func (t *Transport) stripes(p *peer) int {
@@ -90,6 +177,9 @@ func (t *Transport) stripes(p *peer) int {
 // that refuses stripes (not yet attached to its main connection) is not
 // dialed in a loop.
 func (t *Transport) stripeLoop(p *peer, main *conn) {
+	if !t.longPath(p, main) {
+		return
+	}
 	backoff := t.cfg.RedialMin
 	for {
 		began := time.Now()

@@ -3,10 +3,12 @@ package transport_test
 import (
 	"context"
 	"encoding/binary"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/atoll-gcs/atoll/federation/transport"
+	"github.com/atoll-gcs/atoll/internal/wanem"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/driver"
 )
@@ -28,13 +30,14 @@ func messageHeader(t *testing.T) [2]byte {
 
 // TestStripesPerPeer: a peer's Stripes (the topology's links[].stripes)
 // replaces Config.Stripes for that peer only: a dials three connections to
-// b and one to c.
+// b and, with Config.Stripes 1, one to c.
 func TestStripesPerPeer(t *testing.T) {
 	w := newWorld(t, "a", "b", "c")
 	pcs, addrs := w.sockets()
 	var trs []*transport.Transport
 	for _, site := range []string{"a", "b", "c"} {
 		cfg := w.config(site, pcs[site], addrs, transport.ModeStreams, nil)
+		cfg.Stripes = 1
 		for i, p := range cfg.Peers {
 			if site+p.Site == "ab" || site+p.Site == "ba" {
 				cfg.Peers[i].Stripes = 3
@@ -148,4 +151,45 @@ func TestStripes(t *testing.T) {
 		st := a.Stats()
 		return st.StripeDisconnects == st.StripeConnects
 	})
+}
+
+// TestDefaultStripesOnLongPaths: with Stripes left at its default, the side
+// that dials opens stripes only to a peer whose path has a minimum RTT of
+// 100 ms or more (a and b, 120 ms through the WAN emulator), not to one
+// close by (a and c, loopback): on a short path one connection carries
+// several times more at the same loss, and stripes were measured to cost
+// a congested short path's ring its token.
+func TestDefaultStripesOnLongPaths(t *testing.T) {
+	w := newWorld(t, "a", "b", "c")
+	pcs, addrs := w.sockets()
+	mesh, err := wanem.NewMesh(wanem.MeshConfig{Sites: map[string]string{"a": addrs["a"], "b": addrs["b"]}, Link: wanem.Params{Delay: 60 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mesh.Close()
+	var trs []*transport.Transport
+	for _, site := range []string{"a", "b", "c"} {
+		via := maps.Clone(addrs)
+		switch site {
+		case "a":
+			via["b"] = mesh.Addr("a", "b")
+		case "b":
+			via["a"] = mesh.Addr("b", "a")
+		}
+		cfg := w.config(site, pcs[site], via, transport.ModeStreams, nil)
+		if cfg.Stripes != 0 {
+			t.Fatalf("set-up: Stripes %d, want the default", cfg.Stripes)
+		}
+		trs = append(trs, start(t, cfg))
+	}
+	a := trs[0]
+	waitFor(t, "a has its stripes to b", func() bool { return len(a.ConnStats("b")) == transport.DefaultStripes })
+	waitFor(t, "a is connected to c", func() bool { return len(a.ConnStats("c")) >= 1 })
+	time.Sleep(500 * time.Millisecond)
+	if n := len(a.ConnStats("c")); n != 1 {
+		t.Fatalf("a has %d connections to c, 1 ms away; want 1", n)
+	}
+	if st := a.Stats(); st.StripeConnects != transport.DefaultStripes-1 {
+		t.Fatalf("a opened %d stripes; want %d, all to b", st.StripeConnects, transport.DefaultStripes-1)
+	}
 }
