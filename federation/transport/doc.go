@@ -213,7 +213,7 @@
 // peer's message queue holds a backlog (the connections sending do not
 // keep up), the main connection's smoothed RTT exceeds its minimum by no
 // more than an eighth of the minimum (at least 20 ms) and the round
-// trip lost under 5 % of its packets; none at once when the RTT shows a
+// trip lost under 5 % of its packets (or fewer than 4); none at once when the RTT shows a
 // standing queue or the loss is heavier (a full queue's tail drops); one
 // fewer after 8 round trips without a loss. So on a clean path one
 // connection carries the ring as before, and on a full one the stripes

@@ -63,7 +63,7 @@ func (t *Transport) paceStripes(p *peer, main *conn) {
 		s := stripeSample{
 			queue:   st.SmoothedRTT-st.MinRTT > max(st.MinRTT/stripeQueueDivisor, stripeQueueFloor),
 			lost:    dLost > 0,
-			burst:   dLost > uint64(stripeBurstLoss*float64(dSent)),
+			burst:   burstLoss(dSent, dLost),
 			backlog: p.queued.Load() > 0,
 		}
 		if s.lost {
@@ -79,6 +79,12 @@ func (t *Transport) paceStripes(p *peer, main *conn) {
 			return
 		}
 	}
+}
+
+// burstLoss reports whether losing lost of sent packets in a round trip
+// is too heavy for random loss: the tail drops of a full queue.
+func burstLoss(sent, lost uint64) bool {
+	return lost >= stripeBurstMin && float64(lost) > stripeBurstLoss*float64(sent)
 }
 
 // stripeSample is what paceStripes saw in one round trip of a main
@@ -133,8 +139,12 @@ const (
 	stripeQueueFloor   = 20 * time.Millisecond
 	stripeQueueDivisor = 8
 	// stripeBurstLoss is the share of a round trip's packets lost beyond
-	// which paceStripes takes the loss for congestion, not random loss.
+	// which paceStripes takes the loss for congestion, not random loss,
+	// once stripeBurstMin packets or more were lost: one loss among the
+	// dozen packets a slow connection sends per round trip is not a
+	// burst.
 	stripeBurstLoss = 0.05
+	stripeBurstMin  = 4
 	// stripeYieldPoll is how often a yielding stripe looks again.
 	stripeYieldPoll = 20 * time.Millisecond
 	// stripeIdleRounds is how many round trips without a loss stop one
