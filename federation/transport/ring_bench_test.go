@@ -74,6 +74,13 @@ func BenchmarkRingWAN(b *testing.B) {
 
 const ringMsgBytes = 1000
 
+// ringSubmitBatch bounds the messages a saturating site submits per pass
+// of its driver's loop (Hooks.Pass must not block): a pass comes at least
+// every 10 ms, so this keeps the node's queue full, while submitting up
+// to the node's 10,000 pending messages in one pass held the loop, and
+// the token with it, for 0.65-0.7 s on a loaded machine.
+const ringSubmitBatch = 256
+
 type ringResult struct {
 	submitted  int
 	lat        []time.Duration // agreed latency of each message delivered everywhere
@@ -115,7 +122,8 @@ type ringTrack struct {
 // it formed, each site submitting rate messages/s (0: as many as its
 // queue takes), and 5 s more for what was submitted to be delivered. The
 // window is sized from declared bits/s over the rotation, as the
-// federation ring sizes it from the topology's declared bandwidth.
+// federation ring sizes it from the topology's declared bandwidth. For
+// each token loss it logs what ringTap recorded before it.
 func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, declared int64, d time.Duration, rate int) ringResult {
 	sites := []string{"a", "b", "c"}
 	w := newWorld(b, sites...)
@@ -132,6 +140,7 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 	tm := topology.DeriveTimeouts(3*path.Delay, rtt)
 	tr := &ringTrack{base: time.Now(), submitted: map[uint64]time.Duration{}, seen: map[uint64]int{}, last: map[uint64]time.Duration{},
 		conf: make([]string, len(sites)), size: make([]int, len(sites))}
+	tap := newRingTap(tr.base)
 	begin, stop := make(chan struct{}), make(chan struct{})
 	var beginAt time.Duration // written before begin is closed
 	running := func() bool {
@@ -188,7 +197,7 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 		}
 		next := time.Duration(-1)
 		drv, err := driver.New(driver.Config{
-			Node: node, Transport: t, Store: &drivertest.Store{},
+			Node: node, Transport: &tapTransport{Transport: t, site: s, tap: tap}, Store: &drivertest.Store{},
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Hooks: driver.Hooks{
 				Events: func(now time.Time, evs []localring.Event) {
@@ -199,6 +208,7 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 						switch {
 						case e.Kind == localring.EventTokenLost && running():
 							tr.tokenLost++
+							tap.tokenLost(at, sites[idx])
 						case e.Kind == localring.EventInstall && e.Conf.Kind == localring.Regular:
 							tr.installs++
 							tr.conf[idx], tr.size[idx] = e.Conf.ID, len(e.Conf.Members)
@@ -213,11 +223,16 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 					if !running() {
 						return
 					}
+					t0 := time.Now()
+					defer tap.pass(sites[idx], t0)
 					if next < 0 {
 						next = beginAt
 					}
 					if rate == 0 {
-						for submit(now) {
+						for range ringSubmitBatch {
+							if !submit(now) {
+								break
+							}
 						}
 						return
 					}
@@ -269,7 +284,21 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 	for _, drv := range drivers {
 		drv.Wake()
 	}
+	sampDone := make(chan struct{})
+	wg.Go(func() {
+		tk := time.NewTicker(25 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-tk.C:
+				tap.sample(trs, sites, mesh)
+			case <-sampDone:
+				return
+			}
+		}
+	})
 	time.Sleep(d)
+	close(sampDone)
 	for i, t := range trs {
 		for _, o := range sites {
 			if o == sites[i] {
@@ -284,6 +313,7 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 	time.Sleep(5 * time.Second)
 	cancel()
 	wg.Wait()
+	tap.report(b)
 
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
