@@ -69,7 +69,7 @@ type counters struct {
 	connects, disconnects, replaced, dialFailures atomic.Uint64
 	superseded, redials                           atomic.Uint64
 	sent, received, sendDrops, sendNoConn         atomic.Uint64
-	recvDrops, controlDrops                       atomic.Uint64
+	recvDrops, controlDrops, tokenDatagrams       atomic.Uint64
 	stripeConnects, stripeDisconnects             atomic.Uint64
 	stripeRefused                                 atomic.Uint64
 	refused                                       [numCauses]atomic.Uint64
@@ -105,6 +105,10 @@ type Stats struct {
 	// packets never delay them, so this stays 0 unless the connection
 	// carries nothing at all.
 	ControlDrops uint64
+	// TokenDatagrams counts the regular tokens sent as QUIC DATAGRAMs in
+	// stream mode (the others went on the control stream: too large for
+	// a datagram, or sent while closing); they count in PacketsSent too.
+	TokenDatagrams uint64
 	// StripeConnects counts stripes (Config.Stripes) attached to a
 	// connection, StripeDisconnects those that ended, and StripeRefused
 	// the stripes accepted that found no connection of their gateway to
@@ -122,7 +126,7 @@ func (t *Transport) Stats() Stats {
 		DialFailures: s.dialFailures.Load(),
 		PacketsSent:  s.sent.Load(), PacketsReceived: s.received.Load(),
 		SendDrops: s.sendDrops.Load(), SendNoConn: s.sendNoConn.Load(), RecvDrops: s.recvDrops.Load(),
-		ControlDrops:   s.controlDrops.Load(),
+		ControlDrops: s.controlDrops.Load(), TokenDatagrams: s.tokenDatagrams.Load(),
 		StripeConnects: s.stripeConnects.Load(), StripeDisconnects: s.stripeDisconnects.Load(), StripeRefused: s.stripeRefused.Load(),
 	}
 	for i := range st.Refused {

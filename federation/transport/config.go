@@ -371,7 +371,7 @@ func (c *Config) resolve() (*resolved, error) {
 }
 
 // ALPN returns the ALPN protocol name of a ring: the protocol version, the
-// mode and the configuration hash, such as "atoll-fed/4/d/0123456789abcdef".
+// mode and the configuration hash, such as "atoll-fed/5/d/0123456789abcdef".
 func ALPN(mode Mode, configHash uint64) string {
 	if mode == ModeDefault {
 		mode = DefaultMode
@@ -388,5 +388,8 @@ func ALPN(mode Mode, configHash uint64) string {
 // (localring's fence notice): the version follows the ring's wire
 // version too, so that gateways whose ring packets would not decode at
 // each other refuse each other in the handshake, with a log line naming
-// the cause, instead of dropping every packet as malformed.
-const alpnPrefix = "atoll-fed/4"
+// the cause, instead of dropping every packet as malformed. Version 5
+// sends, in stream mode, the ring's regular tokens as QUIC DATAGRAMs
+// (tokenDatagram), so both ends of a stream-mode connection enable
+// datagrams.
+const alpnPrefix = "atoll-fed/5"

@@ -41,8 +41,9 @@
 //   - Send never blocks: packets go to bounded per-peer queues drained by
 //     the connection's writers; a full queue drops (the ring retransmits).
 //     The ring's control packets (tokens, membership) have a queue of
-//     their own, served first, and in stream mode a stream of their own,
-//     so a backlog of messages neither drops nor delays them. Backlog
+//     their own, served first, and in stream mode a stream of their own
+//     (the regular tokens as DATAGRAMs, see "Tokens"), so a backlog of
+//     messages neither drops nor delays them. Backlog
 //     reports the message bytes queued (driver.BacklogReporter): the
 //     driver bounds the ring's sending by it, so the queues hold what the
 //     connections carry and do not overflow.
@@ -65,8 +66,9 @@
 //	// whose MaxPacketBytes must not exceed t.MaxPacket().
 //
 // Ring packets travel length-prefixed on streams (ModeStreams, the
-// default: control packets on the bidirectional hello stream, message
-// packets on one unidirectional stream per side) or as QUIC DATAGRAM
+// default: control packets on the bidirectional hello stream, but regular
+// tokens as DATAGRAMs, message packets on one unidirectional stream per
+// side) or as QUIC DATAGRAM
 // frames (RFC 9221, ModeDatagrams). In datagram mode small ring packets are
 // coalesced, each with its 16-bit length, into datagrams of at most 1240
 // bytes (a QUIC packet of 1280 bytes): quic-go keeps at most 128 received
@@ -186,6 +188,32 @@
 // 1 Mbit/s), which a bound derived from the measured drain rate would
 // shorten.
 //
+// # Tokens: datagrams in stream mode
+//
+// The ring's token timeout is TokenRetransmitsBeforeLoss+0.2 token
+// retransmit periods (topology.DeriveTimeouts): a member resends the
+// token when its successor shows no sign of it, and the ring survives
+// four lost copies, as over UDP. On a stream the copies are not
+// independent: a copy resent by the ring waits behind the lost one until
+// QUIC has repaired it, and QUIC declares a packet lost only when the ack
+// of a later one returns. So stream mode sends each regular token as one
+// DATAGRAM (unless it does not fit one, or the transport is closing,
+// whose flush must be reliable); joins and commit tokens stay on the
+// hello stream. A token datagram is still congestion-controlled, but
+// quic-go packs DATAGRAM frames before STREAM frames.
+//
+// TestTokenCopyNotHeldBehindLostCopy (600 ms RTT; the first copy lost in
+// a cut, the second sent when the path heals): the second copy arrived
+// 901-907 ms after it was sent on the stream (3 of 3 runs), 300 ms as a
+// datagram. On TestRingOverCongestedPath (three sites, 40 ms RTT paths
+// of 2 Mbit/s with a 100 ms tail-drop queue and 1 % loss, saturated;
+// token timeout 504 ms, retransmit 120 ms) the token's hops on the
+// stream took up to 480 ms after a burst of tail drops at the start of
+// the saturation (QUIC's slow start overshooting the queue: 25 of 121
+// packets lost on one connection in its first 0.4 s), with every copy
+// the ring resent arriving at the same instant as the first, and the
+// token timeout fired. See that test's doc for the failure rates.
+//
 // # Stripes: several connections on a path with random loss
 //
 // At 1 % random loss and 200 ms RTT one QUIC connection carries 1–2
@@ -200,8 +228,8 @@
 //
 // Config.Stripes opens more connections to the same gateway, each with
 // its own congestion window, which take message packets from the peer's
-// one queue as fast as each can send. Tokens and membership packets stay
-// on the main connection's control stream, in order; the ring orders
+// one queue as fast as each can send. Tokens (as datagrams) and membership
+// packets stay on the main connection; the ring orders
 // messages by sequence number, so the stripes' reordering costs nothing.
 // A stripe that fails is dialed again while its main connection lasts,
 // and the stripes end with it (TestStripes, and the transport contract

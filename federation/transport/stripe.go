@@ -254,7 +254,7 @@ func (t *Transport) addStripe(p *peer, main *conn, sc *conn, limit int) bool {
 	t.stats.stripeConnects.Add(1)
 	t.wg.Go(func() {
 		defer sc.ctl.Close() // ends the stream: the peer closes sc (see Close)
-		t.writeFrames(sc.ctl, p.out, p, sc, func() bool { return p.stripeYields(main, sc) })
+		t.writeFrames(sc.ctl, p.out, p, sc, func() bool { return p.stripeYields(main, sc) }, nil)
 	})
 	t.wg.Go(func() {
 		if err := t.readFrames(sc.ctl, p, sc); errors.Is(err, io.EOF) {

@@ -145,9 +145,9 @@ func New(cfg Config) (*Transport, error) {
 		HandshakeIdleTimeout:       r.HandshakeTimeout,
 		MaxIdleTimeout:             r.IdleTimeout,
 		KeepAlivePeriod:            r.KeepAlive,
-		EnableDatagrams:            r.Mode == ModeDatagrams,
-		MaxIncomingStreams:         1, // the hello stream
-		MaxIncomingUniStreams:      1, // the peer's message stream (stream mode)
+		EnableDatagrams:            true, // stream mode sends its tokens as datagrams (tokenDatagram)
+		MaxIncomingStreams:         1,    // the hello stream
+		MaxIncomingUniStreams:      1,    // the peer's message stream (stream mode)
 		InitialPacketSize:          initialPacketSize,
 		MaxStreamReceiveWindow:     ReceiveWindow,
 		MaxConnectionReceiveWindow: ReceiveWindow,
@@ -736,7 +736,7 @@ func (t *Transport) established(qc *quic.Conn, wantSite string) (*conn, error) {
 		qc.CloseWithError(codeProtocol, "ALPN mismatch")
 		return nil, errors.New("transport: ALPN mismatch")
 	}
-	if t.cfg.Mode == ModeDatagrams && !st.SupportsDatagrams.Remote {
+	if !st.SupportsDatagrams.Remote {
 		t.refuse(CauseALPN, qc.RemoteAddr(), pki.Identity{}, errors.New("the peer does not support QUIC datagrams"))
 		qc.CloseWithError(codeProtocol, "no datagram support")
 		return nil, errors.New("transport: no datagram support")
@@ -826,7 +826,8 @@ func (t *Transport) installUnless(p *peer, c *conn, keep func(cur *conn) bool, w
 // on the hello stream and, from a second goroutine, the message packets
 // on a unidirectional stream of their own, so that a token is never
 // held back behind messages, neither in this side's queue nor by QUIC's
-// in-order delivery of a stream whose packet was lost.
+// in-order delivery of a stream whose packet was lost. In stream mode the
+// regular tokens go as DATAGRAMs (tokenDatagram).
 func (t *Transport) writer(p *peer, c *conn) {
 	if t.cfg.Mode == ModeDatagrams {
 		t.datagramWriter(p, c)
@@ -839,19 +840,67 @@ func (t *Transport) writer(p *peer, c *conn) {
 			return
 		}
 		defer s.Close()
-		t.writeFrames(s, p.out, p, c, nil)
+		t.writeFrames(s, p.out, p, c, nil, nil)
 	})
 	defer c.ctl.Close()
-	t.writeFrames(c.ctl, p.ctl, nil, c, nil)
+	t.writeFrames(c.ctl, p.ctl, nil, c, nil, func(pkt []byte) bool { return t.tokenDatagram(c, pkt) })
+}
+
+// tokenDatagram sends pkt as a DATAGRAM if it is a regular token (and the
+// transport is not closing, whose flush must be reliable); it reports
+// whether it did. A token on the hello stream whose QUIC packet was lost
+// waits for QUIC's loss recovery, and every copy the ring retransmits
+// waits behind it (in-order delivery): on a saturated path whose
+// bottleneck queue overflowed (QUIC's slow start or congestion avoidance
+// filling it) the token took 0.3-0.5 s to arrive, beyond the token
+// timeout, and the ring re-formed. As a datagram each copy the ring
+// retransmits (localring.Config.TokenRetransmit, about four per token
+// timeout) is a fresh chance, as on the UDP the ring's timers were
+// designed for. A token too large for a datagram (a long retransmission
+// request list) goes on the stream.
+func (t *Transport) tokenDatagram(c *conn, pkt []byte) bool {
+	if !localring.IsToken(pkt) {
+		return false
+	}
+	select {
+	case <-t.closing:
+		return false
+	default:
+	}
+	if len(pkt)+2 > datagramPayload {
+		return false
+	}
+	if err := c.qc.SendDatagram(appendFrame(make([]byte, 0, len(pkt)+2), pkt)); err != nil {
+		return false // too large after all (DatagramTooLargeError), or the connection ended
+	}
+	t.stats.tokenDatagrams.Add(1)
+	return true
 }
 
 // writeFrames writes the packets of q, each with its 16-bit length, on w
 // until c ends; acct, when set, accounts for the packets taken (the
 // message queue). While yield, when set, reports true, it takes nothing
-// (a stripe on a path that queues, see stripeYields).
-func (t *Transport) writeFrames(w io.Writer, q chan []byte, acct *peer, c *conn, yield func() bool) {
+// (a stripe on a path that queues, see stripeYields). A token that dgram,
+// when set, reports it sent otherwise is not written; what was taken
+// before it is handed to the stream first.
+func (t *Transport) writeFrames(w io.Writer, q chan []byte, acct *peer, c *conn, yield func() bool, dgram func(pkt []byte) bool) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var hdr [2]byte
+	put := func(pkt []byte) {
+		if acct != nil {
+			acct.took(pkt)
+		}
+		t.stats.sent.Add(1)
+		if dgram != nil && localring.IsToken(pkt) {
+			bw.Flush() // what was queued before it leaves first
+			if dgram(pkt) {
+				return
+			}
+		}
+		binary.BigEndian.PutUint16(hdr[:], uint16(len(pkt)))
+		bw.Write(hdr[:])
+		bw.Write(pkt)
+	}
 	for {
 		for yield != nil && yield() {
 			select {
@@ -876,22 +925,11 @@ func (t *Transport) writeFrames(w io.Writer, q chan []byte, acct *peer, c *conn,
 					bw.Flush()
 					return
 				}
-				if acct != nil {
-					acct.took(pkt)
-				}
-				bw.Write(binary.BigEndian.AppendUint16(hdr[:0], uint16(len(pkt))))
-				bw.Write(pkt)
-				t.stats.sent.Add(1)
+				put(pkt)
 			}
 		}
 		for {
-			if acct != nil {
-				acct.took(pkt)
-			}
-			binary.BigEndian.PutUint16(hdr[:], uint16(len(pkt)))
-			bw.Write(hdr[:])
-			bw.Write(pkt)
-			t.stats.sent.Add(1)
+			put(pkt)
 			select {
 			case pkt = <-q:
 				continue
@@ -1014,6 +1052,7 @@ func (t *Transport) reader(p *peer, c *conn) {
 		}
 		t.readFrames(s, p, c)
 	})
+	t.wg.Go(func() { t.readDatagrams(c.qc.Context(), p, c) }) // the tokens (tokenDatagram)
 	if err := t.readFrames(c.ctl, p, c); errors.Is(err, io.EOF) {
 		// The peer ended its control stream: it is closing and everything
 		// it sent before has arrived (see Close).

@@ -1,0 +1,100 @@
+package transport_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/atoll-gcs/atoll/federation/transport"
+	"github.com/atoll-gcs/atoll/internal/wanem"
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/driver"
+)
+
+// tokenHeader returns the first two bytes of a regular token.
+func tokenHeader(t *testing.T) [2]byte {
+	for v := range 256 {
+		for typ := range 256 {
+			if h := [2]byte{byte(v), byte(typ)}; localring.IsToken(h[:]) {
+				return h
+			}
+		}
+	}
+	t.Fatal("no token header")
+	return [2]byte{}
+}
+
+// TestTokenCopyNotHeldBehindLostCopy: in stream mode, a token the ring
+// sends again (its token retransmission) after the first copy was lost
+// arrives one one-way delay later, not after QUIC has repaired the lost
+// copy. a sends a token to b over a 600 ms RTT path while a→b is cut, the
+// path heals 100 ms later and a sends the copy. Before tokens went as
+// datagrams, both copies were on the control stream and the copy waited
+// for the repair of the first: QUIC declares it lost only when the ack of
+// the copy's packet returns, one RTT after the copy, so the first token
+// arrived 1.5 RTT (900 ms) after the copy was sent; the ring's
+// retransmissions, which its token timeout counts on (four per timeout),
+// bought nothing. The bound is one RTT, halfway between the two.
+func TestTokenCopyNotHeldBehindLostCopy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs transports over an emulated 600 ms RTT path")
+	}
+	const delay = 300 * time.Millisecond
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	mesh, err := wanem.NewMesh(wanem.MeshConfig{Sites: addrs, Link: wanem.Params{Delay: delay}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mesh.Close()
+	trs := map[string]*transport.Transport{}
+	for _, s := range []string{"a", "b"} {
+		via := map[string]string{}
+		for _, o := range []string{"a", "b"} {
+			via[o] = mesh.Addr(s, o)
+		}
+		trs[s] = start(t, w.config(s, pcs[s], via, transport.ModeStreams, nil))
+	}
+	a, b := trs["a"], trs["b"]
+	waitFor(t, "a connected to b", func() bool { _, ok := a.Connected("b"); return ok })
+	waitFor(t, "b connected to a", func() bool { _, ok := b.Connected("a"); return ok })
+	exchange(t, a, b, "warm-up") // RTT samples for QUIC's loss detection
+
+	got := make(chan time.Time, 2)
+	go func() {
+		ps := []driver.Packet{{Buf: make([]byte, b.MaxPacket())}}
+		for {
+			n, err := b.Recv(ps)
+			if err != nil {
+				return
+			}
+			if n == 1 && localring.IsToken(ps[0].Data()) {
+				got <- time.Now()
+			}
+		}
+	}()
+	h := tokenHeader(t)
+	tok := func(copy byte) []byte { return []byte{h[0], h[1], 't', 'o', 'k', copy} }
+	mesh.Link("a", "b").Cut()
+	if err := a.Send("b", tok(1)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the first copy leaves into the cut
+	mesh.Link("a", "b").Heal()
+	sent := time.Now()
+	if err := a.Send("b", tok(2)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-got:
+		if d := at.Sub(sent); d > 2*delay {
+			t.Errorf("the token's copy arrived %v after it was sent, more than one RTT (%v): it waited for QUIC to repair the lost first copy", d, 2*delay)
+		} else {
+			t.Logf("the token's copy arrived %v after it was sent", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no token arrived within 10 s")
+	}
+	if st := a.Stats(); st.TokenDatagrams != 2 {
+		t.Errorf("a sent %d tokens as datagrams, want 2", st.TokenDatagrams)
+	}
+}
