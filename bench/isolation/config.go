@@ -162,9 +162,9 @@ type Failover struct {
 	Gap       time.Duration            `json:"gap_ns"`
 	GapBySite map[string]time.Duration `json:"gap_by_site_ns"`
 	Before    time.Duration            `json:"before_ns"`
-	// AgainBySite is, by site, when the last of its receivers delivered
-	// again: the end of its longest time without an abc-global delivery
-	// after the kill, counted from the kill.
+	// AgainBySite is, by site, when its longest time without an
+	// abc-global delivery after the kill (GapBySite) ended, counted from
+	// the kill.
 	AgainBySite map[string]time.Duration `json:"again_by_site_ns"`
 	// IdleAtKill is, over those receivers, the longest time since their
 	// last delivery at the moment of the kill. GapWithIdle is Gap counted

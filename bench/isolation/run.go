@@ -393,7 +393,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		if s.ph == PhaseFailover {
 			b.failover(&r.Failover)
 			for _, site := range slices.Sorted(maps.Keys(r.Failover.AgainBySite)) {
-				b.logf("  abc-global at site %s: delivering again %v after the kill (the end of its longest time without a delivery, the last of its members), gap %v", site,
+				b.logf("  abc-global at site %s: delivering again %v after the kill (the end of its longest time without a delivery), gap %v", site,
 					r.Failover.AgainBySite[site].Round(time.Millisecond), r.Failover.GapBySite[site].Round(time.Millisecond))
 			}
 		}
@@ -419,9 +419,12 @@ func (b *runner) failover(f *Failover) {
 		m.mu.Lock()
 		times := slices.Clone(m.times)
 		m.mu.Unlock()
-		g := longestGap(times, b.kill, b.sendEnd)
-		f.GapBySite[siteOf(m.node)] = max(f.GapBySite[siteOf(m.node)], g)
-		f.AgainBySite[siteOf(m.node)] = max(f.AgainBySite[siteOf(m.node)], againAfter(times, b.kill, b.sendEnd))
+		g, site := longestGap(times, b.kill, b.sendEnd), siteOf(m.node)
+		if _, ok := f.GapBySite[site]; !ok || g > f.GapBySite[site] {
+			// The end of the site's longest gap: that of the member
+			// that had it.
+			f.GapBySite[site], f.AgainBySite[site] = g, againAfter(times, b.kill, b.sendEnd)
+		}
 		f.Gap = max(f.Gap, g)
 		f.Before = max(f.Before, longestGap(times, b.phaseFrom, b.kill))
 		idle := idleAt(times, b.kill)
