@@ -127,3 +127,21 @@ func benchRing(b *testing.B, n, size int, svc localring.Service) {
 	b.ReportMetric(float64(mcasts)/float64(delivered), "mcasts/msg")
 	b.ReportMetric(float64(tokens)/float64(delivered), "tokens/msg")
 }
+
+// TestOrderingAllocs bounds the allocations of the ring of
+// BenchmarkOrdering (3 nodes, 1 KiB Agreed messages, 0.875 packets per
+// message, most messages split over two packets) per message, all nodes
+// together: a packet's copy and its mcast at each receiver, the sender's
+// packet, and one buffer for each message whose fragments a node joins.
+// It was 17 when a reassembly copied its first fragment and then grew.
+func TestOrderingAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("runs a benchmark; allocation counts under the race detector mean nothing")
+	}
+	r := testing.Benchmark(func(b *testing.B) { benchRing(b, 3, 1024, localring.Agreed) })
+	if got := r.AllocsPerOp(); got > maxOrderingAllocs {
+		t.Errorf("%d allocations per message in a ring of 3, want at most %d (%v)", got, maxOrderingAllocs, r)
+	}
+}
+
+const maxOrderingAllocs = 12

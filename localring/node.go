@@ -95,9 +95,13 @@ func (rs *ringState) successor(id NodeID) NodeID {
 	return rs.members[0].ID
 }
 
+// reassembly is the message a sender is delivering in fragments. Its
+// parts alias the entries of their packets, which nothing modifies: the
+// message is copied once, whole, when its last fragment is delivered.
 type reassembly struct {
-	id   uint64
-	data []byte
+	id    uint64
+	open  bool     // parts hold the start of message id
+	parts [][]byte // the fragments so far, in order
 }
 
 // pending is a submitted message waiting to be sent.
@@ -760,6 +764,20 @@ func (n *Node) deliver(rs *ringState) {
 	}
 }
 
+// join returns the message the parts make, in one new buffer, and resets
+// r for the sender's next fragmented message.
+func (r *reassembly) join() []byte {
+	data := bytes.Join(r.parts, nil) // not zeroed before the copy
+	r.reset()
+	return data
+}
+
+// reset forgets the parts, so that r holds no packet.
+func (r *reassembly) reset() {
+	clear(r.parts)
+	r.parts, r.open = r.parts[:0], false
+}
+
 // deliverPacket hands the complete messages of one packet to the
 // application in configuration conf, reassembling fragments.
 func (n *Node) deliverPacket(rs *ringState, m *mcast, conf string) {
@@ -772,19 +790,24 @@ func (n *Node) deliverPacket(rs *ringState, m *mcast, conf string) {
 		data := e.data
 		if e.flags&fragCont != 0 {
 			r := rs.reasm[m.sender]
-			if r == nil || r.id != e.msgID {
+			if r == nil || !r.open || r.id != e.msgID {
 				continue // the start of this message was lost with its ring
 			}
-			r.data = append(r.data, e.data...)
-			data = r.data
+			r.parts = append(r.parts, e.data)
+			if e.flags&fragMore != 0 {
+				continue
+			}
+			data = r.join()
 		} else if e.flags&fragMore != 0 {
-			rs.reasm[m.sender] = &reassembly{id: e.msgID, data: append(make([]byte, 0, 2*len(e.data)), e.data...)}
-		}
-		if e.flags&fragMore != 0 {
+			r := rs.reasm[m.sender]
+			if r == nil {
+				r = &reassembly{}
+				rs.reasm[m.sender] = r
+			}
+			r.reset()
+			r.id, r.open = e.msgID, true
+			r.parts = append(r.parts, e.data)
 			continue
-		}
-		if e.flags&fragCont != 0 {
-			delete(rs.reasm, m.sender)
 		}
 		n.stats.MessagesDelivered++
 		n.emit(Event{Kind: EventDeliver, Msg: Message{

@@ -98,7 +98,10 @@ type mcast struct {
 	inner     []byte  // the encoded old-ring mcast, for a recovery packet
 	raw       []byte  // the packet as received or sent, for retransmission
 	delivered bool
-	one       [1]entry // storage for the common single-entry packet
+	// one stores the entries of the common packets: one message, or the
+	// end of one and the start of the next (a message that does not fit
+	// the rest of a packet is split, token.go's sendNew).
+	one [2]entry
 }
 
 type token struct {
@@ -506,10 +509,10 @@ func parseMcast(raw []byte) (*mcast, error) {
 	} else {
 		n := r.count(maxEntries, 4, "entry")
 		switch {
-		case n == 1:
-			m.entries = m.one[:]
-		case n > 1:
+		case n > len(m.one):
 			m.entries = make([]entry, n)
+		case n > 0:
+			m.entries = m.one[:n]
 		}
 		for i := 0; i < n && r.err == nil; i++ {
 			e := &m.entries[i]

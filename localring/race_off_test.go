@@ -1,0 +1,5 @@
+//go:build !race
+
+package localring_test
+
+const raceEnabled = false
