@@ -111,7 +111,8 @@ func isPattern(name string) bool { return strings.ContainsAny(name, "*?") }
 func (a *Agent) stepGroups(e localring.Event) {
 	a.g.Step(e)
 	if a.gl.stepped != nil {
-		a.gl.stepped(&e)
+		ec := e // the hook takes a pointer: only this copy goes to the heap, not every event
+		a.gl.stepped(&ec)
 	}
 	a.groupOutput()
 }
@@ -132,6 +133,7 @@ func (a *Agent) groupOutput() {
 		a.lat.event(e, time.Now())
 		a.routeGroupEvent(a.g, e)
 	}
+	a.g.Release(rd) // nothing above keeps the events
 }
 
 // traceRaw reports whether a ring event has its own trace line: installs,

@@ -213,3 +213,66 @@ func BenchmarkMerge(b *testing.B) {
 		r.run()
 	}
 }
+
+// TestDeliverAllocs bounds the allocations of delivering a multicast of a
+// remote client that is a member, to a group with a local member, as a
+// driver does it (Step, Ready, Release): the Message, its Groups and its
+// To. It was 6 when the client's name and "node:client" were made for
+// each message and each Ready allocated its events.
+func TestDeliverAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under the race detector mean nothing")
+	}
+	l := newLoop(t, Config{})
+	n2 := localring.Member{ID: "n2", Inc: 1}
+	l.remoteJoin(l.g.me.m, "a", "g")
+	l.remoteJoin(n2, "r", "g")
+	w := wireMsg{kind: kindMulticast, epoch: l.g.epoch, seq: 1, client: "r", groups: []string{"g"}, data: make([]byte, 1024)}
+	payload := w.append(nil)
+	allocs := testing.AllocsPerRun(1000, func() {
+		l.deliver(n2, payload, localring.Agreed)
+		rd := l.g.Ready()
+		if len(rd.Events) != 1 || len(rd.Events[0].To) != 1 || rd.Events[0].Msg.Sender != "n2:r" {
+			t.Fatalf("events %+v, want the delivery to a", rd.Events)
+		}
+		l.g.Release(rd)
+	})
+	if allocs > 3 {
+		t.Errorf("%.1f allocations per delivery, want at most 3", allocs)
+	}
+}
+
+// TestMulticastAllocs bounds the allocations of a multicast of a local
+// client that is a member, from Multicast to the EventSent, as a driver
+// does it (Ready, Release): the copy of its groups, the Message, the
+// encoded message and its place in the queue. It was 6 when the sender's
+// name was made for each message and the EventSent copied the Message.
+func TestMulticastAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under the race detector mean nothing")
+	}
+	l := newLoop(t, Config{})
+	l.remoteJoin(l.g.me.m, "a", "g")
+	groups, payload := []string{"g"}, make([]byte, 1024)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := l.g.Multicast("a", localring.Agreed, 1, groups, payload); err != nil {
+			t.Fatal(err)
+		}
+		rd := l.g.Ready()
+		if len(rd.Submits) != 1 {
+			t.Fatalf("submits %+v, want the message", rd.Submits)
+		}
+		l.msgSeq++
+		m := localring.Message{ID: localring.MessageID{Sender: "n1", Inc: 1, Seq: l.msgSeq}, Svc: localring.Agreed, Payload: rd.Submits[0].Payload, Conf: l.conf.ID}
+		l.g.Release(rd)
+		l.g.Step(localring.Event{Kind: localring.EventSend, Msg: m})
+		rd = l.g.Ready()
+		if len(rd.Events) != 1 || rd.Events[0].Kind != EventSent || rd.Events[0].Msg.Sender != "n1:a" {
+			t.Fatalf("events %+v, want the EventSent", rd.Events)
+		}
+		l.g.Release(rd)
+	})
+	if allocs > 4 {
+		t.Errorf("%.1f allocations per multicast, want at most 4", allocs)
+	}
+}

@@ -197,7 +197,8 @@ type Node struct {
 	intent   map[string]map[string]bool // local client → groups it asked to join
 
 	gen     uint64
-	scratch []byte // setTrans's buffer for view ids
+	scratch []byte                      // setTrans's buffer for view ids
+	known   func([]byte) (string, bool) // knownGroup, made once (a method value per message allocates)
 	rd      Ready
 	stats   Stats
 }
@@ -217,6 +218,7 @@ func New(cfg Config) (*Node, error) {
 		nextSeq: 1,
 	}
 	n.me = n.nodeOf(cfg.Node)
+	n.known = n.knownGroup
 	return n, nil
 }
 
@@ -250,6 +252,17 @@ func (n *Node) nodeOf(m localring.Member) *nodeInfo {
 		n.nodes[m] = ni
 	}
 	return ni
+}
+
+// memberName returns "node:client" for a client of origin, without
+// allocating it for a client the node knows.
+func (n *Node) memberName(origin localring.Member, client string) string {
+	if ni := n.nodes[origin]; ni != nil {
+		if c := ni.clients[client]; c != nil {
+			return c.full
+		}
+	}
+	return MemberName(origin.ID, client)
 }
 
 func (n *Node) clientOf(ni *nodeInfo, name string) *clientInfo {
@@ -294,11 +307,32 @@ func (n *Node) growEvents(k int) { n.rd.Events = slices.Grow(n.rd.Events, k) }
 
 // Ready returns what the node produced since the last call: ring messages
 // to submit and events, in order. The returned slices belong to the
-// caller.
+// caller, who may give them back with Release.
 func (n *Node) Ready() Ready {
 	r := n.rd
 	n.rd = Ready{}
 	return r
+}
+
+// maxReleased bounds the slices Release keeps: the output of a
+// configuration change of many groups is left to the garbage collector.
+const maxReleased = 1024
+
+// Release gives back the slices of rd, the last Ready, once the caller
+// keeps no reference to their elements (what the events point to, the
+// messages and views, stays the caller's): the node reuses them for its
+// next output, so that a driver that takes Ready after every Step does not
+// allocate them each time. It has no effect once the node produced
+// anything after that Ready.
+func (n *Node) Release(rd Ready) {
+	if n.rd.Events == nil && cap(rd.Events) <= maxReleased {
+		clear(rd.Events)
+		n.rd.Events = rd.Events[:0]
+	}
+	if n.rd.Submits == nil && cap(rd.Submits) <= maxReleased {
+		clear(rd.Submits)
+		n.rd.Submits = rd.Submits[:0]
+	}
 }
 
 // HasReady reports whether Ready would return anything.
@@ -453,7 +487,7 @@ func (n *Node) Multicast(client string, svc localring.Service, msgType uint16, g
 		}
 	}
 	w := &wireMsg{kind: kindMulticast, client: client, mtype: msgType, groups: gs, data: payload}
-	msg := &Message{Sender: MemberName(n.me.m.ID, client), Svc: svc, Type: msgType, Groups: gs, Payload: payload}
+	msg := &Message{Sender: n.memberName(n.me.m, client), Svc: svc, Type: msgType, Groups: gs, Payload: payload}
 	return n.enqueue("multicast", client, "", w, svc, msg)
 }
 
@@ -479,7 +513,7 @@ func (n *Node) Send(client, to string, svc localring.Service, msgType uint16, pa
 		return 0, n.requestError("send", client, "", fmt.Errorf("%w %d", ErrBadService, svc))
 	}
 	w := &wireMsg{kind: kindUnicast, client: client, mtype: msgType, to: to, data: payload}
-	msg := &Message{Sender: MemberName(n.me.m.ID, client), Svc: svc, Type: msgType, To: to, Payload: payload}
+	msg := &Message{Sender: n.memberName(n.me.m, client), Svc: svc, Type: msgType, To: to, Payload: payload}
 	return n.enqueue("send", client, "", w, svc, msg)
 }
 

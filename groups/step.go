@@ -63,16 +63,19 @@ func (n *Node) onSend(msg *localring.Message) {
 		return
 	}
 	n.outBytes -= len(o.data)
-	if i == 0 {
+	switch {
+	case len(n.out) == 1:
+		n.out[0] = nil
+		n.out = n.out[:0] // keep the array from its start, for the next appends
+	case i == 0:
 		n.out[0] = nil
 		n.out = n.out[1:]
-	} else {
+	default:
 		n.out = slices.Delete(n.out, i, i+1)
 	}
-	if o.msg != nil {
-		m := *o.msg
-		m.ID, m.Conf = msg.ID, msg.Conf
-		n.emit(Event{Kind: EventSent, Msg: &m})
+	if o.msg != nil { // o is done with: its message goes out
+		o.msg.ID, o.msg.Conf = msg.ID, msg.Conf
+		n.emit(Event{Kind: EventSent, Msg: o.msg})
 	}
 }
 
@@ -97,12 +100,16 @@ func (n *Node) onDeliver(msg *localring.Message) {
 		n.stats.Foreign++
 		return
 	}
-	w, err := parseWireIntern(msg.Payload, n.knownGroup)
+	origin := localring.Member{ID: msg.ID.Sender, Inc: msg.ID.Inc}
+	var clients map[string]*clientInfo // the sender's known clients, for their names
+	if ni := n.nodes[origin]; ni != nil {
+		clients = ni.clients
+	}
+	w, err := parseWireIntern(msg.Payload, n.known, clients)
 	if err != nil {
 		n.stats.Malformed++
 		return
 	}
-	origin := localring.Member{ID: msg.ID.Sender, Inc: msg.ID.Inc}
 	if w.kind == kindReport {
 		n.onReport(msg, origin, w.rep)
 		return
@@ -128,7 +135,7 @@ func (n *Node) onDeliver(msg *localring.Message) {
 }
 
 func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member, w *wireMsg) {
-	m := &Message{ID: msg.ID, Seq: w.seq, Sender: MemberName(origin.ID, w.client), Svc: msg.Svc, Type: w.mtype,
+	m := &Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
 		Groups: w.groups, Payload: w.data, Conf: msg.Conf, Order: msg.Order}
 	for _, name := range w.groups {
 		if g := n.groups[name]; g != nil && g.acl != nil && !g.acl.acl.MaySend(m.Sender) {
@@ -164,7 +171,7 @@ func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member,
 }
 
 func (n *Node) deliverUnicast(msg *localring.Message, origin localring.Member, w *wireMsg) {
-	m := &Message{ID: msg.ID, Seq: w.seq, Sender: MemberName(origin.ID, w.client), Svc: msg.Svc, Type: w.mtype,
+	m := &Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
 		To: w.to, Payload: w.data, Conf: msg.Conf, Order: msg.Order}
 	var to []string
 	if node, client, err := SplitMember(w.to); err == nil && node == n.me.m.ID {

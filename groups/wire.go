@@ -267,13 +267,14 @@ func aclSize(a *ACL) int {
 
 // parseWire decodes a group message. The result may reference p (the data
 // of messages), which must not change afterwards.
-func parseWire(p []byte) (wireMsg, error) { return parseWireIntern(p, nil) }
+func parseWire(p []byte) (wireMsg, error) { return parseWireIntern(p, nil, nil) }
 
-// parseWireIntern is parseWire that takes group names from known (when
-// not nil): it returns the stored copy of a name it knows, so that
-// decoding a message to known groups allocates no names.
-func parseWireIntern(p []byte, known func([]byte) (string, bool)) (wireMsg, error) {
-	r := reader{b: p, known: known}
+// parseWireIntern is parseWire that takes group names from known and the
+// client's name from clients (when not nil): it returns the stored copy of
+// a name it knows, so that decoding a message of a known client to known
+// groups allocates no names.
+func parseWireIntern(p []byte, known func([]byte) (string, bool), clients map[string]*clientInfo) (wireMsg, error) {
+	r := reader{b: p, known: known, clients: clients}
 	var m wireMsg
 	if r.byte() != wireMagic {
 		return m, fmt.Errorf("%w: not a group message", ErrMalformed)
@@ -294,7 +295,7 @@ func parseWireIntern(p []byte, known func([]byte) (string, bool)) (wireMsg, erro
 	}
 	m.epoch = r.u64()
 	m.seq = r.uvarint()
-	m.client = r.name(MaxClientName, false, "client")
+	m.client = r.client()
 	switch m.kind {
 	case kindJoin, kindLeave:
 		m.group = r.name(MaxGroupName, true, "group")
@@ -392,9 +393,10 @@ func (rep *report) parse(r *reader) {
 // reader decodes with a sticky error: after the first failure every read
 // returns zero values.
 type reader struct {
-	b     []byte
-	err   error
-	known func([]byte) (string, bool)
+	b       []byte
+	err     error
+	known   func([]byte) (string, bool)
+	clients map[string]*clientInfo
 }
 
 func (r *reader) fail(format string, args ...any) {
@@ -507,6 +509,17 @@ func (r *reader) group() string {
 		}
 	}
 	return r.name(MaxGroupName, true, "group")
+}
+
+// client reads a client name, taking the stored copy of a known one.
+func (r *reader) client() string {
+	if r.clients != nil && len(r.b) > 0 && int(r.b[0]) < len(r.b) {
+		if c := r.clients[string(r.b[1:1+int(r.b[0])])]; c != nil {
+			r.b = r.b[1+len(c.name):]
+			return c.name
+		}
+	}
+	return r.name(MaxClientName, false, "client")
 }
 
 func (r *reader) acl() ACL {

@@ -98,7 +98,7 @@ func FuzzWire(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(normalize(m), normalize(m2)) {
 			t.Fatalf("second decoding differs: %v", err)
 		}
-		// Interning known group names changes nothing.
+		// Interning known group names changes nothing, nor does
 		known := func(b []byte) (string, bool) {
 			switch string(b) {
 			case "g", "g1", "g2":
@@ -106,7 +106,9 @@ func FuzzWire(f *testing.F) {
 			}
 			return "", false
 		}
-		m3, err := parseWireIntern(b, known)
+		// Interning known client names too.
+		clients := map[string]*clientInfo{"a": {name: "a"}, "b": {name: "b"}, "c": {name: "c"}, "client-7": {name: "client-7"}}
+		m3, err := parseWireIntern(b, known, clients)
 		if err != nil || !reflect.DeepEqual(normalize(m), normalize(m3)) {
 			t.Fatalf("decoding with known names differs: %v", err)
 		}
