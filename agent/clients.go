@@ -17,6 +17,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/rawread"
 	"github.com/atoll-gcs/atoll/internal/trywrite"
 )
 
@@ -384,7 +385,7 @@ func (s *session) read() {
 		delete(cs.all, s)
 		cs.mu.Unlock()
 	}()
-	r := cp.NewReader(s.conn)
+	r := cp.NewReader(rawread.New(s.conn))
 	if !s.hello(r) {
 		s.conn.Close()
 		return

@@ -15,6 +15,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/rawread"
 	"github.com/atoll-gcs/atoll/internal/trywrite"
 )
 
@@ -239,7 +240,7 @@ func start(ctx context.Context, conn net.Conn, addr string, o *options) (*Client
 	if _, err := conn.Write(cp.Append(nil, &hello)); err != nil {
 		return fail(fmt.Errorf("client: hello with the agent at %s: %w", addr, err))
 	}
-	r := cp.NewReader(conn)
+	r := cp.NewReader(rawread.New(conn))
 	f, err := r.Next()
 	if err != nil {
 		return fail(fmt.Errorf("client: hello with the agent at %s: %w", addr, err))
