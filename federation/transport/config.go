@@ -174,9 +174,11 @@ type Config struct {
 
 	// OnConnect, when set, is called with the peer's site each time a
 	// connection to it is set up (dialed or accepted, and the peer
-	// admitted), from a goroutine of the transport; it must not block.
-	// The ring's driver passes it on to the node (localring.Node.
-	// Reachable): packets it sent before went nowhere.
+	// admitted), from a goroutine of the transport, before the
+	// connection's reader and writer start: nothing the peer sent on it
+	// is read until it returns, so it may wait briefly for the ring to
+	// act first (the gateway runner has its node send its join,
+	// localring.Node.Reachable: packets it sent before went nowhere).
 	OnConnect func(site string)
 
 	// Logger receives one line per connection, disconnection and refusal.
