@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -55,6 +56,11 @@ type groupRunner struct {
 	drained bool              // after its last pass: the group layers have nothing left to send
 	leave   bool              // the agent is leaving (the driver's Leaving hook)
 	waited  time.Time         // when the driver last waited for the group loop (for the log)
+
+	// For Probe: a stuck group loop (groupStall).
+	passStart time.Time     // when the pass in progress started (busy)
+	asked     time.Time     // since when work or a probe has waited for a pass to start; zero when none waits
+	stallMax  time.Duration // groupStall, or a test's bound
 }
 
 // maxGroupBacklog bounds the ring events waiting for the group loop:
@@ -67,6 +73,13 @@ const (
 	maxGroupBacklogBytes = 128 << 20
 )
 
+// groupStall is how long the group loop may spend in one pass, or leave
+// work waiting before it starts one, before Probe reports it stuck. Far
+// above a legitimate pass: a configuration change at 100,000 groups keeps
+// one pass busy for about 1 to 5 s on a loaded machine
+// (docs/BENCHMARKS.md), a backlog of maxGroupBacklog events longer.
+const groupStall = 60 * time.Second
+
 // groupRetry is how soon the group loop runs another pass while client
 // requests wait for room (takeClientRequests): a reader's backlog may end
 // by the clock (readingWindow), not by an event.
@@ -76,6 +89,38 @@ func (gr *groupRunner) init() {
 	gr.wake = make(chan struct{}, 1)
 	gr.done = make(chan struct{})
 	gr.cond.L = &gr.mu
+	gr.stallMax = groupStall
+}
+
+// groupStuck reports, for Probe, whether the group loop has been in one
+// pass, or has left work waiting, for longer than its bound at now, in
+// words for the operator; nil while it keeps up. It asks for a pass (a
+// probe's request counts as work): an idle group loop runs one and
+// clears it.
+func (a *Agent) groupStuck(now time.Time) error {
+	gr := &a.gr
+	select {
+	case <-gr.done:
+		return nil // the agent stopped: nothing is waiting for it
+	default:
+	}
+	gr.mu.Lock()
+	busy, start, asked, bound := gr.busy, gr.passStart, gr.asked, gr.stallMax
+	if asked.IsZero() {
+		gr.asked = now
+	}
+	waiting, bytes := len(gr.in), gr.inBytes
+	gr.mu.Unlock()
+	a.wakeGroups()
+	switch {
+	case busy && now.Sub(start) > bound:
+		return fmt.Errorf("agent: the group loop has been in one pass for %v (since %s, bound %v): the groups, the clients and the trace make no progress; %d ring events (%d bytes) wait for it",
+			now.Sub(start).Round(time.Millisecond), start.UTC().Format(time.RFC3339), bound, waiting, bytes)
+	case !busy && !asked.IsZero() && now.Sub(asked) > bound:
+		return fmt.Errorf("agent: the group loop has not started a pass for %v although work waits for it (bound %v): the groups, the clients and the trace make no progress; %d ring events (%d bytes) wait for it",
+			now.Sub(asked).Round(time.Millisecond), bound, waiting, bytes)
+	}
+	return nil
 }
 
 // wakeGroups makes the group loop run a pass soon. Safe from any
@@ -109,6 +154,9 @@ func (a *Agent) handEvents(now time.Time, evs []localring.Event) {
 		for len(gr.in) > 0 && (len(gr.in)+len(evs) > maxGroupBacklog || gr.inBytes+bytes > maxGroupBacklogBytes) {
 			gr.cond.Wait()
 		}
+	}
+	if gr.asked.IsZero() {
+		gr.asked = now
 	}
 	gr.in = append(gr.in, evs...)
 	gr.inBytes += bytes
@@ -211,6 +259,7 @@ func (a *Agent) groupPass() (next time.Time) {
 	evs := gr.in
 	gr.in, gr.spare, gr.inBytes = gr.spare, nil, 0
 	gr.busy = true
+	gr.passStart, gr.asked = time.Now(), time.Time{}
 	leave := gr.leave
 	gr.mu.Unlock()
 	gr.cond.Broadcast()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -116,4 +117,86 @@ func TestTraceAheadOfNetwork(t *testing.T) {
 	}
 	c.stopAll()
 	c.check(false)
+}
+
+// TestProbeGroupLoopStuck: a group loop stuck in one pass for longer than
+// its bound makes Probe fail with a reason that names the group loop;
+// once the group loop moves again Probe is content. Before, Probe looked
+// at the driver's loop only: without a trace the driver keeps running
+// passes, so a watchdog never saw a stuck group layer, and with one (as
+// here) the driver waits for the group loop to trace its sends, and the
+// watchdog blamed the ring's loop.
+func TestProbeGroupLoopStuck(t *testing.T) {
+	for _, trace := range []bool{true, false} {
+		t.Run(fmt.Sprintf("trace=%v", trace), func(t *testing.T) { probeGroupLoopStuck(t, trace) })
+	}
+}
+
+func probeGroupLoopStuck(t *testing.T, trace bool) {
+	const bound = 300 * time.Millisecond
+	c := newCluster(t, 1)
+	edit := func(cfg *Config) {
+		if !trace {
+			cfg.TracePath = ""
+		}
+	}
+	blocked, release := make(chan struct{}), make(chan struct{})
+	a := c.startPrepared("n1", edit, func(a *Agent) {
+		a.gr.stallMax = bound
+		a.gl.stepped = func(e *localring.Event) {
+			if e.Kind == localring.EventDeliver && string(e.Msg.Payload) == "block" {
+				close(blocked)
+				<-release
+			}
+		}
+	})
+	c.waitRing([]string{"n1"}, 10*time.Second)
+	if _, err := a.Probe(); err != nil {
+		t.Fatalf("Probe of an agent at work: %v", err)
+	}
+	if err := a.Submit(localring.Agreed, []byte("block")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the group loop never got the message")
+	}
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	start := time.Now()
+	p0, err := a.Probe()
+	if err != nil && time.Since(start) < bound {
+		t.Fatalf("Probe failed before the bound: %v", err)
+	}
+	for err == nil {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("Probe still content 10 s after the group loop got stuck (bound %v)", bound)
+		}
+		time.Sleep(20 * time.Millisecond)
+		_, err = a.Probe()
+	}
+	if msg := err.Error(); !strings.Contains(msg, "group loop has been in one pass for") || !strings.Contains(msg, "no progress") {
+		t.Errorf("Probe's error does not tell the operator what is stuck: %v", err)
+	}
+	if p, _ := a.Probe(); !trace && !p.After(p0) {
+		t.Errorf("without a trace the driver's loop ran no pass while the group loop was stuck: %v, before %v", p, p0)
+	}
+	close(release)
+	released = true
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err = a.Probe(); err != nil; _, err = a.Probe() {
+		if time.Now().After(deadline) {
+			t.Fatalf("Probe still failing 10 s after the group loop moved again: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.stopAll()
+	if trace {
+		c.check(false)
+	}
 }

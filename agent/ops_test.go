@@ -415,8 +415,8 @@ func TestReady(t *testing.T) {
 		t.Fatal("Ready closed before Run")
 	default:
 	}
-	if !a.Probe().IsZero() {
-		t.Fatal("Probe: a pass before Run")
+	if p, err := a.Probe(); !p.IsZero() || err != nil {
+		t.Fatalf("Probe before Run: %v, %v; want the zero time and no error", p, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -436,12 +436,12 @@ func TestReady(t *testing.T) {
 	if st.Ring == "" {
 		t.Fatalf("Ready closed while Status shows no ring: state %s", st.State)
 	}
-	p1 := a.Probe()
-	if p1.IsZero() {
-		t.Fatal("Probe: no pass after the ring formed")
+	p1, err := a.Probe()
+	if p1.IsZero() || err != nil {
+		t.Fatalf("Probe after the ring formed: %v, %v; want a pass and no error", p1, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !a.Probe().After(p1) {
+	for p, _ := a.Probe(); !p.After(p1); p, _ = a.Probe() {
 		if time.Now().After(deadline) {
 			t.Fatal("Probe: no new pass within 10 s of asking for one")
 		}

@@ -13,13 +13,23 @@ func (a *Agent) Ready() <-chan struct{} { return a.ready }
 // interval sees a pass newer than its previous probe while the loop is
 // alive, however idle the ring is; a loop that is stuck keeps the old
 // time.
-func (a *Agent) Probe() time.Time {
+//
+// It also asks the group loop (the groups, the clients, the trace) for a
+// pass, and returns an error that says so when the group loop has been in
+// one pass, or has left work (or an earlier probe's request) waiting, for
+// longer than a minute: the ring may still pass the token while nothing
+// above it moves. A watchdog treats the error as not alive.
+func (a *Agent) Probe() (time.Time, error) {
 	ns := a.lastPass.Load()
 	if a.d != nil {
 		a.d.Wake()
 	}
-	if ns == 0 {
-		return time.Time{}
+	var err error
+	if a.ran.Load() {
+		err = a.groupStuck(time.Now())
 	}
-	return time.Unix(0, ns)
+	if ns == 0 {
+		return time.Time{}, err
+	}
+	return time.Unix(0, ns), err
 }

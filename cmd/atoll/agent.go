@@ -266,7 +266,10 @@ func systemdNotifier(a *agent.Agent, log *slog.Logger) *sdnotify.Notifier {
 			return fmt.Sprintf("ring %s formed: %d members, %d configured nodes missing", st.Ring, in, len(st.Missing))
 		},
 		Alive: func() error {
-			p := a.Probe() // and asks for the next pass
+			p, err := a.Probe() // and asks for the next pass
+			if err != nil {
+				return err
+			}
 			if !last.IsZero() && !p.After(last) {
 				return fmt.Errorf("agent: the ring loop has run no pass for %v", time.Since(last).Round(time.Millisecond))
 			}
