@@ -37,6 +37,14 @@ type Config struct {
 	// agents that write --trace and tests set it. Default false: views
 	// are emitted only when local members see them.
 	AllViews bool
+
+	// Yield, when set, is called every few hundred groups in the loops
+	// whose work grows with the number of groups (the views and the state
+	// exchange of a configuration change: about a second of CPU at
+	// 100,000 groups), so that a caller can let other work run in the
+	// middle of one Step (the agent lets its ring loop pass the token).
+	// It must not call the Node. Default nil.
+	Yield func()
 }
 
 func (c *Config) setDefaults() {

@@ -46,6 +46,7 @@ func (n *Node) transViews(c *localring.Configuration) {
 	}
 	n.growEvents(len(affected))
 	for _, g := range n.sortGroups(affected) {
+		n.yield()
 		cur := g.cur()
 		if tm := filterNodes(cur, in); len(tm) < len(cur) {
 			n.setTrans(g, c.ID, tm)
@@ -86,6 +87,7 @@ func (n *Node) settle(c *localring.Configuration) {
 	}
 	n.growEvents(len(todo))
 	for _, g := range n.sortGroups(todo) {
+		n.yield()
 		n.setRegular(g, filterNodes(g.members, in), viewID{conf: c.ID, kind: 'r'}, ReasonNetwork)
 		n.maybeDrop(g)
 	}
@@ -152,6 +154,7 @@ func (n *Node) ownReport(conf string) *report {
 	all := make([]reportMember, 0, total)
 	rep.groups = make([]reportGroup, 0, len(gs))
 	for _, g := range n.sortGroups(gs) {
+		n.yield()
 		start := len(all)
 		for _, m := range g.members {
 			if m.c.node == n.me {
@@ -284,6 +287,7 @@ func (n *Node) complete() {
 				gs = rep.groupParts[i]
 			}
 			for _, rg := range gs {
+				n.yield()
 				g := n.groups[rg.name]
 				if g == nil {
 					g = n.newGroup(rg.name)
@@ -320,6 +324,7 @@ func (n *Node) complete() {
 	vid := viewID{conf: x.conf.ID, kind: 'r'}
 	n.growEvents(len(all))
 	for _, g := range all {
+		n.yield()
 		nm := dedupMembers(g.xm, n.nextGen())
 		g.xm = nil
 		sortMembers(nm)

@@ -169,8 +169,9 @@ type outMsg struct {
 // concurrent use; the driver owns it from one goroutine, the one that
 // owns the ring node.
 type Node struct {
-	cfg Config
-	me  *nodeInfo
+	cfg    Config
+	me     *nodeInfo
+	yields uint32 // calls of yield, for Config.Yield
 
 	phase     phase
 	reg       *localring.Configuration // the current (or last) regular configuration
@@ -645,4 +646,20 @@ func (n *Node) ACL(group string) (ACL, bool) {
 		return g.acl.acl, true
 	}
 	return ACL{}, false
+}
+
+// yieldEvery is how many calls of yield make one of Config.Yield: a few
+// hundred groups' views are well under a millisecond of work.
+const yieldEvery = 256
+
+// yield calls Config.Yield every yieldEvery calls; the loops over groups
+// of a configuration change call it once per group.
+func (n *Node) yield() {
+	if n.cfg.Yield == nil {
+		return
+	}
+	n.yields++
+	if n.yields%yieldEvery == 0 {
+		n.cfg.Yield()
+	}
 }

@@ -184,3 +184,50 @@ func (r *testRing) ringMsgs() int {
 	}
 	return n
 }
+
+// TestYieldDuringConfChange: Config.Yield is called at least once per
+// yieldEvery groups while a node works through a configuration change of
+// many groups (the views when c leaves, the state exchange and its views
+// when c comes back), so that the agent's ring loop gets to run in the
+// middle of one Step; a Node without it is not affected.
+func TestYieldDuringConfChange(t *testing.T) {
+	const groups = 4 * yieldEvery
+	yields := map[string]*int{"a": new(int), "b": new(int), "c": new(int)}
+	r := newTestRingCfg(t, Config{}, "a", "b", "c")
+	r.quiet = true
+	for id, n := range yields {
+		r.node(id).g.cfg.Yield = func() { *n++ }
+	}
+	r.form([]string{"a", "b", "c"})
+	r.run()
+	for _, id := range []string{"a", "b", "c"} {
+		tn := r.node(id)
+		for j := range groups {
+			tn.must(tn.g.Join("c"+strconv.Itoa(j%100), scaleGroup(j)))
+		}
+		r.collect(tn)
+	}
+	r.run()
+	for _, n := range yields {
+		*n = 0
+	}
+	r.form([]string{"a", "b"}, []string{"c"})
+	r.run()
+	for _, id := range []string{"a", "b"} {
+		if got := *yields[id]; got < groups/yieldEvery {
+			t.Errorf("%s: Yield called %d times while the views of %d groups changed (c left), want at least %d", id, got, groups, groups/yieldEvery)
+		}
+		*yields[id] = 0
+	}
+	r.form([]string{"a", "b", "c"})
+	r.run()
+	for _, id := range []string{"a", "b", "c"} {
+		if !r.node(id).g.Synced() {
+			t.Fatalf("%s did not finish the exchange", id)
+		}
+		// The exchange: its own report, the reports' groups, the views.
+		if got := *yields[id]; got < 2*groups/yieldEvery {
+			t.Errorf("%s: Yield called %d times in the state exchange of %d groups (c came back), want at least %d", id, got, groups, 2*groups/yieldEvery)
+		}
+	}
+}

@@ -225,6 +225,7 @@ func (n *Node) applyOp(origin localring.Member, op *wireMsg, vid viewID, st stam
 		gs := slices.Clone(c.groups)
 		slices.SortFunc(gs, func(a, b *group) int { return strings.Compare(a.name, b.name) })
 		for _, g := range gs {
+			n.yield()
 			n.setRegular(g, without(g.members, c), vid, ReasonDisconnect)
 			n.maybeDrop(g)
 		}
