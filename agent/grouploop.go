@@ -328,6 +328,7 @@ func (a *Agent) groupEvents(evs []localring.Event) {
 			a.domainsLocalEvent(e)
 		}
 		a.stepGroups(*e)
+		a.gl.yield()
 	}
 	if a.trace != nil {
 		if err := a.trace.flush(); err != nil && !a.gl.traceFailed {
