@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -24,7 +25,12 @@ import (
 // (a state exchange of every group). leave-s and rejoin-s are the times
 // until a probe group's view shows the change applied everywhere;
 // token-losses and rings count n1's token losses and installed rings
-// during the two changes (one ring each when nothing stalls).
+// during the two changes (one ring each when nothing stalls). heap-MiB is
+// the process's heap after the joins (three agents and their 300
+// in-process clients), join-ms the time until a client per node has
+// joined one more group and n1's sees their view. With ATOLL_FLIGHT=dir
+// an execution trace of the last seconds goes to dir at every token loss
+// of an agent (flightOnLoss).
 //
 //	go test ./internal/agenttest -run '^$' -bench 'GroupsConfChange/preset=lan/groups=10000$' -benchtime 1x
 func BenchmarkGroupsConfChange(b *testing.B) {
@@ -141,12 +147,23 @@ func groupsConfChange(b *testing.B, preset string, groups int) {
 	}
 	probe("probe-joined", c.IDs...)
 	b.ReportMetric(time.Since(t0).Seconds(), "setup-s")
+	// The heap of the three agents and their in-process clients, and the
+	// time one more group takes to form (a client per node joins it).
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(ms.HeapAlloc)/float64(3*groups), "heap-B/group/node")
+	tj := time.Now()
+	probe("probe-join", c.IDs...)
+	b.ReportMetric(float64(time.Since(tj).Microseconds())/1000, "join-ms")
 
 	counters := func() (losses, rings uint64) {
 		st := c.Agent("n1").Status().Counters
 		return st.TokenLosses, st.RingsInstalled
 	}
 	l0, r0 := counters()
+	defer flightOnLoss(c)()
 	t1 := time.Now()
 	if err := c.Stop("n3", time.Minute); err != nil {
 		b.Fatal(err)
