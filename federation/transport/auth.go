@@ -72,6 +72,7 @@ type counters struct {
 	recvDrops, controlDrops, tokenDatagrams       atomic.Uint64
 	stripeConnects, stripeDisconnects             atomic.Uint64
 	stripeRefused                                 atomic.Uint64
+	stripeWakes                                   atomic.Uint64 // a yielding stripe's writer looked at its gate again
 	refused                                       [numCauses]atomic.Uint64
 }
 

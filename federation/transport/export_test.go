@@ -30,3 +30,7 @@ func (t *Transport) CloseStripe(site string, i int) bool {
 	p.cur.stripes[i].qc.CloseWithError(0x7, "closed by the test")
 	return true
 }
+
+// StripeWakes counts the times a yielding stripe's writer woke to look
+// at its gate again.
+func (t *Transport) StripeWakes() uint64 { return t.stats.stripeWakes.Load() }

@@ -72,7 +72,7 @@ func (t *Transport) paceStripes(p *peer, main *conn) {
 			calm++
 		}
 		s.calm = calm
-		main.active.Store(int32(stripeStep(int(main.active.Load()), t.stripes(p)-1, s)))
+		p.setActive(main, stripeStep(int(main.active.Load()), t.stripes(p)-1, s))
 		select {
 		case <-time.After(max(st.SmoothedRTT, stripeQueueFloor)):
 		case <-main.done:
@@ -122,12 +122,37 @@ func stripeStep(active, limit int, s stripeSample) int {
 	return min(active, limit)
 }
 
-// stripeYields reports whether stripe sc of main must not send now: its
-// rank among main's stripes is main.active or more.
-func (p *peer) stripeYields(main, sc *conn) bool {
+// stripeYields reports whether stripe sc of main must not send now (its
+// rank among main's stripes is main.active or more), and a channel closed
+// when that may change (gateChanged): a stripe that yields sleeps until
+// paceStripes lets more stripes send or a stripe before it ends, so the
+// idle stripes of a clean path cost no wake-ups.
+func (p *peer) stripeYields(main, sc *conn) (bool, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return slices.Index(main.stripes, sc) >= int(main.active.Load())
+	if main.gate == nil {
+		main.gate = make(chan struct{})
+	}
+	return slices.Index(main.stripes, sc) >= int(main.active.Load()), main.gate
+}
+
+// setActive lets n of main's stripes send, waking those that yield if n
+// changed.
+func (p *peer) setActive(main *conn, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if main.active.Swap(int32(n)) != int32(n) {
+		main.gateChanged()
+	}
+}
+
+// gateChanged wakes the stripes of c that yield, to look at their rank
+// and c.active again. The caller holds the peer's mu.
+func (c *conn) gateChanged() {
+	if c.gate != nil {
+		close(c.gate)
+		c.gate = nil
+	}
 }
 
 const (
@@ -145,8 +170,6 @@ const (
 	// burst.
 	stripeBurstLoss = 0.05
 	stripeBurstMin  = 4
-	// stripeYieldPoll is how often a yielding stripe looks again.
-	stripeYieldPoll = 20 * time.Millisecond
 	// stripeIdleRounds is how many round trips without a loss stop one
 	// sending stripe.
 	stripeIdleRounds = 8
@@ -254,7 +277,7 @@ func (t *Transport) addStripe(p *peer, main *conn, sc *conn, limit int) bool {
 	t.stats.stripeConnects.Add(1)
 	t.wg.Go(func() {
 		defer sc.ctl.Close() // ends the stream: the peer closes sc (see Close)
-		t.writeFrames(sc.ctl, p.out, p, sc, func() bool { return p.stripeYields(main, sc) }, nil)
+		t.writeFrames(sc.ctl, p.out, p, sc, func() (bool, <-chan struct{}) { return p.stripeYields(main, sc) }, nil)
 	})
 	t.wg.Go(func() {
 		if err := t.readFrames(sc.ctl, p, sc); errors.Is(err, io.EOF) {
@@ -270,6 +293,7 @@ func (t *Transport) addStripe(p *peer, main *conn, sc *conn, limit int) bool {
 		sc.qc.CloseWithError(codeClosing, "stripe of a closed connection")
 		p.mu.Lock()
 		main.stripes = slices.DeleteFunc(main.stripes, func(c *conn) bool { return c == sc })
+		main.gateChanged() // the stripes after sc moved up a rank
 		p.mu.Unlock()
 		t.stats.stripeDisconnects.Add(1)
 	})

@@ -193,3 +193,28 @@ func TestDefaultStripesOnLongPaths(t *testing.T) {
 		t.Fatalf("a opened %d stripes; want %d, all to b", st.StripeConnects, transport.DefaultStripes-1)
 	}
 }
+
+// TestIdleStripesSleep: the stripes of a clean path yield (no loss, so
+// none may send) and sleep until the gate changes: they used to look
+// again every 20 ms, 50 wake-ups a second each on an idle pair of
+// gateways.
+func TestIdleStripesSleep(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	var trs []*transport.Transport
+	for _, site := range []string{"a", "b"} {
+		cfg := w.config(site, pcs[site], addrs, transport.ModeStreams, nil)
+		cfg.Stripes = 4
+		trs = append(trs, start(t, cfg))
+	}
+	a, b := trs[0], trs[1]
+	waitFor(t, "a and b have their stripes", func() bool {
+		return len(a.ConnStats("b")) == 4 && len(b.ConnStats("a")) == 4
+	})
+	before := a.StripeWakes() + b.StripeWakes()
+	time.Sleep(time.Second)
+	// 6 stripe writers polling every 20 ms woke about 300 times.
+	if n := a.StripeWakes() + b.StripeWakes() - before; n > 12 {
+		t.Fatalf("the idle stripes' writers woke %d times in a second; want them asleep", n)
+	}
+}

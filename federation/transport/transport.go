@@ -91,7 +91,10 @@ type conn struct {
 	done <-chan struct{}
 
 	stripes []*conn      // the stripes of this connection (guarded by the peer's mu)
-	active  atomic.Int32 // how many of them may send (paceStripes)
+	active  atomic.Int32 // how many of them may send (paceStripes; set under the peer's mu)
+	// gate, when set, is closed when active or the stripes' ranks change,
+	// waking the stripes that yield (guarded by the peer's mu).
+	gate chan struct{}
 }
 
 type inPacket struct {
@@ -880,10 +883,11 @@ func (t *Transport) tokenDatagram(c *conn, pkt []byte) bool {
 // writeFrames writes the packets of q, each with its 16-bit length, on w
 // until c ends; acct, when set, accounts for the packets taken (the
 // message queue). While yield, when set, reports true, it takes nothing
-// (a stripe on a path that queues, see stripeYields). A token that dgram,
+// (a stripe on a path that queues, see stripeYields) and waits until the
+// channel yield returned with it is closed. A token that dgram,
 // when set, reports it sent otherwise is not written; what was taken
 // before it is handed to the stream first.
-func (t *Transport) writeFrames(w io.Writer, q chan []byte, acct *peer, c *conn, yield func() bool, dgram func(pkt []byte) bool) {
+func (t *Transport) writeFrames(w io.Writer, q chan []byte, acct *peer, c *conn, yield func() (bool, <-chan struct{}), dgram func(pkt []byte) bool) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var hdr [2]byte
 	put := func(pkt []byte) {
@@ -902,9 +906,14 @@ func (t *Transport) writeFrames(w io.Writer, q chan []byte, acct *peer, c *conn,
 		bw.Write(pkt)
 	}
 	for {
-		for yield != nil && yield() {
+		for yield != nil {
+			yields, changed := yield()
+			if !yields {
+				break
+			}
 			select {
-			case <-time.After(stripeYieldPoll):
+			case <-changed:
+				t.stats.stripeWakes.Add(1)
 			case <-c.done:
 				return
 			case <-t.closing:
