@@ -6,6 +6,9 @@
 // the agent's client sessions and the client's connection that cost more
 // than the read. Elsewhere than on Linux, and for connections without a
 // descriptor (TLS, in-process pipes), New returns the connection itself.
+//
+// Call does the same for any system call that reads a descriptor (the
+// ring transport's recvmmsg).
 package rawread
 
 import (
@@ -15,14 +18,55 @@ import (
 	"syscall"
 )
 
+// Call runs one raw system call on a non-blocking descriptor, again on
+// EINTR, and waits in the network poller only when it fails with EAGAIN.
+// It is not safe for concurrent use.
+type Call struct {
+	rc    syscall.RawConn
+	name  string
+	sys   func(fd uintptr) (int, syscall.Errno)
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // made once, so that a call allocates nothing
+}
+
+// NewCall returns a Call of sys on rc's descriptor; name names the system
+// call in its errors. sys must not block: the descriptor is non-blocking,
+// so a raw system call (syscall.RawSyscall) returns at once.
+func NewCall(rc syscall.RawConn, name string, sys func(fd uintptr) (int, syscall.Errno)) *Call {
+	c := &Call{rc: rc, name: name, sys: sys}
+	c.fn = func(fd uintptr) bool {
+		for {
+			c.n, c.errno = c.sys(fd)
+			if c.errno != syscall.EINTR {
+				return c.errno != syscall.EAGAIN // EAGAIN: wait until readable
+			}
+		}
+	}
+	return c
+}
+
+// Do runs the call once the descriptor is readable and returns its
+// result. Deadlines and Close of the connection end a waiting Do as they
+// end the connection's own Read, with the same errors.
+func (c *Call) Do() (int, error) {
+	err := c.rc.Read(c.fn)
+	n, errno := c.n, c.errno
+	c.n, c.errno = 0, 0
+	switch {
+	case err != nil:
+		return 0, err
+	case errno != 0:
+		return 0, os.NewSyscallError(c.name, errno)
+	}
+	return n, nil
+}
+
 // reader reads one connection. Its Read is not safe for concurrent use
 // (a net.Conn's is, but one reader goroutine is all that its users have).
 type reader struct {
-	rc  syscall.RawConn
-	b   []byte
-	n   int
-	err error
-	fn  func(fd uintptr) bool // made once, so that a read allocates nothing
+	call *Call
+	b    []byte
 }
 
 // New returns a reader of c: raw reads where supported, c otherwise.
@@ -39,15 +83,8 @@ func New(c net.Conn) io.Reader {
 	if err != nil {
 		return c
 	}
-	r := &reader{rc: rc}
-	r.fn = func(fd uintptr) bool {
-		for {
-			r.n, r.err = read(fd, r.b)
-			if r.err != syscall.EINTR {
-				return r.err != syscall.EAGAIN // EAGAIN: wait until readable
-			}
-		}
-	}
+	r := &reader{}
+	r.call = NewCall(rc, "read", func(fd uintptr) (int, syscall.Errno) { return read(fd, r.b) })
 	return r
 }
 
@@ -56,14 +93,11 @@ func (r *reader) Read(b []byte) (int, error) {
 		return 0, nil
 	}
 	r.b = b
-	err := r.rc.Read(r.fn) // closed, deadline passed: as c.Read
-	n, rerr := r.n, r.err
-	r.b, r.n, r.err = nil, 0, nil
+	n, err := r.call.Do() // closed, deadline passed: as c.Read
+	r.b = nil
 	switch {
 	case err != nil:
 		return 0, err
-	case rerr != nil:
-		return 0, os.NewSyscallError("read", rerr)
 	case n == 0:
 		return 0, io.EOF
 	}

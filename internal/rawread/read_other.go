@@ -2,6 +2,8 @@
 
 package rawread
 
+import "syscall"
+
 const supported = false
 
-func read(fd uintptr, b []byte) (int, error) { return 0, nil }
+func read(fd uintptr, b []byte) (int, syscall.Errno) { return 0, 0 }

@@ -164,6 +164,7 @@ func Listen(cfg Config) (*UDP, []Warning, error) {
 		} else {
 			t.ub = ipv4.NewPacketConn(t.uc)
 		}
+		t.ub = rawBatchConn(t.uc, t.ub)
 		t.setPeers(cfg.Peers)
 	} else {
 		if err := t.openGroup(network, &warnings); err != nil {
@@ -212,7 +213,7 @@ func (t *UDP) openGroup(network string, warnings *[]Warning) error {
 		if err := mp.JoinGroup(t.ifi, joinAddr); err != nil {
 			return fmt.Errorf("transport: join multicast group %v on %s: %w", g, t.ifi.Name, err)
 		}
-		t.ub, mb = up, mp
+		t.ub, mb = rawBatchConn(t.uc, up), rawBatchConn(t.mc, mp)
 	} else {
 		up := ipv4.NewPacketConn(t.uc)
 		for _, err := range []error{up.SetMulticastInterface(t.ifi), up.SetMulticastTTL(cfg.MulticastTTL), up.SetMulticastLoopback(true)} {
@@ -224,7 +225,7 @@ func (t *UDP) openGroup(network string, warnings *[]Warning) error {
 		if err := mp.JoinGroup(t.ifi, joinAddr); err != nil {
 			return fmt.Errorf("transport: join multicast group %v on %s: %w", g, t.ifi.Name, err)
 		}
-		t.ub, mb = up, mp
+		t.ub, mb = rawBatchConn(t.uc, up), rawBatchConn(t.mc, mp)
 	}
 
 	// One reader per socket, each double-buffered, so one socket's burst
@@ -262,7 +263,20 @@ func (t *UDP) newBatch(free chan *rbatch) *rbatch {
 	for i := range rb.ms {
 		rb.ms[i].Buffers = [][]byte{buf[i*t.maxPacket : (i+1)*t.maxPacket : (i+1)*t.maxPacket]}
 	}
+	addrSlots(rb.ms)
 	return rb
+}
+
+// addrSlots gives each message an address of its own, which the raw
+// receive (recv_linux.go) fills in place: a received datagram then
+// allocates nothing.
+func addrSlots(ms []ipv4.Message) {
+	addrs := make([]net.UDPAddr, len(ms))
+	ips := make([]byte, len(ms)*net.IPv6len)
+	for i := range ms {
+		addrs[i].IP = ips[i*net.IPv6len : i*net.IPv6len : (i+1)*net.IPv6len]
+		ms[i].Addr = &addrs[i]
+	}
 }
 
 // reader fills batches from one socket until Close and hands them to
@@ -503,8 +517,12 @@ func (t *UDP) ReadBatch(ms []Message) (int, error) {
 // readDirect is ReadBatch of a unicast transport: one recvmmsg straight
 // into the caller's buffers.
 func (t *UDP) readDirect(ms []Message) (int, error) {
-	for len(t.rms) < len(ms) {
-		t.rms = append(t.rms, ipv4.Message{Buffers: make([][]byte, 1)})
+	if len(t.rms) < len(ms) {
+		t.rms = make([]ipv4.Message, len(ms))
+		for i := range t.rms {
+			t.rms[i].Buffers = make([][]byte, 1)
+		}
+		addrSlots(t.rms)
 	}
 	rms := t.rms[:len(ms)]
 	for i := range ms {
@@ -527,7 +545,7 @@ func (t *UDP) readDirect(ms []Message) (int, error) {
 		}
 	}
 	for i := range rms {
-		rms[i].Buffers[0], rms[i].Addr = nil, nil // do not pin the caller's buffers
+		rms[i].Buffers[0] = nil // do not pin the caller's buffers (Addr is reused)
 	}
 	t.n.recv.Add(uint64(n))
 	return n, nil

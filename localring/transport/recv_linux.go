@@ -1,0 +1,141 @@
+//go:build linux
+
+package transport
+
+import (
+	"net"
+	"strconv"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+
+	"github.com/atoll-gcs/atoll/internal/rawread"
+)
+
+// rawBatch reads batches of a socket with a raw recvmmsg on its
+// non-blocking descriptor, through the network poller only when nothing
+// is there (internal/rawread); it writes with the batchConn it wraps.
+// x/net's ReadBatch goes through syscall.Syscall6, which wakes the
+// runtime's monitor thread (a futex) at nearly every call in an agent that
+// is often idle, and allocates its headers and each datagram's address.
+// rawBatch reuses its headers, and each message's Addr: a received
+// datagram allocates nothing.
+//
+// Its ReadBatch is not safe for concurrent use (one reader per socket),
+// reads into Buffers[0] of each message only, ignores flags and leaves
+// OOB alone.
+type rawBatch struct {
+	batchConn
+	call *rawread.Call
+	hs   []unix.Mmsghdr
+	iovs []unix.Iovec
+	sas  []unix.RawSockaddrInet6 // room for either family's address
+	k    int                     // hs[:k] are read
+
+	zoneIndex uint32 // the last IPv6 scope seen, and its name
+	zone      string
+}
+
+// rawBatchConn returns a rawBatch of c that writes with b; b itself when
+// c has no descriptor.
+func rawBatchConn(c *net.UDPConn, b batchConn) batchConn {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return b
+	}
+	r := &rawBatch{batchConn: b}
+	r.call = rawread.NewCall(rc, "recvmmsg", func(fd uintptr) (int, syscall.Errno) {
+		n, _, errno := syscall.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hs[0])), uintptr(r.k), 0, 0, 0)
+		return int(n), errno
+	})
+	return r
+}
+
+func (r *rawBatch) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	if len(r.hs) < len(ms) {
+		r.hs = make([]unix.Mmsghdr, len(ms))
+		r.iovs = make([]unix.Iovec, len(ms))
+		r.sas = make([]unix.RawSockaddrInet6, len(ms))
+	}
+	r.k = len(ms)
+	for i := range ms {
+		var buf []byte
+		if len(ms[i].Buffers) > 0 {
+			buf = ms[i].Buffers[0]
+		}
+		iov := &r.iovs[i]
+		iov.Base = nil
+		if len(buf) > 0 {
+			iov.Base = &buf[0]
+		}
+		iov.SetLen(len(buf))
+		h := &r.hs[i]
+		*h = unix.Mmsghdr{}
+		h.Hdr.Name = (*byte)(unsafe.Pointer(&r.sas[i]))
+		h.Hdr.Namelen = unix.SizeofSockaddrInet6
+		h.Hdr.Iov = iov
+		h.Hdr.SetIovlen(1)
+	}
+	n, err := r.call.Do()
+	for i := range r.k {
+		r.iovs[i].Base = nil // do not pin the callers' buffers
+	}
+	if err != nil {
+		return 0, err
+	}
+	for i := range n {
+		m, h := &ms[i], &r.hs[i]
+		m.N, m.NN, m.Flags = int(h.Len), 0, int(h.Hdr.Flags)
+		m.Addr = r.addr(m.Addr, &r.sas[i])
+	}
+	return n, nil
+}
+
+// addr sets the sender's address sa into old, if that is a *net.UDPAddr
+// made here, or into a new one, and returns it.
+func (r *rawBatch) addr(old net.Addr, sa *unix.RawSockaddrInet6) net.Addr {
+	ua, _ := old.(*net.UDPAddr)
+	if ua == nil || cap(ua.IP) < net.IPv6len {
+		ua = &net.UDPAddr{IP: make(net.IP, net.IPv6len)}
+	}
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		ua.IP = append(ua.IP[:0], sa4.Addr[:]...)
+		ua.Port = port(sa4.Port)
+		ua.Zone = ""
+	case unix.AF_INET6:
+		ua.IP = append(ua.IP[:0], sa.Addr[:]...)
+		ua.Port = port(sa.Port)
+		ua.Zone = r.zoneName(sa.Scope_id)
+	default:
+		return nil
+	}
+	return ua
+}
+
+// port converts a port in network byte order.
+func port(p uint16) int {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return int(b[0])<<8 | int(b[1])
+}
+
+// zoneName names an IPv6 scope as x/net does (the interface's name, or
+// its index), remembering the last one.
+func (r *rawBatch) zoneName(index uint32) string {
+	if index == 0 {
+		return ""
+	}
+	if index != r.zoneIndex {
+		r.zoneIndex, r.zone = index, strconv.Itoa(int(index))
+		if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
+			r.zone = ifi.Name
+		}
+	}
+	return r.zone
+}
