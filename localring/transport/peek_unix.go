@@ -5,8 +5,6 @@ package transport
 import (
 	"fmt"
 	"net"
-
-	"golang.org/x/sys/unix"
 )
 
 // peeker returns a function that reports, without waiting and without
@@ -17,12 +15,11 @@ func peeker(c *net.UDPConn) (func() bool, error) {
 		return nil, fmt.Errorf("transport: %w", err)
 	}
 	var b [1]byte
+	waiting := false
+	fn := func(fd uintptr) { waiting = peekFD(fd, b[:]) } // made once: a peek allocates nothing
 	return func() bool {
-		waiting := false
-		rc.Control(func(fd uintptr) {
-			_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			waiting = err == nil
-		})
+		waiting = false
+		rc.Control(fn)
 		return waiting
 	}, nil
 }

@@ -139,3 +139,11 @@ func (r *rawBatch) zoneName(index uint32) string {
 	}
 	return r.zone
 }
+
+// peekFD reports whether a datagram waits on fd, without taking it: a raw
+// recvfrom with MSG_PEEK (unix.Recvfrom would wake the monitor thread as
+// x/net's recvmmsg did, at every token the group socket holds back).
+func peekFD(fd uintptr, b []byte) bool {
+	_, _, errno := syscall.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	return errno == 0
+}
