@@ -233,6 +233,19 @@ func (w *world) logs() string {
 // load of the running gateways for a second first: files read one after
 // the other while messages flow could hold a delivery whose send was
 // written after its sender's file was read.
+//
+// A quiescent check judges each live gateway's current configuration too,
+// so it holds only once every gateway has delivered what the ring gave
+// the others, and a fixed sleep does not say when that is on a shared
+// machine: in a CI run at load 10, gateway a, whose own singleton local
+// ring lost its token twice for 202 ms around the check, had not yet
+// delivered the last messages of a, b and c that b had delivered as Safe
+// (self-delivery, failure atomicity and Safe violations in a's current
+// configuration; a SIGSTOP of a across the check gives the same report,
+// and the same traces read 8 s later have none). So a quiescent check
+// that finds violations reads the traces again until they are gone or
+// settleTimeout has passed, and says how long the ring took to settle; a
+// message a live gateway really lost is still reported, after the wait.
 func (w *world) check(quiescent bool) {
 	w.t.Helper()
 	var paused []string
@@ -248,6 +261,46 @@ func (w *world) check(quiescent bool) {
 		time.Sleep(time.Second)
 		defer w.setLoad(w.rate, paused...)
 	}
+	failed := map[evs.Proc]bool{}
+	for _, p := range w.killed {
+		failed[p] = true
+	}
+	start := time.Now()
+	for first := 0; ; {
+		all := w.readTraces()
+		vs := evs.Check(all, evs.Options{Failed: failed, Quiescent: quiescent})
+		if len(vs) == 0 {
+			if first > 0 {
+				w.t.Logf("EVS check: %d federation trace events, no violation once the ring settled, %v after a first reading with %d violations",
+					len(all), time.Since(start).Round(time.Millisecond), first)
+			} else {
+				w.t.Logf("EVS check: %d federation trace events, no violation", len(all))
+			}
+			return
+		}
+		if first == 0 {
+			first = len(vs)
+		}
+		if !quiescent || time.Since(start) >= settleTimeout {
+			var b strings.Builder
+			evs.Report(&b, vs)
+			if quiescent {
+				fmt.Fprintf(&b, "(still there %v after the first reading)\n", time.Since(start).Round(time.Millisecond))
+			}
+			w.t.Fatalf("EVS violations in the federation traces (%d events):\n%s", len(all), b.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// settleTimeout bounds how long a quiescent check waits for the live
+// gateways to deliver what the ring delivered elsewhere (check): a few
+// token rotations of the 200 ms path, with room for a starved process.
+const settleTimeout = 10 * time.Second
+
+// readTraces reads the federation traces written so far.
+func (w *world) readTraces() []evs.Event {
+	w.t.Helper()
 	var all []evs.Event
 	for _, path := range w.traces {
 		b, err := os.ReadFile(path)
@@ -260,16 +313,7 @@ func (w *world) check(quiescent bool) {
 		}
 		all = append(all, es...)
 	}
-	failed := map[evs.Proc]bool{}
-	for _, p := range w.killed {
-		failed[p] = true
-	}
-	if vs := evs.Check(all, evs.Options{Failed: failed, Quiescent: quiescent}); len(vs) > 0 {
-		var b strings.Builder
-		evs.Report(&b, vs)
-		w.t.Fatalf("EVS violations in the federation traces (%d events):\n%s", len(all), b.String())
-	}
-	w.t.Logf("EVS check: %d federation trace events, no violation", len(all))
+	return all
 }
 
 func (w *world) close() {
