@@ -13,18 +13,20 @@ import (
 	"github.com/atoll-gcs/atoll/localring/driver"
 )
 
-// messageHeader is the first two bytes of a ring message packet (its wire
-// version and type), found through localring.IsMessagePacket so that the
-// test follows localring's wire format.
-func messageHeader(t *testing.T) [2]byte {
+// packetHeader returns the first two bytes (wire version and type) that
+// is accepts as a ring packet's header; is is one of localring's own
+// predicates (localring.IsMessagePacket, localring.IsToken), so that the
+// tests follow localring's wire format.
+func packetHeader(t *testing.T, is func([]byte) bool) [2]byte {
+	t.Helper()
 	for v := range 256 {
 		for typ := range 256 {
-			if h := [2]byte{byte(v), byte(typ)}; localring.IsMessagePacket(h[:]) {
+			if h := [2]byte{byte(v), byte(typ)}; is(h[:]) {
 				return h
 			}
 		}
 	}
-	t.Fatal("no message packet header")
+	t.Fatal("no such packet header")
 	return [2]byte{}
 }
 
@@ -80,7 +82,7 @@ func TestStripes(t *testing.T) {
 
 	carries := func(from, to *transport.Transport, n int) {
 		t.Helper()
-		h := messageHeader(t)
+		h := packetHeader(t, localring.IsMessagePacket)
 		got := make(map[uint32]int)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -10,19 +10,6 @@ import (
 	"github.com/atoll-gcs/atoll/localring/driver"
 )
 
-// tokenHeader returns the first two bytes of a regular token.
-func tokenHeader(t *testing.T) [2]byte {
-	for v := range 256 {
-		for typ := range 256 {
-			if h := [2]byte{byte(v), byte(typ)}; localring.IsToken(h[:]) {
-				return h
-			}
-		}
-	}
-	t.Fatal("no token header")
-	return [2]byte{}
-}
-
 // TestTokenCopyNotHeldBehindLostCopy: in stream mode, a token the ring
 // sends again (its token retransmission) after the first copy was lost
 // arrives one one-way delay later, not after QUIC has repaired the lost
@@ -72,7 +59,7 @@ func TestTokenCopyNotHeldBehindLostCopy(t *testing.T) {
 			}
 		}
 	}()
-	h := tokenHeader(t)
+	h := packetHeader(t, localring.IsToken)
 	tok := func(copy byte) []byte { return []byte{h[0], h[1], 't', 'o', 'k', copy} }
 	mesh.Link("a", "b").Cut()
 	if err := a.Send("b", tok(1)); err != nil {
