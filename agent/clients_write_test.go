@@ -2,11 +2,11 @@ package agent
 
 import (
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/socktest"
 	"github.com/atoll-gcs/atoll/internal/trywrite"
 )
 
@@ -18,35 +18,13 @@ func testSession(conn net.Conn) *session {
 	return &session{cs: cs, conn: conn, tw: trywrite.New(conn), wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// unixPair returns the two ends of a Unix socket connection, the agent's
-// and the client's, closed when the test ends.
-func unixPair(t *testing.T) (agentSide, clientSide net.Conn) {
-	t.Helper()
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "c.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	clientSide, err = net.Dial("unix", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { clientSide.Close() })
-	agentSide, err = l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { agentSide.Close() })
-	return agentSide, clientSide
-}
-
 // TestFlushSessionsWrites: the frames a loop step queued for a client on a
 // Unix socket go out in the loop's own write at the end of the step, in
 // order, and the session's writer is not woken; on a connection the loop
 // cannot write without waiting (net.Pipe), the writer is woken once for
 // all of them.
 func TestFlushSessionsWrites(t *testing.T) {
-	agentSide, clientSide := unixPair(t)
+	clientSide, agentSide := socktest.UnixPair(t)
 
 	s := testSession(agentSide)
 	for i := range 3 {
@@ -87,7 +65,7 @@ func TestFlushSessionsWrites(t *testing.T) {
 // with the next frame, and no more than a quarter of the window's messages
 // or bytes wait: the next answer beyond is written at once.
 func TestHeldAnswers(t *testing.T) {
-	agentSide, clientSide := unixPair(t)
+	clientSide, agentSide := socktest.UnixPair(t)
 	s := testSession(agentSide)
 	s.cs.a.cfg.ClientWindowMsgs, s.cs.a.cfg.ClientWindowBytes = 16, 4096 // hold at most 3 answers, under 1 KiB
 	r := cp.NewReader(clientSide)

@@ -6,37 +6,17 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
-)
 
-func unixPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := l.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("unix", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
+	"github.com/atoll-gcs/atoll/internal/socktest"
+)
 
 // TestRead: what is written arrives, a read waits for data, the end of
 // the stream is io.EOF.
 func TestRead(t *testing.T) {
-	c, s := unixPair(t)
+	c, s := socktest.UnixPair(t)
 	r := New(c)
 	if _, raw := r.(*reader); raw != (runtime.GOOS == "linux") {
 		t.Fatalf("New returned %T on %s", r, runtime.GOOS)
@@ -67,7 +47,7 @@ func TestRead(t *testing.T) {
 // TestDeadlineAndClose: deadlines and Close of the connection end a
 // waiting read as they end the connection's own.
 func TestDeadlineAndClose(t *testing.T) {
-	c, _ := unixPair(t)
+	c, _ := socktest.UnixPair(t)
 	r := New(c)
 	buf := make([]byte, 64)
 	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
@@ -86,7 +66,7 @@ func TestDeadlineAndClose(t *testing.T) {
 
 // TestReadAllocs: a read allocates nothing.
 func TestReadAllocs(t *testing.T) {
-	c, s := unixPair(t)
+	c, s := socktest.UnixPair(t)
 	r := New(c)
 	buf := make([]byte, 64)
 	msg := []byte("x")

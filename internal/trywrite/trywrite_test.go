@@ -4,38 +4,17 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
-)
 
-// unixPair returns both ends of a Unix socket connection.
-func unixPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := l.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("unix", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
+	"github.com/atoll-gcs/atoll/internal/socktest"
+)
 
 // TestWrite: what fits in the socket buffer is written at once; a full
 // buffer takes nothing and Write returns without waiting; the bytes
 // arrive in order.
 func TestWrite(t *testing.T) {
-	c, s := unixPair(t)
+	c, s := socktest.UnixPair(t)
 	w := New(c)
 	if !w.Supported() {
 		t.Fatal("a Unix socket is not Supported")
@@ -81,7 +60,7 @@ func TestUnsupported(t *testing.T) {
 
 // TestClosed: writing to a connection the peer closed fails.
 func TestClosed(t *testing.T) {
-	c, s := unixPair(t)
+	c, s := socktest.UnixPair(t)
 	s.Close()
 	w := New(c)
 	var err error
@@ -98,7 +77,7 @@ func TestClosed(t *testing.T) {
 // TestWriteAllocs: a write allocates nothing (the loops write once per
 // step and per batch; a closure per write was an allocation each).
 func TestWriteAllocs(t *testing.T) {
-	c, s := unixPair(t)
+	c, s := socktest.UnixPair(t)
 	tw := New(c)
 	go io.Copy(io.Discard, s)
 	b := make([]byte, 64)
