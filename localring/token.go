@@ -298,7 +298,13 @@ func (n *Node) requestMissing(rs *ringState, tok *token, upTo uint64) {
 	if len(tok.rtr) >= limit {
 		return
 	}
-	budget := 4 * limit // bound the scan when most packets are present
+	// Bound the scan when most packets are present, but let it reach two
+	// windows past aru: a ring of small packets (a wide window, as over
+	// datagrams on a long fat path) loses a few of every rotation's, and a
+	// scan that stopped short of them asked for them only once the losses
+	// below were repaired, one stretch per rotation, so aru, and delivery
+	// with it, fell behind what the ring sent (TestFedThroughputSmallPackets).
+	budget := max(4*limit, 2*n.cfg.WindowPackets)
 	for s := rs.aru + 1; s <= upTo && len(tok.rtr) < limit && budget > 0; s++ {
 		budget--
 		if rs.store[s] != nil || slices.Contains(tok.rtr, s) {
