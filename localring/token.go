@@ -303,7 +303,7 @@ func (n *Node) requestMissing(rs *ringState, tok *token, upTo uint64) {
 	// datagrams on a long fat path) loses a few of every rotation's, and a
 	// scan that stopped short of them asked for them only once the losses
 	// below were repaired, one stretch per rotation, so aru, and delivery
-	// with it, fell behind what the ring sent (TestFedThroughputSmallPackets).
+	// with it, fell behind what the ring sent (localring/sim TestFedThroughputUnderLoss).
 	budget := max(4*limit, 2*n.cfg.WindowPackets)
 	for s := rs.aru + 1; s <= upTo && len(tok.rtr) < limit && budget > 0; s++ {
 		budget--
