@@ -8,7 +8,10 @@
 // descriptor (TLS, in-process pipes), New returns the connection itself.
 //
 // Call does the same for any system call that reads a descriptor (the
-// ring transport's recvmmsg).
+// ring transport's recvmmsg) and, made with NewWriteCall, for one that
+// writes it (the ring transport's sendmmsg): a raw call never tells the
+// scheduler, so it wakes neither the monitor thread nor, when it takes a
+// moment, another thread to take over the caller's P.
 package rawread
 
 import (
@@ -19,10 +22,12 @@ import (
 )
 
 // Call runs one raw system call on a non-blocking descriptor, again on
-// EINTR, and waits in the network poller only when it fails with EAGAIN.
-// It is not safe for concurrent use.
+// EINTR, and waits in the network poller only when it fails with EAGAIN
+// (until the descriptor is readable or, for a write call, writable). It
+// is not safe for concurrent use.
 type Call struct {
 	rc    syscall.RawConn
+	write bool
 	name  string
 	sys   func(fd uintptr) (int, syscall.Errno)
 	n     int
@@ -46,11 +51,25 @@ func NewCall(rc syscall.RawConn, name string, sys func(fd uintptr) (int, syscall
 	return c
 }
 
-// Do runs the call once the descriptor is readable and returns its
-// result. Deadlines and Close of the connection end a waiting Do as they
-// end the connection's own Read, with the same errors.
+// NewWriteCall is NewCall for a system call that writes the descriptor:
+// Do waits until it is writable when the call fails with EAGAIN.
+func NewWriteCall(rc syscall.RawConn, name string, sys func(fd uintptr) (int, syscall.Errno)) *Call {
+	c := NewCall(rc, name, sys)
+	c.write = true
+	return c
+}
+
+// Do runs the call once the descriptor is readable (writable, for a write
+// call) and returns its result. Deadlines and Close of the connection end
+// a waiting Do as they end the connection's own Read (Write), with the
+// same errors.
 func (c *Call) Do() (int, error) {
-	err := c.rc.Read(c.fn)
+	var err error
+	if c.write {
+		err = c.rc.Write(c.fn)
+	} else {
+		err = c.rc.Read(c.fn)
+	}
 	n, errno := c.n, c.errno
 	c.n, c.errno = 0, 0
 	switch {

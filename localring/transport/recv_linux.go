@@ -15,17 +15,23 @@ import (
 )
 
 // rawBatch reads batches of a socket with a raw recvmmsg on its
-// non-blocking descriptor, through the network poller only when nothing
-// is there (internal/rawread); it writes with the batchConn it wraps.
-// x/net's ReadBatch goes through syscall.Syscall6, which wakes the
-// runtime's monitor thread (a futex) at nearly every call in an agent that
-// is often idle, and allocates its headers and each datagram's address.
+// non-blocking descriptor, and writes them with a raw sendmmsg, through
+// the network poller only when nothing is there to read or no room to
+// write (internal/rawread). x/net's ReadBatch and WriteBatch go through
+// syscall.Syscall6, which wakes the runtime's monitor thread (a futex) at
+// nearly every call in an agent that is often idle, and hands the agent's
+// one P to another thread (another futex) when the call takes longer than
+// the monitor's tick, as a sendmmsg on a virtual machine does; its
+// ReadBatch also allocates its headers and each datagram's address.
 // rawBatch reuses its headers, and each message's Addr: a received
 // datagram allocates nothing.
 //
-// Its ReadBatch is not safe for concurrent use (one reader per socket),
-// reads into Buffers[0] of each message only, ignores flags and leaves
-// OOB alone.
+// Its ReadBatch and its WriteBatch are each not safe for concurrent use
+// (one reader per socket; the transport's sends hold its lock). Both read
+// or write Buffers[0] of each message only and leave OOB alone; ReadBatch
+// ignores flags; WriteBatch hands a batch it cannot send raw (flags, OOB,
+// several buffers, an address with an IPv6 zone) to the batchConn it
+// wraps.
 type rawBatch struct {
 	batchConn
 	call *rawread.Call
@@ -36,21 +42,112 @@ type rawBatch struct {
 
 	zoneIndex uint32 // the last IPv6 scope seen, and its name
 	zone      string
+
+	// The send side, apart from the receive side's: a reader goroutine
+	// reads the socket while the transport's sends write it.
+	wcall *rawread.Call
+	whs   []unix.Mmsghdr
+	wiovs []unix.Iovec
+	wsas  []unix.RawSockaddrInet6
+	wk    int  // whs[:wk] are sent
+	ipv6  bool // the socket's family, that of the addresses it sends to
 }
 
-// rawBatchConn returns a rawBatch of c that writes with b; b itself when
-// c has no descriptor.
+// rawBatchConn returns a rawBatch of c that falls back on b; b itself
+// when c has no descriptor.
 func rawBatchConn(c *net.UDPConn, b batchConn) batchConn {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return b
 	}
-	r := &rawBatch{batchConn: b}
+	la, _ := c.LocalAddr().(*net.UDPAddr)
+	r := &rawBatch{batchConn: b, ipv6: la != nil && la.IP.To4() == nil}
 	r.call = rawread.NewCall(rc, "recvmmsg", func(fd uintptr) (int, syscall.Errno) {
 		n, _, errno := syscall.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hs[0])), uintptr(r.k), 0, 0, 0)
 		return int(n), errno
 	})
+	r.wcall = rawread.NewWriteCall(rc, "sendmmsg", func(fd uintptr) (int, syscall.Errno) {
+		n, _, errno := syscall.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&r.whs[0])), uintptr(r.wk), 0, 0, 0)
+		return int(n), errno
+	})
 	return r
+}
+
+// WriteBatch sends ms with one raw sendmmsg, waiting only while the
+// socket's send buffer is full. Like x/net's, it returns how many of ms
+// the kernel took, and the error of the first it refused when it took
+// none.
+func (r *rawBatch) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	if len(r.whs) < len(ms) {
+		r.whs = make([]unix.Mmsghdr, len(ms))
+		r.wiovs = make([]unix.Iovec, len(ms))
+		r.wsas = make([]unix.RawSockaddrInet6, len(ms))
+	}
+	for i := range ms {
+		m := &ms[i]
+		ua, _ := m.Addr.(*net.UDPAddr)
+		if flags != 0 || len(m.Buffers) != 1 || len(m.OOB) > 0 || ua == nil || ua.Zone != "" {
+			return r.batchConn.WriteBatch(ms, flags)
+		}
+		namelen := r.sockaddr(&r.wsas[i], ua)
+		if namelen == 0 {
+			return r.batchConn.WriteBatch(ms, flags)
+		}
+		buf := m.Buffers[0]
+		iov := &r.wiovs[i]
+		iov.Base = nil
+		if len(buf) > 0 {
+			iov.Base = &buf[0]
+		}
+		iov.SetLen(len(buf))
+		h := &r.whs[i]
+		*h = unix.Mmsghdr{}
+		h.Hdr.Name = (*byte)(unsafe.Pointer(&r.wsas[i]))
+		h.Hdr.Namelen = namelen
+		h.Hdr.Iov = iov
+		h.Hdr.SetIovlen(1)
+	}
+	r.wk = len(ms)
+	n, err := r.wcall.Do()
+	for i := range r.wk {
+		r.wiovs[i].Base = nil // do not pin the callers' buffers
+	}
+	if err != nil {
+		return 0, err
+	}
+	for i := range n {
+		ms[i].N, ms[i].NN = int(r.whs[i].Len), 0
+	}
+	return n, nil
+}
+
+// sockaddr writes ua into sa in the socket's family and returns its
+// length, 0 when ua has no address of that family.
+func (r *rawBatch) sockaddr(sa *unix.RawSockaddrInet6, ua *net.UDPAddr) uint32 {
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = byte(ua.Port>>8), byte(ua.Port)
+	if !r.ipv6 {
+		ip := ua.IP.To4()
+		if ip == nil {
+			return 0
+		}
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		sa4.Family = unix.AF_INET
+		copy(sa4.Addr[:], ip)
+		sa4.Zero = [8]uint8{}
+		return unix.SizeofSockaddrInet4
+	}
+	ip := ua.IP.To16()
+	if ip == nil {
+		return 0
+	}
+	sa.Family = unix.AF_INET6
+	sa.Flowinfo, sa.Scope_id = 0, 0
+	copy(sa.Addr[:], ip)
+	return unix.SizeofSockaddrInet6
 }
 
 func (r *rawBatch) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
