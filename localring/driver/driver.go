@@ -170,7 +170,7 @@ type Driver struct {
 	step     func(now time.Time, pkt []byte) error // the node's Step; tests record the order
 	batches  []*rxBatch                            // the batches of the current pass
 	tokens   []Packet                              // their tokens, stepped after everything else
-	timer    *time.Timer
+	timer    *loopTimer
 	saved    uint64   // the ring seq the store holds
 	inFlight int      // own messages sent but not yet delivered back
 	loopback [][]byte // packets the node addressed to itself, for the next pass
@@ -312,8 +312,8 @@ func (d *Driver) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
-	d.timer = time.NewTimer(time.Hour)
-	defer d.timer.Stop()
+	d.timer = newLoopTimer()
+	defer d.timer.stop()
 	now := time.Now()
 	d.node.Start(now)
 	ctxDone := ctx.Done()
@@ -343,21 +343,22 @@ func (d *Driver) Run(ctx context.Context) error {
 		if !extra.IsZero() && (next.IsZero() || extra.Before(next)) {
 			next = extra
 		}
-		if !next.IsZero() {
-			d.timer.Reset(max(next.Sub(now), 0))
-		} else {
-			d.timer.Stop()
-		}
+		movedOut := d.timer.arm(now, next)
 
-		tick := d.timer.C
+		tick := d.timer.C()
 		if len(d.loopback) > 0 || d.node.HasReady() {
 			tick = closedTimeChan // do not wait: the node has input or output
+		} else if movedOut && len(d.rx) == 0 {
+			d.timer.settle() // about to wait: no wake-up at the old deadline
 		}
 		select {
 		case b := <-d.rx:
 			d.batches = append(d.batches, b)
 		case <-d.wake:
 		case <-tick:
+			if tick != closedTimeChan {
+				d.timer.fired()
+			}
 		case <-ctxDone:
 			ctxDone = nil
 			t := time.Now()
