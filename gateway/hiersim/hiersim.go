@@ -507,19 +507,22 @@ func (h *hier) spoil(n *node, stream []bridge.Entry) []bridge.Entry {
 }
 
 // flushSubmissions submits what the bridges asked for during the step.
+// A submission can make a ring deliver at once (a node that holds the
+// token sends, and delivers its own Agreed message), and the bridge ask
+// for more: that waits for the end of the next step.
 func (h *hier) flushSubmissions() {
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
-			for _, p := range n.local {
+			local, fed := n.local, n.fed
+			n.local, n.fed = nil, nil
+			for _, p := range local {
 				_ = s.ring.SubmitPayload(n.slot, localring.Agreed, p)
 			}
-			n.local = nil
 			if n.fslot >= 0 && h.fed.Alive(n.fslot) {
-				for _, p := range n.fed {
+				for _, p := range fed {
 					_ = h.fed.SubmitPayload(n.fslot, localring.Safe, p)
 				}
 			}
-			n.fed = nil
 		}
 	}
 }
