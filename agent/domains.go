@@ -380,9 +380,10 @@ func (a *Agent) submitFederation(dl *domainLayer, run *fedRun) {
 	}
 	taken := 0
 	for _, p := range dl.fedOut {
-		// Safe, as the bridge requires: a gateway numbers a message only
-		// once every site's gateway holds it (bridge Stats.NotSafe).
-		if err := run.r.Submit(localring.Safe, p); err != nil {
+		// At the bridge's level: Safe for Ups (a gateway numbers a
+		// message only once every site's gateway holds it; bridge
+		// Stats.NotSafe), Agreed for its Syncs and catch-up answers.
+		if err := run.r.Submit(bridge.FedService(p), p); err != nil {
 			if errors.Is(err, gateway.ErrStopped) {
 				taken = len(dl.fedOut)
 			}

@@ -73,16 +73,17 @@ type Stats struct {
 	Reinjected     uint64 // Downs this node injected again for members of its local ring that missed them
 	LocalGaps      uint64 // members of the local ring behind this node's log: they cannot catch up from it
 	Carried        uint64 // Ups delivered in a later federation ring than the one they were submitted in: not numbered
-	NotSafe        uint64 // federation messages delivered below Safe: the driver must submit Ready.Fed with localring.Safe
+	NotSafe        uint64 // Ups the federation ring delivered below Safe: the driver must submit Ready.Fed at FedService's level
 }
 
 // Ready is what a bridge asks its driver to do, in order.
 type Ready struct {
 	// Local are messages to submit on the local ring (Agreed).
 	Local [][]byte
-	// Fed are messages to submit on the federation ring with
-	// localring.Safe (see the package comment: a gateway numbers a
-	// message only once every member holds it); only an active gateway
+	// Fed are messages to submit on the federation ring, each at the
+	// service level FedService gives it: Safe for Ups (see the package
+	// comment: a gateway numbers a message only once every member holds
+	// it), Agreed for Syncs and catch-up answers; only an active gateway
 	// has any.
 	Fed [][]byte
 	// Stream is the domain's ordered stream for this node: deliveries and
@@ -197,8 +198,13 @@ type fedState struct {
 	// carried over (the first carriedN queued) go down, and the site waits
 	// on for the answer from next, the position its Sync named, if that is
 	// below the ring's base.
-	waiting  bool
-	carried  bool
+	waiting bool
+	carried bool
+	// owed are the sites the ring's answerer answers at its settling
+	// (answerBehind), until the ring delivered an answer to each: no
+	// member but the answerer submits an Up meanwhile (submit).
+	owed     map[string]bool
+	answerer string
 	ask      hold
 	next     hold
 	carriedN int
@@ -512,8 +518,8 @@ func (s *Site) after(p localring.DomainOrder) int {
 
 // open submits the active gateway's Sync for its federation configuration
 // once the site's Have phase is over and this node holds the site's
-// highest position (a new gateway catches up from its site first), then
-// the pending Ups.
+// highest position (a new gateway catches up from its site first). The
+// pending Ups follow once the ring settled (see submit).
 func (s *Site) open() {
 	f := s.fed
 	if !s.active || f == nil || !f.regular || f.syncSent || s.haves != nil || s.last.Less(s.siteMax) {
@@ -530,7 +536,6 @@ func (s *Site) open() {
 		sync.hold = f.ask
 	}
 	s.out.Fed = append(s.out.Fed, encodeSync(sync))
-	s.submitPending()
 }
 
 func (s *Site) addPending(u fedUp) {
@@ -543,9 +548,23 @@ func (s *Site) addPending(u fedUp) {
 }
 
 // submit hands an Up to the federation ring, once per ring, while the
-// active gateway is in a regular federation configuration.
+// active gateway is in a regular federation configuration that settled
+// here (every member's Sync delivered), its site does not wait for a
+// catch-up answer, and the ring delivered every answer owed in it (owe).
+// Not before: an Up is Safe, and every message the ring orders after it,
+// or packs into one packet with it, waits until it is safe, two token
+// rotations more, the Syncs and the catch-up answers too (Agreed: see
+// FedService). A gateway whose Ups followed its Sync would hold up the
+// Syncs of the members after it in the token's order, and any member's
+// Ups before the answer (the answerer's beside it) would hold up the
+// site that waits, for which the answer ends the failover. Until the
+// ring settles, an Up submitted would only wait among the held ones (the
+// Sync phase numbers nothing before it ends). Holding Ups back is for
+// speed alone: every member acts on its own deliveries whatever the ring
+// orders.
 func (s *Site) submit(p *pendingUp) {
-	if s.active && !s.draining && s.fed != nil && s.fed.regular && s.fed.syncSent && s.inflight == 0 && p.ring == 0 {
+	f := s.fed
+	if s.active && !s.draining && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && s.inflight == 0 && p.ring == 0 {
 		p.ring = s.fed.ring
 		if p.submitted {
 			s.stats.Resubmitted++
@@ -729,12 +748,14 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		s.stats.Malformed++
 		return
 	}
-	if m.Svc != localring.Safe {
-		s.stats.NotSafe++
-	}
 	f := s.fed
-	if u, ok := x.(*fedUp); ok && u.origin.Site == s.cfg.Site {
-		s.ownUp(u)
+	if u, ok := x.(*fedUp); ok {
+		if m.Svc != localring.Safe {
+			s.stats.NotSafe++ // Syncs and answers are Agreed (FedService)
+		}
+		if u.origin.Site == s.cfg.Site {
+			s.ownUp(u)
+		}
 	}
 	if c, ok := x.(*catchUp); ok {
 		// Also in a ring that ends before its Sync phase: the answer
@@ -742,6 +763,10 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		if c.to == s.cfg.Site && f.waiting && c.from == f.ask.pos {
 			s.caughtUp(c)
 		}
+		if f.owed[c.to] {
+			delete(f.owed, c.to)
+		}
+		s.submitPending() // held while an answer was owed (submit)
 		return
 	}
 	if f.dropped {
@@ -819,6 +844,7 @@ func (s *Site) settle() {
 		}
 	}
 	answerer := s.answerer(base)
+	s.owe(base, answerer)
 	if _, held := f.holdOf[answerer]; f.carried && f.waiting && (held || answerer == s.cfg.Site) {
 		// The catch-up answer of an earlier ring did not come: its
 		// answerer's federation member would have delivered it before its
@@ -870,6 +896,7 @@ func (s *Site) settle() {
 		s.number(h.u, h.order)
 	}
 	f.held = nil
+	s.submitPending()
 }
 
 // drop ends a federation ring whose Sync phase did not end in its regular
@@ -957,6 +984,25 @@ func (s *Site) answerer(base localring.DomainOrder) string {
 		}
 	}
 	return first
+}
+
+// owe notes, at every member, the sites that answerer answers at its
+// settling (answerBehind does): the ring orders the answers before any
+// Up of the others (submit), so that no Up, Safe, holds them back. It is
+// for speed alone: the ring delivers whatever it orders, and each site
+// acts on its own deliveries.
+func (s *Site) owe(base localring.DomainOrder, answerer string) {
+	f := s.fed
+	f.answerer, f.owed = answerer, map[string]bool{}
+	for _, site := range f.members {
+		p, ok := f.syncs[site]
+		if !ok {
+			continue
+		}
+		if _, held := f.holdOf[site]; held && f.holdOf[answerer] == (hold{}) || p.Less(base) && !p.IsZero() {
+			f.owed[site] = true
+		}
+	}
 }
 
 // answerBehind, at the answerer (see answerer), answers every member with

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/atoll-gcs/atoll/localring"
@@ -160,6 +161,67 @@ func TestFailoverResubmit(t *testing.T) {
 	}
 }
 
+// After a gateway failover, the ring's Syncs and the catch-up answer are
+// ordered before any Up (issue 9's failover gap at the site whose gateway
+// died): no gateway submits an Up before the ring settled at it, and
+// every member, the answerer and the site that waits for the answer
+// among them, holds its Ups until the ring delivered the answer. An Up is
+// Safe, and every message the ring orders after one (the Syncs and the
+// answer are Agreed: FedService) waits until it is safe, two token
+// rotations more; so does one that shares its packet (the ring packs a
+// member's small messages into one).
+func TestFailoverAnswerFirst(t *testing.T) {
+	h := newHarness(t, 0, 3, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("c1", "before")
+	h.settle()
+	h.send("b1", "missed")
+	h.localStep(h.site("b"))
+	h.frozen[h.node("a1")] = true
+	h.fedStep() // a1 numbers it but dies before injecting
+	h.crash("a1")
+	h.localConfig(h.site("a")) // a2 takes over
+	h.send("a2", "waits")
+	h.localStep(h.site("a")) // a's Have phase
+	h.fedConfig("a", "b", "c")
+	h.send("b2", "after")
+	h.send("c2", "after")
+	for _, s := range h.sites {
+		h.localStep(s)
+	}
+	kinds := func() string {
+		var k []string
+		for _, m := range h.fedQ {
+			k = append(k, string(m.id.Sender)+":"+map[byte]string{kindSync: "sync", kindCatchUp: "answer", kindFedUp: "up"}[m.payload[0]])
+		}
+		return strings.Join(k, " ")
+	}
+	if got := kinds(); got != "a:sync b:sync c:sync" {
+		t.Fatalf("before the Syncs are delivered the federation ring has %q, want the Syncs alone", got)
+	}
+	h.fedStep() // the Syncs: the ring settles, b answers a
+	if got, want := kinds(), "b:answer"; got != want {
+		t.Fatalf("after the Syncs the federation ring has %q, want %q: the answer alone, no Up before or beside it", got, want)
+	}
+	h.fedStepFirst(1) // the answer
+	if got, want := kinds(), "a:up b:up c:up"; got != want {
+		t.Fatalf("after the answer the federation ring has %q, want %q", got, want)
+	}
+	h.settle()
+	h.checkOrder()
+	if st := h.node("a2").b.Stats(); st.CatchUps != 1 || st.Gaps != 0 {
+		t.Errorf("a2 stats %+v, want one catch-up", st)
+	}
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if n.alive && !slices.Equal(h.messages(n), h.messages(h.node("b1"))) {
+				t.Errorf("%s delivered %v, want %v", n.id, h.messages(n), h.messages(h.node("b1")))
+			}
+		}
+	}
+}
+
 // TestHandover moves site a's gateway role from a1 to a2 and back inside
 // one local configuration, each time while the federation has ordered
 // Ups whose Downs a1 injected but the local ring has not delivered, and
@@ -217,7 +279,8 @@ func TestHandover(t *testing.T) {
 		h.send("b1", fmt.Sprint("while-away-", k))
 		away = append(away, h.sent[len(h.sent)-1])
 		h.localStep(h.site("b"))
-		h.fedStep()
+		h.fedStep() // b's Sync: the ring settles, b submits its Up
+		h.fedStep() // the Up, ordered without a
 		// The new gateway's member joins before a's local ring delivered
 		// the release's Haves.
 		h.fedConfig("a", "b")
@@ -308,6 +371,26 @@ func TestGapBeyondLog(t *testing.T) {
 	}
 	if n := len(h.messages(h.node("b2"))); n != 10 {
 		t.Errorf("b2 delivered %d messages, want 10", n)
+	}
+}
+
+// The driver submits Ups Safe, Syncs and catch-up answers Agreed (see the
+// package comment, "Service levels").
+func TestFedService(t *testing.T) {
+	for _, c := range []struct {
+		what string
+		p    []byte
+		want localring.Service
+	}{
+		{"an Up", encodeFedUp(&fedUp{ring: 3, origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a1", Inc: 1, Seq: 2}}, svc: localring.Agreed, payload: []byte("x")}), localring.Safe},
+		{"a Sync", encodeSync(&syncMsg{site: "a", ring: 3}), localring.Agreed},
+		{"a catch-up answer", encodeCatchUp(&catchUp{to: "a", from: localring.DomainOrder{Seq: 5, Ring: 3}}), localring.Agreed},
+		{"a refusal", encodeCatchUp(&catchUp{to: "a", from: localring.DomainOrder{Seq: 5, Ring: 3}, gap: true}), localring.Agreed},
+		{"nothing", nil, localring.Safe},
+	} {
+		if got := FedService(c.p); got != c.want {
+			t.Errorf("FedService of %s = %v, want %v", c.what, got, c.want)
+		}
 	}
 }
 
@@ -598,8 +681,9 @@ func TestCarriedOver(t *testing.T) {
 	}
 	a1 := h.node("a1").b
 	a1.FedDeliver(&localring.Message{Svc: localring.Agreed, Payload: encodeSync(&syncMsg{site: "b"})})
+	a1.FedDeliver(&localring.Message{Svc: localring.Agreed, Payload: encodeFedUp(&fedUp{origin: Origin{Site: "b", ID: localring.MessageID{Sender: "b1", Inc: 1, Seq: 99}}, svc: localring.Agreed})})
 	if st := a1.Stats(); st.NotSafe != 1 {
-		t.Errorf("a federation message delivered Agreed was not counted: %+v", st)
+		t.Errorf("an Up delivered Agreed was not counted, or a Sync delivered Agreed was: %+v", st)
 	}
 }
 
@@ -686,16 +770,18 @@ func TestSplitTransitional(t *testing.T) {
 	}
 }
 
-// A ring settles at a and b, b behind a, and ends before a's catch-up
-// answer reaches b: what b numbered in the ring waits on, and the
-// messages of the ring's transitional configuration after it. b must
-// install the ring before them (EVS 1.3: a message is delivered in the
-// configuration it was sent in or the transitional one after it), not
-// deliver them after its old configuration (hiersim partial-cut seeds 15
-// and 21). If a's federation member comes along, it delivers the answer
-// before its Sync in the next ring, or in that ring's transitional
-// configuration if the ring ends first; if it does not (a crashed), b
-// takes the answer as refused once the next ring settles.
+// A ring settles at a, b and c, b behind a, and ends before a's catch-up
+// answer reaches b: what b numbered in the ring (c's Ups y and z, which
+// the ring ordered before a's answer: c's bridge is one from before Ups
+// waited for the answers owed, see earlyUps) waits on, and the messages
+// of the ring's transitional configuration after it. b must install the ring before them (EVS 1.3: a message is
+// delivered in the configuration it was sent in or the transitional one
+// after it), not deliver them after its old configuration (hiersim
+// partial-cut seeds 15 and 21). If a's federation member comes along, it
+// delivers the answer before its Sync in the next ring, or in that ring's
+// transitional configuration if the ring ends first; if it does not (a
+// crashed), b takes the answer as refused once the next ring settles.
+// c does not come along into the next ring.
 func TestCatchUpAfterItsRing(t *testing.T) {
 	// split: b comes from another component of a split federation, a
 	// refuses the catch-up. missed: b's component missed a message k of
@@ -706,13 +792,13 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 		h.settle()
 		h.send("a2", "x") // a's component numbers on: b falls behind it
 		h.settle()
-		h.fedConfig("a", "b")
+		h.fedConfig("a", "b", "c")
 	}
 	missed := func(h *harness) {
 		h.send("a2", "k")
 		h.localStep(h.site("a"))
 		h.fedSplit(map[int][]int{1: {0}}, []string{"a", "c"}, []string{"b"})
-		h.fedConfig("a", "b") // the components' rings end before their Sync phase
+		h.fedConfig("a", "b", "c") // the components' rings end before their Sync phase
 	}
 	for _, c := range []struct {
 		name   string
@@ -720,21 +806,21 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 		after  string // carried: a comes along into the next ring; dropped: which ends before its Sync phase; gone: a crashed
 		inRing bool   // y and z are delivered in the ring, not in its transitional configuration
 		a, b   string // configurations
-		y      bool   // b delivers y (a's message the transitional configuration has)
+		y      bool   // b delivers y (c's message the transitional configuration has)
 		k      string // the regular configuration b delivers k in, if any
 		gaps   uint64 // refusals b's gateway applied
 	}{
 		{"refused, answer carried over", split, "carried", false,
-			"reg[a b c] trans[a c] reg[a c] trans[a] reg[a b] trans[a b] reg[a b]",
-			"reg[a b c] trans[b] reg[b] trans[b] reg[a b] trans[a b] reg[a b]", true, "", 1},
+			"reg[a b c] trans[a c] reg[a c] trans[a c] reg[a b c] trans[a b] reg[a b]",
+			"reg[a b c] trans[b] reg[b] trans[b] reg[a b c] trans[a b] reg[a b]", true, "", 1},
 		{"refused, answer carried over, the transitional configuration empty", split, "carried", true,
-			"reg[a b c] trans[a c] reg[a c] trans[a] reg[a b] trans[a b] reg[a b]",
-			"reg[a b c] trans[b] reg[b] trans[b] reg[a b] trans[a b] reg[a b]", true, "", 1},
+			"reg[a b c] trans[a c] reg[a c] trans[a c] reg[a b c] trans[a b] reg[a b]",
+			"reg[a b c] trans[b] reg[b] trans[b] reg[a b c] trans[a b] reg[a b]", true, "", 1},
 		{"refused, answerer gone", split, "gone", false, "",
-			"reg[a b c] trans[b] reg[b] trans[b] reg[a b] trans[b] reg[b]", false, "", 1},
+			"reg[a b c] trans[b] reg[b] trans[b] reg[a b c] trans[b] reg[b]", true, "", 1},
 		{"answered, next ring dropped", missed, "dropped", false,
-			"reg[a b c] trans[a] reg[a b] trans[a b] reg[a b]",
-			"reg[a b c] trans[b] reg[a b] trans[a b] reg[a b]", true, "r:4:a", 0},
+			"reg[a b c] trans[a c] reg[a b c] trans[a b] reg[a b]",
+			"reg[a b c] trans[b] reg[a b c] trans[a b] reg[a b]", true, "r:4:a", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, 0, 2, 2, 2)
@@ -743,11 +829,14 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 			h.send("a2", "w")
 			h.settle()
 			c.setup(h)
-			h.send("a2", "y")
-			h.localStep(h.site("a"))
-			h.send("b2", "z")
-			h.localStep(h.site("b"))
-			// The Syncs: the ring settles at a and b, b waits for its
+			h.send("c2", "y")
+			h.send("c1", "z")
+			h.localStep(h.site("c"))
+			if slices.ContainsFunc(h.fedQ, func(m hmsg) bool { return m.payload[0] != kindSync }) {
+				t.Fatal("a gateway submitted an Up before its ring settled")
+			}
+			h.earlyUps("c")
+			// The Syncs: the ring settles at a, b and c, b waits for its
 			// catch-up; a's answer is queued behind y and z.
 			h.fedStepFirst(slices.IndexFunc(h.fedQ, func(m hmsg) bool { return m.payload[0] != kindSync }))
 			ring := h.fedConf.ID
@@ -756,8 +845,8 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 				h.fedStepFirst(2) // y and z; the answer is still queued
 				h.fedConfig("a", "b")
 			case c.after == "gone":
-				h.crash("a1") // its federation member, the answer and y with it
-				h.fedConfigAfter(1, "b")
+				h.crash("a1") // its federation member, and the answer with it
+				h.fedConfigAfter(2, "b")
 			case c.after == "carried":
 				h.fedConfigAfter(2, "a", "b") // y and z in the transitional configuration
 			case c.after == "dropped":
@@ -775,8 +864,8 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 			if got := confs(b2); got != c.b {
 				t.Errorf("b2 configurations %q, want %q", got, c.b)
 			}
-			// b delivers y and z after the ring's regular configuration,
-			// and sends z in it; k in the old ring.
+			// b delivers y and z after the ring's regular configuration;
+			// k in the old ring.
 			var reg string
 			in := map[string]string{}
 			for _, e := range b2.stream {

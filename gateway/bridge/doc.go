@@ -23,12 +23,45 @@
 // order. A node that becomes the active gateway (a new term) submits again
 // every Up still pending.
 //
-// Everything a gateway submits on the federation ring must be submitted
-// Safe (localring.Safe): the gateway numbers a message only once every
-// member of the federation configuration holds it. With Agreed, a gateway
-// delivers its own message before the others received it; if it then
-// dies or is paused and fenced, its site has the message at a place the
-// other sites never give it.
+// # Service levels
+//
+// A gateway submits its Ups on the federation ring Safe (localring.Safe;
+// FedService gives the level of each message of Ready.Fed): the gateway
+// numbers a message only once every member of the federation
+// configuration holds it. With Agreed, a gateway delivers its own message
+// before the others received it; if it then dies or is paused and
+// fenced, its site has the message at a place the other sites never give
+// it.
+//
+// Syncs and catch-up answers are submitted Agreed: no site numbers them,
+// and what a site does on them depends only on what it delivered itself.
+// Safe would cost each about two token rotations, and after a gateway
+// failover the site whose gateway died waits for both in turn (the Sync
+// phase, then its answer). What Safe adds, that every member holds the
+// message when one delivers it in the regular configuration, the bridge
+// never relies on for them:
+//
+//   - A member settles the Sync phase on every member's Sync delivered in
+//     the regular configuration. Even with Safe Syncs another member may
+//     deliver some of them only in the transitional configuration (the
+//     ring ended meanwhile), where a Sync ends nothing: it drops the ring,
+//     and learns by catch-up what the members that settled numbered (see
+//     below). With Agreed it may also never deliver them; its bridge does
+//     exactly the same, and the members that settled number only Safe
+//     Ups, so nothing of their numbering rests on a message the others
+//     lack. Members that go on together delivered the same Syncs (EVS
+//     failure atomicity), whatever the level.
+//   - A catch-up answer is acted on by the site it names alone, and
+//     carries only entries the answerer numbered before (its log, up to
+//     base). If the asking site does not deliver it, it waits on into the
+//     next ring, as when the ring ends before the answer with Safe.
+//
+// The levels change when a message is delivered, not where: the ring
+// delivers every message in one order, and holds back every message
+// after a Safe one, or packed into one packet with it, until that one is
+// safe. So no gateway submits an Up before its ring settled, nor before
+// the ring delivered the answers owed in it: an Up ordered before a Sync
+// or an answer would hold it up by those two rotations.
 //
 // # Several domains on one local ring
 //

@@ -133,6 +133,28 @@ func (h *harness) collect(n *hnode) {
 	n.stream = append(n.stream, r.Stream...)
 }
 
+// earlyUps submits the pending Ups of site's gateway on the federation
+// ring as a bridge did before Ups waited for the ring to settle and for
+// the answers owed in it (submit): right after its Sync. Such a member,
+// in a rolling upgrade, has the ring order its Ups before a catch-up
+// answer.
+func (h *harness) earlyUps(site string) {
+	g := h.site(site).gw
+	f := g.b.fed
+	if f == nil || !f.regular || !f.syncSent {
+		h.t.Fatalf("%s's gateway has not sent its Sync", site)
+	}
+	for i := range g.b.pending {
+		if p := &g.b.pending[i]; p.ring == 0 {
+			p.ring, p.submitted = f.ring, true
+			u := p.fedUp
+			u.ring = f.ring
+			h.fedSeq[site]++
+			h.fedQ = append(h.fedQ, hmsg{localring.MessageID{Sender: localring.NodeID(site), Inc: 1, Seq: h.fedSeq[site]}, encodeFedUp(&u)})
+		}
+	}
+}
+
 // send submits an Up from node id.
 func (h *harness) send(id string, payload string) {
 	n := h.node(id)
@@ -242,7 +264,7 @@ func (h *harness) fedStepFirst(n int) bool {
 				}
 				ring = h.compRing[c]
 			}
-			g.b.FedDeliver(&localring.Message{ID: m.id, Svc: localring.Safe, Payload: m.payload, Order: localring.Order{Ring: ring, Seq: h.fedPkt}})
+			g.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload, Order: localring.Order{Ring: ring, Seq: h.fedPkt}})
 		}
 	}
 	for _, g := range h.fedMembers() {
@@ -315,7 +337,7 @@ func (h *harness) fedConfigAfter(inTrans int, sites ...string) {
 		g.b.FedInstall(trans)
 		for k, m := range q {
 			if sameOld(g.site.name, string(m.id.Sender)) {
-				g.b.FedDeliver(&localring.Message{ID: m.id, Svc: localring.Safe, Payload: m.payload,
+				g.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
 					Order: localring.Order{Ring: old.Ring.Seq, Seq: first + uint64(k) + 1}})
 			}
 		}
@@ -363,7 +385,7 @@ func (h *harness) fedSplit(missed map[int][]int, components ...[]string) {
 			g.b.FedInstall(trans)
 			for k, m := range q {
 				if !slices.Contains(missed[i], k) {
-					g.b.FedDeliver(&localring.Message{ID: m.id, Svc: localring.Safe, Payload: m.payload,
+					g.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
 						Order: localring.Order{Ring: old.Ring.Seq, Seq: first + uint64(k) + 1}})
 				}
 			}

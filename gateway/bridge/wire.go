@@ -463,6 +463,18 @@ func (r *reader) done() error {
 	return r.err
 }
 
+// FedService returns the service level at which a driver submits p, a
+// federation message of Ready.Fed: Safe for an Up, Agreed for a Sync or a
+// catch-up answer. See the package comment ("Service levels") for why
+// Agreed is enough for those two: no site numbers them, and what a site
+// does on them depends on its own deliveries alone.
+func FedService(p []byte) localring.Service {
+	if len(p) > 0 && (p[0] == kindSync || p[0] == kindCatchUp) {
+		return localring.Agreed
+	}
+	return localring.Safe
+}
+
 // isLocal reports whether b is a bridge message of the local ring, of
 // any domain, by its kind.
 func isLocal(b []byte) bool {

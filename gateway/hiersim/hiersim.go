@@ -508,7 +508,7 @@ func (h *hier) spoil(n *node, stream []bridge.Entry) []bridge.Entry {
 
 // flushSubmissions submits what the bridges asked for during the step.
 // A submission can make a ring deliver at once (a node that holds the
-// token sends, and delivers its own Agreed message), and the bridge ask
+// token sends, and delivers its own Agreed message), and the bridge asks
 // for more: that waits for the end of the next step.
 func (h *hier) flushSubmissions() {
 	for _, s := range h.sites {
@@ -520,7 +520,7 @@ func (h *hier) flushSubmissions() {
 			}
 			if n.fslot >= 0 && h.fed.Alive(n.fslot) {
 				for _, p := range fed {
-					_ = h.fed.SubmitPayload(n.fslot, localring.Safe, p)
+					_ = h.fed.SubmitPayload(n.fslot, bridge.FedService(p), p)
 				}
 			}
 		}
