@@ -18,6 +18,9 @@ type Takeover struct {
 	// TokenTimeout is the federation ring's token timeout (the domain's
 	// plan): issue 9 wants every site delivering again within twice it.
 	TokenTimeout time.Duration
+	// Rotation is the federation ring's token rotation the plan predicts
+	// for the domain (topology.Latency.Rotation).
+	Rotation time.Duration
 	// LocalRing is when the victim site's local ring first installed a
 	// regular configuration without the dead gateway; Term when the
 	// standby became the active gateway (and started its federation
@@ -86,7 +89,7 @@ type timeline struct {
 func newTimeline(h *hier, gw *node) *timeline {
 	tl := &timeline{kill: h.fed.Elapsed(), killed: gw.id, before: maps.Clone(h.lastAt), last: maps.Clone(h.lastAt),
 		first: map[*node]time.Duration{}, gap: map[*node]time.Duration{}}
-	tl.t.Victim, tl.t.TokenTimeout = gw.site.name, h.dom.Timeouts.Token.D()
+	tl.t.Victim, tl.t.TokenTimeout, tl.t.Rotation = gw.site.name, h.dom.Timeouts.Token.D(), h.dom.Latency.Rotation.D()
 	for i := range tl.marks {
 		tl.marks[i] = map[string]time.Duration{}
 	}

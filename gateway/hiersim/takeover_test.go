@@ -14,13 +14,19 @@ import (
 // each seed's timeline and the spread over the seeds, and fails unless
 // every site of every seed delivers again, and goes without deliveries no
 // longer than twice the federation token timeout from the kill on (issue
-// 9's target).
+// 9's target), and unless the victim's gateway catches up within two
+// token rotations of the last other site's new configuration: the
+// answerer sends its answer at its next token visit after the ring
+// settled there, and the answer (Agreed, with no Up before it) reaches
+// the victim a one-way delay later. A Safe answer, or one held back
+// behind Ups, needs two rotations more than it is sent.
 func TestTakeoverTimeline(t *testing.T) {
 	var (
 		runs  []*Takeover
 		steps = map[string][]time.Duration{}
 	)
 	for seed := *first; seed < *first+uint64(seedCount()); seed++ {
+		var synced time.Duration // the last other site's new configuration
 		r, err := Run(seed, Options{Topology: topologyFile, Fault: FaultGatewayCrash})
 		if err != nil {
 			t.Fatal(err)
@@ -46,6 +52,9 @@ func TestTakeoverTimeline(t *testing.T) {
 			add(role+" delivering again", tk.Delivered[s])
 			add(role+" gap from the kill", tk.Gap[s])
 			add(role+" idle at the kill", tk.Idle[s])
+			if s != tk.Victim {
+				synced = max(synced, tk.Synced[s])
+			}
 			limit := 2 * tk.TokenTimeout
 			if tk.Term == 0 || tk.FedRing[s] == 0 || tk.Delivered[s] == 0 {
 				t.Errorf("seed %d: the takeover did not complete at %s: %v", seed, s, tk)
@@ -53,6 +62,10 @@ func TestTakeoverTimeline(t *testing.T) {
 				t.Errorf("seed %d: %s went %v without a delivery from the kill on, want at most 2× the token timeout, %v: %v", seed, s, tk.Gap[s], limit, tk)
 			}
 		}
+		if d := tk.CaughtUp[tk.Victim] - synced; tk.Rotation == 0 || d > 2*tk.Rotation {
+			t.Errorf("seed %d: %s's gateway caught up %v after the last other site's new configuration, want at most two token rotations, 2×%v: %v", seed, tk.Victim, d, tk.Rotation, tk)
+		}
+		add("victim caught up after others", tk.CaughtUp[tk.Victim]-synced)
 	}
 	names := make([]string, 0, len(steps))
 	for s := range steps {
