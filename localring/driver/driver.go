@@ -170,7 +170,7 @@ type Driver struct {
 	step     func(now time.Time, pkt []byte) error // the node's Step; tests record the order
 	batches  []*rxBatch                            // the batches of the current pass
 	tokens   []Packet                              // their tokens, stepped after everything else
-	timer    *loopTimer
+	timer    deadlineTimer
 	saved    uint64   // the ring seq the store holds
 	inFlight int      // own messages sent but not yet delivered back
 	loopback [][]byte // packets the node addressed to itself, for the next pass
@@ -312,7 +312,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
-	d.timer = newLoopTimer()
+	d.timer = newDeadlineTimer()
 	defer d.timer.stop()
 	now := time.Now()
 	d.node.Start(now)

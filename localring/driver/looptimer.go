@@ -5,7 +5,21 @@ import (
 	"time"
 )
 
-// loopTimer wakes the loop at the node's next deadline. It uses two
+// deadlineTimer wakes the loop at the node's next deadline: arm sets it
+// (the zero time: none) and reports whether the loop must settle before it
+// waits; C ticks when it is due (a tick may come for a deadline since
+// moved: the loop then finds nothing due); fired records that the loop
+// took a tick; stop releases it.
+type deadlineTimer interface {
+	arm(now, at time.Time) (movedOut bool)
+	C() <-chan time.Time
+	fired()
+	settle()
+	stop()
+}
+
+// loopTimer wakes the loop at the node's next deadline with runtime
+// timers (where there is no timerfd: deadline_linux.go). It uses two
 // timers so that a deadline that moves out costs no wake-up: the Go
 // runtime leaves a timer that is Reset to a later time at its old place
 // in the timer heap until then (it sorts it lazily), and the thread that
