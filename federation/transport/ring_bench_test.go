@@ -299,6 +299,7 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 	})
 	time.Sleep(d)
 	close(sampDone)
+	tap.summary(b, sites, beginAt, beginAt+d)
 	for i, t := range trs {
 		for _, o := range sites {
 			if o == sites[i] {

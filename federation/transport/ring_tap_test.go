@@ -219,3 +219,51 @@ func (tp *ringTap) report(b testing.TB) {
 		b.Log(sb.String())
 	}
 }
+
+// summary logs, for the run's span [from, to) (times from the start of
+// runRing), each site's token rotations (the time between its receipts of
+// two successive tokens: p50, p90, max) and the smoothed RTTs sampled on
+// its connections (p50, max), so that a run that passes shows how close
+// it came to the token timeout too.
+func (tp *ringTap) summary(b testing.TB, sites []string, from, to time.Duration) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	pct := func(ds []time.Duration, p float64) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		slices.Sort(ds)
+		return ds[min(len(ds)-1, int(p*float64(len(ds))))].Round(time.Millisecond)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "from %v to %v:", from.Round(time.Millisecond), to.Round(time.Millisecond))
+	for _, s := range sites {
+		var rs []tapToken
+		for k, ts := range tp.recv {
+			if k[1] == s {
+				rs = append(rs, ts...)
+			}
+		}
+		slices.SortFunc(rs, func(x, y tapToken) int { return int(x.at - y.at) })
+		var rots []time.Duration
+		var last tapToken
+		for _, r := range rs {
+			if r.seq <= last.seq && r.at-last.at < time.Second {
+				continue // a copy, or an older token
+			}
+			if last.at >= from && r.at < to {
+				rots = append(rots, r.at-last.at)
+			}
+			last = r
+		}
+		var srtts []time.Duration
+		for _, x := range tp.samples {
+			if x.from == s && x.at >= from && x.at < to {
+				srtts = append(srtts, x.srtt)
+			}
+		}
+		fmt.Fprintf(&sb, "\n  %s: %d rotations, p50 %v, p90 %v, max %v; srtt of its connections p50 %v, max %v",
+			s, len(rots), pct(rots, 0.5), pct(rots, 0.9), pct(rots, 1), pct(srtts, 0.5), pct(srtts, 1))
+	}
+	b.Log(sb.String())
+}
