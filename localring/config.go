@@ -107,6 +107,18 @@ type Config struct {
 	// holds the token once. Default 50.
 	MaxPacketsPerVisit int
 
+	// AdaptWindow makes each node's flow-control window delay-based, for
+	// rings whose window is sized from a declared bandwidth that the path
+	// may not carry (a federation ring over WAN paths; DefaultWAN sets
+	// it, the LAN and cloud presets do not). The node halves the window
+	// it uses (at most WindowPackets, and MaxPacketsPerVisit with it)
+	// when a token rotation during which the ring had messages waiting
+	// took more than three times its base rotation, and adds
+	// WindowPackets/16 (at least 1) back after each rotation shorter than
+	// twice it; the base is the fastest rotation of the ring, at most
+	// TokenTimeout/6. See adaptWindow in token.go.
+	AdaptWindow bool
+
 	// MaxPacketBytes is the largest packet the core produces, header
 	// included; the transport derives it from the path MTU (UDP, QUIC
 	// datagrams) or its frame size (QUIC streams). Small messages are packed
@@ -205,7 +217,8 @@ func DefaultCloud(id NodeID) Config {
 // 2.4 s); its packets are QUIC stream frames of WANPacketBytes (a transport
 // that carries less, such as QUIC datagrams, caps MaxPacketBytes); its
 // window is the bandwidth-delay product of a 100 Mbit/s link over that
-// rotation (WindowForBDP); and its largest message is a maximum-size local
+// rotation (WindowForBDP), adapted to the rotations the ring sees
+// (AdaptWindow); and its largest message is a maximum-size local
 // message inside a federation envelope of up to MaxEnvelopeBytes. Use
 // WithTimings and WindowForBDP to fit a ring the planner derived.
 func DefaultWAN(id NodeID) Config {
@@ -216,6 +229,7 @@ func DefaultWAN(id NodeID) Config {
 	})
 	c.WindowPackets = WindowForBDP(100_000_000, 600*time.Millisecond, WANPacketBytes)
 	c.MaxPacketsPerVisit = c.WindowPackets
+	c.AdaptWindow = true
 	c.setDefaults()
 	return c
 }

@@ -46,7 +46,23 @@
 // split by backlog; and, per node, Node.SetSendLimit, which the driver
 // sets from its transport's send backlog when a congested connection
 // carries less than the window). Small messages are packed into one packet; messages up
-// to 1 MiB are fragmented. A node delivers a packet once it holds every
+// to 1 MiB are fragmented.
+//
+// A WAN ring sizes its window from the declared bandwidth of its paths
+// (WindowForBDP); when a path carries less, the ring keeps the
+// bottleneck's queue full, and the token waits in that queue at every
+// hop. With Config.AdaptWindow (on in DefaultWAN, off in the LAN and
+// cloud presets) each node therefore makes its window delay-based, as
+// TCP Vegas does with its congestion window, from the one delay Totem
+// measures itself, the token's rotation: a busy rotation longer than
+// three times the ring's fastest (at most TokenTimeout/6) halves the
+// window, at most at every other visit, and a rotation shorter than twice
+// the fastest gives back WindowPackets/16 of it. A ring whose window
+// matches its paths rotates, saturated, in about twice its idle rotation
+// (the window's own packets take about one more), so the window stays
+// whole there; over a slower bottleneck it shrinks until the rotations,
+// and the queue the token waits in, are short again. Recovery always
+// uses the whole window. A node delivers a packet once it holds every
 // earlier one (Agreed); a Safe message waits until the token's aru, the
 // sequence number up to which every member holds everything, has covered
 // it at two consecutive visits. The idle representative holds the token

@@ -41,16 +41,18 @@ type ringState struct {
 	confID  string   // "" for the initial ring that was never installed
 
 	store     map[uint64]*mcast
-	highSeq   uint64    // highest sequence number received
-	aru       uint64    // all received up to
-	delivered uint64    // delivered (or passed over) up to
-	freed     uint64    // packets up to here were garbage collected
-	safeUpTo  uint64    // every member holds everything up to here
-	lastAru   uint64    // the token's aru after my previous visit
-	lastTok   uint64    // tokSeq of the last token accepted (duplicate rejection)
-	lastTokAt time.Time // when it was accepted, operational (Stats.Rotation)
-	lastFCC   uint32    // packets I sent at my last visit
-	lastBack  uint32    // my backlog reported at my last visit
+	highSeq   uint64        // highest sequence number received
+	aru       uint64        // all received up to
+	delivered uint64        // delivered (or passed over) up to
+	freed     uint64        // packets up to here were garbage collected
+	safeUpTo  uint64        // every member holds everything up to here
+	lastAru   uint64        // the token's aru after my previous visit
+	lastTok   uint64        // tokSeq of the last token accepted (duplicate rejection)
+	lastTokAt time.Time     // when it was accepted, operational (Stats.Rotation)
+	fastest   time.Duration // the fastest rotation seen (Config.AdaptWindow)
+	busy      bool          // messages were waiting at my last token (Config.AdaptWindow)
+	lastFCC   uint32        // packets I sent at my last visit
+	lastBack  uint32        // my backlog reported at my last visit
 	reasm     map[Member]*reassembly
 	sentToken []byte   // the last token I passed on this ring, for retransmission
 	sentSeq   uint64   // the token's seq when I passed it
@@ -155,6 +157,8 @@ type Node struct {
 	nextMsgID  uint64
 	sendLimit  int    // SetSendLimit's bound on new packets per visit,
 	limited    bool   // when set
+	win        int    // the window in use (Config.AdaptWindow; else WindowPackets)
+	cutLast    bool   // adaptWindow cut win at my previous visit
 	held       *token // the token kept by an idle representative
 	stallTok   *token // the token the representative keeps for StallHold while stalled
 	ringIdle   bool   // the representative said it holds the idle token
@@ -199,6 +203,7 @@ func New(cfg Config) (*Node, error) {
 		rng:        rand.New(cfg.Rand),
 		maxRingSeq: cfg.RingSeq,
 		nextMsgID:  1,
+		win:        cfg.WindowPackets,
 		incs:       map[NodeID]uint64{me.ID: me.Inc},
 	}
 	// The initial ring is this node alone, numbered 0: no real ring has

@@ -86,6 +86,9 @@ func pumpUntil(t *testing.T, nodes []*Node, now time.Time, d time.Duration, onEv
 		p := q[0]
 		q = q[1:]
 		now = now.Add(10 * time.Microsecond)
+		if pumpDelay != nil {
+			now = now.Add(pumpDelay(p.from, p.p.Data))
+		}
 		for _, n := range nodes {
 			if n.me.ID == p.from && p.p.To == "" || p.p.To != "" && p.p.To != n.me.ID {
 				continue
@@ -105,6 +108,12 @@ func pumpUntil(t *testing.T, nodes []*Node, now time.Time, d time.Duration, onEv
 // pumpDrop, when set, drops the packets from → to for which it returns
 // true in pump and its variants. Tests that set it must not be parallel.
 var pumpDrop func(from, to NodeID, pkt []byte) bool
+
+// pumpDelay, when set, adds what it returns to the clock before pump
+// and its variants deliver a packet from from (the packets go one at a
+// time, so it delays every later packet as well). Tests that set it must
+// not be parallel.
+var pumpDelay func(from NodeID, pkt []byte) time.Duration
 
 // pumpReady, when set, sees every Ready that pump and its variants take
 // from a node, before its packets are queued. Tests that set it must not

@@ -32,7 +32,11 @@ func (n *Node) onToken(tok *token) {
 	rs.lastTok = tok.tokSeq
 	if n.state == stateOperational {
 		if !rs.lastTokAt.IsZero() {
-			n.stats.Rotation.observe(n.now.Sub(rs.lastTokAt))
+			rot := n.now.Sub(rs.lastTokAt)
+			n.stats.Rotation.observe(rot)
+			if n.cfg.AdaptWindow {
+				n.adaptWindow(rs, rot, tok.backlog > 0 || n.backlog() > 0)
+			}
 		}
 		rs.lastTokAt = n.now
 	}
@@ -78,10 +82,11 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	tok.fcc = subClamp(tok.fcc, rs.lastFCC)
 	tok.backlog = subClamp(tok.backlog, rs.lastBack)
 	myBacklog := n.backlog()
-	allowed := n.cfg.WindowPackets - int(tok.fcc)
-	allowed = min(allowed, n.cfg.MaxPacketsPerVisit)
+	win := n.window()
+	allowed := win - int(tok.fcc)
+	allowed = min(allowed, n.cfg.MaxPacketsPerVisit, win)
 	if total := int(tok.backlog) + myBacklog; myBacklog > 0 && total > 0 {
-		share := max(1, n.cfg.WindowPackets*myBacklog/total)
+		share := max(1, win*myBacklog/total)
 		allowed = min(allowed, share)
 	}
 	allowed = max(allowed, 0)
@@ -207,6 +212,60 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	n.passToken(rs, tok)
 	if n.evictedSelf {
 		n.enterGather("taken out of the ring: "+causeText(tok.evict.cause), n.state == stateOperational)
+	}
+}
+
+// window is the flow-control window this node uses now: WindowPackets,
+// or in the operational state with Config.AdaptWindow what adaptWindow
+// left of it (recovery, which the new ring needs to form, keeps the
+// whole window).
+func (n *Node) window() int {
+	if n.cfg.AdaptWindow && n.state == stateOperational {
+		return n.win
+	}
+	return n.cfg.WindowPackets
+}
+
+// adaptWindow is Config.AdaptWindow's delay-based flow control, run with
+// the rotation each token this node accepts on its operational ring took
+// since the one before; busy tells whether the ring has messages waiting
+// (the token's backlog or mine). A rotation is judged slow only when the
+// ring had messages waiting at its start and its end, so that the
+// window, not the offered load, was the limit and no idle hold of the
+// token (which only an idle ring makes) is in it.
+//
+// A ring whose window matches its paths rotates, saturated, in about
+// twice its idle rotation: the window is one rotation's worth of the
+// declared bandwidth, and its packets delay the token by about one more
+// rotation. A busy rotation longer than three times the base means the
+// paths queue more than the window explains (a bottleneck slower than
+// the declared bandwidth, whose queue the ring keeps full, with the
+// token behind it): the node halves its window, at most at every other
+// visit, since the rotation after a cut was under way before it. A
+// rotation shorter than twice the base lets the window grow back by
+// WindowPackets/16 (at least 1) up to WindowPackets. In between it stays.
+// The base is the fastest rotation of this ring (Totem's rotation
+// without queues), capped at TokenTimeout/6 (1.4 planned rotations with
+// topology.DeriveTimeouts' timers) so that a ring busy from its first
+// rotation, whose fastest rotation is already slow, still keeps its
+// rotations under half the token timeout. Each node judges its own
+// window, and all of them see about the same rotations.
+func (n *Node) adaptWindow(rs *ringState, rot time.Duration, busy bool) {
+	if rs.fastest == 0 || rot < rs.fastest {
+		rs.fastest = rot
+	}
+	base := min(rs.fastest, n.cfg.TokenTimeout/6)
+	cutLast, wasBusy := n.cutLast, rs.busy
+	n.cutLast, rs.busy = false, busy
+	switch {
+	case rot > 3*base && busy && wasBusy:
+		if !cutLast && n.win > 1 {
+			n.win = max(1, n.win/2)
+			n.cutLast = true
+			n.stats.WindowCuts++
+		}
+	case rot < 2*base:
+		n.win = min(n.cfg.WindowPackets, n.win+max(1, n.cfg.WindowPackets/16))
 	}
 }
 

@@ -235,6 +235,7 @@ type Stats struct {
 	Superseded                      uint64 // 1 once a newer incarnation of this node id was seen
 	StallHolds                      uint64 // rotations the representative slowed down while a packet stayed missing
 	Evictions                       uint64 // members this node saw taken out for failing to receive (or be received)
+	WindowCuts                      uint64 // times the node halved its window because rotations slowed (Config.AdaptWindow)
 
 	// Rotation is the distribution of token rotation times in the
 	// operational state: the time between two tokens this node accepted
