@@ -321,7 +321,7 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 	res := ringResult{submitted: len(tr.submitted), reconfigs: (tr.installs - firstInstalls) / len(sites), tokenLost: tr.tokenLost}
 	for i, t := range trs {
 		st := t.Stats()
-		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d messages, %d control, no connection %d", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.ControlDrops, st.SendNoConn)
+		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d messages, %d control, no connection %d; the ring node halved its window %d times (AdaptWindow)", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.ControlDrops, st.SendNoConn, drivers[i].Node().Stats().WindowCuts)
 		res.queueDrops += st.SendDrops + st.ControlDrops
 	}
 	for key, at := range tr.submitted {
