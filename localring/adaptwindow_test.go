@@ -11,10 +11,12 @@ import (
 // one, and grows it back while they are short. A ring of three whose
 // token hops take 1 ms (rotations of about 3 ms) idles with hops of
 // 10 ms (30 ms rotations), then runs with each member holding more
-// messages than the window lets out, with hops of 1 ms, then 10 ms (a
+// messages than the window lets out, with hops of no time, 1 ms, 10 ms (a
 // bottleneck queue ahead of the token), then 1 ms again. The idle ring
-// keeps its window (the window was not what limited it), so does the
-// busy one with fast rotations; with slow ones it drops to 1 packet
+// keeps its window (the window was not what limited it); so does the
+// busy one while its hops take no time at all (its rotations, the
+// members' processing alone, vary many times over but stay below the
+// floor of the base) and with hops of 1 ms; with slow ones it drops to 1 packet
 // (and the ring sends about one packet per rotation), and it is whole
 // again once the path recovers; the ring never loses its token. Without
 // AdaptWindow the window stays whole throughout.
@@ -95,17 +97,19 @@ func TestAdaptWindow(t *testing.T) {
 		}
 		run(10*time.Millisecond, 300*time.Millisecond, false)
 		idle := wins()
+		run(0, 100*time.Millisecond, true)
+		local := wins()
 		run(time.Millisecond, 200*time.Millisecond, true)
 		fast := wins()
 		perRot := run(10*time.Millisecond, 2*time.Second, true)
 		slow := wins()
 		run(time.Millisecond, 200*time.Millisecond, true)
 		again := wins()
-		t.Logf("AdaptWindow %v: windows %v slow and idle, %v fast, %v slow (%.1f packets sent per rotation), %v fast again; cuts at a: %d",
-			adapt, idle, fast, slow, perRot, again, nodes[0].Stats().WindowCuts)
+		t.Logf("AdaptWindow %v: windows %v slow and idle, %v with hops of no time, %v fast, %v slow (%.1f packets sent per rotation), %v fast again; cuts at a: %d",
+			adapt, idle, local, fast, slow, perRot, again, nodes[0].Stats().WindowCuts)
 		for i, n := range nodes {
-			if fast[i] != window || idle[i] != window || again[i] != window {
-				t.Errorf("AdaptWindow %v: %s's window %d with fast rotations, %d with slow idle ones, %d fast again; want %d", adapt, n.me.ID, fast[i], idle[i], again[i], window)
+			if fast[i] != window || idle[i] != window || local[i] != window || again[i] != window {
+				t.Errorf("AdaptWindow %v: %s's window %d with fast rotations, %d with slow idle ones, %d with hops of no time, %d fast again; want %d", adapt, n.me.ID, fast[i], idle[i], local[i], again[i], window)
 			}
 			want := 1
 			if !adapt {

@@ -115,8 +115,9 @@ type Config struct {
 	// when a token rotation during which the ring had messages waiting
 	// took more than three times its base rotation, and adds
 	// WindowPackets/16 (at least 1) back after each rotation shorter than
-	// twice it; the base is the fastest rotation of the ring, at most
-	// TokenTimeout/6. See adaptWindow in token.go.
+	// twice it; the base is the fastest rotation of the ring, kept
+	// between TokenTimeout/42 and TokenTimeout/6. A ring of one keeps
+	// its window. See adaptWindow in token.go.
 	AdaptWindow bool
 
 	// MaxPacketBytes is the largest packet the core produces, header

@@ -55,7 +55,8 @@
 // cloud presets) each node therefore makes its window delay-based, as
 // TCP Vegas does with its congestion window, from the one delay Totem
 // measures itself, the token's rotation: a busy rotation longer than
-// three times the ring's fastest (at most TokenTimeout/6) halves the
+// three times the ring's fastest (kept between TokenTimeout/42 and
+// TokenTimeout/6) halves the
 // window, at most at every other visit, and a rotation shorter than twice
 // the fastest gives back WindowPackets/16 of it. A ring whose window
 // matches its paths rotates, saturated, in about twice its idle rotation

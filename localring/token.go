@@ -34,7 +34,7 @@ func (n *Node) onToken(tok *token) {
 		if !rs.lastTokAt.IsZero() {
 			rot := n.now.Sub(rs.lastTokAt)
 			n.stats.Rotation.observe(rot)
-			if n.cfg.AdaptWindow {
+			if n.cfg.AdaptWindow && len(rs.members) > 1 {
 				n.adaptWindow(rs, rot, tok.backlog > 0 || n.backlog() > 0)
 			}
 		}
@@ -245,16 +245,21 @@ func (n *Node) window() int {
 // rotation shorter than twice the base lets the window grow back by
 // WindowPackets/16 (at least 1) up to WindowPackets. In between it stays.
 // The base is the fastest rotation of this ring (Totem's rotation
-// without queues), capped at TokenTimeout/6 (1.4 planned rotations with
-// topology.DeriveTimeouts' timers) so that a ring busy from its first
-// rotation, whose fastest rotation is already slow, still keeps its
-// rotations under half the token timeout. Each node judges its own
-// window, and all of them see about the same rotations.
+// without queues), kept between TokenTimeout/42 and TokenTimeout/6 (0.2
+// and 1.4 planned rotations with topology.DeriveTimeouts' timers): the
+// cap so that a ring busy from its first rotation, whose fastest
+// rotation is already slow, still keeps its rotations under half the
+// token timeout; the floor so that a rotation made of processing alone
+// (a ring on one host), whose jitter is many times its length, cuts
+// nothing. A ring of one has no path and is not judged. Each node
+// judges its own window, and all of them see about the same rotations;
+// the window carries over into the next ring, whose paths are mostly
+// the same.
 func (n *Node) adaptWindow(rs *ringState, rot time.Duration, busy bool) {
 	if rs.fastest == 0 || rot < rs.fastest {
 		rs.fastest = rot
 	}
-	base := min(rs.fastest, n.cfg.TokenTimeout/6)
+	base := min(max(rs.fastest, n.cfg.TokenTimeout/42), n.cfg.TokenTimeout/6)
 	cutLast, wasBusy := n.cutLast, rs.busy
 	n.cutLast, rs.busy = false, busy
 	switch {
