@@ -188,6 +188,34 @@
 // 1 Mbit/s), which a bound derived from the measured drain rate would
 // shorten.
 //
+// The bound keeps the transport's queues from overflowing, not the
+// path's: QUIC's loss-based congestion control fills a bottleneck queue
+// whatever the ring offers above the path's rate, and the token, a
+// datagram in the same connection, waits in that queue at every hop.
+// So the federation ring's window is also delay-based
+// (localring.Config.AdaptWindow, on in localring.DefaultWAN): a node
+// halves its window when a busy rotation takes more than three times the
+// ring's fastest, and grows it back by a sixteenth when one takes less
+// than twice it (see localring's package doc). On
+// TestRingOverCongestedPath (2 Mbit/s paths, window for 50 Mbit/s, 40 ms
+// RTT, 1 % loss; three hops of 20 ms) each node halved its window 1 to
+// 7 times per 8 s run. One 16 KiB packet holds a 2 Mbit/s link for
+// 65 ms, so a rotation that carries any cannot be much shorter than
+// 130 ms there: in the 7 of 10 runs of each build that kept rotating
+// through the measurement, the rotations' medians per site were
+// 145-238 ms (129-227 before) and their 90th percentiles 258-674 ms
+// (208-1,041), the smoothed RTTs' medians 92-118 ms (107-153). On
+// a loaded 2-core machine (load 17 to 30) that test failed in nearly
+// every run with and without the change, mostly from driver loops
+// descheduled for hundreds of milliseconds at the start of the
+// saturation; those runs do not show whether the change lowers its
+// failure rate. In the simulator (localring/sim,
+// TestFedThroughputUnderLoss: a window matching the path, no cap) the
+// ring's throughput is unchanged to the message (6,156 and 5,933 msgs/s
+// with 16 KiB packets, 5,050 and 5,208 with 1,238 bytes), and
+// BenchmarkRingWAN at 200 ms RTT with the declared bandwidth right
+// halved a window 0 to 2 times per run.
+//
 // # Tokens: datagrams in stream mode
 //
 // The ring's token timeout is TokenRetransmitsBeforeLoss+0.2 token
