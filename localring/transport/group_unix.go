@@ -23,7 +23,7 @@ func listenGroup(group netip.AddrPort, ifindex int) (*net.UDPConn, error) {
 	if group.Addr().Is6() {
 		family = unix.AF_INET6
 	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, err := socket(family, unix.SOCK_DGRAM, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, fmt.Errorf("transport: socket: %w", err)
 	}

@@ -14,18 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// testNet is where the multicast tests run.
-type testNet struct {
-	// run runs f (Listen calls) in the test's network namespace. Sockets
-	// keep the namespace they were created in, so the transports work
-	// from any goroutine afterwards.
-	run func(f func())
-	// v6Iface and v6Addrs, when set, are an interface that carries IPv6
-	// multicast and three of its addresses, for co-located IPv6 nodes.
-	v6Iface string
-	v6Addrs []netip.Addr
-}
-
 // multicastNet returns where the loopback interface carries multicast: this
 // network namespace if lo already has the MULTICAST flag, else a private
 // namespace of the test, whose lo it brings up with multicast on, leaving

@@ -381,6 +381,18 @@ func TestMulticastIPv6(t *testing.T) {
 	conformance(t, mk)
 }
 
+// testNet is where the multicast tests run.
+type testNet struct {
+	// run runs f (Listen calls) in the test's network namespace. Sockets
+	// keep the namespace they were created in, so the transports work
+	// from any goroutine afterwards.
+	run func(f func())
+	// v6Iface and v6Addrs, when set, are an interface that carries IPv6
+	// multicast and three of its addresses, for co-located IPv6 nodes.
+	v6Iface string
+	v6Addrs []netip.Addr
+}
+
 // listenMulticast opens multicast transports with the given bind addresses
 // in tn's namespace.
 func listenMulticast(t *testing.T, tn testNet, group netip.AddrPort, iface string, binds []netip.AddrPort) []transport.Transport {

@@ -60,7 +60,7 @@ func (tb *Testbed) JoinCLI(nd *Node, name, group string) *cliMember {
 	}
 	var stderr strings.Builder
 	m.cmd.Stderr = &stderr
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	m.cmd.SysProcAttr = nstest.ProcAttr()
 	if err := m.cmd.Start(); err != nil {
 		tb.t.Fatal(err)
 	}

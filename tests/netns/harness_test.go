@@ -292,7 +292,7 @@ func (nd *Node) Start() {
 		"--ring-preset", "lan",
 		"--load-rate", fmt.Sprint(tb.load.Rate), "--load-size", fmt.Sprint(tb.load.Size), "--load-svc", tb.load.Svc)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = nstest.ProcAttr()
 	if err := cmd.Start(); err != nil {
 		tb.t.Fatalf("start %s: %v", nd.ID, err)
 	}

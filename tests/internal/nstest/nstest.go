@@ -80,7 +80,7 @@ func Spawn(t testing.TB, ns, what string, args ...string) *Proc {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
 	p := &Proc{Cmd: cmd, Done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &p.out, &p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = ProcAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
