@@ -201,10 +201,11 @@
 // RTT, 1 % loss; three hops of 20 ms) each node halved its window 1 to
 // 7 times per 8 s run. One 16 KiB packet holds a 2 Mbit/s link for
 // 65 ms, so a rotation that carries any cannot be much shorter than
-// 130 ms there: in the 7 of 10 runs of each build that kept rotating
-// through the measurement, the rotations' medians per site were
-// 145-238 ms (129-227 before) and their 90th percentiles 258-674 ms
-// (208-1,041), the smoothed RTTs' medians 92-118 ms (107-153). On
+// 130 ms there. In ten runs of each build, interleaved, the token went
+// round at least 15 times at every site in the 8 s in 7 runs after and
+// 4 before; in those, the rotations' medians per site were 145-238 ms
+// after (185-227 before), their 90th percentiles 258-674 ms (242-717),
+// the smoothed RTTs' medians 92-118 ms (107-122): about the same. On
 // a loaded 2-core machine (load 17 to 30) that test failed in nearly
 // every run with and without the change, mostly from driver loops
 // descheduled for hundreds of milliseconds at the start of the
