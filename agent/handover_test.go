@@ -235,9 +235,16 @@ func TestHandover(t *testing.T) {
 		t.Errorf("a-3's events have no handover to a-2: %+v", evs)
 	}
 	for _, id := range ids {
-		for _, d := range w.Node(id).Agent().Status().Domains {
-			if d.Bridge.NotSafe > 0 || d.Bridge.OutOfOrder > 0 || d.Handover != "" {
-				t.Errorf("%s: domain %+v", id, d)
+		st := w.Node(id).Agent().Status()
+		for _, d := range st.Domains {
+			// A node drops Downs that do not follow the last it applied
+			// (bridge Stats.OutOfOrder) only after it missed some while
+			// out of its local ring; on a loaded machine the site's ring
+			// can lose its token during the run (the re-injection then
+			// repairs the gap, which the counts above judge).
+			outOfOrder := d.Bridge.OutOfOrder > 0 && st.Counters.TokenLosses == 0
+			if d.Bridge.NotSafe > 0 || outOfOrder || d.Handover != "" {
+				t.Errorf("%s: domain %+v (local ring's token losses: %d)", id, d, st.Counters.TokenLosses)
 			}
 		}
 	}
