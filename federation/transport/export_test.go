@@ -34,3 +34,15 @@ func (t *Transport) CloseStripe(site string, i int) bool {
 // StripeWakes counts the times a yielding stripe's writer woke to look
 // at its gate again.
 func (t *Transport) StripeWakes() uint64 { return t.stats.stripeWakes.Load() }
+
+// PeerQueue returns the message bytes queued for site, how many stripes
+// of its connection may send (paceStripes) and how many it has.
+func (t *Transport) PeerQueue(site string) (queued int64, active, stripes int) {
+	p := t.peers[site]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return p.queued.Load(), 0, 0
+	}
+	return p.queued.Load(), int(p.cur.active.Load()), len(p.cur.stripes)
+}

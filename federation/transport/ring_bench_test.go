@@ -285,13 +285,48 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 		drv.Wake()
 	}
 	sampDone := make(chan struct{})
+	// What each direction's queue and stripes were like from second 4 on
+	// (the saturated phase's measurement): the share of samples with no
+	// message bytes queued (the ring gave the connections nothing to send),
+	// the mean queued bytes and the mean active stripes.
+	type qdir struct {
+		n, empty          int
+		bytes, act, total float64
+	}
+	qs := map[[2]string]*qdir{}
+	_, sampleQueues := b.(*testing.B) // the benchmark's log only: the tests run as before
+	sampExited := make(chan struct{})
 	wg.Go(func() {
+		defer close(sampExited)
 		tk := time.NewTicker(25 * time.Millisecond)
 		defer tk.Stop()
 		for {
 			select {
 			case <-tk.C:
 				tap.sample(trs, sites, mesh)
+				if !sampleQueues || time.Since(tr.base)-beginAt < 4*time.Second {
+					continue
+				}
+				for i, t := range trs {
+					for _, o := range sites {
+						if o == sites[i] {
+							continue
+						}
+						q, a, n := t.PeerQueue(o)
+						k := [2]string{sites[i], o}
+						if qs[k] == nil {
+							qs[k] = &qdir{}
+						}
+						d := qs[k]
+						d.n++
+						if q == 0 {
+							d.empty++
+						}
+						d.bytes += float64(q)
+						d.act += float64(a)
+						d.total += float64(n)
+					}
+				}
 			case <-sampDone:
 				return
 			}
@@ -299,7 +334,14 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 	})
 	time.Sleep(d)
 	close(sampDone)
+	<-sampExited
 	tap.summary(b, sites, beginAt, beginAt+d)
+	for k, d := range qs {
+		if d.n > 0 {
+			b.Logf("%s→%s queue: empty in %.0f %% of %d samples, mean %.0f KiB queued, %.1f of %.1f stripes active", k[0], k[1],
+				100*float64(d.empty)/float64(d.n), d.n, d.bytes/float64(d.n)/1024, d.act/float64(d.n), d.total/float64(d.n))
+		}
+	}
 	for i, t := range trs {
 		for _, o := range sites {
 			if o == sites[i] {
