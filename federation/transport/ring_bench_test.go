@@ -82,12 +82,16 @@ const ringMsgBytes = 1000
 const ringSubmitBatch = 256
 
 type ringResult struct {
-	submitted  int
-	lat        []time.Duration // agreed latency of each message delivered everywhere
-	done       []time.Duration // when each of them was delivered everywhere
-	reconfigs  int
-	tokenLost  int
-	queueDrops uint64 // packets dropped by the transports' full send queues
+	submitted int
+	lat       []time.Duration // agreed latency of each message delivered everywhere
+	done      []time.Duration // when each of them was delivered everywhere
+	reconfigs int
+	tokenLost int
+	// starvedLosses are the token losses that came within a token
+	// timeout of a stall of the whole process (ringTap.probe): on a
+	// loaded machine the test, not the ring, lost those.
+	starvedLosses int
+	queueDrops    uint64 // packets dropped by the transports' full send queues
 }
 
 func (r *ringResult) pct(p float64) float64 {
@@ -285,6 +289,10 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 		drv.Wake()
 	}
 	sampDone := make(chan struct{})
+	probeDone := make(chan struct{})
+	stopProbe := sync.OnceFunc(func() { close(probeDone) })
+	defer stopProbe()
+	wg.Go(func() { tap.probe(probeDone) })
 	// What each direction's queue and stripes were like from second 4 on
 	// (the saturated phase's measurement): the share of samples with no
 	// message bytes queued (the ring gave the connections nothing to send),
@@ -354,13 +362,15 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 	}
 	close(stop)
 	time.Sleep(5 * time.Second)
+	stopProbe()
 	cancel()
 	wg.Wait()
 	tap.report(b)
 
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	res := ringResult{submitted: len(tr.submitted), reconfigs: (tr.installs - firstInstalls) / len(sites), tokenLost: tr.tokenLost}
+	res := ringResult{submitted: len(tr.submitted), reconfigs: (tr.installs - firstInstalls) / len(sites), tokenLost: tr.tokenLost,
+		starvedLosses: tap.starvedLosses(tm.Token.D())}
 	for i, t := range trs {
 		st := t.Stats()
 		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d messages, %d control, no connection %d; the ring node halved its window %d times (AdaptWindow)", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.ControlDrops, st.SendNoConn, drivers[i].Node().Stats().WindowCuts)

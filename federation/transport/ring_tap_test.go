@@ -28,6 +28,7 @@ type ringTap struct {
 	recv     map[[2]string][]tapToken // hop → the tokens received
 	lost     []tapEvent
 	stalls   []tapEvent
+	starved  []tapStall // the whole process did not run (probe)
 	lastPass map[string]time.Time
 	samples  []tapSample
 }
@@ -42,6 +43,9 @@ type tapEvent struct {
 	site string
 	what string
 }
+
+// tapStall is a span in which the scheduling probe did not run.
+type tapStall struct{ from, to time.Duration }
 
 type tapSample struct {
 	at                 time.Duration
@@ -117,6 +121,48 @@ func (tp *ringTap) tokenLost(at time.Duration, site string) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	tp.lost = append(tp.lost, tapEvent{at: at, site: site})
+}
+
+// probeStall is how late the scheduling probe must wake to count as a
+// stall of the whole process: the ring's own work never keeps a 5 ms
+// sleeper of the same process from running for this long.
+const probeStall = 100 * time.Millisecond
+
+// probe sleeps 5 ms at a time until done is closed and records every
+// wake-up at least probeStall late: the process (all three sites' drivers
+// with it) did not run then, because the machine gave it no CPU.
+func (tp *ringTap) probe(done <-chan struct{}) {
+	for {
+		t0 := time.Now()
+		select {
+		case <-done:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+		if late := time.Since(t0) - 5*time.Millisecond; late >= probeStall {
+			tp.mu.Lock()
+			from := t0.Sub(tp.base) + 5*time.Millisecond
+			tp.starved = append(tp.starved, tapStall{from: from, to: from + late})
+			tp.stalls = append(tp.stalls, tapEvent{at: from, site: "*", what: fmt.Sprintf("the process did not run for %v (scheduling probe)", late.Round(time.Millisecond))})
+			tp.mu.Unlock()
+		}
+	}
+}
+
+// starvedLosses counts the token losses that came during a stall of the
+// whole process or within timeout of its end (a timer that expired in the
+// pause fires as the process runs again): the token timeout a member
+// measured then was the machine's pause, not the ring's.
+func (tp *ringTap) starvedLosses(timeout time.Duration) int {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	n := 0
+	for _, l := range tp.lost {
+		if slices.ContainsFunc(tp.starved, func(s tapStall) bool { return s.from <= l.at && l.at <= s.to+timeout }) {
+			n++
+		}
+	}
+	return n
 }
 
 // pass notes a driver pass of site that ran from t0 to now, if it took

@@ -23,7 +23,8 @@ import (
 // resent held behind it, and the token timeout (504 ms) fired; and
 // before runRing submitted in batches, its first pass held each driver
 // 0.65-0.7 s on a loaded machine. runRing logs the token's hops before
-// each loss.
+// each loss, and runs again when every loss followed a stall of the whole
+// process (see below).
 func TestRingOverCongestedPath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a ring over emulated WAN paths for about 20 s")
@@ -33,7 +34,24 @@ func TestRingOverCongestedPath(t *testing.T) {
 	}
 	const capBits = 2_000_000
 	path := wanem.Params{Delay: 20 * time.Millisecond, Loss: 0.01, BitsPerSec: capBits}
-	r := runRing(t, transport.ModeStreams, 1, path, 50_000_000, 8*time.Second, 0)
+	// A run whose every token loss came within a token timeout of a stall
+	// of the whole test process (the machine gave it no CPU for 100 ms or
+	// more: runRing's scheduling probe) judges the machine, not the ring:
+	// it runs again, up to three runs. A loss without such a stall fails
+	// at once; so do three starved runs.
+	const attempts = 3
+	var r ringResult
+	for i := 1; ; i++ {
+		r = runRing(t, transport.ModeStreams, 1, path, 50_000_000, 8*time.Second, 0)
+		if r.tokenLost == 0 || r.starvedLosses < r.tokenLost {
+			break
+		}
+		if i == attempts {
+			t.Errorf("in each of %d runs every token loss followed a stall of the whole test process: the machine is too loaded to judge the ring", attempts)
+			break
+		}
+		t.Logf("run %d: each of its %d token losses followed a stall of the whole test process (logged above); running again", i, r.tokenLost)
+	}
 	rate := r.rate(2*time.Second, 8*time.Second)
 	t.Logf("delivered %.0f msgs/s everywhere, %d token losses, %d new configurations, %d packets dropped by send queues", rate, r.tokenLost, r.reconfigs, r.queueDrops)
 	if r.tokenLost != 0 || r.reconfigs != 0 {
