@@ -2,8 +2,9 @@
 // is the member of its site in a federation domain's ring (Runner). The
 // bridge that carries a domain's traffic from the local ring to the
 // federation ring and back is package gateway/bridge (a pure state
-// machine, judged by the hierarchy simulator gateway/hiersim); the agent
-// does not run it yet.
+// machine, judged by the hierarchy simulator gateway/hiersim), which the
+// agent runs at every node of a site in a federation domain, beside the
+// Runner at the active gateway (agent/domains.go).
 //
 // # The federation ring member
 //

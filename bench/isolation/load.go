@@ -137,15 +137,23 @@ type load struct {
 	dur  time.Duration // how long to send
 }
 
+// sendStall bounds how long past its schedule's end a sender waits for
+// the agent to take a message: a domain that stopped delivering fails the
+// phase instead of hanging the benchmark.
+const sendStall = 60 * time.Second
+
 // send multicasts to the member's group at l's rate for l.dur, each
 // message Agreed with MulticastWait, and records what the agent accepted.
 // A slot missed while MulticastWait waited is skipped, not made up, so
 // that a stall does not turn into a burst. It returns the first error
-// other than the context's end.
+// other than the context's end, and an error when the agent had no room
+// for a message until sendStall after the schedule's end.
 func (m *member) send(ctx context.Context, phase, sender uint8, l load) error {
 	buf := make([]byte, max(l.size, headerLen))
 	group := []string{Groups[m.group]}
 	start := time.Now()
+	wctx, cancel := context.WithDeadline(ctx, start.Add(l.dur+sendStall))
+	defer cancel()
 	var interval time.Duration
 	if l.rate > 0 {
 		interval = time.Duration(float64(time.Second) / l.rate)
@@ -172,9 +180,12 @@ func (m *member) send(ctx context.Context, phase, sender uint8, l load) error {
 		}
 		k := key{uint8(m.group), phase, sender, seq}
 		encode(buf, k, m.clk.now())
-		if err := m.c.MulticastWait(ctx, client.Agreed, 0, group, buf); err != nil {
-			if ctx.Err() != nil {
+		if err := m.c.MulticastWait(wctx, client.Agreed, 0, group, buf); err != nil {
+			switch {
+			case ctx.Err() != nil:
 				return nil
+			case wctx.Err() != nil:
+				return fmt.Errorf("isolation: %s: the agent had no room for a message to %s for %v (since %v into the phase): the domain stopped delivering; see the agents' logs", m.node, group[0], time.Since(now).Round(time.Second), now.Sub(start).Round(time.Millisecond))
 			}
 			return fmt.Errorf("isolation: %s multicasts to %s: %w", m.node, group[0], err)
 		}
