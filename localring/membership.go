@@ -48,7 +48,7 @@ func (n *Node) enterGather(reason string, fromOperational bool) {
 	n.purgeStale()
 	n.state = stateGather
 	n.gatherSince = n.now
-	n.next, n.commitTok = nil, nil
+	n.next, n.commitTok, n.early = nil, nil, nil
 	n.recQueue, n.recCounted = nil, false
 	n.held, n.stallTok, n.holdUntil = nil, nil, time.Time{}
 	n.idleHolds = 0
@@ -65,11 +65,18 @@ func (n *Node) enterGather(reason string, fromOperational bool) {
 }
 
 func (n *Node) sendJoin() {
-	j := join{sender: n.me, ringSeq: n.maxRingSeq, proc: sortedSet(n.proc), fail: sortedSet(n.fail)}
-	n.send("", j.append(nil))
+	n.multicastJoin()
 	// A little jitter keeps the joins of many nodes from colliding forever.
 	jitter := time.Duration(n.rng.Int64N(int64(n.cfg.JoinTimeout)/5 + 1))
 	n.joinAt = n.now.Add(n.cfg.JoinTimeout + jitter)
+}
+
+// multicastJoin sends my join with the current sets; sendJoin also
+// schedules the next.
+func (n *Node) multicastJoin() {
+	j := join{sender: n.me, ringSeq: n.maxRingSeq, proc: sortedSet(n.proc), fail: sortedSet(n.fail)}
+	n.send("", j.append(nil))
+	n.newHeard = false
 }
 
 func sortedSet(s map[NodeID]Member) []Member {
@@ -202,6 +209,7 @@ func (n *Node) onJoin(j *join) {
 		n.enterGather(fmt.Sprintf("join from %s while forming ring %s", j.sender, n.next.id), true)
 	}
 	n.gatherJoin(j)
+	n.acceptEarly()
 }
 
 // gatherJoin merges a join message into the proc and fail sets.
@@ -221,6 +229,9 @@ func (n *Node) gatherJoin(j *join) {
 	// timeout in a ring that never formed (a gateway failover took T + C
 	// more than it needs; TestFedTakeoverBound). The fail set holds the old
 	// incarnation only (failed compares incarnations), so both are right.
+	if _, ok := n.heard[j.sender.ID]; !ok || n.mergeHeard[j.sender.ID] == j.sender {
+		n.newHeard = true
+	}
 	n.heard[j.sender.ID] = j.sender
 	delete(n.mergeHeard, j.sender.ID)
 	if j.ringSeq < n.reg.id.Seq {
@@ -322,6 +333,26 @@ func (n *Node) checkConsensus() {
 	for i, m := range ms {
 		c.entries[i].member = m
 	}
+	// A member accepts the commit token only from a representative whose
+	// join it heard in this round (onCommit). One I first heard after my
+	// last join went out may not have heard any: my joins can have gone
+	// nowhere while its joins reached me (a federation member whose
+	// connection to a site came up just now: the site's join, sent at
+	// once, completed the consensus here; 22d96e9). Then I multicast my
+	// join, with the sets just agreed, before the token. It goes out
+	// first, on every path the round's multicasts take, so it reaches each
+	// member before a token that comes round through the others, or at
+	// worst before a retransmitted copy (the member keeps the early token
+	// and takes it when the join comes: onCommit). It changes nothing
+	// anywhere else: its sets are those every member sent me; a member
+	// already in the commit state ignores it (its ringSeq is below the new
+	// ring's, acceptCommit raises maxRingSeq only after); and a node
+	// outside the round that hears it would have heard my earlier joins of
+	// the round as well. Every member heard before my last join needs
+	// none: it was reachable when that join went out.
+	if n.newHeard {
+		n.multicastJoin()
+	}
 	n.acceptCommit(c)
 }
 
@@ -329,6 +360,7 @@ func (n *Node) checkConsensus() {
 // fills in this node's entry and passes the token on.
 func (n *Node) acceptCommit(c *commit) {
 	n.state = stateCommit
+	n.early = nil
 	n.joinAt, n.consensusAt = time.Time{}, time.Time{}
 	ms := make([]Member, len(c.entries))
 	for i, e := range c.entries {
@@ -412,7 +444,22 @@ func (n *Node) onCommit(c *commit) {
 			// are lost, its tokens pass) must not pull me into a ring in
 			// which I would never receive its packets; I fail it at the
 			// consensus timeout instead.
+			//
+			// Its join may only be late, though: it multicasts one just
+			// before the commit token (checkConsensus), and the token can
+			// overtake it (another path, another QUIC stream). Accepting
+			// the token without the join would drop the guard above, so
+			// the token is kept instead, and taken the moment a join or
+			// merge-detect of the representative arrives in this round
+			// (acceptEarly), rather than at its sender's next retransmit.
+			// That is safe because it is the decision onCommit makes on a
+			// retransmitted copy arriving then: every check above is run
+			// again on the kept token at that time, against the sets as
+			// they are then; a new round (enterGather) or another accepted
+			// token drops it. If the join never comes, nothing changes: I
+			// fail the representative at the consensus timeout.
 			n.stats.ForeignRing++
+			n.early = c
 			return
 		}
 		n.lastCommit = c.tokSeq
@@ -443,6 +490,21 @@ func (n *Node) onCommit(c *commit) {
 			n.processToken(n.next, tok, false, false)
 		}
 	}
+}
+
+// acceptEarly takes the commit token kept because its representative had
+// not been heard (onCommit), once it has: a join or merge-detect of the
+// representative came in this round.
+func (n *Node) acceptEarly() {
+	c := n.early
+	if c == nil || n.state != stateGather {
+		return
+	}
+	if rep := c.entries[0].member; n.heard[rep.ID] != rep {
+		return
+	}
+	n.early = nil
+	n.onCommit(c)
 }
 
 // enterRecovery computes which old-ring packets this node must resend on
@@ -588,6 +650,7 @@ func (n *Node) onMerge(m *merge) {
 				n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
 				n.sendJoin()
 			}
+			n.acceptEarly()
 		}
 	}
 }
@@ -600,6 +663,7 @@ func (n *Node) onMerge(m *merge) {
 // into a round at every merge interval for good.
 func (n *Node) heardMerge(m Member) {
 	if _, ok := n.heard[m.ID]; !ok {
+		n.newHeard = true
 		n.heard[m.ID] = m
 		n.mergeHeard[m.ID] = m
 	}

@@ -139,6 +139,8 @@ type Node struct {
 	consensus   map[NodeID]bool
 	commitTok   *commit           // the commit token of the ring being formed
 	lastCommit  uint64            // tokSeq of the last commit token accepted
+	early       *commit           // a commit token that came before its representative's join (onCommit)
+	newHeard    bool              // a member was first heard in this round after my last join went out (checkConsensus)
 	outsiders   map[NodeID]Member // joins from outside the new ring seen in commit/recovery
 	gatherSince time.Time
 

@@ -1,6 +1,7 @@
 package localring
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -656,5 +657,103 @@ func TestReachable(t *testing.T) {
 	n.Reachable(now.Add(5*time.Second), "b")
 	if got := joins(n); got != 0 {
 		t.Fatalf("operational, b reachable: %d joins, want 0", got)
+	}
+}
+
+// commitRace starts a, b and c with a and c unable to reach each other
+// (no connection between their sites yet), b reaching both: each knows of
+// the other from b's joins only. The link comes up when c sends a join
+// after a join interval, a's last join gone nowhere: c's join completes the
+// consensus at a, the representative, which sends its commit token at once
+// (22d96e9: a federation connection that came up, the accepting side's
+// join sent at once). hold, if set, sees every packet from a to c after
+// that, and drops those it returns true for.
+func commitRace(t *testing.T, hold func(pkt []byte) bool) (a, b, c *Node) {
+	t.Helper()
+	a, b, c = testNode(t, "a"), testNode(t, "b"), testNode(t, "c")
+	up := false
+	pumpReady = func(n *Node, rd Ready) {
+		for _, p := range rd.Packets {
+			if typ, _ := peekType(p.Data); n == c && typ == ptJoin && !n.now.Before(t0.Add(n.cfg.JoinTimeout)) {
+				up = true
+			}
+		}
+	}
+	pumpDrop = func(from, to NodeID, pkt []byte) bool {
+		switch {
+		case from == "c" && to == "a":
+			return !up
+		case from == "a" && to == "c":
+			return !up || hold != nil && hold(pkt)
+		}
+		return false
+	}
+	t.Cleanup(func() { pumpReady, pumpDrop = nil, nil })
+	for _, n := range []*Node{a, b, c} {
+		n.Start(t0)
+	}
+	return a, b, c
+}
+
+// firstRing runs the nodes until c installs a regular configuration, for at
+// most 5 s, and returns it with how long it took.
+func firstRing(t *testing.T, nodes []*Node, c *Node, now time.Time) (*Configuration, time.Duration) {
+	t.Helper()
+	var first *Configuration
+	end := pumpUntil(t, nodes, now, 5*time.Second, func(n *Node, e Event) {
+		if n == c && first == nil && e.Kind == EventInstall && e.Conf.Kind == Regular {
+			first = e.Conf
+		}
+	}, func() bool { return first != nil })
+	return first, end.Sub(t0)
+}
+
+// TestCommitTokenBeforeRepJoin: the representative multicasts its join
+// just before its commit token, so a member that knew of it only from the
+// others' joins (its own joins had found no way there) hears it before
+// the token comes round, and the three form their ring at the first
+// commit token, without a token timeout.
+func TestCommitTokenBeforeRepJoin(t *testing.T) {
+	a, b, c := commitRace(t, nil)
+	conf, took := firstRing(t, []*Node{a, b, c}, c, t0)
+	if conf == nil || len(conf.Members) != 3 || a.Stats().TokenLosses != 0 || c.Stats().ForeignRing != 0 {
+		t.Fatalf("c's first ring %v after %v, a's token losses %d, commit tokens c refused %d; want [a b c] at a's first commit token",
+			conf, took, a.Stats().TokenLosses, c.Stats().ForeignRing)
+	}
+	t.Logf("ring of three at c after %v", took)
+}
+
+// TestCommitTokenOvertakesRepJoin: when the representative's join comes
+// after its commit token, the member refuses the token until the join
+// arrives, then takes the token it kept at once (it does not wait for a
+// retransmitted copy, nor accept the token before the join).
+func TestCommitTokenOvertakesRepJoin(t *testing.T) {
+	var held []byte
+	var c *Node
+	a, b, c := commitRace(t, func(pkt []byte) bool {
+		if typ, _ := peekType(pkt); typ == ptJoin && c.Stats().ForeignRing == 0 {
+			held = bytes.Clone(pkt) // the last one a sent
+			return true
+		}
+		return false
+	})
+	nodes := []*Node{a, b, c}
+	now := pumpUntil(t, nodes, t0, 5*time.Second, nil, func() bool { return c.Stats().ForeignRing > 0 })
+	if held == nil || c.Stats().ForeignRing == 0 {
+		t.Fatalf("the race did not happen: a's join held %v, tokens c refused %d", held != nil, c.Stats().ForeignRing)
+	}
+	if c.State() != "gather" {
+		t.Fatalf("c took a commit token from a representative it has not heard: state %s", c.State())
+	}
+	now = now.Add(time.Millisecond) // well before b's retransmit
+	if err := c.Step(now, held); err != nil {
+		t.Fatal(err)
+	}
+	if c.State() != "commit" {
+		t.Fatalf("c, having heard a's join, is in state %s, want commit with the token it kept", c.State())
+	}
+	conf, took := firstRing(t, nodes, c, now)
+	if conf == nil || len(conf.Members) != 3 || a.Stats().TokenLosses != 0 {
+		t.Fatalf("c's first ring %v after %v, a's token losses %d; want [a b c]", conf, took, a.Stats().TokenLosses)
 	}
 }
