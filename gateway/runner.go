@@ -106,10 +106,6 @@ type Config struct {
 	Deadline func() time.Time
 }
 
-// reachableWait bounds how long a new federation connection waits for
-// the ring node to act on it (Config.Transport's OnConnect, set by New).
-const reachableWait = 200 * time.Millisecond
-
 // StateFile returns the name of the file in the data dir that keeps the
 // ring sequence number of federation domain domain's ring.
 func StateFile(domain string) string {
@@ -283,34 +279,19 @@ func New(cfg Config) (*Runner, error) {
 	// A member that starts (a standby taking over above all) sends its
 	// first joins before its connections are up, and they go nowhere: a
 	// gathering node sends its join again as soon as a peer is reachable
-	// rather than a join timeout later (localring.Node.Reachable). The
-	// transport reads nothing of the connection until this returns, and it
-	// returns once the node has acted: its join goes out before anything
-	// it does on the peer's packets. Else the peer's own join, sent the
-	// moment it accepted the connection, could complete the consensus here
-	// first, and this node, the representative, would send its commit
-	// token before its join; the peer refuses a commit token from a
-	// representative it has not heard, and the ring waited out a token
-	// timeout in the commit state (22d96e9 reverted an earlier version for
-	// that: 5.6-10.4 s to the ring of three in 3 of 4 bench runs). The
-	// driver is made after the transport; a connection set up before it
-	// needs nothing, the node's start sends a join.
+	// rather than a join timeout later (localring.Node.Reachable). Nothing
+	// waits for it: the peer's packets on the new connection may be
+	// stepped first, and if the peer's join completes the consensus here,
+	// this node, the representative, multicasts its join again just before
+	// its commit token (it first heard the peer after its last join), and
+	// a peer that gets the token first keeps it until the join arrives
+	// (localring's checkConsensus and onCommit; 22d96e9 and a8c5825 for
+	// the race). The driver is made after the transport; a
+	// connection set up before it needs nothing, the node's start sends a
+	// join.
 	tc.OnConnect = func(site string) {
-		d := r.drv.Load()
-		if d == nil {
-			return
-		}
-		acted := make(chan struct{})
-		d.Do(func(now time.Time) {
-			r.node.Reachable(now, localring.NodeID(site))
-			close(acted)
-		})
-		t := time.NewTimer(reachableWait)
-		defer t.Stop()
-		select {
-		case <-acted:
-		case <-d.Done():
-		case <-t.C: // the driver has not run yet, or is stuck: go on
+		if d := r.drv.Load(); d != nil {
+			d.Do(func(now time.Time) { r.node.Reachable(now, localring.NodeID(site)) })
 		}
 	}
 	if tc.Conn == nil && tc.Listen == "" {

@@ -175,10 +175,10 @@ type Config struct {
 	// OnConnect, when set, is called with the peer's site each time a
 	// connection to it is set up (dialed or accepted, and the peer
 	// admitted), from a goroutine of the transport, before the
-	// connection's reader and writer start: nothing the peer sent on it
-	// is read until it returns, so it may wait briefly for the ring to
-	// act first (the gateway runner has its node send its join,
-	// localring.Node.Reachable: packets it sent before went nowhere).
+	// connection's reader and writer start; it must not block (nothing
+	// the peer sent on the connection is read until it returns). The
+	// gateway runner has its node send its join (localring.Node.
+	// Reachable): packets it sent before went nowhere.
 	OnConnect func(site string)
 
 	// Logger receives one line per connection, disconnection and refusal.
