@@ -96,19 +96,7 @@ func (r *rawBatch) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 		if namelen == 0 {
 			return r.batchConn.WriteBatch(ms, flags)
 		}
-		buf := m.Buffers[0]
-		iov := &r.wiovs[i]
-		iov.Base = nil
-		if len(buf) > 0 {
-			iov.Base = &buf[0]
-		}
-		iov.SetLen(len(buf))
-		h := &r.whs[i]
-		*h = unix.Mmsghdr{}
-		h.Hdr.Name = (*byte)(unsafe.Pointer(&r.wsas[i]))
-		h.Hdr.Namelen = namelen
-		h.Hdr.Iov = iov
-		h.Hdr.SetIovlen(1)
+		setMsg(&r.whs[i], &r.wiovs[i], m.Buffers[0], &r.wsas[i], namelen)
 	}
 	r.wk = len(ms)
 	n, err := r.wcall.Do()
@@ -122,6 +110,21 @@ func (r *rawBatch) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 		ms[i].N, ms[i].NN = int(r.whs[i].Len), 0
 	}
 	return n, nil
+}
+
+// setMsg points h at buf (through iov) and at the address sa of namelen
+// bytes, for one message of a recvmmsg or sendmmsg.
+func setMsg(h *unix.Mmsghdr, iov *unix.Iovec, buf []byte, sa *unix.RawSockaddrInet6, namelen uint32) {
+	iov.Base = nil
+	if len(buf) > 0 {
+		iov.Base = &buf[0]
+	}
+	iov.SetLen(len(buf))
+	*h = unix.Mmsghdr{}
+	h.Hdr.Name = (*byte)(unsafe.Pointer(sa))
+	h.Hdr.Namelen = namelen
+	h.Hdr.Iov = iov
+	h.Hdr.SetIovlen(1)
 }
 
 // sockaddr writes ua into sa in the socket's family and returns its
@@ -165,18 +168,7 @@ func (r *rawBatch) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 		if len(ms[i].Buffers) > 0 {
 			buf = ms[i].Buffers[0]
 		}
-		iov := &r.iovs[i]
-		iov.Base = nil
-		if len(buf) > 0 {
-			iov.Base = &buf[0]
-		}
-		iov.SetLen(len(buf))
-		h := &r.hs[i]
-		*h = unix.Mmsghdr{}
-		h.Hdr.Name = (*byte)(unsafe.Pointer(&r.sas[i]))
-		h.Hdr.Namelen = unix.SizeofSockaddrInet6
-		h.Hdr.Iov = iov
-		h.Hdr.SetIovlen(1)
+		setMsg(&r.hs[i], &r.iovs[i], buf, &r.sas[i], unix.SizeofSockaddrInet6)
 	}
 	n, err := r.call.Do()
 	for i := range r.k {
