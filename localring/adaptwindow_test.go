@@ -1,7 +1,6 @@
 package localring
 
 import (
-	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -31,24 +30,11 @@ func TestAdaptWindow(t *testing.T) {
 			return 0
 		}
 		t.Cleanup(func() { pumpDelay = nil })
-		var nodes []*Node
-		for _, id := range []NodeID{"a", "b", "c"} {
-			cfg := DefaultLAN(id)
-			cfg.Rand = rand.NewPCG(1, 2)
+		nodes, now := formRingWith(t, func(cfg *Config) {
 			cfg.WindowPackets, cfg.MaxPacketsPerVisit = window, window
 			cfg.AdaptWindow = adapt
-			n, err := New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n.Start(t0)
-			nodes = append(nodes, n)
-		}
-		now := pump(t, nodes, t0, 300*time.Millisecond)
+		}, "a", "b", "c")
 		conf := nodes[0].Configuration()
-		if conf == nil || len(conf.Members) != 3 {
-			t.Fatalf("the ring did not form: %v", conf)
-		}
 		lost := 0
 		// run runs the ring for d with token hops of h, its members'
 		// queues filled at the start when busy, and returns the

@@ -9,10 +9,15 @@ import (
 	"time"
 )
 
-func testNode(t *testing.T, id NodeID) *Node {
+// testNode returns a node of the LAN preset with a fixed random source,
+// its configuration changed by each of tweaks.
+func testNode(t *testing.T, id NodeID, tweaks ...func(*Config)) *Node {
 	t.Helper()
 	cfg := DefaultLAN(id)
 	cfg.Rand = rand.NewPCG(1, 2)
+	for _, f := range tweaks {
+		f(&cfg)
+	}
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -123,9 +128,20 @@ var pumpReady func(n *Node, rd Ready)
 
 func formRing(t *testing.T, ids ...NodeID) ([]*Node, time.Time) {
 	t.Helper()
+	return formRingWith(t, nil, ids...)
+}
+
+// formRingWith forms a ring of test nodes whose configuration tweak
+// changes (nil: none).
+func formRingWith(t *testing.T, tweak func(*Config), ids ...NodeID) ([]*Node, time.Time) {
+	t.Helper()
 	var nodes []*Node
 	for _, id := range ids {
-		n := testNode(t, id)
+		var tweaks []func(*Config)
+		if tweak != nil {
+			tweaks = append(tweaks, tweak)
+		}
+		n := testNode(t, id, tweaks...)
 		n.Start(t0)
 		nodes = append(nodes, n)
 	}
