@@ -20,6 +20,8 @@ import (
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
 	"github.com/atoll-gcs/atoll/topology"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // freeUDP returns a loopback UDP address no socket uses right now.
@@ -206,6 +208,7 @@ groups:
 	if fs := agents["a-2"].a.Status().Federation; len(fs) != 0 {
 		t.Fatalf("the standby a-2 runs a federation member: %+v", fs)
 	}
+	checkFederationMetrics(t, agents["a-1"].a, first.Domain)
 	for _, l := range []string{"federation ring formed", "certificate of a/a-1 expires on", "in 9 days"} {
 		if !strings.Contains(logs.String(), l) {
 			t.Errorf("no %q line", l)
@@ -460,5 +463,72 @@ groups:
 		var b strings.Builder
 		evs.Report(&b, vs)
 		t.Errorf("EVS violations in the federation traces:\n%s", b.String())
+	}
+}
+
+// checkFederationMetrics checks that a's metrics show its operational
+// federation ring member of domain: labelled with the domain, the ring's
+// three sites, a token rotation histogram with samples, and nothing the
+// Prometheus linter objects to.
+func checkFederationMetrics(t *testing.T, a *Agent, domain string) {
+	t.Helper()
+	problems, err := testutil.GatherAndLint(a.Metrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	mfs, err := a.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*dto.Metric{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "domain" && l.GetValue() == domain {
+					got[mf.GetName()] = m
+				}
+			}
+		}
+	}
+	if v := got["atoll_federation_operational"].GetGauge().GetValue(); v != 1 {
+		t.Errorf("atoll_federation_operational{domain=%q} = %v, want 1", domain, v)
+	}
+	if v := got["atoll_federation_members"].GetGauge().GetValue(); v != 3 {
+		t.Errorf("atoll_federation_members{domain=%q} = %v, want 3", domain, v)
+	}
+	if v := got["atoll_federation_installs_total"].GetCounter().GetValue(); v < 1 {
+		t.Errorf("atoll_federation_installs_total{domain=%q} = %v, want at least 1", domain, v)
+	}
+	for _, name := range []string{"atoll_federation_token_losses_total", "atoll_federation_retransmits_total", "atoll_federation_window_cuts_total"} {
+		if got[name] == nil {
+			t.Errorf("no metric %s{domain=%q}", name, domain)
+		}
+	}
+	// The token rotates at least once between the install and the scrape
+	// only after a while: wait for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mfs, err := a.Metrics().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var count uint64
+		for _, mf := range mfs {
+			if mf.GetName() == "atoll_federation_token_rotation_seconds" {
+				for _, m := range mf.GetMetric() {
+					count += m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+		if count > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("atoll_federation_token_rotation_seconds{domain=%q} has no samples 10 s after the ring formed", domain)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

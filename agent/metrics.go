@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -58,6 +59,19 @@ type statusCollector struct {
 	since    *prometheus.Desc
 	rotation *prometheus.Desc
 	metrics  []statusMetric
+
+	// The federation ring members this node runs, one series per domain.
+	fedRotation *prometheus.Desc
+	fedRefused  *prometheus.Desc
+	fedMetrics  []fedMetric
+}
+
+// fedMetric is one metric of a federation ring member, labelled with its
+// domain.
+type fedMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(*gateway.Stats) float64
 }
 
 func newStatusCollector(a *Agent) *statusCollector {
@@ -69,6 +83,37 @@ func newStatusCollector(a *Agent) *statusCollector {
 		since:    prometheus.NewDesc("atoll_ring_installed_timestamp_seconds", "When the installed ring formed (Unix time).", nil, nil),
 		rotation: prometheus.NewDesc("atoll_token_rotation_seconds", "Time between two tokens this node accepted in the operational ring: the token's rotation, holds included.", nil, nil),
 	}
+	c.fedRotation = prometheus.NewDesc("atoll_federation_token_rotation_seconds", "Time between two tokens this gateway accepted in the domain's operational federation ring.", []string{"domain"}, nil)
+	c.fedRefused = prometheus.NewDesc("atoll_federation_connections_refused_total", "Gateway connections this gateway refused, by cause (unknown CA, expired certificate, wrong identity, ALPN mismatch ...).", []string{"domain", "cause"}, nil)
+	fed := func(name, help string, kind prometheus.ValueType, f func(*gateway.Stats) float64) {
+		c.fedMetrics = append(c.fedMetrics, fedMetric{prometheus.NewDesc(name, help, []string{"domain"}, nil), kind, f})
+	}
+	fedCounter := func(name, help string, f func(*gateway.Stats) uint64) {
+		fed(name, help, prometheus.CounterValue, func(st *gateway.Stats) float64 { return float64(f(st)) })
+	}
+	fed("atoll_federation_operational", "1 when this gateway's federation ring member is operational in a configuration of the domain.", prometheus.GaugeValue,
+		func(st *gateway.Stats) float64 {
+			if st.State == "operational" {
+				return 1
+			}
+			return 0
+		})
+	fed("atoll_federation_members", "Sites in the domain's federation configuration installed last.", prometheus.GaugeValue,
+		func(st *gateway.Stats) float64 { return float64(len(st.Members)) })
+	fed("atoll_federation_missing_sites", "Sites of the domain not in the federation configuration installed last.", prometheus.GaugeValue,
+		func(st *gateway.Stats) float64 { return float64(len(st.Missing)) })
+	fedCounter("atoll_federation_installs_total", "Federation configurations installed.", func(st *gateway.Stats) uint64 { return st.Installs })
+	fedCounter("atoll_federation_sites_lost_total", "Sites that left the federation configuration across installs.", func(st *gateway.Stats) uint64 { return st.SitesLost })
+	fedCounter("atoll_federation_messages_submitted_total", "Messages the federation ring took from this gateway.", func(st *gateway.Stats) uint64 { return st.Submitted })
+	fedCounter("atoll_federation_messages_delivered_total", "Messages the federation ring delivered at this gateway.", func(st *gateway.Stats) uint64 { return st.Delivered })
+	fedCounter("atoll_federation_submit_backpressure_total", "Submissions to the federation ring refused because its queue was full.", func(st *gateway.Stats) uint64 { return st.Backpressure })
+	fedCounter("atoll_federation_token_losses_total", "Times the federation token did not come back in time.", func(st *gateway.Stats) uint64 { return st.Counters.TokenLosses })
+	fedCounter("atoll_federation_token_retransmits_total", "Federation tokens this gateway sent again.", func(st *gateway.Stats) uint64 { return st.Counters.TokenRetransmits })
+	fedCounter("atoll_federation_retransmits_total", "Federation ring packets this gateway retransmitted on request.", func(st *gateway.Stats) uint64 { return st.Counters.Retransmits })
+	fedCounter("atoll_federation_retransmit_requests_total", "Federation ring sequence numbers this gateway asked to be retransmitted.", func(st *gateway.Stats) uint64 { return st.Counters.RetransmitRequests })
+	fedCounter("atoll_federation_membership_changes_total", "Times the federation ring's membership protocol started.", func(st *gateway.Stats) uint64 { return st.Counters.Gathers })
+	fedCounter("atoll_federation_evictions_total", "Sites taken out of the federation ring for failing to receive or to be received.", func(st *gateway.Stats) uint64 { return st.Counters.Evictions })
+	fedCounter("atoll_federation_window_cuts_total", "Times this gateway halved its federation flow-control window because rotations slowed.", func(st *gateway.Stats) uint64 { return st.Counters.WindowCuts })
 	gauge := func(name, help string, f func(*Status) float64) {
 		c.metrics = append(c.metrics, statusMetric{prometheus.NewDesc(name, help, nil, nil), prometheus.GaugeValue, f})
 	}
@@ -142,6 +187,11 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range c.metrics {
 		ch <- m.desc
 	}
+	ch <- c.fedRotation
+	ch <- c.fedRefused
+	for _, m := range c.fedMetrics {
+		ch <- m.desc
+	}
 }
 
 // Collect reads Status once and sends every metric.
@@ -162,6 +212,16 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		v      uint64
 	}{{"wrong-key", k.RejectWrongKey}, {"mismatch", k.RejectMismatch}, {"auth", k.RejectAuth}, {"replay", k.RejectReplay}, {"other", k.RejectOther}, {"unknown-sender", k.UnknownSender}} {
 		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(r.v), r.reason)
+	}
+	for i := range st.Federation {
+		f := &st.Federation[i]
+		for _, m := range c.fedMetrics {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(f), f.Domain)
+		}
+		ch <- prometheus.MustNewConstHistogram(c.fedRotation, f.Counters.Rotation.Count, f.Counters.Rotation.Sum.Seconds(), rotationBuckets(&f.Counters.Rotation), f.Domain)
+		for cause, n := range f.Refused {
+			ch <- prometheus.MustNewConstMetric(c.fedRefused, prometheus.CounterValue, float64(n), f.Domain, cause)
+		}
 	}
 }
 

@@ -194,9 +194,38 @@ type Stats struct {
 	// gateway node speaking for it.
 	Connected map[string]string `json:"connected,omitempty"`
 	// Refused counts refused gateway connections by cause.
-	Refused   map[string]uint64 `json:"refused,omitempty"`
-	Transport transport.Stats   `json:"-"`
-	Driver    driver.Stats      `json:"-"`
+	Refused map[string]uint64 `json:"refused,omitempty"`
+	// Counters are the federation ring member's protocol counters (token
+	// losses, retransmissions, window cuts, the token's rotation), as of
+	// the runner's last driver pass.
+	Counters  RingCounters    `json:"counters"`
+	Transport transport.Stats `json:"-"`
+	Driver    driver.Stats    `json:"-"`
+}
+
+// RingCounters are the federation ring member's protocol counters that an
+// operator watches: what a slow or lossy WAN path costs the ring.
+type RingCounters struct {
+	TokenLosses        uint64 `json:"token_losses"`
+	TokenRetransmits   uint64 `json:"token_retransmits"`
+	Retransmits        uint64 `json:"retransmits"`
+	RetransmitRequests uint64 `json:"retransmit_requests"`
+	Gathers            uint64 `json:"gathers"`
+	Evictions          uint64 `json:"evictions"`
+	// WindowCuts counts the times the member halved its flow-control
+	// window because rotations slowed (localring.Config.AdaptWindow).
+	WindowCuts uint64 `json:"window_cuts"`
+	// Rotation is the distribution of the token's rotation time.
+	Rotation localring.Histogram `json:"-"`
+}
+
+func ringCounters(s *localring.Stats) RingCounters {
+	return RingCounters{
+		TokenLosses: s.TokenLosses, TokenRetransmits: s.TokenRetransmits,
+		Retransmits: s.Retransmits, RetransmitRequests: s.RetransmitRequests,
+		Gathers: s.Gathers, Evictions: s.Evictions, WindowCuts: s.WindowCuts,
+		Rotation: s.Rotation,
+	}
 }
 
 // Runner is one federation ring member. Create it with New, call Run once.
@@ -467,6 +496,8 @@ func (r *Runner) pass(now time.Time) {
 		clear(r.queue[n:])
 		r.queue, r.svc = r.queue[:n], r.svc[:n]
 	}
+	ns := r.node.Stats()
+	r.st.Counters = ringCounters(&ns)
 	r.mu.Unlock()
 	if r.cfg.Pass != nil {
 		r.cfg.Pass(now, r.node)
