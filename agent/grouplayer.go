@@ -442,7 +442,8 @@ func (a *Agent) requestLayer(f *cp.Frame) *groups.Node {
 		}
 		return a.layerOf(f.Groups[0])
 	case cp.TypeSend:
-		return a.g
+		r, _ := a.sendLayer(localring.Service(f.Svc), f.To)
+		return r.layer // nil when refused by handleRequest
 	}
 	return nil
 }
@@ -570,17 +571,20 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 			fail(cp.CodeInvalid, "", fmt.Sprintf("unknown service level %d: use 1 (unreliable) to 6 (safe)", f.Svc))
 			return
 		}
-		if text := a.remoteMember(f.To); text != "" {
+		route, text := a.sendLayer(svc, f.To)
+		if text != "" {
 			fail(cp.CodeInvalid, "", text)
 			return
 		}
-		seq, err := a.g.Send(s.name, f.To, svc, f.MsgType, f.Payload)
+		seq, err := a.send(route, s.name, f.To, svc, f.MsgType, f.Payload)
 		if err != nil {
 			failErr("", err)
 			return
 		}
-		s.seq(a.g).accepted = seq
-		a.lat.accepted(seq, read, time.Now(), svc, nil)
+		s.seq(route.layer).accepted = seq
+		if route.layer == a.g { // the latency histograms follow the site's group layer's sequence numbers
+			a.lat.accepted(seq, read, time.Now(), svc, nil)
+		}
 		ok(seq)
 	case cp.TypeFlush:
 		want, last := s.unsent()
@@ -649,24 +653,6 @@ func (a *Agent) domainName(dl *domainLayer) string {
 		return "local to site " + a.cfg.Site
 	}
 	return "spans sites in domain " + dl.d.Name
-}
-
-// remoteMember says why a point-to-point message to member is refused:
-// the member's node is at another site, and point-to-point messages do
-// not cross sites yet ("" when they may be sent).
-func (a *Agent) remoteMember(member string) string {
-	if a.cfg.Federation == nil || a.cfg.Federation.File == nil {
-		return ""
-	}
-	node, _, err := groups.SplitMember(member)
-	if err != nil {
-		return "" // the group layer says what is wrong with the name
-	}
-	site, _, ok := a.cfg.Federation.File.Node(string(node))
-	if !ok || site.Name == a.cfg.Site {
-		return ""
-	}
-	return fmt.Sprintf("point-to-point messages to a member at another site are not supported yet: %s is on node %s of site %s, this agent is at site %s; multicast to a group that spans both sites instead", member, node, site.Name, a.cfg.Site)
 }
 
 // listGroups answers a ListGroups request with as many GroupList frames as

@@ -496,6 +496,28 @@ func (n *Node) Multicast(client string, svc localring.Service, msgType uint16, g
 // point-to-point, ordered with the client's multicasts (it travels on the
 // ring like them). It returns the message's sequence number.
 func (n *Node) Send(client, to string, svc localring.Service, msgType uint16, payload []byte) (uint64, error) {
+	return n.send(client, to, svc, msgType, payload, true)
+}
+
+// SendUnchecked is Send without the check that to is a member of one of
+// this Node's groups, for a driver that runs several Nodes and found the
+// member in the views of another (HasMember): the agent orders a
+// point-to-point message to a member at another site in one federation
+// domain's Node, while the member may be listed only in another domain's
+// views. The message is delivered like Send's, to the named member if
+// its node has a client of that name.
+func (n *Node) SendUnchecked(client, to string, svc localring.Service, msgType uint16, payload []byte) (uint64, error) {
+	return n.send(client, to, svc, msgType, payload, false)
+}
+
+// HasMember reports whether member ("node:client") is a member of one of
+// this Node's groups, as its views list them (what Send checks).
+func (n *Node) HasMember(member string) bool {
+	node, client, err := SplitMember(member)
+	return err == nil && n.isMember(node, client)
+}
+
+func (n *Node) send(client, to string, svc localring.Service, msgType uint16, payload []byte, check bool) (uint64, error) {
 	if !ValidClientName(client) {
 		err := n.requestError("send", client, "", fmt.Errorf("%w: client name %q", ErrBadName, client))
 		return 0, err
@@ -507,7 +529,7 @@ func (n *Node) Send(client, to string, svc localring.Service, msgType uint16, pa
 	// Refused here rather than sent nowhere. Only once the group state is
 	// agreed: during a state exchange this node may not know every member
 	// yet. The member may still leave before the message is ordered.
-	if n.phase == phaseRegular && !n.isMember(node, toClient) {
+	if check && n.phase == phaseRegular && !n.isMember(node, toClient) {
 		return 0, n.requestError("send", client, "", fmt.Errorf("%w: %s is a member of no group; point-to-point messages go to members as views list them", ErrNotMember, to))
 	}
 	if !svc.Valid() {

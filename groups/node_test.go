@@ -200,6 +200,38 @@ func TestPointToPoint(t *testing.T) {
 	r.check(true)
 }
 
+// TestSendUnchecked: HasMember says what Send checks; SendUnchecked sends
+// to a member this Node's views do not list (the agent found it in
+// another domain's), delivered to that client alone, in order with the
+// sender's multicasts, where Send refuses.
+func TestSendUnchecked(t *testing.T) {
+	r := newTestRing(t, "a", "b")
+	r.form([]string{"a", "b"})
+	r.join("b", "y", "g")
+	r.run()
+	ta := r.node("a")
+	for member, want := range map[string]bool{"b:y": true, "b:w": false, "a:y": false, "nocolon": false} {
+		if got := ta.g.HasMember(member); got != want {
+			t.Errorf("HasMember(%s) = %v, want %v", member, got, want)
+		}
+	}
+	if _, err := ta.g.Send("x", "b:w", localring.FIFO, 9, nil); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("Send to a member of no group: %v", err)
+	}
+	ta.mcast("x", localring.FIFO, "before", "g")
+	if _, err := ta.g.SendUnchecked("x", "b:w", localring.FIFO, 9, []byte("direct")); err != nil {
+		t.Fatal(err)
+	}
+	ta.mcast("x", localring.FIFO, "after", "g")
+	if _, err := ta.g.SendUnchecked("x", "nocolon", localring.FIFO, 9, nil); !errors.Is(err, ErrBadName) {
+		t.Fatalf("SendUnchecked to a bad member name: %v", err)
+	}
+	r.collect(ta)
+	r.run()
+	wantStrings(t, "b deliveries", r.node("b").delivered(), []string{"y<-before", "w<-direct", "y<-after"})
+	r.check(true)
+}
+
 func TestManyGroups(t *testing.T) {
 	r := newTestRingCfg(t, Config{}, "a", "b")
 	r.form([]string{"a", "b"})
