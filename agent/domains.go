@@ -30,7 +30,9 @@ import (
 //     configurations and deliveries;
 //   - a groups.Node of the domain fed with them, whose ring messages go up
 //     through the local ring (bridge.Site.EncodeUp) and whose views and
-//     deliveries go to the node's clients like a site group's.
+//     deliveries go to the node's clients like a site group's; it also
+//     carries the point-to-point messages to members at another site of
+//     the domain for which it is the tightest class's domain (p2p.go).
 //
 // A site in several federation domains carries all their bridges'
 // messages on its one local ring; each message names its domain

@@ -379,8 +379,13 @@ func (c *Client) multicast(ctx context.Context, wait bool, svc Service, msgType 
 }
 
 // Send sends payload point-to-point to one member ("node:client", as
-// views list it), ordered with this client's multicasts. Like Multicast
-// it queues the message and returns, or fails with CodeBackpressure.
+// views list it), ordered with this client's multicasts. To a member at
+// another site it goes through the federation domain of the tightest
+// class that holds both sites, and is ordered with this client's
+// multicasts to that domain's groups (docs/TOPOLOGY.md); the agent
+// refuses it (an EventError, CodeInvalid) when no domain holds both. Like
+// Multicast it queues the message and returns, or fails with
+// CodeBackpressure.
 func (c *Client) Send(ctx context.Context, to string, svc Service, msgType uint16, payload []byte) error {
 	return c.send(ctx, false, to, svc, msgType, payload)
 }

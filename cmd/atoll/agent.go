@@ -87,8 +87,11 @@ with the certificates of 'atoll certs' in --cert-dir) while it is the site's
 active gateway: the first of the site's gateways in the local ring. It warns
 at start when its certificate expires within 30 days. Groups the plan puts
 in a federation domain are delivered at every site of the domain, in the
-domain's order; Safe multicast and point-to-point messages to members at
-other sites are refused (not implemented).
+domain's order; a point-to-point message to a member at another site goes
+through the federation domain of the tightest class that holds both
+sites, in its order with the sender's multicasts to that domain's groups
+(refused when no domain holds both); Safe across sites is refused (not
+implemented).
 
 On SIGTERM or SIGINT it stops accepting messages, lets its queue drain for
 up to a second, and exits with status 0. SIGHUP is logged and otherwise
