@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/federation/transport"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/localring"
 )
@@ -45,6 +46,10 @@ import (
 // phases. Run it with
 //
 //	go test -run '^$' -bench Federation -benchtime 1x ./gateway
+//
+// ATOLL_BENCH_FED_MODE=udp runs the gateways' transports in
+// transport.ModeUDP (ring packets outside QUIC, paced at the links'
+// declared bandwidth) instead of the default mode.
 func BenchmarkFederation(b *testing.B) {
 	type row struct {
 		rtt  time.Duration
@@ -122,6 +127,9 @@ func runFed(b *testing.B, rtt time.Duration, loss float64) fedResult {
 		}
 		ms[i] = w.start(node, 1, func(c *gateway.Config) {
 			c.Transport.IdleTimeout = 15 * time.Second
+			if os.Getenv("ATOLL_BENCH_FED_MODE") == "udp" {
+				c.Transport.Mode = transport.ModeUDP // paced at the topology's declared bandwidth
+			}
 			c.Trace = nil // the tests' in-memory traces would be the process's largest user of memory and CPU
 			c.Pass = func(now time.Time, n *localring.Node) {
 				switch mode.Load() {

@@ -340,7 +340,17 @@ func New(cfg Config) (*Runner, error) {
 	}
 	rc := fc.Ring
 	rc.RingSeq = max(seq, cfg.KnownRingSeq, rc.RingSeq, RingSeqOf(rc.Incarnation))
-	rc.MaxPacketBytes = min(rc.MaxPacketBytes, r.tr.MaxPacket())
+	if tm := r.tr.MaxPacket(); tm < rc.MaxPacketBytes {
+		// The window counts packets, sized from the declared bandwidth's
+		// bandwidth-delay product in packets of the preset's size
+		// (federation.RingConfig): keep its bytes in the transport's
+		// smaller packets (datagrams, ModeUDP), or the ring would send
+		// a thirteenth of the product per rotation. Every member runs the
+		// same mode (it is in the ALPN), so they all scale alike.
+		rc.WindowPackets = max(1, rc.WindowPackets*rc.MaxPacketBytes/tm)
+		rc.MaxPacketsPerVisit = max(1, rc.MaxPacketsPerVisit*rc.MaxPacketBytes/tm)
+		rc.MaxPacketBytes = tm
+	}
 	if r.node, err = localring.New(rc); err != nil {
 		r.tr.Close()
 		return nil, fmt.Errorf("gateway: domain %s: %w", fc.Domain, err)

@@ -80,7 +80,7 @@ func quicTargets(f *topology.File, site string) []quicTarget {
 			continue
 		}
 		hash := p.ConfigHash(dom)
-		alpns := []string{fedtransport.ALPN(fedtransport.ModeStreams, hash), fedtransport.ALPN(fedtransport.ModeDatagrams, hash)}
+		alpns := []string{fedtransport.ALPN(fedtransport.ModeStreams, hash), fedtransport.ALPN(fedtransport.ModeDatagrams, hash), fedtransport.ALPN(fedtransport.ModeUDP, hash)}
 		for _, g := range dom.Gateways {
 			if g.Site == site || g.Active == "" {
 				continue

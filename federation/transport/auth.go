@@ -73,6 +73,9 @@ type counters struct {
 	stripeConnects, stripeDisconnects             atomic.Uint64
 	stripeRefused                                 atomic.Uint64
 	stripeWakes                                   atomic.Uint64 // a yielding stripe's writer looked at its gate again
+	ringSent, ringReceived, ringPaceWaits         atomic.Uint64
+	ringMalformed, ringUnknownKey, ringForged     atomic.Uint64
+	ringReplayed, ringRecvFull, ringGapsRetired   atomic.Uint64
 	refused                                       [numCauses]atomic.Uint64
 }
 
@@ -115,6 +118,28 @@ type Stats struct {
 	// the stripes accepted that found no connection of their gateway to
 	// join (the peer dials them again).
 	StripeConnects, StripeDisconnects, StripeRefused uint64
+
+	// ModeUDP's sealed datagrams (ring packets outside QUIC).
+	// RingSent and RingReceived count the datagrams sent and accepted
+	// (each carries one or more ring packets, counted in PacketsSent and
+	// PacketsReceived); RingPaceWaits the times the pacer held a datagram
+	// back to keep to the path's bandwidth.
+	RingSent, RingReceived, RingPaceWaits uint64
+	// Datagrams that are not QUIC refused: RingMalformed not a sealed
+	// datagram (or its frames did not add up), RingUnknownKey sealed
+	// with a key id of no live connection (a connection that ended, or
+	// not from a peer), RingForged failed authentication (not sealed by
+	// the connection's peer, or corrupted), RingReplayed a counter
+	// accepted before or below the replay window (a replay, or a
+	// duplicate from the network).
+	RingMalformed, RingUnknownKey, RingForged, RingReplayed uint64
+	// RingRecvFull counts ring packets of accepted datagrams dropped
+	// because the receive queue was full (the driver did not keep up).
+	RingRecvFull uint64
+	// RingGaps counts the counters skipped below the highest accepted,
+	// over every connection: sealed datagrams lost on the path (or in
+	// quic-go's queue of packets that are not QUIC) and not yet arrived.
+	RingGaps uint64
 }
 
 // Stats returns the counters.
@@ -133,6 +158,15 @@ func (t *Transport) Stats() Stats {
 	for i := range st.Refused {
 		st.Refused[i] = s.refused[i].Load()
 	}
+	st.RingSent, st.RingReceived, st.RingPaceWaits = s.ringSent.Load(), s.ringReceived.Load(), s.ringPaceWaits.Load()
+	st.RingMalformed, st.RingUnknownKey, st.RingForged, st.RingReplayed = s.ringMalformed.Load(), s.ringUnknownKey.Load(), s.ringForged.Load(), s.ringReplayed.Load()
+	st.RingRecvFull = s.ringRecvFull.Load()
+	t.ringMu.RLock()
+	st.RingGaps = s.ringGapsRetired.Load()
+	for _, k := range t.ringKeys {
+		st.RingGaps += k.gaps()
+	}
+	t.ringMu.RUnlock()
 	return st
 }
 

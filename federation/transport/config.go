@@ -31,6 +31,16 @@ const (
 	// stream per direction: QUIC retransmits losses, and a loss delays
 	// every later packet of that direction until it is repaired.
 	ModeStreams
+	// ModeUDP sends the ring's message packets and regular tokens to a
+	// peer whose path declares a bandwidth (Peer.Bandwidth,
+	// Config.Bandwidth) outside QUIC: as UDP datagrams on the QUIC
+	// socket, sealed with keys exported from the peer's authenticated
+	// QUIC connection, paced at the declared bandwidth and not under
+	// QUIC's congestion control (see the package doc, "Ring packets
+	// outside QUIC"). Joins and commit tokens stay on the connection's
+	// hello stream; a peer without a declared bandwidth is served as in
+	// ModeStreams. MaxPacket is bounded by the path MTU.
+	ModeUDP
 )
 
 // DefaultMode is what ModeDefault means.
@@ -44,14 +54,19 @@ func (m Mode) String() string {
 		return "datagrams"
 	case ModeStreams:
 		return "streams"
+	case ModeUDP:
+		return "udp"
 	}
 	return "Mode(" + strconv.Itoa(int(m)) + ")"
 }
 
 // alpnTag is the mode's letter in the ALPN protocol name.
 func (m Mode) alpnTag() string {
-	if m == ModeStreams {
+	switch m {
+	case ModeStreams:
 		return "s"
+	case ModeUDP:
+		return "u"
 	}
 	return "d"
 }
@@ -62,6 +77,11 @@ const (
 	// maximum: a ring packet with its length fits in one DATAGRAM frame of
 	// a QUIC packet of 1280 bytes, the IPv6 minimum MTU.
 	DefaultDatagramPacket = datagramPayload - 2
+	// DefaultUDPPacket is MaxPacket in ModeUDP, and its maximum: a ring
+	// packet with its length fits in one sealed datagram of 1280 bytes
+	// (sealedPayload), the size of QUIC's smallest packets on the same
+	// path.
+	DefaultUDPPacket = sealedPayload - 2
 	// DefaultStreamPacket is MaxPacket in stream mode.
 	DefaultStreamPacket = 16 << 10
 	// DefaultQueueBytes sizes the default queues: 4 MiB each, so a
@@ -126,6 +146,13 @@ type Config struct {
 	// 1,238 bytes, 256 of 16 KiB), at least 64.
 	QueuePackets int
 
+	// Bandwidth is the bandwidth in bits per second of the path to a peer
+	// that does not declare its own (Peer.Bandwidth). In ModeUDP the ring
+	// packets sent outside QUIC to a peer are paced at its bandwidth; a
+	// peer without one is served as in ModeStreams. Ignored in the other
+	// modes. Default 0: none.
+	Bandwidth int64
+
 	// Stripes is at most how many QUIC connections to each peer carry the
 	// ring's message packets in stream mode: the connection the control
 	// packets use and Stripes-1 more to the same gateway (stripes), which
@@ -187,6 +214,12 @@ type Config struct {
 	// Now is the clock certificates are checked against. Default:
 	// time.Now.
 	Now func() time.Time
+
+	// sealAll (tests: SealAllPackets) sends every packet to a paced peer
+	// in sealed datagrams in ModeUDP, joins and commit tokens and packets
+	// that are no ring packet included, so the transport contract suite
+	// runs over them.
+	sealAll bool
 }
 
 // Peer is another site of the ring.
@@ -201,6 +234,11 @@ type Peer struct {
 	// peer (the site whose name sorts first dials), or announces itself
 	// to it (Config.Announce).
 	Endpoints []string
+	// Bandwidth, when not 0, is the path's bandwidth in bits per second
+	// in each direction (the topology's links[].bandwidth), in place of
+	// Config.Bandwidth: ModeUDP paces the ring packets it sends outside
+	// QUIC at it.
+	Bandwidth int64
 	// Stripes, when not 0, replaces Config.Stripes for this peer: the
 	// topology file sets it per link (links[].stripes), so that only the
 	// paths known to lose packets at random get stripes. At most
@@ -219,7 +257,7 @@ func Peers(f *topology.File, p *topology.Plan, d *topology.Domain, selfSite stri
 		if g.Site == selfSite {
 			continue
 		}
-		pr := Peer{Site: g.Site, Stripes: linkStripes(p, selfSite, g.Site)}
+		pr := Peer{Site: g.Site, Stripes: linkStripes(p, selfSite, g.Site), Bandwidth: linkBandwidth(f, selfSite, g.Site)}
 		for _, id := range append([]string{g.Active}, g.Standby...) {
 			if id == "" {
 				continue
@@ -241,6 +279,18 @@ func linkStripes(p *topology.Plan, a, b string) int {
 	for _, l := range p.Links {
 		if len(l.Via) == 0 && (l.Between == [2]string{a, b} || l.Between == [2]string{b, a}) {
 			return l.Stripes
+		}
+	}
+	return 0
+}
+
+// linkBandwidth returns the bandwidth in bits per second that the
+// topology file declares on the link between sites a and b, 0 when it
+// declares none.
+func linkBandwidth(f *topology.File, a, b string) int64 {
+	for _, l := range f.Links {
+		if len(l.Between) == 2 && (l.Between[0] == a && l.Between[1] == b || l.Between[0] == b && l.Between[1] == a) {
+			return l.Bandwidth.BitsPerSecond()
 		}
 	}
 	return 0
@@ -296,6 +346,13 @@ func (c *Config) resolve() (*resolved, error) {
 		if r.MaxPacket > DefaultDatagramPacket {
 			bad("MaxPacket %d is more than a QUIC datagram carries on every path (%d); use streams for larger packets", r.MaxPacket, DefaultDatagramPacket)
 		}
+	case ModeUDP:
+		if r.MaxPacket == 0 {
+			r.MaxPacket = DefaultUDPPacket
+		}
+		if r.MaxPacket > DefaultUDPPacket {
+			bad("MaxPacket %d is more than a sealed datagram carries on every path (%d); use streams for larger packets", r.MaxPacket, DefaultUDPPacket)
+		}
 	case ModeStreams:
 		if r.MaxPacket == 0 {
 			r.MaxPacket = DefaultStreamPacket
@@ -311,6 +368,9 @@ func (c *Config) resolve() (*resolved, error) {
 		r.Stripes, r.defaultStripes = DefaultStripes, true
 	case r.Stripes < 0 || r.Stripes > MaxStripes:
 		bad("Stripes %d is not between 1 and %d", r.Stripes, MaxStripes)
+	}
+	if r.Bandwidth < 0 {
+		bad("Bandwidth %d bit/s is negative", r.Bandwidth)
 	}
 	if r.MaxPacket < 64 {
 		bad("MaxPacket %d is too small for a ring packet (at least 64)", r.MaxPacket)
@@ -362,6 +422,8 @@ func (c *Config) resolve() (*resolved, error) {
 			bad("peer site %s is listed twice", p.Site)
 		case len(p.Gateways) == 0:
 			bad("peer site %s has no gateway-eligible node", p.Site)
+		case p.Bandwidth < 0:
+			bad("peer site %s: Bandwidth %d bit/s is negative", p.Site, p.Bandwidth)
 		case p.Stripes < 0 || p.Stripes > MaxStripes:
 			bad("peer site %s: Stripes %d is not between 1 and %d", p.Site, p.Stripes, MaxStripes)
 		case r.self.Site != "" && r.self.Site < p.Site && len(p.Endpoints) == 0:
@@ -393,5 +455,8 @@ func ALPN(mode Mode, configHash uint64) string {
 // the cause, instead of dropping every packet as malformed. Version 5
 // sends, in stream mode, the ring's regular tokens as QUIC DATAGRAMs
 // (tokenDatagram), so both ends of a stream-mode connection enable
-// datagrams.
+// datagrams. ModeUDP (tag u) adds sealed ring packets outside QUIC; no
+// earlier version names that mode, so an earlier gateway refuses a
+// ModeUDP one in the handshake whatever its own mode, and the other
+// modes' wire is unchanged: the version stays 5.
 const alpnPrefix = "atoll-fed/5"

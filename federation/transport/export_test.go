@@ -46,3 +46,34 @@ func (t *Transport) PeerQueue(site string) (queued int64, active, stripes int) {
 	}
 	return p.queued.Load(), int(p.cur.active.Load()), len(p.cur.stripes)
 }
+
+// SealAllPackets has a ModeUDP transport made from c send every packet
+// to a peer with a bandwidth in sealed datagrams, whatever it holds (the
+// transport contract suite sends packets that are no ring packets).
+func SealAllPackets(c *Config) { c.sealAll = true }
+
+// SealFor returns pkt in a sealed datagram with the keys of the current
+// connection to site, as the transport would send it (ModeUDP); nil
+// without a connection.
+func (t *Transport) SealFor(site string, pkt []byte) []byte {
+	p := t.peers[site]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil || p.cur.keys == nil {
+		return nil
+	}
+	return p.cur.keys.seal(nil, appendFrame(nil, pkt))
+}
+
+// CloseConn closes the connection to site, as a network failure would;
+// false without one.
+func (t *Transport) CloseConn(site string) bool {
+	p := t.peers[site]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return false
+	}
+	p.cur.qc.CloseWithError(0x7, "closed by the test")
+	return true
+}

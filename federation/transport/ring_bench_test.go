@@ -51,6 +51,7 @@ func BenchmarkRingWAN(b *testing.B) {
 		{"streams", transport.ModeStreams, 1},
 		{"streams-default", transport.ModeStreams, 0}, // DefaultStripes, adaptive
 		{"streams-16stripes", transport.ModeStreams, 16},
+		{"udp", transport.ModeUDP, 0}, // sealed datagrams paced at the declared bandwidth
 	} {
 		for _, loss := range []float64{0, 0.01} {
 			b.Run(fmt.Sprintf("%s/loss=%g%%", v.name, 100*loss), func(b *testing.B) {
@@ -92,6 +93,9 @@ type ringResult struct {
 	// loaded machine the test, not the ring, lost those.
 	starvedLosses int
 	queueDrops    uint64 // packets dropped by the transports' full send queues
+	// ringSent and ringRefused are the transports' sealed datagrams sent
+	// and refused (ModeUDP: malformed, unknown key, forged, replayed).
+	ringSent, ringRefused uint64
 }
 
 func (r *ringResult) pct(p float64) float64 {
@@ -172,6 +176,9 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 		}
 		cfg := w.config(s, pcs[s], via, mode, nil)
 		cfg.Stripes = stripes
+		if mode == transport.ModeUDP {
+			cfg.Bandwidth = declared
+		}
 		t := start(b, cfg)
 		trs[i] = t
 		rcfg := localring.DefaultWAN(localring.NodeID(s)).WithTimings(localring.Timings{
@@ -375,6 +382,19 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 		st := t.Stats()
 		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d messages, %d control, no connection %d; the ring node halved its window %d times (AdaptWindow)", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.ControlDrops, st.SendNoConn, drivers[i].Node().Stats().WindowCuts)
 		res.queueDrops += st.SendDrops + st.ControlDrops
+		res.ringSent += st.RingSent
+		res.ringRefused += st.RingMalformed + st.RingUnknownKey + st.RingForged + st.RingReplayed
+		if mode == transport.ModeUDP {
+			b.Logf("site %s: sealed datagrams sent %d, received %d, gaps %d, pacer waits %d; refused: malformed %d, unknown key %d, forged %d, replayed %d; receive queue full %d",
+				sites[i], st.RingSent, st.RingReceived, st.RingGaps, st.RingPaceWaits, st.RingMalformed, st.RingUnknownKey, st.RingForged, st.RingReplayed, st.RingRecvFull)
+		}
+	}
+	for _, from := range sites {
+		for _, to := range sites {
+			if from != to {
+				b.Logf("relay %s→%s: %s", from, to, mesh.Link(from, to).Stats())
+			}
+		}
 	}
 	for key, at := range tr.submitted {
 		if tr.seen[key] == len(sites) {

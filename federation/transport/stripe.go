@@ -196,7 +196,7 @@ func (t *Transport) longPath(p *peer, main *conn) bool {
 // stripes is how many connections carry peer p's messages.
 func (t *Transport) stripes(p *peer) int {
 	switch {
-	case t.cfg.Mode == ModeDatagrams:
+	case t.cfg.Mode == ModeDatagrams, t.paced(p):
 		return 1
 	case p.stripes > 0:
 		return p.stripes

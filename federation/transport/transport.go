@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
@@ -51,6 +52,11 @@ type Transport struct {
 	wg      sync.WaitGroup
 
 	stats counters
+
+	// ringKeys are the keys of the live connections' sealed datagrams
+	// (ModeUDP), by the key id of what they receive.
+	ringMu   sync.RWMutex
+	ringKeys map[uint64]*ringKeys
 }
 
 var _ driver.Transport = (*Transport)(nil)
@@ -64,8 +70,9 @@ type peer struct {
 	site    string
 	allowed []string
 	eps     []string
-	dials   bool // this side dials (its site sorts first)
-	stripes int  // Peer.Stripes (0: Config.Stripes)
+	dials   bool  // this side dials (its site sorts first)
+	stripes int   // Peer.Stripes (0: Config.Stripes)
+	rate    int64 // the path's bandwidth in bits/s (Peer.Bandwidth or Config.Bandwidth; 0: none)
 	out     chan []byte
 	ctl     chan []byte
 	queued  atomic.Int64 // bytes in out
@@ -86,6 +93,7 @@ type conn struct {
 	qc   *quic.Conn
 	ctl  *quic.Stream // the hello stream; in stream mode it carries the packets
 	id   pki.Identity
+	keys *ringKeys // the keys of sealed datagrams (ModeUDP), nil for a stripe or in the other modes
 	addr net.Addr
 	ep   string // the endpoint dialed, if this side dialed
 	done <-chan struct{}
@@ -111,12 +119,13 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t := &Transport{
-		cfg:     r,
-		alpn:    ALPN(r.Mode, r.ConfigHash),
-		log:     r.Logger.With("ring_member", r.self.Site, "node", r.self.Node),
-		peers:   map[string]*peer{},
-		in:      make(chan inPacket, r.QueuePackets),
-		closing: make(chan struct{}),
+		cfg:      r,
+		alpn:     ALPN(r.Mode, r.ConfigHash),
+		log:      r.Logger.With("ring_member", r.self.Site, "node", r.self.Node),
+		peers:    map[string]*peer{},
+		in:       make(chan inPacket, r.QueuePackets),
+		closing:  make(chan struct{}),
+		ringKeys: map[uint64]*ringKeys{},
 	}
 	for _, p := range r.Peers {
 		pp := &peer{
@@ -125,6 +134,7 @@ func New(cfg Config) (*Transport, error) {
 			eps:     slices.Clone(p.Endpoints),
 			dials:   r.self.Site < p.Site,
 			stripes: p.Stripes,
+			rate:    cmp.Or(p.Bandwidth, r.Bandwidth),
 			out:     make(chan []byte, r.QueuePackets),
 			ctl:     make(chan []byte, controlQueuePackets),
 		}
@@ -143,7 +153,11 @@ func New(cfg Config) (*Transport, error) {
 		t.ownUDP = true
 	}
 	resetKey := statelessResetKey(r.Certificate)
-	t.qt = &quic.Transport{Conn: t.udp, StatelessResetKey: &resetKey}
+	qconn := t.udp
+	if r.Mode == ModeUDP {
+		qconn = t.wrapRingConn(t.udp)
+	}
+	t.qt = &quic.Transport{Conn: qconn, StatelessResetKey: &resetKey}
 	t.qconf = &quic.Config{
 		HandshakeIdleTimeout:       r.HandshakeTimeout,
 		MaxIdleTimeout:             r.IdleTimeout,
@@ -302,7 +316,11 @@ func (t *Transport) queue(p *peer, pkt []byte) bool {
 		t.stats.sendNoConn.Add(1)
 		return false
 	}
-	if !localring.IsMessagePacket(pkt) {
+	toOut := localring.IsMessagePacket(pkt)
+	if t.paced(p) && t.cfg.sealAll {
+		toOut = !localring.IsToken(pkt)
+	}
+	if !toOut {
 		select {
 		case p.ctl <- slices.Clone(pkt):
 		default:
@@ -749,7 +767,15 @@ func (t *Transport) established(qc *quic.Conn, wantSite string) (*conn, error) {
 		qc.CloseWithError(codeProtocol, "identity")
 		return nil, err
 	}
-	return &conn{qc: qc, id: id, addr: qc.RemoteAddr(), done: qc.Context().Done()}, nil
+	c := &conn{qc: qc, id: id, addr: qc.RemoteAddr(), done: qc.Context().Done()}
+	if t.cfg.Mode == ModeUDP {
+		if c.keys, err = ringKeysOf(st.TLS, wantSite != ""); err != nil {
+			t.log.Error("federation: cannot derive the keys of ring packets from a connection; closing it", "site", id.Site, "node", id.Node, "err", err)
+			qc.CloseWithError(codeProtocol, "ring packet keys")
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // install makes c the connection of p, replacing (and closing) the one
@@ -786,6 +812,10 @@ func (t *Transport) installUnless(p *peer, c *conn, keep func(cur *conn) bool, w
 	} else {
 		t.log.Info("federation: connected to a peer gateway", "site", p.site, "node", c.id.Node, "addr", c.addr.String())
 	}
+	if c.keys != nil && !t.addKeys(p, c) {
+		t.log.Error("federation: two connections exported the same key id for ring packets; sealed datagrams of the newer are refused (reconnect the peer)", "site", p.site, "node", c.id.Node)
+		c.keys = nil
+	}
 	if t.cfg.OnConnect != nil {
 		t.cfg.OnConnect(p.site)
 	}
@@ -796,6 +826,9 @@ func (t *Transport) installUnless(p *peer, c *conn, keep func(cur *conn) bool, w
 	}
 	t.wg.Go(func() {
 		<-c.done
+		if c.keys != nil {
+			t.dropKeys(c)
+		}
 		p.mu.Lock()
 		cur := p.cur == c
 		if cur {
@@ -835,6 +868,14 @@ func (t *Transport) writer(p *peer, c *conn) {
 	if t.cfg.Mode == ModeDatagrams {
 		t.datagramWriter(p, c)
 		c.ctl.Close() // tells the peer this side is closing (see Close)
+		return
+	}
+	if t.paced(p) && c.keys != nil {
+		// ModeUDP: messages and regular tokens in sealed datagrams, the
+		// rest (joins, commit tokens) on the hello stream.
+		t.wg.Go(func() { t.udpWriter(p, c) })
+		defer c.ctl.Close()
+		t.writeFrames(c.ctl, p.ctl, nil, c, nil, func(pkt []byte) bool { return t.sealedToken(c, pkt) })
 		return
 	}
 	t.wg.Go(func() {

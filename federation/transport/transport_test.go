@@ -138,13 +138,20 @@ func start(t testing.TB, cfg transport.Config) *transport.Transport {
 
 func TestContract(t *testing.T) {
 	for _, v := range []struct {
-		name    string
-		mode    transport.Mode
-		stripes int
+		name      string
+		mode      transport.Mode
+		stripes   int
+		bandwidth int64 // ModeUDP: paced sealed datagrams to every peer
+		sealAll   bool  // ModeUDP: every packet sealed, not only ring messages and tokens
 	}{
-		{"datagrams", transport.ModeDatagrams, 0},
-		{"streams", transport.ModeStreams, 0},
-		{"streams-4stripes", transport.ModeStreams, 4},
+		{"datagrams", transport.ModeDatagrams, 0, 0, false},
+		{"streams", transport.ModeStreams, 0, 0, false},
+		{"streams-4stripes", transport.ModeStreams, 4, 0, false},
+		// The suite's packets are no ring packets: in ModeUDP they go on
+		// the hello stream, unless every packet is sealed.
+		{"udp", transport.ModeUDP, 0, 100_000_000, false},
+		{"udp-sealed", transport.ModeUDP, 0, 100_000_000, true},
+		{"udp-no-bandwidth", transport.ModeUDP, 0, 0, true},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			drivertest.TestTransport(t, func(t *testing.T, ids []localring.NodeID) []driver.Transport {
@@ -158,7 +165,19 @@ func TestContract(t *testing.T) {
 				for _, s := range sites {
 					cfg := w.config(s, pcs[s], addrs, v.mode, nil)
 					cfg.Stripes = v.stripes
-					ts = append(ts, start(t, cfg))
+					cfg.Bandwidth = v.bandwidth
+					if v.sealAll {
+						transport.SealAllPackets(&cfg)
+					}
+					tr := start(t, cfg)
+					if v.sealAll && v.bandwidth > 0 {
+						t.Cleanup(func() {
+							if st := tr.Stats(); st.RingSent == 0 || st.RingReceived == 0 {
+								t.Errorf("%s: %d sealed datagrams sent, %d received: the suite did not run over them", s, st.RingSent, st.RingReceived)
+							}
+						})
+					}
+					ts = append(ts, tr)
 				}
 				return ts
 			})
