@@ -232,6 +232,7 @@ func ringCounters(s *localring.Stats) RingCounters {
 type Runner struct {
 	cfg   Config
 	fc    federation.Config
+	ring  localring.Config // fc.Ring as the node runs it (RingConfig)
 	log   *slog.Logger
 	tr    *transport.Transport
 	node  *localring.Node
@@ -351,6 +352,7 @@ func New(cfg Config) (*Runner, error) {
 		rc.MaxPacketsPerVisit = max(1, rc.MaxPacketsPerVisit*rc.MaxPacketBytes/tm)
 		rc.MaxPacketBytes = tm
 	}
+	r.ring = rc
 	if r.node, err = localring.New(rc); err != nil {
 		r.tr.Close()
 		return nil, fmt.Errorf("gateway: domain %s: %w", fc.Domain, err)
@@ -389,6 +391,12 @@ func New(cfg Config) (*Runner, error) {
 
 // Config returns the federation configuration the runner runs with.
 func (r *Runner) Config() federation.Config { return r.fc }
+
+// RingConfig returns the ring configuration the node runs with: the
+// federation configuration's, its ring sequence number raised to what
+// was saved, and its packets no larger than the transport carries (the
+// window scaled to keep its bytes).
+func (r *Runner) RingConfig() localring.Config { return r.ring }
 
 // Addr returns the UDP address the QUIC transport listens on.
 func (r *Runner) Addr() net.Addr { return r.tr.Addr() }

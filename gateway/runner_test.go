@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/federation/transport"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/localring"
 )
@@ -204,4 +205,27 @@ func TestFencing(t *testing.T) {
 		t.Fatalf("SupersededBy = %d, want %d", by, fencer)
 	}
 	c.done <- nil
+}
+
+// TestGatewayWindowKeepsBytes: with a transport whose packets are smaller
+// than the WAN preset's (ModeUDP, ModeDatagrams), the node's window
+// holds as many bytes as the federation configuration's, sized from the
+// declared bandwidth's bandwidth-delay product: counted in the preset's
+// 16 KiB packets and kept as a packet count, it would hold a thirteenth.
+func TestGatewayWindowKeepsBytes(t *testing.T) {
+	w := newWorld(t, 10*time.Millisecond, 200*time.Millisecond, "50Mbit/s", 0, 0)
+	for _, mode := range []transport.Mode{transport.ModeUDP, transport.ModeDatagrams, transport.ModeStreams} {
+		m := w.start("a-1", 1, func(c *gateway.Config) { c.Transport.Mode = mode })
+		fc, rc := m.r.Config().Ring, m.r.RingConfig()
+		want, got := fc.WindowPackets*fc.MaxPacketBytes, rc.WindowPackets*rc.MaxPacketBytes
+		t.Logf("%v: window %d packets of %d bytes, configured %d of %d", mode, rc.WindowPackets, rc.MaxPacketBytes, fc.WindowPackets, fc.MaxPacketBytes)
+		if got > want || got < want-rc.MaxPacketBytes {
+			t.Errorf("%v: the node's window holds %d bytes (%d packets of %d), the configuration's %d", mode, got, rc.WindowPackets, rc.MaxPacketBytes, want)
+		}
+		if rc.MaxPacketsPerVisit != rc.WindowPackets {
+			t.Errorf("%v: %d packets per visit, window %d", mode, rc.MaxPacketsPerVisit, rc.WindowPackets)
+		}
+		m.cancel()
+		<-m.r.Done()
+	}
 }
