@@ -63,6 +63,7 @@ type statusCollector struct {
 	// The federation ring members this node runs, one series per domain.
 	fedRotation *prometheus.Desc
 	fedRefused  *prometheus.Desc
+	fedSealed   *prometheus.Desc
 	fedMetrics  []fedMetric
 }
 
@@ -85,6 +86,7 @@ func newStatusCollector(a *Agent) *statusCollector {
 	}
 	c.fedRotation = prometheus.NewDesc("atoll_federation_token_rotation_seconds", "Time between two tokens this gateway accepted in the domain's operational federation ring.", []string{"domain"}, nil)
 	c.fedRefused = prometheus.NewDesc("atoll_federation_connections_refused_total", "Gateway connections this gateway refused, by cause (unknown CA, expired certificate, wrong identity, ALPN mismatch ...).", []string{"domain", "cause"}, nil)
+	c.fedSealed = prometheus.NewDesc("atoll_federation_ring_datagrams_refused_total", "Ring packets arriving outside QUIC (transport mode udp) that this gateway dropped, by reason: malformed, unknown-key (no live connection's key), forged (failed authentication), replay (a counter seen before, or a duplicate from the network).", []string{"domain", "reason"}, nil)
 	fed := func(name, help string, kind prometheus.ValueType, f func(*gateway.Stats) float64) {
 		c.fedMetrics = append(c.fedMetrics, fedMetric{prometheus.NewDesc(name, help, []string{"domain"}, nil), kind, f})
 	}
@@ -189,6 +191,7 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- c.fedRotation
 	ch <- c.fedRefused
+	ch <- c.fedSealed
 	for _, m := range c.fedMetrics {
 		ch <- m.desc
 	}
@@ -221,6 +224,13 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstHistogram(c.fedRotation, f.Counters.Rotation.Count, f.Counters.Rotation.Sum.Seconds(), rotationBuckets(&f.Counters.Rotation), f.Domain)
 		for cause, n := range f.Refused {
 			ch <- prometheus.MustNewConstMetric(c.fedRefused, prometheus.CounterValue, float64(n), f.Domain, cause)
+		}
+		ts := &f.Transport
+		for _, r := range []struct {
+			reason string
+			v      uint64
+		}{{"malformed", ts.RingMalformed}, {"unknown-key", ts.RingUnknownKey}, {"forged", ts.RingForged}, {"replay", ts.RingReplayed}} {
+			ch <- prometheus.MustNewConstMetric(c.fedSealed, prometheus.CounterValue, float64(r.v), f.Domain, r.reason)
 		}
 	}
 }
