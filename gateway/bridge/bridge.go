@@ -69,6 +69,7 @@ type Stats struct {
 	BeyondLog      uint64 // refusals this site answered: the position is older than the log
 	Diverged       uint64 // refusals this site answered: another component's history
 	HeldAnswers    uint64 // answers (refusals too) this site sent to a held position: a site whose catch-up answer was lost with the ring that ended first
+	Promoted       uint64 // messages the federation delivered here in its transitional configuration that the site delivers in the regular one before it: another site's gateway numbered them there (numberedReg)
 	OutOfOrder     uint64 // Downs dropped: they do not follow the last applied (a node that missed some waits for the site's re-injection)
 	Reinjected     uint64 // Downs this node injected again for members of its local ring that missed them
 	LocalGaps      uint64 // members of the local ring behind this node's log: they cannot catch up from it
@@ -154,6 +155,12 @@ type Site struct {
 	trans     *DomainConf
 	transMsgs []Entry
 	transPos  localring.DomainOrder
+	// regFrom maps the place of a transitional configuration this
+	// gateway injected to the place of the first message before it that
+	// the federation delivered here in its transitional configuration and
+	// the site in the regular one (numberedReg): a site that still holds
+	// that configuration's messages is answered from there (lookup).
+	regFrom map[localring.DomainOrder]localring.DomainOrder
 
 	// inflight counts this term's Ups submitted in an earlier
 	// federation ring and not delivered yet: the ring carries them over
@@ -873,12 +880,24 @@ func (s *Site) settle() {
 			// id leads into one of them (fedTransID undoes this).
 			t.ID = "fed:" + t.ID + ">" + f.id
 		}
-		pos := localring.DomainOrder{Seq: base.Seq + 1, Ring: f.ring}
-		if len(s.transMsgs) > 0 {
-			pos = s.transPos
+		// What a member numbered in the regular configuration, this site
+		// delivers there too, before its transitional one (numberedReg).
+		msgs := s.transMsgs
+		n := s.numberedReg()
+		for _, e := range msgs[:n] {
+			s.inject(e)
 		}
+		s.stats.Promoted += uint64(n)
+		pos := localring.DomainOrder{Seq: base.Seq + 1, Ring: f.ring}
+		if len(msgs) > n {
+			pos = localring.DomainOrder{Seq: msgs[n].Pos.Seq - 1, Ring: msgs[n].Pos.Ring}
+		}
+		if n > 0 {
+			s.noteRegFrom(pos, msgs[0].Pos)
+		}
+		msgs = msgs[n:]
 		s.inject(Entry{Pos: pos, Kind: EntryConfig, Conf: *t})
-		for _, e := range s.transMsgs {
+		for _, e := range msgs {
 			s.inject(e)
 		}
 		s.forgetTrans()
@@ -897,6 +916,66 @@ func (s *Site) settle() {
 	}
 	f.held = nil
 	s.submitPending()
+}
+
+// numberedReg returns how many of the messages the federation delivered
+// here in its transitional configuration (transMsgs) a member of the
+// ring that settled numbered in the regular configuration before it: its
+// Sync names a position in that configuration (the one this site was
+// in) at or after them. Its gateway's federation member delivered them
+// there, Safe: every member of the old ring held them, and this site
+// delivered them in its transitional configuration at the same places,
+// without a hole (a gateway that holds the token when the ring ends, or
+// was paused with it, sees them safe; the others never learn it). The
+// site delivers them in the regular configuration too, so that every
+// site that goes on into this ring has its transitional configuration
+// begin at the same place. Delivered in the transitional configuration
+// here and in the regular one there, a domain configuration that domconf
+// derives from an announcement among them was installed there and not
+// here, and each side delivered the other's later messages in a
+// configuration their senders were not told they were sent in (atoll
+// bench isolation at load 23, EVS 1.3; TestSafeInRegularAtOneSite). Every
+// site that came through the transitional configuration sees the same
+// Syncs, and promotes alike.
+func (s *Site) numberedReg() int {
+	f := s.fed
+	if s.injReg == "" || len(s.transMsgs) == 0 {
+		return 0
+	}
+	var upto localring.DomainOrder
+	for site, p := range f.syncs {
+		if f.confOf[site] == s.injReg && p.Ring == s.transMsgs[0].Pos.Ring && upto.Less(p) {
+			upto = p
+		}
+	}
+	n := 0
+	for n < len(s.transMsgs) && !upto.Less(s.transMsgs[n].Pos) {
+		n++
+	}
+	// A site may hold part of a packet (its gateway died before its
+	// site applied every Down of it): the rest of it goes along (Safe,
+	// the gateway numbered the whole packet), and the transitional
+	// configuration takes the place before the next packet, which no
+	// message has. The messages of a packet have consecutive places;
+	// those of two packets never do (an index stays below 1023).
+	for n > 0 && n < len(s.transMsgs) && s.transMsgs[n].Pos == (localring.DomainOrder{Seq: s.transMsgs[n-1].Pos.Seq + 1, Ring: s.transMsgs[n-1].Pos.Ring}) {
+		n++
+	}
+	return n
+}
+
+// noteRegFrom records regFrom's entry for the transitional configuration
+// at pos, and forgets those of configurations the log no longer holds.
+func (s *Site) noteRegFrom(pos, first localring.DomainOrder) {
+	if s.regFrom == nil {
+		s.regFrom = make(map[localring.DomainOrder]localring.DomainOrder)
+	}
+	for p := range s.regFrom {
+		if len(s.log) > 0 && p.Less(s.log[0].Pos) {
+			delete(s.regFrom, p)
+		}
+	}
+	s.regFrom[pos] = first
 }
 
 // drop ends a federation ring whose Sync phase did not end in its regular
@@ -1091,13 +1170,36 @@ func (s *Site) lookup(site string, from localring.DomainOrder, conf string, held
 	}
 	j := s.confAt(i)
 	switch {
-	case j >= 0 && held && fedTransID(s.log[j].Conf.ID) == conf:
+	case held:
 		// The asking site holds that transitional configuration's
 		// messages, and has not injected them: it settled no ring
-		// since, this site did (and named it after that ring).
-		entries = append(entries, s.log[j:i+1]...)
-	case held:
-		return nil, false
+		// since, this site did (and named it after that ring). The
+		// first of them this site may have delivered in the regular
+		// configuration before it (numberedReg; from itself among them):
+		// the answer begins there, and the asking site, which injected
+		// none of them, delivers them there too.
+		t := j
+		if t >= 0 && s.log[t].Conf.Kind == localring.Regular {
+			t = -1
+			if k := slices.IndexFunc(s.log[i+1:], func(e Entry) bool { return e.Kind == EntryConfig }); k >= 0 {
+				t = i + 1 + k
+			}
+		}
+		if t < 0 || s.log[t].Conf.Kind != localring.Transitional || fedTransID(s.log[t].Conf.ID) != conf {
+			return nil, false
+		}
+		start := t
+		if first, ok := s.regFrom[s.log[t].Pos]; ok {
+			k, found := slices.BinarySearchFunc(s.log, first, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
+			if !found {
+				return nil, false
+			}
+			start = k
+		} else if t != j {
+			return nil, false // no record of where they begin: another gateway term's
+		}
+		i = max(i, t)
+		entries = append(entries, s.log[start:i+1]...)
 	case j < 0 || s.log[j].Conf.ID == conf:
 	case s.log[j].Conf.Kind == localring.Transitional && !slices.Contains(s.log[j].Conf.Sites, site) && s.regAt(j) == conf:
 		entries = append(entries, s.log[j])

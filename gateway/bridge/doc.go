@@ -117,6 +117,17 @@
 // packet's index stays below 1023, so no message of the regular
 // configuration has that place), then them, then the new ring's entries.
 //
+// Those of them that another member's Sync names as numbered in the
+// regular configuration before (its gateway's member saw them safe there,
+// as the one that holds the token when the ring ends does, and numbered
+// them) come first, in that regular configuration, and the transitional
+// configuration begins after them: every site that goes on into the ring
+// delivers them there, so that the domain's configurations that domconf
+// derives from announcements among them are the same at every site
+// (Stats.Promoted). Safe, every member of the old ring held them: there
+// is no hole among them. A site whose member missed the ring that did
+// this, and still holds them, is answered from the first of them.
+//
 // # When a message is sent
 //
 // In EVS terms a domain message is sent in the configuration in which the
