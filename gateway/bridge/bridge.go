@@ -186,6 +186,9 @@ type fedState struct {
 	confOf   map[string]string // per site, the configuration its Sync's position is in
 	holdOf   map[string]hold   // per site, the held position its Sync named, if any
 	syncSent bool              // this site's Sync was submitted (it waits for the site's Have phase)
+	// regOf is, per site, the last place its Sync says it numbered in
+	// the regular configuration before its transitional one, if any.
+	regOf map[string]localring.DomainOrder
 	// syncLast is the position this site's Sync named, with its
 	// configuration: a catch-up answers from it.
 	syncLast hold
@@ -537,6 +540,9 @@ func (s *Site) open() {
 	sync.last, sync.conf = s.end()
 	if s.trans != nil {
 		sync.trans = s.trans.ID
+		if len(s.transMsgs) > 0 && s.injConf == localring.Regular && s.injected.Ring == s.transMsgs[0].Pos.Ring {
+			sync.reg = s.injected // see numberedReg
+		}
 	}
 	f.syncLast = hold{pos: sync.last, conf: sync.conf, held: sync.trans != "" && sync.trans == sync.conf}
 	if f.waiting {
@@ -727,7 +733,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	}
 	old := s.fed
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
-		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string),
+		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string), regOf: make(map[string]localring.DomainOrder),
 		holdOf: make(map[string]hold)}
 	if old != nil && old.waiting {
 		// The last ring settled here, but ended before this site's
@@ -787,6 +793,9 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		f.syncs[x.site] = x.last
 		f.transOf[x.site] = x.trans
 		f.confOf[x.site] = x.conf
+		if !x.reg.IsZero() {
+			f.regOf[x.site] = x.reg
+		}
 		if !x.hold.pos.IsZero() {
 			f.holdOf[x.site] = x.hold
 		}
@@ -922,7 +931,9 @@ func (s *Site) settle() {
 // here in its transitional configuration (transMsgs) a member of the
 // ring that settled numbered in the regular configuration before it: its
 // Sync names a position in that configuration (the one this site was
-// in) at or after them. Its gateway's federation member delivered them
+// in) at or after them, or, when it came through the transitional
+// configuration too, names that place as the last it numbered before it
+// (syncMsg.reg). Its gateway's federation member delivered them
 // there, Safe: every member of the old ring held them, and this site
 // delivered them in its transitional configuration at the same places,
 // without a hole (a gateway that holds the token when the ring ends, or
@@ -943,9 +954,17 @@ func (s *Site) numberedReg() int {
 		return 0
 	}
 	var upto localring.DomainOrder
+	ring := s.transMsgs[0].Pos.Ring
 	for site, p := range f.syncs {
-		if f.confOf[site] == s.injReg && p.Ring == s.transMsgs[0].Pos.Ring && upto.Less(p) {
+		if f.confOf[site] == s.injReg && p.Ring == ring && upto.Less(p) {
 			upto = p
+		}
+		// A site that came through the transitional configuration too
+		// names what it numbered in the regular one before (its Sync's
+		// position is its last message of the transitional one): its
+		// gateway's member saw them safe, and went on with the others.
+		if r, ok := f.regOf[site]; ok && f.transOf[site] == fedTransID(s.trans.ID) && r.Ring == ring && upto.Less(r) {
+			upto = r
 		}
 	}
 	n := 0

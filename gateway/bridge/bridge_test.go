@@ -434,7 +434,10 @@ func TestCodecs(t *testing.T) {
 	plain := &syncMsg{site: "b", ring: 12, last: prev, trans: "t:12:a/8:a", conf: "r:8:a"}
 	held := *plain
 	held.hold = hold{pos: localring.DomainOrder{Seq: 5, Ring: 4}, conf: "r:4:a", held: true}
-	for _, x := range []*syncMsg{plain, &held} {
+	withReg, heldReg := *plain, held
+	withReg.reg = localring.DomainOrder{Seq: 9, Ring: 8}
+	heldReg.reg = withReg.reg
+	for _, x := range []*syncMsg{plain, &held, &withReg, &heldReg} {
 		if got, err := decodeFed(encodeSync(x)); err != nil || fmt.Sprint(got) != fmt.Sprint(x) {
 			t.Errorf("Sync %+v decoded as %+v, %v", x, got, err)
 		}
@@ -451,6 +454,10 @@ func TestCodecs(t *testing.T) {
 	zero := append(encodeSync(plain), appendFlag(appendString(appendPos(nil, localring.DomainOrder{}), "r:4:a"), false)...)
 	if _, err := decodeFed(zero); err == nil {
 		t.Error("a Sync with a zero held position decoded")
+	}
+	zeroReg := append(encodeSync(&held), appendPos(nil, localring.DomainOrder{})...)
+	if _, err := decodeFed(zeroReg); err == nil {
+		t.Error("a Sync with a zero regular place decoded")
 	}
 	bad := slices.Clone(hb)
 	bad[len(bad)-1] = 2
@@ -1224,5 +1231,93 @@ func TestNumberedRegWholePackets(t *testing.T) {
 		if got := s.numberedReg(); got != c.want {
 			t.Errorf("a's Sync at %s in %s: %d messages in the regular configuration, want %d", c.last, c.conf, got, c.want)
 		}
+	}
+}
+
+// As TestSafeInRegularAtOneSite, but a's gateway lives and goes on with
+// b and c through the federation's transitional configuration: its member
+// saw m1 safe in the regular configuration and numbered it there, the
+// others got m1 (and m2, which a1 got there too) only in the transitional
+// one. a's Sync names the last place a numbered in the regular
+// configuration (syncMsg.reg): every site delivers m1 there and m2 in the
+// transitional configuration, which begins at one place everywhere.
+func TestSafeInRegularAllGoOn(t *testing.T) {
+	h := newHarness(t, 0, 2, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "w")
+	h.send("b2", "w")
+	h.settle()
+	old := h.fedConf
+
+	h.send("b2", "m1")
+	h.localStep(h.site("b"))
+	h.send("c2", "m2")
+	h.localStep(h.site("c"))
+	if len(h.fedQ) != 2 {
+		t.Fatalf("%d federation messages queued, want m1 and m2", len(h.fedQ))
+	}
+	a1, b1, c1 := h.node("a1"), h.node("b1"), h.node("c1")
+	deliver := func(g *hnode, k int) {
+		m := h.fedQ[k]
+		g.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
+			Order: localring.Order{Ring: old.Ring.Seq, Seq: h.fedPkt + uint64(k) + 1}})
+	}
+	deliver(a1, 0) // m1, safe at a1 in the regular configuration
+	h.collect(a1)
+	h.localStep(h.site("a"))
+
+	// The ring ends; the three go on together.
+	h.fedRing += 4
+	reg := &localring.Configuration{Kind: localring.Regular, Ring: localring.RingID{Seq: h.fedRing, Rep: "a"}, ID: fmt.Sprintf("r:%d:a", h.fedRing)}
+	trans := &localring.Configuration{Kind: localring.Transitional, Ring: reg.Ring, ID: fmt.Sprintf("t:%d/%s", h.fedRing, old.ID)}
+	for _, name := range []string{"a", "b", "c"} {
+		m := localring.Member{ID: localring.NodeID(name), Inc: 1}
+		reg.Members, trans.Members = append(reg.Members, m), append(trans.Members, m)
+	}
+	for _, g := range []*hnode{a1, b1, c1} {
+		g.b.FedInstall(trans)
+		if g != a1 {
+			deliver(g, 0)
+		}
+		deliver(g, 1)
+	}
+	h.fedQ, h.fedPkt, h.fedConf = nil, h.fedPkt+2, reg
+	for _, g := range []*hnode{a1, b1, c1} {
+		g.b.FedInstall(reg)
+		h.collect(g)
+	}
+	h.settle()
+	h.send("a2", "after")
+	h.send("b1", "after")
+	h.settle()
+	h.checkOrder()
+
+	want := confs(a1)
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			conf := ""
+			for _, e := range n.stream {
+				switch {
+				case e.Kind == EntryConfig && e.Conf.Kind == localring.Regular:
+					conf = e.Conf.ID
+				case e.Kind == EntryConfig:
+					conf = "trans"
+				case e.Kind == EntryMessage && string(e.Payload) == "m1" && conf != old.ID:
+					t.Errorf("%s delivered m1 in %s, want %s", n.id, conf, old.ID)
+				case e.Kind == EntryMessage && string(e.Payload) == "m2" && conf != "trans":
+					t.Errorf("%s delivered m2 in %s, want the transitional configuration", n.id, conf)
+				}
+			}
+			if got := confs(n); got != want {
+				t.Errorf("%s configurations %q, a1 %q", n.id, got, want)
+			}
+			if got := len(h.messages(n)); got != len(h.sent) {
+				t.Errorf("%s delivered %d messages of %d", n.id, got, len(h.sent))
+			}
+		}
+	}
+	if st := b1.b.Stats(); st.Promoted != 1 {
+		t.Errorf("b's gateway delivered %d messages of the transitional configuration in the regular one, want 1 (m1)", st.Promoted)
 	}
 }

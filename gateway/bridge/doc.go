@@ -120,7 +120,10 @@
 // Those of them that another member's Sync names as numbered in the
 // regular configuration before (its gateway's member saw them safe there,
 // as the one that holds the token when the ring ends does, and numbered
-// them) come first, in that regular configuration, and the transitional
+// them: its Sync's position is in that configuration, or, when it came
+// through the transitional configuration too, the Sync names the last
+// place it numbered before it, after its held position) come first, in
+// that regular configuration, and the transitional
 // configuration begins after them: every site that goes on into the ring
 // delivers them there, so that the domain's configurations that domconf
 // derives from announcements among them are the same at every site
@@ -222,7 +225,9 @@
 // before what it held back. The held position is a field after the Sync's
 // configuration, sent only while the site waits: a bridge older than it
 // drops such a Sync as malformed (Stats.Malformed), and its ring does not
-// settle there.
+// settle there. So does one with the last place numbered in the regular
+// configuration (above), a field after the held position (zero when the
+// site does not wait).
 //
 // The site injects the entries of configurations it was a member of; at
 // each configuration change that excludes it, where the other sites

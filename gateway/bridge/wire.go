@@ -206,6 +206,14 @@ type syncMsg struct {
 	// may answer it (see Site.answerHold). Sent only when set, after conf;
 	// a Sync without it has the layout of the bridges before it.
 	hold hold
+	// reg, for a site that came through the federation's transitional
+	// configuration trans with messages of it, is the last place it
+	// numbered in the regular configuration that trans follows: its
+	// gateway's member saw messages safe there that the others got only
+	// in trans, and they deliver those in the regular configuration too
+	// (Site.numberedReg). Sent only when set, after hold, whose zero
+	// position then stands for none.
+	reg localring.DomainOrder
 }
 
 // hold is the position a waiting site holds (the last it injected before
@@ -306,12 +314,16 @@ func encodeSync(s *syncMsg) []byte {
 	b = appendPos(b, s.last)
 	b = appendString(b, s.trans)
 	b = appendString(b, s.conf)
-	if s.hold.pos.IsZero() {
+	if s.hold.pos.IsZero() && s.reg.IsZero() {
 		return b
 	}
 	b = appendPos(b, s.hold.pos)
 	b = appendString(b, s.hold.conf)
-	return appendFlag(b, s.hold.held)
+	b = appendFlag(b, s.hold.held)
+	if s.reg.IsZero() {
+		return b
+	}
+	return appendPos(b, s.reg)
 }
 
 func appendFlag(b []byte, f bool) []byte {
@@ -555,11 +567,20 @@ func decodeFed(b []byte) (any, error) {
 		s.trans = r.str("transitional configuration")
 		s.conf = r.str("configuration")
 		if r.err == nil && len(r.b) > 0 {
-			if s.hold.pos = r.pos(); r.err == nil && s.hold.pos.IsZero() {
-				r.fail("a zero held position is not sent")
-			}
+			s.hold.pos = r.pos()
 			s.hold.conf = r.str("held position's configuration")
 			s.hold.held = r.flag("held position's transitional flag")
+			switch {
+			case r.err == nil && len(r.b) > 0:
+				if s.reg = r.pos(); r.err == nil && s.reg.IsZero() {
+					r.fail("a zero regular place is not sent")
+				}
+				if r.err == nil && s.hold.pos.IsZero() && (s.hold.conf != "" || s.hold.held) {
+					r.fail("a held position without its place")
+				}
+			case r.err == nil && s.hold.pos.IsZero():
+				r.fail("a zero held position is not sent")
+			}
 		}
 		return s, r.done()
 	case kindCatchUp:
