@@ -84,8 +84,16 @@
 // smaller side of the members that hold the missing packet and those that
 // do not is taken out of the ring, with an EventEvict that names each
 // member and the cause, and quarantined for EvictQuarantine before a
-// merge-detect may bring it back. While stalled, members send no new
-// packets and retransmit at most four per visit. See stall.go.
+// merge-detect may bring it back. A node outside the ring whose joins or
+// merge-detect messages arrive but that never agrees to a membership (it
+// receives nothing) is quarantined the same way after two rounds in which
+// only its merge-detects arrived (it stayed in a ring of its own), or
+// four rounds in a row of either kind (each lasts up to ConsensusTimeout
+// plus a merge interval: a deaf node that restarts is ignored about 1 s
+// after it starts on a LAN), not after a burst of loss that fails a round
+// or two.
+// While stalled, members send no new packets and retransmit at most four
+// per visit. See stall.go.
 //
 // # Total order
 //

@@ -167,12 +167,12 @@ type Node struct {
 	idleHolds  int    // holds in a row of the idle token (IdleTokenHold)
 
 	// failure to receive (stall.go)
-	evictedSelf bool                   // the ring is taking me out: gather alone
-	quarantined map[NodeID]*quarantine // members taken out, whose joins are ignored for a while
-	heard       map[NodeID]Member      // members whose joins (or merge-detects) arrived in this gather round
-	mergeHeard  map[NodeID]Member      // those of heard whose merge-detects, not joins, arrived first
-	disagree    map[Member]int         // rounds in a row that members whose joins arrive did not agree in
-	judged      map[NodeID]bool        // members whose failure to agree this round was counted (disagreed, requarantine)
+	evictedSelf bool                     // the ring is taking me out: gather alone
+	quarantined map[NodeID]*quarantine   // members taken out, whose joins are ignored for a while
+	heard       map[NodeID]Member        // members whose joins (or merge-detects) arrived in this gather round
+	mergeHeard  map[NodeID]Member        // those of heard whose merge-detects, not joins, arrived first
+	disagree    map[Member]*disagreement // rounds in a row that members who were heard did not agree in (disagreed)
+	judged      map[NodeID]bool          // members whose failure to agree this round was counted (disagreed, requarantine)
 
 	// fenceNext is, per node id, when this node may next send a fence
 	// notice about it (noticeFenced).

@@ -43,18 +43,38 @@ import (
 //     never answers a membership round, but its joins and merge-detect
 //     messages arrive and pull the others into rounds. A member that was
 //     heard in a round (a join or a merge-detect) and did not agree by its
-//     consensus timeout, twice in a row, is quarantined (disagreed); when
-//     only its merge-detects were heard, only they are ignored (the one
-//     that cannot agree may be this node, mute, which must still merge
-//     back when it heals); after its quarantine, one more such round
-//     renews it (requarantine). A round that a member started by its
-//     merge-detects alone and that ends in a ring without it counts the
-//     same (leftOut): the members that had quarantined it fail it in
-//     their joins, so such a round ends before any consensus timeout.
+//     consensus timeout is quarantined (disagreed) after
+//     disagreeMergeRounds such rounds in which it was heard by its
+//     merge-detects alone, or disagreeRounds rounds of either kind, in a
+//     row (no ring with it installed in between). A member heard only by
+//     its merge-detects stayed in a ring of its own through a whole round
+//     while every member multicast a join each JoinTimeout: it heard none
+//     of them. One that sent joins took part and may only have lost some
+//     to a burst of loss: under the simulator's loss bursts, which also
+//     take tokens and re-form the ring several times a second, a healthy
+//     node failed to agree in two rounds in a row in 117 of 300 runs of
+//     3 s (TestNoEvictionUnderTransientLoss), in three in 11 of them, and
+//     in four in 4 of 1,000, always a member that had sent joins; so it
+//     takes four (Corosync, which takes no node out for this, reports a
+//     network fault only past three continuous gather rounds,
+//     MAX_NO_CONT_GATHER). Those 4 runs in 1,000 still quarantine a
+//     healthy node for EvictQuarantine: under loss that heavy the rule
+//     makes it rare, not impossible. When only its merge-detects were heard,
+//     only they are ignored (the one that cannot agree may be this node,
+//     mute, which must still merge back when it heals); after its
+//     quarantine, one more such round renews it (requarantine). A round
+//     that a member started by its merge-detects alone and that ends in a
+//     ring without it counts as one where only they were heard (leftOut):
+//     the members that had quarantined it fail it in their joins, so such a
+//     round ends before any consensus timeout.
 //
 // What a persistent fault of this kind costs, by design: a victim outside
-// the ring two membership rounds (each up to ConsensusTimeout plus a join
-// interval) before the others ignore it; a victim in a ring with traffic,
+// the ring the round in which it left (or restarted) and two rounds
+// started by its merge-detects, each up to ConsensusTimeout plus a merge
+// interval (the simulator's deaf node restarted outside the ring is
+// ignored 1.0 s after it starts, at the LAN preset:
+// TestDeafOutsiderQuarantined), or four rounds in a row if it keeps
+// sending joins; a victim in a ring with traffic,
 // FailRecvRotations stalled rotations (at least FailRecvRotations ×
 // StallHold) and one round; afterwards one round per quarantine
 // (EvictQuarantine, doubling to 16×). The bound the tests check (EVS 2.5):
@@ -74,6 +94,12 @@ const (
 	stallRetransmits = 4
 	// maxQuarantineDoublings bounds the quarantine at 16 × EvictQuarantine.
 	maxQuarantineDoublings = 4
+	// disagreeRounds is how many membership rounds in a row a member
+	// heard in them may fail to agree in before it is quarantined.
+	disagreeRounds = 4
+	// disagreeMergeRounds is how many of them suffice when in each the
+	// member was heard by its merge-detect messages alone.
+	disagreeMergeRounds = 2
 )
 
 // stallWatch is a ring's failure-to-receive detector state at one member.
@@ -272,17 +298,28 @@ func (n *Node) requarantine(m Member) bool {
 // disagreed counts a consensus timeout of a member whose joins or
 // merge-detect messages arrive: it does not receive ours (a node that
 // receives no multicasts never gets into a ring with traffic, where the
-// detector above would find it), or ours do not reach it. On the second in
-// a row it is quarantined, so that its joins and merge-detects stop
-// pulling the ring into rounds it cannot finish; only its merge-detects
-// when byMerge (heard by those alone: see quarantine.mergesOnly).
+// detector above would find it), or ours do not reach it, or a burst of
+// loss took some of the round's joins. After disagreeRounds in a row, or
+// disagreeMergeRounds of them in which it was heard by its merge-detects
+// alone (byMerge), it is quarantined, so that its joins and merge-detects
+// stop pulling the ring into rounds it cannot finish; only its
+// merge-detects when byMerge in this round (heard by those alone: see
+// quarantine.mergesOnly).
 func (n *Node) disagreed(m Member, byMerge bool) {
 	if n.disagree == nil {
-		n.disagree = map[Member]int{}
+		n.disagree = map[Member]*disagreement{}
 	}
 	n.judge(m)
-	n.disagree[m]++
-	if n.disagree[m] < 2 {
+	g := n.disagree[m]
+	if g == nil {
+		g = &disagreement{}
+		n.disagree[m] = g
+	}
+	g.rounds++
+	if byMerge {
+		g.mergeRounds++
+	}
+	if g.rounds < disagreeRounds && g.mergeRounds < disagreeMergeRounds {
 		return
 	}
 	delete(n.disagree, m)
@@ -292,9 +329,22 @@ func (n *Node) disagreed(m Member, byMerge bool) {
 		n.quarantined[m.ID].mergesOnly = true
 		what = "merge-detect messages are"
 	}
+	heard := "its joins arrived"
+	if g.mergeRounds == g.rounds {
+		heard = "only its merge-detect messages arrived"
+	} else if g.mergeRounds > 0 {
+		heard = fmt.Sprintf("in %d of them only its merge-detect messages arrived", g.mergeRounds)
+	}
 	n.stats.Evictions++
 	n.emit(Event{Kind: EventEvict, Evicted: m, Reason: fmt.Sprintf(
-		"node %s sends joins or merge-detect messages but has not agreed to a membership in two rounds (it does not receive the others' multicasts, or this node's multicasts do not reach it); its %s ignored for %v", m, what, d)})
+		"node %s has not agreed to a membership in %d rounds in a row (%s; it does not receive the others' multicasts, or this node's multicasts do not reach it); its %s ignored for %v", m, g.rounds, heard, what, d)})
+}
+
+// disagreement counts the rounds in a row in which a member that was heard
+// did not agree (disagreed).
+type disagreement struct {
+	rounds      int // rounds in a row
+	mergeRounds int // those in which only its merge-detect messages were heard
 }
 
 // judge notes that m's failure to agree was counted in this round.
