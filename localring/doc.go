@@ -88,7 +88,7 @@
 // merge-detect messages arrive but that never agrees to a membership (it
 // receives nothing) is quarantined the same way after two rounds in which
 // only its merge-detects arrived (it stayed in a ring of its own), or
-// four rounds in a row of either kind (each lasts up to ConsensusTimeout
+// five rounds in a row of either kind (each lasts up to ConsensusTimeout
 // plus a merge interval: a deaf node that restarts is ignored about 1 s
 // after it starts on a LAN), not after a burst of loss that fails a round
 // or two.
