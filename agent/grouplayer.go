@@ -529,7 +529,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 			fail(cp.CodeInvalid, "", fmt.Sprintf("a multicast names %d groups: name 1 to %d", len(f.Groups), groups.MaxGroupsPerMessage))
 			return
 		}
-		layer, group, text := a.multicastLayer(svc, f.Groups)
+		layer, group, text := a.multicastLayer(f.Groups)
 		if text != "" {
 			fail(cp.CodeInvalid, group, text)
 			return
@@ -624,12 +624,13 @@ func comesBack(layer *groups.Node, client string, groups []string) bool {
 	return false
 }
 
-// multicastLayer returns the group layer a multicast to names at service
-// level svc goes to, or why the agent refuses it (and the group that
-// makes it refuse): one message reaches one domain's order, and the
-// federation ring orders a domain's messages as Agreed, so no Safe
-// delivery can be promised across sites.
-func (a *Agent) multicastLayer(svc localring.Service, names []string) (*groups.Node, string, string) {
+// multicastLayer returns the group layer a multicast to names goes to, or
+// why the agent refuses it (and the group that makes it refuse): one
+// message reaches one domain's order. Every service level crosses sites:
+// a Safe message of a federation domain is delivered once every member
+// of every site of the domain's configuration holds it (gateway/bridge,
+// "Safe delivery across sites").
+func (a *Agent) multicastLayer(names []string) (*groups.Node, string, string) {
 	first := a.domainOf(names[0])
 	for _, g := range names[1:] {
 		if dl := a.domainOf(g); dl != first {
@@ -639,9 +640,6 @@ func (a *Agent) multicastLayer(svc localring.Service, names []string) (*groups.N
 	}
 	if first == nil {
 		return a.g, "", ""
-	}
-	if svc == localring.Safe {
-		return nil, names[0], fmt.Sprintf("safe service is not supported across sites yet: group %q spans the sites of domain %s, whose federation ring orders its messages as agreed without telling when every site holds one; use agreed (or a group local to one site)", names[0], first.d.Name)
 	}
 	return first.g, "", ""
 }

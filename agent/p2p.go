@@ -78,7 +78,7 @@ func (a *Agent) sendLayer(svc localring.Service, member string) (p2pRoute, strin
 			member, node, site.Name, a.cfg.Site, site.Name, a.cfg.Site, site.Name)
 	}
 	if svc == localring.Safe {
-		return p2pRoute{}, fmt.Sprintf("safe service is not supported across sites yet: point-to-point messages from site %s to %s at site %s are ordered in domain %s, whose federation ring orders its messages as agreed without telling when every site holds one; use agreed", a.cfg.Site, member, site.Name, d.Name)
+		return p2pRoute{}, fmt.Sprintf("safe service is not supported across sites yet: point-to-point messages from site %s to %s at site %s are ordered in domain %s, which delivers Safe multicasts to its groups but not Safe point-to-point messages yet; use agreed", a.cfg.Site, member, site.Name, d.Name)
 	}
 	r := p2pRoute{layer: dl.g, check: true, domain: d.Name, site: site.Name}
 	for _, o := range a.doms {

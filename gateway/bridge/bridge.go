@@ -74,7 +74,15 @@ type Stats struct {
 	Reinjected     uint64 // Downs this node injected again for members of its local ring that missed them
 	LocalGaps      uint64 // members of the local ring behind this node's log: they cannot catch up from it
 	Carried        uint64 // Ups delivered in a later federation ring than the one they were submitted in: not numbered
-	NotSafe        uint64 // Ups the federation ring delivered below Safe: the driver must submit Ready.Fed at FedService's level
+	NotSafe        uint64 // Ups and Acks the federation ring delivered below Safe: the driver must submit Ready.Fed at FedService's level
+	// Safe delivery across sites (see the package comment).
+	SafeHeld    uint64 // Safe messages this node held back when it applied them (every message after one waits too)
+	SafeMarked  uint64 // Safe messages delivered in a regular configuration: a mark said every site of it holds them
+	SafeInTrans uint64 // Safe messages delivered in the transitional configuration that ended the regular one: their safety there was never established
+	HeldSent    uint64 // Held messages this node sent on its local ring
+	Acks        uint64 // Acks this active gateway submitted to the federation ring
+	Marks       uint64 // marks (EntrySafe) this active gateway numbered
+	HeldNoTrans uint64 // regular configurations applied with messages held and no transitional configuration before: the node installed one of its site alone for them
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -129,6 +137,18 @@ type Site struct {
 	// the regular configuration before it, so their EntrySends go first.
 	// The next regular configuration lets them out.
 	transOut []Entry
+	// Safe delivery across sites: the messages applied in the current
+	// regular configuration and held back (the first is a Safe one no
+	// mark covers yet; every message after it waits to keep one order),
+	// and the highest position a mark of it covered.
+	hold   []Entry
+	marked localring.DomainOrder
+	// What each member of the local ring's current regular configuration
+	// said it applied (its Have, its Held messages), what this node said
+	// last, and whether its last Held is on its way.
+	reports  map[string]localring.DomainOrder
+	reported localring.DomainOrder
+	heldSent bool
 	active   bool // this node is the active gateway
 	// draining: a handover away from this gateway was agreed; it submits
 	// no more Ups until its federation member stopped (Handover).
@@ -219,6 +239,15 @@ type fedState struct {
 	next     hold
 	carriedN int
 	queued   []Entry
+
+	// Safe delivery across sites: per member site, the highest position
+	// its Acks in this ring said it holds; the highest position a mark of
+	// this ring covers; the highest this site acked, and how many of its
+	// Acks are on their way.
+	acked    map[string]localring.DomainOrder
+	marked   localring.DomainOrder
+	ackTo    localring.DomainOrder
+	ackInFly int
 }
 
 // heldUp is a message delivered before the Sync phase ended, with its
@@ -275,6 +304,7 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	s.ring, s.epoch = c.Ring.Seq, 0
 	s.members = c.MemberIDs()
 	slices.Sort(s.members)
+	s.reports, s.heldSent = map[string]localring.DomainOrder{}, false
 	s.openHave()
 	for i := range s.pending {
 		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
@@ -332,6 +362,7 @@ func (s *Site) setActive(active bool) {
 // openHave opens the Have phase of the current configuration and epoch.
 func (s *Site) openHave() {
 	s.haves = make(map[string]have, len(s.members))
+	s.reported = s.last
 	s.out.Local = append(s.out.Local, encodeHave(s.tag, &have{ring: s.ring, epoch: s.epoch, last: s.last, active: s.active}))
 }
 
@@ -416,7 +447,13 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 		if x.again.origin.Site == s.cfg.Site && x.again.origin.ID.Sender == m.ID.Sender && !s.known(x.again.origin) {
 			s.addPending(*x.again)
 		}
+	case x.held != nil:
+		if m.ID.Sender == s.cfg.Node && x.held.ring == s.ring {
+			s.heldSent = false
+		}
+		s.report(string(m.ID.Sender), x.held.ring, x.held.last)
 	}
+	s.safeProgress()
 }
 
 // known reports whether an Up is pending here or came down already.
@@ -450,6 +487,7 @@ func (s *Site) applyDown(d *down) {
 // that what it injected and not yet applied is included, else the lowest
 // id), and a new gateway term submits its Sync once this node holds it.
 func (s *Site) have(from string, h *have) {
+	s.report(from, h.ring, h.last)
 	if s.haves == nil || h.ring != s.ring || h.epoch != s.epoch || !slices.Contains(s.members, from) {
 		return
 	}
@@ -607,14 +645,35 @@ func (s *Site) apply(e *Entry) {
 	}
 	switch e.Kind {
 	case EntryConfig:
-		s.conf = e.Conf
+		s.marked = localring.DomainOrder{}
 		if e.Conf.Kind == localring.Transitional {
+			// The messages held back are delivered in it: no mark of the
+			// regular configuration will come for them.
+			s.conf = e.Conf
 			s.transOut = append(s.transOut[:0], *e)
+			s.transOut = append(s.transOut, s.unhold()...)
 			return
 		}
+		if len(s.hold) > 0 && len(s.transOut) == 0 {
+			// Not seen in practice (the bridge injects a transitional
+			// configuration before every regular one but the first),
+			// and not to be delivered in the new one: the site's own
+			// transitional configuration, at every node of the site
+			// alike (they apply one stream).
+			s.stats.HeldNoTrans++
+			t := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: DomainConf{ID: transID(s.cfg.Site, e.Conf.ID, s.regConf.ID),
+				Kind: localring.Transitional, Sites: []string{s.cfg.Site}}}
+			s.transOut = append(append(s.transOut[:0], t), s.unhold()...)
+		}
+		s.conf = e.Conf
 		s.flushTrans()
 		s.regConf = e.Conf
 		s.out.Stream = append(s.out.Stream, *e)
+	case EntrySafe:
+		if len(s.transOut) == 0 && s.marked.Less(e.Through) {
+			s.marked = e.Through
+			s.release()
+		}
 	case EntryMessage:
 		k := originKey{e.Origin.Site, e.Origin.ID.Sender, e.Origin.ID.Inc}
 		if e.Origin.Site == s.cfg.Site {
@@ -631,9 +690,163 @@ func (s *Site) apply(e *Entry) {
 			s.transOut = append(s.transOut, *e)
 			return
 		}
+		if len(s.hold) > 0 || e.Svc == localring.Safe {
+			// A mark of this configuration lets it out (release), or
+			// the transitional configuration that ends it.
+			if e.Svc == localring.Safe {
+				s.stats.SafeHeld++
+			}
+			s.hold = append(s.hold, *e)
+			return
+		}
 		s.sent(e)
 		s.out.Stream = append(s.out.Stream, *e)
 	}
+}
+
+// release delivers the messages held back up to the first Safe one that
+// no mark of the configuration covers yet.
+func (s *Site) release() {
+	n := 0
+	for i := range s.hold {
+		e := &s.hold[i]
+		if e.Svc == localring.Safe {
+			if s.marked.Less(e.Pos) {
+				break
+			}
+			s.stats.SafeMarked++
+		}
+		s.sent(e)
+		s.out.Stream = append(s.out.Stream, *e)
+		n++
+	}
+	s.hold = slices.Delete(s.hold, 0, n)
+}
+
+// unhold returns the messages held back and forgets them: the regular
+// configuration ends before a mark covered them, and they are delivered
+// in the transitional configuration after it.
+func (s *Site) unhold() []Entry {
+	for i := range s.hold {
+		if s.hold[i].Svc == localring.Safe {
+			s.stats.SafeInTrans++
+		}
+	}
+	h := s.hold
+	s.hold = nil
+	return h
+}
+
+// report notes that member from of the local ring's configuration ring
+// applied the domain's stream up to last (its Have, or a Held).
+func (s *Site) report(from string, ring uint64, last localring.DomainOrder) {
+	if s.reports == nil || ring != s.ring || !slices.Contains(s.members, from) {
+		return
+	}
+	if r, ok := s.reports[from]; !ok || r.Less(last) {
+		s.reports[from] = last
+	}
+}
+
+// safeProgress moves Safe delivery across sites along while this node
+// holds a Safe message back: it tells its site how far it applied the
+// stream (a Held, one at a time), and the active gateway tells the
+// federation how far every member of its local ring did (ack).
+func (s *Site) safeProgress() {
+	if len(s.hold) == 0 {
+		return
+	}
+	if s.reports != nil && !s.heldSent && s.reported.Less(s.last) {
+		s.heldSent, s.reported = true, s.last
+		s.stats.HeldSent++
+		s.out.Local = append(s.out.Local, encodeHeld(s.tag, &heldMsg{ring: s.ring, last: s.last}))
+	}
+	s.ack()
+}
+
+// maxAcksInFlight bounds the Acks a gateway has on their way in the
+// federation ring. An Ack is Agreed, but the ring delivers it only after
+// the Safe Ups ordered before it are safe, about two rotations: with one
+// at a time a Safe message that came down just after an Ack left waited
+// for that one and then its own.
+const maxAcksInFlight = 4
+
+// ack submits, at the active gateway of a settled federation ring, an Ack
+// of the last position every member of its local ring's configuration
+// said it applied, once that covers the first Safe message held back and
+// is in this ring (at most maxAcksInFlight on their way).
+func (s *Site) ack() {
+	f := s.fed
+	if !s.active || f == nil || !f.regular || !f.synced || f.dropped || f.ackInFly >= maxAcksInFlight || len(s.hold) == 0 {
+		return
+	}
+	var held localring.DomainOrder
+	for i, m := range s.members {
+		r, ok := s.reports[m]
+		if !ok {
+			return
+		}
+		if i == 0 || r.Less(held) {
+			held = r
+		}
+	}
+	if held.Ring != f.ring || !f.ackTo.Less(held) || held.Less(s.hold[0].Pos) {
+		return
+	}
+	f.ackTo = held
+	f.ackInFly++
+	s.stats.Acks++
+	s.out.Fed = append(s.out.Fed, encodeAck(&ackMsg{site: s.cfg.Site, ring: f.ring, through: held}))
+}
+
+// acked applies an Ack the federation ring delivered at ring position
+// o: once every member site acked a position in this ring, the lowest of
+// them is covered, and a mark (EntrySafe) takes the Ack's place in the
+// domain, the same at every member (one order, the same Acks before it).
+// In the federation's transitional configuration too, as a message: the
+// sites that came through it deliver what they hold back in the domain's
+// transitional configuration before it, and the mark does nothing there;
+// but a gateway that was paused or cut off may have delivered the Ack in
+// the regular configuration (it is Safe: every member holds it, and
+// delivers it, at the same place), and numbered the mark there for its
+// site, and a site that catches up delivers the others' transitional
+// configuration's entries in its regular one (Entry.FedTrans): both must
+// find the mark at the same place.
+func (s *Site) acked(a *ackMsg, o localring.Order) {
+	f := s.fed
+	if a.ring != f.ring || !f.synced || !slices.Contains(f.members, a.site) {
+		return
+	}
+	if a.site == s.cfg.Site && f.ackInFly > 0 {
+		f.ackInFly--
+	}
+	if f.acked == nil {
+		f.acked = map[string]localring.DomainOrder{}
+	}
+	if r, ok := f.acked[a.site]; !ok || r.Less(a.through) {
+		f.acked[a.site] = a.through
+	}
+	var cover localring.DomainOrder
+	for i, site := range f.members {
+		r, ok := f.acked[site]
+		if !ok {
+			return
+		}
+		if i == 0 || r.Less(cover) {
+			cover = r
+		}
+	}
+	if !f.marked.Less(cover) {
+		return
+	}
+	p, ok := o.Position()
+	if !ok || o.Ring != f.ring {
+		s.stats.Malformed++
+		return
+	}
+	f.marked = cover
+	s.stats.Marks++
+	s.place(Entry{Pos: localring.DomainOrder{Seq: f.base + p, Ring: f.ring}, Kind: EntrySafe, Through: cover})
 }
 
 // sent puts the EntrySend of message e in the stream if this node sent it.
@@ -756,6 +969,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 	if !s.active || s.fed == nil {
 		return
 	}
+	defer s.safeProgress()
 	x, err := decodeFed(m.Payload)
 	if err != nil {
 		s.stats.Malformed++
@@ -802,6 +1016,11 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		if len(f.syncs) == len(f.members) {
 			s.settle()
 		}
+	case *ackMsg:
+		if m.Svc != localring.Safe {
+			s.stats.NotSafe++
+		}
+		s.acked(x, m.Order)
 	case *fedUp:
 		if x.ring != f.ring {
 			s.stats.Carried++
@@ -829,8 +1048,15 @@ func (s *Site) number(u *fedUp, o localring.Order) {
 		s.stats.Malformed++
 		return
 	}
-	e := Entry{Pos: localring.DomainOrder{Seq: f.base + p, Ring: f.ring}, Kind: EntryMessage,
-		Origin: u.origin, Svc: u.svc, Payload: u.payload}
+	s.place(Entry{Pos: localring.DomainOrder{Seq: f.base + p, Ring: f.ring}, Kind: EntryMessage,
+		Origin: u.origin, Svc: u.svc, Payload: u.payload})
+}
+
+// place sends down an entry numbered in the current federation ring, or
+// holds it with the messages of the federation's transitional
+// configuration (number).
+func (s *Site) place(e Entry) {
+	f := s.fed
 	if f.regular {
 		s.inject(e)
 		return

@@ -431,7 +431,10 @@ func (h *harness) messages(n *hnode) []Origin {
 
 // checkOrder fails unless every two live nodes deliver their common
 // messages at the same positions and in the same order, and every node's
-// stream grows.
+// stream grows: its messages, its configurations, and every regular
+// configuration after the messages before it. (Messages held back for
+// Safe delivery come after the transitional configuration that lets them
+// out, whose place is after theirs.)
 func (h *harness) checkOrder() {
 	pos := map[Origin]localring.DomainOrder{}
 	for _, s := range h.sites {
@@ -439,12 +442,20 @@ func (h *harness) checkOrder() {
 			if !n.alive {
 				continue
 			}
-			var last localring.DomainOrder
+			var last, lastConf localring.DomainOrder
 			for _, e := range n.stream {
 				if e.Pos.IsZero() {
 					continue // a send, or a message delivered only at its site
 				}
-				if !last.Less(e.Pos) {
+				if e.Kind == EntryConfig {
+					if !lastConf.Less(e.Pos) || e.Conf.Kind == localring.Regular && !last.Less(e.Pos) {
+						h.t.Errorf("%s: configuration at %s after %s (configuration %s)", n.id, e.Pos, last, lastConf)
+					}
+					lastConf = e.Pos
+					if e.Conf.Kind == localring.Transitional {
+						continue
+					}
+				} else if !last.Less(e.Pos) {
 					h.t.Errorf("%s: position %s after %s", n.id, e.Pos, last)
 				}
 				last = e.Pos

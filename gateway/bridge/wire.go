@@ -15,8 +15,8 @@ import (
 var ErrMalformed = errors.New("bridge: malformed message")
 
 // Message kinds, the first byte of every bridge message. Local ring
-// messages are Up, Down, Have and Again; federation ring messages are
-// FedUp, Sync and CatchUp. A local ring message's kind is followed by its
+// messages are Up, Down, Have, Again and Held; federation ring messages
+// are FedUp, Sync, CatchUp and Ack. A local ring message's kind is followed by its
 // domain's tag (DomainTag, 4 bytes big-endian): a site in several
 // federation domains carries all their bridges' messages on its one local
 // ring, and each bridge takes only its own.
@@ -28,6 +28,8 @@ const (
 	kindCatchUp
 	kindHave
 	kindAgain
+	kindHeld
+	kindAck
 )
 
 // EntryKind tells a message of the domain from a configuration change.
@@ -46,6 +48,13 @@ const (
 	// after a failover, until it is ordered). It has no position and
 	// appears only in its sender's stream.
 	EntrySend
+	// EntrySafe is the domain's mark that every site of its federation
+	// configuration holds every entry up to Through: a Safe message at or
+	// before Through, held since it was applied, is delivered (see the
+	// package comment, "Safe delivery across sites"). It is numbered like
+	// a message, travels down and sits in the log like one, and is not in
+	// the stream.
+	EntrySafe
 )
 
 // Origin names a message of the domain forever: the site that sent it up
@@ -80,6 +89,8 @@ type Entry struct {
 	Svc     localring.Service
 	Payload []byte     // EntryMessage
 	Conf    DomainConf // EntryConfig
+	// Through is the last position an EntrySafe covers.
+	Through localring.DomainOrder
 	// FedTrans marks an EntryMessage that the other sites delivered in
 	// the federation's transitional configuration, right after a regular
 	// configuration with this site, and that this site delivers in that
@@ -164,6 +175,15 @@ type have struct {
 	active bool
 }
 
+// heldMsg tells the site that its sender applied the domain's stream up
+// to last, in the local ring's regular configuration ring: a node sends
+// one when it holds a Safe message back (see the package comment, "Safe
+// delivery across sites").
+type heldMsg struct {
+	ring uint64
+	last localring.DomainOrder
+}
+
 // localMsg is a decoded bridge message of the local ring: one of its
 // fields is set. again is an Up its sender announces again, with its
 // origin, in a new regular configuration of the local ring, for members
@@ -173,6 +193,7 @@ type localMsg struct {
 	down  *down
 	have  *have
 	again *fedUp
+	held  *heldMsg
 }
 
 // fedUp is an Up on the federation ring.
@@ -226,6 +247,15 @@ type hold struct {
 	held bool
 }
 
+// ackMsg tells the federation ring's members that every member of site's
+// local ring holds the domain's stream up to through, in federation ring
+// ring (see the package comment, "Safe delivery across sites").
+type ackMsg struct {
+	site    string
+	ring    uint64
+	through localring.DomainOrder
+}
+
 // catchUp answers a site whose Sync named a position below the ring's
 // base: entries after that position (Gap false), or Gap when the
 // answering site's log does not reach back to it.
@@ -273,6 +303,8 @@ func appendEntry(b []byte, e *Entry) []byte {
 		for _, s := range e.Conf.Sites {
 			b = appendString(b, s)
 		}
+	case EntrySafe:
+		b = appendPos(b, e.Through)
 	}
 	return b
 }
@@ -296,6 +328,17 @@ func encodeHave(tag uint32, h *have) []byte {
 }
 
 func encodeFedUp(u *fedUp) []byte { return appendUp([]byte{kindFedUp}, u) }
+
+func encodeHeld(tag uint32, h *heldMsg) []byte {
+	b := binary.AppendUvarint(localHeader(kindHeld, tag, 32), h.ring)
+	return appendPos(b, h.last)
+}
+
+func encodeAck(a *ackMsg) []byte {
+	b := appendString([]byte{kindAck}, a.site)
+	b = binary.AppendUvarint(b, a.ring)
+	return appendPos(b, a.through)
+}
 
 func encodeAgain(tag uint32, u *fedUp) []byte {
 	return appendUp(localHeader(kindAgain, tag, 64+len(u.payload)), u)
@@ -451,6 +494,8 @@ func (r *reader) entry() Entry {
 		for i := uint64(0); i < n && r.err == nil; i++ {
 			e.Conf.Sites = append(e.Conf.Sites, r.str("site"))
 		}
+	case e.Kind == EntrySafe:
+		e.Through = r.pos()
 	default:
 		r.fail("entry kind")
 	}
@@ -476,10 +521,11 @@ func (r *reader) done() error {
 }
 
 // FedService returns the service level at which a driver submits p, a
-// federation message of Ready.Fed: Safe for an Up, Agreed for a Sync or a
-// catch-up answer. See the package comment ("Service levels") for why
-// Agreed is enough for those two: no site numbers them, and what a site
-// does on them depends on its own deliveries alone.
+// federation message of Ready.Fed: Safe for an Up and an Ack, Agreed for
+// a Sync or a catch-up answer. See the package comment ("Service levels")
+// for why Agreed is enough for those two: no site numbers them, and what
+// a site does on them depends on its own deliveries alone. An Ack is
+// numbered like an Up (its mark takes its place), for the same reason.
 func FedService(p []byte) localring.Service {
 	if len(p) > 0 && (p[0] == kindSync || p[0] == kindCatchUp) {
 		return localring.Agreed
@@ -490,7 +536,7 @@ func FedService(p []byte) localring.Service {
 // isLocal reports whether b is a bridge message of the local ring, of
 // any domain, by its kind.
 func isLocal(b []byte) bool {
-	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain}, b[0])
+	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain, kindHeld}, b[0])
 }
 
 // localTag returns the domain tag of a local ring message of the bridge.
@@ -548,6 +594,9 @@ func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
 		return localMsg{have: h}, r.done()
 	case kindAgain:
 		return localMsg{again: r.fedUp()}, r.done()
+	case kindHeld:
+		h := &heldMsg{ring: r.uvarint("ring"), last: r.pos()}
+		return localMsg{held: h}, r.done()
 	}
 	return localMsg{}, fmt.Errorf("%w: kind %#x on the local ring", ErrMalformed, kind)
 }
@@ -595,6 +644,9 @@ func decodeFed(b []byte) (any, error) {
 			}
 		}
 		return c, r.done()
+	case kindAck:
+		a := &ackMsg{site: r.str("site"), ring: r.uvarint("ring"), through: r.pos()}
+		return a, r.done()
 	}
 	return nil, fmt.Errorf("%w: kind %#x on the federation ring", ErrMalformed, b[0])
 }

@@ -66,6 +66,8 @@ type Options struct {
 
 	// corrupt breaks one node's stream on purpose: the checks must fail.
 	corrupt corruption
+	// agreedOnly sends every message Agreed (TestSafeLatency's baseline).
+	agreedOnly bool
 }
 
 // corruption is a way a broken bridge could spoil a node's stream.
@@ -167,6 +169,10 @@ type Result struct {
 	// a newer incarnation of their site stopped, FedConfs the regular
 	// federation configurations installed after the rings formed.
 	Injected, UpInFlight, Terms, Fenced, FedConfs int
+	// Latency lists, per service level, the virtual time from each
+	// client message's submission on its local ring to each of its
+	// deliveries.
+	Latency map[localring.Service][]time.Duration
 	// Takeover is the timeline of a gateway crash (FaultGatewayCrash),
 	// nil for the other faults.
 	Takeover *Takeover
@@ -219,6 +225,8 @@ type hier struct {
 	fx      struct{ injected, upInFlight, terms, fedConfs int }
 	tl      *timeline               // a gateway crash's, from the kill on
 	lastAt  map[*node]time.Duration // every node's last delivery
+	sentAt  map[string]time.Duration
+	latency map[localring.Service][]time.Duration
 }
 
 // Run runs one seed.
@@ -240,7 +248,8 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	if dom == nil {
 		return nil, fmt.Errorf("hiersim: %s has no federation domain %q", opts.Topology, opts.Domain)
 	}
-	h := &hier{opts: opts, rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), dom: dom, byID: map[localring.NodeID]*node{}, where: map[string]string{}, lastAt: map[*node]time.Duration{}}
+	h := &hier{opts: opts, rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), dom: dom, byID: map[localring.NodeID]*node{}, where: map[string]string{}, lastAt: map[*node]time.Duration{},
+		sentAt: map[string]time.Duration{}, latency: map[localring.Service][]time.Duration{}}
 	if err := h.build(f, seed); err != nil {
 		return nil, err
 	}
@@ -448,20 +457,23 @@ func (h *hier) drain(n *node) {
 			l := h.line(n, evs.EvSend)
 			l.ConfID = e.Conf.ID
 			l.Msg = e.Origin.ID.String()
-			l.Svc = localring.Agreed.String()
+			l.Svc = e.Svc.String()
 			l.Hash = tracemap.Hash(e.Payload)
 			h.trace = append(h.trace, l)
 		case bridge.EntryMessage:
 			l := h.line(n, evs.EvDeliver)
 			l.ConfID = n.conf.ID
 			l.Msg = e.Origin.ID.String()
-			l.Svc = localring.Agreed.String()
+			l.Svc = e.Svc.String()
 			l.Hash = tracemap.Hash(e.Payload)
 			l.Order = tracemap.DomainOrder(e.Pos)
 			h.trace = append(h.trace, l)
 			n.seen[string(e.Payload)]++
 			h.tl.deliver(n, n.site.ring.Elapsed())
 			h.lastAt[n] = n.site.ring.Elapsed()
+			if at, ok := h.sentAt[string(e.Payload)]; ok {
+				h.latency[e.Svc] = append(h.latency[e.Svc], n.site.ring.Elapsed()-at)
+			}
 			if _, ok := h.where[string(e.Payload)]; !ok {
 				h.where[string(e.Payload)] = n.conf.ID
 			}
@@ -650,7 +662,9 @@ func (h *hier) active(s *site) *node {
 }
 
 // send has a random node whose domain configuration is regular send one
-// message up.
+// message up: every other message Safe, the others Agreed (by the count
+// of messages sent, so that the seed's random choices stay those of the
+// runs before Safe messages were sent).
 func (h *hier) send() {
 	s := h.sites[h.rng.IntN(len(h.sites))]
 	n := s.nodes[h.rng.IntN(len(s.nodes))]
@@ -658,15 +672,20 @@ func (h *hier) send() {
 		return
 	}
 	payload := []byte("m" + strconv.Itoa(len(h.sent)) + "@" + string(n.id))
-	if s.ring.SubmitPayload(n.slot, localring.Agreed, n.b.EncodeUp(localring.Agreed, payload)) == nil {
-		h.logf("%s sends %s", n.id, payload)
+	svc := localring.Agreed
+	if len(h.sent)%2 == 1 && !h.opts.agreedOnly {
+		svc = localring.Safe
+	}
+	if s.ring.SubmitPayload(n.slot, localring.Agreed, n.b.EncodeUp(svc, payload)) == nil {
+		h.logf("%s sends %s %s", n.id, svc, payload)
 		h.sent = append(h.sent, string(payload))
 		h.from = append(h.from, n)
+		h.sentAt[string(payload)] = s.ring.Elapsed()
 	}
 }
 
 func (h *hier) result(seed uint64) *Result {
-	r := &Result{Seed: seed, Domain: h.dom.Name, Trace: h.trace, FedTrace: h.fed.Trace(), Bridges: map[string]bridge.Stats{}}
+	r := &Result{Seed: seed, Domain: h.dom.Name, Trace: h.trace, FedTrace: h.fed.Trace(), Bridges: map[string]bridge.Stats{}, Latency: h.latency}
 	for id, n := range h.byID {
 		r.Bridges[string(id)] = n.b.Stats()
 	}

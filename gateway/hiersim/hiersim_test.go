@@ -10,9 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/gateway/bridge"
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 var (
@@ -314,4 +316,49 @@ func properties(r *Result) []string {
 		}
 	}
 	return out
+}
+
+// Safe messages across sites wait for every site to hold them: each is
+// delivered in a regular configuration only after a mark (bridge
+// EntrySafe), later than an Agreed one; the test logs the latencies
+// (virtual time from the sender's local ring submission to each
+// delivery) of a run with every message Agreed and of the same seed's run
+// with every other message Safe (the Agreed ones there wait behind the
+// Safe ones before them).
+func TestSafeLatency(t *testing.T) {
+	base, err := Run(*first, Options{Topology: topologyFile, agreedOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, FaultNone, base)
+	r, err := Run(*first, Options{Topology: topologyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, FaultNone, r)
+	var marked, inTrans, held uint64
+	for _, st := range r.Bridges {
+		marked += st.SafeMarked
+		inTrans += st.SafeInTrans
+		held += st.SafeHeld
+	}
+	agreed, safe := r.Latency[localring.Agreed], r.Latency[localring.Safe]
+	if len(agreed) == 0 || len(safe) == 0 {
+		t.Fatalf("deliveries: %d Agreed, %d Safe", len(agreed), len(safe))
+	}
+	q := func(d []time.Duration, f float64) time.Duration {
+		d = slices.Clone(d)
+		slices.Sort(d)
+		return d[int(f*float64(len(d)-1))]
+	}
+	only := base.Latency[localring.Agreed]
+	t.Logf("all Agreed: %d deliveries, median %v, p90 %v", len(only), q(only, 0.5), q(only, 0.9))
+	t.Logf("half Safe: Agreed %d deliveries, median %v, p90 %v; Safe %d deliveries, median %v, p90 %v; Safe messages held %d, delivered on a mark %d, in a transitional configuration %d",
+		len(agreed), q(agreed, 0.5), q(agreed, 0.9), len(safe), q(safe, 0.5), q(safe, 0.9), held, marked, inTrans)
+	if marked == 0 || marked != held || inTrans != 0 {
+		t.Errorf("in a run without faults every Safe message must wait for its mark: %d held, %d delivered on a mark, %d in a transitional configuration", held, marked, inTrans)
+	}
+	if q(safe, 0.5) <= q(only, 0.5) {
+		t.Errorf("Safe median latency %v is not above Agreed's %v (a run of Agreed messages alone): Safe messages did not wait for every site", q(safe, 0.5), q(only, 0.5))
+	}
 }

@@ -1,0 +1,293 @@
+package bridge
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// sendSvc submits an Up of service svc from node id.
+func (h *harness) sendSvc(id string, svc localring.Service, payload string) Origin {
+	n := h.node(id)
+	n.seq++
+	mid := localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}
+	n.site.queue = append(n.site.queue, hmsg{mid, n.b.EncodeUp(svc, []byte(payload))})
+	o := Origin{Site: n.site.name, ID: mid}
+	h.sent = append(h.sent, o)
+	return o
+}
+
+// delivered reports whether node n's stream has message o, and where:
+// the configuration entry it follows.
+func delivered(n *hnode, o Origin) (bool, string) {
+	conf := ""
+	for _, e := range n.stream {
+		switch {
+		case e.Kind == EntryConfig:
+			conf = fmt.Sprintf("%s%v", e.Conf.Kind, e.Conf.Sites)
+		case e.Kind == EntryMessage && e.Origin == o:
+			return true, conf
+		}
+	}
+	return false, ""
+}
+
+// liveNodes returns the live nodes of every site, or of the sites named.
+func (h *harness) liveNodes(sites ...string) []*hnode {
+	var out []*hnode
+	for _, s := range h.sites {
+		if len(sites) > 0 && !slices.Contains(sites, s.name) {
+			continue
+		}
+		for _, n := range s.nodes {
+			if n.alive && !n.out {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// A Safe message is delivered in the domain's regular configuration only
+// once every site of it holds it: while one site's local ring has not
+// brought it to its members, no node of any site delivers it, nor the
+// Agreed message ordered after it (one order); an Agreed message ordered
+// before it is delivered at once. When that site's members hold it, its
+// gateway acks, the federation orders the Ack, every gateway injects the
+// mark, and every node delivers both, in the regular configuration.
+func TestSafeWaitsForEverySite(t *testing.T) {
+	h := newHarness(t, 0, 2, 3, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	before := h.sendSvc("a2", localring.Agreed, "before")
+	safe := h.sendSvc("a2", localring.Safe, "safe")
+	after := h.sendSvc("b3", localring.Agreed, "after")
+	// Up through the local rings and the federation ring: every gateway
+	// injects the three Downs.
+	h.localStep(h.site("a"))
+	h.localStep(h.site("b"))
+	h.fedStep()
+	// Sites a and b apply them and say so; site c's local ring is slow.
+	for range 20 {
+		h.localStep(h.site("a"))
+		h.localStep(h.site("b"))
+		h.fedStep()
+	}
+	for _, n := range h.liveNodes() {
+		if ok, _ := delivered(n, before); !ok && n.site.name != "c" {
+			t.Errorf("%s has not delivered the Agreed message before the Safe one", n.id)
+		}
+		for _, o := range []Origin{safe, after} {
+			if ok, _ := delivered(n, o); ok {
+				t.Errorf("%s delivered %s while site c's members do not hold the Safe message", n.id, o)
+			}
+		}
+	}
+	if st := h.node("a1").b.Stats(); st.Acks == 0 || st.Marks != 0 {
+		t.Errorf("a1: %d Acks, %d marks; want a's Ack and no mark without c's", st.Acks, st.Marks)
+	}
+	h.settle()
+	h.checkOrder()
+	for _, n := range h.liveNodes() {
+		for _, o := range []Origin{before, safe, after} {
+			if ok, conf := delivered(n, o); !ok || conf != "reg[a b c]" {
+				t.Errorf("%s delivered %s: %v, in %q; want in reg[a b c]", n.id, o, ok, conf)
+			}
+		}
+		if got := h.messages(n); !slices.Equal(got, []Origin{before, safe, after}) {
+			t.Errorf("%s delivered %v", n.id, got)
+		}
+		if st := n.b.Stats(); st.SafeHeld != 1 || st.SafeMarked != 1 || st.SafeInTrans != 0 {
+			t.Errorf("%s: %d Safe held, %d delivered on a mark, %d in a transitional configuration; want 1, 1, 0", n.id, st.SafeHeld, st.SafeMarked, st.SafeInTrans)
+		}
+	}
+	if st := h.node("c1").b.Stats(); st.Marks == 0 {
+		t.Errorf("c1 numbered no mark")
+	}
+	// Agreed traffic alone sends no Held and no Ack.
+	held := h.node("b2").b.Stats().HeldSent
+	acks := h.node("b1").b.Stats().Acks
+	for i := range 3 {
+		h.sendSvc("c2", localring.Agreed, fmt.Sprint("agreed-", i))
+		h.settle()
+	}
+	if h.node("b2").b.Stats().HeldSent != held || h.node("b1").b.Stats().Acks != acks {
+		t.Errorf("Agreed messages made b2 send Helds or b1 Acks")
+	}
+}
+
+// A site leaves the domain's configuration before it acked a Safe
+// message: no mark covers it, and the sites that go on deliver it in the
+// transitional configuration that ends the regular one (EVS: every member
+// of that transitional configuration holds it), with the Agreed message
+// behind it; nothing stays held.
+func TestSafeSiteLeaves(t *testing.T) {
+	h := newHarness(t, 0, 2, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	safe := h.sendSvc("a2", localring.Safe, "safe")
+	after := h.sendSvc("a2", localring.Agreed, "after")
+	h.localStep(h.site("a"))
+	h.fedStep()
+	for range 20 {
+		h.localStep(h.site("a"))
+		h.localStep(h.site("b"))
+		h.fedStep()
+	}
+	// c's gateway dies: the federation goes on with a and b.
+	h.crash("c1")
+	h.fedConfig("a", "b")
+	h.settle()
+	h.checkOrder()
+	for _, n := range h.liveNodes("a", "b") {
+		for _, o := range []Origin{safe, after} {
+			if ok, conf := delivered(n, o); !ok || conf != "trans[a b]" {
+				t.Errorf("%s delivered %s: %v, in %q; want in trans[a b]", n.id, o, ok, conf)
+			}
+		}
+		if st := n.b.Stats(); st.SafeInTrans != 1 || st.SafeMarked != 0 || len(n.b.hold) != 0 {
+			t.Errorf("%s: %d Safe delivered in a transitional configuration, %d on a mark, %d held; want 1, 0, 0", n.id, st.SafeInTrans, st.SafeMarked, len(n.b.hold))
+		}
+	}
+	// A Safe message of the new configuration needs a and b alone.
+	next := h.sendSvc("b1", localring.Safe, "next")
+	h.settle()
+	for _, n := range h.liveNodes("a", "b") {
+		if ok, conf := delivered(n, next); !ok || conf != "reg[a b]" {
+			t.Errorf("%s delivered %s: %v, in %q; want in reg[a b]", n.id, next, ok, conf)
+		}
+	}
+}
+
+// A gateway failover releases what it held: a's gateway dies after the
+// federation ordered a Safe message and before a acked it. b and c
+// deliver it in the transitional configuration without a; a's new
+// gateway catches up, and a's nodes deliver it in a's own transitional
+// configuration. Nothing stays held, every live node delivers it once, and
+// a Safe message after the merge is delivered on a mark in the merged
+// configuration.
+func TestSafeFailover(t *testing.T) {
+	h := newHarness(t, 0, 3, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	safe := h.sendSvc("b2", localring.Safe, "safe")
+	h.localStep(h.site("b"))
+	h.fedStep()
+	// b and c apply it and ack; a1 freezes before it injects it, and dies.
+	h.frozen[h.node("a1")] = true
+	for range 20 {
+		h.localStep(h.site("b"))
+		h.localStep(h.site("c"))
+		h.fedStep()
+	}
+	h.crash("a1")
+	h.fedConfig("b", "c")
+	h.settle()
+	h.localConfig(h.site("a")) // a2 takes over
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.checkOrder()
+	for _, n := range h.liveNodes() {
+		want := "trans[b c]"
+		if n.site.name == "a" {
+			want = "trans[a]"
+		}
+		if ok, conf := delivered(n, safe); !ok || conf != want {
+			t.Errorf("%s delivered %s: %v, in %q; want in %s", n.id, safe, ok, conf, want)
+		}
+		if len(n.b.hold) != 0 {
+			t.Errorf("%s still holds %d messages", n.id, len(n.b.hold))
+		}
+	}
+	merged := h.sendSvc("a3", localring.Safe, "merged")
+	h.settle()
+	for _, n := range h.liveNodes() {
+		if ok, conf := delivered(n, merged); !ok || conf != "reg[a b c]" {
+			t.Errorf("%s delivered %s: %v, in %q; want in reg[a b c]", n.id, merged, ok, conf)
+		}
+	}
+}
+
+// A member of a site that has not applied a Safe message keeps its site
+// from acking it: a3 is out of a's local ring when the Down comes (it
+// misses it), and back in the next configuration; a acks only once a3
+// caught up from the site's re-injection.
+func TestSafeWaitsForLaggingMember(t *testing.T) {
+	h := newHarness(t, 0, 3, 2)
+	h.fedConfig("a", "b")
+	h.settle()
+	a := h.site("a")
+	h.node("a3").out = true
+	h.localConfig(a)
+	h.settle()
+	safe := h.sendSvc("b1", localring.Safe, "safe")
+	h.localStep(h.site("b"))
+	h.fedStep()
+	h.localStep(a) // a1 and a2 apply the Down; their Helds are queued
+	// a3 returns before a1 and a2 said they hold it: the new local
+	// configuration's Haves name what each member applied.
+	h.node("a3").out = false
+	h.localConfig(a)
+	h.localStep(a) // the Helds of the old configuration, and the Haves: a3's names the position before the Down
+	if h.node("a3").b.Last() == h.node("a1").b.Last() {
+		t.Fatal("a3 applied the Down while out of the local ring")
+	}
+	h.fedStep()
+	if st := h.node("a1").b.Stats(); st.Acks != 0 {
+		t.Errorf("a1 acked with a3 behind")
+	}
+	for _, n := range h.liveNodes() {
+		if ok, _ := delivered(n, safe); ok {
+			t.Errorf("%s delivered %s while a3, a member of a's local ring, does not hold it", n.id, safe)
+		}
+	}
+	h.settle()
+	if st := h.node("a1").b.Stats(); st.Acks == 0 {
+		t.Errorf("a1 never acked")
+	}
+	for _, n := range h.liveNodes() {
+		if ok, conf := delivered(n, safe); !ok || conf != "reg[a b]" {
+			t.Errorf("%s delivered %s: %v, in %q; want in reg[a b]", n.id, safe, ok, conf)
+		}
+	}
+}
+
+// The messages of Safe delivery across sites decode as encoded, and an
+// Ack goes on the federation ring Safe (FedService).
+func TestSafeCodecs(t *testing.T) {
+	tag := DomainTag("fed/test")
+	hm := &heldMsg{ring: 12, last: localring.DomainOrder{Seq: 40, Ring: 8}}
+	b := encodeHeld(tag, hm)
+	if gt, d, err := decodeLocal(b); err != nil || gt != tag || d.held == nil || *d.held != *hm {
+		t.Errorf("Held %+v decoded as %+v of tag %#x, %v", hm, d.held, gt, err)
+	}
+	for i := range len(b) {
+		if _, _, err := decodeLocal(b[:i]); err == nil {
+			t.Errorf("a Held cut at %d of %d bytes decoded", i, len(b))
+		}
+	}
+	a := &ackMsg{site: "b", ring: 8, through: localring.DomainOrder{Seq: 40, Ring: 8}}
+	ab := encodeAck(a)
+	if got, err := decodeFed(ab); err != nil || fmt.Sprint(got) != fmt.Sprint(a) {
+		t.Errorf("Ack %+v decoded as %+v, %v", a, got, err)
+	}
+	for i := range len(ab) {
+		if _, err := decodeFed(ab[:i]); err == nil {
+			t.Errorf("an Ack cut at %d of %d bytes decoded", i, len(ab))
+		}
+	}
+	if FedService(ab) != localring.Safe {
+		t.Errorf("an Ack goes on the federation ring %v, want Safe", FedService(ab))
+	}
+	mark := Entry{Pos: localring.DomainOrder{Seq: 44, Ring: 8}, Kind: EntrySafe, Through: localring.DomainOrder{Seq: 40, Ring: 8}}
+	prev := localring.DomainOrder{Seq: 43, Ring: 8}
+	if gt, d, err := decodeLocal(encodeDown(tag, prev, &mark)); err != nil || gt != tag || d.down == nil || fmt.Sprint(d.down.entry) != fmt.Sprint(mark) {
+		t.Errorf("mark %+v decoded as %+v, %v", mark, d.down, err)
+	}
+	c := &catchUp{to: "a", from: prev, entries: []Entry{mark}}
+	if got, err := decodeFed(encodeCatchUp(c)); err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
+		t.Errorf("catch-up with a mark %+v decoded as %+v, %v", c, got, err)
+	}
+}
