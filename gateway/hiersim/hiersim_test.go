@@ -128,6 +128,10 @@ func TestRegressions(t *testing.T) {
 type effects struct {
 	mu                                                   sync.Mutex
 	seeds, injected, upInFlight, terms, fenced, fedConfs int
+	// Safe messages delivered on a mark and in a transitional
+	// configuration, summed over every node; regular configurations a
+	// node applied with messages held and no transitional one before.
+	safeMarked, safeInTrans, heldNoTrans uint64
 }
 
 func (e *effects) add(r *Result) {
@@ -139,11 +143,16 @@ func (e *effects) add(r *Result) {
 	e.terms += r.Terms
 	e.fenced += r.Fenced
 	e.fedConfs += r.FedConfs
+	for _, st := range r.Bridges {
+		e.safeMarked += st.SafeMarked
+		e.safeInTrans += st.SafeInTrans
+		e.heldNoTrans += st.HeldNoTrans
+	}
 }
 
 func (e *effects) String() string {
-	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations",
-		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs)
+	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations; Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one)",
+		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs, e.safeMarked, e.safeInTrans, e.heldNoTrans)
 }
 
 // check fails the test unless the fault left its mark on every seed (or,
