@@ -122,10 +122,13 @@
 // delivered an Ack the others never get (hiersim's gateway-pause found
 // the nodes of one site delivering a Safe message in different
 // configurations). The others number the mark in the transitional
-// configuration at the same place, where it lets out nothing, and a site
-// that catches up from them finds it where its old gateway put it
-// (Entry.FedTrans: it delivers those entries in its regular
-// configuration).
+// configuration at the same place: where a member's Sync names it as
+// numbered in the regular configuration, every site delivers it there
+// with the messages before it (Stats.Promoted) and it lets them out;
+// otherwise it comes after the domain's transitional configuration and
+// lets out nothing. A site that catches up from them finds it where its
+// old gateway put it (Entry.FedTrans: it delivers those entries in its
+// regular configuration).
 //
 // What "holds" means: a member of the site's local ring configuration
 // applied the Down. A node out of its site's ring (paused, partitioned)
