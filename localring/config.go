@@ -13,8 +13,22 @@ import (
 type Config struct {
 	// ID is the node's stable id, taken from the topology file. Ids order the
 	// ring (the token travels in ascending id order) and the smallest id of a
-	// membership is its representative. 1 to 64 bytes.
+	// membership is its representative. 1 to MaxIDBytes bytes.
 	ID NodeID
+
+	// MaxIDBytes bounds the length of every member's node id on this ring,
+	// this node's own included: the node refuses (Stats.LongIDs, and Step
+	// returns ErrIDTooLong) a join, commit token or merge-detect message
+	// that would admit a longer one. Each regular packet leaves room below
+	// MaxPacketBytes for recovery to wrap it whole into a packet of the
+	// next ring, whose header names two members (the new ring's
+	// representative and the node resending it); the room is sized from
+	// this bound (RecoveryReserve), so a small bound packs more data per
+	// packet. Every member of a ring must use the same value: a node with
+	// a larger bound could wrap another's full packet in a header that no
+	// longer fits. Default and maximum 64; the agent sets it from the
+	// longest node name of the site.
+	MaxIDBytes int
 
 	// Incarnation distinguishes restarts of the same node id. The driver
 	// must guarantee that it never repeats for an ID (persist a counter, or
@@ -344,6 +358,9 @@ func (c *Config) setDefaults() {
 	if c.MaxPacketBytes == 0 {
 		c.MaxPacketBytes = 1400
 	}
+	if c.MaxIDBytes == 0 {
+		c.MaxIDBytes = MaxIDBytes
+	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = MaxMessageBytes
 	}
@@ -376,6 +393,10 @@ func (c *Config) setDefaults() {
 // rank (federation incarnations keep the rank in 8 bits).
 const MaxRingSeqLanes = 256
 
+// MaxIDBytes is the longest node id of any ring and the default of
+// Config.MaxIDBytes.
+const MaxIDBytes = maxNodeIDLen
+
 // MaxMessageBytes is the largest message the ring carries (1 MiB).
 const MaxMessageBytes = 1 << 20
 
@@ -383,8 +404,11 @@ const MaxMessageBytes = 1 << 20
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("localring: config: "+format, a...)) }
-	if len(c.ID) == 0 || len(c.ID) > maxNodeIDLen {
-		bad("node id %q must be 1 to %d bytes long", c.ID, maxNodeIDLen)
+	if c.MaxIDBytes < 1 || c.MaxIDBytes > MaxIDBytes {
+		bad("node id bound %d must be between 1 and %d bytes", c.MaxIDBytes, MaxIDBytes)
+	}
+	if len(c.ID) == 0 || len(c.ID) > min(maxNodeIDLen, max(c.MaxIDBytes, 1)) {
+		bad("node id %q must be 1 to %d bytes long (the ring's node id bound, MaxIDBytes); raise the bound on every node of the ring, or shorten the id", c.ID, min(maxNodeIDLen, max(c.MaxIDBytes, 1)))
 	}
 	if c.Incarnation == 0 {
 		bad("incarnation of node %s must not be 0; persist a counter that grows on every start", c.ID)

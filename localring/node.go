@@ -609,11 +609,17 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 			n.stats.Malformed++
 			return err
 		}
+		if err := n.refuseLongIDs(ptJoin, j.sender.ID, j.admits()); err != nil {
+			return err
+		}
 		n.onJoin(j)
 	case ptCommit:
 		c, err := parseCommit(pkt)
 		if err != nil {
 			n.stats.Malformed++
+			return err
+		}
+		if err := n.refuseLongIDs(ptCommit, c.ring.Rep, c.admits()); err != nil {
 			return err
 		}
 		n.onCommit(c)
@@ -628,6 +634,9 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 		m, err := parseMerge(pkt)
 		if err != nil {
 			n.stats.Malformed++
+			return err
+		}
+		if err := n.refuseLongIDs(t, m.sender.ID, m.admits()); err != nil {
 			return err
 		}
 		switch t {

@@ -1,14 +1,37 @@
 package localring
 
 import (
+	"encoding/binary"
 	"slices"
 	"time"
 )
 
-// recoveryReserve is the headroom a regular packet leaves below
-// MaxPacketBytes so that it still fits when recovery wraps it into a
-// packet of the next ring: the most bytes an mcast header can take.
-const recoveryReserve = 2 + 8 + 1 + maxNodeIDLen + 8 + 1 + maxNodeIDLen + 8 + 1 + 3 + 4
+// RecoveryReserve is the headroom a regular packet of a ring configured
+// with c leaves below MaxPacketBytes so that it still fits when recovery
+// wraps it into a packet of the next ring (sendRecovery): the most bytes
+// the wrapping mcast adds, with both node ids it names (the new ring's
+// representative and the resender) Config.MaxIDBytes long. 164 bytes with
+// the defaults, 52 with ids of at most 8 bytes. c must be Validate'd (or
+// come from Node.Settings).
+func RecoveryReserve(c *Config) int {
+	id := uvarintLen(uint64(c.MaxIDBytes)) + c.MaxIDBytes
+	repInc := 1 // RingID.RepInc is 0 unless SharedIDs
+	if c.SharedIDs {
+		repInc = binary.MaxVarintLen64
+	}
+	return 2 + // version and type
+		8 + id + repInc + // the new ring's id
+		8 + // sequence number
+		id + 8 + // sender and incarnation
+		1 + // flags
+		uvarintLen(uint64(c.MaxPacketBytes)) + // length of the carried packet
+		4 // CRC
+}
+
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
+}
 
 func (n *Node) onToken(tok *token) {
 	if tok.to != n.me.ID {
@@ -383,7 +406,10 @@ func (n *Node) requestMissing(rs *ringState, tok *token, upTo uint64) {
 // large ones, and multicasts up to allowed packets.
 func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 	sent := 0
-	budget := n.cfg.MaxPacketBytes - recoveryReserve
+	// A packet ends at most budget bytes in: entryOverhead counts more than
+	// an entry's header takes (a message id below 2^56 and a length below
+	// 2^21 take 12 bytes at most, not 22), which leaves room for the CRC.
+	budget := n.cfg.MaxPacketBytes - RecoveryReserve(&n.cfg)
 	for sent < allowed && n.queueHead < len(n.queue) {
 		tok.seq++
 		b := appendMcastHeader(make([]byte, 0, n.cfg.MaxPacketBytes), rs.id, tok.seq, n.me, 0)
@@ -450,7 +476,7 @@ func (n *Node) sendRecovery(rs *ringState, tok *token, allowed int) int {
 		n.recQueue = n.recQueue[1:]
 		tok.seq++
 		m := &mcast{ring: rs.id, seq: tok.seq, sender: n.me, flags: mcastRecovery, inner: old.raw}
-		m.raw = m.append(make([]byte, 0, len(old.raw)+recoveryReserve))
+		m.raw = m.append(make([]byte, 0, len(old.raw)+RecoveryReserve(&n.cfg)))
 		n.receive(rs, m)
 		n.send("", m.raw)
 		n.stats.RecoveryPackets++

@@ -236,6 +236,7 @@ type Stats struct {
 	StallHolds                      uint64 // rotations the representative slowed down while a packet stayed missing
 	Evictions                       uint64 // members this node saw taken out for failing to receive (or be received)
 	WindowCuts                      uint64 // times the node halved its window because rotations slowed (Config.AdaptWindow)
+	LongIDs                         uint64 // membership packets refused for naming a node id above Config.MaxIDBytes (ErrIDTooLong)
 
 	// Rotation is the distribution of token rotation times in the
 	// operational state: the time between two tokens this node accepted

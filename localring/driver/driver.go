@@ -442,6 +442,12 @@ func (d *Driver) stepReceived(now time.Time) {
 
 func (d *Driver) stepOne(now time.Time, p *Packet) {
 	if err := d.step(now, p.Data()); err != nil {
+		if errors.Is(err, localring.ErrIDTooLong) {
+			if ok, more := d.sendLog.Allow("long-id:"+string(p.From), now); ok {
+				d.log.Warn("refused a membership packet naming a node id above this ring's bound", "from", p.From, "err", err, "suppressed", more)
+			}
+			return
+		}
 		d.log.Debug("malformed ring packet dropped", "from", p.From, "err", err)
 	}
 }
