@@ -53,6 +53,7 @@ type Cluster struct {
 	payloads   uint64
 	superseded int // processes that stopped because a newer incarnation of their id ran
 	fence      fenceCheck
+	oversize   []evs.Violation // PacketSize
 	domain     string
 	highSeq    uint64 // the highest packet sequence number delivered
 	highRing   uint64 // the highest ring sequence number installed
@@ -74,6 +75,7 @@ type simNode struct {
 	inc     uint64
 	ringSeq uint64 // "persisted" across restarts
 	shared  bool   // other slots have the same id
+	maxPkt  int    // the node's MaxPacketBytes
 	lane    int    // the slot's ring sequence lane among its id's slots (Config.RingSeqLane)
 	paused  bool
 	inbox   [][]byte
@@ -83,6 +85,15 @@ type simNode struct {
 	conf     *localring.Configuration
 	lastReg  *localring.Configuration
 }
+
+// PacketSize is the simulator's own property, beyond EVS.md: no node sends
+// a packet larger than its Config.MaxPacketBytes, recovery's wrapped
+// packets included (Cluster.PacketViolations).
+var PacketSize = evs.Property{Num: "F.2", Name: "packet size"}
+
+// PacketViolations lists the packets above their sender's MaxPacketBytes
+// (PacketSize), at most evs.DefaultMaxPerProperty.
+func (c *Cluster) PacketViolations() []evs.Violation { return c.oversize }
 
 // NewCluster returns a cluster of n nodes named n1..nN, not started.
 func NewCluster(seed uint64, n int) *Cluster {
@@ -200,6 +211,7 @@ func (c *Cluster) Start(i int) {
 		panic(fmt.Sprintf("sim: node %s: %v", sn.id, err))
 	}
 	sn.node, sn.paused, sn.inbox, sn.conf, sn.lastReg = n, false, nil, nil, nil
+	sn.maxPkt = n.Settings().MaxPacketBytes
 	if sn.shared {
 		c.logf("%s starts from ring seq %d", sn, cfg.RingSeq)
 	}
@@ -454,6 +466,15 @@ func (c *Cluster) flush(sn *simNode) {
 		superseded = superseded || e.Kind == localring.EventSuperseded
 	}
 	for _, p := range rd.Packets {
+		if len(p.Data) > sn.maxPkt && len(c.oversize) < evs.DefaultMaxPerProperty {
+			kind := "message"
+			if !localring.IsMessagePacket(p.Data) {
+				kind = "control"
+			}
+			c.oversize = append(c.oversize, evs.Violation{Property: PacketSize, Domain: c.Domain(),
+				Procs:  []evs.Proc{{Node: string(sn.id), Inc: sn.inc}},
+				Detail: fmt.Sprintf("%s sent a %s packet of %d bytes, above its MaxPacketBytes %d", sn, kind, len(p.Data), sn.maxPkt)})
+		}
 		if isUnicast(p) {
 			sn.unicasts++
 			for _, o := range c.nodes {

@@ -26,6 +26,10 @@ type Mix struct {
 	// Persistent is a partial fault that stays on through the liveness
 	// phase (PickPersistent), "" for none.
 	Persistent string
+	// IDBytes is the ring's node id bound (localring.Config.MaxIDBytes)
+	// when the run sets one, its node ids that long (PickIDs); 0 for the
+	// default bound and ids n1..nN.
+	IDBytes int
 }
 
 func (m Mix) String() string {
@@ -54,6 +58,9 @@ func (m Mix) String() string {
 		if b.on {
 			parts = append(parts, b.name)
 		}
+	}
+	if m.IDBytes > 0 {
+		parts = append(parts, fmt.Sprintf("ids=%d", m.IDBytes))
 	}
 	if m.Persistent != "" {
 		parts = append(parts, "persistent: "+m.Persistent)
@@ -103,6 +110,28 @@ func PickMix(rng *rand.Rand) Mix {
 	m.BigMsgs = chance(0.3)
 	m.SafeMsgs = chance(0.6)
 	return m
+}
+
+// PickIDs chooses the node ids of a run of n ≤ 9 nodes and their bound
+// (localring.Config.MaxIDBytes) from rng, from their own source so that
+// a seed's other choices stay what they were: a third of the runs keep
+// the default bound (0) with ids n1..nN, a third bound them to 2 bytes
+// (n1..n9), and a third to 4 (n001..n009). Every id is as long as the
+// bound, so recovery wraps packets in headers as large as it allows.
+func PickIDs(rng *rand.Rand, n int) ([]localring.NodeID, int) {
+	bound := []int{0, 2, 4}[rng.IntN(3)]
+	ids := make([]localring.NodeID, n)
+	for i := range ids {
+		if bound == 4 {
+			ids[i] = localring.NodeID(fmt.Sprintf("n%03d", i+1))
+		} else {
+			ids[i] = localring.NodeID(fmt.Sprintf("n%d", i+1))
+		}
+		if bound > 0 {
+			bound = max(bound, len(ids[i]))
+		}
+	}
+	return ids, bound
 }
 
 // Result is the outcome of one random run.
@@ -160,7 +189,10 @@ func Run(seed uint64, opts RunOptions) *Result {
 	// it had before persistent faults existed.
 	pers := PickPersistent(rand.New(rand.NewPCG(seed, 0x9e15)), mix.Nodes)
 	mix.Persistent = pers.String()
-	c := NewCluster(rng.Uint64(), mix.Nodes)
+	ids, bound := PickIDs(rand.New(rand.NewPCG(seed, 0x1db)), mix.Nodes)
+	mix.IDBytes = bound
+	c := NewClusterOf(rng.Uint64(), ids)
+	c.Config.MaxIDBytes = bound
 	c.Log = opts.LogTo
 	c.SetFaults(mix.Faults)
 	c.startAt(opts)
@@ -273,6 +305,7 @@ func (c *Cluster) play(seed uint64, rng *rand.Rand, mix Mix, pers Persistent, op
 	}
 	res.Violations = append(evs.Check(c.Trace(), evs.Options{Failed: c.Failed(), Quiescent: converged}), conv...)
 	res.Violations = append(res.Violations, c.FenceViolations()...)
+	res.Violations = append(res.Violations, c.PacketViolations()...)
 	res.Elapsed = c.Elapsed()
 	res.Events = len(c.Trace())
 	for _, e := range c.Trace() {
