@@ -211,6 +211,7 @@ func New(cfg Config) (a *Agent, err error) {
 	rc.ID = a.self.ID
 	rc.Incarnation = inc
 	rc.RingSeq = st.RingSeq
+	rc.MaxIDBytes = cfg.ringIDBound()
 	if maxPacket := a.st.MaxPacket(); rc.MaxPacketBytes == 0 || rc.MaxPacketBytes > maxPacket {
 		rc.MaxPacketBytes = maxPacket
 	}
@@ -226,7 +227,7 @@ func New(cfg Config) (a *Agent, err error) {
 	a.log.Info("ring timings", "from", src,
 		"token", eff.TokenTimeout, "retransmit", eff.TokenRetransmit, "hold", eff.TokenHold, "join", eff.JoinTimeout,
 		"consensus", eff.ConsensusTimeout, "merge", eff.MergeTimeout, "window", eff.WindowPackets, "per_visit", eff.MaxPacketsPerVisit,
-		"max_packet", eff.MaxPacketBytes)
+		"max_packet", eff.MaxPacketBytes, "max_id", eff.MaxIDBytes)
 	if err := a.newDriver(); err != nil {
 		return a, err
 	}

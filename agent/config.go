@@ -349,6 +349,11 @@ func (c *Config) Validate() error {
 	if c.Node != "" && !slices.Contains(c.Nodes, c.Node) {
 		bad("node %q is not among the site's nodes %v; add it to site %q of the topology file", c.Node, c.Nodes, c.Site)
 	}
+	if b := c.ringIDBound(); b > localring.MaxIDBytes {
+		bad("the longest node name of site %q is %d bytes; node names may be at most %d bytes", c.Site, b, localring.MaxIDBytes)
+	} else if long := slices.IndexFunc(c.Nodes, func(n string) bool { return len(n) > b }); long >= 0 {
+		bad("node %q of site %q is %d bytes long, above the ring's node id bound of %d (Ring.MaxIDBytes); raise the bound or leave it 0, which takes the longest node name", c.Nodes[long], c.Site, len(c.Nodes[long]), b)
+	}
 	if c.DataDir == "" {
 		bad("the data dir is empty; give the agent a directory of its own for its state (--data-dir)")
 	}
@@ -418,7 +423,8 @@ func (c *Config) Validate() error {
 func (c *Config) domain() string { return "site/" + c.Site }
 
 // configHash identifies the ring settings that every node of the ring must
-// share: the site and the ring protocol's timeouts and flow control. It
+// share: the site, the ring protocol's timeouts and flow control, and the
+// node id bound (ringIDBound). It
 // goes into every packet's header (seal.Config.ConfigHash), so a node
 // started with other settings is rejected with a clear reason rather than
 // admitted into a ring it would disturb. Settings left at zero hash as
@@ -431,13 +437,44 @@ func (c *Config) configHash() uint64 {
 	for _, v := range []int64{
 		int64(r.TokenTimeout), int64(r.TokenRetransmit), int64(r.TokenHold), int64(r.JoinTimeout),
 		int64(r.ConsensusTimeout), int64(r.MergeTimeout), int64(r.WindowPackets),
-		int64(r.MaxPacketsPerVisit), int64(r.MaxMessageBytes),
+		int64(r.MaxPacketsPerVisit), int64(r.MaxMessageBytes), int64(c.ringIDBound()),
 	} {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], uint64(v))
 		h.Write(b[:])
 	}
 	return binary.BigEndian.Uint64(h.Sum(nil)[:8])
+}
+
+// IDBoundStep is what the agent rounds the site's longest node name up to
+// for the ring's node id bound (ringIDBound): names of up to 8 bytes give
+// 8, so that a site can add a node whose name is no longer without a
+// restart of the others.
+const IDBoundStep = 8
+
+// ringIDBound is the ring's node id bound (localring.Config.MaxIDBytes):
+// Ring.MaxIDBytes when set, else the longest of Nodes (and Node) rounded up
+// to a multiple of IDBoundStep, at most localring.MaxIDBytes unless a name
+// is longer (Validate refuses it). Recovery wraps every packet of the ring
+// in a header that names two members, and every packet leaves room for
+// that header below MaxPacketBytes: with the site's short names, about 112
+// bytes of a 1,400-byte packet more carry messages than with the core's
+// 64-byte default. Every node of the site must have the same bound, so it
+// is part of configHash: a node whose topology file lists a longer name is
+// rejected with the reason (configMismatchCause).
+func (c *Config) ringIDBound() int {
+	if c.Ring.MaxIDBytes != 0 {
+		return c.Ring.MaxIDBytes
+	}
+	longest := len(c.Node)
+	for _, n := range c.Nodes {
+		longest = max(longest, len(n))
+	}
+	b := (max(longest, 1) + IDBoundStep - 1) / IDBoundStep * IDBoundStep
+	if longest <= localring.MaxIDBytes {
+		b = min(b, localring.MaxIDBytes)
+	}
+	return b
 }
 
 // Preset names a ring timing preset of package localring.

@@ -57,6 +57,9 @@ type RingSettings struct {
 	MaxPacketsPerVisit int      `json:"max_packets_per_visit"`
 	MaxPacketBytes     int      `json:"max_packet_bytes"`
 	MaxMessageBytes    int      `json:"max_message_bytes"`
+	// MaxIDBytes is the ring's node id bound: the longest node name of
+	// the site rounded up to IDBoundStep, unless configured.
+	MaxIDBytes int `json:"max_id_bytes"`
 }
 
 // Duration is a time.Duration that JSON writes as "200ms".
@@ -87,18 +90,36 @@ var presets = []struct {
 // to h: "plan" (the planner's timers for the site, when FromTopology
 // found them), "lan", "cloud", or "" for none.
 func (a *Agent) presetOf(h uint64) Preset {
-	if r := a.cfg.planRing; r != nil {
-		if c := (Config{Site: a.cfg.Site, Ring: *r}); c.configHash() == h {
-			return PresetPlan
+	p, _ := a.presetBound(h, a.cfg.ringIDBound())
+	return p
+}
+
+// presetBound is presetOf for a peer whose node id bound may differ: it
+// tries this node's bound first, then every multiple of IDBoundStep, and
+// returns the preset and the bound that hash to h ("" and 0 for none).
+func (a *Agent) presetBound(h uint64, first int) (Preset, int) {
+	bounds := []int{first}
+	for b := IDBoundStep; b <= localring.MaxIDBytes; b += IDBoundStep {
+		if b != first {
+			bounds = append(bounds, b)
 		}
 	}
-	for _, p := range presets {
-		c := Config{Site: a.cfg.Site, Ring: p.ring()}
-		if c.configHash() == h {
-			return p.name
+	for _, b := range bounds {
+		try := func(r localring.Config) bool {
+			r.MaxIDBytes = b
+			c := Config{Site: a.cfg.Site, Ring: r}
+			return c.configHash() == h
+		}
+		if r := a.cfg.planRing; r != nil && try(*r) {
+			return PresetPlan, b
+		}
+		for _, p := range presets {
+			if try(p.ring()) {
+				return p.name, b
+			}
 		}
 	}
-	return ""
+	return "", 0
 }
 
 // presetDesc describes a preset for a log line: its name and token timeout.
@@ -120,7 +141,10 @@ func (a *Agent) presetDesc(p Preset) string {
 // this site, else the site or custom timings.
 func (a *Agent) configMismatchCause(peerHash uint64) string {
 	mine := a.presetOf(a.cfg.configHash())
-	theirs := a.presetOf(peerHash)
+	theirs, bound := a.presetBound(peerHash, a.cfg.ringIDBound())
+	if my := a.cfg.ringIDBound(); bound != 0 && bound != my {
+		return fmt.Sprintf("the peer allows node ids of up to %d bytes in the ring and this node %d: the bound is the longest node name of the site rounded up to %d bytes, so the peer's topology file lists other nodes for site %s (this node's: %s); give every node the same node list", bound, my, IDBoundStep, a.cfg.Site, strings.Join(a.cfg.Nodes, ", "))
+	}
 	if theirs != "" && theirs != mine {
 		return fmt.Sprintf("the peer runs %s and this node %s: start every node of site %s with the same --ring-preset (the default, plan, takes the timers atoll plan derives for the site)", a.presetDesc(theirs), a.presetDesc(mine), a.cfg.Site)
 	}
@@ -155,7 +179,7 @@ func (a *Agent) effective() Effective {
 		TokenTimeout: Duration(r.TokenTimeout), TokenRetransmit: Duration(r.TokenRetransmit), TokenHold: Duration(r.TokenHold),
 		JoinTimeout: Duration(r.JoinTimeout), ConsensusTimeout: Duration(r.ConsensusTimeout), MergeTimeout: Duration(r.MergeTimeout),
 		WindowPackets: r.WindowPackets, MaxPacketsPerVisit: r.MaxPacketsPerVisit,
-		MaxPacketBytes: r.MaxPacketBytes, MaxMessageBytes: r.MaxMessageBytes,
+		MaxPacketBytes: r.MaxPacketBytes, MaxMessageBytes: r.MaxMessageBytes, MaxIDBytes: r.MaxIDBytes,
 	}
 	if e.RingSettings.Preset == "" {
 		e.RingSettings.Preset = "custom"

@@ -448,3 +448,45 @@ func TestReady(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRingIDBound: the ring's node id bound is the site's longest node name
+// rounded up to IDBoundStep; it is part of the configuration hash, so nodes
+// whose node lists give other bounds refuse each other with the reason, and
+// a configured bound below a node's name is refused.
+func TestRingIDBound(t *testing.T) {
+	c := newCluster(t, 2)
+	a1 := c.start("n1", nil)
+	if got := a1.Status().Config.RingSettings.MaxIDBytes; got != 8 {
+		t.Errorf("status: ring id bound %d, want 8", got)
+	}
+	if got := a1.node.Settings().MaxIDBytes; got != 8 {
+		t.Errorf("ring node: MaxIDBytes %d, want 8", got)
+	}
+	site := func(nodes ...string) *Config {
+		return &Config{Site: "lab", Node: nodes[0], Nodes: nodes, Ring: localring.DefaultLAN("")}
+	}
+	for _, tc := range []struct {
+		nodes []string
+		bound int
+	}{{[]string{"n1", "n2"}, 8}, {[]string{"n1", "node-008"}, 8}, {[]string{"n1", "node-0009"}, 16}, {[]string{"n1", strings.Repeat("x", 60)}, 64}} {
+		if got := site(tc.nodes...).ringIDBound(); got != tc.bound {
+			t.Errorf("nodes %v: bound %d, want %d", tc.nodes, got, tc.bound)
+		}
+	}
+	if site("n1", "n2").configHash() != site("n1", "n2", "node-008").configHash() {
+		t.Error("a node list with the same bound changes the configuration hash")
+	}
+	if site("n1", "n2").configHash() == site("n1", "n2", "node-0009").configHash() {
+		t.Error("a node list with another bound keeps the configuration hash")
+	}
+	mine := &Agent{cfg: *site("n1", "n2")}
+	want := "the peer allows node ids of up to 16 bytes in the ring and this node 8"
+	if got := mine.configMismatchCause(site("n1", "n2", "node-0009").configHash()); !strings.Contains(got, want) || !strings.Contains(got, "n1, n2") {
+		t.Errorf("cause for a peer with a longer node name: %s; want %q", got, want)
+	}
+	bad := site("n1", "n10")
+	bad.Ring.MaxIDBytes = 2
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `node "n10" of site "lab" is 3 bytes long, above the ring's node id bound of 2`) {
+		t.Errorf("bound below a node name: %v", err)
+	}
+}

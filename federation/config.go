@@ -164,6 +164,15 @@ func RingConfig(f *topology.File, d *topology.Domain) localring.Config {
 	// A site's gateways speak for it one after another, and an old one
 	// may still run (paused, cut off) when its successor starts.
 	c.SharedIDs = true
+	// The members' ids are the domain's site names, which its ConfigHash
+	// covers: every gateway of the ring takes the same bound, the longest
+	// name rounded up to 8 bytes, and leaves that much less room for
+	// recovery's header below each packet (localring.RecoveryReserve).
+	longest := 1
+	for _, s := range d.Sites {
+		longest = max(longest, len(s))
+	}
+	c.MaxIDBytes = min((longest+7)/8*8, localring.MaxIDBytes)
 	return c
 }
 

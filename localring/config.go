@@ -358,9 +358,6 @@ func (c *Config) setDefaults() {
 	if c.MaxPacketBytes == 0 {
 		c.MaxPacketBytes = 1400
 	}
-	if c.MaxIDBytes == 0 {
-		c.MaxIDBytes = MaxIDBytes
-	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = MaxMessageBytes
 	}
@@ -397,6 +394,14 @@ const MaxRingSeqLanes = 256
 // Config.MaxIDBytes.
 const MaxIDBytes = maxNodeIDLen
 
+// idBytes is the node id bound: MaxIDBytes, or its default.
+func (c *Config) idBytes() int {
+	if c.MaxIDBytes == 0 {
+		return MaxIDBytes
+	}
+	return c.MaxIDBytes
+}
+
 // MaxMessageBytes is the largest message the ring carries (1 MiB).
 const MaxMessageBytes = 1 << 20
 
@@ -404,11 +409,11 @@ const MaxMessageBytes = 1 << 20
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("localring: config: "+format, a...)) }
-	if c.MaxIDBytes < 1 || c.MaxIDBytes > MaxIDBytes {
-		bad("node id bound %d must be between 1 and %d bytes", c.MaxIDBytes, MaxIDBytes)
+	if c.MaxIDBytes < 0 || c.MaxIDBytes > MaxIDBytes {
+		bad("node id bound %d must be between 1 and %d bytes (0: %d)", c.MaxIDBytes, MaxIDBytes, MaxIDBytes)
 	}
-	if len(c.ID) == 0 || len(c.ID) > min(maxNodeIDLen, max(c.MaxIDBytes, 1)) {
-		bad("node id %q must be 1 to %d bytes long (the ring's node id bound, MaxIDBytes); raise the bound on every node of the ring, or shorten the id", c.ID, min(maxNodeIDLen, max(c.MaxIDBytes, 1)))
+	if b := min(c.idBytes(), MaxIDBytes); len(c.ID) == 0 || len(c.ID) > max(b, 1) {
+		bad("node id %q must be 1 to %d bytes long (the ring's node id bound, MaxIDBytes); raise the bound on every node of the ring, or shorten the id", c.ID, max(b, 1))
 	}
 	if c.Incarnation == 0 {
 		bad("incarnation of node %s must not be 0; persist a counter that grows on every start", c.ID)

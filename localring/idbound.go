@@ -15,7 +15,7 @@ var ErrIDTooLong = errors.New("localring: node id longer than the ring's node id
 // longID returns the first id of ids longer than the node's bound, or "".
 func (n *Node) longID(ids ...NodeID) NodeID {
 	for _, id := range ids {
-		if len(id) > n.cfg.MaxIDBytes {
+		if len(id) > n.cfg.idBytes() {
 			return id
 		}
 	}
@@ -32,7 +32,7 @@ func (n *Node) refuseLongIDs(t packetType, sender NodeID, ids []NodeID) error {
 	}
 	n.stats.LongIDs++
 	return fmt.Errorf("%w: %s from node %q names node %q of %d bytes, above this node's bound of %d (Config.MaxIDBytes; the agent takes the longest node name of the site): give every node of the ring the same bound, at least %d, or a shorter id",
-		ErrIDTooLong, t, sender, id, len(id), n.cfg.MaxIDBytes, len(id))
+		ErrIDTooLong, t, sender, id, len(id), n.cfg.idBytes(), len(id))
 }
 
 func (j *join) admits() []NodeID {

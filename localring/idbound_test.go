@@ -178,6 +178,7 @@ func TestMaxIDBytesValidate(t *testing.T) {
 		{"n1", 2, ""},
 		{"n10", 2, `node id "n10" must be 1 to 2 bytes long`},
 		{"n1", 65, "node id bound 65"},
+		{"n1", -1, "node id bound -1"},
 		{NodeID(strings.Repeat("x", 64)), 0, ""},
 		{NodeID(strings.Repeat("x", 65)), 0, "must be 1 to 64 bytes"},
 	} {
@@ -192,7 +193,7 @@ func TestMaxIDBytesValidate(t *testing.T) {
 			t.Errorf("%q bound %d: error %v, want %q", tc.id, tc.bound, err, tc.want)
 		}
 	}
-	if c := DefaultLAN("n1"); c.MaxIDBytes != MaxIDBytes {
-		t.Errorf("DefaultLAN's bound %d, want %d", c.MaxIDBytes, MaxIDBytes)
+	if c := DefaultLAN("n1"); c.idBytes() != MaxIDBytes {
+		t.Errorf("DefaultLAN's bound %d, want %d", c.idBytes(), MaxIDBytes)
 	}
 }

@@ -12,9 +12,9 @@ import (
 // the wrapping mcast adds, with both node ids it names (the new ring's
 // representative and the resender) Config.MaxIDBytes long. 164 bytes with
 // the defaults, 52 with ids of at most 8 bytes. c must be Validate'd (or
-// come from Node.Settings).
+// come from Node.Settings); a MaxIDBytes of 0 counts as the default 64.
 func RecoveryReserve(c *Config) int {
-	id := uvarintLen(uint64(c.MaxIDBytes)) + c.MaxIDBytes
+	id := uvarintLen(uint64(c.idBytes())) + c.idBytes()
 	repInc := 1 // RingID.RepInc is 0 unless SharedIDs
 	if c.SharedIDs {
 		repInc = binary.MaxVarintLen64
