@@ -106,10 +106,10 @@ func TestCrossSiteGroup(t *testing.T) {
 	refused(ctx, t, b1, "a point-to-point message to a member of no group at another site", "a-2:nobody is a member of no group; point-to-point messages go to members as views list them (point-to-point messages from site b to site a go through federation domain fed/global:a+b+c", func(c *client.Client) error {
 		return c.Send(ctx, "a-2:nobody", client.Agreed, 0, []byte("p2p"))
 	})
-	refused(ctx, t, b1, "a Safe point-to-point message to a member at another site", "safe service is not supported across sites yet: point-to-point messages from site b to a-2:app at site a", func(c *client.Client) error {
-		return c.Send(ctx, "a-2:app", client.Safe, 0, []byte("p2p"))
-	})
-	p2pInterleaved(ctx, t, w, &rec, "steady", "orders", "b-2", "a-2", 20)
+	p2pInterleaved(ctx, t, w, &rec, "steady", "orders", "b-2", "a-2", client.Agreed, 20)
+	// Safe: a Safe point-to-point message is Safe across the domain, as a
+	// Safe multicast is, and keeps its order with the sender's multicasts.
+	p2pInterleaved(ctx, t, w, &rec, "safe", "orders", "c-2", "b-1", client.Safe, 10)
 
 	phase := func(name string, senders []string, count int) {
 		t.Helper()
@@ -155,8 +155,8 @@ func TestCrossSiteGroup(t *testing.T) {
 	if err := w.Stop("a-1"); err != nil {
 		t.Fatal(err)
 	}
-	p2pInterleaved(ctx, t, w, &rec, "failover-a", "orders", "a-2", "b-1", 20)
-	p2pInterleaved(ctx, t, w, &rec, "failover", "orders", "c-1", "b-2", 20)
+	p2pInterleaved(ctx, t, w, &rec, "failover-a", "orders", "a-2", "b-1", client.Agreed, 20)
+	p2pInterleaved(ctx, t, w, &rec, "failover", "orders", "c-1", "b-2", client.Agreed, 20)
 	phase("failover", []string{"b-1", "b-2", "c-1", "c-2"}, 60)
 
 	// a-2 takes over for a: a comes back into the domain (a partition and
@@ -167,7 +167,7 @@ func TestCrossSiteGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	phase("merged", live, 40)
-	merged := p2pInterleaved(ctx, t, w, &rec, "merged", "orders", "a-2", "c-2", 20)
+	merged := p2pInterleaved(ctx, t, w, &rec, "merged", "orders", "a-2", "c-2", client.Agreed, 20)
 	if st := w.Node("a-2").Agent().Status(); len(st.Domains) != 1 || st.Domains[0].Role != "active gateway" {
 		t.Errorf("a-2's status after the failover: %+v", st.Domains)
 	}
@@ -261,7 +261,7 @@ type p2pRound struct {
 }
 
 // p2pInterleaved has from's client send n rounds of a multicast to group
-// and a point-to-point message to to's client (Agreed), and checks that
+// and a point-to-point message to to's client at level svc, and checks that
 // to's client gets them once each, in the order sent, and that no other
 // client gets a point-to-point message. As sites.Count, it excuses the
 // messages to's client did not get when the two members were apart
@@ -270,7 +270,7 @@ type p2pRound struct {
 // the two stay connected, and a sender's agent refuses a point-to-point
 // message to a member its views do not list (a host too loaded to keep
 // its rings, or the sender's site going through its gateway's failover).
-func p2pInterleaved(ctx context.Context, t *testing.T, w *sites.World, rec *deliveries, tag, group, from, to string, n int) p2pRound {
+func p2pInterleaved(ctx context.Context, t *testing.T, w *sites.World, rec *deliveries, tag, group, from, to string, svc client.Service, n int) p2pRound {
 	t.Helper()
 	prefix := fmt.Sprintf("p2p-%s %s>%s ", tag, from, to)
 	c := w.Node(from).Client()
@@ -279,10 +279,10 @@ func p2pInterleaved(ctx context.Context, t *testing.T, w *sites.World, rec *deli
 	start := time.Now()
 	for i := range n {
 		m, p := fmt.Sprintf("%smulticast %d", prefix, i), fmt.Sprintf("%sdirect %d", prefix, i)
-		if err := c.MulticastWait(ctx, client.Agreed, 0, []string{group}, []byte(m)); err != nil {
+		if err := c.MulticastWait(ctx, svc, 0, []string{group}, []byte(m)); err != nil {
 			t.Fatalf("%s multicasts: %v", from, err)
 		}
-		if err := c.SendWait(ctx, w.Member(to), client.Agreed, 0, []byte(p)); err != nil {
+		if err := c.SendWait(ctx, w.Member(to), svc, 0, []byte(p)); err != nil {
 			t.Fatalf("%s sends to %s: %v", from, w.Member(to), err)
 		}
 		want, r.direct = append(want, m, p), append(r.direct, p)
@@ -398,8 +398,8 @@ func TestCrossSiteP2PTwoDomains(t *testing.T) {
 		}
 	}
 	const reg, glob = "fed/regional:a+b", "fed/global:a+b+c"
-	ab := p2pInterleaved(ctx, t, w, &rec, "ab", "ab-regional", "a-1", "b-1", 20)
-	ca := p2pInterleaved(ctx, t, w, &rec, "ca", "abc-global", "c-1", "a-1", 20)
+	ab := p2pInterleaved(ctx, t, w, &rec, "ab", "ab-regional", "a-1", "b-1", client.Agreed, 20)
+	ca := p2pInterleaved(ctx, t, w, &rec, "ca", "abc-global", "c-1", "a-1", client.Agreed, 20)
 
 	// b-2 is in no group of the regional domain: a-1's agent finds it in
 	// the global domain's views, and sends through the regional one.

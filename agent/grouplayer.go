@@ -442,7 +442,7 @@ func (a *Agent) requestLayer(f *cp.Frame) *groups.Node {
 		}
 		return a.layerOf(f.Groups[0])
 	case cp.TypeSend:
-		r, _ := a.sendLayer(localring.Service(f.Svc), f.To)
+		r, _ := a.sendLayer(f.To)
 		return r.layer // nil when refused by handleRequest
 	}
 	return nil
@@ -571,7 +571,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 			fail(cp.CodeInvalid, "", fmt.Sprintf("unknown service level %d: use 1 (unreliable) to 6 (safe)", f.Svc))
 			return
 		}
-		route, text := a.sendLayer(svc, f.To)
+		route, text := a.sendLayer(f.To)
 		if text != "" {
 			fail(cp.CodeInvalid, "", text)
 			return

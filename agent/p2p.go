@@ -40,7 +40,8 @@ import (
 // of any federation domain holding the member's site (the views of every
 // such domain layer are checked, not only the chosen one's). No domain
 // holding both sites: the message is refused with an error naming the
-// sites, and the topology file needs a group spanning both.
+// sites, and the topology file needs a group spanning both. A Safe one is
+// Safe across the domain, as a Safe multicast is.
 
 // p2pRoute is where a point-to-point message goes (Agent.sendLayer).
 type p2pRoute struct {
@@ -53,9 +54,11 @@ type p2pRoute struct {
 	domain, site string
 }
 
-// sendLayer returns the route of a point-to-point message at service
-// level svc to member, or why the agent refuses it.
-func (a *Agent) sendLayer(svc localring.Service, member string) (p2pRoute, string) {
+// sendLayer returns the route of a point-to-point message to member, or
+// why the agent refuses it. Every service level crosses sites: a Safe
+// message of a federation domain is delivered once every member of every
+// site of the domain's configuration holds it (gateway/bridge).
+func (a *Agent) sendLayer(member string) (p2pRoute, string) {
 	local := p2pRoute{layer: a.g, check: true}
 	if a.cfg.Federation == nil || a.cfg.Federation.File == nil {
 		return local, ""
@@ -76,9 +79,6 @@ func (a *Agent) sendLayer(svc localring.Service, member string) (p2pRoute, strin
 	if dl == nil {
 		return p2pRoute{}, fmt.Sprintf("point-to-point message to %s refused: its node %s is at site %s, and no federation domain of the plan holds both site %s (this agent's) and site %s, so no order carries messages between them; give the topology file a group whose sites include both %s and %s, so that the planner forms a domain spanning them (atoll plan shows it), and restart the agents with that file",
 			member, node, site.Name, a.cfg.Site, site.Name, a.cfg.Site, site.Name)
-	}
-	if svc == localring.Safe {
-		return p2pRoute{}, fmt.Sprintf("safe service is not supported across sites yet: point-to-point messages from site %s to %s at site %s are ordered in domain %s, which delivers Safe multicasts to its groups but not Safe point-to-point messages yet; use agreed", a.cfg.Site, member, site.Name, d.Name)
 	}
 	r := p2pRoute{layer: dl.g, check: true, domain: d.Name, site: site.Name}
 	for _, o := range a.doms {
