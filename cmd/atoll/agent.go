@@ -90,9 +90,9 @@ in a federation domain are delivered at every site of the domain, in the
 domain's order; a point-to-point message to a member at another site goes
 through the federation domain of the tightest class that holds both
 sites, in its order with the sender's multicasts to that domain's groups
-(refused when no domain holds both). A Safe multicast across sites is
-delivered once every member of every site of the domain holds it; a Safe
-point-to-point message across sites is refused (not implemented).
+(refused when no domain holds both). A Safe message across sites
+(multicast or point-to-point) is delivered once every member of every
+site of the domain holds it.
 
 On SIGTERM or SIGINT it stops accepting messages, lets its queue drain for
 up to a second, and exits with status 0. SIGHUP is logged and otherwise
