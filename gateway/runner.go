@@ -203,6 +203,23 @@ type Stats struct {
 	Driver    driver.Stats    `json:"-"`
 }
 
+// ringPacketMode is the transport mode the topology file's
+// federation.ring_packets names (validated by topology.Parse).
+func ringPacketMode(f *topology.File) transport.Mode {
+	if f.Federation == nil {
+		return transport.ModeDefault
+	}
+	switch f.Federation.RingPackets {
+	case "streams":
+		return transport.ModeStreams
+	case "datagrams":
+		return transport.ModeDatagrams
+	case "udp":
+		return transport.ModeUDP
+	}
+	return transport.ModeDefault
+}
+
 // RingCounters are the federation ring member's protocol counters that an
 // operator watches: what a slow or lossy WAN path costs the ring.
 type RingCounters struct {
@@ -298,6 +315,16 @@ func New(cfg Config) (*Runner, error) {
 		}
 	}
 	tc.ConfigHash = cfg.Plan.ConfigHash(d)
+	if tc.Mode == transport.ModeDefault {
+		tc.Mode = ringPacketMode(cfg.File)
+	}
+	if tc.Mode == transport.ModeUDP {
+		for _, p := range tc.Peers {
+			if p.Bandwidth == 0 && tc.Bandwidth == 0 {
+				r.log.Warn("federation.ring_packets is udp, but no link to this site declares a bandwidth: its ring packets stay on QUIC streams; declare links[].bandwidth between the two sites to send them outside QUIC", "site", p.Site)
+			}
+		}
+	}
 	tc.Conn, tc.Listen = cfg.Conn, cfg.Listen
 	// A runner starts when its node becomes the site's active gateway,
 	// often taking over from one that died: the sites that dial this one

@@ -12,6 +12,7 @@ import (
 	"github.com/atoll-gcs/atoll/federation/transport"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 // load submits rate Agreed messages per second of size bytes from the
@@ -227,5 +228,38 @@ func TestGatewayWindowKeepsBytes(t *testing.T) {
 		}
 		m.cancel()
 		<-m.r.Done()
+	}
+}
+
+// TestRingPacketsFromTopology: the topology file's federation.ring_packets
+// picks the transport's mode when the gateway's configuration does not:
+// the runner's ring then has the packets that mode carries.
+func TestRingPacketsFromTopology(t *testing.T) {
+	w := newWorld(t, 10*time.Millisecond, 200*time.Millisecond, "50Mbit/s", 0, 0)
+	ringOf := func(edit func(*gateway.Config)) localring.Config {
+		m := w.start("a-1", 1, edit)
+		defer func() {
+			m.cancel()
+			<-m.r.Done()
+		}()
+		return m.r.RingConfig()
+	}
+	for _, c := range []struct {
+		file string
+		mode transport.Mode
+	}{{"udp", transport.ModeUDP}, {"datagrams", transport.ModeDatagrams}, {"streams", transport.ModeStreams}} {
+		byFile := ringOf(func(cfg *gateway.Config) {
+			f := *cfg.File
+			f.Federation = &topology.Federation{RingPackets: c.file}
+			cfg.File = &f
+		})
+		byMode := ringOf(func(cfg *gateway.Config) { cfg.Transport.Mode = c.mode })
+		if byFile.MaxPacketBytes != byMode.MaxPacketBytes || byFile.WindowPackets != byMode.WindowPackets {
+			t.Errorf("ring_packets %s: ring of %d packets of %d bytes, want %v's %d of %d",
+				c.file, byFile.WindowPackets, byFile.MaxPacketBytes, c.mode, byMode.WindowPackets, byMode.MaxPacketBytes)
+		}
+	}
+	if def, udp := ringOf(nil), ringOf(func(cfg *gateway.Config) { cfg.Transport.Mode = transport.ModeUDP }); def.MaxPacketBytes == udp.MaxPacketBytes {
+		t.Fatalf("the default mode and udp both send packets of %d bytes: the test cannot tell the modes apart", def.MaxPacketBytes)
 	}
 }

@@ -218,14 +218,15 @@ type located interface {
 	positionsPtr() *positions
 }
 
-func (f *File) positionsPtr() *positions     { return &f.at }
-func (c *Class) positionsPtr() *positions    { return &c.at }
-func (s *Site) positionsPtr() *positions     { return &s.at }
-func (n *Node) positionsPtr() *positions     { return &n.at }
-func (l *Link) positionsPtr() *positions     { return &l.at }
-func (g *Group) positionsPtr() *positions    { return &g.at }
-func (a *ACL) positionsPtr() *positions      { return &a.at }
-func (s *Security) positionsPtr() *positions { return &s.at }
+func (f *File) positionsPtr() *positions       { return &f.at }
+func (c *Class) positionsPtr() *positions      { return &c.at }
+func (s *Site) positionsPtr() *positions       { return &s.at }
+func (n *Node) positionsPtr() *positions       { return &n.at }
+func (l *Link) positionsPtr() *positions       { return &l.at }
+func (g *Group) positionsPtr() *positions      { return &g.at }
+func (a *ACL) positionsPtr() *positions        { return &a.at }
+func (s *Security) positionsPtr() *positions   { return &s.at }
+func (f *Federation) positionsPtr() *positions { return &f.at }
 
 type decoder struct {
 	file   string

@@ -29,6 +29,9 @@ type File struct {
 	// mode encrypt with the default cipher and the key file given to each
 	// agent with --key.
 	Security *Security `yaml:"security,omitempty"`
+	// Federation are settings of every federation ring of the cluster.
+	// Absent means the defaults.
+	Federation *Federation `yaml:"federation,omitempty"`
 
 	name string    // file name used in errors
 	at   positions // where each key of this mapping is in the file
@@ -173,6 +176,28 @@ type ACL struct {
 	// Send lists the principals that may multicast to the group, members
 	// or not. Empty means the group's members.
 	Send []string `yaml:"send,omitempty"`
+
+	at positions
+}
+
+// Federation are settings every gateway of the cluster must agree on for
+// its federation rings: gateways with different settings refuse each
+// other at the QUIC handshake (the ALPN names them), with a log line that
+// says so.
+type Federation struct {
+	// RingPackets is how the federation rings' message packets and tokens
+	// travel between gateways: "streams" (the default: QUIC streams, under
+	// QUIC's congestion control, with several connections on long lossy
+	// paths, see links[].stripes), "datagrams" (QUIC DATAGRAM frames, still
+	// under QUIC's congestion control) or "udp" (sealed UDP datagrams on the
+	// QUIC socket, keyed from the authenticated QUIC connection, outside
+	// QUIC's congestion control and paced at the link's declared
+	// bandwidth). udp carries about twice as much at 1 % random loss on a
+	// 200 ms path but adds a rotation or two of latency there and carries
+	// less on clean paths (package federation/transport's doc has the
+	// figures); it needs every link between gateways to declare its
+	// bandwidth truthfully, since nothing else limits its rate.
+	RingPackets string `yaml:"ring_packets,omitempty"`
 
 	at positions
 }

@@ -88,6 +88,7 @@ func (c *checker) file() {
 	c.groups()
 	c.gatewaysNeeded()
 	c.security()
+	c.federation()
 }
 
 // Security modes and ciphers, as package localring/seal names them.
@@ -113,6 +114,37 @@ func (c *checker) security() {
 	}
 	if s.KeyEpoch < 0 || s.KeyEpoch > 1<<31 {
 		c.add(s.at, path, "key_epoch", fmt.Sprintf("key epoch %d is out of range", s.KeyEpoch), "use 0 for the first key and add one at every rotation")
+	}
+}
+
+// RingPacketModes are the values of federation.ring_packets.
+var RingPacketModes = []string{"streams", "datagrams", "udp"}
+
+func (c *checker) federation() {
+	fd := c.f.Federation
+	if fd == nil || fd.at.bad("") {
+		return
+	}
+	const path = "federation"
+	if fd.RingPackets == "" || fd.at.bad("ring_packets") {
+		return
+	}
+	if !slices.Contains(RingPacketModes, fd.RingPackets) {
+		c.add(fd.at, path, "ring_packets", fmt.Sprintf("unknown ring packet transport %q", fd.RingPackets), "use streams (the default), datagrams or udp")
+		return
+	}
+	if fd.RingPackets != "udp" {
+		return
+	}
+	var missing []string
+	for _, l := range c.f.Links {
+		if l.Bandwidth == 0 && len(l.Between) == 2 {
+			missing = append(missing, l.Between[0]+"-"+l.Between[1])
+		}
+	}
+	if len(missing) > 0 {
+		c.add(fd.at, path, "ring_packets", fmt.Sprintf("ring_packets udp sends at each link's declared bandwidth, but links %s declare none", strings.Join(missing, ", ")),
+			"declare links[].bandwidth on every link (what the path really carries), or use streams")
 	}
 }
 

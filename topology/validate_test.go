@@ -368,3 +368,25 @@ func TestSecurity(t *testing.T) {
 		}
 	}
 }
+
+func TestFederationRingPackets(t *testing.T) {
+	for _, m := range RingPacketModes {
+		f := mustParse(t, base+"federation: {ring_packets: "+m+"}\n")
+		if f.Federation == nil || f.Federation.RingPackets != m {
+			t.Fatalf("federation decoded as %+v", f.Federation)
+		}
+	}
+	noBandwidth := strings.Replace(base, "rtt: 20ms, bandwidth: 1Gbit/s", "rtt: 20ms", 1)
+	for _, c := range []struct{ src, want string }{
+		{base + "federation: {ring_packets: tcp}\n", `test.yaml:23:28: federation.ring_packets: unknown ring packet transport "tcp"`},
+		{noBandwidth + "federation: {ring_packets: udp}\n", "federation.ring_packets: ring_packets udp sends at each link's declared bandwidth, but links a-b declare none"},
+		{base + "federation: {ringpackets: udp}\n", "federation.ringpackets"},
+	} {
+		list := errorsOf(t, c.src)
+		if len(list) != 1 || !strings.Contains(list[0].Error(), c.want) {
+			t.Errorf("%q: got %v, want one error containing %q", c.src, list, c.want)
+		}
+	}
+	// streams and datagrams need no bandwidth.
+	mustParse(t, noBandwidth+"federation: {ring_packets: datagrams}\n")
+}

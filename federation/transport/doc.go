@@ -593,7 +593,9 @@
 // So ModeUDP is an option, not the default: it multiplies the ring's
 // throughput on a long path with random loss whose bandwidth is
 // declared, and costs about 100-150 ms of median and 400 ms of p99
-// Agreed latency at 1 % loss (the medians of the runs above). Figures from go test -c and, per run,
+// Agreed latency at 1 % loss (the medians of the runs above). An operator
+// chooses it with the topology file's federation.ring_packets: udp
+// (docs/TOPOLOGY.md; the gateway runner sets Config.Mode from it). Figures from go test -c and, per run,
 // ./transport.test -test.run '^$' -test.bench 'RingWAN/udp/loss=1%$'
 // -test.benchtime 1x (and the like); the log gives each site's sealed
 // datagrams sent, received, counter gaps, pacer waits and refusals, and
