@@ -5,13 +5,13 @@ import (
 	"crypto/cipher"
 	"crypto/tls"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/atoll-gcs/atoll/internal/replay"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -53,8 +53,7 @@ const (
 	ringExporterLabel = "EXPORTER-atoll-fed ring packets v1"
 	// replayWindow is how far below the highest counter accepted from a
 	// connection a counter may be and still be accepted (once).
-	replayWindow = replayWords*64 - 64
-	replayWords  = 32
+	replayWindow = replay.MaxSize
 	// pacerBurst is how much sending time the pacer's bucket holds: after
 	// an idle spell (or a late wake-up of the writer) it sends at most
 	// this much at once above the bandwidth. A bottleneck's queue takes it
@@ -74,8 +73,8 @@ type ringKeys struct {
 	c *conn
 	// win is the replay window of the received counters: only the
 	// transport's ring reader (handleSealed) uses it.
-	win replay
-	// top mirrors win.top, and accepted counts the datagrams accepted,
+	win replay.Window
+	// top mirrors win.Top(), and accepted counts the datagrams accepted,
 	// for Stats.
 	top, accepted atomic.Uint64
 }
@@ -161,49 +160,6 @@ func (k *ringKeys) open(b []byte, ctr uint64) ([]byte, error) {
 	var nonce [12]byte
 	binary.BigEndian.PutUint64(nonce[4:], ctr)
 	return k.recv.Open(nil, nonce[:], b[sealedHeaderLen:], b[:sealedHeaderLen])
-}
-
-// replay is a sliding window over the counters received from one
-// connection: bit c says counter c was accepted, for counters in
-// (top-replayWindow, top] (as in WireGuard and RFC 6479; the ring of bits
-// is a word larger than the window, so sliding clears whole words).
-// Counter 0 is never sent.
-type replay struct {
-	top  uint64
-	bits [replayWords]uint64
-}
-
-var (
-	errReplayed = errors.New("transport: a sealed datagram's counter was accepted before")
-	errTooOld   = errors.New("transport: a sealed datagram's counter is below the replay window")
-)
-
-// check reports whether counter c may be accepted.
-func (w *replay) check(c uint64) error {
-	switch {
-	case c == 0:
-		return errTooOld
-	case c > w.top:
-		return nil
-	case w.top-c >= replayWindow:
-		return errTooOld
-	case w.bits[(c/64)%replayWords]&(1<<(c%64)) != 0:
-		return errReplayed
-	}
-	return nil
-}
-
-// accept records counter c, which check accepted.
-func (w *replay) accept(c uint64) {
-	if c > w.top {
-		cur, next := w.top/64, c/64
-		n := min(next-cur, replayWords)
-		for i := uint64(1); i <= n; i++ {
-			w.bits[(cur+i)%replayWords] = 0
-		}
-		w.top = c
-	}
-	w.bits[(c/64)%replayWords] |= 1 << (c % 64)
 }
 
 // pacer is a token bucket of bytes: it lets a writer send at rate bytes
@@ -365,7 +321,7 @@ func (t *Transport) handleSealed(b []byte) {
 		t.stats.ringUnknownKey.Add(1)
 		return
 	}
-	if k.win.check(ctr) != nil {
+	if k.win.Check(ctr, replayWindow) != replay.Fresh {
 		t.stats.ringReplayed.Add(1)
 		return
 	}
@@ -374,8 +330,8 @@ func (t *Transport) handleSealed(b []byte) {
 		t.stats.ringForged.Add(1)
 		return
 	}
-	k.win.accept(ctr)
-	k.top.Store(k.win.top)
+	k.win.Accept(ctr)
+	k.top.Store(k.win.Top())
 	k.accepted.Add(1)
 	t.stats.ringReceived.Add(1)
 	if err := splitFrames(d, func(pkt []byte) bool {

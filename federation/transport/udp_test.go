@@ -92,34 +92,6 @@ func TestSealedRefusals(t *testing.T) {
 	}
 }
 
-// TestReplayWindow: counters arrive out of order within the window, each
-// once; one the window has passed is refused.
-func TestReplayWindow(t *testing.T) {
-	var w replay
-	for _, c := range []uint64{5, 3, 4, 1, 2, 100, 50, replayWindow + 99} {
-		if err := w.check(c); err != nil {
-			t.Fatalf("counter %d: %v", c, err)
-		}
-		w.accept(c)
-	}
-	for _, c := range []uint64{100, replayWindow + 99} {
-		if w.check(c) != errReplayed {
-			t.Errorf("counter %d again: %v, want a replay", c, w.check(c))
-		}
-	}
-	if w.check(99) != errTooOld || w.check(5) != errTooOld || w.check(0) != errTooOld {
-		t.Errorf("counters 99 and 5 below the window: %v, %v; 0: %v", w.check(99), w.check(5), w.check(0))
-	}
-	if w.check(101) != nil || w.check(replayWindow+98) != nil {
-		t.Errorf("fresh counters inside the window refused")
-	}
-	// A jump of more than the whole ring of bits clears it.
-	w.accept(10 * replayWindow)
-	if w.check(10*replayWindow-5) != nil {
-		t.Errorf("a fresh counter after a long jump refused: %v", w.check(10*replayWindow-5))
-	}
-}
-
 // TestPacer: a writer that always has data sends the pacer's rate, plus
 // at most one bucket at the start; after a pause it bursts at most a
 // bucket.

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/atoll-gcs/atoll/internal/replay"
 )
 
 // Version is the version of the seal header this package writes and reads.
@@ -289,7 +291,7 @@ type peer struct {
 	sender      uint64
 	incarnation uint64
 	aead        cipher.AEAD
-	win         window
+	win         replay.Window
 }
 
 // New returns a Sealer for cfg, or the errors of cfg.Validate.
@@ -484,8 +486,11 @@ func (s *Sealer) open(dst, pkt []byte) ([]byte, Origin, error) {
 	case o.Incarnation < p.incarnation:
 		return dst, Origin{}, s.reject(ErrStaleIncarnation)
 	default:
-		if err := p.win.check(o.Counter); err != nil {
-			return dst, Origin{}, s.reject(err)
+		switch p.win.Check(o.Counter, ReplayWindow) {
+		case replay.TooOld:
+			return dst, Origin{}, s.reject(ErrTooOld)
+		case replay.Replayed:
+			return dst, Origin{}, s.reject(ErrReplay)
 		}
 	}
 
@@ -522,7 +527,7 @@ func (s *Sealer) open(dst, pkt []byte) ([]byte, Origin, error) {
 		*p = peer{sender: o.Sender, incarnation: o.Incarnation, aead: s.cand.aead}
 		s.cand = peer{}
 	}
-	p.win.accept(o.Counter)
+	p.win.Accept(o.Counter)
 	s.n.opened.Add(1)
 	return out, o, nil
 }
