@@ -780,15 +780,9 @@ func (s *Site) ack() {
 	if !s.active || f == nil || !f.regular || !f.synced || f.dropped || f.ackInFly >= maxAcksInFlight || len(s.hold) == 0 {
 		return
 	}
-	var held localring.DomainOrder
-	for i, m := range s.members {
-		r, ok := s.reports[m]
-		if !ok {
-			return
-		}
-		if i == 0 || r.Less(held) {
-			held = r
-		}
+	held, ok := lowest(s.members, s.reports)
+	if !ok {
+		return
 	}
 	if held.Ring != f.ring || !f.ackTo.Less(held) || held.Less(s.hold[0].Pos) {
 		return
@@ -797,6 +791,22 @@ func (s *Site) ack() {
 	f.ackInFly++
 	s.stats.Acks++
 	s.out.Fed = append(s.out.Fed, encodeAck(&ackMsg{site: s.cfg.Site, ring: f.ring, through: held}))
+}
+
+// lowest returns the lowest position of keys in m, and false when one of
+// keys has none.
+func lowest(keys []string, m map[string]localring.DomainOrder) (localring.DomainOrder, bool) {
+	var low localring.DomainOrder
+	for i, k := range keys {
+		r, ok := m[k]
+		if !ok {
+			return localring.DomainOrder{}, false
+		}
+		if i == 0 || r.Less(low) {
+			low = r
+		}
+	}
+	return low, true
 }
 
 // acked applies an Ack the federation ring delivered at ring position
@@ -826,17 +836,8 @@ func (s *Site) acked(a *ackMsg, o localring.Order) {
 	if r, ok := f.acked[a.site]; !ok || r.Less(a.through) {
 		f.acked[a.site] = a.through
 	}
-	var cover localring.DomainOrder
-	for i, site := range f.members {
-		r, ok := f.acked[site]
-		if !ok {
-			return
-		}
-		if i == 0 || r.Less(cover) {
-			cover = r
-		}
-	}
-	if !f.marked.Less(cover) {
+	cover, ok := lowest(f.members, f.acked)
+	if !ok || !f.marked.Less(cover) {
 		return
 	}
 	p, ok := o.Position()
