@@ -17,20 +17,7 @@ import (
 // made again (new keys), one sealed with the old connection's keys are
 // refused and counted, and none of them reaches Recv.
 func TestSealedOverSocket(t *testing.T) {
-	w := newWorld(t, "a", "b")
-	pcs, addrs := w.sockets()
-	var tr [2]*transport.Transport
-	for i, s := range []string{"a", "b"} {
-		cfg := w.config(s, pcs[s], addrs, transport.ModeUDP, nil)
-		cfg.Bandwidth = 100_000_000
-		tr[i] = start(t, cfg)
-	}
-	a, b := tr[0], tr[1]
-	waitFor(t, "connected", func() bool {
-		_, ok1 := a.Connected("b")
-		_, ok2 := b.Connected("a")
-		return ok1 && ok2
-	})
+	a, b := udpPair(t, 100_000_000)
 	spoof, err := net.ListenPacket("udp", "127.0.0.1:0") // not the peer's address
 	if err != nil {
 		t.Fatal(err)
@@ -112,20 +99,7 @@ func TestSealedOverSocket(t *testing.T) {
 // 200 packets of 1200 bytes at 2 Mbit/s take about a second; the token,
 // sent after them, arrives before the 50th.
 func TestSealedPacing(t *testing.T) {
-	w := newWorld(t, "a", "b")
-	pcs, addrs := w.sockets()
-	var tr [2]*transport.Transport
-	for i, s := range []string{"a", "b"} {
-		cfg := w.config(s, pcs[s], addrs, transport.ModeUDP, nil)
-		cfg.Bandwidth = 2_000_000
-		tr[i] = start(t, cfg)
-	}
-	a, b := tr[0], tr[1]
-	waitFor(t, "connected", func() bool {
-		_, ok1 := a.Connected("b")
-		_, ok2 := b.Connected("a")
-		return ok1 && ok2
-	})
+	a, b := udpPair(t, 2_000_000)
 	const n, size = 200, 1200
 	msg := func(i int) []byte {
 		p := make([]byte, size)
@@ -180,4 +154,25 @@ func TestSealedPacing(t *testing.T) {
 	if st := a.Stats(); st.RingPaceWaits == 0 || st.TokenDatagrams != 1 {
 		t.Errorf("pacer waits %d, tokens sealed %d", st.RingPaceWaits, st.TokenDatagrams)
 	}
+}
+
+// udpPair returns two connected transports of sites a and b in ModeUDP,
+// each declaring a path of bandwidth bits/s to the other.
+func udpPair(t *testing.T, bandwidth int64) (a, b *transport.Transport) {
+	t.Helper()
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	var tr [2]*transport.Transport
+	for i, s := range []string{"a", "b"} {
+		cfg := w.config(s, pcs[s], addrs, transport.ModeUDP, nil)
+		cfg.Bandwidth = bandwidth
+		tr[i] = start(t, cfg)
+	}
+	a, b = tr[0], tr[1]
+	waitFor(t, "connected", func() bool {
+		_, ok1 := a.Connected("b")
+		_, ok2 := b.Connected("a")
+		return ok1 && ok2
+	})
+	return a, b
 }
