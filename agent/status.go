@@ -219,8 +219,10 @@ type snapshot struct {
 	loadSent      uint64
 	loadDrops     uint64
 	groups        groups.Stats
-	gpending      int // glayerPending and the group messages the ring refused (driver)
-	glayerPending int // the group layer's (group loop)
+	// glayerPending is the group layer's Pending (group loop): its
+	// requests and messages not yet sent by the ring, those it handed to
+	// the ring and the ring has not taken yet (gr.out) included.
+	glayerPending int
 	domains       []DomainStatus
 }
 
@@ -239,9 +241,6 @@ func (a *Agent) updateSnapshot(ls *loopState, installed bool) {
 	s.load = ls.load.cfg
 	s.loadSent = ls.loadSubs
 	s.loadDrops = ls.load.dropped
-	a.gr.mu.Lock()
-	s.gpending = s.glayerPending + len(a.gr.out)
-	a.gr.mu.Unlock()
 }
 
 // updateGroupSnapshot publishes the group loop's view for Status.
@@ -373,7 +372,7 @@ func (a *Agent) Status() Status {
 	c.ClientsHeld = a.cs.n.held.Load()
 	gs := snap.groups
 	c.GroupDelivered, c.GroupDenied, c.GroupViews, c.GroupResent = gs.Delivered, gs.Denied, gs.Views, gs.Resent
-	c.GroupPending = snap.gpending
+	c.GroupPending = snap.glayerPending
 	if a.udp != nil {
 		us := a.udp.Stats()
 		c.RecvTruncated += us.RecvTruncated
