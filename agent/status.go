@@ -210,15 +210,15 @@ func (c Counters) Rejected() uint64 {
 // snapshot is what the driver's loop (the ring's part) and the group loop
 // (the groups' and domains') publish for Status after every pass.
 type snapshot struct {
-	state         string
-	conf          *localring.Configuration
-	since         time.Time
-	stats         localring.Stats
-	pending       int
-	load          Load
-	loadSent      uint64
-	loadDrops     uint64
-	groups        groups.Stats
+	state     string
+	conf      *localring.Configuration
+	since     time.Time
+	stats     localring.Stats
+	pending   int
+	load      Load
+	loadSent  uint64
+	loadDrops uint64
+	groups    groups.Stats
 	// glayerPending is the group layer's Pending (group loop): its
 	// requests and messages not yet sent by the ring, those it handed to
 	// the ring and the ring has not taken yet (gr.out) included.
