@@ -560,11 +560,15 @@ func (w *World) WaitDomain(domain string, ids []string, timeout time.Duration) e
 			if a == nil {
 				return fmt.Errorf("sites: node %s is not running", id)
 			}
-			i := slices.IndexFunc(a.Status().Domains, func(s agent.DomainStatus) bool { return s.Domain == domain })
+			doms := a.Status().Domains
+			i := slices.IndexFunc(doms, func(s agent.DomainStatus) bool { return s.Domain == domain })
 			if i < 0 {
-				return fmt.Errorf("sites: node %s is in no domain %s", id, domain)
+				// A node that just started lists its domains once its
+				// group loop first publishes them: not yet, not never.
+				ok, last = false, fmt.Sprintf("%s: not yet in domain %s", id, domain)
+				break
 			}
-			ds := a.Status().Domains[i]
+			ds := doms[i]
 			last = fmt.Sprintf("%s: configuration %s of %d members, round %v", id, ds.Configuration, ds.Members, ds.Round)
 			if ds.Members != len(ids) || ds.Round || (conf != "" && ds.Configuration != conf) {
 				ok = false
