@@ -147,3 +147,31 @@ func TestRunLocal(t *testing.T) {
 		}
 	}
 }
+
+// TestMonoClockPreempted: a process descheduled between its readings of
+// the two clocks must not shift the conversion by half of that pause (it
+// shifted every timestamp of one sender by −770 µs once, and the median
+// latency of a run went negative with it).
+func TestMonoClockPreempted(t *testing.T) {
+	// A fake host: one timeline, CLOCK_MONOTONIC = Go's clock + 5 s. The
+	// first reading of CLOCK_MONOTONIC comes after a 1.5 ms preemption;
+	// every other read of a clock takes 200 ns.
+	var cur time.Duration
+	start := time.Unix(1000, 0)
+	calls := 0
+	now := func() time.Time { cur += 200 * time.Nanosecond; return start.Add(cur) }
+	mono := func() int64 {
+		calls++
+		if calls == 1 {
+			cur += 1500 * time.Microsecond
+		}
+		cur += 200 * time.Nanosecond
+		return int64(5*time.Second + cur)
+	}
+	c := newMonoClock(now, mono, monoClockTries)
+	probe := start.Add(time.Hour)
+	want := int64(5*time.Second + time.Hour)
+	if d := time.Duration(c.Ns(probe) - want); d < -time.Microsecond || d > time.Microsecond {
+		t.Errorf("conversion off by %v after one preempted reading; want within 1µs", d)
+	}
+}
