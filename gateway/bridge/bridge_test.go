@@ -1321,3 +1321,60 @@ func TestSafeInRegularAllGoOn(t *testing.T) {
 		t.Errorf("b's gateway delivered %d messages of the transitional configuration in the regular one, want 1 (m1)", st.Promoted)
 	}
 }
+
+// As TestSafeInRegularAtOneSite, but a is cut off and b and c settle the
+// next ring without it: a's nodes have m1 and m2 in the old regular
+// configuration (a's member saw them safe there), b's and c's in the
+// federation's transitional configuration of b and c, at the same
+// places, for no Sync of a names them (promotion needs a site that goes
+// on). EVS allows it at the federation's level; gateway/domconf's
+// TestAnnounceRegularAtOneSite feeds these streams, with an announcement
+// at m1's place, and finds 1.3 violations (a known bug).
+func TestRegularAtOneSiteCutOff(t *testing.T) {
+	h := newHarness(t, 0, 2, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "w")
+	h.send("b2", "w")
+	h.settle()
+	old := h.fedConf.ID
+
+	h.send("b2", "m1")
+	h.send("c2", "m2")
+	h.localStep(h.site("b"))
+	h.localStep(h.site("c"))
+	a1 := h.node("a1")
+	for i, m := range h.fedQ[:2] {
+		a1.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
+			Order: localring.Order{Ring: h.fedRing, Seq: h.fedPkt + uint64(i) + 1}})
+	}
+	h.collect(a1)
+	h.fedSplit(map[int][]int{0: {0, 1}}, []string{"a"}, []string{"b", "c"})
+	h.settle()
+	h.checkOrder()
+
+	in := func(n *hnode) (conf map[string]string, pos map[string]localring.DomainOrder) {
+		cur, conf, pos := "", map[string]string{}, map[string]localring.DomainOrder{}
+		for _, e := range n.stream {
+			switch e.Kind {
+			case EntryConfig:
+				cur = fmt.Sprintf("%s%v", e.Conf.Kind, e.Conf.Sites)
+				if e.Conf.Kind == localring.Regular {
+					cur = e.Conf.ID
+				}
+			case EntryMessage:
+				conf[string(e.Payload)], pos[string(e.Payload)] = cur, e.Pos
+			}
+		}
+		return conf, pos
+	}
+	_, apos := in(h.node("a2"))
+	for id, want := range map[string]string{"a2": old, "b2": "trans[b c]", "c2": "trans[b c]"} {
+		conf, pos := in(h.node(id))
+		for _, m := range []string{"m1", "m2"} {
+			if conf[m] != want || pos[m] != apos[m] {
+				t.Errorf("%s delivered %s at %s in %s, want at %s in %s (%s)", id, m, pos[m], conf[m], apos[m], want, confs(h.node(id)))
+			}
+		}
+	}
+}

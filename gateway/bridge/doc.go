@@ -223,7 +223,12 @@
 // derives from announcements among them are the same at every site
 // (Stats.Promoted). Safe, every member of the old ring held them: there
 // is no hole among them. A site whose member missed the ring that did
-// this, and still holds them, is answered from the first of them.
+// this, and still holds them, is answered from the first of them. Only a
+// site that goes on into the ring names them: sites that settle a ring
+// without the one that numbered them have them in their transitional
+// configuration (TestRegularAtOneSiteCutOff), which EVS allows, but a
+// configuration gateway/domconf derives at an announcement among them is
+// then installed at that site alone (domconf, "Known gaps").
 //
 // # When a message is sent
 //

@@ -121,4 +121,32 @@
 // sent it): a domain configuration change ordered between that send and
 // its delivery may give it a different configuration than the others for
 // one round.
+//
+// A configuration derived at an announcement inside a federation ring's
+// stream is not agreed across a partition. A site whose gateway saw the
+// announcement safe in the federation's regular configuration installs it
+// there and delivers what follows in it; the sites that settle the next
+// ring without that site (no Sync of it names the place: bridge, "Positions
+// and the Sync phase") have the same places in the federation's
+// transitional configuration, where the announcement waits for the next
+// round. The messages after it are then delivered in the new
+// configuration at the first site and in a transitional configuration
+// that follows the old one at the others (EVS 1.3); an announcement that
+// adds a node discards them at the first site, where their senders are
+// told they were not sent, and the others deliver them (1.1, then a
+// duplicate when they are sent again). TestAnnounceRegularAtOneSite (run
+// with ATOLL_KNOWN_BUGS set) shows both. Applying the announcement later,
+// at a place every site is known to have in the regular configuration (a
+// mark of the bridge's Acks), does not close it: one site can deliver
+// that place in the regular configuration and the others in the
+// transitional one, as any message. Closing it needs the sites that have
+// the change in the transitional configuration to follow it there
+// (install it, then a transitional configuration of the node alone, with
+// each of their own sends told in the configuration at its message's
+// place), and then the transitional configuration of an in-ring change
+// must hold no node of another site (EVS 2.4: a member of it that
+// installs the next regular configuration another way), which shows
+// every group with members at other sites a transitional view at every
+// change; or changes only at the federation's ring boundaries, where the
+// Syncs agree on the place.
 package domconf

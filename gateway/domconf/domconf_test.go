@@ -3,6 +3,7 @@ package domconf
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -793,4 +794,93 @@ func TestSameRingComponents(t *testing.T) {
 		t.Fatalf("f-1 and s-1 both installed %s, of %v and of %v", vf.Current().ID, vf.Current().Members, vs.Current().Members)
 	}
 	s.checkInstalls(t)
+}
+
+// TestAnnounceRegularAtOneSite: site a's gateway sees b's announcement
+// (b-2 left, or b-3 joined) safe in the federation's regular
+// configuration and numbers it there, with b-1's message 11 and a-1's 12
+// after it; then a is cut off. b's and c's gateways hold the same
+// messages, not yet safe, and deliver them in the federation's
+// transitional configuration of b and c, whose next ring settles without
+// a: no Sync of a tells them what a numbered in the regular configuration
+// (052cade and 48ebb90 promote only what a site that goes on names).
+// gateway/bridge's TestRegularAtOneSiteCutOff pins that the bridge makes
+// these streams (the same places, a's regular, b's and c's transitional).
+//
+// removes: a's nodes install the configuration without b-2 at the
+// announcement and deliver 11 there, which b-1 was told it sent in the
+// one before; b's and c's deliver a-1's 12, sent in the new one, in a
+// transitional configuration that follows the old one (EVS 1.3). adds:
+// the announcement opens a round at a, where 12 is discarded and a-1 told
+// it was not sent; b and c deliver it (1.1, and a duplicate once a-1's
+// group layer sends it again).
+//
+// A known bug: applying an announcement later, at a place every site is
+// known to have in the regular configuration (a mark of the Acks), moves
+// the exposure to that place, which one site can deliver in the regular
+// configuration and the others in the transitional one as well. See the
+// package comment's "Known gaps".
+func TestAnnounceRegularAtOneSite(t *testing.T) {
+	if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
+		t.Skip("a known bug (EVS 1.3 and 1.1); set ATOLL_KNOWN_BUGS=1 to run it")
+	}
+	a1, a2, b1, b2, b3, c1 := member("a-1", 1), member("a-2", 1), member("b-1", 1), member("b-2", 1), member("b-3", 1), member("c-1", 1)
+	for _, tc := range []struct {
+		name string
+		b    []localring.Member // b's announcement
+	}{
+		{"removes", []localring.Member{b1}},
+		{"adds", []localring.Member{b1, b2, b3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var vs []*View
+			for _, m := range []localring.Member{a1, a2, b1, c1} {
+				v, _ := New(Config{Domain: "fed/x", Site: string(m.ID[:1]), Self: m})
+				vs = append(vs, v)
+			}
+			va1, vb1 := vs[0], vs[2]
+			s := &stream{views: vs, evs: map[*View][]localring.Event{}}
+			s.conf("a", "b", "c")
+			s.announce("a", a1, a2)
+			s.announce("b", b1, b2)
+			s.announce("c", c1)
+			s.sent(va1, 10)
+			s.deliver(va1, 10)
+			split := s.seq
+
+			// a's component: the announcement and the messages after it
+			// in the regular configuration, then a alone.
+			s.away = vs[2:]
+			s.seq++ // the place of b's and c's transitional entry
+			s.announce("b", tc.b...)
+			s.deliver(vb1, 11)
+			s.sent(va1, 12)
+			s.deliver(va1, 12)
+			s.trans("t:a", "a")
+			s.ring = 8
+			s.conf("a")
+			s.announce("a", a1, a2)
+
+			// b's and c's component: the same places, in the federation's
+			// transitional configuration.
+			s.away, s.seq, s.ring = vs[:2], split, 0
+			s.sent(vb1, 11)
+			s.trans("t:bc", "b", "c")
+			s.announce("b", tc.b...)
+			s.deliver(vb1, 11)
+			s.deliver(va1, 12)
+			s.ring = 9
+			s.conf("b", "c")
+			s.announce("b", tc.b...)
+			s.announce("c", c1)
+			s.away = nil
+
+			for _, v := range vs {
+				if c := v.Current(); c.Kind != localring.Regular || v.InRound() {
+					t.Fatalf("%s: %+v, in round %v", v.cfg.Self.ID, c, v.InRound())
+				}
+			}
+			s.checkAll(t)
+		})
+	}
 }
