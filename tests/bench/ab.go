@@ -349,8 +349,96 @@ func ABMain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "apiab: profiles under %s\n", o.Work)
 	}
 	o.Out = stdout
-	_, err := RunAB(context.Background(), o, fmt.Sprintf("ab%04x", os.Getpid()&0xffff))
+	rs, err := RunAB(context.Background(), o, fmt.Sprintf("ab%04x", os.Getpid()&0xffff))
+	if len(rs) > 0 {
+		fmt.Fprint(stdout, ABSummary(rs))
+	}
 	return err
+}
+
+// CPUPerMsg is the CPU microseconds the whole ring (every node's agent and
+// clientload) spent per message delivered: the sum of AgentUs and
+// ClientUs, the run's figure that the machine's other work moves least.
+func (r ABResult) CPUPerMsg() float64 {
+	var us float64
+	for i := range r.AgentUs {
+		us += r.AgentUs[i] + r.ClientUs[i]
+	}
+	return us
+}
+
+// ABSummary sums up the runs of an A/B: per variant (in the order of the
+// runs) the means of the run lines' figures, and for every variant after
+// the first its CPU per message (CPUPerMsg) against the first variant's
+// in the same round, per round and on average, so that a change can be
+// judged against the spread of the pairs.
+func ABSummary(rs []ABResult) string {
+	var names []string
+	by := map[string][]ABResult{}
+	for _, r := range rs {
+		if by[r.Variant] == nil {
+			names = append(names, r.Variant)
+		}
+		by[r.Variant] = append(by[r.Variant], r)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "summary (mean over runs; µs CPU per message delivered: n1, then the mean of the other nodes):\n")
+	for _, name := range names {
+		vs := by[name]
+		mean := func(f func(ABResult) float64) float64 {
+			var sum float64
+			for _, r := range vs {
+				sum += f(r)
+			}
+			return sum / float64(len(vs))
+		}
+		others := func(us []float64) float64 {
+			if len(us) < 2 {
+				return 0
+			}
+			var sum float64
+			for _, u := range us[1:] {
+				sum += u
+			}
+			return sum / float64(len(us)-1)
+		}
+		loads := make([]string, len(vs))
+		for i, r := range vs {
+			loads[i], _, _ = strings.Cut(r.LoadAvg, " ")
+		}
+		fmt.Fprintf(&b, "  %-8s %d runs  %7.0f msgs/s  CPU per 1k msgs/s %5.2f%%  agent %.1f / %.1f  client %.1f / %.1f  ring %.1f µs/msg  loadavg %s",
+			name, len(vs), mean(func(r ABResult) float64 { return r.MsgsPerSec }), mean(func(r ABResult) float64 { return r.PerK }),
+			mean(func(r ABResult) float64 { return first(r.AgentUs) }), mean(func(r ABResult) float64 { return others(r.AgentUs) }),
+			mean(func(r ABResult) float64 { return first(r.ClientUs) }), mean(func(r ABResult) float64 { return others(r.ClientUs) }),
+			mean(ABResult.CPUPerMsg), strings.Join(loads, " "))
+		if name != names[0] {
+			var pairs []string
+			var sum float64
+			n := 0
+			for _, r := range vs {
+				for _, a := range by[names[0]] {
+					if a.Round == r.Round && a.CPUPerMsg() > 0 {
+						d := (r.CPUPerMsg()/a.CPUPerMsg() - 1) * 100
+						pairs = append(pairs, fmt.Sprintf("%+.1f%%", d))
+						sum += d
+						n++
+					}
+				}
+			}
+			if n > 0 {
+				fmt.Fprintf(&b, "  ring µs/msg vs %s %+.1f%% (rounds %s)", names[0], sum/float64(n), strings.Join(pairs, " "))
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func first(us []float64) float64 {
+	if len(us) == 0 {
+		return 0
+	}
+	return us[0]
 }
 
 // stringsFlag is a repeatable string flag.

@@ -81,3 +81,28 @@ func TestABSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestABSummary: the summary's means, and each later variant's ring CPU
+// per message against the first variant's of the same round.
+func TestABSummary(t *testing.T) {
+	run := func(v string, round int, msgs float64, agent, client []float64, load string) ABResult {
+		r := ABResult{Variant: v, Round: round, PerK: 5, AgentUs: agent, ClientUs: client, LoadAvg: load}
+		r.MsgsPerSec = msgs
+		return r
+	}
+	rs := []ABResult{
+		run("old", 0, 10000, []float64{20, 10, 12}, []float64{5, 6, 7}, "3.00 2.00 1.00"), // ring 60 µs
+		run("new", 0, 12000, []float64{18, 9, 9}, []float64{5, 5, 5}, "4.00 2.00 1.00"),   // 51: -15 %
+		run("old", 1, 14000, []float64{30, 10, 10}, []float64{6, 6, 8}, "5.00 2.00 1.00"), // 70
+		run("new", 1, 13000, []float64{30, 12, 10}, []float64{8, 8, 9}, "6.00 2.00 1.00"), // 77: +10 %
+	}
+	got := ABSummary(rs)
+	for _, want := range []string{
+		"old      2 runs    12000 msgs/s  CPU per 1k msgs/s  5.00%  agent 25.0 / 10.5  client 5.5 / 6.8  ring 65.0 µs/msg  loadavg 3.00 5.00\n",
+		"new      2 runs    12500 msgs/s  CPU per 1k msgs/s  5.00%  agent 24.0 / 10.0  client 6.5 / 6.8  ring 64.0 µs/msg  loadavg 4.00 6.00  ring µs/msg vs old -2.5% (rounds -15.0% +10.0%)\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks\n%q\ngot\n%s", want, got)
+		}
+	}
+}
