@@ -69,6 +69,7 @@ type counters struct {
 	connects, disconnects, replaced, dialFailures atomic.Uint64
 	superseded, redials                           atomic.Uint64
 	sent, received, sendDrops, sendNoConn         atomic.Uint64
+	sendDuplicates                                atomic.Uint64
 	recvDrops, controlDrops, tokenDatagrams       atomic.Uint64
 	stripeConnects, stripeDisconnects             atomic.Uint64
 	stripeRefused                                 atomic.Uint64
@@ -104,6 +105,10 @@ type Stats struct {
 	// full or a datagram no longer fit the path; SendNoConn packets for a
 	// peer without a connection; RecvDrops malformed received packets.
 	SendDrops, SendNoConn, RecvDrops uint64
+	// SendDuplicates counts message packets not queued for a peer because
+	// an identical one was still in its queue: retransmissions the ring
+	// asked for while the original waited behind the path's backlog.
+	SendDuplicates uint64
 	// ControlDrops counts tokens and membership packets dropped because
 	// a peer's control queue (ControlQueuePackets) was full; message
 	// packets never delay them, so this stays 0 unless the connection
@@ -152,7 +157,8 @@ func (t *Transport) Stats() Stats {
 		DialFailures: s.dialFailures.Load(),
 		PacketsSent:  s.sent.Load(), PacketsReceived: s.received.Load(),
 		SendDrops: s.sendDrops.Load(), SendNoConn: s.sendNoConn.Load(), RecvDrops: s.recvDrops.Load(),
-		ControlDrops: s.controlDrops.Load(), TokenDatagrams: s.tokenDatagrams.Load(),
+		SendDuplicates: s.sendDuplicates.Load(),
+		ControlDrops:   s.controlDrops.Load(), TokenDatagrams: s.tokenDatagrams.Load(),
 		StripeConnects: s.stripeConnects.Load(), StripeDisconnects: s.stripeDisconnects.Load(), StripeRefused: s.stripeRefused.Load(),
 	}
 	for i := range st.Refused {

@@ -43,6 +43,11 @@
 //     is counted in Stats.Refused.
 //   - Send never blocks: packets go to bounded per-peer queues drained by
 //     the connection's writers; a full queue drops (the ring retransmits).
+//     A message packet identical to one still in the peer's queue is not
+//     queued again (Stats.SendDuplicates): the token, which no message
+//     delays, overtakes a queue of up to the driver's MaxBacklogBytes (about
+//     4 s at 1 Mbit/s), and the ring asks again, once a rotation, for
+//     packets that only wait in it.
 //     The ring's control packets (tokens, membership) have a queue of
 //     their own, served first, and in stream mode a stream of their own
 //     (the regular tokens as DATAGRAMs, see "Tokens"), so a backlog of

@@ -2,6 +2,9 @@ package transport
 
 import "github.com/quic-go/quic-go"
 
+// PacketHeader is packetHeader, for the external tests.
+var PacketHeader = packetHeader
+
 // ConnStats returns the QUIC statistics of the connections to site: the
 // main connection first, then its stripes.
 func (t *Transport) ConnStats(site string) []quic.ConnectionStats {

@@ -13,23 +13,6 @@ import (
 	"github.com/atoll-gcs/atoll/localring/driver"
 )
 
-// packetHeader returns the first two bytes (wire version and type) that
-// is accepts as a ring packet's header; is is one of localring's own
-// predicates (localring.IsMessagePacket, localring.IsToken), so that the
-// tests follow localring's wire format.
-func packetHeader(t *testing.T, is func([]byte) bool) [2]byte {
-	t.Helper()
-	for v := range 256 {
-		for typ := range 256 {
-			if h := [2]byte{byte(v), byte(typ)}; is(h[:]) {
-				return h
-			}
-		}
-	}
-	t.Fatal("no such packet header")
-	return [2]byte{}
-}
-
 // TestStripesPerPeer: a peer's Stripes (the topology's links[].stripes)
 // replaces Config.Stripes for that peer only: a dials three connections to
 // b and, with Config.Stripes 1, one to c.
@@ -82,7 +65,7 @@ func TestStripes(t *testing.T) {
 
 	carries := func(from, to *transport.Transport, n int) {
 		t.Helper()
-		h := packetHeader(t, localring.IsMessagePacket)
+		h := transport.PacketHeader(t, localring.IsMessagePacket)
 		got := make(map[uint32]int)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

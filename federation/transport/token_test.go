@@ -59,7 +59,7 @@ func TestTokenCopyNotHeldBehindLostCopy(t *testing.T) {
 			}
 		}
 	}()
-	h := packetHeader(t, localring.IsToken)
+	h := transport.PacketHeader(t, localring.IsToken)
 	tok := func(copy byte) []byte { return []byte{h[0], h[1], 't', 'o', 'k', copy} }
 	mesh.Link("a", "b").Cut()
 	if err := a.Send("b", tok(1)); err != nil {

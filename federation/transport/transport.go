@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -76,8 +77,13 @@ type peer struct {
 	out     chan []byte
 	ctl     chan []byte
 	queued  atomic.Int64 // bytes in out
-	mu      sync.Mutex
-	cur     *conn
+	// inOut counts the message packets in out by their hash (seed), so
+	// that a copy of one still queued is not queued again (queue).
+	seed  maphash.Seed
+	outMu sync.Mutex
+	inOut map[uint64]int
+	mu    sync.Mutex
+	cur   *conn
 	// redialTo is, after Redial closed the connection, the index in eps
 	// that dialLoop tries first (-1: none).
 	redialTo atomic.Int32
@@ -128,17 +134,9 @@ func New(cfg Config) (*Transport, error) {
 		ringKeys: map[uint64]*ringKeys{},
 	}
 	for _, p := range r.Peers {
-		pp := &peer{
-			site:    p.Site,
-			allowed: slices.Clone(p.Gateways),
-			eps:     slices.Clone(p.Endpoints),
-			dials:   r.self.Site < p.Site,
-			stripes: p.Stripes,
-			rate:    cmp.Or(p.Bandwidth, r.Bandwidth),
-			out:     make(chan []byte, r.QueuePackets),
-			ctl:     make(chan []byte, controlQueuePackets),
-		}
-		pp.redialTo.Store(-1)
+		pp := newPeer(p.Site, r.QueuePackets)
+		pp.allowed, pp.eps = slices.Clone(p.Gateways), slices.Clone(p.Endpoints)
+		pp.dials, pp.stripes, pp.rate = r.self.Site < p.Site, p.Stripes, cmp.Or(p.Bandwidth, r.Bandwidth)
 		t.peers[p.Site] = pp
 		t.order = append(t.order, pp)
 	}
@@ -306,8 +304,31 @@ func (t *Transport) check(pkt []byte) error {
 	return nil
 }
 
+// newPeer is the peer site with empty send queues (out of queuePackets
+// packets) and no connection.
+func newPeer(site string, queuePackets int) *peer {
+	p := &peer{
+		site:  site,
+		out:   make(chan []byte, queuePackets),
+		ctl:   make(chan []byte, controlQueuePackets),
+		seed:  maphash.MakeSeed(),
+		inOut: map[uint64]int{},
+	}
+	p.redialTo.Store(-1)
+	return p
+}
+
 // queue copies pkt into p's send queue (control packets into the control
-// queue); false if p has no connection.
+// queue); false if p has no connection. A message packet identical to one
+// still in p's queue is not queued again (Stats.SendDuplicates): it is a
+// retransmission the ring asked for because the token, which no message
+// delays, overtook the queued original. On a path slower than the ring
+// (a capped WAN link, its queue up to the driver's MaxBacklogBytes, about
+// 4 s at 1 Mbit/s) a member asks for every packet of the queue once a
+// rotation; queued again each time, the copies filled the queue, the
+// path carried mostly copies, and its queue stayed full for tens of
+// seconds after the load that built it ended (atoll bench isolation's
+// gateway-killed phase after the saturating one: docs/BENCHMARKS.md).
 func (t *Transport) queue(p *peer, pkt []byte) bool {
 	p.mu.Lock()
 	up := p.cur != nil
@@ -328,14 +349,48 @@ func (t *Transport) queue(p *peer, pkt []byte) bool {
 		}
 		return true
 	}
+	msg := localring.IsMessagePacket(pkt)
+	if msg && !p.enqueued(pkt) {
+		t.stats.sendDuplicates.Add(1)
+		return true
+	}
 	p.queued.Add(int64(len(pkt)))
 	select {
 	case p.out <- slices.Clone(pkt):
 	default:
 		p.queued.Add(-int64(len(pkt)))
+		if msg {
+			p.dequeued(pkt)
+		}
 		t.stats.sendDrops.Add(1)
 	}
 	return true
+}
+
+// enqueued notes a message packet going into out; false if an identical
+// one is there already.
+func (p *peer) enqueued(pkt []byte) bool {
+	h := maphash.Bytes(p.seed, pkt)
+	p.outMu.Lock()
+	defer p.outMu.Unlock()
+	if p.inOut[h] > 0 {
+		return false
+	}
+	p.inOut[h]++
+	return true
+}
+
+// dequeued notes that pkt left out (a packet enqueued did not count: a
+// control packet, in ModeUDP's out too, or one of no message).
+func (p *peer) dequeued(pkt []byte) {
+	h := maphash.Bytes(p.seed, pkt)
+	p.outMu.Lock()
+	defer p.outMu.Unlock()
+	if n := p.inOut[h]; n > 1 {
+		p.inOut[h] = n - 1
+	} else if n == 1 {
+		delete(p.inOut, h)
+	}
 }
 
 // Backlog implements driver.BacklogReporter: the bytes of message packets
@@ -353,7 +408,12 @@ func (t *Transport) Backlog() int {
 var _ driver.BacklogReporter = (*Transport)(nil)
 
 // took accounts for a message packet taken from p.out.
-func (p *peer) took(pkt []byte) { p.queued.Add(-int64(len(pkt))) }
+func (p *peer) took(pkt []byte) {
+	p.queued.Add(-int64(len(pkt)))
+	if localring.IsMessagePacket(pkt) {
+		p.dequeued(pkt)
+	}
+}
 
 // Flush implements driver.Transport. Packets are sent as they are queued,
 // by one writer per connection, so there is nothing left to do.
