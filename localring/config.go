@@ -134,6 +134,22 @@ type Config struct {
 	// its window. See adaptWindow in token.go.
 	AdaptWindow bool
 
+	// ByteWindow makes the flow-control window count bytes instead of
+	// packets: the ring may send WindowPackets × MaxPacketBytes bytes of
+	// packets per rotation, and a node MaxPacketsPerVisit × MaxPacketBytes
+	// per visit (and SetSendLimit's packets × MaxPacketBytes), each packet
+	// counted at its own size. A window sized from a bandwidth-delay
+	// product in full packets (WindowForBDP) then holds that many bytes
+	// also when packets are smaller: a 1,245-byte sealed datagram
+	// (federation transport's ModeUDP) carries one 1000-byte message in
+	// a packet of 1,040 to 1,120 bytes (the rest is too little for a
+	// fragment of the next), which the packet count took for a full one. A packet goes while its sender's
+	// budget is not used up, so a visit may exceed it by less than one
+	// packet, as with packets, where that rule sends exactly the budget.
+	// Every member of a ring must count alike (the token's flow-control
+	// count is in the window's unit). DefaultWAN sets it.
+	ByteWindow bool
+
 	// MaxPacketBytes is the largest packet the core produces, header
 	// included; the transport derives it from the path MTU (UDP, QUIC
 	// datagrams) or its frame size (QUIC streams). Small messages are packed
@@ -232,8 +248,8 @@ func DefaultCloud(id NodeID) Config {
 // 2.4 s); its packets are QUIC stream frames of WANPacketBytes (a transport
 // that carries less, such as QUIC datagrams, caps MaxPacketBytes); its
 // window is the bandwidth-delay product of a 100 Mbit/s link over that
-// rotation (WindowForBDP), adapted to the rotations the ring sees
-// (AdaptWindow); and its largest message is a maximum-size local
+// rotation (WindowForBDP), counted in bytes (ByteWindow) and adapted to
+// the rotations the ring sees (AdaptWindow); and its largest message is a maximum-size local
 // message inside a federation envelope of up to MaxEnvelopeBytes. Use
 // WithTimings and WindowForBDP to fit a ring the planner derived.
 func DefaultWAN(id NodeID) Config {
@@ -245,6 +261,7 @@ func DefaultWAN(id NodeID) Config {
 	c.WindowPackets = WindowForBDP(100_000_000, 600*time.Millisecond, WANPacketBytes)
 	c.MaxPacketsPerVisit = c.WindowPackets
 	c.AdaptWindow = true
+	c.ByteWindow = true
 	c.setDefaults()
 	return c
 }
@@ -328,6 +345,10 @@ const (
 	MinWANWindow = 16
 	// MaxWindowBytes is WindowForBDP's cap on the bytes of one window.
 	MaxWindowBytes = 64 << 20
+	// maxByteWindow bounds a window that counts bytes (Config.ByteWindow),
+	// so that the token's 32-bit flow-control count holds a rotation's
+	// bytes with room to spare.
+	maxByteWindow = 1 << 30
 )
 
 func (c *Config) setDefaults() {
@@ -438,6 +459,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WindowPackets < 1 || c.MaxPacketsPerVisit < 1 || c.MaxPacketsPerVisit > c.WindowPackets {
 		bad("flow control: need 1 ≤ max packets per visit (%d) ≤ window (%d)", c.MaxPacketsPerVisit, c.WindowPackets)
+	}
+	if c.ByteWindow && int64(c.WindowPackets)*int64(c.MaxPacketBytes) > maxByteWindow {
+		bad("flow control: a window of %d packets of %d bytes is above %d bytes, the most a byte window counts; lower the window", c.WindowPackets, c.MaxPacketBytes, maxByteWindow)
 	}
 	if c.MaxPacketBytes < 512 || c.MaxPacketBytes > MaxPacketLimit {
 		bad("max packet size %d must be between 512 and %d bytes; derive it from the path MTU or the transport's frame size", c.MaxPacketBytes, MaxPacketLimit)

@@ -51,7 +51,7 @@ type ringState struct {
 	lastTokAt time.Time     // when it was accepted, operational (Stats.Rotation)
 	fastest   time.Duration // the fastest rotation seen (Config.AdaptWindow)
 	busy      bool          // messages were waiting at my last token (Config.AdaptWindow)
-	lastFCC   uint32        // packets I sent at my last visit
+	lastFCC   uint32        // packets (or bytes: Config.ByteWindow) I sent at my last visit
 	lastBack  uint32        // my backlog reported at my last visit
 	reasm     map[Member]*reassembly
 	sentToken []byte   // the last token I passed on this ring, for retransmission
@@ -232,7 +232,9 @@ func (n *Node) State() string { return n.state.String() }
 // SetSendLimit bounds how many new message packets, and separately how
 // many retransmissions, the node sends per token visit, from its next
 // visit on, below what the flow-control window (WindowPackets,
-// MaxPacketsPerVisit) allows; a negative limit removes the bound. On a
+// MaxPacketsPerVisit) allows; a negative limit removes the bound. A
+// window that counts bytes (Config.ByteWindow) takes the limit as
+// packets × MaxPacketBytes bytes. On a
 // congested connection the token overtakes the messages still queued, and
 // the members ask for those as if they were lost: unbounded, the answers
 // would queue duplicates of what the connection is still carrying. During

@@ -101,24 +101,27 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	stalled := n.stalled(rs)
 
 	// Flow control: take back what I sent last time and see what the
-	// window allows now.
+	// window allows now. Budgets and the token's count are in the
+	// window's unit: packets, or bytes (Config.ByteWindow), a full packet
+	// counting unit of them.
 	tok.fcc = subClamp(tok.fcc, rs.lastFCC)
 	tok.backlog = subClamp(tok.backlog, rs.lastBack)
 	myBacklog := n.backlog()
-	win := n.window()
+	unit := n.windowUnit()
+	win := n.window() * unit
 	allowed := win - int(tok.fcc)
-	allowed = min(allowed, n.cfg.MaxPacketsPerVisit, win)
+	allowed = min(allowed, n.cfg.MaxPacketsPerVisit*unit, win)
 	if total := int(tok.backlog) + myBacklog; myBacklog > 0 && total > 0 {
-		share := max(1, win*myBacklog/total)
+		share := max(unit, int(int64(win)*int64(myBacklog)/int64(total)))
 		allowed = min(allowed, share)
 	}
 	allowed = max(allowed, 0)
 	retransmits := allowed
 	if stalled {
-		retransmits = min(allowed, stallRetransmits)
+		retransmits = min(allowed, stallRetransmits*unit)
 	}
 	if n.limited {
-		retransmits = min(retransmits, n.sendLimit)
+		retransmits = min(retransmits, n.sendLimit*unit)
 	}
 
 	sent := 0
@@ -133,7 +136,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 			if m := rs.store[s]; m != nil && sent < retransmits {
 				n.send("", m.raw)
 				n.stats.Retransmits++
-				sent++
+				sent += n.windowCost(m.raw)
 				answered = append(answered, s)
 				if slices.Contains(rs.answered, s) {
 					// I answered this request at my last visit too, and
@@ -162,7 +165,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		if !stalled {
 			room := allowed - sent
 			if n.limited {
-				room = min(room, n.sendLimit)
+				room = min(room, n.sendLimit*unit)
 			}
 			sent += n.sendNew(rs, tok, room)
 		}
@@ -238,7 +241,27 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	}
 }
 
-// window is the flow-control window this node uses now: WindowPackets,
+// windowUnit is what a full packet counts for in the flow-control
+// window: 1, or MaxPacketBytes when the window counts bytes
+// (Config.ByteWindow).
+func (n *Node) windowUnit() int {
+	if n.cfg.ByteWindow {
+		return n.cfg.MaxPacketBytes
+	}
+	return 1
+}
+
+// windowCost is what sending pkt counts for in the flow-control window:
+// 1, or its bytes (Config.ByteWindow).
+func (n *Node) windowCost(pkt []byte) int {
+	if n.cfg.ByteWindow {
+		return len(pkt)
+	}
+	return 1
+}
+
+// window is the flow-control window this node uses now, in packets:
+// WindowPackets,
 // or in the operational state with Config.AdaptWindow what adaptWindow
 // left of it (recovery, which the new ring needs to form, keeps the
 // whole window).
@@ -403,7 +426,8 @@ func (n *Node) requestMissing(rs *ringState, tok *token, upTo uint64) {
 }
 
 // sendNew packs queued application messages into packets, fragmenting
-// large ones, and multicasts up to allowed packets.
+// large ones, and multicasts packets while what they cost in the window
+// (windowCost) stays below allowed; it returns that cost.
 func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 	sent := 0
 	// A packet ends at most budget bytes in: entryOverhead counts more than
@@ -457,7 +481,7 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 		m.entries, m.raw = entries, b
 		n.receive(rs, m)
 		n.send("", b)
-		sent++
+		sent += n.windowCost(b)
 	}
 	if n.queueHead == len(n.queue) {
 		n.queue, n.queueHead = n.queue[:0], 0
@@ -468,7 +492,8 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 	return sent
 }
 
-// sendRecovery resends old-ring packets on the new ring.
+// sendRecovery resends old-ring packets on the new ring, while what they
+// cost in the window stays below allowed, and returns that cost.
 func (n *Node) sendRecovery(rs *ringState, tok *token, allowed int) int {
 	sent := 0
 	for sent < allowed && len(n.recQueue) > 0 {
@@ -480,7 +505,7 @@ func (n *Node) sendRecovery(rs *ringState, tok *token, allowed int) int {
 		n.receive(rs, m)
 		n.send("", m.raw)
 		n.stats.RecoveryPackets++
-		sent++
+		sent += n.windowCost(m.raw)
 	}
 	return sent
 }

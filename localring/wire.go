@@ -111,7 +111,7 @@ type token struct {
 	seq     uint64 // highest sequence number assigned on this ring
 	aru     uint64 // all-received-up-to, lowered by any node missing messages
 	aruID   NodeID // the node that last lowered aru, "" when aru == seq
-	fcc     uint32 // packets sent in the last rotation (flow control count)
+	fcc     uint32 // packets (or bytes: Config.ByteWindow) sent in the last rotation (flow control count)
 	backlog uint32 // sum of the nodes' queued packets at their last visit
 	pending uint32 // recovery: nodes that still have old-ring packets to send
 	install bool   // recovery done: install the new configuration

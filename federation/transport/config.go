@@ -435,7 +435,7 @@ func (c *Config) resolve() (*resolved, error) {
 }
 
 // ALPN returns the ALPN protocol name of a ring: the protocol version, the
-// mode and the configuration hash, such as "atoll-fed/5/d/0123456789abcdef".
+// mode and the configuration hash, such as "atoll-fed/6/d/0123456789abcdef".
 func ALPN(mode Mode, configHash uint64) string {
 	if mode == ModeDefault {
 		mode = DefaultMode
@@ -458,5 +458,9 @@ func ALPN(mode Mode, configHash uint64) string {
 // datagrams. ModeUDP (tag u) adds sealed ring packets outside QUIC; no
 // earlier version names that mode, so an earlier gateway refuses a
 // ModeUDP one in the handshake whatever its own mode, and the other
-// modes' wire is unchanged: the version stays 5.
-const alpnPrefix = "atoll-fed/5"
+// modes' wire is unchanged: the version stayed 5. Version 6 counts the
+// ring's flow-control window in bytes (localring.Config.ByteWindow, on in
+// localring.DefaultWAN): the token's flow-control count is then bytes,
+// which a member counting packets would take for far more than its
+// window (and the reverse), so the two refuse each other.
+const alpnPrefix = "atoll-fed/6"
