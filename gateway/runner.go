@@ -369,12 +369,14 @@ func New(cfg Config) (*Runner, error) {
 	rc := fc.Ring
 	rc.RingSeq = max(seq, cfg.KnownRingSeq, rc.RingSeq, RingSeqOf(rc.Incarnation))
 	if tm := r.tr.MaxPacket(); tm < rc.MaxPacketBytes {
-		// The window counts packets, sized from the declared bandwidth's
+		// The window is sized from the declared bandwidth's
 		// bandwidth-delay product in packets of the preset's size
-		// (federation.RingConfig): keep its bytes in the transport's
-		// smaller packets (datagrams, ModeUDP), or the ring would send
-		// a thirteenth of the product per rotation. Every member runs the
-		// same mode (it is in the ALPN), so they all scale alike.
+		// (federation.RingConfig), and counts bytes in units of
+		// MaxPacketBytes (localring.Config.ByteWindow): keep its bytes in
+		// the transport's smaller packets (datagrams, ModeUDP), or the
+		// ring would send a thirteenth of the product per rotation. Every
+		// member runs the same mode (it is in the ALPN), so they all
+		// scale alike.
 		rc.WindowPackets = max(1, rc.WindowPackets*rc.MaxPacketBytes/tm)
 		rc.MaxPacketsPerVisit = max(1, rc.MaxPacketsPerVisit*rc.MaxPacketBytes/tm)
 		rc.MaxPacketBytes = tm
@@ -387,6 +389,8 @@ func New(cfg Config) (*Runner, error) {
 	r.d, err = driver.New(driver.Config{
 		Node: r.node, Transport: r.tr, Store: seqStore{dir: cfg.DataDir, domain: fc.Domain},
 		Logger: r.log, DrainTimeout: cfg.DrainTimeout,
+		// Paced peers (ModeUDP) drain a window per rotation.
+		MaxBacklogBytes: r.tr.BacklogBound(rc.WindowPackets * rc.MaxPacketBytes),
 		Hooks: driver.Hooks{
 			Events: r.events,
 			Pass:   r.pass,

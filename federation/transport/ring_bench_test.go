@@ -209,7 +209,8 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 		next := time.Duration(-1)
 		drv, err := driver.New(driver.Config{
 			Node: node, Transport: &tapTransport{Transport: t, site: s, tap: tap}, Store: &drivertest.Store{},
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			MaxBacklogBytes: t.BacklogBound(rcfg.WindowPackets * rcfg.MaxPacketBytes),
+			Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Hooks: driver.Hooks{
 				Events: func(now time.Time, evs []localring.Event) {
 					at := now.Sub(tr.base)

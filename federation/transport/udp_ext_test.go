@@ -176,3 +176,32 @@ func udpPair(t *testing.T, bandwidth int64) (a, b *transport.Transport) {
 	})
 	return a, b
 }
+
+// TestBacklogBound: the driver's backlog bound is the ring's window when
+// every peer is paced (ModeUDP with a declared bandwidth), so that a
+// site may put out its share of a window sized from the bandwidth-delay
+// product in one visit, and never below the driver's default; over
+// QUIC's congestion control (streams, or ModeUDP without a bandwidth)
+// it is the default.
+func TestBacklogBound(t *testing.T) {
+	const window = 4 << 20
+	for _, v := range []struct {
+		mode      transport.Mode
+		bandwidth int64
+		window    int
+		want      int
+	}{
+		{transport.ModeUDP, 50_000_000, window, window},
+		{transport.ModeUDP, 50_000_000, 64 << 10, driver.DefaultMaxBacklogBytes},
+		{transport.ModeUDP, 0, window, driver.DefaultMaxBacklogBytes},
+		{transport.ModeStreams, 50_000_000, window, driver.DefaultMaxBacklogBytes},
+	} {
+		w := newWorld(t, "a", "b")
+		pcs, addrs := w.sockets()
+		cfg := w.config("a", pcs["a"], addrs, v.mode, nil)
+		cfg.Bandwidth = v.bandwidth
+		if got := start(t, cfg).BacklogBound(v.window); got != v.want {
+			t.Errorf("mode %v, bandwidth %d, window %d: bound %d, want %d", v.mode, v.bandwidth, v.window, got, v.want)
+		}
+	}
+}
