@@ -513,6 +513,48 @@ func ParsePreset(s string) (Preset, error) {
 	return "", fmt.Errorf("agent: unknown ring preset %q; use plan (or auto), lan or cloud", s)
 }
 
+// aloneOnHost reports whether no other node of site can run on this host
+// (in this network namespace): every other node's bind template is a
+// literal address, neither unspecified nor one that local reports as this
+// host's. A template (resolved on its node's host) or an address of this
+// host may be a node beside this one, which hears this node's multicast
+// only through the kernel's loopback; with no such node the loopback is
+// turned off (transport.Config.NoMulticastLoop), which saves the sender
+// a delivery per packet that it would read and drop.
+func aloneOnHost(site *topology.Site, self *topology.Node, local func(netip.Addr) bool) bool {
+	if local == nil {
+		return false
+	}
+	for i := range site.Nodes {
+		n := &site.Nodes[i]
+		if n.ID == self.ID {
+			continue
+		}
+		a, err := netip.ParseAddr(site.BindTemplate(n))
+		if err != nil || a.IsUnspecified() || local(a.Unmap()) {
+			return false
+		}
+	}
+	return true
+}
+
+// hostAddr returns a test of whether an address is one of this host's
+// (its network namespace's) interface addresses, or nil when they cannot
+// be listed.
+func hostAddr() func(netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	set := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			set[p.Addr().Unmap()] = true
+		}
+	}
+	return func(a netip.Addr) bool { return set[a] || a.IsLoopback() }
+}
+
 // FromTopology returns the configuration of node id from the single-site
 // part of a topology file: the cluster, the node's site and its nodes, the
 // transport (the node's bind template resolved on this host with
@@ -551,6 +593,7 @@ func FromTopology(f *topology.File, id string, preset Preset) (Config, error) {
 			return Config{}, fmt.Errorf("agent: site %s: multicast group %q: %w", site.Name, site.Multicast, err)
 		}
 		c.Transport.Group = netip.AddrPortFrom(g, uint16(site.RingPort(nil)))
+		c.Transport.NoMulticastLoop = aloneOnHost(site, node, hostAddr())
 	} else {
 		for _, u := range site.Unicast {
 			ap, err := netip.ParseAddrPort(u)

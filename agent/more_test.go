@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -397,5 +398,58 @@ sites:
 	}
 	if _, err := FromTopology(f, "c-1", PresetAuto); err == nil || !strings.Contains(err.Error(), "a-1, a-2, b-1") {
 		t.Errorf("unknown node: %v", err)
+	}
+}
+
+// TestAloneOnHost: multicast loopback goes off only when every other node
+// of the site has a literal address that is not this host's.
+func TestAloneOnHost(t *testing.T) {
+	local := func(a netip.Addr) bool { return a == netip.MustParseAddr("10.255.0.1") || a.IsLoopback() }
+	site := func(binds ...string) *topology.Site {
+		s := &topology.Site{Name: "s"}
+		for i, b := range binds {
+			s.Nodes = append(s.Nodes, topology.Node{ID: fmt.Sprintf("n%d", i+1), Bind: b})
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		binds []string
+		want  bool
+	}{
+		{[]string{"10.255.0.1", "10.255.0.2", "10.255.0.3"}, true},
+		{[]string{"10.255.0.1", "10.255.0.2", "{{ GetPrivateIP }}"}, false}, // a template: may be this host
+		{[]string{"10.255.0.1", "10.255.0.1"}, false},                       // this host, another port
+		{[]string{"10.255.0.1", "127.0.0.2"}, false},
+		{[]string{"10.255.0.1", "0.0.0.0"}, false},
+		{[]string{"10.255.0.1", ""}, false}, // the default template
+		{[]string{"10.255.0.1"}, true},
+	} {
+		s := site(tc.binds...)
+		if got := aloneOnHost(s, &s.Nodes[0], local); got != tc.want {
+			t.Errorf("binds %q: alone %v, want %v", tc.binds, got, tc.want)
+		}
+	}
+	s := site("10.255.0.1", "10.255.0.2")
+	if aloneOnHost(s, &s.Nodes[0], nil) {
+		t.Error("alone although this host's addresses are unknown")
+	}
+	// From a topology file: a-1 on this host's loopback, a-2 at a
+	// documentation address, which no host of the test has.
+	f, err := topology.Parse("t.yaml", []byte(`version: 1
+cluster: lab
+sites:
+  - name: a
+    multicast: 239.192.10.1
+    nodes: [{id: a-1, bind: 127.0.0.1}, {id: a-2, bind: 192.0.2.7}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromTopology(f, "a-1", PresetLAN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Transport.NoMulticastLoop {
+		t.Error("a-1 alone on this host keeps multicast loopback on")
 	}
 }

@@ -57,6 +57,14 @@ type Config struct {
 	// is joined and sent. Default: the interface that holds Bind's address.
 	Interface string
 
+	// NoMulticastLoop turns multicast loopback off: the kernel then does
+	// not copy this node's multicast back to this host, where only this
+	// node's own group socket would read the copy, and drop it. Set it only
+	// when no other member of the ring runs on this host (in this network
+	// namespace); by default the copy is made, so that nodes on one host
+	// hear each other.
+	NoMulticastLoop bool
+
 	// MulticastTTL is the IPv4 TTL or IPv6 hop limit of multicast packets.
 	// Default 1: the packets stay on the local link. Raise it only for a
 	// ring whose multicast is routed.

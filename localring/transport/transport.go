@@ -51,7 +51,8 @@
 //     group, which every member receives; Unicast (tokens) goes to the
 //     member's own address. The group is joined on one interface, packets
 //     leave through it with a TTL of 1 (Config.MulticastTTL), and multicast
-//     loopback is on so that nodes on the same host hear each other. The
+//     loopback is on so that nodes on the same host hear each other
+//     (unless Config.NoMulticastLoop: no other member on this host). The
 //     node uses two sockets: its unicast address (Config.Bind), from which
 //     it also sends, and the group address, bound with SO_REUSEADDR so
 //     several nodes on one host can share it.

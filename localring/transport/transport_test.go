@@ -609,3 +609,32 @@ func TestListenErrors(t *testing.T) {
 		t.Fatalf("Listen on a missing interface: %v", err)
 	}
 }
+
+// TestNoMulticastLoop: Config.NoMulticastLoop turns the sending socket's
+// multicast loopback off (an agent alone on its host sets it: the kernel's
+// copy back to this host cost the sender a delivery that only its own
+// group socket read, and dropped); by default it stays on, so that nodes
+// on one host hear each other. (On lo the option cannot be seen at work: a
+// multicast sent on lo comes back through lo whatever it says.)
+func TestNoMulticastLoop(t *testing.T) {
+	tn := multicastNet(t)
+	group := netip.AddrPortFrom(netip.MustParseAddr("239.255.77.4"), testPort())
+	for _, off := range []bool{false, true} {
+		var u *transport.UDP
+		var err error
+		tn.run(func() {
+			u, _, err = transport.Listen(transport.Config{Bind: netip.MustParseAddrPort("127.0.0.1:0"), Group: group, NoMulticastLoop: off})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loop, err := transport.MulticastLoop(u)
+		u.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loop == off {
+			t.Errorf("NoMulticastLoop %v: the socket's IP_MULTICAST_LOOP is %v", off, loop)
+		}
+	}
+}

@@ -204,7 +204,7 @@ func (t *UDP) openGroup(network string, warnings *[]Warning) error {
 	var mb batchConn
 	if t.ipv6 {
 		up := ipv6.NewPacketConn(t.uc)
-		for _, err := range []error{up.SetMulticastInterface(t.ifi), up.SetMulticastHopLimit(cfg.MulticastTTL), up.SetMulticastLoopback(true)} {
+		for _, err := range []error{up.SetMulticastInterface(t.ifi), up.SetMulticastHopLimit(cfg.MulticastTTL), up.SetMulticastLoopback(!cfg.NoMulticastLoop)} {
 			if err != nil {
 				return fmt.Errorf("transport: set up IPv6 multicast sending on %s: %w", t.ifi.Name, err)
 			}
@@ -216,7 +216,7 @@ func (t *UDP) openGroup(network string, warnings *[]Warning) error {
 		t.ub, mb = rawBatchConn(t.uc, up), rawBatchConn(t.mc, mp)
 	} else {
 		up := ipv4.NewPacketConn(t.uc)
-		for _, err := range []error{up.SetMulticastInterface(t.ifi), up.SetMulticastTTL(cfg.MulticastTTL), up.SetMulticastLoopback(true)} {
+		for _, err := range []error{up.SetMulticastInterface(t.ifi), up.SetMulticastTTL(cfg.MulticastTTL), up.SetMulticastLoopback(!cfg.NoMulticastLoop)} {
 			if err != nil {
 				return fmt.Errorf("transport: set up IPv4 multicast sending on %s: %w", t.ifi.Name, err)
 			}
