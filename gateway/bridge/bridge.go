@@ -83,6 +83,8 @@ type Stats struct {
 	Acks        uint64 // Acks this active gateway submitted to the federation ring
 	Marks       uint64 // marks (EntrySafe) this active gateway numbered
 	HeldNoTrans uint64 // regular configurations applied with messages held and no transitional configuration before: the node installed one of its site alone for them
+	Continued   uint64 // regular configurations applied that continue the one before (a failover without a change of the domain's configuration: DomainConf.Continues)
+	Continuing  uint64 // federation rings this active gateway settled whose regular configuration continues the one before
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -131,7 +133,8 @@ type Site struct {
 	pending []pendingUp           // this site's Ups not yet seen coming down, local order
 	highest map[originKey]uint64  // per origin, the highest seq delivered
 	conf    DomainConf            // the last domain configuration applied
-	regConf DomainConf            // the last regular one: the configuration messages are sent in
+	regFed  DomainConf            // the last regular one
+	regConf DomainConf            // the configuration messages are sent in: the last regular one that continues none (DomainConf.Continues)
 	// A transitional configuration applied and the messages applied after
 	// it, not yet in the stream: the node's own among them were sent in
 	// the regular configuration before it, so their EntrySends go first.
@@ -166,6 +169,7 @@ type Site struct {
 	injected  localring.DomainOrder // highest Down this term injected (or applied)
 	injConf   localring.ConfKind    // kind of the last configuration entry injected (or applied)
 	injReg    string                // id of the last regular configuration injected (or applied)
+	injSites  []string              // its sites
 	injConfID string                // id of the last configuration injected (or applied), of either kind
 	// The domain's transitional configuration after the last federation
 	// ring that settled, injected before the next one that settles, and
@@ -202,10 +206,11 @@ type fedState struct {
 	regular bool     // in the regular configuration (not transitional)
 
 	syncs    map[string]localring.DomainOrder
-	transOf  map[string]string // per site, the transitional configuration its Sync named
-	confOf   map[string]string // per site, the configuration its Sync's position is in
-	holdOf   map[string]hold   // per site, the held position its Sync named, if any
-	syncSent bool              // this site's Sync was submitted (it waits for the site's Have phase)
+	transOf  map[string]string                // per site, the transitional configuration its Sync named
+	confOf   map[string]string                // per site, the configuration its Sync's position is in
+	holdOf   map[string]hold                  // per site, the held position its Sync named, if any
+	fromOf   map[string]localring.DomainOrder // per site, the log start its Sync named, if any
+	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// regOf is, per site, the last place its Sync says it numbered in
 	// the regular configuration before its transitional one, if any.
 	regOf map[string]localring.DomainOrder
@@ -213,9 +218,12 @@ type fedState struct {
 	// configuration: a catch-up answers from it.
 	syncLast hold
 	synced   bool
-	dropped  bool     // the ring ended before its Sync phase: it is not the domain's
-	held     []heldUp // messages delivered before every member's Sync
-	base     uint64   // the Seq of the ring's regular configuration, once settled
+	dropped  bool // the ring ended before its Sync phase: it is not the domain's
+	// cont is the regular configuration the ring's continues
+	// (continuation), once it settled; "" when it continues none.
+	cont string
+	held []heldUp // messages delivered before every member's Sync
+	base uint64   // the Seq of the ring's regular configuration, once settled
 
 	// Catching up: Downs numbered in this ring wait until the catch-up
 	// answer (or the refusal) for this site was applied; the answer is
@@ -350,7 +358,7 @@ func (s *Site) setActive(active bool) {
 	case active && !s.active:
 		s.active, s.draining = true, false
 		s.fed = nil
-		s.injected, s.injConf, s.injReg, s.injConfID = s.last, s.conf.Kind, s.regAt(len(s.log)-1), s.conf.ID
+		s.injected, s.injConf, s.injReg, s.injSites, s.injConfID = s.last, s.conf.Kind, s.regFed.ID, s.regFed.Sites, s.conf.ID
 		s.forgetTrans()
 		s.newTerm()
 	case !active && s.active:
@@ -581,6 +589,7 @@ func (s *Site) open() {
 		if len(s.transMsgs) > 0 && s.injConf == localring.Regular && s.injected.Ring == s.transMsgs[0].Pos.Ring {
 			sync.reg = s.injected // see numberedReg
 		}
+		sync.from = s.logFrom()
 	}
 	f.syncLast = hold{pos: sync.last, conf: sync.conf, held: sync.trans != "" && sync.trans == sync.conf}
 	if f.waiting {
@@ -645,16 +654,34 @@ func (s *Site) apply(e *Entry) {
 	}
 	switch e.Kind {
 	case EntryConfig:
-		s.marked = localring.DomainOrder{}
 		if e.Conf.Kind == localring.Transitional {
-			// The messages held back are delivered in it: no mark of the
-			// regular configuration will come for them.
+			// The messages after it wait for the next regular
+			// configuration, which says whether it continues the one this
+			// ends (then this one is not the domain's: continued).
 			s.conf = e.Conf
 			s.transOut = append(s.transOut[:0], *e)
-			s.transOut = append(s.transOut, s.unhold()...)
 			return
 		}
-		if len(s.hold) > 0 && len(s.transOut) == 0 {
+		if e.Conf.Continues != "" && e.Conf.Continues == s.regFed.ID {
+			s.continued(e)
+			return
+		}
+		s.marked = localring.DomainOrder{}
+		if len(s.transOut) > 0 {
+			// The messages held back are delivered in the transitional
+			// configuration: no mark of the regular one will come for
+			// them. They come before its own.
+			s.transOut = slices.Insert(s.transOut, 1, s.unhold()...)
+			if t, ok := strings.CutPrefix(s.transOut[0].Conf.ID, "t:"); ok && s.regConf.ID != s.regFed.ID {
+				// The federation's transitional configuration comes from
+				// a ring that continued the domain's configuration: for
+				// the stream it comes from that configuration (the log
+				// keeps the federation's id, which catch-ups name).
+				if next, _, ok := strings.Cut(t, "/"); ok && strings.HasPrefix(s.regConf.ID, "r:") {
+					s.transOut[0].Conf.ID = "t:" + next + "/" + strings.TrimPrefix(s.regConf.ID, "r:")
+				}
+			}
+		} else if len(s.hold) > 0 {
 			// Not seen in practice (the bridge injects a transitional
 			// configuration before every regular one but the first),
 			// and not to be delivered in the new one: the site's own
@@ -665,9 +692,12 @@ func (s *Site) apply(e *Entry) {
 				Kind: localring.Transitional, Sites: []string{s.cfg.Site}}}
 			s.transOut = append(append(s.transOut[:0], t), s.unhold()...)
 		}
+		// One that names a configuration this node was not in last (it
+		// starts here) is a change for it: the stream says so.
+		e.Conf.Continues = ""
 		s.conf = e.Conf
 		s.flushTrans()
-		s.regConf = e.Conf
+		s.regFed, s.regConf = e.Conf, e.Conf
 		s.out.Stream = append(s.out.Stream, *e)
 	case EntrySafe:
 		if len(s.transOut) == 0 && s.marked.Less(e.Through) {
@@ -690,18 +720,50 @@ func (s *Site) apply(e *Entry) {
 			s.transOut = append(s.transOut, *e)
 			return
 		}
-		if len(s.hold) > 0 || e.Svc == localring.Safe {
-			// A mark of this configuration lets it out (release), or
-			// the transitional configuration that ends it.
-			if e.Svc == localring.Safe {
-				s.stats.SafeHeld++
-			}
-			s.hold = append(s.hold, *e)
-			return
-		}
-		s.sent(e)
-		s.out.Stream = append(s.out.Stream, *e)
+		s.deliver(e)
 	}
+}
+
+// deliver puts a message of the regular configuration in the stream, or
+// holds it back behind a Safe one.
+func (s *Site) deliver(e *Entry) {
+	if len(s.hold) > 0 || e.Svc == localring.Safe {
+		// A mark of this configuration lets it out (release), or the
+		// transitional configuration that ends it.
+		if e.Svc == localring.Safe {
+			s.stats.SafeHeld++
+		}
+		s.hold = append(s.hold, *e)
+		return
+	}
+	s.sent(e)
+	s.out.Stream = append(s.out.Stream, *e)
+}
+
+// continued applies a regular configuration e that continues the last
+// one this node applied (DomainConf.Continues): every site goes on with
+// the same stream, and the domain's configuration does not change. The
+// transitional configuration before it (the federation's, or the site's
+// own after a catch-up) is not the domain's either: the messages after it
+// are delivered in the regular configuration, marked as the federation's
+// transitional configuration's (Entry.FedTrans), as a site that caught up
+// has them; the messages held back stay held for a mark of the new ring
+// (every site of it holds them once it acks). The entry goes in the
+// stream, for the node's view to follow the federation's ring
+// (gateway/domconf), with Continues set: it is no change of the domain's
+// configuration.
+func (s *Site) continued(e *Entry) {
+	s.stats.Continued++
+	msgs := slices.Clone(s.transOut)
+	s.transOut = s.transOut[:0]
+	for i := range msgs {
+		if m := &msgs[i]; m.Kind == EntryMessage {
+			m.FedTrans = true
+			s.deliver(m)
+		}
+	}
+	s.conf, s.regFed = e.Conf, e.Conf
+	s.out.Stream = append(s.out.Stream, *e)
 }
 
 // release delivers the messages held back up to the first Safe one that
@@ -908,7 +970,7 @@ func (s *Site) injectedConf(e *Entry) {
 	}
 	s.injConf, s.injConfID = e.Conf.Kind, e.Conf.ID
 	if e.Conf.Kind == localring.Regular {
-		s.injReg = e.Conf.ID
+		s.injReg, s.injSites = e.Conf.ID, e.Conf.Sites
 	}
 }
 
@@ -948,7 +1010,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	old := s.fed
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
 		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string), regOf: make(map[string]localring.DomainOrder),
-		holdOf: make(map[string]hold)}
+		holdOf: make(map[string]hold), fromOf: make(map[string]localring.DomainOrder)}
 	if old != nil && old.waiting {
 		// The last ring settled here, but ended before this site's
 		// catch-up answer came: the site has not installed it. What it
@@ -1013,6 +1075,9 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		}
 		if !x.hold.pos.IsZero() {
 			f.holdOf[x.site] = x.hold
+		}
+		if !x.from.IsZero() {
+			f.fromOf[x.site] = x.from
 		}
 		if len(f.syncs) == len(f.members) {
 			s.settle()
@@ -1087,6 +1152,9 @@ func (s *Site) settle() {
 		}
 	}
 	answerer := s.answerer(base)
+	if f.cont = s.continuation(base, answerer); f.cont != "" {
+		s.stats.Continuing++
+	}
 	s.owe(base, answerer)
 	if _, held := f.holdOf[answerer]; f.carried && f.waiting && (held || answerer == s.cfg.Site) {
 		// The catch-up answer of an earlier ring did not come: its
@@ -1146,12 +1214,75 @@ func (s *Site) settle() {
 		s.answerBehind(base)
 	}
 	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.base, Ring: f.ring}, Kind: EntryConfig,
-		Conf: DomainConf{ID: f.id, Kind: localring.Regular, Sites: f.members}})
+		Conf: DomainConf{ID: f.id, Kind: localring.Regular, Sites: f.members, Continues: f.cont}})
 	for _, h := range f.held {
 		s.number(h.u, h.order)
 	}
 	f.held = nil
 	s.submitPending()
+}
+
+// continuation returns the id of the regular configuration that the
+// settled ring's regular configuration continues, or "" (see the package
+// comment, "Failover without a configuration change"): it has the sites
+// of the last regular configuration R this site injected, and every
+// site goes into it with R's stream whole. A site came through the
+// federation's transitional configuration right after R (the same one
+// as every other such site: they delivered the same messages) and holds
+// base; or its last position is in R (a new gateway, with no ring since),
+// and it holds base or the answerer's log will hold its position when it
+// answers (the answerer's Sync says from where: syncMsg.from). Nothing
+// but the Syncs, which every member delivered alike, and R, which every
+// site that passes injected, decides: every member decides alike. A held
+// position anywhere (a site that waits for an answer lost with an earlier
+// ring) decides against.
+func (s *Site) continuation(base localring.DomainOrder, answerer string) string {
+	f := s.fed
+	r := s.injReg
+	if r == "" || !slices.Equal(s.injSites, f.members) || len(f.holdOf) > 0 {
+		return ""
+	}
+	trans := ""
+	for _, site := range f.members {
+		p, t := f.syncs[site], f.transOf[site]
+		switch {
+		case t == "" && f.confOf[site] == r:
+		case t != "" && (trans == "" || t == trans) && transFrom(t) == r && p == base:
+			trans = t
+		default:
+			return ""
+		}
+		if from, ok := f.fromOf[answerer]; p.Less(base) && (!ok || p.Less(from)) {
+			return ""
+		}
+	}
+	return r
+}
+
+// transFrom returns the id of the regular configuration a federation
+// transitional configuration "t:<new ring>/<old ring>" comes from, "" for
+// another id.
+func transFrom(t string) string {
+	t, ok := strings.CutPrefix(t, "t:")
+	if !ok {
+		return ""
+	}
+	if _, old, ok := strings.Cut(t, "/"); ok && old != "" {
+		return "r:" + old
+	}
+	return ""
+}
+
+// logFrom returns the lowest position the log will still hold when this
+// gateway answers the catch-ups of the ring it sends its Sync in: it
+// injects the federation's transitional configuration and its messages
+// first (settle). Zero when the log holds nothing for sure.
+func (s *Site) logFrom() localring.DomainOrder {
+	k := max(0, len(s.log)+len(s.transMsgs)+2-s.cfg.LogEntries)
+	if k >= len(s.log) {
+		return localring.DomainOrder{}
+	}
+	return s.log[k].Pos
 }
 
 // numberedReg returns how many of the messages the federation delivered
@@ -1447,7 +1578,7 @@ func (s *Site) lookup(site string, from localring.DomainOrder, conf string, held
 		i = max(i, t)
 		entries = append(entries, s.log[start:i+1]...)
 	case j < 0 || s.log[j].Conf.ID == conf:
-	case s.log[j].Conf.Kind == localring.Transitional && !slices.Contains(s.log[j].Conf.Sites, site) && s.regAt(j) == conf:
+	case s.log[j].Conf.Kind == localring.Transitional && !slices.Contains(s.log[j].Conf.Sites, site) && s.regBefore(j) == conf:
 		entries = append(entries, s.log[j])
 	default:
 		return nil, false
@@ -1470,6 +1601,18 @@ func (s *Site) regAt(i int) string {
 		}
 	}
 	return ""
+}
+
+// regBefore returns the id of the regular configuration the log's
+// transitional configuration entry j comes after: the last one in the log
+// before it, or, when the log no longer reaches back to it, the one the
+// federation's transitional configuration names as its old ring (a
+// continuation promised the answer: Site.continuation).
+func (s *Site) regBefore(j int) string {
+	if r := s.regAt(j); r != "" {
+		return r
+	}
+	return transFrom(fedTransID(s.log[j].Conf.ID))
 }
 
 // confAt returns the index in the log of the configuration, of either
@@ -1525,7 +1668,7 @@ func (s *Site) caughtUp(c *catchUp) {
 				continue
 			case out && (!in || e.Conf.Kind != localring.Regular):
 				continue
-			case trans:
+			case trans && !s.continues(&e):
 				// A regular configuration with this site right after the
 				// others' transitional one: the site leaves its own just
 				// before (base+1, a place the others' Syncs left free).
@@ -1547,8 +1690,21 @@ func (s *Site) caughtUp(c *catchUp) {
 		q, rest = q[:f.carriedN], q[f.carriedN:]
 	}
 	f.queued = nil
+	// On a refusal, a ring this site numbered that continues the
+	// configuration it leaves here is not its: the other sites delivered
+	// there, in that configuration, what it missed. It skips the ring's
+	// entries up to the next regular configuration that continues none.
+	skip := false
 	for i, e := range q {
-		if e.Kind == EntryConfig && s.injected.Less(e.Pos) &&
+		if c.gap && e.Kind == EntryConfig && e.Conf.Kind == localring.Regular {
+			if skip = e.Conf.Continues != ""; skip {
+				s.leave(localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: e.Pos.Ring}, e.Conf.ID)
+			}
+		}
+		if skip {
+			continue
+		}
+		if e.Kind == EntryConfig && s.injected.Less(e.Pos) && !s.continues(&e) &&
 			!(e.Conf.Kind == localring.Transitional && slices.Contains(e.Conf.Sites, s.cfg.Site) && s.injReg == reg) {
 			// The site leaves its old configuration (if it has not yet)
 			// just before its own transitional configuration (with the
@@ -1575,6 +1731,13 @@ func (s *Site) caughtUp(c *catchUp) {
 		f.waiting, f.ask, f.queued = true, f.next, rest
 		f.next, f.carriedN = hold{}, 0
 	}
+}
+
+// continues reports whether e is a regular configuration that continues
+// the last regular one this gateway injected: the site does not leave that
+// one before it (Site.continued).
+func (s *Site) continues(e *Entry) bool {
+	return e.Kind == EntryConfig && e.Conf.Kind == localring.Regular && e.Conf.Continues != "" && e.Conf.Continues == s.injReg
 }
 
 // leave injects, at position at, the transitional configuration the site

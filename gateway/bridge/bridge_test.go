@@ -403,7 +403,9 @@ func TestCodecs(t *testing.T) {
 	tag := DomainTag("fed/test")
 	mt := m
 	mt.FedTrans = true
-	for _, x := range []*Entry{&e, &m, &mt} {
+	ec := e
+	ec.Conf.Continues = "r:8:a"
+	for _, x := range []*Entry{&e, &m, &mt, &ec} {
 		gt, d, err := decodeLocal(encodeDown(tag, prev, x))
 		if err != nil || gt != tag || d.down == nil || d.down.prev != prev || fmt.Sprint(d.down.entry) != fmt.Sprint(*x) {
 			t.Errorf("Down %+v after %s decoded as %+v of tag %#x, %v", x, prev, d.down, gt, err)
@@ -424,7 +426,23 @@ func TestCodecs(t *testing.T) {
 	if gt, d, err := decodeLocal(encodeUp(tag, localring.Safe, []byte("up"))); err != nil || gt != tag || d.up == nil || d.up.svc != localring.Safe || string(d.up.payload) != "up" {
 		t.Errorf("Up decoded as %+v of tag %#x, %v", d.up, gt, err)
 	}
-	c := &catchUp{to: "a", from: localring.DomainOrder{Seq: 8, Ring: 4}, entries: []Entry{e, m}}
+	// A configuration that continues none has the layout it had before
+	// there was Continues.
+	if n := len(encodeDown(tag, prev, &e)); n+len(appendString(nil, ec.Conf.Continues)) != len(encodeDown(tag, prev, &ec)) {
+		t.Errorf("a Down of a configuration that continues none is %d bytes, want the continuing one's less its id", n)
+	}
+	for _, bad := range []DomainConf{{ID: "t:12:a/8:a", Kind: localring.Transitional, Sites: []string{"a"}, Continues: "r:8:a"}} {
+		x := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: bad}
+		if _, _, err := decodeLocal(encodeDown(tag, prev, &x)); err == nil {
+			t.Errorf("a Down of %+v decoded: only a regular configuration continues one", bad)
+		}
+	}
+	empty := appendString(append(appendString(append(appendPos(appendPos(localHeader(kindDown, tag, 64), prev), e.Pos), byte(EntryConfig)), e.Conf.ID),
+		byte(localring.Regular)|continuesFlag), "")
+	if _, _, err := decodeLocal(binary.AppendUvarint(empty, 0)); err == nil {
+		t.Error("a Down of a configuration that continues one without its id decoded")
+	}
+	c := &catchUp{to: "a", from: localring.DomainOrder{Seq: 8, Ring: 4}, entries: []Entry{e, m, ec}}
 	got, err := decodeFed(encodeCatchUp(c))
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
 		t.Errorf("catch-up %+v decoded as %+v, %v", c, got, err)
@@ -437,7 +455,10 @@ func TestCodecs(t *testing.T) {
 	withReg, heldReg := *plain, held
 	withReg.reg = localring.DomainOrder{Seq: 9, Ring: 8}
 	heldReg.reg = withReg.reg
-	for _, x := range []*syncMsg{plain, &held, &withReg, &heldReg} {
+	withFrom, regFrom := *plain, withReg
+	withFrom.from = localring.DomainOrder{Seq: 2, Ring: 4}
+	regFrom.from = withFrom.from
+	for _, x := range []*syncMsg{plain, &held, &withReg, &heldReg, &withFrom, &regFrom} {
 		if got, err := decodeFed(encodeSync(x)); err != nil || fmt.Sprint(got) != fmt.Sprint(x) {
 			t.Errorf("Sync %+v decoded as %+v, %v", x, got, err)
 		}
@@ -458,6 +479,9 @@ func TestCodecs(t *testing.T) {
 	zeroReg := append(encodeSync(&held), appendPos(nil, localring.DomainOrder{})...)
 	if _, err := decodeFed(zeroReg); err == nil {
 		t.Error("a Sync with a zero regular place decoded")
+	}
+	if _, err := decodeFed(append(encodeSync(&withReg), appendPos(nil, localring.DomainOrder{})...)); err == nil {
+		t.Error("a Sync with a zero log start decoded")
 	}
 	bad := slices.Clone(hb)
 	bad[len(bad)-1] = 2
@@ -592,10 +616,12 @@ func TestRingEndsBeforeSync(t *testing.T) {
 	h.send("c1", "after")
 	h.settle()
 	h.checkOrder()
-	if c := confs(h.node("b1")); c != "reg[a b c] trans[b c] reg[a b c]" {
+	// The ring that ended numbered nothing: the next one continues the
+	// configuration (a failover, every site with the same stream).
+	if c := confs(h.node("b1")); c != "reg[a b c] cont[a b c]" {
 		t.Errorf("b1 configurations %q", c)
 	}
-	if c := confs(h.node("a2")); c != "reg[a b c] trans[a] reg[a b c]" {
+	if c := confs(h.node("a2")); c != "reg[a b c] cont[a b c]" {
 		t.Errorf("a2 configurations %q", c)
 	}
 	for _, id := range []string{"a2", "b1", "b2", "c1", "c2"} {
@@ -996,15 +1022,17 @@ func TestCatchUpHeldPosition(t *testing.T) {
 					t.Errorf("c2 delivered the missed message after %q, want the first ring", reg)
 				}
 			}
-			wantC, wantB := "reg[a b c] trans[c] reg[a b c] trans[b c] reg[b c]", "reg[a b c] trans[a b] reg[a b c] trans[b c] reg[b c]"
+			// The first ring continues the configuration (c's answerer's
+			// log held c's position): c, once answered, goes on in it.
+			wantC, wantB := "reg[a b c] cont[a b c] trans[b c] reg[b c]", "reg[a b c] cont[a b c] trans[b c] reg[b c]"
 			switch {
 			case c.again:
 				wantC += " trans[b c] reg[b c]"
 				wantB += " trans[b c] reg[b c]"
 			case c.ahead:
 				// c leaves the ring without b's next (where b numbered z).
-				wantC = "reg[a b c] trans[c] reg[a b c] trans[c] reg[b c]"
-				wantB = "reg[a b c] trans[a b] reg[a b c] trans[b] reg[b] trans[b] reg[b c]"
+				wantC = "reg[a b c] cont[a b c] trans[c] reg[b c]"
+				wantB = "reg[a b c] cont[a b c] trans[b] reg[b] trans[b] reg[b c]"
 			}
 			if got := confs(c2); got != wantC {
 				t.Errorf("c2 configurations %q, want %q", got, wantC)
@@ -1076,6 +1104,9 @@ func TestSafeInRegularAtOneSite(t *testing.T) {
 				for _, e := range n.stream {
 					switch e.Kind {
 					case EntryConfig:
+						if e.Conf.Continues != "" {
+							continue // no change of the domain's configuration
+						}
 						conf = fmt.Sprintf("%s%v", e.Conf.Kind, e.Conf.Sites)
 						if e.Conf.Kind == localring.Regular {
 							conf = e.Conf.ID
@@ -1094,15 +1125,17 @@ func TestSafeInRegularAtOneSite(t *testing.T) {
 			if behind {
 				// m2, which a did not number itself, comes to a by
 				// catch-up, marked as the others' transitional
-				// configuration's.
-				for _, id := range []string{"b2", "c2"} {
-					if got := in(h.node(id))["m2"]; got != "trans[b c]" {
-						t.Errorf("%s delivered m2 in %s, want trans[b c]", id, got)
+				// configuration's; the next ring continues the
+				// configuration, and b and c deliver it there too, with
+				// the same mark.
+				for _, id := range []string{"a2", "b2", "c2"} {
+					if got := in(h.node(id))["m2"]; got != old {
+						t.Errorf("%s delivered m2 in %s, want %s (%s)", id, got, old, confs(h.node(id)))
 					}
-				}
-				for _, e := range h.node("a2").stream {
-					if e.Kind == EntryMessage && string(e.Payload) == "m2" && !e.FedTrans {
-						t.Error("a2 delivered m2 without the transitional mark")
+					for _, e := range h.node(id).stream {
+						if e.Kind == EntryMessage && string(e.Payload) == "m2" && !e.FedTrans {
+							t.Errorf("%s delivered m2 without the transitional mark", id)
+						}
 					}
 				}
 			}
@@ -1183,9 +1216,10 @@ func TestSafeInRegularHeldElsewhere(t *testing.T) {
 			}
 		}
 	}
-	// Each leaves the ring a and b settled its own way (b with the
-	// ring's transitional configuration, c alone).
-	if cb, cc, want := confs(b2), confs(c2), "reg[a b c] trans[b c] reg[a b c] "; !strings.HasPrefix(cb, want) || !strings.HasPrefix(cc, want) {
+	// The ring a and b settled continues the configuration (c learns it
+	// by catch-up); each leaves it its own way (b with the ring's
+	// transitional configuration, c alone).
+	if cb, cc, want := confs(b2), confs(c2), "reg[a b c] cont[a b c] "; !strings.HasPrefix(cb, want) || !strings.HasPrefix(cc, want) {
 		t.Errorf("b2 configurations %q, c2 %q, want both to begin %q", cb, cc, want)
 	}
 	if got := len(h.messages(c2)); got != len(h.sent) {
@@ -1376,5 +1410,114 @@ func TestRegularAtOneSiteCutOff(t *testing.T) {
 				t.Errorf("%s delivered %s at %s in %s, want at %s in %s (%s)", id, m, pos[m], conf[m], apos[m], want, confs(h.node(id)))
 			}
 		}
+	}
+}
+
+// A gateway failover with the same sites before and after is no change of
+// the domain's configuration (see the package comment, "Failover without
+// a configuration change"): a1 dies after its member numbered b's Up
+// ("missed") but before injecting it, b and c deliver two Ups in the
+// federation's transitional configuration without a, and the next ring
+// has every site again, a's new gateway a2 behind. Its answerer's log
+// holds a's position, so every gateway marks the ring's regular
+// configuration as continuing the old one: no node installs anything,
+// every node delivers every message once, in the old configuration (those
+// of the transitional configuration with its mark, at every site alike),
+// and a sender is told that a message sent after the failover was sent
+// in the old configuration. Where it is not safe, the ring changes the
+// configuration as before: a's position older than the answerer's log (a
+// partition and a merge of a), or a ring without a that settled between
+// (a left the domain's configuration).
+func TestFailoverContinues(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		log      int  // Config.LogEntries (0: the default)
+		between  bool // a ring of b and c settles while a has no gateway
+		wantA    string
+		wantB    string
+		cont     bool
+		messages int // delivered at a2
+	}{
+		{"continues", 0, false, "reg[a b c] cont[a b c]", "reg[a b c] cont[a b c]", true, 7},
+		// a misses what it did not hold: missed and in-trans.
+		{"beyond the log", 2, false, "reg[a b c] trans[a] reg[a b c]", "reg[a b c] trans[b c] reg[a b c]", false, 4},
+		// a catches up on missed, numbered where a was a member; the
+		// others delivered in-trans in the ring without a.
+		{"a site left", 0, true, "reg[a b c] trans[a] reg[a b c]", "reg[a b c] trans[b c] reg[b c] trans[b c] reg[a b c]", false, 5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, c.log, 3, 2, 2)
+			h.fedConfig("a", "b", "c")
+			h.settle()
+			h.send("a2", "first")
+			h.settle()
+			old := h.fedConf.ID
+			h.send("b1", "missed")
+			h.localStep(h.site("b"))
+			h.frozen[h.node("a1")] = true
+			h.fedStep() // a1 numbers it but dies before injecting
+			h.crash("a1")
+			h.send("b2", "in-trans")
+			h.send("c1", "in-trans")
+			h.localStep(h.site("b"))
+			h.localStep(h.site("c"))
+			if c.between {
+				h.fedConfig("b", "c")
+				h.settle()
+			}
+			h.localConfig(h.site("a")) // a2 takes over
+			h.localStep(h.site("a"))
+			h.fedConfigAfter(len(h.fedQ), "a", "b", "c")
+			h.settle()
+			h.send("a3", "after")
+			h.send("b2", "after")
+			h.send("c2", "after")
+			h.settle()
+			h.checkOrder()
+
+			if got := confs(h.node("a2")); got != c.wantA {
+				t.Errorf("a2 configurations %q, want %q", got, c.wantA)
+			}
+			for _, id := range []string{"b1", "c2"} {
+				if got := confs(h.node(id)); got != c.wantB {
+					t.Errorf("%s configurations %q, want %q", id, got, c.wantB)
+				}
+			}
+			if got := len(h.messages(h.node("a3"))); got != c.messages {
+				t.Errorf("a3 delivered %d messages, want %d", got, c.messages)
+			}
+			for _, id := range []string{"b1", "b2", "c1", "c2"} {
+				if got := len(h.messages(h.node(id))); got != 7 {
+					t.Errorf("%s delivered %d messages, want 7", id, got)
+				}
+			}
+			if !c.cont {
+				if st := h.node("b1").b.Stats(); st.Continuing != 0 {
+					t.Errorf("b1 settled %d rings that continue the configuration, want none", st.Continuing)
+				}
+				return
+			}
+			for _, s := range h.sites {
+				for _, n := range s.nodes {
+					if !n.alive {
+						continue
+					}
+					if st := n.b.Stats(); st.Continued != 1 {
+						t.Errorf("%s applied %d continuing configurations, want 1", n.id, st.Continued)
+					}
+					for _, e := range n.stream {
+						switch {
+						case e.Kind == EntryMessage && string(payloadOf(n, e.Origin)) == "in-trans" && !e.FedTrans:
+							t.Errorf("%s delivered %s without the transitional mark", n.id, e.Origin)
+						case e.Kind == EntrySend && string(e.Payload) == "after" && e.Conf.ID != old:
+							t.Errorf("%s was told its message was sent in %s, want %s", n.id, e.Conf.ID, old)
+						}
+					}
+				}
+			}
+			if st := h.node("a2").b.Stats(); st.CatchUps != 1 || st.Gaps != 0 {
+				t.Errorf("a2 stats %+v, want one catch-up", st)
+			}
+		})
 	}
 }

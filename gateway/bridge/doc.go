@@ -388,9 +388,60 @@
 // messages, into views at the same place in the domain order at every
 // site: a site that left has its members leave with reason network.
 //
-// A gateway failover is therefore a partition and a merge of its site for
-// the domain (transitional, then regular), not an invisible change:
-// keeping the site in the domain's configuration while it has no gateway
-// would let the other sites deliver messages in a configuration that
-// names the site while its members cannot receive them.
+// A site that leaves the federation's configuration (a ring without it
+// settles) is a partition and a merge of the site for the domain
+// (transitional, then regular): keeping the site in the domain's
+// configuration while the others number without it would let them deliver
+// messages in a configuration that names the site while its members never
+// receive them. A gateway failover that the federation goes through
+// without such a ring is no change of the domain's configuration at all
+// (below).
+//
+// # Failover without a configuration change
+//
+// When a site's active gateway dies or is paused, its federation member
+// leaves the ring, and the standby's member (a newer incarnation) joins
+// it: the federation goes from its regular configuration R through a
+// transitional one without the site to a new regular one. If the new
+// ring has R's sites and settles with no ring settling between, every
+// site can go on with the same stream through the change: the sites that
+// came through the transitional configuration delivered the same messages
+// there, and the site whose gateway changed gets them by catch-up (marked
+// FedTrans, in R). The ring's regular configuration is then marked as
+// continuing R (DomainConf.Continues), and a node whose last regular
+// configuration is R stays in it: it drops the transitional configuration
+// before it (the federation's, or its site's own after a catch-up) and
+// delivers the messages after that in R, marked FedTrans as the site that
+// caught up has them; what it held back for Safe delivery stays held for
+// a mark of the new ring (every site of it acks what it holds, so no
+// message is delivered Safe before every member holds it); its messages
+// are sent in R (EntrySend.Conf). The entry stays in the stream, for the
+// node's view to follow the federation ring (gateway/domconf), and in the
+// log, so that a site that catches up later gets the same stream. Nothing
+// is installed: no view changes and no round; the only hole is the
+// failover's own (the federation ring's membership round, the Sync phase
+// and the catch-up answer).
+//
+// Every gateway of the new ring decides alike, at the end of its Sync
+// phase, from the Syncs alone (Site.continuation): the ring's sites are
+// those of R, the last regular configuration each injected, and every
+// site either came through the federation's transitional configuration
+// right after R (the same one as the others: its id names R's ring) and
+// holds base, or names a position in R (a new gateway, its member in no
+// ring since) that the ring's answerer will answer: the answerer's Sync
+// names the lowest position its log will still hold when it answers
+// (syncMsg.from, sent by a site that came through the transitional
+// configuration; the log keeps Config.LogEntries entries, 8192 by
+// default). A held position anywhere decides against. Otherwise the
+// ring's configuration is a change as before: a site whose gap exceeds
+// the log goes through a partition and a merge (refused catch-up), and a
+// ring without a site that settled meanwhile is a real departure.
+//
+// The stream of a transitional configuration after a continued one names
+// the configuration the view was in (the domain's, not the federation's
+// ring in between): the log keeps the federation's id. If the catch-up
+// answer of a continuing ring is lost with the ring (its answerer died
+// before the site got it) and the next ring refuses the held position,
+// the site leaves R there and skips the continuing ring's entries (the
+// others delivered them in R): a known gap, see caughtUp.
 package bridge

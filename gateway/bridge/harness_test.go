@@ -328,7 +328,7 @@ func (h *harness) fedConfigAfter(inTrans int, sites ...string) {
 			continue
 		}
 		trans := &localring.Configuration{Kind: localring.Transitional, Ring: reg.Ring,
-			ID: fmt.Sprintf("t:%d/%s", h.fedRing, old.ID)}
+			ID: fmt.Sprintf("t:%s/%s", reg.Ring, old.Ring)}
 		for _, m := range old.Members {
 			if oldIn[string(m.ID)] && slices.Contains(sites, string(m.ID)) && sameOld(g.site.name, string(m.ID)) {
 				trans.Members = append(trans.Members, m)
@@ -368,7 +368,7 @@ func (h *harness) fedSplit(missed map[int][]int, components ...[]string) {
 	for i, sites := range components {
 		h.fedRing += 4
 		ring := localring.RingID{Seq: h.fedRing, Rep: localring.NodeID(sites[0])}
-		trans := &localring.Configuration{Kind: localring.Transitional, Ring: ring, ID: fmt.Sprintf("t:%d:%s/%s", h.fedRing, sites[0], old.ID)}
+		trans := &localring.Configuration{Kind: localring.Transitional, Ring: ring, ID: fmt.Sprintf("t:%s/%s", ring, old.Ring)}
 		reg := &localring.Configuration{Kind: localring.Regular, Ring: ring, ID: fmt.Sprintf("r:%d:%s", h.fedRing, sites[0])}
 		for _, name := range sites {
 			m := localring.Member{ID: localring.NodeID(name), Inc: 1}
@@ -471,11 +471,15 @@ func (h *harness) checkOrder() {
 	}
 }
 
-// confs renders a node's configuration entries, e.g. "reg[a b c] trans[a]".
+// confs renders a node's configuration entries, e.g. "reg[a b c] trans[a]",
+// and "cont[a b c]" for a regular one that continues the one before.
 func confs(n *hnode) string {
 	var b []string
 	for _, e := range n.stream {
-		if e.Kind == EntryConfig {
+		switch {
+		case e.Kind == EntryConfig && e.Conf.Continues != "":
+			b = append(b, fmt.Sprintf("cont%v", e.Conf.Sites)) // no change of the domain's configuration
+		case e.Kind == EntryConfig:
 			b = append(b, fmt.Sprintf("%s%v", e.Conf.Kind, e.Conf.Sites))
 		}
 	}

@@ -78,6 +78,14 @@ type DomainConf struct {
 	ID    string
 	Kind  localring.ConfKind
 	Sites []string // sorted
+	// Continues, on a regular configuration, is the id of the regular
+	// configuration before it that it continues: the same sites, every
+	// one of them with the same stream, without a gap, through the change
+	// (a gateway failover whose new gateway caught up; see the package
+	// comment, "Failover without a configuration change"). A node whose
+	// last regular configuration is that one stays in it: the change is
+	// not one of the domain's configuration for its application.
+	Continues string
 }
 
 // Entry is one item of the domain's ordered stream: what a Down carries,
@@ -103,6 +111,10 @@ type Entry struct {
 	// injects itself.
 	FedTrans bool
 }
+
+// continuesFlag marks, in a configuration entry's kind byte, that the
+// entry names the configuration it continues (DomainConf.Continues).
+const continuesFlag = 0x80
 
 // tagLen is the length of a domain tag in a local ring message.
 const tagLen = 4
@@ -235,6 +247,14 @@ type syncMsg struct {
 	// (Site.numberedReg). Sent only when set, after hold, whose zero
 	// position then stands for none.
 	reg localring.DomainOrder
+	// from, for a site that came through the federation's transitional
+	// configuration trans, is the lowest position its log will still hold
+	// when it answers the catch-ups of this ring (if it is the answerer):
+	// every member knows from the Syncs alone whether a site behind will be
+	// answered, and so whether the ring's regular configuration continues
+	// the one before (Site.continuation). Sent only when set, after reg,
+	// whose zero position then stands for none.
+	from localring.DomainOrder
 }
 
 // hold is the position a waiting site holds (the last it injected before
@@ -298,7 +318,13 @@ func appendEntry(b []byte, e *Entry) []byte {
 		b = appendBytes(b, e.Payload)
 	case EntryConfig:
 		b = appendString(b, e.Conf.ID)
-		b = append(b, byte(e.Conf.Kind))
+		if e.Conf.Continues == "" {
+			b = append(b, byte(e.Conf.Kind))
+		} else {
+			// A flag in the kind byte: an entry without it has the
+			// layout of the bridges before it.
+			b = appendString(append(b, byte(e.Conf.Kind)|continuesFlag), e.Conf.Continues)
+		}
 		b = binary.AppendUvarint(b, uint64(len(e.Conf.Sites)))
 		for _, s := range e.Conf.Sites {
 			b = appendString(b, s)
@@ -357,16 +383,20 @@ func encodeSync(s *syncMsg) []byte {
 	b = appendPos(b, s.last)
 	b = appendString(b, s.trans)
 	b = appendString(b, s.conf)
-	if s.hold.pos.IsZero() && s.reg.IsZero() {
+	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() {
 		return b
 	}
 	b = appendPos(b, s.hold.pos)
 	b = appendString(b, s.hold.conf)
 	b = appendFlag(b, s.hold.held)
-	if s.reg.IsZero() {
+	if s.reg.IsZero() && s.from.IsZero() {
 		return b
 	}
-	return appendPos(b, s.reg)
+	b = appendPos(b, s.reg)
+	if s.from.IsZero() {
+		return b
+	}
+	return appendPos(b, s.from)
 }
 
 func appendFlag(b []byte, f bool) []byte {
@@ -483,9 +513,15 @@ func (r *reader) entry() Entry {
 		e.Payload = r.bytes("payload")
 	case e.Kind == EntryConfig:
 		e.Conf.ID = r.str("configuration id")
-		e.Conf.Kind = localring.ConfKind(r.byte1("configuration kind"))
+		k := r.byte1("configuration kind")
+		e.Conf.Kind = localring.ConfKind(k &^ continuesFlag)
 		if r.err == nil && e.Conf.Kind != localring.Regular && e.Conf.Kind != localring.Transitional {
 			r.fail("configuration kind")
+		}
+		if k&continuesFlag != 0 {
+			if e.Conf.Continues = r.str("continued configuration"); r.err == nil && (e.Conf.Continues == "" || e.Conf.Kind != localring.Regular) {
+				r.fail("continued configuration: only a regular configuration continues one, named")
+			}
 		}
 		n := r.uvarint("site count")
 		if n > uint64(len(r.b)) {
@@ -621,7 +657,13 @@ func decodeFed(b []byte) (any, error) {
 			s.hold.held = r.flag("held position's transitional flag")
 			switch {
 			case r.err == nil && len(r.b) > 0:
-				if s.reg = r.pos(); r.err == nil && s.reg.IsZero() {
+				s.reg = r.pos()
+				if r.err == nil && len(r.b) > 0 {
+					if s.from = r.pos(); r.err == nil && s.from.IsZero() {
+						r.fail("a zero log start is not sent")
+					}
+				}
+				if r.err == nil && s.reg.IsZero() && s.from.IsZero() {
 					r.fail("a zero regular place is not sent")
 				}
 				if r.err == nil && s.hold.pos.IsZero() && (s.hold.conf != "" || s.hold.held) {

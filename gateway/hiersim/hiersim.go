@@ -169,6 +169,13 @@ type Result struct {
 	// a newer incarnation of their site stopped, FedConfs the regular
 	// federation configurations installed after the rings formed.
 	Injected, UpInFlight, Terms, Fenced, FedConfs int
+	// PartialFed counts the regular federation configurations installed
+	// after the rings formed without every site (a real departure of a
+	// site from the domain); Installs the domain configurations the nodes
+	// alive at the end installed after the rings formed, and Continued
+	// the federation configurations they went through without one
+	// (bridge.DomainConf.Continues), summed over those nodes.
+	PartialFed, Installs, Continued int
 	// Latency lists, per service level, the virtual time from each
 	// client message's submission on its local ring to each of its
 	// deliveries.
@@ -198,6 +205,10 @@ type node struct {
 	confs []bridge.DomainConf // domain configurations installed, in order
 	msgs  int                 // messages in its stream
 	held  *bridge.Entry       // a message Options.corrupt holds back
+	// installs counts the domain configurations it installed after the
+	// rings formed; continued the federation configurations it went
+	// through without one (bridge.DomainConf.Continues).
+	installs, continued int
 }
 
 type site struct {
@@ -222,7 +233,7 @@ type hier struct {
 	lostLog []string
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
-	fx      struct{ injected, upInFlight, terms, fedConfs int }
+	fx      struct{ injected, upInFlight, terms, fedConfs, partial int }
 	tl      *timeline               // a gateway crash's, from the kill on
 	lastAt  map[*node]time.Duration // every node's last delivery
 	sentAt  map[string]time.Duration
@@ -395,6 +406,9 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 	case localring.EventInstall:
 		if h.formed && e.Conf.Kind == localring.Regular {
 			h.fx.fedConfs++
+			if len(e.Conf.Members) < len(h.sites) {
+				h.fx.partial++
+			}
 		}
 		if e.Conf.Kind == localring.Regular && len(e.Conf.Members) == len(h.sites) {
 			h.tl.mark(markFedRing, n.site, h.fed.Elapsed())
@@ -435,6 +449,19 @@ func (h *hier) drain(n *node) {
 		h.logf("%s stream %d %s %s %s", n.id, e.Kind, e.Pos, e.Conf.ID, e.Origin)
 		switch e.Kind {
 		case bridge.EntryConfig:
+			if e.Conf.Kind == localring.Regular && len(e.Conf.Sites) == len(h.sites) {
+				h.tl.mark(markSynced, n.site, n.site.ring.Elapsed())
+			}
+			if e.Conf.Continues != "" {
+				// No change of the domain's configuration: the node
+				// stays in the one it is in (bridge, "Failover without
+				// a configuration change").
+				n.continued++
+				continue
+			}
+			if h.formed {
+				n.installs++
+			}
 			n.conf = e.Conf
 			n.confs = append(n.confs, e.Conf)
 			l := h.line(n, evs.EvInstall)
@@ -447,9 +474,6 @@ func (h *hier) drain(n *node) {
 				}
 			}
 			slices.Sort(members)
-			if e.Conf.Kind == localring.Regular && len(e.Conf.Sites) == len(h.sites) {
-				h.tl.mark(markSynced, n.site, n.site.ring.Elapsed())
-			}
 			l.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: members}
 			l.ConfID = e.Conf.ID
 			h.trace = append(h.trace, l)
@@ -711,6 +735,15 @@ func (h *hier) result(seed uint64) *Result {
 	r.Violations = append(r.Violations, h.oneOrder()...)
 	r.Injected, r.UpInFlight, r.Terms, r.FedConfs = h.fx.injected, h.fx.upInFlight, h.fx.terms, h.fx.fedConfs
 	r.Fenced = h.fed.Superseded()
+	r.PartialFed = h.fx.partial
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if s.ring.Alive(n.slot) {
+				r.Installs += n.installs
+				r.Continued += n.continued
+			}
+		}
+	}
 	if h.tl != nil {
 		r.Takeover = h.tl.result(h)
 	}

@@ -242,6 +242,18 @@ func report(t *testing.T, fault Fault, r *Result) {
 				id, st.BeyondLog, bridge.DefaultLogEntries, st.LocalGaps, st.Malformed, st.NotSafe))
 		}
 	}
+	var gaps uint64
+	for _, st := range r.Bridges {
+		gaps += st.Gaps
+	}
+	if r.Installs > 0 && r.PartialFed == 0 && gaps == 0 {
+		// Every federation configuration after the rings formed had
+		// every site, and every site caught up: a failover (a gateway
+		// crashed, paused or cut off from its site) is no change of the
+		// domain's configuration (bridge, "Failover without a
+		// configuration change").
+		bad = append(bad, fmt.Sprintf("%d domain configurations installed at a failover (%d federation configurations, every one with every site, no catch-up refused)", r.Installs, r.FedConfs))
+	}
 	if r.Lost != 0 || r.Duplicated != 0 {
 		bad = append(bad, fmt.Sprintf("%d lost, %d duplicated of %d sent", r.Lost, r.Duplicated, r.Sent))
 		bad = append(bad, r.LostLog[:min(5, len(r.LostLog))]...)
