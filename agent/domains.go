@@ -418,7 +418,9 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 		dl.caught = st
 	}
 	for i := range br.Stream {
-		if e := &br.Stream[i]; e.Kind == bridge.EntryConfig {
+		if e := &br.Stream[i]; e.Kind == bridge.EntryConfig && e.Conf.Continues != "" {
+			a.log.Info("federation domain: new federation ring, same sites and stream (a gateway failover): the domain's configuration goes on unchanged", "domain", dl.d.Name, "ring", e.Conf.ID, "continues", e.Conf.Continues, "sites", e.Conf.Sites, "position", e.Pos.String())
+		} else if e.Kind == bridge.EntryConfig {
 			a.log.Info("federation domain configuration applied", "domain", dl.d.Name, "configuration", e.Conf.ID, "kind", e.Conf.Kind.String(), "sites", e.Conf.Sites, "position", e.Pos.String())
 		}
 		dl.v.Entry(&br.Stream[i])

@@ -32,7 +32,15 @@
 //     installs the transitional configuration "dt:<at>/<previous regular
 //     id>" without them and the regular configuration "dr:<at>" at once;
 //   - an announcement that adds nodes opens a round as above (a node that
-//     joins knows nothing of the other sites before it).
+//     joins knows nothing of the other sites before it);
+//   - a regular configuration of the domain that continues the one before
+//     (bridge.DomainConf.Continues: a gateway failover with the same sites,
+//     every one with the same stream through it; bridge, "Failover without
+//     a configuration change") opens no round: the node stays in its
+//     configuration and notes the new federation ring. A gateway that died
+//     leaves the configuration as any node that dies does: its site's
+//     announcement without it removes it (at once, with no state
+//     exchange), and a group with no member on it sees no view.
 //
 // The origin tells apart the streams of two components of a split
 // federation whose rings have the same sequence number: their positions
@@ -82,7 +90,9 @@
 // gets the others' transitional configuration's messages in its regular
 // configuration (bridge, "Catch-up"), without the entry; the bridge marks
 // them (bridge.Entry.FedTrans), and an announcement among them waits for
-// the next round as in the transitional configuration: one that removes a
+// the next round as in the transitional configuration (or for the next
+// configuration that continues the domain's, which installs what it
+// changed, as the regular configuration's announcement would): one that removes a
 // node installed a regular configuration there, and the messages after it
 // were delivered in that one, not in the one their senders were told they
 // were sent in (EVS 1.3; TestAnnounceInTransitional's removes/skip case).

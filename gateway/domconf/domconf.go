@@ -128,6 +128,10 @@ func (v *View) Entry(e *bridge.Entry) {
 			v.fedTrans(e.Pos)
 			return
 		}
+		if e.Conf.Continues != "" {
+			v.continued(e.Pos, e.Pos.String()+"/"+e.Conf.ID)
+			return
+		}
 		v.trans = false
 		v.sites = slices.Clone(e.Conf.Sites)
 		v.ring = e.Pos.Ring
@@ -230,6 +234,46 @@ func (v *View) tellSent(n int) {
 		v.emit(localring.Event{Kind: localring.EventSend, Msg: localring.Message{ID: e.Origin.ID, Svc: e.Svc, Payload: e.Payload, Conf: conf}})
 	}
 	v.sends = slices.Delete(v.sends, 0, n)
+}
+
+// continued follows a regular configuration of the federation ring that
+// continues the domain's configuration (bridge.DomainConf.Continues: a
+// gateway failover, every site with the same stream through it): no
+// round, the node stays in its configuration, and the messages of the
+// federation's new ring follow in it. The announcements among the
+// messages the federation delivered in its transitional configuration
+// (bridge.Entry.FedTrans) were only noted (announced); what they changed
+// is installed here, as an announcement in the regular configuration
+// would: at once when they only remove nodes, in a round when they add
+// some. At its place every node of every site applies the same stream,
+// so all decide alike. The new gateway's site announces its local ring
+// without the old gateway as an ordinary announcement (an Up, ordered
+// in the new ring): a gateway that crashed leaves the configuration
+// then, as any node that crashed does.
+func (v *View) continued(pos localring.DomainOrder, at string) {
+	v.ring = pos.Ring
+	if v.round || v.cur == nil || v.cur.Kind != localring.Regular {
+		return
+	}
+	ms := v.members()
+	switch {
+	case slices.Equal(ms, v.reg.Members):
+	case slices.ContainsFunc(ms, func(m localring.Member) bool { return !slices.Contains(v.reg.Members, m) }):
+		v.openRound(pos)
+	default:
+		v.complete(pos, at)
+	}
+}
+
+// members returns the nodes the sites of the domain configuration
+// announced last, sorted.
+func (v *View) members() []localring.Member {
+	var ms []localring.Member
+	for _, s := range v.sites {
+		ms = append(ms, v.known[s]...)
+	}
+	slices.SortFunc(ms, func(a, b localring.Member) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return slices.Compact(ms)
 }
 
 // follow checks that a message at pos belongs to the federation ring of
@@ -404,12 +448,7 @@ func (v *View) maybeComplete(pos localring.DomainOrder, at string) {
 // nodes at pos (named after at), if this node is one of them.
 func (v *View) complete(pos localring.DomainOrder, at string) {
 	v.round = false
-	var ms []localring.Member
-	for _, s := range v.sites {
-		ms = append(ms, v.known[s]...)
-	}
-	slices.SortFunc(ms, func(a, b localring.Member) int { return strings.Compare(string(a.ID), string(b.ID)) })
-	ms = slices.Compact(ms)
+	ms := v.members()
 	if !slices.Contains(ms, v.cfg.Self) {
 		// Not (yet) announced by its own site: a node that joins waits
 		// for the announcement that lists it. A member that its site

@@ -884,3 +884,108 @@ func TestAnnounceRegularAtOneSite(t *testing.T) {
 		})
 	}
 }
+
+// TestFailoverContinues: a regular configuration of the federation that
+// continues the domain's (bridge.DomainConf.Continues: a gateway failover,
+// every site with the same stream through it) opens no round: every node
+// stays in its configuration, the messages of the new federation ring are
+// delivered in it, and their senders are told they were sent there. What
+// announcements among the messages of the federation's transitional
+// configuration (marked) changed is installed at the continuing entry: a
+// node removed at once, a node added through a round. A configuration
+// that continues none (a site left, or could not catch up) opens a round
+// as before.
+func TestFailoverContinues(t *testing.T) {
+	a1, a2, a3, b1 := member("a-1", 1), member("a-2", 1), member("a-3", 1), member("b-1", 1)
+	form := func() (*stream, *View, *View) {
+		va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a2})
+		vb, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+		s := &stream{views: []*View{va, vb}, evs: map[*View][]localring.Event{}}
+		s.conf("a", "b")
+		s.announce("a", a1, a2)
+		s.announce("b", b1)
+		return s, va, vb
+	}
+	cont := func(s *stream, ring uint64, continues string) {
+		s.ring = ring
+		s.entry(bridge.Entry{Kind: bridge.EntryConfig, Conf: bridge.DomainConf{ID: fmt.Sprintf("r:%d:a", ring), Kind: localring.Regular, Sites: []string{"a", "b"}, Continues: continues}})
+	}
+
+	t.Run("continues", func(t *testing.T) {
+		s, va, vb := form()
+		before := va.Current().ID
+		s.sent(vb, 100)
+		s.deliver(vb, 100)
+		cont(s, 11, "r:7:a")
+		s.sent(va, 101)
+		s.deliver(va, 101)
+		s.sent(vb, 102)
+		s.deliver(vb, 102)
+		for _, v := range s.views {
+			if got := s.installs(v); len(got) != 1 || v.Current().ID != before || v.InRound() {
+				t.Errorf("%s installed %v, in round %v; want only %s", v.cfg.Self.ID, got, v.InRound(), before)
+			}
+			if st := v.Stats(); st.Discarded != 0 || st.Missed != 0 || st.Rounds != 1 {
+				t.Errorf("%s stats %+v, want nothing discarded, no missed configuration, the first round only", v.cfg.Self.ID, st)
+			}
+			var n int
+			for _, e := range s.evs[v] {
+				if e.Kind == localring.EventDeliver && e.Msg.Conf == before {
+					n++
+				}
+			}
+			if n != 3 {
+				t.Errorf("%s delivered %d messages in %s, want 3", v.cfg.Self.ID, n, before)
+			}
+		}
+		if up := va.Ready().Up; len(up) != 0 {
+			t.Errorf("a-2 announced %d times at a configuration that continues, want none", len(up))
+		}
+		s.checkAll(t)
+	})
+
+	t.Run("a site left", func(t *testing.T) {
+		s, _, _ := form()
+		cont(s, 11, "")
+		for _, v := range s.views {
+			if !v.InRound() || v.Current().Kind != localring.Transitional {
+				t.Errorf("%s: in round %v in %+v, want a round and its transitional configuration", v.cfg.Self.ID, v.InRound(), v.Current())
+			}
+		}
+		s.checkInstalls(t)
+	})
+
+	// a's announcement that a-1 left (its gateway died), delivered in the
+	// federation's transitional configuration (marked), is installed at
+	// the continuing configuration; one that adds a-3 opens a round there.
+	for _, c := range []struct {
+		name  string
+		ms    []localring.Member
+		round bool
+	}{
+		{"announced removal", []localring.Member{a2}, false},
+		{"announced join", []localring.Member{a2, a3}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, va, vb := form()
+			s.marked = []*View{va, vb}
+			s.announceRing("a", 9, c.ms...)
+			s.marked = nil
+			for _, v := range s.views {
+				if got := s.installs(v); len(got) != 1 {
+					t.Fatalf("%s installed %v before the regular configuration, want nothing new", v.cfg.Self.ID, got)
+				}
+			}
+			cont(s, 11, "r:7:a")
+			for _, v := range s.views {
+				if v.InRound() != c.round {
+					t.Errorf("%s in round %v, want %v", v.cfg.Self.ID, v.InRound(), c.round)
+				}
+				if !c.round && (v.Current().Kind != localring.Regular || !slices.Equal(v.Current().Members, []localring.Member{a2, b1})) {
+					t.Errorf("%s in %+v, want a regular configuration of a-2 and b-1", v.cfg.Self.ID, v.Current())
+				}
+			}
+			s.checkInstalls(t)
+		})
+	}
+}
