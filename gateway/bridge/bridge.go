@@ -839,7 +839,13 @@ const maxAcksInFlight = 4
 // is in this ring (at most maxAcksInFlight on their way).
 func (s *Site) ack() {
 	f := s.fed
-	if !s.active || f == nil || !f.regular || !f.synced || f.dropped || f.ackInFly >= maxAcksInFlight || len(s.hold) == 0 {
+	if !s.active || f == nil || !f.regular || !f.synced || f.dropped || f.ackInFly >= maxAcksInFlight || len(s.hold) == 0 || len(f.owed) > 0 {
+		// Not before the ring delivered the answers owed in it, as an Up
+		// (submit): an Ack is Safe, and an answer ordered after it waits
+		// until it is safe. After a failover that continues the
+		// configuration the survivors hold messages back from the ring's
+		// start (continued), and their Acks held up the answer by two
+		// rotations (TestTakeoverTimeline).
 		return
 	}
 	held, ok := lowest(s.members, s.reports)
