@@ -27,6 +27,7 @@ type ABVariant struct {
 	AgentEnv   []string // NAME=VALUE set for the agents (GOMAXPROCS=1, ...)
 	AgentArgs  []string // flags appended to `atoll agent` (--client-window=256, ...)
 	ClientEnv  []string // NAME=VALUE set for the load clients
+	Crypto     bool     // security mode encrypt for this variant (agent setting "encrypt")
 }
 
 // ParseVariant reads a variant from the command line of apiab:
@@ -34,7 +35,10 @@ type ABVariant struct {
 //	NAME=ATOLL:CLIENTLOAD[:AGENT-SETTINGS[:CLIENT-ENV]]
 //
 // where AGENT-SETTINGS and CLIENT-ENV are lists joined by '+': NAME=VALUE
-// sets an environment variable, --flag=value adds a flag of `atoll agent`.
+// sets an environment variable, --flag=value adds a flag of `atoll agent`,
+// and the agent setting "encrypt" runs the variant's ring in security mode
+// encrypt (as -crypto does for every variant), so that plain and encrypted
+// runs can be interleaved.
 func ParseVariant(s string) (ABVariant, error) {
 	name, rest, ok := strings.Cut(s, "=")
 	p := strings.Split(rest, ":")
@@ -45,12 +49,14 @@ func ParseVariant(s string) (ABVariant, error) {
 	if len(p) > 2 {
 		for _, e := range splitList(p[2]) {
 			switch {
+			case e == "encrypt":
+				v.Crypto = true
 			case strings.HasPrefix(e, "--"):
 				v.AgentArgs = append(v.AgentArgs, e)
 			case strings.Contains(e, "="):
 				v.AgentEnv = append(v.AgentEnv, e)
 			default:
-				return ABVariant{}, fmt.Errorf("variant %q: agent setting %q is neither NAME=VALUE nor --flag=value", s, e)
+				return ABVariant{}, fmt.Errorf("variant %q: agent setting %q is neither NAME=VALUE, --flag=value nor encrypt", s, e)
 			}
 		}
 	}
@@ -164,7 +170,7 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return ABResult{}, err
 	}
-	ag, err := StartAgents(tb, filepath.Join(dir, "agents"), AgentOptions{Bin: v.Atoll, Crypto: o.Crypto,
+	ag, err := StartAgents(tb, filepath.Join(dir, "agents"), AgentOptions{Bin: v.Atoll, Crypto: o.Crypto || v.Crypto,
 		Sched: func(argv ...string) []string { return withEnv(v.AgentEnv, append(argv, v.AgentArgs...)) }})
 	if err != nil {
 		return ABResult{}, err
@@ -299,7 +305,7 @@ func ABMain(args []string, stdout, stderr io.Writer) error {
 		variants stringsFlag
 		keep     bool
 	)
-	fs.Var(&variants, "v", "a variant, NAME=ATOLL:CLIENTLOAD[:AGENT-SETTINGS[:CLIENT-ENV]] (settings joined by '+': NAME=VALUE for the environment, --flag=value for `atoll agent`); repeat for each")
+	fs.Var(&variants, "v", "a variant, NAME=ATOLL:CLIENTLOAD[:AGENT-SETTINGS[:CLIENT-ENV]] (settings joined by '+': NAME=VALUE for the environment, --flag=value for `atoll agent`, encrypt for security mode encrypt); repeat for each")
 	fs.IntVar(&o.Nodes, "nodes", 3, "ring size")
 	fs.IntVar(&o.Rounds, "rounds", 3, "runs of each variant, interleaved")
 	fs.BoolVar(&o.OneSender, "one", true, "only node 1 sends (false: every node)")

@@ -25,6 +25,12 @@ func TestParseVariant(t *testing.T) {
 	if v, err := ParseVariant("old=/a:/b"); err != nil || v.AgentEnv != nil || v.AgentArgs != nil || v.ClientEnv != nil {
 		t.Errorf("old=/a:/b: %+v, %v", v, err)
 	}
+	if v, err := ParseVariant("enc=/a:/b:encrypt+--client-window=128"); err != nil || !v.Crypto || !slices.Equal(v.AgentArgs, []string{"--client-window=128"}) || v.AgentEnv != nil {
+		t.Errorf("enc=/a:/b:encrypt+--client-window=128: %+v, %v", v, err)
+	}
+	if v, _ := ParseVariant("plain=/a:/b"); v.Crypto {
+		t.Error("plain=/a:/b runs encrypted")
+	}
 	if got := withEnv([]string{"GOMAXPROCS=1"}, []string{"atoll", "agent"}); !slices.Equal(got, []string{"env", "GOMAXPROCS=1", "atoll", "agent"}) {
 		t.Errorf("withEnv: %q", got)
 	}
