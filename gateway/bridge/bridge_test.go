@@ -1521,3 +1521,63 @@ func TestFailoverContinues(t *testing.T) {
 		})
 	}
 }
+
+// As TestCatchUpHeldPosition, but with a refusal: the ring that
+// continues the configuration (c behind, a its answerer) ends before a's
+// answer reaches c (no Up is ordered in it meanwhile: every member holds
+// its Ups until the answer), and b, which answers c's held position in
+// the next ring, no longer holds it in its log. c leaves the old
+// configuration alone there, without the message it missed (b delivered
+// it there), skips the continuing ring's entries it numbered (that ring
+// is b's old configuration, which c is not in any more), and comes into
+// the next ring's configuration. Without the skip, c applied the
+// continuing entry after its own transitional configuration, and went on
+// in the configuration it had left.
+func TestContinuedRingRefused(t *testing.T) {
+	h := newHarness(t, 0, 2, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "w")
+	h.settle()
+	h.send("b2", "missed")
+	h.localStep(h.site("b"))
+	h.frozen[h.node("c1")] = true
+	h.fedStep() // c1 numbers it but dies before injecting
+	h.crash("c1")
+	h.localConfig(h.site("c")) // c2 takes over
+	h.fedConfig("a", "b", "c")
+	h.localStep(h.site("c")) // the Have phase: c2 submits its Sync
+	h.fedStep()              // the Syncs: the ring settles, a queues its answer to c
+	if st := h.node("b1").b.Stats(); st.Continuing != 1 {
+		t.Fatalf("b1 settled %d rings that continue the configuration, want 1", st.Continuing)
+	}
+	h.crash("a1") // its answer is lost with its federation member
+	// b's log forgets c's position as it goes on.
+	for _, n := range h.site("b").nodes {
+		n.b.cfg.LogEntries = 2
+	}
+	h.fedConfig("b", "c")
+	h.settle()
+	h.send("b1", "after")
+	h.send("c2", "after")
+	h.settle()
+	h.checkOrder()
+
+	c2, b1 := h.node("c2"), h.node("b1")
+	if st := c2.b.Stats(); st.Gaps != 1 {
+		t.Errorf("c2 stats %+v, want a refusal", st)
+	}
+	if got, want := confs(c2), "reg[a b c] trans[c] reg[b c]"; got != want {
+		t.Errorf("c2 configurations %q, want %q", got, want)
+	}
+	if got, want := confs(b1), "reg[a b c] cont[a b c] trans[b c] reg[b c]"; got != want {
+		t.Errorf("b1 configurations %q, want %q", got, want)
+	}
+	var got []string
+	for _, o := range h.messages(c2) {
+		got = append(got, string(payloadOf(c2, o)))
+	}
+	if want := []string{"w", "after", "after"}; !slices.Equal(got, want) {
+		t.Errorf("c2 delivered %q, want %q", got, want)
+	}
+}
