@@ -957,12 +957,7 @@ func TestCatchUpHeldPosition(t *testing.T) {
 			h.settle()
 			h.send("a2", "w")
 			h.settle()
-			h.send("b2", "missed")
-			h.localStep(h.site("b"))
-			h.frozen[h.node("c1")] = true
-			h.fedStep() // c1 numbers it but dies before injecting
-			h.crash("c1")
-			h.localConfig(h.site("c")) // c2 takes over
+			h.gatewayDiesBehind("b2", "c") // c2 takes over
 			h.fedConfig("a", "b", "c")
 			h.localStep(h.site("c")) // the Have phase: c2 submits its Sync
 			h.fedStep()              // the Syncs: the ring settles, a queues its answer to c
@@ -1452,11 +1447,7 @@ func TestFailoverContinues(t *testing.T) {
 			h.send("a2", "first")
 			h.settle()
 			old := h.fedConf.ID
-			h.send("b1", "missed")
-			h.localStep(h.site("b"))
-			h.frozen[h.node("a1")] = true
-			h.fedStep() // a1 numbers it but dies before injecting
-			h.crash("a1")
+			h.gatewayDiesBehind("b1", "a") // a2 takes over
 			h.send("b2", "in-trans")
 			h.send("c1", "in-trans")
 			h.localStep(h.site("b"))
@@ -1465,7 +1456,6 @@ func TestFailoverContinues(t *testing.T) {
 				h.fedConfig("b", "c")
 				h.settle()
 			}
-			h.localConfig(h.site("a")) // a2 takes over
 			h.localStep(h.site("a"))
 			h.fedConfigAfter(len(h.fedQ), "a", "b", "c")
 			h.settle()
@@ -1539,12 +1529,7 @@ func TestContinuedRingRefused(t *testing.T) {
 	h.settle()
 	h.send("a2", "w")
 	h.settle()
-	h.send("b2", "missed")
-	h.localStep(h.site("b"))
-	h.frozen[h.node("c1")] = true
-	h.fedStep() // c1 numbers it but dies before injecting
-	h.crash("c1")
-	h.localConfig(h.site("c")) // c2 takes over
+	h.gatewayDiesBehind("b2", "c") // c2 takes over
 	h.fedConfig("a", "b", "c")
 	h.localStep(h.site("c")) // the Have phase: c2 submits its Sync
 	h.fedStep()              // the Syncs: the ring settles, a queues its answer to c

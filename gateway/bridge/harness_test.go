@@ -411,6 +411,20 @@ func (h *harness) crash(id string) {
 	}
 }
 
+// gatewayDiesBehind orders from's Up "missed" in the federation ring and
+// has site's active gateway die after its member numbered it, before it
+// injected it (the site is behind the others); the next node of the site
+// takes over.
+func (h *harness) gatewayDiesBehind(from, site string) {
+	h.send(from, "missed")
+	h.localStep(h.node(from).site)
+	gw := h.site(site).gw
+	h.frozen[gw] = true
+	h.fedStep()
+	h.crash(string(gw.id))
+	h.localConfig(h.site(site))
+}
+
 // messages returns the origins of a node's delivered messages, in order,
 // and fails on an origin delivered twice.
 func (h *harness) messages(n *hnode) []Origin {
