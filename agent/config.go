@@ -531,7 +531,7 @@ func aloneOnHost(site *topology.Site, self *topology.Node, local func(netip.Addr
 			continue
 		}
 		a, err := netip.ParseAddr(site.BindTemplate(n))
-		if err != nil || a.IsUnspecified() || local(a.Unmap()) {
+		if err != nil || a.IsUnspecified() || local(a.WithZone("").Unmap()) {
 			return false
 		}
 	}

@@ -404,7 +404,9 @@ sites:
 // TestAloneOnHost: multicast loopback goes off only when every other node
 // of the site has a literal address that is not this host's.
 func TestAloneOnHost(t *testing.T) {
-	local := func(a netip.Addr) bool { return a == netip.MustParseAddr("10.255.0.1") || a.IsLoopback() }
+	local := func(a netip.Addr) bool {
+		return a == netip.MustParseAddr("10.255.0.1") || a == netip.MustParseAddr("fe80::1") || a.IsLoopback()
+	}
 	site := func(binds ...string) *topology.Site {
 		s := &topology.Site{Name: "s"}
 		for i, b := range binds {
@@ -421,6 +423,8 @@ func TestAloneOnHost(t *testing.T) {
 		{[]string{"10.255.0.1", "10.255.0.1"}, false},                       // this host, another port
 		{[]string{"10.255.0.1", "127.0.0.2"}, false},
 		{[]string{"10.255.0.1", "0.0.0.0"}, false},
+		{[]string{"10.255.0.1", "fe80::1%eth0"}, false}, // this host's, with a zone
+		{[]string{"10.255.0.1", "::ffff:10.255.0.1"}, false},
 		{[]string{"10.255.0.1", ""}, false}, // the default template
 		{[]string{"10.255.0.1"}, true},
 	} {
