@@ -587,6 +587,8 @@ func FuzzDecode(f *testing.F) {
 			again = encodeCatchUp(x)
 		case *fedUp:
 			again = encodeFedUp(x)
+		case *ackMsg:
+			again = encodeAck(x)
 		}
 		if err == nil {
 			y, err := decodeFed(again)
