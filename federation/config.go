@@ -176,6 +176,27 @@ func RingConfig(f *topology.File, d *topology.Domain) localring.Config {
 	return c
 }
 
+// FitPacket caps the packets of ring configuration c (from RingConfig) at
+// maxPacket, the largest ring packet the transport carries (QUIC
+// datagrams, ModeUDP's sealed datagrams), when that is below
+// c.MaxPacketBytes. The window, sized in packets of the preset's size,
+// keeps its bytes in the smaller packets, or the ring would send a
+// thirteenth of the bandwidth-delay product per rotation, and counts
+// them (localring.Config.ByteWindow): a packet of one 1000-byte message
+// is 1,040 to 1,120 bytes of a 1,245-byte datagram's, the rest too
+// short for a fragment of the next, and counted as a packet it took the
+// window's share of a full one. Every member of a ring runs the same
+// transport mode (it is in the ALPN), so all fit alike.
+func FitPacket(c *localring.Config, maxPacket int) {
+	if maxPacket <= 0 || maxPacket >= c.MaxPacketBytes {
+		return
+	}
+	c.WindowPackets = max(1, c.WindowPackets*c.MaxPacketBytes/maxPacket)
+	c.MaxPacketsPerVisit = max(1, c.MaxPacketsPerVisit*c.MaxPacketBytes/maxPacket)
+	c.MaxPacketBytes = maxPacket
+	c.ByteWindow = true
+}
+
 // NewConfig returns the configuration of gateway node gateway as the
 // member of its site in federation domain domain of plan p (made from
 // file f), having become active in the local ring configuration local,

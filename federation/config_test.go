@@ -203,3 +203,27 @@ func TestIncarnationRank(t *testing.T) {
 		}
 	}
 }
+
+// TestFitPacket: over a transport of smaller packets the window keeps its
+// bytes and counts them; a transport that carries the preset's packets
+// (streams) leaves the configuration as it is, counting packets.
+func TestFitPacket(t *testing.T) {
+	c := localring.DefaultWAN("fra")
+	c.WindowPackets, c.MaxPacketsPerVisit = 100, 50
+	same := c
+	FitPacket(&same, c.MaxPacketBytes)
+	if same != c {
+		t.Errorf("FitPacket at the preset's packet size changed the configuration: %+v", same)
+	}
+	small := c
+	FitPacket(&small, 1245)
+	if !small.ByteWindow || small.MaxPacketBytes != 1245 {
+		t.Errorf("over 1,245-byte packets: ByteWindow %v, MaxPacketBytes %d; want true, 1245", small.ByteWindow, small.MaxPacketBytes)
+	}
+	if w, want := small.WindowPackets*small.MaxPacketBytes, c.WindowPackets*c.MaxPacketBytes; w > want || w < want-small.MaxPacketBytes {
+		t.Errorf("window of %d bytes over 1,245-byte packets, want the preset's %d", w, want)
+	}
+	if err := small.Validate(); err != nil {
+		t.Error(err)
+	}
+}

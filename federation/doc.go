@@ -129,10 +129,9 @@
 // (topology.DeriveTimeouts over the domain's rotation and largest RTT), the
 // merge-detect interval from the join timeout, the flow-control window from
 // the bandwidth-delay product of the domain's slowest declared link
-// (localring.WindowForBDP; it counts bytes, localring.Config.ByteWindow,
-// so that packets smaller than the largest carry the product too), the
-// packet size of QUIC stream frames
-// (localring.WANPacketBytes; a transport that carries less caps it), and the
+// (localring.WindowForBDP), the packet size of QUIC stream frames
+// (localring.WANPacketBytes; a transport that carries less caps it, and
+// FitPacket keeps the window's bytes and counts them), and the
 // largest message: a maximum-size local message inside the federation
 // envelope (EnvelopeOverhead).
 package federation

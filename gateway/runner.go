@@ -368,19 +368,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	rc := fc.Ring
 	rc.RingSeq = max(seq, cfg.KnownRingSeq, rc.RingSeq, RingSeqOf(rc.Incarnation))
-	if tm := r.tr.MaxPacket(); tm < rc.MaxPacketBytes {
-		// The window is sized from the declared bandwidth's
-		// bandwidth-delay product in packets of the preset's size
-		// (federation.RingConfig), and counts bytes in units of
-		// MaxPacketBytes (localring.Config.ByteWindow): keep its bytes in
-		// the transport's smaller packets (datagrams, ModeUDP), or the
-		// ring would send a thirteenth of the product per rotation. Every
-		// member runs the same mode (it is in the ALPN), so they all
-		// scale alike.
-		rc.WindowPackets = max(1, rc.WindowPackets*rc.MaxPacketBytes/tm)
-		rc.MaxPacketsPerVisit = max(1, rc.MaxPacketsPerVisit*rc.MaxPacketBytes/tm)
-		rc.MaxPacketBytes = tm
-	}
+	// Datagrams and ModeUDP carry smaller packets than the preset's: the
+	// window keeps its bytes and counts them.
+	federation.FitPacket(&rc, r.tr.MaxPacket())
 	r.ring = rc
 	if r.node, err = localring.New(rc); err != nil {
 		r.tr.Close()
@@ -426,7 +416,7 @@ func (r *Runner) Config() federation.Config { return r.fc }
 // RingConfig returns the ring configuration the node runs with: the
 // federation configuration's, its ring sequence number raised to what
 // was saved, and its packets no larger than the transport carries (the
-// window scaled to keep its bytes).
+// window keeping its bytes, federation.FitPacket).
 func (r *Runner) RingConfig() localring.Config { return r.ring }
 
 // Addr returns the UDP address the QUIC transport listens on.

@@ -147,7 +147,10 @@ type Config struct {
 	// budget is not used up, so a visit may exceed it by less than one
 	// packet, as with packets, where that rule sends exactly the budget.
 	// Every member of a ring must count alike (the token's flow-control
-	// count is in the window's unit). DefaultWAN sets it.
+	// count is in the window's unit). federation.FitPacket sets it for a
+	// federation ring over a transport of smaller packets; no preset does
+	// (over QUIC streams' 16 KiB packets, counting packets carried more at
+	// 10 ms RTT: see federation/transport's doc).
 	ByteWindow bool
 
 	// MaxPacketBytes is the largest packet the core produces, header
@@ -248,8 +251,8 @@ func DefaultCloud(id NodeID) Config {
 // 2.4 s); its packets are QUIC stream frames of WANPacketBytes (a transport
 // that carries less, such as QUIC datagrams, caps MaxPacketBytes); its
 // window is the bandwidth-delay product of a 100 Mbit/s link over that
-// rotation (WindowForBDP), counted in bytes (ByteWindow) and adapted to
-// the rotations the ring sees (AdaptWindow); and its largest message is a maximum-size local
+// rotation (WindowForBDP), adapted to the rotations the ring sees
+// (AdaptWindow); and its largest message is a maximum-size local
 // message inside a federation envelope of up to MaxEnvelopeBytes. Use
 // WithTimings and WindowForBDP to fit a ring the planner derived.
 func DefaultWAN(id NodeID) Config {
@@ -261,7 +264,6 @@ func DefaultWAN(id NodeID) Config {
 	c.WindowPackets = WindowForBDP(100_000_000, 600*time.Millisecond, WANPacketBytes)
 	c.MaxPacketsPerVisit = c.WindowPackets
 	c.AdaptWindow = true
-	c.ByteWindow = true
 	c.setDefaults()
 	return c
 }

@@ -43,8 +43,8 @@
 // multicasts retransmissions that others asked for and then new packets,
 // each with the next sequence number, within a flow-control window shared
 // by the ring (WindowPackets per rotation, MaxPacketsPerVisit per visit,
-// split by backlog, counted in packets or, with Config.ByteWindow as in
-// the WAN preset, in bytes of MaxPacketBytes per packet of the window;
+// split by backlog, counted in packets or, with Config.ByteWindow, in
+// bytes, MaxPacketBytes per packet of the window;
 // and, per node, Node.SetSendLimit, which the driver
 // sets from its transport's send backlog when a congested connection
 // carries less than the window). Small messages are packed into one packet; messages up

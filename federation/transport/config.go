@@ -459,8 +459,9 @@ func ALPN(mode Mode, configHash uint64) string {
 // earlier version names that mode, so an earlier gateway refuses a
 // ModeUDP one in the handshake whatever its own mode, and the other
 // modes' wire is unchanged: the version stayed 5. Version 6 counts the
-// ring's flow-control window in bytes (localring.Config.ByteWindow, on in
-// localring.DefaultWAN): the token's flow-control count is then bytes,
-// which a member counting packets would take for far more than its
-// window (and the reverse), so the two refuse each other.
+// ring's flow-control window in bytes over datagrams and in ModeUDP
+// (localring.Config.ByteWindow, set by federation.FitPacket): the
+// token's flow-control count is then bytes, which a member counting
+// packets would take for far more than its window (and the reverse), so
+// the two refuse each other.
 const alpnPrefix = "atoll-fed/6"

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/federation"
 	"github.com/atoll-gcs/atoll/federation/transport"
 	"github.com/atoll-gcs/atoll/internal/wanem"
 	"github.com/atoll-gcs/atoll/localring"
@@ -184,9 +185,9 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 		rcfg := localring.DefaultWAN(localring.NodeID(s)).WithTimings(localring.Timings{
 			Token: tm.Token.D(), Retransmit: tm.Retransmit.D(), Consensus: tm.Consensus.D(), Join: tm.Join.D(),
 		})
-		rcfg.MaxPacketBytes = t.MaxPacket()
 		rcfg.WindowPackets = localring.WindowForBDP(declared, 3*path.Delay, rcfg.MaxPacketBytes)
 		rcfg.MaxPacketsPerVisit = rcfg.WindowPackets
+		federation.FitPacket(&rcfg, t.MaxPacket()) // as the gateway runner does
 		node, err := localring.New(rcfg)
 		if err != nil {
 			b.Fatal(err)
