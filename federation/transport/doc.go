@@ -641,7 +641,7 @@
 // 63.2 and 45.6), a third at 1 % 76.8 % (base 55.6; the bound alone 63.3),
 // BenchmarkFederation udp at 200 ms 90.0 and 77.4 %. The paced Agreed
 // latency at 1 % loss is higher with the change in BenchmarkRingWAN in
-// every pair (p50 393-579 ms against 352-455, eight runs; the bound
+// every pair (p50 393-579 ms against 352-455, five runs each; the bound
 // alone 494), not in BenchmarkFederation (341-550 against 408-523): in
 // the simulator the core makes the same decisions in a paced ring either
 // way (the window does not bind there), and the backlog bound does not
