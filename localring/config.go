@@ -143,9 +143,10 @@ type Config struct {
 	// also when packets are smaller: a 1,245-byte sealed datagram
 	// (federation transport's ModeUDP) carries one 1000-byte message in
 	// a packet of 1,040 to 1,120 bytes (the rest is too little for a
-	// fragment of the next), which the packet count took for a full one. A packet goes while its sender's
-	// budget is not used up, so a visit may exceed it by less than one
-	// packet, as with packets, where that rule sends exactly the budget.
+	// fragment of the next), which the packet count took for a full one.
+	// A packet goes while its sender's budget is not used up, so a visit
+	// may exceed it by less than one packet, as with packets, where that
+	// rule sends exactly the budget.
 	// Every member of a ring must count alike (the token's flow-control
 	// count is in the window's unit). federation.FitPacket sets it for a
 	// federation ring over a transport of smaller packets; no preset does

@@ -234,8 +234,8 @@ func (n *Node) State() string { return n.state.String() }
 // visit on, below what the flow-control window (WindowPackets,
 // MaxPacketsPerVisit) allows; a negative limit removes the bound. A
 // window that counts bytes (Config.ByteWindow) takes the limit as
-// packets × MaxPacketBytes bytes. On a
-// congested connection the token overtakes the messages still queued, and
+// packets × MaxPacketBytes bytes. On a congested connection the token
+// overtakes the messages still queued, and
 // the members ask for those as if they were lost: unbounded, the answers
 // would queue duplicates of what the connection is still carrying. During
 // recovery the old ring's packets are not bounded: the new ring needs

@@ -261,10 +261,9 @@ func (n *Node) windowCost(pkt []byte) int {
 }
 
 // window is the flow-control window this node uses now, in packets:
-// WindowPackets,
-// or in the operational state with Config.AdaptWindow what adaptWindow
-// left of it (recovery, which the new ring needs to form, keeps the
-// whole window).
+// WindowPackets, or in the operational state with Config.AdaptWindow what
+// adaptWindow left of it (recovery, which the new ring needs to form,
+// keeps the whole window).
 func (n *Node) window() int {
 	if n.cfg.AdaptWindow && n.state == stateOperational {
 		return n.win
