@@ -50,6 +50,9 @@ func TestControl(t *testing.T) {
 	if r.Forward().IsCut() {
 		t.Fatal("heal all did not heal forward")
 	}
+	// The forward link still drops 1 % of packets: the round trip below
+	// checks the heal, not the loss, and failed one run in a hundred.
+	do("set forward loss=0")
 	if _, ok := roundTrip(t, c, 5*time.Second); !ok {
 		t.Fatal("no echo")
 	}
