@@ -237,7 +237,7 @@ func (m *fedManager) roleChanged(domain string, role *federation.Role) {
 					run.r.Fence(m.a.cfg.Site, inc)
 				}
 			}
-			m.log.Info("no longer the site's active gateway: stopping the federation ring member", "domain", d.Name, "active", active, "local_ring", "r:"+local.String(), "epoch", epoch)
+			m.log.Info("no longer the site's active gateway: stopping the federation ring member", "domain", d.Name, "active", active, "local_ring", localring.RegularConfID(local), "epoch", epoch)
 			run.cancel()
 			delete(m.runners, d.Name)
 		}
@@ -301,7 +301,7 @@ func (m *fedManager) start(d *topology.Domain, local localring.RingID, epoch int
 	ctx, cancel := context.WithCancel(context.Background())
 	run.r, run.cancel = r, cancel
 	m.runners[d.Name] = run
-	m.log.Info("this node is the site's active gateway: federation ring member started", "domain", d.Name, "local_ring", "r:"+local.String(), "epoch", epoch, "incarnation", r.Config().Ring.Incarnation)
+	m.log.Info("this node is the site's active gateway: federation ring member started", "domain", d.Name, "local_ring", localring.RegularConfID(local), "epoch", epoch, "incarnation", r.Config().Ring.Incarnation)
 	m.wg.Go(func() {
 		err := r.Run(ctx)
 		if conn != nil {

@@ -164,7 +164,7 @@ func (a *Agent) handoverDelivered(m *localring.Message) {
 			return
 		}
 		local, epoch := dl.role.Term()
-		a.log.Info("the active gateway resumes its term: a new federation ring member", "domain", h.Domain, "gateway", h.From, "local_ring", "r:"+local.String(), "epoch", epoch)
+		a.log.Info("the active gateway resumes its term: a new federation ring member", "domain", h.Domain, "gateway", h.From, "local_ring", localring.RegularConfID(local), "epoch", epoch)
 		a.fed.roleChanged(dl.d.Name, dl.role)
 		dl.b.Release(h.From == a.cfg.Node, uint64(epoch))
 		if h.From == a.cfg.Node {
@@ -208,7 +208,7 @@ func (a *Agent) releaseDelivered(dl *domainLayer, h federation.HandoverRequest) 
 	local, epoch := dl.role.Term()
 	_, rank, _ := dl.role.Active()
 	inc, _ := dl.role.Incarnation(rank)
-	r := HandoverReply{Domain: h.Domain, Site: a.cfg.Site, From: h.From, To: h.To, LocalRing: "r:" + local.String(),
+	r := HandoverReply{Domain: h.Domain, Site: a.cfg.Site, From: h.From, To: h.To, LocalRing: localring.RegularConfID(local),
 		Epoch: epoch, Incarnation: inc, Agreed: true,
 		Note: "the federation ring re-forms with " + h.To + "'s member (site " + a.cfg.Site + " leaves the domain's configuration and joins it again, as at a failover): watch with `atoll inspect federation --watch`"}
 	a.log.Info("gateway handover took effect: the site's active gateway moved", "domain", h.Domain, "from", h.From, "to", h.To,
@@ -300,15 +300,15 @@ func (a *Agent) resumeFenced(dl *domainLayer, by uint64) {
 	next, err := federation.Incarnation(local, epoch+1, rank)
 	switch {
 	case err != nil:
-		a.log.Warn("this gateway's federation ring member was fenced by another of its site's, and it cannot resume in this local ring configuration; it starts again at the next configuration that makes it active", "domain", dl.d.Name, "superseded_by", by, "local_ring", "r:"+local.String(), "reason", err)
+		a.log.Warn("this gateway's federation ring member was fenced by another of its site's, and it cannot resume in this local ring configuration; it starts again at the next configuration that makes it active", "domain", dl.d.Name, "superseded_by", by, "local_ring", localring.RegularConfID(local), "reason", err)
 		return
 	case next <= by:
-		a.log.Warn("this gateway's federation ring member was fenced by a newer one of its site while its local ring still makes it active (the site's local ring is split, and the other part's configuration is newer); it starts again at the next configuration that makes it active", "domain", dl.d.Name, "superseded_by", by, "local_ring", "r:"+local.String())
+		a.log.Warn("this gateway's federation ring member was fenced by a newer one of its site while its local ring still makes it active (the site's local ring is split, and the other part's configuration is newer); it starts again at the next configuration that makes it active", "domain", dl.d.Name, "superseded_by", by, "local_ring", localring.RegularConfID(local))
 		return
 	}
 	dl.resumed.local, dl.resumed.epoch = local, epoch
 	a.submitResume(dl)
-	a.log.Warn("this gateway's federation ring member was fenced by another gateway of its site that was active in an older local ring configuration, and its local ring still makes it active: it resumes with a new member", "domain", dl.d.Name, "superseded_by", by, "local_ring", "r:"+local.String(), "epoch", epoch+1, "incarnation", next)
+	a.log.Warn("this gateway's federation ring member was fenced by another gateway of its site that was active in an older local ring configuration, and its local ring still makes it active: it resumes with a new member", "domain", dl.d.Name, "superseded_by", by, "local_ring", localring.RegularConfID(local), "epoch", epoch+1, "incarnation", next)
 }
 
 func orNone(names []string) string {

@@ -596,7 +596,7 @@ func (n *Node) install() {
 		n.deliverPacket(old, m, trans.ID)
 	}
 	// 4. The new regular configuration.
-	nu.confID = regConfID(nu.id)
+	nu.confID = RegularConfID(nu.id)
 	n.reg, n.next = nu, nil
 	n.state = stateOperational
 	n.commitTok = nil

@@ -118,9 +118,43 @@ func (c *Configuration) MemberIDs() []string {
 	return ids
 }
 
-func regConfID(r RingID) string { return "r:" + r.String() }
+// Configuration ids follow one convention, which the EVS checker reads
+// too (evs: parseConfID): "r:<ring>" names the regular configuration of
+// ring <ring> (RingID.String), "t:<next>/<old>" the transitional
+// configuration between the regular configurations of rings old and next.
+// Layers above the ring (the bridge) take ids apart and build them with
+// the functions below, never by hand.
 
-func transConfID(next, old RingID) string { return "t:" + next.String() + "/" + old.String() }
+// RegularConfID returns the id of ring r's regular configuration.
+func RegularConfID(r RingID) string { return FormatRegularConfID(r.String()) }
+
+// FormatRegularConfID returns the id of the regular configuration of the
+// ring named ring (RingID.String, or as ParseRegularConfID returns it).
+func FormatRegularConfID(ring string) string { return "r:" + ring }
+
+// ParseRegularConfID returns the ring named by a regular configuration's
+// id; ok is false for an id of another form.
+func ParseRegularConfID(id string) (ring string, ok bool) { return strings.CutPrefix(id, "r:") }
+
+// FormatTransitionalConfID returns the id of the transitional
+// configuration from the regular configuration of ring old into that of
+// ring next (rings named as ParseRegularConfID returns them).
+func FormatTransitionalConfID(next, old string) string { return "t:" + next + "/" + old }
+
+// ParseTransitionalConfID returns the rings named by a transitional
+// configuration's id: the ring it leads into and the ring whose regular
+// configuration it comes from. ok is false for an id of another form.
+func ParseTransitionalConfID(id string) (next, old string, ok bool) {
+	t, ok := strings.CutPrefix(id, "t:")
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(t, "/")
+}
+
+func transConfID(next, old RingID) string {
+	return FormatTransitionalConfID(next.String(), old.String())
+}
 
 // MessageID names a message uniquely forever: the sender, its incarnation
 // and the sender's message counter.

@@ -672,13 +672,13 @@ func (s *Site) apply(e *Entry) {
 			// configuration: no mark of the regular one will come for
 			// them. They come before its own.
 			s.transOut = slices.Insert(s.transOut, 1, s.unhold()...)
-			if t, ok := strings.CutPrefix(s.transOut[0].Conf.ID, "t:"); ok && s.regConf.ID != s.regFed.ID {
+			if next, _, ok := localring.ParseTransitionalConfID(s.transOut[0].Conf.ID); ok && s.regConf.ID != s.regFed.ID {
 				// The federation's transitional configuration comes from
 				// a ring that continued the domain's configuration: for
 				// the stream it comes from that configuration (the log
 				// keeps the federation's id, which catch-ups name).
-				if next, _, ok := strings.Cut(t, "/"); ok && strings.HasPrefix(s.regConf.ID, "r:") {
-					s.transOut[0].Conf.ID = "t:" + next + "/" + strings.TrimPrefix(s.regConf.ID, "r:")
+				if old, ok := localring.ParseRegularConfID(s.regConf.ID); ok {
+					s.transOut[0].Conf.ID = localring.FormatTransitionalConfID(next, old)
 				}
 			}
 		} else if len(s.hold) > 0 {
@@ -1185,7 +1185,7 @@ func (s *Site) settle() {
 		// another way was cut off from that one's next ring). They
 		// delivered the same messages there.
 		t.Sites = slices.DeleteFunc(t.Sites, func(x string) bool { return f.transOf[x] != t.ID })
-		if !strings.HasPrefix(t.ID, "t:"+strings.TrimPrefix(f.id, "r:")+"/") {
+		if next, _, ok := localring.ParseTransitionalConfID(t.ID); !ok || next != ringOf(f.id) {
 			// Rings that did not settle came between: the federation's
 			// id leads into one of them (fedTransID undoes this).
 			t.ID = "fed:" + t.ID + ">" + f.id
@@ -1269,14 +1269,19 @@ func (s *Site) continuation(base localring.DomainOrder, answerer string) string 
 // transitional configuration "t:<new ring>/<old ring>" comes from, "" for
 // another id.
 func transFrom(t string) string {
-	t, ok := strings.CutPrefix(t, "t:")
-	if !ok {
-		return ""
-	}
-	if _, old, ok := strings.Cut(t, "/"); ok && old != "" {
-		return "r:" + old
+	if _, old, ok := localring.ParseTransitionalConfID(t); ok && old != "" {
+		return localring.FormatRegularConfID(old)
 	}
 	return ""
+}
+
+// ringOf returns the ring a regular configuration's id names, and any
+// other id as it is.
+func ringOf(id string) string {
+	if r, ok := localring.ParseRegularConfID(id); ok {
+		return r
+	}
+	return id
 }
 
 // logFrom returns the lowest position the log will still hold when this
@@ -1778,5 +1783,5 @@ func fedTransID(id string) string {
 // the federation's own transitional configuration has that one's id, with
 // other members.
 func transID(site, next, old string) string {
-	return "site:" + site + ":t:" + strings.TrimPrefix(next, "r:") + "/" + strings.TrimPrefix(old, "r:")
+	return "site:" + site + ":" + localring.FormatTransitionalConfID(ringOf(next), ringOf(old))
 }
