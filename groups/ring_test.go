@@ -2,6 +2,7 @@ package groups
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +28,12 @@ type testRing struct {
 	quiet     bool
 	events    int
 	sentBytes int
+	// needsSeen keeps the answers of Node.Needs of the first node that
+	// delivered each message in each configuration; needed and
+	// notNeeded count the deliveries it said concern their node, and
+	// those it said do not.
+	needsSeen         map[needsKey]map[string]bool
+	needed, notNeeded int
 }
 
 type tnode struct {
@@ -92,10 +99,50 @@ func (tn *tnode) member() localring.Member {
 	return localring.Member{ID: localring.NodeID(tn.id), Inc: tn.inc}
 }
 
-// step feeds one ring event to a node and collects its output.
+// step feeds one ring event to a node and collects its output. Before a
+// delivery it asks the node whether the message concerns each node
+// (Node.Needs, with every node its own site: the finest split), and
+// checks that a node it said no for delivers it to no client, and that
+// the nodes that deliver a message in the same configuration answer
+// alike (needsCheck).
 func (r *testRing) step(tn *tnode, e localring.Event) {
+	if r.quiet || e.Kind != localring.EventDeliver {
+		tn.g.Step(e)
+		r.collect(tn)
+		return
+	}
+	needs := make(map[string]bool, len(r.nodes))
+	for id := range r.nodes {
+		needs[id] = tn.g.Needs(e.Msg.Payload, e.Msg.ID.Sender, func(n localring.NodeID) bool { return string(n) == id })
+	}
+	before := len(tn.events)
 	tn.g.Step(e)
 	r.collect(tn)
+	for _, ev := range tn.events[before:] {
+		if ev.Kind == EventDeliver && len(ev.To) > 0 && !needs[tn.id] {
+			r.t.Errorf("%s delivered %v to %v, but Needs said the message does not concern it", tn.id, e.Msg.ID, ev.To)
+		}
+	}
+	if r.needsSeen == nil {
+		r.needsSeen = make(map[needsKey]map[string]bool)
+	}
+	k := needsKey{e.Msg.ID, e.Msg.Conf}
+	if prev, ok := r.needsSeen[k]; !ok {
+		r.needsSeen[k] = needs
+	} else if !maps.Equal(prev, needs) {
+		r.t.Errorf("%s: Needs of %v in %s is %v, another node's was %v", tn.id, e.Msg.ID, e.Msg.Conf, needs, prev)
+	}
+	if needs[tn.id] {
+		r.needed++
+	} else {
+		r.notNeeded++
+	}
+}
+
+// needsKey names a delivery: a message in a configuration.
+type needsKey struct {
+	id   localring.MessageID
+	conf string
 }
 
 func (r *testRing) collect(tn *tnode) {

@@ -1,0 +1,111 @@
+package groups
+
+import (
+	"testing"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// needsOf returns what Node.Needs answered, per node, for the message
+// with payload p delivered at node id (testRing.step records it).
+func (r *testRing) needsOf(id, p string) map[string]bool {
+	r.t.Helper()
+	for _, e := range r.nodes[id].events {
+		if e.Kind == EventDeliver && string(e.Msg.Payload) == p {
+			if m, ok := r.needsSeen[needsKey{e.Msg.ID, e.Msg.Conf}]; ok {
+				return m
+			}
+		}
+	}
+	r.t.Fatalf("%s delivered no %q", id, p)
+	return nil
+}
+
+func wantNeeds(t *testing.T, r *testRing, p string, want map[string]bool) {
+	t.Helper()
+	got := r.needsOf("a", p)
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%q: Needs for %s = %v, want %v (all: %v)", p, id, got[id], w, got)
+		}
+	}
+}
+
+// TestNeeds: a group with members on a and b only does not concern c,
+// until a client of c joins: from the join's place in the order on, every
+// message to the group concerns c too. The sender's node is always
+// concerned; a point-to-point message concerns its sender's and its
+// recipient's nodes; requests concern every node. testRing.step checks,
+// at every delivery of every test of the package, that no node delivers
+// to a client a message Needs said does not concern it, and that the
+// nodes answer alike.
+func TestNeeds(t *testing.T) {
+	r := newTestRing(t, "a", "b", "c", "d")
+	r.form([]string{"a", "b", "c", "d"})
+	r.join("a", "x", "g")
+	r.join("b", "y", "g")
+	r.run()
+	r.mcast("a", "x", localring.Agreed, "m1", "g")
+	r.mcast("d", "w", localring.Agreed, "m2", "g") // open group: d sends without being a member
+	r.run()
+	wantNeeds(t, r, "m1", map[string]bool{"a": true, "b": true, "c": false, "d": false})
+	wantNeeds(t, r, "m2", map[string]bool{"a": true, "b": true, "c": false, "d": true})
+	if got := r.node("c").delivered(); len(got) != 0 {
+		t.Fatalf("c delivered %v", got)
+	}
+
+	// A message ordered before c's join does not concern c; every one
+	// after it does.
+	r.mcast("a", "x", localring.Agreed, "m3", "g")
+	r.send() // m3 is in the ring before the join
+	r.join("c", "z", "g")
+	r.run()
+	r.mcast("b", "y", localring.Agreed, "m4", "g")
+	r.run()
+	wantNeeds(t, r, "m3", map[string]bool{"c": false})
+	wantNeeds(t, r, "m4", map[string]bool{"a": true, "b": true, "c": true, "d": false})
+	wantStrings(t, "c's deliveries", r.node("c").delivered(), []string{"z<-m4"})
+
+	// Point-to-point: the sender's node and the recipient's.
+	if _, err := r.node("a").g.Send("x", "c:z", localring.Agreed, 0, []byte("p1")); err != nil {
+		t.Fatal(err)
+	}
+	r.collect(r.node("a"))
+	r.run()
+	wantNeeds(t, r, "p1", map[string]bool{"a": true, "b": false, "c": true, "d": false})
+
+	// b's only member leaves: b is no longer concerned after the leave.
+	r.leave("b", "y", "g")
+	r.run()
+	r.mcast("a", "x", localring.Agreed, "m5", "g")
+	r.run()
+	wantNeeds(t, r, "m5", map[string]bool{"a": true, "b": false, "c": true, "d": false})
+	if r.notNeeded == 0 || r.needed == 0 {
+		t.Fatalf("needed %d, not needed %d", r.needed, r.notNeeded)
+	}
+}
+
+// TestNeedsPartition: after a partition, a message delivered in a
+// transitional configuration concerns the nodes of its transitional view
+// only; after the merge (a state exchange) the nodes answer alike again,
+// and a message in the exchange concerns everyone.
+func TestNeedsPartition(t *testing.T) {
+	r := newTestRing(t, "a", "b", "c")
+	r.form([]string{"a", "b", "c"})
+	r.join("a", "x", "g")
+	r.join("c", "z", "g")
+	r.run()
+	r.mcast("a", "x", localring.Agreed, "m1", "g")
+	r.send()
+	r.deliverTo(len(r.node("a").ring.sent), "a", "b")
+	r.form([]string{"a", "b"}, []string{"c"})
+	r.run()
+	wantNeeds(t, r, "m1", map[string]bool{"a": true, "b": false, "c": true})
+	r.mcast("a", "x", localring.Agreed, "m2", "g")
+	r.run()
+	wantNeeds(t, r, "m2", map[string]bool{"a": true, "b": false, "c": false})
+	r.form([]string{"a", "b", "c"})
+	r.mcast("a", "x", localring.Agreed, "m3", "g")
+	r.run()
+	wantNeeds(t, r, "m3", map[string]bool{"a": true, "c": true})
+}
