@@ -767,6 +767,109 @@ func TestAnnounceInTransitional(t *testing.T) {
 	}
 }
 
+// TestAnnounceHoleInTransitional: the federation splits into {a, b} and
+// {c}, and an announcement is in one component's transitional
+// configuration and a hole in the other's (its site's message, which the
+// other component never received), with a message of the other component
+// after it that both hold. Either component delivers that message in a
+// transitional configuration that follows the one its sender was told it
+// was sent in, with or without the announcement before it: what the
+// announcement changed waits for the round of the component's next
+// regular configuration. A site that installed the announcement's
+// configuration among its transitional messages (a regular configuration,
+// then a transitional one, as the others would have had it in their
+// regular configuration: a rejected fix for TestAnnounceRegularAtOneSite)
+// delivered the message after it in a transitional configuration that
+// follows the new configuration, not the one it was sent in (EVS 1.3).
+func TestAnnounceHoleInTransitional(t *testing.T) {
+	a1, a2, b1, c1, c2, c3 := member("a-1", 1), member("a-2", 1), member("b-1", 1), member("c-1", 1), member("c-2", 1), member("c-3", 1)
+	for _, tc := range []struct {
+		name       string
+		site       string             // the announcing site (the other component has a hole there)
+		before, ms []localring.Member // its nodes before, and its announcement
+	}{
+		{"c removes", "c", []localring.Member{c1, c2}, []localring.Member{c1}},
+		{"c adds", "c", []localring.Member{c1, c2}, []localring.Member{c1, c2, c3}},
+		{"a removes", "a", []localring.Member{a1, a2}, []localring.Member{a1}},
+		{"a adds", "a", []localring.Member{a1}, []localring.Member{a1, a2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes := map[string][]localring.Member{"a": {a1, a2}, "b": {b1}, "c": {c1, c2}}
+			nodes[tc.site] = tc.before
+			var vs []*View
+			for _, m := range []localring.Member{a1, b1, c1} {
+				v, _ := New(Config{Domain: "fed/x", Site: string(m.ID[:1]), Self: m})
+				vs = append(vs, v)
+			}
+			s := &stream{views: vs, evs: map[*View][]localring.Event{}}
+			s.conf("a", "b", "c")
+			for _, site := range []string{"a", "b", "c"} {
+				s.announce(site, nodes[site]...)
+			}
+			s.sent(vs[0], 10)
+			s.deliver(vs[0], 10)
+			split := s.seq
+			nodes[tc.site] = tc.ms
+
+			// The announcement is at split+2, the other component's
+			// message (a-1's 13, or c-1's 14) at split+3.
+			mine, other, sender, msg := vs[2:], vs[:2], vs[0], uint64(13)
+			if tc.site == "a" {
+				mine, other, sender, msg = vs[:2], vs[2:], vs[2], 14
+			}
+			component := func(vs []*View, ring uint64, hole bool) {
+				if slices.Contains(vs, sender) {
+					s.sent(sender, msg)
+				}
+				s.trans(fmt.Sprintf("t:%d", ring), sitesOf(vs)...)
+				if hole {
+					s.seq++
+				} else {
+					s.announce(tc.site, tc.ms...)
+				}
+				s.deliver(sender, msg)
+				s.ring = ring
+				s.conf(sitesOf(vs)...)
+				for _, site := range sitesOf(vs) {
+					s.announce(site, nodes[site]...)
+				}
+			}
+			s.away = other
+			component(mine, 8, false)
+			s.away, s.seq, s.ring = mine, split, 0
+			component(other, 9, true)
+			s.away = nil
+
+			for _, v := range vs {
+				if c := v.Current(); c.Kind != localring.Regular || v.InRound() {
+					t.Fatalf("%s: %+v, in round %v", v.cfg.Self.ID, c, v.InRound())
+				}
+				n := 0
+				for _, e := range s.evs[v] {
+					if e.Kind == localring.EventDeliver && e.Msg.ID.Seq == msg {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Fatalf("%s delivered message %d %d times, want once", v.cfg.Self.ID, msg, n)
+				}
+			}
+			s.checkAll(t)
+		})
+	}
+}
+
+// sitesOf returns the sites of views vs, in order, once each.
+func sitesOf(vs []*View) []string {
+	var out []string
+	for _, v := range vs {
+		if !slices.Contains(out, v.cfg.Site) {
+			out = append(out, v.cfg.Site)
+		}
+	}
+	return out
+}
+
 // TestSameRingComponents: the federation splits into two components whose
 // rings have the same sequence number (gateway/hiersim's partial cut:
 // r:16:fra and r:16:sin; DomainOrder.Ring is the ring's sequence number),
