@@ -66,6 +66,14 @@ type domainLayer struct {
 		epoch int
 	}
 
+	// atSite reports whether a node is at this node's site, by the
+	// topology file; msgs counts the domain's messages this node applied,
+	// unneeded those of them its site had no use for (groups.Node.Needs:
+	// no member of their groups at the site, not sent from or to it),
+	// which its local ring carried all the same (group loop).
+	atSite         func(localring.NodeID) bool
+	msgs, unneeded uint64
+
 	mu    sync.Mutex
 	fedIn []fedInput // the runner's events, for the group loop
 }
@@ -116,6 +124,7 @@ func (a *Agent) newDomains() error {
 			return fmt.Errorf("agent: domain %s: %w", d.Name, err)
 		}
 		dl := &domainLayer{d: d, b: b, v: v, g: g, role: federation.NewRole(d, a.cfg.Site), proc: tracemap.Proc{Node: a.cfg.Node, Inc: a.self.Inc, Domain: d.Name}}
+		dl.atSite = a.siteNodes()
 		a.doms = append(a.doms, dl)
 		if err := a.setRingACLs(g, func(group string) bool { return a.domainOf(group) == dl }); err != nil {
 			return err
@@ -123,6 +132,20 @@ func (a *Agent) newDomains() error {
 		a.domainOutput(dl)
 	}
 	return nil
+}
+
+// siteNodes returns whether a node is at this agent's site, by the
+// topology file.
+func (a *Agent) siteNodes() func(localring.NodeID) bool {
+	mine := make(map[localring.NodeID]bool)
+	for _, s := range a.cfg.Federation.File.Sites {
+		if s.Name == a.cfg.Site {
+			for _, n := range s.Nodes {
+				mine[localring.NodeID(n.ID)] = true
+			}
+		}
+	}
+	return func(id localring.NodeID) bool { return mine[id] }
 }
 
 // domainOverhead is what a group message gains on its way through the
@@ -430,6 +453,12 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 		up(localring.Agreed, p)
 	}
 	for _, e := range vr.Events {
+		if e.Kind == localring.EventDeliver {
+			dl.msgs++
+			if !dl.g.Needs(e.Msg.Payload, e.Msg.ID.Sender, dl.atSite) {
+				dl.unneeded++
+			}
+		}
 		dl.g.Step(e)
 	}
 	if !dl.g.HasReady() {
@@ -510,10 +539,21 @@ type DomainStatus struct {
 	// that the domain has not ordered yet; each domain's layer takes
 	// client messages up to the send queue's bound
 	// (Status.ClientLimits.SendQueueMsgs) on its own.
-	Queued int           `json:"queued"`
-	Bridge bridge.Stats  `json:"bridge"`
-	View   domconf.Stats `json:"view"`
-	Layer  groups.Stats  `json:"layer"`
+	Queued int `json:"queued"`
+	// Messages are the domain's messages this node applied; Unneeded
+	// those of them its site had no use for: no client at the site was
+	// a member of their groups where the domain ordered them, and none
+	// sent them or was their point-to-point recipient
+	// (groups.Node.Needs, which every node of the site answers alike
+	// from the domain's order). The site's local ring carried them all
+	// the same: the bridge brings every domain message down to every
+	// site (gateway/bridge, "Down"); Unneeded is what bringing them down
+	// only to the sites with members would spare it.
+	Messages uint64        `json:"messages"`
+	Unneeded uint64        `json:"unneeded"`
+	Bridge   bridge.Stats  `json:"bridge"`
+	View     domconf.Stats `json:"view"`
+	Layer    groups.Stats  `json:"layer"`
 }
 
 // domainStatus returns the domains' status (group loop).
@@ -522,7 +562,7 @@ func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
 	for _, dl := range a.doms {
 		st := DomainStatus{Domain: dl.d.Name, Sites: dl.d.Sites, Role: "member",
 			Position: dl.b.Last().String(), Pending: dl.b.Pending(), Queued: dl.g.Pending(),
-			Connected: dl.b.Conf().Sites, Round: dl.v.InRound(),
+			Connected: dl.b.Conf().Sites, Round: dl.v.InRound(), Messages: dl.msgs, Unneeded: dl.unneeded,
 			Bridge: dl.b.Stats(), View: dl.v.Stats(), Layer: dl.g.Stats()}
 		for _, g := range dl.d.Gateways {
 			if g.Site == a.cfg.Site && (g.Active == a.cfg.Node || slices.Contains(g.Standby, a.cfg.Node)) {
