@@ -276,3 +276,34 @@ func TestMulticastAllocs(t *testing.T) {
 		t.Errorf("%.1f allocations per multicast, want at most 4", allocs)
 	}
 }
+
+// BenchmarkNeeds measures Node.Needs for a multicast from another node,
+// to one group and to 100 groups of three members each (two local, one
+// at n2), asked for a site that has none of them: the worst case, every
+// member looked at. BenchmarkMulticast100Groups is the delivery of the
+// same payload to 100 groups.
+func BenchmarkNeeds(b *testing.B) {
+	for _, k := range []int{1, 100} {
+		b.Run(strconv.Itoa(k)+"groups", func(b *testing.B) {
+			l := newLoop(b, Config{})
+			n2 := localring.Member{ID: "n2", Inc: 1}
+			dst := make([]string, k)
+			for i := range dst {
+				dst[i] = "g" + strconv.Itoa(i)
+				l.remoteJoin(l.g.me.m, "a"+strconv.Itoa(i%10), dst[i])
+				l.remoteJoin(l.g.me.m, "b"+strconv.Itoa(i%7), dst[i])
+				l.remoteJoin(n2, "r", dst[i])
+			}
+			w := wireMsg{kind: kindMulticast, epoch: l.g.epoch, seq: 1, client: "r", groups: dst, data: make([]byte, 1024)}
+			payload := w.append(nil)
+			at := func(id localring.NodeID) bool { return id == "n3" }
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if l.g.Needs(payload, n2.ID, at) {
+					b.Fatal("n3 has no member")
+				}
+			}
+		})
+	}
+}

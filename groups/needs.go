@@ -48,14 +48,18 @@ func (n *Node) Needs(payload []byte, origin localring.NodeID, at func(localring.
 		node, _, err := SplitMember(w.to)
 		return err != nil || at(node)
 	}
+	gen := n.nextGen() // asks at once per node, not once per membership
 	for _, name := range w.groups {
 		g := n.groups[name]
 		if g == nil {
 			continue
 		}
 		for _, mb := range g.cur() {
-			if at(mb.c.node.m.ID) {
-				return true
+			if ni := mb.c.node; ni.mark != gen {
+				ni.mark = gen
+				if at(ni.m.ID) {
+					return true
+				}
 			}
 		}
 	}

@@ -30,6 +30,7 @@ func (p phase) String() string {
 type nodeInfo struct {
 	m       localring.Member
 	clients map[string]*clientInfo
+	mark    uint64 // scratch for Needs (see Node.nextGen)
 }
 
 // clientInfo is one client of one node incarnation: a potential member.
