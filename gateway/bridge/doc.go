@@ -254,6 +254,42 @@
 // of the local ring (paused, partitioned). The applied Downs are the
 // domain's stream (Ready.Stream) for the domain's groups.Node.
 //
+// Every entry goes down to every site of the domain, also a message of a
+// group with no member at the site: the planner puts a group whose sites
+// are a and b in the domain of its class, which may be a+b+c, and c's
+// local ring carries all its messages. Bringing a message down only to
+// the sites with members of its groups (issue 9) is not built. What is:
+// the decision, groups.Node.Needs, which every node of every site
+// answers alike for a site at a position from the group state the
+// domain's order gives it (a join at c makes c need every message after
+// its place; requests and state-exchange reports are needed everywhere;
+// the sender's site always needs its message), and the count of what a
+// site would be spared (the agent's DomainStatus.Unneeded). What the
+// filter still needs, since the site's nodes must keep one stream with
+// exact positions (a Down names the one before it; Have, catch-up and
+// the Safe marks count positions):
+//
+//   - the gateway decides as it injects, before its own groups.Node has
+//     applied the positions between its last applied one and the entry;
+//     the answer is exact only when none of those changes group state
+//     (no request, report or configuration entry among them, nothing held
+//     back in the bridge or the domain's view), else it brings the entry
+//     down in full;
+//   - a skipped message still takes its place, as a Down without the
+//     group message's data (its group header, its length and the
+//     trace's hash of its data), so that positions, the Have phase, the
+//     duplicate check by origin and the Safe marks stay as they are, and
+//     every node writes its "deliver" line (to no client) with the
+//     message's hash for the EVS checker, which judges nodes;
+//   - a log that holds such entries cannot answer a catch-up for them: a
+//     standby that becomes the gateway has only what its local ring
+//     carried. The Sync must name the first position from which the
+//     site's log holds full entries, and the answerer be chosen among the
+//     sites whose log is full over the asked range (else a refusal: a
+//     partition and a merge for the asking site);
+//   - hiersim must run it under its faults (its payloads are no group
+//     messages: a synthetic rule of which site needs which payload).
+//
 // # Have: catching up inside the site
 //
 // At every regular configuration of the local ring every node submits
