@@ -34,6 +34,14 @@ type Config struct {
 	// (Stats.PendingDropped): a failover may then lose it. Default
 	// DefaultMaxPending.
 	MaxPending int
+	// Elide, when set, is asked by the active gateway for every message
+	// of another site as it injects it: a non-nil answer is the payload
+	// the Down carries instead (Entry.Elided), a stub of a message the
+	// site has no use for (no member of its groups there). The decision
+	// must be one every node of the site would make at that position.
+	// The gateway's log keeps the full message; a node that applied the
+	// stub keeps the stub, and no catch-up answer carries one.
+	Elide func(e *Entry) []byte
 }
 
 // Validate checks c and fills in defaults.
@@ -85,6 +93,10 @@ type Stats struct {
 	HeldNoTrans uint64 // regular configurations applied with messages held and no transitional configuration before: the node installed one of its site alone for them
 	Continued   uint64 // regular configurations applied that continue the one before (a failover without a change of the domain's configuration: DomainConf.Continues)
 	Continuing  uint64 // federation rings this active gateway settled whose regular configuration continues the one before
+	// Down only to member sites (Config.Elide).
+	Elided        uint64 // messages this active gateway injected as stubs (Entry.Elided)
+	ElidedApplied uint64 // stubs this node applied
+	ElidedRefused uint64 // catch-up answers this site refused because its log holds stubs in the range
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -705,6 +717,9 @@ func (s *Site) apply(e *Entry) {
 			s.release()
 		}
 	case EntryMessage:
+		if e.Elided {
+			s.stats.ElidedApplied++
+		}
 		k := originKey{e.Origin.Site, e.Origin.ID.Sender, e.Origin.ID.Inc}
 		if e.Origin.Site == s.cfg.Site {
 			s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
@@ -966,7 +981,16 @@ func (s *Site) inject(e Entry) {
 	s.injected = e.Pos
 	s.injectedConf(&e)
 	s.remember(e)
-	s.out.Local = append(s.out.Local, encodeDown(s.tag, prev, &e))
+	d := &e
+	if e.Kind == EntryMessage && !e.Elided && e.Origin.Site != s.cfg.Site && s.cfg.Elide != nil {
+		if stub := s.cfg.Elide(&e); stub != nil {
+			x := e
+			x.Payload, x.Elided = stub, true
+			d = &x
+			s.stats.Elided++
+		}
+	}
+	s.out.Local = append(s.out.Local, encodeDown(s.tag, prev, d))
 }
 
 // injectedConf notes the kind and id of a configuration entry injected.
@@ -1290,6 +1314,13 @@ func ringOf(id string) string {
 // first (settle). Zero when the log holds nothing for sure.
 func (s *Site) logFrom() localring.DomainOrder {
 	k := max(0, len(s.log)+len(s.transMsgs)+2-s.cfg.LogEntries)
+	for i := len(s.log) - 1; i >= k; i-- {
+		if s.log[i].Elided {
+			// An answer from a position before this stub would carry it:
+			// lookup refuses it.
+			return s.log[i].Pos
+		}
+	}
 	if k >= len(s.log) {
 		return localring.DomainOrder{}
 	}
@@ -1599,6 +1630,11 @@ func (s *Site) lookup(site string, from localring.DomainOrder, conf string, held
 			break
 		}
 		entries = append(entries, e)
+	}
+	if slices.ContainsFunc(entries, func(e Entry) bool { return e.Elided }) {
+		// A stub: this node has only what its site needed of it.
+		s.stats.ElidedRefused++
+		return nil, false
 	}
 	return entries, true
 }

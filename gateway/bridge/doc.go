@@ -258,37 +258,54 @@
 // group with no member at the site: the planner puts a group whose sites
 // are a and b in the domain of its class, which may be a+b+c, and c's
 // local ring carries all its messages. Bringing a message down only to
-// the sites with members of its groups (issue 9) is not built. What is:
-// the decision, groups.Node.Needs, which every node of every site
-// answers alike for a site at a position from the group state the
-// domain's order gives it (a join at c makes c need every message after
-// its place; requests and state-exchange reports are needed everywhere;
-// the sender's site always needs its message), and the count of what a
-// site would be spared (the agent's DomainStatus.Unneeded). What the
-// filter still needs, since the site's nodes must keep one stream with
-// exact positions (a Down names the one before it; Have, catch-up and
-// the Safe marks count positions):
+// the sites with members of its groups (issue 9) is built in part:
 //
+//   - the decision, groups.Node.Needs, which every node of every site
+//     answers alike for a site at a position from the group state the
+//     domain's order gives it (a join at c makes c need every message
+//     after its place; requests and state-exchange reports are needed
+//     everywhere; the sender's site always needs its message); the
+//     agent counts what a site would be spared (DomainStatus.Unneeded);
+//   - the bridge's side, Config.Elide: the active gateway asks it for
+//     every message of another site as it injects it, and a non-nil
+//     answer goes down instead of the payload, as a stub (Entry.Elided;
+//     a Down carries the mark in the byte after the entry, with
+//     FedTrans's: 1 FedTrans, 2 Elided, 3 both). The stub takes the
+//     message's place, so positions, the Have phase, the duplicate check
+//     by origin and the Safe marks stay as they are. The gateway's log
+//     keeps the message; a node that applied the stub keeps the stub, and
+//     a catch-up answer never carries one: a log with a stub in the range
+//     refuses (Stats.ElidedRefused: the asking site goes through a
+//     partition and a merge), and the Sync's log start (logFrom) is at
+//     the last stub, so that a ring is not taken to continue the domain's
+//     configuration on an answer that would be refused. hiersim's
+//     TestElide runs the hierarchy and every fault with a synthetic rule
+//     of which site needs which payload: nothing lost or duplicated, no
+//     stub where a site needs the message, and no answer refused for a
+//     stub (no fault changes the answering site's gateway).
+//
+// The agent does not set Config.Elide yet. What it still needs:
+//
+//   - a stub the domain's groups.Node delivers to no client, with the
+//     group message's header (groups, epoch, sender) and the trace's
+//     hash of its data, so that every node still writes its "deliver"
+//     line for the EVS checker, which judges nodes;
 //   - the gateway decides as it injects, before its own groups.Node has
-//     applied the positions between its last applied one and the entry;
-//     the answer is exact only when none of those changes group state
-//     (no request, report or configuration entry among them, nothing held
-//     back in the bridge or the domain's view), else it brings the entry
+//     applied the positions between the last it applied and the entry
+//     (the bridge's stream, messages held for Safe delivery or a
+//     transitional configuration, the domain's view): Needs is exact
+//     only when none of those changes group state (only multicasts and
+//     point-to-point messages among them), else it must bring the entry
 //     down in full;
-//   - a skipped message still takes its place, as a Down without the
-//     group message's data (its group header, its length and the
-//     trace's hash of its data), so that positions, the Have phase, the
-//     duplicate check by origin and the Safe marks stay as they are, and
-//     every node writes its "deliver" line (to no client) with the
-//     message's hash for the EVS checker, which judges nodes;
-//   - a log that holds such entries cannot answer a catch-up for them: a
-//     standby that becomes the gateway has only what its local ring
-//     carried. The Sync must name the first position from which the
-//     site's log holds full entries, and the answerer be chosen among the
-//     sites whose log is full over the asked range (else a refusal: a
-//     partition and a merge for the asking site);
-//   - hiersim must run it under its faults (its payloads are no group
-//     messages: a synthetic rule of which site needs which payload).
+//   - the answerer of a catch-up chosen among the sites whose log holds no
+//     stub in the range (the Sync would name where its full log begins),
+//     so that a second failover does not turn into a partition and a
+//     merge;
+//   - every node of the domain running a bridge that knows the mark: an
+//     older one drops a Down with marks 2 or 3 as malformed.
+//
+// A stub still costs the site's ring one small message per domain
+// message, not nothing.
 //
 // # Have: catching up inside the site
 //

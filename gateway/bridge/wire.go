@@ -110,6 +110,11 @@ type Entry struct {
 	// set); a catch-up answer does not: the asking site marks what it
 	// injects itself.
 	FedTrans bool
+	// Elided marks an EntryMessage whose Payload is the stub
+	// Config.Elide made of it: the site has no use for the message. A
+	// Down carries it in the byte after the entry (2, or 3 with
+	// FedTrans); no catch-up answer carries one.
+	Elided bool
 }
 
 // continuesFlag marks, in a configuration entry's kind byte, that the
@@ -337,8 +342,15 @@ func appendEntry(b []byte, e *Entry) []byte {
 
 func encodeDown(tag uint32, prev localring.DomainOrder, e *Entry) []byte {
 	b := appendEntry(appendPos(localHeader(kindDown, tag, 64+len(e.Payload)), prev), e)
-	if e.FedTrans && e.Kind == EntryMessage {
-		b = append(b, 1)
+	if e.Kind == EntryMessage && (e.FedTrans || e.Elided) {
+		var f byte
+		if e.FedTrans {
+			f |= 1
+		}
+		if e.Elided {
+			f |= 2
+		}
+		b = append(b, f)
 	}
 	return b
 }
@@ -614,8 +626,10 @@ func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
 		d := &down{prev: r.pos()}
 		d.entry = r.entry()
 		if r.err == nil && len(r.b) > 0 {
-			if d.entry.FedTrans = r.flag("transitional mark"); r.err == nil && (!d.entry.FedTrans || d.entry.Kind != EntryMessage) {
-				r.fail("transitional mark is sent only as 1, on a message")
+			f := r.byte1("marks")
+			d.entry.FedTrans, d.entry.Elided = f&1 != 0, f&2 != 0
+			if r.err == nil && (f == 0 || f > 3 || d.entry.Kind != EntryMessage) {
+				r.fail("marks are sent only as 1 to 3, on a message")
 			}
 		}
 		return localMsg{down: d}, r.done()

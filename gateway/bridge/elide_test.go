@@ -1,0 +1,99 @@
+package bridge
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// TestElide: the active gateway injects, with Config.Elide, a stub of a
+// message of another site that its site has no use for, and the message
+// itself of its own site's; its log keeps the full message, a node that
+// applies the stub keeps the stub (with Entry.Elided, on the wire too),
+// and no catch-up answer carries a stub: a log with one in the range
+// refuses, and logFrom names the place after which it can answer.
+func TestElide(t *testing.T) {
+	at := func(seq uint64) localring.DomainOrder { return localring.DomainOrder{Seq: seq, Ring: 4} }
+	conf := Entry{Pos: at(1), Kind: EntryConfig, Conf: DomainConf{ID: "r:4:a", Kind: localring.Regular, Sites: []string{"a", "b"}}}
+	msg := func(seq uint64, site string) Entry {
+		return Entry{Pos: at(seq), Kind: EntryMessage, Svc: localring.Agreed, Payload: []byte(fmt.Sprintf("m%d", seq)),
+			Origin: Origin{Site: site, ID: localring.MessageID{Sender: localring.NodeID(site + "1"), Inc: 1, Seq: seq}}}
+	}
+	gw, err := New(Config{Domain: "fed/test", Site: "a", Node: "a1", Elide: func(e *Entry) []byte {
+		if string(e.Payload) == "m3" {
+			return []byte("stub")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.inject(conf)
+	gw.inject(msg(2, "b"))
+	gw.inject(msg(3, "b")) // a stub
+	gw.inject(msg(4, "b"))
+	own := msg(5, "a")
+	own.Payload = []byte("m3") // the site's own message: never a stub
+	gw.inject(own)
+	downs := gw.Ready().Local
+	if st := gw.Stats(); st.Elided != 1 || len(downs) != 5 {
+		t.Fatalf("%d Downs, %d stubs; want 5, 1", len(downs), st.Elided)
+	}
+	if e := gw.log[2]; e.Elided || string(e.Payload) != "m3" {
+		t.Errorf("the gateway's log holds %+v, want the full message", e)
+	}
+
+	// A node of the site applies them.
+	n, err := New(Config{Domain: "fed/test", Site: "a", Node: "a2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range downs {
+		n.LocalDeliver(&localring.Message{Payload: d})
+	}
+	if st := n.Stats(); st.Applied != 5 || st.ElidedApplied != 1 || st.OutOfOrder != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	var got []string
+	for _, e := range n.Ready().Stream {
+		if e.Kind == EntryMessage {
+			got = append(got, fmt.Sprintf("%s:%s:%v", e.Pos, e.Payload, e.Elided))
+		}
+	}
+	if want := fmt.Sprint([]string{at(2).String() + ":m2:false", at(3).String() + ":stub:true", at(4).String() + ":m4:false", at(5).String() + ":m3:false"}); fmt.Sprint(got) != want {
+		t.Errorf("stream %v, want %v", got, want)
+	}
+
+	// Catch-up answers: none from a position before the stub.
+	if _, ok := n.lookup("b", at(2), "r:4:a", false, at(5)); ok || n.Stats().ElidedRefused != 1 {
+		t.Errorf("a node with a stub at %s answered from %s (%d refused)", at(3), at(2), n.Stats().ElidedRefused)
+	}
+	if es, ok := n.lookup("b", at(3), "r:4:a", false, at(5)); !ok || len(es) != 2 {
+		t.Errorf("from %s, after the stub: %d entries, %v", at(3), len(es), ok)
+	}
+	if es, ok := gw.lookup("b", at(2), "r:4:a", false, at(5)); !ok || len(es) != 3 || es[0].Elided {
+		t.Errorf("the gateway, which kept the message, answered %+v, %v", es, ok)
+	}
+	if f := n.logFrom(); f != at(3) {
+		t.Errorf("logFrom %s, want the stub's place %s", f, at(3))
+	}
+	if f := gw.logFrom(); f != at(1) {
+		t.Errorf("the gateway's logFrom %s, want %s", f, at(1))
+	}
+
+	// The marks on the wire.
+	tag := DomainTag("fed/test")
+	m := msg(3, "b")
+	for _, marks := range [][2]bool{{true, false}, {false, true}, {true, true}} {
+		x := m
+		x.Elided, x.FedTrans = marks[0], marks[1]
+		_, d, err := decodeLocal(encodeDown(tag, at(2), &x))
+		if err != nil || d.down == nil || fmt.Sprint(d.down.entry) != fmt.Sprint(x) {
+			t.Errorf("Down %+v decoded as %+v, %v", x, d.down, err)
+		}
+	}
+	if _, _, err := decodeLocal(append(encodeDown(tag, at(2), &m), 4)); err == nil {
+		t.Error("a Down with marks 4 decoded")
+	}
+}
