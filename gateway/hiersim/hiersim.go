@@ -22,6 +22,7 @@ package hiersim
 
 import (
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -68,6 +69,26 @@ type Options struct {
 	corrupt corruption
 	// agreedOnly sends every message Agreed (TestSafeLatency's baseline).
 	agreedOnly bool
+	// Elide brings a client message down in full only to the sites that
+	// need it by a synthetic rule (needsSite), as stubs elsewhere
+	// (bridge.Config.Elide): a site that applies a stub of a message it
+	// needs is counted (Result.ElidedNeeded).
+	Elide bool
+}
+
+// elidedPrefix starts the stubs of Options.Elide, which carry the
+// message's payload for the simulator's accounting (a real stub would
+// not).
+const elidedPrefix = "\x00elided:"
+
+// needsSite is Options.Elide's rule: whether site needs a client
+// message, one site in three not, by a hash of both.
+func needsSite(site string, payload []byte) bool {
+	h := fnv.New32a()
+	h.Write([]byte(site))
+	h.Write([]byte{0})
+	h.Write(payload)
+	return h.Sum32()%3 != 0
 }
 
 // corruption is a way a broken bridge could spoil a node's stream.
@@ -161,6 +182,9 @@ type Result struct {
 	Orphans int
 	// LostLog names each lost message and the node that lost it.
 	LostLog []string
+	// Elided counts the stubs the nodes applied (Options.Elide), and
+	// ElidedNeeded those of messages their site needs: each a loss.
+	Elided, ElidedNeeded int
 	// What the fault did: Injected counts the changes it made (a crash,
 	// a pause, a cut, a set of delays; 0 when it found nothing to act
 	// on), UpInFlight the victim gateway's Ups not yet ordered when it
@@ -189,7 +213,9 @@ type Result struct {
 }
 
 // Failed reports whether the run found anything wrong.
-func (r *Result) Failed() bool { return len(r.Violations) > 0 || r.Lost > 0 || r.Duplicated > 0 }
+func (r *Result) Failed() bool {
+	return len(r.Violations) > 0 || r.Lost > 0 || r.Duplicated > 0 || r.ElidedNeeded > 0
+}
 
 type node struct {
 	id    localring.NodeID
@@ -238,6 +264,9 @@ type hier struct {
 	lastAt  map[*node]time.Duration // every node's last delivery
 	sentAt  map[string]time.Duration
 	latency map[localring.Service][]time.Duration
+	// elided counts the stubs in the nodes' streams, elidedNeeded those
+	// of messages their site needs (Options.Elide).
+	elided, elidedNeeded int
 }
 
 // Run runs one seed.
@@ -310,7 +339,16 @@ func (h *hier) build(f *topology.File, seed uint64) error {
 		s.ring.SetDomain("site/" + name)
 		s.ring.Log = h.opts.Log
 		for i, id := range ids {
-			b, err := bridge.New(bridge.Config{Domain: h.dom.Name, Site: name, Node: id})
+			bc := bridge.Config{Domain: h.dom.Name, Site: name, Node: id}
+			if h.opts.Elide {
+				bc.Elide = func(e *bridge.Entry) []byte {
+					if needsSite(name, e.Payload) {
+						return nil
+					}
+					return append([]byte(elidedPrefix), e.Payload...)
+				}
+			}
+			b, err := bridge.New(bc)
 			if err != nil {
 				return err
 			}
@@ -446,6 +484,14 @@ func (h *hier) drain(n *node) {
 		stream = h.spoil(n, stream)
 	}
 	for _, e := range stream {
+		if e.Elided {
+			e.Payload = e.Payload[len(elidedPrefix):]
+			h.elided++
+			if needsSite(n.site.name, e.Payload) {
+				h.elidedNeeded++
+				h.lostLog = append(h.lostLog, fmt.Sprintf("%s applied a stub of %s, which its site needs", n.id, e.Payload))
+			}
+		}
 		h.logf("%s stream %d %s %s %s", n.id, e.Kind, e.Pos, e.Conf.ID, e.Origin)
 		switch e.Kind {
 		case bridge.EntryConfig:
@@ -732,6 +778,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.Sent = len(h.sent)
 	r.Lost, r.Duplicated = h.lostAndDuplicated()
 	r.LostLog = h.lostLog
+	r.Elided, r.ElidedNeeded = h.elided, h.elidedNeeded
 	r.Violations = append(r.Violations, h.oneOrder()...)
 	r.Injected, r.UpInFlight, r.Terms, r.FedConfs = h.fx.injected, h.fx.upInFlight, h.fx.terms, h.fx.fedConfs
 	r.Fenced = h.fed.Superseded()

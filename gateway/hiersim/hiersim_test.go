@@ -21,6 +21,7 @@ var (
 	seeds   = flag.Int("hiersim.seeds", 0, "seeds each simulator test runs, per fault (default 30; 4 with -short, 1 with -race)")
 	first   = flag.Uint64("hiersim.seed", 1, "first seed")
 	logPath = flag.String("hiersim.log", "", "write the runs' log (ring installs, faults, domain streams) to this file; use with -hiersim.seeds=1")
+	elide   = flag.Bool("hiersim.elide", false, "bring messages down in full only to the sites a synthetic rule says need them (Options.Elide)")
 )
 
 const topologyFile = "../../federation/testdata/three-sites.yaml"
@@ -132,6 +133,10 @@ type effects struct {
 	// configuration, summed over every node; regular configurations a
 	// node applied with messages held and no transitional one before.
 	safeMarked, safeInTrans, heldNoTrans uint64
+	// Options.Elide: stubs applied, catch-ups refused because the
+	// answering site's log holds stubs, catch-ups refused in all.
+	stubs                  int
+	stubRefusals, refusals uint64
 }
 
 func (e *effects) add(r *Result) {
@@ -147,7 +152,10 @@ func (e *effects) add(r *Result) {
 		e.safeMarked += st.SafeMarked
 		e.safeInTrans += st.SafeInTrans
 		e.heldNoTrans += st.HeldNoTrans
+		e.stubRefusals += st.ElidedRefused
+		e.refusals += st.Gaps
 	}
+	e.stubs += r.Elided
 }
 
 func (e *effects) String() string {
@@ -191,7 +199,25 @@ func eachSeed(first uint64, n int, f func(seed uint64)) {
 	wg.Wait()
 }
 
-func runSeeds(t *testing.T, fault Fault) {
+func runSeeds(t *testing.T, fault Fault) { runSeedsOf(t, fault, seedCount(), *elide) }
+
+// TestElide runs the hierarchy and every fault with Options.Elide, on a
+// fifth of the seeds: every site brings down in full only the messages
+// a synthetic rule says it needs, stubs of the others (bridge,
+// Config.Elide), under the same checks, and no site applies a stub of a
+// message it needs (a catch-up answer never carries one).
+func TestElide(t *testing.T) {
+	for _, f := range append([]Fault{FaultNone}, Faults...) {
+		name := string(f)
+		if f == FaultNone {
+			name = "none"
+		}
+		t.Run(name, func(t *testing.T) { runSeedsOf(t, f, max(1, seedCount()/5), true) })
+	}
+}
+
+// runSeedsOf runs n seeds of fault, with Options.Elide if elide.
+func runSeedsOf(t *testing.T, fault Fault, n int, elide bool) {
 	var log io.Writer
 	if *logPath != "" {
 		f, err := os.Create(*logPath)
@@ -202,12 +228,12 @@ func runSeeds(t *testing.T, fault Fault) {
 		log = f
 	}
 	var fx effects
-	eachSeed(*first, seedCount(), func(seed uint64) {
+	eachSeed(*first, n, func(seed uint64) {
 		if reason, ok := knownBugs[knownBug{fault, seed}]; ok && os.Getenv("ATOLL_KNOWN_BUGS") == "" {
 			t.Logf("seed %d skipped, a known bug (set ATOLL_KNOWN_BUGS=1 to run it): %s", seed, reason)
 			return
 		}
-		r, err := Run(seed, Options{Topology: topologyFile, Fault: fault, Log: log})
+		r, err := Run(seed, Options{Topology: topologyFile, Fault: fault, Log: log, Elide: elide})
 		if err != nil {
 			t.Error(err)
 			return
@@ -216,6 +242,12 @@ func runSeeds(t *testing.T, fault Fault) {
 		report(t, fault, r)
 	})
 	t.Log(&fx)
+	if elide {
+		t.Logf("stubs applied %d, catch-ups refused for stubs %d, catch-ups refused in all %d", fx.stubs, fx.stubRefusals, fx.refusals)
+		if fx.stubs == 0 {
+			t.Error("no stub applied: Options.Elide did nothing")
+		}
+	}
 	if fault != FaultNone && !t.Failed() {
 		fx.check(t, fault)
 	}
@@ -254,7 +286,10 @@ func report(t *testing.T, fault Fault, r *Result) {
 		// configuration change").
 		bad = append(bad, fmt.Sprintf("%d domain configurations installed at a failover (%d federation configurations, every one with every site, no catch-up refused)", r.Installs, r.FedConfs))
 	}
-	if r.Lost != 0 || r.Duplicated != 0 {
+	if r.ElidedNeeded != 0 {
+		bad = append(bad, fmt.Sprintf("%d stubs of messages their site needs", r.ElidedNeeded))
+	}
+	if r.Lost != 0 || r.Duplicated != 0 || r.ElidedNeeded != 0 {
 		bad = append(bad, fmt.Sprintf("%d lost, %d duplicated of %d sent", r.Lost, r.Duplicated, r.Sent))
 		bad = append(bad, r.LostLog[:min(5, len(r.LostLog))]...)
 	}
