@@ -11,10 +11,15 @@ import "github.com/atoll-gcs/atoll/localring"
 //
 // It is false only for a multicast or point-to-point message that the
 // node would deliver with agreed state and the current epoch, that
-// origin is not one of at, and that names no group with a member of
-// the view it would be delivered in (the transitional view after a
-// transitional configuration) on one of at, or whose recipient is not on
-// one of at. It is true for every other payload: requests (joins,
+// origin is not one of at, and that names no group with a member of its
+// last regular view on one of at, or whose recipient is not on one of
+// at. The last regular view, not the transitional one a message after a
+// transitional configuration is delivered in (a subset of it): nodes
+// that come from one regular configuration into different transitional
+// ones (a federation domain's round puts each node in one of itself
+// alone: gateway/domconf) have different transitional views and the
+// same regular ones, and one node (a site's gateway) decides for the
+// others. It is true for every other payload: requests (joins,
 // leaves, disconnects, ACL changes) and state-exchange reports, which
 // change the group state that every node keeps for every group; payloads
 // of other ring users, malformed ones; messages the node would discard
@@ -26,7 +31,8 @@ import "github.com/atoll-gcs/atoll/localring"
 // The answer is a function of the node's group state, which follows from
 // the order alone: every node that applied the same order up to the
 // message (every node of every site of a domain, as of the same
-// position) answers alike for the same at. Messages it says false for
+// position) answers alike for the same at, also in different
+// transitional configurations after the same regular one. Messages it says false for
 // change no group state, so a node that never receives them keeps the
 // same state as one that does.
 func (n *Node) Needs(payload []byte, origin localring.NodeID, at func(localring.NodeID) bool) bool {
@@ -54,7 +60,7 @@ func (n *Node) Needs(payload []byte, origin localring.NodeID, at func(localring.
 		if g == nil {
 			continue
 		}
-		for _, mb := range g.cur() {
+		for _, mb := range g.members {
 			if ni := mb.c.node; ni.mark != gen {
 				ni.mark = gen
 				if at(ni.m.ID) {

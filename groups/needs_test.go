@@ -109,3 +109,28 @@ func TestNeedsPartition(t *testing.T) {
 	r.run()
 	wantNeeds(t, r, "m3", map[string]bool{"a": true, "c": true})
 }
+
+// TestNeedsSplitAlone: every node goes on alone after a regular
+// configuration (as a federation domain's round puts each in a
+// transitional configuration of itself: gateway/domconf) and delivers
+// the old configuration's last message there, each with its own
+// transitional view; every node answers alike for every node (the
+// site's gateway decides for the site's other nodes), from the last
+// regular view.
+func TestNeedsSplitAlone(t *testing.T) {
+	r := newTestRing(t, "a", "b", "c")
+	r.form([]string{"a", "b", "c"})
+	r.join("a", "x", "g")
+	r.join("b", "y", "g")
+	r.run()
+	r.mcast("c", "w", localring.Agreed, "m1", "g")
+	r.send()
+	r.form([]string{"a"}, []string{"b"}, []string{"c"})
+	r.run()
+	for _, id := range []string{"a", "b", "c"} {
+		if got := r.needsOf(id, "m1"); !got["a"] || !got["b"] || !got["c"] {
+			t.Errorf("at %s: %v, want every node (a and b have members, c sent it)", id, got)
+		}
+	}
+	wantStrings(t, "b's deliveries", r.node("b").delivered(), []string{"y<-m1"})
+}
