@@ -34,7 +34,7 @@ type testRing struct {
 	// and notNeeded count the deliveries it said concern their node, and
 	// those it said do not.
 	needsSeen, needsFrom map[needsKey]map[string]bool
-	needed, notNeeded int
+	needed, notNeeded    int
 }
 
 type tnode struct {
