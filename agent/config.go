@@ -195,6 +195,19 @@ type Config struct {
 	// flow control"). Default 2.
 	SendQueueVisits int
 
+	// DomainBacklog bounds, for each federation domain of the node's
+	// site, how long the site's messages to the domain's groups may wait
+	// to be ordered, in time at the domain's slowest link: the agent
+	// accepts a client message for such a group only while the site's
+	// messages sent up and not yet come down ordered by the federation
+	// ring (and this node's accepted ones not yet sent up) hold less than
+	// DomainBacklog × that link's bandwidth (links[].bandwidth in the
+	// topology file), and at least MinDomainBacklogBytes. A domain whose
+	// links declare no bandwidth keeps only the send queue's bound
+	// (SendQueueVisits). Default 1 s (docs/PROTOCOL.md, "Back-pressure
+	// and flow control").
+	DomainBacklog time.Duration
+
 	// MaxClients bounds the number of client sessions at once. Default
 	// 4096.
 	MaxClients int
@@ -275,8 +288,13 @@ const (
 	DefaultClientWindowMsgs  = 64
 	DefaultClientWindowBytes = 256 << 10
 	DefaultSendQueueVisits   = 2
+	DefaultDomainBacklog     = time.Second
 	DefaultMaxClients        = 4096
 )
+
+// MinDomainBacklogBytes is the least backlog a federation domain allows a
+// site (Config.DomainBacklog).
+const MinDomainBacklogBytes = 64 << 10
 
 // maxSocketPath is the longest path a Unix socket may have on Linux
 // (sun_path is 108 bytes, NUL included).
@@ -326,6 +344,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SendQueueVisits == 0 {
 		c.SendQueueVisits = DefaultSendQueueVisits
+	}
+	if c.DomainBacklog == 0 {
+		c.DomainBacklog = DefaultDomainBacklog
 	}
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
@@ -377,6 +398,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SendQueueVisits < 1 {
 		bad("send queue of %d token visits is too small; allow at least 1 (default %d)", c.SendQueueVisits, DefaultSendQueueVisits)
+	}
+	if c.DomainBacklog < 0 {
+		bad("federation domain backlog %v is negative (default %v)", c.DomainBacklog, DefaultDomainBacklog)
 	}
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {

@@ -51,6 +51,13 @@ type domainLayer struct {
 	role *federation.Role // the site's active gateway, as the local ring decides it (group loop)
 	proc tracemap.Proc
 
+	// bound is the backlog of the site's messages to the domain beyond
+	// which this node accepts no client message for its groups (backlog;
+	// 0: none but the send queue's), and this node's share of it for
+	// messages the local ring has not delivered yet (backlogFull). Set at
+	// creation.
+	bound, transit int
+
 	fedOut   [][]byte   // Ups for the federation ring the runner has not taken (group loop)
 	draining *fedRun    // this node's member, stopping for a handover: released when it stopped (group loop)
 	solo     *soloGrace // a handover's new member, until it first rings with another site (group loop)
@@ -125,6 +132,8 @@ func (a *Agent) newDomains() error {
 		}
 		dl := &domainLayer{d: d, b: b, v: v, g: g, role: federation.NewRole(d, a.cfg.Site), proc: tracemap.Proc{Node: a.cfg.Node, Inc: a.self.Inc, Domain: d.Name}}
 		dl.atSite = a.siteNodes()
+		dl.bound = backlogBound(federation.SlowestLink(a.cfg.Federation.File, d), a.cfg.DomainBacklog)
+		dl.transit = max(dl.bound/(2*max(len(a.cfg.Nodes), 1)), 1)
 		a.doms = append(a.doms, dl)
 		if err := a.setRingACLs(g, func(group string) bool { return a.domainOf(group) == dl }); err != nil {
 			return err
@@ -146,6 +155,49 @@ func (a *Agent) siteNodes() func(localring.NodeID) bool {
 		}
 	}
 	return func(id localring.NodeID) bool { return mine[id] }
+}
+
+// backlogBound is the backlog a domain whose slowest link carries bw
+// allows a site (Config.DomainBacklog): what that link carries in d, at
+// least MinDomainBacklogBytes; 0 (no bound) when the link declares no
+// bandwidth.
+func backlogBound(bw topology.Bandwidth, d time.Duration) int {
+	if bw <= 0 {
+		return 0
+	}
+	return max(MinDomainBacklogBytes, int(float64(bw.BitsPerSecond())/8*d.Seconds()))
+}
+
+// backlog returns the bytes of the site's messages to the domain's groups
+// that wait to be ordered, as this node knows them: the Ups of the site's
+// other nodes delivered on the local ring and not yet come down, and this
+// node's own messages from their acceptance (its group layer holds them
+// until they come down, also before the local ring delivered their Up).
+// Every node of the site sees the others' Ups alike (the local ring
+// delivers them in one order), so the site's backlog stays near the
+// bound whichever of its nodes send: above it by at most what the
+// others accepted and the local ring has not delivered yet (group loop).
+func (dl *domainLayer) backlog() int {
+	all, own := dl.b.PendingBytes()
+	return all - own + dl.g.PendingBytes()
+}
+
+// backlogFull reports whether the site's backlog of messages to the
+// domain is at its bound, or this node's accepted messages that the local
+// ring has not delivered yet (the others do not count them yet) at its
+// share of the slack (transit): the node then accepts no client message
+// for the domain's groups (takeClientRequests), and their senders wait
+// (group loop). With transit at bound / (2 × the site's nodes), the
+// site's backlog stays under 1.5 × bound and a message, however many of
+// its nodes send at once; the local ring delivers in a rotation, so the
+// share holds back no node for longer than that.
+func (dl *domainLayer) backlogFull() bool {
+	if dl.bound <= 0 {
+		return false
+	}
+	all, own := dl.b.PendingBytes()
+	mine := dl.g.PendingBytes()
+	return all-own+mine >= dl.bound || mine-own >= dl.transit
 }
 
 // domainOverhead is what a group message gains on its way through the
@@ -549,11 +601,19 @@ type DomainStatus struct {
 	// the same: the bridge brings every domain message down to every
 	// site (gateway/bridge, "Down"); Unneeded is what bringing them down
 	// only to the sites with members would spare it.
-	Messages uint64        `json:"messages"`
-	Unneeded uint64        `json:"unneeded"`
-	Bridge   bridge.Stats  `json:"bridge"`
-	View     domconf.Stats `json:"view"`
-	Layer    groups.Stats  `json:"layer"`
+	Messages uint64 `json:"messages"`
+	Unneeded uint64 `json:"unneeded"`
+	// Backlog is the bytes of the site's messages to the domain's groups
+	// that wait to be ordered by the federation ring, as this node counts
+	// them (the site's Ups sent up and not yet come down, and this node's
+	// accepted messages not yet sent up); at BacklogBound (0: none) the
+	// node accepts no client message for the domain's groups
+	// (Config.DomainBacklog).
+	Backlog      int           `json:"backlog_bytes"`
+	BacklogBound int           `json:"backlog_bound_bytes"`
+	Bridge       bridge.Stats  `json:"bridge"`
+	View         domconf.Stats `json:"view"`
+	Layer        groups.Stats  `json:"layer"`
 }
 
 // domainStatus returns the domains' status (group loop).
@@ -563,6 +623,7 @@ func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
 		st := DomainStatus{Domain: dl.d.Name, Sites: dl.d.Sites, Role: "member",
 			Position: dl.b.Last().String(), Pending: dl.b.Pending(), Queued: dl.g.Pending(),
 			Connected: dl.b.Conf().Sites, Round: dl.v.InRound(), Messages: dl.msgs, Unneeded: dl.unneeded,
+			Backlog: dl.backlog(), BacklogBound: dl.bound,
 			Bridge: dl.b.Stats(), View: dl.v.Stats(), Layer: dl.g.Stats()}
 		for _, g := range dl.d.Gateways {
 			if g.Site == a.cfg.Site && (g.Active == a.cfg.Node || slices.Contains(g.Standby, a.cfg.Node)) {

@@ -449,9 +449,22 @@ func (a *Agent) requestLayer(f *cp.Frame) *groups.Node {
 }
 
 // layerFull reports whether g holds its bound of client messages not yet
-// sent by its ring (setSendQueueLimits).
+// sent by its ring (setSendQueueLimits), or, for a federation domain's
+// layer, whether the site's backlog of messages to the domain is at its
+// bound (domainLayer.backlogFull).
 func (a *Agent) layerFull(g *groups.Node) bool {
-	return g != nil && (g.Pending() >= a.gl.maxMsgs || g.PendingBytes() >= a.gl.maxBytes)
+	if g == nil {
+		return false
+	}
+	if g.Pending() >= a.gl.maxMsgs || g.PendingBytes() >= a.gl.maxBytes {
+		return true
+	}
+	for _, dl := range a.doms {
+		if dl.g == g {
+			return dl.backlogFull()
+		}
+	}
+	return false
 }
 
 // setSendQueueLimits sets how many client messages, and bytes, the group

@@ -65,6 +65,9 @@ type statusCollector struct {
 	fedRefused  *prometheus.Desc
 	fedSealed   *prometheus.Desc
 	fedMetrics  []fedMetric
+
+	// The federation domains of the node's site, one series per domain.
+	domBacklog, domBound *prometheus.Desc
 }
 
 // fedMetric is one metric of a federation ring member, labelled with its
@@ -87,6 +90,8 @@ func newStatusCollector(a *Agent) *statusCollector {
 	c.fedRotation = prometheus.NewDesc("atoll_federation_token_rotation_seconds", "Time between two tokens this gateway accepted in the domain's operational federation ring.", []string{"domain"}, nil)
 	c.fedRefused = prometheus.NewDesc("atoll_federation_connections_refused_total", "Gateway connections this gateway refused, by cause (unknown CA, expired certificate, wrong identity, ALPN mismatch ...).", []string{"domain", "cause"}, nil)
 	c.fedSealed = prometheus.NewDesc("atoll_federation_ring_datagrams_refused_total", "Ring packets arriving outside QUIC (transport mode udp) that this gateway dropped, by reason: malformed, unknown-key (no live connection's key), forged (failed authentication), replay (a counter seen before, or a duplicate from the network).", []string{"domain", "reason"}, nil)
+	c.domBacklog = prometheus.NewDesc("atoll_domain_backlog_bytes", "Bytes of the site's messages to the federation domain's groups waiting to be ordered by its federation ring, as this node counts them (the site's messages sent up and not yet come down, and this node's accepted ones not yet sent up).", []string{"domain"}, nil)
+	c.domBound = prometheus.NewDesc("atoll_domain_backlog_bound_bytes", "The domain backlog at which this node accepts no client message for the domain's groups (0: no bound but the send queue's): --domain-backlog at the domain's slowest declared link bandwidth.", []string{"domain"}, nil)
 	fed := func(name, help string, kind prometheus.ValueType, f func(*gateway.Stats) float64) {
 		c.fedMetrics = append(c.fedMetrics, fedMetric{prometheus.NewDesc(name, help, []string{"domain"}, nil), kind, f})
 	}
@@ -196,6 +201,8 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range c.fedMetrics {
 		ch <- m.desc
 	}
+	ch <- c.domBacklog
+	ch <- c.domBound
 }
 
 // Collect reads Status once and sends every metric.
@@ -216,6 +223,11 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		v      uint64
 	}{{"wrong-key", k.RejectWrongKey}, {"mismatch", k.RejectMismatch}, {"auth", k.RejectAuth}, {"replay", k.RejectReplay}, {"other", k.RejectOther}, {"unknown-sender", k.UnknownSender}} {
 		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(r.v), r.reason)
+	}
+	for i := range st.Domains {
+		d := &st.Domains[i]
+		ch <- prometheus.MustNewConstMetric(c.domBacklog, prometheus.GaugeValue, float64(d.Backlog), d.Domain)
+		ch <- prometheus.MustNewConstMetric(c.domBound, prometheus.GaugeValue, float64(d.BacklogBound), d.Domain)
 	}
 	for i := range st.Federation {
 		f := &st.Federation[i]

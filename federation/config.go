@@ -148,15 +148,7 @@ type Config struct {
 func RingConfig(f *topology.File, d *topology.Domain) localring.Config {
 	c := localring.DefaultWAN("").WithTimings(d.Timeouts.Ring())
 	c.ID, c.Rand = "", nil
-	var slowest topology.Bandwidth
-	for _, l := range f.Links {
-		if l.Bandwidth > 0 && len(l.Between) == 2 && l.Between[0] != l.Between[1] &&
-			slices.Contains(d.Sites, l.Between[0]) && slices.Contains(d.Sites, l.Between[1]) &&
-			(slowest == 0 || l.Bandwidth < slowest) {
-			slowest = l.Bandwidth
-		}
-	}
-	if slowest > 0 {
+	if slowest := SlowestLink(f, d); slowest > 0 {
 		c.WindowPackets = localring.WindowForBDP(slowest.BitsPerSecond(), d.Latency.Rotation.D(), c.MaxPacketBytes)
 		c.MaxPacketsPerVisit = c.WindowPackets
 	}
@@ -174,6 +166,21 @@ func RingConfig(f *topology.File, d *topology.Domain) localring.Config {
 	}
 	c.MaxIDBytes = min((longest+7)/8*8, localring.MaxIDBytes)
 	return c
+}
+
+// SlowestLink returns the lowest bandwidth that the topology file f
+// declares for a link between two sites of domain d, 0 when none declares
+// one.
+func SlowestLink(f *topology.File, d *topology.Domain) topology.Bandwidth {
+	var slowest topology.Bandwidth
+	for _, l := range f.Links {
+		if l.Bandwidth > 0 && len(l.Between) == 2 && l.Between[0] != l.Between[1] &&
+			slices.Contains(d.Sites, l.Between[0]) && slices.Contains(d.Sites, l.Between[1]) &&
+			(slowest == 0 || l.Bandwidth < slowest) {
+			slowest = l.Bandwidth
+		}
+	}
+	return slowest
 }
 
 // FitPacket caps the packets of ring configuration c (from RingConfig) at

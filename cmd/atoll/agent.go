@@ -335,7 +335,7 @@ func unreachable(err error) error { return &exitError{code: exitUnreachable, err
 // (agent.Config); zero keeps the default.
 type clientLimitFlags struct {
 	windowMsgs, windowBytes, queueFrames, queueBytes, sendVisits int
-	grace                                                        time.Duration
+	grace, domainBacklog                                         time.Duration
 }
 
 func (f *clientLimitFlags) add(cmd *cobra.Command) {
@@ -343,6 +343,7 @@ func (f *clientLimitFlags) add(cmd *cobra.Command) {
 	fl.IntVar(&f.windowMsgs, "client-window", agent.DefaultClientWindowMsgs, "each client's flow-control window: messages sent and not yet accepted")
 	fl.IntVar(&f.windowBytes, "client-window-bytes", agent.DefaultClientWindowBytes, "each client's flow-control window in payload bytes")
 	fl.IntVar(&f.sendVisits, "send-queue-visits", agent.DefaultSendQueueVisits, "client messages waiting for the ring, in token visits' worth (max packets per visit each)")
+	fl.DurationVar(&f.domainBacklog, "domain-backlog", agent.DefaultDomainBacklog, "a site's messages to a federation domain's groups waiting to be ordered, in time at the domain's slowest declared link bandwidth")
 	fl.IntVar(&f.queueFrames, "client-queue-frames", agent.DefaultClientQueueFrames, "frames waiting for a client to read them before its grace starts")
 	fl.IntVar(&f.queueBytes, "client-queue-bytes", agent.DefaultClientQueueBytes, "bytes waiting for a client to read them before its grace starts")
 	fl.DurationVar(&f.grace, "client-slow-grace", agent.DefaultClientSlowGrace, "how long a client's queue may stay over its bound before it is disconnected")
@@ -351,4 +352,5 @@ func (f *clientLimitFlags) add(cmd *cobra.Command) {
 func (f *clientLimitFlags) apply(cfg *agent.Config) {
 	cfg.ClientWindowMsgs, cfg.ClientWindowBytes, cfg.SendQueueVisits = f.windowMsgs, f.windowBytes, f.sendVisits
 	cfg.ClientQueueFrames, cfg.ClientQueueBytes, cfg.ClientSlowGrace = f.queueFrames, f.queueBytes, f.grace
+	cfg.DomainBacklog = f.domainBacklog
 }

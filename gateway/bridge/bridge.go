@@ -152,6 +152,9 @@ type Site struct {
 	// the regular configuration before it, so their EntrySends go first.
 	// The next regular configuration lets them out.
 	transOut []Entry
+	// The payload bytes of pending, and of this node's Ups among them
+	// (PendingBytes).
+	pendingBytes, ownBytes int
 	// Safe delivery across sites: the messages applied in the current
 	// regular configuration and held back (the first is a Safe one no
 	// mark covers yet; every message after it waits to keep one order),
@@ -301,6 +304,23 @@ func (s *Site) Last() localring.DomainOrder { return s.last }
 // Pending returns how many of its site's Ups this node holds that have not
 // come down yet.
 func (s *Site) Pending() int { return len(s.pending) }
+
+// PendingBytes returns the payload bytes of the Ups Pending counts: all,
+// the site's (every node of the site holds the same ones once the local
+// ring delivered them), and own, those this node sent. The agent bounds
+// the first to push its senders back to the rate the domain orders their
+// messages (a site's Ups wait here from their local delivery until they
+// come down, ordered by the federation ring).
+func (s *Site) PendingBytes() (all, own int) { return s.pendingBytes, s.ownBytes }
+
+// countPending adds sign times p's payload to the pending bytes.
+func (s *Site) countPending(p *pendingUp, sign int) {
+	n := sign * len(p.payload)
+	s.pendingBytes += n
+	if p.origin.ID.Sender == s.cfg.Node {
+		s.ownBytes += n
+	}
+}
 
 // Conf returns the domain configuration this node applied last (zero
 // before the first).
@@ -612,10 +632,12 @@ func (s *Site) open() {
 
 func (s *Site) addPending(u fedUp) {
 	if len(s.pending) >= s.cfg.MaxPending {
+		s.countPending(&s.pending[0], -1)
 		s.pending = s.pending[1:]
 		s.stats.PendingDropped++
 	}
 	s.pending = append(s.pending, pendingUp{fedUp: u})
+	s.countPending(&s.pending[len(s.pending)-1], 1)
 	s.submit(&s.pending[len(s.pending)-1])
 }
 
@@ -723,7 +745,11 @@ func (s *Site) apply(e *Entry) {
 		k := originKey{e.Origin.Site, e.Origin.ID.Sender, e.Origin.ID.Inc}
 		if e.Origin.Site == s.cfg.Site {
 			s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
-				return p.origin.ID.Sender == e.Origin.ID.Sender && p.origin.ID.Inc == e.Origin.ID.Inc && p.origin.ID.Seq <= e.Origin.ID.Seq
+				done := p.origin.ID.Sender == e.Origin.ID.Sender && p.origin.ID.Inc == e.Origin.ID.Inc && p.origin.ID.Seq <= e.Origin.ID.Seq
+				if done {
+					s.countPending(&p, -1)
+				}
+				return done
 			})
 		}
 		if h, ok := s.highest[k]; ok && e.Origin.ID.Seq <= h {

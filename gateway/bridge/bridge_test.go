@@ -106,6 +106,18 @@ func TestFailoverResubmit(t *testing.T) {
 	h.send("b2", "from-b")
 	h.localStep(h.site("a"))
 	h.localStep(h.site("b"))
+	// Every node of a holds the same Ups pending, and counts their bytes
+	// and its own among them (PendingBytes, which the agent bounds).
+	for _, n := range h.site("a").nodes {
+		own := 0
+		switch n.id {
+		case "a2", "a3":
+			own = 4 * len("up-0")
+		}
+		if all, mine := n.b.PendingBytes(); all != 8*len("up-0") || mine != own {
+			t.Errorf("%s pending bytes %d, own %d; want %d and %d", n.id, all, mine, 8*len("up-0"), own)
+		}
+	}
 	// ... the federation orders them; b and c inject, a1 freezes before it
 	// injects, gets one more Up, submits it, and dies: that one is lost in
 	// flight.
@@ -150,6 +162,13 @@ func TestFailoverResubmit(t *testing.T) {
 				if want != slices.Contains(got, o) {
 					t.Errorf("%s delivered %s: %v, want %v", n.id, o, !want, want)
 				}
+			}
+		}
+	}
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if all, own := n.b.PendingBytes(); n.alive && (n.b.Pending() != 0 || all != 0 || own != 0) {
+				t.Errorf("%s still holds %d Ups pending, %d bytes, %d its own", n.id, n.b.Pending(), all, own)
 			}
 		}
 	}
