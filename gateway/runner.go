@@ -486,6 +486,15 @@ func (r *Runner) Fence(site string, inc uint64) {
 	r.d.Do(func(now time.Time) { r.node.Fence(now, localring.NodeID(site), inc) })
 }
 
+// Reform asks the member to form its ring again (localring.Node.Reform):
+// an operational member starts a membership round at once, which with
+// every site reachable gives the same sites a new federation
+// configuration (gateway/domconf installs the domain's node-level
+// configuration changes there). Safe from any goroutine.
+func (r *Runner) Reform() {
+	r.d.Do(func(now time.Time) { r.node.Reform(now) })
+}
+
 // SupersededBy returns the incarnation of the site's member that fenced
 // this one, 0 when none did (Stats.SupersededBy). Safe from any goroutine.
 func (r *Runner) SupersededBy() uint64 {

@@ -449,6 +449,27 @@ func (n *Node) Reachable(now time.Time, id NodeID) {
 	n.sendJoin()
 }
 
+// Reform makes an operational node start a membership round at once, as
+// on a token loss but without waiting for one: with every member still
+// reachable the ring forms again with the same members under a new ring
+// id, through a transitional configuration of them all, and no message is
+// lost (recovery, as at any change). In any other state it does nothing:
+// a round is already under way, and its configuration comes after
+// everything the node delivered. A federation domain's gateway asks for
+// one (gateway/domconf): node-level configuration changes of the domain
+// take effect only where the federation ring's configuration changes.
+func (n *Node) Reform(now time.Time) {
+	n.now = now
+	if invariantsOn {
+		defer n.checkInvariants("Reform")
+	}
+	if n.state != stateOperational {
+		return
+	}
+	n.stats.Reforms++
+	n.enterGather("reform asked for", true)
+}
+
 // seeInc records an incarnation seen in a packet and reports whether it is
 // stale: lower than one seen before for the same id. Seeing a newer
 // incarnation of this node's own id supersedes the node.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -771,5 +772,60 @@ func TestCommitTokenOvertakesRepJoin(t *testing.T) {
 	conf, took := firstRing(t, nodes, c, now)
 	if conf == nil || len(conf.Members) != 3 || a.Stats().TokenLosses != 0 {
 		t.Fatalf("c's first ring %v after %v, a's token losses %d; want [a b c]", conf, took, a.Stats().TokenLosses)
+	}
+}
+
+// TestReform: a member asked to reform starts a membership round at once;
+// the ring forms again with the same members under a new ring id, every
+// member installs the transitional configuration of them all and then the
+// new regular one, and the messages submitted before and after are each
+// delivered once at every member. Asked again while the round is under
+// way, or before the node started, it does nothing.
+func TestReform(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	old := nodes[0].Configuration()
+	for i, n := range nodes {
+		if _, err := n.Submit(now, Agreed, []byte{byte('a' + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes[1].Reform(now)
+	nodes[1].Reform(now) // gathering: nothing more
+	if st := nodes[1].Stats(); st.Reforms != 1 || nodes[1].State() != "gather" {
+		t.Fatalf("after Reform: %d reforms, state %s; want 1 and gather", st.Reforms, nodes[1].State())
+	}
+	for i, n := range nodes {
+		if _, err := n.Submit(now, Agreed, []byte{byte('x' + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	installs := map[NodeID][]*Configuration{}
+	delivered := map[NodeID][]string{}
+	pumpEvents(t, nodes, now, 2*time.Second, func(n *Node, e Event) {
+		switch e.Kind {
+		case EventInstall:
+			installs[n.me.ID] = append(installs[n.me.ID], e.Conf)
+		case EventDeliver:
+			delivered[n.me.ID] = append(delivered[n.me.ID], string(e.Msg.Payload))
+		}
+	})
+	for _, n := range nodes {
+		got := installs[n.me.ID]
+		if len(got) != 2 || got[0].Kind != Transitional || got[1].Kind != Regular || len(got[0].Members) != 3 || len(got[1].Members) != 3 || got[1].Ring == old.Ring {
+			t.Fatalf("%s installed %v, want a transitional and a new regular configuration of a, b and c", n.me.ID, got)
+		}
+		d := slices.Clone(delivered[n.me.ID])
+		slices.Sort(d)
+		if !slices.Equal(d, []string{"a", "b", "c", "x", "y", "z"}) {
+			t.Fatalf("%s delivered %q, want a, b, c, x, y, z once each", n.me.ID, d)
+		}
+	}
+	if !slices.Equal(delivered["a"], delivered["b"]) || !slices.Equal(delivered["a"], delivered["c"]) {
+		t.Fatalf("delivery orders differ: %q %q %q", delivered["a"], delivered["b"], delivered["c"])
+	}
+	idle := testNode(t, "d")
+	idle.Reform(now)
+	if st := idle.Stats(); st.Reforms != 0 || len(idle.Ready().Packets) != 0 {
+		t.Fatalf("not started: %d reforms, want none and no packet", st.Reforms)
 	}
 }

@@ -261,6 +261,7 @@ type Stats struct {
 	TokenRetransmits                uint64
 	TokenLosses                     uint64
 	Gathers                         uint64 // times the membership protocol started
+	Reforms                         uint64 // membership rounds started by Reform
 	RingsInstalled                  uint64
 	MessagesSent, MessagesDelivered uint64
 	RecoveryPackets                 uint64 // old-ring packets resent during recovery
