@@ -504,6 +504,15 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 	for _, p := range vr.Up {
 		up(localring.Agreed, p)
 	}
+	if vr.Reform && dl.b.Active() {
+		// What the stream's announcements changed takes effect at the
+		// federation's next configuration (gateway/domconf): every site's
+		// gateway asks for one, and their members form one ring again.
+		if run := a.fed.runner(dl.d.Name); run != nil {
+			a.log.Info("federation domain: a site's nodes changed; the federation ring forms again, and the domain's configuration changes at its next configuration", "domain", dl.d.Name, "position", dl.b.Last().String())
+			run.r.Reform()
+		}
+	}
 	for _, e := range vr.Events {
 		if e.Kind == localring.EventDeliver {
 			dl.msgs++

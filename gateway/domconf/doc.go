@@ -18,40 +18,115 @@
 // keeps the last announcement of every site as the stream delivers it, so
 // every node of every site knows the same node sets at the same position.
 //
-// A configuration for the group layer is derived at a position of the
-// stream:
+// A configuration for the group layer is derived only at a regular
+// configuration of the federation (a bridge EntryConfig), never at an
+// announcement: an announcement only records its site's nodes, and what
+// it changed takes effect at the federation's next configuration (see
+// "Changes at the federation's configurations" for why):
 //
 //   - a regular configuration of the domain (bridge EntryConfig) opens a
 //     round: the node installs at once the transitional configuration
 //     "dt:<position>/<previous regular id>/<node>" of itself alone, and
 //     waits until every site of the new configuration has announced after
-//     this position; at the last announcement it installs the regular
-//     configuration "dr:<at>" of all the announced nodes, where <at> is
-//     "<position>/<announcement's origin>";
-//   - an announcement that only removes nodes (an agent crashed or left)
-//     installs the transitional configuration "dt:<at>/<previous regular
-//     id>" without them and the regular configuration "dr:<at>" at once;
-//   - an announcement that adds nodes opens a round as above (a node that
-//     joins knows nothing of the other sites before it);
+//     this position; at the first federation configuration that continues
+//     the domain's (below) after the last announcement, it installs the
+//     regular configuration "dr:<at>" of all the announced nodes, where
+//     <at> is "<position>/<federation configuration id>";
 //   - a regular configuration of the domain that continues the one before
-//     (bridge.DomainConf.Continues: a gateway failover with the same sites,
-//     every one with the same stream through it; bridge, "Failover without
-//     a configuration change") opens no round: the node stays in its
-//     configuration and notes the new federation ring. A gateway that died
-//     leaves the configuration as any node that dies does: its site's
-//     announcement without it removes it (at once, with no state
-//     exchange), and a group with no member on it sees no view.
+//     (bridge.DomainConf.Continues: the same sites, every one with the
+//     same stream through the federation's change; bridge, "Failover
+//     without a configuration change") opens no round: the node stays in
+//     its configuration and notes the new federation ring, and what the
+//     announcements since the last one changed takes effect there: a
+//     change that only removes nodes (an agent crashed or left) installs
+//     the transitional configuration "dt:<at>/<previous regular id>"
+//     without them and the regular configuration "dr:<at>" at once (no
+//     state exchange, and a group with no member on them sees no view);
+//     one that adds nodes opens a round as above (a node that joins knows
+//     nothing of the other sites before it); a round all of whose sites
+//     announced completes;
+//   - the federation changes its configuration on its own only when its
+//     membership changes, so a View whose stream holds such a change (or
+//     a round all of whose sites announced) asks for one (Ready.Reform):
+//     its driver, on the site's active gateway, has the federation ring
+//     member form the ring again (localring.Node.Reform). Every site's
+//     gateway asks at the same announcement; their members form one ring
+//     with the same sites, through the federation's transitional
+//     configuration of them all, and the bridge marks it as continuing
+//     the domain's configuration. A gateway failover's ring is such a
+//     configuration too: a gateway that died leaves the configuration as
+//     any node that dies does, where its site's announcement without it
+//     takes effect (at the ring formed after it: its site announces once
+//     its local ring has gone on without it, and the announcement is
+//     ordered in the failover's ring).
 //
-// The origin tells apart the streams of two components of a split
-// federation whose rings have the same sequence number: their positions
-// are alike (localring.DomainOrder.Ring is the ring's sequence number),
-// their messages there are not.
+// The federation configuration's id tells apart the streams of two
+// components of a split federation whose rings have the same sequence
+// number: their positions are alike (localring.DomainOrder.Ring is the
+// ring's sequence number), their rings' representatives are not
+// (TestSameRingComponents).
 //
 // Every node derives the same configurations from the same stream,
 // so the group layer's guarantees (one view order, views at the same
 // place of the order everywhere, transitional views before regular ones,
 // reason network for the members of a site that was cut off) carry over
-// to the domain.
+// to the domain. (A View older than this rule installed a change where
+// the announcement was: a domain must not mix the two.)
+//
+// # Changes at the federation's configurations
+//
+// A place inside a federation ring's stream is not agreed across a
+// partition: a site whose gateway saw a message safe in the federation's
+// regular configuration numbers it there, and the sites whose gateways
+// did not learn that it was safe before the ring ended have it, at the
+// same place, in the federation's transitional configuration; the bridge
+// promotes it to the regular configuration only at the sites that go on
+// with a site that named it in its Sync (bridge, "Positions and the Sync
+// phase"). A configuration change at such a place (an announcement) was
+// made at one site and not at the others: the messages after it were
+// delivered in the new configuration at the first and in a transitional
+// configuration that follows the old one at the others, and a sender at
+// either was told the configuration of its own site (EVS 1.3; with a
+// join, the first discarded what the others delivered: 1.1;
+// TestAnnounceRegularAtOneSite). Moving the change to a later place in the
+// ring (a Safe mark, which every site is known to have in the regular
+// configuration) does not help: that place is itself a delivery one site
+// can have in the regular configuration and the others in the
+// transitional one. Following the first site at the others (installing
+// the change among the transitional messages, then a transitional
+// configuration, as Spread's daemons do with a group join delivered in
+// their transitional membership) makes the in-ring change's transitional
+// configuration unable to hold any node of another site (EVS 2.4: such a
+// node installs the regular configuration after its own transitional
+// one), so every group with members at two sites sees a transitional view
+// at every change, and a site that holds the announcement while the
+// other component has a hole there still delivers the other component's
+// later messages after it (TestAnnounceHoleInTransitional).
+//
+// A regular configuration entry of the federation is a place the Syncs
+// agree on: every site that applies it went through the same Sync phase,
+// and a site that did not go on into the ring never applies it (it
+// applies its own component's entry, which names another federation
+// configuration: the ids differ). Where the entry continues the domain's
+// configuration, every site of it applied the same stream up to it (the
+// bridge's condition for Continues), so every node of the configuration
+// knows the same announcements and the same round, and decides alike.
+// The configuration changes nowhere else, so every message before the
+// entry is delivered in the configuration before it (at a site that has
+// it in the federation's transitional configuration, in the transitional
+// configuration of the node alone that follows it, as EVS allows), and
+// every message after it in the configuration it installed, with its
+// sender told the same configuration at the message's place. A component
+// that goes on without a site installs its next configuration at its own
+// entry, where the site counts as failed (EVS 2.4).
+//
+// The cost: a change of a site's nodes takes effect a federation
+// membership round and a Sync phase after its announcement is ordered
+// (with every site reachable, as at a gateway failover), and a join two
+// (the round opens at the first and completes at the second), during
+// which the domain's group messages are discarded and sent again, as in
+// any round. The federation's transitional configuration of a ring
+// formed again holds every site, with no hole.
 //
 // A round's transitional configuration holds the node alone: which of
 // the others go on with it is known only when the round completes, and
@@ -82,20 +157,20 @@
 // at the entry (as when a round opens: which others go on with it is
 // known only at the round's end) and delivers them in it; its own among
 // them were sent in the regular configuration before (the bridge puts
-// their EntrySends before the entry). An announcement among them only
-// updates the site's nodes: the round of the next regular configuration
-// installs what it says.
+// their EntrySends before the entry). An announcement among them, as
+// any, only records its site's nodes: installed there, one that adds a
+// node opened a round and discarded the messages after it, their senders
+// told they were sent (EVS 3), and one that removes a node installed a
+// regular configuration among them (6, 1.3; TestAnnounceInTransitional).
 //
 // A site whose gateway catches up from another site after it was cut off
 // gets the others' transitional configuration's messages in its regular
 // configuration (bridge, "Catch-up"), without the entry; the bridge marks
-// them (bridge.Entry.FedTrans), and an announcement among them waits for
-// the next round as in the transitional configuration (or for the next
-// configuration that continues the domain's, which installs what it
-// changed, as the regular configuration's announcement would): one that removes a
-// node installed a regular configuration there, and the messages after it
-// were delivered in that one, not in the one their senders were told they
-// were sent in (EVS 1.3; TestAnnounceInTransitional's removes/skip case).
+// them (bridge.Entry.FedTrans). An announcement among them changes
+// nothing there either: one that removed a node installed a regular
+// configuration there, and the messages after it were delivered in that
+// one, not in the one their senders were told they were sent in (EVS 1.3;
+// TestAnnounceInTransitional's removes/skip case).
 //
 // # Messages while a round is open
 //
@@ -114,8 +189,9 @@
 // federation's transitional messages) is discarded too: an Up waits at
 // its site until it is ordered, so one can come down after its sender
 // left the configuration (a moment out of its site's ring: its site
-// announced it out), where the sender, which applies the announcement
-// before its message, was told that it was not sent.
+// announced it out, and a federation configuration took it out), where
+// the sender, which applies that configuration before its message, was
+// told that it was not sent.
 //
 // # Orders
 //
@@ -132,31 +208,25 @@
 // its delivery may give it a different configuration than the others for
 // one round.
 //
-// A configuration derived at an announcement inside a federation ring's
-// stream is not agreed across a partition. A site whose gateway saw the
-// announcement safe in the federation's regular configuration installs it
-// there and delivers what follows in it; the sites that settle the next
-// ring without that site (no Sync of it names the place: bridge, "Positions
-// and the Sync phase") have the same places in the federation's
-// transitional configuration, where the announcement waits for the next
-// round. The messages after it are then delivered in the new
-// configuration at the first site and in a transitional configuration
-// that follows the old one at the others (EVS 1.3); an announcement that
-// adds a node discards them at the first site, where their senders are
-// told they were not sent, and the others deliver them (1.1, then a
-// duplicate when they are sent again). TestAnnounceRegularAtOneSite (run
-// with ATOLL_KNOWN_BUGS set) shows both. Applying the announcement later,
-// at a place every site is known to have in the regular configuration (a
-// mark of the bridge's Acks), does not close it: one site can deliver
-// that place in the regular configuration and the others in the
-// transitional one, as any message. Closing it needs the sites that have
-// the change in the transitional configuration to follow it there
-// (install it, then a transitional configuration of the node alone, with
-// each of their own sends told in the configuration at its message's
-// place), and then the transitional configuration of an in-ring change
-// must hold no node of another site (EVS 2.4: a member of it that
-// installs the next regular configuration another way), which shows
-// every group with members at other sites a transitional view at every
-// change; or changes only at the federation's ring boundaries, where the
-// Syncs agree on the place.
+// A node whose stream skipped a federation configuration (View.follow:
+// its site's re-injection did not cover what it missed) opens its round
+// where it notices the gap, not at a federation configuration; the
+// others open theirs at the configuration where its site's announcement
+// of it back takes effect. Its round is the older one: if every site
+// announced between the two (a local ring change at each), it completes
+// at a configuration where the others only open theirs, and it goes on
+// in a configuration the others never install (EVS 1.3 for what follows).
+// No test produces it (gateway/hiersim does not run Views); closing it
+// needs a round to be named by the federation configuration that opened
+// it, in the announcements that answer it.
+//
+// A change waits for a federation configuration that continues the
+// domain's. A ring formed again that does not continue it (a site cut
+// off meanwhile, or one whose Sync names a held position: bridge,
+// "Failover without a configuration change") opens a round, which asks
+// for the next: a site that stays behind for long keeps the domain's
+// group traffic in rounds. A View asks once per announcement; if its
+// gateway's member is not operational then (a membership round under
+// way), the ring that round makes comes after the announcement and is
+// the configuration it waits for, unless that ring does not settle.
 package domconf

@@ -40,6 +40,7 @@ type Stats struct {
 	Missed        uint64 // gaps: a message of a federation ring whose configuration this node did not apply
 	Malformed     uint64 // announcements that did not decode
 	Stale         uint64 // announcements of a local ring older than one already announced (ignored)
+	Reforms       uint64 // times the View asked for the federation ring to form again (Ready.Reform)
 }
 
 // Ready is what a View asks its driver to do.
@@ -48,6 +49,12 @@ type Ready struct {
 	Events []localring.Event
 	// Up are announcements to send up to the domain (bridge.Site.EncodeUp).
 	Up [][]byte
+	// Reform asks the site's active gateway, if this node is it, to form
+	// the federation ring again (gateway.Runner.Reform): the stream holds
+	// a change of the domain's nodes, or the announcements a round waits
+	// for, which take effect at the federation's next configuration
+	// (see the package comment).
+	Reform bool
 }
 
 // View derives one node's configurations of a domain from the domain's
@@ -129,7 +136,7 @@ func (v *View) Entry(e *bridge.Entry) {
 			return
 		}
 		if e.Conf.Continues != "" {
-			v.continued(e.Pos, e.Pos.String()+"/"+e.Conf.ID)
+			v.continued(e.Pos, e.Pos.String()+"/"+e.Conf.ID, e.Conf.Sites)
 			return
 		}
 		v.trans = false
@@ -150,7 +157,7 @@ func (v *View) Entry(e *bridge.Entry) {
 				v.stats.Malformed++
 				return
 			}
-			v.announced(e.Pos, e.Pos.String()+"/"+e.Origin.String(), a, e.FedTrans)
+			v.announced(a)
 			return
 		}
 		switch {
@@ -237,32 +244,55 @@ func (v *View) tellSent(n int) {
 }
 
 // continued follows a regular configuration of the federation ring that
-// continues the domain's configuration (bridge.DomainConf.Continues: a
-// gateway failover, every site with the same stream through it): no
-// round, the node stays in its configuration, and the messages of the
-// federation's new ring follow in it. The announcements among the
-// messages the federation delivered in its transitional configuration
-// (bridge.Entry.FedTrans) were only noted (announced); what they changed
-// is installed here, as an announcement in the regular configuration
-// would: at once when they only remove nodes, in a round when they add
-// some. At its place every node of every site applies the same stream,
-// so all decide alike. The new gateway's site announces its local ring
-// without the old gateway as an ordinary announcement (an Up, ordered
-// in the new ring): a gateway that crashed leaves the configuration
-// then, as any node that crashed does.
-func (v *View) continued(pos localring.DomainOrder, at string) {
+// continues the domain's configuration (bridge.DomainConf.Continues: the
+// same sites, every one with the same stream through the change; a
+// gateway failover, or a ring formed again because a gateway asked for
+// it: Ready.Reform). It is where what the announcements changed takes
+// effect: every node that applies it applied the same stream before it
+// (the Syncs agree on it), so all decide alike (see the package comment).
+// A round whose sites have all announced completes here; otherwise the
+// node stays in its configuration if nothing changed, installs the
+// configuration without the nodes that left at once, and opens a round
+// if nodes joined. A node out of every configuration opens a round once
+// its site announced it: the others see it join here.
+func (v *View) continued(pos localring.DomainOrder, at string, sites []string) {
 	v.ring = pos.Ring
-	if v.round || v.cur == nil || v.cur.Kind != localring.Regular {
-		return
+	v.sites = slices.Clone(sites)
+	switch {
+	case v.trans:
+	case v.round:
+		if v.allFresh() {
+			v.complete(pos, at)
+		}
+	case v.cur == nil || v.cur.Kind != localring.Regular:
+		if slices.Contains(v.members(), v.cfg.Self) {
+			v.openRound(pos)
+		}
+	default:
+		ms := v.members()
+		switch {
+		case slices.Equal(ms, v.reg.Members):
+		case slices.ContainsFunc(ms, func(m localring.Member) bool { return !slices.Contains(v.reg.Members, m) }):
+			v.openRound(pos)
+		default:
+			v.complete(pos, at)
+		}
 	}
+}
+
+// pending reports whether the federation's next configuration that
+// continues the domain's would change this node's configuration: a round
+// all of whose sites announced, or announced nodes other than the
+// regular configuration's.
+func (v *View) pending() bool {
 	ms := v.members()
 	switch {
-	case slices.Equal(ms, v.reg.Members):
-	case slices.ContainsFunc(ms, func(m localring.Member) bool { return !slices.Contains(v.reg.Members, m) }):
-		v.openRound(pos)
-	default:
-		v.complete(pos, at)
+	case v.round:
+		return v.allFresh()
+	case v.cur == nil || v.cur.Kind != localring.Regular:
+		return slices.Contains(ms, v.cfg.Self)
 	}
+	return !slices.Equal(ms, v.reg.Members)
 }
 
 // members returns the nodes the sites of the domain configuration
@@ -338,21 +368,13 @@ func (v *View) leave(pos localring.DomainOrder) {
 		Ring: localring.RingID{Seq: pos.Seq, Rep: v.cfg.Self.ID}, Members: []localring.Member{v.cfg.Self}})
 }
 
-// announced applies a site's announcement delivered at pos; at names
-// that place of the stream in configuration ids: its position and the
-// announcement's origin. A position alone does not tell apart the
-// streams of two components of a split federation whose rings have the
-// same sequence number (DomainOrder.Ring is the ring's sequence number:
-// gateway/hiersim's partial cut, r:16:fra and r:16:sin), and the
-// configurations the two derive there are different ones (EVS 2.2;
-// TestSameRingComponents).
-//
-// fedTrans says that the bridge marked the announcement as one the other
-// sites delivered in the federation's transitional configuration, which
-// this site delivers in its regular one (its gateway caught up from
-// another site: bridge.Entry.FedTrans); it waits for the next round as in
-// the transitional configuration.
-func (v *View) announced(pos localring.DomainOrder, at string, a *announcement, fedTrans bool) {
+// announced records a site's announcement. It changes no configuration
+// where it is: a place inside a federation ring's stream is one that a
+// site can deliver in the federation's regular configuration and the
+// others in its transitional one (see the package comment); what it
+// changed takes effect at the federation's next configuration, which the
+// site's gateway asks for (Ready.Reform).
+func (v *View) announced(a *announcement) {
 	if v.stale(a) {
 		v.stats.Stale++
 		return
@@ -367,37 +389,14 @@ func (v *View) announced(pos localring.DomainOrder, at string, a *announcement, 
 	for _, m := range a.members {
 		v.siteOf[m.ID] = a.site
 	}
-	old, had := v.known[a.site]
 	v.known[a.site] = a.members
 	if v.round {
 		v.fresh[a.site] = true
-		v.maybeComplete(pos, at)
-		return
 	}
-	if v.trans || fedTrans {
-		// In the federation's transitional configuration: the members it
-		// lists are known (above), and the next regular configuration's
-		// round takes them. Applied at once, one that adds a node opened
-		// a round there, and the messages after it, their senders told
-		// they were sent, were discarded everywhere (EVS 3); one that
-		// removes a node installed a regular configuration among them
-		// (6, 1.3; TestAnnounceInTransitional). The same at a site that
-		// caught up and delivers those messages in its regular
-		// configuration (fedTrans): there, one that removes a node made
-		// the messages after it delivered in a configuration their
-		// senders were not told they were sent in (1.3).
-		return
+	if v.pending() {
+		v.stats.Reforms++
+		v.out.Reform = true
 	}
-	if had && slices.Equal(old, a.members) {
-		return
-	}
-	if !had || slices.ContainsFunc(a.members, func(m localring.Member) bool { return !slices.Contains(old, m) }) {
-		v.openRound(pos) // a node joined: it knows nothing of the other sites
-		v.fresh[a.site] = true
-		v.maybeComplete(pos, at)
-		return
-	}
-	v.complete(pos, at)
 }
 
 // seenAt is what the stream said of a node last: its newest incarnation
@@ -433,15 +432,15 @@ func (v *View) stale(a *announcement) bool {
 	return false
 }
 
-// maybeComplete installs the round's regular configuration once every
-// site of the domain configuration has announced.
-func (v *View) maybeComplete(pos localring.DomainOrder, at string) {
+// allFresh reports whether every site of the domain configuration has
+// announced since the round opened.
+func (v *View) allFresh() bool {
 	for _, s := range v.sites {
 		if !v.fresh[s] {
-			return
+			return false
 		}
 	}
-	v.complete(pos, at)
+	return len(v.sites) > 0
 }
 
 // complete installs the regular configuration of every site's announced
