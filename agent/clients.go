@@ -18,6 +18,7 @@ import (
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/internal/rawread"
+	"github.com/atoll-gcs/atoll/internal/stagetrace"
 	"github.com/atoll-gcs/atoll/internal/trywrite"
 )
 
@@ -430,6 +431,9 @@ func (s *session) read() {
 		}
 		if fresh || read.IsZero() {
 			read = time.Now() // one clock reading for the frames of one read
+		}
+		if stagetrace.On && f.Payload != nil {
+			stagetrace.Mark("1 agent.read", f.Payload)
 		}
 		if f.Payload != nil { // the reader reuses its buffer
 			f.Payload, slab = copyPayload(slab, f.Payload)

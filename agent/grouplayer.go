@@ -12,6 +12,7 @@ import (
 	"github.com/atoll-gcs/atoll/gateway/domconf"
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/stagetrace"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -149,6 +150,11 @@ func (a *Agent) groupOutput() {
 	}
 	rd := a.g.Ready()
 	a.gl.queue = append(a.gl.queue, rd.Submits...)
+	if stagetrace.On {
+		for _, s := range rd.Submits {
+			stagetrace.Mark("2 group.submit", s.Payload)
+		}
+	}
 	for i := range rd.Events {
 		e := &rd.Events[i]
 		if a.trace != nil {
@@ -204,6 +210,9 @@ func (a *Agent) routeGroupEvent(layer *groups.Node, e *groups.Event) {
 			return
 		}
 		m := e.Msg
+		if stagetrace.On {
+			stagetrace.Mark("6 group.deliver", m.Payload)
+		}
 		pos, _ := m.Order.Position()
 		if layer != a.g {
 			pos, _ = domconf.Position(m.Order).Position()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/groups"
+	"github.com/atoll-gcs/atoll/internal/stagetrace"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -315,6 +316,9 @@ func (a *Agent) groupPass() (next time.Time) {
 func (a *Agent) groupEvents(evs []localring.Event) {
 	for i := range evs {
 		e := &evs[i]
+		if stagetrace.On && e.Kind == localring.EventDeliver {
+			stagetrace.Mark("5b group.took", e.Msg.Payload)
+		}
 		if a.trace != nil && traceRaw(e) {
 			a.trace.record(*e)
 		}
@@ -352,6 +356,9 @@ func (a *Agent) submitGroups(now time.Time) {
 				a.log.Debug("the ring refused a group message", "err", err)
 			}
 			break
+		}
+		if stagetrace.On {
+			stagetrace.Mark("3 ring.submit", s.Payload)
 		}
 		taken++
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atoll-gcs/atoll/internal/stagetrace"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/driver"
 	"github.com/atoll-gcs/atoll/localring/seal"
@@ -44,6 +45,13 @@ func (a *Agent) newDriver() (err error) {
 			},
 			Output: func(now time.Time, evs []localring.Event) {
 				ls.now = now
+				if stagetrace.On {
+					for i := range evs {
+						if evs[i].Kind == localring.EventDeliver {
+							stagetrace.Mark("5a ring.flushed", evs[i].Msg.Payload)
+						}
+					}
+				}
 				a.submitGroups(now)
 				a.traceSends()
 				a.updateSnapshot(ls, ls.installed)
@@ -132,6 +140,18 @@ func (a *Agent) queued() int {
 func (a *Agent) events(ls *loopState, evs []localring.Event) {
 	for i, e := range evs {
 		switch e.Kind {
+		case localring.EventSend:
+			if stagetrace.On {
+				stagetrace.Mark("4 ring.send", e.Msg.Payload)
+			}
+		case localring.EventDeliver:
+			if stagetrace.On {
+				if e.Msg.ID.Sender == a.node.ID().ID {
+					stagetrace.Mark("5 ring.deliver.own", e.Msg.Payload)
+				} else {
+					stagetrace.Mark("5 ring.deliver.other", e.Msg.Payload)
+				}
+			}
 		case localring.EventInstall:
 			ls.installed = true
 			a.logInstall(ls, evs[i].Conf)

@@ -16,6 +16,7 @@ import (
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/internal/rawread"
+	"github.com/atoll-gcs/atoll/internal/stagetrace"
 	"github.com/atoll-gcs/atoll/internal/trywrite"
 )
 
@@ -875,6 +876,9 @@ func (c *Client) read() {
 		case cp.TypeView:
 			c.emit(Event{Kind: EventView, View: viewOf(&f.View)})
 		case cp.TypeMessage:
+			if stagetrace.On {
+				stagetrace.Mark("7 client.read", f.Payload)
+			}
 			var p []byte
 			p, slab = copyPayload(slab, f.Payload)
 			m := &Message{Sender: f.Sender, Groups: f.Groups, To: f.To, Svc: Service(f.Svc), Type: f.MsgType,

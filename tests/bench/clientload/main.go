@@ -37,6 +37,7 @@ import (
 
 	atollbench "github.com/atoll-gcs/atoll/bench"
 	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/internal/stagetrace"
 )
 
 func main() {
@@ -196,6 +197,9 @@ func (l *load) consume(ctx context.Context, formDeadline time.Time) error {
 			}
 			switch e.Kind {
 			case client.EventMessage:
+				if stagetrace.On {
+					stagetrace.Mark("8 app", e.Message.Payload)
+				}
 				l.rec.Deliver(time.Now(), e.Message.Payload)
 			case client.EventView:
 				if e.View.Group == l.c.group && !e.View.Transitional {
