@@ -39,11 +39,16 @@ func (n *Node) Needs(payload []byte, origin localring.NodeID, at func(localring.
 	if at(origin) || !IsGroupPayload(payload) {
 		return true
 	}
-	k := kind(payload[1])
-	if k != kindMulticast && k != kindUnicast {
+	var w wireMsg
+	var err error
+	switch kind(payload[1]) {
+	case kindMulticast, kindUnicast:
+		w, err = parseWireIntern(payload, n.known, nil)
+	case kindStub:
+		w, _, err = parseStub(payload, n.known)
+	default:
 		return true
 	}
-	w, err := parseWireIntern(payload, n.known, nil)
 	if err != nil {
 		return true
 	}

@@ -1,6 +1,8 @@
 package groups
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/atoll-gcs/atoll/localring"
@@ -133,4 +135,72 @@ func TestNeedsSplitAlone(t *testing.T) {
 		}
 	}
 	wantStrings(t, "b's deliveries", r.node("b").delivered(), []string{"y<-m1"})
+}
+
+// TestStub: a node that gets a stub of a multicast (Stub: the site's
+// gateway brought the message down without its data) delivers it at its
+// place to no client, and its trace line has the hash of the data, as
+// the others' have (the EVS checker finds no difference). A stub at a
+// node with a member of the group is counted as lost there
+// (Stats.StubRecipients).
+func TestStub(t *testing.T) {
+	r := newTestRing(t, "a", "b", "c")
+	r.form([]string{"a", "b", "c"})
+	r.join("a", "x", "g")
+	r.join("b", "y", "g")
+	r.run()
+	for i, stubAt := range []string{"c", "b"} {
+		r.mcast("a", "x", localring.Agreed, fmt.Sprintf("hello %d", i), "g")
+		r.send()
+		tr := r.node("a").ring
+		last := len(tr.sent) - 1
+		m := tr.sent[last]
+		stub, ok := Stub(m.Payload)
+		if !ok {
+			t.Fatalf("no stub of %q", m.Payload)
+		}
+		if !IsData(stub) || !IsData(m.Payload) {
+			t.Error("IsData is false for a multicast or its stub")
+		}
+		for _, id := range []string{"a", "b", "c"} {
+			tn := r.node(id)
+			r.deliverTo(last, id)
+			if id != stubAt {
+				r.deliverTo(last+1, id)
+				continue
+			}
+			sm := m
+			sm.Payload = stub
+			tr.delivered[tn]++
+			r.step(tn, localring.Event{Kind: localring.EventDeliver, Msg: sm})
+		}
+	}
+	c := r.node("c")
+	ev := c.events[len(c.events)-2:]
+	if d := ev[0]; d.Kind != EventDeliver || !d.Msg.Stub || len(d.To) != 0 || len(d.Msg.Payload) != 0 {
+		t.Errorf("c's delivery of the stub: %+v", d)
+	}
+	if st := c.g.Stats(); st.Stubs != 1 || st.StubRecipients != 0 {
+		t.Errorf("c's stats %+v", st)
+	}
+	if st := r.node("b").g.Stats(); st.Stubs != 1 || st.StubRecipients != 1 {
+		t.Errorf("b's stats %+v: want its stub with a recipient counted", st)
+	}
+	hashes := map[string]map[string]bool{}
+	for _, l := range r.trace {
+		if l.Ev == "deliver" && strings.HasPrefix(l.Msg, "a/") {
+			if hashes[l.Msg] == nil {
+				hashes[l.Msg] = map[string]bool{}
+			}
+			hashes[l.Msg][l.Hash] = true
+		}
+	}
+	for msg, hs := range hashes {
+		if len(hs) != 1 {
+			t.Errorf("%s delivered with hashes %v", msg, hs)
+		}
+	}
+	wantStrings(t, "b's deliveries", r.node("b").delivered(), []string{"y<-hello 0"})
+	r.run()
+	r.check(true)
 }

@@ -105,7 +105,16 @@ func (n *Node) onDeliver(msg *localring.Message) {
 	if ni := n.nodes[origin]; ni != nil {
 		clients = ni.clients
 	}
-	w, err := parseWireIntern(msg.Payload, n.known, clients)
+	var w wireMsg
+	var err error
+	var stub *uint64 // the data's hash, for a stub
+	if kind(msg.Payload[1]) == kindStub {
+		var h uint64
+		w, h, err = parseStub(msg.Payload, n.known)
+		stub = &h
+	} else {
+		w, err = parseWireIntern(msg.Payload, n.known, clients)
+	}
 	if err != nil {
 		n.stats.Malformed++
 		return
@@ -120,9 +129,9 @@ func (n *Node) onDeliver(msg *localring.Message) {
 	}
 	switch w.kind {
 	case kindMulticast:
-		n.deliverMulticast(msg, origin, &w)
+		n.deliverMulticast(msg, origin, &w, stub)
 	case kindUnicast:
-		n.deliverUnicast(msg, origin, &w)
+		n.deliverUnicast(msg, origin, &w, stub)
 	default:
 		if n.phase == phaseTrans {
 			// Views change only in regular configurations: requests
@@ -134,9 +143,14 @@ func (n *Node) onDeliver(msg *localring.Message) {
 	}
 }
 
-func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member, w *wireMsg) {
+// deliverMulticast delivers a multicast, or a stub of one (stub: the
+// data's hash).
+func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member, w *wireMsg, stub *uint64) {
 	m := &Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
 		Groups: w.groups, Payload: w.data, Conf: msg.Conf, Order: msg.Order}
+	if stub != nil {
+		m.Stub, m.DataHash = true, *stub
+	}
 	for _, name := range w.groups {
 		if g := n.groups[name]; g != nil && g.acl != nil && !g.acl.acl.MaySend(m.Sender) {
 			err := &Error{Op: "multicast", Client: w.client, Group: name, Err: ErrDenied}
@@ -167,18 +181,39 @@ func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member,
 		}
 	}
 	n.stats.Delivered++
-	n.emit(Event{Kind: EventDeliver, Msg: m, To: to})
+	n.emit(Event{Kind: EventDeliver, Msg: m, To: n.stubTo(m, to)})
 }
 
-func (n *Node) deliverUnicast(msg *localring.Message, origin localring.Member, w *wireMsg) {
+// deliverUnicast delivers a point-to-point message, or a stub of one
+// (stub: the data's hash).
+func (n *Node) deliverUnicast(msg *localring.Message, origin localring.Member, w *wireMsg, stub *uint64) {
 	m := &Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
 		To: w.to, Payload: w.data, Conf: msg.Conf, Order: msg.Order}
+	if stub != nil {
+		m.Stub, m.DataHash = true, *stub
+	}
 	var to []string
 	if node, client, err := SplitMember(w.to); err == nil && node == n.me.m.ID {
 		to = []string{client}
 	}
 	n.stats.Delivered++
-	n.emit(Event{Kind: EventDeliver, Msg: m, To: to})
+	n.emit(Event{Kind: EventDeliver, Msg: m, To: n.stubTo(m, to)})
+}
+
+// stubTo returns the clients a message goes to: to, or none for a stub,
+// which has no data. A stub with local recipients is a message this node
+// lost (the site's gateway decided its site had no use for it, which
+// Needs rules out: Stats.StubRecipients).
+func (n *Node) stubTo(m *Message, to []string) []string {
+	if !m.Stub {
+		return to
+	}
+	n.stats.Stubs++
+	if len(to) == 0 {
+		return nil
+	}
+	n.stats.StubRecipients++
+	return nil
 }
 
 // applyOp applies a join, leave, disconnect or ACL change; vid names the

@@ -158,6 +158,12 @@ type Message struct {
 	// Order is the message's place in the ring's total order (zero on
 	// EventSent).
 	Order localring.Order
+	// Stub says the node got only a stub of the message (see Stub): it
+	// goes to no client, Payload is empty, and DataHash is the hash of
+	// the data for the trace (its CRC-32C in the upper 32 bits, its
+	// length in the lower: internal/tracemap.Hash).
+	Stub     bool
+	DataHash uint64
 }
 
 // EventKind says what an Event reports.
@@ -242,6 +248,10 @@ type Stats struct {
 	Exchanges uint64 // state exchanges completed
 	Malformed uint64 // group payloads that did not decode
 	Foreign   uint64 // ring payloads that are not group messages
+	// Stubs counts the stubs delivered (Message.Stub); StubRecipients
+	// those that had local recipients, which got nothing: lost messages
+	// (never, if the site's gateway decides with Needs).
+	Stubs, StubRecipients uint64
 }
 
 // validName reports whether s is a valid group (colonOK) or client name.

@@ -59,7 +59,7 @@ const (
 	kindReport
 )
 
-var kindNames = [...]string{"", "join", "leave", "disconnect", "acl", "multicast", "unicast", "report"}
+var kindNames = [...]string{"", "join", "leave", "disconnect", "acl", "multicast", "unicast", "report", "stub"}
 
 func (k kind) String() string {
 	if int(k) < len(kindNames) && k > 0 {

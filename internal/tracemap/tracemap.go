@@ -76,7 +76,12 @@ func (p Proc) Group(e *groups.Event) (evs.Event, bool) {
 			ev = evs.EvDeliver
 		}
 		rm := localring.Message{ID: m.ID, Svc: m.Svc, Payload: m.Payload, Conf: m.Conf, Order: m.Order}
-		return p.message(ev, &rm, m.Groups), true
+		l := p.message(ev, &rm, m.Groups)
+		if m.Stub {
+			// The node got a stub: the hash of the data it stands for.
+			l.Hash = strconv.FormatUint(m.DataHash, 16)
+		}
+		return l, true
 	case groups.EventView:
 		return p.View(e.View), true
 	}
