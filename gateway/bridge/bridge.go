@@ -586,6 +586,28 @@ func (s *Site) reinject(haves map[string]have) {
 	}
 }
 
+// LogAfter returns the entries of the node's log after position p (which
+// its driver must not modify), and false when the log does not hold p.
+// A Config.Elide may call it for the entries between the last one its
+// group layer applied and the one it is asked about (the log has that
+// one already, and every one before it).
+func (s *Site) LogAfter(p localring.DomainOrder) ([]Entry, bool) {
+	if p.IsZero() {
+		return nil, false
+	}
+	i := s.after(p)
+	if i < 0 {
+		return nil, false
+	}
+	return s.log[i:], true
+}
+
+// Holding reports whether the node applied entries it has not put in its
+// stream yet: messages held back for Safe delivery, or a transitional
+// configuration and the messages after it, waiting for the next regular
+// configuration.
+func (s *Site) Holding() bool { return len(s.hold) > 0 || len(s.transOut) > 0 }
+
 // after returns the index in the log of the entry that follows position
 // p, or -1 when the log does not hold p.
 func (s *Site) after(p localring.DomainOrder) int {

@@ -82,6 +82,20 @@ func TestElide(t *testing.T) {
 		t.Errorf("the gateway's logFrom %s, want %s", f, at(1))
 	}
 
+	// LogAfter: the entries after a position the log holds.
+	if es, ok := n.LogAfter(at(3)); !ok || len(es) != 2 || es[0].Pos != at(4) {
+		t.Errorf("LogAfter(%s): %+v, %v", at(3), es, ok)
+	}
+	if _, ok := n.LogAfter(localring.DomainOrder{}); ok {
+		t.Error("LogAfter(zero) answered")
+	}
+	if _, ok := n.LogAfter(at(9)); ok {
+		t.Errorf("LogAfter(%s), a position the log does not hold, answered", at(9))
+	}
+	if n.Holding() {
+		t.Error("Holding with nothing held back")
+	}
+
 	// The marks on the wire.
 	tag := DomainTag("fed/test")
 	m := msg(3, "b")
