@@ -80,6 +80,10 @@ type domainLayer struct {
 	// which its local ring carried all the same (group loop).
 	atSite         func(localring.NodeID) bool
 	msgs, unneeded uint64
+	// streamed is the position of the last entry of the bridge's stream
+	// this node's group layer applied (group loop): stub decides on its
+	// state there.
+	streamed localring.DomainOrder
 
 	mu    sync.Mutex
 	fedIn []fedInput // the runner's events, for the group loop
@@ -116,7 +120,12 @@ func (a *Agent) newDomains() error {
 		if d.Kind != topology.FederationDomain || !slices.Contains(d.Sites, a.cfg.Site) {
 			continue
 		}
-		b, err := bridge.New(bridge.Config{Domain: d.Name, Site: a.cfg.Site, Node: a.self.ID})
+		var dl *domainLayer
+		bc := bridge.Config{Domain: d.Name, Site: a.cfg.Site, Node: a.self.ID}
+		if a.cfg.Federation.Stubs {
+			bc.Elide = func(e *bridge.Entry) []byte { return dl.stub(e) }
+		}
+		b, err := bridge.New(bc)
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
@@ -130,7 +139,7 @@ func (a *Agent) newDomains() error {
 		if err != nil {
 			return fmt.Errorf("agent: domain %s: %w", d.Name, err)
 		}
-		dl := &domainLayer{d: d, b: b, v: v, g: g, role: federation.NewRole(d, a.cfg.Site), proc: tracemap.Proc{Node: a.cfg.Node, Inc: a.self.Inc, Domain: d.Name}}
+		dl = &domainLayer{d: d, b: b, v: v, g: g, role: federation.NewRole(d, a.cfg.Site), proc: tracemap.Proc{Node: a.cfg.Node, Inc: a.self.Inc, Domain: d.Name}}
 		dl.atSite = a.siteNodes()
 		dl.bound = backlogBound(federation.SlowestLink(a.cfg.Federation.File, d), a.cfg.DomainBacklog)
 		dl.transit = max(dl.bound/(2*max(len(a.cfg.Nodes), 1)), 1)
@@ -141,6 +150,36 @@ func (a *Agent) newDomains() error {
 		a.domainOutput(dl)
 	}
 	return nil
+}
+
+// stub is the bridge's Config.Elide with Federation.Stubs (group loop):
+// the stub of message e if this node's site has no use for it, else nil.
+// The active gateway asks as it injects e, before its group layer applied
+// the entries between the last it applied and e (they are on their way
+// round the local ring, held for Safe delivery, or in the bridge's
+// Ready): groups.Node.Needs answers for e's place only when none of them
+// changes group state, that is when all are multicasts, point-to-point
+// messages (or stubs of them) and Safe marks. Otherwise, or while the
+// bridge holds entries back from its stream, e goes down in full.
+func (dl *domainLayer) stub(e *bridge.Entry) []byte {
+	after, ok := dl.b.LogAfter(dl.streamed)
+	if !ok || dl.b.Holding() {
+		return nil
+	}
+	for i := range after {
+		x := &after[i]
+		if !x.Pos.Less(e.Pos) {
+			break
+		}
+		if x.Kind != bridge.EntrySafe && (x.Kind != bridge.EntryMessage || !groups.IsData(x.Payload)) {
+			return nil
+		}
+	}
+	if dl.g.Needs(e.Payload, e.Origin.ID.Sender, dl.atSite) {
+		return nil
+	}
+	s, _ := groups.Stub(e.Payload)
+	return s
 }
 
 // siteNodes returns whether a node is at this agent's site, by the
@@ -499,6 +538,9 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 			a.log.Info("federation domain configuration applied", "domain", dl.d.Name, "configuration", e.Conf.ID, "kind", e.Conf.Kind.String(), "sites", e.Conf.Sites, "position", e.Pos.String())
 		}
 		dl.v.Entry(&br.Stream[i])
+		if p := br.Stream[i].Pos; dl.streamed.Less(p) {
+			dl.streamed = p
+		}
 	}
 	vr := dl.v.Ready()
 	for _, p := range vr.Up {
@@ -608,8 +650,8 @@ type DomainStatus struct {
 	// (groups.Node.Needs, which every node of the site answers alike
 	// from the domain's order). The site's local ring carried them all
 	// the same: the bridge brings every domain message down to every
-	// site (gateway/bridge, "Down"); Unneeded is what bringing them down
-	// only to the sites with members would spare it.
+	// site (gateway/bridge, "Down"), in full, or as a stub without its
+	// data with Federation.Stubs (Layer.Stubs counts those).
 	Messages uint64 `json:"messages"`
 	Unneeded uint64 `json:"unneeded"`
 	// Backlog is the bytes of the site's messages to the domain's groups

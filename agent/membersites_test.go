@@ -3,6 +3,11 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,9 +19,16 @@ import (
 // multicast to it comes down at site c too (the bridge brings every
 // domain message down to every site): both of c's nodes count each as
 // unneeded (DomainStatus.Unneeded, from groups.Node.Needs, which they
-// answer alike from the domain's order), a's and b's none. Once a client
-// of c-1 joins, every message after its join is needed at both of c's
-// nodes (the site has a member), and c-1's client gets every one.
+// answer alike from the domain's order), a's and b's none. A client of
+// c-2 joins while a and b multicast: it gets every message after its
+// join. Once c-1's joins too, every message is needed at both of c's
+// nodes (the site has members), and their clients get every one.
+//
+// With stubs (agent.Federation.Stubs), c's gateway brings those messages
+// down without their data: c's nodes deliver stubs (no client there is a
+// member), no node delivers a stub it had a recipient for (also around
+// c-2's join), once c has members none is a stub, and the agents' traces
+// pass the EVS checker (a stub's delivery has the message's hash).
 func TestCrossSiteUnneeded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three sites and a federation ring over QUIC")
@@ -24,7 +36,30 @@ func TestCrossSiteUnneeded(t *testing.T) {
 	if sites.RaceEnabled {
 		t.Skip("judges a real-time federation ring: runs without the race detector only")
 	}
-	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML)})
+	t.Run("full", func(t *testing.T) { crossSiteUnneeded(t, false) })
+	t.Run("stubs", func(t *testing.T) { crossSiteUnneeded(t, true) })
+}
+
+func crossSiteUnneeded(t *testing.T, stubs bool) {
+	var mu sync.Mutex
+	race := map[string]map[string][]int{} // node -> sender -> seqs of phase join-race, in delivery order
+	onDeliver := func(d sites.Delivery) {
+		f := strings.Split(strings.Fields(d.Payload)[0], "/")
+		if d.Phase != "join-race" || len(f) != 4 {
+			return
+		}
+		seq, err := strconv.Atoi(f[3])
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if race[d.Node] == nil {
+			race[d.Node] = map[string][]int{}
+		}
+		race[d.Node][d.Sender] = append(race[d.Node][d.Sender], seq)
+	}
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML), Stubs: stubs, OnDeliver: onDeliver})
 	if err := w.StartAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +76,7 @@ func TestCrossSiteUnneeded(t *testing.T) {
 	if err := w.WaitView("orders", ab, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	stubCount := map[string]uint64{} // stubs delivered, per node
 	counters := func() (msgs, unneeded map[string]uint64) {
 		msgs, unneeded = map[string]uint64{}, map[string]uint64{}
 		for _, id := range ids {
@@ -49,6 +85,10 @@ func TestCrossSiteUnneeded(t *testing.T) {
 				t.Fatalf("%s: domains %+v", id, ds)
 			}
 			msgs[id], unneeded[id] = ds[0].Messages, ds[0].Unneeded
+			stubCount[id] = ds[0].Layer.Stubs
+			if n := ds[0].Layer.StubRecipients; n > 0 {
+				t.Errorf("%s delivered %d stubs it had recipients for: lost messages", id, n)
+			}
 		}
 		return msgs, unneeded
 	}
@@ -100,9 +140,63 @@ func TestCrossSiteUnneeded(t *testing.T) {
 		if got[id] != want {
 			t.Errorf("members at a and b only: %s counted %d messages unneeded, want %d", id, got[id], want)
 		}
+		if c := id == "c-1" || id == "c-2"; stubs && c && stubCount[id] == 0 || (!stubs || !c) && stubCount[id] != 0 {
+			t.Errorf("members at a and b only, stubs %v: %s delivered %d stubs", stubs, id, stubCount[id])
+		}
 	}
+	t.Logf("stubs delivered: %v", stubCount)
+	stubsBefore := maps.Clone(stubCount)
 
-	abc := append(ab, "c-1")
+	// c-2 joins while a-1 and b-2 multicast, the first member at c: the
+	// messages ordered around its join reach its client if they come
+	// after it (with stubs, those before may come down as stubs), and no
+	// node gets a stub of a message it has a recipient for (counters).
+	m0, _ := counters()
+	gen := w.Load(sites.Load{Phase: "join-race", Senders: []string{"a-1", "b-2"}, Groups: []string{"orders"}, Every: 2 * time.Millisecond, Count: 60})
+	time.Sleep(50 * time.Millisecond)
+	if err := w.Join(ctx, "orders", "c-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitView("orders", append(slices.Clone(ab), "c-2"), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m, _ := counters()
+		if m["c-2"]-m0["c-2"] >= 120 || time.Now().After(deadline) {
+			t.Logf("join-race: c-2 applied %d messages; stubs delivered %v", m["c-2"]-m0["c-2"], stubCount)
+			break
+		}
+	}
+	// Per sender, c-2's client got the end of what a-2's (a member all
+	// along) got: every message after its join, none lost.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		done := true
+		mu.Lock()
+		for _, from := range []string{"a-1", "b-2"} {
+			all, got := race["a-2"][from], race["c-2"][from]
+			done = done && len(all) == 60 && len(got) > 0 && got[len(got)-1] == all[59]
+		}
+		mu.Unlock()
+		if done || time.Now().After(deadline) {
+			break
+		}
+	}
+	mu.Lock()
+	for _, from := range []string{"a-1", "b-2"} {
+		all, got := race["a-2"][from], race["c-2"][from]
+		if len(all) != 60 || len(got) == 0 || !slices.Equal(got, all[len(all)-len(got):]) {
+			t.Errorf("join-race from %s: a-2 got %v, c-2 got %v: want c-2's a non-empty end of a-2's", from, all, got)
+		} else {
+			t.Logf("join-race from %s: c-2's client got the last %d of 60", from, len(got))
+		}
+	}
+	mu.Unlock()
+	stubsBefore = maps.Clone(stubCount)
+
+	abc := append(slices.Clone(ab), "c-2", "c-1")
 	if err := w.Join(ctx, "orders", "c-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +206,19 @@ func TestCrossSiteUnneeded(t *testing.T) {
 	got = phase("abc", abc, rounds)
 	for _, id := range ids {
 		if got[id] != 0 {
-			t.Errorf("after c-1's join: %s counted %d messages unneeded, want 0", id, got[id])
+			t.Errorf("after c-1's and c-2's joins: %s counted %d messages unneeded, want 0", id, got[id])
+		}
+		if stubCount[id] != stubsBefore[id] {
+			t.Errorf("after c-1's and c-2's joins: %s delivered %d stubs more", id, stubCount[id]-stubsBefore[id])
 		}
 	}
+
+	res, err := w.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Violations) > 0 {
+		t.Errorf("EVS violations in the agents' traces: %v", res.Violations)
+	}
+	t.Logf("agents' traces: %d lines by domain %v", res.Events, res.ByDomain)
 }

@@ -50,6 +50,8 @@ type Config struct {
 	// FedTrace makes the gateways write their federation rings' traces
 	// (NODE.fed) for CheckFederation.
 	FedTrace bool
+	// Stubs sets agent.Federation.Stubs at every agent.
+	Stubs bool
 	// Seed seeds the WAN emulator's random choices; zero is random.
 	Seed uint64
 	// ClientName is the name of each node's client: its members are
@@ -382,7 +384,7 @@ func (w *World) Start(id string) error {
 	cfg.Logger = slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: w.cfg.LogLevel}))
 	cfg.AdminSocket, cfg.ClientSocket, cfg.TracePath = "-", "-", filepath.Join(w.dir, id+".trace")
 	if rings := w.rings[id]; len(rings) > 0 {
-		cfg.Federation = &agent.Federation{File: w.file, Plan: w.plan, CertDir: w.certs, Rings: rings, ListenPacket: n.listenPacket}
+		cfg.Federation = &agent.Federation{File: w.file, Plan: w.plan, CertDir: w.certs, Rings: rings, ListenPacket: n.listenPacket, Stubs: w.cfg.Stubs}
 		if w.cfg.FedTrace {
 			cfg.Federation.TracePath = filepath.Join(w.dir, id+".fed")
 		}
