@@ -178,8 +178,10 @@ func (dl *domainLayer) stub(e *bridge.Entry) []byte {
 	if dl.g.Needs(e.Payload, e.Origin.ID.Sender, dl.atSite) {
 		return nil
 	}
-	s, _ := groups.Stub(e.Payload)
-	return s
+	if s, ok := groups.Stub(e.Payload); ok && len(s) < len(e.Payload) {
+		return s // a stub is about 35 bytes: of a message with less data, no gain
+	}
+	return nil
 }
 
 // siteNodes returns whether a node is at this agent's site, by the
