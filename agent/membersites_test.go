@@ -222,3 +222,110 @@ func crossSiteUnneeded(t *testing.T, stubs bool) {
 	}
 	t.Logf("agents' traces: %d lines by domain %v", res.Events, res.ByDomain)
 }
+
+// TestCrossSiteStubsFailover: with stubs, site a has no member of orders
+// (b's and c's clients are), so its nodes get stubs; its active gateway
+// a-1 stops, and a-2, whose log holds stubs, takes over. b's and c's
+// members lose nothing; then a client of a-2 joins and gets every message
+// after its join; no node gets a stub it had a recipient for; the traces
+// pass the EVS checker.
+func TestCrossSiteStubsFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three sites and a federation ring over QUIC")
+	}
+	if sites.RaceEnabled {
+		t.Skip("judges a real-time federation ring: runs without the race detector only")
+	}
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML), Stubs: true})
+	if err := w.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitDomains(45 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	bc := []string{"b-1", "b-2", "c-1", "c-2"}
+	if err := w.Join(ctx, "orders", bc...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitView("orders", bc, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	layer := func(id string) (stubs, lost uint64) {
+		ds := w.Node(id).Agent().Status().Domains
+		if len(ds) != 1 {
+			t.Fatalf("%s: domains %+v", id, ds)
+		}
+		return ds[0].Layer.Stubs, ds[0].Layer.StubRecipients
+	}
+	phase := func(name string, members []string) {
+		t.Helper()
+		senders := []string{"b-1", "c-2"}
+		if err := w.Run(sites.Load{Phase: name, Senders: senders, Groups: []string{"orders"}, Every: 5 * time.Millisecond, Count: 20}); err != nil {
+			t.Fatal(err)
+		}
+		c := w.Count(name, members, 30*time.Second)
+		if c.Sent != 20*len(senders) || !c.OK() {
+			t.Errorf("%v, want %d sent and nothing lost or duplicated", c, 20*len(senders))
+		} else {
+			t.Log(c)
+		}
+	}
+	phase("before", bc)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s1, _ := layer("a-1")
+		s2, _ := layer("a-2")
+		if s1 >= 40 && s2 >= 40 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a's nodes delivered %d and %d stubs, want 40 each", s1, s2)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if err := w.Stop("a-1"); err != nil {
+		t.Fatal(err)
+	}
+	phase("failover", bc)
+	deadline = time.Now().Add(45 * time.Second)
+	for {
+		st := w.Node("a-2").Agent().Status()
+		if len(st.Domains) == 1 && st.Domains[0].Role == "active gateway" && len(st.Domains[0].Connected) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a-2 did not take over: %+v", st.Domains)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	live := append(slices.Clone(bc), "a-2")
+	if err := w.Join(ctx, "orders", "a-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitView("orders", live, 45*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	phase("after", live)
+	for _, id := range live {
+		s, lost := layer(id)
+		t.Logf("%s: %d stubs delivered", id, s)
+		if lost > 0 {
+			t.Errorf("%s delivered %d stubs it had recipients for: lost messages", id, lost)
+		}
+	}
+	for _, id := range live {
+		if st := w.Node(id).Agent().Status().Domains[0].Bridge; st.ElidedRefused > 0 || st.Elided > 0 {
+			t.Logf("%s: bridge made %d stubs, refused %d catch-ups for stubs", id, st.Elided, st.ElidedRefused)
+		}
+	}
+	res, err := w.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Violations) > 0 {
+		t.Errorf("EVS violations in the agents' traces: %v", res.Violations)
+	}
+}
