@@ -17,6 +17,20 @@
 // the messages each live node lost or delivered twice. Options.Fault
 // injects one of Faults and Result says what it did.
 //
+// Every node also runs a gateway/domconf.View beside its bridge, fed as
+// the agent feeds it (agent/domains.go): its local ring's regular
+// configurations, then the bridge's stream entry by entry, with the
+// View's announcements sent up through the local ring like any Up, and
+// its requests for the federation ring to form again (Ready.Reform)
+// carried out by the site's active gateway's federation member. The
+// configurations the View installs (node-level: every node of every site
+// of the domain) and the messages it delivers and tells sent in them make
+// a second domain trace, the one the agent's group layer runs on
+// (Result.NodeTrace), which Run checks with the rules the agent's
+// cross-site tests apply to the agents' traces (evs.Orphans and
+// evs.LiveOrphans, evs.Check with Failed, DomainOrder and Quiescent, and
+// HierarchyOrder). Options.BridgeOnly leaves the View out.
+//
 // It lives above localring/sim, so that localring/sim stays ring-only.
 package hiersim
 
@@ -27,11 +41,13 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/federation"
 	"github.com/atoll-gcs/atoll/gateway/bridge"
+	"github.com/atoll-gcs/atoll/gateway/domconf"
 	"github.com/atoll-gcs/atoll/internal/tracemap"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/sim"
@@ -64,9 +80,17 @@ type Options struct {
 	// Log, when set, receives one line per ring install, fault and
 	// domain stream entry (for replaying a failed seed).
 	Log io.Writer
+	// BridgeOnly runs the bridges without the node-level layer
+	// (gateway/domconf): no announcements go up, and no node-level trace
+	// is written or checked. Its runs are those of the simulator before
+	// the layer, whose seeds TestRegressions replays.
+	BridgeOnly bool
 
 	// corrupt breaks one node's stream on purpose: the checks must fail.
 	corrupt corruption
+	// breakView breaks one node's View output on purpose: the node-level
+	// checks must fail.
+	breakView viewBreak
 	// agreedOnly sends every message Agreed (TestSafeLatency's baseline).
 	agreedOnly bool
 	// Elide brings a client message down in full only to the sites that
@@ -108,6 +132,35 @@ func (c corruption) String() string {
 // corruptAt is the message of the corrupted node's stream that
 // Options.corrupt spoils.
 const corruptAt = 40
+
+// viewBreak is a way a broken domconf.View could spoil the node-level
+// configurations and deliveries of one node (the last node of the first
+// site), once the rings formed.
+type viewBreak int
+
+const (
+	viewBreakNone viewBreak = iota
+	// viewSkipDelivery skips a delivery in a regular configuration.
+	viewSkipDelivery
+	// viewNoTransitional installs a regular configuration without the
+	// transitional one before it (every one after the first).
+	viewNoTransitional
+	// viewUnsent tells the node's own message unsent (no send line) and
+	// delivers it all the same: the known gap's shape (domconf, "Known
+	// gaps").
+	viewUnsent
+	// viewWrongConf delivers a message in the configuration before the
+	// one it was sent in.
+	viewWrongConf
+	// viewNoAnnounce sends no announcement of the first site once the
+	// rings formed (every node of it): the checker sees nothing wrong,
+	// the end of the run does (Result.NodeUnsettled).
+	viewNoAnnounce
+)
+
+func (b viewBreak) String() string {
+	return [...]string{"nothing wrong", "skip a delivery", "install a regular configuration without a transitional one", "deliver its own message told unsent", "deliver a message in the configuration before its own", "send no announcement of the first site"}[b]
+}
 
 // Fault is a fault of the hierarchy a run injects.
 type Fault string
@@ -210,27 +263,50 @@ type Result struct {
 	Trace    []evs.Event             // the domain's trace, every node
 	FedTrace []evs.Event             // the federation ring's trace
 	Bridges  map[string]bridge.Stats // by node id
+	// NodeViolations are the node-level trace's (the domconf layer; none
+	// with Options.BridgeOnly); NodeTrace is that trace, every node: the
+	// configurations its View installed, and the messages it delivered
+	// and was told it sent in them; NodeOrphans counts the messages
+	// evs.Orphans took out of it; Views are the Views' counters, by node
+	// id.
+	NodeViolations []evs.Violation
+	NodeTrace      []evs.Event
+	NodeOrphans    int
+	Views          map[string]domconf.Stats
+	// NodeUnsettled says, one line a node, where the node-level layer
+	// did not end as a settled run must: every node alive at the end in
+	// one regular configuration of exactly the nodes alive at the end, no
+	// round open (EVS 2.5 at the node level; the checker cannot see a
+	// round that never completes).
+	NodeUnsettled []string
+	// Reforms counts the federation ring formed again because a View
+	// asked for it (domconf Ready.Reform) at its site's active gateway.
+	Reforms int
 }
 
 // Failed reports whether the run found anything wrong.
 func (r *Result) Failed() bool {
-	return len(r.Violations) > 0 || r.Lost > 0 || r.Duplicated > 0 || r.ElidedNeeded > 0
+	return len(r.Violations) > 0 || len(r.NodeViolations) > 0 || len(r.NodeUnsettled) > 0 || r.Lost > 0 || r.Duplicated > 0 || r.ElidedNeeded > 0
 }
 
 type node struct {
-	id    localring.NodeID
-	site  *site
-	slot  int // in site.ring
-	fslot int // in the federation cluster, -1 when not a gateway
-	inc   uint64
-	b     *bridge.Site
-	conf  bridge.DomainConf   // the domain configuration it installed last
-	local [][]byte            // to submit on the local ring
-	fed   [][]byte            // to submit on the federation ring
-	seen  map[string]int      // deliveries per client payload
-	confs []bridge.DomainConf // domain configurations installed, in order
-	msgs  int                 // messages in its stream
-	held  *bridge.Entry       // a message Options.corrupt holds back
+	id     localring.NodeID
+	site   *site
+	slot   int // in site.ring
+	fslot  int // in the federation cluster, -1 when not a gateway
+	inc    uint64
+	b      *bridge.Site
+	v      *domconf.View       // nil with Options.BridgeOnly, and before its first local ring event
+	vconf  string              // the View's configuration installed last
+	prevc  string              // the one before it (Options.breakView)
+	conf   bridge.DomainConf   // the domain configuration it installed last
+	reform bool                // its View asked for the federation ring to form again (domconf Ready.Reform), while it was the active gateway
+	local  [][]byte            // to submit on the local ring
+	fed    [][]byte            // to submit on the federation ring
+	seen   map[string]int      // deliveries per client payload
+	confs  []bridge.DomainConf // domain configurations installed, in order
+	msgs   int                 // messages in its stream
+	held   *bridge.Entry       // a message Options.corrupt holds back
 	// installs counts the domain configurations it installed after the
 	// rings formed; continued the federation configurations it went
 	// through without one (bridge.DomainConf.Continues).
@@ -252,14 +328,15 @@ type hier struct {
 	fed     *sim.Cluster
 	fslots  []*node // federation slot -> gateway node
 	trace   []evs.Event
-	sent    []string // client payloads
-	from    []*node  // their senders
+	ntrace  []evs.Event // the node-level trace (domconf)
+	sent    []string    // client payloads
+	from    []*node     // their senders
 	victim  *site
 	where   map[string]string // client payload -> the configuration it was delivered in
 	lostLog []string
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
-	fx      struct{ injected, upInFlight, terms, fedConfs, partial int }
+	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms int }
 	tl      *timeline               // a gateway crash's, from the kill on
 	lastAt  map[*node]time.Duration // every node's last delivery
 	sentAt  map[string]time.Duration
@@ -399,6 +476,13 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 	return func(id localring.NodeID, inc uint64, e localring.Event) {
 		n := h.byID[id]
 		n.inc = inc
+		if n.v == nil && !h.opts.BridgeOnly {
+			v, err := domconf.New(domconf.Config{Domain: h.dom.Name, Site: s.name, Self: localring.Member{ID: id, Inc: inc}})
+			if err != nil {
+				panic(err) // a site and a node id are always set
+			}
+			n.v = v
+		}
 		switch e.Kind {
 		case localring.EventInstall:
 			h.tl.localInstall(s, e.Conf, s.ring.Elapsed())
@@ -406,6 +490,11 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 			if e.Conf.Kind == localring.Regular {
 				gw, _, ok := federation.ActiveGateway(h.dom, s.name, e.Conf.MemberIDs())
 				active = ok && gw == string(id)
+				if n.v != nil {
+					// As the agent: the View sees the configuration
+					// before the bridge (agent, domainsLocalEvent).
+					n.v.LocalInstall(e.Conf)
+				}
 			}
 			was := n.b.Active()
 			n.b.LocalInstall(e.Conf, active)
@@ -493,6 +582,10 @@ func (h *hier) drain(n *node) {
 			}
 		}
 		h.logf("%s stream %d %s %s %s", n.id, e.Kind, e.Pos, e.Conf.ID, e.Origin)
+		if n.v != nil {
+			n.v.Entry(&e)
+		}
+		announce := e.Kind == bridge.EntryMessage && isAnnounce(e.Payload)
 		switch e.Kind {
 		case bridge.EntryConfig:
 			if e.Conf.Kind == localring.Regular && len(e.Conf.Sites) == len(h.sites) {
@@ -538,6 +631,9 @@ func (h *hier) drain(n *node) {
 			l.Hash = tracemap.Hash(e.Payload)
 			l.Order = tracemap.DomainOrder(e.Pos)
 			h.trace = append(h.trace, l)
+			if announce {
+				continue // the View's, not a client's
+			}
 			n.seen[string(e.Payload)]++
 			h.tl.deliver(n, n.site.ring.Elapsed())
 			h.lastAt[n] = n.site.ring.Elapsed()
@@ -549,6 +645,80 @@ func (h *hier) drain(n *node) {
 			}
 		}
 	}
+	if n.v != nil {
+		h.drainView(n)
+	}
+}
+
+// isAnnounce reports whether a domain message is a domconf announcement.
+func isAnnounce(p []byte) bool { return len(p) > 0 && p[0] == domconf.AnnounceKind }
+
+// drainView takes a View's output, as the agent does (agent,
+// domainOutput): its announcements go up through the local ring (an Up
+// of the bridge, Agreed, at the end of the step), its events to the
+// node-level trace, mapped by tracemap as the agent's trace maps its
+// group layer's (a send told outside any configuration is sent again by
+// the group layer and has no line; a delivery's order is its domain
+// position).
+func (h *hier) drainView(n *node) {
+	r := n.v.Ready()
+	if h.opts.breakView == viewNoAnnounce && h.formed && n.site == h.sites[0] {
+		r.Up = nil
+	}
+	for _, p := range r.Up {
+		n.local = append(n.local, n.b.EncodeUp(localring.Agreed, p))
+	}
+	if len(r.Up) > 0 {
+		h.logf("%s announces", n.id)
+	}
+	if r.Reform && n.b.Active() {
+		// As the agent: the site's active gateway has its federation
+		// member form the ring again, at the end of the step (the
+		// agent's runner does it on its own goroutine).
+		n.reform = true
+	}
+	proc := tracemap.Proc{Node: string(n.id), Inc: n.inc, Domain: h.dom.Name}
+	for i := range r.Events {
+		e := &r.Events[i]
+		if h.opts.breakView != viewBreakNone && h.formed && n == h.sites[0].nodes[len(h.sites[0].nodes)-1] && !h.breakEvent(n, e) {
+			continue
+		}
+		if e.Kind == localring.EventInstall {
+			h.logf("%s view installs %s %s %v", n.id, e.Conf.Kind, e.Conf.ID, e.Conf.MemberIDs())
+			n.prevc, n.vconf = n.vconf, e.Conf.ID
+		}
+		if e.Kind == localring.EventSend && e.Msg.Conf == "" {
+			continue
+		}
+		l, ok := proc.Ring(e)
+		if !ok {
+			continue
+		}
+		if l.Ev == evs.EvDeliver && l.Order != 0 {
+			l.Order = tracemap.DomainOrder(domconf.Position(e.Msg.Order))
+		}
+		h.ntrace = append(h.ntrace, l)
+	}
+}
+
+// breakEvent applies Options.breakView to event e of node n's View, once,
+// and reports whether e stays.
+func (h *hier) breakEvent(n *node, e *localring.Event) bool {
+	switch b := h.opts.breakView; {
+	case b == viewSkipDelivery && e.Kind == localring.EventDeliver && e.Msg.Conf == n.vconf && strings.HasPrefix(n.vconf, "dr:"):
+		h.opts.breakView = viewBreakNone
+		return false
+	case b == viewNoTransitional && e.Kind == localring.EventInstall && e.Conf.Kind == localring.Transitional:
+		h.opts.breakView = viewBreakNone
+		return false
+	case b == viewUnsent && e.Kind == localring.EventSend && e.Msg.Conf != "":
+		e.Msg.Conf = ""
+		h.opts.breakView = viewBreakNone
+	case b == viewWrongConf && e.Kind == localring.EventDeliver && n.prevc != "" && e.Msg.Conf == n.vconf:
+		e.Msg.Conf = n.prevc
+		h.opts.breakView = viewBreakNone
+	}
+	return true
 }
 
 func (h *hier) logf(format string, a ...any) {
@@ -604,7 +774,12 @@ func (h *hier) flushSubmissions() {
 				for _, p := range fed {
 					_ = h.fed.SubmitPayload(n.fslot, bridge.FedService(p), p)
 				}
+				if n.reform {
+					h.fx.reforms++
+					h.fed.Reform(n.fslot)
+				}
 			}
+			n.reform = false
 		}
 	}
 }
@@ -780,6 +955,18 @@ func (h *hier) result(seed uint64) *Result {
 	r.LostLog = h.lostLog
 	r.Elided, r.ElidedNeeded = h.elided, h.elidedNeeded
 	r.Violations = append(r.Violations, h.oneOrder()...)
+	if !h.opts.BridgeOnly {
+		r.NodeTrace = h.ntrace
+		r.NodeViolations, r.NodeOrphans = CheckNodeTrace(h.dom.Name, h.ntrace, failed)
+		r.Views = map[string]domconf.Stats{}
+		for id, n := range h.byID {
+			if n.v != nil {
+				r.Views[string(id)] = n.v.Stats()
+			}
+		}
+		r.NodeUnsettled = h.unsettled()
+		r.Reforms = h.fx.reforms
+	}
 	r.Injected, r.UpInFlight, r.Terms, r.FedConfs = h.fx.injected, h.fx.upInFlight, h.fx.terms, h.fx.fedConfs
 	r.Fenced = h.fed.Superseded()
 	r.PartialFed = h.fx.partial
@@ -795,6 +982,61 @@ func (h *hier) result(seed uint64) *Result {
 		r.Takeover = h.tl.result(h)
 	}
 	return r
+}
+
+// unsettled returns, one line a node, where a node alive at the end is not
+// in the one regular configuration of every node alive at the end, or has
+// a round open (Result.NodeUnsettled).
+func (h *hier) unsettled() []string {
+	var live []string
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if s.ring.Alive(n.slot) {
+				live = append(live, string(n.id))
+			}
+		}
+	}
+	slices.Sort(live)
+	var out []string
+	first := ""
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if !s.ring.Alive(n.slot) {
+				continue
+			}
+			c := n.v.Current()
+			switch {
+			case c == nil:
+				out = append(out, fmt.Sprintf("%s installed no node-level configuration", n.id))
+			case c.Kind != localring.Regular || n.v.InRound():
+				out = append(out, fmt.Sprintf("%s ended in %s %s (round open: %v)", n.id, c.Kind, c.ID, n.v.InRound()))
+			case !slices.Equal(c.MemberIDs(), live):
+				out = append(out, fmt.Sprintf("%s ended in %s of %v, not of the nodes alive, %v", n.id, c.ID, c.MemberIDs(), live))
+			case first == "":
+				first = c.ID
+			case c.ID != first:
+				out = append(out, fmt.Sprintf("%s ended in %s, another node in %s", n.id, c.ID, first))
+			}
+		}
+	}
+	return out
+}
+
+// CheckNodeTrace checks a domain's node-level trace (the configurations
+// domconf installed and the messages delivered and sent in them) as the
+// agent's cross-site tests check the agents' traces (tests/fednetns): the
+// deliveries of messages no one recorded as sent taken out (evs.Orphans:
+// their senders crashed before the federation ordered them) and each one
+// whose sender did not fail reported (evs.LiveOrphans, EVS 1.1), then
+// evs.Check with the failed processes, DomainOrder and Quiescent (the run
+// settles before it ends), and HierarchyOrder. It returns the violations
+// and the number of orphans.
+func CheckNodeTrace(domain string, trace []evs.Event, failed map[evs.Proc]bool) ([]evs.Violation, int) {
+	kept, orphans, vs := evs.Orphans(domain, trace)
+	vs = append(vs, evs.LiveOrphans(trace, kept, failed)...)
+	vs = append(vs, evs.Check(kept, evs.Options{Failed: failed, Quiescent: true, DomainOrder: true})...)
+	vs = append(vs, OneOrder(domain, kept)...)
+	return vs, orphans
 }
 
 // orphans returns the domain's trace without its orphans (evs.Orphans).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/gateway/bridge"
+	"github.com/atoll-gcs/atoll/gateway/domconf"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -44,7 +45,9 @@ func seedCount() int {
 
 // Three sites (ams and fra 10 ms apart, sin 200 ms from both), clients at
 // every node multicast to the domain: every node delivers every message
-// once, in one order, and every trace passes the EVS checker.
+// once, in one order, and every trace passes the EVS checker, the
+// node-level domain trace (domconf) included, which ends with every live
+// node in one regular configuration of them all.
 func TestHierarchy(t *testing.T) { runSeeds(t, FaultNone) }
 
 // Every fault of the hierarchy, each at a site the seed picks a third
@@ -70,6 +73,31 @@ type knownBug struct {
 // with the bug; runSeeds skips them unless ATOLL_KNOWN_BUGS is set, so a
 // fix shows up as these seeds passing (TestKnownBugs runs them alone).
 var knownBugs = map[knownBug]string{}
+
+// knownNodeBugs are the faults whose node-level layer (gateway/domconf)
+// fails today at most seeds, each with the bug. Unless ATOLL_KNOWN_BUGS
+// is set, their runs leave the layer out (Options.BridgeOnly: the
+// bridges are checked as before the layer); with it set they run with the
+// layer and fail until the bug is fixed.
+var knownNodeBugs = map[Fault]string{
+	FaultGatewayCrash: nodeFailoverBug,
+	FaultGatewayPause: nodeFailoverBug,
+	FaultLocalCut:     nodeFailoverBug,
+}
+
+const nodeFailoverBug = "a gateway failover at the node level: the bridge puts a continuing configuration's entry in the stream before the Safe messages of the ring before it that it still holds, which a site with its mark earlier delivered before the entry, and a View applies the announced changes at that entry (a Safe message delivered in the old configuration at one site and the new one at another, EVS 1.3, or discarded, 1.1); and the sites' gateways ask for the ring to form again (domconf Ready.Reform) at different times, which forms rings that do not continue the configuration (a domain configuration installed at a failover) and more node-level rounds"
+
+// layerOff reports whether runs of fault leave the node-level layer out
+// (knownNodeBugs), and logs why.
+func layerOff(t *testing.T, fault Fault) bool {
+	t.Helper()
+	reason, ok := knownNodeBugs[fault]
+	if !ok || os.Getenv("ATOLL_KNOWN_BUGS") != "" {
+		return false
+	}
+	t.Logf("%s runs without the node-level layer, a known bug (set ATOLL_KNOWN_BUGS=1 to run it): %s", fault, reason)
+	return true
+}
 
 // The known-bug seeds, run only with ATOLL_KNOWN_BUGS set: they fail
 // until their bug is fixed.
@@ -115,13 +143,26 @@ func TestRegressions(t *testing.T) {
 		{FaultPartialCut, 130},
 		{FaultPartialCut, 382},
 	} {
-		t.Run(fmt.Sprintf("%s/%d", c.fault, c.seed), func(t *testing.T) {
-			r, err := Run(c.seed, Options{Topology: topologyFile, Fault: c.fault})
-			if err != nil {
-				t.Fatal(err)
-			}
-			report(t, c.fault, r)
-		})
+		// Found before the node-level layer, whose announcements change
+		// the runs' schedules: each seed runs as it was found (the
+		// bridges alone) and with the layer (with the race detector, or
+		// -short, only with it).
+		modes := []bool{true, false}
+		switch {
+		case layerOff(t, c.fault):
+			modes = modes[:1]
+		case raceEnabled || testing.Short():
+			modes = modes[1:]
+		}
+		for _, bridgeOnly := range modes {
+			t.Run(fmt.Sprintf("%s/%d/bridge-only=%v", c.fault, c.seed, bridgeOnly), func(t *testing.T) {
+				r, err := Run(c.seed, Options{Topology: topologyFile, Fault: c.fault, BridgeOnly: bridgeOnly})
+				if err != nil {
+					t.Fatal(err)
+				}
+				report(t, c.fault, r)
+			})
+		}
 	}
 }
 
@@ -137,6 +178,9 @@ type effects struct {
 	// answering site's log holds stubs, catch-ups refused in all.
 	stubs                  int
 	stubRefusals, refusals uint64
+	// The node-level layer's (domconf) counters, summed over every node.
+	view    domconf.Stats
+	reforms int
 }
 
 func (e *effects) add(r *Result) {
@@ -156,11 +200,21 @@ func (e *effects) add(r *Result) {
 		e.refusals += st.Gaps
 	}
 	e.stubs += r.Elided
+	e.reforms += r.Reforms
+	for _, st := range r.Views {
+		e.view.Rounds += st.Rounds
+		e.view.Installs += st.Installs
+		e.view.Announcements += st.Announcements
+		e.view.Discarded += st.Discarded
+		e.view.Missed += st.Missed
+		e.view.Stale += st.Stale
+	}
 }
 
 func (e *effects) String() string {
-	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations; Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one)",
-		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs, e.safeMarked, e.safeInTrans, e.heldNoTrans)
+	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations; Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one); node level: %d announcements applied, %d rounds, %d configurations installed, %d messages discarded, %d missed federation configurations, %d stale announcements, %d federation rings formed again at a View's request",
+		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs, e.safeMarked, e.safeInTrans, e.heldNoTrans,
+		e.view.Announcements, e.view.Rounds, e.view.Installs, e.view.Discarded, e.view.Missed, e.view.Stale, e.reforms)
 }
 
 // check fails the test unless the fault left its mark on every seed (or,
@@ -228,12 +282,13 @@ func runSeedsOf(t *testing.T, fault Fault, n int, elide bool) {
 		log = f
 	}
 	var fx effects
+	off := layerOff(t, fault)
 	eachSeed(*first, n, func(seed uint64) {
 		if reason, ok := knownBugs[knownBug{fault, seed}]; ok && os.Getenv("ATOLL_KNOWN_BUGS") == "" {
 			t.Logf("seed %d skipped, a known bug (set ATOLL_KNOWN_BUGS=1 to run it): %s", seed, reason)
 			return
 		}
-		r, err := Run(seed, Options{Topology: topologyFile, Fault: fault, Log: log, Elide: elide})
+		r, err := Run(seed, Options{Topology: topologyFile, Fault: fault, Log: log, Elide: elide, BridgeOnly: off})
 		if err != nil {
 			t.Error(err)
 			return
@@ -267,6 +322,16 @@ func report(t *testing.T, fault Fault, r *Result) {
 			break
 		}
 		bad = append(bad, v.String())
+	}
+	for i, v := range r.NodeViolations {
+		if i == 10 {
+			bad = append(bad, fmt.Sprintf("... and %d more node-level violations", len(r.NodeViolations)-10))
+			break
+		}
+		bad = append(bad, "node level (domconf): "+v.String())
+	}
+	for _, u := range r.NodeUnsettled {
+		bad = append(bad, "node level (domconf), unsettled at the end: "+u)
 	}
 	for id, st := range r.Bridges {
 		if st.BeyondLog != 0 || st.Malformed != 0 || st.LocalGaps != 0 || st.NotSafe != 0 {
@@ -335,6 +400,63 @@ func TestCheckerCatchesBrokenBridge(t *testing.T) {
 		}
 	}
 }
+
+// The node-level checks fail when a domconf.View misbehaves: a node whose
+// View skips a delivery, installs a regular configuration without the
+// transitional one before it, delivers its own message although it told
+// it unsent, or delivers a message in the configuration before the one it
+// was sent in fails the run, on the property that names the fault; a
+// site whose Views stop announcing fails it as unsettled. The run is a
+// cut (viewFault): the domain's configuration changes twice after the
+// rings formed, and every node installs transitional and regular
+// configurations.
+func TestCheckerCatchesBrokenView(t *testing.T) {
+	ok, err := Run(*first, Options{Topology: topologyFile, Fault: viewFault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ok.NodeViolations) != 0 || len(ok.NodeUnsettled) != 0 || len(ok.NodeTrace) == 0 {
+		t.Fatalf("the seed's own run: %d node-level trace lines, violations %v, unsettled %v", len(ok.NodeTrace), ok.NodeViolations, ok.NodeUnsettled)
+	}
+	for _, c := range []struct {
+		breaks viewBreak
+		want   []evs.Property // one of them
+	}{
+		{viewSkipDelivery, []evs.Property{evs.FailureAtomicity, evs.SafeDelivery, evs.SelfDelivery, evs.AgreedOrder}},
+		{viewNoTransitional, []evs.Property{evs.ConfOrder, evs.TransShape}},
+		{viewUnsent, []evs.Property{evs.NoCreation}},
+		{viewWrongConf, []evs.Property{evs.DeliveryConf, evs.LocalSanity}},
+	} {
+		r, err := Run(*first, Options{Topology: topologyFile, Fault: viewFault, breakView: c.breaks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []evs.Property
+		for _, v := range r.NodeViolations {
+			got = append(got, v.Property)
+		}
+		if !slices.ContainsFunc(c.want, func(p evs.Property) bool { return slices.Contains(got, p) }) || len(r.Violations) != 0 {
+			t.Errorf("a View that does %s: node-level violations %v, want one of %v (and none of the bridge level: %v)", c.breaks, got, c.want, r.Violations)
+		} else {
+			t.Logf("a View that does %s: %v", c.breaks, r.NodeViolations[0])
+		}
+	}
+	// A site that stops announcing leaves the others' rounds open:
+	// nothing the checker sees, but the run does not settle.
+	r, err := Run(*first, Options{Topology: topologyFile, Fault: viewFault, breakView: viewNoAnnounce})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.NodeUnsettled) == 0 {
+		t.Errorf("a View that does %s: settled (node-level violations %v)", viewNoAnnounce, r.NodeViolations)
+	} else {
+		t.Logf("a View that does %s: %s", viewNoAnnounce, r.NodeUnsettled[0])
+	}
+}
+
+// viewFault is TestCheckerCatchesBrokenView's fault: one without a known
+// node-level bug (knownNodeBugs).
+const viewFault = FaultCut
 
 // OneOrder finds two nodes that install a configuration and deliver a
 // message in different orders.

@@ -287,6 +287,19 @@ func (c *Cluster) Resume(i int) {
 	}
 }
 
+// Reform asks the node in slot i to form its ring again
+// (localring.Node.Reform), as gateway.Runner.Reform does; a crashed or
+// paused node does nothing.
+func (c *Cluster) Reform(i int) {
+	sn := c.nodes[i]
+	if sn.node == nil || sn.paused {
+		return
+	}
+	c.logf("%s reforms", sn)
+	sn.node.Reform(c.now)
+	c.flush(sn)
+}
+
 // Block drops every packet from slot a to slot b.
 func (c *Cluster) Block(a, b int) { c.net.blocked[link{a, b}] = true }
 
