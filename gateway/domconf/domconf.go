@@ -401,6 +401,7 @@ func (v *View) announced(a *announcement) {
 		return
 	}
 	v.stats.Announcements++
+	was := v.pending()
 	if v.sites == nil {
 		v.sites = slices.Clone(a.sites) // a node that joined after the domain formed
 	}
@@ -414,7 +415,11 @@ func (v *View) announced(a *announcement) {
 	if v.round {
 		v.fresh[a.site] = true
 	}
-	if v.pending() {
+	if !was && v.pending() {
+		// Once per change: a ring formed again while the next
+		// announcements come would be formed again at each (the gateway's
+		// member is operational again by then), and the one asked for
+		// comes after them all the same if they were applied first.
 		v.stats.Reforms++
 		v.out.Reform = true
 	}

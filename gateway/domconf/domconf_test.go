@@ -163,17 +163,20 @@ func TestRounds(t *testing.T) {
 	}
 
 	// a-2 leaves a: transitional and regular configuration without it,
-	// at the next federation configuration.
+	// at the next federation configuration. An announcement while the
+	// change waits asks for no second one.
 	s.announce("a", a1)
+	asked(2)
+	s.announce("b", b1)
 	asked(2)
 	if c := va.Current(); c.ID != "dr:4@101/r:101:a+b" {
 		t.Fatalf("a-1 installed %s at the announcement", c.ID)
 	}
 	s.reform("a", "b")
-	if got := s.installs(va); !slices.Equal(got, []string{"dr:4@101/r:101:a+b", "dt:6@102/r:102:a+b/dr:4@101/r:101:a+b", "dr:6@102/r:102:a+b"}) {
+	if got := s.installs(va); !slices.Equal(got, []string{"dr:4@101/r:101:a+b", "dt:7@102/r:102:a+b/dr:4@101/r:101:a+b", "dr:7@102/r:102:a+b"}) {
 		t.Fatalf("installs %v", got)
 	}
-	if c := vb.Current(); c.ID != "dr:6@102/r:102:a+b" || len(c.Members) != 2 {
+	if c := vb.Current(); c.ID != "dr:7@102/r:102:a+b" || len(c.Members) != 2 {
 		t.Fatalf("b-1 installed %+v", c)
 	}
 
@@ -206,7 +209,7 @@ func TestRounds(t *testing.T) {
 	}
 	// a-1's transitional configuration, installed when the round opened,
 	// holds the one member it knew goes on: itself.
-	if got := s.installs(va); !slices.Equal(got[len(got)-2:], []string{"dt:8@103/dr:6@102/r:102:a+b/a-1", "dr:13@104/r:104:a+b"}) {
+	if got := s.installs(va); !slices.Equal(got[len(got)-2:], []string{"dt:9@103/dr:7@102/r:102:a+b/a-1", "dr:14@104/r:104:a+b"}) {
 		t.Fatalf("installs %v", got)
 	}
 	// A message in a regular configuration is delivered at its position.
