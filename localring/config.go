@@ -134,6 +134,17 @@ type Config struct {
 	// its window. See adaptWindow in token.go.
 	AdaptWindow bool
 
+	// RequestGaps has a node ask at once for a packet missing between
+	// two packets it holds from the same member's last visit: a visit's
+	// packets have consecutive sequence numbers and leave their sender in
+	// order, so such a gap is a loss (or a reordering on the path), not
+	// a packet still on its way. Without it a node asks only for packets
+	// sent before its previous visit (the token may overtake the
+	// packets of the visits just before), which on a long path with
+	// random loss costs a lost packet, and every delivery after it, a
+	// rotation. DefaultWAN sets it. See requestGaps in token.go.
+	RequestGaps bool
+
 	// ByteWindow makes the flow-control window count bytes instead of
 	// packets: the ring may send WindowPackets × MaxPacketBytes bytes of
 	// packets per rotation, and a node MaxPacketsPerVisit × MaxPacketBytes
@@ -265,6 +276,7 @@ func DefaultWAN(id NodeID) Config {
 	c.WindowPackets = WindowForBDP(100_000_000, 600*time.Millisecond, WANPacketBytes)
 	c.MaxPacketsPerVisit = c.WindowPackets
 	c.AdaptWindow = true
+	c.RequestGaps = true
 	c.setDefaults()
 	return c
 }

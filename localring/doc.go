@@ -48,7 +48,12 @@
 // and, per node, Node.SetSendLimit, which the driver
 // sets from its transport's send backlog when a congested connection
 // carries less than the window). Small messages are packed into one packet; messages up
-// to 1 MiB are fragmented.
+// to 1 MiB are fragmented. A member asks on the token for the packets it
+// misses that were sent before its previous visit (later ones may still
+// be on their way) and, with Config.RequestGaps (on in DefaultWAN), at
+// once for those it misses between two packets of one sender's visit,
+// which are lost: on a long path with random loss that saves a lost
+// packet, and every delivery held behind it, a rotation.
 //
 // A WAN ring sizes its window from the declared bandwidth of its paths
 // (WindowForBDP); when a path carries less, the ring keeps the

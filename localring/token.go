@@ -190,6 +190,9 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	if limit := min(tok.seq, rs.prevSeq); rs.aru < limit {
 		n.requestMissing(rs, tok, limit)
 	}
+	if n.cfg.RequestGaps {
+		n.requestGaps(rs, tok)
+	}
 	rs.prevSeq = tok.seq
 	n.watchStall(rs, tok)
 
@@ -421,6 +424,43 @@ func (n *Node) requestMissing(rs *ringState, tok *token, upTo uint64) {
 		}
 		tok.rtr = append(tok.rtr, s)
 		n.stats.RetransmitRequests++
+	}
+}
+
+// requestGaps adds to the token's retransmission requests the packets
+// sent since my previous visit (after rs.prevSeq) that I miss between two
+// packets I hold from the same sender (Config.RequestGaps). Every other
+// member visited once since then, and a visit's packets have consecutive
+// sequence numbers, so the packets between two of one sender's are that
+// sender's; they left it in order, on the same path as the later one that
+// arrived, so they are lost, not on their way. requestMissing asks for
+// them only at my next visit, a rotation later.
+func (n *Node) requestGaps(rs *ringState, tok *token) {
+	limit := n.cfg.MaxRetransmitRequests
+	// From my previous visit on, not from aru: the packet at aru may be
+	// the one before the gap in its sender's visit.
+	from := max(rs.freed, rs.prevSeq)
+	upTo := min(tok.seq, rs.highSeq, from+uint64(max(4*limit, 2*n.cfg.WindowPackets)))
+	if len(tok.rtr) >= limit || upTo <= from+1 {
+		return
+	}
+	var last uint64 // the last packet held in (from, upTo], 0 none
+	var sender Member
+	for s := from + 1; s <= upTo && len(tok.rtr) < limit; s++ {
+		m := rs.store[s]
+		if m == nil {
+			continue
+		}
+		if last != 0 && last+1 < s && m.sender == sender {
+			for g := last + 1; g < s && len(tok.rtr) < limit; g++ {
+				if !slices.Contains(tok.rtr, g) {
+					tok.rtr = append(tok.rtr, g)
+					n.stats.RetransmitRequests++
+					n.stats.GapRequests++
+				}
+			}
+		}
+		last, sender = s, m.sender
 	}
 }
 

@@ -258,6 +258,7 @@ type Stats struct {
 	DuplicateTokens                 uint64 // duplicate or stale tokens dropped
 	Retransmits                     uint64 // packets this node retransmitted on request
 	RetransmitRequests              uint64 // sequence numbers this node asked for
+	GapRequests                     uint64 // of them, asked for at the first visit as gaps in a sender's visit (Config.RequestGaps)
 	TokenRetransmits                uint64
 	TokenLosses                     uint64
 	Gathers                         uint64 // times the membership protocol started

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,8 +29,9 @@ type fedSaturated struct {
 // receiver is lost with probability loss, and nothing limits the rate but
 // the ring's own window: the network of the simulator has no bandwidth
 // cap and no congestion control. It returns the messages delivered at
-// every site per second of virtual time from warm to warm+measure.
-func measureFedSaturated(t testing.TB, oneWay time.Duration, loss float64, pkt int, bytes bool, capBps int64, warm, measure time.Duration) fedSaturated {
+// every site per second of virtual time from warm to warm+measure, in the
+// simulator's run of seed.
+func measureFedSaturated(t testing.TB, seed uint64, oneWay time.Duration, loss float64, pkt int, bytes bool, capBps int64, warm, measure time.Duration) fedSaturated {
 	t.Helper()
 	sites := []string{"a", "b", "c"}
 	rtt := make([][]time.Duration, len(sites))
@@ -47,7 +49,7 @@ func measureFedSaturated(t testing.TB, oneWay time.Duration, loss float64, pkt i
 	if bytes {
 		federation.FitPacket(&rcfg, pkt)
 	}
-	c := NewFedCluster(1, FedSpec{Domain: "fed/loss", Sites: sites, RTT: rtt, Gateways: 1, Ring: rcfg}, 0)
+	c := NewFedCluster(seed, FedSpec{Domain: "fed/loss", Sites: sites, RTT: rtt, Gateways: 1, Ring: rcfg}, 0)
 	c.SetFaults(Faults{SocketBuffer: 1 << 20})
 	seen := map[uint64]int{}
 	var done []time.Duration
@@ -128,16 +130,26 @@ func TestFedThroughputUnderLoss(t *testing.T) {
 		bytes bool
 	}{{16 << 10, false}, {1238, false}, {1238, true}} {
 		pkt := v.pkt
-		clean := measureFedSaturated(t, 100*time.Millisecond, 0, pkt, v.bytes, 50_000_000, 3*time.Second, 6*time.Second)
-		lossy := measureFedSaturated(t, 100*time.Millisecond, 0.01, pkt, v.bytes, 50_000_000, 3*time.Second, 6*time.Second)
+		clean := measureFedSaturated(t, 1, 100*time.Millisecond, 0, pkt, v.bytes, 50_000_000, 3*time.Second, 6*time.Second)
+		lossy := measureFedSaturated(t, 1, 100*time.Millisecond, 0.01, pkt, v.bytes, 50_000_000, 3*time.Second, 6*time.Second)
 		t.Logf("%5d-byte packets, window %d counted in bytes %v: %.0f msgs/s at 0 %% loss, %.0f at 1 %% (%.0f %% of 6,250; %d retransmissions, %d stall holds, %d configurations at the first site)",
 			pkt, lossy.window, v.bytes, clean.rate, lossy.rate, 100*lossy.rate/6250, lossy.retransmits, lossy.stallHolds, lossy.config)
 		if lossy.config != 0 {
 			t.Errorf("%d-byte packets: a new configuration at 1 %% loss (%d)", pkt, lossy.config)
 		}
 		if v.bytes {
-			if clean.rate < 0.9*6250 || lossy.rate < 0.8*6250 {
-				t.Errorf("%d-byte packets, window in bytes: %.0f msgs/s without loss and %.0f at 1 %%, want at least 90 %% and 80 %% of the 6,250 the window allows", pkt, clean.rate, lossy.rate)
+			// At 1 % loss, the mean over seeds 1 to 5: one seed's rate
+			// moves by a tenth with the order of the losses (seed 1
+			// gave 5,285 before Config.RequestGaps and 4,968 with it;
+			// the mean of the five 5,668 and 5,670).
+			mean := lossy.rate
+			for seed := uint64(2); seed <= 5; seed++ {
+				mean += measureFedSaturated(t, seed, 100*time.Millisecond, 0.01, pkt, v.bytes, 50_000_000, 3*time.Second, 6*time.Second).rate
+			}
+			mean /= 5
+			t.Logf("%d-byte packets, window in bytes: %.0f msgs/s at 1 %% loss over seeds 1 to 5", pkt, mean)
+			if clean.rate < 0.9*6250 || mean < 0.8*6250 {
+				t.Errorf("%d-byte packets, window in bytes: %.0f msgs/s without loss and %.0f at 1 %% (seeds 1 to 5), want at least 90 %% and 80 %% of the 6,250 the window allows", pkt, clean.rate, mean)
 			}
 			continue
 		}
@@ -147,5 +159,86 @@ func TestFedThroughputUnderLoss(t *testing.T) {
 		if lossy.rate < 0.9*clean.rate {
 			t.Errorf("%d-byte packets: %.0f msgs/s at 1 %% loss against %.0f without, want at least 90 %% of it", pkt, lossy.rate, clean.rate)
 		}
+	}
+}
+
+// measureFedPaced runs the ring of measureFedSaturated (three sites 200
+// ms RTT apart, packets of a datagram's size, the window counted in
+// bytes) paced: every site submits a 1000-byte Agreed message every 50
+// ms for d of virtual time, each packet to each receiver lost with
+// probability loss. It returns the latencies from submission to delivery
+// at the last of the three sites.
+func measureFedPaced(t testing.TB, seed uint64, loss float64, requestGaps bool, d time.Duration) []time.Duration {
+	t.Helper()
+	sites := []string{"a", "b", "c"}
+	const oneWay = 100 * time.Millisecond
+	rtt := make([][]time.Duration, len(sites))
+	for i := range rtt {
+		rtt[i] = []time.Duration{2 * oneWay, 2 * oneWay, 2 * oneWay}
+	}
+	rotation := time.Duration(len(sites)) * oneWay
+	rcfg := localring.DefaultWAN("x").WithTimings(topology.DeriveTimeouts(rotation, 2*oneWay).Ring())
+	rcfg.SharedIDs = true
+	rcfg.WindowPackets = localring.WindowForBDP(50_000_000, rotation, rcfg.MaxPacketBytes)
+	rcfg.MaxPacketsPerVisit = rcfg.WindowPackets
+	federation.FitPacket(&rcfg, 1245)
+	rcfg.RequestGaps = requestGaps
+	c := NewFedCluster(seed, FedSpec{Domain: "fed/paced", Sites: sites, RTT: rtt, Gateways: 1, Ring: rcfg}, 0)
+	c.SetFaults(Faults{SocketBuffer: 1 << 20})
+	seen := map[uint64]int{}
+	sub := map[uint64]time.Duration{}
+	var lat []time.Duration
+	c.OnEvent = func(_ localring.NodeID, _ uint64, e localring.Event) {
+		if e.Kind != localring.EventDeliver || len(e.Msg.Payload) < 8 {
+			return
+		}
+		tag := binary.BigEndian.Uint64(e.Msg.Payload)
+		if seen[tag]++; seen[tag] == len(sites) {
+			lat = append(lat, c.Elapsed()-sub[tag])
+		}
+	}
+	c.StartAll()
+	if !c.RunUntil(c.Now().Add(time.Minute), c.Converged) {
+		t.Fatalf("the ring did not form: %s", c.describe())
+	}
+	c.SetFaults(Faults{Loss: loss, SocketBuffer: 1 << 20})
+	var n uint64
+	for end := c.Elapsed() + d; c.Elapsed() < end; c.RunFor(50 * time.Millisecond) {
+		for i := range sites {
+			n++
+			p := make([]byte, 1000)
+			binary.BigEndian.PutUint64(p, n)
+			if err := c.SubmitPayload(i, localring.Agreed, p); err == nil {
+				sub[n] = c.Elapsed()
+			}
+		}
+	}
+	return lat
+}
+
+// TestFedPacedLatencyUnderLoss: a ring that repairs its own losses (as
+// over sealed datagrams, federation/transport's ModeUDP) asks for a
+// packet missing between two of one sender's visit at its first visit
+// after it (localring.Config.RequestGaps), not a rotation later, so at
+// 1 % loss its paced Agreed latency is lower: over seeds 1 to 5, 30 s of
+// virtual time each, the median 400 ms without and 350 ms with it, the
+// 90th percentile 850 and 750 ms, the 99th 1.4 and 1.3 s (without loss:
+// 250 ms and 400 ms at the 90th percentile, either way). The rest of the cost of a loss is the losses at the
+// edges of a visit, which a member cannot tell from packets still on
+// their way, and lost tokens.
+func TestFedPacedLatencyUnderLoss(t *testing.T) {
+	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
+	var off, on []time.Duration
+	for seed := uint64(1); seed <= 5; seed++ {
+		off = append(off, measureFedPaced(t, seed, 0.01, false, 30*time.Second)...)
+		on = append(on, measureFedPaced(t, seed, 0.01, true, 30*time.Second)...)
+	}
+	slices.Sort(off)
+	slices.Sort(on)
+	t.Logf("paced, 1 %% loss, seeds 1-5: p50 / p90 / p99 %v / %v / %v without RequestGaps, %v / %v / %v with it (%d and %d messages)",
+		pct(off, 50), pct(off, 90), pct(off, 99), pct(on, 50), pct(on, 90), pct(on, 99), len(off), len(on))
+	if pct(on, 50) > pct(off, 50)*9/10 || pct(on, 90) > pct(off, 90)*9/10 {
+		t.Errorf("RequestGaps: p50 %v and p90 %v at 1 %% loss, without it %v and %v; want both at least a tenth lower",
+			pct(on, 50), pct(on, 90), pct(off, 50), pct(off, 90))
 	}
 }
