@@ -47,9 +47,10 @@ import (
 //
 //	go test -run '^$' -bench Federation -benchtime 1x ./gateway
 //
-// ATOLL_BENCH_FED_MODE=udp runs the gateways' transports in
-// transport.ModeUDP (ring packets outside QUIC, paced at the links'
-// declared bandwidth) instead of the default mode.
+// The topology declares the links' bandwidth (the cap), so the default
+// mode is transport.ModeUDP (ring packets outside QUIC, paced at it;
+// transport.DomainMode). ATOLL_BENCH_FED_MODE=streams, =datagrams or
+// =udp runs the gateways' transports in that mode instead.
 func BenchmarkFederation(b *testing.B) {
 	type row struct {
 		rtt  time.Duration
@@ -65,7 +66,11 @@ func BenchmarkFederation(b *testing.B) {
 		}
 	}
 	var t strings.Builder
-	fmt.Fprintf(&t, "\nfederation ring, 3 sites, cap %d Mbit/s per direction, 1000-byte Agreed messages\n", benchCap/1_000_000)
+	mode := os.Getenv("ATOLL_BENCH_FED_MODE")
+	if mode == "" {
+		mode = "default"
+	}
+	fmt.Fprintf(&t, "\nfederation ring, 3 sites, cap %d Mbit/s per direction, 1000-byte Agreed messages, mode %s\n", benchCap/1_000_000, mode)
 	fmt.Fprintf(&t, "%-6s %-5s | %-8s %-8s %-8s %-9s %-8s %-8s | %-7s %-7s %-6s %-9s %-6s %-5s %-7s | %s\n",
 		"RTT", "loss", "rot ms", "pred rot", "p50 ms", "pred mean", "p99 ms", "pred max",
 		"msgs/s", "Mbit/s", "% cap", "link Mbit", "% cap", "CPU", "RSS MiB", "reconfigs")
@@ -127,7 +132,12 @@ func runFed(b *testing.B, rtt time.Duration, loss float64) fedResult {
 		}
 		ms[i] = w.start(node, 1, func(c *gateway.Config) {
 			c.Transport.IdleTimeout = 15 * time.Second
-			if os.Getenv("ATOLL_BENCH_FED_MODE") == "udp" {
+			switch os.Getenv("ATOLL_BENCH_FED_MODE") {
+			case "streams":
+				c.Transport.Mode = transport.ModeStreams
+			case "datagrams":
+				c.Transport.Mode = transport.ModeDatagrams
+			case "udp":
 				c.Transport.Mode = transport.ModeUDP // paced at the topology's declared bandwidth
 			}
 			c.Trace = nil // the tests' in-memory traces would be the process's largest user of memory and CPU

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,6 +221,45 @@ func ringPacketMode(f *topology.File) transport.Mode {
 	return transport.ModeDefault
 }
 
+// ringMode resolves the transport mode of domain d's ring: the gateway's
+// configuration's (set), else the topology file's
+// federation.ring_packets, else transport.DomainMode (udp where the file
+// declares a link's bandwidth); why says which, for the start-up log.
+func ringMode(set transport.Mode, f *topology.File, d *topology.Domain) (transport.Mode, string) {
+	if set != transport.ModeDefault {
+		return set, "set in the gateway's configuration"
+	}
+	if m := ringPacketMode(f); m != transport.ModeDefault {
+		return m, "federation.ring_packets: " + f.Federation.RingPackets
+	}
+	m, declared := transport.DomainMode(f, d)
+	if m == transport.ModeUDP {
+		return m, "default: links " + strings.Join(declared, ", ") + " of the ring declare a bandwidth"
+	}
+	return m, "default: no link of the ring declares a bandwidth"
+}
+
+// logPaths logs, once at start, how the ring packets travel to each peer
+// site and why: outside QUIC paced at the link's declared bandwidth
+// (ModeUDP), or on QUIC streams or datagrams under QUIC's congestion
+// control.
+func (r *Runner) logPaths(tc transport.Config, why string) {
+	for _, p := range tc.Peers {
+		bw := p.Bandwidth
+		if bw == 0 {
+			bw = tc.Bandwidth
+		}
+		switch {
+		case tc.Mode == transport.ModeUDP && bw > 0:
+			r.log.Info("federation ring path: udp, sealed datagrams outside QUIC paced at the link's declared bandwidth", "site", p.Site, "mode", tc.Mode.String(), "bandwidth", topology.Bandwidth(bw).String(), "why", why)
+		case tc.Mode == transport.ModeUDP:
+			r.log.Warn("federation ring path: streams, under QUIC's congestion control: the link to this site declares no bandwidth to pace at; declare links[].bandwidth between the two sites to send its ring packets outside QUIC", "site", p.Site, "mode", tc.Mode.String(), "why", why)
+		default:
+			r.log.Info("federation ring path: "+tc.Mode.String()+", under QUIC's congestion control", "site", p.Site, "mode", tc.Mode.String(), "why", why)
+		}
+	}
+}
+
 // RingCounters are the federation ring member's protocol counters that an
 // operator watches: what a slow or lossy WAN path costs the ring.
 type RingCounters struct {
@@ -315,16 +355,9 @@ func New(cfg Config) (*Runner, error) {
 		}
 	}
 	tc.ConfigHash = cfg.Plan.ConfigHash(d)
-	if tc.Mode == transport.ModeDefault {
-		tc.Mode = ringPacketMode(cfg.File)
-	}
-	if tc.Mode == transport.ModeUDP {
-		for _, p := range tc.Peers {
-			if p.Bandwidth == 0 && tc.Bandwidth == 0 {
-				r.log.Warn("federation.ring_packets is udp, but no link to this site declares a bandwidth: its ring packets stay on QUIC streams; declare links[].bandwidth between the two sites to send them outside QUIC", "site", p.Site)
-			}
-		}
-	}
+	var why string
+	tc.Mode, why = ringMode(tc.Mode, cfg.File, d)
+	r.logPaths(tc, why)
 	tc.Conn, tc.Listen = cfg.Conn, cfg.Listen
 	// A runner starts when its node becomes the site's active gateway,
 	// often taking over from one that died: the sites that dial this one

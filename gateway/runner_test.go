@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -259,7 +260,88 @@ func TestRingPacketsFromTopology(t *testing.T) {
 				c.file, byFile.WindowPackets, byFile.MaxPacketBytes, c.mode, byMode.WindowPackets, byMode.MaxPacketBytes)
 		}
 	}
-	if def, udp := ringOf(nil), ringOf(func(cfg *gateway.Config) { cfg.Transport.Mode = transport.ModeUDP }); def.MaxPacketBytes == udp.MaxPacketBytes {
-		t.Fatalf("the default mode and udp both send packets of %d bytes: the test cannot tell the modes apart", def.MaxPacketBytes)
+	if streams, udp := ringOf(func(cfg *gateway.Config) { cfg.Transport.Mode = transport.ModeStreams }), ringOf(func(cfg *gateway.Config) { cfg.Transport.Mode = transport.ModeUDP }); streams.MaxPacketBytes == udp.MaxPacketBytes {
+		t.Fatalf("streams and udp both send packets of %d bytes: the test cannot tell the modes apart", streams.MaxPacketBytes)
+	}
+}
+
+// TestDefaultRingModeFromBandwidth: without a mode in the gateway's
+// configuration or the topology file, a federation ring runs in ModeUDP
+// when the file declares the bandwidth of a link of the ring (paced
+// where declared, streams where not), in ModeStreams when it declares
+// none; the choice is the domain's, so site c, whose own links declare
+// none, takes udp when a-b declares one (else its ALPN would differ from
+// a's and b's). The start-up log names each path's mode and why.
+func TestDefaultRingModeFromBandwidth(t *testing.T) {
+	w := newWorld(t, 10*time.Millisecond, 200*time.Millisecond, "50Mbit/s", 0, 0)
+	// declare keeps the bandwidth of the links named, zeroes the others'.
+	declare := func(links ...string) func(*gateway.Config) {
+		return func(cfg *gateway.Config) {
+			f := *cfg.File
+			f.Links = slices.Clone(f.Links)
+			for i, l := range f.Links {
+				if !slices.Contains(links, l.Between[0]+"-"+l.Between[1]) {
+					f.Links[i].Bandwidth = 0
+				}
+			}
+			cfg.File = &f
+		}
+	}
+	type run struct {
+		ring localring.Config
+		log  string
+	}
+	runOf := func(node string, edit func(*gateway.Config)) run {
+		before := len(w.log.bytes())
+		m := w.start(node, 1, edit)
+		m.cancel()
+		<-m.r.Done()
+		return run{m.r.RingConfig(), string(w.log.bytes()[before:])}
+	}
+	pkt := func(mode transport.Mode) int {
+		return runOf("a-1", func(cfg *gateway.Config) { cfg.Transport.Mode = mode }).ring.MaxPacketBytes
+	}
+	udpPkt, streamsPkt := pkt(transport.ModeUDP), pkt(transport.ModeStreams)
+	if udpPkt == streamsPkt {
+		t.Fatalf("streams and udp both send packets of %d bytes: the test cannot tell the modes apart", udpPkt)
+	}
+	for _, c := range []struct {
+		name  string
+		node  string
+		edit  func(*gateway.Config)
+		pkt   int
+		lines []string // fragments of the start-up log, in this order
+	}{
+		{"every link declared", "a-1", nil, udpPkt, []string{
+			`msg="federation ring path: udp, sealed datagrams outside QUIC paced at the link's declared bandwidth"`, `site=b mode=udp bandwidth=50Mbit/s why="default: links a-b, a-c, b-c of the ring declare a bandwidth"`,
+			`msg="federation ring path: udp, sealed datagrams outside QUIC paced at the link's declared bandwidth"`, `site=c mode=udp bandwidth=50Mbit/s`}},
+		{"none declared", "a-1", declare(), streamsPkt, []string{
+			`msg="federation ring path: streams, under QUIC's congestion control"`, `site=b mode=streams why="default: no link of the ring declares a bandwidth"`,
+			`msg="federation ring path: streams, under QUIC's congestion control"`, `site=c mode=streams`}},
+		{"a-b declared, at a", "a-1", declare("a-b"), udpPkt, []string{
+			`site=b mode=udp bandwidth=50Mbit/s why="default: links a-b of the ring declare a bandwidth"`,
+			`level=WARN msg="federation ring path: streams, under QUIC's congestion control: the link to this site declares no bandwidth to pace at; declare links[].bandwidth between the two sites to send its ring packets outside QUIC"`, `site=c mode=udp`}},
+		{"a-b declared, at c", "c-1", declare("a-b"), udpPkt, []string{
+			`level=WARN msg="federation ring path: streams, under QUIC's congestion control: the link to this site declares no bandwidth to pace at; declare links[].bandwidth between the two sites to send its ring packets outside QUIC"`, `site=a mode=udp why="default: links a-b of the ring declare a bandwidth"`,
+			`site=b mode=udp`}},
+		{"ring_packets over the default", "a-1", func(cfg *gateway.Config) {
+			f := *cfg.File
+			f.Federation = &topology.Federation{RingPackets: "streams"}
+			cfg.File = &f
+		}, streamsPkt, []string{`site=b mode=streams why="federation.ring_packets: streams"`}},
+	} {
+		r := runOf(c.node, c.edit)
+		if r.ring.MaxPacketBytes != c.pkt {
+			t.Errorf("%s: ring packets of %d bytes, want %d (udp %d, streams %d)", c.name, r.ring.MaxPacketBytes, c.pkt, udpPkt, streamsPkt)
+		}
+		rest := r.log
+		for _, l := range c.lines {
+			i := strings.Index(rest, l)
+			if i < 0 {
+				t.Errorf("%s: the start-up log lacks %s (in order); it has:\n%s", c.name, l, r.log)
+				break
+			}
+			rest = rest[i+len(l):]
+		}
 	}
 }

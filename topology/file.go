@@ -128,7 +128,9 @@ type Link struct {
 	// "160ms".
 	RTT Duration `yaml:"rtt"`
 	// Bandwidth is the optional capacity of the link in each direction, such
-	// as "1Gbit/s". Zero means unlimited.
+	// as "1Gbit/s". Zero means unlimited. Declared on a link between two
+	// sites of a federation ring, it also makes udp that ring's default
+	// federation.ring_packets, paced at it: declare what the path carries.
 	Bandwidth Bandwidth `yaml:"bandwidth,omitempty"`
 	// Stripes is at most how many QUIC connections carry the federation
 	// rings' messages between the two sites' gateways, 1 to 64
@@ -186,17 +188,19 @@ type ACL struct {
 // says so.
 type Federation struct {
 	// RingPackets is how the federation rings' message packets and tokens
-	// travel between gateways: "streams" (the default: QUIC streams, under
-	// QUIC's congestion control, with several connections on long lossy
-	// paths, see links[].stripes), "datagrams" (QUIC DATAGRAM frames, still
-	// under QUIC's congestion control) or "udp" (sealed UDP datagrams on the
+	// travel between gateways: "streams" (QUIC streams, under QUIC's
+	// congestion control, with several connections on long lossy paths,
+	// see links[].stripes), "datagrams" (QUIC DATAGRAM frames, still under
+	// QUIC's congestion control) or "udp" (sealed UDP datagrams on the
 	// QUIC socket, keyed from the authenticated QUIC connection, outside
 	// QUIC's congestion control and paced at the link's declared
-	// bandwidth). udp carries about twice as much at 1 % random loss on a
-	// 200 ms path but adds a rotation or two of latency there and carries
-	// less on clean paths (package federation/transport's doc has the
-	// figures); it needs every link between gateways to declare its
-	// bandwidth truthfully, since nothing else limits its rate.
+	// bandwidth). Absent, a federation ring runs udp when a link between
+	// two of its sites declares its bandwidth (each pair of sites whose
+	// link declares none keeps QUIC streams), and streams when none does.
+	// At 1 % random loss on a 200 ms path udp carries several times what
+	// streams does (package federation/transport's doc has the figures);
+	// nothing but the declared bandwidth limits its rate, so declare what
+	// the path really carries, or set streams.
 	RingPackets string `yaml:"ring_packets,omitempty"`
 
 	at positions

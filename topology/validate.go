@@ -130,7 +130,7 @@ func (c *checker) federation() {
 		return
 	}
 	if !slices.Contains(RingPacketModes, fd.RingPackets) {
-		c.add(fd.at, path, "ring_packets", fmt.Sprintf("unknown ring packet transport %q", fd.RingPackets), "use streams (the default), datagrams or udp")
+		c.add(fd.at, path, "ring_packets", fmt.Sprintf("unknown ring packet transport %q", fd.RingPackets), "use streams, datagrams or udp, or leave it out (udp where a link of the ring declares its bandwidth, else streams)")
 		return
 	}
 	if fd.RingPackets != "udp" {

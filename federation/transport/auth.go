@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -262,11 +263,21 @@ func alpnDiff(offered []string, want string) string {
 		case p[1] != w[1]:
 			return " (another protocol version)"
 		case p[2] != w[2]:
-			return " (the other transport mode: datagrams against streams)"
+			return fmt.Sprintf(" (another transport mode: the peer's %s, this gateway's %s; the gateways' topology files differ in federation.ring_packets or, where it is not set, in the links' declared bandwidths, which choose udp over streams)", tagMode(p[2]), tagMode(w[2]))
 		}
 		return " (another configuration hash: the gateways were started from different topology files)"
 	}
 	return " (not an atoll federation gateway)"
+}
+
+// tagMode names the transport mode of an ALPN mode tag (Mode.alpnTag).
+func tagMode(tag string) string {
+	for _, m := range []Mode{ModeDatagrams, ModeStreams, ModeUDP} {
+		if m.alpnTag() == tag {
+			return m.String()
+		}
+	}
+	return "mode " + strconv.Quote(tag)
 }
 
 // clientTLS is the dialer's configuration for site's endpoint addr: it

@@ -20,8 +20,8 @@ type Mode int
 
 // Modes.
 const (
-	// ModeDefault is the measured better of the two; see the package
-	// documentation for the figures.
+	// ModeDefault is the measured better: see DefaultMode and
+	// DomainMode, and the package documentation for the figures.
 	ModeDefault Mode = iota
 	// ModeDatagrams sends each ring packet as one unreliable QUIC DATAGRAM
 	// frame (RFC 9221): a lost packet is lost, as on UDP, and the ring
@@ -43,8 +43,39 @@ const (
 	ModeUDP
 )
 
-// DefaultMode is what ModeDefault means.
+// DefaultMode is what ModeDefault means to New, which knows only its own
+// peers' paths. The gateway runner resolves ModeDefault first, per
+// federation domain (DomainMode): ModeUDP when the topology declares the
+// bandwidth of a link of the ring, this mode when it declares none.
 const DefaultMode = ModeStreams
+
+// DomainMode is the mode of the federation ring of domain d when neither
+// the gateway's configuration nor the topology file's
+// federation.ring_packets names one: ModeUDP when f declares the
+// bandwidth (links[].bandwidth) of a link between two sites of d, else
+// ModeStreams. In ModeUDP a peer whose link declares no bandwidth is
+// served as in ModeStreams, so each path runs outside QUIC, paced, where
+// its bandwidth is declared and on QUIC streams where it is not (see the
+// package doc, "Streams or datagrams", for the figures). The choice is
+// the domain's, not a gateway's: the mode is in the ALPN, so every
+// gateway of the ring must make the same one, and does from the same
+// file (two sites of a ring may have no declared link to each other
+// where a third has). declared names the links that declare one, as
+// "a-b", in the file's order.
+func DomainMode(f *topology.File, d *topology.Domain) (mode Mode, declared []string) {
+	for _, l := range f.Links {
+		if len(l.Between) != 2 || l.Bandwidth.BitsPerSecond() <= 0 {
+			continue
+		}
+		if slices.Contains(d.Sites, l.Between[0]) && slices.Contains(d.Sites, l.Between[1]) {
+			declared = append(declared, l.Between[0]+"-"+l.Between[1])
+		}
+	}
+	if len(declared) > 0 {
+		return ModeUDP, declared
+	}
+	return ModeStreams, nil
+}
 
 func (m Mode) String() string {
 	switch m {
@@ -133,8 +164,9 @@ type Config struct {
 	// Listen (tests, a relay in between). Close does not close it.
 	Conn net.PacketConn
 
-	// Mode is datagrams or streams. Default: DefaultMode. Every gateway of
-	// a ring must use the same mode (it is part of the ALPN).
+	// Mode is datagrams, streams or udp. Default: DefaultMode (the gateway
+	// runner resolves the default first: DomainMode). Every gateway of a
+	// ring must use the same mode (it is part of the ALPN).
 	Mode Mode
 	// MaxPacket is the largest ring packet in bytes. Default:
 	// DefaultStreamPacket (streams, at most MaxStreamPacket) or

@@ -344,6 +344,32 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// TestALPNModeMismatchNamesModes: a gateway in ModeUDP (the default
+// where the topology declares a link's bandwidth) and one in ModeStreams
+// (where the other's file declares none, or says streams) refuse each
+// other, and the listener's log line names both modes and where they
+// come from.
+func TestALPNModeMismatchNamesModes(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	pcs, addrs := w.sockets()
+	la, lb := &logBuf{}, &logBuf{}
+	ca := w.config("a", pcs["a"], addrs, transport.ModeUDP, la)
+	ca.Bandwidth = 100_000_000
+	a, b := start(t, ca), start(t, w.config("b", pcs["b"], addrs, transport.ModeStreams, lb))
+	waitFor(t, "a refusal", func() bool { return b.Stats().Refused[transport.CauseALPN] >= 1 })
+	a.Close()
+	b.Close()
+	lines := lb.lines("gateway connection refused")
+	if len(lines) == 0 {
+		t.Fatal("no refusal logged")
+	}
+	for _, want := range []string{"another transport mode: the peer's udp, this gateway's streams", "federation.ring_packets", "declared bandwidths"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("the refusal does not say %q: %s", want, lines[0])
+		}
+	}
+}
+
 func badIdx(w *world, c *transport.Config) int {
 	self, err := pki.IdentityOf(c.Certificate.Leaf)
 	if err != nil {

@@ -619,10 +619,13 @@ func TestImpostorHelper(t *testing.T) {
 	}
 	if id, _ := pki.IdentityOf(cert.Leaf); id.Node != "a-1" {
 		// A node that is no gateway: gateway.New refuses its own
-		// certificate, so run the bare transport, which dials b and c.
+		// certificate, so run the bare transport, which dials b and c,
+		// in the gateways' mode (else its ALPN is refused before its
+		// identity is looked at).
 		d, _ := p.Domain(domain)
+		mode, _ := transport.DomainMode(f, d)
 		tr, err := transport.New(transport.Config{Certificate: cert, Roots: roots, Peers: transport.Peers(f, f.Plan(), d, "a"),
-			ConfigHash: p.ConfigHash(d), Listen: ":7400", Logger: slog.New(slog.NewTextHandler(os.Stdout, nil))})
+			ConfigHash: p.ConfigHash(d), Mode: mode, Listen: ":7400", Logger: slog.New(slog.NewTextHandler(os.Stdout, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
