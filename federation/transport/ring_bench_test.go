@@ -382,7 +382,8 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 		starvedLosses: tap.starvedLosses(tm.Token.D())}
 	for i, t := range trs {
 		st := t.Stats()
-		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d messages, %d control, no connection %d; the ring node halved its window %d times (AdaptWindow)", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.ControlDrops, st.SendNoConn, drivers[i].Node().Stats().WindowCuts)
+		ns := drivers[i].Node().Stats()
+		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d messages, %d control, no connection %d; the ring node halved its window %d times (AdaptWindow), asked for %d packets (%d of them gaps in a sender's visit, RequestGaps) and retransmitted %d", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.ControlDrops, st.SendNoConn, ns.WindowCuts, ns.RetransmitRequests, ns.GapRequests, ns.Retransmits)
 		res.queueDrops += st.SendDrops + st.ControlDrops
 		res.ringSent += st.RingSent
 		res.ringRefused += st.RingMalformed + st.RingUnknownKey + st.RingForged + st.RingReplayed
