@@ -183,6 +183,32 @@ func SlowestLink(f *topology.File, d *topology.Domain) topology.Bandwidth {
 	return slowest
 }
 
+// MinBacklogBytes is BacklogBytes' floor: four of the WAN preset's
+// packets.
+const MinBacklogBytes = 4 * localring.WANPacketBytes
+
+// BacklogBytes returns the bound on the message bytes a gateway of domain
+// d lets wait in its transport's queue toward a peer
+// (driver.Config.MaxBacklogBytes) when the topology file f declares the
+// bandwidth of the domain's slowest link: what that link carries in two
+// of the domain's predicted rotations, at least MinBacklogBytes; 0 when no
+// link declares one. The regular token goes as a QUIC datagram and
+// overtakes the queue: a member that sees it asks for every packet still
+// queued toward it, and every gateway that holds one sends it again, so a
+// queue longer than a rotation or two of the link fills the link with
+// copies (docs/BENCHMARKS.md, the isolation benchmark's saturating phase:
+// with the driver's default of 512 KiB, about 4 s at 1 Mbit/s, most of the
+// gateways' packets were retransmissions). Held in the ring node's own
+// queue instead, the messages wait where the agent's back-pressure sees
+// them (the site's backlog) and go out as the link drains.
+func BacklogBytes(f *topology.File, d *topology.Domain) int {
+	bw := SlowestLink(f, d)
+	if bw <= 0 {
+		return 0
+	}
+	return max(MinBacklogBytes, int(float64(bw.BitsPerSecond())/8*2*d.Latency.Rotation.D().Seconds()))
+}
+
 // FitPacket caps the packets of ring configuration c (from RingConfig) at
 // maxPacket, the largest ring packet the transport carries (QUIC
 // datagrams, ModeUDP's sealed datagrams), when that is below

@@ -2,6 +2,8 @@ package federation
 
 import (
 	"errors"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +227,42 @@ func TestFitPacket(t *testing.T) {
 	}
 	if err := small.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestBacklogBytes: a gateway keeps in its transport's queue toward a
+// peer what the domain's slowest declared link carries in two rotations,
+// at least MinBacklogBytes, and no such bound without a declared
+// bandwidth.
+func TestBacklogBytes(t *testing.T) {
+	raw, err := os.ReadFile("testdata/three-sites.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, from, to string
+		want           int
+	}{
+		// 100 Mbit/s: 12.5 MB/s over two rotations of 205.3 ms.
+		{"declared", "", "", 5132500},
+		// 1 Mbit/s: 51,325 bytes, raised to the floor.
+		{"floor", "bandwidth: 100Mbit/s", "bandwidth: 1Mbit/s", MinBacklogBytes},
+		{"none", "", "", 0},
+	} {
+		data := raw
+		switch {
+		case c.from != "":
+			data = []byte(strings.ReplaceAll(string(raw), c.from, c.to))
+		case c.name == "none":
+			data = regexp.MustCompile(`, bandwidth: [^}]*`).ReplaceAll(raw, nil)
+		}
+		f, err := topology.Parse(c.name, data)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		d, _ := f.Plan().Domain(threeSites)
+		if got := BacklogBytes(f, d); got != c.want {
+			t.Errorf("%s: %d bytes, want %d (rotation %v)", c.name, got, c.want, d.Latency.Rotation)
+		}
 	}
 }

@@ -412,8 +412,7 @@ func New(cfg Config) (*Runner, error) {
 	r.d, err = driver.New(driver.Config{
 		Node: r.node, Transport: r.tr, Store: seqStore{dir: cfg.DataDir, domain: fc.Domain},
 		Logger: r.log, DrainTimeout: cfg.DrainTimeout,
-		// Paced peers (ModeUDP) drain a window per rotation.
-		MaxBacklogBytes: r.tr.BacklogBound(rc.WindowPackets * rc.MaxPacketBytes),
+		MaxBacklogBytes: backlogBound(r.tr.BacklogBound(rc.WindowPackets*rc.MaxPacketBytes), federation.BacklogBytes(cfg.File, d)),
 		Hooks: driver.Hooks{
 			Events: r.events,
 			Pass:   r.pass,
@@ -759,4 +758,15 @@ func readSeq(dir, domain string) (uint64, error) {
 		return 0, fmt.Errorf("gateway: %s is damaged or of another domain (%v); stop this gateway, delete the file and start it again (it learns the ring sequence number from the other sites)", path, err)
 	}
 	return st.RingSeq, nil
+}
+
+// backlogBound is the driver's MaxBacklogBytes: the transport's bound
+// (paced peers, ModeUDP, drain a window per rotation), capped by what the
+// domain's slowest declared link carries in two rotations
+// (federation.BacklogBytes; 0: no link declares a bandwidth).
+func backlogBound(transportBound, declared int) int {
+	if declared > 0 {
+		return min(transportBound, declared)
+	}
+	return transportBound
 }
