@@ -46,8 +46,11 @@
 //     A message packet identical to one still in the peer's queue is not
 //     queued again (Stats.SendDuplicates): the token, which no message
 //     delays, overtakes a queue of up to the driver's MaxBacklogBytes (about
-//     4 s at 1 Mbit/s), and the ring asks again, once a rotation, for
-//     packets that only wait in it.
+//     4 s at 1 Mbit/s with the default 512 KiB), and the ring asks again,
+//     once a rotation, for packets that only wait in it. The gateway
+//     runner keeps that bound to two rotations of the domain's slowest
+//     declared link (federation.BacklogBytes, at least 64 KiB), since
+//     the other gateways send such packets again too.
 //     The ring's control packets (tokens, membership) have a queue of
 //     their own, served first, and in stream mode a stream of their own
 //     (the regular tokens as DATAGRAMs, see "Tokens"), so a backlog of
