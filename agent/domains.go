@@ -62,6 +62,7 @@ type domainLayer struct {
 	draining *fedRun    // this node's member, stopping for a handover: released when it stopped (group loop)
 	solo     *soloGrace // a handover's new member, until it first rings with another site (group loop)
 	alone    bool       // the federation ring holds only this site, and the domain's stream has not started (group loop)
+	reform   bool       // the View asked for the federation ring to form again, not done yet: the ring has not settled (group loop)
 	// caught holds the bridge's catch-up counters at the last log line
 	// about them (group loop).
 	caught bridge.Stats
@@ -548,13 +549,16 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 	for _, p := range vr.Up {
 		up(localring.Agreed, p)
 	}
-	if vr.Reform && dl.b.Active() {
-		// What the stream's announcements changed takes effect at the
-		// federation's next configuration (gateway/domconf): every site's
-		// gateway asks for one, and their members form one ring again.
+	// What the stream's announcements changed takes effect at the
+	// federation's next configuration (gateway/domconf): the announcing
+	// site's active gateway has its member form the ring again, once the
+	// ring it is in has settled (bridge.Site.Settled).
+	dl.reform = (dl.reform || vr.Reform) && dl.b.Active()
+	if dl.reform && dl.b.Settled() {
 		if run := a.fed.runner(dl.d.Name); run != nil {
 			a.log.Info("federation domain: a site's nodes changed; the federation ring forms again, and the domain's configuration changes at its next configuration", "domain", dl.d.Name, "position", dl.b.Last().String())
 			run.r.Reform()
+			dl.reform = false
 		}
 	}
 	for _, e := range vr.Events {

@@ -329,6 +329,18 @@ func (s *Site) Conf() DomainConf { return s.conf }
 // Active reports whether this node is the site's active gateway.
 func (s *Site) Active() bool { return s.active }
 
+// Settled reports whether this node is its site's active gateway and the
+// domain's federation ring has settled at it with nothing awaited: the
+// ring's Sync phase ended, its site waits for no catch-up answer and owes
+// none. A ring formed again then (gateway/domconf Ready.Reform) continues
+// the domain's configuration when every site is reachable; formed during
+// a failover's catch-up, or before the ring before it settled, it does
+// not (gateway/hiersim, the gateway faults).
+func (s *Site) Settled() bool {
+	f := s.fed
+	return s.active && !s.draining && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0
+}
+
 // LocalInstall is a local ring configuration; active says whether this
 // node is the site's active gateway in it (federation.ActiveGateway over
 // the configuration's members; false for transitional configurations). A
@@ -826,6 +838,15 @@ func (s *Site) continued(e *Entry) {
 		}
 	}
 	s.conf, s.regFed = e.Conf, e.Conf
+	if len(s.hold) > 0 {
+		// The entry comes after the messages held back, as the messages
+		// after it do: a site whose mark came before the ring ended has
+		// them before it, and a node's view applies the changes the
+		// stream announced at this entry (gateway/domconf), so every
+		// site must have the same messages before it.
+		s.hold = append(s.hold, *e)
+		return
+	}
 	s.out.Stream = append(s.out.Stream, *e)
 }
 

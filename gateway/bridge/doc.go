@@ -479,8 +479,12 @@
 // delivers the messages after that in R, marked FedTrans as the site that
 // caught up has them; what it held back for Safe delivery stays held for
 // a mark of the new ring (every site of it acks what it holds, so no
-// message is delivered Safe before every member holds it); its messages
-// are sent in R (EntrySend.Conf). The entry stays in the stream, for the
+// message is delivered Safe before every member holds it), and the entry
+// waits behind it, as the messages after it do: a site whose mark came
+// before the old ring ended has those messages before the entry, and
+// gateway/domconf changes the domain's node-level configuration at such
+// an entry, so every site must have the same messages before it; its
+// messages are sent in R (EntrySend.Conf). The entry stays in the stream, for the
 // node's view to follow the federation ring (gateway/domconf), and in the
 // log, so that a site that catches up later gets the same stream. Nothing
 // is installed: no view changes and no round; the only hole is the

@@ -415,11 +415,16 @@ func (v *View) announced(a *announcement) {
 	if v.round {
 		v.fresh[a.site] = true
 	}
-	if !was && v.pending() {
-		// Once per change: a ring formed again while the next
-		// announcements come would be formed again at each (the gateway's
-		// member is operational again by then), and the one asked for
-		// comes after them all the same if they were applied first.
+	if !was && v.pending() && a.site == v.cfg.Site {
+		// Once per change, and by the announcing site's gateway alone: a
+		// ring formed again while the next announcements come would be
+		// formed again at each (the gateway's member is operational again
+		// by then), and the sites' gateways apply the announcement at
+		// different times, each forming the ring again, the later ones
+		// before the earlier one's ring settled (a ring that ends in its
+		// Sync phase is no configuration of the domain, and the next does
+		// not continue it: gateway/hiersim, the gateway faults). The ring
+		// asked for comes after every announcement applied first.
 		v.stats.Reforms++
 		v.out.Reform = true
 	}

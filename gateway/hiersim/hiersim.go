@@ -673,8 +673,8 @@ func (h *hier) drainView(n *node) {
 	}
 	if r.Reform && n.b.Active() {
 		// As the agent: the site's active gateway has its federation
-		// member form the ring again, at the end of the step (the
-		// agent's runner does it on its own goroutine).
+		// member form the ring again, at the end of a step once its ring
+		// has settled (the agent's runner does it on its own goroutine).
 		n.reform = true
 	}
 	proc := tracemap.Proc{Node: string(n.id), Inc: n.inc, Domain: h.dom.Name}
@@ -774,12 +774,13 @@ func (h *hier) flushSubmissions() {
 				for _, p := range fed {
 					_ = h.fed.SubmitPayload(n.fslot, bridge.FedService(p), p)
 				}
-				if n.reform {
+				if n.reform && n.b.Settled() {
 					h.fx.reforms++
 					h.fed.Reform(n.fslot)
+					n.reform = false
 				}
 			}
-			n.reform = false
+			n.reform = n.reform && n.b.Active()
 		}
 	}
 }

@@ -72,20 +72,38 @@ type knownBug struct {
 // knownBugs are the seeds of the CI sweep that fail on an open bug, each
 // with the bug; runSeeds skips them unless ATOLL_KNOWN_BUGS is set, so a
 // fix shows up as these seeds passing (TestKnownBugs runs them alone).
-var knownBugs = map[knownBug]string{}
+var knownBugs = map[knownBug]string{
+	{FaultGatewayPause, 2}: ringNotContinued, {FaultGatewayPause, 4}: ringNotContinued, {FaultGatewayPause, 5}: ringNotContinued,
+	{FaultGatewayPause, 12}: ringNotContinued, {FaultGatewayPause, 14}: ringNotContinued, {FaultGatewayPause, 20}: ringNotContinued,
+	{FaultLocalCut, 1}: ringNotContinued, {FaultLocalCut, 7}: ringNotContinued, {FaultLocalCut, 17}: ringNotContinued,
+	{FaultLocalCut, 29}: ringNotContinued,
+}
+
+// ringNotContinued is the bug of the sweep's seeds of the gateway pause
+// and local cut that fail: around the failover of the site's gateway and
+// its way back (the paused or cut-off gateway rejoins its site's ring,
+// and the role goes back to it), a federation ring with every site does
+// not continue the domain's configuration, so the domain installs a
+// configuration at a failover (a partition and a merge of the site); with
+// gateway/domconf's rings formed again (Ready.Reform) the schedules that
+// do so are more frequent than without them. No EVS violation.
+const ringNotContinued = "a federation ring with every site that does not continue the domain's configuration around a gateway's failover and return (a domain configuration installed at a failover)"
 
 // knownNodeBugs are the faults whose node-level layer (gateway/domconf)
 // fails today at most seeds, each with the bug. Unless ATOLL_KNOWN_BUGS
 // is set, their runs leave the layer out (Options.BridgeOnly: the
 // bridges are checked as before the layer); with it set they run with the
 // layer and fail until the bug is fixed.
-var knownNodeBugs = map[Fault]string{
-	FaultGatewayCrash: nodeFailoverBug,
-	FaultGatewayPause: nodeFailoverBug,
-	FaultLocalCut:     nodeFailoverBug,
-}
-
-const nodeFailoverBug = "a gateway failover at the node level: the bridge puts a continuing configuration's entry in the stream before the Safe messages of the ring before it that it still holds, which a site with its mark earlier delivered before the entry, and a View applies the announced changes at that entry (a Safe message delivered in the old configuration at one site and the new one at another, EVS 1.3, or discarded, 1.1); and the sites' gateways ask for the ring to form again (domconf Ready.Reform) at different times, which forms rings that do not continue the configuration (a domain configuration installed at a failover) and more node-level rounds"
+//
+// None today: the gateway faults failed at most seeds while the bridge put
+// a continuing configuration's entry in the stream before the Safe
+// messages of the ring before it that it still held (a site whose mark
+// came earlier had them before the entry, where a View applies the
+// announced changes: EVS 1.3 and 1.1 at the node level) and while every
+// site's gateway asked for the ring to form again, at different times
+// (rings that ended in their Sync phase and did not continue the
+// configuration). The seeds of ringNotContinued are left (knownBugs).
+var knownNodeBugs = map[Fault]string{}
 
 // knownNodeSeeds are seeds of knownNodeBugs' faults, one a kind of
 // failure the sweep of seeds 1-100 found (with ATOLL_KNOWN_BUGS set),
