@@ -274,19 +274,6 @@ func TestRingPacketsFromTopology(t *testing.T) {
 // a's and b's). The start-up log names each path's mode and why.
 func TestDefaultRingModeFromBandwidth(t *testing.T) {
 	w := newWorld(t, 10*time.Millisecond, 200*time.Millisecond, "50Mbit/s", 0, 0)
-	// declare keeps the bandwidth of the links named, zeroes the others'.
-	declare := func(links ...string) func(*gateway.Config) {
-		return func(cfg *gateway.Config) {
-			f := *cfg.File
-			f.Links = slices.Clone(f.Links)
-			for i, l := range f.Links {
-				if !slices.Contains(links, l.Between[0]+"-"+l.Between[1]) {
-					f.Links[i].Bandwidth = 0
-				}
-			}
-			cfg.File = &f
-		}
-	}
 	type run struct {
 		ring localring.Config
 		log  string
@@ -344,4 +331,57 @@ func TestDefaultRingModeFromBandwidth(t *testing.T) {
 			rest = rest[i+len(l):]
 		}
 	}
+}
+
+// declare returns a Config edit that keeps the bandwidth of the
+// topology's links named ("a-b"), and zeroes the others'.
+func declare(links ...string) func(*gateway.Config) {
+	return func(cfg *gateway.Config) {
+		f := *cfg.File
+		f.Links = slices.Clone(f.Links)
+		for i, l := range f.Links {
+			if !slices.Contains(links, l.Between[0]+"-"+l.Between[1]) {
+				f.Links[i].Bandwidth = 0
+			}
+		}
+		cfg.File = &f
+	}
+}
+
+// TestMixedDeclaredRing: a ring whose topology declares the bandwidth of
+// link a-b only runs udp by default at every site (the mode is the
+// domain's), paced on a-b and on QUIC streams on a-c and b-c; the ring
+// forms, carries load at every site, and the EVS checker accepts the
+// traces. The sealed datagrams show which paths left QUIC: a and b send
+// some (to each other), c none.
+func TestMixedDeclaredRing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a few seconds of emulated WAN")
+	}
+	w := newWorld(t, 10*time.Millisecond, 200*time.Millisecond, "50Mbit/s", 0, 0)
+	var on atomic.Bool
+	on.Store(true)
+	var ms []*member
+	for _, n := range []string{"a-1", "b-1", "c-1"} {
+		l := load(&on, 50, 200)
+		ms = append(ms, w.start(n, 1, func(c *gateway.Config) {
+			declare("a-b")(c)
+			l(c)
+		}))
+	}
+	w.waitRing(20*time.Second, []string{"a", "b", "c"}, ms...)
+	time.Sleep(2 * time.Second)
+	on.Store(false)
+	time.Sleep(time.Second)
+	for _, m := range ms {
+		st := m.r.Stats()
+		if st.Delivered == 0 || st.Submitted == 0 {
+			t.Errorf("%s: no load through the ring: submitted %d, delivered %d", st.Site, st.Submitted, st.Delivered)
+		}
+		if sealed := st.Transport.RingSent; (st.Site == "c") != (sealed == 0) {
+			t.Errorf("%s: %d sealed datagrams sent; want some from a and b (a-b declares its bandwidth), none from c", st.Site, sealed)
+		}
+		t.Logf("%s: submitted %d, delivered %d, sealed datagrams sent %d", st.Site, st.Submitted, st.Delivered, st.Transport.RingSent)
+	}
+	w.check(false)
 }

@@ -121,6 +121,16 @@
 //	0 %    p50/p99    262/409     259/406     270/484     305/867      268/468        273/460     262/455     266/437     264/442      268/475
 //	1 %    p50/p99    303/1102    295/618     297/607     424/1339     525/2137       308/905     503/904     466/1084    418/1450     451/1466
 //
+// With the machine quieter, the code as landed (the default: udp with
+// localring.Config.RequestGaps), against ATOLL_BENCH_FED_MODE=streams of
+// the same binary, three pairs:
+//
+//	                  streams                            default (udp)
+//	0 %    % cap      95.6 (3.9)  95.6 (3.8)  94.2 (5.2)   90.2 (3.7)  90.0 (5.0)  91.1 (3.9)
+//	1 %    % cap      40.9        35.9        36.7         90.0        73.8        83.7
+//	0 %    p50/p99    261/426     264/412     259/408      267/407     260/405     262/407
+//	1 %    p50/p99    301/1022    300/700     299/583      393/1422    307/908     320/754
+//
 // No run re-formed at 200 ms. The same runs' process (three gateways,
 // six relays and the benchmark's bookkeeping) used 0.08-0.54 cores and
 // 121-190 MiB RSS with streams, 0.13-0.58 cores and 142-208 MiB with
