@@ -221,9 +221,10 @@
 // announced between the two (a local ring change at each), it completes
 // at a configuration where the others only open theirs, and it goes on
 // in a configuration the others never install (EVS 1.3 for what follows).
-// No test produces it (gateway/hiersim does not run Views); closing it
-// needs a round to be named by the federation configuration that opened
-// it, in the announcements that answer it.
+// Neither the unit tests nor gateway/hiersim's sweeps (which run a View
+// at every node: 30 seeds of every fault, 100 of the gateway faults) have
+// produced it; closing it needs a round to be named by the federation
+// configuration that opened it, in the announcements that answer it.
 //
 // A change waits for a federation configuration that continues the
 // domain's. A ring formed again that does not continue it (a site cut
@@ -232,7 +233,7 @@
 // for the next: a site that stays behind for long keeps the domain's
 // group traffic in rounds. Around a gateway's failover and its return,
 // such rings come more often than without the rings formed again
-// (gateway/hiersim's gateway pause and local cut, a fifth of the seeds:
+// (gateway/hiersim's gateway pause and local cut, 35 of seeds 1-100 of each:
 // a domain configuration installed at a failover, no EVS violation;
 // its knownBugs). A View asks once per change, at its own site's
 // announcement; if the site's gateway changes before its member formed
