@@ -109,6 +109,10 @@ func newStatusCollector(a *Agent) *statusCollector {
 		func(st *gateway.Stats) float64 { return float64(len(st.Members)) })
 	fed("atoll_federation_missing_sites", "Sites of the domain not in the federation configuration installed last.", prometheus.GaugeValue,
 		func(st *gateway.Stats) float64 { return float64(len(st.Missing)) })
+	fed("atoll_federation_backlog_bytes", "Message bytes waiting in this gateway's transport queue toward its slowest peer; the ring node sends no new packets while it is at atoll_federation_backlog_bound_bytes.", prometheus.GaugeValue,
+		func(st *gateway.Stats) float64 { return float64(st.Backlog) })
+	fed("atoll_federation_backlog_bound_bytes", "The transport backlog beyond which the ring node sends no new packets: two rotations of the domain's slowest declared link bandwidth (at least 64 KiB), or the transport's own bound.", prometheus.GaugeValue,
+		func(st *gateway.Stats) float64 { return float64(st.BacklogBound) })
 	fedCounter("atoll_federation_installs_total", "Federation configurations installed.", func(st *gateway.Stats) uint64 { return st.Installs })
 	fedCounter("atoll_federation_sites_lost_total", "Sites that left the federation configuration across installs.", func(st *gateway.Stats) uint64 { return st.SitesLost })
 	fedCounter("atoll_federation_messages_submitted_total", "Messages the federation ring took from this gateway.", func(st *gateway.Stats) uint64 { return st.Submitted })

@@ -202,6 +202,14 @@ type Stats struct {
 	Counters  RingCounters    `json:"counters"`
 	Transport transport.Stats `json:"-"`
 	Driver    driver.Stats    `json:"-"`
+
+	// Backlog is the message bytes waiting in the transport's queue
+	// toward the slowest peer; BacklogBound the bound beyond which the
+	// ring node sends no new packets (the driver's MaxBacklogBytes:
+	// two rotations of the domain's slowest declared link,
+	// federation.BacklogBytes, or the transport's own bound).
+	Backlog      int `json:"backlog_bytes"`
+	BacklogBound int `json:"backlog_bound_bytes"`
 }
 
 // ringPacketMode is the transport mode the topology file's
@@ -297,6 +305,8 @@ type Runner struct {
 	drv   atomic.Pointer[driver.Driver] // d, once made: for the transport's OnConnect
 	trace *evs.Writer
 	proc  tracemap.Proc
+	// backlog is the driver's MaxBacklogBytes (Stats.BacklogBound).
+	backlog int
 
 	mu      sync.Mutex // guards queue, leaving, st
 	queue   [][]byte
@@ -409,10 +419,11 @@ func New(cfg Config) (*Runner, error) {
 		r.tr.Close()
 		return nil, fmt.Errorf("gateway: domain %s: %w", fc.Domain, err)
 	}
+	r.backlog = backlogBound(r.tr.BacklogBound(rc.WindowPackets*rc.MaxPacketBytes), federation.BacklogBytes(cfg.File, d))
 	r.d, err = driver.New(driver.Config{
 		Node: r.node, Transport: r.tr, Store: seqStore{dir: cfg.DataDir, domain: fc.Domain},
 		Logger: r.log, DrainTimeout: cfg.DrainTimeout,
-		MaxBacklogBytes: backlogBound(r.tr.BacklogBound(rc.WindowPackets*rc.MaxPacketBytes), federation.BacklogBytes(cfg.File, d)),
+		MaxBacklogBytes: r.backlog,
 		Hooks: driver.Hooks{
 			Events: r.events,
 			Pass:   r.pass,
@@ -545,6 +556,7 @@ func (r *Runner) Stats() Stats {
 	st.Members, st.Missing = slices.Clone(st.Members), slices.Clone(st.Missing)
 	r.mu.Unlock()
 	st.Transport, st.Driver, st.RingSeq = r.tr.Stats(), r.d.Stats(), r.d.Saved()
+	st.Backlog, st.BacklogBound = r.tr.Backlog(), r.backlog
 	st.Connected = map[string]string{}
 	for _, s := range r.fc.Sites {
 		if n, ok := r.tr.Connected(s); ok {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/federation"
 	"github.com/atoll-gcs/atoll/federation/transport"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/localring"
@@ -226,6 +227,25 @@ func TestGatewayWindowKeepsBytes(t *testing.T) {
 		}
 		if rc.MaxPacketsPerVisit != rc.WindowPackets {
 			t.Errorf("%v: %d packets per visit, window %d", mode, rc.MaxPacketsPerVisit, rc.WindowPackets)
+		}
+		m.cancel()
+		<-m.r.Done()
+	}
+}
+
+// TestGatewayBacklogBound: the bytes a gateway lets wait in its
+// transport's queue toward a peer are two rotations of the slowest
+// declared link (here 1 Mbit/s over a rotation of about 205 ms: 51 KB,
+// raised to federation.MinBacklogBytes), not the transport's 512 KiB
+// (about 4 s at that rate, which the token overtakes: the peers then ask
+// for every queued packet, and every gateway sends it again), in every
+// transport mode; status shows it.
+func TestGatewayBacklogBound(t *testing.T) {
+	w := newWorld(t, 10*time.Millisecond, 200*time.Millisecond, "1Mbit/s", 0, 0)
+	for _, mode := range []transport.Mode{transport.ModeUDP, transport.ModeDatagrams, transport.ModeStreams} {
+		m := w.start("a-1", 1, func(c *gateway.Config) { c.Transport.Mode = mode })
+		if st := m.r.Stats(); st.BacklogBound != federation.MinBacklogBytes {
+			t.Errorf("%v: backlog bound %d bytes, want %d", mode, st.BacklogBound, federation.MinBacklogBytes)
 		}
 		m.cancel()
 		<-m.r.Done()
