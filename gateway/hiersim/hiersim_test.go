@@ -347,7 +347,9 @@ func runSeedsOf(t *testing.T, fault Fault, n int, elide bool) {
 	t.Log(&fx)
 	if elide {
 		t.Logf("stubs applied %d, catch-ups refused for stubs %d, catch-ups refused in all %d", fx.stubs, fx.stubRefusals, fx.refusals)
-		if fx.stubs == 0 {
+		// With few seeds (-short, -race: seed 1 alone) every seed can be
+		// a known bug, skipped (the local cut's seed 1): no run, no stub.
+		if fx.stubs == 0 && fx.seeds > 0 {
 			t.Error("no stub applied: Options.Elide did nothing")
 		}
 	}
