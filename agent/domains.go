@@ -553,7 +553,13 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 	// federation's next configuration (gateway/domconf): the announcing
 	// site's active gateway has its member form the ring again, once the
 	// ring it is in has settled (bridge.Site.Settled).
-	dl.reform = (dl.reform || vr.Reform) && dl.b.Active()
+	// An ask not carried out yet is dropped at a regular configuration
+	// of the federation that came after it (Ready.Covered): the change
+	// takes effect there, or its round asks again.
+	if dl.reform && vr.Covered {
+		a.log.Info("federation domain: a federation configuration came before the ring formed again; the request to form it again is dropped", "domain", dl.d.Name, "position", dl.b.Last().String())
+	}
+	dl.reform = (dl.reform && !vr.Covered || vr.Reform) && dl.b.Active()
 	if dl.reform && dl.b.Settled() {
 		if run := a.fed.runner(dl.d.Name); run != nil {
 			a.log.Info("federation domain: a site's nodes changed; the federation ring forms again, and the domain's configuration changes at its next configuration", "domain", dl.d.Name, "position", dl.b.Last().String())

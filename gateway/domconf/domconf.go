@@ -55,6 +55,14 @@ type Ready struct {
 	// for, which take effect at the federation's next configuration
 	// (see the package comment).
 	Reform bool
+	// Covered says that a regular configuration of the federation came
+	// in the stream after every earlier Reform: the change an earlier
+	// ask was for takes effect there (it continues the domain's
+	// configuration), or that configuration opened a round that asks
+	// again once its announcements are in (it does not). A driver that
+	// still holds an earlier ask not carried out (its ring had not
+	// settled) drops it; Reform, when also set, was asked after it.
+	Covered bool
 }
 
 // View derives one node's configurations of a domain from the domain's
@@ -142,6 +150,15 @@ func (v *View) Entry(e *bridge.Entry) {
 			v.fedTrans(e.Pos)
 			return
 		}
+		// Every ask before this entry was for the federation's next
+		// configuration, and this is it: a ring formed again for it
+		// would be one more WAN membership round that changes nothing
+		// (the storm after a heal: an announcement delivered in the
+		// federation's transitional configuration completed the old
+		// component's round and asked, the merge's entry came next and
+		// opened a round, and the ring formed again before that round's
+		// announcements were ordered; TestReformCoveredByConfiguration).
+		v.out.Reform, v.out.Covered = false, true
 		if e.Conf.Continues != "" {
 			v.continued(e.Pos, e.Pos.String()+"/"+e.Conf.ID, e.Conf.Sites)
 			return

@@ -40,6 +40,10 @@ type stream struct {
 	applied map[*View]int // log entries each view applied (with catchUp)
 	reforms uint64        // rings formed again (reform)
 	asked   map[*View]int // times each view asked for one (Ready.Reform)
+	// held: views with an ask not carried out, as a driver holds one
+	// until its federation ring settles (agent/domains.go), dropped at a
+	// regular configuration after it (Ready.Covered).
+	held map[*View]bool
 }
 
 func (s *stream) entry(e bridge.Entry) {
@@ -72,6 +76,10 @@ func (s *stream) entry(e bridge.Entry) {
 				}
 				s.asked[v]++
 			}
+			if s.held == nil {
+				s.held = map[*View]bool{}
+			}
+			s.held[v] = s.held[v] && !r.Covered || r.Reform
 		}
 		s.applied[v] = len(s.log)
 	}
@@ -1197,5 +1205,70 @@ func TestFailoverContinues(t *testing.T) {
 			}
 			s.checkInstalls(t)
 		})
+	}
+}
+
+// TestReformCoveredByConfiguration: an ask for the federation ring to
+// form again is for the federation's next regular configuration, and one
+// that comes before the ring was formed again (a merge's, at a heal)
+// covers it: the driver drops the ask it still holds, and the View drops
+// one in the same Ready. Carried out, it formed a ring that changed
+// nothing, and the merge's round waited for the one after it
+// (gateway/hiersim's cut, seed 1: the component of fra and sin asked at
+// sin's announcement, delivered in the federation's transitional
+// configuration before the merge's entry; sin's gateway formed the ring
+// again before the merge's announcements were ordered, and their round
+// completed a WAN membership round later: TestHealReforms).
+func TestReformCoveredByConfiguration(t *testing.T) {
+	a1, b1 := member("a-1", 1), member("b-1", 1)
+	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
+	vb, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+	s := &stream{views: []*View{va, vb}, evs: map[*View][]localring.Event{}}
+	s.conf("a", "b")
+	s.announce("a", a1)
+	s.announce("b", b1)
+	if !s.held[vb] || s.held[va] {
+		t.Fatalf("after the round's last announcement (b's): a-1 holds an ask %v, b-1 %v; want b-1 alone", s.held[va], s.held[vb])
+	}
+	// b's gateway has not settled; the federation forms a ring of its
+	// own (a merge): its entry opens a round.
+	s.trans("t", "a", "b")
+	s.conf("a", "b")
+	if s.held[vb] {
+		t.Fatal("b-1 still holds its ask after the next federation configuration: the ring would form again before the new round's announcements")
+	}
+	s.announce("a", a1)
+	s.announce("b", b1)
+	if !s.held[vb] || s.asked[vb] != 2 {
+		t.Fatalf("the merge's round: b-1 holds an ask %v, asked %d times; want an ask, the second", s.held[vb], s.asked[vb])
+	}
+	s.reform("a", "b")
+	for _, v := range s.views {
+		if c := v.Current(); c == nil || c.Kind != localring.Regular || len(c.Members) != 2 {
+			t.Fatalf("%s: %+v after the ring formed again", v.cfg.Self.ID, c)
+		}
+	}
+
+	// In one Ready: the announcement that completes a round, then a
+	// configuration that opens another.
+	v, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+	conf := func(seq uint64) *bridge.Entry {
+		return &bridge.Entry{Kind: bridge.EntryConfig, Pos: pos(seq), Conf: bridge.DomainConf{ID: "r", Kind: localring.Regular, Sites: []string{"a", "b"}}}
+	}
+	ann := func(seq uint64, site string, m localring.Member) *bridge.Entry {
+		return &bridge.Entry{Kind: bridge.EntryMessage, Pos: pos(seq), Origin: bridge.Origin{Site: site, ID: localring.MessageID{Sender: m.ID, Inc: m.Inc, Seq: seq}},
+			Payload: encodeAnnounce(&announcement{site: site, ring: seq, sites: []string{"a", "b"}, members: []localring.Member{m}})}
+	}
+	v.Entry(conf(1))
+	v.Entry(ann(2, "a", a1))
+	v.Entry(ann(3, "b", b1))
+	v.Entry(conf(4))
+	if r := v.Ready(); r.Reform || !r.Covered {
+		t.Fatalf("Ready after the round's last announcement and a new configuration: Reform %v, Covered %v; want false, true", r.Reform, r.Covered)
+	}
+	v.Entry(ann(5, "a", a1))
+	v.Entry(ann(6, "b", b1))
+	if r := v.Ready(); !r.Reform || r.Covered {
+		t.Fatalf("Ready after the new round's announcements: Reform %v, Covered %v; want true, false", r.Reform, r.Covered)
 	}
 }

@@ -671,6 +671,12 @@ func (h *hier) drainView(n *node) {
 	if len(r.Up) > 0 {
 		h.logf("%s announces", n.id)
 	}
+	if r.Reform {
+		h.logf("%s view asks for the federation ring to form again (active gateway %v, settled %v)", n.id, n.b.Active(), n.b.Settled())
+	}
+	if r.Covered {
+		n.reform = false // as the agent: a regular configuration came after the ask
+	}
 	if r.Reform && n.b.Active() {
 		// As the agent: the site's active gateway has its federation
 		// member form the ring again, at the end of a step once its ring

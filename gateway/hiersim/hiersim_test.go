@@ -593,3 +593,24 @@ func TestSafeLatency(t *testing.T) {
 		t.Errorf("Safe median latency %v is not above Agreed's %v (a run of Agreed messages alone): Safe messages did not wait for every site", q(safe, 0.5), q(only, 0.5))
 	}
 }
+
+// TestHealReforms counts the federation rings formed again at a View's
+// request around a cut of ams and its heal (seed 1): one for the
+// domain's first round, one for ams's component alone, one for the
+// merge's round at the heal. The component of fra and sin asked for one
+// at sin's announcement, delivered in the federation's transitional
+// configuration just before the merge's entry; sin's gateway carried it
+// out once the merge's ring settled, before the merge's announcements
+// were ordered: a ring that changed nothing (4 rings, the merge's round
+// completed a WAN membership round later; domconf Ready.Covered,
+// TestReformCoveredByConfiguration).
+func TestHealReforms(t *testing.T) {
+	r, err := Run(1, Options{Topology: topologyFile, Fault: FaultCut})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, FaultCut, r)
+	if r.Reforms > 3 {
+		t.Errorf("the federation ring formed again %d times at a View's request, want at most 3 (the domain's formation, ams alone, the heal)", r.Reforms)
+	}
+}
