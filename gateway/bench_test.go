@@ -200,7 +200,7 @@ func runFed(b *testing.B, rtt time.Duration, loss float64) fedResult {
 	tr.mu.Unlock()
 
 	res := fedResult{
-		predRot: ms2(w.domain.Latency.Rotation.D()), predMean: ms2(w.domain.Latency.Mean.D()), predMax: ms2(w.domain.Latency.Max.D()),
+		predRot: ms2(w.domain.RingLatency.Rotation.D()), predMean: ms2(w.domain.RingLatency.Mean.D()), predMax: ms2(w.domain.RingLatency.Max.D()),
 	}
 	// Paced.
 	mode.Store(1)

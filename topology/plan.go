@@ -83,6 +83,13 @@ type Domain struct {
 	// (PredictFederatedLatency). Its Rotation is the rotation of the
 	// domain's own ring.
 	Latency Latency `json:"latency"`
+	// RingLatency is, for a federation domain, the prediction of its
+	// federation ring alone (PredictAgreedLatency among the gateways):
+	// Agreed delivery from gateway to gateway, without the local rings
+	// and the Safe rotations that Latency adds. It is what a benchmark of
+	// the federation ring by itself measures. Zero for a site domain,
+	// whose Latency is its ring's.
+	RingLatency Latency `json:"ring_latency,omitzero"`
 	// Timeouts are the derived timers of the domain's ring.
 	Timeouts Timeouts `json:"timeouts"`
 	// Gateways give, for each site of a federation domain, its active and
@@ -782,7 +789,7 @@ func (pl *planner) buildDomains(groups []planGroup) {
 		p.Domains = append(p.Domains, Domain{
 			Name: "fed/" + d.class.Name + ":" + strings.Join(names, "+"), Kind: FederationDomain, Class: d.class.Name,
 			Sites: names, Ring: pl.names(d.ev.order), ExactOrder: d.ev.exact, Latency: d.ev.lat,
-			Timeouts: DeriveTimeouts(d.ev.fedRing.Rotation.D(), d.ev.maxRTT), Groups: []string{},
+			RingLatency: d.ev.fedRing, Timeouts: DeriveTimeouts(d.ev.fedRing.Rotation.D(), d.ev.maxRTT), Groups: []string{},
 		})
 		for x, a := range d.sites {
 			for _, b := range d.sites[x+1:] {
