@@ -63,6 +63,7 @@ type domainLayer struct {
 	solo     *soloGrace // a handover's new member, until it first rings with another site (group loop)
 	alone    bool       // the federation ring holds only this site, and the domain's stream has not started (group loop)
 	reform   bool       // the View asked for the federation ring to form again, not done yet: the ring has not settled (group loop)
+	reformAt uint64     // the federation ring the View asked at (domconf Ready.Ring; group loop)
 	// caught holds the bridge's catch-up counters at the last log line
 	// about them (group loop).
 	caught bridge.Stats
@@ -560,6 +561,16 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 		a.log.Info("federation domain: a federation configuration came before the ring formed again; the request to form it again is dropped", "domain", dl.d.Name, "position", dl.b.Last().String())
 	}
 	dl.reform = (dl.reform && !vr.Covered || vr.Reform) && dl.b.Active()
+	if vr.Reform {
+		dl.reformAt = vr.Ring
+	}
+	if dl.reform && dl.b.Settled() && dl.b.FedRing() != dl.reformAt {
+		// The member is in a newer ring than the one the View asked at:
+		// that ring's entry, on its way down through the site's local
+		// ring, covers the ask (domconf Ready.Ring).
+		a.log.Info("federation domain: the federation ring formed since the request to form it again; the request is dropped", "domain", dl.d.Name, "asked_in_ring", dl.reformAt, "ring", dl.b.FedRing())
+		dl.reform = false
+	}
 	if dl.reform && dl.b.Settled() {
 		if run := a.fed.runner(dl.d.Name); run != nil {
 			a.log.Info("federation domain: a site's nodes changed; the federation ring forms again, and the domain's configuration changes at its next configuration", "domain", dl.d.Name, "position", dl.b.Last().String())

@@ -341,6 +341,19 @@ func (s *Site) Settled() bool {
 	return s.active && !s.draining && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0
 }
 
+// FedRing returns the sequence number of the federation ring this
+// gateway's member is in (its regular or transitional configuration's
+// ring: the DomainOrder.Ring of its entries), 0 when none. A request to
+// form the ring again (gateway/domconf Ready.Reform) made at a position
+// of an older ring is covered by the newer one, whose entry comes down
+// after it.
+func (s *Site) FedRing() uint64 {
+	if s.fed == nil {
+		return 0
+	}
+	return s.fed.ring
+}
+
 // LocalInstall is a local ring configuration; active says whether this
 // node is the site's active gateway in it (federation.ActiveGateway over
 // the configuration's members; false for transitional configurations). A

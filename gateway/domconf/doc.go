@@ -57,7 +57,10 @@
 //     it opens asks again once its announcements are in (carried out,
 //     it formed a ring that changed nothing: after a heal, an ask of a
 //     component's round just before the merge's entry; gateway/hiersim
-//     TestHealReforms). The members form one ring with the same
+//     TestHealReforms); so is one made in a ring older than the one
+//     the driver's member is in (Ready.Ring, bridge.Site.FedRing): that
+//     ring's entry comes down after it (gateway/hiersim
+//     TestFailoverReforms). The members form one ring with the same
 //     sites, through the federation's transitional configuration of them
 //     all, and the bridge marks it as continuing the domain's
 //     configuration. (Every site's gateway asking, each when it applied

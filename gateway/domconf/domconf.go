@@ -55,6 +55,13 @@ type Ready struct {
 	// for, which take effect at the federation's next configuration
 	// (see the package comment).
 	Reform bool
+	// Ring is, with Reform, the federation ring (DomainOrder.Ring) of
+	// the stream where the View asked: the ring to form again. A driver
+	// carries the ask out only while its member is still in that ring
+	// (bridge.Site.FedRing): a newer ring's entry, still on its way down
+	// through the site's local ring when the newer ring settled, covers
+	// it (Covered, once applied).
+	Ring uint64
 	// Covered says that a regular configuration of the federation came
 	// in the stream after every earlier Reform: the change an earlier
 	// ask was for takes effect there (it continues the domain's
@@ -158,7 +165,7 @@ func (v *View) Entry(e *bridge.Entry) {
 		// component's round and asked, the merge's entry came next and
 		// opened a round, and the ring formed again before that round's
 		// announcements were ordered; TestReformCoveredByConfiguration).
-		v.out.Reform, v.out.Covered = false, true
+		v.out.Reform, v.out.Ring, v.out.Covered = false, 0, true
 		if e.Conf.Continues != "" {
 			v.continued(e.Pos, e.Pos.String()+"/"+e.Conf.ID, e.Conf.Sites)
 			return
@@ -443,7 +450,7 @@ func (v *View) announced(a *announcement) {
 		// not continue it: gateway/hiersim, the gateway faults). The ring
 		// asked for comes after every announcement applied first.
 		v.stats.Reforms++
-		v.out.Reform = true
+		v.out.Reform, v.out.Ring = true, v.ring
 	}
 }
 

@@ -1268,7 +1268,7 @@ func TestReformCoveredByConfiguration(t *testing.T) {
 	}
 	v.Entry(ann(5, "a", a1))
 	v.Entry(ann(6, "b", b1))
-	if r := v.Ready(); !r.Reform || r.Covered {
-		t.Fatalf("Ready after the new round's announcements: Reform %v, Covered %v; want true, false", r.Reform, r.Covered)
+	if r := v.Ready(); !r.Reform || r.Covered || r.Ring != 7 {
+		t.Fatalf("Ready after the new round's announcements: Reform %v, Covered %v, Ring %d; want true, false, 7 (the stream's federation ring)", r.Reform, r.Covered, r.Ring)
 	}
 }

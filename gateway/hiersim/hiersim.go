@@ -290,23 +290,24 @@ func (r *Result) Failed() bool {
 }
 
 type node struct {
-	id     localring.NodeID
-	site   *site
-	slot   int // in site.ring
-	fslot  int // in the federation cluster, -1 when not a gateway
-	inc    uint64
-	b      *bridge.Site
-	v      *domconf.View       // nil with Options.BridgeOnly, and before its first local ring event
-	vconf  string              // the View's configuration installed last
-	prevc  string              // the one before it (Options.breakView)
-	conf   bridge.DomainConf   // the domain configuration it installed last
-	reform bool                // its View asked for the federation ring to form again (domconf Ready.Reform), while it was the active gateway
-	local  [][]byte            // to submit on the local ring
-	fed    [][]byte            // to submit on the federation ring
-	seen   map[string]int      // deliveries per client payload
-	confs  []bridge.DomainConf // domain configurations installed, in order
-	msgs   int                 // messages in its stream
-	held   *bridge.Entry       // a message Options.corrupt holds back
+	id       localring.NodeID
+	site     *site
+	slot     int // in site.ring
+	fslot    int // in the federation cluster, -1 when not a gateway
+	inc      uint64
+	b        *bridge.Site
+	v        *domconf.View       // nil with Options.BridgeOnly, and before its first local ring event
+	vconf    string              // the View's configuration installed last
+	prevc    string              // the one before it (Options.breakView)
+	conf     bridge.DomainConf   // the domain configuration it installed last
+	reform   bool                // its View asked for the federation ring to form again (domconf Ready.Reform), while it was the active gateway
+	reformAt uint64              // the federation ring it asked at (domconf Ready.Ring)
+	local    [][]byte            // to submit on the local ring
+	fed      [][]byte            // to submit on the federation ring
+	seen     map[string]int      // deliveries per client payload
+	confs    []bridge.DomainConf // domain configurations installed, in order
+	msgs     int                 // messages in its stream
+	held     *bridge.Entry       // a message Options.corrupt holds back
 	// installs counts the domain configurations it installed after the
 	// rings formed; continued the federation configurations it went
 	// through without one (bridge.DomainConf.Continues).
@@ -681,7 +682,7 @@ func (h *hier) drainView(n *node) {
 		// As the agent: the site's active gateway has its federation
 		// member form the ring again, at the end of a step once its ring
 		// has settled (the agent's runner does it on its own goroutine).
-		n.reform = true
+		n.reform, n.reformAt = true, r.Ring
 	}
 	proc := tracemap.Proc{Node: string(n.id), Inc: n.inc, Domain: h.dom.Name}
 	for i := range r.Events {
@@ -779,6 +780,12 @@ func (h *hier) flushSubmissions() {
 			if n.fslot >= 0 && h.fed.Alive(n.fslot) {
 				for _, p := range fed {
 					_ = h.fed.SubmitPayload(n.fslot, bridge.FedService(p), p)
+				}
+				if n.reform && n.b.Settled() && n.b.FedRing() != n.reformAt {
+					// As the agent: the member is in a newer ring than
+					// the one the View asked at, whose entry covers it.
+					h.logf("%s drops its request to form the ring again: asked in ring %d, in ring %d now", n.id, n.reformAt, n.b.FedRing())
+					n.reform = false
 				}
 				if n.reform && n.b.Settled() {
 					h.fx.reforms++
