@@ -186,16 +186,12 @@ func (dl *domainLayer) stub(e *bridge.Entry) []byte {
 	return nil
 }
 
-// siteNodes returns whether a node is at this agent's site, by the
-// topology file.
+// siteNodes returns whether a node is at this agent's site
+// (Config.Nodes).
 func (a *Agent) siteNodes() func(localring.NodeID) bool {
-	mine := make(map[localring.NodeID]bool)
-	for _, s := range a.cfg.Federation.File.Sites {
-		if s.Name == a.cfg.Site {
-			for _, n := range s.Nodes {
-				mine[localring.NodeID(n.ID)] = true
-			}
-		}
+	mine := make(map[localring.NodeID]bool, len(a.cfg.Nodes))
+	for _, n := range a.cfg.Nodes {
+		mine[localring.NodeID(n)] = true
 	}
 	return func(id localring.NodeID) bool { return mine[id] }
 }
@@ -238,9 +234,8 @@ func (dl *domainLayer) backlogFull() bool {
 	if dl.bound <= 0 {
 		return false
 	}
-	all, own := dl.b.PendingBytes()
-	mine := dl.g.PendingBytes()
-	return all-own+mine >= dl.bound || mine-own >= dl.transit
+	_, own := dl.b.PendingBytes()
+	return dl.backlog() >= dl.bound || dl.g.PendingBytes()-own >= dl.transit
 }
 
 // domainOverhead is what a group message gains on its way through the
