@@ -173,10 +173,8 @@ func RingConfig(f *topology.File, d *topology.Domain) localring.Config {
 // one.
 func SlowestLink(f *topology.File, d *topology.Domain) topology.Bandwidth {
 	var slowest topology.Bandwidth
-	for _, l := range f.Links {
-		if l.Bandwidth > 0 && len(l.Between) == 2 && l.Between[0] != l.Between[1] &&
-			slices.Contains(d.Sites, l.Between[0]) && slices.Contains(d.Sites, l.Between[1]) &&
-			(slowest == 0 || l.Bandwidth < slowest) {
+	for _, l := range f.DeclaredLinks(d.Sites) {
+		if slowest == 0 || l.Bandwidth < slowest {
 			slowest = l.Bandwidth
 		}
 	}

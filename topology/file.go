@@ -1,6 +1,9 @@
 package topology
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // This file holds the types of the topology file. Their doc comments are the
 // reference: TestSchema turns them into the descriptions of
@@ -246,6 +249,19 @@ const (
 	// declare; the planner treats longer ones as MaxDelay.
 	MaxDelay = 10 * time.Second
 )
+
+// DeclaredLinks returns the links of f that join two different sites of
+// sites and declare a bandwidth, in file order.
+func (f *File) DeclaredLinks(sites []string) []Link {
+	var out []Link
+	for _, l := range f.Links {
+		if l.Bandwidth > 0 && len(l.Between) == 2 && l.Between[0] != l.Between[1] &&
+			slices.Contains(sites, l.Between[0]) && slices.Contains(sites, l.Between[1]) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
 
 // Name returns the file name the topology was read from, as used in errors.
 func (f *File) Name() string { return f.name }

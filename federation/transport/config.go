@@ -63,13 +63,8 @@ const DefaultMode = ModeStreams
 // where a third has). declared names the links that declare one, as
 // "a-b", in the file's order.
 func DomainMode(f *topology.File, d *topology.Domain) (mode Mode, declared []string) {
-	for _, l := range f.Links {
-		if len(l.Between) != 2 || l.Bandwidth.BitsPerSecond() <= 0 {
-			continue
-		}
-		if slices.Contains(d.Sites, l.Between[0]) && slices.Contains(d.Sites, l.Between[1]) {
-			declared = append(declared, l.Between[0]+"-"+l.Between[1])
-		}
+	for _, l := range f.DeclaredLinks(d.Sites) {
+		declared = append(declared, l.Between[0]+"-"+l.Between[1])
 	}
 	if len(declared) > 0 {
 		return ModeUDP, declared
