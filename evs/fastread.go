@@ -30,16 +30,7 @@ var eventKeys = []string{"ev", "node", "inc", "domain", "conf", "msg", "svc", "g
 // parse decodes one line; ok is false when the line needs encoding/json.
 func (p *lineParser) parse(b []byte) (e Event, ok bool) {
 	p.b, p.i = b, 0
-	var seen uint32
-	ok = p.object(func(key []byte) bool {
-		k := keyIndex(key, eventKeys)
-		if k < 0 {
-			return p.unknownKey(key, eventKeys)
-		}
-		if seen&(1<<k) != 0 {
-			return false
-		}
-		seen |= 1 << k
+	ok = p.fields(eventKeys, func(k int) bool {
 		switch eventKeys[k] {
 		case "ev":
 			return p.stringInto(&e.Ev)
@@ -85,16 +76,7 @@ func (p *lineParser) conf(e *Event) bool {
 		return false
 	}
 	c := new(Conf)
-	var seen uint32
-	ok := p.object(func(key []byte) bool {
-		k := keyIndex(key, confKeys)
-		if k < 0 {
-			return p.unknownKey(key, confKeys)
-		}
-		if seen&(1<<k) != 0 {
-			return false
-		}
-		seen |= 1 << k
+	ok := p.fields(confKeys, func(k int) bool {
 		switch k {
 		case 0:
 			return p.stringInto(&c.ID)
@@ -120,16 +102,7 @@ func (p *lineParser) view(dst **View) bool {
 		return false
 	}
 	v := new(View)
-	var seen uint32
-	ok := p.object(func(key []byte) bool {
-		k := keyIndex(key, viewKeys)
-		if k < 0 {
-			return p.unknownKey(key, viewKeys)
-		}
-		if seen&(1<<k) != 0 {
-			return false
-		}
-		seen |= 1 << k
+	ok := p.fields(viewKeys, func(k int) bool {
 		switch k {
 		case 0:
 			return p.stringInto(&v.ID)
@@ -156,6 +129,26 @@ func (p *lineParser) view(dst **View) bool {
 	})
 	*dst = v
 	return ok
+}
+
+// fields parses an object of the known keys (at most 32), calling field
+// with each key's index in known with the parser at its value. An unknown
+// key's value is skipped, unless the key differs from a known one only in
+// case or is not ASCII (encoding/json would match it case-insensitively);
+// such a key, and a key seen twice, make it give up.
+func (p *lineParser) fields(known []string, field func(k int) bool) bool {
+	var seen uint32
+	return p.object(func(key []byte) bool {
+		k := keyIndex(key, known)
+		if k < 0 {
+			return p.unknownKey(key, known)
+		}
+		if seen&(1<<k) != 0 {
+			return false
+		}
+		seen |= 1 << k
+		return field(k)
+	})
 }
 
 // object parses {"key": value, ...}, calling field with each key with the
