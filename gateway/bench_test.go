@@ -1,9 +1,17 @@
 package gateway_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -14,9 +22,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/bench"
 	"github.com/atoll-gcs/atoll/federation/transport"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 // BenchmarkFederation runs the federation ring of three sites — one
@@ -46,7 +56,12 @@ import (
 //     this bookkeeping) over that window.
 //
 // reconfigs counts configurations installed after the first, over both
-// phases. Run it with
+// phases. A second table gives each gateway's own cost at full load (10
+// ms RTT without loss, 200 ms at 1 %): the world again, each gateway a
+// process of its own (runFedProcs), saturated as above, with its CPU
+// (cores over 7 s after 3 s of warm-up), its peak RSS (VmHWM: over its
+// whole run) and its RSS at the end, against issue 8's 128 MiB and one
+// core. Run it with
 //
 //	go test -run '^$' -bench Federation -benchtime 1x ./gateway
 //
@@ -61,11 +76,23 @@ func BenchmarkFederation(b *testing.B) {
 		res  fedResult
 	}
 	var rows []row
+	type procRow struct {
+		rtt  time.Duration
+		loss float64
+		res  []procResult
+	}
+	var procRows []procRow
 	for range b.N {
 		for _, rtt := range []time.Duration{10 * time.Millisecond, 200 * time.Millisecond} {
 			for _, loss := range []float64{0, 0.01} {
 				rows = append(rows, row{rtt, loss, runFed(b, rtt, loss)})
 			}
+		}
+		for _, r := range []struct {
+			rtt  time.Duration
+			loss float64
+		}{{10 * time.Millisecond, 0}, {200 * time.Millisecond, 0.01}} {
+			procRows = append(procRows, procRow{r.rtt, r.loss, runFedProcs(b, r.rtt, r.loss)})
 		}
 	}
 	var t strings.Builder
@@ -84,8 +111,20 @@ func BenchmarkFederation(b *testing.B) {
 			r.rtt, strconv.FormatFloat(100*r.loss, 'g', -1, 64)+"%", x.rotation, x.predRot, x.p50, x.predMean, x.p99, x.predMax, x.probe50,
 			x.msgsPerSec, ringMbps, 100*ringMbps*1e6/float64(benchCap), x.linkMbps, 100*x.linkMbps*1e6/float64(benchCap), x.cpu, x.rssMiB, x.reconfigs)
 	}
+	fmt.Fprintf(&t, "\neach gateway a process of its own, saturated (target: under %d MiB and one core)\n", gatewayRSSTarget)
+	fmt.Fprintf(&t, "%-6s %-5s | %-4s %-7s %-6s %-11s %-7s\n", "RTT", "loss", "node", "msgs/s", "CPU", "VmHWM MiB", "RSS MiB")
+	for _, r := range procRows {
+		for _, x := range r.res {
+			fmt.Fprintf(&t, "%-6v %-5s | %-4s %-7.0f %-6.2f %-11.1f %-7.1f\n", r.rtt, strconv.FormatFloat(100*r.loss, 'g', -1, 64)+"%",
+				x.node, x.msgsPerSec, x.cpu, x.hwmMiB, x.rssMiB)
+		}
+	}
 	fmt.Print(t.String())
 }
+
+// gatewayRSSTarget is issue 8's bound on a gateway's memory at full
+// federation load, MiB.
+const gatewayRSSTarget = 128
 
 // benchCap is the emulated links' bandwidth cap, bits per second.
 const benchCap = 20_000_000
@@ -326,4 +365,250 @@ func rssMiB() float64 {
 		}
 	}
 	return 0
+}
+
+// fedProcEnv, when set in the environment, makes TestFedGatewayProcess
+// run one gateway of BenchmarkFederation's world as a process of its own
+// (runFedProcs): the value is the child's fedProcSpec in JSON.
+const fedProcEnv = "ATOLL_BENCH_FED_PROC"
+
+// fedProcSpec is what a gateway process needs to join the world of its
+// parent: the world's parameters (the same topology file and plan), the
+// certificates, its node and the relay endpoints it dials. Its UDP socket
+// is file descriptor 3.
+type fedProcSpec struct {
+	RTT     time.Duration
+	Cap     int64
+	Loss    float64
+	Certs   string
+	DataDir string
+	Node    string
+	Dial    map[string]string
+	Mode    string
+}
+
+// procResult is one gateway process's use of the machine at full load.
+type procResult struct {
+	node           string
+	cpu            float64 // cores over the measured window
+	hwmMiB, rssMiB float64 // VmHWM at the end (peak over the whole run), VmRSS
+	msgsPerSec     float64 // delivered at this gateway in the window
+}
+
+// runFedProcs runs the world's three gateways as processes of their own
+// (this test binary again, TestFedGatewayProcess), each keeping its ring's
+// send queue full, and measures each one's CPU (cores, from
+// /proc/PID/stat) over 7 s after 3 s of warm-up, and its peak RSS
+// (VmHWM) and RSS at the end: a gateway's own cost at full federation
+// load, which the in-process rows cannot divide among the three.
+func runFedProcs(b *testing.B, rtt time.Duration, loss float64) []procResult {
+	w := newWorld(b, rtt, rtt, fmt.Sprintf("%dMbit/s", benchCap/1_000_000), benchCap, loss)
+	nodes := []string{"a-1", "b-1", "c-1"}
+	type child struct {
+		cmd   *exec.Cmd
+		in    io.WriteCloser
+		lines chan string
+	}
+	var cs []*child
+	defer func() {
+		for _, c := range cs {
+			c.in.Close() // the child stops when its stdin closes
+			c.cmd.Wait()
+		}
+	}()
+	for _, node := range nodes {
+		site := node[:1]
+		dial := map[string]string{}
+		for _, o := range []string{"a", "b", "c"} {
+			if o != site {
+				dial[o] = w.mesh.Addr(site, o)
+			}
+		}
+		dataDir := filepath.Join(w.certs, "..", node)
+		os.MkdirAll(dataDir, 0o700)
+		spec, _ := json.Marshal(fedProcSpec{RTT: rtt, Cap: benchCap, Loss: loss, Certs: w.certs, DataDir: dataDir, Node: node, Dial: dial, Mode: os.Getenv("ATOLL_BENCH_FED_MODE")})
+		f, err := w.conns[node].(*net.UDPConn).File()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestFedGatewayProcess$", "-test.v")
+		cmd.Env = append(os.Environ(), fedProcEnv+"="+string(spec))
+		cmd.ExtraFiles = []*os.File{f}
+		cmd.Stderr = os.Stderr
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+		c := &child{cmd: cmd, in: in, lines: make(chan string, 16)}
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if l, ok := strings.CutPrefix(sc.Text(), "fedproc: "); ok {
+					c.lines <- l
+				}
+			}
+			close(c.lines)
+		}()
+		cs = append(cs, c)
+	}
+	wait := func(c *child, want string) string {
+		select {
+		case l, ok := <-c.lines:
+			if !ok || !strings.HasPrefix(l, want) {
+				b.Fatalf("gateway process %d: %q, want %q", c.cmd.Process.Pid, l, want)
+			}
+			return l
+		case <-time.After(90 * time.Second):
+			b.Fatalf("gateway process %d: no %q within 90 s", c.cmd.Process.Pid, want)
+		}
+		return ""
+	}
+	for _, c := range cs {
+		wait(c, "ring")
+	}
+	for _, c := range cs {
+		fmt.Fprintln(c.in, "saturate")
+	}
+	time.Sleep(3 * time.Second)
+	cpu0 := make([]time.Duration, len(cs))
+	for i, c := range cs {
+		cpu0[i], _ = bench.ProcCPU(c.cmd.Process.Pid)
+		fmt.Fprintln(c.in, "count")
+	}
+	t0 := time.Now()
+	time.Sleep(7 * time.Second)
+	res := make([]procResult, len(cs))
+	for i, c := range cs {
+		cpu1, _ := bench.ProcCPU(c.cmd.Process.Pid)
+		el := time.Since(t0)
+		hwm, _ := bench.ProcMaxRSS(c.cmd.Process.Pid)
+		fmt.Fprintln(c.in, "report")
+		var delivered float64
+		fmt.Sscanf(wait(c, "delivered"), "delivered %g", &delivered)
+		res[i] = procResult{node: nodes[i], cpu: (cpu1 - cpu0[i]).Seconds() / el.Seconds(), hwmMiB: float64(hwm) / 1024,
+			rssMiB: procRSSMiB(c.cmd.Process.Pid), msgsPerSec: delivered / el.Seconds()}
+	}
+	return res
+}
+
+// procRSSMiB returns VmRSS of process pid.
+func procRSSMiB(pid int) float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// TestFedGatewayProcess is one gateway process of runFedProcs; it skips
+// unless fedProcEnv is set. It joins the ring, says "ring", and then
+// follows its parent's lines on stdin: "saturate" keeps the ring's send
+// queue full, "count" starts counting deliveries, "report" prints their
+// number; it returns when stdin closes.
+func TestFedGatewayProcess(t *testing.T) {
+	env := os.Getenv(fedProcEnv)
+	if env == "" {
+		t.Skip("a gateway process of BenchmarkFederation (runFedProcs)")
+	}
+	var spec fedProcSpec
+	if err := json.Unmarshal([]byte(env), &spec); err != nil {
+		t.Fatal(err)
+	}
+	f, err := topology.Parse("fi.yaml", fmt.Appendf(nil, topoTemplate, spec.RTT, fmt.Sprintf("%dMbit/s", spec.Cap/1_000_000), spec.RTT, fmt.Sprintf("%dMbit/s", spec.Cap/1_000_000), spec.RTT, fmt.Sprintf("%dMbit/s", spec.Cap/1_000_000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.Plan()
+	var d *topology.Domain
+	for i := range p.Domains {
+		if p.Domains[i].Kind == topology.FederationDomain {
+			d = &p.Domains[i]
+		}
+	}
+	conn, err := net.FilePacketConn(os.NewFile(3, "udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, roots, err := gateway.LoadCertificates(spec.Certs, spec.Node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saturate, counting atomic.Bool
+	var delivered atomic.Uint64
+	cfg := gateway.Config{
+		File: f, Plan: p, Domain: d.Name, Node: spec.Node,
+		Local:       localring.RingID{Seq: 1, Rep: localring.NodeID(spec.Node)},
+		Certificate: cert, Roots: roots, Conn: conn, Dial: spec.Dial, DataDir: spec.DataDir,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Pass: func(now time.Time, n *localring.Node) {
+			for saturate.Load() && n.Pending() < 2000 {
+				if _, err := n.Submit(now, localring.Agreed, make([]byte, benchMsg)); err != nil {
+					break
+				}
+			}
+		},
+		Deadline: func() time.Time {
+			if saturate.Load() {
+				return time.Now().Add(5 * time.Millisecond)
+			}
+			return time.Time{}
+		},
+		Events: func(_ time.Time, es []localring.Event) {
+			if !counting.Load() {
+				return
+			}
+			for _, e := range es {
+				if e.Kind == localring.EventDeliver {
+					delivered.Add(1)
+				}
+			}
+		},
+	}
+	cfg.Transport.RedialMin, cfg.Transport.RedialMax = 20*time.Millisecond, 500*time.Millisecond
+	cfg.Transport.IdleTimeout = 15 * time.Second
+	switch spec.Mode {
+	case "streams":
+		cfg.Transport.Mode = transport.ModeStreams
+	case "datagrams":
+		cfg.Transport.Mode = transport.ModeDatagrams
+	case "udp":
+		cfg.Transport.Mode = transport.ModeUDP
+	}
+	r, err := gateway.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if st := r.Stats(); st.State == "operational" && len(st.Members) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no federation ring of three sites within 60 s: %+v", r.Stats())
+		}
+	}
+	fmt.Println("fedproc: ring")
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "saturate":
+			saturate.Store(true)
+			r.Wake()
+		case "count":
+			counting.Store(true)
+		case "report":
+			fmt.Printf("fedproc: delivered %d\n", delivered.Load())
+		}
+	}
 }
