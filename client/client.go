@@ -41,6 +41,7 @@ type options struct {
 	eventBuffer int
 	sendFrames  int
 	sendBytes   int
+	receive     bool
 }
 
 // WithName asks for a client name (1 to 64 bytes of printable UTF-8
@@ -63,6 +64,26 @@ func WithTLS(c *tls.Config) Option { return func(o *options) { o.tls = c } }
 // agent's senders back sooner (docs/PROTOCOL.md, "Back-pressure and flow
 // control").
 func WithEventBuffer(n int) Option { return func(o *options) { o.eventBuffer = n } }
+
+// WithReceive makes the application receive its events with Receive, in
+// its own goroutine, instead of from the Events channel: the client then
+// starts no reader goroutine, and a goroutine that waits for something
+// the agent sends reads the connection itself (Receive; Join, Flush and
+// the other calls that wait for a reply; MulticastWait and SendWait
+// waiting for room), one at a time, while the others wait for it. An
+// event read by a call other than Receive waits for Receive in a queue of
+// WithEventBuffer events, and the calls stop reading while it is full. So
+// a frame the agent writes reaches the application without a hand-off
+// between goroutines (the Events channel's costs a wake-up of a second
+// thread per batch of events, and most of a receiving client's CPU).
+// Events returns nil.
+//
+// The client reads only while a call waits: call Receive continuously, as
+// one would read Events, or the agent disconnects the client as a slow
+// consumer. Messages that MulticastWait batched (see Flow control in the
+// package doc) go out when the call reading the connection has read what
+// the agent wrote, or when it stops reading.
+func WithReceive() Option { return func(o *options) { o.receive = true } }
 
 // WithSendQueue bounds the requests waiting in the client to be written
 // to the agent (defaults 128 frames and 4 MiB): the messages beyond the
@@ -119,6 +140,20 @@ type Client struct {
 	closeBy  time.Time // set by Close: when the writer gives up
 	err      error     // why the session ended
 	writeErr error     // why the writer stopped; err once the reader ends
+	readBy   time.Time // the connection's read deadline (writeFailed's)
+
+	// WithReceive: the calls that wait read the connection, one at a time.
+	recv      bool
+	reading   bool          // a call holds the reader (c.r, c.slab)
+	turn      chan struct{} // closed (and replaced) when the reader is let go, events are queued or taken, or the session ends, if someone waits
+	turnWait  bool          // someone waits on turn
+	queue     []Event       // events read by calls other than Receive, from qHead on
+	qHead     int
+	eventCap  int           // the queue's bound
+	writeDone chan struct{} // closed when the writer goroutine returns
+
+	slab    []byte // the messages' payloads, copied out of the reader's buffer (the reader's)
+	endOnce sync.Once
 }
 
 // outFrame is an encoded request waiting for the writer; a message (msg)
@@ -267,12 +302,19 @@ func start(ctx context.Context, conn net.Conn, addr string, o *options) (*Client
 	c := &Client{
 		conn: conn, r: r, member: f.Name, node: f.Node, maxMessage: int(f.MaxMessage),
 		sendFrames: o.sendFrames, sendBytes: o.sendBytes,
-		events: make(chan Event, o.eventBuffer), done: make(chan struct{}), closing: make(chan struct{}),
+		done: make(chan struct{}), closing: make(chan struct{}),
 		wake: make(chan struct{}, 1), calls: map[uint32]*call{}, room: make(chan struct{}), window: win,
-		tw: trywrite.New(conn),
+		tw: trywrite.New(conn), recv: o.receive, eventCap: o.eventBuffer,
+		turn: make(chan struct{}), writeDone: make(chan struct{}),
 	}
-	c.wg.Go(c.read)
-	c.wg.Go(c.write)
+	if !c.recv {
+		c.events = make(chan Event, o.eventBuffer)
+		c.wg.Go(c.read)
+	}
+	c.wg.Go(func() {
+		defer close(c.writeDone)
+		c.write()
+	})
 	return c, nil
 }
 
@@ -292,8 +334,232 @@ func (c *Client) MaxMessage() int { return c.maxMessage }
 // continuously: when its buffer is full the client stops reading from
 // the agent, replies wait behind the events, and an agent whose queue for
 // the client stays over its bound for the agent's grace disconnects it.
-// The channel is closed when the session ends; Err then says why.
+// The channel is closed when the session ends; Err then says why. With
+// WithReceive it is nil: use Receive.
 func (c *Client) Events() <-chan Event { return c.events }
+
+// Receive returns the session's next event, as Events would, waiting for
+// it until ctx ends (ctx.Err()) or the session ends (Err(), once the
+// events read before the end have been returned). With WithReceive the
+// calling goroutine reads and decodes the agent's frames itself; without
+// it Receive takes the next event from Events. Call it from one goroutine
+// at a time to keep the events in order.
+func (c *Client) Receive(ctx context.Context) (Event, error) {
+	if !c.recv {
+		select {
+		case e, ok := <-c.events:
+			if !ok {
+				return Event{}, c.Err()
+			}
+			return e, nil
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
+	}
+	for {
+		c.mu.Lock()
+		if c.qHead < len(c.queue) {
+			e := c.queue[c.qHead]
+			c.queue[c.qHead] = Event{}
+			c.qHead++
+			if c.qHead == len(c.queue) {
+				c.queue, c.qHead = c.queue[:0], 0
+			}
+			c.turnLocked() // a call that stopped reading on a full queue may go on
+			c.mu.Unlock()
+			return e, nil
+		}
+		if c.ended() {
+			c.mu.Unlock()
+			return Event{}, c.Err()
+		}
+		if !c.reading {
+			c.reading = true
+			c.mu.Unlock()
+			for {
+				e, ok, end, ctxErr := c.readFrame(ctx)
+				if ok || end != nil || ctxErr != nil {
+					c.letGo(end)
+					switch {
+					case ok:
+						return e, nil
+					case ctxErr != nil:
+						return Event{}, ctxErr
+					}
+					break // the session ended: return what is queued, then Err
+				}
+			}
+			continue
+		}
+		turn := c.turn
+		c.turnWait = true
+		c.mu.Unlock()
+		select {
+		case <-turn:
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
+	}
+}
+
+// awaitRecv waits, with WithReceive, until ready is closed, ctx ends
+// (ctx.Err()) or the session ends (nil: the caller finds Err), reading
+// the connection meanwhile when no other call reads it and the queue of
+// events has room. The events it reads wait in the queue for Receive;
+// once the client is closing they are dropped.
+func (c *Client) awaitRecv(ctx context.Context, ready <-chan struct{}) error {
+	for {
+		c.mu.Lock()
+		select {
+		case <-ready:
+			c.mu.Unlock()
+			return nil
+		default:
+		}
+		if c.ended() {
+			c.mu.Unlock()
+			return nil
+		}
+		if !c.reading && (c.closed || len(c.queue)-c.qHead < c.eventCap) {
+			c.reading = true
+			c.mu.Unlock()
+			e, ok, end, ctxErr := c.readFrame(ctx)
+			if ok {
+				c.mu.Lock()
+				if !c.closed {
+					c.queue = append(c.queue, e)
+				}
+				c.mu.Unlock()
+			}
+			c.letGo(end)
+			if ctxErr != nil {
+				return ctxErr
+			}
+			continue
+		}
+		turn := c.turn
+		c.turnWait = true
+		c.mu.Unlock()
+		select {
+		case <-ready:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-turn:
+		}
+	}
+}
+
+// letGo gives up the reader a call held (WithReceive): it writes the
+// messages that the answers read let go or that wait to go out together
+// (batchLocked only batches while a call reads), and wakes the calls that
+// wait for their turn. A non-nil end ends the session with that error.
+func (c *Client) letGo(end error) {
+	c.mu.Lock()
+	c.reading = false
+	if c.opened {
+		c.opened = false
+		c.writeNowLocked()
+	}
+	c.turnLocked()
+	c.mu.Unlock()
+	if end != nil {
+		c.fail(end)
+		c.end()
+	}
+}
+
+// turnLocked wakes the calls that wait for their turn to read or for
+// events (c.mu held).
+func (c *Client) turnLocked() {
+	if !c.turnWait {
+		return
+	}
+	c.turnWait = false
+	close(c.turn)
+	c.turn = make(chan struct{})
+}
+
+// ended reports whether the session ended.
+func (c *Client) ended() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// readFrame reads and handles one frame, for the call that holds the
+// reader (WithReceive): it returns the frame's event if it is one (ok),
+// why the session ended (end), or ctx.Err() if ctx ended while it waited
+// for the agent (ctxErr; the stream is then intact).
+func (c *Client) readFrame(ctx context.Context) (e Event, ok bool, end, ctxErr error) {
+	if !c.r.Buffered() {
+		c.beforeWait()
+		if err := c.waitFrame(ctx); err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return Event{}, false, nil, ctxErr
+			}
+			return Event{}, false, c.readErr(err), nil
+		}
+	}
+	f, err := c.r.Next()
+	if err != nil {
+		return Event{}, false, c.readErr(err), nil
+	}
+	e, ok, end = c.handle(&f)
+	return e, ok, end, nil
+}
+
+// waitFrame waits until a frame is buffered, or ctx ends: a read deadline
+// in the past then cuts the wait short, and the reader's Wait consumes
+// nothing, so the stream stays whole for the next call.
+func (c *Client) waitFrame(ctx context.Context) error {
+	if ctx.Done() == nil {
+		return c.r.Wait()
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		c.conn.SetReadDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	err := c.r.Wait()
+	if !stop() {
+		<-fired
+		c.mu.Lock()
+		c.conn.SetReadDeadline(c.readBy)
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// beforeWait writes, before the reader waits for the agent, what the
+// answers read so far let go, once for all of them (without waiting).
+func (c *Client) beforeWait() {
+	c.mu.Lock()
+	if c.opened {
+		c.opened = false
+		c.writeNowLocked()
+	}
+	c.mu.Unlock()
+}
+
+// end ends the session once: done closed, the connection closed, the
+// Events channel closed.
+func (c *Client) end() {
+	c.endOnce.Do(func() {
+		c.mu.Lock()
+		close(c.done)
+		c.turnLocked()
+		c.roomLocked()
+		c.mu.Unlock()
+		c.conn.Close()
+		if c.events != nil {
+			close(c.events)
+		}
+	})
+}
 
 // Err returns why the session ended: nil while it runs, ErrClosed after
 // Close, the agent's goodbye as an *Error (CodeShuttingDown,
@@ -495,9 +761,31 @@ func (c *Client) Close() error {
 	close(c.closing)
 	c.conn.SetWriteDeadline(c.closeBy)
 	c.signal()
+	if c.recv {
+		// The writer may wait for answers that free the window: read
+		// them until it is done, dropping the events.
+		ctx, cancel := context.WithDeadline(context.Background(), c.closeBy)
+		go func() {
+			select {
+			case <-c.writeDone:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		c.awaitRecv(ctx, c.writeDone)
+		cancel()
+		c.end()
+	}
 	c.wg.Wait()
 	return nil
 }
+
+// closedChan is a closed channel.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // roundTrip sends a request and waits for its reply (all its frames, the
 // last one an OK, an Error or a terminal reply).
@@ -510,10 +798,16 @@ func (c *Client) roundTrip(ctx context.Context, f *cp.Frame) ([]cp.Frame, error)
 		return nil, err
 	}
 	var fs []cp.Frame
+	var cancelled <-chan struct{} = ctx.Done()
+	if c.recv {
+		if c.awaitRecv(ctx, cl.done) != nil {
+			cancelled = closedChan
+		}
+	}
 	select {
 	case <-cl.done:
 		fs = cl.frames
-	case <-ctx.Done():
+	case <-cancelled:
 		c.mu.Lock()
 		delete(c.calls, f.Req)
 		c.mu.Unlock()
@@ -575,6 +869,14 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 		room := c.room
 		c.roomWait = true
 		c.mu.Unlock()
+		if c.recv {
+			if err := c.awaitRecv(ctx, room); err != nil {
+				c.mu.Lock()
+				return nil, err
+			}
+			c.mu.Lock()
+			continue
+		}
 		select {
 		case <-room:
 		case <-ctx.Done():
@@ -611,10 +913,12 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 // out at once) below half the window, so a sender that the ring keeps up
 // with gets no added latency, and with a window under 8 messages.
 // MulticastWait and SendWait batch only messages the window has room for,
-// so a message still waits behind at most a window and one message
-// (c.mu held).
+// so a message still waits behind at most a window and one message.
+// With WithReceive it batches only while a call reads the connection,
+// which writes the batch when it has read what the agent wrote or lets
+// the reader go (c.mu held).
 func (c *Client) batchLocked() int {
-	if 2*(len(c.inflight)-c.inHead) < c.window.msgs {
+	if 2*(len(c.inflight)-c.inHead) < c.window.msgs || c.recv && !c.reading {
 		return 1
 	}
 	return max(c.window.msgs/4, 1)
@@ -811,8 +1115,9 @@ func (c *Client) writeFailed(err error) {
 		c.writeErr = fmt.Errorf("client: writing to agent %s: %w", c.node, err)
 	}
 	c.roomLocked()
+	c.readBy = time.Now().Add(closeTimeout)
+	c.conn.SetReadDeadline(c.readBy)
 	c.mu.Unlock()
-	c.conn.SetReadDeadline(time.Now().Add(closeTimeout))
 }
 
 // fail records why the session ended, if nothing did before.
@@ -824,79 +1129,87 @@ func (c *Client) fail(err error) {
 	c.mu.Unlock()
 }
 
-// read is the reader goroutine: it dispatches replies to their callers
-// and events to the Events channel, until the session ends.
+// read is the reader goroutine (without WithReceive): it dispatches
+// replies to their callers and events to the Events channel, until the
+// session ends.
 func (c *Client) read() {
-	defer func() {
-		close(c.done)
-		c.conn.Close()
-		close(c.events)
-	}()
-	var slab []byte // the messages' payloads, copied out of the reader's buffer
+	defer c.end()
 	for {
 		if !c.r.Buffered() {
-			// Before waiting for the agent: write what the answers read
-			// so far let go, once for all of them (without waiting).
-			c.mu.Lock()
-			if c.opened {
-				c.opened = false
-				c.writeNowLocked()
-			}
-			c.mu.Unlock()
+			c.beforeWait()
 		}
 		f, err := c.r.Next()
 		if err != nil {
-			switch {
-			case errors.Is(err, cp.ErrMalformed):
-				err = &Error{Code: CodeProtocol, Text: fmt.Sprintf("agent %s sent %v", c.node, err)}
-			case errors.Is(err, io.EOF):
-				err = fmt.Errorf("client: agent %s closed the connection", c.node)
-			default:
-				err = fmt.Errorf("client: connection to agent %s: %w", c.node, err)
-			}
-			c.mu.Lock()
-			if c.writeErr != nil {
-				err = c.writeErr
-			}
-			c.mu.Unlock()
-			c.fail(err)
+			c.fail(c.readErr(err))
 			return
 		}
-		switch f.Type {
-		case cp.TypeOK, cp.TypeError, cp.TypeGroupList, cp.TypeViewReply, cp.TypePong:
-			if f.Req != 0 && (f.Type == cp.TypeOK || f.Type == cp.TypeError) {
-				c.answered(f.Req)
-			}
-			if f.Req != 0 && c.dispatch(&f) {
-				continue
-			}
-			if f.Type == cp.TypeError {
-				c.emit(Event{Kind: EventError, Group: f.Group, Err: errorOf(&f)})
-			}
-		case cp.TypeView:
-			c.emit(Event{Kind: EventView, View: viewOf(&f.View)})
-		case cp.TypeMessage:
-			if stagetrace.On {
-				stagetrace.Mark("7 client.read", f.Payload)
-			}
-			var p []byte
-			p, slab = copyPayload(slab, f.Payload)
-			m := &Message{Sender: f.Sender, Groups: f.Groups, To: f.To, Svc: Service(f.Svc), Type: f.MsgType,
-				Seq: f.Seq, Order: f.Order, ID: f.MsgID, Payload: p}
-			c.emit(Event{Kind: EventMessage, Message: m})
-		case cp.TypeLeft:
-			c.emit(Event{Kind: EventLeft, Group: f.Group})
-		case cp.TypeWarning:
-			c.emit(Event{Kind: EventWarning, Err: &Error{Code: Code(f.Code), Text: f.Text}})
-		case cp.TypeGoodbye:
-			e := errorOf(&f)
-			c.fail(e)
+		e, ok, end := c.handle(&f)
+		if end != nil {
+			c.fail(end)
 			return
-		default:
-			c.fail(&Error{Code: CodeProtocol, Text: fmt.Sprintf("agent %s sent a %s frame, which only clients send", c.node, f.Type)})
-			return
+		}
+		if ok {
+			c.emit(e)
 		}
 	}
+}
+
+// readErr says what a failed read means for the session: the writer's
+// error if it failed first, since the agent's closing of the connection
+// then follows from it.
+func (c *Client) readErr(err error) error {
+	switch {
+	case errors.Is(err, cp.ErrMalformed):
+		err = &Error{Code: CodeProtocol, Text: fmt.Sprintf("agent %s sent %v", c.node, err)}
+	case errors.Is(err, io.EOF):
+		err = fmt.Errorf("client: agent %s closed the connection", c.node)
+	default:
+		err = fmt.Errorf("client: connection to agent %s: %w", c.node, err)
+	}
+	c.mu.Lock()
+	if c.writeErr != nil {
+		err = c.writeErr
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// handle handles a frame from the agent: a reply goes to its caller and
+// frees the window, an event is returned (ok), a goodbye or a frame only
+// clients send ends the session (end).
+func (c *Client) handle(f *cp.Frame) (e Event, ok bool, end error) {
+	switch f.Type {
+	case cp.TypeOK, cp.TypeError, cp.TypeGroupList, cp.TypeViewReply, cp.TypePong:
+		if f.Req != 0 && (f.Type == cp.TypeOK || f.Type == cp.TypeError) {
+			c.answered(f.Req)
+		}
+		if f.Req != 0 && c.dispatch(f) {
+			return Event{}, false, nil
+		}
+		if f.Type == cp.TypeError {
+			return Event{Kind: EventError, Group: f.Group, Err: errorOf(f)}, true, nil
+		}
+	case cp.TypeView:
+		return Event{Kind: EventView, View: viewOf(&f.View)}, true, nil
+	case cp.TypeMessage:
+		if stagetrace.On {
+			stagetrace.Mark("7 client.read", f.Payload)
+		}
+		var p []byte
+		p, c.slab = copyPayload(c.slab, f.Payload)
+		m := &Message{Sender: f.Sender, Groups: f.Groups, To: f.To, Svc: Service(f.Svc), Type: f.MsgType,
+			Seq: f.Seq, Order: f.Order, ID: f.MsgID, Payload: p}
+		return Event{Kind: EventMessage, Message: m}, true, nil
+	case cp.TypeLeft:
+		return Event{Kind: EventLeft, Group: f.Group}, true, nil
+	case cp.TypeWarning:
+		return Event{Kind: EventWarning, Err: &Error{Code: Code(f.Code), Text: f.Text}}, true, nil
+	case cp.TypeGoodbye:
+		return Event{}, false, errorOf(f)
+	default:
+		return Event{}, false, &Error{Code: CodeProtocol, Text: fmt.Sprintf("agent %s sent a %s frame, which only clients send", c.node, f.Type)}
+	}
+	return Event{}, false, nil
 }
 
 // copyPayload copies p into slab, which it returns, allocating a new slab

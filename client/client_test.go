@@ -332,8 +332,7 @@ func TestSlowConsumer(t *testing.T) {
 	fast.Flush(ctx)
 	fr.waitMessages(sent)
 	// The slow client reads what it was sent, then learns why it ended.
-	for range slow.Events() {
-	}
+	drain(slow)
 	err := slow.Err()
 	if err == nil || errors.Is(err, client.ErrClosed) {
 		t.Errorf("the evicted client's session ended with %v", err)
@@ -353,8 +352,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.stop("n1")
-	for range cl.Events() {
-	}
+	drain(cl)
 	if err := cl.Err(); !errors.Is(err, client.ErrShuttingDown) || !strings.Contains(err.Error(), "agent n1 is shutting down") {
 		t.Errorf("after the agent stopped: %v", err)
 	}

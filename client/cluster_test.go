@@ -94,7 +94,7 @@ func (c *cluster) dial(id, name string, opts ...client.Option) *client.Client {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, c.ClientSocket(id), append(opts, client.WithName(name))...)
+	cl, err := client.Dial(ctx, c.ClientSocket(id), modeOpts(append(opts, client.WithName(name)))...)
 	if err != nil {
 		c.t.Fatalf("Dial(%s as %s): %v", id, name, err)
 	}
@@ -105,7 +105,7 @@ func (c *cluster) dial(id, name string, opts ...client.Option) *client.Client {
 // local connects a client to agent id in process.
 func (c *cluster) local(id, name string, opts ...client.Option) *client.Client {
 	c.t.Helper()
-	cl, err := client.DialAgent(context.Background(), c.agents[id].a, append(opts, client.WithName(name))...)
+	cl, err := client.DialAgent(context.Background(), c.agents[id].a, modeOpts(append(opts, client.WithName(name)))...)
 	if err != nil {
 		c.t.Fatalf("DialAgent(%s as %s): %v", id, name, err)
 	}
@@ -142,7 +142,11 @@ func record(t *testing.T, c *client.Client) *recorder {
 	r := &recorder{t: t, c: c, more: make(chan struct{}), ended: make(chan struct{})}
 	go func() {
 		defer close(r.ended)
-		for e := range c.Events() {
+		for {
+			e, err := c.Receive(context.Background())
+			if err != nil {
+				return
+			}
 			r.mu.Lock()
 			r.events = append(r.events, e)
 			close(r.more)
@@ -250,4 +254,28 @@ func (r *recorder) errors() []*client.Error {
 		}
 	}
 	return out
+}
+
+// receiveMode makes the tests' clients (cluster.dial, cluster.local,
+// fakeAgent.session) receive with WithReceive: TestWithReceive runs tests
+// again so.
+var receiveMode bool
+
+func modeOpts(opts []client.Option) []client.Option {
+	if receiveMode {
+		return append(opts, client.WithReceive())
+	}
+	return opts
+}
+
+// drain receives c's events until its session ends and returns how many
+// it received.
+func drain(c *client.Client) int {
+	n := 0
+	for {
+		if _, err := c.Receive(context.Background()); err != nil {
+			return n
+		}
+		n++
+	}
 }

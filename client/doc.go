@@ -32,6 +32,23 @@
 //	}
 //	// Events is closed when the session ends; c.Err() says why.
 //
+// Events are handed from the client's reader goroutine to the
+// application's through the channel. With WithReceive the application
+// receives with Receive instead, and the goroutine that calls it reads
+// and decodes the agent's frames itself: no reader goroutine, and no
+// hand-off between goroutines (a wake-up of a second thread) per batch of
+// events, which was most of a receiving client's CPU:
+//
+//	c, err := client.Dial(ctx, addr, client.WithReceive())
+//	for {
+//		e, err := c.Receive(ctx) // err: ctx.Err(), or c.Err() once the session ended
+//		...
+//	}
+//
+// The client then reads only while a call waits for the agent (Receive,
+// the calls that wait for a reply or for room), so keep a goroutine in
+// Receive as one would read Events.
+//
 // A client becomes a member of a group with the view that lists it, and
 // from then on receives every message sent to the group, in the same
 // order as every other member, each in the same view everywhere: every

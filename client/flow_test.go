@@ -62,7 +62,7 @@ func (a *fakeAgent) LocalConn() (net.Conn, error) {
 // end with a reader.
 func (a *fakeAgent) session(opts ...client.Option) (*client.Client, net.Conn, *cp.Reader) {
 	a.t.Helper()
-	cl, err := client.DialAgent(context.Background(), a, opts...)
+	cl, err := client.DialAgent(context.Background(), a, modeOpts(opts)...)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -195,6 +195,9 @@ func TestBatchWhileBehind(t *testing.T) {
 	ctx := context.Background()
 	a := newFakeAgent(t, cp.Version3, 16) // batches of 4 from 8 unanswered on
 	cl, conn, r := a.session()
+	if receiveMode {
+		go drain(cl) // the application's receiving goroutine reads, and writes the batches
+	}
 	var got []cp.Frame
 	for i := range 8 {
 		if err := mcast(cl, ctx, true, byte(i)); err != nil {
@@ -248,6 +251,9 @@ func TestWindowOfVersion1Agent(t *testing.T) {
 	ctx := context.Background()
 	a := newFakeAgent(t, cp.Version1, 0)
 	cl, conn, r := a.session(client.WithSendQueue(1000, 0))
+	if receiveMode {
+		go drain(cl) // only a call that waits reads the agent's answers
+	}
 	for i := range client.DefaultWindowMsgs + 10 {
 		if err := mcast(cl, ctx, false, byte(i)); err != nil {
 			t.Fatal(err)
@@ -289,10 +295,7 @@ func TestEvictionReason(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	n := 0
-	for range cl.Events() {
-		n++
-	}
+	n := drain(cl)
 	err := cl.Err()
 	if !errors.Is(err, client.ErrSlowConsumer) || !strings.Contains(err.Error(), why) {
 		t.Fatalf("after %d events, the session ended with %v; want the agent's goodbye", n, err)

@@ -46,6 +46,21 @@ func (r *Reader) Buffered() bool {
 	return uint64(r.r.Buffered()) >= LengthSize+uint64(binary.BigEndian.Uint32(hdr))
 }
 
+// Wait waits until Next can return a frame without waiting for the
+// stream (for a frame larger than the reader's buffer: until the buffer
+// is full of its start). It consumes nothing, so an error, a read
+// deadline that passed say, leaves the stream as it was: a reader whose
+// wait is cut short by a deadline may clear it and wait again.
+func (r *Reader) Wait() error {
+	hdr, err := r.r.Peek(LengthSize)
+	if err != nil {
+		return err
+	}
+	n := LengthSize + int(min(binary.BigEndian.Uint32(hdr), uint32(r.max)))
+	_, err = r.r.Peek(min(n, r.r.Size()))
+	return err
+}
+
 // Next reads and parses the next frame. The frame's Payload aliases the
 // Reader's buffer: it is valid until the next call, so copy it to keep
 // it (it may alias the buffered reader's buffer, which the next call

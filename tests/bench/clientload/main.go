@@ -8,9 +8,10 @@
 // clientload per node), then (with -send) multicasts -size byte Agreed
 // messages at -rate messages per second, or as fast as the agent takes
 // them (-rate 0, MulticastWait in a loop), for -warmup plus -duration, and
-// keeps receiving for -drain. Every message starts with the benchmark
-// header (bench/payload.go) holding its CLOCK_MONOTONIC time taken just
-// before the Multicast call, so the latency of every delivery, its own and
+// keeps receiving for -drain. It receives with Client.Receive in its main
+// goroutine (client.WithReceive; -receive=false: from Client.Events).
+// Every message starts with the benchmark header (bench/payload.go)
+// holding its CLOCK_MONOTONIC time taken just before the Multicast call, so the latency of every delivery, its own and
 // the others' messages, is measured from Multicast to delivery to the
 // application, including any wait for room.
 //
@@ -55,7 +56,7 @@ type config struct {
 	cpuProfile                        string
 	nodes, index, size                int
 	agentPid, eventBuffer             int
-	send                              bool
+	send, receive                     bool
 	rate                              float64
 
 	settle, warmup, duration, drain, formTimeout time.Duration
@@ -77,6 +78,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.agentPid, "agent-pid", 0, "the agent's pid, to report its CPU time with this process's (0: not reported)")
 	fs.IntVar(&c.eventBuffer, "event-buffer", 0, "the client's event buffer in events (0: the client package's default)")
 	fs.BoolVar(&c.send, "send", false, "send (otherwise only receive)")
+	fs.BoolVar(&c.receive, "receive", true, "receive with Client.Receive in the calling goroutine (client.WithReceive); false: from Client.Events")
 	fs.Float64Var(&c.rate, "rate", 0, "messages per second this client offers; 0: as fast as MulticastWait returns")
 	fs.DurationVar(&c.settle, "settle", 300*time.Millisecond, "wait after the group is complete before sending")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "sent but not measured")
@@ -134,6 +136,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.eventBuffer > 0 {
 		opts = append(opts, client.WithEventBuffer(c.eventBuffer))
 	}
+	if c.receive {
+		opts = append(opts, client.WithReceive())
+	}
 	var cl *client.Client
 	deadline := time.Now().Add(c.formTimeout)
 	for {
@@ -185,15 +190,16 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-// consume reads the client's events until the run is over.
+// consume reads the client's events until the run is over: with Receive,
+// whose context ends at the run's next phase (the deadline next).
 func (l *load) consume(ctx context.Context, formDeadline time.Time) error {
-	timer := time.NewTimer(time.Until(formDeadline))
-	defer timer.Stop()
+	next := formDeadline
 	for {
-		select {
-		case e, ok := <-l.cl.Events():
-			if !ok {
-				return fmt.Errorf("clientload %s: the session ended: %v", l.c.node, l.cl.Err())
+		rctx, cancel := context.WithDeadline(ctx, next)
+		for {
+			e, err := l.cl.Receive(rctx)
+			if err != nil {
+				break
 			}
 			switch e.Kind {
 			case client.EventMessage:
@@ -203,32 +209,46 @@ func (l *load) consume(ctx context.Context, formDeadline time.Time) error {
 				l.rec.Deliver(time.Now(), e.Message.Payload)
 			case client.EventView:
 				if e.View.Group == l.c.group && !e.View.Transitional {
-					l.view(ctx, e.View, timer)
+					if t, ok := l.view(ctx, e.View); ok {
+						next = t
+					}
 				}
 			case client.EventError, client.EventWarning:
 				fmt.Fprintf(os.Stderr, "clientload %s: %s: %v\n", l.c.node, e.Kind, e.Err)
 			}
-		case <-timer.C:
-			if !l.rec.Ready() {
-				return fmt.Errorf("clientload %s: group %s did not have %d members within %v; is a clientload running at every node, and does the ring hold every node?",
-					l.c.node, l.c.group, l.c.nodes, l.c.formTimeout)
+			if d, _ := rctx.Deadline(); !d.Equal(next) {
+				break // view began the run: its first phase ends sooner
 			}
-			now := time.Now()
-			next, done, err := l.rec.Advance(now)
-			if err != nil {
-				return err
-			}
-			if done {
-				return l.rec.Finish(<-l.sent, l.c.samples)
-			}
-			timer.Reset(next.Sub(now))
-		case <-ctx.Done():
-			return ctx.Err()
 		}
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case l.cl.Err() != nil:
+			return fmt.Errorf("clientload %s: the session ended: %v", l.c.node, l.cl.Err())
+		}
+		now := time.Now()
+		if now.Before(next) {
+			continue
+		}
+		if !l.rec.Ready() {
+			return fmt.Errorf("clientload %s: group %s did not have %d members within %v; is a clientload running at every node, and does the ring hold every node?",
+				l.c.node, l.c.group, l.c.nodes, l.c.formTimeout)
+		}
+		n, done, err := l.rec.Advance(now)
+		if err != nil {
+			return err
+		}
+		if done {
+			return l.rec.Finish(<-l.sent, l.c.samples)
+		}
+		next = n
 	}
 }
 
-func (l *load) view(ctx context.Context, v *client.View, timer *time.Timer) {
+// view handles a regular view of the group; when it completes the group,
+// it begins the run and returns the end of its first phase.
+func (l *load) view(ctx context.Context, v *client.View) (next time.Time, began bool) {
 	now := time.Now()
 	l.rec.Event(atollbench.NodeEvent{Type: "install", MonoNs: l.rec.Clock.Ns(now), Members: len(v.Members), Conf: v.ID, Reason: v.Reason.String()})
 	if l.rec.Ready() {
@@ -237,19 +257,19 @@ func (l *load) view(ctx context.Context, v *client.View, timer *time.Timer) {
 			fmt.Fprintf(os.Stderr, "clientload %s: the view of %s changed during the run (%s): %d members, joined %v, left %v\n",
 				l.c.node, l.c.group, v.Reason, len(v.Members), v.Joined, v.Left)
 		}
-		return
+		return time.Time{}, false
 	}
 	if len(v.Members) < l.c.nodes {
-		return
+		return time.Time{}, false
 	}
-	next := l.rec.Begin(now, l.c.settle, l.c.warmup, l.c.duration, l.c.drain)
-	timer.Reset(next.Sub(now))
+	next = l.rec.Begin(now, l.c.settle, l.c.warmup, l.c.duration, l.c.drain)
 	l.rec.Event(atollbench.NodeEvent{Type: "ready", MonoNs: l.rec.Clock.Ns(now), Members: len(v.Members), Conf: v.ID})
 	if l.c.send {
 		go func() { l.sent <- l.generate(ctx) }()
 	} else {
 		l.sent <- 0
 	}
+	return next, true
 }
 
 // generate sends from start to the end of the window and returns how many
