@@ -19,7 +19,9 @@ import (
 // of its old regular configuration, the transitional configuration (the
 // members that came from the same old ring), the old-ring messages that
 // could not be delivered in the old configuration, and the new regular
-// configuration.
+// configuration. When the commit token shows that no member lacks any
+// (nothingToRecover), each installs as it enters recovery, and the
+// representative starts the new ring's token when the commit token is back.
 
 func (n *Node) enterGather(reason string, fromOperational bool) {
 	if fromOperational || n.proc == nil {
@@ -417,6 +419,10 @@ func (n *Node) onCommit(c *commit) {
 			return // a ring with a superseded incarnation in it, or one that supersedes me
 		}
 	}
+	if n.state == stateOperational && c.ring == n.reg.id {
+		n.commitBack(c)
+		return
+	}
 	idx := -1
 	for i, e := range c.entries {
 		if e.member == n.me {
@@ -492,6 +498,23 @@ func (n *Node) onCommit(c *commit) {
 	}
 }
 
+// commitBack starts the token of a ring this node installed on entering
+// recovery, with nothing to recover (enterRecovery), once the commit
+// token is back at its representative: every member holds it. A copy
+// that comes later, or at another member, is a duplicate.
+func (n *Node) commitBack(c *commit) {
+	if c.to != n.me.ID || c.rotation != 2 || !n.represents(c.ring) || c.tokSeq <= n.lastCommit || c.tokSeq <= n.reg.lastTok {
+		n.stats.DuplicateTokens++
+		return
+	}
+	n.lastCommit = c.tokSeq
+	n.retransmitAt = time.Time{}
+	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
+	tok := &token{ring: n.reg.id, tokSeq: c.tokSeq, seq: n.cfg.StartSeq, aru: n.cfg.StartSeq}
+	n.reg.lastTok = c.tokSeq
+	n.processToken(n.reg, tok, false, false)
+}
+
 // acceptEarly takes the commit token kept because its representative had
 // not been heard (onCommit), once it has: a join or merge-detect of the
 // representative came in this round.
@@ -532,6 +555,36 @@ func (n *Node) enterRecovery(c *commit) {
 	n.recCounted = false
 	n.instPrevOK = false
 	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
+	if nothingToRecover(c) {
+		n.install()
+	}
+}
+
+// nothingToRecover reports whether the commit token shows that every
+// member already holds every packet of its old ring that any member of
+// that ring holds (its aru is the highest sequence number any of them
+// received): then no member has anything to resend or to receive, every
+// member computes the same from the same token, and each installs as it
+// enters recovery instead of after the recovery token's rotations (two
+// visits of the representative with nothing missing, then one more hop
+// to each member): on a ring of two sites 200 ms apart that saved 0.4 s
+// of a federation ring's change after a crash (TestFedFailoverBound). The
+// old-ring packets a member holds no longer change once it filled in its
+// entry (onMcast drops them), so what it installs is what the token says.
+// A member that installed keeps the commit token it passed on for
+// retransmission (the installed ring's sentToken), and the representative
+// starts the ring's token when the commit token is back (commitBack).
+func nothingToRecover(c *commit) bool {
+	high := map[RingID]uint64{}
+	for _, e := range c.entries {
+		high[e.oldRing] = max(high[e.oldRing], e.highSeq)
+	}
+	for _, e := range c.entries {
+		if e.aru != high[e.oldRing] {
+			return false
+		}
+	}
+	return true
 }
 
 // recoveryProgress keeps the token's count of members with old-ring packets

@@ -474,6 +474,18 @@ func IsMessagePacket(pkt []byte) bool {
 	return err == nil && t == ptMcast
 }
 
+// PacketKind names the kind of pkt from its header ("mcast", "token",
+// "join", "commit", "merge-detect", "wake", "idle", "fence"), for logs and
+// tools that trace the protocol; it checks nothing else and returns
+// "malformed" for a packet without a header this node speaks.
+func PacketKind(pkt []byte) string {
+	t, err := peekType(pkt)
+	if err != nil {
+		return "malformed"
+	}
+	return t.String()
+}
+
 // IsToken reports whether pkt is a regular token. A driver steps the
 // message packets it has received before the tokens among them (Totem's
 // rule: a node acts on the token only after the messages that arrived

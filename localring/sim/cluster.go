@@ -47,6 +47,10 @@ type Cluster struct {
 	Log io.Writer
 	// OnEvent, when set, sees every event of every node as it happens.
 	OnEvent func(node localring.NodeID, inc uint64, e localring.Event)
+	// LogProtocol adds to Log one line per membership packet and token a
+	// node sends (message packets are left out) and per change of a
+	// node's protocol state: the timeline of a membership change.
+	LogProtocol bool
 
 	trace      []evs.Event
 	failed     map[evs.Proc]bool
@@ -84,6 +88,7 @@ type simNode struct {
 	unicasts int
 	conf     *localring.Configuration
 	lastReg  *localring.Configuration
+	state    string // the node's protocol state at the last flush (LogProtocol)
 }
 
 // PacketSize is the simulator's own property, beyond EVS.md: no node sends
@@ -466,6 +471,12 @@ func (c *Cluster) RunUntil(end time.Time, every func() bool) bool {
 // flush collects a node's output: packets go to the network, events to the
 // trace.
 func (c *Cluster) flush(sn *simNode) {
+	if sn.node != nil && c.LogProtocol {
+		if st := sn.node.State(); st != sn.state {
+			c.logf("%s enters %s", sn, st)
+			sn.state = st
+		}
+	}
 	if sn.node == nil || !sn.node.HasReady() {
 		return
 	}
@@ -487,6 +498,13 @@ func (c *Cluster) flush(sn *simNode) {
 			c.oversize = append(c.oversize, evs.Violation{Property: PacketSize, Domain: c.Domain(),
 				Procs:  []evs.Proc{{Node: string(sn.id), Inc: sn.inc}},
 				Detail: fmt.Sprintf("%s sent a %s packet of %d bytes, above its MaxPacketBytes %d", sn, kind, len(p.Data), sn.maxPkt)})
+		}
+		if c.LogProtocol && !localring.IsMessagePacket(p.Data) {
+			to := p.To
+			if to == "" {
+				to = "all"
+			}
+			c.logf("%s sends %s to %s", sn, localring.PacketKind(p.Data), to)
 		}
 		if isUnicast(p) {
 			sn.unicasts++

@@ -16,18 +16,30 @@ import (
 // kill, a survivor loses the token after at most the token timeout T (less
 // the time since the token last passed it, at most one rotation of the old
 // ring; plus, when the victim had just passed the token on, its one-way
-// delay to its successor); it gathers, and the consensus timeout C after the first survivor
-// gathered it gives up on the dead site and announces it (half to one RTT
-// until the representative holds every survivor's agreement); the commit
-// token then travels two rotations of the new ring, and the representative
-// installs after one more rotation of the recovery token (two visits with
-// nothing left to recover); the others install as that token reaches
-// them. So the last survivor installs within
-// T + d + C + RTT + 3·R + R/2 (d the victim's one-way delay, R the new
-// ring's rotation: a ring of two, one RTT between the survivors): with b
-// killed, 1.722 + 0.1 + 2.067 + 0.2 + 0.6 + 0.1 = 4.79 s, not the
-// T + C + RTT = 3.99 s that issue 8's target formula allows. The test fails if any timer starts late
-// or a step waits longer than the protocol requires.
+// delay d to its successor); it gathers, and the consensus timeout C after
+// the first survivor gathered it gives up on the dead site and announces
+// it (half to one RTT until the representative holds every survivor's
+// agreement). The commit token then goes once around the new ring, R, for
+// the representative to learn every member's old ring, and on to the
+// others; with nothing to recover (no member misses an old-ring packet
+// another holds: an idle ring, or one whose last packets reached all) each
+// installs as it gets it, the representative first. So the last survivor
+// installs within
+//
+//	T + d + C + RTT + R + R/2
+//
+// (R the new ring's rotation: a ring of two, one RTT between the
+// survivors): with b killed, 1.722 + 0.1 + 2.067 + 0.2 + 0.2 + 0.1 =
+// 4.389 s. Issue 8's target, T + C + RTT of the slowest link = 3.989 s,
+// leaves out d and the commit token's R + R/2, which no Totem ring can
+// skip (the representative must hear every member's old-ring state before
+// any member may install), so it holds only when the survivors are close
+// together (c killed: a and b 10 ms apart, bound 3.914 s) or the kill
+// comes early in the token's rotation. Before members installed on
+// entering recovery with nothing to recover, the commit token went round
+// twice and the recovery token once more (3.5 R), and b's kill took 4.34 to
+// 4.69 s (bound 4.789 s). The test fails if any timer starts late or a
+// step waits longer than the protocol requires.
 func TestFedFailoverBound(t *testing.T) {
 	const ms = time.Millisecond
 	oldRot, slow := 205*ms, 200*ms
@@ -45,8 +57,9 @@ func TestFedFailoverBound(t *testing.T) {
 			}
 		}
 		newRot := spec.RTT[surv[0]][surv[1]] // a ring of two: one RTT
-		upper := tm.Token.D() + fromVictim + tm.Consensus.D() + newRot + 3*newRot + newRot/2
-		lower := tm.Token.D() - oldRot + tm.Consensus.D() + newRot/2 + 3*newRot
+		upper := tm.Token.D() + fromVictim + tm.Consensus.D() + newRot + newRot + newRot/2
+		lower := tm.Token.D() - oldRot + tm.Consensus.D() + newRot/2 + newRot + newRot/2
+		issue := tm.Token.D() + tm.Consensus.D() + slow // issue 8's target
 		for phase := range 6 {
 			c := NewFedCluster(uint64(1+phase), spec, 0)
 			c.SetFaults(Faults{SocketBuffer: 4096})
@@ -74,7 +87,7 @@ func TestFedFailoverBound(t *testing.T) {
 			for _, d := range installed {
 				last = max(last, d)
 			}
-			t.Logf("kill %s at phase %d: installed %v (bound %v..%v)", spec.Sites[victim], phase, installed, lower, upper)
+			t.Logf("kill %s at phase %d: installed %v (bound %v..%v; issue 8's target %v, missed by %v)", spec.Sites[victim], phase, installed, lower, upper, issue, max(last-issue, 0))
 			if last > upper || last < lower {
 				t.Errorf("kill %s at phase %d: the last survivor installed %v after the kill, want within %v..%v", spec.Sites[victim], phase, last, lower, upper)
 			}
