@@ -134,6 +134,21 @@ type Config struct {
 	// its window. See adaptWindow in token.go.
 	AdaptWindow bool
 
+	// TokenCopies is how many copies of the regular token a node sends
+	// to its successor each time it passes (or retransmits) it; the
+	// successor takes the first that arrives and drops the others as
+	// duplicates (Stats.DuplicateTokens). A lost token stops the whole
+	// ring until its sender retransmits it, TokenRetransmit later (two
+	// planned rotations: 600 ms for three sites 200 ms apart), so on a
+	// path that loses a fraction p of its packets a token hop costs
+	// p × TokenRetransmit on average, and one message in a few dozen
+	// waits for it at 1 % loss; with two copies a hop is lost only when
+	// both are (p², when losses are independent), for one more small
+	// packet per hop. Copies leave back to back: a burst that drops both
+	// costs the retransmission as before. Default 1; DefaultWAN sets 2.
+	// At most MaxTokenCopies.
+	TokenCopies int
+
 	// RequestGaps has a node ask at once for a packet missing between
 	// two packets it holds from the same member's last visit: a visit's
 	// packets have consecutive sequence numbers and leave their sender in
@@ -264,8 +279,10 @@ func DefaultCloud(id NodeID) Config {
 // that carries less, such as QUIC datagrams, caps MaxPacketBytes); its
 // window is the bandwidth-delay product of a 100 Mbit/s link over that
 // rotation (WindowForBDP), adapted to the rotations the ring sees
-// (AdaptWindow); and its largest message is a maximum-size local
-// message inside a federation envelope of up to MaxEnvelopeBytes. Use
+// (AdaptWindow); it asks at once for packets lost within a visit
+// (RequestGaps) and sends each token in two copies (TokenCopies); and
+// its largest message is a maximum-size local message inside a
+// federation envelope of up to MaxEnvelopeBytes. Use
 // WithTimings and WindowForBDP to fit a ring the planner derived.
 func DefaultWAN(id NodeID) Config {
 	c := Config{ID: id, Incarnation: 1, TokenHold: 50 * time.Millisecond, MaxPacketBytes: WANPacketBytes, MaxMessageBytes: MaxMessageBytes + MaxEnvelopeBytes}
@@ -277,6 +294,7 @@ func DefaultWAN(id NodeID) Config {
 	c.MaxPacketsPerVisit = c.WindowPackets
 	c.AdaptWindow = true
 	c.RequestGaps = true
+	c.TokenCopies = 2
 	c.setDefaults()
 	return c
 }
@@ -403,6 +421,9 @@ func (c *Config) setDefaults() {
 	if c.MaxRetransmitRequests == 0 {
 		c.MaxRetransmitRequests = 128
 	}
+	if c.TokenCopies == 0 {
+		c.TokenCopies = 1
+	}
 	if c.FailRecvRotations == 0 {
 		c.FailRecvRotations = 50
 	}
@@ -421,6 +442,9 @@ func (c *Config) setDefaults() {
 		c.Rand = rand.NewChaCha8(seed)
 	}
 }
+
+// MaxTokenCopies is the largest Config.TokenCopies.
+const MaxTokenCopies = 4
 
 // MaxRingSeqLanes is the largest Config.RingSeqLanes: one lane per gateway
 // rank (federation incarnations keep the rank in 8 bits).
@@ -489,6 +513,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRetransmitRequests < 1 || c.MaxRetransmitRequests > maxRTR {
 		bad("max retransmit requests %d must be between 1 and %d", c.MaxRetransmitRequests, maxRTR)
+	}
+	if c.TokenCopies < 0 || c.TokenCopies > MaxTokenCopies {
+		bad("token copies %d must be between 1 and %d (0: 1)", c.TokenCopies, MaxTokenCopies)
 	}
 	if c.StartSeq > 1<<63 {
 		bad("start seq %d is above 2^63; it is for tests only, leave it 0", c.StartSeq)

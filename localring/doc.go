@@ -53,7 +53,10 @@
 // be on their way) and, with Config.RequestGaps (on in DefaultWAN), at
 // once for those it misses between two packets of one sender's visit,
 // which are lost: on a long path with random loss that saves a lost
-// packet, and every delivery held behind it, a rotation.
+// packet, and every delivery held behind it, a rotation. A lost token
+// stops the ring until its sender retransmits it (TokenRetransmit);
+// with Config.TokenCopies (2 in DefaultWAN) each hop sends the token in
+// that many copies, and the successor drops the later ones.
 //
 // A WAN ring sizes its window from the declared bandwidth of its paths
 // (WindowForBDP); when a path carries less, the ring keeps the

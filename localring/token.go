@@ -379,8 +379,20 @@ func (n *Node) passToken(rs *ringState, tok *token) {
 	b := tok.append(nil)
 	rs.sentToken = b
 	rs.sentSeq = tok.seq
-	n.send(tok.to, b)
+	n.sendToken(tok.to, b)
 	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
+}
+
+// sendToken sends the regular token b to to in Config.TokenCopies copies
+// (one to myself, in a ring of one).
+func (n *Node) sendToken(to NodeID, b []byte) {
+	copies := n.cfg.TokenCopies
+	if to == n.me.ID {
+		copies = 1
+	}
+	for range max(copies, 1) {
+		n.send(to, b)
+	}
 }
 
 func (n *Node) retransmitToken() {
@@ -399,7 +411,11 @@ func (n *Node) retransmitToken() {
 	}
 	n.stats.TokenRetransmits++
 	to := rs.successor(n.me.ID)
-	n.send(to, rs.sentToken)
+	if n.state == stateOperational {
+		n.sendToken(to, rs.sentToken)
+	} else {
+		n.send(to, rs.sentToken) // a commit token
+	}
 	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
 }
 

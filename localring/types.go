@@ -255,7 +255,7 @@ type Stats struct {
 	Malformed                       uint64 // packets that failed to decode
 	ForeignRing                     uint64 // packets of another ring, ignored
 	DuplicateMcast                  uint64 // message packets received twice
-	DuplicateTokens                 uint64 // duplicate or stale tokens dropped
+	DuplicateTokens                 uint64 // duplicate or stale tokens dropped (Config.TokenCopies' copies among them)
 	Retransmits                     uint64 // packets this node retransmitted on request
 	RetransmitRequests              uint64 // sequence numbers this node asked for
 	GapRequests                     uint64 // of them, asked for at the first visit as gaps in a sender's visit (Config.RequestGaps)
