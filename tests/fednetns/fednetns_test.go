@@ -372,16 +372,22 @@ func TestFederationNetns(t *testing.T) {
 	w.check(false)
 
 	// kill -9 b: a and c form without it within token + consensus +
-	// slowest RTT (the issue's target); b restarts and rejoins.
+	// slowest RTT (issue 8's target), which leaves out what Totem needs
+	// beyond: the token b may have passed on just before (its one-way
+	// delay to c, 100 ms) and the commit token's round of the new ring and
+	// hop to c (1.5 RTT of a–c); so the ring's own bound is 4.4 s
+	// (localring/sim TestFedFailoverBound, federation's package doc). b
+	// restarts and rejoins.
 	tm := w.domain.Timeouts
 	target := tm.Token.D() + tm.Consensus.D() + 200*time.Millisecond
+	totem := tm.Token.D() + 100*time.Millisecond + tm.Consensus.D() + 200*time.Millisecond + 300*time.Millisecond
 	bst, _ := w.fed("b")
 	w.agents["b"].Cmd.Process.Signal(syscall.SIGKILL)
 	<-w.agents["b"].Done
 	w.killed = append(w.killed, evs.Proc{Node: "b", Inc: bst.Incarnation})
 	_, took = w.waitRing(30*time.Second, []string{"a", "c"}, "a", "c")
-	t.Logf("kill -9 of b's gateway: new federation configuration [a c] after %v (target: token %v + consensus %v + slowest RTT 200ms = %v)",
-		took.Round(time.Millisecond), tm.Token, tm.Consensus, target)
+	t.Logf("kill -9 of b's gateway: new federation configuration [a c] after %v (target: token %v + consensus %v + slowest RTT 200ms = %v; Totem's bound with b's token in flight and the commit token's 1.5 rotations of a–c: %v)",
+		took.Round(time.Millisecond), tm.Token, tm.Consensus, target, totem)
 	if took > target+2*time.Second {
 		t.Errorf("the new configuration took %v, beyond the target %v by more than 2 s of slack for this shared machine", took, target)
 	}
