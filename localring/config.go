@@ -145,8 +145,12 @@ type Config struct {
 	// waits for it at 1 % loss; with two copies a hop is lost only when
 	// both are (p², when losses are independent), for one more small
 	// packet per hop. Copies leave back to back: a burst that drops both
-	// costs the retransmission as before. Default 1; DefaultWAN sets 2.
-	// At most MaxTokenCopies.
+	// costs the retransmission as before. Default 1, in every preset:
+	// with 2 in DefaultWAN, gateway/hiersim's TestTakeoverTimeline (seed
+	// 14: a site delivering again 3.6 s after a gateway crash, above its
+	// bound of twice the token timeout, 3.45 s) and a seed of its local
+	// cut (20) failed, on top of localring's install at recovery's start
+	// (a7a4e09); not yet understood. At most MaxTokenCopies.
 	TokenCopies int
 
 	// RequestGaps has a node ask at once for a packet missing between
@@ -280,8 +284,7 @@ func DefaultCloud(id NodeID) Config {
 // window is the bandwidth-delay product of a 100 Mbit/s link over that
 // rotation (WindowForBDP), adapted to the rotations the ring sees
 // (AdaptWindow); it asks at once for packets lost within a visit
-// (RequestGaps) and sends each token in two copies (TokenCopies); and
-// its largest message is a maximum-size local message inside a
+// (RequestGaps); and its largest message is a maximum-size local message inside a
 // federation envelope of up to MaxEnvelopeBytes. Use
 // WithTimings and WindowForBDP to fit a ring the planner derived.
 func DefaultWAN(id NodeID) Config {
@@ -294,7 +297,6 @@ func DefaultWAN(id NodeID) Config {
 	c.MaxPacketsPerVisit = c.WindowPackets
 	c.AdaptWindow = true
 	c.RequestGaps = true
-	c.TokenCopies = 2
 	c.setDefaults()
 	return c
 }

@@ -55,7 +55,7 @@
 // which are lost: on a long path with random loss that saves a lost
 // packet, and every delivery held behind it, a rotation. A lost token
 // stops the ring until its sender retransmits it (TokenRetransmit);
-// with Config.TokenCopies (2 in DefaultWAN) each hop sends the token in
+// with Config.TokenCopies (1 by default) each hop sends the token in
 // that many copies, and the successor drops the later ones.
 //
 // A WAN ring sizes its window from the declared bandwidth of its paths

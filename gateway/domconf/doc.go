@@ -242,9 +242,7 @@
 // for the next: a site that stays behind for long keeps the domain's
 // group traffic in rounds. Around a gateway's failover and its return,
 // such rings come more often than without the rings formed again
-// (gateway/hiersim's gateway pause and local cut: 35 of their 200 runs of seeds 1-100,
-// 36 since the federation ring's token goes in two copies
-// (localring.Config.TokenCopies), other seeds:
+// (gateway/hiersim's gateway pause and local cut: 35 of their 200 runs of seeds 1-100:
 // a domain configuration installed at a failover, no EVS violation;
 // its knownBugs). A View asks once per change, at its own site's
 // announcement; if the site's gateway changes before its member formed
