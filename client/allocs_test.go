@@ -10,7 +10,8 @@ import (
 
 // TestAllocsPerMessage bounds the allocations of the client path per
 // message: a Multicast of 1 KiB to a fake agent that answers it and
-// sends it back as a delivery, read from Events. Counted in the whole
+// sends it back as a delivery, read with Receive (from Events, or with
+// WithReceive from the connection: TestWithReceive). Counted in the whole
 // process (the client's goroutines and the fake agent's), so the bound
 // catches a copy or a buffer per message coming back: the client's
 // request buffers are pooled, the delivered payloads share slabs, and
@@ -45,12 +46,15 @@ func TestAllocsPerMessage(t *testing.T) {
 		if err := cl.MulticastWait(ctx, client.Agreed, 0, groups, payload); err != nil {
 			t.Fatal(err)
 		}
-		for e := range cl.Events() {
+		for {
+			e, err := cl.Receive(ctx)
+			if err != nil {
+				t.Fatalf("session ended: %v", err)
+			}
 			if e.Kind == client.EventMessage {
 				return
 			}
 		}
-		t.Fatalf("session ended: %v", cl.Err())
 	}
 	for range 100 { // warm the pools and the reader's names
 		round()

@@ -30,6 +30,7 @@ func TestWithReceive(t *testing.T) {
 		{"WindowOfVersion1Agent", TestWindowOfVersion1Agent},
 		{"EvictionReason", TestEvictionReason},
 		{"WaitEndsWithSession", TestWaitEndsWithSession},
+		{"AllocsPerMessage", TestAllocsPerMessage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			receiveMode = true
