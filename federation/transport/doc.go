@@ -134,10 +134,17 @@
 // No run re-formed at 200 ms. The same runs' process (three gateways,
 // six relays and the benchmark's bookkeeping) used 0.08-0.54 cores and
 // 121-190 MiB RSS with streams, 0.13-0.58 cores and 142-208 MiB with
-// udp, over the saturated 8 s: the whole process below one core; its
-// RSS is not divided per gateway here (in tests/fednetns, each gateway
-// an agent process of its own, udp by default, 300 msgs/s per site, a
-// gateway used 0.05-0.06 cores and 28-31 MB). At 1 % loss udp carried
+// udp, over the saturated 8 s: the whole process below one core. Since
+// df564de the benchmark also runs each gateway as a process of its own,
+// saturated, and prints its CPU and peak RSS: over 12 runs at loads
+// 12-27, 0.12-0.20 cores and 27.6-29.2 MiB VmHWM per gateway at 10 ms
+// (3,400-5,400 msgs/s delivered at each), 0.06-0.20 cores and 32.2-35.9
+// MiB at 200 ms and 1 % loss (docs/BENCHMARKS.md, "The federation ring
+// alone"; in tests/fednetns, each gateway an agent process of its own,
+// udp by default, 300 msgs/s per site, a gateway used 0.05-0.06 cores
+// and 28-31 MB). Its p50 and p99 now leave out site a's probe, which
+// waits a whole rotation (the planner's maximum, not its mean): at 200
+// ms about 3 of 63 messages a second, at 10 ms half of them. At 1 % loss udp carried
 // half the cap or more in 3 of 5 runs and 46-50 % in the other two,
 // streams 6.7-33.5 % (QUIC's loss-based windows, 8 stripes and all); at
 // 0 % both carried 89-94 % at loads up to 7, and above 15 streams 58.8
