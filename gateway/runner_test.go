@@ -86,10 +86,17 @@ func TestFederationRing(t *testing.T) {
 	c := startLoaded(w, "c-1", 1, &on)
 	_, took := w.waitRing(20*time.Second, []string{"a", "b", "c"}, a, b, c)
 	t.Logf("formed in %v", took)
-	time.Sleep(time.Second)
+	// Every site's load goes through the ring: c's first messages wait
+	// for the token to come round through the 200 ms links, and longer
+	// on a loaded machine (c had submitted none 1 s after the ring
+	// formed under -race at load 20).
 	for _, m := range []*member{a, b, c} {
-		if st := m.r.Stats(); st.Delivered == 0 || st.Submitted == 0 {
-			t.Fatalf("%s: no load through the ring: %+v", st.Site, st)
+		deadline := time.Now().Add(10 * time.Second)
+		for st := m.r.Stats(); st.Delivered == 0 || st.Submitted == 0; st = m.r.Stats() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no load through the ring 10 s after it formed: %+v", st.Site, st)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	if n := w.log.count("federation ring formed"); n < 3 {
@@ -135,8 +142,7 @@ func TestFederationRing(t *testing.T) {
 		t.Fatalf("no 'site joined' line for b")
 	}
 	on.Store(false)
-	time.Sleep(time.Second) // the last messages settle
-	w.check(true)
+	w.settled(10 * time.Second)
 	for _, m := range []*member{a, b, c} {
 		if err := m.stop(); err != nil {
 			t.Fatalf("graceful stop: %v", err)
