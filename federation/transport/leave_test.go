@@ -122,8 +122,9 @@ func testGracefulLeave(t *testing.T, mode transport.Mode) {
 	// lost leave costs the token timeout plus the consensus timeout, and a
 	// and c then start the membership protocol for a lost token instead
 	// of for the leave's join (or each other's). The reason, not the
-	// time, tells: under -race on two loaded cores a leave that reached
-	// them took 2.16 s, more than the token timeout of 1.26 s.
+	// time, tells: under -race on two loaded cores a run took 2.16 s,
+	// more than the token timeout of 1.26 s, and the time alone could
+	// not say whether the leave had been lost.
 	wait("a and c install [a c] after b's graceful leave", 2*(tm.Token.D()+tm.Consensus.D())+5*time.Second,
 		func() bool { return size[0] == 2 && size[2] == 2 })
 	mu.Lock()
