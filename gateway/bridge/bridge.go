@@ -186,6 +186,11 @@ type Site struct {
 	injReg    string                // id of the last regular configuration injected (or applied)
 	injSites  []string              // its sites
 	injConfID string                // id of the last configuration injected (or applied), of either kind
+	// injRoot is the domain's configuration injReg is in: injReg, or the
+	// first of the regular configurations before it that it continues
+	// through one after the other (DomainConf.Continues), as regConf is
+	// for the stream applied.
+	injRoot string
 	// The domain's transitional configuration after the last federation
 	// ring that settled, injected before the next one that settles, and
 	// the messages the federation delivered in its own transitional
@@ -225,6 +230,7 @@ type fedState struct {
 	confOf   map[string]string                // per site, the configuration its Sync's position is in
 	holdOf   map[string]hold                  // per site, the held position its Sync named, if any
 	fromOf   map[string]localring.DomainOrder // per site, the log start its Sync named, if any
+	rootOf   map[string]string                // per site, the domain's configuration its Sync's named configuration is in
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// regOf is, per site, the last place its Sync says it numbered in
 	// the regular configuration before its transitional one, if any.
@@ -416,6 +422,7 @@ func (s *Site) setActive(active bool) {
 		s.active, s.draining = true, false
 		s.fed = nil
 		s.injected, s.injConf, s.injReg, s.injSites, s.injConfID = s.last, s.conf.Kind, s.regFed.ID, s.regFed.Sites, s.conf.ID
+		s.injRoot = s.regConf.ID
 		s.forgetTrans()
 		s.newTerm()
 	case !active && s.active:
@@ -669,6 +676,9 @@ func (s *Site) open() {
 			sync.reg = s.injected // see numberedReg
 		}
 		sync.from = s.logFrom()
+	}
+	if s.injRoot != sync.named() {
+		sync.root = s.injRoot
 	}
 	f.syncLast = hold{pos: sync.last, conf: sync.conf, held: sync.trans != "" && sync.trans == sync.conf}
 	if f.waiting {
@@ -1082,6 +1092,9 @@ func (s *Site) injectedConf(e *Entry) {
 	}
 	s.injConf, s.injConfID = e.Conf.Kind, e.Conf.ID
 	if e.Conf.Kind == localring.Regular {
+		if !s.continues(e) {
+			s.injRoot = e.Conf.ID
+		}
 		s.injReg, s.injSites = e.Conf.ID, e.Conf.Sites
 	}
 }
@@ -1122,7 +1135,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	old := s.fed
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
 		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string), regOf: make(map[string]localring.DomainOrder),
-		holdOf: make(map[string]hold), fromOf: make(map[string]localring.DomainOrder)}
+		holdOf: make(map[string]hold), fromOf: make(map[string]localring.DomainOrder), rootOf: make(map[string]string)}
 	if old != nil && old.waiting {
 		// The last ring settled here, but ended before this site's
 		// catch-up answer came: the site has not installed it. What it
@@ -1190,6 +1203,10 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		}
 		if !x.from.IsZero() {
 			f.fromOf[x.site] = x.from
+		}
+		f.rootOf[x.site] = x.named()
+		if x.root != "" {
+			f.rootOf[x.site] = x.root
 		}
 		if len(f.syncs) == len(f.members) {
 			s.settle()
@@ -1336,33 +1353,57 @@ func (s *Site) settle() {
 
 // continuation returns the id of the regular configuration that the
 // settled ring's regular configuration continues, or "" (see the package
-// comment, "Failover without a configuration change"): it has the sites
-// of the last regular configuration R this site injected, and every
-// site goes into it with R's stream whole. A site came through the
-// federation's transitional configuration right after R (the same one
-// as every other such site: they delivered the same messages) and holds
-// base; or its last position is in R (a new gateway, with no ring since),
-// and it holds base or the answerer's log will hold its position when it
-// answers (the answerer's Sync says from where: syncMsg.from). Nothing
-// but the Syncs, which every member delivered alike, and R, which every
-// site that passes injected, decides: every member decides alike. A held
-// position anywhere (a site that waits for an answer lost with an earlier
-// ring) decides against.
+// comment, "Failover without a configuration change"): the last regular
+// configuration R of the sites at base, with the sites of the last
+// regular configuration this site injected, and every site goes into the
+// ring with R's stream whole. A site came through the federation's
+// transitional configuration right after R (the same one as every other
+// such site: they delivered the same messages) and holds base; or its
+// last position is in R or in a regular configuration before it that R
+// continues, through one after the other (a new gateway, with no ring
+// since: the Syncs name the same domain configuration, syncMsg.root), and
+// it holds base or the answerer's log will hold its position when it
+// answers (the answerer's Sync says from where: syncMsg.from); the
+// answer brings it R's stream, continuing entries included. Nothing but
+// the Syncs, which every member delivered alike, and the sites of the
+// domain's configuration, which every site that passes has, decides:
+// every member decides alike. A held position anywhere (a site that
+// waits for an answer lost with an earlier ring) decides against.
 func (s *Site) continuation(base localring.DomainOrder, answerer string) string {
 	f := s.fed
-	r := s.injReg
-	if r == "" || !slices.Equal(s.injSites, f.members) || len(f.holdOf) > 0 {
+	if s.injReg == "" || !slices.Equal(s.injSites, f.members) || len(f.holdOf) > 0 {
 		return ""
 	}
-	trans := ""
+	r, trans := "", ""
 	for _, site := range f.members {
-		p, t := f.syncs[site], f.transOf[site]
-		switch {
-		case t == "" && f.confOf[site] == r:
-		case t != "" && (trans == "" || t == trans) && transFrom(t) == r && p == base:
-			trans = t
-		default:
+		switch t := f.transOf[site]; {
+		case t == "":
+		case trans != "" && t != trans, transFrom(t) == "", f.syncs[site] != base:
 			return ""
+		default:
+			r, trans = transFrom(t), t
+		}
+	}
+	if r == "" {
+		// No site came through the federation's transitional
+		// configuration: R is the one the sites at base name.
+		for _, site := range f.members {
+			if f.syncs[site] == base {
+				r = f.confOf[site]
+				break
+			}
+		}
+	}
+	root := f.rootOf[f.members[0]]
+	for _, site := range f.members {
+		p, c := f.syncs[site], f.confOf[site]
+		if f.rootOf[site] != root {
+			return ""
+		}
+		if f.transOf[site] == "" {
+			if _, ok := localring.ParseRegularConfID(c); !ok || c != r && !p.Less(base) {
+				return ""
+			}
 		}
 		if from, ok := f.fromOf[answerer]; p.Less(base) && (!ok || p.Less(from)) {
 			return ""

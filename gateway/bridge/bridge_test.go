@@ -477,7 +477,11 @@ func TestCodecs(t *testing.T) {
 	withFrom, regFrom := *plain, withReg
 	withFrom.from = localring.DomainOrder{Seq: 2, Ring: 4}
 	regFrom.from = withFrom.from
-	for _, x := range []*syncMsg{plain, &held, &withReg, &heldReg, &withFrom, &regFrom} {
+	// A domain's configuration other than the one named, alone or with
+	// the fields before it.
+	withRoot, fromRoot, behindRoot := *plain, regFrom, syncMsg{site: "a", ring: 12, last: prev, conf: "r:8:a", root: "r:4:a"}
+	withRoot.root, fromRoot.root = "r:4:a", "r:4:a"
+	for _, x := range []*syncMsg{plain, &held, &withReg, &heldReg, &withFrom, &regFrom, &withRoot, &fromRoot, &behindRoot} {
 		if got, err := decodeFed(encodeSync(x)); err != nil || fmt.Sprint(got) != fmt.Sprint(x) {
 			t.Errorf("Sync %+v decoded as %+v, %v", x, got, err)
 		}
@@ -501,6 +505,11 @@ func TestCodecs(t *testing.T) {
 	}
 	if _, err := decodeFed(append(encodeSync(&withReg), appendPos(nil, localring.DomainOrder{})...)); err == nil {
 		t.Error("a Sync with a zero log start decoded")
+	}
+	named := behindRoot
+	named.root = named.conf
+	if _, err := decodeFed(encodeSync(&named)); err == nil {
+		t.Error("a Sync whose domain configuration is the one it names decoded")
 	}
 	bad := slices.Clone(hb)
 	bad[len(bad)-1] = 2
@@ -582,6 +591,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeSync(&syncMsg{site: "a", last: localring.DomainOrder{Seq: 3, Ring: 4}}))
 	f.Add(encodeSync(&syncMsg{site: "a", ring: 8, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a",
 		hold: hold{pos: localring.DomainOrder{Seq: 2, Ring: 4}, conf: "r:4:a", held: true}}))
+	f.Add(encodeSync(&syncMsg{site: "a", ring: 12, last: localring.DomainOrder{Seq: 3, Ring: 8}, conf: "r:8:a", root: "r:4:a"}))
 	f.Add(encodeCatchUp(&catchUp{to: "a", from: localring.DomainOrder{Seq: 2, Ring: 4}, entries: []Entry{{Pos: localring.DomainOrder{Seq: 3, Ring: 4},
 		Kind: EntryConfig, Conf: DomainConf{ID: "r:4:a", Kind: localring.Regular, Sites: []string{"a", "b"}}}}}))
 	f.Add(encodeDown(tag, localring.DomainOrder{Seq: 3, Ring: 4}, &Entry{Pos: localring.DomainOrder{Seq: 4, Ring: 4}, Kind: EntryMessage,
@@ -1585,5 +1595,58 @@ func TestContinuedRingRefused(t *testing.T) {
 	}
 	if want := []string{"w", "after", "after"}; !slices.Equal(got, want) {
 		t.Errorf("c2 delivered %q, want %q", got, want)
+	}
+}
+
+// A site behind by more than one ring that continued the domain's
+// configuration (hiersim gateway pause seed 2): a ring formed again (R1)
+// continues the first one; the next (R2) settles at b and c, continuing
+// R1, but a's gateway dies before its site applied R2's entry, so a2,
+// the new gateway, names a position in R1 while b and c come into R3
+// through the federation's transitional configuration from R2. R3
+// continues R2 at every site: the Syncs name the same domain
+// configuration (syncMsg.root), a2 catches up with R2's entries from
+// b's log, and no node installs a configuration. Before, b and c
+// required a's position to be in R2, and a required theirs to come from
+// R1: R3 changed the domain's configuration (a partition and a merge of
+// a, at a failover).
+func TestFailoverContinuesChain(t *testing.T) {
+	h := newHarness(t, 0, 3, 2, 2)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.send("a2", "first")
+	h.settle()
+	h.fedConfig("a", "b", "c") // R1
+	h.settle()
+	h.send("b2", "in-r1")
+	h.settle()
+	h.fedConfig("a", "b", "c") // R2
+	gw := h.site("a").gw
+	h.frozen[gw] = true
+	h.fedStep() // the Syncs: R2 settles everywhere, a1 injects nothing of it
+	h.crash(string(gw.id))
+	h.localConfig(h.site("a")) // a2 takes over, its site in R1
+	h.send("c1", "in-r2")
+	h.localStep(h.site("c"))
+	h.fedStep()
+	h.localStep(h.site("b"))
+	h.localStep(h.site("c"))
+	h.localStep(h.site("a"))
+	h.fedConfigAfter(len(h.fedQ), "a", "b", "c") // R3
+	h.settle()
+	h.send("a3", "after")
+	h.send("b1", "after")
+	h.settle()
+	h.checkOrder()
+	for _, n := range h.liveNodes() {
+		if got, want := confs(n), "reg[a b c] cont[a b c] cont[a b c] cont[a b c]"; got != want {
+			t.Errorf("%s configurations %q, want %q", n.id, got, want)
+		}
+		if got := len(h.messages(n)); got != 5 {
+			t.Errorf("%s delivered %d messages, want 5", n.id, got)
+		}
+	}
+	if st := h.node("a2").b.Stats(); st.CatchUps != 1 || st.Gaps != 0 {
+		t.Errorf("a2 stats %+v, want one catch-up", st)
 	}
 }

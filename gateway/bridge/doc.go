@@ -493,18 +493,39 @@
 //
 // Every gateway of the new ring decides alike, at the end of its Sync
 // phase, from the Syncs alone (Site.continuation): the ring's sites are
-// those of R, the last regular configuration each injected, and every
-// site either came through the federation's transitional configuration
-// right after R (the same one as the others: its id names R's ring) and
-// holds base, or names a position in R (a new gateway, its member in no
-// ring since) that the ring's answerer will answer: the answerer's Sync
-// names the lowest position its log will still hold when it answers
-// (syncMsg.from, sent by a site that came through the transitional
-// configuration; the log keeps Config.LogEntries entries, 8192 by
-// default). A held position anywhere decides against. Otherwise the
-// ring's configuration is a change as before: a site whose gap exceeds
-// the log goes through a partition and a merge (refused catch-up), and a
-// ring without a site that settled meanwhile is a real departure.
+// those of R, the last regular configuration of the sites at base, and
+// every site either came through the federation's transitional
+// configuration right after R (the same one as the others: its id names
+// R's ring) and holds base, or names a position (a new gateway, its
+// member in no ring since) that the ring's answerer will answer, in R or
+// in a regular configuration before it that R continues, through rings
+// that continued one after the other: the answerer's Sync names the
+// lowest position its log will still hold when it answers (syncMsg.from,
+// sent by a site that came through the transitional configuration; the
+// log keeps Config.LogEntries entries, 8192 by default), and every Sync
+// names the domain's configuration its regular one is in (syncMsg.root:
+// the first regular configuration of the chain, sent only when a ring
+// continued one before), the same at every site. The second case is a
+// gateway's return after a failover: a ring formed again with every site
+// (gateway/domconf asks for one when a site's nodes change) settles at
+// the others and continues, but the site's gateway changes again (the
+// paused or cut-off gateway, back, takes the role back and fences its
+// successor's member) before its site applied the ring's entry; the
+// site's new gateway names a position in the ring before, and its
+// catch-up brings the continuing ring's entries, which it applies as the
+// others did (before the Syncs named the domain's configuration, such a
+// ring changed the configuration: hiersim's gateway pause and local cut,
+// 44 and 56 of their seeds 1-300 at 039c047, 6 and 5 at 2eec413;
+// TestFailoverContinuesChain). A held position
+// anywhere decides against. Otherwise the ring's configuration is a
+// change as before: a site whose gap exceeds the log goes through a
+// partition and a merge (refused catch-up), and a ring without a site
+// that settled meanwhile is a real departure.
+//
+// The domain's configuration is a field of the Sync after the log start:
+// a bridge older than it drops a Sync that carries it as malformed
+// (Stats.Malformed), and the ring does not settle there, as with the
+// fields before it.
 //
 // The stream of a transitional configuration after a continued one names
 // the configuration the view was in (the domain's, not the federation's

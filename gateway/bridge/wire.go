@@ -260,6 +260,27 @@ type syncMsg struct {
 	// the one before (Site.continuation). Sent only when set, after reg,
 	// whose zero position then stands for none.
 	from localring.DomainOrder
+	// root is the domain's configuration the regular configuration the
+	// Sync names (named) is in: the first of the regular configurations
+	// before it that it continues through one after the other
+	// (DomainConf.Continues). A site behind, whose position is in an
+	// earlier one of them, goes on with the others' stream once it caught
+	// up, so every member knows from the Syncs alone whether the ring's
+	// regular configuration continues the domain's (Site.continuation).
+	// Sent only when it is not the named configuration itself (a ring
+	// continued one before it), after from, whose zero position then
+	// stands for none.
+	root string
+}
+
+// named returns the regular configuration a Sync names: the one the
+// federation's transitional configuration it came through comes from, or
+// the configuration of its position (which may be a transitional one).
+func (s *syncMsg) named() string {
+	if s.trans != "" {
+		return transFrom(s.trans)
+	}
+	return s.conf
 }
 
 // hold is the position a waiting site holds (the last it injected before
@@ -395,20 +416,24 @@ func encodeSync(s *syncMsg) []byte {
 	b = appendPos(b, s.last)
 	b = appendString(b, s.trans)
 	b = appendString(b, s.conf)
-	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() {
+	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() && s.root == "" {
 		return b
 	}
 	b = appendPos(b, s.hold.pos)
 	b = appendString(b, s.hold.conf)
 	b = appendFlag(b, s.hold.held)
-	if s.reg.IsZero() && s.from.IsZero() {
+	if s.reg.IsZero() && s.from.IsZero() && s.root == "" {
 		return b
 	}
 	b = appendPos(b, s.reg)
-	if s.from.IsZero() {
+	if s.from.IsZero() && s.root == "" {
 		return b
 	}
-	return appendPos(b, s.from)
+	b = appendPos(b, s.from)
+	if s.root == "" {
+		return b
+	}
+	return appendString(b, s.root)
 }
 
 func appendFlag(b []byte, f bool) []byte {
@@ -673,11 +698,16 @@ func decodeFed(b []byte) (any, error) {
 			case r.err == nil && len(r.b) > 0:
 				s.reg = r.pos()
 				if r.err == nil && len(r.b) > 0 {
-					if s.from = r.pos(); r.err == nil && s.from.IsZero() {
+					s.from = r.pos()
+					if r.err == nil && len(r.b) > 0 {
+						if s.root = r.str("domain configuration"); r.err == nil && (s.root == "" || s.root == s.named()) {
+							r.fail("a domain configuration that is the one named is not sent")
+						}
+					} else if r.err == nil && s.from.IsZero() {
 						r.fail("a zero log start is not sent")
 					}
 				}
-				if r.err == nil && s.reg.IsZero() && s.from.IsZero() {
+				if r.err == nil && s.reg.IsZero() && s.from.IsZero() && s.root == "" {
 					r.fail("a zero regular place is not sent")
 				}
 				if r.err == nil && s.hold.pos.IsZero() && (s.hold.conf != "" || s.hold.held) {
