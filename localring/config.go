@@ -121,6 +121,22 @@ type Config struct {
 	// holds the token once. Default 50.
 	MaxPacketsPerVisit int
 
+	// ClassVisitPackets bounds, per send class (Node.SubmitClass; the
+	// index is the class), the packets carrying that class's messages
+	// that one visit of this node's may send, in the window's unit (a
+	// packet, or MaxPacketBytes bytes with ByteWindow); 0, or a class
+	// beyond the slice, is bounded by the window alone. A node sends a
+	// tighter class's messages before a looser one's at every visit, so
+	// a bound on the looser classes (bulk) bounds how long the token
+	// spends at a node on them while a tighter message waits at a node
+	// further on, whatever the bulk's backlog: about ring size × the
+	// bound packets per rotation. Bulk then moves at most the bound per
+	// visit, which on a LAN is many times a WAN link's rate. A packet
+	// goes while its classes' budgets are not used up, so a visit may
+	// exceed one by less than a packet. Each node sets its own; package
+	// qos derives them from the topology file's classes. Default none.
+	ClassVisitPackets []int
+
 	// AdaptWindow makes each node's flow-control window delay-based, for
 	// rings whose window is sized from a declared bandwidth that the path
 	// may not carry (a federation ring over WAN paths; DefaultWAN sets
@@ -497,6 +513,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MergeTimeout <= 0 {
 		bad("merge timeout %v must be positive", c.MergeTimeout)
+	}
+	if len(c.ClassVisitPackets) > MaxSendClasses {
+		bad("%d send classes' visit bounds; there are %d classes", len(c.ClassVisitPackets), MaxSendClasses)
+	}
+	for i, v := range c.ClassVisitPackets {
+		if v < 0 {
+			bad("send class %d's visit bound %d must not be negative (0: the window's)", i, v)
+		}
 	}
 	if c.WindowPackets < 1 || c.MaxPacketsPerVisit < 1 || c.MaxPacketsPerVisit > c.WindowPackets {
 		bad("flow control: need 1 ≤ max packets per visit (%d) ≤ window (%d)", c.MaxPacketsPerVisit, c.WindowPackets)

@@ -29,6 +29,7 @@ var (
 	ErrTooLarge     = errors.New("localring: message too large")
 	ErrBackpressure = errors.New("localring: send queue full; wait for deliveries before submitting more")
 	ErrBadService   = errors.New("localring: unknown service level")
+	ErrBadClass     = errors.New("localring: no such send class")
 	ErrLeft         = errors.New("localring: this node has left the ring")
 	ErrSuperseded   = errors.New("localring: a newer incarnation of this node id is running; this one was fenced off and must stop")
 )
@@ -113,6 +114,31 @@ type pending struct {
 	payload []byte
 }
 
+// sendQueue is one send class's submitted messages, in submission order.
+type sendQueue struct {
+	msgs []pending
+	head int
+}
+
+func (q *sendQueue) len() int { return len(q.msgs) - q.head }
+
+// pop drops the first message, which was sent.
+func (q *sendQueue) pop() {
+	q.msgs[q.head] = pending{}
+	q.head++
+}
+
+// compact reuses the queue's array once it is empty, and moves a long
+// tail to its front once most of it was sent.
+func (q *sendQueue) compact() {
+	if q.head == len(q.msgs) {
+		q.msgs, q.head = q.msgs[:0], 0
+	} else if q.head > 1024 && q.head*2 > len(q.msgs) {
+		q.msgs = append(q.msgs[:0], q.msgs[q.head:]...)
+		q.head = 0
+	}
+}
+
 // Node is one member of a Totem ring, as a state machine. It does no I/O and
 // reads no clock: feed it packets with Step, application messages with
 // Submit and the passage of time with Tick, then collect what it produced
@@ -153,9 +179,10 @@ type Node struct {
 	instPrevSeq  uint64
 
 	// sending
-	queue      []pending
-	queueHead  int
-	partialOff int // bytes of queue[queueHead] already sequenced on this ring
+	queues     [MaxSendClasses]sendQueue // submitted messages not sent yet, per send class (SubmitClass)
+	queued     int                       // messages in queues
+	partial    int                       // the class whose first message is partly sequenced on this ring, -1 none
+	partialOff int                       // bytes of that message already sequenced on this ring
 	nextMsgID  uint64
 	sendLimit  int    // SetSendLimit's bound on new packets per visit,
 	limited    bool   // when set
@@ -206,6 +233,7 @@ func New(cfg Config) (*Node, error) {
 		maxRingSeq: cfg.RingSeq,
 		nextMsgID:  1,
 		win:        cfg.WindowPackets,
+		partial:    -1,
 		incs:       map[NodeID]uint64{me.ID: me.Inc},
 	}
 	// The initial ring is this node alone, numbered 0: no real ring has
@@ -310,8 +338,26 @@ func (n *Node) NextDeadline() time.Time {
 
 // Submit queues an application message for sending and returns its message
 // counter (the last part of its MessageID). The payload must not be modified
-// afterwards.
+// afterwards. It is SubmitClass with class 0.
 func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error) {
+	return n.SubmitClass(now, 0, svc, payload)
+}
+
+// MaxSendClasses is the number of send classes a node queues messages in
+// (SubmitClass): 0 to MaxSendClasses-1.
+const MaxSendClasses = 8
+
+// SubmitClass is Submit with a send class: 0 is the tightest, and at each
+// token visit the node sends the messages of a tighter class before those
+// of a looser one, each class in submission order, the looser ones
+// within Config.ClassVisitPackets (see there). So a node's messages of
+// different classes may go on the ring, and be delivered everywhere, in
+// another order than they were submitted in; those of one class never.
+// Give two messages one class whenever any order is promised between
+// them (a sender's FIFO or causal order, one domain's stream); the agent
+// gives every message of one EVS domain the class of that domain (package
+// qos). MaxPendingMessages bounds each class's queue.
+func (n *Node) SubmitClass(now time.Time, class int, svc Service, payload []byte) (uint64, error) {
 	n.now = now
 	if invariantsOn {
 		defer n.checkInvariants("Submit")
@@ -328,13 +374,18 @@ func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error
 	if len(payload) > n.cfg.MaxMessageBytes {
 		return 0, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(payload), n.cfg.MaxMessageBytes)
 	}
-	if len(n.queue)-n.queueHead >= n.cfg.MaxPendingMessages {
+	if class < 0 || class >= MaxSendClasses {
+		return 0, fmt.Errorf("%w %d: 0 to %d", ErrBadClass, class, MaxSendClasses-1)
+	}
+	q := &n.queues[class]
+	if q.len() >= n.cfg.MaxPendingMessages {
 		return 0, ErrBackpressure
 	}
 	id := n.nextMsgID
 	n.nextMsgID++
-	wasEmpty := n.queueHead == len(n.queue)
-	n.queue = append(n.queue, pending{id: id, svc: svc, payload: payload})
+	wasEmpty := n.queued == 0
+	q.msgs = append(q.msgs, pending{id: id, svc: svc, payload: payload})
+	n.queued++
 	if wasEmpty && n.ringIdle && n.held == nil && n.state == stateOperational && n.cfg.TokenHold > 0 {
 		// The representative is probably holding the idle token: ask for
 		// it rather than wait out the hold.
@@ -531,7 +582,16 @@ func (n *Node) onFence(f *fenceNotice) {
 }
 
 // Pending returns the number of submitted messages not yet sent.
-func (n *Node) Pending() int { return len(n.queue) - n.queueHead }
+func (n *Node) Pending() int { return n.queued }
+
+// PendingClass returns the number of messages of one send class submitted
+// and not sent yet (0 for a class out of range).
+func (n *Node) PendingClass(class int) int {
+	if class < 0 || class >= MaxSendClasses {
+		return 0
+	}
+	return n.queues[class].len()
+}
 
 // Tick runs every timer whose deadline is not after now.
 func (n *Node) Tick(now time.Time) {

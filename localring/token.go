@@ -359,7 +359,7 @@ func (n *Node) backlog() int {
 	if n.state == stateRecovery {
 		return len(n.recQueue)
 	}
-	return len(n.queue) - n.queueHead
+	return n.queued
 }
 
 // idle reports whether the representative may hold the token: nothing was
@@ -367,7 +367,7 @@ func (n *Node) backlog() int {
 func (n *Node) idle(rs *ringState, tok *token) bool {
 	return n.cfg.TokenHold > 0 && rs.members[0].ID == n.me.ID &&
 		tok.fcc == 0 && len(tok.rtr) == 0 && tok.aru == tok.seq &&
-		n.queueHead == len(n.queue) && rs.delivered == tok.seq
+		n.queued == 0 && rs.delivered == tok.seq
 }
 
 func (n *Node) passToken(rs *ringState, tok *token) {
@@ -482,31 +482,47 @@ func (n *Node) requestGaps(rs *ringState, tok *token) {
 
 // sendNew packs queued application messages into packets, fragmenting
 // large ones, and multicasts packets while what they cost in the window
-// (windowCost) stays below allowed; it returns that cost.
+// (windowCost) stays below allowed; it returns that cost. Each entry is
+// the first message of the tightest send class that may still send at
+// this visit (nextClass).
 func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 	sent := 0
+	var spent [MaxSendClasses]int // what each class's packets cost at this visit
 	// A packet ends at most budget bytes in: entryOverhead counts more than
 	// an entry's header takes (a message id below 2^56 and a length below
 	// 2^21 take 12 bytes at most, not 22), which leaves room for the CRC.
 	budget := n.cfg.MaxPacketBytes - RecoveryReserve(&n.cfg)
-	for sent < allowed && n.queueHead < len(n.queue) {
-		tok.seq++
-		b := appendMcastHeader(make([]byte, 0, n.cfg.MaxPacketBytes), rs.id, tok.seq, n.me, 0)
+	for sent < allowed && n.queued > 0 {
+		b := appendMcastHeader(make([]byte, 0, n.cfg.MaxPacketBytes), rs.id, tok.seq+1, n.me, 0)
 		countAt := len(b)
 		b = append(b, 0, 0) // entry count, a two-byte uvarint filled in below
+		if n.nextClass(&spent, budget-len(b)-entryOverhead) < 0 {
+			break // what is queued waits for the next visit
+		}
+		tok.seq++
 		m := &mcast{ring: rs.id, seq: tok.seq, sender: n.me}
 		entries := m.one[:0]
-		for n.queueHead < len(n.queue) && len(entries) < maxEntries {
-			p := &n.queue[n.queueHead]
+		var in uint16 // the classes with an entry in this packet
+		for len(entries) < maxEntries {
 			room := budget - len(b) - entryOverhead
-			rest := p.payload[n.partialOff:]
+			c := n.nextClass(&spent, room)
+			if c < 0 {
+				break
+			}
+			q := &n.queues[c]
+			p := q.msgs[q.head]
+			off := 0
+			if c == n.partial {
+				off = n.partialOff
+			}
+			rest := p.payload[off:]
 			e := entry{msgID: p.id, svc: p.svc}
-			if n.partialOff > 0 {
+			if off > 0 {
 				e.flags |= fragCont
 			}
 			if len(rest) <= room {
 				e.data = rest
-			} else if room >= 64 || (len(entries) == 0 && room > 0) {
+			} else if (n.partial < 0 || n.partial == c) && (room >= 64 || (len(entries) == 0 && room > 0)) {
 				e.data = rest[:room]
 				e.flags |= fragMore
 			} else {
@@ -515,12 +531,17 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 			b = appendEntry(b, e)
 			e.data = b[len(b)-len(e.data):]
 			entries = append(entries, e)
+			in |= 1 << c
 			if e.flags&fragMore != 0 {
+				n.partial = c
 				n.partialOff += len(e.data)
 				break
 			}
-			n.partialOff = 0
-			n.queueHead++
+			if c == n.partial {
+				n.partial, n.partialOff = -1, 0
+			}
+			q.pop()
+			n.queued--
 			n.stats.MessagesSent++
 			n.emit(Event{Kind: EventSend, Msg: Message{
 				ID:      MessageID{Sender: n.me.ID, Inc: n.me.Inc, Seq: p.id},
@@ -528,7 +549,6 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 				Payload: p.payload,
 				Conf:    rs.confID,
 			}})
-			*p = pending{}
 		}
 		b[countAt] = byte(len(entries)) | 0x80
 		b[countAt+1] = byte(len(entries) >> 7)
@@ -536,15 +556,52 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 		m.entries, m.raw = entries, b
 		n.receive(rs, m)
 		n.send("", b)
-		sent += n.windowCost(b)
+		cost := n.windowCost(b)
+		sent += cost
+		for c := range spent {
+			if in&(1<<c) != 0 {
+				spent[c] += cost
+			}
+		}
 	}
-	if n.queueHead == len(n.queue) {
-		n.queue, n.queueHead = n.queue[:0], 0
-	} else if n.queueHead > 1024 && n.queueHead*2 > len(n.queue) {
-		n.queue = append(n.queue[:0], n.queue[n.queueHead:]...)
-		n.queueHead = 0
+	for c := range n.queues {
+		n.queues[c].compact()
 	}
 	return sent
+}
+
+// nextClass returns the send class whose first message goes next at this
+// visit, given what each class's packets cost so far (spent) and the room
+// left in the packet being filled, or -1 when none may: the tightest
+// class with messages whose Config.ClassVisitPackets is not spent. While
+// a message is partly sent (fragmented over packets), a tighter class's
+// message goes before its next fragment only if it fits whole into room
+// (a member reassembles one message of a sender at a time, and takes a
+// whole message between two fragments of another), and looser classes
+// wait for it.
+func (n *Node) nextClass(spent *[MaxSendClasses]int, room int) int {
+	for c := range n.queues {
+		q := &n.queues[c]
+		if q.len() == 0 || !n.mayCarry(c, spent) {
+			if c == n.partial {
+				return -1
+			}
+			continue
+		}
+		if n.partial < 0 || c == n.partial || len(q.msgs[q.head].payload) <= room {
+			return c
+		}
+	}
+	return -1
+}
+
+// mayCarry reports whether class c's packets may still go at this visit
+// (Config.ClassVisitPackets).
+func (n *Node) mayCarry(c int, spent *[MaxSendClasses]int) bool {
+	if c >= len(n.cfg.ClassVisitPackets) || n.cfg.ClassVisitPackets[c] == 0 {
+		return true
+	}
+	return spent[c] < n.cfg.ClassVisitPackets[c]*n.windowUnit()
 }
 
 // sendRecovery resends old-ring packets on the new ring, while what they
