@@ -24,6 +24,7 @@ import (
 	"github.com/atoll-gcs/atoll/localring/driver/sealed"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
+	"github.com/atoll-gcs/atoll/qos"
 )
 
 // Errors of Submit and Subscription.Err.
@@ -71,6 +72,7 @@ type Agent struct {
 	evlog        eventLog       // recent membership events
 	fed          *fedManager    // nil unless the node is a gateway with certificates
 	doms         []*domainLayer // the federation domains of the node's site; owned by the group loop
+	classes      *qos.Table     // the topology file's latency classes ranked into send classes; nil without federation domains
 	hov          handovers      // this node's handover requests waiting for the ring; owned by the group loop
 
 	started time.Time
@@ -208,6 +210,12 @@ func New(cfg Config) (a *Agent, err error) {
 	}
 
 	rc := cfg.Ring
+	if a.classes, err = cfg.sendClasses(); err != nil {
+		return a, fmt.Errorf("agent: node %s: %w", cfg.Node, err)
+	}
+	if a.classes != nil && rc.ClassVisitPackets == nil {
+		rc.ClassVisitPackets = a.classes.VisitPackets()
+	}
 	rc.ID = a.self.ID
 	rc.Incarnation = inc
 	rc.RingSeq = st.RingSeq

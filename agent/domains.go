@@ -16,6 +16,7 @@ import (
 	"github.com/atoll-gcs/atoll/groups"
 	"github.com/atoll-gcs/atoll/internal/tracemap"
 	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/qos"
 	"github.com/atoll-gcs/atoll/topology"
 )
 
@@ -50,6 +51,10 @@ type domainLayer struct {
 	g    *groups.Node
 	role *federation.Role // the site's active gateway, as the local ring decides it (group loop)
 	proc tracemap.Proc
+	// send is the local ring send class of the domain's messages
+	// (package qos: the class the planner formed the domain for; the
+	// site's own messages are in class 0). Set at creation.
+	send int
 
 	// bound is the backlog of the site's messages to the domain beyond
 	// which this node accepts no client message for its groups (backlog;
@@ -143,6 +148,9 @@ func (a *Agent) newDomains() error {
 		}
 		dl = &domainLayer{d: d, b: b, v: v, g: g, role: federation.NewRole(d, a.cfg.Site), proc: tracemap.Proc{Node: a.cfg.Node, Inc: a.self.Inc, Domain: d.Name}}
 		dl.atSite = a.siteNodes()
+		if a.classes != nil {
+			dl.send, _ = a.classes.SendClass(d.Class)
+		}
 		dl.bound = backlogBound(federation.SlowestLink(a.cfg.Federation.File, d), a.cfg.DomainBacklog)
 		dl.transit = max(dl.bound/(2*max(len(a.cfg.Nodes), 1)), 1)
 		a.doms = append(a.doms, dl)
@@ -515,11 +523,11 @@ func (a *Agent) submitFederation(dl *domainLayer, run *fedRun) {
 // group layer's messages up and its events to the trace and the clients.
 func (a *Agent) domainOutput(dl *domainLayer) {
 	up := func(svc localring.Service, p []byte) {
-		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: dl.b.EncodeUp(svc, p)})
+		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: dl.b.EncodeUp(svc, p), Class: dl.send})
 	}
 	br := dl.b.Ready()
 	for _, p := range br.Local {
-		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: p})
+		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: p, Class: dl.send})
 	}
 	dl.fedOut = append(dl.fedOut, br.Fed...)
 	if st := dl.b.Stats(); st.CatchUps != dl.caught.CatchUps || st.Gaps != dl.caught.Gaps {
@@ -723,4 +731,26 @@ func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
 func PlanHash(p *topology.Plan) string {
 	h := sha256.Sum256(p.JSON())
 	return hex.EncodeToString(h[:8])
+}
+
+// sendClasses ranks the topology file's latency classes into the local
+// ring's send classes (package qos), for a node whose site is in a
+// federation domain; nil otherwise, and every message is in class 0.
+func (c *Config) sendClasses() (*qos.Table, error) {
+	f := c.Federation
+	if f == nil || f.Plan == nil || f.File == nil {
+		return nil, nil
+	}
+	in := false
+	for _, d := range f.Plan.Domains {
+		in = in || d.Kind == topology.FederationDomain && slices.Contains(d.Sites, c.Site)
+	}
+	if !in {
+		return nil, nil
+	}
+	classes := make([]qos.Class, 0, len(f.File.Classes))
+	for _, cl := range f.File.Classes {
+		classes = append(classes, qos.Class{Name: cl.Name, Budget: cl.Budget.D()})
+	}
+	return qos.New(classes)
 }

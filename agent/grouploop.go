@@ -342,29 +342,33 @@ func (a *Agent) groupEvents(evs []localring.Event) {
 	}
 }
 
-// submitGroups hands the group loop's ring messages to the ring, in
-// order, until the ring pushes back; the rest wait for the next pass
-// (driver's loop).
+// submitGroups hands the group loop's ring messages to the ring, each in
+// its send class (groups.Submit.Class), in order within each class; once
+// the ring pushes back on a class, that class's messages wait for the
+// next pass, in order, and the other classes' go on (driver's loop).
 func (a *Agent) submitGroups(now time.Time) {
 	gr := &a.gr
 	gr.mu.Lock()
 	defer gr.mu.Unlock()
-	taken := 0
-	for _, s := range gr.out {
-		if _, err := a.node.Submit(now, s.Svc, s.Payload); err != nil {
+	var full uint16 // the classes the ring pushed back on
+	kept := 0
+	for i, s := range gr.out {
+		if full&(1<<s.Class) == 0 {
+			_, err := a.node.SubmitClass(now, s.Class, s.Svc, s.Payload)
+			if err == nil {
+				if stagetrace.On {
+					stagetrace.Mark("3 ring.submit", s.Payload)
+				}
+				continue
+			}
 			if !errors.Is(err, localring.ErrBackpressure) {
 				a.log.Debug("the ring refused a group message", "err", err)
 			}
-			break
+			full |= 1 << s.Class
 		}
-		if stagetrace.On {
-			stagetrace.Mark("3 ring.submit", s.Payload)
-		}
-		taken++
+		gr.out[kept] = gr.out[i]
+		kept++
 	}
-	if taken > 0 {
-		n := copy(gr.out, gr.out[taken:])
-		clear(gr.out[n:])
-		gr.out = gr.out[:n]
-	}
+	clear(gr.out[kept:])
+	gr.out = gr.out[:kept]
 }

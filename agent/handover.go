@@ -118,7 +118,7 @@ func (a *Agent) Handover(ctx context.Context, domain, to string) (HandoverReply,
 		ch = make(chan handoverOutcome, 1)
 		a.hov.wait[a.hov.nonce] = ch
 		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: federation.EncodeHandover(federation.HandoverRequest{
-			Domain: domain, From: from, To: target, Requester: a.cfg.Node, Nonce: a.hov.nonce})})
+			Domain: domain, From: from, To: target, Requester: a.cfg.Node, Nonce: a.hov.nonce}), Class: dl.send})
 		reply = HandoverReply{Domain: domain, Site: a.cfg.Site, From: from, To: target}
 		a.log.Info("gateway handover requested: submitted to the local ring", "domain", domain, "from", from, "to", target)
 	})
@@ -194,7 +194,7 @@ func (a *Agent) handoverDelivered(m *localring.Message) {
 // submitRelease submits the release of handover h (group loop).
 func (a *Agent) submitRelease(dl *domainLayer, h federation.HandoverRequest) {
 	h.Release = true
-	a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: federation.EncodeHandover(h)})
+	a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: federation.EncodeHandover(h), Class: dl.send})
 	a.log.Info("gateway handover: the federation ring member stopped, releasing the role", "domain", h.Domain, "to", h.To)
 }
 
@@ -263,7 +263,7 @@ func (a *Agent) drained(dl *domainLayer) {
 func (a *Agent) submitResume(dl *domainLayer) {
 	a.hov.nonce++
 	r := federation.HandoverRequest{Resume: true, Domain: dl.d.Name, From: a.cfg.Node, To: a.cfg.Node, Requester: a.cfg.Node, Nonce: a.hov.nonce}
-	a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: federation.EncodeHandover(r)})
+	a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: federation.EncodeHandover(r), Class: dl.send})
 }
 
 // resumeFenced handles the end of this node's federation ring member,

@@ -225,6 +225,11 @@ type Event struct {
 type Submit struct {
 	Svc     localring.Service
 	Payload []byte
+	// Class is the local ring send class the driver submits it in
+	// (localring.Node.SubmitClass). The group layer leaves it 0; the
+	// agent sets it for a federation domain's messages on the local ring
+	// (package qos).
+	Class int
 }
 
 // Ready is what a Node produced since the last call to Ready.
