@@ -3,6 +3,8 @@ package localring
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -181,4 +183,140 @@ func TestSubmitClassErrors(t *testing.T) {
 	if err := cfg.Validate(); err == nil {
 		t.Error("too many bounds: no error")
 	}
+}
+
+// TestClassLatencyUnderBursts models issue 9's site a in virtual time: a
+// ring of three whose packets each cost 40 µs and their bytes at 1 Gbit/s
+// on one shared medium, its nodes sending 300 realtime messages of 256
+// bytes a second between them, and the gateway, b, injecting a burst of
+// 60 global messages of 1 KiB every 200 ms (a federation rotation's worth
+// coming down). Without send classes a realtime message that comes
+// during a burst waits behind it (at b, and on the token's way round);
+// with them it waits behind at most ClassVisitPackets per visit, and its
+// p99 stays near the one without bursts.
+func TestClassLatencyUnderBursts(t *testing.T) {
+	quiet := classLatency(t, false, false)
+	fifo := classLatency(t, true, false)
+	classes := classLatency(t, true, true)
+	t.Logf("realtime p50/p99/max: no bursts %v/%v/%v, bursts in one class %v/%v/%v, bursts in class 1 %v/%v/%v",
+		quiet[0], quiet[1], quiet[2], fifo[0], fifo[1], fifo[2], classes[0], classes[1], classes[2])
+	if classes[1] > quiet[1]*3/2 {
+		t.Errorf("with send classes the realtime p99 is %v, more than 1.5× the %v without bursts", classes[1], quiet[1])
+	}
+	if fifo[1] < 2*classes[1] {
+		t.Errorf("the model shows no effect: p99 %v in one class, %v with classes", fifo[1], classes[1])
+	}
+}
+
+// classLatency runs the model of TestClassLatencyUnderBursts for one
+// virtual second and returns the realtime messages' p50, p99 and maximum
+// from submission to delivery, over every member. The medium is one
+// queue: a packet is delivered 40 µs (the receivers' work, which in the
+// isolation benchmark's one process is what a packet costs) plus its
+// bytes at 1 Gbit/s after the medium is free.
+func classLatency(t *testing.T, bursts, classes bool) [3]time.Duration {
+	t.Helper()
+	nodes, now := formRingWith(t, func(c *Config) { c.ClassVisitPackets = []int{0, 4} }, "a", "b", "c")
+	bulk := 0
+	if classes {
+		bulk = 1
+	}
+	type inflight struct {
+		at   time.Time
+		from NodeID
+		p    Packet
+	}
+	var q []inflight
+	free := now // when the medium is free
+	sent := map[string]time.Time{}
+	var lat []time.Duration
+	collect := func() {
+		for _, n := range nodes {
+			rd := n.Ready()
+			for _, p := range rd.Packets {
+				free = later(free, now).Add(40*time.Microsecond + time.Duration(len(p.Data))*8*time.Nanosecond)
+				q = append(q, inflight{free, n.me.ID, p})
+			}
+			for _, e := range rd.Events {
+				if e.Kind == EventDeliver && len(e.Msg.Payload) > 0 && e.Msg.Payload[0] == 'r' {
+					lat = append(lat, now.Sub(sent[string(e.Msg.Payload[:8])]))
+				}
+			}
+		}
+	}
+	start := now
+	nextRT, nextBurst, i := start, start.Add(1700*time.Microsecond), 0
+	for now.Sub(start) < time.Second || len(q) > 0 {
+		next := start.Add(2 * time.Second)
+		if now.Sub(start) < time.Second {
+			next = earliest(nextRT, nextBurst)
+		}
+		if len(q) > 0 {
+			next = earliest(next, q[0].at)
+		}
+		for _, n := range nodes {
+			if d := n.NextDeadline(); !d.IsZero() {
+				next = earliest(next, d)
+			}
+		}
+		now = later(now, next)
+		switch {
+		case len(q) > 0 && !q[0].at.After(now):
+			p := q[0]
+			q = q[1:]
+			for _, n := range nodes {
+				if n.me.ID == p.from && p.p.To == "" || p.p.To != "" && p.p.To != n.me.ID {
+					continue
+				}
+				if err := n.Step(now, p.p.Data); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case now.Sub(start) < time.Second && !nextBurst.After(now):
+			if bursts {
+				for range 60 {
+					if _, err := nodes[1].SubmitClass(now, bulk, Agreed, make([]byte, 1024)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			nextBurst = nextBurst.Add(200 * time.Millisecond)
+		case now.Sub(start) < time.Second && !nextRT.After(now):
+			p := make([]byte, 256)
+			copy(p, fmt.Sprintf("r%07d", i))
+			sent[string(p[:8])] = now
+			if _, err := nodes[i%3].SubmitClass(now, 0, Agreed, p); err != nil {
+				t.Fatal(err)
+			}
+			i++
+			nextRT = nextRT.Add(time.Second / 300)
+		default:
+			for _, n := range nodes {
+				n.Tick(now)
+			}
+		}
+		collect()
+		if len(lat) == 3*i && now.Sub(start) >= time.Second {
+			break
+		}
+	}
+	if len(lat) != 3*i {
+		t.Fatalf("%d deliveries of %d realtime messages at 3 members", len(lat), i)
+	}
+	slices.Sort(lat)
+	return [3]time.Duration{lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
