@@ -54,10 +54,18 @@
 //
 // The class's budget is not yet checked against measured latency (the
 // agent's atoll_delivery_latency_seconds histograms are labelled by
-// class, but no SLO alarm fires), and the token carries no ring-wide sign
-// that a tighter message waits: the per-visit bound applies at every
-// visit, which the isolation benchmark showed to be enough (see
-// docs/BENCHMARKS.md).
+// class, but no SLO alarm fires). The token carries no ring-wide sign
+// that a tighter message waits, so that the other nodes would hold their
+// bulk back only then: the per-visit bound applies at every visit
+// instead. In localring's model of the isolation benchmark's site a
+// (TestClassLatencyUnderBursts) that alone brings the realtime p99 back
+// to its value without bursts, so the field was not added. The gateway
+// runner does not use the table (a federation ring carries one domain,
+// one class). And with an EVS trace (--trace) a node sends nothing while
+// its group loop has events left to trace, so a burst of a federation
+// domain's messages coming down still holds a site group's sends for as
+// long as the group loop takes over the burst (docs/BENCHMARKS.md,
+// "Send classes"): the classes do not reach that wait.
 package qos
 
 import (
