@@ -1,6 +1,9 @@
 package qos
 
 import (
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -71,6 +74,29 @@ func TestBadClasses(t *testing.T) {
 	for _, want := range []string{`class "a" is declared twice`, `class "b" has budget 0s`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// TestStdlibOnly keeps the package's imports to the standard library
+// (DESIGN.md's package map): gateway and agent import it, not the other
+// way round.
+func TestStdlibOnly(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			path := strings.Trim(imp.Path.Value, `"`)
+			if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") {
+				t.Errorf("%s imports %s: package qos imports the standard library only", name, path)
+			}
 		}
 	}
 }
