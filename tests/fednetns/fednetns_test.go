@@ -17,6 +17,9 @@
 //
 //	go test -v -run Sites ./tests/fednetns/                # as root, about a minute
 //	ATOLL_NETNS_KEEP=/tmp/k go test -run Sites ./tests/fednetns/  # keep traces and logs in /tmp/k/<test>
+//
+// (TestFederationNetns keeps its federation traces and logs the same way,
+// in /tmp/k/<test>/<world name>, one directory a run.)
 package fednetns
 
 import (
@@ -96,6 +99,7 @@ type world struct {
 	file    *topology.File
 	domain  *topology.Domain
 	agents  map[string]*nstest.Proc
+	logsOf  []procLog               // every agent started, in order, for ATOLL_NETNS_KEEP
 	relays  map[string]*nstest.Proc // by site whose endpoint they front
 	killed  []evs.Proc
 	traces  []string
@@ -168,6 +172,13 @@ func (w *world) startAgent(site string) {
 	w.traces = append(w.traces, trace)
 	w.agents[site] = nstest.Spawn(w.t, w.name+"-"+site, "agent "+node, nstest.Bin, "agent", "--config", w.topo, "--node", node, "--data-dir", data,
 		"--insecure", "--cert-dir", filepath.Join(w.dir, "certs"), "--quic-listen", ":7400", "--fed-trace", trace)
+	w.logsOf = append(w.logsOf, procLog{strings.TrimSuffix(filepath.Base(trace), ".trace") + ".log", w.agents[site]})
+}
+
+// procLog is an agent's log file name in a kept directory, and its process.
+type procLog struct {
+	name string
+	p    *nstest.Proc
 }
 
 func (w *world) client(site string) *agent.Client {
@@ -229,10 +240,8 @@ func (w *world) logs() string {
 	return b.String()
 }
 
-// check runs the EVS checker over the federation traces. It pauses the
-// load of the running gateways for a second first: files read one after
-// the other while messages flow could hold a delivery whose send was
-// written after its sender's file was read.
+// check runs the EVS checker over the federation traces, read as one
+// consistent cut of the running gateways (readTraces).
 //
 // A quiescent check judges each live gateway's current configuration too,
 // so it holds only once every gateway has delivered what the ring gave
@@ -248,19 +257,6 @@ func (w *world) logs() string {
 // message a live gateway really lost is still reported, after the wait.
 func (w *world) check(quiescent bool) {
 	w.t.Helper()
-	var paused []string
-	for _, s := range []string{"a", "b", "c"} {
-		if p := w.agents[s]; p != nil && !p.Exited() && w.rate > 0 {
-			if _, ok := w.fed(s); ok {
-				w.setLoad(0, s)
-				paused = append(paused, s)
-			}
-		}
-	}
-	if len(paused) > 0 {
-		time.Sleep(time.Second)
-		defer w.setLoad(w.rate, paused...)
-	}
 	failed := map[evs.Proc]bool{}
 	for _, p := range w.killed {
 		failed[p] = true
@@ -298,16 +294,33 @@ func (w *world) check(quiescent bool) {
 // token rotations of the 200 ms path, with room for a starved process.
 const settleTimeout = 10 * time.Second
 
-// readTraces reads the federation traces written so far.
+// readTraces reads the federation traces written so far, as one
+// consistent cut of the live gateways (nstest.ReadCut stops them for the
+// few milliseconds it takes to note the files' sizes). Files read one
+// after the other while the ring runs are not a cut, and pausing the
+// load does not make them one: the gateways still send what waited
+// through a membership change, and each sends the domain's configuration
+// message at every new ring (gateway/domconf). At load 20-25 on two
+// cores, the check after b's restart read a's trace while the ring formed
+// again, then b's with b's deliveries of a/262144/316 and c/262144/321,
+// the domain configuration messages a and c sent in the new ring ("1.1 no
+// creation ... which no process sent"); a's trace held the send, written
+// before the packet left, by the end of the run.
 func (w *world) readTraces() []evs.Event {
 	w.t.Helper()
-	var all []evs.Event
-	for _, path := range w.traces {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
+	var pids []int
+	for _, p := range w.agents {
+		if !p.Exited() {
+			pids = append(pids, p.Cmd.Process.Pid)
 		}
-		es, err := evs.Read(bytes.NewReader(b), path)
+	}
+	files, err := nstest.ReadCut(pids, w.traces)
+	if err != nil {
+		w.t.Fatalf("read the federation traces: %v", err)
+	}
+	var all []evs.Event
+	for i, b := range files {
+		es, err := evs.Read(bytes.NewReader(b), w.traces[i])
 		if err != nil {
 			w.t.Fatal(err)
 		}
@@ -322,6 +335,28 @@ func (w *world) close() {
 	}
 	if w.t.Failed() {
 		w.t.Logf("logs:\n%s", w.logs())
+	}
+	// ATOLL_NETNS_KEEP=DIR keeps the federation traces, the topology file
+	// and every agent's log in DIR/<test>/<world> (one directory a run,
+	// for -count loops).
+	if keep := os.Getenv("ATOLL_NETNS_KEEP"); keep != "" {
+		dst := filepath.Join(keep, w.t.Name(), w.name)
+		err := os.MkdirAll(dst, 0o755)
+		for _, f := range append([]string{w.topo}, w.traces...) {
+			if b, rerr := os.ReadFile(f); err == nil && rerr == nil {
+				err = os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644)
+			}
+		}
+		for _, l := range w.logsOf {
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dst, l.name), []byte(l.p.String()), 0o644)
+			}
+		}
+		if err != nil {
+			w.t.Logf("keep the test's files: %v", err)
+		} else {
+			w.t.Logf("traces and logs kept in %s", dst)
+		}
 	}
 }
 
