@@ -543,5 +543,6 @@
 // TestContinuedRingRefused pins the streams). It needs the ring to end
 // within about a rotation of its settling (no Up is ordered in it before
 // the answer) and the next answerer's log to have lost the position; the
-// simulator has not produced it.
+// simulator has not produced it. A site behind by rings that continued one
+// another (above) is in the same case when its answer is lost so.
 package bridge
