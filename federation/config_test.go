@@ -3,6 +3,7 @@ package federation
 import (
 	"errors"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func TestNewConfig(t *testing.T) {
 		t.Errorf("ring sequence lanes %d/%d and %d/%d, want lane 1 and 0 of 2", r.RingSeqLane, r.RingSeqLanes, o.Ring.RingSeqLane, o.Ring.RingSeqLanes)
 	}
 	o.Ring.ID, o.Ring.Incarnation, o.Ring.RingSeq, o.Ring.RingSeqLane = r.ID, r.Incarnation, r.RingSeq, r.RingSeqLane
-	if o.Ring != r {
+	if !reflect.DeepEqual(o.Ring, r) {
 		t.Errorf("members of one domain got different ring settings:\n%+v\n%+v", o.Ring, r)
 	}
 }
@@ -214,7 +215,7 @@ func TestFitPacket(t *testing.T) {
 	c.WindowPackets, c.MaxPacketsPerVisit = 100, 50
 	same := c
 	FitPacket(&same, c.MaxPacketBytes)
-	if same != c {
+	if !reflect.DeepEqual(same, c) {
 		t.Errorf("FitPacket at the preset's packet size changed the configuration: %+v", same)
 	}
 	small := c
