@@ -156,10 +156,13 @@ type outMsg struct {
 	seq    uint64
 	svc    localring.Service
 	data   []byte
-	epoch  uint64   // the epoch it was handed to the ring with
-	inRing bool     // handed to the ring, not yet sent
-	handed bool     // handed at least once (the ring may hold data)
-	msg    *Message // multicast or point-to-point: the EventSent template
+	epoch  uint64 // the epoch it was handed to the ring with
+	inRing bool   // handed to the ring, not yet sent
+	handed bool   // handed at least once (the ring may hold data)
+	// hand numbers its last handing among all of the node's (Node.hands):
+	// the ring sends what it was handed in that order.
+	hand uint64
+	msg  *Message // multicast or point-to-point: the EventSent template
 }
 
 // Node is the group layer of one agent, as a state machine: it consumes
@@ -194,7 +197,8 @@ type Node struct {
 	out      []*outMsg
 	outBytes int // the encoded size of out
 	inRing   int
-	stale    int // messages in the ring handed with an older epoch
+	stale    int    // messages in the ring handed with an older epoch
+	hands    uint64 // handings to the ring so far (outMsg.hand)
 	nextSeq  uint64
 	intent   map[string]map[string]bool // local client → groups it asked to join
 
@@ -573,7 +577,8 @@ func (n *Node) pump() {
 			n.stats.Resent++
 		}
 		binary.BigEndian.PutUint64(o.data[epochAt:], n.epoch)
-		o.epoch, o.inRing, o.handed = n.epoch, true, true
+		n.hands++
+		o.epoch, o.inRing, o.handed, o.hand = n.epoch, true, true, n.hands
 		n.inRing++
 		n.rd.Submits = append(n.rd.Submits, Submit{Svc: o.svc, Payload: o.data})
 	}
