@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +37,42 @@ func (c *compose) run(timeout time.Duration, args ...string) ([]byte, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.Bytes(), err
+}
+
+// removeStaleProjects removes the containers and networks of this test's
+// earlier runs whose process is gone (killed before its cleanup ran):
+// their networks hold the compose file's fixed subnets, and a new project's
+// networks would not be created ("Pool overlaps with other one on this
+// address space").
+func removeStaleProjects(t *testing.T) {
+	out, err := exec.Command("docker", "network", "ls", "--filter", "label=com.docker.compose.project",
+		"--format", `{{.Label "com.docker.compose.project"}}`).Output()
+	if err != nil {
+		t.Logf("docker network ls: %v (stale projects of killed runs are not removed)", err)
+		return
+	}
+	for _, project := range slices.Compact(slices.Sorted(slices.Values(strings.Fields(string(out))))) {
+		pid, err := strconv.Atoi(strings.TrimPrefix(project, "atolldeploy"))
+		if err != nil || !strings.HasPrefix(project, "atolldeploy") || syscall.Kill(pid, 0) == nil {
+			continue // not this test's, or its run is still going
+		}
+		t.Logf("removing project %s, left behind by a run that was killed", project)
+		label := "label=com.docker.compose.project=" + project
+		removeAll(t, []string{"container", "rm", "-f"}, "container", "ls", "-aq", "--filter", label)
+		removeAll(t, []string{"network", "rm"}, "network", "ls", "-q", "--filter", label)
+	}
+}
+
+// removeAll runs the docker listing list, which prints one id a line, and
+// then docker rm with those ids, if any; failures are logged.
+func removeAll(t *testing.T, rm []string, list ...string) {
+	out, err := exec.Command("docker", list...).Output()
+	if ids := strings.Fields(string(out)); err == nil && len(ids) > 0 {
+		out, err = exec.Command("docker", append(rm, ids...)...).CombinedOutput()
+	}
+	if err != nil {
+		t.Logf("removing a stale project: docker %s: %v\n%s", strings.Join(list, " "), err, out)
+	}
 }
 
 // status is `atoll status -o json` inside service svc; nil when the
@@ -101,6 +139,7 @@ func TestCompose(t *testing.T) {
 	if out, err := setup.CombinedOutput(); err != nil {
 		t.Fatalf("setup.sh: %v\n%s", err, out)
 	}
+	removeStaleProjects(t)
 	c := &compose{t: t, cmd: cc, project: name, env: []string{"ATOLL_IMAGE=" + tag, "ATOLL_ETC=" + etc}}
 	t.Cleanup(func() {
 		if t.Failed() {
