@@ -26,7 +26,6 @@ import (
 	"github.com/atoll-gcs/atoll/federation/transport"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/localring"
-	"github.com/atoll-gcs/atoll/topology"
 )
 
 // BenchmarkFederation runs the federation ring of three sites — one
@@ -519,17 +518,8 @@ func TestFedGatewayProcess(t *testing.T) {
 	if err := json.Unmarshal([]byte(env), &spec); err != nil {
 		t.Fatal(err)
 	}
-	f, err := topology.Parse("fi.yaml", fmt.Appendf(nil, topoTemplate, spec.RTT, fmt.Sprintf("%dMbit/s", spec.Cap/1_000_000), spec.RTT, fmt.Sprintf("%dMbit/s", spec.Cap/1_000_000), spec.RTT, fmt.Sprintf("%dMbit/s", spec.Cap/1_000_000)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := f.Plan()
-	var d *topology.Domain
-	for i := range p.Domains {
-		if p.Domains[i].Kind == topology.FederationDomain {
-			d = &p.Domains[i]
-		}
-	}
+	bw := fmt.Sprintf("%dMbit/s", spec.Cap/1_000_000)
+	f, p, d := fedPlan(t, spec.RTT, spec.RTT, bw)
 	conn, err := net.FilePacketConn(os.NewFile(3, "udp"))
 	if err != nil {
 		t.Fatal(err)

@@ -70,23 +70,30 @@ groups:
 // and the others, bandwidth bw on every link (a topology bandwidth such
 // as "50Mbit/s"), and the emulated paths: each direction delays rtt/2,
 // caps at capBits (0: none) and loses loss.
-func newWorld(t testing.TB, ab, ac time.Duration, bw string, capBits int64, loss float64) *world {
+// fedPlan parses the test topology (a–b ab apart, c ac from both,
+// bandwidth bw on every link) and returns it, its plan and the plan's
+// federation domain.
+func fedPlan(t testing.TB, ab, ac time.Duration, bw string) (*topology.File, *topology.Plan, *topology.Domain) {
 	t.Helper()
-	dir := t.TempDir()
 	f, err := topology.Parse("fi.yaml", fmt.Appendf(nil, topoTemplate, ab, bw, ac, bw, ac, bw))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := f.Plan()
-	var d *topology.Domain
 	for i := range p.Domains {
 		if p.Domains[i].Kind == topology.FederationDomain {
-			d = &p.Domains[i]
+			return f, p, &p.Domains[i]
 		}
 	}
-	if d == nil {
-		t.Fatal("no federation domain in the plan")
-	}
+	t.Fatal("no federation domain in the plan")
+	return nil, nil, nil
+}
+
+func newWorld(t testing.TB, ab, ac time.Duration, bw string, capBits int64, loss float64) *world {
+	t.Helper()
+	dir := t.TempDir()
+	f, p, d := fedPlan(t, ab, ac, bw)
+	var err error
 	w := &world{t: t, file: f, plan: p, domain: d, certs: filepath.Join(dir, "certs"), conns: map[string]net.PacketConn{}, log: &syncBuf{}}
 	if _, err := pki.Make(f, pki.Options{Dir: w.certs}); err != nil {
 		t.Fatal(err)
