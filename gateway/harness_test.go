@@ -80,13 +80,11 @@ func fedPlan(t testing.TB, ab, ac time.Duration, bw string) (*topology.File, *to
 		t.Fatal(err)
 	}
 	p := f.Plan()
-	for i := range p.Domains {
-		if p.Domains[i].Kind == topology.FederationDomain {
-			return f, p, &p.Domains[i]
-		}
+	fed := p.FederationDomains()
+	if len(fed) == 0 {
+		t.Fatal("no federation domain in the plan")
 	}
-	t.Fatal("no federation domain in the plan")
-	return nil, nil, nil
+	return f, p, fed[0]
 }
 
 func newWorld(t testing.TB, ab, ac time.Duration, bw string, capBits int64, loss float64) *world {

@@ -18,12 +18,7 @@ func TestConfigHash(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := f.Plan()
-		var ds []*Domain
-		for i := range p.Domains {
-			if p.Domains[i].Kind == FederationDomain {
-				ds = append(ds, &p.Domains[i])
-			}
-		}
+		ds := p.FederationDomains()
 		if len(ds) == 0 {
 			t.Fatal("no federation domain in the example")
 		}

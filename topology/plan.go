@@ -263,6 +263,18 @@ func (p *Plan) Domain(name string) (*Domain, bool) {
 	return nil, false
 }
 
+// FederationDomains returns the plan's federation domains, in the
+// plan's order (the domains that span sites and run a federation ring).
+func (p *Plan) FederationDomains() []*Domain {
+	var out []*Domain
+	for i := range p.Domains {
+		if p.Domains[i].Kind == FederationDomain {
+			out = append(out, &p.Domains[i])
+		}
+	}
+	return out
+}
+
 // JSON returns the plan as indented JSON.
 func (p *Plan) JSON() []byte {
 	var b bytes.Buffer

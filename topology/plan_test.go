@@ -195,6 +195,15 @@ func TestPlanConflict(t *testing.T) {
 	}
 }
 
+// fedNames returns the names of p's federation domains, in order.
+func fedNames(p *Plan) []string {
+	var names []string
+	for _, d := range p.FederationDomains() {
+		names = append(names, d.Name)
+	}
+	return names
+}
+
 func TestPlanPrefersFewerDomains(t *testing.T) {
 	// Two pairs far enough apart to be separate components, close enough
 	// that one domain of all four still meets the budget.
@@ -202,25 +211,14 @@ func TestPlanPrefersFewerDomains(t *testing.T) {
 	f := world(pos, map[string]time.Duration{"c": 60 * time.Millisecond},
 		Group{Name: "ab", Class: "c", Sites: []string{"a", "b"}},
 		Group{Name: "cd", Class: "c", Sites: []string{"c", "d"}})
-	p := f.Plan()
-	var feds []string
-	for _, d := range p.Domains {
-		if d.Kind == FederationDomain {
-			feds = append(feds, d.Name)
-		}
-	}
+	feds := fedNames(f.Plan())
 	if !slices.Equal(feds, []string{"fed/c:a+b+c+d"}) {
 		t.Errorf("federation domains = %v, want one", feds)
 	}
 	// With a tighter budget they stay apart (a pair predicts 19.1ms, the
 	// four 35.7ms).
 	f.Classes[0].Budget = Duration(25 * time.Millisecond)
-	feds = feds[:0]
-	for _, d := range f.Plan().Domains {
-		if d.Kind == FederationDomain {
-			feds = append(feds, d.Name)
-		}
-	}
+	feds = fedNames(f.Plan())
 	if !slices.Equal(feds, []string{"fed/c:a+b", "fed/c:c+d"}) {
 		t.Errorf("federation domains = %v, want two", feds)
 	}

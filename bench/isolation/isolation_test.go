@@ -22,12 +22,7 @@ func TestTopologyPlansThreeDomains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fed []string
-	for _, d := range p.Domains {
-		if d.Kind == topology.FederationDomain {
-			fed = append(fed, d.Name)
-		}
-	}
+	fed := fedDomains(p)
 	if strings.Join(fed, " ") != "fed/regional:a+b fed/global:a+b+c" {
 		t.Errorf("federation domains %v, want fed/regional:a+b and fed/global:a+b+c", fed)
 	}

@@ -436,10 +436,8 @@ func (b *runner) failover(f *Failover) {
 // fedDomains lists the plan's federation domains.
 func fedDomains(p *topology.Plan) []string {
 	var out []string
-	for _, d := range p.Domains {
-		if d.Kind == topology.FederationDomain {
-			out = append(out, d.Name)
-		}
+	for _, d := range p.FederationDomains() {
+		out = append(out, d.Name)
 	}
 	return out
 }

@@ -126,10 +126,8 @@ func runSitesDemo(out io.Writer, farRTT time.Duration, kill bool) (err error) {
 			return err
 		}
 	}
-	for _, dom := range w.Plan().Domains {
-		if dom.Kind == topology.FederationDomain {
-			d.printf("%-17s active gateways %s", dom.Name, d.gateways(dom.Name, dom.Sites))
-		}
+	for _, dom := range w.Plan().FederationDomains() {
+		d.printf("%-17s active gateways %s", dom.Name, d.gateways(dom.Name, dom.Sites))
 	}
 	d.printf("%s: %d members (site a); %s: %d (a, b); %s: %d (a, b, c)", localGroup, len(a), regionalGroup, len(a)+len(b), globalGroup, len(all))
 

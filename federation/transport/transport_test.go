@@ -563,9 +563,9 @@ func TestPeersFromTopology(t *testing.T) {
 	}
 	p := f.Plan()
 	var d *topology.Domain
-	for i := range p.Domains {
-		if p.Domains[i].Kind == topology.FederationDomain && slices.Contains(p.Domains[i].Sites, "sin") {
-			d = &p.Domains[i]
+	for _, fd := range p.FederationDomains() {
+		if slices.Contains(fd.Sites, "sin") {
+			d = fd
 		}
 	}
 	if d == nil {

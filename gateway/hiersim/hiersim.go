@@ -356,9 +356,8 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	}
 	plan := f.Plan()
 	var dom *topology.Domain
-	for i := range plan.Domains {
-		d := &plan.Domains[i]
-		if d.Kind == topology.FederationDomain && (opts.Domain == "" || d.Name == opts.Domain) {
+	for _, d := range plan.FederationDomains() {
+		if opts.Domain == "" || d.Name == opts.Domain {
 			dom = d
 			break
 		}

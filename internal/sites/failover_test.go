@@ -101,9 +101,9 @@ func startGlobal(t *testing.T) (*sites.World, *topology.Domain) {
 	}
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(worldYAML)})
 	var dom *topology.Domain
-	for i, d := range w.Plan().Domains {
-		if d.Kind == topology.FederationDomain && len(d.Sites) == 3 {
-			dom = &w.Plan().Domains[i]
+	for _, d := range w.Plan().FederationDomains() {
+		if len(d.Sites) == 3 {
+			dom = d
 		}
 	}
 	if dom == nil {

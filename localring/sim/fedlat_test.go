@@ -96,12 +96,11 @@ func TestFedLatencyVsPlanner(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := f.Plan()
-		var d *topology.Domain
-		for i := range p.Domains {
-			if p.Domains[i].Kind == topology.FederationDomain {
-				d = &p.Domains[i]
-			}
+		fed := p.FederationDomains()
+		if len(fed) == 0 {
+			t.Fatal("no federation domain in the plan")
 		}
+		d := fed[len(fed)-1]
 		spec, err := FedSpecFromPlan(f, p, d.Name)
 		if err != nil {
 			t.Fatal(err)

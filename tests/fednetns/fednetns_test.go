@@ -125,14 +125,11 @@ func newWorld(t *testing.T) *world {
 	}
 	w.file = f
 	p := f.Plan()
-	for i := range p.Domains {
-		if p.Domains[i].Kind == topology.FederationDomain {
-			w.domain = &p.Domains[i]
-		}
-	}
-	if w.domain == nil {
+	fed := p.FederationDomains()
+	if len(fed) == 0 {
 		t.Fatal("no federation domain in the plan")
 	}
+	w.domain = fed[len(fed)-1]
 	nstest.Sh(w.t, nstest.Bin, "certs", w.topo, "-d", filepath.Join(w.dir, "certs"))
 
 	r := w.name + "-r"
@@ -662,10 +659,8 @@ func TestImpostorHelper(t *testing.T) {
 	}
 	p := f.Plan()
 	var domain string
-	for _, d := range p.Domains {
-		if d.Kind == topology.FederationDomain {
-			domain = d.Name
-		}
+	if fed := p.FederationDomains(); len(fed) > 0 {
+		domain = fed[len(fed)-1].Name
 	}
 	cert, roots, err := gateway.LoadCertificates(dir, "a-1")
 	if err != nil {
