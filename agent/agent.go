@@ -103,6 +103,11 @@ type Agent struct {
 
 	n struct {
 		submitted, backpressure, evicted atomic.Uint64
+		// traceHolds counts the times the driver held the node's new
+		// messages back for the trace (traceSends), traceHeld their
+		// time in nanoseconds.
+		traceHolds atomic.Uint64
+		traceHeld  atomic.Int64
 	}
 }
 

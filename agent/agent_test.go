@@ -261,9 +261,9 @@ func (c *cluster) waitTraced(timeout time.Duration) {
 		gr := &c.agents[id].a.gr
 		for {
 			gr.mu.Lock()
-			traced, handed := gr.traced, gr.handed
+			traced, handed, lag := gr.traced, gr.handed, gr.lag
 			gr.mu.Unlock()
-			if traced >= handed {
+			if traced >= handed && lag == 0 {
 				break
 			}
 			if time.Now().After(deadline) {

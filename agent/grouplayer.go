@@ -39,7 +39,21 @@ type groupLoop struct {
 	acl         aclTable
 	buf         []clientReq
 	yielded     time.Time // when the group loop last yielded
+
+	// domq holds, from domHead on, the events whose domain part waits
+	// (domainPart), in order, and domBytes their payload bytes.
+	domq          []localring.Event
+	domHead       int
+	domBytes      int
+	domainStepped func(e *localring.Event) // tests: runs after the domain layers took e
 }
+
+// domainWaits reports whether events wait for their domain part.
+func (gl *groupLoop) domainWaits() bool { return gl.domHead < len(gl.domq) }
+
+// domainLag returns the events that wait for their domain part, and
+// their payload bytes.
+func (gl *groupLoop) domainLag() (int, int) { return len(gl.domq) - gl.domHead, gl.domBytes }
 
 // groupYieldEvery is how much work the group loop does, at most, before
 // it lets the other goroutines run (yield).
@@ -48,7 +62,8 @@ const groupYieldEvery = time.Millisecond
 // yield lets the other goroutines run, the driver's loop above all, once
 // the group loop has worked for groupYieldEvery since it last did (group
 // loop; the group layer calls it every few hundred groups of a
-// configuration change, groupEvents and groupOutput every few events).
+// configuration change, siteEvents, domainPart and groupOutput every few
+// events).
 // With one thread (GOMAXPROCS 1, the agent's default) the group loop
 // otherwise holds it until the Go runtime preempts it, at best every
 // 10 ms, and on a loaded host much later: execution traces of

@@ -38,6 +38,24 @@ import (
 // beyond, the driver's Events hook waits for the group loop, so a group
 // layer that cannot keep up with the ring slows the ring down, as it did
 // on the driver's loop, instead of growing without bound.
+//
+// Each ring event has two parts, done in ring order each: the site part
+// (its own trace line, the site's group layer: every line of the local
+// ring's EVS domain, site/<name>) and the domain part (the federation
+// domains' bridges, Views and group layers: the lines of the fed/...
+// domains). The group loop does the site part of every event it takes
+// at once, and the domain part after it, in slices that end when new
+// ring events wait or after domainSlice, so that the site part, the
+// client requests and the sessions' writes of a pass never wait long
+// behind a burst of federation messages coming down (a site's active
+// gateway injects the domain's order in bursts: atoll bench isolation).
+// Each EVS domain's lines stay in the ring's order; only lines of
+// different domains interleave otherwise, which EVS.md leaves free
+// (properties are per domain; package evs reads each domain's lines of
+// a process apart from the others'). Site and domain layers share no
+// state the order between them could change: each federation domain's
+// layers see local ring events only through the domain part, the site's
+// group layer only through the site part.
 
 // groupRunner is what the driver's loop and the group loop share.
 type groupRunner struct {
@@ -45,10 +63,10 @@ type groupRunner struct {
 	done chan struct{} // closed when the group loop ended
 
 	mu      sync.Mutex
-	cond    sync.Cond         // broadcast when the group loop took events, and when it traced them
+	cond    sync.Cond         // broadcast when the group loop took events, traced them, and did their domain part
 	in      []localring.Event // ring events the group loop has not taken, in order
 	handed  uint64            // events handed to the group loop so far
-	traced  uint64            // events the group loop has handled, their trace lines written
+	traced  uint64            // events whose site part the group loop has done, their site lines flushed (the trace gate)
 	limited bool              // the driver holds the node's new messages back until traced == handed
 	inBytes int               // their payload bytes
 	spare   []localring.Event // in's other buffer
@@ -57,6 +75,12 @@ type groupRunner struct {
 	drained bool              // after its last pass: the group layers have nothing left to send
 	leave   bool              // the agent is leaving (the driver's Leaving hook)
 	waited  time.Time         // when the driver last waited for the group loop (for the log)
+
+	// lag and lagBytes are the events (and their payload bytes) taken
+	// whose domain part waits (groupLoop.domq): the backlog bound counts
+	// them with in's. Every event handed is handled when traced ==
+	// handed and lag == 0.
+	lag, lagBytes int
 
 	// For Probe: a stuck group loop (groupStall).
 	passStart time.Time     // when the pass in progress started (busy)
@@ -145,14 +169,14 @@ func (a *Agent) handEvents(now time.Time, evs []localring.Event) {
 		sends = sends || evs[i].Kind == localring.EventSend
 	}
 	gr.mu.Lock()
-	if len(gr.in) > 0 && (len(gr.in)+len(evs) > maxGroupBacklog || gr.inBytes+bytes > maxGroupBacklogBytes) {
+	if gr.full(len(evs), bytes) {
 		if now.Sub(gr.waited) > 10*time.Second {
 			a.log.Warn("the group layer is far behind the ring: the ring waits for it; a configuration change with this many groups, or this message rate, needs more CPU",
-				"events_waiting", len(gr.in), "bytes_waiting", gr.inBytes)
+				"events_waiting", len(gr.in)+gr.lag, "bytes_waiting", gr.inBytes+gr.lagBytes)
 		}
 		gr.waited = now
 		a.wakeGroups()
-		for len(gr.in) > 0 && (len(gr.in)+len(evs) > maxGroupBacklog || gr.inBytes+bytes > maxGroupBacklogBytes) {
+		for gr.full(len(evs), bytes) {
 			gr.cond.Wait()
 		}
 	}
@@ -171,22 +195,52 @@ func (a *Agent) handEvents(now time.Time, evs []localring.Event) {
 	gr.mu.Unlock()
 }
 
+// full reports whether n more events of bytes payload bytes would take
+// the events waiting for the group loop (not taken yet, or waiting for
+// their domain part) past maxGroupBacklog; never while none wait (gr.mu
+// held).
+func (gr *groupRunner) full(n, bytes int) bool {
+	waiting := len(gr.in) + gr.lag
+	return waiting > 0 && (waiting+n > maxGroupBacklog || gr.inBytes+gr.lagBytes+bytes > maxGroupBacklogBytes)
+}
+
 // traceSends keeps the trace ahead of the network (driver's loop, at the
 // end of each output step): a trace cut by kill -9 must end in a state
 // the node was in, so the send line of a message must be in the file
 // before the message's packet leaves, or the others could deliver a
 // message its sender's trace never sent (EVS 1.1). The group loop writes
-// the trace, in the order it sees the events, after the ring produced
-// them. So while it has events left to trace, the node sends no new
-// messages (localring.Node.SetSendLimit 0; it still passes the token and
-// answers the membership protocol), and a Ready in which it did send
-// waits in handEvents until the group loop traced it, which then takes
-// the group loop only that Ready's events. Without a trace, neither.
+// the trace after the ring produced the events, and a send line after
+// the lines of the events before it: a process's lines are read in file
+// order (EVS.md: in the order the application sees them), and there the
+// send must come after the install of its configuration (1.4), after the
+// sender's earlier sends (1.2, 5 and 8 rank them in that order), after
+// the views before it. So while the group loop has events whose lines
+// are not written, the node sends no new messages
+// (localring.Node.SetSendLimit 0; it still passes the token and answers
+// the membership protocol), and a Ready in which it did send waits in
+// handEvents until the group loop traced it, which then takes the group
+// loop only that Ready's events. Without a trace, neither.
+//
+// The gate is the site part only (groupRunner.traced): every message the
+// node sends is a local ring message, whose send line is in the site's
+// domain (site/<name>: a group message's, or the raw line of an Up, a
+// bridge or handover message), and the site part writes all of that
+// domain's lines, in order. The federation domains' lines, from the
+// domain part, come after the send in the file or before it: EVS.md
+// checks properties per domain and promises no order between domains.
+// A domain's own send lines need no gate: the domain's stream writes
+// them as the message comes down (gateway/bridge "When a message is
+// sent"), after the federation ordered it, so no packet of this node
+// precedes them. So a site's sends no longer wait behind the federation
+// messages its nodes apply (a burst of Downs: held 1.6-10.2 ms at p90 in
+// one loaded atoll bench isolation run when every event counted).
+//
 // The price, with a trace only: when the Ready that sends also holds an
-// event the group layer takes long over (a configuration change's views,
-// the end of a state exchange), the driver waits for it, as it did when
-// the group layer ran on its loop.
-func (a *Agent) traceSends() {
+// event the site's group layer takes long over (a configuration change's
+// views, the end of a state exchange), the driver waits for it, as it
+// did when the group layer ran on its loop; and for the domain event the
+// group loop is in when the Ready comes (one, not a backlog: domainPart).
+func (a *Agent) traceSends(now time.Time) {
 	if a.trace == nil {
 		return
 	}
@@ -199,8 +253,11 @@ func (a *Agent) traceSends() {
 	switch {
 	case change && lag:
 		a.node.SetSendLimit(0)
+		a.ls.holdFrom = now
 	case change:
 		a.node.SetSendLimit(-1)
+		a.n.traceHolds.Add(1)
+		a.n.traceHeld.Add(int64(now.Sub(a.ls.holdFrom)))
 	}
 }
 
@@ -215,19 +272,20 @@ func (a *Agent) groupsLeaving() {
 	a.wakeGroups()
 }
 
-// groupLoopDrained reports whether the group loop has taken every event
+// groupLoopDrained reports whether the group loop has handled every event
 // handed to it and its group layers have nothing left to send (driver's
 // loop).
 func (a *Agent) groupLoopDrained() bool {
 	gr := &a.gr
 	gr.mu.Lock()
 	defer gr.mu.Unlock()
-	return gr.drained && !gr.busy && len(gr.in) == 0 && len(gr.out) == 0
+	return gr.drained && !gr.busy && len(gr.in) == 0 && gr.lag == 0 && len(gr.out) == 0
 }
 
 // runGroups is the group loop: a pass at the start (what New queued), at
-// every wake, and a last one once stop is closed (after the driver
-// returned: the events it handed last).
+// every wake, at once while domain parts wait, and last ones once stop is
+// closed (after the driver returned: the events it handed last, to the
+// end of their domain parts).
 func (a *Agent) runGroups(stop <-chan struct{}) {
 	defer close(a.gr.done)
 	timer := time.NewTimer(time.Hour)
@@ -243,6 +301,9 @@ func (a *Agent) runGroups(stop <-chan struct{}) {
 		case <-timer.C:
 		case <-stop:
 			a.groupPass()
+			for a.gl.domainWaits() {
+				a.groupPass()
+			}
 			return
 		}
 	}
@@ -269,9 +330,10 @@ func (a *Agent) groupPass() (next time.Time) {
 		a.clientsLeaving()
 	}
 	if len(evs) > 0 {
-		a.groupEvents(evs)
+		a.siteEvents(evs)
 		gr.mu.Lock()
 		gr.traced += uint64(len(evs))
+		gr.lag, gr.lagBytes = a.gl.domainLag()
 		caughtUp := gr.limited && gr.traced == gr.handed
 		gr.mu.Unlock()
 		gr.cond.Broadcast()
@@ -279,10 +341,16 @@ func (a *Agent) groupPass() (next time.Time) {
 			a.d.Wake() // the driver lets the node send again (traceSends)
 		}
 	}
+	if a.gl.domainWaits() {
+		// What the site part delivered goes to the clients now, not
+		// after a slice of the domain part.
+		a.cs.flushSessions()
+		a.domainPart()
+	}
 	a.runLoopCalls()
 	a.takeFederation()
 	a.takeClientRequests(time.Now())
-	drained := len(a.gl.queue) == 0 && a.g.Pending() == 0 && a.domainsDrained()
+	drained := len(a.gl.queue) == 0 && a.g.Pending() == 0 && a.domainsDrained() && !a.gl.domainWaits()
 
 	clear(evs)
 	gr.mu.Lock()
@@ -303,6 +371,9 @@ func (a *Agent) groupPass() (next time.Time) {
 	if len(a.gl.pending) > 0 {
 		next = time.Now().Add(groupRetry)
 	}
+	if a.gl.domainWaits() {
+		next = time.Now() // the next slice of the domain part
+	}
 	for _, dl := range a.doms {
 		if g := dl.solo; g != nil && g.held != nil && (next.IsZero() || g.until.Before(next)) {
 			next = g.until
@@ -311,9 +382,12 @@ func (a *Agent) groupPass() (next time.Time) {
 	return next
 }
 
-// groupEvents hands the ring's events to the trace, the domains and the
-// group layer, in order (group loop).
-func (a *Agent) groupEvents(evs []localring.Event) {
+// siteEvents does the site part of the ring's events, in order: their
+// own trace lines and the site's group layer; it queues their domain part
+// (domainPart), and flushes the trace before it returns, so that the
+// driver may send once it counts them traced (group loop).
+func (a *Agent) siteEvents(evs []localring.Event) {
+	gl := &a.gl
 	for i := range evs {
 		e := &evs[i]
 		if stagetrace.On && e.Kind == localring.EventDeliver {
@@ -325,21 +399,83 @@ func (a *Agent) groupEvents(evs []localring.Event) {
 		switch e.Kind {
 		case localring.EventInstall:
 			if e.Conf.Kind == localring.Regular {
-				a.gl.conf = e.Conf
+				gl.conf = e.Conf
 			}
-			a.domainsLocalEvent(e)
+			if len(a.doms) > 0 {
+				gl.domq = append(gl.domq, *e)
+			}
 		case localring.EventDeliver:
-			a.domainsLocalEvent(e)
+			if len(a.doms) > 0 {
+				gl.domq = append(gl.domq, *e)
+				gl.domBytes += len(e.Msg.Payload)
+			}
 		}
 		a.stepGroups(*e)
-		a.gl.yield()
+		gl.yield()
 	}
-	if a.trace != nil {
-		if err := a.trace.flush(); err != nil && !a.gl.traceFailed {
-			a.gl.traceFailed = true
-			a.log.Error("cannot write the trace file; tracing stopped", "path", a.cfg.TracePath, "err", err)
+	a.flushTrace()
+}
+
+// flushTrace writes the trace's buffered lines to its file; a failure is
+// logged once, and tracing stops (group loop).
+func (a *Agent) flushTrace() {
+	if a.trace == nil {
+		return
+	}
+	if err := a.trace.flush(); err != nil && !a.gl.traceFailed {
+		a.gl.traceFailed = true
+		a.log.Error("cannot write the trace file; tracing stopped", "path", a.cfg.TracePath, "err", err)
+	}
+}
+
+// domainSlice is how long the group loop works on the domain part of the
+// events it took before it ends the pass (client requests, the sessions'
+// writes, the hand-over of ring messages) and starts the next, when no
+// new ring event ended it earlier.
+const domainSlice = time.Millisecond
+
+// domainPart feeds the queued events' domain part to the federation
+// domains' layers, in order, until none waits, new ring events wait for
+// their site part, or domainSlice has passed (group loop; called while
+// some wait).
+func (a *Agent) domainPart() {
+	gl, gr := &a.gl, &a.gr
+	start := time.Now()
+	for gl.domHead < len(gl.domq) {
+		e := &gl.domq[gl.domHead]
+		a.domainsLocalEvent(e)
+		if gl.domainStepped != nil {
+			gl.domainStepped(e)
+		}
+		gl.domBytes -= len(e.Msg.Payload)
+		gl.domq[gl.domHead] = localring.Event{}
+		gl.domHead++
+		gl.yield()
+		if gl.domHead < len(gl.domq) && (gr.eventsWait() || time.Since(start) >= domainSlice) {
+			break
 		}
 	}
+	a.flushTrace()
+	switch {
+	case gl.domHead == len(gl.domq):
+		gl.domq, gl.domHead = gl.domq[:0], 0
+	case gl.domHead >= 1024 && gl.domHead >= len(gl.domq)/2:
+		n := copy(gl.domq, gl.domq[gl.domHead:])
+		clear(gl.domq[n:])
+		gl.domq, gl.domHead = gl.domq[:n], 0
+	}
+	gr.mu.Lock()
+	gr.lag, gr.lagBytes = gl.domainLag()
+	gr.mu.Unlock()
+	gr.cond.Broadcast() // a driver waiting for room (handEvents)
+}
+
+// eventsWait reports whether ring events wait for the group loop to take
+// them (any goroutine).
+func (gr *groupRunner) eventsWait() bool {
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	return len(gr.in) > 0
 }
 
 // submitGroups hands the group loop's ring messages to the ring, each in

@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/atoll-gcs/atoll/groups"
 	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 // TestSlowGroupLayerKeepsRing: n1's group layer takes 2 s (ten token
@@ -199,4 +201,140 @@ func probeGroupLoopStuck(t *testing.T, trace bool) {
 	if trace {
 		c.check(false)
 	}
+}
+
+// gateYAML puts the test cluster's site (lab: n1 and n2) in a federation
+// domain with a far site whose gateway never runs: n1 and n2 carry the
+// domain's layers, and their group loops do every local ring event's
+// domain part; nothing comes down.
+const gateYAML = `version: 1
+cluster: test
+classes:
+  - {name: global, budget: 30s}
+sites:
+  - {name: lab, unicast: ["10.0.0.1:5405", "10.0.0.2:5405"], quic: "127.0.0.1:7001", nodes: [{id: n1}, {id: n2}], gateways: [n1]}
+  - {name: far, unicast: ["10.9.0.1:5405"], quic: "127.0.0.1:7002", nodes: [{id: f1}], gateways: [f1]}
+links:
+  - {between: [lab, far], rtt: 20ms}
+groups:
+  - {name: wide, class: global, sites: [lab, far]}
+`
+
+// TestSiteSendsPassDomainPart: with a trace, a node holds its new ring
+// messages back only until the group loop has written the site's lines of
+// the events before them (its trace gate), not until the federation
+// domains' layers have taken those events too. n1's domain part is slowed
+// down (25 ms for each of its first 40 deliveries, as a burst of the
+// domain's messages coming down keeps a site's nodes busy) while n1 sends
+// a message every 10 ms: n2 must deliver n1's messages while n1's domain
+// part is still behind deliveries that came before their send at n1. With
+// one gate for both parts n1 sent nothing until its group loop had done
+// every event before, domain part included, so n2 delivered none of them
+// earlier (0 of 30 with the gate counting the domain part). Every
+// message's send line is still in n1's trace before n2 delivers it, and
+// the traces satisfy EVS.
+func TestSiteSendsPassDomainPart(t *testing.T) {
+	f, err := topology.Parse("gate.yaml", []byte(gateYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fed := func(cfg *Config) { cfg.Federation = &Federation{File: f, Plan: f.Plan()} }
+	c := newCluster(t, 2)
+	var (
+		slowFor  atomic.Int32
+		domDone  atomic.Int64 // deliveries whose domain part n1 has done
+		mu       sync.Mutex
+		delivers int64                // deliveries n1's site part has done
+		after    = map[string]int64{} // n1's message: the deliveries before its send at n1
+	)
+	n1 := c.startPrepared("n1", fed, func(a *Agent) {
+		a.gl.stepped = func(e *localring.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch e.Kind {
+			case localring.EventDeliver:
+				delivers++
+			case localring.EventSend:
+				after[e.Msg.ID.String()] = delivers
+			}
+		}
+		a.gl.domainStepped = func(e *localring.Event) {
+			if e.Kind != localring.EventDeliver {
+				return
+			}
+			if slowFor.Add(-1) >= 0 {
+				time.Sleep(25 * time.Millisecond)
+			}
+			domDone.Add(1)
+		}
+	})
+	if len(n1.doms) != 1 {
+		t.Fatalf("n1 runs %d federation domains, want 1", len(n1.doms))
+	}
+	n2 := c.start("n2", fed)
+	c.waitRing([]string{"n1", "n2"}, 10*time.Second)
+	sub := n2.Subscribe(1 << 12)
+	slowFor.Store(40)
+	const n = 30
+	trace := filepath.Join(c.dir, "n1.trace")
+	// n2's deliveries of n1's messages are judged as they come, while n1
+	// still sends.
+	type judged struct {
+		overtook bool
+		err      error
+	}
+	results := make(chan judged, n)
+	go func() {
+		got := 0
+		deadline := time.After(20 * time.Second)
+		for got < n {
+			select {
+			case e := <-sub.C:
+				if e.Kind != localring.EventDeliver || e.Msg.ID.Sender != "n1" || groups.IsGroupPayload(e.Msg.Payload) {
+					continue
+				}
+				done := domDone.Load()
+				got++
+				mu.Lock()
+				before, ok := after[e.Msg.ID.String()]
+				mu.Unlock()
+				var j judged
+				j.overtook = ok && done < before
+				if !ok {
+					j.err = fmt.Errorf("n2 delivered %s before n1's site part saw its send", e.Msg.ID)
+				} else if b, err := os.ReadFile(trace); err != nil {
+					j.err = err
+				} else if !bytes.Contains(b, []byte(`"msg":"`+e.Msg.ID.String()+`"`)) {
+					j.err = fmt.Errorf("n2 delivered %s, and n1's trace has no line of it yet", e.Msg.ID)
+				}
+				results <- j
+			case <-deadline:
+				results <- judged{err: fmt.Errorf("n2 delivered %d of n1's %d messages within 20 s", got, n)}
+				return
+			}
+		}
+	}()
+	for i := range n {
+		if err := n1.Submit(localring.Agreed, []byte(fmt.Sprintf("m%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	overtook := 0
+	for range n {
+		j := <-results
+		if j.err != nil {
+			t.Fatal(j.err)
+		}
+		if j.overtook {
+			overtook++
+		}
+	}
+	st := n1.Status().Counters
+	t.Logf("n2 delivered %d of n1's %d messages before n1's domain part had done the deliveries before their send; n1 held its sends %d times, %v in all", overtook, n, st.TraceHolds, st.TraceHeld)
+	if overtook < n/3 {
+		t.Errorf("n2 delivered %d of n1's %d messages before n1's domain part had done the deliveries that came before their send at n1; want at least %d: n1's sends waited for its domain part", overtook, n, n/3)
+	}
+	c.stopAll()
+	c.check(false)
 }

@@ -21,6 +21,7 @@ type loopState struct {
 	gather    string                   // the reason of the last gather, for "member lost"
 	installed bool                     // a configuration was installed in this output
 	loadSubs  uint64                   // messages the load generator submitted
+	holdFrom  time.Time                // when the node's new messages were last held back for the trace (traceSends)
 }
 
 // newDriver builds the driver of the agent's node: the hooks put the
@@ -53,7 +54,7 @@ func (a *Agent) newDriver() (err error) {
 					}
 				}
 				a.submitGroups(now)
-				a.traceSends()
+				a.traceSends(now)
 				a.updateSnapshot(ls, ls.installed)
 				ls.installed = false
 				if ls.conf != nil { // after the snapshot: Status shows the ring
@@ -136,7 +137,7 @@ func (a *Agent) queued() int {
 
 // events writes the operator's log lines of the node's events (driver's
 // loop); the group loop handles them for the trace, the domains and the
-// group layer (groupEvents).
+// group layer (siteEvents, domainPart).
 func (a *Agent) events(ls *loopState, evs []localring.Event) {
 	for i, e := range evs {
 		switch e.Kind {

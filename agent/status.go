@@ -199,6 +199,13 @@ type Counters struct {
 	GroupViews     uint64 `json:"group_views"`
 	GroupResent    uint64 `json:"group_messages_resent"`
 	GroupPending   int    `json:"group_pending"`
+
+	// TraceHolds counts the times this node held its new ring messages
+	// back until its group loop had written the trace lines of the local
+	// ring's events before them (with a trace only: a send line is in
+	// the file before the message leaves); TraceHeld is their total time.
+	TraceHolds uint64        `json:"trace_holds"`
+	TraceHeld  time.Duration `json:"trace_held_ns"`
 }
 
 // Rejected is the number of packets dropped before the ring saw them
@@ -356,6 +363,7 @@ func (a *Agent) Status() Status {
 	c.LoadSent, c.LoadDropped = snap.loadSent, snap.loadDrops
 	c.Pending, c.Queued = snap.pending, a.queued()
 	c.Evicted = a.n.evicted.Load()
+	c.TraceHolds, c.TraceHeld = a.n.traceHolds.Load(), time.Duration(a.n.traceHeld.Load())
 	ss := a.sealer.Stats()
 	c.Sealed, c.Opened = ss.Sealed, ss.Opened
 	c.RejectWrongKey, c.RejectMismatch, c.RejectAuth, c.RejectReplay = ss.WrongKey, ss.Mismatch, ss.AuthFailed, ss.Replayed

@@ -61,11 +61,13 @@
 // (TestClassLatencyUnderBursts) that alone brings the realtime p99 back
 // to its value without bursts, so the field was not added. The gateway
 // runner does not use the table (a federation ring carries one domain,
-// one class). And with an EVS trace (--trace) a node sends nothing while
-// its group loop has events left to trace, so a burst of a federation
-// domain's messages coming down still holds a site group's sends for as
-// long as the group loop takes over the burst (docs/BENCHMARKS.md,
-// "Send classes"): the classes do not reach that wait.
+// one class). With an EVS trace (--trace) a node holds its new messages
+// back until its group loop has written the site's trace lines of the
+// events before them (agent traceSends); the federation domains' part of
+// those events (a burst of a domain's messages coming down: bridge, View,
+// group layer, their trace lines and clients) no longer counts, so the
+// classes and that gate no longer meet (docs/BENCHMARKS.md, "Send
+// classes"). The per-visit bound is a constant, not a topology setting.
 package qos
 
 import (
