@@ -140,6 +140,19 @@ type Phase struct {
 	// Links are the relay's counters of the links from a and b to c (and
 	// back) over the phase: what the cap let through and dropped.
 	Links []LinkStats `json:"links,omitempty"`
+	// TraceHolds are, for each node of site a, the times its agent held
+	// its new ring messages back for its trace over the phase, and their
+	// total time (agent Counters.TraceHolds, TraceHeld): with the
+	// benchmark's traces, a site's sends wait there for the site's own
+	// trace lines.
+	TraceHolds []TraceHold `json:"trace_holds,omitempty"`
+}
+
+// TraceHold is one node's holds for its trace over a phase.
+type TraceHold struct {
+	Node  string        `json:"node"`
+	Holds uint64        `json:"holds"`
+	Held  time.Duration `json:"held_ns"`
 }
 
 // LinkStats is one link direction's traffic over a phase.

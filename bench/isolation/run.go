@@ -133,6 +133,7 @@ func (b *runner) runPhase(ctx context.Context, ph int, pl phaseLoad, at time.Dur
 	from := start + int64(b.cfg.Warmup)
 	b.phaseFrom, b.sendEnd = from, from+int64(b.cfg.Duration)
 	before := b.linkStats()
+	holdsBefore := b.traceHolds()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -185,6 +186,14 @@ func (b *runner) runPhase(ctx context.Context, ph int, pl phaseLoad, at time.Dur
 	end := b.clk.now()
 	after := b.linkStats()
 	p.Links = linkRates(before, after, time.Duration(end-start))
+	p.TraceHolds = holdDeltas(holdsBefore, b.traceHolds())
+	var hs []string
+	for _, h := range p.TraceHolds {
+		hs = append(hs, fmt.Sprintf("%s %d (%v)", h.Node, h.Holds, h.Held.Round(time.Microsecond)))
+	}
+	if len(hs) > 0 {
+		b.logf("%s: site a's sends held for the trace: %s", p.Name, strings.Join(hs, ", "))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return p, err
 	}
@@ -207,6 +216,31 @@ func (b *runner) runPhase(ctx context.Context, ph int, pl phaseLoad, at time.Dur
 		p.Groups = append(p.Groups, groupStats(gi, uint8(ph), start, from, b.clk.now(), live, recv))
 	}
 	return p, nil
+}
+
+// traceHolds returns site a's running agents' trace hold counters.
+func (b *runner) traceHolds() map[string]TraceHold {
+	out := map[string]TraceHold{}
+	for _, id := range members(ALocal) {
+		if n := b.w.Node(id); n != nil && n.Running() {
+			c := n.Agent().Status().Counters
+			out[id] = TraceHold{Node: id, Holds: c.TraceHolds, Held: c.TraceHeld}
+		}
+	}
+	return out
+}
+
+// holdDeltas returns what the trace hold counters of the nodes in both
+// grew by, by node.
+func holdDeltas(before, after map[string]TraceHold) []TraceHold {
+	var out []TraceHold
+	for _, id := range slices.Sorted(maps.Keys(after)) {
+		if b, ok := before[id]; ok {
+			a := after[id]
+			out = append(out, TraceHold{Node: id, Holds: a.Holds - b.Holds, Held: a.Held - b.Held})
+		}
+	}
+	return out
 }
 
 // receivers are group's members that are still connected.
