@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/federation"
 	"github.com/atoll-gcs/atoll/federation/transport"
+	"github.com/atoll-gcs/atoll/internal/tracemap"
 	"github.com/atoll-gcs/atoll/internal/wanem"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/driver"
@@ -97,6 +99,12 @@ type ringResult struct {
 	// ringSent and ringRefused are the transports' sealed datagrams sent
 	// and refused (ModeUDP: malformed, unknown key, forged, replayed).
 	ringSent, ringRefused uint64
+	// trace is every member's EVS trace (EVS.md's lines, domain
+	// fed/test) up to 5 s after the load ended, before the members
+	// leave; oneRing says whether every member's last regular
+	// configuration was then one and the same, of all three sites.
+	trace   []evs.Event
+	oneRing bool
 }
 
 func (r *ringResult) pct(p float64) float64 {
@@ -122,9 +130,14 @@ type ringTrack struct {
 	seen      map[uint64]int           // members that delivered it
 	last      map[uint64]time.Duration // latest delivery
 	installs  int
-	tokenLost int      // token losses while measuring
-	conf      []string // each member's regular configuration: id and size
-	size      []int
+	tokenLost int // token losses while measuring
+	// ended is set when the measurement ends, 5 s after the load: token
+	// losses and installs are counted from the ring's forming until then,
+	// the drain of the queues after the load included.
+	ended bool
+	conf  []string // each member's regular configuration: id and size
+	size  []int
+	trace []evs.Event // every member's, in each member's order
 }
 
 // runRing runs the ring of three sites through a mesh of path for d after
@@ -150,20 +163,24 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 	tr := &ringTrack{base: time.Now(), submitted: map[uint64]time.Duration{}, seen: map[uint64]int{}, last: map[uint64]time.Duration{},
 		conf: make([]string, len(sites)), size: make([]int, len(sites))}
 	tap := newRingTap(tr.base)
+	tap.timeout = tm.Token.D()
 	begin, stop := make(chan struct{}), make(chan struct{})
 	var beginAt time.Duration // written before begin is closed
-	running := func() bool {
-		select {
-		case <-stop:
-			return false
-		default:
-		}
+	begun := func() bool {
 		select {
 		case <-begin:
 			return true
 		default:
 			return false
 		}
+	}
+	running := func() bool {
+		select {
+		case <-stop:
+			return false
+		default:
+		}
+		return begun()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -192,6 +209,7 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 		if err != nil {
 			b.Fatal(err)
 		}
+		proc := tracemap.Proc{Node: s, Inc: rcfg.Incarnation, Domain: "fed/test"}
 		idx := uint64(i)
 		var seq uint64
 		submit := func(now time.Time) bool {
@@ -213,13 +231,16 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 			MaxBacklogBytes: t.BacklogBound(rcfg.WindowPackets * rcfg.MaxPacketBytes),
 			Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Hooks: driver.Hooks{
-				Events: func(now time.Time, evs []localring.Event) {
+				Events: func(now time.Time, es []localring.Event) {
 					at := now.Sub(tr.base)
 					tr.mu.Lock()
 					defer tr.mu.Unlock()
-					for _, e := range evs {
+					for _, e := range es {
+						if l, ok := proc.Ring(&e); ok {
+							tr.trace = append(tr.trace, l)
+						}
 						switch {
-						case e.Kind == localring.EventTokenLost && running():
+						case e.Kind == localring.EventTokenLost && begun() && !tr.ended:
 							tr.tokenLost++
 							tap.tokenLost(at, sites[idx])
 						case e.Kind == localring.EventInstall && e.Conf.Kind == localring.Regular:
@@ -371,6 +392,17 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 	}
 	close(stop)
 	time.Sleep(5 * time.Second)
+	// The traces before the members leave (cancel): one copy of all three
+	// under tr.mu, which the Events hooks hold while they append.
+	tr.mu.Lock()
+	tr.ended = true
+	installs := tr.installs
+	trace := slices.Clone(tr.trace)
+	oneRing := true
+	for i := range sites {
+		oneRing = oneRing && tr.size[i] == len(sites) && tr.conf[i] == tr.conf[0]
+	}
+	tr.mu.Unlock()
 	stopProbe()
 	cancel()
 	wg.Wait()
@@ -378,8 +410,8 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	res := ringResult{submitted: len(tr.submitted), reconfigs: (tr.installs - firstInstalls) / len(sites), tokenLost: tr.tokenLost,
-		starvedLosses: tap.starvedLosses(tm.Token.D())}
+	res := ringResult{submitted: len(tr.submitted), reconfigs: (installs - firstInstalls) / len(sites), tokenLost: tr.tokenLost,
+		starvedLosses: tap.starvedLosses(tm.Token.D()), trace: trace, oneRing: oneRing}
 	for i, t := range trs {
 		st := t.Stats()
 		ns := drivers[i].Node().Stats()
