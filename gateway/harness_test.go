@@ -36,6 +36,63 @@ type world struct {
 	conns  map[string]net.PacketConn // each node's socket, kept across restarts
 	log    *syncBuf
 	traces []*syncBuf
+	probe  *schedProbe
+}
+
+// schedProbe notes when the test process did not run: a goroutine sleeps
+// 5 ms at a time and records each wake-up 10 ms late or more. The runners
+// judge each other by wall-clock timeouts (the federation token timeout,
+// QUIC's idle timeout), so a failure to form a ring names how long the
+// machine gave the process no CPU while the test waited.
+type schedProbe struct {
+	mu    sync.Mutex
+	stall []struct{ at, d time.Duration }
+	base  time.Time
+}
+
+func startProbe(t testing.TB) *schedProbe {
+	p := &schedProbe{base: time.Now()}
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			t0 := time.Now()
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if late := time.Since(t0) - 5*time.Millisecond; late >= 10*time.Millisecond {
+				p.mu.Lock()
+				p.stall = append(p.stall, struct{ at, d time.Duration }{t0.Sub(p.base) + 5*time.Millisecond, late})
+				p.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done); <-exited })
+	return p
+}
+
+// since says how long the process did not run since start, in how many
+// stalls, and the longest.
+func (p *schedProbe) since(start time.Time) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	from := start.Sub(p.base)
+	var sum, longest time.Duration
+	n := 0
+	for _, s := range p.stall {
+		if s.at+s.d <= from {
+			continue
+		}
+		d := s.at + s.d - max(s.at, from)
+		sum += d
+		longest = max(longest, d)
+		n++
+	}
+	return fmt.Sprintf("the test process did not run for %v of the %v waited (%d stalls of 10 ms or more, the longest %v)",
+		sum.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), n, longest.Round(time.Millisecond))
 }
 
 const topoTemplate = `version: 1
@@ -92,7 +149,7 @@ func newWorld(t testing.TB, ab, ac time.Duration, bw string, capBits int64, loss
 	dir := t.TempDir()
 	f, p, d := fedPlan(t, ab, ac, bw)
 	var err error
-	w := &world{t: t, file: f, plan: p, domain: d, certs: filepath.Join(dir, "certs"), conns: map[string]net.PacketConn{}, log: &syncBuf{}}
+	w := &world{t: t, file: f, plan: p, domain: d, certs: filepath.Join(dir, "certs"), conns: map[string]net.PacketConn{}, log: &syncBuf{}, probe: startProbe(t)}
 	if _, err := pki.Make(f, pki.Options{Dir: w.certs}); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +260,7 @@ func (w *world) waitRing(timeout time.Duration, sites []string, ms ...*member) (
 		st := m.r.Stats()
 		got = append(got, fmt.Sprintf("%s: %s %s %v", st.Site, st.State, st.Ring, st.Members))
 	}
-	w.t.Fatalf("no federation ring of %s within %v: %s\nlog:\n%s", want, timeout, strings.Join(got, "; "), w.log.tail(40))
+	w.t.Fatalf("no federation ring of %s within %v: %s; %s\nlog:\n%s", want, timeout, strings.Join(got, "; "), w.probe.since(start), w.log.tail(40))
 	return "", 0
 }
 
