@@ -414,6 +414,13 @@ func New(cfg Config) (*Runner, error) {
 	// Datagrams and ModeUDP carry smaller packets than the preset's: the
 	// window keeps its bytes and counts them.
 	federation.FitPacket(&rc, r.tr.MaxPacket())
+	if tc.Mode == transport.ModeStreams {
+		// QUIC repairs a stream's losses itself: a packet missing there
+		// waits behind one QUIC is repairing (or behind its congestion
+		// window) while the token, a datagram, overtakes it, and a nack
+		// would only send it again (localring.Config.NackDelay).
+		rc.NackDelay = 0
+	}
 	r.ring = rc
 	if r.node, err = localring.New(rc); err != nil {
 		r.tr.Close()

@@ -180,6 +180,33 @@ type Config struct {
 	// rotation. DefaultWAN sets it. See requestGaps in token.go.
 	RequestGaps bool
 
+	// NackDelay, when positive, has a member ask a packet's sender
+	// directly for a packet it misses, without waiting for the token
+	// (a nack packet; the sender answers with the packet, to that member
+	// alone). Whenever a member learns that packets up to some sequence
+	// number were sent (a packet with a higher number arrives, it sends
+	// one itself, or the token shows a higher seq) it notes the numbers
+	// it has not received up to there, and NackDelay later asks for those
+	// still missing, unless more than MaxNackRun of them are (then they
+	// are more likely queued on a slow path than lost, and the token's
+	// requests fetch them as before). On paths that keep each sender's
+	// packets in order and whose delays obey the triangle inequality (a
+	// WAN mesh) a packet missing below one that arrived is lost, and a
+	// packet missing below the token's seq is lost or about to arrive
+	// (a transport that sends the token ahead of its visit's packets,
+	// federation/transport's ModeUDP, needs NackDelay to cover their
+	// sending time): a loss then costs about one round trip to its sender
+	// instead of one to two token rotations. Likewise for the token: a
+	// member that got packets of its predecessor's visit after its own
+	// last pass, and no token NackDelay after the last of them, tells the
+	// predecessor (a token nack), which sends the token again at once
+	// rather than at TokenRetransmit. It adds no sending beyond the
+	// window but the nacks and their answers, at most one nack per packet
+	// and member and one token nack per visit. DefaultWAN sets 5 ms; 0 (every other preset)
+	// sends no nacks: on a LAN the tokens, read by another socket, often
+	// overtake the multicasts. See nack.go.
+	NackDelay time.Duration
+
 	// ByteWindow makes the flow-control window count bytes instead of
 	// packets: the ring may send WindowPackets × MaxPacketBytes bytes of
 	// packets per rotation, and a node MaxPacketsPerVisit × MaxPacketBytes
@@ -313,6 +340,7 @@ func DefaultWAN(id NodeID) Config {
 	c.MaxPacketsPerVisit = c.WindowPackets
 	c.AdaptWindow = true
 	c.RequestGaps = true
+	c.NackDelay = DefaultNackDelay
 	c.setDefaults()
 	return c
 }
@@ -336,8 +364,8 @@ type Timings struct {
 // leave Merge zero (the LAN preset's 200 ms is 4 × its 50 ms join).
 const MergeJoins = 4
 
-// WithTimings returns c with the timers of t. TokenHold and StallHold are
-// lowered to half the retransmit interval when they would not fit below it
+// WithTimings returns c with the timers of t. TokenHold, StallHold and
+// NackDelay are lowered to half the retransmit interval when they would not fit below it
 // (Validate).
 func (c Config) WithTimings(t Timings) Config {
 	set := func(dst *time.Duration, v time.Duration) {
@@ -358,6 +386,9 @@ func (c Config) WithTimings(t Timings) Config {
 	}
 	if c.TokenRetransmit > 0 && c.StallHold >= c.TokenRetransmit {
 		c.StallHold = c.TokenRetransmit / 2
+	}
+	if c.TokenRetransmit > 0 && c.NackDelay >= c.TokenRetransmit {
+		c.NackDelay = c.TokenRetransmit / 2
 	}
 	return c
 }
@@ -461,6 +492,16 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultNackDelay is DefaultWAN's Config.NackDelay: the sending time of a
+// few datagrams on a 10 Mbit/s path, which a token sent ahead of them
+// (federation/transport's ModeUDP) leads them by.
+const DefaultNackDelay = 5 * time.Millisecond
+
+// MaxNackRun is the most packets one nack asks for from what one
+// observation showed missing (Config.NackDelay): more missing at once
+// are more likely still queued on their way than lost.
+const MaxNackRun = 4
+
 // MaxTokenCopies is the largest Config.TokenCopies.
 const MaxTokenCopies = 4
 
@@ -542,6 +583,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenCopies < 0 || c.TokenCopies > MaxTokenCopies {
 		bad("token copies %d must be between 1 and %d (0: 1)", c.TokenCopies, MaxTokenCopies)
+	}
+	if c.NackDelay < 0 || (c.NackDelay > 0 && c.NackDelay >= c.TokenRetransmit) {
+		bad("nack delay %v must be 0 (no nacks) or positive and below the token retransmit interval %v", c.NackDelay, c.TokenRetransmit)
 	}
 	if c.StartSeq > 1<<63 {
 		bad("start seq %d is above 2^63; it is for tests only, leave it 0", c.StartSeq)

@@ -53,10 +53,20 @@
 // be on their way) and, with Config.RequestGaps (on in DefaultWAN), at
 // once for those it misses between two packets of one sender's visit,
 // which are lost: on a long path with random loss that saves a lost
-// packet, and every delivery held behind it, a rotation. A lost token
+// packet, and every delivery held behind it, a rotation. With
+// Config.NackDelay (on in DefaultWAN) a member does not wait for the
+// token at all: NackDelay after it learns that packets it misses were
+// sent (a later packet arrived, or the token showed them), it asks their
+// senders for them directly with a nack packet (an Atoll extension to
+// Totem), and the sender answers it alone, about a round trip after the
+// loss; the token's requests remain for what a lost nack leaves missing
+// (nack.go). A lost token
 // stops the ring until its sender retransmits it (TokenRetransmit);
 // with Config.TokenCopies (1 by default) each hop sends the token in
-// that many copies, and the successor drops the later ones.
+// that many copies, and the successor drops the later ones. With
+// Config.NackDelay a member that got packets of its predecessor's visit
+// but, NackDelay after the last, no token asks the predecessor for it
+// (a token nack), which sends it again at once.
 //
 // A WAN ring sizes its window from the declared bandwidth of its paths
 // (WindowForBDP); when a path carries less, the ring keeps the

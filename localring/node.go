@@ -55,11 +55,14 @@ type ringState struct {
 	lastFCC   uint32        // packets (or bytes: Config.ByteWindow) I sent at my last visit
 	lastBack  uint32        // my backlog reported at my last visit
 	reasm     map[Member]*reassembly
-	sentToken []byte   // the last token I passed on this ring, for retransmission
-	sentSeq   uint64   // the token's seq when I passed it
-	prevSeq   uint64   // the token's seq at my previous visit
-	answered  []uint64 // the retransmission requests I answered at my previous visit
-	spareAns  []uint64 // answered's buffer before last, reused
+	sentToken []byte              // the last token I passed on this ring, for retransmission
+	sentSeq   uint64              // the token's seq when I passed it
+	prevSeq   uint64              // the token's seq at my previous visit
+	noted     uint64              // packets up to here were noted for nacks (nack.go)
+	nacked    map[uint64]struct{} // packets asked for by nack and not freed yet
+	tokNacked bool                // a token nack went out since I last passed the token (nack.go)
+	answered  []uint64            // the retransmission requests I answered at my previous visit
+	spareAns  []uint64            // answered's buffer before last, reused
 	stall     stallWatch
 }
 
@@ -86,6 +89,16 @@ func (rs *ringState) member(id NodeID) (Member, bool) {
 		}
 	}
 	return Member{}, false
+}
+
+// predecessor is the member before id in ring order.
+func (rs *ringState) predecessor(id NodeID) NodeID {
+	for i, m := range rs.members {
+		if m.ID == id {
+			return rs.members[(i+len(rs.members)-1)%len(rs.members)].ID
+		}
+	}
+	return rs.members[0].ID
 }
 
 // successor is the member after id in ring order.
@@ -184,14 +197,16 @@ type Node struct {
 	partial    int                       // the class whose first message is partly sequenced on this ring, -1 none
 	partialOff int                       // bytes of that message already sequenced on this ring
 	nextMsgID  uint64
-	sendLimit  int    // SetSendLimit's bound on new packets per visit,
-	limited    bool   // when set
-	win        int    // the window in use (Config.AdaptWindow; else WindowPackets)
-	cutLast    bool   // adaptWindow cut win at my previous visit
-	held       *token // the token kept by an idle representative
-	stallTok   *token // the token the representative keeps for StallHold while stalled
-	ringIdle   bool   // the representative said it holds the idle token
-	idleHolds  int    // holds in a row of the idle token (IdleTokenHold)
+	sendLimit  int       // SetSendLimit's bound on new packets per visit,
+	limited    bool      // when set
+	win        int       // the window in use (Config.AdaptWindow; else WindowPackets)
+	cutLast    bool      // adaptWindow cut win at my previous visit
+	held       *token    // the token kept by an idle representative
+	stallTok   *token    // the token the representative keeps for StallHold while stalled
+	ringIdle   bool      // the representative said it holds the idle token
+	idleHolds  int       // holds in a row of the idle token (IdleTokenHold)
+	nackRuns   []nackRun // observations of missing packets waiting for their nack (nack.go)
+	tokNackAt  time.Time // when to tell my predecessor its token did not come (nack.go), zero if not armed
 
 	// failure to receive (stall.go)
 	evictedSelf bool                     // the ring is taking me out: gather alone
@@ -328,7 +343,7 @@ func (n *Node) HasReady() bool { return len(n.out.Packets) > 0 || len(n.out.Even
 // the zero time when no timer is armed.
 func (n *Node) NextDeadline() time.Time {
 	var d time.Time
-	for _, t := range [...]time.Time{n.tokenLossAt, n.retransmitAt, n.holdUntil, n.joinAt, n.consensusAt, n.mergeAt} {
+	for _, t := range [...]time.Time{n.tokenLossAt, n.retransmitAt, n.holdUntil, n.joinAt, n.consensusAt, n.mergeAt, n.nackDeadline(), n.tokNackAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -426,6 +441,7 @@ func (n *Node) stop(s state) {
 	n.held, n.stallTok = nil, nil
 	n.tokenLossAt, n.retransmitAt, n.holdUntil = time.Time{}, time.Time{}, time.Time{}
 	n.joinAt, n.consensusAt, n.mergeAt = time.Time{}, time.Time{}, time.Time{}
+	n.nackRuns, n.tokNackAt = nil, time.Time{}
 }
 
 // ringID returns the id of a ring with sequence number seq that this node
@@ -617,6 +633,13 @@ func (n *Node) Tick(now time.Time) {
 	if due(n.retransmitAt) {
 		n.retransmitToken()
 	}
+	if due(n.nackDeadline()) {
+		n.sendNacks()
+	}
+	if due(n.tokNackAt) {
+		n.tokNackAt = time.Time{}
+		n.sendTokenNack()
+	}
 	if due(n.tokenLossAt) {
 		n.tokenLossAt = time.Time{}
 		n.stats.TokenLosses++
@@ -713,7 +736,14 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 			return err
 		}
 		n.onFence(f)
-	case ptMerge, ptWake, ptIdle:
+	case ptNack:
+		k, err := parseNack(pkt)
+		if err != nil {
+			n.stats.Malformed++
+			return err
+		}
+		n.onNack(k)
+	case ptMerge, ptWake, ptIdle, ptTokenNack:
 		m, err := parseMerge(pkt)
 		if err != nil {
 			n.stats.Malformed++
@@ -727,6 +757,8 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 			n.onWake(m)
 		case ptIdle:
 			n.onIdle(m)
+		case ptTokenNack:
+			n.onTokenNack(m)
 		default:
 			n.onMerge(m)
 		}
@@ -794,6 +826,7 @@ func (n *Node) onMcast(m *mcast) {
 		n.receive(n.reg, m)
 		if n.state == stateOperational {
 			n.deliver(n.reg)
+			n.watchToken(n.reg, m)
 		}
 	case n.next != nil && m.ring == n.next.id && n.state >= stateCommit:
 		n.receive(n.next, m)
@@ -813,6 +846,9 @@ func (n *Node) receive(rs *ringState, m *mcast) {
 	if m.seq <= rs.freed || rs.store[m.seq] != nil {
 		n.stats.DuplicateMcast++
 		return
+	}
+	if m.seq > rs.highSeq+1 {
+		n.noteSent(rs, m.seq-1)
 	}
 	rs.store[m.seq] = m
 	if m.seq > rs.highSeq {
@@ -857,6 +893,9 @@ func (n *Node) deliver(rs *ringState) {
 	limit := min(rs.delivered, rs.safeUpTo)
 	for s := rs.freed + 1; s <= limit; s++ {
 		delete(rs.store, s)
+		if rs.nacked != nil {
+			delete(rs.nacked, s)
+		}
 	}
 	if limit > rs.freed {
 		rs.freed = limit

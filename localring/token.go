@@ -53,6 +53,7 @@ func (n *Node) onToken(tok *token) {
 		return
 	}
 	rs.lastTok = tok.tokSeq
+	n.tokNackAt = time.Time{}
 	if n.state == stateOperational {
 		if !rs.lastTokAt.IsZero() {
 			rot := n.now.Sub(rs.lastTokAt)
@@ -93,6 +94,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	}
 
 	n.ringIdle = false
+	n.noteSent(rs, tok.seq) // nacks (nack.go)
 	// Operational or in recovery (whose packets a member may fail to
 	// receive just the same): the failure-to-receive detector (stall.go).
 	if tok.evict != nil && n.onEviction(rs, tok) {
@@ -379,6 +381,7 @@ func (n *Node) passToken(rs *ringState, tok *token) {
 	b := tok.append(nil)
 	rs.sentToken = b
 	rs.sentSeq = tok.seq
+	rs.tokNacked = false
 	n.sendToken(tok.to, b)
 	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
 }
@@ -469,7 +472,7 @@ func (n *Node) requestGaps(rs *ringState, tok *token) {
 		}
 		if last != 0 && last+1 < s && m.sender == sender {
 			for g := last + 1; g < s && len(tok.rtr) < limit; g++ {
-				if !slices.Contains(tok.rtr, g) {
+				if _, asked := rs.nacked[g]; !asked && !slices.Contains(tok.rtr, g) {
 					tok.rtr = append(tok.rtr, g)
 					n.stats.RetransmitRequests++
 					n.stats.GapRequests++

@@ -259,6 +259,11 @@ type Stats struct {
 	Retransmits                     uint64 // packets this node retransmitted on request
 	RetransmitRequests              uint64 // sequence numbers this node asked for
 	GapRequests                     uint64 // of them, asked for at the first visit as gaps in a sender's visit (Config.RequestGaps)
+	Nacks                           uint64 // sequence numbers this node asked their senders for by nack (Config.NackDelay)
+	NackRunsSkipped                 uint64 // observations of missing packets not nacked: more than MaxNackRun were still missing
+	NackAnswers                     uint64 // packets this node sent answering other members' nacks
+	TokenNacks                      uint64 // times this node told its predecessor the token did not come (Config.NackDelay)
+	TokenNackResends                uint64 // tokens this node sent again at once on its successor's token nack
 	TokenRetransmits                uint64
 	TokenLosses                     uint64
 	Gathers                         uint64 // times the membership protocol started

@@ -35,6 +35,10 @@ const (
 	ptWake   packetType = 6 // asks an idle representative to release the token
 	ptIdle   packetType = 7 // the representative holds the token of an idle ring
 	ptFence  packetType = 8 // tells a superseded incarnation that a newer one exists
+	ptNack   packetType = 9 // asks the senders of packets a member misses for them (Config.NackDelay)
+	// ptTokenNack tells a member that its successor got packets of the
+	// visit after its own but no token (Config.NackDelay)
+	ptTokenNack packetType = 10
 )
 
 func (t packetType) String() string {
@@ -55,6 +59,10 @@ func (t packetType) String() string {
 		return "idle"
 	case ptFence:
 		return "fence"
+	case ptNack:
+		return "nack"
+	case ptTokenNack:
+		return "token-nack"
 	}
 	return fmt.Sprintf("type-%d", uint8(t))
 }
@@ -475,7 +483,7 @@ func IsMessagePacket(pkt []byte) bool {
 }
 
 // PacketKind names the kind of pkt from its header ("mcast", "token",
-// "join", "commit", "merge-detect", "wake", "idle", "fence"), for logs and
+// "join", "commit", "merge-detect", "wake", "idle", "fence", "nack", "token-nack"), for logs and
 // tools that trace the protocol; it checks nothing else and returns
 // "malformed" for a packet without a header this node speaks.
 func PacketKind(pkt []byte) string {

@@ -29,6 +29,8 @@ func samplePackets() [][]byte {
 		(&commit{ring: ring, to: "n2", rotation: 1, tokSeq: 3, entries: []commitEntry{{member: me, filled: true, oldRing: RingID{Seq: 8, Rep: "n1", RepInc: 7}, aru: 4, highSeq: 6, highDelivered: 4}}}).append(nil),
 		(&merge{ring: ring, sender: me}).append(nil),
 		(&fenceNotice{sender: me, newest: Member{ID: "n2", Inc: 9}}).append(nil),
+		(&nack{ring: RingID{Seq: 16, Rep: "n1", RepInc: 300}, sender: me, seqs: []uint64{4, 6, 1 << 40}}).append(nil),
+		(&merge{ring: ring, sender: me}).appendTo(nil, ptTokenNack),
 	}
 }
 
@@ -75,6 +77,18 @@ func reencode(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		return f.append(nil), nil
+	case ptTokenNack:
+		m, err := parseMerge(b)
+		if err != nil {
+			return nil, err
+		}
+		return m.appendTo(nil, ptTokenNack), nil
+	case ptNack:
+		k, err := parseNack(b)
+		if err != nil {
+			return nil, err
+		}
+		return k.append(nil), nil
 	}
 	return nil, ErrMalformed
 }

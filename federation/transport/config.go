@@ -462,7 +462,7 @@ func (c *Config) resolve() (*resolved, error) {
 }
 
 // ALPN returns the ALPN protocol name of a ring: the protocol version, the
-// mode and the configuration hash, such as "atoll-fed/6/d/0123456789abcdef".
+// mode and the configuration hash, such as "atoll-fed/7/d/0123456789abcdef".
 func ALPN(mode Mode, configHash uint64) string {
 	if mode == ModeDefault {
 		mode = DefaultMode
@@ -490,5 +490,8 @@ func ALPN(mode Mode, configHash uint64) string {
 // (localring.Config.ByteWindow, set by federation.FitPacket): the
 // token's flow-control count is then bytes, which a member counting
 // packets would take for far more than its window (and the reverse), so
-// the two refuse each other.
-const alpnPrefix = "atoll-fed/6"
+// the two refuse each other. Version 7 adds the ring's nack packet
+// (localring.Config.NackDelay, on in the federation ring's DefaultWAN):
+// a member asks a lost packet's sender for it directly, which an earlier
+// gateway would drop as malformed (an unknown packet type) at every loss.
+const alpnPrefix = "atoll-fed/7"
