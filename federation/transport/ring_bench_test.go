@@ -415,7 +415,7 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 	for i, t := range trs {
 		st := t.Stats()
 		ns := drivers[i].Node().Stats()
-		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d messages, %d control, no connection %d; the ring node halved its window %d times (AdaptWindow), asked for %d packets (%d of them gaps in a sender's visit, RequestGaps) and retransmitted %d", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.ControlDrops, st.SendNoConn, ns.WindowCuts, ns.RetransmitRequests, ns.GapRequests, ns.Retransmits)
+		b.Logf("%s rate=%d: site %s: sent %d, received %d, dropped (queue full) %d messages, %d control, no connection %d; the ring node halved its window %d times (AdaptWindow), asked for %d packets (%d of them gaps in a sender's visit, RequestGaps) and retransmitted %d; nacked %d packets (%d observations too long to), answered %d nacks, sent %d token nacks and resent %d tokens on one; %d token retransmissions", mode, rate, sites[i], st.PacketsSent, st.PacketsReceived, st.SendDrops, st.ControlDrops, st.SendNoConn, ns.WindowCuts, ns.RetransmitRequests, ns.GapRequests, ns.Retransmits, ns.Nacks, ns.NackRunsSkipped, ns.NackAnswers, ns.TokenNacks, ns.TokenNackResends, ns.TokenRetransmits)
 		res.queueDrops += st.SendDrops + st.ControlDrops
 		res.ringSent += st.RingSent
 		res.ringRefused += st.RingMalformed + st.RingUnknownKey + st.RingForged + st.RingReplayed
