@@ -462,11 +462,9 @@ const maxReadBatch = 256
 
 // copyPayload copies p into slab, which it returns, allocating a new slab
 // when p does not fit: one allocation for the many small payloads of a
-// batch of requests instead of one each. A slab is cp.SlabBytes, the
-// largest block the allocator serves without taking the heap's lock;
-// payloads over a quarter of it get their own.
-func copyPayload(slab, p []byte) (pc, rest []byte) {
-	const slabSize = cp.SlabBytes
+// batch of requests instead of one each.
+func copyPayload(slab, p []byte) (cp, rest []byte) {
+	const slabSize = 64 << 10
 	if cap(slab)-len(slab) < len(p) {
 		if len(p) > slabSize/4 {
 			return append([]byte(nil), p...), slab

@@ -1217,11 +1217,9 @@ func (c *Client) handle(f *cp.Frame) (e Event, ok bool, end error) {
 // burst of messages instead of one each. Each copy has its own capacity,
 // so an application that appends to a payload does not touch the next
 // one. A large payload gets an allocation of its own, so that a message
-// kept does not hold a slab much larger than itself. A slab is
-// clientproto.SlabBytes, the largest block the allocator serves without
-// taking the heap's lock.
-func copyPayload(slab, p []byte) (pc, rest []byte) {
-	const slabSize = cp.SlabBytes
+// kept does not hold a slab much larger than itself.
+func copyPayload(slab, p []byte) (cp, rest []byte) {
+	const slabSize = 32 << 10
 	if len(p) == 0 {
 		return nil, slab
 	}

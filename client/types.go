@@ -122,7 +122,7 @@ type Message struct {
 	// ID is the ring message's id, "node/incarnation/counter".
 	ID string `json:"id"`
 	// Payload is the application's data, the message's own: the client
-	// copies payloads of up to 4 KiB into shared blocks of about 32 KiB, so a
+	// copies payloads of up to 4 KiB into shared 32 KiB blocks, so a
 	// small payload kept long holds its block (copy it to keep it alone).
 	Payload []byte `json:"payload"`
 }
