@@ -17,7 +17,8 @@ import (
 // 64 messages queued in its ring (rate=full). One op is one message
 // delivered at every node. The latencies are virtual time from Submit to
 // the delivery, over every delivery at every node (p50-µs, p99-µs); so are
-// rotation-µs (the token's round trip, from the tokens node 1 sent) and
+// rotation-µs (the token's round trip, from the tokens node 1 sent),
+// pkts-in/msg (packets received across the ring per message) and
 // vmsgs/s (messages per virtual second, which at full load only the
 // protocol's windows and the delays bound: the simulated network has no
 // bandwidth limit and the nodes no CPU cost). ns/op is the real CPU of the
@@ -79,7 +80,7 @@ func benchRingSize(b *testing.B, n, rate int) {
 	b.ReportAllocs()
 	b.SetBytes(size)
 	b.ResetTimer()
-	start, tokens0 := c.now, c.Unicasts(0)
+	start, tokens0, in0 := c.now, c.Unicasts(0), c.packetsIn()
 	next := 0
 	for done < b.N {
 		if rate > 0 {
@@ -116,4 +117,14 @@ func benchRingSize(b *testing.B, n, rate int) {
 		b.ReportMetric(float64(elapsed.Microseconds())/float64(t), "rotation-µs")
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "vmsgs/s")
+	b.ReportMetric(float64(c.packetsIn()-in0)/float64(b.N), "pkts-in/msg")
+}
+
+// packetsIn is the packets every node of c has received: on a real host
+// each is about one wake-up of a node's process at low rates.
+func (c *Cluster) packetsIn() (in uint64) {
+	for i := range c.nodes {
+		in += c.Node(i).Stats().PacketsIn
+	}
+	return in
 }
