@@ -205,6 +205,10 @@ type Site struct {
 	// the site in the regular one (numberedReg): a site that still holds
 	// that configuration's messages is answered from there (lookup).
 	regFrom map[localring.DomainOrder]localring.DomainOrder
+	// stubAt is the place of the last stub the log took (Entry.Elided: a
+	// node that applied it, not the gateway that injected it, which keeps
+	// the message); zero if none. The Sync names it (syncMsg.stub).
+	stubAt localring.DomainOrder
 
 	// inflight counts this term's Ups submitted in an earlier
 	// federation ring and not delivered yet: the ring carries them over
@@ -231,6 +235,7 @@ type fedState struct {
 	holdOf   map[string]hold                  // per site, the held position its Sync named, if any
 	fromOf   map[string]localring.DomainOrder // per site, the log start its Sync named, if any
 	rootOf   map[string]string                // per site, the domain's configuration its Sync's named configuration is in
+	stubOf   map[string]localring.DomainOrder // per site, the place of the last stub in its log its Sync named, if any
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// regOf is, per site, the last place its Sync says it numbered in
 	// the regular configuration before its transitional one, if any.
@@ -680,6 +685,7 @@ func (s *Site) open() {
 	if s.injRoot != sync.named() {
 		sync.root = s.injRoot
 	}
+	sync.stub = s.stubAt
 	f.syncLast = hold{pos: sync.last, conf: sync.conf, held: sync.trans != "" && sync.trans == sync.conf}
 	if f.waiting {
 		sync.hold = f.ask
@@ -1054,6 +1060,9 @@ func (s *Site) remember(e Entry) {
 		s.log = slices.Delete(s.log, 0, len(s.log)-s.cfg.LogEntries+1)
 	}
 	s.log = append(s.log, e)
+	if e.Elided {
+		s.stubAt = e.Pos
+	}
 }
 
 // inject sends a numbered entry down to the site, holding it while the
@@ -1135,7 +1144,8 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	old := s.fed
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
 		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string), regOf: make(map[string]localring.DomainOrder),
-		holdOf: make(map[string]hold), fromOf: make(map[string]localring.DomainOrder), rootOf: make(map[string]string)}
+		holdOf: make(map[string]hold), fromOf: make(map[string]localring.DomainOrder), rootOf: make(map[string]string),
+		stubOf: make(map[string]localring.DomainOrder)}
 	if old != nil && old.waiting {
 		// The last ring settled here, but ended before this site's
 		// catch-up answer came: the site has not installed it. What it
@@ -1207,6 +1217,9 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		f.rootOf[x.site] = x.named()
 		if x.root != "" {
 			f.rootOf[x.site] = x.root
+		}
+		if !x.stub.IsZero() {
+			f.stubOf[x.site] = x.stub
 		}
 		if len(f.syncs) == len(f.members) {
 			s.settle()
@@ -1587,24 +1600,62 @@ func (s *Site) settleSyncs(base localring.DomainOrder) {
 }
 
 // answerer returns the site that answers the catch-ups of a settled ring:
-// the lowest-id site whose Sync named base and no held position, else the
-// lowest-id site whose Sync named base (it takes its own held position as
-// refused, and no held position is answered).
+// the lowest-id site whose Sync named base and no held position and whose
+// log holds in full every message it answers (whole); else the lowest-id
+// site whose Sync named base and no held position (its log has a stub
+// in the range: it refuses, Stats.ElidedRefused, and the site behind
+// goes through a partition and a merge); else the lowest-id site whose
+// Sync named base (it takes its own held position as refused, and no
+// held position is answered). Without stubs every site's log is whole,
+// and the answerer is the one of the bridges before stubs.
 func (s *Site) answerer(base localring.DomainOrder) string {
 	f := s.fed
-	first := ""
+	first, free := "", ""
 	for _, site := range f.members {
 		if f.syncs[site] != base {
 			continue
 		}
 		if _, held := f.holdOf[site]; !held {
-			return site
+			if s.whole(site, base) {
+				return site
+			}
+			if free == "" {
+				free = site
+			}
 		}
 		if first == "" {
 			first = site
 		}
 	}
+	if free != "" {
+		return free
+	}
 	return first
+}
+
+// whole reports whether the log of site, a site at base with no held
+// position, holds in full every message it would answer as the ring's
+// answerer (answerBehind): the last stub its Sync named (syncMsg.stub),
+// if any, is at or before every held position and every position behind
+// base that the Syncs name. A site holds in full the messages its
+// gateway injected, those its members needed, and catch-up answers; its
+// log has stubs only of messages a node of it applied as stubs, before it
+// became the active gateway. Every member decides alike, from the Syncs.
+func (s *Site) whole(site string, base localring.DomainOrder) bool {
+	f := s.fed
+	stub, ok := f.stubOf[site]
+	if !ok {
+		return true
+	}
+	for _, x := range f.members {
+		if h, held := f.holdOf[x]; held && h.pos.Less(stub) {
+			return false
+		}
+		if p, ok := f.syncs[x]; ok && p.Less(base) && !p.IsZero() && p.Less(stub) {
+			return false
+		}
+	}
+	return true
 }
 
 // owe notes, at every member, the sites that answerer answers at its

@@ -481,7 +481,12 @@ func TestCodecs(t *testing.T) {
 	// the fields before it.
 	withRoot, fromRoot, behindRoot := *plain, regFrom, syncMsg{site: "a", ring: 12, last: prev, conf: "r:8:a", root: "r:4:a"}
 	withRoot.root, fromRoot.root = "r:4:a", "r:4:a"
-	for _, x := range []*syncMsg{plain, &held, &withReg, &heldReg, &withFrom, &regFrom, &withRoot, &fromRoot, &behindRoot} {
+	// The place of the last stub in the site's log, alone (every field
+	// before it zero) or after a domain's configuration.
+	withStub, rootStub := *plain, fromRoot
+	withStub.stub = localring.DomainOrder{Seq: 7, Ring: 4}
+	rootStub.stub = withStub.stub
+	for _, x := range []*syncMsg{plain, &held, &withReg, &heldReg, &withFrom, &regFrom, &withRoot, &fromRoot, &behindRoot, &withStub, &rootStub} {
 		if got, err := decodeFed(encodeSync(x)); err != nil || fmt.Sprint(got) != fmt.Sprint(x) {
 			t.Errorf("Sync %+v decoded as %+v, %v", x, got, err)
 		}
@@ -505,6 +510,12 @@ func TestCodecs(t *testing.T) {
 	}
 	if _, err := decodeFed(append(encodeSync(&withReg), appendPos(nil, localring.DomainOrder{})...)); err == nil {
 		t.Error("a Sync with a zero log start decoded")
+	}
+	if _, err := decodeFed(append(encodeSync(&withFrom), appendString(nil, "")...)); err == nil {
+		t.Error("a Sync with an empty domain configuration and no stub place decoded")
+	}
+	if _, err := decodeFed(append(encodeSync(&fromRoot), appendPos(nil, localring.DomainOrder{})...)); err == nil {
+		t.Error("a Sync with a zero stub place decoded")
 	}
 	named := behindRoot
 	named.root = named.conf

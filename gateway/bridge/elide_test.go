@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/atoll-gcs/atoll/localring"
@@ -109,5 +110,100 @@ func TestElide(t *testing.T) {
 	}
 	if _, _, err := decodeLocal(append(encodeDown(tag, at(2), &m), 4)); err == nil {
 		t.Error("a Down with marks 4 decoded")
+	}
+}
+
+// TestAnswererWholeLog: a catch-up is answered by a site whose log holds
+// the range in full, not refused for a stub. Site a brings c's messages
+// down as stubs (Config.Elide). c's "missed" is ordered; a's gateway a1
+// injects its stub, which a2 and a3 apply, and b's gateway b1 dies before
+// it injects it (b is behind); then a1 dies too: a2, a new gateway with
+// the stub in its log, and b2 join the next ring, where a (at base, the
+// lowest id) was the answerer of the bridges before and refused b
+// (Stats.ElidedRefused: b went through a partition and a merge, without
+// "missed"). The ring's answerer is now c, whose log holds it: b catches
+// up, misses nothing, and the ring continues the domain's configuration
+// (no view changes). A site whose Sync names no stub is the answerer of
+// the bridges before (sub-test "no stub": a's log is whole when a's
+// gateway did not change).
+func TestAnswererWholeLog(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		aFailover bool
+		answerer  string
+	}{
+		{"stub at a", true, "c"},
+		{"no stub", false, "a"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, 0, 3, 2, 2)
+			for _, n := range h.site("a").nodes {
+				n.b.cfg.Elide = func(e *Entry) []byte {
+					if e.Origin.Site == "c" {
+						return []byte("stub")
+					}
+					return nil
+				}
+			}
+			h.fedConfig("a", "b", "c")
+			h.settle()
+			h.send("b1", "before")
+			h.send("c1", "before")
+			h.settle()
+
+			h.send("c1", "missed")
+			missed := h.sent[len(h.sent)-1]
+			h.localStep(h.site("c"))
+			h.frozen[h.node("b1")] = true
+			h.fedStep()
+			h.localStep(h.site("a"))
+			h.crash("b1")
+			h.localConfig(h.site("b"))
+			if c.aFailover {
+				h.crash("a1")
+				h.localConfig(h.site("a"))
+			}
+			h.fedConfig("a", "b", "c")
+			h.settle()
+			h.send("a3", "after")
+			h.send("b2", "after")
+			h.send("c2", "after")
+			h.settle()
+			h.checkOrder()
+
+			if st := h.node("a3").b.Stats(); st.ElidedApplied != 3 {
+				t.Errorf("a3 applied %d stubs, want 3 (c's before, missed and after)", st.ElidedApplied)
+			}
+			var answered string
+			for _, s := range h.sites {
+				g := s.gw
+				if st := g.b.Stats(); st.ElidedRefused != 0 || st.Gaps != 0 {
+					t.Errorf("%s: %d catch-ups refused for a stub, %d refusals taken", g.id, st.ElidedRefused, st.Gaps)
+				}
+				if g.b.fed.answerer != "" {
+					answered = g.b.fed.answerer
+				}
+			}
+			if answered != c.answerer {
+				t.Errorf("answerer %q, want %q", answered, c.answerer)
+			}
+			if st := h.node("b2").b.Stats(); st.CatchUps != 1 {
+				t.Errorf("b2 stats %+v, want one catch-up", st)
+			}
+			for _, id := range []string{"b2", "c1", "a3"} {
+				n := h.node(id)
+				if !slices.Contains(h.messages(n), missed) {
+					t.Errorf("%s did not deliver %s", id, missed)
+				}
+				if got := confs(n); got != "reg[a b c] cont[a b c]" {
+					t.Errorf("%s configurations %q, want reg[a b c] cont[a b c]", id, got)
+				}
+			}
+			for _, n := range h.site("b").nodes {
+				if n.alive && string(payloadOf(n, missed)) != "missed" {
+					t.Errorf("%s delivered %q for %s, want the message in full", n.id, payloadOf(n, missed), missed)
+				}
+			}
+		})
 	}
 }

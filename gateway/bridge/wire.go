@@ -271,6 +271,15 @@ type syncMsg struct {
 	// continued one before it), after from, whose zero position then
 	// stands for none.
 	root string
+	// stub is the place of the last stub in the site's log (Entry.Elided,
+	// Config.Elide): the log holds every message after it in full, and
+	// none before it for sure. The ring's answerer is a site whose log
+	// holds every message it answers in full (Site.answerer), so that a
+	// catch-up is not refused for a stub while another site could answer
+	// it. Sent only when set, after root, whose empty string then stands
+	// for none: a site that never applied a stub sends the Sync of the
+	// bridges before stubs.
+	stub localring.DomainOrder
 }
 
 // named returns the regular configuration a Sync names: the one the
@@ -416,24 +425,28 @@ func encodeSync(s *syncMsg) []byte {
 	b = appendPos(b, s.last)
 	b = appendString(b, s.trans)
 	b = appendString(b, s.conf)
-	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() && s.root == "" {
+	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() {
 		return b
 	}
 	b = appendPos(b, s.hold.pos)
 	b = appendString(b, s.hold.conf)
 	b = appendFlag(b, s.hold.held)
-	if s.reg.IsZero() && s.from.IsZero() && s.root == "" {
+	if s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() {
 		return b
 	}
 	b = appendPos(b, s.reg)
-	if s.from.IsZero() && s.root == "" {
+	if s.from.IsZero() && s.root == "" && s.stub.IsZero() {
 		return b
 	}
 	b = appendPos(b, s.from)
-	if s.root == "" {
+	if s.root == "" && s.stub.IsZero() {
 		return b
 	}
-	return appendString(b, s.root)
+	b = appendString(b, s.root)
+	if s.stub.IsZero() {
+		return b
+	}
+	return appendPos(b, s.stub)
 }
 
 func appendFlag(b []byte, f bool) []byte {
@@ -700,14 +713,20 @@ func decodeFed(b []byte) (any, error) {
 				if r.err == nil && len(r.b) > 0 {
 					s.from = r.pos()
 					if r.err == nil && len(r.b) > 0 {
-						if s.root = r.str("domain configuration"); r.err == nil && (s.root == "" || s.root == s.named()) {
+						s.root = r.str("domain configuration")
+						if r.err == nil && len(r.b) > 0 {
+							if s.stub = r.pos(); r.err == nil && s.stub.IsZero() {
+								r.fail("a zero stub place is not sent")
+							}
+						}
+						if r.err == nil && (s.root == "" && s.stub.IsZero() || s.root != "" && s.root == s.named()) {
 							r.fail("a domain configuration that is the one named is not sent")
 						}
 					} else if r.err == nil && s.from.IsZero() {
 						r.fail("a zero log start is not sent")
 					}
 				}
-				if r.err == nil && s.reg.IsZero() && s.from.IsZero() && s.root == "" {
+				if r.err == nil && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() {
 					r.fail("a zero regular place is not sent")
 				}
 				if r.err == nil && s.hold.pos.IsZero() && (s.hold.conf != "" || s.hold.held) {

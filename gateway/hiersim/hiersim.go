@@ -191,6 +191,13 @@ const (
 	// sites to between 0.5 and 4 times its value (each direction on its
 	// own) for Outage, then changes it back.
 	FaultWANDelay Fault = "wan-delay"
+	// FaultTwoGatewayCrashes kills the active gateways of two sites, the
+	// second (the seed picks it) 0-300 ms after the first (the seed picks
+	// when): both sites' standbys take over, and the first site may be
+	// behind the second, whose new gateway's log holds stubs
+	// (Options.Elide) of what the first missed. Not in Faults: its
+	// own tests run it (TestTwoGatewayCrashes).
+	FaultTwoGatewayCrashes Fault = "two-gateway-crashes"
 )
 
 // Faults lists every fault a run can inject.
@@ -833,6 +840,20 @@ func (h *hier) inject(s *site) (undo func()) {
 		h.fed.Crash(gw.fslot)
 		h.fx.injected++
 		h.tl = newTimeline(h, gw)
+	case f == FaultTwoGatewayCrashes:
+		o := h.otherSite(s)
+		s.ring.Crash(gw.slot)
+		h.fed.Crash(gw.fslot)
+		h.fx.injected++
+		// The second up to 300 ms later, under load: its gateway may
+		// inject meanwhile what the first site's missed, so that its site
+		// is at base and the first behind it.
+		h.run(time.Duration(h.rng.IntN(300))*time.Millisecond, true)
+		if gw2 := h.active(o); gw2 != nil {
+			o.ring.Crash(gw2.slot)
+			h.fed.Crash(gw2.fslot)
+			h.fx.injected++
+		}
 	case f == FaultGatewayPause:
 		s.ring.Pause(gw.slot)
 		h.fed.Pause(gw.fslot)
