@@ -129,7 +129,12 @@ func (a *Agent) newDomains() error {
 		}
 		var dl *domainLayer
 		bc := bridge.Config{Domain: d.Name, Site: a.cfg.Site, Node: a.self.ID}
-		if a.cfg.Federation.Stubs {
+		if a.cfg.Federation.File.Stubs() {
+			// The file's federation.unneeded (default stubs): the site's
+			// active gateway brings a domain's message down as a stub
+			// (groups.Stub: without its data) where the site has no member
+			// of its groups and neither sent it nor holds its recipient
+			// (gateway/bridge, "Down").
 			bc.Elide = func(e *bridge.Entry) []byte { return dl.stub(e) }
 		}
 		b, err := bridge.New(bc)
@@ -162,7 +167,8 @@ func (a *Agent) newDomains() error {
 	return nil
 }
 
-// stub is the bridge's Config.Elide with Federation.Stubs (group loop):
+// stub is the bridge's Config.Elide with stubs on (topology
+// federation.unneeded, default stubs; group loop):
 // the stub of message e if this node's site has no use for it, else nil.
 // The active gateway asks as it injects e, before its group layer applied
 // the entries between the last it applied and e (they are on their way
@@ -676,8 +682,9 @@ type DomainStatus struct {
 	// (groups.Node.Needs, which every node of the site answers alike
 	// from the domain's order). The site's local ring carried them all
 	// the same: the bridge brings every domain message down to every
-	// site (gateway/bridge, "Down"), in full, or as a stub without its
-	// data with Federation.Stubs (Layer.Stubs counts those).
+	// site (gateway/bridge, "Down"), as a stub without its data (the
+	// default; Layer.Stubs counts those), or in full where the topology
+	// file's federation.unneeded is full.
 	Messages uint64 `json:"messages"`
 	Unneeded uint64 `json:"unneeded"`
 	// Backlog is the bytes of the site's messages to the domain's groups

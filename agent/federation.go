@@ -62,13 +62,6 @@ type Federation struct {
 	// in-process world of internal/sites wraps the socket to emulate a
 	// crash). The agent closes it when the member ends.
 	ListenPacket func(listen string) (net.PacketConn, error)
-	// Stubs, when set, has the site's active gateway bring a domain's
-	// message down as a stub (groups.Stub: without its data) where the
-	// site has no member of its groups and neither sent it nor holds its
-	// recipient (gateway/bridge, "Down"). Every agent of the domain's
-	// sites must run a version that knows stubs. Experimental: off by
-	// default.
-	Stubs bool
 }
 
 // Ring is where the federation ring of one domain listens and dials.

@@ -24,7 +24,8 @@ import (
 // join. Once c-1's joins too, every message is needed at both of c's
 // nodes (the site has members), and their clients get every one.
 //
-// With stubs (agent.Federation.Stubs), c's gateway brings those messages
+// With stubs (topology federation.unneeded, stubs by default; "full" in
+// the sub-test full), c's gateway brings those messages
 // down without their data: c's nodes deliver stubs (no client there is a
 // member), no node delivers a stub it had a recipient for (also around
 // c-2's join), once c has members none is a stub, and the agents' traces
@@ -59,7 +60,7 @@ func crossSiteUnneeded(t *testing.T, stubs bool) {
 		}
 		race[d.Node][d.Sender] = append(race[d.Node][d.Sender], seq)
 	}
-	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML), Stubs: stubs, OnDeliver: onDeliver})
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML), Full: !stubs, OnDeliver: onDeliver})
 	if err := w.StartAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func crossSiteUnneeded(t *testing.T, stubs bool) {
 	t.Logf("agents' traces: %d lines by domain %v", res.Events, res.ByDomain)
 }
 
-// TestCrossSiteStubsFailover: with stubs, site a has no member of orders
+// TestCrossSiteStubsFailover: with stubs (the default), site a has no member of orders
 // (b's and c's clients are), so its nodes get stubs; its active gateway
 // a-1 stops, and a-2, whose log holds stubs, takes over. b's and c's
 // members lose nothing; then a client of a-2 joins and gets every message
@@ -236,7 +237,7 @@ func TestCrossSiteStubsFailover(t *testing.T) {
 	if sites.RaceEnabled {
 		t.Skip("judges a real-time federation ring: runs without the race detector only")
 	}
-	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML), Stubs: true})
+	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML)})
 	if err := w.StartAll(); err != nil {
 		t.Fatal(err)
 	}

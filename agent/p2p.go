@@ -21,8 +21,9 @@ import (
 // federation domain that holds both sites: up through this site's active
 // gateway, ordered by the domain's federation ring, and down at every
 // site of the domain (the bridge brings every message down to every site
-// of its domain; with Federation.Stubs, as a stub without its data to a
-// site that neither sent it nor holds its recipient), where only the
+// of its domain; as a stub without its data to a site that neither sent
+// it nor holds its recipient, unless the topology's federation.unneeded
+// is full), where only the
 // target member's agent hands it to its
 // client; every agent of the domain traces it, as a site's agents trace a
 // local point-to-point message.

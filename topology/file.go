@@ -185,10 +185,10 @@ type ACL struct {
 	at positions
 }
 
-// Federation are settings every gateway of the cluster must agree on for
-// its federation rings: gateways with different settings refuse each
-// other at the QUIC handshake (the ALPN names them), with a log line that
-// says so.
+// Federation are settings of the cluster's federation rings. Gateways
+// with different ring_packets refuse each other at the QUIC handshake
+// (the ALPN names it), with a log line that says so; unneeded is each
+// site's own, and agents of this version may differ in it.
 type Federation struct {
 	// RingPackets is how the federation rings' message packets and tokens
 	// travel between gateways: "streams" (QUIC streams, under QUIC's
@@ -205,8 +205,29 @@ type Federation struct {
 	// nothing but the declared bandwidth limits its rate, so declare what
 	// the path really carries, or set streams.
 	RingPackets string `yaml:"ring_packets,omitempty"`
+	// Unneeded is what a site's local ring carries of a message of a
+	// federation domain's groups that the site has no use for (no member
+	// of its groups there, not sent there, no recipient there): "stubs"
+	// (the default: the group header with the data's CRC-32C and length,
+	// about 35 bytes, at the message's place) or "full" (the message with
+	// its data, as agents before stubs did). Every agent of a domain must
+	// run a version that knows stubs unless every one of them has "full".
+	Unneeded string `yaml:"unneeded,omitempty"`
 
 	at positions
+}
+
+// Unneeded values (Federation.Unneeded).
+const (
+	UnneededStubs = "stubs"
+	UnneededFull  = "full"
+)
+
+// Stubs reports whether a site's active gateway brings a message of a
+// federation domain that its site has no use for down as a stub
+// (federation.unneeded, default stubs).
+func (f *File) Stubs() bool {
+	return f.Federation == nil || f.Federation.Unneeded != UnneededFull
 }
 
 // Security is the packet security of every local ring of the cluster. All

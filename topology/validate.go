@@ -126,6 +126,9 @@ func (c *checker) federation() {
 		return
 	}
 	const path = "federation"
+	if fd.Unneeded != "" && !fd.at.bad("unneeded") && fd.Unneeded != UnneededStubs && fd.Unneeded != UnneededFull {
+		c.add(fd.at, path, "unneeded", fmt.Sprintf("unknown way to bring down unneeded messages %q", fd.Unneeded), "use stubs or full, or leave it out (stubs)")
+	}
 	if fd.RingPackets == "" || fd.at.bad("ring_packets") {
 		return
 	}

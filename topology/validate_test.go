@@ -390,3 +390,22 @@ func TestFederationRingPackets(t *testing.T) {
 	// streams and datagrams need no bandwidth.
 	mustParse(t, noBandwidth+"federation: {ring_packets: datagrams}\n")
 }
+
+// TestFederationUnneeded: federation.unneeded is stubs (the default) or
+// full, and File.Stubs says which.
+func TestFederationUnneeded(t *testing.T) {
+	for src, want := range map[string]bool{
+		"":                                      true,
+		"federation: {ring_packets: streams}\n": true,
+		"federation: {unneeded: stubs}\n":       true,
+		"federation: {unneeded: full}\n":        false,
+	} {
+		if got := mustParse(t, base+src).Stubs(); got != want {
+			t.Errorf("%q: Stubs() %v, want %v", src, got, want)
+		}
+	}
+	list := errorsOf(t, base+"federation: {unneeded: none}\n")
+	if want := `test.yaml:23:24: federation.unneeded: unknown way to bring down unneeded messages "none"`; len(list) != 1 || !strings.Contains(list[0].Error(), want) {
+		t.Errorf("got %v, want one error containing %q", list, want)
+	}
+}

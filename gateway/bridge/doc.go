@@ -257,9 +257,10 @@
 // Every entry goes down to every site of the domain, also a message of a
 // group with no member at the site: the planner puts a group whose sites
 // are a and b in the domain of its class, which may be a+b+c, and c's
-// local ring carries all its messages. Bringing a message down only to
-// the sites with members of its groups (issue 9), and as a stub without
-// its data to the others, is built, and off by default:
+// local ring carries all its messages, in full unless the message goes
+// down as a stub: a message comes down whole only to the sites with
+// members of its groups (issue 9), and as a stub without its data to the
+// others:
 //
 //   - the decision, groups.Node.Needs, which every node of every site
 //     answers alike for a site at a position from the group state the
@@ -279,14 +280,27 @@
 //     refuses (Stats.ElidedRefused: the asking site goes through a
 //     partition and a merge), and the Sync's log start (logFrom) is at
 //     the last stub, so that a ring is not taken to continue the domain's
-//     configuration on an answer that would be refused. hiersim's
-//     TestElide runs the hierarchy and every fault with a synthetic rule
-//     of which site needs which payload: nothing lost or duplicated, no
-//     stub where a site needs the message, and no answer refused for a
-//     stub (no fault changes the answering site's gateway).
+//     configuration on an answer that would be refused;
+//   - the answerer: a site's log has stubs only where a node of it
+//     applied them before it became the site's active gateway (a
+//     failover at that site). Every Sync names the place of the last
+//     stub in its site's log (syncMsg.stub; sent only when there is one),
+//     and the ring's answerer is the lowest-id site at base, with no held
+//     position, whose log holds in full every message it will answer
+//     (Site.whole: its last stub is at or before every position it
+//     answers from); only when no site at base has such a log is the
+//     lowest-id one chosen as before, and refuses. So a catch-up is
+//     refused for a stub only where no site at base holds the range in
+//     full: the sites that needed the messages are behind, and every
+//     other one changed its gateway since (TestAnswererWholeLog: a's and
+//     b's gateways fail over at once, b behind a stub at a, and c
+//     answers). hiersim's TestElide runs the hierarchy and every fault
+//     with a synthetic rule of which site needs which payload: nothing
+//     lost or duplicated, no stub where a site needs the message, and no
+//     answer refused for a stub.
 //
-// The agent sets Config.Elide when agent.Federation.Stubs is set (off by
-// default: experimental):
+// The agent sets Config.Elide unless the topology file's
+// federation.unneeded is full (stubs is the default):
 //
 //   - the stub is groups.Stub, the group message's header with the
 //     CRC-32C and length of its data; every node delivers it at its place
@@ -306,18 +320,16 @@
 //     that rule the new member's node got stubs of messages after its
 //     join.
 //
-// What is still missing before it can be on by default:
-//
-//   - the answerer of a catch-up chosen among the sites whose log holds no
-//     stub in the range (the Sync would name where its full log begins),
-//     so that a second failover does not turn into a partition and a
-//     merge;
-//   - every node of the domain must run a bridge that knows the mark (an
-//     older one drops a Down with marks 2 or 3 as malformed) and a group
-//     layer that knows stubs;
-//   - runs of the agents with stubs under the faults of hiersim and
-//     tests/fednetns (hiersim runs the bridge's side only, with a
-//     synthetic rule).
+// Compatibility: every node of the domain must run a bridge that knows
+// the mark (an older one drops a Down with marks 2 or 3 as malformed and
+// stops applying its site's stream) and a group layer that knows stubs,
+// and every gateway one that knows the Sync's stub place (an older one
+// drops such a Sync as malformed, and its ring does not settle there).
+// With federation.unneeded full at every agent nothing of this is sent:
+// no stub, no stub place, the Downs, Syncs and answerer of the bridges
+// before stubs, so a domain can be upgraded node by node with full, and
+// stubs turned on once every agent runs this version (docs/OPERATIONS.md,
+// "Upgrading").
 //
 // # Have: catching up inside the site
 //

@@ -40,6 +40,25 @@ type Node struct {
 	groups  map[string]bool // the groups its client joined
 	errs    []string        // the errors the agent reported to the client
 	conns   []*gatewayConn  // its federation ring members' sockets
+	// The stubs its agents delivered and the catch-ups they refused for
+	// a stub (federation.unneeded), summed over its stopped incarnations.
+	stubs, stubRefusals uint64
+}
+
+// Stubs returns the stubs node's agents delivered (groups.Stats.Stubs)
+// and the catch-ups they refused for a stub in the log
+// (bridge.Stats.ElidedRefused), over every incarnation so far.
+func (n *Node) Stubs() (delivered, refused uint64) {
+	n.mu.Lock()
+	delivered, refused = n.stubs, n.stubRefusals
+	a, running := n.agent, n.running
+	n.mu.Unlock()
+	if running {
+		for _, d := range a.Status().Domains {
+			delivered, refused = delivered+d.Layer.Stubs, refused+d.Bridge.ElidedRefused
+		}
+	}
+	return delivered, refused
 }
 
 // View is a view of a group that a node's client got, and when.
@@ -160,6 +179,12 @@ func (n *Node) stop(early bool) error {
 	}
 	n.running = false
 	a, c, cancel, done := n.agent, n.client, n.cancel, n.done
+	n.mu.Unlock()
+	ds := a.Status().Domains
+	n.mu.Lock()
+	for _, d := range ds {
+		n.stubs, n.stubRefusals = n.stubs+d.Layer.Stubs, n.stubRefusals+d.Bridge.ElidedRefused
+	}
 	n.mu.Unlock()
 	if early {
 		n.w.mu.Lock()

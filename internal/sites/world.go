@@ -50,8 +50,10 @@ type Config struct {
 	// FedTrace makes the gateways write their federation rings' traces
 	// (NODE.fed) for CheckFederation.
 	FedTrace bool
-	// Stubs sets agent.Federation.Stubs at every agent.
-	Stubs bool
+	// Full sets the topology's federation.unneeded to full: every site
+	// gets every message of its domains in full, no stubs (default: the
+	// file's, stubs unless it says full).
+	Full bool
 	// Seed seeds the WAN emulator's random choices; zero is random.
 	Seed uint64
 	// ClientName is the name of each node's client: its members are
@@ -183,6 +185,12 @@ func New(cfg Config) (w *World, err error) {
 	}
 	if errs := f.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("sites: %w", errs)
+	}
+	if w.cfg.Full {
+		if f.Federation == nil {
+			f.Federation = &topology.Federation{}
+		}
+		f.Federation.Unneeded = topology.UnneededFull
 	}
 	w.file, w.plan = f, f.Plan()
 	if len(w.plan.Rejections) > 0 {
@@ -384,7 +392,7 @@ func (w *World) Start(id string) error {
 	cfg.Logger = slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: w.cfg.LogLevel}))
 	cfg.AdminSocket, cfg.ClientSocket, cfg.TracePath = "-", "-", filepath.Join(w.dir, id+".trace")
 	if rings := w.rings[id]; len(rings) > 0 {
-		cfg.Federation = &agent.Federation{File: w.file, Plan: w.plan, CertDir: w.certs, Rings: rings, ListenPacket: n.listenPacket, Stubs: w.cfg.Stubs}
+		cfg.Federation = &agent.Federation{File: w.file, Plan: w.plan, CertDir: w.certs, Rings: rings, ListenPacket: n.listenPacket}
 		if w.cfg.FedTrace {
 			cfg.Federation.TracePath = filepath.Join(w.dir, id+".fed")
 		}
