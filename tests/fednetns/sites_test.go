@@ -28,8 +28,10 @@ import (
 // and a-2), b (3 nodes) and c (2 nodes), each on a bridge of its own with
 // multicast inside it. As in topoYAML, a dials b and c and b dials c, so
 // the relay in front of b (10 ms RTT) serves a–b and the one in front of c
-// (200 ms) serves a–c and b–c. Group orders spans every site; group
-// a-local is not in the file, so it is local to site a.
+// (200 ms) serves a–c and b–c. Group orders spans every site; group bc
+// has members at b and c only, in the same federation domain, so its
+// messages come down to a as stubs (federation.unneeded, default stubs);
+// group a-local is not in the file, so it is local to site a.
 const sitesYAML = `version: 1
 cluster: fs
 security: {mode: none}
@@ -60,11 +62,14 @@ links:
   - {between: [b, c], rtt: 200ms, bandwidth: 50Mbit/s}
 groups:
   - {name: orders, class: global, sites: ["*"]}
+  - {name: bc, class: global, sites: [b, c]}
 `
 
 const (
 	globalGroup = "orders"
-	localGroup  = "a-local"
+	// bcGroup's members are the clients of b and c: site a gets stubs.
+	bcGroup    = "bc"
+	localGroup = "a-local"
 	// sitesRate is each client's load, messages per second to each of its
 	// groups.
 	sitesRate = 20
@@ -335,7 +340,7 @@ func (s *sites) waitDomain(timeout time.Duration, groups ...[]string) time.Durat
 }
 
 // connect starts node id's client: it joins orders (and a-local at site
-// a) and starts its load.
+// a, bc at sites b and c) and starts its load.
 func (s *sites) connect(id string) {
 	s.t.Helper()
 	n := s.nodes[id]
@@ -348,6 +353,8 @@ func (s *sites) connect(id string) {
 	groups := []string{globalGroup}
 	if n.site == "a" {
 		groups = append(groups, localGroup)
+	} else {
+		groups = append(groups, bcGroup)
 	}
 	for _, g := range groups {
 		if err := c.Join(ctx, g); err != nil {
@@ -575,6 +582,23 @@ func TestSitesNetns(t *testing.T) {
 	}
 	s.waitViews(30*time.Second, globalGroup, noA1, noA1)
 	time.Sleep(2 * time.Second)
+
+	// Site a has no member of bc: its nodes got bc's messages as stubs,
+	// a-2 also as the active gateway after a-1's kill (its log holds the
+	// stubs it applied before).
+	for _, id := range s.live() {
+		d, err := s.domainOf(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d stubs delivered (%d with a recipient), %d made as the active gateway, %d catch-ups refused for a stub, %d refusals taken", id, d.Layer.Stubs, d.Layer.StubRecipients, d.Bridge.Elided, d.Bridge.ElidedRefused, d.Bridge.Gaps)
+		if d.Layer.StubRecipients > 0 {
+			t.Errorf("%s delivered %d stubs it had recipients for: lost messages", id, d.Layer.StubRecipients)
+		}
+		if strings.HasPrefix(id, "a-") && d.Layer.Stubs == 0 {
+			t.Errorf("%s delivered no stub of bc's messages", id)
+		}
+	}
 
 	s.quiesce()
 	for _, id := range s.live() {
