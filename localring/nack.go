@@ -193,12 +193,9 @@ func (n *Node) onNack(k *nack) {
 // any other.
 
 // watchToken arms the token nack when m, just received on the installed
-// ring rs, is a packet of my predecessor's visit after my last pass. Not
-// while the representative holds the idle token and may send its own
-// messages with the token in hand (sendHolding, unless Config.NoHoldSend):
-// no token need follow them.
+// ring rs, is a packet of my predecessor's visit after my last pass.
 func (n *Node) watchToken(rs *ringState, m *mcast) {
-	if n.cfg.NackDelay <= 0 || len(rs.members) < 2 || m.seq <= rs.sentSeq || rs.tokNacked || n.ringIdle && !n.cfg.NoHoldSend {
+	if n.cfg.NackDelay <= 0 || len(rs.members) < 2 || m.seq <= rs.sentSeq || rs.tokNacked {
 		return
 	}
 	if m.sender.ID != rs.predecessor(n.me.ID) {

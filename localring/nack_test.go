@@ -188,9 +188,7 @@ func TestNackPresets(t *testing.T) {
 // messages.
 func TestTokenNack(t *testing.T) {
 	for _, delay := range []time.Duration{0, 5 * time.Millisecond} {
-		// NoHoldSend: a, the representative, holds the idle token; with
-		// hold-send it would send the messages and keep it.
-		nodes, now := formRingWith(t, func(c *Config) { c.NackDelay, c.NoHoldSend = delay, true }, "a", "b", "c")
+		nodes, now := formRingWith(t, func(c *Config) { c.NackDelay = delay }, "a", "b", "c")
 		a, b := nodes[0], nodes[1]
 		sentMsgs, dropped := false, false
 		var droppedAt time.Time
