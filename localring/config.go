@@ -113,20 +113,6 @@ type Config struct {
 	// follows a message finds the member that lost it sooner.
 	NoHoldSend bool
 
-	// NoEarlyHold keeps the idle hold as it was before the changes made
-	// for low rates on a LAN: the representative holds the idle token only
-	// after a rotation in which nothing was sent (Totem's rule), not as
-	// soon as the token comes back with what was sent held everywhere and
-	// delivered (settled, which spares a LAN ring a rotation, a wake-up of
-	// every member, per message at low rates); a Safe message that a
-	// member may not have delivered yet does not keep the token going; and
-	// a wake is multicast, not sent to the representative alone.
-	// DefaultWAN sets it: with each of the three on the federation ring,
-	// the hierarchy simulator's takeover timeline moved (seed 64: the new
-	// domain configuration 0.2 to 0.6 s later, once past the test's
-	// bound), which is not understood yet.
-	NoEarlyHold bool
-
 	// JoinTimeout is the interval between join messages while gathering.
 	// Default 50 ms.
 	JoinTimeout time.Duration
@@ -371,7 +357,6 @@ func DefaultWAN(id NodeID) Config {
 	c.RequestGaps = true
 	c.NackDelay = DefaultNackDelay
 	c.NoHoldSend = true
-	c.NoEarlyHold = true
 	c.setDefaults()
 	return c
 }

@@ -863,15 +863,11 @@ func (n *Node) onIdle(m *merge) {
 // sendWake asks the representative to release the token it holds: one
 // unicast to it, the only node that holds an idle token (a multicast woke
 // every other member too, for nothing: onWake ignores a wake at a node
-// that holds no token); a multicast with Config.NoEarlyHold.
+// that holds no token).
 func (n *Node) sendWake() {
 	n.ringIdle = false
 	w := merge{ring: n.reg.id, sender: n.me}
-	to := n.reg.members[0].ID
-	if n.cfg.NoEarlyHold {
-		to = ""
-	}
-	n.send(to, w.appendTo(nil, ptWake))
+	n.send(n.reg.members[0].ID, w.appendTo(nil, ptWake))
 }
 
 // onWake releases a held token when a member has something to send.

@@ -383,7 +383,7 @@ func (n *Node) backlog() int {
 func (n *Node) idle(rs *ringState, tok *token) bool {
 	return n.cfg.TokenHold > 0 && rs.members[0].ID == n.me.ID &&
 		len(tok.rtr) == 0 && tok.aru == tok.seq &&
-		n.queued == 0 && rs.delivered == tok.seq && (n.cfg.NoEarlyHold || rs.lastSafe <= rs.prevSafe) &&
+		n.queued == 0 && rs.delivered == tok.seq && rs.lastSafe <= rs.prevSafe &&
 		(tok.fcc == 0 || n.settled(rs, tok))
 }
 
@@ -399,7 +399,7 @@ func (n *Node) idle(rs *ringState, tok *token) bool {
 // in which it was sent counted as busy): three more token hops, each a
 // wake-up of an agent, per message at low rates, for nothing.
 func (n *Node) settled(rs *ringState, tok *token) bool {
-	return !n.cfg.NoEarlyHold && rs.lastFCC == 0 && tok.backlog == 0
+	return rs.lastFCC == 0 && tok.backlog == 0
 }
 
 func (n *Node) passToken(rs *ringState, tok *token) {
