@@ -331,7 +331,6 @@ func (n *Node) Start(now time.Time) {
 // valid until the next call to Ready (the packet bytes and message payloads
 // they point to stay valid for good).
 func (n *Node) Ready() Ready {
-	n.flushHeld()
 	r := n.out
 	clear(n.spare.Packets)
 	clear(n.spare.Events)
@@ -340,29 +339,8 @@ func (n *Node) Ready() Ready {
 	return r
 }
 
-// HasReady reports whether Ready would return anything. Like Ready, it
-// first sends the messages submitted while this node holds the idle token
-// (flushHeld).
-func (n *Node) HasReady() bool {
-	n.flushHeld()
-	return len(n.out.Packets) > 0 || len(n.out.Events) > 0
-}
-
-// flushHeld sends what was submitted while this node holds the idle token,
-// keeping the token if it may (sendHolding), else passing it on. Submit
-// leaves it to the output step, so that the messages of one pass of the
-// caller share packets, as they do when they wait for the token's visit.
-func (n *Node) flushHeld() {
-	if n.held == nil || n.queued == 0 || n.stopped() {
-		return
-	}
-	if invariantsOn {
-		defer n.checkInvariants("flushHeld")
-	}
-	if !n.sendHolding() {
-		n.resumeToken(n.held)
-	}
-}
+// HasReady reports whether Ready would return anything.
+func (n *Node) HasReady() bool { return len(n.out.Packets) > 0 || len(n.out.Events) > 0 }
 
 // NextDeadline returns the earliest time at which Tick has work to do, or
 // the zero time when no timer is armed.
@@ -431,10 +409,9 @@ func (n *Node) SubmitClass(now time.Time, class int, svc Service, payload []byte
 		// it rather than wait out the hold.
 		n.sendWake()
 	}
-	if n.held != nil && n.cfg.NoHoldSend {
+	if n.held != nil && !n.sendHolding() {
 		n.resumeToken(n.held)
 	}
-	// Else the next Ready or HasReady sends it (flushHeld).
 	return id, nil
 }
 

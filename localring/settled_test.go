@@ -172,24 +172,3 @@ func TestHoldSendLoss(t *testing.T) {
 		t.Fatalf("b delivered %v within %v of the gap; the hold is %v", got, a.cfg.TokenHold/4, a.cfg.TokenHold)
 	}
 }
-
-// TestHoldSendPacks: the messages submitted in one pass of the caller
-// while the representative holds the idle token go out together in as few
-// packets as they fit (the output step sends them: flushHeld), not one
-// packet per Submit.
-func TestHoldSendPacks(t *testing.T) {
-	nodes, now := idleRing(t)
-	a := nodes[0]
-	for range 10 {
-		if _, err := a.Submit(now, Agreed, make([]byte, 100)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rd := a.Ready()
-	if a.held == nil {
-		t.Fatal("a passed the token on")
-	}
-	if len(rd.Packets) != 1 || a.Pending() != 0 {
-		t.Fatalf("10 messages of 100 bytes went out in %d packets (%d left); want 1", len(rd.Packets), a.Pending())
-	}
-}
