@@ -98,21 +98,6 @@ type Config struct {
 	// most TokenTimeout/2.
 	IdleTokenHold time.Duration
 
-	// NoHoldSend turns off sending while holding the idle token. By
-	// default the representative that holds the token of an idle ring
-	// sends its own new messages (unless one of them is Safe) with the
-	// token in hand and keeps holding it, for at most MaxPacketsPerVisit
-	// packets and TokenHold more, instead of passing the token round the
-	// ring after each of them: the members deliver such messages as they
-	// arrive (an Agreed message needs no rotation), and the rotation at the
-	// hold's end, or when a member asks for the token, takes their sequence
-	// numbers into every member's aru as usual; a member that sees a gap
-	// meanwhile asks for the token at once. At low rates that saves every
-	// member a wake-up per message (the token's hops and the news of the
-	// next hold). DefaultWAN sets it: on a lossy path the rotation that
-	// follows a message finds the member that lost it sooner.
-	NoHoldSend bool
-
 	// JoinTimeout is the interval between join messages while gathering.
 	// Default 50 ms.
 	JoinTimeout time.Duration
@@ -356,7 +341,6 @@ func DefaultWAN(id NodeID) Config {
 	c.AdaptWindow = true
 	c.RequestGaps = true
 	c.NackDelay = DefaultNackDelay
-	c.NoHoldSend = true
 	c.setDefaults()
 	return c
 }

@@ -88,15 +88,10 @@
 // sequence number up to which every member holds everything, has covered
 // it at two consecutive visits. The idle representative holds the token
 // for TokenHold before passing it, which bounds the cost of an idle ring; a
-// member that gets a message to send while the ring is idle sends the
-// representative a small wake packet so that it releases the token at once
+// member that gets a message to send while the ring is idle multicasts a
+// small wake packet so that the representative releases the token at once
 // (an Atoll extension to Totem: low latency at low load without an idle
-// ring spinning the token). The representative holds the token as soon as
-// it comes back with everything sent held everywhere and delivered, unless
-// a Safe message still needs a rotation, not only after a rotation in which
-// nothing was sent; and while it holds it, it sends its own messages with
-// the token in hand (Config.NoHoldSend), so that on a quiet ring a message
-// costs a member one wake-up, not one per token hop.
+// ring spinning the token).
 //
 // A node that does not see the token for TokenTimeout, or hears a join or a
 // merge-detect message from outside its ring, starts the membership

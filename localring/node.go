@@ -47,8 +47,6 @@ type ringState struct {
 	delivered uint64        // delivered (or passed over) up to
 	freed     uint64        // packets up to here were garbage collected
 	safeUpTo  uint64        // every member holds everything up to here
-	prevSafe  uint64        // safeUpTo as it stood before my last visit's update (settled)
-	lastSafe  uint64        // the highest packet received with a Safe message in it (settled)
 	lastAru   uint64        // the token's aru after my previous visit
 	lastTok   uint64        // tokSeq of the last token accepted (duplicate rejection)
 	lastTokAt time.Time     // when it was accepted, operational (Stats.Rotation)
@@ -72,7 +70,7 @@ type ringState struct {
 // from base+1 (base is Config.StartSeq, 0 outside tests).
 func newRingState(id RingID, members []Member, base uint64) *ringState {
 	return &ringState{id: id, members: members, store: make(map[uint64]*mcast), reasm: make(map[Member]*reassembly),
-		highSeq: base, aru: base, delivered: base, freed: base, safeUpTo: base, prevSafe: base, lastSafe: base, lastAru: base, sentSeq: base, prevSeq: base}
+		highSeq: base, aru: base, delivered: base, freed: base, safeUpTo: base, lastAru: base, sentSeq: base, prevSeq: base}
 }
 
 func (rs *ringState) has(id NodeID) bool {
@@ -207,7 +205,6 @@ type Node struct {
 	stallTok   *token    // the token the representative keeps for StallHold while stalled
 	ringIdle   bool      // the representative said it holds the idle token
 	idleHolds  int       // holds in a row of the idle token (IdleTokenHold)
-	heldSent   int       // what this node sent while it held the idle token (sendHolding), in window units
 	nackRuns   []nackRun // observations of missing packets waiting for their nack (nack.go)
 	tokNackAt  time.Time // when to tell my predecessor its token did not come (nack.go), zero if not armed
 
@@ -409,57 +406,10 @@ func (n *Node) SubmitClass(now time.Time, class int, svc Service, payload []byte
 		// it rather than wait out the hold.
 		n.sendWake()
 	}
-	if n.held != nil && !n.sendHolding() {
+	if n.held != nil {
 		n.resumeToken(n.held)
 	}
 	return id, nil
-}
-
-// sendHolding sends the queued messages while this node, the
-// representative, holds the idle token, and keeps holding it
-// (Config.NoHoldSend); it reports whether it did. When a queued message is
-// Safe (it needs rotations), the node may not send now (SetSendLimit), or
-// the messages do not fit the hold's budget of MaxPacketsPerVisit packets,
-// it sends nothing or not all of them and returns false: the caller passes
-// the token on as before.
-func (n *Node) sendHolding() bool {
-	rs, tok := n.reg, n.held
-	if n.cfg.NoHoldSend || n.state != stateOperational || tok.ring != rs.id || n.limited && n.sendLimit == 0 {
-		return false
-	}
-	for c := range n.queues {
-		q := &n.queues[c]
-		for _, p := range q.msgs[q.head:] {
-			if p.svc == Safe {
-				return false
-			}
-		}
-	}
-	unit := n.windowUnit()
-	room := n.cfg.MaxPacketsPerVisit*unit - n.heldSent
-	if n.limited {
-		room = min(room, n.sendLimit*unit-n.heldSent)
-	}
-	if room <= 0 {
-		return false
-	}
-	sent := n.sendNew(rs, tok, room)
-	// They count in the token's window count while the token stays here;
-	// the resumed visit that passes it on takes them back (tok.fcc −
-	// lastFCC), so the rotation it starts does not count them: they went
-	// out before it.
-	tok.fcc += uint32(sent)
-	rs.lastFCC += uint32(sent)
-	n.heldSent += sent
-	n.deliver(rs)
-	if n.queued > 0 {
-		return false
-	}
-	n.idleHolds = 0 // the ring carries something: the next hold is a short one
-	if limit := n.now.Add(n.cfg.TokenHold); n.holdUntil.After(limit) {
-		n.holdUntil = limit
-	}
-	return true
 }
 
 // Leave makes the node leave the ring for good, for a graceful shutdown:
@@ -837,14 +787,11 @@ func (n *Node) onIdle(m *merge) {
 	n.ringIdle = true
 }
 
-// sendWake asks the representative to release the token it holds: one
-// unicast to it, the only node that holds an idle token (a multicast woke
-// every other member too, for nothing: onWake ignores a wake at a node
-// that holds no token).
+// sendWake asks the representative to release the token it holds.
 func (n *Node) sendWake() {
 	n.ringIdle = false
 	w := merge{ring: n.reg.id, sender: n.me}
-	n.send(n.reg.members[0].ID, w.appendTo(nil, ptWake))
+	n.send("", w.appendTo(nil, ptWake))
 }
 
 // onWake releases a held token when a member has something to send.
@@ -880,12 +827,6 @@ func (n *Node) onMcast(m *mcast) {
 		if n.state == stateOperational {
 			n.deliver(n.reg)
 			n.watchToken(n.reg, m)
-			if n.ringIdle && n.reg.aru < n.reg.highSeq {
-				// The representative sends while it holds the token
-				// (sendHolding) and I miss a packet: ask for the token,
-				// whose rotation brings it, rather than wait out the hold.
-				n.sendWake()
-			}
 		}
 	case n.next != nil && m.ring == n.next.id && n.state >= stateCommit:
 		n.receive(n.next, m)
@@ -912,9 +853,6 @@ func (n *Node) receive(rs *ringState, m *mcast) {
 	rs.store[m.seq] = m
 	if m.seq > rs.highSeq {
 		rs.highSeq = m.seq
-	}
-	if m.seq > rs.lastSafe && hasSafe(m) {
-		rs.lastSafe = m.seq
 	}
 	for rs.store[rs.aru+1] != nil {
 		rs.aru++

@@ -201,7 +201,6 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	// Every member holds what the token's aru showed at both my last two
 	// visits.
 	if !resumed {
-		rs.prevSafe = rs.safeUpTo
 		if safe := min(rs.lastAru, tok.aru); safe > rs.safeUpTo {
 			rs.safeUpTo = safe
 		}
@@ -221,10 +220,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		// Never hold the token that carries the install decision: the
 		// others are waiting for it.
 		if mayHold && !wasRecovering && !n.evictedSelf && n.idle(rs, tok) {
-			if tok.fcc != 0 {
-				n.idleHolds = 0 // an early hold (settled): the ring carried something
-			}
-			n.held, n.heldSent = tok, 0
+			n.held = tok
 			n.holdUntil = n.now.Add(n.holdFor())
 			// Tell the members, so that one with a message to send asks
 			// for the token (a wake packet) instead of waiting out the hold.
@@ -346,7 +342,7 @@ func (n *Node) holdFor() time.Duration {
 // resumeToken passes on the token the idle representative held, after
 // sending whatever was submitted meanwhile.
 func (n *Node) resumeToken(tok *token) {
-	n.held, n.holdUntil, n.heldSent = nil, time.Time{}, 0
+	n.held, n.holdUntil = nil, time.Time{}
 	if n.state != stateOperational {
 		return
 	}
@@ -368,38 +364,12 @@ func (n *Node) backlog() int {
 	return n.queued
 }
 
-// idle reports whether the representative may hold the token: nothing is
-// missing, nothing waits to be sent, every Safe message is delivered
-// everywhere, and either nothing was sent for a rotation or what was sent
-// is settled.
-//
-// A member delivers a Safe message once the token has shown it held
-// everywhere at two of its visits; the members' Safe thresholds trail
-// mine by up to a rotation. So the token keeps going while a Safe message
-// lies above the threshold I had before this visit's update (lastSafe >
-// prevSafe): before, a Safe message sent by the member before me was
-// delivered here and at its sender when I held the token, and the member
-// after me delivered it only when the hold ended (TestIdleHoldSafeSettles).
+// idle reports whether the representative may hold the token: nothing was
+// sent for a rotation, nothing is missing and nothing waits to be sent.
 func (n *Node) idle(rs *ringState, tok *token) bool {
 	return n.cfg.TokenHold > 0 && rs.members[0].ID == n.me.ID &&
-		len(tok.rtr) == 0 && tok.aru == tok.seq &&
-		n.queued == 0 && rs.delivered == tok.seq && rs.lastSafe <= rs.prevSafe &&
-		(tok.fcc == 0 || n.settled(rs, tok))
-}
-
-// settled reports, at the representative's visit, that what the members
-// sent in the rotation just ended needs no further rotation: it sent
-// nothing itself at this visit, no member has messages left to send (the
-// token's backlog), and the token came back with every packet held by
-// every member (its aru reached its seq) and every message delivered here
-// (idle checks those, and the Safe ones).
-//
-// Without this the token went round once more after every message a
-// member other than the representative sent on an idle ring (the rotation
-// in which it was sent counted as busy): three more token hops, each a
-// wake-up of an agent, per message at low rates, for nothing.
-func (n *Node) settled(rs *ringState, tok *token) bool {
-	return rs.lastFCC == 0 && tok.backlog == 0
+		tok.fcc == 0 && len(tok.rtr) == 0 && tok.aru == tok.seq &&
+		n.queued == 0 && rs.delivered == tok.seq
 }
 
 func (n *Node) passToken(rs *ringState, tok *token) {
