@@ -17,6 +17,7 @@ import (
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/internal/schedprobe"
 	"github.com/atoll-gcs/atoll/internal/wanem"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/topology"
@@ -39,58 +40,27 @@ type world struct {
 	probe  *schedProbe
 }
 
-// schedProbe notes when the test process did not run: a goroutine sleeps
-// 5 ms at a time and records each wake-up 10 ms late or more. The runners
-// judge each other by wall-clock timeouts (the federation token timeout,
-// QUIC's idle timeout), so a failure to form a ring names how long the
-// machine gave the process no CPU while the test waited.
+// schedProbe notes when the test process did not run (wake-ups of a
+// 5 ms sleeper 10 ms late or more). The runners judge each other by
+// wall-clock timeouts (the federation token timeout, QUIC's idle
+// timeout), so a failure to form a ring names how long the machine gave
+// the process no CPU while the test waited.
 type schedProbe struct {
-	mu    sync.Mutex
-	stall []struct{ at, d time.Duration }
-	base  time.Time
+	*schedprobe.Probe
+	base time.Time
 }
 
 func startProbe(t testing.TB) *schedProbe {
-	p := &schedProbe{base: time.Now()}
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		for {
-			t0 := time.Now()
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			if late := time.Since(t0) - 5*time.Millisecond; late >= 10*time.Millisecond {
-				p.mu.Lock()
-				p.stall = append(p.stall, struct{ at, d time.Duration }{t0.Sub(p.base) + 5*time.Millisecond, late})
-				p.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() { close(done); <-exited })
+	base := time.Now()
+	p := &schedProbe{Probe: schedprobe.Start(base, 10*time.Millisecond, nil), base: base}
+	t.Cleanup(p.Stop)
 	return p
 }
 
 // since says how long the process did not run since start, in how many
 // stalls, and the longest.
 func (p *schedProbe) since(start time.Time) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	from := start.Sub(p.base)
-	var sum, longest time.Duration
-	n := 0
-	for _, s := range p.stall {
-		if s.at+s.d <= from {
-			continue
-		}
-		d := s.at + s.d - max(s.at, from)
-		sum += d
-		longest = max(longest, d)
-		n++
-	}
+	sum, n, longest := p.Within(start.Sub(p.base), time.Since(p.base))
 	return fmt.Sprintf("the test process did not run for %v of the %v waited (%d stalls of 10 ms or more, the longest %v)",
 		sum.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), n, longest.Round(time.Millisecond))
 }

@@ -319,10 +319,8 @@ func runRing(b testing.TB, mode transport.Mode, stripes int, path wanem.Params, 
 		drv.Wake()
 	}
 	sampDone := make(chan struct{})
-	probeDone := make(chan struct{})
-	stopProbe := sync.OnceFunc(func() { close(probeDone) })
+	stopProbe := sync.OnceFunc(tap.startProbe().Stop)
 	defer stopProbe()
-	wg.Go(func() { tap.probe(probeDone) })
 	// What each direction's queue and stripes were like from second 4 on
 	// (the saturated phase's measurement): the share of samples with no
 	// message bytes queued (the ring gave the connections nothing to send),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/federation/transport"
+	"github.com/atoll-gcs/atoll/internal/schedprobe"
 	"github.com/atoll-gcs/atoll/internal/wanem"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/driver"
@@ -28,9 +29,9 @@ type ringTap struct {
 	recv     map[[2]string][]tapToken // hop → the tokens received
 	lost     []tapEvent
 	stalls   []tapEvent
-	starved  []tapStall    // the whole process did not run (probe)
-	late     []tapStall    // every wake-up of the probe probeLate late or more
-	timeout  time.Duration // the ring's token timeout
+	starved  []tapStall        // the whole process did not run (probe)
+	probe    *schedprobe.Probe // wake-ups probeLate late or more (startProbe)
+	timeout  time.Duration     // the ring's token timeout
 	lastPass map[string]time.Time
 	samples  []tapSample
 }
@@ -137,47 +138,29 @@ const probeLate = 10 * time.Millisecond
 
 // lateWithin sums the probe's lateness in [from, to] (the time the whole
 // process did not run then, in wake-ups probeLate late or more) and
-// counts those wake-ups. The caller holds tp.mu.
+// counts those wake-ups.
 func (tp *ringTap) lateWithin(from, to time.Duration) (time.Duration, int) {
-	var sum time.Duration
-	n := 0
-	for _, s := range tp.late {
-		lo, hi := max(s.from, from), min(s.to, to)
-		if hi > lo {
-			sum += hi - lo
-			n++
-		}
+	if tp.probe == nil {
+		return 0, 0 // no probe was started
 	}
+	sum, n, _ := tp.probe.Within(from, to)
 	return sum, n
 }
 
-// probe sleeps 5 ms at a time until done is closed and records every
-// wake-up at least probeLate late, and apart those at least probeStall
-// late: the process (all three sites' drivers with it) did not run then,
-// because the machine gave it no CPU.
-func (tp *ringTap) probe(done <-chan struct{}) {
-	for {
-		t0 := time.Now()
-		select {
-		case <-done:
-			return
-		case <-time.After(5 * time.Millisecond):
-		}
-		late := time.Since(t0) - 5*time.Millisecond
-		if late >= probeLate {
-			from := t0.Sub(tp.base) + 5*time.Millisecond
+// startProbe starts the scheduling probe (a 5 ms sleeper) that records
+// every wake-up at least probeLate late, and apart those at least
+// probeStall late: the process (all three sites' drivers with it) did
+// not run then, because the machine gave it no CPU. The caller stops it.
+func (tp *ringTap) startProbe() *schedprobe.Probe {
+	tp.probe = schedprobe.Start(tp.base, probeLate, func(s schedprobe.Stall) {
+		if late := s.To - s.From; late >= probeStall {
 			tp.mu.Lock()
-			tp.late = append(tp.late, tapStall{from: from, to: from + late})
+			tp.starved = append(tp.starved, tapStall{from: s.From, to: s.To})
+			tp.stalls = append(tp.stalls, tapEvent{at: s.From, site: "*", what: fmt.Sprintf("the process did not run for %v (scheduling probe)", late.Round(time.Millisecond))})
 			tp.mu.Unlock()
 		}
-		if late >= probeStall {
-			tp.mu.Lock()
-			from := t0.Sub(tp.base) + 5*time.Millisecond
-			tp.starved = append(tp.starved, tapStall{from: from, to: from + late})
-			tp.stalls = append(tp.stalls, tapEvent{at: from, site: "*", what: fmt.Sprintf("the process did not run for %v (scheduling probe)", late.Round(time.Millisecond))})
-			tp.mu.Unlock()
-		}
-	}
+	})
+	return tp.probe
 }
 
 // starvedLosses counts the token losses that came during a stall of the
