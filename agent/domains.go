@@ -684,9 +684,12 @@ type DomainStatus struct {
 	// the same: the bridge brings every domain message down to every
 	// site (gateway/bridge, "Down"), as a stub without its data (the
 	// default; Layer.Stubs counts those), or in full where the topology
-	// file's federation.unneeded is full.
-	Messages uint64 `json:"messages"`
-	Unneeded uint64 `json:"unneeded"`
+	// file's federation.unneeded is full. UnneededAs is that setting as
+	// this node applies it: "stubs" or "full" (topology.UnneededStubs,
+	// topology.UnneededFull).
+	Messages   uint64 `json:"messages"`
+	Unneeded   uint64 `json:"unneeded"`
+	UnneededAs string `json:"unneeded_as"`
 	// Backlog is the bytes of the site's messages to the domain's groups
 	// that wait to be ordered by the federation ring, as this node counts
 	// them (the site's Ups sent up and not yet come down, and this node's
@@ -700,6 +703,15 @@ type DomainStatus struct {
 	Layer        groups.Stats  `json:"layer"`
 }
 
+// unneededAs is the topology file's federation.unneeded as this node
+// applies it (DomainStatus.UnneededAs).
+func (a *Agent) unneededAs() string {
+	if a.cfg.Federation.File.Stubs() {
+		return topology.UnneededStubs
+	}
+	return topology.UnneededFull
+}
+
 // domainStatus returns the domains' status (group loop).
 func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
 	out := make([]DomainStatus, 0, len(a.doms))
@@ -707,7 +719,8 @@ func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
 		st := DomainStatus{Domain: dl.d.Name, Sites: dl.d.Sites, Role: "member",
 			Position: dl.b.Last().String(), Pending: dl.b.Pending(), Queued: dl.g.Pending(),
 			Connected: dl.b.Conf().Sites, Round: dl.v.InRound(), Messages: dl.msgs, Unneeded: dl.unneeded,
-			Backlog: dl.backlog(), BacklogBound: dl.bound,
+			UnneededAs: a.unneededAs(),
+			Backlog:    dl.backlog(), BacklogBound: dl.bound,
 			Bridge: dl.b.Stats(), View: dl.v.Stats(), Layer: dl.g.Stats()}
 		for _, g := range dl.d.Gateways {
 			if g.Site == a.cfg.Site && (g.Active == a.cfg.Node || slices.Contains(g.Standby, a.cfg.Node)) {

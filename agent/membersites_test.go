@@ -86,6 +86,9 @@ func crossSiteUnneeded(t *testing.T, stubs bool) {
 				t.Fatalf("%s: domains %+v", id, ds)
 			}
 			msgs[id], unneeded[id] = ds[0].Messages, ds[0].Unneeded
+			if want := map[bool]string{true: "stubs", false: "full"}[stubs]; ds[0].UnneededAs != want {
+				t.Errorf("%s: status says unneeded messages come down as %q, want %q", id, ds[0].UnneededAs, want)
+			}
 			stubCount[id] = ds[0].Layer.Stubs
 			if n := ds[0].Layer.StubRecipients; n > 0 {
 				t.Errorf("%s delivered %d stubs it had recipients for: lost messages", id, n)

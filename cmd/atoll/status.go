@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/topology"
 )
 
 func init() { register(newStatusCmd) }
@@ -123,11 +124,25 @@ func writeStatus(w io.Writer, st *agent.Status, now time.Time) {
 		if d.Endpoint != "" {
 			role += " at " + d.Endpoint
 		}
-		fmt.Fprintf(w, "domain     %s: %s (active gateway %s); sites %s connected of %s; configuration %s, %d nodes; position %s, %d waiting to come down\n",
-			d.Domain, role, noneIfEmpty(d.Active), noneIfEmpty(strings.Join(d.Connected, " ")), strings.Join(d.Sites, " "), conf, d.Members, d.Position, d.Pending)
+		fmt.Fprintf(w, "domain     %s: %s (active gateway %s); sites %s connected of %s; configuration %s, %d nodes; position %s, %d waiting to come down; %d of %d messages unneeded here%s\n",
+			d.Domain, role, noneIfEmpty(d.Active), noneIfEmpty(strings.Join(d.Connected, " ")), strings.Join(d.Sites, " "), conf, d.Members, d.Position, d.Pending,
+			d.Unneeded, d.Messages, unneededAs(d.UnneededAs))
 	}
 	if !st.Started.IsZero() {
 		fmt.Fprintf(w, "up         %s\n", now.Sub(st.Started).Round(time.Second))
+	}
+}
+
+// unneededAs says how the site's ring carries a domain's messages that no
+// member at the site needs (topology federation.unneeded).
+func unneededAs(how string) string {
+	switch how {
+	case "":
+		return "" // an agent from before the setting was reported
+	case topology.UnneededFull:
+		return ", brought down in full (federation.unneeded: full)"
+	default:
+		return ", brought down as stubs without their data (federation.unneeded: " + how + ")"
 	}
 }
 

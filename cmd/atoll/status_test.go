@@ -152,3 +152,31 @@ func writeFile(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatusDomainLine: a federation domain's line names the node's role,
+// the connected sites, and how many messages the site had no use for and
+// how its ring carries them (federation.unneeded).
+func TestStatusDomainLine(t *testing.T) {
+	for _, tc := range []struct{ as, want string }{
+		{"stubs", "; 7 of 40 messages unneeded here, brought down as stubs without their data (federation.unneeded: stubs)\n"},
+		{"full", "; 7 of 40 messages unneeded here, brought down in full (federation.unneeded: full)\n"},
+		{"", "; 7 of 40 messages unneeded here\n"},
+	} {
+		st := &agent.Status{Node: "a-1", Site: "a", Domains: []agent.DomainStatus{{
+			Domain: "abc", Sites: []string{"a", "b", "c"}, Role: "member", Active: "a-2",
+			Connected: []string{"a", "b"}, Configuration: "d:3", Members: 5, Position: "1.17",
+			Messages: 40, Unneeded: 7, UnneededAs: tc.as}}}
+		var b bytes.Buffer
+		writeStatus(&b, st, time.Now())
+		line := ""
+		for l := range strings.Lines(b.String()) {
+			if strings.HasPrefix(l, "domain ") {
+				line = l
+			}
+		}
+		if !strings.HasPrefix(line, "domain     abc: member (active gateway a-2); sites a b connected of a b c; configuration d:3, 5 nodes; position 1.17, 0 waiting to come down") ||
+			!strings.HasSuffix(line, tc.want) {
+			t.Errorf("unneeded as %q: domain line %q, want it to end in %q", tc.as, line, tc.want)
+		}
+	}
+}
