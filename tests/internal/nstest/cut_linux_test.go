@@ -16,10 +16,23 @@ import (
 // then hands k over a pipe to a receiver process, which appends it to
 // file B (the "delivery"), as fast as they can. Every reading must be a
 // cut: B holds no line A does not hold yet, and no file ends inside a
-// line. Reading A and then B while they run would find B ahead of A.
+// line. Reading A and then B while they run finds B ahead of A: with
+// cutPadding files between them (a check reads every trace of a run,
+// killed incarnations' too), noting their sizes one after the other
+// without stopping the writers gives no cut in most readings, so the
+// test fails if ReadCut does not stop them.
 func TestReadCut(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	files := []string{a}
+	for i := range cutPadding {
+		pad := filepath.Join(dir, fmt.Sprintf("pad%d", i))
+		if err := os.WriteFile(pad, []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, pad)
+	}
+	files = append(files, b)
 	send := exec.Command(os.Args[0], "-test.run=^TestCutWriterHelper$")
 	send.Env = append(os.Environ(), "NSTEST_CUT_WRITER=send", "NSTEST_CUT_FILE="+a)
 	recv := exec.Command(os.Args[0], "-test.run=^TestCutWriterHelper$")
@@ -41,11 +54,11 @@ func TestReadCut(t *testing.T) {
 		if i == 2000 {
 			t.Fatal("the writers wrote nothing in 2000 readings")
 		}
-		got, err := ReadCut([]int{send.Process.Pid, recv.Process.Pid}, []string{a, b})
+		got, err := ReadCut([]int{send.Process.Pid, recv.Process.Pid}, files)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sent, delivered := lastLine(t, "a", got[0]), lastLine(t, "b", got[1])
+		sent, delivered := lastLine(t, "a", got[0]), lastLine(t, "b", got[len(got)-1])
 		if delivered > sent {
 			t.Fatalf("reading %d is no cut: b holds line %d, a only up to %d", i, delivered, sent)
 		}
@@ -54,6 +67,13 @@ func TestReadCut(t *testing.T) {
 	}
 	t.Logf("the last reading: up to line %d delivered", last)
 }
+
+// cutPadding is how many files TestReadCut puts between the sender's and
+// the receiver's: noting their sizes takes long enough (tens of
+// microseconds) for the receiver to write lines the sender's file, noted
+// before, did not hold, unless both are stopped. More files make a
+// failure surer and each reading slower (200: 16 s at load 20).
+const cutPadding = 50
 
 // lastLine returns the number on the last line of a file's contents, 0 if
 // it has none, and fails the test if the contents end inside a line.
