@@ -237,3 +237,63 @@ func TestTokenNack(t *testing.T) {
 		}
 	}
 }
+
+// TestEarlyTokenRetransmit: with Config.NackDelay a member times its
+// passes of the token, from sending it to the first sign that its
+// successor has it, and sends a token whose pass goes unshown for the
+// smoothed time and a margin again then, not at TokenRetransmit; a lost
+// token after a visit that sent nothing (which no token nack covers)
+// costs about one pass, not the retransmit interval. Without NackDelay
+// it waits out TokenRetransmit. Token hops take 5 ms; b's token to c is
+// lost after the ring has run idle for a second.
+func TestEarlyTokenRetransmit(t *testing.T) {
+	const hop = 5 * time.Millisecond
+	pumpDelay = func(_ NodeID, pkt []byte) time.Duration {
+		if IsToken(pkt) {
+			return hop
+		}
+		return 0
+	}
+	t.Cleanup(func() { pumpDelay = nil })
+	for _, delay := range []time.Duration{0, 5 * time.Millisecond} {
+		nodes, now := formRingWith(t, func(c *Config) { c.NackDelay, c.TokenHold = delay, time.Microsecond }, "a", "b", "c")
+		b, c := nodes[1], nodes[2]
+		now = pump(t, nodes, now, time.Second)
+		dropped := false
+		var droppedAt time.Time
+		var lastTok uint64
+		pumpDrop = func(from, to NodeID, pkt []byte) bool {
+			if from == "b" && to == "c" && IsToken(pkt) && !dropped {
+				dropped, droppedAt, lastTok = true, b.now, c.reg.lastTok
+				return true
+			}
+			return false
+		}
+		srtt, early0 := b.reg.pass.srtt, b.Stats().EarlyTokenRetransmits
+		pumpUntil(t, nodes, now, 2*time.Second, nil, func() bool { return dropped && c.reg.lastTok > lastTok })
+		pumpDrop = nil
+		if !dropped || c.reg.lastTok <= lastTok {
+			t.Fatalf("NackDelay %v: setup: token dropped %v, came back %v", delay, dropped, c.reg.lastTok > lastTok)
+		}
+		st := b.Stats()
+		st.EarlyTokenRetransmits -= early0
+		rt := b.cfg.TokenRetransmit
+		back := c.reg.lastTokAt.Sub(droppedAt)
+		t.Logf("NackDelay %v: b's passes take %v; the token came to c %v after the loss (retransmit interval %v; %d early retransmissions, %d before)", delay, srtt, back, rt, st.EarlyTokenRetransmits, early0)
+		if delay == 0 {
+			if st.EarlyTokenRetransmits != 0 || back < rt {
+				t.Errorf("NackDelay 0: %d early retransmissions, token at c after %v, want none and the retransmit interval %v", st.EarlyTokenRetransmits, back, rt)
+			}
+			continue
+		}
+		if srtt <= 0 || srtt > 4*hop {
+			t.Fatalf("b's passes take %v, want about two token hops (%v each)", srtt, hop)
+		}
+		if st.EarlyTokenRetransmits != 1 || st.TokenNacks+c.Stats().TokenNacks != 0 {
+			t.Errorf("b sent %d early retransmissions and the ring %d token nacks, want 1 and 0", st.EarlyTokenRetransmits, st.TokenNacks+c.Stats().TokenNacks)
+		}
+		if want := srtt + delay + hop + time.Millisecond; back > want {
+			t.Errorf("the token came to c %v after the loss, want at most %v (b's pass time, NackDelay and a hop), well before the retransmit interval %v", back, want, rt)
+		}
+	}
+}

@@ -61,6 +61,7 @@ type ringState struct {
 	noted     uint64              // packets up to here were noted for nacks (nack.go)
 	nacked    map[uint64]struct{} // packets asked for by nack and not freed yet
 	tokNacked bool                // a token nack went out since I last passed the token (nack.go)
+	pass      passTimer           // how long my passes take to show (nack.go)
 	answered  []uint64            // the retransmission requests I answered at my previous visit
 	spareAns  []uint64            // answered's buffer before last, reused
 	stall     stallWatch
@@ -779,7 +780,7 @@ func (n *Node) onIdle(m *merge) {
 	if n.state != stateOperational || m.ring != n.reg.id {
 		return
 	}
-	n.retransmitAt = time.Time{} // the representative has the token
+	n.passShown(n.reg) // the representative has the token
 	if n.backlog() > 0 && (!n.limited || n.sendLimit > 0) {
 		n.sendWake()
 		return
@@ -837,7 +838,7 @@ func (n *Node) onMcast(m *mcast) {
 	// A new message from the ring after I passed the token shows that my
 	// successor has it.
 	if rs := n.ringForState(); m.ring == rs.id && m.seq > rs.sentSeq {
-		n.retransmitAt = time.Time{}
+		n.passShown(rs)
 	}
 }
 

@@ -64,7 +64,7 @@ func (n *Node) onToken(tok *token) {
 		}
 		rs.lastTokAt = n.now
 	}
-	n.retransmitAt = time.Time{}
+	n.passShown(rs)
 	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
 	if tok.evict == nil && rs.members[0] == n.me && n.stalled(rs) {
 		// A packet stays missing: slow the ring down rather than spin
@@ -383,7 +383,7 @@ func (n *Node) passToken(rs *ringState, tok *token) {
 	rs.sentSeq = tok.seq
 	rs.tokNacked = false
 	n.sendToken(tok.to, b)
-	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
+	n.retransmitAt = n.now.Add(n.passTimeout(rs))
 }
 
 // sendToken sends the regular token b to to in Config.TokenCopies copies
@@ -413,6 +413,11 @@ func (n *Node) retransmitToken() {
 		return
 	}
 	n.stats.TokenRetransmits++
+	if rs.pass.early {
+		n.stats.EarlyTokenRetransmits++
+	}
+	// Karn's rule: a sign that comes now may answer either copy.
+	rs.pass.at, rs.pass.early = time.Time{}, false
 	to := rs.successor(n.me.ID)
 	if n.state == stateOperational {
 		n.sendToken(to, rs.sentToken)

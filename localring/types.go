@@ -265,6 +265,7 @@ type Stats struct {
 	TokenNacks                      uint64 // times this node told its predecessor the token did not come (Config.NackDelay)
 	TokenNackResends                uint64 // tokens this node sent again at once on its successor's token nack
 	TokenRetransmits                uint64
+	EarlyTokenRetransmits           uint64 // of them, sent when a pass took longer than my passes' timing says, before TokenRetransmit (Config.NackDelay)
 	TokenLosses                     uint64
 	Gathers                         uint64 // times the membership protocol started
 	Reforms                         uint64 // membership rounds started by Reform

@@ -162,18 +162,21 @@ func TestFedThroughputUnderLoss(t *testing.T) {
 	}
 }
 
-// measureFedPaced runs the ring of measureFedSaturated (three sites 200
-// ms RTT apart, packets of a datagram's size, the window counted in
-// bytes) paced: every site submits a 1000-byte Agreed message every 50
-// ms for d of virtual time, each packet to each receiver lost with
-// probability loss. It returns the latencies from submission to delivery
-// at the last of the three sites. edit, when set, changes the ring's
+// measureFedPaced runs the ring of measureFedSaturated (three sites
+// 2×oneWay RTT apart, packets of a datagram's size, the window counted
+// in bytes) paced: every site submits a 1000-byte Agreed message every
+// 50 ms for d of virtual time, each packet to each receiver lost with
+// probability loss. With probe, the first site also keeps one more
+// message waiting at all times, submitted as soon as its queue is empty
+// (gateway BenchmarkFederation's probe: the site sends at every visit,
+// so the ring never idles), and the probes are left out of what is
+// measured. It returns the latencies from submission to delivery at the
+// last of the three sites. edit, when set, changes the ring's
 // configuration (DefaultWAN's, with the derived timers and the byte
 // window) before the ring starts.
-func measureFedPaced(t testing.TB, seed uint64, loss float64, edit func(*localring.Config), d time.Duration) []time.Duration {
+func measureFedPaced(t testing.TB, seed uint64, oneWay time.Duration, probe bool, loss float64, edit func(*localring.Config), d time.Duration) []time.Duration {
 	t.Helper()
 	sites := []string{"a", "b", "c"}
-	const oneWay = 100 * time.Millisecond
 	rtt := make([][]time.Duration, len(sites))
 	for i := range rtt {
 		rtt[i] = []time.Duration{2 * oneWay, 2 * oneWay, 2 * oneWay}
@@ -189,6 +192,7 @@ func measureFedPaced(t testing.TB, seed uint64, loss float64, edit func(*localri
 	}
 	c := NewFedCluster(seed, FedSpec{Domain: "fed/paced", Sites: sites, RTT: rtt, Gateways: 1, Ring: rcfg}, 0)
 	c.SetFaults(Faults{SocketBuffer: 1 << 20})
+	const probeTag = 1 << 63
 	seen := map[uint64]int{}
 	sub := map[uint64]time.Duration{}
 	var lat []time.Duration
@@ -197,7 +201,7 @@ func measureFedPaced(t testing.TB, seed uint64, loss float64, edit func(*localri
 			return
 		}
 		tag := binary.BigEndian.Uint64(e.Msg.Payload)
-		if seen[tag]++; seen[tag] == len(sites) {
+		if seen[tag]++; seen[tag] == len(sites) && tag&probeTag == 0 {
 			lat = append(lat, c.Elapsed()-sub[tag])
 		}
 	}
@@ -207,12 +211,22 @@ func measureFedPaced(t testing.TB, seed uint64, loss float64, edit func(*localri
 	}
 	c.SetFaults(Faults{Loss: loss, SocketBuffer: 1 << 20})
 	var n uint64
-	for end := c.Elapsed() + d; c.Elapsed() < end; c.RunFor(50 * time.Millisecond) {
+	submit := func(i int, tag uint64) error {
+		p := make([]byte, 1000)
+		binary.BigEndian.PutUint64(p, tag)
+		return c.SubmitPayload(i, localring.Agreed, p)
+	}
+	every := func() bool {
+		if probe && c.Node(0).Pending() == 0 {
+			n++
+			_ = submit(0, n|probeTag)
+		}
+		return false
+	}
+	for end := c.Elapsed() + d; c.Elapsed() < end; c.RunUntil(c.Now().Add(50*time.Millisecond), every) {
 		for i := range sites {
 			n++
-			p := make([]byte, 1000)
-			binary.BigEndian.PutUint64(p, n)
-			if err := c.SubmitPayload(i, localring.Agreed, p); err == nil {
+			if err := submit(i, n); err == nil {
 				sub[n] = c.Elapsed()
 			}
 		}
@@ -235,8 +249,8 @@ func TestFedPacedLatencyUnderLoss(t *testing.T) {
 	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
 	var off, on []time.Duration
 	for seed := uint64(1); seed <= 5; seed++ {
-		off = append(off, measureFedPaced(t, seed, 0.01, func(c *localring.Config) { c.RequestGaps, c.TokenCopies, c.NackDelay = false, 1, 0 }, 30*time.Second)...)
-		on = append(on, measureFedPaced(t, seed, 0.01, func(c *localring.Config) { c.RequestGaps, c.TokenCopies, c.NackDelay = true, 1, 0 }, 30*time.Second)...)
+		off = append(off, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, func(c *localring.Config) { c.RequestGaps, c.TokenCopies, c.NackDelay = false, 1, 0 }, 30*time.Second)...)
+		on = append(on, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, func(c *localring.Config) { c.RequestGaps, c.TokenCopies, c.NackDelay = true, 1, 0 }, 30*time.Second)...)
 	}
 	slices.Sort(off)
 	slices.Sort(on)
@@ -259,8 +273,8 @@ func TestFedPacedTokenCopies(t *testing.T) {
 	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
 	var one, two []time.Duration
 	for seed := uint64(1); seed <= 5; seed++ {
-		one = append(one, measureFedPaced(t, seed, 0.01, func(c *localring.Config) { c.TokenCopies, c.NackDelay = 1, 0 }, 30*time.Second)...)
-		two = append(two, measureFedPaced(t, seed, 0.01, func(c *localring.Config) { c.TokenCopies, c.NackDelay = 2, 0 }, 30*time.Second)...)
+		one = append(one, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, func(c *localring.Config) { c.TokenCopies, c.NackDelay = 1, 0 }, 30*time.Second)...)
+		two = append(two, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, func(c *localring.Config) { c.TokenCopies, c.NackDelay = 2, 0 }, 30*time.Second)...)
 	}
 	slices.Sort(one)
 	slices.Sort(two)
@@ -290,8 +304,8 @@ func TestFedPacedNacks(t *testing.T) {
 	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
 	var off, on []time.Duration
 	for seed := uint64(1); seed <= 5; seed++ {
-		off = append(off, measureFedPaced(t, seed, 0.01, func(c *localring.Config) { c.NackDelay = 0 }, 30*time.Second)...)
-		on = append(on, measureFedPaced(t, seed, 0.01, nil, 30*time.Second)...)
+		off = append(off, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, func(c *localring.Config) { c.NackDelay = 0 }, 30*time.Second)...)
+		on = append(on, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, nil, 30*time.Second)...)
 	}
 	slices.Sort(off)
 	slices.Sort(on)
@@ -300,5 +314,39 @@ func TestFedPacedNacks(t *testing.T) {
 	if pct(on, 50) > pct(off, 50)*9/10 || pct(on, 90) > pct(off, 90)*7/10 || pct(on, 99) > pct(off, 99)*6/10 {
 		t.Errorf("nacks: p50 %v, p90 %v and p99 %v at 1 %% loss, without them %v, %v and %v; want p50 a tenth, p90 three tenths, p99 four tenths lower",
 			pct(on, 50), pct(on, 90), pct(on, 99), pct(off, 50), pct(off, 90), pct(off, 99))
+	}
+}
+
+// TestFedPaced10msLoss: issue 8 asks of the federation ring a p99 Agreed
+// latency within twice the planner's largest prediction (Max: a rotation
+// and a hop, 20 ms for three sites 10 ms RTT apart). Paced as gateway
+// BenchmarkFederation (measureFedPaced with its probe, which keeps the
+// ring from idling) at 1 % loss, over seeds 1 to 5, 30 s of virtual time
+// each, the tail was lost tokens: a token lost after a visit that sent
+// nothing (two hops of three: only the probing site sends at every
+// visit) shows no member a token nack is due, and waited out
+// TokenRetransmit, 48 ms (topology.MinRetransmit), three rotations;
+// p50 / p90 / p99 14 / 25 / 59 ms, against 15 / 20 / 35 ms with only
+// the message packets lost and 13 / 20 / 56 with only the unicasts
+// (tokens, nacks). A member now sends the token again when its pass
+// goes unshown for longer than its passes take (localring's early token
+// retransmission, nack.go): 13 / 20 / 35 ms; what is left is the lost
+// message packets' nacks.
+func TestFedPaced10msLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5 paced rings for 30 s of virtual time each")
+	}
+	const oneWay = 5 * time.Millisecond
+	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
+	var lat []time.Duration
+	for seed := uint64(1); seed <= 5; seed++ {
+		lat = append(lat, measureFedPaced(t, seed, oneWay, true, 0.01, nil, 30*time.Second)...)
+	}
+	slices.Sort(lat)
+	bound := 2 * (3*oneWay + oneWay) // twice a rotation and a hop
+	t.Logf("10 ms RTT, paced with a probe, 1 %% loss, seeds 1-5: p50 / p90 / p99 %v / %v / %v (%d messages; bound on p99 %v)",
+		pct(lat, 50), pct(lat, 90), pct(lat, 99), len(lat), bound)
+	if pct(lat, 99) > bound {
+		t.Errorf("p99 %v at 10 ms RTT and 1 %% loss, want at most %v (twice the planner's Max)", pct(lat, 99), bound)
 	}
 }
