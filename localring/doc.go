@@ -66,7 +66,13 @@
 // that many copies, and the successor drops the later ones. With
 // Config.NackDelay a member that got packets of its predecessor's visit
 // but, NackDelay after the last, no token asks the predecessor for it
-// (a token nack), which sends it again at once.
+// (a token nack), which sends it again at once; and after a visit that
+// sent nothing, which shows the successor no token is due, the passer
+// itself sends the token again once the pass goes unshown for longer
+// than its passes take (timed from the token's sending to the first sign
+// that the successor has it, as TCP times an acknowledgement), instead
+// of at TokenRetransmit: three sites 10 ms apart lost a token hop in a
+// hundred at 1 % loss, and each cost 48 ms instead of about a rotation.
 //
 // A WAN ring sizes its window from the declared bandwidth of its paths
 // (WindowForBDP); when a path carries less, the ring keeps the
