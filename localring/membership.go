@@ -77,7 +77,8 @@ func (n *Node) sendJoin() {
 // schedules the next.
 func (n *Node) multicastJoin() {
 	j := join{sender: n.me, ringSeq: n.maxRingSeq, proc: sortedSet(n.proc), fail: sortedSet(n.fail)}
-	n.send("", j.append(nil))
+	n.lastJoin = j.append(nil)
+	n.send("", n.lastJoin)
 	n.newHeard = false
 }
 
@@ -462,8 +463,11 @@ func (n *Node) onCommit(c *commit) {
 			// retransmitted copy arriving then: every check above is run
 			// again on the kept token at that time, against the sets as
 			// they are then; a new round (enterGather) or another accepted
-			// token drops it. If the join never comes, nothing changes: I
-			// fail the representative at the consensus timeout.
+			// token drops it. The representative sends its join again with
+			// every retransmission of the token (retransmitToken), so a
+			// member with lossy inbound links hears one in time. If the
+			// join never comes, nothing changes: I fail the representative
+			// at the consensus timeout.
 			n.stats.ForeignRing++
 			n.early = c
 			return

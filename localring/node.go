@@ -216,6 +216,7 @@ type Node struct {
 	mergeHeard  map[NodeID]Member        // those of heard whose merge-detects, not joins, arrived first
 	disagree    map[Member]*disagreement // rounds in a row that members who were heard did not agree in (disagreed)
 	judged      map[NodeID]bool          // members whose failure to agree this round was counted (disagreed, requarantine)
+	lastJoin    []byte                   // the last join I multicast, which a representative resends with its commit token (retransmitToken)
 
 	// fenceNext is, per node id, when this node may next send a fence
 	// notice about it (noticeFenced).

@@ -419,9 +419,26 @@ func (n *Node) retransmitToken() {
 	// Karn's rule: a sign that comes now may answer either copy.
 	rs.pass.at, rs.pass.early = time.Time{}, false
 	to := rs.successor(n.me.ID)
-	if n.state == stateOperational {
+	switch {
+	case n.state == stateOperational:
 		n.sendToken(to, rs.sentToken)
-	} else {
+	case n.state == stateCommit && n.represents(rs.id) && n.lastJoin != nil:
+		// My commit token has not come back from its first rotation. A
+		// member may be holding it because none of my joins of the round
+		// reached it (onCommit keeps the token until one does), and I
+		// stopped sending joins when I sent the token: a node whose
+		// inbound links lose packets missed the two or three I sent, held
+		// the token until its consensus timeout and then gave up on me
+		// and on every member it had not heard, and the healthy members
+		// that took its fail set split into two rings. So my last join
+		// goes out again before the token. It is a copy of a packet
+		// already sent (the network may duplicate any packet): a member in
+		// the commit state ignores it (its ringSeq is below the new
+		// ring's), a member still gathering takes it as the join it
+		// missed.
+		n.send("", n.lastJoin)
+		n.send(to, rs.sentToken)
+	default:
 		n.send(to, rs.sentToken) // a commit token
 	}
 	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
