@@ -14,9 +14,7 @@ import (
 // Up then down: every node of every site delivers every message once, at
 // the same position, after the domain's regular configuration.
 func TestUpDown(t *testing.T) {
-	h := newHarness(t, 0, 2, 3, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
+	h := newDomain(t, 0, 2, 3, 2)
 	for i := range 5 {
 		for _, id := range []string{"a1", "a2", "b2", "b3", "c2"} {
 			h.send(id, fmt.Sprintf("%s-%d", id, i))
@@ -91,12 +89,8 @@ func TestStaleAndDuplicate(t *testing.T) {
 // the Up never ordered again: it is sent (in EVS terms) where the
 // federation orders it; nothing is lost or delivered twice.
 func TestFailoverResubmit(t *testing.T) {
-	h := newHarness(t, 0, 3, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("a2", "before")
-	h.send("b1", "before")
-	h.settle()
+	h := newDomain(t, 0, 3, 2, 2)
+	h.sendSettled("before", "a2", "b1")
 
 	// a's Ups reach every node of a and the gateway submits them ...
 	for i := range 4 {
@@ -137,9 +131,7 @@ func TestFailoverResubmit(t *testing.T) {
 	}
 	h.fedConfig("a", "b", "c")
 	h.settle()
-	h.send("a2", "after")
-	h.send("c2", "after")
-	h.settle()
+	h.sendSettled("after", "a2", "c2")
 
 	h.checkOrder()
 	a2 := h.node("a2")
@@ -190,17 +182,9 @@ func TestFailoverResubmit(t *testing.T) {
 // rotations more; so does one that shares its packet (the ring packs a
 // member's small messages into one).
 func TestFailoverAnswerFirst(t *testing.T) {
-	h := newHarness(t, 0, 3, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("c1", "before")
-	h.settle()
-	h.send("b1", "missed")
-	h.localStep(h.site("b"))
-	h.frozen[h.node("a1")] = true
-	h.fedStep() // a1 numbers it but dies before injecting
-	h.crash("a1")
-	h.localConfig(h.site("a")) // a2 takes over
+	h := newDomain(t, 0, 3, 2, 2)
+	h.sendSettled("before", "c1")
+	h.gatewayDiesBehind("b1", "a") // a2 takes over
 	h.send("a2", "waits")
 	h.localStep(h.site("a")) // a's Have phase
 	h.fedConfig("a", "b", "c")
@@ -252,10 +236,8 @@ func TestFailoverAnswerFirst(t *testing.T) {
 // b sent while a had no member in the federation ring, which a does not
 // deliver (a partition and a merge of a, as at a failover).
 func TestHandover(t *testing.T) {
-	h := newHarness(t, 0, 3, 2)
+	h := newDomain(t, 0, 3, 2)
 	a := h.site("a")
-	h.fedConfig("a", "b")
-	h.settle()
 	var away []Origin
 	fedUps := func() int {
 		n := 0
@@ -351,16 +333,11 @@ func payloadOf(n *hnode, o Origin) []byte {
 // partition (a transitional configuration of its own) and a merge; what
 // comes after is delivered everywhere.
 func TestGapBeyondLog(t *testing.T) {
-	h := newHarness(t, 4, 2, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("a2", "first")
-	h.settle()
+	h := newDomain(t, 4, 2, 2, 2)
+	h.sendSettled("first", "a2")
 	h.send("b1", "missed")
 	h.localStep(h.site("b"))
-	h.frozen[h.node("a1")] = true
-	h.fedStep() // a1 numbers it but dies before injecting
-	h.crash("a1")
+	h.gatewayDiesNumbering("a") // a1 numbers it but dies before injecting
 	h.fedConfig("b", "c")
 	for i := range 6 {
 		h.send("c1", fmt.Sprint("away-", i))
@@ -369,9 +346,7 @@ func TestGapBeyondLog(t *testing.T) {
 	h.localConfig(h.site("a"))
 	h.fedConfig("a", "b", "c")
 	h.settle()
-	h.send("a2", "after")
-	h.send("b2", "after")
-	h.settle()
+	h.sendSettled("after", "a2", "b2")
 
 	h.checkOrder()
 	a2 := h.node("a2")
@@ -572,8 +547,7 @@ func TestTwoDomainsOneLocalRing(t *testing.T) {
 	h.localConfig(h.site("a"))
 	h.fedConfig("a", "b", "c")
 	h.settle()
-	h.send("c2", "last")
-	h.settle()
+	h.sendSettled("last", "c2")
 	h.checkOrder()
 	if n := len(h.messages(h.node("b2"))); n != 8 {
 		t.Errorf("b2 delivered %d messages, want the 8 of its domain", n)
@@ -644,19 +618,14 @@ func FuzzDecode(f *testing.F) {
 // Syncs count for nothing in the next ring, and the Ups it may have
 // carried go up again; nothing is lost.
 func TestRingEndsBeforeSync(t *testing.T) {
-	h := newHarness(t, 0, 2, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("a2", "before")
-	h.settle()
+	h := newDomain(t, 0, 2, 2, 2)
+	h.sendSettled("before", "a2")
 	h.crash("a1")
 	h.fedConfig("b", "c") // its Syncs stay queued: the ring ends first
 	h.localConfig(h.site("a"))
 	h.fedConfig("a", "b", "c")
 	h.settle()
-	h.send("a2", "after")
-	h.send("c1", "after")
-	h.settle()
+	h.sendSettled("after", "a2", "c1")
 	h.checkOrder()
 	// The ring that ended numbered nothing: the next one continues the
 	// configuration (a failover, every site with the same stream).
@@ -679,12 +648,8 @@ func TestRingEndsBeforeSync(t *testing.T) {
 // before a1 submits its Sync, so a1 delivers what a2 and a3 delivered, in
 // the same order, and the site's Sync names what the site holds.
 func TestPausedGatewayReturns(t *testing.T) {
-	h := newHarness(t, 0, 3, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("a2", "before")
-	h.send("b1", "before")
-	h.settle()
+	h := newDomain(t, 0, 3, 2, 2)
+	h.sendSettled("before", "a2", "b1")
 
 	a1 := h.node("a1")
 	a1.out = true
@@ -708,9 +673,7 @@ func TestPausedGatewayReturns(t *testing.T) {
 	}
 	h.fedConfig("a", "b", "c")
 	h.settle()
-	h.send("a1", "after")
-	h.send("b2", "after")
-	h.settle()
+	h.sendSettled("after", "a1", "b2")
 
 	h.checkOrder()
 	a2 := h.node("a2")
@@ -733,15 +696,12 @@ func TestPausedGatewayReturns(t *testing.T) {
 // the gateway submits it again once it is through, and every node
 // delivers it once.
 func TestCarriedOver(t *testing.T) {
-	h := newHarness(t, 0, 2, 2)
-	h.fedConfig("a", "b")
-	h.settle()
+	h := newDomain(t, 0, 2, 2)
 	h.send("a2", "carried")
 	h.localStep(h.site("a")) // a1 submits it; it waits in the federation queue
 	h.fedConfig("a", "b")    // a new ring before it is sent
 	h.settle()
-	h.send("b1", "after")
-	h.settle()
+	h.sendSettled("after", "b1")
 
 	h.checkOrder()
 	for _, s := range h.sites {
@@ -766,9 +726,7 @@ func TestCarriedOver(t *testing.T) {
 // domain through the next gateway, which never saw it: its sender
 // announces it again (Again) in the new local configuration.
 func TestAgainForANewGateway(t *testing.T) {
-	h := newHarness(t, 0, 3, 2)
-	h.fedConfig("a", "b")
-	h.settle()
+	h := newDomain(t, 0, 3, 2)
 	a1 := h.node("a1")
 	a1.out = true
 	h.localConfig(h.site("a")) // a2 takes over
@@ -800,9 +758,7 @@ func TestAgainForANewGateway(t *testing.T) {
 // configurations come before the messages delivered in them, after the
 // EntrySends of their senders (sent in the regular configuration).
 func TestSplitTransitional(t *testing.T) {
-	h := newHarness(t, 0, 2, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
+	h := newDomain(t, 0, 2, 2, 2)
 	h.send("a2", "x")
 	h.send("b2", "z")
 	h.send("c2", "y")
@@ -898,11 +854,8 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 			"reg[a b c] trans[b] reg[a b c] trans[a b] reg[a b]", true, "r:4:a", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, 0, 2, 2, 2)
-			h.fedConfig("a", "b", "c")
-			h.settle()
-			h.send("a2", "w")
-			h.settle()
+			h := newDomain(t, 0, 2, 2, 2)
+			h.sendSettled("w", "a2")
 			c.setup(h)
 			h.send("c2", "y")
 			h.send("c1", "z")
@@ -974,6 +927,22 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 	}
 }
 
+// newBehindInContinuing starts TestCatchUpHeldPosition and
+// TestContinuedRingRefused: sites a, b and c of two nodes each; c's
+// gateway dies after its member numbered b's Up "missed", before it
+// injected it (gatewayDiesBehind), c2 takes over, and the next ring of
+// every site settles: it continues the configuration, c behind, and a,
+// c's answerer, has queued its answer to c on it.
+func newBehindInContinuing(t *testing.T) *harness {
+	h := newDomain(t, 0, 2, 2, 2)
+	h.sendSettled("w", "a2")
+	h.gatewayDiesBehind("b2", "c") // c2 takes over
+	h.fedConfig("a", "b", "c")
+	h.localStep(h.site("c")) // the Have phase: c2 submits its Sync
+	h.fedStep()              // the Syncs: the ring settles, a queues its answer to c
+	return h
+}
+
 // A ring settles at a, b and c, c behind (its gateway died before it
 // injected a message the others delivered in their regular
 // configuration), and ends before the answerer a's catch-up reaches c: a
@@ -994,15 +963,7 @@ func TestCatchUpHeldPosition(t *testing.T) {
 		{"answered, then the rest", false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, 0, 2, 2, 2)
-			h.fedConfig("a", "b", "c")
-			h.settle()
-			h.send("a2", "w")
-			h.settle()
-			h.gatewayDiesBehind("b2", "c") // c2 takes over
-			h.fedConfig("a", "b", "c")
-			h.localStep(h.site("c")) // the Have phase: c2 submits its Sync
-			h.fedStep()              // the Syncs: the ring settles, a queues its answer to c
+			h := newBehindInContinuing(t)
 			ring := h.fedConf.ID
 			if st := h.node("c2").b.Stats(); st.CatchUps+st.Gaps != 0 {
 				t.Fatalf("c2 stats %+v: the answer came before a crashed", st)
@@ -1014,8 +975,7 @@ func TestCatchUpHeldPosition(t *testing.T) {
 				h.fedSplit(nil, []string{"c"}, []string{"b"})
 				cq := slices.DeleteFunc(slices.Clone(h.fedQ), func(m hmsg) bool { return m.id.Sender != "c" })
 				h.fedQ = slices.DeleteFunc(h.fedQ, func(m hmsg) bool { return m.id.Sender == "c" })
-				h.send("b1", "z")
-				h.settle()
+				h.sendSettled("z", "b1")
 				h.fedQ = append(cq, h.fedQ...)
 			}
 			h.fedConfig("b", "c")
@@ -1031,9 +991,7 @@ func TestCatchUpHeldPosition(t *testing.T) {
 				h.fedConfig("b", "c")
 			}
 			h.settle()
-			h.send("b1", "after")
-			h.send("c2", "after")
-			h.settle()
+			h.sendSettled("after", "b1", "c2")
 			h.checkOrder()
 			c2, b1 := h.node("c2"), h.node("b1")
 			if st, want := c2.b.Stats(), map[bool]uint64{false: 1, true: 2}[c.ahead]; st.CatchUps != want || st.Gaps != 0 {
@@ -1099,12 +1057,8 @@ func TestCatchUpHeldPosition(t *testing.T) {
 func TestSafeInRegularAtOneSite(t *testing.T) {
 	for _, behind := range []bool{false, true} {
 		t.Run(fmt.Sprint("behind=", behind), func(t *testing.T) {
-			h := newHarness(t, 0, 2, 2, 2)
-			h.fedConfig("a", "b", "c")
-			h.settle()
-			h.send("a2", "w")
-			h.send("b2", "w")
-			h.settle()
+			h := newDomain(t, 0, 2, 2, 2)
+			h.sendSettled("w", "a2", "b2")
 			old := h.fedConf.ID
 
 			h.send("b2", "m1")
@@ -1116,11 +1070,7 @@ func TestSafeInRegularAtOneSite(t *testing.T) {
 			if len(h.fedQ) == 0 || h.fedQ[0].payload[0] != kindFedUp {
 				t.Fatal("b's gateway did not submit m1")
 			}
-			a1 := h.node("a1")
-			m := h.fedQ[0]
-			a1.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
-				Order: localring.Order{Ring: h.fedRing, Seq: h.fedPkt + 1}})
-			h.collect(a1)
+			h.aloneDelivers(h.node("a1"), 1)
 			h.localStep(h.site("a")) // a1's Down of m1 reaches a2
 			h.crash("a1")
 			h.localConfig(h.site("a"))
@@ -1130,9 +1080,7 @@ func TestSafeInRegularAtOneSite(t *testing.T) {
 			}
 			h.fedConfigAfter(len(h.fedQ), "a", "b", "c")
 			h.settle()
-			h.send("a2", "after")
-			h.send("b1", "after")
-			h.settle()
+			h.sendSettled("after", "a2", "b1")
 			h.checkOrder()
 
 			// The configuration each node delivered each message in.
@@ -1197,21 +1145,13 @@ func TestSafeInRegularAtOneSite(t *testing.T) {
 // configuration on, c would have missed m1; refused, it would have
 // partitioned and merged.
 func TestSafeInRegularHeldElsewhere(t *testing.T) {
-	h := newHarness(t, 0, 2, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("a2", "w")
-	h.send("b2", "w")
-	h.settle()
+	h := newDomain(t, 0, 2, 2, 2)
+	h.sendSettled("w", "a2", "b2")
 	old := h.fedConf.ID
 
 	h.send("b2", "m1")
 	h.localStep(h.site("b"))
-	a1 := h.node("a1")
-	m := h.fedQ[0]
-	a1.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
-		Order: localring.Order{Ring: h.fedRing, Seq: h.fedPkt + 1}})
-	h.collect(a1)
+	h.aloneDelivers(h.node("a1"), 1)
 	h.localStep(h.site("a"))
 	h.crash("a1")
 	h.localConfig(h.site("a"))
@@ -1223,8 +1163,7 @@ func TestSafeInRegularHeldElsewhere(t *testing.T) {
 	for _, m := range q {
 		h.fedPkt++
 		for _, id := range []string{"a2", "b1"} {
-			h.node(id).b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
-				Order: localring.Order{Ring: h.fedRing, Seq: h.fedPkt}})
+			h.node(id).b.FedDeliver(m.fedAt(h.fedRing, h.fedPkt))
 		}
 	}
 	h.collect(h.node("a2"))
@@ -1234,9 +1173,7 @@ func TestSafeInRegularHeldElsewhere(t *testing.T) {
 	}
 	h.fedConfig("b", "c")
 	h.settle()
-	h.send("b1", "after")
-	h.send("c1", "after")
-	h.settle()
+	h.sendSettled("after", "b1", "c1")
 	h.checkOrder()
 
 	b2, c2 := h.node("b2"), h.node("c2")
@@ -1313,12 +1250,8 @@ func TestNumberedRegWholePackets(t *testing.T) {
 // configuration (syncMsg.reg): every site delivers m1 there and m2 in the
 // transitional configuration, which begins at one place everywhere.
 func TestSafeInRegularAllGoOn(t *testing.T) {
-	h := newHarness(t, 0, 2, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("a2", "w")
-	h.send("b2", "w")
-	h.settle()
+	h := newDomain(t, 0, 2, 2, 2)
+	h.sendSettled("w", "a2", "b2")
 	old := h.fedConf
 
 	h.send("b2", "m1")
@@ -1330,12 +1263,9 @@ func TestSafeInRegularAllGoOn(t *testing.T) {
 	}
 	a1, b1, c1 := h.node("a1"), h.node("b1"), h.node("c1")
 	deliver := func(g *hnode, k int) {
-		m := h.fedQ[k]
-		g.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
-			Order: localring.Order{Ring: old.Ring.Seq, Seq: h.fedPkt + uint64(k) + 1}})
+		g.b.FedDeliver(h.fedQ[k].fedAt(old.Ring.Seq, h.fedPkt+uint64(k)+1))
 	}
-	deliver(a1, 0) // m1, safe at a1 in the regular configuration
-	h.collect(a1)
+	h.aloneDelivers(a1, 1) // m1, safe at a1 in the regular configuration
 	h.localStep(h.site("a"))
 
 	// The ring ends; the three go on together.
@@ -1359,9 +1289,7 @@ func TestSafeInRegularAllGoOn(t *testing.T) {
 		h.collect(g)
 	}
 	h.settle()
-	h.send("a2", "after")
-	h.send("b1", "after")
-	h.settle()
+	h.sendSettled("after", "a2", "b1")
 	h.checkOrder()
 
 	want := confs(a1)
@@ -1402,24 +1330,15 @@ func TestSafeInRegularAllGoOn(t *testing.T) {
 // TestAnnounceRegularAtOneSite feeds these streams, with an announcement
 // at m1's place, and finds 1.3 violations (a known bug).
 func TestRegularAtOneSiteCutOff(t *testing.T) {
-	h := newHarness(t, 0, 2, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("a2", "w")
-	h.send("b2", "w")
-	h.settle()
+	h := newDomain(t, 0, 2, 2, 2)
+	h.sendSettled("w", "a2", "b2")
 	old := h.fedConf.ID
 
 	h.send("b2", "m1")
 	h.send("c2", "m2")
 	h.localStep(h.site("b"))
 	h.localStep(h.site("c"))
-	a1 := h.node("a1")
-	for i, m := range h.fedQ[:2] {
-		a1.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
-			Order: localring.Order{Ring: h.fedRing, Seq: h.fedPkt + uint64(i) + 1}})
-	}
-	h.collect(a1)
+	h.aloneDelivers(h.node("a1"), 2)
 	h.fedSplit(map[int][]int{0: {0, 1}}, []string{"a"}, []string{"b", "c"})
 	h.settle()
 	h.checkOrder()
@@ -1483,11 +1402,8 @@ func TestFailoverContinues(t *testing.T) {
 		{"a site left", 0, true, "reg[a b c] trans[a] reg[a b c]", "reg[a b c] trans[b c] reg[b c] trans[b c] reg[a b c]", false, 5},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, c.log, 3, 2, 2)
-			h.fedConfig("a", "b", "c")
-			h.settle()
-			h.send("a2", "first")
-			h.settle()
+			h := newDomain(t, c.log, 3, 2, 2)
+			h.sendSettled("first", "a2")
 			old := h.fedConf.ID
 			h.gatewayDiesBehind("b1", "a") // a2 takes over
 			h.send("b2", "in-trans")
@@ -1501,10 +1417,7 @@ func TestFailoverContinues(t *testing.T) {
 			h.localStep(h.site("a"))
 			h.fedConfigAfter(len(h.fedQ), "a", "b", "c")
 			h.settle()
-			h.send("a3", "after")
-			h.send("b2", "after")
-			h.send("c2", "after")
-			h.settle()
+			h.sendSettled("after", "a3", "b2", "c2")
 			h.checkOrder()
 
 			if got := confs(h.node("a2")); got != c.wantA {
@@ -1566,15 +1479,7 @@ func TestFailoverContinues(t *testing.T) {
 // continuing entry after its own transitional configuration, and went on
 // in the configuration it had left.
 func TestContinuedRingRefused(t *testing.T) {
-	h := newHarness(t, 0, 2, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("a2", "w")
-	h.settle()
-	h.gatewayDiesBehind("b2", "c") // c2 takes over
-	h.fedConfig("a", "b", "c")
-	h.localStep(h.site("c")) // the Have phase: c2 submits its Sync
-	h.fedStep()              // the Syncs: the ring settles, a queues its answer to c
+	h := newBehindInContinuing(t)
 	if st := h.node("b1").b.Stats(); st.Continuing != 1 {
 		t.Fatalf("b1 settled %d rings that continue the configuration, want 1", st.Continuing)
 	}
@@ -1585,9 +1490,7 @@ func TestContinuedRingRefused(t *testing.T) {
 	}
 	h.fedConfig("b", "c")
 	h.settle()
-	h.send("b1", "after")
-	h.send("c2", "after")
-	h.settle()
+	h.sendSettled("after", "b1", "c2")
 	h.checkOrder()
 
 	c2, b1 := h.node("c2"), h.node("b1")
@@ -1622,21 +1525,14 @@ func TestContinuedRingRefused(t *testing.T) {
 // R1: R3 changed the domain's configuration (a partition and a merge of
 // a, at a failover).
 func TestFailoverContinuesChain(t *testing.T) {
-	h := newHarness(t, 0, 3, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("a2", "first")
-	h.settle()
+	h := newDomain(t, 0, 3, 2, 2)
+	h.sendSettled("first", "a2")
 	h.fedConfig("a", "b", "c") // R1
 	h.settle()
-	h.send("b2", "in-r1")
-	h.settle()
-	h.fedConfig("a", "b", "c") // R2
-	gw := h.site("a").gw
-	h.frozen[gw] = true
-	h.fedStep() // the Syncs: R2 settles everywhere, a1 injects nothing of it
-	h.crash(string(gw.id))
-	h.localConfig(h.site("a")) // a2 takes over, its site in R1
+	h.sendSettled("in-r1", "b2")
+	h.fedConfig("a", "b", "c")  // R2
+	h.gatewayDiesNumbering("a") // the Syncs: R2 settles everywhere, a1 injects nothing of it
+	h.localConfig(h.site("a"))  // a2 takes over, its site in R1
 	h.send("c1", "in-r2")
 	h.localStep(h.site("c"))
 	h.fedStep()
@@ -1645,9 +1541,7 @@ func TestFailoverContinuesChain(t *testing.T) {
 	h.localStep(h.site("a"))
 	h.fedConfigAfter(len(h.fedQ), "a", "b", "c") // R3
 	h.settle()
-	h.send("a3", "after")
-	h.send("b1", "after")
-	h.settle()
+	h.sendSettled("after", "a3", "b1")
 	h.checkOrder()
 	for _, n := range h.liveNodes() {
 		if got, want := confs(n), "reg[a b c] cont[a b c] cont[a b c] cont[a b c]"; got != want {

@@ -147,9 +147,7 @@ func TestAnswererWholeLog(t *testing.T) {
 			}
 			h.fedConfig("a", "b", "c")
 			h.settle()
-			h.send("b1", "before")
-			h.send("c1", "before")
-			h.settle()
+			h.sendSettled("before", "b1", "c1")
 
 			h.send("c1", "missed")
 			missed := h.sent[len(h.sent)-1]
@@ -165,10 +163,7 @@ func TestAnswererWholeLog(t *testing.T) {
 			}
 			h.fedConfig("a", "b", "c")
 			h.settle()
-			h.send("a3", "after")
-			h.send("b2", "after")
-			h.send("c2", "after")
-			h.settle()
+			h.sendSettled("after", "a3", "b2", "c2")
 			h.checkOrder()
 
 			if st := h.node("a3").b.Stats(); st.ElidedApplied != 3 {

@@ -35,6 +35,11 @@ type hmsg struct {
 	payload []byte
 }
 
+// fedAt is m as the federation ring delivers it at place seq of ring.
+func (m hmsg) fedAt(ring, seq uint64) *localring.Message {
+	return &localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload, Order: localring.Order{Ring: ring, Seq: seq}}
+}
+
 type hsite struct {
 	name  string
 	nodes []*hnode
@@ -78,6 +83,20 @@ func newHarness(t *testing.T, logEntries int, layout ...int) *harness {
 		h.sites = append(h.sites, s)
 		h.localConfig(s)
 	}
+	return h
+}
+
+// newDomain is newHarness with the federation ring formed among every
+// site's gateway and the rings settled: the domain's first regular
+// configuration, where most tests begin.
+func newDomain(t *testing.T, logEntries int, layout ...int) *harness {
+	h := newHarness(t, logEntries, layout...)
+	var sites []string
+	for _, s := range h.sites {
+		sites = append(sites, s.name)
+	}
+	h.fedConfig(sites...)
+	h.settle()
 	return h
 }
 
@@ -166,6 +185,15 @@ func (h *harness) send(id string, payload string) {
 		n.seq++
 		n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}, n.foreign.EncodeUp(localring.Agreed, []byte("foreign "+payload))})
 	}
+}
+
+// sendSettled has each of the nodes ids send payload, in that order, then
+// runs the rings until nothing is left to deliver.
+func (h *harness) sendSettled(payload string, ids ...string) {
+	for _, id := range ids {
+		h.send(id, payload)
+	}
+	h.settle()
 }
 
 // shareLocalRings gives every node a bridge of another federation domain
@@ -264,7 +292,7 @@ func (h *harness) fedStepFirst(n int) bool {
 				}
 				ring = h.compRing[c]
 			}
-			g.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload, Order: localring.Order{Ring: ring, Seq: h.fedPkt}})
+			g.b.FedDeliver(m.fedAt(ring, h.fedPkt))
 		}
 	}
 	for _, g := range h.fedMembers() {
@@ -337,8 +365,7 @@ func (h *harness) fedConfigAfter(inTrans int, sites ...string) {
 		g.b.FedInstall(trans)
 		for k, m := range q {
 			if sameOld(g.site.name, string(m.id.Sender)) {
-				g.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
-					Order: localring.Order{Ring: old.Ring.Seq, Seq: first + uint64(k) + 1}})
+				g.b.FedDeliver(m.fedAt(old.Ring.Seq, first+uint64(k)+1))
 			}
 		}
 	}
@@ -385,8 +412,7 @@ func (h *harness) fedSplit(missed map[int][]int, components ...[]string) {
 			g.b.FedInstall(trans)
 			for k, m := range q {
 				if !slices.Contains(missed[i], k) {
-					g.b.FedDeliver(&localring.Message{ID: m.id, Svc: FedService(m.payload), Payload: m.payload,
-						Order: localring.Order{Ring: old.Ring.Seq, Seq: first + uint64(k) + 1}})
+					g.b.FedDeliver(m.fedAt(old.Ring.Seq, first+uint64(k)+1))
 				}
 			}
 			g.b.FedInstall(reg)
@@ -418,11 +444,29 @@ func (h *harness) crash(id string) {
 func (h *harness) gatewayDiesBehind(from, site string) {
 	h.send(from, "missed")
 	h.localStep(h.node(from).site)
+	h.gatewayDiesNumbering(site)
+	h.localConfig(h.site(site))
+}
+
+// gatewayDiesNumbering has the federation ring deliver what it has queued
+// (fedStep) and site's active gateway crash after its member numbered it,
+// before it injected any of it. No other node of the site takes over yet.
+func (h *harness) gatewayDiesNumbering(site string) {
 	gw := h.site(site).gw
 	h.frozen[gw] = true
 	h.fedStep()
 	h.crash(string(gw.id))
-	h.localConfig(h.site(site))
+}
+
+// aloneDelivers delivers the first n messages queued on the federation
+// ring to g's member alone, at the places the current ring gives them
+// next (as when the ring ends with g alone having received them), and
+// collects g. The messages stay queued.
+func (h *harness) aloneDelivers(g *hnode, n int) {
+	for k, m := range h.fedQ[:n] {
+		g.b.FedDeliver(m.fedAt(h.fedRing, h.fedPkt+uint64(k)+1))
+	}
+	h.collect(g)
 }
 
 // messages returns the origins of a node's delivered messages, in order,

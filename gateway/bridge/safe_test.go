@@ -58,9 +58,7 @@ func (h *harness) liveNodes(sites ...string) []*hnode {
 // gateway acks, the federation orders the Ack, every gateway injects the
 // mark, and every node delivers both, in the regular configuration.
 func TestSafeWaitsForEverySite(t *testing.T) {
-	h := newHarness(t, 0, 2, 3, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
+	h := newDomain(t, 0, 2, 3, 2)
 	before := h.sendSvc("a2", localring.Agreed, "before")
 	safe := h.sendSvc("a2", localring.Safe, "safe")
 	after := h.sendSvc("b3", localring.Agreed, "after")
@@ -124,9 +122,7 @@ func TestSafeWaitsForEverySite(t *testing.T) {
 // of that transitional configuration holds it), with the Agreed message
 // behind it; nothing stays held.
 func TestSafeSiteLeaves(t *testing.T) {
-	h := newHarness(t, 0, 2, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
+	h := newDomain(t, 0, 2, 2, 2)
 	safe := h.sendSvc("a2", localring.Safe, "safe")
 	after := h.sendSvc("a2", localring.Agreed, "after")
 	h.localStep(h.site("a"))
@@ -169,9 +165,7 @@ func TestSafeSiteLeaves(t *testing.T) {
 // a Safe message after the merge is delivered on a mark in the merged
 // configuration.
 func TestSafeFailover(t *testing.T) {
-	h := newHarness(t, 0, 3, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
+	h := newDomain(t, 0, 3, 2, 2)
 	safe := h.sendSvc("b2", localring.Safe, "safe")
 	h.localStep(h.site("b"))
 	h.fedStep()
@@ -215,9 +209,7 @@ func TestSafeFailover(t *testing.T) {
 // misses it), and back in the next configuration; a acks only once a3
 // caught up from the site's re-injection.
 func TestSafeWaitsForLaggingMember(t *testing.T) {
-	h := newHarness(t, 0, 3, 2)
-	h.fedConfig("a", "b")
-	h.settle()
+	h := newDomain(t, 0, 3, 2)
 	a := h.site("a")
 	h.node("a3").out = true
 	h.localConfig(a)
@@ -302,15 +294,10 @@ func TestSafeCodecs(t *testing.T) {
 // gateway/domconf changes the node-level configuration at that entry. The
 // bridge put the entry in the stream at once, before what it held.
 func TestContinuedAfterHeld(t *testing.T) {
-	h := newHarness(t, 0, 3, 2, 2)
-	h.fedConfig("a", "b", "c")
-	h.settle()
+	h := newDomain(t, 0, 3, 2, 2)
 	safe := h.sendSvc("b2", localring.Safe, "held")
 	h.localStep(h.site("b"))
-	gw := h.site("a").gw
-	h.frozen[gw] = true
-	h.fedStep()
-	h.crash(string(gw.id))
+	h.gatewayDiesNumbering("a")
 	h.localConfig(h.site("a")) // a2 takes over
 	h.localStep(h.site("b"))
 	h.localStep(h.site("c"))
