@@ -190,9 +190,7 @@ func (tb *Testbed) SendCLI(nd *Node, group, payload string) {
 // reasons of the departures; the agents' traces, which hold the group
 // views and messages, pass the EVS checker.
 func TestGroupsCLI(t *testing.T) {
-	tb := NewTestbed(t, 3, Multicast)
-	tb.StartAll()
-	tb.WaitRing(formTimeout, all3)
+	tb := startRing(t, 3, Multicast)
 	const g = "chat"
 	m1 := tb.JoinCLI(tb.Node("n1"), "m1", g)
 	m1.waitView(10*time.Second, "n1:m1")

@@ -18,6 +18,26 @@ const formTimeout = 30 * time.Second
 // mergeAfterPause bounds the merge after a resume (see TestPause).
 const mergeAfterPause = 45 * time.Second
 
+// startRing makes an n-node testbed on tr, starts every agent and waits
+// for the ring of all of them: where a scenario begins, under load.
+func startRing(t *testing.T, n int, tr Transport) *Testbed {
+	t.Helper()
+	tb := NewTestbed(t, n, tr)
+	tb.StartAll()
+	tb.WaitRing(formTimeout, ids(tb.Nodes()))
+	return tb
+}
+
+// finishWhole ends a scenario whose faults are over: it waits for the
+// ring of every node again, lets the load run in it for half a second,
+// and finishes converged (Finish).
+func finishWhole(tb *Testbed) {
+	tb.t.Helper()
+	tb.WaitRing(formTimeout, ids(tb.Nodes()))
+	time.Sleep(500 * time.Millisecond)
+	tb.Finish(true)
+}
+
 // steady runs n agents under load for d and checks every delivery.
 func steady(t *testing.T, n int, tr Transport, d time.Duration) {
 	tb := NewTestbed(t, n, tr)
@@ -61,9 +81,7 @@ func TestKillOne(t *testing.T) {
 }
 
 func killOne(t *testing.T, tr Transport) {
-	tb := NewTestbed(t, 3, tr)
-	tb.StartAll()
-	tb.WaitRing(formTimeout, all3)
+	tb := startRing(t, 3, tr)
 	time.Sleep(time.Second)
 	killedAt := tb.Node("n2").Kill()
 	st := tb.WaitRing(formTimeout, []string{"n1", "n3"})
@@ -80,9 +98,7 @@ func killOne(t *testing.T, tr Transport) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	tb.Node("n2").Start()
-	tb.WaitRing(formTimeout, all3)
-	time.Sleep(500 * time.Millisecond)
-	tb.Finish(true)
+	finishWhole(tb)
 }
 
 // TestPause stops a node (SIGSTOP) for longer than the token timeout: the
@@ -97,9 +113,7 @@ func killOne(t *testing.T, tr Transport) {
 // been seen. That is the ring core's membership protocol (the simulator
 // shows it too); WaitRing logs how long it took.
 func TestPause(t *testing.T) {
-	tb := NewTestbed(t, 3, Multicast)
-	tb.StartAll()
-	tb.WaitRing(formTimeout, all3)
+	tb := startRing(t, 3, Multicast)
 	time.Sleep(500 * time.Millisecond)
 	// A member, then the representative (the smallest id).
 	for _, id := range []string{"n3", "n1"} {
@@ -129,49 +143,37 @@ func TestPartition(t *testing.T) {
 }
 
 func partition(t *testing.T, tr Transport) {
-	tb := NewTestbed(t, 5, tr)
-	tb.StartAll()
-	tb.WaitRing(formTimeout, all5)
+	tb := startRing(t, 5, tr)
 	time.Sleep(500 * time.Millisecond)
 	a, b := []string{"n1", "n2"}, []string{"n3", "n4", "n5"}
 	tb.Partition(a, b)
 	tb.WaitRing(formTimeout, a, b)
 	time.Sleep(time.Second)
 	tb.Heal()
-	tb.WaitRing(formTimeout, all5)
-	time.Sleep(500 * time.Millisecond)
-	tb.Finish(true)
+	finishWhole(tb)
 }
 
 // TestLinkCut takes one node's link down and up again.
 func TestLinkCut(t *testing.T) {
-	tb := NewTestbed(t, 3, Multicast)
-	tb.StartAll()
-	tb.WaitRing(formTimeout, all3)
+	tb := startRing(t, 3, Multicast)
 	time.Sleep(500 * time.Millisecond)
 	n1 := tb.Node("n1")
 	n1.Cut()
 	tb.WaitRing(formTimeout, []string{"n1"}, []string{"n2", "n3"})
 	time.Sleep(500 * time.Millisecond)
 	n1.Uncut()
-	tb.WaitRing(formTimeout, all3)
-	time.Sleep(500 * time.Millisecond)
-	tb.Finish(true)
+	finishWhole(tb)
 }
 
 // TestOneWay drops one direction only (n1 stops hearing n2, n2 still hears
 // n1) for a while: the ring must stay safe, and heal once the link does.
 func TestOneWay(t *testing.T) {
-	tb := NewTestbed(t, 3, Multicast)
-	tb.StartAll()
-	tb.WaitRing(formTimeout, all3)
+	tb := startRing(t, 3, Multicast)
 	time.Sleep(500 * time.Millisecond)
 	tb.DropFrom("n1", "n2")
 	time.Sleep(2 * time.Second)
 	tb.Heal()
-	tb.WaitRing(formTimeout, all3)
-	time.Sleep(500 * time.Millisecond)
-	tb.Finish(true)
+	finishWhole(tb)
 }
 
 // TestMuteMulticast drops every multicast n2 sends while its tokens pass
@@ -179,9 +181,7 @@ func TestOneWay(t *testing.T) {
 // 0.5 s (50 stalled rotations of 10 ms) and within 2 s, deliver again, and
 // take it back once the fault heals.
 func TestMuteMulticast(t *testing.T) {
-	tb := NewTestbed(t, 3, Multicast)
-	tb.StartAll()
-	tb.WaitRing(formTimeout, all3)
+	tb := startRing(t, 3, Multicast)
 	time.Sleep(500 * time.Millisecond)
 	start := time.Now()
 	tb.MuteMulticast("n2")
@@ -217,9 +217,7 @@ func TestMuteMulticast(t *testing.T) {
 // TestRollingRestart restarts every node in turn under load, each
 // gracefully, waiting for the full ring in between.
 func TestRollingRestart(t *testing.T) {
-	tb := NewTestbed(t, 3, Multicast)
-	tb.StartAll()
-	tb.WaitRing(formTimeout, all3)
+	tb := startRing(t, 3, Multicast)
 	for _, nd := range tb.Nodes() {
 		time.Sleep(300 * time.Millisecond)
 		old := nd.Inc
