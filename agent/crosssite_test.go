@@ -65,34 +65,14 @@ groups:
 // sender's multicasts, and no other client gets them (p2pInterleaved);
 // the traces have them, for the EVS checker, at every node of the domain.
 func TestCrossSiteGroup(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three sites and a federation ring over QUIC")
-	}
-	if sites.RaceEnabled {
-		// Six agents and three federation members in one process, with
-		// the race detector's slowdown, miss federation tokens (202 ms
-		// timeout) under load: the domain then re-forms again and again,
-		// which is the failover and merge path (issue 9 item 4), not what
-		// this test judges.
-		t.Skip("judges a real-time federation ring: runs without the race detector only")
-	}
+	sites.SkipUnlessRealTime(t, "runs three sites and a federation ring over QUIC")
 	var rec deliveries
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML), FedTrace: true, OnDeliver: rec.add})
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(45 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 45*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	ids := w.Nodes()
-	if err := w.Join(ctx, "orders", ids...); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitView("orders", ids, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.JoinForTest(ctx, t, "orders", ids...)
 	st := w.Node("b-2").Agent().Status()
 	if len(st.Domains) != 1 || st.Domains[0].Role != "member" || st.Domains[0].Active != "b-1" || st.PlanHash == "" {
 		t.Errorf("b-2's status: plan %q, domains %+v", st.PlanHash, st.Domains)
@@ -373,29 +353,14 @@ groups:
 // target once and no other client; the traces show the domain and pass
 // the EVS checker.
 func TestCrossSiteP2PTwoDomains(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three sites and two federation rings over QUIC")
-	}
-	if sites.RaceEnabled {
-		t.Skip("judges real-time federation rings: runs without the race detector only")
-	}
+	sites.SkipUnlessRealTime(t, "runs three sites and two federation rings over QUIC")
 	var rec deliveries
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(twoP2PDomainsYAML), OnDeliver: rec.add})
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(45 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 45*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	for g, ids := range map[string][]string{"ab-regional": {"a-1", "b-1"}, "abc-global": {"a-1", "b-2", "c-1"}} {
-		if err := w.Join(ctx, g, ids...); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WaitView(g, ids, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
+		w.JoinForTest(ctx, t, g, ids...)
 	}
 	const reg, glob = "fed/regional:a+b", "fed/global:a+b+c"
 	ab := p2pInterleaved(ctx, t, w, &rec, "ab", "ab-regional", "a-1", "b-1", client.Agreed, 20)

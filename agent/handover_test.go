@@ -50,12 +50,7 @@ groups:
 // gets every message; the agents' and the federation rings' traces pass
 // the EVS checker.
 func TestHandover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two sites and a federation ring over QUIC")
-	}
-	if sites.RaceEnabled {
-		t.Skip("judges a real-time federation ring: runs without the race detector only (see TestCrossSiteGroup)")
-	}
+	sites.SkipUnlessRealTime(t, "runs two sites and a federation ring over QUIC")
 	var w *sites.World
 	// gaps: the messages b-1 got while its regular view of orders had no
 	// member at a, and a-3 while its regular view had none at b (sent in
@@ -88,21 +83,11 @@ func TestHandover(t *testing.T) {
 		}
 	}
 	w = sites.NewForTest(t, sites.Config{Topology: []byte(handoverYAML), FedTrace: true, OnDeliver: onDeliver})
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(45 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 45*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	ids := w.Nodes()
-	if err := w.Join(ctx, "orders", ids...); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitView("orders", ids, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.JoinForTest(ctx, t, "orders", ids...)
 	a3 := w.Node("a-3").Agent()
 	dom := a3.Status().Domains[0].Domain
 	incOf := func(id string) uint64 {

@@ -31,12 +31,7 @@ import (
 // c-2's join), once c has members none is a stub, and the agents' traces
 // pass the EVS checker (a stub's delivery has the message's hash).
 func TestCrossSiteUnneeded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three sites and a federation ring over QUIC")
-	}
-	if sites.RaceEnabled {
-		t.Skip("judges a real-time federation ring: runs without the race detector only")
-	}
+	sites.SkipUnlessRealTime(t, "runs three sites and a federation ring over QUIC")
 	t.Run("full", func(t *testing.T) { crossSiteUnneeded(t, false) })
 	t.Run("stubs", func(t *testing.T) { crossSiteUnneeded(t, true) })
 }
@@ -61,22 +56,12 @@ func crossSiteUnneeded(t *testing.T, stubs bool) {
 		race[d.Node][d.Sender] = append(race[d.Node][d.Sender], seq)
 	}
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML), Full: !stubs, OnDeliver: onDeliver})
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(45 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 45*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	ids := w.Nodes()
 	ab := []string{"a-1", "a-2", "b-1", "b-2"}
-	if err := w.Join(ctx, "orders", ab...); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitView("orders", ab, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.JoinForTest(ctx, t, "orders", ab...)
 	stubCount := map[string]uint64{} // stubs delivered, per node
 	counters := func() (msgs, unneeded map[string]uint64) {
 		msgs, unneeded = map[string]uint64{}, map[string]uint64{}
@@ -234,28 +219,13 @@ func crossSiteUnneeded(t *testing.T, stubs bool) {
 // after its join; no node gets a stub it had a recipient for; the traces
 // pass the EVS checker.
 func TestCrossSiteStubsFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three sites and a federation ring over QUIC")
-	}
-	if sites.RaceEnabled {
-		t.Skip("judges a real-time federation ring: runs without the race detector only")
-	}
+	sites.SkipUnlessRealTime(t, "runs three sites and a federation ring over QUIC")
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(crossSiteYAML)})
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(45 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 45*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	bc := []string{"b-1", "b-2", "c-1", "c-2"}
-	if err := w.Join(ctx, "orders", bc...); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitView("orders", bc, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.JoinForTest(ctx, t, "orders", bc...)
 	layer := func(id string) (stubs, lost uint64) {
 		ds := w.Node(id).Agent().Status().Domains
 		if len(ds) != 1 {

@@ -119,10 +119,7 @@ func runSitesDemo(out io.Writer, farRTT time.Duration, kill bool) (err error) {
 	all := w.Nodes()
 	members := map[string][]string{localGroup: a, regionalGroup: slices.Concat(a, b), globalGroup: all}
 	for _, g := range []string{localGroup, regionalGroup, globalGroup} {
-		if err := w.Join(ctx, g, members[g]...); err != nil {
-			return err
-		}
-		if err := w.WaitView(g, members[g], 30*time.Second); err != nil {
+		if err := w.JoinView(ctx, g, members[g], 30*time.Second); err != nil {
 			return err
 		}
 	}

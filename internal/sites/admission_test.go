@@ -44,20 +44,10 @@ func TestDomainBacklogSparesLocalGroups(t *testing.T) {
 		t.Skip("runs three agents and a federation ring")
 	}
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(stallYAML)})
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(60 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := w.Join(ctx, "g", w.Nodes()...); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitView("g", w.Nodes(), 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.JoinForTest(ctx, t, "g", w.Nodes()...)
 	if err := w.Kill("a-1"); err != nil {
 		t.Fatal(err)
 	}

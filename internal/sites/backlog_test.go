@@ -65,20 +65,10 @@ func TestDomainBacklogBound(t *testing.T) {
 			mu.Unlock()
 		}
 	}})
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(60 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := w.Join(ctx, "g", w.Nodes()...); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitView("g", w.Nodes(), 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.JoinForTest(ctx, t, "g", w.Nodes()...)
 	st := w.Node("a-1").Agent().Status()
 	if len(st.Domains) != 1 || st.Domains[0].BacklogBound != agent.MinDomainBacklogBytes {
 		t.Fatalf("domains %+v: want one, with a backlog bound of %d bytes", st.Domains, agent.MinDomainBacklogBytes)

@@ -93,12 +93,7 @@ func TestFailoverKeepsConfiguration(t *testing.T) {
 // -short and under the race detector.
 func startGlobal(t *testing.T) (*sites.World, *topology.Domain) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("runs eight agents and a federation ring over the WAN emulator")
-	}
-	if sites.RaceEnabled {
-		t.Skip("judges real-time federation rings: runs without the race detector only")
-	}
+	sites.SkipUnlessRealTime(t, "runs eight agents and a federation ring over the WAN emulator")
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(worldYAML)})
 	var dom *topology.Domain
 	for _, d := range w.Plan().FederationDomains() {
@@ -109,12 +104,7 @@ func startGlobal(t *testing.T) (*sites.World, *topology.Domain) {
 	if dom == nil {
 		t.Fatal("no federation domain of the three sites in the plan")
 	}
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(60 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 60*time.Second)
 	return w, dom
 }
 

@@ -37,12 +37,7 @@ groups:
 // each domain's order; the bridges of both domains at a and b saw the
 // other domain's messages on their local ring and took none of them.
 func TestTwoDomainsShareSites(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs eight agents and two federation rings over the WAN emulator")
-	}
-	if sites.RaceEnabled {
-		t.Skip("judges real-time federation rings: runs without the race detector only")
-	}
+	sites.SkipUnlessRealTime(t, "runs eight agents and two federation rings over the WAN emulator")
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(twoDomainsYAML), FedTrace: true})
 	const reg, glob = "fed/regional:a+b", "fed/global:a+b+c"
 	for _, d := range []string{reg, glob} {
@@ -50,22 +45,12 @@ func TestTwoDomainsShareSites(t *testing.T) {
 			t.Fatalf("the plan has no domain %s", d)
 		}
 	}
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(60 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	all, ab := w.Nodes(), append(w.SiteNodes("a"), w.SiteNodes("b")...)
 	for g, ids := range map[string][]string{"ab-regional": ab, "abc-global": all} {
-		if err := w.Join(ctx, g, ids...); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WaitView(g, ids, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
+		w.JoinForTest(ctx, t, g, ids...)
 	}
 	err := w.Run(
 		sites.Load{Phase: "load", Senders: ab, Groups: []string{"ab-regional"}, Every: 20 * time.Millisecond, For: 3 * time.Second},

@@ -50,33 +50,18 @@ groups:
 // nothing twice; the global group's views at a and b show c leaving with
 // reason network and coming back; the traces pass the EVS checker.
 func TestWorld(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs eight agents and two federation rings over the WAN emulator")
-	}
-	if sites.RaceEnabled {
-		t.Skip("judges real-time federation rings: runs without the race detector only")
-	}
+	sites.SkipUnlessRealTime(t, "runs eight agents and two federation rings over the WAN emulator")
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(worldYAML), FedTrace: true})
 	if len(w.Plan().Domains) != 5 {
 		t.Fatalf("plan: %d domains, want 3 sites and 2 federation domains", len(w.Plan().Domains))
 	}
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(60 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	all := w.Nodes()
 	a, ab := w.SiteNodes("a"), append(w.SiteNodes("a"), w.SiteNodes("b")...)
 	for g, ids := range map[string][]string{"a-local": a, "ab-regional": ab, "abc-global": all} {
-		if err := w.Join(ctx, g, ids...); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WaitView(g, ids, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
+		w.JoinForTest(ctx, t, g, ids...)
 	}
 	load := func(phase string, a, ab, all []string) {
 		t.Helper()
@@ -246,33 +231,18 @@ func activeGateway(t *testing.T, w *sites.World, site, domain string) string {
 // multicasts to the global group: the members that stay connected lose
 // nothing and get nothing twice, and the traces pass the EVS checker.
 func TestFailoverWhileSiteSends(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs eight agents and two federation rings over the WAN emulator")
-	}
-	if sites.RaceEnabled {
-		t.Skip("judges real-time federation rings: runs without the race detector only")
-	}
+	sites.SkipUnlessRealTime(t, "runs eight agents and two federation rings over the WAN emulator")
 	t.Run("stop", func(t *testing.T) { failoverWhileSiteSends(t, false) })
 	t.Run("kill", func(t *testing.T) { failoverWhileSiteSends(t, true) })
 }
 
 func failoverWhileSiteSends(t *testing.T, kill bool) {
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(worldYAML)})
-	if err := w.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitDomains(60 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.StartForTest(t, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	all := w.Nodes()
-	if err := w.Join(ctx, "abc-global", all...); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WaitView("abc-global", all, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	w.JoinForTest(ctx, t, "abc-global", all...)
 	victim := activeGateway(t, w, "a", "fed/global:a+b+c")
 	live := slices.DeleteFunc(slices.Clone(all), func(id string) bool { return id == victim })
 	gen := w.Load(sites.Load{Phase: "failover", Senders: live, Groups: []string{"abc-global"}, Every: 30 * time.Millisecond, For: 3 * time.Second})

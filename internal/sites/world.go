@@ -625,6 +625,16 @@ func (w *World) WaitView(group string, ids []string, timeout time.Duration) erro
 	}
 }
 
+// JoinView has the clients of ids join group (Join) and waits until they
+// have a regular view of group whose members are exactly their clients
+// (WaitView, within timeout).
+func (w *World) JoinView(ctx context.Context, group string, ids []string, timeout time.Duration) error {
+	if err := w.Join(ctx, group, ids...); err != nil {
+		return err
+	}
+	return w.WaitView(group, ids, timeout)
+}
+
 // TakeLatencies returns the latencies of the deliveries of the world's
 // payloads since the last call, by group, and forgets them.
 func (w *World) TakeLatencies() map[string][]time.Duration {
