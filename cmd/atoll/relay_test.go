@@ -25,6 +25,50 @@ func serveEcho(c *net.UDPConn) {
 	}
 }
 
+// waitControl waits up to 10 s until the control socket ctl of what (a
+// relay or a mesh) answers, and fails the test if it does not.
+func waitControl(t *testing.T, ctl, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := wanem.ControlRequest(ctl, "show"); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's control socket never answered", what)
+		}
+	}
+}
+
+// echoClient talks to an echo server (serveEcho) through a relay.
+type echoClient struct{ conn *net.UDPConn }
+
+// dialEcho dials addr over UDP; the connection closes at the test's end.
+func dialEcho(t *testing.T, addr string) *echoClient {
+	t.Helper()
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", nil, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &echoClient{c}
+}
+
+// ping sends "ping" and waits up to wait for the echo: the round trip,
+// and whether the echo came.
+func (e *echoClient) ping(wait time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	e.conn.Write([]byte("ping"))
+	e.conn.SetReadDeadline(start.Add(wait))
+	if _, err := e.conn.Read(make([]byte, 64)); err != nil {
+		return 0, false
+	}
+	return time.Since(start), true
+}
+
 func TestRelayCommand(t *testing.T) {
 	server, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -49,29 +93,9 @@ func TestRelayCommand(t *testing.T) {
 		done <- RunContext(ctx, []string{"relay", "--listen", listen, "--target", server.LocalAddr().String(),
 			"--link", "rtt=40ms", "--reverse", "loss=0", "--control", ctl}, &out, &errb)
 	}()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := wanem.ControlRequest(ctl, "show"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the relay's control socket never answered")
-		}
-	}
-	raddr, _ := net.ResolveUDPAddr("udp", listen)
-	c, err := net.DialUDP("udp", nil, raddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ping := func(wait time.Duration) (time.Duration, bool) {
-		start := time.Now()
-		c.Write([]byte("ping"))
-		c.SetReadDeadline(start.Add(wait))
-		if _, err := c.Read(make([]byte, 64)); err != nil {
-			return 0, false
-		}
-		return time.Since(start), true
-	}
+	waitControl(t, ctl, "the relay")
+	c := dialEcho(t, listen)
+	ping := c.ping
 	if rtt, ok := ping(5 * time.Second); !ok || rtt < 40*time.Millisecond {
 		t.Fatalf("round trip %v (ok %v) through rtt=40ms", rtt, ok)
 	}
@@ -86,7 +110,7 @@ func TestRelayCommand(t *testing.T) {
 	}
 	run("relay", "ctl", ctl, "heal", "all")
 	run("relay", "ctl", ctl, "set", "all", "rtt=0")
-	c.SetReadDeadline(time.Now()) // forget a late echo, if any
+	c.conn.SetReadDeadline(time.Now()) // forget a late echo, if any
 	if _, ok := ping(5 * time.Second); !ok {
 		t.Fatal("no echo after heal")
 	}
@@ -171,29 +195,8 @@ func TestRelayMeshCommand(t *testing.T) {
 			t.Fatalf("no relay table; output %q, errors %q", out.String(), errb.String())
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := wanem.ControlRequest(ctl, "show"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the mesh's control socket never answered")
-		}
-	}
-	raddr, _ := net.ResolveUDPAddr("udp", ac)
-	c, err := net.DialUDP("udp", nil, raddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ping := func(wait time.Duration) (time.Duration, bool) {
-		start := time.Now()
-		c.Write([]byte("ping"))
-		c.SetReadDeadline(start.Add(wait))
-		if _, err := c.Read(make([]byte, 64)); err != nil {
-			return 0, false
-		}
-		return time.Since(start), true
-	}
+	waitControl(t, ctl, "the mesh")
+	ping := dialEcho(t, ac).ping
 	if rtt, ok := ping(5 * time.Second); !ok || rtt < 60*time.Millisecond {
 		t.Fatalf("a to c: round trip %v (ok %v), want at least the 60 ms set for a:c,c:a", rtt, ok)
 	}
@@ -223,6 +226,7 @@ func TestRelayMeshCommand(t *testing.T) {
 			"--link", "loss=1%", "--topology", "../../deploy/examples/europe-asia.yaml", "--set", "sin:fra jitter=1ms", "--control", ctl2}, &out2, &errb2)
 	}()
 	var show string
+	var err error
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if show, err = wanem.ControlRequest(ctl2, "show"); err == nil {
 			break
