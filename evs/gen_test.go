@@ -1,6 +1,8 @@
 package evs
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -496,6 +498,32 @@ func BenchmarkCheck(b *testing.B) {
 	for b.Loop() {
 		if vs := Check(g.events, Options{Quiescent: true, Failed: g.failed}); len(vs) > 0 {
 			b.Fatalf("want no violations, got:\n%s", dump(vs))
+		}
+	}
+}
+
+// BenchmarkRead reads a trace of about 50,000 events (BenchmarkCheck's
+// generator), one JSON line each: the fast line parser's speed.
+func BenchmarkRead(b *testing.B) {
+	g := newGenerator(42, 5, "site/bench")
+	for len(g.events) < 50_000 {
+		g.step()
+	}
+	g.settle()
+	var trace bytes.Buffer
+	for _, e := range g.events {
+		line, err := json.Marshal(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		trace.Write(append(line, '\n'))
+	}
+	b.SetBytes(int64(trace.Len()))
+	b.ResetTimer()
+	for b.Loop() {
+		evs, err := Read(bytes.NewReader(trace.Bytes()), "bench")
+		if err != nil || len(evs) != len(g.events) {
+			b.Fatalf("read %d events of %d: %v", len(evs), len(g.events), err)
 		}
 	}
 }
