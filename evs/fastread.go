@@ -154,17 +154,7 @@ func (p *lineParser) fields(known []string, field func(k int) bool) bool {
 // object parses {"key": value, ...}, calling field with each key with the
 // parser at the value.
 func (p *lineParser) object(field func(key []byte) bool) bool {
-	p.ws()
-	if p.peek() != '{' {
-		return false
-	}
-	p.i++
-	p.ws()
-	if p.peek() == '}' {
-		p.i++
-		return true
-	}
-	for {
+	return p.list('{', '}', func() bool {
 		p.ws()
 		key, ok := p.rawString()
 		if !ok {
@@ -175,14 +165,36 @@ func (p *lineParser) object(field func(key []byte) bool) bool {
 			return false
 		}
 		p.i++
-		if !field(key) {
+		return field(key)
+	})
+}
+
+// array parses [value, ...], calling elem with the parser at each value.
+func (p *lineParser) array(elem func() bool) bool { return p.list('[', ']', elem) }
+
+// list parses open, then members separated by commas (none or more), then
+// close: an object's or an array's. member parses one, with the parser at
+// its start.
+func (p *lineParser) list(open, close byte, member func() bool) bool {
+	p.ws()
+	if p.peek() != open {
+		return false
+	}
+	p.i++
+	p.ws()
+	if p.peek() == close {
+		p.i++
+		return true
+	}
+	for {
+		if !member() {
 			return false
 		}
 		p.ws()
 		switch p.peek() {
 		case ',':
 			p.i++
-		case '}':
+		case close:
 			p.i++
 			return true
 		default:
@@ -230,27 +242,7 @@ func (p *lineParser) skip(depth int) bool {
 	case c == '{':
 		return p.object(func([]byte) bool { return p.skip(depth + 1) })
 	case c == '[':
-		p.i++
-		p.ws()
-		if p.peek() == ']' {
-			p.i++
-			return true
-		}
-		for {
-			if !p.skip(depth + 1) {
-				return false
-			}
-			p.ws()
-			switch p.peek() {
-			case ',':
-				p.i++
-			case ']':
-				p.i++
-				return true
-			default:
-				return false
-			}
-		}
+		return p.array(func() bool { return p.skip(depth + 1) })
 	case c == '-' || ('0' <= c && c <= '9'):
 		return p.number()
 	default:
@@ -374,36 +366,19 @@ func (p *lineParser) stringsInto(dst *[]string) bool {
 		*dst = nil
 		return true
 	}
-	if p.peek() != '[' {
-		return false
-	}
-	p.i++
 	out := []string{}
-	p.ws()
-	if p.peek() == ']' {
-		p.i++
-		*dst = out
-		return true
-	}
-	for {
+	ok := p.array(func() bool {
 		p.ws()
 		b, ok := p.rawString()
-		if !ok {
-			return false
+		if ok {
+			out = append(out, p.intern(b))
 		}
-		out = append(out, p.intern(b))
-		p.ws()
-		switch p.peek() {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			*dst = out
-			return true
-		default:
-			return false
-		}
+		return ok
+	})
+	if ok {
+		*dst = out
 	}
+	return ok
 }
 
 // uintInto decodes an unsigned integer, or null (which leaves dst alone).
