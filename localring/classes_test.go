@@ -48,6 +48,52 @@ func TestSendClassOrder(t *testing.T) {
 	}
 }
 
+// TestRingBoundClassDropped: what a ring-bound class
+// (Config.RingBoundClasses) still queues when a new ring is installed is
+// dropped unsent, while the other classes' messages go round the new
+// ring; what it queues afterwards is sent there.
+func TestRingBoundClassDropped(t *testing.T) {
+	nodes, now := formRingWith(t, func(c *Config) { c.RingBoundClasses = []int{1} }, "a", "b", "c")
+	b := nodes[1]
+	b.SetSendLimit(0) // b's messages wait in its queues
+	for i := range 5 {
+		if _, err := b.SubmitClass(now, 1, Safe, []byte{'o', byte('0' + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.SubmitClass(now, 0, Agreed, []byte("control")); err != nil {
+		t.Fatal(err)
+	}
+	b.Reform(now)
+	got := map[NodeID][]string{}
+	installed := false
+	now = pumpUntil(t, nodes, now, 2*time.Second, func(n *Node, e Event) {
+		switch {
+		case e.Kind == EventInstall && e.Conf.Kind == Regular && n == b:
+			installed = true
+			b.SetSendLimit(-1)
+		case e.Kind == EventDeliver:
+			got[n.me.ID] = append(got[n.me.ID], string(e.Msg.Payload))
+		}
+	}, func() bool { return installed && len(got["a"]) > 0 && len(got["c"]) > 0 && len(got["b"]) > 0 })
+	if st := b.Stats(); st.DroppedAtInstall != 5 || b.Pending() != 0 {
+		t.Fatalf("b dropped %d and still queues %d, want the 5 ring-bound messages dropped and nothing queued", st.DroppedAtInstall, b.Pending())
+	}
+	if _, err := b.SubmitClass(now, 1, Safe, []byte("new ring")); err != nil {
+		t.Fatal(err)
+	}
+	pumpEvents(t, nodes, now, time.Second, func(n *Node, e Event) {
+		if e.Kind == EventDeliver {
+			got[n.me.ID] = append(got[n.me.ID], string(e.Msg.Payload))
+		}
+	})
+	for _, n := range nodes {
+		if want := []string{"control", "new ring"}; !slices.Equal(got[n.me.ID], want) {
+			t.Errorf("%s delivered %q, want %q", n.me.ID, got[n.me.ID], want)
+		}
+	}
+}
+
 func equalPayloads(a, b [][]byte) bool {
 	if len(a) != len(b) {
 		return false

@@ -137,6 +137,19 @@ type Config struct {
 	// qos derives them from the topology file's classes. Default none.
 	ClassVisitPackets []int
 
+	// RingBoundClasses are send classes (Node.SubmitClass) whose messages
+	// belong to the ring that was installed when they were queued: when a
+	// node installs a new regular configuration it drops those of them
+	// still queued, unsent (Stats.DroppedAtInstall), instead of sending
+	// them first in the new ring. For an application that tags its
+	// messages with their ring and ignores them in another one (the
+	// federation ring's Ups and Acks: gateway/bridge.FedClass), a copy
+	// carried over costs bandwidth, and, Safe, holds up every message
+	// ordered after it by two rotations. The node sends no event for a
+	// dropped message: the application knows it was not sent, as it
+	// never saw its EventSend. Default none.
+	RingBoundClasses []int
+
 	// AdaptWindow makes each node's flow-control window delay-based, for
 	// rings whose window is sized from a declared bandwidth that the path
 	// may not carry (a federation ring over WAN paths; DefaultWAN sets
@@ -570,6 +583,11 @@ func (c *Config) Validate() error {
 	for i, v := range c.ClassVisitPackets {
 		if v < 0 {
 			bad("send class %d's visit bound %d must not be negative (0: the window's)", i, v)
+		}
+	}
+	for _, cl := range c.RingBoundClasses {
+		if cl < 0 || cl >= MaxSendClasses {
+			bad("ring-bound send class %d: 0 to %d", cl, MaxSendClasses-1)
 		}
 	}
 	if c.WindowPackets < 1 || c.MaxPacketsPerVisit < 1 || c.MaxPacketsPerVisit > c.WindowPackets {

@@ -617,6 +617,23 @@ func (n *Node) recoveryProgress(rs *ringState, tok *token) {
 	n.instPrevOK, n.instPrevSeq = ok, tok.seq
 }
 
+// dropRingBound drops the queued messages of Config.RingBoundClasses: they
+// belong to the ring that ended. None is partly sent (a ring change
+// sends a cut message again whole: enterGather).
+func (n *Node) dropRingBound() {
+	for _, c := range n.cfg.RingBoundClasses {
+		q := &n.queues[c]
+		k := q.len()
+		if k == 0 {
+			continue
+		}
+		clear(q.msgs)
+		q.msgs, q.head = q.msgs[:0], 0
+		n.queued -= k
+		n.stats.DroppedAtInstall += uint64(k)
+	}
+}
+
 // install ends recovery: it delivers the rest of the old ring in EVS order
 // and makes the new ring the installed one.
 func (n *Node) install() {
@@ -652,7 +669,9 @@ func (n *Node) install() {
 		}
 		n.deliverPacket(old, m, trans.ID)
 	}
-	// 4. The new regular configuration.
+	// 4. The new regular configuration, without what its ring-bound
+	// classes queued before it.
+	n.dropRingBound()
 	nu.confID = RegularConfID(nu.id)
 	n.reg, n.next = nu, nil
 	n.state = stateOperational

@@ -279,6 +279,7 @@ type Stats struct {
 	Evictions                       uint64 // members this node saw taken out for failing to receive (or be received)
 	WindowCuts                      uint64 // times the node halved its window because rotations slowed (Config.AdaptWindow)
 	LongIDs                         uint64 // membership packets refused for naming a node id above Config.MaxIDBytes (ErrIDTooLong)
+	DroppedAtInstall                uint64 // queued messages of Config.RingBoundClasses dropped unsent at a new ring's installation
 
 	// Rotation is the distribution of token rotation times in the
 	// operational state: the time between two tokens this node accepted

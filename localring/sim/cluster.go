@@ -396,11 +396,17 @@ func (c *Cluster) Submit(i int, svc localring.Service, size int) error {
 
 // SubmitPayload submits a message with the given payload at slot i.
 func (c *Cluster) SubmitPayload(i int, svc localring.Service, payload []byte) error {
+	return c.SubmitClassPayload(i, 0, svc, payload)
+}
+
+// SubmitClassPayload is SubmitPayload in send class class
+// (localring.Node.SubmitClass).
+func (c *Cluster) SubmitClassPayload(i, class int, svc localring.Service, payload []byte) error {
 	sn := c.nodes[i]
 	if sn.node == nil || sn.paused {
 		return fmt.Errorf("sim: node %s is not running", sn.id)
 	}
-	_, err := sn.node.Submit(c.now, svc, payload)
+	_, err := sn.node.SubmitClass(c.now, class, svc, payload)
 	c.flush(sn)
 	return err
 }
