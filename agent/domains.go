@@ -406,6 +406,12 @@ func (a *Agent) takeFederation() {
 				switch e := &fi.evs[i]; {
 				case e.Kind == localring.EventInstall && dl.startsAlone(e.Conf, fi.run):
 				case e.Kind == localring.EventInstall:
+					if e.Conf.Kind == localring.Regular {
+						// Asked for in the ring that ended, at its
+						// deliveries of this batch: not sent in this
+						// one (bridge.RingBound).
+						dl.fedOut = slices.DeleteFunc(dl.fedOut, bridge.RingBound)
+					}
 					dl.b.FedInstall(e.Conf)
 				case e.Kind == localring.EventDeliver && !dl.alone:
 					dl.b.FedDeliver(&e.Msg)
@@ -511,8 +517,9 @@ func (a *Agent) submitFederation(dl *domainLayer, run *fedRun) {
 	for _, p := range dl.fedOut {
 		// At the bridge's level: Safe for Ups (a gateway numbers a
 		// message only once every site's gateway holds it; bridge
-		// Stats.NotSafe), Agreed for its Syncs and catch-up answers.
-		if err := run.r.Submit(bridge.FedService(p), p); err != nil {
+		// Stats.NotSafe), Agreed for its Syncs and catch-up answers;
+		// in the bridge's send class (the Ups and Acks ring-bound).
+		if err := run.r.SubmitClass(bridge.FedClass(p), bridge.FedService(p), p); err != nil {
 			if errors.Is(err, gateway.ErrStopped) {
 				taken = len(dl.fedOut)
 			}

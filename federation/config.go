@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/atoll-gcs/atoll/gateway/bridge"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/topology"
 )
@@ -165,6 +166,11 @@ func RingConfig(f *topology.File, d *topology.Domain) localring.Config {
 		longest = max(longest, len(s))
 	}
 	c.MaxIDBytes = min((longest+7)/8*8, localring.MaxIDBytes)
+	// The gateways' Ups and Acks name the ring they were submitted in,
+	// and count for nothing in another: a copy still queued when its
+	// ring ends is dropped, not sent first in the next ring, where,
+	// Safe, it would hold up the Syncs behind it by two rotations.
+	c.RingBoundClasses = []int{bridge.FedDataClass}
 	return c
 }
 

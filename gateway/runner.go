@@ -309,8 +309,7 @@ type Runner struct {
 	backlog int
 
 	mu      sync.Mutex // guards queue, leaving, st
-	queue   [][]byte
-	svc     []localring.Service
+	queue   []queued
 	leaving bool
 	st      Stats
 	gather  string            // reason of the last gather, for "site lost"; loop only
@@ -502,10 +501,28 @@ func (r *Runner) Run(ctx context.Context) error {
 	return err
 }
 
+// queued is a message Submit queued for the node.
+type queued struct {
+	class   int
+	svc     localring.Service
+	payload []byte
+}
+
 // Submit queues a message for the federation ring at service level svc;
 // the runner keeps payload. It fails with ErrBackpressure when
-// Config.SubmitQueue messages wait and with ErrStopped once leaving.
+// Config.SubmitQueue messages wait and with ErrStopped once leaving. It
+// is SubmitClass with class 0.
 func (r *Runner) Submit(svc localring.Service, payload []byte) error {
+	return r.SubmitClass(0, svc, payload)
+}
+
+// SubmitClass is Submit in a send class of the member
+// (localring.Node.SubmitClass; a gateway's bridge gives each of its
+// messages one: bridge.FedClass).
+func (r *Runner) SubmitClass(class int, svc localring.Service, payload []byte) error {
+	if class < 0 || class >= localring.MaxSendClasses {
+		return fmt.Errorf("%w %d: 0 to %d", localring.ErrBadClass, class, localring.MaxSendClasses-1)
+	}
 	if !svc.Valid() {
 		return fmt.Errorf("%w %d", localring.ErrBadService, svc)
 	}
@@ -522,8 +539,7 @@ func (r *Runner) Submit(svc localring.Service, payload []byte) error {
 		r.mu.Unlock()
 		return ErrBackpressure
 	}
-	r.queue = append(r.queue, payload)
-	r.svc = append(r.svc, svc)
+	r.queue = append(r.queue, queued{class, svc, payload})
 	r.mu.Unlock()
 	r.d.Wake()
 	return nil
@@ -583,17 +599,16 @@ func (r *Runner) Stats() Stats {
 func (r *Runner) pass(now time.Time) {
 	r.mu.Lock()
 	taken := 0
-	for i, p := range r.queue {
-		if _, err := r.node.Submit(now, r.svc[i], p); err != nil {
+	for _, q := range r.queue {
+		if _, err := r.node.SubmitClass(now, q.class, q.svc, q.payload); err != nil {
 			break
 		}
 		taken++
 	}
 	if taken > 0 {
 		n := copy(r.queue, r.queue[taken:])
-		copy(r.svc, r.svc[taken:])
 		clear(r.queue[n:])
-		r.queue, r.svc = r.queue[:n], r.svc[:n]
+		r.queue = r.queue[:n]
 	}
 	ns := r.node.Stats()
 	r.st.Counters = ringCounters(&ns)

@@ -210,13 +210,6 @@ type Site struct {
 	// the message); zero if none. The Sync names it (syncMsg.stub).
 	stubAt localring.DomainOrder
 
-	// inflight counts this term's Ups submitted in an earlier
-	// federation ring and not delivered yet: the ring carries them over
-	// to the current one, where they are not numbered. Nothing is
-	// submitted until they are through, so that each origin's Ups go up
-	// again in order.
-	inflight int
-
 	out   Ready
 	stats Stats
 }
@@ -489,7 +482,6 @@ func (s *Site) end() (localring.DomainOrder, string) {
 // newTerm forgets what an earlier gateway term submitted: every pending
 // Up goes up again (the domain drops the copies already ordered).
 func (s *Site) newTerm() {
-	s.inflight = 0
 	for i := range s.pending {
 		// The previous gateway may have submitted it.
 		s.pending[i].ring, s.pending[i].ordered, s.pending[i].submitted = 0, false, true
@@ -721,7 +713,7 @@ func (s *Site) addPending(u fedUp) {
 // orders.
 func (s *Site) submit(p *pendingUp) {
 	f := s.fed
-	if s.active && !s.draining && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && s.inflight == 0 && p.ring == 0 {
+	if s.active && !s.draining && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 {
 		p.ring = s.fed.ring
 		if p.submitted {
 			s.stats.Resubmitted++
@@ -1135,10 +1127,14 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 		}
 		return
 	}
-	s.inflight = 0
 	for i := range s.pending {
 		if p := &s.pending[i]; p.ring != 0 && !p.ordered {
-			s.inflight++
+			// Still queued at the federation member when its ring
+			// ended: it goes up again in this ring once it settled. A
+			// member whose Ups are ring-bound (FedClass) dropped the
+			// copy; one that carries it over delivers it here, where
+			// it is not numbered (Stats.Carried).
+			p.ring = 0
 		}
 	}
 	old := s.fed
@@ -1551,26 +1547,24 @@ func (s *Site) drop() {
 	}
 }
 
-// ownUp notes the federation ring's delivery of one of this site's Ups:
-// ordered where it counts, delivered in a ring that ended before its
-// Sync phase (it goes up again), or carried over from an earlier ring
-// (it goes up again once every Up carried is through).
+// ownUp notes the federation ring's delivery of one of this site's Ups in
+// the ring it was submitted in: ordered where it counts, or delivered in
+// a ring that ended before its Sync phase (it goes up again). A copy
+// carried over from an earlier ring matches no pending Up: FedInstall
+// had it go up again.
 func (s *Site) ownUp(u *fedUp) {
+	f := s.fed
+	if u.ring != f.ring {
+		return
+	}
 	i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == u.origin && p.ring == u.ring })
 	if i < 0 {
 		return
 	}
-	p, f := &s.pending[i], s.fed
-	switch {
-	case u.ring == f.ring && !f.dropped:
+	if p := &s.pending[i]; f.dropped {
+		p.ring = 0
+	} else {
 		p.ordered = true
-	case u.ring == f.ring:
-		p.ring = 0
-	case !p.ordered:
-		p.ring = 0
-		if s.inflight--; s.inflight == 0 {
-			s.submitPending()
-		}
 	}
 }
 

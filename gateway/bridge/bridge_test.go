@@ -722,6 +722,26 @@ func TestCarriedOver(t *testing.T) {
 	}
 }
 
+// The federation messages' send classes: the Syncs and catch-up answers
+// in the control class, which no member drops at a new ring; the Ups and
+// Acks, which name their ring, in the ring-bound data class.
+func TestFedClass(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		p     []byte
+		class int
+	}{
+		{"Sync", encodeSync(&syncMsg{site: "a", ring: 4}), FedControlClass},
+		{"catch-up answer", encodeCatchUp(&catchUp{to: "a", gap: true}), FedControlClass},
+		{"Up", encodeFedUp(&fedUp{ring: 4, origin: Origin{Site: "a"}, svc: localring.Safe}), FedDataClass},
+		{"Ack", encodeAck(&ackMsg{site: "a", ring: 4}), FedDataClass},
+	} {
+		if got := FedClass(c.p); got != c.class || RingBound(c.p) != (c.class == FedDataClass) {
+			t.Errorf("%s: class %d, ring-bound %v; want class %d", c.name, got, RingBound(c.p), c.class)
+		}
+	}
+}
+
 // An Up that only its sender and a gateway that dies knew of reaches the
 // domain through the next gateway, which never saw it: its sender
 // announces it again (Again) in the new local configuration.

@@ -15,13 +15,15 @@
 // configuration of the local ring a sender announces its own pending Ups
 // again (Again), for members that were not there when it sent them. The
 // active gateway submits each pending Up to the federation ring once per
-// federation ring, in local order, tagged with that ring: a copy the ring
-// carries over into a later ring (it was still queued when its ring
-// ended) is not numbered (Stats.Carried), and the gateway submits nothing
-// in a new ring until its carried copies are through, then again every Up
-// not yet ordered, so that the domain delivers each origin's Ups in
-// order. A node that becomes the active gateway (a new term) submits again
-// every Up still pending.
+// federation ring, in local order, tagged with that ring: a copy still
+// queued at the federation member when its ring ends belongs to no later
+// ring. The member drops it unsent at the next ring's installation (Ups
+// and Acks go in a ring-bound send class: FedClass), and the gateway
+// submits every Up not yet ordered again, in order, once the new ring
+// settled; a member that carries a copy over delivers it in a ring where
+// it is not numbered (Stats.Carried), so the domain still delivers each
+// origin's Ups in order. A node that becomes the active gateway (a new
+// term) submits again every Up still pending.
 //
 // # Service levels
 //

@@ -619,6 +619,54 @@ func FedService(p []byte) localring.Service {
 	return localring.Safe
 }
 
+// The send classes (localring.Node.SubmitClass) of the federation ring's
+// messages: FedClass gives each message of Ready.Fed its own.
+const (
+	// FedControlClass carries the Syncs and catch-up answers, which end a
+	// failover's Sync phase and its catch-up.
+	FedControlClass = 0
+	// FedDataClass carries the Ups and Acks.
+	FedDataClass = 1
+)
+
+// FedClass returns the send class at which a driver submits p, a
+// federation message of Ready.Fed: FedControlClass for a Sync or a
+// catch-up answer, FedDataClass for an Up or an Ack.
+//
+// An Up or an Ack names the ring it was submitted in and counts for
+// nothing in another one (Stats.Carried), so FedDataClass is ring-bound
+// (federation.RingConfig: localring.Config.RingBoundClasses): the member
+// drops what it still queues of it when a new ring is installed, and a
+// driver drops what it still holds of it for the member at a regular
+// federation configuration (RingBound). Carried over, those Safe copies
+// went out first in the new ring, and every member's Sync waited behind
+// them until they were safe, two rotations (gateway/hiersim
+// TestTakeoverTimeline, seed 194: the gateways' Ups and Acks queued while
+// the ring had lost its token held the Sync phase up 0.65 s). The member
+// also sends the tighter control class first at each token visit.
+//
+// No order between the two classes is relied on: a Sync or an answer
+// counts only in the ring it is delivered in, and the bridge submits the
+// Ups and Acks of a ring only once its Syncs and owed answers are
+// delivered. Each class keeps its submission order (the answer to a
+// catch-up carried over comes before the next ring's Sync; each origin's
+// Ups in order).
+func FedClass(p []byte) int {
+	if FedService(p) == localring.Agreed {
+		return FedControlClass
+	}
+	return FedDataClass
+}
+
+// RingBound reports whether p, a federation message of Ready.Fed, is of
+// the ring-bound FedDataClass. A driver that holds such messages for the
+// federation member when the member installs a regular configuration
+// drops them (before calling FedInstall): they were asked for in the ring
+// that ended (the bridge submits its Ups again once the new ring
+// settled), and reaching the member after its installation, they would
+// go out first in the new ring, as copies carried over would.
+func RingBound(p []byte) bool { return FedClass(p) == FedDataClass }
+
 // isLocal reports whether b is a bridge message of the local ring, of
 // any domain, by its kind.
 func isLocal(b []byte) bool {

@@ -547,6 +547,12 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 		if e.Conf.Kind == localring.Regular && len(e.Conf.Members) == len(h.sites) {
 			h.tl.mark(markFedRing, n.site, h.fed.Elapsed())
 		}
+		if e.Conf.Kind == localring.Regular {
+			// As the agent: what the bridge asked for in the ring
+			// that ended, at its deliveries this step, is not sent
+			// in this one (bridge.RingBound).
+			n.fed = slices.DeleteFunc(n.fed, bridge.RingBound)
+		}
 		n.b.FedInstall(e.Conf)
 	case localring.EventDeliver:
 		before := n.b.Stats()
@@ -785,7 +791,7 @@ func (h *hier) flushSubmissions() {
 			}
 			if n.fslot >= 0 && h.fed.Alive(n.fslot) {
 				for _, p := range fed {
-					_ = h.fed.SubmitPayload(n.fslot, bridge.FedService(p), p)
+					_ = h.fed.SubmitClassPayload(n.fslot, bridge.FedClass(p), bridge.FedService(p), p)
 				}
 				if n.reform && n.b.Settled() && n.b.FedRing() != n.reformAt {
 					// As the agent: the member is in a newer ring than
