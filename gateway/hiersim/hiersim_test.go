@@ -419,15 +419,7 @@ func TestTwoGatewayCrashes(t *testing.T) {
 
 // runSeedsOf runs n seeds of fault, with Options.Elide if elide.
 func runSeedsOf(t *testing.T, fault Fault, n int, elide bool) {
-	var log io.Writer
-	if *logPath != "" {
-		f, err := os.Create(*logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		log = f
-	}
+	log := openLog(t)
 	var (
 		fx      effects
 		skipped atomic.Int64
@@ -469,6 +461,21 @@ func runSeedsOf(t *testing.T, fault Fault, n int, elide bool) {
 	if fault != FaultNone && !t.Failed() {
 		fx.check(t, fault)
 	}
+}
+
+// openLog returns the file -hiersim.log names, closed at the end of the
+// test, or nil without the flag.
+func openLog(t *testing.T) io.Writer {
+	t.Helper()
+	if *logPath == "" {
+		return nil
+	}
+	f, err := os.Create(*logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 // report fails the test if run r found anything wrong, with the command

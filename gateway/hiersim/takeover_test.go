@@ -1,9 +1,7 @@
 package hiersim
 
 import (
-	"io"
 	"maps"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -30,15 +28,7 @@ func TestTakeoverTimeline(t *testing.T) {
 		steps = map[string][]time.Duration{}
 	)
 	off := layerOff(t, FaultGatewayCrash)
-	var log io.Writer
-	if *logPath != "" {
-		f, err := os.Create(*logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		log = f
-	}
+	log := openLog(t)
 	var list []uint64
 	for seed := *first; seed < *first+uint64(seedCount()); seed++ {
 		list = append(list, seed)
