@@ -21,7 +21,7 @@ import (
 // settled there, and the answer (Agreed, with no Up before it) reaches
 // the victim a one-way delay later. A Safe answer, or one held back
 // behind Ups, needs two rotations more than it is sent. Besides the
-// sweep's seeds it runs those of takeoverSeeds.
+// sweep's seeds from seed 1 it runs those of takeoverSeeds.
 func TestTakeoverTimeline(t *testing.T) {
 	var (
 		runs  []*Takeover
@@ -34,7 +34,7 @@ func TestTakeoverTimeline(t *testing.T) {
 		list = append(list, seed)
 	}
 	for _, seed := range slices.Sorted(maps.Keys(takeoverSeeds)) {
-		if !slices.Contains(list, seed) {
+		if *first == 1 && !slices.Contains(list, seed) { // not in a replay of another seed
 			t.Logf("seed %d failed once: %s", seed, takeoverSeeds[seed])
 			list = append(list, seed)
 		}
