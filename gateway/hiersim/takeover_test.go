@@ -96,6 +96,6 @@ func TestTakeoverTimeline(t *testing.T) {
 // takeoverSeeds are seeds of TestTakeoverTimeline that failed once,
 // replayed on every run.
 var takeoverSeeds = map[uint64]string{
-	194: "sin went 3.74 s without a delivery (the bound is 3.45 s): the gateways' Ups and Acks queued while the federation ring had lost its token went out first in the failover's ring, Safe, and the Syncs behind them waited two rotations (0.65 s); the ring then formed again at ams's request before sin delivered the mark",
-	444: "sin went 3.46 s without a delivery with the members dropping their queued Ups and Acks at the new ring but the drivers submitting, after the installation, those the bridge asked for at the old ring's last deliveries (bridge.RingBound)",
+	194: "at 1e280e9 sin went 3.74 s without a delivery (the bound is 3.45 s): the gateways' Ups and Acks queued while the federation ring had lost its token went out first in the failover's ring, Safe, and the Syncs behind them waited two rotations (0.65 s); the ring then formed again at ams's request before sin delivered the mark",
+	444: "sin went 3.46 s without a delivery at 1e280e9 (3.70 s at 9605850), as seed 194; and 3.46 s with the members dropping their queued Ups and Acks at the new ring but the drivers submitting, after the installation, those the bridge asked for at the old ring's last deliveries (bridge.RingBound)",
 }
