@@ -125,6 +125,9 @@ func newStatusCollector(a *Agent) *statusCollector {
 	fedCounter("atoll_federation_retransmit_requests_total", "Federation ring sequence numbers this gateway asked to be retransmitted.", func(st *gateway.Stats) uint64 { return st.Counters.RetransmitRequests })
 	fedCounter("atoll_federation_membership_changes_total", "Times the federation ring's membership protocol started.", func(st *gateway.Stats) uint64 { return st.Counters.Gathers })
 	fedCounter("atoll_federation_evictions_total", "Sites taken out of the federation ring for failing to receive or to be received.", func(st *gateway.Stats) uint64 { return st.Counters.Evictions })
+	fedCounter("atoll_federation_nacks_total", "Federation ring sequence numbers this gateway asked their senders for directly (nacks), instead of waiting for the token.", func(st *gateway.Stats) uint64 { return st.Counters.Nacks })
+	fedCounter("atoll_federation_token_nacks_total", "Times this gateway told its predecessor on the federation ring that the token did not come.", func(st *gateway.Stats) uint64 { return st.Counters.TokenNacks })
+	fedCounter("atoll_federation_early_token_retransmits_total", "Federation tokens this gateway sent again because a pass took longer than its passes' timing says, before the retransmit interval (also in atoll_federation_token_retransmits_total).", func(st *gateway.Stats) uint64 { return st.Counters.EarlyTokenRetransmits })
 	fedCounter("atoll_federation_window_cuts_total", "Times this gateway halved its federation flow-control window because rotations slowed.", func(st *gateway.Stats) uint64 { return st.Counters.WindowCuts })
 	gauge := func(name, help string, f func(*Status) float64) {
 		c.metrics = append(c.metrics, statusMetric{prometheus.NewDesc(name, help, nil, nil), prometheus.GaugeValue, f})

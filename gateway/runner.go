@@ -280,6 +280,15 @@ type RingCounters struct {
 	// WindowCuts counts the times the member halved its flow-control
 	// window because rotations slowed (localring.Config.AdaptWindow).
 	WindowCuts uint64 `json:"window_cuts"`
+	// Nacks are the sequence numbers the member asked their senders for
+	// directly, TokenNacks the times it told its predecessor the token
+	// did not come, and EarlyTokenRetransmits the token retransmissions
+	// (counted in TokenRetransmits too) it sent because a pass took longer
+	// than its passes' timing says, before the retransmit interval
+	// (localring.Config.NackDelay; zero in the stream mode).
+	Nacks                 uint64 `json:"nacks"`
+	TokenNacks            uint64 `json:"token_nacks"`
+	EarlyTokenRetransmits uint64 `json:"early_token_retransmits"`
 	// Rotation is the distribution of the token's rotation time.
 	Rotation localring.Histogram `json:"-"`
 }
@@ -289,6 +298,7 @@ func ringCounters(s *localring.Stats) RingCounters {
 		TokenLosses: s.TokenLosses, TokenRetransmits: s.TokenRetransmits,
 		Retransmits: s.Retransmits, RetransmitRequests: s.RetransmitRequests,
 		Gathers: s.Gathers, Evictions: s.Evictions, WindowCuts: s.WindowCuts,
+		Nacks: s.Nacks, TokenNacks: s.TokenNacks, EarlyTokenRetransmits: s.EarlyTokenRetransmits,
 		Rotation: s.Rotation,
 	}
 }
