@@ -276,15 +276,28 @@ groups:
 		t.Errorf("both gateways up: %s", out)
 	}
 	// Doctor's handshakes do not disturb the federation ring: a-1 keeps
-	// its one connection to b, installed once.
+	// its one connection to b, installed once. The ring must have settled
+	// first: once a and b first form it, each site's announcement of its
+	// nodes makes the ring form again (agent/domains.go, "a site's nodes
+	// changed"), once or a few times as the two announcements cross, so a
+	// ring of a and b counts as settled only after a second in which it
+	// installed nothing.
 	var st *agent.Status
+	var settledAt time.Time // since when the ring is operational with both sites, installed as at installs
+	var installs uint64
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		st, err = agent.NewClient(filepath.Join(aData, agent.AdminSocketName)).Status(context.Background())
-		if err == nil && len(st.Federation) == 1 && st.Federation[0].State == "operational" && len(st.Federation[0].Missing) == 0 {
+		switch {
+		case err != nil || len(st.Federation) != 1 || st.Federation[0].State != "operational" || len(st.Federation[0].Missing) != 0:
+			settledAt = time.Time{}
+		case settledAt.IsZero() || st.Federation[0].Installs != installs:
+			settledAt, installs = time.Now(), st.Federation[0].Installs
+		}
+		if !settledAt.IsZero() && time.Since(settledAt) >= time.Second {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no federation ring of a and b in 20s: %v %+v", err, st)
+			t.Fatalf("no settled federation ring of a and b in 20s (operational with both sites, nothing installed for a second): %v %+v", err, st)
 		}
 	}
 	before := st.Federation[0]
