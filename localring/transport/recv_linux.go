@@ -5,6 +5,7 @@ package transport
 import (
 	"net"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -43,6 +44,11 @@ type rawBatch struct {
 	zoneIndex uint32 // the last IPv6 scope seen, and its name
 	zone      string
 
+	// busy, when set (watchReads), is set before each recvmmsg and
+	// cleared when one finds nothing; the caller clears it once it has
+	// accounted for what a call took.
+	busy *atomic.Bool
+
 	// The send side, apart from the receive side's: a reader goroutine
 	// reads the socket while the transport's sends write it.
 	wcall *rawread.Call
@@ -63,7 +69,13 @@ func rawBatchConn(c *net.UDPConn, b batchConn) batchConn {
 	la, _ := c.LocalAddr().(*net.UDPAddr)
 	r := &rawBatch{batchConn: b, ipv6: la != nil && la.IP.To4() == nil}
 	r.call = rawread.NewCall(rc, "recvmmsg", func(fd uintptr) (int, syscall.Errno) {
+		if r.busy != nil {
+			r.busy.Store(true)
+		}
 		n, _, errno := syscall.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hs[0])), uintptr(r.k), 0, 0, 0)
+		if errno == unix.EAGAIN && r.busy != nil {
+			r.busy.Store(false)
+		}
 		return int(n), errno
 	})
 	r.wcall = rawread.NewWriteCall(rc, "sendmmsg", func(fd uintptr) (int, syscall.Errno) {
@@ -71,6 +83,16 @@ func rawBatchConn(c *net.UDPConn, b batchConn) batchConn {
 		return int(n), errno
 	})
 	return r
+}
+
+// watchReads makes b's receive calls set busy (rawBatch.busy) and reports
+// whether it could: b must be a rawBatch.
+func watchReads(b batchConn, busy *atomic.Bool) bool {
+	r, ok := b.(*rawBatch)
+	if ok {
+		r.busy = busy
+	}
+	return ok
 }
 
 // WriteBatch sends ms with one raw sendmmsg, waiting only while the

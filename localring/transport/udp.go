@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -54,6 +56,11 @@ type UDP struct {
 	heldWaits        int     // group batches handed out while held waited
 	groupPending     func() bool
 	mcRead, mcTaken  atomic.Uint64 // group batches read by the reader, and taken from mcReady
+	// mcBusy is set while the group reader's receive call may have taken
+	// datagrams from the socket that mcRead does not count yet: from
+	// before its recvmmsg until it counted the batch, or until the call
+	// found nothing (watchReads; Linux only).
+	mcBusy atomic.Bool
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -235,9 +242,46 @@ func (t *UDP) openGroup(network string, warnings *[]Warning) error {
 	if err != nil {
 		return err
 	}
-	t.groupPending = func() bool { return t.mcRead.Load() != t.mcTaken.Load() || peek() }
+	t.groupPending = t.pendingCheck(peek, watchReads(mb, &t.mcBusy))
 	t.startReaders(mb, t.ub)
 	return nil
+}
+
+// maxBusyWait bounds how long pendingCheck waits for the group reader's
+// receive call to end: a non-blocking recvmmsg and a counter's update,
+// microseconds unless the reader's thread is preempted in between.
+const maxBusyWait = 100 * time.Millisecond
+
+// pendingCheck returns groupPending: whether the group socket or its
+// reader holds a datagram the merge has not taken yet. peek reports the
+// socket's queue. With watched (the reader's calls set mcBusy), it is
+// exact: it looks at the socket first, and a datagram gone from there
+// was taken by a call that set mcBusy before taking it and clears it
+// only once mcRead counts its batch, so waiting out mcBusy before
+// comparing the counters leaves no window in which the datagram is in
+// neither. Without, a datagram the reader took just before the check
+// and has not counted yet is missed: a rare reordering (readMerged).
+func (t *UDP) pendingCheck(peek func() bool, watched bool) func() bool {
+	if !watched {
+		return func() bool { return t.mcRead.Load() != t.mcTaken.Load() || peek() }
+	}
+	return func() bool {
+		if peek() {
+			return true
+		}
+		var deadline time.Time
+		for i := 0; t.mcBusy.Load() && !t.closed.Load(); i++ {
+			if i%64 == 63 {
+				if now := time.Now(); deadline.IsZero() {
+					deadline = now.Add(maxBusyWait)
+				} else if now.After(deadline) {
+					break
+				}
+			}
+			runtime.Gosched()
+		}
+		return t.mcRead.Load() != t.mcTaken.Load()
+	}
 }
 
 // startReaders starts the reader goroutines of the group socket mb and the
@@ -298,6 +342,7 @@ func (t *UDP) reader(b batchConn, free, ready chan *rbatch, group bool) {
 		rb.n, rb.err = max(n, 0), err
 		if group {
 			t.mcRead.Add(1)
+			t.mcBusy.Store(false) // after counting: see pendingCheck
 		}
 		select {
 		case ready <- rb:
@@ -559,13 +604,13 @@ func (t *UDP) readDirect(ms []Message) (int, error) {
 // batch of the unicast socket (the tokens) is handed out only once the
 // group socket holds no datagram and its reader no batch that was not
 // taken yet (groupPending), so after every multicast that arrived before
-// the token. A node that acted on a token while messages sent before it
+// the token (pendingCheck). A node that acted on a token while messages sent before it
 // still sat in the group socket's buffer would ask for them again as if
 // they were lost, and the token would run ahead of a receiver that falls
-// behind instead of waiting for it. (A datagram the group's reader takes
-// from the socket just before the check and has not counted yet can
-// still come after the token: a rare reordering, which the ring
-// tolerates.) A group socket that never drains (a flood) holds a token
+// behind instead of waiting for it. (Where reads are not watched, off
+// Linux, a datagram the group's reader takes from the socket just before
+// the check and has not counted yet can still come after the token: a
+// rare reordering, which the ring tolerates.) A group socket that never drains (a flood) holds a token
 // back for at most maxHeldReads of its batches.
 func (t *UDP) readMerged(ms []Message) (int, error) {
 	n := 0
