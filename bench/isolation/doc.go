@@ -39,7 +39,15 @@
 // attached (abc-global at a light load too), C attached and saturating
 // (abc-global offered Saturation times the cap from each of a and b), and
 // gateway killed (as attached; site a's active gateway of abc-global is
-// crashed a third into the measured part). After each phase the senders
+// crashed a third into the measured part). The first three run
+// Config.Rounds times in turn (default 3, each measured Duration/Rounds)
+// before the gateway-killed phase: every site shares this process and the
+// host's cores, so a phase's tail latency is much the host's doing at
+// that moment, and two phases measured one after the other compare two
+// moments of it. The report pools each phase's rounds, judges the p99
+// targets on the median of the rounds' ratios with their spread, and
+// gives each phase's CPU (this process's, the host's, the goroutines'
+// wait for a core, the collector's pauses) beside its latencies. After each phase the senders
 // flush and the run waits for every member to get what it is owed:
 // every message of every sender it stayed connected to (the two were
 // never in views without each other during the phase). The rest is lost;

@@ -127,13 +127,25 @@ type phaseLoad struct {
 // runPhase offers the phase's load for Warmup+Duration, calls during (if
 // set) at its offset after the start, flushes the senders, waits until
 // every receiver got everything, and computes the phase's figures.
-func (b *runner) runPhase(ctx context.Context, ph int, pl phaseLoad, at time.Duration, during func()) (Phase, error) {
+//
+// code is the phase code the messages carry (ph in the first round, see
+// phaseCode); measured the length of the measured part. It returns the
+// phase's figures and, by group, the window to pool it with the other
+// rounds' (groupStatsOver).
+func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time.Duration, pl phaseLoad, at time.Duration, during func()) (Phase, map[string]window, error) {
 	p := Phase{Name: PhaseNames[ph]}
 	start := b.clk.now()
 	from := start + int64(b.cfg.Warmup)
-	b.phaseFrom, b.sendEnd = from, from+int64(b.cfg.Duration)
+	b.phaseFrom, b.sendEnd = from, from+int64(measured)
 	before := b.linkStats()
 	holdsBefore := b.traceHolds()
+	// The CPU over the measured part: from the warm-up's end to the end
+	// of sending (not the flush and the wait for the deliveries after it).
+	var cpuFrom, cpuTo cpuSample
+	var cpuDone sync.WaitGroup
+	cpuDone.Add(2)
+	time.AfterFunc(b.cfg.Warmup, func() { cpuFrom = sampleCPU(); cpuDone.Done() })
+	time.AfterFunc(b.cfg.Warmup+measured, func() { cpuTo = sampleCPU(); cpuDone.Done() })
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -161,7 +173,7 @@ func (b *runner) runPhase(ctx context.Context, ph int, pl phaseLoad, at time.Dur
 			}
 			senders[g] = append(senders[g], sender{m, nodeIndex(m.node)})
 			wg.Go(func() {
-				err := m.send(ctx, uint8(ph), nodeIndex(m.node), load{rate: rate, size: size, dur: b.cfg.Warmup + b.cfg.Duration})
+				err := m.send(ctx, code, nodeIndex(m.node), load{rate: rate, size: size, dur: b.cfg.Warmup + measured})
 				if err == nil {
 					err = m.flush(ctx)
 				}
@@ -183,20 +195,25 @@ func (b *runner) runPhase(ctx context.Context, ph int, pl phaseLoad, at time.Dur
 		}
 	}
 	wg.Wait()
+	cpuDone.Wait()
+	p.CPU = cpuBetween(cpuFrom, cpuTo, runtime.NumCPU())
+	b.logf("%s: CPU over the measured part: this process %.2f cores, the host %.2f of %d; goroutines waited runnable p50 %v p99 %v p99.9 %v; GC pauses %v (longest %v)",
+		p.Name, p.CPU.Process, p.CPU.Host, runtime.NumCPU(), p.CPU.SchedP50, p.CPU.SchedP99, p.CPU.SchedP999, p.CPU.GCPauses, p.CPU.GCPauseMax)
 	end := b.clk.now()
 	after := b.linkStats()
 	p.Links = linkRates(before, after, time.Duration(end-start))
 	p.TraceHolds = holdDeltas(holdsBefore, b.traceHolds())
 	var hs []string
 	for _, h := range p.TraceHolds {
-		hs = append(hs, fmt.Sprintf("%s %d (%v)", h.Node, h.Holds, h.Held.Round(time.Microsecond)))
+		hs = append(hs, fmt.Sprintf("%s %d (%v; clients held %d passes)", h.Node, h.Holds, h.Held.Round(time.Microsecond), h.ClientsHeld))
 	}
 	if len(hs) > 0 {
 		b.logf("%s: site a's sends held for the trace: %s", p.Name, strings.Join(hs, ", "))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return p, err
+		return p, nil, err
 	}
+	wins := map[string]window{}
 	// The killed node's messages are not owed to anyone; its clients
 	// receive nothing more.
 	for gi, g := range Groups {
@@ -210,12 +227,14 @@ func (b *runner) runPhase(ctx context.Context, ph int, pl phaseLoad, at time.Dur
 			continue
 		}
 		recv := b.receivers(g)
-		if err := b.waitDelivered(ctx, gi, uint8(ph), start, live, recv); err != nil {
+		if err := b.waitDelivered(ctx, gi, code, start, live, recv); err != nil {
 			b.logf("%v", err)
 		}
-		p.Groups = append(p.Groups, groupStats(gi, uint8(ph), start, from, b.clk.now(), live, recv))
+		w := window{code, start, from, b.clk.now(), live}
+		wins[g] = w
+		p.Groups = append(p.Groups, groupStatsOver(gi, []window{w}, recv))
 	}
-	return p, nil
+	return p, wins, nil
 }
 
 // traceHolds returns site a's running agents' trace hold counters.
@@ -224,7 +243,7 @@ func (b *runner) traceHolds() map[string]TraceHold {
 	for _, id := range members(ALocal) {
 		if n := b.w.Node(id); n != nil && n.Running() {
 			c := n.Agent().Status().Counters
-			out[id] = TraceHold{Node: id, Holds: c.TraceHolds, Held: c.TraceHeld}
+			out[id] = TraceHold{Node: id, Holds: c.TraceHolds, Held: c.TraceHeld, ClientsHeld: c.ClientsHeld}
 		}
 	}
 	return out
@@ -237,7 +256,7 @@ func holdDeltas(before, after map[string]TraceHold) []TraceHold {
 	for _, id := range slices.Sorted(maps.Keys(after)) {
 		if b, ok := before[id]; ok {
 			a := after[id]
-			out = append(out, TraceHold{Node: id, Holds: a.Holds - b.Holds, Held: a.Held - b.Held})
+			out = append(out, TraceHold{Node: id, Holds: a.Holds - b.Holds, Held: a.Held - b.Held, ClientsHeld: a.ClientsHeld - b.ClientsHeld})
 		}
 	}
 	return out
@@ -283,7 +302,7 @@ func (b *runner) waitDelivered(ctx context.Context, group int, ph uint8, start i
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("isolation: %s, phase %q: %d deliveries still missing after %v", Groups[group], PhaseNames[ph], missing, b.cfg.DeliveryWait)
+			return fmt.Errorf("isolation: %s, phase %q: %d deliveries still missing after %v", Groups[group], PhaseNames[int(ph)%nPhases], missing, b.cfg.DeliveryWait)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -366,36 +385,44 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	detached := phaseLoad{rate: map[string]float64{ALocal: cfg.LocalRate, ABRegional: cfg.RegionalRate}}
 
 	type step struct {
-		ph     int
-		load   phaseLoad
-		before func() error
+		ph, round int
+		load      phaseLoad
+		before    func() error
 	}
-	steps := []step{{PhaseFailover, light, nil}}
+	detach := func() error {
+		b.logf("cutting site c off from a and b")
+		if err := w.Mesh().Isolate("c"); err != nil {
+			return err
+		}
+		return b.waitViews(ctx, []string{"c"})
+	}
+	steps := []step{{PhaseFailover, 0, light, nil}}
 	if cfg.FailoverOnly {
 		// The other phases stay in the report, empty, at their places.
 		for ph := range PhaseFailover {
 			r.Phases = append(r.Phases, Phase{Name: PhaseNames[ph]})
 		}
 	} else {
-		b.logf("cutting site c off from a and b")
-		if err := w.Mesh().Isolate("c"); err != nil {
-			return nil, err
+		steps = nil
+		for k := range cfg.Rounds {
+			steps = append(steps,
+				step{PhaseDetached, k, detached, detach},
+				step{PhaseAttached, k, light, func() error {
+					b.logf("attaching site c again")
+					if err := w.Mesh().Rejoin("c"); err != nil {
+						return err
+					}
+					return b.waitViews(ctx, nil)
+				}},
+				step{PhaseSaturated, k, saturating, nil})
 		}
-		if err := b.waitViews(ctx, []string{"c"}); err != nil {
-			return nil, err
-		}
-		steps = []step{
-			{PhaseDetached, detached, nil},
-			{PhaseAttached, light, func() error {
-				b.logf("attaching site c again")
-				if err := w.Mesh().Rejoin("c"); err != nil {
-					return err
-				}
-				return b.waitViews(ctx, nil)
-			}},
-			{PhaseSaturated, saturating, nil},
-			{PhaseFailover, light, nil},
-		}
+		steps = append(steps, step{PhaseFailover, 0, light, nil})
+		r.Rounds = make([][]Phase, cfg.Rounds)
+	}
+	// The rounds' windows of each phase, by group, to pool.
+	pool := make([]map[string][]window, PhaseFailover)
+	for ph := range pool {
+		pool[ph] = map[string][]window{}
 	}
 	for _, s := range steps {
 		if s.before != nil {
@@ -403,8 +430,19 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 				return nil, err
 			}
 		}
+		measured := cfg.roundDuration()
+		if s.ph == PhaseFailover {
+			measured = cfg.Duration
+			if !cfg.FailoverOnly {
+				// Every round ran: pool them before the kill takes a
+				// receiver away.
+				for ph := range PhaseFailover {
+					r.Phases = append(r.Phases, b.pooled(ph, r.Rounds, pool[ph]))
+				}
+			}
+		}
 		var during func()
-		at := cfg.Warmup + cfg.Duration/3
+		at := cfg.Warmup + measured/3
 		if s.ph == PhaseFailover {
 			during = func() {
 				b.logf("killing %s, site a's active gateway of %s, at %s", r.Failover.Killed, r.Domain, time.Now().UTC().Format("15:04:05.000"))
@@ -415,12 +453,23 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 				}
 			}
 		}
-		b.logf("phase %q: %v", PhaseNames[s.ph], cfg.Warmup+cfg.Duration)
-		ph, err := b.runPhase(ctx, s.ph, s.load, at, during)
-		if err != nil {
-			return nil, fmt.Errorf("isolation: phase %q: %w", PhaseNames[s.ph], err)
+		round := ""
+		if s.ph != PhaseFailover && cfg.Rounds > 1 {
+			round = fmt.Sprintf(" (round %d of %d)", s.round+1, cfg.Rounds)
 		}
-		r.Phases = append(r.Phases, ph)
+		b.logf("phase %q%s: %v", PhaseNames[s.ph], round, cfg.Warmup+measured)
+		ph, wins, err := b.runPhase(ctx, s.ph, phaseCode(s.ph, s.round), measured, s.load, at, during)
+		if err != nil {
+			return nil, fmt.Errorf("isolation: phase %q%s: %w", PhaseNames[s.ph], round, err)
+		}
+		if s.ph == PhaseFailover {
+			r.Phases = append(r.Phases, ph)
+		} else {
+			r.Rounds[s.round] = append(r.Rounds[s.round], ph)
+			for g, w := range wins {
+				pool[s.ph][g] = append(pool[s.ph][g], w)
+			}
+		}
 		for _, g := range ph.Groups {
 			b.logf("  %-12s sent %6d  p50 %-9s p99 %-9s lost %d dup %d", g.Group, g.Sent, bench.FormatLatency(g.P50), bench.FormatLatency(g.P99), g.Lost, g.Duplicated)
 		}
@@ -444,6 +493,58 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	r.Elapsed, r.LoadEnd = time.Since(r.Started), loadAvg()
 	return r, nil
+}
+
+// phaseCode is the phase code the messages of phase ph in round (from 0)
+// carry: ph in the first round, so that a run of one round numbers its
+// phases as before.
+func phaseCode(ph, round int) uint8 { return uint8(ph + nPhases*round) }
+
+// pooled is phase ph's figures over every round: each group's latencies
+// and counts over the messages of all its windows (groupStatsOver), the
+// links' rates averaged and their drops summed, the CPU figures averaged
+// (the longest GC pause the longest), the trace holds summed.
+func (b *runner) pooled(ph int, rounds [][]Phase, wins map[string][]window) Phase {
+	p := Phase{Name: PhaseNames[ph]}
+	var runs []Phase
+	for _, r := range rounds {
+		if ph < len(r) {
+			runs = append(runs, r[ph])
+		}
+	}
+	for gi, g := range Groups {
+		if ws := wins[g]; len(ws) > 0 {
+			p.Groups = append(p.Groups, groupStatsOver(gi, ws, b.receivers(g)))
+		}
+	}
+	n := float64(len(runs))
+	holds := map[string]TraceHold{}
+	for _, r := range runs {
+		for i, l := range r.Links {
+			if i == len(p.Links) {
+				p.Links = append(p.Links, LinkStats{Link: l.Link})
+			}
+			p.Links[i].BitsPerSec += l.BitsPerSec / n
+			p.Links[i].QueueDrops += l.QueueDrops
+		}
+		c := r.CPU
+		p.CPU.Process += c.Process / n
+		p.CPU.Host += c.Host / n
+		p.CPU.SchedP50 += time.Duration(float64(c.SchedP50) / n)
+		p.CPU.SchedP99 += time.Duration(float64(c.SchedP99) / n)
+		p.CPU.SchedP999 += time.Duration(float64(c.SchedP999) / n)
+		p.CPU.GCPauses += c.GCPauses
+		p.CPU.GCPauseMax = max(p.CPU.GCPauseMax, c.GCPauseMax)
+		for _, h := range r.TraceHolds {
+			t := holds[h.Node]
+			t.Node, t.Holds, t.Held, t.ClientsHeld = h.Node, t.Holds+h.Holds, t.Held+h.Held, t.ClientsHeld+h.ClientsHeld
+			holds[h.Node] = t
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(holds)) {
+		p.TraceHolds = append(p.TraceHolds, holds[id])
+	}
+	return p
 }
 
 // failover measures the delivery gaps of abc-global around the kill.

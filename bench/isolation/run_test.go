@@ -51,6 +51,17 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 	}
+	if len(r.Rounds) != 3 {
+		t.Errorf("%d rounds ran, want the default 3", len(r.Rounds))
+	}
+	for _, round := range r.Rounds {
+		if len(round) != PhaseFailover {
+			t.Errorf("a round ran %d phases, want %d", len(round), PhaseFailover)
+		}
+	}
+	if r.Phases[PhaseSaturated].CPU.Process <= 0 {
+		t.Errorf("no CPU measured in the saturating phase: %+v", r.Phases[PhaseSaturated].CPU)
+	}
 	if r.Failover.Killed == "" || r.Failover.Gap <= 0 || r.Failover.TokenTimeout <= 0 {
 		t.Errorf("failover not measured: %+v", r.Failover)
 	}

@@ -22,6 +22,11 @@ type GroupStats struct {
 	P50 time.Duration `json:"p50_ns"`
 	P99 time.Duration `json:"p99_ns"`
 	Max time.Duration `json:"max_ns"`
+	// TailWorstSecond is the share of the deliveries slower than P99
+	// whose messages were sent in the one second of the measured part
+	// that holds the most of them: near 1, the p99 is one stall (of the
+	// host, the collector, a token loss), not the group's steady state.
+	TailWorstSecond float64 `json:"tail_worst_second"`
 	// LastP50 is the median over messages of the latency to the last
 	// receiver (the planner's definition of agreed latency), over the
 	// messages every receiver owed them got.
@@ -44,25 +49,47 @@ type sender struct {
 	idx uint8
 }
 
+// window is one run of a phase: the payload's phase code its messages
+// carry, when it started, when its measured part began and when it ended
+// (ns on the run's clock), and its senders.
+type window struct {
+	code             uint8
+	start, from, end int64
+	senders          []sender
+}
+
 // groupStats computes group's figures in phase, which ran in [start,
 // end], from what senders sent and receivers got; latencies count the
 // messages sent at from or later (the ones before are the warm-up), lost
 // and duplicated count every message.
 func groupStats(group int, phase uint8, start, from, end int64, senders []sender, receivers []*member) GroupStats {
+	return groupStatsOver(group, []window{{phase, start, from, end, senders}}, receivers)
+}
+
+// groupStatsOver is groupStats over several runs of a phase (the rounds),
+// their messages and deliveries pooled.
+func groupStatsOver(group int, ws []window, receivers []*member) GroupStats {
 	st := GroupStats{Group: Groups[group]}
 	var want []key
 	var by []*member // the sender of each wanted message
-	for _, s := range senders {
-		s.m.mu.Lock()
-		for _, seq := range s.m.sent[phase] {
-			want = append(want, key{uint8(group), phase, s.idx, seq})
-			by = append(by, s.m)
+	var in []int     // the window of each wanted message
+	for wi, w := range ws {
+		for _, s := range w.senders {
+			s.m.mu.Lock()
+			for _, seq := range s.m.sent[w.code] {
+				want = append(want, key{uint8(group), w.code, s.idx, seq})
+				by = append(by, s.m)
+				in = append(in, wi)
+			}
+			s.m.mu.Unlock()
 		}
-		s.m.mu.Unlock()
 	}
-	apart := separated(senders, receivers, start, end)
+	aparts := make([]map[*member]map[*member]bool, len(ws))
+	for wi, w := range ws {
+		aparts[wi] = separated(w.senders, receivers, w.start, w.end)
+	}
 	st.Sent = len(want)
-	var all, last []int64
+	var all, last, sentAt []int64
 	lastOf := make([]int64, len(want))
 	complete := make([]bool, len(want))
 	for i := range complete {
@@ -73,7 +100,7 @@ func groupStats(group int, phase uint8, start, from, end int64, senders []sender
 		for i, k := range want {
 			d := r.got[k]
 			if d == nil {
-				if apart[by[i]][r] {
+				if aparts[in[i]][by[i]][r] {
 					st.Separated++
 				} else {
 					st.Lost++
@@ -82,16 +109,17 @@ func groupStats(group int, phase uint8, start, from, end int64, senders []sender
 				continue
 			}
 			st.Delivered++
-			if d.sent < from {
+			if d.sent < ws[in[i]].from {
 				complete[i] = false
 				continue
 			}
 			l := d.at - d.sent
 			all = append(all, l)
+			sentAt = append(sentAt, d.sent)
 			lastOf[i] = max(lastOf[i], l)
 		}
 		for k, d := range r.got {
-			if int(k.group) == group && k.phase == phase && d.count > 1 {
+			if int(k.group) == group && slices.ContainsFunc(ws, func(w window) bool { return w.code == k.phase }) && d.count > 1 {
 				st.Duplicated += d.count - 1
 			}
 		}
@@ -103,10 +131,32 @@ func groupStats(group int, phase uint8, start, from, end int64, senders []sender
 		}
 	}
 	st.Measured = len(all)
-	q := bench.Quantiles(all, 0.5, 0.99, 1)
+	q := bench.Quantiles(slices.Clone(all), 0.5, 0.99, 1)
 	st.P50, st.P99, st.Max = time.Duration(q[0]), time.Duration(q[1]), time.Duration(q[2])
 	st.LastP50 = time.Duration(bench.Quantiles(last, 0.5)[0])
+	st.TailWorstSecond = worstSecond(all, sentAt, q[1])
 	return st
+}
+
+// worstSecond returns the share of the latencies above p99 whose send
+// times fall in the second (of the run's clock) that holds the most of
+// them (lat[i] is the latency of the message sent at sent[i]).
+func worstSecond(lat, sent []int64, p99 int64) float64 {
+	by := map[int64]int{}
+	n, most := 0, 0
+	for i, l := range lat {
+		if l <= p99 {
+			continue
+		}
+		n++
+		s := sent[i] / int64(time.Second)
+		by[s]++
+		most = max(most, by[s])
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(most) / float64(n)
 }
 
 // longestGap returns the longest time between consecutive deliveries in

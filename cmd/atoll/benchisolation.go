@@ -83,6 +83,7 @@ docs/BENCHMARKS.md says how to read the table.`,
 	}
 	f := cmd.Flags()
 	f.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measured time of each phase")
+	f.IntVar(&cfg.Rounds, "rounds", 3, "run the detached, attached and saturating phases this many times in turn, each measured --duration/rounds; the table pools them and the p99 targets are judged on the median of the rounds' ratios")
 	f.DurationVar(&cfg.Warmup, "warmup", 0, "load before each phase's measurement that is not measured (default: a fifth of --duration)")
 	f.StringVar(&groups, "groups", "a-local,ab-regional,abc-global", "the groups to run, comma-separated; ab-regional can be left out")
 	f.Int64Var(&cfg.CapBits, "cap", 1_000_000, "bandwidth cap of the links to c, bits per second each way")
