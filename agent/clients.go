@@ -310,6 +310,14 @@ func (cs *clientServer) push(rs ...clientReq) {
 	cs.a.wakeGroups()
 }
 
+// requestsWait reports whether client requests wait in the inbox for the
+// group loop (any goroutine).
+func (cs *clientServer) requestsWait() bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.inbox) > 0
+}
+
 // take returns the inbox's requests and empties it.
 func (cs *clientServer) take(buf []clientReq) []clientReq {
 	cs.mu.Lock()

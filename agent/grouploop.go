@@ -45,9 +45,9 @@ import (
 // domains' bridges, Views and group layers: the lines of the fed/...
 // domains). The group loop does the site part of every event it takes
 // at once, and the domain part after it, in slices that end when new
-// ring events wait or after domainSlice, so that the site part, the
-// client requests and the sessions' writes of a pass never wait long
-// behind a burst of federation messages coming down (a site's active
+// ring events or client requests wait or after domainSlice, so that the
+// site part, the client requests and the sessions' writes of a pass never
+// wait long behind a burst of federation messages coming down (a site's active
 // gateway injects the domain's order in bursts: atoll bench isolation).
 // Each EVS domain's lines stay in the ring's order; only lines of
 // different domains interleave otherwise, which EVS.md leaves free
@@ -436,8 +436,12 @@ const domainSlice = time.Millisecond
 
 // domainPart feeds the queued events' domain part to the federation
 // domains' layers, in order, until none waits, new ring events wait for
-// their site part, or domainSlice has passed (group loop; called while
-// some wait).
+// their site part, client requests wait, or domainSlice has passed (group
+// loop; called while some wait). A client request waits for one domain
+// event at most, not for the rest of the slice: a site group's message
+// (a realtime class's: atoll bench isolation's a-local) goes to the ring
+// in its send class at once, whatever burst of a federation domain's
+// messages came down before it.
 func (a *Agent) domainPart() {
 	gl, gr := &a.gl, &a.gr
 	start := time.Now()
@@ -451,7 +455,7 @@ func (a *Agent) domainPart() {
 		gl.domq[gl.domHead] = localring.Event{}
 		gl.domHead++
 		gl.yield()
-		if gl.domHead < len(gl.domq) && (gr.eventsWait() || time.Since(start) >= domainSlice) {
+		if gl.domHead < len(gl.domq) && (gr.eventsWait() || a.cs.requestsWait() || time.Since(start) >= domainSlice) {
 			break
 		}
 	}

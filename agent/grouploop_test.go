@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/groups"
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/topology"
 )
@@ -337,4 +338,103 @@ func TestSiteSendsPassDomainPart(t *testing.T) {
 	}
 	c.stopAll()
 	c.check(false)
+}
+
+// TestClientRequestsPassDomainPart: a client request waits for one event
+// of the federation domains' part at most, not for the rest of the group
+// loop's slice of it (domainPart): a site group's message, a realtime
+// class's, goes to the ring in its send class at once, whatever burst of
+// a domain's messages came down before it. n1's domain part is slowed
+// down (200 µs for each of 300 deliveries of n2's messages, 60 ms in all:
+// a burst coming down) while a client of n1 pings it every 500 µs. After
+// each domain event the test notes the request first in line in n1's
+// inbox; the same request first in line after two domain events in a row
+// was passed over. Before the slice ended on a waiting request, requests
+// waited up to a slice (1 ms) of domain events: 16 of the 233 domain events
+// after which a request waited passed one over (on a loaded host, where
+// each slowed event takes longer than 200 µs and a slice holds fewer).
+func TestClientRequestsPassDomainPart(t *testing.T) {
+	f, err := topology.Parse("gate.yaml", []byte(gateYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fed := func(cfg *Config) { cfg.Federation = &Federation{File: f, Plan: f.Plan()} }
+	c := newCluster(t, 2)
+	type reqID struct {
+		s   *session
+		req uint32
+	}
+	var (
+		slowFor            atomic.Int32
+		last               reqID // first in line after the previous domain event (group loop only)
+		events, passedOver atomic.Int32
+		saw                atomic.Int32 // domain events after which a request waited
+	)
+	n1 := c.startPrepared("n1", fed, func(a *Agent) {
+		a.gl.domainStepped = func(e *localring.Event) {
+			if e.Kind != localring.EventDeliver || slowFor.Add(-1) < 0 {
+				last = reqID{}
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+			events.Add(1)
+			a.cs.mu.Lock()
+			var first reqID
+			if len(a.cs.inbox) > 0 {
+				first = reqID{a.cs.inbox[0].s, a.cs.inbox[0].f.Req}
+			}
+			a.cs.mu.Unlock()
+			if first.s != nil {
+				saw.Add(1)
+				if first == last {
+					passedOver.Add(1)
+				}
+			}
+			last = first
+		}
+	})
+	n2 := c.start("n2", fed)
+	c.waitRing([]string{"n1", "n2"}, 10*time.Second)
+	cl := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "pinger")
+	cl.discard()
+	const burst = 300
+	slowFor.Store(burst)
+	stop := make(chan struct{})
+	pinged := make(chan struct{})
+	go func() {
+		defer close(pinged)
+		for req := uint32(1); ; req++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Microsecond):
+			}
+			if _, err := cl.conn.Write(cp.Append(nil, &cp.Frame{Type: cp.TypePing, Req: req})); err != nil {
+				return
+			}
+		}
+	}()
+	for i := range burst {
+		if err := n2.Submit(localring.Agreed, []byte(fmt.Sprintf("m%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for events.Load() < burst && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	<-pinged
+	t.Logf("n1's domain part did %d slowed events; after %d of them a client request waited, %d passed one over", events.Load(), saw.Load(), passedOver.Load())
+	if events.Load() < burst {
+		t.Fatalf("n1's domain part did %d of the %d slowed events within 20 s", events.Load(), burst)
+	}
+	if saw.Load() < 20 {
+		t.Fatalf("a client request waited after only %d domain events: the test did not exercise the slice", saw.Load())
+	}
+	if n := passedOver.Load(); n > 0 {
+		t.Errorf("%d times the group loop did another domain event while the same client request waited: requests wait for the domain part's slice", n)
+	}
+	_ = n1
+	c.stopAll()
 }
