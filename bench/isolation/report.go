@@ -237,7 +237,7 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 		}
 		cp := p.CPU
 		fmt.Fprintf(w, "| %s | %.2f | %.2f of %d | %v / %v / %v | %v (%v) | %d | %s |\n", p.Name, cp.Process, cp.Host, r.Cores,
-			cp.SchedP50, cp.SchedP99, cp.SchedP999, cp.GCPauses.Round(time.Microsecond), cp.GCPauseMax.Round(time.Microsecond), held, tail)
+			cp.SchedP50.Round(time.Microsecond), cp.SchedP99.Round(time.Microsecond), cp.SchedP999.Round(time.Microsecond), cp.GCPauses.Round(time.Microsecond), cp.GCPauseMax.Round(time.Microsecond), held, tail)
 	}
 
 	f := r.Failover

@@ -198,7 +198,7 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 	cpuDone.Wait()
 	p.CPU = cpuBetween(cpuFrom, cpuTo, runtime.NumCPU())
 	b.logf("%s: CPU over the measured part: this process %.2f cores, the host %.2f of %d; goroutines waited runnable p50 %v p99 %v p99.9 %v; GC pauses %v (longest %v)",
-		p.Name, p.CPU.Process, p.CPU.Host, runtime.NumCPU(), p.CPU.SchedP50, p.CPU.SchedP99, p.CPU.SchedP999, p.CPU.GCPauses, p.CPU.GCPauseMax)
+		p.Name, p.CPU.Process, p.CPU.Host, runtime.NumCPU(), p.CPU.SchedP50.Round(time.Microsecond), p.CPU.SchedP99.Round(time.Microsecond), p.CPU.SchedP999.Round(time.Microsecond), p.CPU.GCPauses.Round(time.Microsecond), p.CPU.GCPauseMax.Round(time.Microsecond))
 	end := b.clk.now()
 	after := b.linkStats()
 	p.Links = linkRates(before, after, time.Duration(end-start))

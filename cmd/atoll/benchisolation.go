@@ -43,7 +43,7 @@ duplicated counts, then runs the EVS checker over every agent's trace. It
 exits 1 if a message was lost or duplicated at a member that stayed
 connected or EVS was violated; missed targets are reported, not failed.
 docs/BENCHMARKS.md says how to read the table.`,
-		Example: `  atoll bench isolation                            # 20s per phase, about 3 minutes
+		Example: `  atoll bench isolation                            # 20s per phase (3 rounds of the first three), about 4 minutes
   atoll bench isolation --duration 5s              # a quick look
   atoll bench isolation --json isolation.json      # also keep every figure`,
 		Args: cobra.NoArgs,
