@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,12 +13,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/groups"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
@@ -34,7 +33,7 @@ type cluster struct {
 	net    *transport.FakeNetwork
 	ids    []string
 	agents map[string]*running
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	failed map[evs.Proc]bool
 }
 
@@ -44,24 +43,6 @@ type running struct {
 	done   chan error
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newCluster(t *testing.T, n int) *cluster {
 	c := &cluster{
 		t:      t,
@@ -69,7 +50,7 @@ func newCluster(t *testing.T, n int) *cluster {
 		key:    seal.GenerateKey(),
 		net:    &transport.FakeNetwork{},
 		agents: map[string]*running{},
-		logs:   &syncBuffer{},
+		logs:   &syncbuf.Buffer{},
 		failed: map[evs.Proc]bool{},
 	}
 	for i := 1; i <= n; i++ {

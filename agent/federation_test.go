@@ -13,15 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/federation"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
 	"github.com/atoll-gcs/atoll/topology"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // freeUDP returns a loopback UDP address no socket uses right now.
@@ -89,7 +91,7 @@ groups:
 		t.Fatal(err)
 	}
 	key := seal.GenerateKey()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	nets := map[string]*transport.FakeNetwork{"a": {}, "b": {}, "c": {}}
 	listen := map[string]string{"a-1": "127.0.0.1:0", "a-2": "127.0.0.1:0", "b-1": bEP, "c-1": cEP}
 	type run struct {
@@ -348,7 +350,7 @@ groups:
 		t.Fatal(err)
 	}
 	key := seal.GenerateKey()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	agents := map[string]*Agent{}
 	for _, node := range []string{"a-1", "b-1", "c-1"} {
 		site, _, _ := f.Node(node)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/groups"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
@@ -292,7 +293,7 @@ func TestConfig(t *testing.T) {
 		}
 	}
 	// ModeNone with Insecure works and warns.
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cfg := base()
 	cfg.Security = Security{Mode: seal.ModeNone, Insecure: true}
 	cfg.Logger = slogTo(&logs)
@@ -313,7 +314,7 @@ func TestConfig(t *testing.T) {
 func TestIncarnationExact(t *testing.T) {
 	dir := t.TempDir()
 	start := func() (*Agent, string) {
-		var logs syncBuffer
+		var logs syncbuf.Buffer
 		cfg := Config{Node: "n1", Cluster: "c", Site: "s", Nodes: []string{"n1"}, DataDir: dir, Security: Security{Key: seal.GenerateKey()}, Logger: slogTo(&logs)}
 		cfg.Network, _ = (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort("10.0.0.1:1"))
 		a, err := New(cfg)

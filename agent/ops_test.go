@@ -19,6 +19,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
@@ -142,7 +143,7 @@ func TestLastHeardIdleRing(t *testing.T) {
 // minute give none.
 func TestRejectedPacketsLogged(t *testing.T) {
 	c := newCluster(t, 2)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	c.start("n1", func(cfg *Config) {
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
@@ -340,7 +341,7 @@ func TestMetricsRegistry(t *testing.T) {
 // lines carry ring, client lines client (agent/doc.go, "Logs").
 func TestLogKeys(t *testing.T) {
 	c := newCluster(t, 2)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	jsonLog := func(cfg *Config) {
 		cfg.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

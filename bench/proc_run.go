@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 )
 
 // Proc is a running benchmark node process: `atoll bench node`, or the
@@ -19,7 +21,7 @@ type Proc struct {
 	Cmd    *exec.Cmd
 	Events chan NodeEvent // progress events; closed when the process ends
 
-	stderr  syncBuffer
+	stderr  syncbuf.Buffer
 	mu      sync.Mutex
 	result  *NodeResult
 	lines   []string // stdout lines that are not JSON, for errors
@@ -110,22 +112,3 @@ func (p *Proc) Wait() (NodeResult, error) {
 
 // Stderr returns what the process wrote to its standard error so far.
 func (p *Proc) Stderr() string { return p.stderr.String() }
-
-// syncBuffer is a bytes.Buffer that a running process may write while
-// another goroutine reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

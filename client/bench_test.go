@@ -17,6 +17,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 )
 
 // BenchmarkLatency measures client-to-client latency: one client
@@ -234,7 +235,7 @@ func BenchmarkFullLoadProcs(b *testing.B) {
 		data := filepath.Join(dir, fmt.Sprintf("n%d", i))
 		args := []string{"agent", "--config", topo, "--node", fmt.Sprintf("n%d", i), "--data-dir", data, "--insecure", "--log-level", "warn"}
 		cmd := exec.Command(bin, append(args, strings.Fields(os.Getenv("ATOLL_BENCH_AGENT_FLAGS"))...)...)
-		var stderr syncBuffer
+		var stderr syncbuf.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

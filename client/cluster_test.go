@@ -30,8 +30,7 @@ type cluster struct {
 
 type running struct{ a *agent.Agent }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer = agenttest.SyncBuffer
+// syncbuf.Buffer is a log sink safe for concurrent writers.
 
 func newCluster(t testing.TB, n int) *cluster {
 	ac := agenttest.New(t.TempDir(), n)

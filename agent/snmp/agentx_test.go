@@ -15,6 +15,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/gateway"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 )
 
 // fakeSource is a Source with a status and group table set by the test;
@@ -359,7 +360,7 @@ func TestRunBackoff(t *testing.T) {
 				attempts <- c // with answer: hold it open, silent
 			}
 		}()
-		logs := &syncBuffer{}
+		logs := &syncbuf.Buffer{}
 		sa, err := New(Config{Master: "tcp:" + l.Addr().String(), Source: testSource(), Timeout: 5 * time.Second,
 			Logger: slog.New(slog.NewTextHandler(logs, nil)), MinRetry: 20 * time.Millisecond, MaxRetry: 160 * time.Millisecond})
 		if err != nil {

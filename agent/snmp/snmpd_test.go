@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
 )
@@ -101,7 +101,7 @@ type master struct {
 	port           int
 	socket         string // the AgentX socket, as agentXSocket names it
 	cmd            *exec.Cmd
-	out            *syncBuffer
+	out            *syncbuf.Buffer
 }
 
 // newMaster prepares a master whose AgentX socket is on TCP, or a Unix
@@ -125,7 +125,7 @@ func newMaster(t *testing.T, unix bool) *master {
 // start starts snmpd and waits until it answers.
 func (m *master) start() {
 	m.t.Helper()
-	m.out = &syncBuffer{}
+	m.out = &syncbuf.Buffer{}
 	m.cmd = exec.Command(m.snmpd, "-f", "-Lo", "-C", "-c", filepath.Join(m.dir, "snmpd.conf"), fmt.Sprintf("udp:127.0.0.1:%d", m.port))
 	m.cmd.Env = append(os.Environ(), "MIBS=") // snmpd itself needs no MIB
 	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
@@ -201,24 +201,6 @@ func (m *master) waitFor(what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startAgent runs a site of one node on an in-memory network until the
@@ -340,7 +322,7 @@ func TestSnmpd(t *testing.T) {
 	// The subagent answers from snapshots of up to a second
 	// (Config.CacheFor), all taken after this status.
 	before := a.Status()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	sa, err := New(Config{Master: m.socket, Source: a,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), MinRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond})
 	if err != nil {
@@ -418,7 +400,7 @@ func TestSnmpd(t *testing.T) {
 	}
 
 	// A second subagent for the same subtree is refused, and says why.
-	logs2 := &syncBuffer{}
+	logs2 := &syncbuf.Buffer{}
 	sa2, err := New(Config{Master: m.socket, Source: a,
 		Logger: slog.New(slog.NewTextHandler(logs2, nil)), MinRetry: time.Second})
 	if err != nil {

@@ -1,36 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 )
-
-// lockedBuffer is an output that a test reads while a command writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestInspectAndAdmin: each resource of inspect as a table and as JSON,
 // the admin commands and their exit statuses, and the API over HTTP with
@@ -116,7 +97,7 @@ func TestWatch(t *testing.T) {
 		{"members", "--watch", "--interval", "100ms"},
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
-		var out, errs lockedBuffer
+		var out, errs syncbuf.Buffer
 		done := make(chan int)
 		go func() { done <- RunContext(ctx, append(args, "--data-dir", dirs[0]), &out, &errs) }()
 		// Three refreshes, however slow the machine.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 )
 
 // TestMain lets a test run the atoll binary as a separate process: the
@@ -55,7 +56,7 @@ func oneNodeTopology(t *testing.T, dir string) string {
 // agentProcess runs `atoll agent` as a process of its own.
 type agentProcess struct {
 	cmd     *exec.Cmd
-	stderr  *syncBuffer
+	stderr  *syncbuf.Buffer
 	dataDir string
 	done    chan error
 }
@@ -63,7 +64,7 @@ type agentProcess struct {
 func startAgentProcess(t *testing.T, args ...string) *agentProcess {
 	t.Helper()
 	dir := t.TempDir()
-	p := &agentProcess{stderr: &syncBuffer{}, dataDir: filepath.Join(dir, "data"), done: make(chan error, 1)}
+	p := &agentProcess{stderr: &syncbuf.Buffer{}, dataDir: filepath.Join(dir, "data"), done: make(chan error, 1)}
 	args = append([]string{"agent", "--config", oneNodeTopology(t, dir), "--node", "n1", "--insecure", "--data-dir", p.dataDir}, args...)
 	p.cmd = exec.Command(os.Args[0], args...)
 	p.cmd.Env = append(os.Environ(), "ATOLL_TEST_MAIN=1")

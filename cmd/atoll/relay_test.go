@@ -6,10 +6,10 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/internal/wanem"
 )
 
@@ -146,25 +146,6 @@ func TestRelayCommandErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader in different
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRelayMeshCommand(t *testing.T) {
 	args := []string{"relay", "mesh", "--link", "rtt=20ms", "--set", "a:c,c:a rtt=60ms"}
 	for _, s := range []string{"a", "b", "c"} {
@@ -180,7 +161,7 @@ func TestRelayMeshCommand(t *testing.T) {
 	args = append(args, "--control", ctl)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	done := make(chan int)
 	go func() { done <- RunContext(ctx, args, &out, &errb) }()
 	// The table ("a:c 127.0.0.1:PORT -> ...") is printed once the relays run.
@@ -218,7 +199,7 @@ func TestRelayMeshCommand(t *testing.T) {
 	}
 	// --topology: the declared RTTs and bandwidths, then --set on top.
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	var out2, errb2 syncBuffer
+	var out2, errb2 syncbuf.Buffer
 	done2 := make(chan int)
 	ctl2 := filepath.Join(t.TempDir(), "mesh2.sock")
 	go func() {

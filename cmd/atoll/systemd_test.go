@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 )
 
 // TestAgentSystemdNotify runs `atoll agent` as systemd runs it under
@@ -32,7 +33,7 @@ func TestAgentSystemdNotify(t *testing.T) {
 	dataDir := filepath.Join(dir, "data")
 	cmd := exec.Command(os.Args[0], "agent", "--config", oneNodeTopology(t, dir), "--node", "n1", "--insecure", "--data-dir", dataDir)
 	cmd.Env = append(os.Environ(), "ATOLL_TEST_MAIN=1", "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=400000")
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

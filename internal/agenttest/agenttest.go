@@ -6,7 +6,6 @@
 package agenttest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,11 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
@@ -36,7 +35,7 @@ type Cluster struct {
 	IDs []string
 	// Logs receives every agent's log at debug level, unless a
 	// configuration edit replaces the Logger.
-	Logs *SyncBuffer
+	Logs *syncbuf.Buffer
 
 	key    seal.Key
 	net    *transport.FakeNetwork
@@ -62,7 +61,7 @@ func New(dir string, n int) *Cluster {
 // NewOf returns a cluster of agents with the node ids ids (at most 254),
 // with their files under dir.
 func NewOf(dir string, ids ...string) *Cluster {
-	return &Cluster{Dir: dir, IDs: ids, Logs: &SyncBuffer{}, key: seal.GenerateKey(), net: &transport.FakeNetwork{}, agents: map[string]*running{}}
+	return &Cluster{Dir: dir, IDs: ids, Logs: &syncbuf.Buffer{}, key: seal.GenerateKey(), net: &transport.FakeNetwork{}, agents: map[string]*running{}}
 }
 
 // Config returns the configuration Start gives agent id before edits: the
@@ -215,22 +214,4 @@ func (c *Cluster) Traces() ([]evs.Event, error) {
 		all = append(all, es...)
 	}
 	return all, nil
-}
-
-// SyncBuffer is a log sink safe for concurrent writers.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/internal/wanem"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
@@ -81,7 +82,7 @@ type World struct {
 	ids     []string
 	nodes   map[string]*Node
 	byAddr  map[string]map[netip.AddrPort]*Node // site -> LAN address -> node
-	logBuf  *syncBuffer
+	logBuf  *syncbuf.Buffer
 	log     io.Writer
 	start   time.Time
 
@@ -133,7 +134,7 @@ func New(cfg Config) (w *World, err error) {
 		ended: map[evs.Proc]bool{}, lat: map[string][]time.Duration{}, start: time.Now()}
 	w.log = cfg.Logs
 	if w.log == nil {
-		w.logBuf = &syncBuffer{}
+		w.logBuf = &syncbuf.Buffer{}
 		w.log = w.logBuf
 	}
 	if w.dir = cfg.Dir; w.dir == "" {
@@ -761,20 +762,3 @@ var (
 	portsMu    sync.Mutex
 	portsTaken = map[int]bool{}
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/driver"
 	"github.com/atoll-gcs/atoll/localring/driver/drivertest"
@@ -576,7 +577,7 @@ func TestTransportErrors(t *testing.T) {
 	f, _ := net.Join("a")
 	tr := &flaky{Transport: f}
 	tr.recvFails.Store(3)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	formed := make(chan struct{}, 1)
 	d, err := driver.New(driver.Config{Node: node, Transport: tr, Store: &drivertest.Store{},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
@@ -615,23 +616,6 @@ func TestTransportErrors(t *testing.T) {
 			t.Errorf("%d lines say %q, want 1:\n%s", n, want, out)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // backlogged is a transport that reports a send backlog the test sets.

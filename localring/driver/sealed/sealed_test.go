@@ -1,16 +1,15 @@
 package sealed_test
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/driver"
 	"github.com/atoll-gcs/atoll/localring/driver/drivertest"
@@ -100,23 +99,6 @@ func TestContractFake(t *testing.T) {
 	})
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFromIsTheSealedSender: the sender of a packet is the node id in its
 // authenticated header, whatever address it came from; a member's
 // address is learnt from its packets (Peer); packets of a node that is
@@ -133,7 +115,7 @@ func TestFromIsTheSealedSender(t *testing.T) {
 		return f
 	}
 	raw := listen(1)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	st, err := sealed.New(sealed.Config{Transport: raw, Sealer: sealer(t, "a", key), Self: "a", Members: []localring.NodeID{"a", "b"}, Site: "fra",
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
