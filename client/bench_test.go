@@ -18,6 +18,7 @@ import (
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/internal/syncbuf"
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // BenchmarkLatency measures client-to-client latency: one client
@@ -109,13 +110,16 @@ func BenchmarkJoin(b *testing.B) {
 	}
 }
 
-func startBench(b *testing.B, n int) *cluster {
+func startBench(b *testing.B, n int, edits ...func(*agent.Config)) *cluster {
 	b.Helper()
 	c := newCluster(b, n)
 	for _, id := range c.ids {
 		c.start(id, func(cfg *agent.Config) {
 			cfg.TracePath = ""
 			cfg.Logger = slog.New(slog.DiscardHandler)
+			for _, edit := range edits {
+				edit(cfg)
+			}
 		})
 	}
 	c.waitRing(c.ids)
@@ -187,7 +191,7 @@ func BenchmarkFullLoad(b *testing.B) {
 		return
 	}
 	tr0, r0, h0 := counters()
-	fullLoad(b, addrs)
+	fullLoad(b, addrs, len(addrs))
 	tr, r, h := counters()
 	// Token retransmissions and new rings are stalls of the ring: they
 	// make the tail, not the queues.
@@ -249,11 +253,48 @@ func BenchmarkFullLoadProcs(b *testing.B) {
 		})
 		addrs = append(addrs, "unix://"+data+"/"+agent.ClientSocketName)
 	}
-	fullLoad(b, addrs)
+	fullLoad(b, addrs, len(addrs))
 }
 
-// fullLoad runs the load of BenchmarkFullLoad through the agents at addrs.
-func fullLoad(b *testing.B, addrs []string) {
+// BenchmarkFullLoadOneSender is BenchmarkFullLoad with one sender: the
+// client at the first agent sends as fast as the ring takes its messages,
+// the clients at all three agents receive. Besides BenchmarkFullLoad's
+// figures it reports the sender's token visits: msgs-per-visit (the
+// messages its ring sent per token it accepted) and rotation-µs (the mean
+// rotation), whose product with the rotations per second is the
+// throughput. It runs the ring as the agent does (every visit bound by
+// MaxPacketsPerVisit, lone=off) and with a lone sender allowed the whole
+// window at a visit (localring.Config.LoneVisitPackets, lone=window); the
+// agent's send queue bound (SendQueueVisits × MaxPacketsPerVisit) is the
+// same in both.
+//
+//	go test -run XXX -bench FullLoadOneSender -benchtime 20000x ./client
+func BenchmarkFullLoadOneSender(b *testing.B) {
+	for _, lone := range []struct {
+		name    string
+		packets int
+	}{{"lone=off", 0}, {"lone=window", localring.LoneVisitWindow}} {
+		b.Run(lone.name, func(b *testing.B) {
+			c := startBench(b, 3, func(cfg *agent.Config) { cfg.Ring.LoneVisitPackets = lone.packets })
+			var addrs []string
+			for _, id := range c.ids {
+				addrs = append(addrs, "unix://"+c.dir+"/"+id+"/"+agent.ClientSocketName)
+			}
+			sender := c.agents[c.ids[0]].a
+			st0 := sender.Status()
+			fullLoad(b, addrs, 1)
+			st := sender.Status()
+			if rot := st.TokenRotation.Count - st0.TokenRotation.Count; rot > 0 {
+				b.ReportMetric(float64(st.Counters.MessagesSent-st0.Counters.MessagesSent)/float64(rot), "msgs-per-visit")
+				b.ReportMetric(float64((st.TokenRotation.Sum-st0.TokenRotation.Sum).Microseconds())/float64(rot), "rotation-µs")
+			}
+		})
+	}
+}
+
+// fullLoad runs the load of BenchmarkFullLoad through the agents at addrs,
+// the clients at the first senders of them sending.
+func fullLoad(b *testing.B, addrs []string, senders int) {
 	ctx := context.Background()
 	type member struct {
 		cl      *client.Client
@@ -283,11 +324,11 @@ func fullLoad(b *testing.B, addrs []string) {
 		waitEvent(b, m.cl, func(e client.Event) bool { return e.Kind == client.EventView && len(e.View.Members) == len(ms) })
 	}
 	n := b.N
-	want := n * len(ms)
+	want := n * senders
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for _, m := range ms {
+	for i, m := range ms {
 		wg.Go(func() { // the reader
 			timeout := time.NewTimer(time.Minute)
 			defer timeout.Stop()
@@ -312,6 +353,9 @@ func fullLoad(b *testing.B, addrs []string) {
 				}
 			}
 		})
+		if i >= senders {
+			continue
+		}
 		wg.Go(func() { // the sender
 			payload := make([]byte, 1024)
 			for range n {

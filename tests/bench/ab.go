@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -117,6 +118,30 @@ type ABResult struct {
 	// ABOptions.Idle after the load ended and its clients left.
 	IdlePct []float64
 	LoadAvg string // /proc/loadavg at the end of the run
+	// Ring is node 1's token rotations and sends over the window
+	// (its status at the window's start and end): the arithmetic of a
+	// sender's throughput, messages per visit × visits per second.
+	Ring RingWindow
+}
+
+// RingWindow is what one agent's ring did over a window, from two of its
+// status snapshots.
+type RingWindow struct {
+	Seconds   float64 // between the snapshots
+	Rotations uint64  // tokens the node accepted
+	RotSum    time.Duration
+	Msgs      uint64 // messages the node sent on the ring
+	Packets   uint64 // packets the node sent (tokens, retransmissions and the rest included)
+}
+
+// String is "rot/s, mean rotation, msgs per visit, packets per visit".
+func (w RingWindow) String() string {
+	if w.Rotations == 0 || w.Seconds <= 0 {
+		return "ring n1: no rotation"
+	}
+	return fmt.Sprintf("ring n1: %.0f rot/s mean %v, %.1f msgs %.1f pkts per visit",
+		float64(w.Rotations)/w.Seconds, (w.RotSum / time.Duration(w.Rotations)).Round(time.Microsecond),
+		float64(w.Msgs)/float64(w.Rotations), float64(w.Packets)/float64(w.Rotations))
 }
 
 // String is the run's line: throughput, latency, CPU per message.
@@ -133,7 +158,7 @@ func (r ABResult) String() string {
 			fmt.Fprintf(&b, " n%d %.2f", i+1, p)
 		}
 	}
-	fmt.Fprintf(&b, "  retx %d tokretx %d  loadavg %s", r.Retransmits, r.TokenRetransmits, r.LoadAvg)
+	fmt.Fprintf(&b, "  %s  retx %d tokretx %d  loadavg %s", r.Ring, r.Retransmits, r.TokenRetransmits, r.LoadAvg)
 	return b.String()
 }
 
@@ -197,6 +222,27 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 			})
 		}
 	}
+	var ring RingWindow
+	profiles.Go(func() {
+		// The profiles' window: from the end of the warm-up (the ring
+		// forms within about a second) to about the end of the window.
+		if !atollbench.Sleep(pctx, load.Settle+load.Warmup+time.Second) {
+			return
+		}
+		sock := filepath.Join(ag.DataDir(0), agent.AdminSocketName)
+		t0 := time.Now()
+		a, err := agentStatus(pctx, sock)
+		if err != nil || !atollbench.Sleep(pctx, max(o.Duration-time.Second, time.Second)) {
+			return
+		}
+		b, err := agentStatus(pctx, sock)
+		if err != nil {
+			return
+		}
+		ring = RingWindow{Seconds: time.Since(t0).Seconds(),
+			Rotations: b.TokenRotation.Count - a.TokenRotation.Count, RotSum: b.TokenRotation.Sum - a.TokenRotation.Sum,
+			Msgs: b.Counters.MessagesSent - a.Counters.MessagesSent, Packets: b.Counters.PacketsOut - a.Counters.PacketsOut}
+	})
 	rs, _, err := runClients(ctx, o.Nodes, "clientload", func(i int) []string {
 		argv := load.argv(ag, i)
 		if o.Profile && i < 2 {
@@ -217,7 +263,7 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 	if err != nil {
 		return ABResult{}, err
 	}
-	r := ABResult{Variant: v.Name, Round: round, Summary: s}
+	r := ABResult{Variant: v.Name, Round: round, Summary: s, Ring: ring}
 	if o.Idle > 0 {
 		if r.IdlePct, err = agentsCPU(ag.Pids, o.Idle); err != nil {
 			return ABResult{}, err
@@ -267,6 +313,28 @@ func agentsCPU(pids []int, d time.Duration) ([]float64, error) {
 
 // agentProfile writes a CPU profile of d from an agent's admin socket
 // (/debug/pprof/profile) to path.
+// agentStatus reads an agent's status over its admin socket.
+func agentStatus(ctx context.Context, socket string) (agent.Status, error) {
+	var st agent.Status
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", socket)
+	}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/v1/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("status of the agent at %s: %w", socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status of the agent at %s: %s", socket, resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
 func agentProfile(ctx context.Context, socket string, d time.Duration, path string) error {
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var dl net.Dialer
