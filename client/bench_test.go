@@ -18,7 +18,6 @@ import (
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/internal/syncbuf"
-	"github.com/atoll-gcs/atoll/localring"
 )
 
 // BenchmarkLatency measures client-to-client latency: one client
@@ -110,16 +109,13 @@ func BenchmarkJoin(b *testing.B) {
 	}
 }
 
-func startBench(b *testing.B, n int, edits ...func(*agent.Config)) *cluster {
+func startBench(b *testing.B, n int) *cluster {
 	b.Helper()
 	c := newCluster(b, n)
 	for _, id := range c.ids {
 		c.start(id, func(cfg *agent.Config) {
 			cfg.TracePath = ""
 			cfg.Logger = slog.New(slog.DiscardHandler)
-			for _, edit := range edits {
-				edit(cfg)
-			}
 		})
 	}
 	c.waitRing(c.ids)
@@ -262,33 +258,22 @@ func BenchmarkFullLoadProcs(b *testing.B) {
 // figures it reports the sender's token visits: msgs-per-visit (the
 // messages its ring sent per token it accepted) and rotation-µs (the mean
 // rotation), whose product with the rotations per second is the
-// throughput. It runs the ring as the agent does (every visit bound by
-// MaxPacketsPerVisit, lone=off) and with a lone sender allowed the whole
-// window at a visit (localring.Config.LoneVisitPackets, lone=window); the
-// agent's send queue bound (SendQueueVisits × MaxPacketsPerVisit) is the
-// same in both.
+// throughput.
 //
 //	go test -run XXX -bench FullLoadOneSender -benchtime 20000x ./client
 func BenchmarkFullLoadOneSender(b *testing.B) {
-	for _, lone := range []struct {
-		name    string
-		packets int
-	}{{"lone=off", 0}, {"lone=window", localring.LoneVisitWindow}} {
-		b.Run(lone.name, func(b *testing.B) {
-			c := startBench(b, 3, func(cfg *agent.Config) { cfg.Ring.LoneVisitPackets = lone.packets })
-			var addrs []string
-			for _, id := range c.ids {
-				addrs = append(addrs, "unix://"+c.dir+"/"+id+"/"+agent.ClientSocketName)
-			}
-			sender := c.agents[c.ids[0]].a
-			st0 := sender.Status()
-			fullLoad(b, addrs, 1)
-			st := sender.Status()
-			if rot := st.TokenRotation.Count - st0.TokenRotation.Count; rot > 0 {
-				b.ReportMetric(float64(st.Counters.MessagesSent-st0.Counters.MessagesSent)/float64(rot), "msgs-per-visit")
-				b.ReportMetric(float64((st.TokenRotation.Sum-st0.TokenRotation.Sum).Microseconds())/float64(rot), "rotation-µs")
-			}
-		})
+	c := startBench(b, 3)
+	var addrs []string
+	for _, id := range c.ids {
+		addrs = append(addrs, "unix://"+c.dir+"/"+id+"/"+agent.ClientSocketName)
+	}
+	sender := c.agents[c.ids[0]].a
+	st0 := sender.Status()
+	fullLoad(b, addrs, 1)
+	st := sender.Status()
+	if rot := st.TokenRotation.Count - st0.TokenRotation.Count; rot > 0 {
+		b.ReportMetric(float64(st.Counters.MessagesSent-st0.Counters.MessagesSent)/float64(rot), "msgs-per-visit")
+		b.ReportMetric(float64((st.TokenRotation.Sum-st0.TokenRotation.Sum).Microseconds())/float64(rot), "rotation-µs")
 	}
 }
 

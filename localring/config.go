@@ -121,24 +121,6 @@ type Config struct {
 	// holds the token once. Default 50.
 	MaxPacketsPerVisit int
 
-	// LoneVisitPackets, when above MaxPacketsPerVisit, is the most packets
-	// a node may send at a visit at which no other member has anything
-	// to send: the token shows no backlog of theirs (each member adds
-	// what it still has queued when the token leaves it). A lone sender
-	// then carries up to this many packets per rotation instead of
-	// MaxPacketsPerVisit, still within the window (WindowPackets less
-	// what the others sent in the rotation): with one sender, the ring's
-	// per-rotation costs (a token hop, a wake-up and a batch of reads and
-	// writes at every member) are shared by this many packets rather than
-	// by one visit's, as with every member sending they are by every
-	// member's visits. As soon as another member has a backlog, it shows
-	// on the token and the bound is MaxPacketsPerVisit again, so a new
-	// sender waits behind at most one lone visit (about LoneVisitPackets
-	// packets' sending time) once. Each node sets its own. Default 0:
-	// MaxPacketsPerVisit always; LoneVisitWindow: WindowPackets. At most
-	// WindowPackets.
-	LoneVisitPackets int
-
 	// ClassVisitPackets bounds, per send class (Node.SubmitClass; the
 	// index is the class), the packets carrying that class's messages
 	// that one visit of this node's may send, in the window's unit (a
@@ -463,9 +445,6 @@ const (
 	// (the federation ring carries local messages in the envelope of
 	// package federation, whose EnvelopeOverhead must fit).
 	MaxEnvelopeBytes = 1 << 10
-	// LoneVisitWindow, as Config.LoneVisitPackets, lets a lone sender
-	// use the whole window (WindowPackets) at a visit.
-	LoneVisitWindow = -1
 	// MinWANWindow is WindowForBDP's floor.
 	MinWANWindow = 16
 	// MaxWindowBytes is WindowForBDP's cap on the bytes of one window.
@@ -500,9 +479,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxPacketsPerVisit == 0 {
 		c.MaxPacketsPerVisit = 50
-	}
-	if c.LoneVisitPackets == LoneVisitWindow {
-		c.LoneVisitPackets = c.WindowPackets
 	}
 	if c.MaxPacketBytes == 0 {
 		c.MaxPacketBytes = 1400
@@ -616,9 +592,6 @@ func (c *Config) Validate() error {
 	}
 	if c.WindowPackets < 1 || c.MaxPacketsPerVisit < 1 || c.MaxPacketsPerVisit > c.WindowPackets {
 		bad("flow control: need 1 ≤ max packets per visit (%d) ≤ window (%d)", c.MaxPacketsPerVisit, c.WindowPackets)
-	}
-	if c.LoneVisitPackets < 0 || c.LoneVisitPackets > c.WindowPackets {
-		bad("flow control: a lone sender's packets per visit (%d) must be between 0 (off) and the window (%d)", c.LoneVisitPackets, c.WindowPackets)
 	}
 	if c.ByteWindow && int64(c.WindowPackets)*int64(c.MaxPacketBytes) > maxByteWindow {
 		bad("flow control: a window of %d packets of %d bytes is above %d bytes, the most a byte window counts; lower the window", c.WindowPackets, c.MaxPacketBytes, maxByteWindow)

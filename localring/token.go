@@ -112,7 +112,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	unit := n.windowUnit()
 	win := n.window() * unit
 	allowed := win - int(tok.fcc)
-	allowed = min(allowed, n.visitPackets(tok)*unit, win)
+	allowed = min(allowed, n.cfg.MaxPacketsPerVisit*unit, win)
 	if total := int(tok.backlog) + myBacklog; myBacklog > 0 && total > 0 {
 		share := max(unit, int(int64(win)*int64(myBacklog)/int64(total)))
 		allowed = min(allowed, share)
@@ -244,17 +244,6 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	if n.evictedSelf {
 		n.enterGather("taken out of the ring: "+causeText(tok.evict.cause), n.state == stateOperational)
 	}
-}
-
-// visitPackets is the most packets this visit may send (before the
-// window and the backlog share): MaxPacketsPerVisit, or
-// Config.LoneVisitPackets when the token shows no other member's
-// backlog (tok.backlog, my own last share already taken out).
-func (n *Node) visitPackets(tok *token) int {
-	if tok.backlog == 0 && n.state == stateOperational {
-		return max(n.cfg.MaxPacketsPerVisit, n.cfg.LoneVisitPackets)
-	}
-	return n.cfg.MaxPacketsPerVisit
 }
 
 // windowUnit is what a full packet counts for in the flow-control
