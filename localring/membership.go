@@ -59,6 +59,7 @@ func (n *Node) enterGather(reason string, fromOperational bool) {
 	n.consensus = map[NodeID]bool{n.me.ID: true}
 	n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
 	n.heard, n.mergeHeard = map[NodeID]Member{}, map[NodeID]Member{}
+	n.suspects, n.heldFails = nil, nil
 	n.judged = nil
 	n.stats.Gathers++
 	n.emit(Event{Kind: EventGather, Reason: reason})
@@ -177,6 +178,7 @@ func (n *Node) onJoin(j *join) {
 		n.stats.ForeignRing++
 		return // taken out for failing to receive: not yet
 	}
+	n.noteSeen(j.sender)
 	n.maxRingSeq = max(n.maxRingSeq, j.ringSeq)
 	switch n.state {
 	case stateOperational:
@@ -273,26 +275,160 @@ func (n *Node) gatherJoin(j *join) {
 			changed = addMember(n.proc, m) || changed
 		}
 	}
-	for _, m := range j.fail {
-		if m.ID != n.me.ID {
-			changed = addMember(n.fail, m) || changed
+	held := n.accusesInnocent(j.fail)
+	if held {
+		// The sender gave up on a member I hear: I do not follow it
+		// (suspects).
+		if n.suspects == nil {
+			n.suspects, n.heldFails = map[NodeID]Member{}, map[NodeID][]Member{}
+		}
+		n.suspects[j.sender.ID] = j.sender
+		n.heldFails[j.sender.ID] = j.fail
+	} else {
+		delete(n.heldFails, j.sender.ID)
+		for _, m := range j.fail {
+			if m.ID != n.me.ID {
+				changed = addMember(n.fail, m) || changed
+			}
 		}
 	}
+	changed = n.reviewHeldFails() || changed
 	if changed {
 		n.failQuarantined()
 		n.consensus = map[NodeID]bool{n.me.ID: true}
 		n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
 		n.sendJoin()
 	}
-	if n.sameView(j.proc, n.proc) && n.sameView(j.fail, n.fail) {
+	if held {
+		delete(n.consensus, j.sender.ID)
+	} else if n.sameView(j.proc, n.proc) && n.sameView(j.fail, n.fail) {
 		n.consensus[j.sender.ID] = true
 	}
 	n.checkConsensus()
 }
 
+// Suspects. Totem has a gathering node take in the fail set of every join
+// it merges: a node that cannot hear another fails it at its consensus
+// timeout, and the rest follow, so that the round ends. When the one that
+// cannot hear is a node with lossy inbound links, that hands the ring to
+// it: it fails a healthy node whose joins it missed, the others adopt its
+// fail set, the healthy node gives up on all of them in turn (they failed
+// it), and the healthy nodes form two rings (TestLossyNodeSplitSeeds).
+//
+// So a node does not take in a join's fail set while it names an innocent
+// member: one whose join or merge-detect reached me within
+// aliveWindow (two join intervals, in which a gathering node sends two)
+// and that is no suspect itself. The sender of such a join is a suspect
+// for the rest of the round: I hold its fail set (heldFails), leave it out
+// of my consensus until a join of its I can take in, and take in at once
+// the joins that fail it (the member it failed gives up on it, as above:
+// that join fails it). The held fail set is taken in as soon as it names
+// no innocent member any more: its members fell silent for aliveWindow (a
+// node that crashed after its last join) or became suspects themselves;
+// then the sender is no longer a suspect. The sets still only grow in a
+// round, so a round still ends: each consensus timeout fails the members
+// that did not agree, a suspect among them.
+//
+// aliveWindow is short of the consensus timeout so that a member that
+// holds the fail set of a node's join when the node named crashed takes
+// it in before the others, which did at once, give up on it.
+
+// aliveWindow is how long after its last join or merge-detect a node
+// counts as heard (innocent).
+func (n *Node) aliveWindow() time.Duration {
+	return 2 * n.cfg.JoinTimeout
+}
+
+// noteSeen records that a join or merge-detect of m arrived now.
+func (n *Node) noteSeen(m Member) {
+	if n.lastSeen == nil {
+		n.lastSeen = map[NodeID]seenAt{}
+	}
+	n.lastSeen[m.ID] = seenAt{m: m, at: n.now}
+}
+
+// seenAt is when a join or merge-detect of a member last arrived.
+type seenAt struct {
+	m  Member
+	at time.Time
+}
+
+// innocent reports whether m is a member I hear (its join or merge-detect
+// arrived within aliveWindow), not failed and no suspect.
+func (n *Node) innocent(m Member) bool {
+	if m.ID == n.me.ID || n.failed(m) || m.Inc < n.incs[m.ID] {
+		return false
+	}
+	if _, ok := n.suspects[m.ID]; ok {
+		return false
+	}
+	s, ok := n.lastSeen[m.ID]
+	return ok && s.m == m && n.now.Sub(s.at) <= n.aliveWindow()
+}
+
+// accusesInnocent reports whether fail names an innocent member.
+func (n *Node) accusesInnocent(fail []Member) bool {
+	for _, m := range fail {
+		if n.innocent(m) {
+			return true
+		}
+	}
+	return false
+}
+
+// reviewHeldFails takes in the held fail sets that name no innocent
+// member any more, and clears their senders of suspicion. It reports
+// whether my fail set changed.
+func (n *Node) reviewHeldFails() bool {
+	changed := false
+	for again := true; again; {
+		again = false
+		for id, fail := range n.heldFails {
+			if s := n.suspects[id]; n.failed(s) {
+				delete(n.heldFails, id)
+				continue
+			}
+			if n.accusesInnocent(fail) {
+				continue
+			}
+			delete(n.heldFails, id)
+			delete(n.suspects, id)
+			for _, m := range fail {
+				if m.ID != n.me.ID && addMember(n.fail, m) {
+					changed = true
+				}
+			}
+			again = true // clearing a suspect may leave another's fail set naming an innocent: look again
+		}
+	}
+	return changed
+}
+
+// reviewHeld runs reviewHeldFails as time passes (at each join interval:
+// the members a held fail set names fall silent), and starts the round's
+// consensus afresh if my fail set changed; the caller sends my join.
+func (n *Node) reviewHeld() {
+	if len(n.heldFails) == 0 || !n.reviewHeldFails() {
+		return
+	}
+	n.failQuarantined()
+	n.consensus = map[NodeID]bool{n.me.ID: true}
+	n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
+}
+
 // consensusTimeout gives up on the members that did not agree in time. If
 // all agreed but no commit token came, the round starts over.
 func (n *Node) consensusTimeout() {
+	if n.reviewHeldFails() {
+		// A held fail set taken in just now: the members get a consensus
+		// timeout to agree with it.
+		n.failQuarantined()
+		n.consensus = map[NodeID]bool{n.me.ID: true}
+		n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
+		n.sendJoin()
+		n.checkConsensus()
+		return
+	}
 	for _, m := range n.members() {
 		if !n.consensus[m.ID] {
 			addMember(n.fail, m)
@@ -704,6 +840,7 @@ func (n *Node) onMerge(m *merge) {
 		n.stats.ForeignRing++
 		return
 	}
+	n.noteSeen(m.sender)
 	switch n.state {
 	case stateOperational:
 		if m.ring == n.reg.id {

@@ -216,6 +216,9 @@ type Node struct {
 	mergeHeard  map[NodeID]Member        // those of heard whose merge-detects, not joins, arrived first
 	disagree    map[Member]*disagreement // rounds in a row that members who were heard did not agree in (disagreed)
 	judged      map[NodeID]bool          // members whose failure to agree this round was counted (disagreed, requarantine)
+	lastSeen    map[NodeID]seenAt        // when a join or merge-detect of each node last arrived (innocent)
+	suspects    map[NodeID]Member        // senders of joins this round that failed a member I hear (suspects)
+	heldFails   map[NodeID][]Member      // the fail sets of those joins, not taken in yet, by sender
 	lastJoin    []byte                   // the last join I multicast, which a representative resends with its commit token (retransmitToken)
 
 	// fenceNext is, per node id, when this node may next send a fence
@@ -651,6 +654,7 @@ func (n *Node) Tick(now time.Time) {
 	if due(n.joinAt) {
 		n.joinAt = time.Time{}
 		if n.state == stateGather {
+			n.reviewHeld()
 			n.sendJoin()
 			n.checkConsensus()
 		}

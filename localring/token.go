@@ -422,20 +422,24 @@ func (n *Node) retransmitToken() {
 	switch {
 	case n.state == stateOperational:
 		n.sendToken(to, rs.sentToken)
-	case n.state == stateCommit && n.represents(rs.id) && n.lastJoin != nil:
-		// My commit token has not come back from its first rotation. A
-		// member may be holding it because none of my joins of the round
-		// reached it (onCommit keeps the token until one does), and I
-		// stopped sending joins when I sent the token: a node whose
-		// inbound links lose packets missed the two or three I sent, held
-		// the token until its consensus timeout and then gave up on me
-		// and on every member it had not heard, and the healthy members
-		// that took its fail set split into two rings. So my last join
-		// goes out again before the token. It is a copy of a packet
-		// already sent (the network may duplicate any packet): a member in
-		// the commit state ignores it (its ringSeq is below the new
-		// ring's), a member still gathering takes it as the join it
-		// missed.
+	case n.state == stateCommit && n.lastJoin != nil:
+		// My commit token has not come back from its first rotation:
+		// some member has not taken it. A member may be holding it
+		// because none of the representative's joins of the round reached
+		// it (onCommit keeps the token until one does), or it may not
+		// have received it at all; and the members that took it stopped
+		// sending joins. A node whose inbound links lose packets missed
+		// the two or three joins each sent, and at its consensus timeout
+		// gave up on every member it had not heard, which split the
+		// healthy members into two rings when they took its fail set
+		// (TestLossyNodeSplitSeeds; now a member that hears the node it
+		// failed does not: suspects, in membership.go). So every member
+		// whose commit token is not back sends its last join again before
+		// the token, the representative's being the one that lets the
+		// member take the token. It is a copy of a packet already sent
+		// (the network may duplicate any packet): a member in the commit
+		// state ignores it (its ringSeq is below the new ring's), a member
+		// still gathering takes it as the join it missed.
 		n.send("", n.lastJoin)
 		n.send(to, rs.sentToken)
 	default:

@@ -112,6 +112,7 @@ func runPartialFault(t *testing.T, seed uint64, pf partialFault, faultFor time.D
 		last[c.NodeID(i)] = t0
 	}
 	before := retransmits()
+	faultFrom := len(c.Trace())
 	pf.apply(c, pf.victim)
 	load(faultFor)
 	for i := 0; i < c.Size(); i++ {
@@ -147,7 +148,28 @@ func runPartialFault(t *testing.T, seed uint64, pf partialFault, faultFor time.D
 	if lost := lostForHealthy(c, string(victim)); lost != "" {
 		t.Errorf("%s, seed %d: %s", pf.name, seed, lost)
 	}
+	if split := splitHealthy(c, string(victim), faultFrom); split != "" && !pf.evict {
+		t.Errorf("%s, seed %d: healthy nodes split: %s", pf.name, seed, split)
+	}
 	return out
+}
+
+// splitHealthy reports a regular configuration that a healthy node (not
+// the victim) installed, from the trace's event from on, without another
+// healthy node ("" if none): the ring split nodes that all reach each
+// other.
+func splitHealthy(c *Cluster, victim string, from int) string {
+	for _, e := range c.Trace()[from:] {
+		if e.Ev != evs.EvInstall || e.Node == victim || e.Conf == nil || e.Conf.Kind != evs.KindRegular {
+			continue
+		}
+		for i := 0; i < c.Size(); i++ {
+			if id := string(c.NodeID(i)); id != victim && !slices.Contains(e.Conf.Members, id) {
+				return fmt.Sprintf("%s installed %s %v, without %s", e.Node, e.Conf.ID, e.Conf.Members, id)
+			}
+		}
+	}
+	return ""
 }
 
 // lostForHealthy reports a message a healthy node sent that another healthy
@@ -260,6 +282,34 @@ func TestLossyNodeSplitSeeds(t *testing.T) {
 	}
 	pf := partialFaults[slices.IndexFunc(partialFaults, func(pf partialFault) bool { return pf.name == "lossy links into one node" })]
 	for _, seed := range []uint64{10, 145, 183, 232, 236, 270, 284, 305, 314, 324} {
+		checkPartialFault(t, seed, pf, 4*time.Second)
+	}
+}
+
+// TestLossyNodeAccuserSeeds replays seeds of TestPersistentPartialFaults'
+// "lossy links into one node" (30% loss on every link into n4 of five) at
+// which the healthy nodes came apart on 2e4ce7e, in a sweep of seeds
+// 401-2411 (none of 1-400 did): 469, 482, 855, 1300, 1606, 1991, 2058,
+// 2088 and 2279. In 469, the round that n4's token loss started agreed on
+// all five; n1, n2 and n3 took the commit token and went quiet, and n4,
+// which none of the copies of the token that n3 sent reached, heard
+// neither n3 nor n5 before its consensus timeout and gave up on them; n5
+// gave up on n4 in turn, then (its own consensus timeout a few
+// microseconds later) on everyone else; n1, n2 and n3, gathering again
+// at their token timeout, took in n4's or n5's fail set, whichever came
+// first, and n1, n2 and n4 formed one ring, n3 and n5 another. Now every
+// member whose commit token is not back resends its join with the token
+// (retransmitToken), so the lossy node hears the members that went
+// quiet, and a node does not take in a join's fail set that names a
+// member it has just heard (suspects): the node that failed a healthy
+// one is failed instead. runPartialFault checks that no healthy node
+// installs a ring without another.
+func TestLossyNodeAccuserSeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("nine runs of four seconds under load")
+	}
+	pf := partialFaults[slices.IndexFunc(partialFaults, func(pf partialFault) bool { return pf.name == "lossy links into one node" })]
+	for _, seed := range []uint64{469, 482, 855, 1300, 1606, 1991, 2058, 2088, 2279} {
 		checkPartialFault(t, seed, pf, 4*time.Second)
 	}
 }
