@@ -419,23 +419,42 @@ func (n *Node) reviewHeld() {
 // consensusTimeout gives up on the members that did not agree in time. If
 // all agreed but no commit token came, the round starts over.
 func (n *Node) consensusTimeout() {
-	if n.reviewHeldFails() {
-		// A held fail set taken in just now: the members get a consensus
-		// timeout to agree with it.
-		n.failQuarantined()
-		n.consensus = map[NodeID]bool{n.me.ID: true}
-		n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
-		n.sendJoin()
-		n.checkConsensus()
-		return
-	}
+	late := map[NodeID]Member{}
 	for _, m := range n.members() {
 		if !n.consensus[m.ID] {
+			late[m.ID] = m
+		}
+	}
+	// A held fail set that names no member I hear but those I give up on
+	// now is my own judgment (a node that receives nothing is heard by
+	// all and agrees with none, and the others' joins failing it come
+	// just before their timeouts and mine): I take it in, and its sender,
+	// no suspect any more, is not given up on for having sent it.
+	took := false
+	for id, fail := range n.heldFails {
+		if slices.ContainsFunc(fail, func(m Member) bool { _, l := late[m.ID]; return n.innocent(m) && !l }) {
+			continue
+		}
+		took = true
+		for _, m := range fail {
+			if m.ID != n.me.ID {
+				addMember(n.fail, m)
+			}
+		}
+		delete(late, id)
+		delete(n.heldFails, id)
+		delete(n.suspects, id)
+	}
+	for _, m := range n.members() {
+		if _, ok := late[m.ID]; ok {
 			addMember(n.fail, m)
 			if !n.requarantine(m) && n.heard[m.ID] == m {
 				n.disagreed(m, n.mergeHeard[m.ID] == m)
 			}
 		}
+	}
+	if n.reviewHeldFails() || took {
+		n.failQuarantined()
 	}
 	n.consensusAt = n.now.Add(n.cfg.ConsensusTimeout)
 	n.consensus = map[NodeID]bool{n.me.ID: true}
