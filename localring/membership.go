@@ -376,6 +376,18 @@ func (n *Node) accusesInnocent(fail []Member) bool {
 	return false
 }
 
+// heldOrder returns the senders of the held fail sets, sorted: taking one
+// in clears its sender of suspicion, which can keep another held, so the
+// order must not be the map's.
+func (n *Node) heldOrder() []NodeID {
+	ids := make([]NodeID, 0, len(n.heldFails))
+	for id := range n.heldFails {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
 // reviewHeldFails takes in the held fail sets that name no innocent
 // member any more, and clears their senders of suspicion. It reports
 // whether my fail set changed.
@@ -383,7 +395,8 @@ func (n *Node) reviewHeldFails() bool {
 	changed := false
 	for again := true; again; {
 		again = false
-		for id, fail := range n.heldFails {
+		for _, id := range n.heldOrder() {
+			fail := n.heldFails[id]
 			if s := n.suspects[id]; n.failed(s) {
 				delete(n.heldFails, id)
 				continue
@@ -431,7 +444,8 @@ func (n *Node) consensusTimeout() {
 	// just before their timeouts and mine): I take it in, and its sender,
 	// no suspect any more, is not given up on for having sent it.
 	took := false
-	for id, fail := range n.heldFails {
+	for _, id := range n.heldOrder() {
+		fail := n.heldFails[id]
 		if slices.ContainsFunc(fail, func(m Member) bool { _, l := late[m.ID]; return n.innocent(m) && !l }) {
 			continue
 		}
