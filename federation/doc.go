@@ -149,22 +149,27 @@
 // the commit token then goes once around the new ring (R) for the
 // representative to learn every member's old ring, and each member
 // installs as it gets the token (with nothing left to recover; otherwise
-// after the recovery token's rotations). The last survivor so installs
+// after the recovery token's rotations). In a ring of two the member after
+// the representative installs as it fills in the last entry, and the
+// representative when the token is back. The last survivor so installs
 // within
 //
-//	T + d + C + RTT + R + R/2
+//	T + d + C + RTT + R + R/2    (R + R/2 is R in a ring of two)
 //
 // With the namespace test's three sites (a–b 10 ms, c 200 ms from both;
 // T 1.727 s, C 2.073 s) and b killed, that is 1.727 + 0.1 + 2.073 + 0.2 +
-// 0.2 + 0.1 = 4.4 s. Issue 8's target, T + C + the slowest link's RTT =
-// 4.0 s, leaves out d and the commit token's R + R/2, which no Totem ring
-// can skip (no member may install before the representative heard every
-// member's old-ring state), so it holds only when the survivors are close
-// together (c killed: a and b 10 ms apart) or the kill comes early in the
-// token's rotation. The simulator pins the bound (TestFedFailoverBound:
-// 3.99 to 4.28 s after b's kill at six points of the rotation); the
+// 0.2 = 4.3 s. Issue 8's target, T + C + the slowest link's RTT = 4.0 s,
+// leaves out d and the commit token's R, which no Totem ring can skip (no
+// member may install before the representative heard every member's
+// old-ring state, and the joins do not carry it), so it holds only when
+// the survivors are close together (c killed: a and b 10 ms apart) or the
+// kill comes early in the token's rotation. Even a commit that needed no
+// round (old-ring state in the joins) leaves the consensus's last hop and
+// the commit token's hop, one RTT between two survivors after C, and d:
+// T + d + C + RTT = 4.1 s. The simulator pins the bound
+// (TestFedFailoverBound: 3.96 to 4.18 s after b's kill at six points of
+// the rotation, 4.06 to 4.28 s before the ring of two installed so); the
 // namespace test (tests/fednetns TestFederationNetns, real agents over
-// QUIC behind relays) measured 4.25 to 4.31 s on a loaded shared
-// machine, against 4.65 to 4.69 s before members installed as they enter
-// recovery (docs/BENCHMARKS.md, "Federation ring: kill -9 of a gateway").
+// QUIC behind relays) and the components of its figure are in
+// docs/BENCHMARKS.md, "Federation ring: kill -9 of a gateway".
 package federation
