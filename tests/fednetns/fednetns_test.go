@@ -410,9 +410,10 @@ func TestFederationNetns(t *testing.T) {
 	// RTT of a–c: in a ring of two the other member installs on filling in
 	// its entry, the representative when the token is back); so the ring's
 	// own bound is 4.3 s (localring/sim TestFedFailoverBound, federation's
-	// package doc). The figure runs from b's reaping, which comes after
-	// the kill (100 ms at load 10), to the poll that finds both installed;
-	// the timeline after it runs from the kill. b restarts and rejoins.
+	// package doc). The figure runs from the kill (it ran from b's
+	// reaping, up to 172 ms later on a loaded machine) to the status poll
+	// that finds both installed (3 to 30 ms after the later install in
+	// the agents' logs). b restarts and rejoins.
 	tm := w.domain.Timeouts
 	target := tm.Token.D() + tm.Consensus.D() + 200*time.Millisecond
 	totem := tm.Token.D() + 100*time.Millisecond + tm.Consensus.D() + 200*time.Millisecond + 200*time.Millisecond
@@ -422,12 +423,11 @@ func TestFederationNetns(t *testing.T) {
 	<-w.agents["b"].Done
 	reaped := time.Since(killAt)
 	w.killed = append(w.killed, evs.Proc{Node: "b", Inc: bst.Incarnation})
-	_, took = w.waitRing(30*time.Second, []string{"a", "c"}, "a", "c")
-	seen := time.Since(killAt)
-	t.Logf("kill -9 of b's gateway: new federation configuration [a c] after %v (target: token %v + consensus %v + slowest RTT 200ms = %v; Totem's bound with b's token in flight and the commit token's rotation of a–c: %v)",
-		took.Round(time.Millisecond), tm.Token, tm.Consensus, target, totem)
-	t.Logf("kill -9 of b's gateway: where the time went: %s; from the kill to the wait's start (b reaped) %v, to the wait's end %v",
-		w.failoverTimeline(killAt, "a", "c"), reaped.Round(time.Millisecond), seen.Round(time.Millisecond))
+	w.waitRing(30*time.Second, []string{"a", "c"}, "a", "c")
+	took = time.Since(killAt)
+	t.Logf("kill -9 of b's gateway: new federation configuration [a c] %v after the kill (b reaped %v after it; target: token %v + consensus %v + slowest RTT 200ms = %v; Totem's bound with b's token in flight and the commit token's rotation of a–c: %v)",
+		took.Round(time.Millisecond), reaped.Round(time.Millisecond), tm.Token, tm.Consensus, target, totem)
+	t.Logf("kill -9 of b's gateway: where the time went: %s", w.failoverTimeline(killAt, "a", "c"))
 	if took > target+2*time.Second {
 		t.Errorf("the new configuration took %v, beyond the target %v by more than 2 s of slack for this shared machine", took, target)
 	}
