@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -519,33 +520,50 @@ func TestFederationNetns(t *testing.T) {
 
 // failoverTimeline says, from the agents' log lines (slog's time, in
 // milliseconds), when after since each of the given sites first lost the
-// token, first gathered and first installed a ring without the killed
-// site: the failover's components, as the wall clock the agents share
-// saw them. The logs have no line for the consensus or the commit
-// token; their sum is the time from the first gather to the installs.
+// token, first gathered after the first of them lost it, and first
+// installed the ring of exactly the given sites: the failover's
+// components, as the wall clock the agents share saw them. (A ring the
+// domain's configuration asked for may be forming at the kill: its
+// gather and install come before, and are not the failover's.) The logs
+// have no line for the consensus or the commit token; their sum is the
+// time from the first gather to the installs.
 func (w *world) failoverTimeline(since time.Time, sites ...string) string {
-	var b strings.Builder
-	at := func(l string) (time.Time, bool) {
-		f, ok := strings.CutPrefix(l, "time=")
-		if !ok {
-			return time.Time{}, false
-		}
-		f, _, _ = strings.Cut(f, " ")
-		tm, err := time.Parse(time.RFC3339Nano, f)
-		return tm, err == nil && !tm.Before(since)
+	type line struct {
+		at  time.Time
+		msg string
 	}
+	logs := map[string][]line{}
+	first := time.Time{}
+	for _, s := range sites {
+		for _, l := range strings.Split(w.agents[s].String(), "\n") {
+			f, ok := strings.CutPrefix(l, "time=")
+			if !ok {
+				continue
+			}
+			f, _, _ = strings.Cut(f, " ")
+			tm, err := time.Parse(time.RFC3339Nano, f)
+			if err != nil || tm.Before(since) {
+				continue
+			}
+			logs[s] = append(logs[s], line{tm, l})
+			if strings.Contains(l, `msg="federation token lost`) && (first.IsZero() || tm.Before(first)) {
+				first = tm
+			}
+		}
+	}
+	members := "[" + strings.Join(sites, " ") + "]"
+	var b strings.Builder
 	for _, s := range sites {
 		var lost, gather, install time.Time
-		for _, l := range strings.Split(w.agents[s].String(), "\n") {
-			tm, ok := at(l)
+		for _, l := range logs[s] {
 			switch {
-			case !ok:
-			case lost.IsZero() && strings.Contains(l, `msg="federation token lost`):
-				lost = tm
-			case gather.IsZero() && strings.Contains(l, `msg="federation ring membership change started"`):
-				gather = tm
-			case install.IsZero() && strings.Contains(l, `msg="federation ring formed`):
-				install = tm
+			case lost.IsZero() && strings.Contains(l.msg, `msg="federation token lost`):
+				lost = l.at
+			case gather.IsZero() && !first.IsZero() && !l.at.Before(first) && strings.Contains(l.msg, `msg="federation ring membership change started"`):
+				gather = l.at
+			case install.IsZero() && strings.Contains(l.msg, `msg="federation ring formed`) &&
+				(strings.Contains(l.msg, "sites="+strconv.Quote(members)) || strings.Contains(l.msg, "sites="+members+" ")):
+				install = l.at
 			}
 		}
 		ms := func(tm time.Time) string {
