@@ -559,7 +559,7 @@ func (n *Node) acceptCommit(c *commit) {
 	}
 	n.commitTok = c
 	n.outsiders = map[NodeID]Member{}
-	n.forwardCommit(c)
+	n.forwardCommit(c, n.next)
 	if c.rotation == 2 || lastOfTwo(c, n.me) {
 		n.enterRecovery(c)
 	}
@@ -603,12 +603,15 @@ func allFilled(c *commit) bool {
 	return true
 }
 
-func (n *Node) forwardCommit(c *commit) {
+// forwardCommit sends commit token c on to my successor in rs, the ring
+// being formed (or, for the second rotation at a member that installed
+// already, lastOfTwo, the installed one).
+func (n *Node) forwardCommit(c *commit, rs *ringState) {
 	c.tokSeq++
 	n.lastCommit = c.tokSeq - 1 // my own copy comes back to me only in a ring of one
-	c.to = n.next.successor(n.me.ID)
+	c.to = rs.successor(n.me.ID)
 	b := c.append(nil)
-	n.next.sentToken = b
+	rs.sentToken = b
 	n.send(c.to, b)
 	n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
 	n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
@@ -687,11 +690,11 @@ func (n *Node) onCommit(c *commit) {
 		case n.state == stateCommit && c.rotation == 1 && isRep && allFilled(c):
 			c.rotation = 2
 			n.commitTok = c
-			n.forwardCommit(c)
+			n.forwardCommit(c, n.next)
 			n.enterRecovery(c)
 		case n.state == stateCommit && c.rotation == 2 && !isRep:
 			n.commitTok = c
-			n.forwardCommit(c)
+			n.forwardCommit(c, n.next)
 			n.enterRecovery(c)
 		case n.state == stateRecovery && c.rotation == 2 && isRep:
 			// The commit token is back: start the new ring's token.
@@ -720,14 +723,7 @@ func (n *Node) commitBack(c *commit) {
 			n.stats.DuplicateTokens++
 			return
 		}
-		n.lastCommit = c.tokSeq
-		c.tokSeq++
-		c.to = n.reg.successor(n.me.ID)
-		b := c.append(nil)
-		n.reg.sentToken = b
-		n.send(c.to, b)
-		n.retransmitAt = n.now.Add(n.cfg.TokenRetransmit)
-		n.tokenLossAt = n.now.Add(n.cfg.TokenTimeout)
+		n.forwardCommit(c, n.reg)
 		return
 	}
 	n.lastCommit = c.tokSeq

@@ -5,16 +5,16 @@
 package nstest
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 )
 
 // Bin is the atoll binary Main built; SkipReason, when not empty, says why
@@ -68,7 +68,7 @@ func Sh(t testing.TB, args ...string) {
 type Proc struct {
 	Cmd  *exec.Cmd
 	Done chan struct{} // closed when the process has ended
-	out  syncBuf
+	out  syncbuf.Buffer
 }
 
 // Spawn starts args in namespace ns (`ip netns exec`, which execs the
@@ -120,24 +120,6 @@ func (p *Proc) Stop(grace time.Duration) bool {
 
 // String returns the process's output so far.
 func (p *Proc) String() string { return p.out.String() }
-
-// syncBuf is a buffer written by a process's output copiers.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Tail returns the last n lines of s.
 func Tail(s string, n int) string {
