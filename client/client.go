@@ -893,7 +893,7 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 	}
 	c.out = append(c.out, of)
 	c.outBytes += size
-	if of.msg && len(c.out) < c.batchLocked() {
+	if of.msg && len(c.out) < c.batchLocked() && c.inBytes+c.outBytes < c.window.bytes {
 		c.opened = true // the reader writes it, with those that join it
 		return cl, nil
 	}
@@ -912,16 +912,21 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 // guarantee that the agent writes again. It returns 1 (every message goes
 // out at once) below half the window, so a sender that the ring keeps up
 // with gets no added latency, and with a window under 8 messages.
+// A batch is never more than the window has room for (in messages here;
+// enqueue checks the bytes): the messages beyond it wait for the agent's
+// answers, and a batch that waited for them would wait as long even when
+// the reader, already waiting for the agent, cannot write it.
 // MulticastWait and SendWait batch only messages the window has room for,
 // so a message still waits behind at most a window and one message.
 // With WithReceive it batches only while a call reads the connection,
 // which writes the batch when it has read what the agent wrote or lets
 // the reader go (c.mu held).
 func (c *Client) batchLocked() int {
-	if 2*(len(c.inflight)-c.inHead) < c.window.msgs || c.recv && !c.reading {
+	unanswered := len(c.inflight) - c.inHead
+	if 2*unanswered < c.window.msgs || c.recv && !c.reading {
 		return 1
 	}
-	return max(c.window.msgs/4, 1)
+	return max(min(c.window.msgs/4, c.window.msgs-unanswered), 1)
 }
 
 // writeNowLocked writes what the window lets go from the calling

@@ -233,6 +233,85 @@ func TestBatchWhileBehind(t *testing.T) {
 	conn.Close()
 }
 
+// TestBatchNoLargerThanWindow: a batch waits for no more messages than
+// the window has room for, in messages and in bytes; the reader, waiting
+// for an agent that has nothing to answer yet, would never write it.
+func TestBatchNoLargerThanWindow(t *testing.T) {
+	ctx := context.Background()
+	t.Run("messages", func(t *testing.T) {
+		a := newFakeAgent(t, cp.Version3, 16) // batches of 4 from 8 unanswered on
+		cl, conn, r := a.session()
+		if receiveMode {
+			go drain(cl)
+		}
+		var got []cp.Frame
+		for i := range 8 {
+			if err := mcast(cl, ctx, true, byte(i)); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, requests(t, conn, r, 1)...)
+		}
+		time.Sleep(50 * time.Millisecond) // the reader waits in its read
+		for i := range 6 {
+			if err := mcast(cl, ctx, true, byte(8+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got = append(got, requests(t, conn, r, 4)...) // a batch of 4: 12 unanswered
+		nothingMore(t, conn, r, "2 messages with room for 4 wait for others")
+		ok(t, conn, got[0].Req) // the reader writes the 2: 13 unanswered, room for 3
+		got = append(got, requests(t, conn, r, 2)...)
+		if err := mcast(cl, ctx, true, 14); err != nil {
+			t.Fatal(err)
+		}
+		nothingMore(t, conn, r, "a message with room for 3 waits for others")
+		for i := range 2 {
+			if err := mcast(cl, ctx, false, byte(15+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got = append(got, requests(t, conn, r, 3)...) // they fill the window: out at once
+		if err := mcast(cl, ctx, false, 17); err != nil {
+			t.Fatal(err)
+		}
+		nothingMore(t, conn, r, "a message beyond the window")
+		for i, f := range got {
+			if f.Type != cp.TypeMulticast || f.Payload[0] != byte(i) {
+				t.Fatalf("request %d: %s %x, want multicast %02x", i, f.Type, f.Payload, i)
+			}
+		}
+		conn.Close()
+	})
+	t.Run("bytes", func(t *testing.T) {
+		a := newFakeAgent(t, cp.Version3, 16) // 1 MiB: 9 messages of 110 KiB
+		cl, conn, r := a.session()
+		if receiveMode {
+			go drain(cl)
+		}
+		send := func(i int) {
+			t.Helper()
+			p := make([]byte, 110<<10)
+			p[0] = byte(i)
+			if err := cl.MulticastWait(ctx, client.Agreed, 0, []string{"g"}, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 8 {
+			send(i)
+			requests(t, conn, r, 1)
+		}
+		time.Sleep(50 * time.Millisecond)
+		send(8)
+		nothingMore(t, conn, r, "a message with bytes to spare in the window waits for another")
+		send(9) // together they fill the window's bytes: the 9th goes, the 10th waits for room
+		if f := requests(t, conn, r, 1)[0]; f.Payload[0] != 8 {
+			t.Fatalf("request 8: payload %02x..., want 08...", f.Payload[0])
+		}
+		nothingMore(t, conn, r, "a message beyond the window's bytes")
+		conn.Close()
+	})
+}
+
 // wait receives from c, or fails the test after 10 s.
 func wait(t *testing.T, c <-chan error) error {
 	t.Helper()

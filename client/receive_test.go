@@ -27,6 +27,7 @@ func TestWithReceive(t *testing.T) {
 		{"DuplicateName", TestDuplicateName},
 		{"Window", TestWindow},
 		{"BatchWhileBehind", TestBatchWhileBehind},
+		{"BatchNoLargerThanWindow", TestBatchNoLargerThanWindow},
 		{"WindowOfVersion1Agent", TestWindowOfVersion1Agent},
 		{"EvictionReason", TestEvictionReason},
 		{"WaitEndsWithSession", TestWaitEndsWithSession},
