@@ -262,7 +262,8 @@ groups:
 	}
 	t.Logf("atoll doctor on a gateway whose peer site is unreachable:\n%s", out)
 
-	startTopologyAgent(t, topo, "b-1", filepath.Join(dir, "b-1"), gateway)
+	bData := filepath.Join(dir, "b-1")
+	startTopologyAgent(t, topo, "b-1", bData, gateway)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		code, out = doctor()
 		if strings.Contains(out, "ok    federation   domain fed/global:a+b: connected to site b's gateway b-1 over QUIC") {
@@ -282,31 +283,66 @@ groups:
 	// changed"), once or a few times as the two announcements cross, so a
 	// ring of a and b counts as settled only after a second in which it
 	// installed nothing.
-	var st *agent.Status
-	var settledAt time.Time // since when the ring is operational with both sites, installed as at installs
-	var installs uint64
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		st, err = agent.NewClient(filepath.Join(aData, agent.AdminSocketName)).Status(context.Background())
-		switch {
-		case err != nil || len(st.Federation) != 1 || st.Federation[0].State != "operational" || len(st.Federation[0].Missing) != 0:
-			settledAt = time.Time{}
-		case settledAt.IsZero() || st.Federation[0].Installs != installs:
-			settledAt, installs = time.Now(), st.Federation[0].Installs
+	//
+	// The rings' timers are the LAN's (202 ms token timeouts, local and
+	// federation): on a loaded machine under the race detector a gateway
+	// went without CPU long enough to lose a token while doctor ran (8 of
+	// 35 runs), and the federation ring formed again, which says nothing
+	// of doctor. Such a round is not judged, and runs again; a ring that
+	// doctor disturbs fails every round.
+	status := func(data string) *agent.Status {
+		st, err := agent.NewClient(filepath.Join(data, agent.AdminSocketName)).Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !settledAt.IsZero() && time.Since(settledAt) >= time.Second {
+		return st
+	}
+	// tokenLosses counts the tokens a-1's and b-1's rings, local and
+	// federation, lost.
+	tokenLosses := func() uint64 {
+		var n uint64
+		for _, data := range []string{aData, bData} {
+			st := status(data)
+			n += st.Counters.TokenLosses
+			for _, f := range st.Federation {
+				n += f.Counters.TokenLosses
+			}
+		}
+		return n
+	}
+	for round := 1; ; round++ {
+		var st *agent.Status
+		var settledAt time.Time // since when the ring is operational with both sites, installed as at installs
+		var installs uint64
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			st, err = agent.NewClient(filepath.Join(aData, agent.AdminSocketName)).Status(context.Background())
+			switch {
+			case err != nil || len(st.Federation) != 1 || st.Federation[0].State != "operational" || len(st.Federation[0].Missing) != 0:
+				settledAt = time.Time{}
+			case settledAt.IsZero() || st.Federation[0].Installs != installs:
+				settledAt, installs = time.Now(), st.Federation[0].Installs
+			}
+			if !settledAt.IsZero() && time.Since(settledAt) >= time.Second {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no settled federation ring of a and b in 20s (operational with both sites, nothing installed for a second): %v %+v", err, st)
+			}
+		}
+		before, lost := st.Federation[0], tokenLosses()
+		for range 3 {
+			doctor()
+		}
+		after := status(aData).Federation
+		if len(after) == 1 && after[0].Installs == before.Installs && after[0].State == "operational" && after[0].Connected["b"] == "b-1" && len(after[0].Refused) == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no settled federation ring of a and b in 20s (operational with both sites, nothing installed for a second): %v %+v", err, st)
+		if n := tokenLosses() - lost; n > 0 && round < 5 {
+			t.Logf("round %d: %d tokens lost while doctor ran (the machine is loaded): not judged", round, n)
+			continue
 		}
-	}
-	before := st.Federation[0]
-	for range 3 {
-		doctor()
-	}
-	st, _ = agent.NewClient(filepath.Join(aData, agent.AdminSocketName)).Status(context.Background())
-	if after := st.Federation[0]; after.Installs != before.Installs || after.State != "operational" || after.Connected["b"] != "b-1" || len(after.Refused) != 0 {
-		t.Errorf("after doctor: federation %+v, before %+v", after, before)
+		t.Errorf("after doctor (round %d): federation %+v, before %+v", round, after, before)
+		break
 	}
 
 	// Certificates of another CA: b-1's certificate is not accepted.
