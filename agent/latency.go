@@ -137,8 +137,10 @@ func (l *latency) forgetOldest() {
 	}
 }
 
-// event observes a group event of one of this node's messages.
-func (l *latency) event(e *groups.Event, now time.Time) {
+// event observes a group event of one of this node's messages at the
+// time now returns. It reads that clock only for the messages it follows:
+// the group loop calls it for every event, most of them other nodes'.
+func (l *latency) event(e *groups.Event, now func() time.Time) {
 	if e.Msg == nil || (e.Kind != groups.EventSent && e.Kind != groups.EventDeliver) {
 		return
 	}
@@ -150,16 +152,17 @@ func (l *latency) event(e *groups.Event, now time.Time) {
 	if !ok {
 		return
 	}
+	t := now()
 	if e.Kind == groups.EventSent {
 		if !m.sent { // a message sent again after a configuration change counts once
 			m.sent = true
 			l.tracked[e.Msg.Seq] = m
-			l.queueWait.Observe(now.Sub(m.read).Seconds())
+			l.queueWait.Observe(t.Sub(m.read).Seconds())
 		}
 		return
 	}
 	delete(l.tracked, e.Msg.Seq)
-	m.obs.Observe(now.Sub(m.read).Seconds())
+	m.obs.Observe(t.Sub(m.read).Seconds())
 }
 
 // classTable finds a group's latency class: an exact name first, then the

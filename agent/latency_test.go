@@ -154,8 +154,14 @@ func TestLatencyForgets(t *testing.T) {
 	if first || !last {
 		t.Error("forgot the wrong messages")
 	}
-	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n1:a", Seq: maxTracked + 10}}, t0.Add(time.Millisecond))
-	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n2:a", Seq: maxTracked + 9}}, t0.Add(time.Millisecond))
+	reads := 0
+	clock := func() time.Time { reads++; return t0.Add(time.Millisecond) }
+	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n1:a", Seq: maxTracked + 10}}, clock)
+	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n2:a", Seq: maxTracked + 9}}, clock)
+	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n1:a", Seq: 1}}, clock) // forgotten
+	if reads != 1 {
+		t.Errorf("the clock was read %d times for one followed message among three events, want once", reads)
+	}
 	var m dto.Metric
 	if err := l.delivery.WithLabelValues("none", "agreed").(prometheus.Metric).Write(&m); err != nil {
 		t.Fatal(err)
@@ -176,8 +182,9 @@ func TestLatencyAdmissionWait(t *testing.T) {
 	t0 := time.Now()
 	l.accepted(1, t0, t0.Add(3*time.Millisecond), localring.Agreed, []string{"g"})
 	l.accepted(2, time.Time{}, t0.Add(4*time.Millisecond), localring.Agreed, []string{"g"})
-	l.event(&groups.Event{Kind: groups.EventSent, Msg: &groups.Message{Sender: "n1:a", Seq: 1}}, t0.Add(5*time.Millisecond))
-	l.event(&groups.Event{Kind: groups.EventSent, Msg: &groups.Message{Sender: "n1:a", Seq: 2}}, t0.Add(5*time.Millisecond))
+	at5 := func() time.Time { return t0.Add(5 * time.Millisecond) }
+	l.event(&groups.Event{Kind: groups.EventSent, Msg: &groups.Message{Sender: "n1:a", Seq: 1}}, at5)
+	l.event(&groups.Event{Kind: groups.EventSent, Msg: &groups.Message{Sender: "n1:a", Seq: 2}}, at5)
 	for _, c := range []struct {
 		name string
 		h    prometheus.Histogram
