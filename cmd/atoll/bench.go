@@ -91,8 +91,9 @@ func newBenchNodeCmd() *cobra.Command {
 the namespace testbed (tests/bench/compare.sh): it reads a bench.NodeSpec as
 JSON on standard input and writes progress events and its result as JSON
 lines on standard output. It runs on as many threads as a ring node started
-by "atoll agent" with --procs 0 (one, unless GOMAXPROCS is set), so the
-in-process figures and the client API's compare like for like.`,
+by "atoll agent" with --procs 0 (one, unless GOMAXPROCS is set), and with
+its default heap floor (--gc-heap-floor), so the in-process figures and the
+client API's compare like for like.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var spec bench.NodeSpec
@@ -106,6 +107,8 @@ in-process figures and the client API's compare like for like.`,
 				return err
 			}
 			pc.apply()
+			floor, _, _ := chooseGCHeapFloor(defaultGCHeapFloorMiB, os.Getenv("GOGC"))
+			defer startGCHeapFloor(floor)()
 			return bench.RunNode(cmd.Context(), spec, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestGCPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name        string
+		live, floor uint64
+		base, want  int
+	}{
+		{"live heap of an eighth of the floor: goal at the floor", 8 * mib, 64 * mib, 100, 700},
+		{"live heap at half the floor: base's goal is the floor", 32 * mib, 64 * mib, 100, 100},
+		{"live heap over the floor: base", 100 * mib, 64 * mib, 100, 100},
+		{"a larger base wins", 32 * mib, 64 * mib, 200, 200},
+		{"live heap under the runtime's minimum: the minimum scaled to the floor", 1 * mib, 64 * mib, 100, 1600},
+		{"nothing live yet", 0, 64 * mib, 100, 1600},
+	} {
+		if got := gcPercentFor(c.live, c.floor, c.base); got != c.want {
+			t.Errorf("%s: gcPercentFor(%d MiB, %d MiB, %d) = %d, want %d", c.name, c.live/mib, c.floor/mib, c.base, got, c.want)
+		}
+	}
+}
+
+func TestChooseGCHeapFloor(t *testing.T) {
+	if f, _, err := chooseGCHeapFloor(64, ""); err != nil || f != 64<<20 {
+		t.Errorf("default: %d, %v; want 64 MiB", f, err)
+	}
+	if f, why, _ := chooseGCHeapFloor(64, "200"); f != 0 || !strings.Contains(why, "GOGC") {
+		t.Errorf("GOGC set: %d (%s), want none because of GOGC", f, why)
+	}
+	if f, _, _ := chooseGCHeapFloor(0, ""); f != 0 {
+		t.Errorf("--gc-heap-floor 0: %d, want none", f)
+	}
+	if _, _, err := chooseGCHeapFloor(-1, ""); err == nil || !strings.Contains(err.Error(), "--gc-heap-floor -1") {
+		t.Errorf("negative: %v, want an error naming the flag", err)
+	}
+}
+
+func TestBusy(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name      string
+		live, got uint64
+		d         time.Duration
+		want      bool
+	}{
+		{"full load: 150 MiB/s over a 10 MiB live heap, a cycle every 67 ms", 10 * mib, 150 * mib, time.Second, true},
+		{"1,000 msgs/s: 5 MiB/s, a cycle every 2 s", 10 * mib, 5 * mib, time.Second, false},
+		{"just under: a cycle every 100 ms", 10 * mib, 100 * mib, time.Second, false},
+		{"a small live heap counts as the runtime's minimum", 1 * mib, 30 * mib, time.Second, false},
+		{"no time passed", 10 * mib, 150 * mib, 0, false},
+	} {
+		if got := busy(c.live, c.got, c.d, 100); got != c.want {
+			t.Errorf("%s: busy = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestGCHeapFloor: after each collection the GC percent follows the live
+// heap and the rate of allocation: raised while the process allocates fast
+// and the live heap is under the floor, the runtime's own once the live
+// heap is over the floor or the allocations slow down; stop gives the
+// percent of before back.
+func TestGCHeapFloor(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	debug.SetGCPercent(before)
+	if before < 0 {
+		t.Skip("GOGC=off")
+	}
+	gogc := func() int {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		return int(s[0].Value.Uint64())
+	}
+	var sink []byte
+	// waitFor collects until the percent satisfies ok, allocating garbage
+	// fast (far more than 4 MiB per 100 ms) or not at all before each
+	// collection: the floor adjusts after each collection, in the
+	// runtime's cleanup goroutine.
+	waitFor := func(what string, fast bool, ok func(int) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(gogc()); {
+			if time.Now().After(deadline) {
+				t.Fatalf("GC percent %d after collections for 10 s, want %s", gogc(), what)
+			}
+			if fast {
+				for range 256 {
+					sink = make([]byte, 64<<10)
+				}
+			} else {
+				time.Sleep(300 * time.Millisecond)
+			}
+			runtime.GC()
+			time.Sleep(time.Millisecond)
+		}
+	}
+	const floor = 64 << 20
+	stop := startGCHeapFloor(floor)
+	defer stop()
+	waitFor("raised over the runtime's for a small live heap allocating fast", true, func(p int) bool { return p > before })
+	waitFor("the runtime's once the allocations stop", false, func(p int) bool { return p == before })
+	waitFor("raised again once they go on", true, func(p int) bool { return p > before })
+	live := make([]byte, floor+floor/4)
+	for i := range live {
+		live[i] = 1
+	}
+	waitFor("the runtime's with a live heap over the floor", true, func(p int) bool { return p == before })
+	runtime.KeepAlive(live)
+	runtime.KeepAlive(sink)
+	stop()
+	if p := gogc(); p != before {
+		t.Errorf("GC percent %d after stop, want %d back", p, before)
+	}
+	runtime.GC()
+	time.Sleep(50 * time.Millisecond)
+	if p := gogc(); p != before {
+		t.Errorf("GC percent %d after stop and a collection, want %d", p, before)
+	}
+}
