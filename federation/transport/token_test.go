@@ -20,7 +20,15 @@ import (
 // the copy's packet returns, one RTT after the copy, so the first token
 // arrived 1.5 RTT (900 ms) after the copy was sent; the ring's
 // retransmissions, which its token timeout counts on (four per timeout),
-// bought nothing. The bound is one RTT, halfway between the two.
+// bought nothing.
+//
+// The test judges by what arrives, not when: a copy held behind the lost
+// one arrives after it (a stream delivers in order), while a token sent
+// as a datagram is not repaired, so the first token b receives must be
+// the copy. (A bound of one RTT, halfway between 300 and 900 ms, failed
+// 3 of 19 race runs of the package on a loaded machine, at 690 ms, 738 ms
+// and 1.5 s: the emulated path's goroutines and the receiver waited for a
+// CPU.) The arrival time is logged.
 func TestTokenCopyNotHeldBehindLostCopy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs transports over an emulated 600 ms RTT path")
@@ -46,7 +54,11 @@ func TestTokenCopyNotHeldBehindLostCopy(t *testing.T) {
 	waitFor(t, "b connected to a", func() bool { _, ok := b.Connected("a"); return ok })
 	exchange(t, a, b, "warm-up") // RTT samples for QUIC's loss detection
 
-	got := make(chan time.Time, 2)
+	type arrival struct {
+		copy byte
+		at   time.Time
+	}
+	got := make(chan arrival, 2)
 	go func() {
 		ps := []driver.Packet{{Buf: make([]byte, b.MaxPacket())}}
 		for {
@@ -54,29 +66,35 @@ func TestTokenCopyNotHeldBehindLostCopy(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if n == 1 && localring.IsToken(ps[0].Data()) {
-				got <- time.Now()
+			if d := ps[0].Data(); n == 1 && localring.IsToken(d) {
+				got <- arrival{d[len(d)-1], time.Now()}
 			}
 		}
 	}()
 	h := transport.PacketHeader(t, localring.IsToken)
 	tok := func(copy byte) []byte { return []byte{h[0], h[1], 't', 'o', 'k', copy} }
-	mesh.Link("a", "b").Cut()
+	ab := mesh.Link("a", "b")
+	ab.Cut()
 	if err := a.Send("b", tok(1)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // the first copy leaves into the cut
-	mesh.Link("a", "b").Heal()
+	// The first copy leaves into the cut: the path heals 100 ms later, and
+	// not before the cut dropped a packet, which a starved sender may not
+	// have written yet (then the first copy would go through the healed
+	// path and arrive first).
+	time.Sleep(100 * time.Millisecond)
+	waitFor(t, "the cut drops the first copy", func() bool { return ab.Stats().Drops.Cut > 0 })
+	ab.Heal()
 	sent := time.Now()
 	if err := a.Send("b", tok(2)); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case at := <-got:
-		if d := at.Sub(sent); d > 2*delay {
-			t.Errorf("the token's copy arrived %v after it was sent, more than one RTT (%v): it waited for QUIC to repair the lost first copy", d, 2*delay)
+	case first := <-got:
+		if first.copy != 2 {
+			t.Errorf("the first token b received is copy %d, %v after the copy was sent: the copy waited for QUIC to repair the lost first copy", first.copy, first.at.Sub(sent))
 		} else {
-			t.Logf("the token's copy arrived %v after it was sent", d)
+			t.Logf("the token's copy arrived %v after it was sent (one-way delay %v)", first.at.Sub(sent), delay)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no token arrived within 10 s")
