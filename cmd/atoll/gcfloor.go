@@ -36,7 +36,7 @@ const defaultGCHeapFloorMiB = 64
 
 // busyGCInterval: the floor applies while the runtime's own goal would
 // have the collector run more often than this.
-const busyGCInterval = 100 * time.Millisecond
+const busyGCInterval = 50 * time.Millisecond
 
 // gcHeapFloor keeps the collector's heap goal at floor bytes or more while
 // the agent allocates fast: after each cycle it sets the GC percent from

@@ -52,10 +52,10 @@ func TestBusy(t *testing.T) {
 		d         time.Duration
 		want      bool
 	}{
-		{"full load: 150 MiB/s over a 10 MiB live heap, a cycle every 67 ms", 10 * mib, 150 * mib, time.Second, true},
+		{"full load: 150 MiB/s over a 4 MiB live heap, a cycle every 27 ms", 4 * mib, 150 * mib, time.Second, true},
 		{"1,000 msgs/s: 5 MiB/s, a cycle every 2 s", 10 * mib, 5 * mib, time.Second, false},
-		{"just under: a cycle every 100 ms", 10 * mib, 100 * mib, time.Second, false},
-		{"a small live heap counts as the runtime's minimum", 1 * mib, 30 * mib, time.Second, false},
+		{"just under: a cycle every 50 ms", 10 * mib, 200 * mib, time.Second, false},
+		{"a small live heap counts as the runtime's minimum", 1 * mib, 60 * mib, time.Second, false},
 		{"no time passed", 10 * mib, 150 * mib, 0, false},
 	} {
 		if got := busy(c.live, c.got, c.d, 100); got != c.want {
@@ -82,7 +82,7 @@ func TestGCHeapFloor(t *testing.T) {
 	}
 	var sink []byte
 	// waitFor collects until the percent satisfies ok, allocating garbage
-	// fast (far more than 4 MiB per 100 ms) or not at all before each
+	// fast (far more than 4 MiB per 50 ms) or not at all before each
 	// collection: the floor adjusts after each collection, in the
 	// runtime's cleanup goroutine.
 	waitFor := func(what string, fast bool, ok func(int) bool) {
