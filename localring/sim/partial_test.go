@@ -93,18 +93,7 @@ func runPartialFault(t *testing.T, seed uint64, pf partialFault, faultFor time.D
 		}
 		return n
 	}
-	load := func(d time.Duration) {
-		for end := c.Now().Add(d); c.Now().Before(end); {
-			for i := 0; i < c.Size(); i++ {
-				svc := localring.Agreed
-				if c.rng.IntN(4) == 0 {
-					svc = localring.Safe
-				}
-				_ = c.Submit(i, svc, 200)
-			}
-			c.RunFor(5 * time.Millisecond)
-		}
-	}
+	load := func(d time.Duration) { offerLoad(c, d) }
 	load(200 * time.Millisecond)
 
 	t0 = c.Now()
@@ -148,23 +137,38 @@ func runPartialFault(t *testing.T, seed uint64, pf partialFault, faultFor time.D
 	if lost := lostForHealthy(c, string(victim)); lost != "" {
 		t.Errorf("%s, seed %d: %s", pf.name, seed, lost)
 	}
-	if split := splitHealthy(c, string(victim), faultFrom); split != "" && !pf.evict {
+	if split := splitHealthy(c, faultFrom, string(victim)); split != "" && !pf.evict {
 		t.Errorf("%s, seed %d: healthy nodes split: %s", pf.name, seed, split)
 	}
 	return out
 }
 
+// offerLoad submits a message of 200 bytes at every node every 5 ms for
+// d, a quarter of them Safe, and runs the cluster meanwhile.
+func offerLoad(c *Cluster, d time.Duration) {
+	for end := c.Now().Add(d); c.Now().Before(end); {
+		for i := 0; i < c.Size(); i++ {
+			svc := localring.Agreed
+			if c.rng.IntN(4) == 0 {
+				svc = localring.Safe
+			}
+			_ = c.Submit(i, svc, 200)
+		}
+		c.RunFor(5 * time.Millisecond)
+	}
+}
+
 // splitHealthy reports a regular configuration that a healthy node (not
-// the victim) installed, from the trace's event from on, without another
-// healthy node ("" if none): the ring split nodes that all reach each
-// other.
-func splitHealthy(c *Cluster, victim string, from int) string {
+// one of the victims) installed, from the trace's event from on, without
+// another healthy node ("" if none): the ring split nodes that all reach
+// each other.
+func splitHealthy(c *Cluster, from int, victims ...string) string {
 	for _, e := range c.Trace()[from:] {
-		if e.Ev != evs.EvInstall || e.Node == victim || e.Conf == nil || e.Conf.Kind != evs.KindRegular {
+		if e.Ev != evs.EvInstall || slices.Contains(victims, e.Node) || e.Conf == nil || e.Conf.Kind != evs.KindRegular {
 			continue
 		}
 		for i := 0; i < c.Size(); i++ {
-			if id := string(c.NodeID(i)); id != victim && !slices.Contains(e.Conf.Members, id) {
+			if id := string(c.NodeID(i)); !slices.Contains(victims, id) && !slices.Contains(e.Conf.Members, id) {
 				return fmt.Sprintf("%s installed %s %v, without %s", e.Node, e.Conf.ID, e.Conf.Members, id)
 			}
 		}
@@ -172,13 +176,13 @@ func splitHealthy(c *Cluster, victim string, from int) string {
 	return ""
 }
 
-// lostForHealthy reports a message a healthy node sent that another healthy
-// node did not deliver ("" if none).
-func lostForHealthy(c *Cluster, victim string) string {
+// lostForHealthy reports a message a healthy node (not one of the
+// victims) sent that another healthy node did not deliver ("" if none).
+func lostForHealthy(c *Cluster, victims ...string) string {
 	delivered := map[string]map[string]bool{}
 	var sent []evs.Event
 	for _, e := range c.Trace() {
-		if e.Node == victim {
+		if slices.Contains(victims, e.Node) {
 			continue
 		}
 		switch e.Ev {
@@ -193,7 +197,7 @@ func lostForHealthy(c *Cluster, victim string) string {
 	}
 	for i := 0; i < c.Size(); i++ {
 		id := string(c.NodeID(i))
-		if id == victim {
+		if slices.Contains(victims, id) {
 			continue
 		}
 		for _, s := range sent {
