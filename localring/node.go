@@ -210,16 +210,18 @@ type Node struct {
 	tokNackAt  time.Time // when to tell my predecessor its token did not come (nack.go), zero if not armed
 
 	// failure to receive (stall.go)
-	evictedSelf bool                     // the ring is taking me out: gather alone
-	quarantined map[NodeID]*quarantine   // members taken out, whose joins are ignored for a while
-	heard       map[NodeID]Member        // members whose joins (or merge-detects) arrived in this gather round
-	mergeHeard  map[NodeID]Member        // those of heard whose merge-detects, not joins, arrived first
-	disagree    map[Member]*disagreement // rounds in a row that members who were heard did not agree in (disagreed)
-	judged      map[NodeID]bool          // members whose failure to agree this round was counted (disagreed, requarantine)
-	lastSeen    map[NodeID]seenAt        // when a join or merge-detect of each node last arrived (innocent)
-	suspects    map[NodeID]Member        // senders of joins this round that failed a member I hear (suspects)
-	heldFails   map[NodeID][]Member      // the fail sets of those joins, not taken in yet, by sender
-	lastJoin    []byte                   // the last join I multicast, which a representative resends with its commit token (retransmitToken)
+	evictedSelf   bool                      // the ring is taking me out: gather alone
+	quarantined   map[NodeID]*quarantine    // members taken out, whose joins are ignored for a while
+	heard         map[NodeID]Member         // members whose joins (or merge-detects) arrived in this gather round
+	mergeHeard    map[NodeID]Member         // those of heard whose merge-detects, not joins, arrived first
+	disagree      map[Member]*disagreement  // rounds in a row that members who were heard did not agree in (disagreed)
+	judged        map[NodeID]bool           // members whose failure to agree this round was counted (disagreed, requarantine)
+	lastSeen      map[NodeID]seenAt         // when a join or merge-detect of each node last arrived (innocent)
+	unheardBy     map[NodeID]*unheardReport // whom each node's joins said it does not hear (cut pairs)
+	listedUnheard map[NodeID]seenAt         // when my joins last listed each node as unheard
+	suspects      map[NodeID]Member         // senders of joins this round that failed a member I hear (suspects)
+	heldFails     map[NodeID][]Member       // the fail sets of those joins, not taken in yet, by sender
+	lastJoin      *join                     // the last join I multicast, which a member resends with its commit token (retransmitToken)
 
 	// fenceNext is, per node id, when this node may next send a fence
 	// notice about it (noticeFenced).

@@ -307,16 +307,7 @@ func (n *Node) requarantine(m Member) bool {
 // merge-detects when byMerge in this round (heard by those alone: see
 // quarantine.mergesOnly).
 func (n *Node) disagreed(m Member, byMerge bool) {
-	if n.disagree == nil {
-		n.disagree = map[Member]*disagreement{}
-	}
-	n.judge(m)
-	g := n.disagree[m]
-	if g == nil {
-		g = &disagreement{}
-		n.disagree[m] = g
-	}
-	g.rounds++
+	g := n.countDisagreement(m)
 	if byMerge {
 		g.mergeRounds++
 	}
@@ -339,6 +330,43 @@ func (n *Node) disagreed(m Member, byMerge bool) {
 	n.stats.Evictions++
 	n.emit(Event{Kind: EventEvict, Evicted: m, Reason: fmt.Sprintf(
 		"node %s has not agreed to a membership in %d rounds in a row (%s; it does not receive the others' multicasts, or this node's multicasts do not reach it); its %s ignored for %v", m, g.rounds, heard, what, d)})
+}
+
+// countDisagreement counts a round in which m, heard, did not agree, and
+// returns its count.
+func (n *Node) countDisagreement(m Member) *disagreement {
+	if n.disagree == nil {
+		n.disagree = map[Member]*disagreement{}
+	}
+	n.judge(m)
+	g := n.disagree[m]
+	if g == nil {
+		g = &disagreement{}
+		n.disagree[m] = g
+	}
+	g.rounds++
+	return g
+}
+
+// lostCut counts a round in which I failed m as the one of a cut pair
+// with other that the ring leaves out (failCutPairs), as a round in which m
+// did not agree: a link that stays cut would have m's joins pull the
+// ring into a round that ends without it, again and again. After
+// disagreeRounds in a row m is quarantined, and once its quarantine ran
+// out one more such round renews it (requarantine).
+func (n *Node) lostCut(m, other Member) {
+	if n.judged[m.ID] || n.requarantine(m) {
+		return
+	}
+	g := n.countDisagreement(m)
+	if g.rounds < disagreeRounds {
+		return
+	}
+	delete(n.disagree, m)
+	d := n.quarantine(m)
+	n.stats.Evictions++
+	n.emit(Event{Kind: EventEvict, Evicted: m, Reason: fmt.Sprintf(
+		"nodes %s and %s have not heard each other in %d rounds in a row, while this node hears both (the link between them is cut, or lost in both directions); the ring keeps %s, the lower id, and ignores the joins of %s for %v", m, other, g.rounds, other, m, d)})
 }
 
 // disagreement counts the rounds in a row in which a member that was heard

@@ -439,8 +439,14 @@ func (n *Node) retransmitToken() {
 		// member take the token. It is a copy of a packet already sent
 		// (the network may duplicate any packet): a member in the commit
 		// state ignores it (its ringSeq is below the new ring's), a member
-		// still gathering takes it as the join it missed.
-		n.send("", n.lastJoin)
+		// still gathering takes it as the join it missed. Only its list of
+		// the members I do not hear is brought up to date (cut pairs, in
+		// membership.go): a member that cannot hear me, still gathering,
+		// fails me at its consensus timeout, and the members that hear us
+		// both must see that I do not hear it either.
+		j := *n.lastJoin
+		j.unheard = n.unheard()
+		n.send("", j.append(nil))
 		n.send(to, rs.sentToken)
 	default:
 		n.send(to, rs.sentToken) // a commit token

@@ -19,10 +19,11 @@ import (
 // wireVersion names this layout. Version 2 added the members' arus and
 // the eviction record to the token, version 3 the representative's
 // incarnation to ring ids (a uvarint after the node id, 0 unless the ring
-// sets Config.SharedIDs), version 4 the fence notice; an older node's
+// sets Config.SharedIDs), version 4 the fence notice, version 5 the
+// join's list of the members its sender does not hear; an older node's
 // packets are refused as malformed with both versions named, instead of
 // being misread.
-const wireVersion = 4
+const wireVersion = 5
 
 type packetType uint8
 
@@ -154,6 +155,7 @@ type join struct {
 	ringSeq uint64 // the highest ring sequence number the sender knows
 	proc    []Member
 	fail    []Member
+	unheard []Member // the members of proc whose joins the sender has not heard of late (cut pairs, membership.go)
 }
 
 type commitEntry struct {
@@ -300,7 +302,8 @@ func (j *join) append(b []byte) []byte {
 	b = appendMember(b, j.sender)
 	b = binary.BigEndian.AppendUint64(b, j.ringSeq)
 	b = appendMembers(b, j.proc)
-	return appendCRC(appendMembers(b, j.fail))
+	b = appendMembers(b, j.fail)
+	return appendCRC(appendMembers(b, j.unheard))
 }
 
 func (c *commit) append(b []byte) []byte {
@@ -612,6 +615,7 @@ func parseJoin(raw []byte) (*join, error) {
 	j.ringSeq = r.u64()
 	j.proc = r.members()
 	j.fail = r.members()
+	j.unheard = r.members()
 	return j, r.done()
 }
 

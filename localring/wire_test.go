@@ -25,7 +25,7 @@ func samplePackets() [][]byte {
 		(&token{ring: ring, to: "n2", tokSeq: 9, seq: 5, aru: 3, aruID: "n3", fcc: 4, backlog: 2, rtr: []uint64{4, 5}}).append(nil),
 		(&token{ring: ring, to: "n2", tokSeq: 9, seq: 5, aru: 3, aruID: "n3", arus: []uint64{5, 3, 3},
 			evict: &eviction{by: "n2", cause: causeMute, seq: 4, rotations: 50, millis: 512, members: []Member{me}}}).append(nil),
-		(&join{sender: me, ringSeq: 12, proc: []Member{me, {ID: "n2", Inc: 1}}, fail: []Member{{ID: "n3", Inc: 2}}}).append(nil),
+		(&join{sender: me, ringSeq: 12, proc: []Member{me, {ID: "n2", Inc: 1}, {ID: "n4", Inc: 1}}, fail: []Member{{ID: "n3", Inc: 2}}, unheard: []Member{{ID: "n4", Inc: 1}}}).append(nil),
 		(&commit{ring: ring, to: "n2", rotation: 1, tokSeq: 3, entries: []commitEntry{{member: me, filled: true, oldRing: RingID{Seq: 8, Rep: "n1", RepInc: 7}, aru: 4, highSeq: 6, highDelivered: 4}}}).append(nil),
 		(&merge{ring: ring, sender: me}).append(nil),
 		(&fenceNotice{sender: me, newest: Member{ID: "n2", Inc: 9}}).append(nil),

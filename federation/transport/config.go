@@ -462,7 +462,7 @@ func (c *Config) resolve() (*resolved, error) {
 }
 
 // ALPN returns the ALPN protocol name of a ring: the protocol version, the
-// mode and the configuration hash, such as "atoll-fed/7/d/0123456789abcdef".
+// mode and the configuration hash, such as "atoll-fed/8/d/0123456789abcdef".
 func ALPN(mode Mode, configHash uint64) string {
 	if mode == ModeDefault {
 		mode = DefaultMode
@@ -494,4 +494,6 @@ func ALPN(mode Mode, configHash uint64) string {
 // (localring.Config.NackDelay, on in the federation ring's DefaultWAN):
 // a member asks a lost packet's sender for it directly, which an earlier
 // gateway would drop as malformed (an unknown packet type) at every loss.
-const alpnPrefix = "atoll-fed/7"
+// Version 8 carries the ring's wire version 5 (a join lists the members
+// its sender does not hear: localring's cut pairs).
+const alpnPrefix = "atoll-fed/8"

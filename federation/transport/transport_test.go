@@ -558,7 +558,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Errorf("a good config: %v", err)
 	}
-	if got := transport.ALPN(transport.ModeStreams, 0xab); got != "atoll-fed/7/s/00000000000000ab" {
+	if got := transport.ALPN(transport.ModeStreams, 0xab); got != "atoll-fed/8/s/00000000000000ab" {
 		t.Errorf("ALPN = %q", got)
 	}
 }

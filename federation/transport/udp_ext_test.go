@@ -103,11 +103,11 @@ func TestSealedPacing(t *testing.T) {
 	const n, size = 200, 1200
 	msg := func(i int) []byte {
 		p := make([]byte, size)
-		p[0], p[1] = 4, 1 // localring's wire version 4, a message packet
+		p[0], p[1] = 5, 1 // localring's wire version 5, a message packet
 		p[2], p[3] = byte(i>>8), byte(i)
 		return p
 	}
-	token := []byte{4, 2, 't', 'o', 'k'} // a regular token
+	token := []byte{5, 2, 't', 'o', 'k'} // a regular token
 	for i := range n {
 		if err := a.Send("b", msg(i)); err != nil {
 			t.Fatal(err)
