@@ -504,10 +504,10 @@ type unheardReport struct {
 	at map[Member]time.Time
 }
 
-// heardNow reports whether m is a member I hear (hears) whose join or
-// merge-detect arrived in this round, as a quarantined member's do not.
-func (n *Node) heardNow(m Member) bool {
-	return n.heard[m.ID] == m && n.hears(m)
+// pairable reports whether m is a member I hear (hears) and whose joins
+// I do not ignore (quarantine).
+func (n *Node) pairable(m Member) bool {
+	return n.hears(m) && !n.isQuarantined(m)
 }
 
 // cannotHear reports whether a join of m that arrived within aliveWindow
@@ -528,13 +528,15 @@ func (n *Node) failCutPairs() bool {
 	changed := false
 	ms := n.members()
 	for i, a := range ms {
-		if !n.heardNow(a) {
+		if !n.pairable(a) {
 			continue
 		}
 		for _, b := range ms[i+1:] {
-			if n.heardNow(b) && n.cannotHear(a, b) && n.cannotHear(b, a) {
+			if n.pairable(b) && n.cannotHear(a, b) && n.cannotHear(b, a) {
 				addMember(n.fail, b)
-				n.lostCut(b, a)
+				if n.heard[b.ID] == b {
+					n.lostCut(b, a)
+				}
 				changed = true
 			}
 		}
