@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -106,16 +105,7 @@ func runLinkCut(seed uint64, faultFor time.Duration) linkCutOutcome {
 	if !c.RunUntil(c.Now().Add(20*time.Second), c.Converged) {
 		fail("no ring of all nodes 20s after the link healed: %s", c.describe())
 	}
-	for i := 0; i < c.Size(); i++ {
-		_ = c.Submit(i, localring.Agreed, 100)
-		_ = c.Submit(i, localring.Safe, 100)
-	}
-	c.RunFor(500 * time.Millisecond)
-	c.RunUntil(c.Now().Add(5*time.Second), c.Quiet)
-	c.RunFor(500 * time.Millisecond)
-	vs := evs.Check(c.Trace(), evs.Options{Failed: c.Failed(), Quiescent: true})
-	vs = append(vs, evs.CheckConverged(c.Trace(), c.Live())...)
-	for _, v := range vs {
+	for _, v := range checkAfterHeal(c) {
 		fail("%s", v)
 	}
 	if lost := lostForHealthy(c, ends...); lost != "" {

@@ -122,16 +122,7 @@ func runPartialFault(t *testing.T, seed uint64, pf partialFault, faultFor time.D
 	} else {
 		t.Errorf("%s, seed %d: no ring of all nodes 20s after the fault healed: %s", pf.name, seed, c.describe())
 	}
-	for i := 0; i < c.Size(); i++ {
-		_ = c.Submit(i, localring.Agreed, 100)
-		_ = c.Submit(i, localring.Safe, 100)
-	}
-	c.RunFor(500 * time.Millisecond)
-	c.RunUntil(c.Now().Add(5*time.Second), c.Quiet)
-	c.RunFor(500 * time.Millisecond)
-	vs := evs.Check(c.Trace(), evs.Options{Failed: c.Failed(), Quiescent: true})
-	vs = append(vs, evs.CheckConverged(c.Trace(), c.Live())...)
-	for _, v := range vs {
+	for _, v := range checkAfterHeal(c) {
 		t.Errorf("%s, seed %d: %s", pf.name, seed, v)
 	}
 	if lost := lostForHealthy(c, string(victim)); lost != "" {
@@ -174,6 +165,22 @@ func splitHealthy(c *Cluster, from int, victims ...string) string {
 		}
 	}
 	return ""
+}
+
+// checkAfterHeal has every node send an Agreed and a Safe message once
+// the fault healed, lets the ring go quiet and returns what the EVS
+// checker finds in the whole run: the properties of a quiescent run, and
+// every live node in one configuration at the end.
+func checkAfterHeal(c *Cluster) []evs.Violation {
+	for i := 0; i < c.Size(); i++ {
+		_ = c.Submit(i, localring.Agreed, 100)
+		_ = c.Submit(i, localring.Safe, 100)
+	}
+	c.RunFor(500 * time.Millisecond)
+	c.RunUntil(c.Now().Add(5*time.Second), c.Quiet)
+	c.RunFor(500 * time.Millisecond)
+	vs := evs.Check(c.Trace(), evs.Options{Failed: c.Failed(), Quiescent: true})
+	return append(vs, evs.CheckConverged(c.Trace(), c.Live())...)
 }
 
 // lostForHealthy reports a message a healthy node (not one of the
