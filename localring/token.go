@@ -436,11 +436,11 @@ func (n *Node) retransmitToken() {
 		// failed does not: suspects, in membership.go). So every member
 		// whose commit token is not back sends its last join again before
 		// the token, the representative's being the one that lets the
-		// member take the token. It is a copy of a packet already sent
-		// (the network may duplicate any packet): a member in the commit
-		// state ignores it (its ringSeq is below the new ring's), a member
-		// still gathering takes it as the join it missed. Only its list of
-		// the members I do not hear is brought up to date (cut pairs, in
+		// member take the token. It is my last join again, as if the
+		// network had duplicated it: a member in the commit state ignores
+		// it (its ringSeq is below the new ring's), a member still
+		// gathering takes it as the join it missed. Only its list of the
+		// members I do not hear is brought up to date (cut pairs, in
 		// membership.go): a member that cannot hear me, still gathering,
 		// fails me at its consensus timeout, and the members that hear us
 		// both must see that I do not hear it either.
