@@ -302,23 +302,35 @@ func (l *load) generate(ctx context.Context) uint64 {
 		}
 		return seq
 	}
-	interval := time.Duration(float64(time.Second) / l.c.rate)
+	pace(ctx, start, windowEnd, time.Duration(float64(time.Second)/l.c.rate), send)
+	return seq
+}
+
+// pace calls send every interval from start until windowEnd, or until
+// send fails. A sender that fell behind sends what is due at once (its
+// messages are stamped when sent, so the delay is the caller's), but not
+// past windowEnd: after a stall longer than the drain (a ring that
+// re-formed on a loaded machine) the backlog went on after the reader
+// stopped receiving, and a MulticastWait that then waited for room, which
+// only the reader's Receive gives, never returned.
+func pace(ctx context.Context, start, windowEnd time.Time, interval time.Duration, send func(time.Time) bool) {
 	next := start
 	for {
 		now := time.Now()
 		if !now.Before(windowEnd) {
-			return seq
+			return
 		}
-		// A sender that fell behind sends what is due at once: its
-		// messages are stamped when sent, so the delay is the caller's.
 		for !next.After(now) {
-			if !send(time.Now()) {
-				return seq
+			if !send(now) {
+				return
 			}
 			next = next.Add(interval)
+			if now = time.Now(); !now.Before(windowEnd) {
+				return
+			}
 		}
 		if !atollbench.Sleep(ctx, time.Until(next)) {
-			return seq
+			return
 		}
 	}
 }

@@ -201,3 +201,22 @@ func TestNameInUse(t *testing.T) {
 		t.Errorf("the session holding the name: join %v, session %v", err, first.Err())
 	}
 }
+
+// TestPaceStopsAtWindowEnd: a paced sender whose send stalled past the
+// end of the window does not send the messages that fell due meanwhile
+// (it sent them all, after the reader had stopped receiving).
+func TestPaceStopsAtWindowEnd(t *testing.T) {
+	start := time.Now()
+	end := start.Add(20 * time.Millisecond)
+	var sent int
+	pace(context.Background(), start, end, time.Millisecond, func(time.Time) bool {
+		sent++
+		if sent == 1 {
+			time.Sleep(60 * time.Millisecond) // a MulticastWait held up by the ring
+		}
+		return true
+	})
+	if sent != 1 {
+		t.Fatalf("%d messages sent, the first of them stalled past the end of the window; want 1", sent)
+	}
+}
