@@ -381,10 +381,11 @@ func (n *Node) seenLately(m Member) bool {
 	return ok && s.m == m && n.now.Sub(s.at) <= n.aliveWindow()
 }
 
-// innocent reports whether m is a member I hear and no suspect.
+// innocent reports whether m is a member I hear, no suspect and not on
+// probation.
 func (n *Node) innocent(m Member) bool {
 	_, suspect := n.suspects[m.ID]
-	return !suspect && n.hears(m)
+	return !suspect && n.hears(m) && !n.onProbation(m)
 }
 
 // accusesInnocent reports whether fail names an innocent member.

@@ -33,6 +33,9 @@ import (
 //     repeats) the ring ignores the joins and merge-detect messages of the
 //     members it took out, so a node whose fault persists does not disturb
 //     it; after that, the next merge-detect lets a healed node back in.
+//     Until it is in a ring with me again it is on probation: the joins of
+//     members whose quarantines of it run out later still fail it, and I
+//     follow them (onProbation).
 //     While a packet stays missing (stalled), the representative holds the
 //     token for Config.StallHold per rotation, members send no new packets
 //     and retransmit at most stallRetransmits per visit. A member that
@@ -263,6 +266,20 @@ func (n *Node) isQuarantined(m Member) bool {
 func (n *Node) ignoresMerges(m Member) bool {
 	q := n.quarantined[m.ID]
 	return q != nil && q.m == m && n.now.Before(q.until)
+}
+
+// onProbation reports whether m is a member I quarantined whose
+// quarantine has run out and that has not been in a ring with me since.
+// The others that quarantined it too let it back in at their own times,
+// up to a round later than I did (each started its quarantine when it
+// judged m), so their joins may still fail it: for them that is no
+// accusation of a member I hear (innocent), and I follow them rather
+// than take them for suspects and form a ring without them (sim
+// TestLinkCutBothWays seed 137: n1's quarantine of a cut link's end ran
+// out 106 ms before the other observers', and n1 installed a ring alone).
+func (n *Node) onProbation(m Member) bool {
+	q := n.quarantined[m.ID]
+	return q != nil && q.m == m && !n.now.Before(q.until) && q.admitted.IsZero()
 }
 
 // failQuarantined adds every quarantined member of proc to fail.
