@@ -136,8 +136,11 @@ func TestWorld(t *testing.T) {
 	if err := w.WaitView("abc-global", live, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := w.Node("c-1").LastView("abc-global"); v.Reason != client.ReasonNetwork || !slices.Equal(v.Left, []string{"b-3:app"}) {
-		t.Errorf("c-1's view after b-3 was killed: %+v, want b-3 left with reason network", v)
+	// The view in which b-3 left c-1's: usually the one after the kill,
+	// but on a loaded machine c may have been apart from the others for a
+	// while (then b-3 left with them, for the same reason).
+	if v, ok := viewLeaving(w.Node("c-1").Views("abc-global"), "b-3:app"); !ok || v.Reason != client.ReasonNetwork || !slices.Contains(v.Left, "b-3:app") {
+		t.Errorf("c-1's view in which b-3 left after it was killed: %+v, want b-3 left with reason network (views %+v)", v, w.Node("c-1").Views("abc-global"))
 	}
 	if w.Node("b-3").Running() || w.Node("b-3").Client() != nil {
 		t.Error("b-3 runs after Kill")
@@ -275,4 +278,24 @@ func failoverWhileSiteSends(t *testing.T, kill bool) {
 	if len(res.Violations) > 0 {
 		t.Errorf("%d EVS violations, first %v", len(res.Violations), res.Violations[0])
 	}
+}
+
+// viewLeaving returns the regular view after the last one that lists
+// member: the view in which it left.
+func viewLeaving(views []sites.View, member string) (client.View, bool) {
+	last := -1
+	for i, v := range views {
+		if !v.Transitional && slices.Contains(v.Members, member) {
+			last = i
+		}
+	}
+	if last < 0 {
+		return client.View{}, false
+	}
+	for _, v := range views[last+1:] {
+		if !v.Transitional {
+			return v.View, true
+		}
+	}
+	return client.View{}, false
 }
