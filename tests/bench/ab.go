@@ -117,7 +117,10 @@ type ABResult struct {
 	// IdlePct is each agent's CPU, in percent of a core, over
 	// ABOptions.Idle after the load ended and its clients left.
 	IdlePct []float64
-	LoadAvg string // /proc/loadavg at the end of the run
+	// PeakRSSMiB is each agent's peak resident memory (VmHWM) at the end
+	// of the run, after the load and its drain (and the idle window).
+	PeakRSSMiB []float64
+	LoadAvg    string // /proc/loadavg at the end of the run
 	// Ring is node 1's token rotations and sends over the window
 	// (its status at the window's start and end): the arithmetic of a
 	// sender's throughput, messages per visit × visits per second.
@@ -156,6 +159,12 @@ func (r ABResult) String() string {
 		fmt.Fprintf(&b, "  idle %%CPU:")
 		for i, p := range r.IdlePct {
 			fmt.Fprintf(&b, " n%d %.2f", i+1, p)
+		}
+	}
+	if len(r.PeakRSSMiB) > 0 {
+		fmt.Fprintf(&b, "  peak RSS MiB:")
+		for i, m := range r.PeakRSSMiB {
+			fmt.Fprintf(&b, " n%d %.1f", i+1, m)
 		}
 	}
 	fmt.Fprintf(&b, "  %s  retx %d tokretx %d  loadavg %s", r.Ring, r.Retransmits, r.TokenRetransmits, r.LoadAvg)
@@ -268,6 +277,13 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 		if r.IdlePct, err = agentsCPU(ag.Pids, o.Idle); err != nil {
 			return ABResult{}, err
 		}
+	}
+	for _, pid := range ag.Pids {
+		kib, err := atollbench.ProcMaxRSS(pid)
+		if err != nil {
+			return ABResult{}, err
+		}
+		r.PeakRSSMiB = append(r.PeakRSSMiB, float64(kib)/1024)
 	}
 	r.LoadAvg = loadAvg()
 	if s.MsgsPerSec > 0 {
@@ -442,7 +458,8 @@ func (r ABResult) CPUPerMsg() float64 {
 }
 
 // ABSummary sums up the runs of an A/B: per variant (in the order of the
-// runs) the means of the run lines' figures, and for every variant after
+// runs) the means of the run lines' figures and the largest peak RSS of
+// an agent over its runs, and for every variant after
 // the first its CPU per message (CPUPerMsg) against the first variant's
 // in the same round, per round and on average, so that a change can be
 // judged against the spread of the pairs.
@@ -477,14 +494,18 @@ func ABSummary(rs []ABResult) string {
 			return sum / float64(len(us)-1)
 		}
 		loads := make([]string, len(vs))
+		var peak float64 // the largest over runs and agents
 		for i, r := range vs {
 			loads[i], _, _ = strings.Cut(r.LoadAvg, " ")
+			for _, m := range r.PeakRSSMiB {
+				peak = max(peak, m)
+			}
 		}
-		fmt.Fprintf(&b, "  %-8s %d runs  %7.0f msgs/s  CPU per 1k msgs/s %5.2f%%  agent %.1f / %.1f  client %.1f / %.1f  ring %.1f µs/msg  loadavg %s",
+		fmt.Fprintf(&b, "  %-8s %d runs  %7.0f msgs/s  CPU per 1k msgs/s %5.2f%%  agent %.1f / %.1f  client %.1f / %.1f  ring %.1f µs/msg  agent peak RSS %.1f MiB  loadavg %s",
 			name, len(vs), mean(func(r ABResult) float64 { return r.MsgsPerSec }), mean(func(r ABResult) float64 { return r.PerK }),
 			mean(func(r ABResult) float64 { return first(r.AgentUs) }), mean(func(r ABResult) float64 { return others(r.AgentUs) }),
 			mean(func(r ABResult) float64 { return first(r.ClientUs) }), mean(func(r ABResult) float64 { return others(r.ClientUs) }),
-			mean(ABResult.CPUPerMsg), strings.Join(loads, " "))
+			mean(ABResult.CPUPerMsg), peak, strings.Join(loads, " "))
 		if name != names[0] {
 			var pairs []string
 			var sum float64

@@ -92,7 +92,8 @@ func TestABSmoke(t *testing.T) {
 // per message against the first variant's of the same round.
 func TestABSummary(t *testing.T) {
 	run := func(v string, round int, msgs float64, agent, client []float64, load string) ABResult {
-		r := ABResult{Variant: v, Round: round, PerK: 5, AgentUs: agent, ClientUs: client, LoadAvg: load}
+		r := ABResult{Variant: v, Round: round, PerK: 5, AgentUs: agent, ClientUs: client, LoadAvg: load,
+			PeakRSSMiB: []float64{msgs / 1000, 2, 3}}
 		r.MsgsPerSec = msgs
 		return r
 	}
@@ -104,8 +105,8 @@ func TestABSummary(t *testing.T) {
 	}
 	got := ABSummary(rs)
 	for _, want := range []string{
-		"old      2 runs    12000 msgs/s  CPU per 1k msgs/s  5.00%  agent 25.0 / 10.5  client 5.5 / 6.8  ring 65.0 µs/msg  loadavg 3.00 5.00\n",
-		"new      2 runs    12500 msgs/s  CPU per 1k msgs/s  5.00%  agent 24.0 / 10.0  client 6.5 / 6.8  ring 64.0 µs/msg  loadavg 4.00 6.00  ring µs/msg vs old -2.5% (rounds -15.0% +10.0%)\n",
+		"old      2 runs    12000 msgs/s  CPU per 1k msgs/s  5.00%  agent 25.0 / 10.5  client 5.5 / 6.8  ring 65.0 µs/msg  agent peak RSS 14.0 MiB  loadavg 3.00 5.00\n",
+		"new      2 runs    12500 msgs/s  CPU per 1k msgs/s  5.00%  agent 24.0 / 10.0  client 6.5 / 6.8  ring 64.0 µs/msg  agent peak RSS 13.0 MiB  loadavg 4.00 6.00  ring µs/msg vs old -2.5% (rounds -15.0% +10.0%)\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("summary lacks\n%q\ngot\n%s", want, got)
