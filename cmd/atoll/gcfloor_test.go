@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -30,8 +31,8 @@ func TestGCPercentFor(t *testing.T) {
 }
 
 func TestChooseGCHeapFloor(t *testing.T) {
-	if f, _, err := chooseGCHeapFloor(64, ""); err != nil || f != 64<<20 {
-		t.Errorf("default: %d, %v; want 64 MiB", f, err)
+	if f, _, err := chooseGCHeapFloor(defaultGCHeapFloorMiB, ""); err != nil || f != defaultGCHeapFloorMiB<<20 {
+		t.Errorf("default: %d, %v; want %d MiB", f, err, defaultGCHeapFloorMiB)
 	}
 	if f, why, _ := chooseGCHeapFloor(64, "200"); f != 0 || !strings.Contains(why, "GOGC") {
 		t.Errorf("GOGC set: %d (%s), want none because of GOGC", f, why)
@@ -41,6 +42,16 @@ func TestChooseGCHeapFloor(t *testing.T) {
 	}
 	if _, _, err := chooseGCHeapFloor(-1, ""); err == nil || !strings.Contains(err.Error(), "--gc-heap-floor -1") {
 		t.Errorf("negative: %v, want an error naming the flag", err)
+	}
+}
+
+// TestDefaultGCHeapFloorBudget: the default floor plus the most an
+// agent's peak RSS was measured over its floor at full load stays within
+// issue 3's budget (a 64 MiB floor peaked at 82-92 MiB).
+func TestDefaultGCHeapFloorBudget(t *testing.T) {
+	if peak := defaultGCHeapFloorMiB + agentRSSOverFloorMiB; peak > agentRSSBudgetMiB {
+		t.Errorf("--gc-heap-floor's default %d MiB plus up to %d MiB over it at full load: %d MiB, over the %d MiB an agent under full load may use",
+			defaultGCHeapFloorMiB, agentRSSOverFloorMiB, peak, agentRSSBudgetMiB)
 	}
 }
 
@@ -64,17 +75,39 @@ func TestBusy(t *testing.T) {
 	}
 }
 
+func TestFloorMemoryLimit(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name      string
+		p         int
+		baseLimit int64
+		want      int64
+	}{
+		{"floor raised: the floor plus the headroom", 600, math.MaxInt64, 24*mib + floorLimitHeadroom},
+		{"floor raised under a lower GOMEMLIMIT: GOMEMLIMIT", 600, 30 * mib, 30 * mib},
+		{"the runtime's percent: no limit", 100, math.MaxInt64, math.MaxInt64},
+		{"the runtime's percent: GOMEMLIMIT's", 100, 100 * mib, 100 * mib},
+	} {
+		if got := floorMemoryLimit(c.p, 100, 24*mib, c.baseLimit); got != c.want {
+			t.Errorf("%s: floorMemoryLimit(%d, 100, 24 MiB, %d) = %d, want %d", c.name, c.p, c.baseLimit, got, c.want)
+		}
+	}
+}
+
 // TestGCHeapFloor: after each collection the GC percent follows the live
 // heap and the rate of allocation: raised while the process allocates fast
-// and the live heap is under the floor, the runtime's own once the live
+// and the live heap is under the floor, with a memory limit of the floor
+// plus floorLimitHeadroom, the runtime's own and no limit once the live
 // heap is over the floor or the allocations slow down; stop gives the
-// percent of before back.
+// percent and limit of before back.
 func TestGCHeapFloor(t *testing.T) {
 	before := debug.SetGCPercent(100)
 	debug.SetGCPercent(before)
 	if before < 0 {
 		t.Skip("GOGC=off")
 	}
+	beforeLimit := debug.SetMemoryLimit(-1)
+	limit := func() int64 { return debug.SetMemoryLimit(-1) }
 	gogc := func() int {
 		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
 		metrics.Read(s)
@@ -85,11 +118,11 @@ func TestGCHeapFloor(t *testing.T) {
 	// fast (far more than 4 MiB per 50 ms) or not at all before each
 	// collection: the floor adjusts after each collection, in the
 	// runtime's cleanup goroutine.
-	waitFor := func(what string, fast bool, ok func(int) bool) {
+	waitFor := func(what string, fast bool, ok func(p int, limit int64) bool) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !ok(gogc()); {
+		for deadline := time.Now().Add(10 * time.Second); !ok(gogc(), limit()); {
 			if time.Now().After(deadline) {
-				t.Fatalf("GC percent %d after collections for 10 s, want %s", gogc(), what)
+				t.Fatalf("GC percent %d, memory limit %d after collections for 10 s, want %s", gogc(), limit(), what)
 			}
 			if fast {
 				for range 256 {
@@ -103,21 +136,24 @@ func TestGCHeapFloor(t *testing.T) {
 		}
 	}
 	const floor = 64 << 20
+	raised := func(p int, l int64) bool { return p > before && l == min(floor+floorLimitHeadroom, beforeLimit) }
+	runtimes := func(p int, l int64) bool { return p == before && l == beforeLimit }
 	stop := startGCHeapFloor(floor)
 	defer stop()
-	waitFor("raised over the runtime's for a small live heap allocating fast", true, func(p int) bool { return p > before })
-	waitFor("the runtime's once the allocations stop", false, func(p int) bool { return p == before })
-	waitFor("raised again once they go on", true, func(p int) bool { return p > before })
+	waitFor("raised over the runtime's, with a limit, for a small live heap allocating fast", true, raised)
+	waitFor("the runtime's once the allocations stop", false, runtimes)
+	waitFor("raised again once they go on", true, raised)
 	live := make([]byte, floor+floor/4)
 	for i := range live {
 		live[i] = 1
 	}
-	waitFor("the runtime's with a live heap over the floor", true, func(p int) bool { return p == before })
+	waitFor("the runtime's with a live heap over the floor", true, runtimes)
 	runtime.KeepAlive(live)
 	runtime.KeepAlive(sink)
+	waitFor("raised again once the live heap is small", true, raised)
 	stop()
-	if p := gogc(); p != before {
-		t.Errorf("GC percent %d after stop, want %d back", p, before)
+	if p, l := gogc(), limit(); p != before || l != beforeLimit {
+		t.Errorf("GC percent %d, memory limit %d after stop, want %d, %d back", p, l, before, beforeLimit)
 	}
 	runtime.GC()
 	time.Sleep(50 * time.Millisecond)
