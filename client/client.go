@@ -137,11 +137,10 @@ type Client struct {
 	rest     []byte // what a direct write (writeNow) left: the writer writes it first
 	direct   []byte // writeNow's buffer
 	tw       trywrite.Conn
-	waiting  atomic.Bool // the reader waits for the agent, having read all it wrote (batchLocked)
-	closeBy  time.Time   // set by Close: when the writer gives up
-	err      error       // why the session ended
-	writeErr error       // why the writer stopped; err once the reader ends
-	readBy   time.Time   // the connection's read deadline (writeFailed's)
+	closeBy  time.Time // set by Close: when the writer gives up
+	err      error     // why the session ended
+	writeErr error     // why the writer stopped; err once the reader ends
+	readBy   time.Time // the connection's read deadline (writeFailed's)
 
 	// WithReceive: the calls that wait read the connection, one at a time.
 	recv      bool
@@ -498,9 +497,7 @@ func (c *Client) ended() bool {
 func (c *Client) readFrame(ctx context.Context) (e Event, ok bool, end, ctxErr error) {
 	if !c.r.Buffered() {
 		c.beforeWait()
-		err := c.waitFrame(ctx)
-		c.waiting.Store(false)
-		if err != nil {
+		if err := c.waitFrame(ctx); err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return Event{}, false, nil, ctxErr
 			}
@@ -538,17 +535,13 @@ func (c *Client) waitFrame(ctx context.Context) error {
 }
 
 // beforeWait writes, before the reader waits for the agent, what the
-// answers read so far let go, once for all of them (without waiting), and
-// marks the reader waiting: from then on a message below half the window
-// goes out at once (batchLocked). The reader clears the mark when its wait
-// ends.
+// answers read so far let go, once for all of them (without waiting).
 func (c *Client) beforeWait() {
 	c.mu.Lock()
 	if c.opened {
 		c.opened = false
 		c.writeNowLocked()
 	}
-	c.waiting.Store(true)
 	c.mu.Unlock()
 }
 
@@ -624,9 +617,9 @@ func (c *Client) Multicast(ctx context.Context, svc Service, msgType uint16, gro
 // MulticastWait is Multicast that waits for the send queue to empty, so
 // that a sender goes at the rate the ring carries its messages and its
 // message waits only behind the window (not behind a queue as well).
-// While the agent is behind (see batchLocked) it returns once its message
-// is queued within the window, and the client writes up to a quarter of
-// the window of messages at once. It
+// While the agent is behind (half of the window or more unanswered) it
+// returns once its message is queued within the window, and the client
+// writes a quarter of the window of messages at once (see batchLocked). It
 // returns ctx.Err() if ctx ends first (the message is then not sent), and
 // the session's error (Err) if it ends.
 func (c *Client) MulticastWait(ctx context.Context, svc Service, msgType uint16, groupNames []string, payload []byte) error {
@@ -910,25 +903,15 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 
 // batchLocked returns how many messages go out together in one write
 // while the agent is behind: half of the window or more unanswered (the
-// ring carries less than is offered), or an eighth of it or more while
-// the reader is reading what the agent wrote. A message then gains
-// nothing by going out alone, and a write (and a wake-up of the agent's
-// reader) per message costs the sender and its agent more CPU than the
-// ring does. A new message waits in the send queue until a quarter of the
-// window of them waits, or until the reader has read what the agent sent
-// (replies, deliveries) and is about to wait for more: the unanswered
-// messages guarantee that the agent writes again. From an eighth to half
-// of the window it batches only while the reader reads, so that the wait
-// is for what the agent wrote already: with the reader waiting, the
-// agent's next write may be a token rotation or more away (it holds the
-// answers to a sender's messages until it writes the sender something
-// else, up to a quarter of the window of them; agent session.sendHeld),
-// and at 2,000 msgs/s per sender, batching from an eighth of the window
-// whatever the reader did held 2.5 to 11 % of the messages in the client
-// for more than 100 µs (p99 of the hold up to 7 ms), this rule 0.3 to
-// 1.5 %, as batching only from half the window did. It returns 1 (every message goes out at once) below an eighth
-// of the window, so a sender that the ring keeps up with gets no added
-// latency, and with a window under 8 messages.
+// ring carries less than is offered). A message then gains nothing by
+// going out alone, and a write (and a wake-up of the agent's reader) per
+// message costs the sender and its agent more CPU than the ring does. A
+// new message waits in the send queue until a quarter of the window of
+// them waits, or until the reader has read what the agent sent (replies,
+// deliveries) and is about to wait for more: the unanswered messages
+// guarantee that the agent writes again. It returns 1 (every message goes
+// out at once) below half the window, so a sender that the ring keeps up
+// with gets no added latency, and with a window under 8 messages.
 // A batch is never more than the window has room for (in messages here;
 // enqueue checks the bytes): the messages beyond it wait for the agent's
 // answers, and a batch that waited for them would wait as long even when
@@ -940,7 +923,7 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 // the reader go (c.mu held).
 func (c *Client) batchLocked() int {
 	unanswered := len(c.inflight) - c.inHead
-	if 8*unanswered < c.window.msgs || 2*unanswered < c.window.msgs && c.waiting.Load() || c.recv && !c.reading {
+	if 2*unanswered < c.window.msgs || c.recv && !c.reading {
 		return 1
 	}
 	return max(min(c.window.msgs/4, c.window.msgs-unanswered), 1)
@@ -1161,7 +1144,6 @@ func (c *Client) read() {
 			c.beforeWait()
 		}
 		f, err := c.r.Next()
-		c.waiting.Store(false)
 		if err != nil {
 			c.fail(c.readErr(err))
 			return

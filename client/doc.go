@@ -82,10 +82,9 @@
 // waiting: a message waits for a few token rotations between Multicast and
 // the ring, not for deep queues to drain (docs/PROTOCOL.md, "Back-pressure
 // and flow control"). While half of the window or more is unanswered (the
-// ring is the bottleneck), or an eighth of it while the client is reading
-// what the agent wrote, the client writes its messages up to a quarter of
-// the window at a time instead of one write each (one system call, and one
-// wake-up of the agent's reader, per batch); otherwise each message goes
+// ring is the bottleneck), the client writes its messages a quarter of the
+// window at a time instead of one write each (one system call, and one
+// wake-up of the agent's reader, per batch); below that each message goes
 // out at once.
 //
 // The agent keeps a bounded queue per client: a client that does not read

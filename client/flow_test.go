@@ -233,59 +233,6 @@ func TestBatchWhileBehind(t *testing.T) {
 	conn.Close()
 }
 
-// TestBatchWhileReading: from an eighth to half of the window
-// unanswered, a message waits for others only while the reader reads
-// what the agent wrote (it then goes out when the reader has read it all
-// and is about to wait); while the reader waits for the agent it goes
-// out at once, since the agent's next write may be a token rotation away.
-func TestBatchWhileReading(t *testing.T) {
-	if receiveMode {
-		t.Skip("the Events reader: WithReceive reads only within a call")
-	}
-	ctx := context.Background()
-	a := newFakeAgent(t, cp.Version3, 16) // an eighth: 2; half: 8
-	cl, conn, r := a.session(client.WithEventBuffer(1))
-	var got []cp.Frame
-	for i := range 2 {
-		if err := mcast(cl, ctx, true, byte(i)); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, requests(t, conn, r, 1)...) // at once
-	}
-	time.Sleep(50 * time.Millisecond) // the reader waits in its read
-	if err := mcast(cl, ctx, true, 2); err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, requests(t, conn, r, 1)...) // 2 unanswered, the reader waiting: at once
-	// Two deliveries: the reader hands the first to Events (room for
-	// one) and waits, in the middle of what the agent wrote, for room
-	// for the second.
-	for seq := range uint64(2) {
-		if _, err := conn.Write(cp.Append(nil, &cp.Frame{Type: cp.TypeMessage, Svc: 4, Sender: "n1:y", Seq: seq + 1, Groups: []string{"g"}, Payload: []byte("d")})); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(50 * time.Millisecond)
-	if err := mcast(cl, ctx, true, 3); err != nil {
-		t.Fatal(err)
-	}
-	nothingMore(t, conn, r, "a message with 3 of 16 unanswered, while the reader reads, waits for it")
-	for range 2 {
-		select {
-		case <-cl.Events():
-		case <-time.After(10 * time.Second):
-			t.Fatal("no delivery within 10 s")
-		}
-	}
-	got = append(got, requests(t, conn, r, 1)...) // the reader read it all: it writes the message
-	for i, f := range got {
-		if f.Type != cp.TypeMulticast || f.Payload[0] != byte(i) {
-			t.Fatalf("request %d: %s %x, want multicast %02x", i, f.Type, f.Payload, i)
-		}
-	}
-	conn.Close()
-}
-
 // TestBatchNoLargerThanWindow: a batch waits for no more messages than
 // the window has room for, in messages and in bytes; the reader, waiting
 // for an agent that has nothing to answer yet, would never write it.
