@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -56,12 +55,7 @@ func (t *tracer) write(te evs.Event) {
 	if t.err != nil {
 		return
 	}
-	b, err := json.Marshal(te) // the encoding of evs.Writer
-	if err != nil {
-		t.err = fmt.Errorf("agent: encode trace event: %w", err)
-		return
-	}
-	t.line = append(append(t.line[:0], b...), '\n')
+	t.line = append(te.AppendJSON(t.line[:0]), '\n') // the encoding of evs.Writer
 	if t.buf.Available() < len(t.line) && t.buf.Buffered() > 0 {
 		if t.err = t.buf.Flush(); t.err != nil {
 			return

@@ -172,12 +172,8 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
 // Write appends one event.
 func (t *Writer) Write(e Event) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("evs: encode trace event: %w", err)
-	}
-	t.buf = append(append(t.buf[:0], b...), '\n')
-	_, err = t.w.Write(t.buf)
+	t.buf = append(e.AppendJSON(t.buf[:0]), '\n')
+	_, err := t.w.Write(t.buf)
 	return err
 }
 
