@@ -163,6 +163,10 @@ type Phase struct {
 	TraceHolds []TraceHold `json:"trace_holds,omitempty"`
 	// CPU is what the CPUs did over the phase's measured part.
 	CPU CPU `json:"cpu"`
+	// Overlap splits a-local's deliveries by what abc-global's members
+	// delivered around each message's send (pooled phases: the first
+	// three).
+	Overlap []Overlap `json:"a_local_overlap,omitempty"`
 }
 
 // TraceHold is one node's holds for its trace over a phase.

@@ -47,7 +47,12 @@
 // moments of it. The report pools each phase's rounds, judges the p99
 // targets on the median of the rounds' ratios with their spread, and
 // gives each phase's CPU (this process's, the host's, the goroutines'
-// wait for a core, the collector's pauses) beside its latencies. After each phase the senders
+// wait for a core, the collector's pauses) beside its latencies, and
+// splits a-local's deliveries by what abc-global's members delivered
+// around each send (Overlap: at site a, at b or c only, none): a burst
+// of abc-global coming down is work for every site's agents at once in
+// this process, where on separate hosts site a would do its own share
+// only. After each phase the senders
 // flush and the run waits for every member to get what it is owed:
 // every message of every sender it stayed connected to (the two were
 // never in views without each other during the phase). The rest is lost;

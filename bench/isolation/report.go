@@ -240,6 +240,8 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 			cp.SchedP50.Round(time.Microsecond), cp.SchedP99.Round(time.Microsecond), cp.SchedP999.Round(time.Microsecond), cp.GCPauses.Round(time.Microsecond), cp.GCPauseMax.Round(time.Microsecond), held, tail)
 	}
 
+	r.writeOverlap(w)
+
 	f := r.Failover
 	var sites []string
 	for s := range f.GapBySite {
@@ -303,3 +305,28 @@ func rate(bps float64) string {
 }
 
 func perSec(v float64) string { return fmt.Sprintf("%.0f msgs/s", v) }
+
+// writeOverlap writes a-local's latencies split by what abc-global did
+// around each send (Phase.Overlap), for the phases in which abc-global
+// ran.
+func (r *Report) writeOverlap(w io.Writer) {
+	var rows []string
+	for _, p := range r.Phases {
+		for _, o := range p.Overlap {
+			if o.Deliveries == 0 || o.When == OverlapNone && o.Share == 1 {
+				continue
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %s | %.1f%% | %.1f%% | %s / %s / %s |", p.Name, o.When, 100*o.Share, 100*o.TailShare,
+				bench.FormatLatency(o.P50), bench.FormatLatency(o.P90), bench.FormatLatency(o.P99)))
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\na-local by what abc-global's members delivered from %v before to %v after each message's send: every site's agents and clients share this process's cores, so a burst of abc-global coming down is work for all eight agents at once; on separate hosts site a's a-local would wait for site a's share of it only (its ring carries the Downs, its group loops and clients take them), not for b's or c's:\n\n", overlapBefore, overlapAfter)
+	fmt.Fprintln(w, "| phase | at the send | share of a-local's deliveries | share of its p99 tail | p50 / p90 / p99 |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: |")
+	for _, row := range rows {
+		fmt.Fprintln(w, row)
+	}
+}

@@ -517,6 +517,7 @@ func (b *runner) pooled(ph int, rounds [][]Phase, wins map[string][]window) Phas
 			p.Groups = append(p.Groups, groupStatsOver(gi, ws, b.receivers(g)))
 		}
 	}
+	p.Overlap = b.overlap(wins[ALocal])
 	n := float64(len(runs))
 	holds := map[string]TraceHold{}
 	for _, r := range runs {

@@ -62,6 +62,9 @@ func TestSmoke(t *testing.T) {
 	if r.Phases[PhaseSaturated].CPU.Process <= 0 {
 		t.Errorf("no CPU measured in the saturating phase: %+v", r.Phases[PhaseSaturated].CPU)
 	}
+	if o := r.Phases[PhaseSaturated].Overlap; len(o) != 3 || o[0].Deliveries+o[1].Deliveries+o[2].Deliveries == 0 {
+		t.Errorf("a-local's deliveries not split by abc-global's around their sends in the saturating phase: %+v", o)
+	}
 	if r.Failover.Killed == "" || r.Failover.Gap <= 0 || r.Failover.TokenTimeout <= 0 {
 		t.Errorf("failover not measured: %+v", r.Failover)
 	}
@@ -70,7 +73,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.WriteTable(&out, "go test")
-	for _, want := range append(PhaseNames[:], "| a-local (site/a) |", "| ab-regional (fed/regional:a+b) |", "| abc-global (fed/global:a+b+c) |", "Gateway failover:", "EVS check") {
+	for _, want := range append(PhaseNames[:], "| a-local (site/a) |", "| ab-regional (fed/regional:a+b) |", "| abc-global (fed/global:a+b+c) |", "Gateway failover:", "EVS check", "a-local by what abc-global") {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table lacks %q", want)
 		}
