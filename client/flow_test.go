@@ -233,6 +233,74 @@ func TestBatchWhileBehind(t *testing.T) {
 	conn.Close()
 }
 
+// TestBatchAfterFullWindow: once the window was full (a sender at the
+// ring's rate), messages go out in batches from an eighth of the window
+// unanswered on, not only from half of it, for two windows' worth of
+// messages, then from half of it again; before, below half of the window
+// each went out at once.
+func TestBatchAfterFullWindow(t *testing.T) {
+	ctx := context.Background()
+	a := newFakeAgent(t, cp.Version3, 16) // batches of 4 from 8, or 2, unanswered on
+	cl, conn, r := a.session()
+	if receiveMode {
+		go drain(cl)
+	}
+	send := func(wait bool, i int) {
+		t.Helper()
+		if err := mcast(cl, ctx, wait, byte(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []cp.Frame
+	for i := range 8 { // the window never full: at once below half of it
+		send(true, i)
+		got = append(got, requests(t, conn, r, 1)...)
+	}
+	time.Sleep(50 * time.Millisecond) // the reader waits in its read
+	for i := 8; i < 16; i++ {
+		send(true, i)
+		if i%4 == 3 {
+			got = append(got, requests(t, conn, r, 4)...)
+		}
+	}
+	send(false, 16) // the window is full: it waits
+	nothingMore(t, conn, r, "a message beyond the window")
+	for _, f := range got[:14] {
+		ok(t, conn, f.Req)
+	}
+	got = append(got, requests(t, conn, r, 1)...) // room: 3 unanswered
+	time.Sleep(50 * time.Millisecond)             // the reader waits in its read
+	for i := 17; i < 20; i++ {
+		send(true, i)
+	}
+	nothingMore(t, conn, r, "3 messages with 3 of 16 unanswered after a full window wait for a fourth")
+	send(true, 20)
+	got = append(got, requests(t, conn, r, 4)...)
+	// Two windows' worth of messages after the full window (16 to 47),
+	// below half of the window goes out at once again.
+	for _, f := range got[14:] {
+		ok(t, conn, f.Req)
+	}
+	for i := 21; i < 47; i++ {
+		send(true, i)
+		f := requests(t, conn, r, 1)
+		got = append(got, f...)
+		ok(t, conn, f[0].Req)
+	}
+	time.Sleep(50 * time.Millisecond) // the reader reads the answers
+	for i := 47; i < 50; i++ {        // the third with 2 of 16 unanswered
+		send(true, i)
+		got = append(got, requests(t, conn, r, 1)...)
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i, f := range got {
+		if f.Type != cp.TypeMulticast || f.Payload[0] != byte(i) {
+			t.Fatalf("request %d: %s %x, want multicast %02x", i, f.Type, f.Payload, i)
+		}
+	}
+	conn.Close()
+}
+
 // TestBatchNoLargerThanWindow: a batch waits for no more messages than
 // the window has room for, in messages and in bytes; the reader, waiting
 // for an agent that has nothing to answer yet, would never write it.

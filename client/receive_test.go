@@ -29,6 +29,7 @@ func TestWithReceive(t *testing.T) {
 		{"DuplicateName", TestDuplicateName},
 		{"Window", TestWindow},
 		{"BatchWhileBehind", TestBatchWhileBehind},
+		{"BatchAfterFullWindow", TestBatchAfterFullWindow},
 		{"BatchNoLargerThanWindow", TestBatchNoLargerThanWindow},
 		{"WindowOfVersion1Agent", TestWindowOfVersion1Agent},
 		{"EvictionReason", TestEvictionReason},
