@@ -3,6 +3,7 @@ package evs
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 )
 
@@ -48,6 +49,24 @@ func TestAppendJSON(t *testing.T) {
 		}
 		if got := e.AppendJSON([]byte("x")); string(got) != "x"+string(want) {
 			t.Fatalf("event %d (%+v):\n got %s\nwant x%s", i, e, got, want)
+		}
+	}
+}
+
+// TestAppendJSONFields fails when a field is added to or removed from
+// the types a trace line is made of: AppendJSON writes each field by
+// hand, so it (and TestAppendJSON's events) must learn the new one.
+func TestAppendJSONFields(t *testing.T) {
+	for _, c := range []struct {
+		typ    reflect.Type
+		fields int
+	}{
+		{reflect.TypeFor[Event](), 14},
+		{reflect.TypeFor[Conf](), 3},
+		{reflect.TypeFor[View](), 6},
+	} {
+		if n := c.typ.NumField(); n != c.fields {
+			t.Errorf("%s has %d fields, AppendJSON writes %d: teach AppendJSON (and TestAppendJSON) the change", c.typ, n, c.fields)
 		}
 	}
 }
