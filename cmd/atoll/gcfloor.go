@@ -72,8 +72,9 @@ const busyGCInterval = 50 * time.Millisecond
 // the live heap that cycle found and the bytes allocated since the last.
 type gcHeapFloor struct {
 	floor     uint64
-	base      int   // the GC percent below the floor's, the runtime's before start
-	baseLimit int64 // the runtime's memory limit before start (GOMEMLIMIT's, or none)
+	base      int              // the GC percent below the floor's, the runtime's before start
+	baseLimit int64            // the runtime's memory limit before start (GOMEMLIMIT's, or none)
+	now       func() time.Time // the clock that times the rate of allocation (time.Now)
 
 	mu      sync.Mutex
 	stopped bool
@@ -120,6 +121,13 @@ func chooseGCHeapFloor(mib int, env string) (uint64, string, error) {
 // startGCHeapFloor starts keeping the heap goal at floor bytes or more,
 // until stop; it does nothing for a floor of 0.
 func startGCHeapFloor(floor uint64) (stop func()) {
+	return startGCHeapFloorClock(floor, time.Now)
+}
+
+// startGCHeapFloorClock is startGCHeapFloor with the clock that times the
+// rate of allocation: a test drives it so that its verdict of fast or
+// slow does not hang on how busy the host is.
+func startGCHeapFloorClock(floor uint64, now func() time.Time) (stop func()) {
 	if floor == 0 {
 		return func() {}
 	}
@@ -129,9 +137,9 @@ func startGCHeapFloor(floor uint64) (stop func()) {
 		return func() {}
 	}
 	baseLimit := debug.SetMemoryLimit(-1)
-	g := &gcHeapFloor{floor: floor, base: base, percent: base, baseLimit: baseLimit, limit: baseLimit,
+	g := &gcHeapFloor{floor: floor, base: base, percent: base, baseLimit: baseLimit, limit: baseLimit, now: now,
 		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"}}}
-	g.adjust(time.Now())
+	g.adjust(now())
 	g.arm()
 	return g.stop
 }
@@ -144,7 +152,7 @@ type sentinel struct{ _ *byte }
 // arm runs adjust after the next collection, and arms again.
 func (g *gcHeapFloor) arm() {
 	runtime.AddCleanup(new(sentinel), func(g *gcHeapFloor) {
-		if g.adjust(time.Now()) {
+		if g.adjust(g.now()) {
 			g.arm()
 		}
 	}, g)

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -100,6 +101,13 @@ func TestFloorMemoryLimit(t *testing.T) {
 // plus floorLimitHeadroom, the runtime's own and no limit once the live
 // heap is over the floor or the allocations slow down; stop gives the
 // percent and limit of before back.
+//
+// The floor times the rate of allocation on a clock of the test's that
+// moves a millisecond between two adjustments while the test allocates
+// fast and an hour while it does not: on the wall clock a collection
+// under the race detector on a loaded host can take longer than
+// busyGCInterval, and the verdict would be the host's, not the floor's
+// (CI failed so once).
 func TestGCHeapFloor(t *testing.T) {
 	before := debug.SetGCPercent(100)
 	debug.SetGCPercent(before)
@@ -108,28 +116,52 @@ func TestGCHeapFloor(t *testing.T) {
 	}
 	beforeLimit := debug.SetMemoryLimit(-1)
 	limit := func() int64 { return debug.SetMemoryLimit(-1) }
-	gogc := func() int {
-		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	read := func(name string) uint64 {
+		s := []metrics.Sample{{Name: name}}
 		metrics.Read(s)
-		return int(s[0].Value.Uint64())
+		return s[0].Value.Uint64()
+	}
+	gogc := func() int { return int(read("/gc/gogc:percent")) }
+	var (
+		clockMu sync.Mutex
+		clock   = time.Unix(0, 0)
+		step    = time.Millisecond
+	)
+	now := func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		clock = clock.Add(step)
+		return clock
+	}
+	setStep := func(d time.Duration) {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		step = d
 	}
 	var sink []byte
 	// waitFor collects until the percent satisfies ok, allocating garbage
-	// fast (far more than 4 MiB per 50 ms) or not at all before each
-	// collection: the floor adjusts after each collection, in the
-	// runtime's cleanup goroutine.
+	// (16 MiB, far more than a 4 MiB live heap grows by in busyGCInterval
+	// at the clock's millisecond) or not at all (an hour on the clock)
+	// before each collection: the floor adjusts after each collection, in
+	// the runtime's cleanup goroutine.
 	waitFor := func(what string, fast bool, ok func(p int, limit int64) bool) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !ok(gogc(), limit()); {
+		if fast {
+			setStep(time.Millisecond)
+		} else {
+			setStep(time.Hour)
+		}
+		for deadline := time.Now().Add(20 * time.Second); !ok(gogc(), limit()); {
 			if time.Now().After(deadline) {
-				t.Fatalf("GC percent %d, memory limit %d after collections for 10 s, want %s", gogc(), limit(), what)
+				t.Fatalf("GC percent %d, memory limit %d, live heap %d MiB after collections for 20 s, want %s",
+					gogc(), limit(), read("/gc/heap/live:bytes")>>20, what)
 			}
 			if fast {
 				for range 256 {
 					sink = make([]byte, 64<<10)
 				}
 			} else {
-				time.Sleep(300 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond)
 			}
 			runtime.GC()
 			time.Sleep(time.Millisecond)
@@ -138,7 +170,7 @@ func TestGCHeapFloor(t *testing.T) {
 	const floor = 64 << 20
 	raised := func(p int, l int64) bool { return p > before && l == min(floor+floorLimitHeadroom, beforeLimit) }
 	runtimes := func(p int, l int64) bool { return p == before && l == beforeLimit }
-	stop := startGCHeapFloor(floor)
+	stop := startGCHeapFloorClock(floor, now)
 	defer stop()
 	waitFor("raised over the runtime's, with a limit, for a small live heap allocating fast", true, raised)
 	waitFor("the runtime's once the allocations stop", false, runtimes)
