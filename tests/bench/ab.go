@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
@@ -186,7 +188,13 @@ func RunAB(ctx context.Context, o ABOptions, prefix string) ([]ABResult, error) 
 	var out []ABResult
 	for round := range o.Rounds {
 		for _, v := range o.Variants {
+			if ctx.Err() != nil {
+				return out, fmt.Errorf("interrupted before %s, round %d; the namespaces and agents are removed", v.Name, round)
+			}
 			r, err := runABOnce(ctx, tb, o, v, round, len(out))
+			if err != nil && ctx.Err() != nil {
+				return out, fmt.Errorf("interrupted during %s, round %d; the namespaces and agents are removed", v.Name, round)
+			}
 			if err != nil {
 				return out, fmt.Errorf("apiab: %s, round %d: %w", v.Name, round, err)
 			}
@@ -439,7 +447,11 @@ func ABMain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "apiab: profiles under %s\n", o.Work)
 	}
 	o.Out = stdout
-	rs, err := RunAB(context.Background(), o, fmt.Sprintf("ab%04x", os.Getpid()&0xffff))
+	// SIGINT or SIGTERM stops the run in progress and still removes what
+	// it made: the agents, the clients and the namespaces.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	rs, err := RunAB(ctx, o, fmt.Sprintf("ab%04x", os.Getpid()&0xffff))
 	if len(rs) > 0 {
 		fmt.Fprint(stdout, ABSummary(rs))
 	}
