@@ -23,7 +23,7 @@ type Options struct {
 	Nodes    []int         // ring sizes; default 3 and 5
 	Duration time.Duration // measurement window of each load phase; default 10 s
 	Warmup   time.Duration // default 1 s
-	Idle     time.Duration // window of the idle CPU phases; default 5 s
+	Idle     time.Duration // window of the idle CPU phases; default 15 s
 	Repeat   int           // runs of each full-load phase per system; default 2
 	Sizes    []int         // message sizes; default 1024 and 8192
 	// Senders selects the load shapes: false every node sends, true only
@@ -65,7 +65,7 @@ func (o *Options) setDefaults() {
 		o.Warmup = time.Second
 	}
 	if o.Idle == 0 {
-		o.Idle = 5 * time.Second
+		o.Idle = 15 * time.Second
 	}
 	if o.Repeat == 0 {
 		o.Repeat = 2
@@ -313,8 +313,18 @@ func (r *Report) cpgRun(ctx context.Context, c *Corosync, load CPGLoad) (atollbe
 	return atollbench.Summarize(rs)
 }
 
-// idleCPU returns the mean CPU use of pids over d, in percent of a core.
+// idleSettle is how long the idle phases wait after the last load
+// before measuring: the processes finish that load's work (the clients'
+// departures, the last deliveries, the collector returning the heap to
+// the kernel), so that the window measures a ring with nothing to do,
+// whatever load came before it (Corosync's idle follows its run at 1,000
+// msgs/s, Atoll's API idle the run at half of its maximum).
+const idleSettle = 2 * time.Second
+
+// idleCPU returns the mean CPU use of pids over d, after idleSettle, in
+// percent of a core.
 func idleCPU(pids []int, d time.Duration) (float64, error) {
+	time.Sleep(idleSettle)
 	each, err := agentsCPU(pids, d)
 	if err != nil {
 		return 0, err

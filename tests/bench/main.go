@@ -39,7 +39,7 @@ func CompareMain(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	)
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measurement window of each load phase")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "warm-up before each window")
-	fs.DurationVar(&o.Idle, "idle", 5*time.Second, "window of the idle CPU phases")
+	fs.DurationVar(&o.Idle, "idle", 15*time.Second, "window of the idle CPU phases, after 2 s without load (CPU time counts in 10 ms ticks: 15 s reads a process to 0.07 % of a core)")
 	fs.IntVar(&o.Repeat, "repeat", 2, "runs of each full-load phase per system")
 	fs.BoolVar(&o.Failover, "failover", true, "measure failover after kill -9")
 	fs.BoolVar(&o.Raw, "raw", true, "measure raw UDP multicast")
