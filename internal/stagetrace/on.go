@@ -72,15 +72,23 @@ func Mark(stage string, payload []byte) {
 }
 
 func dump() {
+	// Copy under the lock, sort and format outside it: the marks on the
+	// measured path wait for this lock, and sorting a long run's samples
+	// every second under it stalled them.
 	mu.Lock()
+	stages := slices.Clone(order)
+	copies := make([][]int64, len(stages))
+	for i, st := range stages {
+		copies[i] = slices.Clone(samples[st])
+	}
+	mu.Unlock()
 	var b bytes.Buffer
-	for _, st := range order {
-		s := slices.Clone(samples[st])
+	for i, st := range stages {
+		s := copies[i]
 		slices.Sort(s)
 		q := func(p float64) time.Duration { return time.Duration(s[min(len(s)-1, int(p*float64(len(s))))]) }
 		fmt.Fprintf(&b, "%-22s n %7d  p50 %8v  p90 %8v  p99 %8v  p99.9 %8v\n", st, len(s),
 			q(0.5).Round(time.Microsecond), q(0.9).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(0.999).Round(time.Microsecond))
 	}
-	mu.Unlock()
 	os.WriteFile(fmt.Sprintf("%s.%d", prefix, os.Getpid()), b.Bytes(), 0o644)
 }
