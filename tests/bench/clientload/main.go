@@ -274,7 +274,15 @@ func (l *load) view(ctx context.Context, v *client.View) (next time.Time, began 
 
 // generate sends from start to the end of the window and returns how many
 // messages it sent.
+//
+// A MulticastWait still waiting for room at the end of the window gives
+// up then: room comes only as the reader receives, and the reader stops
+// receiving at the end of the drain, so a wait past it never ended (it
+// hung an apiab run). What the window did not take is not sent.
 func (l *load) generate(ctx context.Context) uint64 {
+	start, windowEnd := l.rec.Start, l.rec.WindowEnd // set before this goroutine started
+	ctx, cancel := context.WithDeadline(ctx, windowEnd)
+	defer cancel()
 	var seq uint64
 	b := make([]byte, l.c.size) // the client copies it at each call
 	groups := []string{l.c.group}
@@ -290,7 +298,6 @@ func (l *load) generate(ctx context.Context) uint64 {
 		}
 		return true
 	}
-	start, windowEnd := l.rec.Start, l.rec.WindowEnd // set before this goroutine started
 	if !atollbench.Sleep(ctx, time.Until(start)) {
 		return seq
 	}

@@ -220,3 +220,35 @@ func TestPaceStopsAtWindowEnd(t *testing.T) {
 		t.Fatalf("%d messages sent, the first of them stalled past the end of the window; want 1", sent)
 	}
 }
+
+// TestGenerateStopsAtWindowEnd: a sender whose MulticastWait waits for
+// room that only the reader's Receive would give returns at the end of
+// the window instead of waiting for ever (the reader has stopped by then;
+// an apiab run hung so).
+func TestGenerateStopsAtWindowEnd(t *testing.T) {
+	sock := startAgent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, sock, client.WithName("stuck"), client.WithReceive())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Join(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	l := &load{c: config{node: "n1", group: "g", size: 1024}, cl: cl, rec: atollbench.NewRecorder("n1", io.Discard)}
+	l.rec.Begin(time.Now(), 0, 0, 500*time.Millisecond, 0)
+	done := make(chan uint64, 1)
+	go func() { done <- l.generate(context.Background()) }()
+	// Nobody receives: the agent's deliveries stay unread, the window fills
+	// and MulticastWait waits for room.
+	select {
+	case n := <-done:
+		if n == 0 {
+			t.Fatal("sent nothing in the window")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sender still waits 10 s after the end of its 500 ms window, with nobody receiving")
+	}
+}
