@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"os"
 	"slices"
 	"sync"
@@ -23,10 +24,70 @@ var (
 	base   time.Time
 	offset int64 // CLOCK_MONOTONIC at base
 
-	mu      sync.Mutex
-	order   []string
-	samples = map[string][]int64{}
+	mu    sync.Mutex
+	order []string
+	hists = map[string]*hist{}
 )
+
+// hist counts a stage's samples in buckets about 3 % wide (the first 64
+// nanoseconds exact, then 32 buckets per power of two), so that Mark and
+// the dump cost the same at any rate. Keeping every sample and sorting
+// them all at every dump cost the traced process a sort of all samples
+// since the start every second: at half of the ring's maximum through the
+// client API (18,000 msgs/s delivered at each of 3 nodes) some 100,000
+// more per stage each second, on the agent's one thread (GOMAXPROCS 1),
+// and with the sort under the lock every mark waited for it: the stage
+// builds' p99 was 74-82 ms where the plain build's was 15-38 ms in the
+// same minutes.
+type hist struct {
+	n      uint64
+	counts [nBuckets]uint64
+}
+
+const (
+	linear   = 64 // values below it have a bucket each
+	perPower = 32 // buckets per power of two above it
+	nBuckets = linear + (63-6)*perPower
+)
+
+// bucket returns v's bucket: v itself below linear, else the power of two
+// and the 5 bits under its top bit.
+func bucket(v int64) int {
+	if v < linear {
+		return int(max(v, 0))
+	}
+	shift := bits.Len64(uint64(v)) - 6 // v>>shift is in [32, 64)
+	return linear + (shift-1)*perPower + int(v>>shift) - perPower
+}
+
+// lower returns the smallest value of bucket b.
+func lower(b int) int64 {
+	if b < linear {
+		return int64(b)
+	}
+	b -= linear
+	shift := b/perPower + 1
+	return int64(b%perPower+perPower) << shift
+}
+
+func (h *hist) add(v int64) {
+	h.n++
+	h.counts[bucket(v)]++
+}
+
+// quantile returns the lower bound of the bucket of the sample at rank
+// p×n (0 ≤ p < 1), as the sorted samples' s[int(p×n)] was.
+func (h *hist) quantile(p float64) time.Duration {
+	rank := min(uint64(p*float64(h.n)), h.n-1)
+	var seen uint64
+	for b, c := range h.counts {
+		seen += c
+		if seen > rank {
+			return time.Duration(lower(b))
+		}
+	}
+	return 0
+}
 
 func start() {
 	prefix = os.Getenv("ATOLL_STAGETRACE")
@@ -64,30 +125,32 @@ func Mark(stage string, payload []byte) {
 	sent := int64(binary.LittleEndian.Uint64(payload[i+16:]))
 	now := offset + int64(time.Since(base))
 	mu.Lock()
-	if _, ok := samples[stage]; !ok {
+	h := hists[stage]
+	if h == nil {
+		h = new(hist)
+		hists[stage] = h
 		order = append(order, stage)
 	}
-	samples[stage] = append(samples[stage], now-sent)
+	h.add(now - sent)
 	mu.Unlock()
 }
 
 func dump() {
-	// Copy under the lock, sort and format outside it: the marks on the
-	// measured path wait for this lock, and sorting a long run's samples
-	// every second under it stalled them.
+	// Copy under the lock, format outside it: the marks on the measured
+	// path wait for this lock. A copy is a few kilobytes per stage at any
+	// rate (the buckets, not the samples).
 	mu.Lock()
 	stages := slices.Clone(order)
-	copies := make([][]int64, len(stages))
+	copies := make([]hist, len(stages))
 	for i, st := range stages {
-		copies[i] = slices.Clone(samples[st])
+		copies[i] = *hists[st]
 	}
 	mu.Unlock()
 	var b bytes.Buffer
 	for i, st := range stages {
-		s := copies[i]
-		slices.Sort(s)
-		q := func(p float64) time.Duration { return time.Duration(s[min(len(s)-1, int(p*float64(len(s))))]) }
-		fmt.Fprintf(&b, "%-22s n %7d  p50 %8v  p90 %8v  p99 %8v  p99.9 %8v\n", st, len(s),
+		h := &copies[i]
+		q := func(p float64) time.Duration { return h.quantile(p) }
+		fmt.Fprintf(&b, "%-22s n %7d  p50 %8v  p90 %8v  p99 %8v  p99.9 %8v\n", st, h.n,
 			q(0.5).Round(time.Microsecond), q(0.9).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(0.999).Round(time.Microsecond))
 	}
 	os.WriteFile(fmt.Sprintf("%s.%d", prefix, os.Getpid()), b.Bytes(), 0o644)

@@ -30,10 +30,10 @@ func TestMark(t *testing.T) {
 	Mark("x", p)
 	Mark("x", make([]byte, 40))
 	mu.Lock()
-	got := samples["x"]
+	h := hists["x"]
 	mu.Unlock()
-	if len(got) != 1 || got[0] < int64(5*time.Millisecond) || got[0] > int64(time.Second) {
-		t.Fatalf("samples %v, want one of at least 5ms", got)
+	if h == nil || h.n != 1 || h.quantile(0.5) < 5*time.Millisecond*31/32 || h.quantile(0.5) > time.Second {
+		t.Fatalf("histogram %v, want one sample of at least 5ms", h)
 	}
 	dump()
 	b, err := os.ReadFile(prefix + "." + itoa(os.Getpid()))
@@ -48,4 +48,33 @@ func itoa(i int) string {
 		b = append([]byte{byte('0' + i%10)}, b...)
 	}
 	return string(b)
+}
+
+// TestBuckets: every value lies in its bucket, whose width is at most
+// 1/32 of its lower bound (exact below 64 ns), and the quantiles of a
+// histogram are those of the sorted samples within that width.
+func TestBuckets(t *testing.T) {
+	for _, v := range []int64{0, 1, 63, 64, 65, 127, 128, 1000, 999_999, 1_000_000, 5_000_000, 1 << 40, 1<<62 + 12345, 1<<63 - 1} {
+		b := bucket(v)
+		lo := lower(b)
+		if b < 0 || b >= nBuckets || lo > v || b+1 < nBuckets && lower(b+1) <= v {
+			t.Fatalf("value %d: bucket %d [%d, %d)", v, b, lo, lower(b+1))
+		}
+		if v >= linear && b+1 < nBuckets && float64(lower(b+1)-lo) > float64(lo)/32 {
+			t.Fatalf("value %d: bucket %d is %d wide from %d", v, b, lower(b+1)-lo, lo)
+		}
+	}
+	var h hist
+	for v := int64(1); v <= 1000; v++ {
+		h.add(v * 1000) // 1 µs to 1 ms
+	}
+	for _, c := range []struct {
+		p    float64
+		want int64
+	}{{0.5, 501_000}, {0.9, 901_000}, {0.99, 991_000}} {
+		got := int64(h.quantile(c.p))
+		if got > c.want || float64(c.want-got) > float64(c.want)/32 {
+			t.Errorf("p%v = %d, want %d within 1/32 below", c.p*100, got, c.want)
+		}
+	}
 }
