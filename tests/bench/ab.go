@@ -137,6 +137,11 @@ type RingWindow struct {
 	RotSum    time.Duration
 	Msgs      uint64 // messages the node sent on the ring
 	Packets   uint64 // packets the node sent (tokens, retransmissions and the rest included)
+	// Held is the group loop's passes that held the local clients'
+	// messages back for a client that does not read fast enough
+	// (agent.Status ClientsHeld): a wait of the senders that the ring
+	// does not cause.
+	Held uint64
 }
 
 // String is "rot/s, mean rotation, msgs per visit, packets per visit".
@@ -144,9 +149,9 @@ func (w RingWindow) String() string {
 	if w.Rotations == 0 || w.Seconds <= 0 {
 		return "ring n1: no rotation"
 	}
-	return fmt.Sprintf("ring n1: %.0f rot/s mean %v, %.1f msgs %.1f pkts per visit",
+	return fmt.Sprintf("ring n1: %.0f rot/s mean %v, %.1f msgs %.1f pkts per visit, %d passes held",
 		float64(w.Rotations)/w.Seconds, (w.RotSum / time.Duration(w.Rotations)).Round(time.Microsecond),
-		float64(w.Msgs)/float64(w.Rotations), float64(w.Packets)/float64(w.Rotations))
+		float64(w.Msgs)/float64(w.Rotations), float64(w.Packets)/float64(w.Rotations), w.Held)
 }
 
 // String is the run's line: throughput, latency, CPU per message.
@@ -258,7 +263,8 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 		}
 		ring = RingWindow{Seconds: time.Since(t0).Seconds(),
 			Rotations: b.TokenRotation.Count - a.TokenRotation.Count, RotSum: b.TokenRotation.Sum - a.TokenRotation.Sum,
-			Msgs: b.Counters.MessagesSent - a.Counters.MessagesSent, Packets: b.Counters.PacketsOut - a.Counters.PacketsOut}
+			Msgs: b.Counters.MessagesSent - a.Counters.MessagesSent, Packets: b.Counters.PacketsOut - a.Counters.PacketsOut,
+			Held: b.Counters.ClientsHeld - a.Counters.ClientsHeld}
 	})
 	rs, _, err := runClients(ctx, o.Nodes, "clientload", func(i int) []string {
 		argv := load.argv(ag, i)
