@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,16 @@ func TestProcSelf(t *testing.T) {
 	if rss, err := ProcMaxRSS(0); err != nil || rss <= 0 {
 		t.Errorf("ProcMaxRSS = %d, %v", rss, err)
 	}
+	if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(os.Getpid()) + "/schedstat"); err == nil {
+		a, err := ProcSchedStat(0)
+		for i := 0; i < 1e6; i++ {
+			_ = i * i
+		}
+		b, err2 := ProcSchedStat(0)
+		if err != nil || err2 != nil || a.Runs == 0 || b.Run < a.Run || b.Runs < a.Runs {
+			t.Errorf("ProcSchedStat = %+v, %v then %+v, %v", a, err, b, err2)
+		}
+	}
 	c := NewMonoClock()
 	if d := MonoNow() - c.Ns(time.Now()); d < -int64(time.Millisecond) || d > int64(time.Millisecond) {
 		t.Errorf("monotonic clock conversion is off by %v", time.Duration(d))
@@ -173,5 +184,20 @@ func TestMonoClockPreempted(t *testing.T) {
 	want := int64(5*time.Second + time.Hour)
 	if d := time.Duration(c.Ns(probe) - want); d < -time.Microsecond || d > time.Microsecond {
 		t.Errorf("conversion off by %v after one preempted reading; want within 1µs", d)
+	}
+}
+
+func TestParseSchedStat(t *testing.T) {
+	s, err := parseSchedStat("5863933 6432581 8\n")
+	if err != nil || s != (SchedStat{Run: 5863933, Wait: 6432581, Runs: 8}) {
+		t.Errorf("parseSchedStat = %+v, %v", s, err)
+	}
+	if d := (SchedStat{Run: 10, Wait: 20, Runs: 3}).Sub(SchedStat{Run: 4, Wait: 5, Runs: 1}); d != (SchedStat{Run: 6, Wait: 15, Runs: 2}) {
+		t.Errorf("Sub = %+v", d)
+	}
+	for _, bad := range []string{"", "1 2", "1 2 x", "1 2 3 4"} {
+		if _, err := parseSchedStat(bad); err == nil {
+			t.Errorf("parseSchedStat(%q) did not fail", bad)
+		}
 	}
 }

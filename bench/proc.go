@@ -118,3 +118,68 @@ func newMonoClock(now func() time.Time, mono func() int64, tries int) MonoClock 
 
 // Ns returns t as CLOCK_MONOTONIC nanoseconds.
 func (c MonoClock) Ns(t time.Time) int64 { return c.offset + int64(t.Sub(c.base)) }
+
+// SchedStat is what the kernel's scheduler counted for a process, summed
+// over its threads (/proc/PID/task/*/schedstat): time on a CPU, time spent
+// runnable but waiting for a CPU (the run queue), and the times a thread
+// was put on a CPU. Over a window, Wait per Runs is how long a thread that
+// was woken waited for a CPU on average: on a host whose cores are busy,
+// every hand-off between processes (client → agent → ring → agent →
+// client) pays it.
+type SchedStat struct {
+	Run, Wait time.Duration
+	Runs      uint64
+}
+
+// Sub returns s − t.
+func (s SchedStat) Sub(t SchedStat) SchedStat {
+	return SchedStat{Run: s.Run - t.Run, Wait: s.Wait - t.Wait, Runs: s.Runs - t.Runs}
+}
+
+// ProcSchedStat returns a process's SchedStat: the sum over its threads
+// that exist now (a thread that ended takes its counts with it); pid 0
+// means this process. It needs a kernel with schedstats (CONFIG_SCHEDSTATS
+// or CONFIG_SCHED_INFO).
+func ProcSchedStat(pid int) (SchedStat, error) {
+	dir := "/proc/self/task"
+	if pid != 0 {
+		dir = fmt.Sprintf("/proc/%d/task", pid)
+	}
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return SchedStat{}, fmt.Errorf("bench: scheduler statistics: %w", err)
+	}
+	var s SchedStat
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended
+		}
+		ts, err := parseSchedStat(string(b))
+		if err != nil {
+			return SchedStat{}, fmt.Errorf("bench: %s/%s/schedstat: %w", dir, t.Name(), err)
+		}
+		s.Run += ts.Run
+		s.Wait += ts.Wait
+		s.Runs += ts.Runs
+	}
+	return s, nil
+}
+
+// parseSchedStat parses one thread's schedstat line: nanoseconds on a
+// CPU, nanoseconds waiting on a run queue, timeslices run.
+func parseSchedStat(line string) (SchedStat, error) {
+	f := strings.Fields(line)
+	if len(f) != 3 {
+		return SchedStat{}, fmt.Errorf("%d fields in %q, want 3", len(f), line)
+	}
+	var v [3]uint64
+	for i := range f {
+		n, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return SchedStat{}, err
+		}
+		v[i] = n
+	}
+	return SchedStat{Run: time.Duration(v[0]), Wait: time.Duration(v[1]), Runs: v[2]}, nil
+}

@@ -142,6 +142,32 @@ type RingWindow struct {
 	// (agent.Status ClientsHeld): a wait of the senders that the ring
 	// does not cause.
 	Held uint64
+	// Sched is what the kernel's scheduler counted for each agent over
+	// the window (atollbench.ProcSchedStat): how long its threads waited
+	// for a CPU, runnable, and how often they were put on one.
+	Sched []atollbench.SchedStat
+}
+
+// SchedString is each agent's wait for a CPU over the window: the share
+// of the window its threads spent runnable on a run queue (summed over
+// threads), and the mean wait per time a thread was put on a CPU. Every
+// hand-off between the processes on a message's path pays about the
+// mean; a p99 far above the rotation with these high is the host's load,
+// not a wait of Atoll's.
+func (w RingWindow) SchedString() string {
+	if len(w.Sched) == 0 || w.Seconds <= 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("runq wait:")
+	for i, s := range w.Sched {
+		per := time.Duration(0)
+		if s.Runs > 0 {
+			per = s.Wait / time.Duration(s.Runs)
+		}
+		fmt.Fprintf(&b, " n%d %.0f%% %v", i+1, 100*s.Wait.Seconds()/w.Seconds, per.Round(time.Microsecond))
+	}
+	return b.String()
 }
 
 // String is "rot/s, mean rotation, msgs per visit, packets per visit".
@@ -174,7 +200,11 @@ func (r ABResult) String() string {
 			fmt.Fprintf(&b, " n%d %.1f", i+1, m)
 		}
 	}
-	fmt.Fprintf(&b, "  %s  retx %d tokretx %d  loadavg %s", r.Ring, r.Retransmits, r.TokenRetransmits, r.LoadAvg)
+	fmt.Fprintf(&b, "  %s", r.Ring)
+	if s := r.Ring.SchedString(); s != "" {
+		fmt.Fprintf(&b, "  %s", s)
+	}
+	fmt.Fprintf(&b, "  retx %d tokretx %d  loadavg %s", r.Retransmits, r.TokenRetransmits, r.LoadAvg)
 	return b.String()
 }
 
@@ -254,10 +284,12 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 		sock := filepath.Join(ag.DataDir(0), agent.AdminSocketName)
 		t0 := time.Now()
 		a, err := agentStatus(pctx, sock)
+		sa := agentsSched(ag.Pids)
 		if err != nil || !atollbench.Sleep(pctx, max(o.Duration-time.Second, time.Second)) {
 			return
 		}
 		b, err := agentStatus(pctx, sock)
+		sb := agentsSched(ag.Pids)
 		if err != nil {
 			return
 		}
@@ -265,6 +297,11 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 			Rotations: b.TokenRotation.Count - a.TokenRotation.Count, RotSum: b.TokenRotation.Sum - a.TokenRotation.Sum,
 			Msgs: b.Counters.MessagesSent - a.Counters.MessagesSent, Packets: b.Counters.PacketsOut - a.Counters.PacketsOut,
 			Held: b.Counters.ClientsHeld - a.Counters.ClientsHeld}
+		if len(sa) == len(ag.Pids) && len(sb) == len(sa) {
+			for i := range sa {
+				ring.Sched = append(ring.Sched, sb[i].Sub(sa[i]))
+			}
+		}
 	})
 	rs, _, err := runClients(ctx, o.Nodes, "clientload", func(i int) []string {
 		argv := load.argv(ag, i)
@@ -308,6 +345,20 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 		r.ClientUs = append(r.ClientUs, cpuPerMessage(n.CPUS, n))
 	}
 	return r, nil
+}
+
+// agentsSched returns each process's scheduler counts, none if one
+// cannot be read (a kernel without schedstats).
+func agentsSched(pids []int) []atollbench.SchedStat {
+	var out []atollbench.SchedStat
+	for _, pid := range pids {
+		s, err := atollbench.ProcSchedStat(pid)
+		if err != nil {
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // cpuPerMessage is cpu seconds over a node's CPU window, scaled to its
