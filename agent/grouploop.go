@@ -521,7 +521,7 @@ func (a *Agent) submitGroups(now time.Time) {
 			_, err := a.node.SubmitClass(now, s.Class, s.Svc, s.Payload)
 			if err == nil {
 				if p != nil {
-					p.sent(len(s.Payload))
+					p.took(len(s.Payload))
 				}
 				if stagetrace.On {
 					stagetrace.Mark("3 ring.submit", s.Payload)

@@ -28,18 +28,17 @@ import (
 // size): the domain's stream, which its slowest link bounds, is spread
 // over time instead of arriving at once. PaceFactor leaves room for the
 // site's Ups and the domain's Downs together, and for the catch-up of a
-// new gateway, several times over; a message waits for at most a burst
-// divided by that rate (a rotation's worth of the domain at
-// 1/PaceFactor of a rotation), a small part of a class whose budget is
-// a WAN's. Pacing never makes a message wait longer than a
+// new gateway, several times over. Pacing never makes a message wait longer than a
 // PaceBudgetShare of its class's budget: when the class's waiting bytes
 // would take longer than that at the rate (more traffic than the slowest
 // link suggests: each site's own link to a far site may carry its share,
-// or a new gateway's catch-up), the excess goes at once, so pacing smooths
-// the class's traffic and never throttles it. A class with a domain that
-// declares no bandwidth is not paced (nothing bounds its traffic to
-// compare with). What waits stays in the group loop's queue, in order
-// within its class, as when the ring pushes back (submitGroups).
+// or a new gateway's catch-up), the class goes faster, at the least rate
+// that sends each waiting message within that wait of its arrival, so
+// pacing spreads the class's bursts and never throttles its throughput. A
+// class with a domain that declares no bandwidth is not paced (nothing
+// bounds its traffic to compare with). What waits stays in the group
+// loop's queue, in order within its class, as when the ring pushes back
+// (submitGroups).
 
 // PaceFactor is how many times the slowest declared link's bandwidth a
 // looser send class may send at on the site's ring.
@@ -51,47 +50,83 @@ const PaceFactor = 8
 const PaceBudgetShare = 40
 
 // pacer is a token bucket of bytes for one send class (driver's loop).
+// It refills at the class's rate, or faster while that would keep a
+// waiting message past its deadline (its arrival plus delay): at the
+// least rate that sends every waiting byte by its deadline, so that a
+// burst larger than the rate sends in delay is spread evenly over delay
+// instead of going partly at once.
 type pacer struct {
-	rate  float64 // bytes per second
-	depth float64 // the most bytes sent at once after a quiet time
-	delay float64 // the longest wait pacing may add, in seconds
-	// excess is, during one submitGroups, the class's waiting bytes
-	// beyond what rate sends in delay: they go regardless of avail.
-	excess float64
-	avail  float64 // what the class may send now; negative after a message larger than what was left
-	last   time.Time
+	rate  float64       // bytes per second
+	depth float64       // the most bytes sent at once after a quiet time
+	delay time.Duration // the longest wait pacing may add
+
+	cur   float64   // the rate in effect since last: rate, or more for a deadline (start)
+	avail float64   // what the class may send now; negative after a message larger than what was left
+	last  time.Time // the last refill
+
+	// The class's bytes in arrival order: queued and sent count every
+	// byte that arrived (was waiting at a start) and went to the ring;
+	// arrivals[i] says that the bytes up to end arrived by at.
+	queued, sent float64
+	arrivals     []arrival
 }
 
-// refill adds what rate gave since the last refill.
+type arrival struct {
+	end float64
+	at  time.Time
+}
+
+// refill adds what the rate in effect gave since the last refill.
 func (p *pacer) refill(now time.Time) {
 	if p.last.IsZero() {
 		p.avail, p.last = p.depth, now
 		return
 	}
 	if dt := now.Sub(p.last); dt > 0 {
-		p.avail = math.Min(p.depth, p.avail+dt.Seconds()*p.rate)
+		p.avail = math.Min(p.depth, p.avail+dt.Seconds()*p.cur)
 		p.last = now
 	}
 }
 
 // start begins a submitGroups pass in which waiting bytes of the class
-// wait for the ring.
+// wait for the ring: it notes those that arrived since the last pass and
+// sets the rate for their deadlines.
 func (p *pacer) start(now time.Time, waiting int) {
 	p.refill(now)
-	p.excess = float64(waiting) - max(p.avail, 0) - p.rate*p.delay
+	w := float64(waiting)
+	if in := w - (p.queued - p.sent); in > 0 {
+		p.queued += in
+		p.arrivals = append(p.arrivals, arrival{end: p.queued, at: now})
+	} else if in < 0 {
+		p.sent = p.queued - w // not ours to explain: count it gone
+	}
+	drop := 0
+	for drop < len(p.arrivals) && p.arrivals[drop].end <= p.sent {
+		drop++
+	}
+	p.arrivals = append(p.arrivals[:0], p.arrivals[drop:]...)
+	// What is past its deadline goes now; the rest by its deadline.
+	for _, a := range p.arrivals {
+		if a.at.Add(p.delay).After(now) {
+			break
+		}
+		p.avail = max(p.avail, a.end-p.sent)
+	}
+	p.cur = p.rate
+	for _, a := range p.arrivals {
+		if left := a.at.Add(p.delay).Sub(now).Seconds(); left > 0 {
+			p.cur = max(p.cur, (a.end-p.sent-max(p.avail, 0))/left)
+		}
+	}
 }
 
 // ready reports whether the class may send a message now.
-func (p *pacer) ready() bool { return p.avail > 0 || p.excess > 0 }
+func (p *pacer) ready() bool { return p.avail > 0 }
 
-// sent takes n bytes from the bucket, or from the excess once the
-// bucket is empty.
-func (p *pacer) sent(n int) {
-	if p.avail > 0 {
-		p.avail -= float64(n)
-	} else {
-		p.excess -= float64(n)
-	}
+// took takes n bytes sent from the bucket.
+func (p *pacer) took(n int) {
+	p.avail -= float64(n)
+	p.sent += float64(n)
 }
 
 // next returns when the class may send again.
@@ -99,7 +134,7 @@ func (p *pacer) next() time.Time {
 	if p.avail > 0 {
 		return p.last
 	}
-	return p.last.Add(time.Duration((-p.avail + 1) / p.rate * float64(time.Second)))
+	return p.last.Add(time.Duration((-p.avail + 1) / p.cur * float64(time.Second)))
 }
 
 // newPacers returns the pacers of the node's send classes (nil for an
@@ -138,7 +173,7 @@ func (a *Agent) newPacers(maxPacket int) []*pacer {
 		if out == nil {
 			out = make([]*pacer, qos.MaxClasses)
 		}
-		out[class] = &pacer{rate: r, depth: float64(qos.LooseVisitPackets * maxPacket), delay: delay[class].Seconds()}
+		out[class] = &pacer{rate: r, cur: r, depth: float64(qos.LooseVisitPackets * maxPacket), delay: delay[class]}
 	}
 	return out
 }

@@ -63,7 +63,7 @@ groups:
 		switch {
 		case class == send["global"]:
 			// a-c, the slowest link of a+b+c: 1 Mbit/s.
-			if p == nil || p.rate != PaceFactor*1e6/8 || p.depth != qos.LooseVisitPackets*1400 || p.delay != 0.025 {
+			if p == nil || p.rate != PaceFactor*1e6/8 || p.depth != qos.LooseVisitPackets*1400 || p.delay != 25*time.Millisecond {
 				t.Errorf("send class %d (global): pacer %+v; want %d B/s, a burst of %d B, at most 25 ms added (1 s / %d)", class, p, PaceFactor*1_000_000/8, qos.LooseVisitPackets*1400, PaceBudgetShare)
 			}
 		case p != nil:
@@ -80,12 +80,15 @@ groups:
 func TestPaceLooseClass(t *testing.T) {
 	const size, rate = 1000, 100_000 // 100 messages/s
 	for _, tc := range []struct {
-		delay   time.Duration
-		atOnce  int // of the 40 class-2 messages, at the first pass
-		in100ms int // by 100 ms, at the passes asked for
+		delay           time.Duration
+		atOnce          int // of the 40 class-2 messages, at the first pass
+		in50ms, in100ms int // by 50 and 100 ms, at the passes asked for
 	}{
-		{delay: time.Second, atOnce: 4, in100ms: 14},             // 4 of the burst, then 10 in 100 ms
-		{delay: 100 * time.Millisecond, atOnce: 30, in100ms: 40}, // 40 KB: 4 KB now, 10 KB in the delay, the other 26 at once
+		// 4 of the burst, then 100 a second.
+		{delay: time.Second, atOnce: 4, in50ms: 9, in100ms: 14},
+		// 4 of the burst, then the other 36 spread over the 100 ms that
+		// none of them may wait beyond (360 a second), not at once.
+		{delay: 100 * time.Millisecond, atOnce: 4, in50ms: 22, in100ms: 40},
 	} {
 		t.Run(tc.delay.String(), func(t *testing.T) {
 			node, err := localring.New(localring.DefaultLAN("a-1"))
@@ -96,7 +99,7 @@ func TestPaceLooseClass(t *testing.T) {
 			node.Start(now)
 			a := &Agent{node: node, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			a.pace = make([]*pacer, 3)
-			a.pace[2] = &pacer{rate: rate, depth: 4 * size, delay: tc.delay.Seconds()}
+			a.pace[2] = &pacer{rate: rate, cur: rate, depth: 4 * size, delay: tc.delay}
 			for range 40 {
 				a.gr.out = append(a.gr.out, groups.Submit{Svc: localring.Agreed, Payload: make([]byte, size), Class: 2})
 			}
@@ -111,12 +114,17 @@ func TestPaceLooseClass(t *testing.T) {
 			if want := now.Add(10 * time.Millisecond); a.paceNext.Before(now) || a.paceNext.After(want) {
 				t.Errorf("next pass asked for %v after the start, want within %v", a.paceNext.Sub(now), want.Sub(now))
 			}
-			// Passes when asked, for 100 ms.
-			for end := now.Add(100 * time.Millisecond); !a.paceNext.IsZero() && !a.paceNext.After(end); {
-				a.submitGroups(a.paceNext)
-			}
-			if got := node.PendingClass(2); got < tc.in100ms-1 || got > tc.in100ms {
-				t.Errorf("class 2 after 100 ms at 100 messages/s: %d at the ring, want %d", got, tc.in100ms)
+			// Passes when asked, for 50 and 100 ms.
+			for _, by := range []struct {
+				d    time.Duration
+				want int
+			}{{50 * time.Millisecond, tc.in50ms}, {100 * time.Millisecond, tc.in100ms}} {
+				for end := now.Add(by.d); !a.paceNext.IsZero() && !a.paceNext.After(end); {
+					a.submitGroups(a.paceNext)
+				}
+				if got := node.PendingClass(2); got < by.want-1 || got > by.want+1 {
+					t.Errorf("class 2 after %v: %d at the ring, want %d", by.d, got, by.want)
+				}
 			}
 			if got := len(a.gr.out); got != 40-node.PendingClass(2) {
 				t.Errorf("%d messages left for later passes, want %d", got, 40-node.PendingClass(2))
@@ -132,5 +140,46 @@ func TestPaceLooseClass(t *testing.T) {
 				t.Errorf("nothing waits, but a pass is asked for at %v", a.paceNext)
 			}
 		})
+	}
+}
+
+// TestPaceDeadline: when the driver's passes come late (a busy host), a
+// message that waited its class's delay goes at once with everything
+// before it; a burst that arrives later has deadlines of its own.
+func TestPaceDeadline(t *testing.T) {
+	node, err := localring.New(localring.DefaultLAN("a-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	node.Start(now)
+	const size = 1000
+	a := &Agent{node: node, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a.pace = make([]*pacer, 3)
+	a.pace[2] = &pacer{rate: 100_000, cur: 100_000, depth: 4 * size, delay: 100 * time.Millisecond}
+	burst := func() {
+		for range 20 {
+			a.gr.out = append(a.gr.out, groups.Submit{Svc: localring.Agreed, Payload: make([]byte, size), Class: 2})
+		}
+	}
+	burst()
+	a.submitGroups(now)
+	if got := node.PendingClass(2); got != 4 {
+		t.Fatalf("%d at the ring at once, want 4", got)
+	}
+	// The next pass 60 ms later, where one was asked for within 10 ms;
+	// a second burst arrived meanwhile.
+	burst()
+	a.submitGroups(now.Add(60 * time.Millisecond))
+	if got := node.PendingClass(2); got > 4+12 {
+		t.Errorf("after 60 ms: %d at the ring, want at most 16 (what the first burst's deadline asks)", got)
+	}
+	a.submitGroups(now.Add(110 * time.Millisecond))
+	if got := node.PendingClass(2); got < 20 || got >= 40 {
+		t.Errorf("past the first burst's deadline: %d at the ring, want all of the first burst and not the whole second", got)
+	}
+	a.submitGroups(now.Add(170 * time.Millisecond))
+	if got := node.PendingClass(2); got != 40 {
+		t.Errorf("past the second burst's deadline: %d at the ring, want 40", got)
 	}
 }
