@@ -73,8 +73,6 @@ type Agent struct {
 	fed          *fedManager    // nil unless the node is a gateway with certificates
 	doms         []*domainLayer // the federation domains of the node's site; owned by the group loop
 	classes      *qos.Table     // the topology file's latency classes ranked into send classes; nil without federation domains
-	pace         []*pacer       // by send class: the pacing of the looser classes (pace.go); nil, or nil entries, for none
-	paceNext     time.Time      // when a paced class that has messages waiting may send again; zero when none waits (driver's loop)
 	hov          handovers      // this node's handover requests waiting for the ring; owned by the group loop
 
 	started time.Time
@@ -252,7 +250,6 @@ func New(cfg Config) (a *Agent, err error) {
 	if err := a.newDomains(); err != nil {
 		return a, err
 	}
-	a.pace = a.newPacers(a.ringSettings.MaxPacketBytes)
 	a.setSendQueueLimits()
 
 	if cfg.TracePath != "" {

@@ -484,45 +484,18 @@ func (gr *groupRunner) eventsWait() bool {
 
 // submitGroups hands the group loop's ring messages to the ring, each in
 // its send class (groups.Submit.Class), in order within each class; once
-// the ring pushes back on a class, or a looser class's pace holds it
-// (pace.go; the driver then runs a pass when it may send again), that
-// class's messages wait for the next pass, in order, and the other
-// classes' go on (driver's loop).
+// the ring pushes back on a class, that class's messages wait for the
+// next pass, in order, and the other classes' go on (driver's loop).
 func (a *Agent) submitGroups(now time.Time) {
 	gr := &a.gr
 	gr.mu.Lock()
 	defer gr.mu.Unlock()
-	var full uint16 // the classes the ring pushed back on, or whose pace holds them (pace.go)
+	var full uint16 // the classes the ring pushed back on
 	kept := 0
-	a.paceNext = time.Time{}
-	if a.pace != nil {
-		var waiting [16]int // by class: the bytes in gr.out
-		for _, s := range gr.out {
-			waiting[s.Class] += len(s.Payload)
-		}
-		for c, p := range a.pace {
-			if p != nil {
-				p.start(now, waiting[c])
-			}
-		}
-	}
 	for i, s := range gr.out {
 		if full&(1<<s.Class) == 0 {
-			p := a.pacer(s.Class)
-			if p != nil && !p.ready() {
-				full |= 1 << s.Class
-				if t := p.next(); a.paceNext.IsZero() || t.Before(a.paceNext) {
-					a.paceNext = t
-				}
-				gr.out[kept] = gr.out[i]
-				kept++
-				continue
-			}
 			_, err := a.node.SubmitClass(now, s.Class, s.Svc, s.Payload)
 			if err == nil {
-				if p != nil {
-					p.took(len(s.Payload))
-				}
 				if stagetrace.On {
 					stagetrace.Mark("3 ring.submit", s.Payload)
 				}
@@ -538,12 +511,4 @@ func (a *Agent) submitGroups(now time.Time) {
 	}
 	clear(gr.out[kept:])
 	gr.out = gr.out[:kept]
-}
-
-// pacer returns the pacer of a send class, nil when it is not paced.
-func (a *Agent) pacer(class int) *pacer {
-	if class < len(a.pace) {
-		return a.pace[class]
-	}
-	return nil
 }

@@ -73,13 +73,7 @@ func (a *Agent) newDriver() (err error) {
 				a.submitGroups(now)
 				ls.load.run(now, a.node, &ls.loadSubs)
 			},
-			Deadline: func() time.Time {
-				next := ls.load.deadline()
-				if p := a.paceNext; !p.IsZero() && (next.IsZero() || p.Before(next)) {
-					next = p // a paced class may send again (submitGroups)
-				}
-				return next
-			},
+			Deadline: ls.load.deadline,
 			Leaving: func(now time.Time) {
 				ls.now = now
 				a.mu.Lock()
