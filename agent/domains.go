@@ -569,7 +569,8 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 	// What the stream's announcements changed takes effect at the
 	// federation's next configuration (gateway/domconf): the announcing
 	// site's active gateway has its member form the ring again, once the
-	// ring it is in has settled (bridge.Site.Settled).
+	// ring it is in has settled (bridge.Site.Settled), at the member's
+	// next token visit (gateway.Runner.Reform, gateway.ReformAsk).
 	// An ask not carried out yet is dropped at a regular configuration
 	// of the federation that came after it (Ready.Covered): the change
 	// takes effect there, or its round asks again.

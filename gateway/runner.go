@@ -326,7 +326,10 @@ type Runner struct {
 	incs    map[string]uint64 // members of the last regular configuration; loop only
 	// seen is, per peer site, the highest incarnation of it the node had
 	// heard of at the last check (redialStale); loop only.
-	seen    map[string]uint64
+	seen map[string]uint64
+	// reform is an ask to form the ring again (Reform) not carried out
+	// yet: it waits for the member's next token visit; loop only.
+	reform  *ReformAsk
 	traceOK bool
 }
 
@@ -562,13 +565,70 @@ func (r *Runner) Fence(site string, inc uint64) {
 	r.d.Do(func(now time.Time) { r.node.Fence(now, localring.NodeID(site), inc) })
 }
 
-// Reform asks the member to form its ring again (localring.Node.Reform):
-// an operational member starts a membership round at once, which with
-// every site reachable gives the same sites a new federation
+// Reform asks the member to form its ring again (localring.Node.Reform)
+// at its next token visit in the ring it is in (ReformAsk): with every
+// site reachable that gives the same sites a new federation
 // configuration (gateway/domconf installs the domain's node-level
 // configuration changes there). Safe from any goroutine.
 func (r *Runner) Reform() {
-	r.d.Do(func(now time.Time) { r.node.Reform(now) })
+	r.d.Do(func(now time.Time) { r.reform = NewReformAsk(r.node) })
+}
+
+// ReformAsk is an ask for a federation ring member to form its ring
+// again (localring.Node.Reform), carried out at the member's first token
+// visit after the ask, in the ring it was in, and dropped when the
+// member left that ring or started a membership round first (the new
+// ring's configuration covers the ask, as domconf's Ready.Covered says).
+//
+// The wait is a token rotation at most. A gateway asks when its site
+// applies the stream up to its own announcement (domconf Ready.Reform),
+// and that needs the ring's entry of the domain's configuration there,
+// which a continuing entry holds back behind the Safe messages before it
+// until a mark (bridge, "Failover without a configuration change"): the
+// Ack that makes the mark is Safe, and the other members deliver it at
+// their own next token visits, up to a rotation later. Formed again at
+// once, the ring stopped a member that had not delivered it yet (the
+// join came before the token), and that site's domain stayed without its
+// configuration, and without a delivery, for the whole membership round
+// of the ring formed again: hiersim's gateway crash, seeds 444, 490, 568,
+// 660, 779, 782 and 994 of 1-1000, 0.6-0.75 s more (TestTakeoverTimeline
+// checks that no site applies the entry after the ring formed again).
+// Every member that delivers the Ack at a visit saw, at that visit and
+// at its previous one, a token whose aru every member's aru was at least
+// by then (localring: Safe when the aru of the last two visits covers
+// it), so by the asking member's next visit every other member has had
+// the token once since, with such an aru, and delivered it.
+type ReformAsk struct {
+	ring   localring.RingID
+	visits uint64 // the member's token visits (Stats.Rotation.Count) at the ask
+}
+
+// NewReformAsk returns an ask for node's ring, nil when it is in none.
+func NewReformAsk(node *localring.Node) *ReformAsk {
+	c := node.Configuration()
+	if c == nil {
+		return nil
+	}
+	return &ReformAsk{ring: c.Ring, visits: node.Stats().Rotation.Count}
+}
+
+// Due reports whether the ask is to be carried out now (the member had a
+// token visit since the ask, in the same ring, and is operational), and
+// whether it is still pending (neither carried out nor dropped).
+func (a *ReformAsk) Due(node *localring.Node) (due, pending bool) {
+	if a == nil {
+		return false, false
+	}
+	c := node.Configuration()
+	switch {
+	case c == nil || c.Ring != a.ring:
+		return false, false // the member left the ring: its configuration covers the ask
+	case node.State() != "operational":
+		return false, false // a membership round is under way: its ring comes after everything delivered (localring.Node.Reform)
+	case node.Stats().Rotation.Count > a.visits:
+		return true, false
+	}
+	return false, true
 }
 
 // SupersededBy returns the incarnation of the site's member that fenced
@@ -623,6 +683,13 @@ func (r *Runner) pass(now time.Time) {
 	ns := r.node.Stats()
 	r.st.Counters = ringCounters(&ns)
 	r.mu.Unlock()
+	if due, pending := r.reform.Due(r.node); due {
+		r.log.Info("federation ring forms again, as asked, at the member's first token visit since the ask")
+		r.node.Reform(now)
+		r.reform = nil
+	} else if !pending {
+		r.reform = nil
+	}
 	if r.cfg.Pass != nil {
 		r.cfg.Pass(now, r.node)
 	}

@@ -51,9 +51,11 @@
 //     announcement asks for one, once (Ready.Reform): its driver, on the
 //     site's active gateway, has the federation ring member form the ring
 //     again (localring.Node.Reform) once the ring it is in has settled
-//     (bridge.Site.Settled). An ask not carried out when the stream
-//     brings the federation's next regular configuration is dropped
-//     there (Ready.Covered): the change takes effect at it, or the round
+//     (bridge.Site.Settled), at the member's next token visit
+//     (gateway.ReformAsk: every other site has then delivered what this
+//     one had, the mark its entry waits behind included). An ask not
+//     carried out when the stream brings the federation's next regular
+//     configuration is dropped there (Ready.Covered): the change takes effect at it, or the round
 //     it opens asks again once its announcements are in (carried out,
 //     it formed a ring that changed nothing: after a heal, an ask of a
 //     component's round just before the merge's entry; gateway/hiersim

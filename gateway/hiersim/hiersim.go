@@ -46,6 +46,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/federation"
+	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/gateway/bridge"
 	"github.com/atoll-gcs/atoll/gateway/domconf"
 	"github.com/atoll-gcs/atoll/internal/tracemap"
@@ -319,6 +320,10 @@ type node struct {
 	// rings formed; continued the federation configurations it went
 	// through without one (bridge.DomainConf.Continues).
 	installs, continued int
+	// reformAsk is the ask handed to its federation member, carried out at
+	// the member's next token visit (gateway.ReformAsk, as the agent's
+	// runner does).
+	reformAsk *gateway.ReformAsk
 }
 
 type site struct {
@@ -800,9 +805,20 @@ func (h *hier) flushSubmissions() {
 					n.reform = false
 				}
 				if n.reform && n.b.Settled() {
-					h.fx.reforms++
-					h.fed.Reform(n.fslot)
+					// As the agent: the runner carries the ask out at its
+					// member's next token visit (gateway.ReformAsk).
+					n.reformAsk = gateway.NewReformAsk(h.fed.Node(n.fslot))
 					n.reform = false
+				}
+				switch due, pending := n.reformAsk.Due(h.fed.Node(n.fslot)); {
+				case due:
+					h.fx.reforms++
+					h.tl.reform(h.fed.Elapsed())
+					h.fed.Reform(n.fslot)
+					n.reformAsk = nil
+				case !pending && n.reformAsk != nil:
+					h.logf("%s drops its request to form the ring again: its member left the ring or started a membership round first", n.id)
+					n.reformAsk = nil
 				}
 			}
 			n.reform = n.reform && n.b.Active()

@@ -26,6 +26,11 @@ type Takeover struct {
 	// standby became the active gateway (and started its federation
 	// member).
 	LocalRing, Term time.Duration
+	// Reform is when the federation ring was first formed again at a
+	// View's ask (domconf Ready.Reform: the victim site's announcement
+	// without the dead gateway takes effect at the ring after the
+	// failover's).
+	Reform time.Duration
 	// By site: FedRing, when its gateway's federation member installed a
 	// regular configuration of every site; CaughtUp, when its gateway
 	// applied a catch-up (only a site that was behind: the victim's);
@@ -45,7 +50,7 @@ type Takeover struct {
 // String is the timeline on one line per site.
 func (t *Takeover) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s's gateway killed: local ring without it +%v, standby active +%v", t.Victim, ms(t.LocalRing), ms(t.Term))
+	fmt.Fprintf(&b, "%s's gateway killed: local ring without it +%v, standby active +%v, ring formed again at a View's ask +%v", t.Victim, ms(t.LocalRing), ms(t.Term), ms(t.Reform))
 	sites := make([]string, 0, len(t.Gap))
 	for s := range t.Gap {
 		sites = append(sites, s)
@@ -111,6 +116,13 @@ func (tl *timeline) localInstall(s *site, c *localring.Configuration, now time.D
 func (tl *timeline) term(now time.Duration) {
 	if tl != nil && tl.t.Term == 0 {
 		tl.t.Term = now - tl.kill
+	}
+}
+
+// reform marks the first ring formed again at a View's ask.
+func (tl *timeline) reform(now time.Duration) {
+	if tl != nil && tl.t.Reform == 0 {
+		tl.t.Reform = now - tl.kill
 	}
 }
 

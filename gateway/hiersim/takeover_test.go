@@ -20,8 +20,13 @@ import (
 // answerer sends its answer at its next token visit after the ring
 // settled there, and the answer (Agreed, with no Up before it) reaches
 // the victim a one-way delay later. A Safe answer, or one held back
-// behind Ups, needs two rotations more than it is sent. Besides the
-// sweep's seeds from seed 1 it runs those of takeoverSeeds.
+// behind Ups, needs two rotations more than it is sent. And it fails
+// when the federation ring formed again at a View's ask (the victim
+// site's announcement without the dead gateway: domconf Ready.Reform)
+// before a site applied the failover ring's configuration: that site
+// then waits for the whole membership round of the ring formed again
+// (gateway.ReformAsk). Besides the sweep's seeds from seed 1 it runs
+// those of takeoverSeeds.
 func TestTakeoverTimeline(t *testing.T) {
 	var (
 		runs  []*Takeover
@@ -75,6 +80,9 @@ func TestTakeoverTimeline(t *testing.T) {
 			} else if tk.Gap[s] > limit {
 				t.Errorf("seed %d: %s went %v without a delivery from the kill on, want at most 2× the token timeout, %v: %v", seed, s, tk.Gap[s], limit, tk)
 			}
+			if tk.Reform != 0 && (tk.Synced[s] == 0 || tk.Synced[s] > tk.Reform) {
+				t.Errorf("seed %d: the federation ring formed again at a View's ask at +%v, before %s applied the failover ring's configuration (+%v), which could then wait for the ring formed again (the join coming before the token that lets it deliver the mark its entry waits behind): %v", seed, ms(tk.Reform), s, ms(tk.Synced[s]), tk)
+			}
 		}
 		if d := tk.CaughtUp[tk.Victim] - synced; tk.Rotation == 0 || d > 2*tk.Rotation {
 			t.Errorf("seed %d: %s's gateway caught up %v after the last other site's new configuration, want at most two token rotations, 2×%v: %v", seed, tk.Victim, d, tk.Rotation, tk)
@@ -97,5 +105,6 @@ func TestTakeoverTimeline(t *testing.T) {
 // replayed on every run.
 var takeoverSeeds = map[uint64]string{
 	194: "at 1e280e9 sin went 3.74 s without a delivery (the bound is 3.45 s): the gateways' Ups and Acks queued while the federation ring had lost its token went out first in the failover's ring, Safe, and the Syncs behind them waited two rotations (0.65 s); the ring then formed again at ams's request before sin delivered the mark",
+	660: "fra went 3.27 s without a delivery at 248f67a (its new configuration 0.63 s after ams's, 10 ms away): sin's View asked for the ring to form again as sin applied the failover ring's entry, and sin's gateway formed it at once; the join reached fra 4 ms before the token that would have let fra deliver the Safe Ack of the mark its entry waited behind, and fra applied the entry only when the ring formed again had installed (so did 444, 490, 568, 779, 782 and 994 of seeds 1-1000, 3.03-3.26 s)",
 	444: "sin went 3.46 s without a delivery at 1e280e9 (3.70 s at 9605850), as seed 194; and 3.46 s with the members dropping their queued Ups and Acks at the new ring but the drivers submitting, after the installation, those the bridge asked for at the old ring's last deliveries (bridge.RingBound)",
 }

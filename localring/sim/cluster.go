@@ -293,8 +293,9 @@ func (c *Cluster) Resume(i int) {
 }
 
 // Reform asks the node in slot i to form its ring again
-// (localring.Node.Reform), as gateway.Runner.Reform does; a crashed or
-// paused node does nothing.
+// (localring.Node.Reform) at once, as gateway.Runner.Reform does at its
+// member's next token visit (gateway.ReformAsk); a crashed or paused
+// node does nothing.
 func (c *Cluster) Reform(i int) {
 	sn := c.nodes[i]
 	if sn.node == nil || sn.paused {
