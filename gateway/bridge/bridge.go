@@ -691,9 +691,26 @@ func (s *Site) addPending(u fedUp) {
 		s.pending = s.pending[1:]
 		s.stats.PendingDropped++
 	}
-	s.pending = append(s.pending, pendingUp{fedUp: u})
-	s.countPending(&s.pending[len(s.pending)-1], 1)
-	s.submit(&s.pending[len(s.pending)-1])
+	// In its origin's order: an Again can come after a later Up of the
+	// same sender. A sender whose Up went out in a local configuration
+	// without the active gateway (its site's ring split) sends it again
+	// (Again) at the next regular configuration, but an Up it submitted
+	// during that configuration's membership round was queued before the
+	// Agains and goes out first. Appended, the later Up went up first;
+	// when it came down every node took the earlier one for done
+	// (applyDown drops a sender's pending Ups up to the one that came
+	// down) and dropped it as a duplicate when it came down after: lost
+	// everywhere (gateway/hiersim TestCrashThenStall).
+	i := len(s.pending)
+	for j := range s.pending {
+		if o := s.pending[j].origin; o.Site == u.origin.Site && o.ID.Sender == u.origin.ID.Sender && o.ID.Inc == u.origin.ID.Inc && o.ID.Seq > u.origin.ID.Seq {
+			i = j
+			break
+		}
+	}
+	s.pending = slices.Insert(s.pending, i, pendingUp{fedUp: u})
+	s.countPending(&s.pending[i], 1)
+	s.submit(&s.pending[i])
 }
 
 // submit hands an Up to the federation ring, once per ring, while the

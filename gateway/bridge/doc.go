@@ -15,7 +15,13 @@
 // configuration of the local ring a sender announces its own pending Ups
 // again (Again), for members that were not there when it sent them. The
 // active gateway submits each pending Up to the federation ring once per
-// federation ring, in local order, tagged with that ring: a copy still
+// federation ring, in local order but each origin's Ups in their order
+// (an Again can come after a later Up of its sender, queued during the
+// configuration's membership round: it goes before it, else the domain
+// took it for delivered when the later one came down; known gap: not
+// when the later one was submitted in the current federation ring
+// already, a sender cut off from the active gateway with the
+// federation settled at the merge), tagged with that ring: a copy still
 // queued at the federation member when its ring ends belongs to no later
 // ring. The member drops it unsent at the next ring's installation (Ups
 // and Acks go in a ring-bound send class: FedClass), and the gateway

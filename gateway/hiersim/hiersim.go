@@ -92,6 +92,11 @@ type Options struct {
 	// breakView breaks one node's View output on purpose: the node-level
 	// checks must fail.
 	breakView viewBreak
+	// stall pauses, with FaultGatewayCrash, the standby that took over
+	// (its local ring node and its federation member, as SIGSTOP or a
+	// starved process does) for stall.d, from stall.after after its term
+	// began (TestCrashThenStall).
+	stall struct{ after, d time.Duration }
 	// agreedOnly sends every message Agreed (TestSafeLatency's baseline).
 	agreedOnly bool
 	// Elide brings a client message down in full only to the sites that
@@ -351,6 +356,8 @@ type hier struct {
 	delays  [][]time.Duration
 	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms int }
 	tl      *timeline               // a gateway crash's, from the kill on
+	stalled *node                   // the standby Options.stall paused
+	resumed bool                    // and resumed
 	lastAt  map[*node]time.Duration // every node's last delivery
 	sentAt  map[string]time.Duration
 	latency map[localring.Service][]time.Duration
@@ -838,6 +845,31 @@ func (h *hier) run(d time.Duration, load bool) {
 			h.send()
 		}
 		h.flushSubmissions()
+		h.stallStep()
+	}
+}
+
+// stallStep carries out Options.stall: it pauses the site's new active
+// gateway once its term is stall.after old, and resumes it stall.d later.
+func (h *hier) stallStep() {
+	st := h.opts.stall
+	if st.d == 0 || h.tl == nil || h.tl.t.Term == 0 {
+		return
+	}
+	since := h.fed.Elapsed() - h.tl.kill - h.tl.t.Term
+	switch n := h.stalled; {
+	case n == nil && since >= st.after:
+		if n = h.active(h.victim); n != nil {
+			h.logf("%s paused for %v (Options.stall)", n.id, st.d)
+			n.site.ring.Pause(n.slot)
+			h.fed.Pause(n.fslot)
+			h.stalled = n
+		}
+	case n != nil && !h.resumed && since >= st.after+st.d:
+		h.logf("%s resumes (Options.stall)", n.id)
+		n.site.ring.Resume(n.slot)
+		h.fed.Resume(n.fslot)
+		h.resumed = true
 	}
 }
 

@@ -108,3 +108,36 @@ var takeoverSeeds = map[uint64]string{
 	660: "fra went 3.27 s without a delivery at 248f67a (its new configuration 0.63 s after ams's, 10 ms away): sin's View asked for the ring to form again as sin applied the failover ring's entry, and sin's gateway formed it at once; the join reached fra 4 ms before the token that would have let fra deliver the Safe Ack of the mark its entry waited behind, and fra applied the entry only when the ring formed again had installed (so did 444, 490, 568, 779, 782 and 994 of seeds 1-1000, 3.03-3.26 s)",
 	444: "sin went 3.46 s without a delivery at 1e280e9 (3.70 s at 9605850), as seed 194; and 3.46 s with the members dropping their queued Ups and Acks at the new ring but the drivers submitting, after the installation, those the bridge asked for at the old ring's last deliveries (bridge.RingBound)",
 }
+
+// TestCrashThenStall kills a site's active gateway under load and then
+// pauses the standby that took over for half a second (SIGSTOP, or a
+// process starved of CPU), right at its term's start (even seeds) or
+// 700 ms into it (odd seeds): its local ring goes on without it, its
+// site's ring splits and merges, and no message may be lost or
+// delivered twice, with every check of the gateway faults. A sender
+// whose Up went out in a configuration of its site's ring without the
+// active gateway sends it again (Again) at the merge, after an Up it
+// queued during the merge's membership round: the gateway put that Up
+// first, and the domain then took the earlier one for delivered and
+// dropped it as a duplicate, lost at every node (seeds 2, 5, 6, 7, 23,
+// 26 and 29 of 1-30 at bfecf85; bridge TestAgainBeforeLaterUp).
+func TestCrashThenStall(t *testing.T) {
+	off := layerOff(t, FaultGatewayCrash)
+	var worst time.Duration
+	for seed := *first; seed < *first+uint64(seedCount()); seed++ {
+		o := Options{Topology: topologyFile, Fault: FaultGatewayCrash, BridgeOnly: off}
+		o.stall.after, o.stall.d = time.Duration(seed%2)*700*time.Millisecond, 500*time.Millisecond
+		r, err := Run(seed, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		report(t, FaultGatewayCrash, r)
+		if r.Takeover == nil || r.Takeover.Term == 0 {
+			t.Fatalf("seed %d: no standby took over: %v", seed, r.Takeover)
+		}
+		for _, g := range r.Takeover.Gap {
+			worst = max(worst, g)
+		}
+	}
+	t.Logf("longest time a site went without a delivery from the kill on: %v", worst)
+}
