@@ -1,7 +1,9 @@
 package hiersim
 
 import (
+	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -140,4 +142,35 @@ func TestCrashThenStall(t *testing.T) {
 		}
 	}
 	t.Logf("longest time a site went without a delivery from the kill on: %v", worst)
+}
+
+// TestKnownCrashThenLongStall is TestCrashThenStall with the standby
+// paused for a second from its term's start, at the seeds where sin's
+// gateway was killed and the domain's order broke, run only with
+// ATOLL_KNOWN_BUGS set: they fail until the bug is fixed. sin has two
+// nodes, so the pause leaves it with no running node until the standby
+// resumes. At ea5ee1e, with the pause at the term's start, 12 of the 39
+// seeds of 1-100 whose victim is sin fail with a 1 s or 2 s pause (3, 11,
+// 17, 36, 41, 46, 48, 56, 58, 66, 67, 85), none of the 61 others, and
+// none of 1-200 with 500 ms (TestCrashThenStall). At 3, 11 and 17, as at
+// 1930f3a (before the two takeover fixes): messages of the killed
+// gateway's node (orphans, ordered after it crashed) at different domain
+// positions at different sites (EVS 6), and at 11 and 17 the standby's
+// messages delivered in a transitional configuration that does not
+// follow the one they were sent in (EVS 1.3).
+func TestKnownCrashThenLongStall(t *testing.T) {
+	if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
+		t.Skip("known bugs fail today; set ATOLL_KNOWN_BUGS=1 to run them")
+	}
+	for _, seed := range []uint64{3, 11, 17} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			o := Options{Topology: topologyFile, Fault: FaultGatewayCrash}
+			o.stall.after, o.stall.d = 0, time.Second
+			r, err := Run(seed, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			report(t, FaultGatewayCrash, r)
+		})
+	}
 }
