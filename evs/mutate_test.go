@@ -1,0 +1,155 @@
+package evs
+
+import "testing"
+
+// Mutation tests: each case takes validRun, which TestValidRun shows to be
+// clean, alters or adds a few events so that exactly one check of the
+// checker has something to report, and expects that report by its detail
+// (so the case fails when that check is taken out). They cover the checks
+// TestProperties leaves out: with any one of them disabled, no other test
+// of the package failed.
+
+// mutation is one case: edit alters validRun's trace; Check (with opts)
+// must report every want and nothing outside want and also.
+type mutation struct {
+	name string
+	edit func(t *testing.T, b *tb)
+	opts Options
+	want []want
+	also []Property
+}
+
+func runMutations(t *testing.T, cases []mutation) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := validRun()
+			tc.edit(t, b)
+			expect(t, Check(b.events, tc.opts), tc.want, tc.also...)
+		})
+	}
+}
+
+// find returns the events of proc (every process if "") of kind ev whose
+// message id, configuration id (installs) or view id (views) is id.
+func (b *tb) find(ev, proc, id string) []*Event {
+	var out []*Event
+	for i := range b.events {
+		e := &b.events[i]
+		if e.Ev != ev || proc != "" && (Proc{e.Node, e.Inc}).String() != proc {
+			continue
+		}
+		switch {
+		case e.Msg == id && (ev == EvSend || ev == EvDeliver),
+			ev == EvInstall && e.Conf != nil && e.Conf.ID == id,
+			ev == EvView && e.View != nil && e.View.ID == id:
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// one returns the one event find returns, failing the test otherwise.
+func (b *tb) one(t *testing.T, ev, proc, id string) *Event {
+	t.Helper()
+	es := b.find(ev, proc, id)
+	if len(es) != 1 {
+		t.Fatalf("%d %s events of %q with id %s in validRun, want 1", len(es), ev, proc, id)
+	}
+	return es[0]
+}
+
+// insertAfter puts e, written by proc, right after the install of
+// configuration conf at proc.
+func (b *tb) insertAfter(t *testing.T, conf, proc string, e Event) {
+	t.Helper()
+	at := b.one(t, EvInstall, proc, conf)
+	p := mustProc(proc)
+	e.Node, e.Inc, e.Domain = p.Node, p.Inc, b.domain
+	for i := range b.events {
+		if &b.events[i] == at {
+			b.events = append(b.events[:i+1], append([]Event{e}, b.events[i+1:]...)...)
+			return
+		}
+	}
+}
+
+// TestMutatedLocalSanity: 1.4 local sanity, on events that lack what every
+// event of their kind carries or name what cannot be.
+func TestMutatedLocalSanity(t *testing.T) {
+	runMutations(t, []mutation{
+		{
+			name: "install without an id",
+			edit: func(t *testing.T, b *tb) {
+				b.add("a/1", Event{Ev: EvInstall, Conf: &Conf{Kind: KindRegular, Members: members("a")}})
+			},
+			want: []want{{LocalSanity, "", "", []string{"a/1"}, "installed a configuration without an id"}},
+		},
+		{
+			name: "install of an unknown kind",
+			edit: func(t *testing.T, b *tb) {
+				b.add("c/1", Event{Ev: EvInstall, ConfID: "r:9:c", Conf: &Conf{ID: "r:9:c", Kind: "regular", Members: members("c")}})
+			},
+			want: []want{{LocalSanity, "r:9:c", "", []string{"c/1"}, `with kind "regular", neither "reg" nor "trans"`}},
+		},
+		{
+			name: "send without a message id",
+			edit: func(t *testing.T, b *tb) {
+				b.add("a/1", Event{Ev: EvSend, ConfID: "r:3:a", Svc: SvcAgreed, Groups: []string{"g"}, Hash: "h"})
+			},
+			want: []want{{LocalSanity, "r:3:a", "", []string{"a/1"}, "wrote a send without a message id"}},
+		},
+		{
+			name: "send without a configuration",
+			edit: func(t *testing.T, b *tb) { b.one(t, EvSend, "a/1", "a/1/6").ConfID = "" },
+			want: []want{{LocalSanity, "", "a/1/6", []string{"a/1"}, "sent a/1/6 without naming a configuration"}},
+		},
+		{
+			name: "send in a transitional configuration",
+			edit: func(t *testing.T, b *tb) {
+				b.insertAfter(t, "t:2:a/1:a", "a/1", Event{Ev: EvSend, ConfID: "t:2:a/1:a", Msg: "a/1/9", Svc: SvcAgreed, Groups: []string{"g"}, Hash: "h:a/1/9"})
+			},
+			want: []want{{LocalSanity, "t:2:a/1:a", "a/1/9", []string{"a/1"}, "messages are sent in regular configurations"}},
+			// Nobody delivers it, a/1 included.
+			also: []Property{SelfDelivery},
+		},
+		{
+			name: "send at an unknown service level",
+			edit: func(t *testing.T, b *tb) {
+				b.add("a/1", Event{Ev: EvSend, ConfID: "r:3:a", Msg: "a/1/9", Svc: "urgent", Groups: []string{"g"}, Hash: "h:a/1/9"})
+			},
+			want: []want{{LocalSanity, "r:3:a", "a/1/9", []string{"a/1"}, `with unknown service level "urgent"`}},
+		},
+		{
+			name: "delivery without a message id",
+			edit: func(t *testing.T, b *tb) {
+				b.add("b/1", Event{Ev: EvDeliver, ConfID: "r:3:a", Svc: SvcAgreed, Groups: []string{"g"}, Hash: "h"})
+			},
+			want: []want{{LocalSanity, "r:3:a", "", []string{"b/1"}, "wrote a delivery without a message id"}},
+		},
+		{
+			name: "delivery without a configuration",
+			edit: func(t *testing.T, b *tb) { b.one(t, EvDeliver, "c/1", "a/1/6").ConfID = "" },
+			want: []want{{LocalSanity, "", "a/1/6", []string{"c/1"}, "delivered a/1/6 without naming a configuration"}},
+		},
+		{
+			name: "view without an id",
+			edit: func(t *testing.T, b *tb) {
+				e := b.one(t, EvView, "c/1", "g/4")
+				v := *e.View
+				v.ID = ""
+				e.View = &v
+			},
+			want: []want{{LocalSanity, "r:3:a", "", []string{"c/1"}, "delivered a group view without a group or a view id"}},
+			// c/1 then delivers a/1/6 in view g/3, the others in g/4.
+			also: []Property{ViewOrder},
+		},
+		{
+			name: "event without a node",
+			edit: func(t *testing.T, b *tb) {
+				b.events = append(b.events, Event{Ev: EvDeliver, Domain: b.domain, ConfID: "r:3:a", Msg: "a/1/6", Svc: SvcAgreed, Groups: []string{"g"}, Hash: "h:a/1/6"})
+			},
+			want: []want{{LocalSanity, "", "", nil, "(deliver) names no node"}},
+		},
+	})
+}
