@@ -153,3 +153,26 @@ func TestMutatedLocalSanity(t *testing.T) {
 		},
 	})
 }
+
+// TestMutatedMessages: 1.1 no creation when a delivery's service level or
+// groups differ from the send's, 1.2 no duplication when a second process
+// sends an id already sent.
+func TestMutatedMessages(t *testing.T) {
+	runMutations(t, []mutation{
+		{
+			name: "1.1 delivered at another service level",
+			edit: func(t *testing.T, b *tb) { b.one(t, EvDeliver, "c/1", "b/1/2").Svc = SvcFIFO },
+			want: []want{{NoCreation, "r:1:a", "b/1/2", []string{"c/1", "b/1"}, "delivered b/1/2 as fifo, but b/1 sent it as reliable"}},
+		},
+		{
+			name: "1.1 delivered to other groups",
+			edit: func(t *testing.T, b *tb) { b.one(t, EvDeliver, "a/1", "b/1/2").Groups = []string{"h"} },
+			want: []want{{NoCreation, "r:1:a", "b/1/2", []string{"a/1", "b/1"}, "delivered b/1/2 to groups [h], but b/1 sent it to [g]"}},
+		},
+		{
+			name: "1.2 an id another process sent",
+			edit: func(t *testing.T, b *tb) { b.send("c/1", "r:3:a", "b/1/2", SvcAgreed) },
+			want: []want{{NoDuplication, "r:3:a", "b/1/2", []string{"c/1", "b/1"}, "sent b/1/2, which b/1 had already sent"}},
+		},
+	})
+}
