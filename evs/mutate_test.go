@@ -176,3 +176,56 @@ func TestMutatedMessages(t *testing.T) {
 		},
 	})
 }
+
+// TestMutatedConfigurations: 2.3 monotonic configurations (an id installed
+// twice, a kind the id contradicts, a regular configuration other than the
+// one the transitional before it leads into) and 2.4 transitional shape (a
+// member not in the next regular configuration, installers that disagree
+// on the regular configuration after it, a member that did not fail and
+// never installed it).
+func TestMutatedConfigurations(t *testing.T) {
+	runMutations(t, []mutation{
+		{
+			name: "2.3 one configuration installed twice",
+			edit: func(t *testing.T, b *tb) {
+				b.trans("t:4:a/3:a", "a", "a/1").reg("r:4:a", "a", "a/1").trans("t:4:a/3:a", "a", "a/1")
+			},
+			want: []want{{ConfOrder, "t:4:a/3:a", "", []string{"a/1"}, "installed t:4:a/3:a twice (installs #"}},
+			// The second install also comes from the wrong ring, with a
+			// ring sequence number that does not grow, and puts the
+			// transitional configuration between two pairs of neighbours.
+			also: []Property{ConfOrder, TransShape},
+		},
+		{
+			name: "2.3 kind the id contradicts",
+			edit: func(t *testing.T, b *tb) { b.trans("r:4:a", "a", "a/1") },
+			want: []want{{ConfOrder, "r:4:a", "", []string{"a/1"}, "with kind trans, but the id names a regular configuration"}},
+		},
+		{
+			name: "2.3 regular configuration the transitional one does not lead into",
+			edit: func(t *testing.T, b *tb) { b.trans("t:4:a/3:a", "a", "a/1").reg("r:5:a", "a", "a/1") },
+			want: []want{{ConfOrder, "r:5:a", "", []string{"a/1"}, "after transitional t:4:a/3:a, which leads into r:4:a"}},
+		},
+		{
+			name: "2.4 transitional member not in the next regular configuration",
+			edit: func(t *testing.T, b *tb) {
+				b.trans("t:4:a/3:a", "a b", "a/1", "b/1").reg("r:4:a", "a", "a/1")
+			},
+			want: []want{{TransShape, "t:4:a/3:a", "", []string{"a/1"}, "with members [b] not in the next regular configuration r:4:a"}},
+		},
+		{
+			name: "2.4 installers disagree on the next regular configuration",
+			// Ids outside the ring convention, so that 2.3 leaves them alone.
+			edit: func(t *testing.T, b *tb) {
+				b.trans("T9", "a b", "a/1", "b/1").reg("R9", "a b", "a/1").reg("R10", "a b", "b/1")
+			},
+			want: []want{{TransShape, "T9", "", []string{"b/1", "a/1"}, "b/1 installed T9 between r:3:a and R10 but a/1 between r:3:a and R9"}},
+		},
+		{
+			name: "2.4 member that did not fail never installed it (quiescent run)",
+			edit: func(t *testing.T, b *tb) { b.trans("t:4:a/3:a", "a b", "a/1").reg("r:4:a", "a b", "a/1") },
+			opts: Options{Quiescent: true},
+			want: []want{{TransShape, "t:4:a/3:a", "", []string{"b/1", "a/1"}, "b/1, a member of t:4:a/3:a that did not fail, never installed it"}},
+		},
+	})
+}
