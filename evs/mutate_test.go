@@ -229,3 +229,22 @@ func TestMutatedConfigurations(t *testing.T) {
 		},
 	})
 }
+
+// TestMutatedOrder: 6 order field, two messages of one configuration
+// delivered with the same order.
+func TestMutatedOrder(t *testing.T) {
+	runMutations(t, []mutation{
+		{
+			name: "two messages with one order",
+			edit: func(t *testing.T, b *tb) {
+				order := b.find(EvDeliver, "", "a/1/1")[0].Order
+				for _, e := range b.find(EvDeliver, "", "c/1/1") {
+					e.Order = order
+				}
+			},
+			want: []want{{OrderField, "r:1:a", "c/1/1", []string{"a/1"}, "a/1/1 and c/1/1, both sent in r:1:a, have the same order 1"}},
+			// Each process's order also stands still from a/1/1 to c/1/1.
+			also: []Property{OrderField},
+		},
+	})
+}
