@@ -248,3 +248,47 @@ func TestMutatedOrder(t *testing.T) {
 		},
 	})
 }
+
+// TestMutatedViews: G.2 a view delivered twice, G.3 a transitional view
+// with a member the regular view before it lacks, G.4 an unknown reason
+// and a member listed as left that stays.
+func TestMutatedViews(t *testing.T) {
+	editView := func(b *tb, id string, f func(v *View)) {
+		for _, e := range b.find(EvView, "", id) {
+			v := *e.View
+			f(&v)
+			e.View = &v
+		}
+	}
+	runMutations(t, []mutation{
+		{
+			name: "G.2 one view delivered twice",
+			edit: func(t *testing.T, b *tb) {
+				b.view("g/4", View{Members: members("a:x c:x"), Left: members("b:x"), Reason: ReasonLeave}, "a/1")
+			},
+			want: []want{{ViewOrder, "r:3:a", "g/4", []string{"a/1"}, "delivered view g/4 of group g twice"}},
+		},
+		{
+			name: "G.3 transitional view with a member the regular one lacks",
+			edit: func(t *testing.T, b *tb) {
+				b.view("g/4t", View{Members: members("a:x b:x"), Transitional: true}, "a/1")
+			},
+			want: []want{{ViewTransitional, "r:3:a", "g/4t", []string{"a/1"}, "with members [b:x] not in the previous regular view g/4"}},
+		},
+		{
+			name: "G.4 unknown reason",
+			edit: func(t *testing.T, b *tb) { editView(b, "g/4", func(v *View) { v.Reason = "quit" }) },
+			want: []want{
+				{ViewReason, "r:3:a", "g/4", []string{"a/1"}, `with unknown reason "quit"`},
+				{ViewReason, "r:3:a", "g/4", []string{"c/1"}, `with unknown reason "quit"`},
+			},
+			// b:x leaves with it: a reason that is not one for leaving.
+			also: []Property{ViewReason},
+		},
+		{
+			name: "G.4 member listed as left that stays",
+			edit: func(t *testing.T, b *tb) { editView(b, "g/4", func(v *View) { v.Left = members("b:x c:x") }) },
+			want: []want{{ViewReason, "r:3:a", "g/4", []string{"b/1"}, "lists [c:x] as left but keeps them as members"}},
+		},
+	})
+}
