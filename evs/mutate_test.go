@@ -292,3 +292,41 @@ func TestMutatedViews(t *testing.T) {
 		},
 	})
 }
+
+// TestMutatedConvergence: 2.5 liveness (CheckConverged) on validRun, whose
+// three processes converge, when a live process installed no configuration
+// or ended in a transitional one.
+func TestMutatedConvergence(t *testing.T) {
+	live := []Proc{{"a", 1}, {"b", 1}, {"c", 1}}
+	if vs := CheckConverged(validRun().events, live); len(vs) > 0 {
+		t.Fatalf("validRun does not converge:\n%s", dump(vs))
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(b *tb)
+		live []Proc
+		want []want
+	}{
+		{
+			name: "a live process that installed no configuration",
+			edit: func(b *tb) { b.add("d/1", Event{Ev: EvSend, ConfID: "r:3:a", Msg: "d/1/1", Svc: SvcUnreliable}) },
+			live: append(live, Proc{"d", 1}),
+			want: []want{
+				{Liveness, "", "", []string{"d/1"}, "live process d/1 installed no configuration"},
+				{Liveness, "r:3:a", "", []string{"d/1"}, "but the live processes a/1 b/1 c/1 d/1 are on nodes [a b c d]"},
+			},
+		},
+		{
+			name: "a live process that ended in a transitional configuration",
+			edit: func(b *tb) { b.trans("t:4:a/3:a", "a b c", "a/1") },
+			live: live,
+			want: []want{{Liveness, "t:4:a/3:a", "", []string{"a/1"}, "live process a/1 ended in trans configuration t:4:a/3:a"}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := validRun()
+			tc.edit(b)
+			expect(t, CheckConverged(b.events, tc.live), tc.want)
+		})
+	}
+}
