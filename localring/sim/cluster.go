@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -73,16 +74,18 @@ func (n *simNode) String() string {
 }
 
 type simNode struct {
-	idx     int
-	id      localring.NodeID
-	node    *localring.Node // nil while crashed
-	inc     uint64
-	ringSeq uint64 // "persisted" across restarts
-	shared  bool   // other slots have the same id
-	maxPkt  int    // the node's MaxPacketBytes
-	lane    int    // the slot's ring sequence lane among its id's slots (Config.RingSeqLane)
-	paused  bool
-	inbox   [][]byte
+	idx      int
+	id       localring.NodeID
+	node     *localring.Node // nil while crashed
+	inc      uint64
+	ringSeq  uint64 // "persisted" across restarts
+	shared   bool   // other slots have the same id
+	maxPkt   int    // the node's MaxPacketBytes
+	lane     int    // the slot's ring sequence lane among its id's slots (Config.RingSeqLane)
+	paused   bool
+	started  bool      // the slot ran before (Injected.Restarts)
+	pausedAt time.Time // when Pause paused it (Injected.LongPauses)
+	inbox    [][]byte
 	// unicasts counts the packets sent to one node (tokens, commit
 	// tokens, their retransmissions)
 	unicasts int
@@ -193,6 +196,10 @@ func (c *Cluster) Start(i int) {
 		}
 	}
 	sn.inc++
+	if sn.started {
+		c.net.counts.Restarts++
+	}
+	sn.started = true
 	cfg := c.Config
 	cfg.ID, cfg.Incarnation, cfg.RingSeq = sn.id, sn.inc, sn.ringSeq
 	if cfg.RingSeqLanes > 1 {
@@ -239,6 +246,13 @@ func (c *Cluster) Crash(i int) {
 	}
 	sn.ringSeq = max(sn.ringSeq, sn.node.RingSeq())
 	c.failed[evs.Proc{Node: string(sn.id), Inc: sn.inc}] = true
+	c.net.counts.Crashes++
+	if st := sn.node.State(); st == "gather" || st == "commit" || st == "recovery" {
+		if c.net.counts.CrashesIn == nil {
+			c.net.counts.CrashesIn = map[string]int{}
+		}
+		c.net.counts.CrashesIn[st]++
+	}
 	sn.node, sn.paused, sn.inbox = nil, false, nil
 	c.logf("%s crashed", sn)
 }
@@ -262,7 +276,14 @@ func (c *Cluster) Leave(i int) {
 // Pause stops slot i from running (SIGSTOP): packets queue in its socket
 // buffer and its timers do not fire until Resume.
 func (c *Cluster) Pause(i int) {
-	if c.nodes[i].node != nil {
+	if sn := c.nodes[i]; sn.node != nil {
+		if !sn.paused {
+			c.net.counts.Pauses++
+			if conf := sn.node.Configuration(); conf != nil && conf.Ring.Rep == sn.id {
+				c.net.counts.RepPauses++
+			}
+			sn.pausedAt = c.now
+		}
 		c.nodes[i].paused = true
 		c.logf("%s paused", c.nodes[i])
 	}
@@ -276,6 +297,10 @@ func (c *Cluster) Resume(i int) {
 		return
 	}
 	sn.paused = false
+	c.net.counts.Resumes++
+	if c.now.Sub(sn.pausedAt) > sn.node.Settings().TokenTimeout {
+		c.net.counts.LongPauses++
+	}
 	c.logf("%s resumed", sn)
 	inbox := sn.inbox
 	sn.inbox = nil
@@ -304,6 +329,13 @@ func (c *Cluster) Reform(i int) {
 	c.logf("%s reforms", sn)
 	sn.node.Reform(c.now)
 	c.flush(sn)
+}
+
+// Injected returns the faults the run injected so far.
+func (c *Cluster) Injected() Injected {
+	in := c.net.counts
+	in.CrashesIn = maps.Clone(in.CrashesIn)
+	return in
 }
 
 // Block drops every packet from slot a to slot b.

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"container/heap"
 	"math/rand/v2"
 	"time"
@@ -29,6 +30,40 @@ type Faults struct {
 
 type link struct{ from, to int }
 
+// Injected counts the faults a run really injected, as opposed to those its
+// mix allowed: packets (one per receiver) the network lost, duplicated,
+// delayed, corrupted or replayed; the crashes, restarts, pauses and
+// resumes of Crash, Start, Pause and Resume; and the partitions, heals and
+// blocks of a random run (injectFault). TestSimSeeds fails when a fault
+// that some seeds' mixes enable happened in none of them.
+type Injected struct {
+	// LostUnicast and LostMulticast are packets lost to a random loss
+	// draw (Loss plus TokenLoss for a unicast, a token or commit token;
+	// Loss plus McastLoss for a multicast); BurstLost the packets of the
+	// bursts those losses started; Blocked the packets dropped on a
+	// blocked link (partitions, one-way blocks, bridges, clogging);
+	// PersistentLost those dropped by a persistent partial fault (mute,
+	// deaf, lossy link).
+	LostUnicast, LostMulticast, BurstLost, Blocked, PersistentLost int
+	// Counted as packets arrive: Duplicated, second copies of a
+	// packet; Reordered, packets held back by Reorder's extra delay,
+	// longer than their link's delay and jitter can make it, that arrived
+	// after one sent later on their link (reordering by jitter alone is
+	// not counted); Corrupted, packets with a flipped byte;
+	// Replayed, old packets (stale tokens and messages) sent again.
+	Duplicated, Reordered, Corrupted, Replayed int
+
+	// Fault actions: crashes (CrashesIn counts those of a node in the
+	// membership protocol, by its state), restarts of a crashed node,
+	// pauses and resumes (LongPauses: pauses that lasted past the token
+	// timeout when resumed; RepPauses: pauses of a ring's
+	// representative), partitions and heals, one-way blocks, cut pairs of
+	// a non-transitive bridge and clogged nodes.
+	Crashes, Restarts, Pauses, Resumes, LongPauses, RepPauses int
+	CrashesIn                                                 map[string]int
+	Partitions, Heals, OneWay, Bridges, Clogs                 int
+}
+
 // network is the simulated LAN: it decides the fate of every packet.
 type network struct {
 	rng     *rand.Rand
@@ -37,9 +72,12 @@ type network struct {
 	burst   map[link]int  // packets left in a loss burst
 	queue   packetQueue
 	order   uint64
-	old     []stale        // a few past packets for stale replays
-	lastUni map[int][]byte // the last unicast packet (token) sent to each node
+	old     []stale         // a few past packets for stale replays
+	lastUni map[int][]byte  // the last unicast packet (token) sent to each node
+	lastOrd map[link]uint64 // the newest packet that arrived on each link (Injected.Reordered)
 	dropped uint64
+	// counts is what the network injected (Injected's packet counts).
+	counts Injected
 	// delays, when set, is the one-way delay from slot i to slot j, used
 	// instead of Faults.BaseDelay (a WAN's delay matrix).
 	delays [][]time.Duration
@@ -54,10 +92,17 @@ type network struct {
 
 type inflight struct {
 	at   time.Time
+	sent time.Time
 	ord  uint64
 	from int
 	to   int
 	data []byte
+	// What a fault did to the packet, counted as it arrives (pop): the
+	// second copy of a duplicated packet, an old packet sent again, one
+	// held back by Reorder's extra delay, and the bytes before
+	// corruption.
+	dup, stale, held bool
+	orig             []byte
 }
 
 type packetQueue []*inflight
@@ -79,7 +124,7 @@ func (q *packetQueue) Pop() any {
 }
 
 func newNetwork(rng *rand.Rand) *network {
-	return &network{rng: rng, blocked: map[link]bool{}, burst: map[link]int{}, lastUni: map[int][]byte{},
+	return &network{rng: rng, blocked: map[link]bool{}, burst: map[link]int{}, lastUni: map[int][]byte{}, lastOrd: map[link]uint64{},
 		mcastOut: map[int]float64{}, mcastIn: map[int]float64{}, linkLoss: map[link]float64{}}
 }
 
@@ -96,15 +141,18 @@ func (nw *network) send(now time.Time, from int, to []int, data []byte, unicast 
 		if from != t {
 			if nw.blocked[l] {
 				nw.dropped++
+				nw.counts.Blocked++
 				continue
 			}
 			if nw.persistentLoss(l, unicast) {
 				nw.dropped++
+				nw.counts.PersistentLost++
 				continue
 			}
 			if nw.burst[l] > 0 {
 				nw.burst[l]--
 				nw.dropped++
+				nw.counts.BurstLost++
 				continue
 			}
 			loss := f.Loss
@@ -118,6 +166,11 @@ func (nw *network) send(now time.Time, from int, to []int, data []byte, unicast 
 					nw.burst[l] = f.BurstPackets
 				}
 				nw.dropped++
+				if unicast {
+					nw.counts.LostUnicast++
+				} else {
+					nw.counts.LostMulticast++
+				}
 				continue
 			}
 		}
@@ -133,15 +186,17 @@ func (nw *network) send(now time.Time, from int, to []int, data []byte, unicast 
 			if f.Jitter > 0 {
 				d += time.Duration(nw.rng.Int64N(int64(f.Jitter)))
 			}
+			held := false
 			if f.Reorder > 0 && nw.rng.Float64() < f.Reorder {
 				d += time.Duration(nw.rng.Int64N(int64(f.ReorderDelay) + 1))
+				held = true
 			}
-			b := data
-			if f.CorruptBytes > 0 && len(b) > 0 && nw.rng.Float64() < f.CorruptBytes {
-				b = append([]byte(nil), b...)
-				b[nw.rng.IntN(len(b))] ^= byte(1 + nw.rng.IntN(255))
+			p := &inflight{at: now.Add(d), sent: now, from: from, to: t, data: data, dup: c == 1, held: held}
+			if f.CorruptBytes > 0 && len(data) > 0 && nw.rng.Float64() < f.CorruptBytes {
+				p.data, p.orig = append([]byte(nil), data...), data
+				p.data[nw.rng.IntN(len(data))] ^= byte(1 + nw.rng.IntN(255))
 			}
-			nw.push(now.Add(d), from, t, b)
+			nw.pushPacket(p)
 		}
 	}
 	if f.StaleReplay > 0 {
@@ -156,7 +211,7 @@ func (nw *network) send(now time.Time, from int, to []int, data []byte, unicast 
 		}
 		if nw.rng.Float64() < f.StaleReplay {
 			s := nw.old[nw.rng.IntN(len(nw.old))]
-			nw.push(now.Add(f.BaseDelay+time.Duration(nw.rng.Int64N(int64(50*time.Millisecond)))), from, s.to, s.data)
+			nw.pushPacket(&inflight{at: now.Add(f.BaseDelay + time.Duration(nw.rng.Int64N(int64(50*time.Millisecond)))), from: from, to: s.to, data: s.data, stale: true})
 		}
 	}
 }
@@ -177,8 +232,13 @@ type stale struct {
 }
 
 func (nw *network) push(at time.Time, from, to int, data []byte) {
+	nw.pushPacket(&inflight{at: at, from: from, to: to, data: data})
+}
+
+func (nw *network) pushPacket(p *inflight) {
 	nw.order++
-	heap.Push(&nw.queue, &inflight{at: at, ord: nw.order, from: from, to: to, data: data})
+	p.ord = nw.order
+	heap.Push(&nw.queue, p)
 }
 
 func (nw *network) next() (time.Time, bool) {
@@ -188,7 +248,35 @@ func (nw *network) next() (time.Time, bool) {
 	return nw.queue[0].at, true
 }
 
-func (nw *network) pop() *inflight { return heap.Pop(&nw.queue).(*inflight) }
+// pop takes the next packet off the queue, counting in Injected what the
+// network's faults did to it: a duplicate's second copy, a stale replay, a
+// corrupted packet, and one held back past its link's delay and jitter
+// that arrives after a packet sent later on its link (reordered).
+func (nw *network) pop() *inflight {
+	p := heap.Pop(&nw.queue).(*inflight)
+	if p.dup {
+		nw.counts.Duplicated++
+	}
+	if p.stale {
+		nw.counts.Replayed++
+	}
+	if p.orig != nil && !bytes.Equal(p.orig, p.data) {
+		nw.counts.Corrupted++
+	}
+	l := link{p.from, p.to}
+	if p.ord < nw.lastOrd[l] {
+		base := nw.faults.BaseDelay
+		if nw.delays != nil {
+			base = nw.delays[p.from][p.to]
+		}
+		if p.held && p.at.Sub(p.sent) > base+nw.faults.Jitter {
+			nw.counts.Reordered++
+		}
+	} else {
+		nw.lastOrd[l] = p.ord
+	}
+	return p
+}
 
 // isUnicast reports whether a packet is addressed to one node.
 func isUnicast(p localring.Packet) bool { return p.To != "" }

@@ -142,6 +142,7 @@ type Result struct {
 	Events     int
 	Delivered  int
 	Installs   int
+	Injected   Injected      // the faults the run really injected
 	Elapsed    time.Duration // virtual
 	Cluster    *Cluster
 }
@@ -307,6 +308,7 @@ func (c *Cluster) play(seed uint64, rng *rand.Rand, mix Mix, pers Persistent, op
 	res.Violations = append(res.Violations, c.FenceViolations()...)
 	res.Violations = append(res.Violations, c.PacketViolations()...)
 	res.Elapsed = c.Elapsed()
+	res.Injected = c.Injected()
 	res.Events = len(c.Trace())
 	for _, e := range c.Trace() {
 		switch e.Ev {
@@ -663,12 +665,14 @@ func (c *Cluster) injectFault(rng *rand.Rand, mix Mix) {
 		actions = append(actions, func() {
 			if rng.IntN(3) == 0 {
 				c.Heal()
+				c.net.counts.Heals++
 				c.logf("heal")
 				return
 			}
 			perm := rng.Perm(n)
 			cut := 1 + rng.IntN(max(1, n-1))
 			c.Partition(perm[:cut], perm[cut:])
+			c.net.counts.Partitions++
 		})
 	}
 	if mix.Asymmetric {
@@ -677,10 +681,16 @@ func (c *Cluster) injectFault(rng *rand.Rand, mix Mix) {
 			switch rng.IntN(3) {
 			case 0: // one direction only
 				c.Block(i, j)
+				if i != j {
+					c.net.counts.OneWay++
+				}
 				c.logf("block %d->%d", i, j)
 			case 1: // non-transitive: i and j cannot talk, both talk to the rest
 				c.Block(i, j)
 				c.Block(j, i)
+				if i != j {
+					c.net.counts.Bridges++
+				}
 				c.logf("bridge: cut %d<->%d only", i, j)
 			default: // clogging: cut a node's links one by one, restore at random
 				for k := 0; k < n; k++ {
@@ -693,6 +703,7 @@ func (c *Cluster) injectFault(rng *rand.Rand, mix Mix) {
 						c.Unblock(k, rng.IntN(n))
 					}
 				}
+				c.net.counts.Clogs++
 				c.logf("clog around %d", i)
 			}
 		})

@@ -25,7 +25,9 @@ func replay(seed uint64) string {
 }
 
 // TestSimSeeds runs many random simulations, each with the fault mix its
-// seed picks, and checks every run with the EVS checker. A long run:
+// seed picks, and checks every run with the EVS checker; it fails too when
+// a fault that enough seeds enable was injected in none of them
+// (Injected, injectedKinds). A long run:
 //
 //	go test ./localring/sim -run 'TestSimSeeds$' -seeds 100000 -timeout 0
 func TestSimSeeds(t *testing.T) {
@@ -51,6 +53,7 @@ func TestSimSeeds(t *testing.T) {
 		events, deliv atomic.Int64
 		longest       atomic.Int64
 		longestSeed   atomic.Uint64
+		injected      injectedTally
 	)
 	start := time.Now()
 	eachSeed(*firstSeed, n, func(seed uint64) {
@@ -62,6 +65,7 @@ func TestSimSeeds(t *testing.T) {
 		}
 		events.Add(int64(r.Events))
 		deliv.Add(int64(r.Delivered))
+		injected.add(r)
 		if r.Failed() {
 			r.Cluster = nil
 			mu.Lock()
@@ -74,6 +78,10 @@ func TestSimSeeds(t *testing.T) {
 	for _, r := range failed {
 		report(t, r)
 	}
+	// Each fault must really happen: seeds whose fault happened / seeds
+	// whose mix enables it.
+	t.Logf("faults injected (seeds where it happened/seeds that enable it): %s", &injected)
+	injected.check(t)
 }
 
 func runLogged(seed uint64, log *bytes.Buffer) *Result {
