@@ -435,8 +435,29 @@ func (tb *Testbed) DropFrom(to, from string) {
 	ns := tb.Node(to).NS
 	tb.nftIn(ns,
 		"table inet atoll { chain input { type filter hook input priority 0; policy accept; }; }",
-		fmt.Sprintf("add rule inet atoll input ip saddr %s drop", tb.Node(from).Addr))
+		fmt.Sprintf("add rule inet atoll input ip saddr %s counter drop", tb.Node(from).Addr))
 	tb.nft[ns] = true
+}
+
+// Dropped returns how many packets the input rules of DropFrom have
+// dropped at node to so far (their nft counters), so that a test can show
+// the fault really happened.
+func (tb *Testbed) Dropped(to string) uint64 {
+	tb.t.Helper()
+	ns := tb.Node(to).NS
+	out, err := exec.Command("ip", "netns", "exec", ns, "nft", "list", "chain", "inet", "atoll", "input").CombinedOutput()
+	if err != nil {
+		tb.t.Fatalf("nft list in %s: %v\n%s", ns, err, out)
+	}
+	var n uint64
+	for _, f := range strings.Split(string(out), "counter packets ")[1:] {
+		var k uint64
+		if _, err := fmt.Sscan(f, &k); err != nil {
+			tb.t.Fatalf("nft counter in %s: %v\n%s", ns, err, out)
+		}
+		n += k
+	}
+	return n
 }
 
 // MuteMulticast drops every multicast packet node id sends (its unicast

@@ -166,12 +166,19 @@ func TestLinkCut(t *testing.T) {
 }
 
 // TestOneWay drops one direction only (n1 stops hearing n2, n2 still hears
-// n1) for a while: the ring must stay safe, and heal once the link does.
+// n1) for a while, and checks from the rule's counter that packets were
+// dropped: the ring must stay safe, and heal once the link does.
 func TestOneWay(t *testing.T) {
 	tb := startRing(t, 3, Multicast)
 	time.Sleep(500 * time.Millisecond)
 	tb.DropFrom("n1", "n2")
 	time.Sleep(2 * time.Second)
+	// The fault must have happened: n2's packets to n1 were dropped.
+	if n := tb.Dropped("n1"); n == 0 {
+		t.Errorf("the rule dropped none of n2's packets to n1 in 2s: no one-way fault")
+	} else {
+		t.Logf("n1's input rule dropped %d packets from n2", n)
+	}
 	tb.Heal()
 	finishWhole(tb)
 }
