@@ -439,9 +439,26 @@ func (tb *Testbed) DropFrom(to, from string) {
 	tb.nft[ns] = true
 }
 
-// Dropped returns how many packets the input rules of DropFrom have
-// dropped at node to so far (their nft counters), so that a test can show
-// the fault really happened.
+// Loss makes node id lose pct % of the UDP packets it receives, at random,
+// until Heal: of every kind ("any"), multicasts only ("multicast") or
+// unicasts only ("unicast": tokens and membership packets), by an nft
+// input rule with a counter (Dropped).
+func (tb *Testbed) Loss(id, kind string, pct int) {
+	tb.t.Helper()
+	match := map[string]string{"any": "", "multicast": "ip daddr 224.0.0.0/4 ", "unicast": "ip daddr != 224.0.0.0/4 "}[kind]
+	if _, ok := map[string]bool{"any": true, "multicast": true, "unicast": true}[kind]; !ok || pct <= 0 || pct > 100 {
+		tb.t.Fatalf("Loss(%s, %q, %d): want any, multicast or unicast and 1-100 %%", id, kind, pct)
+	}
+	ns := tb.Node(id).NS
+	tb.nftIn(ns,
+		"table inet atoll { chain input { type filter hook input priority 0; policy accept; }; }",
+		fmt.Sprintf("add rule inet atoll input meta l4proto udp %snumgen random mod 100 < %d counter drop", match, pct))
+	tb.nft[ns] = true
+}
+
+// Dropped returns how many packets the input rules of DropFrom and Loss
+// have dropped at node to so far (their nft counters), so that a test can
+// show the fault really happened.
 func (tb *Testbed) Dropped(to string) uint64 {
 	tb.t.Helper()
 	ns := tb.Node(to).NS
