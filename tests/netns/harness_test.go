@@ -420,6 +420,22 @@ func (tb *Testbed) Partition(groups ...[]string) {
 	tb.nft[tb.hub] = true
 }
 
+// CutPair cuts the link between nodes a and b in both directions at the
+// bridge, every other link working: a non-transitive network, where a
+// third node hears both. Heal undoes it; BridgeDropped counts its drops.
+func (tb *Testbed) CutPair(a, b string) {
+	tb.t.Helper()
+	pa, pb := tb.ports([]string{a}), tb.ports([]string{b})
+	tb.nftIn(tb.hub,
+		"table bridge atoll { chain forward { type filter hook forward priority 0; policy accept; }; }",
+		fmt.Sprintf("add rule bridge atoll forward iifname { %s } oifname { %s } counter drop", pa, pb),
+		fmt.Sprintf("add rule bridge atoll forward iifname { %s } oifname { %s } counter drop", pb, pa))
+	tb.nft[tb.hub] = true
+}
+
+// BridgeDropped returns how many packets CutPair's rules have dropped.
+func (tb *Testbed) BridgeDropped() uint64 { return tb.counted(tb.hub, "bridge", "forward") }
+
 func (tb *Testbed) ports(ids []string) string {
 	var ps []string
 	for _, nd := range tb.Nodes(ids...) {
@@ -461,8 +477,14 @@ func (tb *Testbed) Loss(id, kind string, pct int) {
 // show the fault really happened.
 func (tb *Testbed) Dropped(to string) uint64 {
 	tb.t.Helper()
-	ns := tb.Node(to).NS
-	out, err := exec.Command("ip", "netns", "exec", ns, "nft", "list", "chain", "inet", "atoll", "input").CombinedOutput()
+	return tb.counted(tb.Node(to).NS, "inet", "input")
+}
+
+// counted sums the packet counters of the rules of chain in table atoll of
+// family in namespace ns.
+func (tb *Testbed) counted(ns, family, chain string) uint64 {
+	tb.t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "nft", "list", "chain", family, "atoll", chain).CombinedOutput()
 	if err != nil {
 		tb.t.Fatalf("nft list in %s: %v\n%s", ns, err, out)
 	}

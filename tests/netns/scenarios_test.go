@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -162,6 +163,44 @@ func TestLinkCut(t *testing.T) {
 	tb.WaitRing(formTimeout, []string{"n1"}, []string{"n2", "n3"})
 	time.Sleep(500 * time.Millisecond)
 	n1.Uncut()
+	finishWhole(tb)
+}
+
+// TestBridge cuts the link between n2 and n3 of five nodes in both
+// directions for 3 s, every other link working (n1, n4 and n5 hear both):
+// a network that is not transitive, where no ring can hold both ends. The
+// rules' counters must show drops and n2's ring must not hold n3; the
+// rings must stay safe, and the five form one ring once the link heals.
+func TestBridge(t *testing.T) {
+	tb := startRing(t, 5, Multicast)
+	time.Sleep(500 * time.Millisecond)
+	tb.CutPair("n2", "n3")
+	time.Sleep(3 * time.Second)
+	if n := tb.BridgeDropped(); n == 0 {
+		t.Errorf("the bridge dropped none of the packets between n2 and n3 in 3s")
+	} else {
+		t.Logf("the bridge dropped %d packets between n2 and n3", n)
+	}
+	// No ring can hold both ends of the cut link.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	st, err := tb.Node("n2").Client.Status(ctx)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []string
+	for _, m := range st.Members {
+		if m.InRing {
+			in = append(in, m.ID)
+		}
+	}
+	t.Logf("n2 is %s in ring %s with %v", st.State, st.Ring, in)
+	for _, m := range st.Members {
+		if m.ID == "n3" && m.InRing && st.State == "operational" {
+			t.Errorf("n2 is in ring %s with n3, which it cannot hear", st.Ring)
+		}
+	}
+	tb.Heal()
 	finishWhole(tb)
 }
 
