@@ -455,20 +455,26 @@ func (tb *Testbed) DropFrom(to, from string) {
 	tb.nft[ns] = true
 }
 
-// Loss makes node id lose pct % of the UDP packets it receives, at random,
-// until Heal: of every kind ("any"), multicasts only ("multicast") or
-// unicasts only ("unicast": tokens and membership packets), by an nft
-// input rule with a counter (Dropped).
+// Loss makes node id lose pct % of the UDP packets it receives until
+// Heal: at random, of every kind ("any"), multicasts only ("multicast") or
+// unicasts only ("unicast": tokens and membership packets); or of every
+// kind in bursts ("burst": pct packets in a row out of every 100), by an
+// nft input rule with a counter (Dropped).
 func (tb *Testbed) Loss(id, kind string, pct int) {
 	tb.t.Helper()
-	match := map[string]string{"any": "", "multicast": "ip daddr 224.0.0.0/4 ", "unicast": "ip daddr != 224.0.0.0/4 "}[kind]
-	if _, ok := map[string]bool{"any": true, "multicast": true, "unicast": true}[kind]; !ok || pct <= 0 || pct > 100 {
-		tb.t.Fatalf("Loss(%s, %q, %d): want any, multicast or unicast and 1-100 %%", id, kind, pct)
+	match, ok := map[string]string{
+		"any":       "numgen random",
+		"multicast": "ip daddr 224.0.0.0/4 numgen random",
+		"unicast":   "ip daddr != 224.0.0.0/4 numgen random",
+		"burst":     "numgen inc",
+	}[kind]
+	if !ok || pct <= 0 || pct > 100 {
+		tb.t.Fatalf("Loss(%s, %q, %d): want any, multicast, unicast or burst and 1-100 %%", id, kind, pct)
 	}
 	ns := tb.Node(id).NS
 	tb.nftIn(ns,
 		"table inet atoll { chain input { type filter hook input priority 0; policy accept; }; }",
-		fmt.Sprintf("add rule inet atoll input meta l4proto udp %snumgen random mod 100 < %d counter drop", match, pct))
+		fmt.Sprintf("add rule inet atoll input meta l4proto udp %s mod 100 < %d counter drop", match, pct))
 	tb.nft[ns] = true
 }
 

@@ -222,19 +222,22 @@ func TestOneWay(t *testing.T) {
 	finishWhole(tb)
 }
 
-// TestLoss makes each node of a ring under load lose a fifth of the UDP
-// packets it receives for 2 s: n1 of every kind, n2 multicasts only, n3
-// unicasts (tokens) only. Each rule's counter must show drops; the ring
-// must stay safe, and be one ring again once the loss stops.
+// TestLoss makes each node of a ring of four under load lose UDP packets
+// it receives for 2 s: n1 a fifth of every kind at random, n2 a fifth of
+// the multicasts, n3 a fifth of the unicasts (tokens), n4 bursts of 10
+// packets in a row out of every 100. Each rule's counter must show drops;
+// the ring must stay safe, and be one ring again once the loss stops.
 func TestLoss(t *testing.T) {
-	tb := startRing(t, 3, Multicast)
+	tb := startRing(t, 4, Multicast)
 	time.Sleep(500 * time.Millisecond)
-	kinds := map[string]string{"n1": "any", "n2": "multicast", "n3": "unicast"}
-	for _, id := range all3 {
-		tb.Loss(id, kinds[id], 20)
+	nodes := []string{"n1", "n2", "n3", "n4"}
+	kinds := map[string]string{"n1": "any", "n2": "multicast", "n3": "unicast", "n4": "burst"}
+	pct := map[string]int{"n1": 20, "n2": 20, "n3": 20, "n4": 10}
+	for _, id := range nodes {
+		tb.Loss(id, kinds[id], pct[id])
 	}
 	time.Sleep(2 * time.Second)
-	for _, id := range all3 {
+	for _, id := range nodes {
 		if n := tb.Dropped(id); n == 0 {
 			t.Errorf("%s lost none of the %s packets it received in 2s", id, kinds[id])
 		} else {
