@@ -413,7 +413,7 @@ func (tb *Testbed) Partition(groups ...[]string) {
 			if i == j {
 				continue
 			}
-			cmds = append(cmds, fmt.Sprintf("add rule bridge atoll forward iifname { %s } oifname { %s } drop", tb.ports(a), tb.ports(b)))
+			cmds = append(cmds, fmt.Sprintf("add rule bridge atoll forward iifname { %s } oifname { %s } counter drop", tb.ports(a), tb.ports(b)))
 		}
 	}
 	tb.nftIn(tb.hub, cmds...)
@@ -433,7 +433,8 @@ func (tb *Testbed) CutPair(a, b string) {
 	tb.nft[tb.hub] = true
 }
 
-// BridgeDropped returns how many packets CutPair's rules have dropped.
+// BridgeDropped returns how many packets the bridge's rules (Partition,
+// CutPair) have dropped since they were set.
 func (tb *Testbed) BridgeDropped() uint64 { return tb.counted(tb.hub, "bridge", "forward") }
 
 func (tb *Testbed) ports(ids []string) string {

@@ -154,6 +154,35 @@ func partition(t *testing.T, tr Transport) {
 	finishWhole(tb)
 }
 
+// TestFlapping partitions five nodes 2|3 and heals them five times,
+// 400 ms each way (about two token timeouts): the rings change faster
+// than they settle. The bridge's counters must show drops in every
+// partition; the rings must stay safe, and the five form one ring after.
+func TestFlapping(t *testing.T) {
+	tb := startRing(t, 5, Multicast)
+	first := tb.WaitRing(formTimeout, all5)["n1"].Counters.RingsInstalled
+	time.Sleep(500 * time.Millisecond)
+	for i := range 5 {
+		tb.Partition([]string{"n1", "n2"}, []string{"n3", "n4", "n5"})
+		time.Sleep(400 * time.Millisecond)
+		n := tb.BridgeDropped()
+		if n == 0 {
+			t.Errorf("partition %d: the bridge dropped nothing in 400ms", i+1)
+		}
+		tb.Heal()
+		t.Logf("partition %d: the bridge dropped %d packets", i+1, n)
+		time.Sleep(400 * time.Millisecond)
+	}
+	// The rings followed: n1 installed a ring at least at every other
+	// partition or heal.
+	last := tb.WaitRing(formTimeout, all5)["n1"].Counters.RingsInstalled
+	t.Logf("n1 installed %d rings during the five partitions and heals", last-first)
+	if last-first < 5 {
+		t.Errorf("n1 installed %d rings during five partitions and heals, want at least 5", last-first)
+	}
+	finishWhole(tb)
+}
+
 // TestLinkCut takes one node's link down and up again.
 func TestLinkCut(t *testing.T) {
 	tb := startRing(t, 3, Multicast)
