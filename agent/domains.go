@@ -466,18 +466,13 @@ func (dl *domainLayer) startsAlone(c *localring.Configuration, run *fedRun) bool
 }
 
 // soloGrace is how long a member started by a handover keeps its rings
-// of itself alone out of the bridge (startsAlone): until, the last such
-// regular configuration held back.
+// of itself alone out of the bridge (startsAlone; gateway.SoloGrace):
+// until, the last such regular configuration held back.
 type soloGrace struct {
 	run   *fedRun
 	until time.Time
 	held  *localring.Configuration
 }
-
-// soloGraceRounds is the grace in membership rounds of the federation
-// ring (merge, consensus and token timeouts): a member that starts joins
-// the other sites' ring within one or two when they are reachable.
-const soloGraceRounds = 4
 
 // startSolo starts the grace of this node's new member of dl (group loop).
 func (a *Agent) startSolo(dl *domainLayer) {
@@ -485,8 +480,7 @@ func (a *Agent) startSolo(dl *domainLayer) {
 	if run == nil || dl.b.Last().IsZero() {
 		return // no member, or the domain's stream has not started: alone until it does (startsAlone)
 	}
-	rc := run.r.Config().Ring
-	dl.solo = &soloGrace{run: run, until: time.Now().Add(soloGraceRounds * (rc.MergeTimeout + rc.ConsensusTimeout + rc.TokenTimeout))}
+	dl.solo = &soloGrace{run: run, until: time.Now().Add(gateway.SoloGrace(run.r.Config().Ring))}
 }
 
 // endSolo lets a configuration held back by the grace through to the

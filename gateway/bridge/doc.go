@@ -435,6 +435,21 @@
 // here (EVS: a message is delivered in the configuration it was sent in,
 // to its members).
 //
+// A new gateway term cannot tell which of its site's pending Ups its
+// predecessor's federation member got ordered after the position the
+// site holds: the other sites deliver them (in the regular configuration,
+// or in their transitional one), and the site learns which only from
+// another site's answer. In a federation ring of its site alone it would
+// submit them again, and that ring would order them at other places (EVS
+// 6), its nodes' own told sent in a configuration the others do not
+// deliver them in (1.3). The bridge takes every ring its driver gives it:
+// the driver keeps a new term's rings of its site alone out of it until
+// its member joins another site, for at most a grace (gateway.SoloGrace:
+// the agent's startsAlone, gateway/hiersim's driver; hiersim
+// TestCrashThenLongStall). After the grace the site goes on alone, a
+// partition of it (known gap: what it then orders of those Ups may be
+// ordered twice).
+//
 // # Fencing
 //
 // Two gateways of a site are never members of the federation ring at

@@ -5,7 +5,10 @@
 // file), and every node of every site runs a gateway/bridge.Site. The
 // clusters advance together in steps of Options.Step of virtual time;
 // what a bridge asks to submit on one ring is submitted at the end of the
-// step that produced it.
+// step that produced it. As the agent's driver does (startsAlone), a new
+// gateway term's federation rings of its site alone stay out of its
+// bridge until its member joins another site, for at most
+// gateway.SoloGrace (Result.SoloHeld).
 //
 // Every node writes the trace of the domain (domain "fed/<name>", order =
 // localring.DomainOrder.Seq) besides its local ring's; Run checks the
@@ -266,6 +269,12 @@ type Result struct {
 	// the federation configurations they went through without one
 	// (bridge.DomainConf.Continues), summed over those nodes.
 	PartialFed, Installs, Continued int
+	// SoloHeld counts the federation rings of a site alone kept out of
+	// its bridge, as the agent's startsAlone does (in a new gateway
+	// term's grace, gateway.SoloGrace, or before the domain's stream
+	// started at the node), SoloEnded the graces that ended with such a
+	// ring let through (the site went on alone).
+	SoloHeld, SoloEnded int
 	// Latency lists, per service level, the virtual time from each
 	// client message's submission on its local ring to each of its
 	// deliveries.
@@ -329,6 +338,59 @@ type node struct {
 	// the member's next token visit (gateway.ReformAsk, as the agent's
 	// runner does).
 	reformAsk *gateway.ReformAsk
+	// As the agent (startsAlone): a new gateway term's federation member
+	// keeps its rings of its site alone out of the bridge until it joins
+	// another site, for at most gateway.SoloGrace (solo: until then, and
+	// the last such ring held back); alone says the member's last regular
+	// configuration was kept out, and its deliveries with it.
+	solo  *soloGrace
+	alone bool
+}
+
+// soloGrace is a new gateway term's grace (node.solo).
+type soloGrace struct {
+	until time.Duration // on the federation cluster's clock
+	held  *localring.Configuration
+}
+
+// startsAlone reports whether the bridge does not see federation ring
+// configuration c, as the agent's startsAlone: a ring of the gateway alone
+// during its term's grace, or before the domain's stream started at the
+// node.
+func (n *node) startsAlone(c *localring.Configuration) bool {
+	if c.Kind != localring.Regular {
+		return n.alone
+	}
+	fresh := n.solo != nil
+	if len(c.Members) > 1 && fresh {
+		n.solo = nil
+	}
+	n.alone = len(c.Members) == 1 && (n.b.Last().IsZero() || fresh)
+	if n.alone && fresh {
+		n.solo.held = c
+	}
+	return n.alone
+}
+
+// endSolo lets a ring held back by a gateway term's grace through to the
+// bridge once the grace is over, as the agent's endSolo: the site goes on
+// alone in the domain.
+func (h *hier) endSolo() {
+	for _, n := range h.fslots {
+		g := n.solo
+		if g == nil || g.held == nil || h.fed.Elapsed() < g.until {
+			continue
+		}
+		n.solo = nil
+		if !n.b.Active() {
+			continue
+		}
+		h.logf("%s: the new gateway's federation member found no other site within its grace; the site goes on alone", n.id)
+		h.fx.soloEnded++
+		n.alone = false
+		n.b.FedInstall(g.held)
+		h.drain(n)
+	}
 }
 
 type site struct {
@@ -354,7 +416,7 @@ type hier struct {
 	lostLog []string
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
-	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms int }
+	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded int }
 	tl      *timeline               // a gateway crash's, from the kill on
 	stalled *node                   // the standby Options.stall paused
 	resumed bool                    // and resumed
@@ -525,8 +587,13 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 					}
 					h.tl.term(s.ring.Elapsed())
 					h.fed.Start(n.fslot)
+					n.solo = nil
+					if !n.b.Last().IsZero() {
+						n.solo = &soloGrace{until: h.fed.Elapsed() + gateway.SoloGrace(h.fed.Config)}
+					}
 				case !active && was:
 					h.fed.Crash(n.fslot)
+					n.solo = nil
 				}
 			}
 		case localring.EventDeliver:
@@ -559,6 +626,13 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 		if e.Conf.Kind == localring.Regular && len(e.Conf.Members) == len(h.sites) {
 			h.tl.mark(markFedRing, n.site, h.fed.Elapsed())
 		}
+		if n.startsAlone(e.Conf) {
+			if e.Conf.Kind == localring.Regular {
+				h.fx.soloHeld++
+				h.logf("%s: federation ring %s of its site alone kept out of the bridge (as the agent's startsAlone)", n.id, e.Conf.ID)
+			}
+			return
+		}
 		if e.Conf.Kind == localring.Regular {
 			// As the agent: what the bridge asked for in the ring
 			// that ended, at its deliveries this step, is not sent
@@ -567,6 +641,9 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 		}
 		n.b.FedInstall(e.Conf)
 	case localring.EventDeliver:
+		if n.alone {
+			return
+		}
 		before := n.b.Stats()
 		n.b.FedDeliver(&e.Msg)
 		if after := n.b.Stats(); after.CatchUps+after.Gaps > before.CatchUps+before.Gaps {
@@ -841,6 +918,7 @@ func (h *hier) run(d time.Duration, load bool) {
 			s.ring.RunFor(h.opts.Step)
 		}
 		h.fed.RunFor(h.opts.Step)
+		h.endSolo()
 		if load && h.rng.Float64() < perStep {
 			h.send()
 		}
@@ -1058,6 +1136,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.Injected, r.UpInFlight, r.Terms, r.FedConfs = h.fx.injected, h.fx.upInFlight, h.fx.terms, h.fx.fedConfs
 	r.Fenced = h.fed.Superseded()
 	r.PartialFed = h.fx.partial
+	r.SoloHeld, r.SoloEnded = h.fx.soloHeld, h.fx.soloEnded
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
 			if s.ring.Alive(n.slot) {

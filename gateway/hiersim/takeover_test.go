@@ -3,7 +3,6 @@ package hiersim
 import (
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -144,33 +143,54 @@ func TestCrashThenStall(t *testing.T) {
 	t.Logf("longest time a site went without a delivery from the kill on: %v", worst)
 }
 
-// TestKnownCrashThenLongStall is TestCrashThenStall with the standby
-// paused for a second from its term's start, at the seeds where sin's
-// gateway was killed and the domain's order broke, run only with
-// ATOLL_KNOWN_BUGS set: they fail until the bug is fixed. sin has two
+// TestCrashThenLongStall is TestCrashThenStall with the standby paused
+// for 1 s and 2 s from its term's start, at the seeds of 1-100 where
+// sin's gateway was killed and the domain's order broke. sin has two
 // nodes, so the pause leaves it with no running node until the standby
-// resumes. At ea5ee1e, with the pause at the term's start, 12 of the 39
-// seeds of 1-100 whose victim is sin fail with a 1 s or 2 s pause (3, 11,
-// 17, 36, 41, 46, 48, 56, 58, 66, 67, 85), none of the 61 others, and
-// none of 1-200 with 500 ms (TestCrashThenStall). At 3, 11 and 17, as at
-// 1930f3a (before the two takeover fixes): messages of the killed
-// gateway's node (orphans, ordered after it crashed) at different domain
-// positions at different sites (EVS 6), and at 11 and 17 the standby's
-// messages delivered in a transitional configuration that does not
-// follow the one they were sent in (EVS 1.3).
-func TestKnownCrashThenLongStall(t *testing.T) {
-	if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
-		t.Skip("known bugs fail today; set ATOLL_KNOWN_BUGS=1 to run them")
+// resumes, longer than the federation's token timeout: the federation
+// ring forms without sin, and the standby's member, resumed, first forms
+// a ring of sin alone. The simulator handed that ring to the bridge,
+// which the agent does not (startsAlone: a new gateway term's rings of
+// its site alone stay out of the bridge until it joins another site, for
+// at most gateway.SoloGrace, 21.6 s here). The new term, which cannot
+// know what its predecessor's member got ordered in the ring before,
+// submitted every pending Up again in it, while ams and fra delivered
+// those its predecessor's member had got ordered in their transitional
+// configuration. 12 of the 39 seeds of 1-100 whose victim is sin broke,
+// at 1 s and at 2 s (3, 11, 17, 36, 41, 46, 48, 56, 58, 66, 67, 85), none
+// of the 61 others: orphans of the killed gateway's node at different
+// domain positions at different sites (EVS 6), and at all but 3 the
+// standby's own messages, told sent in sin's ring alone, delivered at the
+// others in their transitional configuration after the one before (EVS
+// 1.3; at node level 1.1, never recorded as sent). Holding the ring back
+// as the agent does, sin goes through a partition and a merge at the
+// first ring with the others: their catch-up answer brings what they
+// delivered, sin's orphans included, before sin leaves its configuration.
+// Each run must have kept a ring of sin alone out of the bridge
+// (Result.SoloHeld). With -short or the race detector, seeds 3, 11 and 17
+// at 1 s.
+func TestCrashThenLongStall(t *testing.T) {
+	seeds, stalls := []uint64{3, 11, 17, 36, 41, 46, 48, 56, 58, 66, 67, 85}, []time.Duration{time.Second, 2 * time.Second}
+	if testing.Short() || raceEnabled {
+		seeds, stalls = seeds[:3], stalls[:1]
 	}
-	for _, seed := range []uint64{3, 11, 17} {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			o := Options{Topology: topologyFile, Fault: FaultGatewayCrash}
-			o.stall.after, o.stall.d = 0, time.Second
-			r, err := Run(seed, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			report(t, FaultGatewayCrash, r)
-		})
+	for _, d := range stalls {
+		for _, seed := range seeds {
+			t.Run(fmt.Sprintf("%v/%d", d, seed), func(t *testing.T) {
+				o := Options{Topology: topologyFile, Fault: FaultGatewayCrash}
+				o.stall.after, o.stall.d = 0, d
+				r, err := Run(seed, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				report(t, FaultGatewayCrash, r)
+				if r.Takeover == nil || r.Takeover.Victim != "sin" {
+					t.Fatalf("the gateway crash was not at sin: %v", r.Takeover)
+				}
+				if r.SoloHeld == 0 {
+					t.Errorf("no ring of sin alone was kept out of its new gateway's bridge: the standby's member did not form one, the test does not cover what it is for")
+				}
+			})
+		}
 	}
 }
