@@ -300,3 +300,47 @@ func TestGroupsCLI(t *testing.T) {
 	}
 	tb.Finish(true)
 }
+
+// TestSlowClient: an `atoll join` member at n1 stops reading (SIGSTOP)
+// while 24 messages of almost 1 MiB come to its group from n2, more than
+// its session's queue bound (agent.DefaultClientQueueBytes, 16 MiB) and
+// its socket's buffer hold, and small ones follow. n1 must evict it
+// (counted) once its queue has stayed over the bound for the grace, and
+// the ring must not change meanwhile; the agents' traces pass the EVS
+// checker.
+func TestSlowClient(t *testing.T) {
+	tb := startRing(t, 3, Multicast)
+	n1, n2 := tb.Node("n1"), tb.Node("n2")
+	m := tb.JoinCLI(n1, "slow", "big")
+	m.waitView(formTimeout, "n1:slow")
+	before := tb.WaitRing(formTimeout, all3)["n1"].Counters
+	if err := m.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	payload := strings.Repeat("x", 1<<20-1024) // under the limit with headers
+	for range 24 {
+		c := exec.Command(nstest.Bin, "send", "big", "-", "--data-dir", n2.DataDir)
+		c.Stdin = strings.NewReader(payload)
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("atoll send on n2: %v\n%s", err, out)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var after = before
+	for after.ClientsEvicted == before.ClientsEvicted && time.Now().Before(deadline) {
+		// Traffic goes on: the agent judges a session's queue as it
+		// adds to it.
+		tb.SendCLI(n2, "big", "more")
+		time.Sleep(100 * time.Millisecond)
+		after = tb.WaitRing(formTimeout, all3)["n1"].Counters
+	}
+	m.cmd.Process.Signal(syscall.SIGCONT)
+	t.Logf("n1 evicted %d clients (%d warned); rings installed at n1 %d, then %d", after.ClientsEvicted-before.ClientsEvicted, after.ClientWarnings-before.ClientWarnings, before.RingsInstalled, after.RingsInstalled)
+	if after.ClientsEvicted == before.ClientsEvicted {
+		t.Errorf("n1 did not evict the member that stopped reading within 20s")
+	}
+	if after.RingsInstalled != before.RingsInstalled {
+		t.Errorf("the ring changed while a client stopped reading: %d rings installed at n1, then %d", before.RingsInstalled, after.RingsInstalled)
+	}
+	tb.Finish(true)
+}
