@@ -100,6 +100,15 @@ type Options struct {
 	// starved process does) for stall.d, from stall.after after its term
 	// began (TestCrashThenStall).
 	stall struct{ after, d time.Duration }
+	// cutAsDies, with FaultGatewayCrash, also cuts the victim site's
+	// gateways off from every other site's (as FaultCut), cutAsDies.after
+	// after the kill (the load goes on), for Outage, then heals: the site
+	// is cut off as its gateway dies, for less than gateway.SoloGrace
+	// (TestCutAsGatewayDiesWithinGrace) or for longer.
+	cutAsDies struct {
+		on    bool
+		after time.Duration
+	}
 	// agreedOnly sends every message Agreed (TestSafeLatency's baseline).
 	agreedOnly bool
 	// Elide brings a client message down in full only to the sites that
@@ -478,6 +487,7 @@ func rtt(f *topology.File, a, b string) time.Duration {
 
 func (h *hier) build(f *topology.File, seed uint64) error {
 	var fids []localring.NodeID
+	var ranks []int // the gateway's rank in its site's list, by federation slot
 	for _, name := range h.dom.Sites {
 		var ts *topology.Site
 		for i := range f.Sites {
@@ -518,12 +528,13 @@ func (h *hier) build(f *topology.File, seed uint64) error {
 			if g.Site != name || g.Active == "" {
 				continue
 			}
-			for _, id := range append([]string{g.Active}, g.Standby...) {
+			for rank, id := range append([]string{g.Active}, g.Standby...) {
 				n := h.byID[localring.NodeID(id)]
 				if n == nil {
 					return fmt.Errorf("hiersim: gateway %s of site %s is not one of its nodes", id, name)
 				}
 				n.fslot = len(fids)
+				ranks = append(ranks, rank)
 				fids = append(fids, localring.NodeID(name))
 				h.fslots = append(h.fslots, n)
 			}
@@ -533,6 +544,21 @@ func (h *hier) build(f *topology.File, seed uint64) error {
 	}
 	h.fed = sim.NewClusterOf(seed^0xfed, fids)
 	h.fed.Config = federation.RingConfig(f, h.dom)
+	// As federation.NewConfig: each gateway of a site numbers the rings
+	// it forms in a lane of its own (its rank), and a new member starts
+	// above the highest ring number its site knows (RingSeqFloor; here
+	// the highest any member of the site reached, where the agent has
+	// what its active gateway published on the local ring, which the
+	// margin covers), so that a standby that takes over cut off from
+	// every other site does not form a ring of its site alone with the
+	// id of a ring of every site (r:8:ams at seeds 1, 4 and 5 of
+	// TestCutAsGatewayDiesWithinGrace without it: EVS 2.2 and 7 in the
+	// federation ring's trace).
+	for slot, rank := range ranks {
+		h.fed.Config.RingSeqLanes = max(h.fed.Config.RingSeqLanes, rank+1)
+		h.fed.SetRingSeqLane(slot, rank)
+	}
+	h.fed.RingSeqFloor = federation.RingSeqFloor
 	h.fed.SetDomain(h.dom.Name)
 	h.fed.Log = h.opts.Log
 	delays := make([][]time.Duration, len(fids))
@@ -972,6 +998,11 @@ func (h *hier) inject(s *site) (undo func()) {
 		h.fed.Crash(gw.fslot)
 		h.fx.injected++
 		h.tl = newTimeline(h, gw)
+		if h.opts.cutAsDies.on {
+			h.run(h.opts.cutAsDies.after, true)
+			h.logf("site %s cut off from every other site for %v, %v after its gateway's kill (Options.cutAsDies)", s.name, h.opts.Outage, h.opts.cutAsDies.after)
+			heal = h.cut(s, nil)
+		}
 	case f == FaultTwoGatewayCrashes:
 		o := h.otherSite(s)
 		s.ring.Crash(gw.slot)

@@ -194,3 +194,48 @@ func TestCrashThenLongStall(t *testing.T) {
 		}
 	}
 }
+
+// cutAsDies runs seed with a site's active gateway killed under load and
+// the site cut off from every other site after (0 or 200 ms after the
+// kill) for outage, then healed (Options.cutAsDies).
+func cutAsDies(t *testing.T, seed uint64, after, outage time.Duration) *Result {
+	t.Helper()
+	o := Options{Topology: topologyFile, Fault: FaultGatewayCrash, Outage: outage, Settle: 30 * time.Second}
+	o.cutAsDies.on, o.cutAsDies.after = true, after
+	r, err := Run(seed, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Takeover == nil || r.Takeover.Term == 0 {
+		t.Fatalf("seed %d: no standby took over: %v", seed, r.Takeover)
+	}
+	return r
+}
+
+// TestCutAsGatewayDiesWithinGrace kills a site's active gateway under
+// load and cuts the site off from every other site at once (or 200 ms
+// later) for 10 s, less than gateway.SoloGrace (21.6 s here): the
+// standby's federation member forms a ring of its site alone, which its
+// bridge must not take (Result.SoloHeld; the agent's startsAlone), and
+// the heal brings the others' ring before the grace ends
+// (Result.SoloEnded 0), whose catch-up answer tells the new term what its
+// predecessor's member got ordered. Every check of the gateway faults.
+// With the grace off (the held ring handed to the bridge at once), each
+// of these runs breaks EVS as TestKnownCutAsGatewayDies does.
+func TestCutAsGatewayDiesWithinGrace(t *testing.T) {
+	seeds, afters := []uint64{1, 2, 3, 4, 5, 6}, []time.Duration{0, 200 * time.Millisecond}
+	if testing.Short() || raceEnabled {
+		seeds, afters = seeds[:3], afters[:1]
+	}
+	for _, after := range afters {
+		for _, seed := range seeds {
+			t.Run(fmt.Sprintf("%v/%d", after, seed), func(t *testing.T) {
+				r := cutAsDies(t, seed, after, 10*time.Second)
+				report(t, FaultGatewayCrash, r)
+				if r.SoloHeld == 0 || r.SoloEnded != 0 {
+					t.Errorf("rings of the site alone kept out of the bridge %d, graces ended alone %d: want some kept out and none ended within a 10 s cut", r.SoloHeld, r.SoloEnded)
+				}
+			})
+		}
+	}
+}

@@ -178,6 +178,12 @@ func (c *Cluster) Index(id localring.NodeID) int {
 	return -1
 }
 
+// SetRingSeqLane numbers the rings slot i forms, from its next start on,
+// in lane lane (Config.RingSeqLane, of Config.RingSeqLanes; the lanes
+// NewFedCluster gives its slots, for a cluster that lays out its slots
+// itself).
+func (c *Cluster) SetRingSeqLane(i, lane int) { c.nodes[i].lane = lane }
+
 // Alive reports whether slot i runs (crashed nodes do not; paused ones do).
 func (c *Cluster) Alive(i int) bool { return c.nodes[i].node != nil }
 
