@@ -3,6 +3,7 @@ package hiersim
 import (
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -234,6 +235,50 @@ func TestCutAsGatewayDiesWithinGrace(t *testing.T) {
 				report(t, FaultGatewayCrash, r)
 				if r.SoloHeld == 0 || r.SoloEnded != 0 {
 					t.Errorf("rings of the site alone kept out of the bridge %d, graces ended alone %d: want some kept out and none ended within a 10 s cut", r.SoloHeld, r.SoloEnded)
+				}
+			})
+		}
+	}
+}
+
+// TestKnownCutAsGatewayDies is TestCutAsGatewayDiesWithinGrace with the
+// site cut off for 30 s, longer than gateway.SoloGrace (21.6 s here, from
+// the start of the standby's federation member), at seeds 1-12 (victims
+// ams 1, 4, 5, 7; fra 2, 6, 9; sin 3, 8, 10, 11, 12), cut 0 and 200 ms
+// after the kill: the known gap of gateway.SoloGrace, run only with
+// ATOLL_KNOWN_BUGS set (they fail until it is closed). The standby's ring
+// of its site alone is held for the grace, then handed to the bridge
+// (Result.SoloEnded): the site goes on alone, and its new term, which
+// cannot learn what its predecessor's member got ordered in the last
+// ring of every site, submits every pending Up again, and its ring of
+// the site alone orders them, while the other sites delivered those its
+// predecessor's member got ordered as the last of that ring. After the
+// heal, at 97 of seeds 1-100 (cut 0 ms and 200 ms after the kill, the
+// same seeds; every ams and fra seed, 36 of 39 sin seeds; 43, 47 and 98
+// pass): the victim site's Ups at different domain positions at
+// different sites (EVS 6, all 97; the killed gateway's node's orphans
+// at 89, its live nodes' Ups at 94), and its live nodes' Ups, told sent
+// in its ring alone, delivered by the other sites in their transitional
+// configuration after the ring before (EVS 1.3, 95 seeds, all but 3
+// and 81; at node level 1.1, delivered, never recorded as sent). Every
+// violating message is the victim site's; none is lost or delivered
+// twice at a node. Seed 3 (sin): sin-2 killed and sin cut off at
+// 21.666 s; sin-1's member formed r:131092:sin at 22.510 s, held; ams
+// and fra delivered sin-2/1/68 at 30727@65552 as their ring without sin
+// formed (25.409 s); the grace ended at 43.698 s and sin's ring alone
+// ordered it at 29704@131092; the heal at 51.666 s merged the three
+// (r:131104:ams, 52.830 s) and nothing corrects it (EVS 6 only).
+func TestKnownCutAsGatewayDies(t *testing.T) {
+	if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
+		t.Skip("known bugs fail today; set ATOLL_KNOWN_BUGS=1 to run them")
+	}
+	for _, after := range []time.Duration{0, 200 * time.Millisecond} {
+		for seed := uint64(1); seed <= 12; seed++ {
+			t.Run(fmt.Sprintf("%v/%d", after, seed), func(t *testing.T) {
+				r := cutAsDies(t, seed, after, 30*time.Second)
+				report(t, FaultGatewayCrash, r)
+				if r.SoloEnded == 0 {
+					t.Errorf("no grace ended with the site alone: the test does not cover the gap")
 				}
 			})
 		}
