@@ -692,7 +692,7 @@ func (c *Cluster) injectFault(rng *rand.Rand, mix Mix) {
 					c.net.counts.Bridges++
 				}
 				c.logf("bridge: cut %d<->%d only", i, j)
-			default: // clogging: cut a node's links one by one, restore at random
+			default: // clogging: cut a random set of a node's outgoing links at once, unblock random links
 				for k := 0; k < n; k++ {
 					if k != i && rng.IntN(2) == 0 {
 						c.Block(i, k)
