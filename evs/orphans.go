@@ -10,8 +10,12 @@ import (
 // many such messages there were: a domain message counts as sent where
 // the federation orders it (gateway/bridge, "When a message is sent"),
 // which a sender that crashed before it came down cannot record. Lines of
-// other domains pass unchanged. Unless every process delivered each such
-// message at the same order, it returns violations of the order field.
+// other domains pass unchanged. Unless every process that delivered such
+// a message with an order delivered it at the same one, it returns
+// violations of the order field: as checkOrderField, it compares only
+// orders that are there (a site that delivered its crashed gateway's Ups
+// in its transitional configuration, without learning the places the
+// others gave them, writes none: gateway/bridge Entry.InDoubt).
 func Orphans(domain string, trace []Event) ([]Event, int, []Violation) {
 	sent := map[string]bool{}
 	for _, l := range trace {
@@ -20,25 +24,31 @@ func Orphans(domain string, trace []Event) ([]Event, int, []Violation) {
 		}
 	}
 	var (
-		out  []Event
-		bad  []Violation
-		at   = map[string]Event{}
-		seen = map[string]bool{}
+		out     []Event
+		bad     []Violation
+		orphans = map[string]bool{}
+		at      = map[string]Event{} // the first delivery with an order
+		seen    = map[string]bool{}
 	)
 	for _, l := range trace {
 		if l.Ev == EvDeliver && l.Domain == domain && !sent[l.Msg] {
-			if o, ok := at[l.Msg]; ok && o.Order != l.Order && !seen[l.Msg] {
+			orphans[l.Msg] = true
+			if l.Order == 0 {
+				continue
+			}
+			if o, ok := at[l.Msg]; !ok {
+				at[l.Msg] = l
+			} else if o.Order != l.Order && !seen[l.Msg] {
 				seen[l.Msg] = true
 				bad = append(bad, Violation{Property: OrderField, Domain: domain, Msg: l.Msg,
 					Procs:  []Proc{{Node: l.Node, Inc: l.Inc}, {Node: o.Node, Inc: o.Inc}},
 					Detail: fmt.Sprintf("%s/%d delivered %s (its sender crashed before it was ordered) at order %d, %s/%d at %d", l.Node, l.Inc, l.Msg, l.Order, o.Node, o.Inc, o.Order)})
 			}
-			at[l.Msg] = l
 			continue
 		}
 		out = append(out, l)
 	}
-	return out, len(at), bad
+	return out, len(orphans), bad
 }
 
 // LiveOrphans returns a violation of no creation (EVS.md 1.1) for every

@@ -1,6 +1,7 @@
 package evs
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,6 +34,19 @@ func TestOrphans(t *testing.T) {
 		if e.Msg == "c/1/1" {
 			t.Errorf("the orphan's delivery at %s stayed in the trace", e.Node)
 		}
+	}
+	// A delivery without an order (a site that delivered its crashed
+	// gateway's Up in its transitional configuration, not knowing the
+	// place the others gave it) is compared with none: as
+	// checkOrderField, only orders that are there.
+	unordered := append(slices.Clone(trace), deliver("d", "c/1/1", 0))
+	unordered = slices.Insert(unordered, 2, deliver("e", "c/1/1", 0))
+	if kept, n, bad := Orphans(dom, unordered); n != 1 || len(bad) != 0 || len(kept) != 4 {
+		t.Errorf("an orphan delivered at order 2 twice and without one twice: %d orphans, %d lines kept, violations %v; want 1, 4 and none", n, len(kept), bad)
+	}
+	unordered[5].Order = 3 // b's delivery, after one without an order and a's at 2
+	if _, _, bad := Orphans(dom, unordered); len(bad) != 1 || bad[0].Property != OrderField || !strings.Contains(bad[0].Detail, "c/1/1") {
+		t.Errorf("an orphan delivered at orders 2 and 3, and without one: violations %v, want one of the order field naming c/1/1", bad)
 	}
 	trace[4].Order = 3
 	if _, _, bad := Orphans(dom, trace); len(bad) != 1 || bad[0].Property != OrderField || !strings.Contains(bad[0].Detail, "c/1/1") {
