@@ -69,8 +69,8 @@ type domainLayer struct {
 	alone    bool       // the federation ring holds only this site, and the domain's stream has not started (group loop)
 	reform   bool       // the View asked for the federation ring to form again, not done yet: the ring has not settled (group loop)
 	reformAt uint64     // the federation ring the View asked at (domconf Ready.Ring; group loop)
-	// caught holds the bridge's catch-up counters at the last log line
-	// about them (group loop).
+	// caught holds the bridge's catch-up counters (and its Ups delivered
+	// in doubt) at the last log line about them (group loop).
 	caught bridge.Stats
 	// resumed is the term (local ring configuration, epoch) in which this
 	// node submitted a resumption after its member was fenced: one per
@@ -543,7 +543,15 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 			how = "could not catch up (the gap is beyond the other sites' logs, or their history differs): the site goes through a partition and a merge"
 		}
 		a.log.Info("federation domain: the site's gateway "+how, "domain", dl.d.Name, "position", dl.b.Last().String(), "pending", dl.b.Pending(), "resubmitted", st.Resubmitted)
-		dl.caught = st
+		dl.caught.CatchUps, dl.caught.Gaps = st.CatchUps, st.Gaps
+	}
+	if st := dl.b.Stats(); st.InDoubt != dl.caught.InDoubt {
+		// The site left the domain's configuration before its new
+		// gateway learned what the old one's member had got ordered
+		// (bridge Entry.InDoubt).
+		a.log.Warn("federation domain: the site left the domain's configuration before its new gateway learned what the old one had got ordered; messages the old gateway may have had ordered are delivered at this site alone, without a domain position",
+			"domain", dl.d.Name, "messages", st.InDoubt-dl.caught.InDoubt, "position", dl.b.Last().String())
+		dl.caught.InDoubt = st.InDoubt
 	}
 	for i := range br.Stream {
 		if e := &br.Stream[i]; e.Kind == bridge.EntryConfig && e.Conf.Continues != "" {

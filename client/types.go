@@ -117,7 +117,10 @@ type Message struct {
 	// Order is the message's position in the total order of the ring it
 	// was sent in (localring.Order.Position, the number EVS traces write):
 	// it grows along the messages of one ring and starts again after a
-	// configuration change; 0 where it would exceed 2^53.
+	// configuration change; 0 where it would exceed 2^53, and where there
+	// is none: a federation domain's message that its sender's site
+	// delivers in its transitional configuration without the place the
+	// other sites gave it (its gateway died as the site was cut off).
 	Order uint64 `json:"order"`
 	// ID is the ring message's id, "node/incarnation/counter".
 	ID string `json:"id"`

@@ -97,6 +97,11 @@ type Stats struct {
 	Elided        uint64 // messages this active gateway injected as stubs (Entry.Elided)
 	ElidedApplied uint64 // stubs this node applied
 	ElidedRefused uint64 // catch-up answers this site refused because its log holds stubs in the range
+	// A site that leaves its configuration alone before its new gateway
+	// term learned what its predecessor's member got ordered (see the
+	// package comment, "Catch-up, and the bound").
+	InDoubt        uint64 // Ups this active gateway delivered in its site's transitional configuration without a domain position (Entry.InDoubt), never submitted
+	InDoubtRefused uint64 // catch-up answers this site refused because its log holds such Ups in the range
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -122,6 +127,12 @@ type pendingUp struct {
 	ring      uint64
 	ordered   bool
 	submitted bool // at least once, or before this gateway term
+	// doubt: an earlier gateway term may have submitted it, and this one
+	// has not learned yet whether the domain ordered it. It is not
+	// submitted until the term learns it (resolve), and is delivered in
+	// the site's transitional configuration, without a domain position,
+	// if the site leaves its configuration first (inDoubt).
+	doubt bool
 }
 
 type originKey struct {
@@ -171,6 +182,11 @@ type Site struct {
 	// draining: a handover away from this gateway was agreed; it submits
 	// no more Ups until its federation member stopped (Handover).
 	draining bool
+	// doubt: this gateway term has not learned yet what its
+	// predecessor's federation member got ordered of the pending Ups
+	// (pendingUp.doubt); an Up announced again (Again) meanwhile is in
+	// doubt too.
+	doubt bool
 
 	// The Have phase of the local ring's regular configuration.
 	ring    uint64                // its RingID.Seq
@@ -207,7 +223,9 @@ type Site struct {
 	regFrom map[localring.DomainOrder]localring.DomainOrder
 	// stubAt is the place of the last stub the log took (Entry.Elided: a
 	// node that applied it, not the gateway that injected it, which keeps
-	// the message); zero if none. The Sync names it (syncMsg.stub).
+	// the message), or of the last Up it took that has no domain position
+	// (Entry.InDoubt): no catch-up answer carries either. Zero if none.
+	// The Sync names it (syncMsg.stub).
 	stubAt localring.DomainOrder
 
 	out   Ready
@@ -480,11 +498,69 @@ func (s *Site) end() (localring.DomainOrder, string) {
 }
 
 // newTerm forgets what an earlier gateway term submitted: every pending
-// Up goes up again (the domain drops the copies already ordered).
+// Up goes up again (the domain drops the copies already ordered), once
+// the term learned what the domain ordered of them (resolve); until then
+// they are in doubt (see the package comment, "Catch-up, and the bound").
 func (s *Site) newTerm() {
 	for i := range s.pending {
 		// The previous gateway may have submitted it.
-		s.pending[i].ring, s.pending[i].ordered, s.pending[i].submitted = 0, false, true
+		p := &s.pending[i]
+		p.ring, p.ordered, p.submitted, p.doubt = 0, false, true, true
+	}
+	s.doubt = true
+}
+
+// resolve ends this gateway term's doubt: its site learned what the
+// domain ordered of the Ups pending when the term began, from another
+// site's catch-up answer or from a ring that continues the domain's
+// configuration with the site at its base. Those come down; the rest go
+// up again.
+func (s *Site) resolve() {
+	s.doubt = false
+	for i := range s.pending {
+		s.pending[i].doubt = false
+	}
+}
+
+// inDoubt delivers the Ups still in doubt when the site leaves its
+// configuration before its gateway term learned what its predecessor's
+// member got ordered: the other sites may have delivered some of them,
+// in that configuration or in their transitional one, at places the site
+// cannot learn, and a ring would order them again at others. The site
+// delivers them in its own transitional configuration instead (the one
+// it is in, injected last), after everything it holds of the regular
+// one, in the order the earlier gateway would have submitted them
+// (pending order), each marked as having no domain position
+// (Entry.InDoubt): it takes a place of the site's stream after the last
+// entry injected and before next, the regular configuration's entry (the
+// last one's Seq, with rings after its). Their senders are told they were
+// sent in the regular configuration, as for any message of a
+// transitional configuration. They are never submitted. If next leaves
+// no room (not seen), the term takes them as resolved, as the bridge did
+// before.
+func (s *Site) inDoubt(next localring.DomainOrder) {
+	var n uint64
+	for i := range s.pending {
+		if s.pending[i].doubt {
+			n++
+		}
+	}
+	if !(localring.DomainOrder{Seq: s.injected.Seq, Ring: s.injected.Ring + n}).Less(next) {
+		s.resolve()
+		return
+	}
+	s.doubt = false
+	at := s.injected
+	n = 0
+	for i := range s.pending {
+		p := &s.pending[i]
+		if !p.doubt {
+			continue
+		}
+		n++
+		s.stats.InDoubt++
+		s.inject(Entry{Pos: localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + n}, Kind: EntryMessage,
+			Origin: p.origin, Svc: p.svc, Payload: p.payload, InDoubt: true})
 	}
 }
 
@@ -507,14 +583,14 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 	case err != nil:
 		s.stats.Malformed++
 	case x.up != nil:
-		s.addPending(fedUp{origin: Origin{Site: s.cfg.Site, ID: m.ID}, svc: x.up.svc, payload: x.up.payload})
+		s.addPending(fedUp{origin: Origin{Site: s.cfg.Site, ID: m.ID}, svc: x.up.svc, payload: x.up.payload}, false)
 	case x.down != nil:
 		s.applyDown(x.down)
 	case x.have != nil:
 		s.have(string(m.ID.Sender), x.have)
 	case x.again != nil:
 		if x.again.origin.Site == s.cfg.Site && x.again.origin.ID.Sender == m.ID.Sender && !s.known(x.again.origin) {
-			s.addPending(*x.again)
+			s.addPending(*x.again, s.doubt)
 		}
 	case x.held != nil:
 		if m.ID.Sender == s.cfg.Node && x.held.ring == s.ring {
@@ -685,7 +761,11 @@ func (s *Site) open() {
 	s.out.Fed = append(s.out.Fed, encodeSync(sync))
 }
 
-func (s *Site) addPending(u fedUp) {
+// addPending keeps an Up of the site until it comes down; doubt says that
+// an earlier gateway term may have submitted it (an Up announced again
+// while this term's doubt lasts: its sender may have sent it where
+// another gateway was active).
+func (s *Site) addPending(u fedUp, doubt bool) {
 	if len(s.pending) >= s.cfg.MaxPending {
 		s.countPending(&s.pending[0], -1)
 		s.pending = s.pending[1:]
@@ -708,7 +788,7 @@ func (s *Site) addPending(u fedUp) {
 			break
 		}
 	}
-	s.pending = slices.Insert(s.pending, i, pendingUp{fedUp: u})
+	s.pending = slices.Insert(s.pending, i, pendingUp{fedUp: u, doubt: doubt})
 	s.countPending(&s.pending[i], 1)
 	s.submit(&s.pending[i])
 }
@@ -730,7 +810,7 @@ func (s *Site) addPending(u fedUp) {
 // orders.
 func (s *Site) submit(p *pendingUp) {
 	f := s.fed
-	if s.active && !s.draining && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 {
+	if s.active && !s.draining && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt {
 		p.ring = s.fed.ring
 		if p.submitted {
 			s.stats.Resubmitted++
@@ -1069,7 +1149,7 @@ func (s *Site) remember(e Entry) {
 		s.log = slices.Delete(s.log, 0, len(s.log)-s.cfg.LogEntries+1)
 	}
 	s.log = append(s.log, e)
-	if e.Elided {
+	if e.Elided || e.InDoubt {
 		s.stubAt = e.Pos
 	}
 }
@@ -1086,6 +1166,18 @@ func (s *Site) inject(e Entry) {
 	}
 	if e.Kind == EntryConfig && e.Conf.Kind == localring.Transitional && s.injConf == localring.Transitional {
 		return // the site left its configuration already (leave)
+	}
+	if s.doubt && e.Kind == EntryConfig && e.Conf.Kind == localring.Regular && !s.continues(&e) {
+		// The site leaves its configuration before this gateway term
+		// learned the fate of the Ups in doubt: they are delivered in
+		// its transitional configuration (inDoubt). Without one (the
+		// domain's first configuration at the site) there is nothing
+		// to leave, and nothing of the site the domain ordered.
+		if s.injConf == localring.Transitional {
+			s.inDoubt(e.Pos)
+		} else {
+			s.resolve()
+		}
 	}
 	prev := s.injected
 	s.injected = e.Pos
@@ -1321,6 +1413,12 @@ func (s *Site) settle() {
 		s.caughtUp(&catchUp{to: s.cfg.Site, from: f.ask.pos, gap: true})
 	}
 	s.settleSyncs(base)
+	if f.cont != "" && !f.waiting {
+		// Every site of the ring comes from the domain's configuration
+		// with its stream, and this site holds base: nothing of what its
+		// predecessor's member submitted was ordered after it.
+		s.resolve()
+	}
 	// base+1 is the transitional configuration's, whether this site has
 	// one or not (a site that catches up leaves its old configuration
 	// there), unless the federation delivered messages in it: then it
@@ -1464,8 +1562,9 @@ func ringOf(id string) string {
 func (s *Site) logFrom() localring.DomainOrder {
 	k := max(0, len(s.log)+len(s.transMsgs)+2-s.cfg.LogEntries)
 	for i := len(s.log) - 1; i >= k; i-- {
-		if s.log[i].Elided {
-			// An answer from a position before this stub would carry it:
+		if s.log[i].Elided || s.log[i].InDoubt {
+			// An answer from a position before this stub (or Up
+			// delivered without a domain position) would carry it:
 			// lookup refuses it.
 			return s.log[i].Pos
 		}
@@ -1821,6 +1920,11 @@ func (s *Site) lookup(site string, from localring.DomainOrder, conf string, held
 		s.stats.ElidedRefused++
 		return nil, false
 	}
+	if slices.ContainsFunc(entries, func(e Entry) bool { return e.InDoubt }) {
+		// Delivered by this site alone, at no place of the domain.
+		s.stats.InDoubtRefused++
+		return nil, false
+	}
 	return entries, true
 }
 
@@ -1884,6 +1988,10 @@ func (s *Site) caughtUp(c *catchUp) {
 		s.stats.Gaps++
 	} else {
 		s.stats.CatchUps++
+		// The answer brings what the domain ordered up to the position
+		// the site's Sync named, after every ring its predecessor's
+		// member was in: what it ordered of the Ups in doubt is among it.
+		s.resolve()
 	}
 	out := false   // in a configuration without this site
 	trans := false // in the others' transitional configuration, after a regular one with this site
@@ -1977,7 +2085,9 @@ func (s *Site) continues(e *Entry) bool {
 // federation's, on its way into the federation's regular configuration
 // next. A site that came through the federation's own
 // transitional configuration (a partition that merges) has installed it
-// already.
+// already. The Ups still in doubt (a new gateway term that has not
+// learned what its predecessor's member got ordered) are delivered there,
+// before the regular configuration (inject).
 func (s *Site) leave(at localring.DomainOrder, next string) {
 	if s.injected.Less(at) && s.injConf == localring.Regular {
 		s.inject(Entry{Pos: at, Kind: EntryConfig, Conf: DomainConf{

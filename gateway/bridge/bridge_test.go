@@ -397,9 +397,11 @@ func TestCodecs(t *testing.T) {
 	tag := DomainTag("fed/test")
 	mt := m
 	mt.FedTrans = true
+	md := m
+	md.InDoubt = true
 	ec := e
 	ec.Conf.Continues = "r:8:a"
-	for _, x := range []*Entry{&e, &m, &mt, &ec} {
+	for _, x := range []*Entry{&e, &m, &mt, &md, &ec} {
 		gt, d, err := decodeLocal(encodeDown(tag, prev, x))
 		if err != nil || gt != tag || d.down == nil || d.down.prev != prev || fmt.Sprint(d.down.entry) != fmt.Sprint(*x) {
 			t.Errorf("Down %+v after %s decoded as %+v of tag %#x, %v", x, prev, d.down, gt, err)
@@ -502,8 +504,10 @@ func TestCodecs(t *testing.T) {
 	if _, err := decodeFed(bad); err == nil {
 		t.Error("a Sync with a held flag of 2 decoded")
 	}
-	if n := len(encodeDown(tag, prev, &mt)); n != len(encodeDown(tag, prev, &m))+1 {
-		t.Errorf("a marked Down is %d bytes, want one more than an unmarked one", n)
+	for _, x := range []*Entry{&mt, &md} {
+		if n := len(encodeDown(tag, prev, x)); n != len(encodeDown(tag, prev, &m))+1 {
+			t.Errorf("a marked Down %+v is %d bytes, want one more than an unmarked one", x, n)
+		}
 	}
 	for _, x := range [][]byte{append(encodeDown(tag, prev, &m), 0), append(encodeDown(tag, prev, &e), 1)} {
 		if _, _, err := decodeLocal(x); err == nil {

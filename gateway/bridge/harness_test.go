@@ -66,6 +66,8 @@ type harness struct {
 	// frozen nodes keep what they must do uncollected: their crash
 	// follows, so nothing they were about to send is sent.
 	frozen map[*hnode]bool
+	// fedLog is every message submitted on the federation ring, in order.
+	fedLog []hmsg
 }
 
 func newHarness(t *testing.T, logEntries int, layout ...int) *harness {
@@ -148,6 +150,7 @@ func (h *harness) collect(n *hnode) {
 	for _, p := range r.Fed {
 		h.fedSeq[n.site.name]++
 		h.fedQ = append(h.fedQ, hmsg{localring.MessageID{Sender: localring.NodeID(n.site.name), Inc: 1, Seq: h.fedSeq[n.site.name]}, p})
+		h.fedLog = append(h.fedLog, h.fedQ[len(h.fedQ)-1])
 	}
 	n.stream = append(n.stream, r.Stream...)
 }
@@ -426,6 +429,29 @@ func (h *harness) fedSplit(missed map[int][]int, components ...[]string) {
 	}
 }
 
+// fedAlone has site's active gateway, a new gateway term's member that is
+// in no federation ring, form a ring of its site alone, while the sites in
+// the federation ring go on in theirs (as components after fedSplit): the
+// site is cut off from every other one.
+func (h *harness) fedAlone(site string) {
+	if h.comp == nil {
+		h.comp = map[string]int{}
+		for _, g := range h.fedMembers() {
+			h.comp[g.site.name] = 0
+		}
+		h.compRing, h.compConf = []uint64{h.fedRing}, []*localring.Configuration{h.fedConf}
+	}
+	h.fedRing += 4
+	s := h.site(site)
+	reg := &localring.Configuration{Kind: localring.Regular, Ring: localring.RingID{Seq: h.fedRing, Rep: localring.NodeID(site)},
+		ID: fmt.Sprintf("r:%d:%s", h.fedRing, site), Members: []localring.Member{{ID: localring.NodeID(site), Inc: 1}}}
+	h.comp[site] = len(h.compRing)
+	h.compRing, h.compConf = append(h.compRing, h.fedRing), append(h.compConf, reg)
+	s.inFed = true
+	s.gw.b.FedInstall(reg)
+	h.collect(s.gw)
+}
+
 // crash stops node id; messages it submitted on the federation ring and
 // not yet delivered are lost with it.
 func (h *harness) crash(id string) {
@@ -504,6 +530,14 @@ func (h *harness) checkOrder() {
 			for _, e := range n.stream {
 				if e.Pos.IsZero() {
 					continue // a send, or a message delivered only at its site
+				}
+				if e.InDoubt {
+					// No domain position: a place in its site's stream.
+					if !last.Less(e.Pos) {
+						h.t.Errorf("%s: %s at %s after %s", n.id, e.Origin, e.Pos, last)
+					}
+					last = e.Pos
+					continue
 				}
 				if e.Kind == EntryConfig {
 					if !lastConf.Less(e.Pos) || e.Conf.Kind == localring.Regular && !last.Less(e.Pos) {

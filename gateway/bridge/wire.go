@@ -115,6 +115,18 @@ type Entry struct {
 	// Down carries it in the byte after the entry (2, or 3 with
 	// FedTrans); no catch-up answer carries one.
 	Elided bool
+	// InDoubt marks an EntryMessage of this site that its new gateway
+	// term delivers in the site's transitional configuration without a
+	// domain position: an Up its predecessor's federation member may
+	// have got ordered, at places the site cannot learn, when the site
+	// leaves its configuration alone before it learned which (see the
+	// package comment, "Catch-up, and the bound"). Pos is then its place
+	// in the site's stream only, between the transitional configuration
+	// and the next entry (its Seq, with a ring after the configuration's),
+	// and no trace writes an order for it. A Down carries it in the byte
+	// after the entry (4, never with the other marks); no catch-up answer
+	// carries one: a log with one in the range refuses (Stats.InDoubtRefused).
+	InDoubt bool
 }
 
 // continuesFlag marks, in a configuration entry's kind byte, that the
@@ -372,13 +384,16 @@ func appendEntry(b []byte, e *Entry) []byte {
 
 func encodeDown(tag uint32, prev localring.DomainOrder, e *Entry) []byte {
 	b := appendEntry(appendPos(localHeader(kindDown, tag, 64+len(e.Payload)), prev), e)
-	if e.Kind == EntryMessage && (e.FedTrans || e.Elided) {
+	if e.Kind == EntryMessage && (e.FedTrans || e.Elided || e.InDoubt) {
 		var f byte
 		if e.FedTrans {
 			f |= 1
 		}
 		if e.Elided {
 			f |= 2
+		}
+		if e.InDoubt {
+			f |= 4
 		}
 		b = append(b, f)
 	}
@@ -713,9 +728,9 @@ func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
 		d.entry = r.entry()
 		if r.err == nil && len(r.b) > 0 {
 			f := r.byte1("marks")
-			d.entry.FedTrans, d.entry.Elided = f&1 != 0, f&2 != 0
-			if r.err == nil && (f == 0 || f > 3 || d.entry.Kind != EntryMessage) {
-				r.fail("marks are sent only as 1 to 3, on a message")
+			d.entry.FedTrans, d.entry.Elided, d.entry.InDoubt = f&1 != 0, f&2 != 0, f&4 != 0
+			if r.err == nil && (f == 0 || f > 4 || d.entry.Kind != EntryMessage) {
+				r.fail("marks are sent only as 1 to 4, on a message")
 			}
 		}
 		return localMsg{down: d}, r.done()

@@ -216,6 +216,21 @@
 // along the stream, as the group layer's join stamps need. Position
 // returns the domain position back, for the trace's order field.
 //
+// A site whose new gateway term leaves the domain's configuration alone
+// before it learned what its predecessor's federation member got
+// ordered delivers the Ups that member may have submitted in its
+// transitional configuration, without a domain position
+// (bridge.Entry.InDoubt: the other sites may have delivered them at
+// places the site cannot know). They come after the bridge's
+// transitional entry, as the federation's transitional messages do, and
+// are handled as those are (an announcement or a group request among
+// them waits for the next round); they belong to no federation ring
+// (follow does not look at them), and their Order has Seq the place of
+// the site's transitional configuration and an Index at or above 1024,
+// growing, which Position and localring.Order.Position take for no
+// position: the trace writes no order for them, nor does a client get
+// one.
+//
 // # Known gaps
 //
 // A node that joins its site after the domain formed learns the domain's

@@ -92,6 +92,10 @@ type View struct {
 	out    Ready
 	stats  Stats
 
+	// doubt counts the messages delivered without a domain position
+	// (bridge.Entry.InDoubt): their Orders grow along the stream.
+	doubt uint32
+
 	// through lists the federation rings the domain's configuration went
 	// through without a change (continued) since the last regular
 	// configuration that continues none: the bridge keeps their held Safe
@@ -181,7 +185,11 @@ func (v *View) Entry(e *bridge.Entry) {
 		}
 		v.sends = append(v.sends, *e)
 	case bridge.EntryMessage:
-		v.follow(e.Pos)
+		if !e.InDoubt {
+			// One in doubt has a place in its site's stream alone, after
+			// the site's transitional configuration: of no ring.
+			v.follow(e.Pos)
+		}
 		v.sent(e.Origin)
 		if isAnnounce(e.Payload) {
 			a, err := decodeAnnounce(e.Payload)
@@ -211,8 +219,13 @@ func (v *View) Entry(e *bridge.Entry) {
 			v.stats.Discarded++
 			return
 		}
+		o := localring.Order{Ring: v.reg.Ring.Seq, Seq: e.Pos.Seq}
+		if e.InDoubt {
+			v.doubt++
+			o.Index = noPosition + v.doubt
+		}
 		v.emit(localring.Event{Kind: localring.EventDeliver, Msg: localring.Message{ID: e.Origin.ID, Svc: e.Svc, Payload: e.Payload,
-			Conf: v.cur.ID, Order: localring.Order{Ring: v.reg.Ring.Seq, Seq: e.Pos.Seq}}})
+			Conf: v.cur.ID, Order: o}})
 	}
 }
 
@@ -537,10 +550,19 @@ func (v *View) install(c *localring.Configuration) {
 	v.emit(localring.Event{Kind: localring.EventInstall, Conf: c})
 }
 
+// noPosition is the lowest Order.Index of a message delivered without a
+// domain position (bridge.Entry.InDoubt): at or above the indexes
+// localring.Order.Position takes, so that the trace writes no order.
+const noPosition = 1 << 10
+
 // Position returns the domain position of a message this package handed
 // to the group layer (its Order.Seq), for the trace's order field
-// (tracemap.DomainOrder).
+// (tracemap.DomainOrder) and the client's; zero, no order, for one its
+// site delivered without one (bridge.Entry.InDoubt).
 func Position(o localring.Order) localring.DomainOrder {
+	if o.Index >= noPosition {
+		return localring.DomainOrder{}
+	}
 	return localring.DomainOrder{Seq: o.Seq, Ring: o.Ring}
 }
 

@@ -47,10 +47,12 @@ type stream struct {
 }
 
 func (s *stream) entry(e bridge.Entry) {
-	s.seq++
-	e.Pos = pos(s.seq)
-	if s.ring != 0 {
-		e.Pos.Ring = s.ring
+	if e.Pos.IsZero() {
+		s.seq++
+		e.Pos = pos(s.seq)
+		if s.ring != 0 {
+			e.Pos.Ring = s.ring
+		}
 	}
 	s.log = append(s.log, e)
 	if s.applied == nil {
@@ -1271,4 +1273,66 @@ func TestReformCoveredByConfiguration(t *testing.T) {
 	if r := v.Ready(); !r.Reform || r.Covered || r.Ring != 7 {
 		t.Fatalf("Ready after the new round's announcements: Reform %v, Covered %v, Ring %d; want true, false, 7 (the stream's federation ring)", r.Reform, r.Covered, r.Ring)
 	}
+}
+
+// TestInDoubtMessages: site a's new gateway term leaves the domain's
+// configuration alone before it learned what its predecessor's member
+// got ordered (a cut off as its gateway died), and delivers the Ups that
+// member may have submitted in a's transitional configuration without a
+// domain position (bridge.Entry.InDoubt: places of a's stream after the
+// transitional entry's, in rings after its). b ordered a-2's message 11
+// at split+2 and went on alone. a's nodes deliver 11 and 12 in their
+// transitional configurations, with no order (Position zero), a-2 told
+// they were sent in the regular one, and open no round at them (they are
+// of no federation ring). Taken for messages of another ring, they opened
+// a round at a's nodes, which discarded them (EVS 3 at a-2); with the
+// place's Seq as their order, a's nodes had 11 at split+1, b-1 at split+2
+// (the order field).
+func TestInDoubtMessages(t *testing.T) {
+	s, va1, va2, vb := abDomain()
+	s.sent(va2, 10)
+	s.deliver(va2, 10)
+	split := s.seq
+
+	// b's component: its own 13, then a-2's 11, in the regular
+	// configuration; then b alone.
+	s.away = []*View{va1, va2}
+	s.sent(vb, 13)
+	s.deliver(vb, 13)
+	s.deliver(va2, 11)
+	s.trans("t", "b")
+	s.ring = 9
+	s.conf("b")
+
+	// a's component: a-2 sent 11 and 12; a's new gateway leaves alone.
+	s.away, s.seq = []*View{vb}, split
+	s.sent(va2, 11)
+	s.sent(va2, 12)
+	s.trans("site:a:t:8:a/101:a+b", "a")
+	at := s.log[len(s.log)-1].Pos
+	for i, seq := range []uint64{11, 12} {
+		s.entry(bridge.Entry{Kind: bridge.EntryMessage, Svc: localring.Agreed, Origin: origin(va2.cfg.Self, seq), Payload: payload(seq),
+			Pos: localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + uint64(i) + 1}, InDoubt: true})
+	}
+	s.ring = 8
+	s.conf("a")
+
+	for _, v := range []*View{va1, va2} {
+		if st := v.Stats(); st.Missed != 0 || st.Discarded != 0 {
+			t.Errorf("%s stats %+v: want no ring missed and nothing discarded", v.cfg.Self.ID, st)
+		}
+		var got []uint64
+		for _, e := range s.evs[v] {
+			if e.Kind == localring.EventDeliver && (e.Msg.ID.Seq == 11 || e.Msg.ID.Seq == 12) {
+				if p := Position(e.Msg.Order); !p.IsZero() || !strings.HasPrefix(e.Msg.Conf, "dt:") {
+					t.Errorf("%s delivered %s in %s at position %s, want in its transitional configuration at none", v.cfg.Self.ID, e.Msg.ID, e.Msg.Conf, p)
+				}
+				got = append(got, e.Msg.ID.Seq)
+			}
+		}
+		if !slices.Equal(got, []uint64{11, 12}) {
+			t.Errorf("%s delivered %v of a-2's 11 and 12", v.cfg.Self.ID, got)
+		}
+	}
+	s.checkAll(t)
 }

@@ -757,7 +757,10 @@ func (h *hier) drain(n *node) {
 			l.Msg = e.Origin.ID.String()
 			l.Svc = e.Svc.String()
 			l.Hash = tracemap.Hash(e.Payload)
-			l.Order = tracemap.DomainOrder(e.Pos)
+			if !e.InDoubt {
+				// One in doubt has no domain position (bridge.Entry.InDoubt).
+				l.Order = tracemap.DomainOrder(e.Pos)
+			}
 			h.trace = append(h.trace, l)
 			if announce {
 				continue // the View's, not a client's

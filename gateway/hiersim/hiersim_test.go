@@ -305,6 +305,9 @@ type effects struct {
 	// catch-up answers applied.
 	stubs                            int
 	stubRefusals, refusals, catchUps uint64
+	// Ups delivered in doubt (bridge Stats.InDoubt): a new gateway
+	// term's site left its configuration before it learned their fate.
+	inDoubt uint64
 	// The node-level layer's (domconf) counters, summed over every node.
 	view    domconf.Stats
 	reforms int
@@ -326,6 +329,7 @@ func (e *effects) add(r *Result) {
 		e.stubRefusals += st.ElidedRefused
 		e.refusals += st.Gaps
 		e.catchUps += st.CatchUps
+		e.inDoubt += st.InDoubt
 	}
 	e.stubs += r.Elided
 	e.reforms += r.Reforms
@@ -340,8 +344,8 @@ func (e *effects) add(r *Result) {
 }
 
 func (e *effects) String() string {
-	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations; Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one); node level: %d announcements applied, %d rounds, %d configurations installed, %d messages discarded, %d missed federation configurations, %d stale announcements, %d federation rings formed again at a View's request",
-		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs, e.safeMarked, e.safeInTrans, e.heldNoTrans,
+	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations, %d Ups delivered in doubt; Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one); node level: %d announcements applied, %d rounds, %d configurations installed, %d messages discarded, %d missed federation configurations, %d stale announcements, %d federation rings formed again at a View's request",
+		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs, e.inDoubt, e.safeMarked, e.safeInTrans, e.heldNoTrans,
 		e.view.Announcements, e.view.Rounds, e.view.Installs, e.view.Discarded, e.view.Missed, e.view.Stale, e.reforms)
 }
 

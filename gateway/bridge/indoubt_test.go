@@ -1,0 +1,266 @@
+package bridge
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// cutAsDies runs site a's gateway failover with the Ups in doubt: a1, a's
+// active gateway, submits seven of a's Ups (its own first), the
+// federation orders the first four (b and c number and inject them; a1
+// numbers them too, and dies before it injects any), and the other three
+// die with it, never ordered. b and c go on in a ring of their own, and
+// a2 takes over. It returns the four ordered Ups with the places b1 gave
+// them, the three never ordered, the seven in pending order, and an Up b1
+// sent while a was in no ring (a does not deliver it: a partition and a
+// merge of a, as at every failover that changes the configuration). With
+// logEntries, every node keeps that many entries, and c1 sends as many
+// Ups more while a is away: a's gap is beyond every log.
+func cutAsDies(t *testing.T, logEntries int) (h *harness, ordered map[Origin]localring.DomainOrder, unordered, pending []Origin, away Origin) {
+	h = newDomain(t, logEntries, 3, 2, 2)
+	h.sendSettled("before", "a2", "b1")
+	first := len(h.sent)
+	h.send("a1", "own") // a1's own: never told sent once a1 dies (an orphan)
+	for i := range 3 {
+		h.send("a2", fmt.Sprint("up-", i))
+		h.send("a3", fmt.Sprint("up-", i))
+	}
+	h.localStep(h.site("a")) // a1 submits the seven
+	if n := len(h.fedQ); n != 7 {
+		t.Fatalf("a1 submitted %d Ups, want 7", n)
+	}
+	h.frozen[h.node("a1")] = true
+	h.fedStepFirst(4)
+	h.crash("a1")
+	h.fedConfig("b", "c")
+	h.settle()
+	ordered = map[Origin]localring.DomainOrder{}
+	for _, e := range h.node("b1").stream {
+		if e.Kind == EntryMessage && slices.Contains(h.sent[first:first+4], e.Origin) {
+			ordered[e.Origin] = e.Pos
+		}
+	}
+	if len(ordered) != 4 {
+		t.Fatalf("b1 delivered %d of the four Ups ordered, want 4", len(ordered))
+	}
+	h.sendSettled("while-a-is-away", "b1")
+	away = h.sent[len(h.sent)-1]
+	for i := 0; logEntries > 0 && i < logEntries; i++ {
+		h.sendSettled(fmt.Sprint("away-", i), "c1")
+	}
+	h.localConfig(h.site("a")) // a2 takes over: a new gateway term
+	if !h.node("a2").b.Active() {
+		t.Fatal("a2 is not the active gateway")
+	}
+	h.settle() // a's Have phase
+	return h, ordered, h.sent[first+4 : first+7], h.sent[first : first+7], away
+}
+
+// upsFrom returns the Ups site submitted on the federation ring, from the
+// log's i-th message on.
+func upsFrom(h *harness, site string, i int) []Origin {
+	var o []Origin
+	for _, m := range h.fedLog[i:] {
+		if x, err := decodeFed(m.payload); err == nil && string(m.id.Sender) == site {
+			if u, ok := x.(*fedUp); ok {
+				o = append(o, u.origin)
+			}
+		}
+	}
+	return o
+}
+
+// TestInDoubtAlone: a site cut off from every other site as its gateway
+// dies (hiersim TestCutAsGatewayDies). a's new gateway term cannot learn
+// which of its pending Ups its predecessor's member got ordered: b and c
+// ordered four of the seven a1 submitted. a2's first ring is one of a
+// alone, where a leaves its configuration: a delivers the seven in its
+// transitional configuration, in pending order, without a domain
+// position (Entry.InDoubt), after everything it holds of the regular
+// one, and submits none of them to any ring, then or after the heal;
+// their senders are told they were sent in the regular configuration.
+// b's and c's places for the four stay theirs alone, nobody delivers one
+// twice, and an Up a sends after the term began goes up as before. Sent
+// again in a's ring alone (the bridge before Entry.InDoubt), the four
+// were ordered a second time at other places.
+func TestInDoubtAlone(t *testing.T) {
+	h, ordered, unordered, want, _ := cutAsDies(t, 0)
+	a2, a3 := h.node("a2"), h.node("a3")
+	reg := a2.b.Conf().ID
+	log := len(h.fedLog)
+	h.fedAlone("a")
+	h.settle()
+	h.sendSettled("alone", "a2")
+	after := h.sent[len(h.sent)-1]
+	if got := upsFrom(h, "a", log); !slices.Equal(got, []Origin{after}) {
+		t.Errorf("a's ring alone got Ups %v from a2, want only the one sent after the term began, %s", got, after)
+	}
+	if st := a2.b.Stats(); st.InDoubt != 7 || st.Resubmitted != 0 || st.CatchUps+st.Gaps != 0 {
+		t.Errorf("a2 stats %+v: want 7 Ups delivered in doubt, none submitted again, no catch-up", st)
+	}
+
+	// The heal: a partition and a merge (the others cannot answer a, nor a
+	// them: two histories).
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.sendSettled("merged", "a2", "b1", "c1")
+	if got := upsFrom(h, "a", log); slices.ContainsFunc(got, func(o Origin) bool { _, in := ordered[o]; return in || slices.Contains(unordered, o) }) {
+		t.Errorf("a's gateway submitted again an Up in doubt: %v", got)
+	}
+
+	h.checkOrder()
+	// a's nodes: the regular configuration's prefix, then their own
+	// transitional configuration with the seven in pending order, no
+	// position, then a's ring alone.
+	for _, n := range []*hnode{a2, a3} {
+		if c := confs(n); c != "reg[a b c] trans[a] reg[a] trans[a] reg[a b c]" {
+			t.Errorf("%s configurations %q, want reg[a b c] trans[a] reg[a] trans[a] reg[a b c]", n.id, c)
+		}
+		var doubt []Origin
+		trans, lastReg := false, ""
+		for _, e := range n.stream {
+			switch {
+			case e.Kind == EntryConfig:
+				trans = e.Conf.Kind == localring.Transitional && lastReg == reg
+				if e.Conf.Kind == localring.Regular {
+					lastReg = e.Conf.ID
+				}
+			case e.Kind == EntryMessage && e.InDoubt:
+				if !trans {
+					t.Errorf("%s delivered %s in doubt outside the transitional configuration after %s", n.id, e.Origin, reg)
+				}
+				doubt = append(doubt, e.Origin)
+			case e.Kind == EntrySend && slices.Contains(want, e.Origin) && e.Conf.ID != reg:
+				t.Errorf("%s was told %s sent in %s, want %s (where the earlier gateway submitted it)", n.id, e.Origin, e.Conf.ID, reg)
+			}
+		}
+		if !slices.Equal(doubt, want) {
+			t.Errorf("%s delivered in doubt %v, want %v", n.id, doubt, want)
+		}
+	}
+	// Every live node delivers each message once (messages fails
+	// otherwise); b and c deliver the four at the places they gave them
+	// and not the three never ordered, which a alone delivers.
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if !n.alive {
+				continue
+			}
+			got := h.messages(n)
+			for o, p := range ordered {
+				if !slices.Contains(got, o) {
+					t.Errorf("%s did not deliver %s", n.id, o)
+				}
+				if s.name == "a" {
+					continue
+				}
+				for _, e := range n.stream {
+					if e.Kind == EntryMessage && e.Origin == o && (e.Pos != p || e.InDoubt) {
+						t.Errorf("%s delivered %s at %s (in doubt %v), want %s", n.id, o, e.Pos, e.InDoubt, p)
+					}
+				}
+			}
+			for _, o := range unordered {
+				if slices.Contains(got, o) != (s.name == "a") {
+					t.Errorf("%s delivered %s: %v, want %v", n.id, o, !(s.name == "a"), s.name == "a")
+				}
+			}
+			if n.b.Pending() != 0 {
+				t.Errorf("%s still holds %d Ups pending", n.id, n.b.Pending())
+			}
+		}
+	}
+}
+
+// TestInDoubtAnswered: the same failover, with a2's first ring one of
+// every site. The catch-up answer tells a what the others ordered: the
+// four come down at their places, and only the three never ordered are
+// ordered anew (the copies of the four a2 sent again with them are
+// dropped as duplicates), as before Entry.InDoubt.
+func TestInDoubtAnswered(t *testing.T) {
+	h, ordered, unordered, _, away := cutAsDies(t, 0)
+	a2 := h.node("a2")
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.sendSettled("after", "a2", "c2")
+	h.checkOrder()
+	if st := a2.b.Stats(); st.InDoubt != 0 || st.CatchUps != 1 || st.Gaps != 0 {
+		t.Errorf("a2 stats %+v, want one catch-up and nothing delivered in doubt", st)
+	}
+	if d := h.node("b1").b.Stats().Duplicates; d != 4 {
+		t.Errorf("b1 dropped %d duplicates, want the copies of the four ordered before a1 died", d)
+	}
+	b1 := h.messages(h.node("b1"))
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if !n.alive {
+				continue
+			}
+			want := b1
+			if s.name == "a" {
+				want = slices.DeleteFunc(slices.Clone(b1), func(o Origin) bool { return o == away })
+			}
+			if got := h.messages(n); !slices.Equal(got, want) {
+				t.Errorf("%s delivered %v, want %v", n.id, got, want)
+			}
+			for _, e := range n.stream {
+				if p, ok := ordered[e.Origin]; ok && e.Kind == EntryMessage && e.Pos != p || e.InDoubt {
+					t.Errorf("%s delivered %s at %s (in doubt %v), want %s", n.id, e.Origin, e.Pos, e.InDoubt, p)
+				}
+			}
+		}
+	}
+	for _, o := range unordered {
+		if !slices.Contains(b1, o) {
+			t.Errorf("b1 did not deliver %s, never ordered before a1 died", o)
+		}
+	}
+}
+
+// TestInDoubtRefused: the same failover, with a2's first ring one of
+// every site, but a's gap beyond the others' logs: its catch-up is
+// refused, and a leaves its configuration without learning what b and c
+// ordered. It delivers the seven in its transitional configuration,
+// without a domain position, and submits none of them; b and c keep the
+// four at their places.
+func TestInDoubtRefused(t *testing.T) {
+	h, ordered, unordered, want, _ := cutAsDies(t, 4)
+	a2 := h.node("a2")
+	log := len(h.fedLog)
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.sendSettled("after", "a2", "c2")
+	h.checkOrder()
+	if st := a2.b.Stats(); st.InDoubt != 7 || st.Gaps != 1 || st.CatchUps != 0 || st.Resubmitted != 0 {
+		t.Errorf("a2 stats %+v, want one refusal, 7 Ups delivered in doubt, none submitted again", st)
+	}
+	if got := upsFrom(h, "a", log); len(got) != 1 || got[0] != h.sent[len(h.sent)-2] {
+		t.Errorf("a's gateway submitted %v, want only the Up sent after the term began", got)
+	}
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if !n.alive {
+				continue
+			}
+			var doubt []Origin
+			for _, e := range n.stream {
+				if e.Kind != EntryMessage {
+					continue
+				}
+				if e.InDoubt {
+					doubt = append(doubt, e.Origin)
+				} else if p, ok := ordered[e.Origin]; ok && (s.name == "a" || e.Pos != p) {
+					t.Errorf("%s delivered %s at %s, want %s", n.id, e.Origin, e.Pos, map[bool]string{true: "in doubt", false: p.String()}[s.name == "a"])
+				} else if slices.Contains(unordered, e.Origin) {
+					t.Errorf("%s delivered %s, never ordered before a1 died, with a position", n.id, e.Origin)
+				}
+			}
+			if s.name == "a" && !slices.Equal(doubt, want) || s.name != "a" && len(doubt) > 0 {
+				t.Errorf("%s delivered in doubt %v", n.id, doubt)
+			}
+		}
+	}
+}
