@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -42,6 +43,7 @@ type options struct {
 	sendFrames  int
 	sendBytes   int
 	receive     bool
+	reuse       bool
 }
 
 // WithName asks for a client name (1 to 64 bytes of printable UTF-8
@@ -84,6 +86,18 @@ func WithEventBuffer(n int) Option { return func(o *options) { o.eventBuffer = n
 // package doc) go out when the call reading the connection has read what
 // the agent wrote, or when it stops reading.
 func WithReceive() Option { return func(o *options) { o.receive = true } }
+
+// WithMessageReuse makes Receive (with WithReceive) return its messages
+// in one Message that it reuses: the Message, its Payload and its Groups
+// are valid until the next call of Receive, which overwrites them, as a
+// callback's arguments are valid during the callback (libcpg's deliver
+// callback, say). Copy what you keep. Groups are shared between messages:
+// never modify them. Without it each message is a Message of its own with
+// a copy of its payload, allocated per message: at full load through a
+// ring of three (docs/BENCHMARKS.md, apiab) the allocations and the
+// collections they drive cost each clientload about a fifth of its CPU
+// per message. Without WithReceive it changes nothing.
+func WithMessageReuse() Option { return func(o *options) { o.reuse = true } }
 
 // WithSendQueue bounds the requests waiting in the client to be written
 // to the agent (defaults 128 frames and 4 MiB): the messages beyond the
@@ -155,6 +169,12 @@ type Client struct {
 
 	slab    []byte // the messages' payloads, copied out of the reader's buffer (the reader's)
 	endOnce sync.Once
+
+	// WithMessageReuse: the message Receive returns, reused at each call
+	// (Receive's caller's, while it holds the reader).
+	reuse bool
+	msg   Message
+	pay   []byte
 }
 
 // outFrame is an encoded request waiting for the writer; a message (msg)
@@ -296,6 +316,8 @@ func start(ctx context.Context, conn net.Conn, addr string, o *options) (*Client
 	}
 	conn.SetDeadline(time.Time{})
 	r.SetMax(int(max(f.MaxFrame, cp.MaxHelloFrame)))
+	reuse := o.reuse && o.receive
+	r.SetShareLists(reuse) // WithMessageReuse: Groups are not to be modified
 	win := window{DefaultWindowMsgs, DefaultWindowBytes}
 	if f.Version >= cp.Version2 && f.WindowMsgs > 0 {
 		win = window{int(f.WindowMsgs), int(f.WindowBytes)}
@@ -305,7 +327,7 @@ func start(ctx context.Context, conn net.Conn, addr string, o *options) (*Client
 		sendFrames: o.sendFrames, sendBytes: o.sendBytes,
 		done: make(chan struct{}), closing: make(chan struct{}),
 		wake: make(chan struct{}, 1), calls: map[uint32]*call{}, room: make(chan struct{}), window: win,
-		tw: trywrite.New(conn), recv: o.receive, eventCap: o.eventBuffer,
+		tw: trywrite.New(conn), recv: o.receive, eventCap: o.eventBuffer, reuse: reuse,
 		turn: make(chan struct{}), writeDone: make(chan struct{}),
 	}
 	if !c.recv {
@@ -378,7 +400,7 @@ func (c *Client) Receive(ctx context.Context) (Event, error) {
 			c.reading = true
 			c.mu.Unlock()
 			for {
-				e, ok, end, ctxErr := c.readFrame(ctx)
+				e, ok, end, ctxErr := c.readFrame(ctx, c.reuse)
 				if ok || end != nil || ctxErr != nil {
 					c.letGo(end)
 					switch {
@@ -424,7 +446,7 @@ func (c *Client) awaitRecv(ctx context.Context, ready <-chan struct{}) error {
 		if !c.reading && (c.closed || len(c.queue)-c.qHead < c.eventCap) {
 			c.reading = true
 			c.mu.Unlock()
-			e, ok, end, ctxErr := c.readFrame(ctx)
+			e, ok, end, ctxErr := c.readFrame(ctx, false)
 			if ok {
 				c.mu.Lock()
 				if !c.closed {
@@ -494,8 +516,9 @@ func (c *Client) ended() bool {
 // readFrame reads and handles one frame, for the call that holds the
 // reader (WithReceive): it returns the frame's event if it is one (ok),
 // why the session ended (end), or ctx.Err() if ctx ended while it waited
-// for the agent (ctxErr; the stream is then intact).
-func (c *Client) readFrame(ctx context.Context) (e Event, ok bool, end, ctxErr error) {
+// for the agent (ctxErr; the stream is then intact). With reuse a message
+// is returned in c.msg (Receive's, WithMessageReuse).
+func (c *Client) readFrame(ctx context.Context, reuse bool) (e Event, ok bool, end, ctxErr error) {
 	if !c.r.Buffered() {
 		c.beforeWait()
 		if err := c.waitFrame(ctx); err != nil {
@@ -509,7 +532,7 @@ func (c *Client) readFrame(ctx context.Context) (e Event, ok bool, end, ctxErr e
 	if err != nil {
 		return Event{}, false, c.readErr(err), nil
 	}
-	e, ok, end = c.handle(&f)
+	e, ok, end = c.handle(&f, reuse)
 	return e, ok, end, nil
 }
 
@@ -1174,7 +1197,7 @@ func (c *Client) read() {
 			c.fail(c.readErr(err))
 			return
 		}
-		e, ok, end := c.handle(&f)
+		e, ok, end := c.handle(&f, false)
 		if end != nil {
 			c.fail(end)
 			return
@@ -1207,8 +1230,10 @@ func (c *Client) readErr(err error) error {
 
 // handle handles a frame from the agent: a reply goes to its caller and
 // frees the window, an event is returned (ok), a goodbye or a frame only
-// clients send ends the session (end).
-func (c *Client) handle(f *cp.Frame) (e Event, ok bool, end error) {
+// clients send ends the session (end). With reuse a message is returned
+// in c.msg, its payload copied into c.pay (WithMessageReuse), not in a
+// Message and a copy of its own.
+func (c *Client) handle(f *cp.Frame, reuse bool) (e Event, ok bool, end error) {
 	switch f.Type {
 	case cp.TypeOK, cp.TypeError, cp.TypeGroupList, cp.TypeViewReply, cp.TypePong:
 		if f.Req != 0 && (f.Type == cp.TypeOK || f.Type == cp.TypeError) {
@@ -1227,8 +1252,20 @@ func (c *Client) handle(f *cp.Frame) (e Event, ok bool, end error) {
 			stagetrace.Mark("7 client.read", f.Payload)
 		}
 		var p []byte
-		p, c.slab = copyPayload(c.slab, f.Payload)
-		m := &Message{Sender: f.Sender, Groups: f.Groups, To: f.To, Svc: Service(f.Svc), Type: f.MsgType,
+		switch {
+		case reuse && len(f.Payload) > 0 && len(f.Payload) <= maxReusedPayload:
+			c.pay = append(c.pay[:0], f.Payload...)
+			p = c.pay[:len(c.pay):len(c.pay)]
+		case reuse && len(f.Payload) > 0:
+			p = bytes.Clone(f.Payload)
+		case !reuse:
+			p, c.slab = copyPayload(c.slab, f.Payload)
+		}
+		m := &c.msg
+		if !reuse {
+			m = new(Message)
+		}
+		*m = Message{Sender: f.Sender, Groups: f.Groups, To: f.To, Svc: Service(f.Svc), Type: f.MsgType,
 			Seq: f.Seq, Order: f.Order, ID: f.MsgID, Payload: p}
 		return Event{Kind: EventMessage, Message: m}, true, nil
 	case cp.TypeLeft:
@@ -1264,6 +1301,10 @@ func copyPayload(slab, p []byte) (cp, rest []byte) {
 	slab = append(slab, p...)
 	return slab[start:len(slab):len(slab)], slab
 }
+
+// maxReusedPayload bounds the buffer WithMessageReuse keeps for the
+// payloads: a larger payload gets a copy of its own.
+const maxReusedPayload = 64 << 10
 
 // dispatch hands a reply frame to its caller; it reports false when
 // nobody waits for it.

@@ -49,6 +49,13 @@
 // the calls that wait for a reply or for room), so keep a goroutine in
 // Receive as one would read Events.
 //
+// By default each message Receive returns is a Message of its own with a
+// copy of its payload, which the application may keep. An application
+// that handles a message before it asks for the next, as a callback
+// would, adds WithMessageReuse: Receive then returns its messages in one
+// Message that the next call overwrites, payload and groups included, and
+// a message allocates (almost) nothing.
+//
 // A client becomes a member of a group with the view that lists it, and
 // from then on receives every message sent to the group, in the same
 // order as every other member, each in the same view everywhere: every

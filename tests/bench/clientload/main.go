@@ -56,7 +56,7 @@ type config struct {
 	cpuProfile                        string
 	nodes, index, size                int
 	agentPid, eventBuffer             int
-	send, receive                     bool
+	send, receive, reuse              bool
 	rate                              float64
 
 	settle, warmup, duration, drain, formTimeout time.Duration
@@ -79,6 +79,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.eventBuffer, "event-buffer", 0, "the client's event buffer in events (0: the client package's default)")
 	fs.BoolVar(&c.send, "send", false, "send (otherwise only receive)")
 	fs.BoolVar(&c.receive, "receive", true, "receive with Client.Receive in the calling goroutine (client.WithReceive); false: from Client.Events")
+	fs.BoolVar(&c.reuse, "reuse", true, "with -receive, receive each message in the one Message Receive reuses (client.WithMessageReuse): the load reads a delivery's header and keeps nothing of it")
 	fs.Float64Var(&c.rate, "rate", 0, "messages per second this client offers; 0: as fast as MulticastWait returns")
 	fs.DurationVar(&c.settle, "settle", 300*time.Millisecond, "wait after the group is complete before sending")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "sent but not measured")
@@ -138,6 +139,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if c.receive {
 		opts = append(opts, client.WithReceive())
+		if c.reuse {
+			opts = append(opts, client.WithMessageReuse())
+		}
 	}
 	var cl *client.Client
 	deadline := time.Now().Add(c.formTimeout)
