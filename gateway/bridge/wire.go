@@ -284,13 +284,14 @@ type syncMsg struct {
 	// stands for none.
 	root string
 	// stub is the place of the last stub in the site's log (Entry.Elided,
-	// Config.Elide): the log holds every message after it in full, and
-	// none before it for sure. The ring's answerer is a site whose log
-	// holds every message it answers in full (Site.answerer), so that a
-	// catch-up is not refused for a stub while another site could answer
-	// it. Sent only when set, after root, whose empty string then stands
-	// for none: a site that never applied a stub sends the Sync of the
-	// bridges before stubs.
+	// Config.Elide), or of the last Up it delivered without a domain
+	// position (Entry.InDoubt), which no answer carries either: the log
+	// holds every message after it in full, and none before it for sure.
+	// The ring's answerer is a site whose log holds every message it
+	// answers in full (Site.answerer), so that a catch-up is not refused
+	// for a stub while another site could answer it. Sent only when set,
+	// after root, whose empty string then stands for none: a site that
+	// never applied either sends the Sync of the bridges before stubs.
 	stub localring.DomainOrder
 }
 
