@@ -41,14 +41,18 @@ import (
 // to the session's outbound queue, which never blocks it; at the end of
 // its step the group loop writes the queue to the connection as far as the
 // socket takes it without waiting (flushSessions), and the writer drains
-// the rest. A queue that passes half its bound
-// gets a warning frame; a queue over its bound for longer than
-// Config.ClientSlowGrace, or over four times its bound, gets the session
-// evicted: its queue is dropped, a goodbye frame with the reason is written
-// if the connection takes it within clientWriteGrace, and the connection is
-// closed. The loop then disconnects the client's memberships
-// (groups.Node.Disconnect), so that the others see it leave with reason
-// disconnect.
+// the rest. A queue that passes half its bound gets a warning frame; a
+// queue over its bound for longer than Config.ClientSlowGrace, or over
+// four times its bound, gets the session evicted. The hard bound is judged
+// as a frame is queued, the grace also when no frame comes after it: a
+// session over its bound is in the server's over set, whose graces the
+// group loop's passes judge, the loop's timer set for the next one to end
+// (evictStalled), so that a client that stops reading and then gets
+// nothing more is evicted too. On eviction its queue is dropped, a goodbye
+// frame with the reason is written if the connection takes it within
+// clientWriteGrace, and the connection is closed. The loop then
+// disconnects the client's memberships (groups.Node.Disconnect), so that
+// the others see it leave with reason disconnect.
 
 const (
 	// controlCredit is how many requests beyond its window of messages a
@@ -108,6 +112,13 @@ type clientServer struct {
 	n                 struct {
 		accepted, evicted, protocolErrors, warnings, held atomic.Uint64
 	}
+
+	// Sessions whose queue went over its bound (session.overSince set);
+	// one that drained under it or ended leaves at the group loop's next
+	// pass (evictStalled). Lock order: session.mu, then overMu.
+	overMu  sync.Mutex
+	over    map[*session]bool
+	overBuf []*session // the group loop's
 }
 
 // clientReq is one request of a session for the group loop, or (closed) the
@@ -174,7 +185,7 @@ type flushWait struct {
 // newClientServer opens the client listeners of cfg.
 func newClientServer(a *Agent) (*clientServer, error) {
 	cs := &clientServer{a: a, log: a.log, byName: map[string]*session{}, all: map[*session]bool{},
-		backlogged: map[*session]bool{}, blFrames: a.gl.maxMsgs, blBytes: a.gl.maxBytes}
+		backlogged: map[*session]bool{}, over: map[*session]bool{}, blFrames: a.gl.maxMsgs, blBytes: a.gl.maxBytes}
 	cfg := &a.cfg
 	if cfg.ClientSocket != "-" {
 		l, err := listenClientSocket(cfg.ClientSocket)
@@ -638,9 +649,10 @@ func (s *session) writeOut(b []byte) error {
 	return nil
 }
 
-// send queues an encoded frame for the client. It never blocks: a client
-// whose queue stays over its bound for longer than Config.ClientSlowGrace,
-// or passes four times its bound, is evicted instead. It reports whether
+// send queues an encoded frame for the client (group loop). It never
+// blocks: a client whose queue stays over its bound for longer than
+// Config.ClientSlowGrace, or passes four times its bound, is evicted
+// instead (the grace is also judged without new frames: evictStalled). It reports whether
 // the frame was queued.
 func (s *session) send(b []byte) bool { return s.queue(b, false, 0) }
 
@@ -665,6 +677,9 @@ func (s *session) queue(b []byte, hold bool, size int) bool {
 		now := time.Now()
 		if s.overSince.IsZero() {
 			s.overSince = now
+			s.cs.overMu.Lock()
+			s.cs.over[s] = true // the group loop's pass judges it from now on (evictStalled)
+			s.cs.overMu.Unlock()
 		}
 		over := now.Sub(s.overSince)
 		hard := frames > hardQueueFactor*cfg.ClientQueueFrames || bytes > hardQueueFactor*cfg.ClientQueueBytes
@@ -786,6 +801,53 @@ func (s *session) evict(frames, bytes int, over time.Duration, hard bool) {
 		s.attrs("queued_frames", frames, "queued_bytes", bytes, "limit_frames", cfg.ClientQueueFrames, "limit_bytes", cfg.ClientQueueBytes,
 			"over_for", over.Round(time.Millisecond), "grace", cfg.ClientSlowGrace)...)
 	s.end(cp.CodeSlowConsumer, fmt.Sprintf("evicted by agent %s: %d frames (%d bytes) were waiting for this client to read them, %s; read events faster", cfg.Node, frames, bytes, why), true)
+}
+
+// evictStalled evicts the sessions whose queue has stayed over its bound
+// for Config.ClientSlowGrace at now, whether or not a frame was queued for
+// them since (queue judges those that get frames); it forgets those that
+// drained under their bound or ended, and returns when the next grace
+// ends (zero if none runs), for the group loop's timer (group loop, each
+// pass).
+func (cs *clientServer) evictStalled(now time.Time) (next time.Time) {
+	cs.overMu.Lock()
+	if len(cs.over) == 0 {
+		cs.overMu.Unlock()
+		return time.Time{}
+	}
+	ss := cs.overBuf[:0]
+	for s := range cs.over {
+		ss = append(ss, s)
+	}
+	cs.overMu.Unlock()
+	cfg := &cs.a.cfg
+	for i, s := range ss {
+		ss[i] = nil
+		s.mu.Lock()
+		frames, bytes := s.qFrames, s.qBytes
+		if frames <= cfg.ClientQueueFrames && bytes <= cfg.ClientQueueBytes {
+			s.overSince = time.Time{} // under again (writeNow's partial writes count bytes only)
+		}
+		since := s.overSince
+		if since.IsZero() || s.ending {
+			since = time.Time{}
+			cs.overMu.Lock()
+			delete(cs.over, s)
+			cs.overMu.Unlock()
+		}
+		s.mu.Unlock()
+		switch {
+		case since.IsZero():
+		case now.Sub(since) >= cfg.ClientSlowGrace:
+			s.evict(frames, bytes, now.Sub(since), false)
+		default:
+			if end := since.Add(cfg.ClientSlowGrace); next.IsZero() || end.Before(next) {
+				next = end
+			}
+		}
+	}
+	cs.overBuf = ss[:0]
+	return next
 }
 
 func (s *session) signal() {

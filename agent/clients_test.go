@@ -650,7 +650,7 @@ func TestSlowClientGrace(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for c.agents["n1"].a.Status().Counters.ClientsEvicted == 0 && time.Now().Before(deadline) {
 		time.Sleep(grace / 2)
-		send(1) // the eviction is decided as frames are queued
+		send(1) // judged as a frame is queued (TestSlowClientStopsReading: without one)
 	}
 	if n := c.agents["n1"].a.Status().Counters.ClientsEvicted; n != 1 {
 		t.Fatalf("evicted %d clients, want 1", n)
@@ -659,6 +659,127 @@ func TestSlowClientGrace(t *testing.T) {
 	if bye == nil || bye.Code != cp.CodeSlowConsumer || !strings.Contains(bye.Text, "the grace is 300ms") {
 		t.Errorf("goodbye: %+v", bye)
 	}
+	c.stopAll()
+}
+
+// TestSlowClientStopsReading: a client whose queue went over its bound,
+// and that then reads nothing while nothing more comes for it (the
+// traffic stopped), is evicted once the grace has passed, with a goodbye
+// that says so, and the others see it leave with reason disconnect; it is
+// not left holding its queue and its memberships for ever. A client whose
+// queue went over its bound and drained within the grace, twice with more
+// than the grace between, is not evicted: its time over the bound starts
+// again each time.
+func TestSlowClientStopsReading(t *testing.T) {
+	c := newCluster(t, 2)
+	const bound, grace = 32, time.Second
+	c.start("n1", func(cfg *Config) { cfg.ClientQueueFrames, cfg.ClientSlowGrace = bound, grace })
+	c.start("n2", nil)
+	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	a := c.agents["n1"].a
+	local := func(name string) *rawClient {
+		conn, err := a.LocalConn() // no kernel buffer: every frame not read waits in the agent's queue
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return newRaw(t, conn, name)
+	}
+	sleeper, pauser := local("sleeper"), local("pauser")
+	watcher := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "watcher")
+	sender := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "sender")
+	sleeper.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	sleeper.waitView("g", "n1:sleeper")
+	watcher.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	watcher.waitView("g", "n1:sleeper", "n2:watcher")
+	sleeper.waitView("g", "n1:sleeper", "n2:watcher") // its queue is empty
+	pauser.ok(cp.Frame{Type: cp.TypeJoin, Group: "h"})
+	pauser.waitView("h", "n1:pauser")
+	sender.discard()
+	req := uint32(0)
+	burst := func(group string) {
+		for range 2 * bound { // past the bound, under hardQueueFactor times it
+			req++
+			sender.write(cp.Frame{Type: cp.TypeMulticast, Req: req, Svc: 5, Groups: []string{group}, Payload: []byte("m")})
+		}
+	}
+	// info polls the client's session at n1 until ok holds.
+	info := func(name, what string, ok func(ClientInfo) bool) ClientInfo {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			cis, err := a.Clients(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ci := range cis {
+				if ci.Name == name && ok(ci) {
+					return ci
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s: not within 20s (%+v)", name, what, cis)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	// The sleeper reads nothing from here on; once the burst has all
+	// come to its queue, nothing more comes for it.
+	burst("g")
+	ci := info("sleeper", "the whole burst and its warning queued", func(ci ClientInfo) bool { return ci.QueuedFrames >= 2*bound+1 })
+	if ci.OverSince.IsZero() {
+		t.Fatalf("the sleeper's queue is not over its bound: %+v", ci)
+	}
+	deadline := ci.OverSince.Add(grace + 15*time.Second) // the grace, and more than enough for the group loop's pass
+	for a.Status().Counters.ClientsEvicted == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	evicted := time.Now()
+	if n := a.Status().Counters.ClientsEvicted; n != 1 {
+		t.Fatalf("evicted %d clients %v after the sleeper's queue went over its bound and the traffic stopped, want 1 (grace %v)", n, evicted.Sub(ci.OverSince).Round(time.Millisecond), grace)
+	}
+	t.Logf("the sleeper was evicted within %v of its queue going over its bound (grace %v)", evicted.Sub(ci.OverSince).Round(time.Millisecond), grace)
+	if evicted.Sub(ci.OverSince) < grace {
+		t.Errorf("the sleeper was evicted %v after its queue went over its bound, before the grace of %v", evicted.Sub(ci.OverSince), grace)
+	}
+	bye := sleeper.waitEnd()
+	if bye == nil || bye.Code != cp.CodeSlowConsumer || !strings.Contains(bye.Text, "over the bound of 32 frames") || !strings.Contains(bye.Text, "the grace is 1s") {
+		t.Errorf("sleeper's goodbye: %+v", bye)
+	}
+	if !strings.Contains(c.logs.String(), "client evicted") {
+		t.Errorf("no eviction line in the log")
+	}
+	v := watcher.waitFrame("the view without the sleeper", func(f cp.Frame) bool {
+		return f.Type == cp.TypeView && f.View.Group == "g" && slices.Contains(f.View.Left, "n1:sleeper")
+	}).View
+	if v.Reason != cp.ReasonDisconnect || !slices.Equal(v.Members, []string{"n2:watcher"}) {
+		t.Errorf("the watcher's view after the eviction: %+v", v)
+	}
+
+	// The pauser's queue goes over its bound, and it reads it all within
+	// the grace; more than the grace later, again.
+	for round := range 2 {
+		burst("h")
+		info("pauser", "its queue over its bound", func(ci ClientInfo) bool { return !ci.OverSince.IsZero() })
+		for got := 0; got < 2*bound; {
+			f, err := pauser.next(10 * time.Second)
+			if err != nil {
+				t.Fatalf("pauser, round %d, after %d of %d messages: %v", round, got, 2*bound, err)
+			}
+			if f.Type == cp.TypeMessage {
+				got++
+			}
+		}
+		info("pauser", "its queue under its bound", func(ci ClientInfo) bool { return ci.OverSince.IsZero() })
+		if round == 0 {
+			time.Sleep(grace + grace/2)
+		}
+	}
+	if n := a.Status().Counters.ClientsEvicted; n != 1 {
+		t.Errorf("evicted %d clients, want still 1: the pauser drained its queue within the grace each time", n)
+	}
+	pauser.ok(cp.Frame{Type: cp.TypePing})
 	c.stopAll()
 }
 

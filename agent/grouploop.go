@@ -314,7 +314,8 @@ func (a *Agent) runGroups(stop <-chan struct{}) {
 // then it hands the ring messages to the driver, writes to the sessions
 // and publishes the status. It returns when the group loop must run its
 // next pass even without a wake, or the zero time: soon while client
-// requests wait for room, at the end of a new gateway's grace (endSolo).
+// requests wait for room, at the end of a new gateway's grace (endSolo),
+// at the end of a session's grace over its queue bound (evictStalled).
 func (a *Agent) groupPass() (next time.Time) {
 	gr := &a.gr
 	gr.mu.Lock()
@@ -368,7 +369,10 @@ func (a *Agent) groupPass() (next time.Time) {
 	}
 	a.cs.flushSessions()
 	a.updateGroupSnapshot()
-	if len(a.gl.pending) > 0 {
+	// A session over its queue bound is evicted at the end of its grace
+	// even if nothing more is queued for it.
+	next = a.cs.evictStalled(time.Now())
+	if len(a.gl.pending) > 0 && (next.IsZero() || time.Until(next) > groupRetry) {
 		next = time.Now().Add(groupRetry)
 	}
 	if a.gl.domainWaits() {
