@@ -38,6 +38,7 @@
 package hiersim
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -109,6 +110,17 @@ type Options struct {
 		on    bool
 		after time.Duration
 	}
+	// recut, with cutAsDies, cuts the victim site off from every other
+	// site again recut.after after its new gateway's federation member
+	// first installed a ring of every site (Takeover.FedRing), for
+	// recut.d, then heals: that ring may end before the catch-up answer
+	// its new term waits for comes (TestCutAsGatewayDiesAnswerLost).
+	recut struct{ after, d time.Duration }
+	// logEntries is every bridge's Config.LogEntries (0: the default,
+	// bridge.DefaultLogEntries): a small log makes a site that fell
+	// behind by more than it go through a refused catch-up
+	// (TestCutAsGatewayDiesRefused).
+	logEntries int
 	// agreedOnly sends every message Agreed (TestSafeLatency's baseline).
 	agreedOnly bool
 	// Elide brings a client message down in full only to the sites that
@@ -294,6 +306,8 @@ type Result struct {
 	Trace    []evs.Event             // the domain's trace, every node
 	FedTrace []evs.Event             // the federation ring's trace
 	Bridges  map[string]bridge.Stats // by node id
+	// LogEntries is the bridges' Config.LogEntries.
+	LogEntries int
 	// NodeViolations are the node-level trace's (the domconf layer; none
 	// with Options.BridgeOnly); NodeTrace is that trace, every node: the
 	// configurations its View installed, and the messages it delivered
@@ -426,12 +440,17 @@ type hier struct {
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
 	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded int }
-	tl      *timeline               // a gateway crash's, from the kill on
-	stalled *node                   // the standby Options.stall paused
-	resumed bool                    // and resumed
-	lastAt  map[*node]time.Duration // every node's last delivery
-	sentAt  map[string]time.Duration
-	latency map[localring.Service][]time.Duration
+	tl      *timeline // a gateway crash's, from the kill on
+	stalled *node     // the standby Options.stall paused
+	// Options.recut: what heals the second cut (nil before it), and
+	// when it began; recutOver once healed.
+	recutHeal func()
+	recutAt   time.Duration
+	recutOver bool
+	resumed   bool                    // and resumed
+	lastAt    map[*node]time.Duration // every node's last delivery
+	sentAt    map[string]time.Duration
+	latency   map[localring.Service][]time.Duration
 	// elided counts the stubs in the nodes' streams, elidedNeeded those
 	// of messages their site needs (Options.Elide).
 	elided, elidedNeeded int
@@ -507,7 +526,7 @@ func (h *hier) build(f *topology.File, seed uint64) error {
 		s.ring.SetDomain("site/" + name)
 		s.ring.Log = h.opts.Log
 		for i, id := range ids {
-			bc := bridge.Config{Domain: h.dom.Name, Site: name, Node: id}
+			bc := bridge.Config{Domain: h.dom.Name, Site: name, Node: id, LogEntries: h.opts.logEntries}
 			if h.opts.Elide {
 				bc.Elide = func(e *bridge.Entry) []byte {
 					if needsSite(name, e.Payload) {
@@ -953,6 +972,7 @@ func (h *hier) run(d time.Duration, load bool) {
 		}
 		h.flushSubmissions()
 		h.stallStep()
+		h.recutStep()
 	}
 }
 
@@ -977,6 +997,31 @@ func (h *hier) stallStep() {
 		n.site.ring.Resume(n.slot)
 		h.fed.Resume(n.fslot)
 		h.resumed = true
+	}
+}
+
+// recutStep carries out Options.recut: it cuts the victim site off again
+// once its new gateway's member's first ring of every site is recut.after
+// old, and heals the cut recut.d later.
+func (h *hier) recutStep() {
+	rc := h.opts.recut
+	if rc.d == 0 || h.tl == nil || h.recutOver {
+		return
+	}
+	now := h.fed.Elapsed()
+	if h.recutHeal == nil {
+		at, ok := h.tl.marks[markFedRing][h.victim.name]
+		if !ok || now < h.tl.kill+at+rc.after {
+			return
+		}
+		h.logf("site %s cut off from every other site again for %v, %v after its new gateway's first ring of every site (Options.recut)", h.victim.name, rc.d, rc.after)
+		h.recutHeal, h.recutAt = h.cut(h.victim, nil), now
+		return
+	}
+	if now >= h.recutAt+rc.d {
+		h.logf("site %s: the second cut heals (Options.recut)", h.victim.name)
+		h.recutHeal()
+		h.recutOver = true
 	}
 }
 
@@ -1130,7 +1175,7 @@ func (h *hier) send() {
 }
 
 func (h *hier) result(seed uint64) *Result {
-	r := &Result{Seed: seed, Domain: h.dom.Name, Trace: h.trace, FedTrace: h.fed.Trace(), Bridges: map[string]bridge.Stats{}, Latency: h.latency}
+	r := &Result{Seed: seed, Domain: h.dom.Name, Trace: h.trace, FedTrace: h.fed.Trace(), Bridges: map[string]bridge.Stats{}, Latency: h.latency, LogEntries: cmp.Or(h.opts.logEntries, bridge.DefaultLogEntries)}
 	for id, n := range h.byID {
 		r.Bridges[string(id)] = n.b.Stats()
 	}

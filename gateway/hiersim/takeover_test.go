@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -289,5 +290,149 @@ func TestCutAsGatewayDies(t *testing.T) {
 	t.Logf("%d runs: %d Ups delivered in doubt by the victims' new gateways", runs, inDoubt)
 	if runs > 0 && inDoubt == 0 {
 		t.Error("no new gateway delivered an Up in doubt: the runs do not cover the gap")
+	}
+}
+
+// refusal sums what a run's bridges counted of a refused or lost
+// catch-up: at the victim site (its new gateway's), the catch-ups
+// refused (bridge Stats.Gaps: refusals and lost answers taken as one)
+// and the Ups delivered in doubt (Stats.InDoubt); at the other sites,
+// the refusals they answered beyond their log (BeyondLog) and for
+// another cause (Diverged, ElidedRefused, InDoubtRefused): only those
+// reach the victim site (no site answers itself), so that a refusal
+// counted there while the others answered none is a lost answer's.
+type refusal struct{ gaps, inDoubt, beyondLog, otherRefusals uint64 }
+
+func refusalOf(r *Result) refusal {
+	var c refusal
+	for id, st := range r.Bridges {
+		if strings.HasPrefix(id, r.Takeover.Victim+"-") {
+			c.gaps += st.Gaps
+			c.inDoubt += st.InDoubt
+			continue
+		}
+		c.beyondLog += st.BeyondLog
+		c.otherRefusals += st.Diverged + st.ElidedRefused + st.InDoubtRefused
+	}
+	return c
+}
+
+// refusedRun runs seed as TestCutAsGatewayDiesWithinGrace does (a site's
+// active gateway killed under load, the site cut off from every other
+// site after for 10 s, less than gateway.SoloGrace), with o's other
+// fields, under every check of the gateway faults, and returns what its
+// bridges counted of a refused or lost catch-up.
+func refusedRun(t *testing.T, seed uint64, after time.Duration, o Options) refusal {
+	t.Helper()
+	o.Topology, o.Fault, o.Outage, o.Settle = topologyFile, FaultGatewayCrash, 10*time.Second, 30*time.Second
+	o.cutAsDies.on, o.cutAsDies.after = true, after
+	r, err := Run(seed, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Takeover == nil || r.Takeover.Term == 0 {
+		t.Fatalf("seed %d: no standby took over: %v", seed, r.Takeover)
+	}
+	report(t, FaultGatewayCrash, r)
+	c := refusalOf(r)
+	t.Logf("victim %s: %d catch-ups refused, %d Ups delivered in doubt; the others refused %d beyond their log, %d for another cause; %d graces ended alone",
+		r.Takeover.Victim, c.gaps, c.inDoubt, c.beyondLog, c.otherRefusals, r.SoloEnded)
+	return c
+}
+
+// refusedSeeds returns the first seed and how many the refused-catch-up
+// tests run: n, or -hiersim.seeds from -hiersim.seed, 1 with -short or
+// the race detector.
+func refusedSeeds(n uint64) (uint64, uint64) {
+	switch {
+	case *seeds > 0:
+		return *first, uint64(*seeds)
+	case testing.Short() || raceEnabled:
+		return 1, 1
+	}
+	return 1, n
+}
+
+// TestCutAsGatewayDiesRefused is TestCutAsGatewayDiesWithinGrace with
+// every bridge's log cut to refusedLog entries (Options.logEntries): the
+// other sites order more than that while the victim site is cut off, so
+// that the new term's first ring with them, after the heal and within
+// the grace, cannot catch it up: its catch-up is refused (beyond the
+// answerer's log: bridge Stats.Gaps at the victim site, BeyondLog at the
+// others) and the site goes through a partition and a merge with the Ups
+// pending when the term began still in doubt: it delivers them in its
+// own transitional configuration without a domain position
+// (Stats.InDoubt) and submits none of them. Some run must have both a
+// refusal beyond the log and Ups in doubt at the victim site. Every
+// check of the gateway faults (a refusal beyond the log is no error
+// here), seeds 1-6 (refusedSeeds), cut 0 and 200 ms after the kill.
+// Before the bridge kept such Ups in doubt, each of these runs broke EVS
+// (6: an Up of the victim site at two domain positions, its killed
+// gateway's; 1.3: the site's live nodes' Ups told sent in its ring
+// alone).
+func TestCutAsGatewayDiesRefused(t *testing.T) {
+	from, n := refusedSeeds(6)
+	var runs, covered, gaps, inDoubt uint64
+	for _, after := range []time.Duration{0, 200 * time.Millisecond} {
+		for seed := from; seed < from+n; seed++ {
+			t.Run(fmt.Sprintf("%v/%d", after, seed), func(t *testing.T) {
+				c := refusedRun(t, seed, after, Options{logEntries: refusedLog})
+				runs++
+				gaps, inDoubt = gaps+c.gaps, inDoubt+c.inDoubt
+				if c.gaps > 0 && c.beyondLog > 0 && c.inDoubt > 0 {
+					covered++
+				}
+			})
+		}
+	}
+	t.Logf("%d runs: %d with a catch-up refused beyond the log and Ups in doubt at the victim site; %d catch-ups refused, %d Ups delivered in doubt there in all", runs, covered, gaps, inDoubt)
+	if runs > 0 && covered == 0 {
+		t.Error("no run refused the victim's catch-up beyond the log and delivered Ups in doubt: the runs do not cover the refused path")
+	}
+}
+
+// refusedLog is TestCutAsGatewayDiesRefused's Config.LogEntries: less
+// than the other sites order while the victim site is cut off (about 100
+// messages in the 3.3 s of load left).
+const refusedLog = 32
+
+// TestCutAsGatewayDiesAnswerLost is TestCutAsGatewayDiesWithinGrace
+// with a second cut (Options.recut): 350 or 400 ms after the new
+// gateway's federation member first installed a ring of every site, the
+// victim site is cut off again for 5 s. The new term's catch-up answer
+// is then lost with that ring (its Sync phase ended, the answer not
+// delivered yet), and its next ring is of its site alone, handed to the
+// bridge at once (its member joined the others: no grace): no other
+// member holds the ring's base, and the site takes the lost answer as a
+// refusal (bridge settle, caughtUp with gap set) and delivers the Ups
+// still in doubt in its own transitional configuration. Some run must
+// have a catch-up refused at the victim site, Ups in doubt there, and no
+// refusal answered by another site (the refusal was the lost answer's;
+// the victim site itself may refuse the others' catch-ups at the merge
+// after the second cut).
+// Every check of the gateway faults, seeds 1-6 (refusedSeeds). Each of
+// these runs took that path (and at 250-550 ms, 53 of 84 runs of seeds
+// 1-12: at all 12 at 350 and 400 ms); before the bridge kept such Ups in
+// doubt, they broke EVS as TestCutAsGatewayDiesRefused's did.
+func TestCutAsGatewayDiesAnswerLost(t *testing.T) {
+	from, n := refusedSeeds(6)
+	var runs, covered, gaps, inDoubt uint64
+	for _, after := range []time.Duration{350 * time.Millisecond, 400 * time.Millisecond} {
+		for seed := from; seed < from+n; seed++ {
+			t.Run(fmt.Sprintf("%v/%d", after, seed), func(t *testing.T) {
+				var o Options
+				o.recut.after, o.recut.d = after, 5*time.Second
+				c := refusedRun(t, seed, 0, o)
+				runs++
+				gaps, inDoubt = gaps+c.gaps, inDoubt+c.inDoubt
+				if c.gaps > 0 && c.inDoubt > 0 && c.beyondLog+c.otherRefusals == 0 {
+					covered++
+				}
+			})
+		}
+	}
+	t.Logf("%d runs: %d with a lost catch-up answer taken as a refusal and Ups in doubt at the victim site; %d catch-ups refused, %d Ups delivered in doubt there in all", runs, covered, gaps, inDoubt)
+	if runs > 0 && covered == 0 {
+		t.Error("no run took a lost catch-up answer for a refusal and delivered Ups in doubt: the runs do not cover the lost-answer path")
 	}
 }
