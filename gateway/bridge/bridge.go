@@ -498,8 +498,9 @@ func (s *Site) end() (localring.DomainOrder, string) {
 }
 
 // newTerm forgets what an earlier gateway term submitted: every pending
-// Up goes up again (the domain drops the copies already ordered), once
-// the term learned what the domain ordered of them (resolve); until then
+// Up goes up again (the domain drops the copies already ordered; those a
+// catch-up answer brings are done, caughtUp), once the term learned what
+// the domain ordered of them (resolve); until then
 // they are in doubt (see the package comment, "Catch-up, and the bound").
 func (s *Site) newTerm() {
 	for i := range s.pending {
@@ -822,6 +823,18 @@ func (s *Site) submit(p *pendingUp) {
 	}
 }
 
+// donePending drops the pending Ups of e's sender up to e's: e, one of
+// the site's, was ordered.
+func (s *Site) donePending(e *Entry) {
+	s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
+		done := p.origin.ID.Sender == e.Origin.ID.Sender && p.origin.ID.Inc == e.Origin.ID.Inc && p.origin.ID.Seq <= e.Origin.ID.Seq
+		if done {
+			s.countPending(&p, -1)
+		}
+		return done
+	})
+}
+
 // apply applies a Down at this node: the one place where the domain's
 // stream is produced.
 func (s *Site) apply(e *Entry) {
@@ -896,13 +909,7 @@ func (s *Site) apply(e *Entry) {
 		}
 		k := originKey{e.Origin.Site, e.Origin.ID.Sender, e.Origin.ID.Inc}
 		if e.Origin.Site == s.cfg.Site {
-			s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
-				done := p.origin.ID.Sender == e.Origin.ID.Sender && p.origin.ID.Inc == e.Origin.ID.Inc && p.origin.ID.Seq <= e.Origin.ID.Seq
-				if done {
-					s.countPending(&p, -1)
-				}
-				return done
-			})
+			s.donePending(e)
 		}
 		if h, ok := s.highest[k]; ok && e.Origin.ID.Seq <= h {
 			s.stats.Duplicates++
@@ -1991,6 +1998,15 @@ func (s *Site) caughtUp(c *catchUp) {
 		// The answer brings what the domain ordered up to the position
 		// the site's Sync named, after every ring its predecessor's
 		// member was in: what it ordered of the Ups in doubt is among it.
+		// Those are done here as when they come down (apply): submitted
+		// again, a ring would order copies that a site refused a
+		// catch-up over the same range, which never had the originals,
+		// would deliver (gateway/hiersim TestRefusedBesideCaughtUp).
+		for i := range c.entries {
+			if e := &c.entries[i]; e.Kind == EntryMessage && e.Origin.Site == s.cfg.Site {
+				s.donePending(e)
+			}
+		}
 		s.resolve()
 	}
 	out := false   // in a configuration without this site

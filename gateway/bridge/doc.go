@@ -355,7 +355,11 @@
 // holds. A message whose origin seq is at or below the
 // highest already delivered for its origin is dropped (Stats.Duplicates):
 // the copy a new gateway re-submitted of an Up the old one got ordered.
-// Every site drops the same copies, since all see one federation order.
+// Every site drops the same copies, since all see one federation order,
+// but a site whose catch-up was refused over the original's place: it
+// never had the original, and would deliver the copy. So a new term takes
+// the Ups of its site that its catch-up answer brings for done (as when
+// they come down) and submits none of them again.
 //
 // # Catch-up, and the bound
 //
@@ -453,8 +457,8 @@
 // brings what the domain ordered after the position the site holds, or
 // settles a ring that continues the domain's configuration with the
 // site at its base (nothing of them was ordered beyond it): then what
-// the others ordered comes down, and the rest go up again (the domain
-// drops the copies of the first). If instead the site leaves its
+// the others ordered comes down, and only the rest go up again (the
+// term takes those an answer brings for done). If instead the site leaves its
 // configuration first (its first settled ring is not the domain's
 // continuation and it holds base, as a ring of its site alone; or its
 // catch-up is refused, or its answer lost and taken as refused), it
