@@ -22,9 +22,21 @@ func TestAllocsPerMessage(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts under the race detector mean nothing")
 	}
+	allocs := allocsPerMessage(t)
+	t.Logf("%.1f allocations per message", allocs)
+	if allocs > maxAllocsPerMessage {
+		t.Errorf("%.1f allocations per message through the client, want at most %d", allocs, maxAllocsPerMessage)
+	}
+}
+
+// allocsPerMessage counts the allocations per message of a client with
+// opts: each round multicasts 1 KiB to a fake agent, which answers it and
+// sends it back as a delivery, and reads events until that delivery.
+func allocsPerMessage(t *testing.T, opts ...client.Option) float64 {
+	t.Helper()
 	ctx := context.Background()
 	a := newFakeAgent(t, cp.Version2, 64)
-	cl, conn, r := a.session()
+	cl, conn, r := a.session(opts...)
 	go func() { // the agent: answer each multicast, then deliver it
 		var out []byte
 		for {
@@ -59,11 +71,7 @@ func TestAllocsPerMessage(t *testing.T) {
 	for range 100 { // warm the pools and the reader's names
 		round()
 	}
-	allocs := testing.AllocsPerRun(2000, round)
-	t.Logf("%.1f allocations per message", allocs)
-	if allocs > maxAllocsPerMessage {
-		t.Errorf("%.1f allocations per message through the client, want at most %d", allocs, maxAllocsPerMessage)
-	}
+	return testing.AllocsPerRun(2000, round)
 }
 
 const maxAllocsPerMessage = 5

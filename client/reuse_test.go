@@ -65,44 +65,7 @@ func TestAllocsPerMessageReuse(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts under the race detector mean nothing")
 	}
-	ctx := context.Background()
-	a := newFakeAgent(t, cp.Version2, 64)
-	cl, conn, r := a.session(client.WithReceive(), client.WithMessageReuse())
-	go func() { // the agent: answer each multicast, then deliver it
-		var out []byte
-		for {
-			f, err := r.Next()
-			if err != nil {
-				return
-			}
-			out = cp.Append(out[:0], &cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: uint64(f.Req)})
-			out = cp.Append(out, &cp.Frame{Type: cp.TypeMessage, Svc: f.Svc, Sender: "n1:x", Seq: uint64(f.Req),
-				Order: uint64(f.Req), MsgID: "n1/1/7", Groups: f.Groups, Payload: f.Payload})
-			if _, err := conn.Write(out); err != nil {
-				return
-			}
-		}
-	}()
-	payload := make([]byte, 1024)
-	groups := []string{"g"}
-	round := func() {
-		if err := cl.MulticastWait(ctx, client.Agreed, 0, groups, payload); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			e, err := cl.Receive(ctx)
-			if err != nil {
-				t.Fatalf("session ended: %v", err)
-			}
-			if e.Kind == client.EventMessage {
-				return
-			}
-		}
-	}
-	for range 100 {
-		round()
-	}
-	allocs := testing.AllocsPerRun(2000, round)
+	allocs := allocsPerMessage(t, client.WithReceive(), client.WithMessageReuse())
 	t.Logf("%.1f allocations per message", allocs)
 	if allocs > maxAllocsPerMessageReuse {
 		t.Errorf("%.1f allocations per message through the client with WithMessageReuse, want at most %d", allocs, maxAllocsPerMessageReuse)
