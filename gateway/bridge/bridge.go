@@ -102,6 +102,19 @@ type Stats struct {
 	// package comment, "Catch-up, and the bound").
 	InDoubt        uint64 // Ups this active gateway delivered in its site's transitional configuration without a domain position (Entry.InDoubt), never submitted
 	InDoubtRefused uint64 // catch-up answers this site refused because its log holds such Ups in the range
+	// InDoubtNoRoom counts the times a site left its configuration with
+	// Ups in doubt and no place of its stream for them before the next
+	// regular configuration (inDoubt): never seen, and no path is known
+	// to reach it (every regular configuration entry comes at least two
+	// places after the last one the site holds). The Ups stay in doubt,
+	// never submitted: a loss at worst, counted, never a message at two
+	// places. A run or an agent that counts one found a bug.
+	InDoubtNoRoom uint64
+	// Agains taken as pending by the active gateway (an Up announced
+	// again by its sender that this node had not seen), and those of them
+	// taken while its term's doubt lasted (in doubt too): the others came
+	// after the term learned the fate of the Ups pending when it began.
+	Agains, AgainsInDoubt uint64
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -536,9 +549,19 @@ func (s *Site) resolve() {
 // entry injected and before next, the regular configuration's entry (the
 // last one's Seq, with rings after its). Their senders are told they were
 // sent in the regular configuration, as for any message of a
-// transitional configuration. They are never submitted. If next leaves
-// no room (not seen), the term takes them as resolved, as the bridge did
-// before.
+// transitional configuration. They are never submitted.
+//
+// next always leaves room: their places share the last entry's Seq, and
+// every regular configuration entry is numbered at least two Seqs after
+// everything its site holds (settleSyncs: base+2, base the highest
+// position any member's Sync names, this site's end() included, which
+// is at or after every entry it injected or holds back); the site's own
+// transitional configuration before it takes base+1 (settle, leave) or
+// the Seq just before the entry (caughtUp). Should it not (a bug), taking
+// them as resolved would submit them again, the EVS 6 and 1.3 violations
+// the doubt is for: they stay in doubt instead, never submitted by this
+// term (a loss at worst, not a message at two places), and the bridge
+// counts it (Stats.InDoubtNoRoom; hiersim's runs fail on it).
 func (s *Site) inDoubt(next localring.DomainOrder) {
 	var n uint64
 	for i := range s.pending {
@@ -546,11 +569,11 @@ func (s *Site) inDoubt(next localring.DomainOrder) {
 			n++
 		}
 	}
+	s.doubt = false
 	if !(localring.DomainOrder{Seq: s.injected.Seq, Ring: s.injected.Ring + n}).Less(next) {
-		s.resolve()
+		s.stats.InDoubtNoRoom++
 		return
 	}
-	s.doubt = false
 	at := s.injected
 	n = 0
 	for i := range s.pending {
@@ -591,6 +614,12 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 		s.have(string(m.ID.Sender), x.have)
 	case x.again != nil:
 		if x.again.origin.Site == s.cfg.Site && x.again.origin.ID.Sender == m.ID.Sender && !s.known(x.again.origin) {
+			if s.active {
+				s.stats.Agains++
+				if s.doubt {
+					s.stats.AgainsInDoubt++
+				}
+			}
 			s.addPending(*x.again, s.doubt)
 		}
 	case x.held != nil:
@@ -1177,13 +1206,21 @@ func (s *Site) inject(e Entry) {
 	if s.doubt && e.Kind == EntryConfig && e.Conf.Kind == localring.Regular && !s.continues(&e) {
 		// The site leaves its configuration before this gateway term
 		// learned the fate of the Ups in doubt: they are delivered in
-		// its transitional configuration (inDoubt). Without one (the
-		// domain's first configuration at the site) there is nothing
-		// to leave, and nothing of the site the domain ordered.
-		if s.injConf == localring.Transitional {
+		// its transitional configuration (inDoubt). Without any
+		// configuration before (the domain's first at the site) there
+		// is nothing to leave, and nothing of the site the domain
+		// ordered. A regular one with no transitional configuration
+		// between is never injected (leave comes first on every path
+		// to a regular entry that continues none): as in inDoubt, the
+		// Ups would have no place, and stay in doubt, counted.
+		switch s.injConf {
+		case localring.Transitional:
 			s.inDoubt(e.Pos)
-		} else {
+		case 0:
 			s.resolve()
+		default:
+			s.doubt = false
+			s.stats.InDoubtNoRoom++
 		}
 	}
 	prev := s.injected

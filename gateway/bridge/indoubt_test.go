@@ -268,3 +268,45 @@ func TestInDoubtRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestInDoubtNoRoom drives the fallback of Site.inDoubt that no path is
+// known to reach: a's new gateway term leaves its configuration with Ups
+// in doubt, and the next regular configuration leaves no place of the
+// stream for them. Before, the term took them as resolved and submitted
+// them again (EVS 6 and 1.3: b and c ordered four of them already). Now
+// it counts the case (Stats.InDoubtNoRoom), injects none of them, and its
+// first settled ring submits none of them either; the Ups sent after the
+// term began go up as before.
+func TestInDoubtNoRoom(t *testing.T) {
+	h, _, _, pending, _ := cutAsDies(t, 0)
+	a2 := h.node("a2")
+	if !a2.b.doubt {
+		t.Fatal("a2's term is not in doubt: the test does not reach the case")
+	}
+	before := len(a2.b.out.Local)
+	at := a2.b.injected
+	a2.b.inDoubt(localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + 1})
+	if got := a2.b.Stats().InDoubtNoRoom; got != 1 {
+		t.Fatalf("InDoubtNoRoom = %d, want 1", got)
+	}
+	if a2.b.doubt || a2.b.injected != at || len(a2.b.out.Local) != before {
+		t.Fatalf("a2 injected with no room (doubt %v, injected %v, was %v, %d local messages, were %d)", a2.b.doubt, a2.b.injected, at, len(a2.b.out.Local), before)
+	}
+	for _, p := range a2.b.pending {
+		if slices.Contains(pending, p.origin) && !p.doubt {
+			t.Errorf("%v taken out of doubt", p.origin)
+		}
+	}
+	mark := len(h.fedLog)
+	h.sendSettled("after", "a3")
+	h.fedAlone("a")
+	h.settle()
+	for _, o := range upsFrom(h, "a", mark) {
+		if slices.Contains(pending, o) {
+			t.Errorf("a submitted %v, an Up in doubt, again", o)
+		}
+	}
+	if st := a2.b.Stats(); st.InDoubt != 0 {
+		t.Errorf("a2 delivered %d Ups in doubt, want none (no room was left for them)", st.InDoubt)
+	}
+}

@@ -521,6 +521,9 @@ func report(t *testing.T, fault Fault, r *Result) {
 			bad = append(bad, fmt.Sprintf("%s: %d catch-ups refused beyond the log of %d entries, %d members behind its log, %d malformed messages, %d federation messages not Safe",
 				id, beyond, r.LogEntries, st.LocalGaps, st.Malformed, st.NotSafe))
 		}
+		if st.InDoubtNoRoom != 0 {
+			bad = append(bad, fmt.Sprintf("%s: %d times its site left its configuration with Ups in doubt and no place of its stream for them (bridge Stats.InDoubtNoRoom: a bug)", id, st.InDoubtNoRoom))
+		}
 	}
 	var gaps uint64
 	for _, st := range r.Bridges {
