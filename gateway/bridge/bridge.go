@@ -405,12 +405,15 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	s.members = c.MemberIDs()
 	slices.Sort(s.members)
 	s.reports, s.heldSent = map[string]localring.DomainOrder{}, false
-	s.openHave()
+	// The Agains before the Have: once a member's Have is delivered, so
+	// are its Agains, and the active gateway submits nothing before every
+	// member's Have is in (submit).
 	for i := range s.pending {
 		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
 			s.out.Local = append(s.out.Local, encodeAgain(s.tag, &p.fedUp))
 		}
 	}
+	s.openHave()
 }
 
 // Handover is a change of the site's active gateway agreed at a point of
@@ -693,6 +696,7 @@ func (s *Site) have(from string, h *have) {
 		s.reinject(haves)
 	}
 	s.open()
+	s.submitPending() // held during the Have phase (submit)
 }
 
 // reinject injects again, from this node's log, every entry after the
@@ -835,12 +839,25 @@ func (s *Site) addPending(u fedUp, doubt bool) {
 // Ups before the answer (the answerer's beside it) would hold up the
 // site that waits, for which the answer ends the failover. Until the
 // ring settles, an Up submitted would only wait among the held ones (the
-// Sync phase numbers nothing before it ends). Holding Ups back is for
-// speed alone: every member acts on its own deliveries whatever the ring
-// orders.
+// Sync phase numbers nothing before it ends). Holding Ups back for
+// these is for speed alone: every member acts on its own deliveries
+// whatever the ring orders.
+//
+// Nor during the Have phase of the local ring's configuration: a sender
+// announces its pending Ups again (Again) before its Have, but an Up it
+// submitted during the configuration's membership round is delivered
+// before both. Submitted at once, that later Up went up in the current
+// federation ring ahead of the earlier ones its Agains bring (addPending
+// puts them before it, but it was on its way already); when it came down
+// every node took them for done and dropped them as duplicates when they
+// came down after: lost at every node (gateway/hiersim
+// TestAgainAroundDoubt, a sender cut off from its site's ring for 3 s as
+// the gateway died: seeds 2 and 6 of 1-6 lost 161 and 105 deliveries,
+// seed 2 the 24 Ups its Agains brought, at every node). Once every
+// member's Have is in, so are its Agains, in its origin's order.
 func (s *Site) submit(p *pendingUp) {
 	f := s.fed
-	if s.active && !s.draining && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt {
+	if s.active && !s.draining && s.haves == nil && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt {
 		p.ring = s.fed.ring
 		if p.submitted {
 			s.stats.Resubmitted++

@@ -18,10 +18,11 @@
 // federation ring, in local order but each origin's Ups in their order
 // (an Again can come after a later Up of its sender, queued during the
 // configuration's membership round: it goes before it, else the domain
-// took it for delivered when the later one came down; known gap: not
-// when the later one was submitted in the current federation ring
-// already, a sender cut off from the active gateway with the
-// federation settled at the merge), tagged with that ring: a copy still
+// took it for delivered when the later one came down; so the active
+// gateway submits nothing during the Have phase of its local ring's
+// configuration, and a sender sends its Agains before its Have: once
+// every member's Have is in, so are their Agains; hiersim
+// TestAgainAroundDoubt), tagged with that ring: a copy still
 // queued at the federation member when its ring ends belongs to no later
 // ring. The member drops it unsent at the next ring's installation (Ups
 // and Acks go in a ring-bound send class: FedClass), and the gateway
@@ -503,7 +504,25 @@
 // the ring may alone have delivered some of the Ups in doubt, and
 // submits those again; at their base, it delivers the Ups in doubt
 // alone, and the sites of the ring never get them (legal in EVS, as a
-// partition of the site).
+// partition of the site). hiersim TestSplitAsGatewayDies drives the
+// split (a third site cut off as the gateway dies, the new term's first
+// ring of two sites) and passes; it has not produced the first case
+// (the site cut off delivering alone an Up of the dead gateway).
+//
+// An Up announced again (Again) during the term's doubt is in doubt too,
+// and goes up once the doubt is resolved; one announced after it goes up
+// at once: its sender's node was in no configuration with a gateway of
+// the site when it sent it, and the term learned the fate of every Up a
+// predecessor could have submitted (hiersim TestAgainAroundDoubt, both
+// cases). Where the site leaves its configuration with Ups in doubt, the
+// next regular configuration always leaves places for them (Site.inDoubt;
+// Stats.InDoubtNoRoom counts the case should it not, and keeps them in
+// doubt, never submitted). A gateway that dies after its federation
+// member installed a transitional configuration but before its bridge saw
+// the regular one (hiersim TestDiesBetweenFedConfigurations, after a
+// gateway crash at another site) is a failover as any other; known bug:
+// the same after a site was cut off (TestKnownDiesBetweenFedConfigurationsCut)
+// breaks EVS 6, 1.3 and 4.
 //
 // # Fencing
 //

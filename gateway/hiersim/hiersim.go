@@ -116,6 +116,27 @@ type Options struct {
 	// recut.d, then heals: that ring may end before the catch-up answer
 	// its new term waits for comes (TestCutAsGatewayDiesAnswerLost).
 	recut struct{ after, d time.Duration }
+	// isolate, with FaultGatewayCrash, cuts one node of the victim site
+	// that is no gateway off from the rest of its local ring
+	// isolate.after after the kill, for isolate.d: the Ups it sends
+	// meanwhile are delivered in its ring alone, and it announces them
+	// again (Again) at the merge, to the new gateway term, during its
+	// doubt or after it (TestAgainAroundDoubt). Result.Isolated says
+	// whether the site had such a node.
+	isolate struct{ after, d time.Duration }
+	// transKill kills (as FaultGatewayCrash) the active gateway of
+	// another site than the fault's, once the fault started, between
+	// its federation member's transitional configuration and the regular
+	// one after it: its bridge gets the transitional configuration and
+	// the messages delivered in it, and its process dies before it sees
+	// the regular one (TestDiesBetweenFedConfigurations;
+	// Result.TransKilled).
+	transKill bool
+	// cutOther, with FaultGatewayCrash, cuts another site than the
+	// victim off from every other site at the kill, for Outage: the
+	// victim's new gateway's first federation ring has the third site but
+	// not that one (TestSplitAsGatewayDies; Result.TermFirstRing).
+	cutOther bool
 	// logEntries is every bridge's Config.LogEntries (0: the default,
 	// bridge.DefaultLogEntries): a small log makes a site that fell
 	// behind by more than it go through a refused catch-up
@@ -327,6 +348,17 @@ type Result struct {
 	// Reforms counts the federation ring formed again because a View
 	// asked for it (domconf Ready.Reform) at its site's active gateway.
 	Reforms int
+	// Isolated says whether Options.isolate found a node to cut off.
+	Isolated bool
+	// TransKilled names the gateway Options.transKill killed ("" if
+	// none), TransDelivered the federation messages its bridge got in
+	// the transitional configuration before it died.
+	TransKilled    string
+	TransDelivered int
+	// TermFirstRing is the sites of the first regular federation
+	// configuration the victim site's new gateway term handed its bridge
+	// (FaultGatewayCrash).
+	TermFirstRing []string
 }
 
 // Failed reports whether the run found anything wrong.
@@ -447,7 +479,22 @@ type hier struct {
 	recutHeal func()
 	recutAt   time.Duration
 	recutOver bool
-	resumed   bool                    // and resumed
+	resumed   bool // and resumed
+	// Options.isolate: the node cut off, and whether it is back.
+	isolated   *node
+	isolateEnd bool
+	// Options.transKill: faulted once the fault started; armed is the
+	// gateway whose member installed a transitional configuration, dying
+	// the one to crash at the end of the step (its bridge sees nothing
+	// more), killed the one killed and transMsgs what its bridge got in
+	// the transitional configuration.
+	faulted      bool
+	armed, dying *node
+	killed       string
+	transMsgs    int
+	// The sites of the victim's new term's first federation ring handed
+	// to its bridge (Result.TermFirstRing).
+	termFirst []string
 	lastAt    map[*node]time.Duration // every node's last delivery
 	sentAt    map[string]time.Duration
 	latency   map[localring.Service][]time.Duration
@@ -486,6 +533,7 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	h.formed = true
 	h.run(opts.Load/3, true)
 	h.victim = h.sites[h.rng.IntN(len(h.sites))]
+	h.faulted = true
 	undo := h.inject(h.victim)
 	h.run(opts.Outage, true)
 	undo()
@@ -657,7 +705,14 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 			n = g
 		}
 	}
-	if n == nil {
+	if n == nil || n == h.dying {
+		return
+	}
+	if n == h.armed && e.Kind == localring.EventInstall && e.Conf.Kind == localring.Regular {
+		// Options.transKill: its process dies before its bridge sees
+		// the regular configuration.
+		h.logf("%s dies before its bridge sees federation configuration %s (Options.transKill)", n.id, e.Conf.ID)
+		h.armed, h.dying, h.killed = nil, n, string(n.id)
 		return
 	}
 	switch e.Kind {
@@ -685,9 +740,19 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 			n.fed = slices.DeleteFunc(n.fed, bridge.RingBound)
 		}
 		n.b.FedInstall(e.Conf)
+		if e.Conf.Kind == localring.Transitional && h.opts.transKill && h.faulted && h.killed == "" && h.armed == nil && n.site != h.victim && n.b.Active() {
+			h.armed = n
+		}
+		if e.Conf.Kind == localring.Regular && h.tl != nil && h.termFirst == nil && n.site == h.victim && n.b.Active() {
+			h.termFirst = e.Conf.MemberIDs()
+			slices.Sort(h.termFirst)
+		}
 	case localring.EventDeliver:
 		if n.alone {
 			return
+		}
+		if n == h.armed {
+			h.transMsgs++
 		}
 		before := n.b.Stats()
 		n.b.FedDeliver(&e.Msg)
@@ -966,6 +1031,12 @@ func (h *hier) run(d time.Duration, load bool) {
 			s.ring.RunFor(h.opts.Step)
 		}
 		h.fed.RunFor(h.opts.Step)
+		if n := h.dying; n != nil {
+			h.dying = nil
+			n.site.ring.Crash(n.slot)
+			h.fed.Crash(n.fslot)
+			h.fx.injected++
+		}
 		h.endSolo()
 		if load && h.rng.Float64() < perStep {
 			h.send()
@@ -973,6 +1044,45 @@ func (h *hier) run(d time.Duration, load bool) {
 		h.flushSubmissions()
 		h.stallStep()
 		h.recutStep()
+		h.isolateStep()
+	}
+}
+
+// isolateStep carries out Options.isolate: it cuts a node of the victim
+// site that is no gateway off from the rest of its local ring
+// isolate.after after the kill, and heals the local ring isolate.d later.
+func (h *hier) isolateStep() {
+	is := h.opts.isolate
+	if is.d == 0 || h.tl == nil || h.isolateEnd {
+		return
+	}
+	since := h.fed.Elapsed() - h.tl.kill
+	s := h.victim
+	if h.isolated == nil {
+		if since < is.after {
+			return
+		}
+		var rest []int
+		for _, n := range s.nodes {
+			switch {
+			case n.fslot < 0 && h.isolated == nil:
+				h.isolated = n
+			case s.ring.Alive(n.slot):
+				rest = append(rest, n.slot)
+			}
+		}
+		if h.isolated == nil {
+			h.isolateEnd = true // every node of the site is a gateway
+			return
+		}
+		h.logf("%s cut off from the rest of its local ring for %v (Options.isolate)", h.isolated.id, is.d)
+		s.ring.Partition([]int{h.isolated.slot}, rest)
+		return
+	}
+	if since >= is.after+is.d {
+		h.logf("%s: its local ring heals (Options.isolate)", h.isolated.id)
+		s.ring.Heal()
+		h.isolateEnd = true
 	}
 }
 
@@ -1046,6 +1156,11 @@ func (h *hier) inject(s *site) (undo func()) {
 		h.fed.Crash(gw.fslot)
 		h.fx.injected++
 		h.tl = newTimeline(h, gw)
+		if h.opts.cutOther {
+			o := h.otherSite(s)
+			h.logf("site %s cut off from every other site for %v at %s's gateway's kill (Options.cutOther)", o.name, h.opts.Outage, s.name)
+			heal = h.cut(o, nil)
+		}
 		if h.opts.cutAsDies.on {
 			h.run(h.opts.cutAsDies.after, true)
 			h.logf("site %s cut off from every other site for %v, %v after its gateway's kill (Options.cutAsDies)", s.name, h.opts.Outage, h.opts.cutAsDies.after)
@@ -1216,6 +1331,9 @@ func (h *hier) result(seed uint64) *Result {
 	r.Fenced = h.fed.Superseded()
 	r.PartialFed = h.fx.partial
 	r.SoloHeld, r.SoloEnded = h.fx.soloHeld, h.fx.soloEnded
+	r.Isolated = h.isolated != nil
+	r.TransKilled, r.TransDelivered = h.killed, h.transMsgs
+	r.TermFirstRing = h.termFirst
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
 			if s.ring.Alive(n.slot) {

@@ -1,0 +1,179 @@
+package hiersim
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// gapSeeds returns the seeds a test of the narrower failover gaps runs:
+// 1..n, or -hiersim.seeds from -hiersim.seed; with -short or the race
+// detector, short of them.
+func gapSeeds(n, short int) (uint64, uint64) {
+	switch {
+	case *seeds > 0:
+		return *first, uint64(*seeds)
+	case testing.Short() || raceEnabled:
+		return 1, uint64(short)
+	}
+	return 1, uint64(n)
+}
+
+// victimStats sums the bridge counters of the victim site's nodes.
+func victimSum(r *Result, f func(id string) uint64) uint64 {
+	var n uint64
+	for id := range r.Bridges {
+		if strings.HasPrefix(id, r.Takeover.Victim+"-") {
+			n += f(id)
+		}
+	}
+	return n
+}
+
+// TestAgainAroundDoubt kills a site's active gateway under load
+// (FaultGatewayCrash) and cuts a node of the site that is no gateway off
+// from the rest of its local ring at the kill (Options.isolate), for 1 s
+// or for 3 s: the Ups it sends meanwhile are delivered in its ring alone,
+// and it announces them again (Again) at the merge, to the new gateway
+// term. After 1 s (the term begins about 0.43 s after the kill and learns
+// what its predecessor got ordered from the catch-up answer about 1.5 s
+// after it) the Agains come while the term's doubt lasts: they are in
+// doubt too, and go up once the answer resolved them. After 3 s they come
+// after the doubt ended, and go up at once. Every check of the gateway
+// faults; the victim's new gateway must have taken Agains in the case the
+// run is for (bridge Stats.Agains, AgainsInDoubt) and applied a catch-up
+// answer (Stats.CatchUps), over the seeds whose victim has a node that is
+// no gateway (ams, fra: sin's two nodes are both gateways). Seeds 1-6
+// (-hiersim.seeds for more; seeds 1 and 2 with -short or the race
+// detector).
+func TestAgainAroundDoubt(t *testing.T) {
+	from, n := gapSeeds(6, 2)
+	for _, d := range []time.Duration{time.Second, 3 * time.Second} {
+		var runs, covered int
+		for seed := from; seed < from+n; seed++ {
+			t.Run(fmt.Sprintf("%v/%d", d, seed), func(t *testing.T) {
+				o := Options{Topology: topologyFile, Fault: FaultGatewayCrash, Log: openLog(t)}
+				o.isolate.d = d
+				r, err := Run(seed, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				report(t, FaultGatewayCrash, r)
+				if r.Takeover == nil || r.Takeover.Term == 0 || !r.Isolated {
+					t.Skipf("no node that is no gateway isolated at the victim site (%v)", r.Takeover)
+				}
+				runs++
+				st := r.Bridges
+				agains := victimSum(r, func(id string) uint64 { return st[id].Agains })
+				inDoubt := victimSum(r, func(id string) uint64 { return st[id].AgainsInDoubt })
+				catchUps := victimSum(r, func(id string) uint64 { return st[id].CatchUps })
+				t.Logf("victim %s: the new gateway took %d Agains, %d of them in doubt; %d catch-ups", r.Takeover.Victim, agains, inDoubt, catchUps)
+				switch {
+				case catchUps == 0:
+				case d == time.Second && inDoubt > 0, d > time.Second && agains > inDoubt:
+					covered++
+				}
+			})
+		}
+		t.Logf("isolated %v: %d runs, %d reached the case", d, runs, covered)
+		if runs > 0 && covered == 0 {
+			t.Errorf("isolated %v: no run's new gateway took an Again %s with a catch-up answer: the runs do not cover the case", d, map[bool]string{true: "in doubt", false: "after its doubt"}[d == time.Second])
+		}
+	}
+}
+
+// TestDiesBetweenFedConfigurations kills a site's active gateway under
+// load (FaultGatewayCrash) and then another site's active gateway between
+// its federation member's transitional configuration and the regular one
+// after it (Options.transKill): its bridge holds the messages of the
+// transitional configuration, numbered, for a ring that never settles at
+// it, and its site's new term must learn what its predecessor's member
+// got ordered from another site. Every check of the gateway faults; every
+// run must have killed a gateway so. Seeds 1-6 (-hiersim.seeds for more;
+// seed 1 with -short or the race detector).
+func TestDiesBetweenFedConfigurations(t *testing.T) {
+	from, n := gapSeeds(6, 1)
+	diesBetween(t, FaultGatewayCrash, from, n)
+}
+
+// TestKnownDiesBetweenFedConfigurationsCut is
+// TestDiesBetweenFedConfigurations with the first fault a site cut off
+// from every other site (FaultCut) instead of a gateway crash: a known
+// bug, run only with ATOLL_KNOWN_BUGS set. 10 of seeds 1-30 fail (5, 6, 7,
+// 9, 14, 20, 22, 23, 24, 30). Seed 5: ams is cut off; sin-2 dies between
+// t:65560:fra/65552:ams [fra sin] and r:65560:fra; sin's new term's
+// first ring is r:131104:fra [fra sin]. sin-1 delivers Ups of sin-2 at
+// other places than fra-1 (EVS 6: sin-2/1/104 at 69649 at sin-1, at 34823
+// at fra-1, a place of the ring before the cut), and fra's nodes deliver
+// sin-1/1/25 in fed:t:65560:fra/65552:ams>r:131112:ams while sin-1 was
+// told it sent it in r:131112:ams (1.3, and 4 against ams). Not
+// analysed further yet.
+func TestKnownDiesBetweenFedConfigurationsCut(t *testing.T) {
+	if os.Getenv("ATOLL_KNOWN_BUGS") == "" {
+		t.Skip("a known bug: set ATOLL_KNOWN_BUGS=1 to run it")
+	}
+	from, n := gapSeeds(30, 1)
+	diesBetween(t, FaultCut, from, n)
+}
+
+// diesBetween runs seeds from..from+n-1 with fault and Options.transKill.
+func diesBetween(t *testing.T, fault Fault, from, n uint64) {
+	t.Helper()
+	for seed := from; seed < from+n; seed++ {
+		t.Run(fmt.Sprintf("%s/%d", fault, seed), func(t *testing.T) {
+			o := Options{Topology: topologyFile, Fault: fault, transKill: true, Log: openLog(t)}
+			r, err := Run(seed, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			report(t, fault, r)
+			if r.TransKilled == "" {
+				t.Fatalf("no gateway killed between its federation member's transitional and regular configurations: the run does not cover the case")
+			}
+			site, _, _ := strings.Cut(r.TransKilled, "-")
+			var catchUps, gaps, inDoubt uint64
+			for id, st := range r.Bridges {
+				if strings.HasPrefix(id, site+"-") {
+					catchUps, gaps, inDoubt = catchUps+st.CatchUps, gaps+st.Gaps, inDoubt+st.InDoubt
+				}
+			}
+			t.Logf("%s killed with %d messages of the transitional configuration in its bridge; its site: %d catch-ups, %d refused, %d Ups in doubt delivered", r.TransKilled, r.TransDelivered, catchUps, gaps, inDoubt)
+		})
+	}
+}
+
+// TestSplitAsGatewayDies kills a site's active gateway under load and
+// cuts another site off from every other at the kill, for 5 s
+// (Options.cutOther): the domain splits as the gateway dies, and the new
+// gateway term's first federation ring holds the third site but not the
+// one cut off (bridge, "Catch-up, and the bound": behind it, the term
+// takes its answer for the domain's word; at its base, it delivers the
+// Ups in doubt alone). Every check of the gateway faults; every run must
+// have handed its new term's bridge a first ring of two sites. Seeds 1-6
+// (-hiersim.seeds for more; seed 1 with -short or the race detector).
+func TestSplitAsGatewayDies(t *testing.T) {
+	from, n := gapSeeds(6, 1)
+	for seed := from; seed < from+n; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			o := Options{Topology: topologyFile, Fault: FaultGatewayCrash, cutOther: true, Log: openLog(t)}
+			r, err := Run(seed, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			report(t, FaultGatewayCrash, r)
+			if r.Takeover == nil || r.Takeover.Term == 0 {
+				t.Fatalf("no standby took over: %v", r.Takeover)
+			}
+			if len(r.TermFirstRing) != 2 || !slices.Contains(r.TermFirstRing, r.Takeover.Victim) {
+				t.Fatalf("the new term's first federation ring is %v, want the victim %s and one other site: the run does not cover the case", r.TermFirstRing, r.Takeover.Victim)
+			}
+			st := r.Bridges
+			t.Logf("victim %s, first ring %v: %d catch-ups, %d refused, %d Ups in doubt delivered", r.Takeover.Victim, r.TermFirstRing,
+				victimSum(r, func(id string) uint64 { return st[id].CatchUps }), victimSum(r, func(id string) uint64 { return st[id].Gaps }),
+				victimSum(r, func(id string) uint64 { return st[id].InDoubt }))
+		})
+	}
+}
