@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -148,11 +149,12 @@ type session struct {
 	mu        sync.Mutex
 	out       []byte        // encoded frames for the writer, back to back
 	outFrames int           // how many frames out holds
+	outHead   int           // out starts with the last outHead bytes of a frame the connection took the start of (writeNow)
 	spare     []byte        // the writer's last batch, written: out's next buffer
 	writing   bool          // the writer holds a batch: only it writes
 	tw        trywrite.Conn // writes from the group loop that never wait (writeNow)
 	dirty     bool          // out grew since the writer was last signalled (flushSessions)
-	qFrames   int           // frames queued and not yet written: out and the writer's batch
+	qFrames   int           // frames queued and not yet taken by the connection: out and what is left of the writer's batch
 	qBytes    int
 	overSince time.Time    // when the queue went over its bound; zero while under
 	backlog   bool         // in cs.backlogged
@@ -583,11 +585,11 @@ func (s *session) write() {
 	defer s.conn.Close()
 	for {
 		s.mu.Lock()
-		batch, frames, ending, bye := s.out, s.outFrames, s.ending, s.bye
-		s.out, s.outFrames, s.spare = s.spare[:0], 0, nil
+		batch, frames, head, ending, bye := s.out, s.outFrames, s.outHead, s.ending, s.bye
+		s.out, s.outFrames, s.outHead, s.spare = s.spare[:0], 0, 0, nil
 		s.writing = true
 		s.mu.Unlock()
-		if err := s.writeOut(batch); err != nil {
+		if err := s.writeOut(batch, head); err != nil {
 			s.end(0, "", true)
 			return
 		}
@@ -602,13 +604,10 @@ func (s *session) write() {
 		if cap(batch) <= maxSpareBytes {
 			s.spare = batch
 		}
-		if frames == 0 {
-			s.mu.Unlock()
-			<-s.wake
-			continue
-		}
-		s.wrote(frames, len(batch))
 		s.mu.Unlock()
+		if frames == 0 {
+			<-s.wake
+		}
 	}
 }
 
@@ -633,20 +632,104 @@ func (s *session) wrote(frames, bytes int) {
 // maxSpareBytes bounds the buffer a session keeps for its next batch.
 const maxSpareBytes = 1 << 20
 
-// writeOut writes a batch of frames in pieces of writeChunk bytes, so that
-// a long batch shows progress (lastWrite, for holdBack) as the client
-// takes it.
-func (s *session) writeOut(b []byte) error {
+// writeOut writes a batch of frames (which starts with the last head
+// bytes of a frame the connection took the start of) and accounts for
+// them as the connection takes them (wrote), not once it took the whole
+// batch: only what the client has not taken counts as queued, so a client
+// that reads steadily through a long batch is not judged over its bound
+// for what it read already. A connection with a descriptor of its own
+// reports each write(2) (trywrite's WriteAll); the others (in process,
+// TLS) are written in pieces of whole frames, at most an eighth of the
+// bound each (and writeChunk bytes), whose writes return as the client
+// reads. Each piece written also shows progress (lastWrite, for
+// holdBack).
+func (s *session) writeOut(b []byte, head int) error {
+	ft := newFrameTaker(b, head)
+	took := func(n int) {
+		s.lastWrite.Store(time.Now().UnixNano())
+		s.mu.Lock()
+		s.wrote(ft.take(n), n)
+		s.mu.Unlock()
+	}
+	if s.tw.Supported() {
+		return s.tw.WriteAll(b, took)
+	}
+	cfg := &s.cs.a.cfg
 	const writeChunk = 64 << 10
-	for len(b) > 0 {
-		n := min(len(b), writeChunk)
-		if _, err := s.conn.Write(b[:n]); err != nil {
+	maxFrames, maxBytes := max(1, cfg.ClientQueueFrames/8), max(1, min(writeChunk, cfg.ClientQueueBytes/8))
+	for ft.taken < len(b) {
+		n := ft.piece(maxFrames, maxBytes)
+		if _, err := s.conn.Write(b[ft.taken : ft.taken+n]); err != nil {
 			return err
 		}
-		s.lastWrite.Store(time.Now().UnixNano())
-		b = b[n:]
+		took(n)
 	}
 	return nil
+}
+
+// frameTaker follows a batch of frames as the connection takes it: which
+// frames it took to their last byte.
+type frameTaker struct {
+	b     []byte
+	start int // where the frame being taken starts (-1: before b)
+	end   int // and where it ends
+	taken int // the bytes of b taken
+}
+
+// newFrameTaker follows b, which starts with the last head bytes of a
+// frame whose start was taken before.
+func newFrameTaker(b []byte, head int) *frameTaker {
+	ft := &frameTaker{b: b, start: -1, end: head}
+	if head == 0 {
+		ft.start, ft.end = 0, frameEnd(b, 0)
+	}
+	return ft
+}
+
+// frameEnd returns where the frame that starts at off in b ends.
+func frameEnd(b []byte, off int) int {
+	if len(b)-off < cp.LengthSize {
+		return len(b)
+	}
+	return off + cp.LengthSize + int(binary.BigEndian.Uint32(b[off:]))
+}
+
+// take counts n more bytes taken and returns how many frames they
+// completed.
+func (ft *frameTaker) take(n int) (frames int) {
+	ft.taken += n
+	for ft.end <= ft.taken && ft.start < len(ft.b) {
+		frames++
+		ft.start, ft.end = ft.end, frameEnd(ft.b, ft.end)
+	}
+	return frames
+}
+
+// rest returns how many bytes are left of the frame being taken if the
+// connection took its start (0 if it starts with what is left).
+func (ft *frameTaker) rest() int {
+	if ft.start < ft.taken {
+		return ft.end - ft.taken
+	}
+	return 0
+}
+
+// piece returns how many bytes to write next: the rest of the frame being
+// taken and the whole frames after it, at most maxFrames frames and
+// maxBytes bytes (or maxBytes of the frame being taken, if it is longer).
+func (ft *frameTaker) piece(maxFrames, maxBytes int) int {
+	end := min(ft.end, len(ft.b))
+	if end-ft.taken > maxBytes {
+		return maxBytes
+	}
+	for frames := 1; end < len(ft.b) && frames < maxFrames; frames++ {
+		next := min(frameEnd(ft.b, end), len(ft.b))
+		if next-ft.taken > maxBytes {
+			break
+		}
+		end = next
+	}
+	return end - ft.taken
 }
 
 // send queues an encoded frame for the client (group loop). It never
@@ -779,11 +862,16 @@ func (s *session) writeNow() (done bool, err error) {
 	}
 	if n == len(s.out) {
 		s.wrote(s.outFrames, n)
-		s.out, s.outFrames = s.out[:0], 0
+		s.out, s.outFrames, s.outHead = s.out[:0], 0, 0
 		return true, nil
 	}
-	// The writer writes the rest; its frames count as queued until then.
-	s.qBytes -= n
+	// The writer writes the rest: what the connection took counts no
+	// more, the frame it took the start of does until its end goes.
+	ft := newFrameTaker(s.out, s.outHead)
+	frames := ft.take(n)
+	s.wrote(frames, n)
+	s.outFrames -= frames
+	s.outHead = ft.rest()
 	s.out = append(s.out[:0], s.out[n:]...)
 	return false, nil
 }
@@ -826,7 +914,7 @@ func (cs *clientServer) evictStalled(now time.Time) (next time.Time) {
 		s.mu.Lock()
 		frames, bytes := s.qFrames, s.qBytes
 		if frames <= cfg.ClientQueueFrames && bytes <= cfg.ClientQueueBytes {
-			s.overSince = time.Time{} // under again (writeNow's partial writes count bytes only)
+			s.overSince = time.Time{} // under again: the writer took it under (wrote), or it ended
 		}
 		since := s.overSince
 		if since.IsZero() || s.ending {
@@ -869,7 +957,7 @@ func (s *session) end(code cp.Code, text string, drop bool) {
 	}
 	s.ending = true
 	if drop {
-		s.out, s.outFrames = nil, 0
+		s.out, s.outFrames, s.outHead = nil, 0, 0
 	}
 	if s.backlog {
 		s.backlog = false

@@ -58,6 +58,19 @@ func hello(t *testing.T, conn net.Conn, name string, minV, maxV uint16) (*cp.Rea
 	return r, f
 }
 
+// localConn returns an in-process connection to a (Agent.LocalConn: no
+// kernel buffer, every frame not read waits in the agent's queue), closed
+// at the test's end.
+func localConn(t *testing.T, a *Agent) net.Conn {
+	t.Helper()
+	conn, err := a.LocalConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 func newRaw(t *testing.T, conn net.Conn, name string) *rawClient {
 	t.Helper()
 	r, f := hello(t, conn, name, 1, 1)
@@ -628,12 +641,7 @@ func TestSlowClientGrace(t *testing.T) {
 	c.start("n1", func(cfg *Config) { cfg.ClientQueueBytes, cfg.ClientSlowGrace = bound, grace })
 	c.start("n2", nil)
 	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
-	conn, err := c.agents["n1"].a.LocalConn() // no kernel buffer
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	sleeper := newRaw(t, conn, "sleeper")
+	sleeper := newRaw(t, localConn(t, c.agents["n1"].a), "sleeper")
 	sleeper.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
 	sleeper.waitView("g", "n1:sleeper")
 	sender := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "sender")
@@ -677,15 +685,7 @@ func TestSlowClientStopsReading(t *testing.T) {
 	c.start("n2", nil)
 	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
 	a := c.agents["n1"].a
-	local := func(name string) *rawClient {
-		conn, err := a.LocalConn() // no kernel buffer: every frame not read waits in the agent's queue
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return newRaw(t, conn, name)
-	}
-	sleeper, pauser := local("sleeper"), local("pauser")
+	sleeper, pauser := newRaw(t, localConn(t, a), "sleeper"), newRaw(t, localConn(t, a), "pauser")
 	watcher := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "watcher")
 	sender := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "sender")
 	sleeper.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
@@ -781,6 +781,115 @@ func TestSlowClientStopsReading(t *testing.T) {
 	}
 	pauser.ok(cp.Frame{Type: cp.TypePing})
 	c.stopAll()
+}
+
+// TestSlowClientReading: a client that keeps reading is judged by what it
+// has not taken. Its queue went over its bound while it paused (a burst of
+// three times the bound, which the writer then holds as one batch); once it
+// has read all but keep of the burst, at a steady pace, its queue counts at
+// most keep frames and is under its bound again, so it is neither marked
+// over its bound nor evicted, whatever is left of the batch the writer is
+// writing. Over a Unix socket (the kernel's buffer takes part of the batch)
+// and in process (no buffer: the writer's writes wait for every read).
+func TestSlowClientReading(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		payload int
+	}{
+		// Messages so large that neither the socket's buffer nor the
+		// client's reader can take keep of them.
+		{"unix", 32 << 10},
+		{"local", 32 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 2)
+			const bound, grace, burst, keep = 32, 5 * time.Second, 3 * 32, 24
+			c.start("n1", func(cfg *Config) { cfg.ClientQueueFrames, cfg.ClientSlowGrace = bound, grace })
+			c.start("n2", nil)
+			c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+			a := c.agents["n1"].a
+			var conn net.Conn
+			if tc.name == "unix" {
+				conn = dialUnix(t, clientSocket(c, "n1"))
+			} else {
+				conn = localConn(t, a)
+			}
+			reader := newRaw(t, conn, "reader")
+			reader.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+			reader.waitView("g", "n1:reader")
+			sender := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "sender")
+			sender.discard()
+			info := func() ClientInfo {
+				t.Helper()
+				cis, err := a.Clients(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ci := range cis {
+					if ci.Name == "reader" {
+						return ci
+					}
+				}
+				t.Fatalf("no session of the reader at n1: %+v", cis)
+				return ClientInfo{}
+			}
+
+			// The reader pauses while the burst comes.
+			payload := bytes.Repeat([]byte("x"), tc.payload)
+			for i := range burst {
+				sender.write(cp.Frame{Type: cp.TypeMulticast, Req: uint32(i + 1), Svc: 5, Groups: []string{"g"}, Payload: payload})
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for ci := info(); ci.QueuedFrames < burst-keep || ci.OverSince.IsZero(); ci = info() {
+				if time.Now().After(deadline) {
+					t.Fatalf("the burst did not reach the reader's queue within 20s: %+v", ci)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(200 * time.Millisecond) // the rest of the burst comes in
+
+			// It reads all but keep of the burst, one message every 2 ms.
+			read := 0
+			readMsgs := func(n int, pause time.Duration) {
+				t.Helper()
+				for read < n {
+					f, err := reader.next(10 * time.Second)
+					if err != nil {
+						t.Fatalf("the reader, after %d of %d messages: %v", read, burst, err)
+					}
+					if f.Type == cp.TypeMessage {
+						read++
+						time.Sleep(pause)
+					}
+				}
+			}
+			readMsgs(burst-keep, 2*time.Millisecond)
+			deadline = time.Now().Add(2 * time.Second)
+			ci := info()
+			for ; ci.QueuedFrames > keep || !ci.OverSince.IsZero(); ci = info() {
+				if time.Now().After(deadline) {
+					t.Fatalf("the reader took all but %d of the %d messages of the burst, and its queue at n1 still counts %d frames (%d bytes), bound %d, over it since %v ago: what the writer holds counts as queued",
+						keep, burst, ci.QueuedFrames, ci.QueuedBytes, bound, time.Since(ci.OverSince).Round(time.Millisecond))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			t.Logf("after reading %d of %d messages the reader's queue counts %d frames, %d bytes", read, burst, ci.QueuedFrames, ci.QueuedBytes)
+
+			// It reads the rest, slowly, and has lost nothing.
+			readMsgs(burst, 20*time.Millisecond)
+			if n := a.Status().Counters.ClientsEvicted; n != 0 {
+				t.Errorf("evicted %d clients, want none", n)
+			}
+			deadline = time.Now().Add(5 * time.Second)
+			for ci = info(); ci.QueuedFrames != 0 || ci.QueuedBytes != 0; ci = info() {
+				if time.Now().After(deadline) {
+					t.Fatalf("the reader read everything, and its queue at n1 counts %d frames, %d bytes", ci.QueuedFrames, ci.QueuedBytes)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			c.stopAll()
+		})
+	}
 }
 
 // TestSendQueueBound: a version-1 client that writes as fast as it can
@@ -913,5 +1022,70 @@ func TestAnswersVersions(t *testing.T) {
 	v2.ok(cp.Frame{Type: cp.TypeMulticast, Svc: 5, Groups: []string{"g"}, Payload: []byte("m3")})
 	for _, m := range []string{"m2", "m3"} {
 		v3.waitFrame(m, func(f cp.Frame) bool { return f.Type == cp.TypeMessage && string(f.Payload) == m })
+	}
+}
+
+// TestFrameTaker: the frames a batch's writes complete, one byte or a few
+// at a time, and what is left of the frame being taken after each write
+// (a batch that starts inside a frame, as writeNow leaves it, included);
+// and the pieces an in-process or TLS connection is written in.
+func TestFrameTaker(t *testing.T) {
+	var b []byte
+	var ends []int // where each frame ends
+	for _, p := range []int{0, 10, 3, 100, 1} {
+		b = cp.Append(b, &cp.Frame{Type: cp.TypeMessage, Payload: bytes.Repeat([]byte("x"), p)})
+		ends = append(ends, len(b))
+	}
+	for _, step := range []int{1, 7, 40, len(b)} {
+		for _, head := range []int{0, 5} {
+			batch := b[ends[1]-head:] // head: the last bytes of the second frame
+			ft := newFrameTaker(batch, head)
+			frames := 0
+			for taken := 0; taken < len(batch); {
+				n := min(step, len(batch)-taken)
+				taken += n
+				frames += ft.take(n)
+				want := 0 // frames complete within the first taken bytes of batch
+				for _, e := range ends[1:] {
+					if e-(ends[1]-head) <= taken && (head > 0 || e > ends[1]) {
+						want++
+					}
+				}
+				if frames != want {
+					t.Fatalf("step %d, head %d: after %d bytes, %d frames taken, want %d", step, head, taken, frames, want)
+				}
+				rest := 0 // of the frame being taken, if its start went
+				for _, e := range ends[1:] {
+					if e0 := e - (ends[1] - head); e0 > taken {
+						start := 0
+						if i := slices.Index(ends, e); i > 0 {
+							start = ends[i-1] - (ends[1] - head)
+						}
+						if start < taken {
+							rest = e0 - taken
+						}
+						break
+					}
+				}
+				if got := ft.rest(); got != rest {
+					t.Fatalf("step %d, head %d: after %d bytes, rest %d, want %d", step, head, taken, got, rest)
+				}
+			}
+		}
+	}
+
+	// Pieces: whole frames, at most maxFrames of them and maxBytes bytes,
+	// or maxBytes of a longer frame.
+	ft := newFrameTaker(b, 0)
+	var pieces []int
+	for ft.taken < len(b) {
+		n := ft.piece(2, 90)
+		pieces = append(pieces, n)
+		ft.take(n)
+	}
+	f := func(i int) int { return ends[i] - ends[i-1] }
+	want := []int{ends[0] + f(1), f(2), 90, f(3) - 90 + f(4)}
+	if !slices.Equal(pieces, want) {
+		t.Errorf("pieces %v, want %v (frames of %d, %d, %d, %d, %d bytes)", pieces, want, ends[0], f(1), f(2), f(3), f(4))
 	}
 }

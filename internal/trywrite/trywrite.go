@@ -25,6 +25,13 @@ type state struct {
 	n   int
 	err error
 	fn  func(fd uintptr) bool
+
+	// WriteAll's: what is left to write, the caller's callback, the
+	// error, and the function the raw connection calls.
+	all     []byte
+	took    func(n int)
+	allErr  error
+	allFunc func(fd uintptr) bool
 }
 
 // New returns a Conn for c. Connections without a file descriptor of
@@ -43,11 +50,50 @@ func New(c net.Conn) Conn {
 		s.n, s.err = write(fd, s.b)
 		return true // done, whatever was written: never wait
 	}
+	s.allFunc = func(fd uintptr) bool {
+		for len(s.all) > 0 {
+			n, err := write(fd, s.all)
+			switch {
+			case errors.Is(err, syscall.EINTR):
+				continue
+			case errors.Is(err, syscall.EAGAIN) || err == nil && n <= 0:
+				return false // wait until the socket buffer has room
+			case err != nil:
+				s.allErr = err
+				return true
+			}
+			s.all = s.all[n:]
+			s.took(n)
+		}
+		return true
+	}
 	return Conn{s: s}
 }
 
-// Supported reports whether Write can write without waiting.
-func (c Conn) Supported() bool { return c.s != nil }
+// Supported reports whether Write can write without waiting (and
+// WriteAll can report its progress).
+func (c Conn) Supported() bool { return c.s != nil && rawWrites }
+
+// WriteAll writes all of b, waiting for room in the socket buffer as
+// long as the connection's write deadline allows, and calls took with
+// the bytes each write(2) took, as it goes: unlike net.Conn's Write, whose
+// caller learns only at the end, a writer that accounts for what it
+// queued sees the peer take it. The connection must be Supported; like
+// Write, WriteAll must not run beside another write to it.
+func (c Conn) WriteAll(b []byte, took func(n int)) error {
+	s := c.s
+	if s == nil || !rawWrites {
+		return errors.New("trywrite: WriteAll on a connection without a file descriptor")
+	}
+	s.all, s.took = b, took
+	err := s.rc.Write(s.allFunc)
+	werr := s.allErr
+	s.all, s.took, s.allErr = nil, nil, nil
+	if err != nil {
+		return err
+	}
+	return werr
+}
 
 // Write writes as much of b as the connection takes without waiting and
 // returns how much that was (0 when the socket buffer is full, or when

@@ -2,8 +2,10 @@ package trywrite
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -56,6 +58,9 @@ func TestUnsupported(t *testing.T) {
 	if n, err := w.Write([]byte("x")); n != 0 || err != nil {
 		t.Fatalf("Write: %d, %v", n, err)
 	}
+	if err := w.WriteAll([]byte("x"), func(int) { t.Error("WriteAll reported a write") }); err == nil {
+		t.Fatal("WriteAll on net.Pipe: no error")
+	}
 }
 
 // TestClosed: writing to a connection the peer closed fails.
@@ -87,5 +92,52 @@ func TestWriteAllocs(t *testing.T) {
 		}
 	}); allocs != 0 {
 		t.Errorf("%.1f allocations per write, want 0", allocs)
+	}
+}
+
+// TestWriteAll: WriteAll writes more than the socket buffer holds, waiting
+// for the reader, and reports each part the connection took as it goes:
+// the parts add up to the whole, and while the reader has read only part
+// of it, the parts reported stop short of the end. Past its write deadline
+// it returns the deadline's error.
+func TestWriteAll(t *testing.T) {
+	c, s := socktest.UnixPair(t)
+	w := New(c)
+	big := bytes.Repeat([]byte{7}, 16<<20) // more than any socket buffer
+	taken := make(chan int, 1<<16)
+	done := make(chan error, 1)
+	go func() { done <- w.WriteAll(big, func(n int) { taken <- n }) }()
+	sum := func() (total int) {
+		for {
+			select {
+			case n := <-taken:
+				total += n
+			default:
+				return total
+			}
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	first := sum()
+	if first <= 0 || first >= len(big) {
+		t.Fatalf("before the reader read, WriteAll reported %d of %d bytes taken; want part of it", first, len(big))
+	}
+	got := make([]byte, len(big))
+	if _, err := io.ReadFull(s, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("WriteAll: %v", err)
+	}
+	if total := first + sum(); total != len(big) {
+		t.Fatalf("WriteAll reported %d bytes taken, wrote %d", total, len(big))
+	}
+	if !bytes.Equal(got, big) {
+		t.Fatal("the bytes arrived changed")
+	}
+
+	c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	if err := w.WriteAll(big, func(int) {}); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("WriteAll past its deadline with nobody reading: %v", err)
 	}
 }

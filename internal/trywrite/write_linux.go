@@ -23,3 +23,6 @@ func write(fd uintptr, b []byte) (int, error) {
 	}
 	return int(n), nil
 }
+
+// rawWrites: write writes (Supported can be true).
+const rawWrites = true
