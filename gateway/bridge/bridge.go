@@ -115,6 +115,11 @@ type Stats struct {
 	// taken while its term's doubt lasted (in doubt too): the others came
 	// after the term learned the fate of the Ups pending when it began.
 	Agains, AgainsInDoubt uint64
+	// InDoubtSplit counts the catch-up answers this site applied that
+	// left its Ups in doubt (fedState.split): another site of the ring
+	// came out of a transitional configuration the answerer did not come
+	// through, where the domain may have delivered some of them.
+	InDoubtSplit uint64
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -293,6 +298,14 @@ type fedState struct {
 	// member but the answerer submits an Up meanwhile (submit).
 	owed     map[string]bool
 	answerer string
+	// split: another member site than the answerer and this one named a
+	// transitional configuration in its Sync that the answerer's did not
+	// (a component of a split federation, or a ring that did not settle
+	// here, came between): what that component delivered there, of this
+	// site's Ups its predecessor's member submitted too, the answer does
+	// not bring. An answer then does not end the term's doubt (caughtUp).
+	// Carried over with the wait, as ask is.
+	split    bool
 	ask      hold
 	next     hold
 	carriedN int
@@ -1323,6 +1336,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 		// Sync (it was queued first); settle refuses it if it has not
 		// come by then and no member answers the held position.
 		s.fed.waiting, s.fed.carried, s.fed.ask, s.fed.queued = true, true, old.ask, old.queued
+		s.fed.split = old.split
 		s.fed.carriedN = len(old.queued)
 	}
 	s.open()
@@ -1460,6 +1474,7 @@ func (s *Site) settle() {
 		}
 	}
 	answerer := s.answerer(base)
+	f.split = f.split || s.splitFrom(answerer)
 	if f.cont = s.continuation(base, answerer); f.cont != "" {
 		s.stats.Continuing++
 	}
@@ -1534,6 +1549,20 @@ func (s *Site) settle() {
 	}
 	f.held = nil
 	s.submitPending()
+}
+
+// splitFrom reports whether a member site of the settled ring other than
+// this one and answerer named a transitional configuration in its Sync
+// that answerer's did not (fedState.split). Every member decides alike,
+// from the Syncs; only a site in doubt acts on it.
+func (s *Site) splitFrom(answerer string) bool {
+	f := s.fed
+	for _, site := range f.members {
+		if t := f.transOf[site]; site != s.cfg.Site && site != answerer && t != "" && t != f.transOf[answerer] {
+			return true
+		}
+	}
+	return false
 }
 
 // continuation returns the id of the regular configuration that the
@@ -2061,7 +2090,14 @@ func (s *Site) caughtUp(c *catchUp) {
 				s.donePending(e)
 			}
 		}
-		s.resolve()
+		if !f.split {
+			s.resolve()
+		} else if s.doubt {
+			// Another component may have delivered the rest in its
+			// transitional configuration: they stay in doubt, and the
+			// site delivers them in its own when it leaves (inject).
+			s.stats.InDoubtSplit++
+		}
 	}
 	out := false   // in a configuration without this site
 	trans := false // in the others' transitional configuration, after a regular one with this site

@@ -517,12 +517,26 @@
 // cases). Where the site leaves its configuration with Ups in doubt, the
 // next regular configuration always leaves places for them (Site.inDoubt;
 // Stats.InDoubtNoRoom counts the case should it not, and keeps them in
-// doubt, never submitted). A gateway that dies after its federation
-// member installed a transitional configuration but before its bridge saw
-// the regular one (hiersim TestDiesBetweenFedConfigurations, after a
-// gateway crash at another site) is a failover as any other; known bug:
-// the same after a site was cut off (TestKnownDiesBetweenFedConfigurationsCut)
-// breaks EVS 6, 1.3 and 4.
+// doubt, never submitted).
+//
+// An answer ends the doubt only if it can bring everything the domain
+// ordered of the site's Ups: not when another site of the ring (than the
+// answerer and the site itself) names in its Sync a transitional
+// configuration the answerer's does not name (fedState.split, decided
+// alike at every member from the Syncs). That site came out of a split
+// federation in another component than the answerer's, and delivered in
+// its transitional configuration what its component held, the site's
+// Ups its dead gateway's member had submitted among them; the answerer's
+// log has none of them. The Ups the answer brings are done; the rest stay
+// in doubt, and the site delivers them in its own transitional
+// configuration when it leaves (Stats.InDoubtSplit). hiersim
+// TestDiesBetweenFedConfigurations: a site cut off (ams), then another
+// site's gateway (sin-2) killed between its federation member's
+// transitional configuration [fra sin] and the regular one after it; the
+// new term's answer came from ams, and the term submitted again Ups of
+// sin that fra had delivered in that transitional configuration: 34 of
+// seeds 1-100 broke EVS 6, 1.3 and 4, none since. After a gateway crash
+// instead of the cut, the same kill is a failover as any other.
 //
 // # Fencing
 //
