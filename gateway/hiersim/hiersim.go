@@ -137,6 +137,19 @@ type Options struct {
 	// victim's new gateway's first federation ring has the third site but
 	// not that one (TestSplitAsGatewayDies; Result.TermFirstRing).
 	cutOther bool
+	// handover, with FaultNone, hands the victim site's active gateway
+	// role over to its next gateway under load, as `atoll admin
+	// handover` does (agent/handover.go): the active gateway drains (bridge
+	// Site.Handover) for handoverDrain, its federation member leaves the
+	// ring, the bridge's term ends (FedStopped), and it submits a release
+	// on its local ring, at whose delivery every node of the site applies
+	// it (Site.Release with epoch 1) and the new gateway starts its member,
+	// with a grace as at a failover. handover.cut then cuts the site off
+	// from every other site, from the release on, for Outage
+	// (TestHandoverThenCut; Result.Handover).
+	handover struct {
+		on, cut bool
+	}
 	// logEntries is every bridge's Config.LogEntries (0: the default,
 	// bridge.DefaultLogEntries): a small log makes a site that fell
 	// behind by more than it go through a refused catch-up
@@ -359,6 +372,10 @@ type Result struct {
 	// configuration the victim site's new gateway term handed its bridge
 	// (FaultGatewayCrash).
 	TermFirstRing []string
+	// Handover names the gateway Options.handover handed the role to, once
+	// every node of its site applied the release ("" if it did not
+	// happen).
+	Handover string
 }
 
 // Failed reports whether the run found anything wrong.
@@ -495,9 +512,21 @@ type hier struct {
 	// The sites of the victim's new term's first federation ring handed
 	// to its bridge (Result.TermFirstRing).
 	termFirst []string
-	lastAt    map[*node]time.Duration // every node's last delivery
-	sentAt    map[string]time.Duration
-	latency   map[localring.Service][]time.Duration
+	// Options.handover: the old and new gateways, when the old one's
+	// member leaves, the nodes that applied the release, and the cut
+	// after it: what heals it, and when. The new gateway stays active
+	// until the site's next regular local configuration, where the plan's
+	// order decides again (federation.Role keeps a handover's gateway
+	// only through a configuration of the same members; no run of
+	// Options.handover changes its site's ring after it).
+	hovFrom, hovTo *node
+	hovLeave       time.Duration
+	hovApplied     int
+	hovHeal        func()
+	hovCutAt       time.Duration
+	lastAt         map[*node]time.Duration // every node's last delivery
+	sentAt         map[string]time.Duration
+	latency        map[localring.Service][]time.Duration
 	// elided counts the stubs in the nodes' streams, elidedNeeded those
 	// of messages their site needs (Options.Elide).
 	elided, elidedNeeded int
@@ -690,6 +719,10 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 				}
 			}
 		case localring.EventDeliver:
+			if string(e.Msg.Payload) == handoverRelease {
+				h.release(n)
+				break
+			}
 			n.b.LocalDeliver(&e.Msg)
 		}
 		h.drain(n)
@@ -1045,6 +1078,56 @@ func (h *hier) run(d time.Duration, load bool) {
 		h.stallStep()
 		h.recutStep()
 		h.isolateStep()
+		h.handoverStep()
+	}
+}
+
+// handoverRelease is the local ring message of Options.handover's
+// release (not a bridge message: the bridges never see it).
+const handoverRelease = "\x00hiersim:handover-release"
+
+// handoverDrain is how long Options.handover's old gateway drains its
+// federation member before it leaves the ring (the agent's drain timeout).
+const handoverDrain = 500 * time.Millisecond
+
+// handoverStep carries out Options.handover: once the old gateway drained
+// for handoverDrain, its member leaves the ring, its bridge's term ends,
+// and it submits the release on its local ring.
+func (h *hier) handoverStep() {
+	if h.hovHeal != nil && h.fed.Elapsed() >= h.hovCutAt+h.opts.Outage {
+		h.logf("site %s: the cut after the handover heals (Options.handover)", h.hovTo.site.name)
+		h.hovHeal()
+		h.hovHeal = nil
+	}
+	n := h.hovFrom
+	if n == nil || h.fed.Elapsed() < h.hovLeave {
+		return
+	}
+	h.hovFrom = nil
+	h.logf("%s: its federation member leaves the ring; release submitted (Options.handover)", n.id)
+	h.fed.Leave(n.fslot)
+	n.b.FedStopped()
+	h.drain(n)
+	n.local = append(n.local, []byte(handoverRelease))
+}
+
+// release applies Options.handover's release at node n, at its delivery
+// on the local ring (agent releaseDelivered): the role moves to the new
+// gateway, which starts its federation member with a grace.
+func (h *hier) release(n *node) {
+	to := h.hovTo
+	n.b.Release(n == to, 1)
+	if n == to {
+		h.logf("%s is the active gateway: handover released (Options.handover)", n.id)
+		if h.formed {
+			h.fx.terms++
+		}
+		h.fed.Start(n.fslot)
+		n.solo = &soloGrace{until: h.fed.Elapsed() + gateway.SoloGrace(h.fed.Config)}
+	}
+	if h.hovApplied++; h.hovApplied == len(n.site.nodes) && h.opts.handover.cut {
+		h.logf("site %s cut off from every other site for %v at the handover's release (Options.handover)", n.site.name, h.opts.Outage)
+		h.hovHeal, h.hovCutAt = h.cut(n.site, nil), h.fed.Elapsed()
 	}
 }
 
@@ -1151,6 +1234,19 @@ func (h *hier) inject(s *site) (undo func()) {
 	case f == FaultWANDelay:
 		heal = h.changeDelays()
 	case gw == nil:
+	case h.opts.handover.on:
+		for _, n := range s.nodes {
+			if n != gw && n.fslot >= 0 && s.ring.Alive(n.slot) && h.hovTo == nil {
+				h.hovTo = n
+			}
+		}
+		if h.hovTo != nil {
+			h.logf("handover from %s to %s agreed: %s drains its federation member (Options.handover)", gw.id, h.hovTo.id, gw.id)
+			h.hovFrom, h.hovLeave = gw, h.fed.Elapsed()+handoverDrain
+			gw.b.Handover()
+			h.drain(gw)
+			h.fx.injected++
+		}
 	case f == FaultGatewayCrash:
 		s.ring.Crash(gw.slot)
 		h.fed.Crash(gw.fslot)
@@ -1334,6 +1430,9 @@ func (h *hier) result(seed uint64) *Result {
 	r.Isolated = h.isolated != nil
 	r.TransKilled, r.TransDelivered = h.killed, h.transMsgs
 	r.TermFirstRing = h.termFirst
+	if h.hovTo != nil && h.hovApplied == len(h.hovTo.site.nodes) {
+		r.Handover = string(h.hovTo.id)
+	}
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
 			if s.ring.Alive(n.slot) {
