@@ -32,6 +32,15 @@ const topologyFile = "../../federation/testdata/three-sites.yaml"
 // simulator about tenfold.
 var raceEnabled bool
 
+// parallel runs t beside the package's other tests (the simulator is
+// pure: a seed's run does not depend on what else runs), unless
+// -hiersim.log is set: every test would write that one file.
+func parallel(t *testing.T) {
+	if *logPath == "" {
+		t.Parallel()
+	}
+}
+
 func seedCount() int {
 	switch {
 	case *seeds > 0:
@@ -49,7 +58,10 @@ func seedCount() int {
 // once, in one order, and every trace passes the EVS checker, the
 // node-level domain trace (domconf) included, which ends with every live
 // node in one regular configuration of them all.
-func TestHierarchy(t *testing.T) { runSeeds(t, FaultNone) }
+func TestHierarchy(t *testing.T) {
+	parallel(t)
+	runSeeds(t, FaultNone)
+}
 
 // Every fault of the hierarchy, each at a site the seed picks a third
 // into the load, under the same checks: the EVS checker over the domain,
@@ -59,6 +71,7 @@ func TestHierarchy(t *testing.T) { runSeeds(t, FaultNone) }
 // message lost or duplicated for members that stay connected. Each fault
 // must really happen: its effects are counted and logged.
 func TestFaults(t *testing.T) {
+	parallel(t)
 	for _, f := range Faults {
 		t.Run(string(f), func(t *testing.T) { runSeeds(t, f) })
 	}
@@ -139,6 +152,7 @@ var nodeSeeds = map[knownBug]string{
 // so with a skip. 300 seeds of the gateway pause and of the local cut,
 // each run twice, wrote the same traces.)
 func TestDeterministic(t *testing.T) {
+	parallel(t)
 	const seed = 2
 	var (
 		logs [2]bytes.Buffer
@@ -201,6 +215,7 @@ func line(lines [][]byte, i int) string {
 
 // The seeds of nodeSeeds, with the node-level layer.
 func TestNodeRegressions(t *testing.T) {
+	parallel(t)
 	for k, what := range nodeSeeds {
 		t.Run(fmt.Sprintf("%s/%d", k.fault, k.seed), func(t *testing.T) {
 			t.Logf("failed once: %s", what)
@@ -228,6 +243,7 @@ func layerOff(t *testing.T, fault Fault) bool {
 // The known-bug seeds, run only with ATOLL_KNOWN_BUGS set: they fail
 // until their bug is fixed.
 func TestKnownBugs(t *testing.T) {
+	parallel(t)
 	if len(knownBugs) == 0 {
 		t.Skip("no known bugs")
 	}
@@ -247,6 +263,7 @@ func TestKnownBugs(t *testing.T) {
 
 // Seeds that long runs found failing, replayed on every run.
 func TestRegressions(t *testing.T) {
+	parallel(t)
 	for _, c := range []struct {
 		fault Fault
 		seed  uint64
@@ -396,6 +413,7 @@ func runSeeds(t *testing.T, fault Fault) { runSeedsOf(t, fault, seedCount(), *el
 // Config.Elide), under the same checks, and no site applies a stub of a
 // message it needs (a catch-up answer never carries one).
 func TestElide(t *testing.T) {
+	parallel(t)
 	for _, f := range append([]Fault{FaultNone}, Faults...) {
 		name := string(f)
 		if f == FaultNone {
@@ -416,6 +434,7 @@ func TestElide(t *testing.T) {
 // not arise here, and the run passed with and without the answerer's
 // rule (100 seeds, stubs on).
 func TestTwoGatewayCrashes(t *testing.T) {
+	parallel(t)
 	for _, elide := range []bool{false, true} {
 		t.Run(fmt.Sprintf("elide=%v", elide), func(t *testing.T) {
 			runSeedsOf(t, FaultTwoGatewayCrashes, max(1, seedCount()/5), elide)
@@ -569,6 +588,7 @@ func joinLines(s []string) string {
 // The checks fail when a bridge misbehaves: a node that skips a message,
 // delivers one twice, or delivers two in the wrong order fails the run.
 func TestCheckerCatchesBrokenBridge(t *testing.T) {
+	parallel(t)
 	for _, c := range []struct {
 		breaks corruption
 		want   func(r *Result) bool
@@ -597,6 +617,7 @@ func TestCheckerCatchesBrokenBridge(t *testing.T) {
 // rings formed, and every node installs transitional and regular
 // configurations.
 func TestCheckerCatchesBrokenView(t *testing.T) {
+	parallel(t)
 	if raceEnabled {
 		t.Skip("six runs of one goroutine each: nothing for the race detector, a quarter of its time in this package")
 	}
@@ -650,6 +671,7 @@ const viewFault = FaultCut
 // OneOrder finds two nodes that install a configuration and deliver a
 // message in different orders.
 func TestOneOrderOnMutatedTrace(t *testing.T) {
+	parallel(t)
 	r, err := Run(*first, Options{Topology: topologyFile})
 	if err != nil {
 		t.Fatal(err)
@@ -693,6 +715,7 @@ func properties(r *Result) []string {
 // with every other message Safe (the Agreed ones there wait behind the
 // Safe ones before them).
 func TestSafeLatency(t *testing.T) {
+	parallel(t)
 	base, err := Run(*first, Options{Topology: topologyFile, agreedOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -741,6 +764,7 @@ func TestSafeLatency(t *testing.T) {
 // completed a WAN membership round later; domconf Ready.Covered,
 // TestReformCoveredByConfiguration).
 func TestHealReforms(t *testing.T) {
+	parallel(t)
 	r, err := Run(1, Options{Topology: topologyFile, Fault: FaultCut})
 	if err != nil {
 		t.Fatal(err)
@@ -762,6 +786,7 @@ func TestHealReforms(t *testing.T) {
 // driver drops an ask made in a ring its member is no longer in, domconf
 // Ready.Ring and bridge.Site.FedRing).
 func TestFailoverReforms(t *testing.T) {
+	parallel(t)
 	r, err := Run(1, Options{Topology: topologyFile, Fault: FaultGatewayPause})
 	if err != nil {
 		t.Fatal(err)

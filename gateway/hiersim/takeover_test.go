@@ -30,6 +30,7 @@ import (
 // (gateway.ReformAsk). Besides the sweep's seeds from seed 1 it runs
 // those of takeoverSeeds.
 func TestTakeoverTimeline(t *testing.T) {
+	parallel(t)
 	var (
 		runs  []*Takeover
 		steps = map[string][]time.Duration{}
@@ -124,6 +125,7 @@ var takeoverSeeds = map[uint64]string{
 // dropped it as a duplicate, lost at every node (seeds 2, 5, 6, 7, 23,
 // 26 and 29 of 1-30 at bfecf85; bridge TestAgainBeforeLaterUp).
 func TestCrashThenStall(t *testing.T) {
+	parallel(t)
 	off := layerOff(t, FaultGatewayCrash)
 	var worst time.Duration
 	for seed := *first; seed < *first+uint64(seedCount()); seed++ {
@@ -171,6 +173,7 @@ func TestCrashThenStall(t *testing.T) {
 // (Result.SoloHeld). With -short or the race detector, seeds 3, 11 and 17
 // at 1 s.
 func TestCrashThenLongStall(t *testing.T) {
+	parallel(t)
 	seeds, stalls := []uint64{3, 11, 17, 36, 41, 46, 48, 56, 58, 66, 67, 85}, []time.Duration{time.Second, 2 * time.Second}
 	if testing.Short() || raceEnabled {
 		seeds, stalls = seeds[:3], stalls[:1]
@@ -226,6 +229,7 @@ func cutAsDies(t *testing.T, seed uint64, after, outage time.Duration, o Options
 // of these runs broke EVS as TestCutAsGatewayDies did before the bridge
 // delivered the Ups in doubt in the site's transitional configuration.
 func TestCutAsGatewayDiesWithinGrace(t *testing.T) {
+	parallel(t)
 	seeds, afters := []uint64{1, 2, 3, 4, 5, 6}, []time.Duration{0, 200 * time.Millisecond}
 	if testing.Short() || raceEnabled {
 		seeds, afters = seeds[:3], afters[:1]
@@ -265,6 +269,7 @@ func TestCutAsGatewayDiesWithinGrace(t *testing.T) {
 // configuration; seed 3, sin: sin-2/1/68 at 30727@65552 at ams and fra,
 // at 29704@131092 at sin), and so did all 24 runs here.
 func TestCutAsGatewayDies(t *testing.T) {
+	parallel(t)
 	from, n := uint64(1), uint64(12)
 	switch {
 	case *seeds > 0:
@@ -364,6 +369,7 @@ func refusedSeeds(n uint64) (uint64, uint64) {
 // gateway's; 1.3: the site's live nodes' Ups told sent in its ring
 // alone).
 func TestCutAsGatewayDiesRefused(t *testing.T) {
+	parallel(t)
 	from, n := refusedSeeds(6)
 	var runs, covered, gaps, inDoubt uint64
 	for _, after := range []time.Duration{0, 200 * time.Millisecond} {
@@ -408,6 +414,7 @@ const refusedLog = 32
 // 1-12: at all 12 at 350 and 400 ms); before the bridge kept such Ups in
 // doubt, they broke EVS as TestCutAsGatewayDiesRefused's did.
 func TestCutAsGatewayDiesAnswerLost(t *testing.T) {
+	parallel(t)
 	from, n := refusedSeeds(6)
 	var runs, covered, gaps, inDoubt uint64
 	for _, after := range []time.Duration{350 * time.Millisecond, 400 * time.Millisecond} {
@@ -449,6 +456,7 @@ func TestCutAsGatewayDiesAnswerLost(t *testing.T) {
 // refuses no catch-up there. Every run must refuse a catch-up. With
 // -short or the race detector, seed 4 alone.
 func TestRefusedBesideCaughtUp(t *testing.T) {
+	parallel(t)
 	seeds := []uint64{4, 5, 17, 19, 20, 24, 32, 34, 35, 40}
 	if testing.Short() || raceEnabled {
 		seeds = seeds[:1]

@@ -11,6 +11,7 @@ import (
 // membership round that is over. The ring must take it back quickly, not
 // flap while nodes give up on each other round after round.
 func TestPauseResumeConverges(t *testing.T) {
+	t.Parallel()
 	var times []time.Duration
 	for seed := uint64(1); seed <= 30; seed++ {
 		c := NewCluster(seed, 3+int(seed%3))

@@ -46,6 +46,7 @@ import (
 // longer than the protocol requires, and if the representative is not the
 // last to install, half a rotation after the other survivor.
 func TestFedFailoverBound(t *testing.T) {
+	t.Parallel()
 	const ms = time.Millisecond
 	oldRot, slow := 205*ms, 200*ms
 	tm := topology.DeriveTimeouts(oldRot, slow)
@@ -136,6 +137,7 @@ func TestFedFailoverBound(t *testing.T) {
 // a ring without it and it waited out a token timeout in a ring that
 // never formed: installs 4.5 s after the kill, not 1.6 s.
 func TestFedTakeoverBound(t *testing.T) {
+	t.Parallel()
 	const ms = time.Millisecond
 	oldRot, slow := 205*ms, 200*ms
 	tm := topology.DeriveTimeouts(oldRot, slow)

@@ -105,6 +105,7 @@ func fedReplay(seed uint64) string {
 //
 //	nice go test ./localring/sim -run 'TestFedSimSeeds$' -fed-seeds 2000 -timeout 0 -v
 func TestFedSimSeeds(t *testing.T) {
+	t.Parallel()
 	if *fedSeed != 0 {
 		var log bytes.Buffer
 		r := RunFed(*fedSeed, fedSpecFor(t, *fedSeed), RunOptions{LogTo: &log})
@@ -159,6 +160,7 @@ func fedReport(t *testing.T, r *Result) {
 // TestFedSimDeterministic runs federation seeds twice and compares the
 // traces byte for byte: a failing seed replays exactly.
 func TestFedSimDeterministic(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []uint64{2, 7, 12} {
 		a := RunFed(seed, fedSpecFor(t, seed), RunOptions{}).Cluster.TraceBytes()
 		b := RunFed(seed, fedSpecFor(t, seed), RunOptions{}).Cluster.TraceBytes()
@@ -184,6 +186,7 @@ func TestFedSimDeterministic(t *testing.T) {
 // others never formed one ring (a merge-detect now counts as a join heard,
 // and the site is quarantined after two such rounds).
 func TestFedPersistentFaultSeeds(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []uint64{141, 237, 6246, 321, 399, 492} {
 		r := RunFed(seed, fedSpecFor(t, seed), RunOptions{})
 		if !strings.Contains(r.Mix.Persistent, "multicasts") {
@@ -199,6 +202,7 @@ func TestFedPersistentFaultSeeds(t *testing.T) {
 // one ring id, two configurations (EVS 2.2, F.1). A site's gateways number
 // their rings in lanes of their own (localring.Config.RingSeqLanes).
 func TestFedRingIDSeeds(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []uint64{1962} {
 		r := RunFed(seed, fedSpecFor(t, seed), RunOptions{})
 		if r.Cluster.Superseded() == 0 {

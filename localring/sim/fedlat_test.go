@@ -90,6 +90,7 @@ func measureFedLatency(t *testing.T, spec FedSpec, d time.Duration) fedLatency {
 //
 //	go test ./localring/sim -run TestFedLatencyVsPlanner -v
 func TestFedLatencyVsPlanner(t *testing.T) {
+	t.Parallel()
 	for _, file := range fedTopologies {
 		f, err := topology.Load(file)
 		if err != nil {

@@ -122,6 +122,7 @@ func measureFedSaturated(t testing.TB, seed uint64, oneWay time.Duration, loss f
 // go test ./localring/sim -run TestFedThroughputUnderLoss -v prints the
 // figures.
 func TestFedThroughputUnderLoss(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("a saturated ring for 9 s of virtual time per case")
 	}
@@ -246,6 +247,7 @@ func measureFedPaced(t testing.TB, seed uint64, oneWay time.Duration, probe bool
 // edges of a visit, which a member cannot tell from packets still on
 // their way, and lost tokens.
 func TestFedPacedLatencyUnderLoss(t *testing.T) {
+	t.Parallel()
 	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
 	var off, on []time.Duration
 	for seed := uint64(1); seed <= 5; seed++ {
@@ -270,6 +272,7 @@ func TestFedPacedLatencyUnderLoss(t *testing.T) {
 // 30 s of virtual time each, with RequestGaps: p50 / p90 / p99 350 /
 // 750 / 1,300 ms with one copy, 350 / 600 / 900 ms with two.
 func TestFedPacedTokenCopies(t *testing.T) {
+	t.Parallel()
 	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
 	var one, two []time.Duration
 	for seed := uint64(1); seed <= 5; seed++ {
@@ -298,6 +301,7 @@ func TestFedPacedTokenCopies(t *testing.T) {
 // 400 ms without loss, either way; two token copies on top, 300 / 405 /
 // 555: the token nack takes the place of Config.TokenCopies).
 func TestFedPacedNacks(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("10 paced rings for 30 s of virtual time each")
 	}
@@ -333,6 +337,7 @@ func TestFedPacedNacks(t *testing.T) {
 // retransmission, nack.go): 13 / 20 / 35 ms; what is left is the lost
 // message packets' nacks.
 func TestFedPaced10msLoss(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("5 paced rings for 30 s of virtual time each")
 	}

@@ -33,6 +33,7 @@ func regularOf(c *Cluster, i int) []localring.Member {
 // superseded (the fence notice), or a#1 would run on, refused by b and c,
 // and the ring would never again hold every running node.
 func TestPausedIncarnationResumes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name                          string
 		partitioned, successorCrashed bool
@@ -141,6 +142,7 @@ func TestPausedIncarnationResumes(t *testing.T) {
 // is not in its configuration, and two installers that disagree on an
 // incarnation.
 func TestFenceCheckFails(t *testing.T) {
+	t.Parallel()
 	var f fenceCheck
 	ok := &localring.Configuration{ID: "r:8:a", Kind: localring.Regular, Members: []localring.Member{{ID: "a", Inc: 2}, {ID: "b", Inc: 1}}}
 	f.install("fed/x", "a", 2, ok)

@@ -24,6 +24,7 @@ func replayGroups(seed uint64) string {
 //
 //	go test ./localring/sim -run 'TestSimGroups$' -group-seeds 20000 -timeout 0
 func TestSimGroups(t *testing.T) {
+	t.Parallel()
 	if *seedFlag != 0 {
 		var log bytes.Buffer
 		r := RunGroups(*seedFlag, RunOptions{LogTo: &log})
@@ -83,6 +84,7 @@ func reportGroups(t *testing.T, r *GroupsResult) {
 // TestSimGroupsDeterministic runs seeds twice and compares the group
 // traces byte for byte.
 func TestSimGroupsDeterministic(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []uint64{5, 23} {
 		a := RunGroups(seed, RunOptions{}).TraceBytes()
 		b := RunGroups(seed, RunOptions{}).TraceBytes()

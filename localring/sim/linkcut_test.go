@@ -161,6 +161,7 @@ func observersRing(c *Cluster, ends []string, last map[localring.NodeID]*localri
 // heals, the five form one ring. The seeds are -partial-seeds from
 // -partial-first, as TestPersistentPartialFaults', and linkCutRegressions.
 func TestLinkCutBothWays(t *testing.T) {
+	t.Parallel()
 	const faultFor = 4 * time.Second
 	seeds := 3
 	if testing.Short() {

@@ -229,6 +229,7 @@ var (
 // the cause, and taken back once the fault heals; retransmissions stay
 // bounded meanwhile.
 func TestPersistentPartialFaults(t *testing.T) {
+	t.Parallel()
 	const faultFor = 4 * time.Second
 	for _, pf := range partialFaults {
 		t.Run(strings.ReplaceAll(pf.name, " ", "_"), func(t *testing.T) {
@@ -288,6 +289,7 @@ func checkPartialFault(t *testing.T, seed uint64, pf partialFault, faultFor time
 // representative resends its join with its commit token
 // (retransmitToken).
 func TestLossyNodeSplitSeeds(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("ten runs of four seconds under load")
 	}
@@ -321,6 +323,7 @@ func TestLossyNodeSplitSeeds(t *testing.T) {
 // of a held fail set at its consensus timeout even when it gave up on
 // the members named too (consensusTimeout).
 func TestLossyNodeAccuserSeeds(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("ten runs of four seconds under load")
 	}
@@ -346,6 +349,7 @@ var transientSeeds = flag.Int("transient-seeds", 0, "seeds per case of TestNoEvi
 // were enough, though every node received and was received all along; so
 // each case runs over many seeds, the loss bursts most.
 func TestNoEvictionUnderTransientLoss(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name         string
 		f            Faults
@@ -451,6 +455,7 @@ func runTransientLoss(t *testing.T, seed uint64, f Faults) transientOutcome {
 // persistent fault ends only once the others' ring has not changed for a
 // second).
 func TestPersistentFaultSeeds(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []uint64{2207, 2370, 426, 888, 936, 9, 1404} {
 		r := Run(seed, RunOptions{})
 		if r.Mix.Persistent == "" {
@@ -469,6 +474,7 @@ func TestPersistentFaultSeeds(t *testing.T) {
 // a consensus timeout and a merge interval) and then keep their ring
 // unchanged until the quarantine runs out.
 func TestDeafOutsiderQuarantined(t *testing.T) {
+	t.Parallel()
 	var worst time.Duration
 	for seed := uint64(1); seed <= 10; seed++ {
 		c := NewCluster(seed, 4)

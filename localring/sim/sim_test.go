@@ -31,6 +31,7 @@ func replay(seed uint64) string {
 //
 //	go test ./localring/sim -run 'TestSimSeeds$' -seeds 100000 -timeout 0
 func TestSimSeeds(t *testing.T) {
+	t.Parallel()
 	if *seedFlag != 0 {
 		var log bytes.Buffer
 		r := runLogged(*seedFlag, &log)
@@ -134,6 +135,7 @@ func reportAs(t *testing.T, r *Result, what, replayCmd string) {
 // TestSimDeterministic runs seeds twice and compares the traces byte for
 // byte.
 func TestSimDeterministic(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []uint64{3, 17, 42} {
 		a := Run(seed, RunOptions{}).Cluster.TraceBytes()
 		b := Run(seed, RunOptions{}).Cluster.TraceBytes()

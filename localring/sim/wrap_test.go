@@ -18,6 +18,7 @@ var wrapSeedsFlag = flag.Int("wrap-seeds", 4, "seeds per boundary for TestSimNea
 //
 //	go test ./localring/sim -run 'TestSimNearWrap$' -wrap-seeds 200 -timeout 0
 func TestSimNearWrap(t *testing.T) {
+	t.Parallel()
 	n := *wrapSeedsFlag
 	if testing.Short() {
 		n = min(n, 2)
