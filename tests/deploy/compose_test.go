@@ -107,6 +107,7 @@ func composeCommand() []string {
 // removed at the end (containers, networks, the image). It skips when the
 // Docker daemon is not reachable.
 func TestCompose(t *testing.T) {
+	t.Parallel() // beside the other container test: both mostly wait on Docker and the agents
 	if testing.Short() {
 		t.Skip("-short: the compose test builds an image and runs six containers")
 	}

@@ -97,6 +97,7 @@ func (b *booted) waitFor(what string, limit time.Duration, ok func() string) {
 // It skips when the Docker daemon is not reachable, systemd is not
 // installed on the host, or the host's /usr is not merged.
 func TestSystemdBoot(t *testing.T) {
+	t.Parallel() // beside the other container test: both mostly wait on Docker and the agents
 	if testing.Short() {
 		t.Skip("-short: the systemd test boots systemd in a container")
 	}
