@@ -62,6 +62,7 @@ func victimSum(r *Result, f func(id string) uint64) uint64 {
 // (-hiersim.seeds for more; seeds 1 and 2 with -short or the race
 // detector).
 func TestAgainAroundDoubt(t *testing.T) {
+	parallel(t)
 	from, n := gapSeeds(6, 2)
 	for _, d := range []time.Duration{time.Second, 3 * time.Second} {
 		var runs, covered int
@@ -118,6 +119,7 @@ func TestAgainAroundDoubt(t *testing.T) {
 // Seeds 1-6 (-hiersim.seeds for more; seed 5 with -short or the race
 // detector).
 func TestDiesBetweenFedConfigurations(t *testing.T) {
+	parallel(t)
 	from, n := gapSeeds(6, 1)
 	if (testing.Short() || raceEnabled) && *seeds == 0 {
 		from = 5
@@ -164,6 +166,7 @@ func diesBetween(t *testing.T, fault Fault, from, n uint64) (split uint64) {
 // have handed its new term's bridge a first ring of two sites. Seeds 1-6
 // (-hiersim.seeds for more; seed 1 with -short or the race detector).
 func TestSplitAsGatewayDies(t *testing.T) {
+	parallel(t)
 	from, n := gapSeeds(6, 1)
 	for seed := from; seed < from+n; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -200,6 +203,7 @@ func TestSplitAsGatewayDies(t *testing.T) {
 // in doubt. Seeds 1-6 (-hiersim.seeds for more; seed 1 with -short or
 // the race detector).
 func TestHandoverThenCut(t *testing.T) {
+	parallel(t)
 	from, n := gapSeeds(6, 1)
 	for _, cut := range []bool{false, true} {
 		var inDoubt uint64
