@@ -63,12 +63,14 @@ type domainLayer struct {
 	// creation.
 	bound, transit int
 
-	fedOut   [][]byte   // Ups for the federation ring the runner has not taken (group loop)
-	draining *fedRun    // this node's member, stopping for a handover: released when it stopped (group loop)
-	solo     *soloGrace // a handover's new member, until it first rings with another site (group loop)
-	alone    bool       // the federation ring holds only this site, and the domain's stream has not started (group loop)
-	reform   bool       // the View asked for the federation ring to form again, not done yet: the ring has not settled (group loop)
-	reformAt uint64     // the federation ring the View asked at (domconf Ready.Ring; group loop)
+	fedOut   [][]byte // Ups for the federation ring the runner has not taken (group loop)
+	draining *fedRun  // this node's member, stopping for a handover: released when it stopped (group loop)
+	// grace keeps a new gateway term's rings of this site alone, and the
+	// rings before the domain's stream started, out of the bridge
+	// (gateway.Grace; group loop).
+	grace    gateway.Grace
+	reform   bool   // the View asked for the federation ring to form again, not done yet: the ring has not settled (group loop)
+	reformAt uint64 // the federation ring the View asked at (domconf Ready.Ring; group loop)
 	// caught holds the bridge's catch-up counters (and its Ups delivered
 	// in doubt) at the last log line about them (group loop).
 	caught bridge.Stats
@@ -404,7 +406,7 @@ func (a *Agent) takeFederation() {
 			}
 			for i := range fi.evs {
 				switch e := &fi.evs[i]; {
-				case e.Kind == localring.EventInstall && dl.startsAlone(e.Conf, fi.run):
+				case e.Kind == localring.EventInstall && dl.grace.StartsAlone(e.Conf, fi.run, !dl.b.Last().IsZero()):
 				case e.Kind == localring.EventInstall:
 					if e.Conf.Kind == localring.Regular {
 						// Asked for in the ring that ended, at its
@@ -413,7 +415,7 @@ func (a *Agent) takeFederation() {
 						dl.fedOut = slices.DeleteFunc(dl.fedOut, bridge.RingBound)
 					}
 					dl.b.FedInstall(e.Conf)
-				case e.Kind == localring.EventDeliver && !dl.alone:
+				case e.Kind == localring.EventDeliver && !dl.grace.Alone():
 					dl.b.FedDeliver(&e.Msg)
 				case e.Kind == localring.EventSuperseded:
 					dl.b.FedStopped()
@@ -431,72 +433,24 @@ func (a *Agent) takeFederation() {
 	}
 }
 
-// startsAlone reports whether a federation ring configuration is one the
-// bridge does not see: the gateway alone, before the domain's stream
-// started (the site has applied nothing). Every gateway starts alone; if
-// its bridge numbered that ring's entries, the sites would come to the
-// first common ring with histories of their own, to be merged as a
-// partition (with the bridge before its Have phase, TestCrossSiteGroup
-// lost and duplicated messages after such a start). A site that is alone
-// later goes through the bridge.
-//
-// A member started by a handover or a failover once the site's stream
-// has started (soloGrace) also starts alone: its first rings hold only
-// itself until it joins the other sites, and if its bridge numbered
-// there, the site's history would part from theirs exactly where its
-// predecessor's last ring left entries the site has not applied yet (the
-// other sites delivered them while the predecessor left, and the Ups the
-// predecessor had submitted went up twice: "no creation"); joining them
-// first, the site catches up (bridge CatchUp). It waits at most the
-// grace; then a ring of its own goes through the bridge.
-func (dl *domainLayer) startsAlone(c *localring.Configuration, run *fedRun) bool {
-	if c.Kind == localring.Regular {
-		g := dl.solo
-		fresh := g != nil && g.run == run
-		if len(c.Members) > 1 && fresh {
-			dl.solo = nil
-		}
-		dl.alone = len(c.Members) == 1 && (dl.b.Last().IsZero() || fresh)
-		if dl.alone && fresh {
-			g.held = c
-		}
-		return dl.alone
-	}
-	return dl.alone
-}
-
-// soloGrace is how long a member started by a handover keeps its rings
-// of itself alone out of the bridge (startsAlone; gateway.SoloGrace):
-// until, the last such regular configuration held back.
-type soloGrace struct {
-	run   *fedRun
-	until time.Time
-	held  *localring.Configuration
-}
-
 // startSolo starts the grace of this node's new member of dl (group loop).
 func (a *Agent) startSolo(dl *domainLayer) {
 	run := a.fed.runner(dl.d.Name)
 	if run == nil || dl.b.Last().IsZero() {
-		return // no member, or the domain's stream has not started: alone until it does (startsAlone)
+		return // no member, or the domain's stream has not started: alone until it does (gateway.Grace.StartsAlone)
 	}
-	dl.solo = &soloGrace{run: run, until: time.Now().Add(gateway.SoloGrace(run.r.Config().Ring))}
+	dl.grace.Start(run, time.Now().Add(gateway.SoloGrace(run.r.Config().Ring)))
 }
 
 // endSolo lets a configuration held back by the grace through to the
 // bridge once the grace is over (group loop).
 func (a *Agent) endSolo(dl *domainLayer, run *fedRun) {
-	g := dl.solo
-	if g == nil || g.held == nil || time.Now().Before(g.until) {
+	held := dl.grace.End(time.Now(), run, dl.b.Active())
+	if held == nil {
 		return
 	}
-	dl.solo = nil
-	if run != g.run || !dl.b.Active() {
-		return
-	}
-	a.log.Warn("the new gateway's federation ring member has found no other site since the handover; the site goes on alone in the domain", "domain", dl.d.Name, "ring", g.held.ID)
-	dl.alone = false
-	dl.b.FedInstall(g.held)
+	a.log.Warn("the new gateway's federation ring member has found no other site since the handover; the site goes on alone in the domain", "domain", dl.d.Name, "ring", held.ID)
+	dl.b.FedInstall(held)
 	a.domainOutput(dl)
 }
 

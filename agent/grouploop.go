@@ -379,8 +379,8 @@ func (a *Agent) groupPass() (next time.Time) {
 		next = time.Now() // the next slice of the domain part
 	}
 	for _, dl := range a.doms {
-		if g := dl.solo; g != nil && g.held != nil && (next.IsZero() || g.until.Before(next)) {
-			next = g.until
+		if until, ok := dl.grace.Deadline(); ok && (next.IsZero() || until.Before(next)) {
+			next = until
 		}
 	}
 	return next

@@ -14,7 +14,7 @@ const soloGraceRounds = 4
 // SoloGrace is how long a gateway term's new federation member, started
 // by a failover, a handover or a resumption once the domain's stream has
 // started, keeps its rings of its site alone out of the bridge (the
-// agent's startsAlone; gateway/hiersim's driver does the same):
+// Grace, which the agent and gateway/hiersim's driver keep):
 // soloGraceRounds membership rounds (merge, consensus and token timeouts)
 // of the ring's settings c. Until it has joined another site, a new term
 // cannot learn what its predecessor's member got ordered in the last
@@ -39,4 +39,88 @@ const soloGraceRounds = 4
 // submitted them again in its ring alone).
 func SoloGrace(c localring.Config) time.Duration {
 	return soloGraceRounds * (c.MergeTimeout + c.ConsensusTimeout + c.TokenTimeout)
+}
+
+// Grace is what a driver keeps of a gateway term's grace (SoloGrace) for
+// one domain, the agent's and gateway/hiersim's alike: which federation
+// ring configurations its bridge does not see, and the last ring of the
+// gateway alone it held back.
+//
+// Every gateway starts alone: a ring of its member alone before the
+// domain's stream started at the node (the site has applied nothing) is
+// kept out of the bridge; if the bridge numbered that ring's entries, the
+// sites would come to the first common ring with histories of their own,
+// to be merged as a partition (with the bridge before its Have phase,
+// the agent's TestCrossSiteGroup lost and duplicated messages after such
+// a start). A site that is alone later goes through the bridge.
+//
+// A member started by a handover, a failover or a resumption once the
+// site's stream has started (Start) also starts alone: its rings of
+// itself alone are kept out until it joins another site, and if its
+// bridge numbered there, the site's history would part from the others'
+// exactly where its predecessor's last ring left entries the site has
+// not applied yet; joining them first, the site catches up (bridge
+// CatchUp). It waits at most the grace; then the ring held back goes
+// through the bridge (End).
+type Grace struct {
+	on     bool
+	member any // the member the grace is for
+	until  time.Time
+	held   *localring.Configuration // the last ring of the member alone, held back
+	alone  bool
+}
+
+// Start starts the grace of a new term's member until until. member is
+// any comparable value that tells the driver's members apart (nil for a
+// driver that runs one member at a time).
+func (g *Grace) Start(member any, until time.Time) {
+	g.on, g.member, g.until, g.held = true, member, until, nil
+}
+
+// Stop ends the grace, if any, without letting anything through.
+func (g *Grace) Stop() { g.on, g.member, g.held = false, nil, nil }
+
+// StartsAlone reports whether the bridge does not see federation ring
+// configuration c of member: a ring of the gateway alone during its
+// term's grace, or before the domain's stream started at the node
+// (started false: bridge Site.Last is zero); a transitional configuration
+// as the regular one before it. A ring with another site ends the grace.
+func (g *Grace) StartsAlone(c *localring.Configuration, member any, started bool) bool {
+	if c.Kind != localring.Regular {
+		return g.alone
+	}
+	fresh := g.on && g.member == member
+	if len(c.Members) > 1 && fresh {
+		g.Stop()
+	}
+	g.alone = len(c.Members) == 1 && (!started || fresh)
+	if g.alone && fresh {
+		g.held = c
+	}
+	return g.alone
+}
+
+// Alone reports whether the last regular configuration was kept out of
+// the bridge: its deliveries are kept out too.
+func (g *Grace) Alone() bool { return g.alone }
+
+// Deadline returns when the grace ends, if a ring is held back.
+func (g *Grace) Deadline() (time.Time, bool) { return g.until, g.on && g.held != nil }
+
+// End ends the grace once it is over at now with a ring held back, and
+// returns that ring for the driver to hand to its bridge (FedInstall):
+// nil if the grace is not over, or is another member's, or the node is
+// no longer the site's active gateway (active false). The site then goes
+// on alone in the domain.
+func (g *Grace) End(now time.Time, member any, active bool) *localring.Configuration {
+	if !g.on || g.held == nil || now.Before(g.until) {
+		return nil
+	}
+	held, same := g.held, g.member == member
+	g.Stop()
+	if !same || !active {
+		return nil
+	}
+	g.alone = false
+	return held
 }

@@ -490,7 +490,7 @@
 //
 // The driver still keeps a new term's rings of its site alone out of
 // the bridge until its member joins another site, for at most a grace
-// (gateway.SoloGrace: the agent's startsAlone, gateway/hiersim's driver):
+// (gateway.SoloGrace and gateway.Grace, the agent's and gateway/hiersim's):
 // a failover whose site is cut off for less than the grace then catches
 // up and changes no configuration (hiersim TestCutAsGatewayDiesWithinGrace,
 // TestCrashThenLongStall). After the grace the site goes on alone, a

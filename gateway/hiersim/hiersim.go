@@ -5,7 +5,7 @@
 // file), and every node of every site runs a gateway/bridge.Site. The
 // clusters advance together in steps of Options.Step of virtual time;
 // what a bridge asks to submit on one ring is submitted at the end of the
-// step that produced it. As the agent's driver does (startsAlone), a new
+// step that produced it. As the agent's driver does (gateway.Grace), a new
 // gateway term's federation rings of its site alone stay out of its
 // bridge until its member joins another site, for at most
 // gateway.SoloGrace (Result.SoloHeld).
@@ -325,7 +325,7 @@ type Result struct {
 	// (bridge.DomainConf.Continues), summed over those nodes.
 	PartialFed, Installs, Continued int
 	// SoloHeld counts the federation rings of a site alone kept out of
-	// its bridge, as the agent's startsAlone does (in a new gateway
+	// its bridge, as the agent does (gateway.Grace: in a new gateway
 	// term's grace, gateway.SoloGrace, or before the domain's stream
 	// started at the node), SoloEnded the graces that ended with such a
 	// ring let through (the site went on alone).
@@ -410,38 +410,26 @@ type node struct {
 	// the member's next token visit (gateway.ReformAsk, as the agent's
 	// runner does).
 	reformAsk *gateway.ReformAsk
-	// As the agent (startsAlone): a new gateway term's federation member
-	// keeps its rings of its site alone out of the bridge until it joins
-	// another site, for at most gateway.SoloGrace (solo: until then, and
-	// the last such ring held back); alone says the member's last regular
-	// configuration was kept out, and its deliveries with it.
-	solo  *soloGrace
-	alone bool
+	// As the agent: a new gateway term's federation member keeps its
+	// rings of its site alone out of the bridge until it joins another
+	// site, for at most gateway.SoloGrace, and every member its rings
+	// before the domain's stream started (gateway.Grace, on the
+	// federation cluster's clock: fedTime; one member per node, nil).
+	grace gateway.Grace
 }
 
-// soloGrace is a new gateway term's grace (node.solo).
-type soloGrace struct {
-	until time.Duration // on the federation cluster's clock
-	held  *localring.Configuration
-}
+// fedTime is the federation cluster's virtual clock as a time.Time, for
+// gateway.Grace.
+func (h *hier) fedTime() time.Time { return time.Time{}.Add(h.fed.Elapsed()) }
 
-// startsAlone reports whether the bridge does not see federation ring
-// configuration c, as the agent's startsAlone: a ring of the gateway alone
-// during its term's grace, or before the domain's stream started at the
-// node.
-func (n *node) startsAlone(c *localring.Configuration) bool {
-	if c.Kind != localring.Regular {
-		return n.alone
+// startGrace starts the grace of node n's new federation member, as the
+// agent's startSolo: only once the domain's stream started at the node
+// (before, its rings alone are kept out anyway).
+func (h *hier) startGrace(n *node) {
+	n.grace.Stop()
+	if !n.b.Last().IsZero() {
+		n.grace.Start(nil, h.fedTime().Add(gateway.SoloGrace(h.fed.Config)))
 	}
-	fresh := n.solo != nil
-	if len(c.Members) > 1 && fresh {
-		n.solo = nil
-	}
-	n.alone = len(c.Members) == 1 && (n.b.Last().IsZero() || fresh)
-	if n.alone && fresh {
-		n.solo.held = c
-	}
-	return n.alone
 }
 
 // endSolo lets a ring held back by a gateway term's grace through to the
@@ -449,18 +437,13 @@ func (n *node) startsAlone(c *localring.Configuration) bool {
 // alone in the domain.
 func (h *hier) endSolo() {
 	for _, n := range h.fslots {
-		g := n.solo
-		if g == nil || g.held == nil || h.fed.Elapsed() < g.until {
-			continue
-		}
-		n.solo = nil
-		if !n.b.Active() {
+		held := n.grace.End(h.fedTime(), nil, n.b.Active())
+		if held == nil {
 			continue
 		}
 		h.logf("%s: the new gateway's federation member found no other site within its grace; the site goes on alone", n.id)
 		h.fx.soloEnded++
-		n.alone = false
-		n.b.FedInstall(g.held)
+		n.b.FedInstall(held)
 		h.drain(n)
 	}
 }
@@ -709,13 +692,10 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 					}
 					h.tl.term(s.ring.Elapsed())
 					h.fed.Start(n.fslot)
-					n.solo = nil
-					if !n.b.Last().IsZero() {
-						n.solo = &soloGrace{until: h.fed.Elapsed() + gateway.SoloGrace(h.fed.Config)}
-					}
+					h.startGrace(n)
 				case !active && was:
 					h.fed.Crash(n.fslot)
-					n.solo = nil
+					n.grace.Stop()
 				}
 			}
 		case localring.EventDeliver:
@@ -759,10 +739,10 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 		if e.Conf.Kind == localring.Regular && len(e.Conf.Members) == len(h.sites) {
 			h.tl.mark(markFedRing, n.site, h.fed.Elapsed())
 		}
-		if n.startsAlone(e.Conf) {
+		if n.grace.StartsAlone(e.Conf, nil, !n.b.Last().IsZero()) {
 			if e.Conf.Kind == localring.Regular {
 				h.fx.soloHeld++
-				h.logf("%s: federation ring %s of its site alone kept out of the bridge (as the agent's startsAlone)", n.id, e.Conf.ID)
+				h.logf("%s: federation ring %s of its site alone kept out of the bridge (gateway.Grace, as the agent)", n.id, e.Conf.ID)
 			}
 			return
 		}
@@ -781,7 +761,7 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 			slices.Sort(h.termFirst)
 		}
 	case localring.EventDeliver:
-		if n.alone {
+		if n.grace.Alone() {
 			return
 		}
 		if n == h.armed {
@@ -1123,7 +1103,7 @@ func (h *hier) release(n *node) {
 			h.fx.terms++
 		}
 		h.fed.Start(n.fslot)
-		n.solo = &soloGrace{until: h.fed.Elapsed() + gateway.SoloGrace(h.fed.Config)}
+		h.startGrace(n)
 	}
 	if h.hovApplied++; h.hovApplied == len(n.site.nodes) && h.opts.handover.cut {
 		h.logf("site %s cut off from every other site for %v at the handover's release (Options.handover)", n.site.name, h.opts.Outage)

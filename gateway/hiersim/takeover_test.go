@@ -153,7 +153,7 @@ func TestCrashThenStall(t *testing.T) {
 // resumes, longer than the federation's token timeout: the federation
 // ring forms without sin, and the standby's member, resumed, first forms
 // a ring of sin alone. The simulator handed that ring to the bridge,
-// which the agent does not (startsAlone: a new gateway term's rings of
+// which the agent does not (gateway.Grace: a new gateway term's rings of
 // its site alone stay out of the bridge until it joins another site, for
 // at most gateway.SoloGrace, 21.6 s here). The new term, which cannot
 // know what its predecessor's member got ordered in the ring before,
@@ -221,7 +221,7 @@ func cutAsDies(t *testing.T, seed uint64, after, outage time.Duration, o Options
 // load and cuts the site off from every other site at once (or 200 ms
 // later) for 10 s, less than gateway.SoloGrace (21.6 s here): the
 // standby's federation member forms a ring of its site alone, which its
-// bridge must not take (Result.SoloHeld; the agent's startsAlone), and
+// bridge must not take (Result.SoloHeld; gateway.Grace, as the agent), and
 // the heal brings the others' ring before the grace ends
 // (Result.SoloEnded 0), whose catch-up answer tells the new term what its
 // predecessor's member got ordered. Every check of the gateway faults.
