@@ -117,8 +117,10 @@ type ABResult struct {
 	// clientload used per message delivered at that node.
 	AgentUs, ClientUs []float64
 	// IdlePct is each agent's CPU, in percent of a core, over
-	// ABOptions.Idle after the load ended and its clients left.
-	IdlePct []float64
+	// ABOptions.Idle after the load ended and its clients left; IdleRing
+	// what node 1's ring did meanwhile.
+	IdlePct  []float64
+	IdleRing IdleRing
 	// PeakRSSMiB is each agent's peak resident memory (VmHWM) at the end
 	// of the run, after the load and its drain (and the idle window).
 	PeakRSSMiB []float64
@@ -193,6 +195,7 @@ func (r ABResult) String() string {
 		for i, p := range r.IdlePct {
 			fmt.Fprintf(&b, " n%d %.2f", i+1, p)
 		}
+		fmt.Fprintf(&b, " (%s)", r.IdleRing)
 	}
 	if len(r.PeakRSSMiB) > 0 {
 		fmt.Fprintf(&b, "  peak RSS MiB:")
@@ -325,7 +328,7 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 	}
 	r := ABResult{Variant: v.Name, Round: round, Summary: s, Ring: ring}
 	if o.Idle > 0 {
-		if r.IdlePct, err = agentsCPU(ag.Pids, o.Idle); err != nil {
+		if r.IdlePct, r.IdleRing, err = agentsIdle(ctx, ag, o.Idle); err != nil {
 			return ABResult{}, err
 		}
 	}
@@ -390,6 +393,42 @@ func agentsCPU(pids []int, d time.Duration) ([]float64, error) {
 		out[i] = (after - before[i]).Seconds() / time.Since(start).Seconds() * 100
 	}
 	return out, nil
+}
+
+// IdleRing is what node 1's ring did over an idle window, from two of its
+// status snapshots: its token rotations per second (the idle hold sets
+// them: an idle node's CPU goes mostly to the wake-ups of each rotation),
+// and the rings it installed. A ring installed means a token was lost
+// (on a busy host, typically a node not run in time) and the ring
+// re-formed: the window then measured that, not an idle ring.
+type IdleRing struct {
+	RotPerSec float64
+	Rings     uint64
+}
+
+func (w IdleRing) String() string {
+	return fmt.Sprintf("n1 %.1f rot/s, %d rings installed", w.RotPerSec, w.Rings)
+}
+
+// agentsIdle returns each agent's CPU over d, in percent of a core, and
+// what node 1's ring did meanwhile.
+func agentsIdle(ctx context.Context, ag *Agents, d time.Duration) ([]float64, IdleRing, error) {
+	sock := filepath.Join(ag.DataDir(0), agent.AdminSocketName)
+	a, err := agentStatus(ctx, sock)
+	if err != nil {
+		return nil, IdleRing{}, err
+	}
+	t0 := time.Now()
+	pct, err := agentsCPU(ag.Pids, d)
+	if err != nil {
+		return nil, IdleRing{}, err
+	}
+	b, err := agentStatus(ctx, sock)
+	if err != nil {
+		return nil, IdleRing{}, err
+	}
+	return pct, IdleRing{RotPerSec: float64(b.TokenRotation.Count-a.TokenRotation.Count) / time.Since(t0).Seconds(),
+		Rings: b.Counters.RingsInstalled - a.Counters.RingsInstalled}, nil
 }
 
 // agentProfile writes a CPU profile of d from an agent's admin socket

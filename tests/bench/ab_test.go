@@ -79,7 +79,7 @@ func TestABSmoke(t *testing.T) {
 		t.Fatalf("results %+v, want a then b", rs)
 	}
 	for _, r := range rs {
-		if r.MsgsPerSec <= 0 || r.PerK <= 0 || r.P50 <= 0 || len(r.AgentUs) != 3 || r.AgentUs[0] <= 0 || r.ClientUs[0] <= 0 || len(r.IdlePct) != 3 {
+		if r.MsgsPerSec <= 0 || r.PerK <= 0 || r.P50 <= 0 || len(r.AgentUs) != 3 || r.AgentUs[0] <= 0 || r.ClientUs[0] <= 0 || len(r.IdlePct) != 3 || r.IdleRing.RotPerSec <= 0 {
 			t.Errorf("%s measured nothing: %s", r.Variant, r)
 		}
 		for _, f := range []string{"agent1.pprof", "agent2.pprof", "client1.pprof", "client2.pprof"} {

@@ -102,6 +102,7 @@ type Row struct {
 	APIHalf     atollbench.Summary   // 50% of the API's best full-load rate
 	APIHalfRate float64
 	APIIdleCPU  float64 // percent of a core per agent (mean), no clients
+	APIIdleRing IdleRing
 
 	// Atoll's in-process load generator (`atoll bench node`) and Corosync
 	// with its cpgload clients.
@@ -329,11 +330,15 @@ func idleCPU(pids []int, d time.Duration) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return mean(each), nil
+}
+
+func mean(xs []float64) float64 {
 	var sum float64
-	for _, p := range each {
-		sum += p
+	for _, x := range xs {
+		sum += x
 	}
-	return sum / float64(len(pids)), nil
+	return sum / float64(max(len(xs), 1))
 }
 
 // atollSpecs returns one NodeSpec per namespace.
@@ -458,9 +463,14 @@ func (r *Report) apiPhases(ctx context.Context, tb *Testbed, dir string, row *Ro
 		return err
 	}
 	r.logf("atoll api: %.0f msgs/s (half of its best): p50 %v, p99 %v", row.APIHalfRate, row.APIHalf.P50, row.APIHalf.P99)
-	row.APIIdleCPU, err = idleCPU(ag.Pids, o.Idle)
-	r.logf("atoll api: idle: %.2f%% CPU per agent", row.APIIdleCPU)
-	return err
+	time.Sleep(idleSettle)
+	each, ring, err := agentsIdle(ctx, ag, o.Idle)
+	if err != nil {
+		return err
+	}
+	row.APIIdleCPU, row.APIIdleRing = mean(each), ring
+	r.logf("atoll api: idle: %.2f%% CPU per agent (%s)", row.APIIdleCPU, ring)
+	return nil
 }
 
 func (r *Report) clientRun(ctx context.Context, ag *Agents, load ClientLoad) (atollbench.Summary, error) {

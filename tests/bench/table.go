@@ -57,9 +57,9 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 				arss = max(arss, n.DaemonMaxRSSKiB)
 			}
 		}
-		fmt.Fprintf(w, "| %d | %d B | %s | %s | %.0f%% | %.0f%% | %.0f%% | %s / %s / %s | %.1f%% | %.1f%% | %.2f%% / %.2f%% / %.2f%% | %.1f / %.1f / %.1f MiB |\n", row.Nodes, row.Size, senders(row.OneSender), security(row.Crypto),
+		fmt.Fprintf(w, "| %d | %d B | %s | %s | %.0f%% | %.0f%% | %.0f%% | %s / %s / %s | %.1f%% | %.1f%% | %.2f%%%s / %.2f%%%s / %.2f%% | %.1f / %.1f / %.1f MiB |\n", row.Nodes, row.Size, senders(row.OneSender), security(row.Crypto),
 			api.CPUPercent, a.CPUPercent, c.CPUPercent, perK(api), perK(a), perK(c), row.API1k.CPUPercent, row.Corosync1k.CPUPercent,
-			row.APIIdleCPU, row.AtollIdle.CPUPercent, row.CorosyncIdleCPU, float64(arss)/1024, float64(rss)/1024, float64(crss)/1024)
+			row.APIIdleCPU, row.APIIdleRing.mark(), row.AtollIdle.CPUPercent, mark(row.AtollIdle), row.CorosyncIdleCPU, float64(arss)/1024, float64(rss)/1024, float64(crss)/1024)
 	}
 	if r.disturbed() {
 		fmt.Fprintf(w, "\n† the membership changed during a measured window (a token was lost, typically because the busy machine did not run a node in time): that run is disturbed.\n")
@@ -96,10 +96,18 @@ func mark(ss ...atollbench.Summary) string {
 	return ""
 }
 
+// mark returns "†" when the ring re-formed during an idle window.
+func (w IdleRing) mark() string {
+	if w.Rings > 0 {
+		return " †"
+	}
+	return ""
+}
+
 func (r *Report) disturbed() bool {
 	for _, row := range r.Rows {
-		all := append(slices.Concat(row.AtollMax, row.CorosyncMax, row.APIMax), row.Atoll1k, row.Corosync1k, row.AtollHalf, row.API1k, row.APIHalf)
-		if mark(all...) != "" {
+		all := append(slices.Concat(row.AtollMax, row.CorosyncMax, row.APIMax), row.Atoll1k, row.Corosync1k, row.AtollHalf, row.API1k, row.APIHalf, row.AtollIdle)
+		if mark(all...) != "" || row.APIIdleRing.mark() != "" {
 			return true
 		}
 	}
