@@ -473,12 +473,7 @@ func TestSlowClient(t *testing.T) {
 	// within the grace, is warned and loses nothing. The in-process pipe
 	// has no kernel buffer, so the agent's queue grows from the first
 	// message.
-	conn, err := c.agents["n1"].a.LocalConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	pauser := newRaw(t, conn, "pauser")
+	pauser := newRaw(t, localConn(t, c.agents["n1"].a), "pauser")
 	pauser.ok(cp.Frame{Type: cp.TypeJoin, Group: "h"})
 	pauser.waitView("h", "n1:pauser")
 	const m = 2 * bound / 1000                                  // past the bound, not past the hard bound
@@ -553,12 +548,7 @@ func TestClientACL(t *testing.T) {
 	c.start("n1", func(cfg *Config) { cfg.GroupACLs = acls })
 	c.waitRing([]string{"n1"}, 5*time.Second)
 	u := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "u")
-	conn, err := c.agents["n1"].a.LocalConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	l := newRaw(t, conn, "l")
+	l := newRaw(t, localConn(t, c.agents["n1"].a), "l")
 
 	expect := func(cl *rawClient, f cp.Frame, code cp.Code, text string) {
 		t.Helper()
@@ -949,12 +939,7 @@ func TestReadersHoldSenders(t *testing.T) {
 	c.start("n2", nil)
 	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
 	a := c.agents["n1"].a
-	conn, err := a.LocalConn() // no kernel buffer: the agent's queue is all there is
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	reader := newRaw(t, conn, "reader")
+	reader := newRaw(t, localConn(t, a), "reader") // no kernel buffer: the agent's queue is all there is
 	reader.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
 	reader.waitView("g", "n1:reader")
 	sender := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "sender")
