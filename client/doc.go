@@ -120,11 +120,12 @@
 // at 14,000 messages per second 13.3 against 17.6 us and 7.0 against 7.8
 // us; at 1,000 messages per second 79 against 98 us and 39 against 42 us,
 // with p50 270-280 us against 280-320 us and p99 2.5-5.6 ms against
-// 2.9-3.3 ms. A sender at the ring's full rate gained nothing from it in
-// later draws, and its ring carried less with a higher p99 at full load
-// on a busy host: keep the runtime's default there (docs/OPERATIONS.md,
-// "Client processes"). The goroutines park as often on one thread as on
-// two; what one thread saves is the second thread's wake-up at each park.
+// 2.9-3.3 ms. Later draws on a quieter host agree for receivers and for
+// senders at the ring's full rate (which also carried more), but a
+// process that paces its sends and receives had a higher p50 at one
+// thread (docs/OPERATIONS.md, "Client processes"). The goroutines park as
+// often on one thread as on two; what one thread saves is the second
+// thread's wake-up at each park.
 //
 // # Embedding an agent
 //
