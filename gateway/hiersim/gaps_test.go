@@ -21,16 +21,15 @@ func gapSeeds(n, short int) (uint64, uint64) {
 	return 1, uint64(n)
 }
 
-// checkedRun runs seed with o (its Fault set to fault) and fails the test
-// on anything report finds.
-func checkedRun(t *testing.T, seed uint64, fault Fault, o Options) *Result {
+// checkedRun runs seed with o and fails the test on anything report
+// finds.
+func checkedRun(t *testing.T, seed uint64, o Options) *Result {
 	t.Helper()
-	o.Fault = fault
 	r, err := Run(seed, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	report(t, fault, r)
+	report(t, o.Fault, r)
 	return r
 }
 
@@ -70,7 +69,7 @@ func TestAgainAroundDoubt(t *testing.T) {
 			t.Run(fmt.Sprintf("%v/%d", d, seed), func(t *testing.T) {
 				o := Options{Topology: topologyFile, Fault: FaultGatewayCrash, Log: openLog(t)}
 				o.isolate.d = d
-				r := checkedRun(t, seed, FaultGatewayCrash, o)
+				r := checkedRun(t, seed, o)
 				if r.Takeover == nil || r.Takeover.Term == 0 || !r.Isolated {
 					t.Skipf("no node that is no gateway isolated at the victim site (%v)", r.Takeover)
 				}
@@ -138,7 +137,7 @@ func diesBetween(t *testing.T, fault Fault, from, n uint64) (split uint64) {
 	for seed := from; seed < from+n; seed++ {
 		t.Run(fmt.Sprintf("%s/%d", fault, seed), func(t *testing.T) {
 			o := Options{Topology: topologyFile, Fault: fault, transKill: true, Log: openLog(t)}
-			r := checkedRun(t, seed, fault, o)
+			r := checkedRun(t, seed, o)
 			if r.TransKilled == "" {
 				t.Fatalf("no gateway killed between its federation member's transitional and regular configurations: the run does not cover the case")
 			}
@@ -171,7 +170,7 @@ func TestSplitAsGatewayDies(t *testing.T) {
 	for seed := from; seed < from+n; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			o := Options{Topology: topologyFile, Fault: FaultGatewayCrash, cutOther: true, Log: openLog(t)}
-			r := checkedRun(t, seed, FaultGatewayCrash, o)
+			r := checkedRun(t, seed, o)
 			if r.Takeover == nil || r.Takeover.Term == 0 {
 				t.Fatalf("no standby took over: %v", r.Takeover)
 			}
@@ -214,7 +213,7 @@ func TestHandoverThenCut(t *testing.T) {
 				if cut {
 					o.Outage, o.Settle = 30*time.Second, 30*time.Second
 				}
-				r := checkedRun(t, seed, FaultNone, o)
+				r := checkedRun(t, seed, o)
 				if r.Handover == "" {
 					t.Fatal("no handover released at every node of the site: the run does not cover the case")
 				}
