@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	atollbench "github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // ABVariant is one build under test in an A/B run of the client API: an
@@ -148,6 +150,127 @@ type RingWindow struct {
 	// the window (atollbench.ProcSchedStat): how long its threads waited
 	// for a CPU, runnable, and how often they were put on one.
 	Sched []atollbench.SchedStat
+	// TokenRetransmits and TokenLosses are summed over every agent: the
+	// tokens sent again because the successor showed no sign of having
+	// one within TokenRetransmit (each stalls the ring for that long),
+	// and the token timeouts that started a membership round. Rings is
+	// the rings node 1 installed (a token lost and the ring re-formed).
+	TokenRetransmits, TokenLosses, Rings uint64
+	// Retransmits is the packets every agent retransmitted because a
+	// member asked for them.
+	Retransmits uint64
+	// Rot is the token rotation times of every agent over the window
+	// (their localring.Histogram's differences, merged): a tail of slow
+	// rotations is the ring stalled, not the client path.
+	Rot localring.Histogram
+}
+
+// SlowRotation is the rotation time above which StallString counts a
+// rotation as slow: the p99 target at half of the maximum (issue 10),
+// which a message that waits for one such rotation misses.
+const SlowRotation = 5 * time.Millisecond
+
+// rotQuantile is the upper bound of the bucket of h that holds its q
+// quantile ("≤2.5ms"), or ">10s" past the last bucket; "–" when empty.
+func rotQuantile(h localring.Histogram, q float64) string {
+	if h.Count == 0 {
+		return "–"
+	}
+	need := max(uint64(math.Ceil(q*float64(h.Count))), 1)
+	var seen uint64
+	for i, n := range h.Buckets {
+		if seen += n; seen >= need {
+			return "≤" + localring.RotationBounds[i].String()
+		}
+	}
+	return ">" + localring.RotationBounds[len(localring.RotationBounds)-1].String()
+}
+
+// rotOver is the number of observations of h above d, d one of
+// localring.RotationBounds (else above the largest bound under d).
+func rotOver(h localring.Histogram, d time.Duration) uint64 {
+	n := h.Count
+	for i, b := range localring.RotationBounds {
+		if b > d {
+			break
+		}
+		n -= h.Buckets[i]
+	}
+	return n
+}
+
+// StallString is what the ring did that stalls a message: token
+// retransmissions and losses (every agent), rings installed (node 1),
+// and every agent's rotation times (rotations), so that a latency tail
+// can be told apart as the ring stalled or the client path.
+func (w RingWindow) StallString() string {
+	return fmt.Sprintf("tokretx %d lost %d rings %d, rotation p50/p99/max %s", w.TokenRetransmits, w.TokenLosses, w.Rings, w.rotations())
+}
+
+// rotations is "≤250µs / ≤2.5ms / ≤10ms, 2 > 5ms": the bounds of the
+// buckets of the rotations' p50, p99 and longest, and the number of
+// rotations over SlowRotation.
+func (w RingWindow) rotations() string {
+	return fmt.Sprintf("%s / %s / %s, %d > %v", rotQuantile(w.Rot, 0.5), rotQuantile(w.Rot, 0.99), rotQuantile(w.Rot, 1),
+		rotOver(w.Rot, SlowRotation), SlowRotation)
+}
+
+// watchRing returns what the ring did during a run of load started now:
+// node 1's rotations and sends, every agent's retransmissions, token
+// retransmissions, losses and rotation times, and the scheduler's counts
+// of every agent, from a status of every agent taken a second after the
+// warm-up's end (the clients join and the group's view forms within
+// about a second) and one at about the end of the measured window.
+func watchRing(ctx context.Context, ag *Agents, load ClientLoad) (RingWindow, error) {
+	if !atollbench.Sleep(ctx, load.Settle+load.Warmup+time.Second) {
+		return RingWindow{}, ctx.Err()
+	}
+	statuses := func() ([]agent.Status, error) {
+		out := make([]agent.Status, len(ag.Pids))
+		for i := range out {
+			var err error
+			if out[i], err = agentStatus(ctx, filepath.Join(ag.DataDir(i), agent.AdminSocketName)); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	t0 := time.Now()
+	as, err := statuses()
+	sa := agentsSched(ag.Pids)
+	if err != nil {
+		return RingWindow{}, err
+	}
+	if !atollbench.Sleep(ctx, max(load.Duration-time.Second, time.Second)) {
+		return RingWindow{}, ctx.Err()
+	}
+	bs, err := statuses()
+	sb := agentsSched(ag.Pids)
+	if err != nil {
+		return RingWindow{}, err
+	}
+	a, b := as[0], bs[0]
+	w := RingWindow{Seconds: time.Since(t0).Seconds(),
+		Rotations: b.TokenRotation.Count - a.TokenRotation.Count, RotSum: b.TokenRotation.Sum - a.TokenRotation.Sum,
+		Msgs: b.Counters.MessagesSent - a.Counters.MessagesSent, Packets: b.Counters.PacketsOut - a.Counters.PacketsOut,
+		Held: b.Counters.ClientsHeld - a.Counters.ClientsHeld, Rings: b.Counters.RingsInstalled - a.Counters.RingsInstalled}
+	for i := range as {
+		a, b := &as[i], &bs[i]
+		w.TokenRetransmits += b.Counters.TokenRetransmits - a.Counters.TokenRetransmits
+		w.Retransmits += b.Counters.Retransmits - a.Counters.Retransmits
+		w.TokenLosses += b.Counters.TokenLosses - a.Counters.TokenLosses
+		w.Rot.Count += b.TokenRotation.Count - a.TokenRotation.Count
+		w.Rot.Sum += b.TokenRotation.Sum - a.TokenRotation.Sum
+		for k := range w.Rot.Buckets {
+			w.Rot.Buckets[k] += b.TokenRotation.Buckets[k] - a.TokenRotation.Buckets[k]
+		}
+	}
+	if len(sa) == len(ag.Pids) && len(sb) == len(sa) {
+		for i := range sa {
+			w.Sched = append(w.Sched, sb[i].Sub(sa[i]))
+		}
+	}
+	return w, nil
 }
 
 // SchedString is each agent's wait for a CPU over the window: the share
@@ -207,7 +330,7 @@ func (r ABResult) String() string {
 	if s := r.Ring.SchedString(); s != "" {
 		fmt.Fprintf(&b, "  %s", s)
 	}
-	fmt.Fprintf(&b, "  retx %d tokretx %d  loadavg %s", r.Retransmits, r.TokenRetransmits, r.LoadAvg)
+	fmt.Fprintf(&b, "  retx %d %s  loadavg %s", r.Ring.Retransmits, r.Ring.StallString(), r.LoadAvg)
 	return b.String()
 }
 
@@ -279,32 +402,8 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 	}
 	var ring RingWindow
 	profiles.Go(func() {
-		// The profiles' window: from the end of the warm-up (the ring
-		// forms within about a second) to about the end of the window.
-		if !atollbench.Sleep(pctx, load.Settle+load.Warmup+time.Second) {
-			return
-		}
-		sock := filepath.Join(ag.DataDir(0), agent.AdminSocketName)
-		t0 := time.Now()
-		a, err := agentStatus(pctx, sock)
-		sa := agentsSched(ag.Pids)
-		if err != nil || !atollbench.Sleep(pctx, max(o.Duration-time.Second, time.Second)) {
-			return
-		}
-		b, err := agentStatus(pctx, sock)
-		sb := agentsSched(ag.Pids)
-		if err != nil {
-			return
-		}
-		ring = RingWindow{Seconds: time.Since(t0).Seconds(),
-			Rotations: b.TokenRotation.Count - a.TokenRotation.Count, RotSum: b.TokenRotation.Sum - a.TokenRotation.Sum,
-			Msgs: b.Counters.MessagesSent - a.Counters.MessagesSent, Packets: b.Counters.PacketsOut - a.Counters.PacketsOut,
-			Held: b.Counters.ClientsHeld - a.Counters.ClientsHeld}
-		if len(sa) == len(ag.Pids) && len(sb) == len(sa) {
-			for i := range sa {
-				ring.Sched = append(ring.Sched, sb[i].Sub(sa[i]))
-			}
-		}
+		// Over the profiles' window.
+		ring, _ = watchRing(pctx, ag, load)
 	})
 	rs, _, err := runClients(ctx, o.Nodes, "clientload", func(i int) []string {
 		argv := load.argv(ag, i)

@@ -82,6 +82,9 @@ func TestABSmoke(t *testing.T) {
 		if r.MsgsPerSec <= 0 || r.PerK <= 0 || r.P50 <= 0 || len(r.AgentUs) != 3 || r.AgentUs[0] <= 0 || r.ClientUs[0] <= 0 || len(r.IdlePct) != 3 || r.IdleRing.RotPerSec <= 0 {
 			t.Errorf("%s measured nothing: %s", r.Variant, r)
 		}
+		if r.Ring.Rot.Count < r.Ring.Rotations || r.Ring.Rotations == 0 {
+			t.Errorf("%s: the ring's window has %d rotations of every agent, %d of node 1: %s", r.Variant, r.Ring.Rot.Count, r.Ring.Rotations, r)
+		}
 		for _, f := range []string{"agent1.pprof", "agent2.pprof", "client1.pprof", "client2.pprof"} {
 			if fi, err := os.Stat(filepath.Join(work, "r0-"+r.Variant, f)); err != nil || fi.Size() == 0 {
 				t.Errorf("%s: profile %s: %v", r.Variant, f, err)
@@ -131,5 +134,37 @@ func TestRingWindowString(t *testing.T) {
 	w.Sched = nil
 	if got := w.SchedString(); got != "" {
 		t.Errorf("SchedString without counts = %q", got)
+	}
+}
+
+// TestRingWindowStalls: the stall line gives every agent's token
+// retransmissions and losses, node 1's rings, and the buckets of the
+// rotations' p50, p99 and longest with the count over SlowRotation.
+func TestRingWindowStalls(t *testing.T) {
+	var w RingWindow
+	if got, want := w.StallString(), "tokretx 0 lost 0 rings 0, rotation p50/p99/max – / – / –, 0 > 5ms"; got != want {
+		t.Errorf("empty: StallString = %q, want %q", got, want)
+	}
+	// 100 rotations: 60 of at most 250 µs, 38 up to 1 ms, one of 7 ms
+	// (≤10 ms) and one of 40 ms (≤50 ms).
+	w = RingWindow{Seconds: 1, TokenRetransmits: 2, TokenLosses: 1, Rings: 1}
+	w.Rot.Count = 100
+	w.Rot.Buckets[1], w.Rot.Buckets[3], w.Rot.Buckets[6], w.Rot.Buckets[8] = 60, 38, 1, 1
+	if got, want := w.StallString(), "tokretx 2 lost 1 rings 1, rotation p50/p99/max ≤250µs / ≤10ms / ≤50ms, 2 > 5ms"; got != want {
+		t.Errorf("StallString = %q, want %q", got, want)
+	}
+	if got, want := w.cell(), "2 / 1 / 1; ≤250µs / ≤10ms / ≤50ms, 2 > 5ms"; got != want {
+		t.Errorf("cell = %q, want %q", got, want)
+	}
+	// Past the last bucket (over 10 s): counted in Count only.
+	w.Rot.Count++
+	if got := rotQuantile(w.Rot, 1); got != ">10s" {
+		t.Errorf("longest past the buckets = %q, want >10s", got)
+	}
+	if got := rotOver(w.Rot, SlowRotation); got != 3 {
+		t.Errorf("rotations over 5ms = %d, want 3", got)
+	}
+	if got := rotQuantile(w.Rot, 0.99); got != "≤50ms" {
+		t.Errorf("p99 of 101 = %q, want ≤50ms (the 100th, the 40 ms one)", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	atollbench "github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/localring"
 )
 
 // TestCompareSmoke runs the whole comparison once, shortly, on 3 nodes.
@@ -50,6 +51,9 @@ func TestCompareSmoke(t *testing.T) {
 		if median(row.AtollMax).MsgsPerSec <= 0 || median(row.CorosyncMax).MsgsPerSec <= 0 || row.Atoll1k.P50 <= 0 || row.Corosync1k.P50 <= 0 ||
 			median(row.APIMax).MsgsPerSec <= 0 || row.API1k.P50 <= 0 || row.APIHalf.P50 <= 0 || median(row.APIMax).CPUPercent <= 0 {
 			t.Errorf("%d nodes, crypto %v: a phase measured nothing: %+v", row.Nodes, row.Crypto, row)
+		}
+		if len(row.APIMaxRing) != 1 || row.APIMaxRing[0].Rot.Count == 0 || row.API1kRing.Rot.Count == 0 || row.APIHalfRing.Rot.Count == 0 {
+			t.Errorf("%d nodes, crypto %v: no token rotation seen in an API phase's window: %+v %+v %+v", row.Nodes, row.Crypto, row.APIMaxRing, row.API1kRing, row.APIHalfRing)
 		}
 	}
 	for _, u := range rep.UDP {
@@ -95,19 +99,25 @@ func TestWriteMarkdown(t *testing.T) {
 		}
 		return s
 	}
+	var rot localring.Histogram // 99 rotations of at most 1 ms, one of at most 50 ms
+	rot.Count, rot.Buckets[3], rot.Buckets[8] = 100, 99, 1
 	r := &Report{
 		Options: Options{Sizes: []int{1024}, Warmup: time.Second, Duration: 10 * time.Second, Repeat: 2},
 		Rows: []Row{{Nodes: 3, Size: 1024, APIMax: []atollbench.Summary{sum(42000), sum(46000)}, API1k: sum(1000), APIHalf: sum(23000), AtollMax: []atollbench.Summary{sum(40000), sum(44000)}, CorosyncMax: []atollbench.Summary{sum(20000), sum(21000)},
 			Atoll1k: sum(1000), Corosync1k: sum(1000), AtollHalf: sum(20000), AtollIdle: sum(0),
 			// The ring re-formed during the API's idle window: its figure is marked.
-			APIIdleCPU: 0.4, APIIdleRing: IdleRing{RotPerSec: 14, Rings: 1}}},
+			APIIdleCPU: 0.4, APIIdleRing: IdleRing{RotPerSec: 14, Rings: 1},
+			// The ring of the median full-load run (the lower middle, 42,000)
+			// retransmitted tokens; the table shows its window.
+			APIMaxRing: []RingWindow{{Seconds: 9, TokenRetransmits: 3, Rot: rot}, {Seconds: 9}}, APIHalfRing: RingWindow{Seconds: 9, Rot: rot}}},
 		UDP:      []UDPRow{{Nodes: 3, Size: 1024, SentPerSec: 80000, RecvPerSec: 70000}},
 		Failover: []FailoverRow{{System: "Atoll", Nodes: 3, PerNode: []time.Duration{440 * time.Millisecond, 450 * time.Millisecond}}},
 	}
 	var b bytes.Buffer
 	r.WriteMarkdown(&b, "cmd")
 	out := b.String()
-	for _, want := range []string{"| 3 | 1024 B | all | plain | 42,000 (42,000–46,000) | 20,000 (20,000–21,000) | **2.10×** | 40,000 (40,000–44,000) |", "500µs", "| 3 | 1024 B | 80,000 | 70,000 | 72 |", "| Atoll | 3 |", "450ms", "| 0.40% † / ", "† the membership changed"} {
+	for _, want := range []string{"| 3 | 1024 B | all | plain | 42,000 (42,000–46,000) | 20,000 (20,000–21,000) | **2.10×** | 40,000 (40,000–44,000) |", "500µs", "| 3 | 1024 B | 80,000 | 70,000 | 72 |", "| Atoll | 3 |", "450ms", "| 0.40% † / ", "† the membership changed",
+		"| 3 | 1024 B | all | plain | 3 / 0 / 0; ≤1ms / ≤1ms / ≤50ms, 1 > 5ms | – | 0 / 0 / 0; ≤1ms / ≤1ms / ≤50ms, 1 > 5ms |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}

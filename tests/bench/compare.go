@@ -103,6 +103,10 @@ type Row struct {
 	APIHalfRate float64
 	APIIdleCPU  float64 // percent of a core per agent (mean), no clients
 	APIIdleRing IdleRing
+	// What the ring did during each API phase (watchRing): APIMaxRing one
+	// per repeat, as APIMax.
+	APIMaxRing             []RingWindow
+	API1kRing, APIHalfRing RingWindow
 
 	// Atoll's in-process load generator (`atoll bench node`) and Corosync
 	// with its cpgload clients.
@@ -444,25 +448,25 @@ func (r *Report) apiPhases(ctx context.Context, tb *Testbed, dir string, row *Ro
 		Settle: 300 * time.Millisecond, Warmup: o.Warmup, Duration: o.Duration, Drain: time.Second, SamplesDir: dir}
 	best := 0.0
 	for k := range o.Repeat {
-		s, err := r.clientRun(ctx, ag, load)
+		s, ring, err := r.clientRun(ctx, ag, load)
 		if err != nil {
 			return err
 		}
-		r.logf("atoll api: full load #%d: %.0f msgs/s, p50 %v, p99 %v", k+1, s.MsgsPerSec, s.P50, s.P99)
-		row.APIMax = append(row.APIMax, s)
+		r.logf("atoll api: full load #%d: %.0f msgs/s, p50 %v, p99 %v; %s", k+1, s.MsgsPerSec, s.P50, s.P99, ring.StallString())
+		row.APIMax, row.APIMaxRing = append(row.APIMax, s), append(row.APIMaxRing, ring)
 		best = max(best, s.MsgsPerSec)
 	}
 	load.RatePerNode = 1000 / float64(sendersOf(row))
-	if row.API1k, err = r.clientRun(ctx, ag, load); err != nil {
+	if row.API1k, row.API1kRing, err = r.clientRun(ctx, ag, load); err != nil {
 		return err
 	}
-	r.logf("atoll api: 1,000 msgs/s: p50 %v, p99 %v", row.API1k.P50, row.API1k.P99)
+	r.logf("atoll api: 1,000 msgs/s: p50 %v, p99 %v; %s", row.API1k.P50, row.API1k.P99, row.API1kRing.StallString())
 	row.APIHalfRate = best / 2
 	load.RatePerNode = row.APIHalfRate / float64(sendersOf(row))
-	if row.APIHalf, err = r.clientRun(ctx, ag, load); err != nil {
+	if row.APIHalf, row.APIHalfRing, err = r.clientRun(ctx, ag, load); err != nil {
 		return err
 	}
-	r.logf("atoll api: %.0f msgs/s (half of its best): p50 %v, p99 %v", row.APIHalfRate, row.APIHalf.P50, row.APIHalf.P99)
+	r.logf("atoll api: %.0f msgs/s (half of its best): p50 %v, p99 %v; %s", row.APIHalfRate, row.APIHalf.P50, row.APIHalf.P99, row.APIHalfRing.StallString())
 	time.Sleep(idleSettle)
 	each, ring, err := agentsIdle(ctx, ag, o.Idle)
 	if err != nil {
@@ -473,19 +477,33 @@ func (r *Report) apiPhases(ctx context.Context, tb *Testbed, dir string, row *Ro
 	return nil
 }
 
-func (r *Report) clientRun(ctx context.Context, ag *Agents, load ClientLoad) (atollbench.Summary, error) {
+// clientRun runs load, and returns its summary and what the ring did
+// during its window (watchRing).
+func (r *Report) clientRun(ctx context.Context, ag *Agents, load ClientLoad) (atollbench.Summary, RingWindow, error) {
 	r.runs++
 	load.Group = fmt.Sprintf("atoll-bench-%d", r.runs)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ringc := make(chan RingWindow, 1)
+	go func() {
+		w, err := watchRing(wctx, ag, load)
+		if err != nil && wctx.Err() == nil {
+			r.logf("atoll api: the agents' status during the window: %v", err)
+		}
+		ringc <- w
+	}()
 	rs, stderrs, err := runClients(ctx, len(ag.Pids), "clientload", func(i int) []string { return load.argv(ag, i) }, ag.Log)
 	if err != nil {
-		return atollbench.Summary{}, err
+		return atollbench.Summary{}, RingWindow{}, err
 	}
+	ring := <-ringc
 	for i, res := range rs {
 		if res.ConfChanges > 0 {
 			r.logf("atoll api: n%d: %s\nthe end of its agent's log:\n%s", i+1, stderrs[i], ag.Log(i))
 		}
 	}
-	return atollbench.Summarize(rs)
+	s, err := atollbench.Summarize(rs)
+	return s, ring, err
 }
 
 // failoverLoad is the light load during failover runs, in msgs/s per node.

@@ -40,6 +40,17 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 		fmt.Fprintf(w, "| %d | %d B | %s | %s | %s%s | %s%s | %s (%s msgs/s)%s | %s%s | %s (%s msgs/s)%s |\n", row.Nodes, row.Size, senders(row.OneSender), security(row.Crypto),
 			lat3(api), mark(api), lat3(c), mark(c), lat3(ah), thousands(ah.MsgsPerSec), mark(ah), lat3(a), mark(a), lat3(h), thousands(h.MsgsPerSec), mark(h))
 	}
+	fmt.Fprintf(w, "\n### The ring during the API's phases (every agent, over the measured window: token retransmissions / tokens lost / rings installed at node 1; token rotation p50 / p99 / longest, as the bounds of their buckets, and the rotations over %v)\n\n", SlowRotation)
+	fmt.Fprintln(w, "| nodes | size | senders | security | full load | at 1,000 msgs/s | at 50% of its maximum |")
+	fmt.Fprintln(w, "| ---: | ---: | --- | --- | --- | --- | --- |")
+	for _, row := range r.Rows {
+		var full RingWindow
+		if i := medianIndex(row.APIMax); i < len(row.APIMaxRing) {
+			full = row.APIMaxRing[i]
+		}
+		fmt.Fprintf(w, "| %d | %d B | %s | %s | %s | %s | %s |\n", row.Nodes, row.Size, senders(row.OneSender), security(row.Crypto),
+			full.cell(), row.API1kRing.cell(), row.APIHalfRing.cell())
+	}
 	fmt.Fprintf(w, "\n### Cost per node (CPU in %% of one core over the measured window; API: agent + clientload; Corosync: daemon + cpgload; per 1,000 msgs/s: at full load, summed over the nodes)\n\n")
 	fmt.Fprintln(w, "| nodes | size | senders | security | API CPU full load | in-process CPU full load | Corosync CPU full load | API / in-process / Corosync per 1,000 msgs/s | API CPU at 1,000 msgs/s | Corosync CPU at 1,000 msgs/s | idle: agent / in-process / Corosync daemon | peak RSS: agent / in-process / Corosync daemon |")
 	fmt.Fprintln(w, "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -127,17 +138,37 @@ func median(ss []atollbench.Summary) atollbench.Summary {
 	if len(ss) == 0 {
 		return atollbench.Summary{}
 	}
-	s := slices.Clone(ss)
-	slices.SortFunc(s, func(a, b atollbench.Summary) int {
+	return ss[medianIndex(ss)]
+}
+
+// medianIndex is the index of median(ss) in ss.
+func medianIndex(ss []atollbench.Summary) int {
+	idx := make([]int, len(ss))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
 		switch {
-		case a.MsgsPerSec < b.MsgsPerSec:
+		case ss[a].MsgsPerSec < ss[b].MsgsPerSec:
 			return -1
-		case a.MsgsPerSec > b.MsgsPerSec:
+		case ss[a].MsgsPerSec > ss[b].MsgsPerSec:
 			return 1
 		}
 		return 0
 	})
-	return s[(len(s)-1)/2]
+	if len(idx) == 0 {
+		return 0
+	}
+	return idx[(len(idx)-1)/2]
+}
+
+// cell is a RingWindow in the table of the ring during the API's phases:
+// "0 / 0 / 0; ≤250µs / ≤2.5ms / ≤10ms, 2 > 5ms", "–" when not measured.
+func (w RingWindow) cell() string {
+	if w.Seconds <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%d / %d / %d; %s", w.TokenRetransmits, w.TokenLosses, w.Rings, w.rotations())
 }
 
 func rateRange(ss []atollbench.Summary) string {
