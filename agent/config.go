@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
@@ -312,45 +313,23 @@ func IdleTokenHold(tokenTimeout, tokenHold time.Duration) time.Duration {
 }
 
 func (c *Config) setDefaults() {
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
-	}
-	if c.SubmitQueue == 0 {
-		c.SubmitQueue = DefaultSubmitQueue
-	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, DefaultDrainTimeout)
+	c.SubmitQueue = cmp.Or(c.SubmitQueue, DefaultSubmitQueue)
 	if c.AdminSocket == "" && c.DataDir != "" {
 		c.AdminSocket = c.DataDir + "/" + AdminSocketName
 	}
 	if c.ClientSocket == "" && c.DataDir != "" {
 		c.ClientSocket = c.DataDir + "/" + ClientSocketName
 	}
-	if c.ClientQueueFrames == 0 {
-		c.ClientQueueFrames = DefaultClientQueueFrames
-	}
-	if c.ClientQueueBytes == 0 {
-		c.ClientQueueBytes = DefaultClientQueueBytes
-	}
-	if c.ClientSlowGrace == 0 {
-		c.ClientSlowGrace = DefaultClientSlowGrace
-	}
-	if c.ClientWindowMsgs == 0 {
-		c.ClientWindowMsgs = DefaultClientWindowMsgs
-	}
-	if c.ClientWindowBytes == 0 {
-		c.ClientWindowBytes = DefaultClientWindowBytes
-	}
-	if c.SendQueueVisits == 0 {
-		c.SendQueueVisits = DefaultSendQueueVisits
-	}
-	if c.DomainBacklog == 0 {
-		c.DomainBacklog = DefaultDomainBacklog
-	}
-	if c.MaxClients == 0 {
-		c.MaxClients = DefaultMaxClients
-	}
+	c.ClientQueueFrames = cmp.Or(c.ClientQueueFrames, DefaultClientQueueFrames)
+	c.ClientQueueBytes = cmp.Or(c.ClientQueueBytes, DefaultClientQueueBytes)
+	c.ClientSlowGrace = cmp.Or(c.ClientSlowGrace, DefaultClientSlowGrace)
+	c.ClientWindowMsgs = cmp.Or(c.ClientWindowMsgs, DefaultClientWindowMsgs)
+	c.ClientWindowBytes = cmp.Or(c.ClientWindowBytes, DefaultClientWindowBytes)
+	c.SendQueueVisits = cmp.Or(c.SendQueueVisits, DefaultSendQueueVisits)
+	c.DomainBacklog = cmp.Or(c.DomainBacklog, DefaultDomainBacklog)
+	c.MaxClients = cmp.Or(c.MaxClients, DefaultMaxClients)
 }
 
 // Validate reports every setting that is missing or out of range, with the

@@ -1,6 +1,7 @@
 package groups
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
@@ -48,15 +49,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = localring.MaxMessageBytes
-	}
-	if c.WindowMsgs == 0 {
-		c.WindowMsgs = 256
-	}
-	if c.MaxQueuedMsgs == 0 {
-		c.MaxQueuedMsgs = 10000
-	}
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, localring.MaxMessageBytes)
+	c.WindowMsgs = cmp.Or(c.WindowMsgs, 256)
+	c.MaxQueuedMsgs = cmp.Or(c.MaxQueuedMsgs, 10000)
 }
 
 // minMessageBytes is the smallest MaxMessageBytes: room for a report of

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -104,18 +105,10 @@ type Config struct {
 func (c *Config) multicast() bool { return c.Group.IsValid() }
 
 func (c *Config) setDefaults() {
-	if c.MulticastTTL == 0 {
-		c.MulticastTTL = DefaultMulticastTTL
-	}
-	if c.RecvBufferBytes == 0 {
-		c.RecvBufferBytes = DefaultRecvBufferBytes
-	}
-	if c.SendBufferBytes == 0 {
-		c.SendBufferBytes = DefaultSendBufferBytes
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = DefaultBatchSize
-	}
+	c.MulticastTTL = cmp.Or(c.MulticastTTL, DefaultMulticastTTL)
+	c.RecvBufferBytes = cmp.Or(c.RecvBufferBytes, DefaultRecvBufferBytes)
+	c.SendBufferBytes = cmp.Or(c.SendBufferBytes, DefaultSendBufferBytes)
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 	if c.multicast() && c.Bind.Port() == 0 {
 		c.Bind = netip.AddrPortFrom(c.Bind.Addr(), c.Group.Port())
 	}
