@@ -81,4 +81,27 @@ sites:
 func ExamplePlan_Write() {
 	f, _ := topology.Parse("example.yaml", []byte(twoSites))
 	f.Plan().Write(os.Stdout, topology.FormatTable)
+	// Output:
+	// Plan for cluster example: 2 sites, 1 federation domain, 2 groups, 0 rejections
+	//
+	// DOMAIN                SITES    RING                   ROTATION  MEAN    MAX     GROUPS
+	// site/ams              ams      ams-1 → ams-2          400us     300us   500us   -
+	// site/fra              fra      fra-1 → fra-2 → fra-3  600us     400us   700us   matching
+	// fed/regional:ams+fra  ams,fra  ams → fra ↺            8.2ms     25.2ms  29.8ms  orders
+	//
+	// DOMAIN                TOKEN  RETRANSMIT  CONSENSUS  JOIN
+	// site/ams              202ms  48ms        243ms      50ms
+	// site/fra              202ms  48ms        243ms      50ms
+	// fed/regional:ams+fra  202ms  48ms        243ms      50ms
+	//
+	// DOMAIN                SITE  ACTIVE  STANDBY  QUIC ENDPOINT
+	// fed/regional:ams+fra  ams   ams-1   -        gw.ams.example.net:7400
+	// fed/regional:ams+fra  fra   fra-1   fra-2    gw.fra.example.net:7400
+	//
+	// GROUP     CLASS     BUDGET  SITES    DOMAIN                MAX     WHY
+	// matching  realtime  2ms     fra      site/fra              700us   all members in site fra: its local ring predicts 700us ≤ budget 2ms
+	// orders    regional  40ms    ams,fra  fed/regional:ams+fra  29.8ms  smallest domain holding ams, fra: predicts 29.8ms ≤ budget 40ms
+	//
+	// LINK     RTT  SOURCE
+	// ams–fra  8ms  declared
 }
