@@ -542,13 +542,11 @@ func (r *reader) name(field string) string {
 	if r.names == nil {
 		return r.str8(field)
 	}
-	n := int(r.u8(field))
-	if !r.need(field, n) {
+	p := r.take(field, int(r.u8(field)))
+	if r.err != nil {
 		return ""
 	}
-	s := r.names.get(r.b[:n])
-	r.b = r.b[n:]
-	return s
+	return r.names.get(p)
 }
 
 // nameList reads a list of names (name).
@@ -608,40 +606,43 @@ func (r *reader) need(field string, n int) bool {
 	return true
 }
 
-func (r *reader) u8(field string) uint8 {
-	if !r.need(field, 1) {
-		return 0
+// take consumes the next n bytes of the frame and returns them, or
+// returns nil, having failed, when fewer are left.
+func (r *reader) take(field string, n int) []byte {
+	if !r.need(field, n) {
+		return nil
 	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
+	p := r.b[:n:n]
+	r.b = r.b[n:]
+	return p
+}
+
+func (r *reader) u8(field string) uint8 {
+	if p := r.take(field, 1); p != nil {
+		return p[0]
+	}
+	return 0
 }
 
 func (r *reader) u16(field string) uint16 {
-	if !r.need(field, 2) {
-		return 0
+	if p := r.take(field, 2); p != nil {
+		return binary.BigEndian.Uint16(p)
 	}
-	v := binary.BigEndian.Uint16(r.b)
-	r.b = r.b[2:]
-	return v
+	return 0
 }
 
 func (r *reader) u32(field string) uint32 {
-	if !r.need(field, 4) {
-		return 0
+	if p := r.take(field, 4); p != nil {
+		return binary.BigEndian.Uint32(p)
 	}
-	v := binary.BigEndian.Uint32(r.b)
-	r.b = r.b[4:]
-	return v
+	return 0
 }
 
 func (r *reader) u64(field string) uint64 {
-	if !r.need(field, 8) {
-		return 0
+	if p := r.take(field, 8); p != nil {
+		return binary.BigEndian.Uint64(p)
 	}
-	v := binary.BigEndian.Uint64(r.b)
-	r.b = r.b[8:]
-	return v
+	return 0
 }
 
 func (r *reader) magic() {
@@ -659,25 +660,9 @@ func (r *reader) flags(field string, known uint8) uint8 {
 	return v
 }
 
-func (r *reader) str8(field string) string {
-	n := int(r.u8(field))
-	if !r.need(field, n) {
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
+func (r *reader) str8(field string) string { return string(r.take(field, int(r.u8(field)))) }
 
-func (r *reader) str16(field string) string {
-	n := int(r.u16(field))
-	if !r.need(field, n) {
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
+func (r *reader) str16(field string) string { return string(r.take(field, int(r.u16(field)))) }
 
 func (r *reader) bytes32(field string) []byte {
 	n := r.u32(field)
@@ -688,9 +673,7 @@ func (r *reader) bytes32(field string) []byte {
 		r.fail(field, "length %d exceeds the %d bytes left", n, len(r.b))
 		return nil
 	}
-	p := r.b[:n:n]
-	r.b = r.b[n:]
-	return p
+	return r.take(field, int(n))
 }
 
 // count reads a u32 item count whose items take at least min bytes each,
