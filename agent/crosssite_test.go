@@ -191,9 +191,8 @@ func refused(ctx context.Context, t *testing.T, n *sites.Node, what, text string
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for err == nil || !strings.Contains(err.Error(), text) {
-		if i := slices.IndexFunc(n.Errors(), func(e string) bool { return strings.Contains(e, text) }); i >= 0 {
-			err = fmt.Errorf("%s", n.Errors()[i])
-			break
+		if slices.ContainsFunc(n.Errors(), func(e string) bool { return strings.Contains(e, text) }) {
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not refused with %q (got %v; errors %q)", what, text, err, n.Errors())
