@@ -37,7 +37,6 @@ type groupLoop struct {
 	maxMsgs     int                      // bounds of the messages waiting for the ring (setSendQueueLimits)
 	maxBytes    int
 	acl         aclTable
-	buf         []clientReq
 	yielded     time.Time // when the group loop last yielded
 
 	// domq holds, from domHead on, the events whose domain part waits

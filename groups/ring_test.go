@@ -43,11 +43,10 @@ type tnode struct {
 	g      *Node
 	conf   *localring.Configuration // current regular configuration
 	ring   *tring
-	queue  []Submit   // submitted to the ring, not yet sent
-	events []Event    // everything the group node emitted
-	msgSeq uint64     // ring message counter
-	conn   bool       // alive
-	lastRd [][]Submit // for debugging
+	queue  []Submit // submitted to the ring, not yet sent
+	events []Event  // everything the group node emitted
+	msgSeq uint64   // ring message counter
+	conn   bool     // alive
 }
 
 // tring is one installed ring: its members and the messages sent in it.

@@ -74,15 +74,6 @@ func newRingState(id RingID, members []Member, base uint64) *ringState {
 		highSeq: base, aru: base, delivered: base, freed: base, safeUpTo: base, lastAru: base, sentSeq: base, prevSeq: base}
 }
 
-func (rs *ringState) has(id NodeID) bool {
-	for _, m := range rs.members {
-		if m.ID == id {
-			return true
-		}
-	}
-	return false
-}
-
 func (rs *ringState) member(id NodeID) (Member, bool) {
 	for _, m := range rs.members {
 		if m.ID == id {

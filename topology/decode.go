@@ -270,10 +270,7 @@ func kindName(n *yaml.Node) string {
 	return "an unknown kind of value"
 }
 
-var (
-	scalarType  = reflect.TypeFor[scalar]()
-	locatedType = reflect.TypeFor[located]()
-)
+var scalarType = reflect.TypeFor[scalar]()
 
 // value decodes n into v. at and key say where to record the position of
 // the value (at is nil at the root). It reports whether the value decoded.

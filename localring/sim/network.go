@@ -12,20 +12,19 @@ import (
 // Faults is the network's misbehaviour. Probabilities are per packet and
 // per receiver; all zero is a perfect network with BaseDelay latency.
 type Faults struct {
-	Loss          float64 // any packet
-	McastLoss     float64 // multicast packets only
-	TokenLoss     float64 // unicast packets (tokens) only
-	BurstLoss     float64 // chance that a loss starts a burst on that link
-	BurstPackets  int     // length of a burst
-	Duplicate     float64
-	Reorder       float64 // chance of an extra delay of up to ReorderDelay
-	ReorderDelay  time.Duration
-	BaseDelay     time.Duration
-	Jitter        time.Duration
-	CorruptBytes  float64 // chance a packet arrives with a flipped byte
-	SocketBuffer  int     // packets a paused node's socket holds; more are dropped
-	StaleReplay   float64 // chance a node is sent an old token/packet again
-	staleCapacity int
+	Loss         float64 // any packet
+	McastLoss    float64 // multicast packets only
+	TokenLoss    float64 // unicast packets (tokens) only
+	BurstLoss    float64 // chance that a loss starts a burst on that link
+	BurstPackets int     // length of a burst
+	Duplicate    float64
+	Reorder      float64 // chance of an extra delay of up to ReorderDelay
+	ReorderDelay time.Duration
+	BaseDelay    time.Duration
+	Jitter       time.Duration
+	CorruptBytes float64 // chance a packet arrives with a flipped byte
+	SocketBuffer int     // packets a paused node's socket holds; more are dropped
+	StaleReplay  float64 // chance a node is sent an old token/packet again
 }
 
 type link struct{ from, to int }
