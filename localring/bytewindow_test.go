@@ -58,7 +58,7 @@ func TestByteWindow(t *testing.T) {
 		lens = lens[:0]
 		var at []int // len(lens) at each rotation of a
 		last := a.Stats().Rotation.Count
-		now = pumpUntil(t, nodes, now, 2*time.Second, nil, func() bool {
+		pumpUntil(t, nodes, now, 2*time.Second, nil, func() bool {
 			if c := a.Stats().Rotation.Count; c != last {
 				last = c
 				at = append(at, len(lens))

@@ -142,7 +142,7 @@ func TestClassVisitBound(t *testing.T) {
 	if before > bound {
 		t.Errorf("c delivered %d of b's bulk messages before its own realtime one; want at most %d", before, bound)
 	}
-	now = pump(t, nodes, now, 100*time.Millisecond)
+	pump(t, nodes, now, 100*time.Millisecond)
 	visits, out = b.Stats().Rotation.Count-visits, b.Stats().PacketsOut-out
 	if b.Pending() != 0 {
 		t.Fatalf("b still has %d messages queued", b.Pending())
