@@ -196,16 +196,16 @@ func (m *wireMsg) append(b []byte) []byte {
 	return b
 }
 
-func (r *report) append(b []byte) []byte {
-	b = appendStr8(b, r.conf)
-	b = binary.AppendUvarint(b, r.part)
-	if r.last {
+func (rep *report) append(b []byte) []byte {
+	b = appendStr8(b, rep.conf)
+	b = binary.AppendUvarint(b, rep.part)
+	if rep.last {
 		b = append(b, 1)
 	} else {
 		b = append(b, 0)
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.groups)))
-	for _, g := range r.groups {
+	b = binary.AppendUvarint(b, uint64(len(rep.groups)))
+	for _, g := range rep.groups {
 		b = appendStr8(b, g.name)
 		b = binary.AppendUvarint(b, uint64(len(g.members)))
 		for _, m := range g.members {
@@ -213,9 +213,9 @@ func (r *report) append(b []byte) []byte {
 			b = appendStamp(b, m.st)
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.ops)))
-	for i := range r.ops {
-		op := &r.ops[i]
+	b = binary.AppendUvarint(b, uint64(len(rep.ops)))
+	for i := range rep.ops {
+		op := &rep.ops[i]
 		b = append(b, byte(op.kind))
 		b = appendStr8(b, op.client)
 		if op.kind != kindDisconnect {
@@ -225,9 +225,9 @@ func (r *report) append(b []byte) []byte {
 			b = appendACL(b, &op.acl)
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.acls)))
-	for i := range r.acls {
-		a := &r.acls[i]
+	b = binary.AppendUvarint(b, uint64(len(rep.acls)))
+	for i := range rep.acls {
+		a := &rep.acls[i]
 		b = appendStr8(b, a.group)
 		b = appendStamp(b, a.st)
 		b = appendACL(b, &a.acl)

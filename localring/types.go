@@ -46,6 +46,7 @@ func (r RingID) String() string { return fmt.Sprintf("%d:%s", r.Seq, r.Rep) }
 // the configuration holds the message.
 type Service uint8
 
+// The service levels, weakest first.
 const (
 	Unreliable Service = 1 + iota
 	Reliable
@@ -81,6 +82,7 @@ func ParseService(s string) (Service, error) {
 // ConfKind tells regular from transitional configurations.
 type ConfKind uint8
 
+// The kinds of configuration.
 const (
 	Regular ConfKind = 1 + iota
 	Transitional
