@@ -29,7 +29,7 @@ func checkedRun(t *testing.T, seed uint64, o Options) *Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	report(t, o.Fault, r)
+	report(t, o, r)
 	return r
 }
 

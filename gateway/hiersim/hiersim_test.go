@@ -196,14 +196,18 @@ func TestDeterministic(t *testing.T) {
 		if bytes.Equal(c.a, c.b) {
 			continue
 		}
-		la, lb := bytes.Split(c.a, []byte("\n")), bytes.Split(c.b, []byte("\n"))
-		i := 0
-		for i < min(len(la), len(lb)) && bytes.Equal(la[i], lb[i]) {
-			i++
-		}
-		t.Errorf("two runs of gateway-pause seed %d wrote different %s (%d and %d lines); first difference at line %d:\n\t%s\n\t%s",
-			seed, c.what, len(la), len(lb), i+1, line(la, i), line(lb, i))
+		t.Errorf("two runs of gateway-pause seed %d wrote different %s: %s", seed, c.what, firstDiff(c.a, c.b))
 	}
+}
+
+// firstDiff says where two texts that differ first differ, by line.
+func firstDiff(a, b []byte) string {
+	la, lb := bytes.Split(a, []byte("\n")), bytes.Split(b, []byte("\n"))
+	i := 0
+	for i < min(len(la), len(lb)) && bytes.Equal(la[i], lb[i]) {
+		i++
+	}
+	return fmt.Sprintf("%d and %d lines; first difference at line %d:\n\t%s\n\t%s", len(la), len(lb), i+1, line(la, i), line(lb, i))
 }
 
 func line(lines [][]byte, i int) string {
@@ -219,11 +223,7 @@ func TestNodeRegressions(t *testing.T) {
 	for k, what := range nodeSeeds {
 		t.Run(fmt.Sprintf("%s/%d", k.fault, k.seed), func(t *testing.T) {
 			t.Logf("failed once: %s", what)
-			r, err := Run(k.seed, Options{Topology: topologyFile, Fault: k.fault})
-			if err != nil {
-				t.Fatal(err)
-			}
-			report(t, k.fault, r)
+			checkedRun(t, k.seed, Options{Topology: topologyFile, Fault: k.fault})
 		})
 	}
 }
@@ -252,11 +252,7 @@ func TestKnownBugs(t *testing.T) {
 	}
 	for k := range knownBugs {
 		t.Run(fmt.Sprintf("%s/%d", k.fault, k.seed), func(t *testing.T) {
-			r, err := Run(k.seed, Options{Topology: topologyFile, Fault: k.fault})
-			if err != nil {
-				t.Fatal(err)
-			}
-			report(t, k.fault, r)
+			checkedRun(t, k.seed, Options{Topology: topologyFile, Fault: k.fault})
 		})
 	}
 }
@@ -299,11 +295,7 @@ func TestRegressions(t *testing.T) {
 		}
 		for _, bridgeOnly := range modes {
 			t.Run(fmt.Sprintf("%s/%d/bridge-only=%v", c.fault, c.seed, bridgeOnly), func(t *testing.T) {
-				r, err := Run(c.seed, Options{Topology: topologyFile, Fault: c.fault, BridgeOnly: bridgeOnly})
-				if err != nil {
-					t.Fatal(err)
-				}
-				report(t, c.fault, r)
+				checkedRun(t, c.seed, Options{Topology: topologyFile, Fault: c.fault, BridgeOnly: bridgeOnly})
 			})
 		}
 	}
@@ -456,13 +448,14 @@ func runSeedsOf(t *testing.T, fault Fault, n int, elide bool) {
 			skipped.Add(1)
 			return
 		}
-		r, err := Run(seed, Options{Topology: topologyFile, Fault: fault, Log: log, Elide: elide, BridgeOnly: off})
+		o := Options{Topology: topologyFile, Fault: fault, Log: log, Elide: elide, BridgeOnly: off}
+		r, err := Run(seed, o)
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		fx.add(r)
-		report(t, fault, r)
+		report(t, o, r)
 	})
 	if fx.seeds == 0 && skipped.Load() > 0 {
 		// Not a pass: a replay of a known-bug seed alone ran nothing.
@@ -503,9 +496,10 @@ func openLog(t *testing.T) io.Writer {
 	return f
 }
 
-// report fails the test if run r found anything wrong, with the command
-// that replays it.
-func report(t *testing.T, fault Fault, r *Result) {
+// report fails the test if run r, of options o, found anything wrong,
+// with the command that replays it (TestReplay: every option that shapes
+// the run).
+func report(t *testing.T, o Options, r *Result) {
 	t.Helper()
 	var bad []string
 	if r.Sent < 100 {
@@ -566,12 +560,7 @@ func report(t *testing.T, fault Fault, r *Result) {
 	if len(bad) == 0 {
 		return
 	}
-	name := "TestHierarchy"
-	if fault != FaultNone {
-		name = "TestFaults/" + string(fault)
-	}
-	t.Errorf("seed %d (%s):\n\t%s\nreplay: go test ./gateway/hiersim -run '%s$' -hiersim.seed=%d -hiersim.seeds=1 -hiersim.log=/tmp/hiersim.log",
-		r.Seed, fault, joinLines(bad), name, r.Seed)
+	t.Errorf("seed %d (%s):\n\t%s\nreplay: %s", r.Seed, replayArgs(o), joinLines(bad), replayLine(r.Seed, o))
 }
 
 func joinLines(s []string) string {
@@ -716,16 +705,8 @@ func properties(r *Result) []string {
 // Safe ones before them).
 func TestSafeLatency(t *testing.T) {
 	parallel(t)
-	base, err := Run(*first, Options{Topology: topologyFile, agreedOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	report(t, FaultNone, base)
-	r, err := Run(*first, Options{Topology: topologyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	report(t, FaultNone, r)
+	base := checkedRun(t, *first, Options{Topology: topologyFile, agreedOnly: true})
+	r := checkedRun(t, *first, Options{Topology: topologyFile})
 	var marked, inTrans, held uint64
 	for _, st := range r.Bridges {
 		marked += st.SafeMarked
@@ -765,11 +746,7 @@ func TestSafeLatency(t *testing.T) {
 // TestReformCoveredByConfiguration).
 func TestHealReforms(t *testing.T) {
 	parallel(t)
-	r, err := Run(1, Options{Topology: topologyFile, Fault: FaultCut})
-	if err != nil {
-		t.Fatal(err)
-	}
-	report(t, FaultCut, r)
+	r := checkedRun(t, 1, Options{Topology: topologyFile, Fault: FaultCut})
 	if r.Reforms > 3 {
 		t.Errorf("the federation ring formed again %d times at a View's request, want at most 3 (the domain's formation, ams alone, the heal)", r.Reforms)
 	}
@@ -787,11 +764,7 @@ func TestHealReforms(t *testing.T) {
 // Ready.Ring and bridge.Site.FedRing).
 func TestFailoverReforms(t *testing.T) {
 	parallel(t)
-	r, err := Run(1, Options{Topology: topologyFile, Fault: FaultGatewayPause})
-	if err != nil {
-		t.Fatal(err)
-	}
-	report(t, FaultGatewayPause, r)
+	r := checkedRun(t, 1, Options{Topology: topologyFile, Fault: FaultGatewayPause})
 	if r.Reforms > 4 {
 		t.Errorf("the federation ring formed again %d times at a View's request, want at most 4", r.Reforms)
 	}

@@ -49,11 +49,7 @@ func TestTakeoverTimeline(t *testing.T) {
 	}
 	for _, seed := range list {
 		var synced time.Duration // the last other site's new configuration
-		r, err := Run(seed, Options{Topology: topologyFile, Fault: FaultGatewayCrash, BridgeOnly: off, Log: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		report(t, FaultGatewayCrash, r)
+		r := checkedRun(t, seed, Options{Topology: topologyFile, Fault: FaultGatewayCrash, BridgeOnly: off, Log: log})
 		tk := r.Takeover
 		if tk == nil {
 			t.Fatalf("seed %d: the gateway crash left no timeline", seed)
@@ -131,11 +127,7 @@ func TestCrashThenStall(t *testing.T) {
 	for seed := *first; seed < *first+uint64(seedCount()); seed++ {
 		o := Options{Topology: topologyFile, Fault: FaultGatewayCrash, BridgeOnly: off}
 		o.stall.after, o.stall.d = time.Duration(seed%2)*700*time.Millisecond, 500*time.Millisecond
-		r, err := Run(seed, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		report(t, FaultGatewayCrash, r)
+		r := checkedRun(t, seed, o)
 		if r.Takeover == nil || r.Takeover.Term == 0 {
 			t.Fatalf("seed %d: no standby took over: %v", seed, r.Takeover)
 		}
@@ -183,11 +175,7 @@ func TestCrashThenLongStall(t *testing.T) {
 			t.Run(fmt.Sprintf("%v/%d", d, seed), func(t *testing.T) {
 				o := Options{Topology: topologyFile, Fault: FaultGatewayCrash}
 				o.stall.after, o.stall.d = 0, d
-				r, err := Run(seed, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				report(t, FaultGatewayCrash, r)
+				r := checkedRun(t, seed, o)
 				if r.Takeover == nil || r.Takeover.Victim != "sin" {
 					t.Fatalf("the gateway crash was not at sin: %v", r.Takeover)
 				}
@@ -202,19 +190,22 @@ func TestCrashThenLongStall(t *testing.T) {
 // cutAsDies runs seed with a site's active gateway killed under load and
 // the site cut off from every other site after (0 or 200 ms after the
 // kill) for outage, then healed (Options.cutAsDies), with o's other
-// fields.
+// fields, under every check of the gateway faults (report).
 func cutAsDies(t *testing.T, seed uint64, after, outage time.Duration, o Options) *Result {
 	t.Helper()
-	o.Topology, o.Fault, o.Outage, o.Settle = topologyFile, FaultGatewayCrash, outage, 30*time.Second
-	o.cutAsDies.on, o.cutAsDies.after = true, after
-	r, err := Run(seed, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := checkedRun(t, seed, cutAsDiesOptions(after, outage, o))
 	if r.Takeover == nil || r.Takeover.Term == 0 {
 		t.Fatalf("seed %d: no standby took over: %v", seed, r.Takeover)
 	}
 	return r
+}
+
+// cutAsDiesOptions are cutAsDies's options: o with a site's active
+// gateway killed and the site cut off after for outage.
+func cutAsDiesOptions(after, outage time.Duration, o Options) Options {
+	o.Topology, o.Fault, o.Outage, o.Settle = topologyFile, FaultGatewayCrash, outage, 30*time.Second
+	o.cutAsDies.on, o.cutAsDies.after = true, after
+	return o
 }
 
 // TestCutAsGatewayDiesWithinGrace kills a site's active gateway under
@@ -238,7 +229,6 @@ func TestCutAsGatewayDiesWithinGrace(t *testing.T) {
 		for _, seed := range seeds {
 			t.Run(fmt.Sprintf("%v/%d", after, seed), func(t *testing.T) {
 				r := cutAsDies(t, seed, after, 10*time.Second, Options{})
-				report(t, FaultGatewayCrash, r)
 				if r.SoloHeld == 0 || r.SoloEnded != 0 {
 					t.Errorf("rings of the site alone kept out of the bridge %d, graces ended alone %d: want some kept out and none ended within a 10 s cut", r.SoloHeld, r.SoloEnded)
 				}
@@ -282,7 +272,6 @@ func TestCutAsGatewayDies(t *testing.T) {
 		for seed := from; seed < from+n; seed++ {
 			t.Run(fmt.Sprintf("%v/%d", after, seed), func(t *testing.T) {
 				r := cutAsDies(t, seed, after, 30*time.Second, Options{})
-				report(t, FaultGatewayCrash, r)
 				if r.SoloEnded == 0 {
 					t.Errorf("no grace ended with the site alone: the test does not cover the gap")
 				}
@@ -331,7 +320,6 @@ func refusalOf(r *Result) refusal {
 func refusedRun(t *testing.T, seed uint64, after time.Duration, o Options) refusal {
 	t.Helper()
 	r := cutAsDies(t, seed, after, 10*time.Second, o)
-	report(t, FaultGatewayCrash, r)
 	c := refusalOf(r)
 	t.Logf("victim %s: %d catch-ups refused, %d Ups delivered in doubt; the others refused %d beyond their log, %d for another cause; %d graces ended alone",
 		r.Takeover.Victim, c.gaps, c.inDoubt, c.beyondLog, c.otherRefusals, r.SoloEnded)
@@ -463,10 +451,7 @@ func TestRefusedBesideCaughtUp(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			r, err := Run(seed, Options{Topology: topologyFile, Fault: FaultTwoGatewayCrashes, logEntries: refusedLog})
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := checkedRun(t, seed, Options{Topology: topologyFile, Fault: FaultTwoGatewayCrashes, logEntries: refusedLog})
 			var gaps uint64
 			for _, st := range r.Bridges {
 				gaps += st.Gaps
@@ -474,7 +459,6 @@ func TestRefusedBesideCaughtUp(t *testing.T) {
 			if gaps == 0 {
 				t.Errorf("no catch-up refused: the run does not cover the case")
 			}
-			report(t, FaultTwoGatewayCrashes, r)
 		})
 	}
 }
