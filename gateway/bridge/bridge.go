@@ -120,6 +120,11 @@ type Stats struct {
 	// came out of a transitional configuration the answerer did not come
 	// through, where the domain may have delivered some of them.
 	InDoubtSplit uint64
+	// InDoubtMissing counts the catch-up answers this site took for
+	// refusals, with Ups in doubt, because a site of its domain
+	// configuration was not a member of the ring (fedState.missing): that
+	// site may have delivered some of them alone.
+	InDoubtMissing uint64
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -305,7 +310,18 @@ type fedState struct {
 	// site's Ups its predecessor's member submitted too, the answer does
 	// not bring. An answer then does not end the term's doubt (caughtUp).
 	// Carried over with the wait, as ask is.
-	split    bool
+	split bool
+	// missing: a site of the domain's configuration this site is in is
+	// not a member of the ring (the domain split as this site's gateway
+	// died, or that site's gateway failed too). Its federation member
+	// may have come out of the configuration in another component than
+	// the answerer's and delivered alone, in its transitional
+	// configuration, Ups of this site that the answerer never had, at
+	// places among the answer's entries that this site cannot know. An
+	// answer is then taken for a refusal while Ups are in doubt
+	// (caughtUp; Stats.InDoubtMissing). Carried over with the wait, as
+	// split is.
+	missing  bool
 	ask      hold
 	next     hold
 	carriedN int
@@ -1336,7 +1352,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 		// Sync (it was queued first); settle refuses it if it has not
 		// come by then and no member answers the held position.
 		s.fed.waiting, s.fed.carried, s.fed.ask, s.fed.queued = true, true, old.ask, old.queued
-		s.fed.split = old.split
+		s.fed.split, s.fed.missing = old.split, old.missing
 		s.fed.carriedN = len(old.queued)
 	}
 	s.open()
@@ -1475,6 +1491,7 @@ func (s *Site) settle() {
 	}
 	answerer := s.answerer(base)
 	f.split = f.split || s.splitFrom(answerer)
+	f.missing = f.missing || s.missingFrom()
 	if f.cont = s.continuation(base, answerer); f.cont != "" {
 		s.stats.Continuing++
 	}
@@ -1563,6 +1580,13 @@ func (s *Site) splitFrom(answerer string) bool {
 		}
 	}
 	return false
+}
+
+// missingFrom reports whether a site of the domain's configuration this
+// site is in (injSites) is not a member of the settled ring
+// (fedState.missing).
+func (s *Site) missingFrom() bool {
+	return slices.ContainsFunc(s.injSites, func(site string) bool { return site != s.cfg.Site && !slices.Contains(s.fed.members, site) })
 }
 
 // continuation returns the id of the regular configuration that the
@@ -2071,6 +2095,20 @@ func (s *Site) confAt(i int) int {
 func (s *Site) caughtUp(c *catchUp) {
 	f := s.fed
 	f.waiting = false
+	if !c.gap && f.missing && slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.doubt }) {
+		// A site missing from the ring may have delivered Ups in doubt
+		// where the answer's entries cannot say (fedState.missing):
+		// delivering the answer, then the Ups in doubt after it, the
+		// site could deliver them in another order than that site did
+		// (hiersim TestSplitUnseen: EVS 6 and 9 with the Ups left in
+		// doubt; 1.3 and 6, the Ups at two places, submitted again). As
+		// a refusal, the site delivers what it holds, then the Ups in
+		// doubt in its own transitional configuration, in the order its
+		// predecessor submitted them, which every component delivered
+		// them in after what the site holds.
+		s.stats.InDoubtMissing++
+		c = &catchUp{to: c.to, from: c.from, gap: true}
+	}
 	// The regular configuration the first of the entries held back comes
 	// after (see below).
 	reg := s.injReg

@@ -310,3 +310,71 @@ func TestInDoubtNoRoom(t *testing.T) {
 		t.Errorf("a2 delivered %d Ups in doubt, want none (no room was left for them)", st.InDoubt)
 	}
 }
+
+// TestInDoubtSiteMissing: the domain splits as a's gateway dies (hiersim
+// TestSplitUnseen). a1 submits two of a's Ups; b's gateway receives them,
+// c's never does, and the federation ends in components of b alone and c
+// alone as a1 dies: b delivers them in its transitional configuration, c
+// does not have them. a2 takes over, and its first ring is one with c,
+// which answers its catch-up: the answer does not bring them, and b, which
+// delivered them, is not in the ring. Taking that answer for the domain's
+// word, a2 submitted them again, and the ring of a and c ordered them at
+// other places than b had delivered them. Left in doubt after the answer
+// (as fedState.split), a delivered them after the answer's entries, in an
+// order b's need not agree with (hiersim: EVS 6 and 9). A site of the
+// domain's configuration missing from the ring may have delivered Ups in
+// doubt alone, where the answer cannot say: a takes the answer for a
+// refusal (Stats.InDoubtMissing), and delivers the two in its own
+// transitional configuration right after what it holds, without a domain
+// position, submitting neither.
+func TestInDoubtSiteMissing(t *testing.T) {
+	h := newDomain(t, 0, 3, 2, 2)
+	h.sendSettled("before", "a2", "b1")
+	first := len(h.sent)
+	h.send("a2", "up-0")
+	h.send("a3", "up-1")
+	h.localStep(h.site("a")) // a1 submits the two
+	if n := len(h.fedQ); n != 2 {
+		t.Fatalf("a1 submitted %d Ups, want 2", n)
+	}
+	doubt := h.sent[first:]
+	h.frozen[h.node("a1")] = true
+	h.fedSplit(map[int][]int{1: {0, 1}}, []string{"b"}, []string{"c"})
+	h.crash("a1")
+	h.settle()
+	h.localConfig(h.site("a")) // a2 takes over
+	h.settle()
+	log := len(h.fedLog)
+	h.fedConfig("a", "c")
+	h.settle()
+	h.sendSettled("after", "a2", "c1")
+	after := h.sent[len(h.sent)-1]
+	h.checkOrder()
+	if got := upsFrom(h, "a", log); slices.ContainsFunc(got, func(o Origin) bool { return slices.Contains(doubt, o) }) {
+		t.Errorf("a's gateway submitted again %v, Ups b alone delivered: %v", doubt, got)
+	}
+	if st := h.node("a2").b.Stats(); st.CatchUps != 0 || st.Gaps != 1 || st.InDoubtMissing != 1 || st.InDoubt != 2 {
+		t.Errorf("a2 stats %+v: want one answer taken for a refusal, the two Ups delivered in doubt", st)
+	}
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if !n.alive {
+				continue
+			}
+			got := h.messages(n)
+			for _, o := range doubt {
+				if want := s.name != "c"; slices.Contains(got, o) != want {
+					t.Errorf("%s delivered %s: %v, want %v", n.id, o, !want, want)
+				}
+			}
+			for _, e := range n.stream {
+				if e.Kind == EntryMessage && slices.Contains(doubt, e.Origin) && e.InDoubt != (s.name == "a") {
+					t.Errorf("%s delivered %s in doubt: %v, want %v", n.id, e.Origin, e.InDoubt, s.name == "a")
+				}
+			}
+			if s.name != "b" && !slices.Contains(got, after) {
+				t.Errorf("%s did not deliver %s, sent after the term began", n.id, after)
+			}
+		}
+	}
+}

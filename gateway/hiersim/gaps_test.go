@@ -236,3 +236,43 @@ func TestHandoverThenCut(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitUnseen is TestSplitAsGatewayDies with the third site's
+// gateways deaf to federation multicasts for the last 300 ms before the
+// kill (Options.deafThird): the victim's gateway's last Ups reach the
+// site cut off at the kill and not the third, and nothing can bring them
+// there after (the sender dead, the other holder cut off). The site cut
+// off delivers them alone, in its transitional configuration; the
+// victim's new term, whose first federation ring has the third site,
+// must not submit them again on the third site's answer (they would be
+// ordered at two places). Every check of the gateway faults; some run
+// must have reached the case (Result.SplitAlone: such an Up delivered by
+// the site cut off in its transitional configuration, and by the third
+// site in no configuration it shared with it). Seeds 1-6
+// (-hiersim.seeds for more; seed 1 with -short or the race detector).
+func TestSplitUnseen(t *testing.T) {
+	parallel(t)
+	from, n := gapSeeds(6, 1)
+	var runs, reached int
+	for seed := from; seed < from+n; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			o := Options{Topology: topologyFile, Fault: FaultGatewayCrash, cutOther: true, deafThird: 300 * time.Millisecond, Log: openLog(t)}
+			r := checkedRun(t, seed, o)
+			if r.Takeover == nil || r.Takeover.Term == 0 {
+				t.Fatalf("no standby took over: %v", r.Takeover)
+			}
+			runs++
+			if r.SplitAlone > 0 {
+				reached++
+			}
+			st := r.Bridges
+			t.Logf("victim %s, first ring %v: %d of its Ups delivered by the site cut off alone; %d catch-ups, %d refused, %d answers taken for refusals with a site missing, %d Ups in doubt delivered", r.Takeover.Victim, r.TermFirstRing, r.SplitAlone,
+				victimSum(r, func(id string) uint64 { return st[id].CatchUps }), victimSum(r, func(id string) uint64 { return st[id].Gaps }),
+				victimSum(r, func(id string) uint64 { return st[id].InDoubtMissing }), victimSum(r, func(id string) uint64 { return st[id].InDoubt }))
+		})
+	}
+	t.Logf("%d runs, %d reached the case", runs, reached)
+	if runs > 0 && reached == 0 {
+		t.Error("no run had an Up of the victim site delivered by the site cut off alone and not by the third: the runs do not cover the case")
+	}
+}

@@ -137,6 +137,16 @@ type Options struct {
 	// victim's new gateway's first federation ring has the third site but
 	// not that one (TestSplitAsGatewayDies; Result.TermFirstRing).
 	cutOther bool
+	// deafThird, with cutOther, makes the third site's gateways (neither
+	// the victim's nor the one cut off) receive no federation multicast
+	// for deafThird before the kill, and hear again at it: what the
+	// victim's gateway multicast meanwhile, its last Ups, reaches the
+	// site cut off at the kill and not the third, which cannot get it
+	// again (its sender dead, the other holder cut off). The site cut off
+	// then delivers those Ups alone in its transitional configuration,
+	// and the victim's new term's first ring, with the third site, has
+	// no site that holds them (TestSplitUnseen; Result.SplitAlone).
+	deafThird time.Duration
 	// handover, with FaultNone, hands the victim site's active gateway
 	// role over to its next gateway under load, as `atoll admin
 	// handover` does (agent/handover.go): the active gateway drains (bridge
@@ -372,6 +382,12 @@ type Result struct {
 	// configuration the victim site's new gateway term handed its bridge
 	// (FaultGatewayCrash).
 	TermFirstRing []string
+	// SplitAlone counts, with Options.deafThird, the victim site's Ups
+	// that the site cut off delivered in its transitional configuration
+	// and the third site did not have there: it delivered them in no
+	// configuration, or in a regular one the site cut off never
+	// installed (its ring with the victim's new term).
+	SplitAlone int
 	// Handover names the gateway Options.handover handed the role to, once
 	// every node of its site applied the release ("" if it did not
 	// happen).
@@ -495,6 +511,8 @@ type hier struct {
 	// The sites of the victim's new term's first federation ring handed
 	// to its bridge (Result.TermFirstRing).
 	termFirst []string
+	// other is the site Options.cutOther cuts off.
+	other *site
 	// Options.handover: the old and new gateways, when the old one's
 	// member leaves, the nodes that applied the release, and the cut
 	// after it: what heals it, and when. The new gateway stays active
@@ -1228,12 +1246,22 @@ func (h *hier) inject(s *site) (undo func()) {
 			h.fx.injected++
 		}
 	case f == FaultGatewayCrash:
+		var o *site
+		if h.opts.cutOther {
+			o = h.otherSite(s)
+			h.other = o
+		}
+		if h.opts.deafThird > 0 && o != nil {
+			gw = h.deafen(s, o)
+			if gw == nil {
+				break
+			}
+		}
 		s.ring.Crash(gw.slot)
 		h.fed.Crash(gw.fslot)
 		h.fx.injected++
 		h.tl = newTimeline(h, gw)
-		if h.opts.cutOther {
-			o := h.otherSite(s)
+		if o != nil {
 			h.logf("site %s cut off from every other site for %v at %s's gateway's kill (Options.cutOther)", o.name, h.opts.Outage, s.name)
 			heal = h.cut(o, nil)
 		}
@@ -1279,6 +1307,33 @@ func (h *hier) inject(s *site) (undo func()) {
 		return func() {}
 	}
 	return heal
+}
+
+// deafen carries out Options.deafThird before the kill of site s's
+// active gateway, o being the site cut off at it: the third site's
+// gateways receive no federation multicast for deafThird, under load,
+// and hear again. It returns s's active gateway then, the one to kill
+// (nil if it has none).
+func (h *hier) deafen(s, o *site) *node {
+	var third []*node
+	for _, n := range h.fslots {
+		if n.site != s && n.site != o {
+			third = append(third, n)
+		}
+	}
+	h.logf("site %s's gateways deaf to federation multicasts for %v before %s's gateway's kill (Options.deafThird)", third[0].site.name, h.opts.deafThird, s.name)
+	for _, n := range third {
+		h.fed.DeafMulticast(n.fslot, 1)
+	}
+	h.run(h.opts.deafThird, true)
+	for _, n := range third {
+		h.fed.DeafMulticast(n.fslot, 0)
+	}
+	gw := h.active(s)
+	if gw != nil {
+		h.fx.upInFlight = gw.b.Pending()
+	}
+	return gw
 }
 
 // otherSite returns a site other than s, the seed's pick.
@@ -1410,6 +1465,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.Isolated = h.isolated != nil
 	r.TransKilled, r.TransDelivered = h.killed, h.transMsgs
 	r.TermFirstRing = h.termFirst
+	r.SplitAlone = h.splitAlone()
 	if h.hovTo != nil && h.hovApplied == len(h.hovTo.site.nodes) {
 		r.Handover = string(h.hovTo.id)
 	}
@@ -1425,6 +1481,43 @@ func (h *hier) result(seed uint64) *Result {
 		r.Takeover = h.tl.result(h)
 	}
 	return r
+}
+
+// splitAlone counts Result.SplitAlone from the domain's trace.
+func (h *hier) splitAlone() int {
+	if h.opts.deafThird == 0 || h.other == nil || h.tl == nil {
+		return 0
+	}
+	siteOf := func(node string) string { return h.byID[localring.NodeID(node)].site.name }
+	kind, atOther := map[string]string{}, map[string]bool{}
+	inTrans, atThird := map[string]bool{}, map[string]string{}
+	for _, e := range h.trace {
+		site := siteOf(e.Node)
+		switch e.Ev {
+		case evs.EvInstall:
+			kind[e.Conf.ID] = e.Conf.Kind
+			if site == h.other.name {
+				atOther[e.Conf.ID] = true
+			}
+		case evs.EvDeliver:
+			if !strings.HasPrefix(e.Msg, h.victim.name+"-") {
+				continue
+			}
+			switch {
+			case site == h.other.name && kind[e.ConfID] == localring.Transitional.String():
+				inTrans[e.Msg] = true
+			case site != h.other.name && site != h.victim.name:
+				atThird[e.Msg] = e.ConfID
+			}
+		}
+	}
+	n := 0
+	for m := range inTrans {
+		if c, ok := atThird[m]; !ok || kind[c] == localring.Regular.String() && !atOther[c] {
+			n++
+		}
+	}
+	return n
 }
 
 // unsettled returns, one line a node, where a node alive at the end is not

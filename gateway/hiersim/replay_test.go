@@ -48,6 +48,7 @@ func replayFields(o *Options) []optField {
 		{"isolate.d", &o.isolate.d},
 		{"trans-kill", &o.transKill},
 		{"cut-other", &o.cutOther},
+		{"deaf-third", &o.deafThird},
 		{"handover", &o.handover.on},
 		{"handover.cut", &o.handover.cut},
 		{"log-entries", &o.logEntries},
