@@ -276,3 +276,58 @@ func TestSplitUnseen(t *testing.T) {
 		t.Error("no run had an Up of the victim site delivered by the site cut off alone and not by the third: the runs do not cover the case")
 	}
 }
+
+// TestAgainUnseen kills a site's active gateway under load once it got
+// an Up that its standbys never received (Options.hide: they are deaf to
+// the local ring from the Up's send to the kill), and cuts the Up's
+// sender, a node that is no gateway, off from the rest of its local ring
+// at the kill for 3 s (Options.isolate): the new gateway term learns of
+// the Up only from its sender's Again at the heal, after its doubt ended.
+// Killed as the dead gateway delivered the Up on its local ring
+// (ordered=false), its federation member may not have submitted it, and
+// the Again brings it up; killed once its member delivered it
+// (ordered=true), the domain ordered it, the new term's catch-up answer
+// brings it down, and the Again must not bring it up again (bridge,
+// "Catch-up, and the bound": a term learns the fate of every Up a
+// predecessor could have submitted). Every check of the gateway faults;
+// every run must have hidden the Up (Result.Hidden: the dead gateway
+// delivered it, no standby did) at a site with a node that is no gateway
+// (ams, fra), and have ended its new term's doubt before the heal.
+// Seeds 1-6 (-hiersim.seeds for more; seeds 1 and 2 with -short or the
+// race detector).
+func TestAgainUnseen(t *testing.T) {
+	parallel(t)
+	from, n := gapSeeds(6, 2)
+	for _, ordered := range []bool{false, true} {
+		var runs, reached int
+		for seed := from; seed < from+n; seed++ {
+			t.Run(fmt.Sprintf("ordered=%v/%d", ordered, seed), func(t *testing.T) {
+				o := Options{Topology: topologyFile, Fault: FaultGatewayCrash, Log: openLog(t)}
+				o.isolate.d = 3 * time.Second
+				o.hide.on, o.hide.ordered = true, ordered
+				r := checkedRun(t, seed, o)
+				if r.Takeover == nil || r.Takeover.Term == 0 {
+					t.Fatalf("no standby took over: %v", r.Takeover)
+				}
+				if !r.Isolated {
+					t.Logf("victim %s has no node that is no gateway: checked, not counted", r.Takeover.Victim)
+					return
+				}
+				runs++
+				st := r.Bridges
+				caught, ok := r.Takeover.CaughtUp[r.Takeover.Victim]
+				t.Logf("victim %s: Up %s; caught up +%v; the new gateway took %d Agains, %d in doubt; %d catch-ups", r.Takeover.Victim, r.Hidden, ms(caught),
+					victimSum(r, func(id string) uint64 { return st[id].Agains }), victimSum(r, func(id string) uint64 { return st[id].AgainsInDoubt }),
+					victimSum(r, func(id string) uint64 { return st[id].CatchUps }))
+				want := map[bool]string{false: "local", true: "ordered"}[ordered]
+				if r.Hidden == want && ok && caught < 3*time.Second {
+					reached++
+				}
+			})
+		}
+		t.Logf("ordered=%v: %d runs, %d reached the case", ordered, runs, reached)
+		if runs > 0 && reached == 0 {
+			t.Errorf("ordered=%v: no run hid an Up from the standbys until its Again after the doubt: the runs do not cover the case", ordered)
+		}
+	}
+}

@@ -38,6 +38,7 @@
 package hiersim
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"hash/fnv"
@@ -124,6 +125,17 @@ type Options struct {
 	// doubt or after it (TestAgainAroundDoubt). Result.Isolated says
 	// whether the site had such a node.
 	isolate struct{ after, d time.Duration }
+	// hide, with FaultGatewayCrash and isolate (isolate.after 0), has a
+	// node of the victim site that is no gateway (the one isolate cuts
+	// off) send an Up that its active gateway gets and its standby
+	// gateways do not: they receive no local ring multicast from that
+	// send on (DeafMulticast) until the kill, which comes once the active
+	// gateway delivered the Up on its local ring (hide.ordered false) or
+	// its federation member delivered it (true: the domain ordered it);
+	// the sender is cut off from the rest of its local ring at the kill.
+	// The new gateway term learns of the Up only from the sender's Again
+	// at the heal, after its doubt (TestAgainUnseen; Result.Hidden).
+	hide struct{ on, ordered bool }
 	// transKill kills (as FaultGatewayCrash) the active gateway of
 	// another site than the fault's, once the fault started, between
 	// its federation member's transitional configuration and the regular
@@ -382,6 +394,13 @@ type Result struct {
 	// configuration the victim site's new gateway term handed its bridge
 	// (FaultGatewayCrash).
 	TermFirstRing []string
+	// Hidden says, with Options.hide, how far its Up went: "" when it did
+	// not happen (no node that is no gateway, or the active gateway did
+	// not deliver the Up before hide's time ran out), else "local" (the
+	// dead gateway delivered it on its local ring) or "ordered" (its
+	// federation member delivered it too), with "+seen" when a standby
+	// delivered it on its local ring before the kill after all.
+	Hidden string
 	// SplitAlone counts, with Options.deafThird, the victim site's Ups
 	// that the site cut off delivered in its transitional configuration
 	// and the third site did not have there: it delivered them in no
@@ -513,6 +532,15 @@ type hier struct {
 	termFirst []string
 	// other is the site Options.cutOther cuts off.
 	other *site
+	// Options.hide: the Up's client payload, the gateway and the
+	// standbys of its site, whether the gateway delivered it on its local
+	// ring and its federation member did, and whether a standby did
+	// before the kill.
+	hidePayload            []byte
+	hideGW                 *node
+	hideStandbys           []*node
+	hideLocal, hideOrdered bool
+	hideSeen               bool
 	// Options.handover: the old and new gateways, when the old one's
 	// member leaves, the nodes that applied the release, and the cut
 	// after it: what heals it, and when. The new gateway stays active
@@ -721,6 +749,14 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 				h.release(n)
 				break
 			}
+			if h.hidePayload != nil && bytes.Contains(e.Msg.Payload, h.hidePayload) {
+				switch {
+				case n == h.hideGW:
+					h.hideLocal = true
+				case slices.Contains(h.hideStandbys, n) && h.tl == nil:
+					h.hideSeen = true
+				}
+			}
 			n.b.LocalDeliver(&e.Msg)
 		}
 		h.drain(n)
@@ -784,6 +820,9 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 		}
 		if n == h.armed {
 			h.transMsgs++
+		}
+		if n == h.hideGW && h.hidePayload != nil && bytes.Contains(e.Msg.Payload, h.hidePayload) {
+			h.hideOrdered = true
 		}
 		before := n.b.Stats()
 		n.b.FedDeliver(&e.Msg)
@@ -1257,10 +1296,24 @@ func (h *hier) inject(s *site) (undo func()) {
 				break
 			}
 		}
+		if h.opts.hide.on {
+			gw = h.hideUp(s, gw)
+			if gw == nil {
+				break
+			}
+		}
 		s.ring.Crash(gw.slot)
 		h.fed.Crash(gw.fslot)
 		h.fx.injected++
 		h.tl = newTimeline(h, gw)
+		if h.hidePayload != nil {
+			// The sender is cut off at the kill, then the standbys hear
+			// again: nothing brings them the Up but its Again.
+			h.isolateStep()
+			for _, b := range h.hideStandbys {
+				s.ring.DeafMulticast(b.slot, 0)
+			}
+		}
 		if o != nil {
 			h.logf("site %s cut off from every other site for %v at %s's gateway's kill (Options.cutOther)", o.name, h.opts.Outage, s.name)
 			heal = h.cut(o, nil)
@@ -1336,6 +1389,47 @@ func (h *hier) deafen(s, o *site) *node {
 	return gw
 }
 
+// hideMax is how long Options.hide waits for the active gateway to
+// deliver its Up (and its member to, with hide.ordered).
+const hideMax = 3 * time.Second
+
+// hideUp carries out Options.hide before the kill of site s's active
+// gateway gw: the node isolate cuts off sends an Up that gw's standbys do
+// not receive, and the run goes on (under load) until gw delivered it on
+// its local ring, or its federation member did (hide.ordered). It
+// returns s's active gateway then, the one to kill (nil if none); the
+// caller kills it, cuts the sender off and lets the standbys hear again.
+func (h *hier) hideUp(s *site, gw *node) *node {
+	var sender *node
+	for _, n := range s.nodes {
+		switch {
+		case n.fslot < 0 && sender == nil && s.ring.Alive(n.slot):
+			sender = n
+		case n != gw && n.fslot >= 0:
+			h.hideStandbys = append(h.hideStandbys, n)
+		}
+	}
+	if sender == nil || len(h.hideStandbys) == 0 {
+		return gw
+	}
+	for _, b := range h.hideStandbys {
+		s.ring.DeafMulticast(b.slot, 1)
+	}
+	p := h.sendFrom(sender)
+	if p == "" {
+		return gw
+	}
+	h.hidePayload, h.hideGW = []byte(p), gw
+	h.logf("%s sends %s, which %s's standbys do not receive (Options.hide)", sender.id, p, s.name)
+	for end := h.fed.Elapsed() + hideMax; h.fed.Elapsed() < end; {
+		if h.hideOrdered || h.hideLocal && !h.opts.hide.ordered {
+			break
+		}
+		h.run(h.opts.Step, true)
+	}
+	return h.active(s)
+}
+
 // otherSite returns a site other than s, the seed's pick.
 func (h *hier) otherSite(s *site) *site {
 	o := h.sites[h.rng.IntN(len(h.sites)-1)]
@@ -1403,9 +1497,15 @@ func (h *hier) active(s *site) *node {
 // runs before Safe messages were sent).
 func (h *hier) send() {
 	s := h.sites[h.rng.IntN(len(h.sites))]
-	n := s.nodes[h.rng.IntN(len(s.nodes))]
+	h.sendFrom(s.nodes[h.rng.IntN(len(s.nodes))])
+}
+
+// sendFrom has node n send one message up, if its domain configuration is
+// regular, and returns its payload ("" if it sent none).
+func (h *hier) sendFrom(n *node) string {
+	s := n.site
 	if n.conf.Kind != localring.Regular || !s.ring.Alive(n.slot) {
-		return
+		return ""
 	}
 	payload := []byte("m" + strconv.Itoa(len(h.sent)) + "@" + string(n.id))
 	svc := localring.Agreed
@@ -1417,7 +1517,9 @@ func (h *hier) send() {
 		h.sent = append(h.sent, string(payload))
 		h.from = append(h.from, n)
 		h.sentAt[string(payload)] = s.ring.Elapsed()
+		return string(payload)
 	}
+	return ""
 }
 
 func (h *hier) result(seed uint64) *Result {
@@ -1466,6 +1568,12 @@ func (h *hier) result(seed uint64) *Result {
 	r.TransKilled, r.TransDelivered = h.killed, h.transMsgs
 	r.TermFirstRing = h.termFirst
 	r.SplitAlone = h.splitAlone()
+	if h.hidePayload != nil && h.hideLocal && h.tl != nil {
+		r.Hidden = map[bool]string{false: "local", true: "ordered"}[h.hideOrdered]
+		if h.hideSeen {
+			r.Hidden += "+seen"
+		}
+	}
 	if h.hovTo != nil && h.hovApplied == len(h.hovTo.site.nodes) {
 		r.Handover = string(h.hovTo.id)
 	}

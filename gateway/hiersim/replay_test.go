@@ -46,6 +46,8 @@ func replayFields(o *Options) []optField {
 		{"recut.d", &o.recut.d},
 		{"isolate.after", &o.isolate.after},
 		{"isolate.d", &o.isolate.d},
+		{"hide", &o.hide.on},
+		{"hide.ordered", &o.hide.ordered},
 		{"trans-kill", &o.transKill},
 		{"cut-other", &o.cutOther},
 		{"deaf-third", &o.deafThird},
