@@ -493,11 +493,14 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 	dl.fedOut = append(dl.fedOut, br.Fed...)
 	if st := dl.b.Stats(); st.CatchUps != dl.caught.CatchUps || st.Gaps != dl.caught.Gaps {
 		how := "caught up with what the domain ordered while it was away"
-		if st.Gaps != dl.caught.Gaps {
+		switch {
+		case st.InDoubtMissing != dl.caught.InDoubtMissing:
+			how = "did not take the other sites' catch-up answer: a site of the domain's configuration is not in the federation ring and may alone have delivered messages the old gateway had sent up (bridge Stats.InDoubtMissing); the site goes through a partition and a merge"
+		case st.Gaps != dl.caught.Gaps:
 			how = "could not catch up (the gap is beyond the other sites' logs, or their history differs): the site goes through a partition and a merge"
 		}
 		a.log.Info("federation domain: the site's gateway "+how, "domain", dl.d.Name, "position", dl.b.Last().String(), "pending", dl.b.Pending(), "resubmitted", st.Resubmitted)
-		dl.caught.CatchUps, dl.caught.Gaps = st.CatchUps, st.Gaps
+		dl.caught.CatchUps, dl.caught.Gaps, dl.caught.InDoubtMissing = st.CatchUps, st.Gaps, st.InDoubtMissing
 	}
 	if st := dl.b.Stats(); st.InDoubt != dl.caught.InDoubt {
 		// The site left the domain's configuration before its new

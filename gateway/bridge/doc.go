@@ -497,24 +497,48 @@
 // partition of it, with the Ups in doubt delivered as above (hiersim
 // TestCutAsGatewayDies: a site cut off for 30 s as its gateway dies; 97
 // of seeds 1-100 broke EVS 6 and 1.3 while the term submitted them
-// again). Known gaps, with a site's first settled ring holding some of
-// the other sites but not all (the domain's configuration split as its
-// gateway died; the simulator has not produced either): behind them, it
-// takes their answer for the domain's word, though a site missing from
-// the ring may alone have delivered some of the Ups in doubt, and
-// submits those again; at their base, it delivers the Ups in doubt
-// alone, and the sites of the ring never get them (legal in EVS, as a
-// partition of the site). hiersim TestSplitAsGatewayDies drives the
-// split (a third site cut off as the gateway dies, the new term's first
-// ring of two sites) and passes; it has not produced the first case
-// (the site cut off delivering alone an Up of the dead gateway).
+// again).
+//
+// When the site's first settled ring holds some of the other sites of
+// its domain configuration but not all (the domain's configuration split
+// as its gateway died, or another site's gateway failed too), a site
+// missing from the ring may have come out of the configuration in
+// another component than the answerer's, and delivered alone, in its
+// transitional configuration, Ups in doubt that the answerer never had,
+// at places among the answer's entries the site cannot know. Behind
+// them, the site with Ups in doubt takes the answer for a refusal
+// (fedState.missing, Stats.InDoubtMissing): it delivers what it holds,
+// then the Ups in doubt in its own transitional configuration, in
+// pending order, which is the order every component delivered them in
+// after what the site holds; it misses what the others delivered
+// meanwhile (a partition and a merge). hiersim TestSplitUnseen makes the
+// case: the third site's gateways deaf to the federation for 300 ms
+// before the kill (Options.deafThird), so that the dead gateway's last
+// Ups reach the site cut off at the kill and not the third; 253 of seeds
+// 1-300 had the site cut off deliver alone Ups of the dead gateway that
+// the third site did not have. Taking the answer for the domain's word
+// (the bridge before), the new term submitted those again, and 25 of
+// seeds 1-30 broke EVS 1.3 and 6 (the Ups at two places); leaving them
+// in doubt after the answer (as fedState.split), the site delivered them
+// after the answer's entries, against the order the site cut off
+// delivered them in (EVS 6 and 9). At their base, the site delivers the
+// Ups in doubt alone, and the sites of the ring never get them (legal in
+// EVS, as a partition of the site). TestSplitAsGatewayDies drives the
+// split without the deafness (every run's first ring of two sites).
 //
 // An Up announced again (Again) during the term's doubt is in doubt too,
 // and goes up once the doubt is resolved; one announced after it goes up
 // at once: its sender's node was in no configuration with a gateway of
-// the site when it sent it, and the term learned the fate of every Up a
-// predecessor could have submitted (hiersim TestAgainAroundDoubt, both
-// cases). Where the site leaves its configuration with Ups in doubt, the
+// the site when it sent it, or the term learned its fate with that of
+// every Up a predecessor could have submitted (hiersim
+// TestAgainAroundDoubt, both cases). An Up the dead gateway got and its
+// standbys did not is of the second kind: if the domain ordered it, the
+// catch-up answer brings it down and its Again is dropped as known; if
+// not, its Again brings it up (hiersim TestAgainUnseen, Options.hide:
+// the standbys deaf to the local ring from the Up's send to the kill,
+// the kill once the dead gateway delivered the Up, or once its member
+// did, and the sender cut off from its site for 3 s at the kill; every
+// check passes). Where the site leaves its configuration with Ups in doubt, the
 // next regular configuration always leaves places for them (Site.inDoubt;
 // Stats.InDoubtNoRoom counts the case should it not, and keeps them in
 // doubt, never submitted).
