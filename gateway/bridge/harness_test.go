@@ -497,6 +497,17 @@ func (h *harness) aloneDelivers(g *hnode, n int) {
 
 // messages returns the origins of a node's delivered messages, in order,
 // and fails on an origin delivered twice.
+// live calls f for every live node, site by site.
+func (h *harness) live(f func(s *hsite, n *hnode)) {
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if n.alive {
+				f(s, n)
+			}
+		}
+	}
+}
+
 func (h *harness) messages(n *hnode) []Origin {
 	var o []Origin
 	seen := map[Origin]bool{}

@@ -356,25 +356,20 @@ func TestInDoubtSiteMissing(t *testing.T) {
 	if st := h.node("a2").b.Stats(); st.CatchUps != 0 || st.Gaps != 1 || st.InDoubtMissing != 1 || st.InDoubt != 2 {
 		t.Errorf("a2 stats %+v: want one answer taken for a refusal, the two Ups delivered in doubt", st)
 	}
-	for _, s := range h.sites {
-		for _, n := range s.nodes {
-			if !n.alive {
-				continue
-			}
-			got := h.messages(n)
-			for _, o := range doubt {
-				if want := s.name != "c"; slices.Contains(got, o) != want {
-					t.Errorf("%s delivered %s: %v, want %v", n.id, o, !want, want)
-				}
-			}
-			for _, e := range n.stream {
-				if e.Kind == EntryMessage && slices.Contains(doubt, e.Origin) && e.InDoubt != (s.name == "a") {
-					t.Errorf("%s delivered %s in doubt: %v, want %v", n.id, e.Origin, e.InDoubt, s.name == "a")
-				}
-			}
-			if s.name != "b" && !slices.Contains(got, after) {
-				t.Errorf("%s did not deliver %s, sent after the term began", n.id, after)
+	h.live(func(s *hsite, n *hnode) {
+		got := h.messages(n)
+		for _, o := range doubt {
+			if want := s.name != "c"; slices.Contains(got, o) != want {
+				t.Errorf("%s delivered %s: %v, want %v", n.id, o, !want, want)
 			}
 		}
-	}
+		for _, e := range n.stream {
+			if e.Kind == EntryMessage && slices.Contains(doubt, e.Origin) && e.InDoubt != (s.name == "a") {
+				t.Errorf("%s delivered %s in doubt: %v, want %v", n.id, e.Origin, e.InDoubt, s.name == "a")
+			}
+		}
+		if s.name != "b" && !slices.Contains(got, after) {
+			t.Errorf("%s did not deliver %s, sent after the term began", n.id, after)
+		}
+	})
 }
