@@ -249,10 +249,14 @@ func TestHandoverThenCut(t *testing.T) {
 // must have reached the case (Result.SplitAlone: such an Up delivered by
 // the site cut off in its transitional configuration, and by the third
 // site in no configuration it shared with it). Seeds 1-6
-// (-hiersim.seeds for more; seed 1 with -short or the race detector).
+// (-hiersim.seeds for more; seed 2 with -short or the race detector:
+// seed 1 does not reach the case).
 func TestSplitUnseen(t *testing.T) {
 	parallel(t)
 	from, n := gapSeeds(6, 1)
+	if (testing.Short() || raceEnabled) && *seeds == 0 {
+		from = 2
+	}
 	var runs, reached int
 	for seed := from; seed < from+n; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
