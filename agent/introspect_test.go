@@ -328,8 +328,6 @@ func TestAPIChild(t *testing.T) {
 	fmt.Printf("change=%d\n", apiStatus(api.SetLogLevel(ctx, "debug")))
 }
 
-// TestFederationAndPlan: /v1/federation names the site's gateways and
-// the active one in the local ring; /v1/plan hashes the plan's JSON.
 // fpYAML is two sites: a with two gateways (a-1, then a-2), b with one.
 const fpYAML = `version: 1
 cluster: fp
@@ -352,6 +350,8 @@ groups:
   - {name: orders, class: global, sites: ["*"]}
 `
 
+// TestFederationAndPlan: /v1/federation names the site's gateways and
+// the active one in the local ring; /v1/plan hashes the plan's JSON.
 func TestFederationAndPlan(t *testing.T) {
 	f, err := topology.Parse("fp.yaml", []byte(fpYAML))
 	if err != nil {

@@ -112,7 +112,6 @@ func (b *tb) view(id string, v View, procs ...string) *tb {
 
 func members(s string) []string { return strings.Fields(s) }
 
-// start has a/1, b/1 and c/1 install r:1:a.
 // twoRings is a trace of domain where a and b deliver a message of ring 1
 // with order first, then one of ring 5 with order second.
 func twoRings(domain string, first, second uint64) *tb {
@@ -126,6 +125,7 @@ func twoRings(domain string, first, second uint64) *tb {
 		deliverOrder("a/1", "r:5:a", "b/1/1", second).deliverOrder("b/1", "r:5:a", "b/1/1", second)
 }
 
+// start has a/1, b/1 and c/1 install r:1:a.
 func start() *tb { return newTrace().reg("r:1:a", "a b c", "a/1", "b/1", "c/1") }
 
 // want is one violation a test expects.

@@ -93,10 +93,6 @@ groups:
   - {name: orders, class: global, sites: ["*"]}
 `
 
-// newWorld builds the world with RTT ab between a and b and ac between c
-// and the others, bandwidth bw on every link (a topology bandwidth such
-// as "50Mbit/s"), and the emulated paths: each direction delays rtt/2,
-// caps at capBits (0: none) and loses loss.
 // fedPlan parses the test topology (a–b ab apart, c ac from both,
 // bandwidth bw on every link) and returns it, its plan and the plan's
 // federation domain.
@@ -114,6 +110,10 @@ func fedPlan(t testing.TB, ab, ac time.Duration, bw string) (*topology.File, *to
 	return f, p, fed[0]
 }
 
+// newWorld builds the world with RTT ab between a and b and ac between c
+// and the others, bandwidth bw on every link (a topology bandwidth such
+// as "50Mbit/s"), and the emulated paths: each direction delays rtt/2,
+// caps at capBits (0: none) and loses loss.
 func newWorld(t testing.TB, ab, ac time.Duration, bw string, capBits int64, loss float64) *world {
 	t.Helper()
 	dir := t.TempDir()
