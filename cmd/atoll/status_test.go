@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,56 +11,28 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
-	"github.com/atoll-gcs/atoll/localring"
-	"github.com/atoll-gcs/atoll/localring/seal"
-	"github.com/atoll-gcs/atoll/localring/transport"
+	"github.com/atoll-gcs/atoll/internal/agenttest"
 )
 
 // startAgents runs agents n1..nN of a site that configures the first
-// `configured` of them, over a fake network; it returns their data dirs.
+// `configured` of them (cluster c), over a fake network
+// (internal/agenttest), each with its admin socket in its data dir; it
+// returns their data dirs.
 func startAgents(t *testing.T, running, configured int) []string {
 	t.Helper()
-	dir := t.TempDir()
-	key := seal.GenerateKey()
-	netw := &transport.FakeNetwork{}
-	var ids, dirs []string
-	for i := 1; i <= configured; i++ {
-		ids = append(ids, "n"+string(rune('0'+i)))
-	}
-	for i := 0; i < running; i++ {
-		f, err := netw.Listen(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 5405))
-		if err != nil {
+	c := agenttest.New(t.TempDir(), configured)
+	t.Cleanup(func() { c.StopAll(5 * time.Second) })
+	var dirs []string
+	for _, id := range c.IDs[:running] {
+		if _, err := c.Start(id, func(cfg *agent.Config) {
+			cfg.Cluster, cfg.AdminSocket, cfg.TracePath, cfg.Logger = "c", "", "", slog.New(slog.DiscardHandler)
+		}); err != nil {
 			t.Fatal(err)
 		}
-		d := filepath.Join(dir, ids[i])
-		a, err := agent.New(agent.Config{
-			Node: ids[i], Cluster: "c", Site: "lab", Nodes: ids, Network: f,
-			Ring: localring.DefaultLAN(""), Security: agent.Security{Key: key}, DataDir: d,
-			Logger: slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
-		dirs = append(dirs, d)
+		dirs = append(dirs, c.Config(id).DataDir)
 	}
-	// Wait for one ring of the running agents.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, err := agent.NewClient(filepath.Join(dirs[0], agent.AdminSocketName)).Status(context.Background())
-		if err == nil && st.State == "operational" && len(st.Members)-len(st.Missing) == running {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no ring of %d: %v %v", running, st, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := c.WaitRing(c.IDs[:running], 5*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	return dirs
 }
