@@ -17,9 +17,8 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/internal/agenttest"
 	"github.com/atoll-gcs/atoll/internal/syncbuf"
-	"github.com/atoll-gcs/atoll/localring/seal"
-	"github.com/atoll-gcs/atoll/localring/transport"
 )
 
 // The tests against net-snmp run its snmpd as the master agent on
@@ -203,36 +202,24 @@ func (m *master) waitFor(what string, cond func() bool) {
 	}
 }
 
-// startAgent runs a site of one node on an in-memory network until the
-// test ends, and waits for its ring.
+// startAgent runs a site of one node, lab-1, on an in-memory network
+// (internal/agenttest) until the test ends, and waits for its ring.
 func startAgent(t *testing.T) *agent.Agent {
 	t.Helper()
-	network, err := (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort("10.0.0.1:5405"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(agent.Config{
-		Node: "lab-1", Cluster: "lab", Site: "lab", Nodes: []string{"lab-1"},
-		Network: network, Security: agent.Security{Key: seal.GenerateKey()},
-		DataDir: t.TempDir(), AdminSocket: "-", Logger: slog.New(slog.DiscardHandler),
+	c := agenttest.NewOf(t.TempDir(), "lab-1")
+	a, err := c.Start("lab-1", func(cfg *agent.Config) {
+		cfg.Cluster, cfg.TracePath, cfg.Logger = "lab", "", slog.New(slog.DiscardHandler)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := c.StopAll(5 * time.Second); err != nil {
 			t.Errorf("agent: %v", err)
 		}
 	})
-	select {
-	case <-a.Ready():
-	case <-time.After(10 * time.Second):
-		st := a.Status()
-		t.Fatalf("the agent formed no ring within 10s: %s", st.String())
+	if err := c.WaitRing([]string{"lab-1"}, 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	return a
 }
