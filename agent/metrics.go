@@ -158,6 +158,7 @@ func newStatusCollector(a *Agent) *statusCollector {
 	counter("atoll_retransmits_total", "Packets this node retransmitted on request.", func(c *Counters) uint64 { return c.Retransmits })
 	counter("atoll_retransmit_requests_total", "Sequence numbers this node asked to be retransmitted.", func(c *Counters) uint64 { return c.RetransmitRequests })
 	counter("atoll_token_retransmits_total", "Tokens this node sent again.", func(c *Counters) uint64 { return c.TokenRetransmits })
+	counter("atoll_duplicate_tokens_total", "Tokens this node dropped as copies of one it had: beside a predecessor's token retransmissions, the first copy was late, not lost.", func(c *Counters) uint64 { return c.DuplicateTokens })
 	counter("atoll_token_losses_total", "Times the token did not come back in time.", func(c *Counters) uint64 { return c.TokenLosses })
 	counter("atoll_membership_changes_total", "Times the membership protocol started.", func(c *Counters) uint64 { return c.Gathers })
 	counter("atoll_rings_installed_total", "Rings this node installed.", func(c *Counters) uint64 { return c.RingsInstalled })

@@ -491,3 +491,24 @@ func TestRingIDBound(t *testing.T) {
 		t.Errorf("bound below a node name: %v", err)
 	}
 }
+
+// TestDuplicateTokens: the status and the metrics count the tokens a node
+// dropped as copies of one it had (what tells a late token from a lost
+// one after a token retransmission): with two copies of every token
+// (localring Config.TokenCopies), every pass leaves one.
+func TestDuplicateTokens(t *testing.T) {
+	c := newCluster(t, 2)
+	copies := func(cfg *Config) { cfg.Ring.TokenCopies = 2 }
+	a1 := c.start("n1", copies)
+	c.start("n2", copies)
+	c.waitRing(c.ids, 5*time.Second)
+	for deadline := time.Now().Add(5 * time.Second); a1.Status().Counters.DuplicateTokens < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("duplicate tokens %d after 5s of two copies per pass", a1.Status().Counters.DuplicateTokens)
+		}
+	}
+	text, err := NewClient(filepath.Join(c.dir, "n1", AdminSocketName)).Metrics(context.Background())
+	if err != nil || !strings.Contains(text, "\natoll_duplicate_tokens_total ") || strings.Contains(text, "\natoll_duplicate_tokens_total 0\n") {
+		t.Errorf("/metrics: %v\n%s", err, text)
+	}
+}

@@ -149,11 +149,15 @@ type Counters struct {
 	Retransmits        uint64 `json:"retransmits"`
 	RetransmitRequests uint64 `json:"retransmit_requests"`
 	TokenRetransmits   uint64 `json:"token_retransmits"`
-	TokenLosses        uint64 `json:"token_losses"`
-	Gathers            uint64 `json:"gathers"`
-	RingsInstalled     uint64 `json:"rings_installed"`
-	MessagesSent       uint64 `json:"messages_sent"`
-	MessagesDelivered  uint64 `json:"messages_delivered"`
+	// DuplicateTokens counts tokens this node dropped as copies of one it
+	// had: after its predecessor sent a token again (TokenRetransmits
+	// there), a duplicate here says the first copy was late, not lost.
+	DuplicateTokens   uint64 `json:"duplicate_tokens"`
+	TokenLosses       uint64 `json:"token_losses"`
+	Gathers           uint64 `json:"gathers"`
+	RingsInstalled    uint64 `json:"rings_installed"`
+	MessagesSent      uint64 `json:"messages_sent"`
+	MessagesDelivered uint64 `json:"messages_delivered"`
 	// RingEvictions counts members this node saw taken out of the ring for
 	// failing to receive multicasts or to be received (localring
 	// EventEvict); StallHolds, rotations it slowed down meanwhile.
@@ -356,7 +360,7 @@ func (a *Agent) Status() Status {
 	c := &st.Counters
 	c.PacketsIn, c.PacketsOut, c.Malformed, c.ForeignRing = r.PacketsIn, r.PacketsOut, r.Malformed, r.ForeignRing
 	c.Retransmits, c.RetransmitRequests, c.TokenRetransmits = r.Retransmits, r.RetransmitRequests, r.TokenRetransmits
-	c.TokenLosses, c.Gathers, c.RingsInstalled = r.TokenLosses, r.Gathers, r.RingsInstalled
+	c.DuplicateTokens, c.TokenLosses, c.Gathers, c.RingsInstalled = r.DuplicateTokens, r.TokenLosses, r.Gathers, r.RingsInstalled
 	c.MessagesSent, c.MessagesDelivered = r.MessagesSent, r.MessagesDelivered
 	c.RingEvictions, c.StallHolds = r.Evictions, r.StallHolds
 	c.Submitted, c.Backpressure = a.n.submitted.Load(), a.n.backpressure.Load()

@@ -127,6 +127,10 @@ type ABResult struct {
 	// of the run, after the load and its drain (and the idle window).
 	PeakRSSMiB []float64
 	LoadAvg    string // /proc/loadavg at the end of the run
+	// KernelDrops is the UDP datagrams the namespaces' kernels dropped
+	// during the run (Testbed.UDPDrops): a token retransmitted without a
+	// duplicate and with drops here was lost, not late.
+	KernelDrops uint64
 	// Ring is node 1's token rotations and sends over the window
 	// (its status at the window's start and end): the arithmetic of a
 	// sender's throughput, messages per visit × visits per second.
@@ -156,6 +160,10 @@ type RingWindow struct {
 	// and the token timeouts that started a membership round. Rings is
 	// the rings node 1 installed (a token lost and the ring re-formed).
 	TokenRetransmits, TokenLosses, Rings uint64
+	// DuplicateTokens is the tokens every agent dropped as copies of one
+	// it had: as many as TokenRetransmits when the tokens sent again were
+	// late, not lost.
+	DuplicateTokens uint64
 	// Retransmits is the packets every agent retransmitted because a
 	// member asked for them.
 	Retransmits uint64
@@ -204,7 +212,7 @@ func rotOver(h localring.Histogram, d time.Duration) uint64 {
 // and every agent's rotation times (rotations), so that a latency tail
 // can be told apart as the ring stalled or the client path.
 func (w RingWindow) StallString() string {
-	return fmt.Sprintf("tokretx %d lost %d rings %d, rotation p50/p99/max %s", w.TokenRetransmits, w.TokenLosses, w.Rings, w.rotations())
+	return fmt.Sprintf("tokretx %d (dup %d) lost %d rings %d, rotation p50/p99/max %s", w.TokenRetransmits, w.DuplicateTokens, w.TokenLosses, w.Rings, w.rotations())
 }
 
 // rotations is "≤250µs / ≤2.5ms / ≤10ms, 2 > 5ms": the bounds of the
@@ -258,6 +266,7 @@ func watchRing(ctx context.Context, ag *Agents, load ClientLoad) (RingWindow, er
 		a, b := &as[i], &bs[i]
 		w.TokenRetransmits += b.Counters.TokenRetransmits - a.Counters.TokenRetransmits
 		w.Retransmits += b.Counters.Retransmits - a.Counters.Retransmits
+		w.DuplicateTokens += b.Counters.DuplicateTokens - a.Counters.DuplicateTokens
 		w.TokenLosses += b.Counters.TokenLosses - a.Counters.TokenLosses
 		w.Rot.Count += b.TokenRotation.Count - a.TokenRotation.Count
 		w.Rot.Sum += b.TokenRotation.Sum - a.TokenRotation.Sum
@@ -330,7 +339,7 @@ func (r ABResult) String() string {
 	if s := r.Ring.SchedString(); s != "" {
 		fmt.Fprintf(&b, "  %s", s)
 	}
-	fmt.Fprintf(&b, "  retx %d %s  loadavg %s", r.Ring.Retransmits, r.Ring.StallString(), r.LoadAvg)
+	fmt.Fprintf(&b, "  retx %d %s, udp drops %d  loadavg %s", r.Ring.Retransmits, r.Ring.StallString(), r.KernelDrops, r.LoadAvg)
 	return b.String()
 }
 
@@ -371,6 +380,10 @@ func RunAB(ctx context.Context, o ABOptions, prefix string) ([]ABResult, error) 
 func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round, run int) (ABResult, error) {
 	dir := filepath.Join(o.Work, fmt.Sprintf("r%d-%s", round, v.Name))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return ABResult{}, err
+	}
+	drops0, err := tb.UDPDrops()
+	if err != nil {
 		return ABResult{}, err
 	}
 	ag, err := StartAgents(tb, filepath.Join(dir, "agents"), AgentOptions{Bin: v.Atoll, Crypto: o.Crypto || v.Crypto,
@@ -439,6 +452,11 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 		r.PeakRSSMiB = append(r.PeakRSSMiB, float64(kib)/1024)
 	}
 	r.LoadAvg = loadAvg()
+	drops1, err := tb.UDPDrops()
+	if err != nil {
+		return ABResult{}, err
+	}
+	r.KernelDrops = drops1 - drops0
 	if s.MsgsPerSec > 0 {
 		r.PerK = s.CPUPercent * float64(s.Nodes) / (s.MsgsPerSec / 1000)
 	}

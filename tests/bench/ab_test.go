@@ -142,15 +142,15 @@ func TestRingWindowString(t *testing.T) {
 // rotations' p50, p99 and longest with the count over SlowRotation.
 func TestRingWindowStalls(t *testing.T) {
 	var w RingWindow
-	if got, want := w.StallString(), "tokretx 0 lost 0 rings 0, rotation p50/p99/max – / – / –, 0 > 5ms"; got != want {
+	if got, want := w.StallString(), "tokretx 0 (dup 0) lost 0 rings 0, rotation p50/p99/max – / – / –, 0 > 5ms"; got != want {
 		t.Errorf("empty: StallString = %q, want %q", got, want)
 	}
 	// 100 rotations: 60 of at most 250 µs, 38 up to 1 ms, one of 7 ms
 	// (≤10 ms) and one of 40 ms (≤50 ms).
-	w = RingWindow{Seconds: 1, TokenRetransmits: 2, TokenLosses: 1, Rings: 1}
+	w = RingWindow{Seconds: 1, TokenRetransmits: 2, DuplicateTokens: 1, TokenLosses: 1, Rings: 1}
 	w.Rot.Count = 100
 	w.Rot.Buckets[1], w.Rot.Buckets[3], w.Rot.Buckets[6], w.Rot.Buckets[8] = 60, 38, 1, 1
-	if got, want := w.StallString(), "tokretx 2 lost 1 rings 1, rotation p50/p99/max ≤250µs / ≤10ms / ≤50ms, 2 > 5ms"; got != want {
+	if got, want := w.StallString(), "tokretx 2 (dup 1) lost 1 rings 1, rotation p50/p99/max ≤250µs / ≤10ms / ≤50ms, 2 > 5ms"; got != want {
 		t.Errorf("StallString = %q, want %q", got, want)
 	}
 	if got, want := w.cell(), "2 / 1 / 1; ≤250µs / ≤10ms / ≤50ms, 2 > 5ms"; got != want {
