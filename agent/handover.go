@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/federation"
+	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/groups"
 	"github.com/atoll-gcs/atoll/localring"
 )
@@ -166,8 +167,7 @@ func (a *Agent) handoverDelivered(m *localring.Message) {
 		local, epoch := dl.role.Term()
 		a.log.Info("the active gateway resumes its term: a new federation ring member", "domain", h.Domain, "gateway", h.From, "local_ring", localring.RegularConfID(local), "epoch", epoch)
 		a.fed.roleChanged(dl.d.Name, dl.role)
-		dl.b.Release(h.From == a.cfg.Node, uint64(epoch))
-		if h.From == a.cfg.Node {
+		if (gateway.Handover{B: dl.b, Self: a.cfg.Node}).Released(h.From, uint64(epoch)) {
 			a.startSolo(dl)
 		}
 		a.domainOutput(dl)
@@ -178,9 +178,9 @@ func (a *Agent) handoverDelivered(m *localring.Message) {
 			return
 		}
 		a.log.Info("gateway handover agreed: the active gateway drains its federation ring member, then the role moves", "domain", h.Domain, "from", h.From, "to", h.To, "requested_by", h.Requester)
-		dl.b.Handover()
+		drain := gateway.Handover{B: dl.b, Self: a.cfg.Node}.Agreed(h.From)
 		a.domainOutput(dl)
-		if h.From != a.cfg.Node {
+		if !drain {
 			return
 		}
 		if run := a.fed.drain(dl.d.Name); run != nil {
@@ -216,8 +216,7 @@ func (a *Agent) releaseDelivered(dl *domainLayer, h federation.HandoverRequest) 
 	a.evlog.add(time.Now(), MembershipEvent{Kind: EventHandover, Ring: r.LocalRing, Member: h.To,
 		Reason: fmt.Sprintf("domain %s: from %s to %s, requested at %s", h.Domain, h.From, h.To, h.Requester)})
 	a.fed.roleChanged(dl.d.Name, dl.role)
-	dl.b.Release(h.To == a.cfg.Node, uint64(epoch))
-	if h.To == a.cfg.Node {
+	if (gateway.Handover{B: dl.b, Self: a.cfg.Node}).Released(h.To, uint64(epoch)) {
 		a.startSolo(dl)
 	}
 	a.domainOutput(dl)
@@ -243,9 +242,7 @@ func (a *Agent) answerHandover(h federation.HandoverRequest, out handoverOutcome
 // a Have phase) where every node applies the resumption (Role.Resume).
 func (a *Agent) drained(dl *domainLayer) {
 	dl.draining = nil
-	if dl.b.Active() {
-		dl.b.FedStopped()
-	}
+	gateway.Handover{B: dl.b, Self: a.cfg.Node}.Stopped()
 	p, pending := dl.role.Pending()
 	gw, _, ok := dl.role.Active()
 	switch {

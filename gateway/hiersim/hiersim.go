@@ -161,12 +161,12 @@ type Options struct {
 	deafThird time.Duration
 	// handover, with FaultNone, hands the victim site's active gateway
 	// role over to its next gateway under load, as `atoll admin
-	// handover` does (agent/handover.go): the active gateway drains (bridge
-	// Site.Handover) for handoverDrain, its federation member leaves the
-	// ring, the bridge's term ends (FedStopped), and it submits a release
-	// on its local ring, at whose delivery every node of the site applies
-	// it (Site.Release with epoch 1) and the new gateway starts its member,
-	// with a grace as at a failover. handover.cut then cuts the site off
+	// handover` does, in the agent's order (gateway.Handover, which both
+	// call): every node applies the agreement, and the active gateway
+	// drains for handoverDrain; its federation member leaves the ring,
+	// its term ends, and it submits a release on its local ring, at whose
+	// delivery every node of the site applies it (epoch 1) and the new
+	// gateway starts its member, with a grace as at a failover. handover.cut then cuts the site off
 	// from every other site, from the release on, for Outage
 	// (TestHandoverThenCut; Result.Handover).
 	handover struct {
@@ -1143,18 +1143,18 @@ func (h *hier) handoverStep() {
 	h.hovFrom = nil
 	h.logf("%s: its federation member leaves the ring; release submitted (Options.handover)", n.id)
 	h.fed.Leave(n.fslot)
-	n.b.FedStopped()
+	gateway.Handover{B: n.b, Self: string(n.id)}.Stopped()
 	h.drain(n)
 	n.local = append(n.local, []byte(handoverRelease))
 }
 
 // release applies Options.handover's release at node n, at its delivery
-// on the local ring (agent releaseDelivered): the role moves to the new
-// gateway, which starts its federation member with a grace.
+// on the local ring (gateway.Handover.Released, as the agent's
+// releaseDelivered): the role moves to the new gateway, which starts its
+// federation member with a grace.
 func (h *hier) release(n *node) {
 	to := h.hovTo
-	n.b.Release(n == to, 1)
-	if n == to {
+	if (gateway.Handover{B: n.b, Self: string(n.id)}).Released(string(to.id), 1) {
 		h.logf("%s is the active gateway: handover released (Options.handover)", n.id)
 		if h.formed {
 			h.fx.terms++
@@ -1279,9 +1279,15 @@ func (h *hier) inject(s *site) (undo func()) {
 		}
 		if h.hovTo != nil {
 			h.logf("handover from %s to %s agreed: %s drains its federation member (Options.handover)", gw.id, h.hovTo.id, gw.id)
-			h.hovFrom, h.hovLeave = gw, h.fed.Elapsed()+handoverDrain
-			gw.b.Handover()
-			h.drain(gw)
+			for _, n := range s.nodes {
+				if !s.ring.Alive(n.slot) {
+					continue
+				}
+				if (gateway.Handover{B: n.b, Self: string(n.id)}).Agreed(string(gw.id)) {
+					h.hovFrom, h.hovLeave = n, h.fed.Elapsed()+handoverDrain
+				}
+				h.drain(n)
+			}
 			h.fx.injected++
 		}
 	case f == FaultGatewayCrash:
