@@ -75,7 +75,7 @@ func (c *API) validate() error {
 		return nil
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
-		return fmt.Errorf("API listener %q is not host:port, such as 127.0.0.1:9406 (--http-listen)", c.HTTPListen)
+		return fmt.Errorf("agent: API listener %q is not host:port, such as 127.0.0.1:9406 (--http-listen)", c.HTTPListen)
 	}
 	if c.ReadTokenFile == "" && c.AdminTokenFile == "" {
 		return fmt.Errorf("API listener %s needs bearer tokens: give --http-read-token FILE, --http-admin-token FILE or both (each file holds one token of at least %d bytes, e.g. `head -c 24 /dev/urandom | base64 > FILE; chmod 600 FILE`)", c.HTTPListen, minTokenLen)

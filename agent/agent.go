@@ -339,10 +339,14 @@ func (a *Agent) Self() localring.Member { return a.self }
 // agent is leaving.
 func (a *Agent) Submit(svc localring.Service, payload []byte) error {
 	if !svc.Valid() {
-		return fmt.Errorf("%w %d", localring.ErrBadService, svc)
+		return fmt.Errorf("%w %d: want 1 (Unreliable) to 6 (Safe)", localring.ErrBadService, svc)
 	}
-	if max := a.cfg.Ring.MaxMessageBytes; len(payload) > localring.MaxMessageBytes || max > 0 && len(payload) > max {
-		return fmt.Errorf("%w: %d bytes", localring.ErrTooLarge, len(payload))
+	limit := localring.MaxMessageBytes
+	if max := a.cfg.Ring.MaxMessageBytes; max > 0 && max < limit {
+		limit = max
+	}
+	if len(payload) > limit {
+		return fmt.Errorf("%w: %d bytes, more than the ring's %d (Ring.MaxMessageBytes)", localring.ErrTooLarge, len(payload), limit)
 	}
 	a.mu.Lock()
 	switch {

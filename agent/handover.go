@@ -156,7 +156,7 @@ func (a *Agent) handoverDelivered(m *localring.Message) {
 	case (h.Release || h.Resume) && string(m.ID.Sender) != h.From, !h.Release && !h.Resume && string(m.ID.Sender) != h.Requester:
 		a.log.Warn("gateway handover message ignored: its sender is not the node it names", "from", string(m.ID.Sender), "domain", h.Domain, "release", h.Release)
 	case dl == nil:
-		a.answerHandover(h, handoverOutcome{err: fmt.Errorf("%w: %q is not a federation domain of site %s", ErrNotFound, h.Domain, a.cfg.Site)})
+		a.answerHandover(h, handoverOutcome{err: fmt.Errorf("%w: %q is not a federation domain of site %s; see `atoll inspect federation`", ErrNotFound, h.Domain, a.cfg.Site)})
 	case h.Release:
 		a.releaseDelivered(dl, h)
 	case h.Resume:

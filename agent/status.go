@@ -50,7 +50,7 @@ func (h *Health) UnmarshalText(b []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("agent: unknown health %q", b)
+	return fmt.Errorf("agent: unknown health %q: want healthy, degraded or down", b)
 }
 
 // Status is a snapshot of an agent, as Agent.Status and the admin API's
