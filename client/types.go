@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
 )
@@ -46,28 +47,22 @@ func ParseService(s string) (Service, error) {
 // Reason says why a group's view changed.
 type Reason uint8
 
-// Reasons.
+// Reasons: the agent's group layer's (package groups), which the
+// protocol carries as they are.
 const (
 	// ReasonJoin: members joined.
-	ReasonJoin Reason = 1 + iota
+	ReasonJoin = Reason(groups.ReasonJoin)
 	// ReasonLeave: a member left (Leave).
-	ReasonLeave
+	ReasonLeave = Reason(groups.ReasonLeave)
 	// ReasonDisconnect: a member's session ended, or its agent crashed and
 	// came back.
-	ReasonDisconnect
+	ReasonDisconnect = Reason(groups.ReasonDisconnect)
 	// ReasonNetwork: the ring changed: a partition, a merge, an agent
 	// that vanished.
-	ReasonNetwork
+	ReasonNetwork = Reason(groups.ReasonNetwork)
 )
 
-var reasonNames = [...]string{"", "join", "leave", "disconnect", "network"}
-
-func (r Reason) String() string {
-	if int(r) < len(reasonNames) && r > 0 {
-		return reasonNames[r]
-	}
-	return "reason(" + strconv.Itoa(int(r)) + ")"
-}
+func (r Reason) String() string { return groups.Reason(r).String() }
 
 // MarshalText encodes the reason as its name.
 func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }

@@ -96,7 +96,7 @@ const (
 var reasonNames = [...]string{"", "join", "leave", "disconnect", "network"}
 
 func (r Reason) String() string {
-	if int(r) < len(reasonNames) {
+	if r > 0 && int(r) < len(reasonNames) {
 		return reasonNames[r]
 	}
 	return "reason(" + strconv.Itoa(int(r)) + ")"
