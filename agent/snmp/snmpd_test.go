@@ -224,6 +224,19 @@ func startAgent(t *testing.T) *agent.Agent {
 	return a
 }
 
+// runSubagent runs a subagent of cfg until the test ends.
+func runSubagent(t *testing.T, cfg Config) {
+	t.Helper()
+	sa, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sa.Run(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+}
+
 // parseOutput maps the names of snmpget's or snmpwalk's -OQs lines to
 // their values.
 func parseOutput(t *testing.T, out string) (map[string]string, []string) {
@@ -310,15 +323,8 @@ func TestSnmpd(t *testing.T) {
 	// (Config.CacheFor), all taken after this status.
 	before := a.Status()
 	logs := &syncbuf.Buffer{}
-	sa, err := New(Config{Master: m.socket, Source: a,
+	runSubagent(t, Config{Master: m.socket, Source: a,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), MinRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subCtx, stopSub := context.WithCancel(ctx)
-	subDone := make(chan struct{})
-	go func() { sa.Run(subCtx); close(subDone) }()
-	defer func() { stopSub(); <-subDone }()
 	m.waitFor("the subagent's registration", func() bool {
 		out, err := m.run("snmpget", "ATOLL-MIB::atollNodeName.0")
 		return err == nil && strings.Contains(out, "atollNodeName.0 = lab-1")
@@ -445,14 +451,7 @@ func TestSnmpdManyGroups(t *testing.T) {
 		gs, err := a.Groups(ctx)
 		return err == nil && len(gs) == n
 	})
-	sa, err := New(Config{Master: m.socket, Source: a, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subCtx, stopSub := context.WithCancel(ctx)
-	subDone := make(chan struct{})
-	go func() { sa.Run(subCtx); close(subDone) }()
-	defer func() { stopSub(); <-subDone }()
+	runSubagent(t, Config{Master: m.socket, Source: a, Logger: slog.New(slog.DiscardHandler)})
 	m.waitFor("the subagent's registration", func() bool {
 		out, err := m.run("snmpget", "ATOLL-MIB::atollGroupCount.0")
 		return err == nil && strings.Contains(out, fmt.Sprintf("atollGroupCount.0 = %d", n))
@@ -480,14 +479,7 @@ func TestSnmpdUnixSocket(t *testing.T) {
 	m := newMaster(t, true)
 	m.start()
 	a := startAgent(t)
-	sa, err := New(Config{Master: m.socket, Source: a, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { sa.Run(ctx); close(done) }()
-	defer func() { stop(); <-done }()
+	runSubagent(t, Config{Master: m.socket, Source: a, Logger: slog.New(slog.DiscardHandler)})
 	m.waitFor("the subagent's registration over "+m.socket, func() bool {
 		out, err := m.run("snmpget", "ATOLL-MIB::atollNodeName.0", "ATOLL-MIB::atollRingMembers.0")
 		return err == nil && strings.Contains(out, "atollNodeName.0 = lab-1") && strings.Contains(out, "atollRingMembers.0 = 1")
