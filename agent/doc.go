@@ -114,8 +114,9 @@
 // at once, and a bounded queue of frames encoded back to back: at the end
 // of each step the group loop writes it to the socket as far as the
 // socket takes it without waiting, and a writer goroutine writes the rest.
-// The group loop never waits for a client: a client whose queue passes half its bound is warned, and past
-// the bound it is disconnected with the reason and its memberships end
+// The group loop never waits for a client: a client whose queue passes half
+// its bound is warned, and past the bound it is disconnected with the
+// reason and its memberships end
 // with reason disconnect. A client that sends a malformed frame is told
 // why and disconnected. The topology file's group ACLs (Config.GroupACLs)
 // are checked by the agent for its own clients, by principal, and the

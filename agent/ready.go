@@ -4,8 +4,9 @@ import "time"
 
 // Ready returns a channel that is closed when the node has installed its
 // first regular configuration (and Status shows it): it is then a member
-// of a ring (alone, or with the peers it reached) and serves clients. A service manager's readiness
-// notification (systemd's READY=1) waits for it.
+// of a ring (alone, or with the peers it reached) and serves clients. A
+// service manager's readiness notification (systemd's READY=1) waits for
+// it.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // Probe returns when the driver's loop (the ring's) last ran a pass (the zero time before its

@@ -58,8 +58,9 @@
 // and joins it again, as at a failover; the new member's rings of its
 // site alone stay out of the domain until it joined the other sites (for
 // a grace of a few membership rounds; gateway.Grace), so that the
-// site catches up on what the others delivered while its old member left. A handover delivered in a
-// transitional configuration, or whose old gateway is no longer active,
+// site catches up on what the others delivered while its old member left. A
+// handover delivered in a transitional configuration, or whose old gateway
+// is no longer active,
 // is refused alike at every member; one at a time per domain, at most
 // MaxEpoch per local configuration.
 //

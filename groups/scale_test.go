@@ -24,8 +24,9 @@ import (
 // build: one op builds the whole ring (3·G joins); bytes/group/node is the
 // heap it holds per group and node. join-new: a client joins a group of
 // its own (one ring message, views at every node); join-existing: a
-// client joins one of the G groups (each join is undone, untimed); multicast: a 1 KiB Agreed message to
-// one group, delivered at the three nodes (ns/op is the three nodes' CPU);
+// client joins one of the G groups (each join is undone, untimed);
+// multicast: a 1 KiB Agreed message to one group, delivered at the three
+// nodes (ns/op is the three nodes' CPU);
 // split-merge: node c leaves the ring and comes back (a view change of
 // every group, then a state exchange); split-ms and merge-ms are the wall
 // time of each half, split-cpu-ms and merge-cpu-ms the process's CPU time

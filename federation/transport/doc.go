@@ -156,8 +156,9 @@
 // ring's own prediction (topology.Domain.RingLatency: 250 ms mean,
 // 400 ms max for three sites 200 ms apart), which the 0 % medians of
 // 259-273 ms are within 10 % of. The p99 was within twice the old
-// maximum but for one streams run (2,137 ms at load 19). At 1 % loss the udp median was the higher in 3
-// of 5 pairs, by 5 to 208 ms (lower by 6 and 74 ms in the two at loads
+// maximum but for one streams run (2,137 ms at load 19). At 1 % loss the
+// udp median was the higher in 3 of 5 pairs, by 5 to 208 ms (lower by 6 and
+// 74 ms in the two at loads
 // 17-19): a ring that repairs its own losses asked
 // for a lost packet only at the second visit after it was sent (it asks
 // only for packets sent before its previous visit; later ones may still
@@ -746,8 +747,9 @@
 // alone 494), not in BenchmarkFederation (341-550 against 408-523): in
 // the simulator the core makes the same decisions in a paced ring either
 // way (the window does not bind there), and the backlog bound does not
-// bind in a paced phase either; the cause was not found. In a CPU profile of the new build (load 3; 13 s
-// of CPU in 41 s) system calls took 47 %: the sealed sends (one sendto
+// bind in a paced phase either; the cause was not found. In a CPU profile
+// of the new build (load 3; 13 s of CPU in 41 s) system calls took 47 %:
+// the sealed sends (one sendto
 // each) 1.8 s, the relays' sends 2.2 s although wanem already sends in
 // batches (sendmmsg, x/net's WriteBatch), so batching the sealed sends
 // would save the system call's entry, not the loopback delivery that
@@ -782,7 +784,8 @@
 // declared, and costs about 100-150 ms of median and 400 ms of p99
 // Agreed latency at 1 % loss (the medians of the runs above). An operator
 // chooses it with the topology file's federation.ring_packets: udp
-// (docs/TOPOLOGY.md; the gateway runner sets Config.Mode from it). Figures from go test -c and, per run,
+// (docs/TOPOLOGY.md; the gateway runner sets Config.Mode from it).
+// Figures from go test -c and, per run,
 // ./transport.test -test.run '^$' -test.bench 'RingWAN/udp/loss=1%$'
 // -test.benchtime 1x (and the like); the log gives each site's sealed
 // datagrams sent, received, counter gaps, pacer waits and refusals, and

@@ -190,8 +190,9 @@
 //
 // # Messages while a round is open
 //
-// While a round is open (the node is in its transitional configuration), group messages and requests of the stream are
-// discarded (counted) at every node alike, and their senders are told
+// While a round is open (the node is in its transitional configuration),
+// group messages and requests of the stream are discarded (counted) at
+// every node alike, and their senders are told
 // that they were not sent in the regular configuration, so their group
 // layer sends them again once the new one is agreed; state exchange
 // reports go through. A message is never delivered in a configuration in

@@ -405,8 +405,9 @@ func TestMissedConfigurationOwnSend(t *testing.T) {
 // announces its ring of b-1 alone: a configuration that only removes b-2,
 // installed at once at the federation's next configuration, with no
 // round (the group layer keeps its agreed state: no exchange). An Up of
-// b-2's comes down after that (it waited at its site). b-2, applying the announcement late, left its configuration
-// and is told its message was not sent, so its group layer sends it
+// b-2's comes down after that (it waited at its site). b-2, applying the
+// announcement late, left its configuration and is told its message was not
+// sent, so its group layer sends it
 // again; the others must not deliver it in a configuration without its
 // sender. They did (atoll bench isolation under load 10–18: b-1, alone in
 // fed/regional:a+b's dr:249091, delivered b-2's and b-3's messages that
