@@ -65,6 +65,17 @@ func newCluster(t *testing.T, n int) *cluster {
 	return c
 }
 
+// newRing starts agents n1 to nN with the test defaults and waits for
+// their ring.
+func newRing(t *testing.T, n int) *cluster {
+	c := newCluster(t, n)
+	for _, id := range c.ids {
+		c.start(id, nil)
+	}
+	c.waitRing(c.ids, 5*time.Second)
+	return c
+}
+
 func (c *cluster) addr(id string) netip.AddrPort {
 	i := slices.Index(c.ids, id)
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 5405)

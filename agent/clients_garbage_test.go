@@ -19,9 +19,8 @@ import (
 // frame decoder itself is fuzzed by go test -fuzz in
 // internal/clientproto.)
 func TestRandomGarbage(t *testing.T) {
-	c := newCluster(t, 1)
-	a := c.start("n1", nil)
-	c.waitRing([]string{"n1"}, 5*time.Second)
+	c := newRing(t, 1)
+	a := c.agents["n1"].a
 	good := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "good")
 	good.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
 	good.waitView("g", "n1:good")

@@ -256,9 +256,7 @@ func TestClientHello(t *testing.T) {
 // TestClientRequests: each request's reply, and the errors a program
 // branches on.
 func TestClientRequests(t *testing.T) {
-	c := newCluster(t, 1)
-	c.start("n1", nil)
-	c.waitRing([]string{"n1"}, 5*time.Second)
+	c := newRing(t, 1)
 	path := clientSocket(c, "n1")
 	a := newRaw(t, dialUnix(t, path), "a")
 	b := newRaw(t, dialUnix(t, path), "b")
@@ -345,10 +343,7 @@ func TestClientRequests(t *testing.T) {
 // TestGarbageClient: a client that sends garbage after its hello is told
 // why and disconnected; the ring and the other clients go on.
 func TestGarbageClient(t *testing.T) {
-	c := newCluster(t, 2)
-	c.start("n1", nil)
-	c.start("n2", nil)
-	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	c := newRing(t, 2)
 	good := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "good")
 	bad := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "bad")
 	far := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "far")
@@ -588,10 +583,7 @@ func TestClientACL(t *testing.T) {
 // TestClientShutdown: a stopping agent says goodbye to its clients after
 // what it queued for them, and disconnects their memberships first.
 func TestClientShutdown(t *testing.T) {
-	c := newCluster(t, 2)
-	c.start("n1", nil)
-	c.start("n2", nil)
-	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	c := newRing(t, 2)
 	leaving := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "leaving")
 	staying := newRaw(t, dialUnix(t, clientSocket(c, "n2")), "staying")
 	leaving.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
@@ -886,10 +878,7 @@ func TestSlowClientReading(t *testing.T) {
 // does not fill the group layer beyond SendQueueVisits token visits'
 // worth: its requests wait unanswered instead.
 func TestSendQueueBound(t *testing.T) {
-	c := newCluster(t, 2)
-	c.start("n1", nil)
-	c.start("n2", nil)
-	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	c := newRing(t, 2)
 	a := c.agents["n1"].a
 	lim := a.Status().ClientLimits
 	if lim.SendQueueMsgs != DefaultSendQueueVisits*a.node.Settings().MaxPacketsPerVisit || lim.WindowMsgs != DefaultClientWindowMsgs {
@@ -934,10 +923,7 @@ func TestSendQueueBound(t *testing.T) {
 // sender sends holds the sender back instead of letting its queue grow;
 // it gets everything and is not evicted.
 func TestReadersHoldSenders(t *testing.T) {
-	c := newCluster(t, 2)
-	c.start("n1", nil)
-	c.start("n2", nil)
-	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	c := newRing(t, 2)
 	a := c.agents["n1"].a
 	reader := newRaw(t, localConn(t, a), "reader") // no kernel buffer: the agent's queue is all there is
 	reader.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
@@ -974,9 +960,7 @@ func TestReadersHoldSenders(t *testing.T) {
 // that is not a member, and a client of version 2, get the OK at once
 // (the OK of a message that does not come back must not wait).
 func TestAnswersVersions(t *testing.T) {
-	c := newCluster(t, 1)
-	c.start("n1", nil)
-	c.waitRing([]string{"n1"}, 5*time.Second)
+	c := newRing(t, 1)
 	path := clientSocket(c, "n1")
 	raw := func(name string, maxV uint16) *rawClient {
 		conn := dialUnix(t, path)

@@ -22,10 +22,7 @@ import (
 // sends its token to itself, which the agent must loop back) and reports
 // itself degraded; a site of one node is healthy alone.
 func TestAlone(t *testing.T) {
-	c := newCluster(t, 2)
-	c.start("n1", nil)
-	c.start("n2", nil)
-	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	c := newRing(t, 2)
 	c.stop("n2")
 	c.waitRing([]string{"n1"}, 5*time.Second)
 	if st := c.agents["n1"].a.Status(); st.Health != Degraded || !slicesEqual(st.Missing, []string{"n2"}) {
@@ -72,10 +69,8 @@ func TestWrongKey(t *testing.T) {
 // TestAdminAPI exercises the admin socket: status, members, metrics and
 // the load generator.
 func TestAdminAPI(t *testing.T) {
-	c := newCluster(t, 2)
-	a := c.start("n1", nil)
-	c.start("n2", nil)
-	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	c := newRing(t, 2)
+	a := c.agents["n1"].a
 	sub := a.Subscribe(1 << 16)
 	defer sub.Close()
 
@@ -190,10 +185,8 @@ func TestRestart(t *testing.T) {
 // TestSlowSubscriber: a subscriber that does not read is evicted; the ring
 // goes on.
 func TestSlowSubscriber(t *testing.T) {
-	c := newCluster(t, 2)
-	a := c.start("n1", nil)
-	c.start("n2", nil)
-	c.waitRing([]string{"n1", "n2"}, 5*time.Second)
+	c := newRing(t, 2)
+	a := c.agents["n1"].a
 	slow := a.Subscribe(4)
 	for i := 0; i < 20; i++ {
 		if err := a.Submit(localring.Agreed, []byte{byte(i)}); err != nil {

@@ -250,9 +250,7 @@ func TestPresetMismatchCause(t *testing.T) {
 // refuses, whatever the client library lets through: paths, patterns,
 // control characters, Unicode; and says the rule.
 func TestGroupNameRule(t *testing.T) {
-	c := newCluster(t, 1)
-	c.start("n1", nil)
-	c.waitRing([]string{"n1"}, 5*time.Second)
+	c := newRing(t, 1)
 	a := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "a")
 	for _, f := range []cp.Frame{
 		{Type: cp.TypeJoin, Group: "../../etc"},
