@@ -59,7 +59,8 @@ func (f *fakeSystemd) must(wait time.Duration) message {
 	return m
 }
 
-func start(t *testing.T, n *Notifier) (stop func()) {
+// start runs n until stop.
+func start(n *Notifier) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { n.Run(ctx); close(done) }()
@@ -75,7 +76,7 @@ func TestReadyAfterConfiguration(t *testing.T) {
 	ready := make(chan struct{})
 	const interval = 50 * time.Millisecond
 	t0 := time.Now()
-	stop := start(t, &Notifier{
+	stop := start(&Notifier{
 		Ready:    ready,
 		Interval: interval,
 		Status:   func() string { return "ring r:1:a formed" },
@@ -129,7 +130,7 @@ func TestWatchdogWithheld(t *testing.T) {
 	var sick atomic.Bool
 	sick.Store(true)
 	const interval = 20 * time.Millisecond
-	stop := start(t, &Notifier{
+	stop := start(&Notifier{
 		Ready:    make(chan struct{}),
 		Interval: interval,
 		Alive: func() error {

@@ -229,16 +229,16 @@ func (gs *groupSim) offerGroupLoad(mix Mix, step time.Duration) {
 			n++
 		}
 		for ; n > 0; n-- {
-			gs.multicast(i, s, mix)
+			gs.multicast(s, mix)
 		}
 		gs.collect(i, s)
 	}
 	gs.drain()
 }
 
-// multicast sends one message from a random client of slot i: to one to
+// multicast sends one message from a random client of slot s: to one to
 // three groups, or now and then point-to-point, at a random service level.
-func (gs *groupSim) multicast(i int, s *groupSlot, mix Mix) {
+func (gs *groupSim) multicast(s *groupSlot, mix Mix) {
 	r := gs.rng
 	client := simClients[r.IntN(len(simClients))]
 	svc := localring.Service(1 + r.IntN(6))

@@ -174,7 +174,7 @@ func Listen(cfg Config) (*UDP, []Warning, error) {
 		t.ub = rawBatchConn(t.uc, t.ub)
 		t.setPeers(cfg.Peers)
 	} else {
-		if err := t.openGroup(network, &warnings); err != nil {
+		if err := t.openGroup(&warnings); err != nil {
 			return fail(err)
 		}
 	}
@@ -184,7 +184,7 @@ func Listen(cfg Config) (*UDP, []Warning, error) {
 
 // openGroup opens the multicast socket, joins the group and starts the
 // reader goroutines of both sockets.
-func (t *UDP) openGroup(network string, warnings *[]Warning) error {
+func (t *UDP) openGroup(warnings *[]Warning) error {
 	cfg := &t.cfg
 	g := cfg.Group.Addr().Unmap()
 	if g.IsLinkLocalMulticast() || g.IsInterfaceLocalMulticast() {
