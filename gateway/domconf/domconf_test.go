@@ -167,12 +167,7 @@ func TestRounds(t *testing.T) {
 		t.Fatalf("installed %v at an announcement", va.Current())
 	}
 	s.reform("a", "b")
-	for _, v := range s.views {
-		c := v.Current()
-		if c == nil || c.ID != "dr:4@101/r:101:a+b" || c.Kind != localring.Regular || !slices.Equal(c.Members, []localring.Member{a1, a2, b1}) {
-			t.Fatalf("%s installed %+v, want dr:4@101/r:101:a+b (the federation's ring 101 at 4) of a-1, a-2, b-1", v.cfg.Self.ID, c)
-		}
-	}
+	s.wantInstalled(t, "dr:4@101/r:101:a+b", a1, a2, b1) // the federation's ring 101 at 4
 
 	// a-2 leaves a: transitional and regular configuration without it,
 	// at the next federation configuration. An announcement while the
@@ -320,12 +315,7 @@ func TestMissedConfiguration(t *testing.T) {
 	s.announce("a", a1, a2)
 	s.announce("b", b1)
 	s.reform("a", "b")
-	for _, v := range s.views {
-		c := v.Current()
-		if c.Kind != localring.Regular || !slices.Equal(c.Members, []localring.Member{a1, a2, b1}) || c.ID != vb.Current().ID {
-			t.Fatalf("%s installed %+v, want %s of a-1, a-2, b-1", v.cfg.Self.ID, c, vb.Current().ID)
-		}
-	}
+	s.wantInstalled(t, vb.Current().ID, a1, a2, b1)
 	s.entry(bridge.Entry{Kind: bridge.EntryMessage, Origin: bridge.Origin{Site: "b", ID: localring.MessageID{Sender: "b-1", Inc: 1, Seq: 51}}, Payload: msg})
 	for _, v := range s.views {
 		if d := s.evs[v][len(s.evs[v])-1]; d.Kind != localring.EventDeliver || d.Msg.Conf != vb.Current().ID {
@@ -444,6 +434,17 @@ func TestSenderLeft(t *testing.T) {
 
 	if va.Stats().Discarded != 1 || vb1.Stats().Discarded != 1 {
 		t.Errorf("discarded %d at a-1 and %d at b-1, want 1 each", va.Stats().Discarded, vb1.Stats().Discarded)
+	}
+}
+
+// wantInstalled fails unless every view's current configuration is the
+// regular configuration id of members.
+func (s *stream) wantInstalled(t *testing.T, id string, members ...localring.Member) {
+	t.Helper()
+	for _, v := range s.views {
+		if c := v.Current(); c == nil || c.Kind != localring.Regular || c.ID != id || !slices.Equal(c.Members, members) {
+			t.Fatalf("%s installed %+v, want %s of %v", v.cfg.Self.ID, c, id, members)
+		}
 	}
 }
 
@@ -572,11 +573,7 @@ func TestCaughtUpRound(t *testing.T) {
 	s.announce("b", b1, b2)
 	s.announce("a", a1)
 	s.reform("a", "b")
-	for _, v := range s.views {
-		if c := v.Current(); c == nil || c.Kind != localring.Regular || c.ID != va.Current().ID || len(c.Members) != 3 {
-			t.Fatalf("%s installed %+v, want %s of 3 members", v.cfg.Self.ID, c, va.Current().ID)
-		}
-	}
+	s.wantInstalled(t, va.Current().ID, a1, b1, b2)
 	s.checkInstalls(t)
 }
 
@@ -648,11 +645,7 @@ func TestAnnouncedWithout(t *testing.T) {
 	s.announce("b", b1, b2)
 	s.announce("a", a1)
 	s.reform("a", "b")
-	for _, v := range s.views {
-		if c := v.Current(); c == nil || c.Kind != localring.Regular || c.ID != va.Current().ID || len(c.Members) != 3 {
-			t.Fatalf("%s installed %+v, want %s of 3 members", v.cfg.Self.ID, c, va.Current().ID)
-		}
-	}
+	s.wantInstalled(t, va.Current().ID, a1, b1, b2)
 	s.checkInstalls(t)
 }
 
