@@ -57,7 +57,7 @@ func (p *PubSub) Subscribe(ctx context.Context, topic string) (<-chan *client.Me
 }
 
 // Publish sends msg to every subscriber of topic. It waits for room while
-// the ring carries less than is offered (client.MulticastWait), as long
+// the ring carries less than is offered (client.Client.MulticastWait), as long
 // as ctx allows.
 func (p *PubSub) Publish(ctx context.Context, topic string, msg []byte) error {
 	return p.c.MulticastWait(ctx, client.Agreed, TypePublish, []string{topic}, msg)

@@ -67,7 +67,7 @@ func (r *RSM) Synced() bool { return r.tr.Synced() }
 // when it is delivered, in the group's total order. It waits until the
 // replica is a member of the group (Run has seen the view that lists it),
 // then returns once the operation is queued, waiting for room while the
-// ring carries less than is offered (client.MulticastWait), as long as ctx
+// ring carries less than is offered (client.Client.MulticastWait), as long as ctx
 // allows.
 func (r *RSM) Submit(ctx context.Context, op []byte) error {
 	select {

@@ -64,7 +64,7 @@ type Multicaster interface {
 // # Limits
 //
 // A snapshot travels in one message, so it must fit in the agent's
-// largest message (client.MaxMessage). When every member with state
+// largest message (client.Client.MaxMessage). When every member with state
 // leaves before a joiner gets a snapshot, the state is gone and the
 // joiner waits (it never invents a state): a program that needs the
 // state to survive keeps enough members. Only a view with ReasonJoin
