@@ -151,7 +151,7 @@ func (c *cluster) stopAll() {
 	}
 }
 
-// waitHealthy waits until every running agent is operational in one ring
+// waitRing waits until every running agent is operational in one ring
 // whose members are exactly want.
 func (c *cluster) waitRing(want []string, timeout time.Duration) {
 	c.t.Helper()

@@ -103,8 +103,8 @@ func (tn *tnode) member() localring.Member {
 // delivery it asks the node whether the message concerns each node
 // (Node.Needs, with every node its own site: the finest split), and
 // checks that a node it said no for delivers it to no client, and that
-// the nodes that deliver a message in the same configuration answer
-// alike (needsCheck).
+// the nodes that come from one regular configuration answer alike
+// (needsFrom), also in different transitional configurations after it.
 func (r *testRing) step(tn *tnode, e localring.Event) {
 	if r.quiet || e.Kind != localring.EventDeliver {
 		tn.g.Step(e)

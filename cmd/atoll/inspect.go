@@ -185,7 +185,7 @@ func writePlan(w io.Writer, p *agent.PlanInfo, _ time.Time) {
 	tw.Flush()
 }
 
-// writeEvents prints events, with a header unless noHeader.
+// writeEvents prints events, with a header when header is set.
 func writeEvents(w io.Writer, evs []agent.MembershipEvent, header bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if header {

@@ -645,7 +645,7 @@ func TestSitesNetns(t *testing.T) {
 	// Issue 9 item 4: across the failover, site a's members that stayed
 	// connected miss nothing and see no configuration without b and c
 	// (a new gateway's rings of its site alone stay out of the bridge
-	// until it joins the other sites: agent, startsAlone).
+	// until it joins the other sites: gateway.Grace.StartsAlone).
 	t.Run("failover without a partition", func(t *testing.T) {
 		others := []string{"b-1", "b-2", "b-3", "c-1", "c-2"}
 		var confs []string
