@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // A gateway runs one federation ring per federation domain of its site,
@@ -24,17 +25,17 @@ import (
 func DomainEndpoint(base string, k int) (string, error) {
 	host, port, err := net.SplitHostPort(base)
 	if err != nil {
-		return "", fmt.Errorf("QUIC endpoint %q is not host:port", base)
+		return "", fmt.Errorf("topology: QUIC endpoint %q is not host:port; write it as gw.example.net:7400", base)
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 0 || p > 65535 {
-		return "", fmt.Errorf("QUIC endpoint %q has bad port %q", base, port)
+		return "", fmt.Errorf("topology: QUIC endpoint %q has bad port %q; use a number from 0 to 65535", base, port)
 	}
 	if p == 0 && k >= 0 {
 		return base, nil
 	}
 	if k < 0 || p+k > 65535 {
-		return "", fmt.Errorf("QUIC endpoint %q: federation domain %d of the site would use port %d, beyond 65535 (each federation domain of a site uses the next port)", base, k+1, p+k)
+		return "", fmt.Errorf("topology: QUIC endpoint %q: federation domain %d of the site would use port %d, beyond 65535 (each federation domain of a site uses the next port)", base, k+1, p+k)
 	}
 	if k == 0 {
 		return base, nil
@@ -67,19 +68,19 @@ func (p *Plan) SiteDomainIndex(domain, site string) int {
 func (p *Plan) GatewayEndpoint(f *File, domain, node string) (string, error) {
 	s, n, ok := f.Node(node)
 	if !ok {
-		return "", fmt.Errorf("node %q is not in topology file %s", node, f.Name())
+		return "", fmt.Errorf("topology: node %q is not in topology file %s", node, f.Name())
 	}
 	k := p.SiteDomainIndex(domain, s.Name)
 	if k < 0 {
-		return "", fmt.Errorf("site %s of node %s is not in federation domain %s", s.Name, node, domain)
+		return "", fmt.Errorf("topology: site %s of node %s is not in federation domain %s; `atoll plan %s` lists the domains and their sites", s.Name, node, domain, f.Name())
 	}
 	base := s.QUICEndpoint(n)
 	if base == "" {
-		return "", fmt.Errorf("gateway %s of site %s has no QUIC endpoint: set quic: HOST:PORT on the site or on the node", node, s.Name)
+		return "", fmt.Errorf("topology: gateway %s of site %s has no QUIC endpoint: set quic: HOST:PORT on the site or on the node", node, s.Name)
 	}
 	ep, err := DomainEndpoint(base, k)
 	if err != nil {
-		return "", fmt.Errorf("gateway %s of site %s, domain %s: %w", node, s.Name, domain, err)
+		return "", fmt.Errorf("topology: gateway %s of site %s, domain %s: %s", node, s.Name, domain, strings.TrimPrefix(err.Error(), "topology: "))
 	}
 	return ep, nil
 }
