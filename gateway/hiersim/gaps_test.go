@@ -302,7 +302,11 @@ func TestSplitUnseen(t *testing.T) {
 // (ordered=true), the domain ordered it, the new term's catch-up answer
 // brings it down, and the Again must not bring it up again (bridge,
 // "Catch-up, and the bound": a term learns the fate of every Up a
-// predecessor could have submitted). Every check of the gateway faults;
+// predecessor could have submitted). The federation ring must order it
+// from one member's copy (Result.HiddenCopies: a copy the new term
+// submitted again after its predecessor's got ordered is dropped as a
+// duplicate at every site, which no trace shows). Every check of the
+// gateway faults;
 // every run must have hidden the Up (Result.Hidden: the dead gateway
 // delivered it, no standby did) at a site with a node that is no gateway
 // (ams, fra), and have ended its new term's doubt before the heal.
@@ -335,6 +339,9 @@ func TestAgainUnseen(t *testing.T) {
 				want := map[bool]string{false: "local", true: "ordered"}[ordered]
 				if r.Hidden == want && ok && caught < 3*time.Second {
 					reached++
+				}
+				if r.HiddenCopies != 1 {
+					t.Errorf("the federation ring ordered the hidden Up from %d members' copies, want 1: a new term submitted it again after its predecessor's member got it ordered (or nobody did)", r.HiddenCopies)
 				}
 			})
 		}

@@ -401,6 +401,13 @@ type Result struct {
 	// federation member delivered it too), with "+seen" when a standby
 	// delivered it on its local ring before the kill after all.
 	Hidden string
+	// HiddenCopies counts the federation members (incarnations of a
+	// site's member) whose Up of Options.hide's message the federation
+	// ring delivered: 1 when the domain ordered it once, 2 when the new
+	// gateway term submitted it again after its predecessor's member got
+	// it ordered (the sites then drop the copy as a duplicate: no trace
+	// shows it).
+	HiddenCopies int
 	// SplitAlone counts, with Options.deafThird, the victim site's Ups
 	// that the site cut off delivered in its transitional configuration
 	// and the third site did not have there: it delivered them in no
@@ -541,6 +548,9 @@ type hier struct {
 	hideStandbys           []*node
 	hideLocal, hideOrdered bool
 	hideSeen               bool
+	// The federation members whose copy of the Up the federation ring
+	// delivered (Result.HiddenCopies).
+	hideCopies map[localring.Member]bool
 	// Options.handover: the old and new gateways, when the old one's
 	// member leaves, the nodes that applied the release, and the cut
 	// after it: what heals it, and when. The new gateway stays active
@@ -821,8 +831,10 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 		if n == h.armed {
 			h.transMsgs++
 		}
-		if n == h.hideGW && h.hidePayload != nil && bytes.Contains(e.Msg.Payload, h.hidePayload) {
-			h.hideOrdered = true
+		if h.hidePayload != nil && bridge.FedService(e.Msg.Payload) == localring.Safe && bytes.Contains(e.Msg.Payload, h.hidePayload) {
+			// An Up of it (catch-up answers are Agreed).
+			h.hideOrdered = h.hideOrdered || n == h.hideGW
+			h.hideCopies[localring.Member{ID: e.Msg.ID.Sender, Inc: e.Msg.ID.Inc}] = true
 		}
 		before := n.b.Stats()
 		n.b.FedDeliver(&e.Msg)
@@ -1425,7 +1437,7 @@ func (h *hier) hideUp(s *site, gw *node) *node {
 	if p == "" {
 		return gw
 	}
-	h.hidePayload, h.hideGW = []byte(p), gw
+	h.hidePayload, h.hideGW, h.hideCopies = []byte(p), gw, map[localring.Member]bool{}
 	h.logf("%s sends %s, which %s's standbys do not receive (Options.hide)", sender.id, p, s.name)
 	for end := h.fed.Elapsed() + hideMax; h.fed.Elapsed() < end; {
 		if h.hideOrdered || h.hideLocal && !h.opts.hide.ordered {
@@ -1574,6 +1586,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.TransKilled, r.TransDelivered = h.killed, h.transMsgs
 	r.TermFirstRing = h.termFirst
 	r.SplitAlone = h.splitAlone()
+	r.HiddenCopies = len(h.hideCopies)
 	if h.hidePayload != nil && h.hideLocal && h.tl != nil {
 		r.Hidden = map[bool]string{false: "local", true: "ordered"}[h.hideOrdered]
 		if h.hideSeen {
