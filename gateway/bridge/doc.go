@@ -550,8 +550,8 @@
 // not, its Again brings it up (hiersim TestAgainUnseen, Options.hide:
 // the standbys deaf to the local ring from the Up's send to the kill,
 // the kill once the dead gateway delivered the Up, or once its member
-// did, and the sender cut off from its site for 3 s at the kill; every
-// check passes). Where the site leaves its configuration with Ups in doubt, the
+// did, and the sender cut off from its site for 3 s at the kill: the
+// federation orders it from one copy, and every check passes). Where the site leaves its configuration with Ups in doubt, the
 // next regular configuration always leaves places for them (Site.inDoubt;
 // Stats.InDoubtNoRoom counts the case should it not, and keeps them in
 // doubt, never submitted).
