@@ -63,6 +63,42 @@ type Config struct {
 	// OnDeliver, when set, is called for every delivery of a message to a
 	// node's client, on that client's reader goroutine.
 	OnDeliver func(Delivery)
+	// From, when set, is a world another process set up (World.Spec), of
+	// which this process runs some nodes: New takes its endpoints,
+	// certificates, key and gateway rings instead of making its own, and
+	// starts no WAN mesh (the process that made the spec runs it, and
+	// every flow between two sites goes through it). Topology, Name, Dir
+	// and Full are the spec's.
+	From *Spec
+}
+
+// Spec is what another process needs to run nodes of a world (Config.From):
+// the one-process world is split by site into processes, as separate
+// hosts would be, for the isolation benchmark.
+type Spec struct {
+	// Topology and Name are the world's file as given to New, Full its
+	// Config.Full.
+	Topology []byte `json:"topology"`
+	Name     string `json:"name"`
+	Full     bool   `json:"full,omitempty"`
+	// Dir holds the certificates; the nodes write their data and traces
+	// there.
+	Dir string `json:"dir"`
+	// QUIC is each site's endpoint in the file, Rings each gateway's
+	// federation rings (where it listens, what it dials: the mesh's
+	// relays).
+	QUIC  map[string]string                `json:"quic"`
+	Rings map[string]map[string]agent.Ring `json:"rings"`
+	Key   seal.Key                         `json:"key"`
+}
+
+// Spec returns what another process needs to run nodes of w (Config.From).
+func (w *World) Spec() Spec {
+	quic := map[string]string{}
+	for _, s := range w.file.Sites {
+		quic[s.Name] = s.QUIC
+	}
+	return Spec{Topology: w.cfg.Topology, Name: w.cfg.Name, Full: w.cfg.Full, Dir: w.dir, QUIC: quic, Rings: w.rings, Key: w.key}
 }
 
 // World is a set of sites in one process. Its methods are safe for
@@ -129,6 +165,9 @@ func New(cfg Config) (w *World, err error) {
 	if cfg.ClientName == "" {
 		cfg.ClientName = "app"
 	}
+	if f := cfg.From; f != nil {
+		cfg.Topology, cfg.Name, cfg.Dir, cfg.Full = f.Topology, f.Name, f.Dir, f.Full
+	}
 	w = &World{cfg: cfg, nodes: map[string]*Node{}, nets: map[string]*transport.FakeNetwork{},
 		rings: map[string]map[string]agent.Ring{}, byAddr: map[string]map[netip.AddrPort]*Node{},
 		ended: map[evs.Proc]bool{}, lat: map[string][]time.Duration{}, start: time.Now()}
@@ -158,8 +197,11 @@ func New(cfg Config) (w *World, err error) {
 	// several domains.
 	eps := map[string]map[string]string{} // domain -> site -> endpoint
 	first := map[string]string{}          // site -> its first domain's endpoint
+	if cfg.From != nil {
+		first = cfg.From.QUIC
+	}
 	for _, d := range f.Plan().Domains {
-		if d.Kind != topology.FederationDomain {
+		if d.Kind != topology.FederationDomain || cfg.From != nil {
 			continue
 		}
 		eps[d.Name] = map[string]string{}
@@ -234,6 +276,10 @@ func New(cfg Config) (w *World, err error) {
 		}
 	}
 	w.certs = filepath.Join(w.dir, "certs")
+	if cfg.From != nil {
+		w.key, w.rings = cfg.From.Key, cfg.From.Rings
+		return w, nil
+	}
 	if len(first) > 0 {
 		if _, err := pki.Make(f, pki.Options{Dir: w.certs}); err != nil {
 			return nil, fmt.Errorf("sites: certificates: %w", err)
@@ -564,29 +610,15 @@ func (w *World) WaitDomains(timeout time.Duration) error {
 func (w *World) WaitDomain(domain string, ids []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		conf, last := "", ""
-		ok := len(ids) > 0
+		statuses := map[string][]agent.DomainStatus{}
 		for _, id := range ids {
 			a := w.nodes[id].Agent()
 			if a == nil {
 				return fmt.Errorf("sites: node %s is not running", id)
 			}
-			doms := a.Status().Domains
-			i := slices.IndexFunc(doms, func(s agent.DomainStatus) bool { return s.Domain == domain })
-			if i < 0 {
-				// A node that just started lists its domains once its
-				// group loop first publishes them: not yet, not never.
-				ok, last = false, fmt.Sprintf("%s: not yet in domain %s", id, domain)
-				break
-			}
-			ds := doms[i]
-			last = fmt.Sprintf("%s: configuration %s of %d members, round %v", id, ds.Configuration, ds.Members, ds.Round)
-			if ds.Members != len(ids) || ds.Round || (conf != "" && ds.Configuration != conf) {
-				ok = false
-				break
-			}
-			conf = ds.Configuration
+			statuses[id] = a.Status().Domains
 		}
+		ok, last := OneConfiguration(domain, ids, statuses)
 		if ok {
 			return nil
 		}
@@ -595,6 +627,31 @@ func (w *World) WaitDomain(domain string, ids []string, timeout time.Duration) e
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// OneConfiguration reports whether the nodes ids share one configuration
+// of domain with exactly len(ids) members, out of any round, from their
+// agents' statuses (agent.Status().Domains, by node); when not, last says
+// what the first node that differs has.
+func OneConfiguration(domain string, ids []string, statuses map[string][]agent.DomainStatus) (ok bool, last string) {
+	conf := ""
+	ok = len(ids) > 0
+	for _, id := range ids {
+		doms := statuses[id]
+		i := slices.IndexFunc(doms, func(s agent.DomainStatus) bool { return s.Domain == domain })
+		if i < 0 {
+			// A node that just started lists its domains once its
+			// group loop first publishes them: not yet, not never.
+			return false, fmt.Sprintf("%s: not yet in domain %s", id, domain)
+		}
+		ds := doms[i]
+		last = fmt.Sprintf("%s: configuration %s of %d members, round %v", id, ds.Configuration, ds.Members, ds.Round)
+		if ds.Members != len(ids) || ds.Round || (conf != "" && ds.Configuration != conf) {
+			return false, last
+		}
+		conf = ds.Configuration
+	}
+	return ok, last
 }
 
 // WaitView waits until the clients of ids have a regular view of group
@@ -670,6 +727,24 @@ func (w *World) Check() (Result, error) {
 	failed := maps.Clone(w.ended)
 	w.mu.Unlock()
 	return w.check(".trace", evs.Options{Failed: failed, DomainOrder: true}, true)
+}
+
+// Failed returns the processes of this world's nodes that were stopped or
+// killed before the end.
+func (w *World) Failed() []evs.Proc {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Collect(maps.Keys(w.ended))
+}
+
+// MarkFailed has Check count ps as failed: processes of nodes that another
+// process of the world (Config.From) stopped or killed before the end.
+func (w *World) MarkFailed(ps ...evs.Proc) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range ps {
+		w.ended[p] = true
+	}
 }
 
 // CheckFederation stops every node and runs the EVS checker over the
