@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +56,15 @@ type Config struct {
 	// from the start (no saturating phase before it): a quicker look at
 	// the failover. The other phases are in the report, empty.
 	FailoverOnly bool
+	// OneProcess runs every site in this process, as the benchmark did
+	// before it ran each site in a process of its own (re-executing this
+	// binary, ChildMain): one heap, one collector and one scheduler for
+	// all eight agents, which separate hosts would not share. For
+	// comparison, and where re-executing the binary is not wanted.
+	OneProcess bool
+	// Pin pins site a's process to CPU 0, and b's, c's and this one (the
+	// WAN relays) to CPU 1 (Linux, two CPUs or more; not with OneProcess).
+	Pin bool
 	// Log receives the progress lines; nil discards them.
 	Log io.Writer
 	// AgentLogs receives the agents' logs; nil keeps them in memory and
@@ -133,6 +143,18 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// pinned returns the CPUs to pin site's process to (site "": the
+// coordinator's), none when not pinning.
+func (c Config) pinned(site string) []int {
+	if !c.Pin || c.OneProcess || runtime.NumCPU() < 2 {
+		return nil
+	}
+	if site == "a" {
+		return []int{0}
+	}
+	return []int{1}
+}
+
 // roundDuration is how long each round's phases are measured.
 func (c Config) roundDuration() time.Duration { return c.Duration / time.Duration(max(c.Rounds, 1)) }
 
@@ -161,13 +183,26 @@ type Phase struct {
 	// benchmark's traces, a site's sends wait there for the site's own
 	// trace lines.
 	TraceHolds []TraceHold `json:"trace_holds,omitempty"`
-	// CPU is what the CPUs did over the phase's measured part.
-	CPU CPU `json:"cpu"`
+	// CPU is what the CPUs did over the phase's measured part, as seen
+	// from the process that runs site a (every site, with OneProcess);
+	// Processes gives each process's own: each site's, and the
+	// coordinator's with the WAN relays.
+	CPU       CPU          `json:"cpu"`
+	Processes []ProcessCPU `json:"processes,omitempty"`
 	// Overlap splits a-local's deliveries by what abc-global's members
 	// delivered around each message's send (pooled phases: the first
 	// three).
 	Overlap []Overlap `json:"a_local_overlap,omitempty"`
 }
+
+// ProcessCPU is one process's CPU over a phase.
+type ProcessCPU struct {
+	Process string `json:"process"`
+	CPU     CPU    `json:"cpu"`
+}
+
+// coordinatorName names the coordinator's process in Phase.Processes.
+const coordinatorName = "coordinator and the WAN relays"
 
 // TraceHold is one node's holds for its trace over a phase.
 type TraceHold struct {

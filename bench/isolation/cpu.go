@@ -10,18 +10,18 @@ import (
 )
 
 // CPU is what the CPUs did over a phase, from its start to the end of its
-// sending: every site of the benchmark runs in this one process, so a
-// phase that burns more CPU (abc-global saturating) also stretches the
-// other groups' latencies by the wait for a core, which is the host's
-// doing, not the protocol's.
+// sending, as one process saw it: every site of the benchmark runs on the
+// host's cores, so a phase that burns more CPU (abc-global saturating)
+// also stretches the other groups' latencies by the wait for a core,
+// which is the host's doing, not the protocol's.
 type CPU struct {
-	// Process is this process's CPU time (user and system) over the
+	// Process is the process's CPU time (user and system) over the
 	// phase's wall time, in cores; Host the whole machine's busy time
 	// (/proc/stat, every process: other work on the host too), 0 where
 	// the host does not say.
 	Process float64 `json:"process_cores"`
 	Host    float64 `json:"host_cores"`
-	// SchedP50, SchedP99 and SchedP999 are quantiles of the time this
+	// SchedP50, SchedP99 and SchedP999 are quantiles of the time the
 	// process's goroutines waited runnable for a thread to run them
 	// (runtime/metrics /sched/latencies:seconds) over the phase: the
 	// wait for a core every ring, agent and client goroutine pays.
@@ -166,4 +166,16 @@ func bucketValue(h *metrics.Float64Histogram, i int) time.Duration {
 		hi = h.Buckets[i]
 	}
 	return time.Duration(hi * float64(time.Second))
+}
+
+// add adds c to the average of n phases' figures (the GC pauses summed,
+// the longest the longest).
+func (a *CPU) add(c CPU, n float64) {
+	a.Process += c.Process / n
+	a.Host += c.Host / n
+	a.SchedP50 += time.Duration(float64(c.SchedP50) / n)
+	a.SchedP99 += time.Duration(float64(c.SchedP99) / n)
+	a.SchedP999 += time.Duration(float64(c.SchedP999) / n)
+	a.GCPauses += c.GCPauses
+	a.GCPauseMax = max(a.GCPauseMax, c.GCPauseMax)
 }

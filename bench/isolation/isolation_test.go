@@ -92,9 +92,9 @@ func TestPayload(t *testing.T) {
 // loss but not for latency, and the last-member latency is the median of
 // the per-message maxima over messages every receiver got.
 func TestGroupStats(t *testing.T) {
-	s := newMember("a-1", 0, nil, clock{})
+	s := newMember("a-1", 0, clock{})
 	s.sent[1] = []uint32{0, 1, 2, 3}
-	r1, r2 := newMember("a-2", 0, nil, clock{}), newMember("a-3", 0, nil, clock{})
+	r1, r2 := newMember("a-2", 0, clock{}), newMember("a-3", 0, clock{})
 	ms := func(v int) int64 { return int64(v) * 1e6 }
 	// seq 0 is warm-up (sent at 0 < from = 5ms).
 	for seq, sent := range []int64{0, ms(10), ms(20), ms(30)} {
@@ -107,7 +107,7 @@ func TestGroupStats(t *testing.T) {
 	r2.got[key{0, 2, 0, 0}] = &delivery{count: 5}
 	// r3 got nothing, but was in a view without a-1 during the phase:
 	// its missing messages are not owed.
-	r3 := newMember("b-1", 0, nil, clock{})
+	r3 := newMember("b-1", 0, clock{})
 	r3.views = []sites.View{regular(-ms(10), "a-1:a-local", "b-1:a-local"), regular(ms(50), "b-1:a-local")}
 	st := groupStats(0, 1, 0, ms(5), ms(100), []sender{{s, 0}}, []*member{r1, r2, r3})
 	if st.Sent != 4 || st.Lost != 1 || st.Duplicated != 1 || st.Delivered != 7 || st.Measured != 5 || st.Separated != 4 {
@@ -130,7 +130,7 @@ func regular(ns int64, members ...string) sites.View {
 // TestApart: a member is apart from another if the view current at the
 // phase's start, or one installed during it, lacks the other.
 func TestApart(t *testing.T) {
-	m := newMember("a-1", 0, nil, clock{})
+	m := newMember("a-1", 0, clock{})
 	all, alone := []string{"a-1:a-local", "a-2:a-local"}, []string{"a-1:a-local"}
 	m.views = []sites.View{regular(0, alone...), regular(10, all...), regular(50, alone...), regular(60, all...)}
 	for _, c := range []struct {
@@ -156,7 +156,7 @@ func TestApart(t *testing.T) {
 // bench isolation under load: 16 a-local messages of a-2 counted lost at
 // a-3, whose trace passes the EVS checker).
 func TestTransitionalApart(t *testing.T) {
-	m := newMember("a-3", 0, nil, clock{})
+	m := newMember("a-3", 0, clock{})
 	all := []string{"a-1:a-local", "a-2:a-local", "a-3:a-local"}
 	view := func(at int64, trans bool, members ...string) {
 		m.record(&client.Event{Kind: client.EventView, View: &client.View{Group: "a-local", Members: members, Transitional: trans}}, at)
@@ -175,7 +175,7 @@ func TestTransitionalApart(t *testing.T) {
 	}
 	// In a federation domain every change gives each node a transitional
 	// view of itself alone: it says nothing of who was cut off.
-	m = newMember("a-3", slices.Index(Groups, ABRegional), nil, clock{})
+	m = newMember("a-3", slices.Index(Groups, ABRegional), clock{})
 	view(0, false, all...)
 	view(20, true, "a-3:a-local")
 	view(30, false, all...)

@@ -45,15 +45,17 @@ func decode(b []byte) (key, int64, error) {
 	return key{b[1], b[2], b[3], binary.BigEndian.Uint32(b[4:])}, int64(binary.BigEndian.Uint64(b[8:])), nil
 }
 
-// clock gives monotonic nanoseconds since the run started; every sender
-// and receiver is in this process, so send and delivery times compare
-// exactly.
-type clock struct{ base time.Time }
+// clock gives nanoseconds since the run started, on the wall clock
+// (CLOCK_REALTIME): the coordinator passes its base to every site's
+// process, and one host's wall clock is the same in all of them, so send
+// and delivery times taken in different processes compare exactly (a
+// step of the clock during a run would shift the latencies across it).
+type clock struct{ base int64 } // unix ns
 
-func (c clock) now() int64 { return int64(time.Since(c.base)) }
+func (c clock) now() int64 { return time.Now().UnixNano() - c.base }
 
 // at is the time of ns on the clock.
-func (c clock) at(ns int64) time.Time { return c.base.Add(time.Duration(ns)) }
+func (c clock) at(ns int64) time.Time { return time.Unix(0, c.base+ns) }
 
 // delivery is what one receiver saw of one message.
 type delivery struct {
@@ -61,12 +63,12 @@ type delivery struct {
 	count    int
 }
 
-// member is one client in one group: it receives the group's messages
-// and, when it sends, records what the agent accepted.
+// member is one client in one group as the run measures it: what it got
+// and sent, from the events of its session (a session, in the process of
+// its site) that the coordinator applies as they come (apply).
 type member struct {
 	node  string
 	group int
-	c     *client.Client
 	clk   clock
 
 	mu    sync.Mutex
@@ -79,42 +81,85 @@ type member struct {
 	sent  map[uint8][]uint32
 }
 
-func newMember(node string, group int, c *client.Client, clk clock) *member {
-	return &member{node: node, group: group, c: c, clk: clk, got: map[key]*delivery{}, sent: map[uint8][]uint32{}}
+func newMember(node string, group int, clk clock) *member {
+	return &member{node: node, group: group, clk: clk, got: map[key]*delivery{}, sent: map[uint8][]uint32{}}
 }
 
-// read records the client's deliveries and views until its session ends.
-func (m *member) read() {
-	for e := range m.c.Events() {
-		m.record(&e, m.clk.now())
-	}
+// event is one event of a member's client session, as its site's process
+// saw it: a delivery (Kind evMessage: the message's key and send time, or
+// evBad for a payload that is not the benchmark's), a view or an error,
+// At when the client read it (ns on the run's clock).
+type event struct {
+	Kind   byte   `json:"k"`
+	Group  uint8  `json:"g,omitempty"`
+	Phase  uint8  `json:"p,omitempty"`
+	Sender uint8  `json:"s,omitempty"`
+	Seq    uint32 `json:"q,omitempty"`
+	Sent   int64  `json:"t,omitempty"`
+	At     int64  `json:"a"`
+	View   *view  `json:"v,omitempty"`
+	Err    string `json:"e,omitempty"`
 }
 
-// record records one event of the client's session, at now.
-func (m *member) record(e *client.Event, now int64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// view is what the run reads of a client's view (client.View's Reason
+// is written as text and not read back).
+type view struct {
+	ID           string   `json:"id"`
+	Members      []string `json:"members"`
+	Transitional bool     `json:"transitional,omitempty"`
+}
+
+// The kinds of event.
+const (
+	evMessage = 'm'
+	evBad     = 'b'
+	evView    = 'v'
+	evError   = 'e'
+)
+
+// eventOf is client event e, read at now, as an event.
+func eventOf(e *client.Event, now int64) event {
 	switch e.Kind {
 	case client.EventMessage:
 		k, sent, err := decode(e.Message.Payload)
 		if err != nil {
-			m.bad++
-			break
+			return event{Kind: evBad, At: now}
 		}
+		return event{Kind: evMessage, Group: k.group, Phase: k.phase, Sender: k.sender, Seq: k.seq, Sent: sent, At: now}
+	case client.EventView:
+		return event{Kind: evView, View: &view{ID: e.View.ID, Members: e.View.Members, Transitional: e.View.Transitional}, At: now}
+	case client.EventError:
+		return event{Kind: evError, Err: e.Err.Error(), At: now}
+	}
+	return event{}
+}
+
+// record records one event of the client's session, at now.
+func (m *member) record(e *client.Event, now int64) { m.apply(eventOf(e, now)) }
+
+// apply records one event of the member's session.
+func (m *member) apply(e event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch e.Kind {
+	case evMessage:
+		k := key{e.Group, e.Phase, e.Sender, e.Seq}
 		d := m.got[k]
 		if d == nil {
-			d = &delivery{sent: sent, at: now}
+			d = &delivery{sent: e.Sent, at: e.At}
 			m.got[k] = d
-			m.times = append(m.times, now)
+			m.times = append(m.times, e.At)
 		}
 		d.count++
-	case client.EventView:
+	case evBad:
+		m.bad++
+	case evView:
 		if !e.View.Transitional {
 			m.view = slices.Sorted(slices.Values(e.View.Members))
 		}
-		m.views = append(m.views, sites.View{View: *e.View, At: m.clk.at(now)})
-	case client.EventError:
-		m.errs = append(m.errs, e.Err.Error())
+		m.views = append(m.views, sites.View{View: client.View{Group: Groups[m.group], ID: e.View.ID, Members: e.View.Members, Transitional: e.View.Transitional}, At: m.clk.at(e.At)})
+	case evError:
+		m.errs = append(m.errs, e.Err)
 	}
 }
 
@@ -129,6 +174,39 @@ func (m *member) apart(other string, from, to int64) bool {
 
 // name is the member's name in views.
 func (m *member) name() string { return m.node + ":" + Groups[m.group] }
+
+// session is one member's client session, in the process of its site:
+// it sends, and keeps the events of its session until the coordinator
+// takes them (take).
+type session struct {
+	node  string
+	group int
+	c     *client.Client
+	clk   clock
+
+	mu      sync.Mutex
+	pending []event
+	sent    map[uint8][]uint32 // by phase code: the sequence numbers the agent accepted
+}
+
+// read keeps the client's events until its session ends.
+func (m *session) read() {
+	for e := range m.c.Events() {
+		ev := eventOf(&e, m.clk.now())
+		m.mu.Lock()
+		m.pending = append(m.pending, ev)
+		m.mu.Unlock()
+	}
+}
+
+// take returns the events since the last call.
+func (m *session) take() []event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.pending
+	m.pending = nil
+	return out
+}
 
 // load is one sender's schedule in a phase.
 type load struct {
@@ -148,9 +226,12 @@ const sendStall = 60 * time.Second
 // that a stall does not turn into a burst. It returns the first error
 // other than the context's end, and an error when the agent had no room
 // for a message until sendStall after the schedule's end.
-func (m *member) send(ctx context.Context, phase, sender uint8, l load) error {
+func (m *session) send(ctx context.Context, phase, sender uint8, l load) error {
 	buf := make([]byte, max(l.size, headerLen))
 	group := []string{Groups[m.group]}
+	m.mu.Lock()
+	m.sent[phase] = nil
+	m.mu.Unlock()
 	start := time.Now()
 	wctx, cancel := context.WithDeadline(ctx, start.Add(l.dur+sendStall))
 	defer cancel()
@@ -196,7 +277,7 @@ func (m *member) send(ctx context.Context, phase, sender uint8, l load) error {
 }
 
 // flush waits until the agent handed on everything the member sent.
-func (m *member) flush(ctx context.Context) error {
+func (m *session) flush(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := m.c.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -12,15 +12,16 @@ import (
 // delivered at site a, while they were delivered only at other sites, or
 // while none was (Phase.Overlap).
 //
-// Every site runs in this one process, on the host's cores: a burst of
-// abc-global messages coming down (a federation token visit brings one
-// to every site, a's and b's 5 ms apart, c's about 100 ms later) is work
-// for every agent and client of every site at once. On separate hosts,
-// site a's a-local pays for site a's share of that work only (its ring
-// carries the Downs, its group loops and abc-global clients take them);
-// here it also waits for b's and c's. The rows tell the two apart: a
-// slowdown of a-local's messages sent while only b or c delivered is
-// this process's doing, not site a's.
+// Every site runs on the host's cores: a burst of abc-global messages
+// coming down (a federation token visit brings one to every site, a's and
+// b's 5 ms apart, c's about 100 ms later) is work for every agent and
+// client of every site at once. On separate hosts, site a's a-local pays
+// for site a's share of that work only (its ring carries the Downs, its
+// group loops and abc-global clients take them); with every site in one
+// process (Config.OneProcess) it also waits for b's and c's, and with a
+// process per site for the cores b's and c's processes take. The rows
+// tell them apart: a slowdown of a-local's messages sent while only b or
+// c delivered is the other sites' doing, not site a's.
 type Overlap struct {
 	// When names the moments: OverlapNone, OverlapSiteA, OverlapOthers.
 	When string `json:"when"`

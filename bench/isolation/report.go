@@ -148,7 +148,14 @@ func ratioList(xs []float64) string {
 func (r *Report) WriteTable(w io.Writer, command string) {
 	c := r.Config
 	fmt.Fprintf(w, "Isolation benchmark, run of %s, %v, `%s`.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second), command)
-	fmt.Fprintf(w, "Host: %d cores; load average (1, 5, 15 min) at start %s, at end %s. Every site runs in this one process, so other work on the machine and the sites' own work share the same cores.\n\n", r.Cores, r.LoadStart, r.LoadEnd)
+	procs := "Every site runs in this one process (--one-process): the eight agents share one heap, one collector and one scheduler, which separate hosts would not"
+	if !c.OneProcess {
+		procs = "Each site runs in a process of its own, as separate hosts would, and the WAN relays in the coordinator's"
+		if c.Pin {
+			procs += " (pinned: site a's process to CPU 0, the others to CPU 1)"
+		}
+	}
+	fmt.Fprintf(w, "Host: %d cores; load average (1, 5, 15 min) at start %s, at end %s. %s; other work on the machine and the sites' own work share the same cores.\n\n", r.Cores, r.LoadStart, r.LoadEnd, procs)
 	fmt.Fprintf(w, "World: sites a (3 nodes), b (3 nodes), c (2 nodes), each site's ring on an in-process network; the gateways federate over QUIC on loopback through the WAN emulator: a–b 10ms RTT, c 200ms RTT from a and b with a cap of %s each way. ", rate(float64(c.CapBits)))
 	fmt.Fprintf(w, "Load through the client API (one session per member and group, Agreed, MulticastWait), every member sending: a-local %g msgs/s and ab-regional %g msgs/s in total (%d B), abc-global %g msgs/s (%d B), while saturating %s from each of %s. ",
 		c.LocalRate, c.RegionalRate, c.Size, c.GlobalRate, c.GlobalSize, perSec(c.Saturation*float64(c.CapBits)/float64(8*c.GlobalSize)), strings.Join(c.SaturateFrom, " and "))
@@ -217,14 +224,14 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 	}
 	others := 0.0
 	for _, p := range r.Phases {
-		others = max(others, p.CPU.Host-p.CPU.Process)
+		others = max(others, p.CPU.Host-p.ours())
 	}
 	if others >= 0.25 {
-		fmt.Fprintf(w, "\nOther work on the host: up to %.2f cores beside this process over a phase's measured part (below). The latencies above measure that work too: neither they nor the targets' ratios judge the protocol; compare runs of a quiet host.\n", others)
+		fmt.Fprintf(w, "\nOther work on the host: up to %.2f cores beside the benchmark's processes over a phase's measured part (below). The latencies above measure that work too: neither they nor the targets' ratios judge the protocol; compare runs of a quiet host.\n", others)
 	}
-	fmt.Fprintln(w, "\nCPU over each phase's measured part (every site runs in this process; the host's figure counts every process on the machine), the wait of this process's goroutines for a core, and site a's group loops holding every local client's requests back for a backlogged reader:")
+	fmt.Fprintln(w, "\nCPU over each phase's measured part of the process that runs site a (with --one-process every site; the host's figure counts every process on the machine), the wait of its goroutines for a core, and site a's group loops holding every local client's requests back for a backlogged reader:")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| phase | this process, cores | host busy, cores | goroutines waiting runnable p50 / p99 / p99.9 | GC pauses (longest) | site a: client requests held (passes) | a-local: share of its p99 tail in its worst second |")
+	fmt.Fprintln(w, "| phase | site a's process, cores | host busy, cores | goroutines waiting runnable p50 / p99 / p99.9 | GC pauses (longest) | site a: client requests held (passes) | a-local: share of its p99 tail in its worst second |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for ph, p := range r.Phases {
 		held := uint64(0)
@@ -240,6 +247,7 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 			cp.SchedP50.Round(time.Microsecond), cp.SchedP99.Round(time.Microsecond), cp.SchedP999.Round(time.Microsecond), cp.GCPauses.Round(time.Microsecond), cp.GCPauseMax.Round(time.Microsecond), held, tail)
 	}
 
+	r.writeProcesses(w)
 	r.writeOverlap(w)
 
 	f := r.Failover
@@ -323,8 +331,46 @@ func (r *Report) writeOverlap(w io.Writer) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\na-local by what abc-global's members delivered from %v before to %v after each message's send: every site's agents and clients share this process's cores, so a burst of abc-global coming down is work for all eight agents at once; on separate hosts site a's a-local would wait for site a's share of it only (its ring carries the Downs, its group loops and clients take them), not for b's or c's:\n\n", overlapBefore, overlapAfter)
+	fmt.Fprintf(w, "\na-local by what abc-global's members delivered from %v before to %v after each message's send: every site's agents and clients share this process's cores, so with --one-process a burst of abc-global coming down is work for all eight agents at once in one process; on separate hosts (and with a process per site, but for the cores they share) site a's a-local waits for site a's share of it only (its ring carries the Downs, its group loops and clients take them), not for b's or c's:\n\n", overlapBefore, overlapAfter)
 	fmt.Fprintln(w, "| phase | at the send | share of a-local's deliveries | share of its p99 tail | p50 / p90 / p99 |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: |")
+	for _, row := range rows {
+		fmt.Fprintln(w, row)
+	}
+}
+
+// ours is the CPU of the benchmark's processes over the phase, in cores.
+func (p Phase) ours() float64 {
+	if len(p.Processes) == 0 {
+		return p.CPU.Process
+	}
+	sum := 0.0
+	for _, pc := range p.Processes {
+		sum += pc.CPU.Process
+	}
+	return sum
+}
+
+// writeProcesses prints each process's CPU and collector pauses by phase,
+// where the sites run in processes of their own.
+func (r *Report) writeProcesses(w io.Writer) {
+	if r.Config.OneProcess {
+		return
+	}
+	var rows []string
+	for _, p := range r.Phases {
+		for _, pc := range p.Processes {
+			c := pc.CPU
+			rows = append(rows, fmt.Sprintf("| %s | %s | %.2f | %v / %v / %v | %v (%v) |", p.Name, pc.Process, c.Process,
+				c.SchedP50.Round(time.Microsecond), c.SchedP99.Round(time.Microsecond), c.SchedP999.Round(time.Microsecond), c.GCPauses.Round(time.Microsecond), c.GCPauseMax.Round(time.Microsecond)))
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nEach process over each phase's measured part: its CPU, the wait of its goroutines for a core, its collector's pauses:")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| phase | process | cores | goroutines waiting runnable p50 / p99 / p99.9 | GC pauses (longest) |")
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: |")
 	for _, row := range rows {
 		fmt.Fprintln(w, row)

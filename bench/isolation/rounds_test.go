@@ -12,8 +12,8 @@ import (
 // against its own window's warm-up, and duplicates count in every window's
 // phase code but no other.
 func TestGroupStatsOverRounds(t *testing.T) {
-	s := newMember("a-1", 0, nil, clock{})
-	r := newMember("a-2", 0, nil, clock{})
+	s := newMember("a-1", 0, clock{})
+	r := newMember("a-2", 0, clock{})
 	ms := func(v int) int64 { return int64(v) * 1e6 }
 	// Round 1 (code 0) from 0, measured from 5ms; round 2 (code 4) from
 	// 100ms, measured from 105ms. Each sends a warm-up message and two more.

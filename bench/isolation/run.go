@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/bench"
-	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/internal/sites"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/internal/wanem"
 	"github.com/atoll-gcs/atoll/topology"
 )
@@ -21,10 +24,15 @@ import (
 // runner is the state of one run.
 type runner struct {
 	cfg     Config
-	w       *sites.World
+	w       *sites.World // the coordinator's: the WAN mesh, the plan, the traces
 	clk     clock
 	start   time.Time
 	members map[string][]*member // by group
+	byName  map[string]*member   // by member name (node:group)
+	// workers run the sites' agents and sessions: one per site, each in a
+	// process of its own, or one for all in this process (OneProcess).
+	workers []caller
+	bySite  map[string]caller
 	killed  string
 	// kill is when the gateway was killed; phaseFrom and sendEnd are the
 	// start of the measured part and the end of the sending of the phase
@@ -36,43 +44,103 @@ func (b *runner) logf(format string, a ...any) {
 	fmt.Fprintf(b.cfg.Log, "%6.1fs  %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, a...))
 }
 
+// all calls q at every worker at once and returns their answers, in the
+// workers' order, or the first error.
+func (b *runner) all(ctx context.Context, q request) ([]answer, error) {
+	as := make([]answer, len(b.workers))
+	errs := make([]error, len(b.workers))
+	var wg sync.WaitGroup
+	for i, k := range b.workers {
+		wg.Go(func() { as[i], errs[i] = k.call(ctx, q) })
+	}
+	wg.Wait()
+	return as, errors.Join(errs...)
+}
+
+// sync applies the members' events since the last sync.
+func (b *runner) sync(ctx context.Context) error {
+	as, err := b.all(ctx, request{Op: opSync})
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		for name, es := range a.Events {
+			m := b.byName[name]
+			if m == nil {
+				return fmt.Errorf("isolation: events of %q, not a member", name)
+			}
+			for _, e := range es {
+				m.apply(e)
+			}
+		}
+	}
+	return nil
+}
+
+// waitDomains waits until, in every federation domain, every node of its
+// sites shares one configuration of all of them.
+func (b *runner) waitDomains(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		as, err := b.all(ctx, request{Op: opStatus})
+		if err != nil {
+			return err
+		}
+		statuses := map[string][]agent.DomainStatus{}
+		for _, a := range as {
+			for id, st := range a.Nodes {
+				statuses[id] = st.Domains
+			}
+		}
+		ok, last := true, ""
+		for _, d := range b.w.Plan().FederationDomains() {
+			var ids []string
+			for _, s := range d.Sites {
+				ids = append(ids, siteNodes[s]...)
+			}
+			if ok, last = sites.OneConfiguration(d.Name, ids, statuses); !ok {
+				last = d.Name + ": " + last
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("isolation: the federation domains did not form within %v (%s)", timeout, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // connect gives every member of every group its own client (one session
 // per group, so that a group's backlog never waits in another group's
 // send queue), joins it and waits for every member to see the full view.
 func (b *runner) connect(ctx context.Context) error {
-	b.members = map[string][]*member{}
+	b.members, b.byName = map[string][]*member{}, map[string]*member{}
+	byWorker := map[caller][]string{}
 	for gi, g := range Groups {
 		if !slices.Contains(b.cfg.Groups, g) {
 			continue
 		}
 		for _, n := range members(g) {
-			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			c, err := client.DialAgent(dctx, b.w.Node(n).Agent(), client.WithName(g), client.WithEventBuffer(1<<16))
-			cancel()
-			if err != nil {
-				return fmt.Errorf("isolation: a client of %s for %s: %w", n, g, err)
-			}
-			m := newMember(n, gi, c, b.clk)
-			go m.read()
+			m := newMember(n, gi, b.clk)
 			b.members[g] = append(b.members[g], m)
-			jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err = c.Join(jctx, g)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("isolation: %s joins %s: %w", n, g, err)
-			}
+			b.byName[m.name()] = m
+			k := b.bySite[siteOf(n)]
+			byWorker[k] = append(byWorker[k], m.name())
 		}
+	}
+	errs := make([]error, len(b.workers))
+	var wg sync.WaitGroup
+	for i, k := range b.workers {
+		wg.Go(func() { _, errs[i] = k.call(ctx, request{Op: opConnect, Members: byWorker[k]}) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	return b.waitViews(ctx, nil)
-}
-
-// closeClients ends every client's session.
-func (b *runner) closeClients() {
-	for _, ms := range b.members {
-		for _, m := range ms {
-			m.c.Close()
-		}
-	}
 }
 
 // waitViews waits until every member of every group outside the sites
@@ -81,6 +149,9 @@ func (b *runner) closeClients() {
 func (b *runner) waitViews(ctx context.Context, without []string) error {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
+		if err := b.sync(ctx); err != nil {
+			return err
+		}
 		var missing []string
 		for g, ms := range b.members {
 			var want []string
@@ -138,17 +209,23 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 	from := start + int64(b.cfg.Warmup)
 	b.phaseFrom, b.sendEnd = from, from+int64(measured)
 	before := b.linkStats()
-	holdsBefore := b.traceHolds()
+	holdsBefore, err := b.traceHolds(ctx)
+	if err != nil {
+		return p, nil, err
+	}
 	// The CPU over the measured part: from the warm-up's end to the end
-	// of sending (not the flush and the wait for the deliveries after it).
+	// of sending (not the flush and the wait for the deliveries after it),
+	// each worker's process's, and this one's where the workers are
+	// children.
 	var cpuFrom, cpuTo cpuSample
 	var cpuDone sync.WaitGroup
 	cpuDone.Add(2)
 	time.AfterFunc(b.cfg.Warmup, func() { cpuFrom = sampleCPU(); cpuDone.Done() })
 	time.AfterFunc(b.cfg.Warmup+measured, func() { cpuTo = sampleCPU(); cpuDone.Done() })
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
+	reqs := map[caller]*phaseRequest{}
+	for _, k := range b.workers {
+		reqs[k] = &phaseRequest{Code: code, Warmup: b.cfg.Warmup, Measured: measured}
+	}
 	senders := map[string][]sender{}
 	for gi, g := range Groups {
 		ms := b.members[g]
@@ -172,18 +249,15 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 				size = b.cfg.GlobalSize
 			}
 			senders[g] = append(senders[g], sender{m, nodeIndex(m.node)})
-			wg.Go(func() {
-				err := m.send(ctx, code, nodeIndex(m.node), load{rate: rate, size: size, dur: b.cfg.Warmup + measured})
-				if err == nil {
-					err = m.flush(ctx)
-				}
-				if err != nil && m.node != b.killed {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			})
+			q := reqs[b.bySite[siteOf(m.node)]]
+			q.Senders = append(q.Senders, senderLoad{Member: m.name(), Index: nodeIndex(m.node), Rate: rate, Size: size, Dur: b.cfg.Warmup + measured})
 		}
+	}
+	as := make([]answer, len(b.workers))
+	errs := make([]error, len(b.workers))
+	var wg sync.WaitGroup
+	for i, k := range b.workers {
+		wg.Go(func() { as[i], errs[i] = k.call(ctx, request{Op: opPhase, Phase: reqs[k]}) })
 	}
 	if during != nil {
 		t := time.NewTimer(at)
@@ -196,13 +270,46 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 	}
 	wg.Wait()
 	cpuDone.Wait()
-	p.CPU = cpuBetween(cpuFrom, cpuTo, runtime.NumCPU())
-	b.logf("%s: CPU over the measured part: this process %.2f cores, the host %.2f of %d; goroutines waited runnable p50 %v p99 %v p99.9 %v; GC pauses %v (longest %v)",
-		p.Name, p.CPU.Process, p.CPU.Host, runtime.NumCPU(), p.CPU.SchedP50.Round(time.Microsecond), p.CPU.SchedP99.Round(time.Microsecond), p.CPU.SchedP999.Round(time.Microsecond), p.CPU.GCPauses.Round(time.Microsecond), p.CPU.GCPauseMax.Round(time.Microsecond))
+	if err := errors.Join(errs...); err != nil {
+		return p, nil, err
+	}
+	var sendErrs []error
+	for i, a := range as {
+		for name, seqs := range a.Sent {
+			if m := b.byName[name]; m != nil {
+				m.mu.Lock()
+				m.sent[code] = seqs
+				m.mu.Unlock()
+			}
+		}
+		for _, node := range slices.Sorted(maps.Keys(a.SendErrors)) {
+			if node != b.killed {
+				sendErrs = append(sendErrs, errors.New(a.SendErrors[node]))
+			}
+		}
+		if a.CPU != nil {
+			p.Processes = append(p.Processes, ProcessCPU{Process: b.workers[i].name(), CPU: *a.CPU})
+			if b.workers[i] == b.bySite["a"] {
+				p.CPU = *a.CPU
+			}
+		}
+	}
+	if len(b.workers) > 1 {
+		p.Processes = append(p.Processes, ProcessCPU{Process: coordinatorName, CPU: cpuBetween(cpuFrom, cpuTo, runtime.NumCPU())})
+	}
+	b.logf("%s: CPU over the measured part: the host %.2f of %d", p.Name, p.CPU.Host, runtime.NumCPU())
+	for _, pc := range p.Processes {
+		b.logf("  %s: %.2f cores; goroutines waited runnable p50 %v p99 %v p99.9 %v; GC pauses %v (longest %v)", pc.Process,
+			pc.CPU.Process, pc.CPU.SchedP50.Round(time.Microsecond), pc.CPU.SchedP99.Round(time.Microsecond), pc.CPU.SchedP999.Round(time.Microsecond), pc.CPU.GCPauses.Round(time.Microsecond), pc.CPU.GCPauseMax.Round(time.Microsecond))
+	}
 	end := b.clk.now()
 	after := b.linkStats()
 	p.Links = linkRates(before, after, time.Duration(end-start))
-	p.TraceHolds = holdDeltas(holdsBefore, b.traceHolds())
+	holdsAfter, err := b.traceHolds(ctx)
+	if err != nil {
+		return p, nil, err
+	}
+	p.TraceHolds = holdDeltas(holdsBefore, holdsAfter)
 	var hs []string
 	for _, h := range p.TraceHolds {
 		hs = append(hs, fmt.Sprintf("%s %d (%v; clients held %d passes)", h.Node, h.Holds, h.Held.Round(time.Microsecond), h.ClientsHeld))
@@ -210,7 +317,7 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 	if len(hs) > 0 {
 		b.logf("%s: site a's sends held for the trace: %s", p.Name, strings.Join(hs, ", "))
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(sendErrs...); err != nil {
 		return p, nil, err
 	}
 	wins := map[string]window{}
@@ -228,6 +335,9 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 		}
 		recv := b.receivers(g)
 		if err := b.waitDelivered(ctx, gi, code, start, live, recv); err != nil {
+			if ctx.Err() != nil {
+				return p, nil, context.Cause(ctx)
+			}
 			b.logf("%v", err)
 		}
 		w := window{code, start, from, b.clk.now(), live}
@@ -238,15 +348,18 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 }
 
 // traceHolds returns site a's running agents' trace hold counters.
-func (b *runner) traceHolds() map[string]TraceHold {
+func (b *runner) traceHolds(ctx context.Context) (map[string]TraceHold, error) {
+	a, err := b.bySite["a"].call(ctx, request{Op: opStatus})
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]TraceHold{}
-	for _, id := range members(ALocal) {
-		if n := b.w.Node(id); n != nil && n.Running() {
-			c := n.Agent().Status().Counters
-			out[id] = TraceHold{Node: id, Holds: c.TraceHolds, Held: c.TraceHeld, ClientsHeld: c.ClientsHeld}
+	for id, st := range a.Nodes {
+		if siteOf(id) == "a" {
+			out[id] = st.Holds
 		}
 	}
-	return out
+	return out, nil
 }
 
 // holdDeltas returns what the trace hold counters of the nodes in both
@@ -279,6 +392,9 @@ func (b *runner) receivers(g string) []*member {
 func (b *runner) waitDelivered(ctx context.Context, group int, ph uint8, start int64, senders []sender, recv []*member) error {
 	deadline := time.Now().Add(b.cfg.DeliveryWait)
 	for {
+		if err := b.sync(ctx); err != nil {
+			return err
+		}
 		missing := 0
 		apart := separated(senders, recv, start, b.clk.now())
 		for _, s := range senders {
@@ -349,9 +465,22 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 	defer w.Close()
+	// A site's process that ends during the run ends it (cause: which
+	// site, how); the sites' processes end with the context.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var logs []*childLogs
 	defer func() {
-		if err != nil {
+		if err == nil {
+			return
+		}
+		if cfg.OneProcess {
 			fmt.Fprintf(cfg.Log, "\nthe agents' logs:\n%s", tail(w.Logs(), 60))
+		}
+		for _, l := range logs {
+			if l.buf != nil {
+				fmt.Fprintf(cfg.Log, "\nthe agents' logs of site %s's process:\n%s", l.site, tail(l.buf.String(), 40))
+			}
 		}
 	}()
 	p := w.Plan()
@@ -363,11 +492,48 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			r.Failover.Killed = g.Active
 		}
 	}
-	b := &runner{cfg: cfg, w: w, start: r.Started, clk: clock{base: r.Started}}
-	if err := w.StartAll(); err != nil {
-		return nil, err
+	b := &runner{cfg: cfg, w: w, start: r.Started, clk: clock{base: r.Started.UnixNano()}, bySite: map[string]caller{}}
+	if cfg.OneProcess {
+		if err := w.StartAll(); err != nil {
+			return nil, err
+		}
+		k := local{&worker{w: w, sites: slices.Sorted(maps.Keys(siteNodes)), clk: b.clk, sessions: map[string]*session{}}}
+		b.workers = []caller{k}
+		for s := range siteNodes {
+			b.bySite[s] = k
+		}
+	} else {
+		spec := w.Spec()
+		var agentLogs io.Writer
+		if cfg.AgentLogs != nil {
+			agentLogs = &lockedWriter{w: cfg.AgentLogs}
+		}
+		for _, s := range slices.Sorted(maps.Keys(siteNodes)) {
+			l := &childLogs{site: s, w: agentLogs}
+			if l.w == nil {
+				l.buf = &syncbuf.Buffer{}
+				l.w = l.buf
+			}
+			logs = append(logs, l)
+			c, err := startChild(ctx, s, l.w, cancel)
+			if err != nil {
+				return nil, err
+			}
+			defer c.kill()
+			if _, err := c.call(ctx, request{Op: opStart, Spec: &spec, Sites: []string{s}, Base: b.clk.base, CPUs: cfg.pinned(s)}); err != nil {
+				return nil, err
+			}
+			b.workers = append(b.workers, c)
+			b.bySite[s] = c
+		}
+		if cpus := cfg.pinned(""); len(cpus) > 0 {
+			if err := pin(cpus); err != nil {
+				return nil, err
+			}
+		}
+		b.logf("each site runs in a process of its own (pids %s); the WAN relays in this one (pid %d)", b.pids(), os.Getpid())
 	}
-	if err := w.WaitDomains(90 * time.Second); err != nil {
+	if err := b.waitDomains(ctx, 90*time.Second); err != nil {
 		return nil, err
 	}
 	b.logf("the sites' rings and federation domains formed: %s", strings.Join(fedDomains(p), ", "))
@@ -448,7 +614,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 				b.logf("killing %s, site a's active gateway of %s, at %s", r.Failover.Killed, r.Domain, time.Now().UTC().Format("15:04:05.000"))
 				b.killed = r.Failover.Killed
 				b.kill = b.clk.now()
-				if err := w.Kill(r.Failover.Killed); err != nil {
+				if _, err := b.bySite["a"].call(ctx, request{Op: opKill, Node: r.Failover.Killed}); err != nil {
 					b.logf("kill %s: %v", r.Failover.Killed, err)
 				}
 			}
@@ -481,7 +647,15 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			}
 		}
 	}
-	b.closeClients()
+	// Every process stops its sessions and agents; the ones killed before
+	// count as failed in the check.
+	for _, k := range b.workers {
+		a, err := k.stop(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w.MarkFailed(a.Failed...)
+	}
 	res, err := w.Check()
 	if err != nil {
 		return nil, err
@@ -528,14 +702,15 @@ func (b *runner) pooled(ph int, rounds [][]Phase, wins map[string][]window) Phas
 			p.Links[i].BitsPerSec += l.BitsPerSec / n
 			p.Links[i].QueueDrops += l.QueueDrops
 		}
-		c := r.CPU
-		p.CPU.Process += c.Process / n
-		p.CPU.Host += c.Host / n
-		p.CPU.SchedP50 += time.Duration(float64(c.SchedP50) / n)
-		p.CPU.SchedP99 += time.Duration(float64(c.SchedP99) / n)
-		p.CPU.SchedP999 += time.Duration(float64(c.SchedP999) / n)
-		p.CPU.GCPauses += c.GCPauses
-		p.CPU.GCPauseMax = max(p.CPU.GCPauseMax, c.GCPauseMax)
+		p.CPU.add(r.CPU, n)
+		for _, pc := range r.Processes {
+			i := slices.IndexFunc(p.Processes, func(q ProcessCPU) bool { return q.Process == pc.Process })
+			if i < 0 {
+				i = len(p.Processes)
+				p.Processes = append(p.Processes, ProcessCPU{Process: pc.Process})
+			}
+			p.Processes[i].CPU.add(pc.CPU, n)
+		}
 		for _, h := range r.TraceHolds {
 			t := holds[h.Node]
 			t.Node, t.Holds, t.Held, t.ClientsHeld = h.Node, t.Holds+h.Holds, t.Held+h.Held, t.ClientsHeld+h.ClientsHeld
@@ -582,4 +757,15 @@ func fedDomains(p *topology.Plan) []string {
 func tail(s string, n int) string {
 	lines := strings.SplitAfter(s, "\n")
 	return strings.Join(lines[max(len(lines)-n, 0):], "")
+}
+
+// pids lists the sites' processes' ids.
+func (b *runner) pids() string {
+	var out []string
+	for _, k := range b.workers {
+		if c, ok := k.(*child); ok {
+			out = append(out, fmt.Sprintf("%s %d", c.site, c.cmd.Process.Pid))
+		}
+	}
+	return strings.Join(out, ", ")
 }

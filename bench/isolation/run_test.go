@@ -3,6 +3,7 @@ package isolation
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,8 @@ import (
 	"github.com/atoll-gcs/atoll/internal/sites"
 )
 
-// TestSmoke runs the whole benchmark with short phases: the world forms
+// TestSmoke runs the whole benchmark with short phases, each site in a
+// process of its own (this test binary again, TestMain): the world forms
 // with its three domains, every phase runs, every loaded group gets
 // deliveries measured in every phase, the failover is measured, the EVS
 // check reads the traces, and the table shows it all. It judges no
@@ -19,7 +21,7 @@ import (
 // cmd/atoll's TestDemoSites, tests/fednetns); it logs them.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs eight agents in three sites for about 40 s")
+		t.Skip("runs eight agents in three sites' processes for about 40 s")
 	}
 	if sites.RaceEnabled {
 		// As TestCrossSiteGroup in agent: the race detector's slowdown
@@ -32,7 +34,7 @@ func TestSmoke(t *testing.T) {
 	start := time.Now()
 	// Short phases, and a saturation just over the cap: the backlog it
 	// leaves drains in seconds.
-	r, err := Run(ctx, Config{Duration: 1500 * time.Millisecond, Warmup: 500 * time.Millisecond, DeliveryWait: 10 * time.Second,
+	r, err := Run(ctx, Config{Duration: 1500 * time.Millisecond, Warmup: 500 * time.Millisecond, DeliveryWait: 10 * time.Second, Rounds: 2,
 		LocalRate: 100, RegionalRate: 40, GlobalRate: 12, Saturation: 1.25, Log: &log})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
@@ -51,8 +53,8 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 	}
-	if len(r.Rounds) != 3 {
-		t.Errorf("%d rounds ran, want the default 3", len(r.Rounds))
+	if len(r.Rounds) != 2 {
+		t.Errorf("%d rounds ran, want 2", len(r.Rounds))
 	}
 	for _, round := range r.Rounds {
 		if len(round) != PhaseFailover {
@@ -61,6 +63,18 @@ func TestSmoke(t *testing.T) {
 	}
 	if r.Phases[PhaseSaturated].CPU.Process <= 0 {
 		t.Errorf("no CPU measured in the saturating phase: %+v", r.Phases[PhaseSaturated].CPU)
+	}
+	for _, ph := range []int{PhaseSaturated, PhaseFailover} {
+		var names []string
+		for _, pc := range r.Phases[ph].Processes {
+			names = append(names, pc.Process)
+			if pc.CPU.Process <= 0 {
+				t.Errorf("phase %q: no CPU measured for %s's process: %+v", PhaseNames[ph], pc.Process, pc.CPU)
+			}
+		}
+		if want := []string{"site a", "site b", "site c", coordinatorName}; !slices.Equal(names, want) {
+			t.Errorf("phase %q: the CPU of processes %v, want %v", PhaseNames[ph], names, want)
+		}
 	}
 	if o := r.Phases[PhaseSaturated].Overlap; len(o) != 3 || o[0].Deliveries+o[1].Deliveries+o[2].Deliveries == 0 {
 		t.Errorf("a-local's deliveries not split by abc-global's around their sends in the saturating phase: %+v", o)
@@ -73,7 +87,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.WriteTable(&out, "go test")
-	for _, want := range append(PhaseNames[:], "| a-local (site/a) |", "| ab-regional (fed/regional:a+b) |", "| abc-global (fed/global:a+b+c) |", "Gateway failover:", "EVS check", "a-local by what abc-global") {
+	for _, want := range append(PhaseNames[:], "a process of its own", "| C attached, abc-global saturating | site b |", "| a-local (site/a) |", "| ab-regional (fed/regional:a+b) |", "| abc-global (fed/global:a+b+c) |", "Gateway failover:", "EVS check", "a-local by what abc-global") {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table lacks %q", want)
 		}
@@ -82,4 +96,45 @@ func TestSmoke(t *testing.T) {
 		t.Logf("the run reports: %v", err)
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// TestSmokeOneProcess runs the gateway-killed phase alone with every site
+// in this process (Config.OneProcess): the mode the benchmark had before
+// a process per site, kept for comparison.
+func TestSmokeOneProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs eight agents in three sites for about 15 s")
+	}
+	if sites.RaceEnabled {
+		t.Skip("runs real-time federation rings: without the race detector only")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	r, err := Run(ctx, Config{OneProcess: true, FailoverOnly: true, Duration: 1500 * time.Millisecond, Warmup: 500 * time.Millisecond, DeliveryWait: 10 * time.Second,
+		LocalRate: 100, RegionalRate: 40, GlobalRate: 12, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	t.Logf("%s", log.String())
+	p := r.Phases[PhaseFailover]
+	for _, g := range r.Config.Groups {
+		if s, ok := r.group(PhaseFailover, g); !ok || s.Sent == 0 {
+			t.Errorf("%s has no measured deliveries (%+v)", g, s)
+		}
+	}
+	if len(p.Processes) != 1 || p.CPU.Process <= 0 || p.Processes[0].CPU != p.CPU {
+		t.Errorf("one process, its CPU: %+v, %+v", p.CPU, p.Processes)
+	}
+	if r.Failover.Gap <= 0 || r.EVSEvents == 0 {
+		t.Errorf("failover %+v, %d EVS events: not measured", r.Failover, r.EVSEvents)
+	}
+	var out bytes.Buffer
+	r.WriteTable(&out, "go test")
+	if !strings.Contains(out.String(), "Every site runs in this one process") {
+		t.Errorf("the table does not say the sites shared one process:\n%s", out.String())
+	}
+	if err := r.Err(); err != nil {
+		t.Logf("the run reports: %v", err)
+	}
 }

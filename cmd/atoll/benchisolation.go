@@ -20,11 +20,14 @@ func newBenchIsolationCmd() *cobra.Command {
 	var groups, saturateFrom, jsonFile, logFile string
 	cmd := &cobra.Command{
 		Use:   "isolation",
-		Short: "Measure how well a site-local and a regional group are isolated from a far, saturated site (three sites in this process)",
-		Long: `isolation runs three sites in this process — a (3 nodes), b (3 nodes, 10ms RTT
-to a) and c (2 nodes, 200ms RTT to both, with a bandwidth cap) — each site's
-ring on a simulated LAN and the gateways' federation rings over QUIC on
-loopback through the WAN emulator, planned from one topology file in which
+		Short: "Measure how well a site-local and a regional group are isolated from a far, saturated site (each site in a process of its own)",
+		Long: `isolation runs three sites, each in a process of its own (this binary again),
+as separate hosts would — a (3 nodes), b (3 nodes, 10ms RTT to a) and c (2
+nodes, 200ms RTT to both, with a bandwidth cap) — each site's ring on a
+simulated LAN and the gateways' federation rings over QUIC on loopback
+through the WAN emulator, which runs in this process (--one-process: every
+site in this one, sharing its heap, collector and scheduler as separate
+hosts would not), planned from one topology file in which
 a-local (class realtime) lives in site a's ring, ab-regional (regional) in a
 federation domain of a and b, and abc-global (global) in one of all three.
 Every member of every group sends through the client API. The phases:
@@ -98,6 +101,8 @@ docs/BENCHMARKS.md says how to read the table.`,
 	f.StringVar(&saturateFrom, "saturate-from", "a,b", "the sites whose abc-global members offer the saturating load, comma-separated (b alone: site a's agents carry none of its backlog)")
 	f.StringVar(&cfg.Dir, "dir", "", "keep the agents' data dirs and EVS traces (NODE.trace) in this directory, for atoll check (default: a temporary directory, removed)")
 	f.BoolVar(&cfg.FailoverOnly, "failover-only", false, "run only the gateway-killed phase, with c attached from the start and no saturating phase before it (a quicker look at the failover; the other phases' figures stay empty)")
+	f.BoolVar(&cfg.OneProcess, "one-process", false, "run every site in this process instead of one process per site (for comparison: the sites then share one heap, collector and scheduler, as separate hosts would not)")
+	f.BoolVar(&cfg.Pin, "pin", false, "pin site a's process to CPU 0 and b's, c's and the relays' to CPU 1 (Linux; not with --one-process)")
 	f.StringVar(&jsonFile, "json", "", "also write the report with every figure as JSON to this file")
 	return cmd
 }
