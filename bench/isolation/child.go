@@ -250,19 +250,6 @@ func readAnswers(r io.Reader, f func(answer)) error {
 	}
 }
 
-// lockedWriter serialises the writes of the sites' processes' stderr
-// copiers to one writer.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 func exitOf(err error) string {
 	if err == nil {
 		return "exit status 0"

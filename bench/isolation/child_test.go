@@ -135,7 +135,7 @@ func TestChildProcess(t *testing.T) {
 	var failed []error
 	fail := func(err error) { mu.Lock(); failed = append(failed, err); mu.Unlock() }
 
-	c, err := startChild(ctx, "a", &lockedWriter{w: io.Discard}, fail)
+	c, err := startChild(ctx, "a", io.Discard, fail)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestChildProcess(t *testing.T) {
 	}
 	mu.Unlock()
 
-	c, err = startChild(ctx, "x", &lockedWriter{w: io.Discard}, fail)
+	c, err = startChild(ctx, "x", io.Discard, fail)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -506,7 +506,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		spec := w.Spec()
 		var agentLogs io.Writer
 		if cfg.AgentLogs != nil {
-			agentLogs = &lockedWriter{w: cfg.AgentLogs}
+			agentLogs = &syncbuf.Writer{W: cfg.AgentLogs}
 		}
 		for _, s := range slices.Sorted(maps.Keys(siteNodes)) {
 			l := &childLogs{site: s, w: agentLogs}

@@ -39,3 +39,22 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestWriter: a Writer hands its sink one write at a time (a
+// strings.Builder, which is not safe for concurrent use: run with -race).
+func TestWriter(t *testing.T) {
+	var sb strings.Builder
+	w := &syncbuf.Writer{W: &sb}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				fmt.Fprintf(w, "g%d line %d\n", g, i)
+			}
+		})
+	}
+	wg.Wait()
+	if n := strings.Count(sb.String(), "\n"); n != 400 {
+		t.Fatalf("%d lines, want 400", n)
+	}
+}
