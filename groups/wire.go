@@ -408,34 +408,37 @@ func (r *reader) fail(format string, args ...any) {
 
 func (r *reader) done() error { return r.err }
 
-func (r *reader) byte() byte {
-	if len(r.b) < 1 {
-		r.fail("truncated")
-		return 0
+// take consumes the next n bytes and returns them, or returns nil, having
+// failed, when fewer are left.
+func (r *reader) take(n int) []byte {
+	if len(r.b) < n {
+		r.fail("truncated: %d bytes left, %d needed", len(r.b), n)
+		return nil
 	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
+	p := r.b[:n:n]
+	r.b = r.b[n:]
+	return p
+}
+
+func (r *reader) byte() byte {
+	if p := r.take(1); p != nil {
+		return p[0]
+	}
+	return 0
 }
 
 func (r *reader) u16() uint16 {
-	if len(r.b) < 2 {
-		r.fail("truncated")
-		return 0
+	if p := r.take(2); p != nil {
+		return binary.BigEndian.Uint16(p)
 	}
-	v := binary.BigEndian.Uint16(r.b)
-	r.b = r.b[2:]
-	return v
+	return 0
 }
 
 func (r *reader) u64() uint64 {
-	if len(r.b) < 8 {
-		r.fail("truncated")
-		return 0
+	if p := r.take(8); p != nil {
+		return binary.BigEndian.Uint64(p)
 	}
-	v := binary.BigEndian.Uint64(r.b)
-	r.b = r.b[8:]
-	return v
+	return 0
 }
 
 func (r *reader) uvarint() uint64 {
@@ -478,19 +481,7 @@ func (r *reader) count(max int) int {
 	return int(v)
 }
 
-func (r *reader) str8() string {
-	n := int(r.byte())
-	if r.err != nil {
-		return ""
-	}
-	if len(r.b) < n {
-		r.fail("truncated string")
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
+func (r *reader) str8() string { return string(r.take(int(r.byte()))) }
 
 func (r *reader) name(max int, colonOK bool, what string) string {
 	s := r.str8()
