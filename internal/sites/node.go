@@ -1,9 +1,11 @@
 package sites
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -248,6 +250,13 @@ func (n *Node) payload(group, phase string, size int) string {
 	return p
 }
 
+// payloadNumber returns the number i of a payload of the world's.
+func payloadNumber(p string) int {
+	f := strings.Split(strings.Fields(p)[0], "/")
+	i, _ := strconv.Atoi(f[len(f)-1])
+	return i
+}
+
 // parsePayload reads "<node>/<phase>/<group>/<i> <unix nanoseconds>[ pad]".
 func parsePayload(p string) (node, phase, group string, at time.Time) {
 	f := strings.Fields(p)
@@ -446,6 +455,49 @@ type Count struct {
 	Separated int
 	// Missing names a few of the lost deliveries ("b-1 lacks a-2/...").
 	Missing []string
+	// Lacks groups every lost delivery by receiver, sender and group,
+	// with the views both had of the group when counted: what the next
+	// loss needs to be told from a separation that Apart did not see.
+	Lacks []Lack
+}
+
+// Lack is the lost deliveries at one node of one sender's messages of one
+// group in a phase.
+type Lack struct {
+	Node, Sender, Group string
+	// N counts the messages missing; First and Last are the first and
+	// last of them (their payloads' numbers and send times); Later counts
+	// the sender's messages of the group in the phase, sent after Last,
+	// that the node got (a gap before those is no message still on its
+	// way).
+	N, First, Last  int
+	FirstAt, LastAt time.Time
+	Later           int
+	// Views and SenderViews are the node's and the sender's views of the
+	// group when counted; Start is the world's start, which the string
+	// form counts their times from.
+	Views, SenderViews []View
+	Start              time.Time
+}
+
+func (l Lack) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s lacks %d of %s's messages of %s: %d (sent at %s) to %d (at %s), and got %d sent after them",
+		l.Node, l.N, l.Sender, l.Group, l.First, l.FirstAt.Sub(l.Start).Round(time.Millisecond), l.Last, l.LastAt.Sub(l.Start).Round(time.Millisecond), l.Later)
+	for _, side := range []struct {
+		id string
+		vs []View
+	}{{l.Node, l.Views}, {l.Sender, l.SenderViews}} {
+		fmt.Fprintf(&b, "\n  %s's views of %s:", side.id, l.Group)
+		for _, v := range side.vs {
+			kind := "regular"
+			if v.Transitional {
+				kind = "transitional"
+			}
+			fmt.Fprintf(&b, "\n    %s %s %v", v.At.Sub(l.Start).Round(time.Millisecond), kind, v.Members)
+		}
+	}
+	return b.String()
 }
 
 // OK reports whether nothing was lost or duplicated.
@@ -482,6 +534,9 @@ func (w *World) Count(phase string, ids []string, timeout time.Duration) Count {
 	for {
 		c := w.count(phase, want, ids, time.Now())
 		if c.Lost == 0 || time.Now().After(deadline) {
+			w.mu.Lock()
+			w.lacks = append(w.lacks, c.Lacks...)
+			w.mu.Unlock()
 			return c
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -504,6 +559,7 @@ func (w *World) count(phase string, want []sent, ids []string, now time.Time) Co
 	for _, id := range ids {
 		n := w.nodes[id]
 		n.mu.Lock()
+		lacks := map[[2]string]*Lack{} // sender, group -> what id lacks
 		for _, s := range want {
 			if !n.groups[s.group] || n.got[s.payload] > 0 {
 				continue
@@ -518,6 +574,29 @@ func (w *World) count(phase string, want []sent, ids []string, now time.Time) Co
 			if len(c.Missing) < 4 {
 				c.Missing = append(c.Missing, id+" lacks "+strings.Fields(s.payload)[0])
 			}
+			i := payloadNumber(s.payload)
+			l := lacks[[2]string{s.node, s.group}]
+			if l == nil {
+				l = &Lack{Node: id, Sender: s.node, Group: s.group, First: i, FirstAt: at, Views: views[id][s.group], SenderViews: views[s.node][s.group], Start: w.start}
+				lacks[[2]string{s.node, s.group}] = l
+			}
+			l.N++
+			if i < l.First {
+				l.First, l.FirstAt = i, at
+			}
+			if i >= l.Last {
+				l.Last, l.LastAt = i, at
+			}
+		}
+		for _, s := range want {
+			if l := lacks[[2]string{s.node, s.group}]; l != nil && n.got[s.payload] > 0 && payloadNumber(s.payload) > l.Last {
+				l.Later++
+			}
+		}
+		for _, k := range slices.SortedFunc(maps.Keys(lacks), func(a, b [2]string) int {
+			return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+		}) {
+			c.Lacks = append(c.Lacks, *lacks[k])
 		}
 		for p, k := range n.got {
 			if _, ph, _, _ := parsePayload(p); ph == phase {

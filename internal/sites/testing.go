@@ -10,7 +10,8 @@ import (
 
 // NewForTest is New for a test: it fails the test if New fails, and at
 // the test's end closes the world, first logging, if the test failed,
-// every running node's domains and the agents' logs.
+// what Count found lost (Lack: with the views of the receiver and the
+// sender), every running node's domains and the agents' logs.
 func NewForTest(t testing.TB, cfg Config) *World {
 	t.Helper()
 	w, err := New(cfg)
@@ -29,6 +30,11 @@ func NewForTest(t testing.TB, cfg Config) *World {
 			t.Logf("stubs delivered/catch-ups refused for a stub, per node:%s", b.String())
 		}
 		if t.Failed() {
+			w.mu.Lock()
+			for _, l := range w.lacks {
+				t.Logf("lost: %v", l)
+			}
+			w.mu.Unlock()
 			for _, id := range w.Running() {
 				t.Logf("%s: %+v", id, w.Node(id).Agent().Status().Domains)
 			}

@@ -126,6 +126,7 @@ type World struct {
 	ended  map[evs.Proc]bool // processes stopped or killed before the end
 	sent   []sent
 	lat    map[string][]time.Duration // by group, since TakeLatencies
+	lacks  []Lack                     // what Count found lost
 	closed bool
 }
 
