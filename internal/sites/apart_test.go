@@ -124,7 +124,7 @@ func TestApart(t *testing.T) {
 
 // TestCountLacks: Count groups the lost deliveries by receiver, sender and
 // group, with the first and last missing, how many of the sender's later
-// messages the receiver got, and the views of both, which the string form
+// messages the receiver got, and the views of both (id, kind, members), which the string form
 // lists from the world's start.
 func TestCountLacks(t *testing.T) {
 	base := time.Unix(1000, 0)
@@ -132,9 +132,9 @@ func TestCountLacks(t *testing.T) {
 	w := &World{cfg: Config{ClientName: "c"}, plan: &topology.Plan{}, nodes: map[string]*Node{}, start: base} // g: a site's group
 	for _, id := range []string{"a-1", "a-2", "a-3"} {
 		w.nodes[id] = &Node{ID: id, Site: "a", got: map[string]int{}, groups: map[string]bool{"g": true},
-			views: map[string][]View{"g": {{View: client.View{Group: "g", Members: []string{"a-1:c", "a-2:c", "a-3:c"}}, At: at(5)}}}}
+			views: map[string][]View{"g": {{View: client.View{Group: "g", ID: "v1", Members: []string{"a-1:c", "a-2:c", "a-3:c"}}, At: at(5)}}}}
 	}
-	w.nodes["a-1"].views["g"] = append(w.nodes["a-1"].views["g"], View{View: client.View{Group: "g", Members: []string{"a-1:c", "a-2:c", "a-3:c"}}, At: at(25)})
+	w.nodes["a-1"].views["g"] = append(w.nodes["a-1"].views["g"], View{View: client.View{Group: "g", ID: "v2", Members: []string{"a-1:c", "a-2:c", "a-3:c"}}, At: at(25)})
 	for i, sender := range []string{"a-2", "a-2", "a-2", "a-2", "a-2", "a-3"} {
 		p := fmt.Sprintf("%s/p/g/%d %d", sender, i, at(10*(i+1)).UnixNano())
 		w.sent = append(w.sent, sent{payload: p, node: sender, phase: "p", group: "g"})
@@ -152,8 +152,8 @@ func TestCountLacks(t *testing.T) {
 	}
 	want := []string{
 		"a-1 lacks 3 of a-2's messages of g: 1 (sent at 20ms) to 3 (at 40ms), and got 1 sent after them\n" +
-			"  a-1's views of g:\n    5ms regular [a-1:c a-2:c a-3:c]\n    25ms regular [a-1:c a-2:c a-3:c]\n" +
-			"  a-2's views of g:\n    5ms regular [a-1:c a-2:c a-3:c]",
+			"  a-1's views of g:\n    5ms regular v1 [a-1:c a-2:c a-3:c]\n    25ms regular v2 [a-1:c a-2:c a-3:c]\n" +
+			"  a-2's views of g:\n    5ms regular v1 [a-1:c a-2:c a-3:c]",
 		"a-1 lacks 1 of a-3's messages of g: 5 (sent at 60ms) to 5 (at 60ms), and got 0 sent after them",
 		"a-2 lacks 1 of a-3's messages of g",
 	}

@@ -494,7 +494,7 @@ func (l Lack) String() string {
 			if v.Transitional {
 				kind = "transitional"
 			}
-			fmt.Fprintf(&b, "\n    %s %s %v", v.At.Sub(l.Start).Round(time.Millisecond), kind, v.Members)
+			fmt.Fprintf(&b, "\n    %s %s %s %v", v.At.Sub(l.Start).Round(time.Millisecond), kind, v.ID, v.Members)
 		}
 	}
 	return b.String()
