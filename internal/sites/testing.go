@@ -3,6 +3,8 @@ package sites
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +13,9 @@ import (
 // NewForTest is New for a test: it fails the test if New fails, and at
 // the test's end closes the world, first logging, if the test failed,
 // what Count found lost (Lack: with the views of the receiver and the
-// sender), every running node's domains and the agents' logs.
+// sender), every running node's domains and the agents' logs, and copying
+// the agents' traces to the test's artifact directory (go test -artifacts
+// keeps it).
 func NewForTest(t testing.TB, cfg Config) *World {
 	t.Helper()
 	w, err := New(cfg)
@@ -40,6 +44,11 @@ func NewForTest(t testing.TB, cfg Config) *World {
 			}
 			w.StopAll()
 			t.Logf("logs:\n%s", w.Logs())
+			if dir, err := w.keepTraces(t.ArtifactDir()); err != nil {
+				t.Logf("the agents' traces: %v", err)
+			} else {
+				t.Logf("the agents' traces are in %s (kept with go test -artifacts)", dir)
+			}
 		}
 		w.Close()
 	})
@@ -83,4 +92,25 @@ func SkipUnlessRealTime(t testing.TB, runs string) {
 	if RaceEnabled {
 		t.Skip("judges real-time federation rings: runs without the race detector only")
 	}
+}
+
+// keepTraces copies the agents' traces (NODE.trace, and NODE.fed with
+// Config.FedTrace) to dir, which it returns.
+func (w *World) keepTraces(dir string) (string, error) {
+	for _, pat := range []string{"*.trace", "*.fed"} {
+		paths, err := filepath.Glob(filepath.Join(w.dir, pat))
+		if err != nil {
+			return "", err
+		}
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return "", err
+			}
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644); err != nil {
+				return "", err
+			}
+		}
+	}
+	return dir, nil
 }
