@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -313,7 +314,8 @@ func TestSlowClient(t *testing.T) {
 	n1, n2 := tb.Node("n1"), tb.Node("n2")
 	m := tb.JoinCLI(n1, "slow", "big")
 	m.waitView(formTimeout, "n1:slow")
-	before := tb.WaitRing(formTimeout, all3)["n1"].Counters
+	ring0 := tb.WaitRing(formTimeout, all3)
+	before := ring0["n1"].Counters
 	if err := m.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -326,10 +328,11 @@ func TestSlowClient(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	var after = before
+	ring1, after := ring0, before
 	for after.ClientsEvicted == before.ClientsEvicted && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
-		after = tb.WaitRing(formTimeout, all3)["n1"].Counters
+		ring1 = tb.WaitRing(formTimeout, all3)
+		after = ring1["n1"].Counters
 	}
 	m.cmd.Process.Signal(syscall.SIGCONT)
 	t.Logf("n1 evicted %d clients (%d warned); rings installed at n1 %d, then %d", after.ClientsEvicted-before.ClientsEvicted, after.ClientWarnings-before.ClientWarnings, before.RingsInstalled, after.RingsInstalled)
@@ -337,7 +340,18 @@ func TestSlowClient(t *testing.T) {
 		t.Errorf("n1 did not evict the member that stopped reading within 20s")
 	}
 	if after.RingsInstalled != before.RingsInstalled {
-		t.Errorf("the ring changed while a client stopped reading: %d rings installed at n1, then %d", before.RingsInstalled, after.RingsInstalled)
+		// Which nodes lost the token, and how busy the host was: on a host
+		// at load 13-17 an idle ring loses its token every few seconds
+		// (docs/BENCHMARKS.md), a slow client or not.
+		var lost []string
+		for _, id := range all3 {
+			lost = append(lost, fmt.Sprintf("%s %d", id, ring1[id].Counters.TokenLosses-ring0[id].Counters.TokenLosses))
+		}
+		b, _ := os.ReadFile("/proc/loadavg")
+		load := strings.Fields(string(b))
+		load = load[:min(3, len(load))]
+		t.Errorf("the ring changed while a client stopped reading: %d rings installed at n1, then %d; token losses meanwhile: %s; load average %s",
+			before.RingsInstalled, after.RingsInstalled, strings.Join(lost, ", "), strings.Join(load, " "))
 	}
 	tb.Finish(true)
 }
