@@ -124,37 +124,40 @@ func TestApart(t *testing.T) {
 
 // TestCountLacks: Count groups the lost deliveries by receiver, sender and
 // group, with the first and last missing, how many of the sender's later
-// messages the receiver got, and the views of both (id, kind, members), which the string form
-// lists from the world's start.
+// messages the receiver got, when it got the ones just before and after,
+// and the views of both (id, kind, members), which the string form lists
+// from the world's start; the order of the sends does not matter.
 func TestCountLacks(t *testing.T) {
 	base := time.Unix(1000, 0)
 	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
 	w := &World{cfg: Config{ClientName: "c"}, plan: &topology.Plan{}, nodes: map[string]*Node{}, start: base} // g: a site's group
 	for _, id := range []string{"a-1", "a-2", "a-3"} {
-		w.nodes[id] = &Node{ID: id, Site: "a", got: map[string]int{}, groups: map[string]bool{"g": true},
+		w.nodes[id] = &Node{ID: id, Site: "a", got: map[string]int{}, gotAt: map[string]time.Time{}, groups: map[string]bool{"g": true},
 			views: map[string][]View{"g": {{View: client.View{Group: "g", ID: "v1", Members: []string{"a-1:c", "a-2:c", "a-3:c"}}, At: at(5)}}}}
 	}
 	w.nodes["a-1"].views["g"] = append(w.nodes["a-1"].views["g"], View{View: client.View{Group: "g", ID: "v2", Members: []string{"a-1:c", "a-2:c", "a-3:c"}}, At: at(25)})
-	for i, sender := range []string{"a-2", "a-2", "a-2", "a-2", "a-2", "a-3"} {
+	for i, sender := range []string{"a-2", "a-2", "a-2", "a-2", "a-2", "a-3", "a-2"} {
 		p := fmt.Sprintf("%s/p/g/%d %d", sender, i, at(10*(i+1)).UnixNano())
 		w.sent = append(w.sent, sent{payload: p, node: sender, phase: "p", group: "g"})
 		w.nodes[sender].got[p]++
-		if i == 0 || i == 4 {
+		if i == 0 || i == 4 || i == 6 {
 			w.nodes["a-1"].got[p]++ // a-1 lacks 1 to 3 of a-2's and 5 of a-3's
+			w.nodes["a-1"].gotAt[p] = at(10*(i+1) + 5)
 		}
 		if sender == "a-2" {
 			w.nodes["a-3"].got[p]++ // a-2 lacks 5 of a-3's
 		}
 	}
+	slices.Reverse(w.sent)
 	c := w.count("p", w.sent, []string{"a-1", "a-2", "a-3"}, at(100))
 	if c.Lost != 5 || len(c.Lacks) != 3 {
 		t.Fatalf("count %v, lacks %v: want 5 lost in 3 lacks", c, c.Lacks)
 	}
 	want := []string{
-		"a-1 lacks 3 of a-2's messages of g: 1 (sent at 20ms) to 3 (at 40ms), and got 1 sent after them\n" +
+		"a-1 lacks 3 of a-2's messages of g: 1 (sent at 20ms) to 3 (at 40ms), and got 2 sent after them; got the one before at 15ms, the one after at 55ms\n" +
 			"  a-1's views of g:\n    5ms regular v1 [a-1:c a-2:c a-3:c]\n    25ms regular v2 [a-1:c a-2:c a-3:c]\n" +
 			"  a-2's views of g:\n    5ms regular v1 [a-1:c a-2:c a-3:c]",
-		"a-1 lacks 1 of a-3's messages of g: 5 (sent at 60ms) to 5 (at 60ms), and got 0 sent after them",
+		"a-1 lacks 1 of a-3's messages of g: 5 (sent at 60ms) to 5 (at 60ms), and got 0 sent after them; got none before, none after",
 		"a-2 lacks 1 of a-3's messages of g",
 	}
 	for i, l := range c.Lacks {

@@ -36,8 +36,9 @@ type Node struct {
 	client  *client.Client
 	cancel  context.CancelFunc
 	done    chan error
-	next    int            // the number of its next payload
-	got     map[string]int // payload -> deliveries
+	next    int                  // the number of its next payload
+	got     map[string]int       // payload -> deliveries
+	gotAt   map[string]time.Time // payload -> its first delivery
 	views   map[string][]View
 	groups  map[string]bool // the groups its client joined
 	errs    []string        // the errors the agent reported to the client
@@ -149,6 +150,9 @@ func (n *Node) read(c *client.Client) {
 			}
 			n.mu.Lock()
 			if n.client == c {
+				if n.got[d.Payload] == 0 {
+					n.gotAt[d.Payload] = d.At
+				}
 				n.got[d.Payload]++
 			}
 			n.mu.Unlock()
@@ -469,10 +473,13 @@ type Lack struct {
 	// last of them (their payloads' numbers and send times); Later counts
 	// the sender's messages of the group in the phase, sent after Last,
 	// that the node got (a gap before those is no message still on its
-	// way).
-	N, First, Last  int
-	FirstAt, LastAt time.Time
-	Later           int
+	// way). GotBefore and GotAfter are when the node got the sender's
+	// message of the group just before First and just after Last (zero:
+	// none): a view between the two is where it stopped and resumed.
+	N, First, Last      int
+	FirstAt, LastAt     time.Time
+	Later               int
+	GotBefore, GotAfter time.Time
 	// Views and SenderViews are the node's and the sender's views of the
 	// group when counted; Start is the world's start, which the string
 	// form counts their times from.
@@ -482,8 +489,15 @@ type Lack struct {
 
 func (l Lack) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s lacks %d of %s's messages of %s: %d (sent at %s) to %d (at %s), and got %d sent after them",
-		l.Node, l.N, l.Sender, l.Group, l.First, l.FirstAt.Sub(l.Start).Round(time.Millisecond), l.Last, l.LastAt.Sub(l.Start).Round(time.Millisecond), l.Later)
+	at := func(t time.Time) string { return t.Sub(l.Start).Round(time.Millisecond).String() }
+	got := func(which string, t time.Time) string {
+		if t.IsZero() {
+			return "none " + which
+		}
+		return "the one " + which + " at " + at(t)
+	}
+	fmt.Fprintf(&b, "%s lacks %d of %s's messages of %s: %d (sent at %s) to %d (at %s), and got %d sent after them; got %s, %s",
+		l.Node, l.N, l.Sender, l.Group, l.First, at(l.FirstAt), l.Last, at(l.LastAt), l.Later, got("before", l.GotBefore), got("after", l.GotAfter))
 	for _, side := range []struct {
 		id string
 		vs []View
@@ -494,7 +508,7 @@ func (l Lack) String() string {
 			if v.Transitional {
 				kind = "transitional"
 			}
-			fmt.Fprintf(&b, "\n    %s %s %s %v", v.At.Sub(l.Start).Round(time.Millisecond), kind, v.ID, v.Members)
+			fmt.Fprintf(&b, "\n    %s %s %s %v", at(v.At), kind, v.ID, v.Members)
 		}
 	}
 	return b.String()
@@ -588,8 +602,19 @@ func (w *World) count(phase string, want []sent, ids []string, now time.Time) Co
 				l.Last, l.LastAt = i, at
 			}
 		}
+		before, after := map[*Lack]int{}, map[*Lack]int{} // the numbers of GotBefore, GotAfter
 		for _, s := range want {
-			if l := lacks[[2]string{s.node, s.group}]; l != nil && n.got[s.payload] > 0 && payloadNumber(s.payload) > l.Last {
+			l := lacks[[2]string{s.node, s.group}]
+			if l == nil || n.got[s.payload] == 0 {
+				continue
+			}
+			switch i := payloadNumber(s.payload); {
+			case i < l.First && (l.GotBefore.IsZero() || i > before[l]):
+				l.GotBefore, before[l] = n.gotAt[s.payload], i
+			case i > l.Last:
+				if l.Later == 0 || i < after[l] {
+					l.GotAfter, after[l] = n.gotAt[s.payload], i
+				}
 				l.Later++
 			}
 		}

@@ -465,7 +465,7 @@ func (w *World) Start(id string) error {
 	}
 	n.mu.Lock()
 	n.agent, n.client, n.cancel, n.done = a, c, cancel, done
-	n.got, n.views, n.groups, n.errs = map[string]int{}, map[string][]View{}, map[string]bool{}, nil
+	n.got, n.gotAt, n.views, n.groups, n.errs = map[string]int{}, map[string]time.Time{}, map[string][]View{}, map[string]bool{}, nil
 	n.running = true
 	n.mu.Unlock()
 	go n.read(c)
