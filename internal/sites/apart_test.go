@@ -19,8 +19,11 @@ import (
 // a-3 came back is, and so is everything at a-1, which stayed connected.
 // In a federation domain a transitional view of the node alone says
 // nothing (gateway/domconf installs one at every change), and only a
-// regular view without the sender excuses a missing delivery. Every
-// duplicate counts, also at a separated node.
+// regular view without the sender excuses a missing delivery, or the
+// sender's having got the message in its transitional view
+// (DeliveredApart: TestDomainBacklogBound under -race, 15 messages that
+// a's nodes delivered in the federation's transitional configuration and
+// b-1 never got). Every duplicate counts, also at a separated node.
 func TestCountSeparated(t *testing.T) {
 	f, err := topology.Parse("count.yaml", []byte(`version: 1
 cluster: count
@@ -46,7 +49,7 @@ groups:
 	ids := []string{"a-1", "a-2", "a-3"}
 	all := []string{"a-1:c", "a-2:c", "a-3:c"}
 	for _, id := range ids {
-		w.nodes[id] = &Node{ID: id, Site: "a", got: map[string]int{}, views: map[string][]View{}, groups: map[string]bool{"local": true, "fed": true}}
+		w.nodes[id] = &Node{ID: id, Site: "a", got: map[string]int{}, gotAt: map[string]time.Time{}, views: map[string][]View{}, groups: map[string]bool{"local": true, "fed": true}}
 	}
 	view := func(id, group string, ms int, trans bool, members ...string) {
 		n := w.nodes[id]
@@ -59,12 +62,16 @@ groups:
 		view("a-3", g, 20, true, "a-3:c")
 		view("a-3", g, 30, false, all...)
 	}
-	// In fed, a-1 is in a regular view without a-2 from 50 on.
+	// In fed, a-1 is in a regular view without a-2 from 50 on; a-2 goes
+	// through a transitional view of itself alone at 60.
 	view("a-1", "fed", 50, false, "a-1:c", "a-3:c")
+	view("a-2", "fed", 60, true, "a-2:c")
+	view("a-2", "fed", 70, false, all...)
 	send := func(group string, i, ms int) string {
 		p := fmt.Sprintf("a-2/p/%s/%d %d", group, i, at(ms).UnixNano())
 		w.sent = append(w.sent, sent{payload: p, node: "a-2", phase: "p", group: group})
 		w.nodes["a-2"].got[p]++
+		w.nodes["a-2"].gotAt[p] = at(ms + 10) // 65: in its transitional view
 		return p
 	}
 	early, late := send("local", 0, 10), send("local", 1, 35)
@@ -73,8 +80,9 @@ groups:
 	fedEarly, fedLate := send("fed", 2, 10), send("fed", 3, 40)
 	w.nodes["a-1"].got[fedEarly]++   // a-1 lacks fedLate: apart from a-2 at 50
 	w.nodes["a-3"].got[fedLate] += 3 // a-3 lacks fedEarly: lost; 2 duplicates
+	send("fed", 4, 55)               // a-2 got it in its transitional view: owed to no other
 	c := w.count("p", w.sent, ids, at(100))
-	want := Count{Phase: "p", Sent: 4, Lost: 2, Dup: 3, Separated: 2}
+	want := Count{Phase: "p", Sent: 5, Lost: 2, Dup: 3, Separated: 4}
 	if c.Sent != want.Sent || c.Lost != want.Lost || c.Dup != want.Dup || c.Separated != want.Separated {
 		t.Errorf("count %v: want %d sent, %d lost, %d duplicated, %d separated", c, want.Sent, want.Lost, want.Dup, want.Separated)
 	}
@@ -164,5 +172,37 @@ func TestCountLacks(t *testing.T) {
 		if !strings.HasPrefix(l.String(), want[i]) {
 			t.Errorf("lack %d:\n%v\nwant it to start with\n%s", i, l, want[i])
 		}
+	}
+}
+
+// TestDeliveredApart: the view current when the member got the message
+// decides; a transitional one excuses only the members it lacks, a
+// regular one none, and a message never got nobody.
+func TestDeliveredApart(t *testing.T) {
+	base := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
+	vs := []View{
+		{View: client.View{Members: []string{"x", "y"}}, At: at(0)},
+		{View: client.View{Members: []string{"x"}, Transitional: true}, At: at(10)},
+		{View: client.View{Members: []string{"x", "y"}}, At: at(20)},
+	}
+	for _, tc := range []struct {
+		ms    int
+		other string
+		want  bool
+	}{
+		{5, "y", false},  // regular
+		{10, "y", true},  // got right at the transitional view's install
+		{15, "y", true},  // in the transitional view without y
+		{15, "x", false}, // x is in it
+		{25, "y", false}, // regular again
+		{-5, "y", false}, // before every view
+	} {
+		if got := DeliveredApart(vs, tc.other, at(tc.ms)); got != tc.want {
+			t.Errorf("DeliveredApart(%s, got at %d ms) = %v, want %v", tc.other, tc.ms, got, tc.want)
+		}
+	}
+	if DeliveredApart(vs, "y", time.Time{}) {
+		t.Error("DeliveredApart of a message never got: true, want false")
 	}
 }

@@ -2,15 +2,12 @@ package sites_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
-	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/internal/sites"
 )
 
@@ -44,7 +41,9 @@ groups:
 // not yet ordered with its own, so that two nodes sending hold no more
 // than one bound (and what the local ring has not delivered yet) between
 // them. Nothing is lost: every message a sender's MulticastWait returned
-// for reaches b.
+// for reaches every node (sites.World.Count: unless its sender got it in a
+// transitional view of itself alone, which a federation token lost under
+// -race gives, and EVS allows: sites.DeliveredApart).
 func TestDomainBacklogBound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three agents and a federation ring over a capped link")
@@ -52,16 +51,10 @@ func TestDomainBacklogBound(t *testing.T) {
 	const size = 2 << 10
 	var mu sync.Mutex
 	var lat []time.Duration
-	var got atomic.Int64
 	w := sites.NewForTest(t, sites.Config{Topology: []byte(backlogYAML), OnDeliver: func(d sites.Delivery) {
-		if d.Node != "b-1" || d.Group != "g" {
-			return
-		}
-		got.Add(1)
-		var ns int64
-		if _, err := fmt.Sscanf(d.Payload, "%d|", &ns); err == nil {
+		if d.Node == "b-1" && d.Phase == "flood" {
 			mu.Lock()
-			lat = append(lat, d.At.Sub(time.Unix(0, ns)))
+			lat = append(lat, d.Latency)
 			mu.Unlock()
 		}
 	}})
@@ -76,41 +69,31 @@ func TestDomainBacklogBound(t *testing.T) {
 	bound := st.Domains[0].BacklogBound
 
 	// Both nodes of a send as fast as the agent takes their messages
-	// (about three times what the link carries) for 8 s.
-	var sent atomic.Int64
-	flood, stop := context.WithTimeout(ctx, 8*time.Second)
-	defer stop()
-	var wg sync.WaitGroup
-	for _, id := range []string{"a-1", "a-2"} {
-		c := w.Node(id).Client()
-		wg.Go(func() {
-			buf := make([]byte, size)
-			for flood.Err() == nil {
-				copy(buf, fmt.Sprintf("%d|", time.Now().UnixNano()))
-				if err := c.MulticastWait(flood, client.Agreed, 1, []string{"g"}, buf); err != nil {
-					if flood.Err() == nil {
-						t.Errorf("%s multicasts: %v", id, err)
-					}
-					return
-				}
-				sent.Add(1)
-			}
-		})
-	}
+	// (about three times what the link carries) for 8 s, then flush.
+	g := w.Load(sites.Load{Phase: "flood", Senders: []string{"a-1", "a-2"}, Groups: []string{"g"}, Every: time.Nanosecond, Size: size, For: 8 * time.Second})
+	flooded := make(chan error, 1)
+	go func() { flooded <- g.Wait() }()
 	// Each node's count of the site's backlog never passes the bound by
 	// more than a message and the other node's messages not yet delivered
 	// on the local ring: at most its share, bound / (2 × 2 nodes), and a
 	// message.
 	most := map[string]int{}
-	for flood.Err() == nil {
+	var err error
+	for done := false; !done; {
 		for _, id := range []string{"a-1", "a-2"} {
 			if ds := w.Node(id).Agent().Status().Domains; len(ds) == 1 {
 				most[id] = max(most[id], ds[0].Backlog)
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case err = <-flooded:
+			done = true
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
 	slack := bound/4 + 2*(size+256)
 	for id, b := range most {
 		t.Logf("%s: the site's backlog as it counts it reached %d bytes (bound %d)", id, b, bound)
@@ -118,20 +101,10 @@ func TestDomainBacklogBound(t *testing.T) {
 			t.Errorf("%s: the site's backlog reached %d bytes, over the bound %d by more than %d", id, b, bound, slack)
 		}
 	}
-	for _, id := range []string{"a-1", "a-2"} {
-		fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
-		err := w.Node(id).Client().Flush(fctx)
-		fcancel()
-		if err != nil {
-			t.Fatalf("%s flushes: %v", id, err)
-		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for got.Load() < sent.Load() && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if g, s := got.Load(), sent.Load(); g != s {
-		t.Fatalf("b-1 got %d of the %d messages a sent", g, s)
+	if c := w.Count("flood", w.Nodes(), 30*time.Second); c.Sent != g.Sent() || c.Sent == 0 || !c.OK() {
+		t.Fatalf("%v; the load had %d sent", c, g.Sent())
+	} else {
+		t.Log(c)
 	}
 	mu.Lock()
 	slices.Sort(lat)

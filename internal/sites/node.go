@@ -454,8 +454,9 @@ type Count struct {
 	// deliveries of a payload beyond the first at a node (of any sender).
 	Lost, Dup int
 	// Separated counts the deliveries missing at a node that was apart
-	// from the message's sender after the send (Apart): EVS does not make
-	// it deliver them, and they are not lost.
+	// from the message's sender after the send (Apart), or whose sender
+	// got it in a transitional view without the node (DeliveredApart):
+	// EVS does not make it deliver them, and they are not lost.
 	Separated int
 	// Missing names a few of the lost deliveries ("b-1 lacks a-2/...").
 	Missing []string
@@ -534,7 +535,9 @@ func (c Count) String() string {
 // and what was delivered twice. A message is not owed to a node that was
 // apart from its sender at some time from the send on (Apart, in the
 // receiver's views or the sender's: a view without the other, or in a
-// site's group a transitional view without it); every duplicate counts.
+// site's group a transitional view without it), nor to one that the
+// sender's transitional view lacked when the sender got it
+// (DeliveredApart); every duplicate counts.
 func (w *World) Count(phase string, ids []string, timeout time.Duration) Count {
 	w.mu.Lock()
 	var want []sent
@@ -560,12 +563,18 @@ func (w *World) Count(phase string, ids []string, timeout time.Duration) Count {
 // count judges want (messages of phase) at the nodes ids as of now.
 func (w *World) count(phase string, want []sent, ids []string, now time.Time) Count {
 	views := map[string]map[string][]View{} // node -> group -> its views
+	own := map[string]time.Time{}           // payload -> when its sender got it
 	for _, id := range ids {
 		n := w.nodes[id]
 		n.mu.Lock()
 		views[id] = map[string][]View{}
 		for g, vs := range n.views {
 			views[id][g] = slices.Clone(vs)
+		}
+		for _, s := range want {
+			if t, ok := n.gotAt[s.payload]; ok && s.node == id {
+				own[s.payload] = t
+			}
 		}
 		n.mu.Unlock()
 	}
@@ -580,7 +589,8 @@ func (w *World) count(phase string, want []sent, ids []string, now time.Time) Co
 			}
 			_, _, _, at := parsePayload(s.payload)
 			fed := w.federated(s.group)
-			if Apart(views[id][s.group], w.Member(s.node), at, now, fed) || Apart(views[s.node][s.group], w.Member(id), at, now, fed) {
+			if Apart(views[id][s.group], w.Member(s.node), at, now, fed) || Apart(views[s.node][s.group], w.Member(id), at, now, fed) ||
+				DeliveredApart(views[s.node][s.group], w.Member(id), own[s.payload]) {
 				c.Separated++
 				continue
 			}
