@@ -219,19 +219,14 @@ func (c *cluster) check(quiescent bool) []evs.Event {
 	c.waitTraced(5 * time.Second)
 	var all []evs.Event
 	for _, id := range c.ids {
-		f, err := os.Open(filepath.Join(c.dir, id+".trace"))
+		es, err := evs.ReadFile(filepath.Join(c.dir, id+".trace"))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		evs, err := evs.Read(f, f.Name())
-		f.Close()
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		all = append(all, evs...)
+		all = append(all, es...)
 	}
 	if vs := evs.Check(all, evs.Options{Failed: c.failed, Quiescent: quiescent}); len(vs) > 0 {
 		var b strings.Builder

@@ -1,11 +1,9 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -306,11 +304,7 @@ func p2pLines(t *testing.T, w *sites.World, id string, payloads []string) map[st
 	for _, p := range payloads {
 		hashes[tracemap.Hash([]byte(p))] = true
 	}
-	b, err := os.ReadFile(filepath.Join(w.Dir(), id+".trace"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := evs.Read(bytes.NewReader(b), id)
+	es, err := evs.ReadFile(filepath.Join(w.Dir(), id+".trace"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
 package agent
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -184,11 +184,10 @@ groups:
 		t.Helper()
 		var all []evs.Event
 		for _, p := range traces {
-			b, err := os.ReadFile(p)
-			if err != nil {
+			es, err := evs.ReadFile(p)
+			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
-			es, err := evs.Read(bytes.NewReader(b), p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -463,11 +462,7 @@ groups:
 	var all []evs.Event
 	for node, doms := range want {
 		p := filepath.Join(dir, node+".fed")
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		es, err := evs.Read(bytes.NewReader(b), p)
+		es, err := evs.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 )
 
 // Event kinds, the "ev" field of a trace line.
@@ -175,6 +176,17 @@ func (t *Writer) Write(e Event) error {
 	t.buf = append(e.AppendJSON(t.buf[:0]), '\n')
 	_, err := t.w.Write(t.buf)
 	return err
+}
+
+// ReadFile reads the trace in file path (Read). A file that does not
+// exist is an error that errors.Is matches with fs.ErrNotExist.
+func ReadFile(path string) ([]Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("evs: %w", err)
+	}
+	defer f.Close()
+	return Read(f, path)
 }
 
 // Read parses a trace: one JSON event per line; blank lines are skipped.

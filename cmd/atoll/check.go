@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -112,10 +111,9 @@ func readTrace(stdin io.Reader, name string) ([]evs.Event, error) {
 	if name == "-" {
 		return evs.Read(stdin, "stdin")
 	}
-	f, err := os.Open(name)
+	es, err := evs.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
-	defer f.Close()
-	return evs.Read(f, name)
+	return es, nil
 }

@@ -199,15 +199,10 @@ func (c *Cluster) ClientSocket(id string) string {
 func (c *Cluster) Traces() ([]evs.Event, error) {
 	var all []evs.Event
 	for _, id := range c.IDs {
-		f, err := os.Open(filepath.Join(c.Dir, id+".trace"))
+		es, err := evs.ReadFile(filepath.Join(c.Dir, id+".trace"))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		es, err := evs.Read(f, f.Name())
-		f.Close()
 		if err != nil {
 			return nil, err
 		}

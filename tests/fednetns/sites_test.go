@@ -718,14 +718,10 @@ func readTraces(t *testing.T, files []string) []evs.Event {
 	t.Helper()
 	var all []evs.Event
 	for _, p := range files {
-		b, err := os.ReadFile(p)
+		es, err := evs.ReadFile(p)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		es, err := evs.Read(bytes.NewReader(b), p)
 		if err != nil {
 			t.Fatal(err)
 		}

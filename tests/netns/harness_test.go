@@ -1,7 +1,6 @@
 package netns
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -685,15 +684,10 @@ func (tb *Testbed) traces() []evs.Event {
 	tb.t.Helper()
 	var all []evs.Event
 	for _, nd := range tb.nodes {
-		f, err := os.Open(nd.Trace)
+		es, err := evs.ReadFile(nd.Trace)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			tb.t.Fatal(err)
-		}
-		es, err := evs.Read(bufio.NewReader(f), nd.Trace)
-		f.Close()
 		if err != nil {
 			tb.t.Fatal(err)
 		}
