@@ -148,6 +148,9 @@ func TestCountLacks(t *testing.T) {
 		p := fmt.Sprintf("%s/p/g/%d %d", sender, i, at(10*(i+1)).UnixNano())
 		w.sent = append(w.sent, sent{payload: p, node: sender, phase: "p", group: "g"})
 		w.nodes[sender].got[p]++
+		if sender == "a-2" {
+			w.nodes[sender].gotAt[p] = at(10*(i+1) + 2)
+		}
 		if i == 0 || i == 4 || i == 6 {
 			w.nodes["a-1"].got[p]++ // a-1 lacks 1 to 3 of a-2's and 5 of a-3's
 			w.nodes["a-1"].gotAt[p] = at(10*(i+1) + 5)
@@ -162,10 +165,10 @@ func TestCountLacks(t *testing.T) {
 		t.Fatalf("count %v, lacks %v: want 5 lost in 3 lacks", c, c.Lacks)
 	}
 	want := []string{
-		"a-1 lacks 3 of a-2's messages of g: 1 (sent at 20ms) to 3 (at 40ms), and got 2 sent after them; got the one before at 15ms, the one after at 55ms\n" +
+		"a-1 lacks 3 of a-2's messages of g: 1 (sent at 20ms, got by a-2 at 22ms) to 3 (at 40ms), and got 2 sent after them; got the one before at 15ms, the one after at 55ms\n" +
 			"  a-1's views of g:\n    5ms regular v1 [a-1:c a-2:c a-3:c]\n    25ms regular v2 [a-1:c a-2:c a-3:c]\n" +
 			"  a-2's views of g:\n    5ms regular v1 [a-1:c a-2:c a-3:c]",
-		"a-1 lacks 1 of a-3's messages of g: 5 (sent at 60ms) to 5 (at 60ms), and got 0 sent after them; got none before, none after",
+		"a-1 lacks 1 of a-3's messages of g: 5 (sent at 60ms, got by a-3 never) to 5 (at 60ms), and got 0 sent after them; got none before, none after",
 		"a-2 lacks 1 of a-3's messages of g",
 	}
 	for i, l := range c.Lacks {

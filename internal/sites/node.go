@@ -477,10 +477,13 @@ type Lack struct {
 	// way). GotBefore and GotAfter are when the node got the sender's
 	// message of the group just before First and just after Last (zero:
 	// none): a view between the two is where it stopped and resumed.
+	// SenderGot is when the sender got First (zero: never), which its
+	// views place in a regular or a transitional view.
 	N, First, Last      int
 	FirstAt, LastAt     time.Time
 	Later               int
 	GotBefore, GotAfter time.Time
+	SenderGot           time.Time
 	// Views and SenderViews are the node's and the sender's views of the
 	// group when counted; Start is the world's start, which the string
 	// form counts their times from.
@@ -497,8 +500,12 @@ func (l Lack) String() string {
 		}
 		return "the one " + which + " at " + at(t)
 	}
-	fmt.Fprintf(&b, "%s lacks %d of %s's messages of %s: %d (sent at %s) to %d (at %s), and got %d sent after them; got %s, %s",
-		l.Node, l.N, l.Sender, l.Group, l.First, at(l.FirstAt), l.Last, at(l.LastAt), l.Later, got("before", l.GotBefore), got("after", l.GotAfter))
+	sender := "never"
+	if !l.SenderGot.IsZero() {
+		sender = "at " + at(l.SenderGot)
+	}
+	fmt.Fprintf(&b, "%s lacks %d of %s's messages of %s: %d (sent at %s, got by %s %s) to %d (at %s), and got %d sent after them; got %s, %s",
+		l.Node, l.N, l.Sender, l.Group, l.First, at(l.FirstAt), l.Sender, sender, l.Last, at(l.LastAt), l.Later, got("before", l.GotBefore), got("after", l.GotAfter))
 	for _, side := range []struct {
 		id string
 		vs []View
@@ -601,12 +608,12 @@ func (w *World) count(phase string, want []sent, ids []string, now time.Time) Co
 			i := payloadNumber(s.payload)
 			l := lacks[[2]string{s.node, s.group}]
 			if l == nil {
-				l = &Lack{Node: id, Sender: s.node, Group: s.group, First: i, FirstAt: at, Views: views[id][s.group], SenderViews: views[s.node][s.group], Start: w.start}
+				l = &Lack{Node: id, Sender: s.node, Group: s.group, First: i, FirstAt: at, SenderGot: own[s.payload], Views: views[id][s.group], SenderViews: views[s.node][s.group], Start: w.start}
 				lacks[[2]string{s.node, s.group}] = l
 			}
 			l.N++
 			if i < l.First {
-				l.First, l.FirstAt = i, at
+				l.First, l.FirstAt, l.SenderGot = i, at, own[s.payload]
 			}
 			if i >= l.Last {
 				l.Last, l.LastAt = i, at
