@@ -46,6 +46,21 @@ type stream struct {
 	held map[*View]bool
 }
 
+// newView returns the view of member m, of site site, in domain fed/x.
+func newView(t *testing.T, site string, m localring.Member) *View {
+	t.Helper()
+	v, err := New(Config{Domain: "fed/x", Site: site, Self: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// newStream returns a stream to views.
+func newStream(views ...*View) *stream {
+	return &stream{views: views, evs: map[*View][]localring.Event{}}
+}
+
 func (s *stream) entry(e bridge.Entry) {
 	if e.Pos.IsZero() {
 		s.seq++
@@ -140,9 +155,9 @@ func (s *stream) installs(v *View) []string {
 // sent. No announcement changes a configuration where it is.
 func TestRounds(t *testing.T) {
 	a1, a2, b1 := member("a-1", 1), member("a-2", 1), member("b-1", 1)
-	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
-	vb, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-	s := &stream{views: []*View{va, vb}, evs: map[*View][]localring.Event{}}
+	va := newView(t, "a", a1)
+	vb := newView(t, "b", b1)
+	s := newStream(va, vb)
 	// asked checks how many times a-1 and b-1 asked for the federation
 	// ring to form again: once per change, at the announcing site.
 	asked := func(a, b int) {
@@ -257,10 +272,10 @@ func TestAnnounceCodec(t *testing.T) {
 // others', once its site announces it back in and the others answer.
 func TestMissedConfiguration(t *testing.T) {
 	a1, a2, b1 := member("a-1", 1), member("a-2", 1), member("b-1", 1)
-	va1, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
-	va2, _ := New(Config{Domain: "fed/x", Site: "a", Self: a2})
-	vb, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-	s := &stream{views: []*View{va1, va2, vb}, evs: map[*View][]localring.Event{}}
+	va1 := newView(t, "a", a1)
+	va2 := newView(t, "a", a2)
+	vb := newView(t, "b", b1)
+	s := newStream(va1, va2, vb)
 	la := &localring.Configuration{ID: "r:a", Kind: localring.Regular, Members: []localring.Member{a1, a2}}
 	va1.LocalInstall(la)
 	va2.LocalInstall(la)
@@ -326,12 +341,13 @@ func TestMissedConfiguration(t *testing.T) {
 
 // abDomain returns the stream of a domain of sites a (a-1, a-2) and b
 // (b-1) and its three views, in the regular configuration of all three.
-func abDomain() (s *stream, va1, va2, vb *View) {
+func abDomain(t *testing.T) (s *stream, va1, va2, vb *View) {
+	t.Helper()
 	a1, a2, b1 := member("a-1", 1), member("a-2", 1), member("b-1", 1)
-	va1, _ = New(Config{Domain: "fed/x", Site: "a", Self: a1})
-	va2, _ = New(Config{Domain: "fed/x", Site: "a", Self: a2})
-	vb, _ = New(Config{Domain: "fed/x", Site: "b", Self: b1})
-	s = &stream{views: []*View{va1, va2, vb}, evs: map[*View][]localring.Event{}}
+	va1 = newView(t, "a", a1)
+	va2 = newView(t, "a", a2)
+	vb = newView(t, "b", b1)
+	s = newStream(va1, va2, vb)
 	s.conf("a", "b")
 	s.announce("a", a1, a2)
 	s.announce("b", b1)
@@ -350,7 +366,7 @@ func abDomain() (s *stream, va1, va2, vb *View) {
 // 9–15: one ab-regional message lost, EVS 3 at its sender in
 // fed/regional:a+b).
 func TestMissedConfigurationOwnSend(t *testing.T) {
-	s, va1, va2, vb := abDomain()
+	s, va1, va2, vb := abDomain(t)
 	a1, b1 := va1.cfg.Self, vb.cfg.Self
 	old := va2.Current()
 
@@ -405,10 +421,10 @@ func TestMissedConfigurationOwnSend(t *testing.T) {
 // duplicates).
 func TestSenderLeft(t *testing.T) {
 	a1, b1, b2 := member("a-1", 1), member("b-1", 1), member("b-2", 1)
-	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
-	vb1, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-	vb2, _ := New(Config{Domain: "fed/x", Site: "b", Self: b2})
-	s := &stream{views: []*View{va, vb1, vb2}, evs: map[*View][]localring.Event{}}
+	va := newView(t, "a", a1)
+	vb1 := newView(t, "b", b1)
+	vb2 := newView(t, "b", b2)
+	s := newStream(va, vb1, vb2)
 	s.conf("a", "b")
 	s.announce("a", a1)
 	s.announce("b", b1, b2)
@@ -540,10 +556,11 @@ func (s *stream) trans(id string, sites ...string) {
 // of its own and then the same regular configuration).
 func TestCaughtUpRound(t *testing.T) {
 	a1, b1, b2 := member("a-1", 1), member("b-1", 1), member("b-2", 1)
-	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
-	vb1, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-	vb2, _ := New(Config{Domain: "fed/x", Site: "b", Self: b2})
-	s := &stream{views: []*View{va, vb1, vb2}, evs: map[*View][]localring.Event{}, catchUp: true}
+	va := newView(t, "a", a1)
+	vb1 := newView(t, "b", b1)
+	vb2 := newView(t, "b", b2)
+	s := newStream(va, vb1, vb2)
+	s.catchUp = true
 	local := func(id string, ms []localring.Member, vs ...*View) {
 		for _, v := range vs {
 			v.LocalInstall(&localring.Configuration{ID: id, Kind: localring.Regular, Members: ms})
@@ -582,9 +599,9 @@ func TestCaughtUpRound(t *testing.T) {
 // of the next regular one (EVS 2.4).
 func TestLeaveInRound(t *testing.T) {
 	a1, b1, b2 := member("a-1", 1), member("b-1", 1), member("b-2", 1)
-	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
-	vb1, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-	s := &stream{views: []*View{va, vb1}, evs: map[*View][]localring.Event{}}
+	va := newView(t, "a", a1)
+	vb1 := newView(t, "b", b1)
+	s := newStream(va, vb1)
 	va.LocalInstall(&localring.Configuration{ID: "r:a", Kind: localring.Regular, Members: []localring.Member{a1}})
 	vb1.LocalInstall(&localring.Configuration{ID: "r:b", Kind: localring.Regular, Members: []localring.Member{b1, b2}})
 	s.conf("a", "b")
@@ -611,10 +628,11 @@ func TestLeaveInRound(t *testing.T) {
 // and installs the next regular configuration when b announces it again.
 func TestAnnouncedWithout(t *testing.T) {
 	a1, b1, b2 := member("a-1", 1), member("b-1", 1), member("b-2", 1)
-	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
-	vb1, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-	vb2, _ := New(Config{Domain: "fed/x", Site: "b", Self: b2})
-	s := &stream{views: []*View{va, vb1, vb2}, evs: map[*View][]localring.Event{}, catchUp: true}
+	va := newView(t, "a", a1)
+	vb1 := newView(t, "b", b1)
+	vb2 := newView(t, "b", b2)
+	s := newStream(va, vb1, vb2)
+	s.catchUp = true
 	va.LocalInstall(&localring.Configuration{ID: "r:a", Kind: localring.Regular, Members: []localring.Member{a1}})
 	for _, v := range []*View{vb1, vb2} {
 		v.LocalInstall(&localring.Configuration{ID: "r:b", Kind: localring.Regular, Members: []localring.Member{b1, b2}})
@@ -660,11 +678,11 @@ func TestStaleAnnouncement(t *testing.T) {
 	a1, b1, b2, b3 := member("a-1", 1), member("b-1", 1), member("b-2", 1), member("b-3", 1)
 	all := []localring.Member{a1, b1, b2, b3}
 	for _, staleFirst := range []bool{false, true} {
-		va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
-		vb1, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-		vb2, _ := New(Config{Domain: "fed/x", Site: "b", Self: b2})
-		vb3, _ := New(Config{Domain: "fed/x", Site: "b", Self: b3})
-		s := &stream{views: []*View{va, vb1, vb2, vb3}, evs: map[*View][]localring.Event{}}
+		va := newView(t, "a", a1)
+		vb1 := newView(t, "b", b1)
+		vb2 := newView(t, "b", b2)
+		vb3 := newView(t, "b", b3)
+		s := newStream(va, vb1, vb2, vb3)
 		s.conf("a", "b")
 		s.announceRing("a", 3, a1)
 		s.announceRing("b", 8, b1, b2, b3)
@@ -705,7 +723,7 @@ func TestStaleAnnouncement(t *testing.T) {
 // lan preset, c cut off: c-1 and c-2 delivered c-1's message in the
 // regular configuration without b-1's before it, 1 run of 10).
 func TestTransitionalMessages(t *testing.T) {
-	s, va1, va2, vb := abDomain()
+	s, va1, va2, vb := abDomain(t)
 	a1, a2, b1 := va1.cfg.Self, va2.cfg.Self, vb.cfg.Self
 	s.sent(vb, 10)
 	s.deliver(vb, 10)
@@ -786,11 +804,11 @@ func TestAnnounceInTransitional(t *testing.T) {
 			}
 			var vs []*View
 			for _, m := range ms {
-				v, _ := New(Config{Domain: "fed/x", Site: string(m.ID[:1]), Self: m})
+				v := newView(t, string(m.ID[:1]), m)
 				vs = append(vs, v)
 			}
 			va, vb2 := vs[0], vs[2]
-			s := &stream{views: vs, evs: map[*View][]localring.Event{}}
+			s := newStream(vs...)
 			announceAll := func() {
 				s.announce("a", a1)
 				s.announce("b", tc.b...)
@@ -892,10 +910,10 @@ func TestAnnounceHoleInTransitional(t *testing.T) {
 			nodes[tc.site] = tc.before
 			var vs []*View
 			for _, m := range []localring.Member{a1, b1, c1} {
-				v, _ := New(Config{Domain: "fed/x", Site: string(m.ID[:1]), Self: m})
+				v := newView(t, string(m.ID[:1]), m)
 				vs = append(vs, v)
 			}
-			s := &stream{views: vs, evs: map[*View][]localring.Event{}}
+			s := newStream(vs...)
 			s.conf("a", "b", "c")
 			for _, site := range []string{"a", "b", "c"} {
 				s.announce(site, nodes[site]...)
@@ -975,9 +993,9 @@ func sitesOf(vs []*View) []string {
 // and sin's nodes installed dr:34825@16 with different members.
 func TestSameRingComponents(t *testing.T) {
 	f1, s1 := member("f-1", 1), member("s-1", 1)
-	vf, _ := New(Config{Domain: "fed/x", Site: "f", Self: f1})
-	vs, _ := New(Config{Domain: "fed/x", Site: "s", Self: s1})
-	s := &stream{views: []*View{vf, vs}, evs: map[*View][]localring.Event{}}
+	vf := newView(t, "f", f1)
+	vs := newView(t, "s", s1)
+	s := newStream(vf, vs)
 	s.conf("f", "s")
 	s.announce("f", f1)
 	s.announce("s", s1)
@@ -1036,11 +1054,11 @@ func TestAnnounceRegularAtOneSite(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var vs []*View
 			for _, m := range []localring.Member{a1, a2, b1, c1} {
-				v, _ := New(Config{Domain: "fed/x", Site: string(m.ID[:1]), Self: m})
+				v := newView(t, string(m.ID[:1]), m)
 				vs = append(vs, v)
 			}
 			va1, vb1 := vs[0], vs[2]
-			s := &stream{views: vs, evs: map[*View][]localring.Event{}}
+			s := newStream(vs...)
 			s.conf("a", "b", "c")
 			s.announce("a", a1, a2)
 			s.announce("b", b1, b2)
@@ -1111,9 +1129,9 @@ func TestAnnounceRegularAtOneSite(t *testing.T) {
 func TestFailoverContinues(t *testing.T) {
 	a1, a2, a3, b1 := member("a-1", 1), member("a-2", 1), member("a-3", 1), member("b-1", 1)
 	form := func() (*stream, *View, *View) {
-		va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a2})
-		vb, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-		s := &stream{views: []*View{va, vb}, evs: map[*View][]localring.Event{}}
+		va := newView(t, "a", a2)
+		vb := newView(t, "b", b1)
+		s := newStream(va, vb)
 		s.conf("a", "b")
 		s.announce("a", a1, a2)
 		s.announce("b", b1)
@@ -1217,9 +1235,9 @@ func TestFailoverContinues(t *testing.T) {
 // completed a WAN membership round later: TestHealReforms).
 func TestReformCoveredByConfiguration(t *testing.T) {
 	a1, b1 := member("a-1", 1), member("b-1", 1)
-	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a1})
-	vb, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-	s := &stream{views: []*View{va, vb}, evs: map[*View][]localring.Event{}}
+	va := newView(t, "a", a1)
+	vb := newView(t, "b", b1)
+	s := newStream(va, vb)
 	s.conf("a", "b")
 	s.announce("a", a1)
 	s.announce("b", b1)
@@ -1247,7 +1265,7 @@ func TestReformCoveredByConfiguration(t *testing.T) {
 
 	// In one Ready: the announcement that completes a round, then a
 	// configuration that opens another.
-	v, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
+	v := newView(t, "b", b1)
 	conf := func(seq uint64) *bridge.Entry {
 		return &bridge.Entry{Kind: bridge.EntryConfig, Pos: pos(seq), Conf: bridge.DomainConf{ID: "r", Kind: localring.Regular, Sites: []string{"a", "b"}}}
 	}
@@ -1283,7 +1301,7 @@ func TestReformCoveredByConfiguration(t *testing.T) {
 // place's Seq as their order, a's nodes had 11 at split+1, b-1 at split+2
 // (the order field).
 func TestInDoubtMessages(t *testing.T) {
-	s, va1, va2, vb := abDomain()
+	s, va1, va2, vb := abDomain(t)
 	s.sent(va2, 10)
 	s.deliver(va2, 10)
 	split := s.seq

@@ -23,9 +23,9 @@ import (
 // place).
 func TestHeldAfterContinues(t *testing.T) {
 	a2, b1 := member("a-2", 1), member("b-1", 1)
-	va, _ := New(Config{Domain: "fed/x", Site: "a", Self: a2})
-	vb, _ := New(Config{Domain: "fed/x", Site: "b", Self: b1})
-	s := &stream{views: []*View{va, vb}, evs: map[*View][]localring.Event{}}
+	va := newView(t, "a", a2)
+	vb := newView(t, "b", b1)
+	s := newStream(va, vb)
 	s.conf("a", "b")
 	s.announce("a", a2)
 	s.announce("b", b1)
