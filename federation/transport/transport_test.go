@@ -15,6 +15,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/federation/transport"
 	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/driver"
 	"github.com/atoll-gcs/atoll/localring/driver/drivertest"
@@ -59,22 +60,12 @@ func (w *world) goodCert(site string) tls.Certificate {
 }
 
 // logBuf collects log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type logBuf struct{ syncbuf.Buffer }
 
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
+// lines returns the lines logged so far that contain substr.
 func (l *logBuf) lines(substr string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []string
-	for _, line := range strings.Split(l.b.String(), "\n") {
+	for _, line := range strings.Split(l.String(), "\n") {
 		if strings.Contains(line, substr) {
 			out = append(out, line)
 		}
