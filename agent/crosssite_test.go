@@ -157,25 +157,31 @@ func TestCrossSiteGroup(t *testing.T) {
 		}
 	}
 
-	res, err := w.Check()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("agents' traces: %d lines by domain %v", res.Events, res.ByDomain)
-	if len(res.Violations) > 0 {
-		t.Errorf("EVS violations in the agents' traces: %v", res.Violations)
-	}
 	// The point-to-point messages are in the domain's traces, for the
 	// checker: sent by a-2, delivered once at every node of the domain
 	// (to a client at c-2 only), as a site's agents trace a local one.
 	checkP2PLines(t, w, "a-2 to c-2", "a-2", "c-2", "fed/global:a+b+c", merged.direct, live, merged.complete)
-	fed, err := w.CheckFederation()
-	if err != nil {
-		t.Fatal(err)
+	checkTraces(t, w, true)
+}
+
+// checkTraces runs the EVS checker over the agents' traces of w, and with
+// fed over its federation rings' traces too, and fails on any violation.
+func checkTraces(t *testing.T, w *sites.World, fed bool) {
+	t.Helper()
+	check := func(what string, read func() (sites.Result, error)) {
+		t.Helper()
+		res, err := read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s' traces: %d lines by domain %v", what, res.Events, res.ByDomain)
+		if len(res.Violations) > 0 {
+			t.Errorf("EVS violations in the %s' traces: %v", what, res.Violations)
+		}
 	}
-	t.Logf("federation rings' traces: %d lines by domain %v", fed.Events, fed.ByDomain)
-	if len(fed.Violations) > 0 {
-		t.Errorf("EVS violations in the federation rings' traces: %v", fed.Violations)
+	check("agents", w.Check)
+	if fed {
+		check("federation rings", w.CheckFederation)
 	}
 }
 
@@ -397,14 +403,7 @@ func TestCrossSiteP2PTwoDomains(t *testing.T) {
 		}
 	}
 
-	res, err := w.Check()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("agents' traces: %d lines by domain %v", res.Events, res.ByDomain)
-	if len(res.Violations) > 0 {
-		t.Errorf("EVS violations in the agents' traces: %v", res.Violations)
-	}
+	checkTraces(t, w, false)
 	checkP2PLines(t, w, "a-1 to b-1", "a-1", "b-1", reg, ab.direct, []string{"a-1", "b-1", "b-2"}, ab.complete)
 	checkP2PLines(t, w, "a-1 to b-2", "a-1", "b-2", reg, other, []string{"a-1", "b-1", "b-2"}, otherComplete)
 	checkP2PLines(t, w, "c-1 to a-1", "c-1", "a-1", glob, ca.direct, []string{"a-1", "b-1", "b-2", "c-1"}, ca.complete)

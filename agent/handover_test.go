@@ -233,22 +233,7 @@ func TestHandover(t *testing.T) {
 			}
 		}
 	}
-	res, err := w.Check()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("agents' traces: %d lines by domain %v", res.Events, res.ByDomain)
-	if len(res.Violations) > 0 {
-		t.Errorf("EVS violations in the agents' traces: %v", res.Violations)
-	}
-	fed, err := w.CheckFederation()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("federation rings' traces: %d lines by domain %v", fed.Events, fed.ByDomain)
-	if len(fed.Violations) > 0 {
-		t.Errorf("EVS violations in the federation rings' traces: %v", fed.Violations)
-	}
+	checkTraces(t, w, true)
 }
 
 // waitLong waits up to d for cond; after d it fails the test when what is
