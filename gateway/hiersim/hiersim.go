@@ -252,6 +252,8 @@ func (b viewBreak) String() string {
 type Fault string
 
 const (
+	// FaultNone injects no fault of the hierarchy (Options.handover and
+	// the other steered runs bring their own).
 	FaultNone Fault = ""
 	// FaultGatewayCrash kills the site's active gateway (kill -9: its
 	// local ring node and its federation ring node), while it forwards in

@@ -31,10 +31,7 @@ import (
 // those of takeoverSeeds.
 func TestTakeoverTimeline(t *testing.T) {
 	parallel(t)
-	var (
-		runs  []*Takeover
-		steps = map[string][]time.Duration{}
-	)
+	steps := map[string][]time.Duration{}
 	off := layerOff(t, FaultGatewayCrash)
 	log := openLog(t)
 	var list []uint64
@@ -55,7 +52,6 @@ func TestTakeoverTimeline(t *testing.T) {
 			t.Fatalf("seed %d: the gateway crash left no timeline", seed)
 		}
 		t.Logf("seed %d: %v", seed, tk)
-		runs = append(runs, tk)
 		add := func(step string, d time.Duration) { steps[step] = append(steps[step], d) }
 		add("local ring without the gateway", tk.LocalRing)
 		add("standby active", tk.Term)

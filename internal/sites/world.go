@@ -765,14 +765,10 @@ func (w *World) check(ext string, opts evs.Options, orphans bool) (Result, error
 	var all []evs.Event
 	for _, id := range w.ids {
 		p := filepath.Join(w.dir, id+ext)
-		b, err := os.ReadFile(p)
+		es, err := evs.ReadFile(p)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // never started, or no federation ring
 		}
-		if err != nil {
-			return res, err
-		}
-		es, err := evs.Read(bytes.NewReader(b), p)
 		if err != nil {
 			return res, err
 		}

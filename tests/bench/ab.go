@@ -548,8 +548,6 @@ func agentsIdle(ctx context.Context, ag *Agents, d time.Duration) ([]float64, Id
 		Rings: b.Counters.RingsInstalled - a.Counters.RingsInstalled}, nil
 }
 
-// agentProfile writes a CPU profile of d from an agent's admin socket
-// (/debug/pprof/profile) to path.
 // agentStatus reads an agent's status over its admin socket.
 func agentStatus(ctx context.Context, socket string) (agent.Status, error) {
 	var st agent.Status
@@ -572,6 +570,8 @@ func agentStatus(ctx context.Context, socket string) (agent.Status, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
+// agentProfile writes a CPU profile of d from an agent's admin socket
+// (/debug/pprof/profile) to path.
 func agentProfile(ctx context.Context, socket string, d time.Duration, path string) error {
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var dl net.Dialer
