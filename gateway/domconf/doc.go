@@ -253,6 +253,14 @@
 // produced it; closing it needs a round to be named by the federation
 // configuration that opened it, in the announcements that answer it.
 //
+// A node of a site whose local ring split, whose part's gateway numbered
+// entries in a federation ring of its own, may come back into its site's
+// ring at a position of that other history: its site never re-injects
+// what it misses (bridge, "Have": known gap), and it stays in the round
+// its last configuration opened while the others install configurations
+// with it (its site announces it) and wait for it in the group layer's
+// state exchange (TestTwoDomainsShareSites, once).
+//
 // A change waits for a federation configuration that continues the
 // domain's. A ring formed again that does not continue it (a site cut off
 // meanwhile, or one whose Sync names a held position: bridge, "Failover
