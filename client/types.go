@@ -67,6 +67,20 @@ func (r Reason) String() string { return groups.Reason(r).String() }
 // MarshalText encodes the reason as its name.
 func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
+// UnmarshalText decodes a reason's name, as MarshalText writes it. Any
+// other text is an error, the number MarshalText writes for a reason
+// without a name ("reason(9)") included: a View leaves the zero reason
+// of a transitional view out of its JSON.
+func (r *Reason) UnmarshalText(b []byte) error {
+	for _, v := range []Reason{ReasonJoin, ReasonLeave, ReasonDisconnect, ReasonNetwork} {
+		if v.String() == string(b) {
+			*r = v
+			return nil
+		}
+	}
+	return fmt.Errorf("client: unknown view change reason %q: want join, leave, disconnect or network", b)
+}
+
 // View is one view of a group: its members, oldest first, so Members[0]
 // is a natural leader. Every member receives the same views with the same
 // ids in the same order, and a message in the same view at every member.

@@ -2,6 +2,8 @@ package isolation
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -181,6 +183,29 @@ func TestTransitionalApart(t *testing.T) {
 	view(30, false, all...)
 	if m.apart("a-2:a-local", 10, 40) {
 		t.Errorf("a member of ab-regional is apart from a-2 after a transitional view of itself alone")
+	}
+}
+
+// TestViewEventJSON: a view event, as a site's process sends it to the
+// run, reads back as the client's view, reason and changes included.
+func TestViewEventJSON(t *testing.T) {
+	for _, v := range []client.View{
+		{Group: ABRegional, ID: "v7", Members: []string{"a-1:ab-regional", "b-1:ab-regional"}, Joined: []string{"b-1:ab-regional"}, Reason: client.ReasonNetwork},
+		{Group: ABRegional, ID: "v8", Members: []string{"a-1:ab-regional"}, Transitional: true},
+	} {
+		m := newMember("a-1", slices.Index(Groups, ABRegional), clock{})
+		j, err := json.Marshal(eventOf(&client.Event{Kind: client.EventView, View: &v}, 5))
+		if err != nil {
+			t.Fatalf("json.Marshal of the event of %+v: %v", v, err)
+		}
+		var e event
+		if err := json.Unmarshal(j, &e); err != nil {
+			t.Fatalf("json.Unmarshal(%s): %v", j, err)
+		}
+		m.apply(e)
+		if len(m.views) != 1 || !reflect.DeepEqual(m.views[0].View, v) {
+			t.Errorf("%s read back as %+v, want the view %+v", j, m.views, v)
+		}
 	}
 }
 

@@ -90,23 +90,15 @@ func newMember(node string, group int, clk clock) *member {
 // evBad for a payload that is not the benchmark's), a view or an error,
 // At when the client read it (ns on the run's clock).
 type event struct {
-	Kind   byte   `json:"k"`
-	Group  uint8  `json:"g,omitempty"`
-	Phase  uint8  `json:"p,omitempty"`
-	Sender uint8  `json:"s,omitempty"`
-	Seq    uint32 `json:"q,omitempty"`
-	Sent   int64  `json:"t,omitempty"`
-	At     int64  `json:"a"`
-	View   *view  `json:"v,omitempty"`
-	Err    string `json:"e,omitempty"`
-}
-
-// view is what the run reads of a client's view (client.View's Reason
-// is written as text and not read back).
-type view struct {
-	ID           string   `json:"id"`
-	Members      []string `json:"members"`
-	Transitional bool     `json:"transitional,omitempty"`
+	Kind   byte         `json:"k"`
+	Group  uint8        `json:"g,omitempty"`
+	Phase  uint8        `json:"p,omitempty"`
+	Sender uint8        `json:"s,omitempty"`
+	Seq    uint32       `json:"q,omitempty"`
+	Sent   int64        `json:"t,omitempty"`
+	At     int64        `json:"a"`
+	View   *client.View `json:"v,omitempty"`
+	Err    string       `json:"e,omitempty"`
 }
 
 // The kinds of event.
@@ -127,7 +119,7 @@ func eventOf(e *client.Event, now int64) event {
 		}
 		return event{Kind: evMessage, Group: k.group, Phase: k.phase, Sender: k.sender, Seq: k.seq, Sent: sent, At: now}
 	case client.EventView:
-		return event{Kind: evView, View: &view{ID: e.View.ID, Members: e.View.Members, Transitional: e.View.Transitional}, At: now}
+		return event{Kind: evView, View: e.View, At: now}
 	case client.EventError:
 		return event{Kind: evError, Err: e.Err.Error(), At: now}
 	}
@@ -157,7 +149,7 @@ func (m *member) apply(e event) {
 		if !e.View.Transitional {
 			m.view = slices.Sorted(slices.Values(e.View.Members))
 		}
-		m.views = append(m.views, sites.View{View: client.View{Group: Groups[m.group], ID: e.View.ID, Members: e.View.Members, Transitional: e.View.Transitional}, At: m.clk.at(e.At)})
+		m.views = append(m.views, sites.View{View: *e.View, At: m.clk.at(e.At)})
 	case evError:
 		m.errs = append(m.errs, e.Err)
 	}
