@@ -13,6 +13,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/schedprobe"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/topology"
 )
@@ -33,6 +34,9 @@ import (
 // (a probe goroutine woke that late) and a token was lost in 10 of 100
 // runs, none of them the group layer's doing. A second is still half of
 // the group layer's 2 s, so a ring that waited for it would lose its token.
+// A failure says how long n1's driver loop went without a pass and how
+// long the process got no CPU meanwhile: a driver that waited for the
+// group layer stops while the process runs.
 func TestSlowGroupLayerKeepsRing(t *testing.T) {
 	const slow = 2 * time.Second
 	c := newCluster(t, 3)
@@ -57,6 +61,26 @@ func TestSlowGroupLayerKeepsRing(t *testing.T) {
 	for _, id := range both {
 		before[id] = c.agents[id].a.Status().Counters
 	}
+	n1 := c.agents["n1"].a
+	base := time.Now()
+	probe := schedprobe.Start(base, 10*time.Millisecond, nil)
+	var noPass atomic.Int64 // the longest time n1's driver loop went without a pass
+	watched := make(chan struct{})
+	stopWatch := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			gap := time.Now().UnixNano() - n1.lastPass.Load()
+			if gap > noPass.Load() {
+				noPass.Store(gap)
+			}
+		}
+	}()
 	armed.Store(true)
 	c.stop("n3")
 	select {
@@ -64,14 +88,19 @@ func TestSlowGroupLayerKeepsRing(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("n1's group layer never saw the ring without n3")
 	}
-	time.Sleep(3 * c.agents["n1"].a.ringSettings.TokenTimeout) // a stall at the end would show by now
+	time.Sleep(3 * n1.ringSettings.TokenTimeout) // a stall at the end would show by now
+	close(stopWatch)
+	<-watched
+	probe.Stop()
 	c.waitRing(both, 5*time.Second)
 	for _, id := range both {
 		st := c.agents[id].a.Status()
 		b, n := before[id], st.Counters
 		if n.TokenLosses != b.TokenLosses || n.RingsInstalled != b.RingsInstalled+1 {
-			t.Errorf("%s: %d token losses and %d rings installed while n1's group layer worked for %v; want none and 1 (n3's leave)",
-				id, n.TokenLosses-b.TokenLosses, n.RingsInstalled-b.RingsInstalled, slow)
+			stalled, stalls, longest := probe.Within(0, time.Since(base))
+			t.Errorf("%s: %d token losses and %d rings installed while n1's group layer worked for %v; want none and 1 (n3's leave); n1's driver loop went up to %v without a pass; the test process did not run for %v in %d stalls of 10 ms or more, the longest %v",
+				id, n.TokenLosses-b.TokenLosses, n.RingsInstalled-b.RingsInstalled, slow,
+				time.Duration(noPass.Load()).Round(time.Millisecond), stalled.Round(time.Millisecond), stalls, longest.Round(time.Millisecond))
 		}
 	}
 	c.stopAll()
