@@ -185,9 +185,17 @@ func TestFedSimDeterministic(t *testing.T) {
 // merge interval by its merge-detect messages, never answering, and the
 // others never formed one ring (a merge-detect now counts as a join heard,
 // and the site is quarantined after two such rounds).
+//
+// With -short (CI's run under the race detector and the invariant checks)
+// it leaves out 141 and 321, nine tenths of the test's time: 237, 399 and
+// 492 are of their kinds, and the plain run has them all.
 func TestFedPersistentFaultSeeds(t *testing.T) {
 	t.Parallel()
-	for _, seed := range []uint64{141, 237, 6246, 321, 399, 492} {
+	seeds := []uint64{141, 237, 6246, 321, 399, 492}
+	if testing.Short() {
+		seeds = []uint64{237, 6246, 399, 492}
+	}
+	for _, seed := range seeds {
 		r := RunFed(seed, fedSpecFor(t, seed), RunOptions{})
 		if !strings.Contains(r.Mix.Persistent, "multicasts") {
 			t.Fatalf("seed %d has no deaf or mute site any more (%q): pick another", seed, r.Mix.Persistent)
