@@ -75,6 +75,11 @@ type Config struct {
 	// that a failing run's traces can be read again (atoll check).
 	// Default: a temporary directory removed at the end.
 	Dir string
+	// Deliveries, when set, receives every delivery at every member as
+	// CSV at the end of the run (one line per message and receiver: the
+	// send and delivery times), for the distributions the report does not
+	// give.
+	Deliveries io.Writer `json:"-"`
 }
 
 func (c *Config) defaults() {

@@ -647,6 +647,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			}
 		}
 	}
+	if cfg.Deliveries != nil {
+		if err := b.writeDeliveries(cfg.Deliveries); err != nil {
+			return nil, fmt.Errorf("isolation: write the deliveries: %w", err)
+		}
+	}
 	// Every process stops its sessions and agents; the ones killed before
 	// count as failed in the check.
 	for _, k := range b.workers {

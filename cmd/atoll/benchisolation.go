@@ -17,7 +17,7 @@ import (
 // benchmark of docs/BENCHMARKS.md.
 func newBenchIsolationCmd() *cobra.Command {
 	var cfg isolation.Config
-	var groups, saturateFrom, jsonFile, logFile string
+	var groups, saturateFrom, jsonFile, logFile, deliveriesFile string
 	cmd := &cobra.Command{
 		Use:   "isolation",
 		Short: "Measure how well a site-local and a regional group are isolated from a far, saturated site (each site in a process of its own)",
@@ -62,6 +62,14 @@ docs/BENCHMARKS.md says how to read the table.`,
 				defer f.Close()
 				cfg.AgentLogs = f
 			}
+			if deliveriesFile != "" {
+				f, err := os.Create(deliveriesFile)
+				if err != nil {
+					return fmt.Errorf("bench isolation: the deliveries file: %w", err)
+				}
+				defer f.Close()
+				cfg.Deliveries = f
+			}
 			r, err := isolation.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -103,6 +111,7 @@ docs/BENCHMARKS.md says how to read the table.`,
 	f.BoolVar(&cfg.FailoverOnly, "failover-only", false, "run only the gateway-killed phase, with c attached from the start and no saturating phase before it (a quicker look at the failover; the other phases' figures stay empty)")
 	f.BoolVar(&cfg.OneProcess, "one-process", false, "run every site in this process instead of one process per site (for comparison: the sites then share one heap, collector and scheduler, as separate hosts would not)")
 	f.BoolVar(&cfg.Pin, "pin", false, "pin site a's process to CPU 0 and b's, c's and the relays' to CPU 1 (Linux; not with --one-process)")
+	f.StringVar(&deliveriesFile, "deliveries", "", "write every delivery at every member (group, phase, round, sender, seq, receiver, send and delivery times in ns) as CSV to this file")
 	f.StringVar(&jsonFile, "json", "", "also write the report with every figure as JSON to this file")
 	return cmd
 }
