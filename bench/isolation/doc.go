@@ -59,7 +59,11 @@
 // client, in process) for that group, so that one group's backlog never
 // waits in another group's send queue, and sends Agreed messages with
 // MulticastWait at a fixed rate (a slot missed while MulticastWait waits
-// is skipped, not made up). Every payload carries its group, phase,
+// is skipped, not made up). A group's senders take turns: each sends at
+// its own place in every interval of the run's clock, so that the
+// group's load is evenly spaced at its rate wherever the senders'
+// processes are, not a burst of all of them at one instant per interval
+// (firstSlot). Every payload carries its group, phase,
 // sender, sequence number and send time, so every delivery at every
 // member gives a latency, and the
 // run knows what each member is owed. Latencies count from just before

@@ -205,6 +205,26 @@ type load struct {
 	rate float64       // messages per second; 0: as fast as MulticastWait returns
 	size int           // payload bytes
 	dur  time.Duration // how long to send
+	slot float64       // the sender's place in its group's schedule, in [0, 1) (firstSlot)
+}
+
+// firstSlot returns the first of a sender's send times at or after now
+// (ns on the run's clock): the times slot×interval past each whole
+// multiple of interval on the run's clock. Every process reads the run's
+// clock alike, so the n senders of a group, given the slots 0, 1/n, …,
+// (n-1)/n, send in turn at n times their own rate, evenly, wherever
+// their processes are: the group's load is what its rate says, not a
+// burst of every member at once each interval (which idled a federation
+// ring between bursts, and on site a's ring queued each a-local message
+// behind its two peers').
+func firstSlot(now int64, interval time.Duration, slot float64) int64 {
+	iv := int64(interval)
+	off := int64(slot * float64(interval))
+	k := (now - off) / iv
+	if t := off + k*iv; t >= now {
+		return t
+	}
+	return off + (k+1)*iv
 }
 
 // sendStall bounds how long past its schedule's end a sender waits for
@@ -228,10 +248,12 @@ func (m *session) send(ctx context.Context, phase, sender uint8, l load) error {
 	wctx, cancel := context.WithDeadline(ctx, start.Add(l.dur+sendStall))
 	defer cancel()
 	var interval time.Duration
+	next := start
 	if l.rate > 0 {
 		interval = time.Duration(float64(time.Second) / l.rate)
+		now := m.clk.now()
+		next = start.Add(time.Duration(firstSlot(now, interval, l.slot) - now))
 	}
-	next := start
 	for seq := uint32(0); ; seq++ {
 		now := time.Now()
 		if now.Sub(start) >= l.dur {
@@ -246,8 +268,8 @@ func (m *session) send(ctx context.Context, phase, sender uint8, l load) error {
 					return nil
 				case <-t.C:
 				}
-			} else if -d > interval {
-				next = now
+			} else if late := -d; late > interval {
+				next = next.Add(late / interval * interval) // skip the missed slots, keep the sender's place
 			}
 			next = next.Add(interval)
 		}

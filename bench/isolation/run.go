@@ -236,10 +236,8 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 		for _, m := range ms {
 			count[siteOf(m.node)]++
 		}
-		for _, m := range ms {
-			if m.node == b.killed {
-				continue
-			}
+		live := slices.DeleteFunc(slices.Clone(ms), func(m *member) bool { return m.node == b.killed })
+		for j, m := range live {
 			rate := pl.rate[g] / float64(len(ms))
 			if r, ok := pl.siteRate[siteOf(m.node)]; ok && gi == slices.Index(Groups, ABCGlobal) {
 				rate = r / float64(count[siteOf(m.node)])
@@ -250,7 +248,7 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 			}
 			senders[g] = append(senders[g], sender{m, nodeIndex(m.node)})
 			q := reqs[b.bySite[siteOf(m.node)]]
-			q.Senders = append(q.Senders, senderLoad{Member: m.name(), Index: nodeIndex(m.node), Rate: rate, Size: size, Dur: b.cfg.Warmup + measured})
+			q.Senders = append(q.Senders, senderLoad{Member: m.name(), Index: nodeIndex(m.node), Rate: rate, Size: size, Dur: b.cfg.Warmup + measured, Slot: float64(j) / float64(len(live))})
 		}
 	}
 	as := make([]answer, len(b.workers))

@@ -79,6 +79,9 @@ type senderLoad struct {
 	Rate   float64       `json:"rate"`
 	Size   int           `json:"size"`
 	Dur    time.Duration `json:"dur"`
+	// Slot is the sender's place in its group's schedule (firstSlot):
+	// the j-th of a group's n senders in a phase has j/n.
+	Slot float64 `json:"slot"`
 }
 
 // answer is a worker's answer to request ID; Err says why it failed.
@@ -226,7 +229,7 @@ func (k *worker) phase(ctx context.Context, p phaseRequest) (sent map[string][]u
 	for i, l := range p.Senders {
 		s := ss[i]
 		wg.Go(func() {
-			err := s.send(ctx, p.Code, l.Index, load{rate: l.Rate, size: l.Size, dur: l.Dur})
+			err := s.send(ctx, p.Code, l.Index, load{rate: l.Rate, size: l.Size, dur: l.Dur, slot: l.Slot})
 			if err == nil {
 				err = s.flush(ctx)
 			}
