@@ -158,10 +158,16 @@ func fedReport(t *testing.T, r *Result) {
 }
 
 // TestFedSimDeterministic runs federation seeds twice and compares the
-// traces byte for byte: a failing seed replays exactly.
+// traces byte for byte: a failing seed replays exactly. With -short (CI's
+// run under the race detector and the invariant checks) it leaves out
+// seed 7, nineteen twentieths of the test's time: the plain run has it.
 func TestFedSimDeterministic(t *testing.T) {
 	t.Parallel()
-	for _, seed := range []uint64{2, 7, 12} {
+	seeds := []uint64{2, 7, 12}
+	if testing.Short() {
+		seeds = []uint64{2, 12}
+	}
+	for _, seed := range seeds {
 		a := RunFed(seed, fedSpecFor(t, seed), RunOptions{}).Cluster.TraceBytes()
 		b := RunFed(seed, fedSpecFor(t, seed), RunOptions{}).Cluster.TraceBytes()
 		if !bytes.Equal(a, b) || len(a) == 0 {
