@@ -80,7 +80,7 @@ type Stats struct {
 	Promoted       uint64 // messages the federation delivered here in its transitional configuration that the site delivers in the regular one before it: another site's gateway numbered them there (numberedReg)
 	OutOfOrder     uint64 // Downs dropped: they do not follow the last applied (a node that missed some waits for the site's re-injection)
 	Reinjected     uint64 // Downs this node injected again for members of its local ring that missed them
-	LocalGaps      uint64 // members of the local ring behind this node's log: they cannot catch up from it
+	LocalGaps      uint64 // members of the local ring behind this node's log, or in another history: they cannot catch up from it (the active gateway restarts them: Strays)
 	Carried        uint64 // Ups delivered in a later federation ring than the one they were submitted in: not numbered
 	NotSafe        uint64 // Ups and Acks the federation ring delivered below Safe: the driver must submit Ready.Fed at FedService's level
 	// Safe delivery across sites (see the package comment).
@@ -125,6 +125,21 @@ type Stats struct {
 	// configuration was not a member of the ring (fedState.missing): that
 	// site may have delivered some of them alone.
 	InDoubtMissing uint64
+	// A member of the site's local ring in another history than its
+	// active gateway's (see the package comment, "Members of another
+	// history"): Aparts counts the Apart messages this node sent
+	// (it answered a Have phase and its log does not hold the active
+	// gateway's position), Strays the members this active gateway found
+	// in another history (or behind its log), Restarts the Downs it
+	// injected to restart them, Restarted the restarts this node applied
+	// (a transitional configuration of its site alone, then the active
+	// gateway's regular one).
+	Aparts, Strays, Restarts, Restarted uint64
+	// StrayUps counts the Ups of members apart, not restarted yet, that
+	// this node dropped, announced again (Again) from their history:
+	// their senders announce again at their restart those their history
+	// did not order.
+	StrayUps uint64
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -156,6 +171,9 @@ type pendingUp struct {
 	// the site's transitional configuration, without a domain position,
 	// if the site leaves its configuration first (inDoubt).
 	doubt bool
+	// again: it came in an Again, announced by its sender at a regular
+	// configuration of the local ring (strayAgain).
+	again bool
 }
 
 type originKey struct {
@@ -217,6 +235,26 @@ type Site struct {
 	members []string              // its members, sorted
 	haves   map[string]have       // the Haves delivered so far; nil once every member's is in
 	siteMax localring.DomainOrder // the highest position a member held, once every Have is in
+	// Once every member's Have is in: the Haves (phase), the members in
+	// another history than the active gateway's (apart: they leave the
+	// phase, and are restarted), and the member that answers the phase
+	// (answering: it holds siteMax).
+	phase     map[string]have
+	apart     map[string]bool
+	answering string
+	// apartTop is the highest position a member apart named: a member
+	// apart reports positions above it only once it restarted.
+	apartTop localring.DomainOrder
+	// restarted are the members apart whose restart Down (the one that
+	// names their position) was delivered: their Agains count again
+	// (strayAgain).
+	restarted map[string]bool
+	// Active gateway only: the positions of the members apart, which it
+	// restarts at the first regular configuration it injects after each
+	// (strays), and whether it sorted the members behind it, once it held
+	// siteMax (sorted).
+	strays []hold
+	sorted bool
 
 	// Active gateway only: the federation side.
 	fed       *fedState
@@ -270,6 +308,7 @@ type fedState struct {
 	fromOf   map[string]localring.DomainOrder // per site, the log start its Sync named, if any
 	rootOf   map[string]string                // per site, the domain's configuration its Sync's named configuration is in
 	stubOf   map[string]localring.DomainOrder // per site, the place of the last stub in its log its Sync named, if any
+	floor    localring.DomainOrder            // the highest floor a Sync named: the numbering continues after it too
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// regOf is, per site, the last place its Sync says it numbered in
 	// the regular configuration before its transitional one, if any.
@@ -493,10 +532,24 @@ func (s *Site) setActive(active bool) {
 }
 
 // openHave opens the Have phase of the current configuration and epoch.
+// The Have names the last position this node applied, with its
+// configuration, or the last it injected if that is later (it was the
+// active gateway, and Downs it injected are still on their way round the
+// local ring, possibly into this configuration, submitted before the
+// Have): either way, what it applied once its Have is delivered.
 func (s *Site) openHave() {
 	s.haves = make(map[string]have, len(s.members))
-	s.reported = s.last
-	s.out.Local = append(s.out.Local, encodeHave(s.tag, &have{ring: s.ring, epoch: s.epoch, last: s.last, active: s.active}))
+	s.phase, s.apart, s.answering, s.strays, s.sorted = nil, nil, "", nil, false
+	s.apartTop, s.restarted = localring.DomainOrder{}, nil
+	h := &have{ring: s.ring, epoch: s.epoch, last: s.last, active: s.active}
+	switch {
+	case s.last.Less(s.injected):
+		h.last, h.conf = s.injected, s.injConfID
+	case !s.last.IsZero():
+		h.conf = s.conf.ID
+	}
+	s.reported = h.last
+	s.out.Local = append(s.out.Local, encodeHave(s.tag, h))
 }
 
 // FedStopped tells the bridge that its node's federation ring member
@@ -645,7 +698,7 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 	case x.have != nil:
 		s.have(string(m.ID.Sender), x.have)
 	case x.again != nil:
-		if x.again.origin.Site == s.cfg.Site && x.again.origin.ID.Sender == m.ID.Sender && !s.known(x.again.origin) {
+		if x.again.origin.Site == s.cfg.Site && x.again.origin.ID.Sender == m.ID.Sender && !s.known(x.again.origin) && !s.strayAgain(x.again.origin) {
 			if s.active {
 				s.stats.Agains++
 				if s.doubt {
@@ -653,12 +706,17 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 				}
 			}
 			s.addPending(*x.again, s.doubt)
+			if i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == x.again.origin }); i >= 0 {
+				s.pending[i].again = true
+			}
 		}
 	case x.held != nil:
 		if m.ID.Sender == s.cfg.Node && x.held.ring == s.ring {
 			s.heldSent = false
 		}
 		s.report(string(m.ID.Sender), x.held.ring, x.held.last)
+	case x.apart != nil:
+		s.apartFrom(string(m.ID.Sender), x.apart)
 	}
 	s.safeProgress()
 }
@@ -675,6 +733,25 @@ func (s *Site) known(o Origin) bool {
 // nothing applied yet starts at a regular configuration.
 func (s *Site) applyDown(d *down) {
 	e := &d.entry
+	if d.restart {
+		// For the members apart whose Have named d.prev alone: their
+		// history is another one than the active gateway's (they may
+		// have applied Downs of it since, injected before their Have).
+		// Every node notes that they restart here.
+		for _, id := range s.members {
+			if s.apart[id] && s.phase[id].last == d.prev {
+				if s.restarted == nil {
+					s.restarted = map[string]bool{}
+				}
+				s.restarted[id] = true
+			}
+		}
+		if self := string(s.cfg.Node); s.apart[self] && s.phase[self].last == d.prev {
+			s.restart(e)
+			s.open()
+		}
+		return
+	}
 	if !s.last.Less(e.Pos) {
 		s.stats.Stale++
 		return
@@ -685,6 +762,9 @@ func (s *Site) applyDown(d *down) {
 		return
 	}
 	s.apply(e)
+	if s.sortStrays() {
+		s.submitPending() // held until this gateway held the site's highest position (submit)
+	}
 	s.open()
 }
 
@@ -702,42 +782,214 @@ func (s *Site) have(from string, h *have) {
 	if len(s.haves) < len(s.members) {
 		return
 	}
-	haves := s.haves
-	s.haves = nil
+	s.phase, s.haves = s.haves, nil
+	s.apart = map[string]bool{}
+	s.sortHaves()
+	s.submitPending() // held during the Have phase (submit)
+}
+
+// sortHaves finds, among the members of the Have phase that are not
+// apart, the site's highest position and the member that answers the
+// phase: the active gateway if it holds it, else the lowest id that
+// does. Every node decides alike, from the Haves and the Aparts. The
+// answerer injects again what the members behind it miss, if its history
+// is the active gateway's; else it tells the site it is apart (Apart),
+// and the next one answers.
+func (s *Site) sortHaves() {
 	s.siteMax = localring.DomainOrder{}
-	for _, h := range haves {
-		if s.siteMax.Less(h.last) {
+	for id, h := range s.phase {
+		if !s.apart[id] && s.siteMax.Less(h.last) {
 			s.siteMax = h.last
 		}
 	}
-	answerer := ""
-	for id, h := range haves {
-		if h.active && h.last == s.siteMax {
-			answerer = id
+	s.answering = ""
+	for id, h := range s.phase {
+		if !s.apart[id] && h.active && h.last == s.siteMax {
+			s.answering = id
 		}
 	}
 	for _, id := range s.members {
-		if answerer == "" && haves[id].last == s.siteMax {
-			answerer = id
+		if s.answering == "" && !s.apart[id] && s.phase[id].last == s.siteMax {
+			s.answering = id
 		}
 	}
-	if answerer == string(s.cfg.Node) {
-		s.reinject(haves)
+	if s.answering == string(s.cfg.Node) {
+		me := s.phase[s.answering]
+		if g, ok := s.gatewayHave(); ok && !me.active && !g.last.IsZero() && s.follows(g.last, g.conf) < 0 {
+			s.sendApart(me)
+			return
+		}
+		s.reinject()
 	}
+	s.sortStrays()
 	s.open()
-	s.submitPending() // held during the Have phase (submit)
+}
+
+// sendApart tells the site that the members whose Have named h's
+// position are in another history than the active gateway's.
+func (s *Site) sendApart(h have) {
+	s.stats.Aparts++
+	s.out.Local = append(s.out.Local, encodeApart(s.tag, &apart{ring: s.ring, epoch: s.epoch, last: h.last, conf: h.conf}))
+}
+
+// gatewayHave returns the Have of the phase's active gateway, and false
+// when no member of the phase is active.
+func (s *Site) gatewayHave() (have, bool) {
+	for _, id := range s.members {
+		if h, ok := s.phase[id]; ok && h.active {
+			return h, true
+		}
+	}
+	return have{}, false
+}
+
+// apartFrom takes an Apart: the members whose Have named its position
+// are in another history than the active gateway's. It comes from the
+// phase's answerer, of its own position (its log does not hold the
+// active gateway's; the phase goes on without it: a member of the active
+// gateway's history answers it), or from the active gateway, of a
+// position behind it that its log does not hold (sortStrays). Every node
+// takes it alike; the members apart learn so that they are (a restart
+// names their position), and the active gateway restarts them (strays).
+func (s *Site) apartFrom(from string, a *apart) {
+	if s.phase == nil || a.ring != s.ring || a.epoch != s.epoch {
+		return
+	}
+	switch h := s.phase[from]; {
+	case h.active:
+		if s.active {
+			return // its own, noted when it sent it
+		}
+	case from != s.answering || h.last != a.last || h.conf != a.conf:
+		return
+	}
+	s.setApart(a.last, a.conf)
+	if !s.phase[from].active {
+		s.sortHaves()
+		s.submitPending()
+	}
+}
+
+// unrestarted reports whether o is an Up of a member apart that has not
+// restarted yet.
+func (s *Site) unrestarted(o Origin) bool {
+	id := string(o.ID.Sender)
+	return s.apart[id] && !s.restarted[id]
+}
+
+// strayAgain reports whether o, an Up announced again (Again), is of
+// another member apart, not restarted yet: it is not the site's to send
+// up. Its sender sent it in its history, which may have ordered it (its
+// sender told it was sent there; the Down on its way round the local ring
+// before the sender's Have). The sender keeps it pending, and announces
+// it again at its restart if its history did not order it (restart); the
+// others drop it (Stats.StrayUps). An Up the member sends in this
+// configuration goes up as any: no other history orders it.
+func (s *Site) strayAgain(o Origin) bool {
+	if !s.unrestarted(o) || o.ID.Sender == s.cfg.Node {
+		return false
+	}
+	s.stats.StrayUps++
+	return true
+}
+
+// setApart takes the members whose Have named position p in
+// configuration conf out of the Have phase: they are in another history
+// than the active gateway's. Their reports are dropped (ack): they apply
+// nothing of the site's stream before their restart, and are members of
+// the domain's configurations from there on. The active gateway notes p
+// to restart them (strays).
+func (s *Site) setApart(p localring.DomainOrder, conf string) {
+	for _, id := range s.members {
+		if h := s.phase[id]; h.last == p && h.conf == conf && !h.active {
+			s.apart[id] = true
+			delete(s.reports, id)
+		}
+	}
+	s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
+		drop := p.again && s.strayAgain(p.origin)
+		if drop {
+			s.countPending(&p, -1)
+		}
+		return drop
+	})
+	if s.apartTop.Less(p) {
+		s.apartTop = p
+	}
+	if s.active {
+		s.stray(hold{pos: p, conf: conf})
+	}
+}
+
+// stray notes, at the active gateway, the position of members in
+// another history: they restart at the first regular configuration it
+// injects after it (inject).
+func (s *Site) stray(p hold) {
+	s.stats.Strays++
+	if !slices.Contains(s.strays, p) {
+		s.strays = append(s.strays, p)
+	}
+}
+
+// sortStrays, at the active gateway once it holds the site's highest
+// position, finds the members of the phase behind it whose position its
+// log does not hold: they are in another history (or behind the log),
+// and restart at its next regular configuration.
+func (s *Site) sortStrays() bool {
+	if !s.active || s.sorted || s.phase == nil || s.last.Less(s.siteMax) {
+		return false
+	}
+	s.sorted = true
+	for _, id := range s.members {
+		h := s.phase[id]
+		if s.apart[id] || id == string(s.cfg.Node) || h.last.IsZero() || s.follows(h.last, h.conf) >= 0 {
+			continue
+		}
+		s.setApart(h.last, h.conf)
+		s.sendApart(h)
+	}
+	return true
+}
+
+// floor is the highest position of a member this active gateway
+// restarts, zero when none: its next Sync asks the ring to number after
+// it, and not to continue the domain's configuration (syncMsg.floor).
+func (s *Site) floor() localring.DomainOrder {
+	var f localring.DomainOrder
+	for _, x := range s.strays {
+		if f.Less(x.pos) {
+			f = x.pos
+		}
+	}
+	return f
+}
+
+// restartStrays injects e, a regular configuration just injected, once
+// more for every member apart whose position is before it: that member
+// alone applies it (down.restart).
+func (s *Site) restartStrays(e *Entry) {
+	s.strays = slices.DeleteFunc(s.strays, func(x hold) bool {
+		if !x.pos.Less(e.Pos) {
+			return false
+		}
+		s.stats.Restarts++
+		s.out.Local = append(s.out.Local, encodeRestart(s.tag, x.pos, e))
+		return true
+	})
 }
 
 // reinject injects again, from this node's log, every entry after the
 // lowest position a member behind holds (a member with nothing applied
-// starts at the log's last regular configuration).
-func (s *Site) reinject(haves map[string]have) {
+// starts at the log's last regular configuration). A member whose
+// position the log does not hold in its configuration is counted
+// (Stats.LocalGaps): the active gateway restarts it (sortStrays).
+func (s *Site) reinject() {
 	start := len(s.log)
-	for _, h := range haves {
-		if !h.last.Less(s.siteMax) {
+	for id, h := range s.phase {
+		if s.apart[id] || !h.last.Less(s.siteMax) {
 			continue
 		}
-		i := s.after(h.last)
+		i := s.follows(h.last, h.conf)
 		if i < 0 {
 			s.stats.LocalGaps++
 			continue
@@ -794,6 +1046,22 @@ func (s *Site) after(p localring.DomainOrder) int {
 	return i + 1
 }
 
+// follows returns the index in the log of the entry that follows
+// position p in configuration conf, or -1 when the log does not hold p
+// there: another history's position, or one older than the log (a
+// member with nothing applied, p zero, follows the log's last regular
+// configuration).
+func (s *Site) follows(p localring.DomainOrder, conf string) int {
+	i := s.after(p)
+	if i <= 0 || p.IsZero() {
+		return i
+	}
+	if j := s.confAt(i - 1); j >= 0 && s.log[j].Conf.ID != conf {
+		return -1
+	}
+	return i
+}
+
 // open submits the active gateway's Sync for its federation configuration
 // once the site's Have phase is over and this node holds the site's
 // highest position (a new gateway catches up from its site first). The
@@ -817,6 +1085,7 @@ func (s *Site) open() {
 		sync.root = s.injRoot
 	}
 	sync.stub = s.stubAt
+	sync.floor = s.floor()
 	f.syncLast = hold{pos: sync.last, conf: sync.conf, held: sync.trans != "" && sync.trans == sync.conf}
 	if f.waiting {
 		sync.hold = f.ask
@@ -886,7 +1155,7 @@ func (s *Site) addPending(u fedUp, doubt bool) {
 // member's Have is in, so are its Agains, in its origin's order.
 func (s *Site) submit(p *pendingUp) {
 	f := s.fed
-	if s.active && !s.draining && s.haves == nil && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt {
+	if s.active && !s.draining && s.haves == nil && !s.last.Less(s.siteMax) && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt {
 		p.ring = s.fed.ring
 		if p.submitted {
 			s.stats.Resubmitted++
@@ -912,7 +1181,33 @@ func (s *Site) donePending(e *Entry) {
 
 // apply applies a Down at this node: the one place where the domain's
 // stream is produced.
-func (s *Site) apply(e *Entry) {
+func (s *Site) apply(e *Entry) { s.applyAs(e, false) }
+
+// restart applies e, a regular configuration of the active gateway's
+// history, at a member whose position is in another one (down.restart):
+// it leaves its configuration for a transitional one of its site alone
+// (a partition and a merge of the node: what it held back for Safe
+// delivery is delivered there), installs e as a change, and forgets its
+// log, which holds the other history and must answer no one.
+func (s *Site) restart(e *Entry) {
+	if !s.last.Less(e.Pos) {
+		s.stats.Stale++
+		return
+	}
+	s.stats.Restarted++
+	s.log, s.stubAt = nil, localring.DomainOrder{}
+	s.applyAs(e, true)
+	// Its Ups its history did not order go up in the active gateway's
+	// (the others dropped them: strayUp).
+	for i := range s.pending {
+		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
+			s.out.Local = append(s.out.Local, encodeAgain(s.tag, &p.fedUp))
+		}
+	}
+}
+
+// applyAs is apply; restart says that e restarts this node (restart).
+func (s *Site) applyAs(e *Entry, restart bool) {
 	if !s.last.Less(e.Pos) {
 		s.stats.Stale++
 		return
@@ -936,7 +1231,7 @@ func (s *Site) apply(e *Entry) {
 			s.transOut = append(s.transOut[:0], *e)
 			return
 		}
-		if e.Conf.Continues != "" && e.Conf.Continues == s.regFed.ID {
+		if !restart && e.Conf.Continues != "" && e.Conf.Continues == s.regFed.ID {
 			s.continued(e)
 			return
 		}
@@ -955,13 +1250,16 @@ func (s *Site) apply(e *Entry) {
 					s.transOut[0].Conf.ID = localring.FormatTransitionalConfID(next, old)
 				}
 			}
-		} else if len(s.hold) > 0 {
-			// Not seen in practice (the bridge injects a transitional
+		} else if len(s.hold) > 0 || restart && s.regConf.ID != "" {
+			// A restart (the node comes from another history), or, not
+			// seen in practice (the bridge injects a transitional
 			// configuration before every regular one but the first),
-			// and not to be delivered in the new one: the site's own
-			// transitional configuration, at every node of the site
-			// alike (they apply one stream).
-			s.stats.HeldNoTrans++
+			// messages held back, not to be delivered in the new one:
+			// the site's own transitional configuration, at every node
+			// of the site alike (they apply one stream).
+			if !restart {
+				s.stats.HeldNoTrans++
+			}
 			t := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: DomainConf{ID: transID(s.cfg.Site, e.Conf.ID, s.regConf.ID),
 				Kind: localring.Transitional, Sites: []string{s.cfg.Site}}}
 			s.transOut = append(append(s.transOut[:0], t), s.unhold()...)
@@ -1086,7 +1384,7 @@ func (s *Site) unhold() []Entry {
 // report notes that member from of the local ring's configuration ring
 // applied the domain's stream up to last (its Have, or a Held).
 func (s *Site) report(from string, ring uint64, last localring.DomainOrder) {
-	if s.reports == nil || ring != s.ring || !slices.Contains(s.members, from) {
+	if s.reports == nil || ring != s.ring || !slices.Contains(s.members, from) || s.apart[from] && !s.apartTop.Less(last) {
 		return
 	}
 	if r, ok := s.reports[from]; !ok || r.Less(last) {
@@ -1132,7 +1430,7 @@ func (s *Site) ack() {
 		// rotations (TestTakeoverTimeline).
 		return
 	}
-	held, ok := lowest(s.members, s.reports)
+	held, ok := lowest(s.ackers(), s.reports)
 	if !ok {
 		return
 	}
@@ -1143,6 +1441,22 @@ func (s *Site) ack() {
 	f.ackInFly++
 	s.stats.Acks++
 	s.out.Fed = append(s.out.Fed, encodeAck(&ackMsg{site: s.cfg.Site, ring: f.ring, through: held}))
+}
+
+// ackers returns the members of the local ring's configuration whose
+// applied position an Ack waits for: all but those apart (another
+// history: setApart) that reported nothing since. A member apart applies
+// nothing of the site's stream before its restart, at a regular
+// configuration of the domain from which on it is a member again (it
+// reports what it holds back there, as any member).
+func (s *Site) ackers() []string {
+	if len(s.apart) == 0 {
+		return s.members
+	}
+	return slices.DeleteFunc(slices.Clone(s.members), func(id string) bool {
+		_, ok := s.reports[id]
+		return s.apart[id] && !ok
+	})
 }
 
 // lowest returns the lowest position of keys in m, and false when one of
@@ -1283,6 +1597,9 @@ func (s *Site) inject(e Entry) {
 		}
 	}
 	s.out.Local = append(s.out.Local, encodeDown(s.tag, prev, d))
+	if e.Kind == EntryConfig && e.Conf.Kind == localring.Regular {
+		s.restartStrays(&e)
+	}
 }
 
 // injectedConf notes the kind and id of a configuration entry injected.
@@ -1417,6 +1734,9 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		if !x.stub.IsZero() {
 			f.stubOf[x.site] = x.stub
 		}
+		if f.floor.Less(x.floor) {
+			f.floor = x.floor
+		}
 		if len(f.syncs) == len(f.members) {
 			s.settle()
 		}
@@ -1505,7 +1825,11 @@ func (s *Site) settle() {
 		// then what it numbered.
 		s.caughtUp(&catchUp{to: s.cfg.Site, from: f.ask.pos, gap: true})
 	}
-	s.settleSyncs(base)
+	top := base
+	if top.Less(f.floor) {
+		top = f.floor
+	}
+	s.settleSyncs(base, top)
 	if f.cont != "" && !f.waiting {
 		// Every site of the ring comes from the domain's configuration
 		// with its stream, and this site holds base: nothing of what its
@@ -1606,10 +1930,12 @@ func (s *Site) missingFrom() bool {
 // the Syncs, which every member delivered alike, and the sites of the
 // domain's configuration, which every site that passes has, decides:
 // every member decides alike. A held position anywhere (a site that
-// waits for an answer lost with an earlier ring) decides against.
+// waits for an answer lost with an earlier ring) decides against, and so
+// does a floor (a site restarts members of another history there: they
+// come back into the domain's configuration through a change of it).
 func (s *Site) continuation(base localring.DomainOrder, answerer string) string {
 	f := s.fed
-	if s.injReg == "" || !slices.Equal(s.injSites, f.members) || len(f.holdOf) > 0 {
+	if s.injReg == "" || !slices.Equal(s.injSites, f.members) || len(f.holdOf) > 0 || !f.floor.IsZero() {
 		return ""
 	}
 	r, trans := "", ""
@@ -1805,13 +2131,14 @@ func (s *Site) submitPending() {
 	}
 }
 
-// settleSyncs continues the numbering after base, the highest position in
-// the Syncs (the ring's regular configuration takes base+2), and has this
-// site wait for its catch-up if it is behind: at once, or once the answer
-// to its held position is in (caughtUp).
-func (s *Site) settleSyncs(base localring.DomainOrder) {
+// settleSyncs continues the numbering after top, base (the highest
+// position in the Syncs) or a floor one of them named above it (the
+// ring's regular configuration takes top+2), and has this site wait for
+// its catch-up if it is behind base: at once, or once the answer to its
+// held position is in (caughtUp).
+func (s *Site) settleSyncs(base, top localring.DomainOrder) {
 	f := s.fed
-	f.base = base.Seq + 2
+	f.base = top.Seq + 2
 	switch {
 	case f.syncLast.pos.Less(base) && f.waiting:
 		f.next = f.syncLast

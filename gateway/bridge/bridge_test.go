@@ -409,13 +409,40 @@ func TestCodecs(t *testing.T) {
 			t.Errorf("Down %+v after %s decoded as %+v of tag %#x, %v", x, prev, d.down, gt, err)
 		}
 	}
-	for _, hv := range []*have{{ring: 12, last: prev, active: true}, {ring: 12, epoch: 3, last: prev}} {
+	for _, hv := range []*have{{ring: 12, last: prev, conf: "r:4:a", active: true}, {ring: 12, epoch: 3, last: prev, conf: "t:8:a/4:a"}, {ring: 12}} {
 		if gt, d, err := decodeLocal(encodeHave(tag, hv)); err != nil || gt != tag || d.have == nil || *d.have != *hv {
 			t.Errorf("Have %+v decoded as %+v of tag %#x, %v", hv, d.have, gt, err)
 		}
 	}
 	if _, _, err := decodeLocal(append(encodeHave(tag, &have{ring: 12}), 0)); err == nil {
 		t.Error("a Have with epoch 0 sent decoded")
+	}
+	for _, hv := range []*have{{ring: 12, last: prev}, {ring: 12, conf: "r:4:a"}} {
+		if _, _, err := decodeLocal(encodeHave(tag, hv)); err == nil {
+			t.Errorf("a Have %+v decoded: it names a configuration exactly when it names a position", hv)
+		}
+	}
+	for _, ap := range []*apart{{ring: 12, last: prev, conf: "r:4:a"}, {ring: 12, epoch: 2, last: prev, conf: "r:4:a"}} {
+		if gt, d, err := decodeLocal(encodeApart(tag, ap)); err != nil || gt != tag || d.apart == nil || *d.apart != *ap {
+			t.Errorf("Apart %+v decoded as %+v of tag %#x, %v", ap, d.apart, gt, err)
+		}
+	}
+	for _, x := range [][]byte{encodeApart(tag, &apart{ring: 12, conf: "r:4:a"}), encodeApart(tag, &apart{ring: 12, last: prev}),
+		append(encodeApart(tag, &apart{ring: 12, last: prev, conf: "r:4:a"}), 0)} {
+		if _, _, err := decodeLocal(x); err == nil {
+			t.Errorf("an Apart without its position, its configuration, or with epoch 0 sent decoded: %x", x)
+		}
+	}
+	if gt, d, err := decodeLocal(encodeRestart(tag, prev, &e)); err != nil || gt != tag || d.down == nil || !d.down.restart || d.down.prev != prev || fmt.Sprint(d.down.entry) != fmt.Sprint(e) {
+		t.Errorf("a restart Down of %+v decoded as %+v of tag %#x, %v", e, d.down, gt, err)
+	}
+	for _, x := range []*Entry{&m, {Pos: e.Pos, Kind: EntryConfig, Conf: DomainConf{ID: "t:12:a/8:a", Kind: localring.Transitional, Sites: []string{"a"}}}} {
+		if _, _, err := decodeLocal(encodeRestart(tag, prev, x)); err == nil {
+			t.Errorf("a restart Down of %+v decoded: only a regular configuration restarts a member", x)
+		}
+	}
+	if _, _, err := decodeLocal(append(encodeDown(tag, prev, &m), restartMark|1)); err == nil {
+		t.Error("a Down with the restart mark and a message's decoded")
 	}
 	u := &fedUp{ring: 3, origin: m.Origin, svc: localring.Safe, payload: []byte("again")}
 	if gt, d, err := decodeLocal(encodeAgain(tag, u)); err != nil || gt != tag || d.again == nil || fmt.Sprint(*d.again) != fmt.Sprint(*u) {
@@ -465,7 +492,11 @@ func TestCodecs(t *testing.T) {
 	withStub, rootStub := *plain, fromRoot
 	withStub.stub = localring.DomainOrder{Seq: 7, Ring: 4}
 	rootStub.stub = withStub.stub
-	for _, x := range []*syncMsg{plain, &held, &withReg, &heldReg, &withFrom, &regFrom, &withRoot, &fromRoot, &behindRoot, &withStub, &rootStub} {
+	// A floor above the last position, alone or after a stub.
+	withFloor, stubFloor := *plain, rootStub
+	withFloor.floor = localring.DomainOrder{Seq: 90, Ring: 4}
+	stubFloor.floor = withFloor.floor
+	for _, x := range []*syncMsg{plain, &held, &withReg, &heldReg, &withFrom, &regFrom, &withRoot, &fromRoot, &behindRoot, &withStub, &rootStub, &withFloor, &stubFloor} {
 		if got, err := decodeFed(encodeSync(x)); err != nil || fmt.Sprint(got) != fmt.Sprint(x) {
 			t.Errorf("Sync %+v decoded as %+v, %v", x, got, err)
 		}
@@ -495,6 +526,9 @@ func TestCodecs(t *testing.T) {
 	}
 	if _, err := decodeFed(append(encodeSync(&fromRoot), appendPos(nil, localring.DomainOrder{})...)); err == nil {
 		t.Error("a Sync with a zero stub place decoded")
+	}
+	if _, err := decodeFed(append(encodeSync(&withStub), appendPos(nil, localring.DomainOrder{})...)); err == nil {
+		t.Error("a Sync with a zero floor decoded")
 	}
 	named := behindRoot
 	named.root = named.conf
@@ -577,7 +611,11 @@ func TestTwoDomainsOneLocalRing(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	tag := DomainTag("fed/test")
 	f.Add(encodeUp(tag, localring.Agreed, []byte("x")))
-	f.Add(encodeHave(tag, &have{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, active: true}))
+	f.Add(encodeHave(tag, &have{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a", active: true}))
+	f.Add(encodeApart(tag, &apart{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a"}))
+	f.Add(encodeRestart(tag, localring.DomainOrder{Seq: 3, Ring: 4}, &Entry{Pos: localring.DomainOrder{Seq: 9, Ring: 8}, Kind: EntryConfig,
+		Conf: DomainConf{ID: "r:8:a", Kind: localring.Regular, Sites: []string{"a", "b"}, Continues: "r:4:a"}}))
+	f.Add(encodeSync(&syncMsg{site: "a", ring: 12, last: localring.DomainOrder{Seq: 3, Ring: 8}, conf: "r:8:a", floor: localring.DomainOrder{Seq: 30, Ring: 4}}))
 	f.Add(encodeAgain(tag, &fedUp{ring: 3, origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a1", Inc: 1, Seq: 2}}, svc: localring.Safe, payload: []byte("y")}))
 	f.Add(encodeSync(&syncMsg{site: "a", last: localring.DomainOrder{Seq: 3, Ring: 4}}))
 	f.Add(encodeSync(&syncMsg{site: "a", ring: 8, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a",
@@ -592,8 +630,23 @@ func FuzzDecode(f *testing.F) {
 		s.LocalDeliver(&localring.Message{ID: localring.MessageID{Sender: "a2", Inc: 1, Seq: 1}, Payload: b})
 		if gt, l, err := decodeLocal(b); err == nil && l.down != nil {
 			again := encodeDown(gt, l.down.prev, &l.down.entry)
+			if l.down.restart {
+				again = encodeRestart(gt, l.down.prev, &l.down.entry)
+			}
 			if gt2, l2, err := decodeLocal(again); err != nil || gt2 != gt || fmt.Sprint(l2.down) != fmt.Sprint(l.down) {
 				t.Fatalf("Down %x decoded as %+v, re-encoded as %x, which decoded as %+v, %v", b, l.down, again, l2.down, err)
+			}
+		}
+		if gt, l, err := decodeLocal(b); err == nil && l.have != nil {
+			again := encodeHave(gt, l.have)
+			if gt2, l2, err := decodeLocal(again); err != nil || gt2 != gt || l2.have == nil || *l2.have != *l.have {
+				t.Fatalf("Have %x decoded as %+v, re-encoded as %x, which decoded as %+v, %v", b, l.have, again, l2.have, err)
+			}
+		}
+		if gt, l, err := decodeLocal(b); err == nil && l.apart != nil {
+			again := encodeApart(gt, l.apart)
+			if gt2, l2, err := decodeLocal(again); err != nil || gt2 != gt || l2.apart == nil || *l2.apart != *l.apart {
+				t.Fatalf("Apart %x decoded as %+v, re-encoded as %x, which decoded as %+v, %v", b, l.apart, again, l2.apart, err)
 			}
 		}
 		// Whatever decodes re-encodes to what decodes alike (the bytes may

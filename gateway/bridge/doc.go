@@ -344,76 +344,161 @@
 // # Have: catching up inside the site
 //
 // At every regular configuration of the local ring every node submits
-// Have{ring, last position applied, active}. Once every member's Have is
-// delivered, every node knows the site's highest position; the active
-// gateway if it holds it (its log also has what it injected and not yet
-// applied), else the lowest id that holds it, injects again from its log
-// every entry after the lowest position a member holds (a member with
-// nothing applied starts at the log's last regular configuration; one
-// whose position the log does not hold is counted, Stats.LocalGaps). A
-// new gateway submits its Sync only once it holds the site's highest
-// position, so its Sync names what its site holds, not what it alone
-// holds. A message whose origin seq is at or below the
-// highest already delivered for its origin is dropped (Stats.Duplicates):
-// the copy a new gateway re-submitted of an Up the old one got ordered.
-// Every site drops the same copies, since all see one federation order,
-// but a site whose catch-up was refused over the original's place: it
-// never had the original, and would deliver the copy. So a new term takes
-// the Ups of its site that its catch-up answer brings for done (as when
-// they come down) and submits none of them again.
+// Have{ring, position, the id of the configuration it is in, active}:
+// the last position it applied, or the last it injected if that is later
+// (a gateway whose term just ended: its Downs still go round the local
+// ring, submitted before its Have, so it applied them once its Have is
+// delivered). Once every member's Have is delivered, every node knows the
+// site's highest position; the active gateway if it holds it (its log
+// also has what it injected and not yet applied), else the lowest id that
+// holds it, answers the phase: it injects again from its log every entry
+// after the lowest position a member holds (a member with nothing applied
+// starts at the log's last regular configuration). A new gateway submits
+// its Sync, and any Up, only once it holds the site's highest position, so
+// its Sync names what its site holds, not what it alone holds. A message
+// whose origin seq is at or below the highest already delivered for its
+// origin is dropped (Stats.Duplicates): the copy a new gateway
+// re-submitted of an Up the old one got ordered. Every site drops the same
+// copies, since all see one federation order, but a site whose catch-up
+// was refused over the original's place: it never had the original, and
+// would deliver the copy. So a new term takes the Ups of its site that its
+// catch-up answer brings for done (as when they come down) and submits
+// none of them again.
 //
-// Known gap: a member whose position is in another history than the
-// answerer's log never catches up, and nothing resets it. A site's local
-// ring that splits has a gateway in each part; a part's gateway that
-// forms a federation ring of its own (its site alone, or with other sites
-// after a refused catch-up) numbers entries the other part never has. When
-// the ring is whole again, the Have phase compares positions as if they
-// were of one history (Seq first). Two cases, both made in the bridge's
-// harness (a site of two nodes: a1 cut off from its site, a2 takes over
-// and goes on in a federation ring of its site alone; a2 cut off, a1 back
-// takes over and catches up from b, the ring continuing the domain's
-// configuration; then the site's ring whole again):
+// # Members of another history
 //
-//   - the node of the other history is behind (a1's part went on for
-//     longer): the answerer counts it (Stats.LocalGaps, at every Have
-//     phase) and re-injects nothing for it; every Down after that is out
-//     of order at it (Stats.OutOfOrder), also the next regular
-//     configuration, so it stays in the last configuration of its own
-//     history for as long as its process runs (restarted, a node starts
-//     with nothing applied, at the log's last regular configuration).
-//     At the node level (gateway/domconf) it stays in the round that
-//     configuration opened, while its site announces it as a member: the
-//     others install configurations with it, and their group layer's
-//     state exchange in them waits for its report (groups: every member
-//     of the configuration reports). internal/sites'
-//     TestTwoDomainsShareSites failed so once under load: a-2 in
-//     dt:28690@154618888204/…/a-2 (Bridge.Gaps:1 OutOfOrder:87) for the
-//     last 20 s of the run, a-1's LocalGaps:12, and a-1 and a-3, in
-//     dr:59436@309254422552 with all six nodes, delivered no regular view
-//     of the test's group after it;
-//   - the active gateway is the one behind (a2's own ring numbered
-//     further than the domain's before the heal): the answerer, a2,
-//     cannot answer it, and the active gateway submits its Sync only once
-//     it holds the site's highest position (open): it never does, and its
-//     federation ring never settles, so that no site of the ring delivers
-//     anything more while it lasts (in the harness, a1, b1 and b2 deliver
-//     none of the messages sent after the heal). Not seen in a live run.
+// A site's local ring that splits has a gateway in each part. A part
+// whose gateway's member is cut off from every other site goes on, after
+// its term's grace (gateway.SoloGrace), in a federation ring of its own:
+// it numbers entries the other part never has, at positions that may be
+// above or below the other part's. When the ring is whole again, the
+// members' positions are of two histories (or more, if the site split
+// more than once), and comparing them as one (Seq first) left a member of
+// the other history behind for ever (every Down out of order at it) or,
+// if it was the highest, had the active gateway wait for its position
+// before its Sync, so that its federation ring never settled and the
+// domain stopped (gateway/hiersim FaultStrayHistory, both).
 //
-// Closing it needs the Have phase to tell histories apart (a Have that
-// names the configuration of its position, as a Sync does; a field the
-// nodes of a site must all know) and the site's history to be the active
-// gateway's: a member of another one restarts at a regular configuration
-// the active gateway injects after its position (the Down names the
-// member's position as the one before it, so that only that member
-// applies it), through a transitional configuration of its site alone (a
-// partition and a merge of the node). An attempt at the first case alone
-// (restart at the log's last regular configuration after the position, or
-// at the next one injected) was not landed: the seeds gateway/hiersim's
-// tests run make no such member (a run fails on Stats.LocalGaps), so the
-// restart's effect on gateway/domconf's rounds was not checked (the
-// stray's round opens at the restart, which need not be where the others'
-// round opens, the case of domconf's "Known gaps"), and it leaves the
-// second case as it is.
+// The active gateway's history wins. It is the one the domain goes on
+// with: its term may be in a settled federation ring, where it numbers
+// and injects what the other sites deliver, its site's Ups among them,
+// whose senders are told they were sent there; a member of its history
+// that took another history's for its site's would stop applying those
+// while the other sites deliver them in a configuration with it. A
+// member of another history is a member cut off from its site, whose part
+// went on alone (a partition of the site): it leaves the domain's
+// configuration and comes back, a partition and a merge of the node, as
+// the group layer sees a node that leaves its site's ring and rejoins.
+// Every node decides alike, from the Haves and the Aparts, which members
+// are apart:
+//
+//   - The phase's answerer (the highest position, as above) checks that
+//     its log holds the active gateway's position in the configuration
+//     its Have names (Site.follows: the exact position, and the last
+//     configuration entry at or before it, unless the log no longer
+//     reaches back to it). If not, it injects nothing and submits an
+//     Apart{ring, its position and configuration}: every member whose
+//     Have named that position leaves the phase, and the next highest
+//     answers. The active gateway always holds its own position, so the
+//     phase ends with an answerer of its history (gateway/bridge
+//     TestStrayThreeParts: two Aparts).
+//   - The active gateway, once it holds the phase's highest position,
+//     finds the members behind it whose position its log does not hold
+//     (another history, or older than the log), and submits an Apart for
+//     each position. Before, the answerer counted them (Stats.LocalGaps)
+//     and nothing reset them.
+//   - The active gateway restarts the members apart at the first regular
+//     configuration it injects after their position: it injects it once
+//     more with the restart mark, naming as the entry before it the
+//     position their Have named (Stats.Restarts). A member apart with
+//     that Have applies it whatever it applied since (Downs of its
+//     history injected before its Have): it installs a transitional
+//     configuration of its site alone (after what it held back for Safe
+//     delivery), then the regular one as a change, forgets its log (it
+//     holds the other history and must answer no one), and announces
+//     again its own Ups still pending (Stats.Restarted). Every other
+//     member drops that Down and notes the restart.
+//   - The regular configuration comes after the member's position: the
+//     active gateway's Sync names the highest position of the members
+//     apart as a floor (syncMsg.floor), and every gateway of the ring
+//     numbers after the highest floor as after base (the ring's answers
+//     still end at base). A floor also decides against the ring's
+//     continuing the domain's configuration (Site.continuation): the
+//     members apart left it, and come back through a change of it that
+//     every node installs, not into the configuration the others stayed
+//     in (gateway/hiersim's domain trace, which names every node of a
+//     member site, found them delivering in a configuration the others
+//     had continued, EVS 1.3, 6 and 8).
+//   - An Up a member apart announced again (Again) before its restart
+//     came from its history, which may have ordered it, its sender told
+//     it was sent there: every node drops it (Stats.StrayUps), and the
+//     sender announces again at its restart those its history did not
+//     order (they are still pending at it). An Up it sends in the
+//     configuration goes up as any (no other history orders it): its
+//     site's announcement of the member is one, and the ring formed again
+//     at its request is the one the member restarts in, where the others'
+//     round for it opens too (gateway/domconf). One the domain orders
+//     before the restart, the member and its part never apply; every
+//     other node's gateway/domconf discards it (its sender is no member of
+//     their configuration there) and the member's group layer sends it
+//     again after its round, as for any message of a configuration it
+//     left.
+//   - A member apart applies nothing of the site's stream before its
+//     restart: the active gateway does not wait for it to ack Safe
+//     messages (ackers), and takes its reports again only above every
+//     position apart.
+//
+// gateway/bridge TestStrayBehind and TestStrayAhead make both cases in
+// the harness (a site of two nodes: a1 cut off from its site, a2 takes
+// over and goes on in a federation ring of its site alone; a2 cut off,
+// a1 back takes over and catches up from b, the ring continuing the
+// domain's configuration; then the site's ring whole again, a2 behind
+// a1 or ahead of it): every node delivers every message sent after the
+// heal, a2 through a transitional configuration of its site alone.
+// gateway/hiersim's FaultStrayHistory makes it under load.
+//
+// What remains:
+//
+//   - Safe delivery. A member out of its site's local ring is not waited
+//     for (see "Safe delivery across sites"), on the ground that it gets
+//     what it missed when it comes back. A member of another history never
+//     gets it: the other sites delivered Safe messages in a configuration
+//     that still named it (at the node level, gateway/domconf, until its
+//     site's announcement without it takes effect), which EVS 7 forbids.
+//     That happens while its part is away, before anything of the above
+//     (hiersim's FaultStrayHistory broke it at the node level with and
+//     without the restart); the fault's runs send Agreed messages only.
+//   - The bridge's own trace (hiersim's domain trace at the bridge level)
+//     names every node of a member site in its configurations. A member
+//     of another history installs its part's own configurations, whose
+//     federation ring numbers are another component's, then the domain's
+//     regular one at its restart, with a lower ring number (EVS 2.3 on the
+//     ids); and the Ups it sends before its restart that the domain
+//     orders before it are in the others' streams, never in its own (every
+//     other node's View discards them). The node-level trace, which
+//     follows the site's announcements, holds: hiersim's TestStrayHistory
+//     checks it in full and takes exactly those two out of the
+//     bridge-level checks.
+//   - The rule holds whatever history the active gateway has. If it is
+//     the one of the part that went on alone (the plan's order made a
+//     gateway of that part the active one after the heal), the members of
+//     the domain's history restart in it, and the site's Sync names its
+//     part's position, which no other site's log holds: the catch-up is
+//     refused, a partition and a merge of the site, as for any site that
+//     went on alone. Neither the harness nor hiersim makes that case
+//     (FaultStrayHistory's active gateway is the plan's first, and keeps
+//     the role).
+//   - Members apart restart only at a regular configuration: the ring
+//     formed again at the request of the site's announcement of them
+//     (gateway/domconf), or any later one. Until then they deliver
+//     nothing, and Safe messages are not held for them.
+
+// The messages are new: a Have names its position's configuration, the
+// Apart is a new local message and the restart a new mark of the Down (8,
+// on a regular configuration), and the floor a field of the Sync after
+// the stub place. The nodes of a site must all run a bridge that knows
+// them: an older one drops the Haves as malformed, and no Have phase
+// ends. A Sync without a floor has the layout it had before.
 //
 // # Catch-up, and the bound
 //

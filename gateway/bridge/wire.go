@@ -15,7 +15,7 @@ import (
 var ErrMalformed = errors.New("bridge: malformed message")
 
 // Message kinds, the first byte of every bridge message. Local ring
-// messages are Up, Down, Have, Again and Held; federation ring messages
+// messages are Up, Down, Have, Again, Held and Apart; federation ring messages
 // are FedUp, Sync, CatchUp and Ack. A local ring message's kind is followed by its
 // domain's tag (DomainTag, 4 bytes big-endian): a site in several
 // federation domains carries all their bridges' messages on its one local
@@ -30,6 +30,7 @@ const (
 	kindAgain
 	kindHeld
 	kindAck
+	kindApart
 )
 
 // EntryKind tells a message of the domain from a configuration change.
@@ -193,15 +194,43 @@ type up struct {
 type down struct {
 	prev  localring.DomainOrder
 	entry Entry
+	// restart marks a regular configuration that the active gateway
+	// injects once more for a member of its local ring whose position,
+	// prev, is in another history than its own (see the package comment,
+	// "Members of another history"): the member installs a
+	// transitional configuration of its site alone, then this one, and
+	// goes on with the site's stream. A Down carries it as the mark 8 in
+	// the byte after the entry, on a regular configuration only.
+	restart bool
 }
 
 // have opens a regular configuration of the local ring at every node: the
-// last position the node applied, and whether it is the active gateway.
+// last position the node applied, the configuration that position is in,
+// and whether it is the active gateway.
 type have struct {
-	ring   uint64 // the local ring's RingID.Seq
-	epoch  uint64 // the handover epoch in it (Site.Handover); sent only when not 0
-	last   localring.DomainOrder
+	ring  uint64 // the local ring's RingID.Seq
+	epoch uint64 // the handover epoch in it (Site.Handover); sent only when not 0
+	last  localring.DomainOrder
+	// conf is the id of the configuration entry (regular or transitional)
+	// last is in, "" when nothing is applied: two parts of a site whose
+	// local ring split may have numbered the same positions in federation
+	// rings of their own, and a member of the site must not take the
+	// one's history for the other's (Site.holds).
+	conf   string
 	active bool
+}
+
+// apart tells the site that its sender, the member of the Have phase of
+// the local ring's configuration ring (and epoch) that holds the highest
+// position, at last in configuration conf, does not hold the active
+// gateway's position in its log: its history is another one than the
+// active gateway's, and every member at that position leaves the phase
+// (Site.apart).
+type apart struct {
+	ring  uint64
+	epoch uint64 // sent only when not 0
+	last  localring.DomainOrder
+	conf  string
 }
 
 // heldMsg tells the site that its sender applied the domain's stream up
@@ -223,6 +252,7 @@ type localMsg struct {
 	have  *have
 	again *fedUp
 	held  *heldMsg
+	apart *apart
 }
 
 // fedUp is an Up on the federation ring.
@@ -293,6 +323,14 @@ type syncMsg struct {
 	// after root, whose empty string then stands for none: a site that
 	// never applied either sends the Sync of the bridges before stubs.
 	stub localring.DomainOrder
+	// floor is the highest position a member of the site holds in
+	// another history than its active gateway's (Site.strays), if any:
+	// the ring numbers after it as after base, so that its regular
+	// configuration comes after that member's position, where the member
+	// restarts (down.restart), and the ring does not continue the
+	// domain's configuration (Site.continuation). Sent only when set,
+	// after stub, whose zero position then stands for none.
+	floor localring.DomainOrder
 }
 
 // named returns the regular configuration a Sync names: the one the
@@ -383,6 +421,16 @@ func appendEntry(b []byte, e *Entry) []byte {
 	return b
 }
 
+// restartMark is the mark of a Down that restarts a member of another
+// history (down.restart), in the byte after the entry.
+const restartMark = 8
+
+// encodeRestart returns the Down of e, a regular configuration, that
+// restarts the member at position prev (down.restart).
+func encodeRestart(tag uint32, prev localring.DomainOrder, e *Entry) []byte {
+	return append(encodeDown(tag, prev, e), restartMark)
+}
+
 func encodeDown(tag uint32, prev localring.DomainOrder, e *Entry) []byte {
 	b := appendEntry(appendPos(localHeader(kindDown, tag, 64+len(e.Payload)), prev), e)
 	if e.Kind == EntryMessage && (e.FedTrans || e.Elided || e.InDoubt) {
@@ -402,11 +450,22 @@ func encodeDown(tag uint32, prev localring.DomainOrder, e *Entry) []byte {
 }
 
 func encodeHave(tag uint32, h *have) []byte {
-	b := binary.AppendUvarint(localHeader(kindHave, tag, 32), h.ring)
+	b := binary.AppendUvarint(localHeader(kindHave, tag, 32+len(h.conf)), h.ring)
 	b = appendPos(b, h.last)
 	b = appendFlag(b, h.active)
+	b = appendString(b, h.conf)
 	if h.epoch > 0 {
 		b = binary.AppendUvarint(b, h.epoch)
+	}
+	return b
+}
+
+func encodeApart(tag uint32, a *apart) []byte {
+	b := binary.AppendUvarint(localHeader(kindApart, tag, 32+len(a.conf)), a.ring)
+	b = appendPos(b, a.last)
+	b = appendString(b, a.conf)
+	if a.epoch > 0 {
+		b = binary.AppendUvarint(b, a.epoch)
 	}
 	return b
 }
@@ -441,28 +500,32 @@ func encodeSync(s *syncMsg) []byte {
 	b = appendPos(b, s.last)
 	b = appendString(b, s.trans)
 	b = appendString(b, s.conf)
-	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() {
+	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() {
 		return b
 	}
 	b = appendPos(b, s.hold.pos)
 	b = appendString(b, s.hold.conf)
 	b = appendFlag(b, s.hold.held)
-	if s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() {
+	if s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() {
 		return b
 	}
 	b = appendPos(b, s.reg)
-	if s.from.IsZero() && s.root == "" && s.stub.IsZero() {
+	if s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() {
 		return b
 	}
 	b = appendPos(b, s.from)
-	if s.root == "" && s.stub.IsZero() {
+	if s.root == "" && s.stub.IsZero() && s.floor.IsZero() {
 		return b
 	}
 	b = appendString(b, s.root)
-	if s.stub.IsZero() {
+	if s.stub.IsZero() && s.floor.IsZero() {
 		return b
 	}
-	return appendPos(b, s.stub)
+	b = appendPos(b, s.stub)
+	if s.floor.IsZero() {
+		return b
+	}
+	return appendPos(b, s.floor)
 }
 
 func appendFlag(b []byte, f bool) []byte {
@@ -686,7 +749,7 @@ func RingBound(p []byte) bool { return FedClass(p) == FedDataClass }
 // isLocal reports whether b is a bridge message of the local ring, of
 // any domain, by its kind.
 func isLocal(b []byte) bool {
-	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain, kindHeld}, b[0])
+	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain, kindHeld, kindApart}, b[0])
 }
 
 // localTag returns the domain tag of a local ring message of the bridge.
@@ -729,21 +792,44 @@ func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
 		d.entry = r.entry()
 		if r.err == nil && len(r.b) > 0 {
 			f := r.byte1("marks")
-			d.entry.FedTrans, d.entry.Elided, d.entry.InDoubt = f&1 != 0, f&2 != 0, f&4 != 0
-			if r.err == nil && (f == 0 || f > 4 || d.entry.Kind != EntryMessage) {
-				r.fail("marks are sent only as 1 to 4, on a message")
+			switch e := &d.entry; {
+			case f == restartMark:
+				d.restart = true
+				if r.err == nil && (e.Kind != EntryConfig || e.Conf.Kind != localring.Regular) {
+					r.fail("the restart mark is sent only on a regular configuration")
+				}
+			default:
+				e.FedTrans, e.Elided, e.InDoubt = f&1 != 0, f&2 != 0, f&4 != 0
+				if r.err == nil && (f == 0 || f > 4 || e.Kind != EntryMessage) {
+					r.fail("marks are sent only as 1 to 4, on a message, or as 8 on a regular configuration")
+				}
 			}
 		}
 		return localMsg{down: d}, r.done()
 	case kindHave:
 		h := &have{ring: r.uvarint("ring"), last: r.pos()}
 		h.active = r.flag("active flag")
+		h.conf = r.str("configuration")
+		if r.err == nil && h.last.IsZero() != (h.conf == "") {
+			r.fail("a Have names a configuration exactly when it names a position")
+		}
 		if r.err == nil && len(r.b) > 0 {
 			if h.epoch = r.uvarint("epoch"); h.epoch == 0 {
 				r.fail("epoch 0 is not sent")
 			}
 		}
 		return localMsg{have: h}, r.done()
+	case kindApart:
+		a := &apart{ring: r.uvarint("ring"), last: r.pos(), conf: r.str("configuration")}
+		if r.err == nil && (a.last.IsZero() || a.conf == "") {
+			r.fail("an Apart names a position and its configuration")
+		}
+		if r.err == nil && len(r.b) > 0 {
+			if a.epoch = r.uvarint("epoch"); a.epoch == 0 {
+				r.fail("epoch 0 is not sent")
+			}
+		}
+		return localMsg{apart: a}, r.done()
 	case kindAgain:
 		return localMsg{again: r.fedUp()}, r.done()
 	case kindHeld:
@@ -779,18 +865,23 @@ func decodeFed(b []byte) (any, error) {
 					if r.err == nil && len(r.b) > 0 {
 						s.root = r.str("domain configuration")
 						if r.err == nil && len(r.b) > 0 {
-							if s.stub = r.pos(); r.err == nil && s.stub.IsZero() {
+							s.stub = r.pos()
+							if r.err == nil && len(r.b) > 0 {
+								if s.floor = r.pos(); r.err == nil && s.floor.IsZero() {
+									r.fail("a zero floor is not sent")
+								}
+							} else if r.err == nil && s.stub.IsZero() {
 								r.fail("a zero stub place is not sent")
 							}
 						}
-						if r.err == nil && (s.root == "" && s.stub.IsZero() || s.root != "" && s.root == s.named()) {
+						if r.err == nil && (s.root == "" && s.stub.IsZero() && s.floor.IsZero() || s.root != "" && s.root == s.named()) {
 							r.fail("a domain configuration that is the one named is not sent")
 						}
 					} else if r.err == nil && s.from.IsZero() {
 						r.fail("a zero log start is not sent")
 					}
 				}
-				if r.err == nil && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() {
+				if r.err == nil && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() {
 					r.fail("a zero regular place is not sent")
 				}
 				if r.err == nil && s.hold.pos.IsZero() && (s.hold.conf != "" || s.hold.held) {

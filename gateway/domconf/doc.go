@@ -254,13 +254,22 @@
 // configuration that opened it, in the announcements that answer it.
 //
 // A node of a site whose local ring split, whose part's gateway numbered
-// entries in a federation ring of its own, may come back into its site's
-// ring at a position of that other history: its site never re-injects
-// what it misses (bridge, "Have": known gap), and it stays in the round
-// its last configuration opened while the others install configurations
-// with it (its site announces it) and wait for it in the group layer's
-// state exchange (TestTwoDomainsShareSites, once).
-//
+// entries in a federation ring of its own, comes back into its site's ring
+// at a position of that other history: its site's active gateway restarts
+// it at the next regular configuration it injects (bridge, "Members of
+// another history"), where its stream has a transitional configuration of
+// its site alone and then that regular configuration as a change. Its View
+// opens a round there, as a node that joins does. The others open theirs
+// where its site's announcement of it takes effect, the federation
+// configuration after the announcement: the same entry when the ring was
+// formed again at that announcement's request, as it is after a heal (its
+// site announces it at the local configuration that has it again, and the
+// restart waits for the ring after it). Where another ring's entry comes
+// first, the node's round is the older one, the case of the gap above.
+// gateway/hiersim's FaultStrayHistory (Agreed messages only: see the
+// bridge's "What remains" for Safe ones) ends every run with every node in
+// one regular configuration and passes the node-level checks.
+
 // A change waits for a federation configuration that continues the
 // domain's. A ring formed again that does not continue it (a site cut off
 // meanwhile, or one whose Sync names a held position: bridge, "Failover

@@ -1,0 +1,219 @@
+package bridge
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/atoll-gcs/atoll/localring"
+)
+
+// strayHistory runs site a of two nodes through a split of its local ring
+// in which each part has its own gateway and its own history: a1 cut off,
+// a2 takes over and, its site cut off from b too, goes on in a federation
+// ring of its site alone (a partition of the domain); then a2 is cut off
+// and a1, back, takes over and catches up from b (the ring continues the
+// domain's configuration: for b and a1, a never left it). extra rounds of
+// messages go round the domain meanwhile. Then a's ring is whole again:
+// a2's position is in its own history, which a1's log does not hold;
+// with extra 0 it is above a1's (a2's ring numbered further), with 5
+// below.
+func strayHistory(t *testing.T, extra int) *harness {
+	h := newDomain(t, 0, 2, 2)
+	h.sendSettled("before", "a2", "b1")
+	a1, a2 := h.node("a1"), h.node("a2")
+
+	a1.out = true
+	h.localConfig(h.site("a"))
+	a1.b.FedStopped()
+	h.fedAlone("a")
+	h.settle()
+	h.sendSettled("alone", "a2")
+
+	a2.out, a1.out = true, false
+	a2.b.FedStopped()
+	h.localConfig(h.site("a"))
+	h.fedConfig("a", "b")
+	h.settle()
+	for range extra {
+		h.sendSettled("main", "a1", "b1")
+	}
+	if a, b := a1.b.Last(), a2.b.Last(); a.Less(b) != (extra == 0) {
+		t.Fatalf("a1 at %s, a2 at %s: the run does not make the case of extra %d", a, b, extra)
+	}
+
+	a2.out = false
+	h.localConfig(h.site("a"))
+	h.settle()
+	return h
+}
+
+// checkStray checks a run of strayHistory after the heal, a federation
+// ring formed again (as the site's announcement of a2 asks) and messages
+// sent at every site: every node delivers every message sent after the
+// heal, each once, at the same places (checkOrder); a2 restarts once, at
+// the domain's regular configuration, through a transitional
+// configuration of its site alone, having delivered nothing of a1's
+// history; every node's configurations are EVS's (checkViews).
+func checkStray(t *testing.T, h *harness) {
+	h.fedConfig("a", "b")
+	h.settle()
+	from := len(h.sent)
+	h.sendSettled("after", "a1", "a2", "b1", "b2")
+	h.sendSettled("later", "a2", "b1")
+	h.checkOrder()
+	after := h.sent[from:]
+	a1, a2 := h.node("a1"), h.node("a2")
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			got := h.messages(n)
+			for _, o := range after {
+				if !slices.Contains(got, o) {
+					t.Errorf("%s did not deliver %s, sent after the heal (configurations %s)", n.id, o, confs(n))
+				}
+			}
+			checkViews(t, n)
+		}
+	}
+	// a2 delivered its own history's messages and none of the main one's.
+	for _, e := range a2.stream {
+		if e.Kind == EntryMessage && string(e.Payload) == "main" {
+			t.Errorf("a2 delivered %s, of a1's history", e.Origin)
+		}
+	}
+	if st := a2.b.Stats(); st.Restarted != 1 || st.OutOfOrder > 2 {
+		t.Errorf("a2 restarted %d times (%d Downs out of order), want once", st.Restarted, st.OutOfOrder)
+	}
+	if st := a1.b.Stats(); st.Strays != 1 || st.Restarts != 1 {
+		t.Errorf("a1 found %d strays and restarted %d, want 1 and 1", st.Strays, st.Restarts)
+	}
+	if c := confs(a2); c != "reg[a b] trans[a] reg[a] trans[a] reg[a b]" {
+		t.Errorf("a2 configurations %q", c)
+	}
+	// The ring after the heal does not continue the domain's
+	// configuration (its Sync names a floor): every node installs it.
+	for _, id := range []string{"a1", "b1", "b2"} {
+		if c := confs(h.node(id)); c != "reg[a b] cont[a b] trans[a b] reg[a b]" {
+			t.Errorf("%s configurations %q", id, c)
+		}
+	}
+	if a1.b.Last() != a2.b.Last() {
+		t.Errorf("a1 at %s, a2 at %s", a1.b.Last(), a2.b.Last())
+	}
+}
+
+// checkViews fails unless every regular configuration of n's stream but
+// the first comes right after a transitional one, or continues the one
+// before (DomainConf.Continues: no change of the domain's
+// configuration), and every transitional one right after a regular one:
+// EVS's alternation, which a node that goes from one history to another
+// keeps by a partition and a merge of itself.
+func checkViews(t *testing.T, n *hnode) {
+	t.Helper()
+	var last localring.ConfKind
+	for _, e := range n.stream {
+		if e.Kind != EntryConfig {
+			continue
+		}
+		switch {
+		case e.Conf.Kind == localring.Transitional && last != localring.Regular,
+			e.Conf.Kind == localring.Regular && e.Conf.Continues == "" && last == localring.Regular,
+			e.Conf.Kind == localring.Regular && e.Conf.Continues != "" && last != localring.Regular:
+			t.Errorf("%s: %s configuration %s after a %s one (configurations %s)", n.id, e.Conf.Kind, e.Conf.ID, last, confs(n))
+		}
+		last = e.Conf.Kind
+	}
+}
+
+// The node of the other history is behind the active gateway: the
+// gateway finds its position missing from its log, and restarts it at
+// the next regular configuration it injects. Before, a1 counted a2
+// (Stats.LocalGaps) and re-injected nothing; every Down after was out of
+// order at a2, for ever.
+func TestStrayBehind(t *testing.T) {
+	h := strayHistory(t, 5)
+	if st := h.node("a1").b.Stats(); st.LocalGaps != 1 || st.Strays != 1 {
+		t.Errorf("a1: %d local gaps, %d strays, want 1 and 1", st.LocalGaps, st.Strays)
+	}
+	checkStray(t, h)
+}
+
+// The node of the other history is ahead of the active gateway: it
+// answers the Have phase, finds the gateway's position missing from its
+// log, and says it is apart; the gateway submits its Sync with what it
+// holds, and a floor that has the ring number after a2's position, where
+// a2 restarts. Before, the gateway waited for a2's position for ever: its
+// ring never settled, and no site delivered anything more.
+func TestStrayAhead(t *testing.T) {
+	h := strayHistory(t, 0)
+	if st := h.node("a2").b.Stats(); st.Aparts != 1 {
+		t.Errorf("a2 sent %d Aparts, want 1", st.Aparts)
+	}
+	checkStray(t, h)
+}
+
+// A site of three nodes: a1 in the domain's history (the active gateway
+// after the heal), a2 and a3 in their part's, which went on alone in a
+// federation ring of its own, a3 cut off from it before a2: a3 behind a2,
+// both ahead of a1. The Have phase goes through two Aparts (a2's, then
+// a3's, which a2's did not take out: another position), and both restart
+// at the same regular configuration.
+func TestStrayThreeParts(t *testing.T) {
+	h := newDomain(t, 0, 3, 2)
+	h.sendSettled("before", "a2", "b1")
+	a1, a2, a3 := h.node("a1"), h.node("a2"), h.node("a3")
+
+	a1.out = true
+	h.localConfig(h.site("a"))
+	a1.b.FedStopped()
+	h.fedAlone("a")
+	h.settle()
+	h.sendSettled("alone", "a2", "a3")
+	a3.out = true
+	h.localConfig(h.site("a"))
+	h.settle()
+	h.sendSettled("alone-2", "a2")
+
+	a2.out, a1.out = true, false
+	a2.b.FedStopped()
+	h.localConfig(h.site("a")) // a1 alone
+	h.fedConfig("a", "b")
+	h.settle()
+	if !a1.b.Last().Less(a3.b.Last()) || !a3.b.Last().Less(a2.b.Last()) {
+		t.Fatalf("a1 at %s, a3 at %s, a2 at %s: not the case", a1.b.Last(), a3.b.Last(), a2.b.Last())
+	}
+	a3.out = false
+	a2.out = false
+	h.localConfig(h.site("a"))
+	h.settle()
+	h.fedConfig("a", "b")
+	h.settle()
+	from := len(h.sent)
+	h.sendSettled("after", "a1", "a2", "a3", "b1")
+	h.checkOrder()
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			got := h.messages(n)
+			for _, o := range h.sent[from:] {
+				if !slices.Contains(got, o) {
+					t.Errorf("%s did not deliver %s, sent after the heal (configurations %s)", n.id, o, confs(n))
+				}
+			}
+			checkViews(t, n)
+		}
+	}
+	aparts := a2.b.Stats().Aparts + a3.b.Stats().Aparts
+	if st := a1.b.Stats(); aparts != 2 || st.Strays != 2 || st.Restarts != 2 {
+		t.Errorf("%d Aparts, a1 found %d strays and restarted %d, want 2 each", aparts, st.Strays, st.Restarts)
+	}
+	for _, n := range []*hnode{a2, a3} {
+		if st := n.b.Stats(); st.Restarted != 1 {
+			t.Errorf("%s restarted %d times, want once", n.id, st.Restarted)
+		}
+		if c := confs(n); c != "reg[a b] trans[a] reg[a] trans[a] reg[a b]" {
+			t.Errorf("%s configurations %q", n.id, c)
+		}
+	}
+	if a2.b.Last() != a1.b.Last() || a3.b.Last() != a1.b.Last() {
+		t.Errorf("a1 at %s, a2 at %s, a3 at %s", a1.b.Last(), a2.b.Last(), a3.b.Last())
+	}
+}
