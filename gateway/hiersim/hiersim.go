@@ -286,7 +286,25 @@ const (
 	// (Options.Elide) of what the first missed. Not in Faults: its
 	// own tests run it (TestTwoGatewayCrashes).
 	FaultTwoGatewayCrashes Fault = "two-gateway-crashes"
+	// FaultStrayHistory splits the site's local ring in two parts, its
+	// active gateway alone and the rest, and cuts the rest's gateways
+	// off from every federation member, for gateway.SoloGrace and
+	// strayAlone more, under load: the rest's new gateway term goes on in
+	// a federation ring of its part alone, numbering entries the domain
+	// never has, while the active gateway goes on with the domain. Then
+	// the site's ring is whole again (the active gateway keeps the role),
+	// the run goes on for Outage under load, and the links heal. The
+	// rest's nodes come back with positions of another history than the
+	// active gateway's, behind or ahead of it (bridge, "Members of
+	// another history"; Result.Strays). Not in Faults: its runs send
+	// Agreed messages only (TestStrayHistory).
+	FaultStrayHistory Fault = "stray-history"
 )
+
+// strayAlone is how long FaultStrayHistory's part without the active
+// gateway goes on alone once its gateway term's grace (gateway.SoloGrace)
+// let its ring of the site alone through.
+const strayAlone = 3 * time.Second
 
 // Faults lists every fault a run can inject.
 var Faults = []Fault{FaultGatewayCrash, FaultGatewayPause, FaultCut, FaultPartialCut, FaultLocalCut, FaultWANDelay}
@@ -416,6 +434,14 @@ type Result struct {
 	// configuration, or in a regular one the site cut off never
 	// installed (its ring with the victim's new term).
 	SplitAlone int
+	// Strays counts, with FaultStrayHistory, the nodes of the victim site
+	// that applied a regular configuration of its part alone, one the
+	// active gateway never applied, when the site's ring was whole again:
+	// positions of another history. Restarted counts the restarts the
+	// nodes applied (bridge Stats.Restarted: a node of another history
+	// than its active gateway's leaves its configuration for one of its
+	// site alone and goes on at the gateway's regular one).
+	Strays, Restarted int
 	// Handover names the gateway Options.handover handed the role to, once
 	// every node of its site applied the release ("" if it did not
 	// happen).
@@ -515,7 +541,7 @@ type hier struct {
 	lostLog []string
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
-	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded int }
+	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded, strays int }
 	tl      *timeline // a gateway crash's, from the kill on
 	stalled *node     // the standby Options.stall paused
 	// Options.recut: what heals the second cut (nil before it), and
@@ -1365,6 +1391,8 @@ func (h *hier) inject(s *site) (undo func()) {
 			s.ring.Resume(gw.slot)
 			h.fed.Resume(gw.fslot)
 		}
+	case f == FaultStrayHistory:
+		heal = h.strayHistory(s, gw)
 	case f == FaultLocalCut:
 		var rest []int
 		for _, n := range s.nodes {
@@ -1380,6 +1408,51 @@ func (h *hier) inject(s *site) (undo func()) {
 		return func() {}
 	}
 	return heal
+}
+
+// strayHistory carries out FaultStrayHistory at site s, whose active
+// gateway is gw: it splits the site's local ring and cuts the other
+// part's gateways off from every federation member, runs for
+// gateway.SoloGrace and strayAlone under load, heals the local ring, and
+// returns what heals the federation links.
+func (h *hier) strayHistory(s *site, gw *node) (heal func()) {
+	var rest []int
+	var links [][2]int
+	for _, n := range s.nodes {
+		if n == gw {
+			continue
+		}
+		rest = append(rest, n.slot)
+		if n.fslot < 0 {
+			continue
+		}
+		for j := range h.fslots {
+			if j != n.fslot {
+				links = append(links, [2]int{n.fslot, j}, [2]int{j, n.fslot})
+			}
+		}
+	}
+	s.ring.Partition([]int{gw.slot}, rest)
+	for _, l := range links {
+		h.fed.Block(l[0], l[1])
+	}
+	h.fx.injected++
+	d := gateway.SoloGrace(h.fed.Config) + strayAlone
+	h.logf("site %s split: %s alone, the rest's gateways cut off from every federation member, for %v (FaultStrayHistory)", s.name, gw.id, d)
+	h.run(d, true)
+	for _, n := range s.nodes {
+		if c := n.b.Conf(); n != gw && c.Kind == localring.Regular && slices.Equal(c.Sites, []string{s.name}) && c.ID != gw.b.Conf().ID {
+			h.fx.strays++
+		}
+	}
+	h.logf("site %s's local ring whole again, %d nodes in a history of their part alone (FaultStrayHistory)", s.name, h.fx.strays)
+	s.ring.Heal()
+	h.fx.injected++
+	return func() {
+		for _, l := range links {
+			h.fed.Unblock(l[0], l[1])
+		}
+	}
 }
 
 // deafen carries out Options.deafThird before the kill of site s's
@@ -1584,6 +1657,10 @@ func (h *hier) result(seed uint64) *Result {
 	r.Fenced = h.fed.Superseded()
 	r.PartialFed = h.fx.partial
 	r.SoloHeld, r.SoloEnded = h.fx.soloHeld, h.fx.soloEnded
+	r.Strays = h.fx.strays
+	for _, st := range r.Bridges {
+		r.Restarted += int(st.Restarted)
+	}
 	r.Isolated = h.isolated != nil
 	r.TransKilled, r.TransDelivered = h.killed, h.transMsgs
 	r.TermFirstRing = h.termFirst
@@ -1709,16 +1786,23 @@ func (h *hier) orphans() ([]evs.Event, int, []evs.Violation) {
 	return evs.Orphans(h.dom.Name, h.trace)
 }
 
-// owes reports whether n must deliver a message of a sender at site from
-// that was delivered in configuration conf: n installed conf and stayed
-// connected with the sender's site (conf is n's last configuration, or
-// the next one includes that site). A site without a gateway is not in the
-// domain's configuration (see gateway/bridge): what the others deliver
-// meanwhile is not its.
-func (n *node) owes(conf, from string) bool {
+// owes reports whether n must deliver a message of sender from that was
+// delivered in configuration conf: n installed conf and stayed connected
+// with the sender (conf is n's last configuration, or the next one
+// includes the sender's site and the sender installed it too). A site
+// without a gateway is not in the domain's configuration (see
+// gateway/bridge): what the others deliver meanwhile is not its; nor is
+// what its site delivers to a node that went on in another history, in
+// a part of its site alone (FaultStrayHistory: the sender never installs
+// that part's configurations).
+func (n *node) owes(conf string, from *node) bool {
 	for i, c := range n.confs {
 		if c.ID == conf {
-			return i == len(n.confs)-1 || slices.Contains(n.confs[i+1].Sites, from)
+			if i == len(n.confs)-1 {
+				return true
+			}
+			next := n.confs[i+1]
+			return slices.Contains(next.Sites, from.site.name) && slices.ContainsFunc(from.confs, func(c bridge.DomainConf) bool { return c.ID == next.ID })
 		}
 	}
 	return false
@@ -1745,7 +1829,7 @@ func (h *hier) lostAndDuplicated() (lost, dup int) {
 					continue
 				}
 				conf, ok := h.where[m]
-				if (!ok || n.owes(conf, from.site.name)) && n.seen[m] == 0 {
+				if (!ok || n.owes(conf, from)) && n.seen[m] == 0 {
 					lost++
 					h.lostLog = append(h.lostLog, fmt.Sprintf("%s lost %s (delivered in %q)", n.id, m, conf))
 				}

@@ -320,6 +320,10 @@ type effects struct {
 	// The node-level layer's (domconf) counters, summed over every node.
 	view    domconf.Stats
 	reforms int
+	// FaultStrayHistory: nodes that came back in another history than
+	// their active gateway's (Result.Strays), and the restarts the nodes
+	// applied (Result.Restarted), summed over the seeds.
+	strays, restarted int
 }
 
 func (e *effects) add(r *Result) {
@@ -342,6 +346,8 @@ func (e *effects) add(r *Result) {
 	}
 	e.stubs += r.Elided
 	e.reforms += r.Reforms
+	e.strays += r.Strays
+	e.restarted += r.Restarted
 	for _, st := range r.Views {
 		e.view.Rounds += st.Rounds
 		e.view.Installs += st.Installs
@@ -353,8 +359,8 @@ func (e *effects) add(r *Result) {
 }
 
 func (e *effects) String() string {
-	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations, %d Ups delivered in doubt; Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one); node level: %d announcements applied, %d rounds, %d configurations installed, %d messages discarded, %d missed federation configurations, %d stale announcements, %d federation rings formed again at a View's request",
-		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs, e.inDoubt, e.safeMarked, e.safeInTrans, e.heldNoTrans,
+	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations, %d Ups delivered in doubt, %d nodes of another history than their gateway's, %d restarts; Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one); node level: %d announcements applied, %d rounds, %d configurations installed, %d messages discarded, %d missed federation configurations, %d stale announcements, %d federation rings formed again at a View's request",
+		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs, e.inDoubt, e.strays, e.restarted, e.safeMarked, e.safeInTrans, e.heldNoTrans,
 		e.view.Announcements, e.view.Rounds, e.view.Installs, e.view.Discarded, e.view.Missed, e.view.Stale, e.reforms)
 }
 
@@ -372,10 +378,17 @@ func (e *effects) check(t *testing.T, f Fault) {
 		FaultLocalCut:          {injected: e.seeds, terms: e.seeds, fenced: e.seeds},
 		FaultWANDelay:          {injected: 2 * e.seeds},
 		FaultTwoGatewayCrashes: {injected: 2 * e.seeds, terms: 2 * e.seeds, fedConfs: 2 * e.seeds},
+		FaultStrayHistory:      {injected: 2 * e.seeds, terms: e.seeds, fedConfs: e.seeds},
 	}[f]
 	if e.injected < want.injected || e.terms < want.terms || e.fenced < want.fenced || e.fedConfs < want.fedConfs || e.upInFlight < want.upInFlight {
 		t.Errorf("%s did not happen as often as it must: %s; want at least %d fault actions, %d gateway terms, %d fenced, %d federation configurations, %d Ups in flight at the victim",
 			f, e, want.injected, want.terms, want.fenced, want.fedConfs, want.upInFlight)
+	}
+	// The split part's ring of its site alone gets through its grace at
+	// every seed but where the part has no gateway left (every one of
+	// seeds 1-300 made strays), and every stray restarts.
+	if f == FaultStrayHistory && (e.strays < e.seeds || e.restarted < e.strays) {
+		t.Errorf("%s made %d nodes of another history than their gateway's over %d seeds, and %d restarts: want at least one a seed, each restarted", f, e.strays, e.seeds, e.restarted)
 	}
 }
 

@@ -1,0 +1,94 @@
+package hiersim
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/gateway/bridge"
+)
+
+// FaultStrayHistory (a site's local ring split, the part without its
+// active gateway alone in a federation ring of its own for longer than
+// gateway.SoloGrace, then the ring whole again) leaves nodes of another
+// history than their active gateway's: each restarts at the gateway's
+// next regular configuration, through a transitional configuration of its
+// site alone, and the run ends with every node in one regular
+// configuration of them all (bridge, "Members of another history").
+// Every seed makes strays. Before the bridge restarted them, every run
+// failed: the strays (or, with one ahead of the gateway, every node of
+// the domain) ended outside the final configuration (NodeUnsettled).
+//
+// Clients send Agreed only: Safe delivery waits for no node out of its
+// site's ring, and a stray never gets what the others delivered Safe
+// while it was away (EVS 7 at the node level; bridge, "What remains").
+// The checks are every run's (report), with three differences that come
+// from the bridge-level domain trace naming every node of a member site:
+// a restarted node installs the domain's configuration after those of its
+// part's own federation ring, whose ring sequence numbers are another
+// component's (EVS 2.3 on the configuration ids there; the node level's,
+// numbered by domain position, grow); the Ups a node of another history
+// sends before its restart and the domain orders before it are not lost
+// at it and its part (the node level discards them everywhere); and the
+// gateway that restarts members counts them (LocalGaps).
+func TestStrayHistory(t *testing.T) {
+	parallel(t)
+	var fx effects
+	eachSeed(*first, seedCount(), func(seed uint64) {
+		o := Options{Topology: topologyFile, Fault: FaultStrayHistory, agreedOnly: true, Log: openLog(t)}
+		r, err := Run(seed, o)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		fx.add(r)
+		checkStrays(t, o, r)
+	})
+	t.Log(&fx)
+	if fx.strays < fx.seeds || fx.restarted < fx.strays {
+		t.Errorf("%d nodes of another history than their gateway's over %d seeds, %d restarts: want one a seed at least, each restarted", fx.strays, fx.seeds, fx.restarted)
+	}
+	if !t.Failed() {
+		fx.check(t, FaultStrayHistory)
+	}
+}
+
+// checkStrays is report for a run of FaultStrayHistory, with its two
+// differences (see TestStrayHistory), and every node that came back in
+// another history restarted.
+func checkStrays(t *testing.T, o Options, r *Result) {
+	t.Helper()
+	if r.Restarted < r.Strays {
+		t.Errorf("seed %d (fault=%s): %d nodes came back in another history, %d restarts", r.Seed, o.Fault, r.Strays, r.Restarted)
+	}
+	restarted := map[string]bool{}
+	bridges := map[string]bridge.Stats{}
+	for id, st := range r.Bridges {
+		restarted[id] = st.Restarted > 0
+		if st.Strays > 0 {
+			st.LocalGaps = 0 // the members it restarted
+		}
+		bridges[id] = st
+	}
+	c := *r
+	c.Bridges = bridges
+	// A restarted node's Ups that the domain ordered before its restart:
+	// it and its part never apply them, and every other node's View
+	// discards them (their sender is no member of its configuration
+	// there; the node-level checks see it).
+	c.LostLog, c.Lost = nil, 0
+	for _, l := range r.LostLog {
+		var loser, msg string
+		if _, err := fmt.Sscanf(l, "%s lost %s", &loser, &msg); err == nil && restarted[loser] && restarted[msg[strings.LastIndex(msg, "@")+1:]] {
+			continue
+		}
+		c.LostLog = append(c.LostLog, l)
+		c.Lost++
+	}
+	c.Violations = slices.DeleteFunc(slices.Clone(r.Violations), func(v evs.Violation) bool {
+		return v.Property == evs.ConfOrder && len(v.Procs) > 0 && restarted[v.Procs[0].Node] && strings.Contains(v.Detail, "ring sequence numbers must increase")
+	})
+	report(t, o, &c)
+}
