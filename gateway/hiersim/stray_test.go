@@ -36,8 +36,9 @@ import (
 func TestStrayHistory(t *testing.T) {
 	parallel(t)
 	var fx effects
+	log := openLog(t)
 	eachSeed(*first, seedCount(), func(seed uint64) {
-		o := Options{Topology: topologyFile, Fault: FaultStrayHistory, agreedOnly: true, Log: openLog(t)}
+		o := Options{Topology: topologyFile, Fault: FaultStrayHistory, agreedOnly: true, Log: log}
 		r, err := Run(seed, o)
 		if err != nil {
 			t.Error(err)
