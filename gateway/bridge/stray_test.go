@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -215,5 +216,57 @@ func TestStrayThreeParts(t *testing.T) {
 	}
 	if a2.b.Last() != a1.b.Last() || a3.b.Last() != a1.b.Last() {
 		t.Errorf("a1 at %s, a2 at %s, a3 at %s", a1.b.Last(), a2.b.Last(), a3.b.Last())
+	}
+}
+
+// An Up a2 sent in its part, which its history did not order (its
+// gateway's member stopped before the federation delivered it), is still
+// pending at a2 when the site's ring is whole again. Its Again then is of
+// a member apart: the others drop it (Stats.StrayUps), and a2 announces it
+// again at its restart, so that the domain orders it after a2's restart,
+// and every node delivers it once, a2 in the domain's configuration.
+func TestStrayPendingUp(t *testing.T) {
+	for _, extra := range []int{0, 5} {
+		t.Run(fmt.Sprintf("extra=%d", extra), func(t *testing.T) {
+			h := newDomain(t, 0, 2, 2)
+			h.sendSettled("before", "a2", "b1")
+			a1, a2 := h.node("a1"), h.node("a2")
+
+			a1.out = true
+			h.localConfig(h.site("a"))
+			a1.b.FedStopped()
+			h.fedAlone("a")
+			h.settle()
+			h.sendSettled("alone", "a2")
+			h.send("a2", "pending")
+			h.localStep(h.site("a")) // pending at a2, submitted by its gateway
+			pending := h.sent[len(h.sent)-1]
+
+			a2.out, a1.out = true, false
+			a2.b.FedStopped()
+			h.localConfig(h.site("a"))
+			h.fedConfig("a", "b") // a2's copy goes round it, submitted in another ring: carried, not numbered
+			h.settle()
+			for range extra {
+				h.sendSettled("main", "a1", "b1")
+			}
+			a2.out = false
+			h.localConfig(h.site("a"))
+			h.settle()
+			if st := a1.b.Stats(); st.StrayUps != 1 {
+				t.Errorf("a1 dropped %d Agains of a member apart, want 1", st.StrayUps)
+			}
+			checkStray(t, h)
+			for _, s := range h.sites {
+				for _, n := range s.nodes {
+					if !slices.Contains(h.messages(n), pending) {
+						t.Errorf("%s did not deliver %s, pending at a2 at the heal (configurations %s)", n.id, pending, confs(n))
+					}
+				}
+			}
+			if d, _ := delivered(a2, pending); !d {
+				t.Errorf("a2 did not deliver its own %s", pending)
+			}
+		})
 	}
 }
