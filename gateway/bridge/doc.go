@@ -482,12 +482,12 @@
 //   - The rule holds whatever history the active gateway has. If it is
 //     the one of the part that went on alone (the plan's order made a
 //     gateway of that part the active one after the heal), the members of
-//     the domain's history restart in it, and the site's Sync names its
-//     part's position, which no other site's log holds: the catch-up is
-//     refused, a partition and a merge of the site, as for any site that
-//     went on alone. Neither the harness nor hiersim makes that case
-//     (FaultStrayHistory's active gateway is the plan's first, and keeps
-//     the role).
+//     the domain's history restart in it, and the ring formed again
+//     refuses the catch-up of whichever of the site and the others is
+//     behind in numbers: a partition and a merge of that site, as for any
+//     site that went on alone (TestStrayGatewayHistory). hiersim does not
+//     make that case (FaultStrayHistory's active gateway is the plan's
+//     first, and keeps the role).
 //   - Members apart restart only at a regular configuration: the ring
 //     formed again at the request of the site's announcement of them
 //     (gateway/domconf), or any later one. Until then they deliver

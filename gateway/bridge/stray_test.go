@@ -270,3 +270,68 @@ func TestStrayPendingUp(t *testing.T) {
 		})
 	}
 }
+
+// The active gateway after the heal is the one of the part that went on
+// alone: a2 cut off, a1's site cut off from b too, a1 goes on in a
+// federation ring of its site alone; a1 cut off, a2 back takes over and
+// catches up from b; then the site's ring whole again, a1 (the first
+// live node) active. Its history wins: a2 restarts in it, and the ring
+// formed again refuses the catch-up of whichever of a and b is behind in
+// numbers (their logs hold each other's positions in no configuration):
+// a partition and a merge of that site, as for any site that went on
+// alone. Every node delivers every message sent after the heal.
+func TestStrayGatewayHistory(t *testing.T) {
+	for _, extra := range []int{0, 5} {
+		t.Run(fmt.Sprintf("extra=%d", extra), func(t *testing.T) {
+			h := newDomain(t, 0, 2, 2)
+			h.sendSettled("before", "a2", "b1")
+			a1, a2 := h.node("a1"), h.node("a2")
+
+			a2.out = true
+			a1.b.FedStopped()
+			h.localConfig(h.site("a"))
+			h.fedAlone("a")
+			h.settle()
+			h.sendSettled("alone", "a1")
+
+			a1.out, a2.out = true, false
+			a1.b.FedStopped()
+			h.localConfig(h.site("a"))
+			h.fedConfig("a", "b")
+			h.settle()
+			for range extra {
+				h.sendSettled("main", "a2", "b1")
+			}
+			a1.out = false
+			h.localConfig(h.site("a"))
+			h.settle()
+			h.fedConfig("a", "b")
+			h.settle()
+			from := len(h.sent)
+			h.sendSettled("after", "a1", "a2", "b1", "b2")
+			h.checkOrder()
+			var gaps uint64
+			for _, s := range h.sites {
+				for _, n := range s.nodes {
+					got := h.messages(n)
+					for _, o := range h.sent[from:] {
+						if !slices.Contains(got, o) {
+							t.Errorf("%s did not deliver %s, sent after the heal (configurations %s)", n.id, o, confs(n))
+						}
+					}
+					checkViews(t, n)
+					gaps += n.b.Stats().Gaps
+				}
+			}
+			if r1, r2 := a1.b.Stats().Restarted, a2.b.Stats().Restarted; r1 != 0 || r2 != 1 {
+				t.Errorf("a1 restarted %d times, a2 %d: want a2 once, in a1's history", r1, r2)
+			}
+			if gaps != 1 {
+				t.Errorf("%d catch-ups refused, want 1 (a partition and a merge of a or b)", gaps)
+			}
+			if c := confs(a2); c != "reg[a b] cont[a b] trans[a] reg[a b]" {
+				t.Errorf("a2 configurations %q", c)
+			}
+		})
+	}
+}
