@@ -100,7 +100,8 @@
 // hosts site a would do its own share only. After each phase the senders
 // flush and the run waits for every member to get what it is owed:
 // every message of every sender it stayed connected to (the two were
-// never in views without each other during the phase). The rest is lost;
+// never in views without each other during the phase), but for the ones
+// the sender got in a transitional view without it. The rest is lost;
 // a second delivery is duplicated. At the end the EVS checker reads every
 // agent's trace. A run fails (Report.Err) on a lost or duplicated message
 // or an EVS violation; the targets are reported, met or not

@@ -385,41 +385,57 @@ func (b *runner) receivers(g string) []*member {
 }
 
 // waitDelivered waits (up to DeliveryWait) until every receiver got every
-// message the senders sent in the phase, but for the pairs that were in
-// views without each other; the lost count is what is missing then.
+// message the senders sent in the phase that it is owed (missing); the
+// lost count is what is missing then.
 func (b *runner) waitDelivered(ctx context.Context, group int, ph uint8, start int64, senders []sender, recv []*member) error {
 	deadline := time.Now().Add(b.cfg.DeliveryWait)
 	for {
 		if err := b.sync(ctx); err != nil {
 			return err
 		}
-		missing := 0
-		apart := separated(senders, recv, start, b.clk.now())
-		for _, s := range senders {
-			s.m.mu.Lock()
-			seqs := slices.Clone(s.m.sent[ph])
-			s.m.mu.Unlock()
-			for _, r := range recv {
-				if apart[s.m][r] {
-					continue
-				}
-				r.mu.Lock()
-				for _, seq := range seqs {
-					if r.got[key{uint8(group), ph, s.idx, seq}] == nil {
-						missing++
-					}
-				}
-				r.mu.Unlock()
-			}
-		}
-		if missing == 0 {
+		n := missing(group, ph, start, b.clk.now(), senders, recv)
+		if n == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("isolation: %s, phase %q: %d deliveries still missing after %v", Groups[group], PhaseNames[int(ph)%nPhases], missing, b.cfg.DeliveryWait)
+			return fmt.Errorf("isolation: %s, phase %q: %d deliveries still missing after %v", Groups[group], PhaseNames[int(ph)%nPhases], n, b.cfg.DeliveryWait)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// missing counts the (message, receiver) pairs of group's messages of
+// phase ph, which started at start, that a receiver is owed and has not
+// got by now: all but the pairs that were in views without each other
+// (separated) and the messages their senders got in a transitional view
+// without the receiver (ownCopy.apart).
+func missing(group int, ph uint8, start, now int64, senders []sender, recv []*member) int {
+	n := 0
+	apart := separated(senders, recv, start, now)
+	for _, s := range senders {
+		s.m.mu.Lock()
+		var keys []key
+		var own []ownCopy
+		for _, seq := range s.m.sent[ph] {
+			k := key{uint8(group), ph, s.idx, seq}
+			keys = append(keys, k)
+			own = append(own, s.m.own(k))
+		}
+		s.m.mu.Unlock()
+		for _, r := range recv {
+			if apart[s.m][r] {
+				continue
+			}
+			r.mu.Lock()
+			for i, k := range keys {
+				if r.got[k] == nil && !own[i].apart(r.name()) {
+					n++
+				}
+			}
+			r.mu.Unlock()
+		}
+	}
+	return n
 }
 
 func (b *runner) linkStats() []wanem.Stats {
