@@ -98,6 +98,20 @@ type Config struct {
 	// most TokenTimeout/2.
 	IdleTokenHold time.Duration
 
+	// BusyRotation is the shortest rotation the representative lets a
+	// lightly loaded ring make. When the token comes back to it sooner,
+	// carrying packets of at least two visits per member and less than
+	// half the window (a ring that carries messages but is far from
+	// full), the representative keeps it, unprocessed, until BusyRotation
+	// has passed since it passed the token on, so that every member's
+	// next visit finds more messages waiting: fewer token passes, wake-ups
+	// and deliveries per message, at the cost of up to BusyRotation of
+	// waiting for a message submitted meanwhile. A ring at low rates
+	// (fewer packets a rotation) or near its capacity (rotations longer
+	// than this anyway) is not held. 0 (the default) never holds a busy
+	// token; otherwise it must be below TokenRetransmit/2.
+	BusyRotation time.Duration
+
 	// JoinTimeout is the interval between join messages while gathering.
 	// Default 50 ms.
 	JoinTimeout time.Duration
@@ -570,6 +584,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleTokenHold != 0 && (c.IdleTokenHold < c.TokenHold || c.IdleTokenHold > c.TokenTimeout/2) {
 		bad("idle token hold %v must be 0 or between the token hold %v and half the token timeout %v", c.IdleTokenHold, c.TokenHold, c.TokenTimeout)
+	}
+	if c.BusyRotation < 0 || c.BusyRotation >= c.TokenRetransmit/2 {
+		bad("busy rotation %v must be 0 or below half the token retransmit interval %v", c.BusyRotation, c.TokenRetransmit)
 	}
 	if c.JoinTimeout <= 0 || c.JoinTimeout >= c.ConsensusTimeout {
 		bad("join timeout %v must be positive and below the consensus timeout %v", c.JoinTimeout, c.ConsensusTimeout)

@@ -74,7 +74,31 @@ func (n *Node) onToken(tok *token) {
 		n.stats.StallHolds++
 		return
 	}
+	if d := n.busyHold(rs, tok); d > 0 {
+		// Let the members' messages gather for a fuller rotation.
+		n.stallTok = tok
+		n.holdUntil = n.now.Add(d)
+		n.stats.BusyHolds++
+		return
+	}
 	n.processToken(rs, tok, true, false)
+}
+
+// busyHold returns how long the representative keeps the token it just
+// received before it processes it (Config.BusyRotation): what is left of
+// BusyRotation since it passed the token on, when the rotation carried
+// at least two packets per member and less than half the window, asks
+// for no retransmission and the ring is operational; else 0.
+func (n *Node) busyHold(rs *ringState, tok *token) time.Duration {
+	if n.cfg.BusyRotation <= 0 || n.state != stateOperational || rs.members[0] != n.me ||
+		len(rs.members) < 2 || rs.passedAt.IsZero() || tok.evict != nil || len(tok.rtr) > 0 || tok.backlog > 0 {
+		return 0
+	}
+	unit := n.windowUnit()
+	if fcc := int(tok.fcc); fcc < 2*len(rs.members)*unit || 2*fcc >= n.window()*unit {
+		return 0
+	}
+	return n.cfg.BusyRotation - n.now.Sub(rs.passedAt)
 }
 
 // processToken does everything a node does while it holds the token:
@@ -375,12 +399,14 @@ func (n *Node) idle(rs *ringState, tok *token) bool {
 func (n *Node) passToken(rs *ringState, tok *token) {
 	tok.tokSeq++
 	tok.to = rs.successor(n.me.ID)
+
 	// A copy of the token I received is stale; my own copy may come back to
 	// me only in a ring of one.
 	rs.lastTok = tok.tokSeq - 1
 	b := tok.append(nil)
 	rs.sentToken = b
 	rs.sentSeq = tok.seq
+	rs.passedAt = n.now
 	rs.tokNacked = false
 	n.sendToken(tok.to, b)
 	n.retransmitAt = n.now.Add(n.passTimeout(rs))

@@ -278,6 +278,7 @@ type Stats struct {
 	FenceNotices                    uint64 // notices sent to superseded incarnations that they are (noticeFenced)
 	Superseded                      uint64 // 1 once a newer incarnation of this node id was seen
 	StallHolds                      uint64 // rotations the representative slowed down while a packet stayed missing
+	BusyHolds                       uint64 // tokens the representative kept for a fuller rotation (Config.BusyRotation)
 	Evictions                       uint64 // members this node saw taken out for failing to receive (or be received)
 	WindowCuts                      uint64 // times the node halved its window because rotations slowed (Config.AdaptWindow)
 	LongIDs                         uint64 // membership packets refused for naming a node id above Config.MaxIDBytes (ErrIDTooLong)

@@ -30,6 +30,10 @@ type Mix struct {
 	// when the run sets one, its node ids that long (PickIDs); 0 for the
 	// default bound and ids n1..nN.
 	IDBytes int
+	// BusyRotation is the representative's hold of a lightly loaded
+	// ring's token (localring.Config.BusyRotation) when the run sets one
+	// (half of them, PickBusyRotation); 0 for none.
+	BusyRotation time.Duration
 }
 
 func (m Mix) String() string {
@@ -58,6 +62,9 @@ func (m Mix) String() string {
 		if b.on {
 			parts = append(parts, b.name)
 		}
+	}
+	if m.BusyRotation > 0 {
+		parts = append(parts, fmt.Sprintf("busy=%v", m.BusyRotation))
 	}
 	if m.IDBytes > 0 {
 		parts = append(parts, fmt.Sprintf("ids=%d", m.IDBytes))
@@ -134,6 +141,16 @@ func PickIDs(rng *rand.Rand, n int) ([]localring.NodeID, int) {
 	return ids, bound
 }
 
+// PickBusyRotation chooses a run's localring.Config.BusyRotation from
+// rng, from its own source so that a seed's other choices stay what they
+// were: none in half of the runs, else 0.5 to 2 ms.
+func PickBusyRotation(rng *rand.Rand) time.Duration {
+	if rng.IntN(2) == 0 {
+		return 0
+	}
+	return 500*time.Microsecond + time.Duration(rng.Int64N(int64(1500*time.Microsecond)))
+}
+
 // Result is the outcome of one random run.
 type Result struct {
 	Seed       uint64
@@ -194,6 +211,8 @@ func Run(seed uint64, opts RunOptions) *Result {
 	mix.IDBytes = bound
 	c := NewClusterOf(rng.Uint64(), ids)
 	c.Config.MaxIDBytes = bound
+	mix.BusyRotation = PickBusyRotation(rand.New(rand.NewPCG(seed, 0xb05e)))
+	c.Config.BusyRotation = mix.BusyRotation
 	c.Log = opts.LogTo
 	c.SetFaults(mix.Faults)
 	c.startAt(opts)
