@@ -164,6 +164,7 @@ func newStatusCollector(a *Agent) *statusCollector {
 	counter("atoll_rings_installed_total", "Rings this node installed.", func(c *Counters) uint64 { return c.RingsInstalled })
 	counter("atoll_ring_evictions_total", "Members taken out of the ring for failing to receive multicasts or to be received.", func(c *Counters) uint64 { return c.RingEvictions })
 	counter("atoll_ring_stall_holds_total", "Token rotations slowed down while a packet stayed missing.", func(c *Counters) uint64 { return c.StallHolds })
+	counter("atoll_ring_busy_holds_total", "Tokens the representative of a lightly loaded ring kept for a fuller rotation.", func(c *Counters) uint64 { return c.BusyHolds })
 	counter("atoll_trace_holds_total", "Times this node held its new ring messages back until the trace had the lines of the events before them (--trace only).", func(c *Counters) uint64 { return c.TraceHolds })
 	c.metrics = append(c.metrics, statusMetric{prometheus.NewDesc("atoll_trace_hold_seconds_total", "Time this node held its new ring messages back for the trace (--trace only).", nil, nil), prometheus.CounterValue,
 		func(st *Status) float64 { return st.Counters.TraceHeld.Seconds() }})

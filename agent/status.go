@@ -163,6 +163,10 @@ type Counters struct {
 	// EventEvict); StallHolds, rotations it slowed down meanwhile.
 	RingEvictions uint64 `json:"ring_evictions"`
 	StallHolds    uint64 `json:"stall_holds"`
+	// BusyHolds counts the tokens this node, as the representative of a
+	// lightly loaded ring, kept for a fuller rotation
+	// (localring.Config.BusyRotation).
+	BusyHolds uint64 `json:"busy_holds"`
 
 	Submitted    uint64 `json:"submitted"`
 	Backpressure uint64 `json:"backpressure"`
@@ -362,7 +366,7 @@ func (a *Agent) Status() Status {
 	c.Retransmits, c.RetransmitRequests, c.TokenRetransmits = r.Retransmits, r.RetransmitRequests, r.TokenRetransmits
 	c.DuplicateTokens, c.TokenLosses, c.Gathers, c.RingsInstalled = r.DuplicateTokens, r.TokenLosses, r.Gathers, r.RingsInstalled
 	c.MessagesSent, c.MessagesDelivered = r.MessagesSent, r.MessagesDelivered
-	c.RingEvictions, c.StallHolds = r.Evictions, r.StallHolds
+	c.RingEvictions, c.StallHolds, c.BusyHolds = r.Evictions, r.StallHolds, r.BusyHolds
 	c.Submitted, c.Backpressure = a.n.submitted.Load(), a.n.backpressure.Load()
 	c.LoadSent, c.LoadDropped = snap.loadSent, snap.loadDrops
 	c.Pending, c.Queued = snap.pending, a.queued()

@@ -43,6 +43,7 @@ func newAgentCmd() *cobra.Command {
 		limits                                                 clientLimitFlags
 		procs                                                  int
 		gcHeapFloorMiB                                         int
+		busyRotation                                           time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE --node ID",
@@ -131,6 +132,7 @@ cannot start: the message says what to fix.`,
 				return err
 			}
 			cfg.DataDir, cfg.TracePath, cfg.Logger, cfg.Load = dataDir, trace, log, load
+			cfg.Ring.BusyRotation = busyRotation
 			cfg.Version, cfg.ConfigFile = buildVersion(), configPath
 			if abs, err := filepath.Abs(configPath); err == nil {
 				cfg.ConfigFile = abs
@@ -247,6 +249,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&fed.TracePath, "fed-trace", "", "append the federation ring's installs, sends and deliveries to `FILE` (EVS trace, domain fed/...)")
 	fl.IntVar(&procs, "procs", 0, "threads that may run the agent's Go code at once (GOMAXPROCS); 0: 1 on a node that is not gateway-eligible and serves no TLS clients, the Go runtime's default otherwise or when GOMAXPROCS is set")
 	fl.IntVar(&gcHeapFloorMiB, "gc-heap-floor", defaultGCHeapFloorMiB, fmt.Sprintf("while the agent allocates fast, the Go garbage collector lets the heap grow to at least this many `MiB` between its cycles (0: GOGC's goal alone; ignored when GOGC is set): fewer cycles at full load for at most that much more memory; the default keeps an agent at full load under %d MiB resident (docs/OPERATIONS.md, \"Memory\")", agentRSSBudgetMiB))
+	fl.DurationVar(&busyRotation, "busy-rotation", 0, "as the ring's representative, keep the token of a lightly loaded ring (two packets a member or more per rotation, under half the window, no member left with more) until a rotation has lasted this long: fewer token passes and wake-ups per message for up to this much more latency (0: never; below half the token retransmit interval; docs/BENCHMARKS.md, history, 2026-12-05)")
 	limits.add(cmd)
 	// The load generator, for tests and benchmarks.
 	fl.Float64Var(&load.Rate, "load-rate", 0, "submit this many messages per second (testing)")

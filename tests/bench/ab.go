@@ -150,6 +150,9 @@ type RingWindow struct {
 	// (agent.Status ClientsHeld): a wait of the senders that the ring
 	// does not cause.
 	Held uint64
+	// BusyHolds is the tokens node 1, the representative, kept for a
+	// fuller rotation (agent.Counters BusyHolds).
+	BusyHolds uint64
 	// Sched is what the kernel's scheduler counted for each agent over
 	// the window (atollbench.ProcSchedStat): how long its threads waited
 	// for a CPU, runnable, and how often they were put on one.
@@ -261,7 +264,7 @@ func watchRing(ctx context.Context, ag *Agents, load ClientLoad) (RingWindow, er
 	w := RingWindow{Seconds: time.Since(t0).Seconds(),
 		Rotations: b.TokenRotation.Count - a.TokenRotation.Count, RotSum: b.TokenRotation.Sum - a.TokenRotation.Sum,
 		Msgs: b.Counters.MessagesSent - a.Counters.MessagesSent, Packets: b.Counters.PacketsOut - a.Counters.PacketsOut,
-		Held: b.Counters.ClientsHeld - a.Counters.ClientsHeld, Rings: b.Counters.RingsInstalled - a.Counters.RingsInstalled}
+		Held: b.Counters.ClientsHeld - a.Counters.ClientsHeld, BusyHolds: b.Counters.BusyHolds - a.Counters.BusyHolds, Rings: b.Counters.RingsInstalled - a.Counters.RingsInstalled}
 	for i := range as {
 		a, b := &as[i], &bs[i]
 		w.TokenRetransmits += b.Counters.TokenRetransmits - a.Counters.TokenRetransmits
@@ -304,14 +307,15 @@ func (w RingWindow) SchedString() string {
 	return b.String()
 }
 
-// String is "rot/s, mean rotation, msgs per visit, packets per visit".
+// String is "rot/s, mean rotation, msgs per visit, packets per visit",
+// then the passes held and the busy holds per second.
 func (w RingWindow) String() string {
 	if w.Rotations == 0 || w.Seconds <= 0 {
 		return "ring n1: no rotation"
 	}
-	return fmt.Sprintf("ring n1: %.0f rot/s mean %v, %.1f msgs %.1f pkts per visit, %d passes held",
+	return fmt.Sprintf("ring n1: %.0f rot/s mean %v, %.1f msgs %.1f pkts per visit, %d passes held, %.0f busy holds/s",
 		float64(w.Rotations)/w.Seconds, (w.RotSum / time.Duration(w.Rotations)).Round(time.Microsecond),
-		float64(w.Msgs)/float64(w.Rotations), float64(w.Packets)/float64(w.Rotations), w.Held)
+		float64(w.Msgs)/float64(w.Rotations), float64(w.Packets)/float64(w.Rotations), w.Held, float64(w.BusyHolds)/w.Seconds)
 }
 
 // String is the run's line: throughput, latency, CPU per message.

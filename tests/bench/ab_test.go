@@ -119,13 +119,14 @@ func TestABSummary(t *testing.T) {
 	}
 }
 
-// TestRingWindowString: the ring line gives the passes held, and the run
+// TestRingWindowString: the ring line gives the passes held and the
+// representative's busy holds per second, and the run
 // queue line each agent's share of the window spent waiting for a CPU and
 // its mean wait per run; nothing without scheduler counts.
 func TestRingWindowString(t *testing.T) {
-	w := RingWindow{Seconds: 2, Rotations: 1000, RotSum: time.Second, Msgs: 5000, Packets: 6000, Held: 7,
+	w := RingWindow{Seconds: 2, Rotations: 1000, RotSum: time.Second, Msgs: 5000, Packets: 6000, Held: 7, BusyHolds: 300,
 		Sched: []atollbench.SchedStat{{Run: time.Second, Wait: time.Second, Runs: 5000}, {Wait: 3 * time.Second, Runs: 10000}}}
-	if got, want := w.String(), "ring n1: 500 rot/s mean 1ms, 5.0 msgs 6.0 pkts per visit, 7 passes held"; got != want {
+	if got, want := w.String(), "ring n1: 500 rot/s mean 1ms, 5.0 msgs 6.0 pkts per visit, 7 passes held, 150 busy holds/s"; got != want {
 		t.Errorf("String = %q, want %q", got, want)
 	}
 	if got, want := w.SchedString(), "runq wait: n1 50% 200µs n2 150% 300µs"; got != want {
