@@ -492,7 +492,7 @@
 //     formed again at the request of the site's announcement of them
 //     (gateway/domconf), or any later one. Until then they deliver
 //     nothing, and Safe messages are not held for them.
-
+//
 // The messages are new: a Have names its position's configuration, the
 // Apart is a new local message and the restart a new mark of the Down (8,
 // on a regular configuration), and the floor a field of the Sync after

@@ -269,7 +269,7 @@
 // gateway/hiersim's FaultStrayHistory (Agreed messages only: see the
 // bridge's "What remains" for Safe ones) ends every run with every node in
 // one regular configuration and passes the node-level checks.
-
+//
 // A change waits for a federation configuration that continues the
 // domain's. A ring formed again that does not continue it (a site cut off
 // meanwhile, or one whose Sync names a held position: bridge, "Failover
