@@ -92,6 +92,11 @@ type View struct {
 	out    Ready
 	stats  Stats
 
+	// transAt is the place of the bridge's transitional configuration
+	// entry while the stream is after it, up to the next regular
+	// configuration that continues none (fedTrans); zero elsewhere.
+	transAt localring.DomainOrder
+
 	// doubt counts the messages delivered without a domain position
 	// (bridge.Entry.InDoubt): their Orders grow along the stream.
 	doubt uint32
@@ -157,8 +162,8 @@ func (v *View) Entry(e *bridge.Entry) {
 	switch e.Kind {
 	case bridge.EntryConfig:
 		if e.Conf.Kind == localring.Transitional {
-			v.tellSent(len(v.sends)) // the messages after it were sent in the configuration it ends
-			v.fedTrans(e.Pos)
+			v.transAt = e.Pos
+			v.fedTrans()
 			return
 		}
 		// Every ask before this entry was for the federation's next
@@ -174,7 +179,7 @@ func (v *View) Entry(e *bridge.Entry) {
 			v.continued(e.Pos, e.Pos.String()+"/"+e.Conf.ID, e.Conf.Sites)
 			return
 		}
-		v.trans = false
+		v.trans, v.transAt = false, localring.DomainOrder{}
 		v.sites = slices.Clone(e.Conf.Sites)
 		v.ring = e.Pos.Ring
 		v.through = nil
@@ -231,26 +236,39 @@ func (v *View) Entry(e *bridge.Entry) {
 
 func (v *View) emit(e localring.Event) { v.out.Events = append(v.out.Events, e) }
 
-// fedTrans is the bridge's transitional configuration entry at pos: the
-// messages after it, up to the next regular configuration, are those the
-// federation delivered in its transitional configuration, which the
-// components of a split federation deliver with holes (the other
-// component's messages; EVS 6 allows them only in a transitional
+// fedTrans is the bridge's transitional configuration entry (at
+// transAt): the messages after it, up to the next regular configuration,
+// are those the federation delivered in its transitional configuration,
+// which the components of a split federation deliver with holes (the
+// other component's messages; EVS 6 allows them only in a transitional
 // configuration). A node in a regular configuration leaves it there
 // (leave: a transitional configuration of itself alone; which others go
 // on is known at the round's end) and delivers them in it; its own among
 // them were sent in the regular one (the bridge's EntrySends come before
-// the entry). An announcement among them waits for the round of the next
-// regular configuration (announced). Delivered in the regular
-// configuration, a message after b-1's hole broke 6 (tests/fednetns
-// TestSitesNetns with the lan preset, c cut off; TestTransitionalMessages).
+// the entry), and are told so here. An announcement among them waits for
+// the round of the next regular configuration (announced). Delivered in
+// the regular configuration, a message after b-1's hole broke 6
+// (tests/fednetns TestSitesNetns with the lan preset, c cut off;
+// TestTransitionalMessages).
+//
 // A node already out of its regular configuration (a round is open)
-// discards them, as its own were told unsent.
-func (v *View) fedTrans(pos localring.DomainOrder) {
+// discards them, and keeps its sends until their messages come (sent:
+// unsent, while the round is open). The Safe messages the bridge held
+// come after the entry too, and among them, where one held them, the
+// entry of a ring that continued the domain's configuration (bridge,
+// continued): a round can complete there (continued), and the node
+// leaves the regular configuration it installed at once, its sends told
+// sent in it, as if the entry had come before this one, as it does at a
+// site whose mark came before the ring ended. Told unsent here, a
+// sender's messages after that entry were delivered in the regular
+// configuration (EVS 1.1 at node level: gateway/hiersim partial-cut,
+// seed 394; TestRoundCompletesAfterTransitional).
+func (v *View) fedTrans() {
 	if v.round || v.cur == nil || v.cur.Kind != localring.Regular {
 		return
 	}
-	v.leave(pos)
+	v.tellSent(len(v.sends))
+	v.leave(v.transAt)
 	v.trans = true
 }
 
@@ -309,6 +327,9 @@ func (v *View) continued(pos localring.DomainOrder, at string, sites []string) {
 	case v.round:
 		if v.allFresh() {
 			v.complete(pos, at)
+			if !v.transAt.IsZero() {
+				v.fedTrans() // the entry came after the bridge's transitional one
+			}
 		}
 	case v.cur == nil || v.cur.Kind != localring.Regular:
 		if slices.Contains(v.members(), v.cfg.Self) {
