@@ -179,6 +179,21 @@
 // told they were sent (EVS 3), and one that removes a node installed a
 // regular configuration among them (6, 1.3; TestAnnounceInTransitional).
 //
+// A site whose mark did not come before the federation's ring ended has
+// the Safe messages its bridge still held after the bridge's
+// transitional entry too, and among them, where the bridge held it
+// behind them, the entry of a ring formed again that continued the
+// domain's configuration (bridge, continued); a site whose mark came has
+// them, and that entry, before it. A round every site announced in
+// completes at that entry at both, and a node that has it after the
+// transitional entry leaves the regular configuration it installed at
+// once for its transitional configuration of itself alone: the messages
+// after the entry are delivered there, and their senders are told that
+// they were sent in the regular one. Told unsent at the transitional
+// entry (a round was open there), they were delivered in the regular
+// one: node-level EVS 1.1 at 5 of gateway/hiersim's partial-cut seeds
+// 1-1500 (TestRoundCompletesAfterTransitional).
+//
 // A site whose gateway catches up from another site after it was cut off
 // gets the others' transitional configuration's messages in its regular
 // configuration (bridge, "Catch-up"), without the entry; the bridge marks
