@@ -399,7 +399,6 @@ func (n *Node) idle(rs *ringState, tok *token) bool {
 func (n *Node) passToken(rs *ringState, tok *token) {
 	tok.tokSeq++
 	tok.to = rs.successor(n.me.ID)
-
 	// A copy of the token I received is stale; my own copy may come back to
 	// me only in a ring of one.
 	rs.lastTok = tok.tokSeq - 1
