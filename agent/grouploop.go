@@ -351,7 +351,12 @@ func (a *Agent) groupPass() (next time.Time) {
 	a.runLoopCalls()
 	a.takeFederation()
 	a.takeClientRequests(time.Now())
-	drained := len(a.gl.queue) == 0 && a.g.Pending() == 0 && a.domainsDrained() && !a.gl.domainWaits()
+	// Only a pass that began after the leave can say the group loop
+	// drained: one that began before did not disconnect the clients, and
+	// the leave's groupsLeaving, which cleared gr.drained meanwhile, must
+	// not be undone by its result (the driver would stop before the
+	// clients' leaves went out, and the others see reason network).
+	drained := leave && len(a.gl.queue) == 0 && a.g.Pending() == 0 && a.domainsDrained() && !a.gl.domainWaits()
 
 	clear(evs)
 	gr.mu.Lock()
