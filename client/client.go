@@ -92,11 +92,14 @@ func WithReceive() Option { return func(o *options) { o.receive = true } }
 // are valid until the next call of Receive, which overwrites them, as a
 // callback's arguments are valid during the callback (libcpg's deliver
 // callback, say). Copy what you keep. Groups are shared between messages:
-// never modify them. Without it each message is a Message of its own with
-// a copy of its payload, allocated per message: at full load through a
-// ring of three (docs/BENCHMARKS.md, apiab) the allocations and the
-// collections they drive cost each clientload about a fifth of its CPU
-// per message. Without WithReceive it changes nothing.
+// never modify them. That holds too for the messages another call read
+// while it waited (MulticastWait waiting for room, Join): they wait in
+// Messages the client reuses, and Receive returns them in its one Message.
+// Without it each message is a Message of its own with a copy of its
+// payload, allocated per message: at full load through a ring of three
+// (docs/BENCHMARKS.md, apiab) the allocations and the collections they
+// drive cost each clientload about a fifth of its CPU per message.
+// Without WithReceive it changes nothing.
 func WithMessageReuse() Option { return func(o *options) { o.reuse = true } }
 
 // WithSendQueue bounds the requests waiting in the client to be written
@@ -175,7 +178,25 @@ type Client struct {
 	reuse bool
 	msg   Message
 	pay   []byte
+	// WithMessageReuse: the messages read by calls other than Receive
+	// wait in the queue in Messages of qfree's, each with the payload
+	// buffer it keeps (c.mu); Receive copies them into msg and gives them
+	// back, so that a sender waiting for room reads without allocating.
+	qfree []*Message
+	qkept int // the capacity of the payload buffers in qfree
+	// scratch: the message readFrame decodes for awaitRecv with
+	// WithMessageReuse, its payload in the reader's buffer (the reader's).
+	scratch Message
 }
+
+// How handle makes a delivered message's Message and payload.
+type decode int
+
+const (
+	decodeNew    decode = iota // a Message and a payload copy of its own
+	decodeReuse                // in c.msg and c.pay (Receive with WithMessageReuse)
+	decodeBorrow               // in c.scratch, the payload in the reader's buffer until the next frame (awaitRecv with WithMessageReuse)
+)
 
 // outFrame is an encoded request waiting for the writer; a message (msg)
 // is written only when the window has room for its payload (size).
@@ -388,6 +409,9 @@ func (c *Client) Receive(ctx context.Context) (Event, error) {
 			if c.qHead == len(c.queue) {
 				c.queue, c.qHead = c.queue[:0], 0
 			}
+			if c.reuse && e.Kind == EventMessage {
+				e.Message = c.unqueueLocked(e.Message)
+			}
 			c.turnLocked() // a call that stopped reading on a full queue may go on
 			c.mu.Unlock()
 			return e, nil
@@ -400,7 +424,11 @@ func (c *Client) Receive(ctx context.Context) (Event, error) {
 			c.reading = true
 			c.mu.Unlock()
 			for {
-				e, ok, end, ctxErr := c.readFrame(ctx, c.reuse)
+				mode := decodeNew
+				if c.reuse {
+					mode = decodeReuse
+				}
+				e, ok, end, ctxErr := c.readFrame(ctx, mode)
 				if ok || end != nil || ctxErr != nil {
 					c.letGo(end)
 					switch {
@@ -446,10 +474,17 @@ func (c *Client) awaitRecv(ctx context.Context, ready <-chan struct{}) error {
 		if !c.reading && (c.closed || len(c.queue)-c.qHead < c.eventCap) {
 			c.reading = true
 			c.mu.Unlock()
-			e, ok, end, ctxErr := c.readFrame(ctx, false)
+			mode := decodeNew
+			if c.reuse {
+				mode = decodeBorrow
+			}
+			e, ok, end, ctxErr := c.readFrame(ctx, mode)
 			if ok {
 				c.mu.Lock()
 				if !c.closed {
+					if mode == decodeBorrow && e.Kind == EventMessage {
+						e.Message = c.queueMessageLocked(e.Message)
+					}
 					c.queue = append(c.queue, e)
 				}
 				c.mu.Unlock()
@@ -516,9 +551,9 @@ func (c *Client) ended() bool {
 // readFrame reads and handles one frame, for the call that holds the
 // reader (WithReceive): it returns the frame's event if it is one (ok),
 // why the session ended (end), or ctx.Err() if ctx ended while it waited
-// for the agent (ctxErr; the stream is then intact). With reuse a message
-// is returned in c.msg (Receive's, WithMessageReuse).
-func (c *Client) readFrame(ctx context.Context, reuse bool) (e Event, ok bool, end, ctxErr error) {
+// for the agent (ctxErr; the stream is then intact). A message is
+// decoded as mode says (handle).
+func (c *Client) readFrame(ctx context.Context, mode decode) (e Event, ok bool, end, ctxErr error) {
 	if !c.r.Buffered() {
 		c.beforeWait()
 		if err := c.waitFrame(ctx); err != nil {
@@ -532,9 +567,63 @@ func (c *Client) readFrame(ctx context.Context, reuse bool) (e Event, ok bool, e
 	if err != nil {
 		return Event{}, false, c.readErr(err), nil
 	}
-	e, ok, end = c.handle(&f, reuse)
+	e, ok, end = c.handle(&f, mode)
 	return e, ok, end, nil
 }
+
+// queueMessageLocked copies m, a message decodeBorrow made, into a Message
+// of qfree's (or a new one), to wait in the queue (c.mu held). A Message
+// keeps its payload buffer from one use to the next, while those of qfree
+// hold at most maxQueueKept bytes.
+func (c *Client) queueMessageLocked(m *Message) *Message {
+	var q *Message
+	if n := len(c.qfree); n > 0 {
+		q, c.qfree[n-1] = c.qfree[n-1], nil
+		c.qfree = c.qfree[:n-1]
+		c.qkept -= cap(q.Payload)
+	} else {
+		q = new(Message)
+	}
+	buf := q.Payload[:0]
+	*q = *m
+	switch {
+	case len(m.Payload) > maxReusedPayload:
+		q.Payload = bytes.Clone(m.Payload)
+	default:
+		q.Payload = append(buf, m.Payload...)
+	}
+	return q
+}
+
+// unqueueLocked returns a queued message (queueMessageLocked) in c.msg,
+// as Receive returns the messages it reads with WithMessageReuse, and
+// gives its Message back to qfree (c.mu held; Receive's caller's).
+func (c *Client) unqueueLocked(q *Message) *Message {
+	c.msg = *q
+	switch {
+	case len(q.Payload) == 0:
+		c.msg.Payload = nil
+	case len(q.Payload) > maxReusedPayload:
+		q.Payload = nil // it goes with the message
+	default:
+		c.pay = append(c.pay[:0], q.Payload...)
+		c.msg.Payload = c.pay[:len(c.pay):len(c.pay)]
+	}
+	buf := q.Payload[:0]
+	if c.qkept+cap(buf) > maxQueueKept {
+		buf = nil
+	}
+	*q = Message{Payload: buf}
+	if len(c.qfree) < c.eventCap {
+		c.qfree = append(c.qfree, q)
+		c.qkept += cap(buf)
+	}
+	return &c.msg
+}
+
+// maxQueueKept bounds the payload buffers a client keeps for the messages
+// that wait in its queue (WithMessageReuse): a thousand of 1 KiB.
+const maxQueueKept = 1 << 20
 
 // waitFrame waits until a frame is buffered, or ctx ends: a read deadline
 // in the past then cuts the wait short, and the reader's Wait consumes
@@ -1197,7 +1286,7 @@ func (c *Client) read() {
 			c.fail(c.readErr(err))
 			return
 		}
-		e, ok, end := c.handle(&f, false)
+		e, ok, end := c.handle(&f, decodeNew)
 		if end != nil {
 			c.fail(end)
 			return
@@ -1230,10 +1319,11 @@ func (c *Client) readErr(err error) error {
 
 // handle handles a frame from the agent: a reply goes to its caller and
 // frees the window, an event is returned (ok), a goodbye or a frame only
-// clients send ends the session (end). With reuse a message is returned
-// in c.msg, its payload copied into c.pay (WithMessageReuse), not in a
-// Message and a copy of its own.
-func (c *Client) handle(f *cp.Frame, reuse bool) (e Event, ok bool, end error) {
+// clients send ends the session (end). A message is returned as mode
+// says: in a Message and a payload copy of its own (decodeNew), in c.msg
+// with its payload copied into c.pay (decodeReuse), or in c.scratch with
+// its payload in the reader's buffer (decodeBorrow).
+func (c *Client) handle(f *cp.Frame, mode decode) (e Event, ok bool, end error) {
 	switch f.Type {
 	case cp.TypeOK, cp.TypeError, cp.TypeGroupList, cp.TypeViewReply, cp.TypePong:
 		if f.Req != 0 && (f.Type == cp.TypeOK || f.Type == cp.TypeError) {
@@ -1252,18 +1342,22 @@ func (c *Client) handle(f *cp.Frame, reuse bool) (e Event, ok bool, end error) {
 			stagetrace.Mark("7 client.read", f.Payload)
 		}
 		var p []byte
-		switch {
-		case reuse && len(f.Payload) > 0 && len(f.Payload) <= maxReusedPayload:
-			c.pay = append(c.pay[:0], f.Payload...)
-			p = c.pay[:len(c.pay):len(c.pay)]
-		case reuse && len(f.Payload) > 0:
-			p = bytes.Clone(f.Payload)
-		case !reuse:
+		var m *Message
+		switch mode {
+		case decodeNew:
 			p, c.slab = copyPayload(c.slab, f.Payload)
-		}
-		m := &c.msg
-		if !reuse {
 			m = new(Message)
+		case decodeReuse:
+			switch {
+			case len(f.Payload) > 0 && len(f.Payload) <= maxReusedPayload:
+				c.pay = append(c.pay[:0], f.Payload...)
+				p = c.pay[:len(c.pay):len(c.pay)]
+			case len(f.Payload) > 0:
+				p = bytes.Clone(f.Payload)
+			}
+			m = &c.msg
+		case decodeBorrow:
+			p, m = f.Payload, &c.scratch
 		}
 		*m = Message{Sender: f.Sender, Groups: f.Groups, To: f.To, Svc: Service(f.Svc), Type: f.MsgType,
 			Seq: f.Seq, Order: f.Order, ID: f.MsgID, Payload: p}

@@ -3,6 +3,8 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"runtime"
 	"testing"
 	"time"
 
@@ -11,10 +13,10 @@ import (
 )
 
 // TestMessageReuse: with WithMessageReuse, Receive returns each message
-// whole, in order, whether it read the message itself (into the one
-// Message it reuses) or a call waiting for a reply read it before (Join:
-// the message then waits in the queue with a copy of its own); a payload
-// larger than the reused buffer and an empty one come through too.
+// whole, in order, in the one Message it reuses, whether it read the
+// message itself or a call waiting for a reply read it before (Join: the
+// message then waits in the queue); a payload larger than the reused
+// buffer and an empty one come through too.
 func TestMessageReuse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -50,7 +52,7 @@ func TestMessageReuse(t *testing.T) {
 		if m.Seq != uint64(i+1) || !bytes.Equal(m.Payload, w) || len(m.Groups) != 1 || m.Groups[0] != "g" || m.Sender != "n2:y" {
 			t.Fatalf("message %d: seq %d, %d bytes %.20q, groups %q, sender %q; want seq %d, %.20q", i, m.Seq, len(m.Payload), m.Payload, m.Groups, m.Sender, i+1, w)
 		}
-		if i >= 3 && m != prev {
+		if i > 0 && m != prev {
 			t.Errorf("message %d: a Message of its own; want the one Receive reuses", i)
 		}
 		prev = m
@@ -73,3 +75,81 @@ func TestAllocsPerMessageReuse(t *testing.T) {
 }
 
 const maxAllocsPerMessageReuse = 2
+
+// TestBytesPerQueuedMessageReuse: with WithMessageReuse, the messages a
+// sender reads while MulticastWait waits for room (they wait in the queue
+// for Receive) allocate no Message and no payload copy of their own: at
+// full load through a ring of three, a clientload read most deliveries so,
+// and their garbage was four fifths of what it allocated (docs/BENCHMARKS.md,
+// apiab, 2026-12-05). A window of 8 makes MulticastWait wait and read 24 or
+// more of each round's 32 deliveries; counted in the whole process.
+func TestBytesPerQueuedMessageReuse(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under the race detector mean nothing")
+	}
+	ctx := context.Background()
+	a := newFakeAgent(t, cp.Version2, 8)
+	cl, conn, r := a.session(client.WithReceive(), client.WithMessageReuse())
+	go func() { // the agent: answer each multicast, then deliver it
+		var out []byte
+		for {
+			f, err := r.Next()
+			if err != nil {
+				return
+			}
+			out = cp.Append(out[:0], &cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: uint64(f.Req)})
+			out = cp.Append(out, &cp.Frame{Type: cp.TypeMessage, Svc: f.Svc, Sender: "n1:x", Seq: uint64(f.Req),
+				Order: uint64(f.Req), MsgID: "n1/1/7", Groups: f.Groups, Payload: f.Payload})
+			if _, err := conn.Write(out); err != nil {
+				return
+			}
+		}
+	}()
+	const perRound = 32
+	payload := make([]byte, 1024)
+	groups := []string{"g"}
+	var seq uint32
+	round := func() {
+		for i := range perRound {
+			binary.LittleEndian.PutUint32(payload, seq+uint32(i))
+			if err := cl.MulticastWait(ctx, client.Agreed, 0, groups, payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 0; i < perRound; {
+			e, err := cl.Receive(ctx)
+			if err != nil {
+				t.Fatalf("session ended: %v", err)
+			}
+			if e.Kind != client.EventMessage {
+				continue
+			}
+			if got := binary.LittleEndian.Uint32(e.Message.Payload); got != seq || len(e.Message.Payload) != len(payload) {
+				t.Fatalf("message %d: %d bytes starting %d", seq, len(e.Message.Payload), got)
+			}
+			seq++
+			i++
+		}
+	}
+	for range 20 { // warm the pools, the queue and the reader's names
+		round()
+	}
+	const rounds = 100
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range rounds {
+		round()
+	}
+	runtime.ReadMemStats(&after)
+	perMsg := float64(after.TotalAlloc-before.TotalAlloc) / (rounds * perRound)
+	t.Logf("%.0f bytes allocated per message", perMsg)
+	if perMsg > maxBytesPerQueuedMessageReuse {
+		t.Errorf("%.0f bytes allocated per message read by MulticastWait with WithMessageReuse, want at most %d (no Message or payload copy per message)", perMsg, maxBytesPerQueuedMessageReuse)
+	}
+}
+
+// maxBytesPerQueuedMessageReuse: the message's ID, the fake agent's
+// Groups, the channels of the hand-offs; a 1 KiB payload copy alone is
+// over it.
+const maxBytesPerQueuedMessageReuse = 512
