@@ -71,6 +71,11 @@ type domainLayer struct {
 	grace    gateway.Grace
 	reform   bool   // the View asked for the federation ring to form again, not done yet: the ring has not settled (group loop)
 	reformAt uint64 // the federation ring the View asked at (domconf Ready.Ring; group loop)
+	// blocked: the bridge asked for federation ring blockedAt to form
+	// again (bridge Ready.Reform: a node of the domain's configuration
+	// out of the site's ring while Safe messages wait; group loop).
+	blocked   bool
+	blockedAt uint64
 	// caught holds the bridge's catch-up counters (and its Ups delivered
 	// in doubt) at the last log line about them (group loop).
 	caught bridge.Stats
@@ -522,6 +527,14 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 		}
 	}
 	vr := dl.v.Ready()
+	// The bridge's Acks wait for every node of the site that the View's
+	// regular configuration names (bridge "What holds means"): when that
+	// set changed, the bridge may have more to say.
+	defer func() {
+		if dl.b.SetDomainMembers(dl.v.SiteMembers()) {
+			a.domainOutput(dl)
+		}
+	}()
 	for _, p := range vr.Up {
 		up(localring.Agreed, p)
 	}
@@ -536,9 +549,25 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 	if dl.reform && vr.Covered {
 		a.log.Info("federation domain: a federation configuration came before the ring formed again; the request to form it again is dropped", "domain", dl.d.Name, "position", dl.b.Last().String())
 	}
+	if br.Reform {
+		a.log.Info("federation domain: a node of the domain's configuration is out of the site's local ring while Safe messages wait for it; the federation ring forms again, and the domain's configuration changes there", "domain", dl.d.Name, "position", dl.b.Last().String())
+	}
 	dl.reform = (dl.reform && !vr.Covered || vr.Reform) && dl.b.Active()
 	if vr.Reform {
 		dl.reformAt = vr.Ring
+	}
+	if br.Reform {
+		dl.blocked, dl.blockedAt = true, br.Ring
+	}
+	dl.blocked = dl.blocked && dl.b.Active()
+	if dl.blocked && dl.b.Settled() {
+		// The bridge's ask: no configuration the stream brings covers
+		// it (the ring it was asked in is the one to leave), unless the
+		// member is in a newer ring already.
+		if dl.b.FedRing() == dl.blockedAt {
+			dl.reform, dl.reformAt = true, dl.blockedAt
+		}
+		dl.blocked = false
 	}
 	if dl.reform && dl.b.Settled() && dl.b.FedRing() != dl.reformAt {
 		// The member is in a newer ring than the one the View asked at:

@@ -93,6 +93,13 @@ type Stats struct {
 	HeldNoTrans uint64 // regular configurations applied with messages held and no transitional configuration before: the node installed one of its site alone for them
 	Continued   uint64 // regular configurations applied that continue the one before (a failover without a change of the domain's configuration: DomainConf.Continues)
 	Continuing  uint64 // federation rings this active gateway settled whose regular configuration continues the one before
+
+	// A node of the domain's regular configuration at this site out of
+	// its local ring while this active gateway held a Safe message back
+	// (Site.blocked): the rings it asked to form again (Ready.Reform),
+	// and its Syncs that named the site blocked (the ring does not
+	// continue the domain's configuration).
+	BlockedReforms, BlockedSyncs uint64
 	// Down only to member sites (Config.Elide).
 	Elided        uint64 // messages this active gateway injected as stubs (Entry.Elided)
 	ElidedApplied uint64 // stubs this node applied
@@ -155,6 +162,16 @@ type Ready struct {
 	// Stream is the domain's ordered stream for this node: deliveries and
 	// configuration changes, for the domain's groups.Node.
 	Stream []Entry
+	// Reform asks the driver of this active gateway to have its
+	// federation member form the ring again, as gateway/domconf's
+	// Ready.Reform does (the ask is for ring Ring, FedRing): the site
+	// holds back Safe messages that a node of the domain's regular
+	// configuration at the site, out of its local ring, never acked
+	// (SetDomainMembers). They wait for a configuration change of the
+	// domain, and the ring formed again is one (its Sync names the site
+	// blocked): see the package comment, "What holds means".
+	Reform bool
+	Ring   uint64
 }
 
 type pendingUp struct {
@@ -289,6 +306,15 @@ type Site struct {
 	// The Sync names it (syncMsg.stub).
 	stubAt localring.DomainOrder
 
+	// domMembers are the nodes of this site that the domain's
+	// node-level regular configuration names where this node's stream is
+	// (SetDomainMembers), sorted: an Ack waits for each of them too.
+	domMembers []string
+	// gwNode is the member whose Have said it was the site's active
+	// gateway; goneGw is the last one that left the local ring while it
+	// was, until it is back: an Ack does not wait for it (ackers).
+	gwNode, goneGw string
+
 	out   Ready
 	stats Stats
 }
@@ -309,6 +335,7 @@ type fedState struct {
 	rootOf   map[string]string                // per site, the domain's configuration its Sync's named configuration is in
 	stubOf   map[string]localring.DomainOrder // per site, the place of the last stub in its log its Sync named, if any
 	floor    localring.DomainOrder            // the highest floor a Sync named: the numbering continues after it too
+	blocked  bool                             // a Sync named its site blocked (syncMsg.blocked): the ring does not continue the domain's configuration
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// regOf is, per site, the last place its Sync says it numbered in
 	// the regular configuration before its transitional one, if any.
@@ -323,6 +350,9 @@ type fedState struct {
 	cont string
 	held []heldUp // messages delivered before every member's Sync
 	base uint64   // the Seq of the ring's regular configuration, once settled
+	// reformAsked: this gateway asked its driver to form the ring again
+	// (Ready.Reform), its site blocked (Site.blocked), once a ring.
+	reformAsked bool
 
 	// Catching up: Downs numbered in this ring wait until the catch-up
 	// answer (or the refusal) for this site was applied; the answer is
@@ -472,6 +502,12 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	s.ring, s.epoch = c.Ring.Seq, 0
 	s.members = c.MemberIDs()
 	slices.Sort(s.members)
+	if s.gwNode != "" && !slices.Contains(s.members, s.gwNode) {
+		s.goneGw, s.gwNode = s.gwNode, ""
+	}
+	if slices.Contains(s.members, s.goneGw) {
+		s.goneGw = ""
+	}
 	s.reports, s.heldSent = map[string]localring.DomainOrder{}, false
 	// The Agains before the Have: once a member's Have is delivered, so
 	// are its Agains, and the active gateway submits nothing before every
@@ -779,6 +815,9 @@ func (s *Site) have(from string, h *have) {
 		return
 	}
 	s.haves[from] = *h
+	if h.active {
+		s.gwNode = from
+	}
 	if len(s.haves) < len(s.members) {
 		return
 	}
@@ -1086,6 +1125,9 @@ func (s *Site) open() {
 	}
 	sync.stub = s.stubAt
 	sync.floor = s.floor()
+	if sync.blocked = s.blocked(); sync.blocked {
+		s.stats.BlockedSyncs++
+	}
 	f.syncLast = hold{pos: sync.last, conf: sync.conf, held: sync.trans != "" && sync.trans == sync.conf}
 	if f.waiting {
 		sync.hold = f.ask
@@ -1430,6 +1472,14 @@ func (s *Site) ack() {
 		// rotations (TestTakeoverTimeline).
 		return
 	}
+	if s.blocked() {
+		if !f.reformAsked {
+			f.reformAsked = true
+			s.stats.BlockedReforms++
+			s.out.Reform, s.out.Ring = true, f.ring
+		}
+		return
+	}
 	held, ok := lowest(s.ackers(), s.reports)
 	if !ok {
 		return
@@ -1449,14 +1499,65 @@ func (s *Site) ack() {
 // nothing of the site's stream before its restart, at a regular
 // configuration of the domain from which on it is a member again (it
 // reports what it holds back there, as any member).
+//
+// It also returns every node of the site that the domain's node-level
+// regular configuration names (SetDomainMembers): a Safe message covered
+// by a mark is delivered in that configuration, and every member of it
+// must hold it (EVS 7). One out of the local ring, or apart, never
+// reports: the site is blocked (blocked), and the messages wait for a
+// configuration change of the domain.
 func (s *Site) ackers() []string {
-	if len(s.apart) == 0 {
-		return s.members
+	a := s.members
+	if len(s.apart) > 0 {
+		a = slices.DeleteFunc(slices.Clone(s.members), func(id string) bool {
+			_, ok := s.reports[id]
+			return s.apart[id] && !ok
+		})
 	}
-	return slices.DeleteFunc(slices.Clone(s.members), func(id string) bool {
-		_, ok := s.reports[id]
-		return s.apart[id] && !ok
-	})
+	for _, id := range s.domMembers {
+		if !slices.Contains(a, id) && id != s.goneGw {
+			a = append(slices.Clip(a), id)
+		}
+	}
+	return a
+}
+
+// blocked reports whether this node holds back a Safe message that a
+// node of the domain's regular configuration at its site will not ack
+// in the local ring's configuration: it is not a member, or it is apart
+// and has reported nothing (its position is of another history). No
+// mark covers the message then; the federation ring formed again, as a
+// configuration change of the domain (syncMsg.blocked), lets it out in
+// the transitional configuration, and the round it opens takes the node
+// out of the domain's configuration (gateway/domconf).
+func (s *Site) blocked() bool {
+	if len(s.hold) == 0 {
+		return false
+	}
+	for _, id := range s.domMembers {
+		if _, ok := s.reports[id]; !slices.Contains(s.members, id) && id != s.goneGw || s.apart[id] && !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// SetDomainMembers tells the bridge which nodes of its site the domain's
+// node-level regular configuration names where this node's stream is
+// (gateway/domconf View.SiteMembers, after the View took the stream of
+// Ready; nil while the View is in a transitional configuration or a
+// round, where a Safe message is delivered to the node alone). The
+// active gateway acks a position only once each of them applied it (see
+// the package comment, "What holds means"). It returns true when the set
+// changed: the driver takes Ready again.
+func (s *Site) SetDomainMembers(ids []string) bool {
+	ids = slices.Sorted(slices.Values(ids))
+	if slices.Equal(ids, s.domMembers) {
+		return false
+	}
+	s.domMembers = ids
+	s.safeProgress()
+	return true
 }
 
 // lowest returns the lowest position of keys in m, and false when one of
@@ -1737,6 +1838,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		if f.floor.Less(x.floor) {
 			f.floor = x.floor
 		}
+		f.blocked = f.blocked || x.blocked
 		if len(f.syncs) == len(f.members) {
 			s.settle()
 		}
@@ -1935,7 +2037,7 @@ func (s *Site) missingFrom() bool {
 // come back into the domain's configuration through a change of it).
 func (s *Site) continuation(base localring.DomainOrder, answerer string) string {
 	f := s.fed
-	if s.injReg == "" || !slices.Equal(s.injSites, f.members) || len(f.holdOf) > 0 || !f.floor.IsZero() {
+	if s.injReg == "" || !slices.Equal(s.injSites, f.members) || len(f.holdOf) > 0 || !f.floor.IsZero() || f.blocked {
 		return ""
 	}
 	r, trans := "", ""

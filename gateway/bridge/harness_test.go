@@ -28,6 +28,9 @@ type hnode struct {
 	// foreign is the node's bridge of another federation domain of its
 	// site (shareLocalRings): its messages share the local ring.
 	foreign *Site
+	// reforms are the rings its bridge asked to form again
+	// (Ready.Reform), in order.
+	reforms []uint64
 }
 
 type hmsg struct {
@@ -153,6 +156,9 @@ func (h *harness) collect(n *hnode) {
 		h.fedLog = append(h.fedLog, h.fedQ[len(h.fedQ)-1])
 	}
 	n.stream = append(n.stream, r.Stream...)
+	if r.Reform {
+		n.reforms = append(n.reforms, r.Ring)
+	}
 }
 
 // earlyUps submits the pending Ups of site's gateway on the federation

@@ -340,3 +340,138 @@ func describe(e Entry) string {
 	}
 	return fmt.Sprintf("message %s", e.Origin)
 }
+
+// domainMembers tells every node of every site which of its site's nodes
+// the domain's node-level regular configuration names, as a driver does
+// from its gateway/domconf View (SetDomainMembers).
+func (h *harness) domainMembers(site string, ids ...string) {
+	for _, n := range h.site(site).nodes {
+		n.b.SetDomainMembers(ids)
+		h.collect(n)
+	}
+}
+
+// A Safe message waits for every node of the domain's node-level
+// configuration at a site, not only for the members of the site's local
+// ring: a3, named by the domain's configuration, is out of a's ring when
+// b1's Safe message is ordered, and would install another configuration
+// without it (a part of its site that goes on alone). No mark covers the
+// message; a's gateway asks for the federation ring to form again
+// (Ready.Reform), its Sync names the site blocked, and the ring formed
+// again does not continue the domain's configuration: every live node
+// but a3 delivers the message in the transitional configuration (EVS 7:
+// every member of it holds the message), none in the regular one that
+// names a3. Before, a acked for a1 and a2 alone, and every node
+// delivered it in reg[a b], whose member a3 never did.
+func TestSafeWaitsForDomainMember(t *testing.T) {
+	h := newDomain(t, 0, 3, 2)
+	h.domainMembers("a", "a1", "a2", "a3")
+	h.domainMembers("b", "b1", "b2")
+	a := h.site("a")
+	h.node("a3").out = true
+	h.localConfig(a)
+	h.settle()
+	safe := h.sendSvc("b1", localring.Safe, "safe")
+	after := h.sendSvc("b2", localring.Agreed, "after")
+	h.settle()
+	for _, n := range h.liveNodes() {
+		for _, o := range []Origin{safe, after} {
+			if ok, conf := delivered(n, o); ok {
+				t.Errorf("%s delivered %s in %s while a3, a node of the domain's configuration, does not hold it", n.id, o, conf)
+			}
+		}
+	}
+	if a1 := h.node("a1"); a1.b.Stats().Acks != 0 || !slices.Equal(a1.reforms, []uint64{a1.b.FedRing()}) {
+		t.Errorf("a1: %d Acks, asked to form rings %v again; want none, ring %d once", a1.b.Stats().Acks, a1.reforms, a1.b.FedRing())
+	}
+	// The ring formed again (the driver's answer to Ready.Reform).
+	h.fedConfig("a", "b")
+	h.settle()
+	h.checkOrder()
+	for _, n := range h.liveNodes() {
+		if got := confs(n); got != "reg[a b] trans[a b] reg[a b]" {
+			t.Errorf("%s configurations %q, want a change of the domain's configuration", n.id, got)
+		}
+		for _, o := range []Origin{safe, after} {
+			if ok, conf := delivered(n, o); !ok || conf != "trans[a b]" {
+				t.Errorf("%s delivered %s: %v, in %q; want in trans[a b]", n.id, o, ok, conf)
+			}
+		}
+		if len(n.b.hold) != 0 {
+			t.Errorf("%s still holds %d messages", n.id, len(n.b.hold))
+		}
+	}
+	if st := h.node("a1").b.Stats(); st.BlockedSyncs != 1 {
+		t.Errorf("a1 sent %d Syncs that name its site blocked, want 1", st.BlockedSyncs)
+	}
+	// The round that the change opens takes a3 out of the domain's
+	// configuration: a Safe message after it waits for a1 and a2 alone.
+	h.domainMembers("a", "a1", "a2")
+	next := h.sendSvc("b1", localring.Safe, "next")
+	h.settle()
+	for _, n := range h.liveNodes() {
+		if ok, conf := delivered(n, next); !ok || conf != "reg[a b]" {
+			t.Errorf("%s delivered %s: %v, in %q; want in reg[a b]", n.id, next, ok, conf)
+		}
+	}
+}
+
+// A node of the domain's configuration that is back in its site's ring
+// before the ring forms again acks as any member: a3, out when the Safe
+// message is ordered, comes back, catches up from its site's
+// re-injection, and every node, a3 included, delivers the message on a
+// mark in the regular configuration, with no change of it.
+func TestSafeDomainMemberBack(t *testing.T) {
+	h := newDomain(t, 0, 3, 2)
+	h.domainMembers("a", "a1", "a2", "a3")
+	h.domainMembers("b", "b1", "b2")
+	a := h.site("a")
+	h.node("a3").out = true
+	h.localConfig(a)
+	h.settle()
+	safe := h.sendSvc("b1", localring.Safe, "safe")
+	h.settle()
+	if ok, _ := delivered(h.node("b2"), safe); ok {
+		t.Fatalf("b2 delivered %s while a3 does not hold it", safe)
+	}
+	h.node("a3").out = false
+	h.localConfig(a)
+	h.settle()
+	h.checkOrder()
+	for _, n := range h.liveNodes() {
+		if got := confs(n); got != "reg[a b]" {
+			t.Errorf("%s configurations %q, want no change", n.id, got)
+		}
+		if ok, conf := delivered(n, safe); !ok || conf != "reg[a b]" {
+			t.Errorf("%s delivered %s: %v, in %q; want in reg[a b]", n.id, safe, ok, conf)
+		}
+	}
+}
+
+// A blocked site's Sync decodes as encoded, with or without the fields
+// before the flag, and a clear flag is not sent.
+func TestSyncBlockedCodec(t *testing.T) {
+	for _, s := range []*syncMsg{
+		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, conf: "r:8:a", blocked: true},
+		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, conf: "r:8:a", floor: localring.DomainOrder{Seq: 30, Ring: 4}, blocked: true},
+		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, conf: "r:8:a", floor: localring.DomainOrder{Seq: 30, Ring: 4}},
+	} {
+		b := encodeSync(s)
+		if got, err := decodeFed(b); err != nil || fmt.Sprint(got) != fmt.Sprint(s) {
+			t.Errorf("Sync %+v decoded as %+v, %v", s, got, err)
+		}
+		for i := range len(b) {
+			if _, err := decodeFed(b[:i]); err == nil && i > 0 {
+				if got, _ := decodeFed(b[:i]); fmt.Sprint(got) == fmt.Sprint(s) {
+					t.Errorf("a Sync cut at %d of %d bytes decoded as the whole", i, len(b))
+				}
+			}
+		}
+		if s.blocked {
+			b[len(b)-1] = 0
+			if _, err := decodeFed(b); err == nil {
+				t.Errorf("a Sync with a clear blocked flag decoded")
+			}
+		}
+	}
+}

@@ -331,6 +331,14 @@ type syncMsg struct {
 	// domain's configuration (Site.continuation). Sent only when set,
 	// after stub, whose zero position then stands for none.
 	floor localring.DomainOrder
+	// blocked says that the site holds back Safe messages that a node of
+	// the domain's regular configuration at the site, out of its local
+	// ring, never acked (Site.blocked): a mark of this ring cannot cover
+	// them, so the ring does not continue the domain's configuration
+	// (Site.continuation), and they are delivered in the transitional
+	// configuration. Sent only when set, after floor, whose zero position
+	// then stands for none.
+	blocked bool
 }
 
 // named returns the regular configuration a Sync names: the one the
@@ -500,32 +508,36 @@ func encodeSync(s *syncMsg) []byte {
 	b = appendPos(b, s.last)
 	b = appendString(b, s.trans)
 	b = appendString(b, s.conf)
-	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() {
+	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
 		return b
 	}
 	b = appendPos(b, s.hold.pos)
 	b = appendString(b, s.hold.conf)
 	b = appendFlag(b, s.hold.held)
-	if s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() {
+	if s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
 		return b
 	}
 	b = appendPos(b, s.reg)
-	if s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() {
+	if s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
 		return b
 	}
 	b = appendPos(b, s.from)
-	if s.root == "" && s.stub.IsZero() && s.floor.IsZero() {
+	if s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
 		return b
 	}
 	b = appendString(b, s.root)
-	if s.stub.IsZero() && s.floor.IsZero() {
+	if s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
 		return b
 	}
 	b = appendPos(b, s.stub)
-	if s.floor.IsZero() {
+	if s.floor.IsZero() && !s.blocked {
 		return b
 	}
-	return appendPos(b, s.floor)
+	b = appendPos(b, s.floor)
+	if !s.blocked {
+		return b
+	}
+	return appendFlag(b, true)
 }
 
 func appendFlag(b []byte, f bool) []byte {
@@ -867,21 +879,26 @@ func decodeFed(b []byte) (any, error) {
 						if r.err == nil && len(r.b) > 0 {
 							s.stub = r.pos()
 							if r.err == nil && len(r.b) > 0 {
-								if s.floor = r.pos(); r.err == nil && s.floor.IsZero() {
+								s.floor = r.pos()
+								if r.err == nil && len(r.b) > 0 {
+									if s.blocked = r.flag("blocked flag"); r.err == nil && !s.blocked {
+										r.fail("a clear blocked flag is not sent")
+									}
+								} else if r.err == nil && s.floor.IsZero() {
 									r.fail("a zero floor is not sent")
 								}
 							} else if r.err == nil && s.stub.IsZero() {
 								r.fail("a zero stub place is not sent")
 							}
 						}
-						if r.err == nil && (s.root == "" && s.stub.IsZero() && s.floor.IsZero() || s.root != "" && s.root == s.named()) {
+						if r.err == nil && (s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked || s.root != "" && s.root == s.named()) {
 							r.fail("a domain configuration that is the one named is not sent")
 						}
 					} else if r.err == nil && s.from.IsZero() {
 						r.fail("a zero log start is not sent")
 					}
 				}
-				if r.err == nil && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() {
+				if r.err == nil && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
 					r.fail("a zero regular place is not sent")
 				}
 				if r.err == nil && s.hold.pos.IsZero() && (s.hold.conf != "" || s.hold.held) {

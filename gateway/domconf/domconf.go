@@ -132,6 +132,27 @@ func (v *View) Stats() Stats { return v.stats }
 // first).
 func (v *View) Current() *localring.Configuration { return v.cur }
 
+// SiteMembers returns the nodes of this node's site that the regular
+// configuration it is in names, for bridge.Site.SetDomainMembers: a Safe
+// message the bridge lets out with a mark is delivered in that
+// configuration, and each of them must hold it (EVS 7). Nil before the
+// first regular configuration, in a transitional one and while a round
+// is open: a message delivered there is delivered in a transitional
+// configuration of the node alone (the round's), so no other node need
+// hold it.
+func (v *View) SiteMembers() []string {
+	if v.cur == nil || v.cur.Kind != localring.Regular || v.round {
+		return nil
+	}
+	var ids []string
+	for _, m := range v.cur.Members {
+		if v.siteOf[m.ID] == v.cfg.Site {
+			ids = append(ids, string(m.ID))
+		}
+	}
+	return ids
+}
+
 // InRound reports whether a round is open: the node waits for sites'
 // announcements before it installs the next regular configuration.
 func (v *View) InRound() bool { return v.round }

@@ -296,8 +296,9 @@ const (
 	// the run goes on for Outage under load, and the links heal. The
 	// rest's nodes come back with positions of another history than the
 	// active gateway's, behind or ahead of it (bridge, "Members of
-	// another history"; Result.Strays). Not in Faults: its runs send
-	// Agreed messages only (TestStrayHistory).
+	// another history"; Result.Strays). Its runs send Safe messages too:
+	// they wait for the nodes away (bridge, "What holds means"). Not in
+	// Faults: TestStrayHistory runs it, with its own checks.
 	FaultStrayHistory Fault = "stray-history"
 )
 
@@ -401,7 +402,8 @@ type Result struct {
 	// round that never completes).
 	NodeUnsettled []string
 	// Reforms counts the federation ring formed again because a View
-	// asked for it (domconf Ready.Reform) at its site's active gateway.
+	// asked for it (domconf Ready.Reform) at its site's active gateway,
+	// or its bridge did (bridge Ready.Reform: its site blocked).
 	Reforms int
 	// Isolated says whether Options.isolate found a node to cut off.
 	Isolated bool
@@ -480,6 +482,11 @@ type node struct {
 	// the member's next token visit (gateway.ReformAsk, as the agent's
 	// runner does).
 	reformAsk *gateway.ReformAsk
+	// blocked: its bridge asked for the federation ring blockedAt to
+	// form again (bridge Ready.Reform: a node of the domain's
+	// configuration out of the site's ring while Safe messages wait).
+	blocked   bool
+	blockedAt uint64
 	// As the agent: a new gateway term's federation member keeps its
 	// rings of its site alone out of the bridge until it joins another
 	// site, for at most gateway.SoloGrace, and every member its rings
@@ -970,8 +977,19 @@ func (h *hier) drain(n *node) {
 			}
 		}
 	}
+	if r.Reform && n.b.Active() {
+		// The bridge's site is blocked (bridge Ready.Reform): as the
+		// View's ask, the member forms the ring again once settled; no
+		// configuration the stream brings covers it (the ring it was
+		// asked in is the one to leave).
+		h.logf("%s bridge asks for the federation ring to form again: a node of the domain's configuration is out of the site's ring while Safe messages wait", n.id)
+		n.blocked, n.blockedAt = true, r.Ring
+	}
 	if n.v != nil {
 		h.drainView(n)
+		if n.b.SetDomainMembers(n.v.SiteMembers()) {
+			h.drain(n)
+		}
 	}
 }
 
@@ -1105,6 +1123,14 @@ func (h *hier) flushSubmissions() {
 				for _, p := range fed {
 					_ = h.fed.SubmitClassPayload(n.fslot, bridge.FedClass(p), bridge.FedService(p), p)
 				}
+				if n.blocked && n.b.Settled() {
+					// The bridge's ask (drain): carried out as the View's,
+					// unless the member is in a newer ring already.
+					if n.b.FedRing() == n.blockedAt && n.reformAsk == nil {
+						n.reform, n.reformAt = true, n.blockedAt
+					}
+					n.blocked = false
+				}
 				if n.reform && n.b.Settled() && n.b.FedRing() != n.reformAt {
 					// As the agent: the member is in a newer ring than
 					// the one the View asked at, whose entry covers it.
@@ -1129,6 +1155,7 @@ func (h *hier) flushSubmissions() {
 				}
 			}
 			n.reform = n.reform && n.b.Active()
+			n.blocked = n.blocked && n.b.Active()
 		}
 	}
 }
