@@ -74,6 +74,15 @@
 //     its local ring has gone on without it, and the announcement is
 //     ordered in the failover's ring).
 //
+// Safe messages: the bridge delivers one in the regular configuration
+// only once every node of it holds it, so the driver tells the node's
+// bridge which nodes of its site the View's regular configuration names
+// (View.SiteMembers, bridge.Site.SetDomainMembers), after every step. A
+// node of them out of its site's local ring holds the messages back until
+// a ring formed again that does not continue the configuration (the
+// bridge asks for it), and the round it opens here takes the node out
+// (bridge, "What holds means").
+//
 // The federation configuration's id tells apart the streams of two
 // components of a split federation whose rings have the same sequence
 // number: their positions are alike (localring.DomainOrder.Ring is the
@@ -281,14 +290,15 @@
 // site announces it at the local configuration that has it again, and the
 // restart waits for the ring after it). Where another ring's entry comes
 // first, the node's round is the older one, the case of the gap above.
-// gateway/hiersim's FaultStrayHistory (Agreed messages only: see the
-// bridge's "What remains" for Safe ones) ends every run with every node in
-// one regular configuration and passes the node-level checks.
+// gateway/hiersim's FaultStrayHistory (with Safe messages) ends every run
+// with every node in one regular configuration and passes the node-level
+// checks.
 //
 // A change waits for a federation configuration that continues the
 // domain's. A ring formed again that does not continue it (a site cut off
-// meanwhile, or one whose Sync names a held position: bridge, "Failover
-// without a configuration change") opens a round, which asks for the next:
+// meanwhile, one whose Sync names a held position, or one whose Sync names
+// its site blocked: bridge, "Failover without a configuration change",
+// "What holds means") opens a round, which asks for the next:
 // a site that stays behind for long keeps the domain's group traffic in
 // rounds. A View asks once per change, at its own site's announcement; if
 // the site's gateway changes before its member formed the ring again, the
