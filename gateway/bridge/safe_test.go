@@ -341,6 +341,32 @@ func describe(e Entry) string {
 	return fmt.Sprintf("message %s", e.Origin)
 }
 
+// awayDomain is a domain of sites a (a1-a3) and b (b1, b2) whose
+// node-level configuration names every node, with a3 out of a's local
+// ring.
+func awayDomain(t *testing.T) *harness {
+	h := newDomain(t, 0, 3, 2)
+	h.domainMembers("a", "a1", "a2", "a3")
+	h.domainMembers("b", "b1", "b2")
+	h.node("a3").out = true
+	h.localConfig(h.site("a"))
+	h.settle()
+	return h
+}
+
+// wantIn checks that every live node delivered each of os in
+// configuration conf (delivered's name of it).
+func (h *harness) wantIn(conf string, os ...Origin) {
+	h.t.Helper()
+	for _, n := range h.liveNodes() {
+		for _, o := range os {
+			if ok, c := delivered(n, o); !ok || c != conf {
+				h.t.Errorf("%s delivered %s: %v, in %q; want in %s", n.id, o, ok, c, conf)
+			}
+		}
+	}
+}
+
 // domainMembers tells every node of every site which of its site's nodes
 // the domain's node-level regular configuration names, as a driver does
 // from its gateway/domconf View (SetDomainMembers).
@@ -364,13 +390,7 @@ func (h *harness) domainMembers(site string, ids ...string) {
 // names a3. Before, a acked for a1 and a2 alone, and every node
 // delivered it in reg[a b], whose member a3 never did.
 func TestSafeWaitsForDomainMember(t *testing.T) {
-	h := newDomain(t, 0, 3, 2)
-	h.domainMembers("a", "a1", "a2", "a3")
-	h.domainMembers("b", "b1", "b2")
-	a := h.site("a")
-	h.node("a3").out = true
-	h.localConfig(a)
-	h.settle()
+	h := awayDomain(t)
 	safe := h.sendSvc("b1", localring.Safe, "safe")
 	after := h.sendSvc("b2", localring.Agreed, "after")
 	h.settle()
@@ -392,15 +412,11 @@ func TestSafeWaitsForDomainMember(t *testing.T) {
 		if got := confs(n); got != "reg[a b] trans[a b] reg[a b]" {
 			t.Errorf("%s configurations %q, want a change of the domain's configuration", n.id, got)
 		}
-		for _, o := range []Origin{safe, after} {
-			if ok, conf := delivered(n, o); !ok || conf != "trans[a b]" {
-				t.Errorf("%s delivered %s: %v, in %q; want in trans[a b]", n.id, o, ok, conf)
-			}
-		}
 		if len(n.b.hold) != 0 {
 			t.Errorf("%s still holds %d messages", n.id, len(n.b.hold))
 		}
 	}
+	h.wantIn("trans[a b]", safe, after)
 	if st := h.node("a1").b.Stats(); st.BlockedSyncs != 1 {
 		t.Errorf("a1 sent %d Syncs that name its site blocked, want 1", st.BlockedSyncs)
 	}
@@ -409,11 +425,7 @@ func TestSafeWaitsForDomainMember(t *testing.T) {
 	h.domainMembers("a", "a1", "a2")
 	next := h.sendSvc("b1", localring.Safe, "next")
 	h.settle()
-	for _, n := range h.liveNodes() {
-		if ok, conf := delivered(n, next); !ok || conf != "reg[a b]" {
-			t.Errorf("%s delivered %s: %v, in %q; want in reg[a b]", n.id, next, ok, conf)
-		}
-	}
+	h.wantIn("reg[a b]", next)
 }
 
 // A node of the domain's configuration that is back in its site's ring
@@ -422,30 +434,22 @@ func TestSafeWaitsForDomainMember(t *testing.T) {
 // re-injection, and every node, a3 included, delivers the message on a
 // mark in the regular configuration, with no change of it.
 func TestSafeDomainMemberBack(t *testing.T) {
-	h := newDomain(t, 0, 3, 2)
-	h.domainMembers("a", "a1", "a2", "a3")
-	h.domainMembers("b", "b1", "b2")
-	a := h.site("a")
-	h.node("a3").out = true
-	h.localConfig(a)
-	h.settle()
+	h := awayDomain(t)
 	safe := h.sendSvc("b1", localring.Safe, "safe")
 	h.settle()
 	if ok, _ := delivered(h.node("b2"), safe); ok {
 		t.Fatalf("b2 delivered %s while a3 does not hold it", safe)
 	}
 	h.node("a3").out = false
-	h.localConfig(a)
+	h.localConfig(h.site("a"))
 	h.settle()
 	h.checkOrder()
 	for _, n := range h.liveNodes() {
 		if got := confs(n); got != "reg[a b]" {
 			t.Errorf("%s configurations %q, want no change", n.id, got)
 		}
-		if ok, conf := delivered(n, safe); !ok || conf != "reg[a b]" {
-			t.Errorf("%s delivered %s: %v, in %q; want in reg[a b]", n.id, safe, ok, conf)
-		}
 	}
+	h.wantIn("reg[a b]", safe)
 }
 
 // A blocked site's Sync decodes as encoded, with or without the fields
