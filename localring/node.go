@@ -56,6 +56,7 @@ type ringState struct {
 	lastFCC   uint32        // packets (or bytes: Config.ByteWindow) I sent at my last visit
 	lastBack  uint32        // my backlog reported at my last visit
 	reasm     map[Member]*reassembly
+	own       []ownMessage        // my fragmented messages sent on this ring and not delivered yet, in sending order
 	sentToken []byte              // the last token I passed on this ring, for retransmission
 	sentSeq   uint64              // the token's seq when I passed it
 	prevSeq   uint64              // the token's seq at my previous visit
@@ -106,11 +107,23 @@ func (rs *ringState) successor(id NodeID) NodeID {
 
 // reassembly is the message a sender is delivering in fragments. Its
 // parts alias the entries of their packets, which nothing modifies: the
-// message is copied once, whole, when its last fragment is delivered.
+// message is copied once, whole, when its last fragment is delivered (or,
+// for this node's own message, not at all: ownMessage).
 type reassembly struct {
 	id    uint64
 	open  bool     // parts hold the start of message id
 	parts [][]byte // the fragments so far, in order
+}
+
+// ownMessage is a message this node sent in fragments on a ring: at its
+// delivery here, the node hands the application the payload given to
+// Submit (which must not be modified afterwards) instead of joining the
+// fragments into a new buffer. The node keeps it from the moment the last
+// fragment is packed until that fragment is delivered, or the ring is
+// dropped.
+type ownMessage struct {
+	id      uint64
+	payload []byte
 }
 
 // pending is a submitted message waiting to be sent.
@@ -352,7 +365,9 @@ func (n *Node) NextDeadline() time.Time {
 
 // Submit queues an application message for sending and returns its message
 // counter (the last part of its MessageID). The payload must not be modified
-// afterwards. It is SubmitClass with class 0.
+// afterwards: the node keeps it, and when the message is split over
+// packets it delivers payload itself back to this node's application as
+// the message's Payload (no copy). It is SubmitClass with class 0.
 func (n *Node) Submit(now time.Time, svc Service, payload []byte) (uint64, error) {
 	return n.SubmitClass(now, 0, svc, payload)
 }
@@ -910,6 +925,34 @@ func (r *reassembly) join() []byte {
 	return data
 }
 
+// ownPayload returns the message that r, a reassembly of this node's own
+// fragmented message, makes: the payload it was submitted with when rs
+// keeps it (rs.own), else a join. Since the last fragments of my messages
+// are delivered in the order they were packed, the entries before the
+// one found are messages whose start was lost; they are dropped.
+func (rs *ringState) ownPayload(r *reassembly) []byte {
+	for i, o := range rs.own {
+		if o.id != r.id {
+			continue
+		}
+		total := 0
+		for _, p := range r.parts {
+			total += len(p)
+		}
+		clear(rs.own[:i+1])
+		rs.own = rs.own[i+1:]
+		if len(rs.own) == 0 {
+			rs.own = nil
+		}
+		if total != len(o.payload) {
+			break
+		}
+		r.reset()
+		return o.payload
+	}
+	return r.join()
+}
+
 // reset forgets the parts, so that r holds no packet.
 func (r *reassembly) reset() {
 	clear(r.parts)
@@ -935,7 +978,11 @@ func (n *Node) deliverPacket(rs *ringState, m *mcast, conf string) {
 			if e.flags&fragMore != 0 {
 				continue
 			}
-			data = r.join()
+			if m.sender == n.me {
+				data = rs.ownPayload(r)
+			} else {
+				data = r.join()
+			}
 		} else if e.flags&fragMore != 0 {
 			r := rs.reasm[m.sender]
 			if r == nil {

@@ -600,6 +600,9 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 			if c == n.partial {
 				n.partial, n.partialOff = -1, 0
 			}
+			if off > 0 { // the last fragment: delivered here without a join (ownMessage)
+				rs.own = append(rs.own, ownMessage{id: p.id, payload: p.payload})
+			}
 			q.pop()
 			n.queued--
 			n.stats.MessagesSent++
