@@ -174,6 +174,11 @@ func (id MessageID) String() string {
 type Message struct {
 	ID      MessageID
 	Svc     Service
+	// Payload is the message. The application may keep a delivered
+	// Payload for as long as it likes: the node never reuses or writes
+	// the memory it points into. It must not modify it either: it may be
+	// part of a packet the node keeps for retransmission, or, at the
+	// sender, the slice given to Submit.
 	Payload []byte
 	// Conf is the id of the configuration it was sent or delivered in.
 	Conf string
