@@ -172,8 +172,8 @@ func (id MessageID) String() string {
 
 // Message is one delivered or sent application message.
 type Message struct {
-	ID      MessageID
-	Svc     Service
+	ID  MessageID
+	Svc Service
 	// Payload is the message. The application may keep a delivered
 	// Payload for as long as it likes: the node never reuses or writes
 	// the memory it points into. It must not modify it either: it may be
