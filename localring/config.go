@@ -79,8 +79,9 @@ type Config struct {
 	TokenRetransmit time.Duration
 
 	// TokenHold is how long the representative keeps the token when the ring
-	// is idle (nothing sent, nothing missing for a full rotation) before
-	// passing it on. It bounds the idle CPU cost: an idle ring rotates about
+	// is idle (nothing sent, nothing missing, and every member has
+	// delivered everything: after Safe messages, two rotations in a row
+	// that found the ring quiet) before passing it on. It bounds the idle CPU cost: an idle ring rotates about
 	// once per TokenHold. It costs no latency: the representative announces
 	// the hold, and a member that gets a message to send asks for the token
 	// at once. Default 20 ms. Must be below TokenRetransmit.

@@ -93,7 +93,11 @@
 // earlier one (Agreed); a Safe message waits until the token's aru, the
 // sequence number up to which every member holds everything, has covered
 // it at two consecutive visits. The idle representative holds the token
-// for TokenHold before passing it, which bounds the cost of an idle ring; a
+// for TokenHold before passing it, which bounds the cost of an idle ring,
+// once every member has delivered everything (after Safe messages, two
+// rotations in a row in which nothing was sent and the aru covered
+// everything: the representative's own Safe deliveries can come a
+// rotation before the others', which would wait out the hold); a
 // member that gets a message to send while the ring is idle multicasts a
 // small wake packet so that the representative releases the token at once
 // (an Atoll extension to Totem: low latency at low load without an idle

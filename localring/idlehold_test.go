@@ -222,3 +222,41 @@ func TestIdleMergeDetectRidesWithIdle(t *testing.T) {
 		t.Fatalf("%d merge-detects in %v, want at least %d (one per MergeTimeout %v)", merges, window, want, a.cfg.MergeTimeout)
 	}
 }
+
+// TestIdleHoldAfterSafeEverywhere: the representative holds the idle
+// token only once every member has delivered everything, Safe messages
+// too, not as soon as it has itself. A member delivers a Safe message at
+// its second visit that saw the token's aru cover it, and the
+// representative can get there a rotation before the others: the last
+// member's Safe message reached b one hold after a and c. On a ring whose
+// hops take no time, every member delivers it within the same instant's
+// rotations, well before a hold.
+func TestIdleHoldAfterSafeEverywhere(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	a, c := nodes[0], nodes[2]
+	for round := range 3 {
+		now = pump(t, nodes, now, time.Second) // idle: a holds the token
+		if a.held == nil {
+			t.Fatalf("round %d: the representative does not hold the token of the idle ring", round)
+		}
+		sent := now
+		if _, err := c.Submit(now, Safe, []byte("safe")); err != nil {
+			t.Fatal(err)
+		}
+		at := map[NodeID]time.Duration{}
+		now = pumpUntil(t, nodes, now, time.Second, func(n *Node, e Event) {
+			if e.Kind == EventDeliver && string(e.Msg.Payload) == "safe" {
+				at[n.me.ID] = n.now.Sub(sent)
+			}
+		}, nil)
+		if len(at) != len(nodes) {
+			t.Fatalf("round %d: delivered at %d of %d members: %v", round, len(at), len(nodes), at)
+		}
+		for id, d := range at {
+			if d >= a.cfg.TokenHold/2 {
+				t.Errorf("round %d: %s delivered the last member's Safe message %v after its submit (a %v, b %v, c %v): it waited out the representative's hold (%v)",
+					round, id, d, at["a"], at["b"], at["c"], a.cfg.TokenHold)
+			}
+		}
+	}
+}

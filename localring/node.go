@@ -59,6 +59,10 @@ type ringState struct {
 	own       []ownMessage        // my fragmented messages sent on this ring and not delivered yet, in sending order
 	sentToken []byte              // the last token I passed on this ring, for retransmission
 	sentSeq   uint64              // the token's seq when I passed it
+	leftAll   bool                // the token's aru covered its seq when I passed it
+	quiet     int                 // my visits in a row that found the ring quiet (quietVisit)
+	lastSafe  uint64              // the last packet with a Safe message
+	allSafe   uint64              // every member has delivered everything up to here (idle)
 	prevSeq   uint64              // the token's seq at my previous visit
 	noted     uint64              // packets up to here were noted for nacks (nack.go)
 	nacked    map[uint64]struct{} // packets asked for by nack and not freed yet
@@ -73,7 +77,8 @@ type ringState struct {
 // from base+1 (base is Config.StartSeq, 0 outside tests).
 func newRingState(id RingID, members []Member, base uint64) *ringState {
 	return &ringState{id: id, members: members, store: make(map[uint64]*mcast), reasm: make(map[Member]*reassembly),
-		highSeq: base, aru: base, delivered: base, freed: base, safeUpTo: base, lastAru: base, sentSeq: base, prevSeq: base}
+		highSeq: base, aru: base, delivered: base, freed: base, safeUpTo: base, lastAru: base, sentSeq: base, prevSeq: base,
+		lastSafe: base, allSafe: base}
 }
 
 func (rs *ringState) member(id NodeID) (Member, bool) {
@@ -871,6 +876,9 @@ func (n *Node) receive(rs *ringState, m *mcast) {
 	}
 	for rs.store[rs.aru+1] != nil {
 		rs.aru++
+	}
+	if m.seq > rs.lastSafe && hasSafe(m) {
+		rs.lastSafe = m.seq
 	}
 	if m.flags&mcastRecovery != 0 && rs == n.next {
 		// An old-ring packet carried on the new ring: keep it if it belongs

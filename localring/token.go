@@ -118,6 +118,16 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	}
 
 	n.ringIdle = false
+	if !resumed {
+		if n.quietVisit(rs, tok) {
+			rs.quiet++
+		} else {
+			rs.quiet = 0
+		}
+		if rs.quiet >= 2 {
+			rs.allSafe = tok.seq
+		}
+	}
 	n.noteSent(rs, tok.seq) // nacks (nack.go)
 	// Operational or in recovery (whose packets a member may fail to
 	// receive just the same): the failure-to-receive detector (stall.go).
@@ -389,11 +399,37 @@ func (n *Node) backlog() int {
 }
 
 // idle reports whether the representative may hold the token: nothing was
-// sent for a rotation, nothing is missing and nothing waits to be sent.
+// sent for a rotation, nothing is missing and nothing waits to be sent,
+// and every member has delivered everything. Every member holds
+// everything then, and has delivered every Agreed message; a Safe
+// message may still wait at some, unless every member has delivered
+// everything up to it: this visit and the one before it found the ring
+// quiet (quietVisit), now or since the last packet with a Safe message.
+//
+// The representative's own deliveries are not enough. A member delivers a
+// Safe message at its second visit that saw the token's aru cover it,
+// and the representative, the first to see the aru its predecessor
+// raised, can get there a rotation before the others: a hold then made
+// the others wait it out for their last Safe messages (a federation
+// ring's Ups, whose idle ring's hold is TokenRetransmit/2, 24 ms on
+// fed/regional:a+b; TestIdleHoldAfterSafeEverywhere). An idle ring holds
+// at every visit as before; after Safe messages it makes one more
+// rotation without a hold.
 func (n *Node) idle(rs *ringState, tok *token) bool {
 	return n.cfg.TokenHold > 0 && rs.members[0].ID == n.me.ID &&
 		tok.fcc == 0 && len(tok.rtr) == 0 && tok.aru == tok.seq &&
-		n.queued == 0 && rs.delivered == tok.seq
+		n.queued == 0 && rs.delivered == tok.seq && (rs.quiet >= 2 || rs.lastSafe <= rs.allSafe)
+}
+
+// quietVisit reports, as the token arrives, whether nothing was sent on
+// the ring since I passed it on, and its aru covered everything when I
+// passed it and covers everything now. Then every member saw the aru
+// cover everything at its visit in between: the aru only drops at a
+// member that misses a packet, and only that member raises it again, at
+// its next visit. Two such visits in a row mean every member saw it at
+// two visits in a row, and has delivered everything, Safe messages too.
+func (n *Node) quietVisit(rs *ringState, tok *token) bool {
+	return rs.leftAll && tok.seq == rs.sentSeq && tok.aru == tok.seq
 }
 
 func (n *Node) passToken(rs *ringState, tok *token) {
@@ -405,6 +441,7 @@ func (n *Node) passToken(rs *ringState, tok *token) {
 	b := tok.append(nil)
 	rs.sentToken = b
 	rs.sentSeq = tok.seq
+	rs.leftAll = tok.aru == tok.seq
 	rs.passedAt = n.now
 	rs.tokNacked = false
 	n.sendToken(tok.to, b)
