@@ -102,6 +102,10 @@ type Options struct {
 	// starved process does) for stall.d, from stall.after after its term
 	// began (TestCrashThenStall).
 	stall struct{ after, d time.Duration }
+	// victim, when set, names the site whose gateway the fault hits
+	// instead of the seed's draw; the draw is still made, so a seed whose
+	// draw is that site runs as without it (TestCrashThenLongStall).
+	victim string
 	// cutAsDies, with FaultGatewayCrash, also cuts the victim site's
 	// gateways off from every other site's (as FaultCut), cutAsDies.after
 	// after the kill (the load goes on), for Outage, then heals: the site
@@ -636,6 +640,13 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	h.formed = true
 	h.run(opts.Load/3, true)
 	h.victim = h.sites[h.rng.IntN(len(h.sites))]
+	if opts.victim != "" {
+		i := slices.IndexFunc(h.sites, func(s *site) bool { return s.name == opts.victim })
+		if i < 0 {
+			return nil, fmt.Errorf("hiersim: no site %q for the fault", opts.victim)
+		}
+		h.victim = h.sites[i]
+	}
 	h.faulted = true
 	undo := h.inject(h.victim)
 	h.run(opts.Outage, true)
