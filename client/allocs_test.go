@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"github.com/atoll-gcs/atoll/client"
@@ -37,21 +38,7 @@ func allocsPerMessage(t *testing.T, opts ...client.Option) float64 {
 	ctx := context.Background()
 	a := newFakeAgent(t, cp.Version2, 64)
 	cl, conn, r := a.session(opts...)
-	go func() { // the agent: answer each multicast, then deliver it
-		var out []byte
-		for {
-			f, err := r.Next()
-			if err != nil {
-				return
-			}
-			out = cp.Append(out[:0], &cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: uint64(f.Req)})
-			out = cp.Append(out, &cp.Frame{Type: cp.TypeMessage, Svc: f.Svc, Sender: "n1:x", Seq: uint64(f.Req),
-				Order: uint64(f.Req), MsgID: "n1/1/7", Groups: f.Groups, Payload: f.Payload})
-			if _, err := conn.Write(out); err != nil {
-				return
-			}
-		}
-	}()
+	go echoDeliveries(conn, r)
 	payload := make([]byte, 1024)
 	groups := []string{"g"}
 	round := func() {
@@ -75,3 +62,22 @@ func allocsPerMessage(t *testing.T, opts ...client.Option) float64 {
 }
 
 const maxAllocsPerMessage = 5
+
+// echoDeliveries is a fake agent's side of a session: it answers each
+// multicast read from r and sends it back on conn as a delivery, in one
+// write, until the session ends.
+func echoDeliveries(conn net.Conn, r *cp.Reader) {
+	var out []byte
+	for {
+		f, err := r.Next()
+		if err != nil {
+			return
+		}
+		out = cp.Append(out[:0], &cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: uint64(f.Req)})
+		out = cp.Append(out, &cp.Frame{Type: cp.TypeMessage, Svc: f.Svc, Sender: "n1:x", Seq: uint64(f.Req),
+			Order: uint64(f.Req), MsgID: "n1/1/7", Groups: f.Groups, Payload: f.Payload})
+		if _, err := conn.Write(out); err != nil {
+			return
+		}
+	}
+}

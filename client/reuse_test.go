@@ -90,21 +90,7 @@ func TestBytesPerQueuedMessageReuse(t *testing.T) {
 	ctx := context.Background()
 	a := newFakeAgent(t, cp.Version2, 8)
 	cl, conn, r := a.session(client.WithReceive(), client.WithMessageReuse())
-	go func() { // the agent: answer each multicast, then deliver it
-		var out []byte
-		for {
-			f, err := r.Next()
-			if err != nil {
-				return
-			}
-			out = cp.Append(out[:0], &cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: uint64(f.Req)})
-			out = cp.Append(out, &cp.Frame{Type: cp.TypeMessage, Svc: f.Svc, Sender: "n1:x", Seq: uint64(f.Req),
-				Order: uint64(f.Req), MsgID: "n1/1/7", Groups: f.Groups, Payload: f.Payload})
-			if _, err := conn.Write(out); err != nil {
-				return
-			}
-		}
-	}()
+	go echoDeliveries(conn, r)
 	const perRound = 32
 	payload := make([]byte, 1024)
 	groups := []string{"g"}

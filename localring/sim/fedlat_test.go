@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -28,17 +27,7 @@ func measureFedLatency(t *testing.T, spec FedSpec, d time.Duration) fedLatency {
 	spec.Gateways = 1
 	c := NewFedCluster(1, spec, 0)
 	c.SetFaults(Faults{SocketBuffer: 4096})
-	submitted := map[uint64]time.Time{}
-	last := map[uint64]time.Time{}
-	count := map[uint64]int{}
-	c.OnEvent = func(_ localring.NodeID, _ uint64, e localring.Event) {
-		if e.Kind != localring.EventDeliver || len(e.Msg.Payload) < 8 {
-			return
-		}
-		tag := binary.BigEndian.Uint64(e.Msg.Payload)
-		last[tag] = c.Now()
-		count[tag]++
-	}
+	w := watchLastDelivery(c)
 	c.StartAll()
 	if !c.RunUntil(c.Now().Add(time.Minute), c.Converged) {
 		t.Fatalf("%s: the ring did not form: %s", spec.Domain, c.describe())
@@ -52,20 +41,14 @@ func measureFedLatency(t *testing.T, spec FedSpec, d time.Duration) fedLatency {
 		if err := c.Submit(i, localring.Agreed, 64); err != nil {
 			t.Fatal(err)
 		}
-		submitted[c.payloads] = c.Now()
+		w.sent()
 	}
 	c.RunFor(5 * time.Second)
-	var lat []time.Duration
+	lat := w.latencies(t, spec.Domain)
 	var sum time.Duration
-	for tag, at := range submitted {
-		if count[tag] != c.Size() {
-			t.Fatalf("%s: message %d delivered %d times, want %d", spec.Domain, tag, count[tag], c.Size())
-		}
-		l := last[tag].Sub(at)
-		lat = append(lat, l)
+	for _, l := range lat {
 		sum += l
 	}
-	slices.Sort(lat)
 	visits := c.Unicasts(0) - tok0
 	return fedLatency{
 		rotation: c.Now().Sub(start) / time.Duration(max(visits, 1)),

@@ -31,17 +31,7 @@ func safeBursts(t *testing.T, seed uint64, burst bool, d time.Duration) []time.D
 	spec.Gateways = 1
 	c := NewFedCluster(seed, spec, 0)
 	c.SetFaults(Faults{SocketBuffer: 1 << 20})
-	submitted := map[uint64]time.Time{}
-	last := map[uint64]time.Time{}
-	count := map[uint64]int{}
-	c.OnEvent = func(_ localring.NodeID, _ uint64, e localring.Event) {
-		if e.Kind != localring.EventDeliver || len(e.Msg.Payload) < 8 {
-			return
-		}
-		tag := binary.BigEndian.Uint64(e.Msg.Payload)
-		last[tag] = c.Now()
-		count[tag]++
-	}
+	w := watchLastDelivery(c)
 	c.StartAll()
 	if !c.RunUntil(c.Now().Add(time.Minute), c.Converged) {
 		t.Fatalf("the ring did not form: %s", c.describe())
@@ -57,20 +47,12 @@ func safeBursts(t *testing.T, seed uint64, burst bool, d time.Duration) []time.D
 			if err := c.Submit(k%c.Size(), localring.Safe, 64); err != nil {
 				t.Fatal(err)
 			}
-			submitted[c.payloads] = c.Now()
+			w.sent()
 		}
 		c.RunUntil(start.Add(period), nil)
 	}
 	c.RunFor(time.Second)
-	var lat []time.Duration
-	for tag, at := range submitted {
-		if count[tag] != c.Size() {
-			t.Fatalf("message %d delivered %d times, want %d", tag, count[tag], c.Size())
-		}
-		lat = append(lat, last[tag].Sub(at))
-	}
-	slices.Sort(lat)
-	return lat
+	return w.latencies(t, "fed/regional:a+b")
 }
 
 // TestFedSafeBursts measures, host-free, the Safe latency to the last
@@ -104,4 +86,47 @@ func TestFedSafeBursts(t *testing.T) {
 	if p99[true] > p99[false]+10*time.Millisecond {
 		t.Errorf("Safe messages in bursts: p99 %v, evenly spaced %v: the bursts' last messages waited out the idle token hold", p99[true], p99[false])
 	}
+}
+
+// lastDelivery records, for the messages a test submits on a cluster, when
+// each was submitted and when the last member delivered it. The payload's
+// first 8 bytes are its tag, as Cluster.Submit writes them.
+type lastDelivery struct {
+	c         *Cluster
+	submitted map[uint64]time.Time
+	last      map[uint64]time.Time
+	count     map[uint64]int
+}
+
+// watchLastDelivery starts recording c's deliveries (c.OnEvent).
+func watchLastDelivery(c *Cluster) *lastDelivery {
+	w := &lastDelivery{c: c, submitted: map[uint64]time.Time{}, last: map[uint64]time.Time{}, count: map[uint64]int{}}
+	c.OnEvent = func(_ localring.NodeID, _ uint64, e localring.Event) {
+		if e.Kind != localring.EventDeliver || len(e.Msg.Payload) < 8 {
+			return
+		}
+		tag := binary.BigEndian.Uint64(e.Msg.Payload)
+		w.last[tag] = c.Now()
+		w.count[tag]++
+	}
+	return w
+}
+
+// sent records that the message c.Submit just sent was submitted now.
+func (w *lastDelivery) sent() { w.submitted[w.c.payloads] = w.c.Now() }
+
+// latencies returns every submitted message's latency from the submit to
+// the last member's delivery, sorted; the test fails unless every member
+// delivered each exactly once.
+func (w *lastDelivery) latencies(t *testing.T, ring string) []time.Duration {
+	t.Helper()
+	var lat []time.Duration
+	for tag, at := range w.submitted {
+		if w.count[tag] != w.c.Size() {
+			t.Fatalf("%s: message %d delivered %d times, want %d", ring, tag, w.count[tag], w.c.Size())
+		}
+		lat = append(lat, w.last[tag].Sub(at))
+	}
+	slices.Sort(lat)
+	return lat
 }
