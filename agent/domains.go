@@ -487,7 +487,20 @@ func (a *Agent) submitFederation(dl *domainLayer, run *fedRun) {
 // bridge's local messages to the ring queue, its federation messages to
 // fedOut, its stream through the View into the groups.Node, and the
 // group layer's messages up and its events to the trace and the clients.
+// The bridge's Acks wait for every node of the site that the View's
+// regular configuration names (bridge "What holds means"): while a pass
+// changed that set, the bridge may have more to say, and it goes again.
 func (a *Agent) domainOutput(dl *domainLayer) {
+	for {
+		a.domainOutputPass(dl)
+		if !dl.b.SetDomainMembers(dl.v.SiteMembers()) {
+			return
+		}
+	}
+}
+
+// domainOutputPass is one pass of domainOutput.
+func (a *Agent) domainOutputPass(dl *domainLayer) {
 	up := func(svc localring.Service, p []byte) {
 		a.gl.queue = append(a.gl.queue, groups.Submit{Svc: localring.Agreed, Payload: dl.b.EncodeUp(svc, p), Class: dl.send})
 	}
@@ -527,14 +540,6 @@ func (a *Agent) domainOutput(dl *domainLayer) {
 		}
 	}
 	vr := dl.v.Ready()
-	// The bridge's Acks wait for every node of the site that the View's
-	// regular configuration names (bridge "What holds means"): when that
-	// set changed, the bridge may have more to say.
-	defer func() {
-		if dl.b.SetDomainMembers(dl.v.SiteMembers()) {
-			a.domainOutput(dl)
-		}
-	}()
 	for _, p := range vr.Up {
 		up(localring.Agreed, p)
 	}

@@ -1549,9 +1549,12 @@ func (s *Site) blocked() bool {
 // round, where a Safe message is delivered to the node alone). The
 // active gateway acks a position only once each of them applied it (see
 // the package comment, "What holds means"). It returns true when the set
-// changed: the driver takes Ready again.
+// changed: the driver takes Ready again. The bridge keeps ids (a sorted
+// slice as it is, else a sorted copy): the caller must not modify them.
 func (s *Site) SetDomainMembers(ids []string) bool {
-	ids = slices.Sorted(slices.Values(ids))
+	if !slices.IsSorted(ids) {
+		ids = slices.Sorted(slices.Values(ids))
+	}
 	if slices.Equal(ids, s.domMembers) {
 		return false
 	}

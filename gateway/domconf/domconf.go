@@ -88,6 +88,8 @@ type View struct {
 	local  *localring.Configuration      // this site's local regular configuration
 	cur    *localring.Configuration      // the configuration installed last
 	reg    *localring.Configuration      // the regular configuration installed last
+	siteMs []string                      // SiteMembers' answer, while siteOK
+	siteOK bool                          // siteMs is current: no install, round or announcement since
 	sends  []bridge.Entry                // EntrySends whose messages have not come yet (sent)
 	out    Ready
 	stats  Stats
@@ -140,17 +142,24 @@ func (v *View) Current() *localring.Configuration { return v.cur }
 // is open: a message delivered there is delivered in a transitional
 // configuration of the node alone (the round's), so no other node need
 // hold it.
+//
+// The answer is computed once per change (the agent asks after every
+// step) and must not be modified; it is sorted.
 func (v *View) SiteMembers() []string {
+	if v.siteOK {
+		return v.siteMs
+	}
+	v.siteMs, v.siteOK = nil, true
 	if v.cur == nil || v.cur.Kind != localring.Regular || v.round {
 		return nil
 	}
-	var ids []string
 	for _, m := range v.cur.Members {
 		if v.siteOf[m.ID] == v.cfg.Site {
-			ids = append(ids, string(m.ID))
+			v.siteMs = append(v.siteMs, string(m.ID))
 		}
 	}
-	return ids
+	slices.Sort(v.siteMs)
+	return v.siteMs
 }
 
 // InRound reports whether a round is open: the node waits for sites'
@@ -439,7 +448,7 @@ func (v *View) follow(pos localring.DomainOrder) {
 // configuration at once (leave).
 func (v *View) openRound(pos localring.DomainOrder) {
 	v.stats.Rounds++
-	v.round = true
+	v.round, v.siteOK = true, false
 	clear(v.fresh)
 	v.announce()
 	v.leave(pos)
@@ -480,6 +489,7 @@ func (v *View) announced(a *announcement) {
 		return
 	}
 	v.stats.Announcements++
+	v.siteOK = false // siteOf may learn a node's site
 	was := v.pending()
 	if v.sites == nil {
 		v.sites = slices.Clone(a.sites) // a node that joined after the domain formed
@@ -556,7 +566,7 @@ func (v *View) allFresh() bool {
 // complete installs the regular configuration of every site's announced
 // nodes at pos (named after at), if this node is one of them.
 func (v *View) complete(pos localring.DomainOrder, at string) {
-	v.round = false
+	v.round, v.siteOK = false, false
 	ms := v.members()
 	if !slices.Contains(ms, v.cfg.Self) {
 		// Not (yet) announced by its own site: a node that joins waits
@@ -588,7 +598,7 @@ func (v *View) complete(pos localring.DomainOrder, at string) {
 
 func (v *View) install(c *localring.Configuration) {
 	v.stats.Installs++
-	v.cur = c
+	v.cur, v.siteOK = c, false
 	v.emit(localring.Event{Kind: localring.EventInstall, Conf: c})
 }
 
