@@ -329,8 +329,8 @@ func (a *Agent) domainsLocalEvent(e *localring.Event) {
 			}
 			starts := active && !dl.b.Active()
 			dl.b.LocalInstall(e.Conf, active)
-			if starts {
-				a.startSolo(dl) // a failover's new member, as a handover's
+			if starts || dl.b.CutOff() {
+				a.startSolo(dl, !starts) // a failover's new member, as a handover's; or a gateway that lost members of its site
 			}
 		case localring.EventDeliver:
 			dl.b.LocalDeliver(&e.Msg)
@@ -438,13 +438,22 @@ func (a *Agent) takeFederation() {
 	}
 }
 
-// startSolo starts the grace of this node's new member of dl (group loop).
-func (a *Agent) startSolo(dl *domainLayer) {
+// startSolo starts the grace of this node's new member of dl (group
+// loop). With keep, the member is not new: the node stayed the active
+// gateway as its local ring lost members of the site (bridge
+// Site.CutOff), another of which may take over, and the grace starts
+// unless one is on (gateway.Grace.Keep).
+func (a *Agent) startSolo(dl *domainLayer, keep bool) {
 	run := a.fed.runner(dl.d.Name)
 	if run == nil || dl.b.Last().IsZero() {
 		return // no member, or the domain's stream has not started: alone until it does (gateway.Grace.StartsAlone)
 	}
-	dl.grace.Start(run, time.Now().Add(gateway.SoloGrace(run.r.Config().Ring)))
+	until := time.Now().Add(gateway.SoloGrace(run.r.Config().Ring))
+	if keep {
+		dl.grace.Keep(run, until)
+		return
+	}
+	dl.grace.Start(run, until)
 }
 
 // endSolo lets a configuration held back by the grace through to the
@@ -454,7 +463,7 @@ func (a *Agent) endSolo(dl *domainLayer, run *fedRun) {
 	if held == nil {
 		return
 	}
-	a.log.Warn("the new gateway's federation ring member has found no other site since the handover; the site goes on alone in the domain", "domain", dl.d.Name, "ring", held.ID)
+	a.log.Warn("this gateway's federation ring member has found no other site within its grace (since it took over, or since its local ring lost members of the site); the site goes on alone in the domain", "domain", dl.d.Name, "ring", held.ID)
 	dl.b.FedInstall(held)
 	a.domainOutput(dl)
 }

@@ -168,7 +168,7 @@ func (a *Agent) handoverDelivered(m *localring.Message) {
 		a.log.Info("the active gateway resumes its term: a new federation ring member", "domain", h.Domain, "gateway", h.From, "local_ring", localring.RegularConfID(local), "epoch", epoch)
 		a.fed.roleChanged(dl.d.Name, dl.role)
 		if (gateway.Handover{B: dl.b, Self: a.cfg.Node}).Released(h.From, uint64(epoch)) {
-			a.startSolo(dl)
+			a.startSolo(dl, false)
 		}
 		a.domainOutput(dl)
 	default:
@@ -217,7 +217,7 @@ func (a *Agent) releaseDelivered(dl *domainLayer, h federation.HandoverRequest) 
 		Reason: fmt.Sprintf("domain %s: from %s to %s, requested at %s", h.Domain, h.From, h.To, h.Requester)})
 	a.fed.roleChanged(dl.d.Name, dl.role)
 	if (gateway.Handover{B: dl.b, Self: a.cfg.Node}).Released(h.To, uint64(epoch)) {
-		a.startSolo(dl)
+		a.startSolo(dl, false)
 	}
 	a.domainOutput(dl)
 	a.answerHandover(h, handoverOutcome{reply: r})

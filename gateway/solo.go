@@ -37,6 +37,12 @@ const soloGraceRounds = 4
 // hiersim TestCutAsGatewayDies: a site cut off for 30 s as its gateway
 // dies, which broke EVS 6 and 1.3 at 97 of seeds 1-100 while the term
 // submitted them again in its ring alone).
+//
+// The same grace holds an old term's rings of its site alone once its
+// local ring lost members of the site while it stayed active (Grace.Keep):
+// another node of the site may have taken over, and the domain delivers
+// Safe messages, without this gateway, in a configuration that still
+// names it (gateway/bridge, "Not waited for").
 func SoloGrace(c localring.Config) time.Duration {
 	return soloGraceRounds * (c.MergeTimeout + c.ConsensusTimeout + c.TokenTimeout)
 }
@@ -75,6 +81,20 @@ type Grace struct {
 // driver that runs one member at a time).
 func (g *Grace) Start(member any, until time.Time) {
 	g.on, g.member, g.until, g.held = true, member, until, nil
+}
+
+// Keep starts the grace of member until until, as Start, unless one is
+// on already (a new term's, which holds on as it is). A driver calls it
+// when its active gateway's local ring lost members of the site and the
+// node stayed active (bridge Site.CutOff): another node of the site may
+// have taken over where it cannot see, its term's member speaking for the
+// site among the other sites, and the gateway, if it is cut off from them
+// too, must not go on in a ring of its site alone before the grace is
+// over (gateway/bridge, "Not waited for").
+func (g *Grace) Keep(member any, until time.Time) {
+	if !g.on {
+		g.Start(member, until)
+	}
 }
 
 // Stop ends the grace, if any, without letting anything through.

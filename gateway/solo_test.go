@@ -57,3 +57,26 @@ func TestGrace(t *testing.T) {
 		t.Fatal("a node no longer active got the ring held back")
 	}
 }
+
+// TestGraceKeep: Keep starts a grace as Start does when none is on (a
+// gateway that lost members of its site: its ring alone is held back),
+// and leaves one that is on as it is, with its ring held back and its
+// end.
+func TestGraceKeep(t *testing.T) {
+	alone := func(seq uint64) *localring.Configuration {
+		return &localring.Configuration{Kind: localring.Regular, Ring: localring.RingID{Seq: seq}, Members: []localring.Member{{ID: "a"}}}
+	}
+	t0 := time.Unix(1000, 0)
+	var g Grace
+	g.Keep("m1", t0.Add(time.Second))
+	if !g.StartsAlone(alone(1), "m1", true) {
+		t.Fatal("a ring alone in a grace Keep started reached the bridge")
+	}
+	g.Keep("m1", t0.Add(time.Hour))
+	if until, ok := g.Deadline(); !ok || !until.Equal(t0.Add(time.Second)) {
+		t.Fatalf("Keep in a grace: deadline %v (held %v), want the grace's, %v, with its ring held", until, ok, t0.Add(time.Second))
+	}
+	if c := g.End(t0.Add(time.Second), "m1", true); c == nil || c.Ring.Seq != 1 {
+		t.Fatalf("the grace over, End gave %v, want the ring Keep's grace held back, 1", c)
+	}
+}

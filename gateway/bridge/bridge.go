@@ -314,6 +314,10 @@ type Site struct {
 	// gateway; goneGw is the last one that left the local ring while it
 	// was, until it is back: an Ack does not wait for it (ackers).
 	gwNode, goneGw string
+	// cutOff: the last regular configuration of the local ring left out
+	// a member of the one before, and this node stayed the active
+	// gateway, its site in the domain with others (CutOff).
+	cutOff bool
 
 	out   Ready
 	stats Stats
@@ -462,6 +466,17 @@ func (s *Site) Conf() DomainConf { return s.conf }
 // Active reports whether this node is the site's active gateway.
 func (s *Site) Active() bool { return s.active }
 
+// CutOff reports whether the last regular configuration of the local
+// ring left out a member of the one before while this node stayed the
+// site's active gateway, its site in a domain configuration with other
+// sites. A node left out may take over as the site's gateway, out of
+// this one's sight, and speak for the site among the other sites; this
+// gateway's federation member, if it is cut off from them too, must not
+// go on in a ring of its site alone within the grace (the driver starts
+// it: gateway.Grace.Keep, gateway.SoloGrace; see the package comment,
+// "Not waited for").
+func (s *Site) CutOff() bool { return s.cutOff }
+
 // Settled reports whether this node is its site's active gateway and the
 // domain's federation ring has settled at it with nothing awaited: the
 // ring's Sync phase ended, its site waits for no catch-up answer and owes
@@ -498,10 +513,13 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	if c.Kind != localring.Regular {
 		return
 	}
+	stays := active && s.active
 	s.setActive(active)
 	s.ring, s.epoch = c.Ring.Seq, 0
+	prev := s.members
 	s.members = c.MemberIDs()
 	slices.Sort(s.members)
+	s.cutOff = stays && len(s.regFed.Sites) > 1 && slices.ContainsFunc(prev, func(id string) bool { return !slices.Contains(s.members, id) })
 	if s.gwNode != "" && !slices.Contains(s.members, s.gwNode) {
 		s.goneGw, s.gwNode = s.gwNode, ""
 	}

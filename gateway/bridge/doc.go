@@ -187,17 +187,36 @@
 // catch-up. Waiting for it made every failover with Safe messages in
 // flight a change of the domain's configuration (11 of gateway/hiersim's
 // tests failed in -short on "domain configurations installed at a
-// failover"). Known gap: a gateway cut off from its site and from every
-// other site for longer than the grace goes on alone without what the
-// others delivered meanwhile (FaultStrayHistory with the gateway's part
-// alone the one cut off; hiersim does not make it). Nor is a node waited
-// for while the gateway's View is in a round or a transitional
-// configuration: a message is delivered there in the node's transitional
-// configuration of itself alone. Known gap: the messages just after the
-// entry that completes a round are acked by the gateway before its View
-// applied it, and a node that the round's announcement named but that
-// left its site's ring since is not waited for there (the next
-// announcement's change takes it out; not seen in hiersim).
+// failover"). Or it is cut off from its site and from every other site:
+// its federation member loses the token and forms a ring of its site
+// alone, where it would go on without what the others deliver in the
+// configuration that still names it. So a gateway that stays active while
+// its local ring loses members of its site, in a domain configuration
+// with other sites (Site.CutOff), keeps its member's rings of its site
+// alone out of the bridge for a grace, as a new term does
+// (gateway.SoloGrace; the driver's gateway.Grace.Keep): past the
+// federation's transitional configuration it applies nothing, as a
+// paused gateway; its member back among the other sites is fenced by the
+// new term's, and its site's ring whole again re-injects what it missed
+// at the places the others have. Before, it went on alone once its
+// member lost the token (3.7 s into hiersim's stray-gateway at seed 2; no
+// grace held an old term's ring), and every one of seeds 1-10 broke EVS
+// 7, bridge and node level. Known gap: cut off from both for longer than
+// the grace, it goes on alone without the Safe messages the others
+// delivered between the failover and the round that took it out of the
+// domain's configuration (stray-gateway with the cut made
+// gateway.SoloGrace + 3 s by hand: EVS 7 at each of seeds 1-4, EVS 6 and
+// lost messages at some; the fault cuts it off for half the grace). The
+// bound is a choice: without it, a gateway whose site's other nodes
+// died, cut off from every other site, would never go on alone (EVS
+// 2.5). Nor is a node waited for while the gateway's View is in a round
+// or a transitional configuration: a message is delivered there in the
+// node's transitional configuration of itself alone. Known gap: the
+// messages just after the entry that completes a round are acked by the
+// gateway before its View applied it, and a node that the round's
+// announcement named but that left its site's ring since is not waited
+// for there (the next announcement's change takes it out; not seen in
+// hiersim).
 //
 // A gateway cut off from its site (its site's other nodes out of its
 // local ring) with its federation member still connected is blocked by

@@ -479,3 +479,48 @@ func TestSyncBlockedCodec(t *testing.T) {
 		}
 	}
 }
+
+// TestCutOff: Site.CutOff says when a driver must hold the active
+// gateway's federation rings of its site alone for a grace: a local ring
+// configuration that left out members of the one before while the node
+// stayed active, its site in the domain with other sites. Not for a node
+// that is not active or becomes it (a new term has its own grace), nor
+// for a configuration that only adds members, nor for a site alone in
+// the domain already.
+func TestCutOff(t *testing.T) {
+	h := newDomain(t, 0, 3, 2)
+	cut := func() []string {
+		var ids []string
+		h.live(func(s *hsite, n *hnode) {
+			if !n.out && n.b.CutOff() {
+				ids = append(ids, string(n.id))
+			}
+		})
+		return ids
+	}
+	if got := cut(); len(got) != 0 {
+		t.Fatalf("cut off in the domain's first configuration: %v", got)
+	}
+	h.node("a2").out, h.node("a3").out = true, true
+	h.localConfig(h.site("a"))
+	if got := cut(); !slices.Equal(got, []string{"a1"}) {
+		t.Errorf("a1 alone in its local ring, still active: cut off %v, want [a1]", got)
+	}
+	h.node("a3").out = false
+	h.localConfig(h.site("a"))
+	if got := cut(); len(got) != 0 {
+		t.Errorf("a3 back, no member left out: cut off %v, want none", got)
+	}
+	h.node("a1").out = true
+	h.localConfig(h.site("a"))
+	if got := cut(); len(got) != 0 {
+		t.Errorf("a1 out, a3 the new gateway: cut off %v, want none (a new term)", got)
+	}
+	h.fedAlone("b")
+	h.settle()
+	h.node("b2").out = true
+	h.localConfig(h.site("b"))
+	if got := cut(); len(got) != 0 {
+		t.Errorf("b1 lost b2 with its site alone in the domain: cut off %v, want none", got)
+	}
+}

@@ -304,6 +304,23 @@ const (
 	// they wait for the nodes away (bridge, "What holds means"). Not in
 	// Faults: TestStrayHistory runs it, with its own checks.
 	FaultStrayHistory Fault = "stray-history"
+	// FaultStrayGateway splits the site's local ring as FaultStrayHistory
+	// does, but cuts the other part off from the federation: the site's
+	// active gateway is alone, out of its local ring and away from every
+	// other site's gateways, for half of gateway.SoloGrace, under load,
+	// while the rest of its site makes another node the gateway, whose
+	// new term joins the other sites and speaks for the site there. The
+	// old gateway is alive, and no newer incarnation of its site's member
+	// fences it while it is cut off: its member forms a ring of its site
+	// alone once its token is lost. Then its federation links heal (the
+	// new term's member fences it), the run goes on for strayAlone, the
+	// site's ring is whole again and the old gateway, the plan's first,
+	// takes the role back. Within that grace the old gateway goes on in
+	// no ring of its site alone (bridge Site.CutOff, gateway.Grace.Keep;
+	// bridge, "Not waited for"): before, every one of seeds 1-10 broke
+	// EVS 7, bridge and node level, its node never delivering the Safe
+	// messages the others delivered in a configuration that named it.
+	FaultStrayGateway Fault = "stray-gateway"
 )
 
 // strayAlone is how long FaultStrayHistory's part without the active
@@ -312,7 +329,7 @@ const (
 const strayAlone = 3 * time.Second
 
 // Faults lists every fault a run can inject.
-var Faults = []Fault{FaultGatewayCrash, FaultGatewayPause, FaultCut, FaultPartialCut, FaultLocalCut, FaultWANDelay}
+var Faults = []Fault{FaultGatewayCrash, FaultGatewayPause, FaultCut, FaultPartialCut, FaultLocalCut, FaultWANDelay, FaultStrayGateway}
 
 func (o *Options) defaults() {
 	if o.Form == 0 {
@@ -443,10 +460,12 @@ type Result struct {
 	// Strays counts, with FaultStrayHistory, the nodes of the victim site
 	// that applied a regular configuration of its part alone, one the
 	// active gateway never applied, when the site's ring was whole again:
-	// positions of another history. Restarted counts the restarts the
-	// nodes applied (bridge Stats.Restarted: a node of another history
-	// than its active gateway's leaves its configuration for one of its
-	// site alone and goes on at the gateway's regular one).
+	// positions of another history (with FaultStrayGateway, the old
+	// gateway if it applied one that the new gateway never applied).
+	// Restarted counts the restarts the nodes applied (bridge
+	// Stats.Restarted: a node of another history than its active
+	// gateway's leaves its configuration for one of its site alone and
+	// goes on at the gateway's regular one).
 	Strays, Restarted int
 	// Handover names the gateway Options.handover handed the role to, once
 	// every node of its site applied the release ("" if it did not
@@ -522,7 +541,7 @@ func (h *hier) endSolo() {
 		if held == nil {
 			continue
 		}
-		h.logf("%s: the new gateway's federation member found no other site within its grace; the site goes on alone", n.id)
+		h.logf("%s: the gateway's federation member found no other site within its grace; the site goes on alone", n.id)
 		h.fx.soloEnded++
 		n.b.FedInstall(held)
 		h.drain(n)
@@ -798,6 +817,12 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 				case !active && was:
 					h.fed.Crash(n.fslot)
 					n.grace.Stop()
+				case n.b.CutOff() && !n.b.Last().IsZero():
+					// As the agent: the gateway lost members of its
+					// site, one of which may take over; its member's
+					// rings of its site alone wait for the grace.
+					h.logf("%s: the active gateway's local ring lost members of its site; its federation member's rings of its site alone wait for a grace", n.id)
+					n.grace.Keep(nil, h.fedTime().Add(gateway.SoloGrace(h.fed.Config)))
 				}
 			}
 		case localring.EventDeliver:
@@ -1429,7 +1454,7 @@ func (h *hier) inject(s *site) (undo func()) {
 			s.ring.Resume(gw.slot)
 			h.fed.Resume(gw.fslot)
 		}
-	case f == FaultStrayHistory:
+	case f == FaultStrayHistory, f == FaultStrayGateway:
 		heal = h.strayHistory(s, gw)
 	case f == FaultLocalCut:
 		var rest []int
@@ -1448,20 +1473,23 @@ func (h *hier) inject(s *site) (undo func()) {
 	return heal
 }
 
-// strayHistory carries out FaultStrayHistory at site s, whose active
-// gateway is gw: it splits the site's local ring and cuts the other
-// part's gateways off from every federation member, runs for
-// gateway.SoloGrace and strayAlone under load, heals the local ring, and
-// returns what heals the federation links.
+// strayHistory carries out FaultStrayHistory and FaultStrayGateway at
+// site s, whose active gateway is gw: it splits the site's local ring in
+// gw alone and the rest, cuts one part's gateways off from every
+// federation member (the rest's, or gw with FaultStrayGateway), runs for
+// gateway.SoloGrace and strayAlone under load (FaultStrayGateway: half of
+// gateway.SoloGrace, then it heals gw's links and runs for strayAlone),
+// heals the local ring, and returns what heals the federation links
+// (nothing more with FaultStrayGateway).
 func (h *hier) strayHistory(s *site, gw *node) (heal func()) {
+	alone := h.opts.Fault == FaultStrayGateway
 	var rest []int
 	var links [][2]int
 	for _, n := range s.nodes {
-		if n == gw {
-			continue
+		if n != gw {
+			rest = append(rest, n.slot)
 		}
-		rest = append(rest, n.slot)
-		if n.fslot < 0 {
+		if n.fslot < 0 || (n == gw) != alone {
 			continue
 		}
 		for j := range h.fslots {
@@ -1476,14 +1504,35 @@ func (h *hier) strayHistory(s *site, gw *node) (heal func()) {
 	}
 	h.fx.injected++
 	d := gateway.SoloGrace(h.fed.Config) + strayAlone
-	h.logf("site %s split: %s alone, the rest's gateways cut off from every federation member, for %v (FaultStrayHistory)", s.name, gw.id, d)
+	cut := "the rest's gateways"
+	if alone {
+		d, cut = gateway.SoloGrace(h.fed.Config)/2, "it"
+	}
+	h.logf("site %s split: %s alone, %s cut off from every federation member, for %v (%s)", s.name, gw.id, cut, d, h.opts.Fault)
 	h.run(d, true)
+	// The part cut off went on in a history of its own: its nodes'
+	// configuration is a regular one of their site alone that the other
+	// part's active gateway never applied.
+	var ref *node
 	for _, n := range s.nodes {
-		if c := n.b.Conf(); n != gw && c.Kind == localring.Regular && slices.Equal(c.Sites, []string{s.name}) && c.ID != gw.b.Conf().ID {
+		if n.b.Active() && (n == gw) != alone {
+			ref = n
+		}
+	}
+	for _, n := range s.nodes {
+		if c := n.b.Conf(); (n == gw) == alone && c.Kind == localring.Regular && slices.Equal(c.Sites, []string{s.name}) && (ref == nil || c.ID != ref.b.Conf().ID) {
 			h.fx.strays++
 		}
 	}
-	h.logf("site %s's local ring whole again, %d nodes in a history of their part alone (FaultStrayHistory)", s.name, h.fx.strays)
+	if alone {
+		for _, l := range links {
+			h.fed.Unblock(l[0], l[1])
+		}
+		links = nil
+		h.logf("site %s: %s's federation links heal first (%s)", s.name, gw.id, h.opts.Fault)
+		h.run(strayAlone, true)
+	}
+	h.logf("site %s's local ring whole again, %d nodes in a history of their part alone (%s)", s.name, h.fx.strays, h.opts.Fault)
 	s.ring.Heal()
 	h.fx.injected++
 	return func() {
