@@ -50,7 +50,7 @@ func seedCount() int {
 	case testing.Short():
 		return 4
 	}
-	return 30 // TestHierarchy and six faults: 210 seeds
+	return 30 // TestHierarchy and seven faults: 240 seeds
 }
 
 // Three sites (ams and fra 10 ms apart, sin 200 ms from both), clients at
