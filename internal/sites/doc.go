@@ -61,9 +61,11 @@
 // every delivery as it happens. Count judges a phase: every message that
 // a node of the given set sent in the phase must reach every node of the
 // set whose client is in its group, exactly once, unless the two were
-// apart after the send (Apart: views without each other, as EVS allows) or
+// apart after the send (Apart: views without each other, as EVS allows),
 // the sender got it in a transitional view without the node
-// (DeliveredApart), and no payload may reach a node twice. A test that
+// (DeliveredApart), or the node left the sender's regular view of then
+// through a transitional view without the sender (LeftApart), and no
+// payload may reach a node twice. A test that
 // used NewForTest and failed logs what Count found lost, with both nodes'
 // views (Lack), and copies the traces to its artifact directory.
 //

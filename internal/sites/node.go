@@ -455,8 +455,10 @@ type Count struct {
 	Lost, Dup int
 	// Separated counts the deliveries missing at a node that was apart
 	// from the message's sender after the send (Apart), or whose sender
-	// got it in a transitional view without the node (DeliveredApart):
-	// EVS does not make it deliver them, and they are not lost.
+	// got it in a transitional view without the node (DeliveredApart), or
+	// in a regular view that the node left through a transitional view
+	// without the sender (LeftApart): EVS does not make it deliver them,
+	// and they are not lost.
 	Separated int
 	// Missing names a few of the lost deliveries ("b-1 lacks a-2/...").
 	Missing []string
@@ -544,7 +546,9 @@ func (c Count) String() string {
 // receiver's views or the sender's: a view without the other, or in a
 // site's group a transitional view without it), nor to one that the
 // sender's transitional view lacked when the sender got it
-// (DeliveredApart); every duplicate counts.
+// (DeliveredApart), nor to one that left the sender's regular view of
+// then through a transitional view without the sender (LeftApart); every
+// duplicate counts.
 func (w *World) Count(phase string, ids []string, timeout time.Duration) Count {
 	w.mu.Lock()
 	var want []sent
@@ -596,8 +600,10 @@ func (w *World) count(phase string, want []sent, ids []string, now time.Time) Co
 			}
 			_, _, _, at := parsePayload(s.payload)
 			fed := w.federated(s.group)
+			sv := viewAt(views[s.node][s.group], own[s.payload]) // the sender's view when it got it
 			if Apart(views[id][s.group], w.Member(s.node), at, now, fed) || Apart(views[s.node][s.group], w.Member(id), at, now, fed) ||
-				DeliveredApart(views[s.node][s.group], w.Member(id), own[s.payload]) {
+				DeliveredApart(views[s.node][s.group], w.Member(id), own[s.payload]) ||
+				sv != nil && !sv.Transitional && LeftApart(views[id][s.group], w.Member(s.node), sv.ID) {
 				c.Separated++
 				continue
 			}
