@@ -321,6 +321,13 @@ const (
 	// EVS 7, bridge and node level, its node never delivering the Safe
 	// messages the others delivered in a configuration that named it.
 	FaultStrayGateway Fault = "stray-gateway"
+	// FaultProcessStall stops every node of every site and every
+	// federation ring member at one instant for Outage, as a stall of the
+	// host or VM of the one process that runs them all does (atoll demo
+	// in CI), and resumes each within stallSpread (stallAll); no client
+	// sends meanwhile, and what a bridge submits waits. The site the seed
+	// draws plays no part. Not in Faults: TestProcessStall runs it.
+	FaultProcessStall Fault = "process-stall"
 )
 
 // strayAlone is how long FaultStrayHistory's part without the active
@@ -467,6 +474,10 @@ type Result struct {
 	// gateway's leaves its configuration for one of its site alone and
 	// goes on at the gateway's regular one).
 	Strays, Restarted int
+	// StallLosses counts, with FaultProcessStall, the token losses of the
+	// local ring nodes [0] and of the federation ring's members [1] from
+	// the stall on: the rings whose token timeout it passed.
+	StallLosses [2]int
 	// Handover names the gateway Options.handover handed the role to, once
 	// every node of its site applied the release ("" if it did not
 	// happen).
@@ -574,6 +585,15 @@ type hier struct {
 	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded, strays int }
 	tl      *timeline // a gateway crash's, from the kill on
 	stalled *node     // the standby Options.stall paused
+	// FaultProcessStall: the nodes to resume, each at its time (the
+	// federation cluster's elapsed time); stalledAll from the stall on,
+	// when a node's submissions wait while it is paused instead of being
+	// dropped (one process: nothing of it is lost, it waits).
+	wakes      []wake
+	stalledAll bool
+	// stallLosses are the token losses of the local ring nodes and of the
+	// federation ring's members before the stall (tokenLosses).
+	stallLosses [2]int
 	// Options.recut: what heals the second cut (nil before it), and
 	// when it began; recutOver once healed.
 	recutHeal func()
@@ -668,7 +688,7 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	}
 	h.faulted = true
 	undo := h.inject(h.victim)
-	h.run(opts.Outage, true)
+	h.run(opts.Outage, opts.Fault != FaultProcessStall) // a stalled process's clients send nothing
 	undo()
 	h.run(opts.Load-opts.Load/3-opts.Outage, true)
 	h.tl.close(h.fed.Elapsed())
@@ -1152,8 +1172,16 @@ func (h *hier) flushSubmissions() {
 		for _, n := range s.nodes {
 			local, fed := n.local, n.fed
 			n.local, n.fed = nil, nil
+			if h.stalledAll && s.ring.Paused(n.slot) {
+				// FaultProcessStall: what the bridge submits waits in the
+				// process until its ring node runs again.
+				n.local, local = local, nil
+			}
 			for _, p := range local {
 				_ = s.ring.SubmitPayload(n.slot, localring.Agreed, p)
+			}
+			if h.stalledAll && n.fslot >= 0 && h.fed.Paused(n.fslot) {
+				n.fed, fed = fed, nil
 			}
 			if n.fslot >= 0 && h.fed.Alive(n.fslot) {
 				for _, p := range fed {
@@ -1215,6 +1243,7 @@ func (h *hier) run(d time.Duration, load bool) {
 			h.send()
 		}
 		h.flushSubmissions()
+		h.wakeStep()
 		h.stallStep()
 		h.recutStep()
 		h.isolateStep()
@@ -1373,6 +1402,8 @@ func (h *hier) inject(s *site) (undo func()) {
 		heal = h.cut(s, h.otherSite(s))
 	case f == FaultWANDelay:
 		heal = h.changeDelays()
+	case f == FaultProcessStall:
+		heal = h.stallAll()
 	case gw == nil:
 	case h.opts.handover.on:
 		for _, n := range s.nodes {
@@ -1471,6 +1502,91 @@ func (h *hier) inject(s *site) (undo func()) {
 		return func() {}
 	}
 	return heal
+}
+
+// tokenLosses sums the token losses (localring.Stats.TokenLosses) of the
+// local ring nodes and of the federation ring's members that run.
+func (h *hier) tokenLosses() (n [2]int) {
+	for _, s := range h.sites {
+		for _, nd := range s.nodes {
+			if rn := s.ring.Node(nd.slot); rn != nil {
+				n[0] += int(rn.Stats().TokenLosses)
+			}
+		}
+	}
+	for i := range h.fslots {
+		if rn := h.fed.Node(i); rn != nil {
+			n[1] += int(rn.Stats().TokenLosses)
+		}
+	}
+	return n
+}
+
+// wake is a node of FaultProcessStall to resume: slot of cluster c, at
+// (the federation cluster's elapsed time), its timers before or after its
+// socket buffer.
+type wake struct {
+	c           *sim.Cluster
+	slot        int
+	at          time.Duration
+	timersFirst bool
+}
+
+// stallSpread is the time over which FaultProcessStall's nodes resume:
+// a process that comes back from a stall runs its agents' goroutines on
+// a few cores, each through what waited for it, not at one instant.
+const stallSpread = 50 * time.Millisecond
+
+// wakeStep resumes the nodes of FaultProcessStall whose time came.
+func (h *hier) wakeStep() {
+	now := h.fed.Elapsed()
+	rest := h.wakes[:0]
+	for _, wk := range h.wakes {
+		switch {
+		case wk.at > now:
+			rest = append(rest, wk)
+		case wk.timersFirst:
+			wk.c.ResumeTimersFirst(wk.slot)
+		default:
+			wk.c.Resume(wk.slot)
+		}
+	}
+	h.wakes = rest
+}
+
+// stallAll carries out FaultProcessStall: it pauses every node of every
+// site and every federation member, and returns what resumes them, each
+// at a time within stallSpread that the seed draws, its timers firing
+// before or after it reads its socket buffer (the seed draws that too:
+// after SIGCONT the Go runtime may run either first).
+func (h *hier) stallAll() (resume func()) {
+	h.stalledAll = true
+	h.stallLosses = h.tokenLosses()
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			s.ring.Pause(n.slot)
+		}
+	}
+	for i := range h.fslots {
+		h.fed.Pause(i)
+	}
+	h.fx.injected++
+	return func() {
+		now := h.fed.Elapsed()
+		add := func(c *sim.Cluster, slot int) {
+			at := now + time.Duration(h.rng.Int64N(int64(stallSpread)))
+			h.wakes = append(h.wakes, wake{c: c, slot: slot, at: at, timersFirst: h.rng.IntN(2) == 0})
+		}
+		for _, s := range h.sites {
+			for _, n := range s.nodes {
+				add(s.ring, n.slot)
+			}
+		}
+		for i := range h.fslots {
+			add(h.fed, i)
+		}
+		h.wakeStep()
+	}
 }
 
 // strayHistory carries out FaultStrayHistory and FaultStrayGateway at
@@ -1706,6 +1822,10 @@ func (h *hier) result(seed uint64) *Result {
 	r := &Result{Seed: seed, Domain: h.dom.Name, Trace: h.trace, FedTrace: h.fed.Trace(), Bridges: map[string]bridge.Stats{}, Latency: h.latency, LogEntries: cmp.Or(h.opts.logEntries, bridge.DefaultLogEntries)}
 	for id, n := range h.byID {
 		r.Bridges[string(id)] = n.b.Stats()
+	}
+	if h.stalledAll {
+		now := h.tokenLosses()
+		r.StallLosses = [2]int{now[0] - h.stallLosses[0], now[1] - h.stallLosses[1]}
 	}
 	var failed = map[evs.Proc]bool{}
 	var ring []evs.Event

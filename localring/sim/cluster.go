@@ -297,7 +297,15 @@ func (c *Cluster) Pause(i int) {
 
 // Resume continues a paused node (SIGCONT): it reads its socket buffer, then
 // its overdue timers fire.
-func (c *Cluster) Resume(i int) {
+func (c *Cluster) Resume(i int) { c.resume(i, false) }
+
+// ResumeTimersFirst continues a paused node whose overdue timers fire
+// before it reads its socket buffer: after a stall of the whole process
+// the Go runtime may run its timers before the goroutines that read the
+// sockets, and a token that waited in the buffer comes too late.
+func (c *Cluster) ResumeTimersFirst(i int) { c.resume(i, true) }
+
+func (c *Cluster) resume(i int, timersFirst bool) {
 	sn := c.nodes[i]
 	if sn.node == nil || !sn.paused {
 		return
@@ -308,6 +316,10 @@ func (c *Cluster) Resume(i int) {
 		c.net.counts.LongPauses++
 	}
 	c.logf("%s resumed", sn)
+	if timersFirst {
+		sn.node.Tick(c.now)
+		c.flush(sn)
+	}
 	inbox := sn.inbox
 	sn.inbox = nil
 	for _, p := range inbox {
