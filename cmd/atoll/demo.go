@@ -22,6 +22,8 @@ func newDemoCmd() *cobra.Command {
 		lan   bool
 		stop  bool
 		far   time.Duration
+		dir   string
+		stall time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -41,7 +43,9 @@ with the views that says; the lost and duplicated messages of the
 members that stayed connected are counted at the clients; the EVS
 checker reads every agent's trace; a legend says what you saw. It runs
 in under a minute and exits 1 if a message is lost or duplicated or the
-check fails.
+check fails. It prints every stall of its process (a goroutine of it did not run for
+150ms or more: a busy or stalled host) with the rings whose token timeout
+it passed; --stall stops the process on purpose, --dir keeps the traces.
 
 With --lan it runs the first demo instead: ring nodes of one site on a
 simulated LAN with a virtual clock, the same protocol code as the agent,
@@ -60,7 +64,10 @@ node's trace.`,
 			if far < 10*time.Millisecond || far > time.Second {
 				return usageError(fmt.Errorf("--far-rtt %v: the demo runs 10ms to 1s", far))
 			}
-			return runSitesDemo(cmd.OutOrStdout(), far, !stop)
+			if stall < 0 || stall > 10*time.Second {
+				return usageError(fmt.Errorf("--stall %v: the demo stalls for 0 to 10s", stall))
+			}
+			return runSitesDemo(cmd.OutOrStdout(), sitesOptions{farRTT: far, kill: !stop, dir: dir, stall: stall})
 		},
 	}
 	cmd.Flags().BoolVar(&lan, "lan", false, "run the ring nodes of one site on a simulated LAN with a virtual clock instead")
@@ -68,6 +75,8 @@ node's trace.`,
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "with --lan: simulation seed: the same seed gives the same run")
 	cmd.Flags().DurationVar(&far, "far-rtt", 200*time.Millisecond, "the round-trip time between site c and the others")
 	cmd.Flags().BoolVar(&stop, "stop", false, "stop site a's gateway gracefully instead of killing it")
+	cmd.Flags().DurationVar(&stall, "stall", 0, "stop the whole process (SIGSTOP) for this long 2s into the steady load, as a stalled host or VM does")
+	cmd.Flags().StringVar(&dir, "dir", "", "keep the agents' traces (NODE.trace, for atoll check --domain-order), data and certificates in this directory instead of a temporary one")
 	var sites bool
 	cmd.Flags().BoolVar(&sites, "sites", false, "the three sites (the default now)")
 	_ = cmd.Flags().MarkHidden("sites")

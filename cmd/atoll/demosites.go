@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -65,7 +67,10 @@ type sitesDemo struct {
 	start time.Time
 	bad   []string
 
-	mu sync.Mutex // serializes the output of the ticker and the phases
+	mu     sync.Mutex // serializes the output of the ticker and the phases
+	stalls []time.Duration
+	// longest is the longest stall, at its end (since start).
+	longest, longestAt time.Duration
 }
 
 func (d *sitesDemo) printf(format string, a ...any) {
@@ -82,21 +87,55 @@ func (d *sitesDemo) section(format string, a ...any) {
 	fmt.Fprintf(d.out, "\n== "+format+"\n", a...)
 }
 
-// runSitesDemo runs the demo of three sites; farRTT is the round-trip
-// time between site c and the others. With kill, site a's gateway is
-// killed (kill -9) rather than stopped gracefully.
-func runSitesDemo(out io.Writer, farRTT time.Duration, kill bool) (err error) {
+// sitesOptions are the flags of the demo of three sites.
+type sitesOptions struct {
+	// farRTT is the round-trip time between site c and the others.
+	farRTT time.Duration
+	// kill: site a's gateway is killed (kill -9) rather than stopped
+	// gracefully.
+	kill bool
+	// dir, when set, keeps the world's directory (traces, data,
+	// certificates) and the agents' log there.
+	dir string
+	// stall, when set, stops the whole process for that long 2 s into
+	// the steady load.
+	stall time.Duration
+}
+
+// runSitesDemo runs the demo of three sites.
+func runSitesDemo(out io.Writer, o sitesOptions) (err error) {
+	farRTT, kill, dir := o.farRTT, o.kill, o.dir
 	far := farRTT.String()
-	w, err := sites.New(sites.Config{Name: "demo.yaml", Topology: fmt.Appendf(nil, sitesYAML, far, far)})
+	cfg := sites.Config{Name: "demo.yaml", Topology: fmt.Appendf(nil, sitesYAML, far, far)}
+	if dir != "" {
+		if err := emptyDir(dir); err != nil {
+			return usageError(fmt.Errorf("--dir: %w", err))
+		}
+		logs, err := os.Create(filepath.Join(dir, "agents.log"))
+		if err != nil {
+			return err
+		}
+		defer logs.Close()
+		cfg.Dir, cfg.Logs, cfg.FedTrace = dir, logs, true
+	}
+	w, err := sites.New(cfg)
 	if err != nil {
 		return err
 	}
 	d := &sitesDemo{out: out, w: w, start: time.Now()}
 	defer w.Close()
+	defer d.watchStalls()()
 	defer func() {
 		if err != nil {
+			if ee := (*exitError)(nil); !errors.As(err, &ee) {
+				err = fmt.Errorf("%w%s", err, d.stallNote())
+			}
 			w.StopAll()
-			fmt.Fprintf(out, "\nagent logs:\n%s", w.Logs())
+			if dir != "" {
+				fmt.Fprintf(out, "\nagent logs: %s\n", filepath.Join(dir, "agents.log"))
+			} else {
+				fmt.Fprintf(out, "\nagent logs:\n%s", w.Logs())
+			}
 		}
 	}()
 	fmt.Fprintf(out, "Atoll demo: three sites in this process, 7 agents. Each site's ring runs on a simulated LAN; the sites'\n")
@@ -147,7 +186,15 @@ func runSitesDemo(out io.Writer, farRTT time.Duration, kill bool) (err error) {
 		}
 		return errors.Join(errs...)
 	}
-	if err := wait(load("steady", a, []string{"a-3", "b-1", "b-2"}, slices.Concat([]string{"a-3"}, b, c), 4*time.Second)); err != nil {
+	gens := load("steady", a, []string{"a-3", "b-1", "b-2"}, slices.Concat([]string{"a-3"}, b, c), 4*time.Second)
+	if o.stall > 0 {
+		time.Sleep(2 * time.Second)
+		d.printf("the whole process stops for %v (SIGSTOP), as on a stalled host or VM (--stall)", o.stall)
+		if _, err := sites.StallProcess(o.stall); err != nil {
+			return err
+		}
+	}
+	if err := wait(gens); err != nil {
 		return err
 	}
 	d.count("steady", all)
@@ -161,7 +208,7 @@ func runSitesDemo(out io.Writer, farRTT time.Duration, kill bool) (err error) {
 	d.section("%s, site a's active gateway of %s, %s under load", victim, globalDomain, how)
 	live := slices.DeleteFunc(slices.Clone(all), func(id string) bool { return id == victim })
 	liveA := slices.DeleteFunc(slices.Clone(a), func(id string) bool { return id == victim })
-	gens := load("gateway", liveA, b, slices.Concat(b, c), 5*time.Second)
+	gens = load("gateway", liveA, b, slices.Concat(b, c), 5*time.Second)
 	time.Sleep(time.Second)
 	killed := time.Now()
 	if err := stop(victim); err != nil {
@@ -242,7 +289,7 @@ func runSitesDemo(out io.Writer, farRTT time.Duration, kill bool) (err error) {
 	}
 	fmt.Fprintf(out, sitesLegend, time.Since(d.start).Seconds(), legend)
 	if len(d.bad) > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("demo: %s", strings.Join(d.bad, "; "))}
+		return &exitError{code: 1, err: fmt.Errorf("demo: %s%s", strings.Join(d.bad, "; "), d.stallNote())}
 	}
 	return nil
 }
@@ -272,6 +319,65 @@ const (
                over: the members that stayed connected lost nothing and got nothing twice.
 `
 )
+
+// stallWake is how often watchStalls wakes; a wake-up later than
+// stallMin is a stall of the process.
+const stallWake, stallMin = 20 * time.Millisecond, 150 * time.Millisecond
+
+// watchStalls notes and prints every stall of the process (a goroutine
+// of it did not run for stallMin or more: a stalled host or VM, SIGSTOP,
+// or a starved CPU) with the rings whose token timeout it passed, whose
+// members may all lose the token at once and form them again (CI: every
+// ring at one instant, then 40 s of forming). The function it returns
+// stops it.
+func (d *sitesDemo) watchStalls() (stop func()) {
+	last := time.Now()
+	return every(stallWake, func() {
+		now := time.Now() // not the tick's time: this goroutine may run late
+		if gap := now.Sub(last); gap >= stallMin {
+			d.stalled(gap, now)
+		}
+		last = now
+	})
+}
+
+// stalled notes and prints a stall of gap that ended at end.
+func (d *sitesDemo) stalled(gap time.Duration, end time.Time) {
+	byTimeout := map[time.Duration][]string{} // the rings whose token timeout gap passed
+	for _, dom := range d.w.Plan().Domains {
+		if tt := dom.Timeouts.Token.D(); tt > 0 && gap > tt {
+			byTimeout[tt] = append(byTimeout[tt], dom.Name)
+		}
+	}
+	var passed []string
+	for _, tt := range slices.Sorted(maps.Keys(byTimeout)) {
+		passed = append(passed, fmt.Sprintf("%s (%v)", strings.Join(byTimeout[tt], ", "), tt))
+	}
+	d.mu.Lock()
+	d.stalls = append(d.stalls, gap)
+	if gap > d.longest {
+		d.longest, d.longestAt = gap, end.Sub(d.start)
+	}
+	d.mu.Unlock()
+	lost := "shorter than every ring's token timeout"
+	if len(passed) > 0 {
+		lost = "past the token timeout of " + strings.Join(passed, "; ") + ": their members may all time out at once and form those rings again"
+	}
+	d.printf("the process stalled for %v (a goroutine that wakes every %v did not run): %s", gap.Round(time.Millisecond), stallWake, lost)
+}
+
+// stallNote says, for a failure, how the process stalled ("" if it did
+// not): the demo judges real-time rings, and a stall longer than their
+// token timeouts re-forms them all at once.
+func (d *sitesDemo) stallNote() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.stalls) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (the process stalled %d times for %v or more, the longest %v ending at %.1fs: the demo judges rings in real time, and a stall past their token timeouts makes them all form again at once; its phases wait at most 30-45 s)",
+		len(d.stalls), stallMin, d.longest.Round(time.Millisecond), d.longestAt.Seconds())
+}
 
 // gateways names the active gateway of domain at each of its sites.
 func (d *sitesDemo) gateways(domain string, sites []string) string {
@@ -314,9 +420,16 @@ func (d *sitesDemo) view(id, group, what string, after time.Duration) {
 // notes what is wrong.
 func (d *sitesDemo) count(phase string, ids []string) {
 	c := d.w.Count(phase, ids, 30*time.Second)
-	d.printf("%-8s %4d messages sent by the members that stayed connected: %d lost, %d duplicated", phase+":", c.Sent, c.Lost, c.Dup)
+	apart := ""
+	if c.Separated > 0 {
+		apart = fmt.Sprintf(" (%d deliveries not owed: the receiver and the sender were apart, as EVS allows)", c.Separated)
+	}
+	d.printf("%-8s %4d messages sent by the members that stayed connected: %d lost, %d duplicated%s", phase+":", c.Sent, c.Lost, c.Dup, apart)
 	if c.Lost > 0 {
 		d.printf("  e.g. %s", strings.Join(c.Missing, ", "))
+		for _, l := range c.Lacks {
+			d.printf("  %v", l)
+		}
 		d.bad = append(d.bad, fmt.Sprintf("%s: %d messages lost", phase, c.Lost))
 	}
 	if c.Dup > 0 {
@@ -327,19 +440,28 @@ func (d *sitesDemo) count(phase string, ids []string) {
 // ticker prints, every second, each group's deliveries in that second and
 // their latencies; the function it returns stops it (once).
 func (d *sitesDemo) ticker() func() {
+	return every(time.Second, func() {
+		lat := d.w.TakeLatencies()
+		d.printf("%s | %s | %s", latency(localGroup, lat[localGroup]), latency(regionalGroup, lat[regionalGroup]), latency(globalGroup, lat[globalGroup]))
+	})
+}
+
+// every calls f every period on a goroutine of its own until the function
+// it returns is called (once; later calls do nothing), which waits until
+// f returned.
+func every(period time.Duration, f func()) (stop func()) {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				lat := d.w.TakeLatencies()
-				d.printf("%s | %s | %s", latency(localGroup, lat[localGroup]), latency(regionalGroup, lat[regionalGroup]), latency(globalGroup, lat[globalGroup]))
+				f()
 			}
 		}
 	}()
@@ -364,4 +486,20 @@ func ms(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.0fms", f)
 	}
+}
+
+// emptyDir makes dir if it does not exist and fails if it holds anything:
+// the agents' data of an earlier run there would be taken for theirs.
+func emptyDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	if len(es) > 0 {
+		return fmt.Errorf("%s is not empty (name a new or empty directory: an earlier run's agent data there would be taken for this one's)", dir)
+	}
+	return nil
 }
