@@ -907,7 +907,10 @@
 // that continued one after the other: the answerer's Sync names the
 // lowest position its log will still hold when it answers (syncMsg.from,
 // sent by a site that came through the transitional configuration; the
-// log keeps Config.LogEntries entries, 8192 by default), and every Sync
+// log keeps Config.LogEntries entries, 8192 by default; it answers once
+// it injected the transitional configuration and its messages, before
+// the ring's regular configuration, so that a site its answer catches up
+// never sees a change for the log's sake), and every Sync
 // names the domain's configuration its regular one is in (syncMsg.root:
 // the first regular configuration of the chain, sent only when a ring
 // continued one before), the same at every site. The second case is a
