@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -347,11 +346,8 @@ func TestSlowClient(t *testing.T) {
 		for _, id := range all3 {
 			lost = append(lost, fmt.Sprintf("%s %d", id, ring1[id].Counters.TokenLosses-ring0[id].Counters.TokenLosses))
 		}
-		b, _ := os.ReadFile("/proc/loadavg")
-		load := strings.Fields(string(b))
-		load = load[:min(3, len(load))]
 		t.Errorf("the ring changed while a client stopped reading: %d rings installed at n1, then %d; token losses meanwhile: %s; load average %s",
-			before.RingsInstalled, after.RingsInstalled, strings.Join(lost, ", "), strings.Join(load, " "))
+			before.RingsInstalled, after.RingsInstalled, strings.Join(lost, ", "), nstest.LoadAvg())
 	}
 	tb.Finish(true)
 }
