@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/atoll-gcs/atoll/internal/sites"
 )
 
 // TestDemoLAN runs `atoll demo --lan`, the ring nodes of one site on a
@@ -91,6 +93,29 @@ func TestDemo(t *testing.T) {
 	for _, args := range [][]string{{"--far-rtt", "5s"}, {"--stall", "20s"}, {"--dir", dir}} { // dir holds the run's traces now
 		if code := Run(append([]string{"demo"}, args...), &out, &errOut); code != 64 {
 			t.Errorf("demo %s exited %d, want the usage error 64", strings.Join(args, " "), code)
+		}
+	}
+}
+
+// TestJudgeCount: a phase fails on a loss or a duplicate, and on
+// members that stayed connected being apart unless a stall of the process
+// made a ring time out during the phase.
+func TestJudgeCount(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		c      sites.Count
+		stalls int
+		bad    int
+	}{
+		{"clean", sites.Count{Phase: "p", Sent: 10}, 0, 0},
+		{"lost", sites.Count{Phase: "p", Sent: 10, Lost: 1}, 1, 1},
+		{"duplicated", sites.Count{Phase: "p", Sent: 10, Dup: 2}, 0, 1},
+		{"apart without a stall", sites.Count{Phase: "p", Sent: 10, Separated: 2}, 0, 1},
+		{"apart after a stall", sites.Count{Phase: "p", Sent: 10, Separated: 2}, 1, 0},
+		{"lost and apart", sites.Count{Phase: "p", Sent: 10, Lost: 1, Separated: 2}, 0, 2},
+	} {
+		if got := judgeCount(tc.c, tc.stalls); len(got) != tc.bad {
+			t.Errorf("%s: judged %q, want %d complaints", tc.name, got, tc.bad)
 		}
 	}
 }
