@@ -183,6 +183,13 @@ type Options struct {
 	logEntries int
 	// agreedOnly sends every message Agreed (TestSafeLatency's baseline).
 	agreedOnly bool
+	// strayCut, with FaultStrayGateway, is how long the old gateway is
+	// cut off from its site and from every other site (0: half of
+	// gateway.SoloGrace). Longer than the grace, it goes on alone without
+	// the Safe messages the others delivered in a configuration that
+	// names it: the known gap of gateway/bridge's "Not waited for", which
+	// replays with stray-cut=24.6s (EVS 7 at each of seeds 1-4).
+	strayCut time.Duration
 	// Elide brings a client message down in full only to the sites that
 	// need it by a synthetic rule (needsSite), as stubs elsewhere
 	// (bridge.Config.Elide): a site that applies a stub of a message it
@@ -307,9 +314,10 @@ const (
 	// FaultStrayGateway splits the site's local ring as FaultStrayHistory
 	// does, but cuts the other part off from the federation: the site's
 	// active gateway is alone, out of its local ring and away from every
-	// other site's gateways, for half of gateway.SoloGrace, under load,
-	// while the rest of its site makes another node the gateway, whose
-	// new term joins the other sites and speaks for the site there. The
+	// other site's gateways, for half of gateway.SoloGrace (or
+	// Options.strayCut), under load, while the rest of its site makes
+	// another node the gateway, whose new term joins the other sites and
+	// speaks for the site there. The
 	// old gateway is alive, and no newer incarnation of its site's member
 	// fences it while it is cut off: its member forms a ring of its site
 	// alone once its token is lost. Then its federation links heal (the
@@ -1594,9 +1602,9 @@ func (h *hier) stallAll() (resume func()) {
 // gw alone and the rest, cuts one part's gateways off from every
 // federation member (the rest's, or gw with FaultStrayGateway), runs for
 // gateway.SoloGrace and strayAlone under load (FaultStrayGateway: half of
-// gateway.SoloGrace, then it heals gw's links and runs for strayAlone),
-// heals the local ring, and returns what heals the federation links
-// (nothing more with FaultStrayGateway).
+// gateway.SoloGrace or Options.strayCut, then it heals gw's links and
+// runs for strayAlone), heals the local ring, and returns what heals the
+// federation links (nothing more with FaultStrayGateway).
 func (h *hier) strayHistory(s *site, gw *node) (heal func()) {
 	alone := h.opts.Fault == FaultStrayGateway
 	var rest []int
@@ -1623,6 +1631,9 @@ func (h *hier) strayHistory(s *site, gw *node) (heal func()) {
 	cut := "the rest's gateways"
 	if alone {
 		d, cut = gateway.SoloGrace(h.fed.Config)/2, "it"
+		if h.opts.strayCut > 0 {
+			d = h.opts.strayCut
+		}
 	}
 	h.logf("site %s split: %s alone, %s cut off from every federation member, for %v (%s)", s.name, gw.id, cut, d, h.opts.Fault)
 	h.run(d, true)

@@ -56,6 +56,7 @@ func replayFields(o *Options) []optField {
 		{"handover.cut", &o.handover.cut},
 		{"log-entries", &o.logEntries},
 		{"agreed-only", &o.agreedOnly},
+		{"stray-cut", &o.strayCut},
 		{"elide", &o.Elide},
 	}
 }
