@@ -442,7 +442,8 @@ func (a *Agent) takeFederation() {
 // loop). With keep, the member is not new: the node stayed the active
 // gateway as its local ring lost members of the site (bridge
 // Site.CutOff), another of which may take over, and the grace starts
-// unless one is on (gateway.Grace.Keep).
+// unless one is on (gateway.Grace.Keep: a ring of its site alone that it
+// holds back waits for another site, not for its end).
 func (a *Agent) startSolo(dl *domainLayer, keep bool) {
 	run := a.fed.runner(dl.d.Name)
 	if run == nil || dl.b.Last().IsZero() {
@@ -463,7 +464,7 @@ func (a *Agent) endSolo(dl *domainLayer, run *fedRun) {
 	if held == nil {
 		return
 	}
-	a.log.Warn("this gateway's federation ring member has found no other site within its grace (since it took over, or since its local ring lost members of the site); the site goes on alone in the domain", "domain", dl.d.Name, "ring", held.ID)
+	a.log.Warn("the new gateway's federation ring member has found no other site within its grace since it took over; the site goes on alone in the domain", "domain", dl.d.Name, "ring", held.ID)
 	dl.b.FedInstall(held)
 	a.domainOutput(dl)
 }

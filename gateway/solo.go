@@ -38,11 +38,12 @@ const soloGraceRounds = 4
 // dies, which broke EVS 6 and 1.3 at 97 of seeds 1-100 while the term
 // submitted them again in its ring alone).
 //
-// The same grace holds an old term's rings of its site alone once its
-// local ring lost members of the site while it stayed active (Grace.Keep):
-// another node of the site may have taken over, and the domain delivers
-// Safe messages, without this gateway, in a configuration that still
-// names it (gateway/bridge, "Not waited for").
+// An old term's rings of its site alone, once its local ring lost
+// members of the site while it stayed active (Grace.Keep), are held for
+// as long as its member finds no other site if one forms within the
+// grace: another node of the site may have taken over, and the domain
+// delivers Safe messages, without this gateway, in a configuration that
+// still names it (gateway/bridge, "Not waited for").
 func SoloGrace(c localring.Config) time.Duration {
 	return soloGraceRounds * (c.MergeTimeout + c.ConsensusTimeout + c.TokenTimeout)
 }
@@ -74,13 +75,14 @@ type Grace struct {
 	until  time.Time
 	held   *localring.Configuration // the last ring of the member alone, held back
 	alone  bool
+	kept   bool // started by Keep: no end by time
 }
 
 // Start starts the grace of a new term's member until until. member is
 // any comparable value that tells the driver's members apart (nil for a
 // driver that runs one member at a time).
 func (g *Grace) Start(member any, until time.Time) {
-	g.on, g.member, g.until, g.held = true, member, until, nil
+	g.on, g.member, g.until, g.held, g.kept = true, member, until, nil, false
 }
 
 // Keep starts the grace of member until until, as Start, unless one is
@@ -89,16 +91,23 @@ func (g *Grace) Start(member any, until time.Time) {
 // node stayed active (bridge Site.CutOff): another node of the site may
 // have taken over where it cannot see, its term's member speaking for the
 // site among the other sites, and the gateway, if it is cut off from them
-// too, must not go on in a ring of its site alone before the grace is
-// over (gateway/bridge, "Not waited for").
+// too, must not go on in a ring of its site alone (gateway/bridge, "Not
+// waited for"). Unlike a new term's, this grace lets no ring through when
+// it is over: a ring alone that it held back stays held until the member
+// joins another site (the new term's member fences it, or the site's
+// ring whole again makes another node the gateway, or brings it what it
+// missed) or the node is no longer active. Over with nothing held (the
+// member stayed among the other sites: no new term of its site joined
+// them), it ends (End).
 func (g *Grace) Keep(member any, until time.Time) {
 	if !g.on {
 		g.Start(member, until)
+		g.kept = true
 	}
 }
 
 // Stop ends the grace, if any, without letting anything through.
-func (g *Grace) Stop() { g.on, g.member, g.held = false, nil, nil }
+func (g *Grace) Stop() { g.on, g.member, g.held, g.kept = false, nil, nil, false }
 
 // StartsAlone reports whether the bridge does not see federation ring
 // configuration c of member: a ring of the gateway alone during its
@@ -124,16 +133,27 @@ func (g *Grace) StartsAlone(c *localring.Configuration, member any, started bool
 // the bridge: its deliveries are kept out too.
 func (g *Grace) Alone() bool { return g.alone }
 
-// Deadline returns when the grace ends, if a ring is held back.
-func (g *Grace) Deadline() (time.Time, bool) { return g.until, g.on && g.held != nil }
+// Deadline returns when the grace ends, if a ring is held back (a new
+// term's grace) or if none is (Keep's).
+func (g *Grace) Deadline() (time.Time, bool) { return g.until, g.on && (g.held != nil) != g.kept }
 
 // End ends the grace once it is over at now with a ring held back, and
 // returns that ring for the driver to hand to its bridge (FedInstall):
 // nil if the grace is not over, or is another member's, or the node is
 // no longer the site's active gateway (active false). The site then goes
-// on alone in the domain.
+// on alone in the domain. A grace Keep started ends over only with
+// nothing held, and lets nothing through.
 func (g *Grace) End(now time.Time, member any, active bool) *localring.Configuration {
-	if !g.on || g.held == nil || now.Before(g.until) {
+	if !g.on || now.Before(g.until) {
+		return nil
+	}
+	if g.kept {
+		if g.held == nil {
+			g.Stop()
+		}
+		return nil
+	}
+	if g.held == nil {
 		return nil
 	}
 	held, same := g.held, g.member == member

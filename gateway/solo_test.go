@@ -60,8 +60,8 @@ func TestGrace(t *testing.T) {
 
 // TestGraceKeep: Keep starts a grace as Start does when none is on (a
 // gateway that lost members of its site: its ring alone is held back),
-// and leaves one that is on as it is, with its ring held back and its
-// end.
+// and leaves one that is on as it is: a new term's, with its ring held
+// back, its end, and that ring let through at the end.
 func TestGraceKeep(t *testing.T) {
 	alone := func(seq uint64) *localring.Configuration {
 		return &localring.Configuration{Kind: localring.Regular, Ring: localring.RingID{Seq: seq}, Members: []localring.Member{{ID: "a"}}}
@@ -72,11 +72,60 @@ func TestGraceKeep(t *testing.T) {
 	if !g.StartsAlone(alone(1), "m1", true) {
 		t.Fatal("a ring alone in a grace Keep started reached the bridge")
 	}
-	g.Keep("m1", t0.Add(time.Hour))
-	if until, ok := g.Deadline(); !ok || !until.Equal(t0.Add(time.Second)) {
-		t.Fatalf("Keep in a grace: deadline %v (held %v), want the grace's, %v, with its ring held", until, ok, t0.Add(time.Second))
+	g.Start("m2", t0.Add(time.Second))
+	if !g.StartsAlone(alone(2), "m2", true) {
+		t.Fatal("a ring alone in a new term's grace reached the bridge")
 	}
-	if c := g.End(t0.Add(time.Second), "m1", true); c == nil || c.Ring.Seq != 1 {
-		t.Fatalf("the grace over, End gave %v, want the ring Keep's grace held back, 1", c)
+	g.Keep("m2", t0.Add(time.Hour))
+	if until, ok := g.Deadline(); !ok || !until.Equal(t0.Add(time.Second)) {
+		t.Fatalf("Keep in a new term's grace: deadline %v (held %v), want the grace's, %v, with its ring held", until, ok, t0.Add(time.Second))
+	}
+	if c := g.End(t0.Add(time.Second), "m2", true); c == nil || c.Ring.Seq != 2 {
+		t.Fatalf("the new term's grace over, End gave %v, want the ring it held back, 2", c)
+	}
+}
+
+// TestGraceKeepHolds: a grace Keep started lets the ring alone it held
+// back through at no time (the old gateway cut off from its site and from
+// every other site for longer than the grace went on alone without the
+// Safe messages the others delivered in a configuration that named it:
+// hiersim TestStrayGatewayLongCut), until a ring with another site ends
+// it; over with nothing held, it ends, and a ring alone after it reaches
+// the bridge.
+func TestGraceKeepHolds(t *testing.T) {
+	conf := func(seq uint64, ids ...localring.NodeID) *localring.Configuration {
+		c := &localring.Configuration{Kind: localring.Regular, Ring: localring.RingID{Seq: seq}}
+		for _, id := range ids {
+			c.Members = append(c.Members, localring.Member{ID: id})
+		}
+		return c
+	}
+	t0 := time.Unix(1000, 0)
+	var g Grace
+	g.Keep("m1", t0.Add(time.Second))
+	if !g.StartsAlone(conf(1, "a"), "m1", true) {
+		t.Fatal("a ring alone in a grace Keep started reached the bridge")
+	}
+	if _, ok := g.Deadline(); ok {
+		t.Error("a grace Keep started, with a ring held, has a deadline")
+	}
+	if c := g.End(t0.Add(time.Hour), "m1", true); c != nil {
+		t.Fatalf("a grace Keep started let its ring alone %v through when over", c.Ring)
+	}
+	if g.StartsAlone(conf(2, "a", "b"), "m1", true) {
+		t.Fatal("a ring with another site held back")
+	}
+	if g.StartsAlone(conf(3, "a"), "m1", true) {
+		t.Fatal("a ring alone held back after a ring with another site ended the grace")
+	}
+	g.Keep("m1", t0.Add(time.Second))
+	if until, ok := g.Deadline(); !ok || !until.Equal(t0.Add(time.Second)) {
+		t.Fatalf("a grace Keep started with nothing held: deadline %v (%v), want %v", until, ok, t0.Add(time.Second))
+	}
+	if c := g.End(t0.Add(time.Second), "m1", true); c != nil {
+		t.Fatalf("End of a grace with nothing held gave %v", c.Ring)
+	}
+	if g.StartsAlone(conf(4, "a"), "m1", true) {
+		t.Fatal("a ring alone held back after Keep's grace ended over with nothing held")
 	}
 }

@@ -201,23 +201,32 @@
 // at the places the others have. Before, it went on alone once its
 // member lost the token (3.7 s into hiersim's stray-gateway at seed 2; no
 // grace held an old term's ring), and every one of seeds 1-10 broke EVS
-// 7, bridge and node level. Known gap: cut off from both for longer than
-// the grace, it goes on alone without the Safe messages the others
-// delivered between the failover and the round that took it out of the
-// domain's configuration (hiersim's stray-gateway with its replay
+// 7, bridge and node level. Cut off from both for longer than the grace,
+// it stays held: a ring of its site alone that the grace held back is let
+// through at no time (Grace.Keep), only a ring with another site, or its
+// site's ring making another node the gateway, ends the hold. When it
+// was let through at the end of the grace, the gateway went on alone
+// without the Safe messages the others delivered between the failover
+// and the round that took it out of the domain's configuration
+// (TestStrayGatewayLongCut, hiersim's stray-gateway with its replay
 // option stray-cut=24.6s, gateway.SoloGrace + 3 s: EVS 7 at each of
-// seeds 1-4, bridge and node level, with EVS 6, node-level 1.1 and lost
-// messages at some; the fault cuts it off for half the grace by
-// default). Ending the old gateway's incarnation at the end of that
-// grace, instead of letting its ring alone through, takes EVS 6 and 7
-// away in hiersim (seeds 1-4), but its new incarnation, alone in its
-// local ring, starts a member that fences the new term's once the links
-// heal, and the Ups the rest of the site sent from then until its ring
-// is whole again are lost (11-31 a seed; node-level 1.1 at each seed):
-// not landed. The
-// bound is a choice: without it, a gateway whose site's other nodes
-// died, cut off from every other site, would never go on alone (EVS
-// 2.5). Nor is a node waited for while the gateway's View is in a round
+// seeds 1-10, bridge and node level, with EVS 6, node-level 1.1 and lost
+// messages at some). Ending the old gateway's incarnation there instead
+// (a restart: the old one counts as failed) took EVS 6 and 7 away at
+// seeds 1-4, but the new incarnation, alone in its local ring with
+// nothing applied, started a member that fenced the new term's once the
+// links healed, and the Ups the rest of the site sent from then until
+// its ring was whole again were lost (11-31 a seed). The cost of the
+// hold: a gateway whose site's other nodes died, cut off from every
+// other site, does not go on alone until another site joins it (EVS
+// 2.5; a restarted node is no better: its rings alone are kept out until
+// the domain's stream starts at it). A grace Keep started that is over
+// with nothing held (the member stayed among the other sites, so no new
+// term of its site joined them) ends. Known gap: the site's ring whole
+// again, the gateway still active and still cut off from every other
+// site, keeps the hold on, and the site does not go on alone (hiersim
+// heals the federation links first; not tested the other way). Nor is a
+// node waited for while the gateway's View is in a round
 // or a transitional configuration: a message is delivered there in the
 // node's transitional configuration of itself alone. Known gap: the
 // messages just after the entry that completes a round are acked by the

@@ -185,10 +185,8 @@ type Options struct {
 	agreedOnly bool
 	// strayCut, with FaultStrayGateway, is how long the old gateway is
 	// cut off from its site and from every other site (0: half of
-	// gateway.SoloGrace). Longer than the grace, it goes on alone without
-	// the Safe messages the others delivered in a configuration that
-	// names it: the known gap of gateway/bridge's "Not waited for", which
-	// replays with stray-cut=24.6s (EVS 7 at each of seeds 1-4).
+	// gateway.SoloGrace): longer than the grace in
+	// TestStrayGatewayLongCut.
 	strayCut time.Duration
 	// Elide brings a client message down in full only to the sites that
 	// need it by a synthetic rule (needsSite), as stubs elsewhere
