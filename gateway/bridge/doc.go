@@ -209,9 +209,9 @@
 // without the Safe messages the others delivered between the failover
 // and the round that took it out of the domain's configuration
 // (TestStrayGatewayLongCut, hiersim's stray-gateway with its replay
-// option stray-cut=24.6s, gateway.SoloGrace + 3 s: EVS 7 at each of
-// seeds 1-10, bridge and node level, with EVS 6, node-level 1.1 and lost
-// messages at some). Ending the old gateway's incarnation there instead
+// option stray-cut=24.6s, gateway.SoloGrace + 3 s: every one of seeds
+// 1-10 failed, 9 with EVS 7 among the violations listed, with EVS 6,
+// node-level 1.1 and lost messages at some). Ending the old gateway's incarnation there instead
 // (a restart: the old one counts as failed) took EVS 6 and 7 away at
 // seeds 1-4, but the new incarnation, alone in its local ring with
 // nothing applied, started a member that fenced the new term's once the

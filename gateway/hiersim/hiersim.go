@@ -315,10 +315,9 @@ const (
 	// other site's gateways, for half of gateway.SoloGrace (or
 	// Options.strayCut), under load, while the rest of its site makes
 	// another node the gateway, whose new term joins the other sites and
-	// speaks for the site there. The
-	// old gateway is alive, and no newer incarnation of its site's member
-	// fences it while it is cut off: its member forms a ring of its site
-	// alone once its token is lost. Then its federation links heal (the
+	// speaks for the site there. The old gateway is alive, and no newer
+	// incarnation of its site's member fences it while it is cut off: its
+	// member forms a ring of its site alone once its token is lost. Then its federation links heal (the
 	// new term's member fences it), the run goes on for strayAlone, the
 	// site's ring is whole again and the old gateway, the plan's first,
 	// takes the role back. Within that grace the old gateway goes on in

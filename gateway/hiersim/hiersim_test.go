@@ -466,6 +466,14 @@ func TestTwoGatewayCrashes(t *testing.T) {
 
 // runSeedsOf runs n seeds of fault, with Options.Elide if elide.
 func runSeedsOf(t *testing.T, fault Fault, n int, elide bool) {
+	runSeedsWith(t, Options{Fault: fault, Elide: elide}, n)
+}
+
+// runSeedsWith runs n seeds with base's Fault, Elide and the options
+// that shape a run (replayFields) on topologyFile, under report's checks
+// and the fault's effects.
+func runSeedsWith(t *testing.T, base Options, n int) {
+	fault, elide := base.Fault, base.Elide
 	log := openLog(t)
 	var (
 		fx      effects
@@ -478,7 +486,8 @@ func runSeedsOf(t *testing.T, fault Fault, n int, elide bool) {
 			skipped.Add(1)
 			return
 		}
-		o := Options{Topology: topologyFile, Fault: fault, Log: log, Elide: elide, BridgeOnly: off}
+		o := base
+		o.Topology, o.Log, o.BridgeOnly = topologyFile, log, off
 		r, err := Run(seed, o)
 		if err != nil {
 			t.Error(err)
