@@ -412,6 +412,10 @@ func (a *Agent) takeFederation() {
 			for i := range fi.evs {
 				switch e := &fi.evs[i]; {
 				case e.Kind == localring.EventInstall && dl.grace.StartsAlone(e.Conf, fi.run, !dl.b.Last().IsZero()):
+					if e.Conf.Kind == localring.Regular && dl.grace.KeptHold() {
+						a.log.Warn("federation domain: this gateway's local ring lost nodes of its site and its federation member reaches no other site; another node of the site may have taken over and the domain may have delivered Safe messages this node lacks, so it applies nothing of the domain until its member reaches another site or another node is the site's active gateway (check this node's WAN links and its site's LAN)",
+							"domain", dl.d.Name, "ring", e.Conf.ID)
+					}
 				case e.Kind == localring.EventInstall:
 					if e.Conf.Kind == localring.Regular {
 						// Asked for in the ring that ended, at its

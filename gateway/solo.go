@@ -129,6 +129,12 @@ func (g *Grace) StartsAlone(c *localring.Configuration, member any, started bool
 	return g.alone
 }
 
+// KeptHold reports whether a grace Keep started holds a ring of the site
+// alone: the gateway's federation member finds no other site, and it
+// applies nothing of the domain until it reaches one or is no longer the
+// site's active gateway (the driver tells the operator).
+func (g *Grace) KeptHold() bool { return g.on && g.kept && g.held != nil }
+
 // Alone reports whether the last regular configuration was kept out of
 // the bridge: its deliveries are kept out too.
 func (g *Grace) Alone() bool { return g.alone }

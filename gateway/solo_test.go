@@ -103,8 +103,14 @@ func TestGraceKeepHolds(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	var g Grace
 	g.Keep("m1", t0.Add(time.Second))
+	if g.KeptHold() {
+		t.Error("a grace Keep started holds before a ring alone came")
+	}
 	if !g.StartsAlone(conf(1, "a"), "m1", true) {
 		t.Fatal("a ring alone in a grace Keep started reached the bridge")
+	}
+	if !g.KeptHold() {
+		t.Error("a grace Keep started, with a ring alone held, does not say it holds")
 	}
 	if _, ok := g.Deadline(); ok {
 		t.Error("a grace Keep started, with a ring held, has a deadline")
@@ -114,6 +120,9 @@ func TestGraceKeepHolds(t *testing.T) {
 	}
 	if g.StartsAlone(conf(2, "a", "b"), "m1", true) {
 		t.Fatal("a ring with another site held back")
+	}
+	if g.KeptHold() {
+		t.Error("a grace Keep started still holds after a ring with another site")
 	}
 	if g.StartsAlone(conf(3, "a"), "m1", true) {
 		t.Fatal("a ring alone held back after a ring with another site ended the grace")
