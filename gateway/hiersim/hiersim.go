@@ -479,6 +479,10 @@ type Result struct {
 	// gateway's leaves its configuration for one of its site alone and
 	// goes on at the gateway's regular one).
 	Strays, Restarted int
+	// Waited counts the submissions of bridges (local ring and
+	// federation) that waited for their paused node or member and went
+	// in once it ran again (flushSubmissions).
+	Waited int
 	// StallLosses counts, with FaultProcessStall, the token losses of the
 	// local ring nodes [0] and of the federation ring's members [1] from
 	// the stall on: the rings whose token timeout it passed.
@@ -509,6 +513,7 @@ type node struct {
 	reformAt uint64              // the federation ring it asked at (domconf Ready.Ring)
 	local    [][]byte            // to submit on the local ring
 	fed      [][]byte            // to submit on the federation ring
+	waited   [2]int              // of local and fed, how many waited for the paused node or member
 	seen     map[string]int      // deliveries per client payload
 	confs    []bridge.DomainConf // domain configurations installed, in order
 	msgs     int                 // messages in its stream
@@ -587,13 +592,11 @@ type hier struct {
 	lostLog []string
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
-	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded, strays int }
+	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded, strays, waited int }
 	tl      *timeline // a gateway crash's, from the kill on
 	stalled *node     // the standby Options.stall paused
 	// FaultProcessStall: the nodes to resume, each at its time (the
-	// federation cluster's elapsed time); stalledAll from the stall on,
-	// when a node's submissions wait while it is paused instead of being
-	// dropped (one process: nothing of it is lost, it waits).
+	// federation cluster's elapsed time); stalledAll from the stall on.
 	wakes      []wake
 	stalledAll bool
 	// stallLosses are the token losses of the local ring nodes and of the
@@ -657,6 +660,34 @@ type hier struct {
 // Run runs one seed.
 func Run(seed uint64, opts Options) (*Result, error) {
 	opts.defaults()
+	h, err := newHier(seed, opts)
+	if err != nil {
+		return nil, err
+	}
+	h.run(opts.Form, false)
+	h.formed = true
+	h.run(opts.Load/3, true)
+	h.victim = h.sites[h.rng.IntN(len(h.sites))]
+	if opts.victim != "" {
+		i := slices.IndexFunc(h.sites, func(s *site) bool { return s.name == opts.victim })
+		if i < 0 {
+			return nil, fmt.Errorf("hiersim: no site %q for the fault", opts.victim)
+		}
+		h.victim = h.sites[i]
+	}
+	h.faulted = true
+	undo := h.inject(h.victim)
+	h.run(opts.Outage, opts.Fault != FaultProcessStall) // a stalled process's clients send nothing
+	undo()
+	h.run(opts.Load-opts.Load/3-opts.Outage, true)
+	h.tl.close(h.fed.Elapsed())
+	h.run(opts.Settle, false)
+	return h.result(seed), nil
+}
+
+// newHier builds the hierarchy of seed and opts (defaults applied), every
+// ring node started and no time run.
+func newHier(seed uint64, opts Options) (*hier, error) {
 	f, err := topology.Load(opts.Topology)
 	if err != nil {
 		return nil, err
@@ -680,25 +711,7 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	for _, s := range h.sites {
 		s.ring.StartAll()
 	}
-	h.run(opts.Form, false)
-	h.formed = true
-	h.run(opts.Load/3, true)
-	h.victim = h.sites[h.rng.IntN(len(h.sites))]
-	if opts.victim != "" {
-		i := slices.IndexFunc(h.sites, func(s *site) bool { return s.name == opts.victim })
-		if i < 0 {
-			return nil, fmt.Errorf("hiersim: no site %q for the fault", opts.victim)
-		}
-		h.victim = h.sites[i]
-	}
-	h.faulted = true
-	undo := h.inject(h.victim)
-	h.run(opts.Outage, opts.Fault != FaultProcessStall) // a stalled process's clients send nothing
-	undo()
-	h.run(opts.Load-opts.Load/3-opts.Outage, true)
-	h.tl.close(h.fed.Elapsed())
-	h.run(opts.Settle, false)
-	return h.result(seed), nil
+	return h, nil
 }
 
 func rtt(f *topology.File, a, b string) time.Duration {
@@ -1177,16 +1190,35 @@ func (h *hier) flushSubmissions() {
 		for _, n := range s.nodes {
 			local, fed := n.local, n.fed
 			n.local, n.fed = nil, nil
-			if h.stalledAll && s.ring.Paused(n.slot) {
-				// FaultProcessStall: what the bridge submits waits in the
-				// process until its ring node runs again.
-				n.local, local = local, nil
+			// A paused node's process is stopped, not dead: what its
+			// bridge submits waits in the process until the ring node (or
+			// the federation member) runs again, as an agent's own
+			// submission does, whatever paused it. A crashed node's is
+			// lost with it (SubmitPayload fails).
+			if s.ring.Paused(n.slot) {
+				if len(local) > n.waited[0] {
+					h.logf("%s: its node is paused, %d local submissions wait", n.id, len(local))
+				}
+				n.local, local, n.waited[0] = local, nil, len(local)
+			} else {
+				if s.ring.Alive(n.slot) {
+					h.fx.waited += n.waited[0]
+				}
+				n.waited[0] = 0
 			}
 			for _, p := range local {
 				_ = s.ring.SubmitPayload(n.slot, localring.Agreed, p)
 			}
-			if h.stalledAll && n.fslot >= 0 && h.fed.Paused(n.fslot) {
-				n.fed, fed = fed, nil
+			if n.fslot >= 0 && h.fed.Paused(n.fslot) {
+				if len(fed) > n.waited[1] {
+					h.logf("%s: its federation member is paused, %d federation submissions wait", n.id, len(fed))
+				}
+				n.fed, fed, n.waited[1] = fed, nil, len(fed)
+			} else {
+				if n.fslot >= 0 && h.fed.Alive(n.fslot) {
+					h.fx.waited += n.waited[1]
+				}
+				n.waited[1] = 0
 			}
 			if n.fslot >= 0 && h.fed.Alive(n.fslot) {
 				for _, p := range fed {
@@ -1817,13 +1849,19 @@ func (h *hier) sendFrom(n *node) string {
 		svc = localring.Safe
 	}
 	if s.ring.SubmitPayload(n.slot, localring.Agreed, n.b.EncodeUp(svc, payload)) == nil {
-		h.logf("%s sends %s %s", n.id, svc, payload)
-		h.sent = append(h.sent, string(payload))
-		h.from = append(h.from, n)
-		h.sentAt[string(payload)] = s.ring.Elapsed()
+		h.sentBy(n, svc, payload)
 		return string(payload)
 	}
 	return ""
+}
+
+// sentBy records client payload, sent by node n with service svc: every
+// node of the domain owes it from here on.
+func (h *hier) sentBy(n *node, svc localring.Service, payload []byte) {
+	h.logf("%s sends %s %s", n.id, svc, payload)
+	h.sent = append(h.sent, string(payload))
+	h.from = append(h.from, n)
+	h.sentAt[string(payload)] = n.site.ring.Elapsed()
 }
 
 func (h *hier) result(seed uint64) *Result {
@@ -1872,6 +1910,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.Fenced = h.fed.Superseded()
 	r.PartialFed = h.fx.partial
 	r.SoloHeld, r.SoloEnded = h.fx.soloHeld, h.fx.soloEnded
+	r.Waited = h.fx.waited
 	r.Strays = h.fx.strays
 	for _, st := range r.Bridges {
 		r.Restarted += int(st.Restarted)
