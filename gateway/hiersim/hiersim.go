@@ -326,6 +326,18 @@ const (
 	// EVS 7, bridge and node level, its node never delivering the Safe
 	// messages the others delivered in a configuration that named it.
 	FaultStrayGateway Fault = "stray-gateway"
+	// FaultStrayGatewayRingFirst is FaultStrayGateway with the other heal
+	// order: the site's local ring is whole again first, and the old
+	// gateway, the plan's first, takes the role back while its member
+	// still runs, cut off; Outage later its federation links heal, and
+	// the others, who know the new term's incarnation, fence that member.
+	// The old gateway, still active, resumes its term with a new member
+	// (resumeFenced, as the agent): without it the site had no gateway in
+	// the domain until its local ring changed again, and every one of
+	// seeds 1-10 failed (nodes out of the final configuration, messages
+	// lost, EVS violations). Not in Faults: TestStrayGatewayRingFirst
+	// runs it.
+	FaultStrayGatewayRingFirst Fault = "stray-gateway-ring-first"
 	// FaultProcessStall stops every node of every site and every
 	// federation ring member at one instant for Outage, as a stall of the
 	// host or VM of the one process that runs them all does (atoll demo
@@ -483,6 +495,10 @@ type Result struct {
 	// federation) that waited for their paused node or member and went
 	// in once it ran again (flushSubmissions).
 	Waited int
+	// Resumes counts the gateways that resumed their term with a new
+	// federation member after a gateway of their site fenced it
+	// (resumeFenced, as the agent).
+	Resumes int
 	// StallLosses counts, with FaultProcessStall, the token losses of the
 	// local ring nodes [0] and of the federation ring's members [1] from
 	// the stall on: the rings whose token timeout it passed.
@@ -537,6 +553,16 @@ type node struct {
 	// before the domain's stream started (gateway.Grace, on the
 	// federation cluster's clock: fedTime; one member per node, nil).
 	grace gateway.Grace
+	// The site's active gateway in its last regular local ring
+	// configuration (federation.ActiveGateway), that configuration's ring
+	// sequence number, and the epoch of the terms agreed in it
+	// (federation.Role: a handover's release or a resumption, each the
+	// next); resumed the configuration and epoch of its last resumption
+	// (resumeFenced: one a term).
+	activeGW string
+	lseq     uint64
+	epoch    uint64
+	resumed  struct{ lseq, epoch uint64 }
 }
 
 // fedTime is the federation cluster's virtual clock as a time.Time, for
@@ -592,7 +618,7 @@ type hier struct {
 	lostLog []string
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
-	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded, strays, waited int }
+	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded, strays, waited, resumes int }
 	tl      *timeline // a gateway crash's, from the kill on
 	stalled *node     // the standby Options.stall paused
 	// FaultProcessStall: the nodes to resume, each at its time (the
@@ -835,6 +861,10 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 			if e.Conf.Kind == localring.Regular {
 				gw, _, ok := federation.ActiveGateway(h.dom, s.name, e.Conf.MemberIDs())
 				active = ok && gw == string(id)
+				n.activeGW, n.lseq, n.epoch = "", e.Conf.Ring.Seq, 0
+				if ok {
+					n.activeGW = gw
+				}
 				if n.v != nil {
 					// As the agent: the View sees the configuration
 					// before the bridge (agent, domainsLocalEvent).
@@ -866,6 +896,10 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 		case localring.EventDeliver:
 			if string(e.Msg.Payload) == handoverRelease {
 				h.release(n)
+				break
+			}
+			if string(e.Msg.Payload) == gatewayResume {
+				h.resumeDelivered(n, string(e.Msg.ID.Sender))
 				break
 			}
 			if h.hidePayload != nil && bytes.Contains(e.Msg.Payload, h.hidePayload) {
@@ -953,6 +987,7 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 	case localring.EventSuperseded:
 		h.logf("%s: federation member %s#%d fenced", n.id, id, inc)
 		n.b.FedStopped()
+		h.resumeFenced(n)
 	}
 	h.drain(n)
 }
@@ -1323,7 +1358,8 @@ func (h *hier) handoverStep() {
 // federation member with a grace.
 func (h *hier) release(n *node) {
 	to := h.hovTo
-	if (gateway.Handover{B: n.b, Self: string(n.id)}).Released(string(to.id), 1) {
+	n.epoch++
+	if (gateway.Handover{B: n.b, Self: string(n.id)}).Released(string(to.id), n.epoch) {
 		h.logf("%s is the active gateway: handover released (Options.handover)", n.id)
 		if h.formed {
 			h.fx.terms++
@@ -1334,6 +1370,59 @@ func (h *hier) release(n *node) {
 	if h.hovApplied++; h.hovApplied == len(n.site.nodes) && h.opts.handover.cut {
 		h.logf("site %s cut off from every other site for %v at the handover's release (Options.handover)", n.site.name, h.opts.Outage)
 		h.hovHeal, h.hovCutAt = h.cut(n.site, nil), h.fed.Elapsed()
+	}
+}
+
+// gatewayResume is the local ring message of an active gateway that
+// resumes its term with a new federation member (resumeFenced; the
+// agent's Role.Resume request; not a bridge message).
+const gatewayResume = "\x00hiersim:resume"
+
+// resumeFenced handles the fence of node n's federation member, as the
+// agent's resumeFenced: if its last regular local configuration still
+// makes it the active gateway, the fencer is a gateway of its site that
+// was active in another configuration (a part of a split local ring, or
+// the configuration before a heal that gave the role back to n), and n
+// resumes its term with the next epoch and a new member, once a term.
+// The agent does not resume when the fencer's incarnation is above the
+// one it would take (a newer configuration's gateway): here, when
+// another node of the site is active in a configuration not older than
+// n's. Without it the site had no gateway in the domain until its local
+// ring changed again.
+func (h *hier) resumeFenced(n *node) {
+	if n.activeGW != string(n.id) || n.resumed.lseq == n.lseq && n.resumed.epoch == n.epoch {
+		return
+	}
+	for _, o := range n.site.nodes {
+		if o != n && o.b.Active() && o.lseq >= n.lseq {
+			h.logf("%s: fenced by %s, active in a configuration not older than its own: it does not resume", n.id, o.id)
+			return
+		}
+	}
+	n.resumed.lseq, n.resumed.epoch = n.lseq, n.epoch
+	h.logf("%s: fenced while its local ring makes it the active gateway: it resumes with a new federation member", n.id)
+	n.local = append(n.local, []byte(gatewayResume))
+}
+
+// resumeDelivered applies gateway from's resumption at node n, at its
+// delivery on the local ring (as the agent's Role.Resume and
+// gateway.Handover.Released): refused unless from is the active gateway
+// of n's configuration; from starts a new term with the next epoch, and
+// a new federation member with a grace.
+func (h *hier) resumeDelivered(n *node, from string) {
+	if n.activeGW != from {
+		h.logf("%s: %s's resumption ignored: the role is %q's here", n.id, from, n.activeGW)
+		return
+	}
+	n.epoch++
+	if (gateway.Handover{B: n.b, Self: string(n.id)}).Released(from, n.epoch) {
+		h.logf("%s resumes its gateway term (epoch %d)", n.id, n.epoch)
+		h.fx.resumes++
+		if h.formed {
+			h.fx.terms++
+		}
+		h.fed.Start(n.fslot)
+		h.startGrace(n)
 	}
 }
 
@@ -1522,7 +1611,7 @@ func (h *hier) inject(s *site) (undo func()) {
 			s.ring.Resume(gw.slot)
 			h.fed.Resume(gw.fslot)
 		}
-	case f == FaultStrayHistory, f == FaultStrayGateway:
+	case f == FaultStrayHistory, f == FaultStrayGateway, f == FaultStrayGatewayRingFirst:
 		heal = h.strayHistory(s, gw)
 	case f == FaultLocalCut:
 		var rest []int
@@ -1626,16 +1715,17 @@ func (h *hier) stallAll() (resume func()) {
 	}
 }
 
-// strayHistory carries out FaultStrayHistory and FaultStrayGateway at
-// site s, whose active gateway is gw: it splits the site's local ring in
-// gw alone and the rest, cuts one part's gateways off from every
-// federation member (the rest's, or gw with FaultStrayGateway), runs for
-// gateway.SoloGrace and strayAlone under load (FaultStrayGateway: half of
-// gateway.SoloGrace or Options.strayCut, then it heals gw's links and
-// runs for strayAlone), heals the local ring, and returns what heals the
-// federation links (nothing more with FaultStrayGateway).
+// strayHistory carries out FaultStrayHistory, FaultStrayGateway and
+// FaultStrayGatewayRingFirst at site s, whose active gateway is gw: it
+// splits the site's local ring in gw alone and the rest, cuts one part's
+// gateways off from every federation member (the rest's, or gw with the
+// two others), runs for gateway.SoloGrace and strayAlone under load (the
+// two others: half of gateway.SoloGrace or Options.strayCut, then
+// FaultStrayGateway heals gw's links and runs for strayAlone), heals the
+// local ring, and returns what heals the federation links (nothing more
+// with FaultStrayGateway).
 func (h *hier) strayHistory(s *site, gw *node) (heal func()) {
-	alone := h.opts.Fault == FaultStrayGateway
+	alone := h.opts.Fault == FaultStrayGateway || h.opts.Fault == FaultStrayGatewayRingFirst
 	var rest []int
 	var links [][2]int
 	for _, n := range s.nodes {
@@ -1680,7 +1770,7 @@ func (h *hier) strayHistory(s *site, gw *node) (heal func()) {
 			h.fx.strays++
 		}
 	}
-	if alone {
+	if h.opts.Fault == FaultStrayGateway {
 		for _, l := range links {
 			h.fed.Unblock(l[0], l[1])
 		}
@@ -1910,7 +2000,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.Fenced = h.fed.Superseded()
 	r.PartialFed = h.fx.partial
 	r.SoloHeld, r.SoloEnded = h.fx.soloHeld, h.fx.soloEnded
-	r.Waited = h.fx.waited
+	r.Waited, r.Resumes = h.fx.waited, h.fx.resumes
 	r.Strays = h.fx.strays
 	for _, st := range r.Bridges {
 		r.Restarted += int(st.Restarted)

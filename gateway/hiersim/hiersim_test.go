@@ -332,8 +332,9 @@ type effects struct {
 	reforms int
 	// FaultStrayHistory: nodes that came back in another history than
 	// their active gateway's (Result.Strays), and the restarts the nodes
-	// applied (Result.Restarted), summed over the seeds.
-	strays, restarted int
+	// applied (Result.Restarted), summed over the seeds; the gateways
+	// that resumed their term after a fence (Result.Resumes).
+	strays, restarted, resumes int
 }
 
 func (e *effects) add(r *Result) {
@@ -358,6 +359,7 @@ func (e *effects) add(r *Result) {
 	e.reforms += r.Reforms
 	e.strays += r.Strays
 	e.restarted += r.Restarted
+	e.resumes += r.Resumes
 	for _, st := range r.Views {
 		e.view.Rounds += st.Rounds
 		e.view.Installs += st.Installs
@@ -369,8 +371,8 @@ func (e *effects) add(r *Result) {
 }
 
 func (e *effects) String() string {
-	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations, %d Ups delivered in doubt, %d nodes of another history than their gateway's, %d restarts; Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one); node level: %d announcements applied, %d rounds, %d configurations installed, %d messages discarded, %d missed federation configurations, %d stale announcements, %d federation rings formed again at a View's request",
-		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs, e.inDoubt, e.strays, e.restarted, e.safeMarked, e.safeInTrans, e.heldNoTrans,
+	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations, %d Ups delivered in doubt, %d nodes of another history than their gateway's, %d restarts, %d gateway terms resumed after a fence; Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one); node level: %d announcements applied, %d rounds, %d configurations installed, %d messages discarded, %d missed federation configurations, %d stale announcements, %d federation rings formed again at a View's request",
+		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs, e.inDoubt, e.strays, e.restarted, e.resumes, e.safeMarked, e.safeInTrans, e.heldNoTrans,
 		e.view.Announcements, e.view.Rounds, e.view.Installs, e.view.Discarded, e.view.Missed, e.view.Stale, e.reforms)
 }
 
@@ -381,15 +383,16 @@ func (e *effects) check(t *testing.T, f Fault) {
 	// A gateway crash strikes while the gateway forwards: Ups of its site
 	// not yet ordered (each of seeds 1-30 had some, 7 on average).
 	want := map[Fault]struct{ injected, terms, fenced, fedConfs, upInFlight int }{
-		FaultGatewayCrash:      {injected: e.seeds, terms: e.seeds, fedConfs: 2 * e.seeds, upInFlight: e.seeds},
-		FaultGatewayPause:      {injected: e.seeds, terms: e.seeds, fenced: e.seeds, fedConfs: 2 * e.seeds},
-		FaultCut:               {injected: e.seeds, fedConfs: 2 * e.seeds},
-		FaultPartialCut:        {injected: e.seeds, fedConfs: 1},
-		FaultLocalCut:          {injected: e.seeds, terms: e.seeds, fenced: e.seeds},
-		FaultWANDelay:          {injected: 2 * e.seeds},
-		FaultTwoGatewayCrashes: {injected: 2 * e.seeds, terms: 2 * e.seeds, fedConfs: 2 * e.seeds},
-		FaultStrayHistory:      {injected: 2 * e.seeds, terms: e.seeds, fedConfs: e.seeds},
-		FaultStrayGateway:      {injected: 2 * e.seeds, terms: e.seeds, fenced: e.seeds, fedConfs: e.seeds},
+		FaultGatewayCrash:          {injected: e.seeds, terms: e.seeds, fedConfs: 2 * e.seeds, upInFlight: e.seeds},
+		FaultGatewayPause:          {injected: e.seeds, terms: e.seeds, fenced: e.seeds, fedConfs: 2 * e.seeds},
+		FaultCut:                   {injected: e.seeds, fedConfs: 2 * e.seeds},
+		FaultPartialCut:            {injected: e.seeds, fedConfs: 1},
+		FaultLocalCut:              {injected: e.seeds, terms: e.seeds, fenced: e.seeds},
+		FaultWANDelay:              {injected: 2 * e.seeds},
+		FaultTwoGatewayCrashes:     {injected: 2 * e.seeds, terms: 2 * e.seeds, fedConfs: 2 * e.seeds},
+		FaultStrayHistory:          {injected: 2 * e.seeds, terms: e.seeds, fedConfs: e.seeds},
+		FaultStrayGateway:          {injected: 2 * e.seeds, terms: e.seeds, fenced: e.seeds, fedConfs: e.seeds},
+		FaultStrayGatewayRingFirst: {injected: 2 * e.seeds, terms: e.seeds, fenced: e.seeds, fedConfs: e.seeds},
 	}[f]
 	if e.injected < want.injected || e.terms < want.terms || e.fenced < want.fenced || e.fedConfs < want.fedConfs || e.upInFlight < want.upInFlight {
 		t.Errorf("%s did not happen as often as it must: %s; want at least %d fault actions, %d gateway terms, %d fenced, %d federation configurations, %d Ups in flight at the victim",
@@ -404,8 +407,12 @@ func (e *effects) check(t *testing.T, f Fault) {
 	// The old gateway cut off within its grace goes on in no ring of its
 	// site alone (every one of seeds 1-10 did, with the EVS 7 violations,
 	// before bridge Site.CutOff).
-	if f == FaultStrayGateway && e.strays > 0 {
+	if (f == FaultStrayGateway || f == FaultStrayGatewayRingFirst) && e.strays > 0 {
 		t.Errorf("%s: the old gateway went on in a history of its own at %d of %d seeds: want none, its grace holds its rings of its site alone", f, e.strays, e.seeds)
+	}
+	// The old gateway, active again, resumes after the fence (resumeFenced).
+	if f == FaultStrayGatewayRingFirst && e.resumes < e.seeds {
+		t.Errorf("%s: %d gateways resumed their term after a fence over %d seeds, want one a seed at least", f, e.resumes, e.seeds)
 	}
 }
 
