@@ -2,7 +2,6 @@ package sim
 
 import (
 	"bytes"
-	"container/heap"
 	"math/rand/v2"
 	"time"
 
@@ -104,22 +103,56 @@ type inflight struct {
 	orig             []byte
 }
 
+// packetQueue is a binary min-heap of the packets in flight, by arrival
+// time and then by the order they were sent: a total order, so packets
+// come off it in the same order whatever the heap's shape. It is
+// container/heap's algorithm on the concrete type, without its interface
+// calls (container/heap's Pop was 7 % of the package's profiled CPU time).
 type packetQueue []*inflight
 
-func (q packetQueue) Len() int { return len(q) }
-func (q packetQueue) Less(i, j int) bool {
+func (q packetQueue) less(i, j int) bool {
 	if !q[i].at.Equal(q[j].at) {
 		return q[i].at.Before(q[j].at)
 	}
 	return q[i].ord < q[j].ord
 }
-func (q packetQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *packetQueue) Push(x any)   { *q = append(*q, x.(*inflight)) }
-func (q *packetQueue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+
+func (q *packetQueue) push(p *inflight) {
+	*q = append(*q, p)
+	h := *q
+	for j := len(h) - 1; j > 0; {
+		i := (j - 1) / 2 // parent
+		if !h.less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func (q *packetQueue) pop() *inflight {
+	h := *q
+	n := len(h) - 1
+	p := h[0]
+	h[0] = h[n]
+	h[n] = nil
+	h = h[:n]
+	for i := 0; ; {
+		j := 2*i + 1
+		if j >= n {
+			break
+		}
+		if r := j + 1; r < n && h.less(r, j) {
+			j = r
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
+	*q = h
+	return p
 }
 
 func newNetwork(rng *rand.Rand) *network {
@@ -237,7 +270,7 @@ func (nw *network) push(at time.Time, from, to int, data []byte) {
 func (nw *network) pushPacket(p *inflight) {
 	nw.order++
 	p.ord = nw.order
-	heap.Push(&nw.queue, p)
+	nw.queue.push(p)
 }
 
 func (nw *network) next() (time.Time, bool) {
@@ -252,7 +285,7 @@ func (nw *network) next() (time.Time, bool) {
 // corrupted packet, and one held back past its link's delay and jitter
 // that arrives after a packet sent later on its link (reordered).
 func (nw *network) pop() *inflight {
-	p := heap.Pop(&nw.queue).(*inflight)
+	p := nw.queue.pop()
 	if p.dup {
 		nw.counts.Duplicated++
 	}
