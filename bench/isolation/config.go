@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -304,15 +303,6 @@ func (r *Report) Err() error {
 		return nil
 	}
 	return errors.New("isolation: " + strings.Join(bad, "; "))
-}
-
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // wanLinks are the link directions whose traffic the report shows: to

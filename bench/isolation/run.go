@@ -15,6 +15,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/internal/schedprobe"
 	"github.com/atoll-gcs/atoll/internal/sites"
 	"github.com/atoll-gcs/atoll/internal/syncbuf"
 	"github.com/atoll-gcs/atoll/internal/wanem"
@@ -498,7 +499,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 	}()
 	p := w.Plan()
-	r := &Report{Config: cfg, Started: time.Now(), Cores: runtime.NumCPU(), LoadStart: loadAvg()}
+	r := &Report{Config: cfg, Started: time.Now(), Cores: runtime.NumCPU(), LoadStart: schedprobe.LoadAvg()}
 	gd, _ := p.Domain(wantDomain[ABCGlobal])
 	r.Domain, r.Predicted, r.Failover.TokenTimeout = gd.Name, gd.Latency, gd.Timeouts.Token.D()
 	for _, g := range gd.Gateways {
@@ -684,7 +685,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	for _, v := range res.Violations {
 		r.Violations = append(r.Violations, v.String())
 	}
-	r.Elapsed, r.LoadEnd = time.Since(r.Started), loadAvg()
+	r.Elapsed, r.LoadEnd = time.Since(r.Started), schedprobe.LoadAvg()
 	return r, nil
 }
 

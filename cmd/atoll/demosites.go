@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/internal/schedprobe"
 	"github.com/atoll-gcs/atoll/internal/sites"
 	"github.com/atoll-gcs/atoll/topology"
 )
@@ -324,25 +325,21 @@ const (
 `
 )
 
-// stallWake is how often watchStalls wakes; a wake-up later than
-// stallMin is a stall of the process.
-const stallWake, stallMin = 20 * time.Millisecond, 150 * time.Millisecond
+// stallMin is how late a wake-up of the stall probe must be to be a stall
+// of the process.
+const stallMin = 150 * time.Millisecond
 
 // watchStalls notes and prints every stall of the process (a goroutine
 // of it did not run for stallMin or more: a stalled host or VM, SIGSTOP,
-// or a starved CPU) with the rings whose token timeout it passed, whose
-// members may all lose the token at once and form them again (CI: every
-// ring at one instant, then 40 s of forming). The function it returns
-// stops it.
+// or a starved CPU; internal/schedprobe) with the rings whose token
+// timeout it passed, whose members may all lose the token at once and
+// form them again (CI: every ring at one instant, then 40 s of forming).
+// The function it returns stops it.
 func (d *sitesDemo) watchStalls() (stop func()) {
-	last := time.Now()
-	return every(stallWake, func() {
-		now := time.Now() // not the tick's time: this goroutine may run late
-		if gap := now.Sub(last); gap >= stallMin {
-			d.stalled(gap, now)
-		}
-		last = now
+	p := schedprobe.Start(d.start, stallMin, func(s schedprobe.Stall) {
+		d.stalled(s.To-s.From, d.start.Add(s.To))
 	})
+	return p.Stop
 }
 
 // stalled notes and prints a stall of gap that ended at end.
@@ -370,7 +367,7 @@ func (d *sitesDemo) stalled(gap time.Duration, end time.Time) {
 	if len(passed) > 0 {
 		lost = "past the token timeout of " + strings.Join(passed, "; ") + ": their members may all time out at once and form those rings again"
 	}
-	d.printf("the process stalled for %v (a goroutine that wakes every %v did not run): %s", gap.Round(time.Millisecond), stallWake, lost)
+	d.printf("the process stalled for %v (a goroutine that wakes every %v did not run): %s", gap.Round(time.Millisecond), schedprobe.Interval, lost)
 }
 
 // stallNote says, for a failure, how the process stalled ("" if it did

@@ -7,6 +7,8 @@
 package schedprobe
 
 import (
+	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -82,4 +84,16 @@ func (p *Probe) Within(from, to time.Duration) (sum time.Duration, n int, longes
 		}
 	}
 	return sum, n, longest
+}
+
+// LoadAvg returns the host's 1, 5 and 15 minute load averages ("?" where
+// /proc/loadavg is not), for a failure or a benchmark figure that a busy
+// host can explain: how many threads wanted a core meanwhile.
+func LoadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -1,6 +1,8 @@
 package schedprobe
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,5 +28,18 @@ func TestRecordsAStall(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a probe recording every wake-up (min 0) recorded none in 5 s")
+	}
+}
+
+func TestLoadAvg(t *testing.T) {
+	got := LoadAvg()
+	if _, err := os.Stat("/proc/loadavg"); err != nil {
+		if got != "?" {
+			t.Errorf("LoadAvg without /proc/loadavg = %q, want ?", got)
+		}
+		return
+	}
+	if f := strings.Fields(got); len(f) != 3 {
+		t.Errorf("LoadAvg = %q, want three load averages", got)
 	}
 }

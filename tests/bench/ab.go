@@ -20,6 +20,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	atollbench "github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/internal/schedprobe"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -455,7 +456,7 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 		}
 		r.PeakRSSMiB = append(r.PeakRSSMiB, float64(kib)/1024)
 	}
-	r.LoadAvg = loadAvg()
+	r.LoadAvg = schedprobe.LoadAvg()
 	drops1, err := tb.UDPDrops()
 	if err != nil {
 		return ABResult{}, err

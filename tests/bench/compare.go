@@ -15,6 +15,7 @@ import (
 	"time"
 
 	atollbench "github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/internal/schedprobe"
 	"github.com/atoll-gcs/atoll/localring/seal"
 )
 
@@ -168,7 +169,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	r.Elapsed = time.Since(r.Started)
-	r.LoadEnd = loadAvg()
+	r.LoadEnd = schedprobe.LoadAvg()
 	return r, nil
 }
 

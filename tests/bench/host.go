@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+
+	"github.com/atoll-gcs/atoll/internal/schedprobe"
 )
 
 // Host describes the machine of a run, for the report.
@@ -14,7 +16,7 @@ type Host struct {
 }
 
 func hostInfo() Host {
-	h := Host{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadStart: loadAvg()}
+	h := Host{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadStart: schedprobe.LoadAvg()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "model name"); ok {
@@ -30,15 +32,4 @@ func hostInfo() Host {
 		h.Corosync = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}
 	return h
-}
-
-// loadAvg returns the 1, 5 and 15 minute load averages: how busy the
-// machine was with other work.
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

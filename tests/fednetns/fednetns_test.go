@@ -45,6 +45,7 @@ import (
 	"github.com/atoll-gcs/atoll/federation/transport"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/internal/pki"
+	"github.com/atoll-gcs/atoll/internal/schedprobe"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/tests/internal/nstest"
 	"github.com/atoll-gcs/atoll/topology"
@@ -518,7 +519,7 @@ func TestFederationNetns(t *testing.T) {
 		// timed out on a loaded host can. Such a change is the host's,
 		// not the impostors'.
 		if lost := fedTokenLosses(w, logFrom); len(lost) > 0 {
-			t.Logf("the federation ring formed again during the impostors' attempts (%s → %s) after a token loss at %v, not through an impostor; load average %s", ring, now, lost, nstest.LoadAvg())
+			t.Logf("the federation ring formed again during the impostors' attempts (%s → %s) after a token loss at %v, not through an impostor; load average %s", ring, now, lost, schedprobe.LoadAvg())
 		} else {
 			t.Errorf("the impostors changed the federation configuration: %s → %s, with no token loss at a real gateway", ring, now)
 		}

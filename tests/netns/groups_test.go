@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/internal/schedprobe"
 	"github.com/atoll-gcs/atoll/tests/internal/nstest"
 )
 
@@ -347,7 +348,7 @@ func TestSlowClient(t *testing.T) {
 			lost = append(lost, fmt.Sprintf("%s %d", id, ring1[id].Counters.TokenLosses-ring0[id].Counters.TokenLosses))
 		}
 		t.Errorf("the ring changed while a client stopped reading: %d rings installed at n1, then %d; token losses meanwhile: %s; load average %s",
-			before.RingsInstalled, after.RingsInstalled, strings.Join(lost, ", "), nstest.LoadAvg())
+			before.RingsInstalled, after.RingsInstalled, strings.Join(lost, ", "), schedprobe.LoadAvg())
 	}
 	tb.Finish(true)
 }

@@ -136,15 +136,3 @@ func TailFile(path string, n int) string {
 	}
 	return Tail(string(b), n)
 }
-
-// LoadAvg returns the host's 1, 5 and 15 minute load averages, for a
-// failure that a busy host can cause (a token timeout passed while the
-// agents waited for a core).
-func LoadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
