@@ -682,8 +682,9 @@ func (s *Site) resolve() {
 // cannot learn, and a ring would order them again at others. The site
 // delivers them in its own transitional configuration instead (the one
 // it is in, injected last), after everything it holds of the regular
-// one, in the order the earlier gateway would have submitted them
-// (pending order), each marked as having no domain position
+// one, in pending order (the earlier gateway's submission order but for
+// the package comment's "Known gap: the order of Ups in doubt"), each
+// marked as having no domain position
 // (Entry.InDoubt): it takes a place of the site's stream after the last
 // entry injected and before next, the regular configuration's entry (the
 // last one's Seq, with rings after its). Their senders are told they were
@@ -2559,9 +2560,8 @@ func (s *Site) caughtUp(c *catchUp) {
 		// (hiersim TestSplitUnseen: EVS 6 and 9 with the Ups left in
 		// doubt; 1.3 and 6, the Ups at two places, submitted again). As
 		// a refusal, the site delivers what it holds, then the Ups in
-		// doubt in its own transitional configuration, in the order its
-		// predecessor submitted them, which every component delivered
-		// them in after what the site holds.
+		// doubt in its own transitional configuration, in pending order
+		// (the package comment, "Known gap: the order of Ups in doubt").
 		s.stats.InDoubtMissing++
 		c = &catchUp{to: c.to, from: c.from, gap: true}
 	}
