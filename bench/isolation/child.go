@@ -228,10 +228,13 @@ func (c *child) read(out io.Reader) {
 	c.pending = nil
 	err = c.err
 	c.mu.Unlock()
-	close(c.done)
+	// The failure is reported before done closes, so that whoever waits
+	// for done sees it (fail does not wait for done: the coordinator's is
+	// a context's cancel).
 	if !stopped {
 		c.fail(err)
 	}
+	close(c.done)
 }
 
 // readAnswers decodes answers from r and hands each to f, until r ends
