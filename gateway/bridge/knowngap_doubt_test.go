@@ -59,30 +59,16 @@ func TestInDoubtOrderFromAgain(t *testing.T) {
 	a3.out = false // the merge: a3 announces u1 again
 	h.localConfig(h.site("a"))
 	h.settle()
-	t.Logf("a2 pending: %v", func() (o []Origin) {
-		for _, p := range a2.b.pending {
-			o = append(o, p.origin)
-		}
-		return
-	}())
+	t.Logf("a2 pending: %v", pendingOrigins(a2))
 	h.fedAlone("a")
 	h.settle()
-	order := func(n *hnode) []Origin {
-		var o []Origin
-		for _, e := range n.stream {
-			if e.Kind == EntryMessage && (e.Origin == u1 || e.Origin == u2) {
-				o = append(o, e.Origin)
-			}
-		}
-		return o
-	}
-	want := order(h.node("b1"))
+	want := streamOrder(h.node("b1"), u1, u2)
 	if !slices.Equal(want, []Origin{u1, u2}) {
 		t.Fatalf("b1 delivered %v, want u1 then u2", want)
 	}
 	t.Logf("a2 stats: %+v", a2.b.Stats())
 	for _, n := range []*hnode{a2, a3} {
-		if got := order(n); !slices.Equal(got, want) {
+		if got := streamOrder(n, u1, u2); !slices.Equal(got, want) {
 			t.Errorf("%s delivered %v (in doubt), b1 %v: EVS 6", n.id, got, want)
 		}
 	}
@@ -123,30 +109,38 @@ func TestInDoubtOrderFromAgains(t *testing.T) {
 		t.Fatal("a1 did not take over")
 	}
 	h.settle() // b and c order u1, u2; a's Have phase, the Agains
-	var pend []Origin
-	for _, p := range a1.b.pending {
-		pend = append(pend, p.origin)
-	}
-	t.Logf("a1 pending: %v, doubt %v", pend, a1.b.doubt)
+	t.Logf("a1 pending: %v, doubt %v", pendingOrigins(a1), a1.b.doubt)
 	h.fedAlone("a")
 	h.settle()
-	order := func(n *hnode) []Origin {
-		var o []Origin
-		for _, e := range n.stream {
-			if e.Kind == EntryMessage && (e.Origin == u1 || e.Origin == u2) {
-				o = append(o, e.Origin)
-			}
-		}
-		return o
-	}
-	want := order(h.node("b1"))
+	want := streamOrder(h.node("b1"), u1, u2)
 	if !slices.Equal(want, []Origin{u1, u2}) {
 		t.Fatalf("b1 delivered %v, want u1 then u2", want)
 	}
 	t.Logf("a1 stats: InDoubt %d AgainsInDoubt %d", a1.b.Stats().InDoubt, a1.b.Stats().AgainsInDoubt)
 	for _, n := range []*hnode{a1, a2, h.node("a3")} {
-		if got := order(n); !slices.Equal(got, want) {
+		if got := streamOrder(n, u1, u2); !slices.Equal(got, want) {
 			t.Errorf("%s delivered %v, b1 %v: EVS 6", n.id, got, want)
 		}
 	}
+}
+
+// streamOrder returns the order in which node n's stream holds the
+// messages of origins.
+func streamOrder(n *hnode, origins ...Origin) []Origin {
+	var o []Origin
+	for _, e := range n.stream {
+		if e.Kind == EntryMessage && slices.Contains(origins, e.Origin) {
+			o = append(o, e.Origin)
+		}
+	}
+	return o
+}
+
+// pendingOrigins returns the origins of node n's pending Ups, in order.
+func pendingOrigins(n *hnode) []Origin {
+	var o []Origin
+	for _, p := range n.b.pending {
+		o = append(o, p.origin)
+	}
+	return o
 }
