@@ -503,6 +503,16 @@ type Result struct {
 	// local ring nodes [0] and of the federation ring's members [1] from
 	// the stall on: the rings whose token timeout it passed.
 	StallLosses [2]int
+	// StallSettled is, with FaultProcessStall, the virtual time from the
+	// stall's end (the resume; its nodes wake within stallSpread of it)
+	// to the last configuration anything installed: a local ring's or
+	// the federation ring's regular one, a domain configuration at a
+	// bridge, a View's at a node (0 when none came after the stall).
+	StallSettled time.Duration
+	// StallApart names, with FaultProcessStall, the nodes alive at the
+	// end whose last domain configuration is not a regular one of every
+	// site: the domain did not come back whole after the stall.
+	StallApart []string
 	// Handover names the gateway Options.handover handed the role to, once
 	// every node of its site applied the release ("" if it did not
 	// happen).
@@ -625,6 +635,10 @@ type hier struct {
 	// federation cluster's elapsed time); stalledAll from the stall on.
 	wakes      []wake
 	stalledAll bool
+	// stallEnd is when the stall ended (the federation cluster's elapsed
+	// time), settled when the last configuration was installed after it
+	// (changed; Result.StallSettled).
+	stallEnd, settled time.Duration
 	// stallLosses are the token losses of the local ring nodes and of the
 	// federation ring's members before the stall (tokenLosses).
 	stallLosses [2]int
@@ -859,6 +873,7 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 			h.tl.localInstall(s, e.Conf, s.ring.Elapsed())
 			active := false
 			if e.Conf.Kind == localring.Regular {
+				h.changed()
 				gw, _, ok := federation.ActiveGateway(h.dom, s.name, e.Conf.MemberIDs())
 				active = ok && gw == string(id)
 				n.activeGW, n.lseq, n.epoch = "", e.Conf.Ring.Seq, 0
@@ -937,6 +952,9 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 	}
 	switch e.Kind {
 	case localring.EventInstall:
+		if e.Conf.Kind == localring.Regular {
+			h.changed()
+		}
 		if h.formed && e.Conf.Kind == localring.Regular {
 			h.fx.fedConfs++
 			if len(e.Conf.Members) < len(h.sites) {
@@ -1039,6 +1057,7 @@ func (h *hier) drain(n *node) {
 			if h.formed {
 				n.installs++
 			}
+			h.changed()
 			n.conf = e.Conf
 			n.confs = append(n.confs, e.Conf)
 			l := h.line(n, evs.EvInstall)
@@ -1144,6 +1163,7 @@ func (h *hier) drainView(n *node) {
 		if e.Kind == localring.EventInstall {
 			h.logf("%s view installs %s %s %v", n.id, e.Conf.Kind, e.Conf.ID, e.Conf.MemberIDs())
 			n.prevc, n.vconf = n.vconf, e.Conf.ID
+			h.changed()
 		}
 		if e.Kind == localring.EventSend && e.Msg.Conf == "" {
 			continue
@@ -1648,6 +1668,14 @@ func (h *hier) tokenLosses() (n [2]int) {
 	return n
 }
 
+// changed notes a configuration installed now, for
+// Result.StallSettled.
+func (h *hier) changed() {
+	if h.stalledAll {
+		h.settled = h.fed.Elapsed()
+	}
+}
+
 // wake is a node of FaultProcessStall to resume: slot of cluster c, at
 // (the federation cluster's elapsed time), its timers before or after its
 // socket buffer.
@@ -1699,6 +1727,7 @@ func (h *hier) stallAll() (resume func()) {
 	h.fx.injected++
 	return func() {
 		now := h.fed.Elapsed()
+		h.stallEnd = now
 		add := func(c *sim.Cluster, slot int) {
 			at := now + time.Duration(h.rng.Int64N(int64(stallSpread)))
 			h.wakes = append(h.wakes, wake{c: c, slot: slot, at: at, timersFirst: h.rng.IntN(2) == 0})
@@ -1962,6 +1991,7 @@ func (h *hier) result(seed uint64) *Result {
 	if h.stalledAll {
 		now := h.tokenLosses()
 		r.StallLosses = [2]int{now[0] - h.stallLosses[0], now[1] - h.stallLosses[1]}
+		r.StallSettled = max(0, h.settled-h.stallEnd)
 	}
 	var failed = map[evs.Proc]bool{}
 	var ring []evs.Event
@@ -2024,6 +2054,9 @@ func (h *hier) result(seed uint64) *Result {
 			if s.ring.Alive(n.slot) {
 				r.Installs += n.installs
 				r.Continued += n.continued
+				if h.stalledAll && (n.conf.Kind != localring.Regular || len(n.conf.Sites) != len(h.sites)) {
+					r.StallApart = append(r.StallApart, string(n.id))
+				}
 			}
 		}
 	}
