@@ -109,6 +109,10 @@ type Stats struct {
 	// package comment, "Catch-up, and the bound").
 	InDoubt        uint64 // Ups this active gateway delivered in its site's transitional configuration without a domain position (Entry.InDoubt), never submitted
 	InDoubtRefused uint64 // catch-up answers this site refused because its log holds such Ups in the range
+	// InDoubtMoved counts the Ups in doubt delivered at another place
+	// among them than their place in this node's pending order: the
+	// predecessor had them in another order (inDoubt, doubtOrder).
+	InDoubtMoved uint64
 	// InDoubtNoRoom counts the times a site left its configuration with
 	// Ups in doubt and no place of its stream for them before the next
 	// regular configuration (inDoubt): never seen, and no path is known
@@ -191,7 +195,24 @@ type pendingUp struct {
 	// again: it came in an Again, announced by its sender at a regular
 	// configuration of the local ring (strayAgain).
 	again bool
+	// firsts are the places of the local ring where nodes of the site
+	// first delivered it or an Again of it, as far as this node knows:
+	// its own deliveries (for every member of the configuration they came
+	// in) and its sender's Seen. A gateway submits in the order it first
+	// had its Ups (addPending), so a new term delivers the Ups it holds
+	// in doubt in the order of its predecessor's firsts (inDoubt).
+	firsts []first
 }
+
+// termAt is a place in the local ring's history where a gateway term
+// can begin: a regular configuration's ring and a handover epoch in it.
+type termAt struct{ ring, epoch uint64 }
+
+func (a termAt) less(b termAt) bool {
+	return a.ring < b.ring || a.ring == b.ring && a.epoch < b.epoch
+}
+
+func (a termAt) isZero() bool { return a == termAt{} }
 
 type originKey struct {
 	site   string
@@ -245,6 +266,16 @@ type Site struct {
 	// (pendingUp.doubt); an Up announced again (Again) meanwhile is in
 	// doubt too.
 	doubt bool
+	// delivering are the members of the local ring configuration, regular
+	// or transitional, that deliveries come in now (pendingUp.firsts).
+	delivering []string
+	// lastGw is the last member whose Have said it was the site's active
+	// gateway, and lastGwAt where (the Have's ring and epoch). pred is
+	// the gateway before this node's term, which began at termStart: the
+	// latest such member named before termStart, by this node or by a
+	// member's Seen (inDoubt orders the Ups in doubt by its firsts).
+	lastGw, pred                string
+	lastGwAt, predAt, termStart termAt
 
 	// The Have phase of the local ring's regular configuration.
 	ring    uint64                // its RingID.Seq
@@ -511,14 +542,17 @@ func (s *Site) FedRing() uint64 {
 // opens a Have phase (see the package comment).
 func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	if c.Kind != localring.Regular {
+		s.delivering = c.MemberIDs()
+		s.leftRing(s.ring) // c.Ring is the next regular configuration's
 		return
 	}
 	stays := active && s.active
-	s.setActive(active)
 	s.ring, s.epoch = c.Ring.Seq, 0
+	s.setActive(active)
 	prev := s.members
 	s.members = c.MemberIDs()
 	slices.Sort(s.members)
+	s.delivering = s.members
 	s.cutOff = stays && len(s.regFed.Sites) > 1 && slices.ContainsFunc(prev, func(id string) bool { return !slices.Contains(s.members, id) })
 	if s.gwNode != "" && !slices.Contains(s.members, s.gwNode) {
 		s.goneGw, s.gwNode = s.gwNode, ""
@@ -530,10 +564,17 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	// The Agains before the Have: once a member's Have is delivered, so
 	// are its Agains, and the active gateway submits nothing before every
 	// member's Have is in (submit).
+	seen := &seenMsg{gw: s.lastGw, gwAt: s.lastGwAt}
 	for i := range s.pending {
 		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
 			s.out.Local = append(s.out.Local, encodeAgain(s.tag, &p.fedUp))
+			if len(p.firsts) > 0 {
+				seen.ups = append(seen.ups, seenUp{inc: p.origin.ID.Inc, seq: p.origin.ID.Seq, firsts: p.firsts})
+			}
 		}
+	}
+	if len(seen.ups) > 0 {
+		s.out.Local = append(s.out.Local, encodeSeen(s.tag, seen))
 	}
 	s.openHave()
 }
@@ -563,8 +604,8 @@ func (s *Site) Release(active bool, epoch uint64) {
 	if s.members == nil || epoch <= s.epoch {
 		return // no regular configuration, or not a later handover
 	}
-	s.setActive(active)
 	s.epoch = epoch
+	s.setActive(active)
 	s.openHave()
 }
 
@@ -661,6 +702,7 @@ func (s *Site) newTerm() {
 		p.ring, p.ordered, p.submitted, p.doubt = 0, false, true, true
 	}
 	s.doubt = true
+	s.pred, s.predAt, s.termStart = s.lastGw, s.lastGwAt, termAt{s.ring, s.epoch}
 }
 
 // resolve ends this gateway term's doubt: its site learned what the
@@ -715,17 +757,54 @@ func (s *Site) inDoubt(next localring.DomainOrder) {
 		return
 	}
 	at := s.injected
-	n = 0
+	for i, p := range s.doubtOrder() {
+		s.stats.InDoubt++
+		s.inject(Entry{Pos: localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + uint64(i) + 1}, Kind: EntryMessage,
+			Origin: p.origin, Svc: p.svc, Payload: p.payload, InDoubt: true})
+	}
+}
+
+// doubtOrder returns the Ups in doubt in the order the predecessor
+// (pred) had them pending: by the place where it first delivered each, or
+// an Again of it (firsts), each inserted before the first one of its
+// origin with a higher seq as addPending inserts, then those it never had
+// as far as this node knows, in pending order. A gateway submits its Ups
+// in its pending order, so this is the order the domain delivered those
+// it ordered in (see the package comment, "The order of Ups in doubt").
+func (s *Site) doubtOrder() []*pendingUp {
+	var known, unknown, inPending []*pendingUp
+	at := map[*pendingUp]localring.Order{}
 	for i := range s.pending {
 		p := &s.pending[i]
 		if !p.doubt {
 			continue
 		}
-		n++
-		s.stats.InDoubt++
-		s.inject(Entry{Pos: localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + n}, Kind: EntryMessage,
-			Origin: p.origin, Svc: p.svc, Payload: p.payload, InDoubt: true})
+		inPending = append(inPending, p)
+		j := slices.IndexFunc(p.firsts, func(f first) bool { return f.node == s.pred })
+		if s.pred == "" || j < 0 {
+			unknown = append(unknown, p)
+			continue
+		}
+		at[p] = p.firsts[j].at
+		known = append(known, p)
 	}
+	slices.SortStableFunc(known, func(a, b *pendingUp) int { return at[a].Compare(at[b]) })
+	var order []*pendingUp
+	for _, p := range append(known, unknown...) {
+		i := slices.IndexFunc(order, func(q *pendingUp) bool {
+			return q.origin.Site == p.origin.Site && q.origin.ID.Sender == p.origin.ID.Sender && q.origin.ID.Inc == p.origin.ID.Inc && q.origin.ID.Seq > p.origin.ID.Seq
+		})
+		if i < 0 {
+			i = len(order)
+		}
+		order = slices.Insert(order, i, p)
+	}
+	for i, p := range order {
+		if p != inPending[i] {
+			s.stats.InDoubtMoved++
+		}
+	}
+	return order
 }
 
 // LocalDeliver is a local ring delivery, in local order. Messages that are
@@ -748,6 +827,7 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 		s.stats.Malformed++
 	case x.up != nil:
 		s.addPending(fedUp{origin: Origin{Site: s.cfg.Site, ID: m.ID}, svc: x.up.svc, payload: x.up.payload}, false)
+		s.delivered(Origin{Site: s.cfg.Site, ID: m.ID}, m.Order)
 	case x.down != nil:
 		s.applyDown(x.down)
 	case x.have != nil:
@@ -765,6 +845,11 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 				s.pending[i].again = true
 			}
 		}
+		if x.again.origin.Site == s.cfg.Site && x.again.origin.ID.Sender == m.ID.Sender {
+			s.delivered(x.again.origin, m.Order)
+		}
+	case x.seen != nil:
+		s.seen(m.ID.Sender, x.seen)
 	case x.held != nil:
 		if m.ID.Sender == s.cfg.Node && x.held.ring == s.ring {
 			s.heldSent = false
@@ -774,6 +859,69 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 		s.apartFrom(string(m.ID.Sender), x.apart)
 	}
 	s.safeProgress()
+}
+
+// delivered notes that the members of the configuration this node
+// delivers in now that have no first delivery of pending Up o yet had
+// it, or an Again of it, at place at of the local ring (pendingUp.firsts):
+// the members of one configuration deliver the same messages at the same
+// places. A member that leaves the configuration before it gets the
+// message is taken to have had it there (doc.go, "The order of Ups in
+// doubt").
+func (s *Site) delivered(o Origin, at localring.Order) {
+	i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == o })
+	if i < 0 || at.IsZero() {
+		return
+	}
+	for _, id := range s.delivering {
+		s.pending[i].noteFirst(first{node: id, at: at})
+	}
+}
+
+// noteFirst takes f as the place where its node first had p, unless p
+// already has a better one for it (first.better).
+func (p *pendingUp) noteFirst(f first) {
+	switch j := slices.IndexFunc(p.firsts, func(g first) bool { return g.node == f.node }); {
+	case j < 0:
+		p.firsts = append(p.firsts, f)
+	case f.better(p.firsts[j]):
+		p.firsts[j] = f
+	}
+}
+
+// leftRing marks the first deliveries seen in the regular configuration
+// of ring, which the transitional one just installed ends, of members
+// that are not in it, as left: EVS says that members that go on together
+// delivered the same messages, not that one that went apart got them.
+func (s *Site) leftRing(ring uint64) {
+	for i := range s.pending {
+		for j := range s.pending[i].firsts {
+			if f := &s.pending[i].firsts[j]; f.at.Ring == ring && !slices.Contains(s.delivering, f.node) {
+				f.left = true
+			}
+		}
+	}
+}
+
+// seen takes a member's Seen: where the site's nodes first delivered its
+// pending Ups, as far as it knows (the earlier of two places for one node
+// is its first: a node's rings are numbered upwards), and the last
+// active gateway it knew, this term's predecessor if it is a later one
+// than any this node knew of before the term began.
+func (s *Site) seen(from localring.NodeID, m *seenMsg) {
+	if m.gw != "" && m.gwAt.less(s.termStart) && s.predAt.less(m.gwAt) {
+		s.pred, s.predAt = m.gw, m.gwAt
+	}
+	for _, u := range m.ups {
+		o := Origin{Site: s.cfg.Site, ID: localring.MessageID{Sender: from, Inc: u.inc, Seq: u.seq}}
+		i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == o })
+		if i < 0 {
+			continue
+		}
+		for _, f := range u.firsts {
+			s.pending[i].noteFirst(f)
+		}
+	}
 }
 
 // known reports whether an Up is pending here or came down already.
@@ -836,6 +984,7 @@ func (s *Site) have(from string, h *have) {
 	s.haves[from] = *h
 	if h.active {
 		s.gwNode = from
+		s.lastGw, s.lastGwAt = from, termAt{h.ring, h.epoch}
 	}
 	if len(s.haves) < len(s.members) {
 		return

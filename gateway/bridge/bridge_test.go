@@ -433,6 +433,24 @@ func TestCodecs(t *testing.T) {
 			t.Errorf("an Apart without its position, its configuration, or with epoch 0 sent decoded: %x", x)
 		}
 	}
+	at := localring.Order{Ring: 12, Seq: 7, Index: 3}
+	for _, sn := range []*seenMsg{{gw: "a1", gwAt: termAt{ring: 8, epoch: 2}, ups: []seenUp{{inc: 1, seq: 4, firsts: []first{{"a1", at, false}, {"a2", localring.Order{Ring: 16, Seq: 1}, true}}}, {inc: 1, seq: 5}}}, {}} {
+		if gt, d, err := decodeLocal(encodeSeen(tag, sn)); err != nil || gt != tag || d.seen == nil || fmt.Sprint(*d.seen) != fmt.Sprint(*sn) {
+			t.Errorf("Seen %+v decoded as %+v of tag %#x, %v", sn, d.seen, gt, err)
+		}
+	}
+	for _, sn := range []*seenMsg{{gw: "a1"}, {gwAt: termAt{ring: 8}}, {ups: []seenUp{{inc: 1, seq: 4, firsts: []first{{"a1", localring.Order{}, false}}}}},
+		{ups: []seenUp{{inc: 1, seq: 4, firsts: []first{{"", at, false}}}}}} {
+		if _, _, err := decodeLocal(encodeSeen(tag, sn)); err == nil {
+			t.Errorf("a Seen %+v decoded: it names a gateway exactly when it names its ring, and a node and a place for each first delivery", sn)
+		}
+	}
+	seen := encodeSeen(tag, &seenMsg{gw: "a1", gwAt: termAt{ring: 8}, ups: []seenUp{{inc: 1, seq: 4, firsts: []first{{"a1", at, false}}}}})
+	for i := range len(seen) {
+		if _, _, err := decodeLocal(seen[:i]); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a Seen cut at %d of %d bytes decoded (%v)", i, len(seen), err)
+		}
+	}
 	if gt, d, err := decodeLocal(encodeRestart(tag, prev, &e)); err != nil || gt != tag || d.down == nil || !d.down.restart || d.down.prev != prev || fmt.Sprint(d.down.entry) != fmt.Sprint(e) {
 		t.Errorf("a restart Down of %+v decoded as %+v of tag %#x, %v", e, d.down, gt, err)
 	}
@@ -613,6 +631,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeUp(tag, localring.Agreed, []byte("x")))
 	f.Add(encodeHave(tag, &have{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a", active: true}))
 	f.Add(encodeApart(tag, &apart{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a"}))
+	f.Add(encodeSeen(tag, &seenMsg{gw: "a1", gwAt: termAt{ring: 8, epoch: 1}, ups: []seenUp{{inc: 1, seq: 4, firsts: []first{{"a1", localring.Order{Ring: 8, Seq: 3, Index: 1}, true}}}}}))
 	f.Add(encodeRestart(tag, localring.DomainOrder{Seq: 3, Ring: 4}, &Entry{Pos: localring.DomainOrder{Seq: 9, Ring: 8}, Kind: EntryConfig,
 		Conf: DomainConf{ID: "r:8:a", Kind: localring.Regular, Sites: []string{"a", "b"}, Continues: "r:4:a"}}))
 	f.Add(encodeSync(&syncMsg{site: "a", ring: 12, last: localring.DomainOrder{Seq: 3, Ring: 8}, conf: "r:8:a", floor: localring.DomainOrder{Seq: 30, Ring: 4}}))
@@ -641,6 +660,12 @@ func FuzzDecode(f *testing.F) {
 			again := encodeHave(gt, l.have)
 			if gt2, l2, err := decodeLocal(again); err != nil || gt2 != gt || l2.have == nil || *l2.have != *l.have {
 				t.Fatalf("Have %x decoded as %+v, re-encoded as %x, which decoded as %+v, %v", b, l.have, again, l2.have, err)
+			}
+		}
+		if gt, l, err := decodeLocal(b); err == nil && l.seen != nil {
+			again := encodeSeen(gt, l.seen)
+			if gt2, l2, err := decodeLocal(again); err != nil || gt2 != gt || l2.seen == nil || fmt.Sprint(*l2.seen) != fmt.Sprint(*l.seen) {
+				t.Fatalf("Seen %x decoded as %+v, re-encoded as %x, which decoded as %+v, %v", b, l.seen, again, l2.seen, err)
 			}
 		}
 		if gt, l, err := decodeLocal(b); err == nil && l.apart != nil {

@@ -50,6 +50,7 @@ type hsite struct {
 	queue []hmsg
 	gw    *hnode // active gateway, nil when none
 	inFed bool   // its gateway is a member of the federation ring
+	pkt   uint64 // the local ring's packet counter: every delivery its own packet
 }
 
 type harness struct {
@@ -257,11 +258,13 @@ func (h *harness) localStep(s *hsite) bool {
 	q := s.queue
 	s.queue = nil
 	for _, m := range q {
+		s.pkt++
+		at := localring.Order{Ring: s.ring, Seq: s.pkt}
 		for _, n := range s.nodes {
 			if n.alive && !n.out {
-				n.b.LocalDeliver(&localring.Message{ID: m.id, Svc: localring.Agreed, Payload: m.payload})
+				n.b.LocalDeliver(&localring.Message{ID: m.id, Svc: localring.Agreed, Payload: m.payload, Order: at})
 				if n.foreign != nil {
-					n.foreign.LocalDeliver(&localring.Message{ID: m.id, Svc: localring.Agreed, Payload: m.payload})
+					n.foreign.LocalDeliver(&localring.Message{ID: m.id, Svc: localring.Agreed, Payload: m.payload, Order: at})
 				}
 			}
 		}

@@ -15,7 +15,7 @@ import (
 var ErrMalformed = errors.New("bridge: malformed message")
 
 // Message kinds, the first byte of every bridge message. Local ring
-// messages are Up, Down, Have, Again, Held and Apart; federation ring messages
+// messages are Up, Down, Have, Again, Held, Apart and Seen; federation ring messages
 // are FedUp, Sync, CatchUp and Ack. A local ring message's kind is followed by its
 // domain's tag (DomainTag, 4 bytes big-endian): a site in several
 // federation domains carries all their bridges' messages on its one local
@@ -31,6 +31,7 @@ const (
 	kindHeld
 	kindAck
 	kindApart
+	kindSeen
 )
 
 // EntryKind tells a message of the domain from a configuration change.
@@ -233,6 +234,46 @@ type apart struct {
 	conf  string
 }
 
+// seenMsg tells the site where the nodes of its local ring first
+// delivered its sender's pending Ups, as far as the sender knows (Site's
+// pendingUp.firsts), and which member it last knew as the site's active
+// gateway: a new gateway term delivers the Ups it holds in doubt in its
+// predecessor's order (Site.inDoubt). A sender sends one after its
+// Agains, before its Have, at every regular configuration.
+type seenMsg struct {
+	gw   string // the last member whose Have said it was the active gateway, "" if none
+	gwAt termAt // where: that Have's ring and handover epoch
+	ups  []seenUp
+}
+
+// seenUp is one of a seenMsg's Ups: its sender is the message's.
+type seenUp struct {
+	inc, seq uint64
+	firsts   []first
+}
+
+// first is where a node of the site first delivered an Up or an Again of
+// it: a place of the site's local ring. left says that the node left the
+// configuration of that place (it was not in the transitional
+// configuration that ended it where the delivery was seen): it may have
+// left before it got the message, and had it first at a later place.
+type first struct {
+	node string
+	at   localring.Order
+	left bool
+}
+
+// better reports whether f says more surely than g where their node first
+// had the Up: a node seen to deliver it in a configuration it did not
+// leave had it there or before; of two places of the same kind, the
+// earlier is the first (a node's rings are numbered upwards).
+func (f first) better(g first) bool {
+	if f.left != g.left {
+		return !f.left
+	}
+	return f.at.Less(g.at)
+}
+
 // heldMsg tells the site that its sender applied the domain's stream up
 // to last, in the local ring's regular configuration ring: a node sends
 // one when it holds a Safe message back (see the package comment, "Safe
@@ -253,6 +294,7 @@ type localMsg struct {
 	again *fedUp
 	held  *heldMsg
 	apart *apart
+	seen  *seenMsg
 }
 
 // fedUp is an Up on the federation ring.
@@ -495,6 +537,26 @@ func encodeAgain(tag uint32, u *fedUp) []byte {
 	return appendUp(localHeader(kindAgain, tag, 64+len(u.payload)), u)
 }
 
+func encodeSeen(tag uint32, m *seenMsg) []byte {
+	b := appendString(localHeader(kindSeen, tag, 32+48*len(m.ups)), m.gw)
+	b = binary.AppendUvarint(b, m.gwAt.ring)
+	b = binary.AppendUvarint(b, m.gwAt.epoch)
+	b = binary.AppendUvarint(b, uint64(len(m.ups)))
+	for _, u := range m.ups {
+		b = binary.AppendUvarint(b, u.inc)
+		b = binary.AppendUvarint(b, u.seq)
+		b = binary.AppendUvarint(b, uint64(len(u.firsts)))
+		for _, f := range u.firsts {
+			b = appendString(b, f.node)
+			b = binary.AppendUvarint(b, f.at.Ring)
+			b = binary.AppendUvarint(b, f.at.Seq)
+			b = binary.AppendUvarint(b, uint64(f.at.Index))
+			b = appendFlag(b, f.left)
+		}
+	}
+	return b
+}
+
 func appendUp(b []byte, u *fedUp) []byte {
 	b = binary.AppendUvarint(b, u.ring)
 	b = appendOrigin(b, u.origin)
@@ -690,6 +752,42 @@ func (r *reader) fedUp() *fedUp {
 	return u
 }
 
+// seen reads a seenMsg: every count is at most the bytes left, and every
+// place is one (a zero Order is none).
+func (r *reader) seen() *seenMsg {
+	m := &seenMsg{gw: r.str("gateway"), gwAt: termAt{ring: r.uvarint("gateway's ring"), epoch: r.uvarint("gateway's epoch")}}
+	if r.err == nil && (m.gw == "") != m.gwAt.isZero() {
+		r.fail("a Seen names a gateway exactly when it names its ring")
+	}
+	n := r.uvarint("Up count")
+	if n > uint64(len(r.b)) {
+		r.fail("Up count")
+	}
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		u := seenUp{inc: r.uvarint("incarnation"), seq: r.uvarint("seq")}
+		k := r.uvarint("place count")
+		if k > uint64(len(r.b)) {
+			r.fail("place count")
+		}
+		for j := uint64(0); j < k && r.err == nil; j++ {
+			f := first{node: r.str("node")}
+			f.at.Ring, f.at.Seq = r.uvarint("place's ring"), r.uvarint("place's packet")
+			if x := r.uvarint("place's index"); x < 1<<32 {
+				f.at.Index = uint32(x)
+			} else {
+				r.fail("place's index")
+			}
+			f.left = r.flag("left flag")
+			if r.err == nil && (f.at.IsZero() || f.node == "") {
+				r.fail("a Seen names a node and a place for each first delivery")
+			}
+			u.firsts = append(u.firsts, f)
+		}
+		m.ups = append(m.ups, u)
+	}
+	return m
+}
+
 func (r *reader) done() error {
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing bytes")
@@ -761,7 +859,7 @@ func RingBound(p []byte) bool { return FedClass(p) == FedDataClass }
 // isLocal reports whether b is a bridge message of the local ring, of
 // any domain, by its kind.
 func isLocal(b []byte) bool {
-	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain, kindHeld, kindApart}, b[0])
+	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain, kindHeld, kindApart, kindSeen}, b[0])
 }
 
 // localTag returns the domain tag of a local ring message of the bridge.
@@ -847,6 +945,8 @@ func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
 	case kindHeld:
 		h := &heldMsg{ring: r.uvarint("ring"), last: r.pos()}
 		return localMsg{held: h}, r.done()
+	case kindSeen:
+		return localMsg{seen: r.seen()}, r.done()
 	}
 	return localMsg{}, fmt.Errorf("%w: kind %#x on the local ring", ErrMalformed, kind)
 }
