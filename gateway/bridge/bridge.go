@@ -724,8 +724,8 @@ func (s *Site) resolve() {
 // cannot learn, and a ring would order them again at others. The site
 // delivers them in its own transitional configuration instead (the one
 // it is in, injected last), after everything it holds of the regular
-// one, in pending order (the earlier gateway's submission order but for
-// the package comment's "Known gap: the order of Ups in doubt"), each
+// one, in the order its predecessor submitted them in (doubtOrder; the
+// package comment, "The order of Ups in doubt is the predecessor's"), each
 // marked as having no domain position
 // (Entry.InDoubt): it takes a place of the site's stream after the last
 // entry injected and before next, the regular configuration's entry (the
@@ -770,7 +770,8 @@ func (s *Site) inDoubt(next localring.DomainOrder) {
 // origin with a higher seq as addPending inserts, then those it never had
 // as far as this node knows, in pending order. A gateway submits its Ups
 // in its pending order, so this is the order the domain delivered those
-// it ordered in (see the package comment, "The order of Ups in doubt").
+// it ordered in (see the package comment, "The order of Ups in doubt is
+// the predecessor's", and its known gaps).
 func (s *Site) doubtOrder() []*pendingUp {
 	var known, unknown, inPending []*pendingUp
 	at := map[*pendingUp]localring.Order{}
@@ -865,9 +866,8 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 // delivers in now that have no first delivery of pending Up o yet had
 // it, or an Again of it, at place at of the local ring (pendingUp.firsts):
 // the members of one configuration deliver the same messages at the same
-// places. A member that leaves the configuration before it gets the
-// message is taken to have had it there (doc.go, "The order of Ups in
-// doubt").
+// places; a member that leaves the configuration is marked so at the
+// transitional configuration (leftRing).
 func (s *Site) delivered(o Origin, at localring.Order) {
 	i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == o })
 	if i < 0 || at.IsZero() {
@@ -1306,7 +1306,13 @@ func (s *Site) open() {
 // addPending keeps an Up of the site until it comes down; doubt says that
 // an earlier gateway term may have submitted it (an Up announced again
 // while this term's doubt lasts: its sender may have sent it where
-// another gateway was active).
+// another gateway was active). Pending order, in which a gateway submits,
+// is so the order in which this node first delivered each Up or an Again
+// of it, but for the insertion below: a new term that holds Ups in doubt
+// delivers them in the order its predecessor had them (doubtOrder), from
+// the places where each node first had each (pendingUp.firsts), not in
+// its own, where an Up it got only from an Again comes after later Ups of
+// other senders that the predecessor had after it.
 func (s *Site) addPending(u fedUp, doubt bool) {
 	if len(s.pending) >= s.cfg.MaxPending {
 		s.countPending(&s.pending[0], -1)
@@ -2709,8 +2715,8 @@ func (s *Site) caughtUp(c *catchUp) {
 		// (hiersim TestSplitUnseen: EVS 6 and 9 with the Ups left in
 		// doubt; 1.3 and 6, the Ups at two places, submitted again). As
 		// a refusal, the site delivers what it holds, then the Ups in
-		// doubt in its own transitional configuration, in pending order
-		// (the package comment, "Known gap: the order of Ups in doubt").
+		// doubt in its own transitional configuration, in its
+		// predecessor's order (inDoubt, doubtOrder).
 		s.stats.InDoubtMissing++
 		c = &catchUp{to: c.to, from: c.from, gap: true}
 	}

@@ -711,24 +711,66 @@
 // catch-up is refused, or its answer lost and taken as refused), it
 // never submits them: it delivers them in its own transitional
 // configuration, the one it installs there after everything it holds of
-// the regular one, in pending order, without a domain position
+// the regular one, in its predecessor's order (below), without a domain position
 // (Entry.InDoubt, a place of the site's stream only; Stats.InDoubt),
 // then the regular configuration, and the Ups sent after the term began
 // go up as before.
 //
-// Known gap: the order of Ups in doubt. Pending order is the order the
-// predecessor submitted them in only when the new term built its pending
-// list from the same local history. An Up it got only from its sender's
-// Again is appended (addPending), after Ups of other senders that the
-// predecessor submitted later; the site then delivers the two in the
-// reverse of the order the other sites may have delivered them in (EVS
-// 6): a new gateway that missed an Up the old one had and got it from an
-// Again at the merge, or a returning gateway that takes over with every
-// Up from Agains. The reproductions, built only with -tags knowngaps
-// because they fail: knowngap_doubt_test.go. A fix needs an order every
-// node of the site knows, e.g. the local ring position at which each Up
-// was first delivered, carried in the Again.
-// Every node of the site delivers them at the same place: the gateway
+// The order of Ups in doubt is the predecessor's. A gateway submits its
+// Ups in its pending order, the order in which it first delivered each,
+// the Up or an Again of it (addPending, which puts an Up before a later
+// one of its origin), so the other sites delivered those its member got
+// ordered in that order. The new term's pending order is another where it
+// did not build its list from the same deliveries: an Up it got only from
+// its sender's Again is appended after later Ups of other senders (a new
+// gateway that missed an Up the old one had and got it from an Again at
+// the merge; a returning gateway that takes over with every Up from
+// Agains). Delivered in pending order, the site had two Ups in the
+// reverse of the others' order (EVS 6: TestInDoubtOrderFromAgain,
+// TestInDoubtOrderFromAgains; hiersim TestAgainUnseenInDoubt, seeds 4,
+// 16 and 20 of 1-40, EVS 6 and 9). So every node notes, for each pending
+// Up, the place of the local ring (localring.Order) where each node of
+// its site first delivered it or an Again of it: every member of the
+// configuration it delivers in had it there (the members of one
+// configuration deliver its messages at the same places), unless a place
+// is known already, and a node's rings are numbered upwards, so of two
+// places the earlier is the first. A sender, after its Agains and before
+// its Have, tells its site what it knows of its own pending Ups in a Seen
+// (it was in every configuration its Up or an Again of it was delivered
+// in, so it saw where every node first had it), with the last member
+// whose Have said it was the active gateway, and where (ring and
+// epoch). The term's predecessor is the latest such gateway named before
+// the term began, by this node or by a Seen; the Ups in doubt go in the
+// order of its first places (Site.doubtOrder, each Up put before a later
+// one of its origin as addPending puts it; Stats.InDoubtMoved counts
+// those not at their place in pending order), then those the node knows
+// no place of for the predecessor, in pending order: it never had them,
+// and did not submit them, or had them where no Seen told this node.
+// A member that left a regular configuration (it is not in the
+// transitional configuration that ends it) may not have delivered every
+// message the others delivered there: the places noted in it for such a
+// member are marked as left, and a place seen in a configuration the
+// member did not leave is taken over a left one, even a later place.
+//
+// Known gaps, not made by hiersim (TestAgainUnseenInDoubt and every
+// sweep pass; in each the old pending order was a guess too, but may
+// have been the right one): the predecessor is the last gateway named,
+// so a term between that submitted nothing (one that died in doubt, or
+// one of a part of the site cut off, held by its grace) is taken for it,
+// and its first places order the Ups instead of those of the gateway that
+// submitted them; a predecessor that left the configuration of the only
+// place known here for an Up (left) before it got it, and had it from an
+// Again later where this node was not, is taken to have had it there;
+// and an Up the node knows no place of for the predecessor goes last,
+// where the predecessor may have had it before others.
+//
+// The Seen is a new local message: a bridge older than it takes it for
+// no bridge message and ignores it (its Agains and Haves are as before),
+// and a new one that gets none orders the Ups in doubt by its own
+// deliveries alone, its pending order where it saw no other first place.
+// The order in which Ups go up does not change.
+//
+// Every node of the site delivers the Ups in doubt at the same place: the gateway
 // injects them as it injects every Down. Their senders are told they
 // were sent in the regular configuration (EVS 1.3: the others delivered
 // those they ordered there or in their transitional configuration that
@@ -768,8 +810,8 @@
 // them, the site with Ups in doubt takes the answer for a refusal
 // (fedState.missing, Stats.InDoubtMissing): it delivers what it holds,
 // then the Ups in doubt in its own transitional configuration, in
-// pending order (which is not always the order the others delivered
-// them in: "Known gap: the order of Ups in doubt"); it misses what the others delivered
+// its predecessor's order (see "The order of Ups in doubt is the
+// predecessor's" above); it misses what the others delivered
 // meanwhile (a partition and a merge). hiersim TestSplitUnseen makes the
 // case: the third site's gateways deaf to the federation for 300 ms
 // before the kill (Options.deafThird), so that the dead gateway's last

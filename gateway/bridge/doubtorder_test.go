@@ -1,5 +1,5 @@
 // The order of Ups in doubt (see the package comment, "The order of Ups
-// in doubt"): a new gateway term delivers the Ups it holds in doubt in
+// in doubt is the predecessor's"): a new gateway term delivers the Ups it holds in doubt in
 // the order its predecessor first had them (Site.doubtOrder), not in its
 // own pending order, where an Up it got only from its sender's Again is
 // appended (addPending) after later Ups of other senders. Both tests
@@ -16,9 +16,10 @@ import (
 	"github.com/atoll-gcs/atoll/localring"
 )
 
-// TestInDoubtOrderFromAgain: a1, a's active gateway, delivers a3's Up u1 and then a2's Up u2 on its local
-// ring and submits them in that order; the federation orders both (b and
-// c deliver u1 before u2), and a1 dies before it injects them. a2 missed
+// TestInDoubtOrderFromAgain: a1, a's active gateway, delivers a3's Up u1
+// and then a2's Up u2 on its local ring and submits them in that order;
+// the federation orders both (b and c deliver u1 before u2), and a1 dies
+// before it injects them. a2 missed
 // u1 (deaf to it, as hiersim's Options.hide), and a3 is cut off from its
 // site at the kill (Options.isolate): a2 takes over with u2 pending, and
 // u1 comes to it only in a3's Again at the merge, appended after u2. a's
