@@ -565,6 +565,9 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	// are its Agains, and the active gateway submits nothing before every
 	// member's Have is in (submit).
 	seen := &seenMsg{gw: s.lastGw, gwAt: s.lastGwAt}
+	if seen.gwAt.isZero() {
+		seen.gw = "" // a ring numbered 0: named with no gateway, not as malformed
+	}
 	for i := range s.pending {
 		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
 			s.out.Local = append(s.out.Local, encodeAgain(s.tag, &p.fedUp))
