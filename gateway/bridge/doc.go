@@ -755,10 +755,11 @@
 // Known gaps, not made by hiersim (TestAgainUnseenInDoubt and every
 // sweep pass; in each the old pending order was a guess too, but may
 // have been the right one): the predecessor is the last gateway named,
-// so a term between that submitted nothing (one that died in doubt, or
-// one of a part of the site cut off, held by its grace) is taken for it,
-// and its first places order the Ups instead of those of the gateway that
-// submitted them; a predecessor that left the configuration of the only
+// so a term between that submitted none of them (one that died in
+// doubt, one of a part of the site cut off, held by its grace, or one of
+// a part that went on alone, named in the Seen of a member of another
+// history) is taken for it, and its first places order the Ups instead
+// of those of the gateway that submitted them; a predecessor that left the configuration of the only
 // place known here for an Up (left) before it got it, and had it from an
 // Again later where this node was not, is taken to have had it there;
 // and an Up the node knows no place of for the predecessor goes last,
