@@ -99,6 +99,22 @@ type Config struct {
 	// most TokenTimeout/2.
 	IdleTokenHold time.Duration
 
+	// IdleTokenHoldMax is a still longer hold for a ring that stays idle
+	// on a host that runs it on time: once IdleHoldAfter holds in a row of
+	// at least IdleTokenHold were prompt (the token came back from its
+	// rotation, and the hold's timer ran, within a quarter of the margin
+	// TokenTimeout − IdleTokenHoldMax), the representative holds for
+	// IdleTokenHoldMax, and at the first hold that was not prompt it goes
+	// back to IdleTokenHold for IdleHoldAfter holds. An idle node's CPU
+	// follows the rotations, and a late timer or a slow rotation says the
+	// host may be about to stall one of the members longer than the
+	// smaller margin. Like IdleTokenHold it costs neither latency nor
+	// failure detection (the members' token timeouts run from the token's
+	// last visit). 0 (the default) keeps IdleTokenHold; otherwise it must
+	// be at least IdleTokenHold (which must be set) and at most
+	// TokenTimeout/2.
+	IdleTokenHoldMax time.Duration
+
 	// BusyRotation is the shortest rotation the representative lets a
 	// lightly loaded ring make. When the token comes back to it sooner,
 	// carrying packets of at least two visits per member and less than
@@ -585,6 +601,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleTokenHold != 0 && (c.IdleTokenHold < c.TokenHold || c.IdleTokenHold > c.TokenTimeout/2) {
 		bad("idle token hold %v must be 0 or between the token hold %v and half the token timeout %v", c.IdleTokenHold, c.TokenHold, c.TokenTimeout)
+	}
+	if c.IdleTokenHoldMax != 0 && (c.IdleTokenHold == 0 || c.IdleTokenHoldMax < c.IdleTokenHold || c.IdleTokenHoldMax > c.TokenTimeout/2) {
+		bad("longest idle token hold %v must be 0 or between the idle token hold %v (set) and half the token timeout %v", c.IdleTokenHoldMax, c.IdleTokenHold, c.TokenTimeout)
 	}
 	if c.BusyRotation < 0 || c.BusyRotation >= c.TokenRetransmit/2 {
 		bad("busy rotation %v must be 0 or below half the token retransmit interval %v", c.BusyRotation, c.TokenRetransmit)

@@ -93,7 +93,9 @@
 // earlier one (Agreed); a Safe message waits until the token's aru, the
 // sequence number up to which every member holds everything, has covered
 // it at two consecutive visits. The idle representative holds the token
-// for TokenHold before passing it, which bounds the cost of an idle ring,
+// for TokenHold before passing it (longer once the ring has stayed idle:
+// Config.IdleTokenHold, then Config.IdleTokenHoldMax while its rotations
+// and holds run on time), which bounds the cost of an idle ring,
 // once every member has delivered everything (after Safe messages, two
 // rotations in a row in which nothing was sent and the aru covered
 // everything: the representative's own Safe deliveries can come a

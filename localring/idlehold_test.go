@@ -16,6 +16,19 @@ func idleRotations(t *testing.T, nodes []*Node, now time.Time, d time.Duration) 
 	return int(rep.Stats().Rotation.Count - before), now
 }
 
+// deliveredWithin pumps nodes for d and returns at how many of them the
+// message with this payload was delivered, and the time at the end.
+func deliveredWithin(t *testing.T, nodes []*Node, now time.Time, d time.Duration, payload string) (int, time.Time) {
+	t.Helper()
+	delivered := map[NodeID]bool{}
+	now = pumpEvents(t, nodes, now, d, func(n *Node, e Event) {
+		if e.Kind == EventDeliver && string(e.Msg.Payload) == payload {
+			delivered[n.me.ID] = true
+		}
+	})
+	return len(delivered), now
+}
+
 // TestIdleTokenHold: once an idle ring has been idle for IdleHoldAfter
 // holds, the representative holds the token for IdleTokenHold, so the ring
 // rotates about once per IdleTokenHold instead of once per TokenHold; with
@@ -72,14 +85,9 @@ func TestIdleTokenHoldWake(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Within TokenHold of virtual time, well before the hold's end.
-	delivered := map[NodeID]bool{}
-	now = pumpEvents(t, nodes, now, a.cfg.TokenHold/2, func(n *Node, e Event) {
-		if e.Kind == EventDeliver && string(e.Msg.Payload) == "wake" {
-			delivered[n.me.ID] = true
-		}
-	})
-	if len(delivered) != len(nodes) {
-		t.Fatalf("delivered at %d of %d members within %v of the submit: the hold was waited out", len(delivered), len(nodes), a.cfg.TokenHold/2)
+	delivered, now := deliveredWithin(t, nodes, now, a.cfg.TokenHold/2, "wake")
+	if delivered != len(nodes) {
+		t.Fatalf("delivered at %d of %d members within %v of the submit: the hold was waited out", delivered, len(nodes), a.cfg.TokenHold/2)
 	}
 	holding(false)
 	if left := a.holdUntil.Sub(now); left > a.cfg.TokenHold {
@@ -116,14 +124,9 @@ func TestIdleTokenHoldWakeRace(t *testing.T) {
 	if err := b.Step(now, idle.appendTo(nil, ptIdle)); err != nil { // the news arrives late
 		t.Fatal(err)
 	}
-	delivered := map[NodeID]bool{}
-	pumpEvents(t, nodes, now, a.cfg.TokenHold/2, func(n *Node, e Event) {
-		if e.Kind == EventDeliver && string(e.Msg.Payload) == "race" {
-			delivered[n.me.ID] = true
-		}
-	})
-	if len(delivered) != len(nodes) {
-		t.Fatalf("delivered at %d of %d members within %v of the submit: the hold (%v left) was waited out", len(delivered), len(nodes), a.cfg.TokenHold/2, a.holdUntil.Sub(now))
+	delivered, _ := deliveredWithin(t, nodes, now, a.cfg.TokenHold/2, "race")
+	if delivered != len(nodes) {
+		t.Fatalf("delivered at %d of %d members within %v of the submit: the hold (%v left) was waited out", delivered, len(nodes), a.cfg.TokenHold/2, a.holdUntil.Sub(now))
 	}
 }
 
@@ -158,14 +161,9 @@ func TestIdleTokenHoldWakeAfterLimit(t *testing.T) {
 		t.Fatalf("setup: a holds %v, b knows of the hold %v, b's backlog %d; want a holding, b knowing, 1", a.held != nil, b.ringIdle, b.backlog())
 	}
 	b.SetSendLimit(-1)
-	delivered := map[NodeID]bool{}
-	pumpEvents(t, nodes, now, a.cfg.TokenHold/2, func(n *Node, e Event) {
-		if e.Kind == EventDeliver && string(e.Msg.Payload) == "limited" {
-			delivered[n.me.ID] = true
-		}
-	})
-	if len(delivered) != len(nodes) {
-		t.Fatalf("delivered at %d of %d members within %v of lifting the limit: the hold (%v left) was waited out", len(delivered), len(nodes), a.cfg.TokenHold/2, a.holdUntil.Sub(now))
+	delivered, _ := deliveredWithin(t, nodes, now, a.cfg.TokenHold/2, "limited")
+	if delivered != len(nodes) {
+		t.Fatalf("delivered at %d of %d members within %v of lifting the limit: the hold (%v left) was waited out", delivered, len(nodes), a.cfg.TokenHold/2, a.holdUntil.Sub(now))
 	}
 }
 
@@ -258,5 +256,123 @@ func TestIdleHoldAfterSafeEverywhere(t *testing.T) {
 					round, id, d, at["a"], at["b"], at["c"], a.cfg.TokenHold)
 			}
 		}
+	}
+}
+
+// TestIdleTokenHoldMax: once an idle ring has held IdleTokenHold for
+// IdleHoldAfter prompt holds in a row, the representative holds
+// IdleTokenHoldMax, never longer; a hold whose timer ran later than the
+// slack, or a rotation that took longer than it, brings it back to
+// IdleTokenHold for IdleHoldAfter more holds; a member with something to
+// send still wakes it at once.
+func TestIdleTokenHoldMax(t *testing.T) {
+	const idle, longest = 60 * time.Millisecond, 100 * time.Millisecond
+	nodes, now := formRingWith(t, func(c *Config) { c.IdleTokenHold, c.IdleTokenHoldMax = idle, longest }, "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	slack := a.promptSlack()
+	if want := (a.cfg.TokenTimeout - longest) / 4; slack != want || slack <= 0 {
+		t.Fatalf("slack %v, want %v", slack, want)
+	}
+	var holds []time.Duration // each hold of the representative, as it starts
+	fresh := false            // a started a hold since fresh was cleared
+	pumpReady = func(n *Node, rd Ready) {
+		for _, p := range rd.Packets {
+			if n == a && packetType(p.Data[1]) == ptIdle {
+				holds = append(holds, a.holdUntil.Sub(a.now))
+				fresh = true
+			}
+		}
+	}
+	// heardHold pumps until a starts a hold and the members heard of it
+	// (pumpUntil drops the packets still in flight: only a merge-detect
+	// that rides with the idle packet may be).
+	heardHold := func() {
+		t.Helper()
+		fresh = false
+		now = pumpUntil(t, nodes, now, time.Second, nil, func() bool { return fresh && b.ringIdle && c.ringIdle })
+		if left := a.holdUntil.Sub(now); a.held == nil || left > longest || left < longest-time.Millisecond {
+			t.Fatalf("setup: the representative holds %v, for %v more; want the longest hold %v (holds %v)", a.held != nil, left, longest, holds)
+		}
+	}
+	defer func() { pumpReady, pumpDelay = nil, nil }()
+	now = pump(t, nodes, now, 3*time.Second) // 10 × 20 ms, 10 × 60 ms, then the longest
+	long, now := idleRotations(t, nodes, now, 2*time.Second)
+	if long < 19 || long > 21 {
+		t.Fatalf("%d rotations in 2s of an idle ring, want about 20 (holds of %v)", long, longest)
+	}
+	for _, h := range holds {
+		if h > longest {
+			t.Fatalf("a hold of %v, longer than IdleTokenHoldMax %v (holds %v)", h, longest, holds)
+		}
+	}
+	// After a hold that was not prompt: IdleTokenHold for the next
+	// IdleHoldAfter+1 holds (the first counts no prompt hold), then the
+	// longest again.
+	backOff := func(what string) {
+		t.Helper()
+		holds = nil
+		now = pump(t, nodes, now, time.Duration(IdleHoldAfter+1)*idle+3*longest)
+		for i, h := range holds {
+			want := idle
+			if i > IdleHoldAfter {
+				want = longest
+			}
+			if h != want {
+				t.Fatalf("%s: hold %d after it is %v, want %v (holds %v)", what, i+1, h, want, holds)
+			}
+		}
+		if len(holds) < IdleHoldAfter+3 {
+			t.Fatalf("%s: %d holds after it: %v", what, len(holds), holds)
+		}
+	}
+	// The hold's timer runs late: stop once a holds and the members heard
+	// of it, and tick past the hold's end by more than the slack (within
+	// the members' token timeout).
+	heardHold()
+	now = a.holdUntil.Add(slack + time.Millisecond)
+	for _, n := range nodes {
+		n.Tick(now)
+	}
+	if a.held != nil {
+		t.Fatal("the representative kept the token past its hold")
+	}
+	backOff("a hold's timer late")
+	// A rotation takes longer than the slack (the last hop's token late).
+	pumpDelay = func(from NodeID, pkt []byte) time.Duration {
+		if from == "c" && packetType(pkt[1]) == ptToken {
+			pumpDelay = nil
+			return slack + time.Millisecond
+		}
+		return 0
+	}
+	backOff("a slow rotation")
+
+	// A member with something to send wakes the longest hold at once.
+	heardHold()
+	if _, err := b.Submit(now, Agreed, []byte("wake")); err != nil {
+		t.Fatal(err)
+	}
+	delivered, _ := deliveredWithin(t, nodes, now, a.cfg.TokenHold/2, "wake")
+	if delivered != len(nodes) {
+		t.Fatalf("delivered at %d of %d members within %v of the submit: the longest hold (%v left) was waited out", delivered, len(nodes), a.cfg.TokenHold/2, a.holdUntil.Sub(now))
+	}
+}
+
+func TestIdleTokenHoldMaxValidate(t *testing.T) {
+	for _, c := range []struct{ idle, longest time.Duration }{
+		{0, 50 * time.Millisecond},                      // without IdleTokenHold
+		{60 * time.Millisecond, 50 * time.Millisecond},  // below it
+		{60 * time.Millisecond, 101 * time.Millisecond}, // above half the token timeout
+	} {
+		cfg := DefaultLAN("a")
+		cfg.IdleTokenHold, cfg.IdleTokenHoldMax = c.idle, c.longest
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "longest idle token hold") {
+			t.Errorf("idle token hold %v, longest %v: %v", c.idle, c.longest, err)
+		}
+	}
+	cfg := DefaultLAN("a")
+	cfg.IdleTokenHold, cfg.IdleTokenHoldMax = 66*time.Millisecond, 100*time.Millisecond
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("idle token hold 66ms, longest 100ms: %v", err)
 	}
 }

@@ -55,7 +55,7 @@ func (n *Node) enterGather(reason string, fromOperational bool) {
 	n.next, n.commitTok, n.early = nil, nil, nil
 	n.recQueue, n.recCounted = nil, false
 	n.held, n.stallTok, n.holdUntil = nil, nil, time.Time{}
-	n.idleHolds = 0
+	n.idleHolds, n.promptHolds = 0, 0
 	n.retransmitAt, n.tokenLossAt, n.mergeAt = time.Time{}, time.Time{}, time.Time{}
 	n.partial, n.partialOff = -1, 0 // a message cut by the ring change is sent again whole
 	n.consensus = map[NodeID]bool{n.me.ID: true}

@@ -203,21 +203,23 @@ type Node struct {
 	instPrevSeq  uint64
 
 	// sending
-	queues     [MaxSendClasses]sendQueue // submitted messages not sent yet, per send class (SubmitClass)
-	queued     int                       // messages in queues
-	partial    int                       // the class whose first message is partly sequenced on this ring, -1 none
-	partialOff int                       // bytes of that message already sequenced on this ring
-	nextMsgID  uint64
-	sendLimit  int       // SetSendLimit's bound on new packets per visit,
-	limited    bool      // when set
-	win        int       // the window in use (Config.AdaptWindow; else WindowPackets)
-	cutLast    bool      // adaptWindow cut win at my previous visit
-	held       *token    // the token kept by an idle representative
-	stallTok   *token    // the token the representative keeps for StallHold while stalled
-	ringIdle   bool      // the representative said it holds the idle token
-	idleHolds  int       // holds in a row of the idle token (IdleTokenHold)
-	nackRuns   []nackRun // observations of missing packets waiting for their nack (nack.go)
-	tokNackAt  time.Time // when to tell my predecessor its token did not come (nack.go), zero if not armed
+	queues      [MaxSendClasses]sendQueue // submitted messages not sent yet, per send class (SubmitClass)
+	queued      int                       // messages in queues
+	partial     int                       // the class whose first message is partly sequenced on this ring, -1 none
+	partialOff  int                       // bytes of that message already sequenced on this ring
+	nextMsgID   uint64
+	sendLimit   int           // SetSendLimit's bound on new packets per visit,
+	limited     bool          // when set
+	win         int           // the window in use (Config.AdaptWindow; else WindowPackets)
+	cutLast     bool          // adaptWindow cut win at my previous visit
+	held        *token        // the token kept by an idle representative
+	stallTok    *token        // the token the representative keeps for StallHold while stalled
+	ringIdle    bool          // the representative said it holds the idle token
+	idleHolds   int           // holds in a row of the idle token (IdleTokenHold)
+	promptHolds int           // of those, prompt ones in a row (IdleTokenHoldMax)
+	holdLate    time.Duration // how late the last idle hold's timer ran
+	nackRuns    []nackRun     // observations of missing packets waiting for their nack (nack.go)
+	tokNackAt   time.Time     // when to tell my predecessor its token did not come (nack.go), zero if not armed
 
 	// failure to receive (stall.go)
 	evictedSelf   bool                      // the ring is taking me out: gather alone
@@ -639,8 +641,10 @@ func (n *Node) Tick(now time.Time) {
 	}
 	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
 	if due(n.holdUntil) {
+		late := now.Sub(n.holdUntil)
 		n.holdUntil = time.Time{}
 		if n.held != nil {
+			n.holdLate = late
 			n.resumeToken(n.held)
 		} else if tok := n.stallTok; tok != nil {
 			n.stallTok = nil
