@@ -312,6 +312,15 @@ func IdleTokenHold(tokenTimeout, tokenHold time.Duration) time.Duration {
 	return max(tokenHold, tokenTimeout/3)
 }
 
+// IdleTokenHoldMax is the localring.Config.IdleTokenHoldMax of such a
+// ring: half the token timeout (100 ms with the LAN preset), the longest
+// the ring allows, held only while the idle rotations and holds run on
+// time. An idle LAN ring then rotates about 10 times a second instead of
+// 14.5, and an idle agent uses about a quarter less CPU.
+func IdleTokenHoldMax(tokenTimeout, tokenHold time.Duration) time.Duration {
+	return max(IdleTokenHold(tokenTimeout, tokenHold), tokenTimeout/2)
+}
+
 func (c *Config) setDefaults() {
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, DefaultDrainTimeout)
@@ -638,6 +647,7 @@ func FromTopology(f *topology.File, id string, preset Preset) (Config, error) {
 	c.Ring.Rand = nil // seeded from the node id and incarnation by New
 	if c.Ring.IdleTokenHold == 0 && c.Ring.TokenTimeout > 0 {
 		c.Ring.IdleTokenHold = IdleTokenHold(c.Ring.TokenTimeout, c.Ring.TokenHold)
+		c.Ring.IdleTokenHoldMax = IdleTokenHoldMax(c.Ring.TokenTimeout, c.Ring.TokenHold)
 	}
 
 	if s := f.Security; s != nil {

@@ -246,5 +246,6 @@ func ringConfig(tokenTimeout time.Duration) localring.Config {
 		tokenTimeout = lan.TokenTimeout
 	}
 	hold := min(lan.TokenHold, tokenTimeout*10/42/2) // localring's default TokenHold
-	return localring.Config{TokenTimeout: tokenTimeout, IdleTokenHold: agent.IdleTokenHold(tokenTimeout, hold)}
+	return localring.Config{TokenTimeout: tokenTimeout, IdleTokenHold: agent.IdleTokenHold(tokenTimeout, hold),
+		IdleTokenHoldMax: agent.IdleTokenHoldMax(tokenTimeout, hold)}
 }
