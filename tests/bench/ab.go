@@ -522,14 +522,27 @@ func agentsCPU(pids []int, d time.Duration) ([]float64, error) {
 // them: an idle node's CPU goes mostly to the wake-ups of each rotation),
 // and the rings it installed. A ring installed means a token was lost
 // (on a busy host, typically a node not run in time) and the ring
-// re-formed: the window then measured that, not an idle ring.
+// re-formed: the window then measured that, not an idle ring. Wakes is
+// each agent's wake-ups per second (the times its threads were put on a
+// CPU, from /proc/PID/task/*/schedstat; none when the kernel keeps no
+// schedstats): an idle agent's CPU is mostly their cost, so wake-ups per
+// rotation say what a change saved where a loaded host's CPU figures
+// cannot.
 type IdleRing struct {
 	RotPerSec float64
 	Rings     uint64
+	Wakes     []float64
 }
 
 func (w IdleRing) String() string {
-	return fmt.Sprintf("n1 %.1f rot/s, %d rings installed", w.RotPerSec, w.Rings)
+	s := fmt.Sprintf("n1 %.1f rot/s, %d rings installed", w.RotPerSec, w.Rings)
+	if len(w.Wakes) > 0 && w.RotPerSec > 0 {
+		s += ", wake-ups per rotation"
+		for i, x := range w.Wakes {
+			s += fmt.Sprintf(" n%d %.1f", i+1, x/w.RotPerSec)
+		}
+	}
+	return s
 }
 
 // agentsIdle returns each agent's CPU over d, in percent of a core, and
@@ -541,16 +554,25 @@ func agentsIdle(ctx context.Context, ag *Agents, d time.Duration) ([]float64, Id
 		return nil, IdleRing{}, err
 	}
 	t0 := time.Now()
+	s0 := agentsSched(ag.Pids)
 	pct, err := agentsCPU(ag.Pids, d)
 	if err != nil {
 		return nil, IdleRing{}, err
 	}
+	s1 := agentsSched(ag.Pids)
 	b, err := agentStatus(ctx, sock)
 	if err != nil {
 		return nil, IdleRing{}, err
 	}
-	return pct, IdleRing{RotPerSec: float64(b.TokenRotation.Count-a.TokenRotation.Count) / time.Since(t0).Seconds(),
-		Rings: b.Counters.RingsInstalled - a.Counters.RingsInstalled}, nil
+	secs := time.Since(t0).Seconds()
+	w := IdleRing{RotPerSec: float64(b.TokenRotation.Count-a.TokenRotation.Count) / secs,
+		Rings: b.Counters.RingsInstalled - a.Counters.RingsInstalled}
+	if len(s0) == len(ag.Pids) && len(s1) == len(ag.Pids) {
+		for i := range s0 {
+			w.Wakes = append(w.Wakes, float64(s1[i].Sub(s0[i]).Runs)/secs)
+		}
+	}
+	return pct, w, nil
 }
 
 // agentStatus reads an agent's status over its admin socket.
