@@ -1657,6 +1657,10 @@ func (s *Site) ack() {
 		}
 		return
 	}
+	// held may be past an entry held behind (continued) that the View
+	// has not applied, whose configuration names nodes domMembers does
+	// not: no node installs it without holding what this Ack covers (the
+	// package comment, "What holds means"; TestAckBeforeViewNoSafeGap).
 	held, ok := lowest(s.ackers(), s.reports)
 	if !ok {
 		return
