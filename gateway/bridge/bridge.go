@@ -2707,7 +2707,9 @@ func (s *Site) confAt(i int) int {
 // caughtUp applies a catch-up answer at the gateway that asked: the
 // entries of configurations this site was a member of are injected; at
 // each configuration without it (or at once on a refusal) the site
-// installs a transitional configuration of its own, and skips what
+// installs a transitional configuration of its own (named after the
+// regular configuration it goes into where that one follows the others'
+// transitional configuration at once), and skips what
 // follows until a regular configuration with it again (its federation
 // member may have joined one that the site never installed: the other
 // sites delivered messages in it that name this site's members); then the
@@ -2781,8 +2783,20 @@ func (s *Site) caughtUp(c *catchUp) {
 			case trans && !s.continues(&e):
 				// A regular configuration with this site right after the
 				// others' transitional one: the site leaves its own just
-				// before (base+1, a place the others' Syncs left free).
-				s.leave(localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: e.Pos.Ring}, f.id)
+				// before (base+1, a place the others' Syncs left free),
+				// into that one, and names its transitional configuration
+				// after it, not after the new ring. Another part of the
+				// site may have gone into it itself, through a gateway
+				// term of its own, and left the same configuration alone
+				// there: its first ring, which it named its transitional
+				// configuration after. Named after the new ring, the
+				// site's nodes installed two transitional configurations
+				// of the site out of one regular configuration into the
+				// same next one (EVS 2.4, site level: hiersim
+				// TestAgainUnseenEvicted, a deaf standby evicted from its
+				// site's ring that went on as a gateway; seeds 32, 44, 52,
+				// 72 and 97 of TestAgainUnseen's ordered case, 1-100).
+				s.leave(localring.DomainOrder{Seq: e.Pos.Seq - 1, Ring: e.Pos.Ring}, e.Conf.ID)
 			}
 			out, trans = false, false
 		} else if out {

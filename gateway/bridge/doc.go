@@ -255,7 +255,8 @@
 // applied the entry, name a node of the site that the Ack had not waited
 // for (a counter kept out of the code; every check passed but
 // TestAgainUnseen's ordered case at seeds 32, 44, 52, 72 and 97: EVS 2.4
-// at the site level, with or without the counter, no Safe matter).
+// at the site level, with or without the counter, no Safe matter; since
+// fixed, see "Catch-up, and the bound").
 //
 // A gateway cut off from its site (its site's other nodes out of its
 // local ring) with its federation member still connected is blocked by
@@ -708,6 +709,25 @@
 // sites delivered in configurations without this site is not delivered
 // here (EVS: a message is delivered in the configuration it was sent in,
 // to its members).
+//
+// Where the answer holds a regular configuration with the site right
+// after the others' transitional configuration without it, the site's
+// own transitional configuration leads into that one and is named after
+// it ("site:<SITE>:t:<next ring>/<old ring>"), not after the new ring. A
+// part of the site may have been in it already, through a gateway term
+// of its own (a node evicted from its site's ring, deaf to its
+// multicasts, that went on as a gateway and joined the other sites; the
+// rest of the site's ring then started a term of its own that fenced
+// it), and left the same regular configuration alone into it, its first
+// ring, which it named its transitional configuration after: the nodes
+// of both parts install one. Named after the new term's first ring, they
+// were two transitional configurations of the site out of one regular
+// configuration into the same next one (EVS 2.4, site level: hiersim
+// TestAgainUnseen's ordered case at seeds 32, 44, 52, 72 and 97 of
+// 1-100; TestAgainUnseenEvicted). A configuration without the site that
+// is no such transitional one still names the site's after the new ring,
+// whatever regular configuration with the site the answer brings after
+// it: no run has made that case.
 //
 // A new gateway term cannot tell which of its site's pending Ups its
 // predecessor's federation member got ordered after the position the
