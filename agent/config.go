@@ -314,9 +314,10 @@ func IdleTokenHold(tokenTimeout, tokenHold time.Duration) time.Duration {
 
 // IdleTokenHoldMax is the localring.Config.IdleTokenHoldMax of such a
 // ring: half the token timeout (100 ms with the LAN preset), the longest
-// the ring allows, held only while the idle rotations and holds run on
-// time. An idle LAN ring then rotates about 10 times a second instead of
-// 14.5, and an idle agent uses about a quarter less CPU.
+// the ring allows, held only once the idle rotations and holds have run
+// on time for about 7 s (localring.IdleHoldMaxAfter). An idle LAN ring
+// then rotates about 10 times a second instead of 14.5, and an idle agent
+// uses about a quarter less CPU.
 func IdleTokenHoldMax(tokenTimeout, tokenHold time.Duration) time.Duration {
 	return max(IdleTokenHold(tokenTimeout, tokenHold), tokenTimeout/2)
 }

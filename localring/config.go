@@ -100,12 +100,12 @@ type Config struct {
 	IdleTokenHold time.Duration
 
 	// IdleTokenHoldMax is a still longer hold for a ring that stays idle
-	// on a host that runs it on time: once IdleHoldAfter holds in a row of
-	// at least IdleTokenHold were prompt (the token came back from its
-	// rotation, and the hold's timer ran, within a quarter of the margin
-	// TokenTimeout − IdleTokenHoldMax), the representative holds for
-	// IdleTokenHoldMax, and at the first hold that was not prompt it goes
-	// back to IdleTokenHold for IdleHoldAfter holds. An idle node's CPU
+	// on a host that runs it on time: once IdleHoldMaxAfter holds in a row
+	// of IdleTokenHold were prompt (the token came back from its rotation,
+	// and the hold's timer ran, within a tenth of the margin TokenTimeout −
+	// IdleTokenHoldMax), the representative holds for IdleTokenHoldMax,
+	// and at the first hold that was not prompt it goes back to
+	// IdleTokenHold for IdleHoldMaxAfter holds. An idle node's CPU
 	// follows the rotations, and a late timer or a slow rotation says the
 	// host may be about to stall one of the members longer than the
 	// smaller margin. Like IdleTokenHold it costs neither latency nor

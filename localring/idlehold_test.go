@@ -260,17 +260,17 @@ func TestIdleHoldAfterSafeEverywhere(t *testing.T) {
 }
 
 // TestIdleTokenHoldMax: once an idle ring has held IdleTokenHold for
-// IdleHoldAfter prompt holds in a row, the representative holds
+// IdleHoldMaxAfter prompt holds in a row, the representative holds
 // IdleTokenHoldMax, never longer; a hold whose timer ran later than the
 // slack, or a rotation that took longer than it, brings it back to
-// IdleTokenHold for IdleHoldAfter more holds; a member with something to
+// IdleTokenHold for IdleHoldMaxAfter more holds; a member with something to
 // send still wakes it at once.
 func TestIdleTokenHoldMax(t *testing.T) {
 	const idle, longest = 60 * time.Millisecond, 100 * time.Millisecond
 	nodes, now := formRingWith(t, func(c *Config) { c.IdleTokenHold, c.IdleTokenHoldMax = idle, longest }, "a", "b", "c")
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	slack := a.promptSlack()
-	if want := (a.cfg.TokenTimeout - longest) / 4; slack != want || slack <= 0 {
+	if want := (a.cfg.TokenTimeout - longest) / 10; slack != want || slack <= 0 {
 		t.Fatalf("slack %v, want %v", slack, want)
 	}
 	var holds []time.Duration // each hold of the representative, as it starts
@@ -295,7 +295,7 @@ func TestIdleTokenHoldMax(t *testing.T) {
 		}
 	}
 	defer func() { pumpReady, pumpDelay = nil, nil }()
-	now = pump(t, nodes, now, 3*time.Second) // 10 × 20 ms, 10 × 60 ms, then the longest
+	now = pump(t, nodes, now, 10*time.Second) // 10 × 20 ms, 101 × 60 ms, then the longest
 	long, now := idleRotations(t, nodes, now, 2*time.Second)
 	if long < 19 || long > 21 {
 		t.Fatalf("%d rotations in 2s of an idle ring, want about 20 (holds of %v)", long, longest)
@@ -306,22 +306,22 @@ func TestIdleTokenHoldMax(t *testing.T) {
 		}
 	}
 	// After a hold that was not prompt: IdleTokenHold for the next
-	// IdleHoldAfter+1 holds (the first counts no prompt hold), then the
+	// IdleHoldMaxAfter+1 holds (the first counts no prompt hold), then the
 	// longest again.
 	backOff := func(what string) {
 		t.Helper()
 		holds = nil
-		now = pump(t, nodes, now, time.Duration(IdleHoldAfter+1)*idle+3*longest)
+		now = pump(t, nodes, now, time.Duration(IdleHoldMaxAfter+1)*idle+3*longest)
 		for i, h := range holds {
 			want := idle
-			if i > IdleHoldAfter {
+			if i > IdleHoldMaxAfter {
 				want = longest
 			}
 			if h != want {
 				t.Fatalf("%s: hold %d after it is %v, want %v (holds %v)", what, i+1, h, want, holds)
 			}
 		}
-		if len(holds) < IdleHoldAfter+3 {
+		if len(holds) < IdleHoldMaxAfter+3 {
 			t.Fatalf("%s: %d holds after it: %v", what, len(holds), holds)
 		}
 	}

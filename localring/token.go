@@ -368,10 +368,10 @@ const IdleHoldAfter = 10
 // I passed it on (the rotation without my hold).
 //
 // After IdleHoldAfter holds of TokenHold it holds IdleTokenHold; after
-// IdleHoldAfter more that were all prompt, IdleTokenHoldMax. A hold is
+// IdleHoldMaxAfter more that were all prompt, IdleTokenHoldMax. A hold is
 // prompt when the rotation before it and the timer that ended the hold
 // before it each took at most promptSlack more than they should: on the
-// LAN preset (token timeout 200 ms, holds 66 and 100 ms) 25 ms, where an
+// LAN preset (token timeout 200 ms, holds 66 and 100 ms) 10 ms, where an
 // idle ring of 3 agents rotates in under 1 ms and the timer typically
 // runs less than 1 ms late on a host that is not overloaded.
 func (n *Node) holdFor(rot time.Duration) time.Duration {
@@ -387,18 +387,28 @@ func (n *Node) holdFor(rot time.Duration) time.Duration {
 	} else {
 		n.promptHolds = 0
 	}
-	if n.promptHolds > IdleHoldAfter {
+	if n.promptHolds > IdleHoldMaxAfter {
 		return n.cfg.IdleTokenHoldMax
 	}
 	return n.cfg.IdleTokenHold
 }
 
 // promptSlack is how much longer than it should a rotation or an idle
-// hold may take for the ring to keep the longest idle hold: a quarter of
+// hold may take for the ring to keep the longest idle hold: a tenth of
 // what the token timeout leaves the rotation after that hold.
 func (n *Node) promptSlack() time.Duration {
-	return (n.cfg.TokenTimeout - n.cfg.IdleTokenHoldMax) / 4
+	return (n.cfg.TokenTimeout - n.cfg.IdleTokenHoldMax) / 10
 }
+
+// IdleHoldMaxAfter is the number of prompt holds of Config.IdleTokenHold
+// in a row after which the representative holds Config.IdleTokenHoldMax:
+// about 7 s of an idle LAN ring. With 10 (and a slack of a quarter of
+// the margin) the longest hold came back within a second of every ring
+// change, and on the benchmark's 2-core VM at load 12-21, where the host
+// overran the token timeout every 5-10 s whatever the hold, idle rings of
+// 3 agents installed 72 rings in 10 minutes against main's 50, side by
+// side (docs/BENCHMARKS.md, "An idle ring's CPU").
+const IdleHoldMaxAfter = 100
 
 // resumeToken passes on the token the idle representative held, after
 // sending whatever was submitted meanwhile.
