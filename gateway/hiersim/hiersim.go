@@ -513,6 +513,14 @@ type Result struct {
 	// end whose last domain configuration is not a regular one of every
 	// site: the domain did not come back whole after the stall.
 	StallApart []string
+	// AloneAfterHeal gives, with FaultStrayGatewayRingFirst, for each
+	// node of the victim site, the virtual time from its local ring whole
+	// again to its first delivery of a client message in a regular domain
+	// configuration of its site alone, -1 for a node that had none: with
+	// the federation links cut on (Outage longer than gateway.SoloGrace),
+	// a site should go on alone as a site cut off does (hiersim's
+	// knowngaps TestStrayRingHealsFirst; bridge, "Not waited for").
+	AloneAfterHeal map[string]time.Duration
 	// Handover names the gateway Options.handover handed the role to, once
 	// every node of its site applied the release ("" if it did not
 	// happen).
@@ -639,6 +647,12 @@ type hier struct {
 	// time), settled when the last configuration was installed after it
 	// (changed; Result.StallSettled).
 	stallEnd, settled time.Duration
+	// FaultStrayGatewayRingFirst: when the victim site's local ring was
+	// whole again (the site's clock), and each of its nodes' first
+	// delivery of a client message after it in a regular domain
+	// configuration of its site alone (Result.AloneAfterHeal).
+	healAt  time.Duration
+	aloneAt map[*node]time.Duration
 	// stallLosses are the token losses of the local ring nodes and of the
 	// federation ring's members before the stall (tokenLosses).
 	stallLosses [2]int
@@ -1099,6 +1113,11 @@ func (h *hier) drain(n *node) {
 			h.lastAt[n] = n.site.ring.Elapsed()
 			if at, ok := h.sentAt[string(e.Payload)]; ok {
 				h.latency[e.Svc] = append(h.latency[e.Svc], n.site.ring.Elapsed()-at)
+			}
+			if h.healAt > 0 && n.site == h.victim && n.conf.Kind == localring.Regular && slices.Equal(n.conf.Sites, []string{n.site.name}) {
+				if _, ok := h.aloneAt[n]; !ok {
+					h.aloneAt[n] = n.site.ring.Elapsed() - h.healAt
+				}
 			}
 			if _, ok := h.where[string(e.Payload)]; !ok {
 				h.where[string(e.Payload)] = n.conf.ID
@@ -1810,6 +1829,9 @@ func (h *hier) strayHistory(s *site, gw *node) (heal func()) {
 	h.logf("site %s's local ring whole again, %d nodes in a history of their part alone (%s)", s.name, h.fx.strays, h.opts.Fault)
 	s.ring.Heal()
 	h.fx.injected++
+	if h.opts.Fault == FaultStrayGatewayRingFirst {
+		h.healAt, h.aloneAt = s.ring.Elapsed(), map[*node]time.Duration{}
+	}
 	return func() {
 		for _, l := range links {
 			h.fed.Unblock(l[0], l[1])
@@ -1992,6 +2014,16 @@ func (h *hier) result(seed uint64) *Result {
 		now := h.tokenLosses()
 		r.StallLosses = [2]int{now[0] - h.stallLosses[0], now[1] - h.stallLosses[1]}
 		r.StallSettled = max(0, h.settled-h.stallEnd)
+	}
+	if h.aloneAt != nil {
+		r.AloneAfterHeal = map[string]time.Duration{}
+		for _, n := range h.victim.nodes {
+			d, ok := h.aloneAt[n]
+			if !ok {
+				d = -1
+			}
+			r.AloneAfterHeal[string(n.id)] = d
+		}
 	}
 	var failed = map[evs.Proc]bool{}
 	var ring []evs.Event
