@@ -331,6 +331,8 @@ func (a *Agent) domainsLocalEvent(e *localring.Event) {
 			dl.b.LocalInstall(e.Conf, active)
 			if starts || dl.b.CutOff() {
 				a.startSolo(dl, !starts) // a failover's new member, as a handover's; or a gateway that lost members of its site
+			} else if active && dl.grace.Healed(e.Conf.MemberIDs()) {
+				a.resumeHealed(dl)
 			}
 		case localring.EventDeliver:
 			dl.b.LocalDeliver(&e.Msg)
@@ -455,7 +457,7 @@ func (a *Agent) startSolo(dl *domainLayer, keep bool) {
 	}
 	until := time.Now().Add(gateway.SoloGrace(run.r.Config().Ring))
 	if keep {
-		dl.grace.Keep(run, until)
+		dl.grace.Keep(run, until, dl.b.Lost())
 		return
 	}
 	dl.grace.Start(run, until)

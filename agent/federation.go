@@ -336,6 +336,21 @@ func (m *fedManager) drain(domain string) *fedRun {
 	return run
 }
 
+// stop stops the member of domain, if one runs, as the end of its term
+// (Agent.resumeHealed): the next term starts another.
+func (m *fedManager) stop(domain string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if run := m.runners[domain]; run != nil {
+		m.log.Info("ending the gateway term's federation ring member: the term resumes with a new one", "domain", domain)
+		run.cancel()
+		delete(m.runners, domain)
+	}
+}
+
 // runner returns the running member of domain, or nil.
 func (m *fedManager) runner(domain string) *fedRun {
 	if m == nil {

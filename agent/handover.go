@@ -308,6 +308,26 @@ func (a *Agent) resumeFenced(dl *domainLayer, by uint64) {
 	a.log.Warn("this gateway's federation ring member was fenced by another gateway of its site that was active in an older local ring configuration, and its local ring still makes it active: it resumes with a new member", "domain", dl.d.Name, "superseded_by", by, "local_ring", localring.RegularConfID(local), "epoch", epoch+1, "incarnation", next)
 }
 
+// resumeHealed ends this node's federation member of dl, which a grace
+// Keep started holds (gateway.Grace.Healed: the site's local ring holds
+// every node it lost, and this node is still its active gateway), and
+// resumes the term with a new member (group loop): the new term catches
+// up if it joins another site within its grace, and the site goes on
+// alone after it, instead of staying held until a federation link heals.
+func (a *Agent) resumeHealed(dl *domainLayer) {
+	if _, pending := dl.role.Pending(); pending || dl.draining != nil {
+		return // the handover moves the role, or a configuration change ends it (drained)
+	}
+	dl.grace.Stop()
+	a.fed.stop(dl.d.Name)
+	dl.b.ResumeHeld()
+	gateway.Handover{B: dl.b, Self: a.cfg.Node}.Stopped()
+	local, epoch := dl.role.Term()
+	dl.resumed.local, dl.resumed.epoch = local, epoch
+	a.submitResume(dl)
+	a.log.Warn("this gateway's local ring holds every node of its site it lost, while its federation ring member, held, reaches no other site: it resumes with a new member, and the site goes on alone in the domain if that member reaches no other site within its grace", "domain", dl.d.Name, "local_ring", localring.RegularConfID(local), "epoch", epoch+1)
+}
+
 func orNone(names []string) string {
 	if len(names) == 0 {
 		return "none"

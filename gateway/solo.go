@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"time"
 
 	"github.com/atoll-gcs/atoll/localring"
@@ -75,14 +76,15 @@ type Grace struct {
 	until  time.Time
 	held   *localring.Configuration // the last ring of the member alone, held back
 	alone  bool
-	kept   bool // started by Keep: no end by time
+	kept   bool     // started by Keep: no end by time
+	lost   []string // with kept, the nodes of the site its local ring lost
 }
 
 // Start starts the grace of a new term's member until until. member is
 // any comparable value that tells the driver's members apart (nil for a
 // driver that runs one member at a time).
 func (g *Grace) Start(member any, until time.Time) {
-	g.on, g.member, g.until, g.held, g.kept = true, member, until, nil, false
+	g.on, g.member, g.until, g.held, g.kept, g.lost = true, member, until, nil, false, nil
 }
 
 // Keep starts the grace of member until until, as Start, unless one is
@@ -98,16 +100,41 @@ func (g *Grace) Start(member any, until time.Time) {
 // ring whole again makes another node the gateway, or brings it what it
 // missed) or the node is no longer active. Over with nothing held (the
 // member stayed among the other sites: no new term of its site joined
-// them), it ends (End).
-func (g *Grace) Keep(member any, until time.Time) {
+// them), it ends (End). lost names the nodes of the site the local
+// ring lost (Healed); a Keep while one Keep started is on adds them.
+func (g *Grace) Keep(member any, until time.Time, lost []string) {
 	if !g.on {
 		g.Start(member, until)
 		g.kept = true
 	}
+	if g.kept {
+		for _, id := range lost {
+			if !slices.Contains(g.lost, id) {
+				g.lost = append(g.lost, id)
+			}
+		}
+	}
+}
+
+// Healed reports whether a grace Keep started holds a ring of the site
+// alone (KeptHold) while members, the nodes of the gateway's regular
+// local ring configuration in which it is still the site's active
+// gateway, hold every node the local ring lost since: none of them can
+// speak for the site among the other sites any more (the role is this
+// node's in their configuration too), so the hold guards nothing, but
+// the member it holds cannot go on: the domain may have delivered Safe
+// messages without it in a configuration that names it. The driver ends
+// the member and resumes the term with a new one (a new incarnation and
+// a new term's grace, Start): the new term catches up if it joins
+// another site within its grace, and its site goes on alone after it
+// (gateway/bridge, "Not waited for"). Without it the site stayed held
+// until a federation link healed.
+func (g *Grace) Healed(members []string) bool {
+	return g.KeptHold() && !slices.ContainsFunc(g.lost, func(id string) bool { return !slices.Contains(members, id) })
 }
 
 // Stop ends the grace, if any, without letting anything through.
-func (g *Grace) Stop() { g.on, g.member, g.held, g.kept = false, nil, nil, false }
+func (g *Grace) Stop() { g.on, g.member, g.held, g.kept, g.lost = false, nil, nil, false, nil }
 
 // StartsAlone reports whether the bridge does not see federation ring
 // configuration c of member: a ring of the gateway alone during its

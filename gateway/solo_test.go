@@ -68,7 +68,7 @@ func TestGraceKeep(t *testing.T) {
 	}
 	t0 := time.Unix(1000, 0)
 	var g Grace
-	g.Keep("m1", t0.Add(time.Second))
+	g.Keep("m1", t0.Add(time.Second), nil)
 	if !g.StartsAlone(alone(1), "m1", true) {
 		t.Fatal("a ring alone in a grace Keep started reached the bridge")
 	}
@@ -76,7 +76,7 @@ func TestGraceKeep(t *testing.T) {
 	if !g.StartsAlone(alone(2), "m2", true) {
 		t.Fatal("a ring alone in a new term's grace reached the bridge")
 	}
-	g.Keep("m2", t0.Add(time.Hour))
+	g.Keep("m2", t0.Add(time.Hour), nil)
 	if until, ok := g.Deadline(); !ok || !until.Equal(t0.Add(time.Second)) {
 		t.Fatalf("Keep in a new term's grace: deadline %v (held %v), want the grace's, %v, with its ring held", until, ok, t0.Add(time.Second))
 	}
@@ -102,7 +102,7 @@ func TestGraceKeepHolds(t *testing.T) {
 	}
 	t0 := time.Unix(1000, 0)
 	var g Grace
-	g.Keep("m1", t0.Add(time.Second))
+	g.Keep("m1", t0.Add(time.Second), nil)
 	if g.KeptHold() {
 		t.Error("a grace Keep started holds before a ring alone came")
 	}
@@ -127,7 +127,7 @@ func TestGraceKeepHolds(t *testing.T) {
 	if g.StartsAlone(conf(3, "a"), "m1", true) {
 		t.Fatal("a ring alone held back after a ring with another site ended the grace")
 	}
-	g.Keep("m1", t0.Add(time.Second))
+	g.Keep("m1", t0.Add(time.Second), nil)
 	if until, ok := g.Deadline(); !ok || !until.Equal(t0.Add(time.Second)) {
 		t.Fatalf("a grace Keep started with nothing held: deadline %v (%v), want %v", until, ok, t0.Add(time.Second))
 	}
@@ -136,5 +136,37 @@ func TestGraceKeepHolds(t *testing.T) {
 	}
 	if g.StartsAlone(conf(4, "a"), "m1", true) {
 		t.Fatal("a ring alone held back after Keep's grace ended over with nothing held")
+	}
+}
+
+// TestGraceHealed: Healed reports a grace Keep started that holds a ring
+// of the site alone once the members hold every node the local ring lost
+// (each Keep's, while one is on), and nothing else: no hold, a node still
+// away, a new term's grace.
+func TestGraceHealed(t *testing.T) {
+	alone := &localring.Configuration{Kind: localring.Regular, Ring: localring.RingID{Seq: 1}, Members: []localring.Member{{ID: "a"}}}
+	t0 := time.Unix(1000, 0)
+	var g Grace
+	g.Keep("m1", t0.Add(time.Second), []string{"b"})
+	if g.Healed([]string{"a", "b", "c"}) {
+		t.Error("Healed with nothing held")
+	}
+	g.Keep("m1", t0.Add(time.Hour), []string{"c"})
+	g.StartsAlone(alone, "m1", true)
+	if !g.KeptHold() {
+		t.Fatal("no hold")
+	}
+	for _, m := range [][]string{{"a"}, {"a", "b"}, {"a", "c"}} {
+		if g.Healed(m) {
+			t.Errorf("Healed with members %v: a node lost is away", m)
+		}
+	}
+	if !g.Healed([]string{"a", "b", "c"}) {
+		t.Error("not Healed with every node lost back")
+	}
+	g.Start("m2", t0.Add(time.Second))
+	g.StartsAlone(alone, "m2", true)
+	if g.Healed([]string{"a", "b", "c"}) {
+		t.Error("a new term's grace Healed")
 	}
 }

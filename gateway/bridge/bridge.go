@@ -276,6 +276,14 @@ type Site struct {
 	// member's Seen (inDoubt orders the Ups in doubt by its firsts).
 	lastGw, pred                string
 	lastGwAt, predAt, termStart termAt
+	// otherGw is the latest gateway other than this node that a Seen
+	// named, at otherGwAt. With heldResume (ResumeHeld), the next term is
+	// a held term's resumption: its predecessor is the latest other
+	// gateway named after heldFrom, the held term's start, if any
+	// (predHeld for that term, as Seens come in).
+	otherGw              string
+	otherGwAt, heldFrom  termAt
+	heldResume, predHeld bool
 
 	// The Have phase of the local ring's regular configuration.
 	ring    uint64                // its RingID.Seq
@@ -349,6 +357,8 @@ type Site struct {
 	// a member of the one before, and this node stayed the active
 	// gateway, its site in the domain with others (CutOff).
 	cutOff bool
+	// lost: with cutOff, the members of the one before it left out.
+	lost []string
 
 	out   Ready
 	stats Stats
@@ -508,6 +518,11 @@ func (s *Site) Active() bool { return s.active }
 // "Not waited for").
 func (s *Site) CutOff() bool { return s.cutOff }
 
+// Lost returns, when CutOff, the members of the local ring's regular
+// configuration before the last that it left out (the driver's
+// gateway.Grace.Keep keeps them, for Grace.Healed).
+func (s *Site) Lost() []string { return slices.Clone(s.lost) }
+
 // Settled reports whether this node is its site's active gateway and the
 // domain's federation ring has settled at it with nothing awaited: the
 // ring's Sync phase ended, its site waits for no catch-up answer and owes
@@ -554,6 +569,10 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	slices.Sort(s.members)
 	s.delivering = s.members
 	s.cutOff = stays && len(s.regFed.Sites) > 1 && slices.ContainsFunc(prev, func(id string) bool { return !slices.Contains(s.members, id) })
+	s.lost = nil
+	if s.cutOff {
+		s.lost = slices.DeleteFunc(slices.Clone(prev), func(id string) bool { return slices.Contains(s.members, id) })
+	}
 	if s.gwNode != "" && !slices.Contains(s.members, s.gwNode) {
 		s.goneGw, s.gwNode = s.gwNode, ""
 	}
@@ -623,6 +642,7 @@ func (s *Site) setActive(active bool) {
 		s.injRoot = s.regConf.ID
 		s.forgetTrans()
 		s.newTerm()
+		s.heldResume = false
 	case !active && s.active:
 		s.active, s.draining = false, false
 		s.fed = nil
@@ -706,7 +726,25 @@ func (s *Site) newTerm() {
 	}
 	s.doubt = true
 	s.pred, s.predAt, s.termStart = s.lastGw, s.lastGwAt, termAt{s.ring, s.epoch}
+	s.predHeld = s.heldResume
+	if s.predHeld && s.heldFrom.less(s.otherGwAt) && s.otherGwAt.less(s.termStart) {
+		s.pred, s.predAt = s.otherGw, s.otherGwAt
+	}
 }
+
+// ResumeHeld says that this active gateway ends its term, whose member a
+// grace Keep held (gateway.Grace.Healed: cut off from its site and from
+// every other site, its site's local ring now holds every node it lost),
+// and resumes with a new one (FedStopped, then Release). A node of its
+// site that its ring lost may have taken over meanwhile and submitted
+// pending Ups its held member never had: the new term's predecessor is
+// the latest other gateway of the site named by a Seen after the held
+// term began, not this node, whose held rings named itself (inDoubt
+// orders the Ups in doubt by the predecessor's first places). Taking the
+// held term for it, a site that then went on alone delivered such Ups in
+// its pending order, against the order the other sites delivered them in
+// (hiersim TestStrayRingHealsFirst: EVS 6 and 9 at 9 of seeds 1-20).
+func (s *Site) ResumeHeld() { s.heldResume, s.heldFrom = true, s.termStart }
 
 // resolve ends this gateway term's doubt: its site learned what the
 // domain ordered of the Ups pending when the term began, from another
@@ -917,7 +955,17 @@ func (s *Site) leftRing(ring uint64) {
 // active gateway it knew, this term's predecessor if it is a later one
 // than any this node knew of before the term began.
 func (s *Site) seen(from localring.NodeID, m *seenMsg) {
-	if m.gw != "" && m.gwAt.less(s.termStart) && s.predAt.less(m.gwAt) {
+	self := string(s.cfg.Node)
+	if m.gw != "" && m.gw != self && s.otherGwAt.less(m.gwAt) {
+		s.otherGw, s.otherGwAt = m.gw, m.gwAt
+	}
+	switch {
+	case m.gw == "" || !m.gwAt.less(s.termStart):
+	case s.predHeld && m.gw != self && s.heldFrom.less(m.gwAt) && (s.pred == self || s.predAt.less(m.gwAt)):
+		// A held term's resumption (ResumeHeld): this node's own
+		// naming in its held rings does not count.
+		s.pred, s.predAt = m.gw, m.gwAt
+	case s.predAt.less(m.gwAt):
 		s.pred, s.predAt = m.gw, m.gwAt
 	}
 	for _, u := range m.ups {

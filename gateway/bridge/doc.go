@@ -222,20 +222,19 @@
 // 2.5; a restarted node is no better: its rings alone are kept out until
 // the domain's stream starts at it). A grace Keep started that is over
 // with nothing held (the member stayed among the other sites, so no new
-// term of its site joined them) ends. Known gap: the site's ring whole
-// again, the gateway still active and still cut off from every other
-// site, keeps the hold on, and the site does not go on alone until a
-// federation link heals (hiersim's TestStrayRingHealsFirst, built with
-// -tags knowngaps: at none of seeds 1-20 did a node of the site deliver
-// in a configuration of its site alone within gateway.SoloGrace + 3 s of
-// the heal; every EVS check passed). Ending the held member there and
-// resuming the term with a new one (a new incarnation and a new term's
-// grace) let every node go on alone 21.7-22.2 s after the heal, but broke
-// EVS 6 and 9 at 9 of those seeds: the new term, alone, took its own held
-// term for its predecessor and delivered the Ups in doubt that the other
-// part's gateway had submitted in its pending order, against the order
-// the other sites delivered them in (the first of the known gaps of "The
-// order of Ups in doubt is the predecessor's"). Nor is a
+// term of its site joined them) ends. Cut off from every other site
+// still when its site's ring is whole again, with every node it lost and
+// the role at it, it ends the held member and resumes its term with a
+// new one (gateway.Grace.Healed; a new incarnation, and a new term's
+// grace): the site goes on alone after the grace, as a site cut off does
+// (hiersim TestStrayRingHealsFirst: every node 21.7-22.2 s after the heal
+// at seeds 1-20; kept on, the hold kept it out of the domain until a
+// federation link healed). The new term's predecessor is the latest
+// other gateway a Seen names after the held term began (Site.ResumeHeld),
+// the one that submitted the pending Ups the held member never had:
+// taking its own held term for it, the site delivered them, in doubt, in
+// its pending order against the others' (EVS 6 and 9 at 9 of those
+// seeds). Nor is a
 // node waited for while the gateway's View is in a round
 // or a transitional configuration: a message is delivered there in the
 // node's transitional configuration of itself alone. The messages just

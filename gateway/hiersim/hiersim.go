@@ -518,8 +518,8 @@ type Result struct {
 	// again to its first delivery of a client message in a regular domain
 	// configuration of its site alone, -1 for a node that had none: with
 	// the federation links cut on (Outage longer than gateway.SoloGrace),
-	// a site should go on alone as a site cut off does (hiersim's
-	// knowngaps TestStrayRingHealsFirst; bridge, "Not waited for").
+	// the site goes on alone as a site cut off does
+	// (TestStrayRingHealsFirst; gateway.Grace.Healed).
 	AloneAfterHeal map[string]time.Duration
 	// Handover names the gateway Options.handover handed the role to, once
 	// every node of its site applied the release ("" if it did not
@@ -919,7 +919,9 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 					// site, one of which may take over; its member's
 					// rings of its site alone wait for the grace.
 					h.logf("%s: the active gateway's local ring lost members of its site; its federation member's rings of its site alone wait for a grace", n.id)
-					n.grace.Keep(nil, h.fedTime().Add(gateway.SoloGrace(h.fed.Config)))
+					n.grace.Keep(nil, h.fedTime().Add(gateway.SoloGrace(h.fed.Config)), n.b.Lost())
+				case active && n.grace.Healed(e.Conf.MemberIDs()):
+					h.resumeHealed(n)
 				}
 			}
 		case localring.EventDeliver:
@@ -1440,6 +1442,21 @@ func (h *hier) resumeFenced(n *node) {
 	}
 	n.resumed.lseq, n.resumed.epoch = n.lseq, n.epoch
 	h.logf("%s: fenced while its local ring makes it the active gateway: it resumes with a new federation member", n.id)
+	n.local = append(n.local, []byte(gatewayResume))
+}
+
+// resumeHealed ends node n's federation member, held by a grace Keep
+// started (gateway.Grace.Healed: the site's local ring holds every node
+// it lost, n still its active gateway), and resumes its term with a new
+// member (bridge Site.ResumeHeld), as the agent's resumeHealed.
+func (h *hier) resumeHealed(n *node) {
+	h.logf("%s: its site's local ring holds every node it lost while its federation member, held, reaches no other site: it resumes with a new federation member", n.id)
+	n.grace.Stop()
+	h.fed.Crash(n.fslot)
+	n.b.ResumeHeld()
+	gateway.Handover{B: n.b, Self: string(n.id)}.Stopped()
+	h.drain(n)
+	n.resumed.lseq, n.resumed.epoch = n.lseq, n.epoch
 	n.local = append(n.local, []byte(gatewayResume))
 }
 
