@@ -497,8 +497,10 @@ type Result struct {
 	Waited int
 	// Resumes counts the gateways that resumed their term with a new
 	// federation member after a gateway of their site fenced it
-	// (resumeFenced, as the agent).
-	Resumes int
+	// (resumeFenced, as the agent) or after their site's ring held every
+	// node they lost again (resumeHealed); HealResumes counts the latter
+	// as asked (gateway.Grace.Healed).
+	Resumes, HealResumes int
 	// StallLosses counts, with FaultProcessStall, the token losses of the
 	// local ring nodes [0] and of the federation ring's members [1] from
 	// the stall on: the rings whose token timeout it passed.
@@ -636,7 +638,7 @@ type hier struct {
 	lostLog []string
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
-	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded, strays, waited, resumes int }
+	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded, strays, waited, resumes, healResumes int }
 	tl      *timeline // a gateway crash's, from the kill on
 	stalled *node     // the standby Options.stall paused
 	// FaultProcessStall: the nodes to resume, each at its time (the
@@ -1451,6 +1453,7 @@ func (h *hier) resumeFenced(n *node) {
 // member (bridge Site.ResumeHeld), as the agent's resumeHealed.
 func (h *hier) resumeHealed(n *node) {
 	h.logf("%s: its site's local ring holds every node it lost while its federation member, held, reaches no other site: it resumes with a new federation member", n.id)
+	h.fx.healResumes++
 	n.grace.Stop()
 	h.fed.Crash(n.fslot)
 	n.b.ResumeHeld()
@@ -2079,7 +2082,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.Fenced = h.fed.Superseded()
 	r.PartialFed = h.fx.partial
 	r.SoloHeld, r.SoloEnded = h.fx.soloHeld, h.fx.soloEnded
-	r.Waited, r.Resumes = h.fx.waited, h.fx.resumes
+	r.Waited, r.Resumes, r.HealResumes = h.fx.waited, h.fx.resumes, h.fx.healResumes
 	r.Strays = h.fx.strays
 	for _, st := range r.Bridges {
 		r.Restarted += int(st.Restarted)

@@ -133,10 +133,25 @@ func TestStrayGatewayLongCut(t *testing.T) {
 // as the agent's). Without the resumption every one of seeds 1-10 failed:
 // nodes ended out of the final configuration (NodeUnsettled), messages
 // were lost, and EVS broke (seed 1: EVS 7 at ams-1; seed 2: node-level
-// 1.1). A third of seedCount's seeds (10).
+// 1.1). The cut lasts half the federation's token and consensus timeouts
+// (1.9 s; Options.strayCut): the old gateway's member, cut off, forms no
+// ring of its site alone before them, so at the local heal its grace Keep
+// holds nothing, gateway.Grace.Healed does not resume it, and the fence
+// does (at each of seeds 1-30, none resumed at the local heal). Cut off
+// for 4, 5, 6 or 8 s, or for half of gateway.SoloGrace as
+// FaultStrayGateway is, it held that ring at the local heal and resumed
+// there at each of seeds 1-10 (as in TestStrayRingHealsFirst), and none
+// was fenced; cut off for 3 s, each was fenced. A third of seedCount's
+// seeds (10).
 func TestStrayGatewayRingFirst(t *testing.T) {
 	parallel(t)
-	runSeedsWith(t, Options{Fault: FaultStrayGatewayRingFirst}, max(1, seedCount()/3))
+	f, err := topology.Load(topologyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := federation.RingConfig(f, f.Plan().FederationDomains()[0])
+	cut := (c.TokenTimeout + c.ConsensusTimeout) / 2
+	runSeedsWith(t, Options{Fault: FaultStrayGatewayRingFirst, strayCut: cut}, max(1, seedCount()/3))
 }
 
 // TestStrayRingHealsFirst runs FaultStrayGatewayRingFirst with the old
@@ -172,6 +187,9 @@ func TestStrayRingHealsFirst(t *testing.T) {
 			return
 		}
 		report(t, o, r)
+		if r.HealResumes == 0 {
+			t.Errorf("seed %d: the old gateway did not resume its term at its site's ring whole again (gateway.Grace.Healed)", seed)
+		}
 		for id, d := range r.AloneAfterHeal {
 			if d < 0 || d > bound {
 				t.Errorf("seed %d: %s delivered in no configuration of its site alone within %v of its local ring whole again (%v; -1: none to the end)", seed, id, bound, d)
