@@ -11,6 +11,7 @@ import (
 	"github.com/atoll-gcs/atoll/federation"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/gateway/bridge"
+	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/topology"
 )
 
@@ -115,11 +116,7 @@ func checkStrays(t *testing.T, o Options, r *Result) {
 // messages (bridge, "Not waited for").
 func TestStrayGatewayLongCut(t *testing.T) {
 	parallel(t)
-	f, err := topology.Load(topologyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grace := gateway.SoloGrace(federation.RingConfig(f, f.Plan().FederationDomains()[0]))
+	grace := gateway.SoloGrace(fedRing(t))
 	runSeedsWith(t, Options{Fault: FaultStrayGateway, strayCut: grace + 3*time.Second}, seedCount())
 }
 
@@ -145,11 +142,7 @@ func TestStrayGatewayLongCut(t *testing.T) {
 // seeds (10).
 func TestStrayGatewayRingFirst(t *testing.T) {
 	parallel(t)
-	f, err := topology.Load(topologyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := federation.RingConfig(f, f.Plan().FederationDomains()[0])
+	c := fedRing(t)
 	cut := (c.TokenTimeout + c.ConsensusTimeout) / 2
 	runSeedsWith(t, Options{Fault: FaultStrayGatewayRingFirst, strayCut: cut}, max(1, seedCount()/3))
 }
@@ -172,11 +165,7 @@ func TestStrayGatewayRingFirst(t *testing.T) {
 // gateway submitted, delivered in the new term's pending order).
 func TestStrayRingHealsFirst(t *testing.T) {
 	parallel(t)
-	f, err := topology.Load(topologyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grace := gateway.SoloGrace(federation.RingConfig(f, f.Plan().FederationDomains()[0]))
+	grace := gateway.SoloGrace(fedRing(t))
 	bound := grace + aloneSlack
 	log := openLog(t)
 	eachSeed(*first, seedCount(), func(seed uint64) {
@@ -201,5 +190,16 @@ func TestStrayRingHealsFirst(t *testing.T) {
 // aloneSlack is how long after gateway.SoloGrace from the local heal
 // TestStrayRingHealsFirst lets the site take to go on alone: a
 // resumption's local message, the new member's ring of its site alone,
-// and the bridge's configurations (60-560 ms at seeds 1-20).
+// and the bridge's configurations (60-560 ms at seeds 1-30: every node
+// 21.66-22.16 s after the heal).
 const aloneSlack = 3 * time.Second
+
+// fedRing returns the federation ring's configuration of topologyFile's
+// first federation domain (its timeouts: gateway.SoloGrace).
+func fedRing(t *testing.T) localring.Config {
+	f, err := topology.Load(topologyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return federation.RingConfig(f, f.Plan().FederationDomains()[0])
+}
