@@ -204,6 +204,30 @@ type pendingUp struct {
 	firsts []first
 }
 
+// naming is a member named the site's active gateway at a place of the
+// local ring's history (Site.namings). own: this node delivered the
+// gateway's Have there (it was a member of that ring), which named pos,
+// the last position the gateway held then; settled: this node saw the
+// gateway inject, while it was the last gateway this node knew of, a
+// regular configuration of the domain numbered after pos (a federation
+// ring its member settled: a gateway submits Ups only in one, after it
+// injected that ring's configuration; notePast).
+type naming struct {
+	gw      string
+	at      termAt
+	pos     localring.DomainOrder
+	own     bool
+	settled bool
+}
+
+// maxNamings bounds Site.namings; relayUps is the most Ups one Relay
+// carries (a node sends as many as it needs: each stays far below the
+// local ring's largest message).
+const (
+	maxNamings = 32
+	relayUps   = 512
+)
+
 // termAt is a place in the local ring's history where a gateway term
 // can begin: a regular configuration's ring and a handover epoch in it.
 type termAt struct{ ring, epoch uint64 }
@@ -213,6 +237,16 @@ func (a termAt) less(b termAt) bool {
 }
 
 func (a termAt) isZero() bool { return a == termAt{} }
+
+func (a termAt) compare(b termAt) int {
+	switch {
+	case a.less(b):
+		return -1
+	case b.less(a):
+		return 1
+	}
+	return 0
+}
 
 type originKey struct {
 	site   string
@@ -284,6 +318,13 @@ type Site struct {
 	otherGw              string
 	otherGwAt, heldFrom  termAt
 	heldResume, predHeld bool
+	// namings are the latest members this node knows were named the
+	// site's active gateway (a Have of a ring it was in, or a Seen), in
+	// the order of where (at most maxNamings): a term that this node saw
+	// whole and that settled no federation ring submitted nothing, and
+	// is not the predecessor whose order the Ups in doubt take
+	// (predecessor).
+	namings []naming
 
 	// The Have phase of the local ring's regular configuration.
 	ring    uint64                // its RingID.Seq
@@ -598,6 +639,9 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	if len(seen.ups) > 0 {
 		s.out.Local = append(s.out.Local, encodeSeen(s.tag, seen))
 	}
+	for r := s.relay(); len(r.ups) > 0; r.ups = r.ups[min(len(r.ups), relayUps):] {
+		s.out.Local = append(s.out.Local, encodeRelay(s.tag, &relayMsg{ups: r.ups[:min(len(r.ups), relayUps)]}))
+	}
 	s.openHave()
 }
 
@@ -816,14 +860,15 @@ func (s *Site) inDoubt(next localring.DomainOrder) {
 func (s *Site) doubtOrder() []*pendingUp {
 	var known, unknown, inPending []*pendingUp
 	at := map[*pendingUp]localring.Order{}
+	pred := s.predecessor()
 	for i := range s.pending {
 		p := &s.pending[i]
 		if !p.doubt {
 			continue
 		}
 		inPending = append(inPending, p)
-		j := slices.IndexFunc(p.firsts, func(f first) bool { return f.node == s.pred })
-		if s.pred == "" || j < 0 {
+		j := slices.IndexFunc(p.firsts, func(f first) bool { return f.node == pred })
+		if pred == "" || j < 0 {
 			unknown = append(unknown, p)
 			continue
 		}
@@ -870,6 +915,7 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 	case x.up != nil:
 		s.firstAt(s.addPending(fedUp{origin: Origin{Site: s.cfg.Site, ID: m.ID}, svc: x.up.svc, payload: x.up.payload}, false), m.Order)
 	case x.down != nil:
+		s.notePast(string(m.ID.Sender), x.down)
 		s.applyDown(x.down)
 	case x.have != nil:
 		s.have(string(m.ID.Sender), x.have)
@@ -891,6 +937,8 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 		}
 	case x.seen != nil:
 		s.seen(m.ID.Sender, x.seen)
+	case x.relay != nil:
+		s.relayed(x.relay)
 	case x.held != nil:
 		if m.ID.Sender == s.cfg.Node && x.held.ring == s.ring {
 			s.heldSent = false
@@ -956,6 +1004,9 @@ func (s *Site) leftRing(ring uint64) {
 // than any this node knew of before the term began.
 func (s *Site) seen(from localring.NodeID, m *seenMsg) {
 	self := string(s.cfg.Node)
+	if m.gw != "" {
+		s.name(naming{gw: m.gw, at: m.gwAt})
+	}
 	if m.gw != "" && m.gw != self && s.otherGwAt.less(m.gwAt) {
 		s.otherGw, s.otherGwAt = m.gw, m.gwAt
 	}
@@ -978,6 +1029,132 @@ func (s *Site) seen(from localring.NodeID, m *seenMsg) {
 			s.pending[i].noteFirst(f)
 		}
 	}
+}
+
+// relay returns the Relay this node sends at a regular configuration:
+// for each pending Up of another sender, the places where the gateways
+// it knows were named first had it (pendingUp.firsts), as far as it
+// knows. The Up's sender tells the site all it knows of its own (Seen),
+// but a new gateway term may have neither the sender (away) nor a place
+// of its predecessor for the Up: the Up went last among the Ups in doubt,
+// or by a place where the predecessor left the ring before it had it
+// (first.left), where the predecessor had it after others (doubtOrder;
+// TestInDoubtOrderUnknownFirst, TestInDoubtOrderLeftFirst).
+func (s *Site) relay() *relayMsg {
+	r := &relayMsg{}
+	var gws []string
+	for _, n := range s.namings {
+		if !slices.Contains(gws, n.gw) {
+			gws = append(gws, n.gw)
+		}
+	}
+	for i := range s.pending {
+		p := &s.pending[i]
+		if p.origin.ID.Sender == s.cfg.Node {
+			continue
+		}
+		var firsts []first
+		for _, f := range p.firsts {
+			if slices.Contains(gws, f.node) {
+				firsts = append(firsts, f)
+			}
+		}
+		if len(firsts) > 0 {
+			r.ups = append(r.ups, relayUp{sender: p.origin.ID.Sender, inc: p.origin.ID.Inc, seq: p.origin.ID.Seq, firsts: firsts})
+		}
+	}
+	return r
+}
+
+// relayed takes a member's Relay: where gateways of the site first had
+// pending Ups of other senders, as a Seen tells it of its sender's own.
+func (s *Site) relayed(m *relayMsg) {
+	for _, u := range m.ups {
+		o := Origin{Site: s.cfg.Site, ID: localring.MessageID{Sender: u.sender, Inc: u.inc, Seq: u.seq}}
+		i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == o })
+		if i < 0 {
+			continue
+		}
+		for _, f := range u.firsts {
+			s.pending[i].noteFirst(f)
+		}
+	}
+}
+
+// name notes that n.gw was named the site's active gateway at n.at
+// (Site.namings); a Have of a ring this node was in makes the naming
+// its own.
+func (s *Site) name(n naming) {
+	i, found := slices.BinarySearchFunc(s.namings, n, func(a, b naming) int {
+		if c := a.at.compare(b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.gw, b.gw)
+	})
+	if found {
+		if o := &s.namings[i]; n.own && !o.own {
+			o.own, o.pos = true, n.pos
+		}
+		return
+	}
+	s.namings = slices.Insert(s.namings, i, n)
+	if len(s.namings) > maxNamings {
+		s.namings = slices.Delete(s.namings, 0, len(s.namings)-maxNamings)
+	}
+}
+
+// notePast takes a Down that from injected (or injected again): a
+// regular configuration of the domain numbered after the position from
+// named in its Have where this node last saw it named the active
+// gateway, while that is the latest gateway this node saw named, says
+// that its term settled a federation ring (naming.settled). What a
+// member injects again in a Have phase is at or before the position it
+// named.
+func (s *Site) notePast(from string, d *down) {
+	e := &d.entry
+	if d.restart || e.Kind != EntryConfig || e.Conf.Kind != localring.Regular {
+		return
+	}
+	for i := len(s.namings) - 1; i >= 0; i-- {
+		if n := &s.namings[i]; n.own {
+			if n.gw == from && n.pos.Less(e.Pos) {
+				n.settled = true
+			}
+			return
+		}
+	}
+}
+
+// predecessor returns the gateway whose order the Ups in doubt take: the
+// term's predecessor (pred), unless this node saw that one's term whole
+// and the term settled no federation ring: it was named only in Haves of
+// rings this node was in, after another gateway, and this node saw it
+// inject no regular configuration of the domain (naming.settled). Such a
+// term submitted none of the Ups (a term submits only in a ring that
+// settled, after it injected the ring's configuration): the one before it
+// is taken, and so on. A term that died in doubt, or was cut off from
+// its site and held by its grace, before its member settled a ring,
+// ordered the Ups in doubt by its own first places, not those of the
+// gateway that submitted them (TestInDoubtOrderInterimTerm).
+func (s *Site) predecessor() string {
+	pred, at := s.pred, s.predAt
+	for pred != "" {
+		k := slices.IndexFunc(s.namings, func(n naming) bool { return n.gw == pred && n.at == at })
+		if k < 0 {
+			return pred
+		}
+		j := k
+		for ; j >= 0 && s.namings[j].gw == pred; j-- {
+			if !s.namings[j].own || s.namings[j].settled {
+				return pred
+			}
+		}
+		if j < 0 {
+			return pred
+		}
+		pred, at = s.namings[j].gw, s.namings[j].at
+	}
+	return pred
 }
 
 // known reports whether an Up is pending here or came down already.
@@ -1041,6 +1218,7 @@ func (s *Site) have(from string, h *have) {
 	if h.active {
 		s.gwNode = from
 		s.lastGw, s.lastGwAt = from, termAt{h.ring, h.epoch}
+		s.name(naming{gw: from, at: s.lastGwAt, pos: h.last, own: true})
 	}
 	if len(s.haves) < len(s.members) {
 		return

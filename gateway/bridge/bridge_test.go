@@ -632,6 +632,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeHave(tag, &have{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a", active: true}))
 	f.Add(encodeApart(tag, &apart{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a"}))
 	f.Add(encodeSeen(tag, &seenMsg{gw: "a1", gwAt: termAt{ring: 8, epoch: 1}, ups: []seenUp{{inc: 1, seq: 4, firsts: []first{{"a1", localring.Order{Ring: 8, Seq: 3, Index: 1}, true}}}}}))
+	f.Add(encodeRelay(tag, &relayMsg{ups: []relayUp{{sender: "a3", inc: 1, seq: 4, firsts: []first{{"a1", localring.Order{Ring: 8, Seq: 3, Index: 1}, true}}}}}))
 	f.Add(encodeRestart(tag, localring.DomainOrder{Seq: 3, Ring: 4}, &Entry{Pos: localring.DomainOrder{Seq: 9, Ring: 8}, Kind: EntryConfig,
 		Conf: DomainConf{ID: "r:8:a", Kind: localring.Regular, Sites: []string{"a", "b"}, Continues: "r:4:a"}}))
 	f.Add(encodeSync(&syncMsg{site: "a", ring: 12, last: localring.DomainOrder{Seq: 3, Ring: 8}, conf: "r:8:a", floor: localring.DomainOrder{Seq: 30, Ring: 4}}))
@@ -666,6 +667,12 @@ func FuzzDecode(f *testing.F) {
 			again := encodeSeen(gt, l.seen)
 			if gt2, l2, err := decodeLocal(again); err != nil || gt2 != gt || l2.seen == nil || fmt.Sprint(*l2.seen) != fmt.Sprint(*l.seen) {
 				t.Fatalf("Seen %x decoded as %+v, re-encoded as %x, which decoded as %+v, %v", b, l.seen, again, l2.seen, err)
+			}
+		}
+		if gt, l, err := decodeLocal(b); err == nil && l.relay != nil {
+			again := encodeRelay(gt, l.relay)
+			if gt2, l2, err := decodeLocal(again); err != nil || gt2 != gt || l2.relay == nil || fmt.Sprint(*l2.relay) != fmt.Sprint(*l.relay) {
+				t.Fatalf("Relay %x decoded as %+v, re-encoded as %x, which decoded as %+v, %v", b, l.relay, again, l2.relay, err)
 			}
 		}
 		if gt, l, err := decodeLocal(b); err == nil && l.apart != nil {

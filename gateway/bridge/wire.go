@@ -15,7 +15,7 @@ import (
 var ErrMalformed = errors.New("bridge: malformed message")
 
 // Message kinds, the first byte of every bridge message. Local ring
-// messages are Up, Down, Have, Again, Held, Apart and Seen; federation ring messages
+// messages are Up, Down, Have, Again, Held, Apart, Seen and Relay; federation ring messages
 // are FedUp, Sync, CatchUp and Ack. A local ring message's kind is followed by its
 // domain's tag (DomainTag, 4 bytes big-endian): a site in several
 // federation domains carries all their bridges' messages on its one local
@@ -32,6 +32,7 @@ const (
 	kindAck
 	kindApart
 	kindSeen
+	kindRelay
 )
 
 // EntryKind tells a message of the domain from a configuration change.
@@ -252,6 +253,25 @@ type seenUp struct {
 	firsts   []first
 }
 
+// relayMsg tells the site where gateways of the site first delivered
+// pending Ups of other senders than the message's, as far as its sender
+// knows (pendingUp.firsts; only the places of the gateways it knows were
+// named: see Site.relay). A node sends one after its Seen, before its
+// Have, at every regular configuration: a new gateway term may not have
+// the sender's Seen (the sender is away), nor have been where its
+// predecessor had the Up. A bridge older than it takes it for no bridge
+// message of its own and ignores it (its kind is new).
+type relayMsg struct {
+	ups []relayUp
+}
+
+// relayUp is one of a relayMsg's Ups.
+type relayUp struct {
+	sender   localring.NodeID
+	inc, seq uint64
+	firsts   []first
+}
+
 // first is where a node of the site first delivered an Up or an Again of
 // it: a place of the site's local ring. left says that the node left the
 // configuration of that place (it was not in the transitional
@@ -295,6 +315,7 @@ type localMsg struct {
 	held  *heldMsg
 	apart *apart
 	seen  *seenMsg
+	relay *relayMsg
 }
 
 // fedUp is an Up on the federation ring.
@@ -545,14 +566,30 @@ func encodeSeen(tag uint32, m *seenMsg) []byte {
 	for _, u := range m.ups {
 		b = binary.AppendUvarint(b, u.inc)
 		b = binary.AppendUvarint(b, u.seq)
-		b = binary.AppendUvarint(b, uint64(len(u.firsts)))
-		for _, f := range u.firsts {
-			b = appendString(b, f.node)
-			b = binary.AppendUvarint(b, f.at.Ring)
-			b = binary.AppendUvarint(b, f.at.Seq)
-			b = binary.AppendUvarint(b, uint64(f.at.Index))
-			b = appendFlag(b, f.left)
-		}
+		b = appendFirsts(b, u.firsts)
+	}
+	return b
+}
+
+func encodeRelay(tag uint32, m *relayMsg) []byte {
+	b := binary.AppendUvarint(localHeader(kindRelay, tag, 8+64*len(m.ups)), uint64(len(m.ups)))
+	for _, u := range m.ups {
+		b = appendString(b, string(u.sender))
+		b = binary.AppendUvarint(b, u.inc)
+		b = binary.AppendUvarint(b, u.seq)
+		b = appendFirsts(b, u.firsts)
+	}
+	return b
+}
+
+func appendFirsts(b []byte, firsts []first) []byte {
+	b = binary.AppendUvarint(b, uint64(len(firsts)))
+	for _, f := range firsts {
+		b = appendString(b, f.node)
+		b = binary.AppendUvarint(b, f.at.Ring)
+		b = binary.AppendUvarint(b, f.at.Seq)
+		b = binary.AppendUvarint(b, uint64(f.at.Index))
+		b = appendFlag(b, f.left)
 	}
 	return b
 }
@@ -765,27 +802,53 @@ func (r *reader) seen() *seenMsg {
 	}
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		u := seenUp{inc: r.uvarint("incarnation"), seq: r.uvarint("seq")}
-		k := r.uvarint("place count")
-		if k > uint64(len(r.b)) {
-			r.fail("place count")
-		}
-		for j := uint64(0); j < k && r.err == nil; j++ {
-			f := first{node: r.str("node")}
-			f.at.Ring, f.at.Seq = r.uvarint("place's ring"), r.uvarint("place's packet")
-			if x := r.uvarint("place's index"); x < 1<<32 {
-				f.at.Index = uint32(x)
-			} else {
-				r.fail("place's index")
-			}
-			f.left = r.flag("left flag")
-			if r.err == nil && (f.at.IsZero() || f.node == "") {
-				r.fail("a Seen names a node and a place for each first delivery")
-			}
-			u.firsts = append(u.firsts, f)
-		}
+		u.firsts = r.firsts()
 		m.ups = append(m.ups, u)
 	}
 	return m
+}
+
+// relay reads a relayMsg, as seen reads a seenMsg; every Up names its
+// sender.
+func (r *reader) relay() *relayMsg {
+	m := &relayMsg{}
+	n := r.uvarint("Up count")
+	if n > uint64(len(r.b)) {
+		r.fail("Up count")
+	}
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		u := relayUp{sender: localring.NodeID(r.str("sender")), inc: r.uvarint("incarnation"), seq: r.uvarint("seq")}
+		if r.err == nil && u.sender == "" {
+			r.fail("a Relay names the sender of each Up")
+		}
+		u.firsts = r.firsts()
+		m.ups = append(m.ups, u)
+	}
+	return m
+}
+
+// firsts reads the first deliveries of a Seen's or a Relay's Up.
+func (r *reader) firsts() []first {
+	var firsts []first
+	k := r.uvarint("place count")
+	if k > uint64(len(r.b)) {
+		r.fail("place count")
+	}
+	for j := uint64(0); j < k && r.err == nil; j++ {
+		f := first{node: r.str("node")}
+		f.at.Ring, f.at.Seq = r.uvarint("place's ring"), r.uvarint("place's packet")
+		if x := r.uvarint("place's index"); x < 1<<32 {
+			f.at.Index = uint32(x)
+		} else {
+			r.fail("place's index")
+		}
+		f.left = r.flag("left flag")
+		if r.err == nil && (f.at.IsZero() || f.node == "") {
+			r.fail("a Seen or a Relay names a node and a place for each first delivery")
+		}
+		firsts = append(firsts, f)
+	}
+	return firsts
 }
 
 func (r *reader) done() error {
@@ -859,7 +922,7 @@ func RingBound(p []byte) bool { return FedClass(p) == FedDataClass }
 // isLocal reports whether b is a bridge message of the local ring, of
 // any domain, by its kind.
 func isLocal(b []byte) bool {
-	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain, kindHeld, kindApart, kindSeen}, b[0])
+	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain, kindHeld, kindApart, kindSeen, kindRelay}, b[0])
 }
 
 // localTag returns the domain tag of a local ring message of the bridge.
@@ -947,6 +1010,8 @@ func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
 		return localMsg{held: h}, r.done()
 	case kindSeen:
 		return localMsg{seen: r.seen()}, r.done()
+	case kindRelay:
+		return localMsg{relay: r.relay()}, r.done()
 	}
 	return localMsg{}, fmt.Errorf("%w: kind %#x on the local ring", ErrMalformed, kind)
 }
