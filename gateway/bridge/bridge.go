@@ -208,10 +208,10 @@ type pendingUp struct {
 // local ring's history (Site.namings). own: this node delivered the
 // gateway's Have there (it was a member of that ring), which named pos,
 // the last position the gateway held then; settled: this node saw the
-// gateway inject, while it was the last gateway this node knew of, a
-// regular configuration of the domain numbered after pos (a federation
-// ring its member settled: a gateway submits Ups only in one, after it
-// injected that ring's configuration; notePast).
+// gateway inject, while it was the last gateway this node knew of, an
+// entry after pos (a federation ring its member settled: a gateway
+// submits Ups only in one, after it injected that ring's configuration;
+// notePast).
 type naming struct {
 	gw      string
 	at      termAt
@@ -1103,18 +1103,23 @@ func (s *Site) name(n naming) {
 	}
 }
 
-// notePast takes a Down that from injected (or injected again): a
-// regular configuration of the domain numbered after the position from
-// named in its Have where this node last saw it named the active
-// gateway, while that is the latest gateway this node saw named, says
-// that its term settled a federation ring (naming.settled). What a
-// member injects again in a Have phase is at or before the position it
-// named.
+// notePast takes a Down that from injected (or injected again): an
+// entry after the position from named in its Have where this node last
+// saw it named the active gateway, while that is the latest gateway this
+// node saw named, says that its term settled a federation ring
+// (naming.settled): a gateway numbers and injects nothing new before
+// (the regular configuration of its first settled ring, the messages the
+// federation delivered in its transitional configuration before it, a
+// catch-up answer's entries, held until the ring settled), but its Ups
+// in doubt, when its site leaves its configuration first: then they are
+// delivered, none pending any more. What a member injects again in a
+// Have phase is at or before the position it named; a restart is an old
+// entry.
 func (s *Site) notePast(from string, d *down) {
-	e := &d.entry
-	if d.restart || e.Kind != EntryConfig || e.Conf.Kind != localring.Regular {
+	if d.restart {
 		return
 	}
+	e := &d.entry
 	for i := len(s.namings) - 1; i >= 0; i-- {
 		if n := &s.namings[i]; n.own {
 			if n.gw == from && n.pos.Less(e.Pos) {
@@ -1129,9 +1134,9 @@ func (s *Site) notePast(from string, d *down) {
 // term's predecessor (pred), unless this node saw that one's term whole
 // and the term settled no federation ring: it was named only in Haves of
 // rings this node was in, after another gateway, and this node saw it
-// inject no regular configuration of the domain (naming.settled). Such a
-// term submitted none of the Ups (a term submits only in a ring that
-// settled, after it injected the ring's configuration): the one before it
+// inject nothing after the positions its Haves named (naming.settled).
+// Such a term submitted none of the Ups (a term submits only in a ring
+// that settled, after it injected the ring's configuration): the one before it
 // is taken, and so on. A term that died in doubt, or was cut off from
 // its site and held by its grace, before its member settled a ring,
 // ordered the Ups in doubt by its own first places, not those of the

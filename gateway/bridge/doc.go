@@ -828,9 +828,10 @@
 // entries of a site that catches up, and submit waits for the answer).
 // So a term that this node saw whole, named the active gateway only in
 // Haves of rings this node was in and after another gateway, and that
-// it never saw inject a regular configuration numbered after the
-// position its Have named (Site.notePast; what a member injects again in
-// a Have phase is at or before it), submitted none of the Ups: the
+// it never saw inject an entry after the position its Have named
+// (Site.notePast: a gateway numbers nothing before its ring settled, and
+// what a member injects again in a Have phase is at or before the
+// position it named), submitted none of the Ups: the
 // gateway named before it is taken for the predecessor, and so on
 // (Site.predecessor, Site.namings). A term that died in doubt, or was
 // cut off from its site and held by its grace before its member settled

@@ -254,10 +254,11 @@ func (h *harness) localTrans(s *hsite) {
 // TestPredecessorSettled: the predecessor whose order the Ups in doubt
 // take is the last gateway named before the term, unless this node saw
 // that one's term whole (named only in Haves it delivered, after another
-// gateway) and saw it inject no regular configuration numbered after the
-// position its Have named (notePast): then the one before, and so on. A
-// regular configuration injected again (at or before that position), or
-// by a gateway named before the last one, settles nothing.
+// gateway) and saw it inject nothing after the position its Have named
+// (notePast): then the one before, and so on. An entry injected again
+// (at or before that position), a restart, or one injected by a gateway
+// named before the last one, settles nothing; a message or a
+// configuration after it does.
 func TestPredecessorSettled(t *testing.T) {
 	s, err := New(Config{Domain: "fed/test", Site: "a", Node: "a4"})
 	if err != nil {
@@ -283,9 +284,15 @@ func TestPredecessorSettled(t *testing.T) {
 	if got := s.predecessor(); got != "a1" {
 		t.Errorf("neither a3's term nor a2's (named at 12 and 16) settled a ring: predecessor %s, want a1", got)
 	}
-	s.notePast("a3", reg(6))
+	rs := reg(8)
+	rs.restart = true
+	s.notePast("a3", rs)
+	if got := s.predecessor(); got != "a1" {
+		t.Errorf("a restart settles nothing: predecessor %s, want a1", got)
+	}
+	s.notePast("a3", &down{entry: Entry{Pos: pos(6), Kind: EntryMessage, Origin: Origin{Site: "b", ID: localring.MessageID{Sender: "b1", Inc: 1, Seq: 1}}, Svc: localring.Agreed}})
 	if got := s.predecessor(); got != "a3" {
-		t.Errorf("a3's term settled a ring: predecessor %s, want a3", got)
+		t.Errorf("a3 injected a message after its Have's position: predecessor %s, want a3", got)
 	}
 	s.name(naming{gw: "a5", at: termAt{ring: 24}})
 	s.pred, s.predAt = "a5", termAt{ring: 24}
