@@ -2998,7 +2998,7 @@ func (s *Site) caughtUp(c *catchUp) {
 	}
 	out := false   // in a configuration without this site
 	trans := false // in the others' transitional configuration, after a regular one with this site
-	for _, e := range c.entries {
+	for i, e := range c.entries {
 		if e.Kind == EntryConfig {
 			in := slices.Contains(e.Conf.Sites, s.cfg.Site)
 			switch {
@@ -3006,7 +3006,32 @@ func (s *Site) caughtUp(c *catchUp) {
 				trans = true
 				continue
 			case !in && !out:
-				s.leave(e.Pos, f.id)
+				// The site leaves here, into the next regular
+				// configuration with it: one the answer brings (its
+				// federation member was in it, and missed its Syncs),
+				// else the first this site numbered (a ring that ended
+				// before the answer came carried it over), else the
+				// new ring's. Named after the new ring while it went
+				// into one the answer brought, a part of the site that
+				// was in that one through a term of its own, and left
+				// the same configuration alone into it, would have
+				// named its own after it: two transitional
+				// configurations of the site out of one regular
+				// configuration into the same next one, as below
+				// (TestCaughtUpTransNamedNext).
+				next := f.id
+				isReg := func(x Entry) bool { return x.Kind == EntryConfig && x.Conf.Kind == localring.Regular }
+				if k := slices.IndexFunc(c.entries[i+1:], func(x Entry) bool { return isReg(x) && slices.Contains(x.Conf.Sites, s.cfg.Site) }); k >= 0 {
+					next = c.entries[i+1+k].Conf.ID
+				} else if q := f.queued; true {
+					if !f.next.pos.IsZero() {
+						q = q[:f.carriedN] // the rest waits for the next answer
+					}
+					if k := slices.IndexFunc(q, isReg); k >= 0 {
+						next = q[k].Conf.ID
+					}
+				}
+				s.leave(e.Pos, next)
 				out, trans = true, false
 				continue
 			case out && (!in || e.Conf.Kind != localring.Regular):

@@ -324,9 +324,9 @@
 // A site in several federation domains (the planner makes one per
 // latency class: a site may be in a regional and a global one) runs one
 // Site per domain, and all their messages go round its one local ring.
-// Every local message (Up, Down, Have, Again, Held) carries, after its kind
-// byte, its domain's tag: DomainTag, the 32-bit FNV-1a hash of the
-// domain's name, which every node computes alike from the plan. A Site
+// Every local message (Up, Down, Have, Again, Held, Apart, Seen, Relay)
+// carries, after its kind byte, its domain's tag: DomainTag, the 32-bit
+// FNV-1a hash of the domain's name, which every node computes alike from the plan. A Site
 // takes only the local messages of its own tag and counts the others in
 // Stats.OtherDomain (not as malformed): the driver hands every local ring
 // event to every domain's Site. A driver checks that the domains of its
@@ -746,10 +746,20 @@
 // were two transitional configurations of the site out of one regular
 // configuration into the same next one (EVS 2.4, site level: hiersim
 // TestAgainUnseen's ordered case at seeds 32, 44, 52, 72 and 97 of
-// 1-100; TestAgainUnseenEvicted). A configuration without the site that
-// is no such transitional one still names the site's after the new ring,
-// whatever regular configuration with the site the answer brings after
-// it: no run has made that case.
+// 1-100; TestAgainUnseenEvicted). Where the site leaves at a
+// configuration without it that is no such transitional one (a regular
+// configuration of the others after their transitional one), its own
+// leads into the next regular configuration with the site that the
+// answer brings, if any (its federation member was in it and missed its
+// Syncs: the ring settled at the others alone), else the first of the
+// entries it numbered itself, and is named after that one too. Named
+// after the new ring, as it was, the site went from its transitional
+// configuration into another regular one than the one its name gave
+// (TestCaughtUpTransNamedNext: "site:a:t:16:a/4:a", then r:12:a), and a
+// part of the site that was in that one through a term of its own would
+// have installed a transitional configuration of another name out of
+// the same regular configuration into it (EVS 2.4, site level; no run
+// has made that part).
 //
 // A new gateway term cannot tell which of its site's pending Ups its
 // predecessor's federation member got ordered after the position the
