@@ -113,6 +113,13 @@ type Stats struct {
 	// among them than their place in this node's pending order: the
 	// predecessor had them in another order (inDoubt, doubtOrder).
 	InDoubtMoved uint64
+	// InDoubtEarlierPred counts the times the Ups in doubt took the
+	// order of an earlier gateway than the term's predecessor: this node
+	// saw the predecessor's term whole, and it settled no ring
+	// (predecessor). RelayedFirsts counts the places a Relay told this
+	// node of where a gateway first had a pending Up that it did not
+	// know, or knew less surely (first.better; relayed).
+	InDoubtEarlierPred, RelayedFirsts uint64
 	// InDoubtNoRoom counts the times a site left its configuration with
 	// Ups in doubt and no place of its stream for them before the next
 	// regular configuration (inDoubt): never seen, and no path is known
@@ -861,6 +868,9 @@ func (s *Site) doubtOrder() []*pendingUp {
 	var known, unknown, inPending []*pendingUp
 	at := map[*pendingUp]localring.Order{}
 	pred := s.predecessor()
+	if pred != s.pred && slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.doubt }) {
+		s.stats.InDoubtEarlierPred++
+	}
 	for i := range s.pending {
 		p := &s.pending[i]
 		if !p.doubt {
@@ -973,14 +983,18 @@ func (s *Site) firstAt(i int, at localring.Order) {
 }
 
 // noteFirst takes f as the place where its node first had p, unless p
-// already has a better one for it (first.better).
-func (p *pendingUp) noteFirst(f first) {
+// already has a better one for it (first.better), and reports whether
+// it took it.
+func (p *pendingUp) noteFirst(f first) bool {
 	switch j := slices.IndexFunc(p.firsts, func(g first) bool { return g.node == f.node }); {
 	case j < 0:
 		p.firsts = append(p.firsts, f)
 	case f.better(p.firsts[j]):
 		p.firsts[j] = f
+	default:
+		return false
 	}
+	return true
 }
 
 // leftRing marks the first deliveries seen in the regular configuration
@@ -1076,7 +1090,9 @@ func (s *Site) relayed(m *relayMsg) {
 			continue
 		}
 		for _, f := range u.firsts {
-			s.pending[i].noteFirst(f)
+			if s.pending[i].noteFirst(f) {
+				s.stats.RelayedFirsts++
+			}
 		}
 	}
 }

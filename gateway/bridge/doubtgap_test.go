@@ -67,6 +67,9 @@ func TestInDoubtOrderInterimTerm(t *testing.T) {
 	if !slices.Equal(want, []Origin{u1, u2}) {
 		t.Fatalf("b1 delivered %v, want u1 then u2", want)
 	}
+	if st := a3.b.Stats(); st.InDoubtEarlierPred != 1 {
+		t.Errorf("a3 took an earlier gateway's order %d times, want once", st.InDoubtEarlierPred)
+	}
 	for _, n := range []*hnode{a3, a4} {
 		if got := streamOrder(n, u1, u2); !slices.Equal(got, want) {
 			t.Errorf("%s delivered %v (in doubt), b1 %v: EVS 6", n.id, got, want)
@@ -127,6 +130,9 @@ func TestInDoubtOrderUnknownFirst(t *testing.T) {
 	want := streamOrder(h.node("b1"), u, v)
 	if !slices.Equal(want, []Origin{u, v}) {
 		t.Fatalf("b1 delivered %v, want u then v", want)
+	}
+	if st := a3.b.Stats(); st.RelayedFirsts == 0 || st.InDoubtEarlierPred != 0 {
+		t.Errorf("a3 stats %+v: want places a Relay told it, and the predecessor's order", st)
 	}
 	for _, n := range []*hnode{a3, a5} {
 		if got := streamOrder(n, u, v); !slices.Equal(got, want) {
@@ -224,6 +230,9 @@ func TestInDoubtOrderLeftFirst(t *testing.T) {
 	want := streamOrder(h.node("b1"), u, w)
 	if !slices.Equal(want, []Origin{w, u}) {
 		t.Fatalf("b1 delivered %v, want w then u", want)
+	}
+	if st := a3.b.Stats(); st.RelayedFirsts == 0 || st.InDoubtEarlierPred != 0 {
+		t.Errorf("a3 stats %+v: want places a Relay told it, and the predecessor's order", st)
 	}
 	for _, n := range []*hnode{a3, a4} {
 		if got := streamOrder(n, u, w); !slices.Equal(got, want) {
