@@ -102,6 +102,13 @@ type Options struct {
 	// starved process does) for stall.d, from stall.after after its term
 	// began (TestCrashThenStall).
 	stall struct{ after, d time.Duration }
+	// killTaker, with FaultGatewayCrash, kills the standby that took
+	// over (its local ring node and its federation member) killTaker
+	// after its term began: with cutAsDies, a term that dies in its
+	// doubt, its member in no ring with another site, and a third
+	// gateway of the site takes over after it (TestAgainUnseenTakerDies,
+	// on a topology with three gateways a site).
+	killTaker time.Duration
 	// victim, when set, names the site whose gateway the fault hits
 	// instead of the seed's draw; the draw is still made, so a seed whose
 	// draw is that site runs as without it (TestCrashThenLongStall).
@@ -664,6 +671,8 @@ type hier struct {
 	recutAt   time.Duration
 	recutOver bool
 	resumed   bool // and resumed
+	// Options.killTaker: the standby that took over was killed.
+	takerKilled bool
 	// Options.isolate: the node cut off, and whether it is back.
 	isolated   *node
 	isolateEnd bool
@@ -1360,6 +1369,7 @@ func (h *hier) run(d time.Duration, load bool) {
 		h.flushSubmissions()
 		h.wakeStep()
 		h.stallStep()
+		h.killTakerStep()
 		h.recutStep()
 		h.isolateStep()
 		h.handoverStep()
@@ -1544,6 +1554,22 @@ func (h *hier) stallStep() {
 		n.site.ring.Resume(n.slot)
 		h.fed.Resume(n.fslot)
 		h.resumed = true
+	}
+}
+
+// killTakerStep carries out Options.killTaker: it kills the site's new
+// active gateway once its term is killTaker old.
+func (h *hier) killTakerStep() {
+	d := h.opts.killTaker
+	if d == 0 || h.takerKilled || h.tl == nil || h.tl.t.Term == 0 || h.fed.Elapsed()-h.tl.kill-h.tl.t.Term < d {
+		return
+	}
+	h.takerKilled = true
+	if n := h.active(h.victim); n != nil {
+		h.logf("%s killed, %v into its term (Options.killTaker)", n.id, d)
+		n.site.ring.Crash(n.slot)
+		h.fed.Crash(n.fslot)
+		h.fx.injected++
 	}
 }
 

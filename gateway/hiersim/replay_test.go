@@ -40,6 +40,7 @@ func replayFields(o *Options) []optField {
 		{"break-view", &o.breakView},
 		{"stall.after", &o.stall.after},
 		{"stall.d", &o.stall.d},
+		{"kill-taker", &o.killTaker},
 		{"victim", &o.victim},
 		{"cut-as-dies", &o.cutAsDies.on},
 		{"cut-as-dies.after", &o.cutAsDies.after},
