@@ -861,25 +861,26 @@
 // tells the term.
 //
 // Known gaps, narrower (TestAgainUnseenInDoubt, TestAgainUnseenTakerDies
-// and every sweep pass; the two cases of the Relay above need a member
-// of the new term's ring, other than the Up's sender and the new
-// gateway, that was where the predecessor had the Up, which a site of
-// three nodes does not have: hiersim has not made them; hiersim
-// TestTakerDiesHole, -tags knowngaps, breaks EVS 6 with Ups in doubt
-// after six gateway terms of a site, before and since, not analysed).
-// A term between named only in a Seen (one
-// of a part of the site that went on alone, named by a member of another
-// history) is still taken for the predecessor. A term this node saw
-// named in its rings is taken to have submitted nothing, and skipped,
-// if it settled a ring where this node was not (the node left the
-// term's ring and the term went on without it) or this node never
-// received the Down of that ring's configuration (the gateway cut off
-// from its local ring as it injected it). A term that settled a ring and
-// stayed in doubt (fedState.split, fedState.missing) submitted only Ups
-// first had in it, yet its places order the Ups in doubt, which the
-// gateway before it may have had in another order. Where no member of
-// the new term's ring was where the predecessor had an Up, the Up goes by
-// a place the predecessor left, or last, as before.
+// and every sweep pass; the two cases of the Relay above need a member of
+// the new term's ring, other than the Up's sender and the new gateway,
+// that was where the predecessor had the Up, which a site of three nodes
+// does not have: hiersim has not made them). A term between named only in
+// a Seen (one of a part of the site that went on alone, named by a member
+// of another history) is still taken for the predecessor; and the gateway
+// of another part of the site, active while this term began, which got
+// some of the Ups ordered, is named to this node only after the term
+// began, and is none (hiersim TestTakerDiesHole, -tags knowngaps: EVS 6, a
+// hole in a regular configuration, before and since). A term this node saw
+// named in its rings is taken to have submitted nothing, and skipped, if
+// it settled a ring where this node was not (the node left the term's ring
+// and the term went on without it) or this node never received the Down of
+// that ring's configuration (the gateway cut off from its local ring as it
+// injected it). A term that settled a ring and stayed in doubt
+// (fedState.split, fedState.missing) submitted only Ups first had in it,
+// yet its places order the Ups in doubt, which the gateway before it may
+// have had in another order. Where no member of the new term's ring was
+// where the predecessor had an Up, the Up goes by a place the predecessor
+// left, or last, as before.
 //
 // The Seen is a new local message: a bridge older than it takes it for
 // no bridge message and ignores it (its Agains and Haves are as before),
