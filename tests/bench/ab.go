@@ -564,15 +564,22 @@ func agentsIdle(ctx context.Context, ag *Agents, d time.Duration) ([]float64, Id
 	if err != nil {
 		return nil, IdleRing{}, err
 	}
-	secs := time.Since(t0).Seconds()
+	return pct, idleRingBetween(time.Since(t0).Seconds(), a, b, s0, s1), nil
+}
+
+// idleRingBetween is what node 1's ring did over secs between two of its
+// status snapshots (a, b) and two of the agents' scheduler counts (s0,
+// s1; Wakes stays empty unless both hold every agent): what agentsIdle
+// returns and idleab's lines (idleLine) print.
+func idleRingBetween(secs float64, a, b agent.Status, s0, s1 []atollbench.SchedStat) IdleRing {
 	w := IdleRing{RotPerSec: float64(b.TokenRotation.Count-a.TokenRotation.Count) / secs,
 		Rings: b.Counters.RingsInstalled - a.Counters.RingsInstalled}
-	if len(s0) == len(ag.Pids) && len(s1) == len(ag.Pids) {
+	if len(s0) > 0 && len(s0) == len(s1) {
 		for i := range s0 {
 			w.Wakes = append(w.Wakes, float64(s1[i].Sub(s0[i]).Runs)/secs)
 		}
 	}
-	return pct, w, nil
+	return w
 }
 
 // agentStatus reads an agent's status over its admin socket.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/agent"
 	atollbench "github.com/atoll-gcs/atoll/bench"
 )
 
@@ -167,5 +168,28 @@ func TestRingWindowStalls(t *testing.T) {
 	}
 	if got := rotQuantile(w.Rot, 0.99); got != "≤50ms" {
 		t.Errorf("p99 of 101 = %q, want ≤50ms (the 100th, the 40 ms one)", got)
+	}
+}
+
+// TestIdleRingBetween: agentsIdle and idleab's lines (idleLine) read node
+// 1's rotations, the rings it installed and each agent's wake-ups from
+// the same two snapshots, on made-up numbers.
+func TestIdleRingBetween(t *testing.T) {
+	var a, b agent.Status
+	a.TokenRotation.Count, b.TokenRotation.Count = 100, 300
+	a.Counters.RingsInstalled, b.Counters.RingsInstalled = 4, 5
+	s0 := []atollbench.SchedStat{{Runs: 1000}, {Runs: 2000}}
+	s1 := []atollbench.SchedStat{{Run: 40 * time.Millisecond, Runs: 1800}, {Run: 20 * time.Millisecond, Runs: 2500}}
+	w := idleRingBetween(20, a, b, s0, s1)
+	if w.RotPerSec != 10 || w.Rings != 1 || !slices.Equal(w.Wakes, []float64{40, 25}) {
+		t.Fatalf("got %+v, want 10 rot/s, 1 ring, wake-ups 40 and 25 a second", w)
+	}
+	if w := idleRingBetween(20, a, b, s0, nil); w.Wakes != nil {
+		t.Fatalf("wake-ups %v without the second scheduler counts", w.Wakes)
+	}
+	at := time.Now()
+	line := idleLine(idleSnap{at: at, sched: s0, st: a}, idleSnap{at: at.Add(20 * time.Second), sched: s1, st: b})
+	if want := "%CPU 0.200 0.100  wake-ups/rotation 4.0 2.5  n1 10.0 rot/s  rings installed 1"; line != want {
+		t.Fatalf("idleLine:\n got %q\nwant %q", line, want)
 	}
 }

@@ -63,17 +63,16 @@ func (r *idleRing) snap(ctx context.Context) (idleSnap, error) {
 // membership round too).
 func idleLine(a, b idleSnap) string {
 	secs := b.at.Sub(a.at).Seconds()
-	rot := float64(b.st.TokenRotation.Count-a.st.TokenRotation.Count) / secs
+	w := idleRingBetween(secs, a.st, b.st, a.sched, b.sched)
 	var cpu, wakes []string
 	for i := range a.sched {
-		d := b.sched[i].Sub(a.sched[i])
-		cpu = append(cpu, fmt.Sprintf("%.3f", d.Run.Seconds()/secs*100))
-		if rot > 0 {
-			wakes = append(wakes, fmt.Sprintf("%.1f", float64(d.Runs)/secs/rot))
+		cpu = append(cpu, fmt.Sprintf("%.3f", b.sched[i].Sub(a.sched[i]).Run.Seconds()/secs*100))
+		if w.RotPerSec > 0 {
+			wakes = append(wakes, fmt.Sprintf("%.1f", w.Wakes[i]/w.RotPerSec))
 		}
 	}
 	return fmt.Sprintf("%%CPU %s  wake-ups/rotation %s  n1 %.1f rot/s  rings installed %d",
-		strings.Join(cpu, " "), strings.Join(wakes, " "), rot, b.st.Counters.RingsInstalled-a.st.Counters.RingsInstalled)
+		strings.Join(cpu, " "), strings.Join(wakes, " "), w.RotPerSec, w.Rings)
 }
 
 // RunIdle starts a ring of o.Nodes agents per build and measures them
