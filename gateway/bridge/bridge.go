@@ -1159,21 +1159,30 @@ func (s *Site) notePast(from string, d *down) {
 // gateway that submitted them (TestInDoubtOrderInterimTerm).
 func (s *Site) predecessor() string {
 	pred, at := s.pred, s.predAt
+walk:
 	for pred != "" {
 		k := slices.IndexFunc(s.namings, func(n naming) bool { return n.gw == pred && n.at == at })
 		if k < 0 {
-			return pred
+			break
 		}
 		j := k
 		for ; j >= 0 && s.namings[j].gw == pred; j-- {
 			if !s.namings[j].own || s.namings[j].settled {
-				return pred
+				break walk
 			}
 		}
 		if j < 0 {
-			return pred
+			break
 		}
 		pred, at = s.namings[j].gw, s.namings[j].at
+	}
+	// Another gateway than this node named after the term began (in a
+	// Seen: a member of another part of the site, where that gateway was
+	// active meanwhile) may have got the Ups in doubt of its part
+	// ordered; a predecessor this node never saw settle a ring may not.
+	if s.otherGw != "" && s.otherGw != string(s.cfg.Node) && s.termStart.less(s.otherGwAt) &&
+		!slices.ContainsFunc(s.namings, func(n naming) bool { return n.gw == pred && n.settled }) {
+		return s.otherGw
 	}
 	return pred
 }

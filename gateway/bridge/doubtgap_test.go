@@ -389,3 +389,39 @@ func TestRelayChunks(t *testing.T) {
 		t.Errorf("Relays of %v Ups, want %v", sizes, want)
 	}
 }
+
+// TestPredecessorOtherPart: a gateway of another part of the site named
+// after this node's term began (a Seen: otherGw) is taken for the
+// predecessor when this node never saw the predecessor's term settle a
+// ring; one it saw settle stays (hiersim TestTakerDiesHole).
+func TestPredecessorOtherPart(t *testing.T) {
+	s, err := New(Config{Domain: "fed/test", Site: "a", Node: "a3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := localring.DomainOrder{Seq: 5, Ring: 4}
+	s.name(naming{gw: "a1", at: termAt{ring: 4}, own: true, settled: true})
+	s.name(naming{gw: "a2", at: termAt{ring: 8}})
+	s.name(naming{gw: "a2", at: termAt{ring: 12}, pos: pos, own: true})
+	s.name(naming{gw: "a3", at: termAt{ring: 16}, pos: pos, own: true})
+	s.pred, s.predAt, s.termStart = "a2", termAt{ring: 12}, termAt{ring: 16}
+	if got := s.predecessor(); got != "a2" {
+		t.Errorf("no other gateway named: predecessor %s, want a2 (named in a Seen at 8)", got)
+	}
+	s.seen("a4", &seenMsg{gw: "a1", gwAt: termAt{ring: 24}})
+	if got := s.predecessor(); got != "a1" {
+		t.Errorf("a1 named at 24, after the term began at 16, a2 never seen to settle: predecessor %s, want a1", got)
+	}
+	s.notePast("a2", &down{entry: Entry{Pos: localring.DomainOrder{Seq: 6, Ring: 4}, Kind: EntryMessage, Origin: Origin{Site: "b", ID: localring.MessageID{Sender: "b1", Inc: 1, Seq: 1}}, Svc: localring.Agreed}})
+	if got := s.predecessor(); got != "a1" {
+		t.Errorf("a2 injected nothing while it was the last gateway named: predecessor %s, want a1", got)
+	}
+	s.namings[slices.IndexFunc(s.namings, func(n naming) bool { return n.gw == "a2" && n.own })].settled = true
+	if got := s.predecessor(); got != "a2" {
+		t.Errorf("a2's term settled a ring: predecessor %s, want a2", got)
+	}
+	s.seen("a4", &seenMsg{gw: "a3", gwAt: termAt{ring: 28}})
+	if got := s.predecessor(); got != "a2" {
+		t.Errorf("this node named in a Seen: predecessor %s, want a2", got)
+	}
+}
