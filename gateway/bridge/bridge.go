@@ -114,9 +114,10 @@ type Stats struct {
 	// predecessor had them in another order (inDoubt, doubtOrder).
 	InDoubtMoved uint64
 	// InDoubtEarlierPred counts the times the Ups in doubt took the
-	// order of an earlier gateway than the term's predecessor: this node
-	// saw the predecessor's term whole, and it settled no ring
-	// (predecessor). RelayedFirsts counts the places a Relay told this
+	// order of another gateway than the term's predecessor (predecessor):
+	// an earlier one, this node saw the predecessor's term whole and it
+	// settled no ring; or one of another part of the site named after
+	// the term began. RelayedFirsts counts the places a Relay told this
 	// node of where a gateway first had a pending Up that it did not
 	// know, or knew less surely (first.better; relayed).
 	InDoubtEarlierPred, RelayedFirsts uint64
@@ -1156,7 +1157,10 @@ func (s *Site) notePast(from string, d *down) {
 // is taken, and so on. A term that died in doubt, or was cut off from
 // its site and held by its grace, before its member settled a ring,
 // ordered the Ups in doubt by its own first places, not those of the
-// gateway that submitted them (TestInDoubtOrderInterimTerm).
+// gateway that submitted them (TestInDoubtOrderInterimTerm). And a
+// gateway of another part of the site named after the term began
+// (otherGw) is taken instead of a predecessor this node never saw settle
+// a ring (see the package comment; hiersim TestTakerDiesHole).
 func (s *Site) predecessor() string {
 	pred, at := s.pred, s.predAt
 walk:

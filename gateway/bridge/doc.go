@@ -860,22 +860,35 @@
 // the Relay: a member of the ring that was where the predecessor had it
 // tells the term.
 //
+// A gateway of another part of the site, named to this node only after
+// its term began (in the Seen of a member of that part, at a merge:
+// Site.otherGw, which Site.seen does not take for the predecessor), was
+// active while the term was, and may have got Ups of its part ordered:
+// it is taken for the predecessor unless this node saw the predecessor's
+// term settle a ring (Site.predecessor). hiersim TestTakerDiesHole: ams's
+// deaf standbys went on as a part of their own; ams-3's term began there
+// while ams-1 was still active in the other part and got ams-4/1/18
+// ordered; at the merge, with ams-2 for the predecessor (it never had
+// ams-4/1/18, nor settled a ring), ams delivered ams-3/1/61 before it in
+// doubt, and every other site's node broke EVS 6 (a hole in a regular
+// configuration); with ams-1, 18 goes first.
+//
 // Known gaps, narrower (TestAgainUnseenInDoubt, TestAgainUnseenTakerDies
 // and every sweep pass; the two cases of the Relay above need a member of
 // the new term's ring, other than the Up's sender and the new gateway,
 // that was where the predecessor had the Up, which a site of three nodes
 // does not have: hiersim has not made them). A term between named only in
 // a Seen (one of a part of the site that went on alone, named by a member
-// of another history) is still taken for the predecessor; and the gateway
-// of another part of the site, active while this term began, which got
-// some of the Ups ordered, is named to this node only after the term
-// began, and is none (hiersim TestTakerDiesHole, -tags knowngaps: EVS 6, a
-// hole in a regular configuration, before and since). A term this node saw
-// named in its rings is taken to have submitted nothing, and skipped, if
-// it settled a ring where this node was not (the node left the term's ring
-// and the term went on without it) or this node never received the Down of
-// that ring's configuration (the gateway cut off from its local ring as it
-// injected it). A term that settled a ring and stayed in doubt
+// of another history) is still taken for the predecessor. Where both the
+// predecessor's term and another part's gateway named after the term began
+// settled rings, the predecessor's places order the Ups the other part's
+// gateway got ordered; a predecessor that settled where this node was not
+// gives way to that gateway, whether or not it settled. A term this node
+// saw named in its rings is taken to have submitted nothing, and skipped,
+// if it settled a ring where this node was not (the node left the term's
+// ring and the term went on without it) or this node never received the
+// Down of that ring's configuration (the gateway cut off from its local
+// ring as it injected it). A term that settled a ring and stayed in doubt
 // (fedState.split, fedState.missing) submitted only Ups first had in it,
 // yet its places order the Ups in doubt, which the gateway before it may
 // have had in another order. Where no member of the new term's ring was
