@@ -86,6 +86,9 @@ type domainLayer struct {
 		local localring.RingID
 		epoch int
 	}
+	// local are the nodes of the last regular local ring configuration
+	// (gateway.Grace.Healed; group loop).
+	local []string
 
 	// atSite reports whether a node is at this node's site, by the
 	// topology file; msgs counts the domain's messages this node applied,
@@ -326,12 +329,13 @@ func (a *Agent) domainsLocalEvent(e *localring.Event) {
 				active = ok && gw == a.cfg.Node
 				a.fed.roleChanged(dl.d.Name, dl.role)
 				dl.v.LocalInstall(e.Conf)
+				dl.local = e.Conf.MemberIDs()
 			}
 			starts := active && !dl.b.Active()
 			dl.b.LocalInstall(e.Conf, active)
 			if starts || dl.b.CutOff() {
 				a.startSolo(dl, !starts) // a failover's new member, as a handover's; or a gateway that lost members of its site
-			} else if active && dl.grace.Healed(e.Conf.MemberIDs()) {
+			} else if active && dl.grace.Healed(dl.local) {
 				a.resumeHealed(dl)
 			}
 		case localring.EventDeliver:
@@ -435,6 +439,13 @@ func (a *Agent) takeFederation() {
 				}
 				a.domainOutput(dl)
 			}
+		}
+		// The member's ring of its site alone a grace Keep holds may
+		// come up after the local ring held every node it lost again,
+		// where the install did not ask (hiersim TestStrayShortCutHeals).
+		if gw, _, ok := dl.role.Active(); ok && gw == a.cfg.Node && dl.grace.Healed(dl.local) {
+			a.resumeHealed(dl)
+			run = a.fed.runner(dl.d.Name)
 		}
 		a.endSolo(dl, run)
 		a.submitFederation(dl, run)

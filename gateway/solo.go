@@ -98,7 +98,8 @@ func (g *Grace) Start(member any, until time.Time) {
 // it is over: a ring alone that it held back stays held until the member
 // joins another site (the new term's member fences it, or the site's
 // ring whole again makes another node the gateway, or brings it what it
-// missed) or the node is no longer active. Over with nothing held (the
+// missed), the node is no longer active, or the site's ring holds every
+// node it lost again (Healed: the driver resumes the term). Over with nothing held (the
 // member stayed among the other sites: no new term of its site joined
 // them), it ends (End). lost names the nodes of the site the local
 // ring lost (Healed); a Keep while one Keep started is on adds them.
@@ -128,7 +129,10 @@ func (g *Grace) Keep(member any, until time.Time, lost []string) {
 // a new term's grace, Start): the new term catches up if it joins
 // another site within its grace, and its site goes on alone after it
 // (gateway/bridge, "Not waited for"). Without it the site stayed held
-// until a federation link healed.
+// until a federation link healed. The driver asks at each regular local
+// ring install and again once the grace holds a ring alone that came
+// after the local ring was whole again (the agent's takeFederation,
+// gateway/hiersim's step: TestStrayRingHealsFirst, TestStrayShortCutHeals).
 func (g *Grace) Healed(members []string) bool {
 	return g.KeptHold() && !slices.ContainsFunc(g.lost, func(id string) bool { return !slices.Contains(members, id) })
 }

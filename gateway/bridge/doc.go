@@ -238,16 +238,16 @@
 // order against the others' (EVS 6 and 9 at 9 of seeds 1-20). A member
 // that holds no ring of its site alone yet at the heal (cut off for less
 // than the federation's token and consensus timeouts) is not ended there:
-// the others fence it once its links heal, and the gateway resumes then
-// (hiersim TestStrayGatewayRingFirst, which wants that resumption at
-// every seed). Known gap: if that member then forms a ring of its site
-// alone, still cut off, the hold keeps the site out of the domain until
-// a federation link heals, as before (hiersim's TestStrayShortCutHeals,
-// built with -tags knowngaps: cut off for 1.9 s and its links for
-// SoloGrace + 3 s more, no node of the site delivered in a configuration
-// of its site alone before the links healed at any of seeds 1-10; every
-// EVS check passed): Healed is asked only at a local ring install, not
-// when the grace holds the member's ring alone. Nor is a
+// if its links heal before it forms one, the others fence it and the
+// gateway resumes then (hiersim TestStrayGatewayRingFirst, its links cut
+// for 1 s more, which wants that resumption at every seed); if it forms
+// one still cut off, the driver asks Healed again once the grace holds
+// it (the agent's takeFederation, hiersim's step), and the gateway
+// resumes there (hiersim TestStrayShortCutHeals: cut off for 1.9 s and
+// its links for SoloGrace + 3 s more, a resumption at each of seeds
+// 1-100; asked at local ring installs only, no node of the site
+// delivered in a configuration of its site alone before the links
+// healed at any of seeds 1-10). Nor is a
 // node waited for while the gateway's View is in a round
 // or a transitional configuration: a message is delivered there in the
 // node's transitional configuration of itself alone. The messages just

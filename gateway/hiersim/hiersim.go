@@ -590,6 +590,9 @@ type node struct {
 	lseq     uint64
 	epoch    uint64
 	resumed  struct{ lseq, epoch uint64 }
+	// lmembers are the nodes of its last regular local ring
+	// configuration (gateway.Grace.Healed).
+	lmembers []string
 }
 
 // fedTime is the federation cluster's virtual clock as a time.Time, for
@@ -608,9 +611,18 @@ func (h *hier) startGrace(n *node) {
 
 // endSolo lets a ring held back by a gateway term's grace through to the
 // bridge once the grace is over, as the agent's endSolo: the site goes on
-// alone in the domain.
+// alone in the domain. First, as the agent's takeFederation, an active
+// gateway whose grace Keep started holds its member's ring of its site
+// alone while its site's ring holds every node it lost resumes its term
+// (gateway.Grace.Healed): the ring alone may come up after the local
+// heal, where the local install did not ask (TestStrayShortCutHeals).
+// Here, after the step, not in fedEvent: resumeHealed crashes the member.
 func (h *hier) endSolo() {
 	for _, n := range h.fslots {
+		if n.activeGW == string(n.id) && n.grace.Healed(n.lmembers) {
+			h.resumeHealed(n)
+			continue
+		}
 		held := n.grace.End(h.fedTime(), nil, n.b.Active())
 		if held == nil {
 			continue
@@ -901,7 +913,7 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 				h.changed()
 				gw, _, ok := federation.ActiveGateway(h.dom, s.name, e.Conf.MemberIDs())
 				active = ok && gw == string(id)
-				n.activeGW, n.lseq, n.epoch = "", e.Conf.Ring.Seq, 0
+				n.activeGW, n.lseq, n.epoch, n.lmembers = "", e.Conf.Ring.Seq, 0, e.Conf.MemberIDs()
 				if ok {
 					n.activeGW = gw
 				}
