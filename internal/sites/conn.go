@@ -16,10 +16,12 @@ import (
 // and not yet stopped) still holds the port: the socket then binds in the
 // background, dropping what is written meanwhile (a lost packet to QUIC),
 // so that the agent's loop, which opens it, never waits. Once its node is
-// killed it drops everything, both ways.
+// killed it drops everything, both ways, and so while its node's WAN is
+// cut (World.CutGateway).
 type gatewayConn struct {
 	addr *net.UDPAddr
 	dead *atomic.Bool
+	cut  *atomic.Bool
 
 	bound chan struct{} // closed when pc is set or the conn is closed
 	kick  chan struct{} // closed by a read deadline in the past before bound
@@ -30,12 +32,12 @@ type gatewayConn struct {
 	deadline time.Time // the read deadline set before bound
 }
 
-func openGatewayConn(addr string, dead *atomic.Bool) (*gatewayConn, error) {
+func openGatewayConn(addr string, dead, cut *atomic.Bool) (*gatewayConn, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, err
 	}
-	c := &gatewayConn{addr: ua, dead: dead, bound: make(chan struct{}), kick: make(chan struct{})}
+	c := &gatewayConn{addr: ua, dead: dead, cut: cut, bound: make(chan struct{}), kick: make(chan struct{})}
 	pc, err := net.ListenUDP("udp", ua)
 	switch {
 	case err == nil:
@@ -90,7 +92,7 @@ func (c *gatewayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 	for {
 		n, addr, err := pc.ReadFrom(p)
-		if err != nil || !c.dead.Load() {
+		if err != nil || !c.dead.Load() && !c.cut.Load() {
 			return n, addr, err
 		}
 	}
@@ -98,8 +100,8 @@ func (c *gatewayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 
 func (c *gatewayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	pc := c.conn()
-	if pc == nil || c.dead.Load() {
-		return len(p), nil // not bound yet, or killed: lost on the way
+	if pc == nil || c.dead.Load() || c.cut.Load() {
+		return len(p), nil // not bound yet, killed or cut off: lost on the way
 	}
 	return pc.WriteTo(p, addr)
 }

@@ -12,7 +12,7 @@ import (
 // TestGatewayConn: a gateway's socket on a port another one holds binds
 // once the port is free, dropping what is written meanwhile; a read
 // deadline in the past ends a read that waits for the bind; once the node
-// is killed nothing goes out or comes in.
+// is killed, or while it is cut off, nothing goes out or comes in.
 func TestGatewayConn(t *testing.T) {
 	holder, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -24,8 +24,8 @@ func TestGatewayConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	var dead atomic.Bool
-	c, err := openGatewayConn(addr, &dead)
+	var dead, cut atomic.Bool
+	c, err := openGatewayConn(addr, &dead, &cut)
 	if err != nil {
 		t.Fatalf("open while the port is held: %v", err)
 	}
@@ -72,6 +72,29 @@ func TestGatewayConn(t *testing.T) {
 	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, _, err := peer.ReadFrom(buf); err != nil || string(buf[:n]) != "hello" {
 		t.Fatalf("peer read %q, %v", buf[:n], err)
+	}
+
+	// Cut off (World.CutGateway): nothing goes out or comes in; mended,
+	// it flows again.
+	cut.Store(true)
+	c.WriteTo([]byte("cut off"), peer.LocalAddr())
+	peer.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, _, err := peer.ReadFrom(buf); err == nil {
+		t.Fatal("a packet of a gateway cut off went out")
+	}
+	peer.WriteTo([]byte("to the cut"), c.LocalAddr())
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := c.ReadFrom(buf); err == nil {
+		t.Fatalf("a gateway cut off read %q", buf[:n])
+	}
+	cut.Store(false)
+	c.SetReadDeadline(time.Time{})
+	if _, err := c.WriteTo([]byte("mended"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _, err := peer.ReadFrom(buf); err != nil || string(buf[:n]) != "mended" {
+		t.Fatalf("after the mend, peer read %q, %v", buf[:n], err)
 	}
 
 	dead.Store(true)

@@ -47,7 +47,11 @@
 // gets out, as when the process dies), then its agent is stopped. Stop is
 // a graceful stop (the agent leaves its rings). Restart starts a stopped
 // node again with a new incarnation and a new client, which has to join
-// its groups again.
+// its groups again. SplitLAN splits a site's LAN into parts that hear
+// only themselves (HealLAN ends it); CutGateway drops every packet of a
+// node's federation ring members, both ways, while the node runs on
+// (MendGateway ends it): a gateway cut off from its site, from every
+// other site, or both (the agent's TestKeptHold tests).
 //
 // # Messages
 //

@@ -29,6 +29,12 @@ type Node struct {
 	w    *World
 	addr netip.AddrPort // on its site's simulated LAN
 	dead atomic.Bool    // killed: its packets are dropped
+	// lanPart is its part of its site's LAN while SplitLAN holds (0: the
+	// first part, or not split): packets between parts are dropped.
+	// wanCut: its federation ring members' packets are dropped both ways
+	// (CutGateway), while the node and its LAN run on.
+	lanPart atomic.Int32
+	wanCut  atomic.Bool
 
 	mu      sync.Mutex
 	running bool
@@ -218,7 +224,7 @@ func (n *Node) listenPacket(addr string) (net.PacketConn, error) {
 	if n.dead.Load() {
 		return nil, errors.New("sites: the node was killed")
 	}
-	c, err := openGatewayConn(addr, &n.dead)
+	c, err := openGatewayConn(addr, &n.dead, &n.wanCut)
 	if err != nil {
 		return nil, err
 	}

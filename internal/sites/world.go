@@ -255,7 +255,8 @@ func New(cfg Config) (w *World, err error) {
 		s := &f.Sites[i]
 		lan, byAddr := w.nets[s.Name], w.byAddr[s.Name]
 		lan.SetDrop(func(from, to netip.AddrPort, _ []byte) bool {
-			return byAddr[from].isDead() || byAddr[to].isDead()
+			f, t := byAddr[from], byAddr[to]
+			return f.isDead() || t.isDead() || f != nil && t != nil && f.lanPart.Load() != t.lanPart.Load()
 		})
 		for k, nd := range s.Nodes {
 			ap, err := netip.ParseAddrPort(s.Unicast[k])
@@ -547,6 +548,41 @@ func (w *World) Rejoin(site string) error {
 	}
 	return w.mesh.Rejoin(site)
 }
+
+// SplitLAN splits the LAN of the site of the nodes named in parts: each
+// part hears only its own nodes, and the site's nodes named in none go
+// with the first part. HealLAN(site) makes it whole again.
+func (w *World) SplitLAN(parts ...[]string) error {
+	site := ""
+	for i, part := range parts {
+		for _, id := range part {
+			n := w.nodes[id]
+			if n == nil || site != "" && n.Site != site {
+				return fmt.Errorf("sites: SplitLAN: %q is no node of site %q", id, site)
+			}
+			site = n.Site
+			n.lanPart.Store(int32(i))
+		}
+	}
+	return nil
+}
+
+// HealLAN makes the LAN of site whole again (SplitLAN).
+func (w *World) HealLAN(site string) {
+	for _, n := range w.nodes {
+		if n.Site == site {
+			n.lanPart.Store(0)
+		}
+	}
+}
+
+// CutGateway drops every packet of node id's federation ring members,
+// both ways, from now until MendGateway(id), while the node and its LAN
+// run on: a gateway cut off from every other site.
+func (w *World) CutGateway(id string) { w.nodes[id].wanCut.Store(true) }
+
+// MendGateway ends CutGateway(id).
+func (w *World) MendGateway(id string) { w.nodes[id].wanCut.Store(false) }
 
 // Cut cuts the WAN path between sites a and b (both ways).
 func (w *World) Cut(a, b string) error {
