@@ -77,7 +77,8 @@ type domainLayer struct {
 	blocked   bool
 	blockedAt uint64
 	// caught holds the bridge's catch-up counters (and its Ups delivered
-	// in doubt) at the last log line about them (group loop).
+	// in doubt, its messages too large for the ring) at the last log line
+	// about them (group loop).
 	caught bridge.Stats
 	// resumed is the term (local ring configuration, epoch) in which this
 	// node submitted a resumption after its member was fenced: one per
@@ -138,7 +139,9 @@ func (a *Agent) newDomains() error {
 			continue
 		}
 		var dl *domainLayer
-		bc := bridge.Config{Domain: d.Name, Site: a.cfg.Site, Node: a.self.ID}
+		// The bridge's local messages within the ring's limit: a Seen
+		// or a Relay, which grow with the backlog, in parts.
+		bc := bridge.Config{Domain: d.Name, Site: a.cfg.Site, Node: a.self.ID, MaxLocalBytes: a.maxMessage()}
 		if a.cfg.Federation.File.Stubs() {
 			// The file's federation.unneeded (default stubs): the site's
 			// active gateway brings a domain's message down as a stub
@@ -554,6 +557,13 @@ func (a *Agent) domainOutputPass(dl *domainLayer) {
 		a.log.Warn("federation domain: the site left the domain's configuration before its new gateway learned what the old one had got ordered; messages the old gateway may have had ordered are delivered at this site alone, without a domain position",
 			"domain", dl.d.Name, "messages", st.InDoubt-dl.caught.InDoubt, "position", dl.b.Last().String())
 		dl.caught.InDoubt = st.InDoubt
+	}
+	if st := dl.b.Stats(); st.LocalTooLarge != dl.caught.LocalTooLarge {
+		// Left out by the bridge: the ring would refuse them, and the
+		// group loop keeps a refused message at the head of its class.
+		a.log.Error("federation domain: bridge messages larger than the local ring carries were not sent; the site may stall or, at a gateway failover, lose or misorder messages of the domain: give every site of the domain the same Ring.MaxMessageBytes, or raise this site's",
+			"domain", dl.d.Name, "messages", st.LocalTooLarge-dl.caught.LocalTooLarge, "limit", a.maxMessage(), "position", dl.b.Last().String())
+		dl.caught.LocalTooLarge = st.LocalTooLarge
 	}
 	for i := range br.Stream {
 		if e := &br.Stream[i]; e.Kind == bridge.EntryConfig && e.Conf.Continues != "" {

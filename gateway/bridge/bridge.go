@@ -42,6 +42,15 @@ type Config struct {
 	// The gateway's log keeps the full message; a node that applied the
 	// stub keeps the stub, and no catch-up answer carries one.
 	Elide func(e *Entry) []byte
+	// MaxLocalBytes is the largest local ring message the bridge sends:
+	// the local ring's limit (localring.Config.MaxMessageBytes; an agent
+	// sets its Ring.MaxMessageBytes). A Seen or a Relay, which name every
+	// pending Up of theirs and so grow with the backlog, is split into as
+	// many as it takes to stay within it; a message that alone is larger
+	// (an Again or a Down of a larger message, a Seen's one Up) is not
+	// sent but counted (Stats.LocalTooLarge). Default
+	// localring.MaxMessageBytes.
+	MaxLocalBytes int
 }
 
 // Validate checks c and fills in defaults.
@@ -51,8 +60,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bridge: domain %s: Site is empty", c.Domain)
 	case c.Node == "":
 		return fmt.Errorf("bridge: domain %s: Node is empty", c.Domain)
-	case c.LogEntries < 0 || c.MaxPending < 0:
-		return fmt.Errorf("bridge: domain %s: LogEntries %d and MaxPending %d must not be negative", c.Domain, c.LogEntries, c.MaxPending)
+	case c.LogEntries < 0 || c.MaxPending < 0 || c.MaxLocalBytes < 0:
+		return fmt.Errorf("bridge: domain %s: LogEntries %d, MaxPending %d and MaxLocalBytes %d must not be negative", c.Domain, c.LogEntries, c.MaxPending, c.MaxLocalBytes)
+	}
+	if c.MaxLocalBytes == 0 {
+		c.MaxLocalBytes = localring.MaxMessageBytes
 	}
 	if c.LogEntries == 0 {
 		c.LogEntries = DefaultLogEntries
@@ -159,6 +171,15 @@ type Stats struct {
 	// their senders announce again at their restart those their history
 	// did not order.
 	StrayUps uint64
+	// LocalTooLarge counts the local ring messages this node did not send
+	// because alone they are larger than Config.MaxLocalBytes, the local
+	// ring's limit, which would refuse them (an Up of a Seen or a Relay
+	// counts as one such message): an Again or a Down of a message larger
+	// than this site's ring carries (another site's limit is higher), or
+	// a Seen's one Up with more places than fit. The site may lose or
+	// misorder what they told it; raise the limit. A Seen or a Relay is
+	// otherwise split to fit.
+	LocalTooLarge uint64
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -228,13 +249,8 @@ type naming struct {
 	settled bool
 }
 
-// maxNamings bounds Site.namings; relayUps is the most Ups one Relay
-// carries (a node sends as many as it needs: each stays far below the
-// local ring's largest message).
-const (
-	maxNamings = 32
-	relayUps   = 512
-)
+// maxNamings bounds Site.namings.
+const maxNamings = 32
 
 // termAt is a place in the local ring's history where a gateway term
 // can begin: a regular configuration's ring and a handover epoch in it.
@@ -638,17 +654,30 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	}
 	for i := range s.pending {
 		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
-			s.out.Local = append(s.out.Local, encodeAgain(s.tag, &p.fedUp))
+			s.sendLocal(encodeAgain(s.tag, &p.fedUp))
 			if len(p.firsts) > 0 {
 				seen.ups = append(seen.ups, seenUp{inc: p.origin.ID.Inc, seq: p.origin.ID.Seq, firsts: p.firsts})
 			}
 		}
 	}
+	// A Seen and a Relay name every pending Up of theirs: at a backlog
+	// of thousands, more than the local ring carries in one message
+	// (Config.MaxLocalBytes). Several of one node in one configuration
+	// say what one would (see the package comment, "A Seen or a Relay
+	// in parts").
 	if len(seen.ups) > 0 {
-		s.out.Local = append(s.out.Local, encodeSeen(s.tag, seen))
+		msgs, tooLarge := encodeSeens(s.tag, seen, s.cfg.MaxLocalBytes)
+		s.stats.LocalTooLarge += uint64(tooLarge)
+		for _, b := range msgs {
+			s.sendLocal(b)
+		}
 	}
-	for r := s.relay(); len(r.ups) > 0; r.ups = r.ups[min(len(r.ups), relayUps):] {
-		s.out.Local = append(s.out.Local, encodeRelay(s.tag, &relayMsg{ups: r.ups[:min(len(r.ups), relayUps)]}))
+	if r := s.relay(); len(r.ups) > 0 {
+		msgs, tooLarge := encodeRelays(s.tag, r, s.cfg.MaxLocalBytes)
+		s.stats.LocalTooLarge += uint64(tooLarge)
+		for _, b := range msgs {
+			s.sendLocal(b)
+		}
 	}
 	s.openHave()
 }
@@ -701,6 +730,19 @@ func (s *Site) setActive(active bool) {
 	}
 }
 
+// sendLocal sends b on the local ring, unless it is larger than the
+// ring carries (Config.MaxLocalBytes): the ring would refuse it, and a
+// driver that kept it to submit again would hold every later message of
+// its send class behind it for good. It is counted instead
+// (Stats.LocalTooLarge).
+func (s *Site) sendLocal(b []byte) {
+	if len(b) > s.cfg.MaxLocalBytes {
+		s.stats.LocalTooLarge++
+		return
+	}
+	s.out.Local = append(s.out.Local, b)
+}
+
 // openHave opens the Have phase of the current configuration and epoch.
 // The Have names the last position this node applied, with its
 // configuration, or the last it injected if that is later (it was the
@@ -719,7 +761,7 @@ func (s *Site) openHave() {
 		h.conf = s.conf.ID
 	}
 	s.reported = h.last
-	s.out.Local = append(s.out.Local, encodeHave(s.tag, h))
+	s.sendLocal(encodeHave(s.tag, h))
 }
 
 // FedStopped tells the bridge that its node's federation ring member
@@ -1304,7 +1346,7 @@ func (s *Site) sortHaves() {
 // position are in another history than the active gateway's.
 func (s *Site) sendApart(h have) {
 	s.stats.Aparts++
-	s.out.Local = append(s.out.Local, encodeApart(s.tag, &apart{ring: s.ring, epoch: s.epoch, last: h.last, conf: h.conf}))
+	s.sendLocal(encodeApart(s.tag, &apart{ring: s.ring, epoch: s.epoch, last: h.last, conf: h.conf}))
 }
 
 // gatewayHave returns the Have of the phase's active gateway, and false
@@ -1448,7 +1490,7 @@ func (s *Site) restartStrays(e *Entry) {
 			return false
 		}
 		s.stats.Restarts++
-		s.out.Local = append(s.out.Local, encodeRestart(s.tag, x.pos, e))
+		s.sendLocal(encodeRestart(s.tag, x.pos, e))
 		return true
 	})
 }
@@ -1476,7 +1518,7 @@ func (s *Site) reinject() {
 		if i > 0 {
 			prev = s.log[i-1].Pos
 		}
-		s.out.Local = append(s.out.Local, encodeDown(s.tag, prev, &s.log[i]))
+		s.sendLocal(encodeDown(s.tag, prev, &s.log[i]))
 		s.stats.Reinjected++
 	}
 }
@@ -1688,7 +1730,7 @@ func (s *Site) restart(e *Entry) {
 	// (the others dropped them: strayUp).
 	for i := range s.pending {
 		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
-			s.out.Local = append(s.out.Local, encodeAgain(s.tag, &p.fedUp))
+			s.sendLocal(encodeAgain(s.tag, &p.fedUp))
 		}
 	}
 }
@@ -1890,7 +1932,7 @@ func (s *Site) safeProgress() {
 	if s.reports != nil && !s.heldSent && s.reported.Less(s.last) {
 		s.heldSent, s.reported = true, s.last
 		s.stats.HeldSent++
-		s.out.Local = append(s.out.Local, encodeHeld(s.tag, &heldMsg{ring: s.ring, last: s.last}))
+		s.sendLocal(encodeHeld(s.tag, &heldMsg{ring: s.ring, last: s.last}))
 	}
 	s.ack()
 }
@@ -2149,7 +2191,7 @@ func (s *Site) inject(e Entry) {
 			s.stats.Elided++
 		}
 	}
-	s.out.Local = append(s.out.Local, encodeDown(s.tag, prev, d))
+	s.sendLocal(encodeDown(s.tag, prev, d))
 	if e.Kind == EntryConfig && e.Conf.Kind == localring.Regular {
 		s.restartStrays(&e)
 	}

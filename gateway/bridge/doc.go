@@ -903,9 +903,33 @@
 // which an older bridge would drop whole as malformed): an older bridge
 // ignores it, and one that gets none orders as before it. No upgrade
 // step: a domain of mixed bridges orders the Ups in doubt as the older
-// ones do at worst. A node sends as many Relays as its pending Ups of
-// other senders need, at most relayUps (512) Ups each. The order in
-// which Ups go up does not change.
+// ones do at worst. The order in which Ups go up does not change.
+//
+// # A Seen or a Relay in parts
+//
+// A Seen names every pending Up of its sender with its first places, a
+// Relay every pending Up of other senders with its gateways' places: at
+// a backlog of thousands (Config.MaxPending, 65536 by default) one is
+// larger than the local ring carries (a Seen of 65536 Ups with 3 places
+// each, rings numbered in the millions, is 3.3 MiB; the ring's default
+// limit is 1 MiB), and the ring would refuse it. A node sends each in as
+// many messages as fit in Config.MaxLocalBytes (the ring's limit, which
+// the driver tells it), every Up in one of them, in order, each Seen
+// naming the same gateway: the layout of each is the one message's, with
+// fewer Ups. Several of one node in one configuration mean what one
+// would: a node takes each Up's places as it takes one more place of its
+// node's (the better of two: pendingUp.noteFirst), and the gateway a
+// Seen names counts only when it is later than the one it knows
+// (Site.seen), so the second naming of one changes nothing. Every bridge
+// that knows the Seen took it so from the first (its places merged, the
+// gateway taken when later), and the Relay was split from the first (at
+// 512 Ups): an older bridge takes the parts as it takes one, and one
+// older than the Seen ignores them. A message that does not fit alone
+// (an Up's places, an Again or a Down of a message larger than this
+// site's ring carries: another site's limit is higher) is not sent but
+// counted (Stats.LocalTooLarge; the agent logs it): a driver that kept a
+// refused message to submit again would hold every later message of its
+// send class behind it for good.
 //
 // Every node of the site delivers the Ups in doubt at the same place: the gateway
 // injects them as it injects every Down. Their senders are told they

@@ -353,23 +353,26 @@ func TestRelayWire(t *testing.T) {
 
 // TestRelayChunks: a node relays, at a regular configuration, the places
 // where the gateways it knows were named first had the pending Ups of
-// other senders, its own and the other nodes' places left out, at most
-// relayUps Ups a Relay.
+// other senders, its own and the other nodes' places left out, in as
+// many Relays as it takes to stay within Config.MaxLocalBytes, every Up
+// once, in pending order.
 func TestRelayChunks(t *testing.T) {
-	s, err := New(Config{Domain: "fed/test", Site: "a", Node: "a2"})
+	const max = 4096
+	s, err := New(Config{Domain: "fed/test", Site: "a", Node: "a2", MaxLocalBytes: max})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.name(naming{gw: "a1", at: termAt{ring: 4}, own: true})
 	at := localring.Order{Ring: 4, Seq: 1}
-	const n = 2*relayUps + 3
+	const n = 1027
 	for i := range n {
 		s.pending = append(s.pending, pendingUp{fedUp: fedUp{origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a3", Inc: 1, Seq: uint64(i + 1)}}},
 			firsts: []first{{"a1", at, false}, {"a2", at, false}, {"a3", at, false}}})
 	}
 	s.pending = append(s.pending, pendingUp{fedUp: fedUp{origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a2", Inc: 1, Seq: 1}}, svc: localring.Agreed}, firsts: []first{{"a1", at, false}}})
 	s.LocalInstall(&localring.Configuration{ID: "r:8", Kind: localring.Regular, Ring: localring.RingID{Seq: 8}, Members: []localring.Member{{ID: "a1", Inc: 1}, {ID: "a2", Inc: 1}}}, false)
-	var sizes []int
+	var seqs []uint64
+	relays, bytes := 0, 0
 	for _, b := range s.Ready().Local {
 		_, l, err := decodeLocal(b)
 		if err != nil {
@@ -378,16 +381,25 @@ func TestRelayChunks(t *testing.T) {
 		if l.relay == nil {
 			continue
 		}
-		sizes = append(sizes, len(l.relay.ups))
+		relays++
+		bytes += len(b)
+		if len(b) > max {
+			t.Errorf("a Relay of %d bytes, more than MaxLocalBytes %d", len(b), max)
+		}
 		for _, u := range l.relay.ups {
 			if u.sender != "a3" || fmt.Sprint(u.firsts) != fmt.Sprint([]first{{"a1", at, false}}) {
 				t.Fatalf("relayed %+v, want a3's Ups with a1's place alone", u)
 			}
+			seqs = append(seqs, u.seq)
 		}
 	}
-	if want := []int{relayUps, relayUps, 3}; !slices.Equal(sizes, want) {
-		t.Errorf("Relays of %v Ups, want %v", sizes, want)
+	if len(seqs) != n || !slices.IsSorted(seqs) || slices.Compact(slices.Clone(seqs))[n-1] != n {
+		t.Errorf("relayed %d Ups, want a3's %d in order once each", len(seqs), n)
 	}
+	if want := (bytes + max - 1) / max; relays > want+1 {
+		t.Errorf("%d Relays of %d bytes in all, want about %d: each as full as it fits", relays, bytes, want)
+	}
+	t.Logf("%d Ups in %d Relays, %d bytes", n, relays, bytes)
 }
 
 // TestPredecessorOtherPart: a gateway of another part of the site named

@@ -72,6 +72,10 @@ type harness struct {
 	frozen map[*hnode]bool
 	// fedLog is every message submitted on the federation ring, in order.
 	fedLog []hmsg
+	// maxLocal, when set (limitLocal), is the local rings' largest
+	// message: one larger is refused, as a ring's Submit refuses it, and
+	// counted in refused.
+	maxLocal, refused int
 }
 
 func newHarness(t *testing.T, logEntries int, layout ...int) *harness {
@@ -145,6 +149,10 @@ func (h *harness) collect(n *hnode) {
 		}
 	}
 	for _, p := range r.Local {
+		if h.maxLocal > 0 && len(p) > h.maxLocal {
+			h.refused++
+			continue
+		}
 		n.seq++
 		n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}, p})
 	}
@@ -220,6 +228,17 @@ func (h *harness) shareLocalRings(domain string) {
 			n.foreign = b
 		}
 		h.localConfig(s)
+	}
+}
+
+// limitLocal makes max the local rings' largest message, told to every
+// bridge (Config.MaxLocalBytes).
+func (h *harness) limitLocal(max int) {
+	h.maxLocal = max
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			n.b.cfg.MaxLocalBytes = max
+		}
 	}
 }
 

@@ -559,27 +559,79 @@ func encodeAgain(tag uint32, u *fedUp) []byte {
 }
 
 func encodeSeen(tag uint32, m *seenMsg) []byte {
-	b := appendString(localHeader(kindSeen, tag, 32+48*len(m.ups)), m.gw)
-	b = binary.AppendUvarint(b, m.gwAt.ring)
-	b = binary.AppendUvarint(b, m.gwAt.epoch)
-	b = binary.AppendUvarint(b, uint64(len(m.ups)))
-	for _, u := range m.ups {
+	msgs, _ := encodeSeens(tag, m, int(^uint(0)>>1))
+	return msgs[0]
+}
+
+// encodeSeens returns the Seens that carry m's Ups, in order, as few as
+// fit in max bytes each (every one names m's gateway; one with no Up
+// when none fits), and how many Ups did not fit even alone: they are
+// left out.
+func encodeSeens(tag uint32, m *seenMsg, max int) ([][]byte, int) {
+	head := appendString(localHeader(kindSeen, tag, 32), m.gw)
+	head = binary.AppendUvarint(head, m.gwAt.ring)
+	head = binary.AppendUvarint(head, m.gwAt.epoch)
+	return split(head, len(m.ups), max, true, func(b []byte, i int) []byte {
+		u := &m.ups[i]
 		b = binary.AppendUvarint(b, u.inc)
 		b = binary.AppendUvarint(b, u.seq)
-		b = appendFirsts(b, u.firsts)
-	}
-	return b
+		return appendFirsts(b, u.firsts)
+	})
 }
 
 func encodeRelay(tag uint32, m *relayMsg) []byte {
-	b := binary.AppendUvarint(localHeader(kindRelay, tag, 8+64*len(m.ups)), uint64(len(m.ups)))
-	for _, u := range m.ups {
+	msgs, _ := encodeRelays(tag, m, int(^uint(0)>>1))
+	return msgs[0]
+}
+
+// encodeRelays returns the Relays that carry m's Ups, as encodeSeens
+// does a Seen's (none when no Up fits).
+func encodeRelays(tag uint32, m *relayMsg, max int) ([][]byte, int) {
+	return split(localHeader(kindRelay, tag, 8), len(m.ups), max, len(m.ups) == 0, func(b []byte, i int) []byte {
+		u := &m.ups[i]
 		b = appendString(b, string(u.sender))
 		b = binary.AppendUvarint(b, u.inc)
 		b = binary.AppendUvarint(b, u.seq)
-		b = appendFirsts(b, u.firsts)
+		return appendFirsts(b, u.firsts)
+	})
+}
+
+// split returns messages of head, a count and items (item appends item
+// i), the n items in order, as many in each as fit in max bytes, and the
+// number of items that do not fit alone, left out. When no item is sent
+// it returns one message with none if empty is set, else none.
+func split(head []byte, n, max int, empty bool, item func(b []byte, i int) []byte) ([][]byte, int) {
+	var msgs [][]byte
+	var body []byte // the items of the message being filled
+	count, tooLarge := 0, 0
+	flush := func() {
+		b := binary.AppendUvarint(slices.Clip(head), uint64(count))
+		msgs = append(msgs, append(b, body...))
+		body, count = body[:0], 0
 	}
-	return b
+	var one []byte
+	for i := range n {
+		one = item(one[:0], i)
+		switch {
+		case len(head)+uvarintLen(uint64(count+1))+len(body)+len(one) <= max:
+		case len(head)+uvarintLen(1)+len(one) > max:
+			tooLarge++
+			continue
+		default:
+			flush()
+		}
+		body = append(body, one...)
+		count++
+	}
+	if count > 0 || len(msgs) == 0 && empty {
+		flush()
+	}
+	return msgs, tooLarge
+}
+
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return len(binary.AppendUvarint(b[:0], v))
 }
 
 func appendFirsts(b []byte, firsts []first) []byte {
