@@ -1076,15 +1076,44 @@ func (s *Site) seen(from localring.NodeID, m *seenMsg) {
 	case s.predAt.less(m.gwAt):
 		s.pred, s.predAt = m.gw, m.gwAt
 	}
+	at := s.pendingIndex(from, len(m.ups))
 	for _, u := range m.ups {
-		o := Origin{Site: s.cfg.Site, ID: localring.MessageID{Sender: from, Inc: u.inc, Seq: u.seq}}
-		i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == o })
+		i := at(localring.MessageID{Sender: from, Inc: u.inc, Seq: u.seq})
 		if i < 0 {
 			continue
 		}
 		for _, f := range u.firsts {
 			s.pending[i].noteFirst(f)
 		}
+	}
+}
+
+// pendingIndex returns a function that finds the index in s.pending of
+// this site's pending Up id of sender from ("": of any sender), -1 if it
+// is not pending, for n look-ups while s.pending does not change. For
+// more than a few, it indexes them first: a Seen or a Relay names up to
+// every pending Up, and a search of each took a node 12 s for the Seens
+// of 65536 Ups (load 6).
+func (s *Site) pendingIndex(from localring.NodeID, n int) func(id localring.MessageID) int {
+	if n <= 8 {
+		return func(id localring.MessageID) int {
+			o := Origin{Site: s.cfg.Site, ID: id}
+			return slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == o })
+		}
+	}
+	at := make(map[localring.MessageID]int)
+	for i := range s.pending {
+		if o := s.pending[i].origin; o.Site == s.cfg.Site && (from == "" || o.ID.Sender == from) {
+			if _, ok := at[o.ID]; !ok {
+				at[o.ID] = i
+			}
+		}
+	}
+	return func(id localring.MessageID) int {
+		if i, ok := at[id]; ok {
+			return i
+		}
+		return -1
 	}
 }
 
@@ -1126,9 +1155,9 @@ func (s *Site) relay() *relayMsg {
 // relayed takes a member's Relay: where gateways of the site first had
 // pending Ups of other senders, as a Seen tells it of its sender's own.
 func (s *Site) relayed(m *relayMsg) {
+	at := s.pendingIndex("", len(m.ups))
 	for _, u := range m.ups {
-		o := Origin{Site: s.cfg.Site, ID: localring.MessageID{Sender: u.sender, Inc: u.inc, Seq: u.seq}}
-		i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == o })
+		i := at(localring.MessageID{Sender: u.sender, Inc: u.inc, Seq: u.seq})
 		if i < 0 {
 			continue
 		}

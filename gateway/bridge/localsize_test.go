@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/atoll-gcs/atoll/localring"
 )
@@ -17,21 +18,25 @@ import (
 // numbered in the millions (firsts as a long-lived site has them), sends
 // their Seen in parts within the local ring's default limit, every Up
 // once, in order. In one message the Seen is about 3 MiB, three times
-// what the ring carries.
+// what the ring carries. Another node that knew only its own places
+// takes the parts as one: every Up with the sender's 3.
 func TestSeenAtMaxPending(t *testing.T) {
-	s, err := New(Config{Domain: "fed/test", Site: "fra", Node: "fra-2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := []string{"fra-1", "fra-2", "fra-3"}
-	for i := range DefaultMaxPending {
-		at := localring.Order{Ring: 1 << 21, Seq: 5_000_000 + uint64(i)/4, Index: uint32(i % 4)}
-		p := pendingUp{fedUp: fedUp{origin: Origin{Site: "fra", ID: localring.MessageID{Sender: "fra-2", Inc: 3, Seq: 1_000_000 + uint64(i)}}, svc: localring.Agreed, payload: []byte("u")}}
-		for _, n := range nodes {
-			p.firsts = append(p.firsts, first{node: n, at: at})
+	pending := func(node localring.NodeID, nodes ...string) *Site {
+		s, err := New(Config{Domain: "fed/test", Site: "fra", Node: node})
+		if err != nil {
+			t.Fatal(err)
 		}
-		s.pending = append(s.pending, p)
+		for i := range DefaultMaxPending {
+			at := localring.Order{Ring: 1 << 21, Seq: 5_000_000 + uint64(i)/4, Index: uint32(i % 4)}
+			p := pendingUp{fedUp: fedUp{origin: Origin{Site: "fra", ID: localring.MessageID{Sender: "fra-2", Inc: 3, Seq: 1_000_000 + uint64(i)}}, svc: localring.Agreed, payload: []byte("u")}}
+			for _, n := range nodes {
+				p.firsts = append(p.firsts, first{node: n, at: at})
+			}
+			s.pending = append(s.pending, p)
+		}
+		return s
 	}
+	s, other := pending("fra-2", "fra-1", "fra-2", "fra-3"), pending("fra-1", "fra-1")
 	one := len(encodeSeen(s.tag, &seenMsg{ups: func() []seenUp {
 		var u []seenUp
 		for _, p := range s.pending {
@@ -42,6 +47,7 @@ func TestSeenAtMaxPending(t *testing.T) {
 	s.LocalInstall(&localring.Configuration{ID: "r:2097156", Kind: localring.Regular, Ring: localring.RingID{Seq: 1<<21 + 4}, Members: []localring.Member{{ID: "fra-1", Inc: 1}, {ID: "fra-2", Inc: 1}, {ID: "fra-3", Inc: 1}}}, false)
 	var seqs []uint64
 	seens, largest := 0, 0
+	var took time.Duration
 	for _, b := range s.Ready().Local {
 		largest = max(largest, len(b))
 		if len(b) > localring.MaxMessageBytes {
@@ -52,6 +58,9 @@ func TestSeenAtMaxPending(t *testing.T) {
 			t.Fatal(err)
 		}
 		if l.seen != nil {
+			start := time.Now()
+			other.LocalDeliver(&localring.Message{ID: localring.MessageID{Sender: "fra-2", Inc: 1, Seq: uint64(seens + 1)}, Payload: b, Order: localring.Order{Ring: 1<<21 + 4, Seq: uint64(seens + 1)}})
+			took += time.Since(start)
 			seens++
 			for _, u := range l.seen.ups {
 				seqs = append(seqs, u.seq)
@@ -64,7 +73,12 @@ func TestSeenAtMaxPending(t *testing.T) {
 	if st := s.Stats(); st.LocalTooLarge != 0 {
 		t.Errorf("LocalTooLarge %d, want 0", st.LocalTooLarge)
 	}
-	t.Logf("%d Ups: one Seen would be %d bytes; sent as %d Seens, the largest local message %d bytes", DefaultMaxPending, one, seens, largest)
+	for i := range other.pending {
+		if got, want := fmt.Sprint(other.pending[i].firsts), fmt.Sprint(s.pending[i].firsts); got != want {
+			t.Fatalf("fra-1 has Up %d first at %s after the Seens, want %s", i, got, want)
+		}
+	}
+	t.Logf("%d Ups: one Seen would be %d bytes; sent as %d Seens, the largest local message %d bytes; another node took them in %v", DefaultMaxPending, one, seens, largest, took)
 }
 
 // TestInDoubtOrderBigSeen is TestInDoubtOrderFromAgains with a backlog:
