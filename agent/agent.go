@@ -103,6 +103,9 @@ type Agent struct {
 
 	n struct {
 		submitted, backpressure, evicted atomic.Uint64
+		// ringRefused counts the agent's own messages the ring refused
+		// for good and submitGroups dropped.
+		ringRefused atomic.Uint64
 		// traceHolds counts the times the driver held the node's new
 		// messages back for the trace (traceSends), traceHeld their
 		// time in nanoseconds.

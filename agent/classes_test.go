@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,43 @@ func TestSubmitGroupsByClass(t *testing.T) {
 	}
 	if want := []string{"up2", "up3", "rt2"}; !slices.Equal(left, want) {
 		t.Errorf("left for the next pass %q, want %q", left, want)
+	}
+}
+
+// TestSubmitGroupsDropsRefused: a message of the agent's own layers that
+// the ring refuses for good (larger than the ring takes) is dropped,
+// counted and logged, and the messages after it in its class go to the
+// ring; kept, it stayed at the head of its class for ever and held the
+// class's whole stream behind it.
+func TestSubmitGroupsDropsRefused(t *testing.T) {
+	cfg := localring.DefaultLAN("a-1")
+	cfg.MaxMessageBytes = 16
+	node, err := localring.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	node.Start(now)
+	var log strings.Builder
+	a := &Agent{node: node, log: slog.New(slog.NewTextHandler(&log, nil))}
+	msg := func(p string, class int) groups.Submit {
+		return groups.Submit{Svc: localring.Agreed, Payload: []byte(p), Class: class}
+	}
+	a.gr.out = []groups.Submit{msg("seen: far more than sixteen bytes", 2), msg("have", 2), msg("rt1", 0)}
+	a.submitGroups(now)
+	if len(a.gr.out) != 0 {
+		t.Errorf("%d messages left for the next pass, want none", len(a.gr.out))
+	}
+	if got, want := []int{node.PendingClass(0), node.PendingClass(2)}, []int{1, 1}; !slices.Equal(got, want) {
+		t.Errorf("the ring holds %v messages of classes 0 and 2, want %v (the one after the refused one went)", got, want)
+	}
+	if got := a.n.ringRefused.Load(); got != 1 {
+		t.Errorf("ringRefused = %d, want 1", got)
+	}
+	if !strings.Contains(log.String(), "level=ERROR") || !strings.Contains(log.String(), "bytes=33") {
+		t.Errorf("no error log naming the dropped message's size:\n%s", log.String())
+	}
+	if refusedForGood(localring.ErrBackpressure) {
+		t.Error("back-pressure counted as a refusal for good")
 	}
 }

@@ -495,6 +495,15 @@ func (gr *groupRunner) eventsWait() bool {
 // its send class (groups.Submit.Class), in order within each class; once
 // the ring pushes back on a class, that class's messages wait for the
 // next pass, in order, and the other classes' go on (driver's loop).
+//
+// A message the ring refuses for good (too large for the ring, an unknown
+// service or send class: refusedForGood) is dropped, counted
+// (Counters.RingRefused) and logged as an error: kept, it would wait at
+// the head of its class for ever and every later message of the class
+// (a federation domain's whole stream at this node) behind it. Clients'
+// messages are checked against the ring's limit before they get here
+// (groups.ErrTooLarge); the agent's own layers must not make one larger
+// (gateway/bridge splits what grows with its backlog: Config.MaxLocalBytes).
 func (a *Agent) submitGroups(now time.Time) {
 	gr := &a.gr
 	gr.mu.Lock()
@@ -510,6 +519,12 @@ func (a *Agent) submitGroups(now time.Time) {
 				}
 				continue
 			}
+			if refusedForGood(err) {
+				a.n.ringRefused.Add(1)
+				a.log.Error("the local ring refused one of this agent's own messages for good; it is dropped so that the messages after it in its send class go on (a bug: report it with this line)",
+					"class", s.Class, "service", s.Svc.String(), "bytes", len(s.Payload), "err", err)
+				continue
+			}
 			if !errors.Is(err, localring.ErrBackpressure) {
 				a.log.Debug("the ring refused a group message", "err", err)
 			}
@@ -520,4 +535,11 @@ func (a *Agent) submitGroups(now time.Time) {
 	}
 	clear(gr.out[kept:])
 	gr.out = gr.out[:kept]
+}
+
+// refusedForGood reports whether the ring's refusal of a message would be
+// the same at every later try: the message itself is wrong for the ring,
+// not the ring's queue or state.
+func refusedForGood(err error) bool {
+	return errors.Is(err, localring.ErrTooLarge) || errors.Is(err, localring.ErrBadService) || errors.Is(err, localring.ErrBadClass)
 }

@@ -171,6 +171,7 @@ func newStatusCollector(a *Agent) *statusCollector {
 	counter("atoll_messages_sent_total", "Messages this node sent on the ring.", func(c *Counters) uint64 { return c.MessagesSent })
 	counter("atoll_messages_delivered_total", "Messages delivered to this node's applications.", func(c *Counters) uint64 { return c.MessagesDelivered })
 	counter("atoll_submit_backpressure_total", "Submits refused because the queue was full.", func(c *Counters) uint64 { return c.Backpressure })
+	counter("atoll_ring_refused_total", "Messages of the agent's own layers the local ring refused for good and that were dropped (a bug: see the agent's error log).", func(c *Counters) uint64 { return c.RingRefused })
 	counter("atoll_subscribers_evicted_total", "Subscribers dropped because they did not keep up.", func(c *Counters) uint64 { return c.Evicted })
 	counter("atoll_send_errors_total", "Packets the kernel refused to send.", func(c *Counters) uint64 { return c.SendErrors })
 	counter("atoll_receive_errors_total", "Failed receive calls and truncated datagrams.", func(c *Counters) uint64 { return c.RecvErrors + c.RecvTruncated })

@@ -175,6 +175,11 @@ type Counters struct {
 	Pending      int    `json:"pending"`
 	Queued       int    `json:"queued"`
 	Evicted      uint64 `json:"subscribers_evicted"`
+	// RingRefused counts messages of the agent's own layers (groups,
+	// federation bridges) that the local ring refused for good (too large
+	// for it, say) and that were dropped; anything but 0 is a bug, logged
+	// as an error with the message's class and size.
+	RingRefused uint64 `json:"ring_refused"`
 
 	Sealed         uint64 `json:"sealed"`
 	Opened         uint64 `json:"opened"`
@@ -367,7 +372,7 @@ func (a *Agent) Status() Status {
 	c.DuplicateTokens, c.TokenLosses, c.Gathers, c.RingsInstalled = r.DuplicateTokens, r.TokenLosses, r.Gathers, r.RingsInstalled
 	c.MessagesSent, c.MessagesDelivered = r.MessagesSent, r.MessagesDelivered
 	c.RingEvictions, c.StallHolds, c.BusyHolds = r.Evictions, r.StallHolds, r.BusyHolds
-	c.Submitted, c.Backpressure = a.n.submitted.Load(), a.n.backpressure.Load()
+	c.Submitted, c.Backpressure, c.RingRefused = a.n.submitted.Load(), a.n.backpressure.Load(), a.n.ringRefused.Load()
 	c.LoadSent, c.LoadDropped = snap.loadSent, snap.loadDrops
 	c.Pending, c.Queued = snap.pending, a.queued()
 	c.Evicted = a.n.evicted.Load()
