@@ -109,6 +109,16 @@ type Options struct {
 	// gateway of the site takes over after it (TestAgainUnseenTakerDies,
 	// on a topology with three gateways a site).
 	killTaker time.Duration
+	// starve shapes FaultStarvation: a node runs for a slice in
+	// [run.min, run.max) and stops for one in [pause.min, pause.max), both
+	// drawn each time (defaults: run 20-300 ms, pause 20-300 ms); with
+	// site set, only the victim site's nodes starve; with together, they
+	// stop and run together, one slice for all (a whole process stalled
+	// again and again).
+	starve struct {
+		run, pause     span
+		site, together bool
+	}
 	// victim, when set, names the site whose gateway the fault hits
 	// instead of the seed's draw; the draw is still made, so a seed whose
 	// draw is that site runs as without it (TestCrashThenLongStall).
@@ -352,6 +362,18 @@ const (
 	// sends meanwhile, and what a bridge submits waits. The site the seed
 	// draws plays no part. Not in Faults: TestProcessStall runs it.
 	FaultProcessStall Fault = "process-stall"
+	// FaultStarvation starves every node (its local ring node and its
+	// federation member, one agent's goroutines; with Options.starve.site
+	// only the victim site's) for Outage, each on its own: it runs for a slice of Options.starve's run range, then stops
+	// for one of its pause range (20-300 ms by default), again and again,
+	// the seed drawing every slice and whether its timers fire before or
+	// after what its socket buffer queued at each resume: the agents of a
+	// process on a core that busy loops share (atoll demo under taskset
+	// with a loaded core). Clients send on throughout; what a paused
+	// node's bridge submits waits. Result.StallSettled and StallApart say
+	// how the run ended, from the starvation's end; Starved what it did.
+	// Not in Faults: TestStarvation runs it.
+	FaultStarvation Fault = "starvation"
 )
 
 // strayAlone is how long FaultStrayHistory's part without the active
@@ -514,14 +536,22 @@ type Result struct {
 	StallLosses [2]int
 	// StallSettled is, with FaultProcessStall, the virtual time from the
 	// stall's end (the resume; its nodes wake within stallSpread of it)
-	// to the last configuration anything installed: a local ring's or
+	// (with FaultStarvation, from the starvation's end: every node runs
+	// from there on) to the last configuration anything installed: a local ring's or
 	// the federation ring's regular one, a domain configuration at a
 	// bridge, a View's at a node (0 when none came after the stall).
 	StallSettled time.Duration
-	// StallApart names, with FaultProcessStall, the nodes alive at the
-	// end whose last domain configuration is not a regular one of every
-	// site: the domain did not come back whole after the stall.
+	// StallApart names, with FaultProcessStall and FaultStarvation, the
+	// nodes alive at the end whose last domain configuration is not a
+	// regular one of every site: the domain did not come back whole.
 	StallApart []string
+	// Starved says, with FaultStarvation, what the starvation did: the
+	// pauses, the client messages delivered during it (over every node),
+	// and, from its start on, the regular local ring and federation
+	// configurations installed, the domain configurations the bridges
+	// installed, and the members the local rings and the federation ring
+	// took out (localring.Stats.Evictions).
+	Starved Starved
 	// AloneAfterHeal gives, with FaultStrayGatewayRingFirst, for each
 	// node of the victim site, the virtual time from its local ring whole
 	// again to its first delivery of a client message in a regular domain
@@ -534,6 +564,17 @@ type Result struct {
 	// every node of its site applied the release ("" if it did not
 	// happen).
 	Handover string
+}
+
+// Starved is what FaultStarvation did (Result.Starved).
+type Starved struct {
+	// Rings, Domain and Views split Result.StallSettled by what installed
+	// the configuration: a local ring or the federation ring, a bridge,
+	// a View (0 when none came after the end).
+	Rings, Domain, Views              time.Duration
+	Pauses, Delivered                 int
+	LocalConfs, FedConfs, DomainConfs int
+	LocalEvictions, FedEvictions      int
 }
 
 // Failed reports whether the run found anything wrong.
@@ -668,6 +709,14 @@ type hier struct {
 	// time), settled when the last configuration was installed after it
 	// (changed; Result.StallSettled).
 	stallEnd, settled time.Duration
+	settledBy         [3]time.Duration // settled, by settleKind
+	// FaultStarvation: whether it runs (it ends at stallEnd), each
+	// starving node's state (paused or running, until when), and the
+	// counts of Result.Starved (evictions: those before it, to subtract).
+	starving bool
+	starveAt map[*node]starveState
+	starved  Starved
+	starveEv [2]int
 	// FaultStrayGatewayRingFirst: when the victim site's local ring was
 	// whole again (the site's clock), and each of its nodes' first
 	// delivery of a client message after it in a regular domain
@@ -910,7 +959,10 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 			h.tl.localInstall(s, e.Conf, s.ring.Elapsed())
 			active := false
 			if e.Conf.Kind == localring.Regular {
-				h.changed()
+				h.changed(settleRing)
+				if h.starving {
+					h.starved.LocalConfs++
+				}
 				gw, _, ok := federation.ActiveGateway(h.dom, s.name, e.Conf.MemberIDs())
 				active = ok && gw == string(id)
 				n.activeGW, n.lseq, n.epoch, n.lmembers = "", e.Conf.Ring.Seq, 0, e.Conf.MemberIDs()
@@ -992,7 +1044,10 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 	switch e.Kind {
 	case localring.EventInstall:
 		if e.Conf.Kind == localring.Regular {
-			h.changed()
+			h.changed(settleRing)
+			if h.starving {
+				h.starved.FedConfs++
+			}
 		}
 		if h.formed && e.Conf.Kind == localring.Regular {
 			h.fx.fedConfs++
@@ -1096,7 +1151,10 @@ func (h *hier) drain(n *node) {
 			if h.formed {
 				n.installs++
 			}
-			h.changed()
+			h.changed(settleDomain)
+			if h.starving {
+				h.starved.DomainConfs++
+			}
 			n.conf = e.Conf
 			n.confs = append(n.confs, e.Conf)
 			l := h.line(n, evs.EvInstall)
@@ -1134,6 +1192,9 @@ func (h *hier) drain(n *node) {
 				continue // the View's, not a client's
 			}
 			n.seen[string(e.Payload)]++
+			if h.starving {
+				h.starved.Delivered++
+			}
 			h.tl.deliver(n, n.site.ring.Elapsed())
 			h.lastAt[n] = n.site.ring.Elapsed()
 			if at, ok := h.sentAt[string(e.Payload)]; ok {
@@ -1207,7 +1268,7 @@ func (h *hier) drainView(n *node) {
 		if e.Kind == localring.EventInstall {
 			h.logf("%s view installs %s %s %v", n.id, e.Conf.Kind, e.Conf.ID, e.Conf.MemberIDs())
 			n.prevc, n.vconf = n.vconf, e.Conf.ID
-			h.changed()
+			h.changed(settleView)
 		}
 		if e.Kind == localring.EventSend && e.Msg.Conf == "" {
 			continue
@@ -1380,6 +1441,7 @@ func (h *hier) run(d time.Duration, load bool) {
 		}
 		h.flushSubmissions()
 		h.wakeStep()
+		h.starveStep()
 		h.stallStep()
 		h.killTakerStep()
 		h.recutStep()
@@ -1627,6 +1689,8 @@ func (h *hier) inject(s *site) (undo func()) {
 		heal = h.changeDelays()
 	case f == FaultProcessStall:
 		heal = h.stallAll()
+	case f == FaultStarvation:
+		heal = h.starve(s)
 	case gw == nil:
 	case h.opts.handover.on:
 		for _, n := range s.nodes {
@@ -1747,11 +1811,23 @@ func (h *hier) tokenLosses() (n [2]int) {
 
 // changed notes a configuration installed now, for
 // Result.StallSettled.
-func (h *hier) changed() {
+func (h *hier) changed(k settleKind) {
 	if h.stalledAll {
 		h.settled = h.fed.Elapsed()
+		h.settledBy[k] = h.settled
 	}
 }
+
+// settleKind is what installed a configuration (h.changed): a ring
+// (local or federation), a bridge (a domain configuration), a View (a
+// node-level one).
+type settleKind int
+
+const (
+	settleRing settleKind = iota
+	settleDomain
+	settleView
+)
 
 // wake is a node of FaultProcessStall to resume: slot of cluster c, at
 // (the federation cluster's elapsed time), its timers before or after its
@@ -1819,6 +1895,147 @@ func (h *hier) stallAll() (resume func()) {
 		}
 		h.wakeStep()
 	}
+}
+
+// starveState is a starving node's: paused or running, until when (the
+// federation cluster's elapsed time).
+type starveState struct {
+	paused bool
+	until  time.Duration
+}
+
+// starve carries out FaultStarvation (at site s only with starve.site):
+// every node starts in a running slice, starveStep pauses and resumes
+// them, and what it returns ends the starvation (each paused node
+// resumes at once).
+func (h *hier) starve(s *site) (end func()) {
+	st := &h.opts.starve
+	if st.run == (span{}) {
+		st.run = span{20 * time.Millisecond, 300 * time.Millisecond}
+	}
+	if st.pause == (span{}) {
+		st.pause = span{20 * time.Millisecond, 300 * time.Millisecond}
+	}
+	h.stalledAll, h.starving = true, true
+	h.starveAt = map[*node]starveState{}
+	h.starveEv = h.evictions()
+	now := h.fed.Elapsed()
+	for _, o := range h.sites {
+		if st.site && o != s {
+			continue
+		}
+		for _, n := range o.nodes {
+			h.starveAt[n] = starveState{until: now + h.slice(st.run)}
+			if st.together {
+				h.starveAt[n] = starveState{until: now + st.run.min}
+			}
+		}
+	}
+	h.fx.injected++
+	return func() {
+		h.starving = false
+		h.stallEnd = h.fed.Elapsed()
+		for _, o := range h.sites {
+			for _, n := range o.nodes {
+				if h.starveAt[n].paused {
+					h.starveResume(n)
+				}
+			}
+		}
+		h.starveAt = map[*node]starveState{}
+	}
+}
+
+// span is a range of durations, [min, max).
+type span struct{ min, max time.Duration }
+
+// slice draws a duration in r.
+func (h *hier) slice(r span) time.Duration {
+	return r.min + time.Duration(h.rng.Int64N(int64(max(1, r.max-r.min))))
+}
+
+// starveStep pauses and resumes the starving nodes whose slice ended.
+func (h *hier) starveStep() {
+	if !h.starving {
+		return
+	}
+	now := h.fed.Elapsed()
+	var all *starveState // with starve.together: the first node's slice, drawn for all
+	// In a fixed order: the map's would make the seed's draws vary.
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			ns, ok := h.starveAt[n]
+			if !ok || now < ns.until {
+				continue
+			}
+			if ns.paused {
+				h.starveResume(n)
+				next := starveState{until: now + h.slice(h.opts.starve.run)}
+				if h.opts.starve.together {
+					if all == nil {
+						all = &next
+					}
+					next = *all
+				}
+				h.starveAt[n] = next
+				continue
+			}
+			if !s.ring.Alive(n.slot) {
+				continue
+			}
+			s.ring.Pause(n.slot)
+			if n.fslot >= 0 {
+				h.fed.Pause(n.fslot) // a crashed or stopped member: nothing
+			}
+			h.starved.Pauses++
+			next := starveState{paused: true, until: now + h.slice(h.opts.starve.pause)}
+			if h.opts.starve.together {
+				if all == nil {
+					all = &next
+				}
+				next = *all
+			}
+			h.starveAt[n] = next
+		}
+	}
+}
+
+// starveResume resumes node n's ring node and federation member, their
+// timers before or after what their socket buffers queued (the seed
+// draws it).
+func (h *hier) starveResume(n *node) {
+	first := h.rng.IntN(2) == 0
+	for _, c := range []struct {
+		c    *sim.Cluster
+		slot int
+	}{{n.site.ring, n.slot}, {h.fed, n.fslot}} {
+		if c.slot < 0 {
+			continue
+		}
+		if first {
+			c.c.ResumeTimersFirst(c.slot)
+		} else {
+			c.c.Resume(c.slot)
+		}
+	}
+}
+
+// evictions sums the evictions (localring.Stats.Evictions) of the local
+// ring nodes and of the federation ring's members that run.
+func (h *hier) evictions() (n [2]int) {
+	for _, s := range h.sites {
+		for _, nd := range s.nodes {
+			if rn := s.ring.Node(nd.slot); rn != nil {
+				n[0] += int(rn.Stats().Evictions)
+			}
+		}
+	}
+	for i := range h.fslots {
+		if rn := h.fed.Node(i); rn != nil {
+			n[1] += int(rn.Stats().Evictions)
+		}
+	}
+	return n
 }
 
 // strayHistory carries out FaultStrayHistory, FaultStrayGateway and
@@ -2072,6 +2289,22 @@ func (h *hier) result(seed uint64) *Result {
 		now := h.tokenLosses()
 		r.StallLosses = [2]int{now[0] - h.stallLosses[0], now[1] - h.stallLosses[1]}
 		r.StallSettled = max(0, h.settled-h.stallEnd)
+	}
+	if h.starveAt != nil {
+		r.Starved = h.starved
+		for k, at := range h.settledBy {
+			d := max(0, at-h.stallEnd)
+			switch settleKind(k) {
+			case settleRing:
+				r.Starved.Rings = d
+			case settleDomain:
+				r.Starved.Domain = d
+			case settleView:
+				r.Starved.Views = d
+			}
+		}
+		ev := h.evictions()
+		r.Starved.LocalEvictions, r.Starved.FedEvictions = ev[0]-h.starveEv[0], ev[1]-h.starveEv[1]
 	}
 	if h.aloneAt != nil {
 		r.AloneAfterHeal = map[string]time.Duration{}

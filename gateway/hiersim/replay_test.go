@@ -59,6 +59,12 @@ func replayFields(o *Options) []optField {
 		{"agreed-only", &o.agreedOnly},
 		{"stray-cut", &o.strayCut},
 		{"elide", &o.Elide},
+		{"starve.run.min", &o.starve.run.min},
+		{"starve.run.max", &o.starve.run.max},
+		{"starve.pause.min", &o.starve.pause.min},
+		{"starve.pause.max", &o.starve.pause.max},
+		{"starve.site", &o.starve.site},
+		{"starve.together", &o.starve.together},
 	}
 }
 

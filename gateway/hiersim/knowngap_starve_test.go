@@ -1,0 +1,76 @@
+//go:build knowngaps
+
+// Known gap, kept as a reproduction that FAILS on purpose; it is built
+// only with -tags knowngaps, so `go test ./...` and CI do not run it:
+//
+//	go test -tags knowngaps ./gateway/hiersim -run 'TestStarvationLong' -v
+//
+// TestStarvation's starvation with pauses up to 300 ms, past the local
+// rings' token timeout (200 ms): the sites' rings split and merge again
+// and again, and each part's gateway begins a term (a federation member
+// of a new incarnation every few hundred ms, fencing the last). Under
+// that churn the domain breaks extended virtual synchrony, bridge and
+// node level. Measured over seeds 1-100 (TestStarvation's run, 15 s of
+// starvation under load, pauses 20-300 ms; runs with Result.Failed):
+// every node starving, 28 runs failed in the demo's regional domain, 23
+// in three-sites' and 8 in the demo's global domain; one site's nodes
+// starving, 9 in the regional domain and 1 in three-sites' (and
+// three-sites seed 5 passes every check but settles 11.55 s after the
+// end, over the bound). What they broke (the regional and three-sites
+// cases at seeds 1-40, 21 failed runs, at 76b5543): EVS 1.3 (delivery
+// configuration, bridge and node level), 4 (failure atomicity: a site
+// did not deliver in a federation configuration what another delivered
+// before both moved on), 9 (hierarchy order), 2.4 (transitional shape),
+// 7 (safe delivery), 1.1 at node level (a message delivered that its
+// running sender never recorded as sent), client messages lost,
+// delivered nowhere (three-sites seed 23: m864@ams-3, an Up sent in a
+// part of its split site whose gateway term ended before its member
+// formed a ring), and Views left apart at the end (NodeUnsettled). Every
+// node stopping together (global-process's fault in the regional
+// domain) failed at seed 66 only of 1-100, at 76b5543. With pauses up to
+// 150 ms (TestStarvation) none of 500 runs failed. None is diagnosed
+// yet: whether each is the protocol's or the harness's (a node paused as
+// its bridge acts) is open. The failing seeds move with every change of
+// the protocol's timing (at bb52b7a the counts above were 34, 25, 7, 11
+// and 0). When a fix lands, widen TestStarvation and drop this test.
+package hiersim
+
+import (
+	"testing"
+	"time"
+)
+
+// TestStarvationLong runs TestStarvation's cases with pauses up to
+// 300 ms at seeds 1-10, where each case has failing seeds (regional 3
+// and 9, three-sites 4 and seed 5 over the bound, regional with one site
+// starving 3), and its global-process fault in the regional domain at
+// seed 66 (EVS 2.4: site a's nodes installing two transitional
+// configurations).
+func TestStarvationLong(t *testing.T) {
+	for _, c := range []struct {
+		name, topology, domain string
+		site, together         bool
+		seeds                  []uint64
+	}{
+		{"regional", demoTopology, "fed/regional:a+b", false, false, nil},
+		{"three-sites", topologyFile, "", false, false, nil},
+		{"regional-one", demoTopology, "fed/regional:a+b", true, false, nil},
+		{"regional-process", demoTopology, "fed/regional:a+b", false, true, []uint64{66}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			seeds := c.seeds
+			if seeds == nil {
+				seeds = []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+			}
+			for _, seed := range seeds {
+				o := starveOptions(c.topology, c.domain, 300*time.Millisecond, c.site)
+				o.starve.together = c.together
+				r := checkedRun(t, seed, o)
+				if bound := starveSettle(t, o); r.StallSettled > bound || len(r.StallApart) > 0 {
+					t.Errorf("seed %d: the last configuration came %v after the starvation (at most %v); nodes not in a regular configuration of every site at the end: %v",
+						seed, r.StallSettled, bound, r.StallApart)
+				}
+			}
+		})
+	}
+}
