@@ -108,26 +108,7 @@ func afterHeal(t *testing.T, w *sites.World, dom string) {
 func TestKeptHoldHealed(t *testing.T) {
 	sites.SkipUnlessRealTime(t, "runs two sites and a federation ring over QUIC")
 	w, dom, member := keepWorld(t, handoverYAML)
-	first, ok := member("a-1")
-	if !ok {
-		t.Fatal("a-1 runs no federation ring member")
-	}
-
-	// Cut off: the local ring first, so that the grace Keep is on
-	// before a-1's member loses the other sites.
-	if err := w.SplitLAN([]string{"a-1"}, []string{"a-2", "a-3"}); err != nil {
-		t.Fatal(err)
-	}
-	missing(t, w, "a-1", "a-2", "a-3")
-	w.CutGateway("a-1")
-	var other gateway.Stats
-	waitLong(t, "a-2's member in a ring with b, and a-1's held member in a ring of a alone", 30*time.Second, func() bool {
-		o, ok2 := member("a-2")
-		h, ok1 := member("a-1")
-		other = o
-		return ok1 && ok2 && h.Incarnation == first.Incarnation && slices.Equal(h.Members, []string{"a"}) &&
-			o.State == "operational" && slices.Equal(o.Members, []string{"a", "b"})
-	})
+	first, other := cutOffHeld(t, w, member)
 	if !waitLong(t, "", 10*time.Second, func() bool {
 		return strings.Contains(w.Logs(), "applies nothing of the domain until its member reaches another site")
 	}) {
@@ -245,23 +226,7 @@ func TestKeptHoldHealedLater(t *testing.T) {
 func TestKeptHoldFenced(t *testing.T) {
 	sites.SkipUnlessRealTime(t, "runs two sites and a federation ring over QUIC")
 	w, dom, member := keepWorld(t, handoverYAML)
-	first, ok := member("a-1")
-	if !ok {
-		t.Fatal("a-1 runs no federation ring member")
-	}
-	if err := w.SplitLAN([]string{"a-1"}, []string{"a-2", "a-3"}); err != nil {
-		t.Fatal(err)
-	}
-	missing(t, w, "a-1", "a-2", "a-3")
-	w.CutGateway("a-1")
-	var other gateway.Stats
-	waitLong(t, "a-2's member in a ring with b, and a-1's held member in a ring of a alone", 30*time.Second, func() bool {
-		o, ok2 := member("a-2")
-		h, ok1 := member("a-1")
-		other = o
-		return ok1 && ok2 && h.Incarnation == first.Incarnation && slices.Equal(h.Members, []string{"a"}) &&
-			o.State == "operational" && slices.Equal(o.Members, []string{"a", "b"})
-	})
+	first, other := cutOffHeld(t, w, member)
 	if err := w.SplitLAN([]string{"a-1", "a-2"}, []string{"a-3"}); err != nil {
 		t.Fatal(err)
 	}
@@ -286,4 +251,31 @@ func TestKeptHoldFenced(t *testing.T) {
 	}
 	w.HealLAN("a")
 	afterHeal(t, w, dom)
+}
+
+// cutOffHeld cuts a-1, site a's active gateway, off from the rest of its
+// site (a-2, a-3), the local ring first so that its grace Keep is on
+// before its member loses the other sites, then from every other site,
+// and waits for a-2's member in a ring with b and a-1's held member in a
+// ring of a alone. It returns a-1's member before the cut (held) and
+// a-2's.
+func cutOffHeld(t *testing.T, w *sites.World, member func(string) (gateway.Stats, bool)) (first, other gateway.Stats) {
+	t.Helper()
+	first, ok := member("a-1")
+	if !ok {
+		t.Fatal("a-1 runs no federation ring member")
+	}
+	if err := w.SplitLAN([]string{"a-1"}, []string{"a-2", "a-3"}); err != nil {
+		t.Fatal(err)
+	}
+	missing(t, w, "a-1", "a-2", "a-3")
+	w.CutGateway("a-1")
+	waitLong(t, "a-2's member in a ring with b, and a-1's held member in a ring of a alone", 30*time.Second, func() bool {
+		o, ok2 := member("a-2")
+		h, ok1 := member("a-1")
+		other = o
+		return ok1 && ok2 && h.Incarnation == first.Incarnation && slices.Equal(h.Members, []string{"a"}) &&
+			o.State == "operational" && slices.Equal(o.Members, []string{"a", "b"})
+	})
+	return first, other
 }
