@@ -103,18 +103,11 @@
 // member that gets a message to send while the ring is idle multicasts a
 // small wake packet so that the representative releases the token at once
 // (an Atoll extension to Totem: low latency at low load without an idle
-// ring spinning the token). The representative tells the members of each
-// hold with an idle packet (which also shows each of them that the token
-// it passed came around, so its retransmission stops) and sends its
-// merge-detect, every MergeTimeout, with the idle packet nearest to when
-// it falls due: so an idle ring's representative sends the token and the
-// idle packet per rotation and a merge-detect per MergeTimeout, each
-// member the token. With Config.BusyRotation the
-// representative also keeps the token of a lightly loaded ring, one that
-// carries a few packets a visit and is far from its window, until a
-// rotation has lasted that long, so that every member's visit finds more
-// messages waiting: fewer token passes per message for up to BusyRotation
-// more latency.
+// ring spinning the token). With Config.BusyRotation the representative
+// also keeps the token of a lightly loaded ring, one that carries a few
+// packets a visit and is far from its window, until a rotation has lasted
+// that long, so that every member's visit finds more messages waiting:
+// fewer token passes per message for up to BusyRotation more latency.
 //
 // A node that does not see the token for TokenTimeout, or hears a join or a
 // merge-detect message from outside its ring, starts the membership

@@ -260,7 +260,14 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 			// for the token (a wake packet) instead of waiting out the hold.
 			idle := merge{ring: rs.id, sender: n.me}
 			n.send("", idle.appendTo(nil, ptIdle))
-			n.mergeWithIdle(idle)
+			if !n.mergeAt.IsZero() && n.mergeAt.Before(n.holdUntil) {
+				// The merge-detect falls due during the hold: send it now,
+				// with the idle packet, rather than wake every member once
+				// more for it (an idle ring's members would wake twice per
+				// MergeTimeout instead of once).
+				n.send("", idle.append(nil))
+				n.mergeAt = n.now.Add(n.cfg.MergeTimeout)
+			}
 			return
 		}
 	}
@@ -271,32 +278,6 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	if n.evictedSelf {
 		n.enterGather("taken out of the ring: "+causeText(tok.evict.cause), n.state == stateOperational)
 	}
-}
-
-// mergeWithIdle sends the representative's merge-detect with the idle
-// packet of a hold when it falls due before the hold's middle, rather
-// than wake every member once more for it (an idle ring's members would
-// wake twice per MergeTimeout instead of once), and the next one
-// MergeTimeout after that. One that falls due in the second half waits
-// for the next hold's idle packet, which follows this hold's end by a
-// rotation (if none comes by the middle of the next hold, the timer
-// sends it). So each goes with the idle packet nearest to when it falls
-// due, about every MergeTimeout. Sent with the first idle packet whose
-// hold it fell due in, it went with every idle packet once the holds
-// were half the MergeTimeout or more (the LAN preset's longest, 100 ms):
-// three packets per rotation where two and a half do
-// (TestIdlePacketsPerRotation); with the 20 ms hold, every 180 ms instead
-// of 200.
-func (n *Node) mergeWithIdle(idle merge) {
-	if n.mergeAt.IsZero() || !n.mergeAt.Before(n.holdUntil) {
-		return
-	}
-	if half := n.holdUntil.Sub(n.now) / 2; n.mergeAt.After(n.now.Add(half)) {
-		n.mergeAt = n.holdUntil.Add(half)
-		return
-	}
-	n.send("", idle.append(nil))
-	n.mergeAt = n.now.Add(n.cfg.MergeTimeout)
 }
 
 // windowUnit is what a full packet counts for in the flow-control
