@@ -559,8 +559,8 @@ func (a *Agent) domainOutputPass(dl *domainLayer) {
 		dl.caught.InDoubt = st.InDoubt
 	}
 	if st := dl.b.Stats(); st.LocalTooLarge != dl.caught.LocalTooLarge {
-		// Left out by the bridge: the ring would refuse them, and the
-		// group loop keeps a refused message at the head of its class.
+		// Left out by the bridge: the ring would refuse them (and the
+		// group loop would drop them: submitGroups, Counters.RingRefused).
 		a.log.Error("federation domain: bridge messages larger than the local ring carries were not sent; the site may stall or, at a gateway failover, lose or misorder messages of the domain: give every site of the domain the same Ring.MaxMessageBytes, or raise this site's",
 			"domain", dl.d.Name, "messages", st.LocalTooLarge-dl.caught.LocalTooLarge, "limit", a.maxMessage(), "position", dl.b.Last().String())
 		dl.caught.LocalTooLarge = st.LocalTooLarge
