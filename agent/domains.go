@@ -561,7 +561,7 @@ func (a *Agent) domainOutputPass(dl *domainLayer) {
 	if st := dl.b.Stats(); st.LocalTooLarge != dl.caught.LocalTooLarge {
 		// Left out by the bridge: the ring would refuse them (and the
 		// group loop would drop them: submitGroups, Counters.RingRefused).
-		a.log.Error("federation domain: bridge messages larger than the local ring carries were not sent; the site may stall or, at a gateway failover, lose or misorder messages of the domain: give every site of the domain the same Ring.MaxMessageBytes, or raise this site's",
+		a.log.Error("federation domain: bridge messages larger than the local ring carries were not sent; the site may stall or, at a gateway failover, lose or misorder messages of the domain: a program that embeds the agent with a smaller Config.Ring.MaxMessageBytes than other sites' should give every site of the domain the same (the atoll binary uses the ring's largest, 1 MiB, at every site)",
 			"domain", dl.d.Name, "messages", st.LocalTooLarge-dl.caught.LocalTooLarge, "limit", a.maxMessage(), "position", dl.b.Last().String())
 		dl.caught.LocalTooLarge = st.LocalTooLarge
 	}
