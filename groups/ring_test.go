@@ -156,6 +156,9 @@ type needsKey struct {
 }
 
 func (r *testRing) collect(tn *tnode) {
+	if err := tn.g.checkQueue(); err != nil {
+		r.t.Errorf("%s: %v", tn.id, err)
+	}
 	rd := tn.g.Ready()
 	tn.queue = append(tn.queue, rd.Submits...)
 	if r.quiet {

@@ -52,6 +52,9 @@ func TestSendAgainAfterLaterMessages(t *testing.T) {
 		l.msgSeq++
 		l.g.Step(localring.Event{Kind: localring.EventSend, Msg: localring.Message{
 			ID: localring.MessageID{Sender: "n1", Inc: 1, Seq: l.msgSeq}, Svc: localring.Agreed, Payload: p, Conf: conf}})
+		if err := l.g.checkQueue(); err != nil {
+			t.Fatal(err)
+		}
 		take()
 		if told > 10*msgs {
 			t.Fatalf("still handing copies after %d told: %d on their way", told, len(flight))

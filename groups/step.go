@@ -61,17 +61,21 @@ func (n *Node) onSend(msg *localring.Message) {
 	// 20 times each, while their copies were told unsent one after the
 	// other; TestSendAgainAfterLaterMessages).
 	o := n.out[i]
-	for _, q := range n.out {
-		if q.inRing && q.hand < o.hand {
-			n.leaveRing(q)
+	if o.hand != n.sentHand+1 { // else none was handed between the last one sent and o
+		for _, q := range n.out {
+			if q.inRing && q.hand < o.hand {
+				n.leaveRing(q)
+			}
 		}
 	}
+	n.sentHand = o.hand
 	accepted := n.phase == phaseRegular && n.reg != nil && msg.Conf == n.reg.ID && o.epoch == n.epoch
 	n.leaveRing(o)
 	if !accepted {
 		return
 	}
 	n.outBytes -= len(o.data)
+	n.waiting-- // o leaves the queue
 	switch {
 	case len(n.out) == 1:
 		n.out[0] = nil
@@ -91,6 +95,7 @@ func (n *Node) onSend(msg *localring.Message) {
 func (n *Node) leaveRing(o *outMsg) {
 	o.inRing = false
 	n.inRing--
+	n.waiting++
 	if o.epoch != n.epoch {
 		n.stale--
 	}
