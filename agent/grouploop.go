@@ -420,7 +420,7 @@ func (a *Agent) siteEvents(evs []localring.Event) {
 			}
 		}
 		a.stepGroups(*e)
-		gl.yield()
+		gl.yieldEvent()
 	}
 	a.flushTrace()
 }
@@ -463,7 +463,7 @@ func (a *Agent) domainPart() {
 		gl.domBytes -= len(e.Msg.Payload)
 		gl.domq[gl.domHead] = localring.Event{}
 		gl.domHead++
-		gl.yield()
+		gl.yieldEvent()
 		if gl.domHead < len(gl.domq) && (gr.eventsWait() || a.cs.requestsWait() || time.Since(start) >= domainSlice) {
 			break
 		}

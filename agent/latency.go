@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -144,8 +145,11 @@ func (l *latency) event(e *groups.Event, now func() time.Time) {
 	if e.Msg == nil || (e.Kind != groups.EventSent && e.Kind != groups.EventDeliver) {
 		return
 	}
-	node, _, err := groups.SplitMember(e.Msg.Sender)
-	if err != nil || string(node) != l.node {
+	// "node:client": only this node's clients' messages are followed
+	// (a prefix test, not groups.SplitMember: the group loop runs this
+	// for every delivery).
+	if s := e.Msg.Sender; len(s) <= len(l.node) || s[len(l.node)] != ':' || s[:len(l.node)] != l.node ||
+		strings.IndexByte(s[len(l.node)+1:], ':') >= 0 {
 		return
 	}
 	m, ok := l.tracked[e.Msg.Seq]
