@@ -129,6 +129,10 @@ type clientReq struct {
 	f      cp.Frame
 	read   time.Time // when the reader decoded f
 	closed bool
+	// A multicast's f.Payload is buf[room:], the room before it free for
+	// its header (groups.MulticastIn); buf is nil for other requests.
+	buf  []byte
+	room int
 }
 
 // session is one client connection.
@@ -456,8 +460,17 @@ func (s *session) read() {
 		if stagetrace.On && f.Payload != nil {
 			stagetrace.Mark("1 agent.read", f.Payload)
 		}
+		var buf []byte // a multicast's payload with the room for its header
+		room := 0
 		if f.Payload != nil { // the reader reuses its buffer
-			f.Payload, slab = copyPayload(slab, f.Payload)
+			if f.Type == cp.TypeMulticast {
+				room = groups.MulticastRoom(s.name, f.Groups)
+			}
+			buf, slab = copyPayload(slab, f.Payload, room)
+			f.Payload = buf[room:]
+			if room == 0 {
+				buf = nil
+			}
 		}
 		select {
 		case <-s.credit:
@@ -473,7 +486,7 @@ func (s *session) read() {
 				return
 			}
 		}
-		batch = append(batch, clientReq{s: s, f: f, read: read})
+		batch = append(batch, clientReq{s: s, f: f, read: read, buf: buf, room: room})
 	}
 }
 
@@ -481,20 +494,27 @@ func (s *session) read() {
 // once.
 const maxReadBatch = 256
 
-// copyPayload copies p into slab, which it returns, allocating a new slab
-// when p does not fit: one allocation for the many small payloads of a
-// batch of requests instead of one each.
-func copyPayload(slab, p []byte) (cp, rest []byte) {
+// copyPayload copies p into slab after room bytes, and returns the room
+// and the copy (buf), and the slab, allocating a new slab when they do
+// not fit: one allocation for the many small payloads of a batch of
+// requests instead of one each. A multicast's room takes its header in
+// the group layer (groups.MulticastIn), which then hands buf to the ring
+// as it is, instead of a copy of the payload with the header before it.
+func copyPayload(slab, p []byte, room int) (buf, rest []byte) {
 	const slabSize = 64 << 10
-	if cap(slab)-len(slab) < len(p) {
-		if len(p) > slabSize/4 {
-			return append([]byte(nil), p...), slab
+	n := room + len(p)
+	if cap(slab)-len(slab) < n {
+		if n > slabSize/4 {
+			buf = make([]byte, n)
+			copy(buf[room:], p)
+			return buf, slab
 		}
 		slab = make([]byte, 0, slabSize)
 	}
 	start := len(slab)
-	slab = append(slab, p...)
-	return slab[start:len(slab):len(slab)], slab
+	slab = slab[:start+n]
+	copy(slab[start+room:], p)
+	return slab[start : start+n : start+n], slab
 }
 
 // hello runs the hello exchange: the client's Hello, the agent's Welcome

@@ -456,7 +456,7 @@ func (a *Agent) takeClientRequests(now time.Time) {
 			a.sessionEnded(r.s)
 			continue
 		}
-		a.handleRequest(r.s, &r.f, r.read)
+		a.handleRequest(r.s, &r.f, r.read, r.buf, r.room)
 		select {
 		case r.s.credit <- struct{}{}:
 		default:
@@ -543,8 +543,10 @@ func (a *Agent) sessionEnded(s *session) {
 	a.cs.log.Debug("client disconnected", s.attrs()...)
 }
 
-// handleRequest answers one request of a session, read at read (group loop).
-func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
+// handleRequest answers one request of a session, read at read (group
+// loop). A multicast's payload is buf[room:] when buf is not nil, the room
+// before it for its header (groups.MulticastIn).
+func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time, buf []byte, room int) {
 	fail := func(code cp.Code, group, text string) {
 		s.sendFrame(&cp.Frame{Type: cp.TypeError, Req: f.Req, Code: code, Op: f.Type, Group: group, Text: text})
 	}
@@ -605,7 +607,13 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time) {
 				return
 			}
 		}
-		seq, err := layer.Multicast(s.name, svc, f.MsgType, f.Groups, f.Payload)
+		var seq uint64
+		var err error
+		if buf != nil {
+			seq, err = layer.MulticastIn(s.name, svc, f.MsgType, f.Groups, buf, room)
+		} else {
+			seq, err = layer.Multicast(s.name, svc, f.MsgType, f.Groups, f.Payload)
+		}
 		if err != nil {
 			var ge *groups.Error
 			group := ""

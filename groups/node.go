@@ -208,6 +208,7 @@ type Node struct {
 
 	gen     uint64
 	scratch []byte                      // setTrans's buffer for view ids
+	header  []byte                      // enqueueIn's buffer for a message's header
 	known   func([]byte) (string, bool) // knownGroup, made once (a method value per message allocates)
 	rd      Ready
 	stats   Stats
@@ -380,11 +381,28 @@ func (n *Node) checkClient(op, client, group string) error {
 
 // enqueue accepts one encoded request or message for sending.
 func (n *Node) enqueue(op, client, group string, w *wireMsg, svc localring.Service, msg *Message) (uint64, error) {
+	return n.enqueueIn(op, client, group, w, svc, msg, nil, 0)
+}
+
+// enqueueIn is enqueue for a message whose data is buf[room:], with the
+// room before it handed over by the caller (MulticastIn): its header goes
+// at the end of the room when it fits, and the message is not copied.
+func (n *Node) enqueueIn(op, client, group string, w *wireMsg, svc localring.Service, msg *Message, buf []byte, room int) (uint64, error) {
 	if len(n.out) >= n.cfg.MaxQueuedMsgs {
 		return 0, n.requestError(op, client, group, ErrBackpressure)
 	}
 	w.seq = n.nextSeq
-	data := w.append(make([]byte, 0, 64+len(w.data)))
+	var data []byte
+	if buf != nil {
+		n.header = w.appendHeader(n.header[:0])
+		if h := len(n.header); h <= room {
+			data = buf[room-h : len(buf) : len(buf)]
+			copy(data, n.header)
+		}
+	}
+	if data == nil {
+		data = w.append(make([]byte, 0, 64+len(w.data)))
+	}
 	if len(data) > n.cfg.MaxMessageBytes {
 		return 0, n.requestError(op, client, group, fmt.Errorf("%w: %d bytes with headers, the limit is %d", ErrTooLarge, len(data), n.cfg.MaxMessageBytes))
 	}
@@ -478,6 +496,22 @@ func (n *Node) SetACL(client, group string, acl ACL) error {
 // ACL restricts senders. It returns the message's sequence number
 // (Message.Seq). The payload must not be modified afterwards.
 func (n *Node) Multicast(client string, svc localring.Service, msgType uint16, groups []string, payload []byte) (uint64, error) {
+	return n.multicast(client, svc, msgType, groups, payload, nil, 0)
+}
+
+// MulticastIn is Multicast of the payload buf[room:] by a caller that
+// hands all of buf over, the room before the payload too: the message's
+// header is written at the end of the room when it fits there (room of
+// MulticastRoom(client, groups) bytes always does), so that the group
+// layer sends buf's array itself instead of a copy of the payload with
+// its header. Neither buf nor the payload may be modified afterwards.
+// The agent's session reader, which copies each payload out of its read
+// buffer anyway, copies it with the room before it.
+func (n *Node) MulticastIn(client string, svc localring.Service, msgType uint16, groups []string, buf []byte, room int) (uint64, error) {
+	return n.multicast(client, svc, msgType, groups, buf[room:len(buf):len(buf)], buf, room)
+}
+
+func (n *Node) multicast(client string, svc localring.Service, msgType uint16, groups []string, payload, buf []byte, room int) (uint64, error) {
 	if !ValidClientName(client) {
 		err := n.requestError("multicast", client, "", fmt.Errorf("%w: client name %q", ErrBadName, client))
 		return 0, err
@@ -499,7 +533,7 @@ func (n *Node) Multicast(client string, svc localring.Service, msgType uint16, g
 	}
 	w := &wireMsg{kind: kindMulticast, client: client, mtype: msgType, groups: gs, data: payload}
 	msg := &Message{Sender: n.memberName(n.me.m, client), Svc: svc, Type: msgType, Groups: gs, Payload: payload}
-	return n.enqueue("multicast", client, "", w, svc, msg)
+	return n.enqueueIn("multicast", client, "", w, svc, msg, buf, room)
 }
 
 // Send sends payload from client to one member ("node:client"),

@@ -76,3 +76,59 @@ func TestSkippedMessageHandedAgain(t *testing.T) {
 		t.Errorf("%d messages pending, want 0", l.g.Pending())
 	}
 }
+
+// TestMulticastIn: a multicast of a payload with room before it goes to
+// the ring as Multicast's encoding, byte for byte, in the caller's array
+// (no copy) when the room holds the header, and as a copy when it does
+// not.
+func TestMulticastIn(t *testing.T) {
+	payload := []byte("the payload of a multicast")
+	groups := []string{"g", "h", "g"}
+	submit := func(l *loop) []byte {
+		t.Helper()
+		rd := l.g.Ready()
+		if len(rd.Submits) != 1 {
+			t.Fatalf("%d messages handed to the ring, want 1", len(rd.Submits))
+		}
+		return rd.Submits[0].Payload
+	}
+	ref := newLoop(t, Config{})
+	if _, err := ref.g.Multicast("c", localring.Agreed, 7, groups, payload); err != nil {
+		t.Fatal(err)
+	}
+	want := submit(ref)
+	room := MulticastRoom("c", groups)
+	for _, tc := range []struct {
+		name  string
+		room  int
+		inBuf bool
+	}{
+		{"room", room, true},
+		{"room to spare", room + 100, true},
+		{"exact room", len(want) - len(payload), true},
+		{"short room", len(want) - len(payload) - 1, false},
+		{"no room", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLoop(t, Config{})
+			buf := append(make([]byte, tc.room, tc.room+len(payload)+8), payload...)
+			seq, err := l.g.MulticastIn("c", localring.Agreed, 7, groups, buf, tc.room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := submit(l)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("ring payload\n%q, want Multicast's\n%q", got, want)
+			}
+			if in := &got[len(got)-1] == &buf[len(buf)-1]; in != tc.inBuf {
+				t.Errorf("payload in the caller's buffer: %v, want %v", in, tc.inBuf)
+			}
+			if cap(got) != len(got) && tc.inBuf {
+				t.Errorf("ring payload has capacity %d beyond its %d bytes: appends would write into the caller's buffer", cap(got), len(got))
+			}
+			if seq != 1 {
+				t.Errorf("seq %d, want 1", seq)
+			}
+		})
+	}
+}

@@ -166,6 +166,34 @@ func IsGroupPayload(p []byte) bool { return len(p) >= 2 && p[0] == wireMagic }
 // back client traffic while a configuration settles lets reports through.
 func IsReport(p []byte) bool { return IsGroupPayload(p) && kind(p[1]) == kindReport }
 
+// appendHeader encodes a multicast or point-to-point message m after b
+// without its data, which follows the header in the encoding (append).
+func (m *wireMsg) appendHeader(b []byte) []byte {
+	b = append(b, wireMagic, byte(m.kind))
+	b = binary.BigEndian.AppendUint64(b, m.epoch)
+	b = binary.AppendUvarint(b, m.seq)
+	b = appendStr8(b, m.client)
+	b = binary.BigEndian.AppendUint16(b, m.mtype)
+	if m.kind == kindUnicast {
+		return appendStr8(b, m.to)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.groups)))
+	for _, g := range m.groups {
+		b = appendStr8(b, g)
+	}
+	return b
+}
+
+// MulticastRoom is the room MulticastIn needs before a payload for the
+// header of a multicast of client to groups: at most this many bytes.
+func MulticastRoom(client string, groups []string) int {
+	n := 2 + 8 + binary.MaxVarintLen64 + 1 + len(client) + 2 + binary.MaxVarintLen64
+	for _, g := range groups {
+		n += 1 + len(g)
+	}
+	return n
+}
+
 // append encodes m after b.
 func (m *wireMsg) append(b []byte) []byte {
 	b = append(b, wireMagic, byte(m.kind))
