@@ -156,6 +156,9 @@ type Stats struct {
 	// configuration was not a member of the ring (fedState.missing): that
 	// site may have delivered some of them alone.
 	InDoubtMissing uint64
+	// InDoubtAlong counts the Ups not in doubt that this active gateway
+	// delivered in doubt with a later Up of their sender (takeAlong).
+	InDoubtAlong uint64
 	// A member of the site's local ring in another history than its
 	// active gateway's (see the package comment, "Members of another
 	// history"): Aparts counts the Apart messages this node sent
@@ -880,6 +883,7 @@ func (s *Site) resolve() {
 // term (a loss at worst, not a message at two places), and the bridge
 // counts it (Stats.InDoubtNoRoom; hiersim's runs fail on it).
 func (s *Site) inDoubt(next localring.DomainOrder) {
+	s.takeAlong()
 	var n uint64
 	for i := range s.pending {
 		if s.pending[i].doubt {
@@ -896,6 +900,34 @@ func (s *Site) inDoubt(next localring.DomainOrder) {
 		s.stats.InDoubt++
 		s.inject(Entry{Pos: localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + uint64(i) + 1}, Kind: EntryMessage,
 			Origin: p.origin, Svc: p.svc, Payload: p.payload, InDoubt: true})
+	}
+}
+
+// takeAlong puts in doubt, with every Up in doubt, the earlier pending
+// Ups of its origin that are not, unless the domain ordered them here
+// (their Downs come first): the site delivers them in doubt before it,
+// in their origin's order (doubtOrder). An Up in doubt that comes down
+// takes every earlier one of its sender for done (donePending), and one
+// sent after the term began is not in doubt: its sender's later Up came
+// only in an Again, sent where another gateway may have been active,
+// which may have got both ordered. Left behind, the earlier one was
+// never delivered, or went up after the site left, where the site drops
+// it as a duplicate (see the package comment, "Catch-up, and the
+// bound"; TestInDoubtTakesEarlierAlone, TestInDoubtTakesEarlierRefused).
+func (s *Site) takeAlong() {
+	top := map[originKey]uint64{}
+	for i := range s.pending {
+		if p := &s.pending[i]; p.doubt {
+			k := originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}
+			top[k] = max(top[k], p.origin.ID.Seq)
+		}
+	}
+	for i := range s.pending {
+		p := &s.pending[i]
+		if seq, ok := top[originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}]; ok && !p.doubt && !p.ordered && p.origin.ID.Seq < seq {
+			p.doubt = true
+			s.stats.InDoubtAlong++
+		}
 	}
 }
 

@@ -772,10 +772,12 @@
 // pending when a term begins (a failover, a handover or a resumption:
 // a drained member's messages may still have been delivered by the
 // others in their transitional configuration), and those announced
-// again (Again) before it learned their fate, are in doubt: the term
-// submits none of them until it learns it. It learns it when its site
-// applies a catch-up answer (not a refusal) from another site, which
-// brings what the domain ordered after the position the site holds, or
+// again (Again) before it learned their fate, are in doubt (and, where
+// the site leaves its configuration, the earlier pending Ups of their
+// senders: below): the term submits none of them until it learns it. It
+// learns it when its site applies a catch-up answer (not a refusal)
+// from another site, which brings what the domain ordered after the
+// position the site holds, or
 // settles a ring that continues the domain's configuration with the
 // site at its base (nothing of them was ordered beyond it): then what
 // the others ordered comes down, and only the rest go up again (the
@@ -788,7 +790,7 @@
 // the regular one, in its predecessor's order (below), without a domain position
 // (Entry.InDoubt, a place of the site's stream only; Stats.InDoubt),
 // then the regular configuration, and the Ups sent after the term began
-// go up as before.
+// (but those an Up in doubt took along) go up as before.
 //
 // The order of Ups in doubt is the predecessor's. A gateway submits its
 // Ups in its pending order, the order in which it first delivered each,
@@ -1017,6 +1019,23 @@
 // next regular configuration always leaves places for them (Site.inDoubt;
 // Stats.InDoubtNoRoom counts the case should it not, and keeps them in
 // doubt, never submitted).
+//
+// An Up in doubt takes the earlier pending Ups of its sender (same
+// incarnation) along: where the site leaves its configuration, those not
+// in doubt that the domain did not order here go in doubt too, and the
+// site delivers them with it, before it (Site.takeAlong,
+// Stats.InDoubtAlong). Such an Up was sent after the term began, and the
+// later one came only in an Again: its sender sent it in a part of the
+// site without this gateway, where another gateway may have been
+// active, which may have got both ordered (a gateway submits each
+// origin's Ups in their order). Left behind, the earlier Up was lost:
+// the Up in doubt, come down, takes every earlier pending Up of its
+// sender for done (as any Down), so the earlier one was delivered
+// nowhere, or, submitted in the ring the site went into, delivered by
+// the others and dropped at its own site as a duplicate (bridge
+// TestInDoubtTakesEarlierAlone, TestInDoubtTakesEarlierRefused; hiersim
+// TestStarvationLong, pauses to 300 ms: 12 of three-sites' seeds 1-100
+// lost client messages so at 1af447b, 1 since).
 //
 // An answer ends the doubt only if it can bring everything the domain
 // ordered of the site's Ups: not when another site of the ring (than the
