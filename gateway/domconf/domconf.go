@@ -88,6 +88,8 @@ type View struct {
 	local  *localring.Configuration      // this site's local regular configuration
 	cur    *localring.Configuration      // the configuration installed last
 	reg    *localring.Configuration      // the regular configuration installed last
+	dom    []localring.Member            // the members of the domain's regular configuration, as the last round completed (domOK), with or without this node
+	domOK  bool                          // dom is known: a round completed since this node applies the stream
 	siteMs []string                      // SiteMembers' answer, while siteOK
 	siteOK bool                          // siteMs is current: no install, round or announcement since
 	sends  []bridge.Entry                // EntrySends whose messages have not come yet (sent)
@@ -243,7 +245,14 @@ func (v *View) Entry(e *bridge.Entry) {
 		case (v.round || v.cur.Kind == localring.Transitional) && !v.trans:
 			v.stats.Discarded++
 			return
-		case !slices.Contains(v.reg.Members, localring.Member{ID: e.Origin.ID.Sender, Inc: e.Origin.ID.Inc}):
+		case !slices.Contains(v.dom, v.cfg.Self):
+			// The domain's configuration went on without this node (its
+			// site announced it out); in the federation's transitional
+			// configuration (v.trans), which it follows as the members
+			// do, it delivers nothing either.
+			v.stats.Discarded++
+			return
+		case !slices.Contains(v.dom, localring.Member{ID: e.Origin.ID.Sender, Inc: e.Origin.ID.Inc}):
 			// Its sender left the configuration before the message came
 			// down (an Up waits at its site until it is ordered): the
 			// sender, at this position, is in another configuration and
@@ -293,12 +302,18 @@ func (v *View) emit(e localring.Event) { v.out.Events = append(v.out.Events, e) 
 // sender's messages after that entry were delivered in the regular
 // configuration (EVS 1.1 at node level: gateway/hiersim partial-cut,
 // seed 394; TestRoundCompletesAfterTransitional).
+//
+// A node that the domain's configuration went on without (out: see
+// continued) follows it here too, delivering nothing: what the members
+// decide at the entries after this one, it decides alike.
 func (v *View) fedTrans() {
-	if v.round || v.cur == nil || v.cur.Kind != localring.Regular {
+	if v.round || v.trans || !v.domOK {
 		return
 	}
-	v.tellSent(len(v.sends))
-	v.leave(v.transAt)
+	if v.cur != nil && v.cur.Kind == localring.Regular {
+		v.tellSent(len(v.sends))
+		v.leave(v.transAt)
+	}
 	v.trans = true
 }
 
@@ -346,8 +361,23 @@ func (v *View) tellSent(n int) {
 // A round whose sites have all announced completes here; otherwise the
 // node stays in its configuration if nothing changed, installs the
 // configuration without the nodes that left at once, and opens a round
-// if nodes joined. A node out of every configuration opens a round once
-// its site announced it: the others see it join here.
+// if nodes joined.
+//
+// A node that the domain's configuration went on without (its site
+// announced it out, and a round or a change completed without it: out,
+// in its transitional configuration of itself alone) decides as the
+// members do, from the domain's configuration it learned there (dom):
+// it opens the round they open, though it is not in it, and completes
+// it with them, so that when its site announced it back it installs the
+// configuration they install, with it, at the same entry. Deciding from
+// itself alone (a round once its site announced it), it opened a round
+// where the others, already in one that every site had announced in,
+// completed it with it: they delivered its messages in that
+// configuration, and it, in a round, was told they were not sent
+// (node-level EVS 1.1 at 8 of gateway/hiersim's seeds 1-100 of
+// TestStarvationLong's regional-one case; TestOutFollowsRound). A node
+// that never learned the domain's configuration (it joins) opens a
+// round once its site announced it: the others see it join here.
 func (v *View) continued(pos localring.DomainOrder, at string, sites []string) {
 	v.through = append(v.through, v.ring)
 	v.ring = pos.Ring
@@ -361,15 +391,15 @@ func (v *View) continued(pos localring.DomainOrder, at string, sites []string) {
 				v.fedTrans() // the entry came after the bridge's transitional one
 			}
 		}
-	case v.cur == nil || v.cur.Kind != localring.Regular:
+	case !v.domOK:
 		if slices.Contains(v.members(), v.cfg.Self) {
 			v.openRound(pos)
 		}
 	default:
 		ms := v.members()
 		switch {
-		case slices.Equal(ms, v.reg.Members):
-		case slices.ContainsFunc(ms, func(m localring.Member) bool { return !slices.Contains(v.reg.Members, m) }):
+		case slices.Equal(ms, v.dom):
+		case slices.ContainsFunc(ms, func(m localring.Member) bool { return !slices.Contains(v.dom, m) }):
 			v.openRound(pos)
 		default:
 			v.complete(pos, at)
@@ -386,10 +416,10 @@ func (v *View) pending() bool {
 	switch {
 	case v.round:
 		return v.allFresh()
-	case v.cur == nil || v.cur.Kind != localring.Regular:
+	case !v.domOK:
 		return slices.Contains(ms, v.cfg.Self)
 	}
-	return !slices.Equal(ms, v.reg.Members)
+	return !slices.Equal(ms, v.dom)
 }
 
 // members returns the nodes the sites of the domain configuration
@@ -568,6 +598,7 @@ func (v *View) allFresh() bool {
 func (v *View) complete(pos localring.DomainOrder, at string) {
 	v.round, v.siteOK = false, false
 	ms := v.members()
+	v.dom, v.domOK = ms, true
 	if !slices.Contains(ms, v.cfg.Self) {
 		// Not (yet) announced by its own site: a node that joins waits
 		// for the announcement that lists it. A member that its site

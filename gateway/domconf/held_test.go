@@ -138,3 +138,60 @@ func TestRoundCompletesAfterTransitional(t *testing.T) {
 	}
 	s.checkAll(t)
 }
+
+// TestOutFollowsRound: site a announces its ring without a-1 (a moment
+// out of it), and the domain goes on without a-1 at the federation's next
+// configuration; a-1, out, is in a transitional configuration of itself
+// alone. a-3 joins a: the domain opens a round at the next one, and a
+// announces a-1 back before it completes (a-1 has its site's ring again),
+// b too, so the round completes with a-1 at the one after. a-1 must
+// install that configuration with the others and be told that its
+// message after it was sent there. Deciding from itself alone, it opened
+// no round where the others did (it was in no configuration and not
+// announced), and opened its own where they completed theirs with it:
+// they delivered its messages in that configuration, and it, in its
+// round, was told that they were not sent (node-level EVS 1.1 at 8 of
+// gateway/hiersim's seeds 1-100 of TestStarvationLong's regional-one
+// case, seed 16: a-1 back in site a's ring after a split of it).
+func TestOutFollowsRound(t *testing.T) {
+	a1, a2, a3, b1 := member("a-1", 1), member("a-2", 1), member("a-3", 1), member("b-1", 1)
+	va1 := newView(t, "a", a1)
+	va2 := newView(t, "a", a2)
+	vb := newView(t, "b", b1)
+	s := newStream(va1, va2, vb)
+	s.conf("a", "b")
+	s.announce("a", a1, a2)
+	s.announce("b", b1)
+	s.reform("a", "b")
+	s.wantInstalled(t, vb.Current().ID, a1, a2, b1)
+
+	// a-1 out of a's ring: the domain goes on without it.
+	s.announce("a", a2)
+	s.reform("a", "b")
+	if c := va1.Current(); c.Kind != localring.Transitional || va1.InRound() {
+		t.Fatalf("a-1 announced out: in %+v, in round %v; want its transitional configuration of itself, no round", c, va1.InRound())
+	}
+
+	// a-3 joins: a round opens at the next configuration, at every node.
+	s.announce("a", a2, a3)
+	s.reform("a", "b")
+	for _, v := range s.views {
+		if !v.InRound() {
+			t.Errorf("%s: no round open where the domain opened one", v.cfg.Self.ID)
+		}
+	}
+
+	// a-1 back, and b: the round completes with a-1 in it.
+	s.announce("a", a1, a2, a3)
+	s.announce("b", b1)
+	s.reform("a", "b")
+	s.wantInstalled(t, vb.Current().ID, a1, a2, a3, b1)
+	s.sent(va1, 60)
+	s.deliver(va1, 60)
+	for _, v := range s.views {
+		if e := s.evs[v][len(s.evs[v])-1]; e.Kind != localring.EventDeliver || e.Msg.Conf != vb.Current().ID {
+			t.Errorf("%s: last event %+v, want a-1's message delivered in %s", v.cfg.Self.ID, e, vb.Current().ID)
+		}
+	}
+	s.checkAll(t)
+}
