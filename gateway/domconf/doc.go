@@ -321,18 +321,27 @@
 // message: "The federation's transitional configuration"), is taken only
 // by the first: a node of the second left its regular configuration at
 // the transitional entry, and takes a round's completion there but no
-// other change. A change that only removes nodes installs at the first
-// site a transitional configuration that names the second's nodes and
-// the regular configuration after it; the second's deliver the messages
-// after the entry in their transitional configurations of the old one
-// (EVS 1.3), among them those of the removed nodes, which the first
-// discards and whose senders were told they were not sent (1.1). Taking
-// the change there does not help: such a node is a member of the first
-// site's transitional configuration, which it cannot install after its
-// own (2.4). gateway/hiersim's TestStarvationLong (knowngaps), case of
-// one site starving, seeds 3 and 49 of 1-100; TestChangeAfterTransitional
-// (knowngaps) pins the streams. Closing it needs the sites to agree on
-// which side of the transitional entry such a change is, in the bridge.
+// other change; it delivers the messages after the entry in its
+// transitional configuration of the old one. A change that only removes
+// nodes installs at the first site a transitional configuration that
+// names the second's nodes and the regular configuration after it, where
+// the messages after the entry are sent (EVS 1.3 at the second), and the
+// first discards those of the removed nodes, whose senders were told
+// they were not sent (1.1); taking the change at the second would not
+// help, as its nodes cannot install the first's transitional
+// configuration after their own (2.4). A change that adds nodes opens a
+// round at the first, which discards the messages after the entry, their
+// senders told they were not sent (1.1 at the second); opening it at the
+// second would not help either, as its nodes were told at the
+// transitional entry, before they left the regular configuration, that
+// their own messages after it were sent there (a group layer takes a send
+// told later for unsent), and no node would deliver them.
+// gateway/hiersim's TestStarvationLong (knowngaps), seeds 1-100 in the
+// demo's regional domain: one site starving, seeds 3 and 49 (removes);
+// every node starving, seeds 43 (removes) and 27 (adds);
+// TestChangeAfterTransitional (knowngaps) pins both. Closing
+// it needs the sites to agree on which side of the transitional entry
+// such a change is, which is the bridge's.
 //
 // A change waits for a federation configuration that continues the
 // domain's. A ring formed again that does not continue it (a site cut off
