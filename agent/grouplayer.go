@@ -197,7 +197,7 @@ func (a *Agent) groupOutput() {
 		if a.trace != nil {
 			a.trace.recordGroup(e)
 		}
-		a.lat.event(e, time.Now)
+		a.lat.event(e, time.Since)
 		a.routeGroupEvent(a.g, e)
 		a.gl.yieldEvent()
 	}

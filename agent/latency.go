@@ -24,9 +24,10 @@ import (
 // about 13 s, doubling.
 var latencyBuckets = prometheus.ExponentialBuckets(100e-6, 2, 18)
 
-// maxTracked bounds the messages followed at once; beyond, the oldest
-// half is forgotten (a message the ring never delivers, such as one
-// whose ring configuration ended, must not stay forever).
+// maxTracked bounds the window of sequence numbers followed at once, so
+// the messages followed; beyond, the older half is forgotten (a message
+// the ring never delivers, such as one whose ring configuration ended,
+// must not stay forever).
 const maxTracked = 1 << 16
 
 // GroupClass gives a group, or every group a pattern matches, its latency
@@ -46,8 +47,20 @@ type latency struct {
 	queueWait prometheus.Histogram
 	admission prometheus.Histogram
 	classes   classTable
-	tracked   map[uint64]tracked
+	// tracked holds the messages followed, by sequence number:
+	// tracked[head+i] is the message base+i, a zero read time where none
+	// is followed.
+	// The group layer numbers its messages in the order it accepts them,
+	// and the ring delivers them in that order, so the followed messages
+	// make a window that slides (a slice, not a map: the group loop looks
+	// one up at every event of its own messages).
+	tracked   []tracked // the window is tracked[head:]
+	head      int
+	base      uint64
+	count     int                            // the messages followed
 	observers map[obsKey]prometheus.Observer // delivery's, by labels
+	lastKey   obsKey                         // the labels of the last observer looked up, and it
+	lastObs   prometheus.Observer
 }
 
 // obsKey is the labels of a delivery latency histogram.
@@ -88,7 +101,6 @@ func newLatency(node string, classes []GroupClass) *latency {
 			Buckets: latencyBuckets,
 		}),
 		classes:   newClassTable(classes),
-		tracked:   map[uint64]tracked{},
 		observers: map[obsKey]prometheus.Observer{},
 	}
 }
@@ -105,9 +117,6 @@ func (l *latency) accepted(seq uint64, read, now time.Time, svc localring.Servic
 		return
 	}
 	l.admission.Observe(now.Sub(read).Seconds())
-	if len(l.tracked) >= maxTracked {
-		l.forgetOldest()
-	}
 	class := "none"
 	for _, g := range to {
 		if c := l.classes.class(g); c != "" {
@@ -116,32 +125,105 @@ func (l *latency) accepted(seq uint64, read, now time.Time, svc localring.Servic
 		}
 	}
 	k := obsKey{class, svc}
-	obs := l.observers[k]
-	if obs == nil {
-		obs = l.delivery.WithLabelValues(class, svc.String())
-		l.observers[k] = obs
+	obs := l.lastObs
+	if obs == nil || k != l.lastKey {
+		if obs = l.observers[k]; obs == nil {
+			obs = l.delivery.WithLabelValues(class, svc.String())
+			l.observers[k] = obs
+		}
+		l.lastKey, l.lastObs = k, obs
 	}
-	l.tracked[seq] = tracked{read: read, obs: obs}
+	l.track(seq, tracked{read: read, obs: obs})
 }
 
-// forgetOldest drops the older half of the followed messages.
-func (l *latency) forgetOldest() {
-	var cut uint64
-	for seq := range l.tracked {
-		cut = max(cut, seq)
+// track follows message seq. Sequence numbers come in increasing order;
+// one below the window of those followed is not followed (an empty
+// window starts again at any). Past maxTracked sequence numbers in the
+// window, the older half is forgotten (a message the ring never
+// delivers, such as one whose ring configuration ended, must not stay
+// forever).
+func (l *latency) track(seq uint64, t tracked) {
+	if l.count == 0 {
+		l.tracked, l.head, l.base = l.tracked[:0], 0, seq
 	}
-	cut -= maxTracked / 2
-	for seq := range l.tracked {
-		if seq <= cut {
-			delete(l.tracked, seq)
+	if seq < l.base {
+		return
+	}
+	if seq-l.base >= maxTracked {
+		l.forgetBelow(seq - maxTracked/2)
+		if l.count == 0 {
+			l.tracked, l.head, l.base = l.tracked[:0], 0, seq
 		}
 	}
+	i := l.head + int(seq-l.base)
+	for len(l.tracked) <= i {
+		if len(l.tracked) == cap(l.tracked) && l.head > 0 {
+			// Move the window to the buffer's start rather than grow it.
+			n := copy(l.tracked, l.tracked[l.head:])
+			clear(l.tracked[n:])
+			l.tracked = l.tracked[:n]
+			i -= l.head
+			l.head = 0
+			continue
+		}
+		l.tracked = append(l.tracked, tracked{})
+	}
+	if l.tracked[i].read.IsZero() {
+		l.count++
+	}
+	l.tracked[i] = t
 }
 
-// event observes a group event of one of this node's messages at the
-// time now returns. It reads that clock only for the messages it follows:
-// the group loop calls it for every event, most of them other nodes'.
-func (l *latency) event(e *groups.Event, now func() time.Time) {
+// lookup returns the followed message seq, nil if none is.
+func (l *latency) lookup(seq uint64) *tracked {
+	if seq < l.base || seq-l.base >= uint64(len(l.tracked)-l.head) {
+		return nil
+	}
+	if t := &l.tracked[l.head+int(seq-l.base)]; !t.read.IsZero() {
+		return t
+	}
+	return nil
+}
+
+// forget stops following seq, a message lookup found.
+func (l *latency) forget(seq uint64) {
+	l.tracked[l.head+int(seq-l.base)] = tracked{}
+	l.count--
+	n := 0
+	for l.head+n < len(l.tracked) && l.tracked[l.head+n].read.IsZero() {
+		n++
+	}
+	l.drop(n)
+}
+
+// forgetBelow forgets the messages below seq.
+func (l *latency) forgetBelow(seq uint64) {
+	n := min(int(seq-l.base), len(l.tracked)-l.head)
+	for _, t := range l.tracked[l.head : l.head+n] {
+		if !t.read.IsZero() {
+			l.count--
+		}
+	}
+	l.drop(n)
+	l.base = seq
+}
+
+// drop removes the window's first n entries.
+func (l *latency) drop(n int) {
+	clear(l.tracked[l.head : l.head+n])
+	l.head += n
+	l.base += uint64(n)
+	if l.head == len(l.tracked) {
+		l.tracked, l.head = l.tracked[:0], 0
+	}
+}
+
+// event observes a group event of one of this node's messages, the
+// time since its frame was read taken by since (time.Since: the
+// monotonic clock alone). It reads that clock only for the messages it
+// follows: the group loop calls it for every event, most of them other
+// nodes'.
+func (l *latency) event(e *groups.Event, since func(time.Time) time.Duration) {
 	if e.Msg == nil || (e.Kind != groups.EventSent && e.Kind != groups.EventDeliver) {
 		return
 	}
@@ -152,21 +234,20 @@ func (l *latency) event(e *groups.Event, now func() time.Time) {
 		strings.IndexByte(s[len(l.node)+1:], ':') >= 0 {
 		return
 	}
-	m, ok := l.tracked[e.Msg.Seq]
-	if !ok {
+	m := l.lookup(e.Msg.Seq)
+	if m == nil {
 		return
 	}
-	t := now()
+	d := since(m.read)
 	if e.Kind == groups.EventSent {
 		if !m.sent { // a message sent again after a configuration change counts once
 			m.sent = true
-			l.tracked[e.Msg.Seq] = m
-			l.queueWait.Observe(t.Sub(m.read).Seconds())
+			l.queueWait.Observe(d.Seconds())
 		}
 		return
 	}
-	delete(l.tracked, e.Msg.Seq)
-	m.obs.Observe(t.Sub(m.read).Seconds())
+	m.obs.Observe(d.Seconds())
+	l.forget(e.Msg.Seq)
 }
 
 // classTable finds a group's latency class: an exact name first, then the

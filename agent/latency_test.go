@@ -146,16 +146,15 @@ func TestLatencyForgets(t *testing.T) {
 	for seq := uint64(1); seq <= maxTracked+10; seq++ {
 		l.accepted(seq, t0, t0, localring.Agreed, []string{"g"})
 	}
-	if len(l.tracked) > maxTracked {
-		t.Fatalf("%d messages followed, bound %d", len(l.tracked), maxTracked)
+	if w := len(l.tracked) - l.head; l.count > maxTracked || w > maxTracked {
+		t.Fatalf("%d messages followed in a window of %d, bound %d", l.count, w, maxTracked)
 	}
-	_, first := l.tracked[1]
-	_, last := l.tracked[maxTracked+10]
+	first, last := l.lookup(1) != nil, l.lookup(maxTracked+10) != nil
 	if first || !last {
 		t.Error("forgot the wrong messages")
 	}
 	reads := 0
-	clock := func() time.Time { reads++; return t0.Add(time.Millisecond) }
+	clock := func(from time.Time) time.Duration { reads++; return t0.Add(time.Millisecond).Sub(from) }
 	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n1:a", Seq: maxTracked + 10}}, clock)
 	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n2:a", Seq: maxTracked + 9}}, clock)
 	l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n1:a", Seq: 1}}, clock) // forgotten
@@ -169,7 +168,7 @@ func TestLatencyForgets(t *testing.T) {
 	if m.GetHistogram().GetSampleCount() != 1 || m.GetHistogram().GetSampleSum() != 0.001 {
 		t.Errorf("after one own delivery and one of another node: %v", m.GetHistogram())
 	}
-	if _, ok := l.tracked[maxTracked+9]; !ok {
+	if l.lookup(maxTracked+9) == nil {
 		t.Error("another node's delivery ended this node's message")
 	}
 }
@@ -182,7 +181,7 @@ func TestLatencyAdmissionWait(t *testing.T) {
 	t0 := time.Now()
 	l.accepted(1, t0, t0.Add(3*time.Millisecond), localring.Agreed, []string{"g"})
 	l.accepted(2, time.Time{}, t0.Add(4*time.Millisecond), localring.Agreed, []string{"g"})
-	at5 := func() time.Time { return t0.Add(5 * time.Millisecond) }
+	at5 := func(from time.Time) time.Duration { return t0.Add(5 * time.Millisecond).Sub(from) }
 	l.event(&groups.Event{Kind: groups.EventSent, Msg: &groups.Message{Sender: "n1:a", Seq: 1}}, at5)
 	l.event(&groups.Event{Kind: groups.EventSent, Msg: &groups.Message{Sender: "n1:a", Seq: 2}}, at5)
 	for _, c := range []struct {
@@ -197,5 +196,61 @@ func TestLatencyAdmissionWait(t *testing.T) {
 		if h := m.GetHistogram(); h.GetSampleCount() != 1 || h.GetSampleSum() != c.sum {
 			t.Errorf("%s wait: count %d sum %v, want 1 message of %v s", c.name, h.GetSampleCount(), h.GetSampleSum(), c.sum)
 		}
+	}
+}
+
+// TestLatencyWindow: the followed messages are found whatever the order
+// of their deliveries, each is observed once, and a message never
+// delivered keeps the others' window working until it is forgotten.
+func TestLatencyWindow(t *testing.T) {
+	l := newLatency("n1", nil)
+	t0 := time.Now()
+	ms := func(from time.Time) time.Duration { return t0.Add(time.Millisecond).Sub(from) }
+	deliver := func(seq uint64) {
+		l.event(&groups.Event{Kind: groups.EventDeliver, Msg: &groups.Message{Sender: "n1:a", Seq: seq}}, ms)
+	}
+	count := func() uint64 {
+		var m dto.Metric
+		if err := l.delivery.WithLabelValues("none", "agreed").(prometheus.Metric).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetHistogram().GetSampleCount()
+	}
+	for seq := uint64(1); seq <= 6; seq++ {
+		if seq != 4 { // a join's sequence number: not followed
+			l.accepted(seq, t0, t0, localring.Agreed, []string{"g"})
+		}
+	}
+	for _, seq := range []uint64{2, 3, 1, 1, 4, 6, 5} { // 1 twice, 4 not followed
+		deliver(seq)
+	}
+	if got := count(); got != 5 {
+		t.Errorf("%d deliveries observed, want 5", got)
+	}
+	if l.count != 0 || len(l.tracked) != l.head {
+		t.Errorf("%d messages followed in a window of %d after every delivery, want none", l.count, len(l.tracked)-l.head)
+	}
+	// Message 7 is never delivered: the window grows behind it until it
+	// is forgotten, and the messages after it are observed meanwhile.
+	for seq := uint64(7); seq < 7+2*maxTracked; seq++ {
+		l.accepted(seq, t0, t0, localring.Agreed, []string{"g"})
+		if seq > 7 {
+			deliver(seq)
+		}
+		if w := len(l.tracked) - l.head; w > maxTracked {
+			t.Fatalf("at %d: a window of %d, bound %d", seq, w, maxTracked)
+		}
+	}
+	if got, want := count(), uint64(5+2*maxTracked-1); got != want {
+		t.Errorf("%d deliveries observed, want %d", got, want)
+	}
+	if l.lookup(7) != nil || l.count != 0 {
+		t.Errorf("message 7 still followed (%d followed), want it forgotten", l.count)
+	}
+	next := uint64(7 + 2*maxTracked)
+	l.accepted(next, t0, t0, localring.Agreed, []string{"g"})
+	l.accepted(3, t0, t0, localring.Agreed, []string{"g"}) // below the window: not followed
+	if l.lookup(3) != nil || l.lookup(next) == nil {
+		t.Errorf("followed: message 3 (below the window) %v, message %d %v; want false, true", l.lookup(3) != nil, next, l.lookup(next) != nil)
 	}
 }
