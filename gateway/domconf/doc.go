@@ -336,9 +336,10 @@
 // transitional entry, before they left the regular configuration, that
 // their own messages after it were sent there (a group layer takes a send
 // told later for unsent), and no node would deliver them.
-// gateway/hiersim's TestStarvationLong (knowngaps), seeds 1-100 in the
-// demo's regional domain: one site starving, seeds 3 and 49 (removes);
-// every node starving, seeds 43 (removes) and 27 (adds);
+// gateway/hiersim's TestStarvationLong (knowngaps), seeds 1-100: in the
+// demo's regional domain, one site starving, seeds 3 and 49 (removes),
+// every node starving, seeds 43 (removes) and 27 (adds); in
+// three-sites', one site starving, seed 15 (adds);
 // TestChangeAfterTransitional (knowngaps) pins both. Closing
 // it needs the sites to agree on which side of the transitional entry
 // such a change is, which is the bridge's.

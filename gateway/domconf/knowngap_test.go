@@ -46,8 +46,8 @@ import (
 // the entry were told sent in the regular configuration at the
 // transitional entry, before b-1 left it (a group layer takes a send
 // told after that for unsent), and no node would deliver them.
-// gateway/hiersim TestStarvationLong, every node starving, regional
-// seed 27 of 1-100.
+// gateway/hiersim TestStarvationLong, seeds 1-100: every node starving,
+// regional seed 27; one site starving, three-sites seed 15.
 func TestChangeAfterTransitional(t *testing.T) {
 	for _, c := range []struct {
 		name string
