@@ -306,6 +306,8 @@ type Site struct {
 	// The payload bytes of pending, and of this node's Ups among them
 	// (PendingBytes).
 	pendingBytes, ownBytes int
+	// doubtUps counts the pending Ups in doubt (pendingUp.doubt).
+	doubtUps int
 	// Safe delivery across sites: the messages applied in the current
 	// regular configuration and held back (the first is a Safe one no
 	// mark covers yet; every message after it waits to keep one order),
@@ -561,6 +563,9 @@ func (s *Site) PendingBytes() (all, own int) { return s.pendingBytes, s.ownBytes
 
 // countPending adds sign times p's payload to the pending bytes.
 func (s *Site) countPending(p *pendingUp, sign int) {
+	if p.doubt {
+		s.doubtUps += sign
+	}
 	n := sign * len(p.payload)
 	s.pendingBytes += n
 	if p.origin.ID.Sender == s.cfg.Node {
@@ -821,7 +826,7 @@ func (s *Site) newTerm() {
 		p := &s.pending[i]
 		p.ring, p.ordered, p.submitted, p.doubt = 0, false, true, true
 	}
-	s.doubt = true
+	s.doubt, s.doubtUps = true, len(s.pending)
 	s.pred, s.predAt, s.termStart = s.lastGw, s.lastGwAt, termAt{s.ring, s.epoch}
 	s.predHeld = s.heldResume
 	if s.predHeld && s.heldFrom.less(s.otherGwAt) && s.otherGwAt.less(s.termStart) {
@@ -849,7 +854,7 @@ func (s *Site) ResumeHeld() { s.heldResume, s.heldFrom = true, s.termStart }
 // configuration with the site at its base. Those come down; the rest go
 // up again.
 func (s *Site) resolve() {
-	s.doubt = false
+	s.doubt, s.doubtUps = false, 0
 	for i := range s.pending {
 		s.pending[i].doubt = false
 	}
@@ -926,6 +931,7 @@ func (s *Site) takeAlong() {
 		p := &s.pending[i]
 		if seq, ok := top[originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}]; ok && !p.doubt && !p.ordered && p.origin.ID.Seq < seq {
 			p.doubt = true
+			s.doubtUps++
 			s.stats.InDoubtAlong++
 		}
 	}
@@ -1742,19 +1748,54 @@ func (s *Site) addPending(u fedUp, doubt bool) int {
 // TestAgainAroundDoubt, a sender cut off from its site's ring for 3 s as
 // the gateway died: seeds 2 and 6 of 1-6 lost 161 and 105 deliveries,
 // seed 2 the 24 Ups its Agains brought, at every node). Once every
-// member's Have is in, so are its Agains, in its origin's order.
+// member's Have is in, so are its Agains, in its origin's order. Nor
+// while an earlier Up of its origin is in doubt (afterDoubt).
 func (s *Site) submit(p *pendingUp) {
-	f := s.fed
-	if s.active && !s.draining && s.haves == nil && !s.last.Less(s.siteMax) && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt {
-		p.ring = s.fed.ring
-		if p.submitted {
-			s.stats.Resubmitted++
-		}
-		p.submitted = true
-		u := p.fedUp
-		u.ring = s.fed.ring
-		s.out.Fed = append(s.out.Fed, encodeFedUp(&u))
+	if s.submits(p) && !s.afterDoubt(p) {
+		s.submitNow(p)
 	}
+}
+
+// submits reports whether this gateway submits p now, but for the Ups in
+// doubt of its origin (afterDoubt).
+func (s *Site) submits(p *pendingUp) bool {
+	f := s.fed
+	return s.active && !s.draining && s.haves == nil && !s.last.Less(s.siteMax) && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt
+}
+
+// afterDoubt reports whether an earlier pending Up of p's origin is in
+// doubt: p waits until that one is resolved, or delivered in doubt and
+// applied here (pending keeps each origin's Ups in their order). Ordered
+// before it, p would take it for done when it came down (donePending),
+// and the site had it nowhere if its Down in doubt never came round
+// (its gateway paused as it injected it; hiersim TestStarvationLong),
+// or, still in doubt after an answer (fedState.split), never delivered.
+func (s *Site) afterDoubt(p *pendingUp) bool {
+	if s.doubtUps == 0 {
+		return false
+	}
+	for i := range s.pending {
+		q := &s.pending[i]
+		if q == p {
+			return false
+		}
+		if q.doubt && q.origin.Site == p.origin.Site && q.origin.ID.Sender == p.origin.ID.Sender && q.origin.ID.Inc == p.origin.ID.Inc {
+			return true
+		}
+	}
+	return false
+}
+
+// submitNow hands p to the federation ring (submit).
+func (s *Site) submitNow(p *pendingUp) {
+	p.ring = s.fed.ring
+	if p.submitted {
+		s.stats.Resubmitted++
+	}
+	p.submitted = true
+	u := p.fedUp
+	u.ring = s.fed.ring
+	s.out.Fed = append(s.out.Fed, encodeFedUp(&u))
 }
 
 // donePending drops the pending Ups of e's sender up to e's: e, one of
@@ -1873,6 +1914,9 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 		k := originKey{e.Origin.Site, e.Origin.ID.Sender, e.Origin.ID.Inc}
 		if e.Origin.Site == s.cfg.Site {
 			s.donePending(e)
+			if e.InDoubt && s.active {
+				s.submitPending() // the later Ups of its sender waited for it (afterDoubt)
+			}
 		}
 		if h, ok := s.highest[k]; ok && e.Origin.ID.Seq <= h {
 			s.stats.Duplicates++
@@ -2789,8 +2833,19 @@ func (s *Site) ownUp(u *fedUp) {
 
 // submitPending submits every pending Up not submitted in this ring.
 func (s *Site) submitPending() {
+	var held map[originKey]bool // origins with an Up in doubt so far (afterDoubt)
+	if s.doubtUps > 0 {
+		held = map[originKey]bool{}
+	}
 	for i := range s.pending {
-		s.submit(&s.pending[i])
+		p := &s.pending[i]
+		k := originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}
+		if p.doubt && held != nil {
+			held[k] = true
+		}
+		if !held[k] && s.submits(p) {
+			s.submitNow(p)
+		}
 	}
 }
 

@@ -790,7 +790,8 @@
 // the regular one, in its predecessor's order (below), without a domain position
 // (Entry.InDoubt, a place of the site's stream only; Stats.InDoubt),
 // then the regular configuration, and the Ups sent after the term began
-// (but those an Up in doubt took along) go up as before.
+// go up as before (but those an Up in doubt took along, and those that
+// wait for an earlier one of their sender in doubt: below).
 //
 // The order of Ups in doubt is the predecessor's. A gateway submits its
 // Ups in its pending order, the order in which it first delivered each,
@@ -1036,6 +1037,18 @@
 // TestInDoubtTakesEarlierAlone, TestInDoubtTakesEarlierRefused; hiersim
 // TestStarvationLong, pauses to 300 ms: 12 of three-sites' seeds 1-100
 // lost client messages so at 1af447b, 1 since).
+//
+// For the same reason a later Up waits while an earlier pending Up of its
+// sender is in doubt (Site.afterDoubt): until the term learns its fate,
+// or, delivered in doubt, until the gateway applied that Down (then the
+// later ones go up). Ordered first, the later Up took the one in doubt
+// for done where it came down: where the gateway's Downs in doubt never
+// came round its local ring (it was paused as it injected them) and the
+// next gateway caught up from another site that had the later Up, the
+// earlier one was delivered nowhere (bridge TestInDoubtBeforeLater;
+// hiersim TestStarvationLong, the regional domain's seed 71 at 1af447b);
+// a term that stays in doubt after an answer (fedState.split) would have
+// lost it so at every node of its site.
 //
 // An answer ends the doubt only if it can bring everything the domain
 // ordered of the site's Ups: not when another site of the ring (than the

@@ -106,3 +106,93 @@ func TestInDoubtTakesEarlierRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestInDoubtBeforeLater: a3's u1 is in doubt at a2's term (a1 died
+// before its member ordered it), u2, sent after, is not. a2's member
+// joins b alone (c away), and holds the ring's base: the ring continues
+// no configuration of the site, which leaves its own with u1 in doubt.
+// a2 injects u1 in doubt; u2 waits until a2 applied that Down
+// (Site.afterDoubt). Submitted at once, b ordered u2, and a2 died before
+// its site's ring delivered its Downs: a3, the next gateway, got u2 from
+// b's catch-up answer, which took u1 for done (donePending): u1 was
+// delivered nowhere (hiersim TestStarvationLong, the regional domain's
+// seed 71 at 1af447b). Now a3's term submits both, and every site
+// delivers u1, then u2.
+func TestInDoubtBeforeLater(t *testing.T) {
+	h := newDomain(t, 0, 3, 2, 2)
+	u1, u2 := doubtThenLater(h)
+	a, a2 := h.site("a"), h.node("a2")
+	submitted := slices.ContainsFunc(h.fedLog, func(m hmsg) bool {
+		x, err := decodeFed(m.payload)
+		up, ok := x.(*fedUp)
+		return err == nil && ok && up.origin == u2
+	})
+	// a2 dies before its site's ring delivers what it injected.
+	h.frozen[a2] = true
+	for h.fedStep() {
+	}
+	h.crash("a2")
+	a.queue = slices.DeleteFunc(a.queue, func(m hmsg) bool { return m.id.Sender == a2.id })
+	h.settle()
+	h.localConfig(a) // a3's term
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.checkOrder()
+	if submitted {
+		t.Errorf("a2 submitted u2 before it applied u1, which it delivered in doubt")
+	}
+	for _, id := range []string{"a3", "b1", "b2"} {
+		if got := streamOrder(h.node(id), u1, u2); !slices.Equal(got, []Origin{u1, u2}) {
+			t.Errorf("%s delivered %v of u1 and u2, want both, u1 first", id, got)
+		}
+	}
+}
+
+// TestInDoubtThenLater is TestInDoubtBeforeLater with a2 alive: once it
+// applied u1's Down, in doubt, u2 goes up. a's nodes deliver u1 (in
+// doubt), then u2; b's deliver u2.
+func TestInDoubtThenLater(t *testing.T) {
+	h := newDomain(t, 0, 3, 2, 2)
+	u1, u2 := doubtThenLater(h)
+	h.settle()
+	h.checkOrder()
+	for _, id := range []string{"a2", "a3"} {
+		if got := streamOrder(h.node(id), u1, u2); !slices.Equal(got, []Origin{u1, u2}) {
+			t.Errorf("%s delivered %v of u1 and u2, want both, u1 first", id, got)
+		}
+	}
+	for _, id := range []string{"b1", "b2"} {
+		if got := streamOrder(h.node(id), u1, u2); !slices.Equal(got, []Origin{u2}) {
+			t.Errorf("%s delivered %v of u1 and u2, want u2", id, got)
+		}
+	}
+}
+
+// doubtThenLater makes a2's term hold a3's u1 in doubt (a1 died before
+// it had it) and u2, sent after, not, and has a2's member join b alone
+// (c away), holding the ring's base: the ring continues no configuration
+// of the site, which leaves its own with u1 in doubt. The federation
+// ring delivers everything, a's local ring nothing of it yet.
+func doubtThenLater(h *harness) (u1, u2 Origin) {
+	h.t.Helper()
+	h.sendSettled("before", "a3", "b1")
+	a := h.site("a")
+	h.crash("a1")
+	h.send("a3", "u1")
+	u1 = h.sent[len(h.sent)-1]
+	h.localStep(a)
+	h.localConfig(a) // a2, a3: a2's term, u1 in doubt
+	h.sendSettled("u2", "a3")
+	u2 = h.sent[len(h.sent)-1]
+	a2 := h.node("a2")
+	if i := slices.IndexFunc(a2.b.pending, func(p pendingUp) bool { return p.origin == u1 }); i < 0 || !a2.b.pending[i].doubt {
+		h.t.Fatalf("a2 does not hold u1 in doubt: %v", pendingOrigins(a2))
+	}
+	h.fedConfig("a", "b")
+	for h.fedStep() {
+	}
+	if st := a2.b.Stats(); st.InDoubt != 1 {
+		h.t.Fatalf("a2 delivered %d Ups in doubt, want u1", st.InDoubt)
+	}
+	return u1, u2
+}
