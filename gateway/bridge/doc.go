@@ -613,6 +613,15 @@
 //
 // What remains:
 //
+//   - An Up a member apart sends in the configuration goes up before its
+//     earlier Ups whose Agains every node dropped; where it comes down,
+//     a node takes those for done (donePending), the sender too if it
+//     applies that Down. At hiersim TestStarvationLong's regional seed 40
+//     the member never restarted (it applied the active gateway's next
+//     regular configuration as an ordinary Down), and an Up its own term
+//     had submitted in its part's ring was delivered nowhere. Holding its
+//     Ups until its restart would take knowing when the restart's Agains
+//     are in: not done.
 //   - Safe delivery: while its part is away, a member of another history
 //     is out of its site's ring, and after the heal it is apart; either
 //     way the domain's node-level configuration names it until the round
