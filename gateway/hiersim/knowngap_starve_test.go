@@ -69,7 +69,15 @@
 // delivered 27 Ups of ams in the regular configuration r:65544:ams, and
 // sin's nodes delivered them in the transitional configuration after it
 // (fed:t:1114160:ams/458776:ams>r:1245240:ams, rings that did not settle
-// between), and both went on to r:1245240:ams; not diagnosed.
+// between), and both went on to r:1245240:ams. Not from the messages
+// of that transitional configuration (none at either site): at
+// r:458776:ams, which continued the domain's configuration, fra's nodes
+// held 36 messages back for Safe delivery and sin's 56 (sin had come
+// through the federation's transitional configuration, fra caught up),
+// and at the transitional configuration they let out 37 and 64: the
+// Ups fra delivered in the regular configuration under a mark, sin
+// still held (bridge, "Failover without a configuration change" and
+// "Safe delivery across sites"). Not fixed.
 // In the regional domain at seed 3 both parts of a split site installed
 // one transitional configuration (Site.leave, named after the next ring)
 // with different Ups in doubt (EVS 4, 7). Node-level 1.1 in the
