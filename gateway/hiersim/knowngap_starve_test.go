@@ -71,12 +71,12 @@
 // (fed:t:1114160:ams/458776:ams>r:1245240:ams, rings that did not settle
 // between), and both went on to r:1245240:ams. Not from the messages
 // of that transitional configuration (none at either site): at
-// r:458776:ams, which continued the domain's configuration, fra's nodes
-// held 36 messages back for Safe delivery and sin's 56 (sin had come
-// through the federation's transitional configuration, fra caught up),
-// and at the transitional configuration they let out 37 and 64: the
-// Ups fra delivered in the regular configuration under a mark, sin
-// still held (bridge, "Failover without a configuration change" and
+// r:458776:ams, which continued the domain's configuration, fra-1 held
+// 36 messages back for Safe delivery and sin-1 56 (sin-1 applied the
+// federation's transitional entry before it, fra-1 none), and at the
+// transitional configuration they held 37 and 64, which they let out
+// there: the Ups fra delivered in the regular configuration under a
+// mark, sin still held (bridge, "Failover without a configuration change" and
 // "Safe delivery across sites"). Not fixed.
 // In the regional domain at seed 3 both parts of a split site installed
 // one transitional configuration (Site.leave, named after the next ring)
