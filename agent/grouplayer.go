@@ -609,7 +609,14 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time, buf []byt
 		}
 		var seq uint64
 		var err error
-		if buf != nil {
+		// The site's layer sends in the reader's buffer: its messages
+		// leave within a few token rotations, in the order the reader
+		// read them, so the buffer's slab lives about as long as a
+		// copy would. A federation domain's layer copies: its messages
+		// may wait for the federation's order for seconds
+		// (DomainBacklog), and one of them would keep the whole slab of
+		// its session's later, long sent messages (64 KiB) alive.
+		if buf != nil && layer == a.g {
 			seq, err = layer.MulticastIn(s.name, svc, f.MsgType, f.Groups, buf, room)
 		} else {
 			seq, err = layer.Multicast(s.name, svc, f.MsgType, f.Groups, f.Payload)
