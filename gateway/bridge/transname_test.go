@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,4 +74,128 @@ func TestCaughtUpTransNamedNext(t *testing.T) {
 	if st := h.node("a2").b.Stats(); st.CatchUps == 0 {
 		t.Errorf("a2 stats %+v: want a catch-up (the answer that brings R2 and %s)", st, r3)
 	}
+}
+
+// TestInDoubtTransNamed: site a splits in two parts, each with a gateway
+// term of its own, and both leave the domain's regular configuration R
+// alone into b's next ring N. The first part (a2, a3; its term holds a2's
+// Up u in doubt: a1, the gateway, cut off as it was sent, never had it)
+// joins N, is refused its catch-up (b's log no longer reaches its
+// position) and leaves R into N, delivering u in its transitional
+// configuration. The other part (a1, back alone as the first is cut off)
+// then joins b's next ring and catches up from b: the answer holds b's
+// transitional configuration without a, then N with a, and the site's
+// transitional configuration before it is named after N
+// (TestCaughtUpTransNamedNext). Named alike, the two parts installed one
+// configuration id out of R into N with u at a2 and a3 and not at a1
+// (EVS 4 at the site level, and u owed to a1: hiersim's regional
+// starvation at seed 3 of 1-100 at 0fc5db2, 18 Ups in doubt, EVS 4 and
+// 7 and 14 messages lost). The id names the Ups in doubt (Site.doubtID):
+// the two differ. Known gap, pinned here: both parts still go from R into
+// N, now through two transitional configurations, which EVS 2.4 forbids
+// where every node of a member site is a member of its configurations
+// (gateway/hiersim's trace at the bridge level; the node level names each
+// node's own); the second part cannot deliver the first's Ups in doubt
+// (no answer carries them), and skipping N instead made its log miss N,
+// so that the parts were of two histories when their ring merged.
+func TestInDoubtTransNamed(t *testing.T) {
+	h := newDomain(t, 8, 3, 2)
+	a1, a2, a3 := h.node("a1"), h.node("a2"), h.node("a3")
+	h.sendSettled("w", "a1", "b1")
+	r := h.fedConf.ID
+
+	a1.out = true // cut off from its site as a2 sends u
+	h.send("a2", "u")
+	h.localStep(h.site("a"))
+
+	// a1 goes on alone with b, beyond b's log from a2's and a3's position.
+	a1.out, a2.out, a3.out = false, true, true
+	h.localConfig(h.site("a"))
+	for i := range 10 {
+		h.send("b1", fmt.Sprint("r-", i))
+	}
+	h.settle()
+
+	// The first part: a2's term, u in doubt, refused in N.
+	a1.out, a2.out, a3.out = true, false, false
+	a1.b.FedStopped()
+	h.localConfig(h.site("a"))
+	h.fedConfig("a", "b")
+	n := h.fedConf.ID
+	h.settle()
+	h.sendSettled("in-n", "b1", "a3")
+	if st := a2.b.Stats(); st.Gaps != 1 || st.InDoubt != 1 {
+		t.Fatalf("a2 stats %+v: want one refused catch-up and u delivered in doubt (the case)", st)
+	}
+
+	// The second part: a1 back alone, its term catches up from b.
+	a1.out, a2.out, a3.out = false, true, true
+	a2.b.FedStopped()
+	h.localConfig(h.site("a"))
+	h.fedConfig("a", "b")
+	h.settle()
+	h.sendSettled("after", "a1", "b1")
+	if st := a1.b.Stats(); st.CatchUps != 1 {
+		t.Fatalf("a1 stats %+v: want one catch-up (the case)", st)
+	}
+
+	left := leftFrom(t, h, "a", r)
+	ids := []string{"a1", "a2", "a3"}
+	for i, x := range ids {
+		for _, y := range ids[i+1:] {
+			lx, ly := left[x], left[y]
+			if lx.trans == ly.trans && lx.msgs != ly.msgs {
+				t.Errorf("%s and %s installed %s out of %s, and delivered %v and %v in it (EVS 4)", x, y, lx.trans, r, lx.msgs, ly.msgs)
+			}
+		}
+	}
+	// The known gap: both parts into N, each through its own.
+	if l1, l2 := left["a1"], left["a2"]; l1.next != n || l2.next != n || l1.trans == l2.trans || left["a3"] != l2 {
+		t.Errorf("out of %s: a1 %+v, a2 %+v, a3 %+v; want a1 through its own transitional configuration into %s, a2 and a3 through another", r, l1, l2, left["a3"], n)
+	}
+	if !slices.ContainsFunc(a1.stream, func(e Entry) bool {
+		return e.Kind == EntryMessage && string(e.Payload) == "after" && e.Origin.Site == "b"
+	}) {
+		t.Errorf("a1 did not deliver b1's message after: configurations %s", confs(a1))
+	}
+}
+
+// leftAt is how a node left a regular configuration: the transitional
+// configuration it installed right after it, the messages it delivered
+// there, and the regular configuration after that.
+type leftAt struct {
+	trans, next string
+	msgs        string
+}
+
+// leftFrom returns, for every live node of site, how it left regular
+// configuration r; the test fails if one never did.
+func leftFrom(t *testing.T, h *harness, site, r string) map[string]leftAt {
+	t.Helper()
+	left := map[string]leftAt{}
+	for _, x := range h.site(site).nodes {
+		if !x.alive {
+			continue
+		}
+		var l *leftAt
+		in := false
+		for _, e := range x.stream {
+			switch {
+			case e.Kind == EntryConfig && e.Conf.Kind == localring.Regular && e.Conf.Continues == "":
+				if l != nil && l.next == "" {
+					l.next = e.Conf.ID
+				}
+				in = e.Conf.ID == r
+			case e.Kind == EntryConfig && e.Conf.Kind == localring.Transitional && in:
+				l, in = &leftAt{trans: e.Conf.ID}, false
+			case e.Kind == EntryMessage && l != nil && l.next == "":
+				l.msgs += " " + e.Origin.String()
+			}
+		}
+		if l == nil {
+			t.Fatalf("%s never left %s: configurations %s", x.id, r, confs(x))
+		}
+		left[string(x.id)] = *l
+	}
+	return left
 }
