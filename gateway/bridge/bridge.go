@@ -3338,16 +3338,26 @@ func (s *Site) leave(at localring.DomainOrder, next string) {
 // doubtID returns what the id of the site's own transitional configuration
 // adds for the Ups in doubt it delivers (inject, inDoubt: those pending
 // in doubt while the term is, when the next regular configuration comes
-// right after it): "" for none, else "~" and the FNV-1a hash of their
+// right after it, and the earlier ones of their senders takeAlong puts
+// with them): "" for none, else "~" and the FNV-1a hash of their
 // origins (Origin.String, sorted), as 16 hex digits. Two parts of the site that
 // deliver the same Ups in doubt name it alike.
 func (s *Site) doubtID() string {
 	if !s.doubt {
 		return ""
 	}
-	var ids []Origin
+	// The Ups in doubt, and those takeAlong puts in doubt with them.
+	top := map[originKey]uint64{}
 	for i := range s.pending {
 		if p := &s.pending[i]; p.doubt {
+			k := originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}
+			top[k] = max(top[k], p.origin.ID.Seq)
+		}
+	}
+	var ids []Origin
+	for i := range s.pending {
+		p := &s.pending[i]
+		if seq, ok := top[originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}]; p.doubt || ok && !p.ordered && p.origin.ID.Seq < seq {
 			ids = append(ids, p.origin)
 		}
 	}
