@@ -78,9 +78,17 @@
 // there: the Ups fra delivered in the regular configuration under a
 // mark, sin still held (bridge, "Failover without a configuration change" and
 // "Safe delivery across sites"). Not fixed.
-// In the regional domain at seed 3 both parts of a split site installed
-// one transitional configuration (Site.leave, named after the next ring)
-// with different Ups in doubt (EVS 4, 7). Node-level 1.1 in the
+// In the regional domain at seed 3 (at 0fc5db2) both parts of a split
+// site installed one transitional configuration (Site.leave, named after
+// the next ring) with different Ups in doubt (EVS 4, 7, and 14 messages
+// taken for lost); since its id names the Ups in doubt (Site.doubtID)
+// that run breaks 2.4 alone, as seeds 10, 29 and 69 of the regional case
+// do at 83dba36 (and 38, among others): two parts of a site going from
+// one regular configuration into the same next one through two
+// transitional configurations (gateway/bridge, "Catch-up, and the
+// bound"); not fixed. At 83dba36, seeds 1-100, the regional and
+// three-sites cases failed 14 and 6 runs, the same runs with the same
+// violations with Site.doubtID and without. Node-level 1.1 in the
 // regional domain (domconf: a send told outside any View configuration
 // that others deliver) had two causes. A node that its site had
 // announced out of the domain's configuration, in its transitional
