@@ -49,9 +49,21 @@
 // failed 16 and 14, runs that lost messages 6 and 4 (at 9dbb2cd, and
 // with the fix; seed 91 lost 1,400 messages before, none with it, and
 // still breaks 1.3, 6 and 9; the other cases unchanged). Still lost
-// at 4cf29b8: three-sites seed 31 (372 deliveries, with EVS 4 and 7),
-// regional seeds 16, 28 and 62 (with a member behind the log
-// (Stats.LocalGaps), and 1.3 at 16 and 28) and 40: a-2/1/693, which
+// at 4cf29b8: three-sites seed 31 (372 deliveries, with EVS 4 and 7:
+// ams and fra each applied a catch-up answer that left its term in
+// doubt (split), and delivered its Ups in doubt, 129 and 31, in the
+// federation's transitional configuration t:1900632:ams/458784:ams,
+// which both installed; bridge doc.go, "A Seen or a Relay in parts",
+// the known gap of a split answer), regional seeds 16, 28 and 62 (with a member
+// behind the log (Stats.LocalGaps): a member of another history, which
+// the active gateway took apart (Stats.Strays at the same node, as many
+// or more) and restarted, a partition and a merge of it; and 1.3 at 16
+// and 28): the Up the member sent in the configuration before its
+// restart went up at once, came down first, and every node took its
+// earlier Ups (whose Agains they had dropped as strays) for done, then
+// dropped the restart's Agains of them (seed 16: a-3/1/897, 930 and
+// 976, taken for done by a-3/1/1008; bridge TestStrayPendingThenLater,
+// knowngaps), and 40: a-2/1/693, which
 // a-2's own term had submitted in its ring, delivered nowhere. The
 // active gateway a-1 and a-3 took a-2 for a member apart and dropped its
 // Agains of 625-693 as strays (Site.strayAgain: its restart announces
