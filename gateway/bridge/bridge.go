@@ -1904,7 +1904,14 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 		s.regFed, s.regConf = e.Conf, e.Conf
 		s.out.Stream = append(s.out.Stream, *e)
 	case EntrySafe:
-		if len(s.transOut) == 0 && s.marked.Less(e.Through) {
+		if len(s.transOut) > 0 {
+			// The federation's transitional configuration: the mark
+			// lets out nothing there, unless the next regular
+			// configuration continues the one it ends (continued).
+			s.transOut = append(s.transOut, *e)
+			return
+		}
+		if s.marked.Less(e.Through) {
 			s.marked = e.Through
 			s.release()
 		}
@@ -1965,9 +1972,23 @@ func (s *Site) continued(e *Entry) {
 	msgs := slices.Clone(s.transOut)
 	s.transOut = s.transOut[:0]
 	for i := range msgs {
-		if m := &msgs[i]; m.Kind == EntryMessage {
+		switch m := &msgs[i]; m.Kind {
+		case EntryMessage:
 			m.FedTrans = true
 			s.deliver(m)
+		case EntrySafe:
+			// A mark the federation delivered here in its transitional
+			// configuration: a site that catches up over it from this
+			// site's log applies it in the regular configuration, among
+			// these messages (Entry.FedTrans), and so does this one.
+			// Dropped here, that site delivered what it lets out, and
+			// the entries after them, in the regular configuration, and
+			// this one in its transitional configuration when the ring
+			// ended before another mark (TestContinuedMarkInTrans).
+			if s.marked.Less(m.Through) {
+				s.marked = m.Through
+				s.release()
+			}
 		}
 	}
 	s.conf, s.regFed = e.Conf, e.Conf
@@ -2188,7 +2209,10 @@ func lowest(keys []string, m map[string]localring.DomainOrder) (localring.Domain
 // delivers it, at the same place), and numbered the mark there for its
 // site, and a site that catches up delivers the others' transitional
 // configuration's entries in its regular one (Entry.FedTrans): both must
-// find the mark at the same place.
+// find the mark at the same place. Where the next ring continues the
+// domain's configuration, the sites that came through apply it there
+// (continued), and a site that catches up over it does; otherwise none
+// does (transContinues).
 func (s *Site) acked(a *ackMsg, o localring.Order) {
 	f := s.fed
 	if a.ring != f.ring || !f.synced || !slices.Contains(f.members, a.site) {
@@ -2233,7 +2257,11 @@ func (s *Site) flushTrans() {
 	for i := range s.transOut[1:] {
 		s.sent(&s.transOut[1+i])
 	}
-	s.out.Stream = append(s.out.Stream, s.transOut...)
+	for _, e := range s.transOut {
+		if e.Kind != EntrySafe {
+			s.out.Stream = append(s.out.Stream, e)
+		}
+	}
 	s.transOut = s.transOut[:0]
 }
 
@@ -3246,6 +3274,17 @@ func (s *Site) caughtUp(c *catchUp) {
 		} else if out {
 			continue
 		} else if trans {
+			if e.Kind == EntrySafe && !s.transContinues(c.entries[i+1:]) {
+				// A mark of the others' transitional configuration
+				// lets out nothing there, at the sites that came
+				// through it, unless the next regular configuration
+				// continues the one it ends (continued): applied in
+				// this site's regular configuration, it let out here
+				// what they deliver in their transitional one, and the
+				// continuing configurations held behind it
+				// (TestCaughtUpMarkInTrans).
+				continue
+			}
 			e.FedTrans = true
 		}
 		s.inject(e)
@@ -3306,6 +3345,21 @@ func (s *Site) caughtUp(c *catchUp) {
 // one before it (Site.continued).
 func (s *Site) continues(e *Entry) bool {
 	return e.Kind == EntryConfig && e.Conf.Kind == localring.Regular && e.Conf.Continues != "" && e.Conf.Continues == s.injReg
+}
+
+// transContinues reports whether the first regular configuration after
+// the others' transitional configuration in a catch-up answer (among
+// rest, the answer's entries after it, then the entries held for the
+// answer, else the ring's own) continues the one this site injected last.
+func (s *Site) transContinues(rest []Entry) bool {
+	isReg := func(x Entry) bool { return x.Kind == EntryConfig && x.Conf.Kind == localring.Regular }
+	if k := slices.IndexFunc(rest, isReg); k >= 0 {
+		return s.continues(&rest[k])
+	}
+	if k := slices.IndexFunc(s.fed.queued, isReg); k >= 0 {
+		return s.continues(&s.fed.queued[k])
+	}
+	return s.fed.cont != "" && s.fed.cont == s.injReg
 }
 
 // leave injects, at position at, the transitional configuration the site

@@ -138,9 +138,26 @@
 // numbered in the regular configuration, every site delivers it there
 // with the messages before it (Stats.Promoted) and it lets them out;
 // otherwise it comes after the domain's transitional configuration and
-// lets out nothing. A site that catches up from them finds it where its
-// old gateway put it (Entry.FedTrans: it delivers those entries in its
-// regular configuration).
+// lets out nothing, unless the ring after it continues the domain's
+// configuration (below, "Failover without a configuration change"): the
+// sites that came through the transitional configuration then deliver its
+// messages in the regular one, and apply the mark among them, at its
+// place (Site.continued): it covers only what every site said its nodes
+// applied, wherever the federation delivered its Ack. A site that catches up from them finds it where
+// its old gateway put it, among the entries it delivers in its regular
+// configuration (Entry.FedTrans); its gateway injects it only when the
+// next regular configuration continues the one it is in, as at the sites
+// that came through (Site.transContinues), and leaves it out otherwise.
+// Either way every site applies the mark or none does, and the entries it
+// would let out (the continuing entries held behind a Safe message among
+// them: gateway/domconf changes the node-level configuration there) are
+// on the same side of every site's transitional entry. Before, the sites
+// that came through dropped the mark in both cases, and the site that
+// caught up applied it in both: where the ring after did not continue
+// (TestCaughtUpMarkInTrans), or continued and ended before a mark of its
+// own (TestContinuedMarkInTrans), the site that caught up delivered a
+// Safe message and the continuing entries held behind it in its regular
+// configuration, the others in their transitional one.
 //
 // What "holds" means: a node of the site applied the Down. The nodes
 // that must have are the members of the site's local ring configuration
@@ -1223,8 +1240,9 @@
 // before it (the federation's, or its site's own after a catch-up) and
 // delivers the messages after that in R, marked FedTrans as the site that
 // caught up has them; what it held back for Safe delivery stays held for
-// a mark of the new ring (every site of it acks what it holds, so no
-// message is delivered Safe before every member holds it), and the entry
+// a mark among those messages (numbered from Acks of R's ring) or of the
+// new ring (every site of it acks what it holds, so no message is
+// delivered Safe before every member holds it), and the entry
 // waits behind it, as the messages after it do: a site whose mark came
 // before the old ring ended has those messages before the entry, and
 // gateway/domconf changes the domain's node-level configuration at such
