@@ -336,13 +336,27 @@
 // transitional entry, before they left the regular configuration, that
 // their own messages after it were sent there (a group layer takes a send
 // told later for unsent), and no node would deliver them.
-// gateway/hiersim's TestStarvationLong (knowngaps), seeds 1-100: in the
-// demo's regional domain, one site starving, seeds 3 and 49 (removes),
-// every node starving, seeds 43 (removes) and 27 (adds); in
-// three-sites', one site starving, seed 15 (adds);
-// TestChangeAfterTransitional (knowngaps) pins both. Closing
-// it needs the sites to agree on which side of the transitional entry
-// such a change is, which is the bridge's.
+// TestChangeAfterTransitional (knowngaps) pins both. The bridge keeps
+// the entry on one side at every site where the mark that lets it out
+// is one of the federation's transitional configuration: every site
+// applies it, or none does (bridge, "Safe delivery across sites"; before,
+// a site that caught up over such a mark applied it and the sites that
+// came through that configuration did not: gateway/hiersim's
+// TestStarvationLong, seeds 1-100, demo's regional domain, one site
+// starving, seeds 3 and 49 (removes), every node starving, seed 43
+// (removes), and three-sites' with one site starving, seed 15 (adds); all
+// pass since, at 3afad82 with the bridge's fix). It remains where the sites went on apart: one site's
+// gateway delivered the Ack in the federation's regular configuration and
+// numbered the mark there, the other's only in the transitional
+// configuration of a component without it, and no ring with both
+// followed whose Syncs would have promoted the mark (bridge, "Positions
+// and the Sync phase"): regional, every node starving, seed 27 (adds: a's
+// nodes applied the marks at 1014835@458844 and 1014837@458844 in the
+// regular configuration, b's had them in the transitional configuration
+// of b alone). Closing that needs the sites to agree without a ring in
+// common, which EVS's Safe delivery does not give them (one member may
+// deliver a Safe message in the regular configuration, another in the
+// transitional one).
 //
 // A change waits for a federation configuration that continues the
 // domain's. A ring formed again that does not continue it (a site cut off

@@ -38,7 +38,10 @@ import (
 // b-1 would not help: b-1 is in a-1's transitional configuration of the
 // change, which it cannot install after its own (2.4). gateway/hiersim
 // TestStarvationLong, regional domain, seeds 1-100: one site starving,
-// seeds 3 and 49; every node starving, seed 43.
+// seeds 3 and 49; every node starving, seed 43. All three were a mark
+// that site a caught up over and b had in its transitional
+// configuration, which the bridge now applies at every site or at none
+// (bridge TestCaughtUpMarkInTrans): they pass since.
 //
 // adds: a-3 joins a. a's nodes open a round at the entry and discard 50
 // and 51, their senders told that they were not sent (1.1 at b-1).
@@ -47,7 +50,10 @@ import (
 // transitional entry, before b-1 left it (a group layer takes a send
 // told after that for unsent), and no node would deliver them.
 // gateway/hiersim TestStarvationLong, seeds 1-100: every node starving,
-// regional seed 27; one site starving, three-sites seed 15.
+// regional seed 27 (the sites went on apart, a's gateway with the mark
+// in the federation's regular configuration, b's in its transitional
+// one: still open); one site starving, three-sites seed 15 (passes since
+// the bridge's fix).
 func TestChangeAfterTransitional(t *testing.T) {
 	for _, c := range []struct {
 		name string
