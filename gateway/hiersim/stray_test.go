@@ -251,3 +251,30 @@ func fedRing(t *testing.T) localring.Config {
 	}
 	return federation.RingConfig(f, f.Plan().FederationDomains()[0])
 }
+
+// Every run's check (report) takes a node's members behind its log
+// (Stats.LocalGaps) for a failure only beyond those it took apart
+// (Stats.Strays): under TestStarvationLong's starvation (regional seed 83
+// at f85ef4a) the active gateway counted 3 and took 3 apart, each
+// restarted, and the run failed on that count alone.
+func TestBadStatsStrays(t *testing.T) {
+	for _, c := range []struct {
+		st   bridge.Stats
+		logs int
+		bad  bool
+	}{
+		{bridge.Stats{LocalGaps: 3, Strays: 3}, bridge.DefaultLogEntries, false},
+		{bridge.Stats{LocalGaps: 3, Strays: 5}, bridge.DefaultLogEntries, false},
+		{bridge.Stats{LocalGaps: 3, Strays: 2}, bridge.DefaultLogEntries, true},
+		{bridge.Stats{LocalGaps: 1}, bridge.DefaultLogEntries, true},
+		{bridge.Stats{BeyondLog: 1}, bridge.DefaultLogEntries, true},
+		{bridge.Stats{BeyondLog: 1}, 64, false},
+		{bridge.Stats{Malformed: 1, Strays: 1}, bridge.DefaultLogEntries, true},
+		{bridge.Stats{NotSafe: 1}, bridge.DefaultLogEntries, true},
+		{bridge.Stats{}, bridge.DefaultLogEntries, false},
+	} {
+		if got := badStats("a-1", c.st, c.logs); (got != "") != c.bad {
+			t.Errorf("%+v, log of %d: %q, want failing %v", c.st, c.logs, got, c.bad)
+		}
+	}
+}
