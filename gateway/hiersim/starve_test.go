@@ -44,8 +44,10 @@ const (
 // again (global-process: every node stopping together for 20-300 ms,
 // past the local rings' token timeout, running 20-300 ms between, in the
 // demo's global domain): 0-6.13 s, 3 members taken out over the 100
-// runs. Nodes stopping on their own past the local rings' token timeout
-// (up to 300 ms) break safety: TestStarvationLong (knowngaps).
+// runs. One site's nodes stopping on their own past the local rings'
+// token timeout (up to 300 ms; regional-one-long, three-sites-one-long)
+// passed at every seed of 1-100 at 2e73870; every node doing so still
+// breaks safety at some seeds: TestStarvationLong (knowngaps).
 // A third of seedCount's seeds.
 func TestStarvation(t *testing.T) {
 	parallel(t)
@@ -58,6 +60,8 @@ func TestStarvation(t *testing.T) {
 		{"three-sites", topologyFile, "", false, false, 150 * time.Millisecond},
 		{"three-sites-one", topologyFile, "", true, false, 150 * time.Millisecond},
 		{"global-process", demoTopology, "fed/global:a+b+c", false, true, 300 * time.Millisecond},
+		{"regional-one-long", demoTopology, "fed/regional:a+b", true, false, 300 * time.Millisecond},
+		{"three-sites-one-long", topologyFile, "", true, false, 300 * time.Millisecond},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			parallel(t)
