@@ -282,6 +282,9 @@ type originKey struct {
 	inc    uint64
 }
 
+// key returns o's origin: its site, sender and incarnation.
+func (o Origin) key() originKey { return originKey{o.Site, o.ID.Sender, o.ID.Inc} }
+
 // Site is one node's bridge between its site's local ring and one
 // federation domain (see the package comment). It is a pure state
 // machine: the driver feeds it the local ring's configurations and
@@ -921,21 +924,32 @@ func (s *Site) inDoubt(next localring.DomainOrder) {
 // it as a duplicate (see the package comment, "Catch-up, and the
 // bound"; TestInDoubtTakesEarlierAlone, TestInDoubtTakesEarlierRefused).
 func (s *Site) takeAlong() {
+	for _, p := range s.alongDoubt() {
+		p.doubt = true
+		s.doubtUps++
+		s.stats.InDoubtAlong++
+	}
+}
+
+// alongDoubt returns the pending Ups not in doubt that takeAlong puts in
+// doubt: each earlier than an Up in doubt of its origin and not ordered
+// here.
+func (s *Site) alongDoubt() []*pendingUp {
 	top := map[originKey]uint64{}
 	for i := range s.pending {
 		if p := &s.pending[i]; p.doubt {
-			k := originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}
+			k := p.origin.key()
 			top[k] = max(top[k], p.origin.ID.Seq)
 		}
 	}
+	var along []*pendingUp
 	for i := range s.pending {
 		p := &s.pending[i]
-		if seq, ok := top[originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}]; ok && !p.doubt && !p.ordered && p.origin.ID.Seq < seq {
-			p.doubt = true
-			s.doubtUps++
-			s.stats.InDoubtAlong++
+		if seq, ok := top[p.origin.key()]; ok && !p.doubt && !p.ordered && p.origin.ID.Seq < seq {
+			along = append(along, p)
 		}
 	}
+	return along
 }
 
 // doubtOrder returns the Ups in doubt in the order the predecessor
@@ -1303,7 +1317,7 @@ walk:
 
 // known reports whether an Up is pending here or came down already.
 func (s *Site) known(o Origin) bool {
-	if h, ok := s.highest[originKey{o.Site, o.ID.Sender, o.ID.Inc}]; ok && o.ID.Seq <= h {
+	if h, ok := s.highest[o.key()]; ok && o.ID.Seq <= h {
 		return true
 	}
 	return slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.origin == o })
@@ -1919,7 +1933,7 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 		if e.Elided {
 			s.stats.ElidedApplied++
 		}
-		k := originKey{e.Origin.Site, e.Origin.ID.Sender, e.Origin.ID.Inc}
+		k := e.Origin.key()
 		if e.Origin.Site == s.cfg.Site {
 			s.donePending(e)
 			if e.InDoubt && s.active {
@@ -2868,7 +2882,7 @@ func (s *Site) submitPending() {
 	}
 	for i := range s.pending {
 		p := &s.pending[i]
-		k := originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}
+		k := p.origin.key()
 		if p.doubt && held != nil {
 			held[k] = true
 		}
@@ -3401,19 +3415,14 @@ func (s *Site) doubtID() string {
 		return ""
 	}
 	// The Ups in doubt, and those takeAlong puts in doubt with them.
-	top := map[originKey]uint64{}
-	for i := range s.pending {
-		if p := &s.pending[i]; p.doubt {
-			k := originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}
-			top[k] = max(top[k], p.origin.ID.Seq)
-		}
-	}
 	var ids []Origin
 	for i := range s.pending {
-		p := &s.pending[i]
-		if seq, ok := top[originKey{p.origin.Site, p.origin.ID.Sender, p.origin.ID.Inc}]; p.doubt || ok && !p.ordered && p.origin.ID.Seq < seq {
+		if p := &s.pending[i]; p.doubt {
 			ids = append(ids, p.origin)
 		}
+	}
+	for _, p := range s.alongDoubt() {
+		ids = append(ids, p.origin)
 	}
 	if len(ids) == 0 {
 		return ""
