@@ -333,9 +333,13 @@ func (h *harness) fedStepFirst(n int) bool {
 }
 
 // settle runs every ring until nothing is left to deliver.
-func (h *harness) settle() {
+func (h *harness) settle() { h.settleWith(h.fedStep) }
+
+// settleWith is settle with fedStep as the federation ring's step (it
+// reports whether it delivered anything).
+func (h *harness) settleWith(fedStep func() bool) {
 	for range 1000 {
-		moved := h.fedStep()
+		moved := fedStep()
 		for _, s := range h.sites {
 			if h.localStep(s) {
 				moved = true

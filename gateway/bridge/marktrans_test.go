@@ -12,7 +12,7 @@ import (
 // settleHolding is settle, with the federation messages keep says stay
 // queued (in their order) rather than delivered.
 func (h *harness) settleHolding(keep func(hmsg) bool) {
-	for range 1000 {
+	h.settleWith(func() bool {
 		var kept, rest []hmsg
 		for _, m := range h.fedQ {
 			if keep(m) {
@@ -24,16 +24,8 @@ func (h *harness) settleHolding(keep func(hmsg) bool) {
 		h.fedQ = rest
 		moved := h.fedStep()
 		h.fedQ = append(kept, h.fedQ...)
-		for _, s := range h.sites {
-			if h.localStep(s) {
-				moved = true
-			}
-		}
-		if !moved {
-			return
-		}
-	}
-	h.t.Fatal("the rings never settle")
+		return moved
+	})
 }
 
 // acksOf returns whether a federation message is an Ack of one of sites.
