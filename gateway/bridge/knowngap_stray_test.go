@@ -30,29 +30,7 @@ func TestStrayPendingThenLater(t *testing.T) {
 		early bool
 	}{{0, false}, {5, false}, {0, true}, {5, true}} {
 		t.Run(fmt.Sprintf("extra=%d,early=%v", c.extra, c.early), func(t *testing.T) {
-			extra := c.extra
-			h := newDomain(t, 0, 2, 2)
-			h.sendSettled("before", "a2", "b1")
-			a1, a2 := h.node("a1"), h.node("a2")
-
-			a1.out = true
-			h.localConfig(h.site("a"))
-			a1.b.FedStopped()
-			h.fedAlone("a")
-			h.settle()
-			h.sendSettled("alone", "a2")
-			h.send("a2", "pending")
-			h.localStep(h.site("a"))
-			pending := h.sent[len(h.sent)-1]
-
-			a2.out, a1.out = true, false
-			a2.b.FedStopped()
-			h.localConfig(h.site("a"))
-			h.fedConfig("a", "b")
-			h.settle()
-			for range extra {
-				h.sendSettled("main", "a1", "b1")
-			}
+			h, _, a2, pending := strayPending(t, c.extra)
 			a2.out = false
 			if c.early {
 				h.send("a2", "later")

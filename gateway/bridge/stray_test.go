@@ -219,6 +219,36 @@ func TestStrayThreeParts(t *testing.T) {
 	}
 }
 
+// strayPending splits site a: a2's part goes on alone and a2 sends an Up
+// there that its history does not order (pending: its gateway's member
+// stops first); then a2 is away while a1's part merges with b and, extra
+// times, a1 and b1 send. a2 is still out (hnode.out) on return.
+func strayPending(t *testing.T, extra int) (h *harness, a1, a2 *hnode, pending Origin) {
+	h = newDomain(t, 0, 2, 2)
+	h.sendSettled("before", "a2", "b1")
+	a1, a2 = h.node("a1"), h.node("a2")
+
+	a1.out = true
+	h.localConfig(h.site("a"))
+	a1.b.FedStopped()
+	h.fedAlone("a")
+	h.settle()
+	h.sendSettled("alone", "a2")
+	h.send("a2", "pending")
+	h.localStep(h.site("a")) // pending at a2, submitted by its gateway
+	pending = h.sent[len(h.sent)-1]
+
+	a2.out, a1.out = true, false
+	a2.b.FedStopped()
+	h.localConfig(h.site("a"))
+	h.fedConfig("a", "b") // a2's copy goes round it, submitted in another ring: carried, not numbered
+	h.settle()
+	for range extra {
+		h.sendSettled("main", "a1", "b1")
+	}
+	return h, a1, a2, pending
+}
+
 // An Up a2 sent in its part, which its history did not order (its
 // gateway's member stopped before the federation delivered it), is still
 // pending at a2 when the site's ring is whole again. Its Again then is of
@@ -228,28 +258,7 @@ func TestStrayThreeParts(t *testing.T) {
 func TestStrayPendingUp(t *testing.T) {
 	for _, extra := range []int{0, 5} {
 		t.Run(fmt.Sprintf("extra=%d", extra), func(t *testing.T) {
-			h := newDomain(t, 0, 2, 2)
-			h.sendSettled("before", "a2", "b1")
-			a1, a2 := h.node("a1"), h.node("a2")
-
-			a1.out = true
-			h.localConfig(h.site("a"))
-			a1.b.FedStopped()
-			h.fedAlone("a")
-			h.settle()
-			h.sendSettled("alone", "a2")
-			h.send("a2", "pending")
-			h.localStep(h.site("a")) // pending at a2, submitted by its gateway
-			pending := h.sent[len(h.sent)-1]
-
-			a2.out, a1.out = true, false
-			a2.b.FedStopped()
-			h.localConfig(h.site("a"))
-			h.fedConfig("a", "b") // a2's copy goes round it, submitted in another ring: carried, not numbered
-			h.settle()
-			for range extra {
-				h.sendSettled("main", "a1", "b1")
-			}
+			h, a1, a2, pending := strayPending(t, extra)
 			a2.out = false
 			h.localConfig(h.site("a"))
 			h.settle()
