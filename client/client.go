@@ -1165,11 +1165,24 @@ func (c *Client) takeLocked() []*[]byte {
 	return batch
 }
 
-// answered frees the window of the message a reply answers: replies come
-// in the order of the requests, so it is the oldest one unanswered.
-func (c *Client) answered(req uint32) {
+// reply handles a reply with a request id, under one lock (at full load
+// a sender reads one OK per message): an OK or error frees the window of
+// the message it answers (answeredLocked), and the reply goes to the call
+// that waits for it (dispatchLocked). It reports false when nobody waits
+// for it.
+func (c *Client) reply(f *cp.Frame) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if f.Type == cp.TypeOK || f.Type == cp.TypeError {
+		c.answeredLocked(f.Req)
+	}
+	return c.dispatchLocked(f)
+}
+
+// answeredLocked frees the window of the message a reply answers: replies
+// come in the order of the requests, so it is the oldest one unanswered
+// (c.mu held).
+func (c *Client) answeredLocked(req uint32) {
 	if c.inHead == len(c.inflight) || c.inflight[c.inHead].req != req {
 		return
 	}
@@ -1326,10 +1339,7 @@ func (c *Client) readErr(err error) error {
 func (c *Client) handle(f *cp.Frame, mode decode) (e Event, ok bool, end error) {
 	switch f.Type {
 	case cp.TypeOK, cp.TypeError, cp.TypeGroupList, cp.TypeViewReply, cp.TypePong:
-		if f.Req != 0 && (f.Type == cp.TypeOK || f.Type == cp.TypeError) {
-			c.answered(f.Req)
-		}
-		if f.Req != 0 && c.dispatch(f) {
+		if f.Req != 0 && c.reply(f) {
 			return Event{}, false, nil
 		}
 		if f.Type == cp.TypeError {
@@ -1400,11 +1410,12 @@ func copyPayload(slab, p []byte) (cp, rest []byte) {
 // payloads: a larger payload gets a copy of its own.
 const maxReusedPayload = 64 << 10
 
-// dispatch hands a reply frame to its caller; it reports false when
-// nobody waits for it.
-func (c *Client) dispatch(f *cp.Frame) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// dispatchLocked hands a reply frame to its caller; it reports false when
+// nobody waits for it (c.mu held).
+func (c *Client) dispatchLocked(f *cp.Frame) bool {
+	if len(c.calls) == 0 {
+		return false // the messages' answers: nobody waits for them
+	}
 	cl := c.calls[f.Req]
 	if cl == nil {
 		return false
