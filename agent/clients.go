@@ -327,6 +327,24 @@ func (cs *clientServer) push(rs ...clientReq) {
 	cs.a.wakeGroups()
 }
 
+// pushBatch hands a session reader's batch of requests to the group loop
+// and returns the buffer for its next batch, empty: an empty inbox takes
+// the batch's array as it is and gives the reader its own, so that a
+// request (a clientReq of about 500 bytes) is not copied once more.
+func (cs *clientServer) pushBatch(batch []clientReq) []clientReq {
+	cs.mu.Lock()
+	if len(cs.inbox) == 0 {
+		cs.inbox, batch = batch, cs.inbox[:0]
+	} else {
+		cs.inbox = append(cs.inbox, batch...)
+		clear(batch)
+		batch = batch[:0]
+	}
+	cs.mu.Unlock()
+	cs.a.wakeGroups()
+	return batch
+}
+
 // requestsWait reports whether client requests wait in the inbox for the
 // group loop (any goroutine).
 func (cs *clientServer) requestsWait() bool {
@@ -335,10 +353,15 @@ func (cs *clientServer) requestsWait() bool {
 	return len(cs.inbox) > 0
 }
 
-// take returns the inbox's requests and empties it.
+// take returns the inbox's requests after buf's and empties it; with
+// buf empty, the inbox's array as it is, the inbox taking buf's.
 func (cs *clientServer) take(buf []clientReq) []clientReq {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	if len(buf) == 0 {
+		buf, cs.inbox = cs.inbox, buf
+		return buf
+	}
 	buf = append(buf, cs.inbox...)
 	clear(cs.inbox)
 	cs.inbox = cs.inbox[:0]
@@ -425,9 +448,7 @@ func (s *session) read() {
 	for {
 		fresh := !r.Buffered() // Next reads from the connection
 		if len(batch) > 0 && (fresh || len(batch) >= maxReadBatch) {
-			cs.push(batch...)
-			clear(batch)
-			batch = batch[:0]
+			batch = cs.pushBatch(batch)
 		}
 		f, err := r.Next()
 		if err != nil {
@@ -476,9 +497,7 @@ func (s *session) read() {
 		case <-s.credit:
 		default:
 			if len(batch) > 0 { // the group loop must take these to give credit back
-				cs.push(batch...)
-				clear(batch)
-				batch = batch[:0]
+				batch = cs.pushBatch(batch)
 			}
 			select {
 			case <-s.credit:
@@ -757,7 +776,7 @@ func (ft *frameTaker) piece(maxFrames, maxBytes int) int {
 // Config.ClientSlowGrace, or passes four times its bound, is evicted
 // instead (the grace is also judged without new frames: evictStalled). It reports whether
 // the frame was queued.
-func (s *session) send(b []byte) bool { return s.queue(b, false, 0) }
+func (s *session) send(b []byte) bool { return s.queue(b, nil, false, 0) }
 
 // sendHeld queues the OK of an accepted message of size payload bytes that
 // comes back to this session (protocol version 3): it waits in the queue
@@ -766,14 +785,22 @@ func (s *session) send(b []byte) bool { return s.queue(b, false, 0) }
 // bytes), so that the client keeps three quarters of its window to send
 // with. At low rate the OK and the message's delivery reach the client in
 // one write instead of two.
-func (s *session) sendHeld(b []byte, size int) bool { return s.queue(b, true, size) }
+func (s *session) sendHeld(f *cp.Frame, size int) bool { return s.queue(nil, f, true, size) }
 
-func (s *session) queue(b []byte, hold bool, size int) bool {
+// queue queues the encoded frame b, or f encoded in place at the end of
+// the session's queue (no copy through a scratch buffer: a delivery's
+// payload is copied once, into the queue).
+func (s *session) queue(b []byte, f *cp.Frame, hold bool, size int) bool {
 	cfg := &s.cs.a.cfg
 	s.mu.Lock()
 	if s.ending {
 		s.mu.Unlock()
 		return false
+	}
+	start := len(s.out)
+	if f != nil {
+		s.out = cp.Append(s.out, f)
+		b = s.out[start:]
 	}
 	frames, bytes := s.qFrames+1, s.qBytes+len(b)
 	if frames > cfg.ClientQueueFrames || bytes > cfg.ClientQueueBytes {
@@ -787,12 +814,15 @@ func (s *session) queue(b []byte, hold bool, size int) bool {
 		over := now.Sub(s.overSince)
 		hard := frames > hardQueueFactor*cfg.ClientQueueFrames || bytes > hardQueueFactor*cfg.ClientQueueBytes
 		if hard || over >= cfg.ClientSlowGrace {
+			s.out = s.out[:start]
 			s.mu.Unlock()
 			s.evict(frames-1, bytes-len(b), over, hard)
 			return false
 		}
 	}
-	s.out = append(s.out, b...)
+	if f == nil {
+		s.out = append(s.out, b...)
+	}
 	s.outFrames++
 	s.qFrames, s.qBytes = frames, bytes
 	if !s.backlog && (frames > s.cs.blFrames || bytes > s.cs.blBytes) {
@@ -835,8 +865,8 @@ func (cs *clientServer) encode(f *cp.Frame) []byte {
 	return cs.scratch
 }
 
-// sendFrame queues f for the client, as send (group loop).
-func (s *session) sendFrame(f *cp.Frame) bool { return s.send(s.cs.encode(f)) }
+// sendFrame queues f for the client, as send, encoded in place.
+func (s *session) sendFrame(f *cp.Frame) bool { return s.queue(nil, f, false, 0) }
 
 // flushSessions writes the frames queued for the sessions since the last
 // call (writeNow), and wakes the writers of those whose connection did not

@@ -3,6 +3,7 @@ package agent
 import (
 	"net"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -70,7 +71,7 @@ func TestHeldAnswers(t *testing.T) {
 	s := testSession(agentSide)
 	s.cs.a.cfg.ClientWindowMsgs, s.cs.a.cfg.ClientWindowBytes = 16, 4096 // hold at most 3 answers, under 1 KiB
 	r := cp.NewReader(clientSide)
-	ok := func(req uint32) []byte { return cp.Append(nil, &cp.Frame{Type: cp.TypeOK, Req: req}) }
+	ok := func(req uint32) *cp.Frame { return &cp.Frame{Type: cp.TypeOK, Req: req} }
 	expect := func(reqs ...uint32) {
 		t.Helper()
 		clientSide.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -140,5 +141,40 @@ func TestMulticastBytesPerMessage(t *testing.T) {
 	t.Logf("%.2f times the payload allocated per message", per)
 	if per > 5.4 {
 		t.Errorf("%.2f times the payload allocated per message, want under 5.4: is the payload copied once more on its way to the ring?", per)
+	}
+}
+
+// TestPushBatchTake: a session reader's batch becomes the inbox as it is
+// when the inbox is empty (the reader gets an empty buffer back), and
+// joins it behind the requests already there otherwise; the group loop
+// takes the inbox as it is when its buffer is empty, and behind the
+// requests it kept otherwise; the order of the requests holds throughout.
+func TestPushBatchTake(t *testing.T) {
+	cs := &clientServer{a: &Agent{}}
+	req := func(n uint32) clientReq { return clientReq{f: cp.Frame{Type: cp.TypePing, Req: n}} }
+	reqs := func(rs []clientReq) (out []uint32) {
+		for _, r := range rs {
+			out = append(out, r.f.Req)
+		}
+		return out
+	}
+	batch := append(make([]clientReq, 0, 8), req(1), req(2))
+	first := &batch[0]
+	batch = cs.pushBatch(batch)
+	if len(batch) != 0 || &cs.inbox[0] != first {
+		t.Fatalf("pushBatch into an empty inbox: batch %v back, inbox %v (its own array: %v); want the batch's array in the inbox and an empty batch",
+			reqs(batch), reqs(cs.inbox), &cs.inbox[0] == first)
+	}
+	batch = append(batch, req(3))
+	batch = cs.pushBatch(batch)
+	if len(batch) != 0 || !slices.Equal(reqs(cs.inbox), []uint32{1, 2, 3}) {
+		t.Fatalf("pushBatch behind requests: batch %v back, inbox %v; want an empty batch and 1 2 3", reqs(batch), reqs(cs.inbox))
+	}
+	if got := cs.take(nil); !slices.Equal(reqs(got), []uint32{1, 2, 3}) || len(cs.inbox) != 0 {
+		t.Fatalf("take into an empty buffer: %v, inbox %v left; want 1 2 3 and an empty inbox", reqs(got), reqs(cs.inbox))
+	}
+	cs.push(req(5))
+	if got := cs.take([]clientReq{req(4)}); !slices.Equal(reqs(got), []uint32{4, 5}) || len(cs.inbox) != 0 {
+		t.Fatalf("take behind a kept request: %v, inbox %v left; want 4 5 and an empty inbox", reqs(got), reqs(cs.inbox))
 	}
 }

@@ -260,6 +260,12 @@ func (a *Agent) routeGroupEvent(layer *groups.Node, e *groups.Event) {
 		if m.To != "" {
 			f.Flags8, f.To = cp.FlagPointToPoint, m.To
 		}
+		if len(e.To) == 1 { // encoded in the session's queue: its payload copied once
+			if s := cs.session(e.To[0]); s != nil {
+				s.sendFrame(&f)
+			}
+			return
+		}
 		b := cs.encode(&f)
 		for _, c := range e.To {
 			if s := cs.session(c); s != nil {
@@ -443,13 +449,13 @@ func (a *Agent) takeClientRequests(now time.Time) {
 	var waiting map[*session]bool // sessions with a request that waits
 	rest := gl.pending[:0]
 	for i := range gl.pending {
-		r := gl.pending[i]
+		r := &gl.pending[i] // rest is at or before it: appending *r copies it down or onto itself
 		if waiting[r.s] || !gl.leaving && !r.closed && (held || a.layerFull(a.requestLayer(&r.f))) {
 			if waiting == nil {
 				waiting = map[*session]bool{}
 			}
 			waiting[r.s] = true
-			rest = append(rest, r)
+			rest = append(rest, *r)
 			continue
 		}
 		if r.closed {
@@ -635,7 +641,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time, buf []byt
 			a.lat.accepted(seq, read, time.Now(), svc, f.Groups)
 		}
 		if s.version >= cp.Version3 && comesBack(layer, s.name, f.Groups) {
-			s.sendHeld(s.cs.encode(&cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: seq}), len(f.Payload))
+			s.sendHeld(&cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: seq}, len(f.Payload))
 			return
 		}
 		ok(seq)
