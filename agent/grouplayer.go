@@ -37,8 +37,9 @@ type groupLoop struct {
 	maxMsgs     int                      // bounds of the messages waiting for the ring (setSendQueueLimits)
 	maxBytes    int
 	acl         aclTable
-	yielded     time.Time // when the group loop last yielded
-	events      uint32    // calls of yieldEvent, for its clock reads
+	yielded     time.Time  // when the group loop last yielded
+	events      uint32     // calls of yieldEvent, for its clock reads
+	clock       eventClock // the latency histograms' clock for the events of the last few
 
 	// domq holds, from domHead on, the events whose domain part waits
 	// (domainPart), in order, and domBytes their payload bytes.
@@ -92,10 +93,12 @@ const yieldEventEvery = 16
 // at full load those loops read it for every event, once in the ring's
 // and once in the group layer's, 2.2 % of the CPU of a ring of three
 // agents and their clients in one process (client BenchmarkFullLoad).
+// The latency histograms' clock (gl.clock) is read again after it.
 func (gl *groupLoop) yieldEvent() {
 	gl.events++
 	if gl.events%yieldEventEvery == 0 {
 		gl.yield()
+		gl.clock = eventClock{}
 	}
 }
 
@@ -197,7 +200,7 @@ func (a *Agent) groupOutput() {
 		if a.trace != nil {
 			a.trace.recordGroup(e)
 		}
-		a.lat.event(e, time.Since)
+		a.lat.event(e, a.gl.clock.since)
 		a.routeGroupEvent(a.g, e)
 		a.gl.yieldEvent()
 	}
@@ -439,9 +442,14 @@ func (a *Agent) clientsLeaving() {
 // a session's later requests for another layer pass one that waits left a
 // flush unanswered for good in tests/fednetns TestSitesNetns (one client
 // in a site-local and a cross-site group, through a gateway failover).
-func (a *Agent) takeClientRequests(now time.Time) {
+func (a *Agent) takeClientRequests() {
 	gl := &a.gl
 	gl.pending = a.cs.take(gl.pending)
+	// After the take: every request taken was read before now. The
+	// requests of one pass are accepted at this one time (the latency
+	// histograms' admission wait), not at a clock reading each.
+	now := time.Now()
+	gl.clock = eventClock{now: now}
 	held := len(gl.pending) > 0 && a.cs.holdBack(now)
 	if held && !gl.leaving {
 		a.cs.n.held.Add(1)
@@ -462,7 +470,7 @@ func (a *Agent) takeClientRequests(now time.Time) {
 			a.sessionEnded(r.s)
 			continue
 		}
-		a.handleRequest(r.s, &r.f, r.read, r.buf, r.room)
+		a.handleRequest(r.s, &r.f, r.read, now, r.buf, r.room)
 		select {
 		case r.s.credit <- struct{}{}:
 		default:
@@ -552,7 +560,7 @@ func (a *Agent) sessionEnded(s *session) {
 // handleRequest answers one request of a session, read at read (group
 // loop). A multicast's payload is buf[room:] when buf is not nil, the room
 // before it for its header (groups.MulticastIn).
-func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time, buf []byte, room int) {
+func (a *Agent) handleRequest(s *session, f *cp.Frame, read, now time.Time, buf []byte, room int) {
 	fail := func(code cp.Code, group, text string) {
 		s.sendFrame(&cp.Frame{Type: cp.TypeError, Req: f.Req, Code: code, Op: f.Type, Group: group, Text: text})
 	}
@@ -638,7 +646,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time, buf []byt
 		}
 		s.seq(layer).accepted = seq
 		if layer == a.g { // the latency histograms follow the site's group layer's sequence numbers
-			a.lat.accepted(seq, read, time.Now(), svc, f.Groups)
+			a.lat.accepted(seq, read, now, svc, f.Groups)
 		}
 		if s.version >= cp.Version3 && comesBack(layer, s.name, f.Groups) {
 			s.sendHeld(&cp.Frame{Type: cp.TypeOK, Req: f.Req, Seq: seq}, len(f.Payload))
@@ -663,7 +671,7 @@ func (a *Agent) handleRequest(s *session, f *cp.Frame, read time.Time, buf []byt
 		}
 		s.seq(route.layer).accepted = seq
 		if route.layer == a.g { // the latency histograms follow the site's group layer's sequence numbers
-			a.lat.accepted(seq, read, time.Now(), svc, nil)
+			a.lat.accepted(seq, read, now, svc, nil)
 		}
 		ok(seq)
 	case cp.TypeFlush:

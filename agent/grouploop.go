@@ -324,6 +324,7 @@ func (a *Agent) groupPass() (next time.Time) {
 	gr.busy = true
 	gr.passStart, gr.asked = time.Now(), time.Time{}
 	leave := gr.leave
+	a.gl.clock = eventClock{now: gr.passStart}
 	gr.mu.Unlock()
 	gr.cond.Broadcast()
 
@@ -350,7 +351,7 @@ func (a *Agent) groupPass() (next time.Time) {
 	}
 	a.runLoopCalls()
 	a.takeFederation()
-	a.takeClientRequests(time.Now())
+	a.takeClientRequests()
 	// Only a pass that began after the leave can say the group loop
 	// drained: one that began before did not disconnect the clients, and
 	// the leave's groupsLeaving, which cleared gr.drained meanwhile, must

@@ -254,3 +254,59 @@ func TestLatencyWindow(t *testing.T) {
 		t.Errorf("followed: message 3 (below the window) %v, message %d %v; want false, true", l.lookup(3) != nil, next, l.lookup(next) != nil)
 	}
 }
+
+// TestEventClock: an eventClock reads the clock once, at its first use,
+// and measures every later time from that one reading; a new one reads
+// it again.
+func TestEventClock(t *testing.T) {
+	var c eventClock
+	t0 := time.Now()
+	first := c.since(t0)
+	time.Sleep(2 * time.Millisecond)
+	if again := c.since(t0); again != first {
+		t.Errorf("since(t0) %v, then %v after 2 ms: want the one reading's %v", first, again, first)
+	}
+	if d := c.since(t0.Add(-time.Second)); d != first+time.Second {
+		t.Errorf("since(t0 - 1s) %v, want %v", d, first+time.Second)
+	}
+	c = eventClock{}
+	if d := c.since(t0); d < first+2*time.Millisecond {
+		t.Errorf("a new clock: since(t0) %v, want at least %v (a new reading)", d, first+2*time.Millisecond)
+	}
+}
+
+// TestLatencyClockReads: at a burst of a client's messages the latency
+// histograms read the clock for a few events in each run of
+// yieldEventEvery, not at each of the two events of every message (its
+// sending and its delivery, each its own group layer step), and still
+// observe every message.
+func TestLatencyClockReads(t *testing.T) {
+	c := newCluster(t, 1)
+	a1 := c.start("n1", nil)
+	c.waitRing(c.ids, 5*time.Second)
+	a := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "a")
+	a.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	a.waitView("g", "n1:a")
+	const n = 512
+	reads0 := eventClockReads.Load()
+	for i := range n {
+		a.write(cp.Frame{Type: cp.TypeMulticast, Req: uint32(1000 + i), Svc: uint8(localring.Agreed), Groups: []string{"g"}, Payload: []byte("x")})
+	}
+	for got := 0; got < n; {
+		if f := a.waitFrame("a delivery", func(f cp.Frame) bool { return f.Type == cp.TypeMessage }); f.Sender == "n1:a" {
+			got++
+		}
+	}
+	reads := eventClockReads.Load() - reads0
+	var m dto.Metric
+	if err := a1.lat.delivery.WithLabelValues("none", "agreed").(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetHistogram().GetSampleCount(); got != n {
+		t.Errorf("%d deliveries observed, want %d", got, n)
+	}
+	t.Logf("%d clock readings for %d messages", reads, n)
+	if reads > n/2 {
+		t.Errorf("%d clock readings for the latency of %d messages, want at most %d (one for a few events, not one per event)", reads, n, n/2)
+	}
+}
