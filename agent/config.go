@@ -429,7 +429,25 @@ func (c *Config) Validate() error {
 	if err := c.Load.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if d := c.federationDomain(); d != "" && c.Ring.MaxMessageBytes > 0 && c.Ring.MaxMessageBytes < localring.MaxMessageBytes {
+		bad("node %q of site %q: Ring.MaxMessageBytes %d is below the %d bytes federation domain %s needs: the other sites' agents accept messages to its groups up to the ring's largest, and this site's active gateway brings each down through its local ring, where a larger one would not fit; leave Ring.MaxMessageBytes 0 (the ring's %d, as the atoll binary does) at every node of the domain's sites",
+			c.Node, c.Site, c.Ring.MaxMessageBytes, localring.MaxMessageBytes, d, localring.MaxMessageBytes)
+	}
 	return errors.Join(errs...)
+}
+
+// federationDomain returns the name of the first federation domain of the
+// plan that the node's site takes part in, "" when none (or no plan).
+func (c *Config) federationDomain() string {
+	if c.Federation == nil || c.Federation.Plan == nil {
+		return ""
+	}
+	for _, d := range c.Federation.Plan.Domains {
+		if d.Kind == topology.FederationDomain && slices.Contains(d.Sites, c.Site) {
+			return d.Name
+		}
+	}
+	return ""
 }
 
 // domain is the EVS domain name of the node's traces.
