@@ -141,7 +141,13 @@ func (a *Agent) newDomains() error {
 		var dl *domainLayer
 		// The bridge's local messages within the ring's limit: a Seen
 		// or a Relay, which grow with the backlog, in parts.
-		bc := bridge.Config{Domain: d.Name, Site: a.cfg.Site, Node: a.self.ID, MaxLocalBytes: a.maxMessage()}
+		// A message too large for the local ring (another site accepted
+		// it under a larger limit: Validate refuses such a configuration
+		// of this agent) goes down as its stub (bridge Config.Stub).
+		bc := bridge.Config{Domain: d.Name, Site: a.cfg.Site, Node: a.self.ID, MaxLocalBytes: a.maxMessage(), Stub: func(p []byte) []byte {
+			s, _ := groups.Stub(p)
+			return s
+		}}
 		if a.cfg.Federation.File.Stubs() {
 			// The file's federation.unneeded (default stubs): the site's
 			// active gateway brings a domain's message down as a stub
@@ -561,9 +567,14 @@ func (a *Agent) domainOutputPass(dl *domainLayer) {
 	if st := dl.b.Stats(); st.LocalTooLarge != dl.caught.LocalTooLarge {
 		// Left out by the bridge: the ring would refuse them (and the
 		// group loop would drop them: submitGroups, Counters.RingRefused).
-		a.log.Error("federation domain: bridge messages larger than the local ring carries were not sent; the site may stall or, at a gateway failover, lose or misorder messages of the domain: a program that embeds the agent with a smaller Config.Ring.MaxMessageBytes than other sites' should give every site of the domain the same (the atoll binary uses the ring's largest, 1 MiB, at every site)",
+		a.log.Error("federation domain: bridge messages larger than the local ring carries were not sent; the site may stall or, at a gateway failover, lose or misorder messages of the domain (bridge Stats.LocalTooLarge: an Again of a message near the ring's limit, or a Seen's one Up with more places than fit)",
 			"domain", dl.d.Name, "messages", st.LocalTooLarge-dl.caught.LocalTooLarge, "limit", a.maxMessage(), "position", dl.b.Last().String())
 		dl.caught.LocalTooLarge = st.LocalTooLarge
+	}
+	if st := dl.b.Stats(); st.DownsTooLarge != dl.caught.DownsTooLarge {
+		a.log.Error("federation domain: messages of another site larger than the local ring carries came down without their data (as stubs), so that the site's stream of the domain goes on; this site's members of their groups did not get them: every site of a domain must run its ring at the same limit (Ring.MaxMessageBytes, 1 MiB in the atoll binary)",
+			"domain", dl.d.Name, "messages", st.DownsTooLarge-dl.caught.DownsTooLarge, "limit", a.maxMessage(), "position", dl.b.Last().String())
+		dl.caught.DownsTooLarge = st.DownsTooLarge
 	}
 	for i := range br.Stream {
 		if e := &br.Stream[i]; e.Kind == bridge.EntryConfig && e.Conf.Continues != "" {

@@ -535,7 +535,7 @@ func checkFederationMetrics(t *testing.T, a *Agent, domain string) {
 	if v := got["atoll_federation_installs_total"].GetCounter().GetValue(); v < 1 {
 		t.Errorf("atoll_federation_installs_total{domain=%q} = %v, want at least 1", domain, v)
 	}
-	for _, name := range []string{"atoll_federation_token_losses_total", "atoll_federation_retransmits_total", "atoll_federation_retransmits_not_queued_total", "atoll_federation_window_cuts_total", "atoll_federation_nacks_total", "atoll_federation_token_nacks_total", "atoll_federation_early_token_retransmits_total", "atoll_federation_ring_datagrams_refused_total", "atoll_domain_backlog_bytes", "atoll_domain_backlog_bound_bytes", "atoll_federation_backlog_bytes", "atoll_federation_backlog_bound_bytes"} {
+	for _, name := range []string{"atoll_federation_token_losses_total", "atoll_federation_retransmits_total", "atoll_federation_retransmits_not_queued_total", "atoll_federation_window_cuts_total", "atoll_federation_nacks_total", "atoll_federation_token_nacks_total", "atoll_federation_early_token_retransmits_total", "atoll_federation_ring_datagrams_refused_total", "atoll_domain_backlog_bytes", "atoll_domain_backlog_bound_bytes", "atoll_domain_downs_too_large_total", "atoll_federation_backlog_bytes", "atoll_federation_backlog_bound_bytes"} {
 		if got[name] == nil {
 			t.Errorf("no metric %s{domain=%q}", name, domain)
 		}

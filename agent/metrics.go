@@ -67,7 +67,7 @@ type statusCollector struct {
 	fedMetrics  []fedMetric
 
 	// The federation domains of the node's site, one series per domain.
-	domBacklog, domBound *prometheus.Desc
+	domBacklog, domBound, domTooLarge *prometheus.Desc
 }
 
 // fedMetric is one metric of a federation ring member, labelled with its
@@ -91,6 +91,7 @@ func newStatusCollector(a *Agent) *statusCollector {
 	c.fedRefused = prometheus.NewDesc("atoll_federation_connections_refused_total", "Gateway connections this gateway refused, by cause (unknown CA, expired certificate, wrong identity, ALPN mismatch ...).", []string{"domain", "cause"}, nil)
 	c.fedSealed = prometheus.NewDesc("atoll_federation_ring_datagrams_refused_total", "Ring packets arriving outside QUIC (transport mode udp) that this gateway dropped, by reason: malformed, unknown-key (no live connection's key), forged (failed authentication), replay (a counter seen before, or a duplicate from the network).", []string{"domain", "reason"}, nil)
 	c.domBacklog = prometheus.NewDesc("atoll_domain_backlog_bytes", "Bytes of the site's messages to the federation domain's groups waiting to be ordered by its federation ring, as this node counts them (the site's messages sent up and not yet come down, and this node's accepted ones not yet sent up).", []string{"domain"}, nil)
+	c.domTooLarge = prometheus.NewDesc("atoll_domain_downs_too_large_total", "Messages of the domain's other sites larger than this site's local ring carries, brought down by this node as the site's active gateway without their data (a stub at their place, so that the site's stream goes on): the site's members of their groups lost them (see the agent's error log; every site of a domain must run its ring at the same limit).", []string{"domain"}, nil)
 	c.domBound = prometheus.NewDesc("atoll_domain_backlog_bound_bytes", "The domain backlog at which this node accepts no client message for the domain's groups (0: no bound but the send queue's): --domain-backlog at the domain's slowest declared link bandwidth.", []string{"domain"}, nil)
 	fed := func(name, help string, kind prometheus.ValueType, f func(*gateway.Stats) float64) {
 		c.fedMetrics = append(c.fedMetrics, fedMetric{prometheus.NewDesc(name, help, []string{"domain"}, nil), kind, f})
@@ -216,6 +217,7 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- c.domBacklog
 	ch <- c.domBound
+	ch <- c.domTooLarge
 }
 
 // Collect reads Status once and sends every metric.
@@ -241,6 +243,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		d := &st.Domains[i]
 		ch <- prometheus.MustNewConstMetric(c.domBacklog, prometheus.GaugeValue, float64(d.Backlog), d.Domain)
 		ch <- prometheus.MustNewConstMetric(c.domBound, prometheus.GaugeValue, float64(d.BacklogBound), d.Domain)
+		ch <- prometheus.MustNewConstMetric(c.domTooLarge, prometheus.CounterValue, float64(d.Bridge.DownsTooLarge), d.Domain)
 	}
 	for i := range st.Federation {
 		f := &st.Federation[i]

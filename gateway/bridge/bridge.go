@@ -49,9 +49,17 @@ type Config struct {
 	// pending Up of theirs and so grow with the backlog, is split into as
 	// many as it takes to stay within it; a message that alone is larger
 	// (an Again or a Down of a larger message, a Seen's one Up) is not
-	// sent but counted (Stats.LocalTooLarge). Default
+	// sent but counted (Stats.LocalTooLarge), except a Down, which goes
+	// without the message's data (Stub). Default
 	// localring.MaxMessageBytes.
 	MaxLocalBytes int
+	// Stub, when set, returns the stub of a message's payload (nil: none):
+	// what a Down carries instead of a message larger than the local ring
+	// carries (another site accepted it under a larger limit of its ring),
+	// so that the site's stream goes on past it (Site.sendDown). Without
+	// one, or when the stub does not fit either, the Down carries no
+	// payload.
+	Stub func(payload []byte) []byte
 }
 
 // Validate checks c and fills in defaults.
@@ -182,8 +190,15 @@ type Stats struct {
 	// than this site's ring carries (another site's limit is higher), or
 	// a Seen's one Up with more places than fit. The site may lose or
 	// misorder what they told it; raise the limit. A Seen or a Relay is
-	// otherwise split to fit.
+	// otherwise split to fit. A Down does not count here: see
+	// DownsTooLarge.
 	LocalTooLarge uint64
+	// DownsTooLarge counts the messages this node brought down without
+	// their data (Entry.Elided, Config.Stub) because their Down was
+	// larger than the local ring carries (Config.MaxLocalBytes): the
+	// site's nodes deliver each at its place to no client, and its
+	// members there lose it.
+	DownsTooLarge uint64
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -753,6 +768,31 @@ func (s *Site) sendLocal(b []byte) {
 		return
 	}
 	s.out.Local = append(s.out.Local, b)
+}
+
+// sendDown sends the Down of e, the entry after prev. Unsent, a Down
+// larger than the local ring carries (Config.MaxLocalBytes: a message
+// another site accepted under a larger limit of its ring) would stop the
+// site's stream at e for good, as every later Down names e's position as
+// the one before it. Such a message goes down without its data instead:
+// as its stub (Config.Stub) when that fits, else with no payload, marked
+// Elided either way, and counted (Stats.DownsTooLarge). The site's nodes
+// deliver it at its place to no client: its members there lose it.
+func (s *Site) sendDown(prev localring.DomainOrder, e *Entry) {
+	b := encodeDown(s.tag, prev, e)
+	if len(b) > s.cfg.MaxLocalBytes && e.Kind == EntryMessage {
+		x := *e
+		x.Payload, x.Elided = nil, true
+		if s.cfg.Stub != nil {
+			x.Payload = s.cfg.Stub(e.Payload)
+		}
+		if b = encodeDown(s.tag, prev, &x); len(b) > s.cfg.MaxLocalBytes && x.Payload != nil {
+			x.Payload = nil
+			b = encodeDown(s.tag, prev, &x)
+		}
+		s.stats.DownsTooLarge++
+	}
+	s.sendLocal(b)
 }
 
 // openHave opens the Have phase of the current configuration and epoch.
@@ -1600,7 +1640,7 @@ func (s *Site) reinject() {
 		if i > 0 {
 			prev = s.log[i-1].Pos
 		}
-		s.sendLocal(encodeDown(s.tag, prev, &s.log[i]))
+		s.sendDown(prev, &s.log[i])
 		s.stats.Reinjected++
 	}
 }
@@ -2339,7 +2379,7 @@ func (s *Site) inject(e Entry) {
 			s.stats.Elided++
 		}
 	}
-	s.sendLocal(encodeDown(s.tag, prev, d))
+	s.sendDown(prev, d)
 	if e.Kind == EntryConfig && e.Conf.Kind == localring.Regular {
 		s.restartStrays(&e)
 	}

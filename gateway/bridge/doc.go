@@ -1005,11 +1005,15 @@
 // gateway taken when later), and the Relay was split from the first (at
 // 512 Ups): an older bridge takes the parts as it takes one, and one
 // older than the Seen ignores them. A message that does not fit alone
-// (an Up's places, an Again or a Down of a message larger than this
-// site's ring carries: another site's limit is higher) is not sent but
+// (an Up's places, an Again of a message near the limit) is not sent but
 // counted (Stats.LocalTooLarge; the agent logs it): a driver that kept a
 // refused message to submit again would hold every later message of its
-// send class behind it for good.
+// send class behind it for good. A Down of a message larger than this
+// site's ring carries (another site's limit is higher) goes without the
+// message's data instead, as its stub (Config.Stub) or with no payload,
+// Elided, counted (Stats.DownsTooLarge; the agent logs it): unsent, it
+// would stop the site's stream there for good, every later Down naming
+// its place as the one before; the site's members lose the message.
 //
 // Every node of the site delivers the Ups in doubt at the same place: the gateway
 // injects them as it injects every Down. Their senders are told they

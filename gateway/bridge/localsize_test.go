@@ -213,3 +213,49 @@ func TestLocalTooLarge(t *testing.T) {
 		t.Errorf("Seens (gateway, Ups) %v, want %v: the gateway named with no Up", gws, want)
 	}
 }
+
+// TestDownTooLarge: a message that site a's ring carries and site b's does
+// not (b's bridges have a smaller MaxLocalBytes) goes down at b without its
+// data, as the stub Config.Stub makes, marked Elided and counted
+// (Stats.DownsTooLarge), at its place: b's stream goes on past it, and the
+// message after it reaches b in full. Unsent, the Down would stop b's
+// stream there for good, every later Down naming its place.
+func TestDownTooLarge(t *testing.T) {
+	const max = 300
+	h := newDomain(t, 0, 2, 2)
+	for _, n := range h.site("b").nodes {
+		n.b.cfg.MaxLocalBytes = max
+		n.b.cfg.Stub = func(p []byte) []byte { return fmt.Appendf(nil, "stub of %d bytes", len(p)) }
+	}
+	big := string(make([]byte, 2*max))
+	h.sendSettled(big, "a1")
+	h.sendSettled("after", "a2")
+	ups := h.sent[len(h.sent)-2:]
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if got := streamOrder(n, ups...); !slices.Equal(got, ups) {
+				t.Fatalf("%s delivered %v, want %v", n.id, got, ups)
+			}
+			for _, e := range n.stream {
+				if e.Kind != EntryMessage || !slices.Contains(ups, e.Origin) {
+					continue
+				}
+				want, elided := string(e.Payload), false
+				switch {
+				case e.Origin == ups[1]:
+					want = "after"
+				case s.name == "a":
+					want = big
+				default:
+					want, elided = fmt.Sprintf("stub of %d bytes", len(big)), true
+				}
+				if string(e.Payload) != want || e.Elided != elided {
+					t.Errorf("%s delivered %s with %d bytes (elided %v), want %q (elided %v)", n.id, e.Origin, len(e.Payload), e.Elided, want[:min(len(want), 20)], elided)
+				}
+			}
+		}
+	}
+	if st := h.site("b").gw.b.Stats(); st.DownsTooLarge != 1 || st.LocalTooLarge != 0 {
+		t.Errorf("b's gateway: DownsTooLarge %d, LocalTooLarge %d, want 1 and 0", st.DownsTooLarge, st.LocalTooLarge)
+	}
+}
