@@ -43,8 +43,9 @@ with the views that says; the lost and duplicated messages of the
 members that stayed connected are counted at the clients; the EVS
 checker reads every agent's trace; a legend says what you saw. It runs
 in under a minute and exits 1 if a message is lost or duplicated, if
-members that stayed connected were apart with no stall of the process to
-explain it, or if the check fails. It prints every stall of its process (a goroutine of it did not run for
+members that stayed connected were apart with no stall of the process
+(past a ring's token timeout) in that phase or the one before to explain
+it, or if the check fails. It prints every stall of its process (a goroutine of it did not run for
 150ms or more: a busy or stalled host) with the rings whose token timeout
 it passed; --stall stops the process on purpose, --dir keeps the traces.
 
