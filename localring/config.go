@@ -333,8 +333,11 @@ type Config struct {
 	// (or to be received), so that a node whose fault persists does not
 	// disturb the ring again and again. It doubles each time the same
 	// member is taken out again or fails to answer joins after a
-	// quarantine, up to 16 times; a member that healed rejoins at the next
-	// merge-detect after the quarantine. Default 1 s.
+	// quarantine, up to 16 times, and starts over for a member taken out
+	// more than 16 × EvictQuarantine after it came back into a ring with
+	// this node (TestQuarantineBackoff); a member that healed rejoins at
+	// the next merge-detect after the quarantine, so a fault that ends
+	// keeps it out for at most 16 × EvictQuarantine. Default 1 s.
 	EvictQuarantine time.Duration
 
 	// Rand is the source of randomness (jitter of join timers). Inject a
