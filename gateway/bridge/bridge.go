@@ -165,6 +165,10 @@ type Stats struct {
 	// configuration was not a member of the ring (fedState.missing): that
 	// site may have delivered some of them alone.
 	InDoubtMissing uint64
+	// InDoubtFedTrans counts the federation's transitional configurations
+	// this site came through and left for one of its own, to deliver its
+	// Ups in doubt there (Site.ownTrans).
+	InDoubtFedTrans uint64
 	// InDoubtAlong counts the Ups not in doubt that this active gateway
 	// delivered in doubt with a later Up of their sender (takeAlong).
 	InDoubtAlong uint64
@@ -470,6 +474,7 @@ type fedState struct {
 	stubOf   map[string]localring.DomainOrder // per site, the place of the last stub in its log its Sync named, if any
 	floor    localring.DomainOrder            // the highest floor a Sync named: the numbering continues after it too
 	blocked  bool                             // a Sync named its site blocked (syncMsg.blocked): the ring does not continue the domain's configuration
+	doubtOf  map[string]bool                  // per site, whether its Sync said it came through trans in doubt (syncMsg.doubt)
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// regOf is, per site, the last place its Sync says it numbered in
 	// the regular configuration before its transitional one, if any.
@@ -524,7 +529,12 @@ type fedState struct {
 	// answer is then taken for a refusal while Ups are in doubt
 	// (caughtUp; Stats.InDoubtMissing). Carried over with the wait, as
 	// split is.
-	missing  bool
+	missing bool
+	// ownAt is the place of the site's own transitional configuration
+	// that settle put instead of the federation's (Site.ownTrans) while
+	// the site waited for its answer: its id names the Ups still in doubt
+	// once the answer is in (caughtUp). Carried over with the wait.
+	ownAt    localring.DomainOrder
 	ask      hold
 	next     hold
 	carriedN int
@@ -1719,6 +1729,7 @@ func (s *Site) open() {
 			sync.reg = s.injected // see numberedReg
 		}
 		sync.from = s.logFrom()
+		sync.doubt = s.doubtID() != ""
 	}
 	if s.injRoot != sync.named() {
 		sync.root = s.injRoot
@@ -2440,7 +2451,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
 		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string), regOf: make(map[string]localring.DomainOrder),
 		holdOf: make(map[string]hold), fromOf: make(map[string]localring.DomainOrder), rootOf: make(map[string]string),
-		stubOf: make(map[string]localring.DomainOrder)}
+		stubOf: make(map[string]localring.DomainOrder), doubtOf: make(map[string]bool)}
 	if old != nil && old.waiting {
 		// The last ring settled here, but ended before this site's
 		// catch-up answer came: the site has not installed it. What it
@@ -2452,7 +2463,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 		// Sync (it was queued first); settle refuses it if it has not
 		// come by then and no member answers the held position.
 		s.fed.waiting, s.fed.carried, s.fed.ask, s.fed.queued = true, true, old.ask, old.queued
-		s.fed.split, s.fed.missing = old.split, old.missing
+		s.fed.split, s.fed.missing, s.fed.ownAt = old.split, old.missing, old.ownAt
 		s.fed.carriedN = len(old.queued)
 	}
 	s.open()
@@ -2521,6 +2532,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 			f.floor = x.floor
 		}
 		f.blocked = f.blocked || x.blocked
+		f.doubtOf[x.site] = x.doubt
 		if len(f.syncs) == len(f.members) {
 			s.settle()
 		}
@@ -2632,12 +2644,15 @@ func (s *Site) settle() {
 		// transitional configuration into this ring (one that came
 		// another way was cut off from that one's next ring). They
 		// delivered the same messages there.
-		t.Sites = slices.DeleteFunc(t.Sites, func(x string) bool { return f.transOf[x] != t.ID })
+		// A site in doubt installs one of its own instead, unless the
+		// ring continues the domain's configuration (ownTrans).
+		t.Sites = slices.DeleteFunc(t.Sites, func(x string) bool { return f.transOf[x] != t.ID || f.cont == "" && f.doubtOf[x] })
 		if next, _, ok := localring.ParseTransitionalConfID(t.ID); !ok || next != ringOf(f.id) {
 			// Rings that did not settle came between: the federation's
 			// id leads into one of them (fedTransID undoes this).
 			t.ID = "fed:" + t.ID + ">" + f.id
 		}
+		own := f.cont == "" && f.doubtOf[s.cfg.Site]
 		// What a member numbered in the regular configuration, this site
 		// delivers there too, before its transitional one (numberedReg).
 		msgs := s.transMsgs
@@ -2654,6 +2669,9 @@ func (s *Site) settle() {
 			s.noteRegFrom(pos, msgs[0].Pos)
 		}
 		msgs = msgs[n:]
+		if own {
+			s.ownTrans(t, pos)
+		}
 		s.inject(Entry{Pos: pos, Kind: EntryConfig, Conf: *t})
 		for _, e := range msgs {
 			s.inject(e)
@@ -3386,6 +3404,13 @@ func (s *Site) caughtUp(c *catchUp) {
 		if e.Kind == EntryConfig && e.Conf.Kind == localring.Regular {
 			reg = e.Conf.ID
 		}
+		if e.Kind == EntryConfig && !f.ownAt.IsZero() && e.Pos == f.ownAt {
+			// Its own transitional configuration, put for the
+			// federation's as the site waited: its id names the Ups
+			// still in doubt (ownTrans).
+			e.Conf.ID += s.doubtID()
+			f.ownAt = localring.DomainOrder{}
+		}
 		s.inject(e)
 	}
 	if !f.next.pos.IsZero() {
@@ -3440,6 +3465,31 @@ func (s *Site) leave(at localring.DomainOrder, next string) {
 	if s.injected.Less(at) && s.injConf == localring.Regular {
 		s.inject(Entry{Pos: at, Kind: EntryConfig, Conf: DomainConf{
 			ID: transID(s.cfg.Site, next, s.injReg) + s.doubtID(), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
+	}
+}
+
+// ownTrans makes t, the federation's transitional configuration the site
+// came through into the settled ring, at place at, one of the site alone,
+// named as leave names its own: its Sync said its term was in doubt with
+// Ups in doubt (syncMsg.doubt), and the ring does not continue the
+// domain's configuration (settle). Every member left the site out of t's
+// sites for the same reason, and the other sites of t deliver t's
+// messages there, at the same places as the site in its own, without
+// its Ups in doubt, which it delivers there (inject, inDoubt). While the
+// site waits for its answer, the id names the Ups in doubt once the
+// answer is in (fedState.ownAt, caughtUp): it installs its own even if the
+// answer ends the doubt, as the others left it out. Delivered in the
+// federation's, as before, each site in doubt delivered its own there
+// alone (hiersim's three-sites starvation at seed 31 of 1-100 at
+// f7f7536: ams and fra, 129 and 31 Ups in doubt in one transitional
+// configuration, EVS 4 and 7; bridge TestInDoubtOwnTrans).
+func (s *Site) ownTrans(t *DomainConf, at localring.DomainOrder) {
+	s.stats.InDoubtFedTrans++
+	*t = DomainConf{ID: transID(s.cfg.Site, s.fed.id, s.injReg), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}
+	if s.fed.waiting {
+		s.fed.ownAt = at
+	} else {
+		t.ID += s.doubtID()
 	}
 }
 

@@ -1150,20 +1150,41 @@
 // seeds 1-100 broke EVS 6, 1.3 and 4, none since. After a gateway crash
 // instead of the cut, the same kill is a failover as any other.
 //
-// Known gap: "its own transitional configuration" is the one the site
-// injected last (inDoubt), and after such an answer the ring may end
-// through the federation's transitional configuration, which other
-// sites install too. The site then delivers its Ups in doubt there
-// alone. hiersim TestStarvationLong, three-sites seed 31 (pauses to
-// 300 ms; instrumented, not committed): ams-1 and fra-1 each applied an
-// answer that left their term in doubt (split), then each delivered its
-// own site's Ups in doubt (129 at ams, 31 at fra) in the federation's
-// transitional configuration t:1900632:ams/458784:ams, at the same
-// place, and both sites went on to r:1900632:ams: EVS 4 and 7 for each
-// of them, and 372 deliveries owed and missing. Not fixed: the Ups
-// need a transitional configuration of the site alone, and the site has
-// one between the two regular ones, here the federation's, which it
-// installs with the others and the messages they deliver in it.
+// "Its own transitional configuration" is one of the site alone, also
+// where the ring ends through the federation's transitional
+// configuration after such an answer, which other sites install too: a
+// site whose term is in doubt with Ups in doubt says so in its Sync
+// (syncMsg.doubt), and
+// unless the ring continues the domain's configuration (then the doubt
+// ends: settle), it installs a transitional configuration of its own in
+// place of the federation's, named as the one it installs when it leaves
+// alone, with its Ups in doubt after the federation's messages there
+// (Site.ownTrans, Stats.InDoubtFedTrans); every member leaves it out of
+// the federation's, whose other sites deliver the same messages, at the
+// same places, without its Ups in doubt. A site that waits for its answer
+// as the ring settles names them once the answer is in
+// (fedState.ownAt), and installs its own even if the answer ends the
+// doubt: the others left it out. Installing the federation's, each site
+// delivered its Ups in doubt there alone: hiersim TestStarvationLong,
+// three-sites seed 31 at f7f7536 (pauses to 300 ms), ams and fra each
+// applied an answer that left their term in doubt (split), kept it
+// through rings that continued the domain's configuration, then
+// delivered their own Ups in doubt (129 at ams, 31 at fra) in the
+// federation's transitional configuration t:1900632:ams/458784:ams, at
+// the same place, and went on to r:1900632:ams: EVS 4 and 7 for each,
+// and 372 deliveries owed and missing (bridge TestInDoubtOwnTrans). The
+// doubt flag is a field of the Sync after the blocked flag (sent only
+// when set, the blocked flag then sent clear if it is): a bridge older
+// than it drops such a Sync as malformed, and the ring does not settle
+// there, so a domain must run this version at every gateway before a
+// term stays in doubt past a ring (a site's gateway failing over while
+// the federation splits). Known gap, narrower: a term in doubt with no
+// Up in doubt when it sent its Sync, and one after it (an Again while the
+// doubt lasts, before the ring settled), still delivers it in the
+// federation's transitional configuration (no run has shown it). Saying
+// in the Sync that the term is in doubt, with or without Ups, left c out
+// of b's transitional configuration in TestContinuedRingRefused (c's term
+// in doubt with none), a change of every such run for a case not seen.
 //
 // # Fencing
 //

@@ -3,6 +3,7 @@ package bridge
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/atoll-gcs/atoll/localring"
@@ -370,6 +371,113 @@ func TestInDoubtSiteMissing(t *testing.T) {
 		}
 		if s.name != "b" && !slices.Contains(got, after) {
 			t.Errorf("%s did not deliver %s, sent after the term began", n.id, after)
+		}
+	})
+}
+
+// TestInDoubtOwnTrans: a's new gateway term stays in doubt after its
+// catch-up answer (fedState.split) in a ring that continues the domain's
+// configuration, and the federation's ring then ends through a
+// transitional configuration that a comes through with b. a1 submits
+// seven Ups, the federation orders four, and a1 dies; b and c come
+// through the federation's transitional configuration into a ring with
+// a2's member that continues the domain's configuration, and b answers
+// a2's catch-up with the four. The answer is taken as fedState.split
+// leaves it (set here: a site of the ring that came through another
+// transitional configuration than the answerer's, as hiersim makes it,
+// takes a ring of the harness more than it has), so the three others
+// stay in doubt, and a stays in the domain's configuration. That ring
+// then ends into one of a and b: a delivers the three in its own
+// transitional configuration (Site.ownTrans), of a alone, named after its
+// site and its Ups in doubt, not in the federation's one, which b
+// installs too and delivers without them. Delivered there (the bridge
+// before), a and b installed one configuration id with different
+// messages, and went on into the same regular one (EVS 4 and 7 at the
+// site level: hiersim's three-sites starvation at seed 31 of 1-100 at
+// f7f7536, ams and fra each with Ups in doubt there, 372 deliveries
+// missing).
+func TestInDoubtOwnTrans(t *testing.T) {
+	h := newDomain(t, 0, 3, 2, 2)
+	h.sendSettled("before", "a2", "b1")
+	first := len(h.sent)
+	for i := range 3 {
+		h.send("a2", fmt.Sprint("up-", i))
+		h.send("a3", fmt.Sprint("up-", i))
+	}
+	h.send("a2", "up-3")
+	h.localStep(h.site("a")) // a1 submits the seven
+	if n := len(h.fedQ); n != 7 {
+		t.Fatalf("a1 submitted %d Ups, want 7", n)
+	}
+	h.frozen[h.node("a1")] = true
+	h.fedStepFirst(4)
+	h.crash("a1")
+	h.site("a").inFed = false  // a1's member left with it
+	h.localConfig(h.site("a")) // a2 takes over
+	h.settle()
+	unordered := h.sent[first+4 : first+7]
+	a2 := h.node("a2")
+	h.fedConfig("a", "b", "c")
+	a2.b.fed.split = true
+	h.settle()
+	if st := a2.b.Stats(); st.InDoubtSplit != 1 || st.CatchUps != 1 || st.Continued == 0 {
+		t.Fatalf("a2 stats %+v: want one answer that left the term in doubt, in a ring that continues the domain's configuration", st)
+	}
+	h.sendSettled("in-abc", "a2", "b1", "c1")
+	h.fedConfig("a", "b")
+	h.settle()
+	h.sendSettled("after", "a2", "b1")
+	h.checkOrder()
+	if st := a2.b.Stats(); st.InDoubt != 3 || st.InDoubtFedTrans != 1 {
+		t.Errorf("a2 stats %+v: want three Ups delivered in doubt, in a transitional configuration of a's own", st)
+	}
+	// Every transitional configuration id is installed with one set of
+	// messages, and a's Ups in doubt are delivered in one of a alone.
+	type inConf struct {
+		node string
+		msgs []Origin
+	}
+	byID := map[string]inConf{}
+	h.live(func(s *hsite, n *hnode) {
+		var doubt []Origin
+		conf, sites := "", []string(nil)
+		msgs := map[string][]Origin{}
+		for _, e := range n.stream {
+			switch e.Kind {
+			case EntryConfig:
+				conf, sites = e.Conf.ID, e.Conf.Sites
+				if e.Conf.Kind == localring.Transitional {
+					msgs[conf] = []Origin{}
+				}
+			case EntryMessage:
+				if _, ok := msgs[conf]; ok {
+					msgs[conf] = append(msgs[conf], e.Origin)
+				}
+				if !slices.Contains(unordered, e.Origin) {
+					continue
+				}
+				doubt = append(doubt, e.Origin)
+				if !e.InDoubt || !slices.Equal(sites, []string{"a"}) || !strings.HasPrefix(conf, "site:a:") {
+					t.Errorf("%s delivered %s (in doubt %v) in %s %v, want in doubt, in a's own transitional configuration", n.id, e.Origin, e.InDoubt, conf, sites)
+				}
+			}
+		}
+		if s.name == "b" {
+			// b's transitional configuration into a's and b's ring
+			// leaves a out: a installs one of its own instead.
+			if got, want := confs(n), "reg[a b c] cont[a b c] trans[b] reg[a b]"; got != want {
+				t.Errorf("%s configurations %q, want %q", n.id, got, want)
+			}
+		}
+		if want := map[bool][]Origin{true: unordered}[s.name == "a"]; !slices.Equal(doubt, want) {
+			t.Errorf("%s delivered %v of the Ups in doubt, want %v", n.id, doubt, want)
+		}
+		for id, m := range msgs {
+			if o, ok := byID[id]; ok && !slices.Equal(o.msgs, m) {
+				t.Errorf("%s delivered %v in %s, %s %v", n.id, m, id, o.node, o.msgs)
+			} else if !ok {
+				byID[id] = inConf{string(n.id), m}
+			}
 		}
 	})
 }

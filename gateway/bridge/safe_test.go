@@ -452,13 +452,17 @@ func TestSafeDomainMemberBack(t *testing.T) {
 	h.wantIn("reg[a b]", safe)
 }
 
-// A blocked site's Sync decodes as encoded, with or without the fields
-// before the flag, and a clear flag is not sent.
+// A blocked site's Sync, or one in doubt, decodes as encoded, with or
+// without the fields before the flag, and a clear last flag is not sent.
 func TestSyncBlockedCodec(t *testing.T) {
 	for _, s := range []*syncMsg{
 		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, conf: "r:8:a", blocked: true},
 		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, conf: "r:8:a", floor: localring.DomainOrder{Seq: 30, Ring: 4}, blocked: true},
 		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, conf: "r:8:a", floor: localring.DomainOrder{Seq: 30, Ring: 4}},
+		// A site in doubt (TestInDoubtOwnTrans), with the blocked flag
+		// clear or set before it.
+		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, trans: "t:8:a/4:a", conf: "r:4:a", doubt: true},
+		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, trans: "t:8:a/4:a", conf: "r:4:a", blocked: true, doubt: true},
 	} {
 		b := encodeSync(s)
 		if got, err := decodeFed(b); err != nil || fmt.Sprint(got) != fmt.Sprint(s) {
@@ -471,10 +475,10 @@ func TestSyncBlockedCodec(t *testing.T) {
 				}
 			}
 		}
-		if s.blocked {
+		if s.blocked || s.doubt {
 			b[len(b)-1] = 0
 			if _, err := decodeFed(b); err == nil {
-				t.Errorf("a Sync with a clear blocked flag decoded")
+				t.Errorf("a Sync with a clear last flag decoded")
 			}
 		}
 	}

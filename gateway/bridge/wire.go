@@ -402,6 +402,14 @@ type syncMsg struct {
 	// configuration. Sent only when set, after floor, whose zero position
 	// then stands for none.
 	blocked bool
+	// doubt says that the site came through the federation's
+	// transitional configuration trans with its gateway term in doubt and
+	// Ups in doubt (Site.doubtID): unless the ring continues the domain's
+	// configuration, the site installs a transitional configuration of
+	// its own instead of trans, to deliver them there (Site.ownTrans),
+	// and every member leaves it out of trans's sites. Sent only when
+	// set, after blocked, which is then sent clear when it is.
+	doubt bool
 }
 
 // named returns the regular configuration a Sync names: the one the
@@ -659,33 +667,37 @@ func encodeSync(s *syncMsg) []byte {
 	b = appendPos(b, s.last)
 	b = appendString(b, s.trans)
 	b = appendString(b, s.conf)
-	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
+	if s.hold.pos.IsZero() && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked && !s.doubt {
 		return b
 	}
 	b = appendPos(b, s.hold.pos)
 	b = appendString(b, s.hold.conf)
 	b = appendFlag(b, s.hold.held)
-	if s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
+	if s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked && !s.doubt {
 		return b
 	}
 	b = appendPos(b, s.reg)
-	if s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
+	if s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked && !s.doubt {
 		return b
 	}
 	b = appendPos(b, s.from)
-	if s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
+	if s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked && !s.doubt {
 		return b
 	}
 	b = appendString(b, s.root)
-	if s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
+	if s.stub.IsZero() && s.floor.IsZero() && !s.blocked && !s.doubt {
 		return b
 	}
 	b = appendPos(b, s.stub)
-	if s.floor.IsZero() && !s.blocked {
+	if s.floor.IsZero() && !s.blocked && !s.doubt {
 		return b
 	}
 	b = appendPos(b, s.floor)
-	if !s.blocked {
+	if !s.blocked && !s.doubt {
+		return b
+	}
+	b = appendFlag(b, s.blocked)
+	if !s.doubt {
 		return b
 	}
 	return appendFlag(b, true)
@@ -1098,7 +1110,12 @@ func decodeFed(b []byte) (any, error) {
 							if r.err == nil && len(r.b) > 0 {
 								s.floor = r.pos()
 								if r.err == nil && len(r.b) > 0 {
-									if s.blocked = r.flag("blocked flag"); r.err == nil && !s.blocked {
+									s.blocked = r.flag("blocked flag")
+									if r.err == nil && len(r.b) > 0 {
+										if s.doubt = r.flag("doubt flag"); r.err == nil && !s.doubt {
+											r.fail("a clear doubt flag is not sent")
+										}
+									} else if r.err == nil && !s.blocked {
 										r.fail("a clear blocked flag is not sent")
 									}
 								} else if r.err == nil && s.floor.IsZero() {
@@ -1108,14 +1125,14 @@ func decodeFed(b []byte) (any, error) {
 								r.fail("a zero stub place is not sent")
 							}
 						}
-						if r.err == nil && (s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked || s.root != "" && s.root == s.named()) {
+						if r.err == nil && (s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked && !s.doubt || s.root != "" && s.root == s.named()) {
 							r.fail("a domain configuration that is the one named is not sent")
 						}
 					} else if r.err == nil && s.from.IsZero() {
 						r.fail("a zero log start is not sent")
 					}
 				}
-				if r.err == nil && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked {
+				if r.err == nil && s.reg.IsZero() && s.from.IsZero() && s.root == "" && s.stub.IsZero() && s.floor.IsZero() && !s.blocked && !s.doubt {
 					r.fail("a zero regular place is not sent")
 				}
 				if r.err == nil && s.hold.pos.IsZero() && (s.hold.conf != "" || s.hold.held) {
