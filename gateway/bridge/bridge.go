@@ -244,6 +244,11 @@ type pendingUp struct {
 	// the site's transitional configuration, without a domain position,
 	// if the site leaves its configuration first (inDoubt).
 	doubt bool
+	// downInDoubt: this term delivered it in doubt (inDoubt), and it has
+	// not come down here yet (its Down did not come round the local ring:
+	// the gateway paused as it injected it). It stays in doubt, never
+	// submitted, until it comes down (resolve).
+	downInDoubt bool
 	// again: it came in an Again, announced by its sender at a regular
 	// configuration of the local ring (strayAgain).
 	again bool
@@ -878,7 +883,7 @@ func (s *Site) newTerm() {
 	for i := range s.pending {
 		// The previous gateway may have submitted it.
 		p := &s.pending[i]
-		p.ring, p.ordered, p.submitted, p.doubt = 0, false, true, true
+		p.ring, p.ordered, p.submitted, p.doubt, p.downInDoubt = 0, false, true, true, false
 	}
 	s.doubt, s.doubtUps = true, len(s.pending)
 	s.pred, s.predAt, s.termStart = s.lastGw, s.lastGwAt, termAt{s.ring, s.epoch}
@@ -907,10 +912,20 @@ func (s *Site) ResumeHeld() { s.heldResume, s.heldFrom = true, s.termStart }
 // site's catch-up answer or from a ring that continues the domain's
 // configuration with the site at its base. Those come down; the rest go
 // up again.
+//
+// An Up the term delivered in doubt already (pendingUp.downInDoubt) stays
+// in doubt: its Down is on its way, and submitted, the domain would order
+// it at another place than the site's (hiersim's regional starvation at
+// seed 91 of 1-100 at f7f7536: a-1's Downs in doubt did not come round
+// its local ring, the next ring continued the domain's configuration,
+// and a-1 submitted them again; EVS 1.3 at b; TestInDoubtNotSubmittedAfter).
 func (s *Site) resolve() {
 	s.doubt, s.doubtUps = false, 0
 	for i := range s.pending {
-		s.pending[i].doubt = false
+		p := &s.pending[i]
+		if p.doubt = p.downInDoubt; p.doubt {
+			s.doubtUps++
+		}
 	}
 }
 
@@ -945,7 +960,7 @@ func (s *Site) inDoubt(next localring.DomainOrder) {
 	s.takeAlong()
 	var n uint64
 	for i := range s.pending {
-		if s.pending[i].doubt {
+		if p := &s.pending[i]; p.doubt && !p.downInDoubt {
 			n++
 		}
 	}
@@ -955,9 +970,15 @@ func (s *Site) inDoubt(next localring.DomainOrder) {
 		return
 	}
 	at := s.injected
-	for i, p := range s.doubtOrder() {
+	i := uint64(0)
+	for _, p := range s.doubtOrder() {
+		if p.downInDoubt {
+			continue
+		}
+		p.downInDoubt = true
 		s.stats.InDoubt++
-		s.inject(Entry{Pos: localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + uint64(i) + 1}, Kind: EntryMessage,
+		i++
+		s.inject(Entry{Pos: localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + i}, Kind: EntryMessage,
 			Origin: p.origin, Svc: p.svc, Payload: p.payload, InDoubt: true})
 	}
 }
@@ -3507,7 +3528,7 @@ func (s *Site) doubtID() string {
 	// The Ups in doubt, and those takeAlong puts in doubt with them.
 	var ids []Origin
 	for i := range s.pending {
-		if p := &s.pending[i]; p.doubt {
+		if p := &s.pending[i]; p.doubt && !p.downInDoubt {
 			ids = append(ids, p.origin)
 		}
 	}

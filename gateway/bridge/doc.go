@@ -1131,6 +1131,18 @@
 // a term that stays in doubt after an answer (fedState.split) would have
 // lost it so at every node of its site.
 //
+// An Up the term delivered in doubt stays in doubt until it comes down
+// at the gateway (pendingUp.downInDoubt), also when a later ring ends the
+// term's doubt (a ring that continues the domain's configuration:
+// resolve): where the gateway's Downs in doubt had not come round its
+// local ring yet, the Ups were still pending there, and went up again;
+// the other sites delivered them at a place of the domain after the site
+// had delivered them in doubt (hiersim TestStarvationLong, the regional
+// domain's seed 91 of 1-100 at f7f7536: EVS 1.3 at b; bridge
+// TestInDoubtNotSubmittedAfter). A new term delivers them in doubt again
+// if they have not come down by then: the Down of the term before may
+// not have reached any node.
+//
 // An answer ends the doubt only if it can bring everything the domain
 // ordered of the site's Ups: not when another site of the ring (than the
 // answerer and the site itself) names in its Sync a transitional

@@ -481,3 +481,34 @@ func TestInDoubtOwnTrans(t *testing.T) {
 		}
 	})
 }
+
+// TestInDoubtNotSubmittedAfter: a's new term delivers its seven Ups in
+// doubt as a's ring alone settles (TestInDoubtAlone), and its Downs do not
+// come round the local ring (the gateway paused as it injected them): the
+// Ups stay pending at a2. The next ring continues the domain's
+// configuration, which ends the term's doubt (resolve): the seven stay in
+// doubt until they come down, and are not submitted. Taken out of doubt
+// there, a2 submitted them, and the others delivered them after a had in
+// doubt (hiersim's regional starvation at seed 91 of 1-100 at f7f7536:
+// a-1's Ups in doubt submitted again in the next ring, EVS 1.3 at b).
+func TestInDoubtNotSubmittedAfter(t *testing.T) {
+	h, _, _, pending, _ := cutAsDies(t, 0)
+	a2 := h.node("a2")
+	log := len(h.fedLog)
+	h.fedAlone("a")
+	for h.fedStep() {
+	}
+	if st := a2.b.Stats(); st.InDoubt != 7 {
+		t.Fatalf("a2 stats %+v: want the seven Ups delivered in doubt", st)
+	}
+	h.site("a").queue = nil // the Downs never come round
+	h.fedConfig("a")
+	for h.fedStep() {
+	}
+	if st := a2.b.Stats(); st.Continuing == 0 {
+		t.Fatalf("a2 stats %+v: want a ring that continues the domain's configuration", st)
+	}
+	if got := upsFrom(h, "a", log); slices.ContainsFunc(got, func(o Origin) bool { return slices.Contains(pending, o) }) {
+		t.Errorf("a's gateway submitted Ups it delivered in doubt: %v", got)
+	}
+}

@@ -42,7 +42,7 @@
 //     different sides (regional 27: node-level 1.1; domconf TestChange
 //     AfterTransitional, knowngaps; domconf doc.go, "Known gaps").
 //   - Not diagnosed: global 49 (EVS 6 and 9), regional 66 (node-level 1.1
-//     with bridge-level violations) and 91, and regional with every node
+//     with bridge-level violations), and regional with every node
 //     stopping together at seed 66 (EVS 2.4: site a's nodes installing two
 //     transitional configurations).
 //
@@ -55,6 +55,8 @@
 // Site.transContinues); a site whose term is in doubt delivers its Ups in
 // doubt in a transitional configuration of its own where its ring ends
 // through the federation's (Site.ownTrans; three-sites 31, in
+// TestStarvationFixed since); an Up delivered in doubt is not submitted
+// before it comes down (pendingUp.downInDoubt; regional 91, in
 // TestStarvationFixed since). The failing seeds move with every change of the
 // protocol's timing. When a case has no failing seed left, move it into
 // TestStarvation.

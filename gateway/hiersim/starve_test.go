@@ -135,6 +135,12 @@ func TestStarvationFixed(t *testing.T) {
 		// installed: EVS 4 and 7, 372 deliveries lost (bridge
 		// Site.ownTrans, TestInDoubtOwnTrans).
 		{"three-sites", topologyFile, "", false, 31},
+		// a-1, the gateway, delivered its Ups in doubt and paused as it
+		// injected them; the next ring continued the domain's
+		// configuration, ended the term's doubt, and a-1 submitted them
+		// again: b delivered them after a (EVS 1.3; bridge
+		// pendingUp.downInDoubt, TestInDoubtNotSubmittedAfter).
+		{"regional", demoTopology, "fed/regional:a+b", false, 91},
 	} {
 		t.Run(fmt.Sprint(c.name, "-", c.seed), func(t *testing.T) {
 			parallel(t)
