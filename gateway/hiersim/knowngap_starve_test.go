@@ -36,15 +36,29 @@
 //     delivered Ups in doubt there (bridge Site.doubtID names them, so the
 //     ids differ), or came through the federation's transitional
 //     configuration while the other caught up over it.
+//     Every node stopping together, seed 66, is one more: a-3, cut off
+//     as the gateway a-1 injected the federation's transitional
+//     configuration of a alone into r:196908:a, caught up over it from b
+//     as a term of its own and installed site:a:t:196908:a/196884:a; a-1
+//     and a-2 installed the federation's (t:196908:a/196776:a), between
+//     the same two regular configurations (EVS 2.4).
 //   - Sites a and b split with a Safe mark in a's regular configuration
 //     and b's own transitional one, and no ring with both after it: the
 //     node-level change that rides on the continuing entry falls on
 //     different sides (regional 27: node-level 1.1; domconf TestChange
 //     AfterTransitional, knowngaps; domconf doc.go, "Known gaps").
-//   - Not diagnosed: global 49 (EVS 6 and 9), regional 66 (node-level 1.1
-//     with bridge-level violations), and regional with every node
-//     stopping together at seed 66 (EVS 2.4: site a's nodes installing two
-//     transitional configurations).
+//   - Two parts of a split site, one that had a regular configuration the
+//     other never installed (regional 66: a-1's part had r:1179792:a and
+//     got a-1/1/1917 ordered there), the other delivering those Ups in
+//     doubt in its own transitional configuration after the regular
+//     configuration before (site:a:t:1245344:a/917608:a~...): EVS 1.3 at
+//     the bridge level, 1.1 at the node level. The family of the two
+//     parts above (EVS 2.4); not fixed.
+//   - A new term's predecessor is a term named only in a Seen (global 49:
+//     a-2's term took a-3's, of a part without a-2, for its predecessor,
+//     while a-2's own earlier term had got the Ups ordered; a-3's first
+//     places put its own Ups first: EVS 6 and 9). Bridge doc.go, "The
+//     order of Ups in doubt is the predecessor's", known gaps, narrower.
 //
 // Fixed this far (each with a bridge or domconf test that fails without
 // it): an Up in doubt takes the earlier pending Ups of its sender along
@@ -57,8 +71,8 @@
 // through the federation's (Site.ownTrans; three-sites 31, in
 // TestStarvationFixed since); an Up delivered in doubt is not submitted
 // before it comes down (pendingUp.downInDoubt; regional 91, in
-// TestStarvationFixed since). The failing seeds move with every change of the
-// protocol's timing. When a case has no failing seed left, move it into
+// TestStarvationFixed since). The failing seeds move with every change of
+// the protocol's timing. When a case has no failing seed left, move it into
 // TestStarvation.
 package hiersim
 
