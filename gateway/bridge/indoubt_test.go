@@ -21,21 +21,7 @@ import (
 // logEntries, every node keeps that many entries, and c1 sends as many
 // Ups more while a is away: a's gap is beyond every log.
 func cutAsDies(t *testing.T, logEntries int) (h *harness, ordered map[Origin]localring.DomainOrder, unordered, pending []Origin, away Origin) {
-	h = newDomain(t, logEntries, 3, 2, 2)
-	h.sendSettled("before", "a2", "b1")
-	first := len(h.sent)
-	h.send("a1", "own") // a1's own: never told sent once a1 dies (an orphan)
-	for i := range 3 {
-		h.send("a2", fmt.Sprint("up-", i))
-		h.send("a3", fmt.Sprint("up-", i))
-	}
-	h.localStep(h.site("a")) // a1 submits the seven
-	if n := len(h.fedQ); n != 7 {
-		t.Fatalf("a1 submitted %d Ups, want 7", n)
-	}
-	h.frozen[h.node("a1")] = true
-	h.fedStepFirst(4)
-	h.crash("a1")
+	h, first := diesAfterFour(t, logEntries)
 	h.fedConfig("b", "c")
 	h.settle()
 	ordered = map[Origin]localring.DomainOrder{}
@@ -58,6 +44,30 @@ func cutAsDies(t *testing.T, logEntries int) (h *harness, ordered map[Origin]loc
 	}
 	h.settle() // a's Have phase
 	return h, ordered, h.sent[first+4 : first+7], h.sent[first : first+7], away
+}
+
+// diesAfterFour has a1, a's active gateway, submit seven of a's Ups (its
+// own first), the federation order the first four (b and c number and
+// inject them; a1 numbers them too, and dies before it injects any), and
+// a1 die; the other three die with it, never ordered. It returns the
+// harness and the index of the first of the seven in h.sent.
+func diesAfterFour(t *testing.T, logEntries int) (*harness, int) {
+	h := newDomain(t, logEntries, 3, 2, 2)
+	h.sendSettled("before", "a2", "b1")
+	first := len(h.sent)
+	h.send("a1", "own") // a1's own: never told sent once a1 dies (an orphan)
+	for i := range 3 {
+		h.send("a2", fmt.Sprint("up-", i))
+		h.send("a3", fmt.Sprint("up-", i))
+	}
+	h.localStep(h.site("a")) // a1 submits the seven
+	if n := len(h.fedQ); n != 7 {
+		t.Fatalf("a1 submitted %d Ups, want 7", n)
+	}
+	h.frozen[h.node("a1")] = true
+	h.fedStepFirst(4)
+	h.crash("a1")
+	return h, first
 }
 
 // upsFrom returns the Ups site submitted on the federation ring, from the
@@ -397,21 +407,7 @@ func TestInDoubtSiteMissing(t *testing.T) {
 // f7f7536, ams and fra each with Ups in doubt there, 372 deliveries
 // missing).
 func TestInDoubtOwnTrans(t *testing.T) {
-	h := newDomain(t, 0, 3, 2, 2)
-	h.sendSettled("before", "a2", "b1")
-	first := len(h.sent)
-	for i := range 3 {
-		h.send("a2", fmt.Sprint("up-", i))
-		h.send("a3", fmt.Sprint("up-", i))
-	}
-	h.send("a2", "up-3")
-	h.localStep(h.site("a")) // a1 submits the seven
-	if n := len(h.fedQ); n != 7 {
-		t.Fatalf("a1 submitted %d Ups, want 7", n)
-	}
-	h.frozen[h.node("a1")] = true
-	h.fedStepFirst(4)
-	h.crash("a1")
+	h, first := diesAfterFour(t, 0)
 	h.site("a").inFed = false  // a1's member left with it
 	h.localConfig(h.site("a")) // a2 takes over
 	h.settle()
