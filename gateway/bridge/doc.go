@@ -960,11 +960,11 @@
 // does not have: hiersim has not made them). A term between named only in
 // a Seen (one of a part of the site that went on alone, named by a member
 // of another history) is still taken for the predecessor (hiersim
-// TestStarvationLong, the global domain's seed 49 of 1-100 at a68813c,
-// EVS 6 and 9: a-2's new term took a-3's, named at a-3's part's ring
-// without a-2, for its predecessor, while a-2's own earlier term had got
-// the Ups ordered; a-3's first places put its own two Ups before the
-// others'). Where both the
+// TestStarvationLong, the global domain's seed 49 of 1-100 at f7f7536
+// and since, EVS 6 and 9: a-2's new term took a-3's, named at a-3's
+// part's ring without a-2, for its predecessor, while a-2's own earlier
+// term had got the Ups ordered; a-3's first places put its own two Ups
+// before the others'). Where both the
 // predecessor's term and another part's gateway named after the term began
 // settled rings, the predecessor's places order the Ups the other part's
 // gateway got ordered; a predecessor that settled where this node was not
