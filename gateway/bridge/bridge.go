@@ -1968,6 +1968,7 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 					s.transOut[0].Conf.ID = localring.FormatTransitionalConfID(next, old)
 				}
 			}
+			s.transOut[0].Conf.ID = s.aloneTransID(&s.transOut[0].Conf, e.Conf.ID)
 		} else if len(s.hold) > 0 || restart && s.regConf.ID != "" {
 			// A restart (the node comes from another history), or, not
 			// seen in practice (the bridge injects a transitional
@@ -3545,6 +3546,33 @@ func (s *Site) doubtID() string {
 		h.Write([]byte{0})
 	}
 	return fmt.Sprintf("~%016x", h.Sum64())
+}
+
+// aloneTransID returns the id the stream gives transitional configuration
+// t, which leads from this node's regular configuration into next: where
+// this site is alone in it (its own, or the federation's with no other
+// site), "site:<SITE>:t:<next ring>/<old ring>" (transID) after the
+// regular configurations before and after it in the stream, with the Ups
+// in doubt t's id names (doubtID); else t's id. Two parts of a split site
+// that leave one regular configuration into the same next one, one
+// through the federation's transitional configuration with the site alone
+// in it, the other through one of its own (it caught up over the next one
+// from another site), install one transitional configuration: the
+// members are the same (the site), and so are the messages, unless one
+// part delivers Ups in doubt, which its id names (EVS 2.4, site level:
+// "t:65580:a/65544:a" and "site:a:t:65580:a/65556:a" out of r:65544:a
+// into r:65580:a, hiersim's regional starvation at seed 10 of 1-100 at
+// f7f7536; TestAloneTransNamed). The log keeps t's own id, which
+// catch-ups name.
+func (s *Site) aloneTransID(t *DomainConf, next string) string {
+	if s.regConf.ID == "" || !slices.Equal(t.Sites, []string{s.cfg.Site}) {
+		return t.ID
+	}
+	id := transID(s.cfg.Site, next, s.regConf.ID)
+	if _, doubt, ok := strings.Cut(t.ID, "~"); ok {
+		id += "~" + doubt
+	}
+	return id
 }
 
 // fedTransID returns the id of the federation's transitional configuration

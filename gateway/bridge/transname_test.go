@@ -129,15 +129,7 @@ func TestInDoubtTransNamed(t *testing.T) {
 	}
 
 	// The second part: a1 back alone, its term catches up from b.
-	a1.out, a2.out, a3.out = false, true, true
-	a2.b.FedStopped()
-	h.localConfig(h.site("a"))
-	h.fedConfig("a", "b")
-	h.settle()
-	h.sendSettled("after", "a1", "b1")
-	if st := a1.b.Stats(); st.CatchUps != 1 {
-		t.Fatalf("a1 stats %+v: want one catch-up (the case)", st)
-	}
+	partCatchesUp(t, h, a1, a2)
 
 	left := leftFrom(t, h, "a", r)
 	ids := []string{"a1", "a2", "a3"}
@@ -157,6 +149,25 @@ func TestInDoubtTransNamed(t *testing.T) {
 		return e.Kind == EntryMessage && string(e.Payload) == "after" && e.Origin.Site == "b"
 	}) {
 		t.Errorf("a1 did not deliver b1's message after: configurations %s", confs(a1))
+	}
+}
+
+// partCatchesUp brings back, of site a, node back alone, the others cut
+// off and the federation member of stopped, the gateway before, stopped:
+// back's gateway term joins the federation ring with b and catches up
+// from b. Then back and b1 send "after".
+func partCatchesUp(t *testing.T, h *harness, back, stopped *hnode) {
+	t.Helper()
+	for _, n := range h.site("a").nodes {
+		n.out = n != back
+	}
+	stopped.b.FedStopped()
+	h.localConfig(h.site("a"))
+	h.fedConfig("a", "b")
+	h.settle()
+	h.sendSettled("after", string(back.id), "b1")
+	if st := back.b.Stats(); st.CatchUps != 1 {
+		t.Fatalf("%s stats %+v: want one catch-up (the case)", back.id, st)
 	}
 }
 
@@ -198,4 +209,55 @@ func leftFrom(t *testing.T, h *harness, site, r string) map[string]leftAt {
 		left[string(x.id)] = *l
 	}
 	return left
+}
+
+// TestAloneTransNamed: site a splits in two parts, each with a gateway
+// term of its own. The first part (a1, a2) leaves the domain's regular
+// configuration R through the federation's transitional configuration
+// with a alone in it (its federation member and b's went on apart, in a
+// ring that never settled) into N, with b. The other part (a3, cut off
+// before the first injected that change) joins b's next ring with a
+// term of its own and catches up from b: the answer holds b's
+// transitional configuration without a, then N with a, and the part
+// installs the site's own transitional configuration before N. Both
+// parts leave R alone into N, and deliver nothing there: one
+// configuration, with one id (Site.aloneTransID). Named apart ("t:N/R"
+// and "site:a:t:N/<ring>"), every node of a was a member of both, and
+// went from R into N through the other one (EVS 2.4 at the site level:
+// hiersim's regional starvation at seeds 10, 29 and 69 of 1-100 at
+// f7f7536).
+func TestAloneTransNamed(t *testing.T) {
+	h := newDomain(t, 0, 3, 2)
+	a1, a3 := h.node("a1"), h.node("a3")
+	h.sendSettled("w", "a1", "b1")
+	r := h.fedConf.ID
+
+	// The first part: a3 cut off; a's and b's members apart in rings that
+	// do not settle, then together in N.
+	a3.out = true
+	h.localConfig(h.site("a"))
+	h.fedSplit(nil, []string{"a"}, []string{"b"})
+	h.fedConfig("a", "b")
+	n := h.fedConf.ID
+	h.settle()
+	h.sendSettled("in-n", "b1", "a2")
+
+	// The other part: a3 back alone, its term catches up from b.
+	partCatchesUp(t, h, a3, a1)
+
+	left := leftFrom(t, h, "a", r)
+	l1 := left["a1"]
+	if l1.next != n || !strings.HasPrefix(l1.trans, "site:a:t:") {
+		t.Errorf("a1 left %s %+v: want a transitional configuration of the site into %s", r, l1, n)
+	}
+	for _, id := range []string{"a2", "a3"} {
+		if l := left[id]; l != l1 {
+			t.Errorf("out of %s: a1 %+v, %s %+v; want one transitional configuration into %s, with the same messages (EVS 2.4)", r, l1, id, l, n)
+		}
+	}
+	if !slices.ContainsFunc(a3.stream, func(e Entry) bool {
+		return e.Kind == EntryMessage && string(e.Payload) == "in-n" && e.Origin.Site == "b"
+	}) {
+		t.Errorf("a3 did not deliver b1's message in-n: configurations %s", confs(a3))
+	}
 }

@@ -31,17 +31,18 @@
 //     TestStrayHistory (the site's announcement of the returning node is
 //     such an Up) and exposes Ups the member's own history had ordered.
 //   - Two parts of a split site go from one regular configuration into the
-//     same next one through two transitional configurations (EVS 2.4 at
-//     the site level: regional 10, 29, 69; 38 among others): one part
-//     delivered Ups in doubt there (bridge Site.doubtID names them, so the
-//     ids differ), or came through the federation's transitional
-//     configuration while the other caught up over it.
-//     Every node stopping together, seed 66, is one more: a-3, cut off
-//     as the gateway a-1 injected the federation's transitional
-//     configuration of a alone into r:196908:a, caught up over it from b
-//     as a term of its own and installed site:a:t:196908:a/196884:a; a-1
-//     and a-2 installed the federation's (t:196908:a/196776:a), between
-//     the same two regular configurations (EVS 2.4).
+//     same next one, and deliver different messages in their
+//     transitional configurations: one part delivered Ups in doubt there
+//     (bridge Site.doubtID names them: two ids, EVS 2.4 at the site
+//     level; bridge TestInDoubtTransNamed), or its federation member
+//     delivered in the federation's transitional configuration with its
+//     site alone what the other part, catching up over it, delivers in
+//     the regular configuration before (bridge Entry.FedTrans; regional
+//     29: EVS 4 and 9 with one id, 2.4 with two). Where they deliver the
+//     same, one through the federation's with its site alone, the other
+//     through the site's own, they install one (bridge Site.aloneTransID:
+//     regional 10 and 69, and 66 with every node stopping together, in
+//     TestStarvationFixed since); bridge doc.go, "Known gaps".
 //   - Sites a and b split with a Safe mark in a's regular configuration
 //     and b's own transitional one, and no ring with both after it: the
 //     node-level change that rides on the continuing entry falls on
@@ -71,6 +72,9 @@
 // through the federation's (Site.ownTrans; three-sites 31, in
 // TestStarvationFixed since); an Up delivered in doubt is not submitted
 // before it comes down (pendingUp.downInDoubt; regional 91, in
+// TestStarvationFixed since); a transitional configuration with its site
+// alone in it has one id in every part of the site (Site.aloneTransID;
+// regional 10, 69, and 66 with every node stopping together, in
 // TestStarvationFixed since). The failing seeds move with every change of
 // the protocol's timing. When a case has no failing seed left, move it into
 // TestStarvation.
@@ -89,9 +93,8 @@ func TestStarvationLong(t *testing.T) {
 		together               bool
 		seeds                  []uint64
 	}{
-		{"regional", demoTopology, "fed/regional:a+b", false, []uint64{10, 16, 27, 66}},
+		{"regional", demoTopology, "fed/regional:a+b", false, []uint64{16, 27, 29, 66}},
 		{"global", demoTopology, "fed/global:a+b+c", false, []uint64{49}},
-		{"regional-process", demoTopology, "fed/regional:a+b", true, []uint64{66}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, seed := range c.seeds {
