@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strings"
 
@@ -187,6 +189,17 @@ type Stats struct {
 	// their senders announce again at their restart those their history
 	// did not order.
 	StrayUps uint64
+	// StrayReforms counts the federation rings this active gateway asked
+	// to form again (Ready.Reform) holding an Up of a member apart behind
+	// its earlier ones dropped as strays (Site.heldStray): the member
+	// restarts in the ring formed again.
+	StrayReforms uint64
+	// HistoryDoubts counts the Ups of its own that this node, restarted,
+	// delivered in doubt in its restart's transitional configuration
+	// instead of announcing them again: its history, whose domain
+	// configuration had other sites, may have got them ordered there
+	// (Site.markHistoryDoubt).
+	HistoryDoubts uint64
 	// LocalTooLarge counts the local ring messages this node did not send
 	// because alone they are larger than Config.MaxLocalBytes, the local
 	// ring's limit, which would refuse them (an Up of a Seen or a Relay
@@ -225,7 +238,10 @@ type Ready struct {
 	// configuration at the site, out of its local ring, never acked
 	// (SetDomainMembers). They wait for a configuration change of the
 	// domain, and the ring formed again is one (its Sync names the site
-	// blocked): see the package comment, "What holds means".
+	// blocked): see the package comment, "What holds means". Or it
+	// holds an Up of a member apart behind the member's earlier ones,
+	// which come at its restart, in the next regular configuration this
+	// gateway injects: the ring formed again has one (Site.heldStray).
 	Reform bool
 	Ring   uint64
 }
@@ -252,6 +268,16 @@ type pendingUp struct {
 	// again: it came in an Again, announced by its sender at a regular
 	// configuration of the local ring (strayAgain).
 	again bool
+	// historyDoubt: it is its sender's, this node, pending when the node
+	// found itself apart, in another history than its site's active
+	// gateway's, whose domain configuration had other sites: that history
+	// may have got it ordered, and the other sites delivered it. The node
+	// delivers it alone, in doubt, at its restart (restart).
+	historyDoubt bool
+	// local is the local ring in which this node first had it (an Again
+	// of it included): one of a member apart's history came before the
+	// ring of the Have phase that found the member so, or in an Again.
+	local uint64
 	// firsts are the places of the local ring where nodes of the site
 	// first delivered it or an Again of it, as far as this node knows:
 	// its own deliveries (for every member of the configuration they came
@@ -400,9 +426,18 @@ type Site struct {
 	// apart reports positions above it only once it restarted.
 	apartTop localring.DomainOrder
 	// restarted are the members apart whose restart Down (the one that
-	// names their position) was delivered: their Agains count again
-	// (strayAgain).
-	restarted map[string]bool
+	// names their position) was delivered, with its position: their
+	// Agains count again (strayAgain).
+	restarted map[string]localring.DomainOrder
+	// strayUps holds, for each origin whose Agains this node dropped as
+	// a member apart's (strayAgain), the highest Seq dropped: a later Up
+	// of that origin waits until its sender restarted and announced the
+	// earlier ones again (behindStray, restartedFrom).
+	strayUps map[originKey]uint64
+	// otherHistory: this node is apart, in another history than the
+	// active gateway's, from the Have phase that found it so to its
+	// restart.
+	otherHistory bool
 	// Active gateway only: the positions of the members apart, which it
 	// restarts at the first regular configuration it injects after each
 	// (strays), and whether it sorted the members behind it, once it held
@@ -819,7 +854,7 @@ func (s *Site) sendDown(prev localring.DomainOrder, e *Entry) {
 func (s *Site) openHave() {
 	s.haves = make(map[string]have, len(s.members))
 	s.phase, s.apart, s.answering, s.strays, s.sorted = nil, nil, "", nil, false
-	s.apartTop, s.restarted = localring.DomainOrder{}, nil
+	s.apartTop, s.restarted, s.strayUps = localring.DomainOrder{}, nil, nil
 	h := &have{ring: s.ring, epoch: s.epoch, last: s.last, active: s.active}
 	switch {
 	case s.last.Less(s.injected):
@@ -1121,6 +1156,7 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 			s.heldSent = false
 		}
 		s.report(string(m.ID.Sender), x.held.ring, x.held.last)
+		s.restartedFrom(string(m.ID.Sender), x.held.last)
 	case x.apart != nil:
 		s.apartFrom(string(m.ID.Sender), x.apart)
 	}
@@ -1406,9 +1442,9 @@ func (s *Site) applyDown(d *down) {
 		for _, id := range s.members {
 			if s.apart[id] && s.phase[id].last == d.prev {
 				if s.restarted == nil {
-					s.restarted = map[string]bool{}
+					s.restarted = map[string]localring.DomainOrder{}
 				}
-				s.restarted[id] = true
+				s.restarted[id] = e.Pos
 			}
 		}
 		if self := string(s.cfg.Node); s.apart[self] && s.phase[self].last == d.prev {
@@ -1544,7 +1580,8 @@ func (s *Site) apartFrom(from string, a *apart) {
 // restarted yet.
 func (s *Site) unrestarted(o Origin) bool {
 	id := string(o.ID.Sender)
-	return s.apart[id] && !s.restarted[id]
+	_, restarted := s.restarted[id]
+	return s.apart[id] && !restarted
 }
 
 // strayAgain reports whether o, an Up announced again (Again), is of
@@ -1560,7 +1597,46 @@ func (s *Site) strayAgain(o Origin) bool {
 		return false
 	}
 	s.stats.StrayUps++
+	if s.strayUps == nil {
+		s.strayUps = map[originKey]uint64{}
+	}
+	if k := o.key(); s.strayUps[k] < o.ID.Seq {
+		s.strayUps[k] = o.ID.Seq
+	}
 	return true
+}
+
+// behindStray reports whether p is a later Up of an origin whose earlier
+// Ups this node dropped as a member apart's (strayAgain): it waits until
+// its sender restarted and announced them again (restartedFrom), so that
+// the domain orders a sender's Ups in its sending order. Gone up at once,
+// it came down before them, every node took them for done (donePending)
+// and dropped them as known when the restart's Agains brought them:
+// delivered nowhere (gateway/hiersim TestStarvationLong, regional seed
+// 16: a-3/1/897, 930 and 976, taken for done by a-3/1/1008).
+func (s *Site) behindStray(p *pendingUp) bool {
+	seq, ok := s.strayUps[p.origin.key()]
+	return ok && seq < p.origin.ID.Seq
+}
+
+// restartedFrom notes a Held of member from, at or after the position
+// of its restart: it sends one at its restart (restart), after the
+// Agains of its pending Ups, in their order; so once it is in, so are the
+// earlier Ups of its origins that it announced again, and the later Ups
+// that waited for them (behindStray) go up. A Held it sent before its
+// restart names a position before that one; an Up it sent before, still
+// on its way round the local ring, is in pending when the Held comes
+// (the local ring delivers a sender's messages in their order).
+func (s *Site) restartedFrom(from string, last localring.DomainOrder) {
+	at, ok := s.restarted[from]
+	if !ok || last.Less(at) {
+		return
+	}
+	n := len(s.strayUps)
+	maps.DeleteFunc(s.strayUps, func(k originKey, _ uint64) bool { return string(k.sender) == from })
+	if len(s.strayUps) < n {
+		s.submitPending()
+	}
 }
 
 // setApart takes the members whose Have named position p in
@@ -1576,19 +1652,100 @@ func (s *Site) setApart(p localring.DomainOrder, conf string) {
 			delete(s.reports, id)
 		}
 	}
-	s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
-		drop := p.again && s.strayAgain(p.origin)
+	self := s.phase[string(s.cfg.Node)]
+	here := s.apart[string(s.cfg.Node)] && self.last == p && self.conf == conf // this node is apart at p
+	s.pending = slices.DeleteFunc(s.pending, func(u pendingUp) bool {
+		// A member apart at p keeps the others' of its history
+		// (markHistoryDoubt).
+		drop := u.again && !(here && s.phase[string(u.origin.ID.Sender)].last == p) && s.strayAgain(u.origin)
 		if drop {
-			s.countPending(&p, -1)
+			s.countPending(&u, -1)
 		}
 		return drop
 	})
+	if here && !s.otherHistory {
+		s.otherHistory = true
+		s.markHistoryDoubt(p, conf)
+	}
 	if s.apartTop.Less(p) {
 		s.apartTop = p
 	}
 	if s.active {
 		s.stray(hold{pos: p, conf: conf})
 	}
+}
+
+// markHistoryDoubt puts in doubt, at a node that just found itself
+// apart at position p in configuration conf, the pending Ups of every
+// member apart there (its history's, this node's among them) if its
+// history's domain configuration (the last regular one it applied) had
+// other sites: its history's gateway
+// may have submitted them in a federation ring with those, which
+// delivered them (in its transitional configuration, or in a regular one
+// whose Downs never came round to this node) where the active gateway's
+// history cannot learn it. Announced again at the restart, the domain
+// ordered them a second time, dropped as known at the sites that had
+// them and delivered by the member's site at another place
+// (gateway/hiersim TestStarvationLong, regional seeds 28, 62 and 83:
+// b-2/1/1011, a-2/1/845, a-2/1/774 delivered at two places; EVS 1.3, 4,
+// 6 and 9). In a history of its site alone only the member's part could
+// have delivered them: they are announced again. Every member apart at
+// p restarts at one Down into one transitional configuration, and
+// delivers there the same Ups in doubt (they applied the same stream);
+// with its own alone, each missed the others' (hiersim seed 62: a-2 and
+// a-3 restarted together).
+func (s *Site) markHistoryDoubt(p localring.DomainOrder, conf string) {
+	if len(s.regFed.Sites) < 2 {
+		return
+	}
+	for i := range s.pending {
+		u := &s.pending[i]
+		h, ok := s.phase[string(u.origin.ID.Sender)]
+		if ok && u.origin.Site == s.cfg.Site && s.apart[string(u.origin.ID.Sender)] && h.last == p && h.conf == conf && (u.again || u.local != s.ring) {
+			u.historyDoubt = true
+		}
+	}
+}
+
+// historyDoubts takes out of pending the Ups in doubt of this node's
+// history (markHistoryDoubt) and returns them as entries of its restart's
+// transitional configuration, its site alone, which follows the
+// configuration they were sent in at this node: each without a domain
+// position (Entry.InDoubt), at a place after last, the last entry it
+// applied, and before next, the restart's regular configuration. Those
+// that find no room (never seen: next is numbered after the member's
+// position, floor) stay pending, and are announced again.
+func (s *Site) historyDoubts(last, next localring.DomainOrder) []Entry {
+	var ups []pendingUp
+	s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
+		if !p.historyDoubt || !(localring.DomainOrder{Seq: last.Seq, Ring: last.Ring + uint64(len(ups)) + 1}).Less(next) {
+			return false
+		}
+		s.countPending(&p, -1)
+		ups = append(ups, p)
+		return true
+	})
+	// In one order at every member restarted here, whatever order each
+	// had them pending in (an Again brought some): its senders' Ups in
+	// their sending order, one sender after the other.
+	slices.SortFunc(ups, func(a, b pendingUp) int {
+		if c := strings.Compare(string(a.origin.ID.Sender), string(b.origin.ID.Sender)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.origin.ID.Inc, b.origin.ID.Inc); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.origin.ID.Seq, b.origin.ID.Seq)
+	})
+	out := make([]Entry, len(ups))
+	for i, p := range ups {
+		s.stats.HistoryDoubts++
+		k := p.origin.key()
+		s.highest[k] = max(s.highest[k], p.origin.ID.Seq)
+		out[i] = Entry{Pos: localring.DomainOrder{Seq: last.Seq, Ring: last.Ring + uint64(i) + 1}, Kind: EntryMessage,
+			Origin: p.origin, Svc: p.svc, Payload: p.payload, InDoubt: true}
+	}
+	return out
 }
 
 // stray notes, at the active gateway, the position of members in
@@ -1637,7 +1794,20 @@ func (s *Site) floor() localring.DomainOrder {
 // restartStrays injects e, a regular configuration just injected, once
 // more for every member apart whose position is before it: that member
 // alone applies it (down.restart).
+//
+// Not at one that continues the domain's configuration (a ring that
+// settled before this gateway noted the members apart, whose Syncs named
+// no floor): every other node stays in the configuration it continues,
+// under its old name, while the member installs it as a change, and the
+// two name the configuration of every message after it apart (hiersim
+// TestStarvationLong, regional seed 62: EVS 1.3 at the Ups a-2 announced
+// again, once its later ones waited for them). The members wait for the
+// next ring (the site's announcement of them asks for one, as do Ups
+// held behind theirs: heldStray).
 func (s *Site) restartStrays(e *Entry) {
+	if e.Conf.Continues != "" {
+		return
+	}
 	s.strays = slices.DeleteFunc(s.strays, func(x hold) bool {
 		if !x.pos.Less(e.Pos) {
 			return false
@@ -1802,7 +1972,7 @@ func (s *Site) addPending(u fedUp, doubt bool) int {
 			break
 		}
 	}
-	s.pending = slices.Insert(s.pending, i, pendingUp{fedUp: u, doubt: doubt})
+	s.pending = slices.Insert(s.pending, i, pendingUp{fedUp: u, doubt: doubt, local: s.ring})
 	s.countPending(&s.pending[i], 1)
 	s.submit(&s.pending[i])
 	return i
@@ -1838,13 +2008,33 @@ func (s *Site) addPending(u fedUp, doubt bool) int {
 // member's Have is in, so are its Agains, in its origin's order. Nor
 // while an earlier Up of its origin is in doubt (afterDoubt).
 func (s *Site) submit(p *pendingUp) {
-	if s.submits(p) && !s.afterDoubt(p) {
+	if s.submits(p) && !s.afterDoubt(p) && !s.heldStray(p) {
 		s.submitNow(p)
 	}
 }
 
+// heldStray reports whether this gateway would submit p now but for the
+// earlier Ups of its origin dropped as strays (behindStray), and if so
+// asks once a ring for the federation ring to form again
+// (Ready.Reform): the member apart restarts at the next regular
+// configuration this gateway injects (restartStrays), and the ring that
+// its site's announcement asks for may be the one held (its sender is
+// the member apart).
+func (s *Site) heldStray(p *pendingUp) bool {
+	if !s.behindStray(p) {
+		return false
+	}
+	if f := s.fed; f != nil && !f.reformAsked {
+		f.reformAsked = true
+		s.stats.StrayReforms++
+		s.out.Reform, s.out.Ring = true, f.ring
+	}
+	return true
+}
+
 // submits reports whether this gateway submits p now, but for the Ups in
-// doubt of its origin (afterDoubt).
+// doubt of its origin (afterDoubt) and those dropped as strays
+// (heldStray).
 func (s *Site) submits(p *pendingUp) bool {
 	f := s.fed
 	return s.active && !s.draining && s.haves == nil && !s.last.Less(s.siteMax) && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt
@@ -1914,6 +2104,7 @@ func (s *Site) restart(e *Entry) {
 	}
 	s.stats.Restarted++
 	s.log, s.stubAt = nil, localring.DomainOrder{}
+	s.otherHistory = false
 	s.applyAs(e, true)
 	// Its Ups its history did not order go up in the active gateway's
 	// (the others dropped them: strayUp).
@@ -1922,6 +2113,12 @@ func (s *Site) restart(e *Entry) {
 			s.sendLocal(encodeAgain(s.tag, &p.fedUp))
 		}
 	}
+	// Then a Held: the others' Ups of its that waited behind those
+	// (behindStray) go up once it is in (restartedFrom), whether or not
+	// it had any to announce again.
+	s.heldSent, s.reported = true, s.last
+	s.stats.HeldSent++
+	s.sendLocal(encodeHeld(s.tag, &heldMsg{ring: s.ring, last: s.last}))
 }
 
 // applyAs is apply; restart says that e restarts this node (restart).
@@ -1930,6 +2127,7 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 		s.stats.Stale++
 		return
 	}
+	prev := s.last
 	s.last = e.Pos
 	s.stats.Applied++
 	s.remember(*e)
@@ -1982,6 +2180,11 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 			t := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: DomainConf{ID: transID(s.cfg.Site, e.Conf.ID, s.regConf.ID),
 				Kind: localring.Transitional, Sites: []string{s.cfg.Site}}}
 			s.transOut = append(append(s.transOut[:0], t), s.unhold()...)
+		}
+		if restart && len(s.transOut) > 0 {
+			// Its history's Ups in doubt, in the transitional
+			// configuration that ends its history's.
+			s.transOut = append(s.transOut, s.historyDoubts(prev, e.Pos)...)
 		}
 		// One that names a configuration this node was not in last (it
 		// starts here) is a change for it: the stream says so.
@@ -2966,7 +3169,7 @@ func (s *Site) submitPending() {
 		if p.doubt && held != nil {
 			held[k] = true
 		}
-		if !held[k] && s.submits(p) {
+		if !held[k] && s.submits(p) && !s.heldStray(p) {
 			s.submitNow(p)
 		}
 	}

@@ -601,18 +601,55 @@
 //     had continued, EVS 1.3, 6 and 8).
 //   - An Up a member apart announced again (Again) before its restart
 //     came from its history, which may have ordered it, its sender told
-//     it was sent there: every node drops it (Stats.StrayUps), and the
-//     sender announces again at its restart those its history did not
-//     order (they are still pending at it). An Up it sends in the
-//     configuration goes up as any (no other history orders it): its
-//     site's announcement of the member is one, and the ring formed again
-//     at its request is the one the member restarts in, where the others'
-//     round for it opens too (gateway/domconf). One the domain orders
-//     before the restart, the member and its part never apply; every
-//     other node's gateway/domconf discards it (its sender is no member of
-//     their configuration there) and the member's group layer sends it
-//     again after its round, as for any message of a configuration it
-//     left.
+//     it was sent there: every node drops it (Stats.StrayUps), and notes
+//     the highest of each origin dropped (Site.strayUps). Where the
+//     member's history had a domain configuration of its site alone, no
+//     other site had them: the sender announces again at its restart
+//     those still pending at it, then a Held. Where it had other sites,
+//     its history's gateway may have got them ordered there (delivered by
+//     the other sites in the federation's transitional configuration, or
+//     in a regular one whose Downs never came round to the member), which
+//     the active gateway's history cannot learn: they are in doubt, and
+//     every member apart at that position delivers them, its own and the
+//     others' of its history (it keeps their Agains), in its restart's
+//     transitional configuration of its site alone, without a domain
+//     position (Entry.InDoubt), in one order (sender, then sending order;
+//     Stats.HistoryDoubts), and never announces them again. Announced
+//     again, the domain ordered them a second time, dropped as known at
+//     the sites that had them and delivered by the member's site at
+//     another place (gateway/bridge TestStrayHistoryDoubt; hiersim
+//     TestStarvationLong, regional seeds 28, 62 and 83: EVS 1.3, 4, 6
+//     and 9).
+//   - A later Up of such an origin (one the member sends in the
+//     configuration) waits (Site.behindStray) until the member's restart
+//     and its Held after it are in: by then the Agains of the earlier
+//     ones it announced again are, and the domain orders a sender's Ups
+//     in its sending order. Gone up at once, it came down first, every
+//     node took the earlier ones for done (donePending) and dropped them
+//     as known when the restart's Agains brought them: delivered nowhere
+//     (gateway/bridge TestStrayPendingThenLater; hiersim regional seeds
+//     16, 28, 40 and 62 lost 15, 30, 5 and 70 deliveries). The held Up
+//     may be the site's announcement of the member, and the ring that
+//     restarts it forms at that announcement's request: the active
+//     gateway holding one asks for the ring to form again itself
+//     (Ready.Reform, once a ring; Stats.StrayReforms). An Up of the
+//     member with no earlier one dropped goes up as any (no other history
+//     orders it): its site's announcement of the member is one, and the
+//     ring formed again at its request is the one the member restarts in,
+//     where the others' round for it opens too (gateway/domconf). One the
+//     domain orders before the restart, the member and its part never
+//     apply; every other node's gateway/domconf discards it (its sender is
+//     no member of their configuration there) and the member's group
+//     layer sends it again after its round, as for any message of a
+//     configuration it left.
+//   - The restart is at a regular configuration that does not continue
+//     the domain's configuration: at one that does (a ring that settled
+//     before the active gateway noted the members apart, whose Syncs named
+//     no floor), every other node stays in the configuration it
+//     continues, under its old name, while the member installs it as a
+//     change, and the two name the configuration of every message after
+//     it apart (hiersim regional seed 62: EVS 1.3). The members wait for
+//     the next ring.
 //   - A member apart applies nothing of the site's stream before its
 //     restart: the active gateway takes its reports again only above
 //     every position apart, and does not wait for it to ack Safe
@@ -630,35 +667,15 @@
 //
 // What remains:
 //
-//   - An Up a member apart sends in the configuration goes up before its
-//     earlier Ups whose Agains every node dropped; where it comes down,
-//     a node takes those for done (donePending), the sender too if it
-//     applies that Down, and when the restart's Agains bring them every
-//     node drops them as known: delivered nowhere (gateway/bridge
-//     TestStrayPendingThenLater, knowngaps, fails; hiersim
-//     TestStarvationLong, regional seeds 16, 28 and 62 with pauses to
-//     300 ms: seed 16, a-3/1/897, 930 and 976, taken for done by
-//     a-3/1/1008, sent in the configuration before a-3's restart). At
-//     seed 40 the member never restarted (it applied the active
-//     gateway's next regular configuration as an ordinary Down), and an
-//     Up its own term had submitted in its part's ring was delivered
-//     nowhere. Not fixed. Every other node dropping such an Up until
-//     the restart (the sender announcing it again there, after the
-//     earlier ones) closes it in the harness and in those four runs, but
-//     the site's announcement of the member is such an Up, and the ring
-//     that restarts it forms only at its request: hiersim
-//     TestStrayHistory, 11 of its 30 seeds, a member came back in
-//     another history and never restarted (tried, not landed). Nor is
-//     announcing again "those its history did not order" sound: they
-//     are those still pending at the member, whose history's gateway
-//     term may have ended before it learned what its federation member
-//     got ordered, and another site delivered them (in the federation's
-//     transitional configuration). With the later Ups held, the restart's
-//     Agains brought such Ups and the domain ordered them a second time,
-//     delivered by the member's site at another place (EVS 4, 6 and 9,
-//     regional seeds 28 and 83: b-2/1/1011 and 5 more, a-2/1/774 and 6
-//     more); today a later Up, coming down first, hides it there. They
-//     are in doubt at the member, as Ups are at a new gateway term.
+//   - Whether a member's Up is in doubt at its restart is judged from
+//     the last regular domain configuration the member applied: a
+//     history whose gateway joined a ring with other sites that the
+//     member never applied counts as its site's alone, and its Ups are
+//     announced again. The members apart at one position deliver the
+//     same Ups in doubt only as far as their pending Ups agree (they
+//     applied one stream, and keep each other's Agains). The others may
+//     still hold a member's Up in doubt pending from before the split
+//     (their own first delivery), and submit it.
 //   - Safe delivery: while its part is away, a member of another history
 //     is out of its site's ring, and after the heal it is apart; either
 //     way the domain's node-level configuration names it until the round
@@ -687,10 +704,11 @@
 //     site that went on alone (TestStrayGatewayHistory). hiersim does not
 //     make that case (FaultStrayHistory's active gateway is the plan's
 //     first, and keeps the role).
-//   - Members apart restart only at a regular configuration: the ring
-//     formed again at the request of the site's announcement of them
-//     (gateway/domconf), or any later one. Until then they deliver
-//     nothing.
+//   - Members apart restart only at a regular configuration that does
+//     not continue the domain's: the ring formed again at the request of
+//     the site's announcement of them (gateway/domconf) or of the active
+//     gateway holding their later Ups, or any later one. Until then they
+//     deliver nothing, and their later Ups behind ones dropped wait.
 //
 // The messages are new: a Have names its position's configuration, the
 // Apart is a new local message and the restart a new mark of the Down (8,

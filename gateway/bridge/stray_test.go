@@ -344,3 +344,126 @@ func TestStrayGatewayHistory(t *testing.T) {
 		})
 	}
 }
+
+// A member apart whose history's domain configuration had other sites:
+// a1 cut off, its part goes on alone; a1 cut off in turn, a2 back takes
+// over and goes on with b (b follows a2's history). a2 sends an Up, its
+// gateway submits it, and a2 is cut off as the ring ends: b delivers it
+// in its transitional configuration, a2 never learns it. Then the site's
+// ring whole again, a1 active: a2 is apart, its Up still pending. Its
+// history may have got it ordered (here it did, at b), where a1's history
+// cannot learn it: a2 delivers it alone, in doubt, in its restart's
+// transitional configuration, and does not announce it again. Before, it
+// announced it again at its restart, the domain ordered it a second
+// time, b dropped it as known and site a delivered it: one message at two
+// places (hiersim TestStarvationLong, regional seeds 28 and 83:
+// b-2/1/1011, a-2/1/774).
+func TestStrayHistoryDoubt(t *testing.T) {
+	h := newDomain(t, 0, 2, 2)
+	h.sendSettled("before", "a2", "b1")
+	a1, a2 := h.node("a1"), h.node("a2")
+
+	a2.out = true
+	a1.b.FedStopped()
+	h.localConfig(h.site("a"))
+	h.fedAlone("a")
+	h.settle()
+	h.sendSettled("alone", "a1")
+
+	a1.out, a2.out = true, false
+	a1.b.FedStopped()
+	h.localConfig(h.site("a"))
+	h.fedConfig("a", "b")
+	h.settle()
+	h.send("a2", "doubt")
+	h.localStep(h.site("a")) // submitted by a2's gateway
+	doubt := h.sent[len(h.sent)-1]
+	a2.out = true
+	a2.b.FedStopped()
+	h.fedConfigAfter(len(h.fedQ), "b") // b alone delivers it, in its transitional configuration
+	h.settle()
+
+	a1.out, a2.out = false, false
+	h.localConfig(h.site("a"))
+	h.settle()
+	h.fedConfig("a", "b")
+	h.settle()
+	from := len(h.sent)
+	h.sendSettled("after", "a1", "a2", "b1", "b2")
+	h.checkOrder()
+	if st := a2.b.Stats(); st.Restarted != 1 || st.HistoryDoubts != 1 {
+		t.Errorf("a2 restarted %d times and delivered %d Ups in doubt, want 1 and 1", st.Restarted, st.HistoryDoubts)
+	}
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			got := h.messages(n)
+			for _, o := range h.sent[from:] {
+				if !slices.Contains(got, o) {
+					t.Errorf("%s did not deliver %s, sent after the heal (configurations %s)", n.id, o, confs(n))
+				}
+			}
+			checkViews(t, n)
+			d, conf := delivered(n, doubt)
+			switch want := n.site.name == "b" || n == a2; {
+			case d != want:
+				t.Errorf("%s delivered %s: %v, want %v (configurations %s)", n.id, doubt, d, want, confs(n))
+			case n == a2 && conf != "trans[a]":
+				t.Errorf("a2 delivered its %s in %s, want in its restart's transitional configuration, its site alone", doubt, conf)
+			}
+		}
+	}
+	for _, e := range a2.stream {
+		if e.Kind == EntryMessage && e.Origin == doubt && !e.InDoubt {
+			t.Errorf("a2 delivered %s with a domain position %s", doubt, e.Pos)
+		}
+	}
+}
+
+// As TestStrayPendingUp, and a2 sends a later Up in the configuration of
+// the heal, before its restart: after the Have phase, or with early
+// before its Agains and its Have, as in the configuration's membership
+// round. Its earlier Up, still pending at a2, can come only at the
+// restart (the others drop its Again as a stray), and the later one
+// waits for it (Site.behindStray): the active gateway holds it, and asks
+// for the ring to form again (Ready.Reform: the held Up may be the site's
+// announcement of a2, which the ring that restarts it waits for); a2
+// announces the earlier one again at its restart, then a Held, and both
+// go up in a2's order. Before, the later one went up at once, came down
+// before the restart, and every node took the earlier one for done
+// (donePending) and dropped it as a duplicate when a2's Again at its
+// restart brought it: delivered nowhere (gateway/hiersim
+// TestStarvationLong, regional seed 16: a-3/1/897, 930 and 976, taken for
+// done by a-3/1/1008; seeds 28, 40 and 62 alike).
+func TestStrayPendingThenLater(t *testing.T) {
+	for _, c := range []struct {
+		extra int
+		early bool
+	}{{0, false}, {5, false}, {0, true}, {5, true}} {
+		t.Run(fmt.Sprintf("extra=%d,early=%v", c.extra, c.early), func(t *testing.T) {
+			h, a1, a2, pending := strayPending(t, c.extra)
+			a2.out = false
+			if c.early {
+				h.send("a2", "later")
+			}
+			h.localConfig(h.site("a"))
+			h.settle()
+			if !c.early {
+				h.sendSettled("later", "a2")
+			}
+			later := h.sent[len(h.sent)-1]
+			if st := a1.b.Stats(); st.StrayReforms != 1 || len(a1.reforms) != 1 {
+				t.Errorf("a1 asked %d times for the ring to form again (%d held), want once", len(a1.reforms), st.StrayReforms)
+			}
+			checkStray(t, h)
+			for _, s := range h.sites {
+				for _, n := range s.nodes {
+					got := h.messages(n)
+					i, j := slices.Index(got, pending), slices.Index(got, later)
+					if i < 0 || j < 0 || j < i {
+						t.Errorf("%s delivered %s at %d and %s at %d: want both, in that order (configurations %s)", n.id, pending, i, later, j, confs(n))
+					}
+				}
+			}
+		})
+	}
+}
