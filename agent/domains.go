@@ -602,7 +602,10 @@ func (a *Agent) domainOutputPass(dl *domainLayer) {
 	if dl.reform && vr.Covered {
 		a.log.Info("federation domain: a federation configuration came before the ring formed again; the request to form it again is dropped", "domain", dl.d.Name, "position", dl.b.Last().String())
 	}
-	if br.Reform {
+	switch {
+	case br.Reform && br.Stray:
+		a.log.Info("federation domain: a message of a member back from another history of its site waits for the member's earlier ones, which it sends again at its restart; the federation ring forms again to restart it", "domain", dl.d.Name, "position", dl.b.Last().String())
+	case br.Reform:
 		a.log.Info("federation domain: a node of the domain's configuration is out of the site's local ring while Safe messages wait for it; the federation ring forms again, and the domain's configuration changes there", "domain", dl.d.Name, "position", dl.b.Last().String())
 	}
 	dl.reform = (dl.reform && !vr.Covered || vr.Reform) && dl.b.Active()

@@ -244,6 +244,9 @@ type Ready struct {
 	// gateway injects: the ring formed again has one (Site.heldStray).
 	Reform bool
 	Ring   uint64
+	// Stray tells the second reason of a Reform from the first: an Up of
+	// a member apart waits for the member's restart (Site.heldStray).
+	Stray bool
 }
 
 type pendingUp struct {
@@ -2027,7 +2030,7 @@ func (s *Site) heldStray(p *pendingUp) bool {
 	if f := s.fed; f != nil && !f.reformAsked {
 		f.reformAsked = true
 		s.stats.StrayReforms++
-		s.out.Reform, s.out.Ring = true, f.ring
+		s.out.Reform, s.out.Ring, s.out.Stray = true, f.ring, true
 	}
 	return true
 }

@@ -29,8 +29,10 @@ type hnode struct {
 	// site (shareLocalRings): its messages share the local ring.
 	foreign *Site
 	// reforms are the rings its bridge asked to form again
-	// (Ready.Reform), in order.
-	reforms []uint64
+	// (Ready.Reform), in order; strayReforms how many of those asks were
+	// for an Up of a member apart (Ready.Stray).
+	reforms      []uint64
+	strayReforms int
 }
 
 type hmsg struct {
@@ -167,6 +169,9 @@ func (h *harness) collect(n *hnode) {
 	n.stream = append(n.stream, r.Stream...)
 	if r.Reform {
 		n.reforms = append(n.reforms, r.Ring)
+		if r.Stray {
+			n.strayReforms++
+		}
 	}
 }
 

@@ -451,8 +451,8 @@ func TestStrayPendingThenLater(t *testing.T) {
 				h.sendSettled("later", "a2")
 			}
 			later := h.sent[len(h.sent)-1]
-			if st := a1.b.Stats(); st.StrayReforms != 1 || len(a1.reforms) != 1 {
-				t.Errorf("a1 asked %d times for the ring to form again (%d held), want once", len(a1.reforms), st.StrayReforms)
+			if st := a1.b.Stats(); st.StrayReforms != 1 || len(a1.reforms) != 1 || a1.strayReforms != 1 {
+				t.Errorf("a1 asked %d times for the ring to form again (%d held, %d asks saying so), want once", len(a1.reforms), st.StrayReforms, a1.strayReforms)
 			}
 			checkStray(t, h)
 			for _, s := range h.sites {

@@ -1215,7 +1215,11 @@ func (h *hier) drain(n *node) {
 		// View's ask, the member forms the ring again once settled; no
 		// configuration the stream brings covers it (the ring it was
 		// asked in is the one to leave).
-		h.logf("%s bridge asks for the federation ring to form again: a node of the domain's configuration is out of the site's ring while Safe messages wait", n.id)
+		why := "a node of the domain's configuration is out of the site's ring while Safe messages wait"
+		if r.Stray {
+			why = "an Up of a member apart waits for the member's restart"
+		}
+		h.logf("%s bridge asks for the federation ring to form again: %s", n.id, why)
 		n.blocked, n.blockedAt = true, r.Ring
 	}
 	if n.v != nil {
