@@ -280,6 +280,29 @@ func TestStrayPendingUp(t *testing.T) {
 	}
 }
 
+// twoHistories gives site a of h (a1, a2; b1, b2 at b) two histories:
+// a2 cut off, a1 goes on with a federation ring of its site alone and
+// sends there; then a1 cut off, and a2 back takes over and goes on with
+// b. It returns a1 and a2, a1 still cut off.
+func twoHistories(h *harness) (a1, a2 *hnode) {
+	h.sendSettled("before", "a2", "b1")
+	a1, a2 = h.node("a1"), h.node("a2")
+
+	a2.out = true
+	a1.b.FedStopped()
+	h.localConfig(h.site("a"))
+	h.fedAlone("a")
+	h.settle()
+	h.sendSettled("alone", "a1")
+
+	a1.out, a2.out = true, false
+	a1.b.FedStopped()
+	h.localConfig(h.site("a"))
+	h.fedConfig("a", "b")
+	h.settle()
+	return a1, a2
+}
+
 // The active gateway after the heal is the one of the part that went on
 // alone: a2 cut off, a1's site cut off from b too, a1 goes on in a
 // federation ring of its site alone; a1 cut off, a2 back takes over and
@@ -293,21 +316,7 @@ func TestStrayGatewayHistory(t *testing.T) {
 	for _, extra := range []int{0, 5} {
 		t.Run(fmt.Sprintf("extra=%d", extra), func(t *testing.T) {
 			h := newDomain(t, 0, 2, 2)
-			h.sendSettled("before", "a2", "b1")
-			a1, a2 := h.node("a1"), h.node("a2")
-
-			a2.out = true
-			a1.b.FedStopped()
-			h.localConfig(h.site("a"))
-			h.fedAlone("a")
-			h.settle()
-			h.sendSettled("alone", "a1")
-
-			a1.out, a2.out = true, false
-			a1.b.FedStopped()
-			h.localConfig(h.site("a"))
-			h.fedConfig("a", "b")
-			h.settle()
+			a1, a2 := twoHistories(h)
 			for range extra {
 				h.sendSettled("main", "a2", "b1")
 			}
@@ -360,21 +369,7 @@ func TestStrayGatewayHistory(t *testing.T) {
 // b-2/1/1011, a-2/1/774).
 func TestStrayHistoryDoubt(t *testing.T) {
 	h := newDomain(t, 0, 2, 2)
-	h.sendSettled("before", "a2", "b1")
-	a1, a2 := h.node("a1"), h.node("a2")
-
-	a2.out = true
-	a1.b.FedStopped()
-	h.localConfig(h.site("a"))
-	h.fedAlone("a")
-	h.settle()
-	h.sendSettled("alone", "a1")
-
-	a1.out, a2.out = true, false
-	a1.b.FedStopped()
-	h.localConfig(h.site("a"))
-	h.fedConfig("a", "b")
-	h.settle()
+	a1, a2 := twoHistories(h)
 	h.send("a2", "doubt")
 	h.localStep(h.site("a")) // submitted by a2's gateway
 	doubt := h.sent[len(h.sent)-1]
