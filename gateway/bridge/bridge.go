@@ -2875,6 +2875,7 @@ func (s *Site) settle() {
 		// A site in doubt installs one of its own instead, unless the
 		// ring continues the domain's configuration (ownTrans).
 		t.Sites = slices.DeleteFunc(t.Sites, func(x string) bool { return f.transOf[x] != t.ID || f.cont == "" && f.doubtOf[x] })
+		t.Beside = s.beside(t)
 		if next, _, ok := localring.ParseTransitionalConfID(t.ID); !ok || next != ringOf(f.id) {
 			// Rings that did not settle came between: the federation's
 			// id leads into one of them (fedTransID undoes this).
@@ -2920,6 +2921,29 @@ func (s *Site) settle() {
 	}
 	f.held = nil
 	s.submitPending()
+}
+
+// beside returns the sites of the settled ring, other than this one,
+// that came out of the regular configuration of the federation that t
+// ends through another transitional configuration than t, as their Syncs
+// name it (DomainConf.Beside): t's id names the old ring (before settle
+// adds the rings that did not settle), and so do theirs.
+func (s *Site) beside(t *DomainConf) []string {
+	f := s.fed
+	_, old, ok := localring.ParseTransitionalConfID(t.ID)
+	if !ok {
+		return nil
+	}
+	var sites []string
+	for _, x := range f.members {
+		if x == s.cfg.Site || slices.Contains(t.Sites, x) {
+			continue
+		}
+		if _, o, ok := localring.ParseTransitionalConfID(f.transOf[x]); ok && o == old {
+			sites = append(sites, x)
+		}
+	}
+	return sites
 }
 
 // splitFrom reports whether a member site of the settled ring other than
@@ -3463,11 +3487,12 @@ func (s *Site) confAt(i int) int {
 // numbered entries of the new ring follow. The messages of the others'
 // transitional configuration right after a regular one with this site
 // were sent in that one, and the site delivers them there, before it
-// leaves: a gateway of this site that was paused or cut off meanwhile
-// may have numbered some of them in it itself (the federation delivered
-// them to it in its regular configuration, at the same places), and the
-// site's nodes must not install a configuration change at different
-// places. What that configuration skipped, no member of it delivered.
+// leaves (unless that configuration names the site beside it, below):
+// a gateway of this site that was paused or cut off meanwhile may have
+// numbered some of them in it itself (the federation delivered them to
+// it in its regular configuration, at the same places), and the site's
+// nodes must not install a configuration change at different places.
+// What that configuration skipped, no member of it delivered.
 func (s *Site) caughtUp(c *catchUp) {
 	f := s.fed
 	f.waiting = false
@@ -3519,6 +3544,28 @@ func (s *Site) caughtUp(c *catchUp) {
 			in := slices.Contains(e.Conf.Sites, s.cfg.Site)
 			switch {
 			case !in && !out && !trans && e.Conf.Kind == localring.Transitional:
+				if next := s.transNext(c.entries[i+1:]); slices.Contains(e.Conf.Beside, s.cfg.Site) && slices.Contains(next.Conf.Sites, s.cfg.Site) && !s.continues(&next) {
+					// The others' transitional configuration names this
+					// site beside it (DomainConf.Beside): its member in
+					// the ring that settled next came out of this
+					// regular configuration through the federation's
+					// transitional configuration of its own component,
+					// and delivered what it had of these messages there,
+					// not in the regular one. Into a next regular
+					// configuration with the site that continues none,
+					// the site leaves its own here, at the others'
+					// place, named after that one, and delivers them in
+					// it: a part of the site whose member came through
+					// with its site alone installs the same
+					// (aloneTransID), with the same messages. Delivered
+					// in the regular one (Entry.FedTrans), the site
+					// leaving just before the next one, the parts had
+					// different messages in one (EVS 4 and 9: hiersim's
+					// regional starvation at seed 29 of 1-100 at
+					// 55ee4e1; TestAloneTransMessages).
+					s.leave(e.Pos, next.Conf.ID)
+					continue
+				}
 				trans = true
 				continue
 			case !in && !out:
@@ -3659,14 +3706,24 @@ func (s *Site) continues(e *Entry) bool {
 // rest, the answer's entries after it, then the entries held for the
 // answer, else the ring's own) continues the one this site injected last.
 func (s *Site) transContinues(rest []Entry) bool {
+	next := s.transNext(rest)
+	return s.continues(&next)
+}
+
+// transNext returns the first regular configuration after the others'
+// transitional configuration in a catch-up answer: among rest, the
+// answer's entries after it, then the entries held for the answer, else
+// the ring's own.
+func (s *Site) transNext(rest []Entry) Entry {
 	isReg := func(x Entry) bool { return x.Kind == EntryConfig && x.Conf.Kind == localring.Regular }
 	if k := slices.IndexFunc(rest, isReg); k >= 0 {
-		return s.continues(&rest[k])
+		return rest[k]
 	}
 	if k := slices.IndexFunc(s.fed.queued, isReg); k >= 0 {
-		return s.continues(&s.fed.queued[k])
+		return s.fed.queued[k]
 	}
-	return s.fed.cont != "" && s.fed.cont == s.injReg
+	f := s.fed
+	return Entry{Kind: EntryConfig, Conf: DomainConf{ID: f.id, Kind: localring.Regular, Sites: f.members, Continues: f.cont}}
 }
 
 // leave injects, at position at, the transitional configuration the site

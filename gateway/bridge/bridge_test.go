@@ -485,7 +485,22 @@ func TestCodecs(t *testing.T) {
 	if _, _, err := decodeLocal(binary.AppendUvarint(empty, 0)); err == nil {
 		t.Error("a Down of a configuration that continues one without its id decoded")
 	}
-	c := &catchUp{to: "a", from: localring.DomainOrder{Seq: 8, Ring: 4}, entries: []Entry{e, m, ec}}
+	// A transitional configuration with sites beside it (DomainConf.Beside).
+	eb := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: DomainConf{ID: "t:12:a/8:a", Kind: localring.Transitional, Sites: []string{"a"}, Beside: []string{"b", "c"}}}
+	if gt, d, err := decodeLocal(encodeDown(tag, prev, &eb)); err != nil || gt != tag || d.down == nil || fmt.Sprint(d.down.entry) != fmt.Sprint(eb) {
+		t.Errorf("Down of %+v decoded as %+v of tag %#x, %v", eb, d.down, gt, err)
+	}
+	for _, bad := range []DomainConf{{ID: "r:8:a", Kind: localring.Regular, Sites: []string{"a"}, Beside: []string{"b"}}} {
+		x := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: bad}
+		if _, _, err := decodeLocal(encodeDown(tag, prev, &x)); err == nil {
+			t.Errorf("a Down of %+v decoded: only a transitional configuration has sites beside it", bad)
+		}
+	}
+	noBeside := appendString(append(appendPos(appendPos(localHeader(kindDown, tag, 64), prev), e.Pos), byte(EntryConfig)), "t:12:a/8:a")
+	if _, _, err := decodeLocal(binary.AppendUvarint(binary.AppendUvarint(append(noBeside, byte(localring.Transitional)|besideFlag), 0), 0)); err == nil {
+		t.Error("a Down of a configuration with sites beside it and none named decoded")
+	}
+	c := &catchUp{to: "a", from: localring.DomainOrder{Seq: 8, Ring: 4}, entries: []Entry{e, m, ec, eb}}
 	got, err := decodeFed(encodeCatchUp(c))
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
 		t.Errorf("catch-up %+v decoded as %+v, %v", c, got, err)
@@ -641,6 +656,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeSync(&syncMsg{site: "a", ring: 8, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a",
 		hold: hold{pos: localring.DomainOrder{Seq: 2, Ring: 4}, conf: "r:4:a", held: true}}))
 	f.Add(encodeSync(&syncMsg{site: "a", ring: 12, last: localring.DomainOrder{Seq: 3, Ring: 8}, conf: "r:8:a", root: "r:4:a"}))
+	f.Add(encodeDown(tag, localring.DomainOrder{Seq: 3, Ring: 4}, &Entry{Pos: localring.DomainOrder{Seq: 4, Ring: 4}, Kind: EntryConfig,
+		Conf: DomainConf{ID: "t:12:a/4:a", Kind: localring.Transitional, Sites: []string{"a"}, Beside: []string{"b"}}}))
 	f.Add(encodeCatchUp(&catchUp{to: "a", from: localring.DomainOrder{Seq: 2, Ring: 4}, entries: []Entry{{Pos: localring.DomainOrder{Seq: 3, Ring: 4},
 		Kind: EntryConfig, Conf: DomainConf{ID: "r:4:a", Kind: localring.Regular, Sites: []string{"a", "b"}}}}}))
 	f.Add(encodeDown(tag, localring.DomainOrder{Seq: 3, Ring: 4}, &Entry{Pos: localring.DomainOrder{Seq: 4, Ring: 4}, Kind: EntryMessage,
@@ -928,7 +945,8 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 	// split: b comes from another component of a split federation, a
 	// refuses the catch-up. missed: b's component missed a message k of
 	// the old ring that a delivered in its transitional configuration; a
-	// answers with it, and b delivers it in the old ring.
+	// answers with it, and b delivers it in its own transitional
+	// configuration after the old ring.
 	split := func(h *harness) {
 		h.fedSplit(nil, []string{"a", "c"}, []string{"b"})
 		h.settle()
@@ -949,7 +967,7 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 		inRing bool   // y and z are delivered in the ring, not in its transitional configuration
 		a, b   string // configurations
 		y      bool   // b delivers y (c's message the transitional configuration has)
-		k      string // the regular configuration b delivers k in, if any
+		k      string // the regular configuration b delivers k after, if any
 		gaps   uint64 // refusals b's gateway applied
 	}{
 		{"refused, answer carried over", split, "carried", false,
@@ -1005,14 +1023,16 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 			}
 			// b delivers y and z after the ring's regular configuration;
 			// k in the old ring.
-			var reg string
-			in := map[string]string{}
+			var reg, conf string
+			in, inTrans := map[string]string{}, map[string]string{}
 			for _, e := range b2.stream {
 				switch {
 				case e.Kind == EntryConfig && e.Conf.Kind == localring.Regular:
-					reg = e.Conf.ID
+					reg, conf = e.Conf.ID, ""
+				case e.Kind == EntryConfig:
+					conf = e.Conf.ID
 				case e.Kind == EntryMessage:
-					in[string(e.Payload)] = reg
+					in[string(e.Payload)], inTrans[string(e.Payload)] = reg, conf
 				case e.Kind == EntrySend && e.Conf.ID != ring:
 					t.Errorf("b2 sent %s in %s, want %s, the ring the federation ordered it in", e.Payload, e.Conf.ID, ring)
 				}
@@ -1024,11 +1044,20 @@ func TestCatchUpAfterItsRing(t *testing.T) {
 				t.Errorf("b2 delivered k after %q, want %q", in["k"], c.k)
 			}
 			// k, which a delivered in the federation's transitional
-			// configuration, is marked so (domconf holds an announcement
-			// there back); nothing else is.
+			// configuration, b delivers in its own transitional
+			// configuration after the old ring: b's member came out of
+			// that ring through the federation's transitional
+			// configuration of its component (a's names b beside it,
+			// DomainConf.Beside), and a part of b that caught up over
+			// a's later would deliver k there too
+			// (TestAloneTransMessages). Nothing is delivered in a regular
+			// configuration with the federation's transitional mark.
+			if c.k != "" && !strings.HasPrefix(inTrans["k"], "site:b:t:") {
+				t.Errorf("b2 delivered k in %q, want b's own transitional configuration after %s", inTrans["k"], c.k)
+			}
 			for _, e := range b2.stream {
-				if e.Kind == EntryMessage && e.FedTrans != (string(e.Payload) == "k") {
-					t.Errorf("b2 delivered %s with the transitional mark %v", e.Payload, e.FedTrans)
+				if e.Kind == EntryMessage && e.FedTrans {
+					t.Errorf("b2 delivered %s with the transitional mark", e.Payload)
 				}
 			}
 			if st := h.node("b1").b.Stats(); st.Gaps != c.gaps || st.Gaps+st.CatchUps != 1 {

@@ -784,9 +784,10 @@
 // new ring's configurations. The messages of such a transitional
 // configuration of the others, right after a regular one with the site,
 // were sent in that regular one, and the site delivers them there before
-// it leaves: a gateway of the site that was paused or cut off may have
-// numbered some of them there itself, and the site's nodes must all
-// install the change at one place (what that transitional configuration
+// it leaves (unless that configuration names it beside it: below): a
+// gateway of the site that was paused or cut off may have numbered some
+// of them there itself, and the site's nodes must all install the
+// change at one place (what that transitional configuration
 // skipped, no member of it delivered). On a refusal (the gap exceeds the
 // log, or the asking site's position is in another configuration than the
 // answerer's entry there: a split federation's components number alike)
@@ -857,21 +858,50 @@
 // rings' convention got EVS 2.3's check of its rings; the site's
 // convention gets none.)
 //
+// The messages of the others' transitional configuration are another
+// matter. A part whose federation member came through the federation's
+// transitional configuration with its site alone delivered there what
+// its member had of the old ring's last messages, which the other sites
+// delivered in theirs; a part that caught up over those from another
+// site's log delivered them in the regular configuration before
+// (Entry.FedTrans, above), and left just before the next one: one name,
+// different messages (EVS 4 and 9: the regional starvation's seed 29 of
+// 1-100 at 55ee4e1, b-2/1/875 in r:1048904:a at a-1 and a-2, in
+// site:a:t:1048928:a/1048904:a at a-3). The entries alone cannot tell
+// the part that catches up which way its site went: its gateway may as
+// well have numbered those messages in the regular configuration and
+// stopped there, paused (the same run, one ring later: a-3's gateway
+// delivered b-1/1/2383 in r:1048928:a, fenced before its next ring).
+// The ring that settled next knows: each member's Sync names the
+// federation's transitional configuration it came through
+// (syncMsg.trans), and so the regular configuration it came out of. The
+// transitional configuration a site puts in its log at the Sync phase
+// names the other sites of that ring that came out of the same regular
+// configuration through another one (DomainConf.Beside; a Down and an
+// answer carry it in the configuration entry). A site that catches up
+// over a transitional configuration of the others that names it, into a
+// next regular configuration with it that continues none, leaves its
+// regular configuration there, at the others' place, and delivers their
+// messages in its own transitional configuration, named after that next
+// one, as the part that came through did: one configuration, with the
+// same messages (TestAloneTransMessages; TestCatchUpAfterItsRing, where
+// the site that came through missed them and catches up itself). One not
+// named there delivers them in the regular configuration, as before.
+// Compatibility: a bridge older than Beside drops a configuration entry
+// with it (a flag in the kind byte) as malformed, a Down (and every Down
+// after it, which no longer follows) or a whole answer. None is sent
+// unless the federation ring splits or a site comes through it with Ups
+// in doubt (ownTrans): upgrade every node of a domain together
+// (docs/OPERATIONS.md).
+//
 // Known gaps: one name is right only where the parts deliver the same
 // messages there, and two break EVS 2.4 where every node of the site is
 // a member of both (hiersim's trace at the bridge level; at the node
 // level each node installs its own). A part that delivers Ups in doubt
-// there names them (above): two ids (TestInDoubtTransNamed). A part
-// whose federation member delivered, in the federation's transitional
-// configuration with its site alone, messages that the other sites
-// delivered in theirs (the old ring's last), and another part that
-// caught up over those from another site's log and delivers them in the
-// regular configuration before (Entry.FedTrans), deliver different
-// messages in both: one name breaks EVS 4 and 9 (the regional
-// starvation's seed 29 of 1-100, its second split, after the first
-// passes), two broke 2.4. EVS 2.4 lets both parts into the same next
-// configuration only through transitional configurations whose members
-// are each part's nodes, which a configuration of sites cannot name. The part that caught up
+// there names them (above): two ids (TestInDoubtTransNamed). EVS 2.4
+// lets both parts into the same next configuration only through
+// transitional configurations whose members are each part's nodes,
+// which a configuration of sites cannot name. The part that caught up
 // would have to skip that next configuration instead, as a part of the
 // site that was never in it. Skipping every regular configuration an
 // answer brings that its term's member was not in (an experiment), its
@@ -879,6 +909,14 @@
 // history when the parts' local ring merged, and hiersim
 // TestAgainUnseenEvicted lost 245 messages at each of its seeds 32 and
 // 44, TestAgainUnseenTakerDies 160 and 208 at seeds 4 and 19. Not done.
+// Beside also leaves the part that caught up at the others' place, which
+// is the place of the part that came through only where both sites'
+// members stopped numbering in the regular configuration at the same
+// message, or the Syncs had them promote alike (numberedReg; it takes
+// the last place numbered there, syncMsg.reg, only from the sites that
+// came through the same transitional configuration), and with the same
+// messages only where both members had the same of the old ring's last
+// messages. No run has shown either (not examined further).
 //
 // A new gateway term cannot tell which of its site's pending Ups its
 // predecessor's federation member got ordered after the position the

@@ -211,6 +211,46 @@ func leftFrom(t *testing.T, h *harness, site, r string) map[string]leftAt {
 	return left
 }
 
+// aloneThenCaughtUp runs TestAloneTransNamed's two parts of site a, with
+// b1's message m (if not "") queued on the federation ring as it splits:
+// the federation delivers it in both components' transitional
+// configurations. It returns R, N, and how every node of a left R.
+func aloneThenCaughtUp(t *testing.T, m string) (h *harness, r, n string, left map[string]leftAt) {
+	t.Helper()
+	h = newDomain(t, 0, 3, 2)
+	a1, a3 := h.node("a1"), h.node("a3")
+	h.sendSettled("w", "a1", "b1")
+	r = h.fedConf.ID
+
+	// The first part: a3 cut off; a's and b's members apart in rings that
+	// do not settle, then together in N.
+	a3.out = true
+	h.localConfig(h.site("a"))
+	if m != "" {
+		fedQueued(t, h, "b1", m)
+	}
+	h.fedSplit(nil, []string{"a"}, []string{"b"})
+	h.fedConfig("a", "b")
+	n = h.fedConf.ID
+	h.settle()
+	h.sendSettled("in-n", "b1", "a2")
+
+	// The other part: a3 back alone, its term catches up from b.
+	partCatchesUp(t, h, a3, a1)
+	return h, r, n, leftFrom(t, h, "a", r)
+}
+
+// fedQueued has node id send payload, and its site's ring deliver it: its
+// gateway submits it on the federation ring, where it is all that waits.
+func fedQueued(t *testing.T, h *harness, id, payload string) {
+	t.Helper()
+	h.send(id, payload)
+	h.localStep(h.node(id).site)
+	if len(h.fedQ) != 1 {
+		t.Fatalf("federation queue %d, want %s alone", len(h.fedQ), payload)
+	}
+}
+
 // TestAloneTransNamed: site a splits in two parts, each with a gateway
 // term of its own. The first part (a1, a2) leaves the domain's regular
 // configuration R through the federation's transitional configuration
@@ -227,25 +267,8 @@ func leftFrom(t *testing.T, h *harness, site, r string) map[string]leftAt {
 // hiersim's regional starvation at seeds 10, 29 and 69 of 1-100 at
 // f7f7536).
 func TestAloneTransNamed(t *testing.T) {
-	h := newDomain(t, 0, 3, 2)
-	a1, a3 := h.node("a1"), h.node("a3")
-	h.sendSettled("w", "a1", "b1")
-	r := h.fedConf.ID
-
-	// The first part: a3 cut off; a's and b's members apart in rings that
-	// do not settle, then together in N.
-	a3.out = true
-	h.localConfig(h.site("a"))
-	h.fedSplit(nil, []string{"a"}, []string{"b"})
-	h.fedConfig("a", "b")
-	n := h.fedConf.ID
-	h.settle()
-	h.sendSettled("in-n", "b1", "a2")
-
-	// The other part: a3 back alone, its term catches up from b.
-	partCatchesUp(t, h, a3, a1)
-
-	left := leftFrom(t, h, "a", r)
+	h, r, n, left := aloneThenCaughtUp(t, "")
+	a3 := h.node("a3")
 	l1 := left["a1"]
 	if l1.next != n || !strings.HasPrefix(l1.trans, "site:a:t:") {
 		t.Errorf("a1 left %s %+v: want a transitional configuration of the site into %s", r, l1, n)
@@ -259,5 +282,101 @@ func TestAloneTransNamed(t *testing.T) {
 		return e.Kind == EntryMessage && string(e.Payload) == "in-n" && e.Origin.Site == "b"
 	}) {
 		t.Errorf("a3 did not deliver b1's message in-n: configurations %s", confs(a3))
+	}
+}
+
+// TestAloneTransMessages is TestAloneTransNamed with a message in the
+// federation's transitional configurations: b1's m, which the federation
+// ring delivers at a's and b's members in their transitional
+// configurations as its ring splits (each site alone in its own). The
+// first part of a (a1, a2) delivers m in the transitional configuration
+// out of R with its site alone; the other part (a3), catching up from b
+// over b's transitional configuration without a, then N with a, must
+// deliver m there too, not in R before it: both parts leave R alone into
+// N through one transitional configuration (Site.aloneTransID), with the
+// same messages (EVS 4; and two ids would break 2.4). Before, the part
+// that caught up delivered m in R (Entry.FedTrans), and left R just
+// before N (hiersim's regional starvation at seed 29 of 1-100 at 55ee4e1:
+// EVS 4 and 9, b-2/1/875 in r:1048904:a at a-1 and a-2, in
+// site:a:t:1048928:a/1048904:a at a-3).
+func TestAloneTransMessages(t *testing.T) {
+	h, r, n, left := aloneThenCaughtUp(t, "m")
+	l1 := left["a1"]
+	if l1.next != n || !strings.HasPrefix(l1.trans, "site:a:t:") || !strings.HasPrefix(l1.msgs, " b:b1/") {
+		t.Errorf("a1 left %s %+v: want a transitional configuration of the site into %s, with m", r, l1, n)
+	}
+	for _, id := range []string{"a2", "a3"} {
+		if l := left[id]; l != l1 {
+			t.Errorf("out of %s: a1 %+v, %s %+v; want one transitional configuration into %s, with the same messages (EVS 4, 2.4)", r, l1, id, l, n)
+		}
+	}
+	h.checkOrder()
+}
+
+// TestAloneTransPausedRegular is the other way a part of a site goes,
+// which TestAloneTransMessages's part that catches up cannot tell from
+// the answer's entries: a1, the gateway, delivered b1's m in the
+// federation's regular configuration R, and its part (a1, a2) with it,
+// and stopped there (paused, its member fenced), while b delivered m in
+// its transitional configuration without a. a3's term (a3 was cut off
+// before R, so that N continues no configuration) then joins b's next
+// ring N and catches up over b's transitional configuration, which
+// names no site beside it (DomainConf.Beside: a3's Sync named none of
+// the federation's): a3 delivers m in R, as a1 and a2 did, before it
+// leaves R. Delivered in a3's transitional configuration (a version of
+// the fix that left there whenever the next ring had the site), the
+// parts had m in R and in the transitional configuration out of it
+// (hiersim's regional starvation at seed 29 of 1-100, r:1048928:a: EVS
+// 4 and 9, and a restart of a-3 that lost one of its messages).
+func TestAloneTransPausedRegular(t *testing.T) {
+	h := newDomain(t, 0, 3, 2)
+	a1, a2, a3 := h.node("a1"), h.node("a2"), h.node("a3")
+	h.sendSettled("w", "a1", "b1")
+
+	// a3 cut off; a and b part and merge, into R (a3's position is in
+	// the configuration before: N will continue none).
+	a3.out = true
+	h.localConfig(h.site("a"))
+	h.fedConfig("b")
+	h.settle()
+	h.fedConfig("a", "b")
+	h.settle()
+	h.sendSettled("in-r", "a1", "b1")
+	r := h.fedConf.ID
+
+	// m reaches a1's member in R (and a1's part), then a1's member
+	// stops.
+	fedQueued(t, h, "b1", "m")
+	a1.b.FedDeliver(h.fedQ[0].fedAt(h.fedRing, h.fedPkt+1))
+	h.collect(a1)
+	h.localStep(h.site("a"))
+	a1.b.FedStopped()
+
+	// a3 back alone; its term and b, which delivers m in its
+	// transitional configuration, form N.
+	a1.out, a2.out, a3.out = true, true, false
+	h.localConfig(h.site("a"))
+	h.fedConfigAfter(1, "a", "b")
+	h.settle()
+	h.sendSettled("after", "a3", "b1")
+	if st := a3.b.Stats(); st.CatchUps != 1 {
+		t.Fatalf("a3 stats %+v: want one catch-up (the case)", st)
+	}
+
+	isM := func(e Entry) bool { return e.Kind == EntryMessage && string(e.Payload) == "m" }
+	for _, x := range []*hnode{a1, a2, a3} {
+		i := slices.IndexFunc(x.stream, isM)
+		if i < 0 {
+			t.Fatalf("%s did not deliver m: configurations %s", x.id, confs(x))
+		}
+		var in string
+		for _, e := range x.stream[:i] {
+			if e.Kind == EntryConfig {
+				in = e.Conf.ID
+			}
+		}
+		if in != r {
+			t.Errorf("%s delivered m in %s, want %s: a1's part did", x.id, in, r)
+		}
 	}
 }

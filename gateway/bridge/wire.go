@@ -89,6 +89,20 @@ type DomainConf struct {
 	// last regular configuration is that one stays in it: the change is
 	// not one of the domain's configuration for its application.
 	Continues string
+	// Beside, on a transitional configuration of the federation that
+	// its Sync phase put in a site's log (catch-ups carry it), names the
+	// other sites of the ring that settled next that came out of the
+	// same regular configuration of the federation through another
+	// transitional configuration (a component's of a split federation,
+	// or their own, for their Ups in doubt: Site.ownTrans): each left the
+	// regular configuration there, and delivered what it had of this
+	// one's messages in a transitional configuration. A part of such a
+	// site that catches up over this one later leaves its regular
+	// configuration here too, and delivers these messages in a
+	// transitional configuration of its own, not in the regular one
+	// (Site.caughtUp, TestAloneTransMessages). Sorted; an entry carries
+	// it only when set.
+	Beside []string
 }
 
 // Entry is one item of the domain's ordered stream: what a Down carries,
@@ -135,6 +149,10 @@ type Entry struct {
 // continuesFlag marks, in a configuration entry's kind byte, that the
 // entry names the configuration it continues (DomainConf.Continues).
 const continuesFlag = 0x80
+
+// besideFlag marks, in a configuration entry's kind byte, that the entry
+// names the sites beside it (DomainConf.Beside), after Continues.
+const besideFlag = 0x40
 
 // tagLen is the length of a domain tag in a local ring message.
 const tagLen = 4
@@ -483,12 +501,24 @@ func appendEntry(b []byte, e *Entry) []byte {
 		b = appendBytes(b, e.Payload)
 	case EntryConfig:
 		b = appendString(b, e.Conf.ID)
-		if e.Conf.Continues == "" {
-			b = append(b, byte(e.Conf.Kind))
-		} else {
-			// A flag in the kind byte: an entry without it has the
-			// layout of the bridges before it.
-			b = appendString(append(b, byte(e.Conf.Kind)|continuesFlag), e.Conf.Continues)
+		// Flags in the kind byte: an entry without them has the layout
+		// of the bridges before them.
+		k := byte(e.Conf.Kind)
+		if e.Conf.Continues != "" {
+			k |= continuesFlag
+		}
+		if len(e.Conf.Beside) > 0 {
+			k |= besideFlag
+		}
+		b = append(b, k)
+		if e.Conf.Continues != "" {
+			b = appendString(b, e.Conf.Continues)
+		}
+		if len(e.Conf.Beside) > 0 {
+			b = binary.AppendUvarint(b, uint64(len(e.Conf.Beside)))
+			for _, s := range e.Conf.Beside {
+				b = appendString(b, s)
+			}
 		}
 		b = binary.AppendUvarint(b, uint64(len(e.Conf.Sites)))
 		for _, s := range e.Conf.Sites {
@@ -818,7 +848,7 @@ func (r *reader) entry() Entry {
 	case e.Kind == EntryConfig:
 		e.Conf.ID = r.str("configuration id")
 		k := r.byte1("configuration kind")
-		e.Conf.Kind = localring.ConfKind(k &^ continuesFlag)
+		e.Conf.Kind = localring.ConfKind(k &^ (continuesFlag | besideFlag))
 		if r.err == nil && e.Conf.Kind != localring.Regular && e.Conf.Kind != localring.Transitional {
 			r.fail("configuration kind")
 		}
@@ -827,19 +857,31 @@ func (r *reader) entry() Entry {
 				r.fail("continued configuration: only a regular configuration continues one, named")
 			}
 		}
-		n := r.uvarint("site count")
-		if n > uint64(len(r.b)) {
-			r.fail("site count")
+		if k&besideFlag != 0 {
+			if e.Conf.Beside = r.sites("site beside"); r.err == nil && (len(e.Conf.Beside) == 0 || e.Conf.Kind != localring.Transitional) {
+				r.fail("sites beside: only a transitional configuration names some")
+			}
 		}
-		for i := uint64(0); i < n && r.err == nil; i++ {
-			e.Conf.Sites = append(e.Conf.Sites, r.str("site"))
-		}
+		e.Conf.Sites = r.sites("site")
 	case e.Kind == EntrySafe:
 		e.Through = r.pos()
 	default:
 		r.fail("entry kind")
 	}
 	return e
+}
+
+// sites reads a count and that many site names.
+func (r *reader) sites(what string) []string {
+	n := r.uvarint(what + " count")
+	if n > uint64(len(r.b)) {
+		r.fail(what + " count")
+	}
+	var sites []string
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		sites = append(sites, r.str(what))
+	}
+	return sites
 }
 
 func (r *reader) fedUp() *fedUp {

@@ -150,6 +150,13 @@ func TestStarvationFixed(t *testing.T) {
 		{"regional", demoTopology, "fed/regional:a+b", false, 10},
 		{"regional", demoTopology, "fed/regional:a+b", false, 69},
 		{"regional-process", demoTopology, "fed/regional:a+b", true, 66},
+		// The same, where a-3's part delivered b's messages in that
+		// transitional configuration with a alone, and the part that
+		// caught up over b's delivered them in the regular configuration
+		// before it (EVS 4 and 9: b-2/1/875 in r:1048904:a at a-1 and
+		// a-2, in site:a:t:1048928:a/1048904:a at a-3). Bridge
+		// DomainConf.Beside, TestAloneTransMessages.
+		{"regional", demoTopology, "fed/regional:a+b", false, 29},
 		// A member apart (another history of its site) sent a later Up
 		// that went up before its earlier ones, which every node then
 		// took for done (40 and 62 lost 5 and 70 deliveries); with those
