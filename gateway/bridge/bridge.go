@@ -2290,8 +2290,12 @@ func (s *Site) continued(e *Entry) {
 		// after it do: a site whose mark came before the ring ended has
 		// them before it, and a node's view applies the changes the
 		// stream announced at this entry (gateway/domconf), so every
-		// site must have the same messages before it.
-		s.hold = append(s.hold, *e)
+		// site must have the same messages before it. Its place is then
+		// a mark's, which sites may have on different sides of the
+		// federation's transitional configuration (Entry.HeldBehind).
+		held := *e
+		held.HeldBehind = true
+		s.hold = append(s.hold, held)
 		return
 	}
 	s.out.Stream = append(s.out.Stream, *e)
@@ -2547,6 +2551,7 @@ func (s *Site) flushTrans() {
 	if len(s.transOut) == 0 {
 		return
 	}
+	s.transOut[0].HeldBehind = slices.ContainsFunc(s.transOut[1:], func(e Entry) bool { return e.Kind == EntryConfig && e.HeldBehind })
 	for i := range s.transOut[1:] {
 		s.sent(&s.transOut[1+i])
 	}

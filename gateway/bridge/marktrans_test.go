@@ -145,3 +145,50 @@ func TestContinuedMarkInTrans(t *testing.T) {
 		t.Error("a3 did not catch up: the test does not test the answer's mark")
 	}
 }
+
+// TestHeldBehindMarked: the continuing entry that waited behind M is
+// marked held at every node of every site (Entry.HeldBehind), and so is
+// the transitional entry of a section that has it after it; a continuing
+// entry that came with nothing held is not, nor a transitional entry
+// with none after it. gateway/domconf opens a round at a marked entry
+// where the configuration changes, and a node that left its regular
+// configuration at a marked transitional entry holds back what it emits
+// until it knows whether a change comes (domconf TestChangeAfterTransitional).
+func TestHeldBehindMarked(t *testing.T) {
+	flags := func(n *hnode) string {
+		var b []string
+		for _, e := range n.stream {
+			if e.Kind != EntryConfig {
+				continue
+			}
+			k := "reg"
+			switch {
+			case e.Conf.Continues != "":
+				k = "cont"
+			case e.Conf.Kind == localring.Transitional:
+				k = "trans"
+			}
+			if e.HeldBehind {
+				k += "*"
+			}
+			b = append(b, k)
+		}
+		return strings.Join(b, " ")
+	}
+	h, _ := heldBehind(t, "a", "b")
+	h.settle()
+	for _, n := range h.liveNodes("a", "b") {
+		if got, want := flags(n), "reg trans* cont* reg"; got != want {
+			t.Errorf("caught up, the next ring a change: %s: %q, want %q", n.id, got, want)
+		}
+	}
+	h, _ = heldBehind(t, "a", "b", "c")
+	h.settleHolding(acksOf("a", "b", "c"))
+	h.fedSplit(nil, []string{"a"}, []string{"b", "c"})
+	h.settle()
+	for _, n := range h.liveNodes() {
+		if got, want := flags(n), "reg cont* cont trans reg"; got != want {
+			t.Errorf("the next ring continuing, then a split: %s: %q, want %q", n.id, got, want)
+		}
+	}
+}

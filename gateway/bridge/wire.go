@@ -144,6 +144,22 @@ type Entry struct {
 	// after the entry (4, never with the other marks); no catch-up answer
 	// carries one: a log with one in the range refuses (Stats.InDoubtRefused).
 	InDoubt bool
+	// HeldBehind marks a regular EntryConfig that continues the domain's
+	// configuration (DomainConf.Continues) which this node's bridge held
+	// behind a Safe message of the ring before, no mark of it yet
+	// (Site.continued): a mark of the new ring lets it out, and one site
+	// may number that mark in the federation's regular configuration and
+	// another only in its transitional one, so the entry comes before the
+	// transitional entry at the first and after it at the second. Every
+	// site that applies the entry holds it alike (it applied the same
+	// marks before it). On a transitional EntryConfig it says that such
+	// an entry comes among the messages after it (flushTrans): a node of
+	// gateway/domconf that leaves its regular configuration there holds
+	// back the sends it would tell there until it knows whether the entry
+	// opens a round (domconf, "The federation's transitional
+	// configuration"). No Down or catch-up answer carries it: every node
+	// marks what it holds itself.
+	HeldBehind bool
 }
 
 // continuesFlag marks, in a configuration entry's kind byte, that the
