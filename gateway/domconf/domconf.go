@@ -111,6 +111,24 @@ type View struct {
 	// messages for a mark of the ring after them, so these come after the
 	// continuing entry (follow).
 	through []uint64
+
+	// stage holds what the node emits after the bridge's transitional
+	// entry while a continuing entry held behind a Safe message may still
+	// come (fedTrans); transHeld says that the transitional entry the
+	// stream is after said one comes (bridge.Entry.HeldBehind).
+	stage     *staged
+	transHeld bool
+}
+
+// staged is what a node that leaves its regular configuration at the
+// bridge's transitional entry emits there and after it, held back until
+// it knows where its sends go (fedTrans): the sends of the messages that
+// came, told in the regular configuration, then the install of its
+// transitional configuration of itself alone, then the deliveries in it.
+type staged struct {
+	reg   string            // the regular configuration the node left
+	sends []localring.Event // told in reg
+	evs   []localring.Event // the install of the transitional configuration, then the deliveries in it
 }
 
 // New returns a View for one node and one domain.
@@ -194,7 +212,7 @@ func (v *View) Entry(e *bridge.Entry) {
 	switch e.Kind {
 	case bridge.EntryConfig:
 		if e.Conf.Kind == localring.Transitional {
-			v.transAt = e.Pos
+			v.transAt, v.transHeld = e.Pos, e.HeldBehind
 			v.fedTrans()
 			return
 		}
@@ -211,7 +229,8 @@ func (v *View) Entry(e *bridge.Entry) {
 			v.continued(e.Pos, e.Pos.String()+"/"+e.Conf.ID, e.Conf.Sites)
 			return
 		}
-		v.trans, v.transAt = false, localring.DomainOrder{}
+		v.endTrans()
+		v.transAt, v.transHeld = localring.DomainOrder{}, false
 		v.sites = slices.Clone(e.Conf.Sites)
 		v.ring = e.Pos.Ring
 		v.through = nil
@@ -273,7 +292,13 @@ func (v *View) Entry(e *bridge.Entry) {
 	}
 }
 
-func (v *View) emit(e localring.Event) { v.out.Events = append(v.out.Events, e) }
+func (v *View) emit(e localring.Event) {
+	if v.stage != nil {
+		v.stage.evs = append(v.stage.evs, e)
+		return
+	}
+	v.out.Events = append(v.out.Events, e)
+}
 
 // fedTrans is the bridge's transitional configuration entry (at
 // transAt): the messages after it, up to the next regular configuration,
@@ -306,15 +331,57 @@ func (v *View) emit(e localring.Event) { v.out.Events = append(v.out.Events, e) 
 // A node that the domain's configuration went on without (out: see
 // continued) follows it here too, delivering nothing: what the members
 // decide at the entries after this one, it decides alike.
+//
+// Where the bridge marks the entry (bridge.Entry.HeldBehind: a
+// continuing entry held behind a Safe message comes after it, which
+// other sites may have had before theirs, and where a change of the
+// configuration opens a round there), a node that leaves its regular
+// configuration here stages what it emits (stage): a send is told in the
+// regular configuration it left once its message came, and the install
+// and the deliveries wait with it, until such an entry opens the round
+// (continued: the sends of the messages after it are told there, not
+// sent) or the section ends (endTrans: the rest are told in the regular
+// configuration, as without a stage). Told here, the sends of the
+// messages after such an entry were delivered in the configuration the
+// round installed at the sites that had it first (regional seed 27;
+// TestChangeAfterTransitionalCompletes).
 func (v *View) fedTrans() {
 	if v.round || v.trans || !v.domOK {
 		return
 	}
 	if v.cur != nil && v.cur.Kind == localring.Regular {
-		v.tellSent(len(v.sends))
+		if v.transHeld {
+			v.stage = &staged{reg: v.cur.ID}
+		} else {
+			v.tellSent(len(v.sends))
+		}
 		v.leave(v.transAt)
 	}
 	v.trans = true
+}
+
+// unstage emits what the node staged after the bridge's transitional
+// entry (fedTrans): the sends told in the regular configuration, the
+// install of its transitional configuration, its deliveries there.
+func (v *View) unstage() {
+	st := v.stage
+	if st == nil {
+		return
+	}
+	v.stage = nil
+	v.out.Events = append(v.out.Events, st.sends...)
+	v.out.Events = append(v.out.Events, st.evs...)
+}
+
+// endTrans ends the section after the bridge's transitional entry: a
+// node that staged it tells its sends still held in the regular
+// configuration it left there, as fedTrans does without a stage.
+func (v *View) endTrans() {
+	if v.stage != nil {
+		v.tellSent(len(v.sends))
+		v.unstage()
+	}
+	v.trans = false
 }
 
 // sent tells the group layer that this node's message from origin, held
@@ -342,11 +409,19 @@ func (v *View) sent(origin bridge.Origin) {
 // configuration.
 func (v *View) tellSent(n int) {
 	conf := ""
-	if v.cur != nil && v.cur.Kind == localring.Regular && !v.round {
+	switch {
+	case v.stage != nil:
+		conf = v.stage.reg
+	case v.cur != nil && v.cur.Kind == localring.Regular && !v.round:
 		conf = v.cur.ID
 	}
 	for _, e := range v.sends[:n] {
-		v.emit(localring.Event{Kind: localring.EventSend, Msg: localring.Message{ID: e.Origin.ID, Svc: e.Svc, Payload: e.Payload, Conf: conf}})
+		ev := localring.Event{Kind: localring.EventSend, Msg: localring.Message{ID: e.Origin.ID, Svc: e.Svc, Payload: e.Payload, Conf: conf}}
+		if v.stage != nil {
+			v.stage.sends = append(v.stage.sends, ev)
+		} else {
+			v.emit(ev)
+		}
 	}
 	v.sends = slices.Delete(v.sends, 0, n)
 }
@@ -384,6 +459,21 @@ func (v *View) continued(pos localring.DomainOrder, at string, sites []string) {
 	v.sites = slices.Clone(sites)
 	switch {
 	case v.trans:
+		// After the bridge's transitional entry, so held behind a Safe
+		// message: a site that had it before its own opens a round here
+		// if the change adds nodes (below; one that only removes nodes
+		// is a known gap: see the package comment), and so does this
+		// node, where it left its regular configuration at the
+		// transitional entry with its sends staged (fedTrans: those of the
+		// messages after this entry are not told yet), or was out of the
+		// domain's configuration already (it decides as the members do).
+		// A node that told its sends at the transitional entry (no
+		// stage: a bridge that does not mark it) goes on as before.
+		if !slices.Equal(v.members(), v.dom) && (v.stage != nil || !slices.Contains(v.dom, v.cfg.Self)) {
+			v.unstage()
+			v.trans = false
+			v.openRound(pos)
+		}
 	case v.round:
 		if v.allFresh() {
 			v.complete(pos, at)
@@ -465,7 +555,7 @@ func (v *View) follow(pos localring.DomainOrder) {
 		v.ring = pos.Ring // a node that joins learns the ring from the stream
 	default:
 		v.stats.Missed++
-		v.trans = false
+		v.endTrans()
 		v.ring = pos.Ring
 		v.through = nil
 		v.sites = nil

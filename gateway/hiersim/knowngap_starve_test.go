@@ -48,8 +48,11 @@
 //   - Sites a and b split with a Safe mark in a's regular configuration
 //     and b's own transitional one, and no ring with both after it: the
 //     node-level change that rides on the continuing entry falls on
-//     different sides (regional 27: node-level 1.1; domconf TestChange
-//     AfterTransitional, knowngaps; domconf doc.go, "Known gaps").
+//     different sides. A change that adds nodes (regional 27: node-level
+//     1.1 and 1.3) is taken alike since (domconf View.stage; 27 in
+//     TestStarvationFixed); one that only removes nodes is not (domconf
+//     TestChangeAfterTransitionalRemoves, knowngaps; domconf doc.go,
+//     "Known gaps"; no seed of 1-100 shows it).
 //   - Two parts of a split site, one that had a regular configuration the
 //     other never installed (regional 66: a-1's part had r:1179792:a and
 //     got a-1/1/1917 ordered there), the other delivering those Ups in
@@ -85,8 +88,12 @@
 // the others' transitional configuration, which names its site beside
 // it, delivers its messages in its own transitional configuration, as the
 // part that came through the federation's did (DomainConf.Beside;
-// regional 29, in TestStarvationFixed since). The failing seeds move with
-// every change of the protocol's timing. When a case has no failing seed left, move it into
+// regional 29, in TestStarvationFixed since); a node that leaves its
+// regular configuration at a transitional entry with a held continuing
+// entry after it stages what it emits there and opens the round the
+// others open at that entry (domconf View.stage; regional 27, in
+// TestStarvationFixed since). The failing seeds move with every change of
+// the protocol's timing. When a case has no failing seed left, move it into
 // TestStarvation.
 package hiersim
 
@@ -103,7 +110,7 @@ func TestStarvationLong(t *testing.T) {
 		together               bool
 		seeds                  []uint64
 	}{
-		{"regional", demoTopology, "fed/regional:a+b", false, []uint64{16, 27, 66}},
+		{"regional", demoTopology, "fed/regional:a+b", false, []uint64{16, 66}},
 		{"global", demoTopology, "fed/global:a+b+c", false, []uint64{49}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
