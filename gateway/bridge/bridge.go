@@ -297,13 +297,15 @@ type pendingUp struct {
 // gateway inject, while it was the last gateway this node knew of, an
 // entry after pos (a federation ring its member settled: a gateway
 // submits Ups only in one, after it injected that ring's configuration;
-// notePast).
+// notePast); sub: this node is the gateway, and its term named there
+// submitted an Up (exact: Site.quietTerm).
 type naming struct {
 	gw      string
 	at      termAt
 	pos     localring.DomainOrder
 	own     bool
 	settled bool
+	sub     bool
 }
 
 // maxNamings bounds Site.namings.
@@ -411,6 +413,14 @@ type Site struct {
 	// is not the predecessor whose order the Ups in doubt take
 	// (predecessor).
 	namings []naming
+	// What this node knows for sure of its own gateway terms (termsMsg):
+	// since, its first regular configuration; termSub, its current term
+	// submitted an Up; subAt, the last place it was named the active
+	// gateway in a term that did, and subBefore the one before its current
+	// term. terms is the latest Terms of each other node (quietTerm).
+	since, subAt, subBefore termAt
+	termSub                 bool
+	terms                   map[string]termsMsg
 
 	// The Have phase of the local ring's regular configuration.
 	ring    uint64                // its RingID.Seq
@@ -708,6 +718,9 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	}
 	stays := active && s.active
 	s.ring, s.epoch = c.Ring.Seq, 0
+	if s.since.isZero() {
+		s.since = termAt{ring: s.ring}
+	}
 	s.setActive(active)
 	prev := s.members
 	s.members = c.MemberIDs()
@@ -758,6 +771,9 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 		for _, b := range msgs {
 			s.sendLocal(b)
 		}
+	}
+	if m, ok := s.ownTerms(); ok && len(s.pending) > 0 {
+		s.sendLocal(encodeTerms(s.tag, &m))
 	}
 	s.openHave()
 }
@@ -918,6 +934,7 @@ func (s *Site) end() (localring.DomainOrder, string) {
 // the domain ordered of them (resolve); until then
 // they are in doubt (see the package comment, "Catch-up, and the bound").
 func (s *Site) newTerm() {
+	s.termSub, s.subBefore = false, s.subAt
 	for i := range s.pending {
 		// The previous gateway may have submitted it.
 		p := &s.pending[i]
@@ -1154,6 +1171,8 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 		s.seen(m.ID.Sender, x.seen)
 	case x.relay != nil:
 		s.relayed(x.relay)
+	case x.terms != nil:
+		s.termsFrom(string(m.ID.Sender), x.terms)
 	case x.held != nil:
 		if m.ID.Sender == s.cfg.Node && x.held.ring == s.ring {
 			s.heldSent = false
@@ -1343,9 +1362,11 @@ func (s *Site) name(n naming) {
 		return strings.Compare(a.gw, b.gw)
 	})
 	if found {
-		if o := &s.namings[i]; n.own && !o.own {
+		o := &s.namings[i]
+		if n.own && !o.own {
 			o.own, o.pos = true, n.pos
 		}
+		o.sub = o.sub || n.sub
 		return
 	}
 	s.namings = slices.Insert(s.namings, i, n)
@@ -1382,37 +1403,25 @@ func (s *Site) notePast(from string, d *down) {
 }
 
 // predecessor returns the gateway whose order the Ups in doubt take: the
-// term's predecessor (pred), unless this node saw that one's term whole
-// and the term settled no federation ring: it was named only in Haves of
-// rings this node was in, after another gateway, and this node saw it
-// inject nothing after the positions its Haves named (naming.settled).
-// Such a term submitted none of the Ups (a term submits only in a ring
-// that settled, after it injected the ring's configuration): the one before it
-// is taken, and so on. A term that died in doubt, or was cut off from
-// its site and held by its grace, before its member settled a ring,
-// ordered the Ups in doubt by its own first places, not those of the
-// gateway that submitted them (TestInDoubtOrderInterimTerm). And a
-// gateway of another part of the site named after the term began
-// (otherGw) is taken instead of a predecessor this node never saw settle
-// a ring (see the package comment; hiersim TestTakerDiesHole).
+// term's predecessor (pred), unless its term submitted no Up as far as
+// this node knows (quietTerm): then the gateway named before it, and so
+// on. A term that died in doubt, or was cut off from its site and held
+// by its grace, before its member settled a ring, ordered the Ups in
+// doubt by its own first places, not those of the gateway that submitted
+// them (TestInDoubtOrderInterimTerm); so did a term of another part of
+// the site, named to this node only in a Seen, that submitted nothing
+// while this node's own term before it had (TestInDoubtOrderQuietOther;
+// hiersim's global starvation seed 49). And a gateway of another part of
+// the site named after the term began (otherGw) is taken instead of a
+// predecessor this node never saw settle a ring (see the package
+// comment; hiersim TestTakerDiesHole).
 func (s *Site) predecessor() string {
-	pred, at := s.pred, s.predAt
-walk:
-	for pred != "" {
-		k := slices.IndexFunc(s.namings, func(n naming) bool { return n.gw == pred && n.at == at })
-		if k < 0 {
-			break
+	pred := s.pred
+	if k := slices.IndexFunc(s.namings, func(n naming) bool { return n.gw == s.pred && n.at == s.predAt }); k >= 0 {
+		for k > 0 && s.quietTerm(s.namings[k]) {
+			k--
 		}
-		j := k
-		for ; j >= 0 && s.namings[j].gw == pred; j-- {
-			if !s.namings[j].own || s.namings[j].settled {
-				break walk
-			}
-		}
-		if j < 0 {
-			break
-		}
-		pred, at = s.namings[j].gw, s.namings[j].at
+		pred = s.namings[k].gw
 	}
 	// Another gateway than this node named after the term began (in a
 	// Seen: a member of another part of the site, where that gateway was
@@ -1423,6 +1432,61 @@ walk:
 		return s.otherGw
 	}
 	return pred
+}
+
+// quietTerm reports whether the term of n's gateway named at n submitted
+// no Up, as far as this node knows. This node knows it for sure of its
+// own terms (naming.sub), and of another node's where that node's Terms
+// covers the place (termsMsg: after its last term that submitted, or at
+// it); else it takes a term it saw whole (named
+// in Haves it delivered) in which it saw the gateway inject nothing after
+// the position its Have named (naming.settled) for one that submitted
+// nothing, and one named only in a Seen for one that may have. A term
+// that settled a ring where this node was not, or whose Downs never came
+// round (its gateway cut off from its local ring, or paused, as it
+// injected them), submitted without this node's seeing it; one that
+// settled a ring and stayed in doubt (fedState.split, fedState.missing,
+// or one whose answer never came) submitted nothing, however it injected.
+func (s *Site) quietTerm(n naming) bool {
+	if n.gw == string(s.cfg.Node) && !n.at.less(s.since) {
+		return !n.sub
+	}
+	if t, ok := s.terms[n.gw]; ok && !n.at.less(t.since) && n.at.less(t.upto) {
+		switch {
+		case t.sub.less(n.at):
+			return true
+		case n.at == t.sub:
+			return false
+		}
+	}
+	return n.own && !n.settled
+}
+
+// ownTerms returns this node's Terms (termsMsg), if it has one.
+func (s *Site) ownTerms() (termsMsg, bool) {
+	m := termsMsg{since: s.since, sub: s.subAt, upto: termAt{ring: s.ring, epoch: s.epoch}}
+	if s.active {
+		m.upto = s.termStart
+	}
+	if !m.sub.less(m.upto) {
+		m.sub = s.subBefore
+	}
+	ok := !m.since.isZero() && !m.upto.less(m.since) && (m.sub.isZero() || !m.sub.less(m.since) && m.sub.less(m.upto))
+	return m, ok
+}
+
+// termsFrom takes another node's Terms: its latest word on its own terms.
+func (s *Site) termsFrom(from string, m *termsMsg) {
+	if from == string(s.cfg.Node) {
+		return
+	}
+	if t, ok := s.terms[from]; ok && m.upto.less(t.upto) {
+		return
+	}
+	if s.terms == nil {
+		s.terms = map[string]termsMsg{}
+	}
+	s.terms[from] = *m
 }
 
 // known reports whether an Up is pending here or came down already.
@@ -1486,7 +1550,11 @@ func (s *Site) have(from string, h *have) {
 	if h.active {
 		s.gwNode = from
 		s.lastGw, s.lastGwAt = from, termAt{h.ring, h.epoch}
-		s.name(naming{gw: from, at: s.lastGwAt, pos: h.last, own: true})
+		sub := from == string(s.cfg.Node) && s.termSub && !s.lastGwAt.less(s.termStart)
+		if sub && s.subAt.less(s.lastGwAt) {
+			s.subAt = s.lastGwAt
+		}
+		s.name(naming{gw: from, at: s.lastGwAt, pos: h.last, own: true, sub: sub})
 	}
 	if len(s.haves) < len(s.members) {
 		return
@@ -2068,6 +2136,21 @@ func (s *Site) afterDoubt(p *pendingUp) bool {
 
 // submitNow hands p to the federation ring (submit).
 func (s *Site) submitNow(p *pendingUp) {
+	if !s.termSub {
+		s.termSub = true
+		self := string(s.cfg.Node)
+		if s.subAt.less(s.termStart) {
+			s.subAt = s.termStart
+		}
+		for i := range s.namings {
+			if n := &s.namings[i]; n.gw == self && !n.at.less(s.termStart) {
+				n.sub = true
+				if s.subAt.less(n.at) {
+					s.subAt = n.at
+				}
+			}
+		}
+	}
 	p.ring = s.fed.ring
 	if p.submitted {
 		s.stats.Resubmitted++

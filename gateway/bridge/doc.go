@@ -341,7 +341,8 @@
 // A site in several federation domains (the planner makes one per
 // latency class: a site may be in a regional and a global one) runs one
 // Site per domain, and all their messages go round its one local ring.
-// Every local message (Up, Down, Have, Again, Held, Apart, Seen, Relay)
+// Every local message (Up, Down, Have, Again, Held, Apart, Seen, Relay,
+// Terms)
 // carries, after its kind byte, its domain's tag: DomainTag, the 32-bit
 // FNV-1a hash of the domain's name, which every node computes alike from the plan. A Site
 // takes only the local messages of its own tag and counts the others in
@@ -1020,6 +1021,36 @@
 // the Relay: a member of the ring that was where the predecessor had it
 // tells the term.
 //
+// What this node saw of a term is not all there is: a term whose ring
+// settled where this node was not, or whose Downs never came round its
+// local ring (its gateway paused or cut off as it injected them),
+// submitted Ups without this node's seeing it inject anything, and a term
+// that settled a ring and stayed in doubt may have injected without
+// submitting any. Only the term's own node knows for sure. Every node notes which
+// of its own terms submitted an Up (naming.sub), and tells its site in a
+// Terms, after its Seen and Relay and before its Have, at every regular
+// configuration with Ups pending: the first configuration its bridge had
+// (since), the last place where it was named the active gateway in a
+// term that submitted one (sub, none if none did), and how far it speaks
+// (upto: the start of its term while it is the active gateway, else that
+// configuration). Its terms named after sub and before upto submitted
+// nothing, the one named at sub did; that goes before what this node saw,
+// and of its own terms each node knows it (Site.quietTerm). hiersim
+// TestStarvationLong, the global domain's seed 49 of 1-100 at f7f7536
+// and since (EVS 6 and 9; instrumented): a-2's term that got the Ups in
+// doubt ordered (begun at a's local ring 24) was followed by terms of
+// a-1, a-2 and a-3, each in a part of the site, none of which submitted
+// an Up. The last before a-2's new term, a-3's, was named to a-2 only in
+// a Seen (a ring of a-1 and a-3): a-2 took it for the predecessor, and
+// a-3's first places put its own two Ups before the others'; walking back
+// from its own last term instead, a-2 would have stopped at an earlier
+// term of a-3's, named only in a Seen too. With a-1's and a-3's Terms,
+// a-2 skips theirs, and its own that submitted nothing, and takes its own
+// term that did (bridge TestInDoubtOrderQuietOther: a3's term, named to
+// a2 only in a Seen, submitted nothing, and a delivered u2 before u1 in
+// a3's order, b and c u1 before u2; TestPredecessorTerms). The seed
+// passes since.
+//
 // A gateway of another part of the site, named to this node only after
 // its term began (in the Seen of a member of that part, at a merge:
 // Site.otherGw, which Site.seen does not take for the predecessor), was
@@ -1038,19 +1069,19 @@
 // the new term's ring, other than the Up's sender and the new gateway,
 // that was where the predecessor had the Up, which a site of three nodes
 // does not have: hiersim has not made them). A term between named only in
-// a Seen (one of a part of the site that went on alone, named by a member
-// of another history) is still taken for the predecessor (hiersim
-// TestStarvationLong, the global domain's seed 49 of 1-100 at f7f7536
-// and since, EVS 6 and 9: a-2's new term took a-3's, named at a-3's
-// part's ring without a-2, for its predecessor, while a-2's own earlier
-// term had got the Ups ordered; a-3's first places put its own two Ups
-// before the others'). Where both the
+// a Seen whose node sends no Terms (it is not in the new term's ring, or
+// runs a bridge older than the Terms) is still taken for the predecessor,
+// whether or not it submitted (the global domain's seed 49, above, before
+// the Terms). A Terms names only its node's last term that submitted: an
+// earlier term of that node is judged by what this node saw, as before.
+// Where both the
 // predecessor's term and another part's gateway named after the term began
 // settled rings, the predecessor's places order the Ups the other part's
 // gateway got ordered; a predecessor that settled where this node was not
 // gives way to that gateway, whether or not it settled. A term this node
-// saw named in its rings is taken to have submitted nothing, and skipped,
-// if it settled a ring where this node was not (the node left the term's
+// saw named in its rings, unless its node's Terms covers it, is taken to
+// have submitted nothing, and skipped, if it settled a ring where this
+// node was not (the node left the term's
 // ring and the term went on without it) or this node never received the
 // Down of that ring's configuration (the gateway cut off from its local
 // ring as it injected it). A term that settled a ring and stayed in doubt
@@ -1066,8 +1097,10 @@
 // deliveries alone, its pending order where it saw no other first place.
 // The Relay is one too, of a kind of its own (not a field of the Seen,
 // which an older bridge would drop whole as malformed): an older bridge
-// ignores it, and one that gets none orders as before it. No upgrade
-// step: a domain of mixed bridges orders the Ups in doubt as the older
+// ignores it, and one that gets none orders as before it. The Terms is
+// one more, of a kind of its own: an older bridge ignores it, and one
+// that gets none from a node judges that node's terms by what it saw, as
+// before it. No upgrade step: a domain of mixed bridges orders the Ups in doubt as the older
 // ones do at worst. The order in which Ups go up does not change.
 //
 // # A Seen or a Relay in parts

@@ -61,16 +61,34 @@ func TestInDoubtOrderInterimTerm(t *testing.T) {
 	}
 	h.settle()
 	t.Logf("a3 pending %v, predecessor %s", pendingOrigins(a3), a3.b.pred)
+	aloneInDoubt(t, h, u1, u2, a3, a4)
+	if st := a3.b.Stats(); st.InDoubtEarlierPred != 1 {
+		t.Errorf("a3 took an earlier gateway's order %d times, want once", st.InDoubtEarlierPred)
+	}
+}
+
+// takeOver installs a new local ring at n's site, where n is the active
+// gateway.
+func (h *harness) takeOver(n *hnode) {
+	h.t.Helper()
+	h.localConfig(n.site)
+	if !n.b.Active() {
+		h.t.Fatalf("%s is not the active gateway", n.id)
+	}
+}
+
+// aloneInDoubt has site a's active gateway form a federation ring of its
+// site alone and runs the rings: b1 delivered u1 before u2, and each of
+// nodes delivers both, in doubt, in that order.
+func aloneInDoubt(t *testing.T, h *harness, u1, u2 Origin, nodes ...*hnode) {
+	t.Helper()
 	h.fedAlone("a")
 	h.settle()
 	want := streamOrder(h.node("b1"), u1, u2)
 	if !slices.Equal(want, []Origin{u1, u2}) {
 		t.Fatalf("b1 delivered %v, want u1 then u2", want)
 	}
-	if st := a3.b.Stats(); st.InDoubtEarlierPred != 1 {
-		t.Errorf("a3 took an earlier gateway's order %d times, want once", st.InDoubtEarlierPred)
-	}
-	for _, n := range []*hnode{a3, a4} {
+	for _, n := range nodes {
 		if got := streamOrder(n, u1, u2); !slices.Equal(got, want) {
 			t.Errorf("%s delivered %v (in doubt), b1 %v: EVS 6", n.id, got, want)
 		}
@@ -426,5 +444,166 @@ func TestPredecessorOtherPart(t *testing.T) {
 	s.seen("a4", &seenMsg{gw: "a3", gwAt: termAt{ring: 28}})
 	if got := s.predecessor(); got != "a2" {
 		t.Errorf("this node named in a Seen: predecessor %s, want a2", got)
+	}
+}
+
+// TestInDoubtOrderQuietOther: a term of another part of the site, named
+// to the new term's node only in a Seen, that submitted nothing. a2, a's
+// gateway (a1 dead), delivers its u1 in a ring of its own (a3 away),
+// where it submits it. a3 takes over in a ring of its own (a2 away),
+// sends u2 and submits nothing. a2 comes back into a ring with a3 in the
+// same term (its member still in the federation ring), gets u2 from a3's
+// Again, and submits it; b and c order u1, then u2, a2's member cut off
+// before it numbers them, then fenced. a3 first had u2, a2 u1. a3 takes
+// over again in a ring of its own and submits nothing; a2 back takes
+// over, and a3's Seen names a3 the gateway before, at a place a2 was
+// not: the predecessor. a's first ring is one of its site alone: in a3's
+// order, a delivered u2 before u1 (EVS 6: b and c u1 before u2), as the
+// hiersim run of the global domain's starvation at seed 49 did. a3's
+// Terms says that its terms submitted nothing (Site.quietTerm), and a2
+// knows that its own did: the Ups in doubt go in a2's order.
+func TestInDoubtOrderQuietOther(t *testing.T) {
+	h := newDomain(t, 0, 3, 2, 2)
+	h.sendSettled("before", "a2", "b1")
+	a2, a3 := h.node("a2"), h.node("a3")
+	h.crash("a1")
+	h.takeOver(a2) // a2, a3: a2's term
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	a3.out = true
+	h.localConfig(h.site("a")) // a2 alone
+	h.settle()
+	h.send("a2", "u1")
+	u1 := h.sent[len(h.sent)-1]
+	h.localStep(h.site("a")) // a2 submits u1
+	fedQ := h.fedQ           // u1, on its way round the federation ring
+	h.fedQ = nil
+	a2.out, a3.out = true, false
+	h.takeOver(a3) // a3 alone: a3's term, in no federation ring
+	h.settle()
+	h.send("a3", "u2")
+	u2 := h.sent[len(h.sent)-1]
+	h.settle()
+	a2.out = false
+	h.site("a").gw = a2 // a2's term goes on: its member is still in the federation ring
+	h.site("a").inFed = true
+	h.takeOver(a2) // a2, a3: a2 gets u2 from a3's Again and submits it
+	for h.localStep(h.site("a")) {
+	}
+	h.fedQ = append(fedQ, h.fedQ...)
+	if n := len(h.fedQ); n != 2 {
+		t.Fatalf("a2 submitted %d Ups, want 2", n)
+	}
+	h.site("a").inFed = false // a2's member cut off: b and c order u1, u2
+	h.fedStep()
+	h.fedConfig("b", "c")
+	h.settle()
+	a2.b.FedStopped() // fenced by a3's member below
+	h.collect(a2)
+	a2.out = true
+	h.localConfig(h.site("a")) // a3 alone again: a3's term, in no federation ring
+	h.settle()
+	a2.out = false
+	h.takeOver(a2) // a2, a3: a2's term
+	h.settle()
+	t.Logf("a2 pending %v, predecessor %s (named at %v)", pendingOrigins(a2), a2.b.pred, a2.b.predAt)
+	aloneInDoubt(t, h, u1, u2, a2, a3)
+	if st := a2.b.Stats(); st.InDoubt != 2 {
+		t.Errorf("a2 delivered %d Ups in doubt, want 2", st.InDoubt)
+	}
+}
+
+// TestPredecessorTerms: what a node knows for sure of gateway terms
+// (Site.quietTerm) goes before what it saw of them. Its own term that
+// submitted an Up is the predecessor, though it saw itself inject nothing
+// after its Have's position (its Downs never came round); its own term
+// that injected but submitted nothing (it settled a ring and stayed in
+// doubt) is not. Another node's Terms says which of its terms, named
+// where, submitted nothing: such a term is skipped, though named only in
+// a Seen; one after the last the Terms covers, or at the one that
+// submitted, is not.
+func TestPredecessorTerms(t *testing.T) {
+	s, err := New(Config{Domain: "fed/test", Site: "a", Node: "a2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := func(seq uint64) localring.DomainOrder { return localring.DomainOrder{Seq: seq, Ring: 4} }
+	s.since = termAt{ring: 4}
+	s.name(naming{gw: "a1", at: termAt{ring: 4}, pos: pos(2), own: true, settled: true})
+	s.name(naming{gw: "a2", at: termAt{ring: 8}, pos: pos(3), own: true, sub: true})
+	s.name(naming{gw: "a2", at: termAt{ring: 12}, pos: pos(3), own: true})
+	s.pred, s.predAt, s.termStart = "a2", termAt{ring: 12}, termAt{ring: 24}
+	if got := s.predecessor(); got != "a2" {
+		t.Errorf("a2's own term named at 8 submitted, its Downs never came round: predecessor %s, want a2", got)
+	}
+	s.namings[1].sub, s.namings[2].settled = false, true
+	if got := s.predecessor(); got != "a1" {
+		t.Errorf("a2's own terms submitted nothing, one injected: predecessor %s, want a1", got)
+	}
+	s.namings[1].sub, s.namings[2].settled = true, false
+	s.name(naming{gw: "a3", at: termAt{ring: 16}})
+	s.pred, s.predAt = "a3", termAt{ring: 16}
+	if got := s.predecessor(); got != "a3" {
+		t.Errorf("a3 named in a Seen only, no Terms of it: predecessor %s, want a3", got)
+	}
+	s.termsFrom("a3", &termsMsg{since: termAt{ring: 4}, upto: termAt{ring: 20}})
+	if got := s.predecessor(); got != "a2" {
+		t.Errorf("a3's Terms: its term named at 16 submitted nothing: predecessor %s, want a2", got)
+	}
+	s.termsFrom("a3", &termsMsg{since: termAt{ring: 4}, upto: termAt{ring: 12}})
+	if got := s.predecessor(); got != "a2" {
+		t.Errorf("an earlier Terms of a3 replaced a later one: predecessor %s, want a2", got)
+	}
+	s.termsFrom("a3", &termsMsg{since: termAt{ring: 4}, sub: termAt{ring: 16}, upto: termAt{ring: 20}})
+	if got := s.predecessor(); got != "a3" {
+		t.Errorf("a3's Terms: its term named at 16 submitted: predecessor %s, want a3", got)
+	}
+	s.termsFrom("a3", &termsMsg{since: termAt{ring: 18}, upto: termAt{ring: 20}})
+	if got := s.predecessor(); got != "a3" {
+		t.Errorf("a3's Terms from 18 on (a new incarnation) says nothing of 16: predecessor %s, want a3", got)
+	}
+	s.name(naming{gw: "a4", at: termAt{ring: 20}, pos: pos(3), own: true})
+	s.pred, s.predAt = "a4", termAt{ring: 20}
+	s.termsFrom("a4", &termsMsg{since: termAt{ring: 4}, sub: termAt{ring: 20}, upto: termAt{ring: 24}})
+	if got := s.predecessor(); got != "a4" {
+		t.Errorf("a4's Terms: its term named at 20 submitted, though a2 saw it inject nothing: predecessor %s, want a4", got)
+	}
+}
+
+// TestTermsWire: a Terms decodes as it was encoded; one whose places are
+// out of order, or cut short, or with a byte more, does not. Its kind is
+// new: a bridge that does not know it takes it for no bridge message of
+// its own (isLocal) and ignores it.
+func TestTermsWire(t *testing.T) {
+	tag := DomainTag("fed/test")
+	for _, m := range []termsMsg{
+		{since: termAt{ring: 4}, upto: termAt{ring: 4}},
+		{since: termAt{ring: 4}, sub: termAt{ring: 8, epoch: 1}, upto: termAt{ring: 12}},
+	} {
+		b := encodeTerms(tag, &m)
+		got, x, err := decodeLocal(b)
+		if err != nil || got != tag || x.terms == nil || *x.terms != m {
+			t.Errorf("%+v decoded as %+v (tag %x, %v)", m, x.terms, got, err)
+		}
+		for i := range len(b) {
+			if _, _, err := decodeLocal(b[:i]); err == nil {
+				t.Errorf("a Terms cut at %d of %d bytes decoded", i, len(b))
+			}
+		}
+		if _, _, err := decodeLocal(append(slices.Clone(b), 0)); err == nil {
+			t.Error("a Terms with a trailing byte decoded")
+		}
+	}
+	for _, m := range []termsMsg{
+		{since: termAt{ring: 8}, upto: termAt{ring: 4}},
+		{since: termAt{ring: 8}, sub: termAt{ring: 4}, upto: termAt{ring: 12}},
+		{since: termAt{ring: 4}, sub: termAt{ring: 12}, upto: termAt{ring: 12}},
+	} {
+		if _, _, err := decodeLocal(encodeTerms(tag, &m)); err == nil {
+			t.Errorf("a Terms with its places out of order decoded: %+v", m)
+		}
+	}
+	if b := encodeTerms(tag, &termsMsg{}); b[0] <= kindRelay {
+		t.Errorf("the Terms' kind %#x is not a new one", b[0])
 	}
 }

@@ -15,7 +15,7 @@ import (
 var ErrMalformed = errors.New("bridge: malformed message")
 
 // Message kinds, the first byte of every bridge message. Local ring
-// messages are Up, Down, Have, Again, Held, Apart, Seen and Relay; federation ring messages
+// messages are Up, Down, Have, Again, Held, Apart, Seen, Relay and Terms; federation ring messages
 // are FedUp, Sync, CatchUp and Ack. A local ring message's kind is followed by its
 // domain's tag (DomainTag, 4 bytes big-endian): a site in several
 // federation domains carries all their bridges' messages on its one local
@@ -33,6 +33,7 @@ const (
 	kindApart
 	kindSeen
 	kindRelay
+	kindTerms
 )
 
 // EntryKind tells a message of the domain from a configuration change.
@@ -350,6 +351,24 @@ type localMsg struct {
 	apart *apart
 	seen  *seenMsg
 	relay *relayMsg
+	terms *termsMsg
+}
+
+// termsMsg is its sender's word on its own gateway terms (Site.terms):
+// of the places where a Have of it said it was the site's active
+// gateway, at or after since (its bridge's first regular configuration)
+// and before upto (the start of its term if it is the active gateway,
+// else the configuration it sends this in), those after sub submitted no
+// Up; sub is the last of them in a term that did (zero if none did). A
+// node sends one before its Have, at every regular configuration with
+// Ups pending: a new gateway term takes the gateway before it for its
+// predecessor, whose order the Ups in doubt take, unless that one
+// submitted none (Site.predecessor), which only its own node knows for
+// sure where it settled a ring in a part of the site without the new
+// term's node. A bridge older than it takes it for no bridge message
+// and ignores it.
+type termsMsg struct {
+	since, sub, upto termAt
 }
 
 // fedUp is an Up on the federation ring.
@@ -600,6 +619,15 @@ func encodeFedUp(u *fedUp) []byte { return appendUp([]byte{kindFedUp}, u) }
 func encodeHeld(tag uint32, h *heldMsg) []byte {
 	b := binary.AppendUvarint(localHeader(kindHeld, tag, 32), h.ring)
 	return appendPos(b, h.last)
+}
+
+func encodeTerms(tag uint32, m *termsMsg) []byte {
+	b := localHeader(kindTerms, tag, 24)
+	for _, at := range []termAt{m.since, m.sub, m.upto} {
+		b = binary.AppendUvarint(b, at.ring)
+		b = binary.AppendUvarint(b, at.epoch)
+	}
+	return b
 }
 
 func encodeAck(a *ackMsg) []byte {
@@ -949,6 +977,19 @@ func (r *reader) relay() *relayMsg {
 	return m
 }
 
+// terms reads a termsMsg: its places in order (since <= sub < upto, a
+// zero sub none).
+func (r *reader) terms() *termsMsg {
+	at := func(what string) termAt {
+		return termAt{ring: r.uvarint(what + "'s ring"), epoch: r.uvarint(what + "'s epoch")}
+	}
+	m := &termsMsg{since: at("first configuration"), sub: at("last term that submitted"), upto: at("end")}
+	if r.err == nil && (m.upto.less(m.since) || !m.sub.isZero() && (m.sub.less(m.since) || !m.sub.less(m.upto))) {
+		r.fail("a Terms names its places in order")
+	}
+	return m
+}
+
 // firsts reads the first deliveries of a Seen's or a Relay's Up.
 func (r *reader) firsts() []first {
 	var firsts []first
@@ -1044,7 +1085,7 @@ func RingBound(p []byte) bool { return FedClass(p) == FedDataClass }
 // isLocal reports whether b is a bridge message of the local ring, of
 // any domain, by its kind.
 func isLocal(b []byte) bool {
-	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain, kindHeld, kindApart, kindSeen, kindRelay}, b[0])
+	return len(b) > 0 && slices.Contains([]byte{kindUp, kindDown, kindHave, kindAgain, kindHeld, kindApart, kindSeen, kindRelay, kindTerms}, b[0])
 }
 
 // localTag returns the domain tag of a local ring message of the bridge.
@@ -1134,6 +1175,8 @@ func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
 		return localMsg{seen: r.seen()}, r.done()
 	case kindRelay:
 		return localMsg{relay: r.relay()}, r.done()
+	case kindTerms:
+		return localMsg{terms: r.terms()}, r.done()
 	}
 	return localMsg{}, fmt.Errorf("%w: kind %#x on the local ring", ErrMalformed, kind)
 }

@@ -18,7 +18,8 @@
 //	                                     a member apart's later Ups wait)
 //	three-sites                          1 (18), losing client messages (12);
 //	                                     seed 31, passes since Site.ownTrans
-//	global (demo, fed/global:a+b+c)      1 (9)
+//	global (demo, fed/global:a+b+c)      1 (9); seed 49, passes since
+//	                                     Site.quietTerm
 //	regional, every node stopping together: 1 (1)
 //
 // What is left, each with where it is pinned or described:
@@ -60,11 +61,6 @@
 //     configuration before (site:a:t:1245344:a/917608:a~...): EVS 1.3 at
 //     the bridge level, 1.1 at the node level. The family of the two
 //     parts above (EVS 2.4); not fixed.
-//   - A new term's predecessor is a term named only in a Seen (global 49:
-//     a-2's term took a-3's, of a part without a-2, for its predecessor,
-//     while a-2's own earlier term had got the Ups ordered; a-3's first
-//     places put its own Ups first: EVS 6 and 9). Bridge doc.go, "The
-//     order of Ups in doubt is the predecessor's", known gaps, narrower.
 //
 // Fixed this far (each with a bridge or domconf test that fails without
 // it): a member apart's later Up waits for its earlier ones, which its
@@ -92,6 +88,11 @@
 // regular configuration at a transitional entry with a held continuing
 // entry after it stages what it emits there and opens the round the
 // others open at that entry (domconf View.stage; regional 27, in
+// TestStarvationFixed since); a term that submitted no Up is not the
+// predecessor whose order the Ups in doubt take, also one named to the
+// new term's node only in a Seen, where its node's Terms says so (bridge
+// Site.quietTerm, TestInDoubtOrderQuietOther; global 49: a-2 had taken a
+// term of a-3 of a part without a-2 for its predecessor, EVS 6 and 9, in
 // TestStarvationFixed since). The failing seeds move with every change of
 // the protocol's timing. When a case has no failing seed left, move it into
 // TestStarvation.
@@ -111,7 +112,6 @@ func TestStarvationLong(t *testing.T) {
 		seeds                  []uint64
 	}{
 		{"regional", demoTopology, "fed/regional:a+b", false, []uint64{16, 66}},
-		{"global", demoTopology, "fed/global:a+b+c", false, []uint64{49}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, seed := range c.seeds {

@@ -179,6 +179,13 @@ func TestStarvationFixed(t *testing.T) {
 		// it emits, and opens the round there too (domconf View.stage,
 		// TestChangeAfterTransitional, TestChangeAfterTransitionalCompletes).
 		{"regional", demoTopology, "fed/regional:a+b", false, 27},
+		// a-2's new term took for its predecessor a term of a-3 named to
+		// it only in a Seen (a ring of a-1 and a-3), which had submitted
+		// nothing, while a term of a-2's own had got the Ups ordered:
+		// a-3's first places put its own two Ups first (EVS 6 and 9).
+		// Each node's Terms says which of its terms submitted (bridge
+		// Site.quietTerm, TestInDoubtOrderQuietOther).
+		{"global", demoTopology, "fed/global:a+b+c", false, 49},
 	} {
 		t.Run(fmt.Sprint(c.name, "-", c.seed), func(t *testing.T) {
 			parallel(t)
