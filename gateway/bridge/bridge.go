@@ -157,6 +157,11 @@ type Stats struct {
 	// taken while its term's doubt lasted (in doubt too): the others came
 	// after the term learned the fate of the Ups pending when it began.
 	Agains, AgainsInDoubt uint64
+	// AgainsAfterSync counts the Agains the active gateway took while its
+	// term's doubt lasted, after its Sync named no Up in doubt and before
+	// its site left its configuration in that ring (Site.afterSync): not
+	// in doubt.
+	AgainsAfterSync uint64
 	// InDoubtSplit counts the catch-up answers this site applied that
 	// left its Ups in doubt (fedState.split): another site of the ring
 	// came out of a transitional configuration the answerer did not come
@@ -529,6 +534,11 @@ type fedState struct {
 	blocked  bool                             // a Sync named its site blocked (syncMsg.blocked): the ring does not continue the domain's configuration
 	doubtOf  map[string]bool                  // per site, whether its Sync said it came through trans in doubt (syncMsg.doubt)
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
+	// noDoubt: this site's Sync named the federation's transitional
+	// configuration and no Up in doubt (syncMsg.doubt clear): an Again
+	// the term has before the site leaves its configuration in this ring
+	// is not in doubt (Site.afterSync).
+	noDoubt bool
 	// regOf is, per site, the last place its Sync says it numbered in
 	// the regular configuration before its transitional one, if any.
 	regOf map[string]localring.DomainOrder
@@ -962,6 +972,29 @@ func (s *Site) newTerm() {
 // (hiersim TestStrayRingHealsFirst: EVS 6 and 9 at 9 of seeds 1-20).
 func (s *Site) ResumeHeld() { s.heldResume, s.heldFrom = true, s.termStart }
 
+// afterSync reports whether this active gateway's Sync named the
+// federation's transitional configuration and no Up in doubt
+// (fedState.noDoubt), and its site has not left its configuration in
+// that ring yet: the ring has not settled, or the site waits for its
+// catch-up answer. An Up announced again (Again) then is not in doubt.
+// Every member of the ring takes the site into the federation's
+// transitional configuration on that Sync (settle), where the others
+// deliver nothing of the site's but what the federation delivered there;
+// in doubt, the Up was delivered there at this site alone (inDoubt), and
+// the site and the others went on into the ring's regular configuration
+// from one transitional configuration with different messages (EVS 4 at
+// the site level; TestInDoubtAgainAfterSync). Not in doubt, it goes up
+// once the ring settled, as one announced after the doubt. What that
+// costs: where another part of the site's gateway got it ordered already
+// (in another component of a split federation), the domain orders it a
+// second time, and the site delivers it at another place than the sites
+// that had the first (EVS 6, as before: in doubt, the site delivered it
+// in that transitional configuration, where those sites did not).
+func (s *Site) afterSync() bool {
+	f := s.fed
+	return s.active && f != nil && f.syncSent && f.noDoubt && (!f.synced || f.waiting)
+}
+
 // resolve ends this gateway term's doubt: its site learned what the
 // domain ordered of the Ups pending when the term began, from another
 // site's catch-up answer or from a ring that continues the domain's
@@ -1153,13 +1186,17 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 		s.have(string(m.ID.Sender), x.have)
 	case x.again != nil:
 		if x.again.origin.Site == s.cfg.Site && x.again.origin.ID.Sender == m.ID.Sender && !s.known(x.again.origin) && !s.strayAgain(x.again.origin) {
+			doubt := s.doubt && !s.afterSync()
 			if s.active {
 				s.stats.Agains++
-				if s.doubt {
+				switch {
+				case doubt:
 					s.stats.AgainsInDoubt++
+				case s.doubt:
+					s.stats.AgainsAfterSync++
 				}
 			}
-			s.addPending(*x.again, s.doubt)
+			s.addPending(*x.again, doubt)
 			if i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == x.again.origin }); i >= 0 {
 				s.pending[i].again = true
 			}
@@ -1992,6 +2029,7 @@ func (s *Site) open() {
 		}
 		sync.from = s.logFrom()
 		sync.doubt = s.doubtID() != ""
+		f.noDoubt = !sync.doubt
 	}
 	if s.injRoot != sync.named() {
 		sync.root = s.injRoot

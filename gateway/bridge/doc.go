@@ -1308,13 +1308,32 @@
 // than it drops such a Sync as malformed, and the ring does not settle
 // there, so a domain must run this version at every gateway before a
 // term stays in doubt past a ring (a site's gateway failing over while
-// the federation splits). Known gap, narrower: a term in doubt with no
-// Up in doubt when it sent its Sync, and one after it (an Again while the
-// doubt lasts, before the ring settled), still delivers it in the
-// federation's transitional configuration (no run has shown it). Saying
-// in the Sync that the term is in doubt, with or without Ups, left c out
-// of b's transitional configuration in TestContinuedRingRefused (c's term
-// in doubt with none), a change of every such run for a case not seen.
+// the federation splits).
+//
+// A term in doubt with no Up in doubt when it sent its Sync may get one
+// after it: an Again while the doubt lasts, before the ring settled (its
+// local ring formed again with a member that was away). Every member
+// takes the site into the federation's transitional configuration on
+// that Sync, and in doubt, the Up was delivered there at the site alone,
+// which the others installed without it, and went on into the same
+// regular configuration (EVS 4 at the site level: bridge
+// TestInDoubtAgainAfterSync; no hiersim run has shown it). Such an Again,
+// after a Sync that named the federation's transitional configuration
+// and no Up in doubt and before the site left its configuration in that
+// ring (the ring settled and no catch-up answer is awaited), is not in
+// doubt (Site.afterSync, Stats.AgainsAfterSync): its Up goes up once the
+// ring settled, as one announced after the doubt. The cost, where another
+// part of the site's gateway had got it ordered in another component of
+// a split federation: the domain orders it a second time, and the site
+// delivers it at another place than the sites that had the first (EVS 6;
+// delivered in doubt in the federation's transitional configuration, it
+// broke EVS 4 there too). Saying in the Sync that the term is in doubt,
+// with or without Ups, instead, made a site with none leave the
+// federation's transitional configuration for one of its own, and the
+// others leave it out of theirs (TestContinuedRingRefused,
+// TestCatchUpHeldPosition: c's term in doubt with none), a change of
+// every such run for this case. The wait for an answer (fedState.waiting)
+// is in the window, untested.
 //
 // # Fencing
 //

@@ -508,3 +508,83 @@ func TestInDoubtNotSubmittedAfter(t *testing.T) {
 		t.Errorf("a's gateway submitted Ups it delivered in doubt: %v", got)
 	}
 }
+
+// TestInDoubtAgainAfterSync: an Up announced again after the term's Sync
+// named no Up in doubt, before the ring settled (Site.afterSync). a1 dies
+// after its member numbered a2's Up; a2's term stays in doubt after b's
+// answer brought it (fedState.split, set as in TestInDoubtOwnTrans), with
+// no Up in doubt, in a ring that continues the domain's configuration.
+// a3 sends u, which a2 misses (deaf to it, as hiersim's Options.hide).
+// The ring ends into one of a and b: a2's Sync comes through the
+// federation's transitional configuration and names no Up in doubt, then
+// a's local ring forms again and a3 announces u again. Taken in doubt (the
+// bridge before), u was delivered at a's nodes alone in the federation's
+// transitional configuration, which b installed without it, and a and b
+// went on into the same regular configuration (EVS 4 at the site level);
+// now u goes up once the ring settled, and every node of a and b delivers
+// it there.
+func TestInDoubtAgainAfterSync(t *testing.T) {
+	h := newDomain(t, 0, 3, 2, 2)
+	h.sendSettled("before", "a2", "b1")
+	a2 := h.node("a2")
+	h.send("a2", "up")
+	h.localStep(h.site("a")) // a1 submits it
+	h.frozen[h.node("a1")] = true
+	h.fedStep() // ordered; a1 numbers it and dies before it injects it
+	h.crash("a1")
+	h.site("a").inFed = false
+	h.takeOver(a2)
+	h.settle()
+	h.fedConfig("a", "b", "c")
+	a2.b.fed.split = true
+	h.settle()
+	if st := a2.b.Stats(); st.InDoubtSplit != 1 || st.Continued == 0 || !a2.b.doubt || a2.b.doubtID() != "" {
+		t.Fatalf("a2 stats %+v, doubt %v %q: want its term in doubt with no Up in doubt after an answer, in a ring that continues the domain's configuration", st, a2.b.doubt, a2.b.doubtID())
+	}
+	a2.out = true
+	h.send("a3", "u")
+	u := h.sent[len(h.sent)-1]
+	h.localStep(h.site("a")) // a3 has u, a2 not
+	a2.out = false
+	h.fedConfig("a", "b")      // a2's Sync: through the federation's transitional configuration, no Up in doubt
+	h.localConfig(h.site("a")) // a3 announces u again
+	for h.localStep(h.site("a")) {
+	}
+	h.settle()
+	h.sendSettled("after", "a2", "b1")
+	h.checkOrder()
+	if st := a2.b.Stats(); st.AgainsAfterSync != 1 || st.InDoubt != 0 {
+		t.Errorf("a2 stats %+v: want one Again after its Sync, not in doubt, and no Up delivered in doubt", st)
+	}
+	byID := map[string][]Origin{}
+	h.live(func(s *hsite, n *hnode) {
+		conf := ""
+		msgs := map[string][]Origin{}
+		for _, e := range n.stream {
+			switch e.Kind {
+			case EntryConfig:
+				conf = e.Conf.ID
+				if e.Conf.Kind == localring.Transitional {
+					msgs[conf] = []Origin{}
+				}
+			case EntryMessage:
+				if _, ok := msgs[conf]; ok {
+					msgs[conf] = append(msgs[conf], e.Origin)
+				}
+				if e.Origin == u && (e.InDoubt || e.Pos.IsZero()) {
+					t.Errorf("%s delivered u in doubt, in %s", n.id, conf)
+				}
+			}
+		}
+		if got := streamOrder(n, u); s.name != "c" && len(got) != 1 {
+			t.Errorf("%s delivered u %d times, want once", n.id, len(got))
+		}
+		for id, m := range msgs {
+			if o, ok := byID[id]; ok && !slices.Equal(o, m) {
+				t.Errorf("%s delivered %v in %s, another node %v", n.id, m, id, o)
+			} else if !ok {
+				byID[id] = m
+			}
+		}
+	})
+}
