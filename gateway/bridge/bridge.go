@@ -2281,14 +2281,12 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 			// configuration: no mark of the regular one will come for
 			// them. They come before its own.
 			s.transOut = slices.Insert(s.transOut, 1, s.unhold()...)
-			if next, _, ok := localring.ParseTransitionalConfID(s.transOut[0].Conf.ID); ok && s.regConf.ID != s.regFed.ID {
+			if old, ok := localring.ParseRegularConfID(s.regConf.ID); ok && s.regConf.ID != s.regFed.ID {
 				// The federation's transitional configuration comes from
 				// a ring that continued the domain's configuration: for
 				// the stream it comes from that configuration (the log
 				// keeps the federation's id, which catch-ups name).
-				if old, ok := localring.ParseRegularConfID(s.regConf.ID); ok {
-					s.transOut[0].Conf.ID = localring.FormatTransitionalConfID(next, old)
-				}
+				s.transOut[0].Conf.ID = transFromRing(s.transOut[0].Conf.ID, old)
 			}
 			s.transOut[0].Conf.ID = s.aloneTransID(&s.transOut[0].Conf, e.Conf.ID)
 		} else if len(s.hold) > 0 || restart && s.regConf.ID != "" {
@@ -3960,6 +3958,26 @@ func (s *Site) aloneTransID(t *DomainConf, next string) string {
 	id := transID(s.cfg.Site, next, s.regConf.ID)
 	if _, doubt, ok := strings.Cut(t.ID, "~"); ok {
 		id += "~" + doubt
+	}
+	return id
+}
+
+// transFromRing returns the federation's transitional configuration's id
+// as a stream names it when it comes from ring old: "t:<next>/<old>", or,
+// where rings that did not settle came between, "fed:t:<next>/<old>>" and
+// the regular configuration it leads into (settle). Named after the ring
+// that continued the domain's configuration, as the fed: form was, it
+// came from a regular configuration that no node of the domain installed
+// (EVS 2.3: hiersim's partial cut at seed 9 of 1-30, "fed:t:65560:ams/
+// 65552:ams>r:65608:ams" after r:65544:ams). Another id is returned as
+// it is.
+func transFromRing(id, old string) string {
+	if t, ok := strings.CutPrefix(id, "fed:"); ok {
+		t, into, _ := strings.Cut(t, ">")
+		return "fed:" + transFromRing(t, old) + ">" + into
+	}
+	if next, _, ok := localring.ParseTransitionalConfID(id); ok {
+		return localring.FormatTransitionalConfID(next, old)
 	}
 	return id
 }

@@ -855,9 +855,13 @@
 // before and after it in that stream, "site:<SITE>:t:<next ring>/<old
 // ring>", with the Ups in doubt the id named (Site.aloneTransID;
 // TestAloneTransNamed): both parts install one. The log keeps the id the
-// entry came with, which catch-ups name. (The federation's id in the
-// rings' convention got EVS 2.3's check of its rings; the site's
-// convention gets none.)
+// entry came with, which catch-ups name. (The EVS checker reads the
+// site's ids and the federation's "fed:" ones as the rings' for 2.3: a
+// transitional configuration comes from the regular configuration
+// before it in the stream and leads into the one after it; evs ringID.
+// The "fed:" form named the ring that continued the domain's
+// configuration, not that configuration, until transFromRing:
+// TestFedTransFromContinued.)
 //
 // The messages of the others' transitional configuration are another
 // matter. A part whose federation member came through the federation's

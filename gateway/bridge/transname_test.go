@@ -380,3 +380,43 @@ func TestAloneTransPausedRegular(t *testing.T) {
 		}
 	}
 }
+
+// TestFedTransFromContinued: the federation's transitional configuration
+// comes from a ring that continued the domain's configuration (a's
+// gateway failed over: r:8:a continues r:4:a), and leads, through a ring
+// that did not settle, into another (r:16:a): its id in the stream,
+// "fed:t:<ring>/<old ring>>r:16:a", names the configuration it comes
+// from for the stream, r:4:a, as the plain "t:" form does (the log keeps
+// the federation's id). Before, it named r:8:a, which no node installed
+// (EVS 2.3; hiersim's partial cut at seed 9 of 1-30:
+// "fed:t:65560:ams/65552:ams>r:65608:ams" after r:65544:ams).
+func TestFedTransFromContinued(t *testing.T) {
+	h := newDomain(t, 0, 3, 2, 2)
+	h.sendSettled("first", "a2")
+	first := h.fedConf.ID
+	h.gatewayDiesBehind("b1", "a") // a2 takes over
+	h.localStep(h.site("a"))
+	h.fedConfigAfter(len(h.fedQ), "a", "b", "c") // continues first
+	h.settle()
+	h.sendSettled("after", "a3", "b2", "c2")
+	h.fedConfig("a", "b") // does not settle
+	unsettled := h.fedRing
+	h.fedConfig("a", "b")
+	h.settle()
+	want := fmt.Sprintf("fed:t:%d:a/%s>%s", unsettled, strings.TrimPrefix(first, "r:"), h.fedConf.ID)
+	for _, id := range []string{"a2", "a3", "b1", "b2"} {
+		n := h.node(id)
+		if c := confs(n); c != "reg[a b c] cont[a b c] trans[a b] reg[a b]" {
+			t.Fatalf("%s configurations %q: not the case", id, c)
+		}
+		var trans []string
+		for _, e := range n.stream {
+			if e.Kind == EntryConfig && e.Conf.Kind == localring.Transitional {
+				trans = append(trans, e.Conf.ID)
+			}
+		}
+		if !slices.Equal(trans, []string{want}) {
+			t.Errorf("%s installed transitional configurations %q, want %q (from %s)", id, trans, want, first)
+		}
+	}
+}
