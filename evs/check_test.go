@@ -753,22 +753,6 @@ func TestParseProc(t *testing.T) {
 	}
 }
 
-func TestParseConfID(t *testing.T) {
-	for s, want := range map[string]ringID{
-		"r:12:fra-2":               {ok: true, seq: 12, rep: "fra-2"},
-		"t:13:fra-1/12:fra-2":      {ok: true, trans: true, seq: 13, rep: "fra-1", oldSeq: 12, oldRep: "fra-2"},
-		"r:18446744073709551615:a": {ok: true, seq: 1<<64 - 1, rep: "a"},
-		"r:x:a":                    {},
-		"r:1:":                     {},
-		"t:2:a":                    {},
-		"first":                    {},
-	} {
-		if got := parseConfID(s); got != want {
-			t.Errorf("parseConfID(%q) = %+v, want %+v", s, got, want)
-		}
-	}
-}
-
 // TestEventJSON round-trips one event of each kind and checks the shape
 // EVS.md fixes: conf is an object on install lines, a string elsewhere.
 func TestEventJSON(t *testing.T) {

@@ -69,10 +69,11 @@ func (d *domain) install(p *proc, e *Event) {
 	cf.installers = append(cf.installers, installer{p.ix, pos})
 }
 
-// checkRingIDs checks 2.3 on ids in Atoll's ring convention: ring sequence
-// numbers increase along a process's regular configurations, a
-// transitional configuration comes from the regular one before it and
-// leads into the one after it. Ids in other forms are not checked here.
+// checkRingIDs checks 2.3 on ids in a convention whose ids name the
+// regular configurations around them (ringID): regular configurations
+// are numbered increasingly along a process's installs, a transitional
+// configuration comes from the regular one before it and leads into the
+// one after it. Ids in other forms are not checked here.
 func (d *domain) checkRingIDs(p *proc, cf *conf, kind string, prev int32) {
 	id := cf.ring
 	if !id.ok {
@@ -94,25 +95,33 @@ func (d *domain) checkRingIDs(p *proc, cf *conf, kind string, prev int32) {
 	if !id.trans {
 		if p.lastReg >= 0 {
 			last := d.confs[p.installs[p.lastReg]]
-			if last.ring.ok && !last.ring.trans && id.seq <= last.ring.seq {
-				d.report(ConfOrder, cf.id, "", []Proc{p.id}, "%s installed %s after %s: ring sequence numbers must increase", p.id, cf.id, last.id)
+			if c, ok := id.reg.compare(last.ring.reg); ok && last.ring.ok && !last.ring.trans && c <= 0 {
+				d.report(ConfOrder, cf.id, "", []Proc{p.id}, "%s installed %s after %s: %s", p.id, cf.id, last.id, mustIncrease(id.reg))
 			}
 		}
-		if prevID.ok && prevID.trans && !sameRing(prevID.seq, prevID.rep, id.seq, id.rep) {
-			d.report(ConfOrder, cf.id, "", []Proc{p.id}, "%s installed %s after transitional %s, which leads into r:%d:%s",
-				p.id, cf.id, d.confs[prev].id, prevID.seq, prevID.rep)
+		if prevID.ok && prevID.trans && prevID.reg.id != "" && prevID.reg.id != id.reg.id {
+			d.report(ConfOrder, cf.id, "", []Proc{p.id}, "%s installed %s after transitional %s, which leads into %s",
+				p.id, cf.id, d.confs[prev].id, prevID.reg.id)
 		}
 		return
 	}
 	if prevID.ok && !prevID.trans {
-		if !sameRing(prevID.seq, prevID.rep, id.oldSeq, id.oldRep) {
-			d.report(ConfOrder, cf.id, "", []Proc{p.id}, "%s installed %s after %s, but the transitional id says it comes from r:%d:%s",
-				p.id, cf.id, d.confs[prev].id, id.oldSeq, id.oldRep)
+		if prevID.reg.id != id.old.id {
+			d.report(ConfOrder, cf.id, "", []Proc{p.id}, "%s installed %s after %s, but the transitional id says it comes from %s",
+				p.id, cf.id, d.confs[prev].id, id.old.id)
 		}
-		if id.seq <= prevID.seq {
-			d.report(ConfOrder, cf.id, "", []Proc{p.id}, "%s installed %s after %s: ring sequence numbers must increase", p.id, cf.id, d.confs[prev].id)
+		if c, ok := id.reg.compare(prevID.reg); ok && c <= 0 {
+			d.report(ConfOrder, cf.id, "", []Proc{p.id}, "%s installed %s after %s: %s", p.id, cf.id, d.confs[prev].id, mustIncrease(id.reg))
 		}
 	}
+}
+
+// mustIncrease says what numbers regular configurations in r's convention.
+func mustIncrease(r confRef) string {
+	if r.num == domainPlaces {
+		return "domain positions must increase"
+	}
+	return "ring sequence numbers must increase"
 }
 
 // checkTransitional checks 2.4 for every transitional configuration: its
