@@ -8,36 +8,51 @@ import (
 	"github.com/atoll-gcs/atoll/localring"
 )
 
-// strayHistory runs site a of two nodes through a split of its local ring
-// in which each part has its own gateway and its own history: a1 cut off,
-// a2 takes over and, its site cut off from b too, goes on in a federation
-// ring of its site alone (a partition of the domain); then a2 is cut off
-// and a1, back, takes over and catches up from b (the ring continues the
-// domain's configuration: for b and a1, a never left it). extra rounds of
-// messages go round the domain meanwhile. Then a's ring is whole again:
-// a2's position is in its own history, which a1's log does not hold;
-// with extra 0 it is above a1's (a2's ring numbered further), with 5
-// below.
-func strayHistory(t *testing.T, extra int) *harness {
+// twoHistories gives site a of a new domain of two sites of two nodes
+// (a1, a2; b1, b2) two histories, one in each part of a split of its
+// local ring, each part with its own gateway: back is cut off, and with
+// the federation member of a1, the site's gateway, stopped (the site cut
+// off from b too), alone's part goes on in a federation ring of its site
+// alone (a partition of the domain), where alone sends; then, after what
+// inAlone does there (if not nil), alone is cut off, and back, back,
+// takes over and goes on with b: the ring continues the domain's
+// configuration (for b and back, a never left it). extra rounds of
+// messages by back and b1 go round the domain then. It returns the
+// harness with alone still cut off.
+func twoHistories(t *testing.T, alone, back string, extra int, inAlone func(h *harness)) *harness {
 	h := newDomain(t, 0, 2, 2)
 	h.sendSettled("before", "a2", "b1")
-	a1, a2 := h.node("a1"), h.node("a2")
+	on, off := h.node(alone), h.node(back)
 
-	a1.out = true
+	off.out = true
+	h.node("a1").b.FedStopped()
 	h.localConfig(h.site("a"))
-	a1.b.FedStopped()
 	h.fedAlone("a")
 	h.settle()
-	h.sendSettled("alone", "a2")
+	h.sendSettled("alone", alone)
+	if inAlone != nil {
+		inAlone(h)
+	}
 
-	a2.out, a1.out = true, false
-	a2.b.FedStopped()
+	on.out, off.out = true, false
+	on.b.FedStopped()
 	h.localConfig(h.site("a"))
 	h.fedConfig("a", "b")
 	h.settle()
 	for range extra {
-		h.sendSettled("main", "a1", "b1")
+		h.sendSettled("main", back, "b1")
 	}
+	return h
+}
+
+// strayHistory gives site a two histories (twoHistories), a2's the one
+// of the part that went on alone, a1's the domain's; then a's ring is
+// whole again: a2's position is in its own history, which a1's log does
+// not hold; with extra 0 it is above a1's (a2's ring numbered further),
+// with 5 below.
+func strayHistory(t *testing.T, extra int) *harness {
+	h := twoHistories(t, "a2", "a1", extra, nil)
+	a1, a2 := h.node("a1"), h.node("a2")
 	if a, b := a1.b.Last(), a2.b.Last(); a.Less(b) != (extra == 0) {
 		t.Fatalf("a1 at %s, a2 at %s: the run does not make the case of extra %d", a, b, extra)
 	}
@@ -219,34 +234,19 @@ func TestStrayThreeParts(t *testing.T) {
 	}
 }
 
-// strayPending splits site a: a2's part goes on alone and a2 sends an Up
-// there that its history does not order (pending: its gateway's member
-// stops first); then a2 is away while a1's part merges with b and, extra
-// times, a1 and b1 send. a2 is still out (hnode.out) on return.
+// strayPending gives site a two histories (twoHistories): a2's part goes
+// on alone and a2 sends an Up there that its history does not order
+// (pending: its gateway's member stops first); then a2 is away while a1's
+// part merges with b (a2's copy goes round the ring it forms with b,
+// submitted in another ring: carried, not numbered) and, extra times, a1
+// and b1 send. a2 is still out (hnode.out) on return.
 func strayPending(t *testing.T, extra int) (h *harness, a1, a2 *hnode, pending Origin) {
-	h = newDomain(t, 0, 2, 2)
-	h.sendSettled("before", "a2", "b1")
-	a1, a2 = h.node("a1"), h.node("a2")
-
-	a1.out = true
-	h.localConfig(h.site("a"))
-	a1.b.FedStopped()
-	h.fedAlone("a")
-	h.settle()
-	h.sendSettled("alone", "a2")
-	h.send("a2", "pending")
-	h.localStep(h.site("a")) // pending at a2, submitted by its gateway
-	pending = h.sent[len(h.sent)-1]
-
-	a2.out, a1.out = true, false
-	a2.b.FedStopped()
-	h.localConfig(h.site("a"))
-	h.fedConfig("a", "b") // a2's copy goes round it, submitted in another ring: carried, not numbered
-	h.settle()
-	for range extra {
-		h.sendSettled("main", "a1", "b1")
-	}
-	return h, a1, a2, pending
+	h = twoHistories(t, "a2", "a1", extra, func(h *harness) {
+		h.send("a2", "pending")
+		h.localStep(h.site("a")) // pending at a2, submitted by its gateway
+		pending = h.sent[len(h.sent)-1]
+	})
+	return h, h.node("a1"), h.node("a2"), pending
 }
 
 // An Up a2 sent in its part, which its history did not order (its
@@ -280,29 +280,6 @@ func TestStrayPendingUp(t *testing.T) {
 	}
 }
 
-// twoHistories gives site a of h (a1, a2; b1, b2 at b) two histories:
-// a2 cut off, a1 goes on with a federation ring of its site alone and
-// sends there; then a1 cut off, and a2 back takes over and goes on with
-// b. It returns a1 and a2, a1 still cut off.
-func twoHistories(h *harness) (a1, a2 *hnode) {
-	h.sendSettled("before", "a2", "b1")
-	a1, a2 = h.node("a1"), h.node("a2")
-
-	a2.out = true
-	a1.b.FedStopped()
-	h.localConfig(h.site("a"))
-	h.fedAlone("a")
-	h.settle()
-	h.sendSettled("alone", "a1")
-
-	a1.out, a2.out = true, false
-	a1.b.FedStopped()
-	h.localConfig(h.site("a"))
-	h.fedConfig("a", "b")
-	h.settle()
-	return a1, a2
-}
-
 // The active gateway after the heal is the one of the part that went on
 // alone: a2 cut off, a1's site cut off from b too, a1 goes on in a
 // federation ring of its site alone; a1 cut off, a2 back takes over and
@@ -315,11 +292,8 @@ func twoHistories(h *harness) (a1, a2 *hnode) {
 func TestStrayGatewayHistory(t *testing.T) {
 	for _, extra := range []int{0, 5} {
 		t.Run(fmt.Sprintf("extra=%d", extra), func(t *testing.T) {
-			h := newDomain(t, 0, 2, 2)
-			a1, a2 := twoHistories(h)
-			for range extra {
-				h.sendSettled("main", "a2", "b1")
-			}
+			h := twoHistories(t, "a1", "a2", extra, nil)
+			a1, a2 := h.node("a1"), h.node("a2")
 			a1.out = false
 			h.localConfig(h.site("a"))
 			h.settle()
@@ -368,8 +342,8 @@ func TestStrayGatewayHistory(t *testing.T) {
 // places (hiersim TestStarvationLong, regional seeds 28 and 83:
 // b-2/1/1011, a-2/1/774).
 func TestStrayHistoryDoubt(t *testing.T) {
-	h := newDomain(t, 0, 2, 2)
-	a1, a2 := twoHistories(h)
+	h := twoHistories(t, "a1", "a2", 0, nil)
+	a1, a2 := h.node("a1"), h.node("a2")
 	h.send("a2", "doubt")
 	h.localStep(h.site("a")) // submitted by a2's gateway
 	doubt := h.sent[len(h.sent)-1]
