@@ -132,6 +132,11 @@ type Stats struct {
 	// package comment, "Catch-up, and the bound").
 	InDoubt        uint64 // Ups this active gateway delivered in its site's transitional configuration without a domain position (Entry.InDoubt), never submitted
 	InDoubtRefused uint64 // catch-up answers this site refused because its log holds such Ups in the range
+	// InDoubtOmitted counts the catch-up answers this site gave without
+	// the Ups in doubt it delivered in the range (lookup): the asking
+	// site caught up in every regular configuration of the range that it
+	// is in (Site.caughtUpAt).
+	InDoubtOmitted uint64
 	// InDoubtMoved counts the Ups in doubt delivered at another place
 	// among them than their place in this node's pending order: the
 	// predecessor had them in another order (inDoubt, doubtOrder).
@@ -489,6 +494,14 @@ type Site struct {
 	// the site in the regular one (numberedReg): a site that still holds
 	// that configuration's messages is answered from there (lookup).
 	regFrom map[localring.DomainOrder]localring.DomainOrder
+	// caughtUpAt maps the place of a regular configuration this gateway
+	// settled to the sites that applied a catch-up answer there (not a
+	// refusal, in a ring whose answers end a term's doubt: fedState.split
+	// not set): a part of such a site that went on into that
+	// configuration did not leave the one before alone, with Ups in doubt
+	// of its own (lookup). A new gateway has none of the rings before its
+	// term: it refuses there, as before.
+	caughtUpAt map[localring.DomainOrder][]string
 	// stubAt is the place of the last stub the log took (Entry.Elided: a
 	// node that applied it, not the gateway that injected it, which keeps
 	// the message), or of the last Up it took that has no domain position
@@ -2847,6 +2860,9 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		if c.to == s.cfg.Site && f.waiting && c.from == f.ask.pos {
 			s.caughtUp(c)
 		}
+		if f.synced && !c.gap && !f.split {
+			s.noteCaughtUp(localring.DomainOrder{Seq: f.base, Ring: f.ring}, c.to)
+		}
 		if f.owed[c.to] {
 			delete(f.owed, c.to)
 		}
@@ -3556,12 +3572,49 @@ func (s *Site) lookup(site string, from localring.DomainOrder, conf string, held
 		s.stats.ElidedRefused++
 		return nil, false
 	}
-	if slices.ContainsFunc(entries, func(e Entry) bool { return e.InDoubt }) {
-		// Delivered by this site alone, at no place of the domain.
-		s.stats.InDoubtRefused++
-		return nil, false
+	if !slices.ContainsFunc(entries, func(e Entry) bool { return e.InDoubt }) {
+		return entries, true
 	}
-	return entries, true
+	// Ups this site delivered in doubt, in a transitional configuration
+	// of its own, at no place of the domain: the answer goes without
+	// them where the asking site caught up in every regular configuration
+	// of the range it is in that does not continue the one before. A
+	// part of it that went into such a configuration holding the base,
+	// or with its answer refused, may have left the configuration before
+	// alone with Ups in doubt, which the answer cannot tell: the site
+	// would catch up over that configuration, and submit again Ups that
+	// part delivered in doubt (EVS 1.3: hiersim's regional starvation at
+	// seed 40 of 1-100 at 55ee4e1; TestAnswerOverInDoubtBase). Refused
+	// there, as every such answer was before, a site behind the Ups in
+	// doubt whose new term held in doubt Ups that another part's term got
+	// ordered after them delivered those in its own transitional
+	// configuration (EVS 1.3: seeds 16 and 66; TestAnswerOverInDoubt).
+	for _, e := range entries {
+		if e.Kind == EntryConfig && e.Conf.Kind == localring.Regular && e.Conf.Continues == "" &&
+			slices.Contains(e.Conf.Sites, site) && !slices.Contains(s.caughtUpAt[e.Pos], site) {
+			s.stats.InDoubtRefused++
+			return nil, false
+		}
+	}
+	s.stats.InDoubtOmitted++
+	return slices.DeleteFunc(entries, func(e Entry) bool { return e.InDoubt }), true
+}
+
+// noteCaughtUp records that site applied a catch-up answer in the regular
+// configuration at pos (caughtUpAt), and forgets the configurations the
+// log no longer holds.
+func (s *Site) noteCaughtUp(pos localring.DomainOrder, site string) {
+	if s.caughtUpAt == nil {
+		s.caughtUpAt = make(map[localring.DomainOrder][]string)
+	}
+	for p := range s.caughtUpAt {
+		if len(s.log) > 0 && p.Less(s.log[0].Pos) {
+			delete(s.caughtUpAt, p)
+		}
+	}
+	if !slices.Contains(s.caughtUpAt[pos], site) {
+		s.caughtUpAt[pos] = append(s.caughtUpAt[pos], site)
+	}
 }
 
 // regAt returns the id of the regular configuration the log's entry i is

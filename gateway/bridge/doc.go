@@ -1148,10 +1148,30 @@
 // others' deliveries of them do not contradict (6: the site holds a
 // prefix of the regular configuration's stream and every one of them
 // comes after it; the others' places for them are theirs alone, and the
-// trace writes no order for them). A catch-up answer never carries them:
-// a log with one in the range refuses (Stats.InDoubtRefused), and the
+// trace writes no order for them). A catch-up answer never carries them.
+// A log with one in the range refuses (Stats.InDoubtRefused), and the
 // Sync names the last as it names a stub (syncMsg.stub), so that a site
-// whose log holds none answers. The mark is new: a bridge older than it
+// whose log holds none answers; but where the asking site caught up in
+// every regular configuration of the range that it is in and that does
+// not continue the one before (Site.caughtUpAt: every member notes the
+// sites a ring's answers went to, not refused, in a ring whose answers
+// end a term's doubt), the answer goes without them
+// (Stats.InDoubtOmitted): they are in a transitional configuration of the
+// answering site alone, which the asking site does not install, and no
+// part of the asking site left the configuration before alone there, with
+// Ups in doubt of its own that the answer cannot tell. Refused there, a
+// site behind them whose new term held in doubt Ups that another part's
+// term (a split local ring, each part with a gateway term) got ordered
+// after them, in a ring with the answerer, delivered those in its own
+// transitional configuration after the regular configuration before,
+// while the answerer delivered them in that ring (EVS 1.3 at the bridge
+// level: hiersim's regional starvation at seeds 16 and 66 of 1-100 at
+// 55ee4e1; TestAnswerOverInDoubt). Answered wherever one was asked, a site
+// caught up over a configuration that another part of it went into at
+// its base, whose Ups in doubt that part had delivered in its own
+// transitional configuration, and submitted them again (EVS 1.3: seed 40;
+// TestAnswerOverInDoubtBase; and at seed 83 a node of a behind its
+// gateway's log, Stats.LocalGaps, not diagnosed). The mark is new: a bridge older than it
 // drops such a Down as malformed (marks above 3) and stops applying its
 // site's stream there, and one before stubs drops a Sync that names the
 // place; every node of the domain must run a bridge that knows it.

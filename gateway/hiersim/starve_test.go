@@ -186,6 +186,16 @@ func TestStarvationFixed(t *testing.T) {
 		// Each node's Terms says which of its terms submitted (bridge
 		// Site.quietTerm, TestInDoubtOrderQuietOther).
 		{"global", demoTopology, "fed/global:a+b+c", false, 49},
+		// Site a split in two parts, each with a gateway term: a-3's got
+		// a-3's Ups ordered in a ring with b, whose own term had
+		// delivered Ups in doubt before; b refused a-1's part the
+		// catch-up over those, and a-1's term delivered a-3's Ups in
+		// doubt in a's own transitional configuration after the regular
+		// configuration before (EVS 1.3; bridge: an answer goes without
+		// the answerer's Ups in doubt where the asking site caught up in
+		// the configurations between, Site.caughtUpAt,
+		// TestAnswerOverInDoubt).
+		{"regional", demoTopology, "fed/regional:a+b", false, 16},
 	} {
 		t.Run(fmt.Sprint(c.name, "-", c.seed), func(t *testing.T) {
 			parallel(t)
