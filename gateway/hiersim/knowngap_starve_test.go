@@ -12,15 +12,17 @@
 // hundred ms, fencing the last). With one site's nodes starving, every
 // seed of 1-100 passes (TestStarvation's regional-one-long and
 // three-sites-one-long); with every node starving, runs of seeds 1-100
-// that fail, at 2e73870 (before, at 1af447b, in brackets):
+// that fail, at 974deab (2026-12-06; at 55ee4e1, 2026-12-05, and at
+// 2e73870 before it, in brackets):
 //
-//	regional (demo, fed/regional:a+b)   11 (31), 4 of them losing client messages (6; none since
-//	                                     a member apart's later Ups wait)
-//	three-sites                          1 (18), losing client messages (12);
-//	                                     seed 31, passes since Site.ownTrans
-//	global (demo, fed/global:a+b+c)      1 (9); seed 49, passes since
-//	                                     Site.quietTerm
-//	regional, every node stopping together: 1 (1)
+//	regional (demo, fed/regional:a+b)   1 (6, 11), none breaking a property: seed 38
+//	                                     settles 12 % past the bound (below)
+//	three-sites                          0 (0, 1)
+//	global (demo, fed/global:a+b+c)      0 (1, 1)
+//	regional, every node stopping together: 0 (0, 1)
+//
+// No run of the 400 loses or duplicates a client message or breaks EVS
+// (at 2e73870, 5 runs lost client messages).
 //
 // What is left, each with where it is pinned or described:
 //
@@ -46,13 +48,21 @@
 //     TestStarvationFixed); one that only removes nodes is not (domconf
 //     TestChangeAfterTransitionalRemoves, knowngaps; domconf doc.go,
 //     "Known gaps"; no seed of 1-100 shows it).
+//   - Regional 38 breaks no property: it is back to one configuration of
+//     every site 1.132 s after the starvation, past starveSettle's 1.01 s
+//     (five token timeouts of the domain's federation ring). Not looked
+//     at. At 974deab it is the only run of the 400 (seeds 1-100 of
+//     regional, three-sites, global and regional with every node of a
+//     process stopping together) that fails (scratch sweep, 01:05 UTC,
+//     2026-12-06); every run's EVS check and loss count passed.
 //   - Two parts of a split site, one that had a regular configuration the
-//     other never installed (regional 66: a-1's part had r:1179792:a and
-//     got a-1/1/1917 ordered there), the other delivering those Ups in
-//     doubt in its own transitional configuration after the regular
-//     configuration before (site:a:t:1245344:a/917608:a~...): EVS 1.3 at
-//     the bridge level, 1.1 at the node level. The family of the two
-//     parts above (EVS 2.4); not fixed.
+//     other never installed, where the answer that would tell the other
+//     is refused for the answerer's Ups in doubt and the asking site did
+//     not catch up in every configuration between (bridge
+//     Site.caughtUpAt): the other part delivers those Ups in doubt in its
+//     own transitional configuration (EVS 1.3; regional 66 was this until
+//     the answer went without the Ups in doubt where it may; no seed of
+//     1-100 shows it since).
 //
 // Fixed this far (each with a bridge or domconf test that fails without
 // it): a member apart's later Up waits for its earlier ones, which its
@@ -88,9 +98,9 @@
 // TestStarvationFixed since); a catch-up answer goes without the
 // answerer's Ups in doubt instead of refusing, where the asking site
 // caught up in the configurations between (Site.caughtUpAt; bridge
-// TestAnswerOverInDoubt; regional 16, in TestStarvationFixed since). The
-// failing seeds move with every change of the protocol's timing. When a
-// case has no failing seed left, move it into
+// TestAnswerOverInDoubt; regional 16 and 66, in TestStarvationFixed
+// since). The failing seeds move with every change of the protocol's
+// timing. When a case has no failing seed left, move it into
 // TestStarvation.
 package hiersim
 
@@ -107,7 +117,7 @@ func TestStarvationLong(t *testing.T) {
 		together               bool
 		seeds                  []uint64
 	}{
-		{"regional", demoTopology, "fed/regional:a+b", false, []uint64{66}},
+		{"regional", demoTopology, "fed/regional:a+b", false, []uint64{38}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, seed := range c.seeds {
