@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -378,6 +379,69 @@ func TestBatchNoLargerThanWindow(t *testing.T) {
 		nothingMore(t, conn, r, "a message beyond the window's bytes")
 		conn.Close()
 	})
+}
+
+// TestBatchWhileEventsWait: with WithReceive, a sender that read a burst
+// of the agent's answers and deliveries while it waited for room batches
+// its next messages while those deliveries wait in the queue for Receive,
+// and Receive writes the batch when it takes the last of them; before,
+// with nobody reading, each went out at once, one write each.
+func TestBatchWhileEventsWait(t *testing.T) {
+	ctx := context.Background()
+	a := newFakeAgent(t, cp.Version3, 16)
+	cl, conn, r := a.session(client.WithReceive(), client.WithMessageReuse())
+	send := func(i int) {
+		t.Helper()
+		if err := mcast(cl, ctx, true, byte(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nobody reads: each message goes out at once, the 17th beyond the
+	// window stays queued, and the 18th waits for room, reading.
+	for i := range 17 {
+		send(i)
+	}
+	got := requests(t, conn, r, 16)
+	waited := make(chan error, 1)
+	go func() { waited <- mcast(cl, ctx, true, 17) }()
+	nothingMore(t, conn, r, "a message beyond the window")
+
+	// One write: answers to 8 messages and 4 deliveries.
+	var burst []byte
+	for _, f := range got[:8] {
+		burst = cp.Append(burst, &cp.Frame{Type: cp.TypeOK, Req: f.Req})
+	}
+	for i := range 4 {
+		burst = cp.Append(burst, &cp.Frame{Type: cp.TypeMessage, Sender: "n2:y", Seq: uint64(i + 1), MsgID: fmt.Sprintf("n2/1/%d", i+1),
+			Groups: []string{"g"}, Payload: []byte{byte(100 + i)}})
+	}
+	if _, err := conn.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, waited); err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, requests(t, conn, r, 1)...) // the 17th, which the answers let go
+	for i := 18; i < 20; i++ {
+		send(i)
+	}
+	nothingMore(t, conn, r, "messages batched while deliveries wait for Receive")
+	for i := range 4 {
+		e, err := cl.Receive(ctx)
+		if err != nil || e.Kind != client.EventMessage || e.Message.Payload[0] != byte(100+i) {
+			t.Fatalf("Receive %d: %v %v, want delivery %d", i, e.Kind, err, 100+i)
+		}
+		if i < 3 {
+			nothingMore(t, conn, r, "messages batched while deliveries wait for Receive")
+		}
+	}
+	got = append(got, requests(t, conn, r, 3)...) // the last delivery taken: the batch goes
+	for i, f := range got {
+		if f.Type != cp.TypeMulticast || f.Payload[0] != byte(i) {
+			t.Fatalf("request %d: %s %x, want multicast %02x", i, f.Type, f.Payload, i)
+		}
+	}
+	conn.Close()
 }
 
 // wait receives from c, or fails the test after 10 s.
