@@ -174,6 +174,14 @@ type Client struct {
 	slab    []byte // the messages' payloads, copied out of the reader's buffer (the reader's)
 	endOnce sync.Once
 
+	// WithReceive: the context whose end cuts the reader's wait for the
+	// agent short, with its context.AfterFunc's stop and a channel its
+	// function closes once it set the read deadline, kept from one wait
+	// to the next while they use that context (watchLocked; c.mu).
+	watched    context.Context
+	unwatch    func() bool
+	watchFired chan struct{}
+
 	// WithMessageReuse: the message Receive returns, reused at each call
 	// (Receive's caller's, while it holds the reader).
 	reuse bool
@@ -702,24 +710,51 @@ const maxQueueKept = 1 << 20
 
 // waitFrame waits until a frame is buffered, or ctx ends: a read deadline
 // in the past then cuts the wait short, and the reader's Wait consumes
-// nothing, so the stream stays whole for the next call.
+// nothing, so the stream stays whole for the next call. Unless a whole
+// frame is then buffered, it stops watching ctx, so that the rest of the
+// frame is read whatever ctx does.
 func (c *Client) waitFrame(ctx context.Context) error {
-	if ctx.Done() == nil {
-		return c.r.Wait()
+	c.mu.Lock()
+	c.watchLocked(ctx)
+	c.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		c.conn.SetReadDeadline(time.Unix(1, 0))
-		close(fired)
-	})
 	err := c.r.Wait()
-	if !stop() {
-		<-fired
+	if err == nil && !c.r.Buffered() {
 		c.mu.Lock()
-		c.conn.SetReadDeadline(c.readBy)
+		c.watchLocked(nil)
 		c.mu.Unlock()
 	}
 	return err
+}
+
+// watchLocked makes the end of ctx (nil: of none) cut the reader's wait
+// short, by a read deadline in the past (waitFrame). What does it, ctx's
+// context.AfterFunc, stays registered from one wait to the next with the
+// same ctx: a receiving clientload waits for the agent once per burst of
+// frames with one context, and registering it anew at each wait, and
+// stopping it after, was about 4 % of its CPU. So a registration for
+// another context, or for ctx once it ended, is dropped first, and the
+// read deadline restored if its function set it meanwhile (the reader's,
+// c.mu held).
+func (c *Client) watchLocked(ctx context.Context) {
+	if c.watched != nil && (c.watched != ctx || ctx.Err() != nil) {
+		if !c.unwatch() {
+			<-c.watchFired // the function runs, or ran: it sets the deadline
+			c.conn.SetReadDeadline(c.readBy)
+		}
+		c.watched, c.unwatch, c.watchFired = nil, nil, nil
+	}
+	if c.watched != nil || ctx == nil || ctx.Done() == nil || ctx.Err() != nil {
+		return
+	}
+	fired := make(chan struct{})
+	c.watched, c.watchFired = ctx, fired
+	c.unwatch = context.AfterFunc(ctx, func() {
+		c.conn.SetReadDeadline(time.Unix(1, 0))
+		close(fired)
+	})
 }
 
 // beforeWait writes, before the reader waits for the agent, what the
@@ -739,6 +774,10 @@ func (c *Client) end() {
 	c.endOnce.Do(func() {
 		c.mu.Lock()
 		close(c.done)
+		if c.unwatch != nil { // no wait comes: free the registration
+			c.unwatch()
+			c.watched, c.unwatch, c.watchFired = nil, nil, nil
+		}
 		c.turnLocked()
 		c.roomLocked()
 		c.mu.Unlock()

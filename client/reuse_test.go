@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -139,3 +141,107 @@ func TestBytesPerQueuedMessageReuse(t *testing.T) {
 // Groups, the channels of the hand-offs; a 1 KiB payload copy alone is
 // over it.
 const maxBytesPerQueuedMessageReuse = 512
+
+// TestBytesPerWaitingReceive: a Receive that waits for the agent with the
+// context of the Receive before it registers nothing anew to cut its wait
+// short (context.AfterFunc, kept from one wait to the next): a receiving
+// clientload waits once per burst of frames, and the registration, with
+// its stop after the wait, was about 4 % of its CPU. Each Receive here
+// waits: the fake agent writes each message a millisecond after the
+// client asked for the one before; counted in the whole process.
+func TestBytesPerWaitingReceive(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under the race detector mean nothing")
+	}
+	a := newFakeAgent(t, cp.Version3, 16)
+	cl, conn, _ := a.session(client.WithReceive(), client.WithMessageReuse())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	frame := cp.Append(nil, &cp.Frame{Type: cp.TypeMessage, Sender: "n1:x", Seq: 1, MsgID: "n1/1/7",
+		Groups: []string{"g"}, Payload: make([]byte, 64)})
+	asked := make(chan struct{})
+	go func() {
+		for range asked {
+			time.Sleep(time.Millisecond) // the client waits in the meantime
+			if _, err := conn.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	defer close(asked)
+	receive := func() {
+		asked <- struct{}{}
+		if e, err := cl.Receive(ctx); err != nil || e.Kind != client.EventMessage {
+			t.Fatalf("Receive: %v %v", e.Kind, err)
+		}
+	}
+	for range 20 { // warm the reader's names and buffers
+		receive()
+	}
+	// The least of three counts: the process's other goroutines (the
+	// runtime's, the test's) allocate now and then.
+	const rounds = 100
+	perWait := math.Inf(1)
+	for range 3 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range rounds {
+			receive()
+		}
+		runtime.ReadMemStats(&after)
+		perWait = min(perWait, float64(after.TotalAlloc-before.TotalAlloc)/rounds)
+	}
+	t.Logf("%.0f bytes allocated per Receive that waited", perWait)
+	if perWait > maxBytesPerWaitingReceive {
+		t.Errorf("%.0f bytes allocated per Receive that waits with the same context, want at most %d (no registration per wait)", perWait, maxBytesPerWaitingReceive)
+	}
+}
+
+// maxBytesPerWaitingReceive: the message's ID (a string); a registration
+// with context.AfterFunc and its channel alone are over it.
+const maxBytesPerWaitingReceive = 64
+
+// TestReceiveAfterContextEnded: the context of a Receive that waited
+// ends after it returned, while its registration is kept for the next
+// wait (TestBytesPerWaitingReceive); the next Receive, with another
+// context, still waits for and reads the next frame whole, and one with
+// the ended context returns its error at once.
+func TestReceiveAfterContextEnded(t *testing.T) {
+	a := newFakeAgent(t, cp.Version3, 16)
+	cl, conn, _ := a.session(client.WithReceive(), client.WithMessageReuse())
+	msg := func(seq uint64) []byte {
+		return cp.Append(nil, &cp.Frame{Type: cp.TypeMessage, Sender: "n1:x", Seq: seq, MsgID: "n1/1/7",
+			Groups: []string{"g"}, Payload: []byte{byte(seq)}})
+	}
+	later := func(b []byte) {
+		go func() {
+			time.Sleep(20 * time.Millisecond) // Receive waits meanwhile
+			conn.Write(b)
+		}()
+	}
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	later(msg(1))
+	if e, err := cl.Receive(ctx1); err != nil || e.Message.Seq != 1 {
+		t.Fatalf("Receive: %v %v, want message 1", e.Kind, err)
+	}
+	cancel1()
+	time.Sleep(10 * time.Millisecond) // its function sets the read deadline
+	if _, err := cl.Receive(ctx1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Receive with the ended context: %v, want context.Canceled", err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	later(msg(2))
+	if e, err := cl.Receive(ctx2); err != nil || e.Message.Seq != 2 || e.Message.Payload[0] != 2 {
+		t.Fatalf("Receive after the context of the one before ended: %v %v, want message 2", e.Kind, err)
+	}
+	cancel1() // no effect
+	later(msg(3))
+	if e, err := cl.Receive(context.Background()); err != nil || e.Message.Seq != 3 {
+		t.Fatalf("Receive without a deadline: %v %v, want message 3", e.Kind, err)
+	}
+	if err := cl.Err(); err != nil {
+		t.Fatalf("session ended: %v", err)
+	}
+}
