@@ -31,13 +31,14 @@ type MembershipEvent struct {
 
 // Kinds of MembershipEvent.
 const (
-	EventRingFormed      = "ring_formed"
-	EventMemberJoined    = "member_joined"
-	EventMemberLost      = "member_lost"
-	EventMemberRestarted = "member_restarted"
-	EventMemberEvicted   = "member_evicted"
-	EventTokenLost       = "token_lost"
-	EventGather          = "gather"
+	EventRingFormed       = "ring_formed"
+	EventMemberJoined     = "member_joined"
+	EventMemberLost       = "member_lost"
+	EventMemberRestarted  = "member_restarted"
+	EventMemberEvicted    = "member_evicted"
+	EventMemberReadmitted = "member_readmitted"
+	EventTokenLost        = "token_lost"
+	EventGather           = "gather"
 	// EventHandover: the site's active gateway of a federation domain
 	// moved by an agreed handover (Member is the new one, Reason says
 	// from whom and for which domain).

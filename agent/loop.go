@@ -162,6 +162,9 @@ func (a *Agent) events(ls *loopState, evs []localring.Event) {
 		case localring.EventEvict:
 			a.log.Warn("ring member taken out for failing to receive or to be received", "member", e.Evicted.String(), "reason", e.Reason, "ring", confID(ls.conf))
 			a.evlog.add(ls.now, MembershipEvent{Kind: EventMemberEvicted, Ring: confID(ls.conf), Member: e.Evicted.String(), Reason: e.Reason})
+		case localring.EventReadmit:
+			a.log.Info("ring member let back in: the link it was taken out for carries again", "member", e.Evicted.String(), "reason", e.Reason, "ring", confID(ls.conf))
+			a.evlog.add(ls.now, MembershipEvent{Kind: EventMemberReadmitted, Ring: confID(ls.conf), Member: e.Evicted.String(), Reason: e.Reason})
 		case localring.EventGather:
 			ls.gather = e.Reason
 			a.log.Info("membership change started", "reason", e.Reason, "ring", confID(ls.conf))

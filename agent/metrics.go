@@ -164,6 +164,7 @@ func newStatusCollector(a *Agent) *statusCollector {
 	counter("atoll_membership_changes_total", "Times the membership protocol started.", func(c *Counters) uint64 { return c.Gathers })
 	counter("atoll_rings_installed_total", "Rings this node installed.", func(c *Counters) uint64 { return c.RingsInstalled })
 	counter("atoll_ring_evictions_total", "Members taken out of the ring for failing to receive multicasts or to be received.", func(c *Counters) uint64 { return c.RingEvictions })
+	counter("atoll_ring_readmissions_total", "Members taken out as one end of a cut link and let back in early, as the link healed.", func(c *Counters) uint64 { return c.RingReadmissions })
 	counter("atoll_ring_stall_holds_total", "Token rotations slowed down while a packet stayed missing.", func(c *Counters) uint64 { return c.StallHolds })
 	counter("atoll_ring_busy_holds_total", "Tokens the representative of a lightly loaded ring kept for a fuller rotation.", func(c *Counters) uint64 { return c.BusyHolds })
 	counter("atoll_trace_holds_total", "Times this node held its new ring messages back until the trace had the lines of the events before them (--trace only).", func(c *Counters) uint64 { return c.TraceHolds })

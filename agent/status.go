@@ -163,6 +163,10 @@ type Counters struct {
 	// EventEvict); StallHolds, rotations it slowed down meanwhile.
 	RingEvictions uint64 `json:"ring_evictions"`
 	StallHolds    uint64 `json:"stall_holds"`
+	// RingReadmissions counts members taken out as one end of a cut link
+	// and let back in before their quarantine ran out, as the link healed
+	// (localring EventReadmit).
+	RingReadmissions uint64 `json:"ring_readmissions"`
 	// BusyHolds counts the tokens this node, as the representative of a
 	// lightly loaded ring, kept for a fuller rotation
 	// (localring.Config.BusyRotation).
@@ -372,6 +376,7 @@ func (a *Agent) Status() Status {
 	c.DuplicateTokens, c.TokenLosses, c.Gathers, c.RingsInstalled = r.DuplicateTokens, r.TokenLosses, r.Gathers, r.RingsInstalled
 	c.MessagesSent, c.MessagesDelivered = r.MessagesSent, r.MessagesDelivered
 	c.RingEvictions, c.StallHolds, c.BusyHolds = r.Evictions, r.StallHolds, r.BusyHolds
+	c.RingReadmissions = r.Readmissions
 	c.Submitted, c.Backpressure, c.RingRefused = a.n.submitted.Load(), a.n.backpressure.Load(), a.n.ringRefused.Load()
 	c.LoadSent, c.LoadDropped = snap.loadSent, snap.loadDrops
 	c.Pending, c.Queued = snap.pending, a.queued()

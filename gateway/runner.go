@@ -728,6 +728,8 @@ func (r *Runner) events(now time.Time, es []localring.Event) {
 			r.log.Warn("federation token lost: the ring re-forms without the sites that stopped answering", "reason", e.Reason)
 		case localring.EventEvict:
 			r.log.Warn("site taken out of the federation ring for failing to receive or to be received", "site", e.Evicted.String(), "reason", e.Reason)
+		case localring.EventReadmit:
+			r.log.Info("site let back in to the federation ring: the link it was taken out for carries again", "site", e.Evicted.String(), "reason", e.Reason)
 		case localring.EventSuperseded:
 			by := r.node.Incarnation(localring.NodeID(r.fc.Site))
 			r.mu.Lock()

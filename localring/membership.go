@@ -177,10 +177,16 @@ func (n *Node) onJoin(j *join) {
 	}
 	if n.isQuarantined(j.sender) {
 		n.stats.ForeignRing++
+		if q := n.quarantined[j.sender.ID]; q.cut != (Member{}) {
+			// Read only for whom it hears (liftHealedCuts).
+			n.noteUnheard(j)
+			n.liftHealedCuts()
+		}
 		return // taken out for failing to receive: not yet
 	}
 	n.noteSeen(j.sender)
 	n.noteUnheard(j)
+	n.liftHealedCuts()
 	n.maxRingSeq = max(n.maxRingSeq, j.ringSeq)
 	switch n.state {
 	case stateOperational:
@@ -487,23 +493,36 @@ func (n *Node) noteUnheard(j *join) {
 	}
 	r := n.unheardBy[j.sender.ID]
 	if r == nil || r.m != j.sender {
-		r = &unheardReport{m: j.sender, at: map[Member]time.Time{}}
+		r = &unheardReport{m: j.sender, at: map[Member]time.Time{}, heard: map[Member]heardSpan{}}
 		n.unheardBy[j.sender.ID] = r
 	}
 	for _, m := range j.proc {
 		delete(r.at, m)
+		if h, ok := r.heard[m]; ok {
+			h.last = n.now
+			r.heard[m] = h
+		} else if m != j.sender {
+			r.heard[m] = heardSpan{since: n.now, last: n.now}
+		}
 	}
 	for _, m := range j.unheard {
 		r.at[m] = n.now
+		delete(r.heard, m)
 	}
 }
 
 // unheardReport is, for each member that a node's joins listed as
-// unheard, when the last join that did arrived.
+// unheard, when the last join that did arrived; and for each member they
+// named without listing it, since when they have done so without a break.
 type unheardReport struct {
-	m  Member
-	at map[Member]time.Time
+	m     Member
+	at    map[Member]time.Time
+	heard map[Member]heardSpan
 }
+
+// heardSpan is an unbroken run of a node's joins naming a member without
+// listing it as unheard: when the first and the last of them arrived.
+type heardSpan struct{ since, last time.Time }
 
 // pairable reports whether m is a member I hear (hears) and whose joins
 // I do not ignore (quarantine).

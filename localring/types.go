@@ -210,6 +210,10 @@ const (
 	// failing to receive multicasts or its multicasts keep not arriving
 	// (Reason names it and the cause; Evicted is the member).
 	EventEvict
+	// EventReadmit: a member taken out as one end of a cut link is let
+	// back in before its quarantine ran out, as the two ends hear each
+	// other again (Reason names both; Evicted is the member).
+	EventReadmit
 )
 
 func (k EventKind) String() string {
@@ -228,6 +232,8 @@ func (k EventKind) String() string {
 		return "superseded"
 	case EventEvict:
 		return "evict"
+	case EventReadmit:
+		return "readmit"
 	}
 	return "event(" + strconv.Itoa(int(k)) + ")"
 }
@@ -239,8 +245,8 @@ type Event struct {
 	Kind    EventKind
 	Conf    *Configuration // EventInstall
 	Msg     Message        // EventSend and EventDeliver
-	Reason  string         // EventTokenLost, EventGather, EventSuperseded and EventEvict
-	Evicted Member         // EventEvict
+	Reason  string         // EventTokenLost, EventGather, EventSuperseded, EventEvict and EventReadmit
+	Evicted Member         // EventEvict and EventReadmit
 }
 
 // Packet is a packet the driver must send: to every ring member (To == "")
@@ -285,6 +291,7 @@ type Stats struct {
 	StallHolds                      uint64 // rotations the representative slowed down while a packet stayed missing
 	BusyHolds                       uint64 // tokens the representative kept for a fuller rotation (Config.BusyRotation)
 	Evictions                       uint64 // members this node saw taken out for failing to receive (or be received)
+	Readmissions                    uint64 // members taken out as one end of a cut link and let back in early, as the link healed (EventReadmit)
 	WindowCuts                      uint64 // times the node halved its window because rotations slowed (Config.AdaptWindow)
 	LongIDs                         uint64 // membership packets refused for naming a node id above Config.MaxIDBytes (ErrIDTooLong)
 	DroppedAtInstall                uint64 // queued messages of Config.RingBoundClasses dropped unsent at a new ring's installation

@@ -110,7 +110,7 @@ func (d *demo) onEvent(node localring.NodeID, inc uint64, e localring.Event) {
 		d.printf("%-3s installs %s configuration %-16s members %s", node, kind, e.Conf.ID, strings.Join(e.Conf.MemberIDs(), " "))
 	case localring.EventDeliver:
 		d.order[node] = append(d.order[node], string(e.Msg.Payload))
-	case localring.EventTokenLost, localring.EventGather, localring.EventEvict:
+	case localring.EventTokenLost, localring.EventGather, localring.EventEvict, localring.EventReadmit:
 		if !d.quiet {
 			d.printf("%-3s %s: %s", node, e.Kind, e.Reason)
 		}
