@@ -203,14 +203,14 @@ func TestSession(t *testing.T) {
 			errc, vbs = m.ask(pdu.TypeGetNext, nil,
 				searchRange{from: sub(ringArc, 9, 0)},
 				searchRange{from: sub(ringArc, 4, 0), include: true},
-				searchRange{from: sub(ringArc, 19, 0), to: sub(groupArc)},
+				searchRange{from: sub(ringArc, 20, 0), to: sub(groupArc)},
 				searchRange{from: sub(groupTable, 2)},
 				searchRange{from: sub(fedTable, 5)},
 				searchRange{from: sub(fedTable, 11, 2, 'e', 'u')})
 			want = []varbind{
 				{sub(ringArc, 10, 0), pdu.VariableTypeCounter64, uint64(0)},
 				{sub(ringArc, 4, 0), pdu.VariableTypeGauge32, uint32(1)},
-				{sub(ringArc, 19, 0), pdu.VariableTypeEndOfMIBView, nil},
+				{sub(ringArc, 20, 0), pdu.VariableTypeEndOfMIBView, nil},
 				// Index "b" (1.98) comes before "zz" (2.122.122).
 				{sub(groupTable, 2, 1, 'b'), pdu.VariableTypeGauge32, uint32(3)},
 				{sub(fedTable, 5, 2, 'e', 'u'), pdu.VariableTypeGauge32, uint32(1)},
@@ -264,7 +264,7 @@ func TestSessionGroupsFail(t *testing.T) {
 	src := testSource()
 	src.err = agent.ErrStopped
 	m, _ := startSession(t, src, binary.LittleEndian)
-	if errc, _ := m.ask(pdu.TypeGetNext, nil, searchRange{from: sub(ringArc, 19, 0)}); errc != errGenErr {
+	if errc, _ := m.ask(pdu.TypeGetNext, nil, searchRange{from: sub(ringArc, 20, 0)}); errc != errGenErr {
 		t.Errorf("GetNext into the groups: error %d, want genErr (5)", errc)
 	}
 	errc, vbs := m.ask(pdu.TypeGet, nil, searchRange{from: sub(ringArc, 9, 0)})

@@ -99,6 +99,7 @@ var scalars = []scalar{
 	{sub(ringArc, 19), func(st *agent.Status) (pdu.VariableType, any) {
 		return gauge32(st.Counters.Pending + st.Counters.Queued)
 	}},
+	counter(sub(ringArc, 20), func(c *agent.Counters) uint64 { return c.RingReadmissions }),
 }
 
 // groupCount is atollGroupCount, which the group table's query answers.
