@@ -79,6 +79,17 @@ type Config struct {
 	// send and delivery times), for the distributions the report does not
 	// give.
 	Deliveries io.Writer `json:"-"`
+	// ExecTrace, when set, is a directory where each site's process (the
+	// one process with OneProcess) writes its Go execution trace
+	// (runtime/trace) of each phase's measured part, as
+	// SITE.PHASE.rROUND.trace (site "all" with OneProcess), with the
+	// benchmark's sends and deliveries in it as user logs on the run's
+	// clock (exectrace.go), for `go tool trace` and for following a slow
+	// message of the Deliveries file through the goroutines of its
+	// site's process; and beside each trace the process's CPU profile of
+	// the same time (SITE.PHASE.rROUND.pprof). Tracing costs the
+	// processes some CPU.
+	ExecTrace string
 }
 
 func (c *Config) defaults() {

@@ -183,8 +183,10 @@ type session struct {
 
 // read keeps the client's events until its session ends.
 func (m *session) read() {
+	name := m.node + ":" + Groups[m.group]
 	for e := range m.c.Events() {
 		ev := eventOf(&e, m.clk.now())
+		logDelivery(name, &ev)
 		m.mu.Lock()
 		m.pending = append(m.pending, ev)
 		m.mu.Unlock()
@@ -274,7 +276,9 @@ func (m *session) send(ctx context.Context, phase, sender uint8, l load) error {
 			next = next.Add(interval)
 		}
 		k := key{uint8(m.group), phase, sender, seq}
-		encode(buf, k, m.clk.now())
+		sent := m.clk.now()
+		encode(buf, k, sent)
+		logSend(k, sent)
 		if err := m.c.MulticastWait(wctx, client.Agreed, 0, group, buf); err != nil {
 			switch {
 			case ctx.Err() != nil:

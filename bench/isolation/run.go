@@ -226,6 +226,9 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 	reqs := map[caller]*phaseRequest{}
 	for _, k := range b.workers {
 		reqs[k] = &phaseRequest{Code: code, Warmup: b.cfg.Warmup, Measured: measured}
+		if b.cfg.ExecTrace != "" {
+			reqs[k].ExecTrace = execTraceName(b.cfg.ExecTrace, b.processSite(k), code)
+		}
 	}
 	senders := map[string][]sender{}
 	for gi, g := range Groups {
@@ -475,6 +478,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if _, _, err := Plan(yaml, cfg.Groups); err != nil {
 		return nil, err
 	}
+	if cfg.ExecTrace != "" {
+		if err := os.MkdirAll(cfg.ExecTrace, 0o755); err != nil {
+			return nil, fmt.Errorf("isolation: the execution traces' directory: %w", err)
+		}
+	}
 	w, err := sites.New(sites.Config{Topology: yaml, Name: "isolation.yaml", Logs: cfg.AgentLogs, Dir: cfg.Dir})
 	if err != nil {
 		return nil, err
@@ -687,6 +695,20 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	r.Elapsed, r.LoadEnd = time.Since(r.Started), schedprobe.LoadAvg()
 	return r, nil
+}
+
+// processSite names the site worker k runs, or "all" when it runs every
+// site (Config.OneProcess).
+func (b *runner) processSite(k caller) string {
+	if b.cfg.OneProcess {
+		return "all"
+	}
+	for s, c := range b.bySite {
+		if c == k {
+			return s
+		}
+	}
+	return "coordinator"
 }
 
 // phaseCode is the phase code the messages of phase ph in round (from 0)

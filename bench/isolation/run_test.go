@@ -3,6 +3,8 @@ package isolation
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -111,8 +113,9 @@ func TestSmokeOneProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
+	xt := filepath.Join(t.TempDir(), "traces")
 	r, err := Run(ctx, Config{OneProcess: true, FailoverOnly: true, Duration: 1500 * time.Millisecond, Warmup: 500 * time.Millisecond, DeliveryWait: 10 * time.Second,
-		LocalRate: 100, RegionalRate: 40, GlobalRate: 12, Log: &log})
+		LocalRate: 100, RegionalRate: 40, GlobalRate: 12, Log: &log, ExecTrace: xt})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
@@ -128,6 +131,21 @@ func TestSmokeOneProcess(t *testing.T) {
 	}
 	if r.Failover.Gap <= 0 || r.EVSEvents == 0 {
 		t.Errorf("failover %+v, %d EVS events: not measured", r.Failover, r.EVSEvents)
+	}
+	// The execution trace of the measured part (Config.ExecTrace), with
+	// the benchmark's sends, deliveries and clock in it, and the CPU
+	// profile beside it.
+	b, err := os.ReadFile(filepath.Join(xt, "all.failover.r1.trace"))
+	if err != nil {
+		t.Fatalf("the execution trace: %v", err)
+	}
+	for _, want := range []string{"go 1.", "isolation.clock", "isolation.send", "isolation.delivery", "abc-global"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("the execution trace (%d bytes) lacks %q", len(b), want)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(xt, "all.failover.r1.pprof")); err != nil || fi.Size() == 0 {
+		t.Errorf("the CPU profile beside the execution trace: %v", err)
 	}
 	var out bytes.Buffer
 	r.WriteTable(&out, "go test")

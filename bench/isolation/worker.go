@@ -70,6 +70,9 @@ type phaseRequest struct {
 	Warmup   time.Duration `json:"warmup"`
 	Measured time.Duration `json:"measured"`
 	Senders  []senderLoad  `json:"senders"`
+	// ExecTrace, when set, is the file to write this process's execution
+	// trace of the measured part to (Config.ExecTrace).
+	ExecTrace string `json:"exec_trace,omitempty"`
 }
 
 // senderLoad is one sender's schedule in a phase.
@@ -223,6 +226,10 @@ func (k *worker) phase(ctx context.Context, p phaseRequest) (sent map[string][]u
 	cpuDone.Add(2)
 	time.AfterFunc(p.Warmup, func() { from = sampleCPU(); cpuDone.Done() })
 	time.AfterFunc(p.Warmup+p.Measured, func() { to = sampleCPU(); cpuDone.Done() })
+	var xt *execTrace
+	if p.ExecTrace != "" {
+		xt = startExecTrace(ctx, p.ExecTrace, p.Warmup, p.Measured, k.clk)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	errs = map[string]string{}
@@ -242,6 +249,11 @@ func (k *worker) phase(ctx context.Context, p phaseRequest) (sent map[string][]u
 	}
 	wg.Wait()
 	cpuDone.Wait()
+	if xt != nil {
+		if err := xt.wait(); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	c := cpuBetween(from, to, runtime.NumCPU())
 	sent = map[string][]uint32{}
 	for i, l := range p.Senders {

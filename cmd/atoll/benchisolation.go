@@ -112,6 +112,7 @@ docs/BENCHMARKS.md says how to read the table.`,
 	f.BoolVar(&cfg.OneProcess, "one-process", false, "run every site in this process instead of one process per site (for comparison: the sites then share one heap, collector and scheduler, as separate hosts would not)")
 	f.BoolVar(&cfg.Pin, "pin", false, "pin site a's process to CPU 0 and b's, c's and the relays' to CPU 1 (Linux; not with --one-process)")
 	f.StringVar(&deliveriesFile, "deliveries", "", "write every delivery at every member (group, phase, round, sender, seq, receiver, send and delivery times in ns) as CSV to this file")
+	f.StringVar(&cfg.ExecTrace, "exec-trace", "", "write each site's process's Go execution trace of each phase's measured part to this `directory` (SITE.PHASE.rROUND.trace, for go tool trace), with the benchmark's sends and deliveries in it as user logs on the clock of --deliveries, and its CPU profile beside it (.pprof); costs the processes some CPU")
 	f.StringVar(&jsonFile, "json", "", "also write the report with every figure as JSON to this file")
 	return cmd
 }
