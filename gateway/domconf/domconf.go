@@ -226,7 +226,7 @@ func (v *View) Entry(e *bridge.Entry) {
 		// announcements were ordered; TestReformCoveredByConfiguration).
 		v.out.Reform, v.out.Ring, v.out.Covered = false, 0, true
 		if e.Conf.Continues != "" {
-			v.continued(e.Pos, e.Pos.String()+"/"+e.Conf.ID, e.Conf.Sites)
+			v.continued(e.Pos, e.Pos.String()+"/"+e.Conf.ID, e.Conf.Sites, e.HeldBehind)
 			return
 		}
 		v.endTrans()
@@ -436,7 +436,10 @@ func (v *View) tellSent(n int) {
 // A round whose sites have all announced completes here; otherwise the
 // node stays in its configuration if nothing changed, installs the
 // configuration without the nodes that left at once, and opens a round
-// if nodes joined.
+// if nodes joined, or for any change where the bridge held the entry
+// behind a Safe message (held: bridge.Entry.HeldBehind), which sites
+// may have on either side of their transitional entry (see the package
+// comment, "The federation's transitional configuration"; changeRound).
 //
 // A node that the domain's configuration went on without (its site
 // announced it out, and a round or a change completed without it: out,
@@ -453,7 +456,7 @@ func (v *View) tellSent(n int) {
 // TestStarvationLong's regional-one case; TestOutFollowsRound). A node
 // that never learned the domain's configuration (it joins) opens a
 // round once its site announced it: the others see it join here.
-func (v *View) continued(pos localring.DomainOrder, at string, sites []string) {
+func (v *View) continued(pos localring.DomainOrder, at string, sites []string, held bool) {
 	v.through = append(v.through, v.ring)
 	v.ring = pos.Ring
 	v.sites = slices.Clone(sites)
@@ -461,8 +464,7 @@ func (v *View) continued(pos localring.DomainOrder, at string, sites []string) {
 	case v.trans:
 		// After the bridge's transitional entry, so held behind a Safe
 		// message: a site that had it before its own opens a round here
-		// if the change adds nodes (below; one that only removes nodes
-		// is a known gap: see the package comment), and so does this
+		// for any change of the configuration (below), and so does this
 		// node, where it left its regular configuration at the
 		// transitional entry with its sends staged (fedTrans: those of the
 		// messages after this entry are not told yet), or was out of the
@@ -472,7 +474,7 @@ func (v *View) continued(pos localring.DomainOrder, at string, sites []string) {
 		if !slices.Equal(v.members(), v.dom) && (v.stage != nil || !slices.Contains(v.dom, v.cfg.Self)) {
 			v.unstage()
 			v.trans = false
-			v.openRound(pos)
+			v.changeRound(pos)
 		}
 	case v.round:
 		if v.allFresh() {
@@ -491,6 +493,21 @@ func (v *View) continued(pos localring.DomainOrder, at string, sites []string) {
 		case slices.Equal(ms, v.dom):
 		case slices.ContainsFunc(ms, func(m localring.Member) bool { return !slices.Contains(v.dom, m) }):
 			v.openRound(pos)
+		case held:
+			// Nodes left, at an entry the bridge held behind a Safe
+			// message (bridge.Entry.HeldBehind): a site that had the
+			// mark only in the federation's transitional configuration
+			// has the entry after its transitional entry, where its
+			// nodes left their regular configuration and cannot install
+			// this change's transitional configuration after their own
+			// (EVS 2.4): they open a round here (above), and so does
+			// this node. Installed here at once, the change had this
+			// node deliver the messages after the entry whose senders
+			// there were told they were not sent (EVS 1.1), and each
+			// side deliver the other's later messages in a
+			// configuration their senders were not in (1.3;
+			// TestChangeAfterTransitionalRemoves).
+			v.changeRound(pos)
 		default:
 			v.complete(pos, at)
 		}
@@ -560,6 +577,37 @@ func (v *View) follow(pos localring.DomainOrder) {
 		v.through = nil
 		v.sites = nil
 		v.openRound(pos)
+	}
+}
+
+// changeRound opens the round of a change at a continuing entry held
+// behind a Safe message (continued). One that adds nodes is a round as
+// any (openRound). Where the change only removes nodes, every node knows
+// the configuration it leads to: the round waits for no announcement
+// (every site counts as announced, and none is asked for), and completes
+// at the federation's next configuration that continues the domain's,
+// which the gateway of the site of the first node removed asks for
+// (Ready.Reform; once, as an announcement asks: pending is true from
+// here on, so no announcement in the round asks again). Waiting for
+// every site's announcement, the round cost one of every site, and its
+// ask waited for the last (TestHeldRemovesRound).
+func (v *View) changeRound(pos localring.DomainOrder) {
+	ms := v.members()
+	i := slices.IndexFunc(v.dom, func(m localring.Member) bool { return !slices.Contains(ms, m) })
+	if i < 0 || slices.ContainsFunc(ms, func(m localring.Member) bool { return !slices.Contains(v.dom, m) }) {
+		v.openRound(pos)
+		return
+	}
+	v.stats.Rounds++
+	v.round, v.siteOK = true, false
+	clear(v.fresh)
+	for _, s := range v.sites {
+		v.fresh[s] = true
+	}
+	v.leave(pos)
+	if v.siteOf[v.dom[i].ID] == v.cfg.Site {
+		v.stats.Reforms++
+		v.out.Reform, v.out.Ring = true, v.ring
 	}
 }
 

@@ -820,14 +820,18 @@ func TestHealReforms(t *testing.T) {
 // one (20); that ring settles before its entry has come down through
 // ams's local ring to ams-1's View (domconf's Covered comes too late),
 // and carried out, the ask formed a ring that changed nothing (5 rings
-// formed again and 18 federation configurations, now 4 and 15: the
+// formed again and 18 federation configurations, then 4 and 15: the
 // driver drops an ask made in a ring its member is no longer in, domconf
-// Ready.Ring and bridge.Site.FedRing).
+// Ready.Ring and bridge.Site.FedRing). Since a change that only removes
+// nodes opens a round where the bridge held its entry behind a Safe
+// message (domconf View.changeRound), the ring of ams-2's failover, which
+// takes ams-1 out and came held, opens one, and ams's gateway asks for
+// the ring that completes it: 5 rings formed again, each for a change.
 func TestFailoverReforms(t *testing.T) {
 	parallel(t)
 	r := checkedRun(t, 1, Options{Topology: topologyFile, Fault: FaultGatewayPause})
-	if r.Reforms > 4 {
-		t.Errorf("the federation ring formed again %d times at a View's request, want at most 4", r.Reforms)
+	if r.Reforms > 5 {
+		t.Errorf("the federation ring formed again %d times at a View's request, want at most 5", r.Reforms)
 	}
 }
 

@@ -46,14 +46,6 @@
 //     it, delivers them in its own too (bridge DomainConf.Beside:
 //     regional 29, in TestStarvationFixed since); bridge doc.go, "Known
 //     gaps".
-//   - Sites a and b split with a Safe mark in a's regular configuration
-//     and b's own transitional one, and no ring with both after it: the
-//     node-level change that rides on the continuing entry falls on
-//     different sides. A change that adds nodes (regional 27: node-level
-//     1.1 and 1.3) is taken alike since (domconf View.stage; 27 in
-//     TestStarvationFixed); one that only removes nodes is not (domconf
-//     TestChangeAfterTransitionalRemoves, knowngaps; domconf doc.go,
-//     "Known gaps"; no seed of 1-100 shows it).
 //   - Two parts of a split site, one that had a regular configuration the
 //     other never installed, where the answer that would tell the other
 //     is refused for the answerer's Ups in doubt and the asking site did
@@ -89,7 +81,10 @@
 // regular configuration at a transitional entry with a held continuing
 // entry after it stages what it emits there and opens the round the
 // others open at that entry (domconf View.stage; regional 27, in
-// TestStarvationFixed since); a term that submitted no Up is not the
+// TestStarvationFixed since), and every node opens that round where the
+// change only removes nodes too, a round that waits for no announcement
+// (domconf View.changeRound, TestChangeAfterTransitionalRemoves; no seed
+// of 1-100 showed it); a term that submitted no Up is not the
 // predecessor whose order the Ups in doubt take, also one named to the
 // new term's node only in a Seen, where its node's Terms says so (bridge
 // Site.quietTerm, TestInDoubtOrderQuietOther; global 49: a-2 had taken a
