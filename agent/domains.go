@@ -103,6 +103,13 @@ type domainLayer struct {
 	// state there.
 	streamed localring.DomainOrder
 
+	// gateway says that this node is a gateway of its site for the
+	// domain (active or standby in the topology file), endpoint its
+	// endpoint for the domain's federation ring; gwKnown that both are
+	// computed (domainSnapshot; group loop).
+	gateway, gwKnown bool
+	endpoint         string
+
 	mu    sync.Mutex
 	fedIn []fedInput // the runner's events, for the group loop
 }
@@ -764,37 +771,59 @@ func (a *Agent) unneededAs() string {
 	return topology.UnneededFull
 }
 
-// domainStatus returns the domains' status (group loop).
-func (a *Agent) domainStatus(local *localring.Configuration) []DomainStatus {
-	out := make([]DomainStatus, 0, len(a.doms))
-	for _, dl := range a.doms {
-		st := DomainStatus{Domain: dl.d.Name, Sites: dl.d.Sites, Role: "member",
-			Position: dl.b.Last().String(), Pending: dl.b.Pending(), Queued: dl.g.Pending(),
-			Connected: dl.b.Conf().Sites, Round: dl.v.InRound(), Messages: dl.msgs, Unneeded: dl.unneeded,
-			UnneededAs: a.unneededAs(),
-			Backlog:    dl.backlog(), BacklogBound: dl.bound,
-			Bridge: dl.b.Stats(), View: dl.v.Stats(), Layer: dl.g.Stats()}
+// domainSnap is one federation domain's part of the group loop's
+// snapshot: its DomainStatus but for Position and Handover, which Status
+// formats from last and handover (handing: one is under way), so that the
+// group loop's pass, which takes the snapshot, allocates nothing for it.
+type domainSnap struct {
+	st       DomainStatus
+	last     localring.DomainOrder
+	handover federation.HandoverRequest
+	handing  bool
+}
+
+// status returns the DomainStatus d holds (Status).
+func (d *domainSnap) status() DomainStatus {
+	st := d.st
+	st.Position = d.last.String()
+	if d.handing {
+		st.Handover = d.handover.From + " to " + d.handover.To
+	}
+	return st
+}
+
+// domainSnapshot takes dl's status into d (group loop). Its Endpoint is
+// the one of the topology file, computed once.
+func (a *Agent) domainSnapshot(dl *domainLayer, local *localring.Configuration, d *domainSnap) {
+	if !dl.gwKnown {
 		for _, g := range dl.d.Gateways {
 			if g.Site == a.cfg.Site && (g.Active == a.cfg.Node || slices.Contains(g.Standby, a.cfg.Node)) {
-				st.Role = "standby"
-				st.Endpoint, _ = a.cfg.Federation.Plan.GatewayEndpoint(a.cfg.Federation.File, dl.d.Name, a.cfg.Node)
+				dl.gateway = true
+				dl.endpoint, _ = a.cfg.Federation.Plan.GatewayEndpoint(a.cfg.Federation.File, dl.d.Name, a.cfg.Node)
 			}
 		}
-		if dl.b.Active() {
-			st.Role = "active gateway"
-		}
-		if local != nil {
-			st.Active, _, _ = dl.role.Active()
-		}
-		if p, ok := dl.role.Pending(); ok {
-			st.Handover = p.From + " to " + p.To
-		}
-		if c := dl.v.Current(); c != nil {
-			st.Configuration, st.Members = c.ID, len(c.Members)
-		}
-		out = append(out, st)
+		dl.gwKnown = true
 	}
-	return out
+	d.st = DomainStatus{Domain: dl.d.Name, Sites: dl.d.Sites, Role: "member",
+		Pending: dl.b.Pending(), Queued: dl.g.Pending(),
+		Connected: dl.b.Conf().Sites, Round: dl.v.InRound(), Messages: dl.msgs, Unneeded: dl.unneeded,
+		UnneededAs: a.unneededAs(),
+		Backlog:    dl.backlog(), BacklogBound: dl.bound,
+		Bridge: dl.b.Stats(), View: dl.v.Stats(), Layer: dl.g.Stats()}
+	if dl.gateway {
+		d.st.Role, d.st.Endpoint = "standby", dl.endpoint
+	}
+	if dl.b.Active() {
+		d.st.Role = "active gateway"
+	}
+	if local != nil {
+		d.st.Active, _, _ = dl.role.Active()
+	}
+	d.handover, d.handing = dl.role.Pending()
+	if c := dl.v.Current(); c != nil {
+		d.st.Configuration, d.st.Members = c.ID, len(c.Members)
+	}
+	d.last = dl.b.Last()
 }
 
 // PlanHash identifies a topology plan: the first 16 hex digits of the

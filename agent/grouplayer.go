@@ -34,6 +34,7 @@ type groupLoop struct {
 	conf        *localring.Configuration // the last regular configuration the group loop saw
 	traceFailed bool                     // the trace write error was logged
 	stepped     func(e *localring.Event) // tests: runs after the group layer stepped e
+	domSnaps    []domainSnap             // the domains' status as this pass ends (updateGroupSnapshot)
 	maxMsgs     int                      // bounds of the messages waiting for the ring (setSendQueueLimits)
 	maxBytes    int
 	acl         aclTable

@@ -247,7 +247,9 @@ type snapshot struct {
 	// requests and messages not yet sent by the ring, those it handed to
 	// the ring and the ring has not taken yet (gr.out) included.
 	glayerPending int
-	domains       []DomainStatus
+	// domains are the domains' parts (a.doms' order): the group loop
+	// overwrites them in place, Status copies them.
+	domains []domainSnap
 }
 
 // updateSnapshot publishes the driver's view for Status: the ring's.
@@ -271,16 +273,22 @@ func (a *Agent) updateSnapshot(ls *loopState, installed bool) {
 func (a *Agent) updateGroupSnapshot() {
 	gs := a.g.Stats()
 	pending := a.g.Pending()
-	var ds []DomainStatus
-	if len(a.doms) > 0 {
-		ds = a.domainStatus(a.gl.conf)
+	gl := &a.gl
+	if len(gl.domSnaps) != len(a.doms) {
+		gl.domSnaps = make([]domainSnap, len(a.doms))
+	}
+	for i, dl := range a.doms {
+		a.domainSnapshot(dl, gl.conf, &gl.domSnaps[i])
 	}
 	a.statMu.Lock()
 	defer a.statMu.Unlock()
 	s := &a.snap
 	s.groups, s.glayerPending = gs, pending
 	if len(a.doms) > 0 {
-		s.domains = ds
+		if len(s.domains) != len(a.doms) {
+			s.domains = make([]domainSnap, len(a.doms))
+		}
+		copy(s.domains, gl.domSnaps)
 	}
 }
 
@@ -289,7 +297,15 @@ func (a *Agent) Status() Status {
 	a.statMu.Lock()
 	snap := a.snap
 	started := a.started
+	snap.domains = slices.Clone(snap.domains) // the group loop overwrites them in place
 	a.statMu.Unlock()
+	var domains []DomainStatus
+	if len(snap.domains) > 0 {
+		domains = make([]DomainStatus, len(snap.domains))
+		for i := range snap.domains {
+			domains[i] = snap.domains[i].status()
+		}
+	}
 
 	st := Status{
 		Node: a.cfg.Node, Site: a.cfg.Site, Cluster: a.cfg.Cluster, Incarnation: a.self.Inc,
@@ -297,7 +313,7 @@ func (a *Agent) Status() Status {
 		Transport: a.transportString(), Security: a.securityString(),
 		Load: snap.load, Config: a.effective(),
 		Federation: a.fed.stats(),
-		Domains:    snap.domains,
+		Domains:    domains,
 	}
 	if f := a.cfg.Federation; f != nil && f.Plan != nil {
 		st.PlanHash = PlanHash(f.Plan)

@@ -1,0 +1,198 @@
+package agent
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"path/filepath"
+	"testing"
+
+	"github.com/atoll-gcs/atoll/localring"
+	"github.com/atoll-gcs/atoll/localring/seal"
+	"github.com/atoll-gcs/atoll/localring/transport"
+	"github.com/atoll-gcs/atoll/topology"
+)
+
+// domainSiteYAML is a site (a) in two federation domains (ab, abc) with
+// a site-local group, as in atoll bench isolation.
+const domainSiteYAML = `version: 1
+cluster: snap
+classes:
+  - {name: realtime, budget: 2ms}
+  - {name: regional, budget: 1s}
+  - {name: global, budget: 30s}
+sites:
+  - {name: a, unicast: ["10.1.0.1:5405", "10.1.0.2:5405", "10.1.0.3:5405"], quic: "127.0.0.1:7001", nodes: [{id: a-1}, {id: a-2}, {id: a-3}], gateways: [a-1, a-2]}
+  - {name: b, unicast: ["10.2.0.1:5405"], quic: "127.0.0.1:7002", nodes: [{id: b-1}], gateways: [b-1]}
+  - {name: c, unicast: ["10.3.0.1:5405"], quic: "127.0.0.1:7003", nodes: [{id: c-1}], gateways: [c-1]}
+links:
+  - {between: [a, b], rtt: 2ms}
+  - {between: [a, c], rtt: 20ms}
+  - {between: [b, c], rtt: 20ms}
+groups:
+  - {name: a-local, class: realtime, sites: [a]}
+  - {name: ab-regional, class: regional, sites: [a, b]}
+  - {name: abc-global, class: global, sites: [a, b, c]}
+`
+
+// newDomainAgent returns node a-1 of domainSiteYAML, not running: its
+// group loop's parts are called directly.
+func newDomainAgent(tb testing.TB) *Agent {
+	tb.Helper()
+	f, err := topology.Parse("snap.yaml", []byte(domainSiteYAML))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := FromTopology(f, "a-1", PresetLAN)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nw, err := (&transport.FakeNetwork{}).Listen(netip.MustParseAddrPort("10.1.0.1:5405"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	cfg.Network, cfg.Security = nw, Security{Key: seal.GenerateKey()}
+	cfg.DataDir, cfg.Logger = filepath.Join(dir, "a-1"), slogTo(io.Discard)
+	cfg.AdminSocket, cfg.ClientSocket = "-", "-"
+	cfg.Federation = &Federation{File: f, Plan: f.Plan(), Listen: "127.0.0.1:0"}
+	a, err := New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(a.doms) != 2 {
+		tb.Fatalf("a-1 runs %d domain layers; want 2 (ab-regional's and abc-global's)", len(a.doms))
+	}
+	return a
+}
+
+// installSite installs a regular local ring configuration of the site's
+// three nodes at a, as the group loop's site part does: a-1 becomes the
+// site's active gateway of both domains and announces the site in each.
+func installSite(a *Agent, seq uint64) {
+	ring := localring.RingID{Seq: seq, Rep: "a-1"}
+	conf := &localring.Configuration{ID: localring.RegularConfID(ring), Kind: localring.Regular, Ring: ring,
+		Members: []localring.Member{{ID: "a-1", Inc: a.self.Inc}, {ID: "a-2", Inc: 1}, {ID: "a-3", Inc: 1}}}
+	a.gl.conf = conf
+	a.domainsLocalEvent(&localring.Event{Kind: localring.EventInstall, Conf: conf})
+	clear(a.gl.queue)
+	a.gl.queue = a.gl.queue[:0]
+}
+
+// BenchmarkGroupSnapshot: the group loop's status snapshot, published at
+// the end of every pass, in a site with two federation domains.
+func BenchmarkGroupSnapshot(b *testing.B) {
+	a := newDomainAgent(b)
+	installSite(a, 4)
+	b.ReportAllocs()
+	for b.Loop() {
+		a.updateGroupSnapshot()
+	}
+}
+
+// BenchmarkIdleRequests: the group loop's client request part with no
+// request, in a site with two federation domains.
+func BenchmarkIdleRequests(b *testing.B) {
+	a := newDomainAgent(b)
+	installSite(a, 4)
+	b.ReportAllocs()
+	for b.Loop() {
+		a.takeClientRequests()
+	}
+}
+
+// TestGroupSnapshotAllocs: the group loop's pass publishes the domains'
+// status without allocating (it did 5 times a pass at a site with two
+// federation domains: the slice, each domain's position and endpoint).
+func TestGroupSnapshotAllocs(t *testing.T) {
+	a := newDomainAgent(t)
+	installSite(a, 4)
+	if n := testing.AllocsPerRun(100, a.updateGroupSnapshot); n != 0 {
+		t.Errorf("updateGroupSnapshot: %v allocations a pass; want 0", n)
+	}
+}
+
+// TestGroupSnapshotStatus: Status shows what the group loop's last pass
+// published of each domain, formatted as before (position, role, active
+// gateway, endpoint, configuration), and a Status returned before a pass
+// keeps what it showed.
+func TestGroupSnapshotStatus(t *testing.T) {
+	a := newDomainAgent(t)
+	a.updateGroupSnapshot()
+	before := a.Status()
+	installSite(a, 4)
+	if got := a.Status().Domains; !equalDomains(got, before.Domains) {
+		t.Fatalf("Status before the pass after the install: %+v; want what the pass before published, %+v", got, before.Domains)
+	}
+	a.doms[1].msgs, a.doms[1].unneeded = 7, 3
+	a.updateGroupSnapshot()
+	st := a.Status()
+	if len(st.Domains) != 2 {
+		t.Fatalf("Status: %d domains; want 2", len(st.Domains))
+	}
+	plan, file := a.cfg.Federation.Plan, a.cfg.Federation.File
+	for i, d := range st.Domains {
+		dl := a.doms[i]
+		ep, err := plan.GatewayEndpoint(file, dl.d.Name, "a-1")
+		if err != nil || ep == "" {
+			t.Fatalf("GatewayEndpoint(%s, a-1): %q, %v", dl.d.Name, ep, err)
+		}
+		c := dl.v.Current()
+		gw, _, _ := dl.role.Active()
+		role := "standby"
+		if gw == "a-1" {
+			role = "active gateway"
+		}
+		want := DomainStatus{Domain: dl.d.Name, Sites: dl.d.Sites, Role: role, Active: gw, Endpoint: ep,
+			Position: dl.b.Last().String(), Pending: dl.b.Pending(), Queued: dl.g.Pending(), Round: dl.v.InRound(),
+			Connected: dl.b.Conf().Sites, Messages: dl.msgs, Unneeded: dl.unneeded, UnneededAs: "stubs",
+			Backlog: dl.backlog(), BacklogBound: dl.bound, Bridge: dl.b.Stats(), View: dl.v.Stats(), Layer: dl.g.Stats()}
+		if c != nil {
+			want.Configuration, want.Members = c.ID, len(c.Members)
+		}
+		if !equalDomains([]DomainStatus{d}, []DomainStatus{want}) {
+			t.Errorf("domain %d: %+v\nwant %+v", i, d, want)
+		}
+	}
+	if d := st.Domains[0]; d.Role != "active gateway" || d.Active != "a-1" || d.Position != "0@0" {
+		t.Errorf("domain %s: role %q, active %q, position %q; want a-1 the active gateway, at 0@0", d.Domain, d.Role, d.Active, d.Position)
+	}
+	if d := st.Domains[1]; d.Messages != 7 || d.Unneeded != 3 || d.Active == "" {
+		t.Errorf("domain %s: messages %d, unneeded %d, active %q; want 7, 3 and an active gateway", d.Domain, d.Messages, d.Unneeded, d.Active)
+	}
+	for _, d := range before.Domains {
+		if d.Role != "standby" || d.Active != "" || d.Messages != 0 {
+			t.Errorf("a Status returned before the install changed: %+v", d)
+		}
+	}
+}
+
+// TestGroupSnapshotConcurrentStatus: Status reads the domains while the
+// group loop publishes them (with -race: no data race on the snapshot
+// the group loop overwrites in place).
+func TestGroupSnapshotConcurrentStatus(t *testing.T) {
+	a := newDomainAgent(t)
+	installSite(a, 4)
+	a.updateGroupSnapshot()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			a.doms[0].msgs = uint64(i)
+			a.updateGroupSnapshot()
+		}
+	}()
+	var last uint64
+	for range 200 {
+		d := a.Status().Domains
+		if len(d) != 2 || d[0].Messages < last {
+			t.Fatalf("Status: %+v after messages %d", d, last)
+		}
+		last = d[0].Messages
+	}
+	<-done
+}
+
+func equalDomains(a, b []DomainStatus) bool {
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
