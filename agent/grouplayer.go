@@ -487,7 +487,9 @@ func (a *Agent) takeClientRequests() {
 	}
 	a.groupOutput()
 	for _, dl := range a.doms {
-		a.domainOutput(dl)
+		if dl.outputDue() {
+			a.domainOutput(dl)
+		}
 	}
 }
 

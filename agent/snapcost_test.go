@@ -196,3 +196,63 @@ func TestGroupSnapshotConcurrentStatus(t *testing.T) {
 func equalDomains(a, b []DomainStatus) bool {
 	return fmt.Sprint(a) == fmt.Sprint(b)
 }
+
+// TestIdleRequestsSkipDomains: a group loop pass with no client request
+// and nothing from the domains' parts runs no domain output pass.
+func TestIdleRequestsSkipDomains(t *testing.T) {
+	a := newDomainAgent(t)
+	installSite(a, 4)
+	a.takeClientRequests()
+	before := []uint64{a.doms[0].passes, a.doms[1].passes}
+	for range 10 {
+		a.takeClientRequests()
+	}
+	for i, dl := range a.doms {
+		if dl.passes != before[i] {
+			t.Errorf("domain %s: %d output passes in 10 idle group loop passes; want none", dl.d.Name, dl.passes-before[i])
+		}
+	}
+}
+
+// TestRequestsTakeDomainOutput: what a domain's bridge, View or group
+// layer produced outside a domainOutput, and an ask to form the
+// federation ring again that waits, still go on at the next pass.
+func TestRequestsTakeDomainOutput(t *testing.T) {
+	a := newDomainAgent(t)
+	installSite(a, 4)
+	a.takeClientRequests()
+	dl := a.doms[0]
+	ring := localring.RingID{Seq: 8, Rep: "a-1"}
+	conf := &localring.Configuration{ID: localring.RegularConfID(ring), Kind: localring.Regular, Ring: ring,
+		Members: []localring.Member{{ID: "a-1", Inc: a.self.Inc}, {ID: "a-2", Inc: 1}}}
+	pass := func(what string, ready func() bool) {
+		t.Helper()
+		if !ready() {
+			t.Fatalf("%s: nothing ready", what)
+		}
+		n := len(a.gl.queue)
+		a.takeClientRequests()
+		if ready() || len(a.gl.queue) == n {
+			t.Errorf("%s: after a pass, ready %v, ring messages queued %d -> %d; want it taken and sent", what, ready(), n, len(a.gl.queue))
+		}
+	}
+	dl.b.LocalInstall(conf, true)
+	pass("the bridge's local install", dl.b.HasReady)
+	dl.v.LocalInstall(conf)
+	pass("the View's local install (the site's announcement)", dl.v.HasReady)
+	if err := dl.g.Join("c1", "abc-global"); err != nil {
+		t.Fatal(err)
+	}
+	// The domain's group layer in a configuration (as the View's events
+	// bring it there), with a client's join waiting: the join goes out.
+	dring := localring.RingID{Seq: 1, Rep: "a-1"}
+	dl.g.Step(localring.Event{Kind: localring.EventInstall, Conf: &localring.Configuration{ID: localring.RegularConfID(dring),
+		Kind: localring.Regular, Ring: dring, Members: []localring.Member{{ID: "a-1", Inc: a.self.Inc}}}})
+	pass("a join in the domain's group layer", dl.g.HasReady)
+	dl.reform = true
+	n := dl.passes
+	a.takeClientRequests()
+	if dl.passes == n {
+		t.Error("an ask to form the federation ring again waits: no output pass")
+	}
+}

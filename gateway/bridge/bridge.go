@@ -648,6 +648,13 @@ func (s *Site) Ready() Ready {
 	return r
 }
 
+// HasReady reports whether Ready would return anything: a driver may
+// skip taking it (and what it does with it) when it does not.
+func (s *Site) HasReady() bool {
+	r := &s.out
+	return len(r.Local) > 0 || len(r.Fed) > 0 || len(r.Stream) > 0 || r.Reform || r.Ring != 0 || r.Stray
+}
+
 // Stats returns the counters.
 func (s *Site) Stats() Stats { return s.stats }
 

@@ -147,6 +147,13 @@ func (v *View) Ready() Ready {
 	return r
 }
 
+// HasReady reports whether Ready would return anything: a driver may
+// skip taking it (and what it does with it) when it does not.
+func (v *View) HasReady() bool {
+	r := &v.out
+	return len(r.Events) > 0 || len(r.Up) > 0 || r.Reform || r.Ring != 0 || r.Covered
+}
+
 // Stats returns the counters.
 func (v *View) Stats() Stats { return v.stats }
 
