@@ -390,6 +390,13 @@ type Site struct {
 	reported localring.DomainOrder
 	heldSent bool
 	active   bool // this node is the active gateway
+	// A regular configuration of the site alone after one with other
+	// sites (parted): partAt is its place, until every member of the
+	// local ring said it applied it; partLost, a member left the local
+	// ring before it said so. partSeen is the last regular configuration
+	// of the stream notePart saw, alone whether it was of the site alone.
+	partAt, partSeen localring.DomainOrder
+	alone, partLost  bool
 	// draining: a handover away from this gateway was agreed; it submits
 	// no more Ups until its federation member stopped (Handover).
 	draining bool
@@ -766,6 +773,12 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	}
 	if slices.Contains(s.members, s.goneGw) {
 		s.goneGw = ""
+	}
+	if !s.partAt.IsZero() && slices.ContainsFunc(prev, func(id string) bool {
+		r, ok := s.reports[id]
+		return !slices.Contains(s.members, id) && (!ok || r.Less(s.partAt))
+	}) {
+		s.partLost = true
 	}
 	s.reports, s.heldSent = map[string]localring.DomainOrder{}, false
 	// The Agains before the Have: once a member's Have is delivered, so
@@ -2166,7 +2179,7 @@ func (s *Site) heldStray(p *pendingUp) bool {
 // (heldStray).
 func (s *Site) submits(p *pendingUp) bool {
 	f := s.fed
-	return s.active && !s.draining && s.haves == nil && !s.last.Less(s.siteMax) && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt
+	return s.active && !s.draining && s.haves == nil && !s.last.Less(s.siteMax) && !s.parted() && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt
 }
 
 // afterDoubt reports whether an earlier pending Up of p's origin is in
@@ -2487,17 +2500,26 @@ func (s *Site) report(from string, ring uint64, last localring.DomainOrder) {
 // safeProgress moves Safe delivery across sites along while this node
 // holds a Safe message back: it tells its site how far it applied the
 // stream (a Held, one at a time), and the active gateway tells the
-// federation how far every member of its local ring did (ack).
+// federation how far every member of its local ring did (ack). A node
+// that applied the regular configuration its site went on alone at
+// tells it too, and once every member did, the active gateway submits
+// its Ups (parted).
 func (s *Site) safeProgress() {
-	if len(s.hold) == 0 {
-		return
-	}
-	if s.reports != nil && !s.heldSent && s.reported.Less(s.last) {
+	tell := len(s.hold) > 0 || s.reported.Less(s.partAt) && !s.last.Less(s.partAt)
+	if tell && s.reports != nil && !s.heldSent && s.reported.Less(s.last) {
 		s.heldSent, s.reported = true, s.last
 		s.stats.HeldSent++
 		s.sendLocal(encodeHeld(s.tag, &heldMsg{ring: s.ring, last: s.last}))
 	}
-	s.ack()
+	if !s.partAt.IsZero() && !s.parted() {
+		s.partAt = localring.DomainOrder{}
+		if s.active {
+			s.submitPending()
+		}
+	}
+	if len(s.hold) > 0 {
+		s.ack()
+	}
 }
 
 // maxAcksInFlight bounds the Acks a gateway has on their way in the
@@ -2561,19 +2583,26 @@ func (s *Site) ack() {
 // reports: the site is blocked (blocked), and the messages wait for a
 // configuration change of the domain.
 func (s *Site) ackers() []string {
-	a := s.members
-	if len(s.apart) > 0 {
-		a = slices.DeleteFunc(slices.Clone(s.members), func(id string) bool {
-			_, ok := s.reports[id]
-			return s.apart[id] && !ok
-		})
-	}
+	a := s.reporting()
 	for _, id := range s.domMembers {
 		if !slices.Contains(a, id) && id != s.goneGw {
 			a = append(slices.Clip(a), id)
 		}
 	}
 	return a
+}
+
+// reporting returns the members of the local ring's configuration whose
+// applied position counts (ackers, parted): all but those apart that
+// reported nothing since.
+func (s *Site) reporting() []string {
+	if len(s.apart) == 0 {
+		return s.members
+	}
+	return slices.DeleteFunc(slices.Clone(s.members), func(id string) bool {
+		_, ok := s.reports[id]
+		return s.apart[id] && !ok
+	})
 }
 
 // blocked reports whether this node holds back a Safe message that a
@@ -2714,6 +2743,42 @@ func (s *Site) remember(e Entry) {
 	if e.Elided || e.InDoubt {
 		s.stubAt = e.Pos
 	}
+	s.notePart(&e)
+}
+
+// notePart notes, at a regular configuration of the site's stream (as
+// the active gateway injects it, or as a node applies it, whichever
+// comes first: remember), whether the site went on alone out of a
+// configuration with other sites, or is with other sites again (see the
+// package comment, "Catch-up, and the bound": a ring of the site alone).
+func (s *Site) notePart(e *Entry) {
+	if e.Kind != EntryConfig || e.Conf.Kind != localring.Regular || !s.partSeen.Less(e.Pos) {
+		return
+	}
+	was := s.alone || s.partSeen.IsZero()
+	s.partSeen = e.Pos
+	s.alone = slices.Equal(e.Conf.Sites, []string{s.cfg.Site})
+	switch {
+	case !s.alone:
+		s.partAt, s.partLost = localring.DomainOrder{}, false
+	case !was:
+		s.partAt = e.Pos
+	}
+}
+
+// parted reports whether the site went on alone out of a configuration
+// with other sites and a member of its local ring has not said it applied
+// that configuration yet, or left the ring first (partLost): the active
+// gateway submits no Up (submits).
+func (s *Site) parted() bool {
+	if s.partAt.IsZero() {
+		return false
+	}
+	if s.partLost {
+		return true
+	}
+	low, ok := lowest(s.reporting(), s.reports)
+	return !ok || low.Less(s.partAt)
 }
 
 // inject sends a numbered entry down to the site, holding it while the

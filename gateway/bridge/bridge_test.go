@@ -282,7 +282,11 @@ func TestHandover(t *testing.T) {
 		h.send("b1", fmt.Sprint("while-away-", k))
 		away = append(away, h.sent[len(h.sent)-1])
 		h.localStep(h.site("b"))
-		h.fedStep() // b's Sync: the ring settles, b submits its Up
+		h.fedStep() // b's Sync: the ring, of b alone, settles
+		// b's nodes apply its configuration and say so (Site.parted):
+		// b submits its Up.
+		h.localStep(h.site("b"))
+		h.localStep(h.site("b"))
 		h.fedStep() // the Up, ordered without a
 		// The new gateway's member joins before a's local ring delivered
 		// the release's Haves.
