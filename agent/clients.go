@@ -904,6 +904,9 @@ func (s *session) writeNow() (done bool, err error) {
 		return len(s.out) == 0 && !s.ending, nil
 	}
 	n, err := s.tw.Write(s.out)
+	if stagetrace.On {
+		stagetrace.Mark("6c agent.written", s.out)
+	}
 	if err != nil {
 		return false, err
 	}

@@ -1206,6 +1206,9 @@ func (c *Client) writeNowLocked() {
 	}
 	clear(batch)
 	n, err := c.tw.Write(b)
+	if stagetrace.On {
+		stagetrace.Mark("0 client.written", b)
+	}
 	if err != nil {
 		// The writer finds the error again and ends the session.
 		c.rest = append(c.rest, b...)

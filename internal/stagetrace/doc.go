@@ -14,6 +14,19 @@
 //	go build -tags stagetrace -o /tmp/st/clientload ./tests/bench/clientload
 //	sudo apiab -v st=/tmp/st/atoll:/tmp/st/clientload:ATOLL_STAGETRACE=/tmp/st/agent:ATOLL_STAGETRACE=/tmp/st/client -rate 1000 -rounds 1
 //
-// docs/BENCHMARKS.md, "Where a message's time goes", has the stages and
-// a breakdown measured with it.
+// ATOLL_RTRACE=PREFIX beside it also writes an execution trace
+// (runtime/trace) of each process to PREFIX.PID.trace for
+// ATOLL_RTRACE_SECONDS (default 3) from its first mark, each mark a log
+// event of it with the message's sender, sequence number and send time,
+// to follow one message's goroutines, threads and wake-ups from process
+// to process (go tool trace -d=parsed):
+//
+//	sudo apiab -v st=/tmp/st/atoll:/tmp/st/clientload:ATOLL_STAGETRACE=/tmp/st/agent+ATOLL_RTRACE=/tmp/st/agent:ATOLL_STAGETRACE=/tmp/st/client+ATOLL_RTRACE=/tmp/st/client -rate 1000 -rounds 1
+//
+// Marks that see a write (the client's to its agent, the agent's to a
+// client) mark the first benchmark message in it.
+//
+// docs/BENCHMARKS.md, "Where a message's time goes" (2026-12-03) and "The
+// client path at 1,000 msgs/s, stage by stage" (2026-12-06), have the
+// stages and breakdowns measured with it.
 package stagetrace

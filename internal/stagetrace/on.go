@@ -4,10 +4,12 @@ package stagetrace
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"os"
+	"runtime/trace"
 	"slices"
 	"sync"
 	"time"
@@ -90,6 +92,7 @@ func (h *hist) quantile(p float64) time.Duration {
 }
 
 func start() {
+	startRuntimeTrace()
 	prefix = os.Getenv("ATOLL_STAGETRACE")
 	if prefix == "" {
 		return
@@ -123,6 +126,9 @@ func Mark(stage string, payload []byte) {
 		return
 	}
 	sent := int64(binary.LittleEndian.Uint64(payload[i+16:]))
+	if trace.IsEnabled() {
+		trace.Log(context.Background(), stage, fmt.Sprintf("%d:%d %d", binary.LittleEndian.Uint32(payload[i+4:]), binary.LittleEndian.Uint64(payload[i+8:]), sent))
+	}
 	now := offset + int64(time.Since(base))
 	mu.Lock()
 	h := hists[stage]

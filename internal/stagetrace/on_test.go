@@ -78,3 +78,32 @@ func TestBuckets(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeTrace: with ATOLL_RTRACE set, the process writes an
+// execution trace for ATOLL_RTRACE_SECONDS, in which a mark is a log
+// event naming the stage and the message.
+func TestRuntimeTrace(t *testing.T) {
+	t.Setenv("ATOLL_STAGETRACE", filepath.Join(t.TempDir(), "st"))
+	once.Do(start) // marks record (before ATOLL_RTRACE: start would trace too)
+	prefix := filepath.Join(t.TempDir(), "rt")
+	t.Setenv("ATOLL_RTRACE", prefix)
+	t.Setenv("ATOLL_RTRACE_SECONDS", "0.1")
+	done := startRuntimeTrace()
+	if done == nil {
+		t.Fatal("no trace started")
+	}
+	p := make([]byte, 40)
+	copy(p, "ATLB")
+	binary.LittleEndian.PutUint32(p[4:], 7)
+	binary.LittleEndian.PutUint64(p[8:], 12345)
+	binary.LittleEndian.PutUint64(p[16:], 99)
+	Mark("rt.stage", p)
+	<-done
+	b, err := os.ReadFile(prefix + "." + itoa(os.Getpid()) + ".trace")
+	if err != nil || !strings.HasPrefix(string(b), "go 1.") {
+		t.Fatalf("trace file: %d bytes starting %.8q, %v; want an execution trace", len(b), b, err)
+	}
+	if !strings.Contains(string(b), "rt.stage") || !strings.Contains(string(b), "7:12345 99") {
+		t.Fatal("the trace has no log event of the mark")
+	}
+}
