@@ -87,7 +87,21 @@ type knownBug struct {
 // with the bug; runSeeds skips them unless ATOLL_KNOWN_BUGS is set, so a
 // fix shows up as these seeds passing (TestKnownBugs runs them alone).
 //
-// None today. Seeds of the gateway pause and local cut installed a
+// The local cut's seed 88 (1 of seeds 1-300 at a475924, beyond CI's 30):
+// two sites came out of the domain's regular configuration R through
+// different transitional configurations of the federation with the same
+// messages, one through a ring that settled nowhere, and the bridge,
+// which wants one transitional configuration for a ring to continue R,
+// changed the domain's configuration (bridge Site.continuation). Counted
+// as one when their gateways numbered the same places of R (a digest in
+// the Sync) and one's transitional configuration had the other's site,
+// the seed passes, but TestStarvationLong's regional seeds 26 and 34 (of
+// 400) break EVS 1.3, 2.4 and 4 between two parts of split site a (one
+// delivers the other's Ups in doubt in its own transitional
+// configuration, which the other orders later), as 26, 34 and 49 did
+// without the second condition: not landed.
+//
+// Seeds of the gateway pause and local cut installed a
 // domain configuration at a failover (44 and 56 of seeds 1-300 at
 // 039c047; 6 and 5 at 2eec413, where localring's members install as they
 // enter recovery, a7a4e09: pause 82, 119, 139, 141, 206, 232 and local
@@ -103,7 +117,9 @@ type knownBug struct {
 // behind by rings that continued it catches up across them (bridge
 // TestFailoverContinuesChain; nodeSeeds replays pause 82 and local cut
 // 62).
-var knownBugs = map[knownBug]string{}
+var knownBugs = map[knownBug]string{
+	{FaultLocalCut, 88}: "16 domain configurations installed at a failover: r:131112 (formed again at sin-1's request, the round taking sin-2 out) was forming when the heal gave the role back to sin-2; ams's member installed it, fra's did not (from r:131104 into r:196656 directly), so r:196656's Syncs named two transitional configurations out of r:131104, t:131112:ams/131104:ams and t:196656:ams/131104:ams, both at 72727@131104 with the same messages, and r:196656 did not continue",
+}
 
 // knownNodeBugs are the faults whose node-level layer (gateway/domconf)
 // fails today at most seeds, each with the bug. Unless ATOLL_KNOWN_BUGS
