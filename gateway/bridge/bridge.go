@@ -281,6 +281,14 @@ type pendingUp struct {
 	// again: it came in an Again, announced by its sender at a regular
 	// configuration of the local ring (strayAgain).
 	again bool
+	// unannounced: it came in the sender's Up before the sender's Have
+	// of that regular configuration of the local ring (queued during its
+	// membership round), and no Have of its sender came since. The
+	// sender's Agains of its earlier pending Ups come before its Have;
+	// where the configuration ended first, this node may never have heard
+	// of them, and the gateway holds it until a Have of its sender
+	// (announced; Site.submits).
+	unannounced bool
 	// historyDoubt: it is its sender's, this node, pending when the node
 	// found itself apart, in another history than its site's active
 	// gateway's, whose domain configuration had other sites: that history
@@ -445,6 +453,9 @@ type Site struct {
 	members []string              // its members, sorted
 	haves   map[string]have       // the Haves delivered so far; nil once every member's is in
 	siteMax localring.DomainOrder // the highest position a member held, once every Have is in
+	// announced are the members whose Have of this configuration, of any
+	// epoch, was delivered: their Agains are in (pendingUp.unannounced).
+	announced map[localring.NodeID]bool
 	// Once every member's Have is in: the Haves (phase), the members in
 	// another history than the active gateway's (apart: they leave the
 	// phase, and are restarted), and the member that answers the phase
@@ -781,6 +792,7 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 		s.partLost = true
 	}
 	s.reports, s.heldSent = map[string]localring.DomainOrder{}, false
+	s.announced = map[localring.NodeID]bool{}
 	// The Agains before the Have: once a member's Have is delivered, so
 	// are its Agains, and the active gateway submits nothing before every
 	// member's Have is in (submit).
@@ -1211,11 +1223,13 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 	case err != nil:
 		s.stats.Malformed++
 	case x.up != nil:
-		s.firstAt(s.addPending(fedUp{origin: Origin{Site: s.cfg.Site, ID: m.ID}, svc: x.up.svc, payload: x.up.payload}, false), m.Order)
+		u := fedUp{origin: Origin{Site: s.cfg.Site, ID: m.ID}, svc: x.up.svc, payload: x.up.payload}
+		s.firstAt(s.addPending(u, false, !s.announced[m.ID.Sender]), m.Order)
 	case x.down != nil:
 		s.notePast(string(m.ID.Sender), x.down)
 		s.applyDown(x.down)
 	case x.have != nil:
+		s.announce(m.ID, x.have)
 		s.have(string(m.ID.Sender), x.have)
 	case x.again != nil:
 		if x.again.origin.Site == s.cfg.Site && x.again.origin.ID.Sender == m.ID.Sender && !s.known(x.again.origin) && !s.strayAgain(x.again.origin) {
@@ -1229,7 +1243,7 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 					s.stats.AgainsAfterSync++
 				}
 			}
-			s.addPending(*x.again, doubt)
+			s.addPending(*x.again, doubt, false)
 			if i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == x.again.origin }); i >= 0 {
 				s.pending[i].again = true
 			}
@@ -1633,6 +1647,28 @@ func (s *Site) have(from string, h *have) {
 	s.apart = map[string]bool{}
 	s.sortHaves()
 	s.submitPending() // held during the Have phase (submit)
+}
+
+// announce takes the Have of id's node: its Agains came before it, so
+// its pending Ups that came before its Have go up (pendingUp.unannounced).
+// One that came before the Have of the configuration, left for one
+// without its sender, went up ahead of the earlier Ups of its sender
+// whose Agains its gateway never had; when it came down every node took
+// them for done and dropped them as duplicates once their Agains brought
+// them up after it (TestUpBeforeItsSendersHave).
+func (s *Site) announce(id localring.MessageID, h *have) {
+	if h.ring == s.ring && s.announced != nil {
+		s.announced[id.Sender] = true
+	}
+	held := false
+	for i := range s.pending {
+		if p := &s.pending[i]; p.unannounced && p.origin.ID.Sender == id.Sender && p.origin.ID.Inc == id.Inc {
+			p.unannounced, held = false, true
+		}
+	}
+	if held && s.haves == nil {
+		s.submitPending()
+	}
 }
 
 // sortHaves finds, among the members of the Have phase that are not
@@ -2091,7 +2127,7 @@ func (s *Site) open() {
 // other senders that the predecessor had after it.
 //
 // It returns the Up's index in pending.
-func (s *Site) addPending(u fedUp, doubt bool) int {
+func (s *Site) addPending(u fedUp, doubt, unannounced bool) int {
 	if len(s.pending) >= s.cfg.MaxPending {
 		s.countPending(&s.pending[0], -1)
 		s.pending = s.pending[1:]
@@ -2114,7 +2150,7 @@ func (s *Site) addPending(u fedUp, doubt bool) int {
 			break
 		}
 	}
-	s.pending = slices.Insert(s.pending, i, pendingUp{fedUp: u, doubt: doubt, local: s.ring})
+	s.pending = slices.Insert(s.pending, i, pendingUp{fedUp: u, doubt: doubt, local: s.ring, unannounced: unannounced})
 	s.countPending(&s.pending[i], 1)
 	s.submit(&s.pending[i])
 	return i
@@ -2179,7 +2215,7 @@ func (s *Site) heldStray(p *pendingUp) bool {
 // (heldStray).
 func (s *Site) submits(p *pendingUp) bool {
 	f := s.fed
-	return s.active && !s.draining && s.haves == nil && !s.last.Less(s.siteMax) && !s.parted() && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt
+	return s.active && !s.draining && s.haves == nil && !s.last.Less(s.siteMax) && !s.parted() && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt && !p.unannounced
 }
 
 // afterDoubt reports whether an earlier pending Up of p's origin is in

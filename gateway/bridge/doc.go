@@ -22,7 +22,10 @@
 // gateway submits nothing during the Have phase of its local ring's
 // configuration, and a sender sends its Agains before its Have: once
 // every member's Have is in, so are their Agains; hiersim
-// TestAgainAroundDoubt), tagged with that ring: a copy still
+// TestAgainAroundDoubt; where the configuration ends before the sender's
+// Have, the later Up waits for a Have of its sender in a later one:
+// pendingUp.unannounced, TestUpBeforeItsSendersHave), tagged with that
+// ring: a copy still
 // queued at the federation member when its ring ends belongs to no later
 // ring. The member drops it unsent at the next ring's installation (Ups
 // and Acks go in a ring-bound send class: FedClass), and the gateway
