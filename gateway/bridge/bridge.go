@@ -226,6 +226,14 @@ type Stats struct {
 	// site's nodes deliver each at its place to no client, and its
 	// members there lose it.
 	DownsTooLarge uint64
+	// UnannouncedDropped counts the pending Ups this node dropped,
+	// still unannounced (pendingUp.unannounced), at a regular
+	// configuration of the local ring without their sender's
+	// incarnation: no Have of it could come any more. Every node of the
+	// configuration drops them alike; a sender that comes back announces
+	// them again (Again), one that crashed lost them, delivered nowhere
+	// (Site.dropUnannounced).
+	UnannouncedDropped uint64
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -287,7 +295,9 @@ type pendingUp struct {
 	// sender's Agains of its earlier pending Ups come before its Have;
 	// where the configuration ended first, this node may never have heard
 	// of them, and the gateway holds it until a Have of its sender
-	// (announced; Site.submits).
+	// (announced; Site.submits). Every node drops it at the first regular
+	// configuration without its sender's incarnation
+	// (Site.dropUnannounced).
 	unannounced bool
 	// historyDoubt: it is its sender's, this node, pending when the node
 	// found itself apart, in another history than its site's active
@@ -765,6 +775,7 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 		return
 	}
 	stays := active && s.active
+	s.dropUnannounced(c)
 	s.ring, s.epoch = c.Ring.Seq, 0
 	if s.since.isZero() {
 		s.since = termAt{ring: s.ring}
@@ -1669,6 +1680,57 @@ func (s *Site) announce(id localring.MessageID, h *have) {
 	if held && s.haves == nil {
 		s.submitPending()
 	}
+}
+
+// dropUnannounced drops, at c, a regular configuration of the local
+// ring, the pending Ups still unannounced whose sender's incarnation is
+// not a member of c: the sender left the configuration in which they
+// came before its Have (it crashed, or the ring cut it off again), and
+// no Have of that incarnation comes in c. Held until one (announce), they
+// stayed pending for ever, never submitted and delivered nowhere, until
+// Config.MaxPending pushed them out; meanwhile their bytes counted in
+// the site's backlog (PendingBytes) and every Relay named them.
+//
+// Submitted instead, such an Up went up ahead of its sender's earlier
+// Ups whose Agains this node never had, as the Up did that
+// TestUpBeforeItsSendersHave pins: a sender cut off comes back with the
+// same incarnation, and its Agains brought the earlier ones after it,
+// dropped as duplicates at every node. Dropped, it is the sender's
+// again: a sender that comes back announces its pending Ups again
+// (Again), this one after the earlier ones, and the gateway submits them
+// in their order once its Have is in; one that crashed (it comes back,
+// if ever, as a new incarnation) lost it, and no node delivered it
+// (EVS: a failed sender's message may be dropped where no member
+// delivers it).
+//
+// Every node of c decides alike, the active gateway as the others: from
+// c's members and from the Ups and Haves the local ring delivered, in
+// one order at every member of the configurations before it. It drops
+// them before a term that begins at c takes them in doubt (newTerm), and
+// a term that goes on drops those it holds in doubt too: delivered in
+// doubt in its site's transitional configuration (inDoubt), such an Up
+// came ahead of the earlier Ups of its sender, which the site then took
+// for done, the same loss. One that a gateway of another part of the
+// site had announced and got ordered still comes down where a catch-up
+// answer brings it, as at a node that never had it; where the site
+// leaves its configuration before that answer, it does not deliver it
+// in doubt there (a gap: no node of it can tell that Up from one no
+// gateway ever submitted). Stats.UnannouncedDropped counts them
+// (TestUnannouncedSenderGone, TestUnannouncedSenderNewIncarnation).
+func (s *Site) dropUnannounced(c *localring.Configuration) {
+	if !slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.unannounced }) {
+		return
+	}
+	s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
+		drop := p.unannounced && !slices.ContainsFunc(c.Members, func(m localring.Member) bool {
+			return m.ID == p.origin.ID.Sender && m.Inc == p.origin.ID.Inc
+		})
+		if drop {
+			s.countPending(&p, -1)
+			s.stats.UnannouncedDropped++
+		}
+		return drop
+	})
 }
 
 // sortHaves finds, among the members of the Have phase that are not

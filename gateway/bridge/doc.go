@@ -24,8 +24,10 @@
 // every member's Have is in, so are their Agains; hiersim
 // TestAgainAroundDoubt; where the configuration ends before the sender's
 // Have, the later Up waits for a Have of its sender in a later one:
-// pendingUp.unannounced, TestUpBeforeItsSendersHave), tagged with that
-// ring: a copy still
+// pendingUp.unannounced, TestUpBeforeItsSendersHave; every node drops it
+// at the first regular configuration without its sender's incarnation,
+// and a sender that comes back announces it again: Site.dropUnannounced,
+// TestUnannouncedSenderGone), tagged with that ring: a copy still
 // queued at the federation member when its ring ends belongs to no later
 // ring. The member drops it unsent at the next ring's installation (Ups
 // and Acks go in a ring-bound send class: FedClass), and the gateway

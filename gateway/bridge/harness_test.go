@@ -23,6 +23,7 @@ type hnode struct {
 	b      *Site
 	alive  bool
 	out    bool   // alive but cut off from its local ring (paused)
+	inc    uint64 // incarnation: 1, bumped at every restart
 	seq    uint64 // local message counter
 	stream []Entry
 	// foreign is the node's bridge of another federation domain of its
@@ -90,7 +91,7 @@ func newHarness(t *testing.T, logEntries int, layout ...int) *harness {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.nodes = append(s.nodes, &hnode{id: id, site: s, b: b, alive: true})
+			s.nodes = append(s.nodes, &hnode{id: id, site: s, b: b, alive: true, inc: 1})
 		}
 		h.sites = append(h.sites, s)
 		h.localConfig(s)
@@ -147,7 +148,7 @@ func (h *harness) collect(n *hnode) {
 	if n.foreign != nil {
 		for _, p := range n.foreign.Ready().Local {
 			n.seq++
-			n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}, p})
+			n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: n.inc, Seq: n.seq}, p})
 		}
 	}
 	for _, p := range r.Local {
@@ -156,7 +157,7 @@ func (h *harness) collect(n *hnode) {
 			continue
 		}
 		n.seq++
-		n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}, p})
+		n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: n.inc, Seq: n.seq}, p})
 	}
 	if len(r.Fed) > 0 && !(n.site.inFed && n.site.gw == n) {
 		h.t.Fatalf("%s has federation messages but is not its site's member of the federation ring", n.id)
@@ -201,12 +202,12 @@ func (h *harness) earlyUps(site string) {
 func (h *harness) send(id string, payload string) {
 	n := h.node(id)
 	n.seq++
-	mid := localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}
+	mid := localring.MessageID{Sender: n.id, Inc: n.inc, Seq: n.seq}
 	n.site.queue = append(n.site.queue, hmsg{mid, n.b.EncodeUp(localring.Agreed, []byte(payload))})
 	h.sent = append(h.sent, Origin{Site: n.site.name, ID: mid})
 	if n.foreign != nil {
 		n.seq++
-		n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: 1, Seq: n.seq}, n.foreign.EncodeUp(localring.Agreed, []byte("foreign "+payload))})
+		n.site.queue = append(n.site.queue, hmsg{localring.MessageID{Sender: n.id, Inc: n.inc, Seq: n.seq}, n.foreign.EncodeUp(localring.Agreed, []byte("foreign "+payload))})
 	}
 }
 
@@ -256,7 +257,7 @@ func (h *harness) localConfig(s *hsite) {
 	for _, n := range s.nodes {
 		if n.alive && !n.out {
 			live = append(live, n)
-			c.Members = append(c.Members, localring.Member{ID: n.id, Inc: 1})
+			c.Members = append(c.Members, localring.Member{ID: n.id, Inc: n.inc})
 		}
 	}
 	c.ID = fmt.Sprintf("r:%d", s.ring)
@@ -498,6 +499,28 @@ func (h *harness) crash(id string) {
 	if n.site.gw == n {
 		h.fedQ = slices.DeleteFunc(h.fedQ, func(m hmsg) bool { return string(m.id.Sender) == n.site.name })
 	}
+}
+
+// restart brings crashed node id back as a new incarnation: a new
+// process, with a new bridge (and a new one of the other domain, with
+// shareLocalRings), a new stream and its local message counter from 0.
+// It joins its site's ring at the next localConfig.
+func (h *harness) restart(id string) {
+	n := h.node(id)
+	if n.alive {
+		h.t.Fatalf("%s restarts but did not crash", id)
+	}
+	b, err := New(n.b.cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if n.foreign != nil {
+		if n.foreign, err = New(n.foreign.cfg); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	n.b, n.inc, n.seq, n.stream = b, n.inc+1, 0, nil
+	n.alive, n.out = true, false
 }
 
 // gatewayDiesBehind orders from's Up "missed" in the federation ring and
