@@ -21,6 +21,15 @@ func setAffinity(tid string, cpus []int) error {
 	return unix.SchedSetaffinity(id, &set)
 }
 
+// setIdle has thread tid run at SCHED_IDLE, the lowest CPU priority.
+func setIdle(tid string) error {
+	id, err := strconv.Atoi(tid)
+	if err != nil {
+		return err
+	}
+	return unix.SchedSetAttr(id, &unix.SchedAttr{Policy: unix.SCHED_IDLE}, 0)
+}
+
 // dieWithParent has cmd's process killed when the thread that started it
 // ends (Linux: the parent-death signal), so that a site's process never
 // outlives a coordinator that was killed.

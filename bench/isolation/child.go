@@ -102,6 +102,11 @@ func startWorker(q request, logs io.Writer) (*worker, error) {
 			return nil, err
 		}
 	}
+	if q.Idle {
+		if err := idle(); err != nil {
+			return nil, err
+		}
+	}
 	w, err := sites.New(sites.Config{From: q.Spec, Logs: logs})
 	if err != nil {
 		return nil, err

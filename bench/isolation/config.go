@@ -64,6 +64,14 @@ type Config struct {
 	// Pin pins site a's process to CPU 0, and b's, c's and this one (the
 	// WAN relays) to CPU 1 (Linux, two CPUs or more; not with OneProcess).
 	Pin bool
+	// Background runs sites b's and c's processes and this one (the WAN
+	// relays) at the lowest CPU priority (SCHED_IDLE, Linux; not with
+	// OneProcess), site a's at its own: on a host with fewer cores than
+	// the run has busy processes, the far sites then take no CPU that
+	// site a's process wants, as on hosts of their own. Site a's own work,
+	// its gateways' part of the saturated global group included, still
+	// competes with its a-local members.
+	Background bool
 	// Log receives the progress lines; nil discards them.
 	Log io.Writer
 	// AgentLogs receives the agents' logs; nil keeps them in memory and
@@ -155,6 +163,9 @@ func (c Config) Validate() error {
 	if c.Size > 0 && c.Size < headerLen || c.GlobalSize > 0 && c.GlobalSize < headerLen {
 		return fmt.Errorf("isolation: messages must have at least %d bytes", headerLen)
 	}
+	if c.Background && c.OneProcess {
+		return errors.New("isolation: --background-others lowers the far sites' processes' priority and needs a process per site; leave out --one-process")
+	}
 	return nil
 }
 
@@ -168,6 +179,12 @@ func (c Config) pinned(site string) []int {
 		return []int{0}
 	}
 	return []int{1}
+}
+
+// background reports whether site's process (site "": the
+// coordinator's) runs at the lowest CPU priority.
+func (c Config) background(site string) bool {
+	return c.Background && !c.OneProcess && site != "a"
 }
 
 // roundDuration is how long each round's phases are measured.

@@ -53,6 +53,13 @@
 // started later inherit it). docs/BENCHMARKS.md says what it measured and
 // why it is not the default.
 //
+// Config.Background (--background-others) runs sites b's and c's
+// processes and the coordinator's at SCHED_IDLE and site a's at its own
+// priority (sched_setattr on every thread, inherited likewise): on a
+// host with fewer cores than busy processes, the far sites and the WAN
+// emulator then take no CPU that site a's process wants, as on hosts of
+// their own, and what is left of a-local's tail is site a's own work.
+//
 // # Load and measurement
 //
 // Every member of every group has a client session of its own (package

@@ -63,6 +63,7 @@ func TestConfigValidate(t *testing.T) {
 		{Groups: []string{ALocal, "nope", ABCGlobal}},
 		{Groups: []string{ALocal, ABRegional}},
 		{Size: 8},
+		{Background: true, OneProcess: true},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: no error", c)

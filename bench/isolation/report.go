@@ -154,6 +154,9 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 		if c.Pin {
 			procs += " (pinned: site a's process to CPU 0, the others to CPU 1)"
 		}
+		if c.Background {
+			procs += " (--background-others: sites b's and c's processes and the coordinator's at SCHED_IDLE, site a's at its own priority)"
+		}
 	}
 	fmt.Fprintf(w, "Host: %d cores; load average (1, 5, 15 min) at start %s, at end %s. %s; other work on the machine and the sites' own work share the same cores.\n\n", r.Cores, r.LoadStart, r.LoadEnd, procs)
 	fmt.Fprintf(w, "World: sites a (3 nodes), b (3 nodes), c (2 nodes), each site's ring on an in-process network; the gateways federate over QUIC on loopback through the WAN emulator: a–b 10ms RTT, c 200ms RTT from a and b with a cap of %s each way. ", rate(float64(c.CapBits)))

@@ -543,7 +543,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 				return nil, err
 			}
 			defer c.kill()
-			if _, err := c.call(ctx, request{Op: opStart, Spec: &spec, Sites: []string{s}, Base: b.clk.base, CPUs: cfg.pinned(s)}); err != nil {
+			if _, err := c.call(ctx, request{Op: opStart, Spec: &spec, Sites: []string{s}, Base: b.clk.base, CPUs: cfg.pinned(s), Idle: cfg.background(s)}); err != nil {
 				return nil, err
 			}
 			b.workers = append(b.workers, c)
@@ -551,6 +551,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 		if cpus := cfg.pinned(""); len(cpus) > 0 {
 			if err := pin(cpus); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.background("") {
+			if err := idle(); err != nil {
 				return nil, err
 			}
 		}

@@ -49,12 +49,13 @@ type request struct {
 	ID uint64 `json:"id"`
 	Op string `json:"op"`
 	// Start: the world to run nodes of, the sites to run, the run's
-	// clock's base (unix ns), and the CPUs to pin the process to (none:
-	// any).
+	// clock's base (unix ns), the CPUs to pin the process to (none:
+	// any), and whether it runs at the lowest CPU priority.
 	Spec  *sites.Spec `json:"spec,omitempty"`
 	Sites []string    `json:"sites,omitempty"`
 	Base  int64       `json:"base,omitempty"`
 	CPUs  []int       `json:"cpus,omitempty"`
+	Idle  bool        `json:"idle,omitempty"`
 	// Connect: the members to dial and join, in order.
 	Members []string `json:"members,omitempty"`
 	// Phase: what to send.
@@ -279,13 +280,24 @@ func (k *worker) stop() ([]evs.Proc, error) {
 // pin pins this process (every thread it has; the threads they start
 // inherit it) to cpus.
 func pin(cpus []int) error {
+	return eachThread(fmt.Sprintf("pin to CPUs %v", cpus), func(tid string) error { return setAffinity(tid, cpus) })
+}
+
+// idle has this process (every thread it has; the threads they start
+// inherit it) run at the lowest CPU priority, SCHED_IDLE.
+func idle() error {
+	return eachThread("run at the lowest CPU priority (SCHED_IDLE)", setIdle)
+}
+
+// eachThread applies f, which does what, to every thread of this process.
+func eachThread(what string, f func(tid string) error) error {
 	ts, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		return fmt.Errorf("isolation: pin to CPUs %v: %w", cpus, err)
+		return fmt.Errorf("isolation: %s: %w", what, err)
 	}
 	for _, t := range ts {
-		if err := setAffinity(t.Name(), cpus); err != nil {
-			return fmt.Errorf("isolation: pin thread %s to CPUs %v: %w", t.Name(), cpus, err)
+		if err := f(t.Name()); err != nil {
+			return fmt.Errorf("isolation: %s, thread %s: %w", what, t.Name(), err)
 		}
 	}
 	return nil
