@@ -72,6 +72,13 @@ type Config struct {
 	// its gateways' part of the saturated global group included, still
 	// competes with its a-local members.
 	Background bool
+	// NoTrace has the agents write no EVS trace, as agents run without
+	// --trace: a traced agent holds its ring's new messages while its
+	// group loop's trace lags (Phase.TraceHolds), a cost of the check, not
+	// of the product. The run then checks no EVS (Report.EVSChecked);
+	// lost and duplicated messages are counted from the deliveries as
+	// always.
+	NoTrace bool
 	// Log receives the progress lines; nil discards them.
 	Log io.Writer
 	// AgentLogs receives the agents' logs; nil keeps them in memory and
@@ -301,7 +308,10 @@ type Report struct {
 	// Rounds are each round's first three phases, in order.
 	Rounds   [][]Phase `json:"rounds,omitempty"`
 	Failover Failover  `json:"failover"`
-	// EVSEvents and Violations are the EVS check over every agent's trace.
+	// EVSChecked says whether the EVS checker ran (not with
+	// Config.NoTrace); EVSEvents and Violations are its check over every
+	// agent's trace.
+	EVSChecked bool     `json:"evs_checked"`
 	EVSEvents  int      `json:"evs_events"`
 	Violations []string `json:"violations"`
 }

@@ -294,6 +294,10 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 			fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d | %d |\n", p.Name, g.Group, g.Sent, g.Delivered, g.Lost, g.Duplicated, g.Separated)
 		}
 	}
+	if !r.EVSChecked {
+		fmt.Fprintf(w, "\nEVS check: not run (--no-trace: the agents wrote no trace, as agents without --trace; lost and duplicated are counted from the deliveries above).\n")
+		return
+	}
 	fmt.Fprintf(w, "\nEVS check over every agent's trace: %d events, %d violations.\n", r.EVSEvents, len(r.Violations))
 	for i, v := range r.Violations {
 		if i == 10 {

@@ -84,8 +84,8 @@ func TestSmoke(t *testing.T) {
 	if r.Failover.Killed == "" || r.Failover.Gap <= 0 || r.Failover.TokenTimeout <= 0 {
 		t.Errorf("failover not measured: %+v", r.Failover)
 	}
-	if r.EVSEvents == 0 {
-		t.Error("the EVS check read no trace event")
+	if !r.EVSChecked || r.EVSEvents == 0 {
+		t.Errorf("the EVS check read no trace event (checked %v)", r.EVSChecked)
 	}
 	var out bytes.Buffer
 	r.WriteTable(&out, "go test")
@@ -98,6 +98,49 @@ func TestSmoke(t *testing.T) {
 		t.Logf("the run reports: %v", err)
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// TestSmokeNoTrace runs the gateway-killed phase alone with the agents
+// untraced (Config.NoTrace), in one process: no trace file, no send held
+// for a trace, no EVS check, and the lost and duplicated counts still
+// made from the deliveries.
+func TestSmokeNoTrace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs eight agents in three sites for about 15 s")
+	}
+	if sites.RaceEnabled {
+		t.Skip("runs real-time federation rings: without the race detector only")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	dir := t.TempDir()
+	r, err := Run(ctx, Config{OneProcess: true, FailoverOnly: true, NoTrace: true, Dir: dir, Duration: 1500 * time.Millisecond, Warmup: 500 * time.Millisecond, DeliveryWait: 10 * time.Second,
+		LocalRate: 100, RegionalRate: 40, GlobalRate: 12, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if r.EVSChecked || r.EVSEvents != 0 {
+		t.Errorf("EVS checked %v over %d events without traces", r.EVSChecked, r.EVSEvents)
+	}
+	if traces, _ := filepath.Glob(filepath.Join(dir, "*.trace")); len(traces) > 0 {
+		t.Errorf("untraced agents wrote %v", traces)
+	}
+	for _, h := range r.Phases[PhaseFailover].TraceHolds {
+		if h.Holds != 0 {
+			t.Errorf("%s held its sends %d times for a trace it does not write", h.Node, h.Holds)
+		}
+	}
+	for _, g := range r.Config.Groups {
+		if s, ok := r.group(PhaseFailover, g); !ok || s.Sent == 0 || s.Delivered == 0 {
+			t.Errorf("%s: nothing sent or delivered (%+v)", g, s)
+		}
+	}
+	var out bytes.Buffer
+	r.WriteTable(&out, "go test")
+	if !strings.Contains(out.String(), "EVS check: not run (--no-trace") {
+		t.Errorf("the table does not say the EVS check did not run:\n%s", out.String())
+	}
 }
 
 // TestSmokeOneProcess runs the gateway-killed phase alone with every site

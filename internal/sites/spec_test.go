@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,31 @@ func TestSpecSplitsWorld(t *testing.T) {
 	}
 	if res.Events == 0 || res.ByDomain["fed/global:a+b+c"] == 0 {
 		t.Fatalf("the check read %d events (%v): not the parts' traces", res.Events, res.ByDomain)
+	}
+}
+
+// TestNoTrace: a world whose agents write no trace (Config.NoTrace) hands
+// that to the processes that run its parts (the spec crosses a pipe as
+// JSON), and its Check refuses, saying why, instead of reporting an empty
+// check as a pass.
+func TestNoTrace(t *testing.T) {
+	w, err := sites.New(sites.Config{Topology: []byte(worldYAML), NoTrace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	b, err := json.Marshal(w.Spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec sites.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if !spec.NoTrace {
+		t.Error("the spec lost NoTrace")
+	}
+	if _, err := w.Check(); err == nil || !strings.Contains(err.Error(), "no trace") {
+		t.Errorf("Check of an untraced world: %v, want a refusal", err)
 	}
 }

@@ -51,6 +51,11 @@ type Config struct {
 	// FedTrace makes the gateways write their federation rings' traces
 	// (NODE.fed) for CheckFederation.
 	FedTrace bool
+	// NoTrace has the agents write no EVS trace (NODE.trace), as agents
+	// run without --trace in production: a traced agent holds its ring's
+	// new messages while its group loop's trace lags (agent traceSends),
+	// which a latency measurement may not want. Check then refuses.
+	NoTrace bool
 	// Full sets the topology's federation.unneeded to full: every site
 	// gets every message of its domains in full, no stubs (default: the
 	// file's, stubs unless it says full).
@@ -67,8 +72,8 @@ type Config struct {
 	// which this process runs some nodes: New takes its endpoints,
 	// certificates, key and gateway rings instead of making its own, and
 	// starts no WAN mesh (the process that made the spec runs it, and
-	// every flow between two sites goes through it). Topology, Name, Dir
-	// and Full are the spec's.
+	// every flow between two sites goes through it). Topology, Name, Dir,
+	// Full and NoTrace are the spec's.
 	From *Spec
 }
 
@@ -81,6 +86,7 @@ type Spec struct {
 	Topology []byte `json:"topology"`
 	Name     string `json:"name"`
 	Full     bool   `json:"full,omitempty"`
+	NoTrace  bool   `json:"no_trace,omitempty"`
 	// Dir holds the certificates; the nodes write their data and traces
 	// there.
 	Dir string `json:"dir"`
@@ -98,7 +104,7 @@ func (w *World) Spec() Spec {
 	for _, s := range w.file.Sites {
 		quic[s.Name] = s.QUIC
 	}
-	return Spec{Topology: w.cfg.Topology, Name: w.cfg.Name, Full: w.cfg.Full, Dir: w.dir, QUIC: quic, Rings: w.rings, Key: w.key}
+	return Spec{Topology: w.cfg.Topology, Name: w.cfg.Name, Full: w.cfg.Full, NoTrace: w.cfg.NoTrace, Dir: w.dir, QUIC: quic, Rings: w.rings, Key: w.key}
 }
 
 // World is a set of sites in one process. Its methods are safe for
@@ -167,7 +173,7 @@ func New(cfg Config) (w *World, err error) {
 		cfg.ClientName = "app"
 	}
 	if f := cfg.From; f != nil {
-		cfg.Topology, cfg.Name, cfg.Dir, cfg.Full = f.Topology, f.Name, f.Dir, f.Full
+		cfg.Topology, cfg.Name, cfg.Dir, cfg.Full, cfg.NoTrace = f.Topology, f.Name, f.Dir, f.Full, f.NoTrace
 	}
 	w = &World{cfg: cfg, nodes: map[string]*Node{}, nets: map[string]*transport.FakeNetwork{},
 		rings: map[string]map[string]agent.Ring{}, byAddr: map[string]map[netip.AddrPort]*Node{},
@@ -439,7 +445,10 @@ func (w *World) Start(id string) error {
 	cfg.Network, cfg.Security = nw, agent.Security{Key: w.key}
 	cfg.DataDir, cfg.DrainTimeout = filepath.Join(w.dir, id), w.cfg.DrainTimeout
 	cfg.Logger = slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: w.cfg.LogLevel}))
-	cfg.AdminSocket, cfg.ClientSocket, cfg.TracePath = "-", "-", filepath.Join(w.dir, id+".trace")
+	cfg.AdminSocket, cfg.ClientSocket = "-", "-"
+	if !w.cfg.NoTrace {
+		cfg.TracePath = filepath.Join(w.dir, id+".trace")
+	}
 	if rings := w.rings[id]; len(rings) > 0 {
 		cfg.Federation = &agent.Federation{File: w.file, Plan: w.plan, CertDir: w.certs, Rings: rings, ListenPacket: n.listenPacket}
 		if w.cfg.FedTrace {
@@ -757,6 +766,9 @@ type Result struct {
 // trace, with the federation domains' domain-wide order; the processes
 // stopped or killed before the end count as failed.
 func (w *World) Check() (Result, error) {
+	if w.cfg.NoTrace {
+		return Result{}, errors.New("sites: the agents write no trace (Config.NoTrace): nothing to check")
+	}
 	if err := w.StopAll(); err != nil {
 		return Result{}, err
 	}
