@@ -25,10 +25,12 @@
 // (at 2e73870, 5 runs lost client messages). Seeds 1-100 are a sample,
 // not a bound: the regional case's seeds 101-300 (TestReplay, one by
 // one) failed 20 of 200 at e089b02 (103, 113, 114, 119, 135, 161, 163,
-// 167, 172, 188, 192, 200, 202, 219, 251, 254, 267, 272, 279, 299), each
-// with EVS 1.3, 2.4 and 4 between two parts of split site a, the first
-// gap below (272: a-3 delivered a-1's Ups in doubt in its transitional
-// configuration, which a-1 then sent again and had ordered). Settling time after the
+// 167, 172, 188, 192, 200, 202, 219, 251, 254, 267, 272, 279, 299): the
+// first failure of 15 was EVS 1.3 (delivery configuration), of 219, 267
+// and 279 2.4 (transitional shape), of 161 7 (Safe delivery), of 167 and
+// 172 not classified. 272, traced, is the first gap below: a-3 delivered
+// a-1's Ups in doubt in its transitional configuration, and a-1 then had
+// them ordered in a later ring. Settling time after the
 // starvation, the longest of each case, each within starveSettle's bound
 // (five token timeouts of the domain's federation ring): regional 0.83 s
 // (seed 78; bound 1.01 s), three-sites 7.97 s (88; 8.64 s), global 7.77 s
