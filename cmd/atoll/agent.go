@@ -29,6 +29,22 @@ func init() { register(newAgentCmd) }
 // where status and members look for its admin socket.
 const defaultDataDir = "/var/lib/atoll"
 
+// defaultBusyRotation is --busy-rotation's default
+// (localring.Config.BusyRotation): the representative of a ring that
+// rotates faster than this with a few messages a visit keeps the token
+// until the rotation has lasted this long. On the 2-core benchmark host,
+// under SCHED_RR with the agents at 99 and their clients at 98 (as
+// compare.sh and docs/PROTOCOL.md, "Scheduling", run them), a token
+// passed on at once rotated 1,800-3,300 times a second with 16-21
+// messages a visit from one sender: the agents, preempting the sending
+// client at every hop, took the CPU it needed to refill the visit. With
+// 1 ms the visits carried 37-51 messages, and one sender delivered 16-44 %
+// more at 15-33 % less CPU per message with a lower p99, in every
+// interleaved round (docs/BENCHMARKS.md, history, 2026-12-06). It stays
+// far below half the token retransmit interval of every preset and plan
+// (47.6 ms or more).
+const defaultBusyRotation = time.Millisecond
+
 func newAgentCmd() *cobra.Command {
 	var (
 		configPath, node, dataDir, trace, keyFile, adminSocket string
@@ -249,7 +265,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&fed.TracePath, "fed-trace", "", "append the federation ring's installs, sends and deliveries to `FILE` (EVS trace, domain fed/...)")
 	fl.IntVar(&procs, "procs", 0, "threads that may run the agent's Go code at once (GOMAXPROCS); 0: 1 on a node that is not gateway-eligible and serves no TLS clients, the Go runtime's default otherwise or when GOMAXPROCS is set")
 	fl.IntVar(&gcHeapFloorMiB, "gc-heap-floor", defaultGCHeapFloorMiB, fmt.Sprintf("while the agent allocates fast, the Go garbage collector lets the heap grow to at least this many `MiB` between its cycles (0: GOGC's goal alone; ignored when GOGC is set): fewer cycles at full load for at most that much more memory; the default keeps an agent at full load under %d MiB resident (docs/OPERATIONS.md, \"Memory\")", agentRSSBudgetMiB))
-	fl.DurationVar(&busyRotation, "busy-rotation", 0, "as the ring's representative, keep the token of a lightly loaded ring (two packets a member or more per rotation, under half the window, no member left with more) until a rotation has lasted this long: fewer token passes and wake-ups per message for up to this much more latency (0: never; below half the token retransmit interval; docs/BENCHMARKS.md, history, 2026-12-05)")
+	fl.DurationVar(&busyRotation, "busy-rotation", defaultBusyRotation, "as the ring's representative, keep the token of a lightly loaded ring (two packets a member or more per rotation, under half the window, no member left with more) until a rotation has lasted this long: fewer token passes and wake-ups per message for up to this much more latency (0: never; below half the token retransmit interval; docs/OPERATIONS.md, \"A lightly loaded ring's cost\")")
 	limits.add(cmd)
 	// The load generator, for tests and benchmarks.
 	fl.Float64Var(&load.Rate, "load-rate", 0, "submit this many messages per second (testing)")
