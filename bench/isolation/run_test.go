@@ -105,12 +105,7 @@ func TestSmoke(t *testing.T) {
 // for a trace, no EVS check, and the lost and duplicated counts still
 // made from the deliveries.
 func TestSmokeNoTrace(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs eight agents in three sites for about 15 s")
-	}
-	if sites.RaceEnabled {
-		t.Skip("runs real-time federation rings: without the race detector only")
-	}
+	sites.SkipUnlessRealTime(t, "runs eight agents in three sites for about 15 s")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
