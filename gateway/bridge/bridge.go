@@ -1718,9 +1718,6 @@ func (s *Site) announce(id localring.MessageID, h *have) {
 // gateway ever submitted). Stats.UnannouncedDropped counts them
 // (TestUnannouncedSenderGone, TestUnannouncedSenderNewIncarnation).
 func (s *Site) dropUnannounced(c *localring.Configuration) {
-	if !slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.unannounced }) {
-		return
-	}
 	s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
 		drop := p.unannounced && !slices.ContainsFunc(c.Members, func(m localring.Member) bool {
 			return m.ID == p.origin.ID.Sender && m.Inc == p.origin.ID.Inc
