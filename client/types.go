@@ -131,7 +131,10 @@ type Message struct {
 	// delivers in its transitional configuration without the place the
 	// other sites gave it (its gateway died as the site was cut off).
 	Order uint64 `json:"order"`
-	// ID is the ring message's id, "node/incarnation/counter".
+	// ID is the ring message's id, "node/incarnation/counter". The IDs
+	// of the messages the client reads share blocks of 1 KiB, so an ID
+	// kept long holds its block (clone it with strings.Clone to keep it
+	// alone).
 	ID string `json:"id"`
 	// Payload is the application's data, the message's own: the client
 	// copies payloads of up to 4 KiB into shared 32 KiB blocks, so a

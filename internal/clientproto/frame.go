@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unsafe"
 )
 
 // Protocol constants (docs/PROTOCOL.md, "Framing" and "Hello").
@@ -459,7 +460,7 @@ func parse(b []byte, names *names) (Frame, error) {
 		f.Sender = r.name("sender")
 		f.Seq = r.u64("seq")
 		f.Order = r.u64("order")
-		f.MsgID = r.str8("msg_id")
+		f.MsgID = r.msgID()
 		if f.Flags8&FlagPointToPoint != 0 {
 			f.To = r.name("to")
 		} else {
@@ -519,6 +520,44 @@ type names struct {
 	m     map[string]string
 	share bool     // nameList returns last for the same names (Reader.SetShareLists)
 	last  []string // the last list nameList made
+	ids   []byte   // the block the last message ids were copied into (id)
+}
+
+// idBlock is the size of the blocks a Reader copies message ids into: a
+// message's id (node/incarnation/counter, about 30 bytes) is unique, so
+// it cannot be shared as names are, and a string of its own for each
+// message was the one allocation left per message a client receives
+// with WithMessageReuse.
+const idBlock = 1 << 10
+
+// id returns b (a str8's bytes: at most 255) as a string in the current
+// block of ids, starting a new block when b does not fit. A block's bytes
+// are written once, before the string that holds them exists, and never
+// again: the strings are as immutable as any. An id kept holds its block
+// (idBlock bytes).
+func (n *names) id(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if cap(n.ids)-len(n.ids) < len(b) {
+		n.ids = make([]byte, 0, idBlock)
+	}
+	start := len(n.ids)
+	n.ids = append(n.ids, b...)
+	return unsafe.String(&n.ids[start], len(b))
+}
+
+// msgID reads a message's id, a str8: in the Reader's blocks of ids
+// (names.id) when it has some.
+func (r *reader) msgID() string {
+	if r.names == nil {
+		return r.str8("msg_id")
+	}
+	p := r.take("msg_id", int(r.u8("msg_id")))
+	if r.err != nil {
+		return ""
+	}
+	return r.names.id(p)
 }
 
 // maxNames bounds the names kept: past it they are forgotten and learnt

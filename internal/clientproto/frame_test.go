@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -353,6 +354,30 @@ func BenchmarkReaderNext(b *testing.B) {
 	}
 }
 
+// BenchmarkReaderNextMessage reads 1 KiB deliveries, many to a read, as a
+// client does (its reader shares no lists: an application may keep a
+// message's groups).
+func BenchmarkReaderNextMessage(b *testing.B) {
+	var stream []byte
+	for i := range 64 {
+		stream = Append(stream, &Frame{Type: TypeMessage, Svc: 5, Sender: "n1:load", Seq: uint64(i), Order: uint64(i),
+			MsgID: fmt.Sprintf("n1/1796555465123456789/%d", 100000+i), Groups: []string{"bench"}, Payload: make([]byte, 1024)})
+	}
+	src := bytes.NewReader(nil)
+	r := NewReader(src)
+	r.SetMax(MaxFrame)
+	b.SetBytes(int64(len(stream) / 64))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%64 == 0 {
+			src.Reset(stream)
+		}
+		if _, err := r.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // TestMsgIDBytes: a Message frame with MsgIDBytes encodes as one with the
 // same MsgID.
 func TestMsgIDBytes(t *testing.T) {
@@ -412,5 +437,51 @@ func TestReaderShareLists(t *testing.T) {
 		}
 	}); allocs != 0 {
 		t.Errorf("%.1f allocations per multicast to the same group, want 0", allocs)
+	}
+}
+
+// TestReaderMsgIDs: a Reader's messages carry their ids whole and
+// unchanged by the frames read after them, ids up to the longest a str8
+// holds included, and cost about one allocation per block of ids, not
+// one per message.
+func TestReaderMsgIDs(t *testing.T) {
+	id := func(i int) string {
+		if i%50 == 49 {
+			return strings.Repeat(strconv.Itoa(i%10), 200+i%56) // up to 255 bytes
+		}
+		return fmt.Sprintf("n%d/1796555465123456789/%d", i%3, i)
+	}
+	var stream []byte
+	const n = 1000
+	for i := range n {
+		stream = Append(stream, &Frame{Type: TypeMessage, Svc: 5, Sender: "n1:a", Seq: uint64(i), MsgID: id(i), Groups: []string{"g"}, Payload: []byte("p")})
+	}
+	r := NewReader(&chunkReader{b: stream, n: 4096})
+	var got []string
+	for i := range n {
+		f, err := r.Next()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		got = append(got, f.MsgID)
+	}
+	for i, s := range got {
+		if s != id(i) {
+			t.Fatalf("message %d: id %q after reading them all, want %q", i, s, id(i))
+		}
+	}
+
+	one := Append(nil, &Frame{Type: TypeMessage, Svc: 5, Sender: "n1:a", Seq: 1, MsgID: id(1), Groups: []string{"g"}, Payload: []byte("p")})
+	src := bytes.NewReader(nil)
+	r = NewReader(src)
+	r.SetShareLists(true) // the groups cost no allocation either
+	allocs := testing.AllocsPerRun(1000, func() {
+		src.Reset(one)
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if perBlock := float64(idBlock) / float64(len(id(1))); allocs > 1.5/perBlock {
+		t.Errorf("%.3f allocations per message, want about one per %.0f (a block of ids)", allocs, perBlock)
 	}
 }

@@ -65,7 +65,8 @@ func (r *Reader) Wait() error {
 // Reader's buffer: it is valid until the next call, so copy it to keep
 // it (it may alias the buffered reader's buffer, which the next call
 // reuses). Its names of members and groups may be shared with earlier frames
-// (strings are immutable; the slices that hold them are the frame's own).
+// (strings are immutable; the slices that hold them are the frame's own),
+// and a message's MsgID shares a block of bytes with other frames' ids.
 // At the end of the stream Next returns io.EOF (io.ErrUnexpectedEOF inside
 // a frame); a frame that is too long or does not parse yields an
 // error that wraps ErrMalformed.
