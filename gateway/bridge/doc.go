@@ -638,7 +638,13 @@
 //     may be the site's announcement of the member, and the ring that
 //     restarts it forms at that announcement's request: the active
 //     gateway holding one asks for the ring to form again itself
-//     (Ready.Reform, once a ring; Stats.StrayReforms). An Up of the
+//     (Ready.Reform, once a ring; Stats.StrayReforms). It waits through
+//     a new gateway term too: where the site leaves its configuration
+//     while the term is in doubt, it is not delivered in doubt there
+//     (Site.keepBehindStrays), and goes up after the restart. Delivered
+//     in doubt, it took the earlier ones for done all the same (bridge
+//     TestStrayLaterNotInDoubt; hiersim regional seed 167 of 101-300:
+//     a-3/1/1029 lost at every node). An Up of the
 //     member with no earlier one dropped goes up as any (no other history
 //     orders it): its site's announcement of the member is one, and the
 //     ring formed again at its request is the one the member restarts in,
