@@ -339,13 +339,19 @@ func BenchmarkReaderNext(b *testing.B) {
 	for range 64 {
 		stream = Append(stream, &f)
 	}
+	benchReadStream(b, stream, 64)
+}
+
+// benchReadStream reads stream's n frames over and over with one Reader,
+// as the agent's session reader and a client read theirs.
+func benchReadStream(b *testing.B, stream []byte, n int) {
 	src := bytes.NewReader(nil)
 	r := NewReader(src)
 	r.SetMax(MaxFrame)
-	b.SetBytes(int64(len(stream) / 64))
+	b.SetBytes(int64(len(stream) / n))
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if i%64 == 0 {
+		if i%n == 0 {
 			src.Reset(stream)
 		}
 		if _, err := r.Next(); err != nil {
@@ -363,19 +369,7 @@ func BenchmarkReaderNextMessage(b *testing.B) {
 		stream = Append(stream, &Frame{Type: TypeMessage, Svc: 5, Sender: "n1:load", Seq: uint64(i), Order: uint64(i),
 			MsgID: fmt.Sprintf("n1/1796555465123456789/%d", 100000+i), Groups: []string{"bench"}, Payload: make([]byte, 1024)})
 	}
-	src := bytes.NewReader(nil)
-	r := NewReader(src)
-	r.SetMax(MaxFrame)
-	b.SetBytes(int64(len(stream) / 64))
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if i%64 == 0 {
-			src.Reset(stream)
-		}
-		if _, err := r.Next(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchReadStream(b, stream, 64)
 }
 
 // TestMsgIDBytes: a Message frame with MsgIDBytes encodes as one with the
