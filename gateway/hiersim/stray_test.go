@@ -252,28 +252,44 @@ func fedRing(t *testing.T) localring.Config {
 	return federation.RingConfig(f, f.Plan().FederationDomains()[0])
 }
 
-// Every run's check (report) takes a node's members behind its log
-// (Stats.LocalGaps) for a failure only beyond those it took apart
-// (Stats.Strays): under TestStarvationLong's starvation (regional seed 83
-// at f85ef4a) the active gateway counted 3 and took 3 apart, each
-// restarted, and the run failed on that count alone.
+// Every run's check (report) takes a site's members behind its nodes'
+// logs (Stats.LocalGaps) for a failure only beyond those its active
+// gateways took apart (Stats.Strays): under TestStarvationLong's
+// starvation (regional seed 83 at f85ef4a) the active gateway counted 3
+// and took 3 apart, each restarted, and the run failed on that count
+// alone; at regional seed 172 of 101-300 a-3, the phase's answerer but
+// not the active gateway, counted a-2 behind its log (a-2's position in
+// a configuration of its own history), a-1, the active gateway, took
+// a-2 apart and restarted it, and the run failed on a-3's count alone.
+// The other counters fail a run at any node.
 func TestBadStatsStrays(t *testing.T) {
 	for _, c := range []struct {
-		st   bridge.Stats
+		st   map[string]bridge.Stats
 		logs int
 		bad  bool
 	}{
-		{bridge.Stats{LocalGaps: 3, Strays: 3}, bridge.DefaultLogEntries, false},
-		{bridge.Stats{LocalGaps: 3, Strays: 5}, bridge.DefaultLogEntries, false},
-		{bridge.Stats{LocalGaps: 3, Strays: 2}, bridge.DefaultLogEntries, true},
-		{bridge.Stats{LocalGaps: 1}, bridge.DefaultLogEntries, true},
-		{bridge.Stats{BeyondLog: 1}, bridge.DefaultLogEntries, true},
-		{bridge.Stats{BeyondLog: 1}, 64, false},
-		{bridge.Stats{Malformed: 1, Strays: 1}, bridge.DefaultLogEntries, true},
-		{bridge.Stats{NotSafe: 1}, bridge.DefaultLogEntries, true},
-		{bridge.Stats{}, bridge.DefaultLogEntries, false},
+		{map[string]bridge.Stats{"a-1": {LocalGaps: 3, Strays: 3}}, bridge.DefaultLogEntries, false},
+		{map[string]bridge.Stats{"a-1": {LocalGaps: 3, Strays: 5}}, bridge.DefaultLogEntries, false},
+		{map[string]bridge.Stats{"a-1": {LocalGaps: 3, Strays: 2}}, bridge.DefaultLogEntries, true},
+		{map[string]bridge.Stats{"a-1": {LocalGaps: 1}}, bridge.DefaultLogEntries, true},
+		// Seed 172: the answerer's gap, the gateway's stray.
+		{map[string]bridge.Stats{"a-1": {LocalGaps: 1, Strays: 2}, "a-3": {LocalGaps: 1}}, bridge.DefaultLogEntries, false},
+		{map[string]bridge.Stats{"a-1": {Strays: 1}, "a-3": {LocalGaps: 2}}, bridge.DefaultLogEntries, true},
+		// Another site's strays do not count.
+		{map[string]bridge.Stats{"a-3": {LocalGaps: 1}, "b-1": {Strays: 1}}, bridge.DefaultLogEntries, true},
+		{map[string]bridge.Stats{"a-1": {BeyondLog: 1}}, bridge.DefaultLogEntries, true},
+		{map[string]bridge.Stats{"a-1": {BeyondLog: 1}}, 64, false},
+		{map[string]bridge.Stats{"a-1": {Malformed: 1, Strays: 1}}, bridge.DefaultLogEntries, true},
+		{map[string]bridge.Stats{"a-1": {NotSafe: 1}}, bridge.DefaultLogEntries, true},
+		{map[string]bridge.Stats{"a-1": {}}, bridge.DefaultLogEntries, false},
 	} {
-		if got := badStats("a-1", c.st, c.logs); (got != "") != c.bad {
+		got := strayGaps(c.st)
+		for id, st := range c.st {
+			if b := badStats(id, st, c.logs); b != "" {
+				got = append(got, b)
+			}
+		}
+		if (len(got) > 0) != c.bad {
 			t.Errorf("%+v, log of %d: %q, want failing %v", c.st, c.logs, got, c.bad)
 		}
 	}
