@@ -914,7 +914,14 @@
 // messages there, and two break EVS 2.4 where every node of the site is
 // a member of both (hiersim's trace at the bridge level; at the node
 // level each node installs its own). A part that delivers Ups in doubt
-// there names them (above): two ids (TestInDoubtTransNamed). EVS 2.4
+// there names them (above): two ids (TestInDoubtTransNamed; hiersim
+// TestStarvationLong's regional seeds 219, 267 and 279 of 101-300 at
+// 6f37702, each with one part of site a delivering Ups in doubt and the
+// other none). Of the same kind, where one part goes on in the regular
+// configuration through rings that continue it, and the other leaves it
+// alone: the first delivers there Safe messages of the other sites that
+// the second, a member of the configuration that did not fail, never
+// delivers (EVS 7; the regional seed 161 of 101-300). EVS 2.4
 // lets both parts into the same next configuration only through
 // transitional configurations whose members are each part's nodes,
 // which a configuration of sites cannot name. The part that caught up
