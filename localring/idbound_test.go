@@ -46,7 +46,7 @@ func TestRecoveryWrapFits(t *testing.T) {
 					if !IsMessagePacket(p.Data) {
 						continue
 					}
-					m, err := parseMcast(p.Data)
+					m, err := parseMcast(p.Data, nil)
 					if err != nil {
 						t.Fatalf("%s sent a malformed mcast: %v", n.me.ID, err)
 					}

@@ -49,7 +49,7 @@ func TestNackLastPacketOfVisit(t *testing.T) {
 		if !dropped {
 			t.Fatalf("NackDelay %v: setup: a sent no two message packets in one visit, nothing was dropped", delay)
 		}
-		m, err := parseMcast(target)
+		m, err := parseMcast(target, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

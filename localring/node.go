@@ -720,14 +720,14 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 	}
 	switch t {
 	case ptMcast:
-		m, err := parseMcast(bytes.Clone(pkt))
+		m, err := parseMcast(bytes.Clone(pkt), n.ringForState().members)
 		if err != nil {
 			n.stats.Malformed++
 			return err
 		}
 		n.onMcast(m)
 	case ptToken:
-		tok, err := parseToken(pkt)
+		tok, err := parseToken(pkt, n.ringForState().members)
 		if err != nil {
 			n.stats.Malformed++
 			return err
@@ -887,7 +887,7 @@ func (n *Node) receive(rs *ringState, m *mcast) {
 	if m.flags&mcastRecovery != 0 && rs == n.next {
 		// An old-ring packet carried on the new ring: keep it if it belongs
 		// to my old ring.
-		if inner, err := parseMcast(m.inner); err == nil && inner.ring == n.reg.id {
+		if inner, err := parseMcast(m.inner, n.reg.members); err == nil && inner.ring == n.reg.id {
 			n.receive(n.reg, inner)
 		} else if err != nil {
 			n.stats.Malformed++

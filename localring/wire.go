@@ -349,6 +349,10 @@ type reader struct {
 	b   []byte
 	off int
 	err error
+	// known, sorted by id, are members whose id strings nodeID returns
+	// when the packet spells one of them, instead of a new string: the
+	// ids in the packets of a node's own ring then cost no allocation.
+	known []Member
 }
 
 func (r *reader) fail(what string) {
@@ -431,7 +435,28 @@ func (r *reader) bytes(max int) []byte {
 
 func (r *reader) nodeID() NodeID {
 	b := r.bytes(maxNodeIDLen)
+	if id, ok := knownID(r.known, b); ok {
+		return id
+	}
 	return NodeID(b)
+}
+
+// knownID returns the id of the member of known (sorted by id) that b
+// spells, by binary search; the comparisons convert b without copying it.
+func knownID(known []Member, b []byte) (NodeID, bool) {
+	lo, hi := 0, len(known)
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		switch id := known[h].ID; {
+		case string(id) == string(b):
+			return id, true
+		case string(id) < string(b):
+			lo = h + 1
+		default:
+			hi = h
+		}
+	}
+	return "", false
 }
 
 func (r *reader) member() Member {
@@ -507,13 +532,15 @@ func IsToken(pkt []byte) bool {
 	return err == nil && t == ptToken
 }
 
-// parseMcast decodes an mcast packet. The entries and inner body alias b.
-func parseMcast(raw []byte) (*mcast, error) {
+// parseMcast decodes an mcast packet. The entries and inner body alias raw;
+// the ids it names that are those of members of known (sorted by id, nil
+// for none) share their strings.
+func parseMcast(raw []byte, known []Member) (*mcast, error) {
 	b, err := frameBody(raw)
 	if err != nil {
 		return nil, err
 	}
-	r := reader{b: b, off: 2}
+	r := reader{b: b, off: 2, known: known}
 	m := &mcast{raw: raw}
 	m.ring = r.ring()
 	m.seq = r.u64()
@@ -557,12 +584,14 @@ func parseMcast(raw []byte) (*mcast, error) {
 	return m, r.done()
 }
 
-func parseToken(raw []byte) (*token, error) {
+// parseToken decodes a token; the ids it names that are those of members
+// of known (sorted by id, nil for none) share their strings.
+func parseToken(raw []byte, known []Member) (*token, error) {
 	b, err := frameBody(raw)
 	if err != nil {
 		return nil, err
 	}
-	r := reader{b: b, off: 2}
+	r := reader{b: b, off: 2, known: known}
 	t := &token{}
 	t.ring = r.ring()
 	t.to = r.nodeID()

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // samplePackets returns one valid packet of every type.
@@ -42,13 +44,13 @@ func reencode(b []byte) ([]byte, error) {
 	}
 	switch t {
 	case ptMcast:
-		m, err := parseMcast(b)
+		m, err := parseMcast(b, nil)
 		if err != nil {
 			return nil, err
 		}
 		return m.append(nil), nil
 	case ptToken:
-		tok, err := parseToken(b)
+		tok, err := parseToken(b, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -179,6 +181,50 @@ func TestWireRefusesOtherVersion(t *testing.T) {
 		_, err := reencode(old)
 		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), fmt.Sprintf("wire version %d, this node speaks %d", wireVersion-1, wireVersion)) {
 			t.Fatalf("%v of wire version %d: err %v, want a refusal naming both versions", packetType(p[1]), wireVersion-1, err)
+		}
+	}
+}
+
+// TestParseKnownIDs checks that parseMcast and parseToken name the members
+// of known by their own id strings, allocating none for them (a message
+// packet of up to two entries is then one allocation, its mcast, and a
+// token without lists its token), and ids not known by new strings that
+// spell them.
+func TestParseKnownIDs(t *testing.T) {
+	known := []Member{{ID: "node-b"}, {ID: "node-d"}, {ID: "node-f"}, {ID: "node-h"}, {ID: "node-j"}}
+	same := func(a, b NodeID) bool { return unsafe.StringData(string(a)) == unsafe.StringData(string(b)) }
+	for _, id := range []NodeID{"node-a", "node-b", "node-c", "node-d", "node-f", "node-g", "node-j", "node-k", "node-", "node-dd"} {
+		i, isKnown := slices.BinarySearchFunc(known, id, func(m Member, id NodeID) int { return strings.Compare(string(m.ID), string(id)) })
+		ring := RingID{Seq: 12, Rep: id, RepInc: 3}
+		pkt := (&mcast{ring: ring, seq: 5, sender: Member{ID: id, Inc: 7}, entries: []entry{
+			{msgID: 1, svc: Agreed, flags: fragCont, data: []byte("the end of a message")},
+			{msgID: 2, svc: Agreed, flags: fragMore, data: []byte("the start of the next")},
+		}}).append(nil)
+		m, err := parseMcast(pkt, known)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := parseToken((&token{ring: ring, to: id, tokSeq: 9, seq: 5, aru: 5, aruID: id}).append(nil), known)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, got := range []NodeID{m.ring.Rep, m.sender.ID, tok.ring.Rep, tok.to, tok.aruID} {
+			if got != id {
+				t.Fatalf("parsed id %q, want %q", got, id)
+			}
+			if isKnown && !same(got, known[i].ID) {
+				t.Errorf("known id %q parsed into a string of its own", id)
+			}
+		}
+		if !isKnown {
+			continue
+		}
+		if n := testing.AllocsPerRun(100, func() { _, _ = parseMcast(pkt, known) }); n != 1 {
+			t.Errorf("parseMcast of a packet of known member %s: %v allocations, want 1 (the mcast)", id, n)
+		}
+		raw := tok.append(nil)
+		if n := testing.AllocsPerRun(100, func() { _, _ = parseToken(raw, known) }); n != 1 {
+			t.Errorf("parseToken of a token of known members %s: %v allocations, want 1 (the token)", id, n)
 		}
 	}
 }
