@@ -154,3 +154,71 @@ func deliveredAt(n *hnode, o Origin) (localring.DomainOrder, string) {
 	}
 	return localring.DomainOrder{}, ""
 }
+
+// TestAnswerEnteredFrom: the federation splits into a ring of site a
+// alone and one of b alone, numbered alike, and both settle: each site's
+// regular configuration has the same place. a2 and a3 are cut off from
+// a1, a's gateway, and a1's member joins b's next ring, both at that
+// place; a3's Up u, pending at every node of a, is ordered there. a1 is
+// cut off in turn, and a2 takes over with u in doubt. Its catch-up from
+// b names a position b's log holds in b's own configuration: b answers
+// it from the ring a went into from that very position (Site.entered),
+// and a2's part leaves its configuration where a1's did, into that ring,
+// and delivers u where b and a1 did. Refused, a2's part delivered u in
+// doubt in its own transitional configuration out of a's ring alone,
+// while a1 and b delivered it in the ring of a and b (EVS 1.3: hiersim's
+// regional starvation at seeds 119 and 202 of 101-300 at 15d89d2).
+func TestAnswerEnteredFrom(t *testing.T) {
+	h := newDomain(t, 0, 3, 2)
+	h.splitAlike = true
+	a1, a2, a3, b1 := h.node("a1"), h.node("a2"), h.node("a3"), h.node("b1")
+	h.sendSettled("w", "a1", "b1")
+	h.fedSplit(nil, []string{"a"}, []string{"b"})
+	h.settle()
+	h.send("a3", "u")
+	u := h.sent[len(h.sent)-1]
+	h.localStep(h.site("a")) // every node of a has u pending, a1 submits it
+	a2.out, a3.out = true, true
+	h.fedConfig("a", "b")
+	h.settle()
+	want, wantConf := deliveredAt(b1, u)
+	if want.IsZero() {
+		t.Fatal("b1 did not deliver u in a's and b's ring")
+	}
+	a1.out, a2.out, a3.out = true, false, false
+	a1.b.FedStopped()
+	h.localConfig(h.site("a")) // a2 takes over, u in doubt
+	h.fedConfig("a", "b")
+	h.settle()
+	h.sendSettled("after", "a2", "b1")
+	h.checkOrder()
+	if st := a2.b.Stats(); st.CatchUps != 1 || st.Gaps != 0 || st.InDoubt != 0 {
+		t.Errorf("a2 stats %+v: want one catch-up answer, nothing delivered in doubt", st)
+	}
+	if st := b1.b.Stats(); st.EnteredAnswers != 1 {
+		t.Errorf("b1 stats %+v: want a's answer given from the ring a went into", st)
+	}
+	// The transitional configuration each node of a installed into the
+	// ring of a and b.
+	transInto := func(n *hnode) Entry {
+		var last Entry
+		for _, e := range n.stream {
+			if e.Kind == EntryConfig && e.Conf.ID == wantConf {
+				return last
+			}
+			if e.Kind == EntryConfig && e.Conf.Kind == localring.Transitional {
+				last = e
+			}
+		}
+		return Entry{}
+	}
+	wantTrans := transInto(a1)
+	for _, n := range []*hnode{a1, a2, a3} {
+		if got, conf := deliveredAt(n, u); got != want || conf != wantConf {
+			t.Errorf("%s delivered u at %s in %s, want %s in %s, as b1", n.id, got, conf, want, wantConf)
+		}
+		if tr := transInto(n); tr.Conf.ID == "" || tr.Pos != wantTrans.Pos || tr.Conf.ID != wantTrans.Conf.ID {
+			t.Errorf("%s went into %s through %q at %s, want %q at %s, as a1", n.id, wantConf, tr.Conf.ID, tr.Pos, wantTrans.Conf.ID, wantTrans.Pos)
+		}
+	}
+}

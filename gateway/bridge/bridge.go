@@ -132,6 +132,11 @@ type Stats struct {
 	// package comment, "Catch-up, and the bound").
 	InDoubt        uint64 // Ups this active gateway delivered in its site's transitional configuration without a domain position (Entry.InDoubt), never submitted
 	InDoubtRefused uint64 // catch-up answers this site refused because its log holds such Ups in the range
+	// EnteredAnswers counts the catch-up answers this site gave from
+	// the ring the asking site went into from the position it asked
+	// from, which the log holds in another configuration or not at all
+	// (Site.entered).
+	EnteredAnswers uint64
 	// InDoubtOmitted counts the catch-up answers this site gave without
 	// the Ups in doubt it delivered in the range (lookup): the asking
 	// site caught up in every regular configuration of the range that it
@@ -530,6 +535,13 @@ type Site struct {
 	// of its own (lookup). A new gateway has none of the rings before its
 	// term: it refuses there, as before.
 	caughtUpAt map[localring.DomainOrder][]string
+	// entered maps where a site stood in a ring this gateway settled
+	// (its Sync's position and configuration, at the ring's base, with
+	// no Up in doubt and nothing held) to the place of the ring's
+	// regular configuration: that site left its configuration there
+	// with nothing of it after that position, and went into the ring
+	// (enteredFrom).
+	entered map[enteredKey]localring.DomainOrder
 	// stubAt is the place of the last stub the log took (Entry.Elided: a
 	// node that applied it, not the gateway that injected it, which keeps
 	// the message), or of the last Up it took that has no domain position
@@ -573,7 +585,7 @@ type fedState struct {
 	stubOf   map[string]localring.DomainOrder // per site, the place of the last stub in its log its Sync named, if any
 	floor    localring.DomainOrder            // the highest floor a Sync named: the numbering continues after it too
 	blocked  bool                             // a Sync named its site blocked (syncMsg.blocked): the ring does not continue the domain's configuration
-	doubtOf  map[string]bool                  // per site, whether its Sync said it came through trans in doubt (syncMsg.doubt)
+	doubtOf  map[string]bool                  // per site, whether its Sync said its term was in doubt with Ups in doubt (syncMsg.doubt)
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// noDoubt: this site's Sync named the federation's transitional
 	// configuration and no Up in doubt (syncMsg.doubt clear): an Again
@@ -2178,7 +2190,9 @@ func (s *Site) open() {
 			sync.reg = s.injected // see numberedReg
 		}
 		sync.from = s.logFrom()
-		sync.doubt = s.doubtID() != ""
+	}
+	// A new term names its doubt too (Site.entered).
+	if sync.doubt = s.doubtID() != ""; s.trans != nil {
 		f.noDoubt = !sync.doubt
 	}
 	if s.injRoot != sync.named() {
@@ -3243,6 +3257,7 @@ func (s *Site) settle() {
 	if answerer == s.cfg.Site {
 		s.answerBehind(base)
 	}
+	s.noteEntered(base)
 	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.base, Ring: f.ring}, Kind: EntryConfig,
 		Conf: DomainConf{ID: f.id, Kind: localring.Regular, Sites: f.members, Continues: f.cont}})
 	for _, h := range f.held {
@@ -3684,6 +3699,11 @@ func (s *Site) answerHold(site string, h, last hold) *catchUp {
 // the same places: they were Safe, every member held them). The answer
 // then begins with that transitional configuration, which the asking site
 // does not install: it goes on in conf with the messages, then leaves.
+//
+// And one where the log does not hold from in conf, but a part of the
+// asking site went from there into a ring this site settled (enteredFrom):
+// the answer begins with this site's transitional configuration into
+// that ring.
 func (s *Site) answer(site string, from localring.DomainOrder, conf string, held bool, base localring.DomainOrder) *catchUp {
 	c := &catchUp{to: site, from: from}
 	var ok bool
@@ -3707,47 +3727,14 @@ func (s *Site) refuse(c *catchUp) {
 // lookup returns the entries of answer (see there) for site from from up
 // to base, and false when the log does not hold from as answer requires.
 func (s *Site) lookup(site string, from localring.DomainOrder, conf string, held bool, base localring.DomainOrder) ([]Entry, bool) {
-	var entries []Entry
-	i, found := slices.BinarySearchFunc(s.log, from, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
-	if !found {
-		return nil, false
+	entries, i, ok := s.lookupFrom(site, from, conf, held)
+	if !ok && !held {
+		if i, ok = s.enteredFrom(site, from, conf); ok {
+			entries = []Entry{s.log[i]}
+			s.stats.EnteredAnswers++
+		}
 	}
-	j := s.confAt(i)
-	switch {
-	case held:
-		// The asking site holds that transitional configuration's
-		// messages, and has not injected them: it settled no ring
-		// since, this site did (and named it after that ring). The
-		// first of them this site may have delivered in the regular
-		// configuration before it (numberedReg; from itself among them):
-		// the answer begins there, and the asking site, which injected
-		// none of them, delivers them there too.
-		t := j
-		if t >= 0 && s.log[t].Conf.Kind == localring.Regular {
-			t = -1
-			if k := slices.IndexFunc(s.log[i+1:], func(e Entry) bool { return e.Kind == EntryConfig }); k >= 0 {
-				t = i + 1 + k
-			}
-		}
-		if t < 0 || s.log[t].Conf.Kind != localring.Transitional || fedTransID(s.log[t].Conf.ID) != conf {
-			return nil, false
-		}
-		start := t
-		if first, ok := s.regFrom[s.log[t].Pos]; ok {
-			k, found := slices.BinarySearchFunc(s.log, first, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
-			if !found {
-				return nil, false
-			}
-			start = k
-		} else if t != j {
-			return nil, false // no record of where they begin: another gateway term's
-		}
-		i = max(i, t)
-		entries = append(entries, s.log[start:i+1]...)
-	case j < 0 || s.log[j].Conf.ID == conf:
-	case s.log[j].Conf.Kind == localring.Transitional && !slices.Contains(s.log[j].Conf.Sites, site) && s.regBefore(j) == conf:
-		entries = append(entries, s.log[j])
-	default:
+	if !ok {
 		return nil, false
 	}
 	for _, e := range s.log[i+1:] {
@@ -3787,6 +3774,124 @@ func (s *Site) lookup(site string, from localring.DomainOrder, conf string, held
 	}
 	s.stats.InDoubtOmitted++
 	return slices.DeleteFunc(entries, func(e Entry) bool { return e.InDoubt }), true
+}
+
+// lookupFrom returns the first entries of answer (see there) for site from
+// from, and the index in the log of the last of them, the rest of the
+// answer following it; false when the log does not hold from as answer
+// requires.
+func (s *Site) lookupFrom(site string, from localring.DomainOrder, conf string, held bool) ([]Entry, int, bool) {
+	var entries []Entry
+	i, found := slices.BinarySearchFunc(s.log, from, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
+	if !found {
+		return nil, 0, false
+	}
+	j := s.confAt(i)
+	switch {
+	case held:
+		// The asking site holds that transitional configuration's
+		// messages, and has not injected them: it settled no ring
+		// since, this site did (and named it after that ring). The
+		// first of them this site may have delivered in the regular
+		// configuration before it (numberedReg; from itself among them):
+		// the answer begins there, and the asking site, which injected
+		// none of them, delivers them there too.
+		t := j
+		if t >= 0 && s.log[t].Conf.Kind == localring.Regular {
+			t = -1
+			if k := slices.IndexFunc(s.log[i+1:], func(e Entry) bool { return e.Kind == EntryConfig }); k >= 0 {
+				t = i + 1 + k
+			}
+		}
+		if t < 0 || s.log[t].Conf.Kind != localring.Transitional || fedTransID(s.log[t].Conf.ID) != conf {
+			return nil, 0, false
+		}
+		start := t
+		if first, ok := s.regFrom[s.log[t].Pos]; ok {
+			k, found := slices.BinarySearchFunc(s.log, first, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
+			if !found {
+				return nil, 0, false
+			}
+			start = k
+		} else if t != j {
+			return nil, 0, false // no record of where they begin: another gateway term's
+		}
+		i = max(i, t)
+		entries = append(entries, s.log[start:i+1]...)
+	case j < 0 || s.log[j].Conf.ID == conf:
+	case s.log[j].Conf.Kind == localring.Transitional && !slices.Contains(s.log[j].Conf.Sites, site) && s.regBefore(j) == conf:
+		entries = append(entries, s.log[j])
+	default:
+		return nil, 0, false
+	}
+	return entries, i, true
+}
+
+// enteredKey is where a site stood in a ring (Site.entered): its Sync's
+// position and the configuration it named.
+type enteredKey struct {
+	site string
+	pos  localring.DomainOrder
+	conf string
+}
+
+// noteEntered records, at the settling of a ring that continues none,
+// every other site whose Sync named base, with no Up in doubt and no
+// held position (Site.entered), and forgets the rings the log no longer
+// holds.
+func (s *Site) noteEntered(base localring.DomainOrder) {
+	f := s.fed
+	for k, p := range s.entered {
+		if len(s.log) > 0 && p.Less(s.log[0].Pos) {
+			delete(s.entered, k)
+		}
+	}
+	if f.cont != "" {
+		return
+	}
+	for _, site := range f.members {
+		if _, held := f.holdOf[site]; site == s.cfg.Site || f.syncs[site] != base || held || f.doubtOf[site] {
+			continue
+		}
+		if s.entered == nil {
+			s.entered = make(map[enteredKey]localring.DomainOrder)
+		}
+		s.entered[enteredKey{site, base, f.confOf[site]}] = localring.DomainOrder{Seq: f.base, Ring: f.ring}
+	}
+}
+
+// enteredFrom returns the index in the log where an answer to site from
+// from in conf begins when the log does not hold from in conf (a position
+// of the site's own configuration: two components of a split federation
+// number alike), but site went into a ring this gateway settled from
+// there (Site.entered), and this site left its own configuration alone
+// right before that ring's regular configuration: this site's
+// transitional configuration, which the asking site does not install.
+// A part of the asking site went into the ring from that position, and
+// left its configuration alone there too, with nothing of it after that
+// position: the answer brings the other part of the site the same
+// configurations, and it leaves at the same place, with the same id
+// (caughtUp; Stats.EnteredAnswers). Refused, the other part, a gateway
+// term in doubt, delivered the Ups in doubt of the first part's senders
+// in its own transitional configuration out of the configuration that
+// part had left, and the first part had them ordered later (EVS 1.3:
+// hiersim's regional starvation at seeds 119 and 202 of 101-300 at
+// 15d89d2; TestAnswerEnteredFrom).
+func (s *Site) enteredFrom(site string, from localring.DomainOrder, conf string) (int, bool) {
+	p, ok := s.entered[enteredKey{site, from, conf}]
+	if !ok {
+		return 0, false
+	}
+	r, found := slices.BinarySearchFunc(s.log, p, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
+	if !found || r == 0 {
+		return 0, false
+	}
+	t := s.log[r-1]
+	if t.Kind != EntryConfig || t.Conf.Kind != localring.Transitional || slices.Contains(t.Conf.Sites, site) ||
+		t.Pos != (localring.DomainOrder{Seq: p.Seq - 1, Ring: p.Ring}) {
+		return 0, false
+	}
+	return r - 1, true
 }
 
 // noteCaughtUp records that site applied a catch-up answer in the regular

@@ -1194,6 +1194,42 @@
 // site's stream there, and one before stubs drops a Sync that names the
 // place; every node of the domain must run a bridge that knows it.
 //
+// A refusal has a price of its own where the site is split: the part
+// refused delivers its Ups in doubt, those of the other part's senders
+// too, in a transitional configuration out of the configuration it is
+// in, and where the other part had gone on from there into a ring with
+// another site, that part had them ordered later, its senders told they
+// sent them there (EVS 1.3). Two components of a split federation number
+// their rings alike: a part of site a whose position is a's
+// configuration of its component alone asks the other site, whose log
+// holds its own configuration at that place, or nothing there. Every
+// member notes, at a ring that continues none, where each other site
+// stood that held the ring's base, not in doubt and holding nothing
+// (its Sync's position and configuration: Site.entered; a new term's
+// Sync says it is in doubt too, syncMsg.doubt); a site asked from such a
+// place that left its own configuration alone right before the ring's
+// regular one answers from there, its transitional configuration first,
+// which the asking part does not install: that part leaves where the
+// other did, with the same id, into the same ring, and learns what the
+// domain ordered of its Ups in doubt (Stats.EnteredAnswers;
+// TestAnswerEnteredFrom; hiersim's regional starvation at seeds 119 and
+// 202 of 101-300 at 15d89d2, each EVS 1.3, pass since). Not covered: a
+// part refused for other reasons, the asking position not in the
+// answerer's log (seed 113), the answerer's own transitional
+// configuration there (135), its own Ups in doubt in the range (163),
+// or its own configuration there with no ring entered from that place
+// (251: the other part went into the next ring with b from an earlier
+// place, its own term in doubt), and a part whose catch-up is refused,
+// or absent, while the other part, still in the same configuration,
+// later catches up over the ring the first one went into and submits
+// the Ups the first delivered in doubt (seed 272; 188). Refusing the second part there too (its Sync
+// says its term is in doubt, and the first part's said so in that ring:
+// an experiment) had seed 272 pass, but broke seeds 137, 198, 223 and
+// 237 of 101-300 (EVS 1.3 and 6, lost messages, a node behind its
+// gateway's log): each refusal has its part deliver a set of Ups in
+// doubt the other part does not, and its senders' parts go on apart.
+// Not done.
+//
 // The driver still keeps a new term's rings of its site alone out of
 // the bridge until its member joins another site, for at most a grace
 // (gateway.SoloGrace and gateway.Grace, the agent's and gateway/hiersim's):

@@ -69,7 +69,12 @@ type harness struct {
 	comp     map[string]int
 	compRing []uint64
 	compConf []*localring.Configuration // each component's regular configuration
-	sent     []Origin                   // every Up sent, in sending order
+	// splitAlike has fedSplit give every component's ring the same
+	// sequence number (each its own representative), as components
+	// that formed their rings in the same rounds number them: their
+	// configurations' entries then have the same places.
+	splitAlike bool
+	sent       []Origin // every Up sent, in sending order
 	// frozen nodes keep what they must do uncollected: their crash
 	// follows, so nothing they were about to send is sent.
 	frozen map[*hnode]bool
@@ -434,7 +439,9 @@ func (h *harness) fedSplit(missed map[int][]int, components ...[]string) {
 	h.comp = map[string]int{}
 	h.compRing, h.compConf = nil, nil
 	for i, sites := range components {
-		h.fedRing += 4
+		if i == 0 || !h.splitAlike {
+			h.fedRing += 4
+		}
 		ring := localring.RingID{Seq: h.fedRing, Rep: localring.NodeID(sites[0])}
 		trans := &localring.Configuration{Kind: localring.Transitional, Ring: ring, ID: fmt.Sprintf("t:%s/%s", ring, old.Ring)}
 		reg := &localring.Configuration{Kind: localring.Regular, Ring: ring, ID: fmt.Sprintf("r:%d:%s", h.fedRing, sites[0])}

@@ -455,13 +455,18 @@ type syncMsg struct {
 	// configuration. Sent only when set, after floor, whose zero position
 	// then stands for none.
 	blocked bool
-	// doubt says that the site came through the federation's
-	// transitional configuration trans with its gateway term in doubt and
-	// Ups in doubt (Site.doubtID): unless the ring continues the domain's
-	// configuration, the site installs a transitional configuration of
-	// its own instead of trans, to deliver them there (Site.ownTrans),
-	// and every member leaves it out of trans's sites. Sent only when
-	// set, after blocked, which is then sent clear when it is.
+	// doubt says that the site's gateway term is in doubt with Ups in
+	// doubt (Site.doubtID). Where it came through the federation's
+	// transitional configuration trans, unless the ring continues the
+	// domain's configuration, the site installs a transitional
+	// configuration of its own instead of trans, to deliver them there
+	// (Site.ownTrans), and every member leaves it out of trans's sites.
+	// A site in doubt is not one an answer follows into the ring
+	// (Site.entered): it may deliver them before it. Sent only when set,
+	// after blocked, which is then sent clear when it is. A bridge older
+	// than Site.entered, which set it only with trans, takes it from a
+	// site without trans as before: such a site is in none of trans's
+	// sites.
 	doubt bool
 }
 
