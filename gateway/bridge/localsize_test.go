@@ -240,7 +240,8 @@ func TestDownTooLarge(t *testing.T) {
 				if e.Kind != EntryMessage || !slices.Contains(ups, e.Origin) {
 					continue
 				}
-				want, elided := string(e.Payload), false
+				var want string
+				elided := false
 				switch {
 				case e.Origin == ups[1]:
 					want = "after"
