@@ -168,19 +168,44 @@ func deliveredAt(n *hnode, o Origin) (localring.DomainOrder, string) {
 // doubt in its own transitional configuration out of a's ring alone,
 // while a1 and b delivered it in the ring of a and b (EVS 1.3: hiersim's
 // regional starvation at seeds 119 and 202 of 101-300 at 15d89d2).
+//
+// In the refused case, b goes on past that place before a1's member
+// joins b's next ring: a1's catch-up, from a position b's log holds in
+// b's own configuration, is refused, and a1's part leaves its
+// configuration alone right before that ring's regular one, with no Up
+// in doubt, into the ring, where u is ordered. a2's catch-up names the
+// position a1's did: b answers it from the ring a1's part went into
+// (Site.entered, noted at the refusal: Site.noteRefused). Refused again,
+// a2's part delivered u in doubt out of a's ring alone (EVS 1.3: the
+// regional starvation's seed 113 of 101-300 at 2fee872).
 func TestAnswerEnteredFrom(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		refused bool
+	}{{"at base", false}, {"refused", true}} {
+		t.Run(c.name, func(t *testing.T) { testAnswerEnteredFrom(t, c.refused) })
+	}
+}
+
+func testAnswerEnteredFrom(t *testing.T, refused bool) {
 	h := newDomain(t, 0, 3, 2)
 	h.splitAlike = true
 	a1, a2, a3, b1 := h.node("a1"), h.node("a2"), h.node("a3"), h.node("b1")
 	h.sendSettled("w", "a1", "b1")
 	h.fedSplit(nil, []string{"a"}, []string{"b"})
 	h.settle()
+	if refused {
+		h.sendSettled("v", "b1") // b goes on past the place of a's ring alone
+	}
 	h.send("a3", "u")
 	u := h.sent[len(h.sent)-1]
-	h.localStep(h.site("a")) // every node of a has u pending, a1 submits it
+	h.localStep(h.site("a")) // every node of a has u pending
 	a2.out, a3.out = true, true
 	h.fedConfig("a", "b")
 	h.settle()
+	if st := a1.b.Stats(); (st.Gaps == 1) != refused || st.InDoubt != 0 {
+		t.Fatalf("a1 stats %+v: want its catch-up refused (%v), nothing delivered in doubt", st, refused)
+	}
 	want, wantConf := deliveredAt(b1, u)
 	if want.IsZero() {
 		t.Fatal("b1 did not deliver u in a's and b's ring")
@@ -196,29 +221,104 @@ func TestAnswerEnteredFrom(t *testing.T) {
 		t.Errorf("a2 stats %+v: want one catch-up answer, nothing delivered in doubt", st)
 	}
 	if st := b1.b.Stats(); st.EnteredAnswers != 1 {
-		t.Errorf("b1 stats %+v: want a's answer given from the ring a went into", st)
+		t.Errorf("b1 stats %+v: want a2's answer given from the ring a1's part went into", st)
 	}
-	// The transitional configuration each node of a installed into the
-	// ring of a and b.
-	transInto := func(n *hnode) Entry {
-		var last Entry
-		for _, e := range n.stream {
-			if e.Kind == EntryConfig && e.Conf.ID == wantConf {
-				return last
-			}
-			if e.Kind == EntryConfig && e.Conf.Kind == localring.Transitional {
-				last = e
-			}
-		}
-		return Entry{}
-	}
-	wantTrans := transInto(a1)
+	wantTrans := transInto(a1, wantConf)
 	for _, n := range []*hnode{a1, a2, a3} {
 		if got, conf := deliveredAt(n, u); got != want || conf != wantConf {
 			t.Errorf("%s delivered u at %s in %s, want %s in %s, as b1", n.id, got, conf, want, wantConf)
 		}
-		if tr := transInto(n); tr.Conf.ID == "" || tr.Pos != wantTrans.Pos || tr.Conf.ID != wantTrans.Conf.ID {
+		if tr := transInto(n, wantConf); tr.Conf.ID == "" || tr.Pos != wantTrans.Pos || tr.Conf.ID != wantTrans.Conf.ID {
 			t.Errorf("%s went into %s through %q at %s, want %q at %s, as a1", n.id, wantConf, tr.Conf.ID, tr.Pos, wantTrans.Conf.ID, wantTrans.Pos)
 		}
+	}
+}
+
+// transInto returns the transitional configuration node n installed
+// right before regular configuration conf, zero if none.
+func transInto(n *hnode, conf string) Entry {
+	var last Entry
+	for _, e := range n.stream {
+		if e.Kind == EntryConfig && e.Conf.ID == conf {
+			return last
+		}
+		if e.Kind == EntryConfig && e.Conf.Kind == localring.Transitional {
+			last = e
+		}
+	}
+	return Entry{}
+}
+
+// TestAnswerLeftInto: a1 dies and a2's new term, with no Up in doubt, is
+// at the base of a ring of a and b that does not continue the domain's
+// configuration (c is not in it): a2 leaves it alone into the ring, and
+// a3 is cut off from a2 once it applied a2's transitional configuration
+// and nothing after it. a3's Up u, pending at both, is ordered in the
+// ring. a2 is cut off in turn, and a3 takes over with u in doubt; its
+// catch-up from b names its position, the place of a2's transitional
+// configuration, in it: b answers it from the ring's regular
+// configuration (Site.leftInto), and a3 goes on into it from the
+// transitional configuration it is in, as a2 did, and delivers u where
+// b and a2 did. Refused, a3 delivered u in doubt in that transitional
+// configuration, which its stream then named after the ring it went into
+// next, while a2 and b delivered it in the ring (EVS 1.3: hiersim's
+// regional starvation at seed 272 of 101-300 at 2fee872).
+func TestAnswerLeftInto(t *testing.T) {
+	h := newDomain(t, 0, 3, 2, 1)
+	a2, a3, b1 := h.node("a2"), h.node("a3"), h.node("b1")
+	h.sendSettled("w", "a1", "b1", "c1")
+	h.crash("a1")
+	h.localConfig(h.site("a")) // a2 takes over, no Up in doubt
+	h.settle()
+	h.send("a3", "u")
+	u := h.sent[len(h.sent)-1]
+	h.localStep(h.site("a")) // u pending at a2 and a3
+	h.fedConfig("a", "b")
+	// Run the rings until a3 applied a2's transitional configuration,
+	// then cut a3 off before the ring's regular configuration.
+	sa := h.site("a")
+	for range 1000 {
+		if c := a3.b.Conf(); c.Kind == localring.Transitional && slices.Equal(c.Sites, []string{"a"}) {
+			break
+		}
+		moved := h.fedStep()
+		for _, s := range h.sites {
+			if s != sa && h.localStep(s) {
+				moved = true
+			}
+		}
+		if len(sa.queue) > 0 {
+			rest := slices.Clone(sa.queue[1:])
+			sa.queue = sa.queue[:1]
+			h.localStep(sa)
+			sa.queue = append(rest, sa.queue...)
+			moved = true
+		}
+		if !moved {
+			t.Fatal("a3 never applied a transitional configuration of a alone")
+		}
+	}
+	a3.out = true
+	h.localConfig(sa)
+	h.settle()
+	want, wantConf := deliveredAt(b1, u)
+	if got, conf := deliveredAt(a2, u); want.IsZero() || got != want || conf != wantConf {
+		t.Fatalf("b1 delivered u at %s in %s, a2 at %s in %s: want both in a's and b's ring", want, wantConf, got, conf)
+	}
+	a2.out, a3.out = true, false
+	a2.b.FedStopped()
+	h.localConfig(sa) // a3 takes over, u in doubt
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.sendSettled("after", "a3", "b1", "c1")
+	h.checkOrder()
+	if st := a3.b.Stats(); st.CatchUps != 1 || st.Gaps != 0 || st.InDoubt != 0 {
+		t.Errorf("a3 stats %+v: want one catch-up answer, nothing delivered in doubt", st)
+	}
+	if got, conf := deliveredAt(a3, u); got != want || conf != wantConf {
+		t.Errorf("a3 delivered u at %s in %s, want %s in %s, as b1 and a2", got, conf, want, wantConf)
+	}
+	if tr, want := transInto(a3, wantConf), transInto(a2, wantConf); tr.Conf.ID == "" || tr.Pos != want.Pos || tr.Conf.ID != want.Conf.ID {
+		t.Errorf("a3 went into %s through %q at %s, want %q at %s, as a2", wantConf, tr.Conf.ID, tr.Pos, want.Conf.ID, want.Pos)
 	}
 }

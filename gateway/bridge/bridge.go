@@ -537,10 +537,10 @@ type Site struct {
 	caughtUpAt map[localring.DomainOrder][]string
 	// entered maps where a site stood in a ring this gateway settled
 	// (its Sync's position and configuration, at the ring's base, with
-	// no Up in doubt and nothing held) to the place of the ring's
-	// regular configuration: that site left its configuration there
-	// with nothing of it after that position, and went into the ring
-	// (enteredFrom).
+	// no Up in doubt and nothing held; or behind it, its answer refused:
+	// noteRefused) to the place of the ring's regular configuration:
+	// that site left its configuration there with nothing of it after
+	// that position, and went into the ring (enteredFrom).
 	entered map[enteredKey]localring.DomainOrder
 	// stubAt is the place of the last stub the log took (Entry.Elided: a
 	// node that applied it, not the gateway that injected it, which keeps
@@ -3066,6 +3066,9 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		if f.synced && !c.gap && !f.split {
 			s.noteCaughtUp(localring.DomainOrder{Seq: f.base, Ring: f.ring}, c.to)
 		}
+		if f.synced && c.gap {
+			s.noteRefused(c)
+		}
 		if f.owed[c.to] {
 			delete(f.owed, c.to)
 		}
@@ -3821,10 +3824,31 @@ func (s *Site) lookupFrom(site string, from localring.DomainOrder, conf string, 
 	case j < 0 || s.log[j].Conf.ID == conf:
 	case s.log[j].Conf.Kind == localring.Transitional && !slices.Contains(s.log[j].Conf.Sites, site) && s.regBefore(j) == conf:
 		entries = append(entries, s.log[j])
+	case s.leftInto(site, i, conf):
 	default:
 		return nil, 0, false
 	}
 	return entries, i, true
+}
+
+// leftInto reports whether conf, the configuration a site's Sync names
+// with its position at the log's entry i, is the site's own transitional
+// configuration (leave) out of the regular configuration this site's
+// transitional configuration at i comes from, into the regular
+// configuration with the site right after it, and delivering nothing (no
+// Up in doubt): a part of the site left there into that configuration,
+// and the asking part applied that part's transitional configuration and
+// nothing after it. The answer goes on from the next regular
+// configuration, which the asking part enters as that part did.
+func (s *Site) leftInto(site string, i int, conf string) bool {
+	if i+1 >= len(s.log) || strings.Contains(conf, "~") {
+		return false
+	}
+	t, r := &s.log[i], &s.log[i+1]
+	return t.Kind == EntryConfig && t.Conf.Kind == localring.Transitional && !slices.Contains(t.Conf.Sites, site) &&
+		r.Kind == EntryConfig && r.Conf.Kind == localring.Regular && slices.Contains(r.Conf.Sites, site) &&
+		r.Pos == localring.DomainOrder{Seq: t.Pos.Seq + 1, Ring: t.Pos.Ring} &&
+		conf == transID(site, r.Conf.ID, s.regBefore(i))
 }
 
 // enteredKey is where a site stood in a ring (Site.entered): its Sync's
@@ -3858,6 +3882,31 @@ func (s *Site) noteEntered(base localring.DomainOrder) {
 		}
 		s.entered[enteredKey{site, base, f.confOf[site]}] = localring.DomainOrder{Seq: f.base, Ring: f.ring}
 	}
+}
+
+// noteRefused records, at a refusal delivered in the ring that settled,
+// where its site left its configuration (Site.entered): from the position
+// its Sync named, in the configuration it named, alone right before the
+// ring's regular configuration, delivering nothing there (its Sync named
+// no Up in doubt, no held position, and no transitional configuration of
+// the federation's that another site came through: at most one of its
+// site alone), into the ring. A later part of that site asking from the
+// same place follows it there (enteredFrom), as it follows a part that
+// held the ring's base (noteEntered).
+func (s *Site) noteRefused(c *catchUp) {
+	f := s.fed
+	site := c.to
+	_, held := f.holdOf[site]
+	if site == s.cfg.Site || f.cont != "" || held || f.doubtOf[site] || f.syncs[site] != c.from {
+		return
+	}
+	if t := f.transOf[site]; t != "" && slices.ContainsFunc(f.members, func(x string) bool { return x != site && f.transOf[x] == t }) {
+		return
+	}
+	if s.entered == nil {
+		s.entered = make(map[enteredKey]localring.DomainOrder)
+	}
+	s.entered[enteredKey{site, c.from, f.confOf[site]}] = localring.DomainOrder{Seq: f.base, Ring: f.ring}
 }
 
 // enteredFrom returns the index in the log where an answer to site from

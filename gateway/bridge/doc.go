@@ -1213,16 +1213,35 @@
 // other did, with the same id, into the same ring, and learns what the
 // domain ordered of its Ups in doubt (Stats.EnteredAnswers;
 // TestAnswerEnteredFrom; hiersim's regional starvation at seeds 119 and
-// 202 of 101-300 at 15d89d2, each EVS 1.3, pass since). Not covered: a
-// part refused for other reasons, the asking position not in the
-// answerer's log (seed 113), the answerer's own transitional
-// configuration there (135), its own Ups in doubt in the range (163),
-// or its own configuration there with no ring entered from that place
-// (251: the other part went into the next ring with b from an earlier
-// place, its own term in doubt), and a part whose catch-up is refused,
-// or absent, while the other part, still in the same configuration,
-// later catches up over the ring the first one went into and submits
-// the Ups the first delivered in doubt (seed 272; 188). Refusing the second part there too (its Sync
+// 202 of 101-300 at 15d89d2, each EVS 1.3, pass since). A part whose
+// answer is refused there left its configuration the same way, if its
+// Sync named no Up in doubt, no held position and no transitional
+// configuration of the federation's that another site came through
+// (its own transitional configuration delivers nothing, at the ring's
+// base+1): every member notes that place at the refusal too
+// (Site.noteRefused; TestAnswerEnteredFrom, refused: the regional starvation's
+// seed 113 of 101-300 at 2fee872, a-1's part refused from a's
+// configuration of its component alone, a-3's asking from the same
+// place later, refused, delivered a-1's Ups in doubt that a-1's part had
+// ordered in the ring). And a part that applied the other part's own
+// transitional configuration (leave, no Up in doubt) and nothing after
+// it names that configuration with its position, the place where the
+// answerer's log holds its own transitional configuration into the same
+// ring: it is answered from that ring's regular configuration, and goes
+// on into it from the transitional configuration it is in, as the other
+// part did (Site.leftInto; TestAnswerLeftInto). Refused, it delivered
+// its Ups in doubt in that transitional configuration, which its stream
+// then named after the ring it went into next, while the other part had
+// them ordered in the ring (seed 272 at 2fee872, EVS 1.3; passes since).
+// Not covered: a part refused, or answered, over a configuration the
+// other part left, or went into, with Ups in doubt of its own, which no
+// answer tells: it delivers in doubt, or submits, Ups of the other
+// part's senders that the other part delivers elsewhere (135: a-1's part
+// left a's ring alone with Ups in doubt, and a-2's part, refused from
+// there later, delivered in doubt an Up of a-1 that a-1's part ordered in
+// a later ring; 163: the answerer's own Ups in doubt in the range; 188:
+// a-2's part, answered over the ring a-1's part had gone into with a-3's
+// Ups in doubt, submitted them). Refusing the second part there too (its Sync
 // says its term is in doubt, and the first part's said so in that ring:
 // an experiment) had seed 272 pass, but broke seeds 137, 198, 223 and
 // 237 of 101-300 (EVS 1.3 and 6, lost messages, a node behind its

@@ -60,6 +60,12 @@
 // history"); 103 and 114 deliver an Up in a regular configuration later
 // than the one its sender was told, 192, 254 and 299 at b or in a
 // transitional configuration without the doubt's digest (not examined).
+// Since bridge Site.noteRefused and Site.leftInto (below), 15 (run on
+// 2fee872): 272 passes, none new; 113 fails later, of 161's kind with
+// both sites split (EVS 1.3: a-1's and b-1's parts went from r:2294160:a
+// into r:2294184:a, then a-2's and b-2's, fencing them, into a ring that
+// continued r:2294160:a, where a-2's Ups were ordered; a-1's part left
+// r:2294184:a with them in doubt).
 // Settling time after the starvation, the longest of each case, each
 // within starveSettle's bound (five token timeouts of the domain's
 // federation ring): regional 0.83 s (seed 78; bound 1.01 s), three-sites
@@ -88,9 +94,9 @@
 //     catch-up refused): it delivers them, those of the other part's
 //     senders too, in its own transitional configuration, while the
 //     other part has them ordered, or has gone on into a configuration
-//     the first never installed (EVS 1.3: regional 113, 135, 163, 188,
-//     251 and 272 of 101-300; bridge doc.go, "A refusal has a price of
-//     its own").
+//     the first never installed (EVS 1.3: regional 135, 163, 188 and
+//     251 of 101-300; bridge doc.go, "A refusal has a price of its
+//     own").
 //   - Two parts of a split site, one that had a regular configuration the
 //     other never installed, where the answer that would tell the other
 //     is refused for the answerer's Ups in doubt and the asking site did
@@ -147,8 +153,12 @@
 // another configuration (two components of a split federation number
 // alike) is answered from the ring the other part went into from that
 // very place, and leaves into it as that part did (bridge Site.entered,
-// TestAnswerEnteredFrom; regional 119 and 202 of 101-300, EVS 1.3). The
-// failing seeds move with every change of the protocol's timing: run this
+// TestAnswerEnteredFrom; regional 119 and 202 of 101-300, EVS 1.3), and
+// so is a part asking from where the other part, refused there with no
+// Up in doubt, left (Site.noteRefused; regional 113's first failure), or
+// from the other part's own transitional configuration, which it applied
+// and nothing after it (Site.leftInto, TestAnswerLeftInto; regional 272).
+// The failing seeds move with every change of the protocol's timing: run this
 // after every change of the bridge, domconf or the rings' membership.
 package hiersim
 
