@@ -189,8 +189,9 @@ type Client struct {
 	pay   []byte
 	// WithMessageReuse: the messages read by calls other than Receive
 	// wait in the queue in Messages of qfree's, each with the payload
-	// buffer it keeps (c.mu); Receive copies them into msg and gives them
-	// back, so that a sender waiting for room reads without allocating.
+	// buffer it keeps (c.mu); Receive returns them in msg, its payload
+	// buffer traded for pay's, and gives them back, so that a sender
+	// waiting for room reads without allocating.
 	qfree []*Message
 	qkept int // the capacity of the payload buffers in qfree
 	// scratch: the message readFrame decodes for awaitRecv with
@@ -680,7 +681,10 @@ func (c *Client) queueMessageLocked(m *Message) *Message {
 
 // unqueueLocked returns a queued message (queueMessageLocked) in c.msg,
 // as Receive returns the messages it reads with WithMessageReuse, and
-// gives its Message back to qfree (c.mu held; Receive's caller's).
+// gives its Message back to qfree (c.mu held; Receive's caller's). The
+// payload is not copied: c.pay and the queued Message trade buffers, so
+// the buffer that goes back to qfree is the one of the message Receive
+// returned before, which this call of Receive ends.
 func (c *Client) unqueueLocked(q *Message) *Message {
 	c.msg = *q
 	switch {
@@ -689,7 +693,7 @@ func (c *Client) unqueueLocked(q *Message) *Message {
 	case len(q.Payload) > maxReusedPayload:
 		q.Payload = nil // it goes with the message
 	default:
-		c.pay = append(c.pay[:0], q.Payload...)
+		c.pay, q.Payload = q.Payload, c.pay
 		c.msg.Payload = c.pay[:len(c.pay):len(c.pay)]
 	}
 	buf := q.Payload[:0]

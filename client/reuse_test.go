@@ -246,3 +246,53 @@ func TestReceiveAfterContextEnded(t *testing.T) {
 		t.Fatalf("session ended: %v", err)
 	}
 }
+
+// TestQueuedMessageKeptUntilReceive: with WithMessageReuse, a message
+// Receive returned from the queue stays whole until the next Receive,
+// while MulticastWait, waiting for room, reads more deliveries into the
+// queue in the free Messages' buffers: the buffer Receive returns is not
+// among them (unqueueLocked trades buffers instead of copying).
+func TestQueuedMessageKeptUntilReceive(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const window = 8
+	a := newFakeAgent(t, cp.Version2, window)
+	cl, conn, r := a.session(client.WithReceive(), client.WithMessageReuse())
+	go echoDeliveries(conn, r)
+	groups := []string{"g"}
+	var sent uint32
+	send := func() {
+		payload := make([]byte, 1024)
+		binary.LittleEndian.PutUint32(payload, sent)
+		for i := 4; i < len(payload); i++ {
+			payload[i] = byte(sent)
+		}
+		sent++
+		if err := cl.MulticastWait(ctx, client.Agreed, 0, groups, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 * window { // MulticastWait waits and queues deliveries
+		send()
+	}
+	for want := uint32(0); want < 200; {
+		e, err := cl.Receive(ctx)
+		if err != nil {
+			t.Fatalf("session ended: %v", err)
+		}
+		if e.Kind != client.EventMessage {
+			continue
+		}
+		p := e.Message.Payload
+		kept := bytes.Clone(p)
+		if got := binary.LittleEndian.Uint32(p); got != want {
+			t.Fatalf("message %d: got %d", want, got)
+		}
+		send() // reads the agent's next frames into the queue
+		send()
+		if !bytes.Equal(p, kept) {
+			t.Fatalf("message %d changed before the next Receive: starts %d", want, binary.LittleEndian.Uint32(p))
+		}
+		want++
+	}
+}
