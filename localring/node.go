@@ -1,7 +1,6 @@
 package localring
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -201,6 +200,8 @@ type Node struct {
 	recCounted   bool     // I am counted in the token's pending count
 	instPrevOK   bool     // the representative's install condition at its last visit
 	instPrevSeq  uint64
+
+	slab slab // the bytes of the packets kept and the messages joined
 
 	// sending
 	queues      [MaxSendClasses]sendQueue // submitted messages not sent yet, per send class (SubmitClass)
@@ -720,7 +721,7 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 	}
 	switch t {
 	case ptMcast:
-		m, err := parseMcast(bytes.Clone(pkt), n.ringForState().members)
+		m, err := parseMcast(n.slab.copy(pkt), n.ringForState().members)
 		if err != nil {
 			n.stats.Malformed++
 			return err
@@ -931,18 +932,18 @@ func (n *Node) deliver(rs *ringState) {
 
 // join returns the message the parts make, in one new buffer, and resets
 // r for the sender's next fragmented message.
-func (r *reassembly) join() []byte {
-	data := bytes.Join(r.parts, nil) // not zeroed before the copy
+func (r *reassembly) join(s *slab) []byte {
+	data := s.copy(r.parts...)
 	r.reset()
 	return data
 }
 
 // ownPayload returns the message that r, a reassembly of this node's own
 // fragmented message, makes: the payload it was submitted with when rs
-// keeps it (rs.own), else a join. Since the last fragments of my messages
+// keeps it (rs.own), else a join in s. Since the last fragments of my messages
 // are delivered in the order they were packed, the entries before the
 // one found are messages whose start was lost; they are dropped.
-func (rs *ringState) ownPayload(r *reassembly) []byte {
+func (rs *ringState) ownPayload(r *reassembly, s *slab) []byte {
 	for i, o := range rs.own {
 		if o.id != r.id {
 			continue
@@ -962,7 +963,7 @@ func (rs *ringState) ownPayload(r *reassembly) []byte {
 		r.reset()
 		return o.payload
 	}
-	return r.join()
+	return r.join(s)
 }
 
 // reset forgets the parts, so that r holds no packet.
@@ -991,9 +992,9 @@ func (n *Node) deliverPacket(rs *ringState, m *mcast, conf string) {
 				continue
 			}
 			if m.sender == n.me {
-				data = rs.ownPayload(r)
+				data = rs.ownPayload(r, &n.slab)
 			} else {
-				data = r.join()
+				data = r.join(&n.slab)
 			}
 		} else if e.flags&fragMore != 0 {
 			r := rs.reasm[m.sender]

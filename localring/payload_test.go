@@ -1,6 +1,7 @@
 package localring
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"testing"
@@ -98,5 +99,54 @@ func TestOwnFragmentedMessageNotCopied(t *testing.T) {
 		if got[n.me.ID] != len(payloads) {
 			t.Errorf("%s delivered %d messages, want %d", n.me.ID, got[n.me.ID], len(payloads))
 		}
+	}
+}
+
+// TestDeliveredPayloadsCapped: every delivered Payload has its length as
+// its capacity, so an application that appends to one (which
+// Message.Payload does not forbid as it forbids writing into it) gets a
+// copy and changes no other payload: the node keeps packets and joined
+// messages side by side in its slab's chunks, and the sender's own
+// messages are entries of its packets.
+func TestDeliveredPayloadsCapped(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	sizes := []int{100, 900, 3000, 1500, 40}
+	type kept struct {
+		by   NodeID
+		got  []byte
+		want string
+	}
+	var all []kept
+	for round := range 10 {
+		for _, n := range nodes {
+			for k := range 5 {
+				p := make([]byte, sizes[(round+k)%len(sizes)])
+				for j := range p {
+					p[j] = byte(round + k + j)
+				}
+				if _, err := n.Submit(now, Agreed, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		now = pumpEvents(t, nodes, now, 200*time.Millisecond, func(n *Node, e Event) {
+			if e.Kind == EventDeliver {
+				all = append(all, kept{n.me.ID, e.Msg.Payload, string(e.Msg.Payload)})
+			}
+		})
+	}
+	for _, k := range all {
+		_ = append(k.got, bytes.Repeat([]byte{0xff}, 64)...)
+	}
+	bad := 0
+	for _, k := range all {
+		if string(k.got) != k.want {
+			if bad++; bad <= 5 {
+				t.Errorf("%s: a payload of %d bytes changed when the application appended to another", k.by, len(k.got))
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d delivered payloads changed", bad, len(all))
 	}
 }
