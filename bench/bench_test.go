@@ -187,6 +187,27 @@ func TestMonoClockPreempted(t *testing.T) {
 	}
 }
 
+// TestParseHostCPU: busy is every state of /proc/stat's cpu line but idle
+// and iowait, total all of them, in clock ticks of 10 ms.
+func TestParseHostCPU(t *testing.T) {
+	stat := "cpu  13677 5 3050 24471 239 1 41 9 0 0\ncpu0 6000 0 1500 12000 100 0 20 4 0 0\n"
+	busy, total := parseHostCPU(stat)
+	if want := (13677 + 5 + 3050 + 1 + 41 + 9) * 10 * time.Millisecond; busy != want {
+		t.Errorf("busy = %v, want %v", busy, want)
+	}
+	if want := (13677 + 5 + 3050 + 24471 + 239 + 1 + 41 + 9) * 10 * time.Millisecond; total != want {
+		t.Errorf("total = %v, want %v", total, want)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5\n", "cpu 1 2 3\n", "cpu 1 2 x 4 5\n"} {
+		if b, tt := parseHostCPU(bad); b != 0 || tt != 0 {
+			t.Errorf("parseHostCPU(%q) = %v, %v, want 0, 0", bad, b, tt)
+		}
+	}
+	if b, tt := HostCPU(); b <= 0 || tt < b {
+		t.Errorf("HostCPU() = %v busy of %v: want some busy time, at most the total", b, tt)
+	}
+}
+
 func TestParseSchedStat(t *testing.T) {
 	s, err := parseSchedStat("5863933 6432581 8\n")
 	if err != nil || s != (SchedStat{Run: 5863933, Wait: 6432581, Runs: 8}) {

@@ -119,6 +119,41 @@ func newMonoClock(now func() time.Time, mono func() int64, tries int) MonoClock 
 // Ns returns t as CLOCK_MONOTONIC nanoseconds.
 func (c MonoClock) Ns(t time.Time) int64 { return c.offset + int64(t.Sub(c.base)) }
 
+// HostCPU returns the CPU time the whole host has spent so far, busy
+// (every state but idle and iowait) and in total, summed over its CPUs
+// (/proc/stat's cpu line); 0 and 0 where the host does not say. Over a
+// window, busy divided by the window's wall time is how many cores every
+// process used, the benchmark's own and the host's other work alike.
+func HostCPU() (busy, total time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	return parseHostCPU(string(b))
+}
+
+// parseHostCPU reads the cpu line of a /proc/stat (its first): user,
+// nice, system, idle, iowait, irq, softirq, steal, ..., in clock ticks.
+func parseHostCPU(stat string) (busy, total time.Duration) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0
+	}
+	var b, t uint64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0
+		}
+		t += n
+		if i != 3 && i != 4 { // idle, iowait
+			b += n
+		}
+	}
+	return time.Duration(b) * time.Second / clockTicks, time.Duration(t) * time.Second / clockTicks
+}
+
 // SchedStat is what the kernel's scheduler counted for a process, summed
 // over its threads (/proc/PID/task/*/schedstat): time on a CPU, time spent
 // runnable but waiting for a CPU (the run queue), and the times a thread

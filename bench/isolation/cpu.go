@@ -1,12 +1,11 @@
 package isolation
 
 import (
-	"os"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/atoll-gcs/atoll/bench"
 )
 
 // CPU is what the CPUs did over a phase, from its start to the end of its
@@ -39,7 +38,7 @@ type CPU struct {
 type cpuSample struct {
 	at              time.Time
 	proc            time.Duration // user + system
-	hostBusy, total uint64        // /proc/stat jiffies
+	hostBusy, total time.Duration // bench.HostCPU
 	sched, gc       *metrics.Float64Histogram
 }
 
@@ -54,7 +53,7 @@ func sampleCPU() cpuSample {
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.proc = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	s.hostBusy, s.total = hostStat()
+	s.hostBusy, s.total = bench.HostCPU()
 	ms := []metrics.Sample{{Name: schedMetric}, {Name: gcMetric}}
 	metrics.Read(ms)
 	if ms[0].Value.Kind() == metrics.KindFloat64Histogram {
@@ -64,32 +63,6 @@ func sampleCPU() cpuSample {
 		s.gc = ms[1].Value.Float64Histogram()
 	}
 	return s
-}
-
-// hostStat returns the busy and total jiffies of every CPU of the host
-// (/proc/stat's cpu line; busy is all but idle and iowait), 0 and 0 where
-// there is no such file.
-func hostStat() (busy, total uint64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0, 0
-	}
-	for i, v := range f[1:] {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return 0, 0
-		}
-		total += n
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return busy, total
 }
 
 // cpuBetween is what the CPUs did from a to b.

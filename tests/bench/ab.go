@@ -128,6 +128,14 @@ type ABResult struct {
 	// of the run, after the load and its drain (and the idle window).
 	PeakRSSMiB []float64
 	LoadAvg    string // /proc/loadavg at the end of the run
+	// OtherCores is how many cores the host's other processes used over
+	// the run's window: every CPU's busy time (atollbench.HostCPU) less
+	// what the agents and clientloads used; -1 where the host does not
+	// say. The load average counts waiting tasks, not the CPU they take,
+	// and on a shared host the other work's share of the cores, whatever
+	// scheduling policy it runs under, sets a run's latency tail: compare
+	// rounds whose OtherCores are alike.
+	OtherCores float64
 	// KernelDrops is the UDP datagrams the namespaces' kernels dropped
 	// during the run (Testbed.UDPDrops): a token retransmitted without a
 	// duplicate and with drops here was lost, not late.
@@ -171,6 +179,10 @@ type RingWindow struct {
 	// Retransmits is the packets every agent retransmitted because a
 	// member asked for them.
 	Retransmits uint64
+	// HostBusy is the CPU time the whole host was busy over the window,
+	// summed over its CPUs (atollbench.HostCPU): the run's processes and
+	// the host's other work.
+	HostBusy time.Duration
 	// Rot is the token rotation times of every agent over the window
 	// (their localring.Histogram's differences, merged): a tail of slow
 	// rotations is the ring stalled, not the client path.
@@ -248,6 +260,7 @@ func watchRing(ctx context.Context, ag *Agents, load ClientLoad) (RingWindow, er
 		return out, nil
 	}
 	t0 := time.Now()
+	busy0, _ := atollbench.HostCPU()
 	as, err := statuses()
 	sa := agentsSched(ag.Pids)
 	if err != nil {
@@ -258,11 +271,12 @@ func watchRing(ctx context.Context, ag *Agents, load ClientLoad) (RingWindow, er
 	}
 	bs, err := statuses()
 	sb := agentsSched(ag.Pids)
+	busy1, _ := atollbench.HostCPU()
 	if err != nil {
 		return RingWindow{}, err
 	}
 	a, b := as[0], bs[0]
-	w := RingWindow{Seconds: time.Since(t0).Seconds(),
+	w := RingWindow{Seconds: time.Since(t0).Seconds(), HostBusy: busy1 - busy0,
 		Rotations: b.TokenRotation.Count - a.TokenRotation.Count, RotSum: b.TokenRotation.Sum - a.TokenRotation.Sum,
 		Msgs: b.Counters.MessagesSent - a.Counters.MessagesSent, Packets: b.Counters.PacketsOut - a.Counters.PacketsOut,
 		Held: b.Counters.ClientsHeld - a.Counters.ClientsHeld, BusyHolds: b.Counters.BusyHolds - a.Counters.BusyHolds, Rings: b.Counters.RingsInstalled - a.Counters.RingsInstalled}
@@ -345,6 +359,9 @@ func (r ABResult) String() string {
 		fmt.Fprintf(&b, "  %s", s)
 	}
 	fmt.Fprintf(&b, "  retx %d %s, udp drops %d  loadavg %s", r.Ring.Retransmits, r.Ring.StallString(), r.KernelDrops, r.LoadAvg)
+	if r.OtherCores >= 0 {
+		fmt.Fprintf(&b, "  other processes %.2f cores", r.OtherCores)
+	}
 	return b.String()
 }
 
@@ -443,7 +460,7 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 	if err != nil {
 		return ABResult{}, err
 	}
-	r := ABResult{Variant: v.Name, Round: round, Summary: s, Ring: ring}
+	r := ABResult{Variant: v.Name, Round: round, Summary: s, Ring: ring, OtherCores: otherCores(ring, rs)}
 	if o.Idle > 0 {
 		if r.IdlePct, r.IdleRing, err = agentsIdle(ctx, ag, o.Idle); err != nil {
 			return ABResult{}, err
@@ -470,6 +487,23 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 		r.ClientUs = append(r.ClientUs, cpuPerMessage(n.CPUS, n))
 	}
 	return r, nil
+}
+
+// otherCores is how many cores the processes outside the run used over
+// w's window: the host's busy CPU time less every agent's and
+// clientload's CPU, each over its own measured window (about w's), as
+// cores; -1 when the host does not say.
+func otherCores(w RingWindow, rs []atollbench.NodeResult) float64 {
+	if w.HostBusy <= 0 || w.Seconds <= 0 {
+		return -1
+	}
+	c := w.HostBusy.Seconds() / w.Seconds
+	for _, n := range rs {
+		if n.CPUWindowS > 0 {
+			c -= (n.CPUS + n.DaemonCPUS) / n.CPUWindowS
+		}
+	}
+	return max(c, 0)
 }
 
 // agentsSched returns each process's scheduler counts, none if one
@@ -753,9 +787,13 @@ func ABSummary(rs []ABResult) string {
 			return sum / float64(len(us)-1)
 		}
 		loads := make([]string, len(vs))
-		var peak float64 // the largest over runs and agents
+		var other []string // the runs' OtherCores, where known
+		var peak float64   // the largest over runs and agents
 		for i, r := range vs {
 			loads[i], _, _ = strings.Cut(r.LoadAvg, " ")
+			if r.OtherCores >= 0 {
+				other = append(other, fmt.Sprintf("%.2f", r.OtherCores))
+			}
 			for _, m := range r.PeakRSSMiB {
 				peak = max(peak, m)
 			}
@@ -765,6 +803,9 @@ func ABSummary(rs []ABResult) string {
 			mean(func(r ABResult) float64 { return first(r.AgentUs) }), mean(func(r ABResult) float64 { return others(r.AgentUs) }),
 			mean(func(r ABResult) float64 { return first(r.ClientUs) }), mean(func(r ABResult) float64 { return others(r.ClientUs) }),
 			mean(ABResult.CPUPerMsg), peak, strings.Join(loads, " "))
+		if len(other) > 0 {
+			fmt.Fprintf(&b, "  other processes %s cores", strings.Join(other, " "))
+		}
 		if name != names[0] {
 			var pairs []string
 			var sum float64

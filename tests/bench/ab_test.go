@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -94,29 +95,60 @@ func TestABSmoke(t *testing.T) {
 	}
 }
 
-// TestABSummary: the summary's means, and each later variant's ring CPU
-// per message against the first variant's of the same round.
+// TestABSummary: the summary's means, the other processes' cores of each
+// run that knows them, and each later variant's ring CPU per message
+// against the first variant's of the same round.
 func TestABSummary(t *testing.T) {
-	run := func(v string, round int, msgs float64, agent, client []float64, load string) ABResult {
+	run := func(v string, round int, msgs float64, agent, client []float64, load string, other float64) ABResult {
 		r := ABResult{Variant: v, Round: round, PerK: 5, AgentUs: agent, ClientUs: client, LoadAvg: load,
-			PeakRSSMiB: []float64{msgs / 1000, 2, 3}}
+			PeakRSSMiB: []float64{msgs / 1000, 2, 3}, OtherCores: other}
 		r.MsgsPerSec = msgs
 		return r
 	}
 	rs := []ABResult{
-		run("old", 0, 10000, []float64{20, 10, 12}, []float64{5, 6, 7}, "3.00 2.00 1.00"), // ring 60 µs
-		run("new", 0, 12000, []float64{18, 9, 9}, []float64{5, 5, 5}, "4.00 2.00 1.00"),   // 51: -15 %
-		run("old", 1, 14000, []float64{30, 10, 10}, []float64{6, 6, 8}, "5.00 2.00 1.00"), // 70
-		run("new", 1, 13000, []float64{30, 12, 10}, []float64{8, 8, 9}, "6.00 2.00 1.00"), // 77: +10 %
+		run("old", 0, 10000, []float64{20, 10, 12}, []float64{5, 6, 7}, "3.00 2.00 1.00", 0.25), // ring 60 µs
+		run("new", 0, 12000, []float64{18, 9, 9}, []float64{5, 5, 5}, "4.00 2.00 1.00", -1),     // 51: -15 %
+		run("old", 1, 14000, []float64{30, 10, 10}, []float64{6, 6, 8}, "5.00 2.00 1.00", 1.5),  // 70
+		run("new", 1, 13000, []float64{30, 12, 10}, []float64{8, 8, 9}, "6.00 2.00 1.00", 0),    // 77: +10 %
 	}
 	got := ABSummary(rs)
 	for _, want := range []string{
-		"old      2 runs    12000 msgs/s  CPU per 1k msgs/s  5.00%  agent 25.0 / 10.5  client 5.5 / 6.8  ring 65.0 µs/msg  agent peak RSS 14.0 MiB  loadavg 3.00 5.00\n",
-		"new      2 runs    12500 msgs/s  CPU per 1k msgs/s  5.00%  agent 24.0 / 10.0  client 6.5 / 6.8  ring 64.0 µs/msg  agent peak RSS 13.0 MiB  loadavg 4.00 6.00  ring µs/msg vs old -2.5% (rounds -15.0% +10.0%)\n",
+		"old      2 runs    12000 msgs/s  CPU per 1k msgs/s  5.00%  agent 25.0 / 10.5  client 5.5 / 6.8  ring 65.0 µs/msg  agent peak RSS 14.0 MiB  loadavg 3.00 5.00  other processes 0.25 1.50 cores\n",
+		"new      2 runs    12500 msgs/s  CPU per 1k msgs/s  5.00%  agent 24.0 / 10.0  client 6.5 / 6.8  ring 64.0 µs/msg  agent peak RSS 13.0 MiB  loadavg 4.00 6.00  other processes 0.00 cores  ring µs/msg vs old -2.5% (rounds -15.0% +10.0%)\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("summary lacks\n%q\ngot\n%s", want, got)
 		}
+	}
+}
+
+// TestOtherCores: the host's busy cores over the window less every
+// agent's and clientload's, each over its own window; never below 0, and
+// -1 without the host's figure.
+func TestOtherCores(t *testing.T) {
+	w := RingWindow{Seconds: 4, HostBusy: 6 * time.Second} // 1.5 cores
+	rs := []atollbench.NodeResult{
+		{CPUS: 0.4, DaemonCPUS: 0.6, CPUWindowS: 5}, // 0.2 cores
+		{CPUS: 0.2, DaemonCPUS: 0.8, CPUWindowS: 2}, // 0.5
+		{CPUS: 1}, // no window: not counted
+	}
+	if got := otherCores(w, rs); math.Abs(got-0.8) > 1e-9 {
+		t.Errorf("otherCores = %v, want 0.8", got)
+	}
+	w.HostBusy = time.Second // 0.25 cores: less than the run's own
+	if got := otherCores(w, rs); got != 0 {
+		t.Errorf("otherCores below the run's own CPU = %v, want 0", got)
+	}
+	if got := otherCores(RingWindow{Seconds: 4}, rs); got != -1 {
+		t.Errorf("otherCores without the host's figure = %v, want -1", got)
+	}
+	r := ABResult{OtherCores: 0.8}
+	if got := r.String(); !strings.HasSuffix(got, "  other processes 0.80 cores") {
+		t.Errorf("run line %q does not end with the other processes' cores", got)
+	}
+	r.OtherCores = -1
+	if got := r.String(); strings.Contains(got, "other processes") {
+		t.Errorf("run line %q gives the other processes' cores without the host's figure", got)
 	}
 }
 
