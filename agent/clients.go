@@ -445,13 +445,13 @@ func (s *session) read() {
 	var batch []clientReq
 	var slab []byte    // the batch's payloads, copied out of the reader's buffer
 	var read time.Time // when the frames in the reader's buffer were read
+	var f cp.Frame     // the frame read, copied into the batch
 	for {
-		fresh := !r.Buffered() // Next reads from the connection
+		fresh := !r.Buffered() // NextInto reads from the connection
 		if len(batch) > 0 && (fresh || len(batch) >= maxReadBatch) {
 			batch = cs.pushBatch(batch)
 		}
-		f, err := r.Next()
-		if err != nil {
+		if err := r.NextInto(&f); err != nil {
 			switch {
 			case errors.Is(err, cp.ErrMalformed):
 				cs.n.protocolErrors.Add(1)

@@ -197,6 +197,9 @@ type Client struct {
 	// scratch: the message readFrame decodes for awaitRecv with
 	// WithMessageReuse, its payload in the reader's buffer (the reader's).
 	scratch Message
+	// frame: the frame readFrame and queueBuffered read into
+	// (Reader.NextInto; the reader's).
+	frame cp.Frame
 }
 
 // How handle makes a delivered message's Message and payload.
@@ -572,11 +575,10 @@ func (c *Client) queueBuffered(ready <-chan struct{}) error {
 			return nil
 		default:
 		}
-		f, err := c.r.Next()
-		if err != nil {
+		if err := c.r.NextInto(&c.frame); err != nil {
 			return c.readErr(err)
 		}
-		e, ok, end := c.handle(&f, mode)
+		e, ok, end := c.handle(&c.frame, mode)
 		if end != nil {
 			return end
 		}
@@ -647,11 +649,10 @@ func (c *Client) readFrame(ctx context.Context, mode decode) (e Event, ok bool, 
 			return Event{}, false, c.readErr(err), nil
 		}
 	}
-	f, err := c.r.Next()
-	if err != nil {
+	if err := c.r.NextInto(&c.frame); err != nil {
 		return Event{}, false, c.readErr(err), nil
 	}
-	e, ok, end = c.handle(&f, mode)
+	e, ok, end = c.handle(&c.frame, mode)
 	return e, ok, end, nil
 }
 

@@ -393,14 +393,17 @@ func appendView(b []byte, v *View) []byte {
 
 // Parse decodes one frame from b: its type and body, without the length
 // prefix. The frame's strings are copies; Payload aliases b.
-func Parse(b []byte) (Frame, error) { return parse(b, nil) }
-
-// parse is Parse, with the names of members and groups taken from names
-// when it is not nil.
-func parse(b []byte, names *names) (Frame, error) {
+func Parse(b []byte) (Frame, error) {
 	var f Frame
+	err := parse(&f, b, nil)
+	return f, err
+}
+
+// parse is Parse into f, which must be zero, with the names of members and
+// groups taken from names when it is not nil.
+func parse(f *Frame, b []byte, names *names) error {
 	if len(b) == 0 {
-		return f, fmt.Errorf("%w: empty frame (no type byte)", ErrMalformed)
+		return fmt.Errorf("%w: empty frame (no type byte)", ErrMalformed)
 	}
 	f.Type = Type(b[0])
 	r := reader{b: b[1:], t: f.Type, names: names}
@@ -498,12 +501,12 @@ func parse(b []byte, names *names) (Frame, error) {
 		f.Code = Code(r.u16("code"))
 		f.Text = r.str16("text")
 	default:
-		return f, fmt.Errorf("%w: unknown frame type 0x%02x", ErrMalformed, b[0])
+		return fmt.Errorf("%w: unknown frame type 0x%02x", ErrMalformed, b[0])
 	}
 	if r.err == nil && len(r.b) > 0 {
 		r.fail("", "%d bytes after the last field", len(r.b))
 	}
-	return f, r.err
+	return r.err
 }
 
 type reader struct {

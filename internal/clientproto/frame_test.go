@@ -342,19 +342,21 @@ func BenchmarkReaderNext(b *testing.B) {
 	benchReadStream(b, stream, 64)
 }
 
-// benchReadStream reads stream's n frames over and over with one Reader,
-// as the agent's session reader and a client read theirs.
+// benchReadStream reads stream's n frames over and over with one Reader
+// into one Frame, as the agent's session reader and a client read theirs
+// (NextInto).
 func benchReadStream(b *testing.B, stream []byte, n int) {
 	src := bytes.NewReader(nil)
 	r := NewReader(src)
 	r.SetMax(MaxFrame)
 	b.SetBytes(int64(len(stream) / n))
 	b.ReportAllocs()
+	var f Frame
 	for i := 0; b.Loop(); i++ {
 		if i%n == 0 {
 			src.Reset(stream)
 		}
-		if _, err := r.Next(); err != nil {
+		if err := r.NextInto(&f); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -477,5 +479,42 @@ func TestReaderMsgIDs(t *testing.T) {
 	})
 	if perBlock := float64(idBlock) / float64(len(id(1))); allocs > 1.5/perBlock {
 		t.Errorf("%.3f allocations per message, want about one per %.0f (a block of ids)", allocs, perBlock)
+	}
+}
+
+// TestNextIntoOverwrites: NextInto leaves nothing of the frame read into
+// the same Frame before: each frame comes out as Parse makes it, whatever
+// fields the one before set (a reader reuses one Frame for all its
+// frames: the agent's session reader, a client).
+func TestNextIntoOverwrites(t *testing.T) {
+	frames := []Frame{
+		{Type: TypeMessage, Svc: 5, Sender: "n1:a", Seq: 3, Order: 4, MsgID: "n1/7/3", Groups: []string{"g"}, Payload: []byte("payload")},
+		{Type: TypeOK, Req: 9, Seq: 3},
+		{Type: TypeView, View: View{Group: "g", ID: "v1", Members: []string{"n1:a"}, Joined: []string{"n1:a"}}},
+		{Type: TypeError, Req: 10, Code: 4, Op: TypeJoin, Group: "h", Text: "no"},
+		{Type: TypeMulticast, Req: 11, Svc: 4, Groups: []string{"g", "h"}, Payload: []byte("x")},
+		{Type: TypeLeft, Group: "g"},
+	}
+	var stream []byte
+	for i := range frames {
+		stream = Append(stream, &frames[i])
+	}
+	r := NewReader(bytes.NewReader(stream))
+	r.SetMax(MaxFrame)
+	var f Frame
+	for i := range frames {
+		if err := r.NextInto(&f); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		want, err := Parse(Append(nil, &frames[i])[LengthSize:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(f, want) {
+			t.Errorf("frame %d (%s): NextInto made %+v, want %+v", i, frames[i].Type, f, want)
+		}
+	}
+	if err := r.NextInto(&f); err != io.EOF || !reflect.DeepEqual(f, Frame{}) {
+		t.Errorf("at the end: %v and %+v, want io.EOF and a zero Frame", err, f)
 	}
 }

@@ -71,6 +71,18 @@ func (r *Reader) Wait() error {
 // a frame); a frame that is too long or does not parse yields an
 // error that wraps ErrMalformed.
 func (r *Reader) Next() (Frame, error) {
+	var f Frame
+	err := r.NextInto(&f)
+	return f, err
+}
+
+// NextInto is Next that parses the frame into f, all of which it
+// overwrites: a Frame is 408 bytes, and a reader of many frames (the
+// agent's sessions, a client) spares the copies that returning one by
+// value costs (BenchmarkReaderNext, 1 KiB multicasts: about a fifth of
+// the time per frame).
+func (r *Reader) NextInto(f *Frame) error {
+	*f = Frame{}
 	var n uint32
 	if p, err := r.r.Peek(LengthSize); err == nil {
 		n = binary.BigEndian.Uint32(p)
@@ -80,20 +92,20 @@ func (r *Reader) Next() (Frame, error) {
 		// there, without copying it out (the common case: most frames
 		// are small, and arrive many to a read).
 		b, _ := r.r.Peek(LengthSize + int(n))
-		f, err := parse(b[LengthSize:], &r.names)
+		err := parse(f, b[LengthSize:], &r.names)
 		r.r.Discard(LengthSize + int(n))
-		return f, err
+		return err
 	}
 	hdr := r.hdr[:]
 	if _, err := io.ReadFull(r.r, hdr); err != nil {
-		return Frame{}, err
+		return err
 	}
 	n = binary.BigEndian.Uint32(hdr)
 	if n == 0 {
-		return Frame{}, fmt.Errorf("%w: zero frame length", ErrMalformed)
+		return fmt.Errorf("%w: zero frame length", ErrMalformed)
 	}
 	if uint64(n) > uint64(r.max) {
-		return Frame{}, fmt.Errorf("%w: frame length %d (bytes %x) exceeds the limit of %d; is the peer an Atoll client speaking this protocol?", ErrMalformed, n, hdr, r.max)
+		return fmt.Errorf("%w: frame length %d (bytes %x) exceeds the limit of %d; is the peer an Atoll client speaking this protocol?", ErrMalformed, n, hdr, r.max)
 	}
 	if cap(r.buf) < int(n) {
 		r.buf = make([]byte, n)
@@ -103,7 +115,7 @@ func (r *Reader) Next() (Frame, error) {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return Frame{}, err
+		return err
 	}
-	return parse(b, &r.names)
+	return parse(f, b, &r.names)
 }
