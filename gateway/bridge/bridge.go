@@ -1963,7 +1963,10 @@ func (s *Site) setApart(p localring.DomainOrder, conf string) {
 // p restarts at one Down into one transitional configuration, and
 // delivers there the same Ups in doubt (they applied the same stream);
 // with its own alone, each missed the others' (hiersim seed 62: a-2 and
-// a-3 restarted together).
+// a-3 restarted together). Not an Up this node first had in a ring where
+// the active gateway that finds it apart named itself, no other gateway
+// since (activeSince): that gateway holds it, and no gateway of this
+// node's history had it.
 func (s *Site) markHistoryDoubt(p localring.DomainOrder, conf string) {
 	if len(s.regFed.Sites) < 2 {
 		return
@@ -1971,10 +1974,38 @@ func (s *Site) markHistoryDoubt(p localring.DomainOrder, conf string) {
 	for i := range s.pending {
 		u := &s.pending[i]
 		h, ok := s.phase[string(u.origin.ID.Sender)]
-		if ok && u.origin.Site == s.cfg.Site && s.apart[string(u.origin.ID.Sender)] && h.last == p && h.conf == conf && (u.again || u.local != s.ring) {
+		if ok && u.origin.Site == s.cfg.Site && s.apart[string(u.origin.ID.Sender)] && h.last == p && h.conf == conf && (u.again || u.local != s.ring && !s.activeSince(u.local)) {
 			u.historyDoubt = true
 		}
 	}
+}
+
+// activeSince reports whether this node delivered, in local ring ring,
+// the Have of its site's active gateway now (another node) naming it
+// active there, and knows of no other gateway named since: an Up a node
+// first had there is not of a history apart from that gateway's, none of
+// whose gateways had it (markHistoryDoubt). A member apart's Up sent in
+// such a ring, whose Have phase found no member apart (the gateway named
+// a position of both histories), and delivered in doubt at the member's
+// restart, was ordered after it by the active gateway, which held it
+// pending (EVS 1.3: gateway/hiersim TestStarvationLong's regional-one-long
+// seed 127 of 101-200; TestStrayUpInActiveRing).
+func (s *Site) activeSince(ring uint64) bool {
+	gw := s.gwNode
+	if gw == "" || gw == string(s.cfg.Node) {
+		return false
+	}
+	named := false
+	for _, n := range s.namings {
+		switch {
+		case n.at.ring < ring:
+		case n.gw != gw:
+			return false
+		case n.at.ring == ring && n.own:
+			named = true
+		}
+	}
+	return named
 }
 
 // historyDoubts takes out of pending the Ups in doubt of this node's

@@ -625,7 +625,20 @@
 //     the sites that had them and delivered by the member's site at
 //     another place (gateway/bridge TestStrayHistoryDoubt; hiersim
 //     TestStarvationLong, regional seeds 28, 62 and 83: EVS 1.3, 4, 6
-//     and 9).
+//     and 9). Not an Up the member first had in a ring of its site whose
+//     active gateway, named in a Have the member delivered there, is the
+//     one that finds it apart, with no other gateway named since
+//     (Site.activeSince): a Have phase that names a position of both
+//     histories finds no member apart, and the next ring's does. No
+//     gateway of the member's history had that Up; the active gateway
+//     holds it pending (behind the member's earlier Ups, below) and
+//     submits it once the member restarted, and the member announces it
+//     again. Delivered in doubt at the restart, as one sent in an earlier
+//     ring than the one that found the member apart, the others had it
+//     ordered after it (EVS 1.3: hiersim TestStarvationLong's
+//     regional-one-long seed 127 of 101-200, a-2/1/1445 sent in a-1's
+//     r:176:a-1, whose phase found nobody apart, a-2 found apart in
+//     r:180:a-1; bridge TestStrayUpInActiveRing).
 //   - A later Up of such an origin (one the member sends in the
 //     configuration) waits (Site.behindStray) until the member's restart
 //     and its Held after it are in: by then the Agains of the earlier

@@ -20,7 +20,12 @@ import (
 // messages by back and b1 go round the domain then. It returns the
 // harness with alone still cut off.
 func twoHistories(t *testing.T, alone, back string, extra int, inAlone func(h *harness)) *harness {
-	h := newDomain(t, 0, 2, 2)
+	return twoHistoriesIn(newDomain(t, 0, 2, 2), alone, back, extra, inAlone)
+}
+
+// twoHistoriesIn is twoHistories in h, a new domain whose site a may have
+// more nodes, those out of its local ring left out.
+func twoHistoriesIn(h *harness, alone, back string, extra int, inAlone func(h *harness)) *harness {
 	h.sendSettled("before", "a2", "b1")
 	on, off := h.node(alone), h.node(back)
 
@@ -362,23 +367,9 @@ func TestStrayHistoryDoubt(t *testing.T) {
 	a1.out, a2.out = false, false
 	h.localConfig(h.site("a"))
 	h.settle()
-	h.fedConfig("a", "b")
-	h.settle()
-	from := len(h.sent)
-	h.sendSettled("after", "a1", "a2", "b1", "b2")
-	h.checkOrder()
-	if st := a2.b.Stats(); st.Restarted != 1 || st.HistoryDoubts != 1 {
-		t.Errorf("a2 restarted %d times and delivered %d Ups in doubt, want 1 and 1", st.Restarted, st.HistoryDoubts)
-	}
+	restartAfterHeal(t, h, 1)
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
-			got := h.messages(n)
-			for _, o := range h.sent[from:] {
-				if !slices.Contains(got, o) {
-					t.Errorf("%s did not deliver %s, sent after the heal (configurations %s)", n.id, o, confs(n))
-				}
-			}
-			checkViews(t, n)
 			d, conf := delivered(n, doubt)
 			switch want := n.site.name == "b" || n == a2; {
 			case d != want:
@@ -484,5 +475,82 @@ func TestStrayLaterNotInDoubt(t *testing.T) {
 				t.Errorf("a1 delivered %d Ups in doubt, want none", st.InDoubt)
 			}
 		})
+	}
+}
+
+// A member apart whose history had other sites sends an Up in a ring of
+// its site whole again before any Have phase found it apart: a3, back
+// too, fails before its messages go round, so that the phase of the
+// ring, where a1, the active gateway of the other history, named itself,
+// never ends; the next ring, without a3, finds a2 apart. The Up is not in
+// doubt at a2's restart: no gateway of its history had it (a1 holds it
+// pending, and submits it once a2 restarted), so every node delivers it
+// once, in the domain's configuration. Taken for one of its history's
+// Ups in doubt (sent in an earlier ring than the one that found a2
+// apart), a2 delivered it alone in its restart's transitional
+// configuration, and a1 got it ordered after the restart: a2 told it
+// sent in its history's configuration, the others delivering it in the
+// new one (EVS 1.3; gateway/hiersim TestStarvationLong's
+// regional-one-long seed 127 of 101-200: a-2/1/1445, sent in r:176:a-1,
+// whose Have phase found nobody apart, a-1's Have naming a position of
+// both histories; a-2 found apart in r:180:a-1).
+func TestStrayUpInActiveRing(t *testing.T) {
+	h := newDomain(t, 0, 3, 2)
+	a1, a2, a3 := h.node("a1"), h.node("a2"), h.node("a3")
+	a3.out = true
+	h.localConfig(h.site("a"))
+	h.settle()
+	twoHistoriesIn(h, "a1", "a2", 0, nil)
+
+	a1.out, a3.out = false, false
+	s := h.site("a")
+	h.localConfig(s)
+	s.queue = slices.DeleteFunc(s.queue, func(m hmsg) bool { return m.id.Sender == a3.id })
+	h.send("a2", "in-active-ring")
+	x := h.sent[len(h.sent)-1]
+	h.localStep(s)
+	if a2.b.otherHistory || a1.b.phase != nil {
+		t.Fatalf("a2 apart (%v), or the Have phase ended (%v): the run does not make the case", a2.b.otherHistory, a1.b.phase != nil)
+	}
+	a3.alive = false
+	h.localConfig(s)
+	h.settle()
+	restartAfterHeal(t, h, 0, x)
+	for _, n := range []*hnode{a1, a2, h.node("b1"), h.node("b2")} {
+		if _, conf := deliveredAt(n, x); conf == "" {
+			t.Errorf("%s delivered %s without a domain position (configurations %s)", n.id, x, confs(n))
+		}
+	}
+}
+
+// restartAfterHeal has a federation ring of a and b form again after site
+// a's ring is whole again, with a2 apart, and every node send: a2 must
+// restart once, delivering doubts Ups in doubt at its restart, and every
+// live node deliver want and every message sent from then on, in
+// configurations EVS allows (checkViews).
+func restartAfterHeal(t *testing.T, h *harness, doubts uint64, want ...Origin) {
+	t.Helper()
+	h.fedConfig("a", "b")
+	h.settle()
+	from := len(h.sent)
+	h.sendSettled("after", "a1", "a2", "b1", "b2")
+	h.checkOrder()
+	if st := h.node("a2").b.Stats(); st.Restarted != 1 || st.HistoryDoubts != doubts {
+		t.Errorf("a2 restarted %d times and delivered %d Ups in doubt, want 1 and %d", st.Restarted, st.HistoryDoubts, doubts)
+	}
+	want = append(want, h.sent[from:]...)
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			if !n.alive {
+				continue
+			}
+			got := h.messages(n)
+			for _, o := range want {
+				if !slices.Contains(got, o) {
+					t.Errorf("%s did not deliver %s (configurations %s)", n.id, o, confs(n))
+				}
+			}
+			checkViews(t, n)
+		}
 	}
 }

@@ -13,8 +13,10 @@
 // seed of 1-100 passes (TestStarvation's regional-one-long and
 // three-sites-one-long), but not every seed beyond: at c6cdbda
 // (TestReplay, one by one) regional-one-long failed 4 of seeds 101-200
-// (113: EVS 4, the split-site kind below; 115, 127, 183: EVS 1.3, not
-// traced), three-sites-one-long none, and with every node starving
+// (113: EVS 4, the split-site kind below; 115, 127, 183: EVS 1.3; 127
+// passes since a member apart's Up first had in a ring of the active
+// gateway is not its history's in doubt, bridge Site.activeSince),
+// three-sites-one-long none, and with every node starving
 // three-sites 1 (196: EVS 1.3 and 9) and global none; with every node
 // starving, runs of seeds 1-100
 // that fail, since a cut quarantine ends once its link carries again
