@@ -630,10 +630,12 @@ type fedState struct {
 	// split: another member site than the answerer and this one named a
 	// transitional configuration in its Sync that the answerer's did not
 	// (a component of a split federation, or a ring that did not settle
-	// here, came between): what that component delivered there, of this
-	// site's Ups its predecessor's member submitted too, the answer does
-	// not bring. An answer then does not end the term's doubt (caughtUp).
-	// Carried over with the wait, as ask is.
+	// here, came between), or a position further in the configuration
+	// this site's Sync names, the answerer's another one (splitFrom: the
+	// answerer may have left it before that position): what that site delivered
+	// there, of this site's Ups its predecessor's member submitted too,
+	// the answer does not bring. An answer then does not end the term's
+	// doubt (caughtUp). Carried over with the wait, as ask is.
 	split bool
 	// missing: a site of the domain's configuration this site is in is
 	// not a member of the ring (the domain split as this site's gateway
@@ -3211,11 +3213,11 @@ func (s *Site) settle() {
 		}
 	}
 	answerer := s.answerer(base)
-	f.split = f.split || s.splitFrom(answerer)
 	f.missing = f.missing || s.missingFrom()
 	if f.cont = s.continuation(base, answerer); f.cont != "" {
 		s.stats.Continuing++
 	}
+	f.split = f.split || s.splitFrom(answerer)
 	s.owe(base, answerer)
 	if _, held := f.holdOf[answerer]; f.carried && f.waiting && (held || answerer == s.cfg.Site) {
 		// The catch-up answer of an earlier ring did not come: its
@@ -3326,12 +3328,24 @@ func (s *Site) beside(t *DomainConf) []string {
 
 // splitFrom reports whether a member site of the settled ring other than
 // this one and answerer named a transitional configuration in its Sync
-// that answerer's did not (fedState.split). Every member decides alike,
-// from the Syncs; only a site in doubt acts on it.
+// that answerer's did not, or, in a ring that continues none, a position
+// further in the configuration this site's Sync names, answerer's naming
+// another one than it and the federation's transitional configuration out
+// of it (the answerer may have left it before that position):
+// fedState.split, what that site delivered there the answer may not
+// bring. Every member decides alike, from the Syncs; only a site in doubt
+// acts on it.
 func (s *Site) splitFrom(answerer string) bool {
 	f := s.fed
+	own := f.confOf[s.cfg.Site]
 	for _, site := range f.members {
-		if t := f.transOf[site]; site != s.cfg.Site && site != answerer && t != "" && t != f.transOf[answerer] {
+		if site == s.cfg.Site || site == answerer {
+			continue
+		}
+		if t := f.transOf[site]; t != "" && t != f.transOf[answerer] {
+			return true
+		}
+		if a := f.confOf[answerer]; f.cont == "" && f.confOf[site] == own && a != own && transFrom(fedTransID(a)) != own && f.syncs[s.cfg.Site].Less(f.syncs[site]) {
 			return true
 		}
 	}
