@@ -952,7 +952,26 @@
 // the last place numbered there, syncMsg.reg, only from the sites that
 // came through the same transitional configuration), and with the same
 // messages only where both members had the same of the old ring's last
-// messages. No run has shown either (not examined further).
+// messages. No run has shown either (not examined further). One of the
+// same kind without Beside: a part whose federation member delivered in
+// the regular configuration Acks that the other sites delivered in their
+// transitional configuration (its node paused as the ring ended, and
+// resumed to deliver them before it learned it was fenced) numbers their
+// marks in the regular configuration, and no ring settles with it after
+// that, so no Sync says so (numberedReg); its nodes apply the marks there
+// and deliver the messages held back for them in the regular
+// configuration, while the other part, catching up over the others'
+// transitional configuration, skips the marks (they let out nothing there:
+// TestCaughtUpMarkInTrans) and delivers those messages in its own
+// transitional configuration. Both parts then go on into the same next
+// configuration: EVS 4 at the site level (hiersim TestStarvationLong's
+// regional-one-long seed 113 of 101-200 at 2fee872: a-2, paused from
+// 43.187 s to 43.301 s with its member a#14, numbered the marks at
+// 1426502@917740 and 1426503@917740 in r:917740:a as it resumed, b after
+// t:983280:a/917740:a; a-2 delivered a-3/1/968 in r:917728:a, a-1 and a-3
+// in site:a:t:983280:a/917728:a). No node of the part that caught up can
+// learn what the first part's member delivered: it told no other site. Not
+// done.
 //
 // A new gateway term cannot tell which of its site's pending Ups its
 // predecessor's federation member got ordered after the position the
@@ -1254,7 +1273,16 @@
 // there later, delivered in doubt an Up of a-1 that a-1's part ordered in
 // a later ring; 163: the answerer's own Ups in doubt in the range; 188:
 // a-2's part, answered over the ring a-1's part had gone into with a-3's
-// Ups in doubt, submitted them). Refusing the second part there too (its Sync
+// Ups in doubt, submitted them). hiersim TestStarvationLong's
+// regional-one-long seeds 115 and 183 of 101-200 are 188's kind, where the
+// first part went into the ring at its base, the ring continuing none
+// only because that part's Sync named its site blocked (the other part's
+// nodes out of its local ring while Safe messages waited). Ending the
+// term's doubt at such a ring, as where the ring continues (an
+// experiment), had both pass, and regional 103 and 114 of 101-300 too,
+// but broke regional 167: a-3's part, at the base of such a ring,
+// submitted Ups of a-1 that a-1's part, gone on in a ring of its site
+// alone, later delivered in doubt (EVS 1.3). Refusing the second part there too (its Sync
 // says its term is in doubt, and the first part's said so in that ring:
 // an experiment) had seed 272 pass, but broke seeds 137, 198, 223 and
 // 237 of 101-300 (EVS 1.3 and 6, lost messages, a node behind its

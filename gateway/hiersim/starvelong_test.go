@@ -13,12 +13,22 @@
 // seed of 1-100 passes (TestStarvation's regional-one-long and
 // three-sites-one-long), but not every seed beyond: at c6cdbda
 // (TestReplay, one by one) regional-one-long failed 4 of seeds 101-200
-// (113: EVS 4, the split-site kind below; 115, 127, 183: EVS 1.3; 127
-// passes since a member apart's Up first had in a ring of the active
-// gateway is not its history's in doubt, bridge Site.activeSince),
-// three-sites-one-long none, and with every node starving
-// three-sites 1 (196: EVS 1.3 and 9) and global none; with every node
-// starving, runs of seeds 1-100
+// (113, 115, 127, 183), three-sites-one-long none, and with every node
+// starving three-sites 1 (196) and global none. 127 (EVS 1.3: a-2, a
+// member apart, delivered in doubt at its restart Ups it had sent in
+// a-1's ring, which a-1 then had ordered) and 196 (EVS 1.3 and 9: ams's
+// term took sin's answer for the domain's word while fra's Sync named a
+// position further in ams's configuration, where fra had applied an Up of
+// ams that the answer lacked) pass since bridge Site.activeSince and
+// Site.splitFrom. 113 is the first gap below (EVS 4: a-2's part, paused
+// as its federation member's ring ended, numbered in the regular
+// configuration marks that b numbered in its transitional one; a-1's
+// part, catching up from b, skipped them), 115 and 183 the second (EVS
+// 1.3: a-1's part left its configuration at the base of a ring with b
+// with Ups in doubt, the ring continuing none only because a-1's Sync
+// named site a blocked by a-2 and a-3; their part, caught up over that
+// ring later, submitted them); bridge doc.go, "Known gaps" and "A refusal
+// has a price of its own". With every node starving, runs of seeds 1-100
 // that fail, since a cut quarantine ends once its link carries again
 // (localring liftHealedCuts; at 974deab, 2026-12-06, at 55ee4e1 and at
 // 2e73870 before it, in brackets):
@@ -67,7 +77,8 @@
 // both sites split (EVS 1.3: a-1's and b-1's parts went from r:2294160:a
 // into r:2294184:a, then a-2's and b-2's, fencing them, into a ring that
 // continued r:2294160:a, where a-2's Ups were ordered; a-1's part left
-// r:2294184:a with them in doubt).
+// r:2294184:a with them in doubt). Since bridge Site.activeSince and
+// Site.splitFrom, the same 15 (run on bbd60da with them).
 // Settling time after the starvation, the longest of each case, each
 // within starveSettle's bound (five token timeouts of the domain's
 // federation ring): regional 0.83 s (seed 78; bound 1.01 s), three-sites
@@ -89,8 +100,11 @@
 //     ring's last messages there, the part that catches up over the
 //     others' transitional configuration, which names its site beside
 //     it, delivers them in its own too (bridge DomainConf.Beside:
-//     regional 29, in TestStarvationFixed since); bridge doc.go, "Known
-//     gaps".
+//     regional 29, in TestStarvationFixed since); where the first, its
+//     member paused as the ring ended, numbered in the regular
+//     configuration marks that the others numbered in their transitional
+//     one, the part that catches up skips them (EVS 4: regional-one-long
+//     113 of 101-200); bridge doc.go, "Known gaps".
 //   - Two parts of a split site, each with a gateway term, one of which
 //     cannot learn what the domain ordered of its Ups in doubt (its
 //     catch-up refused): it delivers them, those of the other part's
@@ -98,7 +112,9 @@
 //     other part has them ordered, or has gone on into a configuration
 //     the first never installed (EVS 1.3: regional 135, 163, 188 and
 //     251 of 101-300; bridge doc.go, "A refusal has a price of its
-//     own").
+//     own"); or whose catch-up is absent, its term at the base of a ring
+//     that continues none only because its Sync names its site blocked
+//     (regional-one-long 115 and 183 of 101-200).
 //   - Two parts of a split site, one that had a regular configuration the
 //     other never installed, where the answer that would tell the other
 //     is refused for the answerer's Ups in doubt and the asking site did
@@ -159,8 +175,14 @@
 // so is a part asking from where the other part, refused there with no
 // Up in doubt, left (Site.noteRefused; regional 113's first failure), or
 // from the other part's own transitional configuration, which it applied
-// and nothing after it (Site.leftInto, TestAnswerLeftInto; regional 272).
-// The failing seeds move with every change of the protocol's timing: run this
+// and nothing after it (Site.leftInto, TestAnswerLeftInto; regional 272);
+// an Up a member apart first had in a ring where the active gateway that
+// finds it apart named itself, no other gateway since, is not its
+// history's in doubt (Site.activeSince, TestStrayUpInActiveRing;
+// regional-one-long 127 of 101-200); an answer does not end a term's
+// doubt where another site's Sync names a position further in the asking
+// site's configuration, the answerer's another one (Site.splitFrom,
+// TestInDoubtOtherAhead; three-sites 196 of 101-200). The failing seeds move with every change of the protocol's timing: run this
 // after every change of the bridge, domconf or the rings' membership.
 package hiersim
 
