@@ -322,3 +322,61 @@ func TestAnswerLeftInto(t *testing.T) {
 		t.Errorf("a3 went into %s through %q at %s, want %q at %s, as a2", wantConf, tr.Conf.ID, tr.Pos, want.Conf.ID, want.Pos)
 	}
 }
+
+// TestAnswerFollowsDoubt: a1 dies with a3's Up u pending, and a2's new
+// term, cut off from a3, holds u in doubt; its ring of a and b (c away)
+// does not continue the domain's configuration, and a2, at its base,
+// leaves alone right before its regular configuration R, delivering u in
+// doubt there. a2 is cut off in turn, and a3 takes over with u in doubt,
+// at the same place; its catch-up from b runs over R, which names a in
+// doubt with the digest of u alone (DomainConf.Doubt), a3's own: a3 keeps
+// u in doubt and leaves where a2 did, with the same transitional
+// configuration and u in it, into R (Site.followDoubt). Resolved, as
+// before, a3 left there without u, and submitted it: b delivered u in
+// the ring after, while a2 had delivered it in doubt out of the
+// configuration before R (EVS 1.3: hiersim's regional starvation at
+// seed 114 of 101-300 at ac2eda3).
+func TestAnswerFollowsDoubt(t *testing.T) {
+	h := newDomain(t, 0, 3, 2, 1)
+	a, a2, a3 := h.site("a"), h.node("a2"), h.node("a3")
+	h.sendSettled("w", "a1", "b1", "c1")
+	h.crash("a1")
+	h.send("a3", "u")
+	u := h.sent[len(h.sent)-1]
+	h.localStep(a) // u pending at a2 and a3
+	a3.out = true
+	h.localConfig(a) // a2's term, u in doubt
+	h.fedConfig("a", "b")
+	h.settle()
+	if st := a2.b.Stats(); st.InDoubt != 1 {
+		t.Fatalf("a2 stats %+v: want u delivered in doubt", st)
+	}
+	r := a2.b.Conf()
+	if r.Kind != localring.Regular || len(r.Doubt) != 1 {
+		t.Fatalf("a2 is in %+v, want a regular configuration that names a in doubt", r)
+	}
+	a2.out, a3.out = true, false
+	a2.b.FedStopped()
+	h.localConfig(a) // a3's term, u in doubt
+	h.fedConfig("a", "b", "c")
+	h.settle()
+	h.sendSettled("after", "a3", "b1", "c1")
+	h.checkOrder()
+	if st := a3.b.Stats(); st.CatchUps != 1 || st.InDoubtFollowed != 1 || st.InDoubt != 1 {
+		t.Errorf("a3 stats %+v: want one catch-up answer, followed with u in doubt", st)
+	}
+	want := transInto(a2, r.ID)
+	if got := transInto(a3, r.ID); got.Conf.ID == "" || got.Pos != want.Pos || got.Conf.ID != want.Conf.ID {
+		t.Errorf("a3 went into %s through %q at %s, want %q at %s, as a2", r.ID, got.Conf.ID, got.Pos, want.Conf.ID, want.Pos)
+	}
+	for _, n := range []*hnode{a2, a3} {
+		if !slices.ContainsFunc(n.stream, func(e Entry) bool { return e.Kind == EntryMessage && e.Origin == u && e.InDoubt }) {
+			t.Errorf("%s did not deliver u in doubt", n.id)
+		}
+	}
+	h.live(func(s *hsite, n *hnode) {
+		if p, _ := deliveredAt(n, u); !p.IsZero() {
+			t.Errorf("%s delivered u at %s, a domain position: a2 delivered it in doubt", n.id, p)
+		}
+	})
+}

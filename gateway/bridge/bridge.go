@@ -132,6 +132,11 @@ type Stats struct {
 	// package comment, "Catch-up, and the bound").
 	InDoubt        uint64 // Ups this active gateway delivered in its site's transitional configuration without a domain position (Entry.InDoubt), never submitted
 	InDoubtRefused uint64 // catch-up answers this site refused because its log holds such Ups in the range
+	// InDoubtFollowed counts the catch-up answers this site applied over
+	// a regular configuration another part of it went into with the same
+	// Ups in doubt, keeping them in doubt to deliver them where that part
+	// did (DomainConf.Doubt, Site.followDoubt).
+	InDoubtFollowed uint64
 	// EnteredAnswers counts the catch-up answers this site gave from
 	// the ring the asking site went into from the position it asked
 	// from, which the log holds in another configuration or not at all
@@ -586,6 +591,7 @@ type fedState struct {
 	floor    localring.DomainOrder            // the highest floor a Sync named: the numbering continues after it too
 	blocked  bool                             // a Sync named its site blocked (syncMsg.blocked): the ring does not continue the domain's configuration
 	doubtOf  map[string]bool                  // per site, whether its Sync said its term was in doubt with Ups in doubt (syncMsg.doubt)
+	doubtIDs map[string]string                // per site, the digest of its Ups in doubt its Sync named (syncMsg.doubtID), if any
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// noDoubt: this site's Sync named the federation's transitional
 	// configuration and no Up in doubt (syncMsg.doubt clear): an Again
@@ -2224,8 +2230,10 @@ func (s *Site) open() {
 		}
 		sync.from = s.logFrom()
 	}
-	// A new term names its doubt too (Site.entered).
-	if sync.doubt = s.doubtID() != ""; s.trans != nil {
+	// A new term names its doubt too (Site.entered), with its digest
+	// (DomainConf.Doubt).
+	sync.doubtID = s.doubtID()
+	if sync.doubt = sync.doubtID != ""; s.trans != nil {
 		f.noDoubt = !sync.doubt
 	}
 	if s.injRoot != sync.named() {
@@ -3052,7 +3060,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
 		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string), regOf: make(map[string]localring.DomainOrder),
 		holdOf: make(map[string]hold), fromOf: make(map[string]localring.DomainOrder), rootOf: make(map[string]string),
-		stubOf: make(map[string]localring.DomainOrder), doubtOf: make(map[string]bool)}
+		stubOf: make(map[string]localring.DomainOrder), doubtOf: make(map[string]bool), doubtIDs: make(map[string]string)}
 	if old != nil && old.waiting {
 		// The last ring settled here, but ended before this site's
 		// catch-up answer came: the site has not installed it. What it
@@ -3140,6 +3148,9 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		}
 		f.blocked = f.blocked || x.blocked
 		f.doubtOf[x.site] = x.doubt
+		if x.doubtID != "" {
+			f.doubtIDs[x.site] = x.doubtID
+		}
 		if len(f.syncs) == len(f.members) {
 			s.settle()
 		}
@@ -3295,7 +3306,7 @@ func (s *Site) settle() {
 	}
 	s.noteEntered(base)
 	s.inject(Entry{Pos: localring.DomainOrder{Seq: f.base, Ring: f.ring}, Kind: EntryConfig,
-		Conf: DomainConf{ID: f.id, Kind: localring.Regular, Sites: f.members, Continues: f.cont}})
+		Conf: DomainConf{ID: f.id, Kind: localring.Regular, Sites: f.members, Continues: f.cont, Doubt: s.enteredInDoubt(base)}})
 	for _, h := range f.held {
 		s.number(h.u, h.order)
 	}
@@ -3896,6 +3907,62 @@ func (s *Site) leftInto(site string, i int, conf string) bool {
 		conf == transID(site, r.Conf.ID, s.regBefore(i))
 }
 
+// followDoubt reports, for a catch-up answer c to this site's term in
+// doubt, whether the answer's first configuration entry is a
+// transitional one without the site, right before a regular one with it
+// that continues none and names the site in doubt with the same digest
+// as this term's Ups in doubt, once those the answer brings are done
+// (DomainConf.Doubt): another part of the site went into that
+// configuration from its base, where this site is, having left this one
+// alone right before it, and delivered the same Ups in doubt there. The
+// site then keeps its doubt into that configuration, and leaves where
+// the other part did, with the same id and the same Ups (caughtUp,
+// leave, inDoubt). Resolved, as before, it left there without Ups in
+// doubt, a transitional configuration of another id than the other
+// part's, and submitted the Ups the other part had delivered in doubt
+// (EVS 1.3: hiersim's regional starvation at seed 114 of 101-300 at
+// ac2eda3). With other Ups in doubt than the other part's, the site
+// resolves as before: taking the answer for a refusal instead (an
+// experiment), seeds 219 and 279 passed, but TestInDoubtBeforeLater's
+// a3 did not submit the Ups a2, dead before its Downs came round, had
+// delivered in doubt at no node.
+func (s *Site) followDoubt(c *catchUp) bool {
+	site := s.cfg.Site
+	k := slices.IndexFunc(c.entries, func(e Entry) bool { return e.Kind == EntryConfig })
+	if !s.doubt || k < 0 || k+1 >= len(c.entries) {
+		return false
+	}
+	t, r := &c.entries[k], &c.entries[k+1]
+	if t.Conf.Kind != localring.Transitional || slices.Contains(t.Conf.Sites, site) || slices.Contains(t.Conf.Beside, site) ||
+		r.Kind != EntryConfig || r.Conf.Kind != localring.Regular || !slices.Contains(r.Conf.Sites, site) || r.Conf.Continues != "" ||
+		r.Pos != (localring.DomainOrder{Seq: t.Pos.Seq + 1, Ring: t.Pos.Ring}) {
+		return false
+	}
+	return slices.Contains(r.Conf.Doubt, site+s.doubtID())
+}
+
+// enteredInDoubt returns, at the settling of a ring, the sites that go
+// into its regular configuration from its base with Ups in doubt, each
+// with their digest (DomainConf.Doubt): a site whose Sync named base, no
+// held position and no transitional configuration of the federation, and
+// its term in doubt with Ups in doubt, in a ring that continues none. Each
+// leaves its configuration alone right before the ring's regular one, and
+// delivers them there (settle, leave).
+func (s *Site) enteredInDoubt(base localring.DomainOrder) []string {
+	f := s.fed
+	if f.cont != "" {
+		return nil
+	}
+	var sites []string
+	for _, site := range f.members {
+		if _, held := f.holdOf[site]; f.syncs[site] == base && !held && f.transOf[site] == "" && f.doubtIDs[site] != "" {
+			sites = append(sites, site+f.doubtIDs[site])
+		}
+	}
+	slices.Sort(sites)
+	return sites
+}
+
 // enteredKey is where a site stood in a ring (Site.entered): its Sync's
 // position and the configuration it named.
 type enteredKey struct {
@@ -4074,6 +4141,19 @@ func (s *Site) caughtUp(c *catchUp) {
 		s.stats.InDoubtMissing++
 		c = &catchUp{to: c.to, from: c.from, gap: true}
 	}
+	// The answer brings what the domain ordered up to the position the
+	// site's Sync named, after every ring its predecessor's member was
+	// in: what it ordered of the Ups in doubt is among it. Those are done
+	// here as when they come down (apply): submitted again, a ring would
+	// order copies that a site refused a catch-up over the same range,
+	// which never had the originals, would deliver (gateway/hiersim
+	// TestRefusedBesideCaughtUp).
+	for i := range c.entries {
+		if e := &c.entries[i]; e.Kind == EntryMessage && e.Origin.Site == s.cfg.Site {
+			s.donePending(e)
+		}
+	}
+	follow := !c.gap && s.followDoubt(c)
 	// The regular configuration the first of the entries held back comes
 	// after (see below).
 	reg := s.injReg
@@ -4081,19 +4161,11 @@ func (s *Site) caughtUp(c *catchUp) {
 		s.stats.Gaps++
 	} else {
 		s.stats.CatchUps++
-		// The answer brings what the domain ordered up to the position
-		// the site's Sync named, after every ring its predecessor's
-		// member was in: what it ordered of the Ups in doubt is among it.
-		// Those are done here as when they come down (apply): submitted
-		// again, a ring would order copies that a site refused a
-		// catch-up over the same range, which never had the originals,
-		// would deliver (gateway/hiersim TestRefusedBesideCaughtUp).
-		for i := range c.entries {
-			if e := &c.entries[i]; e.Kind == EntryMessage && e.Origin.Site == s.cfg.Site {
-				s.donePending(e)
-			}
-		}
-		if !f.split {
+		if follow {
+			// It leaves into it where that part did, delivering the
+			// same Ups in doubt (followDoubt).
+			s.stats.InDoubtFollowed++
+		} else if !f.split {
 			s.resolve()
 		} else if s.doubt {
 			// Another component may have delivered the rest in its

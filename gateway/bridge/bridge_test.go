@@ -500,11 +500,23 @@ func TestCodecs(t *testing.T) {
 			t.Errorf("a Down of %+v decoded: only a transitional configuration has sites beside it", bad)
 		}
 	}
+	// A regular configuration with sites that went into it in doubt
+	// (DomainConf.Doubt).
+	ed := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: DomainConf{ID: "r:12:a", Kind: localring.Regular, Sites: []string{"a", "b"}, Doubt: []string{"a~0123456789abcdef"}}}
+	if gt, d, err := decodeLocal(encodeDown(tag, prev, &ed)); err != nil || gt != tag || d.down == nil || fmt.Sprint(d.down.entry) != fmt.Sprint(ed) {
+		t.Errorf("Down of %+v decoded as %+v of tag %#x, %v", ed, d.down, gt, err)
+	}
+	for _, bad := range []DomainConf{{ID: "t:12:a/8:a", Kind: localring.Transitional, Sites: []string{"a"}, Doubt: []string{"a~0123456789abcdef"}}} {
+		x := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: bad}
+		if _, _, err := decodeLocal(encodeDown(tag, prev, &x)); err == nil {
+			t.Errorf("a Down of %+v decoded: only a regular configuration has sites in doubt", bad)
+		}
+	}
 	noBeside := appendString(append(appendPos(appendPos(localHeader(kindDown, tag, 64), prev), e.Pos), byte(EntryConfig)), "t:12:a/8:a")
 	if _, _, err := decodeLocal(binary.AppendUvarint(binary.AppendUvarint(append(noBeside, byte(localring.Transitional)|besideFlag), 0), 0)); err == nil {
 		t.Error("a Down of a configuration with sites beside it and none named decoded")
 	}
-	c := &catchUp{to: "a", from: localring.DomainOrder{Seq: 8, Ring: 4}, entries: []Entry{e, m, ec, eb}}
+	c := &catchUp{to: "a", from: localring.DomainOrder{Seq: 8, Ring: 4}, entries: []Entry{e, m, ec, eb, ed}}
 	got, err := decodeFed(encodeCatchUp(c))
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
 		t.Errorf("catch-up %+v decoded as %+v, %v", c, got, err)

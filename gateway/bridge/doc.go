@@ -1265,15 +1265,47 @@
 // its Ups in doubt in that transitional configuration, which its stream
 // then named after the ring it went into next, while the other part had
 // them ordered in the ring (seed 272 at 2fee872, EVS 1.3; passes since).
-// Not covered: a part refused, or answered, over a configuration the
-// other part left, or went into, with Ups in doubt of its own, which no
-// answer tells: it delivers in doubt, or submits, Ups of the other
-// part's senders that the other part delivers elsewhere (135: a-1's part
-// left a's ring alone with Ups in doubt, and a-2's part, refused from
-// there later, delivered in doubt an Up of a-1 that a-1's part ordered in
-// a later ring; 163: the answerer's own Ups in doubt in the range; 188:
-// a-2's part, answered over the ring a-1's part had gone into with a-3's
-// Ups in doubt, submitted them). hiersim TestStarvationLong's
+// And a part answered over a ring that the other part went into from
+// its base in doubt, leaving the configuration before alone right
+// before the ring's regular one, its Ups in doubt delivered there
+// (leave): every member names such a site in the ring's regular
+// configuration, with the digest of its Ups in doubt that its Sync gave
+// (DomainConf.Doubt, syncMsg.doubtID). A part whose own Ups in doubt
+// have that digest, once those the answer brings are done, keeps them in
+// doubt into that configuration and leaves where the other part did,
+// with the same id and the same Ups (Site.followDoubt;
+// TestAnswerFollowsDoubt). Resolved, it left there without them, and
+// submitted those the other part had delivered in doubt (the regional
+// starvation's seed 114 of 101-300 at ac2eda3, EVS 1.3; passes since).
+// With other Ups in doubt it resolves as before (103 and 188: EVS 1.3;
+// 219, 267 and 279, the known gap of one name with other messages in
+// "Catch-up, and the bound": EVS 2.4); taking such an answer
+// for a refusal instead (an experiment) had 219 and 279 pass and no seed
+// of 101-300 fail anew, but TestInDoubtBeforeLater's a3 then never
+// submitted the Ups that a2, dead before its Downs came round, had
+// delivered in doubt at no node.
+//
+// Not covered, each an Up pending at two parts of the site, whose
+// sender is in one of them, and which the other delivers in doubt or
+// submits (no answer tells a part what the other delivered in doubt): a
+// part refused over a configuration the other part left with Ups in
+// doubt (135: a-1's part left a's ring alone with Ups in doubt, and
+// a-2's, refused from there later, delivered in doubt an Up of a-1 that
+// a-1's part ordered in a later ring; 163: refused for the answerer's
+// own Ups in doubt in the range, a-3's part delivered in doubt an Up of
+// a-2 that a-2's part ordered later), a part answered over the ring the
+// other part went into with other Ups in doubt (103, 188, above), a part
+// whose term resolved its doubt submitting an Up whose sender's part
+// then delivered it in doubt (192: a-2's part had a-1's Up ordered;
+// a-1's part, refused, delivered it in doubt; 254: a-1's part, refused,
+// delivered a-1's Up in doubt, and a-3's, answered later over the ring
+// a-1's part went into, submitted it; 299: a-2's part delivered a-2's
+// Up in doubt, which a-1's and a-3's part had ordered, not traced
+// further), and an Up pending at a
+// node since before the split, delivered in doubt there after its
+// sender, whose part went on in another history and had it ordered, was
+// back in that node's local ring (251: a-3's Up at a-1; "Members of
+// another history", what remains). hiersim TestStarvationLong's
 // regional-one-long seeds 115 and 183 of 101-200 are 188's kind, where the
 // first part went into the ring at its base, the ring continuing none
 // only because that part's Sync named its site blocked (the other part's
@@ -1282,7 +1314,16 @@
 // experiment), had both pass, and regional 103 and 114 of 101-300 too,
 // but broke regional 167: a-3's part, at the base of such a ring,
 // submitted Ups of a-1 that a-1's part, gone on in a ring of its site
-// alone, later delivered in doubt (EVS 1.3). Refusing the second part there too (its Sync
+// alone, later delivered in doubt (EVS 1.3).
+// Delivering in doubt, or submitting,
+// only Ups whose sender is a member of the part's local ring (an
+// experiment) failed TestInDoubtAlone, TestInDoubtRefused,
+// TestInDoubtOrderLeftFirst and more of this package's tests: the Ups of
+// a gateway that died with them were never delivered (their sender away
+// for good), and the order of the others changed (EVS 6); not submitting
+// alone (an Up that was in doubt in the term waits while its sender is
+// away) lost 15 messages at regional seed 120. Refusing the
+// second part there too (its Sync
 // says its term is in doubt, and the first part's said so in that ring:
 // an experiment) had seed 272 pass, but broke seeds 137, 198, 223 and
 // 237 of 101-300 (EVS 1.3 and 6, lost messages, a node behind its
@@ -1517,7 +1558,16 @@
 // than it drops such a Sync as malformed, and the ring does not settle
 // there, so a domain must run this version at every gateway before a
 // term stays in doubt past a ring (a site's gateway failing over while
-// the federation splits).
+// the federation splits). The digest of the Ups in doubt
+// (syncMsg.doubtID) is a field after the doubt flag, and the sites a
+// regular configuration names in doubt (DomainConf.Doubt) a flag in a
+// configuration entry's kind byte with their list after Beside: a bridge
+// older than them drops such a Sync as malformed (the ring does not
+// settle there), and such a Down (and every Down after it) or a whole
+// answer; both are sent only where a new term in doubt with Ups in doubt
+// holds a ring's base. Upgrade every node of a domain together
+// (docs/OPERATIONS.md); a bridge that gets a Sync without the digest
+// names no site in doubt, and follows no other part (Site.followDoubt).
 //
 // A term in doubt with no Up in doubt when it sent its Sync may get one
 // after it: an Again while the doubt lasts, before the ring settled (its

@@ -453,7 +453,8 @@ func TestSafeDomainMemberBack(t *testing.T) {
 }
 
 // A blocked site's Sync, or one in doubt, decodes as encoded, with or
-// without the fields before the flag, and a clear last flag is not sent.
+// without the fields before the flag, and a clear last flag is not sent,
+// nor an empty doubt id.
 func TestSyncBlockedCodec(t *testing.T) {
 	for _, s := range []*syncMsg{
 		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, conf: "r:8:a", blocked: true},
@@ -463,6 +464,9 @@ func TestSyncBlockedCodec(t *testing.T) {
 		// clear or set before it.
 		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, trans: "t:8:a/4:a", conf: "r:4:a", doubt: true},
 		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, trans: "t:8:a/4:a", conf: "r:4:a", blocked: true, doubt: true},
+		// With the digest of its Ups in doubt after the flag (a bridge
+		// older than it sends none).
+		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, conf: "r:4:a", doubt: true, doubtID: "~0123456789abcdef"},
 	} {
 		b := encodeSync(s)
 		if got, err := decodeFed(b); err != nil || fmt.Sprint(got) != fmt.Sprint(s) {
@@ -475,7 +479,11 @@ func TestSyncBlockedCodec(t *testing.T) {
 				}
 			}
 		}
-		if s.blocked || s.doubt {
+		if s.doubtID != "" {
+			if _, err := decodeFed(append(encodeSync(&syncMsg{site: s.site, ring: s.ring, last: s.last, conf: s.conf, doubt: true}), 0)); err == nil {
+				t.Errorf("a Sync with an empty doubt id decoded")
+			}
+		} else if s.blocked || s.doubt {
 			b[len(b)-1] = 0
 			if _, err := decodeFed(b); err == nil {
 				t.Errorf("a Sync with a clear last flag decoded")

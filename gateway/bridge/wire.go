@@ -104,6 +104,17 @@ type DomainConf struct {
 	// (Site.caughtUp, TestAloneTransMessages). Sorted; an entry carries
 	// it only when set.
 	Beside []string
+	// Doubt, on a regular configuration that continues none, names the
+	// sites of the ring that went into it from its base with Ups in
+	// doubt, each with the digest of its Ups in doubt (Site.doubtID:
+	// "<site>~<digest>", its Sync's syncMsg.doubtID): a new gateway term
+	// that left the configuration before alone right before this one,
+	// delivering them in its own transitional configuration (Site.leave).
+	// Another part of such a site that catches up over this one later
+	// follows it there with the same Ups in doubt, or, with others, takes
+	// the answer for a refusal (Site.followDoubt). Sorted; an entry
+	// carries it only when set.
+	Doubt []string
 }
 
 // Entry is one item of the domain's ordered stream: what a Down carries,
@@ -170,6 +181,11 @@ const continuesFlag = 0x80
 // besideFlag marks, in a configuration entry's kind byte, that the entry
 // names the sites beside it (DomainConf.Beside), after Continues.
 const besideFlag = 0x40
+
+// doubtFlag marks, in a configuration entry's kind byte, that the entry
+// names the sites that went into it in doubt (DomainConf.Doubt), after
+// Beside.
+const doubtFlag = 0x20
 
 // tagLen is the length of a domain tag in a local ring message.
 const tagLen = 4
@@ -468,6 +484,13 @@ type syncMsg struct {
 	// site without trans as before: such a site is in none of trans's
 	// sites.
 	doubt bool
+	// doubtID is the digest of the Ups in doubt (Site.doubtID), sent
+	// after doubt when it is set: every member names the site with it in
+	// the ring's regular configuration if the site goes into it from its
+	// base (DomainConf.Doubt). A bridge older than it sends none (a Sync
+	// that ends at the doubt flag), and a new one reads such a Sync as
+	// one with no digest.
+	doubtID string
 }
 
 // named returns the regular configuration a Sync names: the one the
@@ -550,6 +573,9 @@ func appendEntry(b []byte, e *Entry) []byte {
 		if len(e.Conf.Beside) > 0 {
 			k |= besideFlag
 		}
+		if len(e.Conf.Doubt) > 0 {
+			k |= doubtFlag
+		}
 		b = append(b, k)
 		if e.Conf.Continues != "" {
 			b = appendString(b, e.Conf.Continues)
@@ -557,6 +583,12 @@ func appendEntry(b []byte, e *Entry) []byte {
 		if len(e.Conf.Beside) > 0 {
 			b = binary.AppendUvarint(b, uint64(len(e.Conf.Beside)))
 			for _, s := range e.Conf.Beside {
+				b = appendString(b, s)
+			}
+		}
+		if len(e.Conf.Doubt) > 0 {
+			b = binary.AppendUvarint(b, uint64(len(e.Conf.Doubt)))
+			for _, s := range e.Conf.Doubt {
 				b = appendString(b, s)
 			}
 		}
@@ -779,7 +811,10 @@ func encodeSync(s *syncMsg) []byte {
 	if !s.doubt {
 		return b
 	}
-	return appendFlag(b, true)
+	if b = appendFlag(b, true); s.doubtID == "" {
+		return b
+	}
+	return appendString(b, s.doubtID)
 }
 
 func appendFlag(b []byte, f bool) []byte {
@@ -897,7 +932,7 @@ func (r *reader) entry() Entry {
 	case e.Kind == EntryConfig:
 		e.Conf.ID = r.str("configuration id")
 		k := r.byte1("configuration kind")
-		e.Conf.Kind = localring.ConfKind(k &^ (continuesFlag | besideFlag))
+		e.Conf.Kind = localring.ConfKind(k &^ (continuesFlag | besideFlag | doubtFlag))
 		if r.err == nil && e.Conf.Kind != localring.Regular && e.Conf.Kind != localring.Transitional {
 			r.fail("configuration kind")
 		}
@@ -909,6 +944,11 @@ func (r *reader) entry() Entry {
 		if k&besideFlag != 0 {
 			if e.Conf.Beside = r.sites("site beside"); r.err == nil && (len(e.Conf.Beside) == 0 || e.Conf.Kind != localring.Transitional) {
 				r.fail("sites beside: only a transitional configuration names some")
+			}
+		}
+		if k&doubtFlag != 0 {
+			if e.Conf.Doubt = r.sites("site in doubt"); r.err == nil && (len(e.Conf.Doubt) == 0 || e.Conf.Kind != localring.Regular) {
+				r.fail("sites in doubt: only a regular configuration names some")
 			}
 		}
 		e.Conf.Sites = r.sites("site")
@@ -1220,6 +1260,11 @@ func decodeFed(b []byte) (any, error) {
 									if r.err == nil && len(r.b) > 0 {
 										if s.doubt = r.flag("doubt flag"); r.err == nil && !s.doubt {
 											r.fail("a clear doubt flag is not sent")
+										}
+										if r.err == nil && len(r.b) > 0 {
+											if s.doubtID = r.str("doubt id"); r.err == nil && s.doubtID == "" {
+												r.fail("an empty doubt id is not sent")
+											}
 										}
 									} else if r.err == nil && !s.blocked {
 										r.fail("a clear blocked flag is not sent")
