@@ -591,7 +591,7 @@ type fedState struct {
 	floor    localring.DomainOrder            // the highest floor a Sync named: the numbering continues after it too
 	blocked  bool                             // a Sync named its site blocked (syncMsg.blocked): the ring does not continue the domain's configuration
 	doubtOf  map[string]bool                  // per site, whether its Sync said its term was in doubt with Ups in doubt (syncMsg.doubt)
-	doubtIDs map[string]string                // per site, the digest of its Ups in doubt its Sync named (syncMsg.doubtID), if any
+	doubtIDs map[string]DoubtSite             // per site, the digest of its Ups in doubt its Sync named, and their number (syncMsg.doubtID), if any
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// noDoubt: this site's Sync named the federation's transitional
 	// configuration and no Up in doubt (syncMsg.doubt clear): an Again
@@ -1218,12 +1218,24 @@ func (s *Site) alongDoubt() []*pendingUp {
 // it ordered in (see the package comment, "The order of Ups in doubt is
 // the predecessor's", and its known gaps).
 func (s *Site) doubtOrder() []*pendingUp {
-	var known, unknown, inPending []*pendingUp
-	at := map[*pendingUp]localring.Order{}
-	pred := s.predecessor()
-	if pred != s.pred && slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.doubt }) {
+	if s.predecessor() != s.pred && slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.doubt }) {
 		s.stats.InDoubtEarlierPred++
 	}
+	order, inPending := s.orderDoubt()
+	for i, p := range order {
+		if p != inPending[i] {
+			s.stats.InDoubtMoved++
+		}
+	}
+	return order
+}
+
+// orderDoubt returns the Ups in doubt in doubtOrder's order, and in
+// pending order.
+func (s *Site) orderDoubt() (order, inPending []*pendingUp) {
+	var known, unknown []*pendingUp
+	at := map[*pendingUp]localring.Order{}
+	pred := s.predecessor()
 	for i := range s.pending {
 		p := &s.pending[i]
 		if !p.doubt {
@@ -1239,7 +1251,6 @@ func (s *Site) doubtOrder() []*pendingUp {
 		known = append(known, p)
 	}
 	slices.SortStableFunc(known, func(a, b *pendingUp) int { return at[a].Compare(at[b]) })
-	var order []*pendingUp
 	for _, p := range append(known, unknown...) {
 		i := slices.IndexFunc(order, func(q *pendingUp) bool {
 			return q.origin.Site == p.origin.Site && q.origin.ID.Sender == p.origin.ID.Sender && q.origin.ID.Inc == p.origin.ID.Inc && q.origin.ID.Seq > p.origin.ID.Seq
@@ -1249,12 +1260,7 @@ func (s *Site) doubtOrder() []*pendingUp {
 		}
 		order = slices.Insert(order, i, p)
 	}
-	for i, p := range order {
-		if p != inPending[i] {
-			s.stats.InDoubtMoved++
-		}
-	}
-	return order
+	return order, inPending
 }
 
 // LocalDeliver is a local ring delivery, in local order. Messages that are
@@ -2232,7 +2238,7 @@ func (s *Site) open() {
 	}
 	// A new term names its doubt too (Site.entered), with its digest
 	// (DomainConf.Doubt).
-	sync.doubtID = s.doubtID()
+	sync.doubtID, sync.doubtN = s.doubtDigest()
 	if sync.doubt = sync.doubtID != ""; s.trans != nil {
 		f.noDoubt = !sync.doubt
 	}
@@ -3060,7 +3066,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
 		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string), regOf: make(map[string]localring.DomainOrder),
 		holdOf: make(map[string]hold), fromOf: make(map[string]localring.DomainOrder), rootOf: make(map[string]string),
-		stubOf: make(map[string]localring.DomainOrder), doubtOf: make(map[string]bool), doubtIDs: make(map[string]string)}
+		stubOf: make(map[string]localring.DomainOrder), doubtOf: make(map[string]bool), doubtIDs: make(map[string]DoubtSite)}
 	if old != nil && old.waiting {
 		// The last ring settled here, but ended before this site's
 		// catch-up answer came: the site has not installed it. What it
@@ -3149,7 +3155,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		f.blocked = f.blocked || x.blocked
 		f.doubtOf[x.site] = x.doubt
 		if x.doubtID != "" {
-			f.doubtIDs[x.site] = x.doubtID
+			f.doubtIDs[x.site] = DoubtSite{Site: x.site, ID: x.doubtID, N: x.doubtN}
 		}
 		if len(f.syncs) == len(f.members) {
 			s.settle()
@@ -3907,38 +3913,55 @@ func (s *Site) leftInto(site string, i int, conf string) bool {
 		conf == transID(site, r.Conf.ID, s.regBefore(i))
 }
 
-// followDoubt reports, for a catch-up answer c to this site's term in
-// doubt, whether the answer's first configuration entry is a
+// followDoubt returns, for a catch-up answer c to this site's term in
+// doubt, the Ups in doubt the site delivers where another part of it
+// did, nil if none: the answer's first configuration entry is a
 // transitional one without the site, right before a regular one with it
-// that continues none and names the site in doubt with the same digest
-// as this term's Ups in doubt, once those the answer brings are done
-// (DomainConf.Doubt): another part of the site went into that
-// configuration from its base, where this site is, having left this one
-// alone right before it, and delivered the same Ups in doubt there. The
-// site then keeps its doubt into that configuration, and leaves where
-// the other part did, with the same id and the same Ups (caughtUp,
-// leave, inDoubt). Resolved, as before, it left there without Ups in
-// doubt, a transitional configuration of another id than the other
-// part's, and submitted the Ups the other part had delivered in doubt
-// (EVS 1.3: hiersim's regional starvation at seed 114 of 101-300 at
-// ac2eda3). With other Ups in doubt than the other part's, the site
+// that continues none and names the site in doubt (DomainConf.Doubt).
+// That part went into the configuration from its base, where this site
+// is, having left this one alone right before it, and delivered its Ups
+// in doubt there. If this term's Ups in doubt, once those the answer
+// brings are done, have the digest that part's had, all of them; if the
+// first of them in pending order (the order in which this node first had
+// each), as many as that part had, do (this term began later, and has Ups
+// in doubt that part did not), those first ones. The site keeps them in doubt into that configuration, and
+// leaves where the other part did, with the same id and the same Ups
+// (caughtUp, leave, inDoubt); the others it resolves. Resolved, as
+// before, it left there without them, and submitted those the other part
+// had delivered in doubt (EVS 1.3: hiersim's regional starvation at seeds
+// 103, 114 and 188 of 101-300 at ac2eda3). With other Ups in doubt, the site
 // resolves as before: taking the answer for a refusal instead (an
-// experiment), seeds 219 and 279 passed, but TestInDoubtBeforeLater's
-// a3 did not submit the Ups a2, dead before its Downs came round, had
+// experiment), seeds 219 and 279 passed, but TestInDoubtBeforeLater's a3
+// did not submit the Ups a2, dead before its Downs came round, had
 // delivered in doubt at no node.
-func (s *Site) followDoubt(c *catchUp) bool {
+func (s *Site) followDoubt(c *catchUp) []*pendingUp {
 	site := s.cfg.Site
 	k := slices.IndexFunc(c.entries, func(e Entry) bool { return e.Kind == EntryConfig })
 	if !s.doubt || k < 0 || k+1 >= len(c.entries) {
-		return false
+		return nil
 	}
 	t, r := &c.entries[k], &c.entries[k+1]
 	if t.Conf.Kind != localring.Transitional || slices.Contains(t.Conf.Sites, site) || slices.Contains(t.Conf.Beside, site) ||
 		r.Kind != EntryConfig || r.Conf.Kind != localring.Regular || !slices.Contains(r.Conf.Sites, site) || r.Conf.Continues != "" ||
 		r.Pos != (localring.DomainOrder{Seq: t.Pos.Seq + 1, Ring: t.Pos.Ring}) {
-		return false
+		return nil
 	}
-	return slices.Contains(r.Conf.Doubt, site+s.doubtID())
+	i := slices.IndexFunc(r.Conf.Doubt, func(d DoubtSite) bool { return d.Site == site })
+	if i < 0 || len(s.alongDoubt()) > 0 {
+		return nil
+	}
+	d := r.Conf.Doubt[i]
+	var first []*pendingUp
+	var ids []Origin
+	for j := range s.pending {
+		if p := &s.pending[j]; p.doubt && !p.downInDoubt && !s.behindStray(p) && len(first) < d.N {
+			first, ids = append(first, p), append(ids, p.origin)
+		}
+	}
+	if len(first) < d.N || digest(ids) != d.ID {
+		return nil
+	}
+	return first
 }
 
 // enteredInDoubt returns, at the settling of a ring, the sites that go
@@ -3948,18 +3971,17 @@ func (s *Site) followDoubt(c *catchUp) bool {
 // its term in doubt with Ups in doubt, in a ring that continues none. Each
 // leaves its configuration alone right before the ring's regular one, and
 // delivers them there (settle, leave).
-func (s *Site) enteredInDoubt(base localring.DomainOrder) []string {
+func (s *Site) enteredInDoubt(base localring.DomainOrder) []DoubtSite {
 	f := s.fed
 	if f.cont != "" {
 		return nil
 	}
-	var sites []string
+	var sites []DoubtSite
 	for _, site := range f.members {
-		if _, held := f.holdOf[site]; f.syncs[site] == base && !held && f.transOf[site] == "" && f.doubtIDs[site] != "" {
-			sites = append(sites, site+f.doubtIDs[site])
+		if _, held := f.holdOf[site]; f.syncs[site] == base && !held && f.transOf[site] == "" && f.doubtIDs[site].ID != "" {
+			sites = append(sites, f.doubtIDs[site])
 		}
 	}
-	slices.Sort(sites)
 	return sites
 }
 
@@ -4153,7 +4175,10 @@ func (s *Site) caughtUp(c *catchUp) {
 			s.donePending(e)
 		}
 	}
-	follow := !c.gap && s.followDoubt(c)
+	var follow []*pendingUp
+	if !c.gap {
+		follow = s.followDoubt(c)
+	}
 	// The regular configuration the first of the entries held back comes
 	// after (see below).
 	reg := s.injReg
@@ -4161,10 +4186,16 @@ func (s *Site) caughtUp(c *catchUp) {
 		s.stats.Gaps++
 	} else {
 		s.stats.CatchUps++
-		if follow {
+		if follow != nil {
 			// It leaves into it where that part did, delivering the
-			// same Ups in doubt (followDoubt).
+			// same Ups in doubt (followDoubt); the rest are resolved.
 			s.stats.InDoubtFollowed++
+			for i := range s.pending {
+				if p := &s.pending[i]; p.doubt && !p.downInDoubt && !slices.Contains(follow, p) {
+					p.doubt = false
+					s.doubtUps--
+				}
+			}
 		} else if !f.split {
 			s.resolve()
 		} else if s.doubt {
@@ -4423,8 +4454,14 @@ func (s *Site) ownTrans(t *DomainConf, at localring.DomainOrder) {
 // origins (Origin.String, sorted), as 16 hex digits. Two parts of the site that
 // deliver the same Ups in doubt name it alike.
 func (s *Site) doubtID() string {
+	id, _ := s.doubtDigest()
+	return id
+}
+
+// doubtDigest returns doubtID and how many Ups it names.
+func (s *Site) doubtDigest() (string, int) {
 	if !s.doubt {
-		return ""
+		return "", 0
 	}
 	// The Ups in doubt, and those takeAlong puts in doubt with them.
 	var ids []Origin
@@ -4436,9 +4473,16 @@ func (s *Site) doubtID() string {
 	for _, p := range s.alongDoubt() {
 		ids = append(ids, p.origin)
 	}
+	return digest(ids), len(ids)
+}
+
+// digest returns "~" and the FNV-1a hash of ids' strings (Origin.String),
+// sorted, as 16 hex digits; "" for none (doubtID).
+func digest(ids []Origin) string {
 	if len(ids) == 0 {
 		return ""
 	}
+	ids = slices.Clone(ids)
 	slices.SortFunc(ids, func(a, b Origin) int { return strings.Compare(a.String(), b.String()) })
 	h := fnv.New64a()
 	for _, o := range ids {

@@ -502,14 +502,18 @@ func TestCodecs(t *testing.T) {
 	}
 	// A regular configuration with sites that went into it in doubt
 	// (DomainConf.Doubt).
-	ed := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: DomainConf{ID: "r:12:a", Kind: localring.Regular, Sites: []string{"a", "b"}, Doubt: []string{"a~0123456789abcdef"}}}
+	ed := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: DomainConf{ID: "r:12:a", Kind: localring.Regular, Sites: []string{"a", "b"}, Doubt: []DoubtSite{{Site: "a", ID: "~0123456789abcdef", N: 3}}}}
 	if gt, d, err := decodeLocal(encodeDown(tag, prev, &ed)); err != nil || gt != tag || d.down == nil || fmt.Sprint(d.down.entry) != fmt.Sprint(ed) {
 		t.Errorf("Down of %+v decoded as %+v of tag %#x, %v", ed, d.down, gt, err)
 	}
-	for _, bad := range []DomainConf{{ID: "t:12:a/8:a", Kind: localring.Transitional, Sites: []string{"a"}, Doubt: []string{"a~0123456789abcdef"}}} {
+	for _, bad := range []DomainConf{
+		{ID: "t:12:a/8:a", Kind: localring.Transitional, Sites: []string{"a"}, Doubt: []DoubtSite{{Site: "a", ID: "~0123456789abcdef", N: 3}}},
+		{ID: "r:12:a", Kind: localring.Regular, Sites: []string{"a"}, Doubt: []DoubtSite{{Site: "a", ID: "~0123456789abcdef"}}},
+		{ID: "r:12:a", Kind: localring.Regular, Sites: []string{"a"}, Doubt: []DoubtSite{{Site: "a", N: 3}}},
+	} {
 		x := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: bad}
 		if _, _, err := decodeLocal(encodeDown(tag, prev, &x)); err == nil {
-			t.Errorf("a Down of %+v decoded: only a regular configuration has sites in doubt", bad)
+			t.Errorf("a Down of %+v decoded: only a regular configuration has sites in doubt, each with a digest of some Ups", bad)
 		}
 	}
 	noBeside := appendString(append(appendPos(appendPos(localHeader(kindDown, tag, 64), prev), e.Pos), byte(EntryConfig)), "t:12:a/8:a")

@@ -1269,17 +1269,23 @@
 // its base in doubt, leaving the configuration before alone right
 // before the ring's regular one, its Ups in doubt delivered there
 // (leave): every member names such a site in the ring's regular
-// configuration, with the digest of its Ups in doubt that its Sync gave
-// (DomainConf.Doubt, syncMsg.doubtID). A part whose own Ups in doubt
-// have that digest, once those the answer brings are done, keeps them in
-// doubt into that configuration and leaves where the other part did,
-// with the same id and the same Ups (Site.followDoubt;
-// TestAnswerFollowsDoubt). Resolved, it left there without them, and
-// submitted those the other part had delivered in doubt (the regional
-// starvation's seed 114 of 101-300 at ac2eda3, EVS 1.3; passes since).
-// With other Ups in doubt it resolves as before (103 and 188: EVS 1.3;
-// 219, 267 and 279, the known gap of one name with other messages in
-// "Catch-up, and the bound": EVS 2.4); taking such an answer
+// configuration, with the digest and the number of its Ups in doubt that
+// its Sync gave (DomainConf.Doubt, syncMsg.doubtID). A part whose own Ups
+// in doubt have that digest, once those the answer brings are done, or
+// whose first ones in pending order, as many, do (its term began later,
+// with Ups the other part's did not have), keeps those in doubt into that
+// configuration and leaves where the other part did, with the same id
+// and the same Ups, and resolves the rest (Site.followDoubt;
+// TestAnswerFollowsDoubt, TestInDoubtBeforeLater). Resolved, it left
+// there without them, and submitted those the other part had delivered
+// in doubt (the regional starvation's seeds 103, 114 and 188 of 101-300
+// at ac2eda3, EVS 1.3; pass since). The cost: where the other part died
+// before its Downs came round, no node delivered them in doubt, and this
+// part's delivering them where it did keeps them from the other sites
+// (TestInDoubtBeforeLater, whose a3 submitted u1 before). With other Ups
+// in doubt it resolves as before (219, 267 and 279, the known gap of one
+// name with other messages in "Catch-up, and the bound": EVS 2.4);
+// taking such an answer
 // for a refusal instead (an experiment) had 219 and 279 pass and no seed
 // of 101-300 fail anew, but TestInDoubtBeforeLater's a3 then never
 // submitted the Ups that a2, dead before its Downs came round, had
@@ -1294,7 +1300,8 @@
 // a-1's part ordered in a later ring; 163: refused for the answerer's
 // own Ups in doubt in the range, a-3's part delivered in doubt an Up of
 // a-2 that a-2's part ordered later), a part answered over the ring the
-// other part went into with other Ups in doubt (103, 188, above), a part
+// other part went into with other Ups in doubt (none of 101-300 since
+// the pending-order prefix above), a part
 // whose term resolved its doubt submitting an Up whose sender's part
 // then delivered it in doubt (192: a-2's part had a-1's Up ordered;
 // a-1's part, refused, delivered it in doubt; 254: a-1's part, refused,
@@ -1559,7 +1566,8 @@
 // there, so a domain must run this version at every gateway before a
 // term stays in doubt past a ring (a site's gateway failing over while
 // the federation splits). The digest of the Ups in doubt
-// (syncMsg.doubtID) is a field after the doubt flag, and the sites a
+// (syncMsg.doubtID, with their number) is a field after the doubt flag,
+// and the sites a
 // regular configuration names in doubt (DomainConf.Doubt) a flag in a
 // configuration entry's kind byte with their list after Beside: a bridge
 // older than them drops such a Sync as malformed (the ring does not

@@ -466,7 +466,7 @@ func TestSyncBlockedCodec(t *testing.T) {
 		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, trans: "t:8:a/4:a", conf: "r:4:a", blocked: true, doubt: true},
 		// With the digest of its Ups in doubt after the flag (a bridge
 		// older than it sends none).
-		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, conf: "r:4:a", doubt: true, doubtID: "~0123456789abcdef"},
+		{site: "a", ring: 8, last: localring.DomainOrder{Seq: 40, Ring: 8}, conf: "r:4:a", doubt: true, doubtID: "~0123456789abcdef", doubtN: 3},
 	} {
 		b := encodeSync(s)
 		if got, err := decodeFed(b); err != nil || fmt.Sprint(got) != fmt.Sprint(s) {
@@ -482,6 +482,9 @@ func TestSyncBlockedCodec(t *testing.T) {
 		if s.doubtID != "" {
 			if _, err := decodeFed(append(encodeSync(&syncMsg{site: s.site, ring: s.ring, last: s.last, conf: s.conf, doubt: true}), 0)); err == nil {
 				t.Errorf("a Sync with an empty doubt id decoded")
+			}
+			if b[len(b)-1] = 0; func() bool { _, err := decodeFed(b); return err == nil }() {
+				t.Errorf("a Sync with a doubt id of no Up decoded")
 			}
 		} else if s.blocked || s.doubt {
 			b[len(b)-1] = 0

@@ -106,15 +106,22 @@ type DomainConf struct {
 	Beside []string
 	// Doubt, on a regular configuration that continues none, names the
 	// sites of the ring that went into it from its base with Ups in
-	// doubt, each with the digest of its Ups in doubt (Site.doubtID:
-	// "<site>~<digest>", its Sync's syncMsg.doubtID): a new gateway term
-	// that left the configuration before alone right before this one,
-	// delivering them in its own transitional configuration (Site.leave).
-	// Another part of such a site that catches up over this one later
-	// follows it there with the same Ups in doubt, or, with others, takes
-	// the answer for a refusal (Site.followDoubt). Sorted; an entry
-	// carries it only when set.
-	Doubt []string
+	// doubt, each with the digest and the number of its Ups in doubt (its
+	// Sync's syncMsg.doubtID): a new gateway term that left the
+	// configuration before alone right before this one, delivering them
+	// in its own transitional configuration (Site.leave). Another part of
+	// such a site that catches up over this one later follows it there
+	// with the same Ups in doubt (Site.followDoubt). In site order; an
+	// entry carries it only when set.
+	Doubt []DoubtSite
+}
+
+// DoubtSite is a site that went into a regular configuration in doubt
+// (DomainConf.Doubt).
+type DoubtSite struct {
+	Site string
+	ID   string // the digest of its Ups in doubt (Site.doubtID)
+	N    int    // how many
 }
 
 // Entry is one item of the domain's ordered stream: what a Down carries,
@@ -491,6 +498,7 @@ type syncMsg struct {
 	// that ends at the doubt flag), and a new one reads such a Sync as
 	// one with no digest.
 	doubtID string
+	doubtN  int // how many Ups doubtID names, sent after it
 }
 
 // named returns the regular configuration a Sync names: the one the
@@ -588,8 +596,9 @@ func appendEntry(b []byte, e *Entry) []byte {
 		}
 		if len(e.Conf.Doubt) > 0 {
 			b = binary.AppendUvarint(b, uint64(len(e.Conf.Doubt)))
-			for _, s := range e.Conf.Doubt {
-				b = appendString(b, s)
+			for _, d := range e.Conf.Doubt {
+				b = appendString(appendString(b, d.Site), d.ID)
+				b = binary.AppendUvarint(b, uint64(d.N))
 			}
 		}
 		b = binary.AppendUvarint(b, uint64(len(e.Conf.Sites)))
@@ -814,7 +823,7 @@ func encodeSync(s *syncMsg) []byte {
 	if b = appendFlag(b, true); s.doubtID == "" {
 		return b
 	}
-	return appendString(b, s.doubtID)
+	return binary.AppendUvarint(appendString(b, s.doubtID), uint64(s.doubtN))
 }
 
 func appendFlag(b []byte, f bool) []byte {
@@ -947,7 +956,18 @@ func (r *reader) entry() Entry {
 			}
 		}
 		if k&doubtFlag != 0 {
-			if e.Conf.Doubt = r.sites("site in doubt"); r.err == nil && (len(e.Conf.Doubt) == 0 || e.Conf.Kind != localring.Regular) {
+			n := r.uvarint("sites in doubt count")
+			if n > uint64(len(r.b)) {
+				r.fail("sites in doubt count")
+			}
+			for i := uint64(0); i < n && r.err == nil; i++ {
+				d := DoubtSite{Site: r.str("site in doubt"), ID: r.str("site in doubt's digest")}
+				if d.N = int(r.uvarint("site in doubt's Ups")); r.err == nil && (d.ID == "" || d.N == 0) {
+					r.fail("site in doubt: a digest of no Up")
+				}
+				e.Conf.Doubt = append(e.Conf.Doubt, d)
+			}
+			if r.err == nil && (len(e.Conf.Doubt) == 0 || e.Conf.Kind != localring.Regular) {
 				r.fail("sites in doubt: only a regular configuration names some")
 			}
 		}
@@ -1264,6 +1284,9 @@ func decodeFed(b []byte) (any, error) {
 										if r.err == nil && len(r.b) > 0 {
 											if s.doubtID = r.str("doubt id"); r.err == nil && s.doubtID == "" {
 												r.fail("an empty doubt id is not sent")
+											}
+											if s.doubtN = int(r.uvarint("Ups in doubt")); r.err == nil && s.doubtN == 0 {
+												r.fail("a doubt id of no Up is not sent")
 											}
 										}
 									} else if r.err == nil && !s.blocked {

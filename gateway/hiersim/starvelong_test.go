@@ -79,11 +79,11 @@
 // continued r:2294160:a, where a-2's Ups were ordered; a-1's part left
 // r:2294184:a with them in doubt). Since bridge Site.activeSince and
 // Site.splitFrom, the same 15 (run on bbd60da with them). Since bridge
-// Site.followDoubt, 14 (run on 97a2af7 with it): 114 passes, none new.
-// Each EVS 1.3 one left but 113 is an Up pending at two parts of split
-// site a, its sender in one, that one part delivers in doubt and the
-// other has ordered (bridge doc.go, "A refusal has a price of its own":
-// 103, 135, 163, 188, 192, 251, 254 and 299).
+// Site.followDoubt, 12 (run on 1bb16f1 with its pending-order prefix):
+// 103, 114 and 188 pass, none new. Each EVS 1.3 one left but 113 is an
+// Up pending at two parts of split site a, its sender in one, that one
+// part delivers in doubt and the other has ordered (bridge doc.go, "A
+// refusal has a price of its own": 135, 163, 192, 251, 254 and 299).
 // Settling time after the starvation, the longest of each case, each
 // within starveSettle's bound (five token timeouts of the domain's
 // federation ring): regional 0.83 s (seed 78; bound 1.01 s), three-sites
@@ -115,9 +115,9 @@
 //     catch-up refused): it delivers them, those of the other part's
 //     senders too, in its own transitional configuration, while the
 //     other part has them ordered, or has gone on into a configuration
-//     the first never installed (EVS 1.3: regional 103, 135, 163, 188,
-//     192, 251, 254 and 299 of 101-300; bridge doc.go, "A refusal has a
-//     price of its own"); or whose catch-up is absent, its term at the
+//     the first never installed (EVS 1.3: regional 135, 163, 192, 251,
+//     254 and 299 of 101-300; bridge doc.go, "A refusal has a price of
+//     its own"); or whose catch-up is absent, its term at the
 //     base of a ring that continues none only because its Sync names its
 //     site blocked (regional-one-long 115 and 183 of 101-200).
 //   - Two parts of a split site, one that had a regular configuration the
@@ -189,9 +189,9 @@
 // site's configuration, the answerer's another one (Site.splitFrom,
 // TestInDoubtOtherAhead; three-sites 196 of 101-200); a part answered
 // over a ring the other part went into from its base with the same Ups
-// in doubt delivers them where that part did (DomainConf.Doubt,
-// Site.followDoubt, TestAnswerFollowsDoubt; regional 114 of 101-300, EVS
-// 1.3). The failing seeds move with every change of the protocol's
+// in doubt, or the first of its own, as many, delivers those where that
+// part did (DomainConf.Doubt, Site.followDoubt, TestAnswerFollowsDoubt;
+// regional 103, 114 and 188 of 101-300, EVS 1.3). The failing seeds move with every change of the protocol's
 // timing: run this
 // after every change of the bridge, domconf or the rings' membership.
 package hiersim
