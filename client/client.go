@@ -728,14 +728,15 @@ func (c *Client) waitFrame(ctx context.Context) error {
 	err := c.r.Wait()
 	if err == nil && !c.r.Buffered() {
 		c.mu.Lock()
-		c.watchLocked(nil)
+		c.watchLocked(context.Background())
 		c.mu.Unlock()
 	}
 	return err
 }
 
-// watchLocked makes the end of ctx (nil: of none) cut the reader's wait
-// short, by a read deadline in the past (waitFrame). What does it, ctx's
+// watchLocked makes the end of ctx (one that never ends: of none) cut
+// the reader's wait short, by a read deadline in the past (waitFrame).
+// What does it, ctx's
 // context.AfterFunc, stays registered from one wait to the next with the
 // same ctx: a receiving clientload waits for the agent once per burst of
 // frames with one context, and registering it anew at each wait, and
@@ -751,7 +752,7 @@ func (c *Client) watchLocked(ctx context.Context) {
 		}
 		c.watched, c.unwatch, c.watchFired = nil, nil, nil
 	}
-	if c.watched != nil || ctx == nil || ctx.Done() == nil || ctx.Err() != nil {
+	if c.watched != nil || ctx.Done() == nil || ctx.Err() != nil {
 		return
 	}
 	fired := make(chan struct{})
