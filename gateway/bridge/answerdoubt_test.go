@@ -58,10 +58,7 @@ func TestAnswerOverInDoubt(t *testing.T) {
 	a3.out, a4.out = false, false
 	h.localConfig(h.site("a")) // a3 takes over, x in doubt
 	h.settle()
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.sendSettled("after", "a3", "b2", "c1")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b", "c"}, "a3", "b2", "c1")
 	if st := b2.b.Stats(); st.InDoubtOmitted != 2 || st.InDoubtRefused != 0 {
 		t.Errorf("b2 stats %+v: want two answers (a's and c's) without its Up in doubt, none refused", st)
 	}
@@ -213,10 +210,7 @@ func testAnswerEnteredFrom(t *testing.T, refused bool) {
 	a1.out, a2.out, a3.out = true, false, false
 	a1.b.FedStopped()
 	h.localConfig(h.site("a")) // a2 takes over, u in doubt
-	h.fedConfig("a", "b")
-	h.settle()
-	h.sendSettled("after", "a2", "b1")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b"}, "a2", "b1")
 	if st := a2.b.Stats(); st.CatchUps != 1 || st.Gaps != 0 || st.InDoubt != 0 {
 		t.Errorf("a2 stats %+v: want one catch-up answer, nothing delivered in doubt", st)
 	}
@@ -308,10 +302,7 @@ func TestAnswerLeftInto(t *testing.T) {
 	a2.out, a3.out = true, false
 	a2.b.FedStopped()
 	h.localConfig(sa) // a3 takes over, u in doubt
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.sendSettled("after", "a3", "b1", "c1")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b", "c"}, "a3", "b1", "c1")
 	if st := a3.b.Stats(); st.CatchUps != 1 || st.Gaps != 0 || st.InDoubt != 0 {
 		t.Errorf("a3 stats %+v: want one catch-up answer, nothing delivered in doubt", st)
 	}
@@ -358,10 +349,7 @@ func TestAnswerFollowsDoubt(t *testing.T) {
 	a2.out, a3.out = true, false
 	a2.b.FedStopped()
 	h.localConfig(a) // a3's term, u in doubt
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.sendSettled("after", "a3", "b1", "c1")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b", "c"}, "a3", "b1", "c1")
 	if st := a3.b.Stats(); st.CatchUps != 1 || st.InDoubtFollowed != 1 || st.InDoubt != 1 {
 		t.Errorf("a3 stats %+v: want one catch-up answer, followed with u in doubt", st)
 	}

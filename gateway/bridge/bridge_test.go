@@ -145,20 +145,15 @@ func TestFailoverResubmit(t *testing.T) {
 	}
 	// Every Up reaches every live node once, but the one c sent while a
 	// was not in the domain's configuration: a does not deliver it.
-	for _, s := range h.sites {
-		for _, n := range s.nodes {
-			if !n.alive {
-				continue
-			}
-			got := h.messages(n)
-			for _, o := range h.sent {
-				want := s.name != "a" || o != away
-				if want != slices.Contains(got, o) {
-					t.Errorf("%s delivered %s: %v, want %v", n.id, o, !want, want)
-				}
+	h.live(func(s *hsite, n *hnode) {
+		got := h.messages(n)
+		for _, o := range h.sent {
+			want := s.name != "a" || o != away
+			if want != slices.Contains(got, o) {
+				t.Errorf("%s delivered %s: %v, want %v", n.id, o, !want, want)
 			}
 		}
-	}
+	})
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
 			if all, own := n.b.PendingBytes(); n.alive && (n.b.Pending() != 0 || all != 0 || own != 0) {
@@ -645,20 +640,15 @@ func TestTwoDomainsOneLocalRing(t *testing.T) {
 	if n := len(h.messages(h.node("b2"))); n != 8 {
 		t.Errorf("b2 delivered %d messages, want the 8 of its domain", n)
 	}
-	for _, s := range h.sites {
-		for _, n := range s.nodes {
-			if !n.alive {
-				continue
-			}
-			st, fst := n.b.Stats(), n.foreign.Stats()
-			if st.Malformed != 0 || fst.Malformed != 0 || st.OtherDomain == 0 || fst.OtherDomain == 0 {
-				t.Errorf("%s: the domain's bridge %+v, the other's %+v: want none malformed, both counting the other's messages", n.id, st, fst)
-			}
-			if st.Applied == 0 || fst.Applied != 0 {
-				t.Errorf("%s applied %d Downs of its domain and %d of the other (which has no federation ring)", n.id, st.Applied, fst.Applied)
-			}
+	h.live(func(_ *hsite, n *hnode) {
+		st, fst := n.b.Stats(), n.foreign.Stats()
+		if st.Malformed != 0 || fst.Malformed != 0 || st.OtherDomain == 0 || fst.OtherDomain == 0 {
+			t.Errorf("%s: the domain's bridge %+v, the other's %+v: want none malformed, both counting the other's messages", n.id, st, fst)
 		}
-	}
+		if st.Applied == 0 || fst.Applied != 0 {
+			t.Errorf("%s applied %d Downs of its domain and %d of the other (which has no federation ring)", n.id, st.Applied, fst.Applied)
+		}
+	})
 }
 
 func FuzzDecode(f *testing.F) {
@@ -751,10 +741,7 @@ func TestRingEndsBeforeSync(t *testing.T) {
 	h.crash("a1")
 	h.fedConfig("b", "c") // its Syncs stay queued: the ring ends first
 	h.localConfig(h.site("a"))
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.sendSettled("after", "a2", "c1")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b", "c"}, "a2", "c1")
 	// The ring that ended numbered nothing: the next one continues the
 	// configuration (a failover, every site with the same stream).
 	if c := confs(h.node("b1")); c != "reg[a b c] cont[a b c]" {
@@ -1331,10 +1318,7 @@ func TestSafeInRegularHeldElsewhere(t *testing.T) {
 	for _, s := range []string{"a", "b"} {
 		h.localStep(h.site(s))
 	}
-	h.fedConfig("b", "c")
-	h.settle()
-	h.sendSettled("after", "b1", "c1")
-	h.checkOrder()
+	h.afterRing([]string{"b", "c"}, "b1", "c1")
 
 	b2, c2 := h.node("b2"), h.node("c2")
 	for _, n := range []*hnode{b2, c2} {
@@ -1612,24 +1596,19 @@ func TestFailoverContinues(t *testing.T) {
 				}
 				return
 			}
-			for _, s := range h.sites {
-				for _, n := range s.nodes {
-					if !n.alive {
-						continue
-					}
-					if st := n.b.Stats(); st.Continued != 1 {
-						t.Errorf("%s applied %d continuing configurations, want 1", n.id, st.Continued)
-					}
-					for _, e := range n.stream {
-						switch {
-						case e.Kind == EntryMessage && string(payloadOf(n, e.Origin)) == "in-trans" && !e.FedTrans:
-							t.Errorf("%s delivered %s without the transitional mark", n.id, e.Origin)
-						case e.Kind == EntrySend && string(e.Payload) == "after" && e.Conf.ID != old:
-							t.Errorf("%s was told its message was sent in %s, want %s", n.id, e.Conf.ID, old)
-						}
+			h.live(func(_ *hsite, n *hnode) {
+				if st := n.b.Stats(); st.Continued != 1 {
+					t.Errorf("%s applied %d continuing configurations, want 1", n.id, st.Continued)
+				}
+				for _, e := range n.stream {
+					switch {
+					case e.Kind == EntryMessage && string(payloadOf(n, e.Origin)) == "in-trans" && !e.FedTrans:
+						t.Errorf("%s delivered %s without the transitional mark", n.id, e.Origin)
+					case e.Kind == EntrySend && string(e.Payload) == "after" && e.Conf.ID != old:
+						t.Errorf("%s was told its message was sent in %s, want %s", n.id, e.Conf.ID, old)
 					}
 				}
-			}
+			})
 		})
 	}
 }
@@ -1655,10 +1634,7 @@ func TestContinuedRingRefused(t *testing.T) {
 	for _, n := range h.site("b").nodes {
 		n.b.cfg.LogEntries = 2
 	}
-	h.fedConfig("b", "c")
-	h.settle()
-	h.sendSettled("after", "b1", "c2")
-	h.checkOrder()
+	h.afterRing([]string{"b", "c"}, "b1", "c2")
 
 	c2, b1 := h.node("c2"), h.node("b1")
 	if st := c2.b.Stats(); st.Gaps != 1 {

@@ -82,10 +82,7 @@ func TestInDoubtTakesEarlierRefused(t *testing.T) {
 		h.send("c1", "away")
 	}
 	h.settle()
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.sendSettled("after", "a3", "b1")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b", "c"}, "a3", "b1")
 	if st := h.node("a2").b.Stats(); st.Gaps != 1 {
 		t.Fatalf("a2 stats %+v, want a refused catch-up", st)
 	}

@@ -165,10 +165,7 @@ func TestAnswererWholeLog(t *testing.T) {
 				h.crash("a1")
 				h.localConfig(h.site("a"))
 			}
-			h.fedConfig("a", "b", "c")
-			h.settle()
-			h.sendSettled("after", "a3", "b2", "c2")
-			h.checkOrder()
+			h.afterRing([]string{"a", "b", "c"}, "a3", "b2", "c2")
 
 			if st := h.node("a3").b.Stats(); st.ElidedApplied != 3 {
 				t.Errorf("a3 applied %d stubs, want 3 (c's before, missed and after)", st.ElidedApplied)

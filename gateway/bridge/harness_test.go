@@ -225,6 +225,20 @@ func (h *harness) sendSettled(payload string, ids ...string) {
 	h.settle()
 }
 
+// afterRing is the step that ends most failover scenarios: a federation
+// ring of sites forms and settles (fedConfig, settle), each of the nodes
+// ids sends "after" round it (sendSettled), and every live node's order
+// is checked (checkOrder). It returns the index in h.sent of the first
+// "after".
+func (h *harness) afterRing(sites []string, ids ...string) (from int) {
+	h.fedConfig(sites...)
+	h.settle()
+	from = len(h.sent)
+	h.sendSettled("after", ids...)
+	h.checkOrder()
+	return from
+}
+
 // shareLocalRings gives every node a bridge of another federation domain
 // of its site, on the same local ring: its Haves, Agains and Ups (send
 // sends one with each of the domain's) go round with the domain's own,

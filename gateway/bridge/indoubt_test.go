@@ -155,35 +155,30 @@ func TestInDoubtAlone(t *testing.T) {
 	// Every live node delivers each message once (messages fails
 	// otherwise); b and c deliver the four at the places they gave them
 	// and not the three never ordered, which a alone delivers.
-	for _, s := range h.sites {
-		for _, n := range s.nodes {
-			if !n.alive {
+	h.live(func(s *hsite, n *hnode) {
+		got := h.messages(n)
+		for o, p := range ordered {
+			if !slices.Contains(got, o) {
+				t.Errorf("%s did not deliver %s", n.id, o)
+			}
+			if s.name == "a" {
 				continue
 			}
-			got := h.messages(n)
-			for o, p := range ordered {
-				if !slices.Contains(got, o) {
-					t.Errorf("%s did not deliver %s", n.id, o)
+			for _, e := range n.stream {
+				if e.Kind == EntryMessage && e.Origin == o && (e.Pos != p || e.InDoubt) {
+					t.Errorf("%s delivered %s at %s (in doubt %v), want %s", n.id, o, e.Pos, e.InDoubt, p)
 				}
-				if s.name == "a" {
-					continue
-				}
-				for _, e := range n.stream {
-					if e.Kind == EntryMessage && e.Origin == o && (e.Pos != p || e.InDoubt) {
-						t.Errorf("%s delivered %s at %s (in doubt %v), want %s", n.id, o, e.Pos, e.InDoubt, p)
-					}
-				}
-			}
-			for _, o := range unordered {
-				if slices.Contains(got, o) != (s.name == "a") {
-					t.Errorf("%s delivered %s: %v, want %v", n.id, o, !(s.name == "a"), s.name == "a")
-				}
-			}
-			if n.b.Pending() != 0 {
-				t.Errorf("%s still holds %d Ups pending", n.id, n.b.Pending())
 			}
 		}
-	}
+		for _, o := range unordered {
+			if slices.Contains(got, o) != (s.name == "a") {
+				t.Errorf("%s delivered %s: %v, want %v", n.id, o, !(s.name == "a"), s.name == "a")
+			}
+		}
+		if n.b.Pending() != 0 {
+			t.Errorf("%s still holds %d Ups pending", n.id, n.b.Pending())
+		}
+	})
 }
 
 // TestInDoubtAnswered: the same failover, with a2's first ring one of
@@ -195,10 +190,7 @@ func TestInDoubtAlone(t *testing.T) {
 func TestInDoubtAnswered(t *testing.T) {
 	h, ordered, unordered, _, away := cutAsDies(t, 0)
 	a2 := h.node("a2")
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.sendSettled("after", "a2", "c2")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b", "c"}, "a2", "c2")
 	if st := a2.b.Stats(); st.InDoubt != 0 || st.CatchUps != 1 || st.Gaps != 0 {
 		t.Errorf("a2 stats %+v, want one catch-up and nothing delivered in doubt", st)
 	}
@@ -209,25 +201,20 @@ func TestInDoubtAnswered(t *testing.T) {
 		t.Errorf("b1 dropped %d duplicates, want none: no copy of the four ordered before a1 died goes up", d)
 	}
 	b1 := h.messages(h.node("b1"))
-	for _, s := range h.sites {
-		for _, n := range s.nodes {
-			if !n.alive {
-				continue
-			}
-			want := b1
-			if s.name == "a" {
-				want = slices.DeleteFunc(slices.Clone(b1), func(o Origin) bool { return o == away })
-			}
-			if got := h.messages(n); !slices.Equal(got, want) {
-				t.Errorf("%s delivered %v, want %v", n.id, got, want)
-			}
-			for _, e := range n.stream {
-				if p, ok := ordered[e.Origin]; ok && e.Kind == EntryMessage && e.Pos != p || e.InDoubt {
-					t.Errorf("%s delivered %s at %s (in doubt %v), want %s", n.id, e.Origin, e.Pos, e.InDoubt, p)
-				}
+	h.live(func(s *hsite, n *hnode) {
+		want := b1
+		if s.name == "a" {
+			want = slices.DeleteFunc(slices.Clone(b1), func(o Origin) bool { return o == away })
+		}
+		if got := h.messages(n); !slices.Equal(got, want) {
+			t.Errorf("%s delivered %v, want %v", n.id, got, want)
+		}
+		for _, e := range n.stream {
+			if p, ok := ordered[e.Origin]; ok && e.Kind == EntryMessage && e.Pos != p || e.InDoubt {
+				t.Errorf("%s delivered %s at %s (in doubt %v), want %s", n.id, e.Origin, e.Pos, e.InDoubt, p)
 			}
 		}
-	}
+	})
 	for _, o := range unordered {
 		if !slices.Contains(b1, o) {
 			t.Errorf("b1 did not deliver %s, never ordered before a1 died", o)
@@ -245,39 +232,31 @@ func TestInDoubtRefused(t *testing.T) {
 	h, ordered, unordered, want, _ := cutAsDies(t, 4)
 	a2 := h.node("a2")
 	log := len(h.fedLog)
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.sendSettled("after", "a2", "c2")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b", "c"}, "a2", "c2")
 	if st := a2.b.Stats(); st.InDoubt != 7 || st.Gaps != 1 || st.CatchUps != 0 || st.Resubmitted != 0 {
 		t.Errorf("a2 stats %+v, want one refusal, 7 Ups delivered in doubt, none submitted again", st)
 	}
 	if got := upsFrom(h, "a", log); len(got) != 1 || got[0] != h.sent[len(h.sent)-2] {
 		t.Errorf("a's gateway submitted %v, want only the Up sent after the term began", got)
 	}
-	for _, s := range h.sites {
-		for _, n := range s.nodes {
-			if !n.alive {
+	h.live(func(s *hsite, n *hnode) {
+		var doubt []Origin
+		for _, e := range n.stream {
+			if e.Kind != EntryMessage {
 				continue
 			}
-			var doubt []Origin
-			for _, e := range n.stream {
-				if e.Kind != EntryMessage {
-					continue
-				}
-				if e.InDoubt {
-					doubt = append(doubt, e.Origin)
-				} else if p, ok := ordered[e.Origin]; ok && (s.name == "a" || e.Pos != p) {
-					t.Errorf("%s delivered %s at %s, want %s", n.id, e.Origin, e.Pos, map[bool]string{true: "in doubt", false: p.String()}[s.name == "a"])
-				} else if slices.Contains(unordered, e.Origin) {
-					t.Errorf("%s delivered %s, never ordered before a1 died, with a position", n.id, e.Origin)
-				}
-			}
-			if s.name == "a" && !slices.Equal(doubt, want) || s.name != "a" && len(doubt) > 0 {
-				t.Errorf("%s delivered in doubt %v", n.id, doubt)
+			if e.InDoubt {
+				doubt = append(doubt, e.Origin)
+			} else if p, ok := ordered[e.Origin]; ok && (s.name == "a" || e.Pos != p) {
+				t.Errorf("%s delivered %s at %s, want %s", n.id, e.Origin, e.Pos, map[bool]string{true: "in doubt", false: p.String()}[s.name == "a"])
+			} else if slices.Contains(unordered, e.Origin) {
+				t.Errorf("%s delivered %s, never ordered before a1 died, with a position", n.id, e.Origin)
 			}
 		}
-	}
+		if s.name == "a" && !slices.Equal(doubt, want) || s.name != "a" && len(doubt) > 0 {
+			t.Errorf("%s delivered in doubt %v", n.id, doubt)
+		}
+	})
 }
 
 // TestInDoubtNoRoom drives the fallback of Site.inDoubt that no path is
@@ -420,10 +399,7 @@ func TestInDoubtOwnTrans(t *testing.T) {
 		t.Fatalf("a2 stats %+v: want one answer that left the term in doubt, in a ring that continues the domain's configuration", st)
 	}
 	h.sendSettled("in-abc", "a2", "b1", "c1")
-	h.fedConfig("a", "b")
-	h.settle()
-	h.sendSettled("after", "a2", "b1")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b"}, "a2", "b1")
 	if st := a2.b.Stats(); st.InDoubt != 3 || st.InDoubtFedTrans != 1 {
 		t.Errorf("a2 stats %+v: want three Ups delivered in doubt, in a transitional configuration of a's own", st)
 	}

@@ -36,7 +36,6 @@ func TestPartAloneUnseen(t *testing.T) {
 func partAloneUnseen(t *testing.T, continued, lost bool) {
 	h, u := partAlone(t, continued, false, lost)
 	a3 := h.node("a3")
-	h.checkOrder()
 	if st := a3.b.Stats(); continued && st.Continuing != 1 || !continued && st.CatchUps != 1 {
 		t.Errorf("a3 stats %+v: want its term's ring to continue the domain's configuration (%v), else a catch-up answer", st, continued)
 	}
@@ -55,7 +54,6 @@ func partAloneUnseen(t *testing.T, continued, lost bool) {
 // in, not submitted again.
 func TestPartAloneApplied(t *testing.T) {
 	h, u := partAlone(t, false, true, false)
-	h.checkOrder()
 	a3 := h.node("a3")
 	if st := a3.b.Stats(); st.Gaps != 1 || st.InDoubt != 1 {
 		t.Errorf("a3 stats %+v: want its catch-up refused and u delivered in doubt", st)
@@ -75,7 +73,7 @@ func TestPartAloneApplied(t *testing.T) {
 // partAlone runs TestPartAloneUnseen's split, with a3 cut off once it
 // applied a's ring's Downs and said so if applied, and a's ring formed
 // again without a3 before a3's part takes over if lost, and returns the
-// harness, after a3 and b1 sent "after", and u.
+// harness, after a3 and b1 sent "after" (order checked), and u.
 func partAlone(t *testing.T, continued, applied, lost bool) (*harness, Origin) {
 	t.Helper()
 	h := newDomain(t, 0, 3, 2)
@@ -104,8 +102,6 @@ func partAlone(t *testing.T, continued, applied, lost bool) (*harness, Origin) {
 	a1.out, a2.out, a3.out = true, true, false
 	a1.b.FedStopped()
 	h.localConfig(h.site("a")) // a3 takes over, u in doubt
-	h.fedConfig("a", "b")
-	h.settle()
-	h.sendSettled("after", "a3", "b1")
+	h.afterRing([]string{"a", "b"}, "a3", "b1")
 	return h, u
 }

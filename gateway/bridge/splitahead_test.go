@@ -50,10 +50,7 @@ func TestInDoubtOtherAhead(t *testing.T) {
 	if a, b, c := a2.b.Last(), b2.b.Last(), c2.b.Last(); !a.Less(b) || !b.Less(c) {
 		t.Fatalf("a at %s, b at %s, c at %s: the run does not make the case", a, b, c)
 	}
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.sendSettled("after", "a2", "b2", "c2")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b", "c"}, "a2", "b2", "c2")
 	if st := a2.b.Stats(); st.InDoubtSplit != 1 || st.CatchUps != 1 || st.InDoubt != 1 {
 		t.Errorf("a2 stats %+v: want one answer that left u in doubt, delivered in doubt", st)
 	}

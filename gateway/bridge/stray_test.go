@@ -206,11 +206,7 @@ func TestStrayThreeParts(t *testing.T) {
 	a2.out = false
 	h.localConfig(h.site("a"))
 	h.settle()
-	h.fedConfig("a", "b")
-	h.settle()
-	from := len(h.sent)
-	h.sendSettled("after", "a1", "a2", "a3", "b1")
-	h.checkOrder()
+	from := h.afterRing([]string{"a", "b"}, "a1", "a2", "a3", "b1")
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
 			got := h.messages(n)
@@ -309,11 +305,7 @@ func TestStrayGatewayHistory(t *testing.T) {
 			a1.out = false
 			h.localConfig(h.site("a"))
 			h.settle()
-			h.fedConfig("a", "b")
-			h.settle()
-			from := len(h.sent)
-			h.sendSettled("after", "a1", "a2", "b1", "b2")
-			h.checkOrder()
+			from := h.afterRing([]string{"a", "b"}, "a1", "a2", "b1", "b2")
 			var gaps uint64
 			for _, s := range h.sites {
 				for _, n := range s.nodes {
@@ -457,10 +449,7 @@ func TestStrayLaterNotInDoubt(t *testing.T) {
 			h.localConfig(h.site("a"))
 			h.fedAlone("a")
 			h.settle()
-			h.fedConfig("a", "b")
-			h.settle()
-			h.sendSettled("after", "a1", "a2", "b1", "b2")
-			h.checkOrder()
+			h.afterRing([]string{"a", "b"}, "a1", "a2", "b1", "b2")
 			for _, s := range h.sites {
 				for _, n := range s.nodes {
 					got := h.messages(n)
@@ -530,27 +519,18 @@ func TestStrayUpInActiveRing(t *testing.T) {
 // configurations EVS allows (checkViews).
 func restartAfterHeal(t *testing.T, h *harness, doubts uint64, want ...Origin) {
 	t.Helper()
-	h.fedConfig("a", "b")
-	h.settle()
-	from := len(h.sent)
-	h.sendSettled("after", "a1", "a2", "b1", "b2")
-	h.checkOrder()
+	from := h.afterRing([]string{"a", "b"}, "a1", "a2", "b1", "b2")
 	if st := h.node("a2").b.Stats(); st.Restarted != 1 || st.HistoryDoubts != doubts {
 		t.Errorf("a2 restarted %d times and delivered %d Ups in doubt, want 1 and %d", st.Restarted, st.HistoryDoubts, doubts)
 	}
 	want = append(want, h.sent[from:]...)
-	for _, s := range h.sites {
-		for _, n := range s.nodes {
-			if !n.alive {
-				continue
+	h.live(func(_ *hsite, n *hnode) {
+		got := h.messages(n)
+		for _, o := range want {
+			if !slices.Contains(got, o) {
+				t.Errorf("%s did not deliver %s (configurations %s)", n.id, o, confs(n))
 			}
-			got := h.messages(n)
-			for _, o := range want {
-				if !slices.Contains(got, o) {
-					t.Errorf("%s did not deliver %s (configurations %s)", n.id, o, confs(n))
-				}
-			}
-			checkViews(t, n)
 		}
-	}
+		checkViews(t, n)
+	})
 }

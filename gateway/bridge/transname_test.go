@@ -46,10 +46,7 @@ func TestCaughtUpTransNamedNext(t *testing.T) {
 		}
 		h.localStep(h.site("a"))
 	}
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.sendSettled("after", "a2", "b1")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b", "c"}, "a2", "b1")
 	for _, n := range h.site("a").nodes {
 		if !n.alive {
 			continue

@@ -267,10 +267,7 @@ func TestUnannouncedNotInDoubt(t *testing.T) {
 	a3.out = false
 	h.localConfig(a) // a3 back: its Agains of u1 and u2, then its Have
 	h.settle()
-	h.fedConfig("a", "b")
-	h.settle()
-	h.sendSettled("after", "a3", "b1")
-	h.checkOrder()
+	h.afterRing([]string{"a", "b"}, "a3", "b1")
 	if st := a2.b.Stats(); st.UnannouncedDropped != 1 || st.InDoubt != 0 {
 		t.Errorf("a2 dropped %d Ups unannounced and delivered %d in doubt, want 1 and 0", st.UnannouncedDropped, st.InDoubt)
 	}
