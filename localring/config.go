@@ -149,7 +149,14 @@ type Config struct {
 	WindowPackets int
 
 	// MaxPacketsPerVisit is the most packets one node may send while it
-	// holds the token once. Default 50.
+	// holds the token once. Default half of WindowPackets (at least 1):
+	// 100 with the LAN preset, 50 with the cloud preset. Where several
+	// members send, their shares of the window (it divides by backlog)
+	// bound their visits before this does; it bounds the visit of a
+	// lone sender, whose every packet pays its share of the token's
+	// passes and wake-ups at every member: 50 a visit instead of 100
+	// cost a lone sender through the client API a sixth of its msgs/s on
+	// a 2-core host (docs/BENCHMARKS.md, "One sender's visits").
 	MaxPacketsPerVisit int
 
 	// ClassVisitPackets bounds, per send class (Node.SubmitClass; the
@@ -512,7 +519,7 @@ func (c *Config) setDefaults() {
 		c.WindowPackets = 200
 	}
 	if c.MaxPacketsPerVisit == 0 {
-		c.MaxPacketsPerVisit = 50
+		c.MaxPacketsPerVisit = max(1, c.WindowPackets/2)
 	}
 	if c.MaxPacketBytes == 0 {
 		c.MaxPacketBytes = 1400
