@@ -19,6 +19,7 @@ import (
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/internal/rawread"
+	"github.com/atoll-gcs/atoll/internal/slab"
 	"github.com/atoll-gcs/atoll/internal/stagetrace"
 	"github.com/atoll-gcs/atoll/internal/trywrite"
 )
@@ -443,9 +444,9 @@ func (s *session) read() {
 	r.SetMax(cp.MaxFrame)
 	r.SetShareLists(true) // the group loop only reads the requests' groups
 	var batch []clientReq
-	var slab []byte    // the batch's payloads, copied out of the reader's buffer
-	var read time.Time // when the frames in the reader's buffer were read
-	var f cp.Frame     // the frame read, copied into the batch
+	pays := payloadSlab() // the batch's payloads, copied out of the reader's buffer
+	var read time.Time    // when the frames in the reader's buffer were read
+	var f cp.Frame        // the frame read, copied into the batch
 	for {
 		fresh := !r.Buffered() // NextInto reads from the connection
 		if len(batch) > 0 && (fresh || len(batch) >= maxReadBatch) {
@@ -487,7 +488,7 @@ func (s *session) read() {
 			if f.Type == cp.TypeMulticast {
 				room = groups.MulticastRoom(s.name, f.Groups)
 			}
-			buf, slab = copyPayload(slab, f.Payload, room)
+			buf = pays.CopyAfter(room, f.Payload)
 			f.Payload = buf[room:]
 			if room == 0 {
 				buf = nil
@@ -513,28 +514,15 @@ func (s *session) read() {
 // once.
 const maxReadBatch = 256
 
-// copyPayload copies p into slab after room bytes, and returns the room
-// and the copy (buf), and the slab, allocating a new slab when they do
-// not fit: one allocation for the many small payloads of a batch of
-// requests instead of one each. A multicast's room takes its header in
-// the group layer (groups.MulticastIn), which then hands buf to the ring
-// as it is, instead of a copy of the payload with the header before it.
-func copyPayload(slab, p []byte, room int) (buf, rest []byte) {
-	const slabSize = 64 << 10
-	n := room + len(p)
-	if cap(slab)-len(slab) < n {
-		if n > slabSize/4 {
-			buf = make([]byte, n)
-			copy(buf[room:], p)
-			return buf, slab
-		}
-		slab = make([]byte, 0, slabSize)
-	}
-	start := len(slab)
-	slab = slab[:start+n]
-	copy(slab[start+room:], p)
-	return slab[start : start+n : start+n], slab
-}
+// payloadSlab returns the slab a session's reader copies the requests'
+// payloads into, each after room bytes (Slab.CopyAfter, which returns the
+// room and the copy: buf): one allocation per 64 KiB chunk for the many
+// small payloads of a batch of requests instead of one each; a payload
+// and room of more than a quarter chunk get an allocation of their own.
+// A multicast's room takes its header in the group layer
+// (groups.MulticastIn), which then hands buf to the ring as it is,
+// instead of a copy of the payload with the header before it.
+func payloadSlab() slab.Slab { return slab.New(64<<10, 16<<10) }
 
 // hello runs the hello exchange: the client's Hello, the agent's Welcome
 // or Goodbye. It reports whether the session goes on.

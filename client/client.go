@@ -17,6 +17,7 @@ import (
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/internal/rawread"
+	"github.com/atoll-gcs/atoll/internal/slab"
 	"github.com/atoll-gcs/atoll/internal/stagetrace"
 	"github.com/atoll-gcs/atoll/internal/trywrite"
 )
@@ -171,7 +172,7 @@ type Client struct {
 	eventCap  int           // the queue's bound
 	writeDone chan struct{} // closed when the writer goroutine returns
 
-	slab    []byte // the messages' payloads, copied out of the reader's buffer (the reader's)
+	slab    slab.Slab // the messages' payloads, copied out of the reader's buffer (the reader's; payloadSlab)
 	endOnce sync.Once
 
 	// WithReceive: the context whose end cuts the reader's wait for the
@@ -362,7 +363,7 @@ func start(ctx context.Context, conn net.Conn, addr string, o *options) (*Client
 		done: make(chan struct{}), closing: make(chan struct{}),
 		wake: make(chan struct{}, 1), calls: map[uint32]*call{}, room: make(chan struct{}), window: win,
 		tw: trywrite.New(conn), recv: o.receive, eventCap: o.eventBuffer, reuse: reuse,
-		turn: make(chan struct{}), writeDone: make(chan struct{}),
+		turn: make(chan struct{}), writeDone: make(chan struct{}), slab: payloadSlab(),
 	}
 	if !c.recv {
 		c.events = make(chan Event, o.eventBuffer)
@@ -1483,7 +1484,9 @@ func (c *Client) handle(f *cp.Frame, mode decode) (e Event, ok bool, end error) 
 		var m *Message
 		switch mode {
 		case decodeNew:
-			p, c.slab = copyPayload(c.slab, f.Payload)
+			if len(f.Payload) > 0 {
+				p = c.slab.Copy(f.Payload)
+			}
 			m = new(Message)
 		case decodeReuse:
 			switch {
@@ -1512,27 +1515,14 @@ func (c *Client) handle(f *cp.Frame, mode decode) (e Event, ok bool, end error) 
 	return Event{}, false, nil
 }
 
-// copyPayload copies p into slab, which it returns, allocating a new slab
-// when p does not fit: one allocation for the many small payloads of a
-// burst of messages instead of one each. Each copy has its own capacity,
-// so an application that appends to a payload does not touch the next
-// one. A large payload gets an allocation of its own, so that a message
-// kept does not hold a slab much larger than itself.
-func copyPayload(slab, p []byte) (cp, rest []byte) {
-	const slabSize = 32 << 10
-	if len(p) == 0 {
-		return nil, slab
-	}
-	if cap(slab)-len(slab) < len(p) {
-		if len(p) > slabSize/8 {
-			return append([]byte(nil), p...), slab
-		}
-		slab = make([]byte, 0, slabSize)
-	}
-	start := len(slab)
-	slab = append(slab, p...)
-	return slab[start:len(slab):len(slab)], slab
-}
+// payloadSlab returns the slab the reader copies the messages' payloads
+// into (an empty payload is nil, not copied): one allocation per 32 KiB
+// chunk for the many small payloads of a burst of messages instead of one
+// each. Each copy has its own capacity, so an application that appends to
+// a payload does not touch the next one. A large payload (over an eighth
+// of a chunk) gets an allocation of its own, so that a message kept does
+// not hold a chunk much larger than itself.
+func payloadSlab() slab.Slab { return slab.New(32<<10, 4<<10) }
 
 // maxReusedPayload bounds the buffer WithMessageReuse keeps for the
 // payloads: a larger payload gets a copy of its own.

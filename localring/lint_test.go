@@ -11,8 +11,9 @@ import (
 // drive it deterministically. Subpackages (transports, seal, sim) are
 // exempt; package federation, which configures the same core for the
 // federation ring, and packages gateway/bridge, the gateway's state
-// machine between the local and the federation ring, and gateway/domconf
-// are held to the same rule.
+// machine between the local and the federation ring, gateway/domconf, and
+// internal/slab, the allocator the core keeps its packets in, are held to
+// the same rule.
 func TestPureStateMachine(t *testing.T) {
 	const clock = "time and concurrency come from the driver"
 	purelint.Check(t, purelint.Rules{
@@ -29,5 +30,5 @@ func TestPureStateMachine(t *testing.T) {
 			"time.Now(": clock, "time.Since(": clock, "time.Sleep(": clock, "time.After(": clock,
 			"time.NewTimer(": clock, "time.Tick(": clock, "go func": clock,
 		},
-	}, ".", "../federation", "../gateway/bridge", "../gateway/domconf")
+	}, ".", "../federation", "../gateway/bridge", "../gateway/domconf", "../internal/slab")
 }

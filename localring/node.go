@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/atoll-gcs/atoll/internal/slab"
 )
 
 // state is the node's place in the Totem protocol.
@@ -201,7 +203,7 @@ type Node struct {
 	instPrevOK   bool     // the representative's install condition at its last visit
 	instPrevSeq  uint64
 
-	slab slab // the bytes of the packets kept and the messages joined
+	slab slab.Slab // the bytes of the packets kept and the messages joined (newSlab)
 
 	// sending
 	queues      [MaxSendClasses]sendQueue // submitted messages not sent yet, per send class (SubmitClass)
@@ -270,6 +272,7 @@ func New(cfg Config) (*Node, error) {
 		win:        cfg.WindowPackets,
 		partial:    -1,
 		incs:       map[NodeID]uint64{me.ID: me.Inc},
+		slab:       newSlab(),
 	}
 	// The initial ring is this node alone, numbered 0: no real ring has
 	// sequence number 0, so a fresh incarnation never shares an old ring
@@ -721,7 +724,7 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 	}
 	switch t {
 	case ptMcast:
-		m, err := parseMcast(n.slab.copy(pkt), n.ringForState().members)
+		m, err := parseMcast(n.slab.Copy(pkt), n.ringForState().members)
 		if err != nil {
 			n.stats.Malformed++
 			return err
@@ -932,8 +935,8 @@ func (n *Node) deliver(rs *ringState) {
 
 // join returns the message the parts make, in one new buffer, and resets
 // r for the sender's next fragmented message.
-func (r *reassembly) join(s *slab) []byte {
-	data := s.copy(r.parts...)
+func (r *reassembly) join(s *slab.Slab) []byte {
+	data := s.Copy(r.parts...)
 	r.reset()
 	return data
 }
@@ -943,7 +946,7 @@ func (r *reassembly) join(s *slab) []byte {
 // keeps it (rs.own), else a join in s. Since the last fragments of my messages
 // are delivered in the order they were packed, the entries before the
 // one found are messages whose start was lost; they are dropped.
-func (rs *ringState) ownPayload(r *reassembly, s *slab) []byte {
+func (rs *ringState) ownPayload(r *reassembly, s *slab.Slab) []byte {
 	for i, o := range rs.own {
 		if o.id != r.id {
 			continue

@@ -627,7 +627,7 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 	// 2^21 take 12 bytes at most, not 22), which leaves room for the CRC.
 	budget := n.cfg.MaxPacketBytes - RecoveryReserve(&n.cfg)
 	for sent < allowed && n.queued > 0 {
-		b := appendMcastHeader(n.slab.room(n.cfg.MaxPacketBytes), rs.id, tok.seq+1, n.me, 0)
+		b := appendMcastHeader(n.slab.Room(n.cfg.MaxPacketBytes), rs.id, tok.seq+1, n.me, 0)
 		countAt := len(b)
 		b = append(b, 0, 0) // entry count, a two-byte uvarint filled in below
 		if n.nextClass(&spent, budget-len(b)-entryOverhead) < 0 {
@@ -689,7 +689,7 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 		}
 		b[countAt] = byte(len(entries)) | 0x80
 		b[countAt+1] = byte(len(entries) >> 7)
-		b = n.slab.keep(appendCRC(b))
+		b = n.slab.Keep(appendCRC(b))
 		m.entries, m.raw = entries, b
 		n.receive(rs, m)
 		n.send("", b)
