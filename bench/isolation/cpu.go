@@ -29,9 +29,16 @@ type CPU struct {
 	SchedP999 time.Duration `json:"sched_p999_ns"`
 	// GCPauses is the total stop-the-world time for the garbage
 	// collector over the phase (/sched/pauses/total/gc:seconds, bucket
-	// midpoints), GCPauseMax the longest.
+	// values: bucketValue), GCPauseMax the longest.
 	GCPauses   time.Duration `json:"gc_pauses_ns"`
 	GCPauseMax time.Duration `json:"gc_pause_max_ns"`
+	// GCStops is the part of GCPauses spent stopping the world, from
+	// the collector's decision to stop it until every P stopped
+	// (/sched/pauses/stopping/gc:seconds, likewise), GCStopMax the
+	// longest: a long one says a goroutine that did not reach a
+	// preemption point (a thread in a raw system call) held the stop.
+	GCStops   time.Duration `json:"gc_stops_ns"`
+	GCStopMax time.Duration `json:"gc_stop_max_ns"`
 }
 
 // cpuSample is the counters CPU is the difference of.
@@ -39,12 +46,13 @@ type cpuSample struct {
 	at              time.Time
 	proc            time.Duration // user + system
 	hostBusy, total time.Duration // bench.HostCPU
-	sched, gc       *metrics.Float64Histogram
+	sched, gc, stop *metrics.Float64Histogram
 }
 
 const (
 	schedMetric = "/sched/latencies:seconds"
 	gcMetric    = "/sched/pauses/total/gc:seconds"
+	stopMetric  = "/sched/pauses/stopping/gc:seconds"
 )
 
 func sampleCPU() cpuSample {
@@ -54,13 +62,12 @@ func sampleCPU() cpuSample {
 		s.proc = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	s.hostBusy, s.total = bench.HostCPU()
-	ms := []metrics.Sample{{Name: schedMetric}, {Name: gcMetric}}
+	ms := []metrics.Sample{{Name: schedMetric}, {Name: gcMetric}, {Name: stopMetric}}
 	metrics.Read(ms)
-	if ms[0].Value.Kind() == metrics.KindFloat64Histogram {
-		s.sched = ms[0].Value.Float64Histogram()
-	}
-	if ms[1].Value.Kind() == metrics.KindFloat64Histogram {
-		s.gc = ms[1].Value.Float64Histogram()
+	for i, h := range []**metrics.Float64Histogram{&s.sched, &s.gc, &s.stop} {
+		if ms[i].Value.Kind() == metrics.KindFloat64Histogram {
+			*h = ms[i].Value.Float64Histogram()
+		}
 	}
 	return s
 }
@@ -80,17 +87,26 @@ func cpuBetween(a, b cpuSample, cores int) CPU {
 		q := histQuantiles(d, 0.5, 0.99, 0.999)
 		c.SchedP50, c.SchedP99, c.SchedP999 = q[0], q[1], q[2]
 	}
-	if d := histDelta(a.gc, b.gc); d != nil {
-		for i, n := range d.Counts {
-			if n == 0 {
-				continue
-			}
-			mid := bucketValue(d, i)
-			c.GCPauses += time.Duration(n) * mid
-			c.GCPauseMax = max(c.GCPauseMax, mid)
-		}
-	}
+	c.GCPauses, c.GCPauseMax = histSum(histDelta(a.gc, b.gc))
+	c.GCStops, c.GCStopMax = histSum(histDelta(a.stop, b.stop))
 	return c
+}
+
+// histSum returns the sum of h's values (each its bucket's value:
+// bucketValue) and the largest, zero for a nil h.
+func histSum(h *metrics.Float64Histogram) (sum, largest time.Duration) {
+	if h == nil {
+		return 0, 0
+	}
+	for i, n := range h.Counts {
+		if n == 0 {
+			continue
+		}
+		v := bucketValue(h, i)
+		sum += time.Duration(n) * v
+		largest = max(largest, v)
+	}
+	return sum, largest
 }
 
 // histDelta returns b's counts less a's (nil if either is missing or
@@ -141,7 +157,7 @@ func bucketValue(h *metrics.Float64Histogram, i int) time.Duration {
 	return time.Duration(hi * float64(time.Second))
 }
 
-// add adds c to the average of n phases' figures (the GC pauses summed,
+// add adds c to the average of n phases' figures (the GC pauses and stops summed,
 // the longest the longest).
 func (a *CPU) add(c CPU, n float64) {
 	a.Process += c.Process / n
@@ -151,4 +167,6 @@ func (a *CPU) add(c CPU, n float64) {
 	a.SchedP999 += time.Duration(float64(c.SchedP999) / n)
 	a.GCPauses += c.GCPauses
 	a.GCPauseMax = max(a.GCPauseMax, c.GCPauseMax)
+	a.GCStops += c.GCStops
+	a.GCStopMax = max(a.GCStopMax, c.GCStopMax)
 }

@@ -234,8 +234,8 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 	}
 	fmt.Fprintln(w, "\nCPU over each phase's measured part of the process that runs site a (with --one-process every site; the host's figure counts every process on the machine), the wait of its goroutines for a core, and site a's group loops holding every local client's requests back for a backlogged reader:")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| phase | site a's process, cores | host busy, cores | goroutines waiting runnable p50 / p99 / p99.9 | GC pauses (longest) | site a: client requests held (passes) | a-local: share of its p99 tail in its worst second |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| phase | site a's process, cores | host busy, cores | goroutines waiting runnable p50 / p99 / p99.9 | GC pauses (longest) | of which stopping the world (longest) | site a: client requests held (passes) | a-local: share of its p99 tail in its worst second |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for ph, p := range r.Phases {
 		held := uint64(0)
 		for _, h := range p.TraceHolds {
@@ -246,8 +246,9 @@ func (r *Report) WriteTable(w io.Writer, command string) {
 			tail = fmt.Sprintf("%.0f%%", 100*s.TailWorstSecond)
 		}
 		cp := p.CPU
-		fmt.Fprintf(w, "| %s | %.2f | %.2f of %d | %v / %v / %v | %v (%v) | %d | %s |\n", p.Name, cp.Process, cp.Host, r.Cores,
-			cp.SchedP50.Round(time.Microsecond), cp.SchedP99.Round(time.Microsecond), cp.SchedP999.Round(time.Microsecond), cp.GCPauses.Round(time.Microsecond), cp.GCPauseMax.Round(time.Microsecond), held, tail)
+		fmt.Fprintf(w, "| %s | %.2f | %.2f of %d | %v / %v / %v | %v (%v) | %v (%v) | %d | %s |\n", p.Name, cp.Process, cp.Host, r.Cores,
+			cp.SchedP50.Round(time.Microsecond), cp.SchedP99.Round(time.Microsecond), cp.SchedP999.Round(time.Microsecond), cp.GCPauses.Round(time.Microsecond), cp.GCPauseMax.Round(time.Microsecond),
+			cp.GCStops.Round(time.Microsecond), cp.GCStopMax.Round(time.Microsecond), held, tail)
 	}
 
 	r.writeProcesses(w)
@@ -368,8 +369,9 @@ func (r *Report) writeProcesses(w io.Writer) {
 	for _, p := range r.Phases {
 		for _, pc := range p.Processes {
 			c := pc.CPU
-			rows = append(rows, fmt.Sprintf("| %s | %s | %.2f | %v / %v / %v | %v (%v) |", p.Name, pc.Process, c.Process,
-				c.SchedP50.Round(time.Microsecond), c.SchedP99.Round(time.Microsecond), c.SchedP999.Round(time.Microsecond), c.GCPauses.Round(time.Microsecond), c.GCPauseMax.Round(time.Microsecond)))
+			rows = append(rows, fmt.Sprintf("| %s | %s | %.2f | %v / %v / %v | %v (%v) | %v (%v) |", p.Name, pc.Process, c.Process,
+				c.SchedP50.Round(time.Microsecond), c.SchedP99.Round(time.Microsecond), c.SchedP999.Round(time.Microsecond), c.GCPauses.Round(time.Microsecond), c.GCPauseMax.Round(time.Microsecond),
+				c.GCStops.Round(time.Microsecond), c.GCStopMax.Round(time.Microsecond)))
 		}
 	}
 	if len(rows) == 0 {
@@ -377,8 +379,8 @@ func (r *Report) writeProcesses(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nEach process over each phase's measured part: its CPU, the wait of its goroutines for a core, its collector's pauses:")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| phase | process | cores | goroutines waiting runnable p50 / p99 / p99.9 | GC pauses (longest) |")
-	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| phase | process | cores | goroutines waiting runnable p50 / p99 / p99.9 | GC pauses (longest) | of which stopping the world (longest) |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: |")
 	for _, row := range rows {
 		fmt.Fprintln(w, row)
 	}

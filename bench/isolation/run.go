@@ -301,8 +301,9 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 	}
 	b.logf("%s: CPU over the measured part: the host %.2f of %d", p.Name, p.CPU.Host, runtime.NumCPU())
 	for _, pc := range p.Processes {
-		b.logf("  %s: %.2f cores; goroutines waited runnable p50 %v p99 %v p99.9 %v; GC pauses %v (longest %v)", pc.Process,
-			pc.CPU.Process, pc.CPU.SchedP50.Round(time.Microsecond), pc.CPU.SchedP99.Round(time.Microsecond), pc.CPU.SchedP999.Round(time.Microsecond), pc.CPU.GCPauses.Round(time.Microsecond), pc.CPU.GCPauseMax.Round(time.Microsecond))
+		b.logf("  %s: %.2f cores; goroutines waited runnable p50 %v p99 %v p99.9 %v; GC pauses %v (longest %v), stopping the world %v of them (longest %v)", pc.Process,
+			pc.CPU.Process, pc.CPU.SchedP50.Round(time.Microsecond), pc.CPU.SchedP99.Round(time.Microsecond), pc.CPU.SchedP999.Round(time.Microsecond), pc.CPU.GCPauses.Round(time.Microsecond), pc.CPU.GCPauseMax.Round(time.Microsecond),
+			pc.CPU.GCStops.Round(time.Microsecond), pc.CPU.GCStopMax.Round(time.Microsecond))
 	}
 	end := b.clk.now()
 	after := b.linkStats()
