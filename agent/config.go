@@ -454,13 +454,14 @@ func (c *Config) federationDomain() string {
 func (c *Config) domain() string { return "site/" + c.Site }
 
 // configHash identifies the ring settings that every node of the ring must
-// share: the site, the ring protocol's timeouts and flow control, and the
-// node id bound (ringIDBound). It
+// share: the site, the ring protocol's timeouts and flow control window,
+// and the node id bound (ringIDBound). It
 // goes into every packet's header (seal.Config.ConfigHash), so a node
 // started with other settings is rejected with a clear reason rather than
 // admitted into a ring it would disturb. Settings left at zero hash as
 // zero: configure every node the same way. The node list and the transport
 // are not part of it, so a site can grow one node at a time.
+// The bound of packets per visit is hashed as perVisitHashed gives it.
 func (c *Config) configHash() uint64 {
 	r := &c.Ring
 	h := sha256.New()
@@ -468,13 +469,29 @@ func (c *Config) configHash() uint64 {
 	for _, v := range []int64{
 		int64(r.TokenTimeout), int64(r.TokenRetransmit), int64(r.TokenHold), int64(r.JoinTimeout),
 		int64(r.ConsensusTimeout), int64(r.MergeTimeout), int64(r.WindowPackets),
-		int64(r.MaxPacketsPerVisit), int64(r.MaxMessageBytes), int64(c.ringIDBound()),
+		perVisitHashed(r), int64(r.MaxMessageBytes), int64(c.ringIDBound()),
 	} {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], uint64(v))
 		h.Write(b[:])
 	}
 	return binary.BigEndian.Uint64(h.Sum(nil)[:8])
+}
+
+// perVisitHashed is the ring's bound of packets per visit
+// (Ring.MaxPacketsPerVisit) as configHash hashes it: 50 where it is
+// localring's default, half the window, and the setting otherwise. 50 was
+// the default of every preset before the default became half the window
+// (100 with the LAN preset), so nodes of this version and of earlier ones
+// on a preset, or with the bound left at zero, keep one hash and can be
+// upgraded one at a time (TestConfigHashPerVisit). Mixed bounds would
+// not disturb the ring (each node keeps its own; the window is shared
+// through the token's count), but the hash has always held the setting.
+func perVisitHashed(r *localring.Config) int64 {
+	if r.WindowPackets > 0 && r.MaxPacketsPerVisit == max(1, r.WindowPackets/2) {
+		return 50
+	}
+	return int64(r.MaxPacketsPerVisit)
 }
 
 // IDBoundStep is what the agent rounds the site's longest node name up to
