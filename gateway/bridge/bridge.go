@@ -137,6 +137,13 @@ type Stats struct {
 	// Ups in doubt, keeping them in doubt to deliver them where that part
 	// did (DomainConf.Doubt, Site.followDoubt).
 	InDoubtFollowed uint64
+	// RefusedDoubtNamed counts the refusals after which this gateway
+	// named the asking site, with its Ups in doubt, in its log's entry of
+	// the ring's regular configuration (DoubtSite.Refused), and
+	// RefusedDoubtDropped the pending Ups this node dropped as another
+	// part's, delivered in doubt in a configuration it was not in
+	// (Site.dropRefusedDoubt).
+	RefusedDoubtNamed, RefusedDoubtDropped uint64
 	// EnteredAnswers counts the catch-up answers this site gave from
 	// the ring the asking site went into from the position it asked
 	// from, which the log holds in another configuration or not at all
@@ -592,6 +599,7 @@ type fedState struct {
 	blocked  bool                             // a Sync named its site blocked (syncMsg.blocked): the ring does not continue the domain's configuration
 	doubtOf  map[string]bool                  // per site, whether its Sync said its term was in doubt with Ups in doubt (syncMsg.doubt)
 	doubtIDs map[string]DoubtSite             // per site, the digest of its Ups in doubt its Sync named, and their number (syncMsg.doubtID), if any
+	doubtUps map[string][]Origin              // per site, the Ups in doubt its Sync named (syncMsg.doubtUps), if any
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// noDoubt: this site's Sync named the federation's transitional
 	// configuration and no Up in doubt (syncMsg.doubt clear): an Again
@@ -2239,6 +2247,9 @@ func (s *Site) open() {
 	// A new term names its doubt too (Site.entered), with its digest
 	// (DomainConf.Doubt).
 	sync.doubtID, sync.doubtN = s.doubtDigest()
+	if sync.doubtN <= maxDoubtUps {
+		sync.doubtUps = s.doubtOrigins()
+	}
 	if sync.doubt = sync.doubtID != ""; s.trans != nil {
 		f.noDoubt = !sync.doubt
 	}
@@ -2474,6 +2485,7 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 	}
 	switch e.Kind {
 	case EntryConfig:
+		s.dropRefusedDoubt(e)
 		if e.Conf.Kind == localring.Transitional {
 			// The messages after it wait for the next regular
 			// configuration, which says whether it continues the one this
@@ -3066,7 +3078,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
 		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string), regOf: make(map[string]localring.DomainOrder),
 		holdOf: make(map[string]hold), fromOf: make(map[string]localring.DomainOrder), rootOf: make(map[string]string),
-		stubOf: make(map[string]localring.DomainOrder), doubtOf: make(map[string]bool), doubtIDs: make(map[string]DoubtSite)}
+		stubOf: make(map[string]localring.DomainOrder), doubtOf: make(map[string]bool), doubtIDs: make(map[string]DoubtSite), doubtUps: make(map[string][]Origin)}
 	if old != nil && old.waiting {
 		// The last ring settled here, but ended before this site's
 		// catch-up answer came: the site has not installed it. What it
@@ -3115,6 +3127,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		}
 		if f.synced && c.gap {
 			s.noteRefused(c)
+			s.noteRefusedDoubt(c)
 		}
 		if f.owed[c.to] {
 			delete(f.owed, c.to)
@@ -3156,6 +3169,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 		f.doubtOf[x.site] = x.doubt
 		if x.doubtID != "" {
 			f.doubtIDs[x.site] = DoubtSite{Site: x.site, ID: x.doubtID, N: x.doubtN}
+			f.doubtUps[x.site] = x.doubtUps
 		}
 		if len(f.syncs) == len(f.members) {
 			s.settle()
@@ -4043,6 +4057,74 @@ func (s *Site) noteRefused(c *catchUp) {
 	s.entered[enteredKey{site, c.from, f.confOf[site]}] = localring.DomainOrder{Seq: f.base, Ring: f.ring}
 }
 
+// noteRefusedDoubt names, at a refusal delivered in the ring that
+// settled, the asking site in this member's log entry of the ring's
+// regular configuration (DomainConf.Doubt, DoubtSite.Refused) with the
+// Ups in doubt its Sync named, where it asked from a configuration this
+// log does not hold at all (another history of its own, not one older
+// than the log): it leaves that configuration alone right before the
+// regular one, delivering them there (caughtUp, leave, inDoubt), and
+// another part of the site, answered over this configuration later from
+// this log, was never in that one (dropRefusedDoubt). The Down of the
+// configuration went before the refusal: only the log names it, and
+// only at the members that delivered the refusal.
+func (s *Site) noteRefusedDoubt(c *catchUp) {
+	f := s.fed
+	site := c.to
+	d, ups := f.doubtIDs[site], f.doubtUps[site]
+	if site == s.cfg.Site || len(ups) == 0 || len(ups) != d.N || f.syncs[site] != c.from || len(s.log) == 0 || c.from.Less(s.log[0].Pos) {
+		return
+	}
+	conf := f.confOf[site]
+	if slices.ContainsFunc(s.log, func(e Entry) bool { return e.Kind == EntryConfig && e.Conf.ID == conf }) {
+		return
+	}
+	i, found := slices.BinarySearchFunc(s.log, localring.DomainOrder{Seq: f.base, Ring: f.ring}, func(e Entry, p localring.DomainOrder) int { return e.Pos.Compare(p) })
+	if !found || s.log[i].Kind != EntryConfig || s.log[i].Conf.Kind != localring.Regular ||
+		slices.ContainsFunc(s.log[i].Conf.Doubt, func(x DoubtSite) bool { return x.Site == site }) {
+		return
+	}
+	e := &s.log[i]
+	e.Conf.Doubt = append(slices.Clone(e.Conf.Doubt), DoubtSite{Site: site, ID: d.ID, N: d.N, Refused: true, Ups: slices.Clone(ups)})
+	s.stats.RefusedDoubtNamed++
+}
+
+// dropRefusedDoubt drops, at a regular configuration entry that names
+// this site as refused in doubt (DoubtSite.Refused), the pending Ups of
+// the site it names, but this node's own: another part of the site
+// delivered them in doubt in its own transitional configuration out of a
+// configuration of its own (noteRefusedDoubt), their senders told they
+// sent them there, and this node comes to this configuration from
+// another (an answer over it: the active gateway at caughtUp, before it
+// resolves its doubt, and every node of the site as it applies the
+// entry), not from that one (if it was in it once, it left it through
+// another transitional configuration). Delivered here, or submitted (the
+// gateway's doubt resolved by the answer), they were delivered outside
+// the configuration they were sent in. A sender keeps its own, which
+// goes up as before: dropped, it would never deliver it (see the package
+// comment, "Catch-up, and the bound", 135). Before, hiersim's regional
+// starvation at seed 254 of 101-300 broke EVS 1.3 at 69fc327: a-1's part
+// refused from r:721152:a with a-1/1/2083 in doubt, and a-3's, answered
+// over r:852228:a later, submitted it (TestRefusedDoubtElsewhere).
+func (s *Site) dropRefusedDoubt(e *Entry) {
+	if e.Kind != EntryConfig || e.Conf.Kind != localring.Regular {
+		return
+	}
+	for _, d := range e.Conf.Doubt {
+		if d.Site != s.cfg.Site || !d.Refused {
+			continue
+		}
+		s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
+			if p.downInDoubt || p.origin.ID.Sender == s.cfg.Node || !slices.Contains(d.Ups, p.origin) {
+				return false
+			}
+			s.countPending(&p, -1)
+			s.stats.RefusedDoubtDropped++
+			return true
+		})
+	}
+}
+
 // enteredFrom returns the index in the log where an answer to site from
 // from in conf begins when the log does not hold from in conf (a position
 // of the site's own configuration: two components of a split federation
@@ -4177,6 +4259,9 @@ func (s *Site) caughtUp(c *catchUp) {
 	}
 	var follow []*pendingUp
 	if !c.gap {
+		for i := range c.entries {
+			s.dropRefusedDoubt(&c.entries[i])
+		}
 		follow = s.followDoubt(c)
 	}
 	// The regular configuration the first of the entries held back comes
@@ -4460,10 +4545,16 @@ func (s *Site) doubtID() string {
 
 // doubtDigest returns doubtID and how many Ups it names.
 func (s *Site) doubtDigest() (string, int) {
+	ids := s.doubtOrigins()
+	return digest(ids), len(ids)
+}
+
+// doubtOrigins returns the Ups doubtID names: those in doubt, and those
+// takeAlong puts in doubt with them; none where the term is not in doubt.
+func (s *Site) doubtOrigins() []Origin {
 	if !s.doubt {
-		return "", 0
+		return nil
 	}
-	// The Ups in doubt, and those takeAlong puts in doubt with them.
 	var ids []Origin
 	for i := range s.pending {
 		if p := &s.pending[i]; p.doubt && !p.downInDoubt && !s.behindStray(p) {
@@ -4473,7 +4564,7 @@ func (s *Site) doubtDigest() (string, int) {
 	for _, p := range s.alongDoubt() {
 		ids = append(ids, p.origin)
 	}
-	return digest(ids), len(ids)
+	return ids
 }
 
 // digest returns "~" and the FNV-1a hash of ids' strings (Origin.String),

@@ -1291,28 +1291,85 @@
 // submitted the Ups that a2, dead before its Downs came round, had
 // delivered in doubt at no node.
 //
+// And a part refused from a configuration of its own, in doubt. Its Sync
+// named where it stood, in a configuration no other site's log holds (its
+// site alone, in its own component of a split federation), and the
+// answerer refused it (Stats.Diverged): it left that configuration alone
+// right before the ring's regular one, and delivered its Ups in doubt in
+// its own transitional configuration, their senders told they sent them
+// in that configuration, where EVS 1.3 lets them be delivered (in it, or
+// in the transitional configuration that follows it) and nowhere else.
+// Another part of the site, answered over the ring later from a
+// configuration the answerer's log holds, did not leave that one with it
+// (it was never in it, or left it before, through another transitional
+// configuration): were it to deliver those Ups (in doubt, out of its own
+// configuration) or submit them (its doubt resolved by the answer: the
+// domain orders them in a later ring, and every site delivers them
+// there), members would deliver them outside the configuration they were
+// sent in. Not delivering them is EVS's own answer for a node that was no
+// member of the sending configuration, or went from it into another next
+// configuration (EVS 4 binds only those that go into the same). The part learns them from the answer: the Sync of a term
+// in doubt names its Ups in doubt (syncMsg.doubtUps, up to maxDoubtUps),
+// and every member of the ring that delivers such a refusal names the
+// site, refused in doubt, with those Ups, in its log's entry of the ring's
+// regular configuration (DoubtSite.Refused; Site.noteRefusedDoubt,
+// Stats.RefusedDoubtNamed), which its answers carry. The part's gateway
+// drops them from its pending Ups before it resolves its doubt, and every
+// node of the part as it applies that entry (Site.dropRefusedDoubt,
+// Stats.RefusedDoubtDropped), but its own: a sender keeps its own Up,
+// which goes up as before (135, below). The digest alone could not tell
+// them: the other part's Ups in doubt are rarely this part's, nor a prefix
+// of them (at 69fc327, regional 135, 161 and 163 of 101-300: this part's
+// 27 Ups in doubt against the other's 28, 14 against 10, 4 against 36,
+// each set with Ups the other lacks). hiersim's regional starvation at
+// seed 254 of 101-300 passes since: a-1's part, refused from r:721152:a
+// (a alone) with a-1/1/2083 in doubt, delivered it in doubt; a-3's,
+// answered from r:721128:a over r:852228:a (the ring a-1's part went
+// into) later, submitted it, and b and a-3 delivered it in a transitional
+// configuration out of r:917780:a (EVS 1.3, 4 and 9 at 69fc327;
+// TestRefusedDoubtElsewhere). Limits: only the members that delivered
+// the refusal name it (a later gateway of their site has no Down that
+// does); a term with more than maxDoubtUps Ups in doubt names none; the
+// entry names the Ups the Sync named, not an Again taken into doubt
+// after it; and a part that was in that configuration once and left it
+// earlier (135) drops them as well, which is right for the Ups of other
+// senders (its own transitional configuration out of it is another one)
+// and is why a sender keeps its own. Compatibility: a bridge older than
+// this drops a Sync that names its Ups in doubt as malformed (trailing
+// bytes; the ring does not settle there), and a Down or an answer whose
+// configuration entry names a site refused in doubt (its digest begins
+// with "!", its Ups after their number) reads it wrongly, as malformed:
+// upgrade every node of a domain together (docs/OPERATIONS.md).
+//
 // Not covered, each an Up pending at two parts of the site, whose
 // sender is in one of them, and which the other delivers in doubt or
-// submits (no answer tells a part what the other delivered in doubt): a
-// part refused over a configuration the other part left with Ups in
-// doubt (135: a-1's part left a's ring alone with Ups in doubt, and
-// a-2's, refused from there later, delivered in doubt an Up of a-1 that
-// a-1's part ordered in a later ring; 163: refused for the answerer's
-// own Ups in doubt in the range, a-3's part delivered in doubt an Up of
-// a-2 that a-2's part ordered later), a part answered over the ring the
-// other part went into with other Ups in doubt (none of 101-300 since
-// the pending-order prefix above), a part
-// whose term resolved its doubt submitting an Up whose sender's part
-// then delivered it in doubt (192: a-2's part had a-1's Up ordered;
-// a-1's part, refused, delivered it in doubt; 254: a-1's part, refused,
-// delivered a-1's Up in doubt, and a-3's, answered later over the ring
-// a-1's part went into, submitted it; 299: a-2's part delivered a-2's
-// Up in doubt, which a-1's and a-3's part had ordered, not traced
-// further), and an Up pending at a
-// node since before the split, delivered in doubt there after its
-// sender, whose part went on in another history and had it ordered, was
-// back in that node's local ring (251: a-3's Up at a-1; "Members of
-// another history", what remains). hiersim TestStarvationLong's
+// submits (no answer tells a part what the other delivered in doubt, but
+// in the case above): a
+// part refused over a configuration the other part had left earlier
+// with Ups in doubt, from which the first part's term held only those
+// pending when it began (135: a-1's part left r:852084:a, a's ring
+// alone, with 20 Ups in doubt, not the 8 sent after its term began;
+// a-2's part, refused from r:852084:a later, delivered all 28 in doubt,
+// and a-1's part, answered over the ring a-2's part went into,
+// submitted the 8 in r:1638612:a. Since, it drops the 6 of a-2 and a-3
+// and submits a-1's own two, a-1/1/2032 and 2068, still EVS 1.3: a-1's
+// part, gone from r:852084:a without them, cannot deliver them there any
+// more, and dropped, a-1 would never deliver its own Ups, EVS 3, which
+// the checker would not see: a-1's trace has no send of them. 135 also
+// loses 20 client messages of a-2, m619@a-2 and after, sent in
+// r:84:a-2, as at 69fc327: not examined), a part refused for the
+// answerer's own Ups in doubt in the range (163: a-3's part delivered in
+// doubt an Up of a-2 that a-2's part ordered later), a part answered over
+// the ring the other part went into with other Ups in doubt (none of
+// 101-300 since the pending-order prefix above), a part whose term
+// resolved its doubt submitting an Up whose sender's part then delivered
+// it in doubt (192: a-2's part had a-1's Up ordered; a-1's part, refused,
+// delivered it in doubt; 299: a-2's part delivered a-2's Up in doubt,
+// which a-1's and a-3's part had ordered, not traced further), and an Up
+// pending at a node since before the split, delivered in doubt there
+// after its sender, whose part went on in another history and had it
+// ordered, was back in that node's local ring (251: a-3's Up at a-1;
+// "Members of another history", what remains). hiersim TestStarvationLong's
 // regional-one-long seeds 115 and 183 of 101-200 are 188's kind, where the
 // first part went into the ring at its base, the ring continuing none
 // only because that part's Sync named its site blocked (the other part's

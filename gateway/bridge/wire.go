@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 
 	"github.com/atoll-gcs/atoll/localring"
 )
@@ -111,8 +112,17 @@ type DomainConf struct {
 	// configuration before alone right before this one, delivering them
 	// in its own transitional configuration (Site.leave). Another part of
 	// such a site that catches up over this one later follows it there
-	// with the same Ups in doubt (Site.followDoubt). In site order; an
-	// entry carries it only when set.
+	// with the same Ups in doubt (Site.followDoubt). It also names, with
+	// Refused and the Ups themselves, a site whose catch-up answer was
+	// refused in the ring because it asked from a configuration the log
+	// does not hold (another history of its own), with Ups in doubt: it
+	// left that configuration alone right before this one, delivering
+	// them there. A member adds it to its log's entry at the refusal
+	// (Site.noteRefusedDoubt): the Down of the configuration went before.
+	// Another part of such a site that catches up over this one later
+	// was never in that configuration, and neither delivers nor submits
+	// them (Site.dropRefusedDoubt). In site order but for those, added
+	// after; an entry carries it only when set.
 	Doubt []DoubtSite
 }
 
@@ -122,6 +132,12 @@ type DoubtSite struct {
 	Site string
 	ID   string // the digest of its Ups in doubt (Site.doubtID)
 	N    int    // how many
+	// Refused: the site's catch-up was refused in the ring, and it left a
+	// configuration of its own alone with Ups, its Ups in doubt, which
+	// are named (N of them). On the wire, ID begins with "!" instead of
+	// "~", and the Ups follow N.
+	Refused bool
+	Ups     []Origin
 }
 
 // Entry is one item of the domain's ordered stream: what a Down carries,
@@ -499,7 +515,18 @@ type syncMsg struct {
 	// one with no digest.
 	doubtID string
 	doubtN  int // how many Ups doubtID names, sent after it
+	// doubtUps are the Ups doubtID names, sent after doubtN where there
+	// are at most maxDoubtUps: where the site's catch-up is refused in
+	// the ring (it asked from a configuration of its own), every member
+	// names them in its log's entry of the ring's regular configuration
+	// (DoubtSite.Refused; Site.noteRefusedDoubt). A bridge older than
+	// them drops such a Sync as malformed (trailing bytes).
+	doubtUps []Origin
 }
+
+// maxDoubtUps bounds syncMsg.doubtUps: a term with more Ups in doubt
+// sends their digest alone, as before.
+const maxDoubtUps = 1024
 
 // named returns the regular configuration a Sync names: the one the
 // federation's transitional configuration it came through comes from, or
@@ -597,8 +624,17 @@ func appendEntry(b []byte, e *Entry) []byte {
 		if len(e.Conf.Doubt) > 0 {
 			b = binary.AppendUvarint(b, uint64(len(e.Conf.Doubt)))
 			for _, d := range e.Conf.Doubt {
-				b = appendString(appendString(b, d.Site), d.ID)
+				id := d.ID
+				if d.Refused {
+					id = "!" + strings.TrimPrefix(id, "~")
+				}
+				b = appendString(appendString(b, d.Site), id)
 				b = binary.AppendUvarint(b, uint64(d.N))
+				if d.Refused {
+					for _, o := range d.Ups {
+						b = appendOrigin(b, o)
+					}
+				}
 			}
 		}
 		b = binary.AppendUvarint(b, uint64(len(e.Conf.Sites)))
@@ -823,7 +859,13 @@ func encodeSync(s *syncMsg) []byte {
 	if b = appendFlag(b, true); s.doubtID == "" {
 		return b
 	}
-	return binary.AppendUvarint(appendString(b, s.doubtID), uint64(s.doubtN))
+	b = binary.AppendUvarint(appendString(b, s.doubtID), uint64(s.doubtN))
+	if len(s.doubtUps) > 0 {
+		for _, o := range s.doubtUps {
+			b = appendOrigin(b, o)
+		}
+	}
+	return b
 }
 
 func appendFlag(b []byte, f bool) []byte {
@@ -964,6 +1006,15 @@ func (r *reader) entry() Entry {
 				d := DoubtSite{Site: r.str("site in doubt"), ID: r.str("site in doubt's digest")}
 				if d.N = int(r.uvarint("site in doubt's Ups")); r.err == nil && (d.ID == "" || d.N == 0) {
 					r.fail("site in doubt: a digest of no Up")
+				}
+				if r.err == nil && strings.HasPrefix(d.ID, "!") {
+					d.Refused, d.ID = true, "~"+d.ID[1:]
+					if uint64(d.N) > uint64(len(r.b)) {
+						r.fail("site in doubt's Ups")
+					}
+					for j := 0; j < d.N && r.err == nil; j++ {
+						d.Ups = append(d.Ups, r.origin())
+					}
 				}
 				e.Conf.Doubt = append(e.Conf.Doubt, d)
 			}
@@ -1287,6 +1338,14 @@ func decodeFed(b []byte) (any, error) {
 											}
 											if s.doubtN = int(r.uvarint("Ups in doubt")); r.err == nil && s.doubtN == 0 {
 												r.fail("a doubt id of no Up is not sent")
+											}
+											if r.err == nil && len(r.b) > 0 {
+												if uint64(s.doubtN) > uint64(len(r.b)) || s.doubtN > maxDoubtUps {
+													r.fail("Ups in doubt named")
+												}
+												for j := 0; j < s.doubtN && r.err == nil; j++ {
+													s.doubtUps = append(s.doubtUps, r.origin())
+												}
 											}
 										}
 									} else if r.err == nil && !s.blocked {
