@@ -68,6 +68,9 @@ type Config struct {
 	// OnDeliver, when set, is called for every delivery of a message to a
 	// node's client, on that client's reader goroutine.
 	OnDeliver func(Delivery)
+	// OnAgent, when set, is called with every node's agent after it is
+	// created and before it runs (a test's hooks: agent/export_test.go).
+	OnAgent func(id string, a *agent.Agent)
 	// From, when set, is a world another process set up (World.Spec), of
 	// which this process runs some nodes: New takes its endpoints,
 	// certificates, key and gateway rings instead of making its own, and
@@ -461,6 +464,9 @@ func (w *World) Start(id string) error {
 	if err != nil {
 		nw.Close()
 		return fmt.Errorf("sites: agent %s: %w", id, err)
+	}
+	if w.cfg.OnAgent != nil {
+		w.cfg.OnAgent(id, a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
