@@ -2922,12 +2922,26 @@ func (s *Site) flushTrans() {
 }
 
 // remember appends e to the bounded log if it is past the log's end.
+//
+// A full log drops its oldest entries by moving its start along its
+// array, not by moving the others down (slices.Delete): with the default
+// 8192 entries of 240 bytes, that moved 2 MB for every entry every node
+// of the site applied once its log was full (BenchmarkRememberFull: 0.3
+// to 1.3 ms an entry on the 2-core host that runs atoll bench
+// isolation). At the array's end the log moves to a new one with room
+// for LogEntries more: one entry copied per entry kept, amortized.
 func (s *Site) remember(e Entry) {
 	if n := len(s.log); n > 0 && !s.log[n-1].Pos.Less(e.Pos) {
 		return
 	}
-	if len(s.log) >= s.cfg.LogEntries {
-		s.log = slices.Delete(s.log, 0, len(s.log)-s.cfg.LogEntries+1)
+	if drop := len(s.log) + 1 - s.cfg.LogEntries; drop > 0 {
+		clear(s.log[:drop]) // their payloads, for the collector
+		s.log = s.log[drop:]
+	}
+	if len(s.log) == cap(s.log) && len(s.log)+1 >= s.cfg.LogEntries {
+		grown := make([]Entry, len(s.log), len(s.log)+s.cfg.LogEntries)
+		copy(grown, s.log)
+		s.log = grown
 	}
 	s.log = append(s.log, e)
 	if e.Elided || e.InDoubt {
