@@ -147,6 +147,22 @@ func (v *View) Ready() Ready {
 	return r
 }
 
+// maxReleased bounds the events slice Release keeps: a configuration
+// change's many are left to the garbage collector.
+const maxReleased = 1024
+
+// Release gives back the events slice of r, the last Ready, once the
+// caller keeps no reference to its elements (the payloads they point to
+// stay the caller's): the View reuses it for its next output, so that a
+// driver that takes Ready after every entry does not allocate it each
+// time. It has no effect once the View produced events after that Ready.
+func (v *View) Release(r Ready) {
+	if v.out.Events == nil && cap(r.Events) <= maxReleased {
+		clear(r.Events)
+		v.out.Events = r.Events[:0]
+	}
+}
+
 // HasReady reports whether Ready would return anything: a driver may
 // skip taking it (and what it does with it) when it does not.
 func (v *View) HasReady() bool {
