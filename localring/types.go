@@ -167,7 +167,16 @@ type MessageID struct {
 }
 
 func (id MessageID) String() string {
-	return string(id.Sender) + "/" + strconv.FormatUint(id.Inc, 10) + "/" + strconv.FormatUint(id.Seq, 10)
+	// One allocation: a trace writes this for every message it has a
+	// line of (internal/tracemap), where the concatenation of the
+	// formatted numbers took three.
+	var buf [64]byte
+	b := append(buf[:0], id.Sender...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, id.Inc, 10)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, id.Seq, 10)
+	return string(b)
 }
 
 // Message is one delivered or sent application message.
