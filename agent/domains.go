@@ -358,6 +358,13 @@ func (a *Agent) domainsLocalEvent(e *localring.Event) {
 			}
 		case localring.EventDeliver:
 			dl.b.LocalDeliver(&e.Msg)
+			if !dl.outputDue() {
+				// Not the domain's (another domain's message, a site
+				// group's), or nothing to move along: the output pass
+				// would change nothing (outputDue), and it cost about
+				// 0.5 us a domain for every local ring message.
+				continue
+			}
 		default:
 			continue
 		}

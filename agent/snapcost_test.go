@@ -256,3 +256,55 @@ func TestRequestsTakeDomainOutput(t *testing.T) {
 		t.Error("an ask to form the federation ring again waits: no output pass")
 	}
 }
+
+// BenchmarkDomainsSiteMessage: the domain part of a local ring message
+// that is no federation domain's (a site group's, as atoll bench
+// isolation's a-local), at a node of a site with two federation domains:
+// every such message goes through both domains' layers.
+func BenchmarkDomainsSiteMessage(b *testing.B) {
+	a := newDomainAgent(b)
+	installSite(a, 4)
+	a.takeClientRequests()
+	e := &localring.Event{Kind: localring.EventDeliver, Msg: localring.Message{ID: localring.MessageID{Sender: "a-2", Inc: 1, Seq: 1},
+		Svc: localring.Agreed, Payload: []byte("a site group's message, not a bridge's")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Msg.ID.Seq++
+		a.domainsLocalEvent(e)
+	}
+}
+
+// TestSiteMessageSkipsDomains: a local ring message that is no federation
+// domain's runs no domain output pass; one that gives a domain's bridge
+// output (a bridge message of the domain) still does.
+func TestSiteMessageSkipsDomains(t *testing.T) {
+	a := newDomainAgent(t)
+	installSite(a, 4)
+	a.takeClientRequests()
+	before := []uint64{a.doms[0].passes, a.doms[1].passes}
+	for i := range 10 {
+		a.domainsLocalEvent(&localring.Event{Kind: localring.EventDeliver, Msg: localring.Message{ID: localring.MessageID{Sender: "a-2", Inc: 1, Seq: uint64(i + 1)},
+			Svc: localring.Agreed, Payload: []byte("a site group's message")}})
+	}
+	for i, dl := range a.doms {
+		if dl.passes != before[i] {
+			t.Errorf("domain %s: %d output passes for 10 site messages; want none", dl.d.Name, dl.passes-before[i])
+		}
+	}
+	// The site's announcement in one domain (the View's Up, through the
+	// bridge), delivered back by the local ring: the bridge has the
+	// domain's message to move along.
+	dl := a.doms[0]
+	dl.v.LocalInstall(a.gl.conf)
+	vr := dl.v.Ready()
+	if len(vr.Up) == 0 {
+		t.Fatal("the View announced nothing at the site's install")
+	}
+	up := dl.b.EncodeUp(localring.Agreed, vr.Up[0])
+	n := dl.passes
+	a.domainsLocalEvent(&localring.Event{Kind: localring.EventDeliver, Msg: localring.Message{ID: localring.MessageID{Sender: "a-1", Inc: a.self.Inc, Seq: 100},
+		Svc: localring.Agreed, Payload: up}})
+	if dl.passes == n && dl.b.HasReady() {
+		t.Errorf("domain %s: the bridge has output after its own message and no output pass ran", dl.d.Name)
+	}
+}
