@@ -129,6 +129,21 @@ type Config struct {
 	// token; otherwise it must be below TokenRetransmit/2.
 	BusyRotation time.Duration
 
+	// IdleLinger is how long the members other than the representative
+	// must have sent nothing before the representative holds the idle
+	// token (TokenHold, IdleTokenHold): until then the token keeps
+	// rotating, so that a message submitted at a member waits at most a
+	// rotation for it, instead of for a wake to reach the representative
+	// and the token to come round from it (one hop more, and one per
+	// member between the representative and the sender). A ring at a
+	// light, steady load from its members (messages a few rotations apart)
+	// then rotates without a hold, each rotation waking every member; an
+	// idle ring holds as before once this has passed since a member's last
+	// message, and so does one where only the representative sends (its
+	// own messages take the held token at once). 0 (the default) holds at
+	// the first idle visit; otherwise it must not be negative.
+	IdleLinger time.Duration
+
 	// JoinTimeout is the interval between join messages while gathering.
 	// Default 50 ms.
 	JoinTimeout time.Duration
@@ -617,6 +632,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BusyRotation < 0 || c.BusyRotation >= c.TokenRetransmit/2 {
 		bad("busy rotation %v must be 0 or below half the token retransmit interval %v", c.BusyRotation, c.TokenRetransmit)
+	}
+	if c.IdleLinger < 0 {
+		bad("idle linger %v must not be negative", c.IdleLinger)
 	}
 	if c.JoinTimeout <= 0 || c.JoinTimeout >= c.ConsensusTimeout {
 		bad("join timeout %v must be positive and below the consensus timeout %v", c.JoinTimeout, c.ConsensusTimeout)

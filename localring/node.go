@@ -52,6 +52,7 @@ type ringState struct {
 	lastTok   uint64        // tokSeq of the last token accepted (duplicate rejection)
 	lastTokAt time.Time     // when it was accepted, operational (Stats.Rotation)
 	passedAt  time.Time     // when I last passed the token on (Config.BusyRotation)
+	othersAt  time.Time     // my last visit whose rotation carried the others' packets (Config.IdleLinger)
 	fastest   time.Duration // the fastest rotation seen (Config.AdaptWindow)
 	busy      bool          // messages were waiting at my last token (Config.AdaptWindow)
 	lastFCC   uint32        // packets (or bytes: Config.ByteWindow) I sent at my last visit

@@ -142,6 +142,9 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 	// counting unit of them.
 	tok.fcc = subClamp(tok.fcc, rs.lastFCC)
 	tok.backlog = subClamp(tok.backlog, rs.lastBack)
+	if tok.fcc > 0 || tok.backlog > 0 {
+		rs.othersAt = n.now // the others sent, or wait to: Config.IdleLinger
+	}
 	myBacklog := n.backlog()
 	unit := n.windowUnit()
 	win := n.window() * unit
@@ -451,11 +454,14 @@ func (n *Node) backlog() int {
 // ring's Ups, whose idle ring's hold is TokenRetransmit/2, 24 ms on
 // fed/regional:a+b; TestIdleHoldAfterSafeEverywhere). An idle ring holds
 // at every visit as before; after Safe messages it makes one more
-// rotation without a hold.
+// rotation without a hold. With Config.IdleLinger the other members must
+// also have sent nothing for that long (the token's count of what they
+// sent in the rotation, less mine).
 func (n *Node) idle(rs *ringState, tok *token) bool {
 	return n.cfg.TokenHold > 0 && rs.members[0].ID == n.me.ID &&
 		tok.fcc == 0 && len(tok.rtr) == 0 && tok.aru == tok.seq &&
-		n.queued == 0 && rs.delivered == tok.seq && (rs.quiet >= 2 || rs.lastSafe <= rs.allSafe)
+		n.queued == 0 && rs.delivered == tok.seq && (rs.quiet >= 2 || rs.lastSafe <= rs.allSafe) &&
+		(n.cfg.IdleLinger <= 0 || n.now.Sub(rs.othersAt) >= n.cfg.IdleLinger)
 }
 
 // quietVisit reports, as the token arrives, whether nothing was sent on

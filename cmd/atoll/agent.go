@@ -45,6 +45,13 @@ const defaultDataDir = "/var/lib/atoll"
 // (47.6 ms or more).
 const defaultBusyRotation = time.Millisecond
 
+// defaultIdleLinger is --idle-linger's default
+// (localring.Config.IdleLinger): off. On the 2-core benchmark host it
+// lowered the median at 1,000 msgs/s from every node by 40-80 us at 2.6-3.3
+// times the CPU per message (docs/OPERATIONS.md, "A member's message on a
+// quiet ring"), a trade for the operator to make.
+const defaultIdleLinger = 0
+
 func newAgentCmd() *cobra.Command {
 	var (
 		configPath, node, dataDir, trace, keyFile, adminSocket string
@@ -59,7 +66,7 @@ func newAgentCmd() *cobra.Command {
 		limits                                                 clientLimitFlags
 		procs                                                  int
 		gcHeapFloorMiB                                         int
-		busyRotation                                           time.Duration
+		busyRotation, idleLinger                               time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE --node ID",
@@ -148,7 +155,7 @@ cannot start: the message says what to fix.`,
 				return err
 			}
 			cfg.DataDir, cfg.TracePath, cfg.Logger, cfg.Load = dataDir, trace, log, load
-			cfg.Ring.BusyRotation = busyRotation
+			cfg.Ring.BusyRotation, cfg.Ring.IdleLinger = busyRotation, idleLinger
 			cfg.Version, cfg.ConfigFile = buildVersion(), configPath
 			if abs, err := filepath.Abs(configPath); err == nil {
 				cfg.ConfigFile = abs
@@ -265,6 +272,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&fed.TracePath, "fed-trace", "", "append the federation ring's installs, sends and deliveries to `FILE` (EVS trace, domain fed/...)")
 	fl.IntVar(&procs, "procs", 0, "threads that may run the agent's Go code at once (GOMAXPROCS); 0: 1 on a node that is not gateway-eligible and serves no TLS clients, the Go runtime's default otherwise or when GOMAXPROCS is set")
 	fl.IntVar(&gcHeapFloorMiB, "gc-heap-floor", defaultGCHeapFloorMiB, fmt.Sprintf("while the agent allocates fast, the Go garbage collector lets the heap grow to at least this many `MiB` between its cycles (0: GOGC's goal alone; ignored when GOGC is set): fewer cycles at full load for at most that much more memory; the default keeps an agent at full load under %d MiB resident (docs/OPERATIONS.md, \"Memory\")", agentRSSBudgetMiB))
+	fl.DurationVar(&idleLinger, "idle-linger", defaultIdleLinger, "as the ring's representative, keep passing the token on for this long after another member's last message before holding it as idle: a message at another node then waits for the rotating token, not for its wake to reach the representative and the token to come round, for about 30 % of a core per agent while members send (0: hold at once; docs/OPERATIONS.md, \"A member's message on a quiet ring\")")
 	fl.DurationVar(&busyRotation, "busy-rotation", defaultBusyRotation, "as the ring's representative, keep the token of a lightly loaded ring (two packets a member or more per rotation, under half the window, no member left with more) until a rotation has lasted this long: fewer token passes and wake-ups per message for up to this much more latency (0: never; below half the token retransmit interval; docs/OPERATIONS.md, \"A lightly loaded ring's cost\")")
 	limits.add(cmd)
 	// The load generator, for tests and benchmarks.

@@ -39,3 +39,21 @@ func TestAgentBusyRotationDefault(t *testing.T) {
 		t.Errorf("a LAN ring refuses the default busy rotation: %v", err)
 	}
 }
+
+// TestAgentIdleLingerDefault: `atoll agent --idle-linger` is off by
+// default (defaultIdleLinger says why: a latency for CPU trade), and a
+// ring accepts a setting.
+func TestAgentIdleLingerDefault(t *testing.T) {
+	f := newAgentCmd().Flags().Lookup("idle-linger")
+	if f == nil {
+		t.Fatal("atoll agent has no --idle-linger flag")
+	}
+	if f.DefValue != time.Duration(0).String() || defaultIdleLinger != 0 {
+		t.Errorf("--idle-linger defaults to %s (defaultIdleLinger %v), want 0s", f.DefValue, time.Duration(defaultIdleLinger))
+	}
+	c := localring.DefaultLAN("a")
+	c.IdleLinger = 5 * time.Millisecond
+	if _, err := localring.New(c); err != nil {
+		t.Errorf("a LAN ring refuses an idle linger of 5ms: %v", err)
+	}
+}

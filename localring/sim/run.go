@@ -34,6 +34,11 @@ type Mix struct {
 	// ring's token (localring.Config.BusyRotation) when the run sets one
 	// (half of them, PickBusyRotation); 0 for none.
 	BusyRotation time.Duration
+	// IdleLinger is how long the representative keeps the token rotating
+	// after another member's message before it holds it as idle
+	// (localring.Config.IdleLinger) when the run sets one (half of them,
+	// PickIdleLinger); 0 for none.
+	IdleLinger time.Duration
 }
 
 func (m Mix) String() string {
@@ -65,6 +70,9 @@ func (m Mix) String() string {
 	}
 	if m.BusyRotation > 0 {
 		parts = append(parts, fmt.Sprintf("busy=%v", m.BusyRotation))
+	}
+	if m.IdleLinger > 0 {
+		parts = append(parts, fmt.Sprintf("linger=%v", m.IdleLinger))
 	}
 	if m.IDBytes > 0 {
 		parts = append(parts, fmt.Sprintf("ids=%d", m.IDBytes))
@@ -151,6 +159,16 @@ func PickBusyRotation(rng *rand.Rand) time.Duration {
 	return 500*time.Microsecond + time.Duration(rng.Int64N(int64(1500*time.Microsecond)))
 }
 
+// PickIdleLinger chooses a run's localring.Config.IdleLinger from rng,
+// from its own source so that a seed's other choices stay what they were:
+// none in half of the runs, else 1 to 10 ms.
+func PickIdleLinger(rng *rand.Rand) time.Duration {
+	if rng.IntN(2) == 0 {
+		return 0
+	}
+	return time.Millisecond + time.Duration(rng.Int64N(int64(9*time.Millisecond)))
+}
+
 // Result is the outcome of one random run.
 type Result struct {
 	Seed       uint64
@@ -213,6 +231,8 @@ func Run(seed uint64, opts RunOptions) *Result {
 	c.Config.MaxIDBytes = bound
 	mix.BusyRotation = PickBusyRotation(rand.New(rand.NewPCG(seed, 0xb05e)))
 	c.Config.BusyRotation = mix.BusyRotation
+	mix.IdleLinger = PickIdleLinger(rand.New(rand.NewPCG(seed, 0x1d1e)))
+	c.Config.IdleLinger = mix.IdleLinger
 	c.Log = opts.LogTo
 	c.SetFaults(mix.Faults)
 	c.startAt(opts)
