@@ -1294,7 +1294,7 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 		s.firstAt(s.addPending(u, false, !s.announced[m.ID.Sender]), m.Order)
 	case x.down != nil:
 		s.notePast(string(m.ID.Sender), x.down)
-		s.applyDown(x.down)
+		s.applyDown(string(m.ID.Sender), x.down)
 	case x.have != nil:
 		s.announce(m.ID, x.have)
 		s.have(string(m.ID.Sender), x.have)
@@ -1650,7 +1650,7 @@ func (s *Site) known(o Origin) bool {
 
 // applyDown applies a Down that follows the last one applied. A node with
 // nothing applied yet starts at a regular configuration.
-func (s *Site) applyDown(d *down) {
+func (s *Site) applyDown(from string, d *down) {
 	e := &d.entry
 	if d.restart {
 		// For the members apart whose Have named d.prev alone: their
@@ -1678,6 +1678,7 @@ func (s *Site) applyDown(d *down) {
 	start := s.last.IsZero() && e.Kind == EntryConfig && e.Conf.Kind == localring.Regular
 	if d.prev != s.last && !start {
 		s.stats.OutOfOrder++
+		s.answererApart(from)
 		return
 	}
 	s.apply(e)
@@ -1862,10 +1863,44 @@ func (s *Site) apartFrom(from string, a *apart) {
 		return
 	}
 	s.setApart(a.last, a.conf)
-	if !s.phase[from].active {
+	if !s.phase[from].active || s.apart[s.answering] {
+		// The answerer's (answererApart: the active gateway's, of the
+		// answerer's position) sorts the phase again.
 		s.sortHaves()
 		s.submitPending()
 	}
+}
+
+// answererApart takes a Down that from injected and that does not follow
+// the last this node applied: at the active gateway, in a Have phase it
+// has not sorted, from the phase's answerer, after this node applied
+// entries past the position its Have named (it injected them itself after
+// its Have: its own history's), the answerer's history is another one
+// than this gateway's. Its Have named a position both histories share
+// (follows held at the answerer), and the answerer injected again its
+// own history from there. The members at the answerer's position are
+// apart: this gateway says so (Apart), and every node sorts the phase
+// again without them. Left in the phase, nobody was found apart there,
+// the gateway never held the phase's highest position, and the Ups the
+// members apart sent in that ring went up, or in doubt, as this history's
+// (gateway/hiersim TestStarvationLong's regional seed 200 of 101-300:
+// a-1's Have named 1042437@65556, a-2's and a-3's 1054730@131128, of
+// another history).
+func (s *Site) answererApart(from string) {
+	self := string(s.cfg.Node)
+	if !s.active || s.phase == nil || s.sorted || from != s.answering || from == self || s.apart[from] {
+		return
+	}
+	g, ok := s.phase[self]
+	h := s.phase[from]
+	if !ok || !g.active || s.last == g.last || !g.last.Less(s.last) || s.follows(h.last, h.conf) >= 0 {
+		return
+	}
+	s.stats.Aparts++
+	s.sendLocal(encodeApart(s.tag, &apart{ring: s.ring, epoch: s.epoch, last: h.last, conf: h.conf}))
+	s.setApart(h.last, h.conf)
+	s.sortHaves()
+	s.submitPending()
 }
 
 // unrestarted reports whether o is an Up of a member apart that has not

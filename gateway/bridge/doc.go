@@ -577,7 +577,23 @@
 //     Have named that position leaves the phase, and the next highest
 //     answers. The active gateway always holds its own position, so the
 //     phase ends with an answerer of its history (gateway/bridge
-//     TestStrayThreeParts: two Aparts).
+//     TestStrayThreeParts: two Aparts). Where the active gateway's Have
+//     named a position both histories share (Downs of its own history,
+//     injected by its term before, came round its local ring only after
+//     its Have), the answerer's log holds it, and the answerer injects
+//     its own history from there, which the gateway, past that position
+//     in its own, cannot follow: at the first of those Downs that does
+//     not follow its last, the gateway submits an Apart for the
+//     answerer's position, and every node sorts the phase again without
+//     the members there (Site.answererApart; TestApartAtSharedPosition).
+//     Before, nobody was found apart in that ring, the gateway never held
+//     the phase's highest position (no Sync), and the Ups the members of
+//     the other history sent there stayed pending at the gateway as its
+//     own history's: its next term, in doubt, delivered them in its own
+//     transitional configuration, their senders in theirs at their
+//     restart (hiersim TestStarvationLong's regional seed 200 of 101-300:
+//     a-1's Have in r:24:a-1 named 1042437@65556, a-2's and a-3's
+//     1054730@131128; EVS 1.3, 4 and 6).
 //   - The active gateway, once it holds the phase's highest position,
 //     finds the members behind it whose position its log does not hold
 //     (another history, or older than the log), and submits an Apart for
@@ -934,7 +950,9 @@
 // configuration through rings that continue it, and the other leaves it
 // alone: the first delivers there Safe messages of the other sites that
 // the second, a member of the configuration that did not fail, never
-// delivers (EVS 7; the regional seed 161 of 101-300). EVS 2.4
+// delivers (EVS 7; the regional seeds 161 and 200 of 101-300: at 200,
+// since Site.answererApart, a-2's and a-3's part went on in r:65544:a
+// through a ring that continued it, a-1's left it alone). EVS 2.4
 // lets both parts into the same next configuration only through
 // transitional configurations whose members are each part's nodes,
 // which a configuration of sites cannot name. The part that caught up

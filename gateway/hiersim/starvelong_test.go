@@ -84,6 +84,15 @@
 // Up pending at two parts of split site a, its sender in one, that one
 // part delivers in doubt and the other has ordered (bridge doc.go, "A
 // refusal has a price of its own": 135, 163, 192, 251, 254 and 299).
+// Since bridge Site.answererApart, the same (12 run on 69fc327 with it;
+// 11 on 8285e1d, where 254 passes since eeddc55), 200 on EVS 7 alone,
+// 161's kind: a-2's and a-3's part of site a went on
+// in r:65544:a through a ring that continued it, delivering Safe messages
+// there that a-1, whose part left it alone, never delivered. Before, a
+// Have phase of the healed site whose active gateway, a-1, named a
+// position both histories shared found nobody apart, and a-1's next
+// term delivered in doubt, in its own transitional configuration, Ups
+// that a-2 and a-3 had sent in that ring (EVS 1.3, 4 and 6).
 // Settling time after the starvation, the longest of each case, each
 // within starveSettle's bound (five token timeouts of the domain's
 // federation ring): regional 0.83 s (seed 78; bound 1.01 s), three-sites
