@@ -506,6 +506,9 @@ type Site struct {
 	// active gateway's, from the Have phase that found it so to its
 	// restart.
 	otherHistory bool
+	// apartRings are the local rings whose Have phase found this node
+	// apart since its last restart (markHistoryDoubt).
+	apartRings []uint64
 	// Active gateway only: the positions of the members apart, which it
 	// restarts at the first regular configuration it injects after each
 	// (strays), and whether it sorted the members behind it, once it held
@@ -1990,7 +1993,12 @@ func (s *Site) setApart(p localring.DomainOrder, conf string) {
 		}
 		return drop
 	})
-	if here && !s.otherHistory {
+	if here {
+		s.apartRings = append(s.apartRings, s.ring)
+		// At every ring that finds it apart before its restart: one
+		// that finds another member apart at p too brings that member's
+		// Agains, which this node keeps (above); its restart delivers
+		// them in doubt as that member's does.
 		s.otherHistory = true
 		s.markHistoryDoubt(p, conf)
 	}
@@ -2023,7 +2031,20 @@ func (s *Site) setApart(p localring.DomainOrder, conf string) {
 // a-3 restarted together). Not an Up this node first had in a ring where
 // the active gateway that finds it apart named itself, no other gateway
 // since (activeSince): that gateway holds it, and no gateway of this
-// node's history had it.
+// node's history had it. Marked at every ring that finds this node apart
+// before its restart, not only at the first: a later one may find
+// another member apart at p too, whose Agains this node keeps from then
+// on; marked only at the first, this node left them pending while that
+// member delivered them in doubt at the same restart (EVS 4: hiersim's
+// regional starvation at seed 200 of 101-300 before Site.answererApart,
+// a-3 found apart in r:40:a-1, a-2 with it in r:56:a-1;
+// TestApartAgainLater). At every one it leaves out the Ups first had in
+// any ring that found this node apart (apartRings), as the first one
+// leaves out those of its own ring: the active gateway that found it
+// apart there holds them and submits them. Taken in at a later ring
+// (activeSince fails once another gateway was named since), they were
+// delivered in doubt at the restart and ordered by that gateway too
+// (EVS 1.3: TestStarvationFixed's regional seed 62).
 func (s *Site) markHistoryDoubt(p localring.DomainOrder, conf string) {
 	if len(s.regFed.Sites) < 2 {
 		return
@@ -2031,7 +2052,7 @@ func (s *Site) markHistoryDoubt(p localring.DomainOrder, conf string) {
 	for i := range s.pending {
 		u := &s.pending[i]
 		h, ok := s.phase[string(u.origin.ID.Sender)]
-		if ok && u.origin.Site == s.cfg.Site && s.apart[string(u.origin.ID.Sender)] && h.last == p && h.conf == conf && (u.again || u.local != s.ring && !s.activeSince(u.local)) {
+		if ok && u.origin.Site == s.cfg.Site && s.apart[string(u.origin.ID.Sender)] && h.last == p && h.conf == conf && (u.again || !slices.Contains(s.apartRings, u.local) && !s.activeSince(u.local)) {
 			u.historyDoubt = true
 		}
 	}
@@ -2485,7 +2506,7 @@ func (s *Site) restart(e *Entry) {
 	}
 	s.stats.Restarted++
 	s.log, s.stubAt = nil, localring.DomainOrder{}
-	s.otherHistory = false
+	s.otherHistory, s.apartRings = false, nil
 	s.applyAs(e, true)
 	// Its Ups its history did not order go up in the active gateway's
 	// (the others dropped them: strayUp).

@@ -593,7 +593,12 @@
 //     transitional configuration, their senders in theirs at their
 //     restart (hiersim TestStarvationLong's regional seed 200 of 101-300:
 //     a-1's Have in r:24:a-1 named 1042437@65556, a-2's and a-3's
-//     1054730@131128; EVS 1.3, 4 and 6).
+//     1054730@131128; EVS 1.3, 4 and 6). A member apart marks its
+//     history's Ups in doubt at every ring that finds it apart before its
+//     restart, not only at the first (a later one may find another member
+//     apart at its position, whose Agains it keeps from then on), leaving
+//     out those first had in any such ring (Site.apartRings; the gateway
+//     that found it apart there holds them): TestApartAgainLater.
 //   - The active gateway, once it holds the phase's highest position,
 //     finds the members behind it whose position its log does not hold
 //     (another history, or older than the log), and submits an Apart for

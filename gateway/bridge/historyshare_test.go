@@ -99,3 +99,95 @@ func TestApartAtSharedPosition(t *testing.T) {
 		}
 	}
 }
+
+// As TestApartAtSharedPosition, with a2 away at the heal: the healed ring
+// of a1 and a3 finds a3 apart, and ends before a3's restart; the next,
+// with a2 back too, finds a2 and a3 apart at the same position, and a3
+// keeps the Again of an Up a2 sent alone in its history (pending at a2
+// since: no federation ring ordered it). Both restart at one Down, into
+// one transitional configuration of their site alone: both deliver that
+// Up in doubt there (a3 marks its history's Ups in doubt again at the
+// second ring: Site.markHistoryDoubt). Marked only at the first, a3 did
+// not, and a2 did: EVS 4 in that configuration, and a3 kept the Up
+// pending, to be submitted again by a term of its own (gateway/hiersim
+// TestStarvationLong's regional seed 200 of 101-300 before
+// Site.answererApart: a-3 found apart in r:40:a-1, a-2 with it in
+// r:56:a-1).
+func TestApartAgainLater(t *testing.T) {
+	h := newDomain(t, 0, 3, 2)
+	h.sendSettled("before", "a1", "b1")
+	a1, a2, a3 := h.node("a1"), h.node("a2"), h.node("a3")
+	s := h.site("a")
+
+	a2.out, a3.out = true, true
+	h.localConfig(s)
+	h.localStep(s)
+	h.fedAlone("a")
+	for h.fedStep() {
+	}
+	stash := s.queue
+	s.queue = nil
+	a1.b.FedStopped()
+
+	a1.out, a2.out, a3.out = true, false, false
+	h.localConfig(s)
+	h.fedConfig("a", "b")
+	h.settle()
+	for range 3 {
+		h.sendSettled("main", "a2", "b1")
+	}
+
+	// a2 alone, its member stopped: its Up stays pending at it.
+	a2.b.FedStopped()
+	a3.out = true
+	h.localConfig(s)
+	h.sendSettled("pend", "a2")
+	pend := h.sent[len(h.sent)-1]
+
+	// The heal without a2: a3 apart.
+	a1.out, a2.out, a3.out = false, true, false
+	h.localConfig(s)
+	s.queue = append(s.queue, stash...)
+	h.settle()
+	if !a3.b.apart["a3"] || a3.b.Stats().Restarted != 0 {
+		t.Fatalf("a3 apart %v, restarted %d times: the run does not make the case", a3.b.apart["a3"], a3.b.Stats().Restarted)
+	}
+
+	// With a2 back, a2 and a3 apart at one position.
+	a2.out = false
+	h.localConfig(s)
+	h.settle()
+	if a2.b.phase["a2"].last != a3.b.phase["a3"].last || !a3.b.apart["a2"] || !a3.b.apart["a3"] {
+		t.Fatalf("a2 at %s, a3 at %s, apart at a3: %v: the run does not make the case", a2.b.phase["a2"].last, a3.b.phase["a3"].last, a3.b.apart)
+	}
+	h.fedConfig("a", "b")
+	h.settle()
+	for _, n := range []*hnode{a2, a3} {
+		if st := n.b.Stats(); st.Restarted != 1 {
+			t.Errorf("%s restarted %d times, want once", n.id, st.Restarted)
+		}
+		if e, ok := entryOf(n, pend); !ok || !e.InDoubt {
+			t.Errorf("%s delivered %s: %v, in doubt %v; want it in doubt (configurations %s)", n.id, pend, ok, e.InDoubt, confs(n))
+		}
+	}
+	if st2, st3 := a2.b.Stats(), a3.b.Stats(); st2.HistoryDoubts != st3.HistoryDoubts {
+		t.Errorf("a2 delivered %d Ups of its history in doubt, a3 %d: want the same", st2.HistoryDoubts, st3.HistoryDoubts)
+	}
+	h.sendSettled("after", "a1", "a2", "a3", "b1")
+	h.checkOrder()
+	for _, site := range h.sites {
+		for _, n := range site.nodes {
+			checkViews(t, n)
+		}
+	}
+}
+
+// entryOf returns the entry of n's stream that delivered o.
+func entryOf(n *hnode, o Origin) (Entry, bool) {
+	for _, e := range n.stream {
+		if e.Kind == EntryMessage && e.Origin == o {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
