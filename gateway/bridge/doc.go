@@ -1401,7 +1401,21 @@
 // experiment), had both pass, and regional 103 and 114 of 101-300 too,
 // but broke regional 167: a-3's part, at the base of such a ring,
 // submitted Ups of a-1 that a-1's part, gone on in a ring of its site
-// alone, later delivered in doubt (EVS 1.3).
+// alone, later delivered in doubt (EVS 1.3). What tells the two apart
+// is the other part's, not the ring's: at 167 the site's member of the
+// configuration the ring would continue (a#13) had gone on from it into
+// r:852168:a, of its site alone, before the ring settled, and a-1's part
+// had applied it; at 115 that member (a#30) was fenced without a ring
+// after it. No Sync of the blocked ring can say so (the other part is not
+// in it; b's transitional configuration out of that configuration, into
+// a ring of b alone at 167 and into one with a's next member at 115,
+// hints but proves nothing). At 115 the other part's term, answered over
+// the ring later, had 23 of the 29 Ups in doubt the ring's entry named,
+// and so did not follow (followDoubt). Holding instead, at such a ring,
+// the Ups whose sender is a node of the domain's configuration out of
+// the part's local ring (neither in doubt nor submitted until the sender
+// is back; an experiment) had 115 and 183 pass, but 167 failed on an Up
+// of the blocked part's own sender, and regional 188 broke (EVS 2.4).
 // Delivering in doubt, or submitting,
 // only Ups whose sender is a member of the part's local ring (an
 // experiment) failed TestInDoubtAlone, TestInDoubtRefused,
