@@ -46,16 +46,8 @@ func TestApartAtSharedPosition(t *testing.T) {
 	if len(stash) == 0 || a1.b.Last() != shared {
 		t.Fatalf("a1 injected %d Downs, at %s (shared %s): the run does not make the case", len(stash), a1.b.Last(), shared)
 	}
-	a1.b.FedStopped()
-
 	// a2's part takes over and goes on with b, further than a1's ring.
-	a1.out, a2.out, a3.out = true, false, false
-	h.localConfig(s)
-	h.fedConfig("a", "b")
-	h.settle()
-	for range 3 {
-		h.sendSettled("main", "a2", "b1")
-	}
+	a2GoesOn(h, s)
 
 	// The heal: a1 active, its Have naming the shared position, its
 	// Downs delivered after it.
@@ -127,15 +119,7 @@ func TestApartAgainLater(t *testing.T) {
 	}
 	stash := s.queue
 	s.queue = nil
-	a1.b.FedStopped()
-
-	a1.out, a2.out, a3.out = true, false, false
-	h.localConfig(s)
-	h.fedConfig("a", "b")
-	h.settle()
-	for range 3 {
-		h.sendSettled("main", "a2", "b1")
-	}
+	a2GoesOn(h, s)
 
 	// a2 alone, its member stopped: its Up stays pending at it.
 	a2.b.FedStopped()
@@ -190,4 +174,19 @@ func entryOf(n *hnode, o Origin) (Entry, bool) {
 		}
 	}
 	return Entry{}, false
+}
+
+// a2GoesOn is both tests' split: a1's member stops, a1 is cut off its
+// site's ring, and a2's part (a2, a3) takes over and goes on with b in a
+// federation ring of a and b, three rounds of "main" from a2 and b1.
+func a2GoesOn(h *harness, s *hsite) {
+	a1, a2, a3 := h.node("a1"), h.node("a2"), h.node("a3")
+	a1.b.FedStopped()
+	a1.out, a2.out, a3.out = true, false, false
+	h.localConfig(s)
+	h.fedConfig("a", "b")
+	h.settle()
+	for range 3 {
+		h.sendSettled("main", "a2", "b1")
+	}
 }
