@@ -144,6 +144,8 @@ type Client struct {
 	outBytes int
 	room     chan struct{} // closed (and replaced) when room appears in out, if someone waits
 	roomWait bool          // someone waits on room
+	roomCuts bool          // the reader waits for the agent for a caller that waits for room (awaitRecv): roomLocked cuts the wait short, by a read deadline in the past, since the writer, not the agent, made room
+	roomCut  bool          // roomLocked did
 	batch    []*[]byte     // takeLocked's result, reused
 	window   window        // the agent's flow-control window
 	inflight []inflight    // messages written and not yet answered, in order, from inHead on
@@ -448,7 +450,7 @@ func (c *Client) Receive(ctx context.Context) (Event, error) {
 				if c.reuse {
 					mode = decodeReuse
 				}
-				e, ok, end, ctxErr := c.readFrame(ctx, mode)
+				e, ok, end, ctxErr := c.readFrame(ctx, mode, false)
 				if ok && c.othersWait() {
 					end = c.queueBuffered(nil)
 				}
@@ -482,8 +484,9 @@ func (c *Client) Receive(ctx context.Context) (Event, error) {
 // events has room: a frame, waiting for the agent if none is buffered,
 // then the frames already buffered (queueBuffered). The events it reads
 // wait in the queue for Receive; once the client is closing they are
-// dropped.
-func (c *Client) awaitRecv(ctx context.Context, ready <-chan struct{}) error {
+// dropped. With isRoom, ready is c.room, which the writer may close while
+// the agent writes nothing: its closing cuts the wait for the agent short.
+func (c *Client) awaitRecv(ctx context.Context, ready <-chan struct{}, isRoom bool) error {
 	for {
 		c.mu.Lock()
 		select {
@@ -498,12 +501,13 @@ func (c *Client) awaitRecv(ctx context.Context, ready <-chan struct{}) error {
 		}
 		if !c.reading && (c.closed || len(c.queue)-c.qHead < c.eventCap) {
 			c.reading = true
+			c.roomCuts = isRoom // ready is open: its closing cuts the read short
 			c.mu.Unlock()
 			mode := decodeNew
 			if c.reuse {
 				mode = decodeBorrow
 			}
-			e, ok, end, ctxErr := c.readFrame(ctx, mode)
+			e, ok, end, ctxErr := c.readFrame(ctx, mode, isRoom)
 			full := false
 			if ok {
 				c.mu.Lock()
@@ -640,12 +644,20 @@ func (c *Client) ended() bool {
 // why the session ended (end), or ctx.Err() if ctx ended while it waited
 // for the agent (ctxErr; the stream is then intact). A message is
 // decoded as mode says (handle).
-func (c *Client) readFrame(ctx context.Context, mode decode) (e Event, ok bool, end, ctxErr error) {
+func (c *Client) readFrame(ctx context.Context, mode decode, roomCuts bool) (e Event, ok bool, end, ctxErr error) {
+	if roomCuts && c.r.Buffered() {
+		c.mu.Lock()
+		c.endRoomCutsLocked()
+		c.mu.Unlock()
+	}
 	if !c.r.Buffered() {
 		c.beforeWait()
-		if err := c.waitFrame(ctx); err != nil {
+		if err := c.waitFrame(ctx, roomCuts); err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return Event{}, false, nil, ctxErr
+			}
+			if err == errRoomCut {
+				return Event{}, false, nil, nil
 			}
 			return Event{}, false, c.readErr(err), nil
 		}
@@ -718,22 +730,46 @@ const maxQueueKept = 1 << 20
 // in the past then cuts the wait short, and the reader's Wait consumes
 // nothing, so the stream stays whole for the next call. Unless a whole
 // frame is then buffered, it stops watching ctx, so that the rest of the
-// frame is read whatever ctx does.
-func (c *Client) waitFrame(ctx context.Context) error {
+// frame is read whatever ctx does. With roomCuts, room in the send queue
+// cuts the wait short as well (errRoomCut; roomLocked).
+func (c *Client) waitFrame(ctx context.Context, roomCuts bool) error {
 	c.mu.Lock()
 	c.watchLocked(ctx)
 	c.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	err := ctx.Err()
+	if err == nil {
+		err = c.r.Wait()
+	}
+	if !roomCuts && (err != nil || c.r.Buffered()) {
 		return err
 	}
-	err := c.r.Wait()
-	if err == nil && !c.r.Buffered() {
-		c.mu.Lock()
-		c.watchLocked(context.Background())
-		c.mu.Unlock()
+	c.mu.Lock()
+	// Before the rest of a frame too long to be buffered whole is read.
+	if c.endRoomCutsLocked() && err != nil && ctx.Err() == nil {
+		err = errRoomCut
 	}
+	if err == nil && !c.r.Buffered() {
+		c.watchLocked(context.Background())
+	}
+	c.mu.Unlock()
 	return err
 }
+
+// endRoomCutsLocked ends a wait for room's hold of the reader's deadline
+// (awaitRecv) and restores the deadline if roomLocked had cut the wait
+// short, which it reports (c.mu held).
+func (c *Client) endRoomCutsLocked() (cut bool) {
+	c.roomCuts = false
+	if !c.roomCut {
+		return false
+	}
+	c.roomCut = false
+	c.conn.SetReadDeadline(c.readBy)
+	return true
+}
+
+// errRoomCut: waitFrame's wait ended because the writer made room.
+var errRoomCut = errors.New("client: room in the send queue cut the wait for the agent short")
 
 // watchLocked makes the end of ctx (one that never ends: of none) cut
 // the reader's wait short, by a read deadline in the past (waitFrame).
@@ -1007,7 +1043,7 @@ func (c *Client) Close() error {
 			case <-ctx.Done():
 			}
 		}()
-		c.awaitRecv(ctx, c.writeDone)
+		c.awaitRecv(ctx, c.writeDone, false)
 		cancel()
 		c.end()
 	}
@@ -1035,7 +1071,7 @@ func (c *Client) roundTrip(ctx context.Context, f *cp.Frame) ([]cp.Frame, error)
 	var fs []cp.Frame
 	var cancelled <-chan struct{} = ctx.Done()
 	if c.recv {
-		if c.awaitRecv(ctx, cl.done) != nil {
+		if c.awaitRecv(ctx, cl.done, false) != nil {
 			cancelled = closedChan
 		}
 	}
@@ -1108,7 +1144,7 @@ func (c *Client) enqueue(ctx context.Context, f *cp.Frame, reply, wait bool) (*c
 		c.roomWait = true
 		c.mu.Unlock()
 		if c.recv {
-			if err := c.awaitRecv(ctx, room); err != nil {
+			if err := c.awaitRecv(ctx, room, true); err != nil {
 				c.mu.Lock()
 				return nil, err
 			}
@@ -1240,6 +1276,10 @@ func (c *Client) roomLocked() {
 	c.roomWait = false
 	close(c.room)
 	c.room = make(chan struct{})
+	if c.roomCuts {
+		c.roomCuts, c.roomCut = false, true
+		c.conn.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 // framePool holds the buffers of encoded requests, which enqueue fills

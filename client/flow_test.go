@@ -22,6 +22,8 @@ type fakeAgent struct {
 	version uint16
 	win     uint32
 	conn    chan net.Conn // the agent's end, after the Welcome
+	// clientConn, if set, wraps the client's end of the socket.
+	clientConn func(net.Conn) net.Conn
 }
 
 func newFakeAgent(t *testing.T, version uint16, win uint32) *fakeAgent {
@@ -56,7 +58,20 @@ func (a *fakeAgent) LocalConn() (net.Conn, error) {
 		c2.Write(cp.Append(nil, &w))
 		a.conn <- c2
 	}()
+	if a.clientConn != nil {
+		return a.clientConn(c1), nil
+	}
 	return c1, nil
+}
+
+// slowWrites is a connection whose writes each take a while: the client's
+// writer goroutine writes them (the wrapper hides the socket from
+// trywrite), and is still writing when the next request comes.
+type slowWrites struct{ net.Conn }
+
+func (c slowWrites) Write(b []byte) (int, error) {
+	time.Sleep(20 * time.Millisecond)
+	return c.Conn.Write(b)
 }
 
 // session dials the fake agent and returns the client, and the agent's
@@ -437,6 +452,39 @@ func TestBatchWhileEventsWait(t *testing.T) {
 	}
 	got = append(got, requests(t, conn, r, 3)...) // the last delivery taken: the batch goes
 	for i, f := range got {
+		if f.Type != cp.TypeMulticast || f.Payload[0] != byte(i) {
+			t.Fatalf("request %d: %s %x, want multicast %02x", i, f.Type, f.Payload, i)
+		}
+	}
+	conn.Close()
+}
+
+// TestWaitWhileWriterWrites: with WithReceive, a MulticastWait that waits
+// for the writer goroutine to take the queued messages (not for the
+// agent) returns when the writer takes them, although the agent writes
+// nothing meanwhile. Its wait for room read the connection, and a read
+// waiting for the agent did not end when the writer made room: under
+// load the writer was still writing at the next message, and the
+// MulticastWait hung until the agent wrote something.
+func TestWaitWhileWriterWrites(t *testing.T) {
+	ctx := context.Background()
+	a := newFakeAgent(t, cp.Version3, 16)
+	a.clientConn = func(c net.Conn) net.Conn { return slowWrites{c} }
+	cl, conn, r := a.session(client.WithReceive())
+	sent := make(chan error, 1)
+	go func() {
+		for i := range 4 {
+			if err := mcast(cl, ctx, true, byte(i)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	if err := wait(t, sent); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range requests(t, conn, r, 4) {
 		if f.Type != cp.TypeMulticast || f.Payload[0] != byte(i) {
 			t.Fatalf("request %d: %s %x, want multicast %02x", i, f.Type, f.Payload, i)
 		}
