@@ -583,6 +583,13 @@ type Site struct {
 	stats Stats
 }
 
+// syncDoubt is what a site's Sync said of its Ups in doubt (fedState.doubtOf).
+type syncDoubt struct {
+	inDoubt bool      // its term was in doubt with Ups in doubt (syncMsg.doubt)
+	id      DoubtSite // the digest of its Ups in doubt, and their number (syncMsg.doubtID), if any
+	ups     []Origin  // the Ups in doubt (syncMsg.doubtUps), if any
+}
+
 // fedState is the active gateway's view of the current federation
 // configuration.
 type fedState struct {
@@ -600,9 +607,7 @@ type fedState struct {
 	stubOf   map[string]localring.DomainOrder // per site, the place of the last stub in its log its Sync named, if any
 	floor    localring.DomainOrder            // the highest floor a Sync named: the numbering continues after it too
 	blocked  bool                             // a Sync named its site blocked (syncMsg.blocked): the ring does not continue the domain's configuration
-	doubtOf  map[string]bool                  // per site, whether its Sync said its term was in doubt with Ups in doubt (syncMsg.doubt)
-	doubtIDs map[string]DoubtSite             // per site, the digest of its Ups in doubt its Sync named, and their number (syncMsg.doubtID), if any
-	doubtUps map[string][]Origin              // per site, the Ups in doubt its Sync named (syncMsg.doubtUps), if any
+	doubtOf  map[string]syncDoubt             // per site, what its Sync said of its Ups in doubt
 	syncSent bool                             // this site's Sync was submitted (it waits for the site's Have phase)
 	// noDoubt: this site's Sync named the federation's transitional
 	// configuration and no Up in doubt (syncMsg.doubt clear): an Again
@@ -3148,7 +3153,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 	s.fed = &fedState{ring: c.Ring.Seq, id: c.ID, members: sites, regular: true,
 		syncs: make(map[string]localring.DomainOrder), transOf: make(map[string]string), confOf: make(map[string]string), regOf: make(map[string]localring.DomainOrder),
 		holdOf: make(map[string]hold), fromOf: make(map[string]localring.DomainOrder), rootOf: make(map[string]string),
-		stubOf: make(map[string]localring.DomainOrder), doubtOf: make(map[string]bool), doubtIDs: make(map[string]DoubtSite), doubtUps: make(map[string][]Origin)}
+		stubOf: make(map[string]localring.DomainOrder), doubtOf: make(map[string]syncDoubt)}
 	if old != nil && old.waiting {
 		// The last ring settled here, but ended before this site's
 		// catch-up answer came: the site has not installed it. What it
@@ -3236,11 +3241,12 @@ func (s *Site) FedDeliver(m *localring.Message) {
 			f.floor = x.floor
 		}
 		f.blocked = f.blocked || x.blocked
-		f.doubtOf[x.site] = x.doubt
+		d := f.doubtOf[x.site]
+		d.inDoubt = x.doubt
 		if x.doubtID != "" {
-			f.doubtIDs[x.site] = DoubtSite{Site: x.site, ID: x.doubtID, N: x.doubtN}
-			f.doubtUps[x.site] = x.doubtUps
+			d.id, d.ups = DoubtSite{Site: x.site, ID: x.doubtID, N: x.doubtN}, x.doubtUps
 		}
+		f.doubtOf[x.site] = d
 		if len(f.syncs) == len(f.members) {
 			s.settle()
 		}
@@ -3354,14 +3360,14 @@ func (s *Site) settle() {
 		// delivered the same messages there.
 		// A site in doubt installs one of its own instead, unless the
 		// ring continues the domain's configuration (ownTrans).
-		t.Sites = slices.DeleteFunc(t.Sites, func(x string) bool { return f.transOf[x] != t.ID || f.cont == "" && f.doubtOf[x] })
+		t.Sites = slices.DeleteFunc(t.Sites, func(x string) bool { return f.transOf[x] != t.ID || f.cont == "" && f.doubtOf[x].inDoubt })
 		t.Beside = s.beside(t)
 		if next, _, ok := localring.ParseTransitionalConfID(t.ID); !ok || next != ringOf(f.id) {
 			// Rings that did not settle came between: the federation's
 			// id leads into one of them (fedTransID undoes this).
 			t.ID = "fed:" + t.ID + ">" + f.id
 		}
-		own := f.cont == "" && f.doubtOf[s.cfg.Site]
+		own := f.cont == "" && f.doubtOf[s.cfg.Site].inDoubt
 		// What a member numbered in the regular configuration, this site
 		// delivers there too, before its transitional one (numberedReg).
 		msgs := s.transMsgs
@@ -4062,8 +4068,8 @@ func (s *Site) enteredInDoubt(base localring.DomainOrder) []DoubtSite {
 	}
 	var sites []DoubtSite
 	for _, site := range f.members {
-		if _, held := f.holdOf[site]; f.syncs[site] == base && !held && f.transOf[site] == "" && f.doubtIDs[site].ID != "" {
-			sites = append(sites, f.doubtIDs[site])
+		if _, held := f.holdOf[site]; f.syncs[site] == base && !held && f.transOf[site] == "" && f.doubtOf[site].id.ID != "" {
+			sites = append(sites, f.doubtOf[site].id)
 		}
 	}
 	return sites
@@ -4092,7 +4098,7 @@ func (s *Site) noteEntered(base localring.DomainOrder) {
 		return
 	}
 	for _, site := range f.members {
-		if _, held := f.holdOf[site]; site == s.cfg.Site || f.syncs[site] != base || held || f.doubtOf[site] {
+		if _, held := f.holdOf[site]; site == s.cfg.Site || f.syncs[site] != base || held || f.doubtOf[site].inDoubt {
 			continue
 		}
 		if s.entered == nil {
@@ -4115,7 +4121,7 @@ func (s *Site) noteRefused(c *catchUp) {
 	f := s.fed
 	site := c.to
 	_, held := f.holdOf[site]
-	if site == s.cfg.Site || f.cont != "" || held || f.doubtOf[site] || f.syncs[site] != c.from {
+	if site == s.cfg.Site || f.cont != "" || held || f.doubtOf[site].inDoubt || f.syncs[site] != c.from {
 		return
 	}
 	if t := f.transOf[site]; t != "" && slices.ContainsFunc(f.members, func(x string) bool { return x != site && f.transOf[x] == t }) {
@@ -4141,7 +4147,7 @@ func (s *Site) noteRefused(c *catchUp) {
 func (s *Site) noteRefusedDoubt(c *catchUp) {
 	f := s.fed
 	site := c.to
-	d, ups := f.doubtIDs[site], f.doubtUps[site]
+	d, ups := f.doubtOf[site].id, f.doubtOf[site].ups
 	if site == s.cfg.Site || len(ups) == 0 || len(ups) != d.N || f.syncs[site] != c.from || len(s.log) == 0 || c.from.Less(s.log[0].Pos) {
 		return
 	}
