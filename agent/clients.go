@@ -70,6 +70,12 @@ const (
 	// (holdBack); one that took nothing for longer may have stopped
 	// reading, and must not stall them.
 	readingWindow = 100 * time.Millisecond
+	// writeChunk bounds the pieces a connection without a descriptor of
+	// its own (in process, TLS) is written in (writeOut). A piece shows
+	// progress (lastWrite) once the client took all of it: one that takes
+	// less than a piece per readingWindow counts as reading only right
+	// after each piece.
+	writeChunk = 64 << 10
 	// helloTimeout bounds the TLS handshake and the hello exchange.
 	helloTimeout = 10 * time.Second
 	// clientWriteGrace bounds the writes of a session that is ending: the
@@ -682,7 +688,6 @@ func (s *session) writeOut(b []byte, head int) error {
 		return s.tw.WriteAll(b, took)
 	}
 	cfg := &s.cs.a.cfg
-	const writeChunk = 64 << 10
 	maxFrames, maxBytes := max(1, cfg.ClientQueueFrames/8), max(1, min(writeChunk, cfg.ClientQueueBytes/8))
 	for ft.taken < len(b) {
 		n := ft.piece(maxFrames, maxBytes)

@@ -937,10 +937,15 @@ func TestSendQueueBound(t *testing.T) {
 // TestReadersHoldSenders: a local client that reads slower than a local
 // sender sends holds the sender back instead of letting its queue grow;
 // it gets everything and is not evicted. The reader takes a message every
-// 20 ms (within readingWindow, so it counts as reading) until the agent
-// held the sender once, then reads at full speed: at 2 ms a message it
-// read as fast as a two-node ring under -race on a loaded host delivered,
-// and nothing was ever held (CI, once).
+// 50 ms (within readingWindow, so it counts as reading) until the agent
+// held the sender once, then reads at full speed. Each message is a piece
+// of the agent's writes of its own (over writeChunk/2 bytes), so that each
+// one the reader takes shows: with 1000-byte messages the agent saw the
+// reader take 64 KiB once every 1.3 s and judged it reading only in the
+// 100 ms after that: under load the sender could be done before such a
+// moment came, with nothing held. The sender's messages fit in the
+// reader's queue: without the hold it is not evicted, and the test says
+// that nothing held the sender.
 func TestReadersHoldSenders(t *testing.T) {
 	c := newRing(t, 2)
 	a := c.agents["n1"].a
@@ -949,13 +954,17 @@ func TestReadersHoldSenders(t *testing.T) {
 	reader.waitView("g", "n1:reader")
 	sender := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "sender")
 	sender.discard()
-	const n = 600
+	const n, size = 200, writeChunk/2 + 1
+	if n*size >= a.cfg.ClientQueueBytes {
+		t.Fatalf("%d messages of %d bytes do not fit in a client's queue of %d bytes", n, size, a.cfg.ClientQueueBytes)
+	}
 	go func() {
-		payload := bytes.Repeat([]byte("x"), 1000)
+		payload := bytes.Repeat([]byte("x"), size)
 		for i := range n {
 			sender.write(cp.Frame{Type: cp.TypeMulticast, Req: uint32(i + 1), Svc: 5, Groups: []string{"g"}, Payload: payload})
 		}
 	}()
+	heldAt := -1 // messages the reader had when it saw the sender held
 	for got := 0; got < n; {
 		f, err := reader.next(30 * time.Second)
 		if err != nil {
@@ -963,8 +972,12 @@ func TestReadersHoldSenders(t *testing.T) {
 		}
 		if f.Type == cp.TypeMessage {
 			got++
-			if a.Status().Counters.ClientsHeld == 0 {
-				time.Sleep(20 * time.Millisecond) // a slow reader: at most 50 messages/s
+			switch {
+			case heldAt >= 0:
+			case a.Status().Counters.ClientsHeld > 0:
+				heldAt = got
+			default:
+				time.Sleep(readingWindow / 2) // a slow reader, which reads
 			}
 		}
 	}
@@ -972,6 +985,7 @@ func TestReadersHoldSenders(t *testing.T) {
 	if st.Counters.ClientsHeld == 0 || st.Counters.ClientsEvicted != 0 {
 		t.Errorf("held %d times, evicted %d clients: want the sender held back and nobody evicted", st.Counters.ClientsHeld, st.Counters.ClientsEvicted)
 	}
+	t.Logf("the reader saw the sender held after %d of %d messages", heldAt, n)
 	c.stopAll()
 }
 
