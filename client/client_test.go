@@ -35,7 +35,7 @@ import (
 func TestGroupsAcrossAgents(t *testing.T) {
 	c := newCluster(t, 3)
 	c.startAll(nil)
-	ctx := context.Background()
+	ctx := bounded(t)
 
 	type member struct {
 		c *client.Client
@@ -248,7 +248,7 @@ func TestACL(t *testing.T) {
 	c.start("n2", func(cfg *agent.Config) { cfg.GroupACLs = rules })
 	c.start("n3", nil) // an agent with an older topology file: no rules
 	c.waitRing(c.ids)
-	ctx := context.Background()
+	ctx := bounded(t)
 
 	listener := c.dial("n2", "listener")
 	lr := record(t, listener)
@@ -302,7 +302,7 @@ func TestACL(t *testing.T) {
 func TestSlowConsumer(t *testing.T) {
 	c := newCluster(t, 1)
 	c.startAll(func(cfg *agent.Config) { cfg.ClientQueueBytes = 1 << 20 })
-	ctx := context.Background()
+	ctx := bounded(t)
 	slow := c.dial("n1", "slow", client.WithEventBuffer(1))
 	fast := c.local("n1", "fast")
 	fr := record(t, fast)
@@ -348,7 +348,7 @@ func TestShutdown(t *testing.T) {
 	c := newCluster(t, 1)
 	c.startAll(nil)
 	cl := c.dial("n1", "x")
-	if err := cl.Join(context.Background(), "g"); err != nil {
+	if err := cl.Join(bounded(t), "g"); err != nil {
 		t.Fatal(err)
 	}
 	c.stop("n1")
@@ -381,7 +381,7 @@ func (s stuckAgent) LocalConn() (net.Conn, error) {
 // at once with back-pressure once the send queue is full, and Join
 // returns when its context ends.
 func TestNeverBlocks(t *testing.T) {
-	ctx := context.Background()
+	ctx := bounded(t)
 	cl, err := client.DialAgent(ctx, stuckAgent{t}, client.WithSendQueue(4, 0))
 	if err != nil {
 		t.Fatal(err)

@@ -137,7 +137,7 @@ func mcast(cl *client.Client, ctx context.Context, wait bool, b byte) error {
 // when replies make room, and MulticastWait returns ctx.Err() when its
 // context ends.
 func TestWindow(t *testing.T) {
-	ctx := context.Background()
+	ctx := bounded(t)
 	a := newFakeAgent(t, cp.Version2, 2)
 	cl, conn, r := a.session(client.WithSendQueue(2, 0))
 	var got []cp.Frame
@@ -208,7 +208,7 @@ func TestWindow(t *testing.T) {
 // messages go out a quarter of the window at a time, or when the agent
 // writes something; below half the window each goes out at once.
 func TestBatchWhileBehind(t *testing.T) {
-	ctx := context.Background()
+	ctx := bounded(t)
 	a := newFakeAgent(t, cp.Version3, 16) // batches of 4 from 8 unanswered on
 	cl, conn, r := a.session()
 	if receiveMode {
@@ -255,7 +255,7 @@ func TestBatchWhileBehind(t *testing.T) {
 // messages, then from half of it again; before, below half of the window
 // each went out at once.
 func TestBatchAfterFullWindow(t *testing.T) {
-	ctx := context.Background()
+	ctx := bounded(t)
 	a := newFakeAgent(t, cp.Version3, 16) // batches of 4 from 8, or 2, unanswered on
 	cl, conn, r := a.session()
 	if receiveMode {
@@ -321,7 +321,7 @@ func TestBatchAfterFullWindow(t *testing.T) {
 // the window has room for, in messages and in bytes; the reader, waiting
 // for an agent that has nothing to answer yet, would never write it.
 func TestBatchNoLargerThanWindow(t *testing.T) {
-	ctx := context.Background()
+	ctx := bounded(t)
 	t.Run("messages", func(t *testing.T) {
 		a := newFakeAgent(t, cp.Version3, 16) // batches of 4 from 8 unanswered on
 		cl, conn, r := a.session()
@@ -402,7 +402,7 @@ func TestBatchNoLargerThanWindow(t *testing.T) {
 // and Receive writes the batch when it takes the last of them; before,
 // with nobody reading, each went out at once, one write each.
 func TestBatchWhileEventsWait(t *testing.T) {
-	ctx := context.Background()
+	ctx := bounded(t)
 	a := newFakeAgent(t, cp.Version3, 16)
 	cl, conn, r := a.session(client.WithReceive(), client.WithMessageReuse())
 	send := func(i int) {
@@ -467,7 +467,7 @@ func TestBatchWhileEventsWait(t *testing.T) {
 // load the writer was still writing at the next message, and the
 // MulticastWait hung until the agent wrote something.
 func TestWaitWhileWriterWrites(t *testing.T) {
-	ctx := context.Background()
+	ctx := bounded(t)
 	a := newFakeAgent(t, cp.Version3, 16)
 	a.clientConn = func(c net.Conn) net.Conn { return slowWrites{c} }
 	cl, conn, r := a.session(client.WithReceive())
@@ -492,6 +492,16 @@ func TestWaitWhileWriterWrites(t *testing.T) {
 	conn.Close()
 }
 
+// bounded returns a context that ends a minute from now, or with the
+// test: a call of the client that waits for what never comes then fails
+// the test with the context's error where it was made, instead of hanging
+// go test until its timeout (TestBatchWhileEventsWait hung CI for 25 min).
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // wait receives from c, or fails the test after 10 s.
 func wait(t *testing.T, c <-chan error) error {
 	t.Helper()
@@ -507,7 +517,7 @@ func wait(t *testing.T, c <-chan error) error {
 // TestWindowOfVersion1Agent: an agent of protocol version 1 announces no
 // window; the client keeps DefaultWindowMsgs unanswered.
 func TestWindowOfVersion1Agent(t *testing.T) {
-	ctx := context.Background()
+	ctx := bounded(t)
 	a := newFakeAgent(t, cp.Version1, 0)
 	cl, conn, r := a.session(client.WithSendQueue(1000, 0))
 	if receiveMode {
@@ -529,7 +539,7 @@ func TestWindowOfVersion1Agent(t *testing.T) {
 // connection while the client still has events to read and requests to
 // write; the writer's broken pipe does not hide the agent's reason.
 func TestEvictionReason(t *testing.T) {
-	ctx := context.Background()
+	ctx := bounded(t)
 	a := newFakeAgent(t, cp.Version2, 64)
 	cl, conn, r := a.session(client.WithEventBuffer(1))
 	if err := mcast(cl, ctx, false, 0); err != nil {
@@ -564,7 +574,7 @@ func TestEvictionReason(t *testing.T) {
 // TestWaitEndsWithSession: a sender waiting for room learns why the
 // session ended: the agent's goodbye.
 func TestWaitEndsWithSession(t *testing.T) {
-	ctx := context.Background()
+	ctx := bounded(t)
 	a := newFakeAgent(t, cp.Version2, 1)
 	cl, conn, r := a.session(client.WithSendQueue(1, 0))
 	if err := mcast(cl, ctx, false, 0); err != nil {

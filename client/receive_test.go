@@ -131,7 +131,7 @@ func TestReceiveOrder(t *testing.T) {
 	c.startAll(func(cfg *agent.Config) {
 		cfg.Ring = cfg.Ring.WithTimings(localring.Timings{Token: time.Second, Consensus: 1200 * time.Millisecond})
 	})
-	ctx := context.Background()
+	ctx := bounded(t)
 	var cls []*client.Client
 	var members []string
 	for i, id := range c.ids {
