@@ -318,10 +318,18 @@ func TestRingFormsAndDelivers(t *testing.T) {
 	}
 	c.check(true)
 	c.stopAll()
-	for _, s := range subs {
-		if _, ok := <-s.C; ok {
-			// drain: events may be left; the channel must end closed
-			for range s.C {
+	for i, s := range subs {
+		// Events may be left; the channel must end closed.
+		timeout := time.After(5 * time.Second)
+	drain:
+		for {
+			select {
+			case _, ok := <-s.C:
+				if !ok {
+					break drain
+				}
+			case <-timeout:
+				t.Fatalf("%s's subscription is still open 5 s after its agent stopped", c.ids[i])
 			}
 		}
 		if !errors.Is(s.Err(), ErrStopped) {
@@ -330,6 +338,21 @@ func TestRingFormsAndDelivers(t *testing.T) {
 	}
 	c.check(false)
 	waitGoroutines(t, before)
+}
+
+// runEnded returns Run's error from done once Run's context was
+// cancelled, or fails the test if Run did not return within 10 s: an
+// agent that does not stop fails the test saying so, instead of hanging
+// go test until its timeout.
+func runEnded(t *testing.T, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent's Run did not return within 10 s of its context's end")
+		return nil
+	}
 }
 
 func slogTo(w io.Writer) *slog.Logger {

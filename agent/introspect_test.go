@@ -377,7 +377,7 @@ func TestFederationAndPlan(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); runEnded(t, done) }()
 	waitFor(t, "a ring", func() bool { return a.Status().State == "operational" })
 
 	api := NewClient(filepath.Join(cfg.DataDir, AdminSocketName))
@@ -447,7 +447,7 @@ func TestHandoverAPI(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
-		stop := sync.OnceFunc(func() { cancel(); <-done })
+		stop := sync.OnceFunc(func() { cancel(); runEnded(t, done) })
 		t.Cleanup(stop)
 		agents[id], stops[id] = a, stop
 	}

@@ -422,7 +422,7 @@ func TestReady(t *testing.T) {
 	go func() { done <- a.Run(ctx) }()
 	defer func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := runEnded(t, done); err != nil {
 			t.Error(err)
 		}
 	}()
