@@ -148,15 +148,39 @@ func newWorld(t testing.TB, ab, ac time.Duration, bw string, capBits int64, loss
 
 // member is one running runner.
 type member struct {
+	t      testing.TB
+	node   string
 	r      *gateway.Runner
 	cancel context.CancelFunc
 	done   chan error
 }
 
+// stopTimeout bounds a runner's graceful leave in the tests: one that
+// takes longer fails the test saying so, instead of hanging go test until
+// its timeout.
+const stopTimeout = 30 * time.Second
+
 // stop cancels the runner (a graceful leave) and returns Run's error.
 func (m *member) stop() error {
+	m.t.Helper()
 	m.cancel()
-	return <-m.done
+	select {
+	case err := <-m.done:
+		return err
+	case <-time.After(stopTimeout):
+		m.t.Fatalf("%s: Run did not return within %v of its context's end", m.node, stopTimeout)
+		return nil
+	}
+}
+
+// ended waits until Run returned, once its context was cancelled.
+func (m *member) ended() {
+	m.t.Helper()
+	select {
+	case <-m.r.Done():
+	case <-time.After(stopTimeout):
+		m.t.Fatalf("%s: Run did not return within %v of its context's end", m.node, stopTimeout)
+	}
 }
 
 // start runs node's runner, active since local ring seq localSeq, with
@@ -195,11 +219,11 @@ func (w *world) start(node string, localSeq uint64, edit func(*gateway.Config)) 
 		w.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &member{r: r, cancel: cancel, done: make(chan error, 1)}
+	m := &member{t: w.t, node: node, r: r, cancel: cancel, done: make(chan error, 1)}
 	go func() { m.done <- r.Run(ctx) }()
 	w.t.Cleanup(func() {
 		cancel()
-		<-r.Done()
+		m.ended()
 	})
 	return m
 }

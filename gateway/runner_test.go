@@ -235,7 +235,7 @@ func TestGatewayWindowKeepsBytes(t *testing.T) {
 			t.Errorf("%v: %d packets per visit, window %d", mode, rc.MaxPacketsPerVisit, rc.WindowPackets)
 		}
 		m.cancel()
-		<-m.r.Done()
+		m.ended()
 	}
 }
 
@@ -254,7 +254,7 @@ func TestGatewayBacklogBound(t *testing.T) {
 			t.Errorf("%v: backlog bound %d bytes, want %d", mode, st.BacklogBound, federation.MinBacklogBytes)
 		}
 		m.cancel()
-		<-m.r.Done()
+		m.ended()
 	}
 }
 
@@ -267,7 +267,7 @@ func TestRingPacketsFromTopology(t *testing.T) {
 		m := w.start("a-1", 1, edit)
 		defer func() {
 			m.cancel()
-			<-m.r.Done()
+			m.ended()
 		}()
 		return m.r.RingConfig()
 	}
@@ -308,7 +308,7 @@ func TestDefaultRingModeFromBandwidth(t *testing.T) {
 		before := len(w.log.bytes())
 		m := w.start(node, 1, edit)
 		m.cancel()
-		<-m.r.Done()
+		m.ended()
 		return run{m.r.RingConfig(), string(w.log.bytes()[before:])}
 	}
 	pkt := func(mode transport.Mode) int {
