@@ -53,6 +53,7 @@ type Agent struct {
 	g            *groups.Node     // owned by the group loop
 	gl           groupLoop        // owned by the group loop
 	gr           groupRunner      // shared by the driver's loop and the group loop
+	visitShare   atomic.Int64     // node.VisitShare after the driver's last step, for the send queue's bound (setSendQueueLimits)
 	ls           loopState        // owned by the driver's loop
 	d            *driver.Driver   // runs the driver's loop
 	cs           *clientServer
@@ -253,6 +254,7 @@ func New(cfg Config) (a *Agent, err error) {
 	if err := a.newDomains(); err != nil {
 		return a, err
 	}
+	a.visitShare.Store(int64(a.node.VisitShare()))
 	a.setSendQueueLimits()
 
 	if cfg.TracePath != "" {

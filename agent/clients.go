@@ -113,7 +113,8 @@ type clientServer struct {
 	dirtyBuf []*session // the group loop's: dirty's other buffer
 
 	// Sessions whose queue is over the backlog threshold (the send
-	// queue's bounds), which hold back the local senders while they read.
+	// queue's bounds with a lone sender's visits: newClientServer), which
+	// hold back the local senders while they read.
 	blMu              sync.Mutex
 	backlogged        map[*session]bool
 	blFrames, blBytes int
@@ -198,7 +199,12 @@ type flushWait struct {
 // newClientServer opens the client listeners of cfg.
 func newClientServer(a *Agent) (*clientServer, error) {
 	cs := &clientServer{a: a, log: a.log, byName: map[string]*session{}, all: map[*session]bool{},
-		backlogged: map[*session]bool{}, over: map[*session]bool{}, blFrames: a.gl.maxMsgs, blBytes: a.gl.maxBytes}
+		backlogged: map[*session]bool{}, over: map[*session]bool{}}
+	// A reader's backlog counts from the send queue's largest bound, a
+	// lone sender's, fixed: the bound itself follows the visits this node
+	// gets (setSendQueueLimits), and the writers read these without the
+	// group loop.
+	cs.blFrames, cs.blBytes = a.sendQueueLimits(a.ringSettings.MaxPacketsPerVisit)
 	cfg := &a.cfg
 	if cfg.ClientSocket != "-" {
 		l, err := listenClientSocket(cfg.ClientSocket)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/evs"
+	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
 )
@@ -932,6 +933,33 @@ func TestSendQueueBound(t *testing.T) {
 	}
 	t.Logf("at most %d of %d messages waited in the group layer", most, lim.SendQueueMsgs)
 	c.stopAll()
+}
+
+// TestSendQueueLimits: the send queue holds SendQueueVisits visits of
+// what the ring lets this node send at a visit (localring's VisitShare,
+// which the driver's loop publishes after each step): 200 messages of up
+// to a packet for a lone sender's visits of 100 with the defaults, 80
+// when five senders share the window of 200, and never more than half
+// the group layer's own bound.
+func TestSendQueueLimits(t *testing.T) {
+	a := &Agent{cfg: Config{SendQueueVisits: DefaultSendQueueVisits, Groups: groups.Config{MaxQueuedMsgs: 10000}},
+		ringSettings: localring.Config{MaxPacketsPerVisit: 100, MaxPacketBytes: 1400}}
+	for _, tc := range []struct{ perVisit, msgs, bytes int }{
+		{100, 200, 200 * 1400},
+		{40, 80, 80 * 1400},
+		{1, 2, 2 * 1400},
+		{0, 2, 2 * 1400},
+	} {
+		a.visitShare.Store(int64(tc.perVisit))
+		a.setSendQueueLimits()
+		if a.gl.maxMsgs != tc.msgs || a.gl.maxBytes != tc.bytes {
+			t.Errorf("visit share %d: send queue %d messages, %d bytes; want %d and %d", tc.perVisit, a.gl.maxMsgs, a.gl.maxBytes, tc.msgs, tc.bytes)
+		}
+	}
+	a.cfg.Groups.MaxQueuedMsgs = 100
+	if msgs, _ := a.sendQueueLimits(100); msgs != 50 {
+		t.Errorf("group layer bound 100: send queue %d messages, want 50", msgs)
+	}
 }
 
 // TestReadersHoldSenders: a local client that reads slower than a local

@@ -189,11 +189,14 @@ type Config struct {
 
 	// SendQueueVisits bounds the client messages accepted by the group
 	// layer and not yet sent by the ring, in token visits of this node:
-	// at most SendQueueVisits × Ring.MaxPacketsPerVisit messages and
-	// SendQueueVisits × Ring.MaxPacketsPerVisit × Ring.MaxPacketBytes
-	// bytes. With the windows this bounds how long a message waits at the
-	// agent before the ring sends it (docs/PROTOCOL.md, "Back-pressure and
-	// flow control"). Default 2.
+	// at most SendQueueVisits × P messages and SendQueueVisits × P ×
+	// Ring.MaxPacketBytes bytes, where P is what the ring lets this node
+	// send at a visit now (localring.Node.VisitShare):
+	// Ring.MaxPacketsPerVisit when it sends alone, about the window
+	// divided by the ring's size when every node sends. With the windows
+	// this bounds how long a message waits at the agent before the ring
+	// sends it, in token rotations, however many nodes send
+	// (docs/PROTOCOL.md, "Back-pressure and flow control"). Default 2.
 	SendQueueVisits int
 
 	// DomainBacklog bounds, for each federation domain of the node's

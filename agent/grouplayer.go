@@ -445,6 +445,7 @@ func (a *Agent) clientsLeaving() {
 // in a site-local and a cross-site group, through a gateway failover).
 func (a *Agent) takeClientRequests() {
 	gl := &a.gl
+	a.setSendQueueLimits()
 	gl.pending = a.cs.take(gl.pending)
 	// After the take: every request taken was read before now. The
 	// requests of one pass are accepted at this one time (the latency
@@ -531,14 +532,28 @@ func (a *Agent) layerFull(g *groups.Node) bool {
 }
 
 // setSendQueueLimits sets how many client messages, and bytes, the group
-// layer may hold not yet sent by the ring (takeClientRequests):
-// Config.SendQueueVisits visits of the ring's flow control
-// (MaxPacketsPerVisit packets of MaxPacketBytes), and never more than half
-// the group layer's own bound.
+// layer may hold not yet sent by the ring (takeClientRequests), from the
+// visits this node gets now (sendQueueLimits); at every pass of the
+// group loop, which takes client requests.
 func (a *Agent) setSendQueueLimits() {
-	r := a.node.Settings()
-	a.gl.maxMsgs = max(min(a.cfg.SendQueueVisits*r.MaxPacketsPerVisit, a.cfg.Groups.MaxQueuedMsgs/2), 1)
-	a.gl.maxBytes = a.cfg.SendQueueVisits * r.MaxPacketsPerVisit * r.MaxPacketBytes
+	a.gl.maxMsgs, a.gl.maxBytes = a.sendQueueLimits(int(a.visitShare.Load()))
+}
+
+// sendQueueLimits returns the send queue's bounds when the ring lets this
+// node send perVisit packets a visit (localring.Node.VisitShare):
+// Config.SendQueueVisits visits of perVisit packets of MaxPacketBytes,
+// and never more than half the group layer's own bound. A message waits
+// about SendQueueVisits token rotations in the queue, whether this node
+// sends alone (a visit of MaxPacketsPerVisit packets) or every node does
+// (about the window divided by the ring's size each). Bounded by
+// MaxPacketsPerVisit alone, the queue was as deep with every node sending
+// as with one, so a message waited window / share rotations in it: with
+// five senders, at full load, a p99 of 52 ms from Multicast to delivery
+// (docs/BENCHMARKS.md, run 41).
+func (a *Agent) sendQueueLimits(perVisit int) (msgs, bytes int) {
+	perVisit = max(perVisit, 1)
+	msgs = max(min(a.cfg.SendQueueVisits*perVisit, a.cfg.Groups.MaxQueuedMsgs/2), 1)
+	return msgs, a.cfg.SendQueueVisits * perVisit * a.ringSettings.MaxPacketBytes
 }
 
 // sessionEnded disconnects an ended session's memberships and frees its

@@ -105,7 +105,9 @@ type ClientLimits struct {
 	WindowMsgs  int `json:"window_msgs"`
 	WindowBytes int `json:"window_bytes"`
 	// SendQueueMsgs and SendQueueBytes bound the client messages waiting
-	// for the ring (Config.SendQueueVisits token visits' worth).
+	// for the ring (Config.SendQueueVisits token visits' worth, of the
+	// visits the ring lets this node send now: they shrink while other
+	// nodes send).
 	SendQueueMsgs  int `json:"send_queue_msgs"`
 	SendQueueBytes int `json:"send_queue_bytes"`
 	// QueueFrames and QueueBytes bound each session's queue of frames to
@@ -406,8 +408,9 @@ func (a *Agent) Status() Status {
 	c.UnknownSender = sts.UnknownSender
 	c.RecvTruncated, c.RecvErrors, c.SendErrors = sts.Truncated, ds.RecvErrors, ds.SendErrors
 	c.Clients = a.cs.count()
+	sqMsgs, sqBytes := a.sendQueueLimits(int(a.visitShare.Load()))
 	st.ClientLimits = ClientLimits{WindowMsgs: a.cfg.ClientWindowMsgs, WindowBytes: a.cfg.ClientWindowBytes,
-		SendQueueMsgs: a.gl.maxMsgs, SendQueueBytes: a.gl.maxBytes,
+		SendQueueMsgs: sqMsgs, SendQueueBytes: sqBytes,
 		QueueFrames: a.cfg.ClientQueueFrames, QueueBytes: a.cfg.ClientQueueBytes, SlowGrace: a.cfg.ClientSlowGrace}
 	c.ClientsAccepted, c.ClientsEvicted = a.cs.n.accepted.Load(), a.cs.n.evicted.Load()
 	c.ClientWarnings, c.ClientProtocolErrors = a.cs.n.warnings.Load(), a.cs.n.protocolErrors.Load()

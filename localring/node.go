@@ -215,6 +215,7 @@ type Node struct {
 	sendLimit   int           // SetSendLimit's bound on new packets per visit,
 	limited     bool          // when set
 	win         int           // the window in use (Config.AdaptWindow; else WindowPackets)
+	visitAllow  int           // packets flow control allowed me at my last operational visit (VisitShare)
 	cutLast     bool          // adaptWindow cut win at my previous visit
 	held        *token        // the token kept by an idle representative
 	stallTok    *token        // the token the representative keeps for StallHold while stalled
@@ -271,6 +272,7 @@ func New(cfg Config) (*Node, error) {
 		maxRingSeq: cfg.RingSeq,
 		nextMsgID:  1,
 		win:        cfg.WindowPackets,
+		visitAllow: cfg.MaxPacketsPerVisit,
 		partial:    -1,
 		incs:       map[NodeID]uint64{me.ID: me.Inc},
 		slab:       newSlab(),
@@ -621,6 +623,23 @@ func (n *Node) noticeFenced(id NodeID) {
 func (n *Node) onFence(f *fenceNotice) {
 	n.seeInc(f.sender)
 	n.seeInc(f.newest)
+}
+
+// VisitShare returns how many packets this node can expect to send at
+// each token visit while it has messages waiting: what flow control
+// allowed it at its last visit on an operational ring, at least its equal
+// share of the window among the ring's members, and at most
+// MaxPacketsPerVisit. A lone sender gets MaxPacketsPerVisit; when every
+// member sends, the window divides by their backlogs, and each gets about
+// its equal share. An application that bounds what it queues for the ring
+// by visits (the agent's send queue) sizes the bound from it, so that a
+// message waits a few rotations however many members send. The floor
+// keeps the bound from shrinking with the share it would itself shrink:
+// the window divides by backlog, so a member that queued less than the
+// others would be allowed less, queue less, and so on.
+func (n *Node) VisitShare() int {
+	fair := max(1, n.window()/max(1, len(n.reg.members)))
+	return min(n.cfg.MaxPacketsPerVisit, max(n.visitAllow, fair))
 }
 
 // Pending returns the number of submitted messages not yet sent.

@@ -59,3 +59,52 @@ func TestLoneSenderVisit(t *testing.T) {
 		t.Errorf("b sent %d of %d messages, %d pending", got, msgs, b.Pending())
 	}
 }
+
+// TestVisitShare: a member's share of a visit (VisitShare) is the bound of
+// a visit when it sends alone, and about the window divided by the
+// ring's size when every member sends and keeps two visits' worth of its
+// share queued, as the agent's send queue does: the queue then holds two
+// rotations' worth with five senders too, not five.
+func TestVisitShare(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c", "d", "e")
+	for _, n := range nodes {
+		if got := n.VisitShare(); got != 100 {
+			t.Errorf("%s on an idle ring: visit share %d, want the bound of a visit, 100", n.me.ID, got)
+		}
+	}
+	b := nodes[1]
+	payload := make([]byte, 1000)
+	submit := func(n *Node, upTo int) {
+		for n.Pending() < upTo {
+			if _, err := n.Submit(now, Agreed, payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	submit(b, 500)
+	now = pump(t, nodes, now, 50*time.Millisecond)
+	if got := b.VisitShare(); got != 100 {
+		t.Errorf("a lone sender's visit share %d, want 100", got)
+	}
+
+	sent := make([]uint64, len(nodes))
+	for i, n := range nodes {
+		sent[i] = n.Stats().MessagesSent
+	}
+	now = pumpUntil(t, nodes, now, 200*time.Millisecond, nil, func() bool {
+		for _, n := range nodes {
+			submit(n, 2*n.VisitShare())
+		}
+		return false
+	})
+	for i, n := range nodes {
+		got := n.VisitShare()
+		if got < 40 || got > 50 {
+			t.Errorf("%s with every member sending: visit share %d, want about 200/5 = 40", n.me.ID, got)
+		}
+		if n.Pending() > 2*got {
+			t.Errorf("%s queued %d, over two visit shares of %d", n.me.ID, n.Pending(), got)
+		}
+		t.Logf("%s: visit share %d, %d messages sent", n.me.ID, got, n.Stats().MessagesSent-sent[i])
+	}
+}

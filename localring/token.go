@@ -155,6 +155,9 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		allowed = min(allowed, share)
 	}
 	allowed = max(allowed, 0)
+	if n.state == stateOperational {
+		n.visitAllow = allowed / unit
+	}
 	retransmits := allowed
 	if stalled {
 		retransmits = min(allowed, stallRetransmits*unit)

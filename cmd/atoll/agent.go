@@ -377,7 +377,7 @@ func (f *clientLimitFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.IntVar(&f.windowMsgs, "client-window", agent.DefaultClientWindowMsgs, "each client's flow-control window: messages sent and not yet accepted")
 	fl.IntVar(&f.windowBytes, "client-window-bytes", agent.DefaultClientWindowBytes, "each client's flow-control window in payload bytes")
-	fl.IntVar(&f.sendVisits, "send-queue-visits", agent.DefaultSendQueueVisits, "client messages waiting for the ring, in token visits' worth (max packets per visit each)")
+	fl.IntVar(&f.sendVisits, "send-queue-visits", agent.DefaultSendQueueVisits, "client messages waiting for the ring, in token visits' worth (each what the ring lets this node send at a visit: max packets per visit when it sends alone, its share of the window when others send too)")
 	fl.DurationVar(&f.domainBacklog, "domain-backlog", agent.DefaultDomainBacklog, "a site's messages to a federation domain's groups waiting to be ordered, in time at the domain's slowest declared link bandwidth")
 	fl.IntVar(&f.queueFrames, "client-queue-frames", agent.DefaultClientQueueFrames, "frames waiting for a client to read them before its grace starts")
 	fl.IntVar(&f.queueBytes, "client-queue-bytes", agent.DefaultClientQueueBytes, "bytes waiting for a client to read them before its grace starts")
