@@ -29,6 +29,7 @@ import (
 type groupLoop struct {
 	queue       []groups.Submit          // ring messages the ring has not taken yet, in order
 	pending     []clientReq              // requests taken from the inbox and not handled yet (back-pressure)
+	waiting     map[*session]bool        // takeClientRequests' sessions with a request that waits; empty between passes
 	ends        []*session               // ended sessions whose disconnect the group layer has not accepted yet
 	leaving     bool                     // the agent is leaving: requests are refused
 	conf        *localring.Configuration // the last regular configuration the group loop saw
@@ -456,18 +457,35 @@ func (a *Agent) takeClientRequests() {
 	if held && !gl.leaving {
 		a.cs.n.held.Add(1)
 	}
-	var waiting map[*session]bool // sessions with a request that waits
+	// The requests that wait stay where they are, moved down only past
+	// the ones handled before them, and the waiting sessions' map is kept
+	// from pass to pass: while a domain's far sites hold its messages
+	// back, each of its senders' sessions keeps a window of requests
+	// here (ClientWindowMsgs), and every pass of the group loop, which
+	// also carries the site's own messages, copied each of them onto
+	// itself (about 500 bytes) and allocated the map
+	// (BenchmarkHeldRequests).
+	waiting := gl.waiting // sessions with a request that waits
+	var last *session     // the session of the request before, if it waits (a reader's batch is in a row)
 	rest := gl.pending[:0]
 	for i := range gl.pending {
-		r := &gl.pending[i] // rest is at or before it: appending *r copies it down or onto itself
-		if waiting[r.s] || !gl.leaving && !r.closed && (held || a.layerFull(a.requestLayer(&r.f))) {
+		r := &gl.pending[i] // rest is at or before it
+		if r.s == last || waiting[r.s] || !gl.leaving && !r.closed && (held || a.layerFull(a.requestLayer(&r.f))) {
 			if waiting == nil {
 				waiting = map[*session]bool{}
+				gl.waiting = waiting
 			}
-			waiting[r.s] = true
-			rest = append(rest, *r)
+			if r.s != last {
+				waiting[r.s], last = true, r.s
+			}
+			if len(rest) < i {
+				rest = append(rest, *r)
+			} else {
+				rest = rest[:i+1] // in its place already
+			}
 			continue
 		}
+		last = nil
 		if r.closed {
 			a.sessionEnded(r.s)
 			continue
@@ -480,6 +498,7 @@ func (a *Agent) takeClientRequests() {
 	}
 	clear(gl.pending[len(rest):])
 	gl.pending = rest
+	clear(waiting)
 	// Disconnects the group layer refused with back-pressure before.
 	ends := gl.ends
 	gl.ends = nil

@@ -5,8 +5,10 @@ import (
 	"io"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	cp "github.com/atoll-gcs/atoll/internal/clientproto"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/seal"
 	"github.com/atoll-gcs/atoll/localring/transport"
@@ -306,5 +308,59 @@ func TestSiteMessageSkipsDomains(t *testing.T) {
 		Svc: localring.Agreed, Payload: up}})
 	if dl.passes == n && dl.b.HasReady() {
 		t.Errorf("domain %s: the bridge has output after its own message and no output pass ran", dl.d.Name)
+	}
+}
+
+// heldRequests gives a the requests of sessions senders, window each, to
+// abc-global, all waiting: the domain's layer is full (backlogFull, here
+// by a share of the slack of 0 bytes: the backlog a saturated WAN link
+// keeps at its bound does the same).
+func heldRequests(a *Agent, senders, window int) {
+	dl := a.domainOf("abc-global")
+	dl.bound, dl.transit = 1, 0
+	for i := range senders {
+		s := &session{cs: a.cs, name: fmt.Sprintf("sender-%d", i), credit: make(chan struct{}, window)}
+		for j := range window {
+			a.gl.pending = append(a.gl.pending, clientReq{s: s, f: cp.Frame{Type: cp.TypeMulticast, Req: uint32(j + 1),
+				Svc: uint8(localring.Agreed), Groups: []string{"abc-global"}, Payload: make([]byte, 1024)}})
+		}
+	}
+}
+
+// TestHeldRequestsStay: a pass of the group loop's client requests with
+// every request waiting for its domain's room leaves them in their order
+// and allocates nothing (it allocated a map of the waiting sessions in
+// every pass and copied every waiting request onto itself: atoll bench
+// isolation's site a, whose abc-global senders wait for most of the
+// saturating phase).
+func TestHeldRequestsStay(t *testing.T) {
+	a := newDomainAgent(t)
+	installSite(a, 4)
+	heldRequests(a, 2, 64)
+	want := slices.Clone(a.gl.pending)
+	a.takeClientRequests() // the first pass makes the map the next ones use
+	if n := testing.AllocsPerRun(100, a.takeClientRequests); n != 0 {
+		t.Errorf("a pass with %d requests waiting: %v allocations; want 0", len(want), n)
+	}
+	if len(a.gl.pending) != len(want) {
+		t.Fatalf("%d requests wait after the passes; want %d", len(a.gl.pending), len(want))
+	}
+	for i := range want {
+		if got := a.gl.pending[i]; got.s != want[i].s || got.f.Req != want[i].f.Req {
+			t.Fatalf("request %d after the passes: %s's %d; want %s's %d", i, got.s.name, got.f.Req, want[i].s.name, want[i].f.Req)
+		}
+	}
+}
+
+// BenchmarkHeldRequests: the group loop's client request part with two
+// sessions' windows (64 requests each) waiting for a federation domain's
+// room, as at site a of atoll bench isolation with abc-global saturating.
+func BenchmarkHeldRequests(b *testing.B) {
+	a := newDomainAgent(b)
+	installSite(a, 4)
+	heldRequests(a, 2, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		a.takeClientRequests()
 	}
 }
