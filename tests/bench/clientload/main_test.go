@@ -51,8 +51,13 @@ func startAgent(t *testing.T) string {
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("agent: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("the agent's Run did not return within 10 s of its context's end")
 		}
 	})
 	return "unix://" + filepath.Join(dir, agent.ClientSocketName)
