@@ -196,7 +196,11 @@ func New(cfg Config) (a *Agent, err error) {
 	}
 
 	if a.tr == nil {
-		u, warnings, err := transport.Listen(cfg.Transport)
+		tc := cfg.Transport
+		if tc.Logger == nil {
+			tc.Logger = a.log
+		}
+		u, warnings, err := transport.Listen(tc)
 		if err != nil {
 			return a, fmt.Errorf("agent: node %s: %w", cfg.Node, err)
 		}

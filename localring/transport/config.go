@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 )
 
@@ -99,6 +100,17 @@ type Config struct {
 	// system call, and the length of the send queue that Flush empties.
 	// Default DefaultBatchSize (64).
 	BatchSize int
+
+	// NoGSO turns off segmented sends (UDP GSO, Linux 4.18 or later): in
+	// multicast mode a run of full packets to the group otherwise leaves
+	// as one send that the kernel cuts into datagrams. A path that refuses
+	// them turns them off by itself (and says so in the log); set NoGSO
+	// for one that silently loses them.
+	NoGSO bool
+
+	// Logger receives what the transport says once: that the kernel cannot
+	// segment UDP sends, or that the path refused them. Default: discard.
+	Logger *slog.Logger
 }
 
 // multicast reports whether c configures multicast mode.

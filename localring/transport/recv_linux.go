@@ -29,10 +29,11 @@ import (
 //
 // Its ReadBatch and its WriteBatch are each not safe for concurrent use
 // (one reader per socket; the transport's sends hold its lock). Both read
-// or write Buffers[0] of each message only and leave OOB alone; ReadBatch
-// ignores flags; WriteBatch hands a batch it cannot send raw (flags, OOB,
-// several buffers, an address with an IPv6 zone) to the batchConn it
-// wraps.
+// or write Buffers[0] of each message only; ReadBatch ignores flags and
+// OOB; WriteBatch sends each message's OOB as its control data (the
+// segment size of a segmented send) and hands a batch it cannot send raw
+// (flags, several buffers, an address with an IPv6 zone) to the batchConn
+// it wraps.
 type rawBatch struct {
 	batchConn
 	call *rawread.Call
@@ -111,7 +112,7 @@ func (r *rawBatch) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 	for i := range ms {
 		m := &ms[i]
 		ua, _ := m.Addr.(*net.UDPAddr)
-		if flags != 0 || len(m.Buffers) != 1 || len(m.OOB) > 0 || ua == nil || ua.Zone != "" {
+		if flags != 0 || len(m.Buffers) != 1 || ua == nil || ua.Zone != "" {
 			return r.batchConn.WriteBatch(ms, flags)
 		}
 		namelen := r.sockaddr(&r.wsas[i], ua)
@@ -119,11 +120,16 @@ func (r *rawBatch) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 			return r.batchConn.WriteBatch(ms, flags)
 		}
 		setMsg(&r.whs[i], &r.wiovs[i], m.Buffers[0], &r.wsas[i], namelen)
+		if len(m.OOB) > 0 {
+			r.whs[i].Hdr.Control = &m.OOB[0]
+			r.whs[i].Hdr.SetControllen(len(m.OOB))
+		}
 	}
 	r.wk = len(ms)
 	n, err := r.wcall.Do()
 	for i := range r.wk {
 		r.wiovs[i].Base = nil // do not pin the callers' buffers
+		r.whs[i].Hdr.Control = nil
 	}
 	if err != nil {
 		return 0, err

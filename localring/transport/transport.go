@@ -33,7 +33,13 @@
 //	t.Flush()
 //
 // Sends are queued and leave at Flush, so the packets of one step of the
-// core cost one system call. Multicast and Unicast copy the packet, so the
+// core cost one system call. In multicast mode, where the kernel can
+// (UDP GSO, Linux 4.18 or later; Config.NoGSO), each run of queued packets
+// to the group of one size, the last possibly shorter, leaves as one
+// message of that call which the kernel cuts into the same datagrams:
+// one pass down the sender's IP stack instead of one per packet. A path
+// that refuses such sends gets the packets one by one, and segmenting
+// stops (Config.Logger says so once). Multicast and Unicast copy the packet, so the
 // caller may reuse its buffer at once. A packet larger than MaxPacket is
 // refused with ErrTooLarge: the core packs its packets to MaxPacket (minus
 // the seal overhead), which is the path MTU minus the IP and UDP headers,

@@ -181,6 +181,68 @@ func conformance(t *testing.T, mk maker) {
 		}
 	})
 
+	t.Run("windows of equal packets arrive whole and in order", func(t *testing.T) {
+		// As a token visit sends them: runs of full packets, the last
+		// shorter, then the token; a multicast transport joins each run
+		// into segmented sends where the kernel can (UDP GSO).
+		ts := mk(t, 2)
+		ch := startReader(t, ts[1], ts[1].MaxPacket())
+		full := min(ts[0].MaxPacket(), 1400)
+		seq := 0
+		for w, k := range []int{1, 2, 3, 40, 63, 64, 100, 7} {
+			for i := range k {
+				pkt := make([]byte, full)
+				if i == k-1 {
+					pkt = pkt[:full/2+i] // the window's last is shorter
+				}
+				binary.BigEndian.PutUint32(pkt, uint32(seq))
+				pkt[len(pkt)-1] = byte(seq)
+				must(t, ts[0].Multicast(pkt))
+				seq++
+			}
+			must(t, ts[0].Unicast(ts[1].LocalAddr(), []byte(fmt.Sprint("token ", w))))
+			must(t, ts[0].Flush())
+			next := seq - k
+			for tokens := 0; next < seq || tokens == 0; {
+				var r received
+				select {
+				case r = <-ch:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("window %d: received up to packet %d of %d", w, next, seq)
+				}
+				if r.from != ts[0].LocalAddr() {
+					t.Fatalf("packet from %v, want %v", r.from, ts[0].LocalAddr())
+				}
+				if strings.HasPrefix(r.data, "token ") {
+					if r.data != fmt.Sprint("token ", w) {
+						t.Fatalf("window %d: %q", w, r.data)
+					}
+					tokens++
+					continue
+				}
+				want := full
+				if next == seq-1 {
+					want = full/2 + k - 1
+				}
+				n := int(binary.BigEndian.Uint32([]byte(r.data)))
+				if n != next || len(r.data) != want || r.data[len(r.data)-1] != byte(n) || r.truncated {
+					t.Fatalf("window %d: packet %d (%d bytes), want packet %d of %d bytes", w, n, len(r.data), next, want)
+				}
+				next++
+			}
+		}
+		if us, ok := ts[0].(*transport.UDP); ok {
+			st := us.Stats()
+			t.Logf("sender %+v, GSO %v", st, us.GSO())
+			if st.SentPackets != uint64(seq+8) || st.SendErrors != 0 {
+				t.Errorf("sent %d packets, %d errors; want %d, none", st.SentPackets, st.SendErrors, seq+8)
+			}
+			if us.GSO() && st.SegmentedSends == 0 {
+				t.Errorf("GSO on, but no segmented send")
+			}
+		}
+	})
+
 	t.Run("max packet", func(t *testing.T) {
 		ts := mk(t, 2)
 		ch := startReader(t, ts[1], ts[1].MaxPacket())

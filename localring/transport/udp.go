@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
@@ -45,6 +46,13 @@ type UDP struct {
 	arena   []byte // the bytes of the queued packets
 	sendErr error  // first failure of an automatic flush, for the next Flush
 
+	// Segmented sends (multicast mode, where the kernel has UDP_SEGMENT):
+	// see segment.
+	gso  bool
+	sms  []ipv4.Message // the queue with its runs joined
+	segs []int          // how many queued datagrams each of sms carries
+	cmsg []byte         // the segment sizes of sms, segmentCmsgSpace each
+
 	recvMu sync.Mutex
 	rms    []ipv4.Message // ReadBatch scratch (unicast mode)
 	// Multicast mode: the batches the readers filled, of the group socket
@@ -68,7 +76,7 @@ type UDP struct {
 	readers   sync.WaitGroup
 
 	n struct {
-		sent, sendErrors, sendCalls                atomic.Uint64
+		sent, sendErrors, sendCalls, segmented     atomic.Uint64
 		recv, recvCalls, recvTruncated, recvErrors atomic.Uint64
 	}
 }
@@ -86,13 +94,16 @@ type rbatch struct {
 
 // Stats are the counters of a UDP transport since Listen.
 type Stats struct {
-	SentPackets   uint64 // datagrams the kernel accepted
-	SendErrors    uint64 // datagrams the kernel refused (dropped)
-	SendCalls     uint64 // sendmmsg system calls
-	RecvPackets   uint64 // datagrams received (own multicast excluded)
-	RecvCalls     uint64 // recvmmsg system calls
-	RecvTruncated uint64 // datagrams longer than the receive buffer
-	RecvErrors    uint64 // failed recvmmsg calls
+	SentPackets uint64 // datagrams the kernel accepted
+	SendErrors  uint64 // datagrams the kernel refused (dropped)
+	SendCalls   uint64 // sendmmsg system calls
+	// SegmentedSends are the sends the kernel cut into several datagrams
+	// (UDP_SEGMENT); their datagrams count in SentPackets.
+	SegmentedSends uint64
+	RecvPackets    uint64 // datagrams received (own multicast excluded)
+	RecvCalls      uint64 // recvmmsg system calls
+	RecvTruncated  uint64 // datagrams longer than the receive buffer
+	RecvErrors     uint64 // failed recvmmsg calls
 }
 
 // Listen opens a UDP transport: multicast when cfg.Group is set, unicast
@@ -176,6 +187,10 @@ func Listen(cfg Config) (*UDP, []Warning, error) {
 	} else {
 		if err := t.openGroup(&warnings); err != nil {
 			return fail(err)
+		}
+		t.gso = !cfg.NoGSO && gsoSupported(t.uc)
+		if !cfg.NoGSO && !t.gso {
+			t.log().Info("transport: the kernel cannot segment UDP sends (UDP_SEGMENT, Linux 4.18 or later); each ring packet costs the kernel a send of its own")
 		}
 	}
 	t.arena = make([]byte, 0, cfg.BatchSize*t.maxPacket)
@@ -515,15 +530,41 @@ func (t *UDP) Flush() error {
 }
 
 func (t *UDP) flushLocked() error {
-	ms := t.qms[:t.qn]
+	queue := t.qms[:t.qn]
+	ms, segs := queue, []int(nil)
+	if t.gso {
+		ms, segs = t.segment(queue)
+	}
+	done := 0        // datagrams of the queue sent or dropped
+	var gsoErr error // a segmented send's failure, until a plain send says whose it was
 	var first error
 	for len(ms) > 0 {
 		chunk := ms[:min(len(ms), t.cfg.BatchSize)]
 		n, err := t.ub.WriteBatch(chunk, 0)
 		t.n.sendCalls.Add(1)
 		n = max(n, 0)
-		t.n.sent.Add(uint64(n))
+		sent := n
+		if segs != nil {
+			sent = 0
+			for _, k := range segs[:n] {
+				sent += k
+				if k > 1 {
+					t.n.segmented.Add(1)
+				}
+			}
+			segs = segs[n:]
+		}
+		t.n.sent.Add(uint64(sent))
+		done += sent
 		ms = ms[n:]
+		if gsoErr != nil && n > 0 {
+			// The datagrams of a refused segmented send left one by
+			// one: the path refuses segmentation, not the datagrams.
+			t.gso = false
+			t.log().Warn("transport: the kernel refused a segmented UDP send (UDP_SEGMENT) that it took as separate datagrams; ring packets are sent one by one from now on",
+				"group", t.group, "err", gsoErr)
+		}
+		gsoErr = nil
 		if err == nil || len(ms) == 0 {
 			continue
 		}
@@ -531,16 +572,105 @@ func (t *UDP) flushLocked() error {
 			first = ErrClosed
 			break
 		}
+		if segs != nil && segs[0] > 1 {
+			// A segmented send refused: send the rest of the queue one
+			// datagram each, and see whether the first leaves so.
+			gsoErr = err
+			ms, segs = queue[done:], nil
+			continue
+		}
 		// The kernel refused ms[0]: drop it and send the rest.
 		t.n.sendErrors.Add(1)
 		if first == nil {
 			first = &SendError{To: fromAddr(ms[0].Addr), Err: err}
 		}
 		ms = ms[1:]
+		done++
+		if segs != nil {
+			segs = segs[1:]
+		}
 	}
 	t.qn = 0
 	t.arena = t.arena[:0]
 	return first
+}
+
+// maxSegments is the most datagrams of one segmented send: the kernel's
+// UDP_MAX_SEGMENTS before Linux 6.10 (128 since).
+const maxSegments = 64
+
+// segment joins the runs of the multicast queue that the kernel can cut
+// into datagrams itself (UDP GSO): consecutive datagrams to the group of
+// one size, of which the last may be shorter, up to maxSegments and the
+// largest UDP payload. Such a run leaves as one message of the sendmmsg,
+// with its segment size as control data, and goes down the sender's IP
+// stack once instead of once per datagram; the receivers still get each
+// datagram on its own. A token visit's packets are full but for the last,
+// so a visit's window mostly leaves as a few such messages; the token to
+// the successor, and anything else, as before. The order of the
+// datagrams does not change.
+//
+// It returns the messages and how many queued datagrams each carries. A
+// run's datagrams are contiguous in the arena: in multicast mode each
+// queued datagram has its own copy, stored in the order of the queue.
+func (t *UDP) segment(queue []ipv4.Message) ([]ipv4.Message, []int) {
+	if len(t.sms) < len(queue) {
+		n := max(len(queue), t.cfg.BatchSize) // the queue's bound in multicast mode
+		t.sms = make([]ipv4.Message, n)
+		for i := range t.sms {
+			t.sms[i].Buffers = make([][]byte, 1)
+		}
+		t.segs = make([]int, n)
+		t.cmsg = make([]byte, n*segmentCmsgSpace)
+	}
+	group := net.Addr(t.group)
+	maxBytes := maxUDPPayload4 // IPv6 allows 20 bytes more; not worth a case
+	out := 0
+	for i, off := 0, 0; i < len(queue); out++ {
+		size := len(queue[i].Buffers[0])
+		j, total := i+1, size
+		if queue[i].Addr == group && size > 0 {
+			for j < len(queue) && j-i < maxSegments && queue[j].Addr == group {
+				n := len(queue[j].Buffers[0])
+				if n == 0 || n > size || total+n > maxBytes {
+					break
+				}
+				total += n
+				j++
+				if n < size {
+					break // a shorter datagram ends a run
+				}
+			}
+		}
+		m := &t.sms[out]
+		m.Addr, m.OOB = queue[i].Addr, nil
+		m.Buffers[0] = queue[i].Buffers[0]
+		if j-i > 1 {
+			m.Buffers[0] = t.arena[off : off+total : off+total]
+			m.OOB = t.cmsg[out*segmentCmsgSpace : (out+1)*segmentCmsgSpace]
+			putSegmentSize(m.OOB, size)
+		}
+		t.segs[out] = j - i
+		i, off = j, off+total
+	}
+	return t.sms[:out], t.segs[:out]
+}
+
+// log is the logger of Config.Logger, or one that discards.
+func (t *UDP) log() *slog.Logger {
+	if t.cfg.Logger != nil {
+		return t.cfg.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// GSO reports whether the transport joins runs of equal datagrams into
+// segmented sends (see segment): multicast mode on Linux 4.18 or later,
+// unless Config.NoGSO, until the path refuses one.
+func (t *UDP) GSO() bool {
+	t.sendMu.Lock()
+	defer t.sendMu.Unlock()
+	return t.gso
 }
 
 // ReadBatch receives datagrams into ms; see Transport.
@@ -725,13 +855,14 @@ func (t *UDP) release() {
 // Stats returns the counters since Listen.
 func (t *UDP) Stats() Stats {
 	return Stats{
-		SentPackets:   t.n.sent.Load(),
-		SendErrors:    t.n.sendErrors.Load(),
-		SendCalls:     t.n.sendCalls.Load(),
-		RecvPackets:   t.n.recv.Load(),
-		RecvCalls:     t.n.recvCalls.Load(),
-		RecvTruncated: t.n.recvTruncated.Load(),
-		RecvErrors:    t.n.recvErrors.Load(),
+		SentPackets:    t.n.sent.Load(),
+		SendErrors:     t.n.sendErrors.Load(),
+		SendCalls:      t.n.sendCalls.Load(),
+		SegmentedSends: t.n.segmented.Load(),
+		RecvPackets:    t.n.recv.Load(),
+		RecvCalls:      t.n.recvCalls.Load(),
+		RecvTruncated:  t.n.recvTruncated.Load(),
+		RecvErrors:     t.n.recvErrors.Load(),
 	}
 }
 

@@ -1,0 +1,41 @@
+//go:build linux
+
+package transport
+
+import (
+	"net"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// gsoSupported reports whether the kernel cuts c's datagrams into
+// segments (UDP_SEGMENT, Linux 4.18 and later): an older kernel does not
+// know the option. It says nothing about the path, which may still refuse
+// a segmented send (flushLocked's fallback).
+func gsoSupported(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	rc.Control(func(fd uintptr) {
+		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		ok = err == nil
+	})
+	return ok
+}
+
+// segmentCmsgSpace is the room of one UDP_SEGMENT control message.
+var segmentCmsgSpace = unix.CmsgSpace(2)
+
+// putSegmentSize writes into b, segmentCmsgSpace bytes, the control
+// message that has the kernel cut a datagram into segments of size bytes.
+func putSegmentSize(b []byte, size int) {
+	clear(b)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level = unix.IPPROTO_UDP
+	h.Type = unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	*(*uint16)(unsafe.Pointer(&b[unix.CmsgLen(0)])) = uint16(size)
+}

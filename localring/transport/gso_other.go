@@ -1,0 +1,13 @@
+//go:build !linux
+
+package transport
+
+import "net"
+
+// gsoSupported reports false: UDP segmentation offload is Linux's only.
+func gsoSupported(*net.UDPConn) bool { return false }
+
+// segmentCmsgSpace is 0: no segmented sends here.
+var segmentCmsgSpace = 0
+
+func putSegmentSize([]byte, int) {}
