@@ -60,7 +60,7 @@ func newAgentCmd() *cobra.Command {
 		apiCert, apiKey                                        string
 		preset, logFormat, logLevel                            string
 		fed                                                    agent.Federation
-		insecure, udpGSO                                       bool
+		insecure, udpGSO, udpGRO                               bool
 		load                                                   agent.Load
 		clients                                                clientListenFlags
 		limits                                                 clientLimitFlags
@@ -156,7 +156,7 @@ cannot start: the message says what to fix.`,
 			}
 			cfg.DataDir, cfg.TracePath, cfg.Logger, cfg.Load = dataDir, trace, log, load
 			cfg.Ring.BusyRotation, cfg.Ring.IdleLinger = busyRotation, idleLinger
-			cfg.Transport.NoGSO = !udpGSO
+			cfg.Transport.NoGSO, cfg.Transport.NoGRO = !udpGSO, !udpGRO
 			cfg.Version, cfg.ConfigFile = buildVersion(), configPath
 			if abs, err := filepath.Abs(configPath); err == nil {
 				cfg.ConfigFile = abs
@@ -275,7 +275,8 @@ cannot start: the message says what to fix.`,
 	fl.IntVar(&gcHeapFloorMiB, "gc-heap-floor", defaultGCHeapFloorMiB, fmt.Sprintf("while the agent allocates fast, the Go garbage collector lets the heap grow to at least this many `MiB` between its cycles (0: GOGC's goal alone; ignored when GOGC is set): fewer cycles at full load for at most that much more memory; the default keeps an agent at full load under %d MiB resident (docs/OPERATIONS.md, \"Memory\")", agentRSSBudgetMiB))
 	fl.DurationVar(&idleLinger, "idle-linger", defaultIdleLinger, "as the ring's representative, keep passing the token on for this long after another member's last message before holding it as idle: a message at another node then waits for the rotating token, not for its wake to reach the representative and the token to come round, for about 30 % of a core per agent while members send (0: hold at once; docs/OPERATIONS.md, \"A member's message on a quiet ring\")")
 	fl.DurationVar(&busyRotation, "busy-rotation", defaultBusyRotation, "as the ring's representative, keep the token of a lightly loaded ring (two packets a member or more per rotation, under half the window, no member left with more) until a rotation has lasted this long: fewer token passes and wake-ups per message for up to this much more latency (0: never; below half the token retransmit interval; docs/OPERATIONS.md, \"A lightly loaded ring's cost\")")
-	fl.BoolVar(&udpGSO, "udp-gso", true, "in multicast mode, hand the kernel each run of full ring packets as one send that it cuts into datagrams (UDP GSO, Linux 4.18 or later): a node that sends much spends half as much in the kernel's send; a path that refuses such sends turns it off by itself and says so in the log, set false for one that silently loses them (docs/OPERATIONS.md, \"Segmented sends\")")
+	fl.BoolVar(&udpGSO, "udp-gso", true, "in multicast mode, hand the kernel each run of full ring packets as one send that it cuts into datagrams (UDP GSO, Linux 4.18 or later): a node that sends much spends half as much in the kernel's send; a path that refuses such sends turns it off by itself and says so in the log, set false for one that silently loses them (docs/OPERATIONS.md, \"Segmented sends and coalesced receives\")")
+	fl.BoolVar(&udpGRO, "udp-gro", true, "in multicast mode, have the kernel hand the ring's group socket the packets of one segmented send (or that the NIC coalesced) as one receive (UDP GRO, Linux 5.0 or later), which the agent splits again: fewer receives, and no cutting of segmented sends in the kernel (docs/OPERATIONS.md, \"Segmented sends and coalesced receives\")")
 	limits.add(cmd)
 	// The load generator, for tests and benchmarks.
 	fl.Float64Var(&load.Rate, "load-rate", 0, "submit this many messages per second (testing)")

@@ -108,6 +108,12 @@ type Config struct {
 	// for one that silently loses them.
 	NoGSO bool
 
+	// NoGRO turns off coalesced receives (UDP_GRO, Linux 5.0 or later): in
+	// multicast mode the group socket otherwise takes the datagrams of one
+	// segmented send (or that the NIC merged) in one receive, and
+	// ReadBatch hands them out one by one.
+	NoGRO bool
+
 	// Logger receives what the transport says once: that the kernel cannot
 	// segment UDP sends, or that the path refused them. Default: discard.
 	Logger *slog.Logger

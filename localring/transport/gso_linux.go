@@ -39,3 +39,34 @@ func putSegmentSize(b []byte, size int) {
 	h.SetLen(unix.CmsgLen(2))
 	*(*uint16)(unsafe.Pointer(&b[unix.CmsgLen(0)])) = uint16(size)
 }
+
+// enableGRO asks the kernel to hand c the datagrams of one segmented send
+// (and those a NIC coalesced) as one, with their segment size as control
+// data (UDP_GRO, Linux 5.0 and later), and reports whether it will.
+func enableGRO(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	rc.Control(func(fd uintptr) {
+		ok = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
+	})
+	return ok
+}
+
+// groCmsgSpace is the room of the UDP_GRO control message.
+var groCmsgSpace = unix.CmsgSpace(4)
+
+// groSize returns the segment size in the control data of a received
+// datagram, 0 when it was not coalesced.
+func groSize(oob []byte) int {
+	if len(oob) < unix.CmsgLen(4) {
+		return 0
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	if h.Level != unix.IPPROTO_UDP || h.Type != unix.UDP_GRO || int(h.Len) < unix.CmsgLen(4) {
+		return 0
+	}
+	return int(*(*int32)(unsafe.Pointer(&oob[unix.CmsgLen(0)])))
+}

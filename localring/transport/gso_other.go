@@ -11,3 +11,11 @@ func gsoSupported(*net.UDPConn) bool { return false }
 var segmentCmsgSpace = 0
 
 func putSegmentSize([]byte, int) {}
+
+// enableGRO reports false: coalesced receives are Linux's only.
+func enableGRO(*net.UDPConn) bool { return false }
+
+// groCmsgSpace is 0: no coalesced receives here.
+var groCmsgSpace = 0
+
+func groSize([]byte) int { return 0 }

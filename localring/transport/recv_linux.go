@@ -29,9 +29,9 @@ import (
 //
 // Its ReadBatch and its WriteBatch are each not safe for concurrent use
 // (one reader per socket; the transport's sends hold its lock). Both read
-// or write Buffers[0] of each message only; ReadBatch ignores flags and
-// OOB; WriteBatch sends each message's OOB as its control data (the
-// segment size of a segmented send) and hands a batch it cannot send raw
+// or write Buffers[0] of each message only, and OOB as its control data
+// (the segment size of a segmented send or of a coalesced receive);
+// ReadBatch ignores flags; WriteBatch hands a batch it cannot send raw
 // (flags, several buffers, an address with an IPv6 zone) to the batchConn
 // it wraps.
 type rawBatch struct {
@@ -197,17 +197,22 @@ func (r *rawBatch) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 			buf = ms[i].Buffers[0]
 		}
 		setMsg(&r.hs[i], &r.iovs[i], buf, &r.sas[i], unix.SizeofSockaddrInet6)
+		if oob := ms[i].OOB; len(oob) > 0 {
+			r.hs[i].Hdr.Control = &oob[0]
+			r.hs[i].Hdr.SetControllen(len(oob))
+		}
 	}
 	n, err := r.call.Do()
 	for i := range r.k {
 		r.iovs[i].Base = nil // do not pin the callers' buffers
+		r.hs[i].Hdr.Control = nil
 	}
 	if err != nil {
 		return 0, err
 	}
 	for i := range n {
 		m, h := &ms[i], &r.hs[i]
-		m.N, m.NN, m.Flags = int(h.Len), 0, int(h.Hdr.Flags)
+		m.N, m.NN, m.Flags = int(h.Len), int(h.Hdr.Controllen), int(h.Hdr.Flags)
 		m.Addr = r.addr(m.Addr, &r.sas[i])
 	}
 	return n, nil

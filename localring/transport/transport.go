@@ -39,7 +39,10 @@
 // message of that call which the kernel cuts into the same datagrams:
 // one pass down the sender's IP stack instead of one per packet. A path
 // that refuses such sends gets the packets one by one, and segmenting
-// stops (Config.Logger says so once). Multicast and Unicast copy the packet, so the
+// stops (Config.Logger says so once). The group socket takes such a run
+// in one receive where the kernel can (UDP GRO, Linux 5.0 or later;
+// Config.NoGRO), and ReadBatch hands its datagrams out one by one, as if
+// they had come apart. Multicast and Unicast copy the packet, so the
 // caller may reuse its buffer at once. A packet larger than MaxPacket is
 // refused with ErrTooLarge: the core packs its packets to MaxPacket (minus
 // the seal overhead), which is the path MTU minus the IP and UDP headers,

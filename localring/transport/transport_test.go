@@ -240,6 +240,12 @@ func conformance(t *testing.T, mk maker) {
 			if us.GSO() && st.SegmentedSends == 0 {
 				t.Errorf("GSO on, but no segmented send")
 			}
+			rx := ts[1].(*transport.UDP)
+			rst := rx.Stats()
+			t.Logf("receiver %+v, GRO %v", rst, rx.GRO())
+			if us.GSO() && rx.GRO() && rst.RecvCoalesced == 0 {
+				t.Errorf("GSO at the sender and GRO at the receiver, but no coalesced receive")
+			}
 		}
 	})
 

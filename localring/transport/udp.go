@@ -60,6 +60,8 @@ type UDP struct {
 	mcReady, ucReady chan *rbatch
 	cur              *rbatch // the batch ReadBatch is copying out
 	pos              int
+	off              int     // bytes of cur.ms[pos] copied out, when it holds coalesced datagrams
+	gro              bool    // the group socket receives coalesced datagrams (UDP_GRO)
 	held             *rbatch // a unicast batch waiting for the group socket to drain
 	heldWaits        int     // group batches handed out while held waited
 	groupPending     func() bool
@@ -78,6 +80,7 @@ type UDP struct {
 	n struct {
 		sent, sendErrors, sendCalls, segmented     atomic.Uint64
 		recv, recvCalls, recvTruncated, recvErrors atomic.Uint64
+		coalesced                                  atomic.Uint64
 	}
 }
 
@@ -103,7 +106,10 @@ type Stats struct {
 	RecvPackets    uint64 // datagrams received (own multicast excluded)
 	RecvCalls      uint64 // recvmmsg system calls
 	RecvTruncated  uint64 // datagrams longer than the receive buffer
-	RecvErrors     uint64 // failed recvmmsg calls
+	// RecvCoalesced are the receives that held several datagrams
+	// (UDP_GRO); their datagrams count in RecvPackets.
+	RecvCoalesced uint64
+	RecvErrors    uint64 // failed recvmmsg calls
 }
 
 // Listen opens a UDP transport: multicast when cfg.Group is set, unicast
@@ -222,6 +228,7 @@ func (t *UDP) openGroup(warnings *[]Warning) error {
 	if err := sizeBuffers(t.mc, *cfg, false, warnings); err != nil {
 		return err
 	}
+	t.gro = !cfg.NoGRO && enableGRO(t.mc)
 
 	var mb batchConn
 	if t.ipv6 {
@@ -309,18 +316,30 @@ func (t *UDP) startReaders(mb, ub batchConn) {
 	}{{mb, t.mcReady, true}, {ub, t.ucReady, false}} {
 		free := make(chan *rbatch, 2)
 		for range 2 {
-			free <- t.newBatch(free)
+			free <- t.newBatch(free, r.group && t.gro)
 		}
 		t.readers.Add(1)
 		go t.reader(r.b, free, r.ready, r.group)
 	}
 }
 
-func (t *UDP) newBatch(free chan *rbatch) *rbatch {
+// newBatch makes a batch of the reader of free; with gro, of a socket
+// that receives coalesced datagrams, whose every message may carry up to
+// the largest UDP payload and its segment size.
+func (t *UDP) newBatch(free chan *rbatch, gro bool) *rbatch {
 	rb := &rbatch{ms: make([]ipv4.Message, t.cfg.BatchSize), free: free}
-	buf := make([]byte, t.cfg.BatchSize*t.maxPacket)
+	size := t.maxPacket
+	var oob []byte
+	if gro {
+		size = max(size, maxUDPPayload6)
+		oob = make([]byte, t.cfg.BatchSize*groCmsgSpace)
+	}
+	buf := make([]byte, t.cfg.BatchSize*size)
 	for i := range rb.ms {
-		rb.ms[i].Buffers = [][]byte{buf[i*t.maxPacket : (i+1)*t.maxPacket : (i+1)*t.maxPacket]}
+		rb.ms[i].Buffers = [][]byte{buf[i*size : (i+1)*size : (i+1)*size]}
+		if gro {
+			rb.ms[i].OOB = oob[i*groCmsgSpace : (i+1)*groCmsgSpace]
+		}
 	}
 	addrSlots(rb.ms)
 	return rb
@@ -673,6 +692,11 @@ func (t *UDP) GSO() bool {
 	return t.gso
 }
 
+// GRO reports whether the group socket receives the datagrams of a
+// segmented send as one (UDP_GRO), which ReadBatch hands out one by one:
+// multicast mode on Linux 5.0 or later, unless Config.NoGRO.
+func (t *UDP) GRO() bool { return t.gro }
+
 // ReadBatch receives datagrams into ms; see Transport.
 func (t *UDP) ReadBatch(ms []Message) (int, error) {
 	if len(ms) == 0 {
@@ -767,14 +791,31 @@ func (t *UDP) readMerged(ms []Message) (int, error) {
 		}
 		for t.pos < rb.n && n < len(ms) {
 			r := &rb.ms[t.pos]
-			t.pos++
+			data := r.Buffers[0][:r.N]
+			if size := groSize(r.OOB[:r.NN]); size > 0 && len(data) > size {
+				// Coalesced datagrams (UDP_GRO): one of size bytes at a
+				// time, the last possibly shorter.
+				if t.off == 0 {
+					t.n.coalesced.Add(1)
+				}
+				data = data[t.off:]
+				if len(data) > size {
+					data = data[:size]
+					t.off += size
+				} else {
+					t.off = 0
+					t.pos++
+				}
+			} else {
+				t.pos++
+			}
 			from := fromAddr(r.Addr)
 			if from == t.local {
 				continue
 			}
 			m := &ms[n]
-			k := copy(m.Buf, r.Buffers[0][:r.N])
-			m.N, m.From, m.Truncated = k, from, truncated(r.Flags) || k < r.N
+			k := copy(m.Buf, data)
+			m.N, m.From, m.Truncated = k, from, truncated(r.Flags) || k < len(data)
 			if m.Truncated {
 				t.n.recvTruncated.Add(1)
 			}
@@ -862,6 +903,7 @@ func (t *UDP) Stats() Stats {
 		RecvPackets:    t.n.recv.Load(),
 		RecvCalls:      t.n.recvCalls.Load(),
 		RecvTruncated:  t.n.recvTruncated.Load(),
+		RecvCoalesced:  t.n.coalesced.Load(),
 		RecvErrors:     t.n.recvErrors.Load(),
 	}
 }
