@@ -72,10 +72,16 @@ const (
 	readingWindow = 100 * time.Millisecond
 	// writeChunk bounds the pieces a connection without a descriptor of
 	// its own (in process, TLS) is written in (writeOut). A piece shows
-	// progress (lastWrite) once the client took all of it: one that takes
-	// less than a piece per readingWindow counts as reading only right
-	// after each piece.
+	// progress (lastWrite) once the client took all of it, so pieces are
+	// sized to what the client takes in pieceTime (nextPiece): one that
+	// takes a 1 KB message every 20 ms took a piece of 64 KiB in 1.3 s,
+	// counted as reading in only 100 ms of them, held no sender back, and
+	// was evicted when its queue grew (TestSlowSteadyReaderHolds).
 	writeChunk = 64 << 10
+	// minPiece is the smallest piece, and the first of a session's.
+	minPiece = 2 << 10
+	// pieceTime is how long a piece should take the client at most.
+	pieceTime = readingWindow / 4
 	// helloTimeout bounds the TLS handshake and the hello exchange.
 	helloTimeout = 10 * time.Second
 	// clientWriteGrace bounds the writes of a session that is ending: the
@@ -171,6 +177,7 @@ type session struct {
 	overSince time.Time    // when the queue went over its bound; zero while under
 	backlog   bool         // in cs.backlogged
 	lastWrite atomic.Int64 // when the writer last wrote (Unix ns)
+	piece     int          // the writer's: the bytes of its next piece (writeOut without trywrite)
 	warned    bool
 	ending    bool
 	bye       []byte // the goodbye frame, written after out
@@ -680,8 +687,8 @@ const maxSpareBytes = 1 << 20
 // reports each write(2) (trywrite's WriteAll); the others (in process,
 // TLS) are written in pieces of whole frames, at most an eighth of the
 // bound each (and writeChunk bytes), whose writes return as the client
-// reads. Each piece written also shows progress (lastWrite, for
-// holdBack).
+// reads, sized to what the client takes in pieceTime (nextPiece). Each
+// piece written also shows progress (lastWrite, for holdBack).
 func (s *session) writeOut(b []byte, head int) error {
 	ft := newFrameTaker(b, head)
 	took := func(n int) {
@@ -695,14 +702,33 @@ func (s *session) writeOut(b []byte, head int) error {
 	}
 	cfg := &s.cs.a.cfg
 	maxFrames, maxBytes := max(1, cfg.ClientQueueFrames/8), max(1, min(writeChunk, cfg.ClientQueueBytes/8))
+	if s.piece == 0 {
+		s.piece = minPiece
+	}
 	for ft.taken < len(b) {
-		n := ft.piece(maxFrames, maxBytes)
+		n := ft.piece(maxFrames, min(s.piece, maxBytes))
+		start := time.Now()
 		if _, err := s.conn.Write(b[ft.taken : ft.taken+n]); err != nil {
 			return err
 		}
 		took(n)
+		s.piece = nextPiece(s.piece, n, time.Since(start))
 	}
 	return nil
+}
+
+// nextPiece returns the size of the piece after one of n bytes (of at
+// most piece) that the client took in d: what it takes in pieceTime when
+// it took longer, twice as much when it took a full piece in a quarter of
+// that (up to writeChunk), else the same.
+func nextPiece(piece, n int, d time.Duration) int {
+	switch {
+	case d > pieceTime:
+		return max(minPiece, int(int64(n)*int64(pieceTime)/int64(d)))
+	case d < pieceTime/4 && 2*n >= piece:
+		return min(writeChunk, 2*piece)
+	}
+	return piece
 }
 
 // frameTaker follows a batch of frames as the connection takes it: which

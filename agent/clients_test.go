@@ -962,6 +962,50 @@ func TestSendQueueLimits(t *testing.T) {
 	}
 }
 
+// TestSlowSteadyReaderHolds: an in-process reader that takes a 1 KB
+// message every 20 ms, steadily, holds a fast local sender back and is
+// not evicted. Its connection shows progress only when a piece of the
+// agent's writes is taken whole; pieces of 64 KiB took it 1.3 s each, so
+// it looked as if it had stopped reading for all but 100 ms of them, held
+// nobody, and its queue grew until it was evicted (19,939 messages, after
+// 2.7 s). Then it reads the rest at full speed: it gets every message.
+func TestSlowSteadyReaderHolds(t *testing.T) {
+	c := newRing(t, 2)
+	a := c.agents["n1"].a
+	reader := newRaw(t, localConn(t, a), "reader")
+	reader.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	reader.waitView("g", "n1:reader")
+	sender := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "sender")
+	sender.discard()
+	const n = 20000
+	go func() {
+		payload := bytes.Repeat([]byte("x"), 1000)
+		for i := range n {
+			sender.write(cp.Frame{Type: cp.TypeMulticast, Req: uint32(i + 1), Svc: 5, Groups: []string{"g"}, Payload: payload})
+		}
+	}()
+	most, got := 0, 0
+	for start := time.Now(); got < n; {
+		f, err := reader.next(10 * time.Second)
+		if err != nil {
+			t.Fatalf("the reader after %d messages, %v: %v", got, time.Since(start).Round(time.Millisecond), err)
+		}
+		if f.Type == cp.TypeMessage {
+			got++
+		}
+		if time.Since(start) < 4*time.Second {
+			most = max(most, SessionQueued(a, "reader"))
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	st := a.Status()
+	if st.Counters.ClientsEvicted != 0 || st.Counters.ClientsHeld == 0 {
+		t.Errorf("evicted %d clients, held %d times: want the reader, which reads, to hold the sender back and stay", st.Counters.ClientsEvicted, st.Counters.ClientsHeld)
+	}
+	t.Logf("the reader's queue held at most %d frames", most)
+	c.stopAll()
+}
+
 // TestReadersHoldSenders: a local client that reads slower than a local
 // sender sends holds the sender back instead of letting its queue grow;
 // it gets everything and is not evicted. The reader takes a message every
