@@ -498,9 +498,9 @@ type Site struct {
 	// Agains count again (strayAgain).
 	restarted map[string]localring.DomainOrder
 	// strayUps holds, for each origin whose Agains this node dropped as
-	// a member apart's (strayAgain), the highest Seq dropped: a later Up
-	// of that origin waits until its sender restarted and announced the
-	// earlier ones again (behindStray, restartedFrom).
+	// a member apart's (strayAgain), the lowest Seq dropped: every later
+	// Up of that origin waits until its sender restarted and announced
+	// the earlier ones again (behindStray, restartedFrom).
 	strayUps map[originKey]uint64
 	// otherHistory: this node is apart, in another history than the
 	// active gateway's, from the Have phase that found it so to its
@@ -1935,7 +1935,8 @@ func (s *Site) strayAgain(o Origin) bool {
 	if s.strayUps == nil {
 		s.strayUps = map[originKey]uint64{}
 	}
-	if k := o.key(); s.strayUps[k] < o.ID.Seq {
+	k := o.key()
+	if seq, ok := s.strayUps[k]; !ok || o.ID.Seq < seq {
 		s.strayUps[k] = o.ID.Seq
 	}
 	return true
@@ -1948,7 +1949,14 @@ func (s *Site) strayAgain(o Origin) bool {
 // it came down before them, every node took them for done (donePending)
 // and dropped them as known when the restart's Agains brought them:
 // delivered nowhere (gateway/hiersim TestStarvationLong, regional seed
-// 16: a-3/1/897, 930 and 976, taken for done by a-3/1/1008).
+// 16: a-3/1/897, 930 and 976, taken for done by a-3/1/1008). Later than
+// the first one dropped, not the last: an Up this node had from its
+// sender itself (sent in a ring of this history) may fall between two
+// dropped ones, the later sent where the member's own history had a
+// gateway again; waiting only for the last, it went up ahead of the
+// earlier ones (hiersim regional seed 135 of 101-300: a-2/1/848 had in
+// r:104:a-1 went up behind a-2/1/929, sent in r:116:a-2, and came down
+// before a-2/1/814-817, lost at every node; TestStrayBetweenDropped).
 func (s *Site) behindStray(p *pendingUp) bool {
 	seq, ok := s.strayUps[p.origin.key()]
 	return ok && seq < p.origin.ID.Seq

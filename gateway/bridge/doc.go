@@ -638,7 +638,7 @@
 //   - An Up a member apart announced again (Again) before its restart
 //     came from its history, which may have ordered it, its sender told
 //     it was sent there: every node drops it (Stats.StrayUps), and notes
-//     the highest of each origin dropped (Site.strayUps). Where the
+//     the lowest of each origin dropped (Site.strayUps). Where the
 //     member's history had a domain configuration of its site alone, no
 //     other site had them: the sender announces again at its restart
 //     those still pending at it, then a Held. Where it had other sites,
@@ -687,7 +687,19 @@
 //     (Site.keepBehindStrays), and goes up after the restart. Delivered
 //     in doubt, it took the earlier ones for done all the same (bridge
 //     TestStrayLaterNotInDoubt; hiersim regional seed 167 of 101-300:
-//     a-3/1/1029 lost at every node). An Up of the
+//     a-3/1/1029 lost at every node). It waits behind the first Up of
+//     its origin dropped, not the last: an Up the active gateway had from
+//     the member itself, sent in a ring of the gateway's history, falls
+//     between two dropped ones where the member went on in a part of its
+//     site again and sent more there, announced again in a later ring.
+//     Waiting only behind the last, it went up ahead of the earlier ones
+//     and every node took them for done: hiersim TestStarvationLong's
+//     regional seed 135 of 101-300 lost a-2/1/814-817 (m619, m620, m622
+//     and m625, sent in r:84:a-2) at every node: a-1's term got
+//     a-2/1/848, had from a-2 in r:104:a-1, ordered in r:1638612:a behind
+//     a-2/1/929 (sent in r:116:a-2, a-2's part alone, dropped as a stray
+//     in r:124:a-1) and before a-2's restart (bridge
+//     TestStrayBetweenDropped). An Up of the
 //     member with no earlier one dropped goes up as any (no other history
 //     orders it): its site's announcement of the member is one, and the
 //     ring formed again at its request is the one the member restarts in,
@@ -1404,9 +1416,10 @@
 // and submits a-1's own two, a-1/1/2032 and 2068, still EVS 1.3: a-1's
 // part, gone from r:852084:a without them, cannot deliver them there any
 // more, and dropped, a-1 would never deliver its own Ups, EVS 3, which
-// the checker would not see: a-1's trace has no send of them. 135 also
-// loses 20 client messages of a-2, m619@a-2 and after, sent in
-// r:84:a-2, as at 69fc327: not examined), a part refused for the
+// the checker would not see: a-1's trace has no send of them. The 20
+// client messages 135 also lost, m619@a-2 and after, were another
+// defect: "Members of another history", a later Up waits behind the
+// first one dropped), a part refused for the
 // answerer's own Ups in doubt in the range (163: a-3's part delivered in
 // doubt an Up of a-2 that a-2's part ordered later), a part answered over
 // the ring the other part went into with other Ups in doubt (none of

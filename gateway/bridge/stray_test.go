@@ -534,3 +534,49 @@ func restartAfterHeal(t *testing.T, h *harness, doubts uint64, want ...Origin) {
 		checkViews(t, n)
 	})
 }
+
+// A member apart sends an Up in the active gateway's ring (mid: the
+// gateway has it from a2 itself, and holds it behind a2's earlier Up
+// dropped as a stray), then one in a part of its site alone again (late:
+// a2 its part's gateway). Back in a1's ring, still apart, a2 announces
+// both its earlier and its later Up again, and a1 drops both: mid, between
+// them, still waits for a2's restart. Waiting only behind the last one
+// dropped (late), mid went up at once, came down ahead of pending, and
+// every node took pending for done: delivered nowhere (gateway/hiersim
+// TestStarvationLong's regional seed 135 of 101-300: a-2/1/848, had by
+// a-1 in r:104:a-1, went up behind a-2/1/929, sent in r:116:a-2, and
+// a-2/1/814-817 were lost at every node).
+func TestStrayBetweenDropped(t *testing.T) {
+	for _, extra := range []int{0, 5} {
+		t.Run(fmt.Sprintf("extra=%d", extra), func(t *testing.T) {
+			h, a1, a2, pending := strayHealed(t, extra)
+			s := h.site("a")
+			h.sendSettled("mid", "a2")
+			mid := h.sent[len(h.sent)-1]
+			if !a1.b.behindStray(&a1.b.pending[slices.IndexFunc(a1.b.pending, func(p pendingUp) bool { return p.origin == mid })]) {
+				t.Fatalf("a1 does not hold %s behind a2's earlier Up: the run does not make the case", mid)
+			}
+			a1.out = true
+			a1.b.FedStopped()
+			h.localConfig(s)
+			h.settle()
+			h.sendSettled("late", "a2")
+			late := h.sent[len(h.sent)-1]
+			a1.out = false
+			h.localConfig(s)
+			h.settle()
+			if !a2.b.otherHistory || a1.b.known(late) || a1.b.known(pending) {
+				t.Fatalf("a2 apart %v, a1 holds %s: %v, %s: %v: the run does not make the case", a2.b.otherHistory, pending, a1.b.known(pending), late, a1.b.known(late))
+			}
+			h.afterRing([]string{"a", "b"}, "a1", "a2", "b1", "b2")
+			h.live(func(_ *hsite, n *hnode) {
+				got := h.messages(n)
+				i, j, k := slices.Index(got, pending), slices.Index(got, mid), slices.Index(got, late)
+				if i < 0 || j < 0 || k < 0 || j < i || k < j {
+					t.Errorf("%s delivered %s at %d, %s at %d and %s at %d: want all three, in that order (configurations %s)", n.id, pending, i, mid, j, late, k, confs(n))
+				}
+				checkViews(t, n)
+			})
+		})
+	}
+}
