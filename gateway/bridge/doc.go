@@ -635,8 +635,8 @@
 //     member apart's, took the member's next Held for the end of its
 //     restart (Site.restartedFrom) and submitted its later Ups, which
 //     came down first, and every node took the earlier ones for done
-//     (hiersim TestStarvationLong's regional seed 163 of 101-300: a-3,
-//     found apart at 1072185@983204, a position a-1's part reached by a
+//     (hiersim TestStarvationLong's regional seed 163 of 101-300 at
+//     fb68d73 and at 0f3aa83: a-3, found apart at 1072185@983204, a position a-1's part reached by a
 //     catch-up over r:983204:a, applied r:1179840:a from its first copy;
 //     a-3/1/812, m628, lost at every node; bridge
 //     TestStrayRestartApplied). Known gap: such a member may send a Held
@@ -712,8 +712,9 @@
 //     site again and sent more there, announced again in a later ring.
 //     Waiting only behind the last, it went up ahead of the earlier ones
 //     and every node took them for done: hiersim TestStarvationLong's
-//     regional seed 135 of 101-300 lost a-2/1/814-817 (m619, m620, m622
-//     and m625, sent in r:84:a-2) at every node: a-1's term got
+//     regional seed 135 of 101-300 at fb68d73 (0f3aa83's grace changed
+//     the run: it passes there without this) lost a-2/1/814-817 (m619,
+//     m620, m622 and m625, sent in r:84:a-2) at every node: a-1's term got
 //     a-2/1/848, had from a-2 in r:104:a-1, ordered in r:1638612:a behind
 //     a-2/1/929 (sent in r:116:a-2, a-2's part alone, dropped as a stray
 //     in r:124:a-1) and before a-2's restart (bridge
