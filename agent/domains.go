@@ -442,7 +442,7 @@ func (a *Agent) takeFederation() {
 			}
 			for i := range fi.evs {
 				switch e := &fi.evs[i]; {
-				case e.Kind == localring.EventInstall && dl.grace.StartsAlone(e.Conf, fi.run, !dl.b.Last().IsZero(), soloUntil(fi.run)):
+				case e.Kind == localring.EventInstall && dl.grace.StartsAlone(e.Conf, fi.run, !dl.b.Last().IsZero()):
 					if e.Conf.Kind == localring.Regular && dl.grace.KeptHold() {
 						a.log.Warn("federation domain: this gateway's local ring lost nodes of its site and its federation member reaches no other site; another node of the site may have taken over and the domain may have delivered Safe messages this node lacks, so it applies nothing of the domain until its member reaches another site or another node is the site's active gateway (check this node's WAN links and its site's LAN)",
 							"domain", dl.d.Name, "ring", e.Conf.ID)
@@ -491,21 +491,12 @@ func (a *Agent) startSolo(dl *domainLayer, keep bool) {
 	if run == nil || dl.b.Last().IsZero() {
 		return // no member, or the domain's stream has not started: alone until it does (gateway.Grace.StartsAlone)
 	}
-	until := soloUntil(run)
+	until := time.Now().Add(gateway.SoloGrace(run.r.Config().Ring))
 	if keep {
 		dl.grace.Keep(run, until, dl.b.Lost())
 		return
 	}
 	dl.grace.Start(run, until)
-}
-
-// soloUntil returns when a grace of member run that starts now ends
-// (gateway.SoloGrace).
-func soloUntil(run *fedRun) time.Time {
-	if run == nil {
-		return time.Now()
-	}
-	return time.Now().Add(gateway.SoloGrace(run.r.Config().Ring))
 }
 
 // endSolo lets a configuration held back by the grace through to the
@@ -515,7 +506,7 @@ func (a *Agent) endSolo(dl *domainLayer, run *fedRun) {
 	if held == nil {
 		return
 	}
-	a.log.Warn("the gateway's federation ring member has found no other site within its grace (since it took over, or since it lost the other sites); the site goes on alone in the domain", "domain", dl.d.Name, "ring", held.ID)
+	a.log.Warn("the new gateway's federation ring member has found no other site within its grace since it took over; the site goes on alone in the domain", "domain", dl.d.Name, "ring", held.ID)
 	dl.b.FedInstall(held)
 	a.domainOutput(dl)
 }

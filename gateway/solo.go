@@ -78,10 +78,6 @@ type Grace struct {
 	alone  bool
 	kept   bool     // started by Keep: no end by time
 	lost   []string // with kept, the nodes of the site its local ring lost
-	// others: the last regular configuration of member with had
-	// another site (StartsAlone).
-	others bool
-	with   any
 }
 
 // Start starts the grace of a new term's member until until. member is
@@ -149,34 +145,9 @@ func (g *Grace) Stop() { g.on, g.member, g.held, g.kept, g.lost = false, nil, ni
 // term's grace, or before the domain's stream started at the node
 // (started false: bridge Site.Last is zero); a transitional configuration
 // as the regular one before it. A ring with another site ends the grace.
-//
-// A ring alone right after one of the same member with another site,
-// with no grace on, starts one that ends at until, as a new term's
-// (Start), and is held back: the gateway cannot tell whether its site is
-// cut off from the others (it goes on alone at the end of the grace,
-// End) or its own process stood still (a scheduler stall, a pause) long
-// enough for the others to form a ring without it and for another node
-// of its site to take over. In the second case the new term's member
-// joins the others within its own grace, continuing the domain's
-// configuration with the site's position, and fences this one
-// (gateway/bridge, "Failover without a configuration change"); let
-// through, the ring alone had this gateway's bridge leave that
-// configuration alone, the nodes that applied its Downs with it, while
-// the rest of the site stayed in it and delivered there Safe messages,
-// acked without the gateway gone from its local ring (bridge "Not waited
-// for"), that the part that left never had (EVS 7, bridge and node
-// level: hiersim TestStarvationLong's regional seed 200 of 101-300, a-1's
-// member paused with its process, alone in r:65568:a 0.2 s before a-2's
-// term took over; TestGraceAloneAfterOthers). The cost: a site cut off
-// whole from the other sites goes on alone a grace later.
-func (g *Grace) StartsAlone(c *localring.Configuration, member any, started bool, until time.Time) bool {
+func (g *Grace) StartsAlone(c *localring.Configuration, member any, started bool) bool {
 	if c.Kind != localring.Regular {
 		return g.alone
-	}
-	split := len(c.Members) == 1 && started && !g.on && g.others && g.with == member
-	g.others, g.with = len(c.Members) > 1, member
-	if split {
-		g.Start(member, until)
 	}
 	fresh := g.on && g.member == member
 	if len(c.Members) > 1 && fresh {

@@ -244,16 +244,7 @@
 // 2.5; a restarted node is no better: its rings alone are kept out until
 // the domain's stream starts at it). A grace Keep started that is over
 // with nothing held (the member stayed among the other sites, so no new
-// term of its site joined them) ends. A gateway whose local ring lost no
-// one may still be gone for its site: its process paused, its member
-// finds itself alone when it resumes, and another node of the site may
-// have taken over meanwhile, in a ring it has not seen yet. So a ring of
-// the member alone right after one with another site is held for a
-// grace, as a new term's, and let through at its end (gateway.Grace
-// StartsAlone; a site cut off whole goes on alone a grace later): the new
-// term's member, joining the others within its own grace, fences it
-// first (hiersim TestStarvationLong's regional seed 200 of 101-300, EVS
-// 7; "Catch-up, and the bound"). Cut off from every other site
+// term of its site joined them) ends. Cut off from every other site
 // still when its site's ring is whole again, with every node it lost and
 // the role at it, it ends the held member and resumes its term with a
 // new one (gateway.Grace.Healed; a new incarnation, and a new term's
@@ -997,24 +988,7 @@
 // the second, a member of the configuration that did not fail, never
 // delivers (EVS 7; the regional seeds 161 and 200 of 101-300: at 200,
 // since Site.answererApart, a-2's and a-3's part went on in r:65544:a
-// through a ring that continued it, a-1's left it alone). At 200 the
-// part that left was the old gateway's: a-1's member, paused with its
-// process, formed a ring of its site alone (r:65568:a, 30.836 s) while
-// a-1's local ring was still whole, so no grace held it (Site.CutOff was
-// not set), and a-1's bridge left r:65544:a alone into it; 0.2 s later
-// a-2's new term took over and joined b at a's position in r:65544:a,
-// continuing it, and fenced a-1's member. Since gateway.Grace holds a
-// ring of the member alone right after one with another site for a grace
-// (StartsAlone; gateway TestGraceAloneAfterOthers), a-1's bridge never
-// sees that ring, a-1 comes back into its site's ring in r:65544:a, and
-// 200 passes; so do regional 135, 192 and 251 of 101-300, below (not
-// examined since). At 161 the part that left was a-3's: a gateway that left
-// its local ring while active (goneGw, not waited for), fenced there by
-// a-1's new term, then the gateway of its part alone with a term of its
-// own, which went on alone after that term's grace and left r:65592:a
-// (continued by r:65604:a) in doubt, without b-1/1/1976 and the other
-// Safe messages a-1's part delivered there on marks whose Acks had not
-// waited for it. Not done. EVS 2.4
+// through a ring that continued it, a-1's left it alone). EVS 2.4
 // lets both parts into the same next configuration only through
 // transitional configurations whose members are each part's nodes,
 // which a configuration of sites cannot name. The part that caught up

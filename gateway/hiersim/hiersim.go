@@ -1058,7 +1058,7 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 		if e.Conf.Kind == localring.Regular && len(e.Conf.Members) == len(h.sites) {
 			h.tl.mark(markFedRing, n.site, h.fed.Elapsed())
 		}
-		if n.grace.StartsAlone(e.Conf, nil, !n.b.Last().IsZero(), h.fedTime().Add(gateway.SoloGrace(h.fed.Config))) {
+		if n.grace.StartsAlone(e.Conf, nil, !n.b.Last().IsZero()) {
 			if e.Conf.Kind == localring.Regular {
 				h.fx.soloHeld++
 				h.logf("%s: federation ring %s of its site alone kept out of the bridge (gateway.Grace, as the agent)", n.id, e.Conf.ID)

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/atoll-gcs/atoll/gateway"
 )
 
 // TestTakeoverTimeline kills the active gateway of a site under load (the
@@ -234,7 +232,7 @@ func cutAsDies(t *testing.T, seed uint64, after, outage time.Duration, o Options
 // cutAsDiesOptions are cutAsDies's options: o with a site's active
 // gateway killed and the site cut off after for outage.
 func cutAsDiesOptions(after, outage time.Duration, o Options) Options {
-	o.Topology, o.Fault, o.Outage, o.Settle = topologyFile, FaultGatewayCrash, outage, max(o.Settle, 30*time.Second)
+	o.Topology, o.Fault, o.Outage, o.Settle = topologyFile, FaultGatewayCrash, outage, 30*time.Second
 	o.cutAsDies.on, o.cutAsDies.after = true, after
 	return o
 }
@@ -417,13 +415,10 @@ const refusedLog = 32
 // TestCutAsGatewayDiesAnswerLost is TestCutAsGatewayDiesWithinGrace
 // with a second cut (Options.recut): 350 or 400 ms after the new
 // gateway's federation member first installed a ring of every site, the
-// victim site is cut off again, for gateway.SoloGrace and 5 s. The new
-// term's catch-up answer is then lost with that ring (its Sync phase
-// ended, the answer not delivered yet), and its next ring is of its site
-// alone, handed to the bridge at the end of the grace that a ring alone
-// right after one with another site starts (gateway.Grace.StartsAlone;
-// cut off for 5 s, as before that grace, the site caught up at the heal
-// instead and no run covered the path): no other
+// victim site is cut off again for 5 s. The new term's catch-up answer
+// is then lost with that ring (its Sync phase ended, the answer not
+// delivered yet), and its next ring is of its site alone, handed to the
+// bridge at once (its member joined the others: no grace): no other
 // member holds the ring's base, and the site takes the lost answer as a
 // refusal (bridge settle, caughtUp with gap set) and delivers the Ups
 // still in doubt in its own transitional configuration. Some run must
@@ -442,13 +437,8 @@ func TestCutAsGatewayDiesAnswerLost(t *testing.T) {
 	for _, after := range []time.Duration{350 * time.Millisecond, 400 * time.Millisecond} {
 		for seed := from; seed < from+n; seed++ {
 			t.Run(fmt.Sprintf("%v/%d", after, seed), func(t *testing.T) {
-				// The second cut outlasts the grace that holds the
-				// member's ring of its site alone, right after its
-				// ring with the others (gateway.Grace.StartsAlone):
-				// only then does the bridge see it.
-				grace := gateway.SoloGrace(fedRing(t))
-				o := Options{Settle: 30*time.Second + grace}
-				o.recut.after, o.recut.d = after, grace+5*time.Second
+				var o Options
+				o.recut.after, o.recut.d = after, 5*time.Second
 				c := refusedRun(t, seed, 0, o)
 				runs++
 				gaps, inDoubt = gaps+c.gaps, inDoubt+c.inDoubt
