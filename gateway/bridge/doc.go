@@ -988,7 +988,27 @@
 // the second, a member of the configuration that did not fail, never
 // delivers (EVS 7; the regional seeds 161 and 200 of 101-300: at 200,
 // since Site.answererApart, a-2's and a-3's part went on in r:65544:a
-// through a ring that continued it, a-1's left it alone). EVS 2.4
+// through a ring that continued it, a-1's left it alone). At 200 the
+// part that left was the old gateway's: a-1's member, paused with its
+// process, formed a ring of its site alone (r:65568:a, 30.836 s) while
+// a-1's local ring was still whole, so no grace held it (Site.CutOff was
+// not set), and a-1's bridge left r:65544:a alone into it; 0.2 s later
+// a-2's new term took over and joined b at a's position in r:65544:a,
+// continuing it, and fenced a-1's member. Tried and reverted (0f3aa83,
+// reverted in the same session): holding a ring of the member alone right
+// after one with another site for a grace, as a new term's, let through
+// at its end (gateway.Grace StartsAlone). 200 passed, and regional 135,
+// 192 and 251 of 101-300 with it, but at regional 113 the domain never
+// settled again (every node of a and b in a transitional configuration
+// with its round open after 90 s of settling; 1,280 messages never
+// delivered, where before the seed failed on EVS 1.3 alone), and a site
+// cut off whole went on alone a grace later. At 161 the part that left
+// was a-3's: a gateway that left its local ring while active (goneGw,
+// not waited for), fenced there by a-1's new term, then the gateway of
+// its part alone with a term of its own, which went on alone after that
+// term's grace and left r:65592:a (continued by r:65604:a) in doubt,
+// without b-1/1/1976 and the other Safe messages a-1's part delivered
+// there on marks whose Acks had not waited for it. Not done. EVS 2.4
 // lets both parts into the same next configuration only through
 // transitional configurations whose members are each part's nodes,
 // which a configuration of sites cannot name. The part that caught up
