@@ -14,15 +14,20 @@ import (
 // know the option. It says nothing about the path, which may still refuse
 // a segmented send (flushLocked's fallback).
 func gsoSupported(c *net.UDPConn) bool {
+	return sockopt(c, func(fd int) error {
+		_, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		return err
+	})
+}
+
+// sockopt runs f on c's descriptor and reports whether it succeeded.
+func sockopt(c *net.UDPConn, f func(fd int) error) bool {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return false
 	}
 	ok := false
-	rc.Control(func(fd uintptr) {
-		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
-		ok = err == nil
-	})
+	rc.Control(func(fd uintptr) { ok = f(int(fd)) == nil })
 	return ok
 }
 
@@ -44,15 +49,9 @@ func putSegmentSize(b []byte, size int) {
 // (and those a NIC coalesced) as one, with their segment size as control
 // data (UDP_GRO, Linux 5.0 and later), and reports whether it will.
 func enableGRO(c *net.UDPConn) bool {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return false
-	}
-	ok := false
-	rc.Control(func(fd uintptr) {
-		ok = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
+	return sockopt(c, func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1)
 	})
-	return ok
 }
 
 // groCmsgSpace is the room of the UDP_GRO control message.
