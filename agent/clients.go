@@ -1072,16 +1072,23 @@ func (cs *clientServer) setBacklog(s *session, on bool) {
 // requests, so that local senders go at the rate their local readers take
 // the messages, and what waits for a reader stays bounded. A session that
 // took nothing for readingWindow does not hold anyone back: it may have
-// stopped reading (its grace then runs).
-func (cs *clientServer) holdBack(now time.Time) bool {
+// stopped reading (its grace then runs). While it holds, until is when
+// the hold ends by the clock if none of the sessions that hold takes more
+// (the group loop looks again then); a backlog that ends before wakes the
+// group loop (session.wrote).
+func (cs *clientServer) holdBack(now time.Time) (held bool, until time.Time) {
 	cs.blMu.Lock()
 	defer cs.blMu.Unlock()
+	var last int64 // the latest write of a session that holds
 	for s := range cs.backlogged {
-		if now.UnixNano()-s.lastWrite.Load() < int64(readingWindow) {
-			return true
+		if w := s.lastWrite.Load(); now.UnixNano()-w < int64(readingWindow) {
+			last = max(last, w)
 		}
 	}
-	return false
+	if last == 0 {
+		return false, time.Time{}
+	}
+	return true, time.Unix(0, last).Add(readingWindow)
 }
 
 // attrs returns the session's log attributes followed by more.

@@ -1061,6 +1061,65 @@ func TestReadersHoldSenders(t *testing.T) {
 	c.stopAll()
 }
 
+// TestHeldRequestsNoPolling: while a reader holds the senders back, the
+// group loop runs no passes just to look again (it ran one every 5 ms,
+// whatever the requests waited for): it looks when the hold can end by
+// the clock, readingWindow after the reader's last write, and the
+// sender's request goes through once the reader has taken nothing for
+// that long. Each pass that finds the request held counts in
+// ClientsHeld.
+func TestHeldRequestsNoPolling(t *testing.T) {
+	c := newRing(t, 1)
+	a := c.agents["n1"].a
+	reader := newRaw(t, localConn(t, a), "reader")
+	sender := newRaw(t, dialUnix(t, clientSocket(c, "n1")), "sender")
+	sender.ok(cp.Frame{Type: cp.TypeJoin, Group: "g"})
+	a.cs.mu.Lock()
+	s := a.cs.byName["reader"]
+	a.cs.mu.Unlock()
+	if s == nil {
+		t.Fatalf("no session of %s", reader.member)
+	}
+	// The reader has more than the threshold waiting (as session.queue
+	// marks it) and reads: its writer wrote within readingWindow, again
+	// and again.
+	s.lastWrite.Store(time.Now().UnixNano())
+	a.cs.setBacklog(s, true)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(readingWindow / 5)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				s.lastWrite.Store(time.Now().UnixNano())
+			}
+		}
+	}()
+	before := a.Status().Counters.ClientsHeld
+	sender.write(cp.Frame{Type: cp.TypeMulticast, Req: 1000, Svc: 5, Groups: []string{"g"}, Payload: []byte("m")})
+	const hold = time.Second
+	time.Sleep(hold)
+	passes := a.Status().Counters.ClientsHeld - before
+	close(stop)
+	<-stopped
+	last := time.Unix(0, s.lastWrite.Load())
+	f := sender.waitFrame(fmt.Sprintf("the answer to its multicast, which the clock frees %v after the reader's last write", readingWindow),
+		func(f cp.Frame) bool { return f.Req == 1000 })
+	took := time.Since(last)
+	if f.Type != cp.TypeOK {
+		t.Fatalf("the sender's multicast got %s %s %q, want OK", f.Type, f.Code, f.Text)
+	}
+	if most := int64(3 * hold / readingWindow); passes == 0 || passes > uint64(most) {
+		t.Errorf("the group loop ran %d passes that held the request in %v of a reader's hold; want at least 1, at most %d (one per readingWindow, %v, with room for a loaded host)", passes, hold, most, readingWindow)
+	}
+	t.Logf("%d passes held the request in %v; answered %v after the reader's last write", passes, hold, took.Round(time.Millisecond))
+	c.stopAll()
+}
+
 // TestAnswersVersions: a client of protocol version 3 that is a member of
 // the group gets its multicast's OK in one write with the message's
 // delivery (sendHeld; TestHeldAnswers checks the holding itself); one

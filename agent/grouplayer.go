@@ -38,6 +38,7 @@ type groupLoop struct {
 	domSnaps    []domainSnap             // the domains' status as this pass ends (updateGroupSnapshot)
 	maxMsgs     int                      // bounds of the messages waiting for the ring (setSendQueueLimits)
 	maxBytes    int
+	heldUntil   time.Time // while readers hold the requests back: when the hold ends by the clock (clientServer.holdBack)
 	acl         aclTable
 	yielded     time.Time  // when the group loop last yielded
 	events      uint32     // calls of yieldEvent, for its clock reads
@@ -453,7 +454,11 @@ func (a *Agent) takeClientRequests() {
 	// histograms' admission wait), not at a clock reading each.
 	now := time.Now()
 	gl.clock = eventClock{now: now}
-	held := len(gl.pending) > 0 && a.cs.holdBack(now)
+	held := false
+	gl.heldUntil = time.Time{}
+	if len(gl.pending) > 0 {
+		held, gl.heldUntil = a.cs.holdBack(now)
+	}
 	if held && !gl.leaving {
 		a.cs.n.held.Add(1)
 	}

@@ -105,11 +105,6 @@ const (
 // (docs/BENCHMARKS.md), a backlog of maxGroupBacklog events longer.
 const groupStall = 60 * time.Second
 
-// groupRetry is how soon the group loop runs another pass while client
-// requests wait for room (takeClientRequests): a reader's backlog may end
-// by the clock (readingWindow), not by an event.
-const groupRetry = 5 * time.Millisecond
-
 func (gr *groupRunner) init() {
 	gr.wake = make(chan struct{}, 1)
 	gr.done = make(chan struct{})
@@ -313,9 +308,18 @@ func (a *Agent) runGroups(stop <-chan struct{}) {
 // introspection calls, the federation rings' events, the client requests;
 // then it hands the ring messages to the driver, writes to the sessions
 // and publishes the status. It returns when the group loop must run its
-// next pass even without a wake, or the zero time: soon while client
-// requests wait for room, at the end of a new gateway's grace (endSolo),
-// at the end of a session's grace over its queue bound (evictStalled).
+// next pass even without a wake, or the zero time: when the readers that
+// hold client requests back stop counting as reading (holdBack), at the
+// end of a new gateway's grace (endSolo), at the end of a session's grace
+// over its queue bound (evictStalled).
+//
+// Client requests that wait for room otherwise need no timer: whatever
+// makes room wakes the group loop. A group layer's send queue and a
+// domain's backlog shrink only on ring events (the local ring's,
+// handEvents; a federation ring's, fedEvents), a reader's backlog as its
+// writer writes (session.wrote, which wakes the group loop when the
+// backlog ends). The group loop used to run a pass every 5 ms while
+// requests waited, whatever they waited for (TestHeldRequestsNoPolling).
 func (a *Agent) groupPass() (next time.Time) {
 	gr := &a.gr
 	gr.mu.Lock()
@@ -378,8 +382,8 @@ func (a *Agent) groupPass() (next time.Time) {
 	// A session over its queue bound is evicted at the end of its grace
 	// even if nothing more is queued for it.
 	next = a.cs.evictStalled(time.Now())
-	if len(a.gl.pending) > 0 && (next.IsZero() || time.Until(next) > groupRetry) {
-		next = time.Now().Add(groupRetry)
+	if until := a.gl.heldUntil; !until.IsZero() && (next.IsZero() || until.Before(next)) {
+		next = until
 	}
 	if a.gl.domainWaits() {
 		next = time.Now() // the next slice of the domain part
