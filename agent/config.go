@@ -482,14 +482,22 @@ func (c *Config) configHash() uint64 {
 }
 
 // perVisitHashed is the ring's bound of packets per visit
-// (Ring.MaxPacketsPerVisit) as configHash hashes it: 50 where it is
-// localring's default, half the window, and the setting otherwise. 50 was
-// the default of every preset before the default became half the window
-// (100 with the LAN preset), so nodes of this version and of earlier ones
-// on a preset, or with the bound left at zero, keep one hash and can be
-// upgraded one at a time (TestConfigHashPerVisit). Mixed bounds would
-// not disturb the ring (each node keeps its own; the window is shared
-// through the token's count), but the hash has always held the setting.
+// (Ring.MaxPacketsPerVisit) as configHash hashes it: the bound, except
+// that localring's default, half the window (max(1, WindowPackets/2), as
+// localring's setDefaults computes it), hashes as 50. Until 4d736c7 the
+// default was 50 with every preset, and configHash held the bound, so the
+// LAN preset's new default of 100 would have given upgraded nodes another
+// hash than the older ones of their site, and each side would have
+// rejected the other's packets. So a node on a preset, or with the bound
+// left at zero, hashes as before, and so does any bound set to something
+// else (TestConfigHashPerVisit pins both against 69fc327). It cannot be
+// simpler without changing a hash: the default's value is the one that
+// changed. Its one cost: a bound set on purpose to half the window, when
+// that is not 50, hashes as 50 would have (docs/OPERATIONS.md,
+// "Upgrading"). A window left at zero hashes the bound as it is, so that
+// settings left at zero hash as zero. Mixed bounds would not disturb the
+// ring (each node keeps its own; the window is shared through the
+// token's count), but the hash has always held the setting.
 func perVisitHashed(r *localring.Config) int64 {
 	if r.WindowPackets > 0 && r.MaxPacketsPerVisit == max(1, r.WindowPackets/2) {
 		return 50

@@ -11,7 +11,8 @@ import (
 // settings hash of a preset is still that of earlier versions (the values
 // below are those of main 69fc327, before the change), so that a site's
 // agents can be upgraded one at a time; a bound set to anything else still
-// changes the hash, as before.
+// changes the hash, as before. Every value is pinned: the hash is on the
+// wire, and a change to any of them breaks a rolling upgrade.
 func TestConfigHashPerVisit(t *testing.T) {
 	cfg := func(r localring.Config) *Config {
 		return &Config{Site: "lab", Node: "n1", Nodes: []string{"n1", "n2", "n3"}, Ring: r}
@@ -31,12 +32,24 @@ func TestConfigHashPerVisit(t *testing.T) {
 	if cfg(old).configHash() != lan.configHash() {
 		t.Error("the LAN preset with the earlier bound of 50 hashes apart from the preset")
 	}
-	other := localring.DefaultLAN("")
-	other.MaxPacketsPerVisit = 70
-	if cfg(other).configHash() == lan.configHash() {
-		t.Error("a bound of 70 hashes as the preset's")
-	}
-	if cfg(localring.Config{}).configHash() == lan.configHash() {
-		t.Error("settings left at zero hash as the LAN preset's")
+	// A bound other than the default hashes as it did at 69fc327, and so
+	// do settings left at zero; a bound set to half a window that is not
+	// the presets' hashes as 50 did at 69fc327 (window 300: 150 as 50).
+	lan70, cloud25, half300 := localring.DefaultLAN(""), localring.DefaultCloud(""), localring.DefaultLAN("")
+	lan70.MaxPacketsPerVisit, cloud25.MaxPacketsPerVisit = 70, 25
+	half300.WindowPackets, half300.MaxPacketsPerVisit = 300, 150
+	for _, tc := range []struct {
+		what string
+		r    localring.Config
+		want string
+	}{
+		{"the LAN preset with a bound of 70", lan70, "6559558f957ca954"},
+		{"the cloud preset with a bound of 25", cloud25, "9c69a0cc00fde8dc"},
+		{"settings left at zero", localring.Config{}, "4203b13c9dca9928"},
+		{"a window of 300 with a bound of 150", half300, "6631bdf6e84ff7d3"},
+	} {
+		if got := hex64(cfg(tc.r).configHash()); got != tc.want {
+			t.Errorf("%s hashes as %s, want %s", tc.what, got, tc.want)
+		}
 	}
 }
