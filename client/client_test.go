@@ -25,6 +25,7 @@ import (
 	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/evs"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 )
 
 // TestGroupsAcrossAgents: clients on three agents, over the Unix socket
@@ -133,7 +134,7 @@ func TestGroupsAcrossAgents(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	waittest.Group(t, &wg, 60*time.Second, "the senders' multicasts and flushes")
 	total := per * len(ms)
 	var order []string
 	for _, m := range ms {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/client"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 	"github.com/atoll-gcs/atoll/vs"
 	"github.com/atoll-gcs/atoll/vs/vstest"
 )
@@ -272,7 +273,7 @@ func TestTransferJoinerEqualsOthers(t *testing.T) {
 	for _, m := range ms {
 		m.c.Close()
 	}
-	wg.Wait()
+	waittest.Group(t, &wg, 10*time.Second, "the members' Transfer loops to return once their clients closed")
 }
 
 type logState struct {
@@ -379,7 +380,7 @@ func TestRSMAgentDies(t *testing.T) {
 	if err := dead.Stop(); err != nil {
 		t.Error(err)
 	}
-	wg.Wait()
+	waittest.Group(t, &wg, 30*time.Second, "the replicas' 100 Submits each (the dead agent's return an error)")
 	rs = rs[:2]
 	eventually(t, "survivors agree", func() bool {
 		v0, n0 := rs[0].m.get()

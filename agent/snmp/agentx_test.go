@@ -16,6 +16,7 @@ import (
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/internal/syncbuf"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 )
 
 // fakeSource is a Source with a status and group table set by the test;
@@ -298,14 +299,14 @@ func TestSessionMalformed(t *testing.T) {
 			hdr = binary.LittleEndian.AppendUint32(hdr, v)
 		}
 		m.conn.Write(hdr)
-		if err := <-done; err == nil || !strings.Contains(err.Error(), "announces a payload of 1073741824 bytes") {
+		if err := waittest.Recv(t, done, 5*time.Second, "the session to end after an oversized PDU"); err == nil || !strings.Contains(err.Error(), "announces a payload of 1073741824 bytes") {
 			t.Errorf("serve: %v, want an oversized payload error", err)
 		}
 	})
 	t.Run("closed by the master", func(t *testing.T) {
 		m, done := startSession(t, testSource(), binary.LittleEndian)
 		m.write(pdu.TypeClose, 1, []byte{byte(pdu.ReasonShutdown), 0, 0, 0})
-		if err := <-done; err == nil || !strings.Contains(err.Error(), "closed the session") {
+		if err := waittest.Recv(t, done, 5*time.Second, "the session to end after the master's Close"); err == nil || !strings.Contains(err.Error(), "closed the session") {
 			t.Errorf("serve: %v, want the master's close", err)
 		}
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/internal/agenttest"
 	"github.com/atoll-gcs/atoll/internal/syncbuf"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 )
 
 // The tests against net-snmp run its snmpd as the master agent on
@@ -410,7 +411,7 @@ func TestSnmpd(t *testing.T) {
 	go func() { sa2.Run(ctx2); close(done2) }()
 	m.waitFor("the second subagent's refusal", func() bool { return strings.Contains(logs2.String(), "another subagent serves") })
 	stop2()
-	<-done2
+	waittest.Recv(t, done2, 10*time.Second, "the refused subagent's Run to return after its context ended")
 	if out, err := m.run("snmpget", "ATOLL-MIB::atollNodeName.0"); err != nil || !strings.Contains(out, "lab-1") {
 		t.Errorf("snmpget after a second subagent was refused: %v\n%s", err, out)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/internal/sites"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 )
 
 // smallYAML is a world of one site of one node: enough for a site's
@@ -167,7 +168,7 @@ func TestChildProcess(t *testing.T) {
 	if _, err := c.call(ctx, request{Op: opStart, Spec: &spec, Sites: []string{"x"}}); err == nil || !strings.Contains(err.Error(), "site x's process") {
 		t.Errorf("a start of a site the world lacks: %v", err)
 	}
-	<-c.done
+	waittest.Recv(t, c.done, 10*time.Second, "the child process to end after a start of a site it lacks")
 	mu.Lock()
 	defer mu.Unlock()
 	if len(failed) != 1 || !strings.Contains(failed[0].Error(), "site x's process ended during the run") {

@@ -5,7 +5,6 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -38,10 +37,7 @@ func TestAgentXFlag(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(1500 * time.Millisecond) // a retry or two (1s, then 2s)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-p.done; err != nil {
+	if err := p.stop(t); err != nil {
 		t.Fatalf("the agent did not stop cleanly: %v\n%s", err, p.stderr)
 	}
 	if n := strings.Count(p.stderr.String(), line); n != 1 {

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/atoll-gcs/atoll/internal/waittest"
 	"github.com/atoll-gcs/atoll/localring/seal"
 )
 
@@ -91,7 +93,7 @@ sites:
 				outs[i] = string(out)
 			})
 		}
-		wg.Wait()
+		waittest.Group(t, &wg, 60*time.Second, "both doctor --probe 3s runs to return")
 		return outs
 	}
 	has := func(what, out string, wants ...string) {

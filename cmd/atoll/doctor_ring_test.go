@@ -50,7 +50,14 @@ func startTopologyAgent(t *testing.T, topo, node, dataDir string, edit ...func(*
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: the agent's Run did not return within 10 s of its context's end", node)
+		}
+	})
 	for deadline := time.Now().Add(10 * time.Second); a.Status().State != "operational"; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s is not operational after 10s", node)

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/atoll-gcs/atoll/agent"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 )
 
 // run runs the atoll command line and returns its exit status and output.
@@ -19,14 +19,20 @@ func run(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// background runs a command in a goroutine; wait returns its result.
-func background(args ...string) (wait func() (int, string, string)) {
+// background runs a command in a goroutine; wait returns its result. A
+// command that has not returned within 30 s of the wait fails the test (a
+// member waiting for views or messages that never come).
+func background(t *testing.T, args ...string) (wait func() (int, string, string)) {
 	var code int
 	var out, errb string
-	var wg sync.WaitGroup
-	wg.Go(func() { code, out, errb = run(args...) })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code, out, errb = run(args...)
+	}()
 	return func() (int, string, string) {
-		wg.Wait()
+		t.Helper()
+		waittest.Recv(t, done, 30*time.Second, "atoll "+strings.Join(args, " ")+" to return")
 		return code, out, errb
 	}
 }
@@ -52,7 +58,7 @@ func TestJoinSendRecv(t *testing.T) {
 	dirs := startAgents(t, 2, 2)
 
 	// A member that prints its views as JSON and stops after two.
-	join := background("join", "chat", "--name", "j", "--count", "2", "-o", "json", "--data-dir", dirs[0])
+	join := background(t, "join", "chat", "--name", "j", "--count", "2", "-o", "json", "--data-dir", dirs[0])
 	waitMembers(t, dirs[0], "chat", "n1:j")
 	waitMembers(t, dirs[1], "chat", "n1:j") // the view reaches n2 a moment later
 
@@ -71,7 +77,7 @@ func TestJoinSendRecv(t *testing.T) {
 	}
 
 	// A receiver on the other agent: the member's second view.
-	recv := background("recv", "chat", "--name", "r", "--count", "3", "--data-dir", dirs[1])
+	recv := background(t, "recv", "chat", "--name", "r", "--count", "3", "--data-dir", dirs[1])
 	code, out, errs = join() // it saw r join, and left
 	waitMembers(t, dirs[1], "chat", "n2:r")
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/agent"
 	"github.com/atoll-gcs/atoll/internal/syncbuf"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 )
 
 // TestInspectAndAdmin: each resource of inspect as a table and as JSON,
@@ -117,7 +118,7 @@ func TestWatch(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 		}
 		cancel()
-		if code := <-done; code != 0 {
+		if code := waittest.Recv(t, done, 10*time.Second, "atoll "+strings.Join(args, " ")+" to return after its context ended"); code != 0 {
 			t.Errorf("%v: exit %d after the interrupt: %s", args, code, errs.String())
 		}
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")

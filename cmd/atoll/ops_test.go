@@ -61,6 +61,22 @@ type agentProcess struct {
 	done    chan error
 }
 
+// stop sends the agent SIGTERM and returns how it exited; it fails the
+// test if the agent has not exited within 10 s.
+func (p *agentProcess) stop(t *testing.T) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the agent did not stop within 10 s of SIGTERM:\n%s", p.stderr)
+		return nil
+	}
+}
+
 func startAgentProcess(t *testing.T, args ...string) *agentProcess {
 	t.Helper()
 	dir := t.TempDir()
@@ -138,16 +154,8 @@ func TestAgentSIGHUP(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Errorf("after SIGTERM: %v\n%s", err, p.stderr)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the agent did not stop on SIGTERM:\n%s", p.stderr)
+	if err := p.stop(t); err != nil {
+		t.Errorf("after SIGTERM: %v\n%s", err, p.stderr)
 	}
 	logs := p.stderr.String()
 	for _, want := range []string{
@@ -292,7 +300,7 @@ func TestRecvEscapes(t *testing.T) {
 		{[]string{"--raw"}, evil},
 	} {
 		group := fmt.Sprintf("tty%d", i)
-		recv := background(append([]string{"recv", group, "--name", group, "--count", "1", "--data-dir", dirs[0]}, tc.flags...)...)
+		recv := background(t, append([]string{"recv", group, "--name", group, "--count", "1", "--data-dir", dirs[0]}, tc.flags...)...)
 		waitMembers(t, dirs[0], group, "n1:"+group)
 		if code, out, errs := run("send", group, evil, "--data-dir", dirs[0]); code != 0 {
 			t.Fatalf("send: exit %d %s%s", code, out, errs)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/internal/syncbuf"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 	"github.com/atoll-gcs/atoll/internal/wanem"
 )
 
@@ -118,7 +119,7 @@ func TestRelayCommand(t *testing.T) {
 		t.Fatalf("a bad set: exit %d, stderr %q", code, e)
 	}
 	cancel()
-	if code := <-done; code != 0 {
+	if code := waittest.Recv(t, done, 10*time.Second, "the relay to return after its context ended"); code != 0 {
 		t.Fatalf("relay exited %d: %s", code, errb.String())
 	}
 	for _, want := range []string{"relay " + listen + " -> ", "forward delay=20ms; reverse delay=20ms",
@@ -191,7 +192,7 @@ func TestRelayMeshCommand(t *testing.T) {
 		t.Fatalf("show: %d %q", code, o)
 	}
 	cancel()
-	if code := <-done; code != 0 {
+	if code := waittest.Recv(t, done, 10*time.Second, "the relay mesh to return after its context ended"); code != 0 {
 		t.Fatalf("relay mesh exited %d: %s", code, errb.String())
 	}
 	if o := out.String(); !strings.Contains(o, "a:c: 2 packets in, 1 delivered") || !strings.Contains(o, "drops: cut 1") {
@@ -214,11 +215,11 @@ func TestRelayMeshCommand(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			cancel2()
-			t.Fatalf("the second mesh never answered: %v %s", <-done2, errb2.String())
+			t.Fatalf("the second mesh never answered: exit %d %s", waittest.Recv(t, done2, 10*time.Second, "the second relay mesh to return after its context ended"), errb2.String())
 		}
 	}
 	cancel2()
-	<-done2
+	waittest.Recv(t, done2, 10*time.Second, "the second relay mesh to return after its context ended")
 	if want := "fra:sin: delay=79ms loss=1% rate=1gbit\nsin:fra: delay=79ms jitter=1ms loss=1% rate=1gbit"; show != want {
 		t.Errorf("mesh with --topology: show = %q, want %q", show, want)
 	}

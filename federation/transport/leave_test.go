@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/federation/transport"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 	"github.com/atoll-gcs/atoll/internal/wanem"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/driver"
@@ -56,7 +57,7 @@ func testGracefulLeave(t *testing.T, mode transport.Mode) {
 		for _, c := range cancels {
 			c()
 		}
-		wg.Wait()
+		waittest.Group(t, &wg, 30*time.Second, "the sites' federation rings to return after their contexts ended")
 	}()
 	for i, s := range sites {
 		via := map[string]string{}

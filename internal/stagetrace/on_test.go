@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/atoll-gcs/atoll/internal/waittest"
 )
 
 // TestMark: a benchmark header anywhere in the first bytes of a payload
@@ -98,7 +100,7 @@ func TestRuntimeTrace(t *testing.T) {
 	binary.LittleEndian.PutUint64(p[8:], 12345)
 	binary.LittleEndian.PutUint64(p[16:], 99)
 	Mark("rt.stage", p)
-	<-done
+	waittest.Recv(t, done, 10*time.Second, "the runtime trace of ATOLL_RTRACE_SECONDS=0.1 to end")
 	b, err := os.ReadFile(prefix + "." + itoa(os.Getpid()) + ".trace")
 	if err != nil || !strings.HasPrefix(string(b), "go 1.") {
 		t.Fatalf("trace file: %d bytes starting %.8q, %v; want an execution trace", len(b), b, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/internal/socktest"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 )
 
 // TestWrite: what fits in the socket buffer is written at once; a full
@@ -126,7 +127,7 @@ func TestWriteAll(t *testing.T) {
 	if _, err := io.ReadFull(s, got); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
+	if err := waittest.Recv(t, done, 10*time.Second, "WriteAll to return once the reader read everything"); err != nil {
 		t.Fatalf("WriteAll: %v", err)
 	}
 	if total := first + sum(); total != len(big) {

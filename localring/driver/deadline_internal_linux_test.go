@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/atoll-gcs/atoll/internal/waittest"
 )
 
 // TestTfdTimer: the timerfd deadline ticks once it is due and not before,
@@ -16,7 +18,7 @@ func TestTfdTimer(t *testing.T) {
 	}
 	start := time.Now()
 	tt.arm(start, start.Add(20*time.Millisecond))
-	<-tt.C()
+	waittest.Recv(t, tt.C(), 5*time.Second, "the timerfd's tick of a deadline 20ms out")
 	tt.fired()
 	if d := time.Since(start); d < 20*time.Millisecond {
 		t.Fatalf("ticked after %v, want at least 20ms", d)
@@ -38,7 +40,7 @@ func TestTfdTimer(t *testing.T) {
 	}
 	now = time.Now()
 	tt.arm(now, now.Add(-time.Millisecond)) // due already
-	<-tt.C()
+	waittest.Recv(t, tt.C(), 5*time.Second, "the timerfd's tick of a deadline due already")
 	goroutines := runtime.NumGoroutine()
 	tt.stop()
 	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() >= goroutines; time.Sleep(time.Millisecond) {

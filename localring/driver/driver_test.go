@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/atoll-gcs/atoll/internal/syncbuf"
+	"github.com/atoll-gcs/atoll/internal/waittest"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/driver"
 	"github.com/atoll-gcs/atoll/localring/driver/drivertest"
@@ -297,7 +298,7 @@ func TestSaveFails(t *testing.T) {
 
 	waitFor(t, "the other node forms a ring alone", func() bool { return formed([]*member{b}) })
 	cancel()
-	if err := <-b.err; err != nil {
+	if err := waittest.Recv(t, b.err, 30*time.Second, string(b.id)+"'s Run to return after cancel"); err != nil {
 		t.Errorf("%s: Run: %v", b.id, err)
 	}
 	b.check(t)
@@ -373,7 +374,7 @@ func TestSuperseded(t *testing.T) {
 	if !errors.Is(err, localring.ErrSuperseded) || !strings.Contains(err.Error(), "node n1") {
 		t.Fatalf("Run returned %v, want localring.ErrSuperseded naming the node", err)
 	}
-	if sent := <-fenced; a.tr.sent.Load() != sent {
+	if sent := waittest.Recv(t, fenced, 30*time.Second, "the fencer hook's count of the packets sent"); a.tr.sent.Load() != sent {
 		t.Errorf("the fenced node sent %d packets after it was fenced", a.tr.sent.Load()-sent)
 	}
 	waitFor(t, "the other node re-forms alone", func() bool { return formed([]*member{b}) })
@@ -604,7 +605,7 @@ func TestTransportErrors(t *testing.T) {
 	}
 	waitFor(t, "the receive errors are counted", func() bool { return d.Stats().RecvErrors == 3 })
 	cancel()
-	if err := <-done; err != nil {
+	if err := waittest.Recv(t, done, 30*time.Second, "Run to return after cancel"); err != nil {
 		t.Fatal(err)
 	}
 	if s := d.Stats(); s.SendErrors < 2 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-gcs/atoll/internal/waittest"
 	"github.com/atoll-gcs/atoll/localring"
 )
 
@@ -83,9 +84,9 @@ func TestTokensAfterMessages(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- d.Run(ctx) }()
-	<-stepped
+	waittest.Recv(t, stepped, 30*time.Second, "the loop to step the six packets")
 	cancel()
-	if err := <-done; err != nil {
+	if err := waittest.Recv(t, done, 30*time.Second, "Run to return after cancel"); err != nil {
 		t.Fatal(err)
 	}
 	if got := fmt.Sprint(order); got != "[a b c d T1 T2]" {

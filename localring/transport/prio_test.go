@@ -10,8 +10,11 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/net/ipv4"
+
+	"github.com/atoll-gcs/atoll/internal/waittest"
 )
 
 // queueConn is a socket's receive queue in memory: ReadBatch blocks until
@@ -85,10 +88,13 @@ func queuedUDP(t *testing.T, mc, uc *queueConn, batch int) *UDP {
 		close(u.done)
 		mc.close()
 		uc.close()
-		u.readers.Wait()
+		waittest.Group(t, &u.readers, 10*time.Second, "the transport's readers to return once their sockets closed")
 	})
-	for len(u.ucReady) == 0 {
-		runtime.Gosched() // until the unicast reader has the token
+	// Until the unicast reader has the token.
+	for deadline := time.Now().Add(10 * time.Second); len(u.ucReady) == 0; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatal("the unicast reader did not hand on its first batch (the token) within 10 s")
+		}
 	}
 	return u
 }

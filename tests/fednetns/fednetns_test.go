@@ -438,8 +438,7 @@ func TestFederationNetns(t *testing.T) {
 	totem := tm.Token.D() + 100*time.Millisecond + tm.Consensus.D() + 200*time.Millisecond + 200*time.Millisecond
 	bst, _ := w.fed("b")
 	killAt := time.Now()
-	w.agents["b"].Cmd.Process.Signal(syscall.SIGKILL)
-	<-w.agents["b"].Done
+	w.agents["b"].Kill()
 	reaped := time.Since(killAt)
 	w.killed = append(w.killed, evs.Proc{Node: "b", Inc: bst.Incarnation})
 	w.waitRing(30*time.Second, []string{"a", "c"}, "a", "c")
@@ -541,7 +540,7 @@ func TestFederationNetns(t *testing.T) {
 		w.agents[s].Cmd.Process.Signal(syscall.SIGTERM)
 	}
 	for _, s := range all {
-		<-w.agents[s].Done
+		w.agents[s].WaitExit(t, 30*time.Second)
 	}
 	w.check(false) // stopped with messages in flight: not quiescent
 }

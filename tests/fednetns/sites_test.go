@@ -276,7 +276,7 @@ func (s *sites) kill(id string) {
 	n.p = nil
 	s.killed[evs.Proc{Node: id, Inc: n.inc}] = true
 	if n.cl != nil {
-		n.cl.stop()
+		n.cl.stop(s.t)
 		n.cl = nil
 	}
 }
@@ -405,10 +405,23 @@ func (cl *siteClient) load(ctx context.Context) {
 }
 
 // stop ends the load and closes the client.
-func (cl *siteClient) stop() {
-	cl.cancel()
-	<-cl.done
+func (cl *siteClient) stop(t testing.TB) {
+	t.Helper()
+	cl.endLoad(t)
 	cl.c.Close()
+}
+
+// endLoad ends the load and waits for its goroutine to return, which it
+// does at its context's end (MulticastWait returns then): it fails the
+// test if that has not happened within 10 s.
+func (cl *siteClient) endLoad(t testing.TB) {
+	t.Helper()
+	cl.cancel()
+	select {
+	case <-cl.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the load of %s's client did not stop within 10 s of its context's end: a MulticastWait of the client package does not return at its context's end", cl.node)
+	}
 }
 
 // waitViews waits until the last regular view of group at the clients of
@@ -461,8 +474,7 @@ func (s *sites) quiesce() {
 	s.t.Helper()
 	for _, id := range s.live() {
 		cl := s.nodes[id].cl
-		cl.cancel()
-		<-cl.done
+		cl.endLoad(s.t)
 		cl.mu.Lock()
 		err := cl.err
 		cl.mu.Unlock()

@@ -68,8 +68,14 @@ func Sh(t testing.TB, args ...string) {
 type Proc struct {
 	Cmd  *exec.Cmd
 	Done chan struct{} // closed when the process has ended
+	what string        // what the process is, for failure messages
 	out  syncbuf.Buffer
 }
+
+// pipeGrace bounds how long a process's end waits for its output pipe to
+// close: a child it left running with the pipe open must not keep Done
+// open (exec.Cmd.WaitDelay).
+const pipeGrace = 5 * time.Second
 
 // Spawn starts args in namespace ns (`ip netns exec`, which execs the
 // program in place: signals reach it directly), its output kept in the
@@ -78,8 +84,9 @@ type Proc struct {
 func Spawn(t testing.TB, ns, what string, args ...string) *Proc {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
-	p := &Proc{Cmd: cmd, Done: make(chan struct{})}
+	p := &Proc{Cmd: cmd, Done: make(chan struct{}), what: what}
 	cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	cmd.WaitDelay = pipeGrace
 	cmd.SysProcAttr = ProcAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -99,7 +106,8 @@ func (p *Proc) Exited() bool {
 	}
 }
 
-// Kill kills the process with SIGKILL and waits for it.
+// Kill kills the process with SIGKILL and waits for it: SIGKILL cannot
+// be caught, and its output pipe does not keep it (pipeGrace).
 func (p *Proc) Kill() {
 	p.Cmd.Process.Signal(syscall.SIGKILL)
 	<-p.Done
@@ -116,6 +124,28 @@ func (p *Proc) Stop(grace time.Duration) bool {
 		p.Kill()
 		return false
 	}
+}
+
+// WaitExit waits up to limit for the process to end, after the test
+// asked it to (SIGTERM). If it does not, it fails the test: it sends the
+// process SIGQUIT, so that a Go program (the agent, a test helper) writes
+// every goroutine's stack to its output, kills it, and shows the end of
+// that output, where the stacks say what it was waiting for.
+func (p *Proc) WaitExit(t testing.TB, limit time.Duration) {
+	t.Helper()
+	select {
+	case <-p.Done:
+		return
+	case <-time.After(limit):
+	}
+	p.Cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.Done:
+	case <-time.After(pipeGrace):
+		p.Kill()
+	}
+	t.Fatalf("%s did not exit within %v; the end of its output, with its goroutines' stacks (SIGQUIT) if it wrote them, shows what it was waiting for:\n%s",
+		p.what, limit, Tail(p.String(), 400))
 }
 
 // String returns the process's output so far.
