@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/atoll-gcs/atoll/internal/sites"
 	"github.com/atoll-gcs/atoll/internal/syncbuf"
@@ -172,17 +173,19 @@ type child struct {
 	done     chan struct{}
 }
 
-// startChild starts site's process: this binary again, with ChildEnv set.
-// Its stderr goes to logs; fail is called once if it ends before it was
-// told to stop, with an error naming the site.
-func startChild(ctx context.Context, site string, logs io.Writer, fail func(error)) (*child, error) {
+// startChild starts site's process: this binary again, with ChildEnv set
+// and the runtime's gctrace on. Its stderr goes to logs, and gcMark (if
+// not nil) gets the span of each of its collector's cycles (gcWriter);
+// fail is called once if it ends before it was told to stop, with an
+// error naming the site.
+func startChild(ctx context.Context, site string, logs io.Writer, fail func(error), gcMark func(from, to time.Time)) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("isolation: the benchmark's binary, to start site %s's process: %w", site, err)
 	}
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), ChildEnv+"="+site)
-	cmd.Stderr = logs
+	cmd.Env = append(withGCTrace(os.Environ()), ChildEnv+"="+site)
+	cmd.Stderr = &gcWriter{w: logs, site: site, now: time.Now, mark: gcMark}
 	dieWithParent(cmd)
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -136,7 +136,7 @@ func TestChildProcess(t *testing.T) {
 	var failed []error
 	fail := func(err error) { mu.Lock(); failed = append(failed, err); mu.Unlock() }
 
-	c, err := startChild(ctx, "a", io.Discard, fail)
+	c, err := startChild(ctx, "a", io.Discard, fail, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestChildProcess(t *testing.T) {
 	}
 	mu.Unlock()
 
-	c, err = startChild(ctx, "x", io.Discard, fail)
+	c, err = startChild(ctx, "x", io.Discard, fail, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

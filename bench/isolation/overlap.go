@@ -43,6 +43,10 @@ const (
 	OverlapNone   = "no abc-global delivery"
 	OverlapSiteA  = "abc-global delivered at site a"
 	OverlapOthers = "abc-global delivered at b or c only"
+	// OverlapGC: the message's way, from its send to its delivery,
+	// overlapped a cycle of site a's process's collector (gcmarks.go),
+	// whatever abc-global did; with a process per site only.
+	OverlapGC = "site a's collector in a cycle"
 )
 
 // overlapBefore and overlapAfter bound the moment of a message's send for
@@ -57,8 +61,10 @@ const (
 
 // overlaps splits latencies (lat[i] of the message sent at sent[i], ns
 // on the run's clock) by what abc-global's members delivered around
-// each send: busy holds their delivery times by site, each sorted.
-func overlaps(lat, sent []int64, busy map[string][]int64) []Overlap {
+// each send: busy holds their delivery times by site, each sorted; a
+// delivery whose send-to-delivery time overlaps one of gc (site a's
+// collector's cycles, in order) counts as OverlapGC first.
+func overlaps(lat, sent []int64, busy map[string][]int64, gc []span) []Overlap {
 	if len(lat) == 0 {
 		return nil
 	}
@@ -67,13 +73,15 @@ func overlaps(lat, sent []int64, busy map[string][]int64) []Overlap {
 		return i < len(times) && times[i] <= at+int64(overlapAfter)
 	}
 	p99 := bench.Quantiles(slices.Clone(lat), 0.99)[0]
-	whens := []string{OverlapNone, OverlapSiteA, OverlapOthers}
+	whens := []string{OverlapNone, OverlapSiteA, OverlapOthers, OverlapGC}
 	by := make([][]int64, len(whens))
 	tail := make([]int, len(whens))
 	tails := 0
 	for i, l := range lat {
 		k := 0
 		switch {
+		case overlapsSpan(gc, sent[i], l):
+			k = 3
 		case near(busy["a"], sent[i]):
 			k = 1
 		case near(busy["b"], sent[i]) || near(busy["c"], sent[i]):
@@ -123,5 +131,5 @@ func (b *runner) overlap(ws []window) []Overlap {
 	for s := range busy {
 		slices.Sort(busy[s])
 	}
-	return overlaps(lat, sent, busy)
+	return overlaps(lat, sent, busy, b.gcSpans("a"))
 }

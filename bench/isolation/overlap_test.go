@@ -26,7 +26,7 @@ func TestOverlaps(t *testing.T) {
 	add(299.5, 1)   // c only, 0.5 ms after
 	add(303.5, 0.3) // c 3.5 ms before: none
 	add(104, 0.3)   // a 4 ms before: none
-	got := overlaps(lat, sent, busy)
+	got := overlaps(lat, sent, busy, nil)
 	want := []struct {
 		when     string
 		n        int
@@ -36,6 +36,7 @@ func TestOverlaps(t *testing.T) {
 		{OverlapNone, 98, 0, 200 * time.Microsecond, 300 * time.Microsecond},
 		{OverlapSiteA, 2, 1, 4 * time.Millisecond, 5 * time.Millisecond},
 		{OverlapOthers, 2, 0, time.Millisecond, 2 * time.Millisecond},
+		{OverlapGC, 0, 0, 0, 0},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d rows, want %d: %+v", len(got), len(want), got)
@@ -49,7 +50,7 @@ func TestOverlaps(t *testing.T) {
 			t.Errorf("row %d: share %v, want %v", i, g.Share, share)
 		}
 	}
-	if overlaps(nil, nil, busy) != nil {
+	if overlaps(nil, nil, busy, nil) != nil {
 		t.Errorf("no deliveries: want no rows")
 	}
 }

@@ -339,7 +339,7 @@ func (r *Report) writeOverlap(w io.Writer) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\na-local by what abc-global's members delivered from %v before to %v after each message's send: every site's agents and clients share this process's cores, so with --one-process a burst of abc-global coming down is work for all eight agents at once in one process; on separate hosts (and with a process per site, but for the cores they share) site a's a-local waits for site a's share of it only (its ring carries the Downs, its group loops and clients take them), not for b's or c's:\n\n", overlapBefore, overlapAfter)
+	fmt.Fprintf(w, "\na-local by what abc-global's members delivered from %v before to %v after each message's send: every site's agents and clients share this process's cores, so with --one-process a burst of abc-global coming down is work for all eight agents at once in one process; on separate hosts (and with a process per site, but for the cores they share) site a's a-local waits for site a's share of it only (its ring carries the Downs, its group loops and clients take them), not for b's or c's. A message whose way from its send to its delivery overlapped a cycle of site a's process's collector (from the runtime's gctrace of each site's process; not with --one-process) counts in that row first, whatever abc-global did:\n\n", overlapBefore, overlapAfter)
 	fmt.Fprintln(w, "| phase | at the send | share of a-local's deliveries | share of its p99 tail | p50 / p90 / p99 |")
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: |")
 	for _, row := range rows {

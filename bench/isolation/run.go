@@ -39,6 +39,9 @@ type runner struct {
 	// start of the measured part and the end of the sending of the phase
 	// that ran last (ns on clk).
 	kill, phaseFrom, sendEnd int64
+
+	gcMu    sync.Mutex
+	gcMarks map[string][]span // the site processes' collector cycles (noteGC)
 }
 
 func (b *runner) logf(format string, a ...any) {
@@ -300,6 +303,14 @@ func (b *runner) runPhase(ctx context.Context, ph int, code uint8, measured time
 		p.Processes = append(p.Processes, ProcessCPU{Process: coordinatorName, CPU: cpuBetween(cpuFrom, cpuTo, runtime.NumCPU())})
 	}
 	b.logf("%s: CPU over the measured part: the host %.2f of %d", p.Name, p.CPU.Host, runtime.NumCPU())
+	if len(b.workers) > 1 {
+		var gcs []string
+		for _, s := range slices.Sorted(maps.Keys(siteNodes)) {
+			n, d := gcWithin(b.gcSpans(s), from, from+int64(measured))
+			gcs = append(gcs, fmt.Sprintf("%s %d (%v)", s, n, d.Round(100*time.Microsecond)))
+		}
+		b.logf("%s: collector cycles in the measured part, and their time in it, by site's process: %s", p.Name, strings.Join(gcs, ", "))
+	}
 	for _, pc := range p.Processes {
 		b.logf("  %s: %.2f cores; goroutines waited runnable p50 %v p99 %v p99.9 %v; GC pauses %v (longest %v), stopping the world %v of them (longest %v)", pc.Process,
 			pc.CPU.Process, pc.CPU.SchedP50.Round(time.Microsecond), pc.CPU.SchedP99.Round(time.Microsecond), pc.CPU.SchedP999.Round(time.Microsecond), pc.CPU.GCPauses.Round(time.Microsecond), pc.CPU.GCPauseMax.Round(time.Microsecond),
@@ -539,7 +550,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 				l.w = l.buf
 			}
 			logs = append(logs, l)
-			c, err := startChild(ctx, s, l.w, cancel)
+			c, err := startChild(ctx, s, l.w, cancel, func(from, to time.Time) { b.noteGC(s, from, to) })
 			if err != nil {
 				return nil, err
 			}

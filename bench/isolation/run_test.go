@@ -42,6 +42,9 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	t.Logf("ran in %v:\n%s", time.Since(start).Round(time.Second), log.String())
+	if !strings.Contains(log.String(), "saturating: collector cycles in the measured part, and their time in it, by site's process: a ") {
+		t.Errorf("the log does not give the site processes' collector cycles")
+	}
 	if len(r.Phases) != nPhases {
 		t.Fatalf("%d phases ran, want %d", len(r.Phases), nPhases)
 	}
@@ -78,7 +81,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("phase %q: the CPU of processes %v, want %v", PhaseNames[ph], names, want)
 		}
 	}
-	if o := r.Phases[PhaseSaturated].Overlap; len(o) != 3 || o[0].Deliveries+o[1].Deliveries+o[2].Deliveries == 0 {
+	if o := r.Phases[PhaseSaturated].Overlap; len(o) != 4 || o[0].Deliveries+o[1].Deliveries+o[2].Deliveries+o[3].Deliveries == 0 {
 		t.Errorf("a-local's deliveries not split by abc-global's around their sends in the saturating phase: %+v", o)
 	}
 	if r.Failover.Killed == "" || r.Failover.Gap <= 0 || r.Failover.TokenTimeout <= 0 {
