@@ -216,6 +216,11 @@ type Stats struct {
 	// their senders announce again at their restart those their history
 	// did not order.
 	StrayUps uint64
+	// RestartsApplied counts the restarts of this node that came after
+	// it had applied their regular configuration already: it followed
+	// the active gateway's Downs from a position both histories share
+	// (Site.restart).
+	RestartsApplied uint64
 	// StrayReforms counts the federation rings this active gateway asked
 	// to form again (Ready.Reform) holding an Up of a member apart behind
 	// its earlier ones dropped as strays (Site.heldStray): the member
@@ -2537,8 +2542,37 @@ func (s *Site) apply(e *Entry) { s.applyAs(e, false) }
 // (a partition and a merge of the node: what it held back for Safe
 // delivery is delivered there), installs e as a change, and forgets its
 // log, which holds the other history and must answer no one.
+//
+// A member apart whose position the active gateway's history holds too
+// (both histories went into one federation ring from there, one part by
+// a catch-up answer over it) may have applied that configuration
+// already: the first copy's Down named its position as the one before.
+// It is in the active gateway's history then, and announces again its
+// Ups all the same (reannounce): every other node dropped their Agains
+// as a member apart's, and takes its next Held for the end of its
+// restart (restartedFrom), after which the later Ups of its that waited
+// go up. Skipped as stale, it announced none of them again, the later
+// ones came down first, and every node took them for done (gateway/hiersim
+// TestStarvationLong's regional seed 163 of 101-300: a-3/1/812, m628,
+// lost at every node; TestStrayRestartApplied). Not those a gateway term
+// of this node's may have submitted (pendingUp.submitted): its history
+// may have got them ordered with other sites, which delivered them, and
+// announced again the domain ordered them a second time, delivered by
+// this node's site at another place (hiersim TestStarvationLong's
+// regional seed 43 of 1-100: a-3, its part's gateway alone, submitted
+// a-3/1/1252, 1253 and 1259 in r:2163188:a, which b-1 delivered there;
+// applied r:2294292:a from its first copy, a-3 announced them again and
+// a-1 delivered them in it, EVS 1.3, 4 and 6; TestStrayRestartAppliedSubmitted).
+// They stay pending, as a member that applied nothing before: the
+// member's later Ups, once they come down, take them for done.
 func (s *Site) restart(e *Entry) {
 	if !s.last.Less(e.Pos) {
+		if i := s.after(e.Pos); i > 0 && s.log[i-1].Kind == EntryConfig && s.log[i-1].Conf.ID == e.Conf.ID {
+			s.stats.RestartsApplied++
+			s.otherHistory, s.apartRings = false, nil
+			s.reannounce(true)
+			return
+		}
 		s.stats.Stale++
 		return
 	}
@@ -2546,10 +2580,18 @@ func (s *Site) restart(e *Entry) {
 	s.log, s.stubAt = nil, localring.DomainOrder{}
 	s.otherHistory, s.apartRings = false, nil
 	s.applyAs(e, true)
+	s.reannounce(false)
+}
+
+// reannounce announces again, at this node's restart, its pending Ups,
+// then a Held; applied says that it applied the restart's configuration
+// before (restart): then not the Ups a gateway term of its own may have
+// submitted.
+func (s *Site) reannounce(applied bool) {
 	// Its Ups its history did not order go up in the active gateway's
 	// (the others dropped them: strayUp).
 	for i := range s.pending {
-		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node {
+		if p := &s.pending[i]; p.origin.ID.Sender == s.cfg.Node && !(applied && p.doubt && p.historyDoubt) {
 			s.sendLocal(encodeAgain(s.tag, &p.fedUp))
 		}
 	}

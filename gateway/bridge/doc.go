@@ -614,27 +614,55 @@
 //     delivery), then the regular one as a change, forgets its log (it
 //     holds the other history and must answer no one), and announces
 //     again its own Ups still pending (Stats.Restarted). Every other
-//     member drops that Down and notes the restart. Not done: a member
-//     apart at a position the active gateway's history holds too (both
-//     parts of the site went into one federation ring from there, one of
-//     them by a catch-up answer over it) may apply that configuration
-//     before its restart, from the first copy's Down, which names its
-//     position as the one before; the restart is then taken for stale
-//     and announces none of its Ups still pending again: every other
-//     node had dropped their Agains as a member apart's, took the
-//     member's next Held for the end of its restart
-//     (Site.restartedFrom) and submitted its later Ups, which came down
-//     first, and every node took the earlier ones for done (hiersim
-//     TestStarvationLong's regional seed 163 of 101-300: a-3, found
-//     apart at 1072185@983204, a position a-1's part reached by a
+//     member drops that Down and notes the restart. A member apart may
+//     apply that configuration before its restart, from the first copy's
+//     Down, which names its position as the one before (a position the
+//     active gateway's history holds too, both parts of the site having
+//     gone into one federation ring from there, one of them by a catch-up
+//     answer over it; or the first copy and the restart delivered in the
+//     next ring's Have phase, before that phase finds the member apart
+//     again): it is in that history then, and at the restart only
+//     announces again its Ups still pending, then a Held
+//     (Stats.RestartsApplied). Taken for stale, the restart announced
+//     none of them again: every other node had dropped their Agains as a
+//     member apart's, took the member's next Held for the end of its
+//     restart (Site.restartedFrom) and submitted its later Ups, which
+//     came down first, and every node took the earlier ones for done
+//     (hiersim TestStarvationLong's regional seed 163 of 101-300: a-3,
+//     found apart at 1072185@983204, a position a-1's part reached by a
 //     catch-up over r:983204:a, applied r:1179840:a from its first copy;
-//     a-3/1/812, m628, lost at every node). Tried and reverted (dbd7ea0):
-//     at such a restart, announce the Ups still pending again, then a
-//     Held. 163 lost nothing, but TestStarvationLong's regional seed 43
-//     of 1-100, which passed, broke EVS 1.3, 4 and 6 (b-1 delivered
-//     a-3/1/1252, 1253 and 1259 in a transitional configuration, with
-//     other order numbers than a-1's in r:2294292:a); it passed with
-//     the rule only under the solo grace of 0f3aa83, reverted too.
+//     a-3/1/812, m628, lost at every node; bridge
+//     TestStrayRestartApplied). Not the Ups a gateway term of the
+//     member's own still holds in doubt (pendingUp.doubt: an earlier
+//     term of its may have submitted them) in a history whose domain
+//     configuration had other sites (pendingUp.historyDoubt): those sites
+//     may have delivered them, and announced again the domain ordered
+//     them a second time. That rule, announcing every
+//     pending Up again, landed as dbd7ea0 and was reverted: regional seed
+//     43 of 1-100 broke EVS 1.3, 4 and 6. There a-3, the gateway of its
+//     part (a-3 alone), submitted in r:2163188:a, with b, a-3/1/1252,
+//     1253 and 1259, which b-1 delivered in its transitional
+//     configuration out of it (a-3 and its member paused, then fenced,
+//     before their Downs came round); found apart at 1158322@2163188 in
+//     r:212:a-1, a-3 got a-1's restart of it at r:2294280:a in r:216:a-1
+//     before that ring's Have phase ended, applied it from its first
+//     copy, and was found apart again by its Have there, sent before; at
+//     the next restart (r:2294292:a) it announced the three again, and
+//     a-1 delivered them in r:2294292:a with other order numbers than
+//     b-1's (bridge TestStrayRestartAppliedSubmitted: a2's new term holds
+//     the Up in doubt). They stay pending at the member, as before: its
+//     later Ups, once they come down, take them for done. Leaving out
+//     every Up a term of the member's had submitted (pendingUp.submitted;
+//     an experiment) lost a-2/1/700 at every node at regional seed 40 of
+//     1-100 (5 deliveries): a-2's term had submitted it in r:721012:a,
+//     which did not order it, and a-2 held it out of doubt. Known gaps: an Up of the member's history submitted by
+//     another gateway of that history, or by a term of its own that ended
+//     without a new one at the member, and ordered with other sites, is
+//     announced again all the same (the member cannot know; no run has
+//     shown it; TestStrayRestartAppliedSubmitted without a2's new term);
+//     and such a member may send a Held for that configuration before its
+//     restart and its Agains, and the others then let its later Ups go up
+//     first (no run has shown it).
 //   - The regular configuration comes after the member's position: the
 //     active gateway's Sync names the highest position of the members
 //     apart as a floor (syncMsg.floor), and every gateway of the ring
@@ -1446,7 +1474,17 @@
 // pending at a node since before the split, delivered in doubt there
 // after its sender, whose part went on in another history and had it
 // ordered, was back in that node's local ring (251: a-3's Up at a-1;
-// "Members of another history", what remains). hiersim TestStarvationLong's
+// "Members of another history", what remains: a-1's term submitted
+// a-3/1/862 in r:721140:a, which did not order it; a-3's part, a-3 its
+// gateway, had it ordered in r:786728:a, b delivering it there; a-3,
+// found apart at 1124469@1179980 in r:164:a-1, had its Agains dropped,
+// and a-1's part delivered a-3/1/862 and more of a-3's in doubt in
+// site:a:t:1573272:a/721176:a). Dropping, at the Have phase that finds
+// members apart, the Ups in doubt of those members that the active
+// gateway's part holds, as their Agains are dropped (Site.strayAgain; an
+// experiment) moved 251's failure to the other part (a-3 delivered a-1's
+// Ups in doubt in site:a:t:1769964:a/786728:a, EVS 1.3), and 163, 192
+// and 299 failed still. hiersim TestStarvationLong's
 // regional-one-long seeds 115 and 183 of 101-200 are 188's kind, where the
 // first part went into the ring at its base, the ring continuing none
 // only because that part's Sync named its site blocked (the other part's

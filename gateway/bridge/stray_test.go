@@ -580,3 +580,131 @@ func TestStrayBetweenDropped(t *testing.T) {
 		})
 	}
 }
+
+// A member apart may apply the regular configuration that restarts it
+// before its restart: the first copy's Down names its position as the
+// one before, a position the active gateway's history holds too (both
+// parts of its site went into one federation ring from there, one by a
+// catch-up answer over it: gateway/hiersim TestStarvationLong's regional
+// seed 163 of 101-300). The test gives a2, apart, such a copy of the
+// ring's regular configuration right before a1's restart of it. a2 then
+// announces its pending Up again all the same, and a1 submits a2's later
+// Up, held behind it, after it: every node delivers both, in a2's order.
+// Skipped as stale, the restart announced nothing again: the later Up
+// waited for good here, and at seed 163 a Held of a2's own let it go up
+// ahead of the earlier one, which every node then took for done
+// (a-3/1/812 lost at every node).
+func TestStrayRestartApplied(t *testing.T) {
+	h, a1, a2, pending := strayHealed(t, 5)
+	h.sendSettled("later", "a2")
+	later := h.sent[len(h.sent)-1]
+	h.fedConfig("a", "b")
+	restartApplied(t, h, a1, a2)
+	if st := a2.b.Stats(); st.RestartsApplied != 1 || st.Restarted != 0 {
+		t.Errorf("a2 applied %d restarts whose configuration it had applied, %d others, want 1 and 0", st.RestartsApplied, st.Restarted)
+	}
+	h.sendSettled("after", "a1", "a2", "b1", "b2")
+	h.checkOrder()
+	h.live(func(_ *hsite, n *hnode) {
+		got := h.messages(n)
+		if i, j := slices.Index(got, pending), slices.Index(got, later); i < 0 || j < 0 || j < i {
+			t.Errorf("%s delivered %s at %d and %s at %d: want both, in that order (configurations %s)", n.id, pending, i, later, j, confs(n))
+		}
+		checkViews(t, n)
+	})
+}
+
+// restartApplied runs h until a1 restarts a2, giving a2 first, as ones
+// that follow its position, the Downs a1 injected before the restart's
+// (the restart's regular configuration's first copy last): a2 applies
+// that configuration before its restart (TestStrayRestartApplied).
+func restartApplied(t *testing.T, h *harness, a1, a2 *hnode) {
+	t.Helper()
+	s := h.site("a")
+	// Every Down a1 injects from here on, but its restarts, goes round
+	// before a2 gets it.
+	var downs []Entry
+	given := false
+	give := func() {
+		for _, m := range s.queue {
+			_, x, err := decodeLocal(m.payload)
+			switch {
+			case given || err != nil || x.down == nil:
+			case !x.down.restart:
+				if !slices.ContainsFunc(downs, func(e Entry) bool { return e.Pos == x.down.entry.Pos }) && a2.b.Last().Less(x.down.entry.Pos) {
+					downs = append(downs, x.down.entry)
+				}
+			default:
+				// The ring's Downs before the restart, its regular
+				// configuration's first copy last: a2 gets them as ones
+				// that follow its position.
+				if len(downs) == 0 || downs[len(downs)-1].Pos != x.down.entry.Pos {
+					t.Fatal("a1 restarts a2 at a configuration it did not inject first")
+				}
+				for k := range downs {
+					a2.b.LocalDeliver(&localring.Message{ID: localring.MessageID{Sender: a1.id, Inc: a1.inc, Seq: 1<<40 + uint64(k)}, Svc: localring.Agreed,
+						Payload: encodeDown(a2.b.tag, a2.b.Last(), &downs[k]), Order: localring.Order{Ring: s.ring, Seq: s.pkt + 1}})
+				}
+				h.collect(a2)
+				given = true
+			}
+		}
+	}
+	for range 1000 {
+		give()
+		moved := h.fedStep()
+		give()
+		for _, s := range h.sites {
+			if h.localStep(s) {
+				moved = true
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+	if !given {
+		t.Fatal("a1 did not restart a2: the run does not make the case")
+	}
+}
+
+// As TestStrayRestartApplied, a2's Up pending at it this time one that a
+// gateway term of a2's submitted (TestStrayHistoryDoubt's: a2's part went
+// on with b, and b delivered it in its transitional configuration, a2
+// cut off as the ring ended). a2 applies the configuration that restarts
+// it before its restart, and at the restart does not announce that Up
+// again: announced again, the domain ordered it a second time, b dropped
+// it as known and a1 delivered it, one message at two places
+// (gateway/hiersim TestStarvationLong's regional seed 43 of 1-100 with
+// the rule of dbd7ea0: a-3/1/1252, 1253 and 1259, EVS 1.3, 4 and 6).
+func TestStrayRestartAppliedSubmitted(t *testing.T) {
+	h := twoHistories(t, "a1", "a2", 0, nil)
+	a1, a2 := h.node("a1"), h.node("a2")
+	h.send("a2", "doubt")
+	h.localStep(h.site("a")) // submitted by a2's gateway
+	doubt := h.sent[len(h.sent)-1]
+	a2.b.FedStopped()
+	h.localConfig(h.site("a")) // a2 alone: a new term, the Up in doubt
+	if i := slices.IndexFunc(a2.b.pending, func(p pendingUp) bool { return p.origin == doubt }); i < 0 || !a2.b.pending[i].doubt {
+		t.Fatalf("%s is not in doubt at a2: the run does not make the case", doubt)
+	}
+	a2.out = true
+	h.fedConfigAfter(len(h.fedQ), "b") // b alone delivers it, in its transitional configuration
+	h.settle()
+
+	a1.out, a2.out = false, false
+	h.localConfig(h.site("a"))
+	h.settle()
+	h.fedConfig("a", "b")
+	restartApplied(t, h, a1, a2)
+	if st := a2.b.Stats(); st.RestartsApplied != 1 || st.Restarted != 0 {
+		t.Errorf("a2 applied %d restarts whose configuration it had applied, %d others, want 1 and 0", st.RestartsApplied, st.Restarted)
+	}
+	h.sendSettled("after", "a1", "a2", "b1", "b2")
+	h.checkOrder()
+	h.live(func(_ *hsite, n *hnode) {
+		if d, conf := delivered(n, doubt); d != (n.site.name == "b") {
+			t.Errorf("%s delivered %s: %v (in %s), want it at b alone (configurations %s)", n.id, doubt, d, conf, confs(n))
+		}
+	})
+}
