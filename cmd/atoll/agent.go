@@ -34,7 +34,8 @@ const defaultDataDir = "/var/lib/atoll"
 // rotates faster than this with a few messages a visit keeps the token
 // until the rotation has lasted this long. On the 2-core benchmark host,
 // under SCHED_RR with the agents at 99 and their clients at 98 (as
-// compare.sh and docs/PROTOCOL.md, "Scheduling", run them), a token
+// compare.sh ran them until 2026-12-07; docs/OPERATIONS.md, "Scheduling
+// the agent and its clients", now advises one priority for both), a token
 // passed on at once rotated 1,800-3,300 times a second with 16-21
 // messages a visit from one sender: the agents, preempting the sending
 // client at every hop, took the CPU it needed to refill the visit. With

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,6 +35,10 @@ type ABVariant struct {
 	AgentArgs  []string // flags appended to `atoll agent` (--client-window=256, ...)
 	ClientEnv  []string // NAME=VALUE set for the load clients
 	Crypto     bool     // security mode encrypt for this variant (agent setting "encrypt")
+	// AgentRR and ClientRR run the agents and the load clients at
+	// SCHED_RR of that priority (chrt --rr; settings "rr99", ...), 0 at
+	// normal priority.
+	AgentRR, ClientRR int
 }
 
 // ParseVariant reads a variant from the command line of apiab:
@@ -42,9 +47,11 @@ type ABVariant struct {
 //
 // where AGENT-SETTINGS and CLIENT-ENV are lists joined by '+': NAME=VALUE
 // sets an environment variable, --flag=value adds a flag of `atoll agent`,
-// and the agent setting "encrypt" runs the variant's ring in security mode
+// the agent setting "encrypt" runs the variant's ring in security mode
 // encrypt (as -crypto does for every variant), so that plain and encrypted
-// runs can be interleaved.
+// runs can be interleaved, and "rrN" (either list) runs the agents or the
+// load clients at SCHED_RR priority N (chrt --rr N), so that scheduling
+// policies can be interleaved without wrapper scripts.
 func ParseVariant(s string) (ABVariant, error) {
 	name, rest, ok := strings.Cut(s, "=")
 	p := strings.Split(rest, ":")
@@ -57,21 +64,27 @@ func ParseVariant(s string) (ABVariant, error) {
 			switch {
 			case e == "encrypt":
 				v.Crypto = true
+			case rrSetting(e) > 0:
+				v.AgentRR = rrSetting(e)
 			case strings.HasPrefix(e, "--"):
 				v.AgentArgs = append(v.AgentArgs, e)
 			case strings.Contains(e, "="):
 				v.AgentEnv = append(v.AgentEnv, e)
 			default:
-				return ABVariant{}, fmt.Errorf("variant %q: agent setting %q is neither NAME=VALUE, --flag=value nor encrypt", s, e)
+				return ABVariant{}, fmt.Errorf("variant %q: agent setting %q is neither NAME=VALUE, --flag=value, encrypt nor rrN (SCHED_RR priority N, 1 to 99)", s, e)
 			}
 		}
 	}
 	if len(p) > 3 {
 		for _, e := range splitList(p[3]) {
-			if !strings.Contains(e, "=") {
-				return ABVariant{}, fmt.Errorf("variant %q: client setting %q is not NAME=VALUE", s, e)
+			switch {
+			case rrSetting(e) > 0:
+				v.ClientRR = rrSetting(e)
+			case strings.Contains(e, "="):
+				v.ClientEnv = append(v.ClientEnv, e)
+			default:
+				return ABVariant{}, fmt.Errorf("variant %q: client setting %q is neither NAME=VALUE nor rrN (SCHED_RR priority N, 1 to 99)", s, e)
 			}
-			v.ClientEnv = append(v.ClientEnv, e)
 		}
 	}
 	return v, nil
@@ -82,6 +95,24 @@ func splitList(s string) []string {
 		return nil
 	}
 	return strings.Split(s, "+")
+}
+
+// rrSetting returns N of a setting "rrN" with N in 1..99, else 0.
+func rrSetting(e string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(e, "rr"))
+	if !strings.HasPrefix(e, "rr") || err != nil || n < 1 || n > 99 {
+		return 0
+	}
+	return n
+}
+
+// withRR wraps argv in chrt(1) at SCHED_RR priority prio; prio 0 leaves
+// it at normal priority.
+func withRR(prio int, argv []string) []string {
+	if prio == 0 {
+		return argv
+	}
+	return append([]string{"chrt", "--rr", strconv.Itoa(prio)}, argv...)
 }
 
 // withEnv wraps argv in env(1) with the variables, if any.
@@ -409,13 +440,15 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 		return ABResult{}, err
 	}
 	ag, err := StartAgents(tb, filepath.Join(dir, "agents"), AgentOptions{Bin: v.Atoll, Crypto: o.Crypto || v.Crypto,
-		Sched: func(argv ...string) []string { return withEnv(v.AgentEnv, append(argv, v.AgentArgs...)) }})
+		Sched: func(argv ...string) []string {
+			return withEnv(v.AgentEnv, withRR(v.AgentRR, append(argv, v.AgentArgs...)))
+		}})
 	if err != nil {
 		return ABResult{}, err
 	}
 	defer ag.Stop()
 	load := ClientLoad{Bin: v.ClientLoad, OneSender: o.OneSender, Size: o.Size, RatePerNode: o.Rate,
-		Sched:  func(argv ...string) []string { return withEnv(v.ClientEnv, argv) },
+		Sched:  func(argv ...string) []string { return withEnv(v.ClientEnv, withRR(v.ClientRR, argv)) },
 		Settle: 300 * time.Millisecond, Warmup: time.Second, Duration: o.Duration, Drain: time.Second, SamplesDir: dir,
 		Group: fmt.Sprintf("atoll-ab-%d", run)}
 	var profiles sync.WaitGroup

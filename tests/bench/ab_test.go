@@ -35,10 +35,20 @@ func TestParseVariant(t *testing.T) {
 	if v, _ := ParseVariant("plain=/a:/b"); v.Crypto {
 		t.Error("plain=/a:/b runs encrypted")
 	}
+	if v, err := ParseVariant("rt=/a:/b:rr99+--idle-linger=5ms:rr99+GOGC=200"); err != nil || v.AgentRR != 99 || v.ClientRR != 99 ||
+		!slices.Equal(v.AgentArgs, []string{"--idle-linger=5ms"}) || !slices.Equal(v.ClientEnv, []string{"GOGC=200"}) || v.AgentEnv != nil {
+		t.Errorf("rt=/a:/b:rr99+--idle-linger=5ms:rr99+GOGC=200: %+v, %v", v, err)
+	}
+	if got := withEnv([]string{"GOGC=200"}, withRR(98, []string{"clientload"})); !slices.Equal(got, []string{"env", "GOGC=200", "chrt", "--rr", "98", "clientload"}) {
+		t.Errorf("withEnv(withRR): %q", got)
+	}
+	if got := withRR(0, []string{"atoll"}); !slices.Equal(got, []string{"atoll"}) {
+		t.Errorf("withRR(0): %q", got)
+	}
 	if got := withEnv([]string{"GOMAXPROCS=1"}, []string{"atoll", "agent"}); !slices.Equal(got, []string{"env", "GOMAXPROCS=1", "atoll", "agent"}) {
 		t.Errorf("withEnv: %q", got)
 	}
-	for _, bad := range []string{"", "new", "new=/a", "=/a:/b", "new=/a:", "new=/a:/b:GOMAXPROCS", "new=/a:/b::--flag", "new=/a:/b:c:d:e"} {
+	for _, bad := range []string{"", "new", "new=/a", "=/a:/b", "new=/a:", "new=/a:/b:GOMAXPROCS", "new=/a:/b::--flag", "new=/a:/b:c:d:e", "new=/a:/b:rr0", "new=/a:/b:rr100", "new=/a:/b::rr"} {
 		if _, err := ParseVariant(bad); err == nil {
 			t.Errorf("ParseVariant(%q) accepted it", bad)
 		}

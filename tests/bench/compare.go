@@ -48,9 +48,10 @@ type Options struct {
 	AtollUnicast bool
 	// Normal runs every process of both systems at normal priority. By
 	// default they all run as Corosync does out of the box, SCHED_RR at
-	// priority 99 (Atoll's nodes under chrt; Corosync's load clients at
-	// 98, see schedClient), so that neither system competes with the
-	// machine's other work and neither gets an edge over the other.
+	// priority 99 (Atoll's nodes and its load clients under chrt, as
+	// docs/OPERATIONS.md advises; Corosync's load clients at 98, see
+	// schedClient), so that neither system competes with the machine's
+	// other work and neither gets an edge over the other.
 	Normal bool
 	Log    io.Writer
 }
@@ -445,7 +446,10 @@ func (r *Report) apiPhases(ctx context.Context, tb *Testbed, dir string, row *Ro
 		return err
 	}
 	defer ag.Stop()
-	load := ClientLoad{Sched: r.schedClient, Bin: o.ClientLoadBin, OneSender: row.OneSender, Size: row.Size,
+	// Atoll's load clients at their agents' priority (docs/OPERATIONS.md,
+	// "Scheduling the agent and its clients"): one below, the agents
+	// outran them.
+	load := ClientLoad{Sched: r.sched, Bin: o.ClientLoadBin, OneSender: row.OneSender, Size: row.Size,
 		Settle: 300 * time.Millisecond, Warmup: o.Warmup, Duration: o.Duration, Drain: time.Second, SamplesDir: dir}
 	best := 0.0
 	for k := range o.Repeat {
@@ -637,8 +641,9 @@ func stopProcs(procs []*atollbench.Proc) {
 func (r *Report) sched(argv ...string) []string { return r.schedAt(99, argv...) }
 
 // schedClient is sched for Corosync's load client, one step below the
-// daemon: at the same priority, round-robin slices of 100 ms let a busy
-// client keep its daemon from running.
+// daemon: at the same priority Corosync's throughput collapsed (3,981 and
+// 761 msgs/s in a smoke run; docs/BENCHMARKS.md, "What runs"). Atoll's
+// load clients run at their agents' priority (sched).
 func (r *Report) schedClient(argv ...string) []string { return r.schedAt(98, argv...) }
 
 func (r *Report) schedAt(prio int, argv ...string) []string {
@@ -653,7 +658,7 @@ func (r *Report) schedString() string {
 	if r.Options.Normal {
 		return "every process at normal priority (corosync with sched_rr: no)"
 	}
-	return "SCHED_RR, as corosync runs by default: corosync, the atoll nodes and the raw UDP programs at priority 99, the cpgload clients at 98 (at the same priority a busy client starves its daemon)"
+	return "SCHED_RR, as corosync runs by default: corosync, the atoll nodes, Atoll's clientloads and the raw UDP programs at priority 99, the cpgload clients at 98 (at corosync's priority its throughput collapses)"
 }
 
 func (r *Report) atollTransport() string {
