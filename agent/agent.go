@@ -54,6 +54,7 @@ type Agent struct {
 	gl           groupLoop        // owned by the group loop
 	gr           groupRunner      // shared by the driver's loop and the group loop
 	visitShare   atomic.Int64     // node.VisitShare after the driver's last step, for the send queue's bound (setSendQueueLimits)
+	visitMsgs    atomic.Int64     // node.VisitMessages after the driver's last step, likewise
 	ls           loopState        // owned by the driver's loop
 	d            *driver.Driver   // runs the driver's loop
 	cs           *clientServer

@@ -211,7 +211,7 @@ func newClientServer(a *Agent) (*clientServer, error) {
 	// lone sender's, fixed: the bound itself follows the visits this node
 	// gets (setSendQueueLimits), and the writers read these without the
 	// group loop.
-	cs.blFrames, cs.blBytes = a.sendQueueLimits(a.ringSettings.MaxPacketsPerVisit)
+	cs.blFrames, cs.blBytes = a.sendQueueLimits(a.ringSettings.MaxPacketsPerVisit, 0)
 	cfg := &a.cfg
 	if cfg.ClientSocket != "-" {
 		l, err := listenClientSocket(cfg.ClientSocket)

@@ -928,36 +928,45 @@ func TestSendQueueBound(t *testing.T) {
 		}
 	}
 	<-done
-	if most > lim.SendQueueMsgs {
-		t.Errorf("the group layer held %d messages, more than the bound %d", most, lim.SendQueueMsgs)
+	// The bound of messages follows what the last visit sent (1,000-byte
+	// messages: about 1.3 to a packet); the bytes bound holds.
+	if most*1000 > lim.SendQueueBytes {
+		t.Errorf("the group layer held %d messages of 1,000 bytes, more than the bound of %d bytes", most, lim.SendQueueBytes)
 	}
-	t.Logf("at most %d of %d messages waited in the group layer", most, lim.SendQueueMsgs)
+	t.Logf("at most %d messages of 1,000 bytes waited in the group layer (bound %d bytes; %d messages before the load)", most, lim.SendQueueBytes, lim.SendQueueMsgs)
 	c.stopAll()
 }
 
 // TestSendQueueLimits: the send queue holds SendQueueVisits visits of
-// what the ring lets this node send at a visit (localring's VisitShare,
-// which the driver's loop publishes after each step): 200 messages of up
-// to a packet for a lone sender's visits of 100 with the defaults, 80
-// when five senders share the window of 200, and never more than half
-// the group layer's own bound.
+// what the ring lets this node send at a visit (localring's VisitShare
+// and VisitMessages, which the driver's loop publishes after each step):
+// 200 messages of up to a packet for a lone sender's visits of 100 with
+// the defaults, 80 when five senders share the window of 200, twice the
+// messages its last visit sent where they were more than its packets
+// (small messages, many to a packet), and never more than half the group
+// layer's own bound.
 func TestSendQueueLimits(t *testing.T) {
 	a := &Agent{cfg: Config{SendQueueVisits: DefaultSendQueueVisits, Groups: groups.Config{MaxQueuedMsgs: 10000}},
 		ringSettings: localring.Config{MaxPacketsPerVisit: 100, MaxPacketBytes: 1400}}
-	for _, tc := range []struct{ perVisit, msgs, bytes int }{
-		{100, 200, 200 * 1400},
-		{40, 80, 80 * 1400},
-		{1, 2, 2 * 1400},
-		{0, 2, 2 * 1400},
+	for _, tc := range []struct{ perVisit, visitMsgs, msgs, bytes int }{
+		{100, 0, 200, 200 * 1400},
+		{40, 0, 80, 80 * 1400},
+		{1, 0, 2, 2 * 1400},
+		{0, 0, 2, 2 * 1400},
+		{100, 60, 200, 200 * 1400},
+		{100, 196, 392, 200 * 1400},
+		{40, 500, 1000, 80 * 1400},
+		{100, 9000, 5000, 200 * 1400},
 	} {
 		a.visitShare.Store(int64(tc.perVisit))
+		a.visitMsgs.Store(int64(tc.visitMsgs))
 		a.setSendQueueLimits()
 		if a.gl.maxMsgs != tc.msgs || a.gl.maxBytes != tc.bytes {
-			t.Errorf("visit share %d: send queue %d messages, %d bytes; want %d and %d", tc.perVisit, a.gl.maxMsgs, a.gl.maxBytes, tc.msgs, tc.bytes)
+			t.Errorf("visit share %d, %d messages at the last visit: send queue %d messages, %d bytes; want %d and %d", tc.perVisit, tc.visitMsgs, a.gl.maxMsgs, a.gl.maxBytes, tc.msgs, tc.bytes)
 		}
 	}
 	a.cfg.Groups.MaxQueuedMsgs = 100
-	if msgs, _ := a.sendQueueLimits(100); msgs != 50 {
+	if msgs, _ := a.sendQueueLimits(100, 0); msgs != 50 {
 		t.Errorf("group layer bound 100: send queue %d messages, want 50", msgs)
 	}
 }

@@ -189,9 +189,11 @@ type Config struct {
 
 	// SendQueueVisits bounds the client messages accepted by the group
 	// layer and not yet sent by the ring, in token visits of this node:
-	// at most SendQueueVisits × P messages and SendQueueVisits × P ×
-	// Ring.MaxPacketBytes bytes, where P is what the ring lets this node
-	// send at a visit now (localring.Node.VisitShare):
+	// at most SendQueueVisits × max(P, M) messages and SendQueueVisits ×
+	// P × Ring.MaxPacketBytes bytes, where M is the messages this node
+	// sent at its last visit (localring.Node.VisitMessages: small
+	// messages go many to a packet) and P what the ring lets it send at a
+	// visit now (localring.Node.VisitShare):
 	// Ring.MaxPacketsPerVisit when it sends alone, about the window
 	// divided by the ring's size when every node sends. With the windows
 	// this bounds how long a message waits at the agent before the ring

@@ -560,23 +560,33 @@ func (a *Agent) layerFull(g *groups.Node) bool {
 // visits this node gets now (sendQueueLimits); at every pass of the
 // group loop, which takes client requests.
 func (a *Agent) setSendQueueLimits() {
-	a.gl.maxMsgs, a.gl.maxBytes = a.sendQueueLimits(int(a.visitShare.Load()))
+	a.gl.maxMsgs, a.gl.maxBytes = a.sendQueueLimits(int(a.visitShare.Load()), int(a.visitMsgs.Load()))
 }
 
 // sendQueueLimits returns the send queue's bounds when the ring lets this
-// node send perVisit packets a visit (localring.Node.VisitShare):
-// Config.SendQueueVisits visits of perVisit packets of MaxPacketBytes,
-// and never more than half the group layer's own bound. A message waits
-// about SendQueueVisits token rotations in the queue, whether this node
-// sends alone (a visit of MaxPacketsPerVisit packets) or every node does
-// (about the window divided by the ring's size each). Bounded by
-// MaxPacketsPerVisit alone, the queue was as deep with every node sending
-// as with one, so a message waited window / share rotations in it: with
-// five senders, at full load, a p99 of 52 ms from Multicast to delivery
-// (docs/BENCHMARKS.md, run 41).
-func (a *Agent) sendQueueLimits(perVisit int) (msgs, bytes int) {
+// node send perVisit packets a visit (localring.Node.VisitShare) and it
+// sent visitMsgs messages at its last visit (VisitMessages):
+// Config.SendQueueVisits visits of perVisit packets of MaxPacketBytes, or
+// of visitMsgs messages where that is more, and never more than half the
+// group layer's own bound. A message waits about SendQueueVisits token
+// rotations in the queue, whether this node sends alone (a visit of
+// MaxPacketsPerVisit packets) or every node does (about the window
+// divided by the ring's size each), and whatever the messages' size: the
+// ring packs small messages many to a packet, so a bound of one message
+// per packet held a sender of small messages below what its visits
+// could carry (apiab, 64 bytes, one sender, 3 nodes: 146-178 messages a
+// visit, its requests held at 343-994 passes of a 5-s run). The bound
+// follows what the visits took, not what their packets could hold: the
+// agent's CPU, not the packets, ends a visit of small messages (about 200
+// of 64 bytes, 18 packets of its 100), and a queue of the packets' worth,
+// about 2,700 of them, waited 14 rotations (p99 4.4 -> 15.7 ms).
+// Bounded by MaxPacketsPerVisit alone, the queue was as deep with every
+// node sending as with one, so a message waited window / share rotations
+// in it: with five senders, at full load, a p99 of 52 ms from Multicast
+// to delivery (docs/BENCHMARKS.md, run 41).
+func (a *Agent) sendQueueLimits(perVisit, visitMsgs int) (msgs, bytes int) {
 	perVisit = max(perVisit, 1)
-	msgs = max(min(a.cfg.SendQueueVisits*perVisit, a.cfg.Groups.MaxQueuedMsgs/2), 1)
+	msgs = max(min(a.cfg.SendQueueVisits*max(perVisit, visitMsgs), a.cfg.Groups.MaxQueuedMsgs/2), 1)
 	return msgs, a.cfg.SendQueueVisits * perVisit * a.ringSettings.MaxPacketBytes
 }
 

@@ -56,6 +56,7 @@ func (a *Agent) newDriver() (err error) {
 				a.submitGroups(now)
 				a.traceSends(now)
 				a.visitShare.Store(int64(a.node.VisitShare()))
+				a.visitMsgs.Store(int64(a.node.VisitMessages()))
 				a.updateSnapshot(ls, ls.installed)
 				ls.installed = false
 				if ls.conf != nil { // after the snapshot: Status shows the ring

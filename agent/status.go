@@ -408,7 +408,7 @@ func (a *Agent) Status() Status {
 	c.UnknownSender = sts.UnknownSender
 	c.RecvTruncated, c.RecvErrors, c.SendErrors = sts.Truncated, ds.RecvErrors, ds.SendErrors
 	c.Clients = a.cs.count()
-	sqMsgs, sqBytes := a.sendQueueLimits(int(a.visitShare.Load()))
+	sqMsgs, sqBytes := a.sendQueueLimits(int(a.visitShare.Load()), int(a.visitMsgs.Load()))
 	st.ClientLimits = ClientLimits{WindowMsgs: a.cfg.ClientWindowMsgs, WindowBytes: a.cfg.ClientWindowBytes,
 		SendQueueMsgs: sqMsgs, SendQueueBytes: sqBytes,
 		QueueFrames: a.cfg.ClientQueueFrames, QueueBytes: a.cfg.ClientQueueBytes, SlowGrace: a.cfg.ClientSlowGrace}

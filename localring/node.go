@@ -216,6 +216,7 @@ type Node struct {
 	limited     bool          // when set
 	win         int           // the window in use (Config.AdaptWindow; else WindowPackets)
 	visitAllow  int           // packets flow control allowed me at my last operational visit (VisitShare)
+	visitMsgs   int           // messages I sent at my last operational visit (VisitMessages)
 	cutLast     bool          // adaptWindow cut win at my previous visit
 	held        *token        // the token kept by an idle representative
 	stallTok    *token        // the token the representative keeps for StallHold while stalled
@@ -641,6 +642,12 @@ func (n *Node) VisitShare() int {
 	fair := max(1, n.window()/max(1, len(n.reg.members)))
 	return min(n.cfg.MaxPacketsPerVisit, max(n.visitAllow, fair))
 }
+
+// VisitMessages returns how many messages this node sent at its last
+// token visit on an operational ring: with small messages many to a
+// packet, what its visits carry in messages (VisitShare counts packets),
+// as far as it had them queued.
+func (n *Node) VisitMessages() int { return n.visitMsgs }
 
 // Pending returns the number of submitted messages not yet sent.
 func (n *Node) Pending() int { return n.queued }

@@ -108,3 +108,25 @@ func TestVisitShare(t *testing.T) {
 		t.Logf("%s: visit share %d, %d messages sent", n.me.ID, got, n.Stats().MessagesSent-sent[i])
 	}
 }
+
+// TestVisitMessages: VisitMessages counts the messages of a member's last
+// visit, many to a packet for small ones: a lone sender of 300 messages of
+// 64 bytes sends them all at one visit of 100 packets, of 1,000 bytes
+// about one a packet.
+func TestVisitMessages(t *testing.T) {
+	nodes, now := formRing(t, "a", "b", "c")
+	b := nodes[1]
+	for _, tc := range []struct{ size, least, most int }{{64, 300, 300}, {1000, 100, 150}} {
+		for range 300 {
+			if _, err := b.Submit(now, Agreed, make([]byte, tc.size)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sent := b.Stats().MessagesSent
+		now = pumpUntil(t, nodes, now, 50*time.Millisecond, nil, func() bool { return b.Stats().MessagesSent > sent })
+		if got := b.VisitMessages(); got < tc.least || got > tc.most || uint64(got) != b.Stats().MessagesSent-sent {
+			t.Errorf("%d-byte messages: VisitMessages %d after a visit that sent %d; want %d to %d", tc.size, got, b.Stats().MessagesSent-sent, tc.least, tc.most)
+		}
+		now = pump(t, nodes, now, 50*time.Millisecond)
+	}
+}

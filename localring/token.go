@@ -209,7 +209,9 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 			if n.limited {
 				room = min(room, n.sendLimit*unit)
 			}
+			msgs := n.stats.MessagesSent
 			sent += n.sendNew(rs, tok, room)
+			n.visitMsgs = int(n.stats.MessagesSent - msgs)
 		}
 	} else {
 		sent += n.sendRecovery(rs, tok, allowed-sent)
