@@ -204,7 +204,9 @@ type Node struct {
 	instPrevOK   bool     // the representative's install condition at its last visit
 	instPrevSeq  uint64
 
-	slab slab.Slab // the bytes of the packets kept and the messages joined (newSlab)
+	slab     slab.Slab // the bytes of the packets kept and the messages joined (newSlab)
+	pack     []byte    // sendNew's packet of more than slabAlone bytes before its copy into the slab
+	packEnds []int     // where each entry of pack ends
 
 	// sending
 	queues      [MaxSendClasses]sendQueue // submitted messages not sent yet, per send class (SubmitClass)

@@ -21,5 +21,8 @@ import "github.com/atoll-gcs/atoll/internal/slab"
 // chunk much larger than itself.
 const slabChunk = 32 << 10
 
+// slabAlone is the largest slice the slab carves from a chunk.
+const slabAlone = slabChunk / 4
+
 // newSlab returns a node's slab.
-func newSlab() slab.Slab { return slab.New(slabChunk, slabChunk/4) }
+func newSlab() slab.Slab { return slab.New(slabChunk, slabAlone) }

@@ -637,8 +637,24 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 	// an entry's header takes (a message id below 2^56 and a length below
 	// 2^21 take 12 bytes at most, not 22), which leaves room for the CRC.
 	budget := n.cfg.MaxPacketBytes - RecoveryReserve(&n.cfg)
+	// A packet of up to slabAlone bytes is written into the slab's
+	// chunk, whose bytes it does not take go to the next; a larger one
+	// (a federation ring's, of WANPacketBytes) would be an allocation of
+	// MaxPacketBytes for each packet however little it holds, so it is
+	// written into the node's pack buffer and copied into the slab at its
+	// size.
+	inPack := n.cfg.MaxPacketBytes > slabAlone
 	for sent < allowed && n.queued > 0 {
-		b := appendMcastHeader(n.slab.Room(n.cfg.MaxPacketBytes), rs.id, tok.seq+1, n.me, 0)
+		var b []byte
+		if inPack {
+			if cap(n.pack) < n.cfg.MaxPacketBytes {
+				n.pack = make([]byte, 0, n.cfg.MaxPacketBytes)
+			}
+			b, n.packEnds = n.pack[:0], n.packEnds[:0]
+		} else {
+			b = n.slab.Room(n.cfg.MaxPacketBytes)
+		}
+		b = appendMcastHeader(b, rs.id, tok.seq+1, n.me, 0)
 		countAt := len(b)
 		b = append(b, 0, 0) // entry count, a two-byte uvarint filled in below
 		if n.nextClass(&spent, budget-len(b)-entryOverhead) < 0 {
@@ -675,6 +691,9 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 			}
 			b = appendEntry(b, e)
 			e.data = b[len(b)-len(e.data) : len(b) : len(b)]
+			if inPack {
+				n.packEnds = append(n.packEnds, len(b))
+			}
 			entries = append(entries, e)
 			in |= 1 << c
 			if e.flags&fragMore != 0 {
@@ -700,7 +719,14 @@ func (n *Node) sendNew(rs *ringState, tok *token, allowed int) int {
 		}
 		b[countAt] = byte(len(entries)) | 0x80
 		b[countAt+1] = byte(len(entries) >> 7)
-		b = n.slab.Keep(appendCRC(b))
+		if inPack {
+			b = n.slab.Copy(appendCRC(b))
+			for i, end := range n.packEnds { // the entries' data, in the copy
+				entries[i].data = b[end-len(entries[i].data) : end : end]
+			}
+		} else {
+			b = n.slab.Keep(appendCRC(b))
+		}
 		m.entries, m.raw = entries, b
 		n.receive(rs, m)
 		n.send("", b)
