@@ -207,6 +207,7 @@ type Node struct {
 	slab     slab.Slab // the bytes of the packets kept and the messages joined (newSlab)
 	pack     []byte    // sendNew's packet of more than slabAlone bytes before its copy into the slab
 	packEnds []int     // where each entry of pack ends
+	tokBuf   []byte    // passToken's token before its copy into the slab
 
 	// sending
 	queues      [MaxSendClasses]sendQueue // submitted messages not sent yet, per send class (SubmitClass)

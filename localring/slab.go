@@ -4,12 +4,13 @@ import "github.com/atoll-gcs/atoll/internal/slab"
 
 // The node's slab (Node.slab, package internal/slab) holds the bytes a
 // node keeps per packet: the copies of the packets it receives (Step),
-// the packets it sends (sendNew) and the messages it joins from their
-// fragments (reassembly.join). It carves them out of chunks of slabChunk
-// bytes, one allocation per chunk instead of one per packet: at full
-// load with 1 KiB messages through a ring of three that was, per message
-// and all nodes together, two of every three allocations and most of the
-// bytes (BenchmarkOrdering, TestOrderingAllocs).
+// the packets it sends (sendNew), the tokens it passes (passToken) and
+// the messages it joins from their fragments (reassembly.join). It
+// carves them out of chunks of slabChunk bytes, one allocation per chunk
+// instead of one per packet: at full load with 1 KiB messages through a
+// ring of three that was, per message and all nodes together, two of
+// every three allocations and most of the bytes (BenchmarkOrdering,
+// TestOrderingAllocs).
 //
 // Every slice it hands out has its length as its capacity, so nothing
 // appended to one runs into the next, and no byte of a chunk is handed out

@@ -486,7 +486,10 @@ func (n *Node) passToken(rs *ringState, tok *token) {
 	// A copy of the token I received is stale; my own copy may come back to
 	// me only in a ring of one.
 	rs.lastTok = tok.tokSeq - 1
-	b := tok.append(nil)
+	// Written into tokBuf, then copied into the slab at its size: one
+	// allocation per chunk instead of the several of a token grown from nil.
+	n.tokBuf = tok.append(n.tokBuf[:0])
+	b := n.slab.Copy(n.tokBuf)
 	rs.sentToken = b
 	rs.sentSeq = tok.seq
 	rs.leftAll = tok.aru == tok.seq
