@@ -208,6 +208,7 @@ type Node struct {
 	pack     []byte    // sendNew's packet of more than slabAlone bytes before its copy into the slab
 	packEnds []int     // where each entry of pack ends
 	tokBuf   []byte    // passToken's token before its copy into the slab
+	tokIn    token     // the token Step parsed (onToken keeps a copy)
 
 	// sending
 	queues      [MaxSendClasses]sendQueue // submitted messages not sent yet, per send class (SubmitClass)
@@ -761,8 +762,10 @@ func (n *Node) Step(now time.Time, pkt []byte) error {
 		}
 		n.onMcast(m)
 	case ptToken:
-		tok, err := parseToken(pkt, n.ringForState().members)
-		if err != nil {
+		// Parsed into n.tokIn, not a token of its own: onToken copies it
+		// where it keeps it (held, stallTok).
+		tok := &n.tokIn
+		if err := tok.parse(pkt, n.ringForState().members); err != nil {
 			n.stats.Malformed++
 			return err
 		}

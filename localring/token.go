@@ -69,14 +69,14 @@ func (n *Node) onToken(tok *token) {
 	if tok.evict == nil && rs.members[0] == n.me && n.stalled(rs) {
 		// A packet stays missing: slow the ring down rather than spin
 		// retransmitting it (stall.go).
-		n.stallTok = tok
+		n.stallTok = tok.kept()
 		n.holdUntil = n.now.Add(n.cfg.StallHold)
 		n.stats.StallHolds++
 		return
 	}
 	if d := n.busyHold(rs, tok); d > 0 {
 		// Let the members' messages gather for a fuller rotation.
-		n.stallTok = tok
+		n.stallTok = tok.kept()
 		n.holdUntil = n.now.Add(d)
 		n.stats.BusyHolds++
 		return
@@ -262,7 +262,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 		// Never hold the token that carries the install decision: the
 		// others are waiting for it.
 		if mayHold && !wasRecovering && !n.evictedSelf && n.idle(rs, tok) {
-			n.held = tok
+			n.held = tok.kept()
 			n.holdUntil = n.now.Add(n.holdFor(n.now.Sub(rs.passedAt)))
 			// Tell the members, so that one with a message to send asks
 			// for the token (a wake packet) instead of waiting out the hold.
@@ -478,6 +478,13 @@ func (n *Node) idle(rs *ringState, tok *token) bool {
 // two visits in a row, and has delivered everything, Safe messages too.
 func (n *Node) quietVisit(rs *ringState, tok *token) bool {
 	return rs.leftAll && tok.seq == rs.sentSeq && tok.aru == tok.seq
+}
+
+// kept returns a token of its own for one the node keeps past the call
+// that got it: Step parses every token into the same Node.tokIn.
+func (t *token) kept() *token {
+	c := *t
+	return &c
 }
 
 func (n *Node) passToken(rs *ringState, tok *token) {

@@ -589,12 +589,22 @@ func parseMcast(raw []byte, known []Member) (*mcast, error) {
 // parseToken decodes a token; the ids it names that are those of members
 // of known (sorted by id, nil for none) share their strings.
 func parseToken(raw []byte, known []Member) (*token, error) {
-	b, err := frameBody(raw)
-	if err != nil {
+	t := &token{}
+	if err := t.parse(raw, known); err != nil {
 		return nil, err
 	}
+	return t, nil
+}
+
+// parse decodes a token into t, as parseToken; its slices and eviction
+// are new ones, nothing of what t held before.
+func (t *token) parse(raw []byte, known []Member) error {
+	*t = token{}
+	b, err := frameBody(raw)
+	if err != nil {
+		return err
+	}
 	r := reader{b: b, off: 2, known: known}
-	t := &token{}
 	t.ring = r.ring()
 	t.to = r.nodeID()
 	t.tokSeq = r.u64()
@@ -632,7 +642,7 @@ func parseToken(raw []byte, known []Member) (*token, error) {
 	if r.err == nil && t.aru > t.seq {
 		r.fail("token aru above seq")
 	}
-	return t, r.done()
+	return r.done()
 }
 
 func parseJoin(raw []byte) (*join, error) {
