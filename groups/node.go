@@ -206,12 +206,13 @@ type Node struct {
 	nextSeq  uint64
 	intent   map[string]map[string]bool // local client → groups it asked to join
 
-	gen     uint64
-	scratch []byte                      // setTrans's buffer for view ids
-	header  []byte                      // enqueueIn's buffer for a message's header
-	known   func([]byte) (string, bool) // knownGroup, made once (a method value per message allocates)
-	rd      Ready
-	stats   Stats
+	gen           uint64
+	scratch       []byte                      // setTrans's buffer for view ids
+	header        []byte                      // enqueueIn's buffer for a message's header
+	groupsScratch []string                    // onDeliver's list for a multicast's groups (deliverMulticast copies them)
+	known         func([]byte) (string, bool) // knownGroup, made once (a method value per message allocates)
+	rd            Ready
+	stats         Stats
 }
 
 // New returns a Node that waits for its ring node's first configuration.
@@ -381,13 +382,13 @@ func (n *Node) checkClient(op, client, group string) error {
 
 // enqueue accepts one encoded request or message for sending.
 func (n *Node) enqueue(op, client, group string, w *wireMsg, svc localring.Service, msg *Message) (uint64, error) {
-	return n.enqueueIn(op, client, group, w, svc, msg, nil, 0)
+	return n.enqueueIn(op, client, group, w, svc, msg, nil, 0, nil)
 }
 
 // enqueueIn is enqueue for a message whose data is buf[room:], with the
 // room before it handed over by the caller (MulticastIn): its header goes
 // at the end of the room when it fits, and the message is not copied.
-func (n *Node) enqueueIn(op, client, group string, w *wireMsg, svc localring.Service, msg *Message, buf []byte, room int) (uint64, error) {
+func (n *Node) enqueueIn(op, client, group string, w *wireMsg, svc localring.Service, msg *Message, buf []byte, room int, o *outMsg) (uint64, error) {
 	if len(n.out) >= n.cfg.MaxQueuedMsgs {
 		return 0, n.requestError(op, client, group, ErrBackpressure)
 	}
@@ -410,7 +411,11 @@ func (n *Node) enqueueIn(op, client, group string, w *wireMsg, svc localring.Ser
 	if msg != nil {
 		msg.Seq = w.seq
 	}
-	n.out = append(n.out, &outMsg{seq: w.seq, svc: svc, data: data, msg: msg})
+	if o == nil {
+		o = new(outMsg)
+	}
+	*o = outMsg{seq: w.seq, svc: svc, data: data, msg: msg}
+	n.out = append(n.out, o)
 	n.outBytes += len(data)
 	n.waiting++
 	n.pump()
@@ -522,18 +527,34 @@ func (n *Node) multicast(client string, svc localring.Service, msgType uint16, g
 	if len(groups) == 0 || len(groups) > MaxGroupsPerMessage {
 		return 0, n.requestError("multicast", client, "", fmt.Errorf("%w: %d groups, want 1 to %d", ErrBadName, len(groups), MaxGroupsPerMessage))
 	}
-	gs := make([]string, 0, len(groups))
-	for i, g := range groups {
+	for _, g := range groups {
 		if !ValidGroupName(g) {
 			return 0, n.requestError("multicast", client, g, fmt.Errorf("%w: group name %q: %s", ErrBadName, g, GroupNameRule))
 		}
+	}
+	om := new(outMulticast)
+	gs := om.gs[:0]
+	if len(groups) > len(om.gs) {
+		gs = make([]string, 0, len(groups))
+	}
+	for i, g := range groups {
 		if !slices.Contains(groups[:i], g) {
 			gs = append(gs, g)
 		}
 	}
 	w := &wireMsg{kind: kindMulticast, client: client, mtype: msgType, groups: gs, data: payload}
-	msg := &Message{Sender: n.memberName(n.me.m, client), Svc: svc, Type: msgType, Groups: gs, Payload: payload}
-	return n.enqueueIn("multicast", client, "", w, svc, msg, buf, room)
+	om.m = Message{Sender: n.memberName(n.me.m, client), Svc: svc, Type: msgType, Groups: gs, Payload: payload}
+	return n.enqueueIn("multicast", client, "", w, svc, &om.m, buf, room, &om.o)
+}
+
+// outMulticast is a multicast's entry in the queue, the template of its
+// EventSent and the storage of its list of groups (a message to one group
+// needs no other), in one allocation instead of three: the group layer
+// makes one for every message its clients multicast.
+type outMulticast struct {
+	o  outMsg
+	m  Message
+	gs [1]string
 }
 
 // Send sends payload from client to one member ("node:client"),

@@ -127,7 +127,12 @@ func (n *Node) onDeliver(msg *localring.Message) {
 		w, h, err = parseStub(msg.Payload, n.known)
 		stub = &h
 	} else {
-		w, err = parseWireIntern(msg.Payload, n.known, clients)
+		// The groups are read into the node's scratch list:
+		// deliverMulticast copies them into the delivery.
+		w, err = parseWireInto(msg.Payload, n.known, clients, n.groupsScratch[:0])
+		if cap(w.groups) <= MaxGroupsPerMessage {
+			n.groupsScratch = w.groups[:0]
+		}
 	}
 	if err != nil {
 		n.stats.Malformed++
@@ -163,14 +168,21 @@ func (n *Node) onDeliver(msg *localring.Message) {
 type delivery struct {
 	m  Message
 	to [2]string
+	gs [1]string // Message.Groups of a multicast to one group
 }
 
 // deliverMulticast delivers a multicast, or a stub of one (stub: the
 // data's hash).
 func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member, w *wireMsg, stub *uint64) {
 	d := &delivery{m: Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
-		Groups: w.groups, Payload: w.data, Conf: msg.Conf, Order: msg.Order}}
+		Payload: w.data, Conf: msg.Conf, Order: msg.Order}}
 	m := &d.m
+	if len(w.groups) == 1 {
+		d.gs[0] = w.groups[0]
+		m.Groups = d.gs[:]
+	} else {
+		m.Groups = slices.Clone(w.groups)
+	}
 	if stub != nil {
 		m.Stub, m.DataHash = true, *stub
 	}

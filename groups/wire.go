@@ -302,6 +302,13 @@ func parseWire(p []byte) (wireMsg, error) { return parseWireIntern(p, nil, nil) 
 // a name it knows, so that decoding a message of a known client to known
 // groups allocates no names.
 func parseWireIntern(p []byte, known func([]byte) (string, bool), clients map[string]*clientInfo) (wireMsg, error) {
+	return parseWireInto(p, known, clients, nil)
+}
+
+// parseWireInto is parseWireIntern that reads a multicast's groups into
+// gs (a list of its own when gs is nil): the caller that passes gs copies
+// them before it passes gs again.
+func parseWireInto(p []byte, known func([]byte) (string, bool), clients map[string]*clientInfo, gs []string) (wireMsg, error) {
 	r := reader{b: p, known: known, clients: clients}
 	var m wireMsg
 	if r.byte() != wireMagic {
@@ -337,7 +344,10 @@ func parseWireIntern(p []byte, known func([]byte) (string, bool), clients map[st
 			r.fail("a multicast without groups")
 		}
 		if r.err == nil {
-			m.groups = make([]string, 0, n)
+			m.groups = gs[:0]
+			if gs == nil {
+				m.groups = make([]string, 0, n)
+			}
 			for i := 0; i < n && r.err == nil; i++ {
 				m.groups = append(m.groups, r.group())
 			}
