@@ -1468,9 +1468,38 @@
 // the ring the other part went into with other Ups in doubt (none of
 // 101-300 since the pending-order prefix above), a part whose term
 // resolved its doubt submitting an Up whose sender's part then delivered
-// it in doubt (192: a-2's part had a-1's Up ordered; a-1's part, refused,
-// delivered it in doubt; 299: a-2's part delivered a-2's Up in doubt,
-// which a-1's and a-3's part had ordered, not traced further), and an Up
+// it in doubt (192, the hazard of 167 below: a#1, a-1's gateway, left
+// r:65616:a, with b, into r:65640:a, of its site alone, and a-1's part
+// applied it; a-2's new term, in doubt with its last at 993292@65604,
+// was answered over r:655576:a, a ring that continued r:65616:a
+// (fedState.cont), the answer ending at r:65616:a, and resolved: it
+// submitted a-1/1/1605, 1606, 1618, 1619 and 1625, a-1 then in another
+// part of the site, and b delivered them at 998416-998420@655576. No
+// node of site a delivered r:655576:a or its messages: a-2's term ended,
+// and a-2, found apart at 998469@655576, was restarted. a-1's new term
+// a#11, its Sync naming 993296@65640 in r:65640:a, which b's log does
+// not hold, was refused in r:721140:a, and its part delivered its Ups
+// in doubt in site:a:t:721140:a/65640:a,
+// a-1/1/1605 among them, its sender told it sent it in r:65640:a: no
+// second submission, the Up at two places. Keeping that answer's doubt,
+// as fedState.split does, where the answer ends in a regular
+// configuration with the site and another (an experiment), had 192 pass,
+// but the Ups in doubt of a ring that continues wait for the next change
+// of configuration, and the Ups after them behind them: regional 107,
+// 108, 109, 119, 122, 125, 126 and 132 of 101-139 failed anew, and 108,
+// 113, 119, 122 and 126 lost 735 to 1280 messages each; three-sites 105
+// lost 3088. Keeping only the Ups whose sender is out of the part's
+// local ring in doubt, only where the ring continues the answer's last
+// configuration, failed 192 still on a-2's own Ups, which a-1's part
+// held too and delivered in doubt. 299: a-1's part, its Sync naming no
+// Up in doubt, submitted a-2/1/790, a-2 then in the other part, in
+// r:1114236:a, and delivered it, with a-1's Ups, in its transitional
+// configuration site:a:t:1179780:a/1114236:a; a-2's part, a new term in
+// doubt from 1033274@917616, was refused (Stats.InDoubtRefused, at
+// r:1179780:a in b's log) and delivered in doubt in
+// site:a:t:1310860:a/917616:a a-2/1/790, a-2 told it sent it in
+// r:917616:a, and a-1's Ups, which a-1 had been told it sent in
+// r:1114236:a: EVS 1.3 both ways), and an Up
 // pending at a node since before the split, delivered in doubt there
 // after its sender, whose part went on in another history and had it
 // ordered, was back in that node's local ring (251: a-3's Up at a-1;
