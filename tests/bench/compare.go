@@ -127,8 +127,13 @@ type Row struct {
 // UDPRow is the raw multicast ceiling of one ring size and datagram size.
 type UDPRow struct {
 	Nodes, Size int
-	SentPerSec  float64 // datagrams the sender got out
-	RecvPerSec  float64 // datagrams per second at the slowest receiver
+	// Ring: sent and received through the ring's transport in datagrams
+	// of its packet size (UDPConfig.Ring), not one datagram per send.
+	Ring       bool
+	SendMode   string  // UDPResult.Mode of the sender
+	RecvMode   string  // the receivers' UDPResult.Modes, each once
+	SentPerSec float64 // datagrams the sender got out
+	RecvPerSec float64 // datagrams per second at the slowest receiver
 }
 
 // FailoverRow is the time from kill -9 of one node until the survivors
@@ -191,8 +196,13 @@ func (r *Report) runSize(ctx context.Context, n int) error {
 		return err
 	}
 	if o.Raw {
-		for _, size := range []int{1024, 8192} {
-			row, err := r.rawUDP(ctx, tb, size)
+		// The ring's own sends first (the ceiling of issue 10's target),
+		// then one datagram per send as runs before 2026-12-07 measured.
+		for _, raw := range []struct {
+			size int
+			ring bool
+		}{{0, true}, {1024, false}, {8192, false}} {
+			row, err := r.rawUDP(ctx, tb, raw.size, raw.ring)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	atollbench "github.com/atoll-gcs/atoll/bench"
+	"github.com/atoll-gcs/atoll/localring/transport"
 )
 
 // UDPResult is what a raw UDP sender or receiver reports (one JSON line).
@@ -26,23 +27,45 @@ type UDPResult struct {
 	Packets uint64  `json:"packets"`
 	Bytes   uint64  `json:"bytes"`
 	WindowS float64 `json:"window_s"`
+	// Size is the datagram size in bytes: UDPConfig.Size, or with
+	// UDPConfig.Ring the ring's packet size on this interface.
+	Size int `json:"size"`
+	// Mode says how the datagrams were sent or received: "GSO" or "GRO"
+	// (with UDPConfig.Ring, where the kernel and the path allow it),
+	// otherwise "sendmmsg" or "recvmmsg" and, with Ring, why not.
+	Mode string `json:"mode"`
 }
 
 // UDPConfig is one raw UDP run: the sender multicasts Size-byte datagrams
-// to Group as fast as the kernel takes them (sendmmsg, 64 at a time) from
-// a little before WindowStart until WindowEnd; receivers count what
-// arrives inside [WindowStart, WindowEnd) (CLOCK_MONOTONIC nanoseconds).
+// to Group as fast as the kernel takes them from a little before
+// WindowStart until WindowEnd; receivers count what arrives inside
+// [WindowStart, WindowEnd) (CLOCK_MONOTONIC nanoseconds). The sender
+// counts what the kernel took inside the window.
+//
+// Without Ring, 64 datagrams per sendmmsg and recvmmsg, each datagram a
+// send of its own. With Ring, the sockets are the local ring's own
+// transport (localring/transport, as an agent opens it in multicast
+// mode) and the datagrams are of the ring's packet size, the interface's
+// MTU minus the IP and UDP headers (Size is ignored): the transport joins
+// them into segmented sends (UDP GSO) and takes them in coalesced
+// receives (UDP GRO) exactly as it does for a ring's full packets, and
+// falls back as it does where the kernel or the path cannot, which Mode
+// reports. That is the ceiling of what the ring's sends can carry.
 type UDPConfig struct {
 	Group       netip.AddrPort
 	Iface       string
 	Bind        netip.Addr
 	Size        int
+	Ring        bool
 	WindowStart int64
 	WindowEnd   int64
 }
 
 // UDPSend runs the sender side and writes a UDPResult to out.
 func UDPSend(c UDPConfig, out io.Writer) error {
+	if c.Ring {
+		return ringSend(c, out)
+	}
 	ifi, err := net.InterfaceByName(c.Iface)
 	if err != nil {
 		return err
@@ -69,21 +92,135 @@ func UDPSend(c UDPConfig, out io.Writer) error {
 	for atollbench.MonoNow() < start {
 		time.Sleep(time.Millisecond)
 	}
-	var res = UDPResult{Type: "result", Role: "send", WindowS: float64(c.WindowEnd-c.WindowStart) / 1e9}
-	for atollbench.MonoNow() < c.WindowEnd {
+	var res = UDPResult{Type: "result", Role: "send", WindowS: float64(c.WindowEnd-c.WindowStart) / 1e9, Size: c.Size, Mode: "sendmmsg"}
+	for {
 		n, err := pc.WriteBatch(msgs, 0)
+		now := atollbench.MonoNow()
+		if now >= c.WindowEnd {
+			break
+		}
 		if err != nil {
 			time.Sleep(50 * time.Microsecond) // ENOBUFS: the queue is full
 			continue
 		}
-		res.Packets += uint64(n)
-		res.Bytes += uint64(n * c.Size)
+		if now >= c.WindowStart {
+			res.Packets += uint64(n)
+			res.Bytes += uint64(n * c.Size)
+		}
+	}
+	return json.NewEncoder(out).Encode(res)
+}
+
+// listenRing opens the ring's transport in multicast mode on c's group, as
+// an agent alone in its namespace does (no multicast loopback), with the
+// transport's defaults otherwise.
+func listenRing(c UDPConfig) (*transport.UDP, error) {
+	t, _, err := transport.Listen(transport.Config{
+		Bind: netip.AddrPortFrom(c.Bind, 0), Group: c.Group, Interface: c.Iface, NoMulticastLoop: true,
+	})
+	return t, err
+}
+
+// ringSend is UDPSend with c.Ring: full ring packets through the ring's
+// transport, a batch of them (a flush) at a time, as a token visit that
+// releases a window sends them.
+func ringSend(c UDPConfig, out io.Writer) error {
+	t, err := listenRing(c)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	couldSegment := t.GSO()
+	pkt := make([]byte, t.MaxPacket())
+	batch := transport.DefaultBatchSize
+	for atollbench.MonoNow() < c.WindowStart-int64(500*time.Millisecond) {
+		time.Sleep(time.Millisecond)
+	}
+	var atStart transport.Stats
+	started := false
+	for {
+		now := atollbench.MonoNow()
+		if now >= c.WindowEnd {
+			break
+		}
+		if !started && now >= c.WindowStart {
+			atStart, started = t.Stats(), true
+		}
+		for range batch {
+			if err := t.Multicast(pkt); err != nil {
+				return err
+			}
+		}
+		if err := t.Flush(); err != nil {
+			if errors.Is(err, transport.ErrClosed) {
+				return err
+			}
+			time.Sleep(50 * time.Microsecond) // ENOBUFS: the queue is full (the datagram is dropped and not counted)
+		}
+	}
+	st := t.Stats()
+	res := UDPResult{Type: "result", Role: "send", WindowS: float64(c.WindowEnd-c.WindowStart) / 1e9, Size: len(pkt)}
+	res.Packets = st.SentPackets - atStart.SentPackets
+	res.Bytes = res.Packets * uint64(len(pkt))
+	switch {
+	case !couldSegment:
+		res.Mode = "sendmmsg (the kernel cannot segment UDP sends)"
+	case !t.GSO():
+		res.Mode = "sendmmsg (the path refused segmented sends)"
+	case st.SegmentedSends == 0:
+		res.Mode = "sendmmsg (no run to segment)"
+	default:
+		res.Mode = "GSO"
+	}
+	return json.NewEncoder(out).Encode(res)
+}
+
+// ringReceive is UDPReceive with c.Ring: the ring's transport's group
+// socket and ReadBatch.
+func ringReceive(c UDPConfig, out io.Writer) error {
+	t, err := listenRing(c)
+	if err != nil {
+		return err
+	}
+	// ReadBatch blocks until a datagram comes or the transport is closed.
+	stop := time.AfterFunc(time.Duration(c.WindowEnd-atollbench.MonoNow()), func() { t.Close() })
+	defer stop.Stop()
+	defer t.Close()
+	ms := make([]transport.Message, transport.DefaultBatchSize)
+	for i := range ms {
+		ms[i].Buf = make([]byte, t.MaxPacket())
+	}
+	res := UDPResult{Type: "result", Role: "recv", WindowS: float64(c.WindowEnd-c.WindowStart) / 1e9, Size: t.MaxPacket()}
+	for {
+		n, err := t.ReadBatch(ms)
+		now := atollbench.MonoNow()
+		if now >= c.WindowEnd || err != nil {
+			break
+		}
+		if now < c.WindowStart {
+			continue
+		}
+		for _, m := range ms[:n] {
+			res.Packets++
+			res.Bytes += uint64(m.N)
+		}
+	}
+	switch st := t.Stats(); {
+	case !t.GRO():
+		res.Mode = "recvmmsg (the kernel cannot coalesce UDP receives)"
+	case st.RecvCoalesced == 0:
+		res.Mode = "recvmmsg (GRO on, nothing coalesced)"
+	default:
+		res.Mode = "GRO"
 	}
 	return json.NewEncoder(out).Encode(res)
 }
 
 // UDPReceive runs a receiver and writes a UDPResult to out.
 func UDPReceive(c UDPConfig, out io.Writer) error {
+	if c.Ring {
+		return ringReceive(c, out)
+	}
 	ifi, err := net.InterfaceByName(c.Iface)
 	if err != nil {
 		return err
@@ -102,7 +239,7 @@ func UDPReceive(c UDPConfig, out io.Writer) error {
 	for i := range msgs {
 		msgs[i].Buffers = [][]byte{make([]byte, 65536)}
 	}
-	res := UDPResult{Type: "result", Role: "recv", WindowS: float64(c.WindowEnd-c.WindowStart) / 1e9}
+	res := UDPResult{Type: "result", Role: "recv", WindowS: float64(c.WindowEnd-c.WindowStart) / 1e9, Size: c.Size, Mode: "recvmmsg"}
 	end := time.Now().Add(time.Duration(c.WindowEnd - atollbench.MonoNow()))
 	for {
 		_ = conn.SetReadDeadline(end)
@@ -122,14 +259,16 @@ func UDPReceive(c UDPConfig, out io.Writer) error {
 	return json.NewEncoder(out).Encode(res)
 }
 
-// rawUDP measures the multicast ceiling: node 1 sends, the others receive.
-func (r *Report) rawUDP(ctx context.Context, tb *Testbed, size int) (UDPRow, error) {
-	row := UDPRow{Nodes: len(tb.NS), Size: size}
+// rawUDP measures the multicast ceiling: node 1 sends, the others
+// receive; with ring, through the ring's transport in datagrams of its
+// packet size (UDPConfig.Ring), else in size-byte datagrams one per send.
+func (r *Report) rawUDP(ctx context.Context, tb *Testbed, size int, ring bool) (UDPRow, error) {
+	row := UDPRow{Nodes: len(tb.NS), Size: size, Ring: ring}
 	if len(tb.NS) < 2 {
 		return row, nil
 	}
 	start := atollbench.MonoNow() + int64(1500*time.Millisecond)
-	cfg := UDPConfig{Group: netip.MustParseAddrPort("239.192.77.2:5500"), Iface: tb.Iface, Size: size,
+	cfg := UDPConfig{Group: netip.MustParseAddrPort("239.192.77.2:5500"), Iface: tb.Iface, Size: size, Ring: ring,
 		WindowStart: start, WindowEnd: start + int64(r.Options.Duration)}
 	type out struct {
 		res UDPResult
@@ -168,6 +307,7 @@ func (r *Report) rawUDP(ctx context.Context, tb *Testbed, size int) (UDPRow, err
 	}
 	row.RecvPerSec = -1
 	var errs []error
+	var recvModes []string
 	for i, ch := range results {
 		o := <-ch
 		if o.err != nil {
@@ -176,12 +316,18 @@ func (r *Report) rawUDP(ctx context.Context, tb *Testbed, size int) (UDPRow, err
 		}
 		pps := float64(o.res.Packets) / o.res.WindowS
 		if i == 0 {
-			row.SentPerSec = pps
-		} else if row.RecvPerSec < 0 || pps < row.RecvPerSec {
+			row.SentPerSec, row.Size, row.SendMode = pps, o.res.Size, o.res.Mode
+			continue
+		}
+		if row.RecvPerSec < 0 || pps < row.RecvPerSec {
 			row.RecvPerSec = pps
 		}
+		if !slices.Contains(recvModes, o.res.Mode) {
+			recvModes = append(recvModes, o.res.Mode)
+		}
 	}
-	r.logf("raw udp: %d nodes, %d-byte datagrams: sent %.0f/s, slowest receiver %.0f/s", row.Nodes, size, row.SentPerSec, row.RecvPerSec)
+	row.RecvMode = strings.Join(recvModes, ", ")
+	r.logf("raw udp: %d nodes, %d-byte datagrams, %s / %s: sent %.0f/s, slowest receiver %.0f/s", row.Nodes, row.Size, row.SendMode, row.RecvMode, row.SentPerSec, row.RecvPerSec)
 	return row, errors.Join(errs...)
 }
 
