@@ -124,7 +124,11 @@ type clientServer struct {
 	blMu              sync.Mutex
 	backlogged        map[*session]bool
 	blFrames, blBytes int
-	n                 struct {
+	// reading is readingWindow; a test lengthens it (before Run) so that
+	// a hold never ends by the clock and only the wake-ups of what makes
+	// room can free the requests it holds.
+	reading time.Duration
+	n       struct {
 		accepted, evicted, protocolErrors, warnings, held atomic.Uint64
 	}
 
@@ -206,7 +210,7 @@ type flushWait struct {
 // newClientServer opens the client listeners of cfg.
 func newClientServer(a *Agent) (*clientServer, error) {
 	cs := &clientServer{a: a, log: a.log, byName: map[string]*session{}, all: map[*session]bool{},
-		backlogged: map[*session]bool{}, over: map[*session]bool{}}
+		backlogged: map[*session]bool{}, over: map[*session]bool{}, reading: readingWindow}
 	// A reader's backlog counts from the send queue's largest bound, a
 	// lone sender's, fixed: the bound itself follows the visits this node
 	// gets (setSendQueueLimits), and the writers read these without the
@@ -1081,14 +1085,14 @@ func (cs *clientServer) holdBack(now time.Time) (held bool, until time.Time) {
 	defer cs.blMu.Unlock()
 	var last int64 // the latest write of a session that holds
 	for s := range cs.backlogged {
-		if w := s.lastWrite.Load(); now.UnixNano()-w < int64(readingWindow) {
+		if w := s.lastWrite.Load(); now.UnixNano()-w < int64(cs.reading) {
 			last = max(last, w)
 		}
 	}
 	if last == 0 {
 		return false, time.Time{}
 	}
-	return true, time.Unix(0, last).Add(readingWindow)
+	return true, time.Unix(0, last).Add(cs.reading)
 }
 
 // attrs returns the session's log attributes followed by more.
