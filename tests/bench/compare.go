@@ -124,12 +124,23 @@ type Row struct {
 	APIKernelDrops, AtollKernelDrops, CorosyncKernelDrops uint64
 }
 
-// UDPRow is the raw multicast ceiling of one ring size and datagram size.
+// UDPRow is the raw multicast ceiling of one ring size and datagram size,
+// sent two ways: one datagram per send (sendmmsg and recvmmsg, as every
+// run before 2026-12-07 measured it), and through the ring's transport
+// (UDPConfig.Ring), which joins the datagrams into UDP GSO sends and takes
+// them in GRO receives where the kernel allows, as the ring sends.
 type UDPRow struct {
 	Nodes, Size int
-	// Ring: sent and received through the ring's transport in datagrams
-	// of its packet size (UDPConfig.Ring), not one datagram per send.
-	Ring       bool
+	SentPerSec  float64 // one datagram per send: datagrams the sender got out
+	RecvPerSec  float64 // one datagram per send: datagrams per second at the slowest receiver
+	GSO         UDPWay  // through the ring's transport
+	// NoGSO says why the row has no GSO figures: a datagram larger than
+	// a packet (UDP GSO cuts a send into datagrams, not IP fragments).
+	NoGSO string
+}
+
+// UDPWay is one way of sending of a UDPRow.
+type UDPWay struct {
 	SendMode   string  // UDPResult.Mode of the sender
 	RecvMode   string  // the receivers' UDPResult.Modes, each once
 	SentPerSec float64 // datagrams the sender got out
@@ -196,13 +207,8 @@ func (r *Report) runSize(ctx context.Context, n int) error {
 		return err
 	}
 	if o.Raw {
-		// The ring's own sends first (the ceiling of issue 10's target),
-		// then one datagram per send as runs before 2026-12-07 measured.
-		for _, raw := range []struct {
-			size int
-			ring bool
-		}{{0, true}, {1024, false}, {8192, false}} {
-			row, err := r.rawUDP(ctx, tb, raw.size, raw.ring)
+		for _, size := range []int{1024, 8192} {
+			row, err := r.rawRow(ctx, tb, size)
 			if err != nil {
 				return err
 			}

@@ -76,16 +76,15 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 		fmt.Fprintf(w, "\n† the membership changed during a measured window (a token was lost, typically because the busy machine did not run a node in time): that run is disturbed.\n")
 	}
 	if len(r.UDP) > 0 {
-		fmt.Fprintf(w, "\n### Raw UDP multicast between the same namespaces (node 1 sends, the others receive; the ring's packets: through the ring's transport, as it sends a window, with UDP GSO and GRO where the kernel allows; the others one datagram per send, sendmmsg; MTU 1500, so 8 KiB datagrams are IP-fragmented)\n\n")
-		fmt.Fprintln(w, "| nodes | datagram | sent with / received with | sent/s | received/s (slowest receiver) | MB/s received | in 1 KiB messages/s |")
-		fmt.Fprintln(w, "| ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+		fmt.Fprintf(w, "\n### Raw UDP multicast between the same namespaces (node 1 sends, the others receive; MTU 1500, so 8 KiB datagrams are IP-fragmented): one datagram per send (sendmmsg, recvmmsg), and as the ring sends, through its transport (UDP GSO sends and GRO receives where the kernel allows; the column says what it used)\n\n")
+		fmt.Fprintln(w, "| nodes | datagram | one per send: sent/s | received/s (slowest receiver) | MB/s received | as the ring sends: sent with / received with | sent/s | received/s (slowest receiver) | MB/s received |")
+		fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
 		for _, u := range r.UDP {
-			what := fmt.Sprintf("%d B", u.Size)
-			if u.Ring {
-				what += " (the ring's packets)"
+			gso := fmt.Sprintf("%s / %s | %s | %s | %.0f", u.GSO.SendMode, u.GSO.RecvMode, thousands(u.GSO.SentPerSec), thousands(u.GSO.RecvPerSec), u.GSO.RecvPerSec*float64(u.Size)/1e6)
+			if u.NoGSO != "" {
+				gso = "none: " + u.NoGSO + " | – | – | –"
 			}
-			fmt.Fprintf(w, "| %d | %s | %s / %s | %s | %s | %.0f | %s |\n", u.Nodes, what, u.SendMode, u.RecvMode, thousands(u.SentPerSec), thousands(u.RecvPerSec),
-				u.RecvPerSec*float64(u.Size)/1e6, thousands(u.RecvPerSec*float64(u.Size)/1024))
+			fmt.Fprintf(w, "| %d | %d B | %s | %s | %.0f | %s |\n", u.Nodes, u.Size, thousands(u.SentPerSec), thousands(u.RecvPerSec), u.RecvPerSec*float64(u.Size)/1e6, gso)
 		}
 	}
 	if len(r.Failover) > 0 {

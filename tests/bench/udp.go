@@ -27,8 +27,7 @@ type UDPResult struct {
 	Packets uint64  `json:"packets"`
 	Bytes   uint64  `json:"bytes"`
 	WindowS float64 `json:"window_s"`
-	// Size is the datagram size in bytes: UDPConfig.Size, or with
-	// UDPConfig.Ring the ring's packet size on this interface.
+	// Size is the datagram size in bytes (UDPConfig.Size).
 	Size int `json:"size"`
 	// Mode says how the datagrams were sent or received: "GSO" or "GRO"
 	// (with UDPConfig.Ring, where the kernel and the path allow it),
@@ -45,12 +44,12 @@ type UDPResult struct {
 // Without Ring, 64 datagrams per sendmmsg and recvmmsg, each datagram a
 // send of its own. With Ring, the sockets are the local ring's own
 // transport (localring/transport, as an agent opens it in multicast
-// mode) and the datagrams are of the ring's packet size, the interface's
-// MTU minus the IP and UDP headers (Size is ignored): the transport joins
-// them into segmented sends (UDP GSO) and takes them in coalesced
-// receives (UDP GRO) exactly as it does for a ring's full packets, and
-// falls back as it does where the kernel or the path cannot, which Mode
-// reports. That is the ceiling of what the ring's sends can carry.
+// mode, its path MTU set so that its packets are Size bytes, at most the
+// interface's MTU minus 28), 64 datagrams to a flush: the transport
+// joins them into segmented sends (UDP GSO) and takes them in coalesced
+// receives (UDP GRO) exactly as it does for a token visit's full
+// packets, and falls back as it does where the kernel or the path
+// cannot, which Mode reports.
 type UDPConfig struct {
 	Group       netip.AddrPort
 	Iface       string
@@ -113,11 +112,17 @@ func UDPSend(c UDPConfig, out io.Writer) error {
 
 // listenRing opens the ring's transport in multicast mode on c's group, as
 // an agent alone in its namespace does (no multicast loopback), with the
-// transport's defaults otherwise.
+// transport's defaults otherwise, but for its path MTU: c.Size plus the
+// IPv4 and UDP headers, so that its packets, which it segments as the
+// ring's, are c.Size bytes.
 func listenRing(c UDPConfig) (*transport.UDP, error) {
 	t, _, err := transport.Listen(transport.Config{
-		Bind: netip.AddrPortFrom(c.Bind, 0), Group: c.Group, Interface: c.Iface, NoMulticastLoop: true,
+		Bind: netip.AddrPortFrom(c.Bind, 0), Group: c.Group, Interface: c.Iface, NoMulticastLoop: true, MTU: c.Size + 28,
 	})
+	if err == nil && t.MaxPacket() != c.Size {
+		t.Close()
+		return nil, fmt.Errorf("the ring's transport takes packets of %d bytes, not %d", t.MaxPacket(), c.Size)
+	}
 	return t, err
 }
 
@@ -259,13 +264,34 @@ func UDPReceive(c UDPConfig, out io.Writer) error {
 	return json.NewEncoder(out).Encode(res)
 }
 
-// rawUDP measures the multicast ceiling: node 1 sends, the others
-// receive; with ring, through the ring's transport in datagrams of its
-// packet size (UDPConfig.Ring), else in size-byte datagrams one per send.
-func (r *Report) rawUDP(ctx context.Context, tb *Testbed, size int, ring bool) (UDPRow, error) {
-	row := UDPRow{Nodes: len(tb.NS), Size: size, Ring: ring}
-	if len(tb.NS) < 2 {
+// testbedMTU is the MTU of the testbed's interfaces (NewTestbed).
+const testbedMTU = 1500
+
+// rawRow measures the multicast ceiling of size-byte datagrams both ways
+// (UDPRow): one datagram per send, then through the ring's transport when
+// a datagram fits in a packet.
+func (r *Report) rawRow(ctx context.Context, tb *Testbed, size int) (UDPRow, error) {
+	row := UDPRow{Nodes: len(tb.NS), Size: size}
+	plain, err := r.rawUDP(ctx, tb, size, false)
+	if err != nil {
+		return row, err
+	}
+	row.SentPerSec, row.RecvPerSec = plain.SentPerSec, plain.RecvPerSec
+	if size > testbedMTU-28 {
+		row.NoGSO = fmt.Sprintf("a datagram of %d bytes is larger than a packet at MTU %d (IP-fragmented; UDP GSO cuts a send into datagrams, not fragments)", size, testbedMTU)
 		return row, nil
+	}
+	row.GSO, err = r.rawUDP(ctx, tb, size, true)
+	return row, err
+}
+
+// rawUDP measures one way of rawRow: node 1 sends size-byte datagrams,
+// the others receive; with ring, through the ring's transport
+// (UDPConfig.Ring), else one datagram per send.
+func (r *Report) rawUDP(ctx context.Context, tb *Testbed, size int, ring bool) (UDPWay, error) {
+	var way UDPWay
+	if len(tb.NS) < 2 {
+		return way, nil
 	}
 	start := atollbench.MonoNow() + int64(1500*time.Millisecond)
 	cfg := UDPConfig{Group: netip.MustParseAddrPort("239.192.77.2:5500"), Iface: tb.Iface, Size: size, Ring: ring,
@@ -284,7 +310,7 @@ func (r *Report) rawUDP(ctx context.Context, tb *Testbed, size int, ring bool) (
 		}
 		in, err := json.Marshal(c)
 		if err != nil {
-			return row, err
+			return way, err
 		}
 		argv := tb.Cmd(i, r.sched(append(slices.Clone(r.Options.Self), role)...)...)
 		results[i] = make(chan out, 1)
@@ -305,7 +331,7 @@ func (r *Report) rawUDP(ctx context.Context, tb *Testbed, size int, ring bool) (
 			results[i] <- o
 		}()
 	}
-	row.RecvPerSec = -1
+	way.RecvPerSec = -1
 	var errs []error
 	var recvModes []string
 	for i, ch := range results {
@@ -314,21 +340,24 @@ func (r *Report) rawUDP(ctx context.Context, tb *Testbed, size int, ring bool) (
 			errs = append(errs, o.err)
 			continue
 		}
+		if o.res.Size != size {
+			errs = append(errs, fmt.Errorf("raw udp: node %d used %d-byte datagrams, not %d", i+1, o.res.Size, size))
+		}
 		pps := float64(o.res.Packets) / o.res.WindowS
 		if i == 0 {
-			row.SentPerSec, row.Size, row.SendMode = pps, o.res.Size, o.res.Mode
+			way.SentPerSec, way.SendMode = pps, o.res.Mode
 			continue
 		}
-		if row.RecvPerSec < 0 || pps < row.RecvPerSec {
-			row.RecvPerSec = pps
+		if way.RecvPerSec < 0 || pps < way.RecvPerSec {
+			way.RecvPerSec = pps
 		}
 		if !slices.Contains(recvModes, o.res.Mode) {
 			recvModes = append(recvModes, o.res.Mode)
 		}
 	}
-	row.RecvMode = strings.Join(recvModes, ", ")
-	r.logf("raw udp: %d nodes, %d-byte datagrams, %s / %s: sent %.0f/s, slowest receiver %.0f/s", row.Nodes, row.Size, row.SendMode, row.RecvMode, row.SentPerSec, row.RecvPerSec)
-	return row, errors.Join(errs...)
+	way.RecvMode = strings.Join(recvModes, ", ")
+	r.logf("raw udp: %d nodes, %d-byte datagrams, %s / %s: sent %.0f/s, slowest receiver %.0f/s", len(tb.NS), size, way.SendMode, way.RecvMode, way.SentPerSec, way.RecvPerSec)
+	return way, errors.Join(errs...)
 }
 
 // Main runs the roles this program plays inside the namespaces
