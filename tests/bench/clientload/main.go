@@ -15,6 +15,10 @@
 // the others' messages, is measured from Multicast to delivery to the
 // application, including any wait for room.
 //
+// It runs Go code on one thread (-procs 1, the default; GOMAXPROCS in the
+// environment is kept unless -procs is given), as cpgload is one thread
+// (chooseProcs says why).
+//
 // Output: JSON lines on stdout, as `atoll bench node` and cpgload write
 // them: "install" for every view of the group, "ready" when it is
 // complete, and one "result" (bench.NodeResult) with the deliveries in the
@@ -32,6 +36,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -56,6 +61,8 @@ type config struct {
 	cpuProfile                        string
 	nodes, index, size                int
 	agentPid, eventBuffer             int
+	procs                             int // threads for Go code (GOMAXPROCS); 0: the runtime's default
+	procsSet                          bool
 	send, receive, reuse              bool
 	rate                              float64
 
@@ -77,6 +84,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.size, "size", 1024, "message size in bytes")
 	fs.IntVar(&c.agentPid, "agent-pid", 0, "the agent's pid, to report its CPU time with this process's (0: not reported)")
 	fs.IntVar(&c.eventBuffer, "event-buffer", 0, "the client's event buffer in events (0: the client package's default)")
+	fs.IntVar(&c.procs, "procs", 1, "threads that run this process's Go code at once (GOMAXPROCS); 0: the Go runtime's default (the CPUs it may use). GOMAXPROCS in the environment is kept unless -procs is given")
 	fs.BoolVar(&c.send, "send", false, "send (otherwise only receive)")
 	fs.BoolVar(&c.receive, "receive", true, "receive with Client.Receive in the calling goroutine (client.WithReceive); false: from Client.Events")
 	fs.BoolVar(&c.reuse, "reuse", true, "with -receive, receive each message in the one Message Receive reuses (client.WithMessageReuse): the load reads a delivery's header and keeps nothing of it")
@@ -89,7 +97,11 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	fs.Visit(func(f *flag.Flag) { c.procsSet = c.procsSet || f.Name == "procs" })
 	var errs []error
+	if c.procs < 0 {
+		errs = append(errs, fmt.Errorf("-procs %d: want 0 (the Go runtime's default) or the number of threads", c.procs))
+	}
 	if c.agent == "" {
 		errs = append(errs, errors.New("-agent is required (the agent's client socket, DATA_DIR/client.sock)"))
 	}
@@ -123,6 +135,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parse(args, stderr)
 	if err != nil {
 		return err
+	}
+	if n := chooseProcs(c.procs, c.procsSet, os.Getenv("GOMAXPROCS")); n > 0 {
+		setProcs(n)
 	}
 	if c.cpuProfile != "" {
 		stop, err := startCPUProfile(c.cpuProfile)
@@ -177,6 +192,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cancel()
 	return err
 }
+
+// chooseProcs returns the GOMAXPROCS to set from -procs (flag, and
+// whether it was given) and the GOMAXPROCS environment variable (env); 0
+// leaves the runtime's own choice. One thread by default, as cpgload, the
+// Corosync client it stands beside, is one thread: with two, every
+// goroutine the runtime readies (the pacing timer's, the reader's on the
+// socket) also wakes an idle second thread that finds nothing to do and
+// parks again. At 1,000 msgs/s that scheduler work was about half of the
+// sending clientload's CPU (86-97 µs per message); on one thread it used
+// 56-64 µs, the p99 at half of the maximum rate was lower in 8 interleaved
+// pairs of 8, at 1,000 msgs/s in 10 of 16, and full load carried as much
+// (docs/BENCHMARKS.md, history, "Clientloads on one thread").
+// A variable in the environment is kept, so that apiab's variants
+// (CLIENT-ENV GOMAXPROCS=N) still compare thread counts.
+func chooseProcs(flag int, flagSet bool, env string) int {
+	if env != "" && !flagSet {
+		return 0
+	}
+	return flag
+}
+
+// setProcs sets GOMAXPROCS; the tests, which run the load in their own
+// process, replace it.
+var setProcs = runtime.GOMAXPROCS
 
 // startCPUProfile starts writing a CPU profile to path; stop ends it.
 func startCPUProfile(path string) (stop func(), err error) {

@@ -257,3 +257,69 @@ func TestGenerateStopsAtWindowEnd(t *testing.T) {
 		t.Fatal("the sender still waits 10 s after the end of its 500 ms window, with nobody receiving")
 	}
 }
+
+// procsAsked records the GOMAXPROCS that run asked for (setProcs): the tests
+// run the load in their own process, whose threads they keep.
+var (
+	procsMu    sync.Mutex
+	procsAsked []int
+)
+
+func TestMain(m *testing.M) {
+	setProcs = func(n int) int {
+		procsMu.Lock()
+		procsAsked = append(procsAsked, n)
+		procsMu.Unlock()
+		return 0
+	}
+	os.Exit(m.Run())
+}
+
+// TestChooseProcs: one thread unless -procs says otherwise; GOMAXPROCS in
+// the environment is kept unless -procs is given; -procs 0 leaves the
+// runtime's default.
+func TestChooseProcs(t *testing.T) {
+	for _, tc := range []struct {
+		flag    int
+		flagSet bool
+		env     string
+		want    int
+	}{
+		{1, false, "", 1},
+		{1, false, "2", 0},
+		{3, true, "2", 3},
+		{0, true, "", 0},
+		{2, true, "", 2},
+	} {
+		if got := chooseProcs(tc.flag, tc.flagSet, tc.env); got != tc.want {
+			t.Errorf("chooseProcs(%d, %v, %q) = %d, want %d", tc.flag, tc.flagSet, tc.env, got, tc.want)
+		}
+	}
+	c, err := parse([]string{"-agent", "x"}, io.Discard)
+	if err != nil || c.procs != 1 || c.procsSet {
+		t.Errorf("no -procs: procs %d, given %v (%v); want 1, not given", c.procs, c.procsSet, err)
+	}
+	c, err = parse([]string{"-agent", "x", "-procs", "2"}, io.Discard)
+	if err != nil || c.procs != 2 || !c.procsSet {
+		t.Errorf("-procs 2: procs %d, given %v (%v); want 2, given", c.procs, c.procsSet, err)
+	}
+	if _, err := parse([]string{"-agent", "x", "-procs", "-1"}, io.Discard); err == nil || !strings.Contains(err.Error(), "-procs -1") {
+		t.Errorf("-procs -1: %v, want an error naming it", err)
+	}
+}
+
+// TestRunSetsProcs: run sets the thread count it chose before it dials.
+func TestRunSetsProcs(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "")
+	procsMu.Lock()
+	procsAsked = nil
+	procsMu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // run sets the threads first, then fails to dial
+	_ = run(ctx, []string{"-agent", filepath.Join(t.TempDir(), "none.sock"), "-procs", "1", "-form-timeout", "1ms"}, io.Discard, io.Discard)
+	procsMu.Lock()
+	defer procsMu.Unlock()
+	if len(procsAsked) != 1 || procsAsked[0] != 1 {
+		t.Errorf("run set GOMAXPROCS %v, want [1]", procsAsked)
+	}
+}
