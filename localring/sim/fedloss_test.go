@@ -235,6 +235,21 @@ func measureFedPaced(t testing.TB, seed uint64, oneWay time.Duration, probe bool
 	return lat
 }
 
+// pacedAtLoss runs measureFedPaced's ring at seeds 1 to 5 (100 ms one
+// way, no probe, 1 % loss, 30 s of virtual time each) with edit, and
+// returns the latencies of them all, sorted.
+func pacedAtLoss(t testing.TB, edit func(*localring.Config)) []time.Duration {
+	var lat []time.Duration
+	for seed := uint64(1); seed <= 5; seed++ {
+		lat = append(lat, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, edit, 30*time.Second)...)
+	}
+	slices.Sort(lat)
+	return lat
+}
+
+// pct returns the p-th percentile of the sorted latencies l.
+func pct(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
+
 // TestFedPacedLatencyUnderLoss: a ring that repairs its own losses (as
 // over sealed datagrams, federation/transport's ModeUDP) asks for a
 // packet missing between two of one sender's visit at its first visit
@@ -248,14 +263,8 @@ func measureFedPaced(t testing.TB, seed uint64, oneWay time.Duration, probe bool
 // their way, and lost tokens.
 func TestFedPacedLatencyUnderLoss(t *testing.T) {
 	t.Parallel()
-	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
-	var off, on []time.Duration
-	for seed := uint64(1); seed <= 5; seed++ {
-		off = append(off, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, func(c *localring.Config) { c.RequestGaps, c.TokenCopies, c.NackDelay = false, 1, 0 }, 30*time.Second)...)
-		on = append(on, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, func(c *localring.Config) { c.RequestGaps, c.TokenCopies, c.NackDelay = true, 1, 0 }, 30*time.Second)...)
-	}
-	slices.Sort(off)
-	slices.Sort(on)
+	off := pacedAtLoss(t, func(c *localring.Config) { c.RequestGaps, c.TokenCopies, c.NackDelay = false, 1, 0 })
+	on := pacedAtLoss(t, func(c *localring.Config) { c.RequestGaps, c.TokenCopies, c.NackDelay = true, 1, 0 })
 	t.Logf("paced, 1 %% loss, seeds 1-5: p50 / p90 / p99 %v / %v / %v without RequestGaps, %v / %v / %v with it (%d and %d messages)",
 		pct(off, 50), pct(off, 90), pct(off, 99), pct(on, 50), pct(on, 90), pct(on, 99), len(off), len(on))
 	if pct(on, 50) > pct(off, 50)*9/10 || pct(on, 90) > pct(off, 90)*9/10 {
@@ -273,14 +282,8 @@ func TestFedPacedLatencyUnderLoss(t *testing.T) {
 // 750 / 1,300 ms with one copy, 350 / 600 / 900 ms with two.
 func TestFedPacedTokenCopies(t *testing.T) {
 	t.Parallel()
-	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
-	var one, two []time.Duration
-	for seed := uint64(1); seed <= 5; seed++ {
-		one = append(one, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, func(c *localring.Config) { c.TokenCopies, c.NackDelay = 1, 0 }, 30*time.Second)...)
-		two = append(two, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, func(c *localring.Config) { c.TokenCopies, c.NackDelay = 2, 0 }, 30*time.Second)...)
-	}
-	slices.Sort(one)
-	slices.Sort(two)
+	one := pacedAtLoss(t, func(c *localring.Config) { c.TokenCopies, c.NackDelay = 1, 0 })
+	two := pacedAtLoss(t, func(c *localring.Config) { c.TokenCopies, c.NackDelay = 2, 0 })
 	t.Logf("paced, 1 %% loss, seeds 1-5: p50 / p90 / p99 %v / %v / %v with one token copy, %v / %v / %v with two (%d and %d messages)",
 		pct(one, 50), pct(one, 90), pct(one, 99), pct(two, 50), pct(two, 90), pct(two, 99), len(one), len(two))
 	if pct(two, 90) > pct(one, 90)*9/10 || pct(two, 99) > pct(one, 99)*8/10 {
@@ -305,14 +308,8 @@ func TestFedPacedNacks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 paced rings for 30 s of virtual time each")
 	}
-	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
-	var off, on []time.Duration
-	for seed := uint64(1); seed <= 5; seed++ {
-		off = append(off, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, func(c *localring.Config) { c.NackDelay = 0 }, 30*time.Second)...)
-		on = append(on, measureFedPaced(t, seed, 100*time.Millisecond, false, 0.01, nil, 30*time.Second)...)
-	}
-	slices.Sort(off)
-	slices.Sort(on)
+	off := pacedAtLoss(t, func(c *localring.Config) { c.NackDelay = 0 })
+	on := pacedAtLoss(t, nil)
 	t.Logf("paced, 1 %% loss, seeds 1-5: p50 / p90 / p99 %v / %v / %v without nacks, %v / %v / %v with them (%d and %d messages)",
 		pct(off, 50), pct(off, 90), pct(off, 99), pct(on, 50), pct(on, 90), pct(on, 99), len(off), len(on))
 	if pct(on, 50) > pct(off, 50)*9/10 || pct(on, 90) > pct(off, 90)*7/10 || pct(on, 99) > pct(off, 99)*6/10 {
@@ -342,7 +339,6 @@ func TestFedPaced10msLoss(t *testing.T) {
 		t.Skip("5 paced rings for 30 s of virtual time each")
 	}
 	const oneWay = 5 * time.Millisecond
-	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
 	var lat []time.Duration
 	for seed := uint64(1); seed <= 5; seed++ {
 		lat = append(lat, measureFedPaced(t, seed, oneWay, true, 0.01, nil, 30*time.Second)...)
