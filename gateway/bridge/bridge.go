@@ -495,16 +495,6 @@ type Site struct {
 	phase     map[string]have
 	apart     map[string]bool
 	answering string
-	// haveDowns are the Downs delivered while the phase collects its
-	// Haves: every member applies those that follow its position after
-	// its Have named that position (it sent its Have at the phase's
-	// opening). heldAt holds, once every Have is in, where they took the
-	// members they moved: the position each really holds (a member at a
-	// position both histories share that applied Downs of another
-	// history, still on their way round the ring from an earlier
-	// gateway, is in that history, whatever its Have named).
-	haveDowns []haveDown
-	heldAt    map[string]have
 	// apartTop is the highest position a member apart named: a member
 	// apart reports positions above it only once it restarted.
 	apartTop localring.DomainOrder
@@ -991,7 +981,6 @@ func (s *Site) openHave() {
 	s.haves = make(map[string]have, len(s.members))
 	s.phase, s.apart, s.answering, s.strays, s.sorted = nil, nil, "", nil, false
 	s.apartTop, s.restarted, s.strayUps = localring.DomainOrder{}, nil, nil
-	s.haveDowns, s.heldAt = nil, nil
 	h := &have{ring: s.ring, epoch: s.epoch, last: s.last, active: s.active}
 	switch {
 	case s.last.Less(s.injected):
@@ -1317,7 +1306,6 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 		u := fedUp{origin: Origin{Site: s.cfg.Site, ID: m.ID}, svc: x.up.svc, payload: x.up.payload}
 		s.firstAt(s.addPending(u, false, !s.announced[m.ID.Sender]), m.Order)
 	case x.down != nil:
-		s.haveApplied(x.down)
 		s.notePast(string(m.ID.Sender), x.down)
 		s.applyDown(string(m.ID.Sender), x.down)
 	case x.have != nil:
@@ -1683,14 +1671,14 @@ func (s *Site) applyDown(from string, d *down) {
 		// have applied Downs of it since, injected before their Have).
 		// Every node notes that they restart here.
 		for _, id := range s.members {
-			if s.apart[id] && s.atPos(id, d.prev) {
+			if s.apart[id] && s.phase[id].last == d.prev {
 				if s.restarted == nil {
 					s.restarted = map[string]localring.DomainOrder{}
 				}
 				s.restarted[id] = e.Pos
 			}
 		}
-		if self := string(s.cfg.Node); s.apart[self] && s.atPos(self, d.prev) {
+		if self := string(s.cfg.Node); s.apart[self] && s.phase[self].last == d.prev {
 			s.restart(e)
 			s.open()
 		}
@@ -1738,106 +1726,8 @@ func (s *Site) have(from string, h *have) {
 	}
 	s.phase, s.haves = s.haves, nil
 	s.apart = map[string]bool{}
-	s.heldAt = nil
-	for id, h := range s.phase {
-		if t := heldAfter(h, s.haveDowns); t.last != h.last || t.conf != h.conf {
-			if s.heldAt == nil {
-				s.heldAt = map[string]have{}
-			}
-			s.heldAt[id] = t
-		}
-	}
-	s.haveDowns = nil
 	s.sortHaves()
 	s.submitPending() // held during the Have phase (submit)
-}
-
-// haveDown is what a member's position takes from a Down delivered in
-// the Have phase (Site.haveDowns): the position before it, its own, and
-// the configuration it names, if it is a configuration entry.
-type haveDown struct {
-	prev, pos localring.DomainOrder
-	conf      string
-	regular   bool // a regular configuration: a member with nothing applied starts at it
-}
-
-// haveApplied records a Down delivered while the Have phase collects its
-// Haves: the members apply it after their Haves named their positions
-// (heldAt). Not a restart: no member is apart yet in the phase.
-func (s *Site) haveApplied(d *down) {
-	if s.haves == nil || d.restart {
-		return
-	}
-	e := &d.entry
-	x := haveDown{prev: d.prev, pos: e.Pos}
-	if e.Kind == EntryConfig {
-		x.conf, x.regular = e.Conf.ID, e.Conf.Kind == localring.Regular
-	}
-	s.haveDowns = append(s.haveDowns, x)
-}
-
-// heldAfter returns where Downs took a member whose Have named h: it
-// applies each that follows its position, as applyDown does.
-func heldAfter(h have, downs []haveDown) have {
-	for _, d := range downs {
-		if !h.last.Less(d.pos) || d.prev != h.last && !(h.last.IsZero() && d.regular) {
-			continue
-		}
-		h.last = d.pos
-		if d.conf != "" {
-			h.conf = d.conf
-		}
-	}
-	return h
-}
-
-// holds returns the position member id of the phase holds: the one its
-// Have named, or where the Downs of the Have phase took it (heldAt).
-func (s *Site) holds(id string) have {
-	if t, ok := s.heldAt[id]; ok {
-		return t
-	}
-	return s.phase[id]
-}
-
-// tookOut returns, at the active gateway, the position member id holds
-// if the Downs of the Have phase took it there out of the gateway's
-// history (its log does not hold it), else nothing. Its Have named a
-// position of both.
-func (s *Site) tookOut(id string) have {
-	t, ok := s.heldAt[id]
-	if !ok || t.last.IsZero() || s.follows(t.last, t.conf) >= 0 {
-		return have{}
-	}
-	return t
-}
-
-// at reports whether member id is at position p in configuration conf
-// for an Apart: its Have named it, or the Downs of the Have phase took
-// it there. A member whose Have named a position both histories share,
-// and that then applied Downs of another history (an earlier gateway's,
-// still on their way round the ring), is apart with that history's
-// members; left in the phase at its Have's position, the active
-// gateway, which holds that position, found nobody apart there, and the
-// member dropped every later Down of the gateway's as out of order for
-// good (gateway/hiersim's regional starvation seed 113 of 101-300 with
-// the solo grace of 0f3aa83, reverted: a-3; TestHaveAfterOthersDowns).
-func (s *Site) at(id string, p localring.DomainOrder, conf string) bool {
-	if h := s.phase[id]; h.last == p && h.conf == conf {
-		return true
-	}
-	t, ok := s.heldAt[id]
-	return ok && t.last == p && t.conf == conf
-}
-
-// atPos is at without the configuration: a restart names the
-// position alone.
-func (s *Site) atPos(id string, p localring.DomainOrder) bool {
-	if s.phase[id].last == p {
-		return true
-	}
-	t, ok := s.heldAt[id]
-	return ok && t.last == p
 }
 
 // announce takes the Have of id's node: its Agains came before it, so
@@ -2105,19 +1995,17 @@ func (s *Site) restartedFrom(from string, last localring.DomainOrder) {
 // to restart them (strays).
 func (s *Site) setApart(p localring.DomainOrder, conf string) {
 	for _, id := range s.members {
-		if h := s.phase[id]; s.at(id, p, conf) && !h.active {
+		if h := s.phase[id]; h.last == p && h.conf == conf && !h.active {
 			s.apart[id] = true
 			delete(s.reports, id)
-			if t := s.holds(id); s.apartTop.Less(t.last) {
-				s.apartTop = t.last
-			}
 		}
 	}
-	here := s.apart[string(s.cfg.Node)] && s.at(string(s.cfg.Node), p, conf) // this node is apart at p
+	self := s.phase[string(s.cfg.Node)]
+	here := s.apart[string(s.cfg.Node)] && self.last == p && self.conf == conf // this node is apart at p
 	s.pending = slices.DeleteFunc(s.pending, func(u pendingUp) bool {
 		// A member apart at p keeps the others' of its history
 		// (markHistoryDoubt).
-		drop := u.again && !(here && s.atPos(string(u.origin.ID.Sender), p)) && s.strayAgain(u.origin)
+		drop := u.again && !(here && s.phase[string(u.origin.ID.Sender)].last == p) && s.strayAgain(u.origin)
 		if drop {
 			s.countPending(&u, -1)
 		}
@@ -2181,7 +2069,8 @@ func (s *Site) markHistoryDoubt(p localring.DomainOrder, conf string) {
 	}
 	for i := range s.pending {
 		u := &s.pending[i]
-		if id := string(u.origin.ID.Sender); u.origin.Site == s.cfg.Site && s.apart[id] && s.at(id, p, conf) && (u.again || !slices.Contains(s.apartRings, u.local) && !s.activeSince(u.local)) {
+		h, ok := s.phase[string(u.origin.ID.Sender)]
+		if ok && u.origin.Site == s.cfg.Site && s.apart[string(u.origin.ID.Sender)] && h.last == p && h.conf == conf && (u.again || !slices.Contains(s.apartRings, u.local) && !s.activeSince(u.local)) {
 			u.historyDoubt = true
 		}
 	}
@@ -2277,15 +2166,8 @@ func (s *Site) sortStrays() bool {
 	s.sorted = true
 	for _, id := range s.members {
 		h := s.phase[id]
-		if s.apart[id] || id == string(s.cfg.Node) {
+		if s.apart[id] || id == string(s.cfg.Node) || h.last.IsZero() || s.follows(h.last, h.conf) >= 0 {
 			continue
-		}
-		if h.last.IsZero() || s.follows(h.last, h.conf) >= 0 {
-			// Its Have named a position of this history: the Downs
-			// of the Have phase may have taken it out of it since.
-			if h = s.tookOut(id); h.last.IsZero() {
-				continue
-			}
 		}
 		s.setApart(h.last, h.conf)
 		s.sendApart(h)
@@ -2301,11 +2183,6 @@ func (s *Site) floor() localring.DomainOrder {
 	for _, x := range s.strays {
 		if f.Less(x.pos) {
 			f = x.pos
-		}
-		for id := range s.heldAt {
-			if t := s.heldAt[id]; s.apart[id] && s.at(id, x.pos, x.conf) && f.Less(t.last) {
-				f = t.last // its restart must come after what it holds
-			}
 		}
 	}
 	return f

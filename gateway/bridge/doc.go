@@ -604,24 +604,6 @@
 //     (another history, or older than the log), and submits an Apart for
 //     each position. Before, the answerer counted them (Stats.LocalGaps)
 //     and nothing reset them.
-//     Where the Downs delivered while the phase collected its Haves took
-//     a member elsewhere, the position it holds counts, not the one its
-//     Have named (sent at the phase's opening, before them): every node
-//     replays those Downs on each Have, as applyDown would, and notes
-//     where they took the member (Site.heldAt). A member whose Have
-//     named a position both histories share, and that then applied an
-//     earlier gateway's Downs of another history, still on their way
-//     round the ring, is apart (Site.tookOut), with that history's
-//     members at the same position (Site.at), and restarts after what it
-//     holds (Site.floor). Before, the Apart matched only that earlier
-//     gateway, and the member dropped every later Down of the active
-//     gateway as out of order for good (regional seed 113 of 101-300
-//     with the solo grace of 0f3aa83: in r:172:a-1, a-1 active at
-//     1181862@1376712, a-3's Have named 1181860@1376688, and a-2's late
-//     Downs took a-3 to 1181862@1442272, where a-2's Have stood; a-2,
-//     the phase's highest, answered with an Apart of its position,
-//     which now matches a-3 too; 1,280 messages never delivered before;
-//     TestHaveAfterOthersDowns).
 //   - The active gateway restarts the members apart at the first regular
 //     configuration it injects after their position: it injects it once
 //     more with the restart mark, naming as the entry before it the
@@ -1050,17 +1032,9 @@
 // settled again (every node of a and b in a transitional configuration
 // with its round open after 90 s of settling; 1,280 messages never
 // delivered, where before the seed failed on EVS 1.3 alone), and a site
-// cut off whole went on alone a grace later. 113 was a member left
-// behind by a Have phase ("Members of another history", Site.heldAt);
-// with that fix and 0f3aa83 again, 113 fails on EVS 1.3 alone and
-// regional 101-300 fails 7 (113, 161, 163, 219, 267, 279, 299), none
-// losing, but TestStarvationLong's regional seed 99 of 1-100 settles
-// 1.561 s after the starvation (bound 1.01 s; 175 ms without the
-// grace), as with 0f3aa83 alone: not landed again (losses at regional
-// 11 and 97, reported with an earlier version of both, did not recur).
-// At 161 the part that left was a-3's: a gateway that left its local
-// ring while active (goneGw, not waited for), fenced there by a-1's new
-// term, then the gateway of
+// cut off whole went on alone a grace later. At 161 the part that left
+// was a-3's: a gateway that left its local ring while active (goneGw,
+// not waited for), fenced there by a-1's new term, then the gateway of
 // its part alone with a term of its own, which went on alone after that
 // term's grace and left r:65592:a (continued by r:65604:a) in doubt,
 // without b-1/1/1976 and the other Safe messages a-1's part delivered
