@@ -507,12 +507,9 @@ type Site struct {
 	// Up of that origin waits until its sender restarted and announced
 	// the earlier ones again (behindStray, restartedFrom).
 	strayUps map[originKey]uint64
-	// otherHistory: this node is apart, in another history than the
-	// active gateway's, from the Have phase that found it so to its
-	// restart.
-	otherHistory bool
 	// apartRings are the local rings whose Have phase found this node
-	// apart since its last restart (markHistoryDoubt).
+	// apart since its last restart (markHistoryDoubt): empty unless this
+	// node is apart, in another history than the active gateway's.
 	apartRings []uint64
 	// Active gateway only: the positions of the members apart, which it
 	// restarts at the first regular configuration it injects after each
@@ -2017,7 +2014,6 @@ func (s *Site) setApart(p localring.DomainOrder, conf string) {
 		// that finds another member apart at p too brings that member's
 		// Agains, which this node keeps (above); its restart delivers
 		// them in doubt as that member's does.
-		s.otherHistory = true
 		s.markHistoryDoubt(p, conf)
 	}
 	if s.apartTop.Less(p) {
@@ -2569,7 +2565,7 @@ func (s *Site) restart(e *Entry) {
 	if !s.last.Less(e.Pos) {
 		if i := s.after(e.Pos); i > 0 && s.log[i-1].Kind == EntryConfig && s.log[i-1].Conf.ID == e.Conf.ID {
 			s.stats.RestartsApplied++
-			s.otherHistory, s.apartRings = false, nil
+			s.apartRings = nil
 			s.reannounce(true)
 			return
 		}
@@ -2578,7 +2574,7 @@ func (s *Site) restart(e *Entry) {
 	}
 	s.stats.Restarted++
 	s.log, s.stubAt = nil, localring.DomainOrder{}
-	s.otherHistory, s.apartRings = false, nil
+	s.apartRings = nil
 	s.applyAs(e, true)
 	s.reannounce(false)
 }
