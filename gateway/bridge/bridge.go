@@ -507,6 +507,12 @@ type Site struct {
 	// Up of that origin waits until its sender restarted and announced
 	// the earlier ones again (behindStray, restartedFrom).
 	strayUps map[originKey]uint64
+	// ownReg is the id of the last federation ring that this node's own
+	// federation member settled in (settle), in any of its gateway
+	// terms: a term in doubt resolves at a ring that would continue it
+	// but for its own Sync naming the site blocked (settle,
+	// blockedContinuation).
+	ownReg string
 	// apartRings are the local rings whose Have phase found this node
 	// apart since its last restart (markHistoryDoubt): empty unless this
 	// node is apart, in another history than the active gateway's.
@@ -616,6 +622,9 @@ type fedState struct {
 	// the term has before the site leaves its configuration in this ring
 	// is not in doubt (Site.afterSync).
 	noDoubt bool
+	// ownBlocked: this site's own Sync named it blocked
+	// (blockedContinuation).
+	ownBlocked bool
 	// regOf is, per site, the last place its Sync says it numbered in
 	// the regular configuration before its transitional one, if any.
 	regOf map[string]localring.DomainOrder
@@ -3312,6 +3321,7 @@ func (s *Site) FedDeliver(m *localring.Message) {
 			f.floor = x.floor
 		}
 		f.blocked = f.blocked || x.blocked
+		f.ownBlocked = f.ownBlocked || x.blocked && x.site == s.cfg.Site
 		d := f.doubtOf[x.site]
 		d.inDoubt = x.doubt
 		if x.doubtID != "" {
@@ -3416,7 +3426,17 @@ func (s *Site) settle() {
 		// with its stream, and this site holds base: nothing of what its
 		// predecessor's member submitted was ordered after it.
 		s.resolve()
+	} else if r := s.blockedContinuation(base, answerer); r != "" && r == s.ownReg && !f.waiting {
+		// The same, in a ring that would continue R, the configuration
+		// this node's own federation member settled in last, but for
+		// this site's own Sync naming it blocked: no other member of
+		// this site was in R, and this node's went on from it into no
+		// ring it settled, so no part of the site went on from R alone
+		// (see the package comment, "Catch-up, and the bound":
+		// hiersim's regional-one-long seeds 115 and 183).
+		s.resolve()
 	}
+	s.ownReg = f.id
 	// base+1 is the transitional configuration's, whether this site has
 	// one or not (a site that catches up leaves its old configuration
 	// there), unless the federation delivered messages in it: then it
@@ -3597,6 +3617,23 @@ func (s *Site) continuation(base localring.DomainOrder, answerer string) string 
 			return ""
 		}
 	}
+	return r
+}
+
+// blockedContinuation returns, at the settling of a ring that continues
+// none (fedState.cont) where this site's own Sync named it blocked, the
+// regular configuration it would continue were no site blocked; "" for
+// any other ring. Not where only another site's Sync named it blocked:
+// resolving a term's doubt there broke hiersim's regional seed 172 (the
+// package comment, "Catch-up, and the bound").
+func (s *Site) blockedContinuation(base localring.DomainOrder, answerer string) string {
+	f := s.fed
+	if f.cont != "" || !f.ownBlocked {
+		return ""
+	}
+	f.blocked = false
+	r := s.continuation(base, answerer)
+	f.blocked = true
 	return r
 }
 

@@ -1073,9 +1073,10 @@
 // 43.187 s to 43.301 s with its member a#14, numbered the marks at
 // 1426502@917740 and 1426503@917740 in r:917740:a as it resumed, b after
 // t:983280:a/917740:a; a-2 delivered a-3/1/968 in r:917728:a, a-1 and a-3
-// in site:a:t:983280:a/917728:a). No node of the part that caught up can
-// learn what the first part's member delivered: it told no other site. Not
-// done.
+// in site:a:t:983280:a/917728:a; at 81aa25d the same, a#14 fenced by
+// a-1's a#15 at 43.301 s as a-2 resumed). No node of the part that caught
+// up can learn what the first part's member delivered: it told no other
+// site. Not done.
 //
 // A new gateway term cannot tell which of its site's pending Ups its
 // predecessor's federation member got ordered after the position the
@@ -1095,7 +1096,10 @@
 // from another site, which brings what the domain ordered after the
 // position the site holds, or
 // settles a ring that continues the domain's configuration with the
-// site at its base (nothing of them was ordered beyond it): then what
+// site at its base (nothing of them was ordered beyond it), or one that
+// would continue it but for its own Sync naming the site blocked, where
+// the configuration is the one its own node's federation member settled
+// in last (Site.ownReg; below, at regional-one-long 115): then what
 // the others ordered comes down, and only the rest go up again (the
 // term takes those an answer brings for done). If instead the site leaves its
 // configuration first (its first settled ring is not the domain's
@@ -1532,7 +1536,31 @@
 // a ring of b alone at 167 and into one with a's next member at 115,
 // hints but proves nothing). At 115 the other part's term, answered over
 // the ring later, had 23 of the 29 Ups in doubt the ring's entry named,
-// and so did not follow (followDoubt). Holding instead, at such a ring,
+// and so did not follow (followDoubt). What the blocked part can know is
+// whose member that was. At 115 and 183 it was its own node's: a-1's
+// term (a#38 at 115; a#3 at 183, a resumption) joined b at its base in
+// r:2490576:a (r:196680:a), which would have continued r:1966260:a
+// (r:65580:a), and a-1's own member a#30 (a#1) had settled that one and
+// no ring after it (a#30 was fenced in its membership round at 38.896 s;
+// a#1 went into r:65592:a with b, which never settled, and was fenced at
+// 33.088 s). No other member of site a was in that configuration, so no
+// part of the site went on from it; at 167 the term was a-3's, the
+// member a#13 a-1's. So a term resolves its doubt at a ring that would
+// continue, but for its own Sync naming its site blocked, the
+// configuration its node's own member settled in last (Site.ownReg,
+// Site.blockedContinuation; TestBlockedOwnRingResolves, where a1's part
+// delivered a2's Up in doubt and a2's term, answered later, submitted
+// it): regional-one-long 115 and 183 of 101-200 pass, and regional 167
+// and 267 of 101-300 with them (267 not examined). Resolving wherever
+// another site's Sync named the ring blocked too (an experiment) broke
+// regional 172: b-1's term, in doubt at r:1048780:a, which a's blocked
+// Sync kept from continuing r:393348:a, b-1's own last (its member b#3
+// came from r:917700:b, a ring of b alone that the grace kept out of the
+// bridge), resolved and submitted b's Ups; the ring ended before they
+// came down, b's next term delivered them in doubt, and a-2's Ups, sent
+// in r:196652:a, were delivered by every node in r:1376492:a (EVS 1.3;
+// not traced further). That experiment passed regional 163 and 267.
+// Holding instead, at such a ring,
 // the Ups whose sender is a node of the domain's configuration out of
 // the part's local ring (neither in doubt nor submitted until the sender
 // is back; an experiment) had 115 and 183 pass, but 167 failed on an Up
