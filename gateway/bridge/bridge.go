@@ -3578,8 +3578,17 @@ func (s *Site) missingFrom() bool {
 // does a floor (a site restarts members of another history there: they
 // come back into the domain's configuration through a change of it).
 func (s *Site) continuation(base localring.DomainOrder, answerer string) string {
+	if s.fed.blocked {
+		return ""
+	}
+	return s.continuationUnblocked(base, answerer)
+}
+
+// continuationUnblocked is continuation as if no site's Sync named the
+// ring blocked (blockedContinuation).
+func (s *Site) continuationUnblocked(base localring.DomainOrder, answerer string) string {
 	f := s.fed
-	if s.injReg == "" || !slices.Equal(s.injSites, f.members) || len(f.holdOf) > 0 || !f.floor.IsZero() || f.blocked {
+	if s.injReg == "" || !slices.Equal(s.injSites, f.members) || len(f.holdOf) > 0 || !f.floor.IsZero() {
 		return ""
 	}
 	r, trans := "", ""
@@ -3627,14 +3636,10 @@ func (s *Site) continuation(base localring.DomainOrder, answerer string) string 
 // resolving a term's doubt there broke hiersim's regional seed 172 (the
 // package comment, "Catch-up, and the bound").
 func (s *Site) blockedContinuation(base localring.DomainOrder, answerer string) string {
-	f := s.fed
-	if f.cont != "" || !f.ownBlocked {
+	if f := s.fed; f.cont != "" || !f.ownBlocked {
 		return ""
 	}
-	f.blocked = false
-	r := s.continuation(base, answerer)
-	f.blocked = true
-	return r
+	return s.continuationUnblocked(base, answerer)
 }
 
 // transFrom returns the id of the regular configuration a federation
