@@ -89,13 +89,14 @@
 // waiting: a message waits for a few token rotations between Multicast and
 // the ring, not for deep queues to drain (docs/PROTOCOL.md, "Back-pressure
 // and flow control"). While half of the window or more is unanswered (the
-// ring is the bottleneck), or an eighth of it within two windows' worth
-// of messages after the window was full (a sender at the ring's rate,
-// whose answers come in bursts after each token visit), the client
-// writes its messages up to a quarter of the window at a time, when that
-// many wait or when it has read what the agent wrote, instead of one
-// write each (one system call, and one wake-up of the agent's reader, per
-// batch); below that each message goes out at once.
+// ring is the bottleneck), the client writes its messages up to a quarter
+// of the window at a time, and within two windows' worth of messages after
+// the window was full (a sender at the ring's rate, whose answers come in
+// bursts after each token visit) up to the window's room at a time from
+// the first unanswered message on, when that many wait or when it has
+// read what the agent wrote, instead of one write each (one system call,
+// and one wake-up of the agent's reader, per batch); below that each
+// message goes out at once.
 //
 // The agent keeps a bounded queue per client: a client that does not read
 // its Events is warned (EventWarning), then, if its queue stays over the

@@ -250,13 +250,16 @@ func TestBatchWhileBehind(t *testing.T) {
 }
 
 // TestBatchAfterFullWindow: once the window was full (a sender at the
-// ring's rate), messages go out in batches from an eighth of the window
-// unanswered on, not only from half of it, for two windows' worth of
-// messages, then from half of it again; before, below half of the window
-// each went out at once.
+// ring's rate), messages go out in batches of the window's room from the
+// first unanswered one on, for two windows' worth of messages, then from
+// half of the window again; before, below half of the window each went
+// out at once. Until 2026-12-07 a batch after a full window began at an
+// eighth of the window unanswered and was a quarter of it: a sender whose
+// agent answered a window at a time wrote one message each until an
+// eighth was unanswered, then quarters of the window.
 func TestBatchAfterFullWindow(t *testing.T) {
 	ctx := bounded(t)
-	a := newFakeAgent(t, cp.Version3, 16) // batches of 4 from 8, or 2, unanswered on
+	a := newFakeAgent(t, cp.Version3, 16) // batches of 4 from 8 unanswered on; of the room from 1 after the window was full
 	cl, conn, r := a.session()
 	if receiveMode {
 		go drain(cl)
@@ -286,25 +289,26 @@ func TestBatchAfterFullWindow(t *testing.T) {
 	}
 	got = append(got, requests(t, conn, r, 1)...) // room: 3 unanswered
 	time.Sleep(50 * time.Millisecond)             // the reader waits in its read
-	for i := 17; i < 20; i++ {
+	for i := 17; i < 29; i++ {
 		send(true, i)
 	}
-	nothingMore(t, conn, r, "3 messages with 3 of 16 unanswered after a full window wait for a fourth")
-	send(true, 20)
-	got = append(got, requests(t, conn, r, 4)...)
-	// Two windows' worth of messages after the full window (16 to 47),
-	// below half of the window goes out at once again.
+	nothingMore(t, conn, r, "12 messages with 3 of 16 unanswered after a full window wait for the window's 13th")
+	send(true, 29)
+	got = append(got, requests(t, conn, r, 13)...) // one batch fills the window
+	// Two windows' worth of messages after the window was last full (at
+	// 30, which the batch filled before its answers came), below half of
+	// the window goes out at once again.
 	for _, f := range got[14:] {
 		ok(t, conn, f.Req)
 	}
-	for i := 21; i < 47; i++ {
+	for i := 30; i < 63; i++ {
 		send(true, i)
 		f := requests(t, conn, r, 1)
 		got = append(got, f...)
 		ok(t, conn, f[0].Req)
 	}
 	time.Sleep(50 * time.Millisecond) // the reader reads the answers
-	for i := 47; i < 50; i++ {        // the third with 2 of 16 unanswered
+	for i := 63; i < 66; i++ {        // the third with 2 of 16 unanswered
 		send(true, i)
 		got = append(got, requests(t, conn, r, 1)...)
 		time.Sleep(50 * time.Millisecond)
