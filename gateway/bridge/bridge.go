@@ -194,6 +194,11 @@ type Stats struct {
 	// configuration was not a member of the ring (fedState.missing): that
 	// site may have delivered some of them alone.
 	InDoubtMissing uint64
+	// OtherDoubtRefused counts the catch-up answers this site's term,
+	// with no Up in doubt, took for refusals: another part of the site
+	// had gone into their first regular configuration from its base,
+	// delivering Ups in doubt right before it (Site.otherDoubt).
+	OtherDoubtRefused uint64
 	// InDoubtFedTrans counts the federation's transitional configurations
 	// this site came through and left for one of its own, to deliver its
 	// Ups in doubt there (Site.ownTrans).
@@ -4116,6 +4121,51 @@ func (s *Site) leftInto(site string, i int, conf string) bool {
 		conf == transID(site, r.Conf.ID, s.regBefore(i))
 }
 
+// answerDoubt returns the entry of this site in doubt (DomainConf.Doubt)
+// that a catch-up answer c to its term in doubt begins with: its first
+// configuration entry is a transitional one without the site, right
+// before a regular one with it that continues none and names the site in
+// doubt. Another part of the site went into that configuration from its
+// base, having left this one alone right before it, and delivered its Ups
+// in doubt there (followDoubt).
+func (s *Site) answerDoubt(c *catchUp) (DoubtSite, bool) {
+	site := s.cfg.Site
+	k := slices.IndexFunc(c.entries, func(e Entry) bool { return e.Kind == EntryConfig })
+	if !s.doubt || k < 0 || k+1 >= len(c.entries) {
+		return DoubtSite{}, false
+	}
+	t, r := &c.entries[k], &c.entries[k+1]
+	if t.Conf.Kind != localring.Transitional || slices.Contains(t.Conf.Sites, site) || slices.Contains(t.Conf.Beside, site) ||
+		r.Kind != EntryConfig || r.Conf.Kind != localring.Regular || !slices.Contains(r.Conf.Sites, site) || r.Conf.Continues != "" ||
+		r.Pos != (localring.DomainOrder{Seq: t.Pos.Seq + 1, Ring: t.Pos.Ring}) {
+		return DoubtSite{}, false
+	}
+	i := slices.IndexFunc(r.Conf.Doubt, func(d DoubtSite) bool { return d.Site == site })
+	if i < 0 {
+		return DoubtSite{}, false
+	}
+	return r.Conf.Doubt[i], true
+}
+
+// otherDoubt says whether a catch-up answer c to this site's term in
+// doubt begins with a configuration that another part of the site went
+// into with Ups in doubt (answerDoubt), and this term has none, once
+// those the answer brings are done. The part cannot leave where the other
+// did: that part named its transitional configuration after its Ups in
+// doubt (the digest, syncMsg.doubtID), which this part does not deliver.
+// Left into that configuration through one of its own, named without
+// them, the site's nodes installed two transitional configurations of the
+// site out of one regular configuration into the same next one (EVS 2.4
+// at the site level: hiersim's regional starvation at seeds 219 and 279
+// of 101-300 at 4a7dd8f; TestAnswerOtherDoubtRefused). The answer is a
+// refusal: the part leaves its configuration alone into the ring, and
+// misses what the others delivered in that configuration (a partition
+// of the site, and a merge).
+func (s *Site) otherDoubt(c *catchUp) bool {
+	_, ok := s.answerDoubt(c)
+	return ok && !slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.doubt })
+}
+
 // followDoubt returns, for a catch-up answer c to this site's term in
 // doubt, the Ups in doubt the site delivers where another part of it
 // did, nil if none: the answer's first configuration entry is a
@@ -4133,27 +4183,14 @@ func (s *Site) leftInto(site string, i int, conf string) bool {
 // before, it left there without them, and submitted those the other part
 // had delivered in doubt (EVS 1.3: hiersim's regional starvation at seeds
 // 103, 114 and 188 of 101-300 at ac2eda3). With other Ups in doubt, the site
-// resolves as before: taking the answer for a refusal instead (an
-// experiment), seeds 219 and 279 passed, but TestInDoubtBeforeLater's a3
-// did not submit the Ups a2, dead before its Downs came round, had
-// delivered in doubt at no node.
+// resolves as before (taking the answer for a refusal there too, an
+// experiment, broke seed 188: EVS 1.3 and 45 messages lost); with none,
+// it takes the answer for a refusal (otherDoubt).
 func (s *Site) followDoubt(c *catchUp) []*pendingUp {
-	site := s.cfg.Site
-	k := slices.IndexFunc(c.entries, func(e Entry) bool { return e.Kind == EntryConfig })
-	if !s.doubt || k < 0 || k+1 >= len(c.entries) {
+	d, ok := s.answerDoubt(c)
+	if !ok || len(s.alongDoubt()) > 0 {
 		return nil
 	}
-	t, r := &c.entries[k], &c.entries[k+1]
-	if t.Conf.Kind != localring.Transitional || slices.Contains(t.Conf.Sites, site) || slices.Contains(t.Conf.Beside, site) ||
-		r.Kind != EntryConfig || r.Conf.Kind != localring.Regular || !slices.Contains(r.Conf.Sites, site) || r.Conf.Continues != "" ||
-		r.Pos != (localring.DomainOrder{Seq: t.Pos.Seq + 1, Ring: t.Pos.Ring}) {
-		return nil
-	}
-	i := slices.IndexFunc(r.Conf.Doubt, func(d DoubtSite) bool { return d.Site == site })
-	if i < 0 || len(s.alongDoubt()) > 0 {
-		return nil
-	}
-	d := r.Conf.Doubt[i]
 	var first []*pendingUp
 	var ids []Origin
 	for j := range s.pending {
@@ -4452,6 +4489,13 @@ func (s *Site) caughtUp(c *catchUp) {
 			s.dropRefusedDoubt(&c.entries[i])
 		}
 		follow = s.followDoubt(c)
+		if follow == nil && s.otherDoubt(c) {
+			// Another part of the site went into the answer's first
+			// regular configuration with Ups in doubt this term does not
+			// have: a refusal (otherDoubt).
+			s.stats.OtherDoubtRefused++
+			c = &catchUp{to: c.to, from: c.from, gap: true}
+		}
 	}
 	// The regular configuration the first of the entries held back comes
 	// after (see below).

@@ -1012,7 +1012,8 @@
 // there names them (above): two ids (TestInDoubtTransNamed; hiersim
 // TestStarvationLong's regional seeds 219, 267 and 279 of 101-300 at
 // 6f37702, each with one part of site a delivering Ups in doubt and the
-// other none). Of the same kind, where one part goes on in the regular
+// other none; 219 and 279, whose other part had no Up in doubt left, pass
+// since Site.otherDoubt, below). Of the same kind, where one part goes on in the regular
 // configuration through rings that continue it, and the other leaves it
 // alone: the first delivers there Safe messages of the other sites that
 // the second, a member of the configuration that did not fail, never
@@ -1391,13 +1392,34 @@
 // before its Downs came round, no node delivered them in doubt, and this
 // part's delivering them where it did keeps them from the other sites
 // (TestInDoubtBeforeLater, whose a3 submitted u1 before). With other Ups
-// in doubt it resolves as before (219, 267 and 279, the known gap of one
-// name with other messages in "Catch-up, and the bound": EVS 2.4);
-// taking such an answer
-// for a refusal instead (an experiment) had 219 and 279 pass and no seed
-// of 101-300 fail anew, but TestInDoubtBeforeLater's a3 then never
-// submitted the Ups that a2, dead before its Downs came round, had
-// delivered in doubt at no node.
+// in doubt it resolves as before (the known gap of one name with other
+// messages in "Catch-up, and the bound": EVS 2.4). Taking such an answer
+// for a refusal instead (an experiment at 1bb16f1, before the
+// pending-order prefix) had 219 and 279 pass and no seed of 101-300 fail
+// anew, but TestInDoubtBeforeLater's a3 then never submitted the Ups
+// that a2, dead before its Downs came round, had delivered in doubt at no
+// node; tried again at 4a7dd8f, where that test follows, it broke regional
+// 188 (EVS 1.3, 45 messages lost: a-2's part had 18 Ups in doubt, the
+// other part 5, not its first ones).
+//
+// With no Up in doubt, once those the answer brings are done, the part
+// takes such an answer for a refusal (Site.otherDoubt,
+// Stats.OtherDoubtRefused; TestAnswerOtherDoubtRefused). It cannot leave
+// where the other part did: that part named its transitional
+// configuration after its Ups in doubt (the digest), which this part
+// does not deliver. Left into the ring's regular configuration through a
+// transitional configuration of its own, named without them, as a
+// resolved term did, the site's nodes installed two transitional
+// configurations of the site out of one regular configuration into the
+// same next one (EVS 2.4 at the site level: the regional starvation's
+// seeds 219 and 279 of 101-300 at 4a7dd8f, a-2's part answered over
+// r:1245372:a and r:196668:a, where a-1 and a-3 had delivered 16 and 13
+// Ups in doubt right before them; pass since). Refused, the part leaves
+// its configuration alone into the ring it is in, and misses what the
+// others delivered in the one it would have gone into: a partition of the
+// site, and a merge. The answer's Ups of the site are done all the same
+// (donePending, above): submitted again, they would be ordered twice.
+// Compatibility: none (no message changes).
 //
 // And a part refused from a configuration of its own, in doubt. Its Sync
 // named where it stood, in a configuration no other site's log holds (its
