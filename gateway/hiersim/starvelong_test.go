@@ -200,9 +200,11 @@
 // over a ring the other part went into from its base with the same Ups
 // in doubt, or the first of its own, as many, delivers those where that
 // part did (DomainConf.Doubt, Site.followDoubt, TestAnswerFollowsDoubt;
-// regional 103, 114 and 188 of 101-300, EVS 1.3). The failing seeds move with every change of the protocol's
-// timing: run this
-// after every change of the bridge, domconf or the rings' membership.
+// regional 103, 114 and 188 of 101-300, EVS 1.3), and one with no Up in
+// doubt left takes such an answer for a refusal (Site.otherDoubt,
+// TestAnswerOtherDoubtRefused; regional 219 and 279 of 101-300, EVS 2.4).
+// The failing seeds move with every change of the protocol's timing: run
+// this after every change of the bridge, domconf or the rings' membership.
 package hiersim
 
 import (
