@@ -168,15 +168,16 @@ func (gs *groupSim) run(d time.Duration, until func() bool) bool {
 	})
 }
 
-// quiet reports whether every running node's group layer has agreed
-// state and nothing left to send.
-func (gs *groupSim) quiet() bool {
+// quietExcept reports whether every running node's group layer but the
+// one in slot victim (none if -1) has agreed state and nothing left to
+// send.
+func (gs *groupSim) quietExcept(victim int) bool {
 	if !gs.c.Quiet() {
 		return false
 	}
 	for i := range gs.slots {
 		s := gs.slot(i)
-		if s == nil {
+		if s == nil || i == victim {
 			continue
 		}
 		if gs.c.nodes[i].paused || !s.g.Synced() || s.g.Pending() > 0 || len(s.queue) > 0 || s.g.HasReady() {
@@ -273,15 +274,15 @@ func (gs *groupSim) multicast(s *groupSlot, mix Mix) {
 	}
 }
 
-// checkAgreement compares the group state of the running nodes: after a
-// quiet end, every node must know the same groups with the same current
-// views.
-func (gs *groupSim) checkAgreement() []evs.Violation {
+// checkAgreement compares the group state of the running nodes of live:
+// after a quiet end, every one must know the same groups with the same
+// current views.
+func (gs *groupSim) checkAgreement(live []evs.Proc) []evs.Violation {
 	var ref []string
 	var refNode string
 	for i := range gs.slots {
 		s := gs.slot(i)
-		if s == nil {
+		if s == nil || !slices.Contains(live, evs.Proc{Node: string(gs.c.NodeID(i)), Inc: s.inc}) {
 			continue
 		}
 		var st []string
@@ -320,10 +321,12 @@ func (r *GroupsResult) TraceBytes() []byte {
 }
 
 // RunGroups performs one random run with group traffic: the seed's fault
-// mix (the same choice as Run's for that seed) under simulated clients of
-// the group layer, then a liveness phase that must converge to one ring
-// and one group state at every running node and deliver traffic sent
-// after it; the EVS checker judges the group-level trace.
+// mix (the same choice as Run's for that seed, its persistent fault
+// included) under simulated clients of the group layer, then a liveness
+// phase that must converge to one ring and one group state at every
+// running node (but the victim of the persistent fault, if the ring took
+// it out) and deliver traffic sent after it; the EVS checker judges the
+// group-level trace.
 func RunGroups(seed uint64, opts RunOptions) *GroupsResult {
 	if opts.Safety == 0 {
 		opts.Safety = 3 * time.Second
@@ -333,6 +336,10 @@ func RunGroups(seed uint64, opts RunOptions) *GroupsResult {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0xa7011))
 	mix := PickMix(rng)
+	// As Run: from its own source, so that a seed's other choices stay
+	// those it had before persistent faults came to these runs.
+	pers := PickPersistent(rand.New(rand.NewPCG(seed, 0x9e15)), mix.Nodes)
+	mix.Persistent = pers.String()
 	c := NewCluster(rng.Uint64(), mix.Nodes)
 	c.Log = opts.LogTo
 	c.SetFaults(mix.Faults)
@@ -368,17 +375,22 @@ func RunGroups(seed uint64, opts RunOptions) *GroupsResult {
 	if !c.anyAlive() {
 		c.Start(0)
 	}
+	// A persistent fault stays on (Run): the ring must work around it or
+	// take its victim out, and the others must settle on one ring and
+	// one group state that delivers.
+	victim := pers.apply(c)
 	gs.drain()
 	res := &GroupsResult{Result: Result{Seed: seed, Mix: mix, Cluster: c}}
-	converged := gs.run(opts.Liveness, func() bool { return c.Converged() && gs.quiet() })
+	settled := func() bool { return c.convergedExcept(victim) && gs.quietExcept(victim) }
+	converged := gs.run(opts.Liveness, settled)
 	var conv []evs.Violation
 	if !converged {
 		conv = append(conv, evs.Violation{Property: evs.Liveness, Domain: Domain,
-			Detail: fmt.Sprintf("running nodes did not settle on one ring and one group state within %v of the faults stopping: %s%s", opts.Liveness, c.describe(), gs.describe())})
+			Detail: fmt.Sprintf("running nodes (but the victim of %q) did not settle on one ring and one group state within %v of the faults stopping: %s%s", mix.Persistent, opts.Liveness, c.describe(), gs.describe())})
 	} else {
 		// Traffic after convergence must reach everyone.
 		for i := range gs.slots {
-			if s := gs.slot(i); s != nil {
+			if s := gs.slot(i); s != nil && i != victim {
 				for k, svc := range []localring.Service{localring.Agreed, localring.Safe, localring.Causal, localring.FIFO} {
 					_, _ = s.g.Multicast(simClients[k%len(simClients)], svc, 1, []string{simGroups[k]}, []byte("after "+strconv.Itoa(k)))
 				}
@@ -386,12 +398,28 @@ func RunGroups(seed uint64, opts RunOptions) *GroupsResult {
 			}
 		}
 		gs.drain()
-		gs.run(opts.Liveness, gs.quiet)
+		gs.run(opts.Liveness, func() bool { return gs.quietExcept(victim) })
 		gs.run(200*time.Millisecond, nil)
-		conv = append(evs.CheckConverged(gs.trace, c.Live()), gs.checkAgreement()...)
+		if pers.Kind != "" {
+			// As Run: the fault may still change the ring now and then;
+			// end where the others' ring is whole, settled and unchanged
+			// for lanPacing.steady.
+			steady := c.steadyFor(lanPacing.steady, victim)
+			if !gs.run(opts.Liveness, func() bool { return steady() && settled() }) {
+				conv = append(conv, evs.Violation{Property: evs.Liveness, Domain: Domain,
+					Detail: fmt.Sprintf("running nodes (but the victim of %q) did not stay on one ring and one group state for %v within %v: %s%s", mix.Persistent, lanPacing.steady, opts.Liveness, c.describe(), gs.describe())})
+			}
+		}
+		live := c.Live()
+		if victim >= 0 && !c.inHealthyRing(victim) {
+			live = slices.DeleteFunc(live, func(p evs.Proc) bool { return p.Node == string(c.NodeID(victim)) })
+		}
+		conv = append(conv, evs.CheckConverged(gs.trace, live)...)
+		conv = append(conv, gs.checkAgreement(live)...)
 	}
 	res.Violations = append(evs.Check(gs.trace, evs.Options{Failed: c.Failed(), Quiescent: converged}), conv...)
 	res.Elapsed = c.Elapsed()
+	res.Injected = c.Injected()
 	res.Trace = gs.trace
 	res.Events = len(gs.trace)
 	for _, e := range gs.trace {

@@ -19,8 +19,10 @@ func replayGroups(seed uint64) string {
 
 // TestSimGroups runs random simulations with group traffic (joins, leaves,
 // disconnects, multicasts to several groups at every service level,
-// point-to-point messages, an ACL) under the fault mixes of TestSimSeeds,
-// and checks the group-level traces with the EVS checker. A long run:
+// point-to-point messages, an ACL) under the fault mixes of TestSimSeeds
+// (their persistent faults in the liveness phase included), checks the
+// group-level traces with the EVS checker, and fails too when a fault
+// that enough seeds enable was injected in none of them. A long run:
 //
 //	go test ./localring/sim -run 'TestSimGroups$' -group-seeds 20000 -timeout 0
 func TestSimGroups(t *testing.T) {
@@ -45,6 +47,7 @@ func TestSimGroups(t *testing.T) {
 		mu                   sync.Mutex
 		failed               []*GroupsResult
 		events, deliv, views atomic.Int64
+		injected             injectedTally
 	)
 	start := time.Now()
 	eachSeed(*firstSeed, n, func(seed uint64) {
@@ -52,6 +55,7 @@ func TestSimGroups(t *testing.T) {
 		events.Add(int64(r.Events))
 		deliv.Add(int64(r.Delivered))
 		views.Add(int64(r.Views))
+		injected.add(&r.Result)
 		if r.Failed() {
 			r.Cluster, r.Trace = nil, nil
 			mu.Lock()
@@ -64,6 +68,10 @@ func TestSimGroups(t *testing.T) {
 	for _, r := range failed {
 		reportGroups(t, r)
 	}
+	// As TestSimSeeds: each fault the mixes enable must really happen,
+	// the persistent ones of the liveness phase included.
+	t.Logf("faults injected (seeds where it happened/seeds that enable it): %s", &injected)
+	injected.check(t)
 }
 
 func reportGroups(t *testing.T, r *GroupsResult) {
