@@ -253,6 +253,19 @@ func TestProperties(t *testing.T) {
 			also: []Property{FailureAtomicity},
 		},
 		{
+			// Its sender failed after the send and no one delivered it in
+			// r:1:a: nothing is wrong but where it was delivered.
+			name: "1.3 delivered two configurations later, and nothing else wrong",
+			trace: start().send("a/1", "r:1:a", "a/1/1", SvcReliable).
+				trans("t:2:b/1:a", "b c", "b/1", "c/1").reg("r:2:b", "b c", "b/1", "c/1").
+				deliver("r:2:b", "a/1/1", "b/1", "c/1"),
+			opts: Options{Failed: map[Proc]bool{{"a", 1}: true}},
+			want: []want{
+				{DeliveryConf, "r:2:b", "a/1/1", []string{"b/1", "a/1"}, "sent it in r:1:a"},
+				{DeliveryConf, "r:2:b", "a/1/1", []string{"c/1", "a/1"}, "sent it in r:1:a"},
+			},
+		},
+		{
 			name:  "1.4 send in a configuration never installed",
 			trace: start().send("c/1", "r:9:c", "c/1/1", SvcReliable),
 			want:  []want{{LocalSanity, "r:9:c", "c/1/1", []string{"c/1"}, "current configuration is r:1:a"}},
@@ -335,6 +348,12 @@ func TestProperties(t *testing.T) {
 				trans("t:2:a/1:a", "a b c", "a/1", "b/1", "c/1").reg("r:2:a", "a b c", "a/1", "b/1", "c/1"),
 			want: []want{{SelfDelivery, "r:1:a", "a/1/1", []string{"a/1"}, "before moving on to r:2:a"}},
 			also: []Property{FailureAtomicity},
+		},
+		{
+			name: "3 own message delivered by no one",
+			trace: start().send("a/1", "r:1:a", "a/1/1", SvcFIFO).
+				trans("t:2:a/1:a", "a b c", "a/1", "b/1", "c/1").reg("r:2:a", "a b c", "a/1", "b/1", "c/1"),
+			want: []want{{SelfDelivery, "r:1:a", "a/1/1", []string{"a/1"}, "before moving on to r:2:a"}},
 		},
 		{
 			name:  "3 quiescent run: the last configuration counts",
@@ -459,6 +478,16 @@ func TestProperties(t *testing.T) {
 				trans("t:2:a/1:a", "a b", "a/1", "b/1").deliver("t:2:a/1:a", "a/1/1", "a/1").reg("r:2:a", "a b", "a/1", "b/1"),
 			want: []want{{SafeDelivery, "t:2:a/1:a", "a/1/1", []string{"b/1", "a/1"}, ""}},
 			also: []Property{FailureAtomicity},
+		},
+		{
+			// a/1 fails in t:2:a/1:a, after its delivery there: b/1, which
+			// did not fail, must deliver it too, and no other property
+			// asks anything of either.
+			name: "7 safe message delivered in a transitional configuration by a member that failed there",
+			trace: newTrace().reg("r:1:a", "a b", "a/1", "b/1").send("a/1", "r:1:a", "a/1/1", SvcSafe).
+				trans("t:2:a/1:a", "a b", "a/1", "b/1").deliver("t:2:a/1:a", "a/1/1", "a/1").reg("r:2:a", "a b", "b/1"),
+			opts: Options{Failed: map[Proc]bool{{"a", 1}: true}},
+			want: []want{{SafeDelivery, "t:2:a/1:a", "a/1/1", []string{"b/1", "a/1"}, "never delivered Safe message a/1/1"}},
 		},
 		{
 			name: "8 FIFO order broken",
