@@ -741,6 +741,11 @@ func (s *Site) Stats() Stats { return s.stats }
 // Last returns the position of the last Down this node applied.
 func (s *Site) Last() localring.DomainOrder { return s.last }
 
+// Injected returns the position of the last Down this node injected as
+// its site's active gateway (zero before it first was): a Down after Last
+// is on its way round the local ring.
+func (s *Site) Injected() localring.DomainOrder { return s.injected }
+
 // Pending returns how many of its site's Ups this node holds that have not
 // come down yet.
 func (s *Site) Pending() int { return len(s.pending) }

@@ -200,6 +200,16 @@ type Options struct {
 	logEntries int
 	// agreedOnly sends every message Agreed (TestSafeLatency's baseline).
 	agreedOnly bool
+	// downs, with FaultGatewayCrash and FaultGatewayPause, strikes while
+	// the active gateway forwards down as well as up: the run goes on,
+	// under load, a step at a time (downsMax at most), until the gateway
+	// has injected Downs its local ring has not delivered back to it and
+	// holds Ups not ordered yet (Result.DownInFlight, UpInFlight). A
+	// fault at a moment the seed picks almost never finds a Down on its
+	// way (none of seeds 1-30 of either fault did): the local ring
+	// delivers one within a step or two, the federation ring delivers a
+	// few times a rotation (TestFaultsWhileForwarding).
+	downs bool
 	// strayCut, with FaultStrayGateway, is how long the old gateway is
 	// cut off from its site and from every other site (0: half of
 	// gateway.SoloGrace): longer than the grace in
@@ -434,6 +444,11 @@ type Result struct {
 	// a newer incarnation of their site stopped, FedConfs the regular
 	// federation configurations installed after the rings formed.
 	Injected, UpInFlight, Terms, Fenced, FedConfs int
+	// DownInFlight says whether the victim gateway had injected Downs
+	// that its local ring had not delivered back to it when it was
+	// crashed, paused or cut off (bridge Site.Injected after Site.Last):
+	// it forwarded down too.
+	DownInFlight bool
 	// PartialFed counts the regular federation configurations installed
 	// after the rings formed without every site (a real departure of a
 	// site from the domain); Installs the domain configurations the nodes
@@ -564,6 +579,36 @@ type Result struct {
 	// every node of its site applied the release ("" if it did not
 	// happen).
 	Handover string
+	// Outage is what the network and the rings showed while the fault
+	// lasted.
+	Outage Outage
+}
+
+// Outage is what the network and the rings showed from the fault's
+// injection to what ends it (Options.Outage later): evidence, each kind
+// of fault in its own way, that it did what its kind says, which the
+// tests check per kind (effects.check). Result.Injected counts the fault
+// actions; these count what the actions did.
+type Outage struct {
+	// Blocked counts the packets dropped on blocked links: of the local
+	// rings [0] and of the federation ring [1] (FaultCut,
+	// FaultPartialCut, FaultLocalCut, FaultStrayGateway).
+	Blocked [2]int
+	// Fenced counts the federation members that learned that a newer
+	// incarnation of their site superseded them: with FaultLocalCut, the
+	// old gateway's, which keeps its federation links (its QUIC
+	// connections) while its site is lost to it.
+	Fenced int
+	// WithUncut counts, with FaultPartialCut, the regular federation
+	// configurations installed (one a member) that held the victim site
+	// and a site it was not cut off from: the cut is not a cut from
+	// every site.
+	WithUncut int
+	// Rotation is the federation ring's mean token rotation from the
+	// start of the load to the fault [0] and while the fault lasted [1],
+	// over the members that ran throughout each (localring.Stats.Rotation):
+	// with FaultWANDelay, the changed delays show in it.
+	Rotation [2]time.Duration
 }
 
 // Starved is what FaultStarvation did (Result.Starved).
@@ -781,6 +826,24 @@ type hier struct {
 	// elided counts the stubs in the nodes' streams, elidedNeeded those
 	// of messages their site needs (Options.Elide).
 	elided, elidedNeeded int
+	// The outage (Result.Outage): what it found so far, whether it lasts,
+	// the sites the victim is cut off from (FaultPartialCut), the counts
+	// and rotations at its start, and the rotations once the rings
+	// formed.
+	outage   Outage
+	inOutage bool
+	// downInFlight: Result.DownInFlight.
+	downInFlight bool
+	cutFrom      []*site
+	atOutage     outageMark
+	atFormed     map[*localring.Node]localring.Histogram
+}
+
+// outageMark is what outageStart notes for outageEnd.
+type outageMark struct {
+	blocked [2]int
+	fenced  int
+	rot     map[*localring.Node]localring.Histogram
 }
 
 // Run runs one seed.
@@ -792,6 +855,7 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	}
 	h.run(opts.Form, false)
 	h.formed = true
+	h.atFormed = h.rotations()
 	h.run(opts.Load/3, true)
 	h.victim = h.sites[h.rng.IntN(len(h.sites))]
 	if opts.victim != "" {
@@ -802,8 +866,10 @@ func Run(seed uint64, opts Options) (*Result, error) {
 		h.victim = h.sites[i]
 	}
 	h.faulted = true
+	h.outageStart()
 	undo := h.inject(h.victim)
 	h.run(opts.Outage, opts.Fault != FaultProcessStall) // a stalled process's clients send nothing
+	h.outageEnd()
 	undo()
 	h.run(opts.Load-opts.Load/3-opts.Outage, true)
 	h.tl.close(h.fed.Elapsed())
@@ -1054,6 +1120,9 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 			if len(e.Conf.Members) < len(h.sites) {
 				h.fx.partial++
 			}
+		}
+		if h.inOutage && e.Conf.Kind == localring.Regular && h.cutFrom != nil && h.withUncut(e.Conf) {
+			h.outage.WithUncut++
 		}
 		if e.Conf.Kind == localring.Regular && len(e.Conf.Members) == len(h.sites) {
 			h.tl.mark(markFedRing, n.site, h.fed.Elapsed())
@@ -1682,13 +1751,16 @@ func (h *hier) inject(s *site) (undo func()) {
 	h.logf("fault %s at site %s (gateway %v)", h.opts.Fault, s.name, gw != nil)
 	if gw != nil && h.opts.Fault != FaultNone {
 		h.fx.upInFlight = gw.b.Pending()
+		h.downInFlight = downsInFlight(gw)
 	}
 	var heal func()
 	switch f := h.opts.Fault; {
 	case f == FaultCut:
 		heal = h.cut(s, nil)
 	case f == FaultPartialCut:
-		heal = h.cut(s, h.otherSite(s))
+		o := h.otherSite(s)
+		h.cutFrom = []*site{o}
+		heal = h.cut(s, o)
 	case f == FaultWANDelay:
 		heal = h.changeDelays()
 	case f == FaultProcessStall:
@@ -1716,6 +1788,11 @@ func (h *hier) inject(s *site) (undo func()) {
 			h.fx.injected++
 		}
 	case f == FaultGatewayCrash:
+		if h.opts.downs {
+			if gw = h.awaitDowns(s, gw); gw == nil {
+				break
+			}
+		}
 		var o *site
 		if h.opts.cutOther {
 			o = h.otherSite(s)
@@ -1769,6 +1846,11 @@ func (h *hier) inject(s *site) (undo func()) {
 			h.fx.injected++
 		}
 	case f == FaultGatewayPause:
+		if h.opts.downs {
+			if gw = h.awaitDowns(s, gw); gw == nil {
+				break
+			}
+		}
 		s.ring.Pause(gw.slot)
 		h.fed.Pause(gw.fslot)
 		h.fx.injected++
@@ -2237,6 +2319,110 @@ func (h *hier) changeDelays() (undo func()) {
 	}
 }
 
+// downsMax is how long Options.downs waits for the active gateway to
+// forward both ways.
+const downsMax = 5 * time.Second
+
+// awaitDowns carries out Options.downs before the crash or pause of site
+// s's active gateway gw: it runs the hierarchy, under load, a step at a
+// time, until the site's active gateway has Downs on their way round its
+// local ring and Ups not ordered yet, for downsMax at most. It returns
+// the site's active gateway then (nil if none).
+func (h *hier) awaitDowns(s *site, gw *node) *node {
+	for end := h.fed.Elapsed() + downsMax; gw != nil && h.fed.Elapsed() < end; gw = h.active(s) {
+		if downsInFlight(gw) && gw.b.Pending() > 0 {
+			break
+		}
+		h.run(h.opts.Step, true)
+	}
+	if gw != nil {
+		h.fx.upInFlight, h.downInFlight = gw.b.Pending(), downsInFlight(gw)
+		h.logf("%s forwards both ways: %d Ups not ordered, Downs up to %s on their way, %s applied (Options.downs)", gw.id, h.fx.upInFlight, gw.b.Injected(), gw.b.Last())
+	}
+	return gw
+}
+
+// downsInFlight reports whether gateway n injected Downs that its local
+// ring has not delivered back to it yet.
+func downsInFlight(n *node) bool { return n.b.Last().Less(n.b.Injected()) }
+
+// outageStart notes what Result.Outage counts from the fault on.
+func (h *hier) outageStart() {
+	h.inOutage = true
+	h.atOutage = outageMark{blocked: h.blocked(), fenced: h.fed.Superseded(), rot: h.rotations()}
+	h.outage.Rotation[0] = meanRotation(h.atFormed, h.atOutage.rot)
+}
+
+// outageEnd completes Result.Outage as the fault ends.
+func (h *hier) outageEnd() {
+	h.inOutage = false
+	b := h.blocked()
+	h.outage.Blocked = [2]int{b[0] - h.atOutage.blocked[0], b[1] - h.atOutage.blocked[1]}
+	h.outage.Fenced = h.fed.Superseded() - h.atOutage.fenced
+	h.outage.Rotation[1] = meanRotation(h.atOutage.rot, h.rotations())
+}
+
+// blocked sums the packets dropped on blocked links (sim.Injected) of
+// the local rings and of the federation ring.
+func (h *hier) blocked() [2]int {
+	var n [2]int
+	for _, s := range h.sites {
+		n[0] += s.ring.Injected().Blocked
+	}
+	n[1] = h.fed.Injected().Blocked
+	return n
+}
+
+// rotations returns the token rotation histograms of the federation
+// members that run, by member.
+func (h *hier) rotations() map[*localring.Node]localring.Histogram {
+	m := map[*localring.Node]localring.Histogram{}
+	for i := range h.fslots {
+		if rn := h.fed.Node(i); rn != nil {
+			m[rn] = rn.Stats().Rotation
+		}
+	}
+	return m
+}
+
+// meanRotation returns the mean token rotation since from of the members
+// of to that ran at from too.
+func meanRotation(from, to map[*localring.Node]localring.Histogram) time.Duration {
+	var count uint64
+	var sum time.Duration
+	for rn, h := range to {
+		was, ok := from[rn]
+		if !ok {
+			continue
+		}
+		h.Count -= was.Count
+		h.Sum -= was.Sum
+		count += h.Count
+		sum += h.Sum
+	}
+	if count == 0 {
+		return 0
+	}
+	return sum / time.Duration(count)
+}
+
+// withUncut reports whether federation configuration c holds the victim
+// site and a site it is not cut off from (h.cutFrom).
+func (h *hier) withUncut(c *localring.Configuration) bool {
+	has := func(s *site) bool {
+		return slices.ContainsFunc(c.Members, func(m localring.Member) bool { return string(m.ID) == s.name })
+	}
+	if !has(h.victim) {
+		return false
+	}
+	for _, s := range h.sites {
+		if s != h.victim && !slices.Contains(h.cutFrom, s) && has(s) {
+			return true
+		}
+	}
+	return false
+}
+
 // active returns the site's active gateway, or nil.
 func (h *hier) active(s *site) *node {
 	for _, n := range s.nodes {
@@ -2355,6 +2541,8 @@ func (h *hier) result(seed uint64) *Result {
 	}
 	r.Injected, r.UpInFlight, r.Terms, r.FedConfs = h.fx.injected, h.fx.upInFlight, h.fx.terms, h.fx.fedConfs
 	r.Fenced = h.fed.Superseded()
+	r.DownInFlight = h.downInFlight
+	r.Outage = h.outage
 	r.PartialFed = h.fx.partial
 	r.SoloHeld, r.SoloEnded = h.fx.soloHeld, h.fx.soloEnded
 	r.Waited, r.Resumes, r.HealResumes = h.fx.waited, h.fx.resumes, h.fx.healResumes

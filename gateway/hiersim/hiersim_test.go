@@ -78,6 +78,34 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestFaultsWhileForwarding crashes and pauses a site's active gateway
+// while it forwards both ways (Options.downs): with Ups of its site not
+// ordered yet and Downs it injected on their way round its local ring,
+// which the faults at a moment the seed picks almost never find (none of
+// seeds 1-30 of TestFaults did). Under the checks of every fault, on a
+// fifth of the seeds, and every seed's gateway must have had both.
+func TestFaultsWhileForwarding(t *testing.T) {
+	parallel(t)
+	for _, f := range []Fault{FaultGatewayCrash, FaultGatewayPause} {
+		t.Run(string(f), func(t *testing.T) {
+			n := max(1, seedCount()/5)
+			log := openLog(t)
+			eachSeed(*first, n, func(seed uint64) {
+				o := Options{Topology: topologyFile, Fault: f, downs: true, Log: log}
+				r, err := Run(seed, o)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				report(t, o, r)
+				if !r.DownInFlight || r.UpInFlight == 0 {
+					t.Errorf("seed %d: the gateway had %d Ups in flight and Downs in flight %v at the %s, want both", seed, r.UpInFlight, r.DownInFlight, f)
+				}
+			})
+		})
+	}
+}
+
 // knownBug names a seed of a fault that fails today.
 type knownBug struct {
 	fault Fault
@@ -353,6 +381,15 @@ type effects struct {
 	// that resumed their term (Result.Resumes), of which HealResumes at
 	// a local heal, not after a fence.
 	strays, restarted, resumes, healResumes int
+	// What the outage showed (Result.Outage), in seeds: packets dropped
+	// on blocked links of a local ring and of the federation ring, a
+	// federation member fenced while the fault lasted, the federation
+	// ring's token rotation changed by a tenth or more; and summed: the
+	// federation configurations with the victim site and a site it was
+	// not cut off from; and the seeds whose victim gateway had Downs on
+	// their way (DownInFlight).
+	localBlocked, fedBlocked, fencedInOutage, rotationChanged int
+	withUncut, downSeeds                                      int
 }
 
 func (e *effects) add(r *Result) {
@@ -379,6 +416,17 @@ func (e *effects) add(r *Result) {
 	e.restarted += r.Restarted
 	e.resumes += r.Resumes
 	e.healResumes += r.HealResumes
+	o := r.Outage
+	e.localBlocked += min(o.Blocked[0], 1)
+	e.fedBlocked += min(o.Blocked[1], 1)
+	e.fencedInOutage += min(o.Fenced, 1)
+	if before, during := o.Rotation[0], o.Rotation[1]; before > 0 && (during > before+before/10 || during < before-before/10) {
+		e.rotationChanged++
+	}
+	e.withUncut += o.WithUncut
+	if r.DownInFlight {
+		e.downSeeds++
+	}
 	for _, st := range r.Views {
 		e.view.Rounds += st.Rounds
 		e.view.Installs += st.Installs
@@ -390,9 +438,10 @@ func (e *effects) add(r *Result) {
 }
 
 func (e *effects) String() string {
-	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway, %d gateway terms begun, %d federation members fenced, %d federation configurations, %d Ups delivered in doubt, %d nodes of another history than their gateway's, %d restarts, %d gateway terms resumed (%d at a local heal); Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one); node level: %d announcements applied, %d rounds, %d configurations installed, %d messages discarded, %d missed federation configurations, %d stale announcements, %d federation rings formed again at a View's request",
-		e.seeds, e.injected, e.upInFlight, e.terms, e.fenced, e.fedConfs, e.inDoubt, e.strays, e.restarted, e.resumes, e.healResumes, e.safeMarked, e.safeInTrans, e.heldNoTrans,
-		e.view.Announcements, e.view.Rounds, e.view.Installs, e.view.Discarded, e.view.Missed, e.view.Stale, e.reforms)
+	return fmt.Sprintf("%d seeds: %d fault actions, %d Ups in flight at the victim gateway (%d seeds with Downs in flight too), %d gateway terms begun, %d federation members fenced, %d federation configurations, %d Ups delivered in doubt, %d nodes of another history than their gateway's, %d restarts, %d gateway terms resumed (%d at a local heal); Safe deliveries: %d on a mark, %d in a transitional configuration (%d regular configurations with messages held and no transitional one); node level: %d announcements applied, %d rounds, %d configurations installed, %d messages discarded, %d missed federation configurations, %d stale announcements, %d federation rings formed again at a View's request; while the fault lasted: seeds with packets dropped on blocked links %d (local rings) and %d (federation), with a federation member fenced %d, with the federation ring's rotation changed by a tenth %d; %d federation configurations with the victim site and a site it was not cut off from",
+		e.seeds, e.injected, e.upInFlight, e.downSeeds, e.terms, e.fenced, e.fedConfs, e.inDoubt, e.strays, e.restarted, e.resumes, e.healResumes, e.safeMarked, e.safeInTrans, e.heldNoTrans,
+		e.view.Announcements, e.view.Rounds, e.view.Installs, e.view.Discarded, e.view.Missed, e.view.Stale, e.reforms,
+		e.localBlocked, e.fedBlocked, e.fencedInOutage, e.rotationChanged, e.withUncut)
 }
 
 // check fails the test unless the fault left its mark on every seed (or,
@@ -417,6 +466,7 @@ func (e *effects) check(t *testing.T, f Fault) {
 		t.Errorf("%s did not happen as often as it must: %s; want at least %d fault actions, %d gateway terms, %d fenced, %d federation configurations, %d Ups in flight at the victim",
 			f, e, want.injected, want.terms, want.fenced, want.fedConfs, want.upInFlight)
 	}
+	e.checkOutage(t, f)
 	// The split part's ring of its site alone gets through its grace at
 	// every seed but where the part has no gateway left (every one of
 	// seeds 1-300 made strays), and every stray restarts.
@@ -434,6 +484,41 @@ func (e *effects) check(t *testing.T, f Fault) {
 	// not count.
 	if f == FaultStrayGatewayRingFirst && e.resumes-e.healResumes < e.seeds {
 		t.Errorf("%s: %d gateways resumed their term after a fence over %d seeds (%d more at a local heal), want one a seed at least", f, e.resumes-e.healResumes, e.seeds, e.healResumes)
+	}
+}
+
+// checkOutage fails the test unless the outage of fault f showed what its
+// kind says it does (Result.Outage), so that a fault that injects nothing
+// cannot pass: a cut (FaultCut, FaultPartialCut, the stray gateway's)
+// drops federation packets at every seed, a local cut local ring packets
+// at every seed and never a federation packet (the gateway keeps its QUIC
+// connections: its member is fenced while it lasts, at 30 of seeds 1-30),
+// and a partial cut leaves the victim site in federation rings with the
+// site it is not cut off from (at 17 of seeds 1-30: with ten seeds or
+// more, one must); changed WAN delays change the federation ring's token
+// rotation by a tenth or more (by 16 % to 3.2 times at seeds 1-30; the
+// other faults changed it by 2 % at most, but the cuts, whose rings have
+// fewer sites). Nine seeds in ten must show what only most seeds do.
+func (e *effects) checkOutage(t *testing.T, f Fault) {
+	t.Helper()
+	most := (e.seeds*9 + 9) / 10
+	switch f {
+	case FaultCut, FaultPartialCut, FaultStrayGateway, FaultStrayGatewayRingFirst:
+		if e.fedBlocked < e.seeds {
+			t.Errorf("%s dropped federation packets on blocked links at %d of %d seeds, want every one", f, e.fedBlocked, e.seeds)
+		}
+	case FaultLocalCut:
+		if e.localBlocked < e.seeds || e.fedBlocked > 0 || e.fencedInOutage < most {
+			t.Errorf("%s: local ring packets dropped at %d of %d seeds (want every one), federation packets at %d (want none), the old gateway's member fenced while it lasted at %d (want %d at least)",
+				f, e.localBlocked, e.seeds, e.fedBlocked, e.fencedInOutage, most)
+		}
+	case FaultWANDelay:
+		if e.rotationChanged < most {
+			t.Errorf("%s changed the federation ring's token rotation by a tenth or more at %d of %d seeds, want %d at least", f, e.rotationChanged, e.seeds, most)
+		}
+	}
+	if f == FaultPartialCut && e.seeds >= 10 && e.withUncut == 0 {
+		t.Errorf("%s: over %d seeds no federation configuration held the victim site and a site it was not cut off from", f, e.seeds)
 	}
 }
 

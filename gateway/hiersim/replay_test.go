@@ -57,6 +57,7 @@ func replayFields(o *Options) []optField {
 		{"handover.cut", &o.handover.cut},
 		{"log-entries", &o.logEntries},
 		{"agreed-only", &o.agreedOnly},
+		{"downs", &o.downs},
 		{"stray-cut", &o.strayCut},
 		{"elide", &o.Elide},
 		{"starve.run.min", &o.starve.run.min},
