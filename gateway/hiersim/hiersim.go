@@ -596,8 +596,7 @@ type Outage struct {
 	Blocked [2]int
 	// Fenced counts the federation members that learned that a newer
 	// incarnation of their site superseded them: with FaultLocalCut, the
-	// old gateway's, which keeps its federation links (its QUIC
-	// connections) while its site is lost to it.
+	// old gateway's, once its site made another node the gateway.
 	Fenced int
 	// WithUncut counts, with FaultPartialCut, the regular federation
 	// configurations installed (one a member) that held the victim site

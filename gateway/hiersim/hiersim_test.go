@@ -492,12 +492,12 @@ func (e *effects) check(t *testing.T, f Fault) {
 // cannot pass: a cut (FaultCut, FaultPartialCut, the stray gateway's)
 // drops federation packets at every seed, a local cut local ring packets
 // at every seed and never a federation packet (the gateway keeps its QUIC
-// connections: its member is fenced while it lasts, at 30 of seeds 1-30),
-// and a partial cut leaves the victim site in federation rings with the
+// connections), its member fenced while it lasts (the site's new gateway
+// took over: at 30 of seeds 1-30), and a partial cut leaves the victim site in federation rings with the
 // site it is not cut off from (at 17 of seeds 1-30: with ten seeds or
 // more, one must); changed WAN delays change the federation ring's token
-// rotation by a tenth or more (by 16 % to 3.2 times at seeds 1-30; the
-// other faults changed it by 2 % at most, but the cuts, whose rings have
+// rotation by a tenth or more (by 15 % to 3.2 times at seeds 1-30; the
+// other faults changed it by 3 % at most, but the cuts, whose rings have
 // fewer sites). Nine seeds in ten must show what only most seeds do.
 func (e *effects) checkOutage(t *testing.T, f Fault) {
 	t.Helper()
