@@ -230,6 +230,31 @@ func testAnswerEnteredFrom(t *testing.T, refused bool) {
 
 // transInto returns the transitional configuration node n installed
 // right before regular configuration conf, zero if none.
+// inDoubtThenA3 goes on from a2's term at site a (a1 crashed, a3 cut
+// off, an Up of a pending at a2): a2 delivers it in doubt and goes into a
+// regular configuration R with b that names a in doubt; then a2 is cut
+// off, a3 is back, and a3's term goes into a ring with b and c. It
+// returns R.
+func (h *harness) inDoubtThenA3(t *testing.T, a *hsite) DomainConf {
+	t.Helper()
+	a2, a3 := h.node("a2"), h.node("a3")
+	h.localConfig(a) // a2's term, the Up in doubt
+	h.fedConfig("a", "b")
+	h.settle()
+	if st := a2.b.Stats(); st.InDoubt != 1 {
+		t.Fatalf("a2 stats %+v: want the Up delivered in doubt", st)
+	}
+	r := a2.b.Conf()
+	if r.Kind != localring.Regular || len(r.Doubt) != 1 {
+		t.Fatalf("a2 is in %+v, want a regular configuration that names a in doubt", r)
+	}
+	a2.out, a3.out = true, false
+	a2.b.FedStopped()
+	h.localConfig(a) // a3's term
+	h.afterRing([]string{"a", "b", "c"}, "a3", "b1", "c1")
+	return r
+}
+
 func transInto(n *hnode, conf string) Entry {
 	var last Entry
 	for _, e := range n.stream {
@@ -336,20 +361,7 @@ func TestAnswerFollowsDoubt(t *testing.T) {
 	u := h.sent[len(h.sent)-1]
 	h.localStep(a) // u pending at a2 and a3
 	a3.out = true
-	h.localConfig(a) // a2's term, u in doubt
-	h.fedConfig("a", "b")
-	h.settle()
-	if st := a2.b.Stats(); st.InDoubt != 1 {
-		t.Fatalf("a2 stats %+v: want u delivered in doubt", st)
-	}
-	r := a2.b.Conf()
-	if r.Kind != localring.Regular || len(r.Doubt) != 1 {
-		t.Fatalf("a2 is in %+v, want a regular configuration that names a in doubt", r)
-	}
-	a2.out, a3.out = true, false
-	a2.b.FedStopped()
-	h.localConfig(a) // a3's term, u in doubt
-	h.afterRing([]string{"a", "b", "c"}, "a3", "b1", "c1")
+	r := h.inDoubtThenA3(t, a)
 	if st := a3.b.Stats(); st.CatchUps != 1 || st.InDoubtFollowed != 1 || st.InDoubt != 1 {
 		t.Errorf("a3 stats %+v: want one catch-up answer, followed with u in doubt", st)
 	}

@@ -1,10 +1,6 @@
 package bridge
 
-import (
-	"testing"
-
-	"github.com/atoll-gcs/atoll/localring"
-)
+import "testing"
 
 // TestAnswerOtherDoubtRefused: a1 dies with a2's Up u pending, a3 cut off
 // before it had u; a2's new term holds u in doubt, and its ring of a and
@@ -27,21 +23,8 @@ func TestAnswerOtherDoubtRefused(t *testing.T) {
 	h.crash("a1")
 	a3.out = true
 	h.send("a2", "u")
-	h.localStep(a)   // u pending at a2 alone
-	h.localConfig(a) // a2's term, u in doubt
-	h.fedConfig("a", "b")
-	h.settle()
-	if st := a2.b.Stats(); st.InDoubt != 1 {
-		t.Fatalf("a2 stats %+v: want u delivered in doubt", st)
-	}
-	r := a2.b.Conf()
-	if r.Kind != localring.Regular || len(r.Doubt) != 1 {
-		t.Fatalf("a2 is in %+v, want a regular configuration that names a in doubt", r)
-	}
-	a2.out, a3.out = true, false
-	a2.b.FedStopped()
-	h.localConfig(a) // a3's term, nothing in doubt
-	h.afterRing([]string{"a", "b", "c"}, "a3", "b1", "c1")
+	h.localStep(a)             // u pending at a2 alone
+	r := h.inDoubtThenA3(t, a) // a3's term: nothing in doubt
 	h.checkOrder()
 	if st := a3.b.Stats(); st.OtherDoubtRefused != 1 || st.Gaps != 1 || st.InDoubtFollowed != 0 {
 		t.Errorf("a3 stats %+v: want its answer over R taken for a refusal", st)
