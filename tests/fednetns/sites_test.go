@@ -30,7 +30,8 @@ import (
 // the relay in front of b (10 ms RTT) serves a–b and the one in front of c
 // (200 ms) serves a–c and b–c. Group orders spans every site; group bc
 // has members at b and c only, in the same federation domain, so its
-// messages come down to a as stubs (federation.unneeded, default stubs);
+// messages come down to a as stubs (federation.unneeded, default stubs),
+// and group ab members at a and b only (c gets its messages as stubs);
 // group a-local is not in the file, so it is local to site a.
 const sitesYAML = `version: 1
 cluster: fs
@@ -63,17 +64,23 @@ links:
 groups:
   - {name: orders, class: global, sites: ["*"]}
   - {name: bc, class: global, sites: [b, c]}
+  - {name: ab, class: global, sites: [a, b]}
 `
 
 const (
 	globalGroup = "orders"
 	// bcGroup's members are the clients of b and c: site a gets stubs.
-	bcGroup    = "bc"
+	bcGroup = "bc"
+	// abGroup's members are the clients of a and b: site c gets stubs.
+	abGroup    = "ab"
 	localGroup = "a-local"
 	// sitesRate is each client's load, messages per second to each of its
 	// groups.
 	sitesRate = 20
 )
+
+// groupSites are the sites whose clients join each group.
+var groupSites = map[string][]string{globalGroup: {"a", "b", "c"}, bcGroup: {"b", "c"}, abGroup: {"a", "b"}, localGroup: {"a"}}
 
 // sites is TestSitesNetns's world: a router namespace NAME-r with a
 // bridge per site (br-X at 10.253.N.1, multicast snooping off) and the
@@ -89,6 +96,8 @@ type sites struct {
 	nodes  map[string]*siteNode
 	killed map[evs.Proc]bool
 	ctx    context.Context
+	// clients are every client connected, in order.
+	clients []*siteClient
 }
 
 // siteNode is one node: its agent (if running) and its client.
@@ -108,9 +117,11 @@ type siteNode struct {
 
 // siteClient is a Go client of a node's agent: it joined its groups,
 // multicasts sitesRate messages per second to each until stopped, and
-// keeps its last regular view of each.
+// keeps its last regular view of each, and every view it got.
 type siteClient struct {
 	node   string
+	id     string // the node
+	trace  string // the --trace file of the agent it is a client of
 	c      *client.Client
 	groups []string
 	cancel context.CancelFunc
@@ -119,6 +130,7 @@ type siteClient struct {
 	mu    sync.Mutex
 	err   error // why the load stopped before it was stopped
 	views map[string]client.View
+	seen  []client.View
 }
 
 func newSites(t *testing.T) *sites {
@@ -350,11 +362,11 @@ func (s *sites) connect(id string) {
 	if err != nil {
 		s.t.Fatalf("client of %s: %v", id, err)
 	}
-	groups := []string{globalGroup}
-	if n.site == "a" {
-		groups = append(groups, localGroup)
-	} else {
-		groups = append(groups, bcGroup)
+	var groups []string
+	for _, g := range []string{globalGroup, localGroup, bcGroup, abGroup} {
+		if slices.Contains(groupSites[g], n.site) {
+			groups = append(groups, g)
+		}
 	}
 	for _, g := range groups {
 		if err := c.Join(ctx, g); err != nil {
@@ -362,17 +374,21 @@ func (s *sites) connect(id string) {
 		}
 	}
 	lctx, lcancel := context.WithCancel(s.ctx)
-	cl := &siteClient{node: fmt.Sprintf("%s#%d", id, n.runs), c: c, groups: groups, cancel: lcancel, done: make(chan struct{}), views: map[string]client.View{}}
+	cl := &siteClient{node: fmt.Sprintf("%s#%d", id, n.runs), id: id, trace: n.traces[len(n.traces)-1], c: c, groups: groups, cancel: lcancel, done: make(chan struct{}), views: map[string]client.View{}}
 	n.cl = cl
+	s.clients = append(s.clients, cl)
 	go cl.read()
 	go cl.load(lctx)
 }
 
 func (cl *siteClient) read() {
 	for e := range cl.c.Events() {
-		if e.Kind == client.EventView && !e.View.Transitional {
+		if e.Kind == client.EventView {
 			cl.mu.Lock()
-			cl.views[e.View.Group] = *e.View
+			if !e.View.Transitional {
+				cl.views[e.View.Group] = *e.View
+			}
+			cl.seen = append(cl.seen, *e.View)
 			cl.mu.Unlock()
 		}
 	}
@@ -456,6 +472,23 @@ func (s *sites) waitViews(timeout time.Duration, group string, ids, members []st
 	}
 }
 
+// waitGroups waits until the last regular view of every group at the
+// clients of nodes that are in it has exactly the clients of those nodes.
+func (s *sites) waitGroups(timeout time.Duration, nodes []string) {
+	s.t.Helper()
+	for _, g := range []string{globalGroup, localGroup, bcGroup, abGroup} {
+		var in []string
+		for _, id := range nodes {
+			if slices.Contains(groupSites[g], s.nodes[id].site) {
+				in = append(in, id)
+			}
+		}
+		if len(in) > 0 {
+			s.waitViews(timeout, g, in, in)
+		}
+	}
+}
+
 // live returns the nodes whose agent runs.
 func (s *sites) live() []string {
 	var out []string
@@ -518,13 +551,16 @@ func (s *sites) quiesce() {
 // TestSitesNetns runs three sites in network namespaces — a (3 nodes,
 // two gateways), b (3) and c (2), multicast inside each, the relay between
 // the gateways (10 ms a–b, 200 ms to c) — with a Go client at every node
-// in group orders, which spans the sites, and at site a in group a-local,
-// each multicasting under load, through: kill -9 of a's active gateway
-// (a-2 takes over); c cut off at its relay and healed; the whole of site
-// b killed and restarted. At the end every agent stops, and the EVS
-// checker judges all traces (the domain's order across configurations),
-// and the traces show no message lost or duplicated at a node that stayed
-// connected with its sender (lostAndDuplicated).
+// in group orders, which spans the sites, at sites a and b in group ab,
+// at b and c in group bc, and at site a in group a-local, each
+// multicasting under load, through: kill -9 of a's active gateway (a-2
+// takes over); c cut off at its relay and healed; the whole of site b
+// killed and restarted. At the end every agent stops, and the EVS checker
+// judges all traces (the domain's order across configurations), the
+// traces show no message lost or duplicated at a node that stayed
+// connected with its sender (lostAndDuplicated), and every fault brought
+// every node the group views views_test.go says, and every client got
+// the views its agent traced.
 func TestSitesNetns(t *testing.T) {
 	s := newSites(t)
 	began := time.Now()
@@ -537,8 +573,7 @@ func TestSitesNetns(t *testing.T) {
 	for _, id := range all {
 		s.connect(id)
 	}
-	s.waitViews(30*time.Second, globalGroup, all, all)
-	s.waitViews(10*time.Second, localGroup, []string{"a-1", "a-2", "a-3"}, []string{"a-1", "a-2", "a-3"})
+	s.waitGroups(30*time.Second, all)
 	time.Sleep(2 * time.Second) // steady load
 
 	// kill -9 of site a's active gateway, under load: a-2 takes over.
@@ -551,6 +586,7 @@ func TestSitesNetns(t *testing.T) {
 	}
 	survivors := []string{"a-2", "a-3"}
 	atKill := s.traceSizes(survivors)
+	marks := []map[string]pos{s.mark()}
 	s.kill("a-1")
 	noA1 := slices.DeleteFunc(slices.Clone(all), func(id string) bool { return id == "a-1" })
 	took = s.waitDomain(60*time.Second, noA1)
@@ -558,32 +594,39 @@ func TestSitesNetns(t *testing.T) {
 		t.Errorf("a-2's role after the failover: %q", d.Role)
 	}
 	t.Logf("kill -9 of a-1 (a's active gateway): the domain's configuration of the 7 others after %v", took.Round(time.Millisecond))
-	s.waitViews(30*time.Second, globalGroup, noA1, noA1)
+	s.waitGroups(30*time.Second, noA1)
 	time.Sleep(2 * time.Second)
 	afterFailover := s.traceSizes(survivors)
 
 	// Site c cut off at its relay, then healed.
+	marks = append(marks, s.mark())
 	nstest.Sh(t, nstest.Bin, "relay", "ctl", s.ctl("c"), "cut", "all")
 	ab := []string{"a-2", "a-3", "b-1", "b-2", "b-3"}
 	c := []string{"c-1", "c-2"}
 	took = s.waitDomain(60*time.Second, ab, c)
 	t.Logf("c cut off: configurations %v and %v after %v", ab, c, took.Round(time.Millisecond))
+	s.waitGroups(30*time.Second, ab)
+	s.waitGroups(30*time.Second, c)
 	time.Sleep(2 * time.Second) // each side under load
+	marks = append(marks, s.mark())
 	nstest.Sh(t, nstest.Bin, "relay", "ctl", s.ctl("c"), "heal", "all")
 	took = s.waitDomain(60*time.Second, noA1)
 	t.Logf("c healed: the configuration of the 7 after %v", took.Round(time.Millisecond))
-	s.waitViews(30*time.Second, globalGroup, noA1, noA1)
+	s.waitGroups(30*time.Second, noA1)
 	time.Sleep(2 * time.Second)
 
 	// The whole of site b killed, then restarted.
 	b := []string{"b-1", "b-2", "b-3"}
+	marks = append(marks, s.mark())
 	for _, id := range b {
 		s.kill(id)
 	}
 	ac := []string{"a-2", "a-3", "c-1", "c-2"}
 	took = s.waitDomain(60*time.Second, ac)
 	t.Logf("site b killed: the configuration of a and c after %v", took.Round(time.Millisecond))
+	s.waitGroups(30*time.Second, ac)
 	time.Sleep(time.Second)
+	marks = append(marks, s.mark())
 	for _, id := range b {
 		s.start(id)
 	}
@@ -592,12 +635,12 @@ func TestSitesNetns(t *testing.T) {
 	for _, id := range b {
 		s.connect(id)
 	}
-	s.waitViews(30*time.Second, globalGroup, noA1, noA1)
+	s.waitGroups(30*time.Second, noA1)
 	time.Sleep(2 * time.Second)
 
 	// Site a has no member of bc: its nodes got bc's messages as stubs,
 	// a-2 also as the active gateway after a-1's kill (its log holds the
-	// stubs it applied before).
+	// stubs it applied before); site c none of ab: its nodes got ab's.
 	for _, id := range s.live() {
 		d, err := s.domainOf(id)
 		if err != nil {
@@ -610,9 +653,21 @@ func TestSitesNetns(t *testing.T) {
 		if strings.HasPrefix(id, "a-") && d.Layer.Stubs == 0 {
 			t.Errorf("%s delivered no stub of bc's messages", id)
 		}
+		if strings.HasPrefix(id, "c-") && d.Layer.Stubs == 0 {
+			t.Errorf("%s delivered no stub of ab's messages", id)
+		}
 	}
 
 	s.quiesce()
+	// The end of the scenarios, before the clients leave, and the views
+	// each client got until then.
+	marks = append(marks, s.mark())
+	got := map[*siteClient][]client.View{}
+	for _, cl := range s.clients {
+		cl.mu.Lock()
+		got[cl] = slices.Clone(cl.seen)
+		cl.mu.Unlock()
+	}
 	for _, id := range s.live() {
 		s.nodes[id].cl.c.Close()
 		if !s.nodes[id].p.Stop(10 * time.Second) {
@@ -693,6 +748,66 @@ func TestSitesNetns(t *testing.T) {
 		t.Logf("failover: site a's members that stayed connected installed %d configurations without b and c %v, and missed %d messages of b and c sent in the configuration they were in at the kill", len(confs), confs, missed)
 		if len(confs) > 0 || missed > 0 {
 			t.Errorf("site a's members went through a partition at the failover")
+		}
+	})
+
+	// Issue 9 items 3 and 7: the group views of each fault, at every
+	// node, by the rules of views_test.go, and what each client got.
+	t.Run("views of the faults", func(t *testing.T) {
+		fed := []string{globalGroup, bcGroup, abGroup}
+		bNodes := []string{"b-1", "b-2", "b-3"}
+		// a-1's kill: a failover, no round; bc has no member on a-1.
+		s.checkFault(t, "kill -9 of a-1", marks[0], marks[1], false, append(fed, localGroup), side{noA1, all, noA1})
+		s.checkFault(t, "c cut off", marks[1], marks[2], true, fed, side{ab, noA1, ab}, side{c, noA1, c})
+		s.checkFault(t, "c healed", marks[2], marks[3], true, fed, side{ab, ab, noA1}, side{c, c, noA1})
+		s.checkFault(t, "site b killed", marks[3], marks[4], true, fed, side{ac, noA1, ac})
+		// Site b restarted: its nodes join (rounds), then its clients.
+		for _, g := range fed {
+			joiners, final := s.members(g, bNodes), s.members(g, noA1)
+			ids := map[string]map[string]string{} // joiner: view id: nodes
+			for _, id := range noA1 {
+				fresh := slices.Contains(bNodes, id)
+				var before []string
+				if !fresh {
+					before = s.members(g, ac)
+				}
+				vs := s.views(t, id, g, marks[4], marks[5])
+				by, problems := checkRejoin(id, before, vs, joiners, final, fresh)
+				for _, p := range problems {
+					t.Errorf("site b restarted: group %s at %s: %s; views %s", g, id, p, fmtViews(vs))
+				}
+				for j, vid := range by {
+					if ids[j] == nil {
+						ids[j] = map[string]string{}
+					}
+					ids[j][vid] += id + " "
+				}
+			}
+			for j, by := range ids {
+				if len(by) > 1 {
+					t.Errorf("site b restarted: group %s: %s joined in views of different ids (id: nodes) %v", g, j, by)
+				}
+			}
+		}
+		// Every client got the views its agent traced, from its join on.
+		for _, cl := range s.clients {
+			end := marks[5][cl.id]
+			complete := end.file == cl.trace
+			if !complete {
+				fi, err := os.Stat(cl.trace)
+				if err != nil {
+					t.Fatal(err)
+				}
+				end = pos{cl.trace, fi.Size()}
+			}
+			es := readTraceRange(t, cl.trace, 0, end.off)
+			traced := map[string][]evs.View{}
+			for _, g := range cl.groups {
+				traced[g] = viewsOf(es, s.groupDomain(g), g)
+			}
+			for _, p := range checkClientViews(cl.id+":app", cl.groups, got[cl], traced, complete) {
+				t.Errorf("the client of %s: %s", cl.node, p)
+			}
 		}
 	})
 }
