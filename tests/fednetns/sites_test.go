@@ -759,7 +759,14 @@ func TestSitesNetns(t *testing.T) {
 		// a-1's kill: a failover, no round; bc has no member on a-1.
 		s.checkFault(t, "kill -9 of a-1", marks[0], marks[1], false, append(fed, localGroup), side{noA1, all, noA1})
 		s.checkFault(t, "c cut off", marks[1], marks[2], true, fed, side{ab, noA1, ab}, side{c, noA1, c})
-		s.checkFault(t, "c healed", marks[2], marks[3], true, fed, side{ab, ab, noA1}, side{c, c, noA1})
+		// The heal merges both sides into one configuration: each group's
+		// view of it has one id (one place in the domain's order) at
+		// every node of both.
+		for g, ids := range s.checkFault(t, "c healed", marks[2], marks[3], true, fed, side{ab, ab, noA1}, side{c, c, noA1}) {
+			if len(ids) > 1 {
+				t.Errorf("c healed: group %s: the merge's regular view has different ids at the two sides (id: nodes) %v", g, ids)
+			}
+		}
 		s.checkFault(t, "site b killed", marks[3], marks[4], true, fed, side{ac, noA1, ac})
 		// Site b restarted: its nodes join (rounds), then its clients.
 		for _, g := range fed {

@@ -120,8 +120,11 @@ type side struct {
 // network (checkChange); round says whether the domain's configuration
 // goes through a round, which gives groups that move no member a view
 // too. The regular views of one change must have one id on each side.
-func (s *sites) checkFault(t *testing.T, what string, from, to map[string]pos, round bool, groups []string, sides ...side) {
+// It returns, for each group, the nodes that installed each id, over all
+// sides.
+func (s *sites) checkFault(t *testing.T, what string, from, to map[string]pos, round bool, groups []string, sides ...side) map[string]map[string][]string {
 	t.Helper()
+	all := map[string]map[string][]string{}
 	for _, sd := range sides {
 		for _, g := range groups {
 			before, after := s.members(g, sd.before), s.members(g, sd.after)
@@ -144,8 +147,15 @@ func (s *sites) checkFault(t *testing.T, what string, from, to map[string]pos, r
 				t.Errorf("%s: group %s: the nodes %v, which go on together, installed the change's regular view with different ids (id: nodes) %v", what, g, sd.nodes, ids)
 			}
 			t.Logf("%s: group %s at %v: %v left, %v came; the change's regular view (id: nodes) %v", what, g, sd.nodes, gone, came, ids)
+			if all[g] == nil {
+				all[g] = map[string][]string{}
+			}
+			for rid, nodes := range ids {
+				all[g][rid] = append(all[g][rid], nodes...)
+			}
 		}
 	}
+	return all
 }
 
 // checkChange checks the views vs that node delivered in a group whose
