@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,6 +138,7 @@ type ABOptions struct {
 	Work      string        // configs, logs, samples and profiles, one directory per run
 	Profile   bool          // CPU profiles of agents n1, n2 (over their admin sockets) and clientloads n1, n2
 	Idle      time.Duration // after the load, each agent's CPU over this long without clients (0: not measured)
+	Syscalls  bool          // count every agent's and clientload's system calls over the profiles' window (perf stat)
 	Out       io.Writer     // one line per run
 }
 
@@ -171,6 +174,11 @@ type ABResult struct {
 	// during the run (Testbed.UDPDrops): a token retransmitted without a
 	// duplicate and with drops here was lost, not late.
 	KernelDrops uint64
+	// Syscalls is each agent's and clientload's system calls over the
+	// window (ABOptions.Syscalls), and SyscallsString them per message
+	// delivered at its node.
+	Syscalls       []SyscallCount
+	NodeMsgsPerSec []float64 // messages delivered per second at each node over its window
 	// Ring is node 1's token rotations and sends over the window
 	// (its status at the window's start and end): the arithmetic of a
 	// sender's throughput, messages per visit × visits per second.
@@ -385,6 +393,9 @@ func (r ABResult) String() string {
 			fmt.Fprintf(&b, " n%d %.1f", i+1, m)
 		}
 	}
+	if len(r.Syscalls) > 0 {
+		fmt.Fprintf(&b, "  syscalls/msg:%s", syscallsPerMsg(r.Syscalls, r.NodeMsgsPerSec))
+	}
 	fmt.Fprintf(&b, "  %s", r.Ring)
 	if s := r.Ring.SchedString(); s != "" {
 		fmt.Fprintf(&b, "  %s", s)
@@ -451,6 +462,7 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 		Sched:  func(argv ...string) []string { return withEnv(v.ClientEnv, withRR(v.ClientRR, argv)) },
 		Settle: 300 * time.Millisecond, Warmup: time.Second, Duration: o.Duration, Drain: time.Second, SamplesDir: dir,
 		Group: fmt.Sprintf("atoll-ab-%d", run)}
+	var r ABResult
 	var profiles sync.WaitGroup
 	profErrs := make([]error, min(2, o.Nodes))
 	pctx, cancel := context.WithCancel(ctx)
@@ -467,6 +479,41 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 					max(o.Duration-time.Second, time.Second), filepath.Join(dir, fmt.Sprintf("agent%d.pprof", i+1)))
 			})
 		}
+	}
+	if o.Syscalls {
+		var mu sync.Mutex
+		profiles.Go(func() {
+			// The profiles' window.
+			if !atollbench.Sleep(pctx, load.Settle+load.Warmup+time.Second) {
+				return
+			}
+			d := max(o.Duration-time.Second, time.Second)
+			type proc struct {
+				name string
+				pid  int
+			}
+			var ps []proc
+			for i, pid := range ag.Pids {
+				ps = append(ps, proc{fmt.Sprintf("n%d agent", i+1), pid})
+			}
+			for _, pid := range pidsOf(v.ClientLoad, load.Group) {
+				ps = append(ps, proc{fmt.Sprintf("n%d client", clientloadNode(pid)+1), pid})
+			}
+			var counting sync.WaitGroup
+			for _, p := range ps {
+				counting.Go(func() {
+					counts, err := countSyscalls(pctx, p.pid, d)
+					if err != nil {
+						fmt.Fprintf(os.Stderr, "apiab: %s: %v\n", p.name, err)
+						return
+					}
+					mu.Lock()
+					r.Syscalls = append(r.Syscalls, SyscallCount{Proc: p.name, Seconds: d.Seconds(), Counts: counts})
+					mu.Unlock()
+				})
+			}
+			counting.Wait()
+		})
 	}
 	var ring RingWindow
 	profiles.Go(func() {
@@ -493,7 +540,11 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 	if err != nil {
 		return ABResult{}, err
 	}
-	r := ABResult{Variant: v.Name, Round: round, Summary: s, Ring: ring, OtherCores: otherCores(ring, rs)}
+	r.Variant, r.Round, r.Summary, r.Ring, r.OtherCores = v.Name, round, s, ring, otherCores(ring, rs)
+	slices.SortFunc(r.Syscalls, func(a, b SyscallCount) int { return cmp.Compare(a.Proc, b.Proc) })
+	for _, n := range rs {
+		r.NodeMsgsPerSec = append(r.NodeMsgsPerSec, float64(n.Delivered)/max(n.WindowS, 1e-9))
+	}
 	if o.Idle > 0 {
 		if r.IdlePct, r.IdleRing, err = agentsIdle(ctx, ag, o.Idle); err != nil {
 			return ABResult{}, err
@@ -722,6 +773,7 @@ func ABMain(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Idle, "idle", 0, "after the load, measure each agent's CPU without clients over this window (compare.sh's idle column; 0: not measured)")
 	fs.StringVar(&o.Work, "work", "", "directory for configs, logs, samples and profiles (default: a temporary one, removed unless -keep)")
 	fs.BoolVar(&keep, "keep", false, "keep the work directory")
+	fs.BoolVar(&o.Syscalls, "syscalls", false, "count each agent's and clientload's system calls over the profiles' window with perf stat (needs perf), and give them per message delivered at its node")
 	fs.BoolVar(&o.Profile, "profile", false, "CPU profiles of agents n1, n2 (agentN.pprof) and clientloads n1, n2 (clientN.pprof) in each run's directory; implies -keep")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sudo apiab -v A=ATOLL:CLIENTLOAD -v B=ATOLL2:CLIENTLOAD2 [flags]\n\nRuns the client-API row of compare.sh (an `atoll agent` and a clientload per namespace) for each variant in turn, and prints one line per run (docs/BENCHMARKS.md, \"A/B of the client API\").")
