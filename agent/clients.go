@@ -14,10 +14,12 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/epconn"
 	"github.com/atoll-gcs/atoll/internal/rawread"
 	"github.com/atoll-gcs/atoll/internal/slab"
 	"github.com/atoll-gcs/atoll/internal/stagetrace"
@@ -284,6 +286,9 @@ func (cs *clientServer) accept(l net.Listener) {
 		if _, ok := c.(*tls.Conn); ok {
 			via = "tls"
 		}
+		// A Unix socket is polled for input only: the client's reads
+		// of what the session writes do not wake the agent (epconn).
+		c = epconn.Wrap(c)
 		cs.serve(c, via, nil)
 	}
 }
@@ -595,8 +600,8 @@ func (s *session) hello(r *cp.Reader) bool {
 // identify learns the client's principals from its connection.
 func (s *session) identify() error {
 	switch c := s.conn.(type) {
-	case *net.UnixConn:
-		ps, peer, err := unixPrincipals(c)
+	case *net.UnixConn, *epconn.Conn:
+		ps, peer, err := unixPrincipals(c.(syscall.Conn))
 		if err != nil {
 			return err
 		}

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +18,7 @@ import (
 // user:NAME, gid:N and unixgroup:NAME for its group and each supplementary
 // group (as /proc/PID/status lists them, else as the group database does
 // for its user); and a description of the peer for log lines.
-func unixPrincipals(c *net.UnixConn) ([]string, string, error) {
+func unixPrincipals(c syscall.Conn) ([]string, string, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return nil, "", err

@@ -2,10 +2,10 @@
 
 package agent
 
-import "net"
+import "syscall"
 
 // unixPrincipals is only implemented on Linux (SO_PEERCRED); elsewhere
 // Unix socket clients have no principals and match only "*".
-func unixPrincipals(c *net.UnixConn) ([]string, string, error) {
+func unixPrincipals(c syscall.Conn) ([]string, string, error) {
 	return nil, "unix", nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/atoll-gcs/atoll/groups"
 	cp "github.com/atoll-gcs/atoll/internal/clientproto"
+	"github.com/atoll-gcs/atoll/internal/epconn"
 	"github.com/atoll-gcs/atoll/internal/rawread"
 	"github.com/atoll-gcs/atoll/internal/slab"
 	"github.com/atoll-gcs/atoll/internal/stagetrace"
@@ -256,6 +257,9 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: cannot reach the agent at %s: %w", addr, err)
 	}
+	// A Unix socket is polled for input only: the agent's reads of what
+	// the client writes do not wake it (epconn).
+	conn = epconn.Wrap(conn)
 	if useTLS {
 		cfg := o.tls.Clone()
 		if cfg == nil {
