@@ -48,8 +48,11 @@ func (a *Agent) newDriver() (err error) {
 				ls.now = now
 				if stagetrace.On {
 					for i := range evs {
-						if evs[i].Kind == localring.EventDeliver {
+						switch evs[i].Kind {
+						case localring.EventDeliver:
 							stagetrace.Mark("5a ring.flushed", evs[i].Msg.Payload)
+						case localring.EventSend:
+							stagetrace.Mark("4a ring.sent", evs[i].Msg.Payload)
 						}
 					}
 				}
