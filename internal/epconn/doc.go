@@ -20,7 +20,10 @@
 // ready): one that watches the socket for input (EPOLLIN | EPOLLRDHUP),
 // for good, and one that watches it for room to write (EPOLLOUT) only
 // while a write waits for room. So the process wakes for data, a hang-up
-// and room it waits for, and not for the peer's reads.
+// and room it waits for, and not for the peer's reads. No goroutine or
+// thread waits in epoll_wait for a Conn: the sets are descriptors of the
+// runtime's poller, so a waiting reader or writer parks as on a socket,
+// and a Conn costs two more descriptors, nothing else.
 //
 // The Conn it returns is a net.Conn and a syscall.Conn whose RawConn
 // waits through those sets, so that raw reads and writes on its
