@@ -18,7 +18,11 @@
 // the ring rules, the federation ring's fencing (sim.Fencing: two
 // gateways of a site are never members of one configuration), and counts
 // the messages each live node lost or delivered twice. Options.Fault
-// injects one of Faults and Result says what it did.
+// injects one of Faults and Result says what it did. Options.Packets and
+// Options.Persistent make the rings' networks misbehave as the ring
+// simulator's do (losses, duplicates, reordering, corruption, stale
+// replays; lossy links that never heal), and Result.Networks says what
+// they did.
 //
 // Every node also runs a gateway/domconf.View beside its bridge, fed as
 // the agent feeds it (agent/domains.go): its local ring's regular
@@ -220,7 +224,48 @@ type Options struct {
 	// (bridge.Config.Elide): a site that applies a stub of a message it
 	// needs is counted (Result.ElidedNeeded).
 	Elide bool
+	// Packets applies a packet fault mix, drawn from the seed for each
+	// ring as the ring simulator draws its runs' (sim.PickMix's network
+	// faults: random and burst loss, duplicates, reordering, corruption,
+	// stale replays), to every site's local ring and to the federation
+	// ring, from the start of the load to its end: the hierarchy's fault
+	// (Fault) strikes on such links. The run then settles on a clean
+	// network, as the ring simulator's liveness phase. Result.Networks
+	// says what each ring's network did. Off (PacketsOff), a seed runs as
+	// before the option existed: its draws come from sources of their
+	// own.
+	Packets Packets
+	// Persistent adds persistent partial faults, drawn from the seed, on
+	// from the start of the load to the end of the run: a lossy link
+	// between two nodes of one site's local ring (sim.PickPersistent's
+	// lossy link) and one from a site's gateways to another site's. The
+	// hierarchy must end in rings that deliver anyway.
+	Persistent bool
+	// persistentVictim makes the local ring's persistent fault one that
+	// takes a node out of its site's ring for good, as the ring
+	// simulator's mute and deaf nodes (sim.PickPersistent): the
+	// multicasts of a node that is no gateway never arrive, or it
+	// receives none. That node is no connected member
+	// (hier.disconnected). A known bug (TestPersistentVictim).
+	persistentVictim bool
 }
+
+// Packets says which packet faults Options.Packets draws for which
+// rings.
+type Packets string
+
+const (
+	// PacketsOff draws none.
+	PacketsOff Packets = ""
+	// PacketsNoLocalLoss gives the federation ring its whole mix and the
+	// sites' local rings theirs without loss (random or burst):
+	// duplicates, reordering, corruption and stale replays there. A
+	// local ring that loses packets changes its configuration again and
+	// again, and with it its active gateway (TestPacketFaultsLocalLoss).
+	PacketsNoLocalLoss Packets = "no-local-loss"
+	// PacketsAll gives every ring its whole mix.
+	PacketsAll Packets = "all"
+)
 
 // elidedPrefix starts the stubs of Options.Elide, which carry the
 // message's payload for the simulator's accounting (a real stub would
@@ -582,6 +627,13 @@ type Result struct {
 	// Outage is what the network and the rings showed while the fault
 	// lasted.
 	Outage Outage
+	// Networks is what each ring's network was set to do and did, with
+	// Options.Packets or Options.Persistent (nil without): the sites'
+	// local rings in the topology's order, then the federation ring.
+	// Disconnected names the node a persistent fault took out of its
+	// site's ring for good ("" for none): no connected member.
+	Networks     []Network
+	Disconnected string
 }
 
 // Outage is what the network and the rings showed from the fault's
@@ -836,6 +888,9 @@ type hier struct {
 	cutFrom      []*site
 	atOutage     outageMark
 	atFormed     map[*localring.Node]localring.Histogram
+	// net is the run's packet and persistent faults (Options.Packets,
+	// Options.Persistent), nil without them.
+	net *netState
 }
 
 // outageMark is what outageStart notes for outageEnd.
@@ -855,6 +910,7 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	h.run(opts.Form, false)
 	h.formed = true
 	h.atFormed = h.rotations()
+	h.packetsOn()
 	h.run(opts.Load/3, true)
 	h.victim = h.sites[h.rng.IntN(len(h.sites))]
 	if opts.victim != "" {
@@ -871,6 +927,7 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	h.outageEnd()
 	undo()
 	h.run(opts.Load-opts.Load/3-opts.Outage, true)
+	h.packetsOff()
 	h.tl.close(h.fed.Elapsed())
 	h.run(opts.Settle, false)
 	return h.result(seed), nil
@@ -898,6 +955,9 @@ func newHier(seed uint64, opts Options) (*hier, error) {
 		sentAt: map[string]time.Duration{}, latency: map[localring.Service][]time.Duration{}}
 	if err := h.build(f, seed); err != nil {
 		return nil, err
+	}
+	if opts.Packets != PacketsOff || opts.Persistent || opts.persistentVictim {
+		h.drawNet(seed)
 	}
 	for _, s := range h.sites {
 		s.ring.StartAll()
@@ -1669,12 +1729,12 @@ func (h *hier) isolateStep() {
 			return
 		}
 		h.logf("%s cut off from the rest of its local ring for %v (Options.isolate)", h.isolated.id, is.d)
-		s.ring.Partition([]int{h.isolated.slot}, rest)
+		h.partition(s, []int{h.isolated.slot}, rest)
 		return
 	}
 	if since >= is.after+is.d {
 		h.logf("%s: its local ring heals (Options.isolate)", h.isolated.id)
-		s.ring.Heal()
+		h.healRing(s)
 		h.isolateEnd = true
 	}
 }
@@ -1866,9 +1926,9 @@ func (h *hier) inject(s *site) (undo func()) {
 				rest = append(rest, n.slot)
 			}
 		}
-		s.ring.Partition([]int{gw.slot}, rest)
+		h.partition(s, []int{gw.slot}, rest)
 		h.fx.injected++
-		heal = s.ring.Heal
+		heal = func() { h.healRing(s) }
 	}
 	if heal == nil {
 		return func() {}
@@ -2149,7 +2209,7 @@ func (h *hier) strayHistory(s *site, gw *node) (heal func()) {
 			}
 		}
 	}
-	s.ring.Partition([]int{gw.slot}, rest)
+	h.partition(s, []int{gw.slot}, rest)
 	for _, l := range links {
 		h.fed.Block(l[0], l[1])
 	}
@@ -2187,7 +2247,7 @@ func (h *hier) strayHistory(s *site, gw *node) (heal func()) {
 		h.run(strayAlone, true)
 	}
 	h.logf("site %s's local ring whole again, %d nodes in a history of their part alone (%s)", s.name, h.fx.strays, h.opts.Fault)
-	s.ring.Heal()
+	h.healRing(s)
 	h.fx.injected++
 	if h.opts.Fault == FaultStrayGatewayRingFirst {
 		h.healAt, h.aloneAt = s.ring.Elapsed(), map[*node]time.Duration{}
@@ -2522,6 +2582,12 @@ func (h *hier) result(seed uint64) *Result {
 	r.Violations = append(r.Violations, bad...)
 	r.Violations = append(r.Violations, evs.Check(trace, evs.Options{Failed: failed, Quiescent: true, DomainOrder: true})...)
 	r.Sent = len(h.sent)
+	r.Networks = h.networks()
+	for _, n := range h.byID {
+		if h.disconnected(n) {
+			r.Disconnected = string(n.id)
+		}
+	}
 	r.Lost, r.Duplicated = h.lostAndDuplicated()
 	r.LostLog = h.lostLog
 	r.Elided, r.ElidedNeeded = h.elided, h.elidedNeeded
@@ -2624,7 +2690,7 @@ func (h *hier) unsettled() []string {
 	var live []string
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
-			if s.ring.Alive(n.slot) {
+			if s.ring.Alive(n.slot) && !h.disconnected(n) {
 				live = append(live, string(n.id))
 			}
 		}
@@ -2634,7 +2700,7 @@ func (h *hier) unsettled() []string {
 	first := ""
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
-			if !s.ring.Alive(n.slot) {
+			if !s.ring.Alive(n.slot) || h.disconnected(n) {
 				continue
 			}
 			c := n.v.Current()
@@ -2702,7 +2768,10 @@ func (n *node) owes(conf string, from *node) bool {
 // lostAndDuplicated counts, over the nodes alive at the end, the client
 // messages of live senders a node did not deliver although it owed them
 // (or that no one delivered), and the deliveries of a message a node had
-// delivered already.
+// delivered already. A node a persistent fault took out of its site's
+// ring (disconnected) is no connected member: it owes nothing, and what
+// it sent that no one delivered is not lost for the others (what it sent
+// and others delivered, they owe as any message); its duplicates count.
 func (h *hier) lostAndDuplicated() (lost, dup int) {
 	for _, s := range h.sites {
 		for _, n := range s.nodes {
@@ -2714,12 +2783,18 @@ func (h *hier) lostAndDuplicated() (lost, dup int) {
 					dup += c - 1
 				}
 			}
+			if h.disconnected(n) {
+				continue
+			}
 			for i, m := range h.sent {
 				from := h.from[i]
 				if !from.site.ring.Alive(from.slot) {
 					continue
 				}
 				conf, ok := h.where[m]
+				if !ok && h.disconnected(from) {
+					continue
+				}
 				if (!ok || n.owes(conf, from)) && n.seen[m] == 0 {
 					lost++
 					h.lostLog = append(h.lostLog, fmt.Sprintf("%s lost %s (delivered in %q)", n.id, m, conf))

@@ -585,7 +585,12 @@ func runSeedsOf(t *testing.T, fault Fault, n int, elide bool) {
 // runSeedsWith runs n seeds with base's Fault, Elide and the options
 // that shape a run (replayFields) on topologyFile, under report's checks
 // and the fault's effects.
-func runSeedsWith(t *testing.T, base Options, n int) {
+func runSeedsWith(t *testing.T, base Options, n int) { runSeedsEach(t, base, n, knownBugs, nil) }
+
+// runSeedsEach is runSeedsWith with the known bugs bugs (skipped unless
+// ATOLL_KNOWN_BUGS is set), and each (if not nil) called on every seed's
+// result (from several goroutines at once).
+func runSeedsEach(t *testing.T, base Options, n int, bugs map[knownBug]string, each func(r *Result)) {
 	fault, elide := base.Fault, base.Elide
 	log := openLog(t)
 	var (
@@ -594,7 +599,7 @@ func runSeedsWith(t *testing.T, base Options, n int) {
 	)
 	off := layerOff(t, fault)
 	eachSeed(*first, n, func(seed uint64) {
-		if reason, ok := knownBugs[knownBug{fault, seed}]; ok && os.Getenv("ATOLL_KNOWN_BUGS") == "" {
+		if reason, ok := bugs[knownBug{fault, seed}]; ok && os.Getenv("ATOLL_KNOWN_BUGS") == "" {
 			t.Logf("seed %d skipped, a known bug (set ATOLL_KNOWN_BUGS=1 to run it): %s", seed, reason)
 			skipped.Add(1)
 			return
@@ -608,6 +613,9 @@ func runSeedsWith(t *testing.T, base Options, n int) {
 		}
 		fx.add(r)
 		report(t, o, r)
+		if each != nil {
+			each(r)
+		}
 	})
 	if fx.seeds == 0 && skipped.Load() > 0 {
 		// Not a pass: a replay of a known-bug seed alone ran nothing.

@@ -18,7 +18,7 @@ var replay = flag.String("hiersim.replay", "", "with TestReplay: the options of 
 // names it.
 type optField struct {
 	name string
-	ptr  any // *string, *Fault, *time.Duration, *int, *bool, *corruption or *viewBreak
+	ptr  any // *string, *Fault, *Packets, *time.Duration, *int, *bool, *corruption or *viewBreak
 }
 
 // replayFields lists every field of o that shapes a run (every field but
@@ -60,6 +60,9 @@ func replayFields(o *Options) []optField {
 		{"downs", &o.downs},
 		{"stray-cut", &o.strayCut},
 		{"elide", &o.Elide},
+		{"packets", &o.Packets},
+		{"persistent", &o.Persistent},
+		{"persistent-victim", &o.persistentVictim},
 		{"starve.run.min", &o.starve.run.min},
 		{"starve.run.max", &o.starve.run.max},
 		{"starve.pause.min", &o.starve.pause.min},
@@ -84,6 +87,11 @@ func replayArgs(o Options) string {
 			v = *p
 		case *Fault:
 			if *p == FaultNone {
+				continue
+			}
+			v = string(*p)
+		case *Packets:
+			if *p == PacketsOff {
 				continue
 			}
 			v = string(*p)
@@ -142,6 +150,8 @@ func parseReplay(s string) (Options, error) {
 			*p = v
 		case *Fault:
 			*p = Fault(v)
+		case *Packets:
+			*p = Packets(v)
 		case *time.Duration:
 			*p, err = time.ParseDuration(v)
 		case *int:
