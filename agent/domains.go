@@ -585,11 +585,13 @@ func (a *Agent) domainOutputPass(dl *domainLayer) {
 		switch {
 		case st.InDoubtMissing != dl.caught.InDoubtMissing:
 			how = "did not take the other sites' catch-up answer: a site of the domain's configuration is not in the federation ring and may alone have delivered messages the old gateway had sent up (bridge Stats.InDoubtMissing); the site goes through a partition and a merge"
+		case st.OtherDoubtRefused != dl.caught.OtherDoubtRefused:
+			how = "did not take the other sites' catch-up answer: another part of this site went into that federation ring with messages in doubt that this gateway's term does not hold (bridge Stats.OtherDoubtRefused); the site goes through a partition and a merge"
 		case st.Gaps != dl.caught.Gaps:
 			how = "could not catch up (the gap is beyond the other sites' logs, or their history differs): the site goes through a partition and a merge"
 		}
 		a.log.Info("federation domain: the site's gateway "+how, "domain", dl.d.Name, "position", dl.b.Last().String(), "pending", dl.b.Pending(), "resubmitted", st.Resubmitted)
-		dl.caught.CatchUps, dl.caught.Gaps, dl.caught.InDoubtMissing = st.CatchUps, st.Gaps, st.InDoubtMissing
+		dl.caught.CatchUps, dl.caught.Gaps, dl.caught.InDoubtMissing, dl.caught.OtherDoubtRefused = st.CatchUps, st.Gaps, st.InDoubtMissing, st.OtherDoubtRefused
 	}
 	if st := dl.b.Stats(); st.InDoubt != dl.caught.InDoubt {
 		// The site left the domain's configuration before its new
