@@ -45,23 +45,7 @@ func PacketCount(in sim.Injected) int {
 }
 
 func (n Network) String() string {
-	var parts []string
-	f := n.Faults
-	if f.Loss+f.McastLoss+f.TokenLoss > 0 {
-		parts = append(parts, fmt.Sprintf("loss=%.2f mcast=%.2f token=%.2f burst=%.2f/%d", f.Loss, f.McastLoss, f.TokenLoss, f.BurstLoss, f.BurstPackets))
-	}
-	if f.Duplicate > 0 {
-		parts = append(parts, fmt.Sprintf("dup=%.2f", f.Duplicate))
-	}
-	if f.Reorder > 0 {
-		parts = append(parts, fmt.Sprintf("reorder=%.2f/%v", f.Reorder, f.ReorderDelay))
-	}
-	if f.CorruptBytes > 0 {
-		parts = append(parts, fmt.Sprintf("corrupt=%.3f", f.CorruptBytes))
-	}
-	if f.StaleReplay > 0 {
-		parts = append(parts, fmt.Sprintf("stale=%.3f", f.StaleReplay))
-	}
+	parts := n.Faults.Parts()
 	if len(parts) == 0 {
 		parts = append(parts, "no packet faults")
 	}

@@ -41,12 +41,13 @@ type Mix struct {
 	IdleLinger time.Duration
 }
 
-func (m Mix) String() string {
+// Parts describes the packet faults of f as key=value words, one per kind
+// that is on (none when f injects nothing), for logs: Mix.String and the
+// hierarchy simulator's Network.
+func (f Faults) Parts() []string {
 	var parts []string
-	parts = append(parts, fmt.Sprintf("nodes=%d load=%d/s", m.Nodes, m.Load))
-	f := m.Faults
 	if f.Loss+f.McastLoss+f.TokenLoss > 0 {
-		parts = append(parts, fmt.Sprintf("loss=%.2f mcast=%.2f token=%.2f burst=%.2f", f.Loss, f.McastLoss, f.TokenLoss, f.BurstLoss))
+		parts = append(parts, fmt.Sprintf("loss=%.2f mcast=%.2f token=%.2f burst=%.2f/%d", f.Loss, f.McastLoss, f.TokenLoss, f.BurstLoss, f.BurstPackets))
 	}
 	if f.Duplicate > 0 {
 		parts = append(parts, fmt.Sprintf("dup=%.2f", f.Duplicate))
@@ -60,6 +61,13 @@ func (m Mix) String() string {
 	if f.StaleReplay > 0 {
 		parts = append(parts, fmt.Sprintf("stale=%.3f", f.StaleReplay))
 	}
+	return parts
+}
+
+func (m Mix) String() string {
+	var parts []string
+	parts = append(parts, fmt.Sprintf("nodes=%d load=%d/s", m.Nodes, m.Load))
+	parts = append(parts, m.Faults.Parts()...)
 	for _, b := range []struct {
 		on   bool
 		name string
