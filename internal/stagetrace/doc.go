@@ -14,6 +14,11 @@
 //	go build -tags stagetrace -o /tmp/st/clientload ./tests/bench/clientload
 //	sudo apiab -v st=/tmp/st/atoll:/tmp/st/clientload:ATOLL_STAGETRACE=/tmp/st/agent:ATOLL_STAGETRACE=/tmp/st/client -rate 1000 -rounds 1
 //
+// ATOLL_STAGETRACE_SKIP=DURATION leaves out the messages sent less than
+// DURATION after the first one the process marked: with apiab's warm-up
+// of 1s, ATOLL_STAGETRACE_SKIP=1s counts about the measured window's
+// messages, so that a stage's p99 compares with the window's.
+//
 // ATOLL_RTRACE=PREFIX beside it also writes an execution trace
 // (runtime/trace) of each process to PREFIX.PID.trace for
 // ATOLL_RTRACE_SECONDS (default 3) from its first mark, each mark a log

@@ -26,6 +26,14 @@ var (
 	base   time.Time
 	offset int64 // CLOCK_MONOTONIC at base
 
+	// skip is ATOLL_STAGETRACE_SKIP: marks of messages sent less than
+	// this long after the first message this process marked are not
+	// counted (a run's warm-up, whose ring forming and first bursts
+	// would set the p99 of a short window). from is that first send
+	// time plus skip, set at the first mark.
+	skip time.Duration
+	from int64
+
 	mu    sync.Mutex
 	order []string
 	hists = map[string]*hist{}
@@ -104,12 +112,27 @@ func start() {
 		return
 	}
 	offset = ts.Nano() - int64(time.Since(base)/2)
+	skip = skipFromEnv()
 	go func() {
 		for {
 			time.Sleep(time.Second)
 			dump()
 		}
 	}()
+}
+
+// skipFromEnv reads ATOLL_STAGETRACE_SKIP.
+func skipFromEnv() time.Duration {
+	v := os.Getenv("ATOLL_STAGETRACE_SKIP")
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		fmt.Fprintf(os.Stderr, "stagetrace: ATOLL_STAGETRACE_SKIP=%q: want a duration such as 1s; counting every mark\n", v)
+		return 0
+	}
+	return d
 }
 
 // magic is the benchmark header's first 4 bytes ("ATLB").
@@ -131,6 +154,13 @@ func Mark(stage string, payload []byte) {
 	}
 	now := offset + int64(time.Since(base))
 	mu.Lock()
+	if from == 0 {
+		from = sent + int64(skip)
+	}
+	if sent < from {
+		mu.Unlock()
+		return
+	}
 	h := hists[stage]
 	if h == nil {
 		h = new(hist)

@@ -109,3 +109,36 @@ func TestRuntimeTrace(t *testing.T) {
 		t.Fatal("the trace has no log event of the mark")
 	}
 }
+
+// TestSkip: with ATOLL_STAGETRACE_SKIP, the messages sent within that
+// long of the first marked one are not counted, those sent later are.
+func TestSkip(t *testing.T) {
+	t.Setenv("ATOLL_STAGETRACE", filepath.Join(t.TempDir(), "st"))
+	t.Setenv("ATOLL_STAGETRACE_SKIP", "1s")
+	once.Do(start) // marks record
+	mu.Lock()
+	skip, from = skipFromEnv(), 0
+	mu.Unlock()
+	defer func() { skip, from = 0, 0 }()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	mark := func(sent int64) {
+		p := make([]byte, 40)
+		copy(p, "ATLB")
+		binary.LittleEndian.PutUint64(p[16:], uint64(sent))
+		Mark("skip", p)
+	}
+	first := ts.Nano() - int64(3*time.Second)
+	mark(first)
+	mark(first + int64(999*time.Millisecond))
+	mark(first + int64(time.Second))
+	mark(first + int64(2*time.Second))
+	mu.Lock()
+	h := hists["skip"]
+	mu.Unlock()
+	if h == nil || h.n != 2 {
+		t.Fatalf("histogram %+v, want the 2 marks sent 1s or more after the first", h)
+	}
+}
