@@ -140,20 +140,22 @@ func (r *Recorder) daemonErr(err error) error {
 
 // Finish completes Res with sent (the messages this node sent), the
 // window's length, this process's peak RSS and the latency percentiles,
-// writes the latency samples to samplesFile unless it is "", and writes
+// writes the latency samples to samplesFile unless it is "", in the
+// order of the deliveries (a tail's messages in a row were delivered in
+// one stall), and writes
 // Res as the node's last JSON line.
 func (r *Recorder) Finish(sent uint64, samplesFile string) error {
 	r.Res.Sent = sent
 	r.Res.WindowS = r.window.Seconds()
 	r.Res.MaxRSSKiB, _ = ProcMaxRSS(0)
-	q := Quantiles(r.latencies, 0.5, 0.99, 0.999)
-	r.Res.P50Us, r.Res.P99Us, r.Res.P999Us = us(q[0]), us(q[1]), us(q[2])
-	if samplesFile != "" {
+	if samplesFile != "" { // in the order delivered, before Quantiles sorts them
 		if err := WriteSamples(samplesFile, r.latencies); err != nil {
 			return err
 		}
 		r.Res.Samples = samplesFile
 	}
+	q := Quantiles(r.latencies, 0.5, 0.99, 0.999)
+	r.Res.P50Us, r.Res.P99Us, r.Res.P999Us = us(q[0]), us(q[1]), us(q[2])
 	return r.write(r.Res)
 }
 

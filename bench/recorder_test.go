@@ -34,8 +34,8 @@ func TestRecorder(t *testing.T) {
 	r.Deliver(r.WindowStart.Add(-time.Nanosecond), msg(t0))                      // warm-up
 	r.Deliver(r.WindowEnd, msg(t0))                                              // after the window
 	r.Deliver(r.WindowStart.Add(time.Second), []byte("not a benchmark message")) // foreign
-	r.Deliver(r.WindowStart, msg(r.WindowStart.Add(-2*time.Millisecond)))
 	r.Deliver(r.WindowEnd.Add(-time.Nanosecond), msg(r.WindowEnd.Add(-4*time.Millisecond-time.Nanosecond)))
+	r.Deliver(r.WindowStart, msg(r.WindowStart.Add(-2*time.Millisecond)))
 	if r.Res.Delivered != 2 || r.Res.Bytes != 200 {
 		t.Fatalf("delivered %d, %d bytes; want 2, 200", r.Res.Delivered, r.Res.Bytes)
 	}
@@ -66,8 +66,8 @@ func TestRecorder(t *testing.T) {
 		res.P50Us != 2000 || res.P99Us != 4000 || res.ConfChanges != 1 || res.Samples != samples || res.MaxRSSKiB <= 0 {
 		t.Fatalf("result %+v", res)
 	}
-	if ns, err := ReadSamples(samples); err != nil || len(ns) != 2 {
-		t.Fatalf("samples %v, %v", ns, err)
+	if ns, err := ReadSamples(samples); err != nil || len(ns) != 2 || ns[0] != int64(4*time.Millisecond) || ns[1] != int64(2*time.Millisecond) {
+		t.Fatalf("samples %v, %v; want 4ms and 2ms, in the order delivered", ns, err)
 	}
 }
 
