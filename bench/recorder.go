@@ -36,8 +36,48 @@ type Recorder struct {
 	cpuStart, daemonCPUStart time.Duration
 	cpuStartAt               time.Time
 	cpuDone                  bool
-	latencies                []int64
+	latencies                sampleChunks
 	out                      *bufio.Writer
+}
+
+// sampleChunks keeps latency samples in chunks of sampleChunk that are
+// never copied or moved: one slice grown by append copied every sample
+// into a larger one at each growth (by a quarter, beyond 256), with the
+// page faults of its new memory, a few milliseconds at 2 MiB on a host
+// whose kernel runs page-table isolation without PCID. At half of the
+// ring's maximum through the client API every clientload grew its slice
+// at the same moments, since each delivers every message, and the
+// deliveries waited for them: the slowest 1 % of a run came in stalls
+// at the growths, 0.8, 1.4, 1.7, 2.2, 2.7, 3.4 and 4.3 s into the window
+// (each a quarter later than the one before), which set the p99
+// (docs/BENCHMARKS.md, history, the halfmax entry). cpgload's realloc
+// moves its pages instead of copying them.
+type sampleChunks struct {
+	full [][]int64 // chunks of sampleChunk samples
+	last []int64   // the chunk being filled, with sampleChunk of capacity
+}
+
+// sampleChunk is the samples of one chunk: 256 KiB, a few milliseconds of
+// deliveries at full load.
+const sampleChunk = 1 << 15
+
+func (c *sampleChunks) add(v int64) {
+	if len(c.last) == cap(c.last) {
+		if c.last != nil {
+			c.full = append(c.full, c.last)
+		}
+		c.last = make([]int64, 0, sampleChunk)
+	}
+	c.last = append(c.last, v)
+}
+
+// all returns every sample in the order added, in one slice.
+func (c *sampleChunks) all() []int64 {
+	out := make([]int64, 0, len(c.full)*sampleChunk+len(c.last))
+	for _, ch := range c.full {
+		out = append(out, ch...)
+	}
+	return append(out, c.last...)
 }
 
 // NewRecorder returns a Recorder for the node named node that writes its
@@ -80,7 +120,7 @@ func (r *Recorder) Deliver(now time.Time, payload []byte) {
 	}
 	r.Res.Delivered++
 	r.Res.Bytes += uint64(len(payload))
-	r.latencies = append(r.latencies, r.Clock.Ns(now)-h.SentNs)
+	r.latencies.add(r.Clock.Ns(now) - h.SentNs)
 }
 
 // Advance moves the run on at now, when the timer set to the time Begin or
@@ -148,13 +188,15 @@ func (r *Recorder) Finish(sent uint64, samplesFile string) error {
 	r.Res.Sent = sent
 	r.Res.WindowS = r.window.Seconds()
 	r.Res.MaxRSSKiB, _ = ProcMaxRSS(0)
+	lat := r.latencies.all()
+	r.latencies = sampleChunks{}
 	if samplesFile != "" { // in the order delivered, before Quantiles sorts them
-		if err := WriteSamples(samplesFile, r.latencies); err != nil {
+		if err := WriteSamples(samplesFile, lat); err != nil {
 			return err
 		}
 		r.Res.Samples = samplesFile
 	}
-	q := Quantiles(r.latencies, 0.5, 0.99, 0.999)
+	q := Quantiles(lat, 0.5, 0.99, 0.999)
 	r.Res.P50Us, r.Res.P99Us, r.Res.P999Us = us(q[0]), us(q[1]), us(q[2])
 	return r.write(r.Res)
 }

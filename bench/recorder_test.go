@@ -81,3 +81,30 @@ func TestSleep(t *testing.T) {
 		t.Error("Sleep with an ended context = true")
 	}
 }
+
+// TestSampleChunks: samples kept across several chunks come back all, in
+// the order added, and a full chunk is never copied into a larger one
+// (its backing array stays where it was).
+func TestSampleChunks(t *testing.T) {
+	var c sampleChunks
+	n := 2*sampleChunk + 5
+	var first *int64
+	for i := range n {
+		c.add(int64(i))
+		if i == 0 {
+			first = &c.last[0]
+		}
+	}
+	if len(c.full) != 2 || &c.full[0][0] != first {
+		t.Fatalf("%d full chunks, the first one moved: %v", len(c.full), &c.full[0][0] != first)
+	}
+	all := c.all()
+	if len(all) != n {
+		t.Fatalf("%d samples, want %d", len(all), n)
+	}
+	for i, v := range all {
+		if v != int64(i) {
+			t.Fatalf("sample %d is %d", i, v)
+		}
+	}
+}
