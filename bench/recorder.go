@@ -41,17 +41,16 @@ type Recorder struct {
 }
 
 // sampleChunks keeps latency samples in chunks of sampleChunk that are
-// never copied or moved: one slice grown by append copied every sample
-// into a larger one at each growth (by a quarter, beyond 256), with the
-// page faults of its new memory, a few milliseconds at 2 MiB on a host
-// whose kernel runs page-table isolation without PCID. At half of the
-// ring's maximum through the client API every clientload grew its slice
-// at the same moments, since each delivers every message, and the
-// deliveries waited for them: the slowest 1 % of a run came in stalls
-// at the growths, 0.8, 1.4, 1.7, 2.2, 2.7, 3.4 and 4.3 s into the window
-// (each a quarter later than the one before), which set the p99
-// (docs/BENCHMARKS.md, history, the halfmax entry). cpgload's realloc
-// moves its pages instead of copying them.
+// never copied or moved. One slice grown by append copied every sample
+// into a larger one at each growth (by a quarter, beyond 256), and took
+// the page faults of its new memory, dear on a host whose kernel runs
+// page-table isolation without PCID. At half of the ring's maximum
+// through the client API every clientload grew its slice at the same
+// deliveries, since each delivers every message: the deliveries around
+// the growths (1.7, 2.2, 2.7, 3.4 and 4.3 s into the window, each a
+// quarter later than the one before), 8 % of a run's, held 16 to 61 % of
+// its slowest 1 % (docs/BENCHMARKS.md, history, the halfmax entry).
+// cpgload's realloc moves its pages instead of copying them.
 type sampleChunks struct {
 	full [][]int64 // chunks of sampleChunk samples
 	last []int64   // the chunk being filled, with sampleChunk of capacity
