@@ -1248,12 +1248,15 @@ func (s *Site) alongDoubt() []*pendingUp {
 
 // doubtOrder returns the Ups in doubt in the order the predecessor
 // (pred) had them pending: by the place where it first delivered each, or
-// an Again of it (firsts), each inserted before the first one of its
-// origin with a higher seq as addPending inserts, then those it never had
-// as far as this node knows, in pending order. A gateway submits its Ups
-// in its pending order, so this is the order the domain delivered those
-// it ordered in (see the package comment, "The order of Ups in doubt is
-// the predecessor's", and its known gaps).
+// an Again of it (firsts), before this term began (firstBefore), each
+// inserted before the first one of its origin with a higher seq as
+// addPending inserts; then those it never had, as far as this node
+// knows, in the order the gateway of another part of the site had them
+// (otherPart: the Ups of its part); then the rest, in pending order. A
+// gateway submits its Ups in its pending order, so this is the order the
+// domain delivered those it ordered in (see the package comment, "The
+// order of Ups in doubt is the predecessor's", "Two parts of a site and
+// the order of its Ups in doubt", and their known gaps).
 func (s *Site) doubtOrder() []*pendingUp {
 	if s.predecessor() != s.pred && slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.doubt }) {
 		s.stats.InDoubtEarlierPred++
@@ -1270,25 +1273,30 @@ func (s *Site) doubtOrder() []*pendingUp {
 // orderDoubt returns the Ups in doubt in doubtOrder's order, and in
 // pending order.
 func (s *Site) orderDoubt() (order, inPending []*pendingUp) {
-	var known, unknown []*pendingUp
+	var known, other, unknown []*pendingUp
 	at := map[*pendingUp]localring.Order{}
-	pred := s.predecessor()
+	pred, predAt := s.predecessorAt()
+	part := s.otherPart(pred, predAt)
 	for i := range s.pending {
 		p := &s.pending[i]
 		if !p.doubt {
 			continue
 		}
 		inPending = append(inPending, p)
-		j := slices.IndexFunc(p.firsts, func(f first) bool { return f.node == pred })
-		if pred == "" || j < 0 {
+		if f, ok := s.firstBefore(p, pred, false); ok {
+			at[p] = f
+			known = append(known, p)
+		} else if f, ok := s.firstBefore(p, part, true); ok {
+			at[p] = f
+			other = append(other, p)
+		} else {
 			unknown = append(unknown, p)
-			continue
 		}
-		at[p] = p.firsts[j].at
-		known = append(known, p)
 	}
-	slices.SortStableFunc(known, func(a, b *pendingUp) int { return at[a].Compare(at[b]) })
-	for _, p := range append(known, unknown...) {
+	byPlace := func(a, b *pendingUp) int { return at[a].Compare(at[b]) }
+	slices.SortStableFunc(known, byPlace)
+	slices.SortStableFunc(other, byPlace)
+	for _, p := range slices.Concat(known, other, unknown) {
 		i := slices.IndexFunc(order, func(q *pendingUp) bool {
 			return q.origin.Site == p.origin.Site && q.origin.ID.Sender == p.origin.ID.Sender && q.origin.ID.Inc == p.origin.ID.Inc && q.origin.ID.Seq > p.origin.ID.Seq
 		})
@@ -1298,6 +1306,46 @@ func (s *Site) orderDoubt() (order, inPending []*pendingUp) {
 		order = slices.Insert(order, i, p)
 	}
 	return order, inPending
+}
+
+// firstBefore returns the place where gw first had p, if gw had it before
+// this node's term began: where it had it in a later ring than the one
+// the term began at, or in that one if the term began at its install
+// (not at a handover in it), gw's term was over, and it submitted nothing
+// there. With sure, a place in a configuration gw left (first.left) does
+// not count either: gw may not have had p there.
+func (s *Site) firstBefore(p *pendingUp, gw string, sure bool) (localring.Order, bool) {
+	j := slices.IndexFunc(p.firsts, func(f first) bool { return f.node == gw })
+	if gw == "" || j < 0 || sure && p.firsts[j].left {
+		return localring.Order{}, false
+	}
+	at, t := p.firsts[j].at, s.termStart
+	if !t.isZero() && (at.Ring > t.ring || at.Ring == t.ring && t.epoch == 0) {
+		return localring.Order{}, false
+	}
+	return at, true
+}
+
+// otherPart returns the gateway of another part of the site whose first
+// places, those in configurations it did not leave, order the Ups in doubt
+// that the predecessor (pred, named at) never had (orderDoubt): the latest
+// gateway other than this node that a Seen named (otherGw), if it was
+// named at the same place of the local ring's history as the predecessor
+// (at: the rings of two parts of the site are numbered alike, each above
+// the rings its members were in, so neither term is later); "" otherwise.
+// Taken more widely, it broke what the old order got right: where the
+// other gateway was named after the predecessor (its term in one part,
+// the predecessor's before the split), another node of the site took a
+// third term for its predecessor and ordered by that term's places, which
+// the pending order here matched (hiersim's regional starvation at seed
+// 172: a-2 ordered a-3/1/836 by a-3's place before a-2/1/784, which a-3
+// had only in a ring it left, and a-1 and a-3 delivered them the other
+// way; EVS 6).
+func (s *Site) otherPart(pred string, at termAt) string {
+	if s.otherGw == pred || s.otherGwAt != at {
+		return ""
+	}
+	return s.otherGw
 }
 
 // LocalDeliver is a local ring delivery, in local order. Messages that are
@@ -1596,12 +1644,18 @@ func (s *Site) notePast(from string, d *down) {
 // predecessor this node never saw settle a ring (see the package
 // comment; hiersim TestTakerDiesHole).
 func (s *Site) predecessor() string {
-	pred := s.pred
+	pred, _ := s.predecessorAt()
+	return pred
+}
+
+// predecessorAt returns predecessor's gateway and where it was named.
+func (s *Site) predecessorAt() (string, termAt) {
+	pred, at := s.pred, s.predAt
 	if k := slices.IndexFunc(s.namings, func(n naming) bool { return n.gw == s.pred && n.at == s.predAt }); k >= 0 {
 		for k > 0 && s.quietTerm(s.namings[k]) {
 			k--
 		}
-		pred = s.namings[k].gw
+		pred, at = s.namings[k].gw, s.namings[k].at
 	}
 	// Another gateway than this node named after the term began (in a
 	// Seen: a member of another part of the site, where that gateway was
@@ -1609,9 +1663,9 @@ func (s *Site) predecessor() string {
 	// ordered; a predecessor this node never saw settle a ring may not.
 	if s.otherGw != "" && s.otherGw != string(s.cfg.Node) && s.termStart.less(s.otherGwAt) &&
 		!slices.ContainsFunc(s.namings, func(n naming) bool { return n.gw == pred && n.settled }) {
-		return s.otherGw
+		return s.otherGw, s.otherGwAt
 	}
-	return pred
+	return pred, at
 }
 
 // quietTerm reports whether the term of n's gateway named at n submitted
