@@ -87,13 +87,7 @@ func TestInDoubtOrderFromAgains(t *testing.T) {
 	if !a2.b.Active() {
 		t.Fatal("a2 is not the active gateway")
 	}
-	h.fedConfig("a", "b", "c")
-	h.settle()
-	h.send("a3", "u1")
-	u1 := h.sent[len(h.sent)-1]
-	h.send("a2", "u2")
-	u2 := h.sent[len(h.sent)-1]
-	h.localStep(h.site("a")) // a2 submits u1, then u2
+	u1, u2 := h.u1ThenU2() // a2 submits u1, then u2
 	if n := len(h.fedQ); n != 2 {
 		t.Fatalf("a2 submitted %d Ups, want 2", n)
 	}
