@@ -94,12 +94,15 @@ func TestPersistentFaults(t *testing.T) {
 // gateway-crash 18, 54, 56, 59, 90; gateway-pause 54, 56, 59; partial-cut
 // 54; gateway-local-cut 90, 94; wan-delay 52, 80).
 //
-// packets=no-local-loss, 9 of 799 runs: gateway-crash 18; gateway-local-cut
+// packets=no-local-loss, 8 of 799 runs: gateway-crash 18; gateway-local-cut
 // 2, 9, 42, 53, 94; stray-gateway 26 (EVS 6 and 9: fra-1 delivered
-// fra-2/1/125 before fra-3/1/89 in r:131124:fra, sin-1 the other way), 60
-// (EVS 6 and 9: sin-1, ams-1 and fra-1 delivered ams-2/1/68, ams-2/1/297
-// and ams-3/1/63 in three orders in r:131132:ams), 71; all but 26 and 60
-// on packetSplit's check.
+// fra-3/1/17 before fra-2/1/84 in r:131124:fra, sin-1 the other way: fra-2
+// submitted its own Ups before fra-3's, which waited behind an Up of
+// fra-3 in doubt; bridge doc, "Two parts of a site and the order of its
+// Ups in doubt"), 71; all but 26 on packetSplit's check. stray-gateway 60
+// (the merged site's new term delivered the other part's Ups in doubt in
+// the order of their Agains) passes since the other part's gateway orders
+// them (the same section).
 //
 // packets=no-local-loss persistent=true, 2 of 400 runs (seeds 1-50):
 // gateway-local-cut 46 (EVS 6 and 9: sin-1 delivered ams-2/1/16 before
