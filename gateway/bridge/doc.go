@@ -1322,11 +1322,12 @@
 //     gateway-local-cut seed 89 with packets=all, and stray-gateway and
 //     gateway-local-cut over seeds 1-100 with packets=no-local-loss failed
 //     only where they fail anyway (packetSplit's check), but it broke
-//     hiersim's regional starvation at seeds 125 and 191 (EVS 1.3: a-3's
-//     part delivered a-3/1/676 in doubt, and a-1's and a-2's, which held
-//     it pending longer behind an Up in doubt of another sender, got it
-//     ordered after: the longer an Up waits at one part's gateway, the
-//     likelier another part delivers it in doubt meanwhile), and holding
+//     hiersim's regional starvation at seeds 125 and 191 (EVS 1.3: at 125
+//     a-3 delivered a-3/1/676 in doubt, and a-1, a-2 and b delivered it
+//     later in r:1114360:a, which a gateway of the other part got it
+//     ordered in; not traced further, the likely way is that the longer
+//     an Up waits at one part's gateway, the likelier another part
+//     delivers it in doubt meanwhile), and holding
 //     only behind Ups delivered in doubt whose Downs were on their way
 //     broke 125 all the same. Not in. The other way, the predecessor's
 //     node telling its site the order its term submitted in (it is a
