@@ -503,6 +503,12 @@ type Result struct {
 	// the federation configurations they went through without one
 	// (bridge.DomainConf.Continues), summed over those nodes.
 	PartialFed, Installs, Continued int
+	// FedApart counts the regular federation configurations installed
+	// after the rings formed by a member that came into it apart from
+	// another member, the same incarnation, of its regular configuration
+	// before (fedApart: the federation ring split, though every regular
+	// configuration may have every site), per member that installed one.
+	FedApart int
 	// SoloHeld counts the federation rings of a site alone kept out of
 	// its bridge, as the agent does (gateway.Grace: in a new gateway
 	// term's grace, gateway.SoloGrace, or before the domain's stream
@@ -796,7 +802,7 @@ type hier struct {
 	lostLog []string
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
-	fx      struct{ injected, upInFlight, terms, fedConfs, partial, reforms, soloHeld, soloEnded, strays, waited, resumes, healResumes int }
+	fx      struct{ injected, upInFlight, terms, fedConfs, partial, apart, reforms, soloHeld, soloEnded, strays, waited, resumes, healResumes int }
 	tl      *timeline // a gateway crash's, from the kill on
 	stalled *node     // the standby Options.stall paused
 	// FaultProcessStall: the nodes to resume, each at its time (the
@@ -893,6 +899,10 @@ type hier struct {
 	// net is the run's packet and persistent faults (Options.Packets,
 	// Options.Persistent), nil without them.
 	net *netState
+
+	// fedApart follows the federation members' configurations
+	// (Result.FedApart).
+	fedApart fedApart
 }
 
 // outageMark is what outageStart notes for outageEnd.
@@ -1152,6 +1162,13 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 // fedEvent feeds the federation ring's events to the active gateway's
 // bridge.
 func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
+	if e.Kind == localring.EventInstall {
+		m := localring.Member{ID: id, Inc: inc}
+		if apart := h.fedApart.install(m, e.Conf); len(apart) > 0 && h.formed {
+			h.fx.apart++
+			h.logf("%s came into federation configuration %s apart from %v, members of its configuration before (the federation ring split)", m, e.Conf.ID, apart)
+		}
+	}
 	var n *node
 	for i, g := range h.fslots {
 		if fn := h.fed.Node(i); fn != nil && fn.ID() == (localring.Member{ID: id, Inc: inc}) {
@@ -2610,7 +2627,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.Fenced = h.fed.Superseded()
 	r.DownInFlight = h.downInFlight
 	r.Outage = h.outage
-	r.PartialFed = h.fx.partial
+	r.PartialFed, r.FedApart = h.fx.partial, h.fx.apart
 	r.SoloHeld, r.SoloEnded = h.fx.soloHeld, h.fx.soloEnded
 	r.Waited, r.Resumes, r.HealResumes = h.fx.waited, h.fx.resumes, h.fx.healResumes
 	r.Strays = h.fx.strays
