@@ -239,7 +239,12 @@ type Options struct {
 	// from the start of the load to the end of the run: a lossy link
 	// between two nodes of one site's local ring (sim.PickPersistent's
 	// lossy link) and one from a site's gateways to another site's. The
-	// hierarchy must end in rings that deliver anyway.
+	// hierarchy must end in rings that deliver anyway. The faults stay on
+	// past Settle: a lossy link may still have a ring form again now and
+	// then, so the run ends only once every ring and every configuration
+	// of the domain has gone unchanged for steadyFor, as the ring
+	// simulator's runs with a persistent fault end (its liveness phase);
+	// not so within steadyWithin, it ends unsteady (Result.Unsteady).
 	Persistent bool
 	// persistentVictim makes the local ring's persistent fault one that
 	// takes a node out of its site's ring for good, as the ring
@@ -247,9 +252,22 @@ type Options struct {
 	// multicasts of a node that is no gateway never arrive, or it
 	// receives none. That node is no connected member
 	// (hier.disconnected). Fails today (packets_test.go, "What fails
-	// today on lossy networks").
+	// today on lossy networks"). The run ends as with Persistent, that
+	// node's own configurations left out.
 	persistentVictim bool
+	// steadyWithin, when set, replaces steadyWithin (tests).
+	steadyWithin time.Duration
 }
+
+// A run with a persistent fault (Options.Persistent) ends once no ring
+// and no configuration of the domain has changed for steadyFor (the ring
+// simulator's WAN runs wait 3 s: a federation ring's token timeout is
+// 1.7 s in the demo's global domain) and no ring node has messages
+// waiting to be sent; past Settle by steadyWithin at the most.
+const (
+	steadyFor    = 3 * time.Second
+	steadyWithin = time.Minute
+)
 
 // Packets says which packet faults Options.Packets draws for which
 // rings.
@@ -642,6 +660,12 @@ type Result struct {
 	// site's ring for good ("" for none): no connected member.
 	Networks     []Network
 	Disconnected string
+	// Steady is how long a run with a persistent fault went on past
+	// Options.Settle until its rings and the domain's configurations had
+	// gone unchanged for steadyFor; Unsteady, if they never had within
+	// steadyWithin, says so (a liveness failure) and what changed last.
+	Steady   time.Duration
+	Unsteady string
 }
 
 // Outage is what the network and the rings showed from the fault's
@@ -899,6 +923,13 @@ type hier struct {
 	// net is the run's packet and persistent faults (Options.Packets,
 	// Options.Persistent), nil without them.
 	net *netState
+	// lastChangeAt is when a configuration was installed last (the
+	// federation cluster's elapsed time), lastChange which (changed);
+	// steadyAfter and unsteady are Result.Steady and Result.Unsteady.
+	lastChangeAt time.Duration
+	lastChange   string
+	steadyAfter  time.Duration
+	unsteady     string
 
 	// fedApart follows the federation members' configurations
 	// (Result.FedApart).
@@ -942,7 +973,41 @@ func Run(seed uint64, opts Options) (*Result, error) {
 	h.packetsOff()
 	h.tl.close(h.fed.Elapsed())
 	h.run(opts.Settle, false)
+	if opts.Persistent || opts.persistentVictim {
+		h.runSteady()
+	}
 	return h.result(seed), nil
+}
+
+// runSteady runs on after Options.Settle until the rings and the
+// domain's configurations have gone unchanged for steadyFor, with no ring
+// node's messages waiting to be sent (Options.Persistent), within
+// steadyWithin (Result.Steady, Result.Unsteady).
+func (h *hier) runSteady() {
+	within := steadyWithin
+	if h.opts.steadyWithin > 0 {
+		within = h.opts.steadyWithin
+	}
+	from := h.fed.Elapsed()
+	for !h.steady() {
+		if now := h.fed.Elapsed(); now-from >= within {
+			h.unsteady = fmt.Sprintf("liveness: the rings and the domain's configurations did not go unchanged for %v within %v of the run's end with its persistent faults on (the last change: %s at %.3f s)", steadyFor, within, h.lastChange, h.lastChangeAt.Seconds())
+			h.logf("%s", h.unsteady)
+			return
+		}
+		h.run(h.opts.Step, false)
+	}
+	h.steadyAfter = h.fed.Elapsed() - from
+	h.logf("steady: no configuration changed for %v, %v past the run's end (Options.Persistent)", steadyFor, h.steadyAfter)
+}
+
+// steady reports whether no configuration has changed for steadyFor and
+// no ring node has messages waiting to be sent (runSteady).
+func (h *hier) steady() bool {
+	if h.fed.Elapsed()-h.lastChangeAt < steadyFor {
+		return false
+	}
+	return !slices.ContainsFunc(h.clusters(), func(c *sim.Cluster) bool { return !c.Quiet() })
 }
 
 // newHier builds the hierarchy of seed and opts (defaults applied), every
@@ -1096,7 +1161,7 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 			h.tl.localInstall(s, e.Conf, s.ring.Elapsed())
 			active := false
 			if e.Conf.Kind == localring.Regular {
-				h.changed(settleRing)
+				h.changed(n, settleRing, e.Conf.ID)
 				if h.starving {
 					h.starved.LocalConfs++
 				}
@@ -1188,7 +1253,7 @@ func (h *hier) fedEvent(id localring.NodeID, inc uint64, e localring.Event) {
 	switch e.Kind {
 	case localring.EventInstall:
 		if e.Conf.Kind == localring.Regular {
-			h.changed(settleRing)
+			h.changed(n, settleRing, e.Conf.ID)
 			if h.starving {
 				h.starved.FedConfs++
 			}
@@ -1298,7 +1363,7 @@ func (h *hier) drain(n *node) {
 			if h.formed {
 				n.installs++
 			}
-			h.changed(settleDomain)
+			h.changed(n, settleDomain, e.Conf.ID)
 			if h.starving {
 				h.starved.DomainConfs++
 			}
@@ -1419,7 +1484,7 @@ func (h *hier) drainView(n *node) {
 		if e.Kind == localring.EventInstall {
 			h.logf("%s view installs %s %s %v", n.id, e.Conf.Kind, e.Conf.ID, e.Conf.MemberIDs())
 			n.prevc, n.vconf = n.vconf, e.Conf.ID
-			h.changed(settleView)
+			h.changed(n, settleView, e.Conf.ID)
 		}
 		if e.Kind == localring.EventSend && e.Msg.Conf == "" {
 			continue
@@ -1973,9 +2038,14 @@ func (h *hier) tokenLosses() (n [2]int) {
 	return n
 }
 
-// changed notes a configuration installed now, for
-// Result.StallSettled.
-func (h *hier) changed(k settleKind) {
+// changed notes a configuration installed now at node n, of kind k, for
+// Result.StallSettled and runSteady (not the node a persistent fault
+// takes out of its site's ring: its own configurations change as they
+// will).
+func (h *hier) changed(n *node, k settleKind, id string) {
+	if h.net == nil || h.net.mute != n {
+		h.lastChangeAt, h.lastChange = h.fed.Elapsed(), fmt.Sprintf("%s installed %s", n.id, id)
+	}
 	if h.stalledAll {
 		h.settled = h.fed.Elapsed()
 		h.settledBy[k] = h.settled
@@ -2602,6 +2672,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.Violations = append(r.Violations, evs.Check(trace, evs.Options{Failed: failed, Quiescent: true, DomainOrder: true})...)
 	r.Sent = len(h.sent)
 	r.Networks = h.networks()
+	r.Steady, r.Unsteady = h.steadyAfter, h.unsteady
 	for _, n := range h.byID {
 		if h.disconnected(n) {
 			r.Disconnected = string(n.id)

@@ -695,6 +695,9 @@ func findings(o Options, r *Result) []string {
 	for _, u := range r.NodeUnsettled {
 		bad = append(bad, "node level (domconf), unsettled at the end: "+u)
 	}
+	if r.Unsteady != "" {
+		bad = append(bad, r.Unsteady)
+	}
 	bad = append(bad, strayGaps(r.Bridges)...)
 	for id, st := range r.Bridges {
 		if b := badStats(id, st, r.LogEntries); b != "" {

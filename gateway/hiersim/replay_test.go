@@ -63,6 +63,7 @@ func replayFields(o *Options) []optField {
 		{"packets", &o.Packets},
 		{"persistent", &o.Persistent},
 		{"persistent-victim", &o.persistentVictim},
+		{"steady-within", &o.steadyWithin},
 		{"starve.run.min", &o.starve.run.min},
 		{"starve.run.max", &o.starve.run.max},
 		{"starve.pause.min", &o.starve.pause.min},
