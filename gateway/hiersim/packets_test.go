@@ -13,24 +13,24 @@ import (
 
 // netFaults are the hierarchy faults TestPacketFaults runs on lossy
 // networks: those whose sweep of seeds 1-100 all passed with
-// PacketsNoLocalLoss. Left out of CI, each with the seeds that failed
-// (see "What fails today on lossy networks"): the gateway crash, the
-// local cut and the stray gateway.
-var netFaults = []Fault{FaultNone, FaultGatewayPause, FaultCut, FaultPartialCut, FaultWANDelay}
+// PacketsNoLocalLoss. Left out of CI, with the seeds that failed (see
+// "What fails today on lossy networks"): the gateway crash and the stray
+// gateway.
+var netFaults = []Fault{FaultNone, FaultGatewayPause, FaultCut, FaultPartialCut, FaultWANDelay, FaultLocalCut}
 
 // TestPacketFaults runs the hierarchy without a fault of its own, with a
-// gateway pause, a cut, a partial cut and changed WAN delays (netFaults)
-// on networks that misbehave as the ring simulator's do (Options.Packets):
-// the federation ring gets a packet fault mix drawn from the seed (random
-// and burst loss, duplicates, reordering, corruption, stale replays), each
-// site's local ring one without loss (PacketsNoLocalLoss), on from the
-// start of the load to its end, so that the fault strikes on lossy,
-// duplicating, reordering links. Under every check of TestFaults (and its
-// effects), on as many seeds (a contiguous range from -hiersim.seed); and
-// every ring's network must have injected what its mix allows
-// (checkNetworks, netSums.check: with the mixes' injection a no-op, every
-// subtest fails). What fails today is in "What fails today on lossy
-// networks" below.
+// gateway pause, a cut, a partial cut, changed WAN delays and a gateway
+// cut off from its local ring (netFaults) on networks that misbehave as
+// the ring simulator's do (Options.Packets): the federation ring gets a
+// packet fault mix drawn from the seed (random and burst loss, duplicates,
+// reordering, corruption, stale replays), each site's local ring one
+// without loss (PacketsNoLocalLoss), on from the start of the load to its
+// end, so that the fault strikes on lossy, duplicating, reordering links.
+// Under every check of TestFaults (and its effects), on as many seeds (a
+// contiguous range from -hiersim.seed); and every ring's network must have
+// injected what its mix allows (checkNetworks, netSums.check: with the
+// mixes' injection a no-op, every subtest fails). What fails today is in
+// "What fails today on lossy networks" below.
 func TestPacketFaults(t *testing.T) {
 	parallel(t)
 	for _, f := range netFaults {
@@ -47,11 +47,12 @@ func TestPacketFaults(t *testing.T) {
 // hierarchy must end in rings that deliver: every check of TestFaults
 // holds, and the persistent faults must have dropped packets (with their
 // injection a no-op, every subtest fails). On a third of the seeds, and
-// without the WAN delay (see "What fails today on lossy networks").
+// without the local cut (its seed 46: see "What fails today on lossy
+// networks").
 func TestPersistentFaults(t *testing.T) {
 	parallel(t)
 	for _, f := range netFaults {
-		if f == FaultWANDelay {
+		if f == FaultLocalCut {
 			continue
 		}
 		t.Run(faultName(f), func(t *testing.T) {
@@ -94,31 +95,39 @@ func TestPersistentFaults(t *testing.T) {
 // message its sender's View never told it sent (node-level 1.1:
 // gateway-crash 21, 74, 85), or packetSplit's check fails (none 2, 70;
 // gateway-crash 18, 54, 56, 59, 90; gateway-pause 54, 56, 59; partial-cut
-// 54; gateway-local-cut 90, 94; wan-delay 52, 80).
+// 54; gateway-local-cut 90, 94; wan-delay 52, 80). With the bridge change
+// on branch fedsplit-b (below), all of those but gateway-local-cut 90
+// passed it (a held position whose answerer, ams, came into the ring
+// through no transitional configuration: its Sync names no log start,
+// syncMsg.from, and the ring cannot know its log holds the position).
 //
-// packets=no-local-loss, 8 of 799 runs: gateway-crash 18; gateway-local-cut
-// 2, 9, 42, 53, 94; stray-gateway 26 (EVS 6 and 9: fra-1 delivered
-// fra-3/1/17 before fra-2/1/84 in r:131124:fra, sin-1 the other way: fra-2
-// submitted its own Ups before fra-3's, which waited behind an Up of
-// fra-3 in doubt; bridge doc, "Two parts of a site and the order of its
-// Ups in doubt"), 71; all but 26 on packetSplit's check. stray-gateway 60
+// packets=no-local-loss, 3 of 799 runs: gateway-crash 18 and stray-gateway
+// 71 on packetSplit's check (a held position, below); stray-gateway 26
+// (EVS 6 and 9: fra-1 delivered fra-3/1/17 before fra-2/1/84 in
+// r:131124:fra, sin-1 the other way: fra-2 submitted its own Ups before
+// fra-3's, which waited behind an Up of fra-3 in doubt; bridge doc, "Two
+// parts of a site and the order of its Ups in doubt"). stray-gateway 60
 // (the merged site's new term delivered the other part's Ups in doubt in
 // the order of their Agains) passes since the other part's gateway orders
-// them (the same section).
+// them (the same section); gateway-local-cut 2, 9, 42, 53 and 94 failed
+// packetSplit's check, and pass (below).
 //
-// packets=no-local-loss persistent=true, 2 of 400 runs (seeds 1-50):
-// gateway-local-cut 46 (EVS 6 and 9: sin-1 delivered ams-2/1/16 before
-// sin-1/1/20 in the domain's first configuration, fra's nodes after) and
-// wan-delay 7 (EVS 4, local ring and domain: the run ends 0.9 s after
-// fra's local ring formed again, r:16, its lossy link fra-1->fra-2 losing
-// 29 %, as fra-1's Ups 474 and 475 come down; ams, sin, fra-1 and fra-3
-// deliver them, fra-2 not yet; why the domain ordered them only then, sent
-// at about 26 s and delivered at 46.5 s, is not looked into, and a run
-// with a persistent fault may have to end where its rings have been
-// steady a while, as the ring simulator's do). With the lossy federation
-// link the WAN delay's evidence (effects.checkOutage: the token rotation
-// changed by a tenth) did not show at seed 2 either (342 ms before, 351
-// ms during).
+// packets=no-local-loss persistent=true, 1 of 550 runs (seeds 1-100 of the
+// WAN delay, the gateway crash and the local cut, 1-50 of FaultNone, the
+// gateway pause, the cut, the partial cut and the stray gateway, with
+// branch fedsplit-b's bridge change too): gateway-local-cut 46 (EVS 6 and
+// 9: sin-1 delivered ams-2/1/16 before sin-1/1/20 in the domain's first
+// configuration, fra's nodes after). wan-delay 7 failed EVS 4 (local ring
+// and domain) as the run ended 0.9 s after fra's local ring formed again,
+// r:16 at 45.754 s, its lossy link fra-1->fra-2 losing 29 %: fra-1/1/474,
+// fra-1's announcement of that ring (domconf), was delivered at every site
+// by 46.652 s, and its Down fra-1/1/475 had not reached fra-2 yet. It was
+// not ordered late (sent 0.9 s before, not at 26 s as this comment said);
+// the run now ends where its rings have gone unchanged a while
+// (TestPersistentEndsSteady). With the lossy federation link the WAN
+// delay's evidence (effects.checkOutage: the token rotation changed by a
+// tenth) did not show at seed 2 (342 ms before, 351 ms during), but did at
+// enough of TestPersistentFaults' seeds.
 //
 // persistent-victim=true (a node that is no gateway whose multicasts never
 // arrive, or that receives none, for good): seeds 1, 2 and 3 with
@@ -131,25 +140,32 @@ func TestPersistentFaults(t *testing.T) {
 // its Ups that its View never told it sent (1.1). The checks of connected
 // members leave it out (hier.disconnected); EVS's own do not.
 //
-// packetSplit: report's "domain configurations installed at a
-// failover" on lossy networks (every regular federation configuration
-// after the rings formed had every site, no catch-up was refused, and the
-// domain changed its configuration all the same). Two ways were seen. A
-// federation ring that one member installed while the others' recovery
-// lost its token to the mix's losses (every site named in it, the others
-// never got to it) leaves each site in a transitional configuration of its
-// own at the next ring, which they join from different rings
-// (gateway-local-cut seed 2: ams alone installed r:131096, fra#2 and sin
-// lost its token in recovery; r:196640 had ams from r:131096, sin from
-// r:65552 and fra#3 new; FaultNone's seed 2 with packets=all the same
-// way). Or the ring a failover formed, which every member installed, lost
-// its token before the domain's stream went on in it, and the next one did
-// not continue the configuration (gateway-crash seed 18: r:131092 at 24.0
-// s, no stream entry until r:131100 at 28.0 s; stray-gateway 71 lost
-// tokens in r:131104 and r:196664). Whether the check should take the
-// first for a partition (the sites' transitional configurations say they
-// were apart), and why the bridge does not continue the configuration in
-// the second, is open.
+// packetSplit: report's "domain configurations installed at a failover" on
+// lossy networks (every regular federation configuration after the rings
+// formed had every site, no catch-up was refused, and the domain changed
+// its configuration all the same). Two ways were seen. A federation ring
+// that one member installed while the others' recovery lost its token to
+// the mix's losses (every site named in it, the others never got to it)
+// leaves each site in a transitional configuration of its own at the next
+// ring, which they join from different rings (gateway-local-cut seed 2:
+// ams alone installed r:131096, fra#2 and sin lost its token in recovery;
+// r:196640 had ams from r:131096, sin from r:65552 and fra#3 new; 9, 42,
+// 53 and 94 the same way): a partition of the federation ring itself,
+// which the domain follows, and the check takes it for one
+// (Result.FedApart; see report). Or the ring a failover formed, which
+// every member installed, lost its token just after it settled, before the
+// catch-up answer reached the new gateway's site, and the next one, every
+// site's Sync at base, did not continue the configuration because that
+// site's named a held position (gateway-crash seed 18: r:131092 settled at
+// ams at 24.4 s, at fra and sin only as it ended at 28.0 s; stray-gateway
+// 71). Branch fedsplit-b has the ring continue where the answerer's log
+// holds the held position (bridge Site.heldAnswered,
+// TestHeldAnswerContinues): both seeds and the gateway crash's seeds 1-100
+// pass, but the regional starvation's seed 98 (of 1-300) then fails EVS
+// 1.3 between two parts of site a (a-2's Up 960, delivered by the others
+// in r:852288:a, told sent in r:721188:a and delivered in doubt in a-2's
+// own transitional configuration), a schedule the change brought about:
+// not landed.
 
 func faultName(f Fault) string {
 	if f == FaultNone {
