@@ -157,6 +157,9 @@ func (a *Agent) newDomains() error {
 			s, _ := groups.Stub(p)
 			return s
 		}}
+		for _, id := range federation.NewRole(d, a.cfg.Site).Gateways() {
+			bc.Gateways = append(bc.Gateways, localring.NodeID(id))
+		}
 		if a.cfg.Federation.File.Stubs() {
 			// The file's federation.unneeded (default stubs): the site's
 			// active gateway brings a domain's message down as a stub
@@ -351,6 +354,9 @@ func (a *Agent) domainsLocalEvent(e *localring.Event) {
 			}
 			starts := active && !dl.b.Active()
 			dl.b.LocalInstall(e.Conf, active)
+			if _, _, ok := dl.role.Active(); e.Conf.Kind == localring.Regular && !ok {
+				dl.b.NoGateway() // the node's part of its site has no gateway of the domain
+			}
 			if starts || dl.b.CutOff() {
 				a.startSolo(dl, !starts) // a failover's new member, as a handover's; or a gateway that lost members of its site
 			} else if active && dl.grace.Healed(dl.local) {

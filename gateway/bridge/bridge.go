@@ -62,6 +62,14 @@ type Config struct {
 	// one, or when the stub does not fit either, the Down carries no
 	// payload.
 	Stub func(payload []byte) []byte
+	// Gateways are the site's gateways of the domain (the plan's:
+	// federation.Role.Gateways). A node that is none of them and that
+	// leaves the site's local ring may be in a part of the site without
+	// a gateway, which leaves the domain's configuration on its own
+	// (NoGateway): its Ups still pending here are not ordered in another
+	// configuration of the domain than the one it left
+	// (pendingUp.leftIn). Nil: no node is taken for one.
+	Gateways []localring.NodeID
 }
 
 // Validate checks c and fills in defaults.
@@ -261,6 +269,17 @@ type Stats struct {
 	// them again (Again), one that crashed lost them, delivered nowhere
 	// (Site.dropUnannounced).
 	UnannouncedDropped uint64
+	// NoGateway counts the configurations of its part of the site that
+	// this node installed, its local ring's regular configuration holding
+	// no gateway of the domain (Site.NoGateway), and NoGatewayDowns the
+	// Downs it dropped while in one (a member of its part re-injecting
+	// from its log in a Have phase): it is out of the domain until the
+	// active gateway restarts it.
+	NoGateway, NoGatewayDowns uint64
+	// LeftDropped counts the pending Ups this node dropped at a change of
+	// the domain's configuration because their sender, no gateway, had
+	// left the site's ring in an earlier one (pendingUp.leftIn, dropLeft).
+	LeftDropped uint64
 }
 
 // Ready is what a bridge asks its driver to do, in order.
@@ -332,6 +351,17 @@ type pendingUp struct {
 	// may have got it ordered, and the other sites delivered it. The node
 	// delivers it alone, in doubt, at its restart (restart).
 	historyDoubt bool
+	// leftIn: its sender, no gateway of the domain (Config.Gateways), is
+	// out of the site's local ring since a regular configuration of it
+	// that this node installed in the domain's configuration leftIn. The
+	// sender may be in a part of the site with no gateway, which left
+	// that configuration, telling the Up sent there and delivering it
+	// (NoGateway): the domain may order it in leftIn (a ring that
+	// continues it), not in a later configuration. A ring that does not
+	// continue it does not get it (submits), and at the domain's next
+	// configuration every node drops it (dropLeft). Cleared when the
+	// sender is back.
+	leftIn string
 	// local is the local ring in which this node first had it (an Again
 	// of it included): one of a member apart's history came before the
 	// ring of the Have phase that found the member so, or in an Again.
@@ -403,6 +433,12 @@ func (o Origin) key() originKey { return originKey{o.Site, o.ID.Sender, o.ID.Inc
 type Site struct {
 	cfg Config
 	tag uint32 // DomainTag(cfg.Domain): on its local ring messages
+	// localID is the id of the local ring's regular configuration this
+	// node installed last (LocalInstall): it names the configuration of
+	// its part of the site when that has no gateway (NoGateway); noGwAt
+	// is the place of the last such configuration in its stream.
+	localID string
+	noGwAt  localring.DomainOrder
 
 	// Every node.
 	last    localring.DomainOrder // last applied Down
@@ -833,7 +869,8 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	}
 	stays := active && s.active
 	s.dropUnannounced(c)
-	s.ring, s.epoch = c.Ring.Seq, 0
+	s.noteLeft(c)
+	s.ring, s.epoch, s.localID = c.Ring.Seq, 0, c.ID
 	if s.since.isZero() {
 		s.since = termAt{ring: s.ring}
 	}
@@ -899,6 +936,108 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 		s.sendLocal(encodeTerms(s.tag, &m))
 	}
 	s.openHave()
+}
+
+// NoGateway tells the bridge that the regular configuration of the local
+// ring it installed last (LocalInstall) holds no gateway of the domain
+// (federation.ActiveGateway finds none): this node's part of its site,
+// the members of that configuration, is cut off from the domain. Nothing
+// of the domain comes to it any more, and a part that waited in the
+// domain's configuration never installed another: a node taken out of
+// its site's ring for good (its multicasts never arrive, or it receives
+// none) stayed in it to the end, while the others went on into
+// configurations whose transitional ones name it (EVS 2.4 at the site
+// level; gateway/hiersim TestPersistentVictim). EVS.md 2.4 counts a
+// member cut off at the install as failed in the others' next
+// configuration when it goes on into another one: the part does, into
+// one of its own.
+//
+// The node leaves the domain's configuration as a site does that goes
+// on alone: what it holds back for Safe delivery, and the federation's
+// transitional configuration with its messages if it is in one, are
+// delivered in a transitional configuration of its part
+// ("part:<SITE>:t:<local ring>/<old ring>"), then it installs the
+// regular configuration of its part ("part:<SITE>:<local configuration
+// id>", DomainConf.Part; gateway/domconf installs a node-level
+// configuration of the local ring's members there), where nothing is
+// delivered. Its own pending Ups (those its local ring delivered and
+// that have not come down) are delivered in that transitional
+// configuration, without a domain position (Entry.InDoubt), and taken
+// for delivered: they were sent, in EVS terms, in the regular
+// configuration it leaves, and the site's gateway may have got them
+// ordered there (a node that receives no multicasts still sends: hiersim
+// seed 2 of TestPersistentVictim, ams-3's Up ams-3/1/2 came down at
+// every other node in r:65544:ams's transitional configuration, and
+// ams-3, whose View never told it sent, broke node-level EVS 1.1), or
+// no one had them (its multicasts never arrived). Either way the
+// node's trace says where it sent them and delivers them (EVS 1.1, 3).
+// Its id names them (digest: two members of one part deliver their own
+// each, EVS 4). Known gap: an Up of the node that its site's gateway
+// held pending and got ordered only after the others' next
+// configuration change is delivered there by the others, sent, for the
+// node, in the configuration it left (EVS 1.3 at the site level; the
+// node level's View discards it, its sender no member there).
+//
+// It applies no Down from then on (Stats.NoGatewayDowns) until its site's
+// active gateway restarts it: back in a ring with a gateway, its Have
+// names the part's configuration, which no log holds, so the gateway
+// finds it apart (see the package comment, "Members of another
+// history"). A local configuration of another part without a gateway
+// (members changed) is one more change of the same kind. A node that
+// never applied a configuration of the domain has none to leave.
+func (s *Site) NoGateway() {
+	if s.regConf.ID == "" || s.active || s.members == nil {
+		return
+	}
+	if s.regConf.Part != nil && slices.Equal(s.regConf.Part, s.members) {
+		return // the same part: no change
+	}
+	reg := DomainConf{ID: "part:" + s.cfg.Site + ":" + s.localID, Kind: localring.Regular, Sites: []string{s.cfg.Site}, Part: slices.Clone(s.members)}
+	s.stats.NoGateway++
+	var own []fedUp
+	kept := s.pending[:0]
+	for _, p := range s.pending {
+		if p.origin.ID.Sender == s.cfg.Node && !p.downInDoubt {
+			own = append(own, p.fedUp)
+			s.countPending(&p, -1)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	clear(s.pending[len(kept):])
+	s.pending = kept
+	at := s.last
+	if at.Less(s.noGwAt) {
+		at = s.noGwAt
+	}
+	if len(s.transOut) == 0 {
+		s.transOut = append(s.transOut, Entry{Pos: localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + 1}, Kind: EntryConfig})
+	}
+	s.transOut = slices.Insert(s.transOut, 1, s.unhold()...)
+	s.transOut[0].Conf = s.partTrans(s.localID)
+	for i, u := range own {
+		if k := u.origin.key(); u.origin.ID.Seq > s.highest[k] {
+			s.highest[k] = u.origin.ID.Seq
+		}
+		s.transOut = append(s.transOut, Entry{Pos: localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + 2 + uint64(i)}, Kind: EntryMessage,
+			Origin: u.origin, Svc: u.svc, Payload: u.payload, InDoubt: true})
+	}
+	s.conf = s.transOut[0].Conf
+	s.flushTrans()
+	s.marked = localring.DomainOrder{}
+	s.conf, s.regFed, s.regConf = reg, reg, reg
+	s.noGwAt = localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + 2 + uint64(len(own))}
+	s.out.Stream = append(s.out.Stream, Entry{Pos: s.noGwAt, Kind: EntryConfig, Conf: reg})
+}
+
+// partTrans returns the transitional configuration of this node alone
+// from its regular configuration into next, where one of them is its
+// part's (NoGateway): "part:<SITE>/<NODE>:t:<next ring>/<old ring>".
+// Each node of a part delivers its own Ups in doubt there, and restarts
+// on its own.
+func (s *Site) partTrans(next string) DomainConf {
+	return DomainConf{ID: "part:" + s.cfg.Site + "/" + string(s.cfg.Node) + ":" + localring.FormatTransitionalConfID(ringOf(next), ringOf(s.regConf.ID)),
+		Kind: localring.Transitional, Sites: []string{s.cfg.Site}, Part: []string{string(s.cfg.Node)}}
 }
 
 // Handover is a change of the site's active gateway agreed at a point of
@@ -1759,6 +1898,11 @@ func (s *Site) applyDown(from string, d *down) {
 		return
 	}
 	start := s.last.IsZero() && e.Kind == EntryConfig && e.Conf.Kind == localring.Regular
+	if s.regConf.Part != nil {
+		// Out of the domain (NoGateway) until a restart.
+		s.stats.NoGatewayDowns++
+		return
+	}
 	if d.prev != s.last && !start {
 		s.stats.OutOfOrder++
 		s.answererApart(from)
@@ -1867,6 +2011,48 @@ func (s *Site) dropUnannounced(c *localring.Configuration) {
 			s.stats.UnannouncedDropped++
 		}
 		return drop
+	})
+}
+
+// noteLeft notes, at regular configuration c of the local ring, the
+// pending Ups whose sender, no gateway of the domain, is not in c: out
+// of the site's ring since this configuration of the domain
+// (pendingUp.leftIn), unless it was already. A sender in c is back.
+func (s *Site) noteLeft(c *localring.Configuration) {
+	if s.cfg.Gateways == nil {
+		return
+	}
+	for i := range s.pending {
+		p := &s.pending[i]
+		in := slices.ContainsFunc(c.Members, func(m localring.Member) bool { return m.ID == p.origin.ID.Sender && m.Inc == p.origin.ID.Inc })
+		switch {
+		case in:
+			p.leftIn = ""
+		case p.leftIn == "" && !slices.Contains(s.cfg.Gateways, p.origin.ID.Sender):
+			p.leftIn = s.regConf.ID
+		}
+	}
+}
+
+// dropLeft drops, as this node applies a regular configuration of the
+// domain that continues none, the pending Ups whose sender left the
+// site's ring in an earlier one (pendingUp.leftIn): a sender in a part of
+// the site with no gateway told them sent there, and delivered them
+// (NoGateway). Ordered here, the other nodes delivered them in a
+// configuration their sender never installed, which its trace says they
+// were not sent in (EVS 1.3 at the site level: gateway/hiersim
+// TestPersistentVictim, seed 40 of packets=no-local-loss, fra-3's Ups
+// 4-6, held by fra-1 as the federation ring took 7 s to form again,
+// ordered in r:65576:ams after fra-3 left r:65544:ams). A sender that
+// comes back sends again those it still holds (Again).
+func (s *Site) dropLeft() {
+	s.pending = slices.DeleteFunc(s.pending, func(p pendingUp) bool {
+		if p.leftIn == "" {
+			return false
+		}
+		s.countPending(&p, -1)
+		s.stats.LeftDropped++
+		return true
 	})
 }
 
@@ -2511,7 +2697,8 @@ func (s *Site) heldStray(p *pendingUp) bool {
 // (heldStray).
 func (s *Site) submits(p *pendingUp) bool {
 	f := s.fed
-	return s.active && !s.draining && s.haves == nil && !s.last.Less(s.siteMax) && !s.parted() && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt && !p.unannounced
+	return s.active && !s.draining && s.haves == nil && !s.last.Less(s.siteMax) && !s.parted() && f != nil && f.regular && f.synced && !f.waiting && len(f.owed) == 0 && p.ring == 0 && !p.doubt && !p.unannounced &&
+		(p.leftIn == "" || f.cont != "")
 }
 
 // afterDoubt reports whether an earlier pending Up of p's origin is in
@@ -2703,6 +2890,7 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 			s.continued(e)
 			return
 		}
+		s.dropLeft()
 		s.marked = localring.DomainOrder{}
 		if len(s.transOut) > 0 {
 			// The messages held back are delivered in the transitional
@@ -2729,6 +2917,11 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 			}
 			t := Entry{Pos: e.Pos, Kind: EntryConfig, Conf: DomainConf{ID: transID(s.cfg.Site, e.Conf.ID, s.regConf.ID),
 				Kind: localring.Transitional, Sites: []string{s.cfg.Site}}}
+			if s.regConf.Part != nil {
+				// From its part's configuration (NoGateway): the node
+				// alone goes on from there, as it came.
+				t.Conf = s.partTrans(e.Conf.ID)
+			}
 			s.transOut = append(append(s.transOut[:0], t), s.unhold()...)
 		}
 		if restart && len(s.transOut) > 0 {

@@ -541,6 +541,36 @@
 // catch-up answer brings for done (as when they come down) and submits
 // none of them again.
 //
+// # A part of the site without a gateway
+//
+// A node whose local ring's regular configuration holds no gateway of the
+// domain (a node that is no gateway, taken out of its site's ring: it
+// receives no multicasts, or its own never arrive) is cut off from the
+// domain: nothing numbered comes to it, and nothing it sends goes up.
+// Waiting in the domain's configuration, it never installed another
+// while the others went on into configurations that named it (EVS 2.4).
+// Its driver tells its bridge (Site.NoGateway), which leaves the
+// domain's configuration on its own: what it held back, and its own
+// pending Ups without a domain position (Entry.InDoubt), told sent in
+// the configuration it leaves, in a transitional configuration of the
+// node alone, then the regular configuration of its part
+// (DomainConf.Part: its local configuration's members; gateway/domconf
+// installs it at the node level at once, no announcement being able to
+// come down). It applies no Down until the active gateway, once it is
+// back in a ring with one, finds it apart (its Have names the part's
+// configuration) and restarts it, as a member of another history.
+// The others may hold Ups of it still pending: a gateway does not submit
+// them in a ring that does not continue the configuration in which their
+// sender left its site's ring, and every node drops them at the domain's
+// next configuration (pendingUp.leftIn; Config.Gateways names the nodes
+// that may be a gateway, to which this does not apply). gateway/hiersim
+// TestPersistentVictim; bridge TestNoGatewayLeaves, TestNoGatewayBack,
+// TestNoGatewayUpNotOrderedLater. Known gap: a node that received nothing
+// for a while before its ring took it out tells its Ups sent in the last
+// configuration it applied, and the others may have gone on into another
+// before its ring took it out, and order them there (EVS 1.3 at the site
+// level; hiersim packets_test.go, "What fails today").
+//
 // # Members of another history
 //
 // A site's local ring that splits has a gateway in each part. A part

@@ -611,8 +611,9 @@ func (h *harness) messages(n *hnode) []Origin {
 // configuration after the messages before it. (Messages held back for
 // Safe delivery come after the transitional configuration that lets them
 // out, whose place is after theirs. The transitional configuration of
-// its site alone that a node installs before a regular one with no other
-// before it, a restart's, has that one's place.)
+// its site alone, or of itself alone from its part's (NoGateway), that a
+// node installs before a regular one with no other before it, a
+// restart's, has that one's place.)
 func (h *harness) checkOrder() {
 	pos := map[Origin]localring.DomainOrder{}
 	for _, s := range h.sites {
@@ -640,7 +641,7 @@ func (h *harness) checkOrder() {
 						h.t.Errorf("%s: configuration at %s after %s (configuration %s)", n.id, e.Pos, last, lastConf)
 					}
 					lastConf = e.Pos
-					own = e.Conf.Kind == localring.Transitional && strings.HasPrefix(e.Conf.ID, "site:"+s.name+":")
+					own = e.Conf.Kind == localring.Transitional && (strings.HasPrefix(e.Conf.ID, "site:"+s.name+":") || strings.HasPrefix(e.Conf.ID, "part:"+s.name+"/"))
 					if e.Conf.Kind == localring.Transitional {
 						continue
 					}

@@ -124,6 +124,15 @@ type DomainConf struct {
 	// them (Site.dropRefusedDoubt). In site order but for those, added
 	// after; an entry carries it only when set.
 	Doubt []DoubtSite
+	// Part, when set, says that the configuration is one of this node's
+	// part of its site, a local ring configuration with no gateway of the
+	// domain (Site.NoGateway), and names its members (sorted): on a
+	// regular configuration, the nodes of that local configuration, cut
+	// off from the domain; on the transitional one before it, this node
+	// alone (each node of the part delivers its own Ups there). Its Sites
+	// are the site alone. It is in no log and on no wire: only the stream
+	// of the part's nodes has it.
+	Part []string
 }
 
 // DoubtSite is a site that went into a regular configuration in doubt

@@ -41,6 +41,7 @@ type Stats struct {
 	Malformed     uint64 // announcements that did not decode
 	Stale         uint64 // announcements of a local ring older than one already announced (ignored)
 	Reforms       uint64 // times the View asked for the federation ring to form again (Ready.Reform)
+	Parts         uint64 // configurations of this node's part of its site installed, cut off from the domain (bridge.DomainConf.Part)
 }
 
 // Ready is what a View asks its driver to do.
@@ -254,6 +255,10 @@ func (v *View) Entry(e *bridge.Entry) {
 		}
 		v.endTrans()
 		v.transAt, v.transHeld = localring.DomainOrder{}, false
+		if e.Conf.Part != nil {
+			v.part(e)
+			return
+		}
 		v.sites = slices.Clone(e.Conf.Sites)
 		v.ring = e.Pos.Ring
 		v.through = nil
@@ -784,6 +789,38 @@ func (v *View) complete(pos localring.DomainOrder, at string) {
 			Ring: localring.RingID{Seq: pos.Seq, Rep: v.cfg.Self.ID}, Members: tm})
 	}
 	c := &localring.Configuration{ID: "dr:" + at, Kind: localring.Regular, Ring: localring.RingID{Seq: pos.Seq, Rep: localring.NodeID(v.cfg.Site)}, Members: ms}
+	v.reg = c
+	v.install(c)
+}
+
+// part installs e, the regular configuration of this node's part of its
+// site, cut off from the domain (bridge.DomainConf.Part: its local ring's
+// regular configuration holds no gateway of the domain): the members of
+// that local configuration, at once, "dr:<position>/<e's id>". No
+// announcement of the part can come down (no gateway orders it), and a
+// round waiting for one left the node in its transitional configuration
+// of itself alone for as long as it is cut off; the nodes of the part
+// know the members from their one local ring. The bridge put its
+// transitional configuration before it (the node left its regular one
+// there: fedTrans). A round open is over: the domain's configuration
+// goes on without the node, which comes back through the round its
+// restart opens (bridge, "Members of another history"). The group layer
+// sees the nodes of the other sites, and those of its site out of its
+// part, leave for the network.
+func (v *View) part(e *bridge.Entry) {
+	v.stats.Parts++
+	v.round, v.siteOK = false, false
+	v.ring, v.through = e.Pos.Ring, nil
+	ms := []localring.Member{v.cfg.Self}
+	if v.local != nil {
+		ms = slices.Clone(v.local.Members)
+	}
+	slices.SortFunc(ms, func(a, b localring.Member) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	if v.cur != nil && v.cur.Kind == localring.Regular {
+		v.leave(e.Pos)
+	}
+	c := &localring.Configuration{ID: "dr:" + e.Pos.String() + "/" + e.Conf.ID, Kind: localring.Regular,
+		Ring: localring.RingID{Seq: e.Pos.Seq, Rep: localring.NodeID(v.cfg.Site)}, Members: ms}
 	v.reg = c
 	v.install(c)
 }

@@ -1074,6 +1074,9 @@ func (h *hier) build(f *topology.File, seed uint64) error {
 		s.ring.Log = h.opts.Log
 		for i, id := range ids {
 			bc := bridge.Config{Domain: h.dom.Name, Site: name, Node: id, LogEntries: h.opts.logEntries}
+			for _, g := range federation.NewRole(h.dom, name).Gateways() {
+				bc.Gateways = append(bc.Gateways, localring.NodeID(g))
+			}
 			if h.opts.Elide {
 				bc.Elide = func(e *bridge.Entry) []byte {
 					if needsSite(name, e.Payload) {
@@ -1179,6 +1182,11 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 			}
 			was := n.b.Active()
 			n.b.LocalInstall(e.Conf, active)
+			if e.Conf.Kind == localring.Regular && n.activeGW == "" {
+				// As the agent: no gateway of the domain in the node's
+				// part of its site.
+				n.b.NoGateway()
+			}
 			if e.Conf.Kind == localring.Regular && n.fslot >= 0 {
 				switch {
 				case active && !was:
@@ -1377,6 +1385,12 @@ func (h *hier) drain(n *node) {
 						members = append(members, string(m.id))
 					}
 				}
+			}
+			if e.Conf.Part != nil {
+				// A configuration of the node's part of its site, cut
+				// off from the domain (bridge.Site.NoGateway): its
+				// members are named.
+				members = slices.Clone(e.Conf.Part)
 			}
 			slices.Sort(members)
 			l.Conf = &evs.Conf{ID: e.Conf.ID, Kind: e.Conf.Kind.String(), Members: members}
