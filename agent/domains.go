@@ -68,7 +68,11 @@ type domainLayer struct {
 	// grace keeps a new gateway term's rings of this site alone, and the
 	// rings before the domain's stream started, out of the bridge
 	// (gateway.Grace; group loop).
-	grace    gateway.Grace
+	grace gateway.Grace
+	// ungated is the node's local ring without a gateway of the domain
+	// (gateway.PartGrace), after which it leaves the domain's
+	// configuration (bridge.Site.NoGateway).
+	ungated  gateway.Ungated
 	reform   bool   // the View asked for the federation ring to form again, not done yet: the ring has not settled (group loop)
 	reformAt uint64 // the federation ring the View asked at (domconf Ready.Ring; group loop)
 	// blocked: the bridge asked for federation ring blockedAt to form
@@ -354,8 +358,8 @@ func (a *Agent) domainsLocalEvent(e *localring.Event) {
 			}
 			starts := active && !dl.b.Active()
 			dl.b.LocalInstall(e.Conf, active)
-			if _, _, ok := dl.role.Active(); e.Conf.Kind == localring.Regular && !ok {
-				dl.b.NoGateway() // the node's part of its site has no gateway of the domain
+			if _, _, ok := dl.role.Active(); e.Conf.Kind == localring.Regular && dl.ungated.Install(ok, time.Now()) {
+				dl.b.NoGateway() // another configuration of the node's part without a gateway
 			}
 			if starts || dl.b.CutOff() {
 				a.startSolo(dl, !starts) // a failover's new member, as a handover's; or a gateway that lost members of its site
@@ -479,6 +483,7 @@ func (a *Agent) takeFederation() {
 			run = a.fed.runner(dl.d.Name)
 		}
 		a.endSolo(dl, run)
+		a.leaveUngated(dl)
 		a.submitFederation(dl, run)
 	}
 	if a.trace != nil && len(a.doms) > 0 {
@@ -503,6 +508,18 @@ func (a *Agent) startSolo(dl *domainLayer, keep bool) {
 		return
 	}
 	dl.grace.Start(run, until)
+}
+
+// leaveUngated has the node leave the domain's configuration for one of
+// its part of the site once its local ring has had no gateway of the
+// domain for gateway.PartGrace (group loop).
+func (a *Agent) leaveUngated(dl *domainLayer) {
+	if !dl.ungated.Due(time.Now()) {
+		return
+	}
+	a.log.Warn("no gateway of the domain in this node's local ring for the part grace: the node leaves the domain's configuration until it is back in a ring with one", "domain", dl.d.Name, "grace", gateway.PartGrace)
+	dl.b.NoGateway()
+	a.domainOutput(dl)
 }
 
 // endSolo lets a configuration held back by the grace through to the

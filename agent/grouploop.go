@@ -392,6 +392,9 @@ func (a *Agent) groupPass() (next time.Time) {
 		if until, ok := dl.grace.Deadline(); ok && (next.IsZero() || until.Before(next)) {
 			next = until
 		}
+		if until, ok := dl.ungated.Deadline(); ok && (next.IsZero() || until.Before(next)) {
+			next = until
+		}
 	}
 	return next
 }

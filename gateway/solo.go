@@ -201,3 +201,53 @@ func (g *Grace) End(now time.Time, member any, active bool) *localring.Configura
 	g.alone = false
 	return held
 }
+
+// PartGrace is how long a node's local ring stays without a gateway of a
+// domain (federation.ActiveGateway finds none in its regular
+// configurations, one after another) before the node leaves the domain's
+// configuration for one of its part of the site (bridge.Site.NoGateway):
+// longer than the ring takes to let back a node it took out (a second),
+// and than the moments a node spends out of its site's ring when it is
+// paused, starved or cut off for a few seconds, which it comes back from
+// in the domain's configuration, its site's re-injection bringing what it
+// missed (gateway/hiersim TestAgainUnseen and TestAgainAroundDoubt cut a
+// node that is no gateway off for 3 s; left at once, it delivered its Up
+// the others had not ordered alone, and no Again brought it up).
+const PartGrace = 5 * time.Second
+
+// Ungated is what a driver keeps, for one domain, of its node's local
+// ring without a gateway of the domain (PartGrace), the agent's and
+// gateway/hiersim's alike.
+type Ungated struct {
+	on, left bool
+	until    time.Time
+}
+
+// Install is a regular configuration of the local ring at now; gw says
+// whether it holds a gateway of the domain. It reports whether the
+// driver calls bridge.Site.NoGateway now: the node left the domain's
+// configuration already, and this is another configuration of its part
+// (the bridge changes nothing for the same members). A configuration
+// without a gateway starts the grace, one with a gateway ends it.
+func (u *Ungated) Install(gw bool, now time.Time) bool {
+	switch {
+	case gw:
+		*u = Ungated{}
+	case !u.on:
+		u.on, u.until = true, now.Add(PartGrace)
+	}
+	return u.left
+}
+
+// Due reports whether the grace is over at now with the local ring still
+// without a gateway: the driver calls bridge.Site.NoGateway, once.
+func (u *Ungated) Due(now time.Time) bool {
+	if !u.on || u.left || now.Before(u.until) {
+		return false
+	}
+	u.left = true
+	return true
+}
+
+// Deadline returns when the grace ends, while one runs.
+func (u *Ungated) Deadline() (time.Time, bool) { return u.until, u.on && !u.left }

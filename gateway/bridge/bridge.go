@@ -359,8 +359,8 @@ type pendingUp struct {
 	// (NoGateway): the domain may order it in leftIn (a ring that
 	// continues it), not in a later configuration. A ring that does not
 	// continue it does not get it (submits), and at the domain's next
-	// configuration every node drops it (dropLeft). Cleared when the
-	// sender is back.
+	// configuration every node drops it (dropLeft). Cleared by its
+	// sender's Again, not by its return alone (noteLeft).
 	leftIn string
 	// local is the local ring in which this node first had it (an Again
 	// of it included): one of a member apart's history came before the
@@ -1532,7 +1532,13 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 			}
 		}
 		if x.again.origin.Site == s.cfg.Site && x.again.origin.ID.Sender == m.ID.Sender {
-			s.firstAt(slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == x.again.origin }), m.Order)
+			i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == x.again.origin })
+			if i >= 0 {
+				// Its sender still holds it: it did not deliver it in a
+				// part of its own (pendingUp.leftIn).
+				s.pending[i].leftIn = ""
+			}
+			s.firstAt(i, m.Order)
 		}
 	case x.seen != nil:
 		s.seen(m.ID.Sender, x.seen)
@@ -2017,20 +2023,30 @@ func (s *Site) dropUnannounced(c *localring.Configuration) {
 // noteLeft notes, at regular configuration c of the local ring, the
 // pending Ups whose sender, no gateway of the domain, is not in c: out
 // of the site's ring since this configuration of the domain
-// (pendingUp.leftIn), unless it was already. A sender in c is back.
+// (pendingUp.leftIn), unless it was already. A sender that comes back
+// does not clear it by coming back: it may have left the configuration
+// in a part of its own meanwhile (NoGateway), its Ups delivered there,
+// and a node back from one is out of the domain until its restart, at a
+// configuration that continues none (cleared at the return, they went
+// up and came down in that configuration: gateway/hiersim
+// TestAgainAroundDoubt and TestCrashThenStall with NoGateway at once, a
+// node that is no gateway cut off or stalled as its gateway dies: EVS
+// 1.3 at the site level). Its Again of the Up clears it (LocalDeliver):
+// it still holds the Up, so it delivered it nowhere; dropped at the
+// domain's change before its Again, the Again brings the Up up again.
+// (Kept until the change, an Up whose Again came first was lost: hiersim
+// TestAgainAroundDoubt, 1 s, seed 5, m107@ams-3.)
 func (s *Site) noteLeft(c *localring.Configuration) {
 	if s.cfg.Gateways == nil {
 		return
 	}
 	for i := range s.pending {
 		p := &s.pending[i]
-		in := slices.ContainsFunc(c.Members, func(m localring.Member) bool { return m.ID == p.origin.ID.Sender && m.Inc == p.origin.ID.Inc })
-		switch {
-		case in:
-			p.leftIn = ""
-		case p.leftIn == "" && !slices.Contains(s.cfg.Gateways, p.origin.ID.Sender):
-			p.leftIn = s.regConf.ID
+		if p.leftIn != "" || s.regConf.ID == "" || slices.Contains(s.cfg.Gateways, p.origin.ID.Sender) ||
+			slices.ContainsFunc(c.Members, func(m localring.Member) bool { return m.ID == p.origin.ID.Sender && m.Inc == p.origin.ID.Inc }) {
+			continue
 		}
+		p.leftIn = s.regConf.ID
 	}
 }
 

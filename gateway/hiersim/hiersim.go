@@ -728,6 +728,7 @@ type node struct {
 	waited   [2]int              // of local and fed, how many waited for the paused node or member
 	seen     map[string]int      // deliveries per client payload
 	confs    []bridge.DomainConf // domain configurations installed, in order
+	ungated  gateway.Ungated     // its local ring without a gateway of the domain (gateway.PartGrace)
 	msgs     int                 // messages in its stream
 	held     *bridge.Entry       // a message Options.corrupt holds back
 	// installs counts the domain configurations it installed after the
@@ -1182,9 +1183,9 @@ func (h *hier) localEvent(s *site) func(localring.NodeID, uint64, localring.Even
 			}
 			was := n.b.Active()
 			n.b.LocalInstall(e.Conf, active)
-			if e.Conf.Kind == localring.Regular && n.activeGW == "" {
-				// As the agent: no gateway of the domain in the node's
-				// part of its site.
+			if e.Conf.Kind == localring.Regular && n.ungated.Install(n.activeGW != "", time.Time{}.Add(s.ring.Elapsed())) {
+				// As the agent: another configuration of the node's
+				// part of its site without a gateway.
 				n.b.NoGateway()
 			}
 			if e.Conf.Kind == localring.Regular && n.fslot >= 0 {
@@ -1677,6 +1678,23 @@ func (h *hier) run(d time.Duration, load bool) {
 		h.recutStep()
 		h.isolateStep()
 		h.handoverStep()
+		h.ungatedStep()
+	}
+}
+
+// ungatedStep has every node whose local ring has had no gateway of the
+// domain for gateway.PartGrace leave the domain's configuration, as the
+// agent does (bridge.Site.NoGateway).
+func (h *hier) ungatedStep() {
+	for _, s := range h.sites {
+		now := time.Time{}.Add(s.ring.Elapsed())
+		for _, n := range s.nodes {
+			if s.ring.Alive(n.slot) && !s.ring.Paused(n.slot) && n.ungated.Due(now) {
+				h.logf("%s: no gateway of the domain in its local ring for %v: it leaves the domain's configuration", n.id, gateway.PartGrace)
+				n.b.NoGateway()
+				h.drain(n)
+			}
+		}
 	}
 }
 
