@@ -170,3 +170,36 @@ func TestGraceHealed(t *testing.T) {
 		t.Error("a new term's grace Healed")
 	}
 }
+
+// TestUngated: a node's local ring without a gateway of the domain leaves
+// the domain's configuration once PartGrace has passed, not before, and
+// once; every later configuration without a gateway is another of its
+// part (Install reports it), and one with a gateway ends it all.
+func TestUngated(t *testing.T) {
+	var u Ungated
+	t0 := time.Unix(100, 0)
+	if u.Install(true, t0) || u.Due(t0.Add(time.Hour)) {
+		t.Fatal("a ring with a gateway started the grace")
+	}
+	if u.Install(false, t0) {
+		t.Fatal("the first configuration without a gateway left at once")
+	}
+	if at, ok := u.Deadline(); !ok || !at.Equal(t0.Add(PartGrace)) {
+		t.Fatalf("deadline %v %v, want %v", at, ok, t0.Add(PartGrace))
+	}
+	if u.Install(false, t0.Add(PartGrace/2)) || u.Due(t0.Add(PartGrace-time.Millisecond)) {
+		t.Fatal("left before the grace was over (a second configuration without a gateway does not restart it)")
+	}
+	if !u.Due(t0.Add(PartGrace)) || u.Due(t0.Add(2*PartGrace)) {
+		t.Fatal("not left once at the end of the grace")
+	}
+	if _, ok := u.Deadline(); ok {
+		t.Fatal("a deadline after the node left")
+	}
+	if !u.Install(false, t0.Add(3*PartGrace)) {
+		t.Fatal("another configuration without a gateway after the node left is not reported")
+	}
+	if u.Install(true, t0.Add(4*PartGrace)) || u.Install(false, t0.Add(4*PartGrace)) || u.Due(t0.Add(5*PartGrace-time.Millisecond)) {
+		t.Fatal("a configuration with a gateway did not end it: the next grace is not a whole one")
+	}
+}

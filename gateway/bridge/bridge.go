@@ -938,10 +938,13 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	s.openHave()
 }
 
-// NoGateway tells the bridge that the regular configuration of the local
-// ring it installed last (LocalInstall) holds no gateway of the domain
-// (federation.ActiveGateway finds none): this node's part of its site,
-// the members of that configuration, is cut off from the domain. Nothing
+// NoGateway tells the bridge that the local ring's regular
+// configurations have held no gateway of the domain (federation.ActiveGateway
+// finds none) for gateway.PartGrace, the one it installed last
+// (LocalInstall) included; the driver calls it then, and at every later
+// regular configuration without one (gateway.Ungated). This node's part
+// of its site, the members of that configuration, is cut off from the
+// domain. Nothing
 // of the domain comes to it any more, and a part that waited in the
 // domain's configuration never installed another: a node taken out of
 // its site's ring for good (its multicasts never arrive, or it receives

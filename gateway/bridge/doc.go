@@ -549,7 +549,10 @@
 // domain: nothing numbered comes to it, and nothing it sends goes up.
 // Waiting in the domain's configuration, it never installed another
 // while the others went on into configurations that named it (EVS 2.4).
-// Its driver tells its bridge (Site.NoGateway), which leaves the
+// Once its local ring has had no gateway for gateway.PartGrace (5 s: a
+// node out of its site's ring for a moment comes back in the domain's
+// configuration, as before), its driver tells its bridge
+// (Site.NoGateway), which leaves the
 // domain's configuration on its own: what it held back, and its own
 // pending Ups without a domain position (Entry.InDoubt), told sent in
 // the configuration it leaves, in a transitional configuration of the
@@ -563,7 +566,8 @@
 // them in a ring that does not continue the configuration in which their
 // sender left its site's ring, and every node drops them at the domain's
 // next configuration (pendingUp.leftIn; Config.Gateways names the nodes
-// that may be a gateway, to which this does not apply). gateway/hiersim
+// that may be a gateway, to which this does not apply), unless the
+// sender's Again shows that it still holds them. gateway/hiersim
 // TestPersistentVictim; bridge TestNoGatewayLeaves, TestNoGatewayBack,
 // TestNoGatewayUpNotOrderedLater. Known gap: a node that received nothing
 // for a while before its ring took it out tells its Ups sent in the last

@@ -65,9 +65,10 @@ func TestPersistentFaults(t *testing.T) {
 // TestPersistentVictim is TestPersistentFaults without a fault of its
 // own, whose site's persistent fault takes a node that is no gateway out
 // of its site's ring for good (Options.persistentVictim: its multicasts
-// never arrive, or it receives none), on a third of the seeds. Alone in
-// a ring without a gateway of the domain, the node leaves the domain's
-// configuration into one of its part (bridge.Site.NoGateway: a
+// never arrive, or it receives none), on as many seeds as TestFaults
+// (about 0.3 s a seed). Alone in a ring without a gateway of the domain
+// for gateway.PartGrace, the node leaves the domain's configuration into
+// one of its part (bridge.Site.NoGateway: a
 // transitional configuration where it delivers its own pending Ups, told
 // sent in the one it left, then the regular one of its local ring's
 // members, at the site and the node level), and the others never order
