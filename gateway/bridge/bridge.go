@@ -944,10 +944,9 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 // (LocalInstall) included; the driver calls it then, and at every later
 // regular configuration without one (gateway.Ungated). This node's part
 // of its site, the members of that configuration, is cut off from the
-// domain. Nothing
-// of the domain comes to it any more, and a part that waited in the
-// domain's configuration never installed another: a node taken out of
-// its site's ring for good (its multicasts never arrive, or it receives
+// domain. Nothing of the domain comes to it any more, and a part that
+// waited in the domain's configuration never installed another: a node
+// taken out of its site's ring for good (its multicasts never arrive, or it receives
 // none) stayed in it to the end, while the others went on into
 // configurations whose transitional ones name it (EVS 2.4 at the site
 // level; gateway/hiersim TestPersistentVictim). EVS.md 2.4 counts a
@@ -958,8 +957,9 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 // The node leaves the domain's configuration as a site does that goes
 // on alone: what it holds back for Safe delivery, and the federation's
 // transitional configuration with its messages if it is in one, are
-// delivered in a transitional configuration of its part
-// ("part:<SITE>:t:<local ring>/<old ring>"), then it installs the
+// delivered in a transitional configuration of the node alone
+// ("part:<SITE>/<NODE>:t:<local ring>/<old ring>", partTrans), then it
+// installs the
 // regular configuration of its part ("part:<SITE>:<local configuration
 // id>", DomainConf.Part; gateway/domconf installs a node-level
 // configuration of the local ring's members there), where nothing is
@@ -974,12 +974,11 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 // ams-3, whose View never told it sent, broke node-level EVS 1.1), or
 // no one had them (its multicasts never arrived). Either way the
 // node's trace says where it sent them and delivers them (EVS 1.1, 3).
-// Its id names them (digest: two members of one part deliver their own
-// each, EVS 4). Known gap: an Up of the node that its site's gateway
-// held pending and got ordered only after the others' next
-// configuration change is delivered there by the others, sent, for the
-// node, in the configuration it left (EVS 1.3 at the site level; the
-// node level's View discards it, its sender no member there).
+// Each member of a part delivers its own there, in a transitional
+// configuration of its own (EVS 4). The others do not order an Up of the node that
+// its site's gateway still holds in a later configuration of the domain
+// (pendingUp.leftIn): they would deliver it where its sender's trace says
+// it was not sent (EVS 1.3 at the site level).
 //
 // It applies no Down from then on (Stats.NoGatewayDowns) until its site's
 // active gateway restarts it: back in a ring with a gateway, its Have

@@ -573,7 +573,8 @@
 // for a while before its ring took it out tells its Ups sent in the last
 // configuration it applied, and the others may have gone on into another
 // before its ring took it out, and order them there (EVS 1.3 at the site
-// level; hiersim packets_test.go, "What fails today").
+// level; seen with NoGateway at once: hiersim packets_test.go, "What
+// fails today").
 //
 // # Members of another history
 //
