@@ -15,8 +15,17 @@
 // the traces the messages lost or delivered twice at nodes that stayed
 // connected with their senders (the test fails on any).
 //
+// TestCutOffNetns runs the same sites and clients, and takes b-3, a node
+// that is no gateway, out of its site's ring for good with an nftables
+// rule in its namespace (its multicasts dropped, then, healed in between,
+// those it receives): alone without a gateway for gateway.PartGrace, it
+// leaves the domain's configuration for its part's, the others go on
+// delivering, and once the rule is gone it merges back; the same checks
+// of the traces judge it. It needs nft too (Debian package nftables).
+//
 //	go test -v -run Sites ./tests/fednetns/                # as root, about a minute
 //	ATOLL_NETNS_KEEP=/tmp/k go test -run Sites ./tests/fednetns/  # keep traces and logs in /tmp/k/<test>
+//	go test -v -run CutOff ./tests/fednetns/               # about a minute; FN_NOOP=1: rules that drop nothing, it must fail
 //
 // (TestFederationNetns keeps its federation traces and logs the same way,
 // in /tmp/k/<test>/<world name>, one directory a run.)

@@ -131,6 +131,7 @@ type siteClient struct {
 	err   error // why the load stopped before it was stopped
 	views map[string]client.View
 	seen  []client.View
+	got   []time.Time // when each message came
 }
 
 func newSites(t *testing.T) *sites {
@@ -383,6 +384,11 @@ func (s *sites) connect(id string) {
 
 func (cl *siteClient) read() {
 	for e := range cl.c.Events() {
+		if e.Kind == client.EventMessage {
+			cl.mu.Lock()
+			cl.got = append(cl.got, time.Now())
+			cl.mu.Unlock()
+		}
 		if e.Kind == client.EventView {
 			cl.mu.Lock()
 			if !e.View.Transitional {
@@ -676,38 +682,7 @@ func TestSitesNetns(t *testing.T) {
 	}
 	t.Logf("scenarios ran in %v", time.Since(began).Round(time.Millisecond))
 
-	var traces, fedTraces []string
-	for _, id := range s.ids {
-		traces = append(traces, s.nodes[id].traces...)
-		fedTraces = append(fedTraces, s.nodes[id].fedTraces...)
-	}
-	events := readTraces(t, traces)
-	fedEvents := readTraces(t, fedTraces)
-	report := func(what string, vs []evs.Violation) {
-		t.Helper()
-		if len(vs) > 0 {
-			var b strings.Builder
-			evs.Report(&b, vs)
-			t.Errorf("EVS violations in %s:\n%s", what, b.String())
-		}
-	}
-	// A domain message counts as sent where the federation orders it: a
-	// sender killed before its message came down never wrote the send
-	// line of a message the others deliver (evs.Orphans).
-	full := events
-	events, orphans, bad := evs.Orphans(s.domain, events)
-	report("the orphans' orders", bad)
-	report("the orphans' senders", evs.LiveOrphans(full, events, s.killed))
-	report("the agents' traces", evs.Check(events, evs.Options{Failed: s.killed, DomainOrder: true}))
-	report("the domain's one order (EVS.md property 9)", hiersim.OneOrder(s.domain, slices.DeleteFunc(slices.Clone(events), func(e evs.Event) bool { return e.Domain != s.domain })))
-	report("the federation rings' traces", evs.Check(fedEvents, evs.Options{}))
-	t.Logf("EVS check: agents' traces %s (and %d messages of killed senders delivered that their senders had not recorded as sent); federation rings' traces %s", evs.Summarize(events), orphans, evs.Summarize(fedEvents))
-	for _, r := range lostAndDuplicated(events, s.killed) {
-		t.Logf("%s", r)
-		if r.Lost > 0 || r.Duplicated > 0 {
-			t.Errorf("domain %s: %d messages lost and %d duplicated at nodes that stayed connected with their senders, e.g. %v", r.Domain, r.Lost, r.Duplicated, r.Examples)
-		}
-	}
+	events := s.checkAll(t)
 
 	// Issue 9 item 4: across the failover, site a's members that stayed
 	// connected miss nothing and see no configuration without b and c
@@ -862,4 +837,48 @@ func readTraces(t *testing.T, files []string) []evs.Event {
 		all = append(all, es...)
 	}
 	return all
+}
+
+// checkAll reads every agent's traces once the agents stopped, and
+// judges them: the EVS checker over the agents' traces (with the
+// domain's messages of killed senders counted as sent where the
+// federation orders them) and the federation rings', the domain's one
+// order (EVS.md property 9), and no message lost or duplicated at a node
+// that stayed connected with its sender (lostAndDuplicated). It returns
+// the agents' events without the orphans.
+func (s *sites) checkAll(t *testing.T) []evs.Event {
+	t.Helper()
+	var traces, fedTraces []string
+	for _, id := range s.ids {
+		traces = append(traces, s.nodes[id].traces...)
+		fedTraces = append(fedTraces, s.nodes[id].fedTraces...)
+	}
+	events := readTraces(t, traces)
+	fedEvents := readTraces(t, fedTraces)
+	report := func(what string, vs []evs.Violation) {
+		t.Helper()
+		if len(vs) > 0 {
+			var b strings.Builder
+			evs.Report(&b, vs)
+			t.Errorf("EVS violations in %s:\n%s", what, b.String())
+		}
+	}
+	// A domain message counts as sent where the federation orders it: a
+	// sender killed before its message came down never wrote the send
+	// line of a message the others deliver (evs.Orphans).
+	full := events
+	events, orphans, bad := evs.Orphans(s.domain, events)
+	report("the orphans' orders", bad)
+	report("the orphans' senders", evs.LiveOrphans(full, events, s.killed))
+	report("the agents' traces", evs.Check(events, evs.Options{Failed: s.killed, DomainOrder: true}))
+	report("the domain's one order (EVS.md property 9)", hiersim.OneOrder(s.domain, slices.DeleteFunc(slices.Clone(events), func(e evs.Event) bool { return e.Domain != s.domain })))
+	report("the federation rings' traces", evs.Check(fedEvents, evs.Options{}))
+	t.Logf("EVS check: agents' traces %s (and %d messages of killed senders delivered that their senders had not recorded as sent); federation rings' traces %s", evs.Summarize(events), orphans, evs.Summarize(fedEvents))
+	for _, r := range lostAndDuplicated(events, s.killed) {
+		t.Logf("%s", r)
+		if r.Lost > 0 || r.Duplicated > 0 {
+			t.Errorf("domain %s: %d messages lost and %d duplicated at nodes that stayed connected with their senders, e.g. %v", r.Domain, r.Lost, r.Duplicated, r.Examples)
+		}
+	}
+	return events
 }
