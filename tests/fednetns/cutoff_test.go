@@ -97,8 +97,11 @@ func heal(t *testing.T, ns string) {
 //     gateway.PartGrace, the victim leaves the domain's configuration: its
 //     trace shows a transitional configuration of itself alone, then the
 //     regular one of its part (itself), no sooner than PartGrace after the
-//     fault and within cutLeaveBound; its groups' views say every other
-//     member left (reason network), and the others' that it left;
+//     fault and within cutLeaveBound, and by its log PartGrace to
+//     PartGrace + cutGraceSlack after its local ring first held it alone;
+//     its bridge counts the part (Stats.NoGateway); its groups' views say
+//     every other member left (reason network), and the others' that it
+//     left;
 //   - the others keep delivering: no client of theirs goes longer than
 //     cutProgressBound without a message, over the fault;
 //   - once the rule is gone the victim merges back: the domain's
@@ -106,7 +109,8 @@ func heal(t *testing.T, ns string) {
 //     every node say so;
 //   - at the end, the EVS checker over every trace, the domain's one
 //     order, and no message lost or duplicated at a node that stayed
-//     connected with its sender (lostAndDuplicated), as TestSitesNetns.
+//     connected with its sender (lostAndDuplicated), as TestSitesNetns;
+//     and every client got the views its agent traced.
 //
 // FN_NOOP=1 injects rules that drop nothing: the test must then fail
 // (the victim never leaves).
