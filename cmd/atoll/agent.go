@@ -47,11 +47,17 @@ const defaultDataDir = "/var/lib/atoll"
 const defaultBusyRotation = time.Millisecond
 
 // defaultIdleLinger is --idle-linger's default
-// (localring.Config.IdleLinger): off. On the 2-core benchmark host it
-// lowered the median at 1,000 msgs/s from every node by 40-80 us at 2.6-3.3
-// times the CPU per message (docs/OPERATIONS.md, "A member's message on a
-// quiet ring"), a trade for the operator to make.
-const defaultIdleLinger = 0
+// (localring.Config.IdleLinger): 1 ms since 2026-12-07, off before. On the
+// 2-core benchmark host, with every node sending 333 msgs/s through the
+// client API, 1 ms lowered the median in 12 of 16 interleaved pairs (by
+// 60 us, the median of the pairs' differences) and the p99 in 11 of 16,
+// encrypted the median in 7 of 10 (25 us), for a quarter to three-quarters
+// more CPU per message at that rate; full load, half of the maximum, one
+// sender (the representative) and an idle ring did not change. 2-5 ms had
+// cost 1.6-3.3 times the CPU per message for 40-140 us (docs/OPERATIONS.md,
+// "A member's message on a quiet ring"; docs/BENCHMARKS.md, history, "A
+// linger of 1 ms").
+const defaultIdleLinger = time.Millisecond
 
 func newAgentCmd() *cobra.Command {
 	var (
@@ -274,7 +280,7 @@ cannot start: the message says what to fix.`,
 	fl.StringVar(&fed.TracePath, "fed-trace", "", "append the federation ring's installs, sends and deliveries to `FILE` (EVS trace, domain fed/...)")
 	fl.IntVar(&procs, "procs", 0, "threads that may run the agent's Go code at once (GOMAXPROCS); 0: 1 on a node that is not gateway-eligible and serves no TLS clients, the Go runtime's default otherwise or when GOMAXPROCS is set")
 	fl.IntVar(&gcHeapFloorMiB, "gc-heap-floor", defaultGCHeapFloorMiB, fmt.Sprintf("while the agent allocates fast, the Go garbage collector lets the heap grow to at least this many `MiB` between its cycles (0: GOGC's goal alone; ignored when GOGC is set): fewer cycles at full load for at most that much more memory; the default keeps an agent at full load under %d MiB resident (docs/OPERATIONS.md, \"Memory\")", agentRSSBudgetMiB))
-	fl.DurationVar(&idleLinger, "idle-linger", defaultIdleLinger, "as the ring's representative, keep passing the token on for this long after another member's last message before holding it as idle: a message at another node then waits for the rotating token, not for its wake to reach the representative and the token to come round, for about 30 % of a core per agent while members send (0: hold at once; docs/OPERATIONS.md, \"A member's message on a quiet ring\")")
+	fl.DurationVar(&idleLinger, "idle-linger", defaultIdleLinger, "as the ring's representative, keep passing the token on for this long after another member's last message before holding it as idle: a message at another node then waits for the rotating token, not for its wake to reach the representative and the token to come round, for more CPU while members send at a low rate (1 ms: a quarter to three-quarters more per message at 1,000 msgs/s from every node on a 2-core host; 0: hold at once; docs/OPERATIONS.md, \"A member's message on a quiet ring\")")
 	fl.DurationVar(&busyRotation, "busy-rotation", defaultBusyRotation, "as the ring's representative, keep the token of a lightly loaded ring (two packets a member or more per rotation, under half the window, no member left with more) until a rotation has lasted this long: fewer token passes and wake-ups per message for up to this much more latency (0: never; below half the token retransmit interval; docs/OPERATIONS.md, \"A lightly loaded ring's cost\")")
 	fl.BoolVar(&udpGSO, "udp-gso", true, "in multicast mode, hand the kernel each run of full ring packets as one send that it cuts into datagrams (UDP GSO, Linux 4.18 or later): a node that sends much spends half as much in the kernel's send; a path that refuses such sends turns it off by itself and says so in the log, set false for one that silently loses them (docs/OPERATIONS.md, \"Segmented sends and coalesced receives\")")
 	fl.BoolVar(&udpGRO, "udp-gro", true, "in multicast mode, have the kernel hand the ring's group socket the packets of one segmented send (or that the NIC coalesced) as one receive (UDP GRO, Linux 5.0 or later), which the agent splits again: fewer receives, and no cutting of segmented sends in the kernel (docs/OPERATIONS.md, \"Segmented sends and coalesced receives\")")

@@ -40,20 +40,22 @@ func TestAgentBusyRotationDefault(t *testing.T) {
 	}
 }
 
-// TestAgentIdleLingerDefault: `atoll agent --idle-linger` is off by
-// default (defaultIdleLinger says why: a latency for CPU trade), and a
-// ring accepts a setting.
+// TestAgentIdleLingerDefault: `atoll agent --idle-linger` is 1 ms by
+// default (defaultIdleLinger says why: a latency for CPU trade measured at
+// that value), and a ring accepts the default and a longer setting.
 func TestAgentIdleLingerDefault(t *testing.T) {
 	f := newAgentCmd().Flags().Lookup("idle-linger")
 	if f == nil {
 		t.Fatal("atoll agent has no --idle-linger flag")
 	}
-	if f.DefValue != time.Duration(0).String() || defaultIdleLinger != 0 {
-		t.Errorf("--idle-linger defaults to %s (defaultIdleLinger %v), want 0s", f.DefValue, time.Duration(defaultIdleLinger))
+	if f.DefValue != time.Millisecond.String() || defaultIdleLinger != time.Millisecond {
+		t.Errorf("--idle-linger defaults to %s (defaultIdleLinger %v), want 1ms", f.DefValue, time.Duration(defaultIdleLinger))
 	}
-	c := localring.DefaultLAN("a")
-	c.IdleLinger = 5 * time.Millisecond
-	if _, err := localring.New(c); err != nil {
-		t.Errorf("a LAN ring refuses an idle linger of 5ms: %v", err)
+	for _, d := range []time.Duration{defaultIdleLinger, 5 * time.Millisecond} {
+		c := localring.DefaultLAN("a")
+		c.IdleLinger = d
+		if _, err := localring.New(c); err != nil {
+			t.Errorf("a LAN ring refuses an idle linger of %v: %v", d, err)
+		}
 	}
 }
