@@ -93,6 +93,21 @@
 // position both histories shared found nobody apart, and a-1's next
 // term delivered in doubt, in its own transitional configuration, Ups
 // that a-2 and a-3 had sent in that ring (EVS 1.3, 4 and 6).
+// At dfd0863 (2026-12-07) seeds 1-300, each run alone (TestReplay,
+// xargs -P2), fail 8: 113, 135, 161, 163, 192, 200, 251 and 299; by
+// their first violation: 135, 163, 251 and 299 are "A refusal has a price of its
+// own" (a part's term asks from its configuration, the answerer's log
+// holds another there, Stats.Diverged; the part delivers its Ups in
+// doubt in its own transitional configuration, the other part had them
+// ordered; 299 reports the other side first: a-1 and a-3 delivered
+// a-2/1/790 in site:a:t:1179780:a/1114236:a, where their part ordered
+// it, and a-2 delivered it in doubt in site:a:t:1310860:a/917616:a~...),
+// 113 fails as above since Site.noteRefused (both sites split: {a-1,
+// a-3, b-1} applied r:2294184:a at 1152147, {a-2, b-2} r:2359744:a;
+// a-1 and a-3 delivered a-2's Ups in doubt in
+// site:a:t:2621916:a/2294184:a~...), 161 and 200 are EVS 7, and 192 is a
+// kind of its own, the next list's third entry ("A fenced term's
+// Downs").
 // Settling time after the starvation, the longest of each case, each
 // within starveSettle's bound (five token timeouts of the domain's
 // federation ring): regional 0.83 s (seed 78; bound 1.01 s), three-sites
@@ -124,11 +139,37 @@
 //     catch-up refused): it delivers them, those of the other part's
 //     senders too, in its own transitional configuration, while the
 //     other part has them ordered, or has gone on into a configuration
-//     the first never installed (EVS 1.3: regional 135, 163, 192, 251,
-//     254 and 299 of 101-300; bridge doc.go, "A refusal has a price of
-//     its own"); or whose catch-up is absent, its term at the
+//     the first never installed (EVS 1.3: regional 135, 163, 251 and
+//     299 of 101-300; bridge doc.go, "A refusal has a price of its
+//     own"); or whose catch-up is absent, its term at the
 //     base of a ring that continues none only because its Sync names its
 //     site blocked (regional-one-long 115 and 183 of 101-200).
+//   - A fenced term's Downs: a gateway whose local ring has no
+//     operational configuration injects Downs that wait in its node's
+//     local ring queue; its term is fenced by a later one, and the queued
+//     Downs are ordered, first, in a ring the node forms later with the
+//     others, which apply them (each follows the last they applied) and
+//     then drop the later terms' Downs of the same positions as out of
+//     order. The site follows a history no other site has, its next
+//     term's catch-up is refused, and it delivers in doubt Ups that a
+//     later term had ordered with the other site (EVS 1.3: regional 192
+//     of 101-300 at dfd0863: a-1's local ring lost its token at
+//     32.39 s, and a-1 was in no ring with a-2 and a-3 again until
+//     r:72:a-1 at 35.05 s; its term a#1 (fenced by a-3's a#3 at
+//     33.18 s) had injected r:65616:a and r:65640:a, its site alone, at
+//     993293-993296; the later terms (a#3 to a#10) caught up from b to
+//     993294, and a#10 (a-2) numbered r:655576:a, with b, at 993296,
+//     a ring that ordered a-1/1/1605 at 998416. In r:76:a-1 (35.35 s)
+//     a-1's Downs (local ids a-1/1/1632-1637, order 76:1) came before a-2's
+//     (a-2/1/747-749, 76:4): every node applied r:65640:a at 993296 and
+//     dropped r:655576:a; a#11's Sync named 993296 in r:65640:a, b
+//     refused it, and a delivered a-1/1/1605 in
+//     site:a:t:721140:a/65640:a~c8963a17..., b at 998416). Not fixed: a
+//     Down would have to name the local ring its gateway injected it in,
+//     and be dropped where its ring orders it in another, and a node's
+//     Have would have to stop naming as held what a fenced term injected
+//     (Site.openHave names Site.injected, which FedStopped keeps); the
+//     Have phase and "Members of another history" rest on both.
 //   - Two parts of a split site, one that had a regular configuration the
 //     other never installed, where the answer that would tell the other
 //     is refused for the answerer's Ups in doubt and the asking site did
