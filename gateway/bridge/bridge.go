@@ -617,6 +617,16 @@ type Site struct {
 	// node-level regular configuration names where this node's stream is
 	// (SetDomainMembers), sorted: an Ack waits for each of them too.
 	domMembers []string
+	// inConf are the nodes of this site, none of its gateways
+	// (Config.Gateways; none where that is nil), that may have installed
+	// the domain's regular configuration this node's stream is in
+	// (regConf): the members of the local ring's regular configuration
+	// in which this node applied it, and of every one it installed since
+	// (a node that joins catches up from the site's re-injection), sorted.
+	// An Ack waits for each of them too (waitFor): one out of the local
+	// ring may leave that configuration on its own (NoGateway), and must
+	// hold every Safe message delivered in it.
+	inConf []string
 	// gwNode is the member whose Have said it was the site's active
 	// gateway; goneGw is the last one that left the local ring while it
 	// was, until it is back: an Ack does not wait for it (ackers).
@@ -879,6 +889,9 @@ func (s *Site) LocalInstall(c *localring.Configuration, active bool) {
 	s.members = c.MemberIDs()
 	slices.Sort(s.members)
 	s.delivering = s.members
+	if s.regConf.ID != "" {
+		s.addInConf(s.members)
+	}
 	s.cutOff = stays && len(s.regFed.Sites) > 1 && slices.ContainsFunc(prev, func(id string) bool { return !slices.Contains(s.members, id) })
 	s.lost = nil
 	if s.cutOff {
@@ -1028,6 +1041,8 @@ func (s *Site) NoGateway() {
 	s.flushTrans()
 	s.marked = localring.DomainOrder{}
 	s.conf, s.regFed, s.regConf = reg, reg, reg
+	s.inConf = nil
+	s.addInConf(s.members)
 	s.noGwAt = localring.DomainOrder{Seq: at.Seq, Ring: at.Ring + 2 + uint64(len(own))}
 	s.out.Stream = append(s.out.Stream, Entry{Pos: s.noGwAt, Kind: EntryConfig, Conf: reg})
 }
@@ -2953,6 +2968,8 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 		s.conf = e.Conf
 		s.flushTrans()
 		s.regFed, s.regConf = e.Conf, e.Conf
+		s.inConf = nil
+		s.addInConf(s.members)
 		s.out.Stream = append(s.out.Stream, *e)
 	case EntrySafe:
 		if len(s.transOut) > 0 {
@@ -3183,19 +3200,61 @@ func (s *Site) ack() {
 // reports what it holds back there, as any member).
 //
 // It also returns every node of the site that the domain's node-level
-// regular configuration names (SetDomainMembers): a Safe message covered
-// by a mark is delivered in that configuration, and every member of it
+// regular configuration names (SetDomainMembers), and every one that may
+// have installed the domain's regular configuration the stream is in
+// (inConf): a Safe message covered by a mark is delivered in that
+// configuration, at the node and the site level, and every member of it
 // must hold it (EVS 7). One out of the local ring, or apart, never
 // reports: the site is blocked (blocked), and the messages wait for a
 // configuration change of the domain.
 func (s *Site) ackers() []string {
 	a := s.reporting()
-	for _, id := range s.domMembers {
+	for _, id := range s.waitFor() {
 		if !slices.Contains(a, id) && id != s.goneGw {
 			a = append(slices.Clip(a), id)
 		}
 	}
 	return a
+}
+
+// waitFor returns the nodes of the site that a Safe message delivered in
+// the current regular configuration waits for besides the local ring's
+// members: those the domain's node-level configuration names
+// (domMembers), and those that may have installed the site-level one
+// (inConf). A node of the latter out of the local ring, no gateway,
+// leaves that configuration on its own after gateway.PartGrace
+// (NoGateway), into a transitional configuration of its own where it
+// delivers what it holds: acked without it, while the View is in a round
+// (domMembers nil) or after the round that took it out of the
+// node-level configuration, its site's others delivered Safe messages in
+// the regular configuration that it never held (EVS 7 at the site
+// level: hiersim's stray-gateway, packets=all seed 99, fra-3;
+// TestSafeWaitsForConfMember).
+func (s *Site) waitFor() []string {
+	if len(s.inConf) == 0 {
+		return s.domMembers
+	}
+	w := slices.Clone(s.domMembers)
+	for _, id := range s.inConf {
+		if !slices.Contains(w, id) {
+			w = append(w, id)
+		}
+	}
+	return w
+}
+
+// addInConf adds to inConf the nodes of ids that are no gateway of the
+// site (Config.Gateways), if that names them.
+func (s *Site) addInConf(ids []string) {
+	if s.cfg.Gateways == nil {
+		return
+	}
+	for _, id := range ids {
+		if !slices.Contains(s.inConf, id) && !slices.Contains(s.cfg.Gateways, localring.NodeID(id)) {
+			s.inConf = append(slices.Clip(s.inConf), id)
+		}
+	}
+	slices.Sort(s.inConf)
 }
 
 // reporting returns the members of the local ring's configuration whose
@@ -3212,8 +3271,10 @@ func (s *Site) reporting() []string {
 }
 
 // blocked reports whether this node holds back a Safe message that a
-// node of the domain's regular configuration at its site will not ack
-// in the local ring's configuration: it is not a member, or it is apart
+// node of the domain's regular configuration at its site (waitFor: one
+// the node-level configuration names, or one that may have installed
+// the site-level one) will not ack in the local ring's configuration:
+// it is not a member, or it is apart
 // and has reported nothing (its position is of another history). No
 // mark covers the message then; the federation ring formed again, as a
 // configuration change of the domain (syncMsg.blocked), lets it out in
@@ -3223,7 +3284,7 @@ func (s *Site) blocked() bool {
 	if len(s.hold) == 0 {
 		return false
 	}
-	for _, id := range s.domMembers {
+	for _, id := range s.waitFor() {
 		if _, ok := s.reports[id]; !slices.Contains(s.members, id) && id != s.goneGw || s.apart[id] && !ok {
 			return true
 		}

@@ -178,6 +178,30 @@
 // Safe messages broke node-level (and site-level) EVS 7 at every one of
 // seeds 1-10; TestSafeWaitsForDomainMember is the case in the harness.
 //
+// Those are the node level's. At the site level (the bridge's stream,
+// whose regular configuration names every node of its sites) the nodes
+// that must have are also every node of the site that is no gateway
+// (Config.Gateways) and that may have installed the domain's regular
+// configuration the stream is in: the members of the local ring's
+// regular configuration in which the node applied it, and of every one
+// since (Site.inConf, kept alike at every node; a node that joins the
+// ring catches up from the re-injection and installs it). Out of its
+// site's ring without a gateway for gateway.PartGrace, such a node
+// leaves that configuration on its own (Site.NoGateway, "A part of the
+// site without a gateway"), delivering there only what it holds: acked
+// without it, while the View was in a round (SiteMembers nil) or after
+// the round that took it out of the node-level configuration, the
+// others delivered Safe messages in the regular configuration it had
+// installed and it never held (EVS 7 at the site level: hiersim's
+// stray-gateway, packets=all seed 99, fra-3 out of fra's ring that lost
+// packets, eleven messages; bridge TestSafeWaitsForConfMember). Out of
+// the ring it blocks the site as a node the View names does, and the
+// ring formed again lets the messages out in the transitional
+// configuration, which it never installs; the regular configuration
+// after it no longer counts it unless it comes back. A gateway that left
+// the ring is not counted so: it leaves the domain's configuration
+// through its own terms and graces (below).
+//
 // Such a node reports nothing, so no Ack covers the message: the site
 // is blocked (Site.blocked; a member apart, of another history, that has
 // not reported since is one too). The announcement that would take the
@@ -270,15 +294,18 @@
 // 1-100; asked at local ring installs only, no node of the site
 // delivered in a configuration of its site alone before the links
 // healed at any of seeds 1-10). Nor is a
-// node waited for while the gateway's View is in a round
-// or a transitional configuration: a message is delivered there in the
-// node's transitional configuration of itself alone. The messages just
+// node waited for, as one the View names, while the gateway's View is in
+// a round or a transitional configuration: a message is delivered there
+// in the node's transitional configuration of itself alone (one that is
+// no gateway and may have installed the site-level configuration is
+// waited for all the same: Site.inConf, above). The messages just
 // after the entry that completes a round may be acked before the
 // gateway's View applied it (the entry is held behind a Safe message of
 // the ring before: continued, and the View applies the stream as the
 // bridge lets it out), and a node that the round's announcement named but
-// that left its site's ring since is then not waited for. That breaks no
-// EVS 7, so the Ack does not stop at the entry. A node installs the
+// that left its site's ring since is then not waited for (unless
+// Site.inConf names it). That breaks no node-level EVS 7, so the Ack
+// does not stop at the entry. A node installs the
 // round's configuration only where its bridge lets the entry out: a
 // place of its site's one stream, the same at every node of the site,
 // after everything the gateway had applied when it acked (the gateway's

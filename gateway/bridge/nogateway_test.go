@@ -207,3 +207,66 @@ func TestNoGatewayUpNotOrderedLater(t *testing.T) {
 		t.Errorf("a1 dropped %d Ups of a sender that left, want 1", st.LeftDropped)
 	}
 }
+
+// TestSafeWaitsForConfMember: a3, no gateway (Config.Gateways), installed
+// the domain's configuration reg[a b] and is then taken out of its
+// site's ring, into a ring of its own, while the nodes' Views are in a
+// round (SetDomainMembers nil, the harness's default: no node-level
+// configuration names it). b1's Safe message is ordered. Were it
+// delivered in reg[a b], a3, leaving that configuration for its part
+// after gateway.PartGrace (NoGateway), would never hold it: EVS 7 at the
+// site level (gateway/hiersim's stray-gateway, packets=all seed 99: fra-3
+// left r:589864:ams, whose Safe messages sin-1/1/81 and later the others
+// delivered there after it had left fra's ring). a1 waits for a3 as for
+// a member of the configuration (Site.inConf): its site is blocked, it
+// asks for the federation ring to form again, and every live node but
+// a3 delivers the message in the transitional configuration, which a3
+// never installs. a3 leaves reg[a b] into its part without it.
+func TestSafeWaitsForConfMember(t *testing.T) {
+	h := newHarness(t, 0, 3, 2)
+	for _, n := range h.site("a").nodes {
+		n.b.cfg.Gateways = []localring.NodeID{"a1", "a2"}
+	}
+	h.fedConfig("a", "b")
+	h.settle()
+	h.sendSettled("before", "a3", "b1")
+	a3 := h.node("a3")
+	dom := a3.b.Conf().ID
+	a3.out = true
+	h.localConfig(h.site("a"))
+	c := &localring.Configuration{ID: "r:40:a3", Kind: localring.Regular, Ring: localring.RingID{Seq: 40, Rep: a3.id},
+		Members: []localring.Member{{ID: a3.id, Inc: a3.inc}}}
+	a3.b.LocalInstall(c, false)
+	a3.stream = append(a3.stream, a3.b.Ready().Stream...)
+	safe := h.sendSvc("b1", localring.Safe, "safe")
+	h.settle()
+	for _, n := range h.liveNodes() {
+		if ok, conf := delivered(n, safe); ok {
+			t.Errorf("%s delivered %s in %s while a3, which installed %s, does not hold it", n.id, safe, conf, dom)
+		}
+	}
+	if a1 := h.node("a1"); a1.b.Stats().Acks != 0 || len(a1.reforms) != 1 {
+		t.Fatalf("a1: %d Acks, asked to form rings %v again; want none, once", a1.b.Stats().Acks, a1.reforms)
+	}
+	h.fedConfig("a", "b")
+	h.settle()
+	h.checkOrder()
+	for _, n := range h.liveNodes() {
+		if n == a3 {
+			continue
+		}
+		if ok, conf := delivered(n, safe); !ok || conf != "trans[a b]" {
+			t.Errorf("%s delivered %s: %v, in %q; want in trans[a b]", n.id, safe, ok, conf)
+		}
+	}
+	// PartGrace later: a3 leaves reg[a b] for its part, without the
+	// message, which no one delivered in reg[a b].
+	a3.b.NoGateway()
+	a3.stream = append(a3.stream, a3.b.Ready().Stream...)
+	if got, want := confs(a3), "reg[a b] trans[a] reg[a]"; got != want {
+		t.Errorf("a3 configurations %q, want %q", got, want)
+	}
+	if ok, _ := delivered(a3, safe); ok {
+		t.Errorf("a3 delivered %s out of its site's ring", safe)
+	}
+}

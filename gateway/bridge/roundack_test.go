@@ -26,8 +26,11 @@ func continuingAt(n *hnode) int {
 // (SetDomainMembers nil, the harness's default). Where a round completes
 // at that entry, its configuration names a node that its site announced
 // and that left the site's ring since: a3 here. The Ack does not wait for
-// it, and the others deliver the Safe message after the entry there.
-// That breaks no EVS 7 (the package comment, "What holds means"): a3
+// it, and the others deliver the Safe message after the entry there
+// (the harness names no gateways, Config.Gateways: a3 is not taken for a
+// node without one, which would be waited for as a node that installed
+// the site-level configuration, Site.inConf; TestSafeWaitsForConfMember).
+// That breaks no node-level EVS 7 (the package comment, "What holds means"): a3
 // away never applies the entry, and back in its site's ring it applies
 // it, from the re-injection, only with the message after it, which it
 // delivers after the entry as the others did. With a hole in a3's
