@@ -164,12 +164,16 @@
 //     (a-2/1/747-749, 76:4): every node applied r:65640:a at 993296 and
 //     dropped r:655576:a; a#11's Sync named 993296 in r:65640:a, b
 //     refused it, and a delivered a-1/1/1605 in
-//     site:a:t:721140:a/65640:a~c8963a17..., b at 998416). Not fixed: a
-//     Down would have to name the local ring its gateway injected it in,
-//     and be dropped where its ring orders it in another, and a node's
-//     Have would have to stop naming as held what a fenced term injected
-//     (Site.openHave names Site.injected, which FedStopped keeps); the
-//     Have phase and "Members of another history" rest on both.
+//     site:a:t:721140:a/65640:a~c8963a17..., b at 998416). Not fixed.
+//     Tried, not kept: a Down naming the local ring its gateway injected
+//     it in, dropped where the ring orders it in another, makes 192 pass
+//     but fails regional 13 (EVS 1.3), 15 (2.3) and 16 (site a left in a
+//     transitional configuration) of 1-17, also with the Have phase's
+//     answerer injecting again from its own last position (a gateway
+//     injects a transitional configuration and what follows it
+//     together; dropped in part, the site's history splits). A node's
+//     Have still names as held what a fenced term injected
+//     (Site.openHave names Site.injected, which FedStopped keeps).
 //   - Two parts of a split site, one that had a regular configuration the
 //     other never installed, where the answer that would tell the other
 //     is refused for the answerer's Ups in doubt and the asking site did
