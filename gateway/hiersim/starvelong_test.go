@@ -168,12 +168,11 @@
 //     Tried, not kept: a Down naming the local ring its gateway injected
 //     it in, dropped where the ring orders it in another, makes 192 pass
 //     but fails regional 13 (EVS 1.3), 15 (2.3) and 16 (site a left in a
-//     transitional configuration) of 1-17, also with the Have phase's
-//     answerer injecting again from its own last position (a gateway
-//     injects a transitional configuration and what follows it
-//     together; dropped in part, the site's history splits). A node's
-//     Have still names as held what a fenced term injected
-//     (Site.openHave names Site.injected, which FedStopped keeps).
+//     transitional configuration) of 1-17; with the Have phase's answerer
+//     injecting again from its own last position too, the same three
+//     fail (15 on 2.4). Why was not examined. A node's Have still names
+//     as held what a fenced term injected (Site.openHave names
+//     Site.injected, which FedStopped keeps).
 //   - Two parts of a split site, one that had a regular configuration the
 //     other never installed, where the answer that would tell the other
 //     is refused for the answerer's Ups in doubt and the asking site did
