@@ -166,6 +166,12 @@ type Stats struct {
 	// among them than their place in this node's pending order: the
 	// predecessor had them in another order (inDoubt, doubtOrder).
 	InDoubtMoved uint64
+	// HeldBehindDoubt counts the pending Ups moved to the end of the
+	// pending order, their gateway's first place taken as the place where
+	// the Down in doubt of an earlier Up of their origin came round the
+	// local ring (Site.heldBehindDoubt): they waited behind it (afterDoubt),
+	// and their gateway submitted them from there.
+	HeldBehindDoubt uint64
 	// InDoubtEarlierPred counts the times the Ups in doubt took the
 	// order of another gateway than the term's predecessor (predecessor):
 	// an earlier one, this node saw the predecessor's term whole and it
@@ -489,6 +495,10 @@ type Site struct {
 	// delivering are the members of the local ring configuration, regular
 	// or transitional, that deliveries come in now (pendingUp.firsts).
 	delivering []string
+	// downFrom and downAt are the sender and the local place of the Down
+	// being applied (LocalDeliver), "" and zero otherwise.
+	downFrom string
+	downAt   localring.Order
 	// lastGw is the last member whose Have said it was the site's active
 	// gateway, and lastGwAt where (the Have's ring and epoch). pred is
 	// the gateway before this node's term, which began at termStart: the
@@ -1527,7 +1537,9 @@ func (s *Site) LocalDeliver(m *localring.Message) {
 		s.firstAt(s.addPending(u, false, !s.announced[m.ID.Sender]), m.Order)
 	case x.down != nil:
 		s.notePast(string(m.ID.Sender), x.down)
+		s.downFrom, s.downAt = string(m.ID.Sender), m.Order
 		s.applyDown(string(m.ID.Sender), x.down)
+		s.downFrom, s.downAt = "", localring.Order{}
 	case x.have != nil:
 		s.announce(m.ID, x.have)
 		s.have(string(m.ID.Sender), x.have)
@@ -2757,6 +2769,55 @@ func (s *Site) afterDoubt(p *pendingUp) bool {
 	return false
 }
 
+// heldBehindDoubt takes the pending Ups of e's origin after e, a Down in
+// doubt of the site's that this node applies as the local ring delivers
+// it (downAt, from the active gateway downFrom), for Ups that their
+// gateway held behind it (afterDoubt: an Up in doubt waits until its
+// Down in doubt is applied) and submits only from here: it moves them,
+// in their order, to the end of the pending order, and takes this place
+// for their gateway's first place (pendingUp.firsts, over any other).
+// Every node of the gateway's part applies the Down at this place, so a
+// later term that takes the gateway for its predecessor orders them
+// where it submitted them (doubtOrder), and the gateway, submitting in
+// pending order, submits them again after the Ups it submitted before
+// them in every later ring. Left where they were, the successor put them
+// before Ups of other senders that the gateway had submitted while they
+// waited (hiersim stray-gateway seed 26 with packets=no-local-loss; see
+// the package comment, "Two parts of a site and the order of its Ups in
+// doubt").
+func (s *Site) heldBehindDoubt(e *Entry) {
+	if s.downFrom == "" || s.downFrom != s.gwNode || s.downAt.IsZero() || s.phase == nil || !s.siteMax.Less(e.Pos) {
+		// Not the active gateway's first injection of it: injected
+		// again for members behind (reinject), who were not where the
+		// gateway applied it.
+		return
+	}
+	k := e.Origin.key()
+	var held, rest []pendingUp
+	for i := range s.pending {
+		if p := s.pending[i]; p.origin.key() == k && p.origin.ID.Seq > e.Origin.ID.Seq {
+			held = append(held, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	if len(held) == 0 {
+		return
+	}
+	f := first{node: s.downFrom, at: s.downAt}
+	for i := range held {
+		p := &held[i]
+		p.firsts = slices.Clone(p.firsts)
+		if j := slices.IndexFunc(p.firsts, func(g first) bool { return g.node == f.node }); j >= 0 {
+			p.firsts[j] = f
+		} else {
+			p.firsts = append(p.firsts, f)
+		}
+		s.stats.HeldBehindDoubt++
+	}
+	s.pending = append(append(s.pending[:0], rest...), held...)
+}
+
 // submitNow hands p to the federation ring (submit).
 func (s *Site) submitNow(p *pendingUp) {
 	if !s.termSub {
@@ -2990,6 +3051,9 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 		k := e.Origin.key()
 		if e.Origin.Site == s.cfg.Site {
 			s.donePending(e)
+			if e.InDoubt {
+				s.heldBehindDoubt(e)
+			}
 			if e.InDoubt && s.active {
 				s.submitPending() // the later Ups of its sender waited for it (afterDoubt)
 			}
