@@ -1417,14 +1417,29 @@
 // which) is the arbiter both could read, but the bridge does not see the
 // fencing; or only one part may deliver them (the other, cut off at the
 // install, counting as failed: EVS 2.4), which needs the parts to know of
-// each other. Not done. A site split in three parts or more has one other
+// each other. Not done. A design that would give one order, for the
+// record: (a) a term is known by its federation member's incarnation,
+// which the federation ring orders (a newer one fences the older), where
+// the two parts' local rings, numbered alike, do not; each federation
+// ring's configuration entry would name the site's member's incarnation,
+// so that every node that applied a configuration knows the terms that
+// could submit in it; (b) a gateway's submission order would be a record
+// on its local ring (a message naming the Ups it is about to submit,
+// which go up only once the local ring delivered it), held by every node
+// of its part at one place and carried over a merge by the Relay; (c) a
+// part that leaves configuration C orders its Ups in doubt by the
+// records of the terms C's entries name, in incarnation order, then the
+// rest in origin order; (d) a part that lacks such a term's record
+// delivers none of the Ups in doubt that term may have had (it counts as
+// failed for them). (b) costs a local ring delivery before every Up goes
+// up. A site split in three parts or more has one other
 // part's gateway taken (the latest a Seen named). The predecessor's Ups
 // go before the other part's: a site that delivered some of both, in two
 // configurations, the other way round, would see them so (EVS 9; not
-// seen). hiersim's stray-gateway and gateway-local-cut with
-// packets=no-local-loss over seeds 1-100 fail on stray-gateway 26 (above)
-// and on packetSplit's check (stray-gateway 71; gateway-local-cut 2, 9,
-// 42, 53, 94), seed 60 no longer.
+// seen). hiersim with packets=no-local-loss, seeds 1-100 of FaultNone
+// and its seven faults, fails only gateway-crash 18 and stray-gateway 71,
+// on packetSplit's check, since Site.heldBehindDoubt (stray-gateway 26
+// before it, and 60 before otherPart).
 //
 // The Seen is a new local message: a bridge older than it takes it for
 // no bridge message and ignores it (its Agains and Haves are as before),
