@@ -108,6 +108,7 @@ type Stats struct {
 	BeyondLog      uint64 // refusals this site answered: the position is older than the log
 	Diverged       uint64 // refusals this site answered: another component's history
 	HeldAnswers    uint64 // answers (refusals too) this site sent to a held position: a site whose catch-up answer was lost with the ring that ended first
+	Unheld         uint64 // Syncs built anew without a held position: the answer carried over came before the Sync of the site this one's waited for (Site.awaitAnswer)
 	Promoted       uint64 // messages the federation delivered here in its transitional configuration that the site delivers in the regular one before it: another site's gateway numbered them there (numberedReg)
 	OutOfOrder     uint64 // Downs dropped: they do not follow the last applied (a node that missed some waits for the site's re-injection)
 	Reinjected     uint64 // Downs this node injected again for members of its local ring that missed them
@@ -648,6 +649,10 @@ type Site struct {
 	// lost: with cutOff, the members of the one before it left out.
 	lost []string
 
+	// transInjected counts the transitional configurations injected
+	// (caughtUp: an answer that took the site out of its configuration).
+	transInjected int
+
 	out   Ready
 	stats Stats
 }
@@ -751,6 +756,17 @@ type fedState struct {
 	next     hold
 	carriedN int
 	queued   []Entry
+	// awaitSync is the site whose Sync this site's waits for: the
+	// answerer of the ring that ended before this site's answer came
+	// (Site.awaitAnswer). Its federation member queued the answer before
+	// its Sync here, if it answered at all. deferred is this site's Sync
+	// while it waits, and clean says that an answer ended the wait
+	// meanwhile with the site in the configuration the others' Syncs come
+	// from (caughtUp): its Sync then names where it is, and no held
+	// position.
+	awaitSync string
+	deferred  *syncMsg
+	clean     bool
 
 	// Safe delivery across sites: per member site, the highest position
 	// its Acks in this ring said it holds; the highest position a mark of
@@ -2639,6 +2655,59 @@ func (s *Site) open() {
 	if f.waiting {
 		sync.hold = f.ask
 	}
+	if f.awaitSync != "" {
+		f.deferred = sync
+		return
+	}
+	s.out.Fed = append(s.out.Fed, encodeSync(sync))
+}
+
+// awaitAnswer returns, at the installation of a regular federation
+// configuration into which this site carries its wait for a catch-up
+// answer from old, the ring that ended first, the site whose Sync this
+// site's waits for (fedState.awaitSync): old's answerer, if it is a
+// member of the new ring and not this site, or the one old waited for
+// itself if old ended before its Sync phase; else "". The answerer's
+// federation member, if it answered, queued the answer before its Sync
+// here (FedControlClass carries both, and is not ring-bound), so the
+// answer, if it comes at all in this ring, comes before that Sync. Sent
+// at once, as before, this site's Sync named its held position, and the
+// ring did not continue the domain's configuration although the answer
+// came before the ring settled and the site held what the others did
+// (hiersim's gateway crash at seed 18 and the stray gateway at seed 71
+// with packets=no-local-loss: the ring the failover formed lost its token
+// just after it settled, the answer was delivered in the next one, and
+// every site's Sync there named base; TestAnswerBeforeSync).
+func (s *Site) awaitAnswer(old *fedState) string {
+	a := old.answerer
+	if !old.synced {
+		a = old.awaitSync
+	}
+	if a == "" || a == s.cfg.Site || !slices.Contains(s.fed.members, a) {
+		return ""
+	}
+	return a
+}
+
+// sendDeferred sends this site's Sync once the Sync of the site it waited
+// for (fedState.awaitSync) was delivered: built anew if an answer ended
+// the wait meanwhile, cleanly (fedState.clean), else the one deferred, as
+// it would have gone out.
+func (s *Site) sendDeferred() {
+	f := s.fed
+	f.awaitSync = ""
+	sync := f.deferred
+	f.deferred = nil
+	if sync == nil {
+		return // not built yet: open sends it when it builds it
+	}
+	if !f.waiting && f.clean {
+		s.stats.Unheld++
+		f.syncSent = false
+		f.split, f.missing, f.ownAt = false, false, localring.DomainOrder{}
+		s.open()
+		return
+	}
 	s.out.Fed = append(s.out.Fed, encodeSync(sync))
 }
 
@@ -3583,6 +3652,9 @@ func (s *Site) injectedConf(e *Entry) {
 	if e.Kind != EntryConfig {
 		return
 	}
+	if e.Conf.Kind == localring.Transitional {
+		s.transInjected++
+	}
 	s.injConf, s.injConfID = e.Conf.Kind, e.Conf.ID
 	if e.Conf.Kind == localring.Regular {
 		if !s.continues(e) {
@@ -3647,6 +3719,7 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 		s.fed.waiting, s.fed.carried, s.fed.ask, s.fed.queued = true, true, old.ask, old.queued
 		s.fed.split, s.fed.missing, s.fed.ownAt = old.split, old.missing, old.ownAt
 		s.fed.carriedN = len(old.queued)
+		s.fed.awaitSync = s.awaitAnswer(old)
 	}
 	s.open()
 }
@@ -3697,6 +3770,9 @@ func (s *Site) FedDeliver(m *localring.Message) {
 	case *syncMsg:
 		if f.synced || !f.regular || x.ring != f.ring || !slices.Contains(f.members, x.site) {
 			return
+		}
+		if x.site == f.awaitSync {
+			s.sendDeferred()
 		}
 		f.syncs[x.site] = x.last
 		f.transOf[x.site] = x.trans
@@ -4853,6 +4929,13 @@ func (s *Site) confAt(i int) int {
 func (s *Site) caughtUp(c *catchUp) {
 	f := s.fed
 	f.waiting = false
+	transBefore := s.transInjected
+	defer func() {
+		// Clean: the answer took the site on in the configuration it
+		// was in, through no transitional configuration of its own, and
+		// ended its term's doubt (fedState.clean).
+		f.clean = !c.gap && !f.split && s.transInjected == transBefore && !s.doubt
+	}()
 	if !c.gap && f.missing && slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.doubt }) {
 		// A site missing from the ring may have delivered Ups in doubt
 		// where the answer's entries cannot say (fedState.missing):

@@ -924,7 +924,17 @@
 // them, which it holds once the answer is in. The answerer's federation
 // member, if it came along, delivers the answer in the ring's
 // transitional configuration or in the next ring before its Sync (it
-// queued the answer first). The Sync also names the held position: the
+// queued the answer first). So a site that carries its wait into a ring
+// with that answerer sends its Sync only once the answerer's is
+// delivered (Site.awaitAnswer): if the answer came first and took the
+// site on in its configuration, with its term's doubt ended, the Sync
+// names where the site is now, as any site's, and the ring may continue
+// the domain's configuration; else it is the Sync the site would have
+// sent at once. Sent at once, it named a held position although the
+// answer came before the ring settled, and the ring changed the domain's
+// configuration (hiersim's gateway crash at seed 18 and stray gateway at
+// seed 71 with packets=no-local-loss; TestAnswerBeforeSync). The Sync
+// also names the held position: the
 // last position the site holds, before what it holds back, with its
 // configuration. When the next ring settles without the answer, its
 // answerer (the lowest-id site whose Sync names base and no held position

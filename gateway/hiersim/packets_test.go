@@ -459,3 +459,32 @@ func TestPersistentEndsSteady(t *testing.T) {
 		t.Errorf("with 1 ms to go steady in, the run's findings %q say nothing of liveness", bad)
 	}
 }
+
+// The gateway crash's seed 18 and the stray gateway's seed 71 with
+// packets=no-local-loss: the ring a failover formed lost its token just
+// after it settled, before the catch-up answer reached the new gateway's
+// site, and its answerer's member delivered the answer in the next ring,
+// where every site's Sync named base. The site's Sync there, sent at once,
+// named its held position, and the ring did not continue the domain's
+// configuration ("domain configurations installed at a failover"). Now
+// it waits for the answerer's Sync (bridge Site.awaitAnswer), which comes
+// after the answer: some node of each run built its Sync anew
+// (Stats.Unheld).
+func TestAnswerBeforeSyncSeeds(t *testing.T) {
+	parallel(t)
+	for _, c := range []struct {
+		fault Fault
+		seed  uint64
+	}{{FaultGatewayCrash, 18}, {FaultStrayGateway, 71}} {
+		t.Run(fmt.Sprintf("%s/%d", c.fault, c.seed), func(t *testing.T) {
+			r := checkedRun(t, c.seed, Options{Topology: topologyFile, Fault: c.fault, Packets: PacketsNoLocalLoss})
+			var n uint64
+			for _, st := range r.Bridges {
+				n += st.Unheld
+			}
+			if n == 0 {
+				t.Error("no site's Sync waited for an answer that came first (bridge Stats.Unheld)")
+			}
+		})
+	}
+}
