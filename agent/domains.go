@@ -91,6 +91,16 @@ type domainLayer struct {
 		local localring.RingID
 		epoch int
 	}
+	// outranked is the local ring configuration in which a newer gateway
+	// of the site fenced this node's member and it did not resume
+	// (resumeFenced), the fencer's local ring sequence number, and when
+	// the local ring forms again above it if that configuration is still
+	// the last (reformOutranked; group loop). Zero when not.
+	outranked struct {
+		local localring.RingID
+		above uint64
+		until time.Time
+	}
 	// local are the nodes of the last regular local ring configuration
 	// (gateway.Grace.Healed; group loop).
 	local []string
@@ -484,6 +494,7 @@ func (a *Agent) takeFederation() {
 		}
 		a.endSolo(dl, run)
 		a.leaveUngated(dl)
+		a.reformOutranked(dl, run)
 		a.submitFederation(dl, run)
 	}
 	if a.trace != nil && len(a.doms) > 0 {
@@ -520,6 +531,33 @@ func (a *Agent) leaveUngated(dl *domainLayer) {
 	a.log.Warn("no gateway of the domain in this node's local ring for the part grace: the node leaves the domain's configuration until it is back in a ring with one", "domain", dl.d.Name, "grace", gateway.PartGrace)
 	dl.b.NoGateway()
 	a.domainOutput(dl)
+}
+
+// reformOutranked asks the local ring to form again above the
+// configuration of the newer gateway of the site that fenced this node's
+// member (resumeFenced), once gateway.OutrankedGrace passed with this node
+// still the active gateway of the same local ring configuration, its part
+// at least half of the site (gateway.Outranks), and no member running
+// (group loop): the ring formed again makes it active with an incarnation
+// above the fencer's.
+func (a *Agent) reformOutranked(dl *domainLayer, run *fedRun) {
+	o := &dl.outranked
+	if o.until.IsZero() {
+		return
+	}
+	gw, _, ok := dl.role.Active()
+	local, _ := dl.role.Term()
+	if !ok || gw != a.cfg.Node || local != o.local || run != nil || !gateway.Outranks(len(dl.local), len(a.cfg.Nodes)) {
+		dl.outranked.until = time.Time{}
+		return
+	}
+	if time.Now().Before(o.until) {
+		return
+	}
+	above := o.above
+	dl.outranked.until = time.Time{}
+	a.log.Warn("this gateway's federation ring member was fenced by a newer one of its site, and its local ring configuration has not changed since, still making it active: its local ring forms again above the fencer's, to make it active with a higher incarnation", "domain", dl.d.Name, "local_ring", localring.RegularConfID(local), "above", above, "grace", gateway.OutrankedGrace)
+	a.d.Do(func(now time.Time) { a.node.ReformAbove(now, above) })
 }
 
 // endSolo lets a configuration held back by the grace through to the

@@ -395,6 +395,9 @@ func (a *Agent) groupPass() (next time.Time) {
 		if until, ok := dl.ungated.Deadline(); ok && (next.IsZero() || until.Before(next)) {
 			next = until
 		}
+		if until := dl.outranked.until; !until.IsZero() && (next.IsZero() || until.Before(next)) {
+			next = until
+		}
 	}
 	return next
 }

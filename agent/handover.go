@@ -300,7 +300,8 @@ func (a *Agent) resumeFenced(dl *domainLayer, by uint64) {
 		a.log.Warn("this gateway's federation ring member was fenced by another of its site's, and it cannot resume in this local ring configuration; it starts again at the next configuration that makes it active", "domain", dl.d.Name, "superseded_by", by, "local_ring", localring.RegularConfID(local), "reason", err)
 		return
 	case next <= by:
-		a.log.Warn("this gateway's federation ring member was fenced by a newer one of its site while its local ring still makes it active (the site's local ring is split, and the other part's configuration is newer); it starts again at the next configuration that makes it active", "domain", dl.d.Name, "superseded_by", by, "local_ring", localring.RegularConfID(local))
+		a.log.Warn("this gateway's federation ring member was fenced by a newer one of its site while its local ring still makes it active (the site's local ring is split, and the other part's configuration is newer); it starts again at the next configuration that makes it active, or has its local ring form again after the outranked grace", "domain", dl.d.Name, "superseded_by", by, "local_ring", localring.RegularConfID(local), "grace", gateway.OutrankedGrace)
+		dl.outranked.local, dl.outranked.above, dl.outranked.until = local, federation.IncarnationSeq(by), time.Now().Add(gateway.OutrankedGrace)
 		return
 	}
 	dl.resumed.local, dl.resumed.epoch = local, epoch

@@ -74,6 +74,11 @@ func Incarnation(local localring.RingID, epoch, rank int) (uint64, error) {
 // site with it (the inverse of Incarnation's last field).
 func IncarnationRank(inc uint64) int { return int(inc & (1<<RankBits - 1)) }
 
+// IncarnationSeq returns the local ring sequence number an incarnation
+// names: that of the configuration its gateway became active in (the
+// inverse of Incarnation's first field).
+func IncarnationSeq(inc uint64) uint64 { return inc >> (EpochBits + RankBits) }
+
 // RingSeqMargin is how far above the highest federation ring sequence
 // number its site knows a new incarnation starts numbering its rings
 // (RingSeqFloor).

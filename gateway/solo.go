@@ -215,6 +215,32 @@ func (g *Grace) End(now time.Time, member any, active bool) *localring.Configura
 // the others had not ordered alone, and no Again brought it up).
 const PartGrace = 5 * time.Second
 
+// OutrankedGrace is how long a gateway whose federation member a newer
+// gateway of its site fenced (from a part of its split local ring with a
+// higher sequence number) waits, still the active gateway of its local
+// ring's configuration, before it asks its local ring to form again above
+// the fencer's (localring.Node.ReformAbove): the parts usually merge
+// first. The ring formed again makes it active with an incarnation above
+// the fencer's. Only a part with at least half of its site's nodes
+// (Outranks) does: the smaller part of a split site cannot tell a fencer
+// that crashed from one that lives on in the larger part, and would take
+// the role from it one grace after every fence (hiersim's stray gateway,
+// a gateway alone of fra's three nodes, seed 71). Without it, a part
+// whose ring never changed again (the other part's gateway crashed before
+// a packet of it came through) had no gateway in the domain for good:
+// hiersim's gateway crash at seeds 21, 74 and 85 with packets=all, where
+// one of sin's two nodes, alone, stayed in the domain's configuration to
+// the end, and the others delivered its Ups that its View never told it
+// sent (node-level EVS 1.1). Where two halves of a site live on apart,
+// both in the federation, they take the role in turn, one grace after the
+// other.
+const OutrankedGrace = PartGrace
+
+// Outranks reports whether a part of a site's split local ring, of
+// members nodes out of the site's site nodes, takes the role back after
+// OutrankedGrace: at least half of them.
+func Outranks(members, site int) bool { return 2*members >= site }
+
 // Ungated is what a driver keeps, for one domain, of its node's local
 // ring without a gateway of the domain (PartGrace), the agent's and
 // gateway/hiersim's alike.

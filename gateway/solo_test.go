@@ -203,3 +203,16 @@ func TestUngated(t *testing.T) {
 		t.Fatal("a configuration with a gateway did not end it: the next grace is not a whole one")
 	}
 }
+
+// Outranks: a part with at least half of its site's nodes takes the role
+// back after OutrankedGrace, a smaller one never.
+func TestOutranks(t *testing.T) {
+	for _, c := range []struct {
+		members, site int
+		want          bool
+	}{{1, 2, true}, {1, 3, false}, {2, 3, true}, {2, 4, true}, {1, 4, false}, {3, 3, true}} {
+		if got := Outranks(c.members, c.site); got != c.want {
+			t.Errorf("Outranks(%d, %d) = %v, want %v", c.members, c.site, got, c.want)
+		}
+	}
+}

@@ -570,6 +570,21 @@ func (n *Node) Reform(now time.Time) {
 	n.enterGather("reform asked for", true)
 }
 
+// ReformAbove is Reform, with the next ring this node forms numbered
+// above seq (its sequence number at least seq+4, as if the node had seen
+// a ring numbered seq). A federation gateway whose member a newer gateway
+// of its site fenced, from a part of the site's split local ring with a
+// higher sequence number, asks for it when its own part's ring has not
+// changed for a while: the ring the part forms again makes it the active
+// gateway with an incarnation above the fencer's (federation.Incarnation
+// grows with the local ring's sequence number). Without it, a part whose
+// ring never changed again (the other part's gateway crashed, and no
+// packet of it came through) had no gateway in the domain for good.
+func (n *Node) ReformAbove(now time.Time, seq uint64) {
+	n.maxRingSeq = max(n.maxRingSeq, seq)
+	n.Reform(now)
+}
+
 // seeInc records an incarnation seen in a packet and reports whether it is
 // stale: lower than one seen before for the same id. Seeing a newer
 // incarnation of this node's own id supersedes the node.

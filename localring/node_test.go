@@ -829,3 +829,33 @@ func TestReform(t *testing.T) {
 		t.Fatalf("not started: %d reforms, want none and no packet", st.Reforms)
 	}
 }
+
+// ReformAbove forms the ring again, as Reform, with a sequence number
+// above the one asked for: a gateway fenced by a newer one of its site,
+// from a part of the split local ring numbered higher, takes the role
+// back with an incarnation above the fencer's (gateway.OutrankedGrace).
+// Reform alone numbers the ring above what the node has seen only.
+func TestReformAbove(t *testing.T) {
+	for _, above := range []bool{false, true} {
+		nodes, now := formRing(t, "a", "b")
+		old := nodes[0].Configuration().Ring.Seq
+		floor := old + 100
+		if above {
+			nodes[1].ReformAbove(now, floor)
+		} else {
+			nodes[1].Reform(now)
+		}
+		var reg *Configuration
+		pumpEvents(t, nodes, now, 2*time.Second, func(n *Node, e Event) {
+			if e.Kind == EventInstall && e.Conf.Kind == Regular && n.me.ID == "a" {
+				reg = e.Conf
+			}
+		})
+		if reg == nil || len(reg.Members) != 2 {
+			t.Fatalf("above=%v: a installed %v, want a regular configuration of a and b", above, reg)
+		}
+		if got := reg.Ring.Seq > floor; got != above {
+			t.Errorf("above=%v: the new ring is numbered %d (the old one %d), above %d: %v", above, reg.Ring.Seq, old, floor, got)
+		}
+	}
+}

@@ -616,6 +616,10 @@ type Result struct {
 	// node they lost again (resumeHealed); HealResumes counts the latter
 	// as asked (gateway.Grace.Healed).
 	Resumes, HealResumes int
+	// Outranked counts the local rings formed again by a gateway fenced
+	// by a newer one of its site, still active in the same configuration
+	// gateway.OutrankedGrace later (outrankedStep, as the agent).
+	Outranked int
 	// StallLosses counts, with FaultProcessStall, the token losses of the
 	// local ring nodes [0] and of the federation ring's members [1] from
 	// the stall on: the rings whose token timeout it passed.
@@ -760,6 +764,15 @@ type node struct {
 	lseq     uint64
 	epoch    uint64
 	resumed  struct{ lseq, epoch uint64 }
+	// outranked: its federation member was fenced by a gateway of its
+	// site active in a configuration not older than its own, in
+	// configuration lseq, and it did not resume (resumeFenced); its local
+	// ring forms again above above at until if that configuration is
+	// still its last (outrankedStep). Zero when not.
+	outranked struct {
+		lseq, above uint64
+		until       time.Duration
+	}
 	// lmembers are the nodes of its last regular local ring
 	// configuration (gateway.Grace.Healed).
 	lmembers []string
@@ -827,7 +840,7 @@ type hier struct {
 	lostLog []string
 	formed  bool // the rings had their time to form: count terms and configurations
 	delays  [][]time.Duration
-	fx      struct{ injected, upInFlight, terms, fedConfs, partial, apart, reforms, soloHeld, soloEnded, strays, waited, resumes, healResumes int }
+	fx      struct{ injected, upInFlight, terms, fedConfs, partial, apart, reforms, soloHeld, soloEnded, strays, waited, resumes, healResumes, outranked int }
 	tl      *timeline // a gateway crash's, from the kill on
 	stalled *node     // the standby Options.stall paused
 	// FaultProcessStall: the nodes to resume, each at its time (the
@@ -1679,6 +1692,35 @@ func (h *hier) run(d time.Duration, load bool) {
 		h.isolateStep()
 		h.handoverStep()
 		h.ungatedStep()
+		h.outrankedStep()
+	}
+}
+
+// outrankedStep has every node whose federation member a newer gateway of
+// its site fenced, and that did not resume (resumeFenced), ask its local
+// ring to form again above the fencer's configuration once
+// gateway.OutrankedGrace passed with its configuration unchanged and
+// itself still its active gateway, its part at least half of the site
+// (gateway.Outranks), as the agent does: the ring formed again makes it
+// active with an incarnation above the fencer's.
+func (h *hier) outrankedStep() {
+	for _, s := range h.sites {
+		for _, n := range s.nodes {
+			o := &n.outranked
+			switch {
+			case o.lseq == 0:
+			case n.lseq != o.lseq || n.activeGW != string(n.id):
+				*o = struct {
+					lseq, above uint64
+					until       time.Duration
+				}{}
+			case s.ring.Alive(n.slot) && !s.ring.Paused(n.slot) && s.ring.Elapsed() >= o.until && gateway.Outranks(len(n.lmembers), len(s.nodes)):
+				h.logf("%s: still its site's active gateway in local ring %d, fenced by a newer one %v ago: its local ring forms again above %d", n.id, n.lseq, gateway.OutrankedGrace, o.above)
+				s.ring.ReformAbove(n.slot, o.above)
+				h.fx.outranked++
+				o.lseq = 0
+			}
+		}
 	}
 }
 
@@ -1771,6 +1813,7 @@ func (h *hier) resumeFenced(n *node) {
 	for _, o := range n.site.nodes {
 		if o != n && o.b.Active() && o.lseq >= n.lseq {
 			h.logf("%s: fenced by %s, active in a configuration not older than its own: it does not resume", n.id, o.id)
+			n.outranked.lseq, n.outranked.above, n.outranked.until = n.lseq, o.lseq, n.site.ring.Elapsed()+gateway.OutrankedGrace
 			return
 		}
 	}
@@ -2732,7 +2775,7 @@ func (h *hier) result(seed uint64) *Result {
 	r.Outage = h.outage
 	r.PartialFed, r.FedApart = h.fx.partial, h.fx.apart
 	r.SoloHeld, r.SoloEnded = h.fx.soloHeld, h.fx.soloEnded
-	r.Waited, r.Resumes, r.HealResumes = h.fx.waited, h.fx.resumes, h.fx.healResumes
+	r.Waited, r.Resumes, r.HealResumes, r.Outranked = h.fx.waited, h.fx.resumes, h.fx.healResumes, h.fx.outranked
 	r.Strays = h.fx.strays
 	for _, st := range r.Bridges {
 		r.Restarted += int(st.Restarted)

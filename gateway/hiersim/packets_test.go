@@ -485,6 +485,34 @@ func TestAnswerBeforeSyncSeeds(t *testing.T) {
 			if n == 0 {
 				t.Error("no site's Sync waited for an answer that came first (bridge Stats.Unheld)")
 			}
+			// The stray, fra-1 alone of fra's three nodes, fenced by
+			// fra-2's newer part, does not take the role back
+			// (gateway.Outranks): it did one grace after each fence,
+			// and the run no longer had the answer come first.
+			if r.Outranked != 0 {
+				t.Errorf("%d local rings formed again by a fenced gateway, want none (gateway.Outranks)", r.Outranked)
+			}
+		})
+	}
+}
+
+// The gateway crash's seeds 21, 74 and 85 with packets=all: sin's local
+// ring split, the gateway of the newer part fenced the older part's
+// (resumeFenced: it does not resume), and the crash took the newer one.
+// The older part's node, alone, never installed another local
+// configuration: it stayed in the domain's configuration to the end, with
+// no gateway, and the others delivered its Ups that its View never told
+// it sent (node-level EVS 1.1). Now its local ring forms again above the
+// fencer's after gateway.OutrankedGrace (Result.Outranked), and it takes
+// the role back with an incarnation above the fencer's.
+func TestOutrankedSeeds(t *testing.T) {
+	parallel(t)
+	for _, seed := range []uint64{21, 74, 85} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := checkedRun(t, seed, Options{Topology: topologyFile, Fault: FaultGatewayCrash, Packets: PacketsAll})
+			if r.Outranked == 0 {
+				t.Error("no fenced gateway had its local ring form again (Result.Outranked)")
+			}
 		})
 	}
 }

@@ -349,6 +349,18 @@ func (c *Cluster) Reform(i int) {
 	c.flush(sn)
 }
 
+// ReformAbove asks slot i to form its ring again with a sequence number
+// above seq (localring.Node.ReformAbove).
+func (c *Cluster) ReformAbove(i int, seq uint64) {
+	sn := c.nodes[i]
+	if sn.node == nil || sn.paused {
+		return
+	}
+	c.logf("%s reforms above ring seq %d", sn, seq)
+	sn.node.ReformAbove(c.now, seq)
+	c.flush(sn)
+}
+
 // Injected returns the faults the run injected so far.
 func (c *Cluster) Injected() Injected {
 	in := c.net.counts
