@@ -130,7 +130,13 @@ func TestPersistentVictim(t *testing.T) {
 // partial-cut 28, stray-gateway 18), a site's nodes miss messages others
 // of their site delivered (EVS 4: stray-gateway 94), a View delivers a
 // message its sender's View never told it sent (node-level 1.1:
-// gateway-crash 21, 74, 85), or packetSplit's check fails (none 2, 70;
+// gateway-crash 21, 74, 85; sin's local ring split, the gateway of the
+// newer part fenced the older part's, which did not resume, and the crash
+// took the newer one: the older part's node, alone, never installed
+// another local configuration, and stayed in the domain's configuration
+// with no gateway to the end; they pass since its local ring forms again
+// above the fencer's after gateway.OutrankedGrace, TestOutrankedSeeds),
+// or packetSplit's check fails (none 2, 70;
 // gateway-crash 18, 54, 56, 59, 90; gateway-pause 54, 56, 59; partial-cut
 // 54; gateway-local-cut 90, 94; wan-delay 52, 80). With the bridge change
 // on branch fedsplit-b (below), all of those but gateway-local-cut 90
@@ -163,9 +169,22 @@ func TestPersistentVictim(t *testing.T) {
 // but gateway-local-cut 89, which passes (ams-1 delivered ams-2/1/20
 // before ams-3/1/44 in r:131092:ams, sin-1 the other way: the case of
 // stray-gateway 26 below; TestHeldBehindDoubt).
+// Swept with bridge Site.awaitAnswer and gateway.OutrankedGrace on branch
+// crash (on 2ae4169: without Site.inConf and Site.heldBehindDoubt; the
+// same 800 runs): 10 fail, cut 39; gateway-crash 59; gateway-local-cut
+// 89, 90; gateway-pause 59; partial-cut 20, 28; stray-gateway 18, 94 and
+// 99. The gateway crash's 18 and 56 and the gateway pause's 56 pass since
+// Site.awaitAnswer (with it alone 13 failed: these 10 and the gateway
+// crash's 21, 74 and 85), 21, 74 and 85 since the outranked grace, which
+// took effect 14 times over the 800 runs (nodes of sin, in the gateway
+// crash, the local cut, the gateway pause and the stray gateway); no run
+// that passed without it failed.
 //
 // packets=no-local-loss, 3 of 799 runs: gateway-crash 18 and stray-gateway
-// 71 on packetSplit's check (a held position, below); stray-gateway 26
+// 71 on packetSplit's check (a held position, below; both pass since
+// bridge Site.awaitAnswer: of seeds 1-100 of FaultNone and the seven
+// faults, with gateway.OutrankedGrace too, only stray-gateway 26 fails);
+// stray-gateway 26
 // (EVS 6 and 9: fra-1 delivered fra-3/1/17 before fra-2/1/84 in
 // r:131124:fra, sin-1 the other way: fra-2 submitted its own Ups before
 // fra-3's, which waited behind an Up of fra-3 in doubt; bridge doc, "Two
@@ -257,15 +276,28 @@ func TestPersistentVictim(t *testing.T) {
 // catch-up answer reached the new gateway's site, and the next one, every
 // site's Sync at base, did not continue the configuration because that
 // site's named a held position (gateway-crash seed 18: r:131092 settled at
-// ams at 24.4 s, at fra and sin only as it ended at 28.0 s; stray-gateway
-// 71). Branch fedsplit-b has the ring continue where the answerer's log
-// holds the held position (bridge Site.heldAnswered,
-// TestHeldAnswerContinues): both seeds and the gateway crash's seeds 1-100
-// pass, but the regional starvation's seed 98 (of 1-300) then fails EVS
+// ams at 24.4 s, at fra, its answerer, and sin only as it ended at 28.0 s;
+// fra's answer went round r:131100 before fra's Sync there, but ams had
+// sent its own at once, naming its held position; stray-gateway 71 the
+// same way). Now a site that carries its wait into a ring with its
+// answerer sends its Sync only once the answerer's is delivered (bridge
+// Site.awaitAnswer, TestAnswerBeforeSync, TestAnswerBeforeSyncSeeds):
+// both seeds pass, and the gateway crash's 56 and the gateway pause's 56
+// with packets=all. Still failing that way, gateway-crash and
+// gateway-pause 59 with packets=all: the answerer of the failover ring
+// r:131096, ams#1, was fenced by ams's other part before it answered fra
+// (ams's local ring split again and again, ams#1 to ams#5 in 0.2 s), and
+// fra's held position in r:393248 is answered only after that ring
+// settled. Branch fedsplit-b had the ring continue where the answerer's
+// log holds the held position (bridge Site.heldAnswered,
+// TestHeldAnswerContinues): 18 and 71 and the gateway crash's seeds 1-100
+// passed, but the regional starvation's seed 98 (of 1-300) then failed EVS
 // 1.3 between two parts of site a (a-2's Up 960, delivered by the others
 // in r:852288:a, told sent in r:721188:a and delivered in doubt in a-2's
 // own transitional configuration), a schedule the change brought about:
-// not landed.
+// not landed, and lost. With Site.awaitAnswer (and gateway.OutrankedGrace,
+// on 2ae4169), seed 98 passes, and seeds
+// 1-200 fail as on main (113, 135, 161, 163, 192, 200).
 
 func faultName(f Fault) string {
 	if f == FaultNone {
