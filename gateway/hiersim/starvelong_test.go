@@ -96,9 +96,10 @@
 // At dfd0863 (2026-12-07) seeds 1-300, each run alone (TestReplay,
 // xargs -P2), fail 8: 113, 135, 161, 163, 192, 200, 251 and 299; by
 // their first violation: 135, 163, 251 and 299 are "A refusal has a price of its
-// own" (a part's term asks from its configuration, the answerer's log
-// holds another there, Stats.Diverged; the part delivers its Ups in
-// doubt in its own transitional configuration, the other part had them
+// own" (a part's term asks from its configuration; b refuses, its log
+// holding another configuration there at 135 and 251, Ups in doubt in
+// the range at 163 and 299, Stats.InDoubtRefused; the part delivers its
+// Ups in doubt in its own transitional configuration, the other part had them
 // ordered; 299 reports the other side first: a-1 and a-3 delivered
 // a-2/1/790 in site:a:t:1179780:a/1114236:a, where their part ordered
 // it, and a-2 delivered it in doubt in site:a:t:1310860:a/917616:a~...),
