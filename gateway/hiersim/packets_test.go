@@ -179,7 +179,7 @@ func TestPersistentVictim(t *testing.T) {
 // took effect 14 times over the 800 runs (nodes of sin, in the gateway
 // crash, the local cut, the gateway pause and the stray gateway); no run
 // that passed without it failed.
-// Swept on main 776a317, with all three (Site.inConf,
+// Swept on main 776a317, with them all (Site.inConf,
 // Site.heldBehindDoubt, Site.awaitAnswer and the outranked grace), the
 // same 800 runs: 8 fail, cut 39; gateway-crash 59; gateway-local-cut 90;
 // gateway-pause 59; partial-cut 20, 28; stray-gateway 18 and 94.
