@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/atoll-gcs/atoll/client"
 	"github.com/atoll-gcs/atoll/evs"
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/tests/internal/nstest"
@@ -191,18 +190,7 @@ func TestCutOffNetns(t *testing.T) {
 
 	s.quiesce()
 	end := s.mark()
-	seen := map[*siteClient][]client.View{}
-	for _, cl := range s.clients {
-		cl.mu.Lock()
-		seen[cl] = slices.Clone(cl.seen)
-		cl.mu.Unlock()
-	}
-	for _, id := range s.live() {
-		s.nodes[id].cl.c.Close()
-		if !s.nodes[id].p.Stop(10 * time.Second) {
-			t.Errorf("agent %s did not exit within 10 s of SIGTERM; killed it", id)
-		}
-	}
+	seen := s.stop()
 	t.Logf("scenarios ran in %v", time.Since(began).Round(time.Millisecond))
 	events := s.checkAll(t)
 

@@ -506,6 +506,25 @@ func (s *sites) live() []string {
 	return out
 }
 
+// stop ends the scenarios after quiesce: it keeps the views each client
+// got until then, closes every live node's client and stops its agent.
+func (s *sites) stop() map[*siteClient][]client.View {
+	s.t.Helper()
+	views := map[*siteClient][]client.View{}
+	for _, cl := range s.clients {
+		cl.mu.Lock()
+		views[cl] = slices.Clone(cl.seen)
+		cl.mu.Unlock()
+	}
+	for _, id := range s.live() {
+		s.nodes[id].cl.c.Close()
+		if !s.nodes[id].p.Stop(10 * time.Second) {
+			s.t.Errorf("agent %s did not exit within 10 s of SIGTERM; killed it", id)
+		}
+	}
+	return views
+}
+
 // quiesce stops every client's load, flushes it, and waits until every
 // live node applied the same domain position with nothing pending, and
 // no local ring has anything left to send, for a while.
@@ -668,18 +687,7 @@ func TestSitesNetns(t *testing.T) {
 	// The end of the scenarios, before the clients leave, and the views
 	// each client got until then.
 	marks = append(marks, s.mark())
-	got := map[*siteClient][]client.View{}
-	for _, cl := range s.clients {
-		cl.mu.Lock()
-		got[cl] = slices.Clone(cl.seen)
-		cl.mu.Unlock()
-	}
-	for _, id := range s.live() {
-		s.nodes[id].cl.c.Close()
-		if !s.nodes[id].p.Stop(10 * time.Second) {
-			t.Errorf("agent %s did not exit within 10 s of SIGTERM; killed it", id)
-		}
-	}
+	got := s.stop()
 	t.Logf("scenarios ran in %v", time.Since(began).Round(time.Millisecond))
 
 	events := s.checkAll(t)
