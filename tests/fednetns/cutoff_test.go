@@ -121,16 +121,8 @@ func TestCutOffNetns(t *testing.T) {
 	}
 	s := newSites(t)
 	began := time.Now()
-	for _, id := range s.ids {
-		s.start(id)
-	}
+	s.startAll()
 	all := s.ids
-	took := s.waitDomain(60*time.Second, all)
-	t.Logf("the domain's configuration of all 8 nodes formed %v after the agents started", took.Round(time.Millisecond))
-	for _, id := range all {
-		s.connect(id)
-	}
-	s.waitGroups(30*time.Second, all)
 	time.Sleep(time.Second) // steady load
 
 	victim := s.nodes[cutVictim]

@@ -506,6 +506,22 @@ func (s *sites) live() []string {
 	return out
 }
 
+// startAll starts every node's agent, waits for the domain's
+// configuration of all of them, connects a client at each and waits until
+// every client's groups hold every node.
+func (s *sites) startAll() {
+	s.t.Helper()
+	for _, id := range s.ids {
+		s.start(id)
+	}
+	took := s.waitDomain(60*time.Second, s.ids)
+	s.t.Logf("the domain's configuration of all %d nodes formed %v after the agents started", len(s.ids), took.Round(time.Millisecond))
+	for _, id := range s.ids {
+		s.connect(id)
+	}
+	s.waitGroups(30*time.Second, s.ids)
+}
+
 // stop ends the scenarios after quiesce: it keeps the views each client
 // got until then, closes every live node's client and stops its agent.
 func (s *sites) stop() map[*siteClient][]client.View {
@@ -589,16 +605,8 @@ func (s *sites) quiesce() {
 func TestSitesNetns(t *testing.T) {
 	s := newSites(t)
 	began := time.Now()
-	for _, id := range s.ids {
-		s.start(id)
-	}
+	s.startAll()
 	all := s.ids
-	took := s.waitDomain(60*time.Second, all)
-	t.Logf("the domain's configuration of all 8 nodes formed %v after the agents started", took.Round(time.Millisecond))
-	for _, id := range all {
-		s.connect(id)
-	}
-	s.waitGroups(30*time.Second, all)
 	time.Sleep(2 * time.Second) // steady load
 
 	// kill -9 of site a's active gateway, under load: a-2 takes over.
@@ -614,7 +622,7 @@ func TestSitesNetns(t *testing.T) {
 	marks := []map[string]pos{s.mark()}
 	s.kill("a-1")
 	noA1 := slices.DeleteFunc(slices.Clone(all), func(id string) bool { return id == "a-1" })
-	took = s.waitDomain(60*time.Second, noA1)
+	took := s.waitDomain(60*time.Second, noA1)
 	if d, _ := s.domainOf("a-2"); d.Role != "active gateway" {
 		t.Errorf("a-2's role after the failover: %q", d.Role)
 	}
