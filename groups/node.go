@@ -210,6 +210,9 @@ type Node struct {
 	scratch       []byte                      // setTrans's buffer for view ids
 	header        []byte                      // enqueueIn's buffer for a message's header
 	groupsScratch []string                    // onDeliver's list for a multicast's groups (deliverMulticast copies them)
+	dlvOut        []*delivery                 // Config.ReuseMessages: the deliveries of the output since the last Ready
+	dlvReady      []*delivery                 // ... of the last Ready, for its Release
+	dlvFree       []*delivery                 // ... released, for newDelivery
 	known         func([]byte) (string, bool) // knownGroup, made once (a method value per message allocates)
 	rd            Ready
 	stats         Stats
@@ -323,6 +326,9 @@ func (n *Node) growEvents(k int) { n.rd.Events = slices.Grow(n.rd.Events, k) }
 func (n *Node) Ready() Ready {
 	r := n.rd
 	n.rd = Ready{}
+	if n.cfg.ReuseMessages {
+		n.dlvReady, n.dlvOut = n.dlvOut, n.dlvReady[:0]
+	}
 	return r
 }
 
@@ -337,6 +343,9 @@ const maxReleased = 1024
 // allocate them each time. It has no effect once the node produced
 // anything after that Ready.
 func (n *Node) Release(rd Ready) {
+	if n.cfg.ReuseMessages {
+		n.releaseDeliveries()
+	}
 	if n.rd.Events == nil && cap(rd.Events) <= maxReleased {
 		clear(rd.Events)
 		n.rd.Events = rd.Events[:0]

@@ -171,11 +171,47 @@ type delivery struct {
 	gs [1]string // Message.Groups of a multicast to one group
 }
 
+// newDelivery returns a delivery to fill in: a fresh one, or with
+// Config.ReuseMessages one that a Release gave back.
+func (n *Node) newDelivery() *delivery {
+	if !n.cfg.ReuseMessages {
+		return new(delivery)
+	}
+	var d *delivery
+	if k := len(n.dlvFree); k > 0 {
+		d = n.dlvFree[k-1]
+		n.dlvFree[k-1] = nil
+		n.dlvFree = n.dlvFree[:k-1]
+	} else {
+		d = new(delivery)
+	}
+	n.dlvOut = append(n.dlvOut, d)
+	return d
+}
+
+// maxFreeDeliveries bounds the deliveries kept for reuse: those of a
+// larger output are left to the garbage collector.
+const maxFreeDeliveries = 1024
+
+// releaseDeliveries takes back the deliveries of the last Ready
+// (Config.ReuseMessages), cleared so that they hold no payload.
+func (n *Node) releaseDeliveries() {
+	for i, d := range n.dlvReady {
+		if len(n.dlvFree) < maxFreeDeliveries {
+			*d = delivery{}
+			n.dlvFree = append(n.dlvFree, d)
+		}
+		n.dlvReady[i] = nil
+	}
+	n.dlvReady = n.dlvReady[:0]
+}
+
 // deliverMulticast delivers a multicast, or a stub of one (stub: the
 // data's hash).
 func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member, w *wireMsg, stub *uint64) {
-	d := &delivery{m: Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
-		Payload: w.data, Conf: msg.Conf, Order: msg.Order}}
+	d := n.newDelivery()
+	d.m = Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
+		Payload: w.data, Conf: msg.Conf, Order: msg.Order}
 	m := &d.m
 	if len(w.groups) == 1 {
 		d.gs[0] = w.groups[0]
@@ -222,8 +258,9 @@ func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member,
 // deliverUnicast delivers a point-to-point message, or a stub of one
 // (stub: the data's hash).
 func (n *Node) deliverUnicast(msg *localring.Message, origin localring.Member, w *wireMsg, stub *uint64) {
-	d := &delivery{m: Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
-		To: w.to, Payload: w.data, Conf: msg.Conf, Order: msg.Order}}
+	d := n.newDelivery()
+	d.m = Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
+		To: w.to, Payload: w.data, Conf: msg.Conf, Order: msg.Order}
 	m := &d.m
 	if stub != nil {
 		m.Stub, m.DataHash = true, *stub
