@@ -114,6 +114,12 @@ type clientServer struct {
 	scratch  []byte // the group loop's buffer for encoding frames (encode)
 	idBuf    []byte // the group loop's buffer for a delivery's message id
 
+	// The group loop's lookups of byName (loopSession), kept while byName
+	// does not change: gen counts its changes.
+	gen        atomic.Uint64
+	loopGen    uint64
+	loopByName map[string]*session
+
 	// Sessions whose queue grew during the group loop's pass: their writers are
 	// signalled once, at its end (flushSessions), not at every frame.
 	dirtyMu  sync.Mutex
@@ -439,6 +445,7 @@ func (cs *clientServer) register(s *session, name string) (cp.Code, string) {
 	s.name = name
 	s.member = groups.MemberName(cs.a.self.ID, name)
 	cs.byName[name] = s
+	cs.gen.Add(1)
 	return 0, ""
 }
 
@@ -449,7 +456,33 @@ func (cs *clientServer) unregister(s *session) {
 	defer cs.mu.Unlock()
 	if s.name != "" && cs.byName[s.name] == s {
 		delete(cs.byName, s.name)
+		cs.gen.Add(1)
 	}
+}
+
+// loopSession is session for the group loop, which routes every delivery
+// to its sessions by name: it keeps the sessions it found until byName
+// changes, instead of taking cs.mu, which the session readers take to
+// hand over their requests, at every delivery. The group loop
+// unregisters the sessions that end after their hello, so one it keeps
+// has not ended for it; a reader whose welcome failed unregisters its
+// own, which no event names yet.
+func (cs *clientServer) loopSession(name string) *session {
+	if g := cs.gen.Load(); g != cs.loopGen || cs.loopByName == nil {
+		if cs.loopByName == nil {
+			cs.loopByName = make(map[string]*session)
+		}
+		clear(cs.loopByName)
+		cs.loopGen = g
+	}
+	if s := cs.loopByName[name]; s != nil {
+		return s
+	}
+	s := cs.session(name)
+	if s != nil {
+		cs.loopByName[name] = s
+	}
+	return s
 }
 
 // ---- a session's goroutines ----

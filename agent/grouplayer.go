@@ -120,6 +120,9 @@ func (a *Agent) newGroups() error {
 	}
 	a.cfg.Groups = gc
 	gc.Yield = a.gl.yield
+	// groupOutput encodes each delivery into its clients' frames before
+	// it releases the Ready: the group layer may reuse the Messages.
+	gc.ReuseMessages = true
 	g, err := groups.New(gc)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -244,7 +247,7 @@ func (a *Agent) routeGroupEvent(layer *groups.Node, e *groups.Event) {
 		}
 		b := cs.encode(&cp.Frame{Type: cp.TypeView, View: viewFrame(e.View)})
 		for _, c := range e.To {
-			if s := cs.session(c); s != nil {
+			if s := cs.loopSession(c); s != nil {
 				s.send(b)
 			}
 		}
@@ -267,19 +270,19 @@ func (a *Agent) routeGroupEvent(layer *groups.Node, e *groups.Event) {
 			f.Flags8, f.To = cp.FlagPointToPoint, m.To
 		}
 		if len(e.To) == 1 { // encoded in the session's queue: its payload copied once
-			if s := cs.session(e.To[0]); s != nil {
+			if s := cs.loopSession(e.To[0]); s != nil {
 				s.sendFrame(&f)
 			}
 			return
 		}
 		b := cs.encode(&f)
 		for _, c := range e.To {
-			if s := cs.session(c); s != nil {
+			if s := cs.loopSession(c); s != nil {
 				s.send(b)
 			}
 		}
 	case groups.EventLeft:
-		if s := cs.session(e.Client); s != nil {
+		if s := cs.loopSession(e.Client); s != nil {
 			s.sendFrame(&cp.Frame{Type: cp.TypeLeft, Group: e.Group})
 		}
 	case groups.EventReject:
@@ -288,7 +291,7 @@ func (a *Agent) routeGroupEvent(layer *groups.Node, e *groups.Event) {
 				"group", e.Group, "err", e.Err)
 			return
 		}
-		if s := cs.session(e.Client); s != nil {
+		if s := cs.loopSession(e.Client); s != nil {
 			var ge *groups.Error
 			op := cp.Type(0)
 			if errors.As(e.Err, &ge) {
@@ -302,7 +305,7 @@ func (a *Agent) routeGroupEvent(layer *groups.Node, e *groups.Event) {
 		if err != nil {
 			return
 		}
-		if s := cs.session(client); s != nil {
+		if s := cs.loopSession(client); s != nil {
 			if ls := s.seq(layer); e.Msg.Seq > ls.sent {
 				ls.sent = e.Msg.Seq
 				s.completeFlushes()
