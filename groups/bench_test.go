@@ -318,13 +318,22 @@ func BenchmarkNeeds(b *testing.B) {
 // oldest, and it delivers a message of each of two other nodes: every
 // message goes to a group with a member at this node. queued=1 is the
 // same work with no queue. ns/op and allocs/op are per round (one own
-// message, three deliveries).
+// message, three deliveries). The reuse cases set Config.ReuseMessages,
+// as the agent does.
 //
 //	go test ./groups -run '^$' -bench Pipeline -benchmem
 func BenchmarkPipeline(b *testing.B) {
-	for _, queued := range []int{1, 100} {
-		b.Run(fmt.Sprintf("queued=%d", queued), func(b *testing.B) {
-			l := newLoop(b, Config{})
+	for _, tc := range []struct {
+		queued int
+		reuse  bool
+	}{{1, false}, {100, false}, {1, true}, {100, true}} {
+		queued := tc.queued
+		name := fmt.Sprintf("queued=%d", queued)
+		if tc.reuse {
+			name = "reuse/" + name
+		}
+		b.Run(name, func(b *testing.B) {
+			l := newLoop(b, Config{ReuseMessages: tc.reuse})
 			n2, n3 := localring.Member{ID: "n2", Inc: 1}, localring.Member{ID: "n3", Inc: 1}
 			if err := l.g.Join("c", "g"); err != nil {
 				b.Fatal(err)

@@ -206,11 +206,21 @@ func (n *Node) releaseDeliveries() {
 	n.dlvReady = n.dlvReady[:0]
 }
 
+// senderName is the member name of the sender of w, from origin: the
+// known client's stored name that parsing found (no map lookups), or
+// memberName's.
+func (n *Node) senderName(origin localring.Member, w *wireMsg) string {
+	if w.ci != nil {
+		return w.ci.full
+	}
+	return n.memberName(origin, w.client)
+}
+
 // deliverMulticast delivers a multicast, or a stub of one (stub: the
 // data's hash).
 func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member, w *wireMsg, stub *uint64) {
 	d := n.newDelivery()
-	d.m = Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
+	d.m = Message{ID: msg.ID, Seq: w.seq, Sender: n.senderName(origin, w), Svc: msg.Svc, Type: w.mtype,
 		Payload: w.data, Conf: msg.Conf, Order: msg.Order}
 	m := &d.m
 	if len(w.groups) == 1 {
@@ -259,7 +269,7 @@ func (n *Node) deliverMulticast(msg *localring.Message, origin localring.Member,
 // (stub: the data's hash).
 func (n *Node) deliverUnicast(msg *localring.Message, origin localring.Member, w *wireMsg, stub *uint64) {
 	d := n.newDelivery()
-	d.m = Message{ID: msg.ID, Seq: w.seq, Sender: n.memberName(origin, w.client), Svc: msg.Svc, Type: w.mtype,
+	d.m = Message{ID: msg.ID, Seq: w.seq, Sender: n.senderName(origin, w), Svc: msg.Svc, Type: w.mtype,
 		To: w.to, Payload: w.data, Conf: msg.Conf, Order: msg.Order}
 	m := &d.m
 	if stub != nil {

@@ -86,6 +86,8 @@ type wireMsg struct {
 	to     string   // unicast
 	data   []byte   // multicast, unicast
 	rep    *report  // report
+
+	ci *clientInfo // the sender's client, when parsing found it known (parseWireInto's clients)
 }
 
 // stamp orders members by join time and ACLs by age: the ring order of the
@@ -330,7 +332,7 @@ func parseWireInto(p []byte, known func([]byte) (string, bool), clients map[stri
 	}
 	m.epoch = r.u64()
 	m.seq = r.uvarint()
-	m.client = r.client()
+	m.client, m.ci = r.clientInfo()
 	switch m.kind {
 	case kindJoin, kindLeave:
 		m.group = r.name(MaxGroupName, true, "group")
@@ -540,15 +542,16 @@ func (r *reader) group() string {
 	return r.name(MaxGroupName, true, "group")
 }
 
-// client reads a client name, taking the stored copy of a known one.
-func (r *reader) client() string {
+// clientInfo reads a client name, taking the stored copy of a known one,
+// which it returns too (nil for a name it does not know).
+func (r *reader) clientInfo() (string, *clientInfo) {
 	if r.clients != nil && len(r.b) > 0 && int(r.b[0]) < len(r.b) {
 		if c := r.clients[string(r.b[1:1+int(r.b[0])])]; c != nil {
 			r.b = r.b[1+len(c.name):]
-			return c.name
+			return c.name, c
 		}
 	}
-	return r.name(MaxClientName, false, "client")
+	return r.name(MaxClientName, false, "client"), nil
 }
 
 func (r *reader) acl() ACL {
