@@ -241,13 +241,33 @@ groups:
 		t.Error("no line saying a-2 is no longer the active gateway")
 	}
 
+	// a-2 restarts: a's local ring changes twice, and a-1 stays active
+	// and keeps its member, started in an older configuration than a's
+	// current one.
+	started := agents["a-1"].a.Status().Ring
+	stop("a-2")
+	start("a-2")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r1, r2 := agents["a-1"].a.Status().Ring, agents["a-2"].a.Status().Ring
+		if r1 != started && r1 == r2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a's local ring did not form again with a-2 (a-1 in %s, a-2 in %s; a-1's member started in %s)", r1, r2, started)
+		}
+	}
+	if st := fedRing("a-1", "b-1", "c-1"); st.Incarnation != third.Incarnation {
+		t.Fatalf("a is spoken for by %s#%d after a-2's restart, want a-1's member #%d kept", st.Node, st.Incarnation, third.Incarnation)
+	}
+
 	// a-1's member is fenced by an incarnation of its own site above its
-	// own, of a-2 (rank 1) in a-1's local ring configuration, as when a-2
-	// was active in its part of a split local ring, the other sites heard
-	// of its member, and the merged ring kept a-1 active with its older
-	// member (loadevs "Flush timeouts"). The role is still a-1's: it
-	// resumes at once with the next epoch, above the fencer, instead of
-	// leaving a without a gateway until its local ring changes again.
+	// own, of a-2 (rank 1) in the local ring configuration a-1's member
+	// started in, older than a's current one, as when a-2 was active in
+	// its part of a split local ring, the other sites heard of its member,
+	// and the merged ring kept a-1 active with its older member (loadevs
+	// "Flush timeouts"). The role is still a-1's: it resumes at once with
+	// the next epoch, above the fencer, instead of leaving a without a
+	// gateway until its local ring changes again.
 	dom := agents["a-1"].a.doms[0].d.Name
 	fencer := third.Incarnation | 1
 	agents["a-1"].a.fed.runner(dom).r.Fence("a", fencer)
@@ -273,6 +293,34 @@ groups:
 	}
 	if !strings.Contains(logs.String(), "it resumes with a new member") {
 		t.Error("no line saying a-1 resumes after it was fenced")
+	}
+
+	// A fencer of a's current configuration (a-2, rank 1, in the ring
+	// a-1's resumed member started in), as a-2's member after a clean
+	// split of a's ring, which numbers both parts' rings alike: a-1 does
+	// not resume (comparing incarnations, a-1 and a-2 resumed above each
+	// other in turn, once a second, in tests/fednetns TestOutrankedNetns's
+	// split). Its part, the whole site, outranks the fencer
+	// (gateway.Outranks): after gateway.OutrankedGrace its local ring forms
+	// again above the fencer's, and a-1 is active with a member above it.
+	fencer = fourth.Incarnation | 1
+	fenced := time.Now()
+	agents["a-1"].a.fed.runner(dom).r.Fence("a", fencer)
+	fifth := fourth
+	for deadline := time.Now().Add(gateway.OutrankedGrace + 30*time.Second); fifth.Incarnation <= fencer; {
+		if time.Now().After(deadline) {
+			t.Fatalf("a-1 is not active again after its member was fenced by %d from its own configuration: a is spoken for by %s#%d", fencer, fifth.Node, fifth.Incarnation)
+		}
+		time.Sleep(20 * time.Millisecond)
+		fifth = fedRing("a-1", "b-1", "c-1")
+	}
+	if took := time.Since(fenced); fifth.Node != "a-1" || federation.IncarnationSeq(fifth.Incarnation) <= federation.IncarnationSeq(fencer) || took < gateway.OutrankedGrace {
+		t.Errorf("%v after the fence by %d, a is spoken for by %s#%d, want a-1 in a local ring numbered above the fencer's, after gateway.OutrankedGrace (%v)", took, fencer, fifth.Node, fifth.Incarnation, gateway.OutrankedGrace)
+	}
+	for _, l := range []string{"(the site's local ring is split, and the other part's configuration is not older)", "its local ring forms again above the fencer's"} {
+		if !strings.Contains(logs.String(), l) {
+			t.Errorf("no line saying %q", l)
+		}
 	}
 	// The traces are checked once every agent stopped: the federation ring
 	// carries the bridges' messages, and the trace files of running

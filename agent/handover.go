@@ -279,7 +279,18 @@ func (a *Agent) submitResume(dl *domainLayer) {
 // clients' Flush waited that long. A fencer that is not below the
 // resumed incarnation speaks for the site from a newer configuration
 // (its ring is split, and the other part is newer): this node does not
-// resume, and two members of the site never fence each other in turn. One
+// resume, and two members of the site never fence each other in turn. So
+// does a fencer that became active in a configuration numbered like this
+// node's (as gateway/hiersim's resumeFenced: another node active in a
+// configuration not older): a site's ring split cleanly into two parts
+// numbers both parts' rings alike, and comparing the incarnations, each
+// gateway's resumed one (the next epoch) was above the other's: they took
+// the role from each other, one federation membership round each, until
+// the epochs ran out (tests/fednetns TestOutrankedNetns's
+// split, before: a-1 resumed 28 times in the 23 s after it, epochs 1 to
+// 28 of r:8:a-1, each time fenced by a-2's member of r:8:a-2). The older or
+// equally old part waits, and the part of at least half of the site takes
+// the role back after gateway.OutrankedGrace (reformOutranked). One
 // resumption per term: a second fenced member of the same term waits for
 // the first one's.
 func (a *Agent) resumeFenced(dl *domainLayer, by uint64) {
@@ -299,8 +310,8 @@ func (a *Agent) resumeFenced(dl *domainLayer, by uint64) {
 	case err != nil:
 		a.log.Warn("this gateway's federation ring member was fenced by another of its site's, and it cannot resume in this local ring configuration; it starts again at the next configuration that makes it active", "domain", dl.d.Name, "superseded_by", by, "local_ring", localring.RegularConfID(local), "reason", err)
 		return
-	case next <= by:
-		a.log.Warn("this gateway's federation ring member was fenced by a newer one of its site while its local ring still makes it active (the site's local ring is split, and the other part's configuration is newer); it starts again at the next configuration that makes it active, or has its local ring form again after the outranked grace", "domain", dl.d.Name, "superseded_by", by, "local_ring", localring.RegularConfID(local), "grace", gateway.OutrankedGrace)
+	case federation.IncarnationSeq(by) >= local.Seq:
+		a.log.Warn("this gateway's federation ring member was fenced by a newer one of its site while its local ring still makes it active (the site's local ring is split, and the other part's configuration is not older); it starts again at the next configuration that makes it active, or has its local ring form again after the outranked grace", "domain", dl.d.Name, "superseded_by", by, "local_ring", localring.RegularConfID(local), "grace", gateway.OutrankedGrace)
 		dl.outranked.local, dl.outranked.above, dl.outranked.until = local, federation.IncarnationSeq(by), time.Now().Add(gateway.OutrankedGrace)
 		return
 	}
