@@ -132,6 +132,8 @@ type siteClient struct {
 	views map[string]client.View
 	seen  []client.View
 	got   []time.Time // when each message came
+	what  []string    // and its payload (load)
+	sent  int         // the load's rounds done (one message to each group)
 }
 
 func newSites(t *testing.T) *sites {
@@ -387,6 +389,7 @@ func (cl *siteClient) read() {
 		if e.Kind == client.EventMessage {
 			cl.mu.Lock()
 			cl.got = append(cl.got, time.Now())
+			cl.what = append(cl.what, string(e.Message.Payload))
 			cl.mu.Unlock()
 		}
 		if e.Kind == client.EventView {
@@ -423,6 +426,9 @@ func (cl *siteClient) load(ctx context.Context) {
 				return
 			}
 		}
+		cl.mu.Lock()
+		cl.sent = i + 1
+		cl.mu.Unlock()
 	}
 }
 
