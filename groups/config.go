@@ -47,10 +47,11 @@ type Config struct {
 	// It must not call the Node. Default nil.
 	Yield func()
 
-	// ReuseMessages makes the Messages of the EventDeliver events of a
-	// Ready the Node's again once the caller Releases that Ready: the
-	// Node reuses them (and the lists of groups and recipients they hold)
-	// for later deliveries, one allocation less per delivered message. A
+	// ReuseMessages makes the Messages of the EventDeliver and EventSent
+	// events of a Ready the Node's again once the caller Releases that
+	// Ready: the Node reuses them (and the lists of groups and recipients
+	// they hold) for later deliveries and multicasts, one allocation less
+	// per delivered message and per message multicast. A
 	// caller that sets it keeps no pointer into those events past
 	// Release (the agent encodes each delivery into its clients' frames
 	// at once). Default false: every Message stays the caller's.

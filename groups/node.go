@@ -163,6 +163,9 @@ type outMsg struct {
 	// the ring sends what it was handed in that order.
 	hand uint64
 	msg  *Message // multicast or point-to-point: the EventSent template
+	// om is the multicast's entry itself with Config.ReuseMessages, to be
+	// reused once its EventSent is released (Node.omOut).
+	om *outMulticast
 }
 
 // Node is the group layer of one agent, as a state machine: it consumes
@@ -213,6 +216,9 @@ type Node struct {
 	dlvOut        []*delivery                 // Config.ReuseMessages: the deliveries of the output since the last Ready
 	dlvReady      []*delivery                 // ... of the last Ready, for its Release
 	dlvFree       []*delivery                 // ... released, for newDelivery
+	omOut         []*outMulticast             // Config.ReuseMessages: the multicasts whose EventSent the output since the last Ready holds
+	omReady       []*outMulticast             // ... the last Ready, for its Release
+	omFree        []*outMulticast             // ... released, for newOutMulticast
 	known         func([]byte) (string, bool) // knownGroup, made once (a method value per message allocates)
 	rd            Ready
 	stats         Stats
@@ -328,6 +334,7 @@ func (n *Node) Ready() Ready {
 	n.rd = Ready{}
 	if n.cfg.ReuseMessages {
 		n.dlvReady, n.dlvOut = n.dlvOut, n.dlvReady[:0]
+		n.omReady, n.omOut = n.omOut, n.omReady[:0]
 	}
 	return r
 }
@@ -541,7 +548,7 @@ func (n *Node) multicast(client string, svc localring.Service, msgType uint16, g
 			return 0, n.requestError("multicast", client, g, fmt.Errorf("%w: group name %q: %s", ErrBadName, g, GroupNameRule))
 		}
 	}
-	om := new(outMulticast)
+	om := n.newOutMulticast()
 	gs := om.gs[:0]
 	if len(groups) > len(om.gs) {
 		gs = make([]string, 0, len(groups))
@@ -553,7 +560,23 @@ func (n *Node) multicast(client string, svc localring.Service, msgType uint16, g
 	}
 	w := &wireMsg{kind: kindMulticast, client: client, mtype: msgType, groups: gs, data: payload}
 	om.m = Message{Sender: n.memberName(n.me.m, client), Svc: svc, Type: msgType, Groups: gs, Payload: payload}
-	return n.enqueueIn("multicast", client, "", w, svc, &om.m, buf, room, &om.o)
+	seq, err := n.enqueueIn("multicast", client, "", w, svc, &om.m, buf, room, &om.o)
+	if err == nil && n.cfg.ReuseMessages {
+		om.o.om = om // its EventSent's Release gives it back (onSend)
+	}
+	return seq, err
+}
+
+// newOutMulticast returns an outMulticast to fill in: a fresh one, or
+// with Config.ReuseMessages one whose EventSent a Release gave back.
+func (n *Node) newOutMulticast() *outMulticast {
+	if k := len(n.omFree); k > 0 {
+		om := n.omFree[k-1]
+		n.omFree[k-1] = nil
+		n.omFree = n.omFree[:k-1]
+		return om
+	}
+	return new(outMulticast)
 }
 
 // outMulticast is a multicast's entry in the queue, the template of its

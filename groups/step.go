@@ -89,6 +89,9 @@ func (n *Node) onSend(msg *localring.Message) {
 	if o.msg != nil { // o is done with: its message goes out
 		o.msg.ID, o.msg.Conf = msg.ID, msg.Conf
 		n.emit(Event{Kind: EventSent, Msg: o.msg})
+		if o.om != nil {
+			n.omOut = append(n.omOut, o.om)
+		}
 	}
 }
 
@@ -193,8 +196,9 @@ func (n *Node) newDelivery() *delivery {
 // larger output are left to the garbage collector.
 const maxFreeDeliveries = 1024
 
-// releaseDeliveries takes back the deliveries of the last Ready
-// (Config.ReuseMessages), cleared so that they hold no payload.
+// releaseDeliveries takes back the deliveries and the sent multicasts of
+// the last Ready (Config.ReuseMessages), cleared so that they hold no
+// payload.
 func (n *Node) releaseDeliveries() {
 	for i, d := range n.dlvReady {
 		if len(n.dlvFree) < maxFreeDeliveries {
@@ -204,6 +208,16 @@ func (n *Node) releaseDeliveries() {
 		n.dlvReady[i] = nil
 	}
 	n.dlvReady = n.dlvReady[:0]
+	// The multicasts whose EventSent the Ready held: out of the queue
+	// (onSend), so nothing but that event pointed to them.
+	for i, om := range n.omReady {
+		if len(n.omFree) < maxFreeDeliveries {
+			*om = outMulticast{}
+			n.omFree = append(n.omFree, om)
+		}
+		n.omReady[i] = nil
+	}
+	n.omReady = n.omReady[:0]
 }
 
 // senderName is the member name of the sender of w, from origin: the
