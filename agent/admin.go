@@ -45,7 +45,8 @@ import (
 //	GET  /metrics        r  Prometheus metrics (Agent.Metrics), in the format the scraper asks for
 //	GET  /load, PUT /load  a  the built-in load generator (Load as JSON), for tests and benchmarks;
 //	                       PUT /load?domain=FED sets the load of the node's federation ring member
-//	GET  /debug/pprof/   a  the Go profiler
+//	GET  /debug/pprof/   a  the Go profiler (`atoll agent` runs with the memory profiler's sampling
+//	                     off, so heap and allocs are empty unless GODEBUG=memprofilerate=524288)
 //
 // /status and /members are the same as their /v1 forms. Errors are plain
 // text for people, with status 400 (bad request), 401 (no or a wrong
