@@ -105,17 +105,7 @@ func TestFencedTermDownsLaterHistory(t *testing.T) {
 	h := newDomain(t, 0, 3, 2)
 	h.sendSettled("before", "a1", "b1")
 	a1, a2, a3 := h.node("a1"), h.node("a2"), h.node("a3")
-	s := h.site("a")
-
-	a2.out, a3.out = true, true
-	h.localConfig(s)
-	h.localStep(s)
-	h.fedAlone("a")
-	for h.fedStep() {
-	}
-	stash := s.queue
-	s.queue = nil
-	a2GoesOn(h, s)
+	s, stash := a1AloneThenA2(h)
 
 	a1.out = false
 	h.localConfig(s)
@@ -163,17 +153,7 @@ func TestApartAgainLater(t *testing.T) {
 	h := newDomain(t, 0, 3, 2)
 	h.sendSettled("before", "a1", "b1")
 	a1, a2, a3 := h.node("a1"), h.node("a2"), h.node("a3")
-	s := h.site("a")
-
-	a2.out, a3.out = true, true
-	h.localConfig(s)
-	h.localStep(s)
-	h.fedAlone("a")
-	for h.fedStep() {
-	}
-	stash := s.queue
-	s.queue = nil
-	a2GoesOn(h, s)
+	s, stash := a1AloneThenA2(h)
 
 	// a2 alone, its member stopped: its Up stays pending at it.
 	a2.b.FedStopped()
@@ -228,6 +208,25 @@ func entryOf(n *hnode, o Origin) (Entry, bool) {
 		}
 	}
 	return Entry{}, false
+}
+
+// a1AloneThenA2 is the split of TestApartAgainLater and
+// TestFencedTermDownsLaterHistory: a1, cut off from a2 and a3, its
+// member alone, numbers a ring of its site alone, whose Downs it returns
+// (taken off their way round its local ring), and a2's part goes on
+// (a2GoesOn).
+func a1AloneThenA2(h *harness) (*hsite, []hmsg) {
+	s := h.site("a")
+	h.node("a2").out, h.node("a3").out = true, true
+	h.localConfig(s)
+	h.localStep(s)
+	h.fedAlone("a")
+	for h.fedStep() {
+	}
+	stash := s.queue
+	s.queue = nil
+	a2GoesOn(h, s)
+	return s, stash
 }
 
 // a2GoesOn is both tests' split: a1's member stops, a1 is cut off its
