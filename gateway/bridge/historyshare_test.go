@@ -30,24 +30,15 @@ func TestApartAtSharedPosition(t *testing.T) {
 	h := newDomain(t, 0, 3, 2)
 	h.sendSettled("before", "a1", "b1")
 	a1, a2, a3 := h.node("a1"), h.node("a2"), h.node("a3")
-	s := h.site("a")
 	shared := a1.b.Last()
 
 	// a1 cut off from a2 and a3, its member alone: it numbers a ring of
-	// its site alone, whose Downs stay on their way round its local ring.
-	a2.out, a3.out = true, true
-	h.localConfig(s)
-	h.localStep(s)
-	h.fedAlone("a")
-	for h.fedStep() {
-	}
-	stash := s.queue
-	s.queue = nil
+	// its site alone, whose Downs stay on their way round its local ring;
+	// a2's part takes over and goes on with b, further than a1's ring.
+	s, stash := a1AloneThenA2(h)
 	if len(stash) == 0 || a1.b.Last() != shared {
 		t.Fatalf("a1 injected %d Downs, at %s (shared %s): the run does not make the case", len(stash), a1.b.Last(), shared)
 	}
-	// a2's part takes over and goes on with b, further than a1's ring.
-	a2GoesOn(h, s)
 
 	// The heal: a1 active, its Have naming the shared position, its
 	// Downs delivered after it.
@@ -210,11 +201,11 @@ func entryOf(n *hnode, o Origin) (Entry, bool) {
 	return Entry{}, false
 }
 
-// a1AloneThenA2 is the split of TestApartAgainLater and
-// TestFencedTermDownsLaterHistory: a1, cut off from a2 and a3, its
-// member alone, numbers a ring of its site alone, whose Downs it returns
-// (taken off their way round its local ring), and a2's part goes on
-// (a2GoesOn).
+// a1AloneThenA2 is the split of TestApartAtSharedPosition,
+// TestApartAgainLater and TestFencedTermDownsLaterHistory: a1, cut off
+// from a2 and a3, its member alone, numbers a ring of its site alone,
+// whose Downs it returns (taken off their way round its local ring), and
+// a2's part goes on (a2GoesOn).
 func a1AloneThenA2(h *harness) (*hsite, []hmsg) {
 	s := h.site("a")
 	h.node("a2").out, h.node("a3").out = true, true
@@ -229,9 +220,10 @@ func a1AloneThenA2(h *harness) (*hsite, []hmsg) {
 	return s, stash
 }
 
-// a2GoesOn is both tests' split: a1's member stops, a1 is cut off its
-// site's ring, and a2's part (a2, a3) takes over and goes on with b in a
-// federation ring of a and b, three rounds of "main" from a2 and b1.
+// a2GoesOn is a1AloneThenA2's second half: a1's member stops, a1 is cut
+// off its site's ring, and a2's part (a2, a3) takes over and goes on with
+// b in a federation ring of a and b, three rounds of "main" from a2 and
+// b1.
 func a2GoesOn(h *harness, s *hsite) {
 	a1, a2, a3 := h.node("a1"), h.node("a2"), h.node("a3")
 	a1.b.FedStopped()
