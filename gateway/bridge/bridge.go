@@ -380,6 +380,11 @@ type pendingUp struct {
 	// had its Ups (addPending), so a new term delivers the Ups it holds
 	// in doubt in the order of its predecessor's firsts (inDoubt).
 	firsts []first
+	// behind holds, for a node whose first place is one it did not leave
+	// (first.left), the earliest place it left that was noted for it:
+	// once that first place is left too (Site.leftRing), the earlier of
+	// the two is its first, as had they come in the other order.
+	behind []first
 }
 
 // naming is a member named the site's active gateway at a place of the
@@ -1633,11 +1638,43 @@ func (p *pendingUp) noteFirst(f first) bool {
 	case j < 0:
 		p.firsts = append(p.firsts, f)
 	case f.better(p.firsts[j]):
+		if g := p.firsts[j]; g.left && !f.left {
+			p.keepBehind(g)
+		}
 		p.firsts[j] = f
 	default:
+		if f.left && !p.firsts[j].left {
+			p.keepBehind(f)
+		}
 		return false
 	}
 	return true
+}
+
+// keepBehind keeps f, a place left, as its node's earliest place left
+// behind a place not left (pendingUp.behind).
+func (p *pendingUp) keepBehind(f first) {
+	switch k := slices.IndexFunc(p.behind, func(g first) bool { return g.node == f.node }); {
+	case k < 0:
+		p.behind = append(p.behind, f)
+	case f.at.Less(p.behind[k].at):
+		p.behind[k] = f
+	}
+}
+
+// behindLeft takes, for f, a place just marked left, its node's earliest
+// place left behind it (pendingUp.behind) where that is earlier: of two
+// places left, the earlier is the first (first.better), as had f been
+// left when it came.
+func (p *pendingUp) behindLeft(f *first) {
+	k := slices.IndexFunc(p.behind, func(g first) bool { return g.node == f.node })
+	if k < 0 {
+		return
+	}
+	if b := p.behind[k]; b.at.Less(f.at) {
+		f.at = b.at
+	}
+	p.behind = slices.Delete(p.behind, k, k+1)
 }
 
 // leftRing marks the first deliveries seen in the regular configuration
@@ -1649,6 +1686,7 @@ func (s *Site) leftRing(ring uint64) {
 		for j := range s.pending[i].firsts {
 			if f := &s.pending[i].firsts[j]; f.at.Ring == ring && !slices.Contains(s.delivering, f.node) {
 				f.left = true
+				s.pending[i].behindLeft(f)
 			}
 		}
 	}
