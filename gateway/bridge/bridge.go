@@ -4064,6 +4064,34 @@ func (s *Site) splitFrom(answerer string) bool {
 	return false
 }
 
+// leftBeside reports whether answer c has the site leave its
+// configuration at the answerer's own transitional configuration out of
+// it (its first configuration, without this site), which also lacks
+// another site of the configuration, a member of the ring whose Sync
+// names another configuration than this site's: that site came out of it
+// some other way, and may have delivered there, in a transitional
+// configuration of its own, Ups of this site that its predecessor's
+// member submitted and the answerer never had (as splitFrom: the answer
+// does not end the term's doubt). One whose Sync names this site's
+// configuration is still in it: what it applied there, it holds. Every
+// member decides alike, from the answer and the Syncs.
+func (s *Site) leftBeside(c *catchUp) bool {
+	k := slices.IndexFunc(c.entries, func(e Entry) bool { return e.Kind == EntryConfig })
+	if k < 0 {
+		return false
+	}
+	t := c.entries[k].Conf
+	if t.Kind != localring.Transitional || slices.Contains(t.Sites, s.cfg.Site) {
+		return false
+	}
+	f := s.fed
+	own := f.confOf[s.cfg.Site]
+	return slices.ContainsFunc(s.injSites, func(site string) bool {
+		c, ok := f.confOf[site]
+		return site != s.cfg.Site && !slices.Contains(t.Sites, site) && ok && c != own
+	})
+}
+
 // missingFrom reports whether a site of the domain's configuration this
 // site is in (injSites) is not a member of the settled ring
 // (fedState.missing).
@@ -5030,7 +5058,7 @@ func (s *Site) caughtUp(c *catchUp) {
 					s.doubtUps--
 				}
 			}
-		} else if !f.split {
+		} else if !f.split && !s.leftBeside(c) {
 			s.resolve()
 		} else if s.doubt {
 			// Another component may have delivered the rest in its
