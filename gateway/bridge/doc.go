@@ -1415,20 +1415,38 @@
 //     stayed in doubt past a ring that settled), they go up after those,
 //     and no node but the gateway sees where. No run has shown it.
 //
+// Two parts that take the same predecessor order alike only where they
+// have the same places of it. A place where a node was seen to have an
+// Up, in a configuration it then left (first.left), gives way to a later
+// one in a configuration it did not leave (first.better); where that one
+// is left too, the earlier of the two is the node's first, as had they
+// come in the other order (pendingUp.behind). Before, the later stayed:
+// at hiersim's partial cut, seed 20 with packets=all, fra-1 and fra-2,
+// each alone in its local ring and each fra's active gateway after 20
+// terms in 5 s, left r:65544:ams one after the other, both taking fra-1's
+// term named at ring 16 for the predecessor; fra-2 had fra-1's place of
+// fra-2/1/29 (and of 78 Ups more) in ring 60, which fra-1 left, then a
+// later one from its own Again in ring 92, which fra-1 left too, and kept
+// that: fra-1 delivered fra-2/1/29 before fra-1/1/231, fra-2 the reverse
+// (EVS 6; bridge TestFirstsBehindLeft, hiersim TestTwoPartsDoubt).
+//
 // Known gaps besides. Two parts that each leave the configuration in
 // doubt at once, each with its own predecessor, order alike only where
-// they take the same gateway for it: at partial-cut seed 20 with
-// packets=all fra-1 and fra-2, each alone in its local ring and each
-// fra's active gateway after 20 terms in 5 s, left r:65544 with different
-// predecessors (fra-1 delivered fra-2/1/29 before fra-1/1/231, fra-2 the
-// reverse). One order there needs the parts to agree on one term for each
+// they take the same gateway for it (not seen since the rule above). One
+// order there needs the parts to agree on one term for each
 // Up, which neither can learn from the other while they are apart: the
 // federation ring's order of the terms (which member incarnation fenced
 // which) is the arbiter both could read, but the bridge does not see the
 // fencing; or only one part may deliver them (the other, cut off at the
 // install, counting as failed: EVS 2.4), which needs the parts to know of
-// each other. Not done. A design that would give one order, for the
-// record: (a) a term is known by its federation member's incarnation,
+// each other. Not done. An order from what every Up carries (origin
+// and seq, the Ups in doubt in origin order) would be one fact both
+// read, but not the order the other sites delivered those they had in:
+// a gateway submits in its pending order, which interleaves senders, and
+// a part cannot tell which of its Ups in doubt some site delivered (that
+// is why they are in doubt); taken only for the Ups whose predecessor's
+// place a part lacks, it is no fact both read, as each lacks others. A
+// design that would give one order, for the record: (a) a term is known by its federation member's incarnation,
 // which the federation ring orders (a newer one fences the older), where
 // the two parts' local rings, numbered alike, do not; each federation
 // ring's configuration entry would name the site's member's incarnation,
@@ -1998,6 +2016,28 @@
 // answerer's log did hold that site's position, as the rule above costs
 // where the other site's transitional configuration delivered none of the
 // site's Ups.
+//
+// Nor when the answer has the site leave its configuration at the
+// answerer's own transitional configuration out of it (the answer's
+// first configuration, without the site), which lacks another site of
+// the configuration too (Site.leftBeside, decided alike at every member
+// from the answer): that site came out of it some other way, a component
+// of a federation split three ways or a refusal of its own, and may have
+// delivered there, in a transitional configuration of its own, the
+// site's Ups its dead gateway's member had submitted, which the answerer
+// never had. The Syncs of the ring do not show it where that site left
+// in an earlier ring and holds the ring's base with the answerer.
+// hiersim's partial cut at seed 28 with packets=all: r:65552:ams split
+// three ways as sin's gateway got sin-1/1/4 and 7 Ups more ordered; fra's
+// component delivered them in its transitional configuration, ams's did
+// not, and ams refused fra's catch-up in r:196664 (fra left r:65544:ams
+// alone, delivering them there); sin's new term, answered by ams in
+// r:196672 (ams and fra at its base), submitted them again, ordered
+// there, their senders told they sent them there (EVS 1.3 at fra; bridge
+// TestInDoubtLeftBeside, hiersim TestLeftBesideSeed). The cost is the
+// split rule's: Ups in doubt that no site had delivered are delivered at
+// the site alone. A domain of two sites never takes it (the answerer's
+// transitional configuration lacks only the site).
 //
 // "Its own transitional configuration" is one of the site alone, also
 // where the ring ends through the federation's transitional
