@@ -110,27 +110,29 @@ func TestPersistentVictim(t *testing.T) {
 // makes it the active one: the site's gateways fence each other's
 // federation members many times a second (20 terms in 7 s at FaultNone's
 // seed 2). Then two nodes of a site deliver its Ups in different orders
-// (EVS 6 and 9: partial-cut 20; gateway-local-cut 89 until
-// bridge Site.heldBehindDoubt, below). At partial-cut 20
-// fra-1 and fra-2, each alone in its local ring and each fra's active
-// gateway, leave the domain's configuration r:65544 in transitional
-// configurations of their own and deliver there the site's Ups in doubt
-// (bridge Site.inDoubt: 82 at fra-1, 92 at fra-2) in doubtOrder, the
-// order of the term each takes for its predecessor; their orders differ
-// (fra-2 moved 79 from its pending order): fra-1 has fra-2/1/29 41st and
+// (EVS 6 and 9: partial-cut 20 until bridge pendingUp.behind;
+// gateway-local-cut 89 until bridge Site.heldBehindDoubt, below). At
+// partial-cut 20 fra-1 and fra-2, each alone in its local ring and each
+// fra's active gateway, left the domain's configuration r:65544 one after
+// the other (24.99 s, 25.46 s) in transitional configurations of their
+// own and delivered there the site's Ups in doubt (bridge Site.inDoubt:
+// 82 at fra-1, 92 at fra-2) in doubtOrder: fra-1 had fra-2/1/29 41st and
 // fra-1/1/231 79th (23563@852057, 23563@852095), fra-2 fra-1/1/231 41st
-// and fra-2/1/29 42nd, and fra-3 later follows fra-1. One order over
-// r:65544's messages breaks (EVS 6): the two parts do not agree on the
-// predecessor's order after 20 terms in 5 s (bridge doc, "The order of
-// Ups in doubt is the predecessor's", and the known gaps of "Two parts of
-// a site and the order of its Ups in doubt": each part takes the term
-// it knows last, and neither can read the other's; one order needs a
-// fact both read, not done). A message
+// and fra-2/1/29 42nd, and fra-3 later followed fra-1 (EVS 6 over
+// r:65544's messages). Both took the same predecessor, fra-1's term
+// named at local ring 16; what differed were its places: fra-1 had
+// fra-2/1/29 and 78 Ups more itself in ring 60, where fra-2 saw it have
+// them too but then leave (a place left), and fra-2 took over that a
+// later place from its own Again of each in ring 92, where fra-1 was,
+// which fra-1 then left as well: a place left for a place left, the
+// later one. Of two places left the earlier is the node's first, in
+// whichever order they came (bridge pendingUp.behind,
+// TestFirstsBehindLeft): the seed passes, in TestTwoPartsDoubt. A message
 // in another configuration than its sender's (EVS 1.3: cut 39,
-// partial-cut 28, stray-gateway 18), two nodes of a site deliver the
-// same messages in different configurations (EVS 4: stray-gateway 94;
-// these three are diagnosed below, "Two parts of a site that each caught
-// up"), a View delivers a
+// partial-cut 28 until bridge Site.leftBeside, stray-gateway 18), two
+// nodes of a site deliver the same messages in different configurations
+// (EVS 4: stray-gateway 94; cut 39, stray-gateway 18 and 94 are diagnosed
+// below, "Two parts of a site that each caught up"), a View delivers a
 // message its sender's View never told it sent (node-level 1.1:
 // gateway-crash 21, 74, 85; sin's local ring split, the gateway of the
 // newer part fenced the older part's, which did not resume, and the crash
