@@ -25,15 +25,8 @@ func TestFirstsBehindLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	members := func(ids ...localring.NodeID) []localring.Member {
-		var m []localring.Member
-		for _, id := range ids {
-			m = append(m, localring.Member{ID: id, Inc: 1})
-		}
-		return m
-	}
 	install := func(id string, kind localring.ConfKind, ring uint64, ids ...localring.NodeID) {
-		s.LocalInstall(&localring.Configuration{ID: id, Kind: kind, Ring: localring.RingID{Seq: ring, Rep: "a2"}, Members: members(ids...)}, false)
+		s.LocalInstall(&localring.Configuration{ID: id, Kind: kind, Ring: localring.RingID{Seq: ring, Rep: "a2"}, Members: incOne(ids...)}, false)
 	}
 	u := fedUp{origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a3", Inc: 1, Seq: 4}}, svc: localring.Agreed, payload: []byte("u")}
 	v := fedUp{origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a2", Inc: 1, Seq: 6}}, svc: localring.Agreed, payload: []byte("v")}
@@ -69,4 +62,13 @@ func TestFirstsBehindLeft(t *testing.T) {
 	if want := []string{"a3/4", "a2/6"}; !slices.Equal(got, want) {
 		t.Errorf("Ups in doubt delivered %v, want %v: a1's order", got, want)
 	}
+}
+
+// incOne returns the ring members ids, each in incarnation 1.
+func incOne(ids ...localring.NodeID) []localring.Member {
+	var m []localring.Member
+	for _, id := range ids {
+		m = append(m, localring.Member{ID: id, Inc: 1})
+	}
+	return m
 }

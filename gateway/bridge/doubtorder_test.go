@@ -190,18 +190,11 @@ func TestFirstsLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	members := func(ids ...localring.NodeID) []localring.Member {
-		var m []localring.Member
-		for _, id := range ids {
-			m = append(m, localring.Member{ID: id, Inc: 1})
-		}
-		return m
-	}
-	s.LocalInstall(&localring.Configuration{ID: "r:8:a1", Kind: localring.Regular, Ring: localring.RingID{Seq: 8, Rep: "a1"}, Members: members("a1", "a2", "a3")}, false)
+	s.LocalInstall(&localring.Configuration{ID: "r:8:a1", Kind: localring.Regular, Ring: localring.RingID{Seq: 8, Rep: "a1"}, Members: incOne("a1", "a2", "a3")}, false)
 	u := fedUp{origin: Origin{Site: "a", ID: localring.MessageID{Sender: "a3", Inc: 1, Seq: 4}}, svc: localring.Agreed, payload: []byte("u")}
 	s.LocalDeliver(&localring.Message{ID: u.origin.ID, Payload: encodeUp(s.tag, localring.Agreed, u.payload), Order: localring.Order{Ring: 8, Seq: 5}})
-	s.LocalInstall(&localring.Configuration{ID: "t:12:a2/8:a1", Kind: localring.Transitional, Ring: localring.RingID{Seq: 12, Rep: "a2"}, Members: members("a2", "a3")}, false)
-	s.LocalInstall(&localring.Configuration{ID: "r:12:a2", Kind: localring.Regular, Ring: localring.RingID{Seq: 12, Rep: "a2"}, Members: members("a1", "a2", "a3")}, false)
+	s.LocalInstall(&localring.Configuration{ID: "t:12:a2/8:a1", Kind: localring.Transitional, Ring: localring.RingID{Seq: 12, Rep: "a2"}, Members: incOne("a2", "a3")}, false)
+	s.LocalInstall(&localring.Configuration{ID: "r:12:a2", Kind: localring.Regular, Ring: localring.RingID{Seq: 12, Rep: "a2"}, Members: incOne("a1", "a2", "a3")}, false)
 	firsts := func() string { return fmt.Sprint(s.pending[0].firsts) }
 	if got, want := firsts(), "[{a1 {8 5 0} true} {a2 {8 5 0} false} {a3 {8 5 0} false}]"; got != want {
 		t.Fatalf("firsts %s, want %s: a1 left ring 8", got, want)

@@ -71,13 +71,20 @@ func TestInDoubtLeftBeside(t *testing.T) {
 	if st := a2.b.Stats(); st.InDoubtSplit != 1 || st.CatchUps != 1 || st.InDoubt != 1 {
 		t.Errorf("a2 stats %+v: want one answer that left u in doubt, delivered in doubt", st)
 	}
-	var sentIn string
-	for _, e := range a2.stream {
-		if e.Kind == EntrySend && e.Origin == u {
-			sentIn = e.Conf.ID
-		}
-	}
+	sentIn := sentConf(a2, u)
 	if sentIn != wantConf {
 		t.Errorf("a2 was told it sent u in %q, want %q, c having delivered it in the transitional configuration after it", sentIn, wantConf)
 	}
+}
+
+// sentConf returns the configuration n's stream last told it it sent o
+// in (EntrySend), "" for none.
+func sentConf(n *hnode, o Origin) string {
+	conf := ""
+	for _, e := range n.stream {
+		if e.Kind == EntrySend && e.Origin == o {
+			conf = e.Conf.ID
+		}
+	}
+	return conf
 }

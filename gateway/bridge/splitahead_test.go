@@ -57,12 +57,7 @@ func TestInDoubtOtherAhead(t *testing.T) {
 	if st := b2.b.Stats(); st.Gaps != 1 {
 		t.Errorf("b2 stats %+v: want its catch-up refused", st)
 	}
-	var sentIn string
-	for _, e := range a2.stream {
-		if e.Kind == EntrySend && e.Origin == u {
-			sentIn = e.Conf.ID
-		}
-	}
+	sentIn := sentConf(a2, u)
 	if sentIn != wantConf {
 		t.Errorf("a2 was told it sent u in %q, want %q, where b delivered it", sentIn, wantConf)
 	}
