@@ -109,6 +109,7 @@ type Stats struct {
 	Diverged       uint64 // refusals this site answered: another component's history
 	HeldAnswers    uint64 // answers (refusals too) this site sent to a held position: a site whose catch-up answer was lost with the ring that ended first
 	Unheld         uint64 // Syncs built anew without a held position: the answer carried over came before the Sync of the site this one's waited for (Site.awaitAnswer)
+	ForAnswerer    uint64 // sites this one answered at a ring's installation for the last ring's answerer, whose member left that ring before its answer went round (Site.answerForAnswerer)
 	Promoted       uint64 // messages the federation delivered here in its transitional configuration that the site delivers in the regular one before it: another site's gateway numbered them there (numberedReg)
 	OutOfOrder     uint64 // Downs dropped: they do not follow the last applied (a node that missed some waits for the site's re-injection)
 	Reinjected     uint64 // Downs this node injected again for members of its local ring that missed them
@@ -2717,6 +2718,9 @@ func (s *Site) open() {
 // just after it settled, the answer was delivered in the next one, and
 // every site's Sync there named base; TestAnswerBeforeSync).
 func (s *Site) awaitAnswer(old *fedState) string {
+	if d := s.deputy(old, s.cfg.Site); d != "" {
+		return d
+	}
 	a := old.answerer
 	if !old.synced {
 		a = old.awaitSync
@@ -2725,6 +2729,103 @@ func (s *Site) awaitAnswer(old *fedState) string {
 		return ""
 	}
 	return a
+}
+
+// deputy returns, at the installation of a regular federation
+// configuration, the site that answers site x for old's answerer
+// (answerForAnswerer), or "". Old settled here, x was owed an answer in it
+// and none was delivered, and old's answerer's federation member left old
+// without coming through the federation's transitional configuration out
+// of it with this site, which x came through too (so x delivered in old
+// what this site did, no answer to it either, and waits for it). The
+// deputy is the lowest-id site of that transitional configuration, other
+// than x, whose Sync in old named what the answerer's did (base, its
+// configuration and transitional configuration), no held position and no
+// stub: its log holds what the answerer's did up to base. Every site of
+// that transitional configuration decides alike, from old's Syncs and the
+// configuration's members.
+func (s *Site) deputy(old *fedState, x string) string {
+	t, a := s.trans, old.answerer
+	if !old.synced || t == nil || transFrom(t.ID) != old.id || a == "" || a == x || slices.Contains(t.Sites, a) ||
+		!old.owed[x] || !slices.Contains(t.Sites, x) {
+		return ""
+	}
+	var base localring.DomainOrder
+	for _, p := range old.syncs {
+		if base.Less(p) {
+			base = p
+		}
+	}
+	for _, c := range t.Sites {
+		if c == x || old.syncs[c] != base || old.confOf[c] != old.confOf[a] || old.transOf[c] != old.transOf[a] {
+			continue
+		}
+		_, held := old.holdOf[c]
+		_, stub := old.stubOf[c]
+		if !held && !stub && slices.Contains(s.fed.members, c) {
+			return c
+		}
+	}
+	return ""
+}
+
+// answerForAnswerer sends, at the installation of a regular federation
+// configuration, before this site's Sync, the answers that old's
+// answerer owed the sites this site is the deputy of (deputy): those
+// answerBehind sent, or would have, at old's settling, from this site's
+// log, which holds what the answerer's did up to old's base. A site that
+// waits for its answer carries the wait into this ring and sends its Sync
+// only once the deputy's is delivered (awaitAnswer): the answer came
+// first, and its Sync names where it is, no held position. Without it the
+// site's Sync named its held position, and the ring did not continue the
+// domain's configuration although every site was in it (hiersim's gateway
+// crash and gateway pause at seed 59 with packets=all: fra's answerer,
+// ams#1, fenced by its own site's next term before the ring it answered
+// in settled there; ams's new term came back behind, and sin answered
+// fra's held position in the next ring only after it settled). Only
+// answers that are no refusals go: a log may start later than the
+// answerer's, and the ring's own answerer answers the held position as
+// before.
+func (s *Site) answerForAnswerer(old *fedState) {
+	for _, x := range s.fed.members {
+		if x == s.cfg.Site || s.deputy(old, x) != s.cfg.Site {
+			continue
+		}
+		var cs []*catchUp
+		var base localring.DomainOrder
+		for _, p := range old.syncs {
+			if base.Less(p) {
+				base = p
+			}
+		}
+		p, conf := old.syncs[x], old.confOf[x]
+		heldTrans := old.transOf[x] != "" && old.transOf[x] == conf
+		if h, held := old.holdOf[x]; held && old.holdOf[old.answerer] == (hold{}) {
+			c := &catchUp{to: x, from: h.pos}
+			_, ok := s.lookup(x, p, conf, heldTrans, p)
+			if ok {
+				c.entries, ok = s.lookup(x, h.pos, h.conf, h.held, p)
+			}
+			if !ok {
+				continue
+			}
+			cs = append(cs, c)
+		}
+		if p.Less(base) && !p.IsZero() {
+			c := &catchUp{to: x, from: p}
+			var ok bool
+			if c.entries, ok = s.lookup(x, p, conf, heldTrans, base); !ok {
+				continue
+			}
+			cs = append(cs, c)
+		}
+		for _, c := range cs {
+			s.out.Fed = append(s.out.Fed, encodeCatchUp(c))
+		}
+		if len(cs) > 0 {
+			s.stats.ForAnswerer++
+		}
+	}
 }
 
 // sendDeferred sends this site's Sync once the Sync of the site it waited
@@ -3758,6 +3859,8 @@ func (s *Site) FedInstall(c *localring.Configuration) {
 		s.fed.split, s.fed.missing, s.fed.ownAt = old.split, old.missing, old.ownAt
 		s.fed.carriedN = len(old.queued)
 		s.fed.awaitSync = s.awaitAnswer(old)
+	} else if old != nil {
+		s.answerForAnswerer(old)
 	}
 	s.open()
 }

@@ -1098,7 +1098,12 @@ func newBehindInContinuing(t *testing.T) *harness {
 // holds back (the held position), and b answers from it. Before, c took
 // the lost answer as a refusal and missed the message, though b could
 // have sent it: c's members, in the configuration the message was
-// delivered in with them, never delivered it.
+// delivered in with them, never delivered it. Where b and c come through
+// the federation's transitional configuration out of that ring together,
+// b answers c for a at the next ring's installation
+// (Site.answerForAnswerer), and c's Sync there names no held position;
+// "answered two rings on" loses that answer too, and b answers the held
+// position in each of the two rings.
 func TestCatchUpHeldPosition(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -1127,10 +1132,14 @@ func TestCatchUpHeldPosition(t *testing.T) {
 			}
 			h.fedConfig("b", "c")
 			if c.again {
-				// Every Sync, then the ring ends before b's answer.
+				// b's answer for a is lost (the ring loses what it
+				// queued before its Sync), every Sync, then the ring
+				// ends before b's answer to the held position.
+				h.fedQ = slices.DeleteFunc(h.fedQ, func(m hmsg) bool { return m.payload[0] == kindCatchUp })
 				h.localStep(h.site("b"))
 				h.localStep(h.site("c"))
-				h.fedStep() // the Syncs
+				h.fedStep() // b's Sync: c's goes out after it (awaitAnswer)
+				h.fedStep() // c's
 				if !slices.ContainsFunc(h.fedQ, func(m hmsg) bool { return m.payload[0] == kindCatchUp }) {
 					t.Fatal("b sent no catch-up answer for c's held position")
 				}
@@ -1144,8 +1153,15 @@ func TestCatchUpHeldPosition(t *testing.T) {
 			if st, want := c2.b.Stats(), map[bool]uint64{false: 1, true: 2}[c.ahead]; st.CatchUps != want || st.Gaps != 0 {
 				t.Errorf("c2 stats %+v, want %d catch-ups and no refusal", st, want)
 			}
-			if st, want := b1.b.Stats(), map[bool]uint64{false: 1, true: 2}[c.again]; st.HeldAnswers != want {
-				t.Errorf("b1 answered %d held positions, want %d", st.HeldAnswers, want)
+			held, forA := uint64(0), uint64(1) // b answers c for a at the ring's installation
+			switch {
+			case c.again:
+				held = 2
+			case c.ahead:
+				held, forA = 1, 0 // c came out of a ring of its own: no answer for a
+			}
+			if st := b1.b.Stats(); st.HeldAnswers != held || st.ForAnswerer != forA {
+				t.Errorf("b1 answered %d held positions and %d sites for a, want %d and %d", st.HeldAnswers, st.ForAnswerer, held, forA)
 			}
 			// Every message b delivered but z, numbered without c.
 			want := slices.DeleteFunc(h.messages(b1), func(o Origin) bool { return string(payloadOf(b1, o)) == "z" })
@@ -1630,9 +1646,12 @@ func TestContinuedRingRefused(t *testing.T) {
 		t.Fatalf("b1 settled %d rings that continue the configuration, want 1", st.Continuing)
 	}
 	h.crash("a1") // its answer is lost with its federation member
-	// b's log forgets c's position as it goes on.
+	// b's log has forgotten c's position: b does not answer c for a at
+	// the next ring's installation (Site.answerForAnswerer), and refuses
+	// c's held position there once the ring settled.
 	for _, n := range h.site("b").nodes {
 		n.b.cfg.LogEntries = 2
+		n.b.log = slices.Clone(n.b.log[len(n.b.log)-2:])
 	}
 	h.afterRing([]string{"b", "c"}, "b1", "c2")
 
