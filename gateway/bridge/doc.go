@@ -933,7 +933,27 @@
 // sent at once. Sent at once, it named a held position although the
 // answer came before the ring settled, and the ring changed the domain's
 // configuration (hiersim's gateway crash at seed 18 and stray gateway at
-// seed 71 with packets=no-local-loss; TestAnswerBeforeSync). The Sync
+// seed 71 with packets=no-local-loss; TestAnswerBeforeSync). Where the
+// answerer's member did not come along (it died, or was fenced by its
+// own site's next term, before its answer went round), another site
+// answers for it: the lowest-id site that came through the federation's
+// transitional configuration out of the ring with the waiting site,
+// whose Sync there named what the answerer's did (base, its
+// configuration and transitional configuration) and no held position,
+// sends what the answerer owed, from its own log, at the next ring's
+// installation before its Sync, and the waiting site's Sync waits for
+// that site's instead (Site.answerForAnswerer, the deputy). Both
+// delivered the same messages in the ring (one transitional
+// configuration), so the deputy knows the answer is still owed, and
+// every site of that configuration picks the same one from the ring's
+// Syncs. A refusal (the deputy's log starts later than the answerer's)
+// is not sent: the site waits on as before. Without the deputy, the
+// ring's answerer answered the held position only once the ring settled,
+// and the ring changed the domain's configuration although every site
+// was in it (hiersim's gateway crash and gateway pause at seed 59 with
+// packets=all: ams#1, fra's answerer, fenced by ams's next term as ams's
+// local ring split again and again, ams's new term behind too;
+// TestAnswerForAnswerer). The Sync
 // also names the held position: the
 // last position the site holds, before what it holds back, with its
 // configuration. When the next ring settles without the answer, its
