@@ -385,12 +385,22 @@ func TestPersistentVictim(t *testing.T) {
 // answerer sends its Sync only once the answerer's is delivered (bridge
 // Site.awaitAnswer, TestAnswerBeforeSync, TestAnswerBeforeSyncSeeds):
 // both seeds pass, and the gateway crash's 56 and the gateway pause's 56
-// with packets=all. Still failing that way, gateway-crash and
-// gateway-pause 59 with packets=all: the answerer of the failover ring
-// r:131096, ams#1, was fenced by ams's other part before it answered fra
-// (ams's local ring split again and again, ams#1 to ams#5 in 0.2 s), and
-// fra's held position in r:393248 is answered only after that ring
-// settled. Branch fedsplit-b had the ring continue where the answerer's
+// with packets=all. Gateway-crash and gateway-pause 59 with packets=all
+// failed that way until bridge Site.answerForAnswerer: the answerer of
+// the failover ring r:131096, ams#1, was fenced by ams's other part
+// (ams's local ring split again and again, ams#1 to ams#5 in 0.2 s)
+// before r:131096 settled at it: sin's Sync had not reached it, so it
+// never answered fra, behind. ams#5 came into r:393248 behind too (ams#1
+// forgot, fenced, the federation's transitional messages it held, and
+// nothing of them was injected: its Sync named 26632@65552, fra's held
+// position), so the fencer's log held no answer; sin, at base,
+// answered fra's held position only once r:393248 settled, and the held
+// position kept the ring from continuing the domain's configuration. Now
+// sin, which came out of r:131096 through the federation's transitional
+// configuration with fra, its Sync there naming what ams#1's did,
+// answers fra for ams at r:393248's installation, before its Sync, and
+// fra's Sync waits for sin's instead of ams's (TestAnswerForAnswererSeeds;
+// bridge TestAnswerForAnswerer). Branch fedsplit-b had the ring continue where the answerer's
 // log holds the held position (bridge Site.heldAnswered,
 // TestHeldAnswerContinues): 18 and 71 and the gateway crash's seeds 1-100
 // passed, but the regional starvation's seed 98 (of 1-300) then failed EVS
@@ -625,6 +635,37 @@ func TestAnswerBeforeSyncSeeds(t *testing.T) {
 			// and the run no longer had the answer come first.
 			if r.Outranked != 0 {
 				t.Errorf("%d local rings formed again by a fenced gateway, want none (gateway.Outranks)", r.Outranked)
+			}
+		})
+	}
+}
+
+// The gateway crash's and the gateway pause's seed 59 with packets=all:
+// the answerer of the ring r:131096 the failover formed, ams#1, was fenced
+// by its own site's next term (ams's local ring split again and again,
+// ams#1 to ams#5 in 0.2 s) before that ring settled at it, so it never
+// answered fra, behind; ams#5 came into r:393248 behind too (ams#1's
+// member forgot the federation's transitional messages it held), and
+// sin, at base, answered fra's held position there only once the ring
+// settled, which the held position kept from continuing the domain's
+// configuration ("domain configurations installed at a failover"). Now
+// sin, which came through the federation's transitional configuration
+// out of r:131096 with fra and whose Sync there named what ams#1's did,
+// answers fra for ams at r:393248's installation, before its Sync, and
+// fra's Sync waits for sin's (bridge Site.answerForAnswerer,
+// TestAnswerForAnswerer).
+func TestAnswerForAnswererSeeds(t *testing.T) {
+	parallel(t)
+	for _, f := range []Fault{FaultGatewayCrash, FaultGatewayPause} {
+		t.Run(fmt.Sprintf("%s/59", f), func(t *testing.T) {
+			r := checkedRun(t, 59, Options{Topology: topologyFile, Fault: f, Packets: PacketsAll})
+			var n, unheld uint64
+			for _, st := range r.Bridges {
+				n += st.ForAnswerer
+				unheld += st.Unheld
+			}
+			if n == 0 || unheld == 0 {
+				t.Errorf("%d sites answered for another site's answerer (bridge Stats.ForAnswerer), %d Syncs built anew after the answer (Stats.Unheld): want some of each", n, unheld)
 			}
 		})
 	}
