@@ -154,6 +154,13 @@ type Stats struct {
 	// part's, delivered in doubt in a configuration it was not in
 	// (Site.dropRefusedDoubt).
 	RefusedDoubtNamed, RefusedDoubtDropped uint64
+	// DoneNamed counts the Ups in doubt this site named as ordered in
+	// its refusals (catchUp.done), DoneElsewhere the Ups in doubt this
+	// active gateway took for done on such a refusal (ordered in a
+	// configuration its site never installed: Site.doneElsewhere), and
+	// GoneDropped the pending Ups this node dropped as its gateway named
+	// them so (DomainConf.Gone, Site.dropGone).
+	DoneNamed, DoneElsewhere, GoneDropped uint64
 	// EnteredAnswers counts the catch-up answers this site gave from
 	// the ring the asking site went into from the position it asked
 	// from, which the log holds in another configuration or not at all
@@ -471,6 +478,10 @@ type Site struct {
 	pendingBytes, ownBytes int
 	// doubtUps counts the pending Ups in doubt (pendingUp.doubt).
 	doubtUps int
+	// gone are the Ups in doubt this active gateway took for done on a
+	// refused catch-up (doneElsewhere), until the transitional
+	// configuration it injects names them (DomainConf.Gone).
+	gone []Origin
 	// Safe delivery across sites: the messages applied in the current
 	// regular configuration and held back (the first is a Safe one no
 	// mark covers yet; every message after it waits to keep one order),
@@ -3180,6 +3191,7 @@ func (s *Site) applyAs(e *Entry, restart bool) {
 	switch e.Kind {
 	case EntryConfig:
 		s.dropRefusedDoubt(e)
+		s.dropGone(e)
 		if e.Conf.Kind == localring.Transitional {
 			// The messages after it wait for the next regular
 			// configuration, which says whether it continues the one this
@@ -4627,7 +4639,8 @@ func (s *Site) answer(site string, from localring.DomainOrder, conf string, held
 }
 
 // refuse makes c a refusal and counts why: its position is older than the
-// log, or another history's.
+// log, or another history's. It names the asking site's Ups in doubt
+// this log holds ordered (doneUps).
 func (s *Site) refuse(c *catchUp) {
 	c.gap, c.entries = true, nil
 	if len(s.log) == 0 || c.from.Less(s.log[0].Pos) {
@@ -4635,6 +4648,136 @@ func (s *Site) refuse(c *catchUp) {
 	} else {
 		s.stats.Diverged++
 	}
+	c.done = s.doneUps(c.to)
+}
+
+// doneUps returns, for a refusal to site, the Ups in doubt its Sync named
+// (syncMsg.doubtUps) that this log holds ordered, each with the regular
+// configuration it was sent in (the one its entry is in, or the one the
+// transitional configuration it is in comes from) and the ones that
+// configuration continues, as far as the log tells them (catchUp.done;
+// see the package comment, "A refusal names what the domain ordered").
+func (s *Site) doneUps(site string) []doneUp {
+	ups := s.fed.doubtOf[site].ups
+	if len(ups) == 0 {
+		return nil
+	}
+	want := make(map[Origin]bool, len(ups))
+	for _, o := range ups {
+		want[o] = true
+	}
+	var done []doneUp
+	for i := range s.log {
+		e := &s.log[i]
+		if e.Kind != EntryMessage || e.InDoubt || !want[e.Origin] {
+			continue
+		}
+		j := s.confAt(i)
+		if j < 0 {
+			continue
+		}
+		c := s.log[j].Conf.ID
+		if s.log[j].Conf.Kind == localring.Transitional {
+			c = s.regBefore(j)
+		}
+		d := doneUp{origin: e.Origin}
+		for c != "" && !slices.Contains(d.confs, c) {
+			d.confs = append(d.confs, c)
+			k := slices.IndexFunc(s.log[:j+1], func(x Entry) bool { return x.Kind == EntryConfig && x.Conf.ID == c })
+			if k < 0 {
+				break
+			}
+			c = s.log[k].Conf.Continues
+		}
+		if len(d.confs) > 0 {
+			done = append(done, d)
+			s.stats.DoneNamed++
+		}
+	}
+	return done
+}
+
+// doneElsewhere takes for done, on a refusal c to this gateway's term in
+// doubt, the Ups in doubt the answerer named as ordered (catchUp.done) in
+// another configuration than the one the site leaves here (none of the
+// names the answerer gave it is the regular configuration this gateway
+// injected last, nor the domain's configuration that one continues):
+// the site delivers its Ups in doubt in its own transitional
+// configuration out of that one, their senders told they sent them
+// there, and the other sites delivered those in another configuration
+// (EVS 1.3; hiersim's gateway pause with a persistent victim, seeds 11
+// and 13: sin-2, back from a pause with a history of its own, its
+// catch-up refused, delivered in doubt out of r:65560:ams Ups that
+// sin-1's term had got ordered in r:131104:ams). Submitted again, the
+// domain would drop them as known, and this site would deliver them (it
+// never had the originals). The site is in none of those configurations
+// any more: EVS lets a member that went on into another configuration go
+// without their messages (4), and their senders, members of no
+// configuration they were delivered in after the site left it, count as
+// failed there (EVS.md 2.4). They leave the pending Ups here, the site's
+// highest seq of their origin goes past them, and the transitional
+// configuration the site installs names them (DomainConf.Gone) for every
+// node of the site (dropGone).
+func (s *Site) doneElsewhere(c *catchUp) {
+	if !c.gap || len(c.done) == 0 {
+		return
+	}
+	for _, d := range c.done {
+		if d.origin.Site != s.cfg.Site || slices.Contains(d.confs, s.injReg) || s.injRoot != "" && slices.Contains(d.confs, s.injRoot) {
+			continue
+		}
+		i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == d.origin && !p.downInDoubt })
+		if i < 0 {
+			continue
+		}
+		s.dropPending(i)
+		s.gone = append(s.gone, d.origin)
+		s.stats.DoneElsewhere++
+	}
+}
+
+// dropPending drops the pending Up at index i as done elsewhere. Its
+// origin's highest seq goes past it (a copy that a node of the site
+// announces again, or submits, is known) unless an earlier Up of its
+// origin is still pending: that one, delivered in doubt or ordered later,
+// would be dropped as a duplicate, delivered nowhere.
+func (s *Site) dropPending(i int) {
+	o := s.pending[i].origin
+	s.countPending(&s.pending[i], -1)
+	s.pending = slices.Delete(s.pending, i, i+1)
+	if slices.ContainsFunc(s.pending, func(p pendingUp) bool { return p.origin.key() == o.key() && p.origin.ID.Seq < o.ID.Seq }) {
+		return
+	}
+	if k := o.key(); o.ID.Seq > s.highest[k] {
+		s.highest[k] = o.ID.Seq
+	}
+}
+
+// dropGone drops, at a transitional configuration entry of this site
+// that names Ups done elsewhere (DomainConf.Gone), those pending here:
+// the site's gateway took them for done on a refused catch-up
+// (doneElsewhere).
+func (s *Site) dropGone(e *Entry) {
+	if e.Kind != EntryConfig || e.Conf.Kind != localring.Transitional {
+		return
+	}
+	for _, o := range e.Conf.Gone {
+		if o.Site != s.cfg.Site {
+			continue
+		}
+		if i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == o }); i >= 0 {
+			s.dropPending(i)
+			s.stats.GoneDropped++
+		}
+	}
+}
+
+// takeGone returns the Ups done elsewhere this gateway has not named yet
+// (doneElsewhere), for the transitional configuration it injects.
+func (s *Site) takeGone() []Origin {
+	g := s.gone
+	s.gone = nil
+	return g
 }
 
 // lookup returns the entries of answer (see there) for site from from up
@@ -5130,6 +5273,7 @@ func (s *Site) caughtUp(c *catchUp) {
 			s.donePending(e)
 		}
 	}
+	s.doneElsewhere(c)
 	var follow []*pendingUp
 	if !c.gap {
 		for i := range c.entries {
@@ -5317,6 +5461,7 @@ func (s *Site) caughtUp(c *catchUp) {
 			// federation's as the site waited: its id names the Ups
 			// still in doubt (ownTrans).
 			e.Conf.ID += s.doubtID()
+			e.Conf.Gone = s.takeGone()
 			f.ownAt = localring.DomainOrder{}
 		}
 		s.inject(e)
@@ -5382,7 +5527,7 @@ func (s *Site) transNext(rest []Entry) Entry {
 func (s *Site) leave(at localring.DomainOrder, next string) {
 	if s.injected.Less(at) && s.injConf == localring.Regular {
 		s.inject(Entry{Pos: at, Kind: EntryConfig, Conf: DomainConf{
-			ID: transID(s.cfg.Site, next, s.injReg) + s.doubtID(), Kind: localring.Transitional, Sites: []string{s.cfg.Site}}})
+			ID: transID(s.cfg.Site, next, s.injReg) + s.doubtID(), Kind: localring.Transitional, Sites: []string{s.cfg.Site}, Gone: s.takeGone()}})
 	}
 }
 

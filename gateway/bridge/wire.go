@@ -124,6 +124,15 @@ type DomainConf struct {
 	// them (Site.dropRefusedDoubt). In site order but for those, added
 	// after; an entry carries it only when set.
 	Doubt []DoubtSite
+	// Gone, on a transitional configuration of the site alone that its
+	// gateway injects as the site leaves its configuration on a refused
+	// catch-up, names Ups of the site that were in doubt and that the
+	// answerer's log holds ordered in another configuration than the one
+	// the site leaves (catchUp.done, Site.doneElsewhere): every node of
+	// the site takes them for done, delivers them nowhere and never sends
+	// them up again (Site.dropGone). In the gateway's pending order; an
+	// entry carries it only when set (goneFlag).
+	Gone []Origin
 	// Part, when set, says that the configuration is one of this node's
 	// part of its site, a local ring configuration with no gateway of the
 	// domain (Site.NoGateway), and names its members (sorted): on a
@@ -218,6 +227,10 @@ const besideFlag = 0x40
 // names the sites that went into it in doubt (DomainConf.Doubt), after
 // Beside.
 const doubtFlag = 0x20
+
+// goneFlag marks, in a configuration entry's kind byte, that the entry
+// names Ups of its site done elsewhere (DomainConf.Gone), after Doubt.
+const goneFlag = 0x10
 
 // tagLen is the length of a domain tag in a local ring message.
 const tagLen = 4
@@ -574,6 +587,21 @@ type catchUp struct {
 	from    localring.DomainOrder
 	gap     bool
 	entries []Entry
+	// done, on a refusal, names the Ups in doubt the asking site's Sync
+	// named (syncMsg.doubtUps) that the answerer's log holds ordered
+	// (Site.doneUps), each with the configuration it was sent in: sent
+	// after the gap byte, only when there are some (a bridge older than
+	// it drops such a refusal as malformed, trailing bytes).
+	done []doneUp
+}
+
+// doneUp is an Up in doubt of the asking site that a refusal names as
+// ordered (catchUp.done): its origin, and the id of the regular
+// configuration the answerer's log holds it sent in, with those it
+// continues, as far as that log tells them.
+type doneUp struct {
+	origin Origin
+	confs  []string
 }
 
 func appendString(b []byte, s string) []byte {
@@ -620,6 +648,9 @@ func appendEntry(b []byte, e *Entry) []byte {
 		if len(e.Conf.Doubt) > 0 {
 			k |= doubtFlag
 		}
+		if len(e.Conf.Gone) > 0 {
+			k |= goneFlag
+		}
 		b = append(b, k)
 		if e.Conf.Continues != "" {
 			b = appendString(b, e.Conf.Continues)
@@ -644,6 +675,12 @@ func appendEntry(b []byte, e *Entry) []byte {
 						b = appendOrigin(b, o)
 					}
 				}
+			}
+		}
+		if len(e.Conf.Gone) > 0 {
+			b = binary.AppendUvarint(b, uint64(len(e.Conf.Gone)))
+			for _, o := range e.Conf.Gone {
+				b = appendOrigin(b, o)
 			}
 		}
 		b = binary.AppendUvarint(b, uint64(len(e.Conf.Sites)))
@@ -899,7 +936,18 @@ func encodeCatchUp(c *catchUp) []byte {
 	b := appendString([]byte{kindCatchUp}, c.to)
 	b = appendPos(b, c.from)
 	if c.gap {
-		return append(b, 1)
+		b = append(b, 1)
+		if len(c.done) > 0 {
+			b = binary.AppendUvarint(b, uint64(len(c.done)))
+			for _, d := range c.done {
+				b = appendOrigin(b, d.origin)
+				b = binary.AppendUvarint(b, uint64(len(d.confs)))
+				for _, id := range d.confs {
+					b = appendString(b, id)
+				}
+			}
+		}
+		return b
 	}
 	b = append(b, 0)
 	b = binary.AppendUvarint(b, uint64(len(c.entries)))
@@ -992,7 +1040,7 @@ func (r *reader) entry() Entry {
 	case e.Kind == EntryConfig:
 		e.Conf.ID = r.str("configuration id")
 		k := r.byte1("configuration kind")
-		e.Conf.Kind = localring.ConfKind(k &^ (continuesFlag | besideFlag | doubtFlag))
+		e.Conf.Kind = localring.ConfKind(k &^ (continuesFlag | besideFlag | doubtFlag | goneFlag))
 		if r.err == nil && e.Conf.Kind != localring.Regular && e.Conf.Kind != localring.Transitional {
 			r.fail("configuration kind")
 		}
@@ -1029,6 +1077,15 @@ func (r *reader) entry() Entry {
 			}
 			if r.err == nil && (len(e.Conf.Doubt) == 0 || e.Conf.Kind != localring.Regular) {
 				r.fail("sites in doubt: only a regular configuration names some")
+			}
+		}
+		if k&goneFlag != 0 {
+			n := r.uvarint("Ups gone count")
+			if n == 0 || n > uint64(len(r.b)) || e.Conf.Kind != localring.Transitional {
+				r.fail("Ups gone: only a transitional configuration names some")
+			}
+			for i := uint64(0); i < n && r.err == nil; i++ {
+				e.Conf.Gone = append(e.Conf.Gone, r.origin())
 			}
 		}
 		e.Conf.Sites = r.sites("site")
@@ -1387,6 +1444,23 @@ func decodeFed(b []byte) (any, error) {
 		return s, r.done()
 	case kindCatchUp:
 		c := &catchUp{to: r.str("site"), from: r.pos(), gap: r.byte1("gap") == 1}
+		if c.gap && r.err == nil && len(r.b) > 0 {
+			n := r.uvarint("done count")
+			if n == 0 || n > uint64(len(r.b)) {
+				r.fail("done count")
+			}
+			for i := uint64(0); i < n && r.err == nil; i++ {
+				d := doneUp{origin: r.origin()}
+				k := r.uvarint("done configuration count")
+				if k == 0 || k > uint64(len(r.b)) {
+					r.fail("done configuration count")
+				}
+				for j := uint64(0); j < k && r.err == nil; j++ {
+					d.confs = append(d.confs, r.str("done configuration"))
+				}
+				c.done = append(c.done, d)
+			}
+		}
 		if !c.gap {
 			n := r.uvarint("entry count")
 			if n > uint64(len(r.b)) {
