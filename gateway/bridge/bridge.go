@@ -4656,7 +4656,8 @@ func (s *Site) refuse(c *catchUp) {
 // configuration it was sent in (the one its entry is in, or the one the
 // transitional configuration it is in comes from) and the ones that
 // configuration continues, as far as the log tells them (catchUp.done;
-// see the package comment, "A refusal names what the domain ordered").
+// see the package comment, "Catch-up, and the bound": a refusal names
+// what the domain ordered).
 func (s *Site) doneUps(site string) []doneUp {
 	ups := s.fed.doubtOf[site].ups
 	if len(ups) == 0 {

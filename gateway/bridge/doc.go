@@ -1706,6 +1706,92 @@
 // with "!", its Ups after their number) reads it wrongly, as malformed:
 // upgrade every node of a domain together (docs/OPERATIONS.md).
 //
+// A refusal names what the domain ordered of the asking site's Ups in
+// doubt. A gateway back from a pause may hold a history of its own: at
+// hiersim's gateway pause with a persistent victim, seed 11 with
+// packets=no-local-loss, sin-2, sin's active gateway, settled r:65560:ams
+// at its member alone (ams and fra never settled it) and was paused;
+// sin-1 took over, left r:65552:ams into r:131104:ams, and got the Ups
+// pending at both ordered there (sin-1/1/17 to 25, sin-2/1/32 to 35).
+// Back, sin-2 applied r:65560:ams from its own Downs, was the active
+// gateway of sin's ring again, and its history won ("Members of another
+// history"): sin-1 restarted, and sin-2's term, those Ups in doubt, asked
+// from 19470@65560, which ams's log does not hold (Diverged). Refused,
+// sin-2 delivered them in doubt in site:sin:t:327728:ams/65560:ams, told
+// sent in r:65560:ams, where every other node had them in r:131104:ams
+// (EVS 1.3 and 9; seed 13 the same way, with sin-2/1/51 and after). Now the answerer names, in the
+// refusal, the Ups in doubt the Sync named (syncMsg.doubtUps) that its log
+// holds ordered, each with the regular configuration it was sent in and
+// the ones that configuration continues (catchUp.done, Site.doneUps,
+// Stats.DoneNamed); the refused gateway takes those sent in another
+// configuration than the one its site leaves (the regular configuration
+// it injected last, or the domain's configuration that one continues) for
+// done (Site.doneElsewhere, Stats.DoneElsewhere): it delivers them
+// nowhere, never submits them, its origin's highest seq goes past them,
+// and the transitional configuration it installs names them
+// (DomainConf.Gone) for every node of the site, which drops them too
+// (Site.dropGone, Stats.GoneDropped). The rest it delivers in doubt as
+// before (sin-2/1/85 at seed 11). TestRefusedDoneElsewhere makes the
+// case, a1 for sin-2. Why it is safe: the domain delivers an Up at one
+// place (every site drops a copy as known), so one the answerer holds
+// ordered in configuration D was delivered in D, or in the transitional
+// configuration after it, by every site that had it there. The site
+// leaves another configuration: its nodes left D earlier, or never
+// installed it. Delivered in doubt, the Up is told sent in the
+// configuration the site leaves (EVS 1.3 broken wherever D is not that
+// one); submitted again, the domain drops it as known everywhere but at
+// the site, which never had the original. Not delivering it is what EVS
+// asks of a member that went from D into another configuration than the
+// members that delivered it there (4 binds only those that go on
+// together), and its sender, in no configuration it was delivered in,
+// counts as failed there (EVS.md 2.4). Where D is the configuration the
+// site leaves (a refusal beyond the log: its old gateway got Ups ordered
+// in it after the site's position), the site delivers them in doubt, in
+// the transitional configuration after D, as EVS 1.3 allows.
+//
+// The other way, the history the domain went on with (sin-1's) winning
+// over the returning gateway's, was not taken. The site cannot tell from
+// inside which of its histories the domain holds: a member's position
+// names a configuration and a ring number, two components of a split
+// federation number alike, and a gateway whose part went on alone, or
+// whose member settled a ring no other site settled (sin-2), holds
+// positions no other site ever saw, above or below the others'. Only
+// another site's log says which history it holds, which is what the
+// refusal carries. A rule from the site's own numbers (the later ring,
+// the higher position) would pick the returning gateway's history
+// wherever its part numbered further alone (TestStrayGatewayHistory's
+// case), and restart the members of the domain's history in it all the
+// same. Nor would it fix the delivery alone: the returning gateway,
+// restarted as a member apart, delivers its history's Ups in doubt
+// (historyDoubts) in a transitional configuration out of r:65560:ams, the
+// same EVS 1.3, unless it learns which the domain ordered; and the active
+// gateway apart from its own Have phase is a change of every rule of
+// "Members of another history". Not tried.
+//
+// The cost: a list of origins in a refusal (at most maxDoubtUps, each with
+// a few configuration ids), one pass over the answerer's log per refusal,
+// and, at the refused site, a partition and a merge as before. Limits:
+// only the Ups the Sync named, only what the answerer's log still holds
+// (Config.LogEntries); a dropped Up's origin keeps its highest seq where
+// an earlier Up of it is still pending (dropPending: that one, delivered
+// in doubt later, would otherwise be dropped as a duplicate), so a copy
+// of the dropped one that a node of the site submitted later would be
+// delivered there; and the sender's node delivers its own Up nowhere and
+// its View gets no EntrySend for it: a group layer (groups.Node) holds the
+// message as in the ring until a later send of its node is told, then
+// hands it again, a second copy wherever the others' Views delivered the
+// first (at seeds 11 and 13 every other node's View had discarded it, its
+// sender out of their node-level configuration; not seen otherwise, not
+// examined). Compatibility: a bridge older than this drops a refusal that
+// names Ups done (trailing bytes) as malformed, and its site waits on for
+// its answer as when the answer is lost with the ring; and it drops a
+// Down whose
+// transitional configuration names Ups gone (goneFlag, a flag of the kind
+// byte after the doubt flag) as malformed, and stops applying its site's
+// stream there. Neither is sent unless a refused site's Sync named Ups in
+// doubt that the answerer's log holds ordered: upgrade every node of a
+// domain together (docs/OPERATIONS.md).
+//
 // Not covered, each an Up pending at two parts of the site, whose
 // sender is in one of them, and which the other delivers in doubt or
 // submits (no answer tells a part what the other delivered in doubt, but

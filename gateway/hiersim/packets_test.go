@@ -94,6 +94,34 @@ func TestPersistentVictim(t *testing.T) {
 	}
 }
 
+// The gateway pause's seeds 11 and 13 with the persistent victim and
+// packets=no-local-loss: sin-2, sin's active gateway, numbered a
+// federation ring that no other site settled and was paused; sin-1 took
+// over and got sin-2's pending Ups ordered with ams and fra. Back, sin-2
+// was the active gateway again, its history won over sin-1's, and its
+// catch-up, from that ring, was refused: it delivered those Ups in doubt
+// in its own transitional configuration, told sent in that ring, while
+// every other node had them in r:131104:ams (EVS 1.3). Now the refusal
+// names the Ups in doubt the answerer's log holds ordered (bridge
+// catchUp.done), and sin-2 takes those ordered in another configuration
+// than the one it leaves for done (bridge Site.doneElsewhere,
+// Stats.DoneElsewhere): some node of each run did.
+func TestPersistentVictimPauseSeeds(t *testing.T) {
+	parallel(t)
+	for _, seed := range []uint64{11, 13} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := checkedRun(t, seed, Options{Topology: topologyFile, Fault: FaultGatewayPause, Packets: PacketsNoLocalLoss, Persistent: true, persistentVictim: true})
+			var n uint64
+			for _, st := range r.Bridges {
+				n += st.DoneElsewhere
+			}
+			if n == 0 {
+				t.Error("no refused site took an Up in doubt for done elsewhere (bridge Stats.DoneElsewhere)")
+			}
+		})
+	}
+}
+
 // What fails today on lossy networks (left out of CI): each family with
 // its seeds (sweeps of seeds 1-100, 1-50 with persistent faults) and
 // what breaks; each seed replays with
