@@ -1855,7 +1855,9 @@
 // gateway, had it ordered in r:786728:a, b delivering it there; a-3,
 // found apart at 1124469@1179980 in r:164:a-1, had its Agains dropped,
 // and a-1's part delivered a-3/1/862 and more of a-3's in doubt in
-// site:a:t:1573272:a/721176:a). Dropping, at the Have phase that finds
+// site:a:t:1573272:a/721176:a; 251 passes since a refusal names what the
+// domain ordered, above: a-1 and a-2 no longer deliver a-3/1/862).
+// Dropping, at the Have phase that finds
 // members apart, the Ups in doubt of those members that the active
 // gateway's part holds, as their Agains are dropped (Site.strayAgain; an
 // experiment) moved 251's failure to the other part (a-3 delivered a-1's

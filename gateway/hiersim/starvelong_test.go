@@ -108,7 +108,12 @@
 // a-1 and a-3 delivered a-2's Ups in doubt in
 // site:a:t:2621916:a/2294184:a~...), 161 and 200 are EVS 7, and 192 is a
 // kind of its own, the next list's third entry ("A fenced term's
-// Downs").
+// Downs"). With bridge catchUp.done (a refusal names the asking site's
+// Ups in doubt the answerer's log holds ordered, and the site takes those
+// sent in another configuration than the one it leaves for done: bridge
+// doc.go, "A refusal names what the domain ordered"), on 5f05475, seeds
+// 1-300 fail 7, the same but 251, which passes (a-1 and a-2 no longer
+// deliver a-3/1/862 in doubt).
 // Settling time after the starvation, the longest of each case, each
 // within starveSettle's bound (five token timeouts of the domain's
 // federation ring): regional 0.83 s (seed 78; bound 1.01 s), three-sites
@@ -140,9 +145,10 @@
 //     catch-up refused): it delivers them, those of the other part's
 //     senders too, in its own transitional configuration, while the
 //     other part has them ordered, or has gone on into a configuration
-//     the first never installed (EVS 1.3: regional 135, 163, 251 and
-//     299 of 101-300; bridge doc.go, "A refusal has a price of its
-//     own"); or whose catch-up is absent, its term at the
+//     the first never installed (EVS 1.3: regional 135, 163 and 299 of
+//     101-300, and 251 until bridge catchUp.done; bridge doc.go, "A
+//     refusal has a price of its own"); or whose catch-up is absent, its
+//     term at the
 //     base of a ring that continues none only because its Sync names its
 //     site blocked (regional-one-long 115 and 183 of 101-200).
 //   - A fenced term's Downs: a gateway whose local ring has no
