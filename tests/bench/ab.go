@@ -41,6 +41,11 @@ type ABVariant struct {
 	// SCHED_RR of that priority (chrt --rr; settings "rr99", ...), 0 at
 	// normal priority.
 	AgentRR, ClientRR int
+	// AgentNice and ClientNice run the agents and the load clients at
+	// that nice value (nice -n; settings "nice-10", "nice5", ...), 0 as
+	// started. A wrapper script in place of the binary does not do: the
+	// start check waits for the binary's own name (waitExec).
+	AgentNice, ClientNice int
 }
 
 // ParseVariant reads a variant from the command line of apiab:
@@ -51,9 +56,10 @@ type ABVariant struct {
 // sets an environment variable, --flag=value adds a flag of `atoll agent`,
 // the agent setting "encrypt" runs the variant's ring in security mode
 // encrypt (as -crypto does for every variant), so that plain and encrypted
-// runs can be interleaved, and "rrN" (either list) runs the agents or the
-// load clients at SCHED_RR priority N (chrt --rr N), so that scheduling
-// policies can be interleaved without wrapper scripts.
+// runs can be interleaved, "rrN" (either list) runs the agents or the
+// load clients at SCHED_RR priority N (chrt --rr N), and "niceN" at nice
+// value N (nice -n N, N from -20 to 19), so that scheduling policies and
+// priorities can be interleaved without wrapper scripts.
 func ParseVariant(s string) (ABVariant, error) {
 	name, rest, ok := strings.Cut(s, "=")
 	p := strings.Split(rest, ":")
@@ -68,12 +74,14 @@ func ParseVariant(s string) (ABVariant, error) {
 				v.Crypto = true
 			case rrSetting(e) > 0:
 				v.AgentRR = rrSetting(e)
+			case niceSetting(e) != 0:
+				v.AgentNice = niceSetting(e)
 			case strings.HasPrefix(e, "--"):
 				v.AgentArgs = append(v.AgentArgs, e)
 			case strings.Contains(e, "="):
 				v.AgentEnv = append(v.AgentEnv, e)
 			default:
-				return ABVariant{}, fmt.Errorf("variant %q: agent setting %q is neither NAME=VALUE, --flag=value, encrypt nor rrN (SCHED_RR priority N, 1 to 99)", s, e)
+				return ABVariant{}, fmt.Errorf("variant %q: agent setting %q is neither NAME=VALUE, --flag=value, encrypt, rrN (SCHED_RR priority N, 1 to 99) nor niceN (nice value N, -20 to 19, not 0)", s, e)
 			}
 		}
 	}
@@ -82,10 +90,12 @@ func ParseVariant(s string) (ABVariant, error) {
 			switch {
 			case rrSetting(e) > 0:
 				v.ClientRR = rrSetting(e)
+			case niceSetting(e) != 0:
+				v.ClientNice = niceSetting(e)
 			case strings.Contains(e, "="):
 				v.ClientEnv = append(v.ClientEnv, e)
 			default:
-				return ABVariant{}, fmt.Errorf("variant %q: client setting %q is neither NAME=VALUE nor rrN (SCHED_RR priority N, 1 to 99)", s, e)
+				return ABVariant{}, fmt.Errorf("variant %q: client setting %q is neither NAME=VALUE, rrN (SCHED_RR priority N, 1 to 99) nor niceN (nice value N, -20 to 19, not 0)", s, e)
 			}
 		}
 	}
@@ -106,6 +116,23 @@ func rrSetting(e string) int {
 		return 0
 	}
 	return n
+}
+
+// niceSetting returns N of a setting "niceN" with N in -20..19, else 0.
+func niceSetting(e string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(e, "nice"))
+	if !strings.HasPrefix(e, "nice") || err != nil || n < -20 || n > 19 {
+		return 0
+	}
+	return n
+}
+
+// withNice wraps argv in nice(1) at nice value n; 0 leaves it as started.
+func withNice(n int, argv []string) []string {
+	if n == 0 {
+		return argv
+	}
+	return append([]string{"nice", "-n", strconv.Itoa(n)}, argv...)
 }
 
 // withRR wraps argv in chrt(1) at SCHED_RR priority prio; prio 0 leaves
@@ -452,14 +479,16 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 	}
 	ag, err := StartAgents(tb, filepath.Join(dir, "agents"), AgentOptions{Bin: v.Atoll, Crypto: o.Crypto || v.Crypto,
 		Sched: func(argv ...string) []string {
-			return withEnv(v.AgentEnv, withRR(v.AgentRR, append(argv, v.AgentArgs...)))
+			return withEnv(v.AgentEnv, withRR(v.AgentRR, withNice(v.AgentNice, append(argv, v.AgentArgs...))))
 		}})
 	if err != nil {
 		return ABResult{}, err
 	}
 	defer ag.Stop()
 	load := ClientLoad{Bin: v.ClientLoad, OneSender: o.OneSender, Size: o.Size, RatePerNode: o.Rate,
-		Sched:  func(argv ...string) []string { return withEnv(v.ClientEnv, withRR(v.ClientRR, argv)) },
+		Sched: func(argv ...string) []string {
+			return withEnv(v.ClientEnv, withRR(v.ClientRR, withNice(v.ClientNice, argv)))
+		},
 		Settle: 300 * time.Millisecond, Warmup: time.Second, Duration: o.Duration, Drain: time.Second, SamplesDir: dir,
 		Group: fmt.Sprintf("atoll-ab-%d", run)}
 	var r ABResult

@@ -42,13 +42,23 @@ func TestParseVariant(t *testing.T) {
 	if got := withEnv([]string{"GOGC=200"}, withRR(98, []string{"clientload"})); !slices.Equal(got, []string{"env", "GOGC=200", "chrt", "--rr", "98", "clientload"}) {
 		t.Errorf("withEnv(withRR): %q", got)
 	}
+	if v, err := ParseVariant("nice=/a:/b:nice-10+--idle-linger=5ms:nice5"); err != nil || v.AgentNice != -10 || v.ClientNice != 5 || v.AgentRR != 0 ||
+		!slices.Equal(v.AgentArgs, []string{"--idle-linger=5ms"}) || v.AgentEnv != nil || v.ClientEnv != nil {
+		t.Errorf("nice=/a:/b:nice-10+--idle-linger=5ms:nice5: %+v, %v", v, err)
+	}
+	if got := withEnv([]string{"GOGC=200"}, withRR(0, withNice(-10, []string{"atoll", "agent"}))); !slices.Equal(got, []string{"env", "GOGC=200", "nice", "-n", "-10", "atoll", "agent"}) {
+		t.Errorf("withEnv(withRR(withNice)): %q", got)
+	}
+	if got := withNice(0, []string{"atoll"}); !slices.Equal(got, []string{"atoll"}) {
+		t.Errorf("withNice(0): %q", got)
+	}
 	if got := withRR(0, []string{"atoll"}); !slices.Equal(got, []string{"atoll"}) {
 		t.Errorf("withRR(0): %q", got)
 	}
 	if got := withEnv([]string{"GOMAXPROCS=1"}, []string{"atoll", "agent"}); !slices.Equal(got, []string{"env", "GOMAXPROCS=1", "atoll", "agent"}) {
 		t.Errorf("withEnv: %q", got)
 	}
-	for _, bad := range []string{"", "new", "new=/a", "=/a:/b", "new=/a:", "new=/a:/b:GOMAXPROCS", "new=/a:/b::--flag", "new=/a:/b:c:d:e", "new=/a:/b:rr0", "new=/a:/b:rr100", "new=/a:/b::rr"} {
+	for _, bad := range []string{"", "new", "new=/a", "=/a:/b", "new=/a:", "new=/a:/b:GOMAXPROCS", "new=/a:/b::--flag", "new=/a:/b:c:d:e", "new=/a:/b:rr0", "new=/a:/b:rr100", "new=/a:/b::rr", "new=/a:/b:nice0", "new=/a:/b:nice-21", "new=/a:/b::nice20", "new=/a:/b:nice"} {
 		if _, err := ParseVariant(bad); err == nil {
 			t.Errorf("ParseVariant(%q) accepted it", bad)
 		}
