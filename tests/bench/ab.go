@@ -166,6 +166,7 @@ type ABOptions struct {
 	Profile   bool          // CPU profiles of agents n1, n2 (over their admin sockets) and clientloads n1, n2
 	Idle      time.Duration // after the load, each agent's CPU over this long without clients (0: not measured)
 	Syscalls  bool          // count every agent's and clientload's system calls over the profiles' window (perf stat)
+	Wakeups   time.Duration // record the kernel's wakings of every agent and clientload for this long from the profiles' window's start (tracefs); 0: not
 	Out       io.Writer     // one line per run
 }
 
@@ -204,7 +205,10 @@ type ABResult struct {
 	// Syscalls is each agent's and clientload's system calls over the
 	// window (ABOptions.Syscalls), and SyscallsString them per message
 	// delivered at its node.
-	Syscalls       []SyscallCount
+	Syscalls []SyscallCount
+	// Wakeups is the wakings of the run's processes over ABOptions.Wakeups
+	// from the profiles' window's start; nil when not asked for.
+	Wakeups        *Wakeups
 	NodeMsgsPerSec []float64 // messages delivered per second at each node over its window
 	// Ring is node 1's token rotations and sends over the window
 	// (its status at the window's start and end): the arithmetic of a
@@ -423,6 +427,13 @@ func (r ABResult) String() string {
 	if len(r.Syscalls) > 0 {
 		fmt.Fprintf(&b, "  syscalls/msg:%s", syscallsPerMsg(r.Syscalls, r.NodeMsgsPerSec))
 	}
+	if r.Wakeups != nil && len(r.NodeMsgsPerSec) > 0 {
+		mean := 0.0
+		for _, m := range r.NodeMsgsPerSec {
+			mean += m / float64(len(r.NodeMsgsPerSec))
+		}
+		fmt.Fprintf(&b, "  %s", r.Wakeups.String(mean))
+	}
 	fmt.Fprintf(&b, "  %s", r.Ring)
 	if s := r.Ring.SchedString(); s != "" {
 		fmt.Fprintf(&b, "  %s", s)
@@ -542,6 +553,27 @@ func runABOnce(ctx context.Context, tb *Testbed, o ABOptions, v ABVariant, round
 				})
 			}
 			counting.Wait()
+		})
+	}
+	if o.Wakeups > 0 {
+		profiles.Go(func() {
+			// From the profiles' window's start.
+			if !atollbench.Sleep(pctx, load.Settle+load.Warmup+time.Second) {
+				return
+			}
+			procs := map[int]string{}
+			for i, pid := range ag.Pids {
+				procs[pid] = fmt.Sprintf("n%d agent", i+1)
+			}
+			for _, pid := range pidsOf(v.ClientLoad, load.Group) {
+				procs[pid] = fmt.Sprintf("n%d client", clientloadNode(pid)+1)
+			}
+			w, err := countWakeups(pctx, procs, o.Wakeups)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "apiab: -wakeups: %v\n", err)
+				return
+			}
+			r.Wakeups = &w
 		})
 	}
 	var ring RingWindow
@@ -802,6 +834,7 @@ func ABMain(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Idle, "idle", 0, "after the load, measure each agent's CPU without clients over this window (compare.sh's idle column; 0: not measured)")
 	fs.StringVar(&o.Work, "work", "", "directory for configs, logs, samples and profiles (default: a temporary one, removed unless -keep)")
 	fs.BoolVar(&keep, "keep", false, "keep the work directory")
+	fs.DurationVar(&o.Wakeups, "wakeups", 0, "record the kernel's sched_waking and sched_switch events (tracefs; needs root) for this long from the profiles' window's start, and give per message delivered at a node which process woke which agent or clientload, and each one's wait from its waking to a CPU (p50/p90/p99 µs); 1.5s is enough at 1,000 msgs/s; the tracer's formatting afterwards takes CPU inside the window")
 	fs.BoolVar(&o.Syscalls, "syscalls", false, "count each agent's and clientload's system calls over the profiles' window with perf stat (needs perf), and give them per message delivered at its node")
 	fs.BoolVar(&o.Profile, "profile", false, "CPU profiles of agents n1, n2 (agentN.pprof) and clientloads n1, n2 (clientN.pprof) in each run's directory; implies -keep")
 	fs.Usage = func() {
