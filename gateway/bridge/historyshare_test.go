@@ -90,7 +90,10 @@ func TestApartAtSharedPosition(t *testing.T) {
 // alone, with no member apart. Skipped: the bridge lets the active
 // gateway's history win, and a1 applied its own term's Downs before the
 // Have phase could tell (see hiersim starvelong_test.go, "A fenced term's
-// Downs", for the rules tried and what each broke).
+// Downs", for the rules tried and what each broke). Its steps are
+// TestApartAtSharedPosition's, which wants the other outcome: a rule that
+// makes this one pass leaves that one's run without its case (rule (5)
+// there did), so seed 200's case needs another way to be made.
 func TestFencedTermDownsLaterHistory(t *testing.T) {
 	t.Skip("not fixed: a fenced term's Downs queued on the local ring win over a later term's history (hiersim regional starvation 192; starvelong_test.go)")
 	h := newDomain(t, 0, 3, 2)
