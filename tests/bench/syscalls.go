@@ -45,8 +45,16 @@ type SyscallCount struct {
 
 // countSyscalls counts syscallEvents in process pid over d with perf stat.
 func countSyscalls(ctx context.Context, pid int, d time.Duration) (map[string]uint64, error) {
-	args := []string{"stat", "-x", ";", "-e", strings.Join(syscallEvents, ","), "-p", strconv.Itoa(pid),
-		"--", "sleep", strconv.FormatFloat(d.Seconds(), 'f', 3, 64)}
+	return countSyscallsWhile(ctx, pid, "sleep", strconv.FormatFloat(d.Seconds(), 'f', 3, 64))
+}
+
+// countSyscallsWhile counts syscallEvents in process pid while perf stat
+// runs the command name with args. perf enables its counters on pid before
+// it starts the command (tools/perf/builtin-stat.c, __run_perf_stat), so
+// whatever pid does once the command has begun is counted.
+func countSyscallsWhile(ctx context.Context, pid int, name string, args ...string) (map[string]uint64, error) {
+	args = append([]string{"stat", "-x", ";", "-e", strings.Join(syscallEvents, ","), "-p", strconv.Itoa(pid),
+		"--", name}, args...)
 	cmd := exec.CommandContext(ctx, "perf", args...)
 	var out bytes.Buffer
 	cmd.Stderr = &out

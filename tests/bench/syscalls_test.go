@@ -3,7 +3,9 @@ package bench
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -44,7 +46,11 @@ func TestSyscallsPerMsg(t *testing.T) {
 }
 
 // TestCountSyscalls counts the system calls of a process that makes a
-// known number of writes, where perf can count.
+// known number of writes, where perf can count. The process writes when
+// the command perf stat runs tells it to, through a FIFO, and perf starts
+// that command only once its counters are on: the writes are counted
+// however late perf attaches on a busy host (a process that began writing
+// 0.3 s after its start could write them all before perf attached).
 func TestCountSyscalls(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("perf stat -p needs root")
@@ -52,17 +58,35 @@ func TestCountSyscalls(t *testing.T) {
 	if _, err := exec.LookPath("perf"); err != nil {
 		t.Skip("no perf")
 	}
-	cmd := exec.Command("sh", "-c", "sleep 0.3; i=0; while [ $i -lt 200 ]; do echo x >&2; i=$((i+1)); done; sleep 1")
+	dir := t.TempDir()
+	start, done := filepath.Join(dir, "start"), filepath.Join(dir, "done")
+	for _, p := range []string{start, done} {
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Opening a FIFO waits for its other end: the process blocks until
+	// perf's command opens start, and that command until the process has
+	// written and opened done. The process then waits for its stdin to
+	// close, so that perf counts a live process to the end.
+	cmd := exec.Command("sh", "-c", `read x < "$1"; i=0; while [ $i -lt 200 ]; do echo x >&2; i=$((i+1)); done; echo > "$2"; read x`,
+		"sh", start, done)
 	var sink strings.Builder
 	cmd.Stderr = &sink
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Wait()
-	counts, err := countSyscalls(t.Context(), cmd.Process.Pid, 1200e6)
+	defer cmd.Process.Kill() // if perf failed, the process still waits on start
+	counts, err := countSyscallsWhile(t.Context(), cmd.Process.Pid, "sh", "-c", `echo > "$1"; read x < "$2"`, "sh", start, done)
 	if err != nil {
 		t.Skipf("perf cannot count here: %v", err)
 	}
+	stdin.Close()
 	if counts["write"] < 200 || counts["all"] < counts["write"] {
 		t.Errorf("counted %v, want at least 200 writes", counts)
 	}
