@@ -58,6 +58,7 @@ type Testbed struct {
 	badKey string
 	nodes  []*Node
 	load   agent.Load
+	preset string // --ring-preset of the agents: lan unless a test says
 	killed map[evs.Proc]bool
 	nft    map[string]bool // namespaces with the atoll nft table
 }
@@ -95,6 +96,7 @@ func NewTestbed(t *testing.T, n int, tr Transport) *Testbed {
 		run:    "atl" + hex.EncodeToString(rnd[:]),
 		dir:    t.TempDir(),
 		load:   agent.Load{Rate: 100, Size: 1024, Svc: "agreed"},
+		preset: "lan",
 		killed: map[evs.Proc]bool{},
 		nft:    map[string]bool{},
 	}
@@ -288,7 +290,7 @@ func (nd *Node) Start() {
 	defer logf.Close()
 	cmd := exec.Command("ip", "netns", "exec", nd.NS, nstest.Bin, "agent",
 		"--config", tb.topo, "--node", nd.ID, "--data-dir", nd.DataDir, "--trace", nd.Trace, "--key", key,
-		"--ring-preset", "lan",
+		"--ring-preset", tb.preset,
 		"--load-rate", fmt.Sprint(tb.load.Rate), "--load-size", fmt.Sprint(tb.load.Size), "--load-svc", tb.load.Svc)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = nstest.ProcAttr()
