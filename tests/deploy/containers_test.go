@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/atoll-gcs/atoll/tests/internal/nstest"
 )
 
 // TestMain removes the static binary the container tests share.
@@ -37,7 +39,7 @@ func staticAtoll(t *testing.T) string {
 			return
 		}
 		static.path = filepath.Join(static.dir, "atoll")
-		build := exec.Command("go", "build", "-o", static.path, "../../cmd/atoll")
+		build := exec.Command("go", "build", "-tags", nstest.BuildTags, "-o", static.path, "../../cmd/atoll")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			static.err = fmt.Errorf("go build (static): %v\n%s", err, out)

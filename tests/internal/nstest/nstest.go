@@ -49,7 +49,7 @@ func Main(m *testing.M, pkg string, progs map[string]string) int {
 	}
 	defer os.RemoveAll(dir)
 	Bin = filepath.Join(dir, "atoll")
-	if out, err := exec.Command("go", "build", "-o", Bin, "github.com/atoll-gcs/atoll/cmd/atoll").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", BuildTags, "-o", Bin, "github.com/atoll-gcs/atoll/cmd/atoll").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: building the atoll binary: %v\n%s", pkg, err, out)
 		return 1
 	}
