@@ -35,7 +35,8 @@ func (n *Node) Step(e localring.Event) {
 // onSend decides the fate of one of this node's messages as the ring
 // sends it: delivered everywhere when sent in a regular configuration
 // with agreed state and the current epoch, discarded everywhere otherwise
-// (and then sent again).
+// (and then sent again), or, told sent in a configuration this node left
+// (SentElsewhere), dropped.
 func (n *Node) onSend(msg *localring.Message) {
 	p := msg.Payload
 	if !IsGroupPayload(p) || kind(p[1]) == kindReport || len(p) < epochAt+9 {
@@ -71,7 +72,10 @@ func (n *Node) onSend(msg *localring.Message) {
 	n.sentHand = o.hand
 	accepted := n.phase == phaseRegular && n.reg != nil && msg.Conf == n.reg.ID && o.epoch == n.epoch
 	n.leaveRing(o)
-	if !accepted {
+	elsewhere := msg.Conf == SentElsewhere
+	if elsewhere {
+		n.stats.Elsewhere++
+	} else if !accepted {
 		return
 	}
 	n.outBytes -= len(o.data)
@@ -85,6 +89,15 @@ func (n *Node) onSend(msg *localring.Message) {
 		n.out = n.out[1:]
 	default:
 		n.out = slices.Delete(n.out, i, i+1)
+	}
+	if elsewhere {
+		// Delivered, if at all, in a configuration this node left, where
+		// it counts as failed (EVS.md 2.4): no send to report in the one
+		// it is in, and none to make again.
+		if o.om != nil {
+			n.omOut = append(n.omOut, o.om)
+		}
+		return
 	}
 	if o.msg != nil { // o is done with: its message goes out
 		o.msg.ID, o.msg.Conf = msg.ID, msg.Conf

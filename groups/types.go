@@ -239,6 +239,16 @@ type Ready struct {
 }
 
 // Stats counts what a node did; all counters only grow.
+// SentElsewhere, as the configuration of a ring's EventSend, says that
+// the message was delivered, if at all, in a configuration this node
+// left, where it counts as failed (EVS.md 2.4): a federation domain's
+// view tells it so of an Up its site dropped as ordered in such a
+// configuration (gateway/bridge Entry.Gone). The Node drops the message:
+// sent again, it would be a second copy wherever the first was
+// delivered; reported sent, its send would be in a configuration other
+// than the node's (EVS.md 1.4). No configuration has this id.
+const SentElsewhere = "(elsewhere)"
+
 type Stats struct {
 	Delivered uint64 // multicasts and point-to-point messages delivered
 	Denied    uint64 // messages an ACL denied
@@ -250,6 +260,10 @@ type Stats struct {
 	// again.
 	Discarded uint64
 	Resent    uint64 // this node's messages sent again after a discard
+	// Elsewhere counts this node's messages told sent in a configuration
+	// this node had left (SentElsewhere): dropped, neither sent again
+	// nor reported sent.
+	Elsewhere uint64
 	Exchanges uint64 // state exchanges completed
 	Malformed uint64 // group payloads that did not decode
 	Foreign   uint64 // ring payloads that are not group messages

@@ -161,6 +161,10 @@ type Stats struct {
 	// GoneDropped the pending Ups this node dropped as its gateway named
 	// them so (DomainConf.Gone, Site.dropGone).
 	DoneNamed, DoneElsewhere, GoneDropped uint64
+	// GoneTold counts the EntrySends marked Gone this node put in its
+	// stream for its own Ups dropped so, GoneElsewhere those of them
+	// marked Elsewhere (Site.tellGone).
+	GoneTold, GoneElsewhere uint64
 	// EnteredAnswers counts the catch-up answers this site gave from
 	// the ring the asking site went into from the position it asked
 	// from, which the log holds in another configuration or not at all
@@ -4731,10 +4735,33 @@ func (s *Site) doneElsewhere(c *catchUp) {
 		if i < 0 {
 			continue
 		}
+		s.tellGone(&s.pending[i].fedUp, s.wentThrough(d.confs))
 		s.dropPending(i)
 		s.gone = append(s.gone, d.origin)
 		s.stats.DoneElsewhere++
 	}
+}
+
+// tellGone puts, for an Up of this node that its site drops as done
+// elsewhere, an EntrySend marked Gone in its stream (Entry.Gone).
+func (s *Site) tellGone(u *fedUp, elsewhere bool) {
+	if u.origin.Site != s.cfg.Site || u.origin.ID.Sender != s.cfg.Node {
+		return
+	}
+	s.out.Stream = append(s.out.Stream, Entry{Kind: EntrySend, Origin: u.origin, Svc: u.svc, Payload: u.payload, Gone: true, Elsewhere: elsewhere})
+	s.stats.GoneTold++
+	if elsewhere {
+		s.stats.GoneElsewhere++
+	}
+}
+
+// wentThrough reports whether one of confs is a regular configuration
+// this node's stream went through, as far as its log remembers: one the
+// log has forgotten counts as not (a limit: Entry.Gone).
+func (s *Site) wentThrough(confs []string) bool {
+	return slices.ContainsFunc(s.log, func(e Entry) bool {
+		return e.Kind == EntryConfig && e.Conf.Kind == localring.Regular && slices.Contains(confs, e.Conf.ID)
+	})
 }
 
 // dropPending drops the pending Up at index i as done elsewhere. Its
@@ -4767,6 +4794,11 @@ func (s *Site) dropGone(e *Entry) {
 			continue
 		}
 		if i := slices.IndexFunc(s.pending, func(p pendingUp) bool { return p.origin == o }); i >= 0 {
+			// The entry does not say where the domain ordered it: taken
+			// for delivered elsewhere, so that it is not sent again (at
+			// worst its sender's client loses it, as one of a failed
+			// sender, rather than the domain delivering it twice).
+			s.tellGone(&s.pending[i].fedUp, true)
 			s.dropPending(i)
 			s.stats.GoneDropped++
 		}

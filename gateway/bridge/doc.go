@@ -1776,13 +1776,29 @@
 // an earlier Up of it is still pending (dropPending: that one, delivered
 // in doubt later, would otherwise be dropped as a duplicate), so a copy
 // of the dropped one that a node of the site submitted later would be
-// delivered there; and the sender's node delivers its own Up nowhere and
-// its View gets no EntrySend for it: a group layer (groups.Node) holds the
-// message as in the ring until a later send of its node is told, then
-// hands it again, a second copy wherever the others' Views delivered the
-// first (at seeds 11 and 13 every other node's View had discarded it, its
-// sender out of their node-level configuration; not seen otherwise, not
-// examined). Compatibility: a bridge older than this drops a refusal that
+// delivered there. The sender's node delivers its own Up nowhere; its
+// stream tells it gone (Entry.Gone: an EntrySend its View tells at once).
+// Told nothing, a group layer (groups.Node) held the message as in the
+// ring until a later send of its node was told, then handed it again, a
+// second copy wherever the others' Views delivered the first, or, the
+// last it handed before a merge, never handed another
+// (TestGoneOwnUpElsewhere; the senders were the refused gateway's own
+// Ups, at seeds 11, 13 and 43). Where the configuration the domain
+// ordered it in continues one the sender's stream went through (its log
+// holds it: Site.wentThrough), the others went on in it and may have
+// delivered it there, and the sender, gone into another configuration,
+// counts as failed in it: told sent elsewhere (Entry.Elsewhere,
+// groups.SentElsewhere), it is dropped, neither sent again nor reported
+// sent (EVS.md 1.4 allows no send line in a configuration the node left;
+// a View that delivered it would make evs.LiveOrphans report the sender,
+// still running, as one that never wrote its send). Otherwise (seeds 11,
+// 13 and 43: a configuration without the sender's part of its site, every
+// View discarded it) it is told unsent and sent again, as a message whose
+// sender left (domconf TestSenderLeft). Limits: a configuration the log
+// has forgotten counts as not gone through; a node other than the
+// gateway that drops its own Up at the gateway's Gone list (dropGone)
+// does not learn where it was ordered, and takes it for sent elsewhere
+// (not seen). Compatibility: a bridge older than this drops a refusal that
 // names Ups done (trailing bytes) as malformed, and its site waits on for
 // its answer as when the answer is lost with the ring; and it drops a
 // Down whose

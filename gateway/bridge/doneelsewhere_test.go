@@ -25,10 +25,45 @@ import (
 // (EVS 1.3: hiersim's gateway pause with a persistent victim, seeds 11
 // and 13 with packets=no-local-loss; sin-2 was a1, sin-1 a2).
 func TestRefusedDoneElsewhere(t *testing.T) {
+	h, u := refusedElsewhere(t, "a2")
+	a, a1 := h.site("a"), h.node("a1")
+	b1 := h.node("b1")
+	if st := a1.b.Stats(); st.Gaps != 1 || st.DoneElsewhere != 1 {
+		t.Errorf("a1 stats %+v: want its catch-up refused, u taken for done", st)
+	}
+	if st := b1.b.Stats(); st.Diverged != 1 || st.DoneNamed != 1 {
+		t.Errorf("b1 stats %+v: want one refusal of another history, naming u", st)
+	}
+	h.live(func(s *hsite, n *hnode) {
+		for _, e := range n.stream {
+			if e.Kind == EntryMessage && e.Origin == u && e.InDoubt {
+				t.Errorf("%s delivered u in doubt (configurations %s), which b delivered in the domain's configuration", n.id, confs(n))
+			}
+		}
+		if n.site == a && n.b.Pending() != 0 {
+			t.Errorf("%s holds %d Ups pending, want none", n.id, n.b.Pending())
+		}
+	})
+	if slices.ContainsFunc(a1.stream, func(e Entry) bool { return e.Kind == EntryMessage && e.Origin == u }) {
+		t.Errorf("a1 delivered u (configurations %s)", confs(a1))
+	}
+	// Its site's transitional configuration names u gone (DomainConf.Gone).
+	if !slices.ContainsFunc(a1.stream, func(e Entry) bool {
+		return e.Kind == EntryConfig && e.Conf.Kind == localring.Transitional && slices.Equal(e.Conf.Gone, []Origin{u})
+	}) {
+		t.Errorf("no transitional configuration of a1's names u gone (configurations %s)", confs(a1))
+	}
+}
+
+// refusedElsewhere plays TestRefusedDoneElsewhere's case with u sent by
+// sender (a1 or a2), up to the ring of a and b after a1's refusal, and
+// returns the harness and u.
+func refusedElsewhere(t *testing.T, sender string) (*harness, Origin) {
+	t.Helper()
 	h := newDomain(t, 0, 2, 2)
 	a, a1, a2, b1 := h.site("a"), h.node("a1"), h.node("a2"), h.node("b1")
-	h.sendSettled("before", "a2", "b1")
-	h.send("a2", "u")
+	h.sendSettled("before", sender, "b1")
+	h.send(sender, "u")
 	u := h.sent[len(h.sent)-1]
 	h.localStep(a) // u pending at a1 and a2; a1's member has it
 	// a1 pauses: its member's copy of u is lost, and its member settles a
@@ -66,31 +101,7 @@ func TestRefusedDoneElsewhere(t *testing.T) {
 	h.localConfig(a)
 	h.settle()
 	h.afterRing([]string{"a", "b"}, "a1", "a2", "b1")
-	if st := a1.b.Stats(); st.Gaps != 1 || st.DoneElsewhere != 1 {
-		t.Errorf("a1 stats %+v: want its catch-up refused, u taken for done", st)
-	}
-	if st := b1.b.Stats(); st.Diverged != 1 || st.DoneNamed != 1 {
-		t.Errorf("b1 stats %+v: want one refusal of another history, naming u", st)
-	}
-	h.live(func(s *hsite, n *hnode) {
-		for _, e := range n.stream {
-			if e.Kind == EntryMessage && e.Origin == u && e.InDoubt {
-				t.Errorf("%s delivered u in doubt (configurations %s), which b delivered in the domain's configuration", n.id, confs(n))
-			}
-		}
-		if n.site == a && n.b.Pending() != 0 {
-			t.Errorf("%s holds %d Ups pending, want none", n.id, n.b.Pending())
-		}
-	})
-	if slices.ContainsFunc(a1.stream, func(e Entry) bool { return e.Kind == EntryMessage && e.Origin == u }) {
-		t.Errorf("a1 delivered u (configurations %s)", confs(a1))
-	}
-	// Its site's transitional configuration names u gone (DomainConf.Gone).
-	if !slices.ContainsFunc(a1.stream, func(e Entry) bool {
-		return e.Kind == EntryConfig && e.Conf.Kind == localring.Transitional && slices.Equal(e.Conf.Gone, []Origin{u})
-	}) {
-		t.Errorf("no transitional configuration of a1's names u gone (configurations %s)", confs(a1))
-	}
+	return h, u
 }
 
 // A refusal names the Ups in doubt done elsewhere (catchUp.done), and a

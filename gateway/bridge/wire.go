@@ -213,6 +213,24 @@ type Entry struct {
 	// configuration"). No Down or catch-up answer carries it: every node
 	// marks what it holds itself.
 	HeldBehind bool
+	// Gone marks an EntrySend of an Up of this node that its site
+	// dropped as done elsewhere (Site.doneElsewhere, Site.dropGone): it
+	// will not come down here, and its group layer, told nothing, would
+	// hold it as on its way, hand it again after its next send told, or,
+	// the last it handed before a merge, hand nothing more
+	// (TestGoneOwnUpUntold). Elsewhere says that the configuration the
+	// domain ordered it in continues one this node's stream went through
+	// and left: the others went on in it, their views delivered it there,
+	// and this node, gone into another configuration, counts as failed in
+	// it (EVS.md 2.4): it is not sent again, which would be a second copy
+	// wherever the first was delivered. Without Elsewhere, a configuration
+	// this node was never in ordered it, after one without this node's
+	// part of the site (hiersim's gateway pause with a persistent victim,
+	// seeds 11, 13 and 43, where every view discarded it, its sender out
+	// of the domain's membership): it is told unsent, and sent again, as a
+	// message whose sender left (domconf TestSenderLeft). Conf is empty.
+	// No Down or answer carries it.
+	Gone, Elsewhere bool
 }
 
 // continuesFlag marks, in a configuration entry's kind byte, that the

@@ -42,6 +42,7 @@ type Stats struct {
 	Stale         uint64 // announcements of a local ring older than one already announced (ignored)
 	Reforms       uint64 // times the View asked for the federation ring to form again (Ready.Reform)
 	Parts         uint64 // configurations of this node's part of its site installed, cut off from the domain (bridge.DomainConf.Part)
+	GoneTold      uint64 // this node's messages its site dropped as done elsewhere, told at once (bridge.Entry.Gone)
 }
 
 // Ready is what a View asks its driver to do.
@@ -265,6 +266,18 @@ func (v *View) Entry(e *bridge.Entry) {
 		v.openRound(e.Pos)
 	case bridge.EntrySend:
 		if isAnnounce(e.Payload) {
+			return
+		}
+		if e.Gone {
+			// Its site dropped it as done elsewhere: it never comes down
+			// here (bridge.Entry.Gone). Told now, unsent, or sent in a
+			// configuration this node left (groups.SentElsewhere).
+			conf := ""
+			if e.Elsewhere {
+				conf = groups.SentElsewhere
+			}
+			v.stats.GoneTold++
+			v.emit(localring.Event{Kind: localring.EventSend, Msg: localring.Message{ID: e.Origin.ID, Svc: e.Svc, Payload: e.Payload, Conf: conf}})
 			return
 		}
 		v.sends = append(v.sends, *e)

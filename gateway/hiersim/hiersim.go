@@ -58,6 +58,7 @@ import (
 	"github.com/atoll-gcs/atoll/gateway"
 	"github.com/atoll-gcs/atoll/gateway/bridge"
 	"github.com/atoll-gcs/atoll/gateway/domconf"
+	"github.com/atoll-gcs/atoll/groups"
 	"github.com/atoll-gcs/atoll/internal/tracemap"
 	"github.com/atoll-gcs/atoll/localring"
 	"github.com/atoll-gcs/atoll/localring/sim"
@@ -1411,6 +1412,11 @@ func (h *hier) drain(n *node) {
 			l.ConfID = e.Conf.ID
 			h.trace = append(h.trace, l)
 		case bridge.EntrySend:
+			if e.Gone {
+				// Its site dropped it as done elsewhere: no send in this
+				// node's configuration (bridge Entry.Gone).
+				continue
+			}
 			l := h.line(n, evs.EvSend)
 			l.ConfID = e.Conf.ID
 			l.Msg = e.Origin.ID.String()
@@ -1514,7 +1520,7 @@ func (h *hier) drainView(n *node) {
 			n.prevc, n.vconf = n.vconf, e.Conf.ID
 			h.changed(n, settleView, e.Conf.ID)
 		}
-		if e.Kind == localring.EventSend && e.Msg.Conf == "" {
+		if e.Kind == localring.EventSend && (e.Msg.Conf == "" || e.Msg.Conf == groups.SentElsewhere) {
 			continue
 		}
 		l, ok := proc.Ring(e)
