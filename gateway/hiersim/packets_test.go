@@ -138,6 +138,27 @@ func TestPersistentVictimPauseSeeds(t *testing.T) {
 	}
 }
 
+// The stray gateway's seed 94 with packets=all: sin-1 and sin-2, two
+// parts of sin, held the same positions in the same configuration but
+// had applied different marks (sin-1's term delivered two in
+// r:131104:ams's regular configuration and let out 88 messages held
+// behind Safe ones in r:65544:ams; sin-2's catch-up dropped them, after
+// the others' transitional configuration, and delivered the 88 in its own
+// transitional configuration). At the two local rings' merge, sin-2
+// active, sin-1 applied sin-2's Downs from its position on, that
+// transitional configuration among them (EVS 4 and 9 at the site level).
+// sin-1 must be apart and restart in sin-2's history. Skipped: not fixed
+// (see "Two parts of a site that each caught up" below for the rule
+// tried, which passes it, and the seed it broke).
+func TestMarksApartSeed(t *testing.T) {
+	t.Skip("not fixed: two histories that differ only in the marks applied are taken for one (bridge TestHaveNamesMarks)")
+	parallel(t)
+	r := checkedRun(t, 94, Options{Topology: topologyFile, Fault: FaultStrayGateway, Packets: PacketsAll})
+	if st := r.Bridges["sin-1"]; st.Restarted == 0 {
+		t.Errorf("sin-1 never restarted (bridge Stats %+v): the seed does not test a member apart by its marks", st)
+	}
+}
+
 // What fails today on lossy networks (left out of CI): each family with
 // its seeds (sweeps of seeds 1-100, 1-50 with persistent faults) and
 // what breaks; each seed replays with
@@ -290,8 +311,39 @@ func TestPersistentVictimPauseSeeds(t *testing.T) {
 // the mark read from the other bridge, no wire change) found sin-1 apart,
 // but sin-1 still applied sin-2's re-injected Downs after its position,
 // was never restarted (every later ring continued the domain's
-// configuration), and 176 messages were lost: the rule needs more of the
-// restart's machinery; not done.
+// configuration), and 176 messages were lost: the rule was in
+// sortStrays alone, after the phase's reinject had sent sin-2's Downs
+// from sin-1's position, which sin-1 applied. Branch stray94-marks (not
+// landed; 475c2ba, on main 6c9dbe4) had a Have name the last mark its
+// sender applied (the last EntrySafe in its log at or before its
+// position; a wire field after the epoch), and every step of the Have
+// phase that takes a member's position for the active gateway's history
+// (the answerer's check of the gateway's Have, reinject, sortStrays,
+// answererApart) asked whether that log's last mark there is the same: a
+// Have with no mark, or one before the log's start where the log holds
+// none up to the position, passed. Seed 94 passed with it (sin-1 apart at
+// the merge, applying nothing of sin-2's history; the next ring,
+// r:196664:ams, changed the domain's configuration and sin-1 restarted
+// at 87165@196664 through site:sin:t:196664:ams/65544:ams), as did
+// bridge TestHaveNamesMarks (skipped here; it fails unskipped), and
+// of packets=all's other 799 runs only main's failures failed (cut 39,
+// stray-gateway 18), of packets=no-local-loss's 800 none. But the regional starvation's
+// seed 106 (-hiersim.replay='topology=testdata/demo.yaml
+// domain=fed/regional:a+b fault=starvation load=30s outage=15s
+// starve.pause.min=20ms starve.pause.max=300ms'), which main passes, lost
+// m532@a-3 (sent at 32.5 s) at every node: in local ring 32 a-1, active,
+// found a member at its own position 1052704@131192 in r:131192:a apart,
+// its last mark 1036296@65580 where a-1's log had 1043467@65592 (a-3, by
+// its own log's mark in later rings, which still began at 2@65544 in
+// ring 132: it never restarted), and in rings 92 to 132 a-3, the
+// answerer, found a-1's Have, active, apart from its log the same way.
+// Two histories that differ in marks may also arise where no held
+// message was let out differently, and a member found apart waits for a
+// restart that may not come; what might do, untested: put apart only a
+// member whose
+// marks let out other messages than the log's (a Have naming what it
+// delivered behind its last mark, or the mark's Through), and a restart
+// the site asks for (as heldStray does) when nothing else brings one.
 //
 // Stray-gateway 18 and cut 39 are one cause: a part of a site whose
 // catch-up answer it takes for a refusal on its own (Site.caughtUp,
