@@ -238,7 +238,6 @@ type Ready struct {
 	Events  []Event
 }
 
-// Stats counts what a node did; all counters only grow.
 // SentElsewhere, as the configuration of a ring's EventSend, says that
 // the message was delivered, if at all, in a configuration this node
 // left, where it counts as failed (EVS.md 2.4): a federation domain's
@@ -249,6 +248,7 @@ type Ready struct {
 // than the node's (EVS.md 1.4). No configuration has this id.
 const SentElsewhere = "(elsewhere)"
 
+// Stats counts what a node did; all counters only grow.
 type Stats struct {
 	Delivered uint64 // multicasts and point-to-point messages delivered
 	Denied    uint64 // messages an ACL denied

@@ -218,7 +218,7 @@ type Entry struct {
 	// will not come down here, and its group layer, told nothing, would
 	// hold it as on its way, hand it again after its next send told, or,
 	// the last it handed before a merge, hand nothing more
-	// (TestGoneOwnUpUntold). Elsewhere says that the configuration the
+	// (TestGoneOwnUpElsewhere). Elsewhere says that the configuration the
 	// domain ordered it in continues one this node's stream went through
 	// and left: the others went on in it, their views delivered it there,
 	// and this node, gone into another configuration, counts as failed in

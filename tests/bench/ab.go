@@ -428,11 +428,7 @@ func (r ABResult) String() string {
 		fmt.Fprintf(&b, "  syscalls/msg:%s", syscallsPerMsg(r.Syscalls, r.NodeMsgsPerSec))
 	}
 	if r.Wakeups != nil && len(r.NodeMsgsPerSec) > 0 {
-		mean := 0.0
-		for _, m := range r.NodeMsgsPerSec {
-			mean += m / float64(len(r.NodeMsgsPerSec))
-		}
-		fmt.Fprintf(&b, "  %s", r.Wakeups.String(mean))
+		fmt.Fprintf(&b, "  %s", r.Wakeups.String(mean(r.NodeMsgsPerSec)))
 	}
 	fmt.Fprintf(&b, "  %s", r.Ring)
 	if s := r.Ring.SchedString(); s != "" {
