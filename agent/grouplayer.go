@@ -300,18 +300,55 @@ func (a *Agent) routeGroupEvent(layer *groups.Node, e *groups.Event) {
 			s.sendFrame(&cp.Frame{Type: cp.TypeError, Code: errorCode(e.Err), Op: op, Seq: e.Seq, Group: e.Group,
 				Text: rejectText(e.Err, a.cfg.Node)})
 		}
-	case groups.EventSent:
+	case groups.EventSent, groups.EventSentElsewhere:
 		_, client, err := groups.SplitMember(e.Msg.Sender)
 		if err != nil {
 			return
 		}
-		if s := cs.loopSession(client); s != nil {
-			if ls := s.seq(layer); e.Msg.Seq > ls.sent {
-				ls.sent = e.Msg.Seq
-				s.completeFlushes()
-			}
+		s := cs.loopSession(client)
+		if s == nil {
+			return
+		}
+		if e.Kind == groups.EventSentElsewhere {
+			// The message's fate is settled too, as failed in the
+			// configuration this node left: the client is told which
+			// message, before the answer of a flush that waited for it.
+			s.sendFrame(a.sentElsewhereFrame(layer, e.Msg))
+		}
+		if ls := s.seq(layer); e.Msg.Seq > ls.sent {
+			ls.sent = e.Msg.Seq
+			s.completeFlushes()
 		}
 	}
+}
+
+// sentElsewhereFrame returns the Error (req 0) that tells a client that its
+// message m, of group layer layer, was ordered, if at all, in a
+// configuration this node had left (groups.EventSentElsewhere: a
+// federation domain's configuration that went on without this node's part
+// of the site, gateway/bridge Entry.Gone).
+func (a *Agent) sentElsewhereFrame(layer *groups.Node, m *groups.Message) *cp.Frame {
+	f := &cp.Frame{Type: cp.TypeError, Code: cp.CodeSentElsewhere, Op: cp.TypeMulticast, Seq: m.Seq}
+	to := fmt.Sprintf("to member %q", m.To)
+	if m.To != "" {
+		f.Op = cp.TypeSend
+	} else {
+		f.Group = m.Groups[0]
+		to = "to group " + strconv.Quote(f.Group)
+		if len(m.Groups) > 1 {
+			to = fmt.Sprintf("to %d groups (%q first)", len(m.Groups), f.Group)
+		}
+	}
+	domain := "its domain"
+	for _, dl := range a.doms {
+		if dl.g == layer {
+			domain = "federation domain " + dl.d.Name
+		}
+	}
+	f.Text = fmt.Sprintf("message %d %s was ordered, if at all, in a configuration of %s that this node left when site %s was cut off: "+
+		"delivered there, if at all, to the members that stayed, not in this member's views; not sent again (send it again if they must have it; reported by agent %s)",
+		m.Seq, to, domain, a.cfg.Site, a.cfg.Node)
+	return f
 }
 
 // appendMsgID appends id as localring.MessageID.String writes it,

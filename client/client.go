@@ -970,7 +970,10 @@ func badGroup(op, group string) error {
 
 // Flush waits until the ring has sent every message this client
 // multicast or sent before the call: from then on each is delivered to
-// every member that stays connected, even if this client goes away. It
+// every member that stays connected, even if this client goes away. A
+// federation domain's message that was ordered, if at all, in a
+// configuration the agent left counts as done too: an EventError with
+// CodeSentElsewhere tells of it first (see the package documentation). It
 // waits for room in a full send queue too, bounded by ctx (ctx.Err()).
 func (c *Client) Flush(ctx context.Context) error {
 	_, err := c.roundTrip(ctx, &cp.Frame{Type: cp.TypeFlush})

@@ -26,7 +26,7 @@
 //		case client.EventView:    // e.View: the members, oldest first
 //		case client.EventMessage: // e.Message: sender, groups, payload
 //		case client.EventLeft:    // this client's Leave took effect
-//		case client.EventError:   // e.Err: a request refused later (an ACL, say)
+//		case client.EventError:   // e.Err: a request refused later (an ACL, say), or a message sent elsewhere
 //		case client.EventWarning: // the client reads too slowly
 //		}
 //	}
@@ -68,6 +68,20 @@
 // multicast to a group it has not joined, unless the group's ACL says
 // otherwise. A multicast may name several groups: each member of any of
 // them receives it once.
+//
+// A message to a federation domain's groups (groups that span sites) has
+// one more possible fate. When the agent's site is cut off from the
+// domain, the domain may have ordered the message in a configuration that
+// went on without this site's part: the members that stayed there may
+// have delivered it, while this client's views, in the configuration its
+// agent went on to, never do. It counts as failed there (extended virtual
+// synchrony allows no more: docs/EVS.md, 2.4), and the agent does not
+// send it again, which would be a second copy wherever the first was
+// delivered. The client is told: an EventError with CodeSentElsewhere
+// (errors.Is(e.Err, client.ErrSentElsewhere)) names the message (Op,
+// Group, Seq), and a Flush that waited for it returns after it. An
+// application that must have the members get it sends it again, and its
+// receivers may then get it twice.
 //
 // # Never blocked by the network
 //

@@ -34,6 +34,7 @@ func TestWithReceive(t *testing.T) {
 		{"WindowOfVersion1Agent", TestWindowOfVersion1Agent},
 		{"EvictionReason", TestEvictionReason},
 		{"WaitEndsWithSession", TestWaitEndsWithSession},
+		{"SentElsewhere", TestSentElsewhere},
 		{"AllocsPerMessage", TestAllocsPerMessage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

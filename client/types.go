@@ -156,7 +156,9 @@ const (
 	EventLeft
 	// EventError: a request failed after it was accepted, or one nobody
 	// waits for (a Multicast, a Send) failed; Err is an *Error that says
-	// which (Op, Group, Seq) and why (Code).
+	// which (Op, Group, Seq) and why (Code). With CodeSentElsewhere it
+	// tells of a message ordered, if at all, where this client's views
+	// are not (see the code).
 	EventError
 	// EventWarning: the agent warns that this client does not read fast
 	// enough (Err, an *Error with CodeSlowConsumer): read Events faster
@@ -201,6 +203,15 @@ const (
 	CodeSlowConsumer = Code(cp.CodeSlowConsumer)
 	CodeInvalid      = Code(cp.CodeInvalid)
 	CodeInternal     = Code(cp.CodeInternal)
+	// CodeSentElsewhere: an EventError for a message of this client
+	// (Op, Group, Seq) that its agent's federation domain ordered, if at
+	// all, in a configuration the agent had left when its site was cut
+	// off from the domain. There the message counts as failed (docs/
+	// EVS.md, 2.4): the members that stayed in that configuration may
+	// have delivered it, no view of this client delivers it, and the
+	// agent does not send it again. Flush counts it as done; send it
+	// again if the members must have it (they may get it twice).
+	CodeSentElsewhere = Code(cp.CodeSentElsewhere)
 )
 
 func (c Code) String() string { return cp.Code(c).String() }
@@ -247,17 +258,18 @@ func (e *Error) Is(target error) bool {
 // Values to compare errors with, errors.Is(err, client.ErrDenied): they
 // match every *Error with their code.
 var (
-	ErrBadName      = &Error{Code: CodeBadName}
-	ErrNotMember    = &Error{Code: CodeNotMember}
-	ErrTooLarge     = &Error{Code: CodeTooLarge}
-	ErrDenied       = &Error{Code: CodeDenied}
-	ErrShuttingDown = &Error{Code: CodeShuttingDown}
-	ErrBackpressure = &Error{Code: CodeBackpressure}
-	ErrProtocol     = &Error{Code: CodeProtocol}
-	ErrVersion      = &Error{Code: CodeVersion}
-	ErrNameInUse    = &Error{Code: CodeNameInUse}
-	ErrSlowConsumer = &Error{Code: CodeSlowConsumer}
-	ErrInvalid      = &Error{Code: CodeInvalid}
+	ErrBadName       = &Error{Code: CodeBadName}
+	ErrNotMember     = &Error{Code: CodeNotMember}
+	ErrTooLarge      = &Error{Code: CodeTooLarge}
+	ErrDenied        = &Error{Code: CodeDenied}
+	ErrShuttingDown  = &Error{Code: CodeShuttingDown}
+	ErrBackpressure  = &Error{Code: CodeBackpressure}
+	ErrProtocol      = &Error{Code: CodeProtocol}
+	ErrVersion       = &Error{Code: CodeVersion}
+	ErrNameInUse     = &Error{Code: CodeNameInUse}
+	ErrSlowConsumer  = &Error{Code: CodeSlowConsumer}
+	ErrInvalid       = &Error{Code: CodeInvalid}
+	ErrSentElsewhere = &Error{Code: CodeSentElsewhere}
 )
 
 // ErrClosed is returned by the methods of a Client after Close.

@@ -164,7 +164,8 @@ type outMsg struct {
 	hand uint64
 	msg  *Message // multicast or point-to-point: the EventSent template
 	// om is the multicast's entry itself with Config.ReuseMessages, to be
-	// reused once its EventSent is released (Node.omOut).
+	// reused once its EventSent (or EventSentElsewhere) is released
+	// (Node.omOut).
 	om *outMulticast
 }
 

@@ -1,6 +1,7 @@
 package groups
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/atoll-gcs/atoll/localring"
@@ -12,8 +13,10 @@ import (
 // m2, handed after it, was told sent (a second copy wherever the first
 // was delivered), or, m1 the last it handed before a merge, never handed
 // another (Node.stale stayed at 1). Told sent elsewhere (SentElsewhere),
-// it is dropped: neither reported sent nor handed again. Told unsent
-// (conf ""), it is handed again, once.
+// it is dropped: neither reported sent nor handed again, and reported
+// sent elsewhere (EventSentElsewhere, with its Seq), so that its sender
+// is told (agent: the client's flush, and an error). Told unsent (conf
+// ""), it is handed again, once.
 func TestSentElsewhere(t *testing.T) {
 	tell := func(l *loop, s Submit, conf string) {
 		l.msgSeq++
@@ -38,17 +41,24 @@ func TestSentElsewhere(t *testing.T) {
 		tell(l, m1, SentElsewhere)
 		tell(l, m2, l.conf.ID)
 		rd := l.g.Ready()
-		sent := 0
+		sent, elsewhere := 0, 0
 		for _, e := range rd.Events {
-			if e.Kind == EventSent {
+			switch e.Kind {
+			case EventSent:
 				sent++
 				if string(e.Msg.Payload) != "m2" {
 					t.Errorf("reported sent: %q, want only m2", e.Msg.Payload)
 				}
+			case EventSentElsewhere:
+				elsewhere++
+				if m := e.Msg; string(m.Payload) != "m1" || m.Seq != 1 || m.Conf != SentElsewhere || m.Sender != "n1:c" || !slices.Equal(m.Groups, []string{"g"}) {
+					t.Errorf("reported sent elsewhere: %+v, want m1 (seq 1, n1:c to g) in %q", m, SentElsewhere)
+				}
 			}
 		}
-		if len(rd.Submits) != 0 || sent != 1 || l.g.Pending() != 0 {
-			t.Errorf("%d handed again, %d reported sent, %d pending: want m1 dropped, m2 sent", len(rd.Submits), sent, l.g.Pending())
+		if len(rd.Submits) != 0 || sent != 1 || elsewhere != 1 || l.g.Pending() != 0 {
+			t.Errorf("%d handed again, %d reported sent, %d sent elsewhere, %d pending: want m1 dropped and reported so, m2 sent",
+				len(rd.Submits), sent, elsewhere, l.g.Pending())
 		}
 		if st := l.g.Stats(); st.Elsewhere != 1 || st.Resent != 0 {
 			t.Errorf("stats %+v: want one sent elsewhere, none sent again", st)
@@ -72,6 +82,9 @@ func TestSentElsewhere(t *testing.T) {
 		rd := l.g.Ready()
 		if len(rd.Submits) != 1 || string(rd.Submits[0].Payload[len(rd.Submits[0].Payload)-2:]) != "m2" {
 			t.Fatalf("after m1 told sent elsewhere: submits %d, want m2 alone", len(rd.Submits))
+		}
+		if len(rd.Events) != 1 || rd.Events[0].Kind != EventSentElsewhere || string(rd.Events[0].Msg.Payload) != "m1" {
+			t.Errorf("after m1 told sent elsewhere: events %v, want m1 sent elsewhere", rd.Events)
 		}
 	})
 

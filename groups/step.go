@@ -90,18 +90,17 @@ func (n *Node) onSend(msg *localring.Message) {
 	default:
 		n.out = slices.Delete(n.out, i, i+1)
 	}
-	if elsewhere {
-		// Delivered, if at all, in a configuration this node left, where
-		// it counts as failed (EVS.md 2.4): no send to report in the one
-		// it is in, and none to make again.
-		if o.om != nil {
-			n.omOut = append(n.omOut, o.om)
-		}
-		return
-	}
 	if o.msg != nil { // o is done with: its message goes out
 		o.msg.ID, o.msg.Conf = msg.ID, msg.Conf
-		n.emit(Event{Kind: EventSent, Msg: o.msg})
+		if elsewhere {
+			// Delivered, if at all, in a configuration this node left,
+			// where it counts as failed (EVS.md 2.4): no send to report
+			// in the one it is in, and none to make again; its sender
+			// learns that (TestSentElsewhere).
+			n.emit(Event{Kind: EventSentElsewhere, Msg: o.msg})
+		} else {
+			n.emit(Event{Kind: EventSent, Msg: o.msg})
+		}
 		if o.om != nil {
 			n.omOut = append(n.omOut, o.om)
 		}

@@ -153,7 +153,8 @@ type Message struct {
 	// events).
 	Payload []byte
 	// Conf is the ring configuration the message was sent in (EventSent)
-	// or delivered in (EventDeliver).
+	// or delivered in (EventDeliver); SentElsewhere on
+	// EventSentElsewhere.
 	Conf string
 	// Order is the message's place in the ring's total order (zero on
 	// EventSent).
@@ -191,9 +192,18 @@ const (
 	// Group, or the message Seq) was refused when it was ordered; Err says
 	// why (errors.Is with ErrDenied, ErrNotMember).
 	EventReject
+	// EventSentElsewhere: one of this node's messages (Msg, Msg.Conf
+	// SentElsewhere) was ordered, if at all, in a configuration this node
+	// had left, where it counts as failed (EVS.md 2.4): the members that
+	// stayed there may have delivered it, none of this node's views does,
+	// and the node does not send it again. It stands where EventSent
+	// would, so that the sender's driver knows the message's fate; traces
+	// write no line for it (EVS.md 1.4: no send in a configuration the
+	// node left).
+	EventSentElsewhere
 )
 
-var eventNames = [...]string{"", "conf", "view", "sent", "deliver", "left", "reject"}
+var eventNames = [...]string{"", "conf", "view", "sent", "deliver", "left", "reject", "sent elsewhere"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && k > 0 {
@@ -208,7 +218,7 @@ type Event struct {
 	Kind EventKind
 	Conf *localring.Configuration // EventConf
 	View *View                    // EventView
-	Msg  *Message                 // EventSent, EventDeliver
+	Msg  *Message                 // EventSent, EventDeliver, EventSentElsewhere
 	// To lists the local clients (names without the node) that receive a
 	// view or a message.
 	To     []string
@@ -242,10 +252,11 @@ type Ready struct {
 // the message was delivered, if at all, in a configuration this node
 // left, where it counts as failed (EVS.md 2.4): a federation domain's
 // view tells it so of an Up its site dropped as ordered in such a
-// configuration (gateway/bridge Entry.Gone). The Node drops the message:
-// sent again, it would be a second copy wherever the first was
-// delivered; reported sent, its send would be in a configuration other
-// than the node's (EVS.md 1.4). No configuration has this id.
+// configuration (gateway/bridge Entry.Gone). The Node drops the message
+// and reports it with an EventSentElsewhere: sent again, it would be a
+// second copy wherever the first was delivered; reported sent, its send
+// would be in a configuration other than the node's (EVS.md 1.4). No
+// configuration has this id.
 const SentElsewhere = "(elsewhere)"
 
 // Stats counts what a node did; all counters only grow.
@@ -262,7 +273,7 @@ type Stats struct {
 	Resent    uint64 // this node's messages sent again after a discard
 	// Elsewhere counts this node's messages told sent in a configuration
 	// this node had left (SentElsewhere): dropped, neither sent again
-	// nor reported sent.
+	// nor reported sent (EventSentElsewhere).
 	Elsewhere uint64
 	Exchanges uint64 // state exchanges completed
 	Malformed uint64 // group payloads that did not decode

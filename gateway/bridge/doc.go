@@ -1822,7 +1822,9 @@
 // groups.SentElsewhere), it is dropped, neither sent again nor reported
 // sent (EVS.md 1.4 allows no send line in a configuration the node left;
 // a View that delivered it would make evs.LiveOrphans report the sender,
-// still running, as one that never wrote its send). Otherwise (seeds 11,
+// still running, as one that never wrote its send), and its client is
+// told so (groups.EventSentElsewhere: an Error with code sent_elsewhere,
+// agent TestSentElsewhere). Otherwise (seeds 11,
 // 13 and 43: a configuration without the sender's part of its site, every
 // View discarded it) it is told unsent and sent again, as a message whose
 // sender left (domconf TestSenderLeft). Limits: a configuration the log

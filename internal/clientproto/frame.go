@@ -127,10 +127,16 @@ const (
 	CodeInvalid Code = 11
 	// CodeInternal: the agent failed; the text says how.
 	CodeInternal Code = 12
+	// CodeSentElsewhere: a message of the client (an Error with req 0:
+	// op, group, seq) was ordered, if at all, in a configuration of a
+	// federation domain that the client's agent left when its site was
+	// cut off: the members that stayed there may have delivered it, this
+	// client's views do not, and the agent does not send it again.
+	CodeSentElsewhere Code = 13
 )
 
 var codeNames = [...]string{"", "bad_name", "not_member", "too_large", "denied", "shutting_down",
-	"backpressure", "protocol", "version", "name_in_use", "slow_consumer", "invalid", "internal"}
+	"backpressure", "protocol", "version", "name_in_use", "slow_consumer", "invalid", "internal", "sent_elsewhere"}
 
 func (c Code) String() string {
 	if int(c) < len(codeNames) && c > 0 {

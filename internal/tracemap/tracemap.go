@@ -64,7 +64,7 @@ func (p Proc) Ring(e *localring.Event) (evs.Event, bool) {
 }
 
 // Group returns the trace line of a group layer event, and false for
-// events that have none (rejections).
+// events that have none (rejections, messages sent elsewhere).
 func (p Proc) Group(e *groups.Event) (evs.Event, bool) {
 	switch e.Kind {
 	case groups.EventConf:

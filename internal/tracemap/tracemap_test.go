@@ -62,6 +62,8 @@ func TestLines(t *testing.T) {
 			Members: []string{"fra-2:client1"}, Reason: groups.ReasonNetwork, Transitional: true}})),
 			`{"ev":"view","node":"fra-2","inc":1764547200123456,"domain":"site/fra","group":"orders","view":{"id":"t~1","members":["fra-2:client1"],"joined":[],"left":[],"transitional":true}}`},
 		{"reject", encode(p.Group(&groups.Event{Kind: groups.EventReject, Client: "c", Group: "g"})), "-"},
+		// EVS.md 1.4: no send in a configuration the node left.
+		{"sent elsewhere", encode(p.Group(&groups.Event{Kind: groups.EventSentElsewhere, Msg: &groups.Message{ID: msg.ID, Svc: msg.Svc, Groups: []string{"orders"}, Payload: msg.Payload, Conf: groups.SentElsewhere}})), "-"},
 	}
 	for _, c := range cases {
 		if c.line != c.want {
