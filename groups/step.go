@@ -105,6 +105,13 @@ func (n *Node) onSend(msg *localring.Message) {
 			n.omOut = append(n.omOut, o.om)
 		}
 	}
+	// A request (join, leave, ACL change: o.msg nil) told sent elsewhere
+	// is dropped with no event: the agent answered it when it accepted
+	// it, and its client hears nothing more of it (a join: no view, no
+	// error), although the members that stayed in the configuration this
+	// node left may have applied it. Not seen in a test; telling it would
+	// take an EventReject of its own (or sending it again, which a leave
+	// would have refused as not a member).
 }
 
 func (n *Node) leaveRing(o *outMsg) {
