@@ -117,14 +117,15 @@ type Config struct {
 
 	// BusyRotation is the shortest rotation the representative lets a
 	// lightly loaded ring make. When the token comes back to it sooner,
-	// carrying packets of at least two visits per member and less than
-	// half the window (a ring that carries messages but is far from
-	// full), the representative keeps it, unprocessed, until BusyRotation
+	// carrying at least two messages per member (a fragmented message
+	// counts once, however many packets it fills) in at least as many
+	// packets, and less than half the window (a ring that carries
+	// messages but is far from full), the representative keeps it, unprocessed, until BusyRotation
 	// has passed since it passed the token on, so that every member's
 	// next visit finds more messages waiting: fewer token passes, wake-ups
 	// and deliveries per message, at the cost of up to BusyRotation of
 	// waiting for a message submitted meanwhile. A ring at low rates
-	// (fewer packets a rotation) or near its capacity (rotations longer
+	// (fewer messages a rotation) or near its capacity (rotations longer
 	// than this anyway) is not held. 0 (the default) never holds a busy
 	// token; otherwise it must be below TokenRetransmit/2.
 	BusyRotation time.Duration

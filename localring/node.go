@@ -66,6 +66,7 @@ type ringState struct {
 	lastSafe  uint64              // the last packet with a Safe message
 	allSafe   uint64              // every member has delivered everything up to here (idle)
 	prevSeq   uint64              // the token's seq at my previous visit
+	visitSeq  uint64              // the token's seq as my last visit began, before my packets (busyHold)
 	noted     uint64              // packets up to here were noted for nacks (nack.go)
 	nacked    map[uint64]struct{} // packets asked for by nack and not freed yet
 	tokNacked bool                // a token nack went out since I last passed the token (nack.go)

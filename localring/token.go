@@ -87,18 +87,43 @@ func (n *Node) onToken(tok *token) {
 // busyHold returns how long the representative keeps the token it just
 // received before it processes it (Config.BusyRotation): what is left of
 // BusyRotation since it passed the token on, when the rotation carried
-// at least two packets per member and less than half the window, asks
-// for no retransmission and the ring is operational; else 0.
+// at least two messages per member in at least as many packets and less
+// than half the window, asks for no retransmission and the ring is
+// operational; else 0.
+//
+// Messages, not only packets: the fragments of one large message fill
+// several packets, and a ring carrying one 8 KiB message a rotation (seven
+// packets of the LAN preset's 1,400 bytes) was held as a busy one, so that each
+// message waited out BusyRotation for the token: with one sender at 1,000
+// msgs/s through the client API a median of 1.03-1.07 ms, against
+// 0.14-0.24 ms counting messages (docs/BENCHMARKS.md, history, "8 KiB at
+// 1,000 msgs/s"; TestBusyRotation's fragmented case).
 func (n *Node) busyHold(rs *ringState, tok *token) time.Duration {
 	if n.cfg.BusyRotation <= 0 || n.state != stateOperational || rs.members[0] != n.me ||
 		len(rs.members) < 2 || rs.passedAt.IsZero() || tok.evict != nil || len(tok.rtr) > 0 || tok.backlog > 0 {
 		return 0
 	}
-	unit := n.windowUnit()
-	if fcc := int(tok.fcc); fcc < 2*len(rs.members)*unit || 2*fcc >= n.window()*unit {
+	unit, want := n.windowUnit(), 2*len(rs.members)
+	if fcc := int(tok.fcc); fcc < want*unit || 2*fcc >= n.window()*unit || !rs.endsAtLeast(rs.visitSeq, tok.seq, want) {
 		return 0
 	}
 	return n.cfg.BusyRotation - n.now.Sub(rs.passedAt)
+}
+
+// endsAtLeast reports whether the packets numbered after from up to to
+// that this node holds end at least want messages: a message counts once,
+// in the packet of its last fragment. It stops at the want-th.
+func (rs *ringState) endsAtLeast(from, to uint64, want int) bool {
+	for s := from + 1; s <= to && want > 0; s++ {
+		if m := rs.store[s]; m != nil {
+			for i := range m.entries {
+				if m.entries[i].flags&fragMore == 0 {
+					want--
+				}
+			}
+		}
+	}
+	return want <= 0
 }
 
 // processToken does everything a node does while it holds the token:
@@ -119,6 +144,7 @@ func (n *Node) processToken(rs *ringState, tok *token, mayHold, resumed bool) {
 
 	n.ringIdle = false
 	if !resumed {
+		rs.visitSeq = tok.seq
 		if n.quietVisit(rs, tok) {
 			rs.quiet++
 		} else {
