@@ -253,6 +253,11 @@ type Stats struct {
 	// the active gateway's Downs from a position both histories share
 	// (Site.restart).
 	RestartsApplied uint64
+	// MarksApart counts the members' positions this node's log holds
+	// in their configuration that it found in another history all the
+	// same: the member's marks let out other messages there than the
+	// log's (Site.marksApart).
+	MarksApart uint64
 	// StrayReforms counts the federation rings this active gateway asked
 	// to form again (Ready.Reform) holding an Up of a member apart behind
 	// its earlier ones dropped as strays (Site.heldStray): the member
@@ -1205,10 +1210,26 @@ func (s *Site) openHave() {
 	case s.last.Less(s.injected):
 		h.last, h.conf = s.injected, s.injConfID
 	case !s.last.IsZero():
-		h.conf = s.conf.ID
+		h.conf, h.marked = s.conf.ID, s.letOut()
 	}
 	s.reported = h.last
 	s.sendLocal(encodeHave(s.tag, h))
+}
+
+// letOut is how far the marks (EntrySafe) this node applied since its
+// last regular configuration that continues none let out: the highest
+// Through of those it applied (marked) and of those it holds in the
+// federation's transitional configuration (transOut), which let out
+// their messages if the next regular configuration continues. Its Have
+// names it (have.marked, Site.marksApart).
+func (s *Site) letOut() localring.DomainOrder {
+	m := s.marked
+	for i := range s.transOut {
+		if e := &s.transOut[i]; e.Kind == EntrySafe && m.Less(e.Through) {
+			m = e.Through
+		}
+	}
+	return m
 }
 
 // FedStopped tells the bridge that its node's federation ring member
@@ -2198,7 +2219,7 @@ func (s *Site) sortHaves() {
 	}
 	if s.answering == string(s.cfg.Node) {
 		me := s.phase[s.answering]
-		if g, ok := s.gatewayHave(); ok && !me.active && !g.last.IsZero() && s.follows(g.last, g.conf) < 0 {
+		if g, ok := s.gatewayHave(); ok && !me.active && !g.last.IsZero() && s.followsHave(g) < 0 {
 			s.sendApart(me)
 			return
 		}
@@ -2277,7 +2298,7 @@ func (s *Site) answererApart(from string) {
 	}
 	g, ok := s.phase[self]
 	h := s.phase[from]
-	if !ok || !g.active || s.last == g.last || !g.last.Less(s.last) || s.follows(h.last, h.conf) >= 0 {
+	if !ok || !g.active || s.last == g.last || !g.last.Less(s.last) || s.followsHave(h) >= 0 {
 		return
 	}
 	s.stats.Aparts++
@@ -2536,7 +2557,7 @@ func (s *Site) sortStrays() bool {
 	s.sorted = true
 	for _, id := range s.members {
 		h := s.phase[id]
-		if s.apart[id] || id == string(s.cfg.Node) || h.last.IsZero() || s.follows(h.last, h.conf) >= 0 {
+		if s.apart[id] || id == string(s.cfg.Node) || h.last.IsZero() || s.followsHave(h) >= 0 {
 			continue
 		}
 		s.setApart(h.last, h.conf)
@@ -2596,7 +2617,7 @@ func (s *Site) reinject() {
 		if s.apart[id] || !h.last.Less(s.siteMax) {
 			continue
 		}
-		i := s.follows(h.last, h.conf)
+		i := s.followsHave(h)
 		if i < 0 {
 			s.stats.LocalGaps++
 			continue
@@ -2667,6 +2688,77 @@ func (s *Site) follows(p localring.DomainOrder, conf string) int {
 		return -1
 	}
 	return i
+}
+
+// followsHave is follows for the position a member's Have names, and
+// -1 too when the log holds it but the member's marks let out other
+// messages there than the log's (marksApart): the member's history is
+// another one, of the same positions. A Have that names no marks passes:
+// its sender let out nothing by marks there, or its position is one it
+// injected and has not applied yet (have.marked; where the log's marks let
+// out what its sender holds back, it goes on as the log's history, as
+// before the Have named marks).
+func (s *Site) followsHave(h have) int {
+	i := s.follows(h.last, h.conf)
+	if i > 0 && !h.marked.IsZero() && s.marksApart(i, h.marked) {
+		s.stats.MarksApart++
+		return -1
+	}
+	return i
+}
+
+// marksApart reports whether a member at the log's entry i-1 whose marks
+// let out messages up to marked (have.marked) let out others than the
+// log's: the log holds a Safe message between marked and the highest
+// Through of its own marks there (each since the last regular
+// configuration before i that continues none), which the one delivered
+// by then and the other held back, to deliver later (after another mark,
+// or in a transitional configuration). Two parts of a site whose local
+// ring split may both hold a position in the same configuration, the
+// one having applied marks in a regular configuration that the other,
+// catching up, dropped (caughtUp): taken for one history, the member
+// applied the other's Downs from its position on, the other's
+// transitional configuration with the messages it had delivered among
+// them (EVS 4 at the site level: gateway/hiersim TestMarksApartSeed,
+// TestHaveNamesMarks). Marks that differ and let out the same messages
+// do not make two histories (hiersim's regional starvation at seed 106:
+// a member put apart for marks of an earlier configuration never
+// restarted, and its message was lost at every node). Where the log
+// does not reach back to that regular configuration it cannot tell:
+// not apart.
+func (s *Site) marksApart(i int, marked localring.DomainOrder) bool {
+	j := -1 // the regular configuration that continues none
+	for k := i - 1; k >= 0; k-- {
+		e := &s.log[k]
+		if e.Kind != EntryConfig || e.Conf.Kind != localring.Regular {
+			continue
+		}
+		if j >= 0 && s.log[j].Conf.Continues != e.Conf.ID {
+			break
+		}
+		if j = k; e.Conf.Continues == "" {
+			break
+		}
+	}
+	if j < 0 {
+		return false
+	}
+	var own localring.DomainOrder
+	for k := j + 1; k < i; k++ {
+		if e := &s.log[k]; e.Kind == EntrySafe && own.Less(e.Through) {
+			own = e.Through
+		}
+	}
+	lo, hi := own, marked
+	if hi.Less(lo) {
+		lo, hi = hi, lo
+	}
+	for k := j + 1; k < i; k++ {
+		if e := &s.log[k]; e.Kind == EntryMessage && e.Svc == localring.Safe && lo.Less(e.Pos) && !hi.Less(e.Pos) {
+			return true
+		}
+	}
+	return false
 }
 
 // open submits the active gateway's Sync for its federation configuration

@@ -408,7 +408,8 @@ func TestCodecs(t *testing.T) {
 			t.Errorf("Down %+v after %s decoded as %+v of tag %#x, %v", x, prev, d.down, gt, err)
 		}
 	}
-	for _, hv := range []*have{{ring: 12, last: prev, conf: "r:4:a", active: true}, {ring: 12, epoch: 3, last: prev, conf: "t:8:a/4:a"}, {ring: 12}} {
+	for _, hv := range []*have{{ring: 12, last: prev, conf: "r:4:a", active: true}, {ring: 12, epoch: 3, last: prev, conf: "t:8:a/4:a"}, {ring: 12},
+		{ring: 12, last: prev, conf: "r:4:a", marked: prev}, {ring: 12, epoch: 3, last: prev, conf: "r:4:a", marked: localring.DomainOrder{Seq: 1, Ring: 4}}} {
 		if gt, d, err := decodeLocal(encodeHave(tag, hv)); err != nil || gt != tag || d.have == nil || *d.have != *hv {
 			t.Errorf("Have %+v decoded as %+v of tag %#x, %v", hv, d.have, gt, err)
 		}
@@ -420,6 +421,12 @@ func TestCodecs(t *testing.T) {
 		if _, _, err := decodeLocal(encodeHave(tag, hv)); err == nil {
 			t.Errorf("a Have %+v decoded: it names a configuration exactly when it names a position", hv)
 		}
+	}
+	if _, _, err := decodeLocal(appendPos(binary.AppendUvarint(encodeHave(tag, &have{ring: 12, last: prev, conf: "r:4:a"}), 0), localring.DomainOrder{})); err == nil {
+		t.Error("a Have naming zero marks decoded")
+	}
+	if _, _, err := decodeLocal(encodeHave(tag, &have{ring: 12, last: prev, conf: "r:4:a", marked: localring.DomainOrder{Seq: prev.Seq + 1, Ring: prev.Ring}})); err == nil {
+		t.Error("a Have naming marks after its position decoded")
 	}
 	for _, ap := range []*apart{{ring: 12, last: prev, conf: "r:4:a"}, {ring: 12, epoch: 2, last: prev, conf: "r:4:a"}} {
 		if gt, d, err := decodeLocal(encodeApart(tag, ap)); err != nil || gt != tag || d.apart == nil || *d.apart != *ap {
@@ -655,6 +662,7 @@ func FuzzDecode(f *testing.F) {
 	tag := DomainTag("fed/test")
 	f.Add(encodeUp(tag, localring.Agreed, []byte("x")))
 	f.Add(encodeHave(tag, &have{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a", active: true}))
+	f.Add(encodeHave(tag, &have{ring: 12, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a", marked: localring.DomainOrder{Seq: 2, Ring: 4}}))
 	f.Add(encodeApart(tag, &apart{ring: 12, epoch: 2, last: localring.DomainOrder{Seq: 3, Ring: 4}, conf: "r:4:a"}))
 	f.Add(encodeSeen(tag, &seenMsg{gw: "a1", gwAt: termAt{ring: 8, epoch: 1}, ups: []seenUp{{inc: 1, seq: 4, firsts: []first{{"a1", localring.Order{Ring: 8, Seq: 3, Index: 1}, true}}}}}))
 	f.Add(encodeRelay(tag, &relayMsg{ups: []relayUp{{sender: "a3", inc: 1, seq: 4, firsts: []first{{"a1", localring.Order{Ring: 8, Seq: 3, Index: 1}, true}}}}}))

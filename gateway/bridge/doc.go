@@ -666,6 +666,31 @@
 //     (another history, or older than the log), and submits an Apart for
 //     each position. Before, the answerer counted them (Stats.LocalGaps)
 //     and nothing reset them.
+//   - Two parts of a site may hold the same positions in the same
+//     configuration and differ in the marks applied there: the member of
+//     one delivered in a federation ring's regular configuration the
+//     Acks that the other sites delivered in its transitional one, and
+//     let out the messages held behind a Safe one; the other part's
+//     catch-up dropped those marks (Site.caughtUp) and delivered the
+//     messages later, in its own transitional configuration. A Have
+//     names how far its sender's marks let out (have.marked: the highest
+//     Through since its last regular configuration that continues none),
+//     and each check above takes a member for the log's history only if
+//     the log's marks at its position let out the same messages: no Safe
+//     message of the log lies between the two (Site.followsHave,
+//     Site.marksApart; Stats.MarksApart). Taken for one, the member
+//     applied the other part's Downs from its position on, that
+//     transitional configuration among them, after it had delivered its
+//     messages in the regular one (EVS 4 at the site level: hiersim's
+//     stray gateway at seed 94 with packets=all, TestMarksApartSeed;
+//     TestHaveNamesMarks). Marks that differ and let out the same
+//     messages (an earlier configuration's, or a later mark with no Safe
+//     message behind the earlier one) do not set a member apart: a rule
+//     that compared the last marks' positions put apart a member no ring
+//     then restarted, and its message was lost at every node (hiersim's
+//     regional starvation at seed 106; TestMarksApartLetOut). A Have
+//     that names a position its sender injected and has not applied yet
+//     names no marks, nor one whose sender applied none: it passes.
 //   - The active gateway restarts the members apart at the first regular
 //     configuration it injects after their position: it injects it once
 //     more with the restart mark, naming as the entry before it the

@@ -334,6 +334,14 @@ type have struct {
 	// one's history for the other's (Site.holds).
 	conf   string
 	active bool
+	// marked is how far the marks (EntrySafe) its sender applied since
+	// its last regular configuration that continues none let out (the
+	// highest Through), zero when none did or when last is a position it
+	// injected and has not applied yet: two parts of a site may hold the
+	// same positions in the same configuration and yet have let out
+	// different messages held behind Safe ones (Site.marksApart). Sent
+	// after the epoch (then sent as 0 too), only when not zero.
+	marked localring.DomainOrder
 }
 
 // apart tells the site that its sender, the member of the Have phase of
@@ -744,8 +752,11 @@ func encodeHave(tag uint32, h *have) []byte {
 	b = appendPos(b, h.last)
 	b = appendFlag(b, h.active)
 	b = appendString(b, h.conf)
-	if h.epoch > 0 {
+	if h.epoch > 0 || !h.marked.IsZero() {
 		b = binary.AppendUvarint(b, h.epoch)
+	}
+	if !h.marked.IsZero() {
+		b = appendPos(b, h.marked)
 	}
 	return b
 }
@@ -1350,8 +1361,14 @@ func decodeLocalBody(kind byte, body []byte) (localMsg, error) {
 			r.fail("a Have names a configuration exactly when it names a position")
 		}
 		if r.err == nil && len(r.b) > 0 {
-			if h.epoch = r.uvarint("epoch"); h.epoch == 0 {
-				r.fail("epoch 0 is not sent")
+			h.epoch = r.uvarint("epoch")
+			switch {
+			case r.err == nil && len(r.b) > 0:
+				if h.marked = r.pos(); r.err == nil && (h.marked.IsZero() || h.last.Less(h.marked)) {
+					r.fail("a Have names marks only when not zero, at or before its position")
+				}
+			case r.err == nil && h.epoch == 0:
+				r.fail("epoch 0 is not sent alone")
 			}
 		}
 		return localMsg{have: h}, r.done()
