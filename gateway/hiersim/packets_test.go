@@ -196,8 +196,9 @@ func TestMarksApartSeed(t *testing.T) {
 // in another configuration than its sender's (EVS 1.3: cut 39,
 // partial-cut 28 until bridge Site.leftBeside, stray-gateway 18), two
 // nodes of a site deliver the same messages in different configurations
-// (EVS 4: stray-gateway 94; cut 39, stray-gateway 18 and 94 are diagnosed
-// below, "Two parts of a site that each caught up"), a View delivers a
+// (EVS 4: stray-gateway 94 until bridge Site.marksApart; cut 39,
+// stray-gateway 18 and 94 are diagnosed below, "Two parts of a site that
+// each caught up"), a View delivers a
 // message its sender's View never told it sent (node-level 1.1:
 // gateway-crash 21, 74, 85; sin's local ring split, the gateway of the
 // newer part fenced the older part's, which did not resume, and the crash
