@@ -2055,7 +2055,13 @@
 // over it from that log, has the Ups ordered again (EVS 1.3 and 4:
 // hiersim's cut 39 and stray-gateway 18 with packets=all, which pass with
 // the rule off, while TestSplitUnseen fails; hiersim packets_test.go,
-// "Stray-gateway 18 and cut 39 are one cause").
+// "Stray-gateway 18 and cut 39 are one cause"). Named in the Sync, so
+// that every member knows the refusal and no answer takes a later part
+// over R (an experiment, not landed), it spared both seeds that second
+// ordering, and each failed further on: 18 at the restart of the part
+// behind (its members' Ups in doubt not alike), 39 where each part's term
+// held in doubt Ups the other part's term submitted in a configuration
+// it never installed (the same file, "The refusal known to every member").
 //
 // A ring of the site alone leaves the same hole with no site missing.
 // A gateway whose federation member goes on alone as the federation
