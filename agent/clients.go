@@ -112,7 +112,7 @@ type clientServer struct {
 	closing  bool   // no new sessions
 	nextName uint64 // for names the agent picks
 	scratch  []byte // the group loop's buffer for encoding frames (encode)
-	idBuf    []byte // the group loop's buffer for a delivery's message id
+	ids      msgIDs // the group loop's writer of deliveries' message ids
 
 	// The group loop's lookups of byName (loopSession), kept while byName
 	// does not change: gen counts its changes.
