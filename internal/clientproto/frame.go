@@ -526,11 +526,20 @@ type reader struct {
 // stream of messages among the same members and groups does not allocate
 // its names again and again.
 type names struct {
-	m     map[string]string
-	share bool     // nameList returns last for the same names (Reader.SetShareLists)
-	last  []string // the last list nameList made
-	ids   []byte   // the block the last message ids were copied into (id)
+	m      map[string]string
+	recent [maxRecent]string // the names get returned last, looked at before m
+	next   int               // the entry of recent replaced next
+	share  bool              // nameList returns last for the same names (Reader.SetShareLists)
+	last   []string          // the last list nameList made
+	ids    []byte            // the block the last message ids were copied into (id)
 }
+
+// maxRecent is how many of the names it returned last names.get compares
+// a name with before it looks it up in its map: the senders of a ring of a
+// few nodes and their groups, whose names come again and again. Looking
+// them up in the map was about 3 % of a client's CPU at full load through
+// a ring of three.
+const maxRecent = 4
 
 // idBlock is the size of the blocks a Reader copies message ids into: a
 // message's id (node/incarnation/counter, about 30 bytes) is unique, so
@@ -574,14 +583,21 @@ func (r *reader) msgID() string {
 const maxNames = 4096
 
 func (n *names) get(b []byte) string {
-	if s, ok := n.m[string(b)]; ok {
-		return s
+	for _, s := range n.recent {
+		if s == string(b) {
+			return s
+		}
 	}
-	if n.m == nil || len(n.m) >= maxNames {
-		n.m = make(map[string]string)
+	s, ok := n.m[string(b)]
+	if !ok {
+		if n.m == nil || len(n.m) >= maxNames {
+			n.m = make(map[string]string)
+		}
+		s = string(b)
+		n.m[s] = s
 	}
-	s := string(b)
-	n.m[s] = s
+	n.recent[n.next] = s
+	n.next = (n.next + 1) % maxRecent
 	return s
 }
 
@@ -606,7 +622,7 @@ func (r *reader) nameList(field string) []string {
 	if r.names != nil && r.names.share && n == len(r.names.last) {
 		save, same := r.b, true
 		for _, s := range r.names.last {
-			if r.name(field) != s || r.err != nil {
+			if string(r.take(field, int(r.u8(field)))) != s || r.err != nil {
 				same = false
 				break
 			}

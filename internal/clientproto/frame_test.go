@@ -224,6 +224,48 @@ func TestReaderNames(t *testing.T) {
 	}
 }
 
+// TestReaderNamesRecent: names read again soon after (names.recent) and
+// later (the map) come back whole and right, each name one string, with
+// frames that switch among fewer and more names than the recent names
+// kept, names that are prefixes of others and the empty name, and no
+// allocation once every name was seen.
+func TestReaderNamesRecent(t *testing.T) {
+	names := []string{"n1:a", "n1:ab", "n2:a", "n1:a", "n3:load", "n1:a", "n4:x", "n5:y", "n6:z", "n2:a", "", "n1:ab"}
+	to := func(i int) string { return names[(i+3)%len(names)] + "!" }
+	var stream []byte
+	for i, s := range names {
+		stream = Append(stream, &Frame{Type: TypeMessage, Flags8: FlagPointToPoint, Svc: 3, Sender: s, To: to(i), MsgID: "m", Payload: []byte("x")})
+	}
+	tos := make([]string, len(names))
+	for i := range names {
+		tos[i] = to(i)
+	}
+	src := bytes.NewReader(nil)
+	r := NewReader(src)
+	r.SetMax(MaxFrame)
+	seen := map[string]*byte{}
+	var f Frame
+	read := func() {
+		src.Reset(stream)
+		for i, s := range names {
+			if err := r.NextInto(&f); err != nil {
+				t.Fatal(err)
+			}
+			if f.Sender != s || f.To != tos[i] {
+				t.Fatalf("frame %d: sender %q, to %q; want %q, %q", i, f.Sender, f.To, s, tos[i])
+			}
+			if p, ok := seen[s]; ok && p != unsafe.StringData(f.Sender) && s != "" {
+				t.Fatalf("frame %d: sender %q allocated again", i, s)
+			}
+			seen[s] = unsafe.StringData(f.Sender)
+		}
+	}
+	read()
+	if allocs := testing.AllocsPerRun(20, read); allocs != 0 {
+		t.Errorf("%.1f allocations per %d frames of names seen before, want 0", allocs, len(names))
+	}
+}
+
 // FuzzReader feeds arbitrary streams to the Reader.
 func FuzzReader(f *testing.F) {
 	var stream []byte
