@@ -169,7 +169,7 @@ type Client struct {
 	recv      bool
 	reading   bool          // a call holds the reader (c.r, c.slab)
 	turn      chan struct{} // closed (and replaced) when the reader is let go, events are queued or taken, or the session ends, if someone waits
-	turnWait  bool          // someone waits on turn
+	turnWait  atomic.Bool   // someone waits on turn; set and cleared with c.mu held (othersWait reads it without)
 	queue     []Event       // events read by calls other than Receive, from qHead on
 	qHead     int
 	eventCap  int           // the queue's bound
@@ -472,7 +472,7 @@ func (c *Client) Receive(ctx context.Context) (Event, error) {
 			continue
 		}
 		turn := c.turn
-		c.turnWait = true
+		c.turnWait.Store(true)
 		c.mu.Unlock()
 		select {
 		case <-turn:
@@ -528,7 +528,7 @@ func (c *Client) awaitRecv(ctx context.Context, ready <-chan struct{}, isRoom bo
 			continue
 		}
 		turn := c.turn
-		c.turnWait = true
+		c.turnWait.Store(true)
 		c.mu.Unlock()
 		select {
 		case <-ready:
@@ -555,12 +555,10 @@ func (c *Client) queueLocked(e Event, mode decode) (full bool) {
 }
 
 // othersWait reports whether a call waits for the reader to be let go
-// (for its turn), for Receive, which holds it.
-func (c *Client) othersWait() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.turnWait
-}
+// (for its turn), for Receive, which holds it: without c.mu, which Receive
+// took for every frame it read to ask this, and which a call that begins
+// to wait right after it asked would take in turn anyway.
+func (c *Client) othersWait() bool { return c.turnWait.Load() }
 
 // queueBuffered reads the frames already buffered into the queue, for
 // the call that holds the reader (WithReceive), while the queue has room
@@ -625,10 +623,10 @@ func (c *Client) letGo(end error) {
 // turnLocked wakes the calls that wait for their turn to read or for
 // events (c.mu held).
 func (c *Client) turnLocked() {
-	if !c.turnWait {
+	if !c.turnWait.Load() {
 		return
 	}
-	c.turnWait = false
+	c.turnWait.Store(false)
 	close(c.turn)
 	c.turn = make(chan struct{})
 }
