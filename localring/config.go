@@ -120,8 +120,9 @@ type Config struct {
 	// carrying at least two messages per member (a fragmented message
 	// counts once, however many packets it fills) in at least as many
 	// packets, and less than half the window (a ring that carries
-	// messages but is far from full), the representative keeps it, unprocessed, until BusyRotation
-	// has passed since it passed the token on, so that every member's
+	// messages but is far from full), the representative keeps it,
+	// unprocessed, until BusyRotation has passed since it passed the
+	// token on, so that every member's
 	// next visit finds more messages waiting: fewer token passes, wake-ups
 	// and deliveries per message, at the cost of up to BusyRotation of
 	// waiting for a message submitted meanwhile. A ring at low rates

@@ -527,7 +527,7 @@ type reader struct {
 // its names again and again.
 type names struct {
 	m      map[string]string
-	recent [maxRecent]string // the names get returned last, looked at before m
+	recent [maxRecent]string // the last names get returned, compared before m is looked up
 	next   int               // the entry of recent replaced next
 	share  bool              // nameList returns last for the same names (Reader.SetShareLists)
 	last   []string          // the last list nameList made
