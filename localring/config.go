@@ -122,10 +122,10 @@ type Config struct {
 	// packets, and less than half the window (a ring that carries
 	// messages but is far from full), the representative keeps it,
 	// unprocessed, until BusyRotation has passed since it passed the
-	// token on, so that every member's
-	// next visit finds more messages waiting: fewer token passes, wake-ups
-	// and deliveries per message, at the cost of up to BusyRotation of
-	// waiting for a message submitted meanwhile. A ring at low rates
+	// token on, so that every member's next visit finds more messages
+	// waiting: fewer token passes, wake-ups and deliveries per message, at
+	// the cost of up to BusyRotation of waiting for a message submitted
+	// meanwhile. A ring at low rates
 	// (fewer messages a rotation) or near its capacity (rotations longer
 	// than this anyway) is not held. 0 (the default) never holds a busy
 	// token; otherwise it must be below TokenRetransmit/2.
